@@ -1,0 +1,187 @@
+"""Every default of ecgsl-keras, in one place.
+
+Three dataclasses (signal processing, model, training) and one ``ExperimentConfig`` holding all
+three. Each can be saved as JSON and loaded back; unknown keys are an error, so a typo in a config
+file is caught instead of silently ignored. The config used is saved beside every trained model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ecgsl_keras.errors import ConfigError
+
+
+class _JsonConfig:
+    """Mixin: to_dict / from_dict / save / load for a (possibly nested) dataclass."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        if values is None:
+            return cls()
+        if not isinstance(values, dict):
+            raise ConfigError("<config>", "bad_config", f"{cls.__name__} expects a JSON object, got {type(values).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ConfigError("<config>", "bad_config", f"unknown {cls.__name__} keys: {unknown}")
+        kwargs = {}
+        for name, value in values.items():
+            sub = _NESTED.get((cls.__name__, name))
+            if sub is not None:
+                value = sub.from_dict(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[name] = value
+        obj = cls(**kwargs)
+        obj.validate()
+        return obj
+
+    def validate(self) -> None:  # overridden where there is something to check
+        return None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def save(self, path) -> None:
+        """Atomic write: a crash never leaves a half-written config."""
+        write_text_atomic(path, self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path):
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(path, "missing_file", "config file not found") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(path, "bad_config", f"not valid JSON ({exc})") from None
+        try:
+            return cls.from_dict(values)
+        except ConfigError as exc:
+            raise ConfigError(path, "bad_config", str(exc).split(": ", 1)[-1]) from None
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class SignalConfig(_JsonConfig):
+    """Preprocessing: records -> cleaned, resampled signal -> fixed-length beats + RR features."""
+
+    target_fs: float = 100.0            # one rate for every data set, so one beat encoder serves all
+    clean_method: str = "neurokit"      # neurokit2 ecg_clean method
+    rpeak_method: str = "neurokit"      # neurokit2 ecg_peaks method
+    detect_at_native_rate: bool = True  # detect R-peaks before resampling: more precise peak times
+    segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
+    beat_len: int = 96                  # samples per beat at target_fs
+    r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
+    normalize: str = "robust"           # "robust": per-record (x - median) / IQR; "none"
+    rr_features: bool = True            # previous RR, next RR, local mean RR (seconds) per beat
+    rr_local_window: int = 9            # beats in the local mean RR
+    min_beats: int = 3
+    min_rr_s: float = 0.2               # physiological bounds used to reject spurious peaks
+    max_rr_s: float = 3.0
+    flat_std_mv: float = 1e-3           # std below this (mV) = flat line
+    clip_fraction: float = 0.2          # fraction of samples at the extreme values above which a record is clipped
+    supported_fs: tuple = (50.0, 2000.0)  # inclusive range of accepted native rates
+
+    def validate(self) -> None:
+        if self.segment_mode not in ("window", "rr"):
+            raise ConfigError("<config>", "bad_config", f"segment_mode must be 'window' or 'rr', got {self.segment_mode!r}")
+        if self.normalize not in ("robust", "none"):
+            raise ConfigError("<config>", "bad_config", f"normalize must be 'robust' or 'none', got {self.normalize!r}")
+        if not 0 <= self.r_offset < self.beat_len:
+            raise ConfigError("<config>", "bad_config", f"r_offset {self.r_offset} outside beat_len {self.beat_len}")
+        if self.target_fs <= 0:
+            raise ConfigError("<config>", "bad_config", f"target_fs must be positive, got {self.target_fs}")
+
+    @property
+    def n_rr_features(self) -> int:
+        return 3 if self.rr_features else 0
+
+
+@dataclass(frozen=True)
+class ModelConfig(_JsonConfig):
+    """ECG-SL architecture (paper design, sized to train on a CPU)."""
+
+    beat_len: int = 96
+    n_rr_features: int = 3
+    embed_dim: int = 64                 # beat embedding from the autoencoder bottleneck
+    conv_filters: tuple = (16, 32, 64)  # three conv layers down; mirrored three up
+    conv_kernel: int = 7
+    d_model: int = 64
+    num_heads: int = 4
+    ff_dim: int = 128
+    num_layers: int = 2
+    dropout: float = 0.1
+    max_beats: int = 128
+    mask_ratio: float = 0.15
+    mask_span: int = 1
+    pooling: str = "attention"          # "attention" | "mean" (ablation)
+    head_units: int = 64
+    resnet_filters: int = 32            # baseline 1-D ResNet on the raw window
+    resnet_blocks: int = 4
+
+    def validate(self) -> None:
+        if self.pooling not in ("attention", "mean"):
+            raise ConfigError("<config>", "bad_config", f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ConfigError("<config>", "bad_config", f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if self.d_model % self.num_heads:
+            raise ConfigError("<config>", "bad_config", "d_model must be divisible by num_heads")
+
+
+@dataclass(frozen=True)
+class TrainConfig(_JsonConfig):
+    batch_size: int = 32                # per replica
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    early_stopping_patience: int = 8
+    shuffle_buffer: int = 2048
+    seed: int = 42
+    class_weights: bool = True
+    eval_window_stride: int = 64        # beats between evaluation windows of long sequences
+    validation_fraction: float = 0.2    # CinC 2017 stratified validation split
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(_JsonConfig):
+    signal: SignalConfig = field(default_factory=SignalConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        if self.model.beat_len != self.signal.beat_len:
+            raise ConfigError("<config>", "bad_config",
+                              f"model.beat_len {self.model.beat_len} != signal.beat_len {self.signal.beat_len}")
+        if self.model.n_rr_features != self.signal.n_rr_features:
+            raise ConfigError("<config>", "bad_config",
+                              f"model.n_rr_features {self.model.n_rr_features} != signal rr features {self.signal.n_rr_features}")
+
+
+_NESTED = {
+    ("ExperimentConfig", "signal"): SignalConfig,
+    ("ExperimentConfig", "model"): ModelConfig,
+    ("ExperimentConfig", "train"): TrainConfig,
+}

@@ -1,0 +1,31 @@
+"""The project's error types. Every message names the file (or record) and the problem."""
+
+
+class ECGSLError(Exception):
+    """Base class of every error ecgsl-keras raises on purpose."""
+
+
+class RecordError(ECGSLError):
+    """A record (or one of its files) cannot be read or used.
+
+    ``reason`` is a short machine-readable tag (``missing_file``, ``bad_header``, ``bad_mat``,
+    ``unknown_label``, ``nan``, ``flat``, ``clipped``, ``too_few_beats``, ``bad_rate``,
+    ``missing_record``, ...) used to count skipped records by reason.
+    """
+
+    def __init__(self, path, reason, message):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {message}")
+
+
+class SignalQualityError(RecordError):
+    """The signal is unusable (NaN, flat line, clipping, too few beats, unsupported rate)."""
+
+
+class LabelError(RecordError):
+    """A label file or label value is wrong (unknown label, record that does not exist)."""
+
+
+class ConfigError(ECGSLError):
+    """A configuration file or value is invalid."""

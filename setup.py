@@ -1,0 +1,52 @@
+"""ecgsl-keras: ECG Segment Learning (arXiv 2310.00818) in Keras 3 on TensorFlow."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="ecgsl-keras",
+    version="0.1.0",
+    description="ECG Segment Learning: heartbeat-segment self-supervised learning in Keras 3",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["ecgsl_keras", "ecgsl_keras.*", "tfrecords_tools", "tfrecords_tools.*"]),
+    include_package_data=True,
+    package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*"]},
+    install_requires=[
+        "tensorflow>=2.18,<2.22",
+        "keras>=3.8,<4",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "pandas>=2.0",
+        "scikit-learn>=1.4",
+        "wfdb>=4.1",
+        "neurokit2>=0.2.10",
+        "tqdm>=4.66",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "tune": ["keras-tuner>=1.4"],
+        # tf-explain 0.3.1 declares no dependencies of its own; it needs opencv for its heat maps.
+        "explain": ["tf-explain>=0.3.1", "opencv-python-headless>=4.8"],
+        "litert": ["ai-edge-litert>=1.2"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2"],
+    },
+    entry_points={
+        "console_scripts": [
+            "ecgsl-train=ecgsl_keras.train:main",
+            "ecgsl-prepare=ecgsl_keras.prepare:main",
+            "ecgsl-evaluate=ecgsl_keras.evaluate:main",
+            "ecgsl-export=ecgsl_keras.export:main",
+            "ecgsl-predict=ecgsl_keras.predict:main",
+            "ecgsl-quickstart=ecgsl_keras.quickstart:main",
+        ]
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+    ],
+)
