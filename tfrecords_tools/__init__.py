@@ -1,7 +1,18 @@
 """Sharded TFRecords of heartbeat sequences: schema, writer, tf.data reader and a CLI.
 
 Knows beat sequences, not ECG data sets. Depends on TensorFlow and numpy only.
-"""
-from tfrecords_tools.schema import SCHEMA_VERSION, BeatSequence
 
-__all__ = ["SCHEMA_VERSION", "BeatSequence"]
+    from tfrecords_tools import ShardedWriter, make_dataset
+    python -m tfrecords_tools inspect DIR | verify DIR
+"""
+from tfrecords_tools.errors import TFRecordsError
+from tfrecords_tools.manifest import label_info, load_manifest
+from tfrecords_tools.reader import count_examples, dataset_spec, input_fn_for_strategy, list_shards, make_dataset
+from tfrecords_tools.schema import IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, BeatSequence, decode_numpy, encode, parse
+from tfrecords_tools.writer import ShardedWriter, write_examples
+
+__all__ = [
+    "SCHEMA_VERSION", "MANIFEST_NAME", "IGNORE_LABEL", "BeatSequence", "encode", "parse", "decode_numpy",
+    "TFRecordsError", "ShardedWriter", "write_examples", "load_manifest", "label_info", "list_shards",
+    "make_dataset", "count_examples", "dataset_spec", "input_fn_for_strategy",
+]

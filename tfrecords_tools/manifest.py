@@ -1,0 +1,179 @@
+"""``manifest.json``: what a folder of shards holds, written last by the writer, read first by the reader.
+
+Layout (``SCHEMA_VERSION`` 1)::
+
+    {
+      "schema_version": 1, "created": "2025-01-01T00:00:00Z", "compression": null | "GZIP",
+      "prefix": "cinc2017", "beat_len": 96, "n_rr": 3, "label_widths": [1], "has_beat_labels": false,
+      "metadata": {...},                  # the caller's, verbatim: preprocessing config, "label_info", ...
+      "totals": {"examples", "beats", "shards", "bytes", "min_beats", "max_beats"},
+      "label_counts": {"record": {"examples": {"0": n}, "beats": {"0": n}},
+                       "beat":   {"examples": {"0": n}, "beats": {"0": n}}},
+      "splits": {"train": {same keys as totals + "label_counts"}, ...},
+      "shards": [{"file", "split", "examples", "beats", "bytes", "sha256"}, ...]
+    }
+
+Label counts are keyed by class index (as a string, JSON keys are strings). ``record`` counts the
+record-level ``label``: a one-element label is a class index, a longer one a multi-hot vector whose
+positive classes are each counted; ``beats`` there is the number of beats of the examples carrying
+that class. ``beat`` counts the per-beat ``beat_labels``, one per beat (``"-1"`` = unlabelled beat);
+``examples`` there is the number of examples holding at least one beat of that class.
+
+``metadata["label_info"]`` (``{"kind", "label_names", "task"}``) is where the reader finds the label
+kind and the number of classes; ``label_info(manifest)`` returns it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from tfrecords_tools.errors import TFRecordsError
+from tfrecords_tools.schema import MANIFEST_NAME, SCHEMA_VERSION
+
+GZIP = "GZIP"
+COMPRESSIONS = (None, GZIP)
+SHARD_SUFFIX = ".tfrecord"
+GZIP_SUFFIX = ".tfrecord.gz"
+# {prefix}-{split}-{index:05d}.tfrecord[.gz]; the split is the part between the last two dashes.
+SHARD_NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<split>[A-Za-z0-9_]+)-(?P<index>\d{5})\.tfrecord(?P<gz>\.gz)?$")
+SPLIT_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def shard_file_name(prefix: str, split: str, index: int, compression=None) -> str:
+    return f"{prefix}-{split}-{index:05d}{GZIP_SUFFIX if compression == GZIP else SHARD_SUFFIX}"
+
+
+def is_shard_name(name: str) -> bool:
+    return SHARD_NAME_RE.match(name) is not None
+
+
+def split_of_shard_name(name: str):
+    match = SHARD_NAME_RE.match(name)
+    return match.group("split") if match else None
+
+
+def compression_of(path) -> str | None:
+    """The compression a shard's file name says: ``"GZIP"`` for ``*.gz``, else ``None``."""
+    return GZIP if str(path).endswith(".gz") else None
+
+
+def normalize_compression(compression) -> str | None:
+    if compression in (None, "", "NONE", "none"):
+        return None
+    if str(compression).upper() == GZIP:
+        return GZIP
+    raise ValueError(f"compression must be None or 'GZIP', got {compression!r}")
+
+
+def sha256_file(path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json_atomic(path, payload: dict) -> None:
+    """Write JSON through a temporary file in the same folder and a rename: never half a manifest."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def manifest_path(data) -> Path:
+    """``data`` is a folder or the manifest file itself."""
+    path = Path(data)
+    return path if path.name == MANIFEST_NAME and not path.is_dir() else path / MANIFEST_NAME
+
+
+def load_manifest(data) -> dict:
+    """Read and check ``manifest.json`` of folder ``data`` (or the manifest file itself).
+
+    Raises ``TFRecordsError`` naming the file when it is missing, not JSON, not a manifest, or of
+    another schema version.
+    """
+    path = manifest_path(data)
+    folder = path.parent
+    if not folder.is_dir():
+        raise TFRecordsError(folder, "folder does not exist")
+    if not path.is_file():
+        empty = not any(folder.iterdir())
+        raise TFRecordsError(path, "no manifest.json: " + ("the folder is empty" if empty else
+                                                            "not a finished tfrecords_tools folder (the writer "
+                                                            "writes the manifest last)"))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TFRecordsError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+        raise TFRecordsError(path, "not a tfrecords_tools manifest (no 'shards' list)")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise TFRecordsError(path, f"schema version {version!r}, this reader reads version {SCHEMA_VERSION}; "
+                                   "rewrite the shards with this version")
+    for shard in manifest["shards"]:
+        if not isinstance(shard, dict) or not {"file", "split", "examples", "bytes"} <= set(shard):
+            raise TFRecordsError(path, f"malformed shard entry {shard!r}")
+    return manifest
+
+
+def label_info(manifest: dict | None) -> dict:
+    """``{"kind", "label_names", ...}`` the writer's caller stored, or ``{}``."""
+    if not manifest:
+        return {}
+    info = (manifest.get("metadata") or {}).get("label_info") or {}
+    return dict(info) if isinstance(info, dict) else {}
+
+
+class LabelCounter:
+    """Example and beat counts per label index (record labels and per-beat labels)."""
+
+    def __init__(self):
+        self.record_examples = Counter()
+        self.record_beats = Counter()
+        self.beat_beats = Counter()
+        self.beat_examples = Counter()
+
+    def add(self, label: np.ndarray, beat_labels: np.ndarray, n_beats: int) -> None:
+        label = np.asarray(label).reshape(-1)
+        if label.size == 1:
+            classes = [int(label[0])]
+        elif label.size > 1:
+            classes = [int(i) for i in np.flatnonzero(label)]
+        else:
+            classes = []
+        for c in classes:
+            self.record_examples[c] += 1
+            self.record_beats[c] += n_beats
+        if np.size(beat_labels):
+            values, counts = np.unique(np.asarray(beat_labels).reshape(-1), return_counts=True)
+            for v, n in zip(values.tolist(), counts.tolist()):
+                self.beat_beats[int(v)] += int(n)
+                self.beat_examples[int(v)] += 1
+
+    def merge(self, other: "LabelCounter") -> None:
+        for name in ("record_examples", "record_beats", "beat_beats", "beat_examples"):
+            getattr(self, name).update(getattr(other, name))
+
+    def to_dict(self) -> dict:
+        def keyed(counter):
+            return {str(k): int(counter[k]) for k in sorted(counter)}
+        return {"record": {"examples": keyed(self.record_examples), "beats": keyed(self.record_beats)},
+                "beat": {"examples": keyed(self.beat_examples), "beats": keyed(self.beat_beats)}}

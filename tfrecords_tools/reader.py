@@ -1,0 +1,376 @@
+"""Read sharded beat-sequence TFRecords as a ``tf.data.Dataset`` for Keras.
+
+    ds = make_dataset("out/cinc2017", split="train", training=True, batch_size=32, seed=0)
+    features, labels = next(iter(ds))
+    # features["beats"] (32, 128, 96) float32, features["rr"] (32, 128, 3) float32,
+    # features["padding_mask"] (32, 128) bool (True on real beats), labels (32,) int32
+
+The pipeline follows the TensorFlow data performance guide: list the shards, shard the *file list*
+per input pipeline (``tf.distribute.InputContext``), shuffle files in training, interleave
+``TFRecordDataset`` readers, parse in parallel, optionally cache, shuffle examples, crop or window
+the sequences, ``padded_batch`` to ``max_beats`` and prefetch.
+
+Sequences longer than ``max_beats``: in training one random contiguous crop per example per epoch
+(seeded); in evaluation deterministic windows of ``max_beats`` beats every ``eval_stride`` beats,
+the last one ending at the last beat, so that the windows cover every beat. Each window is one
+element carrying its ``record_id`` (``include_meta=True``) so predictions can be averaged per record.
+
+``data`` is a folder written by ``tfrecords_tools.writer`` (its ``manifest.json`` is required), a
+glob pattern of shard files, or a list of shard files; for patterns and lists the manifest of their
+folder is used when there is one (shapes, label kind, byte sizes), else ``label_kind`` and, for
+multi-label data, ``num_classes`` must be given.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from tfrecords_tools import manifest as manifest_lib
+from tfrecords_tools.errors import TFRecordsError
+from tfrecords_tools.manifest import label_info, load_manifest
+from tfrecords_tools.schema import IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, parse
+
+MODES = ("sequence", "beat")
+TARGETS = ("label", "beats", "none")
+LABEL_KINDS = ("multiclass", "multilabel", "binary", "per_beat")
+
+__all__ = ["load_manifest", "list_shards", "make_dataset", "count_examples", "input_fn_for_strategy",
+           "dataset_spec", "MODES", "TARGETS", "LABEL_KINDS"]
+
+
+# --- files -------------------------------------------------------------------------------------------
+
+def _resolve(data, split=None):
+    """Shard paths of ``data`` (filtered by ``split``), the manifest or None, and its path or None."""
+    if isinstance(data, (list, tuple)):
+        if not data:
+            raise TFRecordsError("<empty list>", "no shard files given")
+        files = [str(f) for f in data]
+        for f in files:
+            if not os.path.isfile(f):
+                raise TFRecordsError(f, "shard file does not exist")
+        source = files[0]
+    else:
+        source = str(data)
+        path = Path(source)
+        if path.is_dir() or (path.name == MANIFEST_NAME and path.is_file()):
+            folder = path if path.is_dir() else path.parent
+            manifest = load_manifest(folder)
+            mpath = folder / MANIFEST_NAME
+            entries = [s for s in manifest["shards"] if split is None or s["split"] == split]
+            if not entries:
+                if not manifest["shards"]:
+                    raise TFRecordsError(mpath, "the manifest lists no shards (no examples were written)")
+                raise TFRecordsError(mpath, f"no shards of split {split!r}; splits here: "
+                                            f"{sorted(manifest.get('splits', {}))}")
+            files = []
+            for entry in entries:
+                shard_path = folder / entry["file"]
+                if not shard_path.is_file():
+                    raise TFRecordsError(shard_path, "listed in manifest.json but missing")
+                files.append(str(shard_path))
+            return files, manifest, mpath
+        if not glob.has_magic(source):
+            raise TFRecordsError(source, "no such folder or shard file")
+        files = sorted(f for f in glob.glob(source) if os.path.isfile(f))
+        if not files:
+            raise TFRecordsError(source, "pattern matches no file")
+    manifest, mpath = None, None
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    if len(folders) == 1:
+        candidate = Path(folders.pop()) / MANIFEST_NAME
+        if candidate.is_file():
+            manifest, mpath = load_manifest(candidate.parent), candidate
+    if split is not None:
+        by_name = {s["file"]: s["split"] for s in manifest["shards"]} if manifest else {}
+        files = [f for f in files
+                 if by_name.get(os.path.basename(f), manifest_lib.split_of_shard_name(os.path.basename(f))) == split]
+        if not files:
+            raise TFRecordsError(source, f"no shards of split {split!r} among the files given")
+    return sorted(files), manifest, mpath
+
+
+def list_shards(data, split=None) -> list[str]:
+    """Paths of the shards of ``data`` (folder, glob pattern or list of files), optionally of one split.
+
+    Raises ``TFRecordsError`` naming the folder or pattern when there is nothing to read, and naming a
+    shard the manifest lists but which is missing.
+    """
+    return _resolve(data, split)[0]
+
+
+def _check_sizes(files, manifest, mpath) -> None:
+    """A shard whose size differs from the manifest is truncated or changed: say which, before reading."""
+    if not manifest:
+        return
+    expected = {s["file"]: s["bytes"] for s in manifest["shards"]}
+    for f in files:
+        name = os.path.basename(f)
+        if name not in expected:
+            continue
+        actual = os.path.getsize(f)
+        if actual != expected[name]:
+            raise TFRecordsError(f, f"{actual} bytes but {mpath} says {expected[name]}: the shard is truncated or "
+                                    "was changed (python -m tfrecords_tools verify checks every shard)")
+
+
+def _compression(files, source) -> str:
+    kinds = {manifest_lib.compression_of(f) for f in files}
+    if len(kinds) != 1:
+        raise TFRecordsError(source, "shards mix GZIP and uncompressed files; read them separately")
+    return kinds.pop() or ""
+
+
+def count_examples(data, split=None) -> int:
+    """Number of examples (sequences, before cropping or windowing) in ``data`` / ``split``.
+
+    From the manifest when there is one; otherwise by reading the shards.
+    """
+    files, manifest, _ = _resolve(data, split)
+    if manifest:
+        by_name = {s["file"]: s["examples"] for s in manifest["shards"]}
+        if all(os.path.basename(f) in by_name for f in files):
+            return int(sum(by_name[os.path.basename(f)] for f in files))
+    import tensorflow as tf
+    ds = tf.data.TFRecordDataset(files, compression_type=_compression(files, data))
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def dataset_spec(data, split=None) -> dict:
+    """What a model needs to know about ``data``: beat_len, n_rr, label kind, label names, num_classes."""
+    _, manifest, _ = _resolve(data, split)
+    info = label_info(manifest)
+    names = list(info.get("label_names") or [])
+    return {"beat_len": manifest.get("beat_len") if manifest else None,
+            "n_rr": manifest.get("n_rr") if manifest else None,
+            "kind": info.get("kind"), "label_names": names, "num_classes": len(names) or None}
+
+
+# --- dataset -----------------------------------------------------------------------------------------
+
+def _check_label_setup(kind, num_classes, manifest, mpath):
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"label_kind must be one of {LABEL_KINDS} or None, got {kind!r}")
+    if kind == "multilabel" and not num_classes:
+        raise ValueError("label_kind='multilabel' needs num_classes (none given and none in a manifest)")
+    if not manifest:
+        return
+    widths = manifest.get("label_widths") or []
+    if kind in ("multiclass", "binary") and widths != [1]:
+        raise TFRecordsError(mpath, f"label_kind {kind!r} needs one class index per example, "
+                                    f"but the examples have labels of lengths {widths}")
+    if kind == "multilabel" and widths != [int(num_classes)]:
+        raise TFRecordsError(mpath, f"label_kind 'multilabel' with {num_classes} classes needs multi-hot labels of "
+                                    f"length {num_classes}, but the examples have labels of lengths {widths}")
+    if kind == "per_beat" and not manifest.get("has_beat_labels"):
+        raise TFRecordsError(mpath, "label_kind 'per_beat' but no example has beat labels")
+
+
+def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = False, batch_size: int = 32,
+                 max_beats: int = 128, label_kind=None, num_classes=None, target: str = "label",
+                 shuffle_buffer: int = 2048, seed=None, cache=False, eval_stride=None, input_context=None,
+                 drop_remainder: bool = False, deterministic=None, include_meta: bool = False):
+    """A batched ``tf.data.Dataset`` of beat sequences (``mode="sequence"``) or single beats (``"beat"``).
+
+    Sequence mode elements are ``(features, targets)``:
+
+    * ``features["beats"]`` (B, max_beats, beat_len) float32 and ``features["rr"]`` (B, max_beats, n_rr)
+      float32, zero on padding; ``features["padding_mask"]`` (B, max_beats) bool, True on real beats;
+      with ``include_meta``: ``record_id`` (B,) string, ``segment_start_s`` (B,) float32 (start of the
+      stored example in its record) and ``window_start`` (B,) int32 (first beat of the crop/window).
+    * ``targets`` per ``label_kind`` (default: the manifest's ``label_info["kind"]``): ``multiclass``
+      int32 (B,); ``multilabel`` float32 (B, num_classes) multi-hot; ``binary`` float32 (B, 1);
+      ``per_beat`` int32 (B, max_beats), ``IGNORE_LABEL`` (-1) on padding and unlabelled beats.
+      ``target="beats"``: the padded beats tensor (masked-segment pre-training); ``target="none"``:
+      the features dict alone.
+
+    Beat mode elements are ``(beats, beats)`` with beats (B, beat_len) float32 (the autoencoder's
+    input and target), or ``beats`` alone with ``target="none"``; beats are shuffled in training.
+
+    Args:
+        training: shuffle files and examples, random crops; else deterministic order and windows.
+        eval_stride: beats between evaluation windows (default ``max_beats``: no overlap); 1..max_beats.
+        seed: seeds file and example shuffling and the crops (None: not reproducible).
+        cache: True caches parsed examples in memory, a string caches to that file path.
+        input_context: ``tf.distribute.InputContext``; the file list is sharded per input pipeline.
+        deterministic: passed to ``interleave`` and ``map`` (None: tf.data's default, deterministic).
+    """
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if int(max_beats) < 1:
+        raise ValueError(f"max_beats must be positive, got {max_beats}")
+    batch_size, max_beats = int(batch_size), int(max_beats)
+    stride = max_beats if eval_stride is None else int(eval_stride)
+    if not 1 <= stride <= max_beats:
+        raise ValueError(f"eval_stride must be in 1..max_beats={max_beats} so windows cover every beat, got {eval_stride}")
+    if int(shuffle_buffer) < 1:
+        raise ValueError(f"shuffle_buffer must be positive, got {shuffle_buffer}")
+
+    files, manifest, mpath = _resolve(data, split)
+    _check_sizes(files, manifest, mpath)
+    source = mpath or data
+    info = label_info(manifest)
+    kind = label_kind if label_kind is not None else info.get("kind")
+    if num_classes is None and info.get("label_names"):
+        num_classes = len(info["label_names"])
+    if mode == "sequence" and target == "label":
+        if kind is None:
+            raise TFRecordsError(source, "no label kind: the data are unlabelled (no label_info in the manifest); "
+                                         "pass label_kind=..., or target='beats' / 'none'")
+        _check_label_setup(kind, num_classes, manifest, mpath)
+    beat_len = manifest.get("beat_len") if manifest else None
+    n_rr = manifest.get("n_rr") if manifest else None
+
+    # 1. files, sharded per input pipeline before anything is read.
+    files_ds = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        if len(files) < input_context.num_input_pipelines:
+            raise TFRecordsError(source, f"{len(files)} shard(s) for {input_context.num_input_pipelines} input "
+                                         "pipelines: write smaller shards (shard_size_bytes) so every worker gets one")
+        files_ds = files_ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if training:
+        files_ds = files_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+
+    # 2. read and parse.
+    compression = _compression(files, source)
+    ds = files_ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+                             cycle_length=min(len(files), 8), num_parallel_calls=tf.data.AUTOTUNE,
+                             deterministic=deterministic)
+
+    def parse_example(serialized):
+        p = parse(serialized)
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                p["schema_version"], tf.constant(SCHEMA_VERSION, tf.int64),
+                message=f"example of another schema version than {SCHEMA_VERSION}")]):
+            beats = tf.identity(p["beats"])
+        beats.set_shape([None, beat_len])
+        rr = p["rr"]
+        rr.set_shape([None, n_rr])
+        n = tf.shape(beats)[0]
+        beat_labels = tf.cast(p["beat_labels"], tf.int32)
+        # No beat labels stored: every beat unlabelled, so windows and crops can slice one (n,) vector.
+        beat_labels = tf.cond(tf.size(beat_labels) > 0, lambda: beat_labels,
+                              lambda: tf.fill([n], tf.constant(IGNORE_LABEL, tf.int32)))
+        beat_labels.set_shape([None])
+        return {"beats": beats, "rr": rr, "beat_labels": beat_labels, "label": p["label"],
+                "record_id": p["record_id"], "segment_start_s": p["segment_start_s"]}
+
+    ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if cache:
+        ds = ds.cache(cache if isinstance(cache, str) else "")
+    if training:
+        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+
+    if mode == "beat":
+        # beats (n, beat_len) is never zero-size (the writer refuses empty sequences), so unbatch is safe here.
+        ds = ds.map(lambda p: p["beats"], num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic).unbatch()
+        if training:
+            ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        if target != "none":
+            ds = ds.map(lambda b: (b, b))
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    # 3. crop (training) or window (evaluation) to at most max_beats beats.
+    per_beat = ("beats", "rr", "beat_labels")
+
+    def crop(p, rng_seed):
+        n = tf.shape(p["beats"])[0]
+        length = tf.minimum(n, max_beats)
+        start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
+        out = dict(p)
+        for key in per_beat:
+            out[key] = p[key][start:start + length]
+        out["window_start"] = start
+        return out
+
+    def windows(p):
+        n = tf.shape(p["beats"])[0]
+        length = tf.minimum(n, max_beats)
+        last = n - length
+        # every `stride` beats, plus one window ending at the last beat: together they cover every beat.
+        starts = tf.concat([tf.range(0, last, stride, dtype=tf.int32), tf.reshape(last, [1])], axis=0)
+        count = tf.shape(starts)[0]
+        index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
+        out = {key: tf.gather(p[key], index) for key in per_beat}
+        out["label"] = tf.tile(p["label"][None, :], [count, 1])
+        for key in ("record_id", "segment_start_s"):
+            out[key] = tf.fill([count], p[key])
+        out["window_start"] = starts
+        return out
+
+    if training:
+        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, rng)).map(crop, num_parallel_calls=tf.data.AUTOTUNE,
+                                                deterministic=deterministic)
+    else:
+        # flat_map, not unbatch: unbatch crashes the process (TF 2.21) on a zero-size component, and
+        # an unlabelled example's label (k, 0) or rr without RR features (k, w, 0) is one.
+        ds = ds.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
+
+    # 4. targets per element, then pad and batch.
+    def to_element(p):
+        element = {"beats": p["beats"], "rr": p["rr"],
+                   "padding_mask": tf.ones(tf.shape(p["beats"])[:1], tf.bool)}
+        if include_meta:
+            element.update(record_id=p["record_id"], segment_start_s=p["segment_start_s"],
+                           window_start=tf.cast(p["window_start"], tf.int32))
+        if target == "label":
+            if kind == "multiclass":
+                element["target"] = tf.cast(p["label"][0], tf.int32)
+            elif kind == "binary":
+                element["target"] = tf.cast(p["label"][:1], tf.float32)
+            elif kind == "multilabel":
+                element["target"] = tf.ensure_shape(tf.cast(p["label"], tf.float32), [int(num_classes)])
+            else:
+                element["target"] = p["beat_labels"]
+        return element
+
+    ds = ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    padded_shapes = {"beats": [max_beats, beat_len], "rr": [max_beats, n_rr], "padding_mask": [max_beats]}
+    padding_values = {"beats": 0.0, "rr": 0.0, "padding_mask": False}
+    if include_meta:
+        padded_shapes.update(record_id=[], segment_start_s=[], window_start=[])
+        padding_values.update(record_id="", segment_start_s=0.0, window_start=0)
+    if target == "label":
+        padded_shapes["target"] = {"multiclass": [], "binary": [1], "multilabel": [int(num_classes or 0)],
+                                   "per_beat": [max_beats]}[kind]
+        padding_values["target"] = {"multiclass": 0, "binary": 0.0, "multilabel": 0.0, "per_beat": IGNORE_LABEL}[kind]
+    padding_values = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in padding_values.items()}
+    ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
+                         drop_remainder=drop_remainder)
+
+    def split_targets(batch):
+        features = {k: v for k, v in batch.items() if k != "target"}
+        if target == "label":
+            return features, batch["target"]
+        if target == "beats":
+            return features, batch["beats"]
+        return features
+
+    ds = ds.map(split_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def input_fn_for_strategy(data, *, global_batch_size: int, **make_dataset_kwargs):
+    """A ``function(input_context)`` for ``strategy.distribute_datasets_from_function``.
+
+    Each input pipeline reads its own shards (``input_context``) and batches
+    ``input_context.get_per_replica_batch_size(global_batch_size)`` examples.
+    """
+    if "batch_size" in make_dataset_kwargs or "input_context" in make_dataset_kwargs:
+        raise ValueError("input_fn_for_strategy sets batch_size and input_context itself; pass global_batch_size")
+
+    def input_fn(input_context):
+        batch_size = input_context.get_per_replica_batch_size(int(global_batch_size))
+        return make_dataset(data, batch_size=batch_size, input_context=input_context, **make_dataset_kwargs)
+
+    return input_fn
