@@ -90,7 +90,14 @@ class SignalConfig(_JsonConfig):
 
     target_fs: float = 100.0            # one rate for every data set, so one beat encoder serves all
     clean_method: str = "neurokit"      # neurokit2 ecg_clean method
+    # R-peaks: chosen with `python -m ecgsl_keras.bench rpeaks` on MIT-BIH DS1 (Se 0.9953, +P 0.9980):
+    # the neurokit detector on a Pan-Tompkins band-passed copy, then each peak moved to the R apex
+    # of the clean_method signal. khamis2016 scores a little higher on MIT-BIH but takes T waves
+    # for beats in ~5% of CinC 2017 (lead I) records and is 9x slower.
     rpeak_method: str = "neurokit"      # neurokit2 ecg_peaks method
+    rpeak_clean_method: str = "pantompkins1985"  # ecg_clean method of the copy the detector runs on ("" = clean_method)
+    rpeak_refine_s: float = 0.08        # move each peak to the R apex within this radius (wfdb correct_peaks); 0 = off
+    rpeak_correct_artifacts: bool = False  # neurokit2 correct_artifacts (Lipponen & Tarvainen 2019): lowers Se and +P here
     detect_at_native_rate: bool = True  # detect R-peaks before resampling: more precise peak times
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
@@ -99,6 +106,7 @@ class SignalConfig(_JsonConfig):
     rr_features: bool = True            # previous RR, next RR, local mean RR (seconds) per beat
     rr_local_window: int = 9            # beats in the local mean RR
     min_beats: int = 3
+    min_duration_s: float = 2.0         # shorter signals are rejected (reason "too_short")
     min_rr_s: float = 0.2               # physiological bounds used to reject spurious peaks
     max_rr_s: float = 3.0
     flat_std_mv: float = 1e-3           # std below this (mV) = flat line
@@ -178,6 +186,26 @@ class ExperimentConfig(_JsonConfig):
         if self.model.n_rr_features != self.signal.n_rr_features:
             raise ConfigError("<config>", "bad_config",
                               f"model.n_rr_features {self.model.n_rr_features} != signal rr features {self.signal.n_rr_features}")
+
+
+@dataclass(frozen=True)
+class ExportConfig(_JsonConfig):
+    """SavedModel / TFLite export (``ecgsl_keras.export``) and its benchmark (``bench inference``)."""
+
+    tflite_formats: tuple = ("float32", "float16", "int8")
+    int8_mode: str = "full"             # "full": int8 weights and activations (float in/out); "dynamic": int8 weights only
+    examples: int = 100                 # windows used for int8 calibration, and again for the parity check
+    bench_latency_runs: int = 50        # batch-1 calls timed per format
+    bench_batch_size: int = 32          # batch of the throughput measure
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.tflite_formats) - {"float32", "float16", "int8"})
+        if unknown:
+            raise ConfigError("<config>", "bad_config", f"unknown TFLite formats {unknown} (known: float32, float16, int8)")
+        if self.int8_mode not in ("full", "dynamic"):
+            raise ConfigError("<config>", "bad_config", f"int8_mode must be 'full' or 'dynamic', got {self.int8_mode!r}")
+        if self.examples < 1:
+            raise ConfigError("<config>", "bad_config", f"examples must be positive, got {self.examples}")
 
 
 _NESTED = {

@@ -1,0 +1,92 @@
+"""Benchmarks: ``python -m ecgsl_keras.bench {rpeaks,segment,pipeline,inference} ...``.
+
+Each subcommand lives in its own module ``ecgsl_keras.bench.<name>`` exposing
+``add_arguments(parser)`` and ``run(args) -> dict``. The dispatcher (``__main__``) imports only the
+module asked for, prints a readable table on stderr and the result as one JSON line, last on
+stdout.
+
+- ``rpeaks``: R-peak detection against the MIT-BIH reference beat annotations (sensitivity,
+  positive predictivity, per record, records/s).
+- ``segment``: read + clean + detect + segment speed (records/s, beats/s) over a data set.
+- ``pipeline``, ``inference``: written elsewhere; absent modules are reported as such.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+SUBCOMMANDS = {
+    "rpeaks": "R-peak detection vs MIT-BIH reference beats: Se, +P, records/s",
+    "segment": "read + clean + detect + segment speed over a data set: records/s, beats/s",
+    "pipeline": "end-to-end preparation / training pipeline throughput",
+    "inference": "exported model inference latency and throughput",
+}
+
+
+def to_jsonable(value):
+    """numpy scalars/arrays and tuples -> plain JSON types (NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json_line(result: dict) -> str:
+    return json.dumps(to_jsonable(result), sort_keys=False, separators=(",", ":"))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"[{len(value)} items]"
+    return str(value)
+
+
+def format_table(result: dict) -> str:
+    """A readable view of a result: scalars as ``key: value``; a dict of dicts as a table."""
+    lines, tables = [], []
+    width = max((len(str(k)) for k in result), default=0)
+    for key, value in result.items():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            tables.append((key, value))
+        elif isinstance(value, dict):
+            lines.append(f"{key:<{width}}  " + ", ".join(f"{k}={_cell(v)}" for k, v in value.items()))
+        else:
+            lines.append(f"{key:<{width}}  {_cell(value)}")
+    for key, rows in tables:
+        columns = []
+        for row in rows.values():
+            columns.extend(c for c in row if c not in columns)
+        header = [key] + columns
+        body = [[str(name)] + [_cell(row.get(c, "")) for c in columns] for name, row in rows.items()]
+        widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+        lines.append("")
+        lines.append("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+        lines.extend("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in body)
+    return "\n".join(lines)
+
+
+def load_signal_config(path):
+    """A ``SignalConfig`` from a JSON file holding either a SignalConfig or an ExperimentConfig."""
+    from ecgsl_keras.config import ExperimentConfig, SignalConfig
+
+    if path is None:
+        return SignalConfig()
+    with open(path, encoding="utf-8") as fh:
+        try:
+            values = json.load(fh)
+        except json.JSONDecodeError:
+            values = None
+    if isinstance(values, dict) and "signal" in values:
+        return ExperimentConfig.load(path).signal
+    return SignalConfig.load(path)

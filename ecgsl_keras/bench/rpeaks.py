@@ -1,0 +1,246 @@
+"""R-peak detection against the MIT-BIH reference beat annotations.
+
+    python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
+        [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
+        [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
+
+Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
+``ecgsl_keras.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
+detector, its cleaning, the move to the R apex; the command line overrides single settings).
+Detections are matched one-to-one to the reference beats (annotations with an AAMI class;
+rhythm, noise, flutter-wave and comment annotations are not beats) within the tolerance: all
+pairs closer than the tolerance, closest first, each reference and each detection used once
+(``match_peaks``). Reported: gross sensitivity TP/(TP+FN) and positive predictivity
+TP/(TP+FP) over all records, the same per record, the mean |detected - reference| of matched
+pairs, and records/s of detection (cleaning included, reading excluded), single process.
+
+As in ANSI/AAMI EC57, detections inside ventricular flutter / fibrillation episodes (``[`` to
+``]`` annotations: record 207 in DS1, where the flutter waves have no beat annotation) are left
+out of the counts; ``--include-vf`` counts them as false positives. ``detections_in_vf`` says
+how many there were either way.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras import signal as signal_lib
+from ecgsl_keras import tasks
+from ecgsl_keras.bench import load_signal_config
+from ecgsl_keras.errors import RecordError
+
+log = logging.getLogger("ecgsl_keras.bench.rpeaks")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data-dir", required=True, help="folder of MIT-BIH records (NNN.hea/.dat/.atr)")
+    parser.add_argument("--records", nargs="+", default=None,
+                        help="record ids (default: the 22 DS1 records, or all records in --data-dir if it has none of them)")
+    parser.add_argument("--lead", default="MLII", help="lead to run the detector on (default MLII)")
+    parser.add_argument("--config", help="SignalConfig or ExperimentConfig JSON (default: built-in defaults)")
+    parser.add_argument("--method", help="neurokit2 ecg_peaks method (default: config rpeak_method)")
+    parser.add_argument("--clean-method", help="neurokit2 ecg_clean method (default: config clean_method)")
+    parser.add_argument("--rpeak-clean-method",
+                        help="ecg_clean method of the copy the detector runs on ('' = --clean-method; default: config)")
+    parser.add_argument("--refine-s", type=float,
+                        help="radius (s) of the move to the R apex after detection, 0 = off (default: config)")
+    parser.add_argument("--correct-artifacts", action=argparse.BooleanOptionalAction, default=None,
+                        help="neurokit2 correct_artifacts on/off (--no-correct-artifacts; default: config)")
+    parser.add_argument("--detect-at-target-rate", action="store_true",
+                        help="detect on the signal resampled to target_fs instead of the native rate")
+    parser.add_argument("--include-vf", action="store_true",
+                        help="count detections inside ventricular flutter/fibrillation episodes as false "
+                             "positives (default: excluded, as ANSI/AAMI EC57 does)")
+    parser.add_argument("--tolerance-ms", type=float, default=150.0, help="matching tolerance (default 150 ms)")
+
+
+# ----------------------------------------------------------------------------------------------
+# matching
+
+
+def match_peaks(reference, detected, tolerance: int) -> dict:
+    """One-to-one matching of detected to reference peaks within ``tolerance`` samples (inclusive).
+
+    Every (reference, detection) pair closer than the tolerance is a candidate; candidates are
+    taken closest first and a pair is kept when neither side is already used. Returns ``tp``,
+    ``fn``, ``fp`` and the ``matched`` index pairs ``(n, 2)`` (reference index, detection index)
+    into the sorted inputs.
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.int64).ravel())
+    det = np.sort(np.asarray(detected, dtype=np.int64).ravel())
+    tolerance = int(tolerance)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 samples, got {tolerance}")
+    lo = np.searchsorted(ref, det - tolerance, side="left")
+    hi = np.searchsorted(ref, det + tolerance, side="right")
+    counts = hi - lo
+    det_idx = np.repeat(np.arange(det.size), counts)
+    ref_idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    distance = np.abs(ref[ref_idx] - det[det_idx])
+    order = np.lexsort((ref_idx, distance))  # closest first; ties broken by position (deterministic)
+    ref_used = np.zeros(ref.size, bool)
+    det_used = np.zeros(det.size, bool)
+    pairs = []
+    for k in order:
+        r, d = ref_idx[k], det_idx[k]
+        if not ref_used[r] and not det_used[d]:
+            ref_used[r] = det_used[d] = True
+            pairs.append((r, d))
+    matched = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    matched = matched[np.argsort(matched[:, 0])]
+    tp = int(matched.shape[0])
+    return {"tp": tp, "fn": int(ref.size - tp), "fp": int(det.size - tp), "matched": matched,
+            "reference": ref, "detected": det}
+
+
+def _ratio(num, den):
+    return float(num) / den if den else float("nan")
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+
+def _default_records(data_dir: Path):
+    present = [r for r in tasks.MITDB_DS1 if (data_dir / f"{r}.hea").exists()]
+    if present:
+        return present
+    return sorted(p.stem for p in data_dir.glob("*.hea") if (data_dir / f"{p.stem}.atr").exists())
+
+
+def read_mitdb(data_dir, record_id: str, lead: str = "MLII"):
+    """``(signal mV float64, fs, reference beat samples int64, VF episodes (k, 2) int64, path)``.
+
+    Read with wfdb directly: the benchmark needs every annotation, not only the beats a data
+    set reader keeps. Reference beats are the annotations whose symbol has an AAMI class
+    (``tasks.aami_class``); VF episodes are the ``[`` ... ``]`` (ventricular flutter or
+    fibrillation onset / end) spans, each ``[start, end]`` in samples.
+    """
+    import wfdb
+
+    data_dir = Path(data_dir)
+    path = data_dir / record_id
+    for suffix in (".hea", ".atr"):
+        if not (data_dir / f"{record_id}{suffix}").exists():
+            raise RecordError(path, "missing_record", f"record file {record_id}{suffix} not found")
+    try:
+        record = wfdb.rdrecord(str(path))
+        annotation = wfdb.rdann(str(path), "atr")
+    except (OSError, ValueError) as exc:
+        raise RecordError(path, "bad_record", f"cannot read with wfdb: {exc}") from None
+    if lead not in record.sig_name:
+        raise RecordError(path, "missing_lead", f"lead {lead!r} not in record (leads: {record.sig_name})")
+    signal = record.p_signal[:, record.sig_name.index(lead)].astype(np.float64)
+    samples = np.asarray(annotation.sample, np.int64)
+    is_beat = np.array([tasks.aami_class(s) is not None for s in annotation.symbol], bool)
+    episodes, onset = [], None
+    for sample, symbol in zip(samples, annotation.symbol):
+        if symbol == "[":
+            onset = int(sample)
+        elif symbol == "]" and onset is not None:
+            episodes.append((onset, int(sample)))
+            onset = None
+    if onset is not None:  # an episode running to the end of the record
+        episodes.append((onset, signal.shape[0] - 1))
+    return signal, float(record.fs), samples[is_beat], np.asarray(episodes, np.int64).reshape(-1, 2), str(path)
+
+
+def in_episodes(samples, episodes) -> np.ndarray:
+    """Boolean mask of ``samples`` lying inside any ``[start, end]`` row of ``episodes``."""
+    samples = np.asarray(samples, np.int64)
+    inside = np.zeros(samples.shape, bool)
+    for start, end in np.asarray(episodes, np.int64).reshape(-1, 2):
+        inside |= (samples >= start) & (samples <= end)
+    return inside
+
+
+# ----------------------------------------------------------------------------------------------
+# the benchmark
+
+
+def run(args) -> dict:
+    config = load_signal_config(getattr(args, "config", None))
+    overrides = {}
+    if getattr(args, "method", None):
+        overrides["rpeak_method"] = args.method
+    if getattr(args, "clean_method", None):
+        overrides["clean_method"] = args.clean_method
+    if getattr(args, "rpeak_clean_method", None) is not None:
+        overrides["rpeak_clean_method"] = args.rpeak_clean_method
+    if getattr(args, "refine_s", None) is not None:
+        overrides["rpeak_refine_s"] = float(args.refine_s)
+    if getattr(args, "correct_artifacts", None) is not None:
+        overrides["rpeak_correct_artifacts"] = bool(args.correct_artifacts)
+    if getattr(args, "detect_at_target_rate", False):
+        overrides["detect_at_native_rate"] = False
+    config = dataclasses.replace(config, **overrides)
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        raise RecordError(data_dir, "missing_file", "data folder not found")
+    record_ids = list(args.records) if args.records else _default_records(data_dir)
+    if not record_ids:
+        raise RecordError(data_dir, "missing_record", "no MIT-BIH records (.hea + .atr) found")
+    tolerance_s = float(args.tolerance_ms) / 1000.0
+
+    # Warm-up outside the clock: imports neurokit2 and compiles what it compiles on first use.
+    signal_lib.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config)
+
+    per_record = {}
+    totals = {"tp": 0, "fn": 0, "fp": 0}
+    errors_ms = []
+    detect_seconds = read_seconds = 0.0
+    for record_id in record_ids:
+        start = time.perf_counter()
+        signal, fs, reference, episodes, _ = read_mitdb(data_dir, record_id, args.lead)
+        read_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        detected = signal_lib.find_rpeaks(signal, fs, config)
+        seconds = time.perf_counter() - start
+        detect_seconds += seconds
+        in_vf = in_episodes(detected, episodes)
+        if not args.include_vf:
+            detected = detected[~in_vf]
+        match = match_peaks(reference, detected, int(round(tolerance_s * fs)))
+        offsets = match["detected"][match["matched"][:, 1]] - match["reference"][match["matched"][:, 0]]
+        errors_ms.append(np.abs(offsets) * 1000.0 / fs)
+        for key in totals:
+            totals[key] += match[key]
+        per_record[record_id] = {
+            "TP": match["tp"], "FN": match["fn"], "FP": match["fp"],
+            "in_VF": int(in_vf.sum()),
+            "Se": round(_ratio(match["tp"], match["tp"] + match["fn"]), 5),
+            "+P": round(_ratio(match["tp"], match["tp"] + match["fp"]), 5),
+            "mean_abs_error_ms": round(float(np.mean(np.abs(offsets)) * 1000.0 / fs), 2) if offsets.size else None,
+            "seconds": round(seconds, 3),
+        }
+        log.info("%s: %s", record_id, per_record[record_id])
+    tp, fn, fp = totals["tp"], totals["fn"], totals["fp"]
+    all_errors = np.concatenate(errors_ms) if errors_ms else np.zeros(0)
+    return {
+        "benchmark": "rpeaks",
+        "method": config.rpeak_method,
+        "clean_method": config.clean_method,
+        "rpeak_clean_method": config.rpeak_clean_method,
+        "refine_s": config.rpeak_refine_s,
+        "correct_artifacts": config.rpeak_correct_artifacts,
+        "detect_at_native_rate": config.detect_at_native_rate,
+        "min_rr_s": config.min_rr_s,
+        "lead": args.lead,
+        "tolerance_ms": float(args.tolerance_ms),
+        "vf_episodes_excluded": not args.include_vf,
+        "detections_in_vf": int(sum(v["in_VF"] for v in per_record.values())),
+        "n_records": len(record_ids),
+        "TP": tp, "FN": fn, "FP": fp,
+        "sensitivity": _ratio(tp, tp + fn),
+        "positive_predictivity": _ratio(tp, tp + fp),
+        "mean_abs_error_ms": float(all_errors.mean()) if all_errors.size else None,
+        "records_per_second": _ratio(len(record_ids), detect_seconds),
+        "seconds_per_record": detect_seconds / len(record_ids),
+        "read_seconds": read_seconds,
+        "per_record": per_record,
+    }
