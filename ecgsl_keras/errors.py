@@ -28,4 +28,12 @@ class LabelError(RecordError):
 
 
 class ConfigError(ECGSLError):
-    """A configuration file or value is invalid."""
+    """A configuration file or value is invalid: ``ConfigError(message)`` or ``ConfigError(path, reason, message)``."""
+
+    def __init__(self, *args):
+        if len(args) == 3:
+            self.path, self.reason, message = str(args[0]), args[1], args[2]
+            super().__init__(f"{args[0]}: {message}")
+        else:
+            self.path, self.reason = "<config>", "bad_config"
+            super().__init__(*args)
