@@ -146,6 +146,8 @@ class ModelConfig(_JsonConfig):
     mask_ratio: float = 0.15
     mask_span: int = 1
     pooling: str = "attention"          # "attention" | "mean" (ablation)
+    attention_units: int = 64           # hidden units of the attention-pooling scorer
+    positional_encoding: str = "learned"  # "learned" (pre-trained in stage 2) | "sinusoidal" (no weights)
     head_units: int = 64
     resnet_filters: int = 32            # baseline 1-D ResNet on the raw window
     resnet_blocks: int = 4
@@ -153,6 +155,9 @@ class ModelConfig(_JsonConfig):
     def validate(self) -> None:
         if self.pooling not in ("attention", "mean"):
             raise ConfigError("<config>", "bad_config", f"pooling must be 'attention' or 'mean', got {self.pooling!r}")
+        if self.positional_encoding not in ("learned", "sinusoidal"):
+            raise ConfigError("<config>", "bad_config",
+                              f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}")
         if not 0.0 < self.mask_ratio < 1.0:
             raise ConfigError("<config>", "bad_config", f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if self.d_model % self.num_heads:
@@ -171,6 +176,23 @@ class TrainConfig(_JsonConfig):
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
     validation_fraction: float = 0.2    # CinC 2017 stratified validation split
+    lr_schedule: str = "cosine"         # "cosine": cosine decay over all steps; "plateau": ReduceLROnPlateau; "constant"
+    lr_min_fraction: float = 0.05       # cosine: final learning rate as a fraction of the initial one
+    backup_save_freq: str = "epoch"     # BackupAndRestore: "epoch", or a number of batches as a string ("50")
+    keep_checkpoints: int = 3           # per-epoch weight checkpoints kept in the run's checkpoints/ folder
+
+    def validate(self) -> None:
+        if self.lr_schedule not in ("cosine", "plateau", "constant"):
+            raise ConfigError("<config>", "bad_config",
+                              f"lr_schedule must be 'cosine', 'plateau' or 'constant', got {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_min_fraction <= 1.0:
+            raise ConfigError("<config>", "bad_config", f"lr_min_fraction must be in [0, 1], got {self.lr_min_fraction}")
+        if self.backup_save_freq != "epoch" and not (str(self.backup_save_freq).isdigit()
+                                                     and int(self.backup_save_freq) > 0):
+            raise ConfigError("<config>", "bad_config",
+                              f"backup_save_freq must be 'epoch' or a positive number of batches, got {self.backup_save_freq!r}")
+        if int(self.batch_size) < 1 or int(self.epochs) < 1:
+            raise ConfigError("<config>", "bad_config", "batch_size and epochs must be positive")
 
 
 @dataclass(frozen=True)
@@ -189,11 +211,27 @@ class ExperimentConfig(_JsonConfig):
 
 
 @dataclass(frozen=True)
+class QuickstartConfig(_JsonConfig):
+    """``python -m ecgsl_keras.quickstart``: the whole method on the embedded 64-record CinC 2017 sample
+    in a few CPU minutes (epochs per stage; everything else comes from ``ExperimentConfig``)."""
+
+    autoencoder_epochs: int = 8
+    masked_epochs: int = 10
+    finetune_epochs: int = 30
+    autoencoder_batch_size: int = 64    # beats per batch (stage 1 trains on single beats)
+    batch_size: int = 16                # sequences per batch (stage 2 and fine-tuning)
+    learning_rate: float = 1e-3
+    early_stopping_patience: int = 30   # the sample's 13 validation records make the monitor noisy
+
+
+@dataclass(frozen=True)
 class ExportConfig(_JsonConfig):
     """SavedModel / TFLite export (``ecgsl_keras.export``) and its benchmark (``bench inference``)."""
 
     tflite_formats: tuple = ("float32", "float16", "int8")
-    int8_mode: str = "full"             # "full": int8 weights and activations (float in/out); "dynamic": int8 weights only
+    # "dynamic": int8 weights, float activations; "full": int8 weights and activations (float in/out).
+    # Full-integer breaks the transformer's LayerNorm (CinC model: 59% class agreement with Keras vs 99.7%).
+    int8_mode: str = "dynamic"
     examples: int = 100                 # windows used for int8 calibration, and again for the parity check
     bench_latency_runs: int = 50        # batch-1 calls timed per format
     bench_batch_size: int = 32          # batch of the throughput measure

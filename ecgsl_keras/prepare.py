@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import sys
 import time
 from collections import Counter
@@ -198,6 +199,25 @@ def _process_record(record_id):
 
 # --- driver ------------------------------------------------------------------------------------
 
+def _start_pool(workers, init_args):
+    """A spawn pool whose workers skip the Keras import (they run numpy code only).
+
+    Spawn, because forking a process that has TensorFlow loaded can deadlock. The variable is set
+    only while the workers start, so later subprocesses of this process still register the
+    custom Keras objects.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    previous = os.environ.get("ECGSL_KERAS_NO_REGISTER")
+    os.environ["ECGSL_KERAS_NO_REGISTER"] = "1"
+    try:
+        return ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
+    finally:
+        if previous is None:
+            del os.environ["ECGSL_KERAS_NO_REGISTER"]
+        else:
+            os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
+
+
 def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = None, *, split: str = "default",
             workers: int = 1, overwrite: bool = False, limit: int | None = None, records=None,
             compression=None, shard_size_bytes: int = 64 << 20, reader_kwargs=None, progress: bool = True) -> dict:
@@ -230,8 +250,7 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     with ShardedWriter(out_dir, prefix=dataset, compression=compression, shard_size_bytes=shard_size_bytes,
                        overwrite=overwrite) as writer:
         if workers and workers > 1:
-            ctx = multiprocessing.get_context("spawn")  # never fork a process that has TensorFlow loaded
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
+            pool = _start_pool(workers, init_args)
             results = pool.imap(_process_record, record_ids, chunksize=4)
         else:
             pool = None
