@@ -1,0 +1,97 @@
+"""Classify one WFDB record with a trained model and print the result as JSON.
+
+    python -m ecgsl_keras.predict --model runs/finetune/model.keras --record data/A00001 [--lead II]
+
+``--model``: a ``.keras`` file (its run folder's ``config.json`` is read), an export folder, its
+``saved_model/`` or one of its ``.tflite`` files. ``--record``: the record path without extension
+(``.hea`` plus its signal file, read with ``wfdb``). The signal is taken in millivolts (other units
+in the header are converted), one lead (``--lead``, default the first). The last line of stdout is
+the JSON result: probabilities per label, the label, R-peak times and attention weight per beat.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras.errors import ECGSLError, RecordError
+
+log = logging.getLogger("ecgsl_keras.predict")
+
+# Scale from a header's physical unit to millivolts.
+UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "μv": 1e-3, "v": 1e3}
+
+
+def read_lead(record_path, lead=None):
+    """(signal_mV 1-D float32, fs, lead name) of one lead of a WFDB record."""
+    import wfdb
+
+    record_path = str(record_path)
+    for suffix in (".hea", ".mat", ".dat"):
+        if record_path.endswith(suffix):
+            record_path = record_path[: -len(suffix)]
+    if not Path(record_path + ".hea").is_file():
+        raise RecordError(record_path, "missing_record", "no such WFDB record (expected a .hea header beside it)")
+    try:
+        record = wfdb.rdrecord(record_path)
+    except Exception as exc:  # wfdb raises bare ValueError/OSError/IndexError for broken files
+        raise RecordError(record_path, "bad_header", f"wfdb cannot read the record ({type(exc).__name__}: {exc})") from None
+    names = list(record.sig_name or [])
+    if record.p_signal is None or not names:
+        raise RecordError(record_path, "bad_signal", "record has no signal")
+    if lead is None:
+        index = 0
+    elif lead in names:
+        index = names.index(lead)
+    else:
+        raise RecordError(record_path, "missing_lead", f"lead {lead!r} not in record (leads: {names})")
+    unit = (record.units[index] if record.units else "mV") or "mV"
+    scale = UNIT_TO_MV.get(unit.strip().lower())
+    if scale is None:
+        raise RecordError(record_path, "bad_units", f"lead {names[index]!r} is in {unit!r}; expected mV, uV or V")
+    signal = np.asarray(record.p_signal[:, index], np.float64) * scale
+    return signal.astype(np.float32), float(record.fs), names[index]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.predict", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder or .tflite file")
+    p.add_argument("--record", required=True, help="WFDB record path without extension")
+    p.add_argument("--lead", help="lead name (default: the record's first lead)")
+    p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
+    p.add_argument("--task", help="task name (default: found beside the model)")
+    p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
+    return p
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    from ecgsl_keras.config import ExperimentConfig
+    from ecgsl_keras.inference import load_model, to_jsonable
+
+    try:
+        config = ExperimentConfig.load(args.config) if args.config else None
+        signal, fs, lead = read_lead(args.record, args.lead)
+        predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
+        result = predictor.predict_signal(signal, fs, path=args.record)
+    except ECGSLError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = {"record": str(args.record), "lead": lead, "fs": fs, "duration_s": round(signal.size / fs, 3),
+           "model": str(args.model), "format": predictor.format, "task": predictor.task.name}
+    out.update(to_jsonable(result))
+    names = predictor.label_names
+    # A binary model has one sigmoid output: the probability of the positive (last) label.
+    keys = names if len(out["probabilities"]) == len(names) else names[-len(out["probabilities"]):]
+    out["probabilities"] = dict(zip(keys, out["probabilities"]))
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
