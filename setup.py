@@ -18,6 +18,7 @@ setup(
     package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*"]},
     install_requires=[
         "tensorflow>=2.18,<2.22",
+        "tensorboard>=2.18",  # TensorBoard callback logs; not a dependency of tensorflow itself since 2.20
         "keras>=3.8,<4",
         "numpy>=1.26",
         "scipy>=1.11",

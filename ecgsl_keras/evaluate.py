@@ -1,0 +1,332 @@
+"""Evaluate a trained classifier on prepared TFRecords or on a raw PhysioNet folder.
+
+    python -m ecgsl_keras.evaluate --model runs/finetune/model.keras --data prepared/cinc2017 [--split validation]
+    python -m ecgsl_keras.evaluate --model runs/finetune/model.keras --dataset cinc2017 --data-dir DIR
+
+The last line of stdout is one JSON object:
+
+* multiclass: ``macro_f1``, ``per_class_f1``, ``confusion_matrix`` (rows true, columns predicted),
+  ``auroc`` (macro one-vs-rest), ``accuracy``; CinC 2017 also ``challenge_f1`` (mean F1 of N, A, O);
+* multi-label: ``macro_auroc``, ``macro_f1`` at the per-class thresholds chosen on VALIDATION data
+  when the model was trained (``thresholds.json`` in its run folder; never chosen on the split
+  evaluated here unless it is the validation split itself);
+* per-beat: ``accuracy``, per-class ``sensitivity`` and ``positive_predictivity``;
+* binary per-minute (apnea): ``accuracy``, ``sensitivity``, ``specificity``.
+
+Sequences longer than ``max_beats`` are evaluated as overlapping windows (``eval_window_stride``),
+and the window probabilities are averaged per record (per example for per-minute tasks, per beat for
+per-beat tasks) before any metric is computed.
+
+Raw folders go through ``ecgsl_keras.prepare.record_to_examples`` with the signal config the model
+was trained with (``config.json`` of its run folder), are written to temporary TFRecords and read by
+the same ``make_dataset`` windows as training, so a record is seen exactly as in training.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras import metrics as metrics_lib
+from ecgsl_keras import runs
+from ecgsl_keras import tasks as tasks_lib
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+
+log = logging.getLogger("ecgsl_keras.evaluate")
+
+SEQUENCE_INPUTS = ("beats", "rr", "padding_mask")
+RESNET_MODEL_NAME = "resnet1d_baseline"
+EVAL_SPLIT = "eval"   # split name of the temporary TFRecords made from a raw folder
+
+
+# --- model inputs ---------------------------------------------------------------------------------
+
+def is_raw_window_model(model) -> bool:
+    """The ResNet baseline takes one (B, samples, 1) signal instead of the beat-sequence dict."""
+    return model.name == RESNET_MODEL_NAME
+
+
+def flatten_beats(beats):
+    """(B, T, L) beats -> (B, T*L, 1): the ResNet baseline's input (see ``ecgsl_keras.train``)."""
+    import tensorflow as tf
+
+    shape = tf.shape(beats)
+    return tf.reshape(beats, [shape[0], shape[1] * shape[2], 1])
+
+
+def model_inputs(features: dict, raw_window: bool = False):
+    """The model's part of a ``make_dataset`` features dict (drops record ids and other meta)."""
+    if raw_window:
+        return flatten_beats(features["beats"])
+    return {key: features[key] for key in SEQUENCE_INPUTS}
+
+
+def make_predict_fn(model):
+    """A compiled forward pass in inference mode; safe to call outside a strategy's replica context
+    (it only reads the variables), so every worker can run it on the whole validation set."""
+    import tensorflow as tf
+
+    raw_window = is_raw_window_model(model)
+
+    @tf.function(reduce_retracing=True)
+    def forward(inputs):
+        return model(inputs, training=False)
+
+    def predict(features):
+        return forward(model_inputs(features, raw_window))
+
+    return predict
+
+
+# --- predictions and their aggregation ------------------------------------------------------------
+
+def eval_dataset(data, split, config, task, batch_size=None):
+    """Deterministic evaluation windows of ``split`` with record ids (``include_meta``)."""
+    from tfrecords_tools import make_dataset
+
+    return make_dataset(str(data), split=split, mode="sequence", training=False,
+                        batch_size=int(batch_size or config.train.batch_size), max_beats=config.model.max_beats,
+                        label_kind=task.kind, num_classes=task.num_classes, target="label",
+                        eval_stride=min(config.train.eval_window_stride, config.model.max_beats),
+                        include_meta=True)
+
+
+def predict_windows(model_or_fn, dataset) -> dict:
+    """Run the model over ``dataset`` (features with meta, targets); numpy arrays per window:
+    ``probabilities``, ``targets``, ``record_id`` (str), ``segment_start_s``, ``window_start``,
+    ``padding_mask``."""
+    predict = model_or_fn if not hasattr(model_or_fn, "layers") else make_predict_fn(model_or_fn)
+    parts = {key: [] for key in ("probabilities", "targets", "record_id", "segment_start_s", "window_start",
+                                 "padding_mask")}
+    for features, targets in dataset:
+        parts["probabilities"].append(np.asarray(predict(features)))
+        parts["targets"].append(targets.numpy())
+        parts["record_id"].append(features["record_id"].numpy().astype(str))
+        parts["segment_start_s"].append(features["segment_start_s"].numpy())
+        parts["window_start"].append(features["window_start"].numpy())
+        parts["padding_mask"].append(features["padding_mask"].numpy())
+    if not parts["probabilities"]:
+        raise ECGSLError("evaluation data set is empty")
+    return {key: np.concatenate(values, axis=0) for key, values in parts.items()}
+
+
+def _group_mean(keys: np.ndarray, values: np.ndarray):
+    """Unique keys (first-seen order) and the mean of ``values`` rows per key."""
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    sums = np.zeros((len(unique),) + values.shape[1:], np.float64)
+    np.add.at(sums, inverse, values)
+    counts = np.bincount(inverse, minlength=len(unique)).reshape((-1,) + (1,) * (values.ndim - 1))
+    order = np.argsort(first)
+    return unique[order], (sums / counts)[order], first[order]
+
+
+def aggregate(windows: dict, kind: str) -> dict:
+    """Average window probabilities per record (multiclass, multi-label), per example (binary
+    per-minute labels: one example per minute of a record) or per beat (per-beat labels).
+    Returns ``{"keys", "probabilities", "targets"}`` (targets: class indices, multi-hot or 0/1)."""
+    probabilities, targets = windows["probabilities"], windows["targets"]
+    if kind in (tasks_lib.MULTICLASS, tasks_lib.MULTILABEL):
+        keys, probs, first = _group_mean(windows["record_id"], probabilities)
+        return {"keys": keys, "probabilities": probs, "targets": targets[first]}
+    if kind == tasks_lib.BINARY:
+        example = np.char.add(np.char.add(windows["record_id"], "@"), windows["segment_start_s"].astype(str))
+        keys, probs, first = _group_mean(example, probabilities.reshape(len(probabilities), -1))
+        return {"keys": keys, "probabilities": probs[:, 0], "targets": targets.reshape(len(targets), -1)[first, 0]}
+    if kind == tasks_lib.PER_BEAT:
+        from tfrecords_tools import IGNORE_LABEL
+
+        labelled = (targets != IGNORE_LABEL) & windows["padding_mask"]
+        window_index, position = np.nonzero(labelled)
+        beat = windows["window_start"][window_index] + position
+        example = np.char.add(np.char.add(windows["record_id"][window_index], "@"),
+                              windows["segment_start_s"][window_index].astype(str))
+        keys = np.char.add(np.char.add(example, "#"), beat.astype(str))
+        unique, probs, first = _group_mean(keys, probabilities[window_index, position])
+        return {"keys": unique, "probabilities": probs, "targets": targets[window_index, position][first]}
+    raise ValueError(f"unknown task kind {kind!r}")
+
+
+def metrics_from_windows(task, windows: dict, thresholds=None) -> dict:
+    """Task metrics (``ecgsl_keras.metrics.task_metrics``) on window predictions, after aggregation."""
+    agg = aggregate(windows, task.kind)
+    out = metrics_lib.task_metrics(task, agg["targets"], agg["probabilities"], thresholds=thresholds)
+    out["windows"] = int(len(windows["probabilities"]))
+    return out
+
+
+def choose_thresholds_from_windows(task, windows: dict) -> list:
+    """Multi-label thresholds (best F1 per class) on these windows' per-record predictions."""
+    agg = aggregate(windows, task.kind)
+    return metrics_lib.choose_thresholds(agg["targets"], agg["probabilities"])
+
+
+# --- whole evaluations ----------------------------------------------------------------------------
+
+def load_model(model_path):
+    """(keras model, ExperimentConfig, Task, run info) for a ``.keras`` file in a run folder."""
+    import keras
+
+    import ecgsl_keras  # noqa: F401  (registers the custom layers)
+
+    path = runs.model_path(model_path)
+    config, task, info = runs.run_config(path)
+    if info.get("stage") in ("autoencoder", "masked"):
+        raise ConfigError(runs.find_run_dir(path) / runs.CONFIG_NAME, "bad_config",
+                          f"a {info['stage']} (pre-training) run has no classifier to evaluate; "
+                          "evaluate a finetune or supervised run")
+    if task is None:
+        raise ConfigError(runs.find_run_dir(path) / runs.CONFIG_NAME, "bad_config",
+                          "no 'task' entry: is this a classifier run?")
+    model = keras.models.load_model(path, compile=False)
+    return model, config, task, info
+
+
+def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_size=None,
+                   predict_fn=None) -> dict:
+    """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``."""
+    dataset = eval_dataset(data, split, config, task, batch_size)
+    windows = predict_windows(predict_fn or model, dataset)
+    out = metrics_from_windows(task, windows, thresholds=thresholds)
+    out.update(task=task.name, kind=task.kind, split=split)
+    return out
+
+
+def _thresholds_for(task, model_path, split):
+    if task.kind != tasks_lib.MULTILABEL:
+        return None, None
+    thresholds = runs.load_thresholds(model_path)
+    if thresholds is None:
+        log.warning("%s: no thresholds.json in the run folder; using 0.5 for every class",
+                    runs.find_run_dir(model_path))
+        return None, "default 0.5"
+    return thresholds, "validation (thresholds.json)"
+
+
+def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None) -> dict:
+    """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
+    from tfrecords_tools import load_manifest
+
+    model, config, task, _ = load_model(model_path)
+    manifest = load_manifest(data)
+    _check_signal_config(manifest.get("metadata", {}).get("signal_config"), config, data)
+    thresholds, source = _thresholds_for(task, model_path, split)
+    start = time.perf_counter()
+    out = evaluate_model(model, data, split, config, task, thresholds=thresholds, batch_size=batch_size)
+    out.update(model=str(model_path), data=str(data), seconds=round(time.perf_counter() - start, 2))
+    if source:
+        out["thresholds_from"] = source
+    return out
+
+
+def _check_signal_config(manifest_signal, config, data) -> None:
+    from ecgsl_keras.config import SignalConfig
+
+    if not manifest_signal:
+        return
+    prepared = SignalConfig.from_dict(manifest_signal).to_dict()   # JSON lists -> tuples, as in the model's
+    expected = config.signal.to_dict()
+    if prepared != expected:
+        diff = sorted(k for k in set(prepared) | set(expected) if prepared.get(k) != expected.get(k))
+        raise ConfigError(Path(data) / "manifest.json", "bad_config",
+                          f"data were prepared with another signal config than the model's (differs in {diff}); "
+                          "prepare them again with the model's config.json")
+
+
+def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size=None, reader_kwargs=None,
+                 progress: bool = True) -> dict:
+    """Evaluate on a raw data-set folder: each record through ``prepare.record_to_examples`` with
+    the model's signal config, into temporary TFRecords, then the same windows as ``evaluate_tfrecords``.
+    Unreadable or unusable records are skipped and counted (``skipped_by_reason``)."""
+    from tqdm import tqdm
+
+    from ecgsl_keras.datasets import SkipCounter, open_dataset
+    from ecgsl_keras.prepare import record_to_examples
+    from tfrecords_tools import ShardedWriter
+
+    model, config, task, _ = load_model(model_path)
+    kwargs = dict(reader_kwargs or {})
+    if records:
+        kwargs["records"] = list(records)
+    reader = open_dataset(dataset, data_dir, **kwargs)
+    if reader.task.kind != task.kind or tuple(reader.task.label_names) != tuple(task.label_names):
+        raise ConfigError(data_dir, "bad_config", f"data set {dataset!r} has task {reader.task.name} "
+                          f"({reader.task.kind}, {list(reader.task.label_names)}), the model {task.name} "
+                          f"({task.kind}, {list(task.label_names)})")
+    thresholds, source = _thresholds_for(task, model_path, None)
+    skipped = SkipCounter()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ecgsl-eval-") as tmp:
+        written = 0
+        with ShardedWriter(tmp, prefix="eval", overwrite=True) as writer:
+            ids = reader.record_ids()
+            for record_id in tqdm(ids, desc=f"segment {dataset}", unit="rec", disable=not progress, file=sys.stderr):
+                try:
+                    for example in record_to_examples(reader.load(record_id), config, task):
+                        writer.write(example, split=EVAL_SPLIT)
+                    written += 1
+                except RecordError as error:
+                    skipped.add(error)
+                    log.warning("skipping %s", error)
+            if not written:
+                raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped})")
+            writer.finalize({"signal_config": config.signal.to_dict(),
+                             "label_info": {"kind": task.kind, "label_names": list(task.label_names),
+                                            "task": task.to_dict()}})
+        out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size)
+    out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,
+               skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
+               seconds=round(time.perf_counter() - start, 2))
+    if source:
+        out["thresholds_from"] = source
+    return out
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True,
+                   help=".keras model in a run folder (its config.json is read), or the run folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="TFRecord folder from ecgsl_keras.prepare")
+    source.add_argument("--dataset",
+                        help="raw data set name (cinc2017, mitdb, apnea-ecg, ptbxl, wfdb); needs --data-dir")
+    p.add_argument("--split", default="validation", help="split of --data to evaluate (default validation)")
+    p.add_argument("--data-dir", help="raw data set folder (with --dataset)")
+    p.add_argument("--records", nargs="+", help="raw folder: only these record ids")
+    p.add_argument("--lead", help="raw folder: lead name")
+    p.add_argument("--labels-csv", help="raw generic WFDB folder: CSV of record,label")
+    p.add_argument("--batch-size", type=int, help="windows per batch (default: the run's batch size)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset and not args.data_dir:
+        parser.error("--dataset needs --data-dir")
+    try:
+        if args.data:
+            result = evaluate_tfrecords(args.model, args.data, args.split, batch_size=args.batch_size)
+        else:
+            reader_kwargs = {k: v for k, v in (("lead", args.lead), ("labels_csv", args.labels_csv)) if v}
+            result = evaluate_raw(args.model, args.dataset, args.data_dir, records=args.records,
+                                  batch_size=args.batch_size, reader_kwargs=reader_kwargs,
+                                  progress=not args.no_progress)
+    except (ECGSLError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, default=runs._jsonable))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Task metrics on numpy arrays, computed with scikit-learn.
+
+Every function returns a JSON-able dict (floats, lists, ``None`` where a figure is undefined, e.g. the
+AUROC of a class with no positive example).
+
+* ``multiclass_metrics``: macro F1 (over every class of the task: a class never seen nor predicted
+  counts 0), per-class F1, confusion matrix (rows true, columns predicted), accuracy, macro
+  one-vs-rest AUROC (over the classes with both positive and negative examples); with
+  ``challenge_labels`` the mean F1 of those classes (CinC 2017: N, A, O).
+* ``binary_metrics``: accuracy, sensitivity, specificity (positive class = index 1), F1, AUROC.
+* ``multilabel_metrics``: macro AUROC and macro F1 at per-class thresholds (``choose_thresholds``
+  picks them on VALIDATION data: best F1 per class).
+* ``per_beat_metrics``: accuracy, per-class sensitivity and positive predictivity (AAMI EC57 style).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _float(value):
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _per_class(names, values) -> dict:
+    return {str(name): _float(v) for name, v in zip(names, values)}
+
+
+def _auroc_per_class(y_true_onehot: np.ndarray, scores: np.ndarray) -> list:
+    from sklearn.metrics import roc_auc_score
+
+    out = []
+    for c in range(scores.shape[1]):
+        positives = int(y_true_onehot[:, c].sum())
+        if positives == 0 or positives == len(y_true_onehot):
+            out.append(float("nan"))   # undefined: one class only
+        else:
+            out.append(roc_auc_score(y_true_onehot[:, c], scores[:, c]))
+    return out
+
+
+def _mean_defined(values):
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else None
+
+
+def multiclass_metrics(y_true, probabilities, label_names, challenge_labels=None) -> dict:
+    """Metrics of single-label predictions; ``y_true`` (N,) class indices, ``probabilities`` (N, C)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[0] != y_true.shape[0]:
+        raise ValueError(f"probabilities must be (N, C) with N = {y_true.shape[0]}, got {probabilities.shape}")
+    labels = list(range(len(label_names)))
+    y_pred = probabilities.argmax(axis=1)
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    onehot = np.eye(len(labels))[y_true]
+    auroc = _auroc_per_class(onehot, probabilities)
+    out = {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class_f1": _per_class(label_names, per_class),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "auroc": _mean_defined(auroc),
+        "per_class_auroc": _per_class(label_names, auroc),
+        "label_names": [str(n) for n in label_names],
+    }
+    if challenge_labels:
+        out["challenge_f1"] = challenge_f1(y_true, y_pred, label_names, challenge_labels)
+    return out
+
+
+def challenge_f1(y_true, y_pred, label_names, challenge_labels) -> float:
+    """Mean F1 over ``challenge_labels`` (the CinC 2017 score: Normal, AF, Other; noisy left out)."""
+    from sklearn.metrics import f1_score
+
+    names = list(label_names)
+    indices = [names.index(name) for name in challenge_labels]
+    return float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0))
+
+
+def binary_metrics(y_true, probability, label_names=("negative", "positive"), threshold: float = 0.5) -> dict:
+    """``y_true`` (N,) 0/1, ``probability`` (N,) of class 1. Sensitivity = recall of class 1."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+    y_pred = (probability >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    both = 0 < y_true.sum() < len(y_true)
+    per_class = f1_score(y_true, y_pred, labels=[0, 1], average=None, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "sensitivity": _float(tp / (tp + fn)) if tp + fn else None,
+        "specificity": _float(tn / (tn + fp)) if tn + fp else None,
+        "macro_f1": float(per_class.mean()),
+        "per_class_f1": _per_class(label_names, per_class),
+        "auroc": float(roc_auc_score(y_true, probability)) if both else None,
+        "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
+        "threshold": float(threshold),
+        "label_names": [str(n) for n in label_names],
+    }
+
+
+def choose_thresholds(y_true, probabilities) -> list:
+    """Per-class thresholds maximising F1 on (validation!) data; 0.5 for a class without positives."""
+    from sklearn.metrics import precision_recall_curve
+
+    y_true = np.asarray(y_true).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    thresholds = []
+    for c in range(probabilities.shape[1]):
+        if y_true[:, c].sum() == 0:
+            thresholds.append(0.5)
+            continue
+        precision, recall, cut = precision_recall_curve(y_true[:, c], probabilities[:, c])
+        denominator = precision[:-1] + recall[:-1]
+        f1 = np.divide(2 * precision[:-1] * recall[:-1], denominator, out=np.zeros_like(denominator),
+                       where=denominator > 0)
+        thresholds.append(float(cut[int(np.argmax(f1))]))
+    return thresholds
+
+
+def multilabel_metrics(y_true, probabilities, label_names, thresholds=None) -> dict:
+    """``y_true`` (N, C) multi-hot, ``probabilities`` (N, C) sigmoid outputs; F1 at ``thresholds``
+    (per class; default 0.5 each)."""
+    from sklearn.metrics import f1_score
+
+    y_true = np.asarray(y_true).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n_classes = probabilities.shape[1]
+    thresholds = np.full(n_classes, 0.5) if thresholds is None else np.asarray(thresholds, dtype=np.float64)
+    if thresholds.shape != (n_classes,):
+        raise ValueError(f"need {n_classes} thresholds, got {thresholds.shape}")
+    y_pred = (probabilities >= thresholds[None, :]).astype(int)
+    auroc = _auroc_per_class(y_true, probabilities)
+    per_class = f1_score(y_true, y_pred, average=None, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "macro_auroc": _mean_defined(auroc),
+        "per_class_auroc": _per_class(label_names, auroc),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "per_class_f1": _per_class(label_names, per_class),
+        "thresholds": _per_class(label_names, thresholds),
+        "label_names": [str(n) for n in label_names],
+    }
+
+
+def per_beat_metrics(y_true, probabilities, label_names) -> dict:
+    """Beat classification: ``y_true`` (N,) class indices of labelled beats, ``probabilities`` (N, C).
+
+    Sensitivity (recall) and positive predictivity (precision) per class are ``None`` where undefined
+    (no beat of that class; no beat predicted as it).
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    y_true = np.asarray(y_true).astype(int).reshape(-1)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = list(range(len(label_names)))
+    y_pred = probabilities.argmax(axis=1)
+    sensitivity = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
+    ppv = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "sensitivity": _per_class(label_names, sensitivity),
+        "positive_predictivity": _per_class(label_names, ppv),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class_f1": _per_class(label_names, per_class),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "label_names": [str(n) for n in label_names],
+    }
+
+
+def task_metrics(task, y_true, probabilities, thresholds=None) -> dict:
+    """Dispatch on ``task.kind``; adds ``challenge_f1`` for CinC 2017."""
+    from ecgsl_keras import tasks as tasks_lib
+
+    if task.kind == tasks_lib.MULTICLASS:
+        challenge = tasks_lib.CINC2017_CHALLENGE_LABELS if task.name == tasks_lib.CINC2017.name else None
+        return multiclass_metrics(y_true, probabilities, task.label_names, challenge_labels=challenge)
+    if task.kind == tasks_lib.BINARY:
+        threshold = 0.5 if thresholds is None else float(np.asarray(thresholds).reshape(-1)[0])
+        return binary_metrics(np.asarray(y_true).reshape(-1), np.asarray(probabilities).reshape(-1),
+                              task.label_names, threshold)
+    if task.kind == tasks_lib.MULTILABEL:
+        return multilabel_metrics(y_true, probabilities, task.label_names, thresholds)
+    if task.kind == tasks_lib.PER_BEAT:
+        return per_beat_metrics(y_true, probabilities, task.label_names)
+    raise ValueError(f"unknown task kind {task.kind!r}")

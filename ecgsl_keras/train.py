@@ -1,0 +1,678 @@
+"""Train one ECG-SL stage on prepared TFRecords and write its run folder.
+
+    python -m ecgsl_keras.train --stage autoencoder --data prepared/cinc2017 --run-dir runs/ae
+    python -m ecgsl_keras.train --stage masked      --data prepared/cinc2017 --run-dir runs/masked --init-from runs/ae
+    python -m ecgsl_keras.train --stage finetune    --data prepared/cinc2017 --run-dir runs/ft --init-from runs/masked
+    python -m ecgsl_keras.train --stage supervised  --data prepared/cinc2017 --run-dir runs/sup [--model resnet1d]
+
+Stages:
+
+* ``autoencoder``: the beat autoencoder on single beats (``make_dataset(mode="beat")``), MSE.
+* ``masked``: masked-segment reconstruction over beat sequences, initialised from an autoencoder run
+  (``--init-from``); loss = MSE of the masked beats only.
+* ``finetune``: the classifier (or per-beat classifier for per-beat tasks) initialised from a masked
+  (or autoencoder) run's ``model.keras`` by layer name (``models.transfer_weights``).
+* ``supervised``: the same classifier from random weights (the "no pre-training" ablation);
+  ``--model resnet1d`` trains the 1-D ResNet baseline instead. The TFRecords hold beats, not the raw
+  signal, so the baseline's input is the beat sequence laid end to end, (B, max_beats * beat_len, 1),
+  zeros after the last beat: the cleaned, resampled, normalised signal around each R-peak, in order,
+  with the overlaps and gaps between neighbouring beat windows as they are. It is not the continuous
+  raw recording; say so when comparing with published ResNet figures.
+
+Configuration: ``--config`` (an ``ExperimentConfig`` JSON), else the model part of the ``--init-from``
+run and defaults; CLI flags override; the signal part always comes from the data's manifest (the
+beats were cut with it). The batch size is per replica.
+
+Every epoch the validation split (when the data have one) is evaluated on every worker by
+``ecgsl_keras.evaluate`` (windows averaged per record) and ``val_loss`` plus the task metrics
+(``val_macro_f1``, ``val_challenge_f1``, ``val_macro_auroc``, ...) are added to the epoch logs; the
+best checkpoint and early stopping follow the task's monitor (macro F1, or macro AUROC for
+multi-label tasks; ``val_loss`` when pre-training). See ``ecgsl_keras.runs`` for the run folder.
+A run killed mid-way resumes where its last backup was taken when the same command is run again.
+The last line of stdout is a JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras import runs
+from ecgsl_keras import strategy as strategy_lib
+from ecgsl_keras import tasks as tasks_lib
+from ecgsl_keras.config import ExperimentConfig, SignalConfig
+from ecgsl_keras.errors import ConfigError, ECGSLError
+
+log = logging.getLogger("ecgsl_keras.train")
+
+STAGES = ("autoencoder", "masked", "finetune", "supervised")
+MODELS = ("ecgsl", "resnet1d")
+PRETRAINING = ("autoencoder", "masked")
+TRAIN_SPLIT = "train"
+VALIDATION_SPLIT = "validation"
+CALLBACK_STATE_NAME = "callbacks_state.json"   # inside backup/: early stopping and best-checkpoint state
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+def resolve_config(config, manifest: dict, data, *, init_info=None, epochs=None, batch_size=None, seed=None,
+                   learning_rate=None, pooling=None, early_stopping_patience=None) -> ExperimentConfig:
+    """The ExperimentConfig of a run: ``config`` (object, JSON path or None), else the model part of
+    the ``--init-from`` run; CLI overrides; signal config from the manifest."""
+    if isinstance(config, ExperimentConfig):
+        base = config
+    elif config is not None:
+        base = ExperimentConfig.load(config)
+    elif init_info is not None:
+        previous = ExperimentConfig.from_dict(init_info["experiment_config"])
+        base = ExperimentConfig(signal=previous.signal, model=previous.model)
+    else:
+        base = ExperimentConfig()
+    manifest_path = Path(data) / "manifest.json"
+    values = (manifest.get("metadata") or {}).get("signal_config")
+    if values:
+        try:
+            signal = SignalConfig.from_dict(values)
+        except ConfigError as exc:
+            raise ConfigError(manifest_path, "bad_config", f"signal_config: {str(exc).split(': ', 1)[-1]}") from None
+        if signal != base.signal and config is not None:
+            log.warning("using the signal config the data were prepared with (%s), not the one of --config",
+                        manifest_path)
+    else:
+        signal = base.signal
+        log.warning("%s has no signal_config; assuming the config's", manifest_path)
+    if (manifest.get("beat_len") not in (None, signal.beat_len)
+            or manifest.get("n_rr") not in (None, signal.n_rr_features)):
+        raise ConfigError(manifest_path, "bad_config", f"shards hold beats of {manifest.get('beat_len')} samples and "
+                          f"{manifest.get('n_rr')} RR features, the signal config says {signal.beat_len} and "
+                          f"{signal.n_rr_features}")
+    model = dataclasses.replace(base.model, beat_len=signal.beat_len, n_rr_features=signal.n_rr_features,
+                                **({"pooling": pooling} if pooling else {}))
+    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed),
+                                   ("learning_rate", learning_rate),
+                                   ("early_stopping_patience", early_stopping_patience)) if v is not None}
+    train = dataclasses.replace(base.train, **overrides)
+    out = ExperimentConfig(signal=signal, model=model, train=train)
+    out.validate()
+    out.model.validate()
+    out.train.validate()
+    return out
+
+
+def resolve_task(manifest: dict, data, task_name=None):
+    """The data's task (manifest ``label_info``), or ``task_name`` checked against it. None for
+    unlabelled data."""
+    from tfrecords_tools import label_info
+
+    info = label_info(manifest)
+    manifest_path = Path(data) / "manifest.json"
+    found = None
+    if isinstance(info.get("task"), dict):
+        found = tasks_lib.Task.from_dict(info["task"])
+    elif info.get("kind") and info.get("label_names"):
+        found = tasks_lib.Task(name=str(info.get("task") or "data"), label_names=tuple(info["label_names"]),
+                               kind=info["kind"])
+    if task_name is None:
+        return found
+    task = tasks_lib.get_task(task_name)
+    if found is not None and (found.kind != task.kind or tuple(found.label_names) != tuple(task.label_names)):
+        raise ConfigError(manifest_path, "bad_config", f"--task {task_name} ({task.kind}, {list(task.label_names)}) "
+                          f"does not match the data's labels ({found.kind}, {list(found.label_names)})")
+    return task
+
+
+def class_weights(manifest: dict, task, split: str = TRAIN_SPLIT):
+    """Balanced class weights ``n / (classes present * n_c)`` from the manifest's training label
+    counts (examples for record labels, beats for per-beat labels); None where not applicable."""
+    if task is None or task.kind == tasks_lib.MULTILABEL:
+        return None
+    counts = ((manifest.get("splits") or {}).get(split) or {}).get("label_counts") or {}
+    if task.kind == tasks_lib.PER_BEAT:
+        table = (counts.get("beat") or {}).get("beats") or {}
+    else:
+        table = (counts.get("record") or {}).get("examples") or {}
+    n_classes = task.num_classes if task.kind != tasks_lib.BINARY else 2
+    per_class = np.array([float(table.get(str(c), 0)) for c in range(n_classes)])
+    if per_class.sum() <= 0:
+        return None
+    present = per_class > 0
+    weights = np.zeros(n_classes, np.float64)
+    weights[present] = per_class.sum() / (present.sum() * per_class[present])
+    return weights
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def _split_counts(manifest: dict, split: str) -> dict:
+    return (manifest.get("splits") or {}).get(split) or {}
+
+
+def _n_shards(manifest: dict, split: str) -> int:
+    return sum(1 for s in manifest.get("shards", []) if s.get("split") == split)
+
+
+def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, task, global_batch: int, *,
+                   raw_window: bool = False, weights=None):
+    """``fn(input_context)`` -> the repeated training dataset of one input pipeline.
+
+    Shards are split between input pipelines (workers) when there are enough of them, else every
+    pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
+    sample weights here, so they work the same under every strategy.
+    """
+    import tensorflow as tf
+
+    from tfrecords_tools import make_dataset
+
+    n_shards = _n_shards(manifest, TRAIN_SPLIT)
+    counts = _split_counts(manifest, TRAIN_SPLIT)
+    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
+    weight_table = None if weights is None else tf.constant(weights, tf.float32)
+
+    def fn(input_context):
+        per_replica = input_context.get_per_replica_batch_size(global_batch)
+        pipelines = input_context.num_input_pipelines
+        context = input_context if n_shards >= pipelines else None
+        common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
+                      shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
+                      drop_remainder=n_items >= global_batch)
+        if stage == "autoencoder":
+            ds = make_dataset(str(data), mode="beat", **common)
+        elif stage == "masked":
+            ds = make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
+        else:
+            ds = make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
+                              label_kind=task.kind, num_classes=task.num_classes, **common)
+        if context is None and pipelines > 1:
+            ds = ds.shard(pipelines, input_context.input_pipeline_id)
+        if stage == "masked":
+            ds = ds.map(lambda x, y: (_float_mask(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        elif stage in ("finetune", "supervised"):
+            ds = ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.repeat().prefetch(tf.data.AUTOTUNE)
+
+    return fn
+
+
+def _float_mask(features: dict) -> dict:
+    """``padding_mask`` as float32 0/1 (the models accept either). Keras 3.15's ``fit`` under a
+    multi-replica strategy averages a first batch over replicas to build the model, and that
+    all-reduce has no kernel for bool tensors."""
+    import tensorflow as tf
+
+    return dict(features, padding_mask=tf.cast(features["padding_mask"], tf.float32))
+
+
+def _classifier_element(task, raw_window: bool, weight_table):
+    import tensorflow as tf
+
+    from ecgsl_keras.evaluate import model_inputs
+
+    def element(features, targets):
+        inputs = model_inputs(features, raw_window)
+        if not raw_window:
+            inputs = _float_mask(inputs)
+        if weight_table is None:
+            return inputs, targets
+        if task.kind == tasks_lib.PER_BEAT:
+            labelled = targets >= 0
+            weights = tf.where(labelled, tf.gather(weight_table, tf.maximum(targets, 0)), 0.0)
+        elif task.kind == tasks_lib.BINARY:
+            weights = tf.gather(weight_table, tf.cast(targets[:, 0], tf.int32))
+        else:
+            weights = tf.gather(weight_table, targets)
+        return inputs, targets, weights
+
+    return element
+
+
+def steps_per_epoch(stage: str, manifest: dict, global_batch: int) -> int:
+    """One pass over the training split (beats for the autoencoder, sequences otherwise)."""
+    counts = _split_counts(manifest, TRAIN_SPLIT)
+    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
+    if not n_items:
+        raise ECGSLError(f"the data have no {TRAIN_SPLIT!r} split (splits: {sorted(manifest.get('splits', {}))})")
+    return max(1, n_items // global_batch)
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+def _load_init_model(init_from):
+    import keras
+
+    import ecgsl_keras  # noqa: F401  (custom objects)
+
+    return keras.models.load_model(runs.model_path(init_from), compile=False)
+
+
+def build_model(stage: str, config: ExperimentConfig, task, *, model_kind: str = "ecgsl", init_model=None,
+                seed=None):
+    """The Keras model of ``stage`` (inside the caller's strategy scope)."""
+    from ecgsl_keras import models
+
+    cfg = config.model
+    if stage == "autoencoder":
+        return models.build_beat_autoencoder(cfg)
+    if stage == "masked":
+        return models.build_masked_model(cfg, init_model, seed=seed)
+    if task is None:
+        raise ConfigError("<task>", "bad_config",
+                          f"stage {stage!r} needs labelled data (no label_info in the manifest)")
+    if model_kind == "resnet1d":
+        if task.kind == tasks_lib.PER_BEAT:
+            raise ConfigError("<model>", "bad_config", "the resnet1d baseline classifies whole windows, not beats")
+        return models.build_resnet1d(cfg, task, input_samples=cfg.max_beats * cfg.beat_len)
+    if task.kind == tasks_lib.PER_BEAT:
+        return models.build_beat_classifier(cfg, task, pretrained=init_model)
+    return models.build_classifier(cfg, task, pretrained=init_model)
+
+
+def make_optimizer(train_config, total_steps: int):
+    """AdamW with the learning-rate schedule of ``train_config`` (cosine decay over every step, or a
+    constant rate for ReduceLROnPlateau / constant); no weight decay on biases, norms, positions and
+    the mask vector (as ``models.make_optimizer``)."""
+    import keras
+
+    rate = train_config.learning_rate
+    if train_config.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(train_config.learning_rate, decay_steps=max(1, total_steps),
+                                                      alpha=train_config.lr_min_fraction)
+    optimizer = keras.optimizers.AdamW(learning_rate=rate, weight_decay=train_config.weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings", "mask_vector"])
+    return optimizer
+
+
+# --- callbacks ------------------------------------------------------------------------------------
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class ValidationMetrics(_callback_base()):
+    """Adds ``val_loss`` and the task metrics of the validation split to each epoch's logs.
+
+    Runs a plain (not distributed) forward pass over the whole validation split on every worker,
+    so every worker takes the same early-stopping and checkpoint decisions without talking to the
+    others. Classifiers: windows averaged per record, metrics from ``ecgsl_keras.metrics``.
+    """
+
+    def __init__(self, stage: str, data, config: ExperimentConfig, task, batch_size: int):
+        super().__init__()
+        self.stage, self.data, self.config, self.task, self.batch_size = stage, str(data), config, task, batch_size
+        self._predict = None
+        self._dataset = None
+
+    def dataset(self):
+        from tfrecords_tools import make_dataset
+
+        from ecgsl_keras import evaluate
+
+        if self._dataset is None:
+            stride = min(self.config.train.eval_window_stride, self.config.model.max_beats)
+            if self.stage == "autoencoder":
+                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, mode="beat", batch_size=self.batch_size)
+            elif self.stage == "masked":
+                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, target="beats",
+                                             batch_size=self.batch_size, max_beats=self.config.model.max_beats,
+                                             eval_stride=stride)
+            else:
+                self._dataset = evaluate.eval_dataset(self.data, VALIDATION_SPLIT, self.config, self.task,
+                                                      self.batch_size)
+        return self._dataset
+
+    def compute(self) -> dict:
+        import tensorflow as tf
+
+        from ecgsl_keras import evaluate
+
+        model = self.model
+        if self.stage in PRETRAINING:
+            if self._predict is None:
+                @tf.function(reduce_retracing=True)
+                def forward(x):
+                    return model(x, training=False)
+
+                self._predict = forward
+            total, count = 0.0, 0.0
+            for x, y in self.dataset():
+                out = self._predict(x)
+                if self.stage == "autoencoder":
+                    total += float(tf.reduce_sum(tf.reduce_mean(tf.square(out - y), axis=-1)))
+                    count += float(tf.shape(y)[0])
+                else:  # masked: mean over masked beats of the per-beat MSE (the training loss)
+                    weights = tf.cast(out["mask_positions"], tf.float32)
+                    per_beat = tf.reduce_mean(tf.square(out["reconstruction"] - y), axis=-1)
+                    total += float(tf.reduce_sum(per_beat * weights))
+                    count += float(tf.reduce_sum(weights))
+            return {"val_loss": total / max(count, 1.0)}
+        if self._predict is None:
+            self._predict = evaluate.make_predict_fn(model)
+        windows = evaluate.predict_windows(self._predict, self.dataset())
+        from ecgsl_keras.models import loss_for_task
+
+        loss = float(loss_for_task(self.task)(windows["targets"], windows["probabilities"]))
+        found = evaluate.metrics_from_windows(self.task, windows)
+        logs = {"val_loss": loss}
+        for key, value in found.items():
+            if key in ("n", "windows", "threshold"):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                logs[f"val_{key}"] = float(value)
+        return logs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.compute())
+
+
+class CallbackState(_callback_base()):
+    """Saves the early-stopping and best-checkpoint state beside the BackupAndRestore backup and
+    restores it when a killed run resumes (Keras' BackupAndRestore restores weights and epoch only),
+    and keeps the last ``keep`` per-epoch weight checkpoints."""
+
+    def __init__(self, path, early_stopping, checkpoint, checkpoints_dir, keep: int):
+        super().__init__()
+        self.path, self.early_stopping, self.checkpoint = Path(path), early_stopping, checkpoint
+        self.checkpoints_dir, self.keep = Path(checkpoints_dir), int(keep)
+
+    def on_train_begin(self, logs=None):
+        if not self.path.is_file():
+            return
+        state = json.loads(self.path.read_text(encoding="utf-8"))
+        self.checkpoint.best = state["checkpoint_best"]
+        self.early_stopping.best = state["early_stopping_best"]
+        self.early_stopping.wait = state["early_stopping_wait"]
+        self.early_stopping.best_epoch = state["early_stopping_best_epoch"]
+        log.info("resumed: best %s so far %s (epoch %s)", self.checkpoint.monitor, self.checkpoint.best,
+                 state["early_stopping_best_epoch"] + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"checkpoint_best": _finite(self.checkpoint.best),
+                 "early_stopping_best": _finite(self.early_stopping.best),
+                 "early_stopping_wait": int(self.early_stopping.wait),
+                 "early_stopping_best_epoch": int(self.early_stopping.best_epoch), "epoch": int(epoch)}
+        runs.write_json(self.path, state)
+        if self.keep > 0 and self.checkpoints_dir.is_dir():
+            for old in sorted(self.checkpoints_dir.glob("epoch_*.weights.h5"))[:-self.keep]:
+                old.unlink(missing_ok=True)
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else (1e308 if value > 0 else -1e308)
+
+
+def tensorboard_available() -> bool:
+    """Keras' TensorBoard callback needs the ``tensorboard`` package (not a TensorFlow dependency)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _monitor(stage: str, task, has_validation: bool) -> tuple[str, str]:
+    if not has_validation:
+        return "loss", "min"
+    if stage in PRETRAINING:
+        return "val_loss", "min"
+    return task.monitor, "min" if task.monitor.endswith("loss") else "max"
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
+    task_type, task_id = strategy_lib.task_role(strategy)
+    return runs.RunPaths(run_dir / runs.WORKERS_DIR / f"{task_type}_{task_id}")
+
+
+def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, epochs=None, batch_size=None,
+          strategy="auto", seed=None, model: str = "ecgsl", pooling=None, learning_rate=None,
+          early_stopping_patience=None, overwrite: bool = False, callbacks=(), verbose=None,
+          command=None) -> dict:
+    """Train ``stage`` on the TFRecord folder ``data`` and write the run folder ``run_dir``.
+
+    ``task``: a task name (checked against the data) or None for the data's own; ``init_from``: a run
+    folder or ``.keras`` file (required for ``masked`` and ``finetune``); ``config``: an
+    ``ExperimentConfig`` or a JSON path; ``strategy``: a name from ``ecgsl_keras.strategy`` or a
+    ``tf.distribute.Strategy``; ``batch_size`` is per replica; ``callbacks``: extra Keras callbacks.
+    Returns the JSON-able summary also printed by the CLI.
+    """
+    if stage not in STAGES:
+        raise ConfigError("<stage>", "bad_config", f"stage must be one of {STAGES}, got {stage!r}")
+    if model not in MODELS:
+        raise ConfigError("<model>", "bad_config", f"model must be one of {MODELS}, got {model!r}")
+    if model == "resnet1d" and stage != "supervised":
+        raise ConfigError("<model>", "bad_config", "the resnet1d baseline is trained with --stage supervised only")
+    if stage in ("masked", "finetune") and init_from is None:
+        raise ConfigError("<init-from>", "bad_config", f"stage {stage!r} starts from a previous run: pass --init-from "
+                          "(an autoencoder run for masked; a masked or autoencoder run for finetune)")
+    if stage in ("autoencoder", "supervised") and init_from is not None:
+        raise ConfigError("<init-from>", "bad_config",
+                          f"stage {stage!r} starts from random weights; --init-from is for masked and finetune")
+
+    # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    dist = strategy if not isinstance(strategy, str) else strategy_lib.get_strategy(strategy)
+    import keras
+
+    from tfrecords_tools import load_manifest
+
+    start = time.perf_counter()
+    data = Path(data).resolve()
+    run_dir = Path(run_dir).resolve()
+    manifest = load_manifest(data)
+    init_info = runs.load_run_info(init_from) if init_from is not None else None
+    config = resolve_config(config, manifest, data, init_info=init_info, epochs=epochs, batch_size=batch_size,
+                            seed=seed, learning_rate=learning_rate, pooling=pooling,
+                            early_stopping_patience=early_stopping_patience)
+    task_obj = resolve_task(manifest, data, task)
+    if stage not in PRETRAINING and task_obj is None:
+        raise ConfigError(data / "manifest.json", "bad_config", f"stage {stage!r} needs labelled data")
+    seed = config.train.seed
+
+    chief = strategy_lib.is_chief(dist)
+    if chief:
+        paths, resuming = runs.prepare_run_dir(run_dir, stage=stage, overwrite=overwrite)
+    else:
+        paths = _worker_paths(run_dir, dist)
+        resuming = paths.backup.is_dir()
+    paths.makedirs()
+
+    replicas = int(dist.num_replicas_in_sync)
+    global_batch = int(config.train.batch_size) * replicas
+    steps = steps_per_epoch(stage, manifest, global_batch)
+    has_validation = bool(_split_counts(manifest, VALIDATION_SPLIT).get("examples"))
+    monitor, mode = _monitor(stage, task_obj, has_validation)
+
+    info = {
+        "stage": stage, "task": task_obj.to_dict() if task_obj is not None else None,
+        "experiment_config": config.to_dict(), "data": str(data), "seed": seed, "model_kind": model,
+        "init_from": str(Path(init_from).resolve()) if init_from is not None else None,
+        "strategy": strategy_lib.describe(dist), "global_batch_size": global_batch, "steps_per_epoch": steps,
+        "monitor": monitor, "monitor_mode": mode, "versions": runs.versions(), "status": runs.STATUS_RUNNING,
+        "command": command, "data_splits": {k: {"examples": v.get("examples"), "beats": v.get("beats")}
+                                            for k, v in (manifest.get("splits") or {}).items()},
+    }
+    if resuming and paths.config.is_file():
+        previous = runs.read_json(paths.config)
+        info["started"] = previous.get("started")
+        info["resumed"] = list(previous.get("resumed") or []) + [time.strftime("%Y-%m-%dT%H:%M:%S")]
+    else:
+        info["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    runs.write_json(paths.config, info)
+    log.info("%s %s: %s on %s (%d replica(s), global batch %d, %d steps/epoch)%s",
+             "resuming" if resuming else "starting", stage, model, data, replicas, global_batch, steps,
+             "" if chief else " [worker]")
+
+    keras.utils.set_random_seed(seed)
+    init_model = _load_init_model(init_from) if init_from is not None else None
+    weights = class_weights(manifest, task_obj) if (stage not in PRETRAINING and config.train.class_weights) else None
+    raw_window = model == "resnet1d"
+    with dist.scope():
+        net = build_model(stage, config, task_obj, model_kind=model, init_model=init_model, seed=seed)
+        from ecgsl_keras import models
+
+        optimizer = make_optimizer(config.train, steps * config.train.epochs)
+        models.compile_for_stage(net, "supervised" if stage == "finetune" else stage, task=task_obj,
+                                 train_config=config.train, optimizer=optimizer)
+    if strategy_lib.needs_build_patch(dist):
+        strategy_lib.patch_symbolic_build(net)
+    if strategy_lib.is_multiworker(dist):
+        strategy_lib.patch_multiworker_logs(net)
+    if init_model is not None:
+        del init_model
+    train_data = strategy_lib.distribute(
+        dist, train_input_fn(stage, data, manifest, config, task_obj, global_batch, raw_window=raw_window,
+                             weights=weights))
+
+    cb = []
+    if has_validation:
+        cb.append(ValidationMetrics(stage, data, config, task_obj, int(config.train.batch_size)))
+    else:
+        log.warning("%s has no %r split: checkpoints and early stopping follow the training loss", data,
+                    VALIDATION_SPLIT)
+    best_checkpoint = keras.callbacks.ModelCheckpoint(str(paths.model), monitor=monitor, mode=mode, save_best_only=True)
+    early_stopping = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                   patience=config.train.early_stopping_patience)
+    cb += [best_checkpoint,
+           keras.callbacks.ModelCheckpoint(paths.checkpoint(), save_weights_only=True),
+           early_stopping]
+    if config.train.lr_schedule == "plateau":
+        cb.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
+                                                    patience=max(1, config.train.early_stopping_patience // 3),
+                                                    min_lr=config.train.learning_rate * config.train.lr_min_fraction))
+    cb.append(keras.callbacks.CSVLogger(str(paths.history), append=True))
+    if tensorboard_available():
+        cb.append(keras.callbacks.TensorBoard(str(paths.tensorboard)))
+    else:
+        log.warning("TensorBoard is not installed (pip install tensorboard): no logs in %s", paths.tensorboard)
+    cb += [CallbackState(paths.backup / CALLBACK_STATE_NAME, early_stopping, best_checkpoint, paths.checkpoints,
+                         config.train.keep_checkpoints)]
+    save_freq = config.train.backup_save_freq
+    cb.append(keras.callbacks.BackupAndRestore(str(paths.backup),
+                                               save_freq="epoch" if save_freq == "epoch" else int(save_freq)))
+    cb += list(callbacks or ())
+
+    if verbose is None:
+        verbose = 2
+    with contextlib.redirect_stdout(sys.stderr):   # Keras progress lines: stderr; stdout keeps the JSON
+        history = net.fit(train_data, epochs=config.train.epochs, steps_per_epoch=steps, callbacks=cb,
+                          verbose=verbose, shuffle=False)
+    epochs_run = len(history.epoch)
+
+    final = runs.RunPaths(run_dir)   # the chief's folder, also in the other workers' summaries
+    summary = {"stage": stage, "run_dir": str(final.root), "model": str(final.model),
+               "last_model": str(final.last_model), "monitor": monitor, "epochs_run_now": epochs_run,
+               "resumed": resuming, "chief": chief}
+    net.save(paths.last_model)
+    if chief:
+        summary.update(_finish(paths, stage, data, config, task_obj, monitor, mode, info, start))
+    else:
+        shutil.rmtree(paths.root, ignore_errors=True)
+    # Whoever finishes last removes the (then empty) scratch folder of the other workers.
+    with contextlib.suppress(OSError):
+        (final.root / runs.WORKERS_DIR).rmdir()
+    return summary
+
+
+def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info, start) -> dict:
+    """After fit, on the chief: history, metrics.json (and thresholds.json), final config.json."""
+    import csv
+
+    import keras
+
+    from ecgsl_keras import evaluate
+
+    with open(paths.history, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    scored = [(float(r[monitor]), int(r["epoch"]) + 1) for r in rows
+              if r.get(monitor) not in (None, "") and math.isfinite(float(r[monitor]))]
+    if scored:
+        value, epoch = (min if mode == "min" else max)(scored, key=lambda pair: pair[0])
+    else:
+        value, epoch = None, None
+    best = {"monitor": monitor, "value": value, "epoch": epoch}
+    if not paths.model.is_file():
+        # The monitored metric was never defined (e.g. AUROC on a validation split with one class):
+        # ModelCheckpoint saved nothing, so the last model stands for the best.
+        log.warning("%s was never available: %s is the last epoch's model", monitor, paths.model)
+        shutil.copyfile(paths.last_model, paths.model)
+    has_validation = monitor.startswith("val_")
+    metrics = {"split": VALIDATION_SPLIT if has_validation else None, "best": best, "epochs": len(rows)}
+    if has_validation and stage not in PRETRAINING:
+        best_model = keras.models.load_model(paths.model, compile=False)
+        thresholds = None
+        if task.kind == tasks_lib.MULTILABEL:
+            windows = evaluate.predict_windows(best_model, evaluate.eval_dataset(data, VALIDATION_SPLIT, config, task))
+            thresholds = evaluate.choose_thresholds_from_windows(task, windows)
+            runs.write_json(paths.thresholds, {"thresholds": thresholds, "label_names": list(task.label_names),
+                                               "chosen_on": f"{data} split {VALIDATION_SPLIT}",
+                                               "rule": "per-class threshold maximising F1"})
+        found = evaluate.evaluate_model(best_model, data, VALIDATION_SPLIT, config, task, thresholds=thresholds)
+        metrics.update(found)
+    elif has_validation:
+        metrics["val_loss"] = best["value"]
+    runs.write_json(paths.metrics, metrics)
+    info = dict(info, status=runs.STATUS_FINISHED, finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                epochs_completed=len(rows), best=best, seconds=round(time.perf_counter() - start, 1))
+    runs.write_json(paths.config, info)
+    return {"epochs_completed": len(rows), "best": best, "metrics": {k: v for k, v in metrics.items()
+                                                                      if not isinstance(v, (dict, list))},
+            "seconds": info["seconds"]}
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--stage", required=True, choices=STAGES)
+    p.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.prepare (train/validation splits)")
+    p.add_argument("--run-dir", required=True,
+                   help="output run folder (run the same command again to resume a killed run)")
+    p.add_argument("--task", help="task name (default: the data's, from its manifest)")
+    p.add_argument("--init-from", help="previous stage's run folder or .keras (masked: autoencoder; finetune: masked)")
+    p.add_argument("--config", help="ExperimentConfig JSON (signal part is taken from the data's manifest)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="per replica (beats for the autoencoder, sequences otherwise)")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--strategy", default="auto", choices=strategy_lib.STRATEGIES)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--model", default="ecgsl", choices=MODELS, help="ecgsl, or the resnet1d baseline (supervised)")
+    p.add_argument("--pooling", choices=("attention", "mean"), help="override ModelConfig.pooling (ablation)")
+    p.add_argument("--overwrite", action="store_true", help="replace the content of an existing --run-dir")
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (on stderr)")
+    return p
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        summary = train(args.stage, args.data, args.run_dir, task=args.task, init_from=args.init_from,
+                        config=args.config, epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
+                        seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
+                        early_stopping_patience=args.patience, overwrite=args.overwrite, verbose=args.verbose,
+                        command=["python", "-m", "ecgsl_keras.train"]
+                        + list(argv if argv is not None else sys.argv[1:]))
+    except ECGSLError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # TFRecordsError and bad arguments
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, default=runs._jsonable))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

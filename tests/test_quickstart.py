@@ -1,0 +1,48 @@
+"""The quickstart: prepare -> autoencoder -> masked -> finetune -> evaluate on the embedded sample."""
+import json
+
+import pytest
+
+from ecgsl_keras import quickstart, runs
+
+
+@pytest.mark.slow
+def test_quickstart_runs_the_whole_method(tmp_path, capsys):
+    run_dir = tmp_path / "qs"
+    assert quickstart.main(["--run-dir", str(run_dir), "--epochs", "1", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])                      # last line: one JSON object
+    table = "\n".join(out[:-1])
+    assert "macro F1" in table and "challenge F1" in table
+    assert summary["records"] == {"train": 51, "validation": 13} and summary["skipped"] == 0
+    assert 0.0 <= summary["macro_f1"] <= 1.0 and 0.0 <= summary["challenge_f1"] <= 1.0
+    assert summary["validation"]["n"] == 13
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    previous = None
+    for stage in ("autoencoder", "masked", "finetune"):
+        info = json.loads((run_dir / stage / runs.CONFIG_NAME).read_text())
+        assert info["stage"] == stage and info["status"] == runs.STATUS_FINISHED
+        assert info["init_from"] == (str((run_dir / previous).resolve()) if previous else None)
+        assert (run_dir / stage / runs.MODEL_NAME).is_file()
+        assert summary["stages"][stage]["epochs"] == 1
+        previous = stage
+    metrics = json.loads((run_dir / "finetune" / runs.METRICS_NAME).read_text())
+    assert metrics["macro_f1"] == pytest.approx(summary["macro_f1"])
+    assert set(summary["seconds"]) >= {"prepare", "autoencoder", "masked", "finetune", "evaluate", "total"}
+
+
+def test_an_existing_run_dir_is_never_overwritten_silently(tmp_path):
+    assert quickstart.choose_run_dir(tmp_path / "new", overwrite=False) == tmp_path / "new"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "summary.json").write_text("{}")
+    fresh = quickstart.choose_run_dir(tmp_path / "old", overwrite=False)
+    assert fresh.parent == tmp_path / "old" and not fresh.exists()
+    assert (tmp_path / "old" / "summary.json").read_text() == "{}"
+    assert quickstart.choose_run_dir(tmp_path / "old", overwrite=True) == tmp_path / "old"
+    assert not any((tmp_path / "old").iterdir())
+
+
+def test_sample_is_shipped_with_the_package():
+    sample = quickstart.sample_dir()
+    assert (sample / "REFERENCE.csv").is_file()
+    assert len(list(sample.glob("*.mat"))) == 64
