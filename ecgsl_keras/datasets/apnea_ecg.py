@@ -23,8 +23,7 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.datasets.base import Record
-from ecgsl_keras.datasets.wfdb_folder import (DatasetReader, header_path, read_header, read_records_file,
-                                              read_wfdb_signal)
+from ecgsl_keras.datasets.wfdb_folder import DatasetReader, header_path, read_header, read_wfdb_signal
 from ecgsl_keras.errors import LabelError
 
 MINUTE_S = 60
@@ -97,18 +96,12 @@ class ApneaEcgReader(DatasetReader):
         self.answers_path = Path(answers) if answers is not None else self.data_dir / EVENT_2_ANSWERS
         self._answers = None
 
-    def _records_file(self) -> Path:
-        return self.data_dir / "RECORDS"
-
     def _label_source(self) -> Path:
-        return self._records_file() if self._records_file().is_file() else self.data_dir
+        return self._records_file_or_folder()
 
     def _all_record_ids(self) -> list:
-        if self._records_file().is_file():
-            names = read_records_file(self._records_file())
-        else:
-            names = sorted(p.stem for p in self.data_dir.glob("*.hea"))
-        return [name for name in names if _ECG_RECORD.match(name)]
+        # RECORDS also lists the respiration recordings (a01r, a01er): keep the ECG ones
+        return [name for name in self._listed_record_ids() if _ECG_RECORD.match(name)]
 
     def _event2(self) -> dict:
         if self._answers is None:

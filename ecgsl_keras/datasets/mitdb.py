@@ -18,8 +18,7 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.datasets.base import BeatAnnotations, Record
-from ecgsl_keras.datasets.wfdb_folder import (DatasetReader, header_path, read_header, read_records_file,
-                                              read_wfdb_signal)
+from ecgsl_keras.datasets.wfdb_folder import DatasetReader, header_path, read_header, read_wfdb_signal
 from ecgsl_keras.errors import ConfigError, RecordError
 
 ANNOTATION_EXTENSION = "atr"
@@ -54,16 +53,11 @@ class MitdbReader(DatasetReader):
         self.duration_s = duration_s
         self.annotation_extension = annotation_extension
 
-    def _records_file(self) -> Path:
-        return self.data_dir / "RECORDS"
-
     def _label_source(self) -> Path:
-        return self._records_file() if self._records_file().is_file() else self.data_dir
+        return self._records_file_or_folder()
 
     def _all_record_ids(self) -> list:
-        if self._records_file().is_file():
-            return read_records_file(self._records_file())
-        return sorted(p.stem for p in self.data_dir.glob("*.hea"))
+        return self._listed_record_ids()
 
     def _stop(self, fs: float) -> Optional[int]:
         if self.sampto is not None:

@@ -263,6 +263,19 @@ class DatasetReader:
     def load(self, record_id: str) -> Record:
         raise NotImplementedError
 
+    # shared by the readers of PhysioNet folders listed by a RECORDS file ----------------------
+    def _records_file(self) -> Path:
+        return self.data_dir / "RECORDS"
+
+    def _listed_record_ids(self) -> list:
+        """The names in ``RECORDS`` when the folder has one, else every ``.hea`` file's name."""
+        if self._records_file().is_file():
+            return read_records_file(self._records_file())
+        return sorted(p.stem for p in self.data_dir.glob("*.hea"))
+
+    def _records_file_or_folder(self) -> Path:
+        return self._records_file() if self._records_file().is_file() else self.data_dir
+
     def labels_for(self, record_id: str) -> tuple:
         """The labels ``load`` puts in ``Record.labels``, read without the signal."""
         self._check_known(record_id)
