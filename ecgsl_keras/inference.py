@@ -30,7 +30,6 @@ mask (the exported signature's fixed beat axis).
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -39,12 +38,11 @@ import numpy as np
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json
 
 log = logging.getLogger(__name__)
 
 METADATA_NAME = "ecgsl_metadata.json"
-CONFIG_NAME = "config.json"
-THRESHOLDS_NAME = "thresholds.json"
 SERVING_SIGNATURE = "serving_default"
 # Output names of the exported serving signature (models.attention_model).
 PROBABILITIES = "probabilities"
@@ -54,13 +52,6 @@ SIGMOID_THRESHOLD = 0.5
 
 
 # --- metadata ----------------------------------------------------------------------------------
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(path, "bad_config", f"not valid JSON ({exc})") from None
-
 
 def _task_from(value, path) -> tasks_lib.Task | None:
     if value is None:
@@ -93,7 +84,7 @@ def parse_config_file(path) -> tuple[ExperimentConfig | None, tasks_lib.Task | N
     ``label_info`` (``{"task": ...}``, as in a TFRecord manifest).
     """
     path = Path(path)
-    values = _read_json(path)
+    values = read_json(path)
     if not isinstance(values, dict):
         raise ConfigError(path, "bad_config", "expected a JSON object")
     task = _task_from(values.get("task"), path)
@@ -124,7 +115,7 @@ def find_thresholds(model_path):
         for name, key in ((METADATA_NAME, "thresholds"), (THRESHOLDS_NAME, "thresholds")):
             path = folder / name
             if path.is_file():
-                values = _read_json(path)
+                values = read_json(path)
                 if isinstance(values, dict) and values.get(key) is not None:
                     return [float(t) for t in values[key]]
     return None

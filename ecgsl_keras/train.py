@@ -664,10 +664,7 @@ def main(argv=None) -> int:
                         early_stopping_patience=args.patience, overwrite=args.overwrite, verbose=args.verbose,
                         command=["python", "-m", "ecgsl_keras.train"]
                         + list(argv if argv is not None else sys.argv[1:]))
-    except ECGSLError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:  # TFRecordsError and bad arguments
+    except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError and bad arguments
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(summary, default=runs._jsonable))

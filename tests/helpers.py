@@ -154,3 +154,13 @@ def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
     beats = preprocess(signal, record.fs, path=record.path)
     labels = match_beat_labels(beats.rpeaks_native, record.beat_annotations, tasks.MITDB_AAMI, record.fs)
     return beats.beats, beats.rr, labels.astype(np.int32)
+
+
+def save_run_folder(model, folder, config, task) -> Path:
+    """Save ``model`` as a minimal run folder (``model.keras`` + ``config.json``) like train writes."""
+    from ecgsl_keras import runs
+
+    folder = Path(folder)
+    model.save(folder / runs.MODEL_NAME)
+    runs.write_json(folder / runs.CONFIG_NAME, {"experiment_config": config.to_dict(), "task": task.to_dict()})
+    return folder

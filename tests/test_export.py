@@ -8,6 +8,7 @@ import pytest
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ECGSLError
+from helpers import save_run_folder
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,11 +43,7 @@ def run_dir(tmp_path_factory, prepared):
     model = models.build_classifier(config.model, tasks.CINC2017)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     model.fit(make_dataset(prepared, split="train", training=True, batch_size=16, seed=0), epochs=2, verbose=0)
-    folder = tmp_path_factory.mktemp("run")
-    model.save(folder / "model.keras")
-    (folder / "config.json").write_text(json.dumps({"experiment_config": config.to_dict(),
-                                                    "task": tasks.CINC2017.to_dict()}))
-    return folder
+    return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, RecordError, SignalQualityError
 from ecgsl_keras.inference import combine_attention, load_model, window_starts
+from helpers import save_run_folder
 
 # Records of the embedded sample used here (a short and a long one, and one more).
 RECORDS = ("A03858", "A04483", "A03565")   # 30 s normal, 60 s normal, 10.5 s noisy
@@ -27,11 +28,7 @@ def run_dir(tmp_path_factory):
     keras.utils.set_random_seed(0)
     config = ExperimentConfig()
     model = models.build_classifier(config.model, tasks.CINC2017)
-    folder = tmp_path_factory.mktemp("run")
-    model.save(folder / "model.keras")
-    (folder / "config.json").write_text(json.dumps({"experiment_config": config.to_dict(),
-                                                    "task": tasks.CINC2017.to_dict()}))
-    return folder
+    return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +202,7 @@ def test_multilabel_model_uses_the_runs_thresholds(tmp_path):
 
     task = tasks.PTBXL_SUPERDIAGNOSTIC
     config = ExperimentConfig()
-    models.build_classifier(config.model, task).save(tmp_path / "model.keras")
-    (tmp_path / "config.json").write_text(json.dumps({"experiment_config": config.to_dict(), "task": task.to_dict()}))
+    save_run_folder(models.build_classifier(config.model, task), tmp_path, config, task)
     thresholds = [0.5, 0.2, 0.9, 0.5, 0.05]
     (tmp_path / "thresholds.json").write_text(json.dumps({"thresholds": thresholds, "label_names": list(task.label_names)}))
     predictor = load_model(tmp_path / "model.keras")
