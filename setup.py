@@ -15,7 +15,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["ecgsl_keras", "ecgsl_keras.*", "tfrecords_tools", "tfrecords_tools.*"]),
     include_package_data=True,
-    package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*"]},
+    package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*",
+                                  # pretrained presets (ecgsl_keras.pretrained): model.keras, *.json, README.md
+                                  "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md"]},
     install_requires=[
         "tensorflow>=2.18,<2.22",
         "tensorboard>=2.18",  # TensorBoard callback logs; not a dependency of tensorflow itself since 2.20

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -128,6 +129,9 @@ class SignalConfig(_JsonConfig):
         return 3 if self.rr_features else 0
 
 
+MASKED_TARGETS = ("latent", "beats")   # ModelConfig.masked_target
+
+
 @dataclass(frozen=True)
 class ModelConfig(_JsonConfig):
     """ECG-SL architecture (paper design, sized to train on a CPU)."""
@@ -143,14 +147,22 @@ class ModelConfig(_JsonConfig):
     num_layers: int = 2
     dropout: float = 0.1
     max_beats: int = 128
-    mask_ratio: float = 0.15
-    mask_span: int = 1
+    # Stage 2. Masking 30% of the beats in spans of 2 makes the neighbours of a masked beat less
+    # often both visible, so the task needs the sequence, not one copy of the neighbour.
+    mask_ratio: float = 0.3
+    mask_span: int = 2
+    # "latent": predict the FROZEN stage-1 embedding of each masked beat, standardised per
+    # dimension over the training beats (raw samples are mostly noise: the autoencoder's smooth
+    # code is the structure worth predicting); "beats": the raw samples (the original ECG-SL loss).
+    masked_target: str = "latent"
+    masked_rr_weight: float = 0.5       # + this x MSE of the masked beats' standardised RR features (rhythm)
     pooling: str = "attention"          # "attention" | "mean" (ablation)
     attention_units: int = 64           # hidden units of the attention-pooling scorer
     positional_encoding: str = "learned"  # "learned" (pre-trained in stage 2) | "sinusoidal" (no weights)
     head_units: int = 64
     resnet_filters: int = 32            # baseline 1-D ResNet on the raw window
     resnet_blocks: int = 4
+    raw_samples: int = 3000             # resnet1d on the continuous signal (prepare --raw-signal): 30 s at 100 Hz
 
     def validate(self) -> None:
         if self.pooling not in ("attention", "mean"):
@@ -160,6 +172,11 @@ class ModelConfig(_JsonConfig):
                               f"positional_encoding must be 'learned' or 'sinusoidal', got {self.positional_encoding!r}")
         if not 0.0 < self.mask_ratio < 1.0:
             raise ConfigError("<config>", "bad_config", f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        if self.masked_target not in MASKED_TARGETS:
+            raise ConfigError("<config>", "bad_config",
+                              f"masked_target must be one of {MASKED_TARGETS}, got {self.masked_target!r}")
+        if self.masked_rr_weight < 0:
+            raise ConfigError("<config>", "bad_config", f"masked_rr_weight must be >= 0, got {self.masked_rr_weight}")
         if self.d_model % self.num_heads:
             raise ConfigError("<config>", "bad_config", "d_model must be divisible by num_heads")
 
@@ -175,11 +192,25 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
+    # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
+    # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
+    label_fraction: float = 1.0
     validation_fraction: float = 0.2    # CinC 2017 stratified validation split
     lr_schedule: str = "cosine"         # "cosine": cosine decay over all steps; "plateau": ReduceLROnPlateau; "constant"
     lr_min_fraction: float = 0.05       # cosine: final learning rate as a fraction of the initial one
     backup_save_freq: str = "epoch"     # BackupAndRestore: "epoch", or a number of batches as a string ("50")
     keep_checkpoints: int = 3           # per-epoch weight checkpoints kept in the run's checkpoints/ folder
+    # Fine-tuning / supervised ECG-SL only (ecgsl_keras.augment): small data sets overfit on a CPU budget.
+    augment: bool = True                # training batches only; never pre-training or evaluation
+    augment_prob: float = 0.5           # each operation is applied to a sequence with this probability
+    augment_scale: float = 1.25         # amplitude factor log-uniform in [1/s, s] per sequence (1 = off)
+    augment_noise: float = 0.05         # Gaussian noise, std uniform in [0, this] (normalised signal units)
+    augment_wander: float = 0.1         # baseline-wander sinusoid (0.1-0.5 Hz), amplitude uniform in [0, this]
+    augment_crop_min: float = 0.5       # beat crop keeps a contiguous run of >= this fraction of real beats (1 = off)
+    augment_beat_dropout: float = 0.1   # each real beat dropped with this probability, >= 3 kept (0 = off)
+    label_smoothing: float = 0.1        # multiclass classifiers: targets (1 - e) one-hot + e / classes
+    encoder_lr_multiplier: float = 1.0  # finetune: learning-rate factor of the pre-trained temporal encoder
+    encoder_warmup_epochs: int = 0      # finetune: epochs with the temporal encoder frozen (head trains alone)
 
     def validate(self) -> None:
         if self.lr_schedule not in ("cosine", "plateau", "constant"):
@@ -191,8 +222,31 @@ class TrainConfig(_JsonConfig):
                                                      and int(self.backup_save_freq) > 0):
             raise ConfigError("<config>", "bad_config",
                               f"backup_save_freq must be 'epoch' or a positive number of batches, got {self.backup_save_freq!r}")
+        if not 0.0 < float(self.label_fraction) <= 1.0:
+            raise ConfigError("<config>", "bad_config", f"label_fraction must be in (0, 1], got {self.label_fraction}")
         if int(self.batch_size) < 1 or int(self.epochs) < 1:
             raise ConfigError("<config>", "bad_config", "batch_size and epochs must be positive")
+        ranges = {   # name: (low, high, high included)
+            "augment_prob": (0.0, 1.0, True), "augment_noise": (0.0, math.inf, False),
+            "augment_wander": (0.0, math.inf, False), "augment_beat_dropout": (0.0, 1.0, False),
+            "label_smoothing": (0.0, 1.0, False), "encoder_lr_multiplier": (0.0, math.inf, False)}
+        for name, (low, high, closed) in ranges.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not (
+                    low <= value <= high if closed else low <= value < high):
+                raise ConfigError("<config>", "bad_config",
+                                  f"{name} must be in [{low}, {high}{']' if closed else ')'}, got {value!r}")
+        if not isinstance(self.augment, bool):
+            raise ConfigError("<config>", "bad_config", f"augment must be true or false, got {self.augment!r}")
+        if not (isinstance(self.augment_scale, (int, float)) and 1.0 <= self.augment_scale < math.inf):
+            raise ConfigError("<config>", "bad_config", f"augment_scale must be >= 1 (1 = off), got {self.augment_scale!r}")
+        if not (isinstance(self.augment_crop_min, (int, float)) and 0.0 < self.augment_crop_min <= 1.0):
+            raise ConfigError("<config>", "bad_config",
+                              f"augment_crop_min must be in (0, 1] (1 = off), got {self.augment_crop_min!r}")
+        if isinstance(self.encoder_warmup_epochs, bool) or not isinstance(self.encoder_warmup_epochs, int) \
+                or self.encoder_warmup_epochs < 0:
+            raise ConfigError("<config>", "bad_config",
+                              f"encoder_warmup_epochs must be a non-negative integer, got {self.encoder_warmup_epochs!r}")
 
 
 @dataclass(frozen=True)
@@ -251,3 +305,18 @@ _NESTED = {
     ("ExperimentConfig", "model"): ModelConfig,
     ("ExperimentConfig", "train"): TrainConfig,
 }
+
+
+# SignalConfig fields that only decide which records are accepted (quality checks), not the beats
+# a record gives; every other field (a new one too) changes the beats or RR features.
+_SIGNAL_QUALITY_FIELDS = frozenset({"min_beats", "min_duration_s", "flat_std_mv", "clip_fraction", "supported_fs"})
+
+
+def signal_mismatch(a, b) -> list[str]:
+    """Fields of two signal configs (``SignalConfig`` or its dict) that differ and change the beats
+    (target_fs, beat_len, r_offset, segment_mode, normalize, rr_features, clean_method, R-peak
+    detection...), as ``"field: a != b"`` strings, sorted; ``[]`` when beats would be identical."""
+    a = a.to_dict() if isinstance(a, SignalConfig) else SignalConfig.from_dict(a).to_dict()
+    b = b.to_dict() if isinstance(b, SignalConfig) else SignalConfig.from_dict(b).to_dict()
+    return [f"{key}: {a.get(key)!r} != {b.get(key)!r}" for key in sorted(set(a) | set(b))
+            if key not in _SIGNAL_QUALITY_FIELDS and a.get(key) != b.get(key)]

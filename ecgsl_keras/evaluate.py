@@ -49,7 +49,32 @@ EVAL_SPLIT = "eval"   # split name of the temporary TFRecords made from a raw fo
 
 def is_raw_window_model(model) -> bool:
     """The ResNet baseline takes one (B, samples, 1) signal instead of the beat-sequence dict."""
-    return model.name == RESNET_MODEL_NAME
+    return getattr(model, "name", None) == RESNET_MODEL_NAME
+
+
+def data_has_signal(data) -> bool:
+    """Whether a prepared folder stores the continuous signal (``prepare --raw-signal``)."""
+    from tfrecords_tools import load_manifest
+
+    return bool((load_manifest(str(data)).get("metadata") or {}).get("raw_signal"))
+
+
+def raw_input_of(model, config, data=None):
+    """What the ResNet baseline reads: ``"signal"`` (the continuous signal stored by ``prepare
+    --raw-signal``, windows of ``config.model.raw_samples``) or ``"beats"`` (the beat sequence laid
+    end to end, ``max_beats * beat_len`` samples), told apart by the model's input length (when both
+    lengths are equal: ``"signal"`` if ``data`` stores the signal). ``None`` for the sequence models."""
+    if not is_raw_window_model(model):
+        return None
+    length = model.inputs[0].shape[1]
+    beats_length = config.model.max_beats * config.model.beat_len
+    signal_length = config.model.raw_samples
+    if length == signal_length and (length != beats_length or (data is not None and data_has_signal(data))):
+        return "signal"
+    if length == beats_length:
+        return "beats"
+    raise ConfigError("<model>", "bad_config", f"the resnet1d input has {length} samples: neither raw_samples "
+                      f"({signal_length}) nor max_beats * beat_len ({beats_length}) of its config")
 
 
 def flatten_beats(beats):
@@ -61,8 +86,12 @@ def flatten_beats(beats):
 
 
 def model_inputs(features: dict, raw_window: bool = False):
-    """The model's part of a ``make_dataset`` features dict (drops record ids and other meta)."""
+    """The model's part of a ``make_dataset`` features dict (drops record ids and other meta).
+    ``raw_window``: the ResNet baseline's (B, samples, 1) input, the continuous signal when the
+    features hold it (``make_dataset(include_signal=True)``), else the beats laid end to end."""
     if raw_window:
+        if "signal" in features:
+            return features["signal"]
         return flatten_beats(features["beats"])
     return {key: features[key] for key in SEQUENCE_INPUTS}
 
@@ -86,9 +115,17 @@ def make_predict_fn(model):
 
 # --- predictions and their aggregation ------------------------------------------------------------
 
-def eval_dataset(data, split, config, task, batch_size=None):
-    """Deterministic evaluation windows of ``split`` with record ids (``include_meta``)."""
+def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
+    """Deterministic evaluation windows of ``split`` with record ids (``include_meta``).
+    ``raw_input="signal"``: windows of ``config.model.raw_samples`` samples of the continuous signal,
+    every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``)."""
     from tfrecords_tools import make_dataset
+
+    if raw_input == "signal":
+        return make_dataset(str(data), split=split, mode="sequence", training=False,
+                            batch_size=int(batch_size or config.train.batch_size), label_kind=task.kind,
+                            num_classes=task.num_classes, target="label", include_meta=True, include_signal=True,
+                            signal_samples=config.model.raw_samples)
 
     return make_dataset(str(data), split=split, mode="sequence", training=False,
                         batch_size=int(batch_size or config.train.batch_size), max_beats=config.model.max_beats,
@@ -188,9 +225,11 @@ def load_model(model_path):
 
 
 def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_size=None,
-                   predict_fn=None) -> dict:
-    """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``."""
-    dataset = eval_dataset(data, split, config, task, batch_size)
+                   predict_fn=None, raw_input=None) -> dict:
+    """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``. ``raw_input``: what the
+    ResNet baseline reads (default ``raw_input_of(model, config, data)``)."""
+    raw_input = raw_input or raw_input_of(model, config, data)
+    dataset = eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = predict_windows(predict_fn or model, dataset)
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
@@ -212,30 +251,24 @@ def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_siz
     """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
     from tfrecords_tools import load_manifest
 
-    model, config, task, _ = load_model(model_path)
+    model, config, task, info = load_model(model_path)
     manifest = load_manifest(data)
-    _check_signal_config(manifest.get("metadata", {}).get("signal_config"), config, data)
+    _check_signal_config((manifest.get("metadata") or {}).get("signal_config"), config, data, model_path)
     thresholds, source = _thresholds_for(task, model_path, split)
     start = time.perf_counter()
-    out = evaluate_model(model, data, split, config, task, thresholds=thresholds, batch_size=batch_size)
+    out = evaluate_model(model, data, split, config, task, thresholds=thresholds, batch_size=batch_size,
+                         raw_input=(info or {}).get("raw_input"))
     out.update(model=str(model_path), data=str(data), seconds=round(time.perf_counter() - start, 2))
     if source:
         out["thresholds_from"] = source
     return out
 
 
-def _check_signal_config(manifest_signal, config, data) -> None:
-    from ecgsl_keras.config import SignalConfig
-
-    if not manifest_signal:
-        return
-    prepared = SignalConfig.from_dict(manifest_signal).to_dict()   # JSON lists -> tuples, as in the model's
-    expected = config.signal.to_dict()
-    if prepared != expected:
-        diff = sorted(k for k in set(prepared) | set(expected) if prepared.get(k) != expected.get(k))
-        raise ConfigError(Path(data) / "manifest.json", "bad_config",
-                          f"data were prepared with another signal config than the model's (differs in {diff}); "
-                          "prepare them again with the model's config.json")
+def _check_signal_config(manifest_signal, config, data, model_path=None) -> None:
+    """Refuse TFRecords whose beats were cut with another signal config than the model's
+    (``config.signal_mismatch``: only fields that change the beats count)."""
+    runs.check_model_signal(model_path if model_path is not None else "", config.signal.to_dict(), manifest_signal,
+                            Path(data) / "manifest.json")
 
 
 def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size=None, reader_kwargs=None,
@@ -249,7 +282,8 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     from ecgsl_keras.prepare import record_to_examples
     from tfrecords_tools import ShardedWriter
 
-    model, config, task, _ = load_model(model_path)
+    model, config, task, info = load_model(model_path)
+    raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})
     if records:
         kwargs["records"] = list(records)
@@ -267,7 +301,8 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
             ids = reader.record_ids()
             for record_id in tqdm(ids, desc=f"segment {dataset}", unit="rec", disable=not progress, file=sys.stderr):
                 try:
-                    for example in record_to_examples(reader.load(record_id), config, task):
+                    for example in record_to_examples(reader.load(record_id), config, task,
+                                                      raw_signal=raw_input == "signal"):
                         writer.write(example, split=EVAL_SPLIT)
                     written += 1
                 except RecordError as error:
@@ -275,10 +310,11 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                     log.warning("skipping %s", error)
             if not written:
                 raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped})")
-            writer.finalize({"signal_config": config.signal.to_dict(),
+            writer.finalize({"signal_config": config.signal.to_dict(), "raw_signal": raw_input == "signal",
                              "label_info": {"kind": task.kind, "label_names": list(task.label_names),
                                             "task": task.to_dict()}})
-        out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size)
+        out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size,
+                             raw_input=raw_input)
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,
                skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
                seconds=round(time.perf_counter() - start, 2))
@@ -292,7 +328,8 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ecgsl_keras.evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True,
-                   help=".keras model in a run folder (its config.json is read), or the run folder")
+                   help=".keras model in a run folder (its config.json is read), the run folder, or a "
+                        "pretrained model name (ecgsl_keras.pretrained)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="TFRecord folder from ecgsl_keras.prepare")
     source.add_argument("--dataset",

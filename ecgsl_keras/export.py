@@ -299,7 +299,9 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise ECGSLError(f"{out_dir}: already exists; pass --overwrite to replace it")
-    model_path = Path(model_path)
+    from ecgsl_keras.runs import resolve_model_arg
+
+    model_path = resolve_model_arg(model_path)   # a pretrained model name -> its model.keras
     if not model_path.is_file() or model_path.suffix != ".keras":
         raise ConfigError(model_path, "missing_file", "expected an existing .keras model file")
     found_config, found_task, used = find_metadata(model_path)
@@ -415,7 +417,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
 def build_parser() -> argparse.ArgumentParser:
     defaults = ExportConfig()
     p = argparse.ArgumentParser(prog="python -m ecgsl_keras.export", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help=".keras classifier (its run folder's config.json is read)")
+    p.add_argument("--model", required=True, help=".keras classifier (its run folder's config.json is read) or a "
+                                                   "pretrained model name (ecgsl_keras.pretrained)")
     p.add_argument("--out", required=True, help="export folder (must not exist unless --overwrite)")
     p.add_argument("--tflite", nargs="*", choices=TFLITE_FORMATS, default=list(defaults.tflite_formats),
                    help="TFLite formats to write (default: all; none: SavedModel only)")

@@ -365,7 +365,9 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     ``num_threads`` sets the LiteRT interpreter's threads (``.tflite`` only). Multi-label models use
     the per-class thresholds saved with them (``thresholds.json`` of the run), else 0.5.
     """
-    path = Path(path)
+    from ecgsl_keras.runs import resolve_model_arg
+
+    path = resolve_model_arg(path)   # a pretrained model name -> its model.keras (config.json beside it)
     if not path.exists():
         raise ConfigError(path, "missing_file", "model file or folder not found")
     kind = _kind_of(path)

@@ -33,6 +33,7 @@ import keras
 from keras import ops
 
 from ecgsl_keras import layers as ecgsl_layers
+from ecgsl_keras import optimizers as _optimizers  # noqa: F401  (registers ecgsl>EncoderAdamW for load_model)
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ModelConfig, TrainConfig
 from ecgsl_keras.errors import ConfigError
@@ -40,7 +41,7 @@ from ecgsl_keras.errors import ConfigError
 __all__ = ["build_beat_autoencoder", "build_beat_encoder", "build_beat_decoder", "build_temporal_encoder",
            "build_masked_model", "build_classifier", "build_beat_classifier", "build_resnet1d", "attention_model",
            "transfer_weights", "MaskedSegmentModel", "loss_for_task", "compile_for_stage", "sequence_inputs",
-           "cast_bool_inputs", "make_optimizer",
+           "cast_bool_inputs", "make_optimizer", "masked_beat_errors", "target_statistics",
            "IGNORE_LABEL", "STAGES"]
 
 IGNORE_LABEL = -1                 # per-beat label of padding and unlabelled beats (tfrecords_tools.reader)
@@ -63,7 +64,7 @@ def _check_config(cfg: ModelConfig) -> None:
 
 # --- stage 1: beat autoencoder ------------------------------------------------------------------
 
-def build_beat_encoder(cfg: ModelConfig) -> keras.Model:
+def build_beat_encoder(cfg: ModelConfig, name: str = "beat_encoder") -> keras.Model:
     """(B, beat_len) -> (B, embed_dim): ``len(conv_filters)`` strided Conv1D (each halves the
     beat), then a dense bottleneck (linear) giving the beat embedding."""
     _check_config(cfg)
@@ -74,7 +75,7 @@ def build_beat_encoder(cfg: ModelConfig) -> keras.Model:
                                 name=f"encoder_conv_{i}")(x)
     x = keras.layers.Flatten(name="encoder_flatten")(x)
     embedding = keras.layers.Dense(cfg.embed_dim, name="beat_embedding")(x)
-    return keras.Model(beat, embedding, name="beat_encoder")
+    return keras.Model(beat, embedding, name=name)
 
 
 def build_beat_decoder(cfg: ModelConfig) -> keras.Model:
@@ -171,50 +172,121 @@ def build_temporal_encoder(cfg: ModelConfig, beat_encoder=None) -> keras.Model:
 
 # --- stage 2: masked-segment model ----------------------------------------------------------
 
-_MASKED_MSE = keras.losses.MeanSquaredError(reduction="mean_with_sample_weight", name="masked_reconstruction")
+MASKED_OUTPUTS = {"beats": ("reconstruction",), "latent": ("prediction", "target")}
+TARGET_ENCODER = "target_encoder"
+
+
+def masked_beat_errors(outputs: dict, beats=None) -> dict:
+    """Per-beat squared errors of a masked model's ``outputs`` (B, T), mean over the features.
+
+    ``"main"``: the beat part of the loss (raw samples against ``beats`` for a ``"beats"`` model,
+    predicted against target embedding for a ``"latent"`` one); ``"rr"``: the RR part, when the
+    model predicts RR. Weighted by ``outputs["mask_positions"]`` these are the training loss's
+    terms; ``bench masked`` and the validation loss use the same function.
+    """
+    errors = {}
+    if "reconstruction" in outputs:
+        errors["main"] = ops.mean(ops.square(outputs["reconstruction"] - beats), axis=-1)
+    else:
+        errors["main"] = ops.mean(ops.square(outputs["prediction"] - outputs["target"]), axis=-1)
+    if "rr_prediction" in outputs:
+        errors["rr"] = ops.mean(ops.square(outputs["rr_prediction"] - outputs["rr_target"]), axis=-1)
+    return errors
+
+
+def _masked_mse(name):
+    return keras.losses.MeanSquaredError(reduction="mean_with_sample_weight", name=name)
 
 
 @keras.saving.register_keras_serializable(package="ecgsl")
 class MaskedSegmentModel(keras.Model):
-    """Functional model whose loss is the MSE of the reconstructed beats at MASKED positions only.
+    """Functional model whose loss is computed on MASKED beats only.
 
-    Outputs ``{"reconstruction": (B, T, beat_len), "mask_positions": (B, T) float32, 1.0 on masked
-    beats}`` (float, not bool, so ``predict`` works under ``tf.distribute``); the target
-    ``y`` is the (B, T, beat_len) beats. ``compute_loss`` = sum over masked beats of the mean
-    squared error over samples, divided by the number of masked beats in the (per-replica) batch,
-    plus any regularisation losses. It goes through a ``keras.losses.Loss`` (``reduction=
-    "mean_with_sample_weight"``), which scales the per-replica loss by 1 / replicas under
-    ``tf.distribute`` exactly as compiled losses are, so gradients summed over replicas average.
-    ``sample_weight`` from the data, if any, weights whole sequences. Compile it without ``loss``
-    (a compiled loss is refused at the first step). Saved with ``model.save``; loads with
-    ``keras.models.load_model`` after ``import ecgsl_keras``.
+    Outputs, by ``ModelConfig.masked_target``:
+
+    * ``"beats"``: ``reconstruction`` (B, T, beat_len), compared with the target ``y`` (the beats);
+    * ``"latent"``: ``prediction`` and ``target`` (B, T, embed_dim): the target is the frozen
+      stage-1 embedding of every beat, standardised per dimension (``target_normalization``), so
+      ``y`` is not used (the data may still pass the beats as ``y``);
+    * with ``masked_rr_weight > 0``: ``rr_prediction`` and ``rr_target`` (B, T, n_rr), the
+      standardised RR features, added to the loss with weight ``rr_weight``;
+    * always ``mask_positions`` (B, T) float32, 1.0 on masked beats (float so ``predict`` works
+      under ``tf.distribute``).
+
+    ``compute_loss`` = mean over masked beats of the per-beat MSE (``masked_beat_errors``), plus
+    ``rr_weight`` x the same for RR, plus regularisation losses. Each term goes through a
+    ``keras.losses.Loss`` (``reduction="mean_with_sample_weight"``), which scales the per-replica
+    loss by 1 / replicas under ``tf.distribute`` as compiled losses are. ``sample_weight`` from the
+    data weights whole sequences. Compile it without ``loss``.
     """
+
+    def __init__(self, *args, rr_weight=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rr_weight = float(rr_weight)
+        self._main_loss, self._rr_loss = _masked_mse("masked_main"), _masked_mse("masked_rr")
+
+    def get_config(self):
+        config = super().get_config()
+        config["rr_weight"] = self.rr_weight
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        rr_weight = config.pop("rr_weight", 0.0)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.rr_weight = float(rr_weight)
+        return model
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if getattr(self, "_compile_loss", None) is not None:
             raise ValueError("MaskedSegmentModel computes its own masked reconstruction loss; "
                              "compile it without `loss`")
-        reconstruction, positions = y_pred["reconstruction"], y_pred["mask_positions"]
-        weights = ops.cast(positions, reconstruction.dtype)
+        positions = y_pred["mask_positions"]
+        weights = ops.cast(positions, "float32")
         if sample_weight is not None:
             weights = weights * ops.reshape(ops.cast(sample_weight, weights.dtype), (-1, 1))
-        loss = _MASKED_MSE(y, reconstruction, sample_weight=weights)
+        if "reconstruction" in y_pred:
+            loss = self._main_loss(y, y_pred["reconstruction"], sample_weight=weights)
+        else:
+            loss = self._main_loss(y_pred["target"], y_pred["prediction"], sample_weight=weights)
+        if self.rr_weight and "rr_prediction" in y_pred:
+            loss = loss + self.rr_weight * self._rr_loss(y_pred["rr_target"], y_pred["rr_prediction"],
+                                                         sample_weight=weights)
         for extra in self.losses:
             loss = loss + self._aggregate_additional_loss(extra)
         return loss
 
 
-def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None) -> keras.Model:
+def _normalization(values, name):
+    """A ``Normalization`` layer holding fixed statistics ``(mean, variance)`` (or identity)."""
+    if values is None:
+        return keras.layers.Normalization(axis=-1, mean=0.0, variance=1.0, name=name)
+    mean, variance = values
+    return keras.layers.Normalization(axis=-1, mean=[float(v) for v in mean],
+                                      variance=[max(float(v), 1e-6) for v in variance], name=name)
+
+
+def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_stats=None) -> keras.Model:
     """Stage 2, "masked_segment_model" (a ``MaskedSegmentModel``).
 
     {"beats", "rr", "padding_mask"} -> beat encoder, projection -> ``SegmentMasking``
-    (``cfg.mask_ratio``, ``cfg.mask_span``, ``seed``) -> positional encoding, transformer blocks ->
-    per-beat decoder (Dense ``reconstruction_hidden`` -> Dense ``reconstruction`` to beat_len).
+    (``cfg.mask_ratio``, ``cfg.mask_span``, ``seed``; a masked beat's RR features are hidden with
+    its waveform, since both enter the projection) -> positional encoding, transformer blocks ->
+    per-beat head ``reconstruction_hidden`` -> ``reconstruction`` (beat_len samples) or
+    ``prediction`` (embed_dim, ``cfg.masked_target == "latent"``), and ``rr_prediction`` when
+    ``cfg.masked_rr_weight > 0``.
+
+    Latent target: ``target_encoder``, a frozen copy of the stage-1 beat encoder, embeds every
+    beat; ``target_normalization`` standardises it with ``target_stats["embedding"] = (mean,
+    variance)`` measured on training beats (``train`` does it), so predicting the data set's
+    mean embedding scores 1.0. RR targets are standardised alike with ``target_stats["rr"]``.
     Masks are drawn afresh each training step; in evaluation a fixed seeded draw
     (``mask_at_inference``) makes the validation loss comparable between epochs.
-    ``autoencoder``: a stage-1 model (or a model holding ``beat_encoder``); its beat encoder
-    weights are copied in.
+    ``autoencoder``: a stage-1 model (or a model holding ``beat_encoder``); its beat encoder weights
+    are copied into the online encoder and, for the latent target, the target encoder (required).
     """
+    target_stats = target_stats or {}
     parts = _EncoderLayers(cfg)
     inputs = sequence_inputs(cfg)
     embeddings = parts.embed(inputs["beats"], inputs["rr"])
@@ -222,13 +294,42 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None) -> keras.M
                                                     name="segment_masking")((embeddings, inputs["padding_mask"]))
     hidden = parts.contextualise(masked, inputs["padding_mask"])
     x = keras.layers.Dense(cfg.d_model, activation="gelu", name="reconstruction_hidden")(hidden)
-    reconstruction = keras.layers.Dense(cfg.beat_len, name="reconstruction")(x)
-    positions = ecgsl_layers.CastToFloat(name="mask_positions")(positions)
-    model = MaskedSegmentModel(inputs, {"reconstruction": reconstruction, "mask_positions": positions},
-                               name="masked_segment_model")
+    outputs = {}
+    if cfg.masked_target == "beats":
+        outputs["reconstruction"] = keras.layers.Dense(cfg.beat_len, name="reconstruction")(x)
+    else:
+        target_encoder = build_beat_encoder(cfg, name=TARGET_ENCODER)
+        target_encoder.trainable = False
+        flat = target_encoder(parts.flatten(inputs["beats"]))
+        target = parts.unflatten((flat, inputs["beats"]))
+        outputs["target"] = _normalization(target_stats.get("embedding"), "target_normalization")(target)
+        outputs["prediction"] = keras.layers.Dense(cfg.embed_dim, name="prediction")(x)
+    if cfg.masked_rr_weight > 0 and cfg.n_rr_features:
+        outputs["rr_target"] = _normalization(target_stats.get("rr"), "rr_target_normalization")(inputs["rr"])
+        outputs["rr_prediction"] = keras.layers.Dense(cfg.n_rr_features, name="rr_prediction")(x)
+    outputs["mask_positions"] = ecgsl_layers.CastToFloat(name="mask_positions")(positions)
+    model = MaskedSegmentModel(inputs, outputs, name="masked_segment_model",
+                               rr_weight=cfg.masked_rr_weight if "rr_prediction" in outputs else 0.0)
     if autoencoder is not None:
         _transfer_or_fail(autoencoder, model, required=("beat_encoder",))
+        if cfg.masked_target == "latent":
+            source = _named_layers(autoencoder).get("beat_encoder")
+            model.get_layer(TARGET_ENCODER).set_weights(source.get_weights())
     return model
+
+
+def target_statistics(autoencoder, beats, rr=None) -> dict:
+    """``target_stats`` for ``build_masked_model``: per-dimension mean and variance of the stage-1
+    embeddings of ``beats`` (N, beat_len), and of ``rr`` (N, n_rr) when given (numpy)."""
+    import numpy as np
+
+    encoder = _named_layers(autoencoder).get("beat_encoder") if autoencoder.name != "beat_encoder" else autoencoder
+    z = np.asarray(encoder.predict(beats, batch_size=1024, verbose=0), np.float64)
+    stats = {"embedding": (z.mean(axis=0).tolist(), z.var(axis=0).tolist())}
+    if rr is not None and np.asarray(rr).shape[-1]:
+        rr = np.asarray(rr, np.float64)
+        stats["rr"] = (rr.mean(axis=0).tolist(), rr.var(axis=0).tolist())
+    return stats
 
 
 # --- stage 3: heads ---------------------------------------------------------------------------
@@ -300,6 +401,10 @@ def attention_model(classifier) -> keras.Model:
     """The classifier's layers with two outputs: ``{"probabilities": (B, C), "attention_weights":
     (B, T)}`` (the pooling weights; 1/n per real beat for mean pooling). Shares weights with
     ``classifier`` (nothing is copied), for plots, explanations and export."""
+    from ecgsl_keras import ensemble   # an ensemble (ensemble.build_ensemble): means over its members
+
+    if ensemble.ensemble_members(classifier):
+        return ensemble.attention_model(classifier)
     try:
         pooling = classifier.get_layer(POOLING)
     except ValueError:
@@ -429,10 +534,40 @@ def cast_bool_inputs(*element):
 
 # --- losses and compilation ----------------------------------------------------------------
 
-def loss_for_task(task) -> keras.losses.Loss:
+@keras.saving.register_keras_serializable(package="ecgsl")
+class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
+    """Categorical cross-entropy of probabilities against INTEGER class targets with label smoothing:
+    the target of class ``y`` is ``(1 - label_smoothing) * one_hot(y) + label_smoothing / classes``.
+    Keras 3's ``SparseCategoricalCrossentropy`` has no ``label_smoothing``; keeping the targets sparse
+    leaves the data pipeline, class weights and validation metrics unchanged."""
+
+    def __init__(self, label_smoothing=0.0, name="sparse_categorical_crossentropy_with_smoothing",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ConfigError("<loss>", "bad_config", f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        classes = ops.shape(y_pred)[-1]
+        labels = ops.reshape(ops.cast(y_true, "int32"), ops.shape(y_pred)[:-1])
+        one_hot = ops.one_hot(labels, classes, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.label_smoothing)
+        return config
+
+
+def loss_for_task(task, label_smoothing: float = 0.0) -> keras.losses.Loss:
     """Loss of a classifier for ``task``: sparse categorical CE (multiclass; per-beat with
-    ``ignore_class=-1``), binary CE (binary, multilabel)."""
+    ``ignore_class=-1``), binary CE (binary, multilabel). ``label_smoothing`` > 0 (multiclass only,
+    integer targets kept): ``SparseCategoricalCrossentropyWithSmoothing``."""
     if task.kind == tasks_lib.MULTICLASS:
+        if label_smoothing:
+            return SparseCategoricalCrossentropyWithSmoothing(label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy()
     if task.kind == tasks_lib.PER_BEAT:
         return keras.losses.SparseCategoricalCrossentropy(ignore_class=IGNORE_LABEL)
@@ -464,7 +599,7 @@ def compile_for_stage(model, stage: str, task=None, train_config: TrainConfig | 
     """Compile ``model`` for a training stage with AdamW from ``train_config``.
 
     ``stage``: "autoencoder" (MSE), "masked" (the model's own masked loss), "finetune" or
-    "supervised" (``loss_for_task(task)`` and basic metrics). Returns ``model``.
+    "supervised" (``loss_for_task(task, train_config.label_smoothing)`` and basic metrics). Returns ``model``.
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
@@ -479,6 +614,6 @@ def compile_for_stage(model, stage: str, task=None, train_config: TrainConfig | 
     else:
         if task is None:
             raise ValueError(f"stage {stage!r} needs the task")
-        model.compile(optimizer=optimizer, loss=loss_for_task(task),
+        model.compile(optimizer=optimizer, loss=loss_for_task(task, train_config.label_smoothing),
                       metrics=_metrics_for_task(task) if metrics is None else metrics)
     return model

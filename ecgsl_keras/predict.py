@@ -59,7 +59,8 @@ def read_lead(record_path, lead=None):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ecgsl_keras.predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder or .tflite file")
+    p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder, .tflite file or "
+                                                   "pretrained model name (ecgsl_keras.pretrained)")
     p.add_argument("--record", required=True, help="WFDB record path without extension")
     p.add_argument("--lead", help="lead name (default: the record's first lead)")
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")

@@ -1,6 +1,8 @@
 """Read a data set, segment every record into beats, and write sharded TFRecords.
 
     python -m ecgsl_keras.prepare --dataset cinc2017 --data-dir DIR --out DIR [--workers 2]
+    python -m ecgsl_keras.prepare --dataset cinc2017,mitdb,ptbxl,wfdb --unlabelled --out DIR \
+        --data-dir cinc2017=DIR mitdb=DIR ptbxl=DIR wfdb=DIR [--workers 2]    # or --corpus corpus.json
 
 Records are read and segmented in a process pool (``--workers``); the main process serialises
 and writes shards (``tfrecords_tools.writer``), so a crash never leaves a manifest that names an
@@ -8,6 +10,8 @@ incomplete shard. The last line of stdout is a JSON summary.
 
 ``record_to_examples`` is the one definition of "record -> training examples": evaluation on a
 raw folder and inference on a raw signal call it too, so they see exactly what training saw.
+``prepare_corpus`` (``--unlabelled``) builds one unlabelled pre-training folder from several data
+sets through it, one single-lead example per lead and window (see its docstring).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -25,7 +30,7 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
-from ecgsl_keras.errors import ECGSLError, RecordError
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
 
 log = logging.getLogger("ecgsl_keras.prepare")
 
@@ -79,8 +84,13 @@ def match_beat_labels(rpeaks_native, annotations, task, fs) -> np.ndarray:
     return labels
 
 
-def record_to_examples(record, config, task, *, chunk_beats=None):
+def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=False):
     """Segment one ``Record`` and return its ``BeatSequence`` examples.
+
+    ``raw_signal``: each example also stores the continuous signal of its span (the cleaned,
+    resampled, normalised signal the beats were cut from, from ``segment_start_s`` to the start of
+    the next chunk, the end of the context window, or the end of the record), for the ResNet
+    baseline on the raw signal (``prepare --raw-signal``).
 
     Multiclass / multilabel records give one example for the whole record (the tf.data reader
     crops or windows it). Per-beat records give chunks of ``chunk_beats`` beats (default
@@ -94,11 +104,15 @@ def record_to_examples(record, config, task, *, chunk_beats=None):
     path = record.path or record.record_id
     beats = preprocess(record.lead(None), record.fs, signal_config, path=path)
 
-    def example(sel, label, beat_labels=None, start_s=0.0):
+    def example(sel, label, beat_labels=None, start_s=0.0, stop_s=None):
+        span = np.zeros((0,), np.float32)
+        if raw_signal:
+            first = int(round(float(start_s) * beats.fs))
+            span = beats.signal[first:None if stop_s is None else int(round(float(stop_s) * beats.fs))]
         return BeatSequence(record_id=record.record_id, source=record.source, beats=beats.beats[sel],
                             rr=beats.rr[sel], rpeaks=beats.rpeaks[sel], fs=beats.fs, label=label,
                             beat_labels=np.zeros((0,), np.int64) if beat_labels is None else beat_labels[sel],
-                            segment_start_s=float(start_s))
+                            segment_start_s=float(start_s), signal=span)
 
     if task.kind == tasks_lib.PER_BEAT:
         if record.beat_annotations is None:
@@ -110,8 +124,10 @@ def record_to_examples(record, config, task, *, chunk_beats=None):
             sel = slice(start, start + chunk)
             if len(beats.beats[sel]) < signal_config.min_beats:
                 continue
+            following = start + chunk
             out.append(example(sel, np.zeros((0,), np.int64), beat_labels,
-                               start_s=beats.rpeaks[start] / beats.fs))
+                               start_s=beats.rpeaks[start] / beats.fs,
+                               stop_s=beats.rpeaks[following] / beats.fs if following < len(beats.rpeaks) else None))
         return out
 
     if task.kind == tasks_lib.BINARY and record.minute_labels is not None:
@@ -123,7 +139,7 @@ def record_to_examples(record, config, task, *, chunk_beats=None):
             sel = np.flatnonzero((times_s >= lo) & (times_s < hi))
             if len(sel) < signal_config.min_beats:
                 continue
-            out.append(example(sel, np.array([task.index(name, path)], np.int64), start_s=max(lo, 0.0)))
+            out.append(example(sel, np.array([task.index(name, path)], np.int64), start_s=max(lo, 0.0), stop_s=hi))
         if not out:
             raise RecordError(path, "too_few_beats", "no labelled minute has enough beats")
         return out
@@ -178,20 +194,22 @@ def assign_splits(reader, dataset: str, split: str, validation_fraction: float, 
 _WORKER = {}
 
 
-def _init_worker(dataset, data_dir, reader_kwargs, config_dict, task_dict):
+def _init_worker(dataset, data_dir, reader_kwargs, config_dict, task_dict, raw_signal=False):
     from ecgsl_keras.datasets import open_dataset
 
     logging.basicConfig(level=logging.ERROR)
     _WORKER["reader"] = open_dataset(dataset, data_dir, **reader_kwargs)
     _WORKER["config"] = ExperimentConfig.from_dict(config_dict)
     _WORKER["task"] = tasks_lib.Task.from_dict(task_dict)
+    _WORKER["raw_signal"] = bool(raw_signal)
 
 
 def _process_record(record_id):
     """Runs in a worker: (record_id, examples or None, error reason, error message)."""
     try:
         record = _WORKER["reader"].load(record_id)
-        examples = record_to_examples(record, _WORKER["config"], _WORKER["task"])
+        examples = record_to_examples(record, _WORKER["config"], _WORKER["task"],
+                                      raw_signal=_WORKER.get("raw_signal", False))
         return record_id, examples, None, None
     except RecordError as error:
         return record_id, None, error.reason, str(error)
@@ -199,7 +217,7 @@ def _process_record(record_id):
 
 # --- driver ------------------------------------------------------------------------------------
 
-def _start_pool(workers, init_args):
+def _start_pool(workers, init_args, initializer=None):
     """A spawn pool whose workers skip the Keras import (they run numpy code only).
 
     Spawn, because forking a process that has TensorFlow loaded can deadlock. The variable is set
@@ -210,7 +228,7 @@ def _start_pool(workers, init_args):
     previous = os.environ.get("ECGSL_KERAS_NO_REGISTER")
     os.environ["ECGSL_KERAS_NO_REGISTER"] = "1"
     try:
-        return ctx.Pool(workers, initializer=_init_worker, initargs=init_args)
+        return ctx.Pool(workers, initializer=initializer or _init_worker, initargs=init_args)
     finally:
         if previous is None:
             del os.environ["ECGSL_KERAS_NO_REGISTER"]
@@ -220,8 +238,12 @@ def _start_pool(workers, init_args):
 
 def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = None, *, split: str = "default",
             workers: int = 1, overwrite: bool = False, limit: int | None = None, records=None,
-            compression=None, shard_size_bytes: int = 64 << 20, reader_kwargs=None, progress: bool = True) -> dict:
-    """Prepare TFRecords for ``dataset``; returns the summary (also saved in the manifest)."""
+            compression=None, shard_size_bytes: int = 64 << 20, reader_kwargs=None, progress: bool = True,
+            raw_signal: bool = False) -> dict:
+    """Prepare TFRecords for ``dataset``; returns the summary (also saved in the manifest).
+
+    ``raw_signal``: store each example's continuous signal too (``record_to_examples``); the
+    manifest's metadata says so (``"raw_signal": true``)."""
     from tqdm import tqdm
 
     from ecgsl_keras.datasets import SkipCounter, open_dataset
@@ -245,7 +267,7 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     skipped = SkipCounter()
     written = Counter()
     beats_written = Counter()
-    init_args = (dataset, str(data_dir), reader_kwargs, config.to_dict(), task.to_dict())
+    init_args = (dataset, str(data_dir), reader_kwargs, config.to_dict(), task.to_dict(), bool(raw_signal))
 
     with ShardedWriter(out_dir, prefix=dataset, compression=compression, shard_size_bytes=shard_size_bytes,
                        overwrite=overwrite) as writer:
@@ -284,9 +306,11 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
             "skipped_by_reason": dict(skipped.counts),
             "seconds": round(seconds, 2),
             "records_per_second": round(len(record_ids) / seconds, 2) if seconds else None,
+            "raw_signal": bool(raw_signal),
             "workers": workers,
         }
         writer.finalize({
+            "raw_signal": bool(raw_signal),
             "signal_config": config.signal.to_dict(),
             "experiment_config": config.to_dict(),
             "label_info": {"kind": task.kind, "label_names": list(task.label_names), "task": task.to_dict()},
@@ -297,12 +321,396 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     return summary
 
 
+# --- unlabelled pre-training corpus from several sources -----------------------------------------
+#
+#     python -m ecgsl_keras.prepare --dataset cinc2017,mitdb,ptbxl,wfdb --unlabelled --out data/pretrain \
+#         --data-dir cinc2017=PATH mitdb=PATH ptbxl=PATH wfdb=PATH --workers 2
+#     python -m ecgsl_keras.prepare --corpus corpus.json --out data/pretrain --workers 2
+#
+# Every lead of every window of every record becomes one single-lead example with an empty label,
+# segmented by ``record_to_examples`` with the one ``SignalConfig``. Records that a labelled task
+# evaluates on are left out (``_corpus_exclusions``) and listed in the manifest.
+
+CORPUS_PREFIX = "pretrain"
+CORPUS_WINDOW_S = 60.0               # longer records are cut into windows this long (a shorter tail is merged)
+CORPUS_VALIDATION_FRACTION = 0.05    # records per source in the pre-training validation split
+# Leads per data set ("all": each lead its own example); other data sets use the reader's default lead.
+CORPUS_DEFAULT_LEADS = {"ptbxl": "all", "wfdb": "all"}
+# Reader options of the corpus (labels are not needed, so PTB-XL records without a statement stay in).
+CORPUS_DEFAULT_OPTIONS = {"ptbxl": {"rate": 500, "drop_unlabelled": False}}
+PTBXL_HELD_OUT_FOLDS = (9, 10)       # PTB-XL's validation and test folds, kept for the labelled tasks
+# CinC 2020/2021 records named HRnnnnn are PTB-XL's ecg_id nnnnn.
+_CINC2021_PTBXL_NAME = re.compile(r"^HR(\d{5})$")
+_SOURCE_KEYS = {"dataset", "data_dir", "name", "options", "window_s"}
+
+
+class _Unlabelled:
+    """The task of corpus examples: ``record_to_examples`` gives every example an empty label."""
+
+    name = "unlabelled"
+    kind = "unlabelled"
+    label_names = ()
+
+
+UNLABELLED = _Unlabelled()
+
+
+def parse_source_specs(datasets, data_dirs) -> list:
+    """``["cinc2017", "mitdb"]`` + ``["cinc2017=PATH", "mitdb=PATH"]`` (or one bare PATH for one
+    data set) -> source specs ``{"dataset", "data_dir"}``."""
+    datasets = [d.strip() for d in datasets if d.strip()]
+    if not datasets:
+        raise ConfigError("--dataset: no data set named")
+    named = {}
+    for item in data_dirs:
+        name, sep, path = str(item).partition("=")
+        if not sep:
+            if len(datasets) != 1 or len(data_dirs) != 1:
+                raise ConfigError(f"--data-dir {item!r}: with several data sets write NAME=PATH for each "
+                                  f"(data sets: {datasets})")
+            name, path = datasets[0], item
+        if name in named:
+            raise ConfigError(f"--data-dir: {name!r} given twice")
+        named[name] = path
+    unknown = sorted(set(named) - set(datasets))
+    missing = [d for d in datasets if d not in named]
+    if unknown or missing:
+        raise ConfigError("--data-dir must give one folder per --dataset: "
+                          + (f"no folder for {missing}" if missing else "")
+                          + ("; " if unknown and missing else "")
+                          + (f"{unknown} not in --dataset {datasets}" if unknown else ""))
+    return [{"dataset": d, "data_dir": named[d]} for d in datasets]
+
+
+def load_corpus_file(path) -> dict:
+    """A corpus JSON file: ``{"sources": [{"dataset", "data_dir", "name"?, "options"?, "window_s"?}],
+    "window_s"?, "validation_fraction"?}``; relative ``data_dir`` are relative to the file's folder."""
+    path = Path(path)
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "missing_file", "corpus file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "bad_config", f"not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
+        raise ConfigError(path, "bad_config", "expected an object with a non-empty 'sources' list")
+    unknown = sorted(set(spec) - {"sources", "window_s", "validation_fraction"})
+    if unknown:
+        raise ConfigError(path, "bad_config", f"unknown keys {unknown}")
+    sources = []
+    for i, source in enumerate(spec["sources"]):
+        if not isinstance(source, dict) or not {"dataset", "data_dir"} <= set(source):
+            raise ConfigError(path, "bad_config", f"sources[{i}] needs 'dataset' and 'data_dir', got {source!r}")
+        bad = sorted(set(source) - _SOURCE_KEYS)
+        if bad:
+            raise ConfigError(path, "bad_config", f"sources[{i}]: unknown keys {bad} (known: {sorted(_SOURCE_KEYS)})")
+        source = dict(source)
+        data_dir = Path(source["data_dir"]).expanduser()
+        source["data_dir"] = str(data_dir if data_dir.is_absolute() else path.parent / data_dir)
+        sources.append(source)
+    return {**spec, "sources": sources}
+
+
+def _open_source(source: dict):
+    """The reader of one source spec; a missing folder, unreadable label file or no records is an
+    ``ECGSLError`` naming the source and its folder."""
+    from ecgsl_keras.datasets import open_dataset
+
+    where = f"source {source['name']!r} ({source['dataset']}, {source['data_dir']})"
+    try:
+        reader = open_dataset(source["dataset"], source["data_dir"], **source["options"])
+        ids = reader.record_ids()
+    except ECGSLError as error:
+        raise ECGSLError(f"{where}: {error}") from None
+    if not ids:
+        raise ECGSLError(f"{where}: no records found in the folder")
+    return reader, ids
+
+
+def _normalize_sources(sources, window_s) -> list:
+    out, names = [], set()
+    from ecgsl_keras.datasets.registry import _canonical
+
+    for source in sources:
+        dataset = _canonical(source["dataset"])
+        name = str(source.get("name") or dataset)
+        if name in names:
+            raise ConfigError(f"corpus: two sources named {name!r}; give each a distinct 'name'")
+        if not name or "/" in name:
+            raise ConfigError(f"corpus: source name {name!r} must be non-empty without '/'")
+        names.add(name)
+        options = dict(CORPUS_DEFAULT_OPTIONS.get(dataset, {}))
+        if CORPUS_DEFAULT_LEADS.get(dataset):
+            options["lead"] = CORPUS_DEFAULT_LEADS[dataset]
+        options.update(source.get("options") or {})
+        if "records" in options:
+            options["records"] = [str(r) for r in options["records"]]
+        win = source.get("window_s", window_s)
+        if win is not None and float(win) <= 0:
+            raise ConfigError(f"corpus: source {name!r}: window_s must be positive, got {win}")
+        out.append({"name": name, "dataset": dataset, "data_dir": str(source["data_dir"]), "options": options,
+                    "window_s": None if win is None else float(win)})
+    return out
+
+
+def _corpus_exclusions(source, reader, ids, config, ptbxl_folds) -> dict:
+    """record_id -> reason for the records that labelled tasks validate or test on.
+
+    * CinC 2017: the records ``prepare --dataset cinc2017`` puts in its validation split (the same
+      ``assign_splits`` call, on the whole folder, with ``TrainConfig.validation_fraction`` and seed).
+    * PTB-XL: folds 9 and 10; CinC 2021 ``HRnnnnn`` records (PTB-XL's ecg_id nnnnn) of those folds
+      when a PTB-XL source of the corpus lists them.
+    """
+    from ecgsl_keras.datasets import open_dataset
+
+    excluded = {}
+    if source["dataset"] == "cinc2017":
+        full_kwargs = {k: v for k, v in source["options"].items() if k == "reference"}
+        full = open_dataset("cinc2017", source["data_dir"], **full_kwargs)
+        standard = assign_splits(full, "cinc2017", "default", config.train.validation_fraction, config.train.seed)
+        excluded = {rid: "cinc2017_validation_split" for rid in ids if standard.get(rid) == "validation"}
+    elif source["dataset"] == "ptbxl":
+        for rid in ids:
+            try:
+                fold = int(reader.metadata_for(rid)["strat_fold"])
+            except ECGSLError:
+                continue  # unknown id: load() fails and counts it
+            if fold in PTBXL_HELD_OUT_FOLDS:
+                excluded[rid] = f"ptbxl_fold_{fold}"
+    elif source["dataset"] == "wfdb" and ptbxl_folds:
+        for rid in ids:
+            match = _CINC2021_PTBXL_NAME.match(Path(rid).name)
+            fold = ptbxl_folds.get(int(match.group(1))) if match else None
+            if fold in PTBXL_HELD_OUT_FOLDS:
+                excluded[rid] = f"ptbxl_fold_{fold}"
+    return excluded
+
+
+def _init_corpus_worker(sources, config_dict):
+    from ecgsl_keras.datasets import open_dataset
+
+    logging.basicConfig(level=logging.ERROR)
+    _WORKER["corpus"] = {s["name"]: (open_dataset(s["dataset"], s["data_dir"], **s["options"]), s["window_s"])
+                         for s in sources}
+    _WORKER["config"] = ExperimentConfig.from_dict(config_dict)
+
+
+def _example_record_id(source_name: str, record) -> str:
+    # PTB-XL ids are ecg_ids ("1"): name the file instead ("00001_hr"), as PTB-XL users know it.
+    base = Path(str(record.metadata.get("filename"))).name if record.source == "ptbxl" and \
+        record.metadata.get("filename") else record.record_id
+    return f"{source_name}/{base}"
+
+
+def record_to_corpus_examples(record, config, source_name: str, window_s=CORPUS_WINDOW_S):
+    """Every lead of ``record`` as its own single-lead sequence, cut into ``window_s`` windows (a
+    tail shorter than half a window joins the window before it), each through ``record_to_examples``
+    with an empty label. Returns ``(examples, [(reason, message) of the windows skipped]``.
+
+    Example ids are ``{source}/{record}/{lead}``; ``segment_start_s`` is the window start.
+    """
+    from ecgsl_keras.datasets import Record
+
+    n, fs = record.signal.shape[0], float(record.fs)
+    step = n if not window_s else max(1, int(round(window_s * fs)))
+    starts = list(range(0, n, step))
+    if len(starts) > 1 and n - starts[-1] < step / 2:
+        starts.pop()
+    bounds = list(zip(starts, starts[1:] + [n]))
+    base_id = _example_record_id(source_name, record)
+    examples, skipped = [], []
+    for column, lead in enumerate(record.lead_names):
+        for start, stop in bounds:
+            piece = Record(record_id=f"{base_id}/{lead}", signal=record.signal[start:stop, column:column + 1],
+                           fs=fs, lead_names=(lead,), source=source_name,
+                           path=f"{record.path or record.record_id} lead {lead} [{start / fs:g}-{stop / fs:g} s]",
+                           metadata=record.metadata)
+            try:
+                for example in record_to_examples(piece, config, UNLABELLED):
+                    example.segment_start_s = float(example.segment_start_s) + start / fs
+                    examples.append(example)
+            except RecordError as error:
+                skipped.append((error.reason, str(error)))
+    return examples, skipped
+
+
+def _process_corpus_record(item):
+    """Runs in a worker: (source, record_id, examples or None, [(reason, message)], leads, cpu seconds)."""
+    source, record_id = item
+    start = time.process_time()
+    reader, window_s = _WORKER["corpus"][source]
+    try:
+        record = reader.load(record_id)
+    except RecordError as error:
+        return source, record_id, None, [(error.reason, str(error))], (), time.process_time() - start
+    examples, skipped = record_to_corpus_examples(record, _WORKER["config"], source, window_s)
+    return source, record_id, examples, skipped, tuple(record.lead_names), time.process_time() - start
+
+
+def prepare_corpus(sources, out_dir, config: ExperimentConfig | None = None, *, workers: int = 1,
+                   overwrite: bool = False, window_s=CORPUS_WINDOW_S,
+                   validation_fraction: float = CORPUS_VALIDATION_FRACTION, limit: int | None = None,
+                   compression=None, shard_size_bytes: int = 64 << 20, progress: bool = True) -> dict:
+    """Write one unlabelled pre-training TFRecord folder from several data sets; returns the summary.
+
+    ``sources``: ``[{"dataset", "data_dir", "name"?, "options"?, "window_s"?}]`` (``options`` are
+    reader options, ``lead`` included). Splits: ``train``, and ``validation`` holding a seeded
+    ``validation_fraction`` of each source's records (for the pre-training validation loss only).
+    The manifest has no ``label_info`` (``metadata["unlabelled"]`` is true) and lists, per source,
+    the records used, excluded (and why) and skipped (and why), examples, beats and leads.
+    ``limit``: only the first N usable records of each source (smoke runs).
+    """
+    import zlib
+
+    from tqdm import tqdm
+
+    from tfrecords_tools.writer import ShardedWriter
+
+    config = config or ExperimentConfig()
+    out_dir = Path(out_dir)
+    if not 0.0 <= float(validation_fraction) < 1.0:
+        raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise ECGSLError(f"{out_dir}: output folder is not empty; pass --overwrite to replace its shards")
+    sources = _normalize_sources(sources, window_s)
+    if not sources:
+        raise ConfigError("corpus: no sources")
+    seed = int(config.train.seed)
+
+    # 1. plan every source before anything is written: bad folders fail here, naming the source.
+    plans, ptbxl_folds = {}, {}
+    for source in sorted(sources, key=lambda s: s["dataset"] != "ptbxl"):  # PTB-XL first: its folds
+        reader, ids = _open_source(source)
+        if source["dataset"] == "ptbxl":
+            for rid in ids:
+                ptbxl_folds[int(rid)] = int(reader.metadata_for(rid)["strat_fold"])
+        excluded = _corpus_exclusions(source, reader, ids, config, ptbxl_folds)
+        kept = [rid for rid in ids if rid not in excluded]
+        if limit:
+            kept = kept[:limit]
+        rng = np.random.default_rng([seed, zlib.crc32(source["name"].encode())])
+        n_val = max(1, int(round(validation_fraction * len(kept)))) if validation_fraction and len(kept) > 1 else 0
+        validation = set(rng.permutation(kept)[:n_val].tolist())
+        plans[source["name"]] = {"source": source, "found": len(ids), "excluded": excluded,
+                                 "splits": {rid: "validation" if rid in validation else "train" for rid in kept}}
+    plans = {source["name"]: plans[source["name"]] for source in sources}  # the caller's order
+    items = [(name, rid) for name in plans for rid in plans[name]["splits"]]
+    # Sources mixed through the shards (seeded), so every shard holds every source.
+    items = [items[i] for i in np.random.default_rng(seed).permutation(len(items))]
+
+    stats = {name: {"records": Counter(), "examples": Counter(), "beats": Counter(), "skipped": {},
+                    "skipped_by_reason": Counter(), "windows_skipped": Counter(), "first_error": {},
+                    "leads": Counter(), "cpu_s": 0.0} for name in plans}
+    start = time.perf_counter()
+    init_args = ([p["source"] for p in plans.values()], config.to_dict())
+    with ShardedWriter(out_dir, prefix=CORPUS_PREFIX, compression=compression, shard_size_bytes=shard_size_bytes,
+                       overwrite=overwrite) as writer:
+        if workers and workers > 1:
+            pool = _start_pool(workers, init_args, initializer=_init_corpus_worker)
+            results = pool.imap(_process_corpus_record, items, chunksize=2)
+        else:
+            pool = None
+            _init_corpus_worker(*init_args)
+            results = map(_process_corpus_record, items)
+        try:
+            for name, rid, examples, problems, leads, cpu_s in tqdm(
+                    results, total=len(items), desc="prepare corpus", unit="rec", disable=not progress,
+                    file=sys.stderr):
+                st = stats[name]
+                st["cpu_s"] += cpu_s
+                for reason, message in problems:
+                    st["first_error"].setdefault(reason, message)
+                if not examples:
+                    reasons = sorted({reason for reason, _ in problems}) or ["no_examples"]
+                    st["skipped"][rid] = ",".join(reasons)
+                    st["skipped_by_reason"].update(reasons)
+                    log.warning("skipping %s/%s: %s", name, rid, problems[0][1] if problems else "no examples")
+                    continue
+                if leads:
+                    st["windows_skipped"].update(reason for reason, _ in problems)
+                split = plans[name]["splits"][rid]
+                for example in examples:
+                    writer.write(example, split=split)
+                    st["examples"][split] += 1
+                    st["beats"][split] += example.n_beats
+                    st["leads"][example.record_id.rsplit("/", 1)[-1]] += 1
+                st["records"][split] += 1
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+        seconds = time.perf_counter() - start
+
+        per_source, manifest_sources = {}, []
+        for name, plan in plans.items():
+            st, source = stats[name], plan["source"]
+            excluded_by_reason = Counter(plan["excluded"].values())
+            short = {
+                "dataset": source["dataset"], "records_found": plan["found"],
+                "records_excluded": len(plan["excluded"]), "records_used": sum(st["records"].values()),
+                "records_skipped": len(st["skipped"]), "examples": sum(st["examples"].values()),
+                "beats": sum(st["beats"].values()), "worker_cpu_s": round(st["cpu_s"], 1),
+            }
+            per_source[name] = short
+            manifest_sources.append({
+                "name": name, **short, "data_dir": str(Path(source["data_dir"]).resolve()),
+                "reader_options": source["options"], "window_s": source["window_s"],
+                "leads": dict(sorted(st["leads"].items())),
+                "records_per_split": dict(st["records"]), "examples_per_split": dict(st["examples"]),
+                "beats_per_split": dict(st["beats"]),
+                "excluded_by_reason": dict(excluded_by_reason),
+                "excluded_records": {reason: sorted(r for r, why in plan["excluded"].items() if why == reason)
+                                     for reason in sorted(excluded_by_reason)},
+                "skipped_by_reason": dict(st["skipped_by_reason"]), "skipped_records": dict(st["skipped"]),
+                "windows_skipped_by_reason": dict(st["windows_skipped"]),
+                "first_error_by_reason": st["first_error"],
+                "validation_records": sorted(r for r, s in plan["splits"].items() if s == "validation"),
+            })
+        summary = {
+            "corpus": True, "unlabelled": True, "out": str(out_dir), "sources": per_source,
+            "records_written": sum(s["records_used"] for s in per_source.values()),
+            "examples": sum(s["examples"] for s in per_source.values()),
+            "beats": sum(s["beats"] for s in per_source.values()),
+            "examples_per_split": dict(sum((stats[n]["examples"] for n in stats), Counter())),
+            "seconds": round(seconds, 2), "workers": workers,
+        }
+        if not summary["examples"]:
+            raise ECGSLError(f"{out_dir}: no example from any source (skipped: "
+                             f"{ {n: dict(stats[n]['skipped_by_reason']) for n in stats} }); nothing written")
+        writer.finalize({
+            "unlabelled": True,
+            "signal_config": config.signal.to_dict(),
+            "experiment_config": config.to_dict(),
+            "corpus": {"window_s": window_s, "validation_fraction": validation_fraction, "seed": seed,
+                       "cinc2017_excluded_split": {"split": "validation",
+                                                   "validation_fraction": config.train.validation_fraction,
+                                                   "seed": seed},
+                       "ptbxl_excluded_folds": list(PTBXL_HELD_OUT_FOLDS), "sources": manifest_sources},
+            "prepare_summary": summary,
+        })
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ecgsl_keras.datasets import DATASETS
 
     p = argparse.ArgumentParser(prog="python -m ecgsl_keras.prepare", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    p.add_argument("--data-dir", required=True, help="folder of the data set's PhysioNet files")
+    p.add_argument("--dataset", help=f"data set ({', '.join(sorted(DATASETS))}); with --unlabelled a comma-separated "
+                                     "list (cinc2017,mitdb,ptbxl,wfdb)")
+    p.add_argument("--data-dir", nargs="+", help="folder of the data set's PhysioNet files; with several data sets "
+                                                 "one NAME=PATH each (cinc2017=PATH mitdb=PATH ...)")
+    p.add_argument("--unlabelled", action="store_true",
+                   help="one unlabelled pre-training folder from every --dataset: each lead of each record a "
+                        "single-lead example, long records cut into --window-s windows; the CinC 2017 "
+                        "validation split and PTB-XL folds 9-10 left out")
+    p.add_argument("--corpus", help="JSON file of the unlabelled corpus: {\"sources\": [{\"dataset\", \"data_dir\", "
+                                    "\"name\"?, \"options\"?, \"window_s\"?}], \"window_s\"?, "
+                                    "\"validation_fraction\"?} (implies --unlabelled; replaces --dataset/--data-dir)")
+    p.add_argument("--window-s", type=float, default=CORPUS_WINDOW_S,
+                   help=f"--unlabelled: window length in seconds (default {CORPUS_WINDOW_S:g})")
+    p.add_argument("--validation-fraction", type=float, default=CORPUS_VALIDATION_FRACTION,
+                   help=f"--unlabelled: records of each source in the validation split (default "
+                        f"{CORPUS_VALIDATION_FRACTION:g})")
     p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
     p.add_argument("--config", help="ExperimentConfig JSON (signal parameters are used here)")
     p.add_argument("--split", default="default", choices=["default", "all"],
@@ -317,14 +725,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gzip", action="store_true", help="GZIP-compress the shards")
     p.add_argument("--shard-size-mb", type=float, default=64.0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--raw-signal", action="store_true",
+                   help="also store each example's continuous 100 Hz signal (the resnet1d baseline reads it)")
     return p
+
+
+def _main_corpus(args, datasets, config) -> int:
+    """``main`` for ``--unlabelled`` / ``--corpus``: reader options of the flags go to a single source."""
+    window_s, fraction = args.window_s, args.validation_fraction
+    if args.corpus is not None:
+        spec = load_corpus_file(args.corpus)
+        sources = spec["sources"]
+        window_s = spec.get("window_s", window_s)
+        fraction = spec.get("validation_fraction", fraction)
+    else:
+        sources = parse_source_specs(datasets, args.data_dir)
+    flags = {k: v for k, v in (("lead", args.lead), ("rate", args.rate), ("labels_csv", args.labels_csv),
+                               ("records", args.records)) if v}
+    if flags:
+        if len(sources) != 1:
+            raise ConfigError(f"--{sorted(flags)[0].replace('_', '-')} applies to one data set; give per-source "
+                              "options in a --corpus file")
+        sources[0]["options"] = {**sources[0].get("options", {}), **flags}
+    summary = prepare_corpus(sources, args.out, config, workers=args.workers, overwrite=args.overwrite,
+                             window_s=window_s, validation_fraction=fraction, limit=args.limit,
+                             compression="GZIP" if args.gzip else None,
+                             shard_size_bytes=int(args.shard_size_mb * (1 << 20)), progress=not args.no_progress)
+    for name, figures in summary["sources"].items():
+        print(f"{name}: {figures['records_used']} records used ({figures['records_excluded']} excluded, "
+              f"{figures['records_skipped']} skipped), {figures['examples']} examples, {figures['beats']} beats",
+              file=sys.stderr)
+    print(json.dumps(summary))
+    return 0
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.corpus is None and (not args.dataset or not args.data_dir):
+        parser.error("--dataset and --data-dir are required (or --corpus FILE)")
+    if args.corpus is not None and (args.dataset or args.data_dir):
+        parser.error("--corpus replaces --dataset and --data-dir: give one or the other")
+    datasets = [d.strip() for d in (args.dataset or "").split(",") if d.strip()]
+    if args.corpus is None and not args.unlabelled and (len(datasets) != 1 or len(args.data_dir) != 1):
+        parser.error("several data sets or folders go into one folder only with --unlabelled (pre-training)")
     try:
         config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
+        if args.corpus is not None or args.unlabelled:
+            if args.raw_signal:
+                parser.error("--raw-signal is for labelled data sets, not --unlabelled / --corpus")
+            return _main_corpus(args, datasets, config)
         reader_kwargs = {}
         if args.lead:
             reader_kwargs["lead"] = args.lead
@@ -332,11 +783,11 @@ def main(argv=None) -> int:
             reader_kwargs["rate"] = args.rate
         if args.labels_csv:
             reader_kwargs["labels_csv"] = args.labels_csv
-        summary = prepare(args.dataset, args.data_dir, args.out, config, split=args.split, workers=args.workers,
+        summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split, workers=args.workers,
                           overwrite=args.overwrite, limit=args.limit, records=args.records,
                           compression="GZIP" if args.gzip else None,
                           shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, raw_signal=args.raw_signal)
     except ECGSLError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -154,17 +154,31 @@ def prepare_run_dir(run_dir, *, stage: str, overwrite: bool = False) -> tuple[Ru
                      "--run-dir or pass --overwrite")
 
 
+def resolve_model_arg(run_or_model) -> Path:
+    """The one place a model argument becomes a path: an existing file or folder (or anything with a
+    path separator) as it is; a preset name (``ecgsl_keras.pretrained``: no separator, not an
+    existing path) -> the preset's ``model.keras`` after checking its files' SHA-256 (its folder
+    holds config.json, thresholds.json and the signal config like a run folder). A name that is
+    neither raises ``ConfigError`` listing the preset names."""
+    from ecgsl_keras import pretrained
+
+    if pretrained.looks_like_name(run_or_model):
+        return pretrained.path(str(run_or_model), verify=True)
+    return Path(run_or_model)
+
+
 def find_run_dir(path) -> Path:
-    """The run folder of ``path``: the folder itself, or the folder of a ``.keras`` file in it."""
-    path = Path(path)
+    """The run folder of ``path``: the folder itself, or the folder of a ``.keras`` file in it
+    (a preset name: the preset's folder)."""
+    path = resolve_model_arg(path)
     if path.is_dir():
         return path
     return path.parent
 
 
 def model_path(run_or_model) -> Path:
-    """The model file of a run folder (``model.keras``) or the ``.keras`` file given."""
-    path = Path(run_or_model)
+    """The model file of a run folder (``model.keras``), the ``.keras`` file given, or a preset's."""
+    path = resolve_model_arg(run_or_model)
     if path.is_dir():
         candidate = path / MODEL_NAME
         if not candidate.is_file():
@@ -204,3 +218,22 @@ def load_thresholds(run_or_model):
     if not path.is_file():
         return None
     return [float(t) for t in read_json(path)["thresholds"]]
+
+
+def check_model_signal(run_or_model, model_signal, data_signal, manifest_path) -> None:
+    """Refuse data whose beats were cut with another signal config than the model's (a run folder,
+    ``.keras`` or preset name): ``ConfigError`` naming the manifest and the differing fields
+    (``config.signal_mismatch``). Used by ``train --init-from`` and ``evaluate --data``."""
+    from ecgsl_keras.config import signal_mismatch
+
+    if not model_signal or not data_signal:
+        return
+    try:
+        diff = signal_mismatch(data_signal, model_signal)
+    except ConfigError as exc:
+        raise ConfigError(manifest_path, "bad_config", f"signal_config: {str(exc).split(': ', 1)[-1]}") from None
+    if diff:
+        raise ConfigError(manifest_path, "bad_config",
+                          f"data were prepared with another signal config than the model {run_or_model} "
+                          f"(data != model: {'; '.join(diff)}); prepare them again with the model's signal config "
+                          "(its config.json, or a preset's signal_config.json)")

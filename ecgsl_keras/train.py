@@ -13,11 +13,14 @@ Stages:
 * ``finetune``: the classifier (or per-beat classifier for per-beat tasks) initialised from a masked
   (or autoencoder) run's ``model.keras`` by layer name (``models.transfer_weights``).
 * ``supervised``: the same classifier from random weights (the "no pre-training" ablation);
-  ``--model resnet1d`` trains the 1-D ResNet baseline instead. The TFRecords hold beats, not the raw
-  signal, so the baseline's input is the beat sequence laid end to end, (B, max_beats * beat_len, 1),
-  zeros after the last beat: the cleaned, resampled, normalised signal around each R-peak, in order,
-  with the overlaps and gaps between neighbouring beat windows as they are. It is not the continuous
-  raw recording; say so when comparing with published ResNet figures.
+  ``--model resnet1d`` trains the 1-D ResNet baseline instead. When the data were prepared with
+  ``--raw-signal`` its input is the continuous signal (cleaned, resampled to 100 Hz, normalised):
+  random crops of ``model.raw_samples`` samples (default 3,000 = 30 s, zero-padded when shorter) in
+  training, consecutive windows averaged per record in evaluation. Otherwise the TFRecords hold
+  beats only, and its input is the beat sequence laid end to end, (B, max_beats * beat_len, 1),
+  zeros after the last beat: the signal around each R-peak, in order, with the overlaps and gaps
+  between neighbouring beat windows as they are, which is not the continuous recording (say so when
+  comparing with published ResNet figures). ``config.json`` records which (``raw_input``).
 
 Configuration: ``--config`` (an ``ExperimentConfig`` JSON), else the model part of the ``--init-from``
 run and defaults; CLI flags override; the signal part always comes from the data's manifest (the
@@ -161,12 +164,13 @@ def _n_shards(manifest: dict, split: str) -> int:
 
 
 def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, task, global_batch: int, *,
-                   raw_window: bool = False, weights=None):
+                   raw_window: bool = False, weights=None, raw_input=None):
     """``fn(input_context)`` -> the repeated training dataset of one input pipeline.
 
     Shards are split between input pipelines (workers) when there are enough of them, else every
     pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
-    sample weights here, so they work the same under every strategy.
+    sample weights here, so they work the same under every strategy. ``finetune`` and ``supervised``
+    batches of the ECG-SL model are augmented (``ecgsl_keras.augment``) when ``config.train.augment``.
     """
     import tensorflow as tf
 
@@ -189,13 +193,20 @@ def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, t
         elif stage == "masked":
             ds = make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
         else:
+            signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
             ds = make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
-                              label_kind=task.kind, num_classes=task.num_classes, **common)
+                              label_kind=task.kind, num_classes=task.num_classes,
+                              record_fraction=config.train.label_fraction, **signal, **common)
         if context is None and pipelines > 1:
             ds = ds.shard(pipelines, input_context.input_pipeline_id)
         if stage == "masked":
             ds = ds.map(lambda x, y: (_float_mask(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         elif stage in ("finetune", "supervised"):
+            if config.train.augment and not raw_window:
+                from ecgsl_keras.augment import augment_dataset
+
+                # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
+                ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
             ds = ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.repeat().prefetch(tf.data.AUTOTUNE)
 
@@ -234,12 +245,15 @@ def _classifier_element(task, raw_window: bool, weight_table):
     return element
 
 
-def steps_per_epoch(stage: str, manifest: dict, global_batch: int) -> int:
-    """One pass over the training split (beats for the autoencoder, sequences otherwise)."""
+def steps_per_epoch(stage: str, manifest: dict, global_batch: int, label_fraction: float = 1.0) -> int:
+    """One pass over the training split (beats for the autoencoder, sequences otherwise; the
+    expected share ``label_fraction`` of the sequences for classifiers)."""
     counts = _split_counts(manifest, TRAIN_SPLIT)
     n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
     if not n_items:
         raise ECGSLError(f"the data have no {TRAIN_SPLIT!r} split (splits: {sorted(manifest.get('splits', {}))})")
+    if stage not in PRETRAINING:
+        n_items = int(math.ceil(n_items * float(label_fraction)))
     return max(1, n_items // global_batch)
 
 
@@ -254,37 +268,80 @@ def _load_init_model(init_from):
 
 
 def build_model(stage: str, config: ExperimentConfig, task, *, model_kind: str = "ecgsl", init_model=None,
-                seed=None):
-    """The Keras model of ``stage`` (inside the caller's strategy scope)."""
+                seed=None, target_stats=None, raw_input=None):
+    """The Keras model of ``stage`` (inside the caller's strategy scope). ``raw_input="signal"``: the
+    resnet1d baseline reads ``model.raw_samples`` samples of the continuous signal."""
     from ecgsl_keras import models
 
     cfg = config.model
     if stage == "autoencoder":
         return models.build_beat_autoencoder(cfg)
     if stage == "masked":
-        return models.build_masked_model(cfg, init_model, seed=seed)
+        return models.build_masked_model(cfg, init_model, seed=seed, target_stats=target_stats)
     if task is None:
         raise ConfigError("<task>", "bad_config",
                           f"stage {stage!r} needs labelled data (no label_info in the manifest)")
     if model_kind == "resnet1d":
         if task.kind == tasks_lib.PER_BEAT:
             raise ConfigError("<model>", "bad_config", "the resnet1d baseline classifies whole windows, not beats")
-        return models.build_resnet1d(cfg, task, input_samples=cfg.max_beats * cfg.beat_len)
+        length = cfg.raw_samples if raw_input == "signal" else cfg.max_beats * cfg.beat_len
+        return models.build_resnet1d(cfg, task, input_samples=length)
     if task.kind == tasks_lib.PER_BEAT:
         return models.build_beat_classifier(cfg, task, pretrained=init_model)
     return models.build_classifier(cfg, task, pretrained=init_model)
 
 
-def make_optimizer(train_config, total_steps: int):
+STATS_BEATS = 20_000   # training beats whose stage-1 embeddings standardise the latent target
+
+
+def masked_target_statistics(data, config: ExperimentConfig, init_model) -> dict | None:
+    """Mean and variance of the stage-1 embeddings (and RR features) of the first ``STATS_BEATS``
+    training beats, in the reader's deterministic order, so a resumed run gets the same values."""
+    if config.model.masked_target != "latent" and not config.model.masked_rr_weight:
+        return None
+    from tfrecords_tools import make_dataset
+
+    from ecgsl_keras import models
+
+    beats, rr, total = [], [], 0
+    for features in make_dataset(str(data), split=TRAIN_SPLIT, mode="sequence", target="none", training=False,
+                                 batch_size=64, max_beats=config.model.max_beats):
+        mask = features["padding_mask"].numpy()
+        beats.append(features["beats"].numpy()[mask])
+        rr.append(features["rr"].numpy()[mask])
+        total += int(mask.sum())
+        if total >= STATS_BEATS:
+            break
+    beats, rr = np.concatenate(beats)[:STATS_BEATS], np.concatenate(rr)[:STATS_BEATS]
+    if init_model is None:
+        raise ConfigError("<init-from>", "bad_config", "the latent masked target needs the stage-1 autoencoder")
+    return models.target_statistics(init_model, beats, rr)
+
+
+def make_optimizer(train_config, total_steps: int, *, stage=None, model=None, steps_per_epoch=None):
     """AdamW with the learning-rate schedule of ``train_config`` (cosine decay over every step, or a
     constant rate for ReduceLROnPlateau / constant); no weight decay on biases, norms, positions and
-    the mask vector (as ``models.make_optimizer``)."""
+    the mask vector (as ``models.make_optimizer``).
+
+    ``stage="finetune"``: ``optimizers.EncoderAdamW`` on ``model``'s temporal encoder, with
+    ``train_config.encoder_lr_multiplier`` and the encoder frozen for ``encoder_warmup_epochs`` x
+    ``steps_per_epoch`` (default ``total_steps // epochs``) steps."""
     import keras
 
     rate = train_config.learning_rate
     if train_config.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(train_config.learning_rate, decay_steps=max(1, total_steps),
                                                       alpha=train_config.lr_min_fraction)
+    if stage == "finetune":
+        from ecgsl_keras import optimizers
+
+        if model is None:
+            raise ConfigError("<optimizer>", "bad_config", "the finetune optimizer needs the model (its encoder)")
+        per_epoch = steps_per_epoch if steps_per_epoch is not None else total_steps // max(1, train_config.epochs)
+        return optimizers.EncoderAdamW(learning_rate=rate, weight_decay=train_config.weight_decay,
+                                       encoder_layers=optimizers.encoder_layer_names(model),
+                                       encoder_lr_multiplier=train_config.encoder_lr_multiplier,
+                                       encoder_warmup_steps=int(train_config.encoder_warmup_epochs) * int(per_epoch))
     optimizer = keras.optimizers.AdamW(learning_rate=rate, weight_decay=train_config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings", "mask_vector"])
     return optimizer
@@ -327,7 +384,9 @@ class ValidationMetrics(_callback_base()):
                                              eval_stride=stride)
             else:
                 self._dataset = evaluate.eval_dataset(self.data, VALIDATION_SPLIT, self.config, self.task,
-                                                      self.batch_size)
+                                                      self.batch_size,
+                                                      raw_input=evaluate.raw_input_of(self.model, self.config,
+                                                                                      self.data))
         return self._dataset
 
     def compute(self) -> dict:
@@ -343,18 +402,24 @@ class ValidationMetrics(_callback_base()):
                     return model(x, training=False)
 
                 self._predict = forward
-            total, count = 0.0, 0.0
+            total, count, parts = 0.0, 0.0, {}
             for x, y in self.dataset():
                 out = self._predict(x)
                 if self.stage == "autoencoder":
                     total += float(tf.reduce_sum(tf.reduce_mean(tf.square(out - y), axis=-1)))
                     count += float(tf.shape(y)[0])
-                else:  # masked: mean over masked beats of the per-beat MSE (the training loss)
+                else:  # masked: mean over masked beats of each per-beat error term (the training loss)
+                    from ecgsl_keras.models import masked_beat_errors
+
                     weights = tf.cast(out["mask_positions"], tf.float32)
-                    per_beat = tf.reduce_mean(tf.square(out["reconstruction"] - y), axis=-1)
-                    total += float(tf.reduce_sum(per_beat * weights))
+                    for key, per_beat in masked_beat_errors(out, y).items():
+                        parts[key] = parts.get(key, 0.0) + float(tf.reduce_sum(per_beat * weights))
                     count += float(tf.reduce_sum(weights))
-            return {"val_loss": total / max(count, 1.0)}
+            if self.stage == "autoencoder":
+                return {"val_loss": total / max(count, 1.0)}
+            logs = {f"val_masked_{key}": value / max(count, 1.0) for key, value in parts.items()}
+            logs["val_loss"] = logs["val_masked_main"] + getattr(model, "rr_weight", 0.0) * logs.get("val_masked_rr", 0.0)
+            return logs
         if self._predict is None:
             self._predict = evaluate.make_predict_fn(model)
         windows = evaluate.predict_windows(self._predict, self.dataset())
@@ -437,7 +502,9 @@ def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
 
 def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, epochs=None, batch_size=None,
           strategy="auto", seed=None, model: str = "ecgsl", pooling=None, learning_rate=None,
-          early_stopping_patience=None, overwrite: bool = False, callbacks=(), verbose=None,
+          early_stopping_patience=None, augment=None, label_smoothing=None, encoder_lr_multiplier=None,
+          label_fraction=None,
+          encoder_warmup_epochs=None, overwrite: bool = False, callbacks=(), verbose=None,
           command=None) -> dict:
     """Train ``stage`` on the TFRecord folder ``data`` and write the run folder ``run_dir``.
 
@@ -474,9 +541,24 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     config = resolve_config(config, manifest, data, init_info=init_info, epochs=epochs, batch_size=batch_size,
                             seed=seed, learning_rate=learning_rate, pooling=pooling,
                             early_stopping_patience=early_stopping_patience)
+    # Fine-tuning overrides (None: from the config); validated with the rest of TrainConfig.
+    tuning = {k: v for k, v in (("augment", augment), ("label_smoothing", label_smoothing),
+                                ("encoder_lr_multiplier", encoder_lr_multiplier),
+                                ("encoder_warmup_epochs", encoder_warmup_epochs),
+                                ("label_fraction", label_fraction)) if v is not None}
+    if tuning:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **tuning))
+        config.train.validate()
+    if init_info is not None:   # the init model's beats must be the data's (ecgsl_keras.config.signal_mismatch)
+        runs.check_model_signal(init_from, (init_info.get("experiment_config") or {}).get("signal"),
+                                (manifest.get("metadata") or {}).get("signal_config"), data / "manifest.json")
     task_obj = resolve_task(manifest, data, task)
     if stage not in PRETRAINING and task_obj is None:
-        raise ConfigError(data / "manifest.json", "bad_config", f"stage {stage!r} needs labelled data")
+        raise ConfigError(data / "manifest.json", "bad_config",
+                          f"stage {stage!r} needs labelled data, but this folder has no labels (no label_info in "
+                          "its manifest, e.g. an unlabelled pre-training corpus from prepare --unlabelled): "
+                          f"pre-train on it with --stage {' or '.join(PRETRAINING)}, and run {stage} on a "
+                          "labelled folder (prepare --dataset NAME without --unlabelled)")
     seed = config.train.seed
 
     chief = strategy_lib.is_chief(dist)
@@ -489,7 +571,7 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
 
     replicas = int(dist.num_replicas_in_sync)
     global_batch = int(config.train.batch_size) * replicas
-    steps = steps_per_epoch(stage, manifest, global_batch)
+    steps = steps_per_epoch(stage, manifest, global_batch, config.train.label_fraction)
     has_validation = bool(_split_counts(manifest, VALIDATION_SPLIT).get("examples"))
     monitor, mode = _monitor(stage, task_obj, has_validation)
 
@@ -517,11 +599,21 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     init_model = _load_init_model(init_from) if init_from is not None else None
     weights = class_weights(manifest, task_obj) if (stage not in PRETRAINING and config.train.class_weights) else None
     raw_window = model == "resnet1d"
+    # The ResNet baseline reads the continuous signal when the data store it (prepare --raw-signal).
+    raw_input = None if not raw_window else "signal" if (manifest.get("metadata") or {}).get("raw_signal") else "beats"
+    if raw_input is not None:
+        info["raw_input"] = raw_input
+        runs.write_json(paths.config, info)
+        log.info("resnet1d input: %s", "the continuous signal, windows of %d samples" % config.model.raw_samples
+                 if raw_input == "signal" else "the beat sequence laid end to end (no --raw-signal in the data)")
+    target_stats = masked_target_statistics(data, config, init_model) if stage == "masked" else None
     with dist.scope():
-        net = build_model(stage, config, task_obj, model_kind=model, init_model=init_model, seed=seed)
+        net = build_model(stage, config, task_obj, model_kind=model, init_model=init_model, seed=seed,
+                          target_stats=target_stats, raw_input=raw_input)
         from ecgsl_keras import models
 
-        optimizer = make_optimizer(config.train, steps * config.train.epochs)
+        optimizer = make_optimizer(config.train, steps * config.train.epochs, stage=stage, model=net,
+                                   steps_per_epoch=steps)
         models.compile_for_stage(net, "supervised" if stage == "finetune" else stage, task=task_obj,
                                  train_config=config.train, optimizer=optimizer)
     if strategy_lib.needs_build_patch(dist):
@@ -532,7 +624,7 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
         del init_model
     train_data = strategy_lib.distribute(
         dist, train_input_fn(stage, data, manifest, config, task_obj, global_batch, raw_window=raw_window,
-                             weights=weights))
+                             weights=weights, raw_input=raw_input))
 
     cb = []
     if has_validation:
@@ -612,7 +704,8 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
         best_model = keras.models.load_model(paths.model, compile=False)
         thresholds = None
         if task.kind == tasks_lib.MULTILABEL:
-            windows = evaluate.predict_windows(best_model, evaluate.eval_dataset(data, VALIDATION_SPLIT, config, task))
+            windows = evaluate.predict_windows(best_model, evaluate.eval_dataset(
+                data, VALIDATION_SPLIT, config, task, raw_input=evaluate.raw_input_of(best_model, config, data)))
             thresholds = evaluate.choose_thresholds_from_windows(task, windows)
             runs.write_json(paths.thresholds, {"thresholds": thresholds, "label_names": list(task.label_names),
                                                "chosen_on": f"{data} split {VALIDATION_SPLIT}",
@@ -649,6 +742,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--model", default="ecgsl", choices=MODELS, help="ecgsl, or the resnet1d baseline (supervised)")
     p.add_argument("--pooling", choices=("attention", "mean"), help="override ModelConfig.pooling (ablation)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="augment finetune/supervised training batches (TrainConfig.augment, default on)")
+    p.add_argument("--label-smoothing", type=float, help="multiclass label smoothing (TrainConfig.label_smoothing)")
+    p.add_argument("--label-fraction", type=float,
+                   help="finetune/supervised on this fraction of the training records (TrainConfig.label_fraction)")
+    p.add_argument("--encoder-lr-multiplier", type=float,
+                   help="finetune: learning-rate factor of the pre-trained temporal encoder")
+    p.add_argument("--encoder-warmup-epochs", type=int,
+                   help="finetune: epochs with the temporal encoder frozen before it trains")
     p.add_argument("--overwrite", action="store_true", help="replace the content of an existing --run-dir")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (on stderr)")
     return p
@@ -661,7 +763,11 @@ def main(argv=None) -> int:
         summary = train(args.stage, args.data, args.run_dir, task=args.task, init_from=args.init_from,
                         config=args.config, epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
                         seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
-                        early_stopping_patience=args.patience, overwrite=args.overwrite, verbose=args.verbose,
+                        early_stopping_patience=args.patience, augment=args.augment,
+                        label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
+                        label_fraction=args.label_fraction,
+                        encoder_warmup_epochs=args.encoder_warmup_epochs, overwrite=args.overwrite,
+                        verbose=args.verbose,
                         command=["python", "-m", "ecgsl_keras.train"]
                         + list(argv if argv is not None else sys.argv[1:]))
     except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError and bad arguments

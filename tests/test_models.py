@@ -19,6 +19,7 @@ from helpers import REPO, assert_allclose_structure, cinc_batch, cinc_beats, mit
 SMALL = ModelConfig(embed_dim=16, conv_filters=(8, 8, 16), d_model=16, num_heads=2, ff_dim=32, num_layers=2,
                     max_beats=40, head_units=16, attention_units=8, resnet_filters=8, resnet_blocks=2)
 MAX_BEATS = 32
+SMALL_BEATS = ModelConfig(**{**SMALL.to_dict(), "masked_target": "beats", "masked_rr_weight": 0.0})  # original loss
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,11 @@ def test_sequence_models_take_the_reader_element(batch):
                   models.build_beat_classifier(SMALL, tasks.MITDB_AAMI), models.build_masked_model(SMALL)):
         assert sorted(model.input) == ["beats", "padding_mask", "rr"]
     assert models.build_temporal_encoder(SMALL)(features).shape == (6, MAX_BEATS, SMALL.d_model)
-    out = models.build_masked_model(SMALL)(features)
+    out = models.build_masked_model(SMALL_BEATS)(features)
     assert out["reconstruction"].shape == (6, MAX_BEATS, 96) and out["mask_positions"].shape == (6, MAX_BEATS)
+    out = models.build_masked_model(SMALL)(features)
+    assert out["prediction"].shape == out["target"].shape == (6, MAX_BEATS, SMALL.embed_dim)
+    assert out["rr_prediction"].shape == out["rr_target"].shape == (6, MAX_BEATS, 3)
 
 
 @pytest.mark.parametrize("task,shape,activation", [(tasks.CINC2017, (6, 4), "softmax"),
@@ -129,6 +133,7 @@ BUILDERS = {
     "beat_autoencoder": lambda: models.build_beat_autoencoder(SMALL),
     "temporal_encoder": lambda: models.build_temporal_encoder(SMALL),
     "masked_segment_model": lambda: models.build_masked_model(SMALL, seed=1),
+    "masked_segment_model_beats": lambda: models.build_masked_model(SMALL_BEATS, seed=1),
     "classifier_attention": lambda: models.build_classifier(SMALL, tasks.CINC2017),
     "classifier_mean_sinusoidal": lambda: models.build_classifier(
         ModelConfig(**{**SMALL.to_dict(), "pooling": "mean", "positional_encoding": "sinusoidal"}), tasks.APNEA),
@@ -251,7 +256,7 @@ def test_hand_over_refuses_an_incompatible_model():
 
 def test_masked_loss_is_mse_over_masked_beats_only(batch):
     features, _ = batch
-    model = models.compile_for_stage(models.build_masked_model(SMALL, seed=5), "masked")
+    model = models.compile_for_stage(models.build_masked_model(SMALL_BEATS, seed=5), "masked")
     out = model.predict_on_batch(features)
     positions = np.asarray(out["mask_positions"])
     assert positions.dtype == np.float32 and set(np.unique(positions)) <= {0.0, 1.0}
@@ -264,10 +269,51 @@ def test_masked_loss_is_mse_over_masked_beats_only(batch):
     target = features["beats"].copy()
     target[~positions] = 100.0
     assert model.evaluate(features, target, verbose=0) == pytest.approx(expected, rel=1e-5)
-    bad = models.build_masked_model(SMALL)
+    bad = models.build_masked_model(SMALL_BEATS)
     bad.compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="own masked reconstruction loss"):
         bad.evaluate(features, features["beats"], verbose=0)
+
+
+def test_latent_masked_loss_predicts_the_frozen_standardised_embedding(batch):
+    features, _ = batch
+    keras.utils.set_random_seed(3)
+    autoencoder = models.build_beat_autoencoder(SMALL)
+    real = features["padding_mask"]
+    stats = models.target_statistics(autoencoder, features["beats"][real], features["rr"][real])
+    model = models.compile_for_stage(models.build_masked_model(SMALL, autoencoder, seed=5, target_stats=stats),
+                                     "masked")
+    out = model.predict_on_batch(features)
+    positions = out["mask_positions"].astype(bool)
+    # the target is the stage-1 embedding standardised with the statistics of the real beats
+    z = np.asarray(autoencoder.get_layer("beat_encoder").predict(features["beats"][real], verbose=0))
+    standardised = (z - z.mean(0)) / np.sqrt(z.var(0))
+    np.testing.assert_allclose(out["target"][real], standardised, atol=2e-3)
+    assert abs(out["target"][real].mean()) < 1e-3 and out["target"][real].var() == pytest.approx(1.0, abs=1e-2)
+    main = ((out["prediction"] - out["target"]) ** 2).mean(-1)[positions].mean()
+    rr = ((out["rr_prediction"] - out["rr_target"]) ** 2).mean(-1)[positions].mean()
+    expected = main + SMALL.masked_rr_weight * rr
+    # y is not used by the latent loss: the target comes from the frozen encoder inside the model
+    assert model.evaluate(features, np.zeros_like(features["beats"]), verbose=0) == pytest.approx(expected, rel=1e-5)
+    frozen = [w.copy() for w in model.get_layer(models.TARGET_ENCODER).get_weights()]
+    online = [w.copy() for w in model.get_layer("beat_encoder").get_weights()]
+    model.fit(features, features["beats"], epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, model.get_layer(models.TARGET_ENCODER).get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(online, model.get_layer("beat_encoder").get_weights()))
+
+
+def test_trivial_predictors_of_the_masked_diagnostic():
+    from ecgsl_keras.bench.masked import trivial_predictions
+
+    values = np.arange(12, dtype=np.float64).reshape(6, 2)      # beat t holds (2t, 2t+1)
+    real = np.array([True, True, True, True, True, False])
+    masked = np.array([True, False, True, True, False, False])
+    guesses = trivial_predictions(values, real, masked)
+    # masked beats 0, 2, 3; visible 1 and 4; beat 5 is padding and never used
+    np.testing.assert_array_equal(guesses["previous"], [[2, 3], [2, 3], [2, 3]])     # beat 0 has none before: the next
+    np.testing.assert_array_equal(guesses["neighbours_mean"], [[2, 3], [5, 6], [5, 6]])
+    np.testing.assert_array_equal(guesses["record_mean"], [[5, 6]] * 3)
+    np.testing.assert_array_equal(guesses["zeros"], np.zeros((3, 2)))
 
 
 def test_beat_loss_ignores_unlabelled_beats(mitdb_batch):
@@ -358,10 +404,12 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
     features = {k: np.asarray(v) for k, v in next(iter(ds))[0].items()}
     assert features["padding_mask"].dtype == np.float32
     out = model.predict(features, batch_size=4, verbose=0)      # each replica: 2 sequences
-    per_beat = ((out["reconstruction"] - features["beats"]) ** 2).mean(-1)
+    terms = [(((out["prediction"] - out["target"]) ** 2).mean(-1), 1.0),
+             (((out["rr_prediction"] - out["rr_target"]) ** 2).mean(-1), model.rr_weight)]
     pos = out["mask_positions"].astype(bool)
     assert not (pos & (features["padding_mask"] == 0)).any()
-    expected = np.mean([per_beat[r * 2:(r + 1) * 2][pos[r * 2:(r + 1) * 2]].mean() for r in range(2)])
+    expected = np.mean([sum(w * per_beat[r * 2:(r + 1) * 2][pos[r * 2:(r + 1) * 2]].mean() for per_beat, w in terms)
+                        for r in range(2)])
     loss = model.evaluate(features, features["beats"], batch_size=4, verbose=0)
     history = model.fit(ds.repeat(3), epochs=1, verbose=0)
     print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": loss, "expected": float(expected),
@@ -371,8 +419,8 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_masked_loss_under_mirrored_strategy():
-    """Two replicas (the CPU split in two logical devices): the reported loss is the mean of the
-    per-replica masked means, i.e. each replica's loss was scaled by 1/2 before the sum."""
+    """Two replicas (the CPU split in two logical devices): the reported loss (latent + RR terms) is
+    the mean of the per-replica masked means, i.e. each replica's loss was scaled by 1/2 before the sum."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-c", DISTRIBUTED_SCRIPT, json.dumps(SMALL.to_dict())], cwd=REPO,
                           env=env, capture_output=True, text=True, timeout=300)

@@ -207,6 +207,24 @@ def test_training_crops_are_contiguous_and_seeded(written, sequences):
     assert first[0] != first[1]                             # a new crop every epoch
 
 
+def test_record_fraction_keeps_the_same_records_whatever_the_seed(written, sequences):
+    out, _ = written
+
+    def kept(fraction, seed, training=True):
+        ds = make_dataset(out, training=training, batch_size=8, max_beats=16, seed=seed, include_meta=True,
+                          record_fraction=fraction)
+        return {features["record_id"].decode() for features, _ in _collect(ds)}
+
+    everything = {s.record_id for s in sequences}
+    half = kept(0.5, seed=1)
+    assert half == kept(0.5, seed=2) == kept(0.5, seed=None, training=False)
+    assert 0 < len(half) < len(everything) and half <= everything
+    assert kept(0.25, seed=1) <= half                       # nested: a smaller fraction keeps a subset
+    assert kept(1.0, seed=1) == everything
+    with pytest.raises(ValueError, match="record_fraction"):
+        make_dataset(out, record_fraction=0.0)
+
+
 def test_eval_windows_cover_every_beat(written, sequences):
     out, _ = written
     originals = _by_id(sequences)

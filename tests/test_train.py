@@ -84,6 +84,31 @@ def test_masked_stage_starts_from_the_autoencoder(masked_run, autoencoder_run):
     assert info["monitor"] == "val_loss"
 
 
+@pytest.mark.slow
+def test_masked_diagnostic_matches_the_validation_loss(masked_run, autoencoder_run, cinc_sample_tfrecords, capsys):
+    from ecgsl_keras.bench.__main__ import main as bench_main
+
+    # the frozen target encoder is the stage-1 encoder
+    autoencoder = keras.models.load_model(autoencoder_run / runs.MODEL_NAME, compile=False)
+    masked = keras.models.load_model(masked_run / runs.MODEL_NAME, compile=False)
+    _assert_same(autoencoder.get_layer("beat_encoder").get_weights(), masked.get_layer("target_encoder").get_weights())
+    assert bench_main(["masked", "--model", str(masked_run), "--data", str(cinc_sample_tfrecords)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    latent, rr = result["spaces"]["latent"], result["spaces"]["rr"]
+    assert latent["masked_beats"] == rr["masked_beats"] > 0
+    # The sample's records hold fewer than max_beats beats: one window each, the validation loss's masks.
+    row = _history(masked_run)[-1]
+    assert latent["errors"]["model"] == pytest.approx(float(row["val_masked_main"]), rel=1e-4)
+    assert rr["errors"]["model"] == pytest.approx(float(row["val_masked_rr"]), rel=1e-4)
+    for space in (latent, rr):
+        errors = space["errors"]
+        best = min(v for k, v in errors.items() if k != "model")
+        assert errors[space["best_trivial"]] == best
+        assert space["margin"] == pytest.approx(1 - errors["model"] / best)
+        # the record's own mean is a better guess than the training mean (zeros) on real ECGs
+        assert errors["record_mean"] < errors["zeros"]
+
+
 class _InitialWeights(keras.callbacks.Callback):
     """Weights of the named (nested) layers when training starts."""
 

@@ -170,7 +170,8 @@ def _check_label_setup(kind, num_classes, manifest, mpath):
 def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = False, batch_size: int = 32,
                  max_beats: int = 128, label_kind=None, num_classes=None, target: str = "label",
                  shuffle_buffer: int = 2048, seed=None, cache=False, eval_stride=None, input_context=None,
-                 drop_remainder: bool = False, deterministic=None, include_meta: bool = False):
+                 drop_remainder: bool = False, deterministic=None, include_meta: bool = False, record_fraction: float = 1.0,
+                 include_signal: bool = False, signal_samples: int = 3000, signal_stride=None):
     """A batched ``tf.data.Dataset`` of beat sequences (``mode="sequence"``) or single beats (``"beat"``).
 
     Sequence mode elements are ``(features, targets)``:
@@ -195,6 +196,15 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         cache: True caches parsed examples in memory, a string caches to that file path.
         input_context: ``tf.distribute.InputContext``; the file list is sharded per input pipeline.
         deterministic: passed to ``interleave`` and ``map`` (None: tf.data's default, deterministic).
+        record_fraction: keep only the examples of about this fraction of the records, chosen by a
+            hash of the record id (label-efficiency experiments); 1.0 keeps all.
+        include_signal: elements are windows of the continuous signal stored by ``prepare --raw-signal``
+            instead of beat sequences: ``features["signal"]`` (B, signal_samples, 1) float32, zero
+            after the end of a shorter signal, and ``features["padding_mask"]`` (B, signal_samples) bool,
+            True on real samples (meta as above; ``window_start`` is then the first sample). In
+            training one random crop of ``signal_samples`` per example per epoch; in evaluation windows
+            every ``signal_stride`` samples (default ``signal_samples``) plus one ending at the last
+            sample, to be averaged per record. Sequence mode and record-level labels only.
     """
     import tensorflow as tf
 
@@ -210,6 +220,17 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
     stride = max_beats if eval_stride is None else int(eval_stride)
     if not 1 <= stride <= max_beats:
         raise ValueError(f"eval_stride must be in 1..max_beats={max_beats} so windows cover every beat, got {eval_stride}")
+    if include_signal:
+        if mode != "sequence":
+            raise ValueError("include_signal reads signal windows; it needs mode='sequence'")
+        signal_samples = int(signal_samples)
+        if signal_samples < 1:
+            raise ValueError(f"signal_samples must be positive, got {signal_samples}")
+        signal_stride = signal_samples if signal_stride is None else int(signal_stride)
+        if not 1 <= signal_stride <= signal_samples:
+            raise ValueError(f"signal_stride must be in 1..signal_samples={signal_samples}, got {signal_stride}")
+    if not 0.0 < float(record_fraction) <= 1.0:
+        raise ValueError(f"record_fraction must be in (0, 1], got {record_fraction}")
     if int(shuffle_buffer) < 1:
         raise ValueError(f"shuffle_buffer must be positive, got {shuffle_buffer}")
 
@@ -259,10 +280,22 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         beat_labels = tf.cond(tf.size(beat_labels) > 0, lambda: beat_labels,
                               lambda: tf.fill([n], tf.constant(IGNORE_LABEL, tf.int32)))
         beat_labels.set_shape([None])
-        return {"beats": beats, "rr": rr, "beat_labels": beat_labels, "label": p["label"],
-                "record_id": p["record_id"], "segment_start_s": p["segment_start_s"]}
+        out = {"beats": beats, "rr": rr, "beat_labels": beat_labels, "label": p["label"],
+               "record_id": p["record_id"], "segment_start_s": p["segment_start_s"]}
+        if include_signal:
+            with tf.control_dependencies([tf.debugging.assert_positive(
+                    tf.size(p["signal"]), message="an example without a stored signal (prepare --raw-signal)")]):
+                out["signal"] = tf.identity(p["signal"])
+            out["signal"].set_shape([None])
+        return out
 
     ds = ds.map(parse_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if record_fraction < 1.0:
+        # By a hash of the record id, not by position: the same records whatever the seed, shard
+        # order or number of workers (a record's chunks stay together).
+        buckets = 10_000
+        ds = ds.filter(lambda p: tf.strings.to_hash_bucket_fast(p["record_id"], buckets)
+                       < int(round(record_fraction * buckets)))
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if training:
@@ -277,6 +310,16 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         if target != "none":
             ds = ds.map(lambda b: (b, b))
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    if include_signal:
+        if target == "label" and kind == "per_beat":
+            raise TFRecordsError(source, "include_signal gives signal windows with record-level labels; "
+                                         "per-beat labels need beat sequences")
+        if manifest and not (manifest.get("metadata") or {}).get("raw_signal"):
+            raise TFRecordsError(source, "the examples hold no continuous signal: prepare the data with --raw-signal")
+        return _signal_dataset(ds, training=training, samples=signal_samples, stride=signal_stride, seed=seed,
+                               batch_size=batch_size, target=target, kind=kind, num_classes=num_classes,
+                               include_meta=include_meta, drop_remainder=drop_remainder, deterministic=deterministic)
 
     # 3. crop (training) or window (evaluation) to at most max_beats beats.
     per_beat = ("beats", "rr", "beat_labels")
@@ -354,6 +397,76 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
             return features, batch["target"]
         if target == "beats":
             return features, batch["beats"]
+        return features
+
+    ds = ds.map(split_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _signal_dataset(ds, *, training, samples, stride, seed, batch_size, target, kind, num_classes, include_meta,
+                    drop_remainder, deterministic):
+    """``make_dataset(include_signal=True)`` after parsing: crops or windows of the stored signal."""
+    import tensorflow as tf
+
+    def crop(p, rng_seed):
+        n = tf.shape(p["signal"])[0]
+        length = tf.minimum(n, samples)
+        start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
+        return {"signal": p["signal"][start:start + length], "label": p["label"], "record_id": p["record_id"],
+                "segment_start_s": p["segment_start_s"], "window_start": start}
+
+    def windows(p):
+        n = tf.shape(p["signal"])[0]
+        length = tf.minimum(n, samples)
+        last = n - length
+        starts = tf.concat([tf.range(0, last, stride, dtype=tf.int32), tf.reshape(last, [1])], axis=0)
+        count = tf.shape(starts)[0]
+        index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
+        return {"signal": tf.gather(p["signal"], index), "label": tf.tile(p["label"][None, :], [count, 1]),
+                "record_id": tf.fill([count], p["record_id"]),
+                "segment_start_s": tf.fill([count], p["segment_start_s"]), "window_start": starts}
+
+    if training:
+        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip((ds, rng)).map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    else:
+        ds = ds.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+        ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
+
+    def to_element(p):
+        element = {"signal": p["signal"], "padding_mask": tf.ones(tf.shape(p["signal"])[:1], tf.bool)}
+        if include_meta:
+            element.update(record_id=p["record_id"], segment_start_s=p["segment_start_s"],
+                           window_start=tf.cast(p["window_start"], tf.int32))
+        if target == "label":
+            if kind == "multiclass":
+                element["target"] = tf.cast(p["label"][0], tf.int32)
+            elif kind == "binary":
+                element["target"] = tf.cast(p["label"][:1], tf.float32)
+            else:
+                element["target"] = tf.ensure_shape(tf.cast(p["label"], tf.float32), [int(num_classes)])
+        return element
+
+    ds = ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    padded_shapes = {"signal": [samples], "padding_mask": [samples]}
+    padding_values = {"signal": 0.0, "padding_mask": False}
+    if include_meta:
+        padded_shapes.update(record_id=[], segment_start_s=[], window_start=[])
+        padding_values.update(record_id="", segment_start_s=0.0, window_start=0)
+    if target == "label":
+        padded_shapes["target"] = {"multiclass": [], "binary": [1], "multilabel": [int(num_classes or 0)]}[kind]
+        padding_values["target"] = 0 if kind == "multiclass" else 0.0
+    padding_values = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in padding_values.items()}
+    ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
+                         drop_remainder=drop_remainder)
+
+    def split_targets(batch):
+        features = {k: v for k, v in batch.items() if k != "target"}
+        features["signal"] = features["signal"][..., None]
+        if target == "label":
+            return features, batch["target"]
+        if target == "beats":
+            return features, features["signal"]
         return features
 
     ds = ds.map(split_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)

@@ -17,7 +17,14 @@ fs                 float        sampling rate of the beats
 label              int64 list   record label: ``[class index]`` or a multi-hot vector; empty if unlabelled
 beat_labels        int64 list   per-beat class index (-1 = unlabelled); empty if none
 segment_start_s    float        start of this example in the record (windows of long records)
+signal             float list   optional: the cleaned, resampled (``fs``), normalised continuous
+                                signal of the example's span, from ``segment_start_s`` (written by
+                                ``prepare --raw-signal``; absent otherwise, and absent in folders
+                                written before it existed: it reads as an empty list)
 =================  ===========  ==========================================================
+
+``signal`` is optional and absent by default, so version 1 still describes both kinds of
+example (the version is a single integer that readers require to match; there is no minor version).
 
 This module knows beat sequences, not ECG data sets: label meanings live in the manifest.
 """
@@ -45,6 +52,7 @@ class BeatSequence:
     label: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     beat_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     segment_start_s: float = 0.0
+    signal: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # optional, at ``fs``
 
     def __post_init__(self):
         self.beats = np.asarray(self.beats, np.float32)
@@ -61,6 +69,9 @@ class BeatSequence:
             raise ValueError(f"{self.record_id}: {self.beat_labels.shape[0]} beat labels for {n} beats")
         if not np.all(np.isfinite(self.beats)) or not np.all(np.isfinite(self.rr)):
             raise ValueError(f"{self.record_id}: beats or RR features contain NaN or inf")
+        self.signal = np.asarray(self.signal, np.float32).reshape(-1)
+        if not np.all(np.isfinite(self.signal)):
+            raise ValueError(f"{self.record_id}: signal contains NaN or inf")
 
     @property
     def n_beats(self) -> int:
@@ -108,6 +119,8 @@ def encode(example: BeatSequence) -> bytes:
         "beat_labels": _ints(example.beat_labels),
         "segment_start_s": _floats([example.segment_start_s]),
     }
+    if example.signal.size:   # optional: examples without it serialise exactly as before
+        feature["signal"] = _floats(example.signal)
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -128,6 +141,7 @@ def feature_spec() -> dict:
         "label": tf.io.VarLenFeature(tf.int64),
         "beat_labels": tf.io.VarLenFeature(tf.int64),
         "segment_start_s": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+        "signal": tf.io.VarLenFeature(tf.float32),   # optional: empty when absent
     }
 
 
@@ -149,6 +163,7 @@ def parse(serialized):
         "label": tf.sparse.to_dense(raw["label"]),
         "beat_labels": tf.sparse.to_dense(raw["beat_labels"]),
         "segment_start_s": raw["segment_start_s"],
+        "signal": tf.sparse.to_dense(raw["signal"]),
     }
 
 
@@ -168,4 +183,5 @@ def decode_numpy(serialized: bytes) -> BeatSequence:
         label=np.asarray(f["label"].int64_list.value, np.int64),
         beat_labels=np.asarray(f["beat_labels"].int64_list.value, np.int64),
         segment_start_s=float(f["segment_start_s"].float_list.value[0]),
+        signal=np.asarray(f["signal"].float_list.value, np.float32) if "signal" in f else np.zeros((0,), np.float32),
     )

@@ -9,6 +9,7 @@ stdout.
   positive predictivity, per record, records/s).
 - ``segment``: read + clean + detect + segment speed (records/s, beats/s) over a data set.
 - ``pipeline``, ``inference``: written elsewhere; absent modules are reported as such.
+- ``masked``: the stage-2 diagnostic (model vs zeros, previous beat, neighbours, record mean/median).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ SUBCOMMANDS = {
     "segment": "read + clean + detect + segment speed over a data set: records/s, beats/s",
     "pipeline": "end-to-end preparation / training pipeline throughput",
     "inference": "exported model inference latency and throughput",
+    "masked": "stage-2 masked-beat error of a masked model against trivial predictors on the same masks",
 }
 
 

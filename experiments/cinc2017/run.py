@@ -1,0 +1,346 @@
+"""The CinC 2017 protocol of ECG-SL: pre-training, fine-tuning, ablations, label efficiency, report.
+
+    python experiments/cinc2017/run.py --cinc-dir path/to/training2017 --work runs/cinc2017_protocol \
+        [--corpus DIR] [--steps main supervised curve ...] [--seeds 42 43 44]
+
+Resumable: every step writes its result into the work folder and is skipped when that result is
+there; a killed training run resumes from its BackupAndRestore state when the script runs again.
+Steps run in the order given (default: the order of ``STEPS``, most informative first), so a
+session that stops early leaves the most useful results. ``report`` (always last) collects what
+exists into ``results.json`` and ``RESULTS.md`` beside this file, and draws the label-efficiency
+curve (``label_efficiency.png``).
+
+Every figure is on the validation split of the stratified 80/20 split of the CinC 2017 records
+given (seed 42, ``ecgsl_keras.prepare``); checkpoints (best epoch) are chosen on that split too,
+as in every run of ``ecgsl_keras.train``. Pre-training never sees the validation records: it
+uses the training split of the labelled folder, or ``--corpus`` (``prepare --unlabelled``, which
+leaves the CinC validation records out).
+
+Schedules (epochs): autoencoder 4, masked 12, fine-tune / supervised 20 (patience 8); the
+ablations and the label-efficiency curve use the short schedule, 12 epochs (patience 6), on both
+sides of each comparison. The last line of stdout is one JSON object (the report).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+log = logging.getLogger("experiments.cinc2017")
+
+MAIN_EPOCHS, SHORT_EPOCHS = 20, 12
+MASKED_EPOCHS = 12   # over the corpus (10,399 sequences): about 24 epochs' worth of the CinC training split
+FRACTIONS = (0.05, 0.1, 0.25, 0.5, 1.0)
+STEPS = ("data", "autoencoder", "masked", "diagnostic", "main", "supervised", "curve10", "stage1",
+         "features", "seeds", "ensemble", "meanpool", "curve", "norr", "resnet")
+
+
+class Protocol:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work).resolve()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.data = self.work / "data"
+        self.pretrain_data = Path(args.corpus).resolve() if args.corpus else self.data
+        self.env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _run(self, argv, log_name):
+        """Run ``python -m ...`` with stderr to a log file; the last stdout line as JSON (or None)."""
+        log_path = self.work / "logs" / f"{log_name}.log"
+        log_path.parent.mkdir(exist_ok=True)
+        log.info("running %s (log %s)", " ".join(argv), log_path)
+        with open(log_path, "a", encoding="utf-8") as err:
+            done = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err, text=True,
+                                  env=self.env, cwd=REPO)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed with exit code {done.returncode}; see {log_path}")
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        return json.loads(lines[-1]) if lines else None
+
+    def _finished(self, run_dir: Path) -> bool:
+        config = run_dir / "config.json"
+        return config.is_file() and json.loads(config.read_text()).get("status") == "finished"
+
+    def train(self, name, stage, *, data=None, init_from=None, epochs, patience=None, seed=42, extra=()):
+        run_dir = self.work / name
+        if not self._finished(run_dir):
+            argv = ["-m", "ecgsl_keras.train", "--stage", stage, "--data", str(data or self.data),
+                    "--run-dir", str(run_dir), "--epochs", str(epochs), "--seed", str(seed), "--verbose", "2"]
+            if init_from:
+                argv += ["--init-from", str(self.work / init_from)]
+            if patience:
+                argv += ["--patience", str(patience)]
+            self._run(argv + list(extra), name)
+        return run_dir
+
+    def classifier(self, name, *, init_from=None, epochs=SHORT_EPOCHS, seed=42, fraction=1.0, extra=(), data=None):
+        stage = "finetune" if init_from else "supervised"
+        extra = list(extra) + (["--label-fraction", str(fraction)] if fraction < 1.0 else [])
+        if init_from:   # the head trains alone for one epoch before the pre-trained encoder moves
+            extra += ["--encoder-warmup-epochs", "1"]
+        return self.train(name, stage, init_from=init_from, epochs=epochs, patience=8 if epochs >= MAIN_EPOCHS else 6,
+                          seed=seed, extra=extra, data=data)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def step_data(self):
+        if not (self.data / "manifest.json").is_file():
+            self._run(["-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", self.args.cinc_dir,
+                       "--out", str(self.data), "--workers", "2", "--no-progress"], "prepare")
+
+    def step_autoencoder(self):
+        self.train("autoencoder", "autoencoder", data=self.pretrain_data, epochs=4, extra=["--batch-size", "256"])
+
+    def step_masked(self):
+        self.train("masked", "masked", data=self.pretrain_data, init_from="autoencoder", epochs=MASKED_EPOCHS)
+
+    def step_diagnostic(self):
+        out = self.work / "diagnostic_masked.json"
+        if not out.is_file():
+            result = self._run(["-m", "ecgsl_keras.bench", "masked", "--model", str(self.work / "masked"),
+                                "--data", str(self.data)], "diagnostic")
+            out.write_text(json.dumps(result, indent=2))
+
+    def step_main(self):
+        self.classifier("ecgsl_s42", init_from="masked", epochs=MAIN_EPOCHS)
+
+    def step_supervised(self):
+        self.classifier("supervised_s42", epochs=MAIN_EPOCHS)
+
+    def step_curve10(self):
+        self.classifier("curve_ecgsl_f0.1", init_from="masked", fraction=0.1)
+        self.classifier("curve_supervised_f0.1", fraction=0.1)
+
+    def step_stage1(self):
+        self.classifier("stage1_s42", init_from="autoencoder", epochs=MAIN_EPOCHS)
+
+    def step_features(self):
+        out = self.work / "features_baseline.json"
+        if not out.is_file():
+            result = self._run(["-m", "ecgsl_keras.baselines", "features", "--data", str(self.data)], "features")
+            out.write_text(json.dumps(result, indent=2))
+
+    def step_seeds(self):
+        for seed in self.args.seeds:
+            self.classifier(f"ecgsl_s{seed}", init_from="masked", epochs=MAIN_EPOCHS, seed=seed)
+
+    def step_ensemble(self):
+        # A folder like a run's (model.keras, config.json, metrics.json on the validation split).
+        out = self.work / "ensemble" / "model.keras"
+        members = [self.work / f"ecgsl_s{seed}" for seed in self.args.seeds]
+        if not out.is_file() and all(self._finished(m) for m in members):
+            self._run(["-m", "ecgsl_keras.ensemble", "--members", *map(str, members), "--out", str(out),
+                       "--data", str(self.data), "--split", "validation"], "ensemble")
+
+    def step_meanpool(self):
+        self.classifier("meanpool_s42", init_from="masked", extra=["--pooling", "mean"])
+        self.classifier("attention_short_s42", init_from="masked")
+
+    def step_curve(self):
+        for fraction in FRACTIONS:
+            self.classifier(f"curve_ecgsl_f{fraction}", init_from="masked", fraction=fraction)
+            self.classifier(f"curve_supervised_f{fraction}", fraction=fraction)
+
+    def step_norr(self):
+        # The beats without RR features need their own TFRecords (the RR input is part of the data).
+        data = self.work / "data_norr"
+        config = self.work / "norr_config.json"
+        if not (data / "manifest.json").is_file():
+            from ecgsl_keras.config import ExperimentConfig, SignalConfig
+
+            ExperimentConfig(signal=SignalConfig(rr_features=False)).save(config)
+            self._run(["-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", self.args.cinc_dir,
+                       "--out", str(data), "--workers", "2", "--no-progress", "--config", str(config)], "prepare_norr")
+        self.classifier("norr_supervised_s42", data=data)
+        self.classifier("supervised_short_s42")
+
+    def step_resnet(self):
+        data = self.work / "data_raw"
+        if not (data / "manifest.json").is_file():
+            self._run(["-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", self.args.cinc_dir,
+                       "--out", str(data), "--workers", "2", "--no-progress", "--raw-signal"], "prepare_raw")
+        self.classifier("resnet_raw_s42", data=data, extra=["--model", "resnet1d"])
+
+
+# -- report ------------------------------------------------------------------------------------
+
+KEYS = ("macro_f1", "challenge_f1", "accuracy", "auroc", "per_class_f1")
+
+
+def _metrics(path: Path):
+    metrics = path / "metrics.json" if path.is_dir() else path
+    if not metrics.is_file():
+        return None
+    found = json.loads(metrics.read_text())
+    found = found.get("metrics", found) if "macro_f1" not in found else found
+    row = {k: found.get(k) for k in KEYS}
+    config = path / "config.json" if path.is_dir() else None
+    if config is not None and config.is_file():
+        info = json.loads(config.read_text())
+        row.update(epochs=info.get("epochs_completed"), best_epoch=(info.get("best") or {}).get("epoch"),
+                   seconds=info.get("seconds"),
+                   seconds_per_epoch=round(info["seconds"] / info["epochs_completed"], 1)
+                   if info.get("seconds") and info.get("epochs_completed") else None)
+    return row
+
+
+def report(work: Path, seeds) -> dict:
+    import numpy as np
+
+    rows = {p.name: _metrics(p) for p in sorted(work.iterdir()) if p.is_dir() and (p / "metrics.json").is_file()}
+    for name in ("features_baseline",):
+        path = work / f"{name}.json"
+        if path.is_file():
+            found = json.loads(path.read_text())
+            found = found.get("metrics", found)
+            rows[name] = {k: found.get(k) for k in KEYS}
+    seed_rows = [rows.get(f"ecgsl_s{s}") for s in seeds]
+    summary = {}
+    if all(r and r.get("macro_f1") is not None for r in seed_rows) and len(seed_rows) > 1:
+        for key in ("macro_f1", "challenge_f1"):
+            values = np.array([r[key] for r in seed_rows], float)
+            summary[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)), "n": len(values)}
+    curve = {}
+    for side in ("ecgsl", "supervised"):
+        for fraction in FRACTIONS:
+            row = rows.get(f"curve_{side}_f{fraction}")
+            if row and row.get("macro_f1") is not None:
+                curve.setdefault(side, {})[str(fraction)] = row["macro_f1"]
+    diagnostic = None
+    if (work / "diagnostic_masked.json").is_file():
+        diagnostic = json.loads((work / "diagnostic_masked.json").read_text()).get("spaces")
+    result = {"work": str(work), "runs": rows, "ecgsl_seeds": summary, "label_efficiency": curve,
+              "diagnostic": diagnostic}
+    (HERE / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if curve:
+        _plot_curve(curve, HERE / "label_efficiency.png")
+    (HERE / "RESULTS.md").write_text(markdown(result))
+    return result
+
+
+DESCRIPTIONS = {
+    "ecgsl_s42": "ECG-SL: autoencoder -> masked (latent + RR) -> fine-tune, seed 42, main schedule",
+    "ecgsl_s43": "ECG-SL, seed 43, main schedule", "ecgsl_s44": "ECG-SL, seed 44, main schedule",
+    "ensemble": "ECG-SL, mean of the seeds' probabilities (one Keras model)",
+    "supervised_s42": "no pre-training (same classifier from random weights), main schedule",
+    "stage1_s42": "stage 1 only (fine-tuned from the autoencoder), main schedule",
+    "attention_short_s42": "ECG-SL, attention pooling, short schedule",
+    "meanpool_s42": "ECG-SL, mean pooling, short schedule",
+    "supervised_short_s42": "no pre-training, with RR features, short schedule",
+    "norr_supervised_s42": "no pre-training, no RR features, short schedule",
+    "resnet_raw_s42": "1-D ResNet on the continuous raw signal, short schedule",
+    "features_baseline": "RR/HRV + beat-morphology statistics, gradient boosting (scikit-learn)",
+}
+
+
+def _fmt(value, digits=3):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    """RESULTS.md: the tables of ``result`` (written by ``report``; edit the script, not the file)."""
+    runs = result["runs"]
+    lines = ["# CinC 2017: ECG-SL protocol results", "",
+             "Written by `python experiments/cinc2017/run.py` (its `report` step) from the run folders in",
+             f"`{result['work']}`; do not edit by hand. Every figure is on the validation split (1,365",
+             "records: the stratified 20% of the 6,822 CinC 2017 training records available here, seed 42);",
+             "the best epoch of each run was chosen on that same split. 2-core CPU, no GPU.", "",
+             "| run | what | macro F1 | challenge F1 | F1 N / A / O / ~ | accuracy | epochs (best) | s / epoch |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    order = [name for name in DESCRIPTIONS if name in runs] + sorted(
+        name for name in runs if name not in DESCRIPTIONS and not name.startswith("curve_"))
+    for name in order:
+        row = runs[name] or {}
+        per_class = row.get("per_class_f1") or {}
+        f1s = " / ".join(_fmt(per_class.get(c), 2) for c in ("N", "A", "O", "~")) if per_class else ""
+        epochs = f"{row.get('epochs')} ({row.get('best_epoch')})" if row.get("epochs") else ""
+        lines.append(f"| `{name}` | {DESCRIPTIONS.get(name, '')} | {_fmt(row.get('macro_f1'))} | "
+                     f"{_fmt(row.get('challenge_f1'))} | {f1s} | {_fmt(row.get('accuracy'))} | {epochs} | "
+                     f"{_fmt(row.get('seconds_per_epoch'), 1)} |")
+    seeds = result.get("ecgsl_seeds") or {}
+    if seeds:
+        lines += ["", "ECG-SL over seeds: " + ", ".join(
+            f"{k} {v['mean']:.3f} ± {v['sd']:.3f} (n={v['n']})" for k, v in seeds.items())]
+    curve = result.get("label_efficiency") or {}
+    if curve:
+        fractions = sorted({float(f) for side in curve.values() for f in side})
+        lines += ["", "## Label efficiency (short schedule, macro F1)", "",
+                  "| labels | " + " | ".join(f"{100 * f:g}%" for f in fractions) + " |",
+                  "| --- |" + " --- |" * len(fractions)]
+        for side, points in curve.items():
+            lines.append(f"| {side} | " + " | ".join(_fmt(points.get(str(f))) for f in fractions) + " |")
+        lines += ["", "![label efficiency](label_efficiency.png)"]
+    diagnostic = result.get("diagnostic") or {}
+    if diagnostic:
+        lines += ["", "## Stage-2 diagnostic (`python -m ecgsl_keras.bench masked`)", "",
+                  "| space | masked beats | model | zeros | previous | neighbours mean | record mean | record median "
+                  "| margin vs best trivial | neighbour correlation |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for space, values in diagnostic.items():
+            e = values["errors"]
+            lines.append(f"| {space} | {values['masked_beats']} | {_fmt(e['model'])} | {_fmt(e['zeros'])} | "
+                         f"{_fmt(e['previous'])} | {_fmt(e['neighbours_mean'])} | {_fmt(e['record_mean'])} | "
+                         f"{_fmt(e['record_median'])} | {_fmt(values.get('margin'))} | "
+                         f"{_fmt(values.get('neighbour_correlation'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot_curve(curve: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
+    labels = {"ecgsl": "ECG-SL (pre-trained)", "supervised": "same model, no pre-training"}
+    for side, points in curve.items():
+        xs = sorted(float(f) for f in points)
+        ax.plot([100 * x for x in xs], [points[str(x)] for x in xs], marker="o", label=labels[side])
+    ax.set_xscale("log")
+    ax.set_xticks([5, 10, 25, 50, 100], labels=["5", "10", "25", "50", "100"])
+    ax.set_xlabel("training labels used (% of the 5,456 training records)")
+    ax.set_ylabel("macro F1, validation split")
+    ax.set_title("CinC 2017 label efficiency (short schedule)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cinc-dir", required=True, help="CinC 2017 training2017 folder (REFERENCE.csv)")
+    p.add_argument("--work", required=True, help="work folder for data and runs (outside the repository)")
+    p.add_argument("--corpus", help="unlabelled pre-training folder from prepare --unlabelled (default: the CinC "
+                                    "training split)")
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args(argv)
+    protocol = Protocol(args)
+    start = time.perf_counter()
+    if not args.report_only:
+        for step in args.steps:
+            t0 = time.perf_counter()
+            getattr(protocol, f"step_{step}")()
+            log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
+    result = report(protocol.work, args.seeds)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
