@@ -158,6 +158,7 @@ class ModelConfig(_JsonConfig):
     masked_rr_weight: float = 0.5       # + this x MSE of the masked beats' standardised RR features (rhythm)
     pooling: str = "attention"          # "attention" | "mean" (ablation)
     attention_units: int = 64           # hidden units of the attention-pooling scorer
+    rhythm_statistics: bool = True      # record-level RR statistics (layers.RhythmStatistics) beside the pooled beats
     positional_encoding: str = "learned"  # "learned" (pre-trained in stage 2) | "sinusoidal" (no weights)
     head_units: int = 64
     resnet_filters: int = 32            # baseline 1-D ResNet on the raw window

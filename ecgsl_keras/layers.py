@@ -404,6 +404,62 @@ class MaskedMeanPooling(keras.layers.Layer):
 
 
 @_register
+class RhythmStatistics(keras.layers.Layer):
+    """Record-level rhythm statistics of the real beats' RR features, for the classifier head.
+
+    Inputs ``(rr (B, T, n_rr), padding_mask (B, T))`` with ``rr[..., 0]`` the previous RR and
+    ``rr[..., 2]`` the local mean RR (seconds, ``ecgsl_keras.signal.rr_features``); returns (B, 8):
+    mean RR, SD, coefficient of variation, RMSSD / mean, mean absolute successive difference / mean,
+    pNN50, the SD of RR / local mean, and the share of beats more than 15% off their local mean.
+    Successive differences are taken between consecutive REAL beats (padding or dropped beats in
+    between are skipped). Why: irregularity is what AF is, and a sequence-wide statistic is cheap to
+    give the head directly, while attention pooling over beats has to learn it.
+
+    Example::
+
+        rr = keras.random.uniform((2, 10, 3), 0.6, 1.0)
+        stats = RhythmStatistics()((rr, keras.ops.ones((2, 10), "bool")))   # (2, 8)
+    """
+
+    n_statistics = 8
+
+    def call(self, inputs):
+        rr, padding_mask = inputs
+        real = ops.cast(_as_bool(padding_mask), rr.dtype)
+        n = ops.maximum(ops.sum(real, axis=1), 1.0)
+        x = rr[..., 0]
+        mean = ops.sum(x * real, axis=1) / n
+        sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * real, axis=1) / n + 1e-8)
+        # real beats moved to the front, in order, so neighbours in the compacted row are consecutive real beats
+        steps = ops.shape(x)[1]
+        position = ops.arange(steps, dtype="int32")[None, :]
+        order = ops.argsort(ops.where(real > 0, position, position + steps), axis=1)
+        compact = ops.take_along_axis(x, order, axis=1)
+        compact_real = ops.cast(position < ops.cast(n, "int32")[:, None], rr.dtype) * ops.cast(
+            ops.sum(real, axis=1) > 0, rr.dtype)[:, None]
+        pair = compact_real[:, 1:] * compact_real[:, :-1]
+        diff = (compact[:, 1:] - compact[:, :-1]) * pair
+        pairs = ops.maximum(ops.sum(pair, axis=1), 1.0)
+        # Divisors floored at 0.2 s (the shortest RR segmentation keeps, SignalConfig.min_rr_s): the
+        # same on real beats, and never near zero, which full-integer TFLite cannot divide by.
+        safe_mean = ops.maximum(mean, 0.2)
+        rmssd = ops.sqrt(ops.sum(ops.square(diff), axis=1) / pairs + 1e-8) / safe_mean
+        masd = ops.sum(ops.abs(diff), axis=1) / pairs / safe_mean
+        pnn50 = ops.sum(ops.cast(ops.abs(diff) > 0.05, rr.dtype) * pair, axis=1) / pairs
+        if rr.shape[-1] is not None and rr.shape[-1] >= 3:
+            ratio = x / ops.maximum(rr[..., 2], 0.2)
+        else:
+            ratio = x / safe_mean[:, None]
+        ratio_mean = ops.sum(ratio * real, axis=1) / n
+        ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * real, axis=1) / n + 1e-8)
+        off = ops.sum(ops.cast(ops.abs(ratio - 1.0) > 0.15, rr.dtype) * real, axis=1) / n
+        return ops.stack([mean, sd, sd / safe_mean, rmssd, masd, pnn50, ratio_sd, off], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.n_statistics)
+
+
+@_register
 class FlattenBeats(keras.layers.Layer):
     """(B, T, ...) -> (B * T, ...): lets a single-beat model (the beat encoder) run on every beat in
     one batched call (cheaper and simpler to export than ``TimeDistributed``). Undo with

@@ -370,6 +370,9 @@ def build_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
     else:
         pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
     pooled, _ = pooling((hidden, inputs["padding_mask"]))
+    if cfg.rhythm_statistics and cfg.n_rr_features:
+        rhythm = ecgsl_layers.RhythmStatistics(name="rhythm_statistics")((inputs["rr"], inputs["padding_mask"]))
+        pooled = keras.layers.Concatenate(name="head_features")([pooled, rhythm])
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(pooled)
     x = keras.layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
     model = keras.Model(inputs, output_layer(x), name="ecgsl_classifier")

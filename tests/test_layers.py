@@ -225,3 +225,26 @@ def test_layers_are_registered_under_ecgsl():
     for name in ("PositionalEncoding", "SegmentMasking", "TransformerEncoderBlock", "AttentionPooling",
                  "MaskedMeanPooling", "FlattenBeats", "UnflattenBeats", "CastToFloat"):
         assert keras.saving.get_registered_object(f"ecgsl>{name}") is getattr(layers, name)
+
+
+def test_rhythm_statistics_match_a_hand_computation_over_real_beats(tmp_path):
+    rng = np.random.default_rng(0)
+    rr = rng.uniform(0.4, 1.2, (3, 12, 3)).astype("float32")
+    padding = np.ones((3, 12), bool)
+    padding[1, 9:] = False                     # padding at the end
+    padding[2, [2, 5]] = False                 # beats dropped in the middle (augmentation)
+    out = np.asarray(layers.RhythmStatistics()((rr, padding)))
+    assert out.shape == (3, layers.RhythmStatistics.n_statistics)
+    for b in range(3):
+        x, local = rr[b, padding[b], 0], rr[b, padding[b], 2]
+        d = np.diff(x)                         # consecutive REAL beats
+        ratio = x / local
+        expected = [x.mean(), x.std(), x.std() / x.mean(), np.sqrt((d ** 2).mean()) / x.mean(),
+                     np.abs(d).mean() / x.mean(), (np.abs(d) > 0.05).mean(), ratio.std(),
+                     (np.abs(ratio - 1) > 0.15).mean()]
+        np.testing.assert_allclose(out[b], expected, rtol=1e-4, atol=1e-4)
+    # whatever padded positions hold does not matter
+    noisy = rr.copy()
+    noisy[~padding] = 7.0
+    np.testing.assert_allclose(np.asarray(layers.RhythmStatistics()((noisy, padding))), out, rtol=1e-6)
+    run_serialization_test(layers.RhythmStatistics(name="rhythm"))
