@@ -47,22 +47,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ecgsl_keras import runs
 from ecgsl_keras import strategy as strategy_lib
 from ecgsl_keras import tasks as tasks_lib
+from ecgsl_keras.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
+                                   _monitor, tensorboard_available)
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError, ECGSLError
+# The data side of training lives in train_data; these names stay importable from here.
+from ecgsl_keras.train_data import (PRETRAINING, TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
+                                    _split_counts, class_weights, masked_target_statistics, steps_per_epoch,
+                                    train_input_fn)
 
 log = logging.getLogger("ecgsl_keras.train")
 
 STAGES = ("autoencoder", "masked", "finetune", "supervised")
 MODELS = ("ecgsl", "resnet1d")
-PRETRAINING = ("autoencoder", "masked")
-TRAIN_SPLIT = "train"
-VALIDATION_SPLIT = "validation"
-CALLBACK_STATE_NAME = "callbacks_state.json"   # inside backup/: early stopping and best-checkpoint state
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -133,130 +133,6 @@ def resolve_task(manifest: dict, data, task_name=None):
     return task
 
 
-def class_weights(manifest: dict, task, split: str = TRAIN_SPLIT):
-    """Balanced class weights ``n / (classes present * n_c)`` from the manifest's training label
-    counts (examples for record labels, beats for per-beat labels); None where not applicable."""
-    if task is None or task.kind == tasks_lib.MULTILABEL:
-        return None
-    counts = ((manifest.get("splits") or {}).get(split) or {}).get("label_counts") or {}
-    if task.kind == tasks_lib.PER_BEAT:
-        table = (counts.get("beat") or {}).get("beats") or {}
-    else:
-        table = (counts.get("record") or {}).get("examples") or {}
-    n_classes = task.num_classes if task.kind != tasks_lib.BINARY else 2
-    per_class = np.array([float(table.get(str(c), 0)) for c in range(n_classes)])
-    if per_class.sum() <= 0:
-        return None
-    present = per_class > 0
-    weights = np.zeros(n_classes, np.float64)
-    weights[present] = per_class.sum() / (present.sum() * per_class[present])
-    return weights
-
-
-# --- data -----------------------------------------------------------------------------------------
-
-def _split_counts(manifest: dict, split: str) -> dict:
-    return (manifest.get("splits") or {}).get(split) or {}
-
-
-def _n_shards(manifest: dict, split: str) -> int:
-    return sum(1 for s in manifest.get("shards", []) if s.get("split") == split)
-
-
-def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, task, global_batch: int, *,
-                   raw_window: bool = False, weights=None, raw_input=None):
-    """``fn(input_context)`` -> the repeated training dataset of one input pipeline.
-
-    Shards are split between input pipelines (workers) when there are enough of them, else every
-    pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
-    sample weights here, so they work the same under every strategy. ``finetune`` and ``supervised``
-    batches of the ECG-SL model are augmented (``ecgsl_keras.augment``) when ``config.train.augment``.
-    """
-    import tensorflow as tf
-
-    from tfrecords_tools import make_dataset
-
-    n_shards = _n_shards(manifest, TRAIN_SPLIT)
-    counts = _split_counts(manifest, TRAIN_SPLIT)
-    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
-    weight_table = None if weights is None else tf.constant(weights, tf.float32)
-
-    def fn(input_context):
-        per_replica = input_context.get_per_replica_batch_size(global_batch)
-        pipelines = input_context.num_input_pipelines
-        context = input_context if n_shards >= pipelines else None
-        common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
-                      shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
-                      drop_remainder=n_items >= global_batch)
-        if stage == "autoencoder":
-            ds = make_dataset(str(data), mode="beat", **common)
-        elif stage == "masked":
-            ds = make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
-        else:
-            signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
-            ds = make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
-                              label_kind=task.kind, num_classes=task.num_classes,
-                              record_fraction=config.train.label_fraction, **signal, **common)
-        if context is None and pipelines > 1:
-            ds = ds.shard(pipelines, input_context.input_pipeline_id)
-        if stage == "masked":
-            ds = ds.map(lambda x, y: (_float_mask(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        elif stage in ("finetune", "supervised"):
-            if config.train.augment and not raw_window:
-                from ecgsl_keras.augment import augment_dataset
-
-                # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
-                ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
-            ds = ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.repeat().prefetch(tf.data.AUTOTUNE)
-
-    return fn
-
-
-def _float_mask(features: dict) -> dict:
-    """``padding_mask`` as float32 0/1 (the models accept either). Keras 3.15's ``fit`` under a
-    multi-replica strategy averages a first batch over replicas to build the model, and that
-    all-reduce has no kernel for bool tensors."""
-    import tensorflow as tf
-
-    return dict(features, padding_mask=tf.cast(features["padding_mask"], tf.float32))
-
-
-def _classifier_element(task, raw_window: bool, weight_table):
-    import tensorflow as tf
-
-    from ecgsl_keras.evaluate import model_inputs
-
-    def element(features, targets):
-        inputs = model_inputs(features, raw_window)
-        if not raw_window:
-            inputs = _float_mask(inputs)
-        if weight_table is None:
-            return inputs, targets
-        if task.kind == tasks_lib.PER_BEAT:
-            labelled = targets >= 0
-            weights = tf.where(labelled, tf.gather(weight_table, tf.maximum(targets, 0)), 0.0)
-        elif task.kind == tasks_lib.BINARY:
-            weights = tf.gather(weight_table, tf.cast(targets[:, 0], tf.int32))
-        else:
-            weights = tf.gather(weight_table, targets)
-        return inputs, targets, weights
-
-    return element
-
-
-def steps_per_epoch(stage: str, manifest: dict, global_batch: int, label_fraction: float = 1.0) -> int:
-    """One pass over the training split (beats for the autoencoder, sequences otherwise; the
-    expected share ``label_fraction`` of the sequences for classifiers)."""
-    counts = _split_counts(manifest, TRAIN_SPLIT)
-    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
-    if not n_items:
-        raise ECGSLError(f"the data have no {TRAIN_SPLIT!r} split (splits: {sorted(manifest.get('splits', {}))})")
-    if stage not in PRETRAINING:
-        n_items = int(math.ceil(n_items * float(label_fraction)))
-    return max(1, n_items // global_batch)
-
-
 # --- models ---------------------------------------------------------------------------------------
 
 def _load_init_model(init_from):
@@ -291,33 +167,6 @@ def build_model(stage: str, config: ExperimentConfig, task, *, model_kind: str =
     return models.build_classifier(cfg, task, pretrained=init_model)
 
 
-STATS_BEATS = 20_000   # training beats whose stage-1 embeddings standardise the latent target
-
-
-def masked_target_statistics(data, config: ExperimentConfig, init_model) -> dict | None:
-    """Mean and variance of the stage-1 embeddings (and RR features) of the first ``STATS_BEATS``
-    training beats, in the reader's deterministic order, so a resumed run gets the same values."""
-    if config.model.masked_target != "latent" and not config.model.masked_rr_weight:
-        return None
-    from tfrecords_tools import make_dataset
-
-    from ecgsl_keras import models
-
-    beats, rr, total = [], [], 0
-    for features in make_dataset(str(data), split=TRAIN_SPLIT, mode="sequence", target="none", training=False,
-                                 batch_size=64, max_beats=config.model.max_beats):
-        mask = features["padding_mask"].numpy()
-        beats.append(features["beats"].numpy()[mask])
-        rr.append(features["rr"].numpy()[mask])
-        total += int(mask.sum())
-        if total >= STATS_BEATS:
-            break
-    beats, rr = np.concatenate(beats)[:STATS_BEATS], np.concatenate(rr)[:STATS_BEATS]
-    if init_model is None:
-        raise ConfigError("<init-from>", "bad_config", "the latent masked target needs the stage-1 autoencoder")
-    return models.target_statistics(init_model, beats, rr)
-
-
 def make_optimizer(train_config, total_steps: int, *, stage=None, model=None, steps_per_epoch=None):
     """AdamW with the learning-rate schedule of ``train_config`` (cosine decay over every step, or a
     constant rate for ReduceLROnPlateau / constant); no weight decay on biases, norms, positions and
@@ -345,152 +194,6 @@ def make_optimizer(train_config, total_steps: int, *, stage=None, model=None, st
     optimizer = keras.optimizers.AdamW(learning_rate=rate, weight_decay=train_config.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings", "mask_vector"])
     return optimizer
-
-
-# --- callbacks ------------------------------------------------------------------------------------
-
-def _callback_base():
-    import keras
-
-    return keras.callbacks.Callback
-
-
-class ValidationMetrics(_callback_base()):
-    """Adds ``val_loss`` and the task metrics of the validation split to each epoch's logs.
-
-    Runs a plain (not distributed) forward pass over the whole validation split on every worker,
-    so every worker takes the same early-stopping and checkpoint decisions without talking to the
-    others. Classifiers: windows averaged per record, metrics from ``ecgsl_keras.metrics``.
-    """
-
-    def __init__(self, stage: str, data, config: ExperimentConfig, task, batch_size: int):
-        super().__init__()
-        self.stage, self.data, self.config, self.task, self.batch_size = stage, str(data), config, task, batch_size
-        self._predict = None
-        self._dataset = None
-
-    def dataset(self):
-        from tfrecords_tools import make_dataset
-
-        from ecgsl_keras import evaluate
-
-        if self._dataset is None:
-            stride = min(self.config.train.eval_window_stride, self.config.model.max_beats)
-            if self.stage == "autoencoder":
-                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, mode="beat", batch_size=self.batch_size)
-            elif self.stage == "masked":
-                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, target="beats",
-                                             batch_size=self.batch_size, max_beats=self.config.model.max_beats,
-                                             eval_stride=stride)
-            else:
-                self._dataset = evaluate.eval_dataset(self.data, VALIDATION_SPLIT, self.config, self.task,
-                                                      self.batch_size,
-                                                      raw_input=evaluate.raw_input_of(self.model, self.config,
-                                                                                      self.data))
-        return self._dataset
-
-    def compute(self) -> dict:
-        import tensorflow as tf
-
-        from ecgsl_keras import evaluate
-
-        model = self.model
-        if self.stage in PRETRAINING:
-            if self._predict is None:
-                @tf.function(reduce_retracing=True)
-                def forward(x):
-                    return model(x, training=False)
-
-                self._predict = forward
-            total, count, parts = 0.0, 0.0, {}
-            for x, y in self.dataset():
-                out = self._predict(x)
-                if self.stage == "autoencoder":
-                    total += float(tf.reduce_sum(tf.reduce_mean(tf.square(out - y), axis=-1)))
-                    count += float(tf.shape(y)[0])
-                else:  # masked: mean over masked beats of each per-beat error term (the training loss)
-                    from ecgsl_keras.models import masked_beat_errors
-
-                    weights = tf.cast(out["mask_positions"], tf.float32)
-                    for key, per_beat in masked_beat_errors(out, y).items():
-                        parts[key] = parts.get(key, 0.0) + float(tf.reduce_sum(per_beat * weights))
-                    count += float(tf.reduce_sum(weights))
-            if self.stage == "autoencoder":
-                return {"val_loss": total / max(count, 1.0)}
-            logs = {f"val_masked_{key}": value / max(count, 1.0) for key, value in parts.items()}
-            logs["val_loss"] = logs["val_masked_main"] + getattr(model, "rr_weight", 0.0) * logs.get("val_masked_rr", 0.0)
-            return logs
-        if self._predict is None:
-            self._predict = evaluate.make_predict_fn(model)
-        windows = evaluate.predict_windows(self._predict, self.dataset())
-        from ecgsl_keras.models import loss_for_task
-
-        loss = float(loss_for_task(self.task)(windows["targets"], windows["probabilities"]))
-        found = evaluate.metrics_from_windows(self.task, windows)
-        logs = {"val_loss": loss}
-        for key, value in found.items():
-            if key in ("n", "windows", "threshold"):
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                logs[f"val_{key}"] = float(value)
-        return logs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(self.compute())
-
-
-class CallbackState(_callback_base()):
-    """Saves the early-stopping and best-checkpoint state beside the BackupAndRestore backup and
-    restores it when a killed run resumes (Keras' BackupAndRestore restores weights and epoch only),
-    and keeps the last ``keep`` per-epoch weight checkpoints."""
-
-    def __init__(self, path, early_stopping, checkpoint, checkpoints_dir, keep: int):
-        super().__init__()
-        self.path, self.early_stopping, self.checkpoint = Path(path), early_stopping, checkpoint
-        self.checkpoints_dir, self.keep = Path(checkpoints_dir), int(keep)
-
-    def on_train_begin(self, logs=None):
-        if not self.path.is_file():
-            return
-        state = json.loads(self.path.read_text(encoding="utf-8"))
-        self.checkpoint.best = state["checkpoint_best"]
-        self.early_stopping.best = state["early_stopping_best"]
-        self.early_stopping.wait = state["early_stopping_wait"]
-        self.early_stopping.best_epoch = state["early_stopping_best_epoch"]
-        log.info("resumed: best %s so far %s (epoch %s)", self.checkpoint.monitor, self.checkpoint.best,
-                 state["early_stopping_best_epoch"] + 1)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"checkpoint_best": _finite(self.checkpoint.best),
-                 "early_stopping_best": _finite(self.early_stopping.best),
-                 "early_stopping_wait": int(self.early_stopping.wait),
-                 "early_stopping_best_epoch": int(self.early_stopping.best_epoch), "epoch": int(epoch)}
-        runs.write_json(self.path, state)
-        if self.keep > 0 and self.checkpoints_dir.is_dir():
-            for old in sorted(self.checkpoints_dir.glob("epoch_*.weights.h5"))[:-self.keep]:
-                old.unlink(missing_ok=True)
-
-
-def _finite(value):
-    value = float(value)
-    return value if math.isfinite(value) else (1e308 if value > 0 else -1e308)
-
-
-def tensorboard_available() -> bool:
-    """Keras' TensorBoard callback needs the ``tensorboard`` package (not a TensorFlow dependency)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
-
-
-def _monitor(stage: str, task, has_validation: bool) -> tuple[str, str]:
-    if not has_validation:
-        return "loss", "min"
-    if stage in PRETRAINING:
-        return "val_loss", "min"
-    return task.monitor, "min" if task.monitor.endswith("loss") else "max"
 
 
 # --- the run --------------------------------------------------------------------------------------

@@ -204,3 +204,54 @@ def test_train_init_from_a_preset_name(preset_root, monkeypatch, tmp_path, cinc_
     assert summary["epochs_completed"] == 1
     info = runs.read_json(tmp_path / "ft" / "config.json")
     assert info["experiment_config"]["model"]["d_model"] == TINY.d_model   # the preset's model config
+
+
+# --- the presets shipped in the package ---------------------------------------------------------
+
+SHIPPED = ("encoder", "cinc2017")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_preset_loads_by_name_and_with_plain_keras(name):
+    assert name in pretrained.list_presets(root=pretrained.PACKAGE_ROOT)
+    model = pretrained.load(name)                     # every file checked against its SHA-256 first
+    plain = keras.models.load_model(pretrained.path(name), compile=False)
+    meta = pretrained.metadata(name)
+    card = (pretrained.preset_dir(name) / pretrained.CARD_NAME).read_text(encoding="utf-8")
+    assert "not a medical device" in card.lower()
+    assert pretrained.signal_config(name) == SignalConfig.from_dict(
+        json.loads((pretrained.preset_dir(name) / pretrained.SIGNAL_CONFIG_NAME).read_text()))
+    features, _ = cinc_batch(2, 32)
+    out, again = model(features, training=False), plain(features, training=False)
+    if name == "cinc2017":
+        assert meta["task"]["name"] == "cinc2017" and list(meta["label_names"]) == ["N", "A", "O", "~"]
+        probabilities = np.asarray(out)
+        assert probabilities.shape == (2, 4) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(probabilities, np.asarray(again), atol=1e-6)
+    else:
+        from ecgsl_keras.models import MaskedSegmentModel
+
+        assert isinstance(model, MaskedSegmentModel) and meta["stage"] == "masked"
+        assert out["prediction"].shape == (2, 32, model.get_layer("target_encoder").output.shape[-1])
+
+
+def test_shipped_cinc2017_evaluates_a_raw_folder(cinc_dir, capsys):
+    """The command of the README, on the 64 CinC 2017 records shipped in the package."""
+    capsys.readouterr()
+    assert evaluate.main(["--model", "cinc2017", "--dataset", "cinc2017", "--data-dir", str(cinc_dir),
+                          "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 64 and 0.0 <= result["macro_f1"] <= 1.0
+    assert np.asarray(result["confusion_matrix"]).sum() == 64
+
+
+def test_train_init_from_the_shipped_encoder_copies_its_weights():
+    from ecgsl_keras import models
+
+    encoder = pretrained.load("encoder")
+    config = ExperimentConfig.from_dict(pretrained.config("encoder")["experiment_config"])
+    classifier = models.build_classifier(config.model, tasks.CINC2017, pretrained=encoder)
+    for name in ("beat_encoder", "transformer_block_1", "positional_encoding"):
+        source = encoder.get_layer(name).get_weights()
+        copied = classifier.get_layer("temporal_encoder").get_layer(name).get_weights()
+        assert all(np.array_equal(a, b) for a, b in zip(source, copied))
