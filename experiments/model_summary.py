@@ -124,7 +124,8 @@ def summarise(config: ExperimentConfig, seconds: float, bpm: float) -> dict:
     part_macs = {length: {name: sum(layer_macs(layer, length) for layer in as_list(value))
                           for name, value in parts.items()} for length in (beats, cfg.max_beats)}
     encoder_names = ("beat_encoder", "projection", "positional_encoding", "transformer_blocks", "encoder_norm")
-    masked_head = [masked.get_layer("reconstruction_hidden"), masked.get_layer("reconstruction")]
+    head_names = ("reconstruction_hidden", "reconstruction", "prediction", "rr_prediction")
+    masked_head = [layer for layer in masked.layers if layer.name in head_names]
     beat_head = [beat_classifier.get_layer("beat_head_dense"), beat_classifier.get_layer("probabilities")]
 
     return {
@@ -140,7 +141,9 @@ def summarise(config: ExperimentConfig, seconds: float, bpm: float) -> dict:
                                  "beat_decoder": params(autoencoder.get_layer("beat_decoder")),
                                  "total": params(autoencoder)},
             "masked_model": {"segment_masking": params(masked.get_layer("segment_masking")),
-                             "reconstruction_head": sum(params(layer) for layer in masked_head),
+                             "prediction_heads": sum(params(layer) for layer in masked_head),
+                             "frozen_target_encoder": params(masked.get_layer("target_encoder"))
+                             if "target_encoder" in [layer.name for layer in masked.layers] else 0,
                              "total": params(masked)},
             "beat_classifier": {"head": sum(params(layer) for layer in beat_head), "total": params(beat_classifier)},
             "resnet1d_baseline": params(resnet),

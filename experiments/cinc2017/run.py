@@ -5,6 +5,8 @@
 
 Resumable: every step writes its result into the work folder and is skipped when that result is
 there; a killed training run resumes from its BackupAndRestore state when the script runs again.
+Several copies may run at once on one work folder with different ``--steps`` orders: a run being
+trained by another live copy is skipped (a lock file per run).
 Steps run in the order given (default: the order of ``STEPS``, most informative first), so a
 session that stops early leaves the most useful results. ``report`` (always last) collects what
 exists into ``results.json`` and ``RESULTS.md`` beside this file, and draws the label-efficiency
@@ -72,9 +74,33 @@ class Protocol:
         config = run_dir / "config.json"
         return config.is_file() and json.loads(config.read_text()).get("status") == "finished"
 
+    def _lock(self, name):
+        """Claim run ``name`` for this process (True), or False while another live process has it, so
+        several copies of this script can share one work folder (one per core, say)."""
+        lock = self.work / f".{name}.lock"
+        for _ in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    os.kill(int(lock.read_text() or 0), 0)
+                    return False                  # its owner is alive
+                except (OSError, ValueError):
+                    lock.unlink(missing_ok=True)  # a dead owner's lock
+                    continue
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return True
+        return False
+
     def train(self, name, stage, *, data=None, init_from=None, epochs, patience=None, seed=42, extra=()):
         run_dir = self.work / name
-        if not self._finished(run_dir):
+        if self._finished(run_dir):
+            return run_dir
+        if not self._lock(name):
+            log.info("skipping %s: another process is running it", name)
+            return run_dir
+        try:
             argv = ["-m", "ecgsl_keras.train", "--stage", stage, "--data", str(data or self.data),
                     "--run-dir", str(run_dir), "--epochs", str(epochs), "--seed", str(seed), "--verbose", "2"]
             if init_from:
@@ -82,6 +108,8 @@ class Protocol:
             if patience:
                 argv += ["--patience", str(patience)]
             self._run(argv + list(extra), name)
+        finally:
+            (self.work / f".{name}.lock").unlink(missing_ok=True)
         return run_dir
 
     def classifier(self, name, *, init_from=None, epochs=SHORT_EPOCHS, seed=42, fraction=1.0, extra=(), data=None):
@@ -231,6 +259,8 @@ def report(work: Path, seeds) -> dict:
 
 
 DESCRIPTIONS = {
+    "autoencoder": "stage 1: beat autoencoder on the pre-training data (no classification figures)",
+    "masked": "stage 2: masked-segment pre-training on the pre-training data (see the diagnostic below)",
     "ecgsl_s42": "ECG-SL: autoencoder -> masked (latent + RR) -> fine-tune, seed 42, main schedule",
     "ecgsl_s43": "ECG-SL, seed 43, main schedule", "ecgsl_s44": "ECG-SL, seed 44, main schedule",
     "ensemble": "ECG-SL, mean of the seeds' probabilities (one Keras model)",
