@@ -186,9 +186,9 @@ class Protocol:
         data = self.work / "data_norr"
         config = self.work / "norr_config.json"
         if not (data / "manifest.json").is_file():
-            from ecgsl_keras.config import ExperimentConfig, SignalConfig
+            from ecgsl_keras.config import ExperimentConfig, ModelConfig, SignalConfig
 
-            ExperimentConfig(signal=SignalConfig(rr_features=False)).save(config)
+            ExperimentConfig(signal=SignalConfig(rr_features=False), model=ModelConfig(n_rr_features=0)).save(config)
             self._run(["-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", self.args.cinc_dir,
                        "--out", str(data), "--workers", "2", "--no-progress", "--config", str(config)], "prepare_norr")
         self.classifier("norr_supervised_s42", data=data)
