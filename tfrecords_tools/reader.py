@@ -167,6 +167,59 @@ def _check_label_setup(kind, num_classes, manifest, mpath):
         raise TFRecordsError(mpath, "label_kind 'per_beat' but no example has beat labels")
 
 
+def _crop_or_window(ds, keys, max_len, stride, *, training, seed, deterministic):
+    """Cut the per-step tensors ``keys`` (beats, or the signal) of each parsed example to at most
+    ``max_len`` steps: one seeded random crop per example in training; in evaluation windows every
+    ``stride`` steps plus one ending at the last step (together they cover every step), one element
+    each, with the record's label and ids repeated. Adds ``window_start``."""
+    import tensorflow as tf
+
+    meta = ("label", "record_id", "segment_start_s")
+
+    def crop(p, rng_seed):
+        n = tf.shape(p[keys[0]])[0]
+        length = tf.minimum(n, max_len)
+        start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
+        out = {key: p[key] for key in meta}
+        out.update({key: p[key][start:start + length] for key in keys})
+        out["window_start"] = start
+        return out
+
+    def windows(p):
+        n = tf.shape(p[keys[0]])[0]
+        length = tf.minimum(n, max_len)
+        last = n - length
+        starts = tf.concat([tf.range(0, last, stride, dtype=tf.int32), tf.reshape(last, [1])], axis=0)
+        count = tf.shape(starts)[0]
+        index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
+        out = {key: tf.gather(p[key], index) for key in keys}
+        out["label"] = tf.tile(p["label"][None, :], [count, 1])
+        for key in ("record_id", "segment_start_s"):
+            out[key] = tf.fill([count], p[key])
+        out["window_start"] = starts
+        return out
+
+    if training:
+        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        return tf.data.Dataset.zip((ds, rng)).map(crop, num_parallel_calls=tf.data.AUTOTUNE,
+                                                  deterministic=deterministic)
+    # flat_map, not unbatch: unbatch crashes the process (TF 2.21) on a zero-size component, and
+    # an unlabelled example's label (k, 0) or rr without RR features (k, w, 0) is one.
+    ds = ds.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.flat_map(tf.data.Dataset.from_tensor_slices)
+
+
+def _record_target(label, kind, num_classes):
+    """The batched target of a record label: class index, (1,) binary or multi-hot."""
+    import tensorflow as tf
+
+    if kind == "multiclass":
+        return tf.cast(label[0], tf.int32)
+    if kind == "binary":
+        return tf.cast(label[:1], tf.float32)
+    return tf.ensure_shape(tf.cast(label, tf.float32), [int(num_classes)])
+
+
 def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = False, batch_size: int = 32,
                  max_beats: int = 128, label_kind=None, num_classes=None, target: str = "label",
                  shuffle_buffer: int = 2048, seed=None, cache=False, eval_stride=None, input_context=None,
@@ -322,42 +375,8 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
                                include_meta=include_meta, drop_remainder=drop_remainder, deterministic=deterministic)
 
     # 3. crop (training) or window (evaluation) to at most max_beats beats.
-    per_beat = ("beats", "rr", "beat_labels")
-
-    def crop(p, rng_seed):
-        n = tf.shape(p["beats"])[0]
-        length = tf.minimum(n, max_beats)
-        start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
-        out = dict(p)
-        for key in per_beat:
-            out[key] = p[key][start:start + length]
-        out["window_start"] = start
-        return out
-
-    def windows(p):
-        n = tf.shape(p["beats"])[0]
-        length = tf.minimum(n, max_beats)
-        last = n - length
-        # every `stride` beats, plus one window ending at the last beat: together they cover every beat.
-        starts = tf.concat([tf.range(0, last, stride, dtype=tf.int32), tf.reshape(last, [1])], axis=0)
-        count = tf.shape(starts)[0]
-        index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
-        out = {key: tf.gather(p[key], index) for key in per_beat}
-        out["label"] = tf.tile(p["label"][None, :], [count, 1])
-        for key in ("record_id", "segment_start_s"):
-            out[key] = tf.fill([count], p[key])
-        out["window_start"] = starts
-        return out
-
-    if training:
-        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, rng)).map(crop, num_parallel_calls=tf.data.AUTOTUNE,
-                                                deterministic=deterministic)
-    else:
-        # flat_map, not unbatch: unbatch crashes the process (TF 2.21) on a zero-size component, and
-        # an unlabelled example's label (k, 0) or rr without RR features (k, w, 0) is one.
-        ds = ds.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
+    ds = _crop_or_window(ds, ("beats", "rr", "beat_labels"), max_beats, stride, training=training, seed=seed,
+                         deterministic=deterministic)
 
     # 4. targets per element, then pad and batch.
     def to_element(p):
@@ -367,14 +386,7 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
             element.update(record_id=p["record_id"], segment_start_s=p["segment_start_s"],
                            window_start=tf.cast(p["window_start"], tf.int32))
         if target == "label":
-            if kind == "multiclass":
-                element["target"] = tf.cast(p["label"][0], tf.int32)
-            elif kind == "binary":
-                element["target"] = tf.cast(p["label"][:1], tf.float32)
-            elif kind == "multilabel":
-                element["target"] = tf.ensure_shape(tf.cast(p["label"], tf.float32), [int(num_classes)])
-            else:
-                element["target"] = p["beat_labels"]
+            element["target"] = p["beat_labels"] if kind == "per_beat" else _record_target(p["label"], kind, num_classes)
         return element
 
     ds = ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
@@ -408,30 +420,7 @@ def _signal_dataset(ds, *, training, samples, stride, seed, batch_size, target, 
     """``make_dataset(include_signal=True)`` after parsing: crops or windows of the stored signal."""
     import tensorflow as tf
 
-    def crop(p, rng_seed):
-        n = tf.shape(p["signal"])[0]
-        length = tf.minimum(n, samples)
-        start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
-        return {"signal": p["signal"][start:start + length], "label": p["label"], "record_id": p["record_id"],
-                "segment_start_s": p["segment_start_s"], "window_start": start}
-
-    def windows(p):
-        n = tf.shape(p["signal"])[0]
-        length = tf.minimum(n, samples)
-        last = n - length
-        starts = tf.concat([tf.range(0, last, stride, dtype=tf.int32), tf.reshape(last, [1])], axis=0)
-        count = tf.shape(starts)[0]
-        index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
-        return {"signal": tf.gather(p["signal"], index), "label": tf.tile(p["label"][None, :], [count, 1]),
-                "record_id": tf.fill([count], p["record_id"]),
-                "segment_start_s": tf.fill([count], p["segment_start_s"]), "window_start": starts}
-
-    if training:
-        rng = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, rng)).map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    else:
-        ds = ds.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-        ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)
+    ds = _crop_or_window(ds, ("signal",), samples, stride, training=training, seed=seed, deterministic=deterministic)
 
     def to_element(p):
         element = {"signal": p["signal"], "padding_mask": tf.ones(tf.shape(p["signal"])[:1], tf.bool)}
@@ -439,12 +428,7 @@ def _signal_dataset(ds, *, training, samples, stride, seed, batch_size, target, 
             element.update(record_id=p["record_id"], segment_start_s=p["segment_start_s"],
                            window_start=tf.cast(p["window_start"], tf.int32))
         if target == "label":
-            if kind == "multiclass":
-                element["target"] = tf.cast(p["label"][0], tf.int32)
-            elif kind == "binary":
-                element["target"] = tf.cast(p["label"][:1], tf.float32)
-            else:
-                element["target"] = tf.ensure_shape(tf.cast(p["label"], tf.float32), [int(num_classes)])
+            element["target"] = _record_target(p["label"], kind, num_classes)
         return element
 
     ds = ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
