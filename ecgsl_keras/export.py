@@ -49,7 +49,6 @@ import argparse
 import datetime
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -58,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgsl_keras import runs
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, ExportConfig, write_text_atomic
 from ecgsl_keras.errors import ConfigError, ECGSLError
@@ -253,19 +253,6 @@ def compare(reference, candidate, mask: np.ndarray, kind: str) -> dict:
 
 # --- driver ----------------------------------------------------------------------------------
 
-def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Move the finished ``tmp`` folder to ``out``; the old ``out`` is removed only after."""
-    if out.exists():
-        if not overwrite:
-            raise ECGSLError(f"{out}: already exists; pass --overwrite to replace it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def load_classifier(model_path):
     import keras
 
@@ -407,7 +394,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "seconds": round(time.perf_counter() - started, 2),
         }
         write_text_atomic(tmp / REPORT_NAME, json.dumps(report, indent=2) + "\n")
-        _replace_dir(tmp, out_dir, overwrite)
+        runs.replace_dir(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

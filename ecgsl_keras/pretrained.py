@@ -351,7 +351,6 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
 
     import ecgsl_keras
     from ecgsl_keras import runs
-    from ecgsl_keras.config import ExperimentConfig
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ConfigError(name, "bad_config", "preset name must be letters, digits, '_', '-' or '.', "
@@ -365,12 +364,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     info = runs.read_json(config_file)
     if info.get("status") == runs.STATUS_RUNNING:
         raise ConfigError(config_file, "bad_config", "the run is unfinished (status 'running'); finish it first")
-    try:
-        experiment = ExperimentConfig.from_dict(info["experiment_config"])
-    except KeyError:
-        raise ConfigError(config_file, "bad_config", "no 'experiment_config' entry") from None
-    except ConfigError as exc:
-        raise ConfigError(config_file, "bad_config", str(exc).split(": ", 1)[-1]) from None
+    experiment, _, _ = runs.run_config(run_dir)
     try:
         model = keras.models.load_model(model_file, compile=False)
     except Exception as exc:
@@ -425,13 +419,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
         meta["files"] = file_entries()
         meta["files"][CARD_NAME] = {"sha256": sha256_file(tmp / CARD_NAME), "size": (tmp / CARD_NAME).stat().st_size}
         runs.write_json(tmp / METADATA_NAME, meta)
-        if target.exists():
-            old = target.with_name(f".{name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        runs.replace_dir(tmp, target, overwrite=True)   # refused above unless overwrite
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

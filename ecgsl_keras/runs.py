@@ -20,6 +20,7 @@ write to a scratch folder inside it, ``.workers/``, deleted at the end).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -237,3 +238,17 @@ def check_model_signal(run_or_model, model_signal, data_signal, manifest_path) -
                           f"data were prepared with another signal config than the model {run_or_model} "
                           f"(data != model: {'; '.join(diff)}); prepare them again with the model's signal config "
                           "(its config.json, or a preset's signal_config.json)")
+
+
+def replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished folder ``tmp`` to ``out``; an existing ``out`` is replaced only with
+    ``overwrite``, and removed only after the new one is in place (exports, presets)."""
+    if out.exists():
+        if not overwrite:
+            raise ECGSLError(f"{out}: already exists; pass --overwrite to replace it")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
