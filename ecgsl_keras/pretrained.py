@@ -235,6 +235,16 @@ def _scalar_metrics(metrics: dict) -> dict:
     return keep
 
 
+def _portable(value):
+    """A machine-independent form of a local path for the shipped files: its last two parts
+    (``protocol/masked``), so a card names the run or data folder without this machine's layout."""
+    if isinstance(value, (list, tuple)):
+        return [_portable(v) for v in value]
+    if not value or "://" in str(value):
+        return value
+    return Path(*Path(str(value)).parts[-2:]).as_posix()
+
+
 def _validation_entry(run_dir: Path, info: dict) -> dict | None:
     from ecgsl_keras import runs
 
@@ -246,13 +256,13 @@ def _validation_entry(run_dir: Path, info: dict) -> dict | None:
     splits = info.get("data_splits") or {}
     entry = {
         "split": split,
-        "data": metrics.get("data") or info.get("data"),
+        "data": _portable(metrics.get("data") or info.get("data")),
         "records": metrics.get("n"),
         "windows": metrics.get("windows"),
         "split_examples": (splits.get(split) or {}).get("examples"),
         "metrics": _scalar_metrics(metrics),
         "best_epoch": metrics.get("best"),
-        "source": f"{runs.METRICS_NAME} of {run_dir}",
+        "source": f"{runs.METRICS_NAME} of {_portable(run_dir)}",
     }
     if metrics.get("best"):
         entry["note"] = "The best epoch was chosen on this same split, so these figures are optimistic."
@@ -261,10 +271,10 @@ def _validation_entry(run_dir: Path, info: dict) -> dict | None:
 
 def _training_data(info: dict) -> dict:
     splits = info.get("data_splits") or {}
-    out = {"data": info.get("data"), "splits": splits, "seed": info.get("seed"),
-           "epochs_completed": info.get("epochs_completed"), "init_from": info.get("init_from")}
+    out = {"data": _portable(info.get("data")), "splits": splits, "seed": info.get("seed"),
+           "epochs_completed": info.get("epochs_completed"), "init_from": _portable(info.get("init_from"))}
     if info.get("members"):
-        out["members"] = info["members"]
+        out["members"] = _portable(info["members"])
     return out
 
 
@@ -279,7 +289,8 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
              "", "## Training data", ""]
     splits = training.get("splits") or {}
     if splits:
-        lines.append(f"Prepared TFRecords `{training.get('data')}` (seed {training.get('seed')}):")
+        seed = f" (seed {training['seed']})" if training.get("seed") is not None else ""
+        lines.append(f"Prepared TFRecords `{training.get('data')}`{seed}:")
         lines.extend(f"- {split}: {(counts or {}).get('examples')} examples, {(counts or {}).get('beats')} beats"
                      for split, counts in sorted(splits.items()))
     else:
@@ -291,8 +302,10 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
         lines.append(f"Initialised from `{training['init_from']}`.")
     lines += ["", "## Validation", ""]
     if validation:
-        lines.append(f"Split `{validation.get('split')}` of `{validation.get('data')}`: {validation.get('records')} "
-                     f"records ({validation.get('windows')} windows). {validation.get('note', '')}")
+        size = (f"{validation['records']} records ({validation.get('windows')} windows)"
+                if validation.get("records") is not None else f"{validation.get('split_examples')} examples")
+        lines.append(f"Split `{validation.get('split')}` of `{validation.get('data')}`: {size}. "
+                     f"{validation.get('note', '')}".rstrip())
         lines += ["", "| metric | value |", "| --- | --- |"]
         for key, value in sorted(validation["metrics"].items()):
             if isinstance(value, dict):
@@ -378,10 +391,10 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     task = info.get("task") if isinstance(info.get("task"), dict) else None
     preset_config = {"experiment_config": experiment.to_dict(), "task": task, "stage": info.get("stage"),
                      "model_kind": info.get("model_kind", "ecgsl"), "status": runs.STATUS_FINISHED,
-                     "preset": name, "source_run": str(run_dir.resolve())}
+                     "preset": name, "source_run": _portable(run_dir.resolve())}
     for key in ("members", "best", "data", "data_splits", "seed", "versions"):
         if key in info:
-            preset_config[key] = info[key]
+            preset_config[key] = _portable(info[key]) if key in ("members", "data") else info[key]
 
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=f".{name}.tmp-"))
@@ -407,7 +420,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "package_version": ecgsl_keras.__version__,
             "versions": info.get("versions"),
-            "source_run": str(run_dir.resolve()),
+            "source_run": _portable(run_dir.resolve()),
         }
 
         def file_entries():
