@@ -113,8 +113,9 @@ def _default_records(data_dir: Path):
     return sorted(p.stem for p in data_dir.glob("*.hea") if (data_dir / f"{p.stem}.atr").exists())
 
 
-def read_mitdb(data_dir, record_id: str, lead: str = "MLII"):
-    """``(signal mV float64, fs, reference beat samples int64, VF episodes (k, 2) int64, path)``.
+def read_mitdb(data_dir, record_id: str, lead: str = "MLII", with_symbols: bool = False):
+    """``(signal mV float64, fs, reference beat samples int64, VF episodes (k, 2) int64, path)``,
+    and the reference beats' annotation symbols (list of str) last when ``with_symbols``.
 
     Read with wfdb directly: the benchmark needs every annotation, not only the beats a data
     set reader keeps. Reference beats are the annotations whose symbol has an AAMI class
@@ -147,7 +148,10 @@ def read_mitdb(data_dir, record_id: str, lead: str = "MLII"):
             onset = None
     if onset is not None:  # an episode running to the end of the record
         episodes.append((onset, signal.shape[0] - 1))
-    return signal, float(record.fs), samples[is_beat], np.asarray(episodes, np.int64).reshape(-1, 2), str(path)
+    result = (signal, float(record.fs), samples[is_beat], np.asarray(episodes, np.int64).reshape(-1, 2), str(path))
+    if with_symbols:
+        result += ([s for s, beat in zip(annotation.symbol, is_beat) if beat],)
+    return result
 
 
 def in_episodes(samples, episodes) -> np.ndarray:
