@@ -384,3 +384,155 @@ def correct_apex(cleaned, peaks, fs, radius_s, direction="up") -> np.ndarray:
         a, b = max(int(p) - radius, lo) - lo, min(int(p) + radius + 1, hi) - lo
         moved[i] = lo + a + int(np.argmax(sign * detrended[a:b]))
     return moved
+
+
+def normalize(signal, mode="robust") -> np.ndarray:
+    """Per-record amplitude scaling. ``"robust"``: ``(x - median) / IQR``; ``"none"``: unchanged.
+
+    When the IQR is zero (a signal that is mostly one value) the standard deviation is used, and
+    when that is zero too, 1.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    if mode == "none":
+        return x.copy()
+    if mode != "robust":
+        raise ConfigError("<config>", "bad_config", f"normalize must be 'robust' or 'none', got {mode!r}")
+    q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
+    scale = q75 - q25
+    if not scale > 0:
+        scale = x.std()
+    if not scale > 0:
+        scale = 1.0
+    return (x - median) / scale
+
+
+def rr_features(rpeaks, fs, local_window=9, max_rr_s=None) -> np.ndarray:
+    """Per beat: previous RR, next RR, local mean RR, in seconds (float64, shape (n, 3)).
+
+    The first beat's previous RR is its next RR and the last beat's next RR is its previous RR.
+    The local mean is the mean RR interval over ``local_window`` consecutive beats centred on the
+    beat (the window slides inward at the record edges, and covers all beats of a shorter record).
+    ``max_rr_s`` clips intervals first, so a gap left by missed detections (noise) does not
+    produce a 10 s "RR".
+    """
+    peaks = np.asarray(rpeaks, dtype=np.float64)
+    n = peaks.shape[0]
+    if n < 2:
+        raise ValueError(f"RR features need at least 2 R-peaks, got {n}")
+    intervals = np.diff(peaks) / float(fs)
+    if max_rr_s is not None:
+        intervals = np.minimum(intervals, float(max_rr_s))
+    previous = np.concatenate([intervals[:1], intervals])
+    following = np.concatenate([intervals, intervals[-1:]])
+    width = int(min(max(2, local_window), n))          # beats in the window
+    first = np.clip(np.arange(n) - (width - 1) // 2, 0, n - width)
+    cumulative = np.concatenate([[0.0], np.cumsum(intervals)])
+    local_mean = (cumulative[first + width - 1] - cumulative[first]) / (width - 1)
+    return np.stack([previous, following, local_mean], axis=1)
+
+
+def segment(signal, rpeaks, config: SignalConfig = SignalConfig()) -> tuple:
+    """Cut beats of ``config.beat_len`` samples with the R-peak at index ``config.r_offset``.
+
+    Returns ``(beats float32 (k, beat_len), kept int64 (k,))``: ``kept`` indexes ``rpeaks``.
+
+    ``"window"`` mode: ``signal[p - r_offset : p - r_offset + beat_len]``; beats whose window
+    does not lie entirely inside the signal are dropped. ``"rr"`` mode: each beat spans from the
+    midpoint with the previous R-peak to the midpoint with the next one (the first and last
+    beats mirror their one RR interval), is cut to the window above and zero-padded outside its
+    span and outside the signal; every beat is kept.
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    peaks = np.asarray(rpeaks, dtype=np.int64)
+    beat_len, r_offset = int(config.beat_len), int(config.r_offset)
+    n_samples = x.shape[0]
+    if peaks.size == 0:
+        return np.zeros((0, beat_len), np.float32), np.zeros((0,), np.int64)
+    if config.segment_mode == "window":
+        starts = peaks - r_offset
+        kept = np.flatnonzero((starts >= 0) & (starts + beat_len <= n_samples)).astype(np.int64)
+        index = starts[kept, None] + np.arange(beat_len)[None, :]
+        return x[index] if kept.size else np.zeros((0, beat_len), np.float32), kept
+    if config.segment_mode != "rr":
+        raise ConfigError("<config>", "bad_config", f"segment_mode must be 'window' or 'rr', got {config.segment_mode!r}")
+    # Boundaries between consecutive beats; the segments tile the signal without overlap.
+    if peaks.size > 1:
+        middles = (peaks[:-1] + peaks[1:] + 1) // 2
+        left = np.concatenate([[peaks[0] - (middles[0] - peaks[0])], middles])
+        right = np.concatenate([middles, [peaks[-1] + (peaks[-1] - middles[-1]) + 1]])
+    else:
+        left, right = np.array([0]), np.array([n_samples])
+    beats = np.zeros((peaks.size, beat_len), np.float32)
+    for i, p in enumerate(peaks):
+        start = max(int(left[i]), int(p) - r_offset, 0)
+        stop = min(int(right[i]), int(p) - r_offset + beat_len, n_samples)
+        if stop > start:
+            beats[i, start - (p - r_offset):stop - (p - r_offset)] = x[start:stop]
+    return beats, np.arange(peaks.size, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the chain
+
+
+class _StageClock:
+    """Adds the seconds since the previous lap to ``timings[stage]`` (does nothing without a dict)."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self.last)
+        self.last = now
+
+
+def preprocess(signal, fs, config: SignalConfig = SignalConfig(), path="<signal>", timings=None) -> Beats:
+    """The whole chain (module docstring): raw 1-D signal in mV at ``fs`` Hz -> ``Beats``.
+
+    Raises ``SignalQualityError`` naming ``path`` for an unusable signal, with reason
+    ``too_few_beats`` when fewer than ``config.min_beats`` beats (and fewer than 2 R-peaks) remain,
+    ``rpeak_failed`` when the neurokit2 detector raises on the signal.
+    ``timings``, a dict, receives the seconds spent in each stage (added to what it holds):
+    ``quality``, ``clean``, ``detect``, ``resample``, ``segment`` (normalise, cut, RR features).
+    """
+    clock = _StageClock(timings)
+    check_quality(signal, fs, config, path)
+    clock.lap("quality")
+    fs = float(fs)
+    target_fs = float(config.target_fs)
+    cleaned = clean(signal, fs, config.clean_method)
+    clock.lap("clean")
+    try:
+        peaks_native = find_rpeaks(signal, fs, config, cleaned=cleaned)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError) as exc:
+        # neurokit2 detectors can fail on odd signals (e.g. no candidate QRS at all): skip the record.
+        raise SignalQualityError(path, "rpeak_failed",
+                                 f"R-peak detector {config.rpeak_method!r} failed on this signal: {exc}") from exc
+    clock.lap("detect")
+    resampled = resample(cleaned, fs, target_fs)
+    peaks = np.rint(peaks_native * (target_fs / fs)).astype(np.int64)
+    clock.lap("resample")
+    keep = peaks < resampled.shape[0]
+    peaks, peaks_native = peaks[keep], peaks_native[keep]
+    min_beats = max(int(config.min_beats), 2)
+    if peaks.size < min_beats:
+        raise SignalQualityError(path, "too_few_beats",
+                                 f"found {peaks.size} R-peaks, fewer than the minimum {config.min_beats} beats")
+    normalised = normalize(resampled, config.normalize).astype(np.float32)
+    beats, kept = segment(normalised, peaks, config)
+    if kept.size < config.min_beats:
+        raise SignalQualityError(path, "too_few_beats",
+                                 f"{kept.size} beats fit in the signal, fewer than the minimum {config.min_beats}")
+    if config.rr_features:
+        # From the native-rate peak times (finer than target_fs) and before dropping edge beats,
+        # so a kept beat next to a dropped one still has its real neighbour interval.
+        rr = rr_features(peaks_native, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
+    else:
+        rr = np.zeros((kept.size, 0), np.float32)
+    clock.lap("segment")
+    return Beats(beats=beats.astype(np.float32, copy=False), rr=rr, rpeaks=peaks[kept],
+                 rpeaks_native=peaks_native[kept], fs=target_fs, signal=normalised)
