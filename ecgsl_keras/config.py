@@ -103,9 +103,9 @@ class SignalConfig(_JsonConfig):
     # Guard against rhythms DS1 barely has (2:1 AV block, sinus pauses), chosen leave-records-out on
     # DS1 and its constructed rhythm signals (bench rpeaks --rhythms; signal.guard_rpeaks). 0 = off.
     rpeak_mindelay_s: float = 0.2       # "neurokit" detector's minimum delay between peaks (neurokit2 default 0.3)
-    rpeak_guard_amplitude: float = 0.25  # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct)
+    rpeak_guard_amplitude: float = 0.35  # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct)
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
-    rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
+    rpeak_searchback_amplitude: float = 0.6  # a searched-back peak needs this x the neighbours' QRS amplitude
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

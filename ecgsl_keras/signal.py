@@ -12,7 +12,10 @@ processes. The chain ``preprocess`` runs, in order:
    ``config.min_rr_s`` to a stronger neighbour are dropped (a detector firing twice on one wide
    QRS would otherwise make a 50 ms "beat"); each peak is then moved to the R apex of the step-2
    signal within ``config.rpeak_refine_s`` (``wfdb.processing.correct_peaks``), so beats are
-   centred on R whatever delay the detector's own filter has.
+   centred on R whatever delay the detector's own filter has. Last, ``guard_rpeaks`` drops
+   detections far smaller than the QRS complexes around them (non-conducted P waves in 2:1 AV
+   block, noise in sinus pauses) and searches back in RR gaps for missed beats
+   (``config.rpeak_guard_amplitude``, ``config.rpeak_searchback*``).
 4. ``resample`` of the cleaned signal to ``config.target_fs``; each native peak ``p`` maps to
    ``round(p * target_fs / fs)``.
 5. ``normalize`` per record (robust: ``(x - median) / IQR``), never per beat, so the relative
@@ -218,13 +221,15 @@ def refine_rpeaks(cleaned, rpeaks, fs, radius_s) -> np.ndarray:
 def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None) -> np.ndarray:
     """R-peaks (int64 sample indices at ``fs``) of a raw signal with the config's detector settings.
 
-    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``) runs on a copy
+    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``, and
+    ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
     cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
     best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
     with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
-    beats are cut from) within ``config.rpeak_refine_s``. ``cleaned``: that signal, when the
-    caller already has it. ``preprocess`` and ``bench rpeaks`` both use this.
+    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
+    ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
+    both use this.
     """
     fs = float(fs)
     raw = np.asarray(signal, dtype=np.float64)
@@ -279,8 +284,13 @@ def _neighbour_percentile(positions, values, queries, neighbours=_GUARD_NEIGHBOU
         return np.full(queries.shape, np.nan)
     padded = np.concatenate([np.full(neighbours, np.nan), values, np.full(neighbours, np.nan)])
     start = np.searchsorted(positions, queries, side="left")  # index into padded of the window start
-    window = np.sort(padded[start[:, None] + np.arange(2 * neighbours)[None, :]], axis=1)  # NaN last
-    # np.nanpercentile's linear interpolation, vectorised (nanpercentile loops over rows)
+    return _row_nanpercentile(padded[start[:, None] + np.arange(2 * neighbours)[None, :]], q)
+
+
+def _row_nanpercentile(window, q) -> np.ndarray:
+    """``np.nanpercentile(window, q, axis=1)`` (linear interpolation), vectorised: numpy's loops
+    over the rows, which costs more than the detector on a short record."""
+    window = np.sort(window, axis=1)  # NaN last
     count = np.count_nonzero(~np.isnan(window), axis=1)
     rank = np.maximum(count - 1, 0) * (q / 100.0)
     low = np.floor(rank).astype(np.int64)
@@ -335,9 +345,7 @@ def _search_back(peaks, cleaned, detect_signal, fs, config) -> np.ndarray:
     for _ in range(_SEARCHBACK_ROUNDS):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            local = np.nanmedian(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], axis=1)
+        local = _row_nanpercentile(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], 50.0)
         gaps = np.flatnonzero((rr > config.rpeak_searchback * local) & (rr > 2 * min_distance))
         if gaps.size == 0:
             break

@@ -317,3 +317,22 @@ def run(args) -> dict:
                             "per_record": legacy_records}
     result["per_record"] = per_record
     return result
+
+
+def format_table(result: dict) -> str:
+    """The dispatcher's table, with the per-rhythm figures of the guarded and legacy detectors
+    side by side (one row each) instead of a nested dict."""
+    from ecgsl_keras.bench import format_table as base
+
+    view = {k: v for k, v in result.items() if k not in ("rhythms", "legacy", "per_record")}
+    rows = {}
+    columns = ("TP", "FN", "FP", "Se", "+P", "+P_loss_vs_normal")
+    for label, rhythm_rows in (("", result.get("rhythms", {})),
+                               (" (legacy)", result.get("legacy", {}).get("rhythms", {}))):
+        for rhythm, figures in rhythm_rows.items():
+            rows[rhythm + label] = {c: figures.get(c) for c in columns}
+    if "legacy" in result:
+        view["legacy_records_per_second"] = result["legacy"].get("records_per_second")
+    view["rhythms"] = rows
+    view["per_record"] = result.get("per_record", {})
+    return base(view)

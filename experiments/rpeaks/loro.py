@@ -29,8 +29,8 @@ from ecgsl_keras.bench.rpeaks import in_episodes, match_peaks, read_mitdb
 from ecgsl_keras.config import SignalConfig
 
 MINDELAY = (0.2, 0.3)
-GUARD = (0.0, 0.15, 0.2, 0.25, 0.3, 0.35)
-SEARCHBACK = ((0.0, 0.0), (1.5, 0.4), (1.5, 0.5), (1.5, 0.6))
+GUARD = (0.0, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+SEARCHBACK = ((0.0, 0.0), (1.5, 0.5), (1.5, 0.6), (1.5, 0.7), (1.3, 0.6), (1.3, 0.7))
 
 
 def grid():
