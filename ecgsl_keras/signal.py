@@ -321,27 +321,23 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     cleaned = np.asarray(cleaned, dtype=np.float64)
     fs = float(fs)
     guard = float(config.rpeak_guard_amplitude)
+    amplitude = None
     if guard > 0 and peaks.size >= 3:
         amplitude = qrs_amplitudes(cleaned, peaks, fs)
         keep = amplitude >= guard * _neighbour_percentile(peaks, amplitude, peaks)
         if keep.sum() >= 3:
             keep = amplitude >= guard * _neighbour_percentile(peaks[keep], amplitude[keep], peaks)
-        peaks = peaks[keep] if keep.any() else peaks
+        if keep.any():
+            peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     if ratio > 0 and peaks.size >= 3:
-        peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config)
+        peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
     return peaks
 
 
-def _search_back(peaks, cleaned, detect_signal, fs, config) -> np.ndarray:
+def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
-    smooth = max(1, int(round(0.1 * fs)))
-    cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
-    feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s, starting at each sample
-    feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
-    amplitude = qrs_amplitudes(cleaned, peaks, fs)
-    # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
-    direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
+    feature = direction = None
     for _ in range(_SEARCHBACK_ROUNDS):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
@@ -349,6 +345,15 @@ def _search_back(peaks, cleaned, detect_signal, fs, config) -> np.ndarray:
         gaps = np.flatnonzero((rr > config.rpeak_searchback * local) & (rr > 2 * min_distance))
         if gaps.size == 0:
             break
+        if feature is None:  # only records with a long gap pay for these
+            smooth = max(1, int(round(0.1 * fs)))
+            cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
+            feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+            feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+            if amplitude is None:
+                amplitude = qrs_amplitudes(cleaned, peaks, fs)
+            # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
+            direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
         candidates = []
         for g in gaps:
             lo, hi = int(peaks[g]) + min_distance, int(peaks[g + 1]) - min_distance
