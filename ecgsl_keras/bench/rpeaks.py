@@ -3,6 +3,8 @@
     python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
         [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
+        [--rhythms normal block21 pause] [--seed 0] [--legacy | --compare-legacy]
+        [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
 ``ecgsl_keras.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
@@ -13,6 +15,14 @@ pairs closer than the tolerance, closest first, each reference and each detectio
 (``match_peaks``). Reported: gross sensitivity TP/(TP+FN) and positive predictivity
 TP/(TP+FP) over all records, the same per record, the mean |detected - reference| of matched
 pairs, and records/s of detection (cleaning included, reading excluded), single process.
+
+``--rhythms`` also scores signals built from each record (``ecgsl_keras.bench.rhythms``): 2:1 AV
+block (``block21``: every other regular beat loses its QRS-T, its P wave stays) and sinus pauses
+(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat), with
+the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
+signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_pauses``).
+``--legacy`` runs the detector as it was before ``signal.guard_rpeaks``; ``--compare-legacy``
+runs both on the same signals and reports the legacy one under ``legacy``.
 
 As in ANSI/AAMI EC57, detections inside ventricular flutter / fibrillation episodes (``[`` to
 ``]`` annotations: record 207 in DS1, where the flutter waves have no beat annotation) are left

@@ -32,11 +32,14 @@ def main(argv=None):
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--limit", type=int, default=500)
     parser.add_argument("--out")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="override SignalConfig fields of the guarded detector, e.g. rpeak_searchback=1.5")
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir)
     ids = [l.strip() for l in (data_dir / "RECORDS").read_text().splitlines() if l.strip()][:args.limit]
     labels = dict(l.strip().split(",") for l in (data_dir / "REFERENCE.csv").read_text().splitlines() if l.strip())
-    new, old = SignalConfig(), dataclasses.replace(SignalConfig(), **LEGACY)
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    new, old = dataclasses.replace(SignalConfig(), **overrides), dataclasses.replace(SignalConfig(), **LEGACY)
     S.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3000)), 300.0, new)
     seconds = {"legacy": 0.0, "guarded": 0.0}
     removed = added = changed = beats_old = split = 0
@@ -68,7 +71,7 @@ def main(argv=None):
         row["changed"] += bool(gone or came)
         row["removed"] += gone
         row["added"] += came
-    result = {"experiment": "rpeaks_guard_speed_cinc2017", "records": len(ids),
+    result = {"experiment": "rpeaks_guard_speed_cinc2017", "records": len(ids), "overrides": overrides,
               "records_per_second": {k: len(ids) / v for k, v in seconds.items()},
               "slowdown": seconds["guarded"] / seconds["legacy"],
               "peaks_legacy": beats_old, "peaks_removed_by_guard": removed, "peaks_added_by_guard": added,
