@@ -134,3 +134,23 @@ def test_guard_drops_a_small_deflection_between_beats():
     np.testing.assert_array_equal(out, beats)
     with pytest.raises(ValueError, match="unknown rhythm"):
         rhythms.build("afib", x, fs, beats, ["N"] * beats.size)
+
+
+def test_bench_rpeaks_reports_rhythms_for_the_guarded_and_legacy_detectors(capsys, fixtures_dir):
+    import json
+
+    from ecgsl_keras.bench.__main__ import main
+
+    code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119",
+                 "--rhythms", "normal", "block21", "pause", "--compare-legacy"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    new, old = result["rhythms"], result["legacy"]["rhythms"]
+    assert set(new) == set(old) == {"normal", "block21", "pause"}
+    assert set(result["per_record"]) == {"119", "119/block21", "119/pause"}
+    assert result["per_record"]["119/block21"]["removed"] > 30
+    assert result["TP"] == new["normal"]["TP"] and result["sensitivity"] == new["normal"]["Se"]
+    assert old["block21"]["FP"] > 30 and new["block21"]["FP"] == 0        # the P waves of the blocked beats
+    assert new["block21"]["+P_loss_vs_normal"] < 0.005 < old["block21"]["+P_loss_vs_normal"]
+    assert "block21 (legacy)" in captured.err                               # the side-by-side table
