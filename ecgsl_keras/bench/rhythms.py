@@ -21,7 +21,10 @@ concatenated in a random order. That is the record's baseline noise (muscle, mai
 motion, residual wander) as it is between beats, at its own amplitude.
 
 A "regular normal beat" is an annotation of AAMI class N whose neighbours are also class N,
-with both RR intervals within 0.4-1.5 s and differing by less than 20%.
+with both RR intervals within 0.4-1.5 s and differing by less than 20%. A TP segment runs from
+0.42 s (or 55% of the RR interval, if shorter) after R to 0.25 s (or 30% of RR) before the next R.
+A record without regular normal beats comes back unchanged. Where the "P wave" is atrial
+fibrillation or flutter (records 201, 203), what stays before a blocked beat is that activity.
 """
 from __future__ import annotations
 

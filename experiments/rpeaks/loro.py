@@ -21,8 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ecgsl_keras import signal as S
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
