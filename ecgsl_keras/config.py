@@ -100,6 +100,14 @@ class SignalConfig(_JsonConfig):
     rpeak_refine_s: float = 0.08        # move each peak to the R apex within this radius (wfdb correct_peaks); 0 = off
     rpeak_correct_artifacts: bool = False  # neurokit2 correct_artifacts (Lipponen & Tarvainen 2019): lowers Se and +P here
     detect_at_native_rate: bool = True  # detect R-peaks before resampling: more precise peak times
+    # Guard against rhythms DS1 barely has (2:1 AV block, sinus pauses; signal.guard_rpeaks), chosen
+    # leave-one-record-out on DS1 and rhythms built from it (experiments/rpeaks/loro.py). 0 = off.
+    # mindelay 0.2 s and search-back at 1.3 x RR win on DS1 but add peaks inside ordinary RR
+    # intervals (T waves) on CinC 2017, so the choice was made with mindelay 0.3 and search-back 1.5.
+    rpeak_mindelay_s: float = 0.3       # "neurokit" detector's minimum delay between peaks (neurokit2 default)
+    rpeak_guard_amplitude: float = 0.35  # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct)
+    rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
+    rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

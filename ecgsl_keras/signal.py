@@ -12,7 +12,10 @@ processes. The chain ``preprocess`` runs, in order:
    ``config.min_rr_s`` to a stronger neighbour are dropped (a detector firing twice on one wide
    QRS would otherwise make a 50 ms "beat"); each peak is then moved to the R apex of the step-2
    signal within ``config.rpeak_refine_s`` (``wfdb.processing.correct_peaks``), so beats are
-   centred on R whatever delay the detector's own filter has.
+   centred on R whatever delay the detector's own filter has. Last, ``guard_rpeaks`` drops
+   detections far smaller than the QRS complexes around them (non-conducted P waves in 2:1 AV
+   block, noise in sinus pauses) and searches back in RR gaps for missed beats
+   (``config.rpeak_guard_amplitude``, ``config.rpeak_searchback*``).
 4. ``resample`` of the cleaned signal to ``config.target_fs``; each native peak ``p`` maps to
    ``round(p * target_fs / fs)``.
 5. ``normalize`` per record (robust: ``(x - median) / IQR``), never per beat, so the relative
@@ -44,8 +47,8 @@ import scipy.signal
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
-__all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "normalize",
-           "rr_features", "segment", "preprocess"]
+__all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
+           "guard_rpeaks", "qrs_amplitudes", "normalize", "rr_features", "segment", "preprocess"]
 
 @dataclass
 class Beats:
@@ -218,13 +221,15 @@ def refine_rpeaks(cleaned, rpeaks, fs, radius_s) -> np.ndarray:
 def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None) -> np.ndarray:
     """R-peaks (int64 sample indices at ``fs``) of a raw signal with the config's detector settings.
 
-    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``) runs on a copy
+    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``, and
+    ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
     cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
     best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
     with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
-    beats are cut from) within ``config.rpeak_refine_s``. ``cleaned``: that signal, when the
-    caller already has it. ``preprocess`` and ``bench rpeaks`` both use this.
+    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
+    ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
+    both use this.
     """
     fs = float(fs)
     raw = np.asarray(signal, dtype=np.float64)
@@ -233,20 +238,165 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     cleaned = np.asarray(cleaned, dtype=np.float64)
     detect_clean = config.rpeak_clean_method or config.clean_method
     detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
+    options = {"mindelay": float(config.rpeak_mindelay_s)} if config.rpeak_method == "neurokit" else {}
     if config.detect_at_native_rate:
         peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
-                              correct_artifacts=config.rpeak_correct_artifacts)
+                              correct_artifacts=config.rpeak_correct_artifacts, **options)
     else:
         target_fs = float(config.target_fs)
         peaks = detect_rpeaks(resample(detect_signal, fs, target_fs), target_fs, config.rpeak_method,
-                              cleaned=True, correct_artifacts=config.rpeak_correct_artifacts)
+                              cleaned=True, correct_artifacts=config.rpeak_correct_artifacts, **options)
         peaks = np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
     min_distance = int(round(config.min_rr_s * fs))
     peaks = _drop_close_peaks(peaks, cleaned, min_distance)
     if config.rpeak_refine_s > 0:
         # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
         peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+    return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+# ----------------------------------------------------------------------------------------------
+# the guard: a physiological check of the detections and a search back in long RR gaps
+
+_GUARD_NEIGHBOURS = 8          # peaks each side that make the reference amplitude
+_GUARD_PERCENTILE = 75.0       # of their QRS amplitudes (a QRS value while under 75% of them are false)
+_QRS_HALF_WIDTH_S = 0.05       # QRS amplitude: peak-to-peak of the cleaned signal within +-50 ms of R
+_SEARCHBACK_ROUNDS = 3         # a gap holding several missed beats gets one more per round
+
+
+def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.ndarray:
+    """Peak-to-peak amplitude of ``cleaned`` within ``half_width_s`` of each peak (float64, (n,))."""
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    half = max(1, int(round(half_width_s * float(fs))))
+    index = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)
+    window = x[index]
+    return window.max(axis=1) - window.min(axis=1) if peaks.size else np.zeros(0)
+
+
+def _neighbour_percentile(positions, values, queries, neighbours=_GUARD_NEIGHBOURS, q=_GUARD_PERCENTILE):
+    """For each query position: the ``q``-th percentile of ``values`` at the ``neighbours`` sorted
+    ``positions`` before it and the ``neighbours`` from it on (fewer at the edges)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.int64)
+    if values.size == 0:
+        return np.full(queries.shape, np.nan)
+    padded = np.concatenate([np.full(neighbours, np.nan), values, np.full(neighbours, np.nan)])
+    start = np.searchsorted(positions, queries, side="left")  # index into padded of the window start
+    return _row_nanpercentile(padded[start[:, None] + np.arange(2 * neighbours)[None, :]], q)
+
+
+def _row_nanpercentile(window, q) -> np.ndarray:
+    """``np.nanpercentile(window, q, axis=1)`` (linear interpolation), vectorised: numpy's loops
+    over the rows, which costs more than the detector on a short record."""
+    window = np.sort(window, axis=1)  # NaN last
+    count = np.count_nonzero(~np.isnan(window), axis=1)
+    rank = np.maximum(count - 1, 0) * (q / 100.0)
+    low = np.floor(rank).astype(np.int64)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    rows = np.arange(window.shape[0])
+    value = window[rows, low] + (rank - low) * (window[rows, high] - window[rows, low])
+    return np.where(count > 0, value, np.nan)
+
+
+def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = SignalConfig()) -> np.ndarray:
+    """The detector's guard against rhythms it was not tuned on (sorted unique int64 peaks out).
+
+    1. **Physiological check** (``config.rpeak_guard_amplitude`` > 0): a peak is dropped when its
+       QRS amplitude (peak-to-peak of ``cleaned`` within 50 ms of R) is under
+       ``rpeak_guard_amplitude`` times the reference, the 75th percentile of the amplitudes of the
+       8 peaks on each side. The reference is computed twice, the second time from the peaks the
+       first pass kept, so a run of false detections (noise in a pause) does not lower it. This
+       removes non-conducted P waves (2:1 AV block), noise in pauses and T waves, which are far
+       smaller than the QRS complexes around them; a wide ventricular beat keeps its amplitude.
+    2. **Search back** (``config.rpeak_searchback`` > 0): in every RR gap longer than
+       ``rpeak_searchback`` times the local median RR (9 intervals) the strongest point of the
+       detector's feature (the smoothed absolute slope of ``detect_signal``, as the ``neurokit``
+       detector uses) at least ``min_rr_s`` from both ends becomes a candidate, is moved to the R
+       apex, and is kept when its QRS amplitude reaches ``rpeak_searchback_amplitude`` times the
+       reference of the kept peaks around it. Up to three rounds (several missed beats in a gap).
+    """
+    peaks = np.unique(np.asarray(peaks, dtype=np.int64))
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    fs = float(fs)
+    guard = float(config.rpeak_guard_amplitude)
+    amplitude = None
+    if guard > 0 and peaks.size >= 3:
+        amplitude = qrs_amplitudes(cleaned, peaks, fs)
+        keep = amplitude >= guard * _neighbour_percentile(peaks, amplitude, peaks)
+        if keep.sum() >= 3:
+            keep = amplitude >= guard * _neighbour_percentile(peaks[keep], amplitude[keep], peaks)
+        if keep.any():
+            peaks, amplitude = peaks[keep], amplitude[keep]
+    ratio = float(config.rpeak_searchback)
+    if ratio > 0 and peaks.size >= 3:
+        peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
     return peaks
+
+
+def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
+    min_distance = max(1, int(round(config.min_rr_s * fs)))
+    feature = direction = None
+    for _ in range(_SEARCHBACK_ROUNDS):
+        rr = np.diff(peaks)
+        padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
+        local = _row_nanpercentile(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], 50.0)
+        gaps = np.flatnonzero((rr > config.rpeak_searchback * local) & (rr > 2 * min_distance))
+        if gaps.size == 0:
+            break
+        if feature is None:  # only records with a long gap pay for these
+            smooth = max(1, int(round(0.1 * fs)))
+            cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
+            feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+            feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+            if amplitude is None:
+                amplitude = qrs_amplitudes(cleaned, peaks, fs)
+            # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
+            direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
+        candidates = []
+        for g in gaps:
+            lo, hi = int(peaks[g]) + min_distance, int(peaks[g + 1]) - min_distance
+            candidates.append(lo + int(np.argmax(feature[lo:hi])))
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if config.rpeak_refine_s > 0:
+            candidates = correct_apex(cleaned, candidates, fs, config.rpeak_refine_s, direction)
+        # still inside its gap, min_rr_s from both ends, and as large as a QRS of its neighbourhood
+        inside = (candidates - peaks[gaps] >= min_distance) & (peaks[gaps + 1] - candidates >= min_distance)
+        cand_amplitude = qrs_amplitudes(cleaned, candidates, fs)
+        reference = _neighbour_percentile(peaks, amplitude, candidates)
+        accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
+        if not accept.any():
+            break
+        peaks = np.concatenate([peaks, candidates[accept]])
+        amplitude = np.concatenate([amplitude, cand_amplitude[accept]])
+        order = np.argsort(peaks, kind="stable")
+        peaks, amplitude = peaks[order], amplitude[order]
+    return peaks
+
+
+def correct_apex(cleaned, peaks, fs, radius_s, direction="up") -> np.ndarray:
+    """Each peak moved to its R apex within ``radius_s``, in the input order (no merging): the
+    extremum in ``direction`` (``"up"``/``"down"``) of ``cleaned`` minus its moving average over
+    ``2 * radius_s``, as ``refine_rpeaks`` (``wfdb.processing.correct_peaks``) does, computed only
+    around the peaks (a few search-back candidates do not pay for smoothing the whole record)."""
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    radius = int(round(float(radius_s) * float(fs)))
+    if peaks.size == 0 or radius < 1:
+        return peaks
+    sign = 1.0 if direction == "up" else -1.0
+    moved = peaks.copy()
+    for i, p in enumerate(peaks):
+        lo, hi = max(0, int(p) - 2 * radius), min(x.shape[0], int(p) + 2 * radius + 1)
+        segment = x[lo:hi]
+        cumulative = np.concatenate([[0.0], np.cumsum(segment)])
+        index = np.arange(segment.size)
+        left, right = np.maximum(index - radius, 0), np.minimum(index + radius, segment.size - 1) + 1
+        detrended = segment - (cumulative[right] - cumulative[left]) / (right - left)
+        a, b = max(int(p) - radius, lo) - lo, min(int(p) + radius + 1, hi) - lo
+        moved[i] = lo + a + int(np.argmax(sign * detrended[a:b]))
+    return moved
 
 
 def normalize(signal, mode="robust") -> np.ndarray:

@@ -3,6 +3,8 @@
     python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
         [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
+        [--rhythms normal block21 pause] [--seed 0] [--legacy | --compare-legacy]
+        [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
 ``ecgsl_keras.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
@@ -13,6 +15,14 @@ pairs closer than the tolerance, closest first, each reference and each detectio
 (``match_peaks``). Reported: gross sensitivity TP/(TP+FN) and positive predictivity
 TP/(TP+FP) over all records, the same per record, the mean |detected - reference| of matched
 pairs, and records/s of detection (cleaning included, reading excluded), single process.
+
+``--rhythms`` also scores signals built from each record (``ecgsl_keras.bench.rhythms``): 2:1 AV
+block (``block21``: every other regular beat loses its QRS-T, its P wave stays) and sinus pauses
+(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat), with
+the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
+signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_pauses``).
+``--legacy`` runs the detector as it was before ``signal.guard_rpeaks``; ``--compare-legacy``
+runs both on the same signals and reports the legacy one under ``legacy``.
 
 As in ANSI/AAMI EC57, detections inside ventricular flutter / fibrillation episodes (``[`` to
 ``]`` annotations: record 207 in DS1, where the flutter waves have no beat annotation) are left
@@ -31,10 +41,13 @@ import numpy as np
 
 from ecgsl_keras import signal as signal_lib
 from ecgsl_keras import tasks
-from ecgsl_keras.bench import load_signal_config
+from ecgsl_keras.bench import load_signal_config, rhythms
 from ecgsl_keras.errors import RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.rpeaks")
+
+# The detector as it was before the guard (signal.guard_rpeaks): ``--legacy``, ``--compare-legacy``.
+LEGACY = {"rpeak_mindelay_s": 0.3, "rpeak_guard_amplitude": 0.0, "rpeak_searchback": 0.0}
 
 
 def add_arguments(parser) -> None:
@@ -57,6 +70,22 @@ def add_arguments(parser) -> None:
                         help="count detections inside ventricular flutter/fibrillation episodes as false "
                              "positives (default: excluded, as ANSI/AAMI EC57 does)")
     parser.add_argument("--tolerance-ms", type=float, default=150.0, help="matching tolerance (default 150 ms)")
+    parser.add_argument("--mindelay-s", type=float, help="'neurokit' detector's minimum peak delay (default: config)")
+    parser.add_argument("--guard-amplitude", type=float,
+                        help="guard: drop peaks under this x the neighbours' QRS amplitude, 0 = off (default: config)")
+    parser.add_argument("--searchback", type=float,
+                        help="guard: search back in RR gaps over this x the local RR, 0 = off (default: config)")
+    parser.add_argument("--searchback-amplitude", type=float,
+                        help="guard: QRS amplitude a searched-back peak needs, x the neighbours' (default: config)")
+    parser.add_argument("--legacy", action="store_true",
+                        help="the detector before the guard (mindelay 0.3 s, no amplitude check, no search-back)")
+    parser.add_argument("--compare-legacy", action="store_true",
+                        help="also run the legacy detector on the same signals and report it under 'legacy'")
+    parser.add_argument("--rhythms", nargs="+", default=["normal"], choices=rhythms.RHYTHMS,
+                        help="signals to score: 'normal' (the records), 'block21' (2:1 AV block) and 'pause' "
+                             "(sinus pauses) built from each record by ecgsl_keras.bench.rhythms (default: normal)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="rhythm construction seed, added to the record number (default 0)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,8 +142,9 @@ def _default_records(data_dir: Path):
     return sorted(p.stem for p in data_dir.glob("*.hea") if (data_dir / f"{p.stem}.atr").exists())
 
 
-def read_mitdb(data_dir, record_id: str, lead: str = "MLII"):
-    """``(signal mV float64, fs, reference beat samples int64, VF episodes (k, 2) int64, path)``.
+def read_mitdb(data_dir, record_id: str, lead: str = "MLII", with_symbols: bool = False):
+    """``(signal mV float64, fs, reference beat samples int64, VF episodes (k, 2) int64, path)``,
+    and the reference beats' annotation symbols (list of str) last when ``with_symbols``.
 
     Read with wfdb directly: the benchmark needs every annotation, not only the beats a data
     set reader keeps. Reference beats are the annotations whose symbol has an AAMI class
@@ -147,7 +177,10 @@ def read_mitdb(data_dir, record_id: str, lead: str = "MLII"):
             onset = None
     if onset is not None:  # an episode running to the end of the record
         episodes.append((onset, signal.shape[0] - 1))
-    return signal, float(record.fs), samples[is_beat], np.asarray(episodes, np.int64).reshape(-1, 2), str(path)
+    result = (signal, float(record.fs), samples[is_beat], np.asarray(episodes, np.int64).reshape(-1, 2), str(path))
+    if with_symbols:
+        result += ([s for s, beat in zip(annotation.symbol, is_beat) if beat],)
+    return result
 
 
 def in_episodes(samples, episodes) -> np.ndarray:
@@ -163,22 +196,76 @@ def in_episodes(samples, episodes) -> np.ndarray:
 # the benchmark
 
 
-def run(args) -> dict:
+def _config(args):
     config = load_signal_config(getattr(args, "config", None))
-    overrides = {}
-    if getattr(args, "method", None):
-        overrides["rpeak_method"] = args.method
-    if getattr(args, "clean_method", None):
-        overrides["clean_method"] = args.clean_method
-    if getattr(args, "rpeak_clean_method", None) is not None:
-        overrides["rpeak_clean_method"] = args.rpeak_clean_method
-    if getattr(args, "refine_s", None) is not None:
-        overrides["rpeak_refine_s"] = float(args.refine_s)
+    overrides = dict(LEGACY) if getattr(args, "legacy", False) else {}
+    for name, field in (("method", "rpeak_method"), ("clean_method", "clean_method")):
+        if getattr(args, name, None):
+            overrides[field] = getattr(args, name)
+    for name, field in (("rpeak_clean_method", "rpeak_clean_method"), ("refine_s", "rpeak_refine_s"),
+                        ("mindelay_s", "rpeak_mindelay_s"), ("guard_amplitude", "rpeak_guard_amplitude"),
+                        ("searchback", "rpeak_searchback"), ("searchback_amplitude", "rpeak_searchback_amplitude")):
+        if getattr(args, name, None) is not None:
+            overrides[field] = getattr(args, name)
     if getattr(args, "correct_artifacts", None) is not None:
         overrides["rpeak_correct_artifacts"] = bool(args.correct_artifacts)
     if getattr(args, "detect_at_target_rate", False):
         overrides["detect_at_native_rate"] = False
-    config = dataclasses.replace(config, **overrides)
+    return dataclasses.replace(config, **overrides)
+
+
+def _seed(record_id: str, seed: int) -> int:
+    digits = "".join(ch for ch in str(record_id) if ch.isdigit())
+    return int(seed) + (int(digits) if digits else 0)
+
+
+def _score(config, signals, tolerance_s, include_vf):
+    """Detect and match on every ``(record_id, rhythm, built, fs)``; totals per rhythm and per record."""
+    per_rhythm, per_record, errors_ms = {}, {}, {}
+    detect_seconds = 0.0
+    for record_id, rhythm, built, fs in signals:
+        start = time.perf_counter()
+        detected = signal_lib.find_rpeaks(built["signal"], fs, config)
+        seconds = time.perf_counter() - start
+        if rhythm == "normal":
+            detect_seconds += seconds
+        in_vf = in_episodes(detected, built["episodes"])
+        if not include_vf:
+            detected = detected[~in_vf]
+        match = match_peaks(built["beats"], detected, int(round(tolerance_s * fs)))
+        offsets = match["detected"][match["matched"][:, 1]] - match["reference"][match["matched"][:, 0]]
+        errors_ms.setdefault(rhythm, []).append(np.abs(offsets) * 1000.0 / fs)
+        totals = per_rhythm.setdefault(rhythm, {"TP": 0, "FN": 0, "FP": 0, "in_VF": 0, "records": 0})
+        for key, value in (("TP", match["tp"]), ("FN", match["fn"]), ("FP", match["fp"]), ("in_VF", int(in_vf.sum()))):
+            totals[key] += value
+        totals["records"] += 1
+        row = {
+            "TP": match["tp"], "FN": match["fn"], "FP": match["fp"], "in_VF": int(in_vf.sum()),
+            "Se": round(_ratio(match["tp"], match["tp"] + match["fn"]), 5),
+            "+P": round(_ratio(match["tp"], match["tp"] + match["fp"]), 5),
+            "mean_abs_error_ms": round(float(np.mean(np.abs(offsets)) * 1000.0 / fs), 2) if offsets.size else None,
+            "seconds": round(seconds, 3),
+        }
+        if rhythm != "normal":
+            row["removed"] = int(built["removed"].size)
+            row["pauses"] = int(built["pauses"].shape[0])
+            row["FP_in_pauses"] = int(in_episodes(detected, built["pauses"]).sum())
+        per_record[record_id if rhythm == "normal" else f"{record_id}/{rhythm}"] = row
+        log.info("%s %s: %s", record_id, rhythm, row)
+    for rhythm, totals in per_rhythm.items():
+        tp, fn, fp = totals["TP"], totals["FN"], totals["FP"]
+        totals["Se"] = _ratio(tp, tp + fn)
+        totals["+P"] = _ratio(tp, tp + fp)
+        errors = np.concatenate(errors_ms[rhythm])
+        totals["mean_abs_error_ms"] = float(errors.mean()) if errors.size else None
+    if "normal" in per_rhythm:
+        for rhythm, totals in per_rhythm.items():
+            totals["+P_loss_vs_normal"] = per_rhythm["normal"]["+P"] - totals["+P"]
+    return per_rhythm, per_record, detect_seconds
+
+
+def run(args) -> dict:
+    config = _config(args)
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise RecordError(data_dir, "missing_file", "data folder not found")
@@ -186,42 +273,24 @@ def run(args) -> dict:
     if not record_ids:
         raise RecordError(data_dir, "missing_record", "no MIT-BIH records (.hea + .atr) found")
     tolerance_s = float(args.tolerance_ms) / 1000.0
+    rhythm_names = list(dict.fromkeys(getattr(args, "rhythms", None) or ["normal"]))
 
     # Warm-up outside the clock: imports neurokit2 and compiles what it compiles on first use.
     signal_lib.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config)
 
-    per_record = {}
-    totals = {"tp": 0, "fn": 0, "fp": 0}
-    errors_ms = []
-    detect_seconds = read_seconds = 0.0
+    signals, read_seconds = [], 0.0
     for record_id in record_ids:
         start = time.perf_counter()
-        signal, fs, reference, episodes, _ = read_mitdb(data_dir, record_id, args.lead)
+        signal, fs, reference, episodes, _, symbols = read_mitdb(data_dir, record_id, args.lead, with_symbols=True)
         read_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        detected = signal_lib.find_rpeaks(signal, fs, config)
-        seconds = time.perf_counter() - start
-        detect_seconds += seconds
-        in_vf = in_episodes(detected, episodes)
-        if not args.include_vf:
-            detected = detected[~in_vf]
-        match = match_peaks(reference, detected, int(round(tolerance_s * fs)))
-        offsets = match["detected"][match["matched"][:, 1]] - match["reference"][match["matched"][:, 0]]
-        errors_ms.append(np.abs(offsets) * 1000.0 / fs)
-        for key in totals:
-            totals[key] += match[key]
-        per_record[record_id] = {
-            "TP": match["tp"], "FN": match["fn"], "FP": match["fp"],
-            "in_VF": int(in_vf.sum()),
-            "Se": round(_ratio(match["tp"], match["tp"] + match["fn"]), 5),
-            "+P": round(_ratio(match["tp"], match["tp"] + match["fp"]), 5),
-            "mean_abs_error_ms": round(float(np.mean(np.abs(offsets)) * 1000.0 / fs), 2) if offsets.size else None,
-            "seconds": round(seconds, 3),
-        }
-        log.info("%s: %s", record_id, per_record[record_id])
-    tp, fn, fp = totals["tp"], totals["fn"], totals["fp"]
-    all_errors = np.concatenate(errors_ms) if errors_ms else np.zeros(0)
-    return {
+        for rhythm in rhythm_names:
+            built = rhythms.build(rhythm, signal, fs, reference, symbols, episodes,
+                                  seed=_seed(record_id, getattr(args, "seed", 0)))
+            signals.append((record_id, rhythm, built, fs))
+    per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf)
+    main = per_rhythm.get("normal", per_rhythm[rhythm_names[0]])
+    tp, fn, fp = main["TP"], main["FN"], main["FP"]
+    result = {
         "benchmark": "rpeaks",
         "method": config.rpeak_method,
         "clean_method": config.clean_method,
@@ -230,17 +299,50 @@ def run(args) -> dict:
         "correct_artifacts": config.rpeak_correct_artifacts,
         "detect_at_native_rate": config.detect_at_native_rate,
         "min_rr_s": config.min_rr_s,
+        "mindelay_s": config.rpeak_mindelay_s,
+        "guard_amplitude": config.rpeak_guard_amplitude,
+        "searchback": config.rpeak_searchback,
+        "searchback_amplitude": config.rpeak_searchback_amplitude,
         "lead": args.lead,
         "tolerance_ms": float(args.tolerance_ms),
         "vf_episodes_excluded": not args.include_vf,
-        "detections_in_vf": int(sum(v["in_VF"] for v in per_record.values())),
+        "detections_in_vf": int(main["in_VF"]),
         "n_records": len(record_ids),
         "TP": tp, "FN": fn, "FP": fp,
         "sensitivity": _ratio(tp, tp + fn),
         "positive_predictivity": _ratio(tp, tp + fp),
-        "mean_abs_error_ms": float(all_errors.mean()) if all_errors.size else None,
-        "records_per_second": _ratio(len(record_ids), detect_seconds),
+        "mean_abs_error_ms": main["mean_abs_error_ms"],
+        "records_per_second": _ratio(len(record_ids), detect_seconds) if "normal" in per_rhythm else None,
         "seconds_per_record": detect_seconds / len(record_ids),
         "read_seconds": read_seconds,
-        "per_record": per_record,
+        "rhythm_seed": int(getattr(args, "seed", 0)),
+        "rhythms": per_rhythm,
     }
+    if getattr(args, "compare_legacy", False):
+        legacy = dataclasses.replace(config, **LEGACY)
+        legacy_rhythms, legacy_records, legacy_seconds = _score(legacy, signals, tolerance_s, args.include_vf)
+        result["legacy"] = {"settings": LEGACY, "rhythms": legacy_rhythms,
+                            "records_per_second": _ratio(len(record_ids), legacy_seconds)
+                            if "normal" in legacy_rhythms else None,
+                            "per_record": legacy_records}
+    result["per_record"] = per_record
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The dispatcher's table, with the per-rhythm figures of the guarded and legacy detectors
+    side by side (one row each) instead of a nested dict."""
+    from ecgsl_keras.bench import format_table as base
+
+    view = {k: v for k, v in result.items() if k not in ("rhythms", "legacy", "per_record")}
+    rows = {}
+    columns = ("TP", "FN", "FP", "Se", "+P", "+P_loss_vs_normal")
+    for label, rhythm_rows in (("", result.get("rhythms", {})),
+                               (" (legacy)", result.get("legacy", {}).get("rhythms", {}))):
+        for rhythm, figures in rhythm_rows.items():
+            rows[rhythm + label] = {c: figures.get(c) for c in columns}
+    if "legacy" in result:
+        view["legacy_records_per_second"] = result["legacy"].get("records_per_second")
+    view["rhythms"] = rows
+    view["per_record"] = result.get("per_record", {})
+    return base(view)

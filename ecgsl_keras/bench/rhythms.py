@@ -1,0 +1,178 @@
+"""Test rhythms built from real MIT-BIH beats, for the R-peak benchmark (``bench rpeaks --rhythms``).
+
+Two rhythms that MIT-BIH DS1 barely holds, and on which an R-peak detector tuned on DS1 fails,
+built from a record's own signal and annotations (deterministic for a given ``seed``):
+
+- ``block21`` -- second-degree AV block with 2:1 conduction: in every run of regular normal
+  beats, every other beat loses its QRS-T complex (from ``qrs_before_s`` before R to the end of
+  the T wave, ``t_end_s`` after R, or earlier when the next P wave comes sooner) while its P wave
+  stays. The removed span becomes the straight line between its two end values plus real noise
+  of the record (below). The signal keeps its length; the blocked beats leave the reference.
+  A sinus rate of ~70/min gives a ventricular rate of ~35/min, as in the clinical 2:1 block.
+- ``pause`` -- sinus rhythm with long pauses (sinus arrest): after roughly every ``pause_every``
+  regular normal beat, a pause of ``pause_s`` seconds (uniform) is inserted in the beat's TP
+  segment (after its T wave, before the next P wave). The pause holds the signal level at the
+  insertion point plus real noise of the record. Reference beats (and VF episodes) after it move
+  by the pause length.
+
+Real noise: the record's own TP segments (after a normal beat's T wave, before the next P wave),
+each with the straight line between its end values removed (so pieces join without steps),
+concatenated in a random order. That is the record's baseline noise (muscle, mains, electrode
+motion, residual wander) as it is between beats, at its own amplitude.
+
+A "regular normal beat" is an annotation of AAMI class N whose neighbours are also class N,
+with both RR intervals within 0.4-1.5 s and differing by less than 20%. A TP segment runs from
+0.42 s (or 55% of the RR interval, if shorter) after R to 0.25 s (or 30% of RR) before the next R.
+A record without regular normal beats comes back unchanged. Where the "P wave" is atrial
+fibrillation or flutter (records 201, 203), what stays before a blocked beat is that activity.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ecgsl_keras import tasks
+
+RHYTHMS = ("normal", "block21", "pause")
+
+
+def _regular_normal(beats, symbols, fs) -> np.ndarray:
+    """Boolean mask of the beats that are regular normal beats (module docstring)."""
+    beats = np.asarray(beats, np.int64)
+    n = beats.size
+    ok = np.zeros(n, bool)
+    if n < 3:
+        return ok
+    is_n = np.array([tasks.aami_class(s) == "N" for s in symbols], bool)
+    rr = np.diff(beats) / float(fs)
+    prev_rr, next_rr = rr[:-1], rr[1:]
+    inner = (is_n[:-2] & is_n[1:-1] & is_n[2:] & (prev_rr >= 0.4) & (prev_rr <= 1.5) & (next_rr >= 0.4)
+             & (next_rr <= 1.5) & (np.abs(next_rr / prev_rr - 1.0) < 0.2))
+    ok[1:-1] = inner
+    return ok
+
+
+def _tp_span(beats, k, fs):
+    """The TP segment after beat ``k``: from the T wave's end (0.42 s after R, or 55% of the RR
+    interval when shorter) to the next P wave's start (0.25 s before the next R, or 30% of RR)."""
+    rr = int(beats[k + 1] - beats[k])
+    start = int(beats[k]) + int(round(min(0.42 * fs, 0.55 * rr)))
+    stop = int(beats[k + 1]) - int(round(min(0.25 * fs, 0.3 * rr)))
+    return start, stop
+
+
+def tp_segments(beats, symbols, fs, min_s=0.04) -> list:
+    """``(start, stop)`` sample spans of the TP segments after regular normal beats."""
+    beats = np.asarray(beats, np.int64)
+    spans = [_tp_span(beats, k, fs) for k in np.flatnonzero(_regular_normal(beats, symbols, fs))]
+    return [(start, stop) for start, stop in spans if stop - start >= min_s * fs]
+
+
+class NoiseSource:
+    """Real between-beat noise of one record: detrended TP segments, concatenated at random."""
+
+    def __init__(self, signal, spans, rng):
+        self.pieces = []
+        x = np.asarray(signal, np.float64)
+        for start, stop in spans:
+            piece = x[start:stop + 1]
+            line = np.linspace(piece[0], piece[-1], piece.size)
+            self.pieces.append(piece - line)
+        self.rng = rng
+
+    def take(self, n: int) -> np.ndarray:
+        """``n`` samples of noise starting and ending at 0 (pieces joined end to start)."""
+        if not self.pieces:
+            raise ValueError("no TP segments to take noise from (no regular normal beats)")
+        out, total = [], 0
+        while total < n:
+            piece = self.pieces[int(self.rng.integers(len(self.pieces)))]
+            out.append(piece[:-1])   # the last sample (0) is the next piece's first
+            total += piece.size - 1
+        noise = np.concatenate(out)[:n].copy()
+        taper = min(n // 2, 8)
+        if taper:                     # end at 0 whatever piece the cut fell in
+            noise[-taper:] *= np.linspace(1.0, 0.0, taper)
+        return noise
+
+
+def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=0.07, t_end_s=0.45, p_start_s=0.28):
+    """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
+    reference beats left, and the samples of the blocked (removed) beats."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(signal, np.float64).copy()
+    beats = np.asarray(beats, np.int64)
+    noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    regular = _regular_normal(beats, symbols, fs)
+    blocked = np.zeros(beats.size, bool)
+    candidates = np.flatnonzero(regular)
+    for k in candidates[int(rng.integers(2)):]:
+        if blocked[k - 1]:            # alternate: a blocked beat is always followed by a conducted one
+            continue
+        start = beats[k] - int(round(qrs_before_s * fs))
+        stop = min(beats[k] + int(round(t_end_s * fs)), beats[k + 1] - int(round(p_start_s * fs)))
+        if stop - start < 0.15 * fs:
+            continue
+        line = np.linspace(x[start], x[stop], stop - start + 1)
+        x[start:stop + 1] = line + noise.take(stop - start + 1)
+        blocked[k] = True
+    return x, beats[~blocked], beats[blocked]
+
+
+def pause(signal, fs, beats, symbols, episodes=None, seed=0, pause_s=(2.0, 4.0), pause_every=(8, 16)):
+    """Sinus pauses (module docstring). Returns ``(signal, beats, episodes, pauses)``: the new
+    signal, the shifted reference beats, the shifted VF episodes and the ``(start, stop)`` sample
+    spans of the inserted pauses in the new signal."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(signal, np.float64)
+    beats = np.asarray(beats, np.int64)
+    episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
+    noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    regular = _regular_normal(beats, symbols, fs)
+    inserts = []                     # (position in the old signal, length)
+    countdown = int(rng.integers(pause_every[0], pause_every[1] + 1))
+    for k in np.flatnonzero(regular):
+        countdown -= 1
+        if countdown > 0:
+            continue
+        start, stop = _tp_span(beats, k, fs)
+        if stop - start < 0.04 * fs:
+            continue
+        inserts.append(((start + stop) // 2, int(round(rng.uniform(*pause_s) * fs))))
+        countdown = int(rng.integers(pause_every[0], pause_every[1] + 1))
+    pieces, previous, pauses, shift = [], 0, [], 0
+    for position, length in inserts:
+        pieces.append(x[previous:position])
+        pieces.append(x[position] + noise.take(length))
+        pauses.append((position + shift, position + shift + length - 1))
+        shift += length
+        previous = position
+    pieces.append(x[previous:])
+    positions = np.array([p for p, _ in inserts], np.int64)
+    lengths = np.cumsum([0] + [n for _, n in inserts]).astype(np.int64)
+
+    def moved(samples):
+        samples = np.asarray(samples, np.int64)
+        return samples + lengths[np.searchsorted(positions, samples, side="right")]
+
+    return (np.concatenate(pieces), moved(beats), moved(episodes.ravel()).reshape(-1, 2),
+            np.asarray(pauses, np.int64).reshape(-1, 2))
+
+
+def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0) -> dict:
+    """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
+    ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
+    ``pauses``: inserted spans (pause)."""
+    episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
+    beats = np.asarray(beats, np.int64)
+    empty = np.zeros((0, 2), np.int64)
+    if rhythm == "normal":
+        return {"signal": np.asarray(signal, np.float64), "beats": beats, "episodes": episodes,
+                "removed": np.zeros(0, np.int64), "pauses": empty}
+    if rhythm == "block21":
+        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed)
+        return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty}
+    if rhythm == "pause":
+        x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
+        return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),
+                "pauses": pauses}
+    raise ValueError(f"unknown rhythm {rhythm!r}; expected one of {RHYTHMS}")

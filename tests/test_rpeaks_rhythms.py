@@ -1,0 +1,156 @@
+"""The R-peak guard (signal.guard_rpeaks) on 2:1 AV block and sinus pauses built from the real
+MIT-BIH fixture beats (bench.rhythms), and the legacy detector as the control."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ecgsl_keras import signal as signal_lib
+from ecgsl_keras.bench import rhythms
+from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, match_peaks, read_mitdb
+from ecgsl_keras.config import SignalConfig
+
+GUARDED = SignalConfig()
+OLD = dataclasses.replace(SignalConfig(), **LEGACY)
+
+
+@pytest.fixture(scope="module")
+def records(fixtures_dir):
+    return {rid: read_mitdb(fixtures_dir / "mitdb", rid, with_symbols=True) for rid in ("119", "208")}
+
+
+def _build(records, rid, rhythm):
+    signal, fs, beats, episodes, _, symbols = records[rid]
+    return rhythms.build(rhythm, signal, fs, beats, symbols, episodes, seed=int(rid)), fs
+
+
+def _near(detected, samples, radius):
+    """Detections within ``radius`` samples of any of ``samples``."""
+    detected = np.asarray(detected)
+    return int(sum(np.any(np.abs(detected - s) <= radius) for s in samples))
+
+
+def test_block21_removes_every_other_qrs_and_keeps_the_p_wave(records):
+    built, fs = _build(records, "119", "block21")
+    signal, _, beats, _, _, symbols = records["119"]
+    removed = built["removed"]
+    assert built["signal"].shape == signal.shape
+    assert removed.size > 30 and built["beats"].size + removed.size == beats.size
+    # never two blocked beats in a row: a conducted beat follows each blocked one
+    position = np.searchsorted(beats, removed)
+    assert np.all(np.diff(position) >= 2)
+    cleaned = signal_lib.clean(built["signal"], fs)
+    original = signal_lib.clean(signal, fs)
+    qrs = signal_lib.qrs_amplitudes(original, removed, fs)
+    left = signal_lib.qrs_amplitudes(cleaned, removed, fs)
+    assert np.median(left) < 0.2 * np.median(qrs)          # the QRS is gone
+    p_wave = (removed[:, None] - np.arange(int(0.25 * fs), int(0.1 * fs), -1)[None, :])
+    np.testing.assert_array_equal(built["signal"][p_wave], signal[p_wave])   # the P wave is untouched
+    assert np.median(np.ptp(original[p_wave], axis=1)) > 0.05   # and there is one (mV)
+
+
+def test_pause_inserts_2_to_4_s_and_moves_the_reference(records):
+    built, fs = _build(records, "208", "pause")
+    signal, _, beats, _, _, _ = records["208"]
+    pauses = built["pauses"]
+    lengths = (pauses[:, 1] - pauses[:, 0] + 1) / fs
+    assert pauses.shape[0] >= 2 and np.all((lengths >= 2.0) & (lengths <= 4.0))
+    assert built["signal"].size == signal.size + int(np.sum(pauses[:, 1] - pauses[:, 0] + 1))
+    assert built["beats"].size == beats.size and not in_episodes(built["beats"], pauses).any()
+    np.testing.assert_allclose(built["signal"][built["beats"]], signal[beats])   # same samples, moved
+    # the pause holds real noise, not a flat line, and no QRS-sized deflection
+    cleaned = signal_lib.clean(built["signal"], fs)
+    inside = np.concatenate([cleaned[a + int(0.3 * fs):b - int(0.3 * fs)] for a, b in pauses])
+    qrs = np.median(signal_lib.qrs_amplitudes(cleaned, built["beats"], fs))
+    assert 0 < np.std(inside) and np.ptp(inside) < 0.5 * qrs
+
+
+def test_guard_drops_the_blocked_p_waves_the_old_detector_takes_for_beats(records):
+    built, fs = _build(records, "119", "block21")
+    radius = int(0.3 * fs)
+    old = signal_lib.find_rpeaks(built["signal"], fs, OLD)
+    new = signal_lib.find_rpeaks(built["signal"], fs, GUARDED)
+    assert _near(old, built["removed"], radius) > 0.5 * built["removed"].size   # the failure is real
+    assert _near(new, built["removed"], radius) == 0
+    match = match_peaks(built["beats"], new, int(0.15 * fs))
+    assert match["fn"] == 0 and match["fp"] == 0
+
+
+def test_guard_finds_no_beats_in_pauses(records):
+    in_pause_old = in_pause_new = 0
+    for rid in ("119", "208"):
+        built, fs = _build(records, rid, "pause")
+        old = signal_lib.find_rpeaks(built["signal"], fs, OLD)
+        new = signal_lib.find_rpeaks(built["signal"], fs, GUARDED)
+        in_pause_old += int(in_episodes(old, built["pauses"]).sum())
+        in_pause_new += int(in_episodes(new, built["pauses"]).sum())
+        match = match_peaks(built["beats"], new, int(0.15 * fs))
+        assert match["tp"] >= 0.99 * built["beats"].size
+    assert in_pause_old > 0          # the legacy detector does take noise in a pause for beats
+    assert in_pause_new == 0
+
+
+def test_guard_leaves_normal_detection_as_it_was(records):
+    for rid in ("119", "208"):
+        signal, fs, beats, _, _, _ = records[rid]
+        old = match_peaks(beats, signal_lib.find_rpeaks(signal, fs, OLD), int(0.15 * fs))
+        new = match_peaks(beats, signal_lib.find_rpeaks(signal, fs, GUARDED), int(0.15 * fs))
+        assert new["tp"] >= old["tp"] - 2 and new["fp"] <= old["fp"]
+        assert new["tp"] >= 0.99 * beats.size   # 208: 515 of 518 (legacy 517)
+
+
+def test_search_back_recovers_a_missed_beat_and_rejects_noise(records):
+    signal, fs, beats, _, _, _ = records["119"]
+    cleaned = signal_lib.clean(signal, fs)
+    detect = signal_lib.clean(signal, fs, GUARDED.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED, cleaned=cleaned)
+    # a detector that missed two beats far apart: search-back brings them back at the same sample
+    missing = peaks[[40, 200]]
+    back = signal_lib.guard_rpeaks(np.setdiff1d(peaks, missing), cleaned, detect, fs, GUARDED)
+    np.testing.assert_array_equal(back, peaks)
+    off = dataclasses.replace(GUARDED, rpeak_searchback=0.0)
+    assert np.setdiff1d(peaks, signal_lib.guard_rpeaks(np.setdiff1d(peaks, missing), cleaned, detect, fs,
+                                                       off)).tolist() == missing.tolist()
+    # a flat stretch (2.5 s of baseline) gives the search nothing QRS-sized to take
+    flat = cleaned.copy()
+    gap = slice(int(peaks[100]) + int(0.3 * fs), int(peaks[100]) + int(2.8 * fs))
+    flat[gap] = 0.0
+    kept = peaks[(peaks < gap.start) | (peaks >= gap.stop)]
+    result = signal_lib.guard_rpeaks(kept, flat, flat, fs, GUARDED)
+    assert not ((result >= gap.start) & (result < gap.stop)).any()
+
+
+def test_guard_drops_a_small_deflection_between_beats():
+    fs = 360.0
+    x = np.zeros(int(20 * fs))
+    beats = np.arange(int(0.5 * fs), x.size - int(0.5 * fs), int(0.9 * fs))
+    t = np.arange(-20, 21)
+    for b in beats:
+        x[b + t] += np.exp(-(t / 6.0) ** 2)                  # QRS-like, 1 mV
+    small = beats[5] + int(0.45 * fs)
+    x[small + t] += 0.15 * np.exp(-(t / 12.0) ** 2)          # a P-wave-sized bump
+    out = signal_lib.guard_rpeaks(np.sort(np.append(beats, small)), x, x, fs,
+                                  dataclasses.replace(GUARDED, rpeak_searchback=0.0))
+    np.testing.assert_array_equal(out, beats)
+    with pytest.raises(ValueError, match="unknown rhythm"):
+        rhythms.build("afib", x, fs, beats, ["N"] * beats.size)
+
+
+def test_bench_rpeaks_reports_rhythms_for_the_guarded_and_legacy_detectors(capsys, fixtures_dir):
+    import json
+
+    from ecgsl_keras.bench.__main__ import main
+
+    code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119",
+                 "--rhythms", "normal", "block21", "pause", "--compare-legacy"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    new, old = result["rhythms"], result["legacy"]["rhythms"]
+    assert set(new) == set(old) == {"normal", "block21", "pause"}
+    assert set(result["per_record"]) == {"119", "119/block21", "119/pause"}
+    assert result["per_record"]["119/block21"]["removed"] > 30
+    assert result["TP"] == new["normal"]["TP"] and result["sensitivity"] == new["normal"]["Se"]
+    assert old["block21"]["FP"] > 30 and new["block21"]["FP"] == 0        # the P waves of the blocked beats
+    assert new["block21"]["+P_loss_vs_normal"] < 0.005 < old["block21"]["+P_loss_vs_normal"]
+    assert "block21 (legacy)" in captured.err                               # the side-by-side table
