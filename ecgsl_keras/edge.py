@@ -75,11 +75,22 @@ class EdgeConfig:
     band_hz: tuple = (5.0, 15.0)        # Pan-Tompkins QRS band
     band_half_width_s: float = 0.25     # band-pass FIR half length
     integration_s: float = 0.15         # moving-window integration (Pan-Tompkins: 150 ms)
-    envelope_s: float = 2.0             # running maximum of the integrated signal ("signal level")
+    envelope_s: float = 2.0             # running maximum (blocks of 0.2 s) of the integrated signal ("signal level")
     noise_s: float = 2.0                # running mean of the integrated signal ("noise level")
-    threshold_fraction: float = 0.3     # threshold = noise + fraction * (signal - noise)
-    global_fraction: float = 0.15       # and at least this fraction of the window's reference peak height
+    threshold_fraction: float = 0.2     # threshold = noise + fraction * (signal - noise)
+    global_fraction: float = 0.08       # and at least this fraction of the window's reference peak height
     global_quantile: float = 0.9        # reference peak height: this quantile of the candidates' heights
+    # "neurokit": the Python path's detector (neurokit2 "neurokit": |gradient|, boxcar integration, threshold
+    # on its running mean, refractory min_delay_s) on the rpeak_clean_method copy; "levels": Pan-Tompkins
+    # (band-pass, derivative, squaring, integration, running SPKI/NPKI); "envelope": running max/mean.
+    detector: str = "neurokit"
+    smooth_s: float = 0.1               # neurokit: smoothwindow
+    avg_s: float = 0.75                 # neurokit: avgwindow
+    grad_weight: float = 1.5            # neurokit: gradthreshweight
+    min_len_weight: float = 0.4         # neurokit: minlenweight
+    min_delay_s: float = 0.3            # neurokit: mindelay (refractory period)
+    detect_half_width_s: float = 0.5    # FIR of the rpeak_clean_method cleaning: +- this many seconds
+    level_s: float = 4.0                # "levels": half width of the window the peak levels are averaged over
     decimate_half_width_s: float = 0.1  # anti-aliasing FIR half length when input_rate = k * target_fs
 
     def to_dict(self) -> dict:
@@ -88,8 +99,11 @@ class EdgeConfig:
 
 # --- filters (numpy, at export time) -------------------------------------------------------------
 
-def clean_fir(signal_config: SignalConfig, edge: EdgeConfig) -> np.ndarray:
-    """Zero-phase FIR at ``target_fs`` reproducing ``signal.clean`` (impulse response, tapered, DC 0)."""
+def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None) -> np.ndarray:
+    """FIR at ``target_fs`` reproducing ``signal.clean(method=...)`` (default ``clean_method``): its
+    impulse response measured at ``clean_rate`` (resampled to ``target_fs``), +-``clean_half_width_s``,
+    Hann taper, zero DC gain. Centred on the impulse, so a zero-phase cleaning stays zero-phase and a
+    causal one keeps its delay."""
     from ecgsl_keras import signal as signal_lib
 
     target = float(signal_config.target_fs)
@@ -101,7 +115,7 @@ def clean_fir(signal_config: SignalConfig, edge: EdgeConfig) -> np.ndarray:
     centre_target = n_target // 2
     impulse = np.zeros(n)
     impulse[int(round(centre_target * ratio))] = 1.0
-    response = signal_lib.clean(impulse, rate, signal_config.clean_method)
+    response = signal_lib.clean(impulse, rate, method or signal_config.clean_method)
     if rate != target:
         response = signal_lib.resample(response, rate, target)
     h = response[centre_target - half: centre_target + half + 1].copy()
@@ -140,15 +154,32 @@ def _conv(x, kernel, stride=1):
 
 
 def _running(x, width: int, kind: str):
+    """Centred running max (MAX_POOL_2D; keep ``width`` small) or mean (CUMSUM: any width, O(n))."""
     import tensorflow as tf
 
     width = max(1, int(width) | 1)   # odd: centred
-    y = tf.reshape(x, (1, -1, 1))
     if kind == "max":
-        y = tf.nn.max_pool1d(y, width, 1, "SAME")
-    else:
-        y = tf.nn.avg_pool1d(y, width, 1, "SAME")
-    return tf.reshape(y, (-1,))
+        return tf.reshape(tf.nn.max_pool1d(tf.reshape(x, (1, -1, 1)), width, 1, "SAME"), (-1,))
+    n = x.shape[0]
+    half = width // 2
+    cumulative = tf.concat([[0.0], tf.cumsum(x)], 0)                  # (n + 1,)
+    i = tf.range(n)
+    hi = tf.minimum(i + half + 1, n)
+    lo = tf.maximum(i - half, 0)
+    return (tf.gather(cumulative, hi) - tf.gather(cumulative, lo)) / tf.cast(hi - lo, tf.float32)
+
+
+def _block_running_max(x, block: int, radius_blocks: int):
+    """Running maximum over the blocks of ``block`` samples within +-``radius_blocks`` blocks (cheap
+    for long windows: a strided max pool, then a short one over the block maxima)."""
+    import tensorflow as tf
+
+    n = x.shape[0]
+    n_blocks = -(-n // block)
+    padded = tf.pad(x, [[0, n_blocks * block - n]])
+    blocks = tf.reshape(tf.nn.max_pool1d(tf.reshape(padded, (1, -1, 1)), block, block, "VALID"), (-1,))
+    spread = tf.reshape(tf.nn.max_pool1d(tf.reshape(blocks, (1, -1, 1)), 2 * radius_blocks + 1, 1, "SAME"), (-1,))
+    return tf.gather(spread, tf.range(n) // block)
 
 
 def _sorted_quantiles(values, count, quantiles):
@@ -201,6 +232,11 @@ class EndToEnd:
             raise ConfigError("<config>", "bad_config", f"window of {edge.window_s} s is too short")
         self.clean_kernel = clean_fir(signal_config, edge)
         self.band_kernel = bandpass_fir(target, edge.band_hz, edge.band_half_width_s)
+        if edge.detector not in ("neurokit", "levels", "envelope"):
+            raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
+        self.detect_kernel = (clean_fir(signal_config, dataclasses.replace(edge, clean_half_width_s=edge.detect_half_width_s),
+                                        signal_config.rpeak_clean_method or signal_config.clean_method)
+                              if edge.detector == "neurokit" else None)
         self.decimate_kernel = (lowpass_fir(self.input_rate, 0.45 * target, edge.decimate_half_width_s)
                                 if self.factor > 1 else None)
 
@@ -244,7 +280,8 @@ class EndToEnd:
         previous = tf.concat([integrated[:1] + 1.0, integrated[:-1]], axis=0)
         candidate = tf.logical_and(tf.logical_and(integrated >= local_max, integrated > previous), inside)
         candidate = tf.logical_and(candidate, integrated > 0.0)
-        signal_level = _running(integrated, int(round(edge.envelope_s * fs)) * 2 + 1, "max")
+        block = max(1, int(round(0.2 * fs)))
+        signal_level = _block_running_max(integrated, block, max(1, int(round(edge.envelope_s * fs / block))))
         noise_level = _running(integrated, int(round(edge.noise_s * fs)) * 2 + 1, "mean")
         threshold = noise_level + edge.threshold_fraction * (signal_level - noise_level)
         heights = tf.where(candidate, integrated, 0.0)
@@ -252,9 +289,62 @@ class EndToEnd:
         # the window's reference peak height: a high quantile of the candidates' heights
         descending = tf.math.top_k(heights, k=n, sorted=True).values
         reference = _desc_quantile(descending, n_candidates, edge.global_quantile)
-        threshold = tf.maximum(threshold, edge.global_fraction * reference)
+        floor = edge.global_fraction * reference
+        if edge.detector == "levels":
+            # Pan-Tompkins' running peak levels, in parallel: SPKI = mean height of the QRS-like
+            # candidates (above the floor) within +-level_s, NPKI = mean height of the other
+            # candidates there; threshold = NPKI + fraction * (SPKI - NPKI).
+            width = int(round(edge.level_s * fs)) * 2 + 1
+            qrs = tf.cast(tf.logical_and(candidate, integrated > floor), tf.float32)
+            other = tf.cast(candidate, tf.float32) - qrs
+            n_qrs = _running(qrs, width, "mean")
+            n_other = _running(other, width, "mean")
+            spki = tf.where(n_qrs > 0, _running(heights * qrs, width, "mean") / tf.maximum(n_qrs, 1e-12), reference)
+            npki = tf.where(n_other > 0, _running(heights * other, width, "mean") / tf.maximum(n_other, 1e-12), 0.0)
+            threshold = npki + edge.threshold_fraction * (spki - npki)
+        threshold = tf.maximum(threshold, floor)
         beat = tf.logical_and(candidate, integrated > threshold)
         return beat, integrated
+
+    def detect_neurokit(self, raw, count):
+        """The Python path's detector (``neurokit2`` ``ecg_findpeaks(method="neurokit")`` on the
+        ``rpeak_clean_method`` copy) in tensor form: |gradient| smoothed over ``smooth_s``; QRS regions
+        where it exceeds ``grad_weight`` times its running mean over ``avg_s``; regions shorter than
+        ``min_len_weight`` of the mean length dropped; in each region its highest local maximum;
+        a peak within ``min_delay_s`` of the previous one dropped (the refractory period)."""
+        import tensorflow as tf
+
+        fs, edge = self.fs, self.edge
+        n = self.n
+        inside = tf.range(n) < count
+        det = tf.where(inside, _conv(raw, self.detect_kernel), 0.0)
+        grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))    # np.gradient (interior)
+        smooth = _running(grad, int(round(edge.smooth_s * fs)), "mean")
+        threshold = edge.grad_weight * _running(smooth, int(round(edge.avg_s * fs)), "mean")
+        qrs = tf.logical_and(smooth > threshold, inside)
+        qrs_i = tf.cast(qrs, tf.int32)
+        previous = tf.concat([[1], qrs_i[:-1]], 0)            # a region running from sample 0 has no start
+        rising = tf.cast(tf.logical_and(qrs, tf.equal(previous, 0)), tf.int32)
+        region = tf.cumsum(rising) * qrs_i                    # 1, 2, ... inside regions with a start; 0 elsewhere
+        ends = tf.concat([qrs_i[1:], [1]], 0)                 # a region running to the end has no end
+        falling = tf.logical_and(qrs, tf.equal(ends, 0))
+        n_seg = n // 2 + 2
+        complete = tf.math.unsorted_segment_max(tf.cast(falling, tf.int32), region, n_seg) > 0
+        complete = tf.logical_and(complete, tf.range(n_seg) > 0)
+        length = tf.math.unsorted_segment_sum(qrs_i, region, n_seg)
+        completef = tf.cast(complete, tf.float32)
+        mean_length = tf.reduce_sum(tf.cast(length, tf.float32) * completef) / tf.maximum(tf.reduce_sum(completef), 1.0)
+        keep_region = tf.logical_and(complete, tf.cast(length, tf.float32) >= edge.min_len_weight * mean_length)
+        # local maxima inside the region, not on its last sample (find_peaks on signal[beg:end])
+        left = tf.concat([det[:1], det[:-1]], 0)
+        right = tf.concat([det[1:], det[-1:]], 0)
+        last = tf.logical_and(qrs, tf.equal(ends, 0))
+        local = tf.logical_and(tf.logical_and(det > left, det >= right), tf.logical_and(qrs, tf.logical_not(last)))
+        local = tf.logical_and(local, tf.gather(keep_region, region))
+        height = tf.where(local, det, -3.0e38)
+        region_max = tf.math.unsorted_segment_max(height, region, n_seg)
+        peak = tf.logical_and(local, height >= tf.gather(region_max, region))
+        return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
 
     def refine(self, cleaned, beat, score):
         """Top-k beats, moved to the R apex; (positions int32 (K,) sorted, valid (K,) bool)."""
@@ -291,6 +381,12 @@ class EndToEnd:
         # time order, padding last
         order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
         pos, ok, amplitude = tf.gather(pos, order), tf.gather(ok, order), tf.gather(amplitude, order)
+        if self.edge.detector == "neurokit":
+            # the refractory period of the neurokit detector, on the detected (unrefined) times
+            raw_pos = tf.gather(top.indices, order)
+            delay = int(round(self.edge.min_delay_s * fs))
+            before = tf.concat([[0], raw_pos[:-1]], 0)
+            ok = tf.logical_and(ok, raw_pos - before > delay)
         # peaks moved closer than min_rr_s: keep the larger (one pass over neighbours)
         min_distance = int(round(sc.min_rr_s * fs))
         nxt_pos = tf.concat([pos[1:], [n + 10 * min_distance]], 0)
@@ -336,8 +432,9 @@ class EndToEnd:
         ecg = tf.reshape(tf.cast(ecg, tf.float32), (-1,))
         length = tf.shape(ecg)[0]
         length_ok = tf.logical_and(length >= self.min_input, length <= n_in)
-        x = ecg[:n_in]
-        x = tf.reshape(tf.pad(x, [[0, n_in - tf.minimum(length, n_in)]]), (n_in,))
+        # static paddings and slice bounds: every tensor after this one has a shape known when the
+        # interpreter allocates (a runtime-computed padding would make them all dynamic, and slow)
+        x = tf.reshape(tf.pad(ecg, [[0, n_in]])[:n_in], (n_in,))
         used = tf.minimum(length, n_in)
         status, x = self.checks(x, used)
         status = tf.where(length_ok, status, 1)
@@ -349,7 +446,10 @@ class EndToEnd:
             count = used
         inside = tf.range(n) < count
         cleaned = tf.where(inside, _conv(x, self.clean_kernel), 0.0)
-        beat, score = self.detect(cleaned, count)
+        if self.edge.detector == "neurokit":
+            beat, score = self.detect_neurokit(x, count)
+        else:
+            beat, score = self.detect(cleaned, count)
         pos, ok = self.refine(cleaned, beat, score)
         rr = self.rr(pos, ok)
         # robust normalisation over the window's samples (signal.normalize)
