@@ -153,20 +153,28 @@ def _conv(x, kernel, stride=1):
     return tf.reshape(y, (-1,))
 
 
+def _arange(like, dtype=None):
+    """0, 1, ..., n-1 computed at run time (CUMSUM of ones) rather than folded into a constant of n
+    int32s by the converter: each such constant would add n * 4 bytes to the file."""
+    import tensorflow as tf
+
+    return tf.cumsum(tf.ones_like(like, dtype=dtype or tf.int32)) - 1
+
+
 def _running(x, width: int, kind: str):
-    """Centred running max (MAX_POOL_2D; keep ``width`` small) or mean (CUMSUM: any width, O(n))."""
+    """Centred running max (MAX_POOL_2D; keep ``width`` small) or mean (CUMSUM on the mirrored
+    signal: any width, O(n), no per-sample constants)."""
     import tensorflow as tf
 
     width = max(1, int(width) | 1)   # odd: centred
     if kind == "max":
         return tf.reshape(tf.nn.max_pool1d(tf.reshape(x, (1, -1, 1)), width, 1, "SAME"), (-1,))
     n = x.shape[0]
-    half = width // 2
-    cumulative = tf.concat([[0.0], tf.cumsum(x)], 0)                  # (n + 1,)
-    i = tf.range(n)
-    hi = tf.minimum(i + half + 1, n)
-    lo = tf.maximum(i - half, 0)
-    return (tf.gather(cumulative, hi) - tf.gather(cumulative, lo)) / tf.cast(hi - lo, tf.float32)
+    half = min(width // 2, n - 1)
+    width = 2 * half + 1
+    padded = tf.pad(x, [[half + 1, half]], mode="REFLECT")          # n + width
+    cumulative = tf.cumsum(padded)
+    return (cumulative[width:] - cumulative[:-width]) / float(width)
 
 
 def _block_running_max(x, block: int, radius_blocks: int):
@@ -179,7 +187,7 @@ def _block_running_max(x, block: int, radius_blocks: int):
     padded = tf.pad(x, [[0, n_blocks * block - n]])
     blocks = tf.reshape(tf.nn.max_pool1d(tf.reshape(padded, (1, -1, 1)), block, block, "VALID"), (-1,))
     spread = tf.reshape(tf.nn.max_pool1d(tf.reshape(blocks, (1, -1, 1)), 2 * radius_blocks + 1, 1, "SAME"), (-1,))
-    return tf.gather(spread, tf.range(n) // block)
+    return tf.reshape(tf.tile(spread[:, None], [1, block]), (-1,))[:n]
 
 
 def _sorted_quantiles(values, count, quantiles):
@@ -187,7 +195,7 @@ def _sorted_quantiles(values, count, quantiles):
     import tensorflow as tf
 
     n = values.shape[0]
-    valid = tf.range(n) < count
+    valid = _arange(values) < count
     big = tf.constant(3.0e38, tf.float32)
     # top_k of the negated values: ascending order, padding (+big) last
     ascending = -tf.math.top_k(-tf.where(valid, values, big), k=n, sorted=True).values
@@ -248,7 +256,7 @@ class EndToEnd:
 
         sc = self.sc
         n = self.n_input
-        inside = tf.range(n) < length
+        inside = _arange(x) < length
         finite = tf.abs(x) <= 3.0e38            # False for NaN and +-inf
         bad_value = tf.reduce_any(tf.logical_and(inside, tf.logical_not(finite)))
         x = tf.where(tf.logical_and(inside, finite), x, 0.0)
@@ -270,7 +278,7 @@ class EndToEnd:
 
         fs, sc, edge = self.fs, self.sc, self.edge
         n = self.n
-        inside = tf.range(n) < count
+        inside = _arange(cleaned) < count
         band = _conv(cleaned, self.band_kernel)
         deriv = _conv(band, np.array([1.0, 2.0, 0.0, -2.0, -1.0], np.float32) * (fs / 8.0))
         squared = tf.where(inside, tf.square(deriv), 0.0)
@@ -316,7 +324,7 @@ class EndToEnd:
 
         fs, edge = self.fs, self.edge
         n = self.n
-        inside = tf.range(n) < count
+        inside = _arange(raw) < count
         det = tf.where(inside, _conv(raw, self.detect_kernel), 0.0)
         grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))    # np.gradient (interior)
         smooth = _running(grad, int(round(edge.smooth_s * fs)), "mean")
@@ -444,7 +452,7 @@ class EndToEnd:
             count = used // self.factor
         else:
             count = used
-        inside = tf.range(n) < count
+        inside = _arange(x) < count
         cleaned = tf.where(inside, _conv(x, self.clean_kernel), 0.0)
         if self.edge.detector == "neurokit":
             beat, score = self.detect_neurokit(x, count)
