@@ -15,12 +15,16 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
 3. **Cleaning**: a zero-phase FIR that reproduces ``signal.clean(method=SignalConfig.clean_method)``
    (its impulse response, measured at export time at ``clean_rate`` and truncated to
    ``EdgeConfig.clean_half_width_s`` either side, with a Hann taper and zero DC gain).
-4. **QRS detection in the spirit of Pan & Tompkins (1985)**: a 5-15 Hz linear-phase band-pass,
-   the five-point derivative, squaring, moving-window integration (150 ms); candidate peaks are the
-   local maxima of the integrated signal within +-``SignalConfig.min_rr_s`` (the refractory
-   period); a candidate is a beat when it exceeds an adaptive threshold ``noise + f * (signal - noise)``
-   where ``signal`` is the running maximum over ``EdgeConfig.envelope_s`` and ``noise`` the running
-   mean of the integrated signal, floored at a fraction of the window's typical peak height.
+4. **QRS detection**, two detectors in the spirit of Pan & Tompkins (1985) (``EdgeConfig.detector``):
+   ``"neurokit"`` (default) mirrors the Python path's detector, neurokit2's ``"neurokit"`` method on the
+   ``SignalConfig.rpeak_clean_method`` copy (that cleaning as an FIR, like step 3): derivative
+   (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
+   running mean over 750 ms), QRS regions above it (too-short regions dropped), the highest local
+   maximum of each region, and a 300 ms refractory period; so the beats match the ones the classifier
+   was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
+   derivative, squaring, 150 ms integration, local maxima outside the refractory period
+   ``SignalConfig.min_rr_s``, and the threshold ``NPKI + f * (SPKI - NPKI)`` with the signal and noise
+   peak levels averaged over +-``level_s`` (in parallel, not beat by beat).
 5. **R-apex refinement** as ``wfdb.processing.correct_peaks(peak_dir="compare")`` in
    ``signal.refine_rpeaks``: each peak moves to the extremum of (cleaned - its moving average) within
    ``SignalConfig.rpeak_refine_s``, the direction (up or down) chosen once per window; peaks that
@@ -257,7 +261,7 @@ class EndToEnd:
         sc = self.sc
         n = self.n_input
         inside = _arange(x) < length
-        finite = tf.abs(x) <= 3.0e38            # False for NaN and +-inf
+        finite = tf.equal(x * 0.0, 0.0)         # False for NaN and +-inf (TFLite: abs(NaN) <= c is True)
         bad_value = tf.reduce_any(tf.logical_and(inside, tf.logical_not(finite)))
         x = tf.where(tf.logical_and(inside, finite), x, 0.0)
         count = tf.maximum(tf.cast(length, tf.float32), 1.0)

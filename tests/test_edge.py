@@ -17,14 +17,14 @@ from ecgsl_keras.predict import read_lead
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
 # Fixture records of the four classes (all 30 s or shorter: one window each, as predict_signal sees them).
-RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01166", "A01449", "A02722", "A03088", "A03880", "A04135",
-           "A05208", "A05592")
+RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135", "A05592")
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, cinc_dir):
-    """The shipped cinc2017 preset exported end to end (float32), checked on the fixture records."""
-    from ecgsl_keras import tasks
+    """One member of the shipped cinc2017 preset (an ensemble of three: one keeps the test fast)
+    exported end to end (float32) and checked against the Python path on the fixture records."""
+    from ecgsl_keras.ensemble import ensemble_members
     from ecgsl_keras.export import load_classifier
     from ecgsl_keras.inference import find_metadata
     from ecgsl_keras.runs import resolve_model_arg
@@ -36,8 +36,8 @@ def exported(tmp_path_factory, cinc_dir):
     model_path = resolve_model_arg("cinc2017")
     config, task, _ = find_metadata(model_path)
     out = tmp_path_factory.mktemp("e2e")
-    report = edge.export_end_to_end(load_classifier(model_path), config, task, out, formats=("float32",),
-                                    check_records=records)
+    member = ensemble_members(load_classifier(model_path))[0]
+    report = edge.export_end_to_end(member, config, task, out, formats=("float32",), check_records=records)
     return out, report, config
 
 
@@ -51,7 +51,7 @@ def test_export_files_contract_and_agreement_with_python_path(exported):
     agreement = report["python_path_agreement"]
     assert agreement["compared"] == len(RECORDS)
     # the same class as predict_signal on (nearly) every record, and the same beats
-    assert agreement["class_agreement"] >= 11 / 12
+    assert agreement["class_agreement"] >= 7 / 8
     assert agreement["rpeak_agreement"]["sensitivity"] >= 0.9
     assert agreement["rpeak_agreement"]["ppv"] >= 0.95
 
@@ -102,7 +102,10 @@ def test_example_runs_without_tensorflow(exported, cinc_dir):
     code = ("import json, runpy, sys\n"
             f"sys.argv = ['classify_record.py', '--model', {str(out / edge.tflite_name('float32'))!r}, "
             f"'--record', {str(Path(cinc_dir) / 'A01045')!r}]\n"
-            f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')\n"
+            "try:\n"
+            f"    runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')\n"
+            "except SystemExit as exit:\n"
+            "    assert not exit.code, exit.code\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'neurokit2', 'ecgsl_keras'))\n"
             "print(json.dumps({'imported': heavy}))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -110,6 +113,7 @@ def test_example_runs_without_tensorflow(exported, cinc_dir):
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     result, imported = json.loads(lines[-2]), json.loads(lines[-1])["imported"]
     assert imported == []
+    # A01045 is labelled A (atrial fibrillation) in REFERENCE.csv
     assert result["label"] == "A" and result["windows"][0]["status"] == "ok"
 
 
