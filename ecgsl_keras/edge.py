@@ -153,7 +153,11 @@ def _conv(x, kernel, stride=1):
     k = np.asarray(kernel, np.float32)
     # tf.nn.conv1d is a cross-correlation: flip the kernel (the filters here are symmetric anyway)
     w = tf.constant(k[::-1].reshape(-1, 1, 1))
-    y = tf.nn.conv1d(tf.reshape(x, (1, -1, 1)), w, stride=stride, padding="SAME")
+    half = (k.size - 1) // 2
+    # explicit zero padding + VALID: output k is centred on input sample k * stride (SAME would be
+    # off by one input sample for some strides)
+    padded = tf.pad(tf.reshape(x, (-1,)), [[half, half]])
+    y = tf.nn.conv1d(tf.reshape(padded, (1, -1, 1)), w, stride=stride, padding="VALID")
     return tf.reshape(y, (-1,))
 
 
@@ -216,14 +220,29 @@ def _sorted_quantiles(values, count, quantiles):
     return out
 
 
+def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -> None:
+    """``ConfigError`` for a combination the graph cannot serve (before any heavy work)."""
+    target = float(signal_config.target_fs)
+    rate = float(edge.input_rate or target)
+    if signal_config.segment_mode != "window":
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts beats in 'window' segment mode only, "
+                                                    f"the model uses {signal_config.segment_mode!r}")
+    if rate < target or abs(rate / target - round(rate / target)) > 1e-9:
+        raise ConfigError("<config>", "bad_config",
+                          f"input rate {rate:g} Hz must be the model's {target:g} Hz or an integer multiple of it "
+                          "(resample on the device first)")
+    if edge.window_s * target < signal_config.beat_len or edge.window_s < signal_config.min_duration_s:
+        raise ConfigError("<config>", "bad_config", f"window of {edge.window_s:g} s is too short")
+    if edge.detector not in ("neurokit", "levels", "envelope"):
+        raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
+
+
 class EndToEnd:
     """Builds the ``end_to_end`` function: raw window -> outputs (module docstring)."""
 
     def __init__(self, serving_model, signal_config: SignalConfig, max_beats: int, n_rr: int,
                  edge: EdgeConfig = EdgeConfig()):
-        if signal_config.segment_mode != "window":
-            raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts beats in 'window' segment mode only, "
-                                                        f"the model uses {signal_config.segment_mode!r}")
+        check_config(signal_config, edge)
         self.model = serving_model
         self.sc = signal_config
         self.edge = edge
@@ -232,20 +251,13 @@ class EndToEnd:
         target = float(signal_config.target_fs)
         self.input_rate = float(edge.input_rate or target)
         ratio = self.input_rate / target
-        if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
-            raise ConfigError("<config>", "bad_config",
-                              f"input rate {self.input_rate:g} Hz must be the model's {target:g} Hz or an integer multiple of it")
         self.factor = int(round(ratio))
         self.fs = target
         self.n_input = int(round(edge.window_s * self.input_rate))
         self.n = self.n_input // self.factor
         self.min_input = int(np.ceil(signal_config.min_duration_s * self.input_rate))
-        if self.n < signal_config.beat_len or self.n_input < self.min_input:
-            raise ConfigError("<config>", "bad_config", f"window of {edge.window_s} s is too short")
         self.clean_kernel = clean_fir(signal_config, edge)
         self.band_kernel = bandpass_fir(target, edge.band_hz, edge.band_half_width_s)
-        if edge.detector not in ("neurokit", "levels", "envelope"):
-            raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
         self.detect_kernel = (clean_fir(signal_config, dataclasses.replace(edge, clean_half_width_s=edge.detect_half_width_s),
                                         signal_config.rpeak_clean_method or signal_config.clean_method)
                               if edge.detector == "neurokit" else None)

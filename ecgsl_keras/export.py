@@ -304,6 +304,10 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     if task.kind == tasks_lib.PER_BEAT:
         raise ConfigError(model_path, "bad_task", "export serves record-level classifiers (attention pooling); "
                                                   f"task {task.name} labels each beat")
+    if end_to_end is not None:
+        from ecgsl_keras import edge
+
+        edge.check_config(config.signal, end_to_end)
     classifier = load_classifier(model_path)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -147,3 +147,39 @@ def test_export_cli_has_end_to_end_options():
     args = build_parser().parse_args(["--model", "cinc2017", "--out", "x", "--end-to-end", "--window-s", "20",
                                       "--input-rate", "300"])
     assert args.end_to_end and args.window_s == 20 and args.input_rate == 300
+
+
+class _SumModel:
+    """Stands in for the classifier where only the front end is tested."""
+
+    def __call__(self, inputs, training=False):
+        import tensorflow as tf
+
+        total = tf.reduce_sum(inputs["beats"], axis=[1, 2])[:, None]
+        return {"probabilities": tf.nn.softmax(tf.concat([total, -total], axis=1)),
+                "attention_weights": tf.reduce_sum(inputs["rr"], axis=-1)}
+
+
+def test_input_rate_multiple_of_target_decimates_inside(cinc_dir):
+    import tensorflow as tf
+
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")          # 300 Hz
+    at_target = edge.EndToEnd(_SumModel(), config, 128, 3)
+    native = edge.EndToEnd(_SumModel(), config, 128, 3, edge.EdgeConfig(input_rate=fs))
+    a = at_target(tf.constant(signal_lib.resample(signal, fs, config.target_fs).astype(np.float32)[:3000]))
+    b = native(tf.constant(signal[: int(30 * fs)]))
+    assert int(a["valid"]) == int(b["valid"]) == 1
+    peaks_a = a["rpeaks"].numpy()[a["rpeak_mask"].numpy()] * int(fs // config.target_fs)
+    peaks_b = b["rpeaks"].numpy()[b["rpeak_mask"].numpy()]
+    assert peaks_a.size == peaks_b.size >= 20
+    assert np.max(np.abs(peaks_a - peaks_b)) <= 3                 # one sample at 100 Hz
+
+
+@pytest.mark.parametrize("options", [{"input_rate": 360.0}, {"input_rate": 50.0}, {"window_s": 0.5},
+                                     {"detector": "nope"}])
+def test_unservable_configs_are_refused(options):
+    from ecgsl_keras.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        edge.check_config(SignalConfig(), edge.EdgeConfig(**options))
