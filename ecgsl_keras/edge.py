@@ -271,7 +271,6 @@ class EndToEnd:
         import tensorflow as tf
 
         sc = self.sc
-        n = self.n_input
         inside = _arange(x) < length
         finite = tf.equal(x * 0.0, 0.0)         # False for NaN and +-inf (TFLite: abs(NaN) <= c is True)
         bad_value = tf.reduce_any(tf.logical_and(inside, tf.logical_not(finite)))
