@@ -269,10 +269,11 @@ def load_classifier(model_path):
 
 def export_model(model_path, out_dir, *, formats=None, representative_data=None, examples=None,
                  overwrite: bool = False, config: ExperimentConfig | None = None, task=None,
-                 export_config: ExportConfig | None = None) -> dict:
+                 export_config: ExportConfig | None = None, end_to_end=None) -> dict:
     """Export ``model_path`` (a ``.keras`` classifier) into ``out_dir``; returns the report.
 
     ``config``/``task`` default to the run folder's (``config.json`` beside the model).
+    ``end_to_end``: an ``edge.EdgeConfig`` to also write the raw-window file (``ecgsl_keras.edge``).
     """
     import tensorflow as tf
     import keras
@@ -289,6 +290,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     from ecgsl_keras.runs import resolve_model_arg
 
     model_path = resolve_model_arg(model_path)   # a pretrained model name -> its model.keras
+    if end_to_end is not None and model_path.is_dir():
+        model_path = runs.model_path(model_path)   # a run folder -> its model.keras
     if not model_path.is_file() or model_path.suffix != ".keras":
         raise ConfigError(model_path, "missing_file", "expected an existing .keras model file")
     found_config, found_task, used = find_metadata(model_path)
@@ -301,6 +304,10 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     if task.kind == tasks_lib.PER_BEAT:
         raise ConfigError(model_path, "bad_task", "export serves record-level classifiers (attention pooling); "
                                                   f"task {task.name} labels each beat")
+    if end_to_end is not None:
+        from ecgsl_keras import edge
+
+        edge.check_config(config.signal, end_to_end)
     classifier = load_classifier(model_path)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -393,6 +400,13 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "conversion_seconds": conversion,
             "seconds": round(time.perf_counter() - started, 2),
         }
+        if end_to_end is not None:
+            from ecgsl_keras import edge
+
+            log.info("writing the end-to-end model (raw window -> diagnosis)")
+            e2e_formats = [f for f in formats if f in ("float32", "int8")] or ["float32"]
+            report["end_to_end"] = edge.export_end_to_end(classifier, config, task, tmp, e2e_formats, end_to_end)
+            report["seconds"] = round(time.perf_counter() - started, 2)
         write_text_atomic(tmp / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         runs.replace_dir(tmp, out_dir, overwrite)
     except BaseException:
@@ -417,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="ExperimentConfig JSON (default: config.json beside the model)")
     p.add_argument("--task", help="task name (default: from the model's config)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="also write model_end_to_end_{float32,int8}.tflite and saved_model_end_to_end/: raw ECG window "
+                        "-> diagnosis, beat detection and segmentation inside the graph (ecgsl_keras.edge)")
+    p.add_argument("--window-s", type=float, default=30.0, help="end-to-end input window in seconds (default 30)")
+    p.add_argument("--input-rate", type=float, default=None,
+                   help="end-to-end input rate in Hz: the model's target_fs (default) or an integer multiple of it")
     return p
 
 
@@ -426,9 +446,14 @@ def main(argv=None) -> int:
     try:
         config = ExperimentConfig.load(args.config) if args.config else None
         export_config = ExportConfig(int8_mode=args.int8_mode)
+        end_to_end = None
+        if args.end_to_end:
+            from ecgsl_keras import edge
+
+            end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate)
         report = export_model(args.model, args.out, formats=args.tflite, representative_data=args.representative_data,
                               examples=args.examples, overwrite=args.overwrite, config=config, task=args.task,
-                              export_config=export_config)
+                              export_config=export_config, end_to_end=end_to_end)
     except (ECGSLError, ValueError) as error:  # tfrecords_tools raises ValueError subclasses
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,185 @@
+"""The end-to-end TFLite file (ecgsl_keras.edge): raw window in, diagnosis out, detection inside."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgsl_keras import edge
+from ecgsl_keras import signal as signal_lib
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.predict import read_lead
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
+# Fixture records of the four classes (all 30 s or shorter: one window each, as predict_signal sees them).
+RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135", "A05592")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, cinc_dir):
+    """One member of the shipped cinc2017 preset (an ensemble of three: one keeps the test fast)
+    exported end to end (float32) and checked against the Python path on the fixture records."""
+    from ecgsl_keras.ensemble import ensemble_members
+    from ecgsl_keras.export import load_classifier
+    from ecgsl_keras.inference import find_metadata
+    from ecgsl_keras.runs import resolve_model_arg
+
+    records = tmp_path_factory.mktemp("records")
+    for name in RECORDS:
+        for suffix in (".hea", ".mat"):
+            (records / f"{name}{suffix}").symlink_to(Path(cinc_dir) / f"{name}{suffix}")
+    model_path = resolve_model_arg("cinc2017")
+    config, task, _ = find_metadata(model_path)
+    out = tmp_path_factory.mktemp("e2e")
+    member = ensemble_members(load_classifier(model_path))[0]
+    report = edge.export_end_to_end(member, config, task, out, formats=("float32",), check_records=records)
+    return out, report, config
+
+
+def test_export_files_contract_and_agreement_with_python_path(exported):
+    out, report, config = exported
+    meta = json.loads((out / edge.METADATA_NAME).read_text())
+    assert (out / edge.tflite_name("float32")).is_file() and (out / edge.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    assert meta["input"]["rate_hz"] == config.signal.target_fs
+    assert meta["input"]["max_samples"] == int(30 * config.signal.target_fs)
+    assert set(meta["outputs"]) == set(edge.OUTPUTS)
+    agreement = report["python_path_agreement"]
+    assert agreement["compared"] == len(RECORDS)
+    # the same class as predict_signal on (nearly) every record, and the same beats
+    assert agreement["class_agreement"] >= 7 / 8
+    assert agreement["rpeak_agreement"]["sensitivity"] >= 0.9
+    assert agreement["rpeak_agreement"]["ppv"] >= 0.95
+
+
+def test_tflite_matches_python_beats_on_a_clean_record(exported, cinc_dir):
+    out, _, config = exported
+    run = edge.Runner(out / edge.tflite_name("float32"))
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00715")
+    python_peaks = signal_lib.find_rpeaks(signal, fs, config.signal) * config.signal.target_fs / fs
+    result = run(signal_lib.resample(signal, fs, config.signal.target_fs).astype(np.float32))
+    assert int(result["valid"]) == 1 and int(result["status"]) == 0
+    peaks = result["rpeaks"][result["rpeak_mask"]]
+    assert int(result["n_beats"]) == peaks.size >= 20
+    assert np.all(np.diff(peaks) > 0) and np.all(result["rpeaks"][~result["rpeak_mask"]] == -1)
+    # every in-graph peak lies within 30 ms of a Python peak
+    assert np.max(np.min(np.abs(peaks[:, None] - python_peaks[None, :]), axis=1)) <= 3
+    assert np.isclose(result["probabilities"].sum(), 1.0, atol=1e-4)
+    assert np.isclose(result["attention_weights"].sum(), 1.0, atol=1e-4)
+    assert np.all(result["attention_weights"][~result["rpeak_mask"]] == 0)
+    # a shorter window (20 s) is used as it is
+    short = run(signal_lib.resample(signal, fs, config.signal.target_fs)[:2000].astype(np.float32))
+    assert int(short["valid"]) == 1 and short["rpeaks"].max() < 2000
+
+
+@pytest.mark.parametrize("case, status", [("too_long", "bad_length"), ("too_short", "bad_length"), ("nan", "nan"),
+                                          ("inf", "nan"), ("flat", "flat"), ("clipped", "clipped")])
+def test_bad_input_gives_defined_outputs(exported, cinc_dir, case, status):
+    out, _, config = exported
+    run = edge.Runner(out / edge.tflite_name("float32"))
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00715")
+    x = signal_lib.resample(signal, fs, config.signal.target_fs).astype(np.float32)[:3000]
+    window = {"too_long": np.concatenate([x, x[:10]]), "too_short": x[:150], "flat": np.full(3000, 0.3, np.float32),
+              "clipped": np.clip(x, np.percentile(x, 15), np.percentile(x, 85))}.get(case, x.copy())
+    if case == "nan":
+        window[1000:1010] = np.nan
+    if case == "inf":
+        window[5] = np.inf
+    result = run(window)
+    assert int(result["valid"]) == 0
+    assert edge.STATUS[int(result["status"])] == status
+    assert int(result["n_beats"]) == 0 and not result["rpeak_mask"].any() and np.all(result["rpeaks"] == -1)
+    assert np.all(result["probabilities"] == 0) and np.all(result["attention_weights"] == 0)
+    assert np.all(np.isfinite(result["probabilities"]))
+
+
+def test_example_runs_without_tensorflow(exported, cinc_dir):
+    out, _, _ = exported
+    code = ("import json, runpy, sys\n"
+            f"sys.argv = ['classify_record.py', '--model', {str(out / edge.tflite_name('float32'))!r}, "
+            f"'--record', {str(Path(cinc_dir) / 'A01045')!r}]\n"
+            "try:\n"
+            f"    runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')\n"
+            "except SystemExit as exit:\n"
+            "    assert not exit.code, exit.code\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'neurokit2', 'ecgsl_keras'))\n"
+            "print(json.dumps({'imported': heavy}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    result, imported = json.loads(lines[-2]), json.loads(lines[-1])["imported"]
+    assert imported == []
+    # A01045 is labelled A (atrial fibrillation) in REFERENCE.csv
+    assert result["label"] == "A" and result["windows"][0]["status"] == "ok"
+
+
+def test_clean_fir_reproduces_signal_clean(cinc_dir):
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")
+    x = signal_lib.resample(signal, fs, config.target_fs)
+    reference = signal_lib.clean(x, config.target_fs, config.clean_method)
+    fir = edge.clean_fir(config, edge.EdgeConfig())
+    assert fir.size % 2 == 1 and abs(float(fir.sum())) < 1e-6
+    filtered = np.convolve(x, fir, mode="same")
+    inner = slice(fir.size, x.size - fir.size)
+    assert np.corrcoef(filtered[inner], reference[inner])[0, 1] > 0.99
+
+
+def test_in_graph_rr_features_match_signal_rr_features():
+    config = SignalConfig()
+    graph = edge.EndToEnd(None, config, max_beats=16, n_rr=3)
+    peaks = np.array([40, 120, 190, 275, 350, 430, 515, 600, 690, 760, 845], np.int32)
+    padded = np.full(16, 2999, np.int32)
+    padded[: peaks.size] = peaks
+    ok = np.arange(16) < peaks.size
+    rr = graph.rr(padded, ok).numpy()[: peaks.size]
+    expected = signal_lib.rr_features(peaks, config.target_fs, config.rr_local_window, config.max_rr_s)
+    np.testing.assert_allclose(rr, expected, atol=1e-5)
+
+
+def test_export_cli_has_end_to_end_options():
+    from ecgsl_keras.export import build_parser
+
+    args = build_parser().parse_args(["--model", "cinc2017", "--out", "x", "--end-to-end", "--window-s", "20",
+                                      "--input-rate", "300"])
+    assert args.end_to_end and args.window_s == 20 and args.input_rate == 300
+
+
+class _SumModel:
+    """Stands in for the classifier where only the front end is tested."""
+
+    def __call__(self, inputs, training=False):
+        import tensorflow as tf
+
+        total = tf.reduce_sum(inputs["beats"], axis=[1, 2])[:, None]
+        return {"probabilities": tf.nn.softmax(tf.concat([total, -total], axis=1)),
+                "attention_weights": tf.reduce_sum(inputs["rr"], axis=-1)}
+
+
+def test_input_rate_multiple_of_target_decimates_inside(cinc_dir):
+    import tensorflow as tf
+
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")          # 300 Hz
+    at_target = edge.EndToEnd(_SumModel(), config, 128, 3)
+    native = edge.EndToEnd(_SumModel(), config, 128, 3, edge.EdgeConfig(input_rate=fs))
+    a = at_target(tf.constant(signal_lib.resample(signal, fs, config.target_fs).astype(np.float32)[:3000]))
+    b = native(tf.constant(signal[: int(30 * fs)]))
+    assert int(a["valid"]) == int(b["valid"]) == 1
+    peaks_a = a["rpeaks"].numpy()[a["rpeak_mask"].numpy()] * int(fs // config.target_fs)
+    peaks_b = b["rpeaks"].numpy()[b["rpeak_mask"].numpy()]
+    assert peaks_a.size == peaks_b.size >= 20
+    assert np.max(np.abs(peaks_a - peaks_b)) <= 3                 # one sample at 100 Hz
+
+
+@pytest.mark.parametrize("options", [{"input_rate": 360.0}, {"input_rate": 50.0}, {"window_s": 0.5},
+                                     {"detector": "nope"}])
+def test_unservable_configs_are_refused(options):
+    from ecgsl_keras.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        edge.check_config(SignalConfig(), edge.EdgeConfig(**options))
