@@ -231,12 +231,16 @@ def read_history(run_dir):
 
 
 def history_figure(history: dict, title: str = ""):
-    """One panel per metric: training and ``val_`` curves against the epoch; the learning rate (if
-    logged) on a log scale."""
+    """One panel per metric: training and ``val_`` curves against the epoch (validation-only metrics
+    such as ``val_macro_f1`` get their own panel); the learning rate (if logged) on a log scale."""
     plt = _pyplot()
     epochs = history["epoch"] + 1
-    names = [c for c in history if c != "epoch" and not c.startswith("val_")]
-    names = [c for c in names if np.isfinite(history[c]).any()] or ["loss"]
+    names = []
+    for column in history:
+        name = column[4:] if column.startswith("val_") else column
+        if column != "epoch" and name not in names and np.isfinite(history[column]).any():
+            names.append(name)
+    names = names or ["loss"]
     fig, axes = plt.subplots(1, len(names), figsize=HISTORY_FIGSIZE, dpi=DPI, squeeze=False)
     for ax, name in zip(axes[0], names):
         if name in history:
