@@ -32,6 +32,7 @@ RECORD_FIGSIZE = (14.0, 5.0)      # 1400 x 500 px
 SQUARE_FIGSIZE = (6.0, 5.0)       # 600 x 500 px: confusion matrix, ROC, reliability diagram
 HISTORY_FIGSIZE = (12.0, 4.0)     # 1200 x 400 px
 RELIABILITY_BINS = 10
+SALIENCY_PERCENTILE = 99.0   # the saliency band's colour scale saturates at this percentile of |saliency|
 
 
 def _pyplot():
@@ -59,8 +60,8 @@ def record_figure(signal, fs, *, rpeaks_s=None, beat_windows_s=None, attention=N
     """A figure of one lead: ``signal`` (1-D) at ``fs`` Hz; ``rpeaks_s`` (n,) R-peak times;
     ``beat_windows_s`` (n, 2) start and end of each beat's window (dotted lines; overlapping windows
     alternate shading); ``attention`` (n,) one bar per beat above the trace (none: no bar panel);
-    ``saliency`` (len(signal),) drawn as a coloured band behind the trace (absolute value,
-    scaled to its maximum)."""
+    ``saliency`` (len(signal),) drawn as a coloured band behind the trace (absolute value, scaled
+    to its ``SALIENCY_PERCENTILE``th percentile so that one spike does not wash out the rest)."""
     plt = _pyplot()
     signal = np.asarray(signal, np.float64).reshape(-1)
     t = np.arange(signal.size) / float(fs)
@@ -77,11 +78,11 @@ def record_figure(signal, fs, *, rpeaks_s=None, beat_windows_s=None, attention=N
         s = np.abs(np.asarray(saliency, np.float64).reshape(-1))
         if s.size != signal.size:
             raise ValueError(f"saliency has {s.size} values for {signal.size} signal samples")
-        top = float(s.max()) or 1.0
-        image = ax.imshow((s / top)[None, :], aspect="auto", cmap="Reds", vmin=0.0, vmax=1.0, alpha=0.75,
+        top = float(np.percentile(s, SALIENCY_PERCENTILE)) or float(s.max()) or 1.0
+        image = ax.imshow(np.minimum(s / top, 1.0)[None, :], aspect="auto", cmap="Reds", vmin=0.0, vmax=1.0, alpha=0.75,
                           extent=(0.0, signal.size / float(fs), lo, hi), origin="lower", interpolation="nearest")
         bar = fig.colorbar(image, cax=fig.add_subplot(grid[-1, 1]))
-        bar.set_label(f"{saliency_label} / max", fontsize=8)
+        bar.set_label(f"{saliency_label} / {SALIENCY_PERCENTILE:g}th pct.", fontsize=8)
     if beat_windows_s is not None:
         windows = np.asarray(beat_windows_s, np.float64).reshape(-1, 2)
         for i, (start, stop) in enumerate(windows):

@@ -122,12 +122,26 @@ def report(work, args) -> dict:
         for m in ("ecgsl", "resnet"):
             entry[f"{m}/accuracy"] = _stats([float(r.get(f"{m}/predicted") == r["label"]) for r in sel])
         table[cls] = entry
+    paired = {}
+    for method in args.methods:
+        a, b = f"ecgsl/{method}", f"resnet/{method}"
+        both = [r for r in rows if a in r and b in r]
+        for region in REGIONS:
+            diff = np.array([r[a][region] - r[b][region] for r in both])
+            diff = diff[np.isfinite(diff)]
+            from scipy.stats import wilcoxon
+
+            p = float(wilcoxon(diff).pvalue) if diff.size > 10 and np.any(diff) else None
+            paired[f"{method}/{region}"] = {"mean_diff": float(diff.mean()) if diff.size else None,
+                                            "sd_diff": float(diff.std(ddof=1)) if diff.size > 1 else None,
+                                            "ecgsl_higher": int((diff > 0).sum()), "n": int(diff.size),
+                                            "wilcoxon_p": p}
     errors = [json.loads(line) for line in (Path(work) / "records.jsonl").read_text().splitlines()
               if line.strip() and "error" in json.loads(line)]
     result = {"records": len(rows), "skipped": len(errors), "skipped_records": errors,
               "ecgsl_model": args.ecgsl, "resnet_model": args.resnet, "data": args.data, "methods": args.methods,
               "per_class": args.per_class, "delineation": "neurokit2.ecg_delineate(method='dwt')",
-              "table": table}
+              "table": table, "paired_ecgsl_minus_resnet": paired}
     (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     (HERE / "RESULTS.md").write_text(markdown(result, args))
     return result
@@ -162,7 +176,16 @@ def markdown(result, args) -> str:
                 lines.append(f"| {cls} (n={t[cls]['records']}) | {label} | "
                              + " | ".join(_fmt(t[cls][key][r]) for r in REGIONS) + " |")
         lines.append("")
-    lines += ["## Delineation coverage", "", "Share of beats per record whose wave neurokit2 delineated "
+    lines += ["## Paired: ECG-SL minus ResNet, same records", "",
+              "Per record, ECG-SL's share minus the ResNet's (percentage points, mean ± sd over all records), "
+              "how many records ECG-SL's share is higher, and a two-sided Wilcoxon signed-rank p.", "",
+              "| method | region | difference (pp) | ECG-SL higher | Wilcoxon p |", "| --- | --- | --- | --- | --- |"]
+    for key, d in result["paired_ecgsl_minus_resnet"].items():
+        method, region = key.split("/")
+        diff = f"{100 * d['mean_diff']:+.1f} ± {100 * d['sd_diff']:.1f}" if d["sd_diff"] is not None else "-"
+        pval = "-" if d["wilcoxon_p"] is None else f"{d['wilcoxon_p']:.1e}"
+        lines.append(f"| {method} | {region} | {diff} | {d['ecgsl_higher']}/{d['n']} | {pval} |")
+    lines += ["", "## Delineation coverage", "", "Share of beats per record whose wave neurokit2 delineated "
               "plausibly (QRS: both bounds; otherwise R -/+ 50 ms was used).", "",
               "| class | P wave | QRS | ST-T |", "| --- | --- | --- | --- |"]
     for cls in CLASSES + ("all",):
