@@ -194,14 +194,14 @@ def markdown(result, args) -> str:
     lines += ["", "## Attention: the failure signature", "",
               "Entropy of ECG-SL's record attention (nats) against the uniform attention's, log(n beats); "
               "ratio = entropy / log n (1: uniform); max x n: the largest weight over the uniform 1/n.", "",
-              "| class | records | entropy | log n (uniform) | ratio | max weight x n | ECG-SL acc. | ResNet acc. |",
+              "| class | records | entropy | log n (uniform) | ratio | max weight x n | ECG-SL acc. % | ResNet acc. % |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for cls in CLASSES + ("all",):
         e = t[cls]
         lines.append(f"| {cls} | {e['records']} | {_fmt(e['ecgsl/attention_entropy'], False)} | "
                      f"{_fmt(e['ecgsl/uniform_entropy'], False)} | {_fmt(e['ecgsl/entropy_ratio'], False)} | "
-                     f"{_fmt(e['ecgsl/attention_max_x_n'], False)} | {_fmt(e['ecgsl/accuracy'])} | "
-                     f"{_fmt(e['resnet/accuracy'])} |")
+                     f"{_fmt(e['ecgsl/attention_max_x_n'], False)} | {100 * e['ecgsl/accuracy']['mean']:.1f} | "
+                     f"{100 * e['resnet/accuracy']['mean']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
