@@ -22,7 +22,8 @@ heat maps -- are for 2-D images and are not used):
 * ``smoothgrad``: ``SmoothGrad.generate_noisy_images(x, n, sigma)`` (Gaussian noise, ``sigma`` =
   ``noise`` x the signal's 1st-99th percentile range) and ``SmoothGrad.get_averaged_gradients``
   (gradient of the categorical cross-entropy against class ``c``, averaged over the noisy copies),
-  negated so that, like the others, positive means "raises p_c".
+  negated so that, like the others, positive means "raises p_c". Not for one-output (binary sigmoid)
+  models: that loss is constant there.
 
 ``p_c`` is the softmax probability of class ``c`` (default: the predicted class); tf-explain's
 ``get_score_model`` only strips a separate activation layer and these models have none.
@@ -190,6 +191,9 @@ def _gradients(method, x, model, class_index, *, keep_channels=None, seed=0, n_s
         grads = IntegratedGradients.get_integrated_gradients(reset(path, n_steps), model, class_index, n_steps)
         return np.asarray(grads) * x
     if method == "smoothgrad":
+        if int(model.outputs[0].shape[-1]) < 2:
+            raise ConfigError("<method>", "bad_config", "smoothgrad uses tf-explain's categorical cross-entropy, "
+                              "which is constant for a model with one (sigmoid) output; use vanilla or integrated")
         explained = x if keep_channels is None else np.delete(x, np.arange(x.shape[-1])[keep_channels], axis=-1)
         lo, hi = np.percentile(explained, [1.0, 99.0]) if explained.size else (0.0, 1.0)
         state = np.random.get_state()
