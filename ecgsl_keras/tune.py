@@ -130,8 +130,12 @@ def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_
     elif tuner == "bayesian":
         oracle = kt.oracles.BayesianOptimizationOracle(objective=objective, max_trials=max_trials, seed=seed)
     elif tuner == "hyperband":
+        # Hyperband plans its brackets from a declared space (random and Bayesian discover it in their
+        # first trial, which therefore runs the defaults).
+        space = kt.HyperParameters()
+        search_space(space, stage, base)
         oracle = kt.oracles.HyperbandOracle(objective=objective, max_epochs=int(epochs or base.train.epochs),
-                                            factor=3, seed=seed)
+                                            factor=3, seed=seed, hyperparameters=space)
     else:
         raise ConfigError("<tuner>", "bad_config", f"tuner must be one of {TUNERS}, got {tuner!r}")
 
