@@ -31,7 +31,8 @@ Everything else comes from ``--config`` (or the ``--init-from`` run's model and 
 
 Resuming: keras-tuner keeps the search state in ``OUT/search/``; run the same command again after a
 kill and it reloads it: finished trials are kept, the trial that was running is run again (its
-``train`` run folder resumes from its last epoch backup), and the search goes on up to
+``train`` run folder resumes from its last epoch backup; if the kill corrupted that backup, the
+trial starts over), and the search goes on up to
 ``--max-trials``. ``OUT/best_config.json`` is the best trial's ``ExperimentConfig``, which ``train
 --config`` accepts as it is; ``OUT/tune_summary.json`` lists every trial. The last line of stdout is
 one JSON object (the summary).
@@ -146,10 +147,20 @@ def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_
             config = search_space(trial.hyperparameters, stage, base)
             run_dir = Path(out) / TRIALS_DIR / trial.trial_id
             log.info("trial %s: %s", trial.trial_id, json.dumps(trial.hyperparameters.values))
+            command = ["python", "-m", "ecgsl_keras.tune", "trial", trial.trial_id]
+            resuming = run_dir.is_dir()
             try:
-                summary = train_lib.train(stage, data, run_dir, task=task, init_from=init_from, config=config,
-                                          batch_size=batch_size, verbose=0,
-                                          command=["python", "-m", "ecgsl_keras.tune", "trial", trial.trial_id])
+                try:
+                    summary = train_lib.train(stage, data, run_dir, task=task, init_from=init_from, config=config,
+                                              batch_size=batch_size, verbose=0, command=command)
+                except (OSError, ValueError) as error:
+                    if not resuming or isinstance(error, ECGSLError):
+                        raise
+                    # A kill during a backup write leaves a file the resumed run cannot read: start the trial over.
+                    log.warning("trial %s: cannot resume its run in %s (%s); training it again from scratch",
+                                trial.trial_id, run_dir, error)
+                    summary = train_lib.train(stage, data, run_dir, task=task, init_from=init_from, config=config,
+                                              batch_size=batch_size, verbose=0, command=command, overwrite=True)
             except ECGSLError as error:   # bad data or config: every trial would fail alike
                 raise kt.errors.FatalError(str(error)) from None
             value = (summary.get("best") or {}).get("value")
