@@ -36,7 +36,9 @@ setup(
         # tf-explain 0.3.1 declares no dependencies of its own; it needs opencv for its heat maps.
         "explain": ["tf-explain>=0.3.1", "opencv-python-headless>=4.8"],
         "litert": ["ai-edge-litert>=1.2"],
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2"],
+        # tests run explain and tune: their extras too
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
+                "opencv-python-headless>=4.8", "keras-tuner>=1.4"],
     },
     entry_points={
         "console_scripts": [

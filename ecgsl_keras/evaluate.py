@@ -225,14 +225,20 @@ def load_model(model_path):
 
 
 def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_size=None,
-                   predict_fn=None, raw_input=None) -> dict:
+                   predict_fn=None, raw_input=None, plots=None) -> dict:
     """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``. ``raw_input``: what the
-    ResNet baseline reads (default ``raw_input_of(model, config, data)``)."""
+    ResNet baseline reads (default ``raw_input_of(model, config, data)``). ``plots``: a folder for
+    the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``)."""
     raw_input = raw_input or raw_input_of(model, config, data)
     dataset = eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = predict_windows(predict_fn or model, dataset)
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
+    if plots:
+        from ecgsl_keras.plot import evaluation_plots
+
+        agg = aggregate(windows, task.kind)
+        out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots)
     return out
 
 
@@ -247,7 +253,7 @@ def _thresholds_for(task, model_path, split):
     return thresholds, "validation (thresholds.json)"
 
 
-def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None) -> dict:
+def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None, plots=None) -> dict:
     """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
     from tfrecords_tools import load_manifest
 
@@ -257,7 +263,7 @@ def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_siz
     thresholds, source = _thresholds_for(task, model_path, split)
     start = time.perf_counter()
     out = evaluate_model(model, data, split, config, task, thresholds=thresholds, batch_size=batch_size,
-                         raw_input=(info or {}).get("raw_input"))
+                         raw_input=(info or {}).get("raw_input"), plots=plots)
     out.update(model=str(model_path), data=str(data), seconds=round(time.perf_counter() - start, 2))
     if source:
         out["thresholds_from"] = source
@@ -272,7 +278,7 @@ def _check_signal_config(manifest_signal, config, data, model_path=None) -> None
 
 
 def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size=None, reader_kwargs=None,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, plots=None) -> dict:
     """Evaluate on a raw data-set folder: each record through ``prepare.record_to_examples`` with
     the model's signal config, into temporary TFRecords, then the same windows as ``evaluate_tfrecords``.
     Unreadable or unusable records are skipped and counted (``skipped_by_reason``)."""
@@ -314,7 +320,7 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                              "label_info": {"kind": task.kind, "label_names": list(task.label_names),
                                             "task": task.to_dict()}})
         out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size,
-                             raw_input=raw_input)
+                             raw_input=raw_input, plots=plots)
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,
                skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
                seconds=round(time.perf_counter() - start, 2))
@@ -341,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-csv", help="raw generic WFDB folder: CSV of record,label")
     p.add_argument("--batch-size", type=int, help="windows per batch (default: the run's batch size)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--plots", metavar="DIR", help="also write confusion_matrix.png, roc.png and reliability.png here")
     return p
 
 
@@ -352,12 +359,13 @@ def main(argv=None) -> int:
         parser.error("--dataset needs --data-dir")
     try:
         if args.data:
-            result = evaluate_tfrecords(args.model, args.data, args.split, batch_size=args.batch_size)
+            result = evaluate_tfrecords(args.model, args.data, args.split, batch_size=args.batch_size,
+                                        plots=args.plots)
         else:
             reader_kwargs = {k: v for k, v in (("lead", args.lead), ("labels_csv", args.labels_csv)) if v}
             result = evaluate_raw(args.model, args.dataset, args.data_dir, records=args.records,
                                   batch_size=args.batch_size, reader_kwargs=reader_kwargs,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, plots=args.plots)
     except (ECGSLError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

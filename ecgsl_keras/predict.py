@@ -57,6 +57,18 @@ def read_lead(record_path, lead=None):
     return signal.astype(np.float32), float(record.fs), names[index]
 
 
+def plot_prediction(path, signal, fs, result: dict, signal_config, title: str = "") -> str:
+    """PNG of the record (mV), each beat's window and R-peak, and its attention weight as a bar."""
+    from ecgsl_keras import plot
+
+    rpeaks_s = np.asarray(result["beat_times_s"], np.float64)
+    start = rpeaks_s - signal_config.r_offset / signal_config.target_fs
+    windows = np.stack([start, start + signal_config.beat_len / signal_config.target_fs], axis=1)
+    fig = plot.record_figure(signal, fs, rpeaks_s=rpeaks_s, beat_windows_s=windows,
+                             attention=result["attention_weights"], title=title)
+    return plot.save(fig, path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ecgsl_keras.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder, .tflite file or "
@@ -66,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the record, its beats and their attention")
     return p
 
 
@@ -90,6 +103,9 @@ def main(argv=None) -> int:
     # A binary model has one sigmoid output: the probability of the positive (last) label.
     keys = names if len(out["probabilities"]) == len(names) else names[-len(out["probabilities"]):]
     out["probabilities"] = dict(zip(keys, out["probabilities"]))
+    if args.plot:
+        out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
+                                      title=f"{Path(args.record).name} lead {lead}: {out['label']}")
     print(json.dumps(out))
     return 0
 
