@@ -353,7 +353,9 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     cb += [CallbackState(paths.backup / CALLBACK_STATE_NAME, early_stopping, best_checkpoint, paths.checkpoints,
                          config.train.keep_checkpoints)]
     save_freq = config.train.backup_save_freq
-    cb.append(keras.callbacks.BackupAndRestore(str(paths.backup),
+    # double_checkpoint: a kill while the backup is being written leaves a torn .h5; Keras then
+    # falls back on the previous backup instead of failing the resume.
+    cb.append(keras.callbacks.BackupAndRestore(str(paths.backup), double_checkpoint=True,
                                                save_freq="epoch" if save_freq == "epoch" else int(save_freq)))
     cb += list(callbacks or ())
 
@@ -388,7 +390,17 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
     from ecgsl_keras import evaluate
 
     with open(paths.history, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    # A resume from the backup before last (the last one torn by a kill) runs an epoch again:
+    # keep its newest row only.
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    if len(by_epoch) < len(rows):
+        rows = [by_epoch[e] for e in sorted(by_epoch)]
+        with open(paths.history, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=reader.fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
     scored = [(float(r[monitor]), int(r["epoch"]) + 1) for r in rows
               if r.get(monitor) not in (None, "") and math.isfinite(float(r[monitor]))]
     if scored:

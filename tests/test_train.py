@@ -233,3 +233,18 @@ def test_a_killed_run_resumes_from_its_last_backup(cinc_sample_tfrecords, tmp_pa
     losses = [float(r["val_loss"]) for r in history]
     assert summary["best"]["value"] == pytest.approx(min(losses))
     assert backup_state["checkpoint_best"] == pytest.approx(min(losses[:2]))
+
+
+@pytest.mark.slow
+def test_a_backup_torn_by_the_kill_falls_back_on_the_previous_one(cinc_sample_tfrecords, tmp_path):
+    run_dir = tmp_path / "torn"
+    args = dict(epochs=3, batch_size=256, seed=5, verbose=0)
+    with pytest.raises(Killed):
+        train_lib.train("autoencoder", cinc_sample_tfrecords, run_dir, callbacks=[_KillAt(2, 0)], **args)
+    latest = run_dir / runs.BACKUP_DIR / "latest.weights.h5"
+    data = latest.read_bytes()
+    latest.write_bytes(data[: len(data) // 3])          # a kill in the middle of writing the backup
+    summary = train_lib.train("autoencoder", cinc_sample_tfrecords, run_dir, **args)
+    assert summary["resumed"] and summary["epochs_completed"] == 3
+    assert summary["epochs_run_now"] in (1, 2)          # from the last backup, or the one before it
+    assert [int(r["epoch"]) for r in _history(run_dir)] == [0, 1, 2]   # an epoch run again is listed once
