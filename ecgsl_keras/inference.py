@@ -21,6 +21,13 @@ attention weight comes from the window whose centre is nearest to that beat (the
 most context on both sides of it); the weights are then divided by their sum so that they form one
 distribution over the whole record (with one window they are the model's weights unchanged).
 
+Per-beat models (task kind ``per_beat``, e.g. the ``mitdb-beats`` preset) give one label per beat
+instead of one per record: ``predict_signal`` returns ``beat_labels``, ``beat_probabilities`` (n, C)
+and ``beat_times_s``; each beat's probabilities are the mean over the windows that hold it (as
+``ecgsl_keras.evaluate`` averages TFRecord windows). ``predict_signal(..., output="record")`` on a
+per-beat model, or ``output="beats"`` on a record-level one, raises ``ConfigError`` saying so. A
+multi-label model is loaded only with its decision thresholds (``ConfigError`` otherwise).
+
 Where the configuration is found: ``ecgsl_metadata.json`` (written by ``ecgsl_keras.export``) or a
 run folder's ``config.json`` beside the model file (for a SavedModel folder: inside it, else in the
 export folder holding it). The model's task

@@ -57,7 +57,7 @@ VARIANTS = {
     "scratch_cw": (False, ["--class-weights"]),
 }
 CLASS_WEIGHT_CAP = 20.0   # balanced weights capped: DS1 has 8 Q beats (uncapped weight ~1,200)
-STEPS = ("data", "cv", "final", "report")
+STEPS = ("data", "cv", "final", "preset", "report")
 TARGETS = {"V_sensitivity": 0.95, "S_sensitivity": 0.80, "S_positive_predictivity": 0.50, "accuracy": 0.95}
 CLASSES = ("N", "S", "V", "F")
 
@@ -178,6 +178,25 @@ class Protocol:
         data = self.prepare("ds1_all", [r for fold in self.folds() for r in fold])
         run_dir = self.train(f"final_{chosen}", data, chosen)
         (self.work / "final.json").write_text(json.dumps({"variant": chosen, "run_dir": str(run_dir)}, indent=2))
+
+
+    def step_preset(self):
+        """Ship the final model as ``mitdb-beats`` (package presets folder), RESULTS.md as its card text."""
+        final = self.work / "final.json"
+        if not final.is_file():
+            log.warning("no final model yet: no preset")
+            return
+        chosen = json.loads(final.read_text())
+        result = report(self.work, self.args.variants)
+        card = self.work / "card_extra.md"
+        card.write_text("## Leave-records-out figures (MIT-BIH DS1)\n\n" + markdown(result).split("\n", 2)[2]
+                        + "\nThe shipped model itself was trained on all 22 DS1 records (no held-out figure of its "
+                          "own; DS2 was not available here). Evaluate it on DS2 with `python -m ecgsl_keras.evaluate "
+                          "--model mitdb-beats --dataset mitdb --data-dir DS2_FOLDER --records 100 103 ...`.\n")
+        self._run(["-m", "ecgsl_keras.pretrained", "build", "--run", chosen["run_dir"], "--name", "mitdb-beats",
+                   "--description", "ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII, fine-tuned "
+                   f"from the encoder preset ({chosen['variant']}) on the 22 DS1 records; single lead, 100 Hz",
+                   "--card-extra", str(card), "--overwrite"], "preset")
 
 
 # --- report -------------------------------------------------------------------------------------

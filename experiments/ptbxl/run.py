@@ -44,7 +44,7 @@ PATIENCE = 12
 BATCH = 16
 WARMUP_EPOCHS = 3
 ENCODER = REPO / "ecgsl_keras" / "presets" / "encoder"
-STEPS = ("data", "runs", "report")
+STEPS = ("data", "runs", "preset", "report")
 SUBSET = "500-record subset"
 
 
@@ -117,6 +117,25 @@ class Protocol:
             for lead in LEADS:
                 for start in STARTS:
                     self.train(lead, start, seed)
+
+
+    def step_preset(self):
+        """Ship the best variant (mean fold-9 macro AUROC), seed 42, as ``ptbxl-superdiagnostic``."""
+        result = report(self.work, self.args.seeds)
+        best = result.get("shipped_variant")
+        if not best:
+            log.warning("no finished variant: no preset")
+            return
+        lead, start = best.split("_", 1)
+        run_dir = self.work / f"{best}_s{SEEDS[0]}"
+        card = self.work / "card_extra.md"
+        card.write_text("## Fold-10 figures (PTB-XL 500-record subset)\n\n" + markdown(result).split("\n", 2)[2]
+                        + f"\nInput: lead {lead} in millivolts. Thresholds (thresholds.json) were chosen on fold 9.\n")
+        self._run(["-m", "ecgsl_keras.pretrained", "build", "--run", str(run_dir), "--name", "ptbxl-superdiagnostic",
+                   "--description", f"ECG-SL PTB-XL superdiagnostic multi-label classifier (NORM, MI, STTC, CD, HYP), "
+                   f"lead {lead}, {'fine-tuned from the encoder preset' if start == 'pretrained' else 'trained from scratch'}"
+                   f" on folds 1-8 of the {SUBSET}; per-class thresholds from fold 9",
+                   "--card-extra", str(card), "--overwrite"], "preset")
 
 
 def _mean_sd(values):
