@@ -207,3 +207,25 @@ def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, caps
     assert "Se" in table and "+P" in table and "accuracy" in table
     # 119: 1543 N and 444 V beats in 30 min; the fixture's 5 min hold V beats the preset must find
     assert result["sensitivity"]["V"] is not None and result["sensitivity"]["V"] > 0.5
+
+
+# --- the two imbalance methods measured on MIT-BIH --------------------------------------------------
+
+def test_focal_loss_ignores_unlabelled_beats_and_class_weights_are_capped():
+    from ecgsl_keras import models
+    from ecgsl_keras.train_data import class_weights
+
+    probabilities = np.array([[[0.7, 0.1, 0.1, 0.05, 0.05], [0.2, 0.5, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]]],
+                             np.float32)
+    targets = np.array([[0, 1, -1]], np.int32)                      # the third beat is padding
+    loss = models.loss_for_task(tasks.MITDB_AAMI, focal_gamma=2.0)
+    expected = np.mean([-(0.3 ** 2) * np.log(0.7), -(0.5 ** 2) * np.log(0.5)])
+    assert float(loss(targets, probabilities)) == pytest.approx(expected, rel=1e-5)
+    plain = models.loss_for_task(tasks.MITDB_AAMI, focal_gamma=0.0)   # gamma 0: cross-entropy, same ignore rule
+    assert float(plain(targets, probabilities)) == pytest.approx(np.mean([-np.log(0.7), -np.log(0.5)]), rel=1e-5)
+    manifest = {"splits": {"train": {"label_counts": {"beat": {"beats": {"0": 45866, "1": 944, "2": 3788,
+                                                                         "3": 415, "4": 8}}}}}}
+    uncapped = class_weights(manifest, tasks.MITDB_AAMI)
+    assert uncapped[4] > 1000                                          # 8 Q beats
+    capped = class_weights(manifest, tasks.MITDB_AAMI, cap=20.0)
+    assert capped.max() == 20.0 and capped[0] == pytest.approx(uncapped[0])
