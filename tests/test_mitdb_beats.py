@@ -229,3 +229,22 @@ def test_focal_loss_ignores_unlabelled_beats_and_class_weights_are_capped():
     assert uncapped[4] > 1000                                          # 8 Q beats
     capped = class_weights(manifest, tasks.MITDB_AAMI, cap=20.0)
     assert capped.max() == 20.0 and capped[0] == pytest.approx(uncapped[0])
+
+
+def test_ptbxl_superdiagnostic_preset_carries_its_thresholds(fixtures_dir):
+    import keras
+
+    from ecgsl_keras import pretrained
+    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.inference import load_model
+
+    predictor = load_model("ptbxl-superdiagnostic")
+    assert predictor.task.name == "ptbxl-superdiagnostic" and predictor.thresholds.shape == (5,)
+    assert np.all((predictor.thresholds > 0) & (predictor.thresholds < 1))
+    assert "500-record subset" in (pretrained.preset_dir("ptbxl-superdiagnostic") / "README.md").read_text()
+    lead = pretrained.metadata("ptbxl-superdiagnostic")["description"].split("lead ")[1].split(",")[0]
+    record = open_dataset("ptbxl", fixtures_dir / "ptbxl", lead=lead).load("1")
+    result = predictor.predict_signal(record.lead(None), record.fs, output="record")
+    assert set(result["label"]) <= set(tasks.PTBXL_SUPERDIAGNOSTIC.label_names)
+    assert result["probabilities"].shape == (5,)
+    keras.backend.clear_session()
