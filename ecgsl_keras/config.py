@@ -220,6 +220,8 @@ class TrainConfig(_JsonConfig):
     label_smoothing: float = 0.1        # multiclass classifiers: targets (1 - e) one-hot + e / classes
     encoder_lr_multiplier: float = 1.0  # finetune: learning-rate factor of the pre-trained temporal encoder
     encoder_warmup_epochs: int = 0      # finetune: epochs with the temporal encoder frozen (head trains alone)
+    focal_gamma: float = 0.0            # per-beat / multiclass: focal loss with this gamma (0 = cross-entropy)
+    class_weight_cap: float = 0.0       # > 0: upper bound of every balanced class weight (0 = none)
 
     def validate(self) -> None:
         if self.lr_schedule not in ("cosine", "plateau", "constant"):
@@ -238,7 +240,8 @@ class TrainConfig(_JsonConfig):
         ranges = {   # name: (low, high, high included)
             "augment_prob": (0.0, 1.0, True), "augment_noise": (0.0, math.inf, False),
             "augment_wander": (0.0, math.inf, False), "augment_beat_dropout": (0.0, 1.0, False),
-            "label_smoothing": (0.0, 1.0, False), "encoder_lr_multiplier": (0.0, math.inf, False)}
+            "label_smoothing": (0.0, 1.0, False), "encoder_lr_multiplier": (0.0, math.inf, False),
+            "focal_gamma": (0.0, math.inf, False), "class_weight_cap": (0.0, math.inf, False)}
         for name, (low, high, closed) in ranges.items():
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not (

@@ -2,6 +2,12 @@
 
     python -m ecgsl_keras.evaluate --model runs/finetune/model.keras --data prepared/cinc2017 [--split validation]
     python -m ecgsl_keras.evaluate --model runs/finetune/model.keras --dataset cinc2017 --data-dir DIR
+    python -m ecgsl_keras.evaluate --model mitdb-beats --dataset mitdb --data-dir DIR [--records 100 103 ...]
+
+A MIT-BIH folder is evaluated on every record of its ``RECORDS`` except the four paced ones (102,
+104, 107, 217), unless ``--records`` names them; records without the requested lead (``--lead``,
+default MLII) are skipped and counted (``skipped_by_reason``). Per-beat models also print the AAMI
+table (per-class sensitivity Se and positive predictivity +P) before the JSON line.
 
 The last line of stdout is one JSON object:
 
@@ -294,6 +300,11 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     if records:
         kwargs["records"] = list(records)
     reader = open_dataset(dataset, data_dir, **kwargs)
+    ids = list(reader.record_ids())
+    excluded = []
+    if dataset == "mitdb" and not records:   # the AAMI protocol leaves the paced records out
+        excluded = [rid for rid in ids if rid in tasks_lib.MITDB_PACED]
+        ids = [rid for rid in ids if rid not in tasks_lib.MITDB_PACED]
     if reader.task.kind != task.kind or tuple(reader.task.label_names) != tuple(task.label_names):
         raise ConfigError(data_dir, "bad_config", f"data set {dataset!r} has task {reader.task.name} "
                           f"({reader.task.kind}, {list(reader.task.label_names)}), the model {task.name} "
@@ -304,7 +315,6 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     with tempfile.TemporaryDirectory(prefix="ecgsl-eval-") as tmp:
         written = 0
         with ShardedWriter(tmp, prefix="eval", overwrite=True) as writer:
-            ids = reader.record_ids()
             for record_id in tqdm(ids, desc=f"segment {dataset}", unit="rec", disable=not progress, file=sys.stderr):
                 try:
                     for example in record_to_examples(reader.load(record_id), config, task,
@@ -323,10 +333,25 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                              raw_input=raw_input, plots=plots)
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,
                skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
+               **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
                seconds=round(time.perf_counter() - start, 2))
     if source:
         out["thresholds_from"] = source
     return out
+
+
+def aami_table(result: dict) -> str:
+    """Per-class sensitivity (Se) and positive predictivity (+P) of a per-beat result, as text."""
+    names = result.get("label_names") or list((result.get("sensitivity") or {}).keys())
+    counts = np.asarray(result.get("confusion_matrix") or np.zeros((len(names), len(names))))
+    lines = [f"{'class':<6} {'beats':>7} {'Se':>7} {'+P':>7}"]
+    for i, name in enumerate(names):
+        se = (result.get("sensitivity") or {}).get(name)
+        ppv = (result.get("positive_predictivity") or {}).get(name)
+        cell = [f"{v:7.3f}" if v is not None and v == v else f"{'-':>7}" for v in (se, ppv)]
+        lines.append(f"{name:<6} {int(counts[i].sum()) if counts.size else 0:>7} {cell[0]} {cell[1]}")
+    lines.append(f"accuracy {result.get('accuracy', float('nan')):.3f} over {result.get('n', 0)} labelled beats")
+    return "\n".join(lines)
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -369,6 +394,8 @@ def main(argv=None) -> int:
     except (ECGSLError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if result.get("kind") == tasks_lib.PER_BEAT:
+        print(aami_table(result))
     print(json.dumps(result, default=runs._jsonable))
     return 0
 

@@ -23,7 +23,13 @@ Serving signature "serving_default" (SavedModel and every .tflite):
 * inputs ``beats`` (batch, max_beats, beat_len) float32, ``rr`` (batch, max_beats, n_rr) float32 and
   ``padding_mask`` (batch, max_beats) **bool**, True on real beats (LiteRT takes bool inputs as they
   are, so the mask needs no conversion);
-* outputs ``probabilities`` (batch, classes) and ``attention_weights`` (batch, max_beats).
+* outputs ``probabilities`` (batch, classes) and ``attention_weights`` (batch, max_beats);
+  per-beat models (MIT-BIH AAMI classes): ``probabilities`` (batch, max_beats, classes) only, and
+  the parity report compares the real beats (class agreement per beat, probability differences
+  over real beats; ``max_abs_diff_attention`` is null).
+
+A multi-label model is exported only with its decision thresholds (the run's ``thresholds.json``,
+chosen on validation data); without them export stops with a ``ConfigError``.
 
 Why dynamic-range int8 by default: with full-integer quantisation the LayerNorms of the transformer
 blocks lose their precision (TFLite's quantisation debugger shows the first block's normalisation
@@ -72,6 +78,21 @@ TFLITE_FORMATS = ("float32", "float16", "int8")
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "cinc2017_sample"
 # Parity is computed on batches of this many windows (memory bound only).
 PARITY_BATCH = 32
+# The limits each format's parity is held to (the report's ``within_limits``; the tests use them):
+# largest absolute probability difference and smallest class agreement with the Keras model.
+PARITY_LIMITS = {"saved_model": {"max_abs_diff_probabilities": 1e-4, "class_agreement": 1.0},
+                 "tflite_float32": {"max_abs_diff_probabilities": 1e-4, "class_agreement": 1.0},
+                 "tflite_float16": {"max_abs_diff_probabilities": 1e-2},
+                 "tflite_int8": {"class_agreement": 0.95}}
+
+
+def within_limits(name: str, parity: dict) -> bool:
+    """Whether one format's parity entry meets ``PARITY_LIMITS[name]``."""
+    limits = PARITY_LIMITS.get(name, {})
+    diff = limits.get("max_abs_diff_probabilities")
+    agreement = limits.get("class_agreement")
+    return ((diff is None or parity["max_abs_diff_probabilities"] <= diff)
+            and (agreement is None or parity["class_agreement"] >= agreement))
 
 
 def tflite_name(fmt: str) -> str:
@@ -89,22 +110,28 @@ def input_signature(config: ExperimentConfig):
             tf.TensorSpec((None, t), tf.bool, name="padding_mask")]
 
 
-def write_saved_model(classifier, config: ExperimentConfig, path) -> None:
+def write_saved_model(classifier, config: ExperimentConfig, path, per_beat: bool = False) -> None:
     """SavedModel with one named signature, ``serving_default``: (beats, rr, padding_mask) ->
-    {probabilities, attention_weights}."""
+    {probabilities, attention_weights}; a per-beat classifier (``per_beat``): -> {probabilities}
+    (batch, max_beats, classes), one distribution per beat (padding rows are meaningless)."""
     import keras
 
     from ecgsl_keras import models
 
-    try:
-        serving_model = models.attention_model(classifier)
-    except ValueError as exc:  # a baseline without attention pooling (the raw-window ResNet)
-        raise ConfigError(classifier.name, "bad_model", str(exc)) from None
+    if per_beat:
+        serving_model = classifier
+    else:
+        try:
+            serving_model = models.attention_model(classifier)
+        except ValueError as exc:  # a baseline without attention pooling (the raw-window ResNet)
+            raise ConfigError(classifier.name, "bad_model", str(exc)) from None
     archive = keras.export.ExportArchive()
     archive.track(serving_model)
 
     def serve(beats, rr, padding_mask):
         out = serving_model({"beats": beats, "rr": rr, "padding_mask": padding_mask}, training=False)
+        if per_beat:
+            return {PROBABILITIES: out[PROBABILITIES] if isinstance(out, dict) else out}
         return {PROBABILITIES: out[PROBABILITIES], ATTENTION: out[ATTENTION]}
 
     archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=input_signature(config))
@@ -226,12 +253,17 @@ def run_in_batches(backend, inputs: dict, batch: int = PARITY_BATCH):
         sel = slice(start, start + batch)
         p, a = backend(inputs["beats"][sel], inputs["rr"][sel], inputs["padding_mask"][sel])
         probabilities.append(np.asarray(p))
-        attention.append(np.asarray(a))
+        attention.append(None if a is None else np.asarray(a))
+    if any(a is None for a in attention):   # per-beat models have no attention output
+        return np.concatenate(probabilities), None
     return np.concatenate(probabilities), np.concatenate(attention)
 
 
 def decisions(probabilities: np.ndarray, kind: str) -> np.ndarray:
-    """Predicted classes: argmax (multiclass), thresholded outputs (binary, multi-label)."""
+    """Predicted classes: argmax (multiclass; per beat for per-beat models), thresholded outputs
+    (binary, multi-label)."""
+    if kind == tasks_lib.PER_BEAT:
+        return np.argmax(probabilities, axis=-1)
     if kind == tasks_lib.MULTICLASS:
         return np.argmax(probabilities, axis=-1)[:, None]
     return (probabilities >= 0.5).astype(np.int64)
@@ -240,6 +272,19 @@ def decisions(probabilities: np.ndarray, kind: str) -> np.ndarray:
 def compare(reference, candidate, mask: np.ndarray, kind: str) -> dict:
     ref_p, ref_a = reference
     p, a = candidate
+    if kind == tasks_lib.PER_BEAT:
+        # One distribution per real beat; padding rows are not outputs anyone reads.
+        agree = decisions(ref_p, kind)[mask] == decisions(p, kind)[mask]
+        diff = np.abs(ref_p - p)[mask]
+        return {
+            "max_abs_diff_probabilities": float(np.max(diff)),
+            "mean_abs_diff_probabilities": float(np.mean(diff)),
+            "max_abs_diff_attention": None,
+            "class_agreement": float(np.mean(agree)),
+            "class_agreement_percent": round(100.0 * float(np.mean(agree)), 2),
+            "examples": int(mask.shape[0]),
+            "beats": int(agree.size),
+        }
     agree = np.all(decisions(ref_p, kind) == decisions(p, kind), axis=-1)
     return {
         "max_abs_diff_probabilities": float(np.max(np.abs(ref_p - p))),
@@ -301,14 +346,25 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
         raise ConfigError(model_path, "missing_config",
                           f"no {'config' if config is None else 'task'} found beside the model (read: {used or 'none'}); "
                           "pass --config / --task")
-    if task.kind == tasks_lib.PER_BEAT:
-        raise ConfigError(model_path, "bad_task", "export serves record-level classifiers (attention pooling); "
-                                                  f"task {task.name} labels each beat")
+    per_beat = task.kind == tasks_lib.PER_BEAT
+    thresholds = find_thresholds(model_path) if task.kind == tasks_lib.MULTILABEL else None
+    if task.kind == tasks_lib.MULTILABEL and thresholds is None:
+        raise ConfigError(model_path, "missing_thresholds",
+                          f"multi-label model (task {task.name}) without stored decision thresholds (no "
+                          "thresholds.json beside it): the export could not say when a class is present. "
+                          "Train it with a validation split (ecgsl_keras.train writes thresholds.json)")
     if end_to_end is not None:
         from ecgsl_keras import edge
 
+        if per_beat:
+            raise ConfigError(model_path, "bad_task", "the end-to-end export serves record-level classifiers; "
+                                                      f"task {task.name} labels each beat")
         edge.check_config(config.signal, end_to_end)
     classifier = load_classifier(model_path)
+    if per_beat != (len(classifier.outputs[0].shape) == 3):
+        raise ConfigError(model_path, "bad_task", f"task {task.name} is {task.kind} but the model's output has shape "
+                          f"{tuple(classifier.outputs[0].shape)}: a per-beat task needs a per-beat model "
+                          "(batch, beats, classes), a record-level task a record-level one")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
@@ -326,7 +382,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
 
         saved_model_path = tmp / SAVED_MODEL_DIR
         log.info("writing SavedModel")
-        write_saved_model(classifier, config, saved_model_path)
+        write_saved_model(classifier, config, saved_model_path, per_beat=per_beat)
         files = {"saved_model": SAVED_MODEL_DIR}
         conversion = {}
         for fmt in formats:
@@ -351,11 +407,14 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
                        "rr": {"shape": [None, config.model.max_beats, config.model.n_rr_features], "dtype": "float32"},
                        "padding_mask": {"shape": [None, config.model.max_beats], "dtype": "bool",
                                         "meaning": "True on real beats, False on padding"}},
-            "outputs": {PROBABILITIES: {"shape": [None, task.num_classes if task.kind != tasks_lib.BINARY else 1]},
-                        ATTENTION: {"shape": [None, config.model.max_beats]}},
+            "outputs": ({PROBABILITIES: {"shape": [None, config.model.max_beats, task.num_classes],
+                                         "meaning": "one distribution per beat; rows of padding are meaningless"}}
+                        if per_beat else
+                        {PROBABILITIES: {"shape": [None, task.num_classes if task.kind != tasks_lib.BINARY else 1]},
+                         ATTENTION: {"shape": [None, config.model.max_beats]}}),
             "preprocessing": "ecgsl_keras.signal.preprocess with experiment_config.signal; sequences longer than "
                              "max_beats in windows every experiment_config.train.eval_window_stride beats",
-            "thresholds": find_thresholds(model_path) if task.kind == tasks_lib.MULTILABEL else None,
+            "thresholds": thresholds,
             "int8_mode": export_config.int8_mode if "int8" in formats else None,
             "files": files,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
@@ -372,6 +431,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             backend = _TFLiteBackend(tmp / tflite_name(fmt))
             results[f"tflite_{fmt}"] = compare(reference, run_in_batches(backend, inputs), inputs["padding_mask"],
                                                task.kind)
+        for name, entry in results.items():
+            entry["within_limits"] = within_limits(name, entry)
         if "int8" in formats and results["tflite_int8"]["class_agreement"] < 0.95:
             log.warning("int8 (%s) agrees with Keras on only %.1f%% of the windows", export_config.int8_mode,
                         results["tflite_int8"]["class_agreement_percent"])
@@ -383,6 +444,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "out": str(out_dir),
             "task": task.name,
             "label_names": list(task.label_names),
+            "kind": task.kind,
             "signature": SERVING_SIGNATURE,
             "input_shapes": {k: v["shape"] for k, v in metadata["inputs"].items()},
             "padding_mask_dtype": "bool",

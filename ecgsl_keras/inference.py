@@ -21,6 +21,13 @@ attention weight comes from the window whose centre is nearest to that beat (the
 most context on both sides of it); the weights are then divided by their sum so that they form one
 distribution over the whole record (with one window they are the model's weights unchanged).
 
+Per-beat models (task kind ``per_beat``, e.g. the ``mitdb-beats`` preset) give one label per beat
+instead of one per record: ``predict_signal`` returns ``beat_labels``, ``beat_probabilities`` (n, C)
+and ``beat_times_s``; each beat's probabilities are the mean over the windows that hold it (as
+``ecgsl_keras.evaluate`` averages TFRecord windows). ``predict_signal(..., output="record")`` on a
+per-beat model, or ``output="beats"`` on a record-level one, raises ``ConfigError`` saying so. A
+multi-label model is loaded only with its decision thresholds (``ConfigError`` otherwise).
+
 Where the configuration is found: ``ecgsl_metadata.json`` (written by ``ecgsl_keras.export``) or a
 run folder's ``config.json`` beside the model file (for a SavedModel folder: inside it, else in the
 export folder holding it). The model's task
@@ -47,8 +54,10 @@ SERVING_SIGNATURE = "serving_default"
 # Output names of the exported serving signature (models.attention_model).
 PROBABILITIES = "probabilities"
 ATTENTION = "attention_weights"
-# Decision threshold on sigmoid outputs: binary tasks, and multi-label models without thresholds.json.
+# Decision threshold on sigmoid outputs of binary tasks (multi-label models need stored thresholds).
 SIGMOID_THRESHOLD = 0.5
+# What predict_signal is asked for: one label per record, or one per beat.
+OUTPUT_RECORD, OUTPUT_BEATS = "record", "beats"
 
 
 # --- metadata ----------------------------------------------------------------------------------
@@ -145,12 +154,21 @@ def find_metadata(model_path) -> tuple[ExperimentConfig, tasks_lib.Task, list]:
 # --- backends: (B, T, L), (B, T, R), (B, T) bool -> probabilities (B, C), attention (B, T) --------
 
 class _KerasBackend:
+    """Record-level classifiers: (probabilities (B, C), attention (B, T)). Per-beat classifiers
+    (``per_beat=True``, or a model without attention pooling whose output is (B, T, C)):
+    (probabilities (B, T, C), None)."""
     name = "keras"
 
-    def __init__(self, model):
+    def __init__(self, model, per_beat=None):
         from ecgsl_keras import models
 
         self.classifier = model
+        if per_beat is None:
+            per_beat = is_per_beat_model(model)
+        self.per_beat = bool(per_beat)
+        if self.per_beat:
+            self.model = model
+            return
         try:
             self.model = models.attention_model(model)
         except ValueError as exc:  # a baseline without attention pooling (the raw-window ResNet)
@@ -158,7 +176,15 @@ class _KerasBackend:
 
     def __call__(self, beats, rr, padding_mask):
         out = self.model.predict_on_batch({"beats": beats, "rr": rr, "padding_mask": padding_mask})
+        if self.per_beat:
+            return np.asarray(out[PROBABILITIES] if isinstance(out, dict) else out), None
         return np.asarray(out[PROBABILITIES]), np.asarray(out[ATTENTION])
+
+
+def is_per_beat_model(model) -> bool:
+    """Whether a Keras sequence model labels each beat: probabilities (B, T, C), no pooling."""
+    output = model.outputs[0] if getattr(model, "outputs", None) else None
+    return output is not None and len(output.shape) == 3
 
 
 class _SavedModelBackend:
@@ -178,7 +204,8 @@ class _SavedModelBackend:
         tf = self._tf
         out = self.signature(beats=tf.constant(beats, tf.float32), rr=tf.constant(rr, tf.float32),
                              padding_mask=tf.constant(padding_mask, tf.bool))
-        return out[PROBABILITIES].numpy(), out[ATTENTION].numpy()
+        attention = out.get(ATTENTION)   # per-beat exports have no attention output
+        return out[PROBABILITIES].numpy(), None if attention is None else attention.numpy()
 
 
 class _TFLiteBackend:
@@ -199,7 +226,8 @@ class _TFLiteBackend:
         # The signature runner resizes the batch dimension itself when it changes.
         out = self.runner(beats=np.asarray(beats, self.dtypes["beats"]), rr=np.asarray(rr, self.dtypes["rr"]),
                           padding_mask=np.asarray(padding_mask, self.dtypes["padding_mask"]))
-        return np.asarray(out[PROBABILITIES]), np.asarray(out[ATTENTION])
+        attention = out.get(ATTENTION)   # per-beat exports have no attention output
+        return np.asarray(out[PROBABILITIES]), None if attention is None else np.asarray(attention)
 
 
 # --- windows -----------------------------------------------------------------------------------
@@ -253,9 +281,6 @@ class Predictor:
     """
 
     def __init__(self, backend, config: ExperimentConfig, task: tasks_lib.Task, source: str = "", thresholds=None):
-        if task.kind == tasks_lib.PER_BEAT:
-            raise ConfigError(source or "<model>", "bad_task",
-                              f"task {task.name} labels each beat; predict_signal serves record-level classifiers")
         if thresholds is not None and len(thresholds) != task.num_classes:
             raise ConfigError(source or "<model>", "bad_config",
                               f"{len(thresholds)} thresholds for {task.num_classes} classes of task {task.name}")
@@ -270,6 +295,26 @@ class Predictor:
     @property
     def format(self) -> str:
         return self.backend.name
+
+    @property
+    def per_beat(self) -> bool:
+        """Whether the model labels each beat (``predict_signal`` returns one label per beat)."""
+        return self.task.kind == tasks_lib.PER_BEAT
+
+    def check_output(self, output) -> None:
+        """Refuse a record-level label from a per-beat model, and per-beat labels from a record-level
+        one: ``output`` is ``"record"``, ``"beats"`` or None (the model's own)."""
+        if output not in (None, OUTPUT_RECORD, OUTPUT_BEATS):
+            raise ConfigError(self.source or "<model>", "bad_config",
+                              f"output must be {OUTPUT_RECORD!r} or {OUTPUT_BEATS!r}, got {output!r}")
+        if output == OUTPUT_RECORD and self.per_beat:
+            raise ConfigError(self.source or "<model>", "bad_task",
+                              f"this model labels each beat (task {self.task.name}, {list(self.task.label_names)}); "
+                              f"it gives no record-level label: ask for {OUTPUT_BEATS!r} (predict --output beats)")
+        if output == OUTPUT_BEATS and not self.per_beat:
+            raise ConfigError(self.source or "<model>", "bad_task",
+                              f"this model gives one label per record (task {self.task.name}, {self.task.kind}); "
+                              f"it has no per-beat labels: ask for {OUTPUT_RECORD!r} (predict --output record)")
 
     @property
     def label_names(self) -> tuple:
@@ -308,16 +353,54 @@ class Predictor:
         mean = np.asarray(probabilities, np.float64).mean(axis=0).astype(np.float32)
         return mean, combine_attention(np.asarray(attention), starts, n_beats, self.max_beats), starts
 
-    def predict_signal(self, signal_1d, fs, path="<signal>") -> dict:
+    def predict_beat_probabilities(self, beats: np.ndarray, rr: np.ndarray):
+        """Per-beat model: probabilities (n, C), each beat's mean over the windows holding it (as
+        ``ecgsl_keras.evaluate.aggregate`` does for TFRecords), and the window starts."""
+        n_beats = beats.shape[0]
+        starts = window_starts(n_beats, self.max_beats, self.window_stride)
+        batch_beats, batch_rr, mask = pad_windows(beats, rr, starts, self.max_beats)
+        probabilities, _ = self.predict_batch(batch_beats, batch_rr, mask)
+        probabilities = np.asarray(probabilities, np.float64)
+        sums = np.zeros((n_beats, probabilities.shape[-1]), np.float64)
+        counts = np.zeros(n_beats, np.float64)
+        length = min(n_beats, self.max_beats)
+        for i, start in enumerate(starts):
+            sums[start:start + length] += probabilities[i, :length]
+            counts[start:start + length] += 1
+        return (sums / counts[:, None]).astype(np.float32), starts
+
+    def predict_signal(self, signal_1d, fs, path="<signal>", output=None) -> dict:
         """Classify one raw single-lead ECG (1-D, millivolts, sampled at ``fs`` Hz).
 
-        Returns ``probabilities`` (C,) float32, ``label`` (name; a list of names for multi-label
-        tasks), ``label_index``, ``label_names``, ``beat_times_s`` (n,) R-peak times in seconds,
-        ``attention_weights`` (n,) summing to 1, ``n_beats``, ``n_windows``.
+        Record-level model: ``probabilities`` (C,) float32, ``label`` (name; a list of names for
+        multi-label tasks), ``label_index``, ``label_names``, ``beat_times_s`` (n,) R-peak times in
+        seconds, ``attention_weights`` (n,) summing to 1, ``n_beats``, ``n_windows``.
+
+        Per-beat model: one label per detected beat, ``beat_labels`` (n,) names,
+        ``beat_label_indices`` (n,), ``beat_probabilities`` (n, C), ``beat_times_s`` (n,),
+        ``label_counts`` (name -> beats), ``label_names``, ``n_beats``, ``n_windows``.
+
+        ``output``: ``"record"`` or ``"beats"`` to insist on one kind of answer; asking a per-beat
+        model for a record label (or the reverse) raises ``ConfigError``.
         Raises ``SignalQualityError`` for unusable input (wrong rank, NaN, too short, flat,
         unsupported rate, too few beats).
         """
+        self.check_output(output)
         beats = self.preprocess(signal_1d, fs, path)
+        if self.per_beat:
+            probabilities, starts = self.predict_beat_probabilities(beats.beats, beats.rr)
+            indices = np.argmax(probabilities, axis=-1)
+            labels = [self.task.label_names[int(i)] for i in indices]
+            return {
+                "beat_labels": labels,
+                "beat_label_indices": indices.astype(np.int64),
+                "beat_probabilities": probabilities,
+                "beat_times_s": (np.asarray(beats.rpeaks, np.float64) / float(beats.fs)).astype(np.float32),
+                "label_counts": {name: int(labels.count(name)) for name in self.task.label_names},
+                "label_names": list(self.task.label_names),
+                "n_beats": int(beats.beats.shape[0]),
+                "n_windows": len(starts),
+            }
         probabilities, attention, starts = self.predict_beats(beats.beats, beats.rr)
         label, index = self.decide(probabilities)
         return {
@@ -363,7 +446,8 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
 
     ``config`` / ``task`` override what is found beside the model (see the module docstring).
     ``num_threads`` sets the LiteRT interpreter's threads (``.tflite`` only). Multi-label models use
-    the per-class thresholds saved with them (``thresholds.json`` of the run), else 0.5.
+    the per-class thresholds saved with them (``thresholds.json`` of the run, ``thresholds`` of an
+    export's metadata); one without is refused (``ConfigError``, reason ``missing_thresholds``).
     """
     from ecgsl_keras.runs import resolve_model_arg
 
@@ -392,12 +476,20 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
             model = keras.models.load_model(path, compile=False)
         except (ValueError, OSError) as exc:
             raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
-        backend = _KerasBackend(model)
+        backend = _KerasBackend(model, per_beat=task.kind == tasks_lib.PER_BEAT)
     elif kind == "saved_model":
         backend = _SavedModelBackend(path)
     else:
         backend = _TFLiteBackend(path, num_threads=num_threads)
-    thresholds = find_thresholds(path) if task.kind == tasks_lib.MULTILABEL else None
+    thresholds = None
+    if task.kind == tasks_lib.MULTILABEL:
+        thresholds = find_thresholds(path)
+        if thresholds is None:
+            raise ConfigError(path, "missing_thresholds",
+                              f"multi-label model (task {task.name}) without stored decision thresholds: no "
+                              f"'thresholds' in {METADATA_NAME} nor a {THRESHOLDS_NAME} beside it (looked in "
+                              f"{[str(f) for f in _search_folders(path)]}). Thresholds are chosen on validation "
+                              "data when the model is trained (ecgsl_keras.train writes thresholds.json)")
     return Predictor(backend, config, task, source=str(path), thresholds=thresholds)
 
 
@@ -405,7 +497,11 @@ def to_jsonable(result: dict) -> dict:
     """``predict_signal``'s dict with arrays as lists (floats rounded to 6 digits)."""
     out = {}
     for key, value in result.items():
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray) and value.ndim == 2:   # per-beat probabilities (n, C)
+            value = [[round(float(v), 6) for v in row] for row in value]
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+            value = [int(v) for v in value.reshape(-1)]
+        elif isinstance(value, np.ndarray):
             value = [round(float(v), 6) for v in value.reshape(-1)]
         elif isinstance(value, (np.floating, np.integer)):
             value = value.item()

@@ -7,6 +7,10 @@
 (``.hea`` plus its signal file, read with ``wfdb``). The signal is taken in millivolts (other units
 in the header are converted), one lead (``--lead``, default the first). The last line of stdout is
 the JSON result: probabilities per label, the label, R-peak times and attention weight per beat.
+A per-beat model (MIT-BIH AAMI classes, e.g. the ``mitdb-beats`` preset) gives one label per beat
+instead: ``beats`` (time in seconds, label, probabilities per label) and ``label_counts``.
+``--output record`` / ``--output beats`` insist on one kind: asking a per-beat model for a record
+label, or a record-level model for beat labels, is an error that says so.
 """
 from __future__ import annotations
 
@@ -65,7 +69,7 @@ def plot_prediction(path, signal, fs, result: dict, signal_config, title: str = 
     start = rpeaks_s - signal_config.r_offset / signal_config.target_fs
     windows = np.stack([start, start + signal_config.beat_len / signal_config.target_fs], axis=1)
     fig = plot.record_figure(signal, fs, rpeaks_s=rpeaks_s, beat_windows_s=windows,
-                             attention=result["attention_weights"], title=title)
+                             attention=result.get("attention_weights"), title=title)
     return plot.save(fig, path)
 
 
@@ -79,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
     p.add_argument("--plot", metavar="FILE.png", help="also draw the record, its beats and their attention")
+    p.add_argument("--output", choices=("record", "beats"),
+                   help="insist on one label per record or one per beat (default: what the model gives)")
     return p
 
 
@@ -92,12 +98,26 @@ def main(argv=None) -> int:
         config = ExperimentConfig.load(args.config) if args.config else None
         signal, fs, lead = read_lead(args.record, args.lead)
         predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
-        result = predictor.predict_signal(signal, fs, path=args.record)
+        predictor.check_output(args.output)
+        result = predictor.predict_signal(signal, fs, path=args.record, output=args.output)
     except ECGSLError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = {"record": str(args.record), "lead": lead, "fs": fs, "duration_s": round(signal.size / fs, 3),
            "model": str(args.model), "format": predictor.format, "task": predictor.task.name}
+    if predictor.per_beat:
+        names = predictor.label_names
+        out.update({"label_names": list(names), "n_beats": result["n_beats"], "n_windows": result["n_windows"],
+                    "label_counts": result["label_counts"],
+                    "beats": [{"time_s": round(float(t), 4), "label": label,
+                               "probabilities": {n: round(float(v), 6) for n, v in zip(names, p)}}
+                              for t, label, p in zip(result["beat_times_s"], result["beat_labels"],
+                                                     result["beat_probabilities"])]})
+        if args.plot:   # a per-beat model pools nothing: beats without attention bars
+            out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
+                                          title=f"{Path(args.record).name} lead {lead}: {result['label_counts']}")
+        print(json.dumps(out))
+        return 0
     out.update(to_jsonable(result))
     names = predictor.label_names
     # A binary model has one sigmoid output: the probability of the positive (last) label.

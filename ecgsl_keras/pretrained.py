@@ -252,7 +252,9 @@ def _validation_entry(run_dir: Path, info: dict) -> dict | None:
     if not file.is_file():
         return None
     metrics = runs.read_json(file)
-    split = metrics.get("split") or "validation"
+    if not metrics.get("split"):   # trained without a validation split: no validation figures
+        return None
+    split = metrics.get("split")
     splits = info.get("data_splits") or {}
     entry = {
         "split": split,
@@ -331,10 +333,18 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
         lines.append(f"| {rel} | {entry['size']} | `{entry['sha256']}` |")
     lines += ["", "## Use", "", "```python", "from ecgsl_keras import pretrained",
               f"model = pretrained.load({name!r})", "```", "",
-              f"`python -m ecgsl_keras.evaluate --model {name} --dataset cinc2017 --data-dir DIR`", ""]
+              f"`python -m ecgsl_keras.evaluate --model {name} --dataset {_dataset_of(task)} --data-dir DIR`", ""]
     if extra.strip():
         lines += [extra.strip(), ""]
     return "\n".join(lines)
+
+
+def _dataset_of(task: dict) -> str:
+    """The built-in data set whose task is ``task`` (cinc2017 when none)."""
+    from ecgsl_keras import tasks as tasks_lib
+
+    names = [d for d, t in tasks_lib.DATASET_TASKS.items() if t == (task or {}).get("name")]
+    return names[0] if names else "cinc2017"
 
 
 def _run_files(run) -> tuple[Path, Path]:

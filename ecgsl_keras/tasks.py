@@ -85,6 +85,11 @@ MITDB_DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119
              "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
 MITDB_DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212",
              "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+# Paced records, left out of the AAMI protocol.
+MITDB_PACED = ("102", "104", "107", "217")
+# Records of the same subject (MIT-BIH directory: 201 and 202 come from one man): a leave-records-out
+# split keeps each group on one side.
+MITDB_SAME_PATIENT = (("201", "202"),)
 
 
 def aami_class(symbol: str):

@@ -206,7 +206,7 @@ def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
 def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, epochs=None, batch_size=None,
           strategy="auto", seed=None, model: str = "ecgsl", pooling=None, learning_rate=None,
           early_stopping_patience=None, augment=None, label_smoothing=None, encoder_lr_multiplier=None,
-          label_fraction=None,
+          label_fraction=None, focal_gamma=None, use_class_weights=None,
           encoder_warmup_epochs=None, overwrite: bool = False, callbacks=(), verbose=None,
           command=None) -> dict:
     """Train ``stage`` on the TFRecord folder ``data`` and write the run folder ``run_dir``.
@@ -248,7 +248,8 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     tuning = {k: v for k, v in (("augment", augment), ("label_smoothing", label_smoothing),
                                 ("encoder_lr_multiplier", encoder_lr_multiplier),
                                 ("encoder_warmup_epochs", encoder_warmup_epochs),
-                                ("label_fraction", label_fraction)) if v is not None}
+                                ("label_fraction", label_fraction), ("focal_gamma", focal_gamma),
+                                ("class_weights", use_class_weights)) if v is not None}
     if tuning:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, **tuning))
         config.train.validate()
@@ -300,7 +301,8 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
 
     keras.utils.set_random_seed(seed)
     init_model = _load_init_model(init_from) if init_from is not None else None
-    weights = class_weights(manifest, task_obj) if (stage not in PRETRAINING and config.train.class_weights) else None
+    weights = (class_weights(manifest, task_obj, cap=config.train.class_weight_cap)
+               if (stage not in PRETRAINING and config.train.class_weights) else None)
     raw_window = model == "resnet1d"
     # The ResNet baseline reads the continuous signal when the data store it (prepare --raw-signal).
     raw_input = None if not raw_window else "signal" if (manifest.get("metadata") or {}).get("raw_signal") else "beats"
@@ -466,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="finetune: learning-rate factor of the pre-trained temporal encoder")
     p.add_argument("--encoder-warmup-epochs", type=int,
                    help="finetune: epochs with the temporal encoder frozen before it trains")
+    p.add_argument("--focal-gamma", type=float,
+                   help="multiclass / per-beat: focal loss with this gamma instead of cross-entropy (0 = off)")
+    p.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                   help="balanced class weights as sample weights (TrainConfig.class_weights, default on)")
     p.add_argument("--overwrite", action="store_true", help="replace the content of an existing --run-dir")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (on stderr)")
     return p
@@ -480,7 +486,8 @@ def main(argv=None) -> int:
                         seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
                         early_stopping_patience=args.patience, augment=args.augment,
                         label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
-                        label_fraction=args.label_fraction,
+                        label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
+                        use_class_weights=args.class_weights,
                         encoder_warmup_epochs=args.encoder_warmup_epochs, overwrite=args.overwrite,
                         verbose=args.verbose,
                         command=["python", "-m", "ecgsl_keras.train"]

@@ -20,9 +20,11 @@ TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation"
 
 
-def class_weights(manifest: dict, task, split: str = TRAIN_SPLIT):
+def class_weights(manifest: dict, task, split: str = TRAIN_SPLIT, cap: float = 0.0):
     """Balanced class weights ``n / (classes present * n_c)`` from the manifest's training label
-    counts (examples for record labels, beats for per-beat labels); None where not applicable."""
+    counts (examples for record labels, beats for per-beat labels); None where not applicable.
+    ``cap`` > 0 bounds every weight (``TrainConfig.class_weight_cap``): a class with a handful of
+    examples (MIT-BIH's Q beats: 8 in DS1) would otherwise weigh thousands of times more than N."""
     if task is None or task.kind == tasks_lib.MULTILABEL:
         return None
     counts = ((manifest.get("splits") or {}).get(split) or {}).get("label_counts") or {}
@@ -37,6 +39,8 @@ def class_weights(manifest: dict, task, split: str = TRAIN_SPLIT):
     present = per_class > 0
     weights = np.zeros(n_classes, np.float64)
     weights[present] = per_class.sum() / (present.sum() * per_class[present])
+    if cap and cap > 0:
+        weights = np.minimum(weights, float(cap))
     return weights
 
 

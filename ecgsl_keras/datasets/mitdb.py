@@ -118,3 +118,51 @@ class MitdbReader(DatasetReader):
         return Record(record_id=record_id, signal=signal, fs=fs, lead_names=lead_names, source=self.name,
                       path=str(header_path(base)), beat_annotations=beats, rhythm=rhythm,
                       metadata={"comments": list(header.comments or []), "sig_len": int(header.sig_len)})
+
+
+def patient_groups(record_ids) -> list:
+    """``record_ids`` grouped by subject (``tasks.MITDB_SAME_PATIENT``), in first-seen order."""
+    ids = [str(r) for r in record_ids]
+    owner = {}
+    for group in tasks_lib.MITDB_SAME_PATIENT:
+        for rid in group:
+            owner[rid] = group[0]
+    groups = {}
+    for rid in ids:
+        groups.setdefault(owner.get(rid, rid), []).append(rid)
+    return list(groups.values())
+
+
+def leave_records_out_folds(label_counts: dict, n_folds: int = 2, balance=("S", "V", "F")) -> list:
+    """Split records into ``n_folds`` disjoint folds, whole subjects on one side, rare classes spread.
+
+    ``label_counts``: record id -> {AAMI class: beats} (``MitdbReader.beat_annotations_for``).
+    Deterministic greedy balancing: subjects in decreasing order of their share of the rare
+    classes go to the fold where the sum of squared per-class shares (rare classes and all beats)
+    grows least. Returns a list of sorted record-id lists; every record is in exactly one fold,
+    and records of one subject (``patient_groups``) are never on both sides of a split.
+    """
+    if n_folds < 2:
+        raise ConfigError(f"leave_records_out_folds: n_folds must be >= 2, got {n_folds}")
+    groups = patient_groups(sorted(label_counts))
+    if len(groups) < n_folds:
+        raise ConfigError(f"leave_records_out_folds: {len(groups)} subject(s) cannot fill {n_folds} folds")
+    classes = tuple(balance) + (None,)   # None: all beats
+
+    def beats(rid, c):
+        counts = label_counts[rid]
+        return sum(int(v) for v in counts.values()) if c is None else int(counts.get(c, 0))
+
+    totals = {c: max(1, sum(beats(r, c) for r in label_counts)) for c in classes}
+
+    def share(group):
+        return np.array([sum(beats(r, c) for r in group) / totals[c] for c in classes])
+
+    load = [np.zeros(len(classes)) for _ in range(n_folds)]
+    folds = [[] for _ in range(n_folds)]
+    for group in sorted(groups, key=lambda g: (-float(share(g)[:-1].sum()), g[0])):
+        s = share(group)
+        best = min(range(n_folds), key=lambda k: (float(np.sum((load[k] + s) ** 2) - np.sum(load[k] ** 2)), k))
+        folds[best].extend(group)
+        load[best] = load[best] + s
+    return [sorted(f) for f in folds]

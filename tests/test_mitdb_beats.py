@@ -1,0 +1,250 @@
+"""Per-beat models (MIT-BIH AAMI classes) end to end on the repo fixture (tests/fixtures/mitdb, records
+119 and 208, 5 min each): the leave-records-out split, per-beat inference and predict, per-beat
+export (SavedModel + TFLite float32) with the parity report, ``evaluate --model mitdb-beats``, and
+the bad-input cases (per-beat vs record-level questions, multi-label model without thresholds)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ecgsl_keras import tasks
+from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.errors import ConfigError
+from helpers import save_run_folder
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
+    pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Your input ran out of data:UserWarning"),
+]
+
+
+# --- the leave-records-out split (no TensorFlow) ---------------------------------------------------
+
+def test_leave_records_out_folds_never_share_a_record_or_patient(fixtures_dir):
+    from collections import Counter
+
+    from ecgsl_keras.datasets.mitdb import MitdbReader, leave_records_out_folds, patient_groups
+
+    reader = MitdbReader(fixtures_dir / "mitdb")
+    counts = {rid: dict(Counter(reader.beat_annotations_for(rid).labels)) for rid in reader.record_ids()}
+    # The fixture's two real records plus a DS1/DS2-like set with the one two-record subject (201, 202).
+    counts.update({"201": {"N": 1625, "S": 128, "V": 198}, "202": {"N": 2061, "S": 55, "V": 19},
+                   "209": {"N": 2621, "S": 383}, "106": {"N": 1507, "V": 520}, "115": {"N": 1953},
+                   "223": {"N": 2045, "S": 73, "V": 473, "F": 14}})
+    assert set(counts["208"]) >= {"N", "V", "F"}
+    for n_folds in (2, 3):
+        folds = leave_records_out_folds(counts, n_folds)
+        assert len(folds) == n_folds and all(folds)
+        flat = [rid for fold in folds for rid in fold]
+        assert sorted(flat) == sorted(counts) and len(flat) == len(set(flat)), folds   # each record once
+        for i, fold in enumerate(folds):
+            others = {rid for j, f in enumerate(folds) if j != i for rid in f}
+            assert not set(fold) & others
+        assert any({"201", "202"} <= set(fold) for fold in folds), folds               # one subject, one side
+    assert leave_records_out_folds(counts, 2) == leave_records_out_folds(dict(reversed(counts.items())), 2)
+    assert sorted(map(sorted, patient_groups(["202", "115", "201"]))) == [["115"], ["201", "202"]]
+    with pytest.raises(ConfigError):
+        leave_records_out_folds({"201": {"N": 1}, "202": {"N": 1}}, 2)   # one subject cannot fill 2 folds
+
+
+# --- per-beat inference, predict and export -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mitdb_prepared(tmp_path_factory, fixtures_dir):
+    from ecgsl_keras.prepare import prepare
+
+    out = tmp_path_factory.mktemp("mitdb") / "prepared"
+    prepare("mitdb", fixtures_dir / "mitdb", out, ExperimentConfig(), split="all", progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def beat_run(tmp_path_factory):
+    """An untrained per-beat classifier (seeded; its per-beat outputs are far from uniform, so the
+    parity's class agreement is not decided by near-ties)."""
+    import keras
+
+    from ecgsl_keras import models
+
+    keras.utils.set_random_seed(0)
+    config = ExperimentConfig()
+    model = models.build_beat_classifier(config.model, tasks.MITDB_AAMI)
+    return save_run_folder(model, tmp_path_factory.mktemp("beat_run"), config, tasks.MITDB_AAMI)
+
+
+@pytest.fixture(scope="module")
+def record_208(fixtures_dir):
+    from ecgsl_keras.datasets import open_dataset
+
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    return record.lead("MLII"), record.fs   # the fixture's 5 minutes, as prepare reads them
+
+
+def test_per_beat_inference_gives_one_label_per_beat_like_evaluate(beat_run, record_208, mitdb_prepared):
+    from ecgsl_keras import evaluate
+    from ecgsl_keras.inference import load_model
+
+    predictor = load_model(beat_run / "model.keras")
+    assert predictor.per_beat
+    signal, fs = record_208
+    result = predictor.predict_signal(signal, fs)
+    n = result["n_beats"]
+    assert n > 300 and result["n_windows"] >= 3      # 5 min of 208: several 128-beat windows
+    assert len(result["beat_labels"]) == len(result["beat_times_s"]) == n
+    assert result["beat_probabilities"].shape == (n, 5)
+    np.testing.assert_allclose(result["beat_probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(np.diff(result["beat_times_s"]) > 0) and 0 <= result["beat_times_s"][0] < 2.0
+    assert sum(result["label_counts"].values()) == n
+    assert set(result["beat_labels"]) <= set(tasks.MITDB_AAMI.label_names)
+    # Same per-beat probabilities as the TFRecord evaluation path (windows averaged per beat).
+    model, config, task, _ = evaluate.load_model(beat_run)
+    windows = evaluate.predict_windows(model, evaluate.eval_dataset(mitdb_prepared, "train", config, task))
+    labelled = (windows["targets"] >= 0) & windows["padding_mask"]
+    assert labelled.sum() > 0
+    # record 208, its first stored chunk (256 beats): beats 0..255 of the raw signal path
+    of_208 = windows["record_id"] == "208"
+    first = of_208 & (windows["segment_start_s"] == windows["segment_start_s"][of_208].min())
+    sums = np.zeros((256, 5))
+    counts = np.zeros(256)
+    for w in np.flatnonzero(first):
+        start = int(windows["window_start"][w])
+        real = windows["padding_mask"][w]
+        sums[start:start + real.sum()] += windows["probabilities"][w][real]
+        counts[start:start + real.sum()] += 1
+    k = 192   # before prepare's first 256-beat chunk ends, both paths see the same windows
+    np.testing.assert_allclose(result["beat_probabilities"][:k], (sums / counts[:, None])[:k], atol=2e-3)
+
+
+def test_per_beat_and_record_level_questions_are_refused(beat_run, record_208, tmp_path, fixtures_dir, capsys):
+    import keras
+
+    from ecgsl_keras import models, predict
+    from ecgsl_keras.inference import load_model
+
+    signal, fs = record_208
+    beat_predictor = load_model(beat_run / "model.keras")
+    with pytest.raises(ConfigError, match="labels each beat"):
+        beat_predictor.predict_signal(signal, fs, output="record")
+    config = ExperimentConfig()
+    (tmp_path / "cinc").mkdir()
+    (tmp_path / "ptbxl").mkdir()
+    record_run = save_run_folder(models.build_classifier(config.model, tasks.CINC2017), tmp_path / "cinc", config,
+                                 tasks.CINC2017)
+    with pytest.raises(ConfigError, match="one label per record"):
+        load_model(record_run / "model.keras").predict_signal(signal, fs, output="beats")
+    # predict CLI: per-beat JSON, and the clear error for the wrong question
+    record = str(fixtures_dir / "mitdb" / "119")
+    assert predict.main(["--model", str(beat_run / "model.keras"), "--record", record]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n_beats"] == len(out["beats"]) > 300 and set(out["beats"][0]) == {"time_s", "label", "probabilities"}
+    assert predict.main(["--model", str(beat_run / "model.keras"), "--record", record, "--output", "record"]) == 2
+    assert "labels each beat" in capsys.readouterr().err
+    # a multi-label model without stored thresholds is refused (inference and export)
+    ptbxl_run = save_run_folder(models.build_classifier(config.model, tasks.PTBXL_SUPERDIAGNOSTIC), tmp_path / "ptbxl",
+                                config, tasks.PTBXL_SUPERDIAGNOSTIC)
+    with pytest.raises(ConfigError, match="without stored decision thresholds") as caught:
+        load_model(ptbxl_run / "model.keras")
+    assert caught.value.reason == "missing_thresholds"
+    from ecgsl_keras.export import export_model
+
+    with pytest.raises(ConfigError, match="without stored decision thresholds"):
+        export_model(ptbxl_run / "model.keras", tmp_path / "export", formats=[])
+    assert not (tmp_path / "export").exists()
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_per_beat_export_tflite_matches_keras_on_the_fixture(beat_run, mitdb_prepared, record_208, tmp_path):
+    from ecgsl_keras.export import PARITY_LIMITS, export_model
+    from ecgsl_keras.inference import load_model
+
+    out = tmp_path / "beats_export"
+    report = export_model(beat_run / "model.keras", out, formats=["float32"], representative_data=mitdb_prepared,
+                          examples=16)
+    assert (out / "saved_model" / "saved_model.pb").is_file() and (out / "model_float32.tflite").is_file()
+    metadata = json.loads((out / "ecgsl_metadata.json").read_text())
+    assert metadata["kind"] == tasks.PER_BEAT and metadata["outputs"]["probabilities"]["shape"] == [None, 128, 5]
+    for name in ("saved_model", "tflite_float32"):
+        parity = report["parity"][name]
+        assert parity["within_limits"], (name, parity)
+        assert parity["max_abs_diff_probabilities"] <= PARITY_LIMITS[name]["max_abs_diff_probabilities"]
+        assert parity["class_agreement"] >= PARITY_LIMITS[name]["class_agreement"]
+        assert parity["beats"] > parity["examples"] > 1 and parity["max_abs_diff_attention"] is None
+    # the exported files answer predict_signal with the Keras model's beat labels
+    signal, fs = record_208
+    reference = load_model(beat_run / "model.keras").predict_signal(signal, fs)
+    for path in (out, out / "model_float32.tflite"):
+        result = load_model(path).predict_signal(signal, fs)
+        assert result["beat_labels"] == reference["beat_labels"], path
+        np.testing.assert_allclose(result["beat_probabilities"], reference["beat_probabilities"], atol=1e-4)
+
+
+# --- evaluate --model mitdb-beats -------------------------------------------------------------------
+
+def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, capsys):
+    from ecgsl_keras import evaluate, pretrained
+
+    if "mitdb-beats" not in pretrained.list_presets():
+        pytest.fail("the mitdb-beats preset is not shipped")
+    # A folder with 119 as it is, 208 without the MLII lead (renamed), and a paced record listed in RECORDS.
+    folder = tmp_path / "mitdb"
+    folder.mkdir()
+    for name in ("119.hea", "119.dat", "119.atr", "208.dat", "208.atr"):
+        shutil.copy(fixtures_dir / "mitdb" / name, folder / name)
+    (folder / "208.hea").write_text((fixtures_dir / "mitdb" / "208.hea").read_text().replace("MLII", "ML2"))
+    (folder / "RECORDS").write_text("119\n208\n102\n")
+    code = evaluate.main(["--model", "mitdb-beats", "--dataset", "mitdb", "--data-dir", str(folder), "--no-progress"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["records"] == 1 and result["skipped"] == 1 and result["skipped_by_reason"] == {"missing_lead": 1}
+    assert result["paced_records_excluded"] == ["102"]
+    assert result["n"] > 300 and 0.0 <= result["accuracy"] <= 1.0
+    assert set(result["sensitivity"]) == set(tasks.MITDB_AAMI.label_names)
+    table = "\n".join(lines[:-1])
+    assert "Se" in table and "+P" in table and "accuracy" in table
+    # 119: 1543 N and 444 V beats in 30 min; the fixture's 5 min hold V beats the preset must find
+    assert result["sensitivity"]["V"] is not None and result["sensitivity"]["V"] > 0.5
+
+
+# --- the two imbalance methods measured on MIT-BIH --------------------------------------------------
+
+def test_focal_loss_ignores_unlabelled_beats_and_class_weights_are_capped():
+    from ecgsl_keras import models
+    from ecgsl_keras.train_data import class_weights
+
+    probabilities = np.array([[[0.7, 0.1, 0.1, 0.05, 0.05], [0.2, 0.5, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]]],
+                             np.float32)
+    targets = np.array([[0, 1, -1]], np.int32)                      # the third beat is padding
+    loss = models.loss_for_task(tasks.MITDB_AAMI, focal_gamma=2.0)
+    expected = np.mean([-(0.3 ** 2) * np.log(0.7), -(0.5 ** 2) * np.log(0.5)])
+    assert float(loss(targets, probabilities)) == pytest.approx(expected, rel=1e-5)
+    plain = models.loss_for_task(tasks.MITDB_AAMI, focal_gamma=0.0)   # gamma 0: cross-entropy, same ignore rule
+    assert float(plain(targets, probabilities)) == pytest.approx(np.mean([-np.log(0.7), -np.log(0.5)]), rel=1e-5)
+    manifest = {"splits": {"train": {"label_counts": {"beat": {"beats": {"0": 45866, "1": 944, "2": 3788,
+                                                                         "3": 415, "4": 8}}}}}}
+    uncapped = class_weights(manifest, tasks.MITDB_AAMI)
+    assert uncapped[4] > 1000                                          # 8 Q beats
+    capped = class_weights(manifest, tasks.MITDB_AAMI, cap=20.0)
+    assert capped.max() == 20.0 and capped[0] == pytest.approx(uncapped[0])
+
+
+def test_ptbxl_superdiagnostic_preset_carries_its_thresholds(fixtures_dir):
+    import keras
+
+    from ecgsl_keras import pretrained
+    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.inference import load_model
+
+    predictor = load_model("ptbxl-superdiagnostic")
+    assert predictor.task.name == "ptbxl-superdiagnostic" and predictor.thresholds.shape == (5,)
+    assert np.all((predictor.thresholds > 0) & (predictor.thresholds < 1))
+    assert "500-record subset" in (pretrained.preset_dir("ptbxl-superdiagnostic") / "README.md").read_text()
+    lead = pretrained.metadata("ptbxl-superdiagnostic")["description"].split("lead ")[1].split(",")[0]
+    record = open_dataset("ptbxl", fixtures_dir / "ptbxl", lead=lead).load("1")
+    result = predictor.predict_signal(record.lead(None), record.fs, output="record")
+    assert set(result["label"]) <= set(tasks.PTBXL_SUPERDIAGNOSTIC.label_names)
+    assert result["probabilities"].shape == (5,)
+    keras.backend.clear_session()
