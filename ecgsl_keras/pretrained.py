@@ -442,6 +442,10 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
         meta["files"] = file_entries()
         meta["files"][CARD_NAME] = {"sha256": sha256_file(tmp / CARD_NAME), "size": (tmp / CARD_NAME).stat().st_size}
         runs.write_json(tmp / METADATA_NAME, meta)
+        # mkdtemp made the folder private (0700): a shipped preset is readable by everyone
+        tmp.chmod(0o755)
+        for file in tmp.iterdir():
+            file.chmod(0o644)
         runs.replace_dir(tmp, target, overwrite=True)   # refused above unless overwrite
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

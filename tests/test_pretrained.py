@@ -67,7 +67,11 @@ def test_build_layout_and_load_gives_the_source_predictions(preset_root, run_dir
     assert pretrained.preset_dir(NAME, root=preset_root) == folder
     assert pretrained.path(NAME, root=preset_root) == folder / "model.keras"
     assert not list(preset_root.glob(".*")), "temporary build folder left behind"
+    assert folder.stat().st_mode & 0o777 == 0o755                  # shipped: readable by everyone
+    assert {f.stat().st_mode & 0o777 for f in folder.iterdir()} == {0o644}
     meta = pretrained.metadata(NAME, root=preset_root)
+    # no path of the building machine: the run folder by its last two parts
+    assert meta["source_run"] == f"{run_dir.parent.name}/{run_dir.name}"
     assert set(meta["files"]) == {"model.keras", "config.json", "signal_config.json", "README.md"}
     for rel, entry in meta["files"].items():
         assert entry["sha256"] == pretrained.sha256_file(folder / rel)
