@@ -185,8 +185,10 @@ class _TFLiteBackend:
     name = "tflite"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        from ecgsl_keras.errors import import_extra
 
+        Interpreter = import_extra("ai_edge_litert.interpreter", "litert",
+                                   f"running the TFLite model {path}").Interpreter
         try:
             self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
             self.runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)

@@ -255,7 +255,8 @@ def _print_verify(report: dict) -> None:
         status = "ok" if shard["ok"] else "FAIL"
         _err(f"  {status:<5}{shard['file']:<40}{shard.get('examples', '-'):>8} examples")
     for p in report["problems"]:
-        _err(f"{report['dir']}/{p['file']}: {p['problem']}")
+        where = p["file"] if os.path.isabs(p["file"]) or p["file"] == report["dir"] else f"{report['dir']}/{p['file']}"
+        _err(f"{where}: {p['problem']}")
     _err(f"{report['dir']}: {'OK' if report['ok'] else 'FAILED'} "
          f"({report['shards_checked']} shards, {report['examples']} examples, {len(report['problems'])} problems)")
 
