@@ -236,6 +236,17 @@ def _start_pool(workers, init_args, initializer=None):
             os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
 
 
+def manifest_metadata(config, task, raw_signal, summary) -> dict:
+    """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike)."""
+    return {
+        "raw_signal": bool(raw_signal),
+        "signal_config": config.signal.to_dict(),
+        "experiment_config": config.to_dict(),
+        "label_info": {"kind": task.kind, "label_names": list(task.label_names), "task": task.to_dict()},
+        "prepare_summary": summary,
+    }
+
+
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
     """Refuse a non-empty ``out_dir`` early, unless ``overwrite``; an interrupted run's ``.staging-*``
     folder does not count (the writer resumes from it or removes it)."""
@@ -334,13 +345,7 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
             "raw_signal": bool(raw_signal),
             "workers": workers,
         }
-        writer.finalize({
-            "raw_signal": bool(raw_signal),
-            "signal_config": config.signal.to_dict(),
-            "experiment_config": config.to_dict(),
-            "label_info": {"kind": task.kind, "label_names": list(task.label_names), "task": task.to_dict()},
-            "prepare_summary": summary,
-        })
+        writer.finalize(manifest_metadata(config, task, raw_signal, summary))
     if skipped.total:
         log.warning("%s", skipped)
     return summary
@@ -749,6 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gzip", action="store_true", help="GZIP-compress the shards")
     p.add_argument("--shard-size-mb", type=float, default=64.0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--runner", choices=("pool", "beam"), default="pool",
+                   help="pool: a local process pool (--workers); beam: an Apache Beam pipeline "
+                        "(pip install -e \".[beam]\"), its options after a lone -- (default: DirectRunner in "
+                        "one process), e.g. -- --runner=DirectRunner --direct_num_workers=2 "
+                        "--direct_running_mode=multi_processing")
     p.add_argument("--raw-signal", action="store_true",
                    help="also store each example's continuous 100 Hz signal (the resnet1d baseline reads it)")
     return p
@@ -786,7 +796,12 @@ def _main_corpus(args, datasets, config) -> int:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     args = parser.parse_args(argv)
+    if beam_args and args.runner != "beam":
+        parser.error("options after -- go to Apache Beam: add --runner beam")
     if args.corpus is None and (not args.dataset or not args.data_dir):
         parser.error("--dataset and --data-dir are required (or --corpus FILE)")
     if args.corpus is not None and (args.dataset or args.data_dir):
@@ -807,11 +822,20 @@ def main(argv=None) -> int:
             reader_kwargs["rate"] = args.rate
         if args.labels_csv:
             reader_kwargs["labels_csv"] = args.labels_csv
-        summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split, workers=args.workers,
-                          overwrite=args.overwrite, limit=args.limit, records=args.records,
-                          compression="GZIP" if args.gzip else None,
-                          shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                          progress=not args.no_progress, raw_signal=args.raw_signal)
+        if args.runner == "beam":
+            from ecgsl_keras.prepare_beam import prepare_beam
+
+            summary = prepare_beam(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                                   overwrite=args.overwrite, limit=args.limit, records=args.records,
+                                   compression="GZIP" if args.gzip else None,
+                                   shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                                   raw_signal=args.raw_signal, beam_args=beam_args)
+        else:
+            summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                              workers=args.workers, overwrite=args.overwrite, limit=args.limit, records=args.records,
+                              compression="GZIP" if args.gzip else None,
+                              shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                              progress=not args.no_progress, raw_signal=args.raw_signal)
     except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError (output folder, filesystem)
         print(f"error: {error}", file=sys.stderr)
         return 2

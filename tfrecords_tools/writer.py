@@ -317,6 +317,38 @@ class ShardedWriter:
         log.info("%s: resuming: kept %d finished shards (%d examples, %d records)", self.out_dir, len(kept),
                  self.resumed["examples"], len(self.done_keys))
 
+    @property
+    def staging_dir(self) -> str:
+        """The staging folder: an external engine (Apache Beam) may write finished shards here and
+        hand them over with ``add_finished_shards``."""
+        if self._state != "open":
+            raise RuntimeError(f"{self.out_dir}: the writer is {self._state}")
+        return self._staging
+
+    def add_finished_shards(self, names_and_splits) -> None:
+        """Adopt shards written into ``staging_dir`` by someone else (``(file name, split)`` pairs,
+        names as ``manifest.shard_file_name`` gives them): their statistics are read back, their
+        SHA-256 computed, and ``finalize`` lists them like the writer's own."""
+        import tensorflow as tf
+
+        for name, split in names_and_splits:
+            split = self._check_split(split)
+            match = manifest_lib.SHARD_NAME_RE.match(name)
+            if not match or match.group("split") != split or manifest_lib.compression_of(name) != self.compression:
+                raise TFRecordsError(name, f"not a {self.compression or 'uncompressed'} shard name of split {split!r}")
+            path = fs.join(self._staging, name)
+            examples = beats = 0
+            for serialized in tf.data.TFRecordDataset(path, compression_type=self.compression or ""):
+                stats = _stats_of_serialized(serialized.numpy(), path)
+                self._check_shapes(stats)
+                self._splits.setdefault(split, _SplitStats()).add(stats["n_beats"], stats["label"],
+                                                                  stats["beat_labels"])
+                examples += 1
+                beats += stats["n_beats"]
+            self._next_index[split] = max(self._next_index.get(split, 0), int(match.group("index")) + 1)
+            self._shards.append({"file": name, "split": split, "examples": examples, "beats": beats,
+                                 "bytes": fs.size(path), "sha256": fs.sha256(path)})
+
     def _write_progress(self) -> None:
         if self.resume_key is None:
             return
