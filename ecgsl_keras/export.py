@@ -273,10 +273,18 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
                  export_config: ExportConfig | None = None) -> dict:
     """Export ``model_path`` (a ``.keras`` classifier) into ``out_dir``; returns the report.
 
-    ``config``/``task`` default to the run folder's (``config.json`` beside the model).
+    ``config``/``task`` default to the run folder's (``config.json`` beside the model). ``out_dir``
+    may be a ``tf.io.gfile`` URI (``export_remote``).
     """
     import tensorflow as tf
     import keras
+
+    from tfrecords_tools import fs
+
+    if fs.is_remote(out_dir):
+        return export_remote(model_path, out_dir, overwrite=overwrite, formats=formats,
+                             representative_data=representative_data, examples=examples, config=config, task=task,
+                             export_config=export_config)
 
     from ecgsl_keras.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend
 
@@ -407,6 +415,36 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return report
+
+
+def export_remote(model_path, out_dir, *, overwrite: bool = False, **kwargs) -> dict:
+    """Export to a remote folder (``gs://``, ``ram://``): built and checked in a local temporary folder,
+    then copied file by file, ``export_report.json`` last. An object store has no atomic folder
+    rename, so a crash during the copy can leave a partial folder without a report; ``--overwrite``
+    deletes the old remote folder first."""
+    from tfrecords_tools import fs
+
+    out_dir = str(out_dir)
+    if fs.exists(out_dir) and not overwrite:
+        raise ECGSLError(f"{out_dir}: already exists; pass --overwrite to replace it")
+    fs.check_writable_dir(fs.dirname(out_dir))
+    with tempfile.TemporaryDirectory(prefix="ecgsl-remote-export-") as scratch:
+        local = Path(scratch) / "export"
+        if fs.is_remote(str(model_path)):   # a model in a remote run folder: it and its run files, copied down
+            model_dir = Path(scratch) / "model"
+            model_dir.mkdir()
+            for name in (fs.basename(model_path), CONFIG_NAME, "thresholds.json"):
+                source = fs.join(fs.dirname(str(model_path)), name)
+                if fs.exists(source):
+                    (model_dir / name).write_bytes(fs.read_bytes(source))
+            model_path = model_dir / fs.basename(model_path)
+        report = export_model(model_path, local, overwrite=False, **kwargs)
+        report["out"] = out_dir
+        write_text_atomic(local / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+        if fs.exists(out_dir):
+            fs.rmtree(out_dir)
+        fs.copy_tree(str(local), out_dir, last=(REPORT_NAME,))
     return report
 
 

@@ -40,3 +40,41 @@ def test_unreachable_bucket_is_a_clear_error_naming_the_path(cinc_dir, capsys):
                          "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert out in err and "Traceback" not in err
+
+
+@pytest.mark.slow   # prepare + one tiny training epoch + SavedModel/TFLite export, all on ram://
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsys, caplog):
+    """The whole chain on ram:// (data, run folder, export), with LiteRT "not installed": the export
+    writes its files and reports the SavedModel parity, and says the TFLite parity needs the extra."""
+    import sys
+
+    import tensorflow as tf
+
+    from ecgsl_keras.export import main as export_main
+    from ecgsl_keras.train import main as train_main
+
+    for name in [m for m in sys.modules if m == "ai_edge_litert" or m.startswith("ai_edge_litert.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
+    data, run, export = "ram://chain/data", "ram://chain/run", "ram://chain/export"
+    prepare("cinc2017", cinc_dir, data, limit=12, progress=False)
+    assert train_main(["--stage", "supervised", "--data", data, "--run-dir", run, "--epochs", "1", "--batch-size", "4",
+                       "--verbose", "0", "--no-augment"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["run_dir"] == run and summary["model"] == run + "/model.keras"
+    names = set(tf.io.gfile.listdir(run))
+    assert {"model.keras", "last.keras", "config.json", "history.csv", "metrics.json"} <= names
+    assert export_main(["--model", run + "/model.keras", "--out", export, "--tflite", "float32", "--examples", "4",
+                        "--representative-data", data]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["out"] == export
+    assert {"saved_model", "model_float32.tflite", "ecgsl_metadata.json", "export_report.json"} <= set(
+        n.rstrip("/") for n in tf.io.gfile.listdir(export))
+    assert json.loads(tf.io.gfile.GFile(export + "/export_report.json").read())["out"] == export
+    assert report["parity"]["saved_model"]["max_abs_diff_probabilities"] < 1e-4
+    assert "tflite_float32" not in report["parity"] and '".[litert]"' in report["tflite_parity"]
+    assert any('".[litert]"' in r.getMessage() for r in caplog.records)
+    # a second export to the same URI is refused without --overwrite, naming it
+    assert export_main(["--model", run + "/model.keras", "--out", export, "--tflite"]) == 2
+    assert export in capsys.readouterr().err

@@ -190,3 +190,32 @@ def check_writable_dir(path) -> None:
     with open(probe, "wb") as fh:
         _call(probe, "write it", fh.write, b"")
     remove(probe)
+
+
+def walk_files(root) -> list:
+    """Relative paths (with '/') of every file under ``root``."""
+    out = []
+    for folder, _, files in _call(root, "list the folder tree", lambda: list(_gfile().walk(os.fspath(root)))):
+        rel = os.path.relpath(folder, os.fspath(root)) if not is_remote(root) else folder[len(os.fspath(root)):]
+        rel = rel.strip("/").replace(os.sep, "/")
+        rel = "" if rel == "." else rel
+        out.extend(f"{rel}/{name}" if rel else name for name in files)
+    return sorted(out)
+
+
+def copy_tree(src, dst, *, last=()) -> list:
+    """Copy every file of ``src`` into ``dst`` (created), overwriting; the names in ``last`` (relative
+    paths, e.g. a manifest or a report) are copied after all the others, each through a temporary
+    name and a rename. Returns the relative paths copied. Not atomic as a whole on any filesystem."""
+    files = walk_files(src)
+    ordered = [f for f in files if f not in last] + [f for f in last if f in files]
+    for rel in ordered:
+        target = join(dst, *rel.split("/"))
+        makedirs(dirname(target))
+        if rel in last:
+            tmp = target + f".{uuid.uuid4().hex[:8]}.tmp"
+            _call(target, "copy a file here", _gfile().copy, join(src, *rel.split("/")), tmp, overwrite=True)
+            rename(tmp, target, overwrite=True)
+        else:
+            _call(target, "copy a file here", _gfile().copy, join(src, *rel.split("/")), target, overwrite=True)
+    return ordered
