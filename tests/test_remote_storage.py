@@ -15,6 +15,7 @@ def test_prepare_to_ram_and_read_back_with_make_dataset(cinc_dir, capsys):
     import tensorflow as tf
 
     from tfrecords_tools import load_manifest, make_dataset
+    from tfrecords_tools.__main__ import verify
 
     out = "ram://issue12/prepared"
     summary = prepare("cinc2017", cinc_dir, out, limit=8, progress=False)
@@ -32,6 +33,7 @@ def test_prepare_to_ram_and_read_back_with_make_dataset(cinc_dir, capsys):
     assert out in capsys.readouterr().err
     prepare("cinc2017", cinc_dir, out, limit=4, overwrite=True, progress=False)
     assert load_manifest(out)["totals"]["examples"] == 4
+    assert verify(out)["ok"]                      # SHA-256 and parse of every shard, through gfile
 
 
 def test_unreachable_bucket_is_a_clear_error_naming_the_path(cinc_dir, capsys):
