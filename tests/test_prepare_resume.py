@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsl_keras.errors import ECGSLError
 from ecgsl_keras.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from ecgsl_keras.errors import ECGSLError
 from ecgsl_keras.prepare import main as prepare_main
 from ecgsl_keras.prepare import prepare
 
