@@ -9,7 +9,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 # (module, bad arguments); every bad call must exit non-zero with a message on stderr.
