@@ -33,6 +33,20 @@ log = logging.getLogger("ecgsl_keras.prepare_beam")
 DEFAULT_BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
+def _import_beam():
+    """``apache_beam``, imported with the root logger at ERROR (its import warns about optional Google
+    Cloud clients) and its own INFO logs (workers, data channels) turned down to WARNING."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        beam = import_extra("apache_beam", "beam", "prepare --runner beam")
+    finally:
+        root.setLevel(level)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    return beam
+
+
 def shard_of(record_id: str, n_shards: int) -> int:
     """Stable shard index of a record (the same on every worker and every run)."""
     return zlib.crc32(str(record_id).encode("utf-8")) % max(1, int(n_shards))
@@ -95,7 +109,7 @@ def _write_shard(staging, prefix, compression, key, records):
 
 def run_pipeline(record_ids, splits, init_args, staging, *, prefix, compression, shard_size_bytes, beam_args):
     """Run the Beam pipeline; returns ``([(shard name, split)], [(record_id, reason, message)])``."""
-    beam = import_extra("apache_beam", "beam", "prepare --runner beam")
+    beam = _import_beam()
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from tfrecords_tools import fs
@@ -155,7 +169,7 @@ def prepare_beam(dataset, data_dir, out_dir, config=None, *, split="default", ov
     from ecgsl_keras.datasets import open_dataset
     from tfrecords_tools.writer import ShardedWriter
 
-    import_extra("apache_beam", "beam", "prepare --runner beam")
+    _import_beam()
     config = config or ExperimentConfig()
     out_dir = os.fspath(out_dir)
     prepare_lib._check_out_dir(out_dir, overwrite)
