@@ -99,12 +99,13 @@ def _write_shard(staging, prefix, compression, key, records):
     path = fs.join(staging, name)
     tmp = path + ".tmp"
     options = tf.io.TFRecordOptions(compression_type=compression or "")
+    records = sorted(records, key=lambda item: item[0])
     with tf.io.TFRecordWriter(tmp, options=options) as writer:
-        for _, payload in sorted(records, key=lambda item: item[0]):
+        for _, payload in records:
             for serialized in payload:
                 writer.write(serialized)
     fs.rename(tmp, path, overwrite=True)
-    return name, split
+    return name, split, len(records)
 
 
 def run_pipeline(record_ids, splits, init_args, staging, *, prefix, compression, shard_size_bytes, beam_args):
@@ -199,7 +200,18 @@ def prepare_beam(dataset, data_dir, out_dir, config=None, *, split="default", ov
             raise ECGSLError(f"{out_dir}: the Beam pipeline failed, nothing written "
                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
                              ) from exc
-        writer.add_finished_shards(shards)
+        # The runner must have delivered every record once: a shard written twice under one name, or
+        # records a runner dropped, would otherwise give a smaller data set that still verifies.
+        expected = Counter(splits[rid] for rid in record_ids if rid not in {s[0] for s in skips})
+        delivered = Counter()
+        for name, shard_split, n_records in shards:
+            delivered[shard_split] += n_records
+        names = [name for name, _, _ in shards]
+        if delivered != expected or len(set(names)) != len(names):
+            raise ECGSLError(f"{out_dir}: the Beam runner delivered {dict(delivered)} records per split in "
+                             f"{len(names)} shard files ({len(set(names))} distinct), expected {dict(expected)}; "
+                             "nothing written")
+        writer.add_finished_shards([(name, shard_split) for name, shard_split, _ in shards])
         seconds = time.perf_counter() - start
         skipped = Counter(reason for _, reason, _ in skips)
         for rid, _, message in skips:
