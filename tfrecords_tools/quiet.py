@@ -45,7 +45,8 @@ _NOISE_TEXT = re.compile(r"oneDNN custom operations|Could not find cuda drivers|
                          r"|NodeDef mentions attribute \w+ which is not in the op definition")
 _NOISE_PLAIN = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
                           r"|To enable the following instructions: .*rebuild TensorFlow with the appropriate "
-                          r"compiler flags\.)$")
+                          r"compiler flags\."
+                          r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.)$")
 
 
 def is_noise(line: str) -> bool:
