@@ -36,6 +36,9 @@ setup(
         # tf-explain 0.3.1 declares no dependencies of its own; it needs opencv for its heat maps.
         "explain": ["tf-explain>=0.3.1", "opencv-python-headless>=4.8"],
         "litert": ["ai-edge-litert>=1.2"],
+        # prepare --runner beam. Not in "dev": about 350 MB (pyarrow, apache_beam), and it pins
+        # protobuf below 7 (TensorFlow 2.21 accepts 6.31+); its tests skip without it.
+        "beam": ["apache-beam[tfrecord]>=2.60"],
         # tests run explain and tune: their extras too
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
                 "opencv-python-headless>=4.8", "keras-tuner>=1.4"],

@@ -7,8 +7,16 @@ That import loads Keras and TensorFlow (a few seconds). Processes that only run 
 chain (e.g. the spawned workers of ``ecgsl_keras.prepare``) can skip it: with the environment
 variable ``ECGSL_KERAS_NO_REGISTER=1`` set, nothing is registered until ``ecgsl_keras.layers`` or
 ``ecgsl_keras.models`` is imported.
+
+TensorFlow's C++ start-up noise (oneDNN notices, "Could not find cuda drivers", ``failed call to
+cuInit`` on a machine without a GPU) is filtered by ``tfrecords_tools.quiet`` unless the user set
+``TF_CPP_MIN_LOG_LEVEL``.
 """
 import os as _os
+
+from tfrecords_tools import quiet as _quiet
+
+_quiet.install()  # before TensorFlow is imported: quiet C++ start-up logs unless TF_CPP_MIN_LOG_LEVEL is set
 
 __version__ = "0.1.0"
 

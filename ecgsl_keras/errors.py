@@ -37,3 +37,24 @@ class ConfigError(ECGSLError):
         else:
             self.path, self.reason = "<config>", "bad_config"
             super().__init__(*args)
+
+
+class MissingExtraError(ECGSLError):
+    """An optional dependency (a ``setup.py`` extra: litert, tune, explain, beam) is not installed."""
+
+    def __init__(self, extra: str, module: str, purpose: str):
+        self.extra, self.module = extra, module
+        super().__init__(f"{purpose} needs the optional package {module!r}, which is not installed: "
+                         f"pip install -e \".[{extra}]\" (or pip install \"ecgsl-keras[{extra}]\")")
+
+
+def import_extra(module: str, extra: str, purpose: str):
+    """``importlib.import_module(module)``, or ``MissingExtraError`` naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or module == exc.name or module.startswith(exc.name + "."):
+            raise MissingExtraError(extra, module.split(".")[0], purpose) from None
+        raise

@@ -66,9 +66,10 @@ import numpy as np
 from ecgsl_keras import runs
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, ExportConfig, write_text_atomic
-from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
 from ecgsl_keras.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, SERVING_SIGNATURE,
                                    find_metadata, find_thresholds)
+from tfrecords_tools import quiet
 
 log = logging.getLogger("ecgsl_keras.export")
 
@@ -319,9 +320,17 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
 
     ``config``/``task`` default to the run folder's (``config.json`` beside the model).
     ``end_to_end``: an ``edge.EdgeConfig`` to also write the raw-window file (``ecgsl_keras.edge``).
+    ``out_dir`` may be a ``tf.io.gfile`` URI (``export_remote``).
     """
     import tensorflow as tf
     import keras
+
+    from tfrecords_tools import fs
+
+    if fs.is_remote(out_dir):
+        return export_remote(model_path, out_dir, overwrite=overwrite, formats=formats,
+                             representative_data=representative_data, examples=examples, config=config, task=task,
+                             export_config=export_config)
 
     from ecgsl_keras.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend
 
@@ -388,7 +397,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
         for fmt in formats:
             log.info("converting TFLite %s", fmt)
             t0 = time.perf_counter()
-            flatbuffer = convert_tflite(saved_model_path, fmt, calibration, export_config.int8_mode)
+            with quiet.filtered_stderr():  # the converter's harmless "NodeDef mentions attribute" errors
+                flatbuffer = convert_tflite(saved_model_path, fmt, calibration, export_config.int8_mode)
             (tmp / tflite_name(fmt)).write_bytes(flatbuffer)
             files[fmt] = tflite_name(fmt)
             conversion[fmt] = round(time.perf_counter() - t0, 2)
@@ -427,13 +437,19 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
         reference = run_in_batches(_KerasBackend(classifier), inputs)
         results = {"saved_model": compare(reference, run_in_batches(_SavedModelBackend(saved_model_path), inputs),
                                           inputs["padding_mask"], task.kind)}
+        tflite_parity = "checked" if formats else None
         for fmt in formats:
-            backend = _TFLiteBackend(tmp / tflite_name(fmt))
+            try:
+                backend = _TFLiteBackend(tmp / tflite_name(fmt))
+            except MissingExtraError as missing:  # no LiteRT: the files are written, their parity unchecked
+                tflite_parity = f"not checked: {missing}"
+                log.warning("TFLite files written, parity not checked: %s", missing)
+                break
             results[f"tflite_{fmt}"] = compare(reference, run_in_batches(backend, inputs), inputs["padding_mask"],
                                                task.kind)
         for name, entry in results.items():
             entry["within_limits"] = within_limits(name, entry)
-        if "int8" in formats and results["tflite_int8"]["class_agreement"] < 0.95:
+        if "tflite_int8" in results and results["tflite_int8"]["class_agreement"] < 0.95:
             log.warning("int8 (%s) agrees with Keras on only %.1f%% of the windows", export_config.int8_mode,
                         results["tflite_int8"]["class_agreement_percent"])
         sizes = {"keras": model_path.stat().st_size,
@@ -454,7 +470,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "files": files,
             "sizes_bytes": sizes,
             "parity": results,
-            "int8_class_agreement_percent": results["tflite_int8"]["class_agreement_percent"] if "int8" in formats else None,
+            "int8_class_agreement_percent": results["tflite_int8"]["class_agreement_percent"] if "tflite_int8" in results else None,
+            "tflite_parity": tflite_parity,
             "parity_data": {**data_info, "windows": len(parity), "calibration_windows": len(calibration),
                             "windows_with_padding": int(np.sum(~inputs["padding_mask"].all(axis=1))),
                             "real_beats_min": int(inputs["padding_mask"].sum(axis=1).min()),
@@ -474,6 +491,36 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return report
+
+
+def export_remote(model_path, out_dir, *, overwrite: bool = False, **kwargs) -> dict:
+    """Export to a remote folder (``gs://``, ``ram://``): built and checked in a local temporary folder,
+    then copied file by file, ``export_report.json`` last. An object store has no atomic folder
+    rename, so a crash during the copy can leave a partial folder without a report; ``--overwrite``
+    deletes the old remote folder first."""
+    from tfrecords_tools import fs
+
+    out_dir = str(out_dir)
+    if fs.exists(out_dir) and not overwrite:
+        raise ECGSLError(f"{out_dir}: already exists; pass --overwrite to replace it")
+    fs.check_writable_dir(fs.dirname(out_dir))
+    with tempfile.TemporaryDirectory(prefix="ecgsl-remote-export-") as scratch:
+        local = Path(scratch) / "export"
+        if fs.is_remote(str(model_path)):   # a model in a remote run folder: it and its run files, copied down
+            model_dir = Path(scratch) / "model"
+            model_dir.mkdir()
+            for name in (fs.basename(model_path), CONFIG_NAME, "thresholds.json"):
+                source = fs.join(fs.dirname(str(model_path)), name)
+                if fs.exists(source):
+                    (model_dir / name).write_bytes(fs.read_bytes(source))
+            model_path = model_dir / fs.basename(model_path)
+        report = export_model(model_path, local, overwrite=False, **kwargs)
+        report["out"] = out_dir
+        write_text_atomic(local / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+        if fs.exists(out_dir):
+            fs.rmtree(out_dir)
+        fs.copy_tree(str(local), out_dir, last=(REPORT_NAME,))
     return report
 
 

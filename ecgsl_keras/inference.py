@@ -212,11 +212,17 @@ class _TFLiteBackend:
     name = "tflite"
 
     def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+        from ecgsl_keras.errors import import_extra
+
+        Interpreter = import_extra("ai_edge_litert.interpreter", "litert",
+                                   f"running the TFLite model {path}").Interpreter
+        from tfrecords_tools import quiet
 
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)
+            with quiet.filtered_stderr():   # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+                self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+                self.interpreter.allocate_tensors()   # applies the delegate now, inside the filter
+                self.runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(path, "bad_model", f"LiteRT cannot load this model ({exc})") from None
         self.input_details = self.runner.get_input_details()

@@ -236,6 +236,31 @@ def _start_pool(workers, init_args, initializer=None):
             os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
 
 
+def manifest_metadata(config, task, raw_signal, summary) -> dict:
+    """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike)."""
+    return {
+        "raw_signal": bool(raw_signal),
+        "signal_config": config.signal.to_dict(),
+        "experiment_config": config.to_dict(),
+        "label_info": {"kind": task.kind, "label_names": list(task.label_names), "task": task.to_dict()},
+        "prepare_summary": summary,
+    }
+
+
+def _check_out_dir(out_dir: str, overwrite: bool) -> None:
+    """Refuse a non-empty ``out_dir`` early, unless ``overwrite``; an interrupted run's ``.staging-*``
+    folder does not count (the writer resumes from it or removes it)."""
+    from tfrecords_tools import fs
+    from tfrecords_tools.writer import STAGING_PREFIX
+
+    if overwrite or not fs.exists(out_dir):
+        return
+    if not fs.isdir(out_dir):
+        raise ECGSLError(f"{out_dir}: output path exists and is not a folder")
+    if any(not name.startswith(STAGING_PREFIX) for name in fs.listdir(out_dir)):
+        raise ECGSLError(f"{out_dir}: output folder is not empty; pass --overwrite to replace its shards")
+
+
 def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = None, *, split: str = "default",
             workers: int = 1, overwrite: bool = False, limit: int | None = None, records=None,
             compression=None, shard_size_bytes: int = 64 << 20, reader_kwargs=None, progress: bool = True,
@@ -250,9 +275,8 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     from tfrecords_tools.writer import ShardedWriter
 
     config = config or ExperimentConfig()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ECGSLError(f"{out_dir}: output folder is not empty; pass --overwrite to replace its shards")
+    out_dir = os.fspath(out_dir)
+    _check_out_dir(out_dir, overwrite)
     reader_kwargs = dict(reader_kwargs or {})
     if records:
         reader_kwargs["records"] = list(records)
@@ -268,26 +292,36 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     written = Counter()
     beats_written = Counter()
     init_args = (dataset, str(data_dir), reader_kwargs, config.to_dict(), task.to_dict(), bool(raw_signal))
+    # What makes two runs the same job: a rerun with the same key resumes a killed one (ShardedWriter).
+    resume_key = {"job": "ecgsl_keras.prepare", "dataset": dataset, "data_dir": os.path.abspath(str(data_dir)),
+                  "reader_kwargs": reader_kwargs, "split": split, "limit": limit, "config": config.to_dict(),
+                  "raw_signal": bool(raw_signal), "compression": compression, "shard_size_bytes": int(shard_size_bytes)}
 
     with ShardedWriter(out_dir, prefix=dataset, compression=compression, shard_size_bytes=shard_size_bytes,
-                       overwrite=overwrite) as writer:
+                       overwrite=overwrite, resume_key=json.loads(json.dumps(resume_key, default=str))) as writer:
+        for record_id in writer.done_keys:
+            written[splits[record_id]] += 1
+        beats_written.update(writer.resumed["beats_per_split"])
+        todo = [rid for rid in record_ids if rid not in writer.done_keys]
+        if writer.done_keys:
+            log.info("resuming: %d records already in %d finished shards, %d to do", len(writer.done_keys),
+                     writer.resumed["shards"], len(todo))
         if workers and workers > 1:
             pool = _start_pool(workers, init_args)
-            results = pool.imap(_process_record, record_ids, chunksize=4)
+            results = pool.imap(_process_record, todo, chunksize=4)
         else:
             pool = None
             _init_worker(*init_args)
-            results = map(_process_record, record_ids)
+            results = map(_process_record, todo)
         try:
-            for record_id, examples, reason, message in tqdm(results, total=len(record_ids), desc=f"prepare {dataset}",
+            for record_id, examples, reason, message in tqdm(results, total=len(todo), desc=f"prepare {dataset}",
                                                              unit="rec", disable=not progress, file=sys.stderr):
                 if examples is None:
                     skipped.add(RecordError(record_id, reason, message.split(": ", 1)[-1]))
                     log.warning("skipping %s", message)
                     continue
-                for ex in examples:
-                    writer.write(ex, split=splits[record_id])
-                    beats_written[splits[record_id]] += ex.n_beats
+                writer.write_record(examples, split=splits[record_id], key=record_id)
+                beats_written[splits[record_id]] += sum(ex.n_beats for ex in examples)
                 written[splits[record_id]] += 1
         finally:
             if pool is not None:
@@ -305,17 +339,13 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
             "skipped": skipped.total,
             "skipped_by_reason": dict(skipped.counts),
             "seconds": round(seconds, 2),
-            "records_per_second": round(len(record_ids) / seconds, 2) if seconds else None,
+            "records_per_second": round(len(todo) / seconds, 2) if seconds else None,
+            "resumed": {"records": len(writer.done_keys), "shards": writer.resumed["shards"],
+                        "shards_redone": writer.resumed["dropped_shards"]},
             "raw_signal": bool(raw_signal),
             "workers": workers,
         }
-        writer.finalize({
-            "raw_signal": bool(raw_signal),
-            "signal_config": config.signal.to_dict(),
-            "experiment_config": config.to_dict(),
-            "label_info": {"kind": task.kind, "label_names": list(task.label_names), "task": task.to_dict()},
-            "prepare_summary": summary,
-        })
+        writer.finalize(manifest_metadata(config, task, raw_signal, summary))
     if skipped.total:
         log.warning("%s", skipped)
     return summary
@@ -567,11 +597,10 @@ def prepare_corpus(sources, out_dir, config: ExperimentConfig | None = None, *, 
     from tfrecords_tools.writer import ShardedWriter
 
     config = config or ExperimentConfig()
-    out_dir = Path(out_dir)
+    out_dir = os.fspath(out_dir)
     if not 0.0 <= float(validation_fraction) < 1.0:
         raise ConfigError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise ECGSLError(f"{out_dir}: output folder is not empty; pass --overwrite to replace its shards")
+    _check_out_dir(out_dir, overwrite)
     sources = _normalize_sources(sources, window_s)
     if not sources:
         raise ConfigError("corpus: no sources")
@@ -725,6 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gzip", action="store_true", help="GZIP-compress the shards")
     p.add_argument("--shard-size-mb", type=float, default=64.0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--runner", choices=("pool", "beam"), default="pool",
+                   help="pool: a local process pool (--workers); beam: an Apache Beam pipeline "
+                        "(pip install -e \".[beam]\"), its options after a lone -- (default: DirectRunner in "
+                        "one process), e.g. -- --runner=DirectRunner --direct_num_workers=2 "
+                        "--direct_running_mode=multi_processing")
     p.add_argument("--raw-signal", action="store_true",
                    help="also store each example's continuous 100 Hz signal (the resnet1d baseline reads it)")
     return p
@@ -762,7 +796,12 @@ def _main_corpus(args, datasets, config) -> int:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     args = parser.parse_args(argv)
+    if beam_args and args.runner != "beam":
+        parser.error("options after -- go to Apache Beam: add --runner beam")
     if args.corpus is None and (not args.dataset or not args.data_dir):
         parser.error("--dataset and --data-dir are required (or --corpus FILE)")
     if args.corpus is not None and (args.dataset or args.data_dir):
@@ -783,12 +822,21 @@ def main(argv=None) -> int:
             reader_kwargs["rate"] = args.rate
         if args.labels_csv:
             reader_kwargs["labels_csv"] = args.labels_csv
-        summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split, workers=args.workers,
-                          overwrite=args.overwrite, limit=args.limit, records=args.records,
-                          compression="GZIP" if args.gzip else None,
-                          shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                          progress=not args.no_progress, raw_signal=args.raw_signal)
-    except ECGSLError as error:
+        if args.runner == "beam":
+            from ecgsl_keras.prepare_beam import prepare_beam
+
+            summary = prepare_beam(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                                   overwrite=args.overwrite, limit=args.limit, records=args.records,
+                                   compression="GZIP" if args.gzip else None,
+                                   shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                                   raw_signal=args.raw_signal, beam_args=beam_args)
+        else:
+            summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                              workers=args.workers, overwrite=args.overwrite, limit=args.limit, records=args.records,
+                              compression="GZIP" if args.gzip else None,
+                              shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                              progress=not args.no_progress, raw_signal=args.raw_signal)
+    except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError (output folder, filesystem)
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"prepared {summary['records_written']} records ({summary['beats']} beats) in {summary['seconds']} s; "

@@ -252,3 +252,40 @@ def replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+
+
+def with_remote_run_dir(train_fn, stage, data, run_dir, callbacks, options) -> dict:
+    """Run ``train_fn`` with a remote run folder (a ``tf.io.gfile`` URI such as ``gs://b/runs/x``).
+
+    Training writes into a local temporary mirror: an existing remote folder is copied down first
+    (so that a killed run resumes from its ``backup/``), the mirror is copied up after every epoch
+    and at the end, ``config.json`` last. The copy is per file, not atomic as a whole (object
+    stores have no atomic folder rename). The summary names the remote paths.
+    """
+    import tempfile
+
+    import keras
+
+    from tfrecords_tools import fs
+
+    run_dir = str(run_dir)
+    fs.check_writable_dir(run_dir)
+    with tempfile.TemporaryDirectory(prefix="ecgsl-remote-run-") as scratch:
+        local = Path(scratch) / fs.basename(run_dir)
+        if fs.walk_files(run_dir) and not options.get("overwrite"):
+            fs.copy_tree(run_dir, str(local))
+
+        class _CopyUp(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                fs.copy_tree(str(local), run_dir, last=("config.json",))
+
+        summary = train_fn(stage, data, local, callbacks=list(callbacks) + [_CopyUp()], **options)
+        if options.get("overwrite"):
+            for rel in fs.walk_files(run_dir):
+                if not (local / rel).exists():
+                    fs.remove(fs.join(run_dir, *rel.split("/")))
+        fs.copy_tree(str(local), run_dir, last=("config.json",))
+    for key, value in list(summary.items()):
+        if isinstance(value, str) and value.startswith(str(local)):
+            summary[key] = fs.join(run_dir, *Path(value).relative_to(local).parts) if value != str(local) else run_dir
+    return summary

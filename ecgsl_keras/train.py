@@ -216,7 +216,21 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     ``ExperimentConfig`` or a JSON path; ``strategy``: a name from ``ecgsl_keras.strategy`` or a
     ``tf.distribute.Strategy``; ``batch_size`` is per replica; ``callbacks``: extra Keras callbacks.
     Returns the JSON-able summary also printed by the CLI.
+
+    ``data`` and ``run_dir`` may be ``tf.io.gfile`` URIs (``gs://``, ``ram://``): the data are read
+    through gfile; a remote run folder is trained in a local mirror copied there after every epoch
+    (``runs.with_remote_run_dir``).
     """
+    from tfrecords_tools import fs
+
+    if fs.is_remote(run_dir):
+        options = dict(task=task, init_from=init_from, config=config, epochs=epochs, batch_size=batch_size,
+                       strategy=strategy, seed=seed, model=model, pooling=pooling, learning_rate=learning_rate,
+                       early_stopping_patience=early_stopping_patience, augment=augment,
+                       label_smoothing=label_smoothing, encoder_lr_multiplier=encoder_lr_multiplier,
+                       label_fraction=label_fraction, encoder_warmup_epochs=encoder_warmup_epochs,
+                       overwrite=overwrite, verbose=verbose, command=command)
+        return runs.with_remote_run_dir(train, stage, data, run_dir, list(callbacks or ()), options)
     if stage not in STAGES:
         raise ConfigError("<stage>", "bad_config", f"stage must be one of {STAGES}, got {stage!r}")
     if model not in MODELS:
@@ -236,8 +250,10 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
 
     from tfrecords_tools import load_manifest
 
+    from tfrecords_tools import fs
+
     start = time.perf_counter()
-    data = Path(data).resolve()
+    data = data if fs.is_remote(data) else Path(data).resolve()   # a URI stays a string (read through gfile)
     run_dir = Path(run_dir).resolve()
     manifest = load_manifest(data)
     init_info = runs.load_run_info(init_from) if init_from is not None else None
@@ -255,10 +271,10 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
         config.train.validate()
     if init_info is not None:   # the init model's beats must be the data's (ecgsl_keras.config.signal_mismatch)
         runs.check_model_signal(init_from, (init_info.get("experiment_config") or {}).get("signal"),
-                                (manifest.get("metadata") or {}).get("signal_config"), data / "manifest.json")
+                                (manifest.get("metadata") or {}).get("signal_config"), fs.join(data, "manifest.json"))
     task_obj = resolve_task(manifest, data, task)
     if stage not in PRETRAINING and task_obj is None:
-        raise ConfigError(data / "manifest.json", "bad_config",
+        raise ConfigError(fs.join(data, "manifest.json"), "bad_config",
                           f"stage {stage!r} needs labelled data, but this folder has no labels (no label_info in "
                           "its manifest, e.g. an unlabelled pre-training corpus from prepare --unlabelled): "
                           f"pre-train on it with --stage {' or '.join(PRETRAINING)}, and run {stage} on a "

@@ -122,7 +122,7 @@ def test_rpeaks_bench_on_mitdb_fixture(capsys, fixtures_dir):
 
 def test_segment_bench_on_cinc_sample(capsys, cinc_dir):
     code, out, err = _run(capsys, ["segment", "--dataset", "cinc2017", "--data-dir", str(cinc_dir),
-                                   "--limit", "6", "--no-progress"])
+                                   "--limit", "6", "--no-progress", "--repeats", "3", "--min-seconds", "0.2"])
     assert code == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["n_records"] == 6
@@ -130,6 +130,10 @@ def test_segment_bench_on_cinc_sample(capsys, cinc_dir):
     assert result["beats"] > 6 * 5
     assert result["records_per_second"] > 0 and result["beats_per_second"] > result["records_per_second"]
     assert {"read", "clean", "detect", "segment"} <= set(result["stage_seconds"])
+    timing = result["records_per_second_spread"]
+    assert timing["repeats"] == 3 and len(timing["values"]) == 3
+    assert timing["min"] <= result["records_per_second"] == timing["median"] <= timing["max"]
+    assert all(n >= 1 for n in result["passes_per_repeat"])
 
 
 def test_rpeaks_bench_missing_data_dir_is_a_clear_error(capsys, tmp_path):

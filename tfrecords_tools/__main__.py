@@ -17,10 +17,10 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 
+from tfrecords_tools import fs
 from tfrecords_tools import manifest as manifest_lib
 from tfrecords_tools.errors import TFRecordsError
 from tfrecords_tools.schema import MANIFEST_NAME, SCHEMA_VERSION
@@ -32,7 +32,7 @@ def _err(*args) -> None:
     print(*args, file=sys.stderr)
 
 
-def _shard_summaries(folder: Path, entries, compression):
+def _shard_summaries(folder: str, entries, compression):
     """Per shard: n_beats of every example, parsed with the schema (raises tf errors on bad data)."""
     import tensorflow as tf
 
@@ -45,7 +45,7 @@ def _shard_summaries(folder: Path, entries, compression):
                 "label_size": tf.size(p["label"]), "beat_label_size": tf.size(p["beat_labels"])}
 
     for entry in entries:
-        ds = tf.data.TFRecordDataset(str(folder / entry["file"]), compression_type=compression or "")
+        ds = tf.data.TFRecordDataset(fs.join(folder, entry["file"]), compression_type=compression or "")
         yield entry, ds.map(shapes, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
 
 
@@ -69,12 +69,12 @@ def inspect(folder, n_examples: int = 3, split=None) -> dict:
 
     from tfrecords_tools.schema import decode_numpy
 
-    folder = Path(folder)
+    folder = os.fspath(folder)
     manifest = manifest_lib.load_manifest(folder)
     names = _label_names(manifest)
     entries = [s for s in manifest["shards"] if split is None or s["split"] == split]
     if split is not None and not entries:
-        raise TFRecordsError(folder / MANIFEST_NAME, f"no shards of split {split!r}; splits: {sorted(manifest['splits'])}")
+        raise TFRecordsError(fs.join(folder, MANIFEST_NAME), f"no shards of split {split!r}; splits: {sorted(manifest['splits'])}")
     beats_per_split: dict[str, list] = {}
     for entry, ds in _shard_summaries(folder, entries, manifest.get("compression")):
         for batch in ds:
@@ -99,7 +99,7 @@ def inspect(folder, n_examples: int = 3, split=None) -> dict:
     for entry in entries:
         if len(examples) >= n_examples:
             break
-        path = folder / entry["file"]
+        path = fs.join(folder, entry["file"])
         ds = tf.data.TFRecordDataset(str(path), compression_type=manifest.get("compression") or "")
         for raw in ds.take(n_examples - len(examples)):
             ex = decode_numpy(raw.numpy())
@@ -159,7 +159,7 @@ def _tf_message(exc) -> str:
     return re.sub(r"\s*\[Op:.*$", "", text).strip()
 
 
-def _readable_prefix(path: Path, compression) -> int:
+def _readable_prefix(path: str, compression) -> int:
     """How many records of a broken shard read before the error (one by one: only for broken shards)."""
     import tensorflow as tf
 
@@ -176,7 +176,7 @@ def verify(folder) -> dict:
     """Check every shard of ``folder`` against its manifest; ``report["ok"]`` is False on any mismatch."""
     import tensorflow as tf
 
-    folder = Path(folder)
+    folder = os.fspath(folder)
     problems: list[dict] = []
     shards: list[dict] = []
     report = {"dir": str(folder), "ok": False, "shards_checked": 0, "examples": 0, "beats": 0,
@@ -187,28 +187,28 @@ def verify(folder) -> dict:
         problems.append({"file": exc.path, "problem": exc.message})
         return report
     listed = {s["file"] for s in manifest["shards"]}
-    for entry in sorted(folder.iterdir()):
-        name = entry.name
+    for name in fs.listdir(folder):
+        entry = fs.join(folder, name)
         if name in listed or name == MANIFEST_NAME:
             continue
         if manifest_lib.is_shard_name(name) or name.endswith((".tfrecord", ".tfrecord.gz", ".tmp")):
             problems.append({"file": name, "problem": "in the folder but not listed in manifest.json"})
-        elif entry.is_dir() and name.startswith(".staging-"):
+        elif name.startswith(".staging-") and fs.isdir(entry):
             problems.append({"file": name, "problem": "staging folder left by an interrupted writer"})
 
     beat_len, n_rr = manifest.get("beat_len"), manifest.get("n_rr")
     for entry in manifest["shards"]:
-        path = folder / entry["file"]
+        path = fs.join(folder, entry["file"])
         found: list[str] = []
         result = {"file": entry["file"], "split": entry["split"], "ok": False, "problems": found}
         shards.append(result)
-        if not path.is_file():
+        if not fs.exists(path):
             found.append("listed in manifest.json but missing")
         else:
-            size = path.stat().st_size
+            size = fs.size(path)
             if size != entry["bytes"]:
                 found.append(f"size {size} bytes, manifest says {entry['bytes']}")
-            digest = manifest_lib.sha256_file(path)
+            digest = fs.sha256(path)
             if entry.get("sha256") and digest != entry["sha256"]:
                 found.append(f"SHA-256 {digest[:12]}... differs from the manifest's {entry['sha256'][:12]}...")
             n_examples = n_beats = 0
@@ -255,7 +255,8 @@ def _print_verify(report: dict) -> None:
         status = "ok" if shard["ok"] else "FAIL"
         _err(f"  {status:<5}{shard['file']:<40}{shard.get('examples', '-'):>8} examples")
     for p in report["problems"]:
-        _err(f"{report['dir']}/{p['file']}: {p['problem']}")
+        where = p["file"] if os.path.isabs(p["file"]) or p["file"] == report["dir"] else f"{report['dir']}/{p['file']}"
+        _err(f"{where}: {p['problem']}")
     _err(f"{report['dir']}: {'OK' if report['ok'] else 'FAILED'} "
          f"({report['shards_checked']} shards, {report['examples']} examples, {len(report['problems'])} problems)")
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tfrecords_tools import fs
 from tfrecords_tools.errors import TFRecordsError
 from tfrecords_tools.schema import MANIFEST_NAME, SCHEMA_VERSION
 
@@ -97,10 +98,10 @@ def write_json_atomic(path, payload: dict) -> None:
         raise
 
 
-def manifest_path(data) -> Path:
-    """``data`` is a folder or the manifest file itself."""
-    path = Path(data)
-    return path if path.name == MANIFEST_NAME and not path.is_dir() else path / MANIFEST_NAME
+def manifest_path(data) -> str:
+    """``data`` is a folder or the manifest file itself (a local path or a ``tf.io.gfile`` URI)."""
+    path = os.fspath(data)
+    return path if fs.basename(path) == MANIFEST_NAME and not fs.isdir(path) else fs.join(path, MANIFEST_NAME)
 
 
 def load_manifest(data) -> dict:
@@ -110,16 +111,19 @@ def load_manifest(data) -> dict:
     another schema version.
     """
     path = manifest_path(data)
-    folder = path.parent
-    if not folder.is_dir():
+    folder = fs.dirname(path)
+    if not fs.isdir(folder):
         raise TFRecordsError(folder, "folder does not exist")
-    if not path.is_file():
-        empty = not any(folder.iterdir())
-        raise TFRecordsError(path, "no manifest.json: " + ("the folder is empty" if empty else
-                                                            "not a finished tfrecords_tools folder (the writer "
-                                                            "writes the manifest last)"))
+    if not fs.exists(path):
+        entries = fs.listdir(folder)
+        staging = any(name.startswith(".staging-") for name in entries)
+        raise TFRecordsError(path, "no manifest.json: " + (
+            "the folder is empty" if not entries else
+            "an interrupted writer's staging folder is here (run the same prepare command again to resume or "
+            "clean it)" if staging else
+            "not a finished tfrecords_tools folder (the writer writes the manifest last)"))
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(fs.read_text(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TFRecordsError(path, f"not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):

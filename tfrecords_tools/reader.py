@@ -22,10 +22,9 @@ multi-label data, ``num_classes`` must be given.
 """
 from __future__ import annotations
 
-import glob
 import os
-from pathlib import Path
 
+from tfrecords_tools import fs
 from tfrecords_tools import manifest as manifest_lib
 from tfrecords_tools.errors import TFRecordsError
 from tfrecords_tools.manifest import label_info, load_manifest
@@ -46,18 +45,18 @@ def _resolve(data, split=None):
     if isinstance(data, (list, tuple)):
         if not data:
             raise TFRecordsError("<empty list>", "no shard files given")
-        files = [str(f) for f in data]
+        files = [os.fspath(f) for f in data]
         for f in files:
-            if not os.path.isfile(f):
+            if not fs.exists(f) or fs.isdir(f):
                 raise TFRecordsError(f, "shard file does not exist")
         source = files[0]
     else:
-        source = str(data)
-        path = Path(source)
-        if path.is_dir() or (path.name == MANIFEST_NAME and path.is_file()):
-            folder = path if path.is_dir() else path.parent
+        source = os.fspath(data)
+        is_dir = fs.isdir(source)
+        if is_dir or (fs.basename(source) == MANIFEST_NAME and fs.exists(source)):
+            folder = source if is_dir else fs.dirname(source)
             manifest = load_manifest(folder)
-            mpath = folder / MANIFEST_NAME
+            mpath = fs.join(folder, MANIFEST_NAME)
             entries = [s for s in manifest["shards"] if split is None or s["split"] == split]
             if not entries:
                 if not manifest["shards"]:
@@ -66,22 +65,22 @@ def _resolve(data, split=None):
                                             f"{sorted(manifest.get('splits', {}))}")
             files = []
             for entry in entries:
-                shard_path = folder / entry["file"]
-                if not shard_path.is_file():
+                shard_path = fs.join(folder, entry["file"])
+                if not fs.exists(shard_path):
                     raise TFRecordsError(shard_path, "listed in manifest.json but missing")
-                files.append(str(shard_path))
+                files.append(shard_path)
             return files, manifest, mpath
-        if not glob.has_magic(source):
+        if not fs.has_magic(source):
             raise TFRecordsError(source, "no such folder or shard file")
-        files = sorted(f for f in glob.glob(source) if os.path.isfile(f))
+        files = sorted(f for f in fs.glob(source) if not fs.isdir(f))
         if not files:
             raise TFRecordsError(source, "pattern matches no file")
     manifest, mpath = None, None
-    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    folders = {fs.dirname(f if fs.is_remote(f) else os.path.abspath(f)) for f in files}
     if len(folders) == 1:
-        candidate = Path(folders.pop()) / MANIFEST_NAME
-        if candidate.is_file():
-            manifest, mpath = load_manifest(candidate.parent), candidate
+        candidate = fs.join(folders.pop(), MANIFEST_NAME)
+        if fs.exists(candidate):
+            manifest, mpath = load_manifest(fs.dirname(candidate)), candidate
     if split is not None:
         by_name = {s["file"]: s["split"] for s in manifest["shards"]} if manifest else {}
         files = [f for f in files
@@ -109,7 +108,7 @@ def _check_sizes(files, manifest, mpath) -> None:
         name = os.path.basename(f)
         if name not in expected:
             continue
-        actual = os.path.getsize(f)
+        actual = fs.size(f)
         if actual != expected[name]:
             raise TFRecordsError(f, f"{actual} bytes but {mpath} says {expected[name]}: the shard is truncated or "
                                     "was changed (python -m tfrecords_tools verify checks every shard)")

@@ -78,6 +78,60 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# Every timed figure: at least MIN_SECONDS of work per repeat, REPEATS repeats, median and spread reported.
+DEFAULT_REPEATS = 5
+DEFAULT_MIN_SECONDS = 3.0
+
+
+def add_repeat_arguments(parser, repeats: int = DEFAULT_REPEATS, min_seconds: float = DEFAULT_MIN_SECONDS) -> None:
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed repeats (default {repeats}); "
+                                                                     "the median and the spread are reported")
+    parser.add_argument("--min-seconds", type=float, default=min_seconds,
+                        help=f"each repeat works at least this long (default {min_seconds:g} s)")
+
+
+def spread(values) -> dict:
+    """Median, min, max, interquartile range and (max - min) / median of a list of rates."""
+    values = np.asarray([float(v) for v in values], np.float64)
+    median = float(np.median(values))
+    q1, q3 = np.percentile(values, [25, 75])
+    return {"median": median, "min": float(values.min()), "max": float(values.max()), "iqr": float(q3 - q1),
+            "spread_percent": float(100.0 * (values.max() - values.min()) / median) if median else None,
+            "repeats": int(values.size), "values": [round(float(v), 4) for v in values]}
+
+
+def repeat_rates(step, *, repeats: int = DEFAULT_REPEATS, min_seconds: float = DEFAULT_MIN_SECONDS,
+                 min_steps: int = 1) -> dict:
+    """Time ``step()`` (one unit of work returning ``{counter: amount}``, e.g. examples and beats of a
+    batch) in ``repeats`` repeats of at least ``min_seconds`` and ``min_steps`` calls each; returns
+    ``{counter + "_per_second": spread(...), "seconds_per_repeat": [...], "steps_per_repeat": [...]}``."""
+    import time
+
+    if repeats < 1 or min_seconds < 0:
+        from ecgsl_keras.errors import ConfigError
+
+        raise ConfigError("<args>", "bad_config", f"--repeats must be >= 1 and --min-seconds >= 0, "
+                                                  f"got {repeats} and {min_seconds}")
+    rates, seconds, steps = {}, [], []
+    for _ in range(repeats):
+        totals, n = {}, 0
+        start = time.perf_counter()
+        while True:
+            for key, amount in step().items():
+                totals[key] = totals.get(key, 0) + amount
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds and n >= min_steps:
+                break
+        for key, amount in totals.items():
+            rates.setdefault(key, []).append(amount / elapsed)
+        seconds.append(round(elapsed, 3))
+        steps.append(n)
+    out = {f"{key}_per_second": spread(values) for key, values in rates.items()}
+    out.update({"seconds_per_repeat": seconds, "steps_per_repeat": steps})
+    return out
+
+
 def load_signal_config(path):
     """A ``SignalConfig`` from a JSON file holding either a SignalConfig or an ExperimentConfig."""
     from ecgsl_keras.config import ExperimentConfig, SignalConfig

@@ -68,8 +68,8 @@ def main(argv=None) -> int:
         return 2
     try:
         result = module.run(args)
-    except ECGSLError as exc:
-        print(f"bench {args.command}: {exc}", file=sys.stderr)
+    except (ECGSLError, ValueError) as exc:  # ValueError: TFRecordsError (a missing or bad TFRecord folder)
+        print(f"bench {args.command}: error: {exc}", file=sys.stderr)
         return 1
     formatter = getattr(module, "format_table", format_table)
     print(formatter(result), file=sys.stderr)

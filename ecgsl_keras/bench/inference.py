@@ -9,7 +9,8 @@ batch-1 call is the model cost of one record; every format takes the same fixed-
 cost does not depend on the record length up to ``max_beats`` beats. Measured:
 
 * ``latency_ms``: median and p95 over ``--runs`` batch-1 calls (after warm-up calls);
-* ``records_per_s``: windows per second through batches of ``--batch-size``;
+* ``records_per_s``: the median over ``--repeats`` repeats of at least ``--min-seconds`` of
+  calls on batches of ``--batch-size`` windows (``records_per_s_spread``: min, max, IQR);
 * ``preprocess_ms_per_30s``: ``ecgsl_keras.signal.preprocess`` on 30 s excerpts of the embedded CinC
   sample (the signal side of end-to-end latency: add it to a format's latency).
 
@@ -20,6 +21,7 @@ is exported first into a temporary folder (with ``--data`` as representative dat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import platform
 import statistics
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
 from ecgsl_keras.config import ExportConfig
 
 WARMUP_CALLS = 3
@@ -43,6 +46,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", help="split to read (default: validation if present, else all)")
     parser.add_argument("--export-dir", help="folder written by ecgsl_keras.export (default: export to a temp folder)")
     parser.add_argument("--runs", type=int, default=defaults.bench_latency_runs, help="batch-1 calls timed per format")
+    add_repeat_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=defaults.bench_batch_size, help="batch of the throughput measure")
     parser.add_argument("--threads", type=int, help="LiteRT interpreter threads (default: LiteRT's)")
     parser.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
@@ -53,7 +57,7 @@ def _percentile_ms(values, q) -> float:
     return round(float(np.percentile(np.asarray(values) * 1e3, q)), 3)
 
 
-def time_backend(backend, windows: dict, runs: int, batch_size: int) -> dict:
+def time_backend(backend, windows: dict, runs: int, batch_size: int, repeats: int = 1, min_seconds: float = 0.0) -> dict:
     n = windows["beats"].shape[0]
 
     def batch(start, size):
@@ -70,13 +74,17 @@ def time_backend(backend, windows: dict, runs: int, batch_size: int) -> dict:
         latencies.append(time.perf_counter() - t0)
     backend(*batch(0, batch_size))  # warm-up at the throughput batch size (resize / retrace)
     batches = [batch(i * batch_size, batch_size) for i in range(THROUGHPUT_BATCHES)]
-    t0 = time.perf_counter()
-    for args in batches:
-        backend(*args)
-    seconds = time.perf_counter() - t0
+    cursor = iter(itertools.cycle(batches))
+
+    def step():
+        backend(*next(cursor))
+        return {"records": batch_size}
+
+    throughput = repeat_rates(step, repeats=repeats, min_seconds=min_seconds, min_steps=THROUGHPUT_BATCHES)
+    rate = throughput["records_per_second"]
     return {"latency_ms": {"median": round(statistics.median(latencies) * 1e3, 3), "p95": _percentile_ms(latencies, 95),
                            "min": round(min(latencies) * 1e3, 3), "runs": runs},
-            "records_per_s": round(THROUGHPUT_BATCHES * batch_size / seconds, 1), "batch_size": batch_size}
+            "records_per_s": round(rate["median"], 1), "records_per_s_spread": rate, "batch_size": batch_size}
 
 
 def preprocess_cost(config) -> dict:
@@ -163,7 +171,8 @@ def run(args) -> dict:
             path = export_dir / export_lib.tflite_name(fmt)
             if path.is_file():
                 backends[f"tflite_{fmt}"] = _TFLiteBackend(path, num_threads=args.threads)
-        results = {name: time_backend(backend, windows, args.runs, args.batch_size) for name, backend in backends.items()}
+        results = {name: time_backend(backend, windows, args.runs, args.batch_size, args.repeats, args.min_seconds)
+                   for name, backend in backends.items()}
         sizes = {name: (export_dir / export_lib.tflite_name(name.split("_", 1)[1])).stat().st_size
                  for name in backends if name.startswith("tflite_")}
     real_beats = windows["padding_mask"].sum(axis=1)

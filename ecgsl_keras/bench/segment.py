@@ -7,6 +7,10 @@ reader is not installed) and run through ``ecgsl_keras.signal.preprocess`` with 
 settings (defaults unless ``--config``). Records the chain rejects (``SignalQualityError``) count
 as processed and are tallied by reason. Reported: records/s and beats/s over the whole wall time
 (reading included), the seconds spent in each stage, beats per record, rejections by reason.
+
+Timing (a noisy, shared machine): ``--repeats`` repeats, each of whole passes over the records
+until at least ``--min-seconds``; records/s and beats/s are the median over the repeats, with
+their spread (min, max, IQR). Counts and stage seconds are those of the first pass.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras import signal as signal_lib
-from ecgsl_keras.bench import load_signal_config
+from ecgsl_keras.bench import add_repeat_arguments, load_signal_config, spread
 from ecgsl_keras.datasets.base import SkipCounter
 from ecgsl_keras.errors import ConfigError, RecordError
 
@@ -34,6 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--segment-mode", choices=("window", "rr"), help="override config segment_mode")
     parser.add_argument("--method", help="override config rpeak_method")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_repeat_arguments(parser, repeats=3)
 
 
 def _cinc2017_records_with_wfdb(data_dir: Path, skipped: SkipCounter):
@@ -100,6 +105,35 @@ def run(args) -> dict:
 
     signal_lib.preprocess(nk.ecg_simulate(duration=10, sampling_rate=300, random_state=0), 300.0, config)
 
+    first = _one_pass(args, config, progress=not getattr(args, "no_progress", False))
+    repeats, min_seconds = getattr(args, "repeats", 1), getattr(args, "min_seconds", 0.0)
+    if repeats < 1 or min_seconds < 0:
+        raise ConfigError("<bench>", "bad_config", "--repeats must be >= 1 and --min-seconds >= 0")
+    record_rates, beat_rates, passes = [], [], []
+    for index in range(repeats):
+        n_records = n_beats = n_passes = 0
+        wall = 0.0
+        while n_passes == 0 or wall < min_seconds:
+            one = first if index == 0 and n_passes == 0 else _one_pass(args, config, progress=False)
+            n_records, n_beats, wall, n_passes = n_records + one["n_records"], n_beats + one["beats"], \
+                wall + one["seconds"], n_passes + 1
+        record_rates.append(n_records / wall if wall > 0 else float("nan"))
+        beat_rates.append(n_beats / wall if wall > 0 else float("nan"))
+        passes.append(n_passes)
+    records_spread, beats_spread = spread(record_rates), spread(beat_rates)
+    first.update({
+        "records_per_second": records_spread["median"],
+        "beats_per_second": beats_spread["median"],
+        "records_per_second_spread": records_spread,
+        "beats_per_second_spread": beats_spread,
+        "repeats": repeats,
+        "min_seconds": min_seconds,
+        "passes_per_repeat": passes,
+    })
+    return first
+
+
+def _one_pass(args, config, progress: bool) -> dict:
     skipped = SkipCounter()
     rejected = SkipCounter()
     timings = {"read": 0.0}
@@ -109,11 +143,12 @@ def run(args) -> dict:
     if args.limit is not None:
         records = itertools.islice(records, args.limit)
         total = min(total, args.limit) if total is not None else args.limit
-    progress = None
-    if not getattr(args, "no_progress", False):
+    if progress:
         from tqdm import tqdm
 
         progress = tqdm(total=total, unit="rec", desc=f"segment {args.dataset}", mininterval=2.0)
+    else:
+        progress = None
     n_records = 0
     wall_start = time.perf_counter()
     while True:
