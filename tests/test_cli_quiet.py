@@ -24,6 +24,9 @@ CLIS = [
     ("ecgsl_keras.pretrained", ["show", "no_such_preset"]),
     ("ecgsl_keras.bench.__main__", ["pipeline", "--data", "{missing}"]),
     ("tfrecords_tools.__main__", ["verify", "{missing}"]),
+    ("ecgsl_keras.explain", ["--model", "{missing}/model.keras", "--record", "{missing}/A00001", "--out", "{tmp}/ex"]),
+    ("ecgsl_keras.plot", ["history", "{missing}"]),
+    ("ecgsl_keras.tune", ["--data", "{missing}", "--stage", "supervised", "--max-trials", "1", "--out", "{tmp}/tune"]),
 ]
 
 RUNNER = textwrap.dedent("""
