@@ -174,7 +174,8 @@ def test_inference_bench(exported, run_dir, prepared, capsys):
 
     out, _ = exported
     code = bench_main.main(["inference", "--model", str(run_dir / "model.keras"), "--data", str(prepared),
-                            "--export-dir", str(out), "--runs", "5", "--batch-size", "4"])
+                            "--export-dir", str(out), "--runs", "5", "--batch-size", "4",
+                            "--repeats", "2", "--min-seconds", "0.2"])
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["formats"]) == {"keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8"}
