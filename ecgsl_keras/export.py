@@ -83,7 +83,9 @@ PARITY_BATCH = 32
 # largest absolute probability difference and smallest class agreement with the Keras model.
 PARITY_LIMITS = {"saved_model": {"max_abs_diff_probabilities": 1e-4, "class_agreement": 1.0},
                  "tflite_float32": {"max_abs_diff_probabilities": 1e-4, "class_agreement": 1.0},
-                 "tflite_float16": {"max_abs_diff_probabilities": 1e-2},
+                 # half-precision weights through a transformer: up to ~0.02 in probability on the shipped
+                 # CinC models (1,000 validation windows), decisions kept
+                 "tflite_float16": {"max_abs_diff_probabilities": 5e-2, "class_agreement": 0.99},
                  "tflite_int8": {"class_agreement": 0.95}}
 
 
