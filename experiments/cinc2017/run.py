@@ -28,7 +28,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+
+from experiments.protocol_steps import StepRunner  # noqa: E402
 log = logging.getLogger("experiments.cinc2017")
 
 MAIN_EPOCHS, SHORT_EPOCHS = 20, 12
@@ -46,33 +47,16 @@ STEPS = ("data", "autoencoder", "masked", "diagnostic", "main", "supervised", "c
          "features", "seeds", "ensemble", "meanpool", "curve", "norr", "resnet")
 
 
-class Protocol:
+class Protocol(StepRunner):
     def __init__(self, args):
+        super().__init__(args.work)
         self.args = args
-        self.work = Path(args.work).resolve()
-        self.work.mkdir(parents=True, exist_ok=True)
         self.data = self.work / "data"
         self.pretrain_data = Path(args.corpus).resolve() if args.corpus else self.data
-        self.env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _run(self, argv, log_name):
-        """Run ``python -m ...`` with stderr to a log file; the last stdout line as JSON (or None)."""
-        log_path = self.work / "logs" / f"{log_name}.log"
-        log_path.parent.mkdir(exist_ok=True)
-        log.info("running %s (log %s)", " ".join(argv), log_path)
-        with open(log_path, "a", encoding="utf-8") as err:
-            done = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err, text=True,
-                                  env=self.env, cwd=REPO)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed with exit code {done.returncode}; see {log_path}")
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        return json.loads(lines[-1]) if lines else None
 
-    def _finished(self, run_dir: Path) -> bool:
-        config = run_dir / "config.json"
-        return config.is_file() and json.loads(config.read_text()).get("status") == "finished"
 
     def _lock(self, name):
         """Claim run ``name`` for this process (True), or False while another live process has it, so

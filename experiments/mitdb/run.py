@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -42,6 +40,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+
+from experiments.protocol_steps import StepRunner, write_results  # noqa: E402
 log = logging.getLogger("experiments.mitdb")
 
 EPOCHS = 100       # about 6 steps of 16 windows each (99 chunks of 256 beats per fold): ~2 min a run on one core
@@ -76,24 +76,11 @@ def experiment_config():
     return ExperimentConfig(signal=base.signal, model=base.model, train=train)
 
 
-class Protocol:
+class Protocol(StepRunner):
     def __init__(self, args):
+        super().__init__(args.work)
         self.args = args
-        self.work = Path(args.work).resolve()
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
 
-    def _run(self, argv, log_name):
-        log_path = self.work / "logs" / f"{log_name}.log"
-        log_path.parent.mkdir(exist_ok=True)
-        log.info("running %s (log %s)", " ".join(argv), log_path)
-        with open(log_path, "a", encoding="utf-8") as err:
-            done = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err, text=True,
-                                  env=self.env, cwd=REPO)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed with exit code {done.returncode}; see {log_path}")
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        return json.loads(lines[-1]) if lines else None
 
     # -- data -------------------------------------------------------------------------------------
 
@@ -134,8 +121,7 @@ class Protocol:
     def train(self, name, data, variant):
         pretrained, extra = VARIANTS[variant]
         run_dir = self.work / name
-        config = run_dir / "config.json"
-        if config.is_file() and json.loads(config.read_text()).get("status") == "finished":
+        if self._finished(run_dir):
             return run_dir
         argv = ["-m", "ecgsl_keras.train", "--stage", "finetune" if pretrained else "supervised",
                 "--data", str(data), "--run-dir", str(run_dir), "--config", str(self.work / "experiment_config.json"),
@@ -336,9 +322,7 @@ def main(argv=None) -> int:
         if step != "report":
             getattr(protocol, f"step_{step}")()
     result = report(protocol.work, args.variants)
-    (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (HERE / "RESULTS.md").write_text(markdown(result))
-    print(json.dumps(result))
+    write_results(HERE, result, markdown(result))
     return 0
 
 

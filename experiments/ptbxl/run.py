@@ -24,8 +24,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +32,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+
+from experiments.protocol_steps import StepRunner, write_results  # noqa: E402
 log = logging.getLogger("experiments.ptbxl")
 
 LEADS = ("II", "V5")
@@ -58,25 +58,12 @@ def experiment_config():
     return ExperimentConfig(signal=base.signal, model=base.model, train=train)
 
 
-class Protocol:
+class Protocol(StepRunner):
     def __init__(self, args):
+        super().__init__(args.work)
         self.args = args
-        self.work = Path(args.work).resolve()
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
         self.config_path = self.work / "experiment_config.json"
 
-    def _run(self, argv, log_name):
-        log_path = self.work / "logs" / f"{log_name}.log"
-        log_path.parent.mkdir(exist_ok=True)
-        log.info("running %s (log %s)", " ".join(argv), log_path)
-        with open(log_path, "a", encoding="utf-8") as err:
-            done = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=err, text=True,
-                                  env=self.env, cwd=REPO)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed with exit code {done.returncode}; see {log_path}")
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        return json.loads(lines[-1]) if lines else None
 
     def data_dir(self, lead):
         return self.work / "data" / lead
@@ -97,8 +84,7 @@ class Protocol:
     def train(self, lead, start, seed):
         name = self.run_name(lead, start, seed)
         run_dir = self.work / name
-        config = run_dir / "config.json"
-        if not (config.is_file() and json.loads(config.read_text()).get("status") == "finished"):
+        if not self._finished(run_dir):
             argv = ["-m", "ecgsl_keras.train", "--stage", "finetune" if start == "pretrained" else "supervised",
                     "--data", str(self.data_dir(lead)), "--run-dir", str(run_dir), "--config", str(self.config_path),
                     "--epochs", str(EPOCHS), "--patience", str(PATIENCE), "--seed", str(seed), "--verbose", "2"]
@@ -224,9 +210,7 @@ def main(argv=None) -> int:
         if step != "report":
             getattr(protocol, f"step_{step}")()
     result = report(protocol.work, args.seeds)
-    (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    (HERE / "RESULTS.md").write_text(markdown(result))
-    print(json.dumps(result))
+    write_results(HERE, result, markdown(result))
     return 0
 
 
