@@ -435,39 +435,6 @@ def wave_regions(signal, fs, rpeaks, method: str = "dwt") -> tuple:
             start, stop = int(a) + skip_first, min(int(b) + 1, x.size)
             labels[max(start, 0):stop] = value
     return labels, coverage
-    if np.median(x[peaks]) < 0:
-        x = -x
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            _, waves = nk.ecg_delineate(x, peaks, sampling_rate=int(round(fs)), method=method)
-        except Exception as exc:   # neurokit2 raises bare errors on odd signals
-            raise ECGSLError(f"neurokit2 ecg_delineate({method!r}) failed: {type(exc).__name__}: {exc}") from None
-
-    def bounds(key):
-        values = np.asarray(waves.get(key, []), np.float64).reshape(-1)
-        return values if values.size == peaks.size else np.full(peaks.size, np.nan)
-
-    r = peaks.astype(np.float64)
-    q_on = np.where(np.isfinite(bounds("ECG_R_Onsets")), bounds("ECG_R_Onsets"), bounds("ECG_Q_Peaks"))
-    q_off = np.where(np.isfinite(bounds("ECG_R_Offsets")), bounds("ECG_R_Offsets"), bounds("ECG_S_Peaks"))
-    p_on, p_off, t_off = bounds("ECG_P_Onsets"), bounds("ECG_P_Offsets"), bounds("ECG_T_Offsets")
-    # (onsets, offsets, label, first sample after the onset, plausible: around/before/after its R-peak)
-    spans = {"st_t": (q_off, t_off, 3, 1, (q_off >= r) & (t_off > r)),
-             "p_wave": (p_on, p_off, 1, 0, p_off <= r),
-             "qrs": (q_on, q_off, 2, 0, (q_on <= r) & (q_off >= r))}
-    for name, (onsets, offsets, value, skip_first, plausible) in spans.items():
-        good = plausible & np.isfinite(onsets) & np.isfinite(offsets) & (offsets >= onsets) \
-            & ((offsets - onsets) <= MAX_SPAN_S[name] * fs)
-        coverage[name] = float(good.mean())
-        if name == "qrs":
-            half = QRS_FALLBACK_S * fs
-            onsets, offsets = np.where(good, onsets, r - half), np.where(good, offsets, r + half)
-            good = np.ones_like(good)
-        for a, b in zip(onsets[good], offsets[good]):
-            start, stop = int(a) + skip_first, min(int(b) + 1, x.size)
-            labels[max(start, 0):stop] = value
-    return labels, coverage
 
 
 def region_shares(values, regions) -> dict:
