@@ -39,18 +39,24 @@ setup(
         # prepare --runner beam. Not in "dev": about 350 MB (pyarrow, apache_beam), and it pins
         # protobuf below 7 (TensorFlow 2.21 accepts 6.31+); its tests skip without it.
         "beam": ["apache-beam[tfrecord]>=2.60"],
+        # the docs site: mkdocs build --strict (mkdocs.yml)
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26"],
+        # the hybrid classifier's booster (stacking)
+        "boost": ["lightgbm>=4.0"],
         # tests run explain and tune: their extras too
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
                 "opencv-python-headless>=4.8", "keras-tuner>=1.4"],
     },
     entry_points={
         "console_scripts": [
-            "ecgsl-train=ecgsl_keras.train:main",
-            "ecgsl-prepare=ecgsl_keras.prepare:main",
-            "ecgsl-evaluate=ecgsl_keras.evaluate:main",
-            "ecgsl-export=ecgsl_keras.export:main",
-            "ecgsl-predict=ecgsl_keras.predict:main",
-            "ecgsl-quickstart=ecgsl_keras.quickstart:main",
+            "ecgsl=ecgsl_keras.cli.main:main",
+            # the former one-command scripts, kept as aliases of `ecgsl <command>`
+            "ecgsl-train=ecgsl_keras.cli.train:main",
+            "ecgsl-prepare=ecgsl_keras.cli.prepare:main",
+            "ecgsl-evaluate=ecgsl_keras.cli.evaluate:main",
+            "ecgsl-export=ecgsl_keras.cli.export:main",
+            "ecgsl-predict=ecgsl_keras.cli.predict:main",
+            "ecgsl-quickstart=ecgsl_keras.cli.quickstart:main",
         ]
     },
     classifiers=[

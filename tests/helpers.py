@@ -114,8 +114,8 @@ def cinc_beats(n_records: int = 6):
     """``[(record_id, label index, beats (n, 96), rr (n, 3), signal)]`` of the first CinC sample records
     (``signal``: the cleaned, 100 Hz, normalised signal the beats were cut from)."""
     from ecgsl_keras import tasks
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.signal import preprocess
 
     reader = open_dataset("cinc2017", CINC_SAMPLE)
     out = []
@@ -145,9 +145,9 @@ def cinc_batch(n_records: int = 6, max_beats: int = 32):
 def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
     """Beats, RR and AAMI per-beat labels (-1 unmatched) of the first ``seconds`` of a MIT-BIH record."""
     from ecgsl_keras import tasks
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.prepare import match_beat_labels
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import match_beat_labels
+    from ecgsl_keras.data.signal import preprocess
 
     record = open_dataset("mitdb", MITDB_FIXTURE).load(record_id)
     signal = record.lead(None)[: int(seconds * record.fs)]
@@ -158,7 +158,7 @@ def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
 
 def save_run_folder(model, folder, config, task) -> Path:
     """Save ``model`` as a minimal run folder (``model.keras`` + ``config.json``) like train writes."""
-    from ecgsl_keras import runs
+    from ecgsl_keras.store import runs
 
     folder = Path(folder)
     model.save(folder / runs.MODEL_NAME)

@@ -1,4 +1,4 @@
-"""The hand-made-feature baseline (ecgsl_keras.baselines): features and the CLI on the real fixture."""
+"""The hand-made-feature baseline (ecgsl_keras.evaluation.baselines): features and the CLI on the real fixture."""
 import json
 import math
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ecgsl_keras import baselines
+from ecgsl_keras.evaluation import baselines
 
 
 def _rr_array(intervals):

@@ -6,7 +6,8 @@ import pytest
 
 from ecgsl_keras.bench import __main__ as bench_main
 from ecgsl_keras.bench import format_table, to_json_line
-from ecgsl_keras.bench.rpeaks import in_episodes, match_peaks
+from ecgsl_keras.bench.rpeaks import in_episodes
+from ecgsl_keras.data.signal import match_peaks
 
 
 def _run(capsys, argv):

@@ -34,8 +34,8 @@ MIRRORED = textwrap.dedent("""
 
     import keras
     import numpy as np
-    from ecgsl_keras import strategy as strategy_lib
-    from ecgsl_keras.train import train
+    from ecgsl_keras.training import strategy as strategy_lib
+    from ecgsl_keras.training.trainer import train
 
     data, out, config = sys.argv[1:4]
     result = {}
@@ -79,7 +79,7 @@ WORKER = textwrap.dedent("""
     import json, sys
     import keras
     import numpy as np
-    from ecgsl_keras.train import train
+    from ecgsl_keras.training.trainer import train
 
     data, run_dir, out = sys.argv[1:4]
 
@@ -141,7 +141,7 @@ def test_multiworker_two_processes_on_loopback(cinc_sample_tfrecords, tmp_path):
 
 
 def test_strategy_names(monkeypatch):
-    from ecgsl_keras import strategy as strategy_lib
+    from ecgsl_keras.training import strategy as strategy_lib
     from ecgsl_keras.errors import ConfigError
 
     assert strategy_lib.get_strategy("auto").num_replicas_in_sync == 1

@@ -1,4 +1,4 @@
-"""The end-to-end TFLite file (ecgsl_keras.edge): raw window in, diagnosis out, detection inside."""
+"""The end-to-end TFLite file (ecgsl_keras.serving.edge): raw window in, diagnosis out, detection inside."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsl_keras import edge
-from ecgsl_keras import signal as signal_lib
+from ecgsl_keras.serving import edge
+from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.predict import read_lead
+from ecgsl_keras.data.readers import read_lead
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
@@ -24,10 +24,10 @@ RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135",
 def exported(tmp_path_factory, cinc_dir):
     """One member of the shipped cinc2017 preset (an ensemble of three: one keeps the test fast)
     exported end to end (float32) and checked against the Python path on the fixture records."""
-    from ecgsl_keras.ensemble import ensemble_members
-    from ecgsl_keras.export import load_classifier
-    from ecgsl_keras.inference import find_metadata
-    from ecgsl_keras.runs import resolve_model_arg
+    from ecgsl_keras.modeling.ensemble import ensemble_members
+    from ecgsl_keras.serving.export import load_classifier
+    from ecgsl_keras.serving.inference import find_metadata
+    from ecgsl_keras.store.runs import resolve_model_arg
 
     records = tmp_path_factory.mktemp("records")
     for name in RECORDS:
@@ -142,7 +142,7 @@ def test_in_graph_rr_features_match_signal_rr_features():
 
 
 def test_export_cli_has_end_to_end_options():
-    from ecgsl_keras.export import build_parser
+    from ecgsl_keras.cli.export import build_parser
 
     args = build_parser().parse_args(["--model", "cinc2017", "--out", "x", "--end-to-end", "--window-s", "20",
                                       "--input-rate", "300"])

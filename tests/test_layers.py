@@ -1,9 +1,9 @@
-"""ecgsl_keras.layers: shapes, serialisation, saving, and what each layer does with padding."""
+"""ecgsl_keras.modeling.layers: shapes, serialisation, saving, and what each layer does with padding."""
 import keras
 import numpy as np
 import pytest
 
-from ecgsl_keras import layers
+from ecgsl_keras.modeling import layers
 from helpers import run_layer_test, run_serialization_test
 
 def padding(lengths, steps):

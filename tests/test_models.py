@@ -1,4 +1,4 @@
-"""ecgsl_keras.models on real beats from the in-repo fixtures (CinC 2017 sample, MIT-BIH 208):
+"""ecgsl_keras.modeling.models on real beats from the in-repo fixtures (CinC 2017 sample, MIT-BIH 208):
 structure, save/load, padding invariance, weight hand-over between stages, one training step each."""
 import json
 import os
@@ -10,7 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from ecgsl_keras import layers, models, tasks
+from ecgsl_keras import tasks
+
+from ecgsl_keras.modeling import layers
+
+from ecgsl_keras.modeling import models
 from ecgsl_keras.config import ModelConfig, TrainConfig
 from ecgsl_keras.errors import ConfigError
 from helpers import REPO, assert_allclose_structure, cinc_batch, cinc_beats, mitdb_beats, run_model_saving_test
@@ -389,7 +393,7 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     sys.path.insert(0, "tests")
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
     from ecgsl_keras.config import ModelConfig
     from helpers import cinc_batch
     cfg = ModelConfig(**json.loads(sys.argv[1]))

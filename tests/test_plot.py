@@ -5,8 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from ecgsl_keras import plot, tasks
+from ecgsl_keras import tasks
+
+from ecgsl_keras.evaluation import plot
 from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.cli import plot as plot_cli
+from ecgsl_keras.cli import evaluate as evaluate_cli
 from helpers import save_run_folder
 
 
@@ -26,7 +30,7 @@ def _px(figsize):
 def run_dir(tmp_path_factory):
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     base = ExperimentConfig()
@@ -43,10 +47,10 @@ def run_dir(tmp_path_factory):
 
 
 def test_evaluate_plots(run_dir, cinc_sample_tfrecords, tmp_path, capsys):
-    from ecgsl_keras import evaluate
+    from ecgsl_keras.evaluation import evaluate
 
     out_dir = tmp_path / "plots"
-    assert evaluate.main(["--model", str(run_dir), "--data", str(cinc_sample_tfrecords), "--plots", str(out_dir)]) == 0
+    assert evaluate_cli.main(["--model", str(run_dir), "--data", str(cinc_sample_tfrecords), "--plots", str(out_dir)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["plots"]) == {"confusion_matrix", "roc", "reliability"}
     for path in result["plots"].values():
@@ -68,18 +72,18 @@ def test_evaluation_plots_other_task_kinds(kind, tmp_path):
 
 
 def test_plot_history_cli(run_dir, tmp_path, capsys):
-    assert plot.main(["history", str(run_dir)]) == 0
+    assert plot_cli.main(["history", str(run_dir)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["epochs"] == 3 and out["plot"] == str(run_dir / "history.png")
     assert _png_size(out["plot"]) == _px(plot.HISTORY_FIGSIZE)
     # a folder without history.csv: a message, not a traceback
-    assert plot.main(["history", str(tmp_path)]) == 2
+    assert plot_cli.main(["history", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "history.csv" in err and "Traceback" not in err
 
 
 def test_predict_plot(run_dir, cinc_dir, tmp_path, capsys):
-    from ecgsl_keras import predict
+    from ecgsl_keras.cli import predict
 
     png = tmp_path / "record.png"
     assert predict.main(["--model", str(run_dir / "model.keras"), "--record", str(cinc_dir / "A04483"), "--plot", str(png)]) == 0

@@ -3,13 +3,16 @@ import json
 
 import pytest
 
-from ecgsl_keras import quickstart, runs
+from ecgsl_keras.training import quickstart
+
+from ecgsl_keras.store import runs
+from ecgsl_keras.cli import quickstart as quickstart_cli
 
 
 @pytest.mark.slow
 def test_quickstart_runs_the_whole_method(tmp_path, capsys):
     run_dir = tmp_path / "qs"
-    assert quickstart.main(["--run-dir", str(run_dir), "--epochs", "1", "--verbose", "0"]) == 0
+    assert quickstart_cli.main(["--run-dir", str(run_dir), "--epochs", "1", "--verbose", "0"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(out[-1])                      # last line: one JSON object
     table = "\n".join(out[:-1])

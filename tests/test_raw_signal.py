@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ecgsl_keras import evaluate, runs
-from ecgsl_keras import train as train_lib
+from ecgsl_keras.evaluation import evaluate
+
+from ecgsl_keras.store import runs
+from ecgsl_keras.training import trainer as train_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from tfrecords_tools import TFRecordsError, decode_numpy, list_shards, load_manifest, make_dataset
 
 
 @pytest.fixture(scope="module")
 def raw_tfrecords(tmp_path_factory, cinc_dir):
-    from ecgsl_keras.prepare import main
+    from ecgsl_keras.cli.prepare import main
 
     out = tmp_path_factory.mktemp("raw_signal") / "data"
     assert main(["--dataset", "cinc2017", "--data-dir", str(cinc_dir), "--out", str(out), "--raw-signal",
@@ -32,7 +34,7 @@ def _examples(folder, split=None):
 
 
 def test_prepare_stores_the_continuous_signal(raw_tfrecords, cinc_dir):
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.data.datasets import open_dataset
 
     manifest = load_manifest(raw_tfrecords)
     assert manifest["metadata"]["raw_signal"] is True

@@ -35,7 +35,7 @@ TRIVIAL = ("zeros", "previous", "neighbours_mean", "record_mean", "record_median
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, help="masked (stage 2) run folder or .keras file")
-    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.prepare")
+    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.data.prepare")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="only the first N windows")
@@ -77,7 +77,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
 
     from tfrecords_tools import make_dataset
 
-    from ecgsl_keras.models import MaskedSegmentModel
+    from ecgsl_keras.modeling.models import MaskedSegmentModel
 
     if not isinstance(model, MaskedSegmentModel):
         raise ValueError(f"bench masked needs a stage-2 masked model, got {model.name!r}")
@@ -139,7 +139,7 @@ def run(args) -> dict:
     import keras
 
     import ecgsl_keras  # noqa: F401  (custom objects)
-    from ecgsl_keras import runs
+    from ecgsl_keras.store import runs
 
     start = time.perf_counter()
     path = runs.model_path(args.model)

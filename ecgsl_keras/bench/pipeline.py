@@ -5,7 +5,7 @@
 Both sides deliver the same thing training reads: batches of ``batch_size`` beat sequences,
 cropped to ``max_beats``, padded, with a padding mask. The TFRecord side is
 ``tfrecords_tools.reader.make_dataset(training=True)`` after one warm-up batch; the on-the-fly side
-reads each record with the project reader, runs ``ecgsl_keras.prepare.record_to_examples`` (the
+reads each record with the project reader, runs ``ecgsl_keras.data.prepare.record_to_examples`` (the
 same preprocessing as ``prepare``) and pads in numpy, single process, as a naive Python loader
 would. Reported: examples/s and real beats/s for each, and their ratio.
 
@@ -26,7 +26,7 @@ log = logging.getLogger("ecgsl_keras.bench.pipeline")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.prepare")
+    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.data.prepare")
     parser.add_argument("--split", default="train", help="split to read (default train)")
     parser.add_argument("--raw-data-dir", help="the WFDB folder the TFRecords came from (default: from the manifest)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -54,9 +54,9 @@ def _tfrecord_throughput(args, max_beats):
 def _on_the_fly_throughput(args, manifest, max_beats):
     from ecgsl_keras import tasks as tasks_lib
     from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.prepare import record_to_examples
+    from ecgsl_keras.data.prepare import record_to_examples
 
     metadata = manifest.get("metadata", {})
     summary = metadata.get("prepare_summary", {})
