@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError
 
@@ -673,7 +674,7 @@ def compare_with_python(classifier, config, task, tflite_path, records_dir=None,
     from ecgsl_keras.serving.inference import Predictor, _KerasBackend
     from ecgsl_keras.data.readers import read_lead
 
-    records_dir = Path(records_dir) if records_dir else Path(__file__).resolve().parent / "data" / "cinc2017_sample"
+    records_dir = Path(records_dir) if records_dir else cinc2017_sample_dir()
     predictor = Predictor(_KerasBackend(classifier), config, task)
     run = Runner(tflite_path)
     input_rate = float(input_rate or config.signal.target_fs)

@@ -61,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.store import runs
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, ExportConfig
@@ -75,7 +76,7 @@ log = logging.getLogger("ecgsl_keras.serving.export")
 SAVED_MODEL_DIR = "saved_model"
 REPORT_NAME = "export_report.json"
 TFLITE_FORMATS = ("float32", "float16", "int8")
-SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "cinc2017_sample"
+SAMPLE_DIR = cinc2017_sample_dir()
 # Parity is computed on batches of this many windows (memory bound only).
 PARITY_BATCH = 32
 # The limits each format's parity is held to (the report's ``within_limits``; the tests use them):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig, QuickstartConfig
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.errors import ECGSLError
 
 log = logging.getLogger("ecgsl_keras.training.quickstart")
@@ -41,7 +42,7 @@ STAGE_ORDER = ("autoencoder", "masked", "finetune")
 
 def sample_dir() -> Path:
     """The 64-record CinC 2017 sample shipped inside the package."""
-    return Path(__file__).resolve().parent / "data" / "cinc2017_sample"
+    return cinc2017_sample_dir()
 
 
 def choose_run_dir(run_dir, overwrite: bool) -> Path:

@@ -24,7 +24,7 @@ REFERENCE_FILE = "REFERENCE.csv"
 
 def cinc2017_sample_dir() -> Path:
     """Folder of the 64 CinC 2017 records shipped inside the package (20 N, 16 A, 16 O, 12 ~)."""
-    return Path(__file__).resolve().parents[1] / "data" / "cinc2017_sample"
+    return Path(__file__).resolve().parents[1] / "cinc2017_sample"
 
 
 class CinC2017Reader(DatasetReader):
