@@ -18,6 +18,9 @@ import math
 
 import numpy as np
 
+from ecgsl_keras.config import ExperimentConfig, SignalConfig
+from ecgsl_keras.errors import ConfigError
+
 SUBCOMMANDS = {
     "rpeaks": "R-peak detection vs MIT-BIH reference beats: Se, +P, records/s",
     "segment": "read + clean + detect + segment speed over a data set: records/s, beats/s",
@@ -108,7 +111,6 @@ def repeat_rates(step, *, repeats: int = DEFAULT_REPEATS, min_seconds: float = D
     import time
 
     if repeats < 1 or min_seconds < 0:
-        from ecgsl_keras.errors import ConfigError
 
         raise ConfigError("<args>", "bad_config", f"--repeats must be >= 1 and --min-seconds >= 0, "
                                                   f"got {repeats} and {min_seconds}")
@@ -134,7 +136,6 @@ def repeat_rates(step, *, repeats: int = DEFAULT_REPEATS, min_seconds: float = D
 
 def load_signal_config(path):
     """A ``SignalConfig`` from a JSON file holding either a SignalConfig or an ExperimentConfig."""
-    from ecgsl_keras.config import ExperimentConfig, SignalConfig
 
     if path is None:
         return SignalConfig()

@@ -32,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
-from ecgsl_keras.config import ExportConfig
+from ecgsl_keras.config import ExperimentConfig, ExportConfig
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.data.signal import preprocess
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.serving import export as export_lib
+from ecgsl_keras.serving.export import SAMPLE_DIR
+from ecgsl_keras.serving.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata
+from tfrecords_tools import TFRecordsError
 
 WARMUP_CALLS = 3
 THROUGHPUT_BATCHES = 5
@@ -89,10 +96,6 @@ def time_backend(backend, windows: dict, runs: int, batch_size: int, repeats: in
 
 def preprocess_cost(config) -> dict:
     """Median milliseconds of ``signal.preprocess`` on 30 s excerpts of the embedded CinC sample."""
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.serving.export import SAMPLE_DIR
-    from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.data.signal import preprocess
 
     reader = open_dataset("cinc2017", SAMPLE_DIR)
     times, warmed_up = [], False
@@ -136,11 +139,6 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> dict:
-    from ecgsl_keras.serving import export as export_lib
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.errors import ConfigError, ECGSLError
-    from tfrecords_tools import TFRecordsError
-    from ecgsl_keras.serving.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata
 
     if args.runs < 1 or args.batch_size < 1:
         raise ConfigError("<args>", "bad_config", "--runs and --batch-size must be positive")

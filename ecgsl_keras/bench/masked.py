@@ -28,6 +28,9 @@ import time
 
 import numpy as np
 
+from ecgsl_keras.store import runs
+from tfrecords_tools import make_dataset
+
 log = logging.getLogger("ecgsl_keras.bench.masked")
 
 TRIVIAL = ("zeros", "previous", "neighbours_mean", "record_mean", "record_median")
@@ -74,8 +77,6 @@ def trivial_predictions(values: np.ndarray, real: np.ndarray, masked: np.ndarray
 def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None) -> dict:
     """The diagnostic as a dict (see the module docstring)."""
     import tensorflow as tf
-
-    from tfrecords_tools import make_dataset
 
     from ecgsl_keras.modeling.models import MaskedSegmentModel
 
@@ -139,7 +140,6 @@ def run(args) -> dict:
     import keras
 
     import ecgsl_keras  # noqa: F401  (custom objects)
-    from ecgsl_keras.store import runs
 
     start = time.perf_counter()
     path = runs.model_path(args.model)

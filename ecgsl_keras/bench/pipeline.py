@@ -21,6 +21,11 @@ import logging
 import numpy as np
 
 from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
+from ecgsl_keras.config import ExperimentConfig, ModelConfig
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.data.prepare import record_to_examples
+from ecgsl_keras.errors import RecordError
+from tfrecords_tools.reader import load_manifest, make_dataset
 
 log = logging.getLogger("ecgsl_keras.bench.pipeline")
 
@@ -37,7 +42,6 @@ def add_arguments(parser) -> None:
 
 
 def _tfrecord_throughput(args, max_beats):
-    from tfrecords_tools.reader import make_dataset
 
     dataset = make_dataset(args.data, split=args.split, training=True, batch_size=args.batch_size,
                            max_beats=max_beats, seed=0, drop_remainder=True).repeat()
@@ -53,10 +57,6 @@ def _tfrecord_throughput(args, max_beats):
 
 def _on_the_fly_throughput(args, manifest, max_beats):
     from ecgsl_keras import tasks as tasks_lib
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.data.prepare import record_to_examples
 
     metadata = manifest.get("metadata", {})
     summary = metadata.get("prepare_summary", {})
@@ -96,8 +96,6 @@ def _on_the_fly_throughput(args, manifest, max_beats):
 
 
 def run(args) -> dict:
-    from ecgsl_keras.config import ModelConfig
-    from tfrecords_tools.reader import load_manifest
 
     manifest = load_manifest(args.data)
     max_beats = args.max_beats or ModelConfig().max_beats

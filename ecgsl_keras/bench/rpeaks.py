@@ -39,9 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras import tasks
+from ecgsl_keras.bench import format_table as base
 from ecgsl_keras.bench import load_signal_config, rhythms
+from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.errors import RecordError
 
@@ -298,7 +299,6 @@ def run(args) -> dict:
 def format_table(result: dict) -> str:
     """The dispatcher's table, with the per-rhythm figures of the guarded and legacy detectors
     side by side (one row each) instead of a nested dict."""
-    from ecgsl_keras.bench import format_table as base
 
     view = {k: v for k, v in result.items() if k not in ("rhythms", "legacy", "per_record")}
     rows = {}

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.bench import add_repeat_arguments, load_signal_config, spread
-from ecgsl_keras.data.datasets.base import SkipCounter
+from ecgsl_keras.data import signal as signal_lib
+from ecgsl_keras.data.datasets.base import Record, SkipCounter, iterate_skipping
 from ecgsl_keras.errors import ConfigError, RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.segment")
@@ -44,8 +44,6 @@ def add_arguments(parser) -> None:
 def _cinc2017_records_with_wfdb(data_dir: Path, skipped: SkipCounter):
     """CinC 2017 without the project reader: ``RECORDS`` (or every .hea), read with wfdb."""
     import wfdb
-
-    from ecgsl_keras.data.datasets.base import Record, iterate_skipping
 
     listing = data_dir / "RECORDS"
     if listing.exists():

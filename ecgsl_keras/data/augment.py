@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+from ecgsl_keras.config import SignalConfig
 from tfrecords_tools.schema import IGNORE_LABEL  # per-beat target of padding
 
 __all__ = ["augment_batch", "augment_dataset", "MIN_BEATS", "WANDER_HZ"]
@@ -47,7 +48,6 @@ def _signal_timing(config):
     """(sampling rate, R-peak index inside a beat window) of the beats, from the signal config."""
     signal = getattr(config, "signal", None)
     if signal is None:
-        from ecgsl_keras.config import SignalConfig
 
         signal = SignalConfig()
     return float(signal.target_fs), int(signal.r_offset)

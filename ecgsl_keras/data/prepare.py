@@ -29,7 +29,13 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
+from ecgsl_keras.data.datasets import Record, SkipCounter, open_dataset
+from ecgsl_keras.data.datasets.registry import _canonical
+from ecgsl_keras.data.signal import preprocess
 from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from tfrecords_tools import fs
+from tfrecords_tools.schema import IGNORE_LABEL, BeatSequence
+from tfrecords_tools.writer import STAGING_PREFIX, ShardedWriter
 
 log = logging.getLogger("ecgsl_keras.data.prepare")
 
@@ -65,7 +71,6 @@ def _record_label(record, task) -> np.ndarray:
 
 def match_beat_labels(rpeaks_native, annotations, task, fs) -> np.ndarray:
     """Label each detected beat with the reference annotation nearest to it within 150 ms (else -1)."""
-    from tfrecords_tools.schema import IGNORE_LABEL
 
     labels = np.full(len(rpeaks_native), IGNORE_LABEL, np.int64)
     ref = np.asarray(annotations.samples, np.int64)
@@ -96,8 +101,6 @@ def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=Fal
     ``PER_BEAT_CHUNK_BEATS``). Apnea-ECG records give one example per labelled minute with
     ``APNEA_CONTEXT_MINUTES`` of context on both sides. Raises ``RecordError`` subclasses.
     """
-    from ecgsl_keras.data.signal import preprocess
-    from tfrecords_tools.schema import BeatSequence
 
     signal_config = _signal_config(config)
     path = record.path or record.record_id
@@ -194,7 +197,6 @@ _WORKER = {}
 
 
 def _init_worker(dataset, data_dir, reader_kwargs, config_dict, task_dict, raw_signal=False):
-    from ecgsl_keras.data.datasets import open_dataset
 
     logging.basicConfig(level=logging.ERROR)
     _WORKER["reader"] = open_dataset(dataset, data_dir, **reader_kwargs)
@@ -249,8 +251,6 @@ def manifest_metadata(config, task, raw_signal, summary) -> dict:
 def _check_out_dir(out_dir: str, overwrite: bool) -> None:
     """Refuse a non-empty ``out_dir`` early, unless ``overwrite``; an interrupted run's ``.staging-*``
     folder does not count (the writer resumes from it or removes it)."""
-    from tfrecords_tools import fs
-    from tfrecords_tools.writer import STAGING_PREFIX
 
     if overwrite or not fs.exists(out_dir):
         return
@@ -269,9 +269,6 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     ``raw_signal``: store each example's continuous signal too (``record_to_examples``); the
     manifest's metadata says so (``"raw_signal": true``)."""
     from tqdm import tqdm
-
-    from ecgsl_keras.data.datasets import SkipCounter, open_dataset
-    from tfrecords_tools.writer import ShardedWriter
 
     config = config or ExperimentConfig()
     out_dir = os.fspath(out_dir)
@@ -443,7 +440,6 @@ def load_corpus_file(path) -> dict:
 def _open_source(source: dict):
     """The reader of one source spec; a missing folder, unreadable label file or no records is an
     ``ECGSLError`` naming the source and its folder."""
-    from ecgsl_keras.data.datasets import open_dataset
 
     where = f"source {source['name']!r} ({source['dataset']}, {source['data_dir']})"
     try:
@@ -458,7 +454,6 @@ def _open_source(source: dict):
 
 def _normalize_sources(sources, window_s) -> list:
     out, names = [], set()
-    from ecgsl_keras.data.datasets.registry import _canonical
 
     for source in sources:
         dataset = _canonical(source["dataset"])
@@ -490,7 +485,6 @@ def _corpus_exclusions(source, reader, ids, config, ptbxl_folds) -> dict:
     * PTB-XL: folds 9 and 10; CinC 2021 ``HRnnnnn`` records (PTB-XL's ecg_id nnnnn) of those folds
       when a PTB-XL source of the corpus lists them.
     """
-    from ecgsl_keras.data.datasets import open_dataset
 
     excluded = {}
     if source["dataset"] == "cinc2017":
@@ -516,7 +510,6 @@ def _corpus_exclusions(source, reader, ids, config, ptbxl_folds) -> dict:
 
 
 def _init_corpus_worker(sources, config_dict):
-    from ecgsl_keras.data.datasets import open_dataset
 
     logging.basicConfig(level=logging.ERROR)
     _WORKER["corpus"] = {s["name"]: (open_dataset(s["dataset"], s["data_dir"], **s["options"]), s["window_s"])
@@ -538,7 +531,6 @@ def record_to_corpus_examples(record, config, source_name: str, window_s=CORPUS_
 
     Example ids are ``{source}/{record}/{lead}``; ``segment_start_s`` is the window start.
     """
-    from ecgsl_keras.data.datasets import Record
 
     n, fs = record.signal.shape[0], float(record.fs)
     step = n if not window_s else max(1, int(round(window_s * fs)))
@@ -592,8 +584,6 @@ def prepare_corpus(sources, out_dir, config: ExperimentConfig | None = None, *, 
     import zlib
 
     from tqdm import tqdm
-
-    from tfrecords_tools.writer import ShardedWriter
 
     config = config or ExperimentConfig()
     out_dir = os.fspath(out_dir)

@@ -26,7 +26,15 @@ import time
 import zlib
 from collections import Counter
 
-from ecgsl_keras.errors import ECGSLError, import_extra
+from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.data import prepare as prepare_lib
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.data.prepare import record_to_examples
+from ecgsl_keras.errors import ECGSLError, RecordError, import_extra
+from tfrecords_tools import fs
+from tfrecords_tools.manifest import shard_file_name
+from tfrecords_tools.schema import encode
+from tfrecords_tools.writer import ShardedWriter
 
 log = logging.getLogger("ecgsl_keras.data.prepare_beam")
 
@@ -61,8 +69,6 @@ class _SegmentRecord:
         self.reader = None
 
     def setup(self):
-        from ecgsl_keras.config import ExperimentConfig
-        from ecgsl_keras.data.datasets import open_dataset
         from ecgsl_keras import tasks as tasks_lib
 
         dataset, data_dir, reader_kwargs, config_dict, task_dict, raw_signal = self.args
@@ -72,9 +78,6 @@ class _SegmentRecord:
         self.raw_signal = raw_signal
 
     def process(self, record_id):
-        from ecgsl_keras.errors import RecordError
-        from ecgsl_keras.data.prepare import record_to_examples
-        from tfrecords_tools.schema import encode
 
         if self.reader is None:
             self.setup()
@@ -90,9 +93,6 @@ class _SegmentRecord:
 def _write_shard(staging, prefix, compression, key, records):
     """Write one shard (its records sorted by id) under the pool's name; returns (name, split)."""
     import tensorflow as tf
-
-    from tfrecords_tools import fs
-    from tfrecords_tools.manifest import shard_file_name
 
     split, index = key
     name = shard_file_name(prefix, split, index, compression)
@@ -112,8 +112,6 @@ def run_pipeline(record_ids, splits, init_args, staging, *, prefix, compression,
     """Run the Beam pipeline; returns ``([(shard name, split)], [(record_id, reason, message)])``."""
     beam = _import_beam()
     from apache_beam.options.pipeline_options import PipelineOptions
-
-    from tfrecords_tools import fs
 
     segment = _SegmentRecord(*init_args, splits=splits)
     results_path = fs.join(staging, "beam-results")
@@ -165,10 +163,6 @@ def prepare_beam(dataset, data_dir, out_dir, config=None, *, split="default", ov
                  records=None, compression=None, shard_size_bytes=64 << 20, reader_kwargs=None, raw_signal=False,
                  beam_args=()) -> dict:
     """``prepare`` through Apache Beam; the same shards (names, schema, examples) and manifest."""
-    from ecgsl_keras.data import prepare as prepare_lib
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.data.datasets import open_dataset
-    from tfrecords_tools.writer import ShardedWriter
 
     _import_beam()
     config = config or ExperimentConfig()

@@ -25,6 +25,10 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ecgsl_keras.evaluation import metrics as metrics_lib
+from tfrecords_tools import decode_numpy, label_info, list_shards, load_manifest
+from tfrecords_tools.manifest import compression_of
+
 log = logging.getLogger("ecgsl_keras.evaluation.baselines")
 
 __all__ = ["FEATURE_NAMES", "record_features", "load_split_records", "features_matrix", "fit_features_baseline"]
@@ -262,9 +266,6 @@ def load_split_records(data, split: str) -> OrderedDict:
     record (chunks of a long record) are concatenated in the order of their ``segment_start_s``."""
     import tensorflow as tf
 
-    from tfrecords_tools import decode_numpy, list_shards
-    from tfrecords_tools.manifest import compression_of
-
     files = list_shards(str(data), split)
     parts: dict = OrderedDict()
     for path in files:
@@ -293,7 +294,6 @@ def features_matrix(records: dict) -> tuple:
 
 def _task_of(data):
     from ecgsl_keras import tasks as tasks_lib
-    from tfrecords_tools import label_info, load_manifest
 
     info = label_info(load_manifest(str(data)))
     if info.get("kind") != tasks_lib.MULTICLASS:
@@ -346,8 +346,6 @@ def fit_features_baseline(data, seed: int = 42, *, cv_folds: int = 3, grid=PARAM
     import contextlib
 
     from threadpoolctl import threadpool_limits
-
-    from ecgsl_keras.evaluation import metrics as metrics_lib
 
     start = time.perf_counter()
     task = _task_of(data)

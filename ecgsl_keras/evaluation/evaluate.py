@@ -37,10 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras.evaluation import metrics as metrics_lib
-from ecgsl_keras.store import runs
 from ecgsl_keras import tasks as tasks_lib
+from ecgsl_keras.data.datasets import SkipCounter, open_dataset
+from ecgsl_keras.data.prepare import record_to_examples
 from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.evaluation import metrics as metrics_lib
+from ecgsl_keras.evaluation.plot import evaluation_plots
+from ecgsl_keras.store import runs
+from tfrecords_tools import IGNORE_LABEL, ShardedWriter, load_manifest, make_dataset
 
 log = logging.getLogger("ecgsl_keras.evaluation.evaluate")
 
@@ -58,7 +62,6 @@ def is_raw_window_model(model) -> bool:
 
 def data_has_signal(data) -> bool:
     """Whether a prepared folder stores the continuous signal (``prepare --raw-signal``)."""
-    from tfrecords_tools import load_manifest
 
     return bool((load_manifest(str(data)).get("metadata") or {}).get("raw_signal"))
 
@@ -123,7 +126,6 @@ def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
     """Deterministic evaluation windows of ``split`` with record ids (``include_meta``).
     ``raw_input="signal"``: windows of ``config.model.raw_samples`` samples of the continuous signal,
     every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``)."""
-    from tfrecords_tools import make_dataset
 
     if raw_input == "signal":
         return make_dataset(str(data), split=split, mode="sequence", training=False,
@@ -180,7 +182,6 @@ def aggregate(windows: dict, kind: str) -> dict:
         keys, probs, first = _group_mean(example, probabilities.reshape(len(probabilities), -1))
         return {"keys": keys, "probabilities": probs[:, 0], "targets": targets.reshape(len(targets), -1)[first, 0]}
     if kind == tasks_lib.PER_BEAT:
-        from tfrecords_tools import IGNORE_LABEL
 
         labelled = (targets != IGNORE_LABEL) & windows["padding_mask"]
         window_index, position = np.nonzero(labelled)
@@ -239,7 +240,6 @@ def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_s
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
     if plots:
-        from ecgsl_keras.evaluation.plot import evaluation_plots
 
         agg = aggregate(windows, task.kind)
         out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots)
@@ -259,7 +259,6 @@ def _thresholds_for(task, model_path, split):
 
 def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None, plots=None) -> dict:
     """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
-    from tfrecords_tools import load_manifest
 
     model, config, task, info = load_model(model_path)
     manifest = load_manifest(data)
@@ -287,10 +286,6 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     the model's signal config, into temporary TFRecords, then the same windows as ``evaluate_tfrecords``.
     Unreadable or unusable records are skipped and counted (``skipped_by_reason``)."""
     from tqdm import tqdm
-
-    from ecgsl_keras.data.datasets import SkipCounter, open_dataset
-    from ecgsl_keras.data.prepare import record_to_examples
-    from tfrecords_tools import ShardedWriter
 
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)

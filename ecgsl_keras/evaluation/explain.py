@@ -54,7 +54,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.data.signal import preprocess, segment
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.evaluation import plot
+from ecgsl_keras.evaluation.evaluate import is_raw_window_model
+from ecgsl_keras.serving.inference import check_signal, combine_attention, pad_windows, window_starts
+from ecgsl_keras.store import runs
 
 log = logging.getLogger("ecgsl_keras.evaluation.explain")
 
@@ -93,7 +99,6 @@ class Explainable:
     @property
     def kind(self) -> str:
         """``"resnet"`` (raw signal windows) or ``"ecgsl"`` (beat sequence)."""
-        from ecgsl_keras.evaluation.evaluate import is_raw_window_model
 
         return "resnet" if is_raw_window_model(self.model) else "ecgsl"
 
@@ -133,7 +138,6 @@ def load(model_arg) -> Explainable:
     import keras
 
     import ecgsl_keras  # noqa: F401  (custom layers)
-    from ecgsl_keras.store import runs
 
     path = runs.model_path(model_arg)
     config, task, info = runs.run_config(path)
@@ -154,7 +158,6 @@ def _as_explainable(model, config=None, task=None) -> Explainable:
     if isinstance(model, Explainable):
         return model
     if hasattr(model, "layers"):   # a Keras model: its config must be given (default: the package defaults)
-        from ecgsl_keras.config import ExperimentConfig
 
         return Explainable(model, config or ExperimentConfig(), task, source=getattr(model, "name", "<model>"))
     return load(model)
@@ -206,7 +209,6 @@ def _gradients(method, x, model, class_index, *, keep_channels=None, seed=0, n_s
 def beat_provenance(n_samples: int, rpeaks, signal_config) -> np.ndarray:
     """(n_beats, beat_len) int64: the index into the preprocessed signal of each beat sample, -1 where
     the beat is zero-padded. ``signal.segment`` cuts an index ramp, so this is exactly its windows."""
-    from ecgsl_keras.data.signal import segment
 
     ramp = np.arange(1, n_samples + 1, dtype=np.float64)
     if n_samples >= 2 ** 24:
@@ -274,7 +276,6 @@ class Explanation:
         return str(path)
 
     def figure(self, title: str = ""):
-        from ecgsl_keras.evaluation import plot
 
         return plot.record_figure(self.signal, self.fs, rpeaks_s=self.rpeaks / self.fs,
                                   beat_windows_s=self.beat_windows_s, attention=self.attention,
@@ -300,8 +301,6 @@ def saliency(model, signal, fs, *, method: str = "vanilla", class_index=None, co
     defaults). Raises ``SignalQualityError`` for an unusable signal (as ``predict``), ``ConfigError``
     for a model that cannot be explained.
     """
-    from ecgsl_keras.serving.inference import check_signal, combine_attention, pad_windows, window_starts
-    from ecgsl_keras.data.signal import preprocess
 
     if method not in METHODS:
         raise ConfigError("<method>", "bad_config", f"method must be one of {METHODS}, got {method!r}")

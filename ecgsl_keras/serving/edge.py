@@ -52,9 +52,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.data import signal as signal_lib
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
+from ecgsl_keras.data.readers import read_lead
+from ecgsl_keras.data.signal import match_peaks
+from ecgsl_keras.errors import ConfigError, SignalQualityError
+from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.serving.inference import Predictor, _KerasBackend
 
 SIGNATURE = "end_to_end"
 INPUT = "ecg"
@@ -109,7 +114,6 @@ def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None 
     impulse response measured at ``clean_rate`` (resampled to ``target_fs``), +-``clean_half_width_s``,
     Hann taper, zero DC gain. Centred on the impulse, so a zero-phase cleaning stays zero-phase and a
     causal one keeps its delay."""
-    from ecgsl_keras.data import signal as signal_lib
 
     target = float(signal_config.target_fs)
     rate = float(edge.clean_rate or target)
@@ -644,8 +648,6 @@ def export_end_to_end(classifier, config, task, out_dir, formats=("float32", "in
     WFDB records: default the embedded CinC 2017 sample), agreement with the Python path)."""
     import time
 
-    from ecgsl_keras.fileio import write_text_atomic
-
     out_dir = Path(out_dir)
     graph = build(classifier, config, edge)
     write_saved_model(graph, out_dir / SAVED_MODEL_DIR)
@@ -668,11 +670,6 @@ def export_end_to_end(classifier, config, task, out_dir, formats=("float32", "in
 
 def compare_with_python(classifier, config, task, tflite_path, records_dir=None, input_rate=None, window_s=30.0) -> dict:
     """Class agreement and R-peak agreement of the end-to-end file with ``predict_signal`` on WFDB records."""
-    from ecgsl_keras.data import signal as signal_lib
-    from ecgsl_keras.data.signal import match_peaks
-    from ecgsl_keras.errors import SignalQualityError
-    from ecgsl_keras.serving.inference import Predictor, _KerasBackend
-    from ecgsl_keras.data.readers import read_lead
 
     records_dir = Path(records_dir) if records_dir else cinc2017_sample_dir()
     predictor = Predictor(_KerasBackend(classifier), config, task)

@@ -61,15 +61,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
-from ecgsl_keras.store import runs
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, ExportConfig
-from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
+from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
+from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.serving import edge
 from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, SERVING_SIGNATURE,
-                                   find_metadata, find_thresholds)
-from tfrecords_tools import quiet
+                                           _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata,
+                                           find_thresholds)
+from ecgsl_keras.store import runs
+from ecgsl_keras.store.runs import resolve_model_arg
+from tfrecords_tools import fs, load_manifest, make_dataset, quiet
 
 log = logging.getLogger("ecgsl_keras.serving.export")
 
@@ -178,14 +182,12 @@ def convert_tflite(saved_model_path, fmt: str, representative=None, int8_mode: s
 # --- real examples ---------------------------------------------------------------------------
 
 def _manifest_splits(data_dir) -> list:
-    from tfrecords_tools import load_manifest
 
     return sorted(load_manifest(data_dir).get("splits", {}))
 
 
 def load_windows(data_dir, config: ExperimentConfig, count: int, split=None) -> list[dict]:
     """Up to ``count`` evaluation windows (batch 1, numpy) of real sequences from a TFRecord folder."""
-    from tfrecords_tools import make_dataset
 
     ds = make_dataset(str(data_dir), split=split, training=False, batch_size=1, max_beats=int(config.model.max_beats),
                       target="none", eval_stride=min(int(config.train.eval_window_stride), int(config.model.max_beats)))
@@ -197,7 +199,6 @@ def load_windows(data_dir, config: ExperimentConfig, count: int, split=None) -> 
 
 def check_signal_config(data_dir, config: ExperimentConfig) -> bool:
     """Whether the TFRecords were prepared with the model's signal config (warn when not)."""
-    from tfrecords_tools import load_manifest
 
     stored = (load_manifest(data_dir).get("metadata") or {}).get("signal_config")
     if stored is None:
@@ -238,7 +239,6 @@ def representative_and_parity(data_dir, config: ExperimentConfig, count: int):
 
 def prepare_sample(config: ExperimentConfig, out_dir) -> Path:
     """Prepare the embedded CinC 2017 sample with ``config`` (the default representative data)."""
-    from ecgsl_keras.data.prepare import prepare
 
     prepare("cinc2017", SAMPLE_DIR, out_dir, config, progress=False)
     return Path(out_dir)
@@ -324,17 +324,13 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     ``end_to_end``: an ``edge.EdgeConfig`` to also write the raw-window file (``ecgsl_keras.serving.edge``).
     ``out_dir`` may be a ``tf.io.gfile`` URI (``export_remote``).
     """
-    import tensorflow as tf
     import keras
-
-    from tfrecords_tools import fs
+    import tensorflow as tf
 
     if fs.is_remote(out_dir):
         return export_remote(model_path, out_dir, overwrite=overwrite, formats=formats,
                              representative_data=representative_data, examples=examples, config=config, task=task,
                              export_config=export_config)
-
-    from ecgsl_keras.serving.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend
 
     export_config = export_config or ExportConfig()
     formats = tuple(formats if formats is not None else export_config.tflite_formats)
@@ -343,7 +339,6 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
         raise ECGSLError(f"{out_dir}: already exists; pass --overwrite to replace it")
-    from ecgsl_keras.store.runs import resolve_model_arg
 
     model_path = resolve_model_arg(model_path)   # a pretrained model name -> its model.keras
     if end_to_end is not None and model_path.is_dir():
@@ -365,7 +360,6 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
                           "thresholds.json beside it): the export could not say when a class is present. "
                           "Train it with a validation split (ecgsl_keras.training.trainer writes thresholds.json)")
     if end_to_end is not None:
-        from ecgsl_keras.serving import edge
 
         if per_beat:
             raise ConfigError(model_path, "bad_task", "the end-to-end export serves record-level classifiers; "
@@ -501,7 +495,6 @@ def export_remote(model_path, out_dir, *, overwrite: bool = False, **kwargs) -> 
     then copied file by file, ``export_report.json`` last. An object store has no atomic folder
     rename, so a crash during the copy can leave a partial folder without a report; ``--overwrite``
     deletes the old remote folder first."""
-    from tfrecords_tools import fs
 
     out_dir = str(out_dir)
     if fs.exists(out_dir) and not overwrite:

@@ -44,8 +44,10 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.data.signal import check_quality, preprocess
 from ecgsl_keras.errors import ConfigError, ECGSLError
-from ecgsl_keras.store.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json
+from ecgsl_keras.store.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json, resolve_model_arg
+from tfrecords_tools import quiet
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +218,6 @@ class _TFLiteBackend:
 
         Interpreter = import_extra("ai_edge_litert.interpreter", "litert",
                                    f"running the TFLite model {path}").Interpreter
-        from tfrecords_tools import quiet
 
         try:
             with quiet.filtered_stderr():   # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
@@ -345,7 +346,6 @@ class Predictor:
 
     def preprocess(self, signal, fs, path="<signal>"):
         """Validated signal -> ``ecgsl_keras.data.signal.Beats`` (the training preprocessing)."""
-        from ecgsl_keras.data.signal import preprocess
 
         signal = check_signal(signal, fs, self.config.signal, path)
         return preprocess(signal, float(fs), self.config.signal, path=path)
@@ -424,7 +424,6 @@ class Predictor:
 def check_signal(signal, fs, signal_config, path="<signal>") -> np.ndarray:
     """The input checks of training (``signal.check_quality``: rank, dtype, rate, length, NaN, flat,
     clipping), then float32 millivolts as the data set readers give them."""
-    from ecgsl_keras.data.signal import check_quality
 
     check_quality(signal, fs, signal_config, path)
     return np.asarray(signal, np.float32)
@@ -455,7 +454,6 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     the per-class thresholds saved with them (``thresholds.json`` of the run, ``thresholds`` of an
     export's metadata); one without is refused (``ConfigError``, reason ``missing_thresholds``).
     """
-    from ecgsl_keras.store.runs import resolve_model_arg
 
     path = resolve_model_arg(path)   # a pretrained model name -> its model.keras (config.json beside it)
     if not path.exists():

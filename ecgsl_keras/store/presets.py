@@ -34,6 +34,7 @@ import os
 import re
 from pathlib import Path
 
+from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.fileio import read_json
 
@@ -202,7 +203,6 @@ def config(name, root=None) -> dict:
 
 def signal_config(name, root=None):
     """The ``SignalConfig`` the preset's model was trained with (``signal_config.json``)."""
-    from ecgsl_keras.config import SignalConfig
 
     file = preset_dir(name, root) / SIGNAL_CONFIG_NAME
     if not file.is_file():

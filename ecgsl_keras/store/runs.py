@@ -26,8 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecgsl_keras.fileio import read_json, write_json  # noqa: F401  (runs.read_json is public)
+from ecgsl_keras.config import ExperimentConfig, signal_mismatch
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.fileio import read_json, write_json  # noqa: F401  (runs.read_json is public)
+from ecgsl_keras.store import presets as pretrained
+from tfrecords_tools import fs
 
 MODEL_NAME = "model.keras"
 LAST_MODEL_NAME = "last.keras"
@@ -133,7 +136,6 @@ def resolve_model_arg(run_or_model) -> Path:
     existing path) -> the preset's ``model.keras`` after checking its files' SHA-256 (its folder
     holds config.json, thresholds.json and the signal config like a run folder). A name that is
     neither raises ``ConfigError`` listing the preset names."""
-    from ecgsl_keras.store import presets as pretrained
 
     if pretrained.looks_like_name(run_or_model):
         return pretrained.path(str(run_or_model), verify=True)
@@ -171,7 +173,6 @@ def load_run_info(run_or_model) -> dict:
 def run_config(run_or_model):
     """(ExperimentConfig, Task or None, run info dict) of a run folder or its model file."""
     from ecgsl_keras import tasks as tasks_lib
-    from ecgsl_keras.config import ExperimentConfig
 
     info = load_run_info(run_or_model)
     path = find_run_dir(run_or_model) / CONFIG_NAME
@@ -197,7 +198,6 @@ def check_model_signal(run_or_model, model_signal, data_signal, manifest_path) -
     """Refuse data whose beats were cut with another signal config than the model's (a run folder,
     ``.keras`` or preset name): ``ConfigError`` naming the manifest and the differing fields
     (``config.signal_mismatch``). Used by ``train --init-from`` and ``evaluate --data``."""
-    from ecgsl_keras.config import signal_mismatch
 
     if not model_signal or not data_signal:
         return
@@ -237,8 +237,6 @@ def with_remote_run_dir(train_fn, stage, data, run_dir, callbacks, options) -> d
     import tempfile
 
     import keras
-
-    from tfrecords_tools import fs
 
     run_dir = str(run_dir)
     fs.check_writable_dir(run_dir)
