@@ -15,6 +15,7 @@ from ecgsl_keras.data import augment
 from ecgsl_keras.modeling import models
 from ecgsl_keras.modeling import optimizers
 from ecgsl_keras.training import trainer as train_lib
+from ecgsl_keras.training.stages import compile_for_stage, get_stage
 from ecgsl_keras.config import ExperimentConfig, ModelConfig, TrainConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.cli import train as train_cli
@@ -50,7 +51,7 @@ def _batches(data, config, task, n=3, batch_size=16, seed=7):
 
 
 def _pipeline(stage, data, manifest, config, task, n=3, weights=None):
-    fn = train_lib.train_input_fn(stage, data, manifest, config, task, 16, weights=weights)
+    fn = get_stage(stage).input_fn(data, manifest, config, task, 16, weights=weights)
     return [tf.nest.map_structure(lambda t: t.numpy(), e) for e in fn(tf.distribute.InputContext()).take(n)]
 
 
@@ -210,7 +211,7 @@ def test_label_smoothing_loss_equals_the_hand_computation():
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert restored.label_smoothing == pytest.approx(0.1)
     # compile_for_stage takes it from the TrainConfig
-    model = models.compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "supervised", tasks.CINC2017,
+    model = compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "supervised", tasks.CINC2017,
                                      TrainConfig(label_smoothing=0.2))
     assert model.loss.label_smoothing == pytest.approx(0.2)
 

@@ -15,6 +15,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.modeling import layers
 
 from ecgsl_keras.modeling import models
+from ecgsl_keras.training.stages import compile_for_stage
 from ecgsl_keras.config import ModelConfig, TrainConfig
 from ecgsl_keras.errors import ConfigError
 from helpers import REPO, assert_allclose_structure, cinc_batch, cinc_beats, mitdb_beats, run_model_saving_test
@@ -125,10 +126,10 @@ def test_bad_arguments():
         models.build_beat_autoencoder(ModelConfig(beat_len=100))
     with pytest.raises(ConfigError, match="positional_encoding"):
         models.build_temporal_encoder(ModelConfig(positional_encoding="rotary"))
-    with pytest.raises(ValueError, match="stage"):
-        models.compile_for_stage(models.build_beat_autoencoder(SMALL), "pretrain")
+    with pytest.raises(ConfigError, match="stage"):
+        compile_for_stage(models.build_beat_autoencoder(SMALL), "pretrain")
     with pytest.raises(ValueError, match="build_masked_model"):
-        models.compile_for_stage(models.build_beat_autoencoder(SMALL), "masked")
+        compile_for_stage(models.build_beat_autoencoder(SMALL), "masked")
 
 
 # --- serialisation and saving ---------------------------------------------------------------
@@ -171,7 +172,7 @@ def test_model_config_round_trip_and_saving(name, batch, beat_batch, tmp_path):
 
 def test_saved_masked_model_keeps_its_loss(batch, tmp_path):
     features, _ = batch
-    model = models.compile_for_stage(models.build_masked_model(SMALL, seed=2), "masked")
+    model = compile_for_stage(models.build_masked_model(SMALL, seed=2), "masked")
     before = model.evaluate(features, features["beats"], verbose=0)
     model.save(tmp_path / "masked.keras")
     loaded = keras.models.load_model(tmp_path / "masked.keras", compile=False)
@@ -260,7 +261,7 @@ def test_hand_over_refuses_an_incompatible_model():
 
 def test_masked_loss_is_mse_over_masked_beats_only(batch):
     features, _ = batch
-    model = models.compile_for_stage(models.build_masked_model(SMALL_BEATS, seed=5), "masked")
+    model = compile_for_stage(models.build_masked_model(SMALL_BEATS, seed=5), "masked")
     out = model.predict_on_batch(features)
     positions = np.asarray(out["mask_positions"])
     assert positions.dtype == np.float32 and set(np.unique(positions)) <= {0.0, 1.0}
@@ -285,7 +286,7 @@ def test_latent_masked_loss_predicts_the_frozen_standardised_embedding(batch):
     autoencoder = models.build_beat_autoencoder(SMALL)
     real = features["padding_mask"]
     stats = models.target_statistics(autoencoder, features["beats"][real], features["rr"][real])
-    model = models.compile_for_stage(models.build_masked_model(SMALL, autoencoder, seed=5, target_stats=stats),
+    model = compile_for_stage(models.build_masked_model(SMALL, autoencoder, seed=5, target_stats=stats),
                                      "masked")
     out = model.predict_on_batch(features)
     positions = out["mask_positions"].astype(bool)
@@ -374,12 +375,12 @@ def test_training_steps_lower_the_loss(stage, batch, beat_batch, mitdb_batch):
 
 def test_compile_for_stage_uses_the_train_config():
     train = TrainConfig(learning_rate=5e-4, weight_decay=1e-3)
-    model = models.compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "finetune", tasks.CINC2017,
+    model = compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "finetune", tasks.CINC2017,
                                      train)
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert float(model.optimizer.learning_rate) == pytest.approx(5e-4)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
-    masked = models.compile_for_stage(models.build_masked_model(SMALL), "masked", train_config=train)
+    masked = compile_for_stage(models.build_masked_model(SMALL), "masked", train_config=train)
     assert masked.compiled
 
 

@@ -10,7 +10,8 @@ from ecgsl_keras import fileio
 from ecgsl_keras.store import runs
 from ecgsl_keras.training import strategy as strategy_lib
 from ecgsl_keras.errors import ECGSLError
-from ecgsl_keras.training.trainer import MODELS, STAGES, train
+from ecgsl_keras.training.stages import STAGES
+from ecgsl_keras.training.trainer import MODELS, TrainOptions, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,21 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def options(args, argv=None) -> TrainOptions:
+    """The ``TrainOptions`` of parsed command-line ``args`` (the one place flags become options)."""
+    return TrainOptions(task=args.task, init_from=args.init_from, config=args.config, epochs=args.epochs,
+                        batch_size=args.batch_size, strategy=args.strategy, seed=args.seed, model=args.model,
+                        pooling=args.pooling, learning_rate=args.learning_rate,
+                        early_stopping_patience=args.patience, augment=args.augment,
+                        label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
+                        label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
+                        use_class_weights=args.class_weights, encoder_warmup_epochs=args.encoder_warmup_epochs,
+                        overwrite=args.overwrite, verbose=args.verbose,
+                        command=["python", "-m", "ecgsl_keras.train"]
+                        + list(argv if argv is not None else sys.argv[1:]))
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
-        summary = train(args.stage, args.data, args.run_dir, task=args.task, init_from=args.init_from,
-                        config=args.config, epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
-                        seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
-                        early_stopping_patience=args.patience, augment=args.augment,
-                        label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
-                        label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
-                        use_class_weights=args.class_weights,
-                        encoder_warmup_epochs=args.encoder_warmup_epochs, overwrite=args.overwrite,
-                        verbose=args.verbose,
-                        command=["python", "-m", "ecgsl_keras.train"]
-                        + list(argv if argv is not None else sys.argv[1:]))
+        summary = train(args.stage, args.data, args.run_dir, options(args, argv))
     except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError and bad arguments
         print(f"error: {error}", file=sys.stderr)
         return 2

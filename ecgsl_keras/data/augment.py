@@ -2,7 +2,7 @@
 
 Fine-tuning and supervised training of the ECG-SL classifier see a few thousand records at most
 (the CinC 2017 sample: 51), so the classifier overfits within a few CPU epochs; these label-preserving
-changes of the batches (``ecgsl_keras.training.trainer.train_input_fn``, ``TrainConfig.augment``) make every
+changes of the batches (``ecgsl_keras.training.stages`` input functions, ``TrainConfig.augment``) make every
 epoch's batches differ. Pre-training and evaluation never see them.
 
 Operations on a padded batch ``features = {"beats": (B, T, L), "rr": (B, T, n_rr), "padding_mask": (B, T)

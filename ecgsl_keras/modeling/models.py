@@ -37,7 +37,7 @@ from keras import ops
 from ecgsl_keras.modeling import layers as ecgsl_layers
 from ecgsl_keras.modeling import optimizers as _optimizers  # noqa: F401  (registers ecgsl>EncoderAdamW for load_model)
 from ecgsl_keras import tasks as tasks_lib
-from ecgsl_keras.config import ModelConfig, TrainConfig
+from ecgsl_keras.config import ModelConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.modeling.losses import (SparseCategoricalCrossentropyWithSmoothing, SparseFocalCrossentropy,  # noqa: F401
                                          loss_for_task)
@@ -45,11 +45,10 @@ from tfrecords_tools.schema import IGNORE_LABEL  # per-beat label of padding and
 
 __all__ = ["build_beat_autoencoder", "build_beat_encoder", "build_beat_decoder", "build_temporal_encoder",
            "build_masked_model", "build_classifier", "build_beat_classifier", "build_resnet1d", "attention_model",
-           "transfer_weights", "MaskedSegmentModel", "loss_for_task", "compile_for_stage", "sequence_inputs",
+           "transfer_weights", "MaskedSegmentModel", "loss_for_task", "sequence_inputs",
            "cast_bool_inputs", "masked_beat_errors", "target_statistics",
-           "IGNORE_LABEL", "STAGES"]
+           "IGNORE_LABEL"]
 
-STAGES = ("autoencoder", "masked", "finetune", "supervised")
 PROBABILITIES = "probabilities"
 ATTENTION_WEIGHTS = "attention_weights"
 POOLING = "pooling"
@@ -560,42 +559,3 @@ def cast_bool_inputs(*element):
 
     out = tf.nest.map_structure(cast, element)
     return out[0] if len(out) == 1 else out
-
-
-# --- losses and compilation ----------------------------------------------------------------
-
-
-def _metrics_for_task(task) -> list:
-    if task.kind == tasks_lib.MULTICLASS:
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    if task.kind == tasks_lib.BINARY:
-        return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auroc")]
-    if task.kind == tasks_lib.MULTILABEL:
-        return [keras.metrics.AUC(multi_label=True, num_labels=task.num_classes, name="macro_auroc")]
-    return []   # per-beat: padding would count in Keras' accuracy; evaluate with ecgsl_keras.evaluation.evaluate
-
-
-def compile_for_stage(model, stage: str, task=None, train_config: TrainConfig | None = None,
-                      optimizer=None, metrics=None):
-    """Compile ``model`` for a training stage with AdamW from ``train_config``.
-
-    ``stage``: "autoencoder" (MSE), "masked" (the model's own masked loss), "finetune" or
-    "supervised" (``loss_for_task(task, train_config.label_smoothing)`` and basic metrics). Returns ``model``.
-    """
-    if stage not in STAGES:
-        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-    train_config = train_config if train_config is not None else TrainConfig()
-    optimizer = optimizer if optimizer is not None else _optimizers.make_optimizer(train_config)
-    if stage == "autoencoder":
-        model.compile(optimizer=optimizer, loss=keras.losses.MeanSquaredError(), metrics=metrics)
-    elif stage == "masked":
-        if not isinstance(model, MaskedSegmentModel):
-            raise ValueError(f"stage 'masked' needs the model from build_masked_model, got {model.name!r}")
-        model.compile(optimizer=optimizer, metrics=metrics)
-    else:
-        if task is None:
-            raise ValueError(f"stage {stage!r} needs the task")
-        model.compile(optimizer=optimizer, loss=loss_for_task(task, train_config.label_smoothing,
-                                                                  getattr(train_config, "focal_gamma", 0.0)),
-                      metrics=_metrics_for_task(task) if metrics is None else metrics)
-    return model

@@ -233,6 +233,9 @@ def with_remote_run_dir(train_fn, stage, data, run_dir, callbacks, options) -> d
     (so that a killed run resumes from its ``backup/``), the mirror is copied up after every epoch
     and at the end, ``config.json`` last. The copy is per file, not atomic as a whole (object
     stores have no atomic folder rename). The summary names the remote paths.
+
+    ``options`` (``training.trainer.TrainOptions``) is handed to ``train_fn`` as it is:
+    ``train_fn(stage, data, local_dir, options, callbacks=...)``; only its ``overwrite`` is read here.
     """
     import tempfile
 
@@ -242,15 +245,15 @@ def with_remote_run_dir(train_fn, stage, data, run_dir, callbacks, options) -> d
     fs.check_writable_dir(run_dir)
     with tempfile.TemporaryDirectory(prefix="ecgsl-remote-run-") as scratch:
         local = Path(scratch) / fs.basename(run_dir)
-        if fs.walk_files(run_dir) and not options.get("overwrite"):
+        if fs.walk_files(run_dir) and not options.overwrite:
             fs.copy_tree(run_dir, str(local))
 
         class _CopyUp(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 fs.copy_tree(str(local), run_dir, last=("config.json",))
 
-        summary = train_fn(stage, data, local, callbacks=list(callbacks) + [_CopyUp()], **options)
-        if options.get("overwrite"):
+        summary = train_fn(stage, data, local, options, callbacks=list(callbacks) + [_CopyUp()])
+        if options.overwrite:
             for rel in fs.walk_files(run_dir):
                 if not (local / rel).exists():
                     fs.remove(fs.join(run_dir, *rel.split("/")))

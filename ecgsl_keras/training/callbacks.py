@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.training.inputs import PRETRAINING, VALIDATION_SPLIT
+from ecgsl_keras.training.stages import get_stage
 
 log = logging.getLogger("ecgsl_keras.training.trainer")
 
@@ -29,80 +29,27 @@ class ValidationMetrics(_callback_base()):
 
     Runs a plain (not distributed) forward pass over the whole validation split on every worker,
     so every worker takes the same early-stopping and checkpoint decisions without talking to the
-    others. Classifiers: windows averaged per record, metrics from ``ecgsl_keras.evaluation.metrics``.
+    others. The stage (``ecgsl_keras.training.stages``) gives the dataset and the quantities;
+    classifiers: windows averaged per record, metrics from ``ecgsl_keras.evaluation.metrics``.
     """
 
-    def __init__(self, stage: str, data, config: ExperimentConfig, task, batch_size: int):
+    def __init__(self, stage, data, config: ExperimentConfig, task, batch_size: int):
         super().__init__()
-        self.stage, self.data, self.config, self.task, self.batch_size = stage, str(data), config, task, batch_size
+        self.stage = get_stage(stage)
+        self.data, self.config, self.task, self.batch_size = str(data), config, task, batch_size
         self._predict = None
         self._dataset = None
 
     def dataset(self):
-        from tfrecords_tools import make_dataset
-
-        from ecgsl_keras.evaluation import evaluate
-
         if self._dataset is None:
-            stride = min(self.config.train.eval_window_stride, self.config.model.max_beats)
-            if self.stage == "autoencoder":
-                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, mode="beat", batch_size=self.batch_size)
-            elif self.stage == "masked":
-                self._dataset = make_dataset(self.data, split=VALIDATION_SPLIT, target="beats",
-                                             batch_size=self.batch_size, max_beats=self.config.model.max_beats,
-                                             eval_stride=stride)
-            else:
-                self._dataset = evaluate.eval_dataset(self.data, VALIDATION_SPLIT, self.config, self.task,
-                                                      self.batch_size,
-                                                      raw_input=evaluate.raw_input_of(self.model, self.config,
-                                                                                      self.data))
+            self._dataset = self.stage.validation_dataset(self.data, self.config, self.task, self.batch_size,
+                                                          model=self.model)
         return self._dataset
 
     def compute(self) -> dict:
-        import tensorflow as tf
-
-        from ecgsl_keras.evaluation import evaluate
-
-        model = self.model
-        if self.stage in PRETRAINING:
-            if self._predict is None:
-                @tf.function(reduce_retracing=True)
-                def forward(x):
-                    return model(x, training=False)
-
-                self._predict = forward
-            total, count, parts = 0.0, 0.0, {}
-            for x, y in self.dataset():
-                out = self._predict(x)
-                if self.stage == "autoencoder":
-                    total += float(tf.reduce_sum(tf.reduce_mean(tf.square(out - y), axis=-1)))
-                    count += float(tf.shape(y)[0])
-                else:  # masked: mean over masked beats of each per-beat error term (the training loss)
-                    from ecgsl_keras.modeling.models import masked_beat_errors
-
-                    weights = tf.cast(out["mask_positions"], tf.float32)
-                    for key, per_beat in masked_beat_errors(out, y).items():
-                        parts[key] = parts.get(key, 0.0) + float(tf.reduce_sum(per_beat * weights))
-                    count += float(tf.reduce_sum(weights))
-            if self.stage == "autoencoder":
-                return {"val_loss": total / max(count, 1.0)}
-            logs = {f"val_masked_{key}": value / max(count, 1.0) for key, value in parts.items()}
-            logs["val_loss"] = logs["val_masked_main"] + getattr(model, "rr_weight", 0.0) * logs.get("val_masked_rr", 0.0)
-            return logs
         if self._predict is None:
-            self._predict = evaluate.make_predict_fn(model)
-        windows = evaluate.predict_windows(self._predict, self.dataset())
-        from ecgsl_keras.modeling.models import loss_for_task
-
-        loss = float(loss_for_task(self.task)(windows["targets"], windows["probabilities"]))
-        found = evaluate.metrics_from_windows(self.task, windows)
-        logs = {"val_loss": loss}
-        for key, value in found.items():
-            if key in ("n", "windows", "threshold"):
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                logs[f"val_{key}"] = float(value)
-        return logs
+            self._predict = self.stage.make_predict(self.model)
+        return self.stage.validation_logs(self.model, self._predict, self.dataset(), self.task)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -152,11 +99,3 @@ def tensorboard_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("tensorboard") is not None
-
-
-def _monitor(stage: str, task, has_validation: bool) -> tuple[str, str]:
-    if not has_validation:
-        return "loss", "min"
-    if stage in PRETRAINING:
-        return "val_loss", "min"
-    return task.monitor, "min" if task.monitor.endswith("loss") else "max"

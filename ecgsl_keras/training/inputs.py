@@ -1,5 +1,6 @@
-"""The training data of each stage: ``tf.data`` input functions for ``tf.distribute``, class
-weights, steps per epoch, and the statistics that standardise the latent masked target.
+"""Training-data helpers of the stages (``ecgsl_keras.training.stages`` owns each stage's input
+function and steps per epoch): class weights, split counts, the classifier element map, and the
+statistics that standardise the latent masked target.
 
 Pre-training (``autoencoder``, ``masked``) reads beats or beat sequences; the classifiers read
 labelled sequences (optionally a ``label_fraction`` of the records), augmented in training
@@ -7,15 +8,12 @@ labelled sequences (optionally a ``label_fraction`` of the records), augmented i
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.errors import ConfigError
 
-PRETRAINING = ("autoencoder", "masked")
 TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation"
 
@@ -52,56 +50,6 @@ def _n_shards(manifest: dict, split: str) -> int:
     return sum(1 for s in manifest.get("shards", []) if s.get("split") == split)
 
 
-def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, task, global_batch: int, *,
-                   raw_window: bool = False, weights=None, raw_input=None):
-    """``fn(input_context)`` -> the repeated training dataset of one input pipeline.
-
-    Shards are split between input pipelines (workers) when there are enough of them, else every
-    pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
-    sample weights here, so they work the same under every strategy. ``finetune`` and ``supervised``
-    batches of the ECG-SL model are augmented (``ecgsl_keras.data.augment``) when ``config.train.augment``.
-    """
-    import tensorflow as tf
-
-    from tfrecords_tools import make_dataset
-
-    n_shards = _n_shards(manifest, TRAIN_SPLIT)
-    counts = _split_counts(manifest, TRAIN_SPLIT)
-    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
-    weight_table = None if weights is None else tf.constant(weights, tf.float32)
-
-    def fn(input_context):
-        per_replica = input_context.get_per_replica_batch_size(global_batch)
-        pipelines = input_context.num_input_pipelines
-        context = input_context if n_shards >= pipelines else None
-        common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
-                      shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
-                      drop_remainder=n_items >= global_batch)
-        if stage == "autoencoder":
-            ds = make_dataset(str(data), mode="beat", **common)
-        elif stage == "masked":
-            ds = make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
-        else:
-            signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
-            ds = make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
-                              label_kind=task.kind, num_classes=task.num_classes,
-                              record_fraction=config.train.label_fraction, **signal, **common)
-        if context is None and pipelines > 1:
-            ds = ds.shard(pipelines, input_context.input_pipeline_id)
-        if stage == "masked":
-            ds = ds.map(lambda x, y: (_float_mask(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-        elif stage in ("finetune", "supervised"):
-            if config.train.augment and not raw_window:
-                from ecgsl_keras.data.augment import augment_dataset
-
-                # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
-                ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
-            ds = ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.repeat().prefetch(tf.data.AUTOTUNE)
-
-    return fn
-
-
 def _float_mask(features: dict) -> dict:
     """``padding_mask`` as float32 0/1 (the models accept either). Keras 3.15's ``fit`` under a
     multi-replica strategy averages a first batch over replicas to build the model, and that
@@ -132,18 +80,6 @@ def _classifier_element(task, raw_window: bool, weight_table):
         return inputs, targets, weights
 
     return element
-
-
-def steps_per_epoch(stage: str, manifest: dict, global_batch: int, label_fraction: float = 1.0) -> int:
-    """One pass over the training split (beats for the autoencoder, sequences otherwise; the
-    expected share ``label_fraction`` of the sequences for classifiers)."""
-    counts = _split_counts(manifest, TRAIN_SPLIT)
-    n_items = counts.get("beats" if stage == "autoencoder" else "examples", 0)
-    if not n_items:
-        raise ECGSLError(f"the data have no {TRAIN_SPLIT!r} split (splits: {sorted(manifest.get('splits', {}))})")
-    if stage not in PRETRAINING:
-        n_items = int(math.ceil(n_items * float(label_fraction)))
-    return max(1, n_items // global_batch)
 
 
 STATS_BEATS = 20_000   # training beats whose stage-1 embeddings standardise the latent target

@@ -49,19 +49,69 @@ from ecgsl_keras.store import runs
 from ecgsl_keras.training import strategy as strategy_lib
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
-                                   _monitor, tensorboard_available)
+                                            tensorboard_available)
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError
-from ecgsl_keras.modeling.optimizers import make_optimizer
-# The data side of training lives in train_data; these names stay importable from here.
-from ecgsl_keras.training.inputs import (PRETRAINING, TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
-                                    _split_counts, class_weights, masked_target_statistics, steps_per_epoch,
-                                    train_input_fn)
+# The data side of training lives in training.inputs; these names stay importable from here.
+from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
+                                         _split_counts, class_weights)
+from ecgsl_keras.training.stages import PRETRAINING, STAGES, get_stage  # noqa: F401
 
 log = logging.getLogger("ecgsl_keras.training.trainer")
 
-STAGES = ("autoencoder", "masked", "finetune", "supervised")
 MODELS = ("ecgsl", "resnet1d")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """Every option of one ``train`` run besides the stage, the data and the run folder: built once
+    (``cli.train`` from the command line, or ``train``'s keyword arguments) and passed as a whole, to
+    the remote-run-folder wrapper too. ``None``: from the config (``--config``, the ``--init-from``
+    run's model, the defaults); ``apply`` puts the set ones into the ``ExperimentConfig``."""
+
+    task: str | None = None
+    init_from: object = None
+    config: object = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    strategy: object = "auto"
+    seed: int | None = None
+    model: str = "ecgsl"
+    pooling: str | None = None
+    learning_rate: float | None = None
+    early_stopping_patience: int | None = None
+    augment: bool | None = None
+    label_smoothing: float | None = None
+    encoder_lr_multiplier: float | None = None
+    label_fraction: float | None = None
+    focal_gamma: float | None = None
+    use_class_weights: bool | None = None
+    encoder_warmup_epochs: int | None = None
+    overwrite: bool = False
+    verbose: int | None = None
+    command: object = None
+
+    # option -> TrainConfig field
+    TRAIN_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "seed": "seed", "learning_rate": "learning_rate",
+                    "early_stopping_patience": "early_stopping_patience", "augment": "augment",
+                    "label_smoothing": "label_smoothing", "encoder_lr_multiplier": "encoder_lr_multiplier",
+                    "encoder_warmup_epochs": "encoder_warmup_epochs", "label_fraction": "label_fraction",
+                    "focal_gamma": "focal_gamma", "use_class_weights": "class_weights"}
+
+    def train_overrides(self) -> dict:
+        """The ``TrainConfig`` fields these options set (those not None)."""
+        return {field: getattr(self, name) for name, field in self.TRAIN_FIELDS.items()
+                if getattr(self, name) is not None}
+
+    def apply(self, config: ExperimentConfig) -> ExperimentConfig:
+        """``config`` with the options set here (``pooling`` into the model, the rest into ``train``), validated."""
+        model = dataclasses.replace(config.model, pooling=self.pooling) if self.pooling else config.model
+        out = ExperimentConfig(signal=config.signal, model=model,
+                               train=dataclasses.replace(config.train, **self.train_overrides()))
+        out.validate()
+        out.model.validate()
+        out.train.validate()
+        return out
 
 
 # --- configuration --------------------------------------------------------------------------------
@@ -132,40 +182,6 @@ def resolve_task(manifest: dict, data, task_name=None):
     return task
 
 
-# --- models ---------------------------------------------------------------------------------------
-
-def _load_init_model(init_from):
-    import keras
-
-    import ecgsl_keras  # noqa: F401  (custom objects)
-
-    return keras.models.load_model(runs.model_path(init_from), compile=False)
-
-
-def build_model(stage: str, config: ExperimentConfig, task, *, model_kind: str = "ecgsl", init_model=None,
-                seed=None, target_stats=None, raw_input=None):
-    """The Keras model of ``stage`` (inside the caller's strategy scope). ``raw_input="signal"``: the
-    resnet1d baseline reads ``model.raw_samples`` samples of the continuous signal."""
-    from ecgsl_keras.modeling import models
-
-    cfg = config.model
-    if stage == "autoencoder":
-        return models.build_beat_autoencoder(cfg)
-    if stage == "masked":
-        return models.build_masked_model(cfg, init_model, seed=seed, target_stats=target_stats)
-    if task is None:
-        raise ConfigError("<task>", "bad_config",
-                          f"stage {stage!r} needs labelled data (no label_info in the manifest)")
-    if model_kind == "resnet1d":
-        if task.kind == tasks_lib.PER_BEAT:
-            raise ConfigError("<model>", "bad_config", "the resnet1d baseline classifies whole windows, not beats")
-        length = cfg.raw_samples if raw_input == "signal" else cfg.max_beats * cfg.beat_len
-        return models.build_resnet1d(cfg, task, input_samples=length)
-    if task.kind == tasks_lib.PER_BEAT:
-        return models.build_beat_classifier(cfg, task, pretrained=init_model)
-    return models.build_classifier(cfg, task, pretrained=init_model)
-
-
 # --- the run --------------------------------------------------------------------------------------
 
 def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
@@ -173,49 +189,35 @@ def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
     return runs.RunPaths(run_dir / runs.WORKERS_DIR / f"{task_type}_{task_id}")
 
 
-def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, epochs=None, batch_size=None,
-          strategy="auto", seed=None, model: str = "ecgsl", pooling=None, learning_rate=None,
-          early_stopping_patience=None, augment=None, label_smoothing=None, encoder_lr_multiplier=None,
-          label_fraction=None, focal_gamma=None, use_class_weights=None,
-          encoder_warmup_epochs=None, overwrite: bool = False, callbacks=(), verbose=None,
-          command=None) -> dict:
-    """Train ``stage`` on the TFRecord folder ``data`` and write the run folder ``run_dir``.
+def train(stage, data, run_dir, options: TrainOptions | None = None, *, callbacks=(), **overrides) -> dict:
+    """Train ``stage`` (a name from ``stages.STAGES`` or a ``Stage``) on the TFRecord folder ``data``
+    and write the run folder ``run_dir``.
 
-    ``task``: a task name (checked against the data) or None for the data's own; ``init_from``: a run
-    folder or ``.keras`` file (required for ``masked`` and ``finetune``); ``config``: an
-    ``ExperimentConfig`` or a JSON path; ``strategy``: a name from ``ecgsl_keras.training.strategy`` or a
-    ``tf.distribute.Strategy``; ``batch_size`` is per replica; ``callbacks``: extra Keras callbacks.
-    Returns the JSON-able summary also printed by the CLI.
+    ``options``: a ``TrainOptions``; keyword arguments (its field names) override it. Among them:
+    ``task``, a task name (checked against the data) or None for the data's own; ``init_from``, a
+    run folder or ``.keras`` file (required for ``masked`` and ``finetune``); ``config``, an
+    ``ExperimentConfig`` or a JSON path; ``strategy``, a name from ``ecgsl_keras.training.strategy``
+    or a ``tf.distribute.Strategy``; ``batch_size`` is per replica. ``callbacks``: extra Keras
+    callbacks. Returns the JSON-able summary also printed by the CLI.
 
     ``data`` and ``run_dir`` may be ``tf.io.gfile`` URIs (``gs://``, ``ram://``): the data are read
     through gfile; a remote run folder is trained in a local mirror copied there after every epoch
-    (``runs.with_remote_run_dir``).
+    (``runs.with_remote_run_dir``, given the same ``options``).
     """
     from tfrecords_tools import fs
 
+    options = dataclasses.replace(options if options is not None else TrainOptions(), **overrides)
     if fs.is_remote(run_dir):
-        options = dict(task=task, init_from=init_from, config=config, epochs=epochs, batch_size=batch_size,
-                       strategy=strategy, seed=seed, model=model, pooling=pooling, learning_rate=learning_rate,
-                       early_stopping_patience=early_stopping_patience, augment=augment,
-                       label_smoothing=label_smoothing, encoder_lr_multiplier=encoder_lr_multiplier,
-                       label_fraction=label_fraction, encoder_warmup_epochs=encoder_warmup_epochs,
-                       overwrite=overwrite, verbose=verbose, command=command)
         return runs.with_remote_run_dir(train, stage, data, run_dir, list(callbacks or ()), options)
-    if stage not in STAGES:
-        raise ConfigError("<stage>", "bad_config", f"stage must be one of {STAGES}, got {stage!r}")
-    if model not in MODELS:
-        raise ConfigError("<model>", "bad_config", f"model must be one of {MODELS}, got {model!r}")
-    if model == "resnet1d" and stage != "supervised":
-        raise ConfigError("<model>", "bad_config", "the resnet1d baseline is trained with --stage supervised only")
-    if stage in ("masked", "finetune") and init_from is None:
-        raise ConfigError("<init-from>", "bad_config", f"stage {stage!r} starts from a previous run: pass --init-from "
-                          "(an autoencoder run for masked; a masked or autoencoder run for finetune)")
-    if stage in ("autoencoder", "supervised") and init_from is not None:
-        raise ConfigError("<init-from>", "bad_config",
-                          f"stage {stage!r} starts from random weights; --init-from is for masked and finetune")
+    stage = get_stage(stage)
+    o = options
+    if o.model not in MODELS:
+        raise ConfigError("<model>", "bad_config", f"model must be one of {MODELS}, got {o.model!r}")
+    stage.check(init_from=o.init_from, model_kind=o.model)
+    init_from, model = o.init_from, o.model
 
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
-    dist = strategy if not isinstance(strategy, str) else strategy_lib.get_strategy(strategy)
+    dist = o.strategy if not isinstance(o.strategy, str) else strategy_lib.get_strategy(o.strategy)
     import keras
 
     from tfrecords_tools import load_manifest
@@ -227,33 +229,17 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     run_dir = Path(run_dir).resolve()
     manifest = load_manifest(data)
     init_info = runs.load_run_info(init_from) if init_from is not None else None
-    config = resolve_config(config, manifest, data, init_info=init_info, epochs=epochs, batch_size=batch_size,
-                            seed=seed, learning_rate=learning_rate, pooling=pooling,
-                            early_stopping_patience=early_stopping_patience)
-    # Fine-tuning overrides (None: from the config); validated with the rest of TrainConfig.
-    tuning = {k: v for k, v in (("augment", augment), ("label_smoothing", label_smoothing),
-                                ("encoder_lr_multiplier", encoder_lr_multiplier),
-                                ("encoder_warmup_epochs", encoder_warmup_epochs),
-                                ("label_fraction", label_fraction), ("focal_gamma", focal_gamma),
-                                ("class_weights", use_class_weights)) if v is not None}
-    if tuning:
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **tuning))
-        config.train.validate()
+    config = options.apply(resolve_config(o.config, manifest, data, init_info=init_info))   # the options, once
     if init_info is not None:   # the init model's beats must be the data's (ecgsl_keras.config.signal_mismatch)
         runs.check_model_signal(init_from, (init_info.get("experiment_config") or {}).get("signal"),
                                 (manifest.get("metadata") or {}).get("signal_config"), fs.join(data, "manifest.json"))
-    task_obj = resolve_task(manifest, data, task)
-    if stage not in PRETRAINING and task_obj is None:
-        raise ConfigError(fs.join(data, "manifest.json"), "bad_config",
-                          f"stage {stage!r} needs labelled data, but this folder has no labels (no label_info in "
-                          "its manifest, e.g. an unlabelled pre-training corpus from prepare --unlabelled): "
-                          f"pre-train on it with --stage {' or '.join(PRETRAINING)}, and run {stage} on a "
-                          "labelled folder (prepare --dataset NAME without --unlabelled)")
+    task_obj = resolve_task(manifest, data, o.task)
+    stage.check_task(task_obj, fs.join(data, "manifest.json"))
     seed = config.train.seed
 
     chief = strategy_lib.is_chief(dist)
     if chief:
-        paths, resuming = runs.prepare_run_dir(run_dir, stage=stage, overwrite=overwrite)
+        paths, resuming = runs.prepare_run_dir(run_dir, stage=stage.name, overwrite=o.overwrite)
     else:
         paths = _worker_paths(run_dir, dist)
         resuming = paths.backup.is_dir()
@@ -261,17 +247,17 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
 
     replicas = int(dist.num_replicas_in_sync)
     global_batch = int(config.train.batch_size) * replicas
-    steps = steps_per_epoch(stage, manifest, global_batch, config.train.label_fraction)
+    steps = stage.steps_per_epoch(manifest, global_batch, config.train.label_fraction)
     has_validation = bool(_split_counts(manifest, VALIDATION_SPLIT).get("examples"))
-    monitor, mode = _monitor(stage, task_obj, has_validation)
+    monitor, mode = stage.monitor(task_obj, has_validation)
 
     info = {
-        "stage": stage, "task": task_obj.to_dict() if task_obj is not None else None,
+        "stage": stage.name, "task": task_obj.to_dict() if task_obj is not None else None,
         "experiment_config": config.to_dict(), "data": str(data), "seed": seed, "model_kind": model,
         "init_from": str(Path(init_from).resolve()) if init_from is not None else None,
         "strategy": strategy_lib.describe(dist), "global_batch_size": global_batch, "steps_per_epoch": steps,
         "monitor": monitor, "monitor_mode": mode, "versions": runs.versions(), "status": runs.STATUS_RUNNING,
-        "command": command, "data_splits": {k: {"examples": v.get("examples"), "beats": v.get("beats")}
+        "command": o.command, "data_splits": {k: {"examples": v.get("examples"), "beats": v.get("beats")}
                                             for k, v in (manifest.get("splits") or {}).items()},
     }
     if resuming and paths.config.is_file():
@@ -282,13 +268,13 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
         info["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     runs.write_json(paths.config, info)
     log.info("%s %s: %s on %s (%d replica(s), global batch %d, %d steps/epoch)%s",
-             "resuming" if resuming else "starting", stage, model, data, replicas, global_batch, steps,
+             "resuming" if resuming else "starting", stage.name, model, data, replicas, global_batch, steps,
              "" if chief else " [worker]")
 
     keras.utils.set_random_seed(seed)
-    init_model = _load_init_model(init_from) if init_from is not None else None
+    init_model = stage.load_init_model(init_from)
     weights = (class_weights(manifest, task_obj, cap=config.train.class_weight_cap)
-               if (stage not in PRETRAINING and config.train.class_weights) else None)
+               if (stage.classifier and config.train.class_weights) else None)
     raw_window = model == "resnet1d"
     # The ResNet baseline reads the continuous signal when the data store it (prepare --raw-signal).
     raw_input = None if not raw_window else "signal" if (manifest.get("metadata") or {}).get("raw_signal") else "beats"
@@ -297,16 +283,12 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
         runs.write_json(paths.config, info)
         log.info("resnet1d input: %s", "the continuous signal, windows of %d samples" % config.model.raw_samples
                  if raw_input == "signal" else "the beat sequence laid end to end (no --raw-signal in the data)")
-    target_stats = masked_target_statistics(data, config, init_model) if stage == "masked" else None
+    target_stats = stage.transfer_statistics(data, config, init_model)
     with dist.scope():
-        net = build_model(stage, config, task_obj, model_kind=model, init_model=init_model, seed=seed,
-                          target_stats=target_stats, raw_input=raw_input)
-        from ecgsl_keras.modeling import models
-
-        optimizer = make_optimizer(config.train, steps * config.train.epochs, stage=stage, model=net,
-                                   steps_per_epoch=steps)
-        models.compile_for_stage(net, "supervised" if stage == "finetune" else stage, task=task_obj,
-                                 train_config=config.train, optimizer=optimizer)
+        net = stage.build_model(config, task_obj, model_kind=model, init_model=init_model, seed=seed,
+                                target_stats=target_stats, raw_input=raw_input)
+        optimizer = stage.make_optimizer(config.train, steps * config.train.epochs, model=net, steps_per_epoch=steps)
+        stage.compile(net, task_obj, config.train, optimizer=optimizer)
     if strategy_lib.needs_build_patch(dist):
         strategy_lib.patch_symbolic_build(net)
     if strategy_lib.is_multiworker(dist):
@@ -314,7 +296,7 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
     if init_model is not None:
         del init_model
     train_data = strategy_lib.distribute(
-        dist, train_input_fn(stage, data, manifest, config, task_obj, global_batch, raw_window=raw_window,
+        dist, stage.input_fn(data, manifest, config, task_obj, global_batch, raw_window=raw_window,
                              weights=weights, raw_input=raw_input))
 
     cb = []
@@ -347,15 +329,14 @@ def train(stage: str, data, run_dir, *, task=None, init_from=None, config=None, 
                                                save_freq="epoch" if save_freq == "epoch" else int(save_freq)))
     cb += list(callbacks or ())
 
-    if verbose is None:
-        verbose = 2
+    verbose = 2 if o.verbose is None else o.verbose
     with contextlib.redirect_stdout(sys.stderr):   # Keras progress lines: stderr; stdout keeps the JSON
         history = net.fit(train_data, epochs=config.train.epochs, steps_per_epoch=steps, callbacks=cb,
                           verbose=verbose, shuffle=False)
     epochs_run = len(history.epoch)
 
     final = runs.RunPaths(run_dir)   # the chief's folder, also in the other workers' summaries
-    summary = {"stage": stage, "run_dir": str(final.root), "model": str(final.model),
+    summary = {"stage": stage.name, "run_dir": str(final.root), "model": str(final.model),
                "last_model": str(final.last_model), "monitor": monitor, "epochs_run_now": epochs_run,
                "resumed": resuming, "chief": chief}
     net.save(paths.last_model)
@@ -403,7 +384,7 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
         shutil.copyfile(paths.last_model, paths.model)
     has_validation = monitor.startswith("val_")
     metrics = {"split": VALIDATION_SPLIT if has_validation else None, "best": best, "epochs": len(rows)}
-    if has_validation and stage not in PRETRAINING:
+    if has_validation and stage.classifier:
         best_model = keras.models.load_model(paths.model, compile=False)
         thresholds = None
         if task.kind == tasks_lib.MULTILABEL:

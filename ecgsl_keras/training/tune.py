@@ -49,10 +49,11 @@ from pathlib import Path
 from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.training.stages import TUNABLE, get_stage
 
 log = logging.getLogger("ecgsl_keras.training.tune")
 
-STAGES = ("supervised", "finetune", "masked")
+STAGES = TUNABLE   # the stages a search can tune (stages.Stage.tunable)
 TUNERS = ("random", "bayesian", "hyperband")
 INSTALL_HINT = 'pip install -e ".[tune]"'
 BEST_CONFIG_NAME = "best_config.json"
@@ -71,19 +72,20 @@ def keras_tuner():
 
 def search_space(hp, stage: str, base: ExperimentConfig) -> ExperimentConfig:
     """``base`` with the values of keras-tuner's ``hp`` for ``stage`` (module docstring)."""
+    stage = get_stage(stage)
     model, train = {}, {}
-    if stage in ("supervised", "masked"):
+    if stage.tune_architecture:
         model["d_model"] = hp.Choice("d_model", [32, 64, 128], default=64)
         model["num_layers"] = hp.Int("num_layers", 1, 4, default=2)
         model["num_heads"] = hp.Choice("num_heads", [2, 4, 8], default=4)
         model["ff_dim"] = 2 * model["d_model"]
     model["dropout"] = hp.Float("dropout", 0.0, 0.3, step=0.05, default=0.1)
-    if stage == "masked":
+    if stage.tune_mask_ratio:
         model["mask_ratio"] = hp.Float("mask_ratio", 0.15, 0.5, step=0.05, default=0.3)
     train["learning_rate"] = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3)
-    if stage == "finetune":
+    if stage.tune_encoder_lr:
         train["encoder_lr_multiplier"] = hp.Choice("encoder_lr_multiplier", [0.1, 0.3, 1.0], default=1.0)
-    if stage in ("supervised", "finetune"):
+    if stage.classifier:
         strength = hp.Float("augment_strength", 0.0, 2.0, step=0.25, default=1.0)
         defaults = ExperimentConfig().train
         train.update(augment=strength > 0, augment_noise=defaults.augment_noise * strength,
@@ -104,7 +106,6 @@ def _objective(stage, data, task_name=None):
     from tfrecords_tools import load_manifest
 
     from ecgsl_keras.training import trainer as train_lib
-    from ecgsl_keras.training.callbacks import _monitor
     from ecgsl_keras.training.inputs import VALIDATION_SPLIT, _split_counts
 
     manifest = load_manifest(str(data))
@@ -112,9 +113,10 @@ def _objective(stage, data, task_name=None):
         raise ConfigError(Path(data) / "manifest.json", "bad_config",
                           f"the search scores trials on the {VALIDATION_SPLIT!r} split, and the data have none")
     task = train_lib.resolve_task(manifest, data, task_name)
-    if stage != "masked" and task is None:
-        raise ConfigError(Path(data) / "manifest.json", "bad_config", f"stage {stage!r} needs labelled data")
-    return _monitor(stage, task, True), manifest
+    stage = get_stage(stage)
+    if stage.classifier and task is None:
+        raise ConfigError(Path(data) / "manifest.json", "bad_config", f"stage {stage.name!r} needs labelled data")
+    return stage.monitor(task, True), manifest
 
 
 def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_trials=10, epochs=None,
@@ -183,12 +185,13 @@ def base_config(stage, data, *, config=None, init_from=None, epochs=None, batch_
 
     from ecgsl_keras.training import trainer as train_lib
 
-    if stage == "finetune" and init_from is None:
-        raise ConfigError("<init-from>", "bad_config", "finetune trials start from a pre-trained run: pass --init-from")
-    if stage == "masked" and init_from is None:
-        raise ConfigError("<init-from>", "bad_config", "masked trials start from an autoencoder run: pass --init-from")
-    if stage == "supervised" and init_from is not None:
-        raise ConfigError("<init-from>", "bad_config", "supervised trials start from random weights; drop --init-from")
+    stage = get_stage(stage)
+    if stage.init == "required" and init_from is None:
+        raise ConfigError("<init-from>", "bad_config",
+                          f"{stage.name} trials start from {stage.init_source}: pass --init-from")
+    if stage.init == "forbidden" and init_from is not None:
+        raise ConfigError("<init-from>", "bad_config",
+                          f"{stage.name} trials start from random weights; drop --init-from")
     init_info = runs.load_run_info(init_from) if init_from is not None else None
     return train_lib.resolve_config(config, load_manifest(str(data)), data, init_info=init_info, epochs=epochs,
                                     batch_size=batch_size, seed=seed)
