@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 
-from ecgsl_keras import fileio
-from ecgsl_keras.store import runs
-from ecgsl_keras.training import strategy as strategy_lib
-from ecgsl_keras.errors import ECGSLError
-from ecgsl_keras.training.trainer import MODELS, STAGES, train
+from ecgsl_keras.cli import runner
+from ecgsl_keras.training import strategy as strategy_lib  # no TensorFlow at import
+
+# ``ecgsl_keras.training.trainer`` imports TensorFlow, so ``ecgsl train --help`` cannot read its STAGES and
+# MODELS: the parser's copies, checked against the trainer's by tests/test_cli.py.
+STAGES = ("autoencoder", "masked", "finetune", "supervised")
+MODELS = ("ecgsl", "resnet1d")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.train", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("train", runner.describe("ecgsl_keras.training.trainer"))
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.data.prepare (train/validation splits)")
     p.add_argument("--run-dir", required=True,
@@ -49,24 +49,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    try:
-        summary = train(args.stage, args.data, args.run_dir, task=args.task, init_from=args.init_from,
-                        config=args.config, epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
-                        seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
-                        early_stopping_patience=args.patience, augment=args.augment,
-                        label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
-                        label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
-                        use_class_weights=args.class_weights,
-                        encoder_warmup_epochs=args.encoder_warmup_epochs, overwrite=args.overwrite,
-                        verbose=args.verbose,
-                        command=["python", "-m", "ecgsl_keras.train"]
-                        + list(argv if argv is not None else sys.argv[1:]))
-    except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError and bad arguments
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, default=fileio.jsonable))
+    command = ["python", "-m", "ecgsl_keras.train"] + list(argv if argv is not None else sys.argv[1:])
+    return runner.run(build_parser, lambda args, parser: _run(args, command), argv)
+
+
+def _run(args, command) -> int:
+    from ecgsl_keras.training.trainer import train
+
+    summary = train(args.stage, args.data, args.run_dir, task=args.task, init_from=args.init_from,
+                    config=args.config, epochs=args.epochs, batch_size=args.batch_size, strategy=args.strategy,
+                    seed=args.seed, model=args.model, pooling=args.pooling, learning_rate=args.learning_rate,
+                    early_stopping_patience=args.patience, augment=args.augment,
+                    label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
+                    label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
+                    use_class_weights=args.class_weights,
+                    encoder_warmup_epochs=args.encoder_warmup_epochs, overwrite=args.overwrite,
+                    verbose=args.verbose, command=command)
+    runner.print_result(summary)
     return 0
 
 
