@@ -21,9 +21,34 @@ _quiet.install()  # before TensorFlow is imported: quiet C++ start-up logs unles
 
 __version__ = "0.1.0"
 
-# The ``ecgsl`` command registers lazily too: ``ecgsl --help`` must start without TensorFlow, and every
-# command that loads a model imports ``ecgsl_keras.modeling`` itself.
-_LAZY = (_os.environ.get("ECGSL_KERAS_NO_REGISTER", "") == "1"
-         or _os.path.basename(str(_sys.argv[0] if _sys.argv else "")) in ("ecgsl", "ecgsl.exe"))
+# The command line registers lazily too: ``ecgsl --help`` must start without TensorFlow, and its runner
+# (``ecgsl_keras.cli.runner``) imports ``ecgsl_keras.modeling`` after parsing, for the commands that need it.
+# ``python -m ecgsl_keras.cli`` and ``python -m ecgsl_keras.<command>`` count as the command: while Python
+# imports the package before running such a module, sys.argv[0] is "-m" and sys.orig_argv names the module.
+_CLI_MODULES = ("ecgsl_keras.cli", "ecgsl_keras.bench", "ecgsl_keras.train", "ecgsl_keras.prepare",
+                "ecgsl_keras.evaluate", "ecgsl_keras.predict", "ecgsl_keras.export", "ecgsl_keras.explain",
+                "ecgsl_keras.plot", "ecgsl_keras.tune", "ecgsl_keras.quickstart", "ecgsl_keras.ensemble",
+                "ecgsl_keras.pretrained", "ecgsl_keras.baselines")
+
+
+def _run_as_cli() -> bool:
+    argv0 = str(_sys.argv[0]) if _sys.argv else ""
+    if _os.path.basename(argv0) in ("ecgsl", "ecgsl.exe"):
+        return True
+    if argv0 != "-m":
+        return False
+    orig = list(getattr(_sys, "orig_argv", ()))
+    module = ""
+    for i, arg in enumerate(orig[1:], 1):
+        if arg == "-m":
+            module = orig[i + 1] if i + 1 < len(orig) else ""
+            break
+        if arg.startswith("-m"):
+            module = arg[2:]
+            break
+    return any(module == name or module.startswith(name + ".") for name in _CLI_MODULES)
+
+
+_LAZY = _os.environ.get("ECGSL_KERAS_NO_REGISTER", "") == "1" or _run_as_cli()
 if not _LAZY:
     import ecgsl_keras.modeling  # noqa: E402,F401  (registers custom objects)

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.store import runs
 from tfrecords_tools import make_dataset
 
@@ -81,7 +82,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
     from ecgsl_keras.modeling.models import MaskedSegmentModel
 
     if not isinstance(model, MaskedSegmentModel):
-        raise ValueError(f"bench masked needs a stage-2 masked model, got {model.name!r}")
+        raise ConfigError(f"bench masked needs a stage-2 masked model, got {model.name!r}")
     max_beats = int(model.input["beats"].shape[1] or 0) or None
     if max_beats is None:
         max_beats = int(model.get_layer("positional_encoding").max_beats)
@@ -120,7 +121,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
         if limit is not None and windows >= limit:
             break
     if not spaces:
-        raise ValueError(f"{data}: no masked beats in split {split!r}")
+        raise ConfigError(f"{data}: no masked beats in split {split!r}")
     result = {}
     for space, acc in spaces.items():
         n = max(acc.pop("n"), 1)

@@ -20,6 +20,8 @@ import logging
 
 import numpy as np
 
+from ecgsl_keras.errors import ConfigError
+
 from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
 from ecgsl_keras.config import ExperimentConfig, ModelConfig
 from ecgsl_keras.data.datasets import open_dataset
@@ -62,7 +64,7 @@ def _on_the_fly_throughput(args, manifest, max_beats):
     summary = metadata.get("prepare_summary", {})
     raw_dir = args.raw_data_dir or summary.get("data_dir")
     if not raw_dir:
-        raise ValueError(f"{args.data}: manifest does not say where the raw data is; pass --raw-data-dir")
+        raise ConfigError(f"{args.data}: manifest does not say where the raw data is; pass --raw-data-dir")
     config = ExperimentConfig.from_dict(metadata["experiment_config"])
     task = tasks_lib.Task.from_dict(metadata["label_info"]["task"])
     reader = open_dataset(summary.get("dataset", task.name), raw_dir)

@@ -1,16 +1,15 @@
 """``ecgsl baselines`` (and ``python -m ecgsl_keras.baselines``): the command line of ``ecgsl_keras.evaluation.baselines``."""
 from __future__ import annotations
 
-
 import argparse
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
-
-from ecgsl_keras.evaluation.baselines import DEFAULT_THREADS, FEATURE_NAMES, fit_features_baseline
+from ecgsl_keras import fileio
+from ecgsl_keras.cli import runner
+from ecgsl_keras.evaluation.baselines import DEFAULT_THREADS, FEATURE_NAMES  # no TensorFlow at import
 
 
 def _table(metrics: dict, details: dict) -> str:
@@ -30,7 +29,7 @@ def _table(metrics: dict, details: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.baselines", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("baselines", runner.describe("ecgsl_keras.evaluation.baselines"))
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("features", help="RR/HRV and beat-morphology features + gradient boosting")
     f.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.data.prepare (train and validation)")
@@ -43,19 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    from ecgsl_keras.errors import ECGSLError
-    from tfrecords_tools import TFRecordsError
+    return runner.run(build_parser, _run, argv, models=False)
+
+
+def _run(args, parser) -> int:
+    from ecgsl_keras.evaluation.baselines import fit_features_baseline
 
     details: dict = {}
     start = time.perf_counter()
-    try:
-        _, metrics = fit_features_baseline(args.data, args.seed, cv_folds=args.cv_folds, threads=args.threads,
-                                           details=details)
-    except (ECGSLError, TFRecordsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _, metrics = fit_features_baseline(args.data, args.seed, cv_folds=args.cv_folds, threads=args.threads,
+                                       details=details)
     print(_table(metrics, details), file=sys.stderr)
     result = {
         "baseline": "features",
@@ -79,11 +75,10 @@ def main(argv=None) -> int:
         "seconds": round(time.perf_counter() - start, 2),
         "seconds_by_step": details["seconds"],
     }
-    text = json.dumps(result)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(text)
+        Path(args.out).write_text(json.dumps(result, indent=1, default=fileio.jsonable) + "\n", encoding="utf-8")
+    runner.print_result(result)
     return 0
 
 

@@ -1,23 +1,14 @@
 """``ecgsl evaluate`` (and ``python -m ecgsl_keras.evaluate``): the command line of ``ecgsl_keras.evaluation.evaluate``."""
 from __future__ import annotations
 
-
 import argparse
-import json
-import logging
 import sys
 
-
-from ecgsl_keras import fileio
-from ecgsl_keras.store import runs
-from ecgsl_keras import tasks as tasks_lib
-from ecgsl_keras.errors import ECGSLError
-
-from ecgsl_keras.evaluation.evaluate import aami_table, evaluate_raw, evaluate_tfrecords
+from ecgsl_keras.cli import runner
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.evaluate", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("evaluate", runner.describe("ecgsl_keras.evaluation.evaluate"))
     p.add_argument("--model", required=True,
                    help=".keras model in a run folder (its config.json is read), the run folder, or a "
                         "pretrained model name (ecgsl_keras.store.presets)")
@@ -37,26 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return runner.run(build_parser, _run, argv)
+
+
+def _run(args, parser) -> int:
     if args.dataset and not args.data_dir:
         parser.error("--dataset needs --data-dir")
-    try:
-        if args.data:
-            result = evaluate_tfrecords(args.model, args.data, args.split, batch_size=args.batch_size,
-                                        plots=args.plots)
-        else:
-            reader_kwargs = {k: v for k, v in (("lead", args.lead), ("labels_csv", args.labels_csv)) if v}
-            result = evaluate_raw(args.model, args.dataset, args.data_dir, records=args.records,
-                                  batch_size=args.batch_size, reader_kwargs=reader_kwargs,
-                                  progress=not args.no_progress, plots=args.plots)
-    except (ECGSLError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.evaluation.evaluate import aami_table, evaluate_raw, evaluate_tfrecords
+
+    if args.data:
+        result = evaluate_tfrecords(args.model, args.data, args.split, batch_size=args.batch_size, plots=args.plots)
+    else:
+        reader_kwargs = {k: v for k, v in (("lead", args.lead), ("labels_csv", args.labels_csv)) if v}
+        result = evaluate_raw(args.model, args.dataset, args.data_dir, records=args.records,
+                              batch_size=args.batch_size, reader_kwargs=reader_kwargs,
+                              progress=not args.no_progress, plots=args.plots)
     if result.get("kind") == tasks_lib.PER_BEAT:
         print(aami_table(result))
-    print(json.dumps(result, default=fileio.jsonable))
+    runner.print_result(result)
     return 0
 
 

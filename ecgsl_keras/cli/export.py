@@ -2,19 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 
+from ecgsl_keras.cli import runner
 from ecgsl_keras.config import ExperimentConfig, ExportConfig
-from ecgsl_keras.errors import ECGSLError
-
-from ecgsl_keras.serving.export import TFLITE_FORMATS, export_model
+from ecgsl_keras.serving.export import TFLITE_FORMATS  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = ExportConfig()
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.export", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("export", runner.describe("ecgsl_keras.serving.export"))
     p.add_argument("--model", required=True, help=".keras classifier (its run folder's config.json is read) or a "
                                                    "pretrained model name (ecgsl_keras.store.presets)")
     p.add_argument("--out", required=True, help="export folder (must not exist unless --overwrite)")
@@ -38,23 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    try:
-        config = ExperimentConfig.load(args.config) if args.config else None
-        export_config = ExportConfig(int8_mode=args.int8_mode)
-        end_to_end = None
-        if args.end_to_end:
-            from ecgsl_keras.serving import edge
+    return runner.run(build_parser, _run, argv)
 
-            end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate)
-        report = export_model(args.model, args.out, formats=args.tflite, representative_data=args.representative_data,
-                              examples=args.examples, overwrite=args.overwrite, config=config, task=args.task,
-                              export_config=export_config, end_to_end=end_to_end)
-    except (ECGSLError, ValueError) as error:  # tfrecords_tools raises ValueError subclasses
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(report))
+
+def _run(args, parser) -> int:
+    from ecgsl_keras.serving.export import export_model
+
+    config = ExperimentConfig.load(args.config) if args.config else None
+    export_config = ExportConfig(int8_mode=args.int8_mode)
+    end_to_end = None
+    if args.end_to_end:
+        from ecgsl_keras.serving import edge
+
+        end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate)
+    report = export_model(args.model, args.out, formats=args.tflite, representative_data=args.representative_data,
+                          examples=args.examples, overwrite=args.overwrite, config=config, task=args.task,
+                          export_config=export_config, end_to_end=end_to_end)
+    runner.print_result(report)
     return 0
 
 

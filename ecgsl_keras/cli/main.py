@@ -3,7 +3,9 @@
     ecgsl prepare|train|evaluate|predict|export|explain|plot|tune|bench|quickstart|ensemble|presets|baselines ...
     ecgsl <command> --help
 
-The command's module is imported only when it runs, so ``ecgsl --help`` starts without TensorFlow.
+The command's module is imported only when it runs, and every command runs on ``ecgsl_keras.cli.runner``
+(its parser first, TensorFlow only after it), so ``ecgsl --help`` and ``ecgsl <command> --help`` start
+without TensorFlow.
 """
 from __future__ import annotations
 
@@ -44,9 +46,12 @@ def run_command(name: str, argv) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(usage())
-        return 0 if argv else 2
+        return 0
     if argv[0] == "--version":
         from ecgsl_keras import __version__
 

@@ -1,6 +1,6 @@
 """Classify one WFDB record with a trained model and print the result as JSON.
 
-    python -m ecgsl_keras.predict --model runs/finetune/model.keras --record data/A00001 [--lead II]
+    ecgsl predict --model runs/finetune/model.keras --record data/A00001 [--lead II]
 
 ``--model``: a ``.keras`` file (its run folder's ``config.json`` is read), an export folder, its
 ``saved_model/`` or one of its ``.tflite`` files. ``--record``: the record path without extension
@@ -15,19 +15,16 @@ label, or a record-level model for beat labels, is an error that says so.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
-from ecgsl_keras.data.readers import read_lead
-from ecgsl_keras.errors import ECGSLError
-from ecgsl_keras.evaluation.plot import plot_prediction
+from ecgsl_keras.cli import runner
+from ecgsl_keras.config import ExperimentConfig
 
-log = logging.getLogger("ecgsl_keras.cli.predict")
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.predict", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("predict", __doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder, .tflite file or "
                                                    "pretrained model name (ecgsl_keras.store.presets)")
     p.add_argument("--record", required=True, help="WFDB record path without extension")
@@ -42,20 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    from ecgsl_keras.config import ExperimentConfig
+    return runner.run(build_parser, _run, argv, level=logging.WARNING)
+
+
+def _run(args, parser) -> int:
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.evaluation.plot import plot_prediction
     from ecgsl_keras.serving.inference import load_model, to_jsonable
 
-    try:
-        config = ExperimentConfig.load(args.config) if args.config else None
-        signal, fs, lead = read_lead(args.record, args.lead)
-        predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
-        predictor.check_output(args.output)
-        result = predictor.predict_signal(signal, fs, path=args.record, output=args.output)
-    except ECGSLError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    config = ExperimentConfig.load(args.config) if args.config else None
+    signal, fs, lead = read_lead(args.record, args.lead)
+    predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
+    predictor.check_output(args.output)
+    result = predictor.predict_signal(signal, fs, path=args.record, output=args.output)
     out = {"record": str(args.record), "lead": lead, "fs": fs, "duration_s": round(signal.size / fs, 3),
            "model": str(args.model), "format": predictor.format, "task": predictor.task.name}
     if predictor.per_beat:
@@ -69,7 +65,7 @@ def main(argv=None) -> int:
         if args.plot:   # a per-beat model pools nothing: beats without attention bars
             out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
                                           title=f"{Path(args.record).name} lead {lead}: {result['label_counts']}")
-        print(json.dumps(out))
+        runner.print_result(out)
         return 0
     out.update(to_jsonable(result))
     names = predictor.label_names
@@ -79,7 +75,7 @@ def main(argv=None) -> int:
     if args.plot:
         out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
                                       title=f"{Path(args.record).name} lead {lead}: {out['label']}")
-    print(json.dumps(out))
+    runner.print_result(out)
     return 0
 
 

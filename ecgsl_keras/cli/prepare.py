@@ -1,23 +1,19 @@
 """``ecgsl prepare`` (and ``python -m ecgsl_keras.prepare``): the command line of ``ecgsl_keras.data.prepare``."""
 from __future__ import annotations
 
-
 import argparse
-import json
-import logging
 import sys
 
-
+from ecgsl_keras.cli import runner
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.errors import ConfigError, ECGSLError
-
-from ecgsl_keras.data.prepare import CORPUS_VALIDATION_FRACTION, CORPUS_WINDOW_S, load_corpus_file, parse_source_specs, prepare, prepare_corpus
+from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.data.prepare import CORPUS_VALIDATION_FRACTION, CORPUS_WINDOW_S  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ecgsl_keras.data.datasets import DATASETS
 
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.prepare", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("prepare", runner.describe("ecgsl_keras.data.prepare"))
     p.add_argument("--dataset", help=f"data set ({', '.join(sorted(DATASETS))}); with --unlabelled a comma-separated "
                                      "list (cinc2017,mitdb,ptbxl,wfdb)")
     p.add_argument("--data-dir", nargs="+", help="folder of the data set's PhysioNet files; with several data sets "
@@ -60,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main_corpus(args, datasets, config) -> int:
     """``main`` for ``--unlabelled`` / ``--corpus``: reader options of the flags go to a single source."""
+    from ecgsl_keras.data.prepare import load_corpus_file, parse_source_specs, prepare_corpus
+
     window_s, fraction = args.window_s, args.validation_fraction
     if args.corpus is not None:
         spec = load_corpus_file(args.corpus)
@@ -83,17 +81,18 @@ def _main_corpus(args, datasets, config) -> int:
         print(f"{name}: {figures['records_used']} records used ({figures['records_excluded']} excluded, "
               f"{figures['records_skipped']} skipped), {figures['examples']} examples, {figures['beats']} beats",
               file=sys.stderr)
-    print(json.dumps(summary))
+    runner.print_result(summary)
     return 0
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
     argv = argv[:argv.index("--")] if "--" in argv else argv
-    args = parser.parse_args(argv)
+    return runner.run(build_parser, lambda args, parser: _run(args, parser, beam_args), argv, models=False)
+
+
+def _run(args, parser, beam_args) -> int:
     if beam_args and args.runner != "beam":
         parser.error("options after -- go to Apache Beam: add --runner beam")
     if args.corpus is None and (not args.dataset or not args.data_dir):
@@ -103,39 +102,37 @@ def main(argv=None) -> int:
     datasets = [d.strip() for d in (args.dataset or "").split(",") if d.strip()]
     if args.corpus is None and not args.unlabelled and (len(datasets) != 1 or len(args.data_dir) != 1):
         parser.error("several data sets or folders go into one folder only with --unlabelled (pre-training)")
-    try:
-        config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
-        if args.corpus is not None or args.unlabelled:
-            if args.raw_signal:
-                parser.error("--raw-signal is for labelled data sets, not --unlabelled / --corpus")
-            return _main_corpus(args, datasets, config)
-        reader_kwargs = {}
-        if args.lead:
-            reader_kwargs["lead"] = args.lead
-        if args.rate:
-            reader_kwargs["rate"] = args.rate
-        if args.labels_csv:
-            reader_kwargs["labels_csv"] = args.labels_csv
-        if args.runner == "beam":
-            from ecgsl_keras.data.prepare_beam import prepare_beam
+    config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
+    if args.corpus is not None or args.unlabelled:
+        if args.raw_signal:
+            parser.error("--raw-signal is for labelled data sets, not --unlabelled / --corpus")
+        return _main_corpus(args, datasets, config)
+    reader_kwargs = {}
+    if args.lead:
+        reader_kwargs["lead"] = args.lead
+    if args.rate:
+        reader_kwargs["rate"] = args.rate
+    if args.labels_csv:
+        reader_kwargs["labels_csv"] = args.labels_csv
+    if args.runner == "beam":
+        from ecgsl_keras.data.prepare_beam import prepare_beam
 
-            summary = prepare_beam(datasets[0], args.data_dir[0], args.out, config, split=args.split,
-                                   overwrite=args.overwrite, limit=args.limit, records=args.records,
-                                   compression="GZIP" if args.gzip else None,
-                                   shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                                   raw_signal=args.raw_signal, beam_args=beam_args)
-        else:
-            summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split,
-                              workers=args.workers, overwrite=args.overwrite, limit=args.limit, records=args.records,
-                              compression="GZIP" if args.gzip else None,
-                              shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                              progress=not args.no_progress, raw_signal=args.raw_signal)
-    except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError (output folder, filesystem)
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        summary = prepare_beam(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                               overwrite=args.overwrite, limit=args.limit, records=args.records,
+                               compression="GZIP" if args.gzip else None,
+                               shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                               raw_signal=args.raw_signal, beam_args=beam_args)
+    else:
+        from ecgsl_keras.data.prepare import prepare
+
+        summary = prepare(datasets[0], args.data_dir[0], args.out, config, split=args.split,
+                          workers=args.workers, overwrite=args.overwrite, limit=args.limit, records=args.records,
+                          compression="GZIP" if args.gzip else None,
+                          shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
+                          progress=not args.no_progress, raw_signal=args.raw_signal)
     print(f"prepared {summary['records_written']} records ({summary['beats']} beats) in {summary['seconds']} s; "
           f"skipped {summary['skipped']} {summary['skipped_by_reason']}", file=sys.stderr)
-    print(json.dumps(summary))
+    runner.print_result(summary)
     return 0
 
 

@@ -1,23 +1,17 @@
 """``ecgsl quickstart`` (and ``python -m ecgsl_keras.quickstart``): the command line of ``ecgsl_keras.training.quickstart``."""
 from __future__ import annotations
 
-
 import argparse
-import json
-import logging
 import sys
 
-from ecgsl_keras import fileio
-from ecgsl_keras.store import runs
+from ecgsl_keras.cli import runner
 from ecgsl_keras.config import ExperimentConfig, QuickstartConfig
-from ecgsl_keras.errors import ECGSLError
-
-from ecgsl_keras.training.quickstart import DEFAULT_RUN_DIR, format_table, quickstart
+from ecgsl_keras.training.quickstart import DEFAULT_RUN_DIR  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = QuickstartConfig()
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.quickstart", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("quickstart", runner.describe("ecgsl_keras.training.quickstart"))
     p.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR), help=f"output folder (default {DEFAULT_RUN_DIR})")
     p.add_argument("--data-dir", help="CinC 2017 folder (training2017: .mat/.hea + REFERENCE.csv); "
                                       "default: the 64-record sample inside the package")
@@ -34,20 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
+    return runner.run(build_parser, _run, argv)
+
+
+def _run(args, parser) -> int:
+    from ecgsl_keras.training.quickstart import format_table, quickstart
+
     quick = QuickstartConfig(
         autoencoder_epochs=args.epochs or args.autoencoder_epochs, masked_epochs=args.epochs or args.masked_epochs,
         finetune_epochs=args.epochs or args.finetune_epochs)
-    try:
-        config = ExperimentConfig.load(args.config) if args.config else None
-        summary = quickstart(args.run_dir, args.data_dir, overwrite=args.overwrite, workers=args.workers, quick=quick,
-                             config=config, strategy=args.strategy, verbose=args.verbose)
-    except (ECGSLError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    config = ExperimentConfig.load(args.config) if args.config else None
+    summary = quickstart(args.run_dir, args.data_dir, overwrite=args.overwrite, workers=args.workers, quick=quick,
+                         config=config, strategy=args.strategy, verbose=args.verbose)
     print(format_table(summary))
-    print(json.dumps(summary, default=fileio.jsonable))
+    runner.print_result(summary)
     return 0
 
 

@@ -2,20 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 
-from ecgsl_keras import fileio
-from ecgsl_keras.store import runs
-from ecgsl_keras.training import strategy as strategy_lib
-from ecgsl_keras.errors import ECGSLError
-from ecgsl_keras.training.stages import STAGES
-from ecgsl_keras.training.trainer import MODELS, TrainOptions, train
+from ecgsl_keras.cli import runner
+from ecgsl_keras.training import strategy as strategy_lib  # no TensorFlow at import
+from ecgsl_keras.training.stages import MODELS, STAGES  # the registry; no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.train", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("train", runner.describe("ecgsl_keras.training.trainer"))
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.data.prepare (train/validation splits)")
     p.add_argument("--run-dir", required=True,
@@ -49,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def options(args, argv=None) -> TrainOptions:
+def options(args, argv=None):
     """The ``TrainOptions`` of parsed command-line ``args`` (the one place flags become options)."""
+    from ecgsl_keras.training.trainer import TrainOptions
+
     return TrainOptions(task=args.task, init_from=args.init_from, config=args.config, epochs=args.epochs,
                         batch_size=args.batch_size, strategy=args.strategy, seed=args.seed, model=args.model,
                         pooling=args.pooling, learning_rate=args.learning_rate,
@@ -64,14 +61,13 @@ def options(args, argv=None) -> TrainOptions:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    try:
-        summary = train(args.stage, args.data, args.run_dir, options(args, argv))
-    except (ECGSLError, ValueError) as error:  # ValueError: TFRecordsError and bad arguments
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, default=fileio.jsonable))
+    return runner.run(build_parser, lambda args, parser: _run(args, argv), argv)
+
+
+def _run(args, argv) -> int:
+    from ecgsl_keras.training.trainer import train
+
+    runner.print_result(train(args.stage, args.data, args.run_dir, options(args, argv)))
     return 0
 
 

@@ -1,21 +1,15 @@
 """``ecgsl tune`` (and ``python -m ecgsl_keras.tune``): the command line of ``ecgsl_keras.training.tune``."""
 from __future__ import annotations
 
-
 import argparse
-import json
-import logging
 import sys
 
-from ecgsl_keras import fileio
-from ecgsl_keras.store import runs
-from ecgsl_keras.errors import ECGSLError
-
-from ecgsl_keras.training.tune import STAGES, TUNERS, search
+from ecgsl_keras.cli import runner
+from ecgsl_keras.training.tune import STAGES, TUNERS  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ecgsl_keras.tune", description=__doc__.split("\n\n")[0])
+    p = runner.make_parser("tune", runner.describe("ecgsl_keras.training.tune"))
     p.add_argument("--data", required=True, help="TFRecord folder with train and validation splits")
     p.add_argument("--stage", required=True, choices=STAGES)
     p.add_argument("--init-from", help="finetune: the pre-trained (masked) run; masked: the autoencoder run")
@@ -32,16 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    try:
-        summary = search(args.data, args.out, stage=args.stage, tuner=args.tuner, max_trials=args.max_trials,
-                         epochs=args.epochs, init_from=args.init_from, config=args.config, task=args.task,
-                         batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite)
-    except (ECGSLError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in summary.items() if k != "trials"}, default=fileio.jsonable))
+    return runner.run(build_parser, _run, argv)
+
+
+def _run(args, parser) -> int:
+    from ecgsl_keras.training.tune import search
+
+    summary = search(args.data, args.out, stage=args.stage, tuner=args.tuner, max_trials=args.max_trials,
+                     epochs=args.epochs, init_from=args.init_from, config=args.config, task=args.task,
+                     batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite)
+    runner.print_result({k: v for k, v in summary.items() if k != "trials"})
     return 0
 
 

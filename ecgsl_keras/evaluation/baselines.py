@@ -25,6 +25,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 from tfrecords_tools import decode_numpy, label_info, list_shards, load_manifest
 from tfrecords_tools.manifest import compression_of
@@ -249,7 +250,7 @@ def record_features(beats, rr) -> dict:
     if rr.ndim != 2 or rr.shape[0] != beats.shape[0]:
         raise ValueError(f"rr must be (n, 3) with n = {beats.shape[0]}, got shape {rr.shape}")
     if beats.shape[1] <= T_REGION.stop:
-        raise ValueError(f"beats of {beats.shape[1]} samples; the features need the 96-sample beats of prepare")
+        raise ConfigError(f"beats of {beats.shape[1]} samples; the features need the 96-sample beats of prepare")
     out = OrderedDict()
     out.update(_rr_stats(_rr_intervals(rr)))
     out.update(_morphology_stats(beats, rr))
@@ -277,7 +278,7 @@ def load_split_records(data, split: str) -> OrderedDict:
         examples = sorted(parts[record_id], key=lambda e: e.segment_start_s)
         labels = {tuple(e.label.tolist()) for e in examples}
         if len(labels) != 1:
-            raise ValueError(f"{data}: record {record_id} has examples with different labels {sorted(labels)}")
+            raise ConfigError(f"{data}: record {record_id} has examples with different labels {sorted(labels)}")
         out[record_id] = {"beats": np.concatenate([e.beats for e in examples], axis=0),
                           "rr": np.concatenate([e.rr for e in examples], axis=0),
                           "label": examples[0].label, "examples": len(examples)}
@@ -297,7 +298,7 @@ def _task_of(data):
 
     info = label_info(load_manifest(str(data)))
     if info.get("kind") != tasks_lib.MULTICLASS:
-        raise ValueError(f"{data}: the features baseline needs a multiclass data set, got {info.get('kind')!r}")
+        raise ConfigError(f"{data}: the features baseline needs a multiclass data set, got {info.get('kind')!r}")
     if info.get("task"):
         return tasks_lib.Task.from_dict(info["task"])
     return tasks_lib.Task(name=str(data), label_names=tuple(info["label_names"]), kind=tasks_lib.MULTICLASS)

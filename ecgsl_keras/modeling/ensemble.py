@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keras
 
+from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.modeling.models import MEMBER_PREFIX, ensemble_members  # noqa: F401  (public here too)
 
 
@@ -43,16 +44,16 @@ def build_ensemble(members, name: str = "ecgsl_ensemble"):
         raise ValueError("an ensemble needs at least one member")
     first = members[0]
     if not isinstance(first.input, dict):
-        raise ValueError(f"model {first.name!r} does not take the beats/rr/padding_mask dict: ensembles are of "
+        raise ConfigError(f"model {first.name!r} does not take the beats/rr/padding_mask dict: ensembles are of "
                          "sequence classifiers (models.build_classifier)")
     keys = sorted(first.input)
     out_shape = tuple(first.output.shape[1:])
     for i, member in enumerate(members[1:], start=1):
         if not isinstance(member.input, dict) or sorted(member.input) != keys:
-            raise ValueError(f"member {i} ({member.name!r}) has inputs {sorted(getattr(member, 'input', {}) or [])}, "
+            raise ConfigError(f"member {i} ({member.name!r}) has inputs {sorted(getattr(member, 'input', {}) or [])}, "
                              f"member 0 has {keys}")
         if tuple(member.output.shape[1:]) != out_shape:
-            raise ValueError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
+            raise ConfigError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
                              f"{out_shape}: members must classify the same labels")
     inputs = {key: keras.Input(first.input[key].shape[1:], dtype=first.input[key].dtype, name=key) for key in keys}
     outputs = [_member_copy(member, f"{MEMBER_PREFIX}{i}")(inputs) for i, member in enumerate(members)]

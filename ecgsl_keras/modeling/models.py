@@ -536,8 +536,9 @@ def _transfer_or_fail(src_model, dst_model, required=()) -> list[str]:
         covered.update(_named_layers(named[name]))
     missing = [name for name in required if name not in covered]
     if missing:
-        raise ValueError(f"pretrained model {src_model.name!r} gave no weights for {missing} of {dst_model.name!r} "
-                         f"(copied: {copied}); is it an ECG-SL model built with the same ModelConfig?")
+        raise ConfigError(f"<init model {src_model.name}>", "bad_init_model",
+                          f"gave no weights for {missing} of {dst_model.name!r} (copied: {copied}); is it an "
+                          "ECG-SL model of the previous stage, built with the same ModelConfig?")
     return copied
 
 

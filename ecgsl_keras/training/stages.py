@@ -455,6 +455,7 @@ class SupervisedStage(ClassifierStage):
 
 
 STAGES = tuple(_REGISTRY)
+MODELS = ("ecgsl", "resnet1d")   # model kinds: ECG-SL, or the raw-signal ResNet baseline (supervised stage)
 PRETRAINING = tuple(name for name, stage in _REGISTRY.items() if stage.pretraining)
 TUNABLE = tuple(name for name, stage in _REGISTRY.items() if stage.tunable)
 

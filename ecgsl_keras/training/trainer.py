@@ -45,21 +45,20 @@ import sys
 import time
 from pathlib import Path
 
-from ecgsl_keras.store import runs
-from ecgsl_keras.training import strategy as strategy_lib
 from ecgsl_keras import tasks as tasks_lib
-from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
-                                            tensorboard_available)
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.store import runs
+from ecgsl_keras.training import strategy as strategy_lib
+from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
+                                            tensorboard_available)
 # The data side of training lives in training.inputs; these names stay importable from here.
 from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
                                          _split_counts, class_weights)
-from ecgsl_keras.training.stages import PRETRAINING, STAGES, get_stage  # noqa: F401
+from ecgsl_keras.training.stages import MODELS, PRETRAINING, STAGES, get_stage  # noqa: F401
 
 log = logging.getLogger("ecgsl_keras.training.trainer")
 
-MODELS = ("ecgsl", "resnet1d")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,9 +219,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     dist = o.strategy if not isinstance(o.strategy, str) else strategy_lib.get_strategy(o.strategy)
     import keras
 
-    from tfrecords_tools import load_manifest
-
-    from tfrecords_tools import fs
+    from tfrecords_tools import fs, load_manifest
 
     start = time.perf_counter()
     data = data if fs.is_remote(data) else Path(data).resolve()   # a URI stays a string (read through gfile)
