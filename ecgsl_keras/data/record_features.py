@@ -518,7 +518,7 @@ def _check_input(signal_mv, fs, config, path, strict):
         from ecgsl_keras.signal import check_quality
 
         # everything check_quality checks except flat and clipped (features here, not errors)
-        check_quality(x, fs, replace(config, flat_std_mv=-1.0, clip_fraction=1.01), path)
+        check_quality(x, fs, replace(config, flat_std_mv=-1.0, clip_fraction=math.inf), path)
     return x.astype(np.float64), float(fs)
 
 
