@@ -245,6 +245,109 @@ def _table(results) -> str:
     return "\n".join(lines)
 
 
+def speed(args) -> dict:
+    """CPU time of ``record_features`` per 30 s of signal on the package's 64 CinC 2017 records (3 passes)."""
+    from ecgsl_keras.data.record_features import record_features
+    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.datasets.cinc2017 import cinc2017_sample_dir
+
+    reader = open_dataset("cinc2017", cinc2017_sample_dir())
+    records = [reader.load(rid) for rid in reader.record_ids()]
+    record_features(records[0].lead(None), records[0].fs)          # imports, first calls
+    cpu, wall = [], []
+    for _ in range(3):
+        for record in records:
+            x = record.lead(None)
+            c0, w0 = time.process_time(), time.perf_counter()
+            record_features(x, record.fs)
+            scale = 30.0 / (len(x) / record.fs)
+            cpu.append((time.process_time() - c0) * scale)
+            wall.append((time.perf_counter() - w0) * scale)
+    out = {"records": len(records), "passes": 3, "fs": float(records[0].fs),
+           "cpu_ms_per_30s_median": round(1e3 * float(np.median(cpu)), 1),
+           "cpu_ms_per_30s_p95": round(1e3 * float(np.percentile(cpu, 95)), 1),
+           "wall_ms_per_30s_median": round(1e3 * float(np.median(wall)), 1)}
+    (Path(args.work) / "speed.json").write_text(json.dumps(out) + "\n", encoding="utf-8")
+    log.info("record_features speed: %s", out)
+    return out
+
+
+def _gap(value, target) -> str:
+    return f"reached, +{value - target:.3f}" if value >= target else f"short by {target - value:.3f}"
+
+
+def write_markdown(result: dict, path: Path) -> None:
+    """``FEATURES.md``: the table of ``result`` (features_results.json) and the command that made it."""
+    from ecgsl_keras.data.record_features import FEATURES, GROUPS
+
+    rows, sp, timing = result["rows"], result["splits"], result.get("feature_timing", {})
+    fast = result.get("speed", {})
+    skipped = ", ".join(f"{n} {k.split(':', 1)[-1]}" for k, n in sp["skipped"].items()) or "none"
+    counts = {g: sum(f.group == g for f in FEATURES) for g in GROUPS}
+
+    def cell(s, key):
+        v = s[key]
+        return f"{v['mean']:.3f} ± {v['sd']:.3f}" if len(s["seeds"]) > 1 else f"{v['mean']:.3f}"
+
+    lines = [
+        "# CinC 2017: what each group of record features adds",
+        "",
+        "Features: `ecgsl_keras/data/record_features.py` (its `FEATURES` table gives every feature's name, unit, "
+        "group and meaning). Groups: " + ", ".join(f"{g} ({n})" for g, n in counts.items()) + ".",
+        "",
+        f"Split: `ecgsl_keras.prepare.assign_splits(reader, \"cinc2017\", \"default\", 0.2, 42)` on the v3 "
+        f"`REFERENCE.csv`; records that `signal.preprocess` rejects (as `prepare` does) are left out: "
+        f"**{sp['train']} training / {sp['validation']} validation records** (left out: {skipped}). "
+        "Every figure is on the validation split; hyper-parameters are chosen by 3-fold stratified CV "
+        "(macro F1) on the training split only.",
+        "",
+        "Model: LightGBM 4 (`LGBMClassifier`, multiclass, `class_weight='balanced'`, subsample 0.8, "
+        "colsample 0.8, `n_jobs=1`), grid " + "; ".join(
+            ", ".join(f"{k} {v}" for k, v in g.items()) for g in GRID) + ". NaN features go to LightGBM as NaN "
+        "(handled natively). `baseline_histgb` is the package's own baseline classifier "
+        "(`ecgsl_keras.baselines`, HistGradientBoosting and its own CV grid) on the same baseline features.",
+        "",
+        "| features | n | macro F1 | challenge F1 (N, A, O) | F1 N | F1 A | F1 O | F1 ~ | seeds | params (CV) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, row in rows.items():
+        s = row["summary"]
+        per = s["per_class_f1"]
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
+        lines.append(f"| {key} | {row['n_features']} | {cell(s, 'macro_f1')} | {cell(s, 'challenge_f1')} | "
+                     + " | ".join(cell({**per, "seeds": s["seeds"]}, c) for c in LABELS)
+                     + f" | {', '.join(map(str, s['seeds']))} | {params} |")
+    best = max(rows, key=lambda k: rows[k]["summary"]["macro_f1"]["mean"])
+    b = rows[best]["summary"]
+    lines += [
+        "",
+        f"Mean ± sample sd over the seeds listed (LightGBM's bagging seed; the split is fixed). Best row: `{best}` "
+        f"(macro F1 {b['macro_f1']['mean']:.3f}, AF F1 {b['per_class_f1']['A']['mean']:.3f}). Issue 18's targets for "
+        f"the final hybrid, and this row's distance to them: macro F1 ≥ 0.80 ({_gap(b['macro_f1']['mean'], 0.80)}), "
+        f"challenge F1 ≥ 0.84 ({_gap(b['challenge_f1']['mean'], 0.84)}), AF F1 ≥ 0.85 "
+        f"({_gap(b['per_class_f1']['A']['mean'], 0.85)}).",
+        "",
+        f"Speed of `record_features` (the extraction run, on a shared 2-core machine, wall time per 30 s of signal "
+        f"at 300 Hz): median {timing.get('ms_per_30s_median', 'n/a')} ms, mean {timing.get('ms_per_30s_mean', 'n/a')} ms, "
+        f"95th percentile {timing.get('ms_per_30s_p95', 'n/a')} ms over {timing.get('records_timed', 'n/a')} records."
+        + (f" CPU time on the package's {fast['records']} sample records ({fast['passes']} passes, `--steps speed`): "
+           f"median {fast['cpu_ms_per_30s_median']} ms, 95th percentile {fast['cpu_ms_per_30s_p95']} ms per 30 s "
+           f"record at {fast['fs']:.0f} Hz (target < 50 ms)." if fast else ""),
+        "",
+        "Made by (resumable: the feature table is cached in `--work`; finished rows are kept in "
+        "`WORK/fit_rows.json`):",
+        "",
+        "```",
+        "PYTHONPATH=. python experiments/cinc2017/features.py --cinc-dir ../shared/data/cinc2017/training2017 \\",
+        "    --work runs/cinc2017_features",
+        "```",
+        "",
+        "Results: `experiments/cinc2017/features_results.json` (per seed: per-class F1, confusion matrix, CV scores).",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -252,7 +355,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
     p.add_argument("--work", required=True, help="cache folder (features.csv, features.npz, fit_rows.json)")
-    p.add_argument("--steps", nargs="+", default=["extract", "fit"], choices=["extract", "fit"])
+    p.add_argument("--steps", nargs="+", default=["extract", "fit", "speed", "report"],
+                   choices=["extract", "fit", "speed", "report"],
+                   help="speed: record_features' CPU time on the package's sample records; "
+                        "report: FEATURES.md (--markdown) from the --out JSON")
+    p.add_argument("--markdown", default=str(HERE / "FEATURES.md"))
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     p.add_argument("--split-seed", type=int, default=42)
     p.add_argument("--validation-fraction", type=float, default=0.2)
@@ -271,6 +378,16 @@ def main(argv=None) -> int:
         result.update(fit(args))
         print(_table(result), file=sys.stderr)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if "speed" in args.steps:
+        result["speed"] = speed(args)
+    if "report" in args.steps or ("speed" in args.steps and "fit" not in args.steps):
+        if "fit" not in args.steps:                  # rows of an earlier fit, with this run's additions
+            result = {**json.loads(Path(args.out).read_text(encoding="utf-8")),
+                      **{k: v for k, v in result.items() if k != "command"}}
+        if "fit" in args.steps or "speed" in args.steps:
+            Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        if "report" in args.steps:
+            write_markdown(result, Path(args.markdown))
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
     return 0
