@@ -13,7 +13,7 @@ saved as ``WORK/features.npz``.
 ``fit``: LightGBM (``n_jobs=1``, balanced class weights) on the training split for the 65 baseline
 features alone, baseline + each new group, and all groups; its hyper-parameters are the best of a
 tiny grid in 3-fold stratified CV (macro F1) on the training split only; the validation split is
-scored once per seed (3 seeds for ``baseline`` and ``all``, the first seed for the others). The
+scored once per seed (3 seeds for ``baseline`` and ``all``, the first seed for the others; ``--seed-every-row``: every row). The
 package's own baseline classifier (``ecgsl_keras.baselines``: HistGradientBoosting, its own CV grid)
 on the baseline features is the reference row. Results: ``--out`` (default
 ``experiments/cinc2017/features_results.json``); a table goes to stderr; the last stdout line is one
@@ -196,21 +196,25 @@ def fit(args) -> dict:
     cache = Path(args.work) / "fit_rows.json"
     done = json.loads(cache.read_text()) if cache.is_file() else {}
     for key, groups in sets.items():
-        if key in done:
+        seeds = args.seeds if key in SEEDED_ROWS or args.seed_every_row else args.seeds[:1]
+        if key in done and {r["seed"] for r in done[key]["runs"]} >= set(seeds):
             continue
         t0 = time.perf_counter()
         cols = [names.index(n) for n in feature_names(groups)]
         Xtr, Xva = X[tr][:, cols], X[va][:, cols]
-        params, cv = _choose(Xtr, y_tr, args.seeds[0])
-        runs = []
-        for seed in (args.seeds if key in SEEDED_ROWS else args.seeds[:1]):
+        if key in done:      # a finished row given more seeds: its CV choice is kept
+            params, cv, runs = done[key]["params"], done[key]["cv"], done[key]["runs"]
+        else:
+            params, cv = _choose(Xtr, y_tr, args.seeds[0])
+            runs = []
+        for seed in [s for s in seeds if s not in {r["seed"] for r in runs}]:
             m = _metrics(y_va, _lgbm(params, seed).fit(Xtr, y_tr).predict(Xva))
             runs.append(dict(seed=seed, **m))
             log.info("%s seed %d: macro F1 %.4f challenge F1 %.4f F1 %s", key, seed, m["macro_f1"],
                      m["challenge_f1"], {c: round(v, 3) for c, v in m["per_class_f1"].items()})
         done[key] = {"model": "lightgbm.LGBMClassifier(class_weight='balanced', n_jobs=1)", "groups": list(groups),
                      "n_features": len(cols), "params": params, "cv": cv, "runs": runs,
-                     "seconds": round(time.perf_counter() - t0, 1)}
+                     "seconds": round(time.perf_counter() - t0, 1) + (done[key]["seconds"] if key in done else 0.0)}
         cache.write_text(json.dumps(done, indent=1))
     # the package's own baseline classifier (HistGradientBoosting), the reference
     cols = [names.index(n) for n in feature_names("baseline")]
@@ -338,8 +342,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "`WORK/fit_rows.json`):",
         "",
         "```",
-        "PYTHONPATH=. python experiments/cinc2017/features.py --cinc-dir ../shared/data/cinc2017/training2017 \\",
-        "    --work runs/cinc2017_features",
+        "PYTHONPATH=. " + result["command"],
         "```",
         "",
         "Results: `experiments/cinc2017/features_results.json` (per seed: per-class F1, confusion matrix, CV scores).",
@@ -363,6 +366,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     p.add_argument("--split-seed", type=int, default=42)
     p.add_argument("--validation-fraction", type=float, default=0.2)
+    p.add_argument("--seed-every-row", action="store_true",
+                   help="every LightGBM row gets all --seeds (default: only baseline and all)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the reference row: the package's own baseline classifier (HistGradientBoosting)")
     p.add_argument("--limit", type=int, default=0, help="only the first N records (a quick check)")
