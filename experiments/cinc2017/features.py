@@ -11,7 +11,7 @@ reason and left out of the fit, so the sets equal those of ``prepare``). At the 
 saved as ``WORK/features.npz``.
 
 ``fit``: LightGBM (``n_jobs=1``, balanced class weights) on the training split for the 65 baseline
-features alone, baseline + each new group, and all groups; its hyper-parameters are the best of a
+features alone, baseline + each new group, baseline + quality + af, and all groups; its hyper-parameters are the best of a
 tiny grid in 3-fold stratified CV (macro F1) on the training split only; the validation split is
 scored once per seed (3 seeds for ``baseline`` and ``all``, the first seed for the others; ``--seed-every-row``: every row). The
 package's own baseline classifier (``ecgsl_keras.baselines``: HistGradientBoosting, its own CV grid)
@@ -192,6 +192,7 @@ def fit(args) -> dict:
     sets = {"baseline": ("baseline",), "all": GROUPS}
     for g in GROUPS[1:]:
         sets[f"baseline+{g}"] = ("baseline", g)
+    sets["baseline+quality+af"] = ("baseline", "quality", "af")      # the two groups that add most, together
     results = {"splits": {"train": int(tr.sum()), "validation": int(va.sum()), "skipped": skipped}, "rows": {}}
     cache = Path(args.work) / "fit_rows.json"
     done = json.loads(cache.read_text()) if cache.is_file() else {}
