@@ -360,7 +360,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "- With the v3 labels the stratified split is 5,457 / 1,365 records before the two records `preprocess` "
         "rejects (A06103 in training, A07983 in validation, both ~), hence 5,456 / 1,364, not the 5,455 / 1,365 of "
         "earlier runs. The package's HistGradientBoosting baseline gives 0.769 here against the 0.773 quoted in "
-        "issue 18 (another label version / split).",
+        "issue 18 (not investigated; possibly the earlier labels or split).",
         "- Every row of this table is a features-only model: no ECG-SL output is used.",
         "",
     ]
