@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from ecgsl_keras import baselines
+from ecgsl_keras.data import beat_features as baselines
 from ecgsl_keras.data import record_features as rf
-from ecgsl_keras.datasets import open_dataset
+from ecgsl_keras.data.datasets import open_dataset
 from ecgsl_keras.errors import RecordError, SignalQualityError
 
 NORMAL = "A00715"   # N, 30 s, a clear sinus rhythm with P and T waves
@@ -75,7 +75,7 @@ def test_every_feature_finite_on_a_normal_record(normal_features):
 
 
 def test_baseline_group_equals_the_package_baseline(normal, normal_features):
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.signal import preprocess
 
     beats = preprocess(*normal)
     expected = baselines.record_features(beats.beats, beats.rr)
@@ -146,7 +146,7 @@ def test_bad_input_is_a_clear_error(signal, fs, reason, words):
 
 
 def test_given_rpeaks(normal, normal_features):
-    from ecgsl_keras.signal import find_rpeaks
+    from ecgsl_keras.data.signal import find_rpeaks
 
     x, fs = normal
     again = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs))

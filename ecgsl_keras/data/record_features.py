@@ -10,8 +10,8 @@ names, in its order.
 
 Groups (``GROUPS``):
 
-- ``baseline``: the 65 RR/HRV and beat-morphology statistics of ``ecgsl_keras.baselines.record_features``
-  computed on the same 96-sample beats at 100 Hz that ``ecgsl_keras.signal.preprocess`` cuts (same
+- ``baseline``: the 65 RR/HRV and beat-morphology statistics of ``ecgsl_keras.data.beat_features.record_features``
+  computed on the same 96-sample beats at 100 Hz that ``ecgsl_keras.data.signal.preprocess`` cuts (same
   cleaning, R-peaks, resampling and per-record robust normalisation), so they equal the features of the
   package's features baseline. Amplitudes of that group are in robust-normalised units ("norm":
   ``(x - median) / IQR`` of the record), not mV.
@@ -39,7 +39,7 @@ Bad input: an empty, non 1-D, non-finite or too short signal, or a bad sampling 
 ``ecgsl_keras.errors.SignalQualityError`` (a ``RecordError``) whose message names the problem (reasons
 ``empty``, ``bad_shape``, ``bad_rate``, ``too_short``, ``nan``; bad ``rpeaks``: ``bad_rpeaks``).
 A flat or clipped signal is *not* an error here (flat and clipped fractions are quality features);
-``strict=True`` applies ``ecgsl_keras.signal.check_quality`` in full, so a features model refuses
+``strict=True`` applies ``ecgsl_keras.data.signal.check_quality`` in full, so a features model refuses
 the same signals as the deep model (``flat``, ``clipped``).
 
 Speed: about 20-30 ms for a 30 s record at 300 Hz on one core (``experiments/cinc2017/FEATURES.md``).
@@ -54,8 +54,10 @@ import numpy as np
 import scipy.signal
 import scipy.stats
 
-from ecgsl_keras import baselines
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import beat_features as baselines  # the baseline group
+from ecgsl_keras.data.signal import (check_quality, clean, detect_rpeaks, find_rpeaks, normalize, resample, rr_features,
+                                     segment)
 from ecgsl_keras.errors import SignalQualityError
 
 __all__ = ["Feature", "FEATURES", "GROUPS", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE", "feature_names",
@@ -97,7 +99,7 @@ _BASELINE_DOC = {
     "sd1_sd2": ("1", "sd1_norm / sd2_norm"),
     "turning_point_ratio": ("fraction", "fraction of successive RR differences that change sign"),
     "rr_ratio_out_fraction": ("fraction", "fraction of RR(i+1)/RR(i) outside 0.85-1.15"),
-    "local_irregularity": ("1", "listed by ecgsl_keras.baselines but never computed there: always 0"),
+    "local_irregularity": ("1", "listed by ecgsl_keras.evaluation.baselines but never computed there: always 0"),
     "max_rr_ratio": ("1", "largest ratio between consecutive RR intervals (>= 1)"),
     "r_amplitude": ("norm", "median beat at the R-peak (beats at 100 Hz, robust-normalised signal)"),
     "qrs_min": ("norm", "minimum of the median beat within R +- 80 ms"),
@@ -481,7 +483,6 @@ def _hrv(peaks, fs, out) -> None:
 
 def _baseline(cleaned, fs, peaks, config, out) -> None:
     """The 65 features of ``baselines.record_features`` on the beats ``signal.preprocess`` would cut."""
-    from ecgsl_keras.signal import normalize, resample, rr_features, segment
 
     target = float(config.target_fs)
     resampled = resample(cleaned, fs, target)
@@ -509,13 +510,10 @@ def _check_input(signal_mv, fs, config, path, strict):
     if x.ndim != 1:
         raise SignalQualityError(path, "bad_shape", f"expected a 1-D single-lead signal, got shape {x.shape}")
     if strict:
-        from ecgsl_keras.signal import check_quality
 
         check_quality(x, fs, config, path)
     else:
         from dataclasses import replace
-
-        from ecgsl_keras.signal import check_quality
 
         # everything check_quality checks except flat and clipped (features here, not errors)
         check_quality(x, fs, replace(config, flat_std_mv=-1.0, clip_fraction=math.inf), path)
@@ -533,7 +531,6 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
     naming ``path`` and the problem for an empty, non-1-D, non-finite or too short signal or a bad
     rate; ``strict=True`` also for a flat or clipped one (``signal.check_quality``).
     """
-    from ecgsl_keras.signal import clean, detect_rpeaks, find_rpeaks
 
     config = config or SignalConfig()
     raw, fs = _check_input(signal_mv, fs, config, path, strict)

@@ -4,7 +4,7 @@
         --work runs/cinc2017_features [--seeds 42 43 44] [--steps extract fit]
 
 ``extract``: the features of ``ecgsl_keras.data.record_features`` for every training and validation
-record of the package's split (``ecgsl_keras.prepare.assign_splits(reader, "cinc2017", "default", 0.2,
+record of the package's split (``ecgsl_keras.data.prepare.assign_splits(reader, "cinc2017", "default", 0.2,
 42)``), appended record by record to ``WORK/features.csv`` (resumable: records already there are
 skipped; a record the package's ``signal.preprocess`` rejects, as ``prepare`` would, is written with its
 reason and left out of the fit, so the sets equal those of ``prepare``). At the end the table is also
@@ -14,7 +14,7 @@ saved as ``WORK/features.npz``.
 features alone, baseline + each new group, baseline + quality + af, and all groups; its hyper-parameters are the best of a
 tiny grid in 3-fold stratified CV (macro F1) on the training split only; the validation split is
 scored once per seed (3 seeds for ``baseline`` and ``all``, the first seed for the others; ``--seed-every-row``: every row). The
-package's own baseline classifier (``ecgsl_keras.baselines``: HistGradientBoosting, its own CV grid)
+package's own baseline classifier (``ecgsl_keras.evaluation.baselines``: HistGradientBoosting, its own CV grid)
 on the baseline features is the reference row. Results: ``--out`` (default
 ``experiments/cinc2017/features_results.json``); a table goes to stderr; the last stdout line is one
 JSON object.
@@ -68,10 +68,10 @@ def _read_table(path: Path, columns: list) -> dict:
 
 def extract(args) -> dict:
     from ecgsl_keras.data.record_features import feature_names, record_features
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.prepare import assign_splits
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.prepare import assign_splits
+    from ecgsl_keras.data.signal import preprocess
 
     names = list(feature_names())
     columns = list(META) + names
@@ -177,7 +177,7 @@ def _summary(runs: list) -> dict:
 def fit(args) -> dict:
     from threadpoolctl import threadpool_limits
 
-    from ecgsl_keras import baselines
+    from ecgsl_keras.evaluation import baselines
     from ecgsl_keras.data.record_features import GROUPS, feature_names
 
     data = np.load(Path(args.work) / "features.npz")
@@ -226,7 +226,7 @@ def fit(args) -> dict:
             params, cv = baselines.choose_params(X[tr][:, cols], y_tr, 42)
             model = baselines._classifier(params, 42).fit(X[tr][:, cols], y_tr)
         m = _metrics(y_va, model.predict(X[va][:, cols]))
-        done[key] = {"model": "ecgsl_keras.baselines (HistGradientBoosting, balanced)", "groups": ["baseline"],
+        done[key] = {"model": "ecgsl_keras.evaluation.baselines (HistGradientBoosting, balanced)", "groups": ["baseline"],
                      "n_features": len(cols), "params": params, "cv": cv, "runs": [dict(seed=42, **m)],
                      "seconds": round(time.perf_counter() - t0, 1)}
         cache.write_text(json.dumps(done, indent=1))
@@ -253,8 +253,8 @@ def _table(results) -> str:
 def speed(args) -> dict:
     """CPU time of ``record_features`` per 30 s of signal on the package's 64 CinC 2017 records (3 passes)."""
     from ecgsl_keras.data.record_features import record_features
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.datasets.cinc2017 import cinc2017_sample_dir
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 
     reader = open_dataset("cinc2017", cinc2017_sample_dir())
     records = [reader.load(rid) for rid in reader.record_ids()]
@@ -300,7 +300,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "Features: `ecgsl_keras/data/record_features.py` (its `FEATURES` table gives every feature's name, unit, "
         "group and meaning). Groups: " + ", ".join(f"{g} ({n})" for g, n in counts.items()) + ".",
         "",
-        f"Split: `ecgsl_keras.prepare.assign_splits(reader, \"cinc2017\", \"default\", 0.2, 42)` on the v3 "
+        f"Split: `ecgsl_keras.data.prepare.assign_splits(reader, \"cinc2017\", \"default\", 0.2, 42)` on the v3 "
         f"`REFERENCE.csv`; records that `signal.preprocess` rejects (as `prepare` does) are left out: "
         f"**{sp['train']} training / {sp['validation']} validation records** (left out: {skipped}). "
         "Every figure is on the validation split; hyper-parameters are chosen by 3-fold stratified CV "
@@ -310,7 +310,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "colsample 0.8, `n_jobs=1`), grid " + "; ".join(
             ", ".join(f"{k} {v}" for k, v in g.items()) for g in GRID) + ". NaN features go to LightGBM as NaN "
         "(handled natively). `baseline_histgb` is the package's own baseline classifier "
-        "(`ecgsl_keras.baselines`, HistGradientBoosting and its own CV grid) on the same baseline features.",
+        "(`ecgsl_keras.evaluation.baselines`, HistGradientBoosting and its own CV grid) on the same baseline features.",
         "",
         "| features | n | macro F1 | Δ macro F1 vs baseline | challenge F1 (N, A, O) | F1 N | F1 A | F1 O | F1 ~ "
         "| seeds | params (CV) |",
@@ -354,7 +354,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         "Notes:",
         "",
-        "- The baseline group is `ecgsl_keras.baselines.FEATURE_NAMES`: 65 features (27 RR + 26 morphology + 12 "
+        "- The baseline group is `ecgsl_keras.evaluation.baselines.FEATURE_NAMES`: 65 features (27 RR + 26 morphology + 12 "
         "median-beat bins), computed by `record_features` on the beats `signal.preprocess` cuts (a test checks that "
         "they equal `baselines.record_features` on them).",
         "- With the v3 labels the stratified split is 5,457 / 1,365 records before the two records `preprocess` "
