@@ -1,4 +1,5 @@
 """ecgsl-keras: ECG Segment Learning (arXiv 2310.00818) in Keras 3 on TensorFlow."""
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -7,7 +8,7 @@ HERE = Path(__file__).parent
 
 setup(
     name="ecgsl-keras",
-    version="0.1.0",
+    version=re.search(r'__version__ = "([^"]+)"', (HERE / "ecgsl_keras" / "_version.py").read_text()).group(1),
     description="ECG Segment Learning: heartbeat-segment self-supervised learning in Keras 3",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

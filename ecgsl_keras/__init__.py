@@ -19,7 +19,7 @@ from tfrecords_tools import quiet as _quiet
 
 _quiet.install()  # before TensorFlow is imported: quiet C++ start-up logs unless TF_CPP_MIN_LOG_LEVEL is set
 
-__version__ = "0.1.0"
+from ecgsl_keras._version import __version__  # noqa: E402,F401
 
 # The command line registers lazily too: ``ecgsl --help`` must start without TensorFlow, and its runner
 # (``ecgsl_keras.cli.runner``) imports ``ecgsl_keras.modeling`` after parsing, for the commands that need it.

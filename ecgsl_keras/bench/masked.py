@@ -140,7 +140,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
 def run(args) -> dict:
     import keras
 
-    import ecgsl_keras  # noqa: F401  (custom objects)
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     start = time.perf_counter()
     path = runs.model_path(args.model)

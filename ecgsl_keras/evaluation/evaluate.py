@@ -214,7 +214,7 @@ def load_model(model_path):
     """(keras model, ExperimentConfig, Task, run info) for a ``.keras`` file in a run folder."""
     import keras
 
-    import ecgsl_keras  # noqa: F401  (registers the custom layers)
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     path = runs.model_path(model_path)
     config, task, info = runs.run_config(path)

@@ -137,7 +137,7 @@ def load(model_arg) -> Explainable:
     ``config.json``). A classifier only: pre-training runs are refused."""
     import keras
 
-    import ecgsl_keras  # noqa: F401  (custom layers)
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     path = runs.model_path(model_arg)
     config, task, info = runs.run_config(path)

@@ -351,7 +351,7 @@ def _output_layer(task) -> keras.layers.Layer:
 def _pretrained_model(pretrained):
     if pretrained is None or isinstance(pretrained, keras.Model):
         return pretrained
-    import ecgsl_keras  # noqa: F401  (registers the custom objects)
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     return keras.models.load_model(pretrained, compile=False)
 

@@ -304,7 +304,7 @@ def compare(reference, candidate, mask: np.ndarray, kind: str) -> dict:
 def load_classifier(model_path):
     import keras
 
-    import ecgsl_keras  # noqa: F401  (registers the custom layers)
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     model_path = Path(model_path)
     if not model_path.is_file() or model_path.suffix != ".keras":

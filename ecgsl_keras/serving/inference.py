@@ -475,7 +475,7 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     if kind == "keras":
         import keras
 
-        import ecgsl_keras  # noqa: F401  (registers the custom layers)
+        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
         try:
             model = keras.models.load_model(path, compile=False)
         except (ValueError, OSError) as exc:

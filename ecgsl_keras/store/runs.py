@@ -81,9 +81,9 @@ def versions() -> dict:
     import sklearn
     import tensorflow as tf
 
-    import ecgsl_keras
+    from ecgsl_keras._version import __version__
 
-    return {"ecgsl_keras": ecgsl_keras.__version__, "python": platform.python_version(),
+    return {"ecgsl_keras": __version__, "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": numpy.__version__,
             "scikit_learn": sklearn.__version__}
 

@@ -24,7 +24,7 @@ def build_from_runs(member_args, out, *, data=None, split: str = "validation", o
     ``data``) beside it. Returns the summary printed by the CLI."""
     import keras
 
-    import ecgsl_keras  # noqa: F401
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
     from ecgsl_keras.store import runs
     from ecgsl_keras.config import signal_mismatch
 

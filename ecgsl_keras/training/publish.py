@@ -170,7 +170,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     only with ``overwrite``. Returns the metadata."""
     import keras
 
-    import ecgsl_keras
+    from ecgsl_keras._version import __version__
     from ecgsl_keras.store import runs
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -226,7 +226,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
             "training_data": _training_data(info),
             "validation": _validation_entry(run_dir, info),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "package_version": ecgsl_keras.__version__,
+            "package_version": __version__,
             "versions": info.get("versions"),
             "source_run": _portable(run_dir.resolve()),
         }

@@ -106,7 +106,7 @@ class Stage:
             return None
         import keras
 
-        import ecgsl_keras  # noqa: F401  (custom objects)
+        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
         from ecgsl_keras.store import runs
 
         return keras.models.load_model(runs.model_path(init_from), compile=False)
