@@ -78,7 +78,7 @@ def run_training_step(model, x, y=None, loss="mse", optimizer=None, steps=1, run
     and at least one trainable weight changes
     (``y`` None: the model computes its own loss, e.g. ``MaskedSegmentModel``). Returns the losses."""
     optimizer = optimizer or keras.optimizers.Adam(1e-2)
-    # traced by default, as training runs (an eager fit of the ResNet aborts in TF's add_n on CPU)
+    # traced by default, as training runs
     model.compile(optimizer=optimizer, loss=loss, run_eagerly=run_eagerly)
     before = _weights(model)
     batch = len(keras.tree.flatten(x)[0])
@@ -117,7 +117,7 @@ def run_layer_test(layer_cls, init_kwargs, input_data, call_kwargs=None, expecte
         model = _wrap_in_model(layer_cls(**init_kwargs), input_data, call_kwargs, first_output_only=True)
         target = np.zeros(tuple(model.output.shape[1:]), np.float32)
         target = np.broadcast_to(target, (len(keras.tree.flatten(input_data)[0]),) + target.shape).copy() + 0.5
-        run_training_step(model, model._test_input_data, target)
+        run_training_step(model, model._test_input_data, target, run_eagerly=True)   # eager: faster for one step
     if tmp_path is not None:
         model = _wrap_in_model(layer_cls(**init_kwargs), input_data, call_kwargs)
         run_model_saving_test(model, input_data, tmp_path, atol=atol)
@@ -162,7 +162,8 @@ def run_model_saving_test(model, input_data=None, tmp_path=None, atol=1e-6):
     return loaded
 
 
-def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_training_check=True, atol=1e-6):
+def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_training_check=True, atol=1e-6,
+                   run_eagerly=True):
     """The model counterpart of ``run_layer_test`` (keras-hub's ``run_model_saving_test`` plus a fit step):
     ``from_config(get_config())`` gives the same class, name and config and, with the same weights, the same
     outputs; a subclassed model's constructor arguments are all in its config; ``.keras`` saving gives
@@ -178,7 +179,8 @@ def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_tra
     assert_allclose_structure(revived(input_data, training=False), model(input_data, training=False), atol=atol)
     run_model_saving_test(model, input_data, tmp_path, atol=atol)
     if run_training_check:
-        run_training_step(model, input_data, target, loss=loss)
+        # eager: one step of these small models is several times faster than tracing their train function
+        run_training_step(model, input_data, target, loss=loss, run_eagerly=run_eagerly)
     return model
 
 

@@ -177,12 +177,14 @@ def fit_target(name, x, batch):
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_model_config_round_trip_fit_and_saving(name, batch, beat_batch, tmp_path):
     """The shared run_model_test: config round trip, .keras saving, and a fit step (the attention model
-    shares the classifier's weights and has a dict output: no fit step of its own)."""
+    shares the classifier's weights and has a dict output: no fit step of its own; the ResNet's ``fit``
+    on these 600-sample windows aborts the process inside TensorFlow on CPU, so its training step is
+    test_training_steps_lower_the_loss[resnet1d], through train_on_batch)."""
     keras.utils.set_random_seed(1)
     model = BUILDERS[name]()
     x = model_input(name, batch, beat_batch)
     target, loss = fit_target(name, x, batch)
-    run_model_test(model, x, tmp_path, target=target, loss=loss, run_training_check=name != "attention_model")
+    run_model_test(model, x, tmp_path, target=target, loss=loss, run_training_check=name not in ("attention_model", "resnet1d"))
 
 
 def test_saved_masked_model_keeps_its_loss(batch, tmp_path):
