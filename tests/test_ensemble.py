@@ -18,7 +18,7 @@ from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig, TrainConfig
 from ecgsl_keras.cli import ensemble as ensemble_cli
 from ecgsl_keras.training import publish
-from helpers import cinc_batch
+from helpers import cinc_batch, run_model_saving_test
 from test_pretrained import TINY, make_run
 
 
@@ -41,10 +41,7 @@ def test_ensemble_is_the_mean_and_round_trips(members, tmp_path):
     got = np.asarray(model(features, training=False))
     np.testing.assert_allclose(got, (outputs[0] + outputs[1]) / 2, atol=1e-6)
 
-    path = tmp_path / "ensemble.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)                  # plain Keras, no custom_objects
-    np.testing.assert_allclose(np.asarray(loaded(features, training=False)), got, atol=1e-6)
+    loaded = run_model_saving_test(model, features, tmp_path)      # plain keras.models.load_model, same outputs
 
     # attention_model: mean of the members' attention weights, a distribution over real beats
     out = models.attention_model(loaded)
@@ -66,6 +63,7 @@ def test_ensemble_evaluates_like_its_members(members, cinc_sample_tfrecords):
     assert metrics["n"] == 13
 
 
+@pytest.mark.slow   # trains two member runs, then the CLI: ~25 s
 def test_ensemble_cli_then_preset(tmp_path, cinc_sample_tfrecords, capsys):
     runs_dirs = [make_run(tmp_path / f"seed{seed}", cinc_sample_tfrecords, seed=seed, metrics=False) for seed in (1, 2)]
     out = tmp_path / "ens" / "model.keras"

@@ -12,7 +12,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.cli import evaluate as evaluate_cli
-from helpers import save_run_folder
+from helpers import assert_metrics_match_confusion, save_run_folder
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
@@ -205,7 +205,16 @@ def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, caps
     result = json.loads(lines[-1])
     assert result["records"] == 1 and result["skipped"] == 1 and result["skipped_by_reason"] == {"missing_lead": 1}
     assert result["paced_records_excluded"] == ["102"]
-    assert result["n"] > 300 and 0.0 <= result["accuracy"] <= 1.0
+    assert result["n"] > 300
+    # accuracy, per-class F1, Se and +P agree with the confusion matrix (rows true, columns predicted)
+    assert_metrics_match_confusion(result, list(tasks.MITDB_AAMI.label_names))
+    matrix = np.asarray(result["confusion_matrix"], np.float64)
+    assert matrix.sum() == result["n"]
+    for i, name in enumerate(tasks.MITDB_AAMI.label_names):
+        if matrix[i].sum():
+            assert result["sensitivity"][name] == pytest.approx(matrix[i, i] / matrix[i].sum()), name
+        if matrix[:, i].sum():
+            assert result["positive_predictivity"][name] == pytest.approx(matrix[i, i] / matrix[:, i].sum()), name
     assert set(result["sensitivity"]) == set(tasks.MITDB_AAMI.label_names)
     table = "\n".join(lines[:-1])
     assert "Se" in table and "+P" in table and "accuracy" in table

@@ -20,7 +20,7 @@ from ecgsl_keras.errors import ConfigError, ECGSLError
 from ecgsl_keras.cli import evaluate as evaluate_cli
 from ecgsl_keras.cli import presets as presets_cli
 from ecgsl_keras.training import publish
-from helpers import cinc_batch, save_run_folder
+from helpers import assert_metrics_match_confusion, cinc_batch, majority_macro_f1, save_run_folder
 
 TINY = ModelConfig(embed_dim=8, conv_filters=(4, 8, 8), d_model=16, num_heads=2, ff_dim=16, num_layers=1,
                    max_beats=64, head_units=8, attention_units=8)
@@ -245,14 +245,20 @@ def test_shipped_preset_loads_by_name_and_with_plain_keras(name):
         assert out["prediction"].shape == (2, 32, model.get_layer("target_encoder").output.shape[-1])
 
 
+@pytest.mark.slow   # segments and classifies 64 records with a 3-member ensemble: ~12 s
 def test_shipped_cinc2017_evaluates_a_raw_folder(cinc_dir, capsys):
     """The command of the README, on the 64 CinC 2017 records shipped in the package."""
     capsys.readouterr()
     assert evaluate_cli.main(["--model", "cinc2017", "--dataset", "cinc2017", "--data-dir", str(cinc_dir),
                           "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["n"] == 64 and 0.0 <= result["macro_f1"] <= 1.0
-    assert np.asarray(result["confusion_matrix"]).sum() == 64
+    assert result["n"] == 64
+    matrix = np.asarray(result["confusion_matrix"])
+    assert matrix.sum() == 64
+    f1 = assert_metrics_match_confusion(result, ["N", "A", "O", "~"])
+    assert result["challenge_f1"] == pytest.approx(f1[:3].mean())          # N, A, O; noisy left out
+    # the shipped model does much better than always answering the majority class on these records
+    assert result["macro_f1"] > majority_macro_f1(matrix) + 0.3
 
 
 def test_train_init_from_the_shipped_encoder_copies_its_weights():

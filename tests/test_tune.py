@@ -40,7 +40,9 @@ def test_tune_two_trials_resume_and_train_best(cinc_sample_tfrecords, tiny_confi
     kept = [t for t in summary["trials"] if t["hyperparameters"] == first["best_hyperparameters"]]
     assert kept and kept[0]["val_macro_f1"] == pytest.approx(first["best_score"])
     scores = [t["val_macro_f1"] for t in summary["trials"]]
-    assert second["best_score"] == max(scores) and 0.0 <= max(scores) <= 1.0
+    best_trial = next(t for t in summary["trials"] if t["trial"] == second["best_trial"])
+    assert second["best_score"] == max(scores) == best_trial["val_macro_f1"]
+    assert second["best_hyperparameters"] == best_trial["hyperparameters"]
     # every trial is a train run folder whose best value is the trial's score
     for trial in summary["trials"]:
         info = json.loads((tmp_path / "search" / "trials" / trial["trial"] / "config.json").read_text())
