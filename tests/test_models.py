@@ -14,7 +14,7 @@ from ecgsl_keras import tasks
 
 from ecgsl_keras.modeling import layers
 
-from ecgsl_keras.modeling import models
+from ecgsl_keras.modeling import models, transfer
 from ecgsl_keras.training.stages import compile_for_stage
 from ecgsl_keras.modeling.ensemble import build_ensemble
 from ecgsl_keras.config import ModelConfig, TrainConfig
@@ -53,7 +53,7 @@ def mitdb_batch():
 
 
 def weights_of(model, name):
-    return [np.asarray(w) for w in models._named_layers(model)[name].get_weights()]
+    return [np.asarray(w) for w in transfer._named_layers(model)[name].get_weights()]
 
 
 def assert_same_weights(a, b, name):
