@@ -10,8 +10,12 @@ import logging
 import time
 from pathlib import Path
 
+from ecgsl_keras.config import signal_mismatch
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.evaluation import evaluate
 from ecgsl_keras.modeling.ensemble import build_ensemble
+from ecgsl_keras.store import runs
+from tfrecords_tools import load_manifest
 
 log = logging.getLogger("ecgsl_keras.training.ensemble_runs")
 
@@ -25,8 +29,6 @@ def build_from_runs(member_args, out, *, data=None, split: str = "validation", o
     import keras
 
     import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-    from ecgsl_keras.store import runs
-    from ecgsl_keras.config import signal_mismatch
 
     out = Path(out)
     if out.suffix != ".keras":
@@ -80,7 +82,6 @@ def build_from_runs(member_args, out, *, data=None, split: str = "validation", o
             info[key] = infos[0][key]
     summary = {"out": str(out), "members": paths, "task": task.name, "parameters": int(ensemble.count_params())}
     if data is not None:
-        from ecgsl_keras.evaluation import evaluate
 
         evaluate._check_signal_config(_manifest_signal(data), configs[0], data, out)
         metrics = evaluate.evaluate_model(ensemble, data, split, configs[0], task)
@@ -95,6 +96,5 @@ def build_from_runs(member_args, out, *, data=None, split: str = "validation", o
 
 
 def _manifest_signal(data):
-    from tfrecords_tools import load_manifest
 
     return (load_manifest(data).get("metadata") or {}).get("signal_config")

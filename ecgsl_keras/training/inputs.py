@@ -13,6 +13,8 @@ import numpy as np
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.evaluation.evaluate import model_inputs
+from tfrecords_tools import make_dataset
 
 TRAIN_SPLIT = "train"
 VALIDATION_SPLIT = "validation"
@@ -62,8 +64,6 @@ def _float_mask(features: dict) -> dict:
 def _classifier_element(task, raw_window: bool, weight_table):
     import tensorflow as tf
 
-    from ecgsl_keras.evaluation.evaluate import model_inputs
-
     def element(features, targets):
         inputs = model_inputs(features, raw_window)
         if not raw_window:
@@ -90,7 +90,6 @@ def masked_target_statistics(data, config: ExperimentConfig, init_model) -> dict
     training beats, in the reader's deterministic order, so a resumed run gets the same values."""
     if config.model.masked_target != "latent" and not config.model.masked_rr_weight:
         return None
-    from tfrecords_tools import make_dataset
 
     from ecgsl_keras.modeling import models
 

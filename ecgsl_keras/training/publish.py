@@ -14,8 +14,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ecgsl_keras._version import __version__
 from ecgsl_keras.errors import ConfigError, ECGSLError
-from ecgsl_keras.store.presets import (CARD_NAME, CONFIG_NAME, FORMAT_VERSION, METADATA_NAME, MODEL_NAME, NAME_PATTERN, NOT_A_MEDICAL_DEVICE, PACKAGE_ROOT, SIGNAL_CONFIG_NAME, THRESHOLDS_NAME, sha256_file)
+from ecgsl_keras.store import runs
+from ecgsl_keras.store.presets import (CARD_NAME, CONFIG_NAME, FORMAT_VERSION, METADATA_NAME, MODEL_NAME, NAME_PATTERN,
+                                       NOT_A_MEDICAL_DEVICE, PACKAGE_ROOT, SIGNAL_CONFIG_NAME, THRESHOLDS_NAME,
+                                       sha256_file)
 
 log = logging.getLogger("ecgsl_keras.training.publish")
 
@@ -44,7 +48,6 @@ def _portable(value):
 
 
 def _validation_entry(run_dir: Path, info: dict) -> dict | None:
-    from ecgsl_keras.store import runs
 
     file = run_dir / runs.METRICS_NAME
     if not file.is_file():
@@ -169,9 +172,6 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     folder). Written in a temporary folder and renamed into place; an existing preset is replaced
     only with ``overwrite``. Returns the metadata."""
     import keras
-
-    from ecgsl_keras._version import __version__
-    from ecgsl_keras.store import runs
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise ConfigError(name, "bad_config", "preset name must be letters, digits, '_', '-' or '.', "

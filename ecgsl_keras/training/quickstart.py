@@ -29,10 +29,12 @@ import shutil
 import time
 from pathlib import Path
 
-from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig, QuickstartConfig
 from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
+from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ECGSLError
+from ecgsl_keras.evaluation import evaluate
+from ecgsl_keras.store import runs
 
 log = logging.getLogger("ecgsl_keras.training.quickstart")
 
@@ -73,8 +75,6 @@ def quickstart(run_dir=DEFAULT_RUN_DIR, data_dir=None, *, overwrite: bool = Fals
                quick: QuickstartConfig | None = None, config: ExperimentConfig | None = None,
                strategy: str = "auto", verbose: int = 2) -> dict:
     """Run prepare -> autoencoder -> masked -> finetune -> evaluate; returns the summary dict."""
-    from ecgsl_keras.evaluation import evaluate
-    from ecgsl_keras.data.prepare import prepare
     from ecgsl_keras.training.trainer import train
 
     quick = quick or QuickstartConfig()

@@ -26,9 +26,13 @@ import math
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, TrainConfig
+from ecgsl_keras.data.augment import augment_dataset
 from ecgsl_keras.errors import ConfigError, ECGSLError
-from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element, _float_mask,
-                                         _n_shards, _split_counts, masked_target_statistics)
+from ecgsl_keras.evaluation import evaluate
+from ecgsl_keras.store import runs
+from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element, _float_mask, _n_shards,
+                                         _split_counts, masked_target_statistics)
+from tfrecords_tools import make_dataset
 
 _REGISTRY: dict = {}
 
@@ -107,7 +111,6 @@ class Stage:
         import keras
 
         import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-        from ecgsl_keras.store import runs
 
         return keras.models.load_model(runs.model_path(init_from), compile=False)
 
@@ -239,7 +242,6 @@ class AutoencoderStage(Stage):
         return models.build_beat_autoencoder(config.model)
 
     def _read(self, data, config, task, raw_input, common):
-        from tfrecords_tools import make_dataset
 
         return make_dataset(str(data), mode="beat", **common)
 
@@ -249,7 +251,6 @@ class AutoencoderStage(Stage):
         return keras.losses.MeanSquaredError()
 
     def validation_dataset(self, data, config, task, batch_size, model=None):
-        from tfrecords_tools import make_dataset
 
         return make_dataset(str(data), split=VALIDATION_SPLIT, mode="beat", batch_size=batch_size)
 
@@ -286,7 +287,6 @@ class MaskedStage(Stage):
         return models.build_masked_model(config.model, init_model, seed=seed, target_stats=target_stats)
 
     def _read(self, data, config, task, raw_input, common):
-        from tfrecords_tools import make_dataset
 
         return make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
 
@@ -306,7 +306,6 @@ class MaskedStage(Stage):
         return super().compile(model, task, train_config, optimizer, metrics)
 
     def validation_dataset(self, data, config, task, batch_size, model=None):
-        from tfrecords_tools import make_dataset
 
         stride = min(config.train.eval_window_stride, config.model.max_beats)
         return make_dataset(str(data), split=VALIDATION_SPLIT, target="beats", batch_size=batch_size,
@@ -355,7 +354,6 @@ class ClassifierStage(Stage):
         return models.build_classifier(cfg, task, pretrained=init_model)
 
     def _read(self, data, config, task, raw_input, common):
-        from tfrecords_tools import make_dataset
 
         signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
         return make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
@@ -366,7 +364,6 @@ class ClassifierStage(Stage):
         import tensorflow as tf
 
         if config.train.augment and not raw_window:
-            from ecgsl_keras.data.augment import augment_dataset
 
             # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
             ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
@@ -402,19 +399,16 @@ class ClassifierStage(Stage):
         return task.monitor, "min" if task.monitor.endswith("loss") else "max"
 
     def validation_dataset(self, data, config, task, batch_size, model=None):
-        from ecgsl_keras.evaluation import evaluate
 
         return evaluate.eval_dataset(str(data), VALIDATION_SPLIT, config, task, batch_size,
                                      raw_input=evaluate.raw_input_of(model, config, str(data)))
 
     def make_predict(self, model):
-        from ecgsl_keras.evaluation import evaluate
 
         return evaluate.make_predict_fn(model)
 
     def validation_logs(self, model, predict, dataset, task):
         """Windows averaged per record; ``val_loss`` (plain task loss) and the task metrics."""
-        from ecgsl_keras.evaluation import evaluate
         from ecgsl_keras.modeling.losses import loss_for_task
 
         windows = evaluate.predict_windows(predict, dataset)

@@ -48,6 +48,7 @@ from pathlib import Path
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.evaluation import evaluate
 from ecgsl_keras.store import runs
 from ecgsl_keras.training import strategy as strategy_lib
 from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
@@ -56,6 +57,7 @@ from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, 
 from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
                                          _split_counts, class_weights)
 from ecgsl_keras.training.stages import MODELS, PRETRAINING, STAGES, get_stage  # noqa: F401
+from tfrecords_tools import fs, label_info, load_manifest
 
 log = logging.getLogger("ecgsl_keras.training.trainer")
 
@@ -162,7 +164,6 @@ def resolve_config(config, manifest: dict, data, *, init_info=None, epochs=None,
 def resolve_task(manifest: dict, data, task_name=None):
     """The data's task (manifest ``label_info``), or ``task_name`` checked against it. None for
     unlabelled data."""
-    from tfrecords_tools import label_info
 
     info = label_info(manifest)
     manifest_path = Path(data) / "manifest.json"
@@ -203,7 +204,6 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     through gfile; a remote run folder is trained in a local mirror copied there after every epoch
     (``runs.with_remote_run_dir``, given the same ``options``).
     """
-    from tfrecords_tools import fs
 
     options = dataclasses.replace(options if options is not None else TrainOptions(), **overrides)
     if fs.is_remote(run_dir):
@@ -218,8 +218,6 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     dist = o.strategy if not isinstance(o.strategy, str) else strategy_lib.get_strategy(o.strategy)
     import keras
-
-    from tfrecords_tools import fs, load_manifest
 
     start = time.perf_counter()
     data = data if fs.is_remote(data) else Path(data).resolve()   # a URI stays a string (read through gfile)
@@ -352,8 +350,6 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
     import csv
 
     import keras
-
-    from ecgsl_keras.evaluation import evaluate
 
     with open(paths.history, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)

@@ -46,10 +46,12 @@ import math
 import sys
 from pathlib import Path
 
-from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.store import runs
+from ecgsl_keras.training.inputs import VALIDATION_SPLIT, _split_counts
 from ecgsl_keras.training.stages import TUNABLE, get_stage
+from tfrecords_tools import load_manifest
 
 log = logging.getLogger("ecgsl_keras.training.tune")
 
@@ -103,10 +105,8 @@ def search_space(hp, stage: str, base: ExperimentConfig) -> ExperimentConfig:
 
 def _objective(stage, data, task_name=None):
     """(monitor, mode) of the train runs: the task's monitor on validation, val_loss when pre-training."""
-    from tfrecords_tools import load_manifest
 
     from ecgsl_keras.training import trainer as train_lib
-    from ecgsl_keras.training.inputs import VALIDATION_SPLIT, _split_counts
 
     manifest = load_manifest(str(data))
     if not _split_counts(manifest, VALIDATION_SPLIT).get("examples"):
@@ -181,7 +181,6 @@ def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_
 def base_config(stage, data, *, config=None, init_from=None, epochs=None, batch_size=None, seed=None):
     """The config every trial starts from: ``--config`` or the ``--init-from`` run's model and the
     defaults, the signal config of the data (``train.resolve_config``), ``--epochs`` per trial."""
-    from tfrecords_tools import load_manifest
 
     from ecgsl_keras.training import trainer as train_lib
 
