@@ -125,7 +125,9 @@ def make_predict_fn(model):
 def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
     """Deterministic evaluation windows of ``split`` with record ids (``include_meta``).
     ``raw_input="signal"``: windows of ``config.model.raw_samples`` samples of the continuous signal,
-    every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``)."""
+    every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``). Beat windows
+    are padded to the longest of their batch, except for the ResNet baseline on beats
+    (``raw_input="beats"``: its input has ``max_beats * beat_len`` samples)."""
 
     if raw_input == "signal":
         return make_dataset(str(data), split=split, mode="sequence", training=False,
@@ -137,7 +139,7 @@ def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
                         batch_size=int(batch_size or config.train.batch_size), max_beats=config.model.max_beats,
                         label_kind=task.kind, num_classes=task.num_classes, target="label",
                         eval_stride=min(config.train.eval_window_stride, config.model.max_beats),
-                        include_meta=True)
+                        include_meta=True, length_aware=raw_input != "beats")
 
 
 def predict_windows(model_or_fn, dataset) -> dict:

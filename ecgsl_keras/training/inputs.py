@@ -76,13 +76,17 @@ def train_input_fn(stage: str, data, manifest: dict, config: ExperimentConfig, t
         context = input_context if n_shards >= pipelines else None
         common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
                       shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
-                      drop_remainder=n_items >= global_batch)
+                      drop_remainder=n_items >= global_batch,
+                      length_aware=bool(getattr(config.train, "length_aware", True)))
         if stage == "autoencoder":
             ds = make_dataset(str(data), mode="beat", **common)
         elif stage == "masked":
             ds = make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
         else:
             signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
+            # The ResNet baseline on beats laid end to end has a fixed input length: fixed-shape batches.
+            if raw_window and raw_input != "signal":
+                common["length_aware"] = False
             ds = make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
                               label_kind=task.kind, num_classes=task.num_classes,
                               record_fraction=config.train.label_fraction, **signal, **common)
