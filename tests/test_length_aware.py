@@ -220,3 +220,29 @@ def test_two_replicas_with_different_lengths_train():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(set(result["lengths"])) == 2, result
     assert np.isfinite(result["loss"]).all()
+
+
+def test_per_beat_windows_of_different_lengths_are_stacked():
+    """Evaluation batches padded to their longest sequence: per-beat outputs of batches with
+    different beat axes are stacked and aggregated per beat as before."""
+    import tensorflow as tf
+
+    from ecgsl_keras.evaluation.evaluate import aggregate, predict_windows
+
+    def batch(steps, n_real, record):
+        mask = np.arange(steps)[None, :] < np.array(n_real)[:, None]
+        targets = np.where(mask, 1, -1).astype(np.int32)
+        return ({"beats": tf.zeros((len(n_real), steps, 96)), "rr": tf.zeros((len(n_real), steps, 3)),
+                 "padding_mask": tf.constant(mask), "record_id": tf.constant([record] * len(n_real)),
+                 "segment_start_s": tf.constant([0.0] * len(n_real)),
+                 "window_start": tf.constant([0] * len(n_real))}, tf.constant(targets))
+
+    def predict(features):
+        shape = tf.shape(features["beats"])
+        return tf.one_hot(tf.ones(shape[:2], tf.int32), 5)
+
+    windows = predict_windows(predict, [batch(4, [4, 2], "a"), batch(7, [7], "b")])
+    assert windows["probabilities"].shape == (3, 7, 5) and windows["padding_mask"].shape == (3, 7)
+    assert windows["padding_mask"].sum() == 13 and (windows["targets"][~windows["padding_mask"]] == -1).all()
+    agg = aggregate(windows, tasks.PER_BEAT)
+    assert len(agg["keys"]) == 4 + 7 and (agg["targets"] == 1).all()

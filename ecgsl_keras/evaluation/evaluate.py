@@ -158,7 +158,20 @@ def predict_windows(model_or_fn, dataset) -> dict:
         parts["padding_mask"].append(features["padding_mask"].numpy())
     if not parts["probabilities"]:
         raise ECGSLError("evaluation data set is empty")
-    return {key: np.concatenate(values, axis=0) for key, values in parts.items()}
+    return {key: _concatenate_padded(values, _PAD_VALUES.get(key, 0)) for key, values in parts.items()}
+
+
+# Batches padded to their longest sequence differ in their beat axis: per-beat arrays are padded to
+# the longest of all before they are stacked (padding: no mask, ignore label, zero probabilities).
+_PAD_VALUES = {"padding_mask": False, "targets": IGNORE_LABEL}
+
+
+def _concatenate_padded(values: list, fill) -> np.ndarray:
+    if len({v.shape[1:] for v in values}) > 1 and all(v.ndim >= 2 for v in values):
+        steps = max(v.shape[1] for v in values)
+        values = [np.pad(v, [(0, 0), (0, steps - v.shape[1])] + [(0, 0)] * (v.ndim - 2), constant_values=fill)
+                  for v in values]
+    return np.concatenate(values, axis=0)
 
 
 def _group_mean(keys: np.ndarray, values: np.ndarray):
