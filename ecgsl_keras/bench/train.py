@@ -7,7 +7,9 @@ Each stage (``autoencoder``, ``masked``, ``finetune``) gets the training input o
 a freshly built model of the default (or ``--config``) architecture compiled as ``train`` compiles
 it, and ``train_on_batch`` steps. After ``--warmup-steps`` untimed steps per path (tracing), the two
 paths are timed in alternation, ``--repeats`` times each for at least ``--min-seconds``, so that a
-change of machine load hits both alike; the median examples/s and the spread are reported.
+change of machine load hits both alike; the median examples/s and the spread are reported, the
+range of the per-repeat ratios (each pair timed back to back), and examples per CPU second of the
+process (``*_per_cpu_second``, ``speedup_cpu``: less sensitive to other jobs on a shared machine).
 Examples are sequences (beats for the autoencoder, which reads single beats: both paths are the
 same there, the ratio shows the noise of the measure).
 
@@ -22,7 +24,7 @@ import dataclasses
 import os
 import time
 
-from ecgsl_keras.bench import add_repeat_arguments, repeat_rates, spread
+from ecgsl_keras.bench import add_repeat_arguments, spread
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
 
@@ -128,6 +130,20 @@ def format_table(result: dict) -> str:
     return table({k: v for k, v in result.items() if k != "detail"})
 
 
+def _timed(step, min_seconds: float) -> tuple[float, float]:
+    """Examples per wall-clock second and per CPU second of this process (all its threads: less
+    sensitive to other jobs on a shared machine) over at least ``min_seconds`` and 2 steps."""
+    examples, n = 0, 0
+    start, cpu_start = time.perf_counter(), time.process_time()
+    while True:
+        examples += step()["examples"]
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and n >= 2:
+            break
+    return examples / elapsed, examples / max(time.process_time() - cpu_start, 1e-9)
+
+
 def run(args) -> dict:
     from tfrecords_tools import load_manifest
 
@@ -149,15 +165,23 @@ def run(args) -> dict:
                 runner.step()
             runner.beats.clear()
         rates = {path: [] for path in PATHS}
+        cpu_rates = {path: [] for path in PATHS}
         for _ in range(int(args.repeats)):
             for path, runner in runners.items():
-                out = repeat_rates(runner.step, repeats=1, min_seconds=args.min_seconds, min_steps=2)
-                rates[path].append(out["examples_per_second"]["median"])
+                wall, cpu = _timed(runner.step, args.min_seconds)
+                rates[path].append(wall)
+                cpu_rates[path].append(cpu)
         spreads = {path: spread(values) for path, values in rates.items()}
+        cpu_spreads = {path: spread(values) for path, values in cpu_rates.items()}
         fixed, aware = spreads["fixed"]["median"], spreads["length_aware"]["median"]
+        pairs = [a / f for a, f in zip(rates["length_aware"], rates["fixed"])]
+        cpu_fixed, cpu_aware = cpu_spreads["fixed"]["median"], cpu_spreads["length_aware"]["median"]
         row = {"fixed": round(fixed, 2), "length_aware": round(aware, 2), "speedup": round(aware / fixed, 3),
+               "speedup_pairs_min": round(min(pairs), 3), "speedup_pairs_max": round(max(pairs), 3),
                "fixed_spread_percent": round(spreads["fixed"]["spread_percent"], 1),
-               "length_aware_spread_percent": round(spreads["length_aware"]["spread_percent"], 1)}
+               "length_aware_spread_percent": round(spreads["length_aware"]["spread_percent"], 1),
+               "fixed_per_cpu_second": round(cpu_fixed, 2), "length_aware_per_cpu_second": round(cpu_aware, 2),
+               "speedup_cpu": round(cpu_aware / cpu_fixed, 3)}
         mean_beats = None
         if stage != "autoencoder":
             beats = {path: sum(r.beats) / max(1, len(r.beats)) for path, r in runners.items()}
@@ -165,7 +189,8 @@ def run(args) -> dict:
                        beats_per_batch_length_aware=round(beats["length_aware"], 1))
             mean_beats = max(1, int(round(beats["length_aware"])))
         stages[stage] = row
-        detail[stage] = spreads
+        detail[stage] = {**spreads, "speedup_per_repeat": [round(p, 3) for p in pairs],
+                         "per_cpu_second": cpu_spreads}
         if not args.no_flops:
             model = runners["fixed"].model
             at_max = _forward_flops(model, _spec(stage, config, config.model.max_beats))
