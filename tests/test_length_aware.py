@@ -246,3 +246,14 @@ def test_per_beat_windows_of_different_lengths_are_stacked():
     assert windows["padding_mask"].sum() == 13 and (windows["targets"][~windows["padding_mask"]] == -1).all()
     agg = aggregate(windows, tasks.PER_BEAT)
     assert len(agg["keys"]) == 4 + 7 and (agg["targets"] == 1).all()
+
+
+def test_training_buckets_keep_every_example(cinc_sample_tfrecords):
+    """Grouping by length with drop_remainder: the partial batch of each bucket is kept, so one pass
+    holds every training example (no length is left out)."""
+    from tfrecords_tools import count_examples, make_dataset
+
+    ds = make_dataset(cinc_sample_tfrecords, split="train", training=True, batch_size=4, seed=0, drop_remainder=True,
+                      include_meta=True, bucket_width=4)
+    ids = [r for features, _ in ds for r in features["record_id"].numpy()]
+    assert len(ids) == count_examples(cinc_sample_tfrecords, split="train")

@@ -261,6 +261,19 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
             training one random crop of ``signal_samples`` per example per epoch; in evaluation windows
             every ``signal_stride`` samples (default ``signal_samples``) plus one ending at the last
             sample, to be averaged per record. Sequence mode and record-level labels only.
+        length_aware: the beat axis of each batch (sequence mode). ``True`` (default): every batch is
+            padded to its longest sequence (T <= max_beats, varying between batches; the element
+            spec's beat axis is None); in training sequences are also grouped by length
+            (``bucket_by_sequence_length``, boundaries from ``bucket_boundaries``: every
+            ``bucket_width`` beats over the split's beat range in the manifest), so that little
+            padding is left; evaluation keeps its order. ``"pad"``: padded to the longest sequence,
+            no grouping. ``False``: the fixed shape, every batch padded to ``max_beats`` (export and
+            TFLite calibration windows, models with a fixed input length such as the ResNet baseline
+            on beats).
+        bucket_width: beats between bucket boundaries (default ``max(4, max_beats // 16)``). With
+            grouping, ``drop_remainder`` does not apply: each bucket's last batch of a pass may be
+            partial (else the lengths of a bucket holding fewer than ``batch_size`` examples would
+            never be trained on).
     """
     import tensorflow as tf
 
@@ -410,9 +423,11 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
     if length_aware in (True, "bucket") and training:
         boundaries = bucket_boundaries(manifest, split, max_beats, bucket_width, batch_size=batch_size)
     if boundaries:
+        # Each bucket's last, partial batch of a pass is kept even with drop_remainder: dropping it
+        # would leave out the rarest lengths (a bucket with fewer than batch_size examples) every pass.
         ds = ds.bucket_by_sequence_length(lambda e: tf.shape(e["beats"])[0], boundaries,
                                           [batch_size] * (len(boundaries) + 1), padded_shapes=padded_shapes,
-                                          padding_values=padding_values, drop_remainder=drop_remainder)
+                                          padding_values=padding_values, drop_remainder=False)
     else:
         ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
                              drop_remainder=drop_remainder)
