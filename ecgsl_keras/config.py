@@ -185,6 +185,9 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
+    # Training batches padded to their longest sequence, sequences grouped by length (tfrecords_tools
+    # make_dataset length_aware); False: every batch padded to max_beats (the cost of training before issue 22).
+    length_aware: bool = True
     # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
     # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
     label_fraction: float = 1.0

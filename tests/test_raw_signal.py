@@ -58,7 +58,8 @@ def test_schema_is_backward_compatible(raw_tfrecords, cinc_sample_tfrecords):
     # a folder without the signal: examples have none, still read as before, refused for include_signal
     old = _examples(cinc_sample_tfrecords, "validation")
     assert all(ex.signal.size == 0 for ex in old)
-    features, labels = next(iter(make_dataset(str(cinc_sample_tfrecords), split="validation", batch_size=4)))
+    features, labels = next(iter(make_dataset(str(cinc_sample_tfrecords), split="validation", batch_size=4,
+                                              length_aware=False)))
     assert features["beats"].shape == (4, 128, 96) and "signal" not in features
     with pytest.raises(TFRecordsError, match="--raw-signal"):
         make_dataset(str(cinc_sample_tfrecords), split="validation", include_signal=True)

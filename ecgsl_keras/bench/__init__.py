@@ -10,6 +10,8 @@ stdout.
 - ``segment``: read + clean + detect + segment speed (records/s, beats/s) over a data set.
 - ``pipeline``, ``inference``: written elsewhere; absent modules are reported as such.
 - ``masked``: the stage-2 diagnostic (model vs zeros, previous beat, neighbours, record mean/median).
+- ``train``: training examples/s per stage, batches padded to ``max_beats`` against batches padded to
+  their longest sequence (issue 22), with the spread over repeats and FLOPs per example.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ SUBCOMMANDS = {
     "pipeline": "end-to-end preparation / training pipeline throughput",
     "inference": "exported model inference latency and throughput",
     "masked": "stage-2 masked-beat error of a masked model against trivial predictors on the same masks",
+    "train": "training examples/s per stage, fixed-shape vs length-aware batches, and FLOPs per example",
 }
 
 

@@ -87,7 +87,10 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
     if max_beats is None:
         max_beats = int(model.get_layer("positional_encoding").max_beats)
     dataset = make_dataset(str(data), split=split, mode="sequence", target="beats", training=False,
-                           batch_size=batch_size, max_beats=max_beats, eval_stride=max_beats)
+                           batch_size=batch_size, max_beats=max_beats, eval_stride=max_beats,
+                           # padded to max_beats: the inference masks of models saved before issue 22
+                           # (SegmentMasking without max_beats) depend on the batch's beat axis
+                           length_aware=False)
 
     @tf.function(reduce_retracing=True)
     def forward(x):

@@ -110,7 +110,8 @@ def augment_batch(features: dict, targets, config, seed):
     if train.augment_beat_dropout > 0 and p > 0:
         draw = tf.random.stateless_uniform([batch, steps], seed=seeds[4])
         ranked = tf.where(mask, draw, -1.0)
-        k = min(MIN_BEATS, beats.shape[1]) if beats.shape[1] is not None else MIN_BEATS
+        # the batch's beat axis may be shorter than MIN_BEATS (length-aware batches of short sequences)
+        k = min(MIN_BEATS, beats.shape[1]) if beats.shape[1] is not None else tf.minimum(MIN_BEATS, steps)
         protected_from = tf.math.top_k(ranked, k=k).values[:, -1:]
         drop = mask & (draw < train.augment_beat_dropout) & (draw < protected_from) & chosen(3)[:, None]
         mask = mask & ~drop

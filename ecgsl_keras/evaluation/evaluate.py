@@ -125,7 +125,9 @@ def make_predict_fn(model):
 def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
     """Deterministic evaluation windows of ``split`` with record ids (``include_meta``).
     ``raw_input="signal"``: windows of ``config.model.raw_samples`` samples of the continuous signal,
-    every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``)."""
+    every ``raw_samples`` samples plus one ending at the record's end (``raw_input_of``). Beat windows
+    are padded to the longest of their batch, except for the ResNet baseline on beats
+    (``raw_input="beats"``: its input has ``max_beats * beat_len`` samples)."""
 
     if raw_input == "signal":
         return make_dataset(str(data), split=split, mode="sequence", training=False,
@@ -137,7 +139,7 @@ def eval_dataset(data, split, config, task, batch_size=None, raw_input=None):
                         batch_size=int(batch_size or config.train.batch_size), max_beats=config.model.max_beats,
                         label_kind=task.kind, num_classes=task.num_classes, target="label",
                         eval_stride=min(config.train.eval_window_stride, config.model.max_beats),
-                        include_meta=True)
+                        include_meta=True, length_aware=raw_input != "beats")
 
 
 def predict_windows(model_or_fn, dataset) -> dict:
@@ -156,7 +158,20 @@ def predict_windows(model_or_fn, dataset) -> dict:
         parts["padding_mask"].append(features["padding_mask"].numpy())
     if not parts["probabilities"]:
         raise ECGSLError("evaluation data set is empty")
-    return {key: np.concatenate(values, axis=0) for key, values in parts.items()}
+    return {key: _concatenate_padded(values, _PAD_VALUES.get(key, 0)) for key, values in parts.items()}
+
+
+# Batches padded to their longest sequence differ in their beat axis: per-beat arrays are padded to
+# the longest of all before they are stacked (padding: no mask, ignore label, zero probabilities).
+_PAD_VALUES = {"padding_mask": False, "targets": IGNORE_LABEL}
+
+
+def _concatenate_padded(values: list, fill) -> np.ndarray:
+    if len({v.shape[1:] for v in values}) > 1 and all(v.ndim >= 2 for v in values):
+        steps = max(v.shape[1] for v in values)
+        values = [np.pad(v, [(0, 0), (0, steps - v.shape[1])] + [(0, 0)] * (v.ndim - 2), constant_values=fill)
+                  for v in values]
+    return np.concatenate(values, axis=0)
 
 
 def _group_mean(keys: np.ndarray, values: np.ndarray):

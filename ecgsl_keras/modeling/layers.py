@@ -116,7 +116,9 @@ class SegmentMasking(keras.layers.Layer):
     remainder), placed uniformly at random. Consecutive is counted over REAL beats, so padding is
     never selected, wherever it sits. Each selected beat's embedding is replaced by one learned
     mask vector (D,). Draws come from a ``keras.random.SeedGenerator(seed)``: two layers with the
-    same seed produce the same masks.
+    same seed produce the same masks. With ``max_beats`` (T <= max_beats) the draw is made for
+    ``max_beats`` positions and cut to T, so a sequence's masks are the same whatever its batch's T
+    (the padding it gets); without it (models saved before), the draw has the batch's shape.
 
     At inference (``training=False``) the layer is the identity and every position is False,
     unless ``mask_at_inference=True``: then it masks with a FIXED draw (stateless, seeded by
@@ -132,7 +134,7 @@ class SegmentMasking(keras.layers.Layer):
     """
 
     def __init__(self, mask_ratio, mask_span=1, seed=None, mask_at_inference=False,
-                 initializer="truncated_normal", **kwargs):
+                 initializer="truncated_normal", max_beats=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 < float(mask_ratio) < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
@@ -143,6 +145,7 @@ class SegmentMasking(keras.layers.Layer):
         self.seed = None if seed is None else int(seed)
         self.mask_at_inference = bool(mask_at_inference)
         self.initializer = keras.initializers.get(initializer)
+        self.max_beats = None if max_beats is None else int(max_beats)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, input_shape):
@@ -164,7 +167,12 @@ class SegmentMasking(keras.layers.Layer):
         spans = (k + span - 1) // span                  # spans per sequence
         slots = n - k + spans                           # stars and bars: spans among slots
         slot = ops.arange(steps, dtype="int32")[None, :]
-        scores = keras.random.uniform(ops.shape(real), seed=seed)
+        if self.max_beats:
+            # Draw for max_beats positions and keep the batch's T: a sequence's masks do not depend
+            # on how much padding its batch has (length-aware batches, T <= max_beats).
+            scores = keras.random.uniform((ops.shape(real)[0], self.max_beats), seed=seed)[:, :steps]
+        else:
+            scores = keras.random.uniform(ops.shape(real), seed=seed)
         scores = ops.where(slot < slots[:, None], scores, 2.0)
         rank = ops.argsort(ops.argsort(scores, axis=1), axis=1)
         chosen = rank < spans[:, None]                  # uniformly chosen slots, one per span
@@ -202,7 +210,7 @@ class SegmentMasking(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"mask_ratio": self.mask_ratio, "mask_span": self.mask_span, "seed": self.seed,
-                       "mask_at_inference": self.mask_at_inference,
+                       "mask_at_inference": self.mask_at_inference, "max_beats": self.max_beats,
                        "initializer": keras.initializers.serialize(self.initializer)})
         return config
 

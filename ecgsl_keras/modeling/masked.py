@@ -131,7 +131,7 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
     inputs = sequence_inputs(cfg)
     embeddings = parts.embed(inputs["beats"], inputs["rr"])
     masked, positions = ecgsl_layers.SegmentMasking(cfg.mask_ratio, cfg.mask_span, seed=seed, mask_at_inference=True,
-                                                    name="segment_masking")((embeddings, inputs["padding_mask"]))
+                                                    max_beats=cfg.max_beats, name="segment_masking")((embeddings, inputs["padding_mask"]))
     hidden = parts.contextualise(masked, inputs["padding_mask"])
     x = keras.layers.Dense(cfg.d_model, activation="gelu", name="reconstruction_hidden")(hidden)
     outputs = {}

@@ -187,10 +187,12 @@ def _manifest_splits(data_dir) -> list:
 
 
 def load_windows(data_dir, config: ExperimentConfig, count: int, split=None) -> list[dict]:
-    """Up to ``count`` evaluation windows (batch 1, numpy) of real sequences from a TFRecord folder."""
+    """Up to ``count`` evaluation windows (batch 1, numpy, padded to ``max_beats``) of real sequences
+    from a TFRecord folder."""
 
     ds = make_dataset(str(data_dir), split=split, training=False, batch_size=1, max_beats=int(config.model.max_beats),
-                      target="none", eval_stride=min(int(config.train.eval_window_stride), int(config.model.max_beats)))
+                      target="none", eval_stride=min(int(config.train.eval_window_stride), int(config.model.max_beats)),
+                      length_aware=False)   # the exported signatures' fixed beat axis
     out = []
     for features in ds.take(int(count)):
         out.append({key: features[key].numpy() for key in ("beats", "rr", "padding_mask")})

@@ -165,7 +165,11 @@ class Stage:
             context = input_context if n_shards >= pipelines else None
             common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
                           shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
-                          drop_remainder=n_items >= global_batch)
+                          drop_remainder=n_items >= global_batch,
+                          length_aware=bool(getattr(config.train, "length_aware", True)))
+            if raw_window and raw_input != "signal":
+                # The ResNet baseline on beats laid end to end has a fixed input length: fixed-shape batches.
+                common["length_aware"] = False
             ds = self._read(data, config, task, raw_input, common)
             if context is None and pipelines > 1:
                 ds = ds.shard(pipelines, input_context.input_pipeline_id)
@@ -354,7 +358,6 @@ class ClassifierStage(Stage):
         return models.build_classifier(cfg, task, pretrained=init_model)
 
     def _read(self, data, config, task, raw_input, common):
-
         signal = dict(include_signal=True, signal_samples=config.model.raw_samples) if raw_input == "signal" else {}
         return make_dataset(str(data), mode="sequence", target="label", max_beats=config.model.max_beats,
                             label_kind=task.kind, num_classes=task.num_classes,

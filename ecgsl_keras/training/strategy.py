@@ -150,8 +150,10 @@ def patch_symbolic_build(model) -> None:
     distributed batch over replicas with ``strategy.reduce("MEAN", batch)`` only to learn its shapes
     and dtypes. That fails twice: ``MultiWorkerMirroredStrategy.reduce`` accepts one tensor, not the
     ``(inputs dict, targets, weights)`` structure, and the all-reduce has no kernel for bool tensors.
-    Each replica's batch has the same shapes and dtypes, so the replacement takes the first local
-    replica's values instead (no communication) and builds as Keras does. Training is unchanged.
+    Each replica's batch has the same dtypes and ranks (with length-aware batches the beat axis may
+    differ between replicas, which the MEAN could not add up either), so the replacement takes the
+    first local replica's values instead (no communication) and builds as Keras does (the models'
+    beat axis is None). Training is unchanged.
     """
     import types
 
