@@ -356,7 +356,7 @@ def write_markdown(result: dict, path: Path) -> None:
         "",
         "- The baseline group is `ecgsl_keras.evaluation.baselines.FEATURE_NAMES`: 65 features (27 RR + 26 morphology + 12 "
         "median-beat bins), computed by `record_features` on the beats `signal.preprocess` cuts (a test checks that "
-        "they equal `baselines.record_features` on them).",
+        "they equal `beat_features.record_features` on them).",
         "- With the v3 labels the stratified split is 5,457 / 1,365 records before the two records `preprocess` "
         "rejects (A06103 in training, A07983 in validation, both ~), hence 5,456 / 1,364, not the 5,455 / 1,365 of "
         "earlier runs. The package's HistGradientBoosting baseline gives 0.769 here against the 0.773 quoted in "
