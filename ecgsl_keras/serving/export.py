@@ -478,8 +478,6 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "seconds": round(time.perf_counter() - started, 2),
         }
         if end_to_end is not None:
-            from ecgsl_keras.serving import edge
-
             log.info("writing the end-to-end model (raw window -> diagnosis)")
             e2e_formats = [f for f in formats if f in ("float32", "int8")] or ["float32"]
             report["end_to_end"] = edge.export_end_to_end(classifier, config, task, tmp, e2e_formats, end_to_end)
