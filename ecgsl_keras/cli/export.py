@@ -6,7 +6,8 @@ import sys
 
 from ecgsl_keras.cli import runner
 from ecgsl_keras.config import ExperimentConfig, ExportConfig
-from ecgsl_keras.serving.export import TFLITE_FORMATS  # no TensorFlow at import
+from ecgsl_keras.serving import edge
+from ecgsl_keras.serving.export import TFLITE_FORMATS, export_model  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,14 +40,10 @@ def main(argv=None) -> int:
 
 
 def _run(args, parser) -> int:
-    from ecgsl_keras.serving.export import export_model
-
     config = ExperimentConfig.load(args.config) if args.config else None
     export_config = ExportConfig(int8_mode=args.int8_mode)
     end_to_end = None
     if args.end_to_end:
-        from ecgsl_keras.serving import edge
-
         end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate)
     report = export_model(args.model, args.out, formats=args.tflite, representative_data=args.representative_data,
                           examples=args.examples, overwrite=args.overwrite, config=config, task=args.task,
