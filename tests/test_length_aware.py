@@ -173,6 +173,7 @@ TWO_REPLICAS = textwrap.dedent("""
     from ecgsl_keras.config import ModelConfig
     from ecgsl_keras.modeling import models
     from ecgsl_keras.training import strategy as strategy_lib
+    from ecgsl_keras.training.stages import compile_for_stage
 
     cfg = ModelConfig(embed_dim=16, conv_filters=(8, 8, 8), d_model=32, num_heads=2, ff_dim=32, num_layers=1,
                       attention_units=16, head_units=16)
@@ -201,8 +202,8 @@ TWO_REPLICAS = textwrap.dedent("""
     first = next(iter(data))
     seen = [int(t.shape[1]) for t in strategy.experimental_local_results(first[0]["beats"])]
     with strategy.scope():
-        model = models.compile_for_stage(models.build_classifier(cfg, tasks.CINC2017), "supervised",
-                                         task=tasks.CINC2017)
+        model = compile_for_stage(models.build_classifier(cfg, tasks.CINC2017), "supervised",
+                                  task=tasks.CINC2017)
     strategy_lib.patch_symbolic_build(model)
     history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
     print(json.dumps({"lengths": seen, "loss": history.history["loss"]}))

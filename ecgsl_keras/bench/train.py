@@ -3,7 +3,7 @@ batches (every batch padded to ``max_beats``) against length-aware ones (padded 
 sequence, grouped by length: ``tfrecords_tools.make_dataset(length_aware=...)``), issue 22.
 
 Each stage (``autoencoder``, ``masked``, ``finetune``) gets the training input of ``train``
-(``ecgsl_keras.training.inputs.train_input_fn``: augmentation and class weights for fine-tuning),
+(the stage's ``input_fn``, ``ecgsl_keras.training.stages``: augmentation and class weights for fine-tuning),
 a freshly built model of the default (or ``--config``) architecture compiled as ``train`` compiles
 it, and ``train_on_batch`` steps. After ``--warmup-steps`` untimed steps per path (tracing), the two
 paths are timed in alternation, ``--repeats`` times each for at least ``--min-seconds``, so that a
@@ -56,17 +56,15 @@ def _with_length_aware(config, flag: bool):
 
 
 def _build(stage, config, task, seed):
-    from ecgsl_keras.modeling import models
-    from ecgsl_keras.modeling.optimizers import make_optimizer
-    from ecgsl_keras.training.trainer import build_model
-
     import keras
 
+    from ecgsl_keras.training.stages import get_stage
+
     keras.utils.set_random_seed(seed)
-    model = build_model(stage, config, task, seed=seed)
-    optimizer = make_optimizer(config.train, 10_000, stage=stage, model=model, steps_per_epoch=1000)
-    models.compile_for_stage(model, "supervised" if stage == "finetune" else stage, task=task,
-                             train_config=config.train, optimizer=optimizer)
+    stage = get_stage(stage)
+    model = stage.build_model(config, task, seed=seed)   # random weights: the step costs the same
+    optimizer = stage.make_optimizer(config.train, 10_000, model=model, steps_per_epoch=1000)
+    stage.compile(model, task, train_config=config.train, optimizer=optimizer)
     return model
 
 
@@ -100,13 +98,14 @@ class _Runner:
     def __init__(self, stage, data, manifest, config, task, length_aware: bool):
         import tensorflow as tf
 
-        from ecgsl_keras.training.inputs import class_weights, train_input_fn
+        from ecgsl_keras.training.inputs import class_weights
+        from ecgsl_keras.training.stages import get_stage
 
         config = _with_length_aware(config, length_aware)
         weights = None
         if stage == "finetune" and config.train.class_weights:
             weights = class_weights(manifest, task, cap=config.train.class_weight_cap)
-        fn = train_input_fn(stage, data, manifest, config, task, int(config.train.batch_size), weights=weights)
+        fn = get_stage(stage).input_fn(data, manifest, config, task, int(config.train.batch_size), weights=weights)
         self.iterator = iter(fn(tf.distribute.InputContext()))
         self.model = _build(stage, config, task, config.train.seed)
         self.stage = stage
