@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ecgsl_keras.cli import runner
+from ecgsl_keras.evaluation.plot import history_figure, read_history, save  # matplotlib is imported lazily
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +23,6 @@ def main(argv=None) -> int:
 
 
 def _run(args, parser) -> int:
-    from ecgsl_keras.evaluation.plot import history_figure, read_history, save
-
     history = read_history(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "history.png"
     path = save(history_figure(history, title=str(args.run_dir)), out)
