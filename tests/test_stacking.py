@@ -242,3 +242,25 @@ def test_evaluate_raw_runs_a_stacked_preset(stacked_preset, cinc_dir, monkeypatc
     assert "lightgbm" in out["model_format"] and "macro_f1" in out["deep"]
     with pytest.raises(ConfigError, match="raw"):
         evaluate_tfrecords("stacked-test", cinc_dir)
+
+
+def test_encoder_embedding_is_label_free_and_unmasked(cinc_sample_tfrecords):
+    """The label-free deep input: a masked-segment model's temporal encoder, mean-pooled over real beats;
+    no probabilities, and no segment masked (the same numbers twice)."""
+    import dataclasses
+
+    import keras
+
+    from ecgsl_keras.modeling import models
+    from ecgsl_keras.training import oof
+
+    keras.utils.set_random_seed(3)
+    config = ExperimentConfig()
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, masked_target="beats"))
+    masked = models.build_masked_model(config.model)
+    first = oof.deep_outputs(masked, cinc_sample_tfrecords, "validation", config, tasks.CINC2017)
+    again = oof.deep_outputs(masked, cinc_sample_tfrecords, "validation", config, tasks.CINC2017)
+    assert first["probabilities"] is None
+    assert first["embedding"].shape == (len(first["record_id"]), config.model.d_model)
+    assert np.isfinite(first["embedding"]).all()
+    np.testing.assert_allclose(first["embedding"], again["embedding"], atol=1e-6)

@@ -87,9 +87,11 @@ def training_record_ids(fold_dir) -> set:
 
 # --- deep outputs -----------------------------------------------------------------------------------
 
-def _pooled_model(model):
-    """(inputs -> [probabilities, pooled]) for a classifier; (inputs -> mean-pooled encoder output)
-    for a masked-segment (pre-trained, label-free) model."""
+def _pooled_model(model, config, task):
+    """(inputs -> [probabilities, pooled]) for a classifier; the temporal encoder (per-beat hidden
+    states, mean-pooled by the caller) of a masked-segment (pre-trained, label-free) model: its
+    weights copied into a ``temporal_encoder`` by layer name, as fine-tuning initialises one, so no
+    segment is masked."""
     import keras
 
     from ecgsl_keras.modeling import models
@@ -98,11 +100,11 @@ def _pooled_model(model):
     if models.POOLING in names:
         pooled = model.get_layer(models.POOLING).output[0]
         return keras.Model(model.input, [model.output, pooled]), "classifier"
-    encoder = next((layer for layer in model.layers if layer.name == "temporal_encoder"), None)
-    if encoder is None:
+    if "segment_masking" not in names:
         raise ConfigError(getattr(model, "name", "<model>"), "bad_model",
-                          "neither a classifier (no 'pooling' layer) nor a masked-segment model (no 'temporal_encoder')")
-    return encoder, "encoder"
+                          "neither a classifier (no 'pooling' layer) nor a masked-segment model")
+    classifier = models.build_classifier(config.model, task, pretrained=model)
+    return classifier.get_layer("temporal_encoder"), "encoder"
 
 
 def deep_outputs(model, data, split, config, task, *, embedding: bool = False, batch_size=None) -> dict:
@@ -114,7 +116,7 @@ def deep_outputs(model, data, split, config, task, *, embedding: bool = False, b
     the temporal encoder's output (no probabilities: it never saw labels)."""
     import tensorflow as tf
 
-    net, kind = _pooled_model(model)
+    net, kind = _pooled_model(model, config, task)
 
     @tf.function(reduce_retracing=True)
     def forward(inputs):

@@ -258,6 +258,23 @@ class Hybrid(StepRunner):
         (tmp / "signal_config.json").write_text(json.dumps(info["experiment_config"]["signal"], indent=2) + "\n")
         for name in ("booster.txt", "stacking.json"):
             shutil.copy2(booster / name, tmp / name)
+        from ecgsl_keras.store import presets
+
+        rows = json.loads((self.work / "boost_rows.json").read_text())
+        (tmp / "README.md").write_text(
+            "# cinc2017-stacked (work in progress)\n\nECG-SL fine-tuned from `encoder` (the k fold models of "
+            "`experiments/cinc2017/hybrid.py` as one ensemble), then a LightGBM booster (`booster.txt`, LightGBM text "
+            "format; `stacking.json`) over the record features of `ecgsl_keras.data.record_features` and the "
+            "ensemble's class probabilities. Validation figures: `experiments/cinc2017/hybrid_results.json`.\n\n"
+            + presets.NOT_A_MEDICAL_DEVICE + "\n")
+        files = {f.name: {"sha256": presets.sha256_file(f), "size": f.stat().st_size}
+                 for f in sorted(tmp.iterdir()) if f.is_file()}
+        (tmp / "metadata.json").write_text(json.dumps({
+            "name": "cinc2017-stacked", "stage": "ensemble", "model_kind": "ecgsl_stacked",
+            "task": info.get("task"), "label_names": list(LABELS), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validation": {k: rows.get("stack_oof_probabilities", {}).get("runs", [{}])[0].get(k)
+                           for k in ("macro_f1", "challenge_f1", "per_class_f1")},
+            "files": files}, indent=2) + "\n")
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
 
