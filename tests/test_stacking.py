@@ -166,7 +166,7 @@ def test_out_of_fold_outputs_never_come_from_a_model_trained_on_the_record(cinc_
 
 
 @pytest.fixture(scope="module")
-def stacked_preset(tmp_path_factory, sample_features):
+def stacked_preset(tmp_path_factory, sample_features, sample_reader):
     """A stacked preset folder: an untrained classifier (model.keras, config.json) and a booster fitted on
     the sample's record features + that classifier's probabilities; metadata.json lists every file."""
     import keras
@@ -183,10 +183,8 @@ def stacked_preset(tmp_path_factory, sample_features):
     config = ExperimentConfig()
     save_run_folder(models.build_classifier(config.model, tasks.CINC2017), folder, config, tasks.CINC2017)
     deep = load_model(folder / "model.keras")
-    from ecgsl_keras.data.datasets import open_dataset
-
-    reader = open_dataset("cinc2017", __import__("conftest").CINC_SAMPLE)
-    probs = np.stack([deep.predict_signal(reader.load(r).lead(None), reader.load(r).fs)["probabilities"] for r in ids])
+    records = [sample_reader.load(r) for r in ids]
+    probs = np.stack([deep.predict_signal(r.lead(None), r.fs)["probabilities"] for r in records])
     clf = StackedClassifier(names, probability_names(LABELS), LABELS, params=PARAMS, seed=0,
                             deep_source={"kind": "probabilities"})
     clf.fit(np.concatenate([X, probs], axis=1), y).save(folder)
