@@ -185,8 +185,14 @@ class Hybrid(StepRunner):
             Xtr = feats("train") if row == "features" else np.concatenate([feats("train"), get("train")], axis=1)
             Xva = feats("validation") if row == "features" else np.concatenate([feats("validation"), get("validation")], axis=1)
 
-            def make(params, seed=42, deep_names=deep_names):
-                return StackedClassifier(names, deep_names, LABELS, params=dict(COMMON, **params), seed=seed)
+            source = {"features": {}, "stack_oof_probabilities": {
+                "kind": "probabilities", "train": f"out-of-fold, {self.args.k} folds", "validation":
+                "mean of the fold models"}, "stack_encoder_embedding": {
+                "kind": "encoder_embedding", "preset": self.args.init_from, "pooling": "masked mean"}}[row]
+
+            def make(params, seed=42, deep_names=deep_names, source=source):
+                return StackedClassifier(names, deep_names, LABELS, params=dict(COMMON, **params), seed=seed,
+                                         deep_source=source)
 
             if row in done and len(done[row]["runs"]) == len(self.args.seeds) and (self.work / f"proba_{row}.npy").is_file():
                 probs[row] = np.load(self.work / f"proba_{row}.npy")
