@@ -43,6 +43,7 @@ from ecgsl_keras.data.prepare import record_to_examples
 from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 from ecgsl_keras.evaluation.plot import evaluation_plots
+from ecgsl_keras.serving.stacked import stacked_folder
 from ecgsl_keras.store import runs
 from tfrecords_tools import IGNORE_LABEL, ShardedWriter, load_manifest, make_dataset
 
@@ -274,6 +275,9 @@ def _thresholds_for(task, model_path, split):
 
 def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None, plots=None) -> dict:
     """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
+    if stacked_folder(runs.model_path(model_path)):
+        raise ConfigError(model_path, "bad_config", "a stacked model computes record features from the raw "
+                                                    "signal: evaluate it on a raw folder (--dataset, --data-dir)")
 
     model, config, task, info = load_model(model_path)
     manifest = load_manifest(data)
@@ -302,6 +306,11 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     Unreadable or unusable records are skipped and counted (``skipped_by_reason``)."""
     from tqdm import tqdm
 
+    if stacked_folder(runs.model_path(model_path)):   # deep model + booster over record features
+        from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
+
+        return evaluate_stacked_raw(model_path, dataset, data_dir, records=records, reader_kwargs=reader_kwargs,
+                                    progress=progress)
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})

@@ -46,6 +46,7 @@ from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.data.signal import check_quality, preprocess
 from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.serving.stacked import load_stacked, stacked_folder
 from ecgsl_keras.store.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json, resolve_model_arg
 from tfrecords_tools import quiet
 
@@ -453,6 +454,9 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     ``num_threads`` sets the LiteRT interpreter's threads (``.tflite`` only). Multi-label models use
     the per-class thresholds saved with them (``thresholds.json`` of the run, ``thresholds`` of an
     export's metadata); one without is refused (``ConfigError``, reason ``missing_thresholds``).
+    A ``.keras`` in a stacked folder (``stacking.json`` + ``booster.txt`` beside it) gives a
+    ``serving.stacked.StackedPredictor``: the deep model, then the booster over record features and
+    its probabilities.
     """
 
     path = resolve_model_arg(path)   # a pretrained model name -> its model.keras (config.json beside it)
@@ -494,7 +498,9 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
                               f"'thresholds' in {METADATA_NAME} nor a {THRESHOLDS_NAME} beside it (looked in "
                               f"{[str(f) for f in _search_folders(path)]}). Thresholds are chosen on validation "
                               "data when the model is trained (ecgsl_keras.training.trainer writes thresholds.json)")
-    return Predictor(backend, config, task, source=str(path), thresholds=thresholds)
+    predictor = Predictor(backend, config, task, source=str(path), thresholds=thresholds)
+    folder = stacked_folder(path) if kind == "keras" else None
+    return load_stacked(folder, predictor) if folder else predictor   # booster over features + deep outputs
 
 
 def to_jsonable(result: dict) -> dict:

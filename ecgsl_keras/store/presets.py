@@ -19,6 +19,9 @@ A preset is a folder ``<root>/<name>/``::
                          metrics (with the records they were computed on), created, package version, and
                          the SHA-256 and size of every other file of the folder
     README.md            the model card
+    booster.txt          stacked presets only: the LightGBM booster (its own text format) over record features
+    stacking.json        + the deep model's probabilities, and its spec (``ecgsl_keras.modeling.stacking``);
+                         ``serving.inference.load_model`` then gives a ``serving.stacked.StackedPredictor``
 
 Roots searched, first match wins: the folders in the environment variable ``ECGSL_PRESETS_DIR``
 (``os.pathsep``-separated), then the package's ``ecgsl_keras/presets``. Every function takes
