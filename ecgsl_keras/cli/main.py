@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         print(usage())
         return 0
     if argv[0] == "--version":
-        from ecgsl_keras import __version__
+        from ecgsl_keras._version import __version__
 
         print(f"ecgsl {__version__}")
         return 0

@@ -157,7 +157,7 @@ class StackedClassifier:
     # --- files --------------------------------------------------------------------------------------
 
     def spec(self) -> dict:
-        import ecgsl_keras
+        from ecgsl_keras._version import __version__
 
         lgb_version = None
         try:
@@ -168,7 +168,7 @@ class StackedClassifier:
                 "booster_format": "lightgbm_text", "feature_names": self.feature_names,
                 "deep_names": self.deep_names, "deep_source": self.deep_source, "label_names": self.label_names,
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
-                "class_weight": self.class_weight, "package_version": ecgsl_keras.__version__,
+                "class_weight": self.class_weight, "package_version": __version__,
                 "lightgbm_version": lgb_version}
 
     def save(self, folder) -> Path:
