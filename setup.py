@@ -18,7 +18,8 @@ setup(
     include_package_data=True,
     package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*",
                                   # pretrained presets (ecgsl_keras.pretrained): model.keras, *.json, README.md
-                                  "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md"]},
+                                  "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md",
+                                  "presets/*/*.txt"]},
     install_requires=[
         "tensorflow>=2.18,<2.22",
         "tensorboard>=2.18",  # TensorBoard callback logs; not a dependency of tensorflow itself since 2.20
@@ -46,7 +47,7 @@ setup(
         "boost": ["lightgbm>=4.0"],
         # tests run explain and tune: their extras too
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
-                "opencv-python-headless>=4.8", "keras-tuner>=1.4"],
+                "opencv-python-headless>=4.8", "keras-tuner>=1.4", "lightgbm>=4.0"],
     },
     entry_points={
         "console_scripts": [
