@@ -1,4 +1,5 @@
 """ecgsl-keras: ECG Segment Learning (arXiv 2310.00818) in Keras 3 on TensorFlow."""
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -7,7 +8,7 @@ HERE = Path(__file__).parent
 
 setup(
     name="ecgsl-keras",
-    version="0.1.0",
+    version=re.search(r'__version__ = "([^"]+)"', (HERE / "ecgsl_keras" / "_version.py").read_text()).group(1),
     description="ECG Segment Learning: heartbeat-segment self-supervised learning in Keras 3",
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
@@ -17,7 +18,8 @@ setup(
     include_package_data=True,
     package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*",
                                   # pretrained presets (ecgsl_keras.pretrained): model.keras, *.json, README.md
-                                  "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md"]},
+                                  "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md",
+                                  "presets/*/*.txt"]},
     install_requires=[
         "tensorflow>=2.18,<2.22",
         "tensorboard>=2.18",  # TensorBoard callback logs; not a dependency of tensorflow itself since 2.20
@@ -39,18 +41,24 @@ setup(
         # prepare --runner beam. Not in "dev": about 350 MB (pyarrow, apache_beam), and it pins
         # protobuf below 7 (TensorFlow 2.21 accepts 6.31+); its tests skip without it.
         "beam": ["apache-beam[tfrecord]>=2.60"],
+        # the docs site: mkdocs build --strict (mkdocs.yml)
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9", "mkdocstrings[python]>=0.26"],
+        # the hybrid classifier's booster (stacking)
+        "boost": ["lightgbm>=4.0"],
         # tests run explain and tune: their extras too
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
-                "opencv-python-headless>=4.8", "keras-tuner>=1.4"],
+                "opencv-python-headless>=4.8", "keras-tuner>=1.4", "lightgbm>=4.0"],
     },
     entry_points={
         "console_scripts": [
-            "ecgsl-train=ecgsl_keras.train:main",
-            "ecgsl-prepare=ecgsl_keras.prepare:main",
-            "ecgsl-evaluate=ecgsl_keras.evaluate:main",
-            "ecgsl-export=ecgsl_keras.export:main",
-            "ecgsl-predict=ecgsl_keras.predict:main",
-            "ecgsl-quickstart=ecgsl_keras.quickstart:main",
+            "ecgsl=ecgsl_keras.cli.main:main",
+            # the former one-command scripts, kept as aliases of `ecgsl <command>`
+            "ecgsl-train=ecgsl_keras.cli.train:main",
+            "ecgsl-prepare=ecgsl_keras.cli.prepare:main",
+            "ecgsl-evaluate=ecgsl_keras.cli.evaluate:main",
+            "ecgsl-export=ecgsl_keras.cli.export:main",
+            "ecgsl-predict=ecgsl_keras.cli.predict:main",
+            "ecgsl-quickstart=ecgsl_keras.cli.quickstart:main",
         ]
     },
     classifiers=[

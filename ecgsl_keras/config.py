@@ -9,12 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.fileio import write_text_atomic
 
 
 class _JsonConfig:
@@ -68,21 +67,6 @@ class _JsonConfig:
             return cls.from_dict(values)
         except ConfigError as exc:
             raise ConfigError(path, "bad_config", str(exc).split(": ", 1)[-1]) from None
-
-
-def write_text_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)
@@ -201,6 +185,9 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
+    # Training batches padded to their longest sequence, sequences grouped by length (tfrecords_tools
+    # make_dataset length_aware); False: every batch padded to max_beats (the cost of training before issue 22).
+    length_aware: bool = True
     # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
     # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
     label_fraction: float = 1.0
@@ -209,7 +196,7 @@ class TrainConfig(_JsonConfig):
     lr_min_fraction: float = 0.05       # cosine: final learning rate as a fraction of the initial one
     backup_save_freq: str = "epoch"     # BackupAndRestore: "epoch", or a number of batches as a string ("50")
     keep_checkpoints: int = 3           # per-epoch weight checkpoints kept in the run's checkpoints/ folder
-    # Fine-tuning / supervised ECG-SL only (ecgsl_keras.augment): small data sets overfit on a CPU budget.
+    # Fine-tuning / supervised ECG-SL only (ecgsl_keras.data.augment): small data sets overfit on a CPU budget.
     augment: bool = True                # training batches only; never pre-training or evaluation
     augment_prob: float = 0.5           # each operation is applied to a sequence with this probability
     augment_scale: float = 1.25         # amplitude factor log-uniform in [1/s, s] per sequence (1 = off)
@@ -292,7 +279,7 @@ class QuickstartConfig(_JsonConfig):
 
 @dataclass(frozen=True)
 class ExportConfig(_JsonConfig):
-    """SavedModel / TFLite export (``ecgsl_keras.export``) and its benchmark (``bench inference``)."""
+    """SavedModel / TFLite export (``ecgsl_keras.serving.export``) and its benchmark (``bench inference``)."""
 
     tflite_formats: tuple = ("float32", "float16", "int8")
     # "dynamic": int8 weights, float activations; "full": int8 weights and activations (float in/out).

@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from ecgsl_keras import layers as ecgsl_layers  # noqa: E402
-from ecgsl_keras import models, tasks  # noqa: E402
+from ecgsl_keras.modeling import layers as ecgsl_layers  # noqa: E402
+from ecgsl_keras import tasks  # noqa: E402
+from ecgsl_keras.modeling import models
 from ecgsl_keras.config import ExperimentConfig  # noqa: E402
 
 

@@ -25,7 +25,7 @@ def cinc_dir() -> Path:
 def cinc_sample_tfrecords(tmp_path_factory, cinc_dir) -> Path:
     """The embedded CinC 2017 sample prepared once per session (51 train / 13 validation records),
     in shards of ~150 kB so that two workers can split the training shards between them."""
-    from ecgsl_keras.prepare import prepare
+    from ecgsl_keras.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("cinc_sample_tfrecords") / "data"
     prepare("cinc2017", cinc_dir, out, workers=1, shard_size_bytes=150_000, progress=False)

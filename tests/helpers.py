@@ -2,11 +2,15 @@
 beats from the in-repo fixtures for the model tests."""
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
+import json
 from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 import ecgsl_keras  # noqa: F401  (registers the custom objects: load_model below gets no custom_objects)
 
@@ -34,44 +38,93 @@ def assert_allclose_structure(actual, expected, atol=1e-6):
             np.testing.assert_allclose(a, e, atol=atol, rtol=0)
 
 
-def run_serialization_test(instance):
+def assert_config_has_constructor_args(instance, config=None, ignore=()):
+    """Every named argument of the class's ``__init__`` (its own and its bases' up to Keras') is a key
+    of ``get_config()``: an argument left out would be lost on saving. ``ignore``: names known to be left out."""
+    config = instance.get_config() if config is None else config
+    missing = []
+    for cls in type(instance).__mro__:
+        if cls.__module__.startswith("keras") or cls is object:
+            break
+        for name, param in inspect.signature(cls.__init__).parameters.items():
+            if name != "self" and name not in ignore and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and name not in config:
+                missing.append(f"{cls.__name__}.{name}")
+    assert not missing, f"constructor arguments missing from get_config(): {missing}"
+
+
+def run_serialization_test(instance, ignore_args=()):
     """get_config -> from_config, and serialize_keras_object -> deserialize, give the same config;
-    the config is JSON-serialisable as Keras saves it."""
+    every constructor argument (but ``ignore_args``) is in the config; the config is JSON-serialisable."""
     config = instance.get_config()
-    revived = instance.__class__.from_config(config)
+    assert_config_has_constructor_args(instance, config, ignore=ignore_args)
+    json.dumps(keras.saving.serialize_keras_object(instance))
+    revived = instance.__class__.from_config(copy.deepcopy(config))
     assert revived.get_config() == config
     serialized = keras.saving.serialize_keras_object(instance)
-    assert serialized["registered_name"].startswith("ecgsl>"), serialized["registered_name"]
+    if type(instance).__module__.startswith("ecgsl_keras"):
+        assert serialized["registered_name"].startswith("ecgsl>"), serialized["registered_name"]
     revived = keras.saving.deserialize_keras_object(serialized)
     assert type(revived) is type(instance)
     assert revived.get_config() == config
     return revived
 
 
+def _weights(model):
+    return [np.array(keras.ops.convert_to_numpy(w)) for w in model.trainable_weights]
+
+
+def run_training_step(model, x, y=None, loss="mse", optimizer=None, steps=1, run_eagerly=False):
+    """keras-hub's training check: compile, ``fit`` ``steps`` batch(es) of ``x`` -> ``y``; the loss is finite
+    and at least one trainable weight changes
+    (``y`` None: the model computes its own loss, e.g. ``MaskedSegmentModel``). Returns the losses."""
+    optimizer = optimizer or keras.optimizers.Adam(1e-2)
+    # traced by default, as training runs
+    model.compile(optimizer=optimizer, loss=loss, run_eagerly=run_eagerly)
+    before = _weights(model)
+    batch = len(keras.tree.flatten(x)[0])
+    history = model.fit(x, y, batch_size=batch, epochs=steps, shuffle=False, verbose=0)
+    losses = history.history["loss"]
+    assert len(losses) == steps and np.isfinite(losses).all(), losses
+    if before:
+        changed = [not np.array_equal(a, b) for a, b in zip(before, _weights(model))]
+        assert any(changed), f"{model.name}: no trainable weight changed in {steps} fit step(s)"
+    return losses
+
+
 def run_layer_test(layer_cls, init_kwargs, input_data, call_kwargs=None, expected_output_shape=None,
-                   tmp_path=None, atol=1e-6):
-    """Build and call the layer, check output shapes, serialise it, and (with ``tmp_path``) save it
-    in a functional model and load it back with identical outputs. Returns the layer's output."""
+                   tmp_path=None, atol=1e-6, run_training_check=True, expected_num_trainable_weights=None):
+    """keras-hub's ``run_layer_test``: build and call the layer, check the output shapes; the config round
+    trip (every constructor argument in ``get_config``; ``from_config`` with the same weights gives the same
+    outputs); a ``fit`` step of the layer in a functional model (finite loss, trainable weights change);
+    and (with ``tmp_path``) ``.keras`` saving loaded back with plain ``keras.models.load_model`` giving
+    identical outputs. Returns the layer's output."""
     call_kwargs = call_kwargs or {}
     layer = layer_cls(**init_kwargs)
-    for key, value in init_kwargs.items():
-        if key != "name":
-            assert key in layer.get_config(), f"{key} missing from get_config()"
     output = layer(input_data, **call_kwargs)
     if expected_output_shape is not None:
         shapes = keras.tree.map_structure(lambda t: tuple(t.shape), output)
         assert shapes == expected_output_shape, (shapes, expected_output_shape)
+    if expected_num_trainable_weights is not None:
+        assert len(layer.trainable_weights) == expected_num_trainable_weights, len(layer.trainable_weights)
     revived = run_serialization_test(layer)
+    for key, value in init_kwargs.items():
+        if key != "name":
+            assert revived.get_config()[key] == (list(value) if isinstance(value, tuple) else value), key
     revived(input_data, **call_kwargs)     # builds the weights
     revived.set_weights(layer.get_weights())
     assert_allclose_structure(revived(input_data, **call_kwargs), output, atol=atol)
+    if run_training_check:
+        model = _wrap_in_model(layer_cls(**init_kwargs), input_data, call_kwargs, first_output_only=True)
+        target = np.zeros(tuple(model.output.shape[1:]), np.float32)
+        target = np.broadcast_to(target, (len(keras.tree.flatten(input_data)[0]),) + target.shape).copy() + 0.5
+        run_training_step(model, model._test_input_data, target, run_eagerly=True)   # eager: faster for one step
     if tmp_path is not None:
         model = _wrap_in_model(layer_cls(**init_kwargs), input_data, call_kwargs)
         run_model_saving_test(model, input_data, tmp_path, atol=atol)
     return output
 
 
-def _wrap_in_model(layer, input_data, call_kwargs):
+def _wrap_in_model(layer, input_data, call_kwargs, first_output_only=False):
     def symbolic(x):
         x = np.asarray(x)
         return keras.Input(x.shape[1:], batch_size=None, dtype="bool" if x.dtype == bool else "float32")
@@ -88,6 +141,8 @@ def _wrap_in_model(layer, input_data, call_kwargs):
         input_data = [input_data, call_kwargs["padding_mask"]]
     else:
         outputs = layer(inputs, **kwargs)
+    if first_output_only and isinstance(outputs, (tuple, list)):
+        outputs = outputs[0]               # the float output the fit step regresses
     model = keras.Model(inputs, outputs)
     model._test_input_data = input_data
     return model
@@ -107,6 +162,63 @@ def run_model_saving_test(model, input_data=None, tmp_path=None, atol=1e-6):
     return loaded
 
 
+def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_training_check=True, atol=1e-6,
+                   run_eagerly=True):
+    """The model counterpart of ``run_layer_test`` (keras-hub's ``run_model_saving_test`` plus a fit step):
+    ``from_config(get_config())`` gives the same class, name and config and, with the same weights, the same
+    outputs; a subclassed model's constructor arguments are all in its config; ``.keras`` saving gives
+    identical outputs (before training); a ``fit`` step gives a finite loss and changes the weights."""
+    config = model.get_config()
+    if not isinstance(model, keras.Model) or type(model) not in (keras.Model, keras.Sequential):
+        assert_config_has_constructor_args(model, config)
+    revived = model.__class__.from_config(copy.deepcopy(config))     # Functional.from_config pops keys
+    assert type(revived) is type(model) and revived.name == model.name
+    assert json.dumps(revived.get_config(), sort_keys=True, default=str) == \
+        json.dumps(config, sort_keys=True, default=str)
+    revived.set_weights(model.get_weights())
+    assert_allclose_structure(revived(input_data, training=False), model(input_data, training=False), atol=atol)
+    run_model_saving_test(model, input_data, tmp_path, atol=atol)
+    if run_training_check:
+        # eager: one step of these small models is several times faster than tracing their train function
+        run_training_step(model, input_data, target, loss=loss, run_eagerly=run_eagerly)
+    return model
+
+
+# --- metrics recomputed by hand ---------------------------------------------------------------
+
+def f1_from_confusion(matrix) -> np.ndarray:
+    """Per-class F1 = 2 TP / (2 TP + FP + FN) from a confusion matrix (rows true, columns predicted);
+    0 for a class never true nor predicted (sklearn's ``zero_division=0``)."""
+    m = np.asarray(matrix, np.float64)
+    tp = np.diag(m)
+    denominator = 2 * tp + (m.sum(axis=0) - tp) + (m.sum(axis=1) - tp)
+    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+
+def majority_macro_f1(matrix) -> float:
+    """Macro F1 of always predicting the most frequent true class of ``matrix``."""
+    m = np.asarray(matrix, np.float64)
+    support = m.sum(axis=1)
+    majority = np.zeros_like(m)
+    majority[:, int(np.argmax(support))] = support
+    return float(f1_from_confusion(majority).mean())
+
+
+def assert_metrics_match_confusion(result, label_names=None, atol=1e-9):
+    """``macro_f1``, ``per_class_f1`` (and ``accuracy`` if present) equal the values recomputed by hand from
+    ``confusion_matrix``; returns the per-class F1 array."""
+    f1 = f1_from_confusion(result["confusion_matrix"])
+    assert result["macro_f1"] == pytest.approx(f1.mean(), abs=atol), (result["macro_f1"], f1)
+    if "per_class_f1" in result:
+        names = list(label_names or result["per_class_f1"])
+        got = [result["per_class_f1"][name] for name in names]
+        np.testing.assert_allclose(got, f1, atol=atol)
+    if "accuracy" in result:
+        m = np.asarray(result["confusion_matrix"], np.float64)
+        assert result["accuracy"] == pytest.approx(np.trace(m) / m.sum(), abs=atol)
+    return f1
+
+
 # --- real data -----------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
@@ -114,8 +226,8 @@ def cinc_beats(n_records: int = 6):
     """``[(record_id, label index, beats (n, 96), rr (n, 3), signal)]`` of the first CinC sample records
     (``signal``: the cleaned, 100 Hz, normalised signal the beats were cut from)."""
     from ecgsl_keras import tasks
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.signal import preprocess
 
     reader = open_dataset("cinc2017", CINC_SAMPLE)
     out = []
@@ -145,9 +257,9 @@ def cinc_batch(n_records: int = 6, max_beats: int = 32):
 def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
     """Beats, RR and AAMI per-beat labels (-1 unmatched) of the first ``seconds`` of a MIT-BIH record."""
     from ecgsl_keras import tasks
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.prepare import match_beat_labels
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import match_beat_labels
+    from ecgsl_keras.data.signal import preprocess
 
     record = open_dataset("mitdb", MITDB_FIXTURE).load(record_id)
     signal = record.lead(None)[: int(seconds * record.fs)]
@@ -158,7 +270,7 @@ def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
 
 def save_run_folder(model, folder, config, task) -> Path:
     """Save ``model`` as a minimal run folder (``model.keras`` + ``config.json``) like train writes."""
-    from ecgsl_keras import runs
+    from ecgsl_keras.store import runs
 
     folder = Path(folder)
     model.save(folder / runs.MODEL_NAME)

@@ -10,9 +10,15 @@ import pytest
 import tensorflow as tf
 
 import ecgsl_keras  # noqa: F401  (custom objects)
-from ecgsl_keras import augment, models, optimizers, tasks, train as train_lib
+from ecgsl_keras import tasks
+from ecgsl_keras.data import augment
+from ecgsl_keras.modeling import models
+from ecgsl_keras.modeling import optimizers
+from ecgsl_keras.training import trainer as train_lib
+from ecgsl_keras.training.stages import compile_for_stage, get_stage
 from ecgsl_keras.config import ExperimentConfig, ModelConfig, TrainConfig
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.cli import train as train_cli
 
 SMALL = ModelConfig(embed_dim=16, conv_filters=(8, 8, 16), d_model=16, num_heads=2, ff_dim=32, num_layers=1,
                     max_beats=40, head_units=16, attention_units=8)
@@ -45,7 +51,7 @@ def _batches(data, config, task, n=3, batch_size=16, seed=7):
 
 
 def _pipeline(stage, data, manifest, config, task, n=3, weights=None):
-    fn = train_lib.train_input_fn(stage, data, manifest, config, task, 16, weights=weights)
+    fn = get_stage(stage).input_fn(data, manifest, config, task, 16, weights=weights)
     return [tf.nest.map_structure(lambda t: t.numpy(), e) for e in fn(tf.distribute.InputContext()).take(n)]
 
 
@@ -176,12 +182,12 @@ def test_train_config_checks_the_new_fields():
         TrainConfig.from_dict({"encoder_warmup_epochs": -1})
     with pytest.raises(ConfigError, match="augment_scale"):
         TrainConfig(augment_scale=0.8).validate()
-    args = train_lib.build_parser().parse_args(
+    args = train_cli.build_parser().parse_args(
         ["--stage", "finetune", "--data", "d", "--run-dir", "r", "--no-augment", "--label-smoothing", "0.2",
          "--encoder-lr-multiplier", "0.1", "--encoder-warmup-epochs", "2"])
     assert (args.augment, args.label_smoothing, args.encoder_lr_multiplier, args.encoder_warmup_epochs) == (
         False, 0.2, 0.1, 2)
-    default = train_lib.build_parser().parse_args(["--stage", "supervised", "--data", "d", "--run-dir", "r"])
+    default = train_cli.build_parser().parse_args(["--stage", "supervised", "--data", "d", "--run-dir", "r"])
     assert default.augment is None          # None: the config's (on)
 
 
@@ -205,7 +211,7 @@ def test_label_smoothing_loss_equals_the_hand_computation():
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert restored.label_smoothing == pytest.approx(0.1)
     # compile_for_stage takes it from the TrainConfig
-    model = models.compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "supervised", tasks.CINC2017,
+    model = compile_for_stage(models.build_classifier(SMALL, tasks.CINC2017), "supervised", tasks.CINC2017,
                                      TrainConfig(label_smoothing=0.2))
     assert model.loss.label_smoothing == pytest.approx(0.2)
 
@@ -304,9 +310,9 @@ def test_multiplier_one_is_plain_adamw_and_zero_freezes(small_batch):
 def test_make_optimizer_uses_the_encoder_optimizer_for_finetune(setup):
     train = TrainConfig(epochs=4, encoder_lr_multiplier=0.3, encoder_warmup_epochs=2)
     model = models.build_classifier(SMALL, tasks.CINC2017)
-    opt = train_lib.make_optimizer(train, 40, stage="finetune", model=model, steps_per_epoch=10)
+    opt = optimizers.make_optimizer(train, 40, stage="finetune", model=model, steps_per_epoch=10)
     assert isinstance(opt, optimizers.EncoderAdamW)
     assert (opt.encoder_warmup_steps, opt.encoder_lr_multiplier) == (20, 0.3)
     assert set(opt.encoder_layers) == set(optimizers.encoder_layer_names(model))
-    assert type(train_lib.make_optimizer(train, 40, stage="supervised")) is keras.optimizers.AdamW
+    assert type(optimizers.make_optimizer(train, 40, stage="supervised")) is keras.optimizers.AdamW
     json.dumps(keras.optimizers.serialize(opt))      # the config is JSON (it goes into model.keras)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from ecgsl_keras.datasets import (ApneaEcgReader, CinC2017Reader, MitdbReader, PtbxlReader, WfdbFolderReader,
+from ecgsl_keras.data.datasets import (ApneaEcgReader, CinC2017Reader, MitdbReader, PtbxlReader, WfdbFolderReader,
                                   open_dataset)
 from ecgsl_keras.errors import ConfigError, LabelError, RecordError
 

@@ -1,12 +1,14 @@
-"""The hand-made-feature baseline (ecgsl_keras.baselines): features and the CLI on the real fixture."""
+"""The hand-made-feature baseline (ecgsl_keras.evaluation.baselines): features and the CLI on the real fixture."""
 import json
 import math
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from ecgsl_keras import baselines
+from ecgsl_keras.evaluation import baselines
+from helpers import assert_metrics_match_confusion
 
 
 def _rr_array(intervals):
@@ -62,12 +64,24 @@ def test_beat_correlation_features():
     assert a["beat_count"] == 30.0
 
 
+@pytest.mark.slow   # grid-search CV fit in-process and again in a subprocess: ~17 s
 def test_fit_features_baseline_and_cli(cinc_sample_tfrecords, tmp_path):
     grid = ({"max_iter": 20, "max_leaf_nodes": 7}, {"max_iter": 30, "max_leaf_nodes": 3})
     details = {}
     model, metrics = baselines.fit_features_baseline(cinc_sample_tfrecords, seed=0, cv_folds=3, grid=grid,
                                                      details=details)
-    assert 0.0 <= metrics["macro_f1"] <= 1.0 and metrics["n"] == 13
+    assert metrics["n"] == 13 and np.asarray(metrics["confusion_matrix"]).sum() == 13
+    f1 = assert_metrics_match_confusion(metrics, ["N", "A", "O", "~"])
+    assert metrics["challenge_f1"] == pytest.approx(f1[:3].mean())
+    # the fitted model learnt something: on its own training records it beats always answering the majority class
+    from sklearn.metrics import f1_score
+
+    X_train, y_train, _ = baselines.features_matrix(baselines.load_split_records(cinc_sample_tfrecords, "train"))
+    labels = [0, 1, 2, 3]
+    fitted = f1_score(y_train, model.predict(X_train), labels=labels, average="macro", zero_division=0)
+    majority = f1_score(y_train, np.full_like(y_train, np.bincount(y_train).argmax()), labels=labels,
+                        average="macro", zero_division=0)
+    assert fitted > majority + 0.2, (fitted, majority)
     assert len(details["cv_scores"]) == 2 and details["params"] in [dict(g) for g in grid]
     assert set(metrics["per_class_f1"]) == {"N", "A", "O", "~"} and "challenge_f1" in metrics
 
@@ -77,7 +91,9 @@ def test_fit_features_baseline_and_cli(cinc_sample_tfrecords, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert 0.0 <= result["macro_f1"] <= 1.0
+    assert np.asarray(result["metrics"]["confusion_matrix"]).sum() == 13
+    assert_metrics_match_confusion(result["metrics"], ["N", "A", "O", "~"])
+    assert result["macro_f1"] == result["metrics"]["macro_f1"]
     assert result["features"] == list(baselines.FEATURE_NAMES)
     assert result["splits"]["train"] == 51 and result["splits"]["validation"] == 13
     assert len(result["records"]["validation"]) == 13

@@ -6,7 +6,8 @@ import pytest
 
 from ecgsl_keras.bench import __main__ as bench_main
 from ecgsl_keras.bench import format_table, to_json_line
-from ecgsl_keras.bench.rpeaks import in_episodes, match_peaks
+from ecgsl_keras.bench.rpeaks import in_episodes
+from ecgsl_keras.data.signal import match_peaks
 
 
 def _run(capsys, argv):
@@ -138,5 +139,5 @@ def test_segment_bench_on_cinc_sample(capsys, cinc_dir):
 
 def test_rpeaks_bench_missing_data_dir_is_a_clear_error(capsys, tmp_path):
     code, out, err = _run(capsys, ["rpeaks", "--data-dir", str(tmp_path / "nowhere")])
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "nowhere" in err and "not found" in err

@@ -13,20 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 # (module, bad arguments); every bad call must exit non-zero with a message on stderr.
 CLIS = [
-    ("ecgsl_keras.prepare", ["--dataset", "cinc2017", "--data-dir", "{missing}", "--out", "{tmp}/prepared"]),
-    ("ecgsl_keras.train", ["--stage", "supervised", "--data", "{missing}", "--run-dir", "{tmp}/run"]),
-    ("ecgsl_keras.evaluate", ["--model", "{missing}/model.keras", "--data", "{missing}"]),
-    ("ecgsl_keras.export", ["--model", "{missing}/model.keras", "--out", "{tmp}/export"]),
-    ("ecgsl_keras.predict", ["--model", "{missing}/model.keras", "--record", "{missing}/A00001"]),
-    ("ecgsl_keras.quickstart", ["--data-dir", "{missing}", "--run-dir", "{tmp}/quick", "--epochs", "1"]),
-    ("ecgsl_keras.ensemble", ["--members", "{missing}/a", "{missing}/b", "--out", "{tmp}/ens.keras"]),
-    ("ecgsl_keras.baselines", ["features", "--data", "{missing}"]),
-    ("ecgsl_keras.pretrained", ["show", "no_such_preset"]),
+    ("ecgsl_keras.cli.prepare", ["--dataset", "cinc2017", "--data-dir", "{missing}", "--out", "{tmp}/prepared"]),
+    ("ecgsl_keras.cli.train", ["--stage", "supervised", "--data", "{missing}", "--run-dir", "{tmp}/run"]),
+    ("ecgsl_keras.cli.evaluate", ["--model", "{missing}/model.keras", "--data", "{missing}"]),
+    ("ecgsl_keras.cli.export", ["--model", "{missing}/model.keras", "--out", "{tmp}/export"]),
+    ("ecgsl_keras.cli.predict", ["--model", "{missing}/model.keras", "--record", "{missing}/A00001"]),
+    ("ecgsl_keras.cli.quickstart", ["--data-dir", "{missing}", "--run-dir", "{tmp}/quick", "--epochs", "1"]),
+    ("ecgsl_keras.cli.ensemble", ["--members", "{missing}/a", "{missing}/b", "--out", "{tmp}/ens.keras"]),
+    ("ecgsl_keras.cli.baselines", ["features", "--data", "{missing}"]),
+    ("ecgsl_keras.cli.presets", ["show", "no_such_preset"]),
     ("ecgsl_keras.bench.__main__", ["pipeline", "--data", "{missing}"]),
     ("tfrecords_tools.__main__", ["verify", "{missing}"]),
-    ("ecgsl_keras.explain", ["--model", "{missing}/model.keras", "--record", "{missing}/A00001", "--out", "{tmp}/ex"]),
-    ("ecgsl_keras.plot", ["history", "{missing}"]),
-    ("ecgsl_keras.tune", ["--data", "{missing}", "--stage", "supervised", "--max-trials", "1", "--out", "{tmp}/tune"]),
+    ("ecgsl_keras.cli.explain", ["--model", "{missing}/model.keras", "--record", "{missing}/A00001", "--out", "{tmp}/ex"]),
+    ("ecgsl_keras.cli.plot", ["history", "{missing}"]),
+    ("ecgsl_keras.cli.tune", ["--data", "{missing}", "--stage", "supervised", "--max-trials", "1", "--out", "{tmp}/tune"]),
 ]
 
 RUNNER = textwrap.dedent("""

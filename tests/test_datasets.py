@@ -13,7 +13,7 @@ import pytest
 import scipy.io
 
 from ecgsl_keras import tasks
-from ecgsl_keras.datasets import (DATASETS, ApneaEcgReader, CinC2017Reader, MitdbReader, PtbxlReader,
+from ecgsl_keras.data.datasets import (DATASETS, ApneaEcgReader, CinC2017Reader, MitdbReader, PtbxlReader,
                                   WfdbFolderReader, cinc2017_sample_dir, dataset_options, open_dataset)
 from ecgsl_keras.errors import ConfigError
 

@@ -34,8 +34,8 @@ MIRRORED = textwrap.dedent("""
 
     import keras
     import numpy as np
-    from ecgsl_keras import strategy as strategy_lib
-    from ecgsl_keras.train import train
+    from ecgsl_keras.training import strategy as strategy_lib
+    from ecgsl_keras.training.trainer import train
 
     data, out, config = sys.argv[1:4]
     result = {}
@@ -57,8 +57,11 @@ def test_mirrored_two_replicas_match_one_replica(cinc_sample_tfrecords, tmp_path
     from ecgsl_keras.config import ExperimentConfig, ModelConfig, TrainConfig
 
     # Dropout 0 so that both runs compute the same function; the data order is seeded. No
-    # augmentation: its draws are per batch, and the per-replica batches differ (8 vs 4).
-    ExperimentConfig(model=ModelConfig(dropout=0.0), train=TrainConfig(augment=False)).save(tmp_path / "config.json")
+    # augmentation: its draws are per batch, and the per-replica batches differ (8 vs 4). Fixed-shape
+    # batches: length-aware ones are grouped by length per replica batch size, so 8 and 2 x 4 would
+    # hold other examples (replicas of different lengths: tests/test_length_aware.py).
+    ExperimentConfig(model=ModelConfig(dropout=0.0),
+                     train=TrainConfig(augment=False, length_aware=False)).save(tmp_path / "config.json")
     proc = subprocess.run([sys.executable, "-c", MIRRORED, str(cinc_sample_tfrecords), str(tmp_path),
                            str(tmp_path / "config.json")], env=_env(), capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -79,7 +82,7 @@ WORKER = textwrap.dedent("""
     import json, sys
     import keras
     import numpy as np
-    from ecgsl_keras.train import train
+    from ecgsl_keras.training.trainer import train
 
     data, run_dir, out = sys.argv[1:4]
 
@@ -141,7 +144,7 @@ def test_multiworker_two_processes_on_loopback(cinc_sample_tfrecords, tmp_path):
 
 
 def test_strategy_names(monkeypatch):
-    from ecgsl_keras import strategy as strategy_lib
+    from ecgsl_keras.training import strategy as strategy_lib
     from ecgsl_keras.errors import ConfigError
 
     assert strategy_lib.get_strategy("auto").num_replicas_in_sync == 1

@@ -1,4 +1,4 @@
-"""The end-to-end TFLite file (ecgsl_keras.edge): raw window in, diagnosis out, detection inside."""
+"""The end-to-end TFLite file (ecgsl_keras.serving.edge): raw window in, diagnosis out, detection inside."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsl_keras import edge
-from ecgsl_keras import signal as signal_lib
+from ecgsl_keras.serving import edge
+from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.predict import read_lead
+from ecgsl_keras.data.readers import read_lead
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
@@ -24,10 +24,10 @@ RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135",
 def exported(tmp_path_factory, cinc_dir):
     """One member of the shipped cinc2017 preset (an ensemble of three: one keeps the test fast)
     exported end to end (float32) and checked against the Python path on the fixture records."""
-    from ecgsl_keras.ensemble import ensemble_members
-    from ecgsl_keras.export import load_classifier
-    from ecgsl_keras.inference import find_metadata
-    from ecgsl_keras.runs import resolve_model_arg
+    from ecgsl_keras.modeling.ensemble import ensemble_members
+    from ecgsl_keras.serving.export import load_classifier
+    from ecgsl_keras.serving.inference import find_metadata
+    from ecgsl_keras.store.runs import resolve_model_arg
 
     records = tmp_path_factory.mktemp("records")
     for name in RECORDS:
@@ -41,6 +41,7 @@ def exported(tmp_path_factory, cinc_dir):
     return out, report, config
 
 
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
 def test_export_files_contract_and_agreement_with_python_path(exported):
     out, report, config = exported
     meta = json.loads((out / edge.METADATA_NAME).read_text())
@@ -56,6 +57,7 @@ def test_export_files_contract_and_agreement_with_python_path(exported):
     assert agreement["rpeak_agreement"]["ppv"] >= 0.95
 
 
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
 def test_tflite_matches_python_beats_on_a_clean_record(exported, cinc_dir):
     out, _, config = exported
     run = edge.Runner(out / edge.tflite_name("float32"))
@@ -78,6 +80,7 @@ def test_tflite_matches_python_beats_on_a_clean_record(exported, cinc_dir):
 
 @pytest.mark.parametrize("case, status", [("too_long", "bad_length"), ("too_short", "bad_length"), ("nan", "nan"),
                                           ("inf", "nan"), ("flat", "flat"), ("clipped", "clipped")])
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
 def test_bad_input_gives_defined_outputs(exported, cinc_dir, case, status):
     out, _, config = exported
     run = edge.Runner(out / edge.tflite_name("float32"))
@@ -97,6 +100,7 @@ def test_bad_input_gives_defined_outputs(exported, cinc_dir, case, status):
     assert np.all(np.isfinite(result["probabilities"]))
 
 
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
 def test_example_runs_without_tensorflow(exported, cinc_dir):
     out, _, _ = exported
     code = ("import json, runpy, sys\n"
@@ -141,12 +145,39 @@ def test_in_graph_rr_features_match_signal_rr_features():
     np.testing.assert_allclose(rr, expected, atol=1e-5)
 
 
-def test_export_cli_has_end_to_end_options():
-    from ecgsl_keras.export import build_parser
+@pytest.mark.parametrize("options,message", [(["--input-rate", "50"], "input rate 50 Hz"),
+                                             (["--input-rate", "450"], "integer multiple"),
+                                             (["--window-s", "0.5"], "window of 0.5 s is too short")])
+def test_export_cli_end_to_end_options_reach_the_check(options, message, tmp_path, capsys):
+    """The CLI's --window-s / --input-rate are what the end-to-end export checks: an unservable value is
+    refused with exit 2 and a one-line error before any model is loaded, and nothing is written."""
+    from ecgsl_keras.cli import export as export_cli
 
-    args = build_parser().parse_args(["--model", "cinc2017", "--out", "x", "--end-to-end", "--window-s", "20",
-                                      "--input-rate", "300"])
-    assert args.end_to_end and args.window_s == 20 and args.input_rate == 300
+    out = tmp_path / "e2e"
+    assert export_cli.main(["--model", "cinc2017", "--out", str(out), "--end-to-end"] + options) == 2
+    err = capsys.readouterr().err
+    assert f"error: " in err and message in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_export_cli_passes_end_to_end_options_on(tmp_path, capsys, monkeypatch):
+    from ecgsl_keras.cli import export as export_cli
+
+    calls = []
+    monkeypatch.setattr(export_cli, "export_model", lambda *a, **kw: calls.append((a, kw)) or {"ok": True})
+    assert export_cli.main(["--model", "cinc2017", "--out", str(tmp_path / "a"), "--end-to-end", "--window-s", "20",
+                            "--input-rate", "300"]) == 0
+    assert export_cli.main(["--model", "cinc2017", "--out", str(tmp_path / "b")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"ok": True}
+    (_, with_e2e), (_, without) = calls
+    assert with_e2e["end_to_end"] == edge.EdgeConfig(window_s=20.0, input_rate=300.0)
+    assert without["end_to_end"] is None
+    # 300 Hz is 3 x the model's 100 Hz: accepted by the real check
+    edge.check_config(SignalConfig(), with_e2e["end_to_end"])
+    # a per-beat preset is refused for the end-to-end file, with the reason
+    monkeypatch.undo()
+    assert export_cli.main(["--model", "mitdb-beats", "--out", str(tmp_path / "c"), "--end-to-end"]) == 2
+    assert "labels each beat" in capsys.readouterr().err
 
 
 class _SumModel:

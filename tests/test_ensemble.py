@@ -1,4 +1,4 @@
-"""Seed ensembles (ecgsl_keras.ensemble): mean of the members, one .keras file, attention, evaluate,
+"""Seed ensembles (ecgsl_keras.modeling.ensemble): mean of the members, one .keras file, attention, evaluate,
 the CLI, and a preset built from an ensemble."""
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 
 import ecgsl_keras  # noqa: F401
-from ecgsl_keras import ensemble, evaluate, models, pretrained, runs, tasks
+from ecgsl_keras import tasks
+from ecgsl_keras.modeling import ensemble
+from ecgsl_keras.evaluation import evaluate
+from ecgsl_keras.modeling import models
+from ecgsl_keras.store import presets as pretrained
+from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig, TrainConfig
-from helpers import cinc_batch
+from ecgsl_keras.cli import ensemble as ensemble_cli
+from ecgsl_keras.training import publish
+from helpers import cinc_batch, run_model_saving_test
 from test_pretrained import TINY, make_run
 
 
@@ -34,10 +41,7 @@ def test_ensemble_is_the_mean_and_round_trips(members, tmp_path):
     got = np.asarray(model(features, training=False))
     np.testing.assert_allclose(got, (outputs[0] + outputs[1]) / 2, atol=1e-6)
 
-    path = tmp_path / "ensemble.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)                  # plain Keras, no custom_objects
-    np.testing.assert_allclose(np.asarray(loaded(features, training=False)), got, atol=1e-6)
+    loaded = run_model_saving_test(model, features, tmp_path)      # plain keras.models.load_model, same outputs
 
     # attention_model: mean of the members' attention weights, a distribution over real beats
     out = models.attention_model(loaded)
@@ -59,11 +63,12 @@ def test_ensemble_evaluates_like_its_members(members, cinc_sample_tfrecords):
     assert metrics["n"] == 13
 
 
+@pytest.mark.slow   # trains two member runs, then the CLI: ~25 s
 def test_ensemble_cli_then_preset(tmp_path, cinc_sample_tfrecords, capsys):
     runs_dirs = [make_run(tmp_path / f"seed{seed}", cinc_sample_tfrecords, seed=seed, metrics=False) for seed in (1, 2)]
     out = tmp_path / "ens" / "model.keras"
     capsys.readouterr()
-    assert ensemble.main(["--members", *map(str, runs_dirs), "--out", str(out), "--data", str(cinc_sample_tfrecords)]) == 0
+    assert ensemble_cli.main(["--members", *map(str, runs_dirs), "--out", str(out), "--data", str(cinc_sample_tfrecords)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["out"] == str(out) and len(summary["members"]) == 2 and summary["metrics"]["n"] == 13
     info = runs.read_json(out.parent / "config.json")
@@ -71,11 +76,11 @@ def test_ensemble_cli_then_preset(tmp_path, cinc_sample_tfrecords, capsys):
     # the output folder is a run folder: evaluate reads it, and the same figures come back
     by_cli = evaluate.evaluate_tfrecords(out, cinc_sample_tfrecords)
     assert by_cli["macro_f1"] == pytest.approx(summary["metrics"]["macro_f1"])
-    assert ensemble.main(["--members", *map(str, runs_dirs), "--out", str(out)]) == 2   # no --overwrite
+    assert ensemble_cli.main(["--members", *map(str, runs_dirs), "--out", str(out)]) == 2   # no --overwrite
     assert "already exists" in capsys.readouterr().err
 
     root = tmp_path / "presets"
-    meta = pretrained.build(out, "tiny-ensemble", "two tiny members", root=root)
+    meta = publish.build(out, "tiny-ensemble", "two tiny members", root=root)
     assert meta["stage"] == "ensemble" and meta["validation"]["records"] == 13
     assert len(meta["training_data"]["members"]) == 2
     features, _ = cinc_batch(3, 32)

@@ -5,10 +5,17 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
-from ecgsl_keras import evaluate, metrics, runs, tasks
+from ecgsl_keras import tasks
 
 
 # --- metrics ----------------------------------------------------------------------------------------
+
+from ecgsl_keras.evaluation import evaluate
+
+from ecgsl_keras.evaluation import metrics
+
+from ecgsl_keras.store import runs
+from ecgsl_keras.cli import evaluate as evaluate_cli
 
 def _random_predictions(n=200, classes=4, seed=0):
     rng = np.random.default_rng(seed)
@@ -112,7 +119,7 @@ def test_windows_are_averaged_per_record_per_example_and_per_beat():
 
 @pytest.fixture(scope="module")
 def classifier_run(cinc_sample_tfrecords, tmp_path_factory):
-    from ecgsl_keras.train import train
+    from ecgsl_keras.training.trainer import train
 
     run_dir = tmp_path_factory.mktemp("eval") / "supervised"
     train("supervised", cinc_sample_tfrecords, run_dir, epochs=2, batch_size=16, verbose=0)
@@ -124,7 +131,7 @@ def _last_json(capsys):
 
 
 def _own_record_predictions(model_path, data, config):
-    """Predictions recomputed without ecgsl_keras.evaluate: tf.data windows -> model -> mean per record."""
+    """Predictions recomputed without ecgsl_keras.evaluation.evaluate: tf.data windows -> model -> mean per record."""
     import keras
     import pandas as pd
 
@@ -145,7 +152,7 @@ def _own_record_predictions(model_path, data, config):
 @pytest.mark.slow
 def test_evaluate_cli_on_the_fixture_matches_scikit_learn(classifier_run, cinc_sample_tfrecords, cinc_dir, capsys):
     model_path = classifier_run / runs.MODEL_NAME
-    assert evaluate.main(["--model", str(model_path), "--data", str(cinc_sample_tfrecords)]) == 0
+    assert evaluate_cli.main(["--model", str(model_path), "--data", str(cinc_sample_tfrecords)]) == 0
     found = _last_json(capsys)
     for key in ("macro_f1", "per_class_f1", "confusion_matrix", "auroc", "accuracy", "challenge_f1"):
         assert key in found, key
@@ -163,7 +170,7 @@ def test_evaluate_cli_on_the_fixture_matches_scikit_learn(classifier_run, cinc_s
 
     # The raw folder, segmented again with the run's signal config, gives the same figures.
     validation_ids = sorted(_validation_ids(cinc_sample_tfrecords))
-    assert evaluate.main(["--model", str(model_path), "--dataset", "cinc2017", "--data-dir", str(cinc_dir),
+    assert evaluate_cli.main(["--model", str(model_path), "--dataset", "cinc2017", "--data-dir", str(cinc_dir),
                           "--records", *validation_ids, "--no-progress"]) == 0
     raw = _last_json(capsys)
     assert raw["records"] == 13 and raw["skipped"] == 0
@@ -180,17 +187,17 @@ def _validation_ids(data):
 
 
 def test_evaluate_cli_errors(tmp_path, capsys):
-    assert evaluate.main(["--model", str(tmp_path / "missing.keras"), "--data", str(tmp_path)]) == 2
+    assert evaluate_cli.main(["--model", str(tmp_path / "missing.keras"), "--data", str(tmp_path)]) == 2
     assert "model file not found" in capsys.readouterr().err
     (tmp_path / "model.keras").write_bytes(b"")
-    assert evaluate.main(["--model", str(tmp_path / "model.keras"), "--data", str(tmp_path)]) == 2
+    assert evaluate_cli.main(["--model", str(tmp_path / "model.keras"), "--data", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_multilabel_thresholds_come_from_validation(fixtures_dir, tmp_path, capsys):
-    from ecgsl_keras.prepare import prepare
-    from ecgsl_keras.train import train
+    from ecgsl_keras.data.prepare import prepare
+    from ecgsl_keras.training.trainer import train
 
     data = tmp_path / "ptbxl"
     prepare("ptbxl", fixtures_dir / "ptbxl", data, progress=False)
@@ -199,7 +206,7 @@ def test_multilabel_thresholds_come_from_validation(fixtures_dir, tmp_path, caps
     assert summary["monitor"] == "val_macro_auroc"
     saved = json.loads((run_dir / runs.THRESHOLDS_NAME).read_text())
     assert len(saved["thresholds"]) == 5 and "validation" in saved["chosen_on"]
-    assert evaluate.main(["--model", str(run_dir / runs.MODEL_NAME), "--data", str(data), "--split", "test"]) == 0
+    assert evaluate_cli.main(["--model", str(run_dir / runs.MODEL_NAME), "--data", str(data), "--split", "test"]) == 0
     found = _last_json(capsys)
     assert found["split"] == "test" and found["thresholds_from"].startswith("validation")
     assert list(found["thresholds"].values()) == pytest.approx(saved["thresholds"])

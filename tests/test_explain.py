@@ -1,4 +1,4 @@
-"""ecgsl_keras.explain: tf-explain saliency of ECG-SL and the raw-signal ResNet on fixture records.
+"""ecgsl_keras.evaluation.explain: tf-explain saliency of ECG-SL and the raw-signal ResNet on fixture records.
 
 Untrained models on the default config: the checks are about the mapping from the model's inputs
 back to the record's time axis (against an independent tf.GradientTape on the preprocessed signal),
@@ -11,9 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from ecgsl_keras import explain, plot, tasks
+from ecgsl_keras import tasks
+
+from ecgsl_keras.evaluation import explain
+
+from ecgsl_keras.evaluation import plot
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.predict import read_lead
+from ecgsl_keras.data.readers import read_lead
+from ecgsl_keras.cli import explain as explain_cli
 from helpers import save_run_folder
 
 RECORD = "A04483"      # 60 s normal rhythm
@@ -24,7 +29,7 @@ SHORT_RECORD = "A03565"  # 10.5 s
 def ecgsl_run(tmp_path_factory):
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     base = ExperimentConfig()   # a small model: the checks are about the mapping, not the model
@@ -39,7 +44,7 @@ def ecgsl_run(tmp_path_factory):
 def resnet_run(tmp_path_factory):
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     base = ExperimentConfig()
@@ -53,8 +58,8 @@ def _reference_gradient(ex, result, signal_model):
     """d mean-over-windows p_c / d (preprocessed signal), by tf.GradientTape through tf.gather."""
     import tensorflow as tf
 
-    from ecgsl_keras.inference import window_starts
-    from ecgsl_keras.signal import preprocess
+    from ecgsl_keras.serving.inference import window_starts
+    from ecgsl_keras.data.signal import preprocess
 
     n = signal_model.size
     if ex.kind == "resnet":
@@ -97,7 +102,7 @@ def test_vanilla_saliency_is_the_gradient_on_the_signal(which, ecgsl_run, resnet
     assert np.abs(result.model_saliency).max() > 0
     if which == "ecgsl":
         # the beats are exactly the preprocessed signal at the provenance indices
-        from ecgsl_keras.signal import preprocess
+        from ecgsl_keras.data.signal import preprocess
 
         beats = preprocess(signal, fs)
         index = explain.beat_provenance(beats.signal.size, beats.rpeaks, ExperimentConfig().signal)
@@ -126,10 +131,10 @@ def test_explain_cli_writes_png_and_npz(ecgsl_run, cinc_dir, tmp_path, capsys, m
 
     monkeypatch.setattr(explain, "SMOOTHGRAD_SAMPLES", 4)
 
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.serving.inference import load_model
 
     record = str(cinc_dir / RECORD)
-    assert explain.main(["--model", str(ecgsl_run), "--record", record, "--method", "smoothgrad",
+    assert explain_cli.main(["--model", str(ecgsl_run), "--record", record, "--method", "smoothgrad",
                          "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     signal, fs, _ = read_lead(record)
@@ -150,17 +155,17 @@ def test_explain_bad_input(ecgsl_run, cinc_dir, tmp_path, capsys, monkeypatch):
     signal, fs, _ = read_lead(cinc_dir / RECORD)
     wfdb.wrsamp("short", fs=fs, units=["mV"], sig_name=["I"], p_signal=signal[: int(fs)].reshape(-1, 1).astype(float),
                 fmt=["16"], write_dir=str(tmp_path))
-    assert explain.main(["--model", str(ecgsl_run), "--record", str(tmp_path / "short"), "--out", str(tmp_path)]) == 2
+    assert explain_cli.main(["--model", str(ecgsl_run), "--record", str(tmp_path / "short"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "short" in err and "under the minimum" in err and "Traceback" not in err
     # without the extra: which pip install to run
     monkeypatch.setitem(sys.modules, "tf_explain.core.vanilla_gradients", None)
-    assert explain.main(["--model", str(ecgsl_run), "--record", str(cinc_dir / RECORD), "--out", str(tmp_path)]) == 2
+    assert explain_cli.main(["--model", str(ecgsl_run), "--record", str(cinc_dir / RECORD), "--out", str(tmp_path)]) == 2
     assert 'pip install -e ".[explain]"' in capsys.readouterr().err
 
 
 def test_wave_regions_and_shares(cinc_dir):
-    from ecgsl_keras.signal import clean, preprocess
+    from ecgsl_keras.data.signal import clean, preprocess
 
     signal, fs, _ = read_lead(cinc_dir / RECORD)
     beats = preprocess(signal, fs)

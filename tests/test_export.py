@@ -1,4 +1,4 @@
-"""ecgsl_keras.export: SavedModel and TFLite (float32, float16, int8) against the Keras model, run with
+"""ecgsl_keras.serving.export: SavedModel and TFLite (float32, float16, int8) against the Keras model, run with
 LiteRT, on the embedded CinC 2017 sample prepared to TFRecords."""
 import json
 
@@ -8,6 +8,7 @@ import pytest
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ECGSLError
+from ecgsl_keras.cli import export as export_cli
 from helpers import save_run_folder
 
 pytestmark = [
@@ -23,7 +24,7 @@ EXAMPLES = 48   # calibration windows and parity windows
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, cinc_dir):
-    from ecgsl_keras.prepare import prepare
+    from ecgsl_keras.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared") / "cinc2017"
     prepare("cinc2017", cinc_dir, out, ExperimentConfig(), progress=False)
@@ -35,7 +36,7 @@ def run_dir(tmp_path_factory, prepared):
     """A classifier trained briefly on the sample's train split (so that its outputs are not uniform)."""
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
     from tfrecords_tools import make_dataset
 
     keras.utils.set_random_seed(0)
@@ -48,7 +49,7 @@ def run_dir(tmp_path_factory, prepared):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, run_dir, prepared):
-    from ecgsl_keras.export import export_model
+    from ecgsl_keras.serving.export import export_model
 
     out = tmp_path_factory.mktemp("exports") / "cinc2017"
     report = export_model(run_dir / "model.keras", out, representative_data=prepared, examples=EXAMPLES)
@@ -107,7 +108,7 @@ def test_signature_of_saved_model_and_tflite(exported):
 @pytest.mark.parametrize("n_beats", [3, 17, 128, 300])
 def test_every_format_handles_variable_beat_counts(exported, run_dir, n_beats):
     """Sequences of any length: padded to max_beats (or windowed), the same answer in every format."""
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.serving.inference import load_model
 
     out, _ = exported
     rng = np.random.default_rng(n_beats)
@@ -125,8 +126,8 @@ def test_every_format_handles_variable_beat_counts(exported, run_dir, n_beats):
 
 
 def test_raw_signal_in_every_format(exported, run_dir, cinc_dir):
-    from ecgsl_keras.inference import load_model
-    from ecgsl_keras.predict import read_lead
+    from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.data.readers import read_lead
 
     out, _ = exported
     signal, fs, _ = read_lead(cinc_dir / "A01045")
@@ -139,18 +140,18 @@ def test_raw_signal_in_every_format(exported, run_dir, cinc_dir):
 
 
 def test_export_refuses_to_overwrite_and_cli(run_dir, prepared, tmp_path, capsys):
-    from ecgsl_keras import export
+    from ecgsl_keras.serving import export
 
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier export")
     with pytest.raises(ECGSLError, match="--overwrite"):
         export.export_model(run_dir / "model.keras", out, representative_data=prepared)
-    assert export.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite"]) == 2
+    assert export_cli.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     # SavedModel only, replacing the folder
-    code = export.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite",
+    code = export_cli.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite",
                         "--representative-data", str(prepared), "--examples", "8", "--overwrite"])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -160,7 +161,7 @@ def test_export_refuses_to_overwrite_and_cli(run_dir, prepared, tmp_path, capsys
     assert not list(tmp_path.glob(".export.*")), "temporary or old folder left behind"
     # full-integer int8, calibrated on the embedded sample (no --representative-data): it converts,
     # runs in LiteRT and the report states its agreement, whatever it is
-    code = export.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite", "int8",
+    code = export_cli.main(["--model", str(run_dir / "model.keras"), "--out", str(out), "--tflite", "int8",
                         "--int8-mode", "full", "--examples", "8", "--overwrite"])
     assert code == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -15,7 +15,7 @@ def no_litert(monkeypatch):
 
 
 def test_tflite_backend_without_litert_names_the_extra(no_litert, tmp_path):
-    from ecgsl_keras.inference import _TFLiteBackend
+    from ecgsl_keras.serving.inference import _TFLiteBackend
 
     with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[litert\]"') as info:
         _TFLiteBackend(tmp_path / "model_float32.tflite")

@@ -1,4 +1,4 @@
-"""ecgsl_keras.inference and the predict CLI on the embedded CinC 2017 sample.
+"""ecgsl_keras.serving.inference and the predict CLI on the embedded CinC 2017 sample.
 
 The model is an untrained classifier on the default config: raw-signal inference must give the
 same numbers as the TFRecord path whatever the weights are.
@@ -11,7 +11,7 @@ import pytest
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, RecordError, SignalQualityError
-from ecgsl_keras.inference import combine_attention, load_model, window_starts
+from ecgsl_keras.serving.inference import combine_attention, load_model, window_starts
 from helpers import save_run_folder
 
 # Records of the embedded sample used here (a short and a long one, and one more).
@@ -23,7 +23,7 @@ def run_dir(tmp_path_factory):
     """A run folder as training leaves it: model.keras and config.json (config + task)."""
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     config = ExperimentConfig()
@@ -38,14 +38,14 @@ def predictor(run_dir):
 
 @pytest.fixture(scope="module")
 def sample_reader(cinc_dir):
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.data.datasets import open_dataset
 
     return open_dataset("cinc2017", cinc_dir)
 
 
 def _long_record(sample_reader):
     """A recording longer than max_beats beats: a sample record repeated end to end."""
-    from ecgsl_keras.datasets.base import Record
+    from ecgsl_keras.data.datasets.base import Record
 
     record = sample_reader.load(RECORDS[1])
     signal = np.tile(record.signal, (3, 1))   # 3 minutes: more than max_beats beats
@@ -55,9 +55,9 @@ def _long_record(sample_reader):
 
 def _tfrecord_path_probabilities(predictor, cinc_dir, long_record, out_dir):
     """The evaluation path: prepare (the sample records) and record_to_examples + ShardedWriter (the
-    long one) -> make_dataset windows -> Keras model -> ecgsl_keras.evaluate's per-record average."""
-    from ecgsl_keras import evaluate
-    from ecgsl_keras.prepare import prepare, record_to_examples
+    long one) -> make_dataset windows -> Keras model -> ecgsl_keras.evaluation.evaluate's per-record average."""
+    from ecgsl_keras.evaluation import evaluate
+    from ecgsl_keras.data.prepare import prepare, record_to_examples
     from tfrecords_tools import ShardedWriter
 
     config, task = predictor.config, predictor.task
@@ -159,12 +159,13 @@ def test_load_model_errors(tmp_path, run_dir):
 
 
 def test_predict_cli(run_dir, cinc_dir, predictor, capsys):
-    from ecgsl_keras import predict
+    from ecgsl_keras.cli import predict
+    from ecgsl_keras.data.readers import read_lead
 
     record = str(cinc_dir / RECORDS[1])
     assert predict.main(["--model", str(run_dir / "model.keras"), "--record", record]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    signal, fs, lead = predict.read_lead(record)
+    signal, fs, lead = read_lead(record)
     expected = predictor.predict_signal(signal, fs)
     assert list(out["probabilities"]) == list(tasks.CINC2017.label_names)
     np.testing.assert_allclose(list(out["probabilities"].values()), expected["probabilities"], atol=1e-5)
@@ -184,7 +185,7 @@ def test_read_lead_converts_units(tmp_path):
     mv = rng.normal(size=(1000, 2)) * 0.5
     wfdb.wrsamp("rec", fs=250, units=["uV", "mV"], sig_name=["I", "II"], p_signal=mv * np.array([1000.0, 1.0]),
                 fmt=["32", "32"], adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(tmp_path))
-    from ecgsl_keras.predict import read_lead
+    from ecgsl_keras.data.readers import read_lead
 
     signal, fs, lead = read_lead(tmp_path / "rec", "I")
     assert (fs, lead) == (250.0, "I")
@@ -198,7 +199,7 @@ def test_read_lead_converts_units(tmp_path):
 def test_multilabel_model_uses_the_runs_thresholds(tmp_path):
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     task = tasks.PTBXL_SUPERDIAGNOSTIC
     config = ExperimentConfig()

@@ -1,10 +1,17 @@
-"""ecgsl_keras.layers: shapes, serialisation, saving, and what each layer does with padding."""
+"""ecgsl_keras.modeling.layers (and the registered losses and optimizer): every custom layer through the shared
+``run_layer_test`` (shapes, config round trip, a fit step, ``.keras`` saving), then what each layer does
+with padding."""
+import re
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 
-from ecgsl_keras import layers
-from helpers import run_layer_test, run_serialization_test
+from ecgsl_keras.modeling import layers
+from ecgsl_keras.modeling import losses, optimizers
+from helpers import run_layer_test, run_model_saving_test, run_serialization_test, run_training_step
+
 
 def padding(lengths, steps):
     return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
@@ -20,13 +27,13 @@ def embeddings(batch, steps, dim, seed=0):
 def test_positional_encoding_layer(mode, tmp_path):
     x = embeddings(2, 7, 8)
     out = run_layer_test(layers.PositionalEncoding, {"max_beats": 16, "mode": mode}, x,
-                         expected_output_shape=(2, 7, 8), tmp_path=tmp_path)
+                         expected_output_shape=(2, 7, 8), tmp_path=tmp_path,
+                         expected_num_trainable_weights=1 if mode == "learned" else 0)
     layer = layers.PositionalEncoding(16, mode=mode)
     y = np.asarray(layer(x))
     table = y - x
     np.testing.assert_allclose(table[0], table[1], atol=1e-6)       # same vector per position in every sequence
     assert not np.allclose(table[0, 0], table[0, 1])                 # different positions differ
-    assert len(layer.weights) == (1 if mode == "learned" else 0)
     if mode == "sinusoidal":
         np.testing.assert_allclose(table[0, 3, 0::2], np.sin(3 / 10000 ** (np.arange(0, 8, 2) / 8)), atol=1e-5)
     assert np.asarray(out).shape == x.shape
@@ -49,9 +56,11 @@ def expected_count(ratio, n):
 
 def test_segment_masking_layer_is_identity_at_inference(tmp_path):
     x, pad = embeddings(3, 10, 8), padding([10, 6, 0], 10)
+    # the fit step runs with training=True: the mask vector is learnt
     masked, positions = run_layer_test(layers.SegmentMasking, {"mask_ratio": 0.3, "mask_span": 2, "seed": 3},
                                        (x, pad), call_kwargs={"training": False},
-                                       expected_output_shape=((3, 10, 8), (3, 10)), tmp_path=tmp_path)
+                                       expected_output_shape=((3, 10, 8), (3, 10)), tmp_path=tmp_path,
+                                       expected_num_trainable_weights=1)
     np.testing.assert_array_equal(np.asarray(masked), x)
     assert not np.asarray(positions).any()
     layer = layers.SegmentMasking(0.3, seed=3)
@@ -137,7 +146,7 @@ def test_transformer_block_layer(normalize_first, tmp_path):
     out = run_layer_test(layers.TransformerEncoderBlock,
                          {"num_heads": 2, "ff_dim": 16, "dropout": 0.1, "normalize_first": normalize_first},
                          x, call_kwargs={"padding_mask": pad, "training": False}, expected_output_shape=(2, 6, 8),
-                         tmp_path=tmp_path)
+                         tmp_path=tmp_path, expected_num_trainable_weights=16)
     out = np.asarray(out)
     assert np.isfinite(out).all()
     np.testing.assert_array_equal(out[1, 4:], 0.0)           # padded rows are exactly 0
@@ -172,7 +181,8 @@ def test_transformer_block_bad_arguments():
 def test_attention_pooling_layer(tmp_path):
     h, pad = embeddings(3, 7, 8), padding([7, 3, 1], 7)
     pooled, weights = run_layer_test(layers.AttentionPooling, {"units": 5}, (h, pad),
-                                     expected_output_shape=((3, 8), (3, 7)), tmp_path=tmp_path)
+                                     expected_output_shape=((3, 8), (3, 7)), tmp_path=tmp_path,
+                                     expected_num_trainable_weights=3)
     weights = np.asarray(weights)
     assert (weights[~pad] == 0.0).all(), "padding must get weight exactly 0"
     assert (weights[pad] > 0).all()
@@ -207,10 +217,12 @@ def test_masked_mean_pooling(tmp_path):
 
 def test_flatten_unflatten_beats(tmp_path):
     beats = embeddings(2, 5, 12)
-    flat = run_layer_test(layers.FlattenBeats, {}, beats, expected_output_shape=(10, 12), tmp_path=tmp_path)
+    # no fit step for either: their output's batch is not their input's (beats flattened into the batch)
+    flat = run_layer_test(layers.FlattenBeats, {}, beats, expected_output_shape=(10, 12), tmp_path=tmp_path,
+                          run_training_check=False)
     np.testing.assert_array_equal(np.asarray(flat), beats.reshape(10, 12))
     back = run_layer_test(layers.UnflattenBeats, {}, (np.asarray(flat)[:, :3], beats),
-                          expected_output_shape=(2, 5, 3), tmp_path=tmp_path)
+                          expected_output_shape=(2, 5, 3), tmp_path=tmp_path, run_training_check=False)
     np.testing.assert_array_equal(np.asarray(back), beats[:, :, :3])
 
 
@@ -247,4 +259,66 @@ def test_rhythm_statistics_match_a_hand_computation_over_real_beats(tmp_path):
     noisy = rr.copy()
     noisy[~padding] = 7.0
     np.testing.assert_allclose(np.asarray(layers.RhythmStatistics()((noisy, padding))), out, rtol=1e-6)
-    run_serialization_test(layers.RhythmStatistics(name="rhythm"))
+    run_layer_test(layers.RhythmStatistics, {"name": "rhythm"}, (rr, padding),
+                   expected_output_shape=(3, layers.RhythmStatistics.n_statistics), tmp_path=tmp_path,
+                   expected_num_trainable_weights=0, atol=1e-5)
+
+
+def test_every_custom_layer_goes_through_run_layer_test():
+    """A new layer in ecgsl_keras.modeling.layers must get a run_layer_test here."""
+    import inspect
+
+    source = Path(__file__).read_text()
+    custom = sorted(name for name, obj in vars(layers).items()
+                    if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer) and obj.__module__ == layers.__name__)
+    tested = set(re.findall(r"run_layer_test\(\s*layers\.(\w+)", source))
+    assert custom and set(custom) <= tested, sorted(set(custom) - tested)
+
+
+# --- registered losses and optimizer ----------------------------------------------------------
+
+@pytest.mark.parametrize("loss", [losses.SparseCategoricalCrossentropyWithSmoothing(label_smoothing=0.1),
+                                  losses.SparseFocalCrossentropy(gamma=2.0, ignore_class=-1)],
+                         ids=lambda loss: type(loss).__name__)
+def test_registered_loss_round_trip_fit_and_saving(loss, tmp_path):
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(4), size=(6,)).astype("float32")
+    targets = np.array([0, 1, 2, 3, 1, -1 if loss.get_config().get("ignore_class") == -1 else 0], np.int32)
+    # keras.losses.Loss.get_config leaves out ``dtype`` (Keras' own losses too): the losses keep the default
+    revived = run_serialization_test(loss, ignore_args=("dtype",))
+    assert float(revived(targets, probabilities)) == pytest.approx(float(loss(targets, probabilities)), rel=1e-6)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(inputs), name="loss_model")
+    x = rng.normal(size=(6, 5)).astype("float32")
+    run_training_step(model, x, targets, loss=loss, steps=2)
+    before = model.evaluate(x, targets, verbose=0)
+    model.save(tmp_path / "with_loss.keras")
+    loaded = keras.models.load_model(tmp_path / "with_loss.keras")       # compiled: the loss comes back
+    assert type(loaded.loss) is type(loss) and loaded.loss.get_config() == model.loss.get_config()
+    assert loaded.evaluate(x, targets, verbose=0) == pytest.approx(before, rel=1e-6)
+
+
+def test_encoder_adamw_round_trip_fit_and_saving(tmp_path):
+    optimizer = optimizers.EncoderAdamW(learning_rate=1e-2, weight_decay=1e-3, encoder_layers=("encoder",),
+                                        encoder_lr_multiplier=0.0, encoder_warmup_steps=1,
+                                        weight_decay_exclude=("bias",))
+    run_serialization_test(optimizer)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dense(8, activation="relu", name="encoder")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(hidden), name="optimizer_model")
+    x = np.random.default_rng(1).normal(size=(8, 5)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    encoder = [w.copy() for w in model.get_layer("encoder").get_weights()]
+    run_training_step(model, x, y, loss="mse", optimizer=optimizer, steps=2)
+    # the head learnt; the encoder's learning rate is 0 (multiplier 0): unchanged, weight decay included
+    for a, b in zip(encoder, model.get_layer("encoder").get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loaded = run_model_saving_test(model, x, tmp_path)
+    assert type(loaded.optimizer) is optimizers.EncoderAdamW
+    config, original = loaded.optimizer.get_config(), model.optimizer.get_config()
+    for key in ("encoder_layers", "encoder_lr_multiplier", "encoder_warmup_steps", "weight_decay_exclude",
+                "weight_decay"):
+        assert config[key] == original[key], key
+    assert int(loaded.optimizer.iterations) == 2

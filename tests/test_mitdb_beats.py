@@ -11,7 +11,8 @@ import pytest
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
-from helpers import save_run_folder
+from ecgsl_keras.cli import evaluate as evaluate_cli
+from helpers import assert_metrics_match_confusion, save_run_folder
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
@@ -25,7 +26,7 @@ pytestmark = [
 def test_leave_records_out_folds_never_share_a_record_or_patient(fixtures_dir):
     from collections import Counter
 
-    from ecgsl_keras.datasets.mitdb import MitdbReader, leave_records_out_folds, patient_groups
+    from ecgsl_keras.data.datasets.mitdb import MitdbReader, leave_records_out_folds, patient_groups
 
     reader = MitdbReader(fixtures_dir / "mitdb")
     counts = {rid: dict(Counter(reader.beat_annotations_for(rid).labels)) for rid in reader.record_ids()}
@@ -53,7 +54,7 @@ def test_leave_records_out_folds_never_share_a_record_or_patient(fixtures_dir):
 
 @pytest.fixture(scope="module")
 def mitdb_prepared(tmp_path_factory, fixtures_dir):
-    from ecgsl_keras.prepare import prepare
+    from ecgsl_keras.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("mitdb") / "prepared"
     prepare("mitdb", fixtures_dir / "mitdb", out, ExperimentConfig(), split="all", progress=False)
@@ -66,7 +67,7 @@ def beat_run(tmp_path_factory):
     parity's class agreement is not decided by near-ties)."""
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     config = ExperimentConfig()
@@ -76,15 +77,15 @@ def beat_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def record_208(fixtures_dir):
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.data.datasets import open_dataset
 
     record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
     return record.lead("MLII"), record.fs   # the fixture's 5 minutes, as prepare reads them
 
 
 def test_per_beat_inference_gives_one_label_per_beat_like_evaluate(beat_run, record_208, mitdb_prepared):
-    from ecgsl_keras import evaluate
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.evaluation import evaluate
+    from ecgsl_keras.serving.inference import load_model
 
     predictor = load_model(beat_run / "model.keras")
     assert predictor.per_beat
@@ -120,8 +121,10 @@ def test_per_beat_inference_gives_one_label_per_beat_like_evaluate(beat_run, rec
 def test_per_beat_and_record_level_questions_are_refused(beat_run, record_208, tmp_path, fixtures_dir, capsys):
     import keras
 
-    from ecgsl_keras import models, predict
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.modeling import models
+
+    from ecgsl_keras.cli import predict
+    from ecgsl_keras.serving.inference import load_model
 
     signal, fs = record_208
     beat_predictor = load_model(beat_run / "model.keras")
@@ -147,7 +150,7 @@ def test_per_beat_and_record_level_questions_are_refused(beat_run, record_208, t
     with pytest.raises(ConfigError, match="without stored decision thresholds") as caught:
         load_model(ptbxl_run / "model.keras")
     assert caught.value.reason == "missing_thresholds"
-    from ecgsl_keras.export import export_model
+    from ecgsl_keras.serving.export import export_model
 
     with pytest.raises(ConfigError, match="without stored decision thresholds"):
         export_model(ptbxl_run / "model.keras", tmp_path / "export", formats=[])
@@ -157,8 +160,8 @@ def test_per_beat_and_record_level_questions_are_refused(beat_run, record_208, t
 
 @pytest.mark.slow
 def test_per_beat_export_tflite_matches_keras_on_the_fixture(beat_run, mitdb_prepared, record_208, tmp_path):
-    from ecgsl_keras.export import PARITY_LIMITS, export_model
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.serving.export import PARITY_LIMITS, export_model
+    from ecgsl_keras.serving.inference import load_model
 
     out = tmp_path / "beats_export"
     report = export_model(beat_run / "model.keras", out, formats=["float32"], representative_data=mitdb_prepared,
@@ -184,7 +187,8 @@ def test_per_beat_export_tflite_matches_keras_on_the_fixture(beat_run, mitdb_pre
 # --- evaluate --model mitdb-beats -------------------------------------------------------------------
 
 def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, capsys):
-    from ecgsl_keras import evaluate, pretrained
+    from ecgsl_keras.evaluation import evaluate
+    from ecgsl_keras.store import presets as pretrained
 
     if "mitdb-beats" not in pretrained.list_presets():
         pytest.fail("the mitdb-beats preset is not shipped")
@@ -195,13 +199,22 @@ def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, caps
         shutil.copy(fixtures_dir / "mitdb" / name, folder / name)
     (folder / "208.hea").write_text((fixtures_dir / "mitdb" / "208.hea").read_text().replace("MLII", "ML2"))
     (folder / "RECORDS").write_text("119\n208\n102\n")
-    code = evaluate.main(["--model", "mitdb-beats", "--dataset", "mitdb", "--data-dir", str(folder), "--no-progress"])
+    code = evaluate_cli.main(["--model", "mitdb-beats", "--dataset", "mitdb", "--data-dir", str(folder), "--no-progress"])
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     assert result["records"] == 1 and result["skipped"] == 1 and result["skipped_by_reason"] == {"missing_lead": 1}
     assert result["paced_records_excluded"] == ["102"]
-    assert result["n"] > 300 and 0.0 <= result["accuracy"] <= 1.0
+    assert result["n"] > 300
+    # accuracy, per-class F1, Se and +P agree with the confusion matrix (rows true, columns predicted)
+    assert_metrics_match_confusion(result, list(tasks.MITDB_AAMI.label_names))
+    matrix = np.asarray(result["confusion_matrix"], np.float64)
+    assert matrix.sum() == result["n"]
+    for i, name in enumerate(tasks.MITDB_AAMI.label_names):
+        if matrix[i].sum():
+            assert result["sensitivity"][name] == pytest.approx(matrix[i, i] / matrix[i].sum()), name
+        if matrix[:, i].sum():
+            assert result["positive_predictivity"][name] == pytest.approx(matrix[i, i] / matrix[:, i].sum()), name
     assert set(result["sensitivity"]) == set(tasks.MITDB_AAMI.label_names)
     table = "\n".join(lines[:-1])
     assert "Se" in table and "+P" in table and "accuracy" in table
@@ -212,8 +225,8 @@ def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, caps
 # --- the two imbalance methods measured on MIT-BIH --------------------------------------------------
 
 def test_focal_loss_ignores_unlabelled_beats_and_class_weights_are_capped():
-    from ecgsl_keras import models
-    from ecgsl_keras.train_data import class_weights
+    from ecgsl_keras.modeling import models
+    from ecgsl_keras.training.inputs import class_weights
 
     probabilities = np.array([[[0.7, 0.1, 0.1, 0.05, 0.05], [0.2, 0.5, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2]]],
                              np.float32)
@@ -234,9 +247,9 @@ def test_focal_loss_ignores_unlabelled_beats_and_class_weights_are_capped():
 def test_ptbxl_superdiagnostic_preset_carries_its_thresholds(fixtures_dir):
     import keras
 
-    from ecgsl_keras import pretrained
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.inference import load_model
+    from ecgsl_keras.store import presets as pretrained
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.serving.inference import load_model
 
     predictor = load_model("ptbxl-superdiagnostic")
     assert predictor.task.name == "ptbxl-superdiagnostic" and predictor.thresholds.shape == (5,)

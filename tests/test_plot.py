@@ -1,12 +1,23 @@
-"""The pictures: evaluate --plots, plot history, predict --plot (matplotlib Agg, fixed pixel sizes)."""
+"""The pictures: evaluate --plots, plot history, predict --plot (matplotlib Agg, fixed pixel sizes).
+
+Each figure is captured (matplotlib objects) as ``plot.save`` writes it, and its content is checked:
+titles, axis labels, the numbers drawn in the confusion matrix, the AUCs in the ROC legend, the curves
+of the history, the R-peaks and attention bars of a record, against values recomputed here."""
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecgsl_keras import plot, tasks
+from ecgsl_keras import tasks
+
+from ecgsl_keras.evaluation import plot
 from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.cli import plot as plot_cli
+from ecgsl_keras.cli import evaluate as evaluate_cli
+from ecgsl_keras.cli import predict as predict_cli
 from helpers import save_run_folder
 
 
@@ -26,7 +37,7 @@ def _px(figsize):
 def run_dir(tmp_path_factory):
     import keras
 
-    from ecgsl_keras import models
+    from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
     base = ExperimentConfig()
@@ -42,47 +53,155 @@ def run_dir(tmp_path_factory):
     return folder
 
 
-def test_evaluate_plots(run_dir, cinc_sample_tfrecords, tmp_path, capsys):
-    from ecgsl_keras import evaluate
+def _describe(fig):
+    from matplotlib.patches import Rectangle
 
+    axes = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        axes.append({
+            "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "lines": [(np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float), line.get_label())
+                      for line in ax.get_lines()],
+            "texts": [t.get_text() for t in ax.texts],
+            "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+            "bars": [p.get_height() for p in ax.patches if isinstance(p, Rectangle)],
+            "images": [np.asarray(image.get_array()) for image in ax.images],
+            "yscale": ax.get_yscale(),
+        })
+    return axes
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """{file name: [one dict per axes]} of every figure saved while the test runs."""
+    captured = {}
+    real_save = plot.save
+
+    def save(fig, path):
+        captured[Path(path).name] = _describe(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plot, "save", save)
+    monkeypatch.setattr(plot_cli, "save", save)
+    return captured
+
+
+def _legend_aucs(labels):
+    return {m.group(1): float(m.group(2)) for m in (re.fullmatch(r"(.+) \(AUC ([0-9.]+)\)", t) for t in labels) if m}
+
+
+def _check_confusion_figure(axes, matrix, xticks=True):
+    (ax,) = axes
+    matrix = np.asarray(matrix)
+    np.testing.assert_array_equal(ax["images"][0], matrix)                  # the picture is the matrix
+    assert ax["texts"] == [str(int(v)) for v in matrix.reshape(-1)]          # row by row, as drawn
+
+
+def test_evaluate_plots(run_dir, cinc_sample_tfrecords, tmp_path, capsys, figures):
     out_dir = tmp_path / "plots"
-    assert evaluate.main(["--model", str(run_dir), "--data", str(cinc_sample_tfrecords), "--plots", str(out_dir)]) == 0
+    assert evaluate_cli.main(["--model", str(run_dir), "--data", str(cinc_sample_tfrecords), "--plots", str(out_dir)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["plots"]) == {"confusion_matrix", "roc", "reliability"}
     for path in result["plots"].values():
         assert path.startswith(str(out_dir)) and _png_size(path) == _px(plot.SQUARE_FIGSIZE)
+    # the confusion matrix drawn is the one evaluate reports (13 validation records)
+    confusion = figures["confusion_matrix.png"]
+    assert confusion[0]["title"] == "confusion matrix" and (confusion[0]["xlabel"], confusion[0]["ylabel"]) == \
+        ("predicted", "true")
+    _check_confusion_figure(confusion, result["confusion_matrix"])
+    assert np.asarray(result["confusion_matrix"]).sum() == 13
+    # one ROC curve per class present in the records, each labelled with the AUC evaluate reports
+    (roc,) = figures["roc.png"]
+    assert roc["title"] == "ROC, one class vs the rest"
+    aucs = _legend_aucs(roc["legend"])
+    expected = {name: value for name, value in result["per_class_auroc"].items() if value is not None}
+    assert sorted(aucs) == sorted(expected) and expected
+    for name, value in expected.items():
+        assert aucs[name] == pytest.approx(value, abs=5e-4), name
+    assert len(roc["lines"]) == len(expected) + 1                              # + the chance diagonal
+    # reliability: one bar per bin, the shares of the 13 predictions
+    (reliability,) = figures["reliability.png"]
+    assert reliability["title"] == "reliability diagram"
+    assert len(reliability["bars"]) == plot.RELIABILITY_BINS
+    assert sum(reliability["bars"]) == pytest.approx(1.0)
+    assert all(round(share * 13) == pytest.approx(share * 13, abs=1e-6) for share in reliability["bars"])
 
 
 @pytest.mark.parametrize("kind", ["binary", "multilabel"])
-def test_evaluation_plots_other_task_kinds(kind, tmp_path):
+def test_evaluation_plots_other_task_kinds(kind, tmp_path, figures):
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
     rng = np.random.default_rng(0)
     if kind == "binary":
         task = tasks.task_from_labels("apnea_like", ["normal", "apnea"], tasks.BINARY)
         targets, probs = rng.integers(0, 2, 40), rng.random(40)
+        matrix = confusion_matrix(targets, (probs > 0.5).astype(int), labels=[0, 1])
+        expected_aucs = {"normal": roc_auc_score(1 - targets, 1 - probs), "apnea": roc_auc_score(targets, probs)}
     else:
         task = tasks.task_from_labels("ml", ["a", "b", "c"], tasks.MULTILABEL)
         targets, probs = rng.integers(0, 2, (40, 3)), rng.random((40, 3))
+        predicted = probs >= 0.5
+        matrix = np.stack([((predicted & (targets == 1)).sum(0)), ((~predicted & (targets == 1)).sum(0))], axis=1)
+        expected_aucs = {name: roc_auc_score(targets[:, c], probs[:, c]) for c, name in enumerate("abc")}
     paths = plot.evaluation_plots(task, targets, probs, tmp_path, prefix=f"{kind}_")
     for path in paths.values():
         assert _png_size(path) == _px(plot.SQUARE_FIGSIZE)
+    confusion = figures[f"{kind}_confusion_matrix.png"]
+    assert confusion[0]["title"] == ("confusion matrix" if kind == "binary" else "positives per class (threshold 0.5)")
+    _check_confusion_figure(confusion, matrix)
+    aucs = _legend_aucs(figures[f"{kind}_roc.png"][0]["legend"])
+    assert sorted(aucs) == sorted(expected_aucs)
+    for name, value in expected_aucs.items():
+        assert aucs[name] == pytest.approx(value, abs=5e-4), name
+    reliability = figures[f"{kind}_reliability.png"][0]
+    assert reliability["xlabel"] == "predicted probability (" + \
+        ("every class probability" if kind == "multilabel" else "top-label confidence") + ")"
 
 
-def test_plot_history_cli(run_dir, tmp_path, capsys):
-    assert plot.main(["history", str(run_dir)]) == 0
+def test_plot_history_cli(run_dir, tmp_path, capsys, figures):
+    assert plot_cli.main(["history", str(run_dir)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["epochs"] == 3 and out["plot"] == str(run_dir / "history.png")
     assert _png_size(out["plot"]) == _px(plot.HISTORY_FIGSIZE)
+    # one panel per metric (val_macro_f1 alone in its own), the curves are the CSV's values against epochs 1..3
+    panels = {ax["title"]: ax for ax in figures["history.png"]}
+    assert list(panels) == ["accuracy", "loss", "macro_f1", "learning_rate"]
+    curves = {title: {label: (x, y) for x, y, label in ax["lines"]} for title, ax in panels.items()}
+    assert sorted(curves["accuracy"]) == ["train", "validation"] and list(curves["macro_f1"]) == ["validation"]
+    np.testing.assert_allclose(curves["accuracy"]["train"][0], [1, 2, 3])
+    np.testing.assert_allclose(curves["accuracy"]["train"][1], [0.5, 0.6, 0.7])
+    np.testing.assert_allclose(curves["loss"]["validation"][1], [1.1, 0.9, 0.85])
+    np.testing.assert_allclose(curves["macro_f1"]["validation"][1], [0.40, 0.52, 0.58])
+    np.testing.assert_allclose(curves["learning_rate"]["train"][1], [0.001, 0.0005, 0.00025])
+    assert panels["learning_rate"]["yscale"] == "log" and panels["loss"]["yscale"] == "linear"
+    assert all(ax["xlabel"] == "epoch" for ax in panels.values())
     # a folder without history.csv: a message, not a traceback
-    assert plot.main(["history", str(tmp_path)]) == 2
+    assert plot_cli.main(["history", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "history.csv" in err and "Traceback" not in err
 
 
-def test_predict_plot(run_dir, cinc_dir, tmp_path, capsys):
-    from ecgsl_keras import predict
-
+def test_predict_plot(run_dir, cinc_dir, tmp_path, capsys, figures):
     png = tmp_path / "record.png"
-    assert predict.main(["--model", str(run_dir / "model.keras"), "--record", str(cinc_dir / "A04483"), "--plot", str(png)]) == 0
+    assert predict_cli.main(["--model", str(run_dir / "model.keras"), "--record", str(cinc_dir / "A04483"),
+                             "--plot", str(png)]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["plot"] == str(png) and png.stat().st_size > 10_000
     assert _png_size(png) == _px(plot.RECORD_FIGSIZE)
+    trace_ax, bars_ax = figures["record.png"]                  # the trace, then the attention panel above it
+    assert (trace_ax["xlabel"], trace_ax["ylabel"]) == ("time (s)", "ECG (mV)")
+    assert bars_ax["title"] == f"A04483 lead {out['lead']}: {out['label']}" and bars_ax["ylabel"] == "attention"
+    lines = {label: (x, y) for x, y, label in trace_ax["lines"]}
+    # the whole record is drawn, and one R-peak marker per beat the model saw, at its time
+    signal_x = max((x for x, _, label in trace_ax["lines"] if label != "R-peak"), key=len)
+    assert signal_x.size == int(round(out["duration_s"] * out["fs"]))
+    window_starts = [x[0] for x, _, _ in trace_ax["lines"] if len(x) == 2 and x[0] == x[1]]   # dotted axvlines
+    assert len(window_starts) == out["n_beats"]
+    assert all(start < t for start, t in zip(window_starts, out["beat_times_s"]))   # each window starts before its R
+    np.testing.assert_allclose(lines["R-peak"][0], out["beat_times_s"], atol=1e-6)
+    assert len(out["beat_times_s"]) == out["n_beats"] > 20
+    # one attention bar per beat, its height the beat's weight; the dashed line at 1/n
+    np.testing.assert_allclose(bars_ax["bars"], out["attention_weights"], atol=1e-6)
+    assert bars_ax["legend"] == ["uniform 1/n"]
+    np.testing.assert_allclose(bars_ax["lines"][0][1], 1.0 / out["n_beats"])

@@ -8,9 +8,9 @@ import pytest
 
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.datasets import open_dataset
+from ecgsl_keras.data.datasets import open_dataset
 from ecgsl_keras.errors import ECGSLError
-from ecgsl_keras.prepare import assign_splits, prepare, record_to_examples
+from ecgsl_keras.data.prepare import assign_splits, prepare, record_to_examples
 from tfrecords_tools.reader import load_manifest, make_dataset
 
 CINC_RECORDS = ["A00205", "A00386"]

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ecgsl_keras.prepare import main as prepare_main
+from ecgsl_keras.cli.prepare import main as prepare_main
 
 
 def _examples(folder):
@@ -70,9 +70,9 @@ def test_beam_direct_runner_matches_the_process_pool(tmp_path, cinc_dir, cinc_sa
 @pytest.mark.filterwarnings("ignore")
 def test_failed_beam_run_leaves_no_manifest(tmp_path, cinc_dir, monkeypatch):
     pytest.importorskip("apache_beam")
-    from ecgsl_keras import prepare as prepare_lib
+    from ecgsl_keras.data import prepare as prepare_lib
     from ecgsl_keras.errors import ECGSLError
-    from ecgsl_keras.prepare_beam import prepare_beam
+    from ecgsl_keras.data.prepare_beam import prepare_beam
 
     real = prepare_lib.record_to_examples
 
@@ -94,7 +94,7 @@ def test_beam_run_that_loses_records_is_refused(tmp_path, cinc_dir, monkeypatch)
     """A runner that drops records (seen once with the DirectRunner's multi_processing mode under heavy
     load: 1,664 of 6,821 CinC records missing) must not give a smaller data set that still verifies."""
     pytest.importorskip("apache_beam")
-    from ecgsl_keras import prepare_beam as beam_lib
+    from ecgsl_keras.data import prepare_beam as beam_lib
     from ecgsl_keras.errors import ECGSLError
 
     real = beam_lib._write_shard

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsl_keras import runs
+from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig
-from ecgsl_keras.datasets import open_dataset
+from ecgsl_keras.data.datasets import open_dataset
 from ecgsl_keras.errors import ConfigError, ECGSLError
-from ecgsl_keras.prepare import (_corpus_exclusions, _normalize_sources, assign_splits, main, parse_source_specs,
+from ecgsl_keras.cli.prepare import main
+from ecgsl_keras.data.prepare import (_corpus_exclusions, _normalize_sources, assign_splits, parse_source_specs,
                                  prepare_corpus)
 from tfrecords_tools import decode_numpy, load_manifest, make_dataset
 
@@ -131,7 +132,7 @@ def test_make_dataset_reads_it_for_pretraining(corpus):
 
 @pytest.mark.parametrize("stage", ["supervised", "finetune"])
 def test_finetune_and_supervised_refuse_unlabelled_corpus(corpus, tmp_path, stage):
-    from ecgsl_keras import train
+    from ecgsl_keras.training import trainer as train
 
     out, _ = corpus
     init_from = None

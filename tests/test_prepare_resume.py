@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsl_keras.prepare import prepare
+from ecgsl_keras.data.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 SHARD_MB = 0.02     # about 2 records per shard: many shards finish before the kill

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from ecgsl_keras.prepare import main as prepare_main
-from ecgsl_keras.prepare import prepare
+from ecgsl_keras.cli.prepare import main as prepare_main
+from ecgsl_keras.data.prepare import prepare
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -52,8 +52,8 @@ def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsy
 
     import tensorflow as tf
 
-    from ecgsl_keras.export import main as export_main
-    from ecgsl_keras.train import main as train_main
+    from ecgsl_keras.cli.export import main as export_main
+    from ecgsl_keras.cli.train import main as train_main
 
     for name in [m for m in sys.modules if m == "ai_edge_litert" or m.startswith("ai_edge_litert.")]:
         monkeypatch.delitem(sys.modules, name)

@@ -5,9 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ecgsl_keras import signal as signal_lib
+from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.bench import rhythms
-from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, match_peaks, read_mitdb
+from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, read_mitdb
+from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.config import SignalConfig
 
 GUARDED = SignalConfig()

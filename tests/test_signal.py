@@ -1,11 +1,11 @@
-"""ecgsl_keras.signal: quality checks, resampling, normalisation, RR features, segmentation, the chain."""
+"""ecgsl_keras.data.signal: quality checks, resampling, normalisation, RR features, segmentation, the chain."""
 import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from ecgsl_keras import signal as sig
+from ecgsl_keras.data import signal as sig
 from ecgsl_keras.config import ExperimentConfig, ModelConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 

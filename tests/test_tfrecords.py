@@ -156,7 +156,7 @@ def test_round_trip_exact(written, sequences):
     out, _ = written
     originals = _by_id(sequences)
     longest = max(s.n_beats for s in sequences)
-    ds = make_dataset(out, batch_size=3, max_beats=longest, include_meta=True)
+    ds = make_dataset(out, batch_size=3, max_beats=longest, include_meta=True, length_aware=False)
     assert ds.element_spec[0]["beats"].shape.as_list() == [None, longest, BEAT_LEN]
     assert ds.element_spec[0]["rr"].shape.as_list() == [None, longest, 3]
     rows = _collect(ds)
@@ -280,7 +280,7 @@ def test_label_kinds(sequences, tmp_path):
         meta = {"label_info": {"kind": kind, "label_names": LABEL_NAMES if kind != "binary" else ["no", "yes"]}}
         out = tmp_path / kind
         manifest = _write(examples, out, metadata=meta)
-        ds = make_dataset(out, batch_size=4, max_beats=200, include_meta=True)
+        ds = make_dataset(out, batch_size=4, max_beats=200, include_meta=True, length_aware=False)
         by_id = _by_id(examples)
         for features, target in _collect(ds):
             ex = by_id[features["record_id"].decode()]

@@ -2,13 +2,15 @@
 
     ds = make_dataset("out/cinc2017", split="train", training=True, batch_size=32, seed=0)
     features, labels = next(iter(ds))
-    # features["beats"] (32, 128, 96) float32, features["rr"] (32, 128, 3) float32,
-    # features["padding_mask"] (32, 128) bool (True on real beats), labels (32,) int32
+    # features["beats"] (32, T, 96) float32, features["rr"] (32, T, 3) float32,
+    # features["padding_mask"] (32, T) bool (True on real beats), labels (32,) int32,
+    # T the longest sequence of the batch (<= max_beats=128); length_aware=False: T = 128
 
 The pipeline follows the TensorFlow data performance guide: list the shards, shard the *file list*
 per input pipeline (``tf.distribute.InputContext``), shuffle files in training, interleave
 ``TFRecordDataset`` readers, parse in parallel, optionally cache, shuffle examples, crop or window
-the sequences, ``padded_batch`` to ``max_beats`` and prefetch.
+the sequences, pad and batch (by default each batch to its longest sequence, grouping sequences of
+similar length in training; ``length_aware=False``: every batch to ``max_beats``) and prefetch.
 
 Sequences longer than ``max_beats``: in training one random contiguous crop per example per epoch
 (seeded); in evaluation deterministic windows of ``max_beats`` beats every ``eval_stride`` beats,
@@ -35,7 +37,7 @@ TARGETS = ("label", "beats", "none")
 LABEL_KINDS = ("multiclass", "multilabel", "binary", "per_beat")
 
 __all__ = ["load_manifest", "list_shards", "make_dataset", "count_examples", "input_fn_for_strategy",
-           "dataset_spec", "MODES", "TARGETS", "LABEL_KINDS"]
+           "dataset_spec", "bucket_boundaries", "MODES", "TARGETS", "LABEL_KINDS"]
 
 
 # --- files -------------------------------------------------------------------------------------------
@@ -223,18 +225,20 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
                  max_beats: int = 128, label_kind=None, num_classes=None, target: str = "label",
                  shuffle_buffer: int = 2048, seed=None, cache=False, eval_stride=None, input_context=None,
                  drop_remainder: bool = False, deterministic=None, include_meta: bool = False, record_fraction: float = 1.0,
-                 include_signal: bool = False, signal_samples: int = 3000, signal_stride=None):
+                 include_signal: bool = False, signal_samples: int = 3000, signal_stride=None,
+                 length_aware=True, bucket_width=None):
     """A batched ``tf.data.Dataset`` of beat sequences (``mode="sequence"``) or single beats (``"beat"``).
 
     Sequence mode elements are ``(features, targets)``:
 
-    * ``features["beats"]`` (B, max_beats, beat_len) float32 and ``features["rr"]`` (B, max_beats, n_rr)
-      float32, zero on padding; ``features["padding_mask"]`` (B, max_beats) bool, True on real beats;
+    * ``features["beats"]`` (B, T, beat_len) float32 and ``features["rr"]`` (B, T, n_rr)
+      float32, zero on padding; ``features["padding_mask"]`` (B, T) bool, True on real beats (T: the
+      batch's longest sequence, at most ``max_beats``; exactly ``max_beats`` with ``length_aware=False``);
       with ``include_meta``: ``record_id`` (B,) string, ``segment_start_s`` (B,) float32 (start of the
       stored example in its record) and ``window_start`` (B,) int32 (first beat of the crop/window).
     * ``targets`` per ``label_kind`` (default: the manifest's ``label_info["kind"]``): ``multiclass``
       int32 (B,); ``multilabel`` float32 (B, num_classes) multi-hot; ``binary`` float32 (B, 1);
-      ``per_beat`` int32 (B, max_beats), ``IGNORE_LABEL`` (-1) on padding and unlabelled beats.
+      ``per_beat`` int32 (B, T), ``IGNORE_LABEL`` (-1) on padding and unlabelled beats.
       ``target="beats"``: the padded beats tensor (masked-segment pre-training); ``target="none"``:
       the features dict alone.
 
@@ -257,6 +261,19 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
             training one random crop of ``signal_samples`` per example per epoch; in evaluation windows
             every ``signal_stride`` samples (default ``signal_samples``) plus one ending at the last
             sample, to be averaged per record. Sequence mode and record-level labels only.
+        length_aware: the beat axis of each batch (sequence mode). ``True`` (default): every batch is
+            padded to its longest sequence (T <= max_beats, varying between batches; the element
+            spec's beat axis is None); in training sequences are also grouped by length
+            (``bucket_by_sequence_length``, boundaries from ``bucket_boundaries``: every
+            ``bucket_width`` beats over the split's beat range in the manifest), so that little
+            padding is left; evaluation keeps its order. ``"pad"``: padded to the longest sequence,
+            no grouping. ``False``: the fixed shape, every batch padded to ``max_beats`` (export and
+            TFLite calibration windows, models with a fixed input length such as the ResNet baseline
+            on beats).
+        bucket_width: beats between bucket boundaries (default ``max(4, max_beats // 16)``). With
+            grouping, ``drop_remainder`` does not apply: each bucket's last batch of a pass may be
+            partial (else the lengths of a bucket holding fewer than ``batch_size`` examples would
+            never be trained on).
     """
     import tensorflow as tf
 
@@ -285,6 +302,8 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         raise ValueError(f"record_fraction must be in (0, 1], got {record_fraction}")
     if int(shuffle_buffer) < 1:
         raise ValueError(f"shuffle_buffer must be positive, got {shuffle_buffer}")
+    if length_aware not in (True, False, "pad", "bucket"):
+        raise ValueError(f"length_aware must be True, False, 'pad' or 'bucket', got {length_aware!r}")
 
     files, manifest, mpath = _resolve(data, split)
     _check_sizes(files, manifest, mpath)
@@ -389,18 +408,29 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         return element
 
     ds = ds.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    padded_shapes = {"beats": [max_beats, beat_len], "rr": [max_beats, n_rr], "padding_mask": [max_beats]}
+    steps = None if length_aware else max_beats      # the batch's beat axis: its longest sequence, or max_beats
+    padded_shapes = {"beats": [steps, beat_len], "rr": [steps, n_rr], "padding_mask": [steps]}
     padding_values = {"beats": 0.0, "rr": 0.0, "padding_mask": False}
     if include_meta:
         padded_shapes.update(record_id=[], segment_start_s=[], window_start=[])
         padding_values.update(record_id="", segment_start_s=0.0, window_start=0)
     if target == "label":
         padded_shapes["target"] = {"multiclass": [], "binary": [1], "multilabel": [int(num_classes or 0)],
-                                   "per_beat": [max_beats]}[kind]
+                                   "per_beat": [steps]}[kind]
         padding_values["target"] = {"multiclass": 0, "binary": 0.0, "multilabel": 0.0, "per_beat": IGNORE_LABEL}[kind]
     padding_values = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in padding_values.items()}
-    ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
-                         drop_remainder=drop_remainder)
+    boundaries = None
+    if length_aware in (True, "bucket") and training:
+        boundaries = bucket_boundaries(manifest, split, max_beats, bucket_width, batch_size=batch_size)
+    if boundaries:
+        # Each bucket's last, partial batch of a pass is kept even with drop_remainder: dropping it
+        # would leave out the rarest lengths (a bucket with fewer than batch_size examples) every pass.
+        ds = ds.bucket_by_sequence_length(lambda e: tf.shape(e["beats"])[0], boundaries,
+                                          [batch_size] * (len(boundaries) + 1), padded_shapes=padded_shapes,
+                                          padding_values=padding_values, drop_remainder=False)
+    else:
+        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
+                             drop_remainder=drop_remainder)
 
     def split_targets(batch):
         features = {k: v for k, v in batch.items() if k != "target"}
@@ -412,6 +442,31 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
 
     ds = ds.map(split_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def bucket_boundaries(manifest, split, max_beats: int, bucket_width=None, batch_size=None) -> list[int]:
+    """Bucket boundaries (``bucket_by_sequence_length``) for sequences of at most ``max_beats`` beats:
+    every ``bucket_width`` beats from the shortest sequence of ``split`` (manifest ``min_beats``) to the
+    longest after the crop (``min(max_beats, max_beats of the split)``); without a manifest, over
+    1..max_beats. With ``batch_size`` and the split's example count, buckets are widened so that
+    there are at least 4 batches' worth of examples per bucket on average (small data sets would
+    otherwise leave buckets that never fill a batch). ``[]`` when all sequences fall in one bucket."""
+    max_beats = int(max_beats)
+    width = int(bucket_width) if bucket_width else max(4, max_beats // 16)
+    if width < 1:
+        raise ValueError(f"bucket_width must be positive, got {bucket_width}")
+    low, high, examples = 1, max_beats, None
+    if manifest:
+        stats = (manifest.get("splits") or {}).get(split) if split is not None else manifest.get("totals")
+        stats = stats or manifest.get("totals") or {}
+        low = int(stats.get("min_beats") or 1)
+        high = min(max_beats, int(stats.get("max_beats") or max_beats))
+        examples = stats.get("examples")
+    if batch_size and examples:
+        buckets = max(1, int(examples) // (4 * int(batch_size)))
+        width = max(width, -(-(high - low + 1) // buckets))
+    # A boundary b holds lengths < b: the first bucket ends at low + width, the last one holds high.
+    return [b for b in range(low + width, high + 1, width)]
 
 
 def _signal_dataset(ds, *, training, samples, stride, seed, batch_size, target, kind, num_classes, include_meta,

@@ -10,6 +10,8 @@ stdout.
 - ``segment``: read + clean + detect + segment speed (records/s, beats/s) over a data set.
 - ``pipeline``, ``inference``: written elsewhere; absent modules are reported as such.
 - ``masked``: the stage-2 diagnostic (model vs zeros, previous beat, neighbours, record mean/median).
+- ``train``: training examples/s per stage, batches padded to ``max_beats`` against batches padded to
+  their longest sequence (issue 22), with the spread over repeats and FLOPs per example.
 """
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ import math
 
 import numpy as np
 
+from ecgsl_keras.config import ExperimentConfig, SignalConfig
+from ecgsl_keras.errors import ConfigError
+
 SUBCOMMANDS = {
     "rpeaks": "R-peak detection vs MIT-BIH reference beats: Se, +P, records/s",
     "segment": "read + clean + detect + segment speed over a data set: records/s, beats/s",
     "pipeline": "end-to-end preparation / training pipeline throughput",
     "inference": "exported model inference latency and throughput",
     "masked": "stage-2 masked-beat error of a masked model against trivial predictors on the same masks",
+    "train": "training examples/s per stage, fixed-shape vs length-aware batches, and FLOPs per example",
 }
 
 
@@ -108,7 +114,6 @@ def repeat_rates(step, *, repeats: int = DEFAULT_REPEATS, min_seconds: float = D
     import time
 
     if repeats < 1 or min_seconds < 0:
-        from ecgsl_keras.errors import ConfigError
 
         raise ConfigError("<args>", "bad_config", f"--repeats must be >= 1 and --min-seconds >= 0, "
                                                   f"got {repeats} and {min_seconds}")
@@ -134,7 +139,6 @@ def repeat_rates(step, *, repeats: int = DEFAULT_REPEATS, min_seconds: float = D
 
 def load_signal_config(path):
     """A ``SignalConfig`` from a JSON file holding either a SignalConfig or an ExperimentConfig."""
-    from ecgsl_keras.config import ExperimentConfig, SignalConfig
 
     if path is None:
         return SignalConfig()

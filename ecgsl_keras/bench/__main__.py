@@ -7,13 +7,15 @@ printed as a table on stderr and as one JSON line, last on stdout.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import sys
 
-from ecgsl_keras.bench import SUBCOMMANDS, format_table, to_json_line
-from ecgsl_keras.errors import ECGSLError
+from ecgsl_keras.bench import SUBCOMMANDS, format_table, to_jsonable
+from ecgsl_keras.cli import runner
+
+# The benchmarks that load or build Keras models (the others run the numpy signal chain only).
+MODEL_SUBCOMMANDS = ("pipeline", "inference", "masked")
 
 
 def load_subcommand(name: str):
@@ -29,8 +31,8 @@ def load_subcommand(name: str):
 
 def build_parser(chosen=None):
     """The argument parser; only ``chosen``'s module is imported and asked for its arguments."""
-    parser = argparse.ArgumentParser(
-        prog="python -m ecgsl_keras.bench",
+    parser = runner.make_parser(
+        "bench",
         description="Benchmarks of ecgsl-keras. Each prints a table on stderr and one JSON line on stdout.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level on stderr")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
@@ -58,23 +60,26 @@ def _chosen(argv):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = _chosen(argv)
-    parser, module = build_parser(chosen)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    module = None
+
+    def parser():
+        nonlocal module
+        parser, module = build_parser(chosen)
+        return parser
+
+    return runner.run(parser, lambda args, _: _run(args, module), argv,
+                      level=lambda args: logging.INFO if args.verbose else logging.WARNING,
+                      models=lambda args: args.command in MODEL_SUBCOMMANDS)
+
+
+def _run(args, module) -> int:
     if module is None:
-        print(f"bench {args.command}: not available in this installation "
-              f"(module ecgsl_keras.bench.{args.command} not found)", file=sys.stderr)
-        return 2
-    try:
-        result = module.run(args)
-    except (ECGSLError, ValueError) as exc:  # ValueError: TFRecordsError (a missing or bad TFRecord folder)
-        print(f"bench {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return runner.error(f"bench {args.command}: not available in this installation "
+                            f"(module ecgsl_keras.bench.{args.command} not found)")
+    result = module.run(args)
     formatter = getattr(module, "format_table", format_table)
     print(formatter(result), file=sys.stderr)
-    sys.stderr.flush()
-    print(to_json_line(result), flush=True)
+    runner.print_result(to_jsonable(result))
     return 0
 
 

@@ -11,7 +11,7 @@ cost does not depend on the record length up to ``max_beats`` beats. Measured:
 * ``latency_ms``: median and p95 over ``--runs`` batch-1 calls (after warm-up calls);
 * ``records_per_s``: the median over ``--repeats`` repeats of at least ``--min-seconds`` of
   calls on batches of ``--batch-size`` windows (``records_per_s_spread``: min, max, IQR);
-* ``preprocess_ms_per_30s``: ``ecgsl_keras.signal.preprocess`` on 30 s excerpts of the embedded CinC
+* ``preprocess_ms_per_30s``: ``ecgsl_keras.data.signal.preprocess`` on 30 s excerpts of the embedded CinC
   sample (the signal side of end-to-end latency: add it to a format's latency).
 
 Formats: ``keras`` (``predict_on_batch``, compiled), ``saved_model`` (the serving signature) and every
@@ -32,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
-from ecgsl_keras.config import ExportConfig
+from ecgsl_keras.config import ExperimentConfig, ExportConfig
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.data.signal import preprocess
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.serving import export as export_lib
+from ecgsl_keras.serving.export import SAMPLE_DIR
+from ecgsl_keras.serving.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata
+from tfrecords_tools import TFRecordsError
 
 WARMUP_CALLS = 3
 THROUGHPUT_BATCHES = 5
@@ -42,9 +49,9 @@ EXCERPT_S = 30.0
 def add_arguments(parser) -> None:
     defaults = ExportConfig()
     parser.add_argument("--model", required=True, help=".keras classifier (config.json beside it)")
-    parser.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.prepare")
+    parser.add_argument("--data", required=True, help="TFRecord folder from ecgsl_keras.data.prepare")
     parser.add_argument("--split", help="split to read (default: validation if present, else all)")
-    parser.add_argument("--export-dir", help="folder written by ecgsl_keras.export (default: export to a temp folder)")
+    parser.add_argument("--export-dir", help="folder written by ecgsl_keras.serving.export (default: export to a temp folder)")
     parser.add_argument("--runs", type=int, default=defaults.bench_latency_runs, help="batch-1 calls timed per format")
     add_repeat_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=defaults.bench_batch_size, help="batch of the throughput measure")
@@ -89,10 +96,6 @@ def time_backend(backend, windows: dict, runs: int, batch_size: int, repeats: in
 
 def preprocess_cost(config) -> dict:
     """Median milliseconds of ``signal.preprocess`` on 30 s excerpts of the embedded CinC sample."""
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.export import SAMPLE_DIR
-    from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.signal import preprocess
 
     reader = open_dataset("cinc2017", SAMPLE_DIR)
     times, warmed_up = [], False
@@ -136,11 +139,6 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> dict:
-    from ecgsl_keras import export as export_lib
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.errors import ConfigError, ECGSLError
-    from tfrecords_tools import TFRecordsError
-    from ecgsl_keras.inference import _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata
 
     if args.runs < 1 or args.batch_size < 1:
         raise ConfigError("<args>", "bad_config", "--runs and --batch-size must be positive")

@@ -28,6 +28,10 @@ import time
 
 import numpy as np
 
+from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.store import runs
+from tfrecords_tools import make_dataset
+
 log = logging.getLogger("ecgsl_keras.bench.masked")
 
 TRIVIAL = ("zeros", "previous", "neighbours_mean", "record_mean", "record_median")
@@ -35,7 +39,7 @@ TRIVIAL = ("zeros", "previous", "neighbours_mean", "record_mean", "record_median
 
 def add_arguments(parser) -> None:
     parser.add_argument("--model", required=True, help="masked (stage 2) run folder or .keras file")
-    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.prepare")
+    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.data.prepare")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--limit", type=int, default=None, help="only the first N windows")
@@ -75,17 +79,18 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
     """The diagnostic as a dict (see the module docstring)."""
     import tensorflow as tf
 
-    from tfrecords_tools import make_dataset
-
-    from ecgsl_keras.models import MaskedSegmentModel
+    from ecgsl_keras.modeling.models import MaskedSegmentModel
 
     if not isinstance(model, MaskedSegmentModel):
-        raise ValueError(f"bench masked needs a stage-2 masked model, got {model.name!r}")
+        raise ConfigError(f"bench masked needs a stage-2 masked model, got {model.name!r}")
     max_beats = int(model.input["beats"].shape[1] or 0) or None
     if max_beats is None:
         max_beats = int(model.get_layer("positional_encoding").max_beats)
     dataset = make_dataset(str(data), split=split, mode="sequence", target="beats", training=False,
-                           batch_size=batch_size, max_beats=max_beats, eval_stride=max_beats)
+                           batch_size=batch_size, max_beats=max_beats, eval_stride=max_beats,
+                           # padded to max_beats: the inference masks of models saved before issue 22
+                           # (SegmentMasking without max_beats) depend on the batch's beat axis
+                           length_aware=False)
 
     @tf.function(reduce_retracing=True)
     def forward(x):
@@ -119,7 +124,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
         if limit is not None and windows >= limit:
             break
     if not spaces:
-        raise ValueError(f"{data}: no masked beats in split {split!r}")
+        raise ConfigError(f"{data}: no masked beats in split {split!r}")
     result = {}
     for space, acc in spaces.items():
         n = max(acc.pop("n"), 1)
@@ -138,8 +143,7 @@ def masked_diagnostic(model, data, split="validation", batch_size=32, limit=None
 def run(args) -> dict:
     import keras
 
-    import ecgsl_keras  # noqa: F401  (custom objects)
-    from ecgsl_keras import runs
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
 
     start = time.perf_counter()
     path = runs.model_path(args.model)

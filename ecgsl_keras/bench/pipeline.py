@@ -5,7 +5,7 @@
 Both sides deliver the same thing training reads: batches of ``batch_size`` beat sequences,
 cropped to ``max_beats``, padded, with a padding mask. The TFRecord side is
 ``tfrecords_tools.reader.make_dataset(training=True)`` after one warm-up batch; the on-the-fly side
-reads each record with the project reader, runs ``ecgsl_keras.prepare.record_to_examples`` (the
+reads each record with the project reader, runs ``ecgsl_keras.data.prepare.record_to_examples`` (the
 same preprocessing as ``prepare``) and pads in numpy, single process, as a naive Python loader
 would. Reported: examples/s and real beats/s for each, and their ratio.
 
@@ -20,13 +20,20 @@ import logging
 
 import numpy as np
 
+from ecgsl_keras.errors import ConfigError
+
 from ecgsl_keras.bench import add_repeat_arguments, repeat_rates
+from ecgsl_keras.config import ExperimentConfig, ModelConfig
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.data.prepare import record_to_examples
+from ecgsl_keras.errors import RecordError
+from tfrecords_tools.reader import load_manifest, make_dataset
 
 log = logging.getLogger("ecgsl_keras.bench.pipeline")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.prepare")
+    parser.add_argument("--data", required=True, help="TFRecord folder written by ecgsl_keras.data.prepare")
     parser.add_argument("--split", default="train", help="split to read (default train)")
     parser.add_argument("--raw-data-dir", help="the WFDB folder the TFRecords came from (default: from the manifest)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -37,7 +44,6 @@ def add_arguments(parser) -> None:
 
 
 def _tfrecord_throughput(args, max_beats):
-    from tfrecords_tools.reader import make_dataset
 
     dataset = make_dataset(args.data, split=args.split, training=True, batch_size=args.batch_size,
                            max_beats=max_beats, seed=0, drop_remainder=True).repeat()
@@ -53,16 +59,12 @@ def _tfrecord_throughput(args, max_beats):
 
 def _on_the_fly_throughput(args, manifest, max_beats):
     from ecgsl_keras import tasks as tasks_lib
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.datasets import open_dataset
-    from ecgsl_keras.errors import RecordError
-    from ecgsl_keras.prepare import record_to_examples
 
     metadata = manifest.get("metadata", {})
     summary = metadata.get("prepare_summary", {})
     raw_dir = args.raw_data_dir or summary.get("data_dir")
     if not raw_dir:
-        raise ValueError(f"{args.data}: manifest does not say where the raw data is; pass --raw-data-dir")
+        raise ConfigError(f"{args.data}: manifest does not say where the raw data is; pass --raw-data-dir")
     config = ExperimentConfig.from_dict(metadata["experiment_config"])
     task = tasks_lib.Task.from_dict(metadata["label_info"]["task"])
     reader = open_dataset(summary.get("dataset", task.name), raw_dir)
@@ -96,8 +98,6 @@ def _on_the_fly_throughput(args, manifest, max_beats):
 
 
 def run(args) -> dict:
-    from ecgsl_keras.config import ModelConfig
-    from tfrecords_tools.reader import load_manifest
 
     manifest = load_manifest(args.data)
     max_beats = args.max_beats or ModelConfig().max_beats

@@ -7,7 +7,7 @@
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
-``ecgsl_keras.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
+``ecgsl_keras.data.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
 detector, its cleaning, the move to the R apex; the command line overrides single settings).
 Detections are matched one-to-one to the reference beats (annotations with an AAMI class;
 rhythm, noise, flutter-wave and comment annotations are not beats) within the tolerance: all
@@ -39,9 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras import signal as signal_lib
 from ecgsl_keras import tasks
+from ecgsl_keras.bench import format_table as base
 from ecgsl_keras.bench import load_signal_config, rhythms
+from ecgsl_keras.data import signal as signal_lib
+from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.errors import RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.rpeaks")
@@ -90,41 +92,6 @@ def add_arguments(parser) -> None:
 
 # ----------------------------------------------------------------------------------------------
 # matching
-
-
-def match_peaks(reference, detected, tolerance: int) -> dict:
-    """One-to-one matching of detected to reference peaks within ``tolerance`` samples (inclusive).
-
-    Every (reference, detection) pair closer than the tolerance is a candidate; candidates are
-    taken closest first and a pair is kept when neither side is already used. Returns ``tp``,
-    ``fn``, ``fp`` and the ``matched`` index pairs ``(n, 2)`` (reference index, detection index)
-    into the sorted inputs.
-    """
-    ref = np.sort(np.asarray(reference, dtype=np.int64).ravel())
-    det = np.sort(np.asarray(detected, dtype=np.int64).ravel())
-    tolerance = int(tolerance)
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0 samples, got {tolerance}")
-    lo = np.searchsorted(ref, det - tolerance, side="left")
-    hi = np.searchsorted(ref, det + tolerance, side="right")
-    counts = hi - lo
-    det_idx = np.repeat(np.arange(det.size), counts)
-    ref_idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
-    distance = np.abs(ref[ref_idx] - det[det_idx])
-    order = np.lexsort((ref_idx, distance))  # closest first; ties broken by position (deterministic)
-    ref_used = np.zeros(ref.size, bool)
-    det_used = np.zeros(det.size, bool)
-    pairs = []
-    for k in order:
-        r, d = ref_idx[k], det_idx[k]
-        if not ref_used[r] and not det_used[d]:
-            ref_used[r] = det_used[d] = True
-            pairs.append((r, d))
-    matched = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    matched = matched[np.argsort(matched[:, 0])]
-    tp = int(matched.shape[0])
-    return {"tp": tp, "fn": int(ref.size - tp), "fp": int(det.size - tp), "matched": matched,
-            "reference": ref, "detected": det}
 
 
 def _ratio(num, den):
@@ -332,7 +299,6 @@ def run(args) -> dict:
 def format_table(result: dict) -> str:
     """The dispatcher's table, with the per-rhythm figures of the guarded and legacy detectors
     side by side (one row each) instead of a nested dict."""
-    from ecgsl_keras.bench import format_table as base
 
     view = {k: v for k, v in result.items() if k not in ("rhythms", "legacy", "per_record")}
     rows = {}

@@ -2,8 +2,8 @@
 
     python -m ecgsl_keras.bench segment --dataset cinc2017 --data-dir DIR [--limit N] [--config JSON]
 
-Every record is read (``ecgsl_keras.datasets.open_dataset``; for CinC 2017 plain wfdb when that
-reader is not installed) and run through ``ecgsl_keras.signal.preprocess`` with the config's
+Every record is read (``ecgsl_keras.data.datasets.open_dataset``; for CinC 2017 plain wfdb when that
+reader is not installed) and run through ``ecgsl_keras.data.signal.preprocess`` with the config's
 settings (defaults unless ``--config``). Records the chain rejects (``SignalQualityError``) count
 as processed and are tallied by reason. Reported: records/s and beats/s over the whole wall time
 (reading included), the seconds spent in each stage, beats per record, rejections by reason.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras import signal as signal_lib
 from ecgsl_keras.bench import add_repeat_arguments, load_signal_config, spread
-from ecgsl_keras.datasets.base import SkipCounter
+from ecgsl_keras.data import signal as signal_lib
+from ecgsl_keras.data.datasets.base import Record, SkipCounter, iterate_skipping
 from ecgsl_keras.errors import ConfigError, RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.segment")
@@ -44,8 +44,6 @@ def add_arguments(parser) -> None:
 def _cinc2017_records_with_wfdb(data_dir: Path, skipped: SkipCounter):
     """CinC 2017 without the project reader: ``RECORDS`` (or every .hea), read with wfdb."""
     import wfdb
-
-    from ecgsl_keras.datasets.base import Record, iterate_skipping
 
     listing = data_dir / "RECORDS"
     if listing.exists():
@@ -71,13 +69,13 @@ def open_records(dataset: str, data_dir, skipped: SkipCounter):
     if not data_dir.is_dir():
         raise RecordError(data_dir, "missing_file", "data folder not found")
     try:
-        from ecgsl_keras.datasets import open_dataset
+        from ecgsl_keras.data.datasets import open_dataset
     except ImportError:
         open_dataset = None
     if open_dataset is None:
         if dataset != "cinc2017":
             raise ConfigError("<bench>", "bad_config",
-                              f"data set {dataset!r} needs ecgsl_keras.datasets.open_dataset (only cinc2017 works without it)")
+                              f"data set {dataset!r} needs ecgsl_keras.data.datasets.open_dataset (only cinc2017 works without it)")
         return _cinc2017_records_with_wfdb(data_dir, skipped)
     reader = open_dataset(dataset, data_dir)
     try:

@@ -13,8 +13,8 @@ exists into ``results.json`` and ``RESULTS.md`` beside this file, and draws the 
 curve (``label_efficiency.png``).
 
 Every figure is on the validation split of the stratified 80/20 split of the CinC 2017 records
-given (seed 42, ``ecgsl_keras.prepare``); checkpoints (best epoch) are chosen on that split too,
-as in every run of ``ecgsl_keras.train``. Pre-training never sees the validation records: it
+given (seed 42, ``ecgsl_keras.data.prepare``); checkpoints (best epoch) are chosen on that split too,
+as in every run of ``ecgsl_keras.training.trainer``. Pre-training never sees the validation records: it
 uses the training split of the labelled folder, or ``--corpus`` (``prepare --unlabelled``, which
 leaves the CinC validation records out).
 

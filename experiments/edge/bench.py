@@ -1,4 +1,4 @@
-"""Measure the end-to-end TFLite file (``ecgsl_keras.edge``) against the Python path.
+"""Measure the end-to-end TFLite file (``ecgsl_keras.serving.edge``) against the Python path.
 
     python experiments/edge/bench.py --export /work/runs/issue13/export_cinc2017 --model cinc2017 \
         --mitdb /work/shared/data/mitdb --cinc /work/shared/data/cinc2017/training2017 --work /work/runs/issue13/bench
@@ -49,14 +49,17 @@ def _cached(work: Path, name: str, fn):
 
 
 def _meta(export: Path) -> dict:
-    from ecgsl_keras import edge
+    from ecgsl_keras.serving import edge
 
     return json.loads((export / edge.METADATA_NAME).read_text())
 
 
 def mitdb(args, export: Path) -> dict:
-    from ecgsl_keras import edge, signal as signal_lib, tasks
-    from ecgsl_keras.bench.rpeaks import in_episodes, match_peaks, read_mitdb
+    from ecgsl_keras import tasks
+    from ecgsl_keras.serving import edge
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+    from ecgsl_keras.data.signal import match_peaks
     from ecgsl_keras.config import SignalConfig
 
     meta = _meta(export)
@@ -108,12 +111,14 @@ def mitdb(args, export: Path) -> dict:
 def cinc(args, export: Path) -> dict:
     from sklearn.metrics import f1_score
 
-    from ecgsl_keras import edge, signal as signal_lib
-    from ecgsl_keras.bench.rpeaks import match_peaks
-    from ecgsl_keras.datasets import open_dataset
+    from ecgsl_keras.serving import edge
+
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.data.signal import match_peaks
+    from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.errors import SignalQualityError
-    from ecgsl_keras.inference import load_model
-    from ecgsl_keras.prepare import assign_splits
+    from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.data.prepare import assign_splits
 
     meta = _meta(export)
     rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
@@ -171,7 +176,7 @@ def cinc(args, export: Path) -> dict:
 
 
 def latency(args, export: Path) -> dict:
-    from ecgsl_keras import edge
+    from ecgsl_keras.serving import edge
 
     meta = _meta(export)
     window = int(meta["input"]["max_samples"])

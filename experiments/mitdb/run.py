@@ -88,7 +88,7 @@ class Protocol(StepRunner):
         path = self.work / "folds.json"
         if path.is_file():
             return json.loads(path.read_text())["folds"]
-        from ecgsl_keras.datasets.mitdb import MitdbReader, leave_records_out_folds
+        from ecgsl_keras.data.datasets.mitdb import MitdbReader, leave_records_out_folds
 
         reader = MitdbReader(self.args.mitdb_dir)
         counts = {rid: dict(Counter(reader.beat_annotations_for(rid).labels)) for rid in reader.record_ids()}
@@ -139,7 +139,7 @@ class Protocol(StepRunner):
         if out.is_file():
             loaded = np.load(out)
             return {k: loaded[k] for k in loaded.files}
-        from ecgsl_keras import evaluate
+        from ecgsl_keras.evaluation import evaluate
 
         model, config, task, _ = evaluate.load_model(run_dir / "model.keras")
         windows = evaluate.predict_windows(model, evaluate.eval_dataset(data, "train", config, task))
@@ -192,7 +192,7 @@ class Protocol(StepRunner):
 
 def pooled(work: Path, variant: str):
     """Pooled left-out metrics of ``variant`` (both folds), or None while incomplete."""
-    from ecgsl_keras import metrics as metrics_lib
+    from ecgsl_keras.evaluation import metrics as metrics_lib
     from ecgsl_keras import tasks as tasks_lib
 
     parts = []

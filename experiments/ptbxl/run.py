@@ -8,7 +8,7 @@ Protocol (the PTB-XL benchmark folds, on the 500-record subset in ``../shared/da
 signal is resampled to 100 Hz anyway). For each lead (II, V5), each start (the pre-trained
 ``encoder`` preset fine-tuned, or the same classifier from scratch) and each seed (42, 43, 44):
 train with early stopping and the checkpoint chosen on fold 9's macro AUROC; per-class decision
-thresholds chosen on fold 9 (best F1 per class, ``ecgsl_keras.train`` writes ``thresholds.json``);
+thresholds chosen on fold 9 (best F1 per class, ``ecgsl_keras.training.trainer`` writes ``thresholds.json``);
 then macro AUROC and macro F1 (at those thresholds) on fold 10. Figures: mean +- sd over the 3 seeds.
 Everything is a small-sample figure of a 500-record subset (66 test records), not comparable with
 full PTB-XL benchmarks.

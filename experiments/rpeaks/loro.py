@@ -21,10 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-from ecgsl_keras import signal as S
+from ecgsl_keras.data import signal as S
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
-from ecgsl_keras.bench.rpeaks import in_episodes, match_peaks, read_mitdb
+from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.config import SignalConfig
 
 MINDELAY = (0.2, 0.3)

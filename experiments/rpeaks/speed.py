@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgsl_keras import signal as S
+from ecgsl_keras.data import signal as S
 from ecgsl_keras.bench.rpeaks import LEGACY
 from ecgsl_keras.config import SignalConfig
 

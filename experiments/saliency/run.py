@@ -5,7 +5,7 @@
         --resnet /work/runs/protocol/resnet_raw_s42 --work /work/runs/issue10/saliency \\
         [--per-class 100] [--methods vanilla integrated]
 
-For each record: ``ecgsl_keras.explain.saliency`` of both models (the predicted class's probability),
+For each record: ``ecgsl_keras.evaluation.explain.saliency`` of both models (the predicted class's probability),
 on the raw sample axis; the lead cleaned as in training (``signal.clean``) and delineated with
 ``neurokit2.ecg_delineate(method="dwt")`` at the R-peaks of the training preprocessing
 (``explain.wave_regions``); the share of the absolute saliency in the P wave, QRS, ST-T and
@@ -67,9 +67,9 @@ def choose(records, per_class: int) -> list:
 
 
 def analyse(record_id, label, args, models) -> dict:
-    from ecgsl_keras import explain
-    from ecgsl_keras.predict import read_lead
-    from ecgsl_keras.signal import clean
+    from ecgsl_keras.evaluation import explain
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.data.signal import clean
 
     path = str(Path(args.cinc_dir) / record_id)
     signal, fs, _ = read_lead(path)
@@ -99,7 +99,7 @@ def _stats(values) -> dict:
 
 
 def report(work, args) -> dict:
-    from ecgsl_keras.explain import REGIONS
+    from ecgsl_keras.evaluation.explain import REGIONS
 
     rows = [json.loads(line) for line in (Path(work) / "records.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "error" not in r]
@@ -156,7 +156,7 @@ def _fmt(s, pct=True) -> str:
 
 
 def markdown(result, args) -> str:
-    from ecgsl_keras.explain import REGIONS
+    from ecgsl_keras.evaluation.explain import REGIONS
 
     t = result["table"]
     counts = ", ".join(f"{c} {t[c]['records']}" for c in CLASSES)
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=["vanilla", "integrated"])
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
-    from ecgsl_keras import explain
+    from ecgsl_keras.evaluation import explain
     from ecgsl_keras.errors import ECGSLError
 
     work = Path(args.work)

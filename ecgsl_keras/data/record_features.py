@@ -1,0 +1,622 @@
+"""Record-level features of a single-lead ECG, computed from the signal (issue 18, deliverable 1).
+
+One module, one table: ``FEATURES`` lists every feature as ``(name, unit, group, meaning)``; that
+table is the only place where a feature is described, and ``record_features`` returns exactly its
+names, in its order.
+
+    from ecgsl_keras.data.record_features import record_features, feature_names, to_vector
+    feats = record_features(signal_mv, 300.0)        # dict name -> float (NaN where undefined)
+    x = to_vector(feats, nan_policy="keep")           # for LightGBM (takes NaN natively)
+
+Groups (``GROUPS``):
+
+- ``baseline``: the 65 RR/HRV and beat-morphology statistics of ``ecgsl_keras.data.beat_features.record_features``
+  computed on the same 96-sample beats at 100 Hz that ``ecgsl_keras.data.signal.preprocess`` cuts (same
+  cleaning, R-peaks, resampling and per-record robust normalisation), so they equal the features of the
+  package's features baseline. Amplitudes of that group are in robust-normalised units ("norm":
+  ``(x - median) / IQR`` of the record), not mV.
+- ``quality``: signal-quality indices for the noisy class (kurtosis, skewness, bSQI, pSQI, basSQI,
+  flat and clipped fractions, template SNR, high-frequency power).
+- ``af``: atrial-fibrillation evidence: Lorenz-plot AFEv (Sarkar et al. 2008), P-wave presence and
+  power before each QRS, f-wave (4-9 Hz) power in the TQ segments and after QRST cancellation.
+- ``morphology``: QRS width, QT, QT/RR, Bazett QTc, T-wave amplitude / variability, in s and mV on the
+  cleaned signal at the native rate.
+- ``hrv``: neurokit2's time-domain HRV indices (``nk.hrv_time``) not already in ``baseline``.
+
+Missing values. A feature that cannot be computed (too few beats or RR intervals for the
+statistic, no T wave, no R-peak at all) is returned as NaN on purpose, never as a made-up number.
+LightGBM (and scikit-learn's HistGradientBoosting) take NaN natively and learn which branch missing
+values go to, so ``to_vector(..., nan_policy="keep")`` is the right input for them. Models that cannot
+take NaN (a Keras model, a linear model) use ``nan_policy="fill"`` (NaN -> a fill value: the training
+medians from ``fit_fill_values`` or, without them, ``DEFAULT_FILL_VALUE`` = 0.0) or
+``nan_policy="indicator"`` (the same, plus one 0/1 ``<name>__missing`` column per feature, see
+``vector_names``). The minimum counts are ``MIN_BEATS`` (R-peaks) for beat statistics and
+``MIN_RR`` RR intervals for rhythm statistics. The ``baseline`` group keeps its own convention
+(0.0 for an undefined statistic, as the existing baseline was trained) when at least
+``ecgsl_keras.config.SignalConfig.min_beats`` beats fit; with fewer, the whole group is NaN.
+
+Bad input: an empty, non 1-D, non-finite or too short signal, or a bad sampling rate, raises
+``ecgsl_keras.errors.SignalQualityError`` (a ``RecordError``) whose message names the problem (reasons
+``empty``, ``bad_shape``, ``bad_rate``, ``too_short``, ``nan``; bad ``rpeaks``: ``bad_rpeaks``).
+A flat or clipped signal is *not* an error here (flat and clipped fractions are quality features);
+``strict=True`` applies ``ecgsl_keras.data.signal.check_quality`` in full, so a features model refuses
+the same signals as the deep model (``flat``, ``clipped``).
+
+Speed: about 20-30 ms for a 30 s record at 300 Hz on one core (``experiments/cinc2017/FEATURES.md``).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+import scipy.signal
+import scipy.stats
+
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import beat_features as baselines  # the baseline group
+from ecgsl_keras.data.signal import (check_quality, clean, detect_rpeaks, find_rpeaks, normalize, resample, rr_features,
+                                     segment)
+from ecgsl_keras.errors import SignalQualityError
+
+__all__ = ["Feature", "FEATURES", "GROUPS", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE", "feature_names",
+           "record_features", "to_vector", "to_matrix", "vector_names", "fit_fill_values"]
+
+Feature = namedtuple("Feature", "name unit group meaning")
+
+GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
+MIN_BEATS = 3              # R-peaks needed for beat templates (P, QRS, T statistics)
+MIN_RR = 4                 # RR intervals needed for rhythm statistics (AFEv, HRV)
+DEFAULT_FILL_VALUE = 0.0   # nan_policy "fill"/"indicator" without fitted fill values
+
+# --- the table ---------------------------------------------------------------------------------------
+
+_BASELINE_DOC = {
+    "mean_rr": ("s", "mean RR interval"),
+    "sd_rr": ("s", "standard deviation of the RR intervals"),
+    "cv_rr": ("1", "sd_rr / mean_rr"),
+    "rmssd": ("s", "root mean square of successive RR differences"),
+    "rmssd_norm": ("1", "rmssd / mean_rr"),
+    "pnn50": ("fraction", "fraction of successive RR differences over 50 ms"),
+    "pnn20": ("fraction", "fraction of successive RR differences over 20 ms"),
+    "sdsd_norm": ("1", "standard deviation of successive RR differences / mean_rr"),
+    "sd_entropy": ("1", "Shannon entropy of the histogram (16 bins) of successive RR differences / mean_rr, "
+                        "divided by log2(16)"),
+    "sample_entropy": ("nat", "sample entropy of the RR series (m = 2, r = 0.2 sd)"),
+    "cosen": ("nat", "coefficient of sample entropy (Lake & Moorman 2011): SampEn + ln(2r) - ln(mean RR)"),
+    "irregular_fraction": ("fraction", "fraction of |successive RR difference| / mean_rr over 0.15"),
+    "min_rr": ("s", "shortest RR interval"),
+    "max_rr": ("s", "longest RR interval"),
+    "range_rr_norm": ("1", "(max_rr - min_rr) / mean_rr"),
+    "median_rr": ("s", "median RR interval"),
+    "p10_rr_norm": ("1", "10th percentile of RR / mean_rr"),
+    "p90_rr_norm": ("1", "90th percentile of RR / mean_rr"),
+    "madsd_norm": ("1", "median |successive RR difference| / mean_rr"),
+    "heart_rate": ("bpm", "60 / mean_rr"),
+    "sd1_norm": ("1", "Poincare SD1 (short-term variability) / mean_rr"),
+    "sd2_norm": ("1", "Poincare SD2 (long-term variability) / mean_rr"),
+    "sd1_sd2": ("1", "sd1_norm / sd2_norm"),
+    "turning_point_ratio": ("fraction", "fraction of successive RR differences that change sign"),
+    "rr_ratio_out_fraction": ("fraction", "fraction of RR(i+1)/RR(i) outside 0.85-1.15"),
+    "local_irregularity": ("1", "listed by ecgsl_keras.evaluation.baselines but never computed there: always 0"),
+    "max_rr_ratio": ("1", "largest ratio between consecutive RR intervals (>= 1)"),
+    "r_amplitude": ("norm", "median beat at the R-peak (beats at 100 Hz, robust-normalised signal)"),
+    "qrs_min": ("norm", "minimum of the median beat within R +- 80 ms"),
+    "qrs_peak_to_peak": ("norm", "peak-to-peak of the median beat within R +- 80 ms"),
+    "beat_max": ("norm", "maximum of the median beat (R - 320 ms to R + 640 ms)"),
+    "beat_min": ("norm", "minimum of the median beat"),
+    "qrs_area": ("norm*s", "area of |median beat| within R +- 80 ms"),
+    "qrs_width": ("s", "width of the run around R where |median beat| stays above half its R value"),
+    "p_energy": ("norm^2", "variance of the median beat 250-70 ms before R (P region)"),
+    "p_peak": ("norm", "maximum minus median of the median beat in the P region"),
+    "p_sd_across_beats": ("norm", "standard deviation across beats in the P region, averaged over samples"),
+    "p_corr_mean": ("1", "mean correlation of each beat's P region with the median beat's"),
+    "t_max": ("norm", "maximum of the median beat 200-600 ms after R"),
+    "t_min": ("norm", "minimum of the median beat 200-600 ms after R"),
+    "t_energy": ("norm^2", "variance of the median beat 200-600 ms after R"),
+    "st_level": ("norm", "mean of the median beat 90-200 ms after R"),
+    "corr_mean": ("1", "mean correlation of each beat with the median beat"),
+    "corr_sd": ("1", "standard deviation of the beat-to-median-beat correlations"),
+    "corr_min": ("1", "smallest beat-to-median-beat correlation"),
+    "corr_low_fraction": ("fraction", "fraction of beats correlating under 0.8 with the median beat"),
+    "residual_energy": ("1", "mean squared deviation of the beats from the median beat / its energy"),
+    "r_amplitude_cv": ("1", "coefficient of variation of the beats' R amplitudes"),
+    "beat_sd_mean": ("norm", "standard deviation across beats, averaged over the 96 samples"),
+    "hf_energy": ("1", "mean squared second difference of the beats / median beat energy"),
+    "beat_count": ("count", "beats that fit in the record"),
+    "duration_s": ("s", "sum of the RR intervals"),
+    "beats_per_second": ("1/s", "beat_count / duration_s"),
+}
+for _i in range(baselines.MEDIAN_BEAT_BINS):
+    _BASELINE_DOC[f"median_beat_bin{_i}"] = (
+        "norm", f"mean of the median beat over samples {8 * _i}-{8 * _i + 7} "
+                f"({(8 * _i - baselines.R_OFFSET) * 10} to {(8 * _i + 7 - baselines.R_OFFSET) * 10} ms from R)")
+
+_NEW = (
+    # quality
+    ("sqi_kurtosis", "1", "quality", "kurtosis (Pearson, normal = 3) of the cleaned signal (kSQI; clean ECG >> 5)"),
+    ("sqi_skewness", "1", "quality", "skewness of the cleaned signal (sSQI)"),
+    ("sqi_bsqi", "fraction", "quality", "bSQI: agreement of two R-peak detectors (the package's find_rpeaks and "
+                                        "neurokit2 'hamilton2002'), 2 x matched / (n1 + n2), match within 150 ms"),
+    ("sqi_psqi", "fraction", "quality", "pSQI: power 5-15 Hz / power 5-40 Hz of the cleaned signal (QRS band share)"),
+    ("sqi_bassqi", "fraction", "quality", "basSQI: 1 - power 0-1 Hz / power 0-40 Hz of the raw signal "
+                                          "(1 = no baseline wander)"),
+    ("sqi_hf_ratio", "fraction", "quality", "power above 40 Hz / total power of the raw signal (muscle noise)"),
+    ("sqi_flat_fraction", "fraction", "quality", "fraction of samples in runs of >= 50 ms of a constant value "
+                                                 "(flat line, lead off)"),
+    ("sqi_clipped_fraction", "fraction", "quality", "fraction of samples in runs of >= 2 samples at the "
+                                                    "signal's minimum or maximum value (saturation)"),
+    ("sqi_template_snr_db", "dB", "quality", "power of the median-beat (QRST template) reconstruction / power of "
+                                             "what is left after subtracting it, in dB"),
+    ("sqi_rpeak_rate_ratio", "1", "quality", "R-peaks of hamilton2002 / R-peaks of find_rpeaks"),
+    # af
+    ("af_afev", "count", "af", "AFEv (Sarkar et al. 2008): IrrEv - OriginCount - 2 x PACEv of the Lorenz plot "
+                               "of successive RR differences (30 x 30 bins of 40 ms, 13 segments), whole record"),
+    ("af_irrev_norm", "1", "af", "IrrEv (non-empty Lorenz-plot bins outside the origin) / Lorenz-plot points"),
+    ("af_pacev_norm", "1", "af", "PACEv (premature-beat evidence) / Lorenz-plot points"),
+    ("af_origin_fraction", "fraction", "af", "Lorenz-plot points with both RR differences within 20 ms"),
+    ("af_p_presence", "fraction", "af", "fraction of beats whose P window (300-80 ms before R) correlates >= 0.6 "
+                                        "with the record's median P window, times 1 if that median P wave is "
+                                        "at least 0.03 mV (else 0)"),
+    ("af_p_amplitude", "mV", "af", "largest deflection of the detrended median P window"),
+    ("af_p_power_ratio", "1", "af", "power of the detrended median P window / power of the median QRS (R +- 50 ms)"),
+    ("af_p_corr", "1", "af", "mean correlation of the beats' P windows with the median P window"),
+    ("af_fwave_ratio", "fraction", "af", "power 4-9 Hz / power 1-40 Hz in the TQ segments (end of T to 100 ms "
+                                         "before the next R), f-wave band"),
+    ("af_fwave_centroid_hz", "Hz", "af", "power-weighted mean frequency of the TQ segments within 3-12 Hz"),
+    ("af_tq_rms", "mV", "af", "root mean square of the detrended TQ segments (f-wave / baseline activity)"),
+    ("af_residual_fwave_ratio", "fraction", "af", "power 4-9 Hz / power 1-40 Hz of the signal after QRST "
+                                                  "cancellation (median-beat subtraction)"),
+    ("af_residual_rms", "mV", "af", "root mean square of the signal after QRST cancellation"),
+    # morphology
+    ("morph_qrs_width_s", "s", "morphology", "QRS onset to offset of the median beat (slope threshold 15% of "
+                                             "the largest QRS slope)"),
+    ("morph_qrs_amplitude", "mV", "morphology", "peak-to-peak of the median beat within the QRS"),
+    ("morph_r_amplitude", "mV", "morphology", "median beat at R minus the isoelectric level (QRS onset)"),
+    ("morph_qt_s", "s", "morphology", "QRS onset to T end of the median beat (T end: the T wave falls under 25% "
+                                      "of its peak); NaN without a T wave of >= 0.03 mV"),
+    ("morph_qt_rr", "1", "morphology", "morph_qt_s / median RR"),
+    ("morph_qtc_bazett_s", "s", "morphology", "morph_qt_s / sqrt(median RR in s)"),
+    ("morph_st_level", "mV", "morphology", "median beat 60 ms after the QRS offset minus the isoelectric level"),
+    ("morph_t_amplitude", "mV", "morphology", "signed T-wave peak of the median beat from the isoelectric level"),
+    ("morph_t_r_ratio", "1", "morphology", "morph_t_amplitude / morph_r_amplitude"),
+    ("morph_t_amp_cv", "1", "morphology", "coefficient of variation of the beats' T amplitudes (at the median "
+                                          "T peak)"),
+    ("morph_t_corr", "1", "morphology", "mean correlation of the beats' T windows with the median T window"),
+    ("morph_pr_s", "s", "morphology", "median P peak to R interval (NaN when af_p_amplitude < 0.03 mV)"),
+    # hrv (neurokit2 hrv_time)
+    ("hrv_madnn", "ms", "hrv", "neurokit2 HRV_MadNN: median absolute deviation of the RR intervals"),
+    ("hrv_mcvnn", "1", "hrv", "neurokit2 HRV_MCVNN: MadNN / MedianNN"),
+    ("hrv_iqrnn", "ms", "hrv", "neurokit2 HRV_IQRNN: interquartile range of the RR intervals"),
+    ("hrv_sdrmssd", "1", "hrv", "neurokit2 HRV_SDRMSSD: SDNN / RMSSD"),
+    ("hrv_prc20nn", "ms", "hrv", "neurokit2 HRV_Prc20NN: 20th percentile of the RR intervals"),
+    ("hrv_prc80nn", "ms", "hrv", "neurokit2 HRV_Prc80NN: 80th percentile of the RR intervals"),
+    ("hrv_minnn", "ms", "hrv", "neurokit2 HRV_MinNN"),
+    ("hrv_maxnn", "ms", "hrv", "neurokit2 HRV_MaxNN"),
+    ("hrv_hti", "1", "hrv", "neurokit2 HRV_HTI: HRV triangular index (RR count / height of the 1/128 s histogram)"),
+    ("hrv_tinn", "ms", "hrv", "neurokit2 HRV_TINN: base width of the RR histogram's triangular fit"),
+    ("hrv_cvsd", "1", "hrv", "neurokit2 HRV_CVSD: RMSSD / MeanNN"),
+)
+_NK_HRV = {"hrv_madnn": "HRV_MadNN", "hrv_mcvnn": "HRV_MCVNN", "hrv_iqrnn": "HRV_IQRNN",
+           "hrv_sdrmssd": "HRV_SDRMSSD", "hrv_prc20nn": "HRV_Prc20NN", "hrv_prc80nn": "HRV_Prc80NN",
+           "hrv_minnn": "HRV_MinNN", "hrv_maxnn": "HRV_MaxNN", "hrv_hti": "HRV_HTI", "hrv_tinn": "HRV_TINN",
+           "hrv_cvsd": "HRV_CVSD"}
+
+FEATURES = tuple(Feature(name, _BASELINE_DOC[name][0], "baseline", _BASELINE_DOC[name][1])
+                 for name in baselines.FEATURE_NAMES) + tuple(Feature(*row) for row in _NEW)
+_BY_NAME = {f.name: f for f in FEATURES}
+assert len(_BY_NAME) == len(FEATURES), "duplicate feature names"
+assert set(_NK_HRV) == {f.name for f in FEATURES if f.group == "hrv"}
+
+
+def feature_names(groups=None) -> tuple:
+    """Names of the features of ``groups`` (a name or an iterable of ``GROUPS``; None: all), in table order."""
+    if groups is None:
+        groups = GROUPS
+    elif isinstance(groups, str):
+        groups = (groups,)
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"unknown feature group(s) {unknown}; the groups are {list(GROUPS)}")
+    return tuple(f.name for f in FEATURES if f.group in set(groups))
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def _bandpower(freqs, psd, lo, hi) -> float:
+    sel = (freqs >= lo) & (freqs < hi)
+    return float(psd[sel].sum())
+
+
+def _ratio(num, den) -> float:
+    return float(num / den) if den > 0 and np.isfinite(den) else math.nan
+
+
+def _welch(x, fs, seconds=4.0):
+    n = int(min(x.size, round(seconds * fs)))
+    return scipy.signal.welch(x, fs=fs, nperseg=n, detrend="constant")
+
+
+def _run_fraction(mask: np.ndarray, min_len: int) -> float:
+    """Fraction of samples in runs of True of at least ``min_len`` samples."""
+    if mask.size == 0:
+        return math.nan
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.diff(padded)
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    lengths = stops - starts
+    return float(lengths[lengths >= min_len].sum() / mask.size)
+
+
+def _corr_rows(rows: np.ndarray, template: np.ndarray) -> np.ndarray:
+    a = rows - rows.mean(axis=1, keepdims=True)
+    t = template - template.mean()
+    denom = np.linalg.norm(a, axis=1) * np.linalg.norm(t)
+    return np.divide(a @ t, denom, out=np.full(len(rows), np.nan), where=denom > 0)
+
+
+def _detrend_rows(rows: np.ndarray) -> np.ndarray:
+    """Remove the straight line through each row's first and last samples."""
+    n = rows.shape[1]
+    ramp = np.linspace(0.0, 1.0, n)[None, :]
+    return rows - (rows[:, :1] + (rows[:, -1:] - rows[:, :1]) * ramp)
+
+
+def _windows(x: np.ndarray, peaks: np.ndarray, lo: int, hi: int):
+    """Rows ``x[p + lo : p + hi]`` for the peaks whose window lies inside ``x``; (rows, kept index)."""
+    keep = np.flatnonzero((peaks + lo >= 0) & (peaks + hi <= x.size))
+    if keep.size == 0:
+        return np.zeros((0, hi - lo)), keep
+    return x[peaks[keep, None] + np.arange(lo, hi)[None, :]], keep
+
+
+def _match_fraction(a: np.ndarray, b: np.ndarray, tol: int) -> float:
+    """2 x matched / (len(a) + len(b)), each peak of ``a`` matched to at most one of ``b`` within ``tol``."""
+    if a.size + b.size == 0:
+        return math.nan
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    matched, j = 0, 0
+    for p in a:
+        while j < b.size and b[j] < p - tol:
+            j += 1
+        if j < b.size and abs(int(b[j]) - int(p)) <= tol:
+            matched += 1
+            j += 1
+    return 2.0 * matched / (a.size + b.size)
+
+
+# --- groups ------------------------------------------------------------------------------------------
+
+def _quality(raw, cleaned, fs, peaks, peaks_b, out) -> None:
+    with np.errstate(all="ignore"):
+        out["sqi_kurtosis"] = float(scipy.stats.kurtosis(cleaned, fisher=False)) if cleaned.std() > 0 else math.nan
+        out["sqi_skewness"] = float(scipy.stats.skew(cleaned)) if cleaned.std() > 0 else math.nan
+    out["sqi_bsqi"] = _match_fraction(peaks, peaks_b, int(round(0.15 * fs)))
+    out["sqi_rpeak_rate_ratio"] = _ratio(float(peaks_b.size), float(peaks.size))
+    f, p = _welch(cleaned, fs)
+    out["sqi_psqi"] = _ratio(_bandpower(f, p, 5, 15), _bandpower(f, p, 5, 40))
+    f, p = _welch(raw - raw.mean(), fs, seconds=10.0)
+    out["sqi_bassqi"] = 1.0 - _ratio(_bandpower(f, p, 0, 1), _bandpower(f, p, 0, 40))
+    out["sqi_hf_ratio"] = _ratio(_bandpower(f, p, 40, fs), _bandpower(f, p, 0, fs))
+    span = float(raw.max() - raw.min())
+    tol = max(1e-9, 1e-6 * span)
+    out["sqi_flat_fraction"] = _run_fraction(np.abs(np.diff(raw)) <= tol, max(1, int(round(0.05 * fs))))
+    if span > 0:
+        extreme = (raw >= raw.max() - tol) | (raw <= raw.min() + tol)
+        out["sqi_clipped_fraction"] = _run_fraction(extreme, 2)
+    else:
+        out["sqi_clipped_fraction"] = 0.0
+
+
+def _afev(rr: np.ndarray) -> dict:
+    """Lorenz-plot AF evidence (Sarkar, Ritscher & Mehra 2008), on the whole record.
+
+    Points (dRR(i), dRR(i-1)) of successive RR differences (s) go into a 30 x 30 histogram of
+    40 ms bins over +-0.6 s. OriginCount: points with both coordinates within 20 ms. Segments
+    9-12: the bins on and next to (+-2 bins) the diagonals of each quadrant; 5-8: the four
+    axis bands (|coordinate| < 80 ms) outside them; 1-4: the rest of each quadrant. IrrEv: the
+    non-empty bins of segments 1-12; PACEv: points minus non-empty bins of segments 1-6 and 10
+    minus those of 7, 8 and 12; AFEv = IrrEv - OriginCount - 2 PACEv.
+    """
+    d = np.diff(rr)
+    if d.size < 3:
+        return {}
+    pts = np.stack([d[1:], d[:-1]], axis=1)         # (dRR(i), dRR(i-1))
+    origin = int(np.count_nonzero(np.all(np.abs(pts) <= 0.02, axis=1)))
+    pts = pts[np.all(np.abs(pts) < 1.5, axis=1)]
+    edges = np.linspace(-0.6, 0.6, 31)
+    z, _, _ = np.histogram2d(np.clip(pts[:, 0], -0.5999, 0.5999), np.clip(pts[:, 1], -0.5999, 0.5999),
+                             bins=[edges, edges])
+    idx = np.arange(30)
+    centre = edges[:-1] + 0.02
+    neg, pos = centre < 0, centre > 0
+    band = np.abs(centre) < 0.08                    # the 4 bins around 0
+    # distance to the diagonals, in bins (from the origin corner of each quadrant)
+    ii, jj = np.meshgrid(idx, idx, indexing="ij")
+    ri = np.where(ii < 15, 14 - ii, ii - 15)
+    rj = np.where(jj < 15, 14 - jj, jj - 15)
+    diag = np.abs(ri - rj) <= 2
+    x_neg, x_pos = neg[:, None], pos[:, None]
+    y_neg, y_pos = neg[None, :], pos[None, :]
+    quad = {9: x_neg & y_pos, 10: x_neg & y_neg, 11: x_pos & y_neg, 12: x_pos & y_pos}
+    seg = {}
+    for k, q in quad.items():
+        seg[k] = q & diag
+    off = ~diag
+    bx, by = band[:, None] & np.ones((1, 30), bool), np.ones((30, 1), bool) & band[None, :]
+    seg[5] = off & x_neg & by & ~bx
+    seg[7] = off & x_pos & by & ~bx
+    seg[6] = off & bx & y_neg & ~by
+    seg[8] = off & bx & y_pos & ~by
+    rest = off & ~bx & ~by
+    seg[2] = rest & x_neg & y_neg
+    seg[1] = rest & x_neg & y_pos
+    seg[3] = rest & x_pos & y_neg
+    seg[4] = rest & x_pos & y_pos
+    bc = {k: int(np.count_nonzero(z[m])) for k, m in seg.items()}
+    pc = {k: int(z[m].sum()) for k, m in seg.items()}
+    irr = sum(bc.values())
+    pac = sum(pc[k] - bc[k] for k in (1, 2, 3, 4, 5, 6, 10)) - sum(pc[k] - bc[k] for k in (7, 8, 12))
+    n = max(1, d.size - 1)
+    return {"af_afev": float(irr - origin - 2 * pac), "af_irrev_norm": irr / n, "af_pacev_norm": pac / n,
+            "af_origin_fraction": origin / n}
+
+
+def _template_features(cleaned, fs, peaks, rr, out) -> None:
+    """P-wave, f-wave, QRST-cancellation and morphology features from the median beat at the native rate."""
+    s = lambda sec: int(round(sec * fs))     # noqa: E731 seconds -> samples
+    lo, hi = -s(0.30), s(0.60)
+    rows, kept = _windows(cleaned, peaks, lo, hi)
+    if rows.shape[0] < MIN_BEATS:
+        return
+    median_rr = float(np.median(rr)) if rr.size else math.nan
+    tpl = np.median(rows, axis=0)
+    r0 = -lo                                   # index of R in the template
+    # QRS onset / offset from the smoothed slope
+    k = max(1, s(0.01))
+    slope = np.abs(np.convolve(np.gradient(tpl), np.ones(k) / k, mode="same"))
+    qrs_zone = slice(r0 - s(0.08), r0 + s(0.08) + 1)
+    thr = 0.15 * slope[qrs_zone].max()
+    onset = r0
+    while onset > r0 - s(0.12) and not (slope[onset] < thr and slope[onset - 1] < thr):
+        onset -= 1
+    offset = r0
+    while offset < r0 + s(0.16) and not (slope[offset] < thr and slope[offset + 1] < thr):
+        offset += 1
+    iso = float(tpl[onset])
+    out["morph_qrs_width_s"] = (offset - onset) / fs
+    out["morph_qrs_amplitude"] = float(np.ptp(tpl[onset:offset + 1]))
+    r_amp = float(tpl[r0] - iso)
+    out["morph_r_amplitude"] = r_amp
+    st = offset + s(0.06)
+    out["morph_st_level"] = float(tpl[st] - iso) if st < tpl.size else math.nan
+    # T wave
+    t_lo = offset + s(0.06)
+    t_hi = r0 + int(min(s(0.6), s(0.7 * median_rr) if np.isfinite(median_rr) else s(0.6)))
+    t_hi = min(t_hi, tpl.size)
+    if t_hi - t_lo > s(0.08):
+        seg = tpl[t_lo:t_hi] - iso
+        ip = int(np.argmax(np.abs(seg)))
+        t_amp = float(seg[ip])
+        out["morph_t_amplitude"] = t_amp
+        out["morph_t_r_ratio"] = _ratio(t_amp, abs(r_amp)) if abs(r_amp) > 1e-6 else math.nan
+        t_rows = rows[:, t_lo:t_hi] - rows[:, onset:onset + 1]
+        beat_t = t_rows[:, ip]
+        out["morph_t_amp_cv"] = float(beat_t.std() / abs(beat_t.mean())) if abs(beat_t.mean()) > 1e-6 else math.nan
+        out["morph_t_corr"] = float(np.nanmean(_corr_rows(t_rows, seg))) if np.ptp(seg) > 0 else math.nan
+        if abs(t_amp) >= 0.03:
+            below = np.flatnonzero(np.abs(seg[ip:]) < 0.25 * abs(t_amp))
+            t_end = t_lo + ip + (int(below[0]) if below.size else seg.size - ip - 1)
+            qt = (t_end - onset) / fs
+            out["morph_qt_s"] = qt
+            if np.isfinite(median_rr) and median_rr > 0:
+                out["morph_qt_rr"] = qt / median_rr
+                out["morph_qtc_bazett_s"] = qt / math.sqrt(median_rr)
+    # P wave: 300-80 ms before R
+    p_sl = slice(r0 - s(0.30), r0 - s(0.08))
+    p_rows = _detrend_rows(rows[:, p_sl])
+    p_tpl = _detrend_rows(tpl[None, p_sl])[0]
+    ip = int(np.argmax(np.abs(p_tpl)))
+    p_amp = float(abs(p_tpl[ip]))
+    out["af_p_amplitude"] = p_amp
+    qrs = tpl[r0 - s(0.05):r0 + s(0.05) + 1]
+    out["af_p_power_ratio"] = _ratio(float(np.mean(p_tpl ** 2)), float(np.mean((qrs - qrs.mean()) ** 2)))
+    corr = _corr_rows(p_rows, p_tpl) if np.ptp(p_tpl) > 0 else np.full(len(p_rows), np.nan)
+    out["af_p_corr"] = float(np.nanmean(corr)) if np.isfinite(corr).any() else math.nan
+    out["af_p_presence"] = float(np.mean(np.nan_to_num(corr) >= 0.6)) if p_amp >= 0.03 else 0.0
+    out["morph_pr_s"] = (r0 - (p_sl.start + ip)) / fs if p_amp >= 0.03 else math.nan
+    # QRST cancellation: subtract the template around each beat (no overlap between neighbours)
+    residual = cleaned.copy()
+    recon = np.zeros_like(cleaned)
+    prev_rr = np.concatenate([[np.inf], np.diff(peaks)])
+    next_rr = np.concatenate([np.diff(peaks), [np.inf]])
+    for p, a, b in zip(peaks, prev_rr, next_rr):
+        left = int(min(-lo, 0.4 * a))
+        right = int(min(hi, 0.6 * b))
+        i0, i1 = max(0, p - left), min(cleaned.size, p + right)
+        if i1 > i0:
+            piece = tpl[r0 - (p - i0): r0 + (i1 - p)]
+            residual[i0:i1] -= piece
+            recon[i0:i1] += piece
+    out["sqi_template_snr_db"] = 10.0 * math.log10(max(float(np.mean(recon ** 2)), 1e-12)
+                                                   / max(float(np.mean(residual ** 2)), 1e-12))
+    out["af_residual_rms"] = float(np.sqrt(np.mean(residual ** 2)))
+    f, pw = _welch(residual, fs)
+    out["af_residual_fwave_ratio"] = _ratio(_bandpower(f, pw, 4, 9), _bandpower(f, pw, 1, 40))
+    # TQ segments: from T end (about R + 0.4 sqrt(RR)) to 100 ms before the next R
+    nfft = int(2 ** math.ceil(math.log2(max(8, s(2.0)))))
+    spec = np.zeros(nfft // 2 + 1)
+    sq, count = 0.0, 0
+    for p, q in zip(peaks[:-1], peaks[1:]):
+        rr_s = (q - p) / fs
+        a, b = p + s(0.4 * math.sqrt(rr_s) + 0.02), q - s(0.10)
+        if b - a < s(0.08):
+            continue
+        seg = _detrend_rows(cleaned[None, a:b])[0]
+        sq += float((seg ** 2).sum())
+        count += seg.size
+        spec += np.abs(np.fft.rfft(seg * np.hanning(seg.size), nfft)) ** 2
+    if count:
+        freqs = np.fft.rfftfreq(nfft, 1.0 / fs)
+        out["af_tq_rms"] = math.sqrt(sq / count)
+        out["af_fwave_ratio"] = _ratio(_bandpower(freqs, spec, 4, 9), _bandpower(freqs, spec, 1, 40))
+        band = (freqs >= 3) & (freqs <= 12)
+        out["af_fwave_centroid_hz"] = _ratio(float((freqs[band] * spec[band]).sum()), float(spec[band].sum()))
+
+
+def _hrv(peaks, fs, out) -> None:
+    import neurokit2 as nk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            table = nk.hrv_time(peaks, sampling_rate=fs)
+        except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
+            return
+    for name, column in _NK_HRV.items():
+        if column in table:
+            value = float(table[column].iloc[0])
+            out[name] = value if math.isfinite(value) else math.nan
+
+
+def _baseline(cleaned, fs, peaks, config, out) -> None:
+    """The 65 features of ``baselines.record_features`` on the beats ``signal.preprocess`` would cut."""
+
+    target = float(config.target_fs)
+    resampled = resample(cleaned, fs, target)
+    p100 = np.rint(peaks * (target / fs)).astype(np.int64)
+    keep = p100 < resampled.shape[0]
+    p100, pn = p100[keep], peaks[keep]
+    if p100.size < max(int(config.min_beats), 2):
+        return
+    normalised = normalize(resampled, config.normalize).astype(np.float32)
+    beats, kept = segment(normalised, p100, config)
+    if kept.size < config.min_beats:
+        return
+    rr = rr_features(pn, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
+    out.update(baselines.record_features(beats, rr))
+
+
+# --- public API --------------------------------------------------------------------------------------
+
+def _check_input(signal_mv, fs, config, path, strict):
+    x = np.asarray(signal_mv)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.size == 0:
+        raise SignalQualityError(path, "empty", "empty signal (0 samples): nothing to compute features from")
+    if x.ndim != 1:
+        raise SignalQualityError(path, "bad_shape", f"expected a 1-D single-lead signal, got shape {x.shape}")
+    if strict:
+
+        check_quality(x, fs, config, path)
+    else:
+        from dataclasses import replace
+
+        # everything check_quality checks except flat and clipped (features here, not errors)
+        check_quality(x, fs, replace(config, flat_std_mv=-1.0, clip_fraction=math.inf), path)
+    return x.astype(np.float64), float(fs)
+
+
+def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None = None, strict: bool = False,
+                    path: str = "<signal>") -> "OrderedDict[str, float]":
+    """Every feature of ``FEATURES`` for one single-lead record: ordered dict name -> float.
+
+    ``signal_mv``: 1-D raw signal in mV (a (n, 1) array is accepted); ``fs``: its sampling rate (Hz).
+    ``rpeaks``: R-peak sample indices at ``fs`` when the caller has them (else the package's
+    ``signal.find_rpeaks`` finds them, with ``config``'s detector settings). NaN marks a feature
+    that cannot be computed for this record (module docstring). Raises ``SignalQualityError``
+    naming ``path`` and the problem for an empty, non-1-D, non-finite or too short signal or a bad
+    rate; ``strict=True`` also for a flat or clipped one (``signal.check_quality``).
+    """
+
+    config = config or SignalConfig()
+    raw, fs = _check_input(signal_mv, fs, config, path, strict)
+    out = OrderedDict((f.name, math.nan) for f in FEATURES)
+    cleaned = clean(raw, fs, config.clean_method)
+    if rpeaks is None:
+        try:
+            peaks = find_rpeaks(raw, fs, config, cleaned=cleaned)
+        except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+            peaks = np.zeros((0,), np.int64)
+    else:
+        peaks = np.asarray(rpeaks)
+        if peaks.ndim != 1 or (peaks.size and (not np.issubdtype(peaks.dtype, np.number)
+                                               or not np.all(np.isfinite(peaks)))):
+            raise SignalQualityError(path, "bad_rpeaks", f"rpeaks must be a 1-D array of sample indices, "
+                                                         f"got shape {peaks.shape} dtype {peaks.dtype}")
+        peaks = np.unique(peaks.astype(np.int64))
+        if peaks.size and (peaks[0] < 0 or peaks[-1] >= raw.size):
+            raise SignalQualityError(path, "bad_rpeaks", f"rpeaks outside the signal's {raw.size} samples "
+                                                         f"({peaks[0]}..{peaks[-1]})")
+    try:
+        peaks_b = detect_rpeaks(clean(raw, fs, "hamilton2002"), fs, "hamilton2002", cleaned=True)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+        peaks_b = np.zeros((0,), np.int64)
+    _quality(raw, cleaned, fs, peaks, peaks_b, out)
+    rr = np.diff(peaks) / fs
+    if rr.size >= MIN_RR:
+        out.update(_afev(rr))
+        _hrv(peaks, fs, out)
+    if peaks.size >= MIN_BEATS:
+        _template_features(cleaned, fs, peaks, rr, out)
+        _baseline(cleaned, fs, peaks, config, out)
+    for key, value in out.items():
+        out[key] = float(value) if value is not None and math.isfinite(float(value)) else math.nan
+    return out
+
+
+# --- vectors for models ------------------------------------------------------------------------------
+
+NAN_POLICIES = ("keep", "fill", "indicator")
+
+
+def vector_names(names=None, nan_policy: str = "keep") -> tuple:
+    """Column names of ``to_vector(..., names, nan_policy)``: the features, then (``indicator``) one
+    ``<name>__missing`` column per feature."""
+    names = tuple(names) if names is not None else feature_names()
+    if nan_policy not in NAN_POLICIES:
+        raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+    return names + tuple(f"{n}__missing" for n in names) if nan_policy == "indicator" else names
+
+
+def fit_fill_values(X, names=None) -> dict:
+    """Per-feature fill values from a TRAINING matrix (rows = records, columns = ``names``): the
+    median of the finite values, ``DEFAULT_FILL_VALUE`` for a column with none."""
+    names = tuple(names) if names is not None else feature_names()
+    X = np.asarray(X, np.float64)
+    out = {}
+    for j, name in enumerate(names):
+        col = X[:, j]
+        col = col[np.isfinite(col)]
+        out[name] = float(np.median(col)) if col.size else DEFAULT_FILL_VALUE
+    return out
+
+
+def to_vector(features: dict, names=None, nan_policy: str = "keep", fill_values: dict | None = None) -> np.ndarray:
+    """float64 vector of ``features`` (a ``record_features`` dict) in the order of ``names`` (default all).
+
+    ``nan_policy``: ``"keep"`` leaves NaN (LightGBM / HistGradientBoosting handle it natively);
+    ``"fill"`` replaces NaN by ``fill_values[name]`` (``fit_fill_values`` on the training split; a
+    name it lacks, or no ``fill_values``, gets ``DEFAULT_FILL_VALUE``); ``"indicator"`` fills the
+    same way and appends a 0/1 missing indicator per feature (``vector_names``). A missing key is NaN.
+    """
+    names = tuple(names) if names is not None else feature_names()
+    vector_names(names, nan_policy)                      # validates the policy
+    x = np.array([features.get(n, math.nan) for n in names], np.float64)
+    x[~np.isfinite(x)] = np.nan
+    if nan_policy == "keep":
+        return x
+    missing = np.isnan(x)
+    fill = np.array([(fill_values or {}).get(n, DEFAULT_FILL_VALUE) for n in names], np.float64)
+    x = np.where(missing, fill, x)
+    return np.concatenate([x, missing.astype(np.float64)]) if nan_policy == "indicator" else x
+
+
+def to_matrix(rows, names=None, nan_policy: str = "keep", fill_values: dict | None = None) -> np.ndarray:
+    """``to_vector`` of each dict in ``rows``, stacked (n_records, n_columns)."""
+    names = tuple(names) if names is not None else feature_names()
+    cols = len(vector_names(names, nan_policy))
+    return np.array([to_vector(r, names, nan_policy, fill_values) for r in rows], np.float64).reshape(-1, cols)

@@ -1,0 +1,588 @@
+"""Signal processing: a raw single-lead ECG -> fixed-length beats and RR features.
+
+Pure numpy in, numpy out (neurokit2 and scipy underneath, no TensorFlow), so it runs in worker
+processes. The chain ``preprocess`` runs, in order:
+
+1. ``check_quality`` on the raw signal: 1-D, long enough, finite, not flat, not clipped, a
+   supported sampling rate; otherwise ``SignalQualityError`` naming the file and the problem.
+2. ``clean`` at the native rate (``neurokit2.ecg_clean``, ``config.clean_method``).
+3. R-peaks (``find_rpeaks``): the detector (``neurokit2.ecg_peaks``, ``config.rpeak_method``)
+   runs on a copy cleaned for detection (``config.rpeak_clean_method``), at the native rate by
+   default (``config.detect_at_native_rate``: more precise peak times); peaks closer than
+   ``config.min_rr_s`` to a stronger neighbour are dropped (a detector firing twice on one wide
+   QRS would otherwise make a 50 ms "beat"); each peak is then moved to the R apex of the step-2
+   signal within ``config.rpeak_refine_s`` (``wfdb.processing.correct_peaks``), so beats are
+   centred on R whatever delay the detector's own filter has. Last, ``guard_rpeaks`` drops
+   detections far smaller than the QRS complexes around them (non-conducted P waves in 2:1 AV
+   block, noise in sinus pauses) and searches back in RR gaps for missed beats
+   (``config.rpeak_guard_amplitude``, ``config.rpeak_searchback*``).
+4. ``resample`` of the cleaned signal to ``config.target_fs``; each native peak ``p`` maps to
+   ``round(p * target_fs / fs)``.
+5. ``normalize`` per record (robust: ``(x - median) / IQR``), never per beat, so the relative
+   amplitude of beats (a large ventricular beat next to normal ones) is kept.
+6. ``rr_features`` from the native-rate peak times (previous RR, next RR, local mean RR).
+7. ``segment`` into ``config.beat_len``-sample beats with the R-peak at ``config.r_offset``.
+   Window mode drops the beats whose window does not fit inside the signal (in practice the
+   first and/or last beat of a record); RR mode keeps every beat (zero-padded).
+
+Example::
+
+    import neurokit2 as nk
+    from ecgsl_keras.data.signal import preprocess
+    ecg = nk.ecg_simulate(duration=20, sampling_rate=360, random_state=0)
+    beats = preprocess(ecg, 360.0)
+    beats.beats.shape   # (n, 96) at 100 Hz, R-peak at sample 32
+    beats.rr.shape      # (n, 3) seconds
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import scipy.signal
+
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.errors import ConfigError, SignalQualityError
+
+__all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
+           "guard_rpeaks", "qrs_amplitudes", "normalize", "rr_features", "segment", "preprocess"]
+
+@dataclass
+class Beats:
+    """The beats of one record and everything needed to put them back in time."""
+
+    beats: np.ndarray          # float32 (n, beat_len), R-peak at config.r_offset
+    rr: np.ndarray             # float32 (n, n_rr) seconds: previous RR, next RR, local mean RR; (n, 0) when off
+    rpeaks: np.ndarray         # int64 (n,) R-peaks at config.target_fs (index into ``signal``)
+    rpeaks_native: np.ndarray  # int64 (n,) the same peaks at the input rate
+    fs: float                  # config.target_fs
+    signal: np.ndarray         # float32 the cleaned, resampled, normalised signal the beats were cut from
+
+    def __len__(self) -> int:
+        return int(self.beats.shape[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# quality
+
+
+def check_quality(signal, fs, config: SignalConfig = SignalConfig(), path="<signal>") -> None:
+    """Raise ``SignalQualityError`` (``reason`` tag, message naming ``path``) for an unusable signal.
+
+    Reasons: ``bad_shape`` (not 1-D), ``bad_rate`` (fs not in ``config.supported_fs``),
+    ``too_short`` (under ``config.min_duration_s``), ``nan`` (NaN or inf samples), ``flat``
+    (standard deviation under ``config.flat_std_mv``), ``clipped`` (more than
+    ``config.clip_fraction`` of the samples sit at the minimum or maximum value).
+    """
+    signal = np.asarray(signal)
+    if signal.ndim != 1:
+        raise SignalQualityError(path, "bad_shape",
+                                 f"expected a 1-D single-lead signal, got shape {signal.shape}")
+    if not np.issubdtype(signal.dtype, np.number) or np.iscomplexobj(signal):
+        raise SignalQualityError(path, "bad_shape", f"expected a real-valued signal, got dtype {signal.dtype}")
+    try:
+        fs = float(fs)
+    except (TypeError, ValueError):
+        raise SignalQualityError(path, "bad_rate", f"sampling rate {fs!r} is not a number") from None
+    low, high = config.supported_fs
+    if not (np.isfinite(fs) and low <= fs <= high):
+        raise SignalQualityError(path, "bad_rate", f"sampling rate {fs} Hz outside the supported {low}-{high} Hz")
+    duration = signal.shape[0] / fs
+    if duration < config.min_duration_s:
+        raise SignalQualityError(path, "too_short",
+                                 f"signal lasts {duration:.2f} s ({signal.shape[0]} samples at {fs} Hz), "
+                                 f"under the minimum {config.min_duration_s} s")
+    finite = np.isfinite(signal)
+    if not finite.all():
+        raise SignalQualityError(path, "nan", f"{int((~finite).sum())} NaN/inf samples of {signal.shape[0]}")
+    x = signal.astype(np.float64, copy=False)
+    std = float(x.std())
+    if std < config.flat_std_mv:
+        raise SignalQualityError(path, "flat", f"flat line: standard deviation {std:.2e} mV < {config.flat_std_mv} mV")
+    lo, hi = float(x.min()), float(x.max())
+    # Quantised signals repeat their extreme values exactly; a small tolerance covers float noise.
+    tol = 1e-6 * (hi - lo)
+    at_extremes = int(np.count_nonzero(x >= hi - tol) + np.count_nonzero(x <= lo + tol))
+    fraction = at_extremes / x.shape[0]
+    if fraction > config.clip_fraction:
+        raise SignalQualityError(path, "clipped",
+                                 f"clipped: {fraction:.1%} of the samples sit at the extreme values "
+                                 f"({lo:.3g}, {hi:.3g}) mV, over the {config.clip_fraction:.0%} limit")
+
+
+# ----------------------------------------------------------------------------------------------
+# the steps
+
+
+def resample(signal, fs, target_fs) -> np.ndarray:
+    """Resample to ``target_fs`` with a polyphase anti-aliasing filter (``scipy.signal.resample_poly``).
+
+    The rate ratio is taken as a fraction (denominator at most 1000: 360 -> 100 Hz is 5/18), so
+    sample ``k`` of the output lies at time ``k / target_fs`` and the output has
+    ``ceil(len(signal) * up / down)`` samples. float64 out.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    fs, target_fs = float(fs), float(target_fs)
+    if fs <= 0 or target_fs <= 0:
+        raise ValueError(f"sampling rates must be positive, got fs={fs}, target_fs={target_fs}")
+    ratio = Fraction(target_fs / fs).limit_denominator(1000)
+    if ratio == 1:
+        return x.copy()
+    return scipy.signal.resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def _nk_rate(fs: float):
+    # Some neurokit2 detectors build integer-sized windows from the rate; give an int when exact.
+    fs = float(fs)
+    return int(fs) if fs.is_integer() else fs
+
+
+def clean(signal, fs, method="neurokit") -> np.ndarray:
+    """Band-pass / baseline cleaning with ``neurokit2.ecg_clean(method=...)``. float64 out."""
+    import neurokit2 as nk
+
+    x = np.asarray(signal, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(nk.ecg_clean(x, sampling_rate=_nk_rate(fs), method=method), dtype=np.float64)
+
+
+# neurokit2 detectors that come with their own cleaning in ecg_clean; the others get "neurokit".
+_OWN_CLEANING = ("pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "emrich2023")
+
+
+def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifacts=False,
+                  clean_method=None, **options) -> np.ndarray:
+    """R-peak sample indices (int64, sorted, unique): the detector of ``neurokit2.ecg_peaks(method=...)``.
+
+    ``cleaned=False`` cleans first with ``clean_method`` (default: the detector's own cleaning
+    where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
+    Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
+    to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method).
+    """
+    import neurokit2 as nk
+
+    x = np.asarray(signal, dtype=np.float64)
+    if not cleaned:
+        x = clean(x, fs, clean_method or (method if method in _OWN_CLEANING else "neurokit"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # ecg_findpeaks + signal_fixpeaks is what ecg_peaks runs, without building its per-sample
+        # DataFrame (a third of the detection time on a 30 s record).
+        try:
+            peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
+        except ValueError as exc:
+            if "not implemented" in str(exc):
+                raise ConfigError("<config>", "bad_config", f"unknown R-peak method {method!r}") from None
+            raise
+        if correct_artifacts and len(peaks) > 1:
+            _, peaks = nk.signal_fixpeaks(peaks, sampling_rate=_nk_rate(fs), method="Kubios")
+    peaks = np.asarray(peaks, dtype=np.float64)
+    peaks = peaks[np.isfinite(peaks)].astype(np.int64)
+    return np.unique(peaks[(peaks >= 0) & (peaks < x.shape[0])])
+
+
+def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
+    """Of two peaks closer than ``min_distance`` samples keep the one with the larger |amplitude|."""
+    if peaks.size < 2 or min_distance <= 1 or np.diff(peaks).min() >= min_distance:
+        return peaks
+    kept = [int(peaks[0])]
+    for p in peaks[1:]:
+        p = int(p)
+        if p - kept[-1] >= min_distance:
+            kept.append(p)
+        elif abs(signal[p]) > abs(signal[kept[-1]]):
+            kept[-1] = p
+    return np.asarray(kept, dtype=np.int64)
+
+
+def refine_rpeaks(cleaned, rpeaks, fs, radius_s) -> np.ndarray:
+    """Move each peak to the R apex within ``radius_s`` (``wfdb.processing.correct_peaks``).
+
+    The apex is the local extremum after removing a moving average; its direction (up or down)
+    is chosen once per record, the one with the larger mean deflection, so an inverted lead is
+    aligned on its dominant (negative) QRS deflection. Sorted, unique int64 out.
+    """
+    from wfdb.processing import correct_peaks
+
+    peaks = np.asarray(rpeaks, dtype=np.int64)
+    radius = int(round(float(radius_s) * float(fs)))
+    if peaks.size == 0 or radius < 1:
+        return peaks
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    shifted = correct_peaks(cleaned, peaks, search_radius=radius, smooth_window_size=2 * radius, peak_dir="compare")
+    shifted = np.asarray(shifted, dtype=np.int64)
+    return np.unique(np.clip(shifted, 0, cleaned.shape[0] - 1))
+
+
+def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None) -> np.ndarray:
+    """R-peaks (int64 sample indices at ``fs``) of a raw signal with the config's detector settings.
+
+    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``, and
+    ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
+    cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
+    best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
+    with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
+    dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
+    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
+    ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
+    both use this.
+    """
+    fs = float(fs)
+    raw = np.asarray(signal, dtype=np.float64)
+    if cleaned is None:
+        cleaned = clean(raw, fs, config.clean_method)
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    detect_clean = config.rpeak_clean_method or config.clean_method
+    detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
+    options = {"mindelay": float(config.rpeak_mindelay_s)} if config.rpeak_method == "neurokit" else {}
+    if config.detect_at_native_rate:
+        peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
+                              correct_artifacts=config.rpeak_correct_artifacts, **options)
+    else:
+        target_fs = float(config.target_fs)
+        peaks = detect_rpeaks(resample(detect_signal, fs, target_fs), target_fs, config.rpeak_method,
+                              cleaned=True, correct_artifacts=config.rpeak_correct_artifacts, **options)
+        peaks = np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+    min_distance = int(round(config.min_rr_s * fs))
+    peaks = _drop_close_peaks(peaks, cleaned, min_distance)
+    if config.rpeak_refine_s > 0:
+        # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
+        peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+    return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+# ----------------------------------------------------------------------------------------------
+# the guard: a physiological check of the detections and a search back in long RR gaps
+
+_GUARD_NEIGHBOURS = 8          # peaks each side that make the reference amplitude
+_GUARD_PERCENTILE = 75.0       # of their QRS amplitudes (a QRS value while under 75% of them are false)
+_QRS_HALF_WIDTH_S = 0.05       # QRS amplitude: peak-to-peak of the cleaned signal within +-50 ms of R
+_SEARCHBACK_ROUNDS = 3         # a gap holding several missed beats gets one more per round
+
+
+def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.ndarray:
+    """Peak-to-peak amplitude of ``cleaned`` within ``half_width_s`` of each peak (float64, (n,))."""
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    half = max(1, int(round(half_width_s * float(fs))))
+    index = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)
+    window = x[index]
+    return window.max(axis=1) - window.min(axis=1) if peaks.size else np.zeros(0)
+
+
+def _neighbour_percentile(positions, values, queries, neighbours=_GUARD_NEIGHBOURS, q=_GUARD_PERCENTILE):
+    """For each query position: the ``q``-th percentile of ``values`` at the ``neighbours`` sorted
+    ``positions`` before it and the ``neighbours`` from it on (fewer at the edges)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    queries = np.asarray(queries, dtype=np.int64)
+    if values.size == 0:
+        return np.full(queries.shape, np.nan)
+    padded = np.concatenate([np.full(neighbours, np.nan), values, np.full(neighbours, np.nan)])
+    start = np.searchsorted(positions, queries, side="left")  # index into padded of the window start
+    return _row_nanpercentile(padded[start[:, None] + np.arange(2 * neighbours)[None, :]], q)
+
+
+def _row_nanpercentile(window, q) -> np.ndarray:
+    """``np.nanpercentile(window, q, axis=1)`` (linear interpolation), vectorised: numpy's loops
+    over the rows, which costs more than the detector on a short record."""
+    window = np.sort(window, axis=1)  # NaN last
+    count = np.count_nonzero(~np.isnan(window), axis=1)
+    rank = np.maximum(count - 1, 0) * (q / 100.0)
+    low = np.floor(rank).astype(np.int64)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    rows = np.arange(window.shape[0])
+    value = window[rows, low] + (rank - low) * (window[rows, high] - window[rows, low])
+    return np.where(count > 0, value, np.nan)
+
+
+def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = SignalConfig()) -> np.ndarray:
+    """The detector's guard against rhythms it was not tuned on (sorted unique int64 peaks out).
+
+    1. **Physiological check** (``config.rpeak_guard_amplitude`` > 0): a peak is dropped when its
+       QRS amplitude (peak-to-peak of ``cleaned`` within 50 ms of R) is under
+       ``rpeak_guard_amplitude`` times the reference, the 75th percentile of the amplitudes of the
+       8 peaks on each side. The reference is computed twice, the second time from the peaks the
+       first pass kept, so a run of false detections (noise in a pause) does not lower it. This
+       removes non-conducted P waves (2:1 AV block), noise in pauses and T waves, which are far
+       smaller than the QRS complexes around them; a wide ventricular beat keeps its amplitude.
+    2. **Search back** (``config.rpeak_searchback`` > 0): in every RR gap longer than
+       ``rpeak_searchback`` times the local median RR (9 intervals) the strongest point of the
+       detector's feature (the smoothed absolute slope of ``detect_signal``, as the ``neurokit``
+       detector uses) at least ``min_rr_s`` from both ends becomes a candidate, is moved to the R
+       apex, and is kept when its QRS amplitude reaches ``rpeak_searchback_amplitude`` times the
+       reference of the kept peaks around it. Up to three rounds (several missed beats in a gap).
+    """
+    peaks = np.unique(np.asarray(peaks, dtype=np.int64))
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    fs = float(fs)
+    guard = float(config.rpeak_guard_amplitude)
+    amplitude = None
+    if guard > 0 and peaks.size >= 3:
+        amplitude = qrs_amplitudes(cleaned, peaks, fs)
+        keep = amplitude >= guard * _neighbour_percentile(peaks, amplitude, peaks)
+        if keep.sum() >= 3:
+            keep = amplitude >= guard * _neighbour_percentile(peaks[keep], amplitude[keep], peaks)
+        if keep.any():
+            peaks, amplitude = peaks[keep], amplitude[keep]
+    ratio = float(config.rpeak_searchback)
+    if ratio > 0 and peaks.size >= 3:
+        peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
+    return peaks
+
+
+def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
+    min_distance = max(1, int(round(config.min_rr_s * fs)))
+    feature = direction = None
+    for _ in range(_SEARCHBACK_ROUNDS):
+        rr = np.diff(peaks)
+        padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
+        local = _row_nanpercentile(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], 50.0)
+        gaps = np.flatnonzero((rr > config.rpeak_searchback * local) & (rr > 2 * min_distance))
+        if gaps.size == 0:
+            break
+        if feature is None:  # only records with a long gap pay for these
+            smooth = max(1, int(round(0.1 * fs)))
+            cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
+            feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+            feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+            if amplitude is None:
+                amplitude = qrs_amplitudes(cleaned, peaks, fs)
+            # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
+            direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
+        candidates = []
+        for g in gaps:
+            lo, hi = int(peaks[g]) + min_distance, int(peaks[g + 1]) - min_distance
+            candidates.append(lo + int(np.argmax(feature[lo:hi])))
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if config.rpeak_refine_s > 0:
+            candidates = correct_apex(cleaned, candidates, fs, config.rpeak_refine_s, direction)
+        # still inside its gap, min_rr_s from both ends, and as large as a QRS of its neighbourhood
+        inside = (candidates - peaks[gaps] >= min_distance) & (peaks[gaps + 1] - candidates >= min_distance)
+        cand_amplitude = qrs_amplitudes(cleaned, candidates, fs)
+        reference = _neighbour_percentile(peaks, amplitude, candidates)
+        accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
+        if not accept.any():
+            break
+        peaks = np.concatenate([peaks, candidates[accept]])
+        amplitude = np.concatenate([amplitude, cand_amplitude[accept]])
+        order = np.argsort(peaks, kind="stable")
+        peaks, amplitude = peaks[order], amplitude[order]
+    return peaks
+
+
+def correct_apex(cleaned, peaks, fs, radius_s, direction="up") -> np.ndarray:
+    """Each peak moved to its R apex within ``radius_s``, in the input order (no merging): the
+    extremum in ``direction`` (``"up"``/``"down"``) of ``cleaned`` minus its moving average over
+    ``2 * radius_s``, as ``refine_rpeaks`` (``wfdb.processing.correct_peaks``) does, computed only
+    around the peaks (a few search-back candidates do not pay for smoothing the whole record)."""
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    radius = int(round(float(radius_s) * float(fs)))
+    if peaks.size == 0 or radius < 1:
+        return peaks
+    sign = 1.0 if direction == "up" else -1.0
+    moved = peaks.copy()
+    for i, p in enumerate(peaks):
+        lo, hi = max(0, int(p) - 2 * radius), min(x.shape[0], int(p) + 2 * radius + 1)
+        segment = x[lo:hi]
+        cumulative = np.concatenate([[0.0], np.cumsum(segment)])
+        index = np.arange(segment.size)
+        left, right = np.maximum(index - radius, 0), np.minimum(index + radius, segment.size - 1) + 1
+        detrended = segment - (cumulative[right] - cumulative[left]) / (right - left)
+        a, b = max(int(p) - radius, lo) - lo, min(int(p) + radius + 1, hi) - lo
+        moved[i] = lo + a + int(np.argmax(sign * detrended[a:b]))
+    return moved
+
+
+def normalize(signal, mode="robust") -> np.ndarray:
+    """Per-record amplitude scaling. ``"robust"``: ``(x - median) / IQR``; ``"none"``: unchanged.
+
+    When the IQR is zero (a signal that is mostly one value) the standard deviation is used, and
+    when that is zero too, 1.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    if mode == "none":
+        return x.copy()
+    if mode != "robust":
+        raise ConfigError("<config>", "bad_config", f"normalize must be 'robust' or 'none', got {mode!r}")
+    q25, median, q75 = np.percentile(x, [25.0, 50.0, 75.0])
+    scale = q75 - q25
+    if not scale > 0:
+        scale = x.std()
+    if not scale > 0:
+        scale = 1.0
+    return (x - median) / scale
+
+
+def rr_features(rpeaks, fs, local_window=9, max_rr_s=None) -> np.ndarray:
+    """Per beat: previous RR, next RR, local mean RR, in seconds (float64, shape (n, 3)).
+
+    The first beat's previous RR is its next RR and the last beat's next RR is its previous RR.
+    The local mean is the mean RR interval over ``local_window`` consecutive beats centred on the
+    beat (the window slides inward at the record edges, and covers all beats of a shorter record).
+    ``max_rr_s`` clips intervals first, so a gap left by missed detections (noise) does not
+    produce a 10 s "RR".
+    """
+    peaks = np.asarray(rpeaks, dtype=np.float64)
+    n = peaks.shape[0]
+    if n < 2:
+        raise ValueError(f"RR features need at least 2 R-peaks, got {n}")
+    intervals = np.diff(peaks) / float(fs)
+    if max_rr_s is not None:
+        intervals = np.minimum(intervals, float(max_rr_s))
+    previous = np.concatenate([intervals[:1], intervals])
+    following = np.concatenate([intervals, intervals[-1:]])
+    width = int(min(max(2, local_window), n))          # beats in the window
+    first = np.clip(np.arange(n) - (width - 1) // 2, 0, n - width)
+    cumulative = np.concatenate([[0.0], np.cumsum(intervals)])
+    local_mean = (cumulative[first + width - 1] - cumulative[first]) / (width - 1)
+    return np.stack([previous, following, local_mean], axis=1)
+
+
+def segment(signal, rpeaks, config: SignalConfig = SignalConfig()) -> tuple:
+    """Cut beats of ``config.beat_len`` samples with the R-peak at index ``config.r_offset``.
+
+    Returns ``(beats float32 (k, beat_len), kept int64 (k,))``: ``kept`` indexes ``rpeaks``.
+
+    ``"window"`` mode: ``signal[p - r_offset : p - r_offset + beat_len]``; beats whose window
+    does not lie entirely inside the signal are dropped. ``"rr"`` mode: each beat spans from the
+    midpoint with the previous R-peak to the midpoint with the next one (the first and last
+    beats mirror their one RR interval), is cut to the window above and zero-padded outside its
+    span and outside the signal; every beat is kept.
+    """
+    x = np.asarray(signal, dtype=np.float32)
+    peaks = np.asarray(rpeaks, dtype=np.int64)
+    beat_len, r_offset = int(config.beat_len), int(config.r_offset)
+    n_samples = x.shape[0]
+    if peaks.size == 0:
+        return np.zeros((0, beat_len), np.float32), np.zeros((0,), np.int64)
+    if config.segment_mode == "window":
+        starts = peaks - r_offset
+        kept = np.flatnonzero((starts >= 0) & (starts + beat_len <= n_samples)).astype(np.int64)
+        index = starts[kept, None] + np.arange(beat_len)[None, :]
+        return x[index] if kept.size else np.zeros((0, beat_len), np.float32), kept
+    if config.segment_mode != "rr":
+        raise ConfigError("<config>", "bad_config", f"segment_mode must be 'window' or 'rr', got {config.segment_mode!r}")
+    # Boundaries between consecutive beats; the segments tile the signal without overlap.
+    if peaks.size > 1:
+        middles = (peaks[:-1] + peaks[1:] + 1) // 2
+        left = np.concatenate([[peaks[0] - (middles[0] - peaks[0])], middles])
+        right = np.concatenate([middles, [peaks[-1] + (peaks[-1] - middles[-1]) + 1]])
+    else:
+        left, right = np.array([0]), np.array([n_samples])
+    beats = np.zeros((peaks.size, beat_len), np.float32)
+    for i, p in enumerate(peaks):
+        start = max(int(left[i]), int(p) - r_offset, 0)
+        stop = min(int(right[i]), int(p) - r_offset + beat_len, n_samples)
+        if stop > start:
+            beats[i, start - (p - r_offset):stop - (p - r_offset)] = x[start:stop]
+    return beats, np.arange(peaks.size, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the chain
+
+
+class _StageClock:
+    """Adds the seconds since the previous lap to ``timings[stage]`` (does nothing without a dict)."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self.last)
+        self.last = now
+
+
+def preprocess(signal, fs, config: SignalConfig = SignalConfig(), path="<signal>", timings=None) -> Beats:
+    """The whole chain (module docstring): raw 1-D signal in mV at ``fs`` Hz -> ``Beats``.
+
+    Raises ``SignalQualityError`` naming ``path`` for an unusable signal, with reason
+    ``too_few_beats`` when fewer than ``config.min_beats`` beats (and fewer than 2 R-peaks) remain,
+    ``rpeak_failed`` when the neurokit2 detector raises on the signal.
+    ``timings``, a dict, receives the seconds spent in each stage (added to what it holds):
+    ``quality``, ``clean``, ``detect``, ``resample``, ``segment`` (normalise, cut, RR features).
+    """
+    clock = _StageClock(timings)
+    check_quality(signal, fs, config, path)
+    clock.lap("quality")
+    fs = float(fs)
+    target_fs = float(config.target_fs)
+    cleaned = clean(signal, fs, config.clean_method)
+    clock.lap("clean")
+    try:
+        peaks_native = find_rpeaks(signal, fs, config, cleaned=cleaned)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError) as exc:
+        # neurokit2 detectors can fail on odd signals (e.g. no candidate QRS at all): skip the record.
+        raise SignalQualityError(path, "rpeak_failed",
+                                 f"R-peak detector {config.rpeak_method!r} failed on this signal: {exc}") from exc
+    clock.lap("detect")
+    resampled = resample(cleaned, fs, target_fs)
+    peaks = np.rint(peaks_native * (target_fs / fs)).astype(np.int64)
+    clock.lap("resample")
+    keep = peaks < resampled.shape[0]
+    peaks, peaks_native = peaks[keep], peaks_native[keep]
+    min_beats = max(int(config.min_beats), 2)
+    if peaks.size < min_beats:
+        raise SignalQualityError(path, "too_few_beats",
+                                 f"found {peaks.size} R-peaks, fewer than the minimum {config.min_beats} beats")
+    normalised = normalize(resampled, config.normalize).astype(np.float32)
+    beats, kept = segment(normalised, peaks, config)
+    if kept.size < config.min_beats:
+        raise SignalQualityError(path, "too_few_beats",
+                                 f"{kept.size} beats fit in the signal, fewer than the minimum {config.min_beats}")
+    if config.rr_features:
+        # From the native-rate peak times (finer than target_fs) and before dropping edge beats,
+        # so a kept beat next to a dropped one still has its real neighbour interval.
+        rr = rr_features(peaks_native, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
+    else:
+        rr = np.zeros((kept.size, 0), np.float32)
+    clock.lap("segment")
+    return Beats(beats=beats.astype(np.float32, copy=False), rr=rr, rpeaks=peaks[kept],
+                 rpeaks_native=peaks_native[kept], fs=target_fs, signal=normalised)
+
+
+# --- evaluation of detected peaks ---------------------------------------------------------------
+
+def match_peaks(reference, detected, tolerance: int) -> dict:
+    """One-to-one matching of detected to reference peaks within ``tolerance`` samples (inclusive).
+
+    Every (reference, detection) pair closer than the tolerance is a candidate; candidates are
+    taken closest first and a pair is kept when neither side is already used. Returns ``tp``,
+    ``fn``, ``fp`` and the ``matched`` index pairs ``(n, 2)`` (reference index, detection index)
+    into the sorted inputs.
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.int64).ravel())
+    det = np.sort(np.asarray(detected, dtype=np.int64).ravel())
+    tolerance = int(tolerance)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 samples, got {tolerance}")
+    lo = np.searchsorted(ref, det - tolerance, side="left")
+    hi = np.searchsorted(ref, det + tolerance, side="right")
+    counts = hi - lo
+    det_idx = np.repeat(np.arange(det.size), counts)
+    ref_idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    distance = np.abs(ref[ref_idx] - det[det_idx])
+    order = np.lexsort((ref_idx, distance))  # closest first; ties broken by position (deterministic)
+    ref_used = np.zeros(ref.size, bool)
+    det_used = np.zeros(det.size, bool)
+    pairs = []
+    for k in order:
+        r, d = ref_idx[k], det_idx[k]
+        if not ref_used[r] and not det_used[d]:
+            ref_used[r] = det_used[d] = True
+            pairs.append((r, d))
+    matched = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    matched = matched[np.argsort(matched[:, 0])]
+    tp = int(matched.shape[0])
+    return {"tp": tp, "fn": int(ref.size - tp), "fp": int(det.size - tp), "matched": matched,
+            "reference": ref, "detected": det}

@@ -1,0 +1,2 @@
+"""Metrics, evaluation of models on TFRecords or raw records, the hand-made-feature baseline,
+saliency explanations and plots."""

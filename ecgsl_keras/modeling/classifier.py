@@ -1,0 +1,126 @@
+"""Stage 3 of ECG-SL: the classifiers (record-level with attention pooling, per-beat) and the attention
+model used by plots, explanations and export."""
+from __future__ import annotations
+
+import keras
+
+from ecgsl_keras import tasks as tasks_lib
+from ecgsl_keras.config import ModelConfig
+from ecgsl_keras.modeling import layers as ecgsl_layers
+from ecgsl_keras.modeling.beat_encoder import _check_config
+from ecgsl_keras.modeling.sequence import build_temporal_encoder, sequence_inputs
+from ecgsl_keras.modeling.transfer import _transfer_or_fail
+
+PROBABILITIES = "probabilities"
+ATTENTION_WEIGHTS = "attention_weights"
+POOLING = "pooling"
+MEMBER_PREFIX = "member_"          # nested members of an ensemble (ensemble.build_ensemble)
+
+
+
+# --- stage 3: heads ---------------------------------------------------------------------------
+
+def _output_layer(task) -> keras.layers.Layer:
+    if task.kind == tasks_lib.MULTICLASS:
+        return keras.layers.Dense(task.num_classes, activation="softmax", name=PROBABILITIES)
+    if task.kind == tasks_lib.MULTILABEL:
+        return keras.layers.Dense(task.num_classes, activation="sigmoid", name=PROBABILITIES)
+    if task.kind == tasks_lib.BINARY:
+        return keras.layers.Dense(1, activation="sigmoid", name=PROBABILITIES)
+    raise ValueError(f"task {task.name!r} is {task.kind!r}: use build_beat_classifier for per-beat labels")
+
+
+def _pretrained_model(pretrained):
+    if pretrained is None or isinstance(pretrained, keras.Model):
+        return pretrained
+    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
+
+    return keras.models.load_model(pretrained, compile=False)
+
+
+def build_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
+    """The "ecgsl_classifier" model: {"beats", "rr", "padding_mask"} -> ``probabilities``.
+
+    ``temporal_encoder`` -> ``pooling`` (``AttentionPooling(cfg.attention_units)``, or
+    ``MaskedMeanPooling`` when ``cfg.pooling == "mean"``) -> dropout -> Dense(``head_units``, relu)
+    -> ``probabilities``: softmax (C) for a multiclass task, sigmoid (C) multilabel, sigmoid (1)
+    binary. ``pretrained``: a masked model, autoencoder or classifier (or a ``.keras`` path) whose
+    weights are copied by layer name (``transfer_weights``).
+    """
+    _check_config(cfg)
+    output_layer = _output_layer(task)
+    inputs = sequence_inputs(cfg)
+    hidden = build_temporal_encoder(cfg)(inputs)
+    if cfg.pooling == "attention":
+        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=POOLING)
+    else:
+        pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
+    pooled, _ = pooling((hidden, inputs["padding_mask"]))
+    if cfg.rhythm_statistics and cfg.n_rr_features:
+        rhythm = ecgsl_layers.RhythmStatistics(name="rhythm_statistics")((inputs["rr"], inputs["padding_mask"]))
+        pooled = keras.layers.Concatenate(name="head_features")([pooled, rhythm])
+    x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(pooled)
+    x = keras.layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
+    model = keras.Model(inputs, output_layer(x), name="ecgsl_classifier")
+    if pretrained is not None:
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
+    return model
+
+
+def build_beat_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
+    """The "ecgsl_beat_classifier" model: per-beat ``probabilities`` (B, T, C) softmax on the transformer
+    outputs (MIT-BIH AAMI classes). Train with ``loss_for_task(task)``: sparse categorical
+    cross-entropy with ``ignore_class=-1`` (padding and unlabelled beats carry -1).
+    """
+    _check_config(cfg)
+    if task.kind != tasks_lib.PER_BEAT:
+        raise ValueError(f"task {task.name!r} is {task.kind!r}, not per_beat: use build_classifier")
+    inputs = sequence_inputs(cfg)
+    hidden = build_temporal_encoder(cfg)(inputs)
+    x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(hidden)
+    x = keras.layers.Dense(cfg.head_units, activation="relu", name="beat_head_dense")(x)
+    outputs = keras.layers.Dense(task.num_classes, activation="softmax", name=PROBABILITIES)(x)
+    model = keras.Model(inputs, outputs, name="ecgsl_beat_classifier")
+    if pretrained is not None:
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
+    return model
+
+
+def ensemble_members(model) -> list:
+    """The nested member models of an ensemble from ``ensemble.build_ensemble`` (``[]`` for other models)."""
+    return [layer for layer in getattr(model, "layers", [])
+            if isinstance(layer, keras.Model) and layer.name.startswith(MEMBER_PREFIX)]
+
+
+def attention_model(classifier) -> keras.Model:
+    """The classifier's layers with two outputs: ``{"probabilities": (B, C), "attention_weights":
+    (B, T)}`` (the pooling weights; 1/n per real beat for mean pooling). Shares weights with
+    ``classifier`` (nothing is copied), for plots, explanations and export. An ensemble
+    (``ensemble.build_ensemble``) gives the means over its members."""
+    members = ensemble_members(classifier)
+    if members:
+        return _ensemble_attention_model(classifier, members)
+    try:
+        pooling = classifier.get_layer(POOLING)
+    except ValueError:
+        raise ValueError(f"model {classifier.name!r} has no {POOLING!r} layer: attention_model needs a "
+                         "sequence classifier from build_classifier") from None
+    weights = pooling.output[1]
+    return keras.Model(classifier.input, {PROBABILITIES: classifier.output, ATTENTION_WEIGHTS: weights},
+                       name=f"{classifier.name}_with_attention")
+
+
+def _ensemble_attention_model(ensemble, members) -> keras.Model:
+    inputs = {key: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=key) for key, tensor in ensemble.input.items()}
+    probabilities, attention = [], []
+    for member in members:
+        out = attention_model(member)(inputs)
+        probabilities.append(out[PROBABILITIES])
+        attention.append(out[ATTENTION_WEIGHTS])
+    if len(members) == 1:
+        mean_p = keras.layers.Activation("linear", name=PROBABILITIES)(probabilities[0])
+        mean_a = keras.layers.Activation("linear", name=ATTENTION_WEIGHTS)(attention[0])
+    else:
+        mean_p = keras.layers.Average(name=PROBABILITIES)(probabilities)
+        mean_a = keras.layers.Average(name=ATTENTION_WEIGHTS)(attention)
+    return keras.Model(inputs, {PROBABILITIES: mean_p, ATTENTION_WEIGHTS: mean_a}, name=f"{ensemble.name}_with_attention")

@@ -1,0 +1,249 @@
+"""Stacking hybrid (issue 18, 2b): a LightGBM booster over [record features + ECG-SL deep outputs].
+
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+    clf = StackedClassifier(feature_names, deep_names, label_names, params={...}, seed=42)
+    clf.fit(X, y)                       # X: (n, features + deep outputs), columns in that order
+    clf.predict_proba(X)                # (n, C)
+    clf.save("preset/")                 # booster.txt (LightGBM's own text format) + stacking.json
+    clf = StackedClassifier.load("preset/")
+
+Columns: ``feature_names`` (record features, ``ecgsl_keras.data.record_features``) then
+``deep_names`` (deep outputs: ``p_<label>`` class probabilities of the ECG-SL classifier, or
+``emb_<i>`` a pooled embedding). The deep outputs of the training records must be out-of-fold
+(``ecgsl_keras.training.oof``): the booster never sees a deep output of a record the deep model trained on.
+
+NaN policy ``"keep"``: record features that cannot be computed (too few beats for a statistic) stay
+NaN and LightGBM routes them by its learned missing-value direction (``use_missing``, the same at
+training and at prediction time); a model trained with NaN is given NaN. Nothing else is filled.
+
+The booster is stored with ``Booster.save_model`` (LightGBM's text format, never a pickle); the
+spec (``stacking.json``) holds the column names in order, deep-output names, label names, NaN policy,
+LightGBM parameters, seed, ``ecgsl_keras`` and ``lightgbm`` versions, and the booster's sha256.
+``load`` raises ``ConfigError`` naming the missing or corrupt file. No TensorFlow import here;
+lightgbm is imported when needed (``pip install ecgsl-keras[boost]``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras.errors import ConfigError, import_extra
+
+BOOSTER_NAME = "booster.txt"
+SPEC_NAME = "stacking.json"
+SPEC_VERSION = 1
+NAN_POLICY = "keep"
+DEFAULT_PARAMS = {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20,
+                  "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
+
+
+def _lightgbm():
+    return import_extra("lightgbm", "boost", "the stacking hybrid (LightGBM booster)")
+
+
+def probability_names(label_names) -> list:
+    return [f"p_{name}" for name in label_names]
+
+
+def embedding_names(dim: int, prefix: str = "emb") -> list:
+    return [f"{prefix}_{i}" for i in range(int(dim))]
+
+
+def _stable_key(record_id: str, seed: int) -> int:
+    """A hash of the record id that does not change between processes or Python versions."""
+    return zlib.crc32(f"{int(seed)}:{record_id}".encode("utf-8"))
+
+
+def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
+    """record id -> fold in 0..k-1, stratified by label: within each label the records are ordered by a
+    stable hash of (seed, id) and dealt round-robin, so each fold gets about 1/k of every class and the
+    assignment depends only on the ids, labels, k and seed."""
+    if int(k) < 2:
+        raise ValueError(f"k must be at least 2, got {k}")
+    ids, labels = [str(r) for r in record_ids], list(labels)
+    if len(ids) != len(labels) or len(set(ids)) != len(ids):
+        raise ValueError("record_ids must be unique and as many as labels")
+    folds, offset = {}, 0
+    for label in sorted(set(labels), key=str):
+        members = sorted((rid for rid, lab in zip(ids, labels) if lab == label), key=lambda r: (_stable_key(r, seed), r))
+        for j, rid in enumerate(members):
+            folds[rid] = (offset + j) % int(k)
+        offset += len(members)            # the next class starts where this one stopped: balanced fold sizes
+    return folds
+
+
+class StackedClassifier:
+    """LightGBM multiclass booster over named columns: record features, then deep outputs."""
+
+    def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
+                 deep_source: dict | None = None, class_weight: str | None = "balanced"):
+        self.feature_names = [str(n) for n in feature_names]
+        self.deep_names = [str(n) for n in deep_names]
+        self.label_names = [str(n) for n in label_names]
+        names = self.column_names
+        if len(set(names)) != len(names):
+            raise ConfigError("<stacking>", "bad_config", "column names must be unique")
+        if len(self.label_names) < 2:
+            raise ConfigError("<stacking>", "bad_config", "a classifier needs at least two labels")
+        self.params = dict(DEFAULT_PARAMS if params is None else params)
+        self.seed = int(seed)
+        self.deep_source = dict(deep_source or {})
+        self.class_weight = class_weight
+        self.booster = None
+
+    @property
+    def column_names(self) -> list:
+        return self.feature_names + self.deep_names
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.feature_names) + len(self.deep_names)
+
+    def _check_X(self, X) -> np.ndarray:
+        X = np.asarray(X, np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_columns:
+            raise ValueError(f"X must be (n, {self.n_columns}) ({len(self.feature_names)} features + "
+                             f"{len(self.deep_names)} deep outputs), got {X.shape}")
+        return X
+
+    def _lgb_params(self) -> dict:
+        params = {k: v for k, v in self.params.items() if k != "num_boost_round"}
+        params.update(objective="multiclass", num_class=len(self.label_names), seed=self.seed,
+                      deterministic=True, num_threads=int(self.params.get("num_threads", 1)), verbose=-1,
+                      use_missing=True)
+        return params
+
+    def sample_weight(self, y) -> np.ndarray | None:
+        """Balanced class weights ``n / (classes present * n_c)`` per example (``class_weight="balanced"``)."""
+        if self.class_weight != "balanced":
+            return None
+        y = np.asarray(y, int)
+        counts = np.bincount(y, minlength=len(self.label_names)).astype(np.float64)
+        present = counts > 0
+        table = np.zeros_like(counts)
+        table[present] = len(y) / (present.sum() * counts[present])
+        return table[y]
+
+    def fit(self, X, y, *, sample_weight=None) -> "StackedClassifier":
+        """Fit on ``X`` (n, columns) and integer labels ``y`` (n,) in ``0..C-1``."""
+        lgb = _lightgbm()
+        X, y = self._check_X(X), np.asarray(y, int).reshape(-1)
+        if len(y) != len(X):
+            raise ValueError(f"{len(X)} rows but {len(y)} labels")
+        if y.min() < 0 or y.max() >= len(self.label_names):
+            raise ValueError(f"labels must be in 0..{len(self.label_names) - 1}")
+        weight = self.sample_weight(y) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        data = lgb.Dataset(X, label=y, weight=weight, feature_name=self._lgb_feature_names(), free_raw_data=True)
+        self.booster = lgb.train(self._lgb_params(), data, num_boost_round=int(self.params.get("num_boost_round", 400)))
+        return self
+
+    def _lgb_feature_names(self) -> list:
+        # LightGBM refuses some characters in feature names; the spec keeps the real names.
+        return [f"c{i}" for i in range(self.n_columns)]
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.booster is None:
+            raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
+        X = self._check_X(X)
+        return np.asarray(self.booster.predict(X), np.float64).reshape(len(X), len(self.label_names))
+
+    def predict(self, X) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=-1)
+
+    # --- files --------------------------------------------------------------------------------------
+
+    def spec(self) -> dict:
+        from ecgsl_keras._version import __version__
+
+        lgb_version = None
+        try:
+            lgb_version = _lightgbm().__version__
+        except Exception:  # noqa: BLE001  (the spec is still useful without it)
+            pass
+        return {"spec_version": SPEC_VERSION, "kind": "ecgsl_stacking", "booster_file": BOOSTER_NAME,
+                "booster_format": "lightgbm_text", "feature_names": self.feature_names,
+                "deep_names": self.deep_names, "deep_source": self.deep_source, "label_names": self.label_names,
+                "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
+                "class_weight": self.class_weight, "package_version": __version__,
+                "lightgbm_version": lgb_version}
+
+    def save(self, folder) -> Path:
+        """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
+        if self.booster is None:
+            raise ConfigError("<stacking>", "bad_model", "nothing to save: the booster is not fitted")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        booster = folder / BOOSTER_NAME
+        tmp = booster.with_suffix(".txt.tmp")
+        self.booster.save_model(str(tmp))
+        tmp.replace(booster)
+        spec = self.spec()
+        spec["booster_sha256"] = hashlib.sha256(booster.read_bytes()).hexdigest()
+        spec_tmp = folder / (SPEC_NAME + ".tmp")
+        spec_tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+        spec_tmp.replace(folder / SPEC_NAME)
+        return folder
+
+    @classmethod
+    def load(cls, folder) -> "StackedClassifier":
+        """Read ``stacking.json`` and ``booster.txt`` of ``folder``; ``ConfigError`` naming the file that is
+        missing or corrupt (unreadable JSON, wrong checksum, not a LightGBM model, wrong shape)."""
+        folder = Path(folder)
+        spec_path = folder / SPEC_NAME
+        if not spec_path.is_file():
+            raise ConfigError(spec_path, "missing_file", "stacking spec not found")
+        try:
+            spec = json.loads(spec_path.read_text(encoding="utf-8"))
+            if not isinstance(spec, dict) or spec.get("kind") != "ecgsl_stacking":
+                raise ValueError("not an ecgsl stacking spec")
+            clf = cls(spec["feature_names"], spec["deep_names"], spec["label_names"], params=spec.get("params"),
+                      seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
+                      class_weight=spec.get("class_weight"))
+            if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
+                raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise ConfigError(spec_path, "bad_config", f"corrupt stacking spec ({exc})") from None
+        booster_path = folder / spec.get("booster_file", BOOSTER_NAME)
+        if not booster_path.is_file():
+            raise ConfigError(booster_path, "missing_file", "booster file not found")
+        expected = spec.get("booster_sha256")
+        if expected and hashlib.sha256(booster_path.read_bytes()).hexdigest() != expected:
+            raise ConfigError(booster_path, "bad_model", f"booster file is corrupt (sha256 differs from {SPEC_NAME})")
+        lgb = _lightgbm()
+        try:
+            booster = lgb.Booster(model_file=str(booster_path))
+        except Exception as exc:  # noqa: BLE001  (LightGBMError and friends)
+            raise ConfigError(booster_path, "bad_model", f"cannot read the LightGBM booster ({exc})") from None
+        if booster.num_feature() != clf.n_columns:
+            raise ConfigError(booster_path, "bad_model", f"booster takes {booster.num_feature()} columns, "
+                              f"{SPEC_NAME} names {clf.n_columns}")
+        clf.booster = booster
+        return clf
+
+    @staticmethod
+    def is_stacked(folder) -> bool:
+        return (Path(folder) / SPEC_NAME).is_file()
+
+
+def choose_params(X, y, grid, *, folds: int = 3, seed: int = 42, make=None) -> tuple[dict, list]:
+    """The ``grid`` entry with the best mean macro F1 in stratified ``folds``-fold CV on (X, y) (the
+    training split only); returns (params, [{"params", "cv_macro_f1", "cv_sd"}, ...])."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y, int)
+    scores = []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=int(seed))
+    for params in grid:
+        fold_scores = []
+        for tr, te in splitter.split(X, y):
+            clf = make(params).fit(X[tr], y[tr])
+            fold_scores.append(f1_score(y[te], clf.predict(X[te]), average="macro"))
+        scores.append({"params": dict(params), "cv_macro_f1": float(np.mean(fold_scores)),
+                       "cv_sd": float(np.std(fold_scores))})
+    best = max(range(len(scores)), key=lambda i: scores[i]["cv_macro_f1"])
+    return dict(grid[best]), scores

@@ -1,0 +1,702 @@
+"""One TFLite file from a raw ECG window to the diagnosis: the preprocessing inside the graph.
+
+    python -m ecgsl_keras.export --model cinc2017 --out exports/cinc2017 --end-to-end [--window-s 30] [--input-rate 100]
+
+The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex / SELECT_TF_OPS):
+
+1. **Input checks** (``ecgsl_keras.data.signal.check_quality`` in tensor form): the window holds between
+   ``SignalConfig.min_duration_s`` seconds and ``window_s`` seconds of samples; no NaN/inf; not flat
+   (standard deviation under ``flat_std_mv``); not clipped (more than ``clip_fraction`` of the samples
+   at the extremes). A failed check gives ``valid = 0``, a ``status`` code, no beats, zero
+   probabilities and zero attention: never a guess.
+2. **Decimation** to ``SignalConfig.target_fs`` when ``input_rate`` is an integer multiple of it
+   (a linear-phase anti-aliasing FIR, strided convolution); otherwise the input rate must be the
+   target rate.
+3. **Cleaning**: a zero-phase FIR that reproduces ``signal.clean(method=SignalConfig.clean_method)``
+   (its impulse response, measured at export time at ``clean_rate`` and truncated to
+   ``EdgeConfig.clean_half_width_s`` either side, with a Hann taper and zero DC gain).
+4. **QRS detection**, two detectors in the spirit of Pan & Tompkins (1985) (``EdgeConfig.detector``):
+   ``"neurokit"`` (default) mirrors the Python path's detector, neurokit2's ``"neurokit"`` method on the
+   ``SignalConfig.rpeak_clean_method`` copy (that cleaning as an FIR, like step 3): derivative
+   (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
+   running mean over 750 ms), QRS regions above it (too-short regions dropped), the highest local
+   maximum of each region, and a 300 ms refractory period; so the beats match the ones the classifier
+   was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
+   derivative, squaring, 150 ms integration, local maxima outside the refractory period
+   ``SignalConfig.min_rr_s``, and the threshold ``NPKI + f * (SPKI - NPKI)`` with the signal and noise
+   peak levels averaged over +-``level_s`` (in parallel, not beat by beat).
+5. **R-apex refinement** as ``wfdb.processing.correct_peaks(peak_dir="compare")`` in
+   ``signal.refine_rpeaks``: each peak moves to the extremum of (cleaned - its moving average) within
+   ``SignalConfig.rpeak_refine_s``, the direction (up or down) chosen once per window; peaks that
+   end up closer than ``min_rr_s`` keep the larger one.
+6. **Top-k**: the ``max_beats`` (the model's) strongest beats, in time order, with a validity mask.
+7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
+   clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
+   window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
+   ``r_offset``, dropping the beats whose window does not fit (``segment_mode="window"``).
+8. The trained classifier (``models.attention_model``: probabilities and attention weights).
+
+Input contract (``ecg``): float32, 1-D, the samples of one lead in millivolts at ``input_rate`` Hz,
+at most ``window_s * input_rate`` samples (a shorter window, down to ``min_duration_s``, is used as
+it is; the graph pads internally). Resample other rates on the device before the call. Outputs:
+``probabilities`` (C,), ``attention_weights`` (max_beats,), ``rpeaks`` (max_beats,) int32 sample
+indices at ``input_rate`` (-1 on padding), ``rpeak_mask`` (max_beats,) bool, ``n_beats`` int32,
+``valid`` int32 (1 or 0), ``status`` int32 (``STATUS`` names the codes).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import signal as signal_lib
+from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
+from ecgsl_keras.data.readers import read_lead
+from ecgsl_keras.data.signal import match_peaks
+from ecgsl_keras.errors import ConfigError, SignalQualityError
+from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.serving.inference import Predictor, _KerasBackend
+
+SIGNATURE = "end_to_end"
+INPUT = "ecg"
+OUTPUTS = ("probabilities", "attention_weights", "rpeaks", "rpeak_mask", "n_beats", "valid", "status")
+# status codes of the "status" output (0: valid)
+STATUS = {0: "ok", 1: "bad_length", 2: "nan", 3: "flat", 4: "clipped", 5: "too_few_beats"}
+SAVED_MODEL_DIR = "saved_model_end_to_end"
+METADATA_NAME = "end_to_end.json"
+
+
+def tflite_name(fmt: str) -> str:
+    return f"model_end_to_end_{fmt}.tflite"
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """The in-graph detector's own constants (the rest comes from the model's ``SignalConfig``)."""
+
+    window_s: float = 30.0              # input capacity in seconds
+    input_rate: float | None = None     # Hz of the input: target_fs (None) or an integer multiple of it
+    clean_rate: float | None = None     # rate at which signal.clean's response is measured (None: target_fs)
+    clean_half_width_s: float = 2.0     # cleaning FIR: +- this many seconds of signal.clean's impulse response
+    band_hz: tuple = (5.0, 15.0)        # Pan-Tompkins QRS band
+    band_half_width_s: float = 0.25     # band-pass FIR half length
+    integration_s: float = 0.15         # moving-window integration (Pan-Tompkins: 150 ms)
+    envelope_s: float = 2.0             # running maximum (blocks of 0.2 s) of the integrated signal ("signal level")
+    noise_s: float = 2.0                # running mean of the integrated signal ("noise level")
+    threshold_fraction: float = 0.2     # threshold = noise + fraction * (signal - noise)
+    global_fraction: float = 0.08       # and at least this fraction of the window's reference peak height
+    global_quantile: float = 0.9        # reference peak height: this quantile of the candidates' heights
+    # "neurokit": the Python path's detector (neurokit2 "neurokit": |gradient|, boxcar integration, threshold
+    # on its running mean, refractory min_delay_s) on the rpeak_clean_method copy; "levels": Pan-Tompkins
+    # (band-pass, derivative, squaring, integration, running SPKI/NPKI); "envelope": running max/mean.
+    detector: str = "neurokit"
+    smooth_s: float = 0.1               # neurokit: smoothwindow
+    avg_s: float = 0.75                 # neurokit: avgwindow
+    grad_weight: float = 1.5            # neurokit: gradthreshweight
+    min_len_weight: float = 0.4         # neurokit: minlenweight
+    min_delay_s: float = 0.3            # neurokit: mindelay (refractory period)
+    detect_half_width_s: float = 0.5    # FIR of the rpeak_clean_method cleaning: +- this many seconds
+    level_s: float = 4.0                # "levels": half width of the window the peak levels are averaged over
+    decimate_half_width_s: float = 0.1  # anti-aliasing FIR half length when input_rate = k * target_fs
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --- filters (numpy, at export time) -------------------------------------------------------------
+
+def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None) -> np.ndarray:
+    """FIR at ``target_fs`` reproducing ``signal.clean(method=...)`` (default ``clean_method``): its
+    impulse response measured at ``clean_rate`` (resampled to ``target_fs``), +-``clean_half_width_s``,
+    Hann taper, zero DC gain. Centred on the impulse, so a zero-phase cleaning stays zero-phase and a
+    causal one keeps its delay."""
+
+    target = float(signal_config.target_fs)
+    rate = float(edge.clean_rate or target)
+    half = int(round(edge.clean_half_width_s * target))
+    ratio = rate / target
+    n_target = 2 * half + 1 + 2 * int(10 * target)         # room for the response to die out
+    n = int(round(n_target * ratio))
+    centre_target = n_target // 2
+    impulse = np.zeros(n)
+    impulse[int(round(centre_target * ratio))] = 1.0
+    response = signal_lib.clean(impulse, rate, method or signal_config.clean_method)
+    if rate != target:
+        response = signal_lib.resample(response, rate, target)
+    h = response[centre_target - half: centre_target + half + 1].copy()
+    taper = np.hanning(2 * half + 3)[1:-1]
+    h *= taper
+    # zero DC gain (a high-pass): remove the residual sum with the taper's shape
+    h -= taper * (h.sum() / taper.sum())
+    return h.astype(np.float32)
+
+
+def bandpass_fir(fs: float, band, half_width_s: float) -> np.ndarray:
+    import scipy.signal
+
+    half = max(2, int(round(half_width_s * fs)))
+    return scipy.signal.firwin(2 * half + 1, list(band), pass_zero=False, fs=fs).astype(np.float32)
+
+
+def lowpass_fir(fs: float, cutoff: float, half_width_s: float) -> np.ndarray:
+    import scipy.signal
+
+    half = max(2, int(round(half_width_s * fs)))
+    return scipy.signal.firwin(2 * half + 1, cutoff, fs=fs).astype(np.float32)
+
+
+# --- the graph (TensorFlow) ----------------------------------------------------------------------
+
+def _conv(x, kernel, stride=1):
+    """'same' zero-phase convolution of a (N,) signal with an odd-length kernel (CONV_2D in TFLite)."""
+    import tensorflow as tf
+
+    k = np.asarray(kernel, np.float32)
+    # tf.nn.conv1d is a cross-correlation: flip the kernel (the filters here are symmetric anyway)
+    w = tf.constant(k[::-1].reshape(-1, 1, 1))
+    half = (k.size - 1) // 2
+    # explicit zero padding + VALID: output k is centred on input sample k * stride (SAME would be
+    # off by one input sample for some strides)
+    padded = tf.pad(tf.reshape(x, (-1,)), [[half, half]])
+    y = tf.nn.conv1d(tf.reshape(padded, (1, -1, 1)), w, stride=stride, padding="VALID")
+    return tf.reshape(y, (-1,))
+
+
+def _arange(like, dtype=None):
+    """0, 1, ..., n-1 computed at run time (CUMSUM of ones) rather than folded into a constant of n
+    int32s by the converter: each such constant would add n * 4 bytes to the file."""
+    import tensorflow as tf
+
+    return tf.cumsum(tf.ones_like(like, dtype=dtype or tf.int32)) - 1
+
+
+def _running(x, width: int, kind: str):
+    """Centred running max (MAX_POOL_2D; keep ``width`` small) or mean (CUMSUM on the mirrored
+    signal: any width, O(n), no per-sample constants)."""
+    import tensorflow as tf
+
+    width = max(1, int(width) | 1)   # odd: centred
+    if kind == "max":
+        return tf.reshape(tf.nn.max_pool1d(tf.reshape(x, (1, -1, 1)), width, 1, "SAME"), (-1,))
+    n = x.shape[0]
+    half = min(width // 2, n - 1)
+    width = 2 * half + 1
+    padded = tf.pad(x, [[half + 1, half]], mode="REFLECT")          # n + width
+    cumulative = tf.cumsum(padded)
+    return (cumulative[width:] - cumulative[:-width]) / float(width)
+
+
+def _block_running_max(x, block: int, radius_blocks: int):
+    """Running maximum over the blocks of ``block`` samples within +-``radius_blocks`` blocks (cheap
+    for long windows: a strided max pool, then a short one over the block maxima)."""
+    import tensorflow as tf
+
+    n = x.shape[0]
+    n_blocks = -(-n // block)
+    padded = tf.pad(x, [[0, n_blocks * block - n]])
+    blocks = tf.reshape(tf.nn.max_pool1d(tf.reshape(padded, (1, -1, 1)), block, block, "VALID"), (-1,))
+    spread = tf.reshape(tf.nn.max_pool1d(tf.reshape(blocks, (1, -1, 1)), 2 * radius_blocks + 1, 1, "SAME"), (-1,))
+    return tf.reshape(tf.tile(spread[:, None], [1, block]), (-1,))[:n]
+
+
+def _sorted_quantiles(values, count, quantiles):
+    """numpy-style (linear) quantiles of the first ``count`` entries of ``values`` (others ignored)."""
+    import tensorflow as tf
+
+    n = values.shape[0]
+    valid = _arange(values) < count
+    big = tf.constant(3.0e38, tf.float32)
+    # top_k of the negated values: ascending order, padding (+big) last
+    ascending = -tf.math.top_k(-tf.where(valid, values, big), k=n, sorted=True).values
+    last = tf.cast(tf.maximum(count - 1, 0), tf.float32)
+    out = []
+    for q in quantiles:
+        pos = q * last
+        lo = tf.floor(pos)
+        frac = pos - lo
+        lo_i = tf.cast(lo, tf.int32)
+        hi_i = tf.minimum(lo_i + 1, tf.maximum(count - 1, 0))
+        a, b = tf.gather(ascending, lo_i), tf.gather(ascending, hi_i)
+        out.append(a + frac * (b - a))
+    return out
+
+
+def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -> None:
+    """``ConfigError`` for a combination the graph cannot serve (before any heavy work)."""
+    target = float(signal_config.target_fs)
+    rate = float(edge.input_rate or target)
+    if signal_config.segment_mode != "window":
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts beats in 'window' segment mode only, "
+                                                    f"the model uses {signal_config.segment_mode!r}")
+    if rate < target or abs(rate / target - round(rate / target)) > 1e-9:
+        raise ConfigError("<config>", "bad_config",
+                          f"input rate {rate:g} Hz must be the model's {target:g} Hz or an integer multiple of it "
+                          "(resample on the device first)")
+    if edge.window_s * target < signal_config.beat_len or edge.window_s < signal_config.min_duration_s:
+        raise ConfigError("<config>", "bad_config", f"window of {edge.window_s:g} s is too short")
+    if edge.detector not in ("neurokit", "levels", "envelope"):
+        raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
+
+
+class EndToEnd:
+    """Builds the ``end_to_end`` function: raw window -> outputs (module docstring)."""
+
+    def __init__(self, serving_model, signal_config: SignalConfig, max_beats: int, n_rr: int,
+                 edge: EdgeConfig = EdgeConfig()):
+        check_config(signal_config, edge)
+        self.model = serving_model
+        self.sc = signal_config
+        self.edge = edge
+        self.max_beats = int(max_beats)
+        self.n_rr = int(n_rr)
+        target = float(signal_config.target_fs)
+        self.input_rate = float(edge.input_rate or target)
+        ratio = self.input_rate / target
+        self.factor = int(round(ratio))
+        self.fs = target
+        self.n_input = int(round(edge.window_s * self.input_rate))
+        self.n = self.n_input // self.factor
+        self.min_input = int(np.ceil(signal_config.min_duration_s * self.input_rate))
+        self.clean_kernel = clean_fir(signal_config, edge)
+        self.band_kernel = bandpass_fir(target, edge.band_hz, edge.band_half_width_s)
+        self.detect_kernel = (clean_fir(signal_config, dataclasses.replace(edge, clean_half_width_s=edge.detect_half_width_s),
+                                        signal_config.rpeak_clean_method or signal_config.clean_method)
+                              if edge.detector == "neurokit" else None)
+        self.decimate_kernel = (lowpass_fir(self.input_rate, 0.45 * target, edge.decimate_half_width_s)
+                                if self.factor > 1 else None)
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def checks(self, x, length):
+        """(status int32, finite input with zeros after ``length``)."""
+        import tensorflow as tf
+
+        sc = self.sc
+        inside = _arange(x) < length
+        finite = tf.equal(x * 0.0, 0.0)         # False for NaN and +-inf (TFLite: abs(NaN) <= c is True)
+        bad_value = tf.reduce_any(tf.logical_and(inside, tf.logical_not(finite)))
+        x = tf.where(tf.logical_and(inside, finite), x, 0.0)
+        count = tf.maximum(tf.cast(length, tf.float32), 1.0)
+        mean = tf.reduce_sum(x) / count
+        var = tf.reduce_sum(tf.where(inside, tf.square(x - mean), 0.0)) / count
+        flat = var < sc.flat_std_mv ** 2
+        hi = tf.reduce_max(tf.where(inside, x, -3.0e38))
+        lo = tf.reduce_min(tf.where(inside, x, 3.0e38))
+        tol = 1e-6 * (hi - lo)
+        extremes = tf.reduce_sum(tf.cast(tf.logical_and(inside, tf.logical_or(x >= hi - tol, x <= lo + tol)), tf.float32))
+        clipped = extremes / count > sc.clip_fraction
+        status = tf.where(bad_value, 2, tf.where(flat, 3, tf.where(clipped, 4, 0)))
+        return tf.cast(status, tf.int32), x
+
+    def detect(self, cleaned, count):
+        """Pan-Tompkins-style detector on the cleaned window: (peak positions int32 (K,), valid (K,))."""
+        import tensorflow as tf
+
+        fs, sc, edge = self.fs, self.sc, self.edge
+        n = self.n
+        inside = _arange(cleaned) < count
+        band = _conv(cleaned, self.band_kernel)
+        deriv = _conv(band, np.array([1.0, 2.0, 0.0, -2.0, -1.0], np.float32) * (fs / 8.0))
+        squared = tf.where(inside, tf.square(deriv), 0.0)
+        integrated = _running(squared, int(round(edge.integration_s * fs)), "mean")
+        refractory = int(round(sc.min_rr_s * fs))
+        local_max = _running(integrated, 2 * refractory + 1, "max")
+        previous = tf.concat([integrated[:1] + 1.0, integrated[:-1]], axis=0)
+        candidate = tf.logical_and(tf.logical_and(integrated >= local_max, integrated > previous), inside)
+        candidate = tf.logical_and(candidate, integrated > 0.0)
+        block = max(1, int(round(0.2 * fs)))
+        signal_level = _block_running_max(integrated, block, max(1, int(round(edge.envelope_s * fs / block))))
+        noise_level = _running(integrated, int(round(edge.noise_s * fs)) * 2 + 1, "mean")
+        threshold = noise_level + edge.threshold_fraction * (signal_level - noise_level)
+        heights = tf.where(candidate, integrated, 0.0)
+        n_candidates = tf.reduce_sum(tf.cast(candidate, tf.int32))
+        # the window's reference peak height: a high quantile of the candidates' heights
+        descending = tf.math.top_k(heights, k=n, sorted=True).values
+        reference = _desc_quantile(descending, n_candidates, edge.global_quantile)
+        floor = edge.global_fraction * reference
+        if edge.detector == "levels":
+            # Pan-Tompkins' running peak levels, in parallel: SPKI = mean height of the QRS-like
+            # candidates (above the floor) within +-level_s, NPKI = mean height of the other
+            # candidates there; threshold = NPKI + fraction * (SPKI - NPKI).
+            width = int(round(edge.level_s * fs)) * 2 + 1
+            qrs = tf.cast(tf.logical_and(candidate, integrated > floor), tf.float32)
+            other = tf.cast(candidate, tf.float32) - qrs
+            n_qrs = _running(qrs, width, "mean")
+            n_other = _running(other, width, "mean")
+            spki = tf.where(n_qrs > 0, _running(heights * qrs, width, "mean") / tf.maximum(n_qrs, 1e-12), reference)
+            npki = tf.where(n_other > 0, _running(heights * other, width, "mean") / tf.maximum(n_other, 1e-12), 0.0)
+            threshold = npki + edge.threshold_fraction * (spki - npki)
+        threshold = tf.maximum(threshold, floor)
+        beat = tf.logical_and(candidate, integrated > threshold)
+        return beat, integrated
+
+    def detect_neurokit(self, raw, count):
+        """The Python path's detector (``neurokit2`` ``ecg_findpeaks(method="neurokit")`` on the
+        ``rpeak_clean_method`` copy) in tensor form: |gradient| smoothed over ``smooth_s``; QRS regions
+        where it exceeds ``grad_weight`` times its running mean over ``avg_s``; regions shorter than
+        ``min_len_weight`` of the mean length dropped; in each region its highest local maximum;
+        a peak within ``min_delay_s`` of the previous one dropped (the refractory period)."""
+        import tensorflow as tf
+
+        fs, edge = self.fs, self.edge
+        n = self.n
+        inside = _arange(raw) < count
+        det = tf.where(inside, _conv(raw, self.detect_kernel), 0.0)
+        grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))    # np.gradient (interior)
+        smooth = _running(grad, int(round(edge.smooth_s * fs)), "mean")
+        threshold = edge.grad_weight * _running(smooth, int(round(edge.avg_s * fs)), "mean")
+        qrs = tf.logical_and(smooth > threshold, inside)
+        qrs_i = tf.cast(qrs, tf.int32)
+        previous = tf.concat([[1], qrs_i[:-1]], 0)            # a region running from sample 0 has no start
+        rising = tf.cast(tf.logical_and(qrs, tf.equal(previous, 0)), tf.int32)
+        region = tf.cumsum(rising) * qrs_i                    # 1, 2, ... inside regions with a start; 0 elsewhere
+        ends = tf.concat([qrs_i[1:], [1]], 0)                 # a region running to the end has no end
+        falling = tf.logical_and(qrs, tf.equal(ends, 0))
+        n_seg = n // 2 + 2
+        complete = tf.math.unsorted_segment_max(tf.cast(falling, tf.int32), region, n_seg) > 0
+        complete = tf.logical_and(complete, tf.range(n_seg) > 0)
+        length = tf.math.unsorted_segment_sum(qrs_i, region, n_seg)
+        completef = tf.cast(complete, tf.float32)
+        mean_length = tf.reduce_sum(tf.cast(length, tf.float32) * completef) / tf.maximum(tf.reduce_sum(completef), 1.0)
+        keep_region = tf.logical_and(complete, tf.cast(length, tf.float32) >= edge.min_len_weight * mean_length)
+        # local maxima inside the region, not on its last sample (find_peaks on signal[beg:end])
+        left = tf.concat([det[:1], det[:-1]], 0)
+        right = tf.concat([det[1:], det[-1:]], 0)
+        last = tf.logical_and(qrs, tf.equal(ends, 0))
+        local = tf.logical_and(tf.logical_and(det > left, det >= right), tf.logical_and(qrs, tf.logical_not(last)))
+        local = tf.logical_and(local, tf.gather(keep_region, region))
+        height = tf.where(local, det, -3.0e38)
+        region_max = tf.math.unsorted_segment_max(height, region, n_seg)
+        peak = tf.logical_and(local, height >= tf.gather(region_max, region))
+        return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
+
+    def refine(self, cleaned, beat, score):
+        """Top-k beats, moved to the R apex; (positions int32 (K,) sorted, valid (K,) bool)."""
+        import tensorflow as tf
+
+        fs, sc = self.fs, self.sc
+        n, k = self.n, self.max_beats
+        # the K strongest beats
+        top = tf.math.top_k(tf.where(beat, score, -1.0), k=k, sorted=True)
+        pos = top.indices
+        ok = top.values > 0.0
+        radius = int(round(sc.rpeak_refine_s * fs))
+        if radius >= 1:
+            smooth = _running(cleaned, 2 * radius, "mean") if (2 * radius) % 2 else _moving_average_even(cleaned, 2 * radius)
+            detrended = cleaned - smooth
+            offsets = tf.range(-radius, radius, dtype=tf.int32)          # wfdb: [p - r, p + r)
+            index = pos[:, None] + offsets[None, :]
+            in_range = tf.logical_and(index >= 0, index < n)
+            window = tf.gather(detrended, tf.clip_by_value(index, 0, n - 1))
+            up_window = tf.where(in_range, window, -3.0e38)
+            down_window = tf.where(in_range, -window, -3.0e38)
+            up = tf.argmax(up_window, axis=1, output_type=tf.int32)
+            down = tf.argmax(down_window, axis=1, output_type=tf.int32)
+            up_pos = pos - radius + up
+            down_pos = pos - radius + down
+            okf = tf.cast(ok, tf.float32)
+            n_ok = tf.maximum(tf.reduce_sum(okf), 1.0)
+            up_dist = tf.reduce_sum(okf * tf.abs(tf.gather(detrended, tf.clip_by_value(up_pos, 0, n - 1)))) / n_ok
+            down_dist = tf.reduce_sum(okf * tf.abs(tf.gather(detrended, tf.clip_by_value(down_pos, 0, n - 1)))) / n_ok
+            pos = tf.clip_by_value(tf.where(up_dist >= down_dist, up_pos, down_pos), 0, n - 1)
+            amplitude = tf.abs(tf.gather(detrended, pos))
+        else:
+            amplitude = tf.gather(score, pos)
+        # time order, padding last
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        pos, ok, amplitude = tf.gather(pos, order), tf.gather(ok, order), tf.gather(amplitude, order)
+        if self.edge.detector == "neurokit":
+            # the refractory period of the neurokit detector, on the detected (unrefined) times
+            raw_pos = tf.gather(top.indices, order)
+            delay = int(round(self.edge.min_delay_s * fs))
+            before = tf.concat([[0], raw_pos[:-1]], 0)
+            ok = tf.logical_and(ok, raw_pos - before > delay)
+        # peaks moved closer than min_rr_s: keep the larger (one pass over neighbours)
+        min_distance = int(round(sc.min_rr_s * fs))
+        nxt_pos = tf.concat([pos[1:], [n + 10 * min_distance]], 0)
+        nxt_ok = tf.concat([ok[1:], [False]], 0)
+        nxt_amp = tf.concat([amplitude[1:], [0.0]], 0)
+        prv_pos = tf.concat([[-10 * min_distance], pos[:-1]], 0)
+        prv_ok = tf.concat([[False], ok[:-1]], 0)
+        prv_amp = tf.concat([[0.0], amplitude[:-1]], 0)
+        lose_next = tf.logical_and(tf.logical_and(nxt_ok, nxt_pos - pos < min_distance), amplitude < nxt_amp)
+        lose_prev = tf.logical_and(tf.logical_and(prv_ok, pos - prv_pos < min_distance), amplitude <= prv_amp)
+        ok = tf.logical_and(ok, tf.logical_not(tf.logical_or(lose_next, lose_prev)))
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(ok, order)
+
+    def rr(self, pos, ok):
+        """signal.rr_features on the valid prefix of ``pos`` (seconds, (K, 3))."""
+        import tensorflow as tf
+
+        sc, k = self.sc, self.max_beats
+        count = tf.reduce_sum(tf.cast(ok, tf.int32))
+        t = tf.cast(pos, tf.float32) / self.fs
+        intervals = tf.minimum(t[1:] - t[:-1], float(sc.max_rr_s))          # (K-1,), valid for i < count-1
+        i = tf.range(k)
+        n_int = tf.maximum(count - 1, 1)
+        prev_idx = tf.clip_by_value(i - 1, 0, n_int - 1)
+        next_idx = tf.clip_by_value(i, 0, n_int - 1)
+        previous = tf.gather(intervals, prev_idx)
+        following = tf.gather(intervals, next_idx)
+        cumulative = tf.concat([[0.0], tf.cumsum(intervals)], 0)          # (K,)
+        width = tf.minimum(tf.maximum(2, int(sc.rr_local_window)), tf.maximum(count, 2))
+        first = tf.clip_by_value(i - (width - 1) // 2, 0, tf.maximum(count - width, 0))
+        local = (tf.gather(cumulative, tf.minimum(first + width - 1, k - 1)) - tf.gather(cumulative, first)) \
+            / tf.cast(width - 1, tf.float32)
+        return tf.stack([previous, following, local], axis=1)
+
+    # -- the whole function --------------------------------------------------------------------
+
+    def __call__(self, ecg):
+        import tensorflow as tf
+
+        sc = self.sc
+        n_in, n, k, L = self.n_input, self.n, self.max_beats, int(sc.beat_len)
+        ecg = tf.reshape(tf.cast(ecg, tf.float32), (-1,))
+        length = tf.shape(ecg)[0]
+        length_ok = tf.logical_and(length >= self.min_input, length <= n_in)
+        # static paddings and slice bounds: every tensor after this one has a shape known when the
+        # interpreter allocates (a runtime-computed padding would make them all dynamic, and slow)
+        x = tf.reshape(tf.pad(ecg, [[0, n_in]])[:n_in], (n_in,))
+        used = tf.minimum(length, n_in)
+        status, x = self.checks(x, used)
+        status = tf.where(length_ok, status, 1)
+        if self.factor > 1:
+            x = _conv(x, self.decimate_kernel, stride=self.factor)
+            x = tf.reshape(x, (n,))
+            count = used // self.factor
+        else:
+            count = used
+        inside = _arange(x) < count
+        cleaned = tf.where(inside, _conv(x, self.clean_kernel), 0.0)
+        if self.edge.detector == "neurokit":
+            beat, score = self.detect_neurokit(x, count)
+        else:
+            beat, score = self.detect(cleaned, count)
+        pos, ok = self.refine(cleaned, beat, score)
+        rr = self.rr(pos, ok)
+        # robust normalisation over the window's samples (signal.normalize)
+        if sc.normalize == "robust":
+            q25, median, q75 = _sorted_quantiles(cleaned, count, [0.25, 0.5, 0.75])
+            iqr = q75 - q25
+            c = tf.maximum(tf.cast(count, tf.float32), 1.0)
+            mean = tf.reduce_sum(cleaned) / c
+            std = tf.sqrt(tf.reduce_sum(tf.where(inside, tf.square(cleaned - mean), 0.0)) / c)
+            scale = tf.where(iqr > 0, iqr, tf.where(std > 0, std, 1.0))
+            normalised = (cleaned - median) / scale
+        else:
+            normalised = cleaned
+        # keep the beats whose window fits inside the signal; pack them first, in time order
+        start = pos - int(sc.r_offset)
+        fits = tf.logical_and(ok, tf.logical_and(start >= 0, start + L <= count))
+        order = tf.math.top_k(tf.where(fits, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        pos, fits, rr, start = tf.gather(pos, order), tf.gather(fits, order), tf.gather(rr, order), tf.gather(start, order)
+        n_beats = tf.reduce_sum(tf.cast(fits, tf.int32))
+        status = tf.where(tf.logical_and(tf.equal(status, 0), n_beats < max(int(sc.min_beats), 2)), 5, status)
+        valid = tf.equal(status, 0)
+        mask = tf.logical_and(fits, valid)
+        index = tf.clip_by_value(start[:, None] + tf.range(L)[None, :], 0, n - 1)
+        beats = tf.where(mask[:, None], tf.gather(normalised, index), 0.0)
+        rr = tf.where(mask[:, None], rr, 0.0)[:, : self.n_rr]
+        out = self.model({"beats": beats[None], "rr": rr[None], "padding_mask": mask[None]}, training=False)
+        validf = tf.cast(valid, tf.float32)
+        return {
+            "probabilities": out["probabilities"][0] * validf,
+            "attention_weights": out["attention_weights"][0] * tf.cast(mask, tf.float32),
+            "rpeaks": tf.where(mask, pos * self.factor, -1),
+            "rpeak_mask": mask,
+            "n_beats": tf.where(valid, n_beats, 0),
+            "valid": tf.cast(valid, tf.int32),
+            "status": status,
+        }
+
+
+def _desc_quantile(descending, count, q):
+    """Quantile ``q`` (linear) of the first ``count`` values of a descending-sorted vector."""
+    import tensorflow as tf
+
+    last = tf.cast(tf.maximum(count - 1, 0), tf.float32)
+    pos = (1.0 - q) * last                  # position in descending order
+    lo = tf.floor(pos)
+    frac = pos - lo
+    lo_i = tf.cast(lo, tf.int32)
+    hi_i = tf.minimum(lo_i + 1, tf.maximum(count - 1, 0))
+    a, b = tf.gather(descending, lo_i), tf.gather(descending, hi_i)
+    return a + frac * (b - a)
+
+
+def _moving_average_even(x, width: int):
+    """``np.convolve(x, ones(width) / width, mode="same")`` (the wfdb smoothing) for an even width."""
+    kernel = np.ones(width, np.float32) / width
+    # np.convolve 'same' of an even kernel is centred half a sample late: pad one zero in front
+    return _conv(x, np.concatenate([kernel, [0.0]]).astype(np.float32))
+
+
+# --- export --------------------------------------------------------------------------------------
+
+def build(classifier, config, edge: EdgeConfig = EdgeConfig()) -> EndToEnd:
+    """The ``EndToEnd`` graph of a record-level classifier (``.keras`` model) and its ExperimentConfig."""
+    from ecgsl_keras.modeling import models
+
+    try:
+        serving_model = models.attention_model(classifier)
+    except ValueError as exc:  # a baseline without attention pooling (the raw-window ResNet)
+        raise ConfigError(getattr(classifier, "name", "<model>"), "bad_model", str(exc)) from None
+    return EndToEnd(serving_model, config.signal, int(config.model.max_beats), int(config.model.n_rr_features), edge)
+
+
+def write_saved_model(graph: EndToEnd, path) -> None:
+    """SavedModel with one signature, ``end_to_end``: ``ecg`` (n,) float32 -> the outputs."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(graph.model)
+    archive.add_endpoint(SIGNATURE, lambda ecg: graph(ecg),
+                         input_signature=[tf.TensorSpec((None,), tf.float32, name=INPUT)])
+    archive.write_out(str(path), verbose=False)
+
+
+def convert_tflite(saved_model_path, fmt: str) -> bytes:
+    """float32, or int8 (dynamic range: int8 weights of the classifier, the filters stay float)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_path), signature_keys=[SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if fmt == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif fmt == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif fmt != "float32":
+        raise ValueError(f"unknown TFLite format {fmt!r}")
+    return converter.convert()
+
+
+class Runner:
+    """The end-to-end TFLite file under ``ai_edge_litert`` (no TensorFlow): ``runner(window) -> dict``."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+
+    def __call__(self, window) -> dict:
+        out = self.runner(**{INPUT: np.ascontiguousarray(np.asarray(window, np.float32).reshape(-1))})
+        return {key: np.asarray(value) for key, value in out.items()}
+
+
+def window_starts(n_samples: int, window: int) -> list:
+    """Start samples of the windows that cover a record: every ``window`` samples plus one ending at
+    the end (a record shorter than a window: one window, used as it is)."""
+    if n_samples <= window:
+        return [0]
+    last = n_samples - window
+    return list(range(0, last, window)) + [last]
+
+
+def classify_record(run, signal_at_rate, window: int) -> dict:
+    """Mean probabilities over the valid windows of a record (``run``: window -> outputs dict)."""
+    outs, peaks = [], []
+    for start in window_starts(len(signal_at_rate), window):
+        out = run(signal_at_rate[start:start + window])
+        if int(out["valid"]):
+            outs.append(out["probabilities"])
+            peaks.append(out["rpeaks"][out["rpeak_mask"]] + start)
+    if not outs:
+        return {"valid": 0, "probabilities": None, "rpeaks": np.zeros(0, np.int64)}
+    rpeaks = np.unique(np.concatenate(peaks)) if peaks else np.zeros(0, np.int64)
+    return {"valid": 1, "probabilities": np.mean(outs, axis=0), "rpeaks": rpeaks, "windows": len(outs)}
+
+
+def metadata(graph: EndToEnd, label_names, files: dict) -> dict:
+    """What ``end_to_end.json`` holds: the input contract and the output names."""
+    sc, edge = graph.sc, graph.edge
+    return {
+        "signature": SIGNATURE,
+        "input": {"name": INPUT, "dtype": "float32", "shape": [-1], "units": "mV", "rate_hz": graph.input_rate,
+                  "max_samples": graph.n_input, "min_samples": graph.min_input,
+                  "meaning": f"one lead, at most {graph.n_input} samples ({edge.window_s:g} s at {graph.input_rate:g} Hz); "
+                             "resample other rates before the call; a shorter window (>= min_samples) is used as it is"},
+        "outputs": {
+            "probabilities": {"shape": [len(label_names)], "labels": list(label_names),
+                              "meaning": "class probabilities; all zero when valid == 0"},
+            "attention_weights": {"shape": [graph.max_beats], "meaning": "per beat, 0 on padding"},
+            "rpeaks": {"shape": [graph.max_beats], "dtype": "int32",
+                       "meaning": "R-peak sample index at the input rate of each classified beat, -1 on padding"},
+            "rpeak_mask": {"shape": [graph.max_beats], "dtype": "bool", "meaning": "True on real beats"},
+            "n_beats": {"shape": [], "dtype": "int32"},
+            "valid": {"shape": [], "dtype": "int32", "meaning": "1: probabilities usable; 0: see status"},
+            "status": {"shape": [], "dtype": "int32", "codes": STATUS},
+        },
+        "signal_config": json.loads(sc.to_json()),
+        "edge_config": edge.to_dict(),
+        "files": files,
+    }
+
+
+def export_end_to_end(classifier, config, task, out_dir, formats=("float32", "int8"), edge: EdgeConfig = EdgeConfig(),
+                      check_records=None) -> dict:
+    """Write the SavedModel (``saved_model_end_to_end/``), the TFLite files and ``end_to_end.json``
+    into ``out_dir``; returns the report section (sizes and, with ``check_records`` (a folder of
+    WFDB records: default the embedded CinC 2017 sample), agreement with the Python path)."""
+    import time
+
+    out_dir = Path(out_dir)
+    graph = build(classifier, config, edge)
+    write_saved_model(graph, out_dir / SAVED_MODEL_DIR)
+    files, sizes, seconds = {"saved_model": SAVED_MODEL_DIR}, {}, {}
+    for fmt in formats:
+        t0 = time.perf_counter()
+        (out_dir / tflite_name(fmt)).write_bytes(convert_tflite(out_dir / SAVED_MODEL_DIR, fmt))
+        seconds[fmt] = round(time.perf_counter() - t0, 2)
+        files[fmt] = tflite_name(fmt)
+        sizes[f"tflite_{fmt}"] = (out_dir / tflite_name(fmt)).stat().st_size
+    write_text_atomic(out_dir / METADATA_NAME, json.dumps(metadata(graph, task.label_names, files), indent=2) + "\n")
+    report = {"signature": SIGNATURE, "input_rate": graph.input_rate, "window_s": edge.window_s,
+              "max_samples": graph.n_input, "files": files, "sizes_bytes": sizes, "conversion_seconds": seconds,
+              "select_tf_ops": False}
+    if formats:
+        report["python_path_agreement"] = compare_with_python(classifier, config, task, out_dir / tflite_name(formats[0]),
+                                                              check_records, graph.input_rate, edge.window_s)
+    return report
+
+
+def compare_with_python(classifier, config, task, tflite_path, records_dir=None, input_rate=None, window_s=30.0) -> dict:
+    """Class agreement and R-peak agreement of the end-to-end file with ``predict_signal`` on WFDB records."""
+
+    records_dir = Path(records_dir) if records_dir else cinc2017_sample_dir()
+    predictor = Predictor(_KerasBackend(classifier), config, task)
+    run = Runner(tflite_path)
+    input_rate = float(input_rate or config.signal.target_fs)
+    window = int(round(window_s * input_rate))
+    agree = n = refused_both = 0
+    tp = fp = fn = 0
+    for header in sorted(records_dir.glob("*.hea")):
+        signal, fs, _ = read_lead(header.with_suffix(""))
+        try:
+            reference = predictor.predict_signal(signal, fs)
+        except SignalQualityError:
+            reference = None
+        at_rate = signal_lib.resample(signal, fs, input_rate).astype(np.float32)
+        edge_out = classify_record(run, at_rate, window)
+        if reference is None or not edge_out["valid"]:
+            refused_both += int(reference is None and not edge_out["valid"])
+            continue
+        n += 1
+        agree += int(np.argmax(edge_out["probabilities"]) == reference["label_index"])
+        ref_peaks = np.rint(reference["beat_times_s"] * input_rate).astype(np.int64)
+        m = match_peaks(ref_peaks, edge_out["rpeaks"], int(round(0.05 * input_rate)))
+        tp, fn, fp = tp + m["tp"], fn + m["fn"], fp + m["fp"]
+    return {"records": str(records_dir), "compared": n, "refused_by_both": refused_both,
+            "class_agreement": agree / n if n else None,
+            "rpeak_agreement": {"tolerance_ms": 50, "tp": tp, "fn": fn, "fp": fp,
+                                "sensitivity": tp / (tp + fn) if tp + fn else None,
+                                "ppv": tp / (tp + fp) if tp + fp else None},
+            "note": "peaks compared on the beats each path classifies (edge beats whose window does not fit excluded)"}

@@ -1,0 +1,1 @@
+"""Where trained models live: run folders (``runs``) and the shipped pretrained presets (``presets``)."""

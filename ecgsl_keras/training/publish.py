@@ -1,0 +1,252 @@
+"""Build a pretrained preset folder (``ecgsl_keras.store.presets``) from a finished run folder or an
+ensemble ``.keras`` with its ``config.json``: the model, its configs, thresholds, metadata with the
+SHA-256 of every file, and the model card.
+
+    ecgsl presets build --run runs/finetune --name cinc2017 --description "..." \\
+        [--card-extra extra.md] [--overwrite] [--out-root DIR]
+    ecgsl presets list
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from ecgsl_keras._version import __version__
+from ecgsl_keras.errors import ConfigError, ECGSLError
+from ecgsl_keras.store import runs
+from ecgsl_keras.store.presets import (CARD_NAME, CONFIG_NAME, FORMAT_VERSION, METADATA_NAME, MODEL_NAME, NAME_PATTERN,
+                                       NOT_A_MEDICAL_DEVICE, PACKAGE_ROOT, SIGNAL_CONFIG_NAME, THRESHOLDS_NAME,
+                                       sha256_file)
+
+log = logging.getLogger("ecgsl_keras.training.publish")
+
+# --- building -------------------------------------------------------------------------------------
+
+def _scalar_metrics(metrics: dict) -> dict:
+    keep = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or key in ("best", "epochs", "seconds"):
+            continue
+        if isinstance(value, (int, float)) or value is None and key in ("auroc", "macro_auroc", "challenge_f1"):
+            keep[key] = value
+        elif key in ("per_class_f1", "per_class_auroc", "sensitivity", "positive_predictivity") and isinstance(value, dict):
+            keep[key] = value
+    return keep
+
+
+def _portable(value):
+    """A machine-independent form of a local path for the shipped files: its last two parts
+    (``protocol/masked``), so a card names the run or data folder without this machine's layout."""
+    if isinstance(value, (list, tuple)):
+        return [_portable(v) for v in value]
+    if not value or "://" in str(value):
+        return value
+    return Path(*Path(str(value)).parts[-2:]).as_posix()
+
+
+def _validation_entry(run_dir: Path, info: dict) -> dict | None:
+
+    file = run_dir / runs.METRICS_NAME
+    if not file.is_file():
+        return None
+    metrics = runs.read_json(file)
+    if not metrics.get("split"):   # trained without a validation split: no validation figures
+        return None
+    split = metrics.get("split")
+    splits = info.get("data_splits") or {}
+    entry = {
+        "split": split,
+        "data": _portable(metrics.get("data") or info.get("data")),
+        "records": metrics.get("n"),
+        "windows": metrics.get("windows"),
+        "split_examples": (splits.get(split) or {}).get("examples"),
+        "metrics": _scalar_metrics(metrics),
+        "best_epoch": metrics.get("best"),
+        "source": f"{runs.METRICS_NAME} of {_portable(run_dir)}",
+    }
+    if metrics.get("best"):
+        entry["note"] = "The best epoch was chosen on this same split, so these figures are optimistic."
+    return entry
+
+
+def _training_data(info: dict) -> dict:
+    splits = info.get("data_splits") or {}
+    out = {"data": _portable(info.get("data")), "splits": splits, "seed": info.get("seed"),
+           "epochs_completed": info.get("epochs_completed"), "init_from": _portable(info.get("init_from"))}
+    if info.get("members"):
+        out["members"] = _portable(info["members"])
+    return out
+
+
+def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
+    task = meta.get("task") or {}
+    training = meta.get("training_data") or {}
+    validation = meta.get("validation")
+    lines = [f"# {name}", "", description.strip(), "",
+             f"- stage: `{meta.get('stage')}`, model kind: `{meta.get('model_kind')}`",
+             f"- task: `{task.get('name')}` ({task.get('kind')}), labels: {', '.join(meta.get('label_names') or []) or 'none'}",
+             f"- version {meta.get('version')}, created {meta.get('created')}, ecgsl_keras {meta.get('package_version')}",
+             "", "## Training data", ""]
+    splits = training.get("splits") or {}
+    if splits:
+        seed = f" (seed {training['seed']})" if training.get("seed") is not None else ""
+        lines.append(f"Prepared TFRecords `{training.get('data')}`{seed}:")
+        lines.extend(f"- {split}: {(counts or {}).get('examples')} examples, {(counts or {}).get('beats')} beats"
+                     for split, counts in sorted(splits.items()))
+    else:
+        lines.append(f"Data: `{training.get('data')}`.")
+    if training.get("members"):
+        lines.append(f"Ensemble of {len(training['members'])} members (mean of their probabilities): "
+                     + ", ".join(f"`{m}`" for m in training["members"]))
+    if training.get("init_from"):
+        lines.append(f"Initialised from `{training['init_from']}`.")
+    lines += ["", "## Validation", ""]
+    if validation:
+        size = (f"{validation['records']} records ({validation.get('windows')} windows)"
+                if validation.get("records") is not None else f"{validation.get('split_examples')} examples")
+        lines.append(f"Split `{validation.get('split')}` of `{validation.get('data')}`: {size}. "
+                     f"{validation.get('note', '')}".rstrip())
+        lines += ["", "| metric | value |", "| --- | --- |"]
+        for key, value in sorted(validation["metrics"].items()):
+            if isinstance(value, dict):
+                value = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+            elif isinstance(value, float):
+                value = f"{value:.4f}"
+            lines.append(f"| {key} | {value} |")
+    else:
+        lines.append("No validation figures (a pre-training stage, or a run without a validation split).")
+    lines += ["", "## Intended use", "",
+              "Research and teaching: reproducing ECG Segment Learning, initialising fine-tuning "
+              "(`train --init-from NAME`), and batch analysis of single-lead ECG recordings in millivolts "
+              "preprocessed with the signal config in `signal_config.json` (the package does this).",
+              "", "## Limitations", "",
+              "- Trained and validated on the data named above only; performance on other populations, "
+              "devices, leads or sampling conditions is unknown.",
+              "- Where the validation split also chose the best epoch, its figures are optimistic.",
+              "- Input must be one lead in millivolts at 50 to 2000 Hz with at least a few beats; records "
+              "failing the signal checks are refused.",
+              "", NOT_A_MEDICAL_DEVICE, "",
+              "## Files", "", "| file | bytes | SHA-256 |", "| --- | --- | --- |"]
+    for rel, entry in sorted((meta.get("files") or {}).items()):
+        lines.append(f"| {rel} | {entry['size']} | `{entry['sha256']}` |")
+    lines += ["", "## Use", "", "```python", "from ecgsl_keras import pretrained",
+              f"model = pretrained.load({name!r})", "```", "",
+              f"`python -m ecgsl_keras.evaluate --model {name} --dataset {_dataset_of(task)} --data-dir DIR`", ""]
+    if extra.strip():
+        lines += [extra.strip(), ""]
+    return "\n".join(lines)
+
+
+def _dataset_of(task: dict) -> str:
+    """The built-in data set whose task is ``task`` (cinc2017 when none)."""
+    from ecgsl_keras import tasks as tasks_lib
+
+    names = [d for d, t in tasks_lib.DATASET_TASKS.items() if t == (task or {}).get("name")]
+    return names[0] if names else "cinc2017"
+
+
+def _run_files(run) -> tuple[Path, Path]:
+    """(model file, run folder) of ``run``: a run folder or a ``.keras`` with config.json beside it."""
+    run = Path(run)
+    if run.is_dir():
+        model = run / MODEL_NAME
+        folder = run
+    else:
+        model, folder = run, run.parent
+    if not model.is_file():
+        raise ConfigError(model, "missing_file", "no model file to build a preset from (unfinished run?)")
+    if model.suffix != ".keras":
+        raise ConfigError(model, "bad_model", "expected a .keras model file")
+    if not (folder / CONFIG_NAME).is_file():
+        raise ConfigError(folder / CONFIG_NAME, "missing_file", "the model's run folder has no config.json")
+    return model, folder
+
+
+def build(run, name: str, description: str, *, card_extra=None, overwrite: bool = False, root=None,
+          version: str = "1") -> dict:
+    """Build preset ``name`` from a finished run folder (or a ``.keras`` with its run's config.json,
+    e.g. an ensemble from ``ecgsl_keras.modeling.ensemble``) into ``root`` (default: the package's presets
+    folder). Written in a temporary folder and renamed into place; an existing preset is replaced
+    only with ``overwrite``. Returns the metadata."""
+    import keras
+
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigError(name, "bad_config", "preset name must be letters, digits, '_', '-' or '.', "
+                                              "starting with a letter or digit")
+    out_root = Path(root) if root is not None else PACKAGE_ROOT
+    target = out_root / name
+    if target.exists() and not overwrite:
+        raise ECGSLError(f"{target}: preset {name!r} already exists; pass --overwrite to replace it")
+    model_file, run_dir = _run_files(run)
+    config_file = run_dir / CONFIG_NAME
+    info = runs.read_json(config_file)
+    if info.get("status") == runs.STATUS_RUNNING:
+        raise ConfigError(config_file, "bad_config", "the run is unfinished (status 'running'); finish it first")
+    experiment, _, _ = runs.run_config(run_dir)
+    try:
+        model = keras.models.load_model(model_file, compile=False)
+    except Exception as exc:
+        raise ConfigError(model_file, "bad_model", f"cannot load the Keras model ({type(exc).__name__}: {exc})") from None
+    extra = ""
+    if card_extra:
+        try:
+            extra = Path(card_extra).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(card_extra, "missing_file", f"cannot read the card text ({exc.strerror})") from None
+    task = info.get("task") if isinstance(info.get("task"), dict) else None
+    preset_config = {"experiment_config": experiment.to_dict(), "task": task, "stage": info.get("stage"),
+                     "model_kind": info.get("model_kind", "ecgsl"), "status": runs.STATUS_FINISHED,
+                     "preset": name, "source_run": _portable(run_dir.resolve())}
+    for key in ("members", "best", "data", "data_splits", "seed", "versions"):
+        if key in info:
+            preset_config[key] = _portable(info[key]) if key in ("members", "data") else info[key]
+
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=f".{name}.tmp-"))
+    try:
+        shutil.copyfile(model_file, tmp / MODEL_NAME)
+        runs.write_json(tmp / CONFIG_NAME, preset_config)
+        experiment.signal.save(tmp / SIGNAL_CONFIG_NAME)
+        if (run_dir / THRESHOLDS_NAME).is_file():
+            shutil.copyfile(run_dir / THRESHOLDS_NAME, tmp / THRESHOLDS_NAME)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "description": description,
+            "version": str(version),
+            "task": task,
+            "label_names": list(task["label_names"]) if task else [],
+            "stage": info.get("stage"),
+            "model_kind": info.get("model_kind", "ecgsl"),
+            "model_name": model.name,
+            "parameters": int(model.count_params()),
+            "training_data": _training_data(info),
+            "validation": _validation_entry(run_dir, info),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "package_version": __version__,
+            "versions": info.get("versions"),
+            "source_run": _portable(run_dir.resolve()),
+        }
+
+        def file_entries():
+            return {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
+                    for p in sorted(tmp.iterdir()) if p.is_file() and p.name not in (METADATA_NAME, CARD_NAME)}
+
+        meta["files"] = file_entries()
+        (tmp / CARD_NAME).write_text(_card(name, description, meta, extra), encoding="utf-8")
+        meta["files"] = file_entries()
+        meta["files"][CARD_NAME] = {"sha256": sha256_file(tmp / CARD_NAME), "size": (tmp / CARD_NAME).stat().st_size}
+        runs.write_json(tmp / METADATA_NAME, meta)
+        # mkdtemp made the folder private (0700): a shipped preset is readable by everyone
+        tmp.chmod(0o755)
+        for file in tmp.iterdir():
+            file.chmod(0o644)
+        runs.replace_dir(tmp, target, overwrite=True)   # refused above unless overwrite
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("preset %s written to %s", name, target)
+    return meta

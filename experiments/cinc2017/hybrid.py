@@ -1,0 +1,370 @@
+"""CinC 2017 stacking hybrid (issue 18, 2b): LightGBM over record features + ECG-SL deep outputs.
+
+    python experiments/cinc2017/hybrid.py --data /work/runs/cinc2017_prepared \
+        --features /work/runs/cinc2017_features --work /work/runs/hybrid [--steps ...] [--seeds 42 43 44]
+
+One resumable command (every step skips what is finished; a killed fine-tune resumes from its
+BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on stdout):
+
+``folds``     stratified k-fold (k=5, stable hash of the record id, ``stacking.assign_folds``) of the
+              TRAINING records of ``--data``; one fold folder each (``training.oof.write_fold_data``):
+              train = the other folds, validation = the fold (early stopping / best epoch chosen on it;
+              the package's validation split plays no part in any deep-model choice).
+``finetune``  one ECG-SL fine-tune per fold, initialised from the ``encoder`` preset (masked-segment
+              pre-trained, no labels), short schedule (``--epochs``, default 10, patience 6, 1 warm-up
+              epoch of the head alone).
+``deep``      out-of-fold class probabilities of every training record (from the one fold model that
+              held it out) and, for the validation records, the MEAN of the k fold models'
+              probabilities (no extra full-split model); checked with ``training.oof.check_out_of_fold``.
+``encoder``   the label-free deep input: mean-pooled temporal-encoder output of the ``encoder`` preset
+              (never saw labels, so no out-of-fold scheme is needed) for every record.
+``boost``     LightGBM (``modeling.stacking.StackedClassifier``, balanced class weights, NaN kept) on
+              the training split; hyper-parameters: best macro F1 of a small grid in 3-fold stratified CV
+              on the training split only; validation scored for each of ``--seeds``. Rows: features
+              alone, stacking with OOF probabilities, stacking with the encoder embedding, the plain
+              average of ECG-SL (mean of folds) and the features booster, and ECG-SL alone.
+``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
+              booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
+
+``--features`` is the work folder of ``experiments/cinc2017/features.py`` (its ``features.npz``,
+``ecgsl_keras.data.record_features`` for every record); when it has none, that script's ``extract``
+step is run into it. Results: ``experiments/cinc2017/hybrid_results.json`` (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.protocol_steps import StepRunner  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.hybrid")
+
+LABELS = ("N", "A", "O", "~")
+STEPS = ("folds", "finetune", "deep", "encoder", "boost", "preset")
+GRID = (
+    {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20},
+    {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 31, "min_data_in_leaf": 10},
+    {"learning_rate": 0.03, "num_boost_round": 800, "num_leaves": 15, "min_data_in_leaf": 20},
+)
+COMMON = {"bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
+
+
+class Hybrid(StepRunner):
+    def __init__(self, args):
+        super().__init__(args.work)
+        self.args = args
+        self.data = Path(args.data).resolve()
+        self.fold_dirs = [self.work / "folds" / f"fold_{i}" for i in range(args.k)]
+        self.run_dirs = [self.work / "runs" / f"fold_{i}" for i in range(args.k)]
+
+    # -- deep side ----------------------------------------------------------------------------
+
+    def step_folds(self):
+        from ecgsl_keras.modeling.stacking import assign_folds
+        from ecgsl_keras.training import oof
+
+        path = self.work / "folds" / "assignment.json"
+        if path.is_file():
+            fold_of = json.loads(path.read_text())
+        else:
+            labels = oof.read_record_labels(self.data, "train")
+            fold_of = assign_folds(list(labels), list(labels.values()), k=self.args.k, seed=self.args.fold_seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(fold_of, sort_keys=True) + "\n")
+        for i, folder in enumerate(self.fold_dirs):
+            ids = oof.write_fold_data(self.data, folder, fold_of, i)
+            log.info("fold %d: %d training records, %d held out", i, len(ids["train"]), len(ids["validation"]))
+
+    def step_finetune(self):
+        for i, (fold_dir, run_dir) in enumerate(zip(self.fold_dirs, self.run_dirs)):
+            if self._finished(run_dir):
+                continue
+            argv = ["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", self.args.init_from,
+                    "--data", str(fold_dir), "--run-dir", str(run_dir), "--epochs", str(self.args.epochs),
+                    "--patience", "6", "--encoder-warmup-epochs", "1", "--seed", str(self.args.deep_seed),
+                    "--verbose", "2"]
+            t0 = time.perf_counter()
+            self._run(argv, f"finetune_fold_{i}")
+            log.info("fold %d fine-tuned in %.0f s", i, time.perf_counter() - t0)
+
+    def step_deep(self):
+        from ecgsl_keras.training import oof
+
+        out = self.work / "deep_oof.npz"
+        if out.is_file() or not all(self._finished(r) for r in self.run_dirs):
+            if not out.is_file():
+                log.warning("deep: not every fold model is finished; skipped")
+            return
+        table = oof.oof_outputs(self.data, self.fold_dirs, self.run_dirs)
+        check = oof.check_out_of_fold(table, self.fold_dirs)
+        log.info("out-of-fold check passed: %s", check)
+        np.savez_compressed(out, **{f"{split}_{key}": value for split, part in table.items()
+                                    for key, value in part.items() if value is not None})
+
+    def step_encoder(self):
+        out = self.work / "encoder_embedding.npz"
+        if out.is_file():
+            return
+        import keras
+
+        import ecgsl_keras  # noqa: F401
+        from ecgsl_keras import tasks as tasks_lib
+        from ecgsl_keras.config import ExperimentConfig
+        from ecgsl_keras.store import presets
+        from ecgsl_keras.training import oof
+
+        model = keras.models.load_model(presets.path(self.args.init_from), compile=False)
+        config = ExperimentConfig.from_dict(presets.config(self.args.init_from)["experiment_config"])
+        task = tasks_lib.get_task("cinc2017")
+        parts = {}
+        for split in ("train", "validation"):
+            got = oof.deep_outputs(model, self.data, split, config, task)
+            parts[f"{split}_record_id"], parts[f"{split}_embedding"] = got["record_id"], got["embedding"]
+            parts[f"{split}_targets"] = got["targets"]
+        np.savez_compressed(out, **parts)
+
+    # -- boosters -------------------------------------------------------------------------------
+
+    def _features(self):
+        folder = Path(self.args.features)
+        if not (folder / "features.npz").is_file():
+            script = REPO / "experiments" / "cinc2017" / "features.py"
+            self._run([str(script), "--cinc-dir", self.args.cinc_dir, "--work", str(folder), "--steps", "extract"],
+                      "features_extract")
+        data = np.load(folder / "features.npz")
+        names = [str(n) for n in data["names"]]
+        rows = {str(r): i for i, r in enumerate(data["record_id"])}
+        return names, data["X"], rows, data["status"]
+
+    def step_boost(self):
+        from ecgsl_keras.modeling.stacking import StackedClassifier, choose_params, probability_names, embedding_names
+
+        names, F, frow, status = self._features()
+        deep = np.load(self.work / "deep_oof.npz") if (self.work / "deep_oof.npz").is_file() else None
+        enc = np.load(self.work / "encoder_embedding.npz") if (self.work / "encoder_embedding.npz").is_file() else None
+        # the records: those of the prepared splits (deep outputs), else the feature table's
+        from ecgsl_keras.training import oof
+
+        ids, y = {}, {}
+        for split in ("train", "validation"):
+            labels = oof.read_record_labels(self.data, split)
+            ids[split] = sorted(rid for rid in labels if rid in frow and status[frow[rid]] == "ok")
+            y[split] = np.array([labels[r] for r in ids[split]], int)
+            missing = len(labels) - len(ids[split])
+            log.info("%s: %d records with features (%d without)", split, len(ids[split]), missing)
+
+        def columns(table, prefix, key, split):
+            index = {str(r): i for i, r in enumerate(table[f"{prefix}_record_id"])}
+            return np.stack([table[f"{prefix}_{key}"][index[r]] for r in ids[split]])
+
+        def feats(split):
+            return F[[frow[r] for r in ids[split]]]
+
+        inputs = {"features": ([], lambda s: feats(s))}
+        if deep is not None:
+            inputs["stack_oof_probabilities"] = (probability_names(LABELS),
+                                                 lambda s: columns(deep, s, "probabilities", s))
+        if enc is not None:
+            dim = enc["train_embedding"].shape[1]
+            inputs["stack_encoder_embedding"] = (embedding_names(dim), lambda s: columns(enc, s, "embedding", s))
+        cache_path = self.work / "boost_rows.json"
+        done = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+        probs = {}
+        for row, (deep_names, get) in inputs.items():
+            Xtr = feats("train") if row == "features" else np.concatenate([feats("train"), get("train")], axis=1)
+            Xva = feats("validation") if row == "features" else np.concatenate([feats("validation"), get("validation")], axis=1)
+
+            source = {"features": {}, "stack_oof_probabilities": {
+                "kind": "probabilities", "train": f"out-of-fold, {self.args.k} folds", "validation":
+                "mean of the fold models"}, "stack_encoder_embedding": {
+                "kind": "encoder_embedding", "preset": self.args.init_from, "pooling": "masked mean"}}[row]
+
+            def make(params, seed=42, deep_names=deep_names, source=source):
+                return StackedClassifier(names, deep_names, LABELS, params=dict(COMMON, **params), seed=seed,
+                                         deep_source=source)
+
+            if row in done and len(done[row]["runs"]) == len(self.args.seeds) and (self.work / f"proba_{row}.npy").is_file():
+                probs[row] = np.load(self.work / f"proba_{row}.npy")
+                continue
+            t0 = time.perf_counter()
+            params, cv = choose_params(Xtr, y["train"], GRID, folds=3, seed=self.args.seeds[0], make=make)
+            runs, seed_probs = [], []
+            for seed in self.args.seeds:
+                clf = make(params, seed).fit(Xtr, y["train"])
+                p = clf.predict_proba(Xva)
+                seed_probs.append(p)
+                runs.append(dict(seed=seed, **_metrics(y["validation"], p.argmax(-1))))
+                log.info("%s seed %d: macro F1 %.4f challenge F1 %.4f", row, seed, runs[-1]["macro_f1"],
+                         runs[-1]["challenge_f1"])
+                if seed == self.args.seeds[0]:
+                    clf.save(self.work / "boosters" / row)
+            probs[row] = np.mean(seed_probs, axis=0)
+            np.save(self.work / f"proba_{row}.npy", probs[row])
+            done[row] = {"n_columns": Xtr.shape[1], "params": params, "cv": cv, "runs": runs,
+                         "seconds": round(time.perf_counter() - t0, 1)}
+            cache_path.write_text(json.dumps(done, indent=1))
+        if deep is not None:
+            ecgsl = columns(deep, "validation", "probabilities", "validation")
+            done["ecgsl_mean_of_folds"] = {"runs": [dict(seed=self.args.deep_seed, **_metrics(y["validation"],
+                                                                                            ecgsl.argmax(-1)))]}
+            avg = []
+            # the average uses each seed's features booster probabilities
+            feat_seeds = self._seed_probs("features", names, feats, y)
+            for seed, p in zip(self.args.seeds, feat_seeds):
+                avg.append(dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + ecgsl)).argmax(-1))))
+            done["average_ecgsl_features"] = {"runs": avg}
+        self.rows = done
+        self.n_records = {s: len(ids[s]) for s in ids}
+
+    def _seed_probs(self, row, names, feats, y):
+        """Validation probabilities of each seed's booster of ``row`` (refit from the stored params)."""
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
+        cache = self.work / f"proba_{row}_per_seed.npy"
+        if cache.is_file():
+            return list(np.load(cache))
+        params = json.loads((self.work / "boost_rows.json").read_text())[row]["params"]
+        out = []
+        for seed in self.args.seeds:
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=seed)
+            out.append(clf.fit(feats("train"), y["train"]).predict_proba(feats("validation")))
+        np.save(cache, np.stack(out))
+        return out
+
+    def step_preset(self):
+        """A stacked preset folder of the OOF-probability row: the fold models as one ensemble."""
+        out = self.work / "preset"
+        booster = self.work / "boosters" / "stack_oof_probabilities"
+        if (out / "stacking.json").is_file() or not booster.is_dir() or not all(self._finished(r) for r in self.run_dirs):
+            return
+        import keras
+
+        import ecgsl_keras  # noqa: F401
+        from ecgsl_keras.modeling.ensemble import build_ensemble
+
+        members = [keras.models.load_model(r / "model.keras", compile=False) for r in self.run_dirs]
+        tmp = self.work / "preset.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build_ensemble(members, name="ecgsl_stacked_deep").save(tmp / "model.keras")
+        info = json.loads((self.run_dirs[0] / "config.json").read_text())
+        info.update(stage="ensemble", members=[str(r) for r in self.run_dirs], model_kind="ecgsl_stacked")
+        (tmp / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / "signal_config.json").write_text(json.dumps(info["experiment_config"]["signal"], indent=2) + "\n")
+        for name in ("booster.txt", "stacking.json"):
+            shutil.copy2(booster / name, tmp / name)
+        from ecgsl_keras.store import presets
+
+        rows = json.loads((self.work / "boost_rows.json").read_text())
+        (tmp / "README.md").write_text(
+            "# cinc2017-stacked (work in progress)\n\nECG-SL fine-tuned from `encoder` (the k fold models of "
+            "`experiments/cinc2017/hybrid.py` as one ensemble), then a LightGBM booster (`booster.txt`, LightGBM text "
+            "format; `stacking.json`) over the record features of `ecgsl_keras.data.record_features` and the "
+            "ensemble's class probabilities. Validation figures: `experiments/cinc2017/hybrid_results.json`.\n\n"
+            + presets.NOT_A_MEDICAL_DEVICE + "\n")
+        files = {f.name: {"sha256": presets.sha256_file(f), "size": f.stat().st_size}
+                 for f in sorted(tmp.iterdir()) if f.is_file()}
+        (tmp / "metadata.json").write_text(json.dumps({
+            "name": "cinc2017-stacked", "stage": "ensemble", "model_kind": "ecgsl_stacked",
+            "task": info.get("task"), "label_names": list(LABELS), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "validation": {k: rows.get("stack_oof_probabilities", {}).get("runs", [{}])[0].get(k)
+                           for k in ("macro_f1", "challenge_f1", "per_class_f1")},
+            "files": files}, indent=2) + "\n")
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+
+
+def _metrics(y, pred) -> dict:
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    per = f1_score(y, pred, labels=list(range(4)), average=None, zero_division=0)
+    return {"macro_f1": float(per.mean()), "challenge_f1": float(per[:3].mean()),
+            "per_class_f1": {name: float(v) for name, v in zip(LABELS, per)},
+            "confusion_matrix": confusion_matrix(y, pred, labels=list(range(4))).tolist()}
+
+
+def _summary(runs: list) -> dict:
+    def ms(values):
+        return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+    return {"seeds": [r["seed"] for r in runs], "macro_f1": ms([r["macro_f1"] for r in runs]),
+            "challenge_f1": ms([r["challenge_f1"] for r in runs]),
+            "per_class_f1": {c: ms([r["per_class_f1"][c] for r in runs]) for c in LABELS}}
+
+
+def _epoch_seconds(run_dirs) -> dict:
+    out = {}
+    for run in run_dirs:
+        config = run / "config.json"
+        if config.is_file():
+            info = json.loads(config.read_text())
+            if info.get("seconds") and info.get("epochs_completed"):
+                out[run.name] = {"epochs": info["epochs_completed"], "best_epoch": (info.get("best") or {}).get("epoch"),
+                                 "seconds_per_epoch": round(info["seconds"] / info["epochs_completed"], 1),
+                                 "status": info.get("status")}
+    return out
+
+
+def _table(rows: dict) -> str:
+    lines = [f"{'row':<28}{'macro F1':>17}  {'challenge F1':>17}  " + "  ".join(f"F1 {c:<4}" for c in LABELS)]
+    for key, row in rows.items():
+        s = row["summary"]
+        lines.append(f"{key:<28}{s['macro_f1']['mean']:.4f} +- {s['macro_f1']['sd']:.4f}  "
+                     f"{s['challenge_f1']['mean']:.4f} +- {s['challenge_f1']['sd']:.4f}  "
+                     + "  ".join(f"{s['per_class_f1'][c]['mean']:.3f}  " for c in LABELS) + f" (n={len(s['seeds'])})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="prepared CinC 2017 TFRecords (train/validation splits)")
+    p.add_argument("--features", required=True, help="work folder of experiments/cinc2017/features.py (features.npz)")
+    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--work", required=True)
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--fold-seed", type=int, default=42)
+    p.add_argument("--deep-seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--init-from", default="encoder")
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--out", default=str(HERE / "hybrid_results.json"))
+    args = p.parse_args(argv)
+    hybrid = Hybrid(args)
+    start = time.perf_counter()
+    for step in args.steps:
+        t0 = time.perf_counter()
+        getattr(hybrid, f"step_{step}")()
+        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
+    result = {"command": "python experiments/cinc2017/hybrid.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "k": args.k, "epochs": args.epochs, "init_from": args.init_from,
+              "fold_runs": _epoch_seconds(hybrid.run_dirs),
+              "validation_deep_outputs": "mean of the k fold models' probabilities",
+              "early_stopping": "each fold model: best epoch on its held-out fold (never the validation split)"}
+    rows = getattr(hybrid, "rows", None)
+    if rows:
+        for row in rows.values():
+            row["summary"] = _summary(row["runs"])
+        result["records"] = hybrid.n_records
+        result["rows"] = rows
+        print(_table(rows), file=sys.stderr)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

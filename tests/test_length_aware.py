@@ -1,0 +1,260 @@
+"""Length-aware batching (issue 22): batches padded to their longest sequence give the same
+per-example outputs as batches padded to ``max_beats``, the reader pads to the longest sequence,
+and a two-replica step with replicas of different lengths runs."""
+import dataclasses
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ecgsl_keras import tasks
+from ecgsl_keras.config import ModelConfig
+from ecgsl_keras.modeling import models
+from helpers import REPO, cinc_beats
+
+MAX_BEATS = 128
+# Small but complete: every layer of the full model, two blocks, RR features and attention pooling.
+CFG = ModelConfig(embed_dim=16, conv_filters=(8, 8, 8), d_model=32, num_heads=2, ff_dim=32, num_layers=2,
+                  attention_units=16, head_units=16, max_beats=MAX_BEATS, dropout=0.1)
+
+
+def _pad(records, steps):
+    """Records ``[(beats (n, L), rr (n, 3))]`` as one batch padded to ``steps`` beats."""
+    beat_len, n_rr = records[0][0].shape[1], records[0][1].shape[1]
+    beats = np.zeros((len(records), steps, beat_len), np.float32)
+    rr = np.zeros((len(records), steps, n_rr), np.float32)
+    mask = np.zeros((len(records), steps), bool)
+    for i, (b, r) in enumerate(records):
+        n = min(len(b), steps)
+        beats[i, :n], rr[i, :n], mask[i, :n] = b[:n], r[:n], True
+    return {"beats": beats, "rr": rr, "padding_mask": mask}
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """Real CinC records cut to mixed lengths (5..50 beats, as long as they are): (padded to the longest, padded to 128)."""
+    records = [(b[:n], r[:n]) for (_, _, b, r, _), n in zip(cinc_beats(6), (50, 5, 23, 37, 12, 31))]
+    longest = max(len(b) for b, _ in records)
+    short, full = _pad(records, longest), _pad(records, MAX_BEATS)
+    assert short["beats"].shape[1] < MAX_BEATS and len({len(b) for b, _ in records}) == len(records)
+    return short, full
+
+
+def _close(a, b, atol=1e-5):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=atol, rtol=1e-4)
+
+
+def test_classifier_same_outputs_mixed_lengths_and_padded(mixed):
+    short, full = mixed
+    model = models.build_classifier(CFG, tasks.CINC2017)
+    _close(model(short, training=False), model(full, training=False))
+    attention = models.attention_model(model)
+    a_short, a_full = attention(short, training=False), attention(full, training=False)
+    _close(a_short["attention_weights"], np.asarray(a_full["attention_weights"])[:, :short["beats"].shape[1]])
+    assert np.all(np.asarray(a_full["attention_weights"])[:, short["beats"].shape[1]:] == 0)
+
+
+def test_beat_classifier_same_outputs_mixed_lengths_and_padded(mixed):
+    short, full = mixed
+    model = models.build_beat_classifier(CFG, tasks.MITDB_AAMI)
+    steps, mask = short["beats"].shape[1], short["padding_mask"]
+    p_short, p_full = np.asarray(model(short, training=False)), np.asarray(model(full, training=False))
+    assert p_short.shape[1] == steps
+    _close(p_short[mask], p_full[:, :steps][mask])
+
+
+@pytest.mark.parametrize("target", ["beats", "latent"])
+def test_masked_model_same_outputs_mixed_lengths_and_padded(mixed, target):
+    """Inference masks (a fixed seeded draw) and every output on real beats do not depend on the padding."""
+    short, full = mixed
+    cfg = dataclasses.replace(CFG, masked_target=target, masked_rr_weight=0.5)
+    model = models.build_masked_model(cfg, seed=3)
+    steps, mask = short["beats"].shape[1], short["padding_mask"]
+    out_short, out_full = model(short, training=False), model(full, training=False)
+    positions = np.asarray(out_short["mask_positions"])
+    assert positions[mask].sum() > 0 and positions[~mask].sum() == 0
+    for key, value in out_short.items():
+        _close(np.asarray(value)[mask], np.asarray(out_full[key])[:, :steps][mask])
+    # the masked loss (the validation loss) is the same too
+    loss_short = float(model.compute_loss(short, short["beats"], out_short, training=False))
+    loss_full = float(model.compute_loss(full, full["beats"], out_full, training=False))
+    assert loss_short == pytest.approx(loss_full, rel=1e-5)
+
+
+def test_training_masks_do_not_depend_on_padding():
+    from ecgsl_keras.modeling.layers import SegmentMasking
+
+    mask = np.zeros((3, MAX_BEATS), bool)
+    for i, n in enumerate((40, 7, 19)):
+        mask[i, :n] = True
+    first = SegmentMasking(0.3, 2, seed=5, max_beats=MAX_BEATS).select(mask[:, :40], seed=9)
+    second = SegmentMasking(0.3, 2, seed=5, max_beats=MAX_BEATS).select(mask, seed=9)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(second)[:, :40])
+
+
+def test_saved_preset_predicts_the_same_mixed_and_padded(mixed):
+    """A shipped preset (saved before this change) loads and gives the same probabilities both ways."""
+    import keras
+
+    import ecgsl_keras  # noqa: F401  (custom objects)
+
+    short, full = mixed
+    model = keras.models.load_model(REPO / "ecgsl_keras" / "presets" / "cinc2017" / "model.keras", compile=False)
+    assert model.inputs[0].shape[1] is None or model.inputs[0].shape[1] == MAX_BEATS
+    fixed = model.predict(full, verbose=0)
+    assert fixed.shape == (6, 4) and np.allclose(fixed.sum(axis=1), 1.0, atol=1e-5)
+    _close(model.predict(short, verbose=0), fixed)
+
+
+def test_reader_pads_each_batch_to_its_longest_sequence(cinc_sample_tfrecords):
+    from tfrecords_tools import make_dataset
+
+    common = dict(split="train", batch_size=8, max_beats=MAX_BEATS, seed=0)
+    fixed = next(iter(make_dataset(cinc_sample_tfrecords, length_aware=False, **common)))[0]
+    assert fixed["beats"].shape[1] == MAX_BEATS
+    for training in (False, True):
+        ds = make_dataset(cinc_sample_tfrecords, training=training, **common)
+        assert ds.element_spec[0]["beats"].shape.as_list() == [None, None, 96]
+        steps = []
+        for features, labels in ds:
+            lengths = features["padding_mask"].numpy().sum(axis=1)
+            assert features["beats"].shape[1] == lengths.max() <= MAX_BEATS
+            assert features["rr"].shape[1] == features["padding_mask"].shape[1] == lengths.max()
+            steps.append(int(lengths.max()))
+        assert len(set(steps)) > 1
+    # evaluation order and content are those of the fixed path, without the padding
+    pad = make_dataset(cinc_sample_tfrecords, **common)
+    for (a, ya), (b, yb) in zip(pad, make_dataset(cinc_sample_tfrecords, length_aware=False, **common)):
+        steps = a["beats"].shape[1]
+        np.testing.assert_array_equal(a["beats"].numpy(), b["beats"].numpy()[:, :steps])
+        assert not b["padding_mask"].numpy()[:, steps:].any()
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+
+
+def test_bucket_boundaries():
+    from tfrecords_tools.reader import bucket_boundaries
+
+    manifest = {"splits": {"train": {"min_beats": 5, "max_beats": 300, "examples": 10_000}}}
+    assert bucket_boundaries(manifest, "train", 128) == list(range(13, 129, 8))
+    # few examples: wider buckets so each one fills batches
+    manifest["splits"]["train"]["examples"] = 100
+    assert len(bucket_boundaries(manifest, "train", 128, batch_size=8)) <= 3
+    assert bucket_boundaries(None, None, 32, bucket_width=16) == [17]
+
+
+def test_augment_on_a_batch_shorter_than_min_beats():
+    import tensorflow as tf
+
+    from ecgsl_keras.config import TrainConfig
+    from ecgsl_keras.data.augment import augment_batch
+
+    features = {"beats": tf.ones((4, 2, 96)), "rr": tf.ones((4, 2, 3)), "padding_mask": tf.ones((4, 2), tf.bool)}
+    train = TrainConfig(augment=True, augment_prob=1.0, augment_beat_dropout=0.5)
+    out, _ = tf.function(lambda f, s: augment_batch(f, tf.zeros((4,), tf.int32), train, s),
+                         input_signature=[{"beats": tf.TensorSpec((None, None, 96)),
+                                           "rr": tf.TensorSpec((None, None, 3)),
+                                           "padding_mask": tf.TensorSpec((None, None), tf.bool)},
+                                          tf.TensorSpec((2,), tf.int64)])(features, tf.constant([1, 2], tf.int64))
+    assert out["beats"].shape == (4, 2, 96)
+
+
+TWO_REPLICAS = textwrap.dedent("""
+    import json
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import numpy as np
+    from ecgsl_keras import tasks
+    from ecgsl_keras.config import ModelConfig
+    from ecgsl_keras.modeling import models
+    from ecgsl_keras.training import strategy as strategy_lib
+    from ecgsl_keras.training.stages import compile_for_stage
+
+    cfg = ModelConfig(embed_dim=16, conv_filters=(8, 8, 8), d_model=32, num_heads=2, ff_dim=32, num_layers=1,
+                      attention_units=16, head_units=16)
+    strategy = strategy_lib.get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    seen = []
+
+    def dataset_fn(context):
+        steps = (9, 23)[context.input_pipeline_id % 2] if context.num_input_pipelines > 1 else None
+        rng = np.random.default_rng(context.input_pipeline_id)
+
+        def batches():
+            for i in range(4):
+                t = steps or int(rng.integers(5, 30))
+                t += i  # a new length every step as well
+                mask = np.arange(t)[None, :] < rng.integers(3, t + 1, size=(4, 1))
+                yield ({"beats": rng.normal(size=(4, t, 96)).astype("float32") * mask[..., None],
+                        "rr": np.ones((4, t, 3), "float32") * mask[..., None],
+                        "padding_mask": mask.astype("float32")}, rng.integers(0, 4, size=4).astype("int32"))
+
+        spec = ({"beats": tf.TensorSpec((None, None, 96)), "rr": tf.TensorSpec((None, None, 3)),
+                 "padding_mask": tf.TensorSpec((None, None))}, tf.TensorSpec((None,), tf.int32))
+        return tf.data.Dataset.from_generator(batches, output_signature=spec).repeat()
+
+    data = strategy.distribute_datasets_from_function(dataset_fn)
+    first = next(iter(data))
+    seen = [int(t.shape[1]) for t in strategy.experimental_local_results(first[0]["beats"])]
+    with strategy.scope():
+        model = compile_for_stage(models.build_classifier(cfg, tasks.CINC2017), "supervised",
+                                  task=tasks.CINC2017)
+    strategy_lib.patch_symbolic_build(model)
+    history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+    print(json.dumps({"lengths": seen, "loss": history.history["loss"]}))
+""")
+
+
+def test_two_replicas_with_different_lengths_train():
+    import os
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(set(result["lengths"])) == 2, result
+    assert np.isfinite(result["loss"]).all()
+
+
+def test_per_beat_windows_of_different_lengths_are_stacked():
+    """Evaluation batches padded to their longest sequence: per-beat outputs of batches with
+    different beat axes are stacked and aggregated per beat as before."""
+    import tensorflow as tf
+
+    from ecgsl_keras.evaluation.evaluate import aggregate, predict_windows
+
+    def batch(steps, n_real, record):
+        mask = np.arange(steps)[None, :] < np.array(n_real)[:, None]
+        targets = np.where(mask, 1, -1).astype(np.int32)
+        return ({"beats": tf.zeros((len(n_real), steps, 96)), "rr": tf.zeros((len(n_real), steps, 3)),
+                 "padding_mask": tf.constant(mask), "record_id": tf.constant([record] * len(n_real)),
+                 "segment_start_s": tf.constant([0.0] * len(n_real)),
+                 "window_start": tf.constant([0] * len(n_real))}, tf.constant(targets))
+
+    def predict(features):
+        shape = tf.shape(features["beats"])
+        return tf.one_hot(tf.ones(shape[:2], tf.int32), 5)
+
+    windows = predict_windows(predict, [batch(4, [4, 2], "a"), batch(7, [7], "b")])
+    assert windows["probabilities"].shape == (3, 7, 5) and windows["padding_mask"].shape == (3, 7)
+    assert windows["padding_mask"].sum() == 13 and (windows["targets"][~windows["padding_mask"]] == -1).all()
+    agg = aggregate(windows, tasks.PER_BEAT)
+    assert len(agg["keys"]) == 4 + 7 and (agg["targets"] == 1).all()
+
+
+def test_training_buckets_keep_every_example(cinc_sample_tfrecords):
+    """Grouping by length with drop_remainder: the partial batch of each bucket is kept, so one pass
+    holds every training example (no length is left out)."""
+    from tfrecords_tools import count_examples, make_dataset
+
+    ds = make_dataset(cinc_sample_tfrecords, split="train", training=True, batch_size=4, seed=0, drop_remainder=True,
+                      include_meta=True, bucket_width=4)
+    ids = [r for features, _ in ds for r in features["record_id"].numpy()]
+    assert len(ids) == count_examples(cinc_sample_tfrecords, split="train")

@@ -1,0 +1,106 @@
+"""Regression pins: each shipped preset's output on one fixture record.
+
+The expected numbers were computed once by the real preset models (ecgsl_keras/presets/<name>/model.keras,
+CPU, TensorFlow float32) on the named fixture record and written here as constants: they are not the
+output of the code under test in the same run. A change to a preset's weights, to its preprocessing
+(filtering, R-peak detection, beat cutting, RR features) or to the layers' maths moves them.
+
+Tolerance: atol 1e-4. float32 inference of these small models differs between CPU kernels and thread
+counts (oneDNN / Eigen reduction order) by ~1e-6 on a probability and ~1e-5 on an unnormalised
+embedding of magnitude ~1; a real change (one R-peak moved, one weight changed) moves them by >1e-3.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgsl_keras.store import presets
+
+REPO = Path(__file__).resolve().parents[1]
+CINC_SAMPLE = REPO / "ecgsl_keras" / "data" / "cinc2017_sample"
+FIXTURES = REPO / "tests" / "fixtures"
+ATOL = 1e-4
+
+
+def test_every_shipped_preset_is_pinned():
+    assert sorted(presets.list_presets(root=REPO / "ecgsl_keras" / "presets")) == \
+        ["cinc2017", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
+
+
+def test_cinc2017_preset_on_record_A04483():
+    """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): the preset says O."""
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.inference import load_model
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    result = load_model("cinc2017").predict_signal(signal, fs)
+    assert result["n_beats"] == 58 and result["label"] == "O"
+    # probabilities of N, A, O, ~
+    np.testing.assert_allclose(result["probabilities"], [0.40337348, 0.00927144, 0.56470454, 0.02265057],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["attention_weights"][:4], [0.02232123, 0.02104213, 0.03046635, 0.01991129],
+                               atol=ATOL, rtol=0)
+
+
+def test_ptbxl_superdiagnostic_preset_on_fixture_record_1():
+    """tests/fixtures/ptbxl record 1, lead V5 (the lead named in the preset's metadata)."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.serving.inference import load_model
+
+    lead = presets.metadata("ptbxl-superdiagnostic")["description"].split("lead ")[1].split(",")[0]
+    assert lead == "V5"
+    record = open_dataset("ptbxl", FIXTURES / "ptbxl", lead=lead).load("1")
+    result = load_model("ptbxl-superdiagnostic").predict_signal(record.lead(None), record.fs, output="record")
+    assert result["n_beats"] == 9 and list(result["label"]) == ["NORM"]
+    # probabilities of NORM, MI, STTC, CD, HYP
+    np.testing.assert_allclose(result["probabilities"], [0.82135266, 0.06273615, 0.01328492, 0.04061915, 0.0117504],
+                               atol=ATOL, rtol=0)
+
+
+def test_mitdb_beats_preset_on_record_119_first_30_s():
+    """tests/fixtures/mitdb record 119 (MLII, 360 Hz), its first 30 s: 32 beats, 8 of them V."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.serving.inference import load_model
+
+    record = open_dataset("mitdb", FIXTURES / "mitdb").load("119")
+    signal = record.lead(None)[: int(30 * record.fs)]
+    result = load_model("mitdb-beats").predict_signal(signal, record.fs)
+    assert result["n_beats"] == 32
+    assert result["label_counts"] == {"N": 24, "S": 0, "V": 8, "F": 0, "Q": 0}
+    assert result["beat_labels"][:10] == ["N", "V", "N", "N", "N", "N", "N", "V", "N", "N"]
+    # per-beat probabilities of N, S, V, F, Q for the first three beats
+    np.testing.assert_allclose(result["beat_probabilities"][:3],
+                               [[0.97185057, 0.00747794, 0.0010444, 0.01929562, 0.00033141],
+                                [0.01474472, 0.00515079, 0.96546525, 0.00600666, 0.00863258],
+                                [0.96969128, 0.00488763, 0.00186593, 0.02244095, 0.00111428]], atol=ATOL, rtol=0)
+
+
+def test_encoder_preset_on_record_A04483():
+    """The masked-segment encoder on CinC record A04483's first 32 beats (cut with the preset's signal
+    config): the beat embedding of the first two beats and the masked model's outputs. The preset masks at
+    inference too, with a fixed seeded draw (SegmentMasking seed 42, mask_at_inference): 10 of 32 beats."""
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.data.signal import preprocess
+
+    model = presets.load("encoder")
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    beats = preprocess(signal, fs, presets.signal_config("encoder"), path="A04483")
+    assert len(beats.beats) == 58
+    features = {"beats": beats.beats[None, :32].astype(np.float32), "rr": beats.rr[None, :32].astype(np.float32),
+                "padding_mask": np.ones((1, 32), bool)}
+    out = model(features, training=False)
+    assert sorted(out) == ["mask_positions", "prediction", "rr_prediction", "rr_target", "target"]
+    assert np.flatnonzero(np.asarray(out["mask_positions"])[0]).tolist() == [3, 4, 5, 6, 10, 11, 12, 13, 24, 25]
+    embedding = np.asarray(model.get_layer("beat_encoder")(beats.beats[:2].astype(np.float32)))
+    np.testing.assert_allclose(embedding[:, :6],
+                               [[-0.10049222, 0.43717805, -0.51015216, -0.14465114, -0.13071798, -0.87108392],
+                                [0.22763784, 0.45884389, -0.18640308, -0.15575802, 0.42600912, -0.20660715]],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(out["prediction"])[0, :2, :6],
+                               [[0.62554598, -0.39668512, 0.14106026, -0.29661548, 0.42734227, -0.03795276],
+                                [0.44786921, -0.24893346, 0.01715297, -0.19588332, 0.40397659, -0.08975589]],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(np.asarray(out["target"])[0, :2, :6],
+                               [[-1.15623283, 0.40595126, -0.4981657, 0.40165555, -1.16505849, -2.07220054],
+                                [0.94321787, -0.29845682, 0.10481080, -0.25592828, 0.46747971, 0.30362421]],
+                               atol=ATOL, rtol=0)

@@ -1,0 +1,177 @@
+"""ecgsl_keras.data.record_features on the real CinC 2017 records shipped in the package."""
+import math
+
+import numpy as np
+import pytest
+
+from ecgsl_keras.data import beat_features as baselines
+from ecgsl_keras.data import record_features as rf
+from ecgsl_keras.data.datasets import open_dataset
+from ecgsl_keras.errors import RecordError, SignalQualityError
+
+NORMAL = "A00715"   # N, 30 s, a clear sinus rhythm with P and T waves
+AF = "A01449"       # A, 30 s
+
+
+@pytest.fixture(scope="module")
+def reader(cinc_dir):
+    return open_dataset("cinc2017", cinc_dir)
+
+
+@pytest.fixture(scope="module")
+def normal(reader):
+    record = reader.load(NORMAL)
+    return record.lead(None).astype(np.float64), record.fs
+
+
+@pytest.fixture(scope="module")
+def normal_features(normal):
+    return rf.record_features(*normal)
+
+
+@pytest.fixture(scope="module")
+def by_class(reader):
+    out = {"N": [], "A": []}
+    for rid in reader.record_ids():
+        label = reader.labels_for(rid)[0]
+        if label in out:
+            record = reader.load(rid)
+            out[label].append(rf.record_features(record.lead(None), record.fs))
+    return out
+
+
+def test_table_is_the_one_description(normal_features):
+    names = [f.name for f in rf.FEATURES]
+    assert list(normal_features) == names == list(rf.feature_names())
+    assert len(set(names)) == len(names)
+    assert {f.group for f in rf.FEATURES} == set(rf.GROUPS)
+    for f in rf.FEATURES:
+        assert f.unit and len(f.meaning) > 10, f
+    assert rf.feature_names("baseline") == tuple(baselines.FEATURE_NAMES)
+    assert rf.feature_names(["baseline", "af"]) == tuple(f.name for f in rf.FEATURES if f.group in ("baseline", "af"))
+    with pytest.raises(ValueError, match="unknown feature group"):
+        rf.feature_names("nope")
+    for group, required in {"quality": ["sqi_kurtosis", "sqi_skewness", "sqi_bsqi", "sqi_psqi", "sqi_bassqi",
+                                        "sqi_flat_fraction", "sqi_clipped_fraction"],
+                            "af": ["af_afev", "af_p_presence", "af_p_power_ratio", "af_fwave_ratio"],
+                            "morphology": ["morph_qrs_width_s", "morph_qt_rr", "morph_t_amplitude"]}.items():
+        assert set(required) <= set(rf.feature_names(group))
+
+
+def test_every_feature_finite_on_a_normal_record(normal_features):
+    bad = {k: v for k, v in normal_features.items() if not math.isfinite(v)}
+    assert not bad, bad
+    f = normal_features
+    # physiology of a normal adult sinus beat (generous bounds, but wrong units or regions would fail)
+    assert 0.05 <= f["morph_qrs_width_s"] <= 0.14
+    assert 0.30 <= f["morph_qtc_bazett_s"] <= 0.50
+    assert 0.25 <= f["morph_qt_rr"] <= 0.65
+    assert 0.09 <= f["morph_pr_s"] <= 0.30
+    assert f["af_p_presence"] > 0.6
+    assert 40 <= f["heart_rate"] <= 120
+    assert f["sqi_bsqi"] > 0.95
+    assert f["sqi_kurtosis"] > 5
+    assert f["sqi_flat_fraction"] < 0.01 and f["sqi_clipped_fraction"] < 0.01
+
+
+def test_baseline_group_equals_the_package_baseline(normal, normal_features):
+    from ecgsl_keras.data.signal import preprocess
+
+    beats = preprocess(*normal)
+    expected = baselines.record_features(beats.beats, beats.rr)
+    got = [normal_features[n] for n in baselines.FEATURE_NAMES]
+    np.testing.assert_allclose(got, list(expected.values()), rtol=1e-6, atol=1e-9)
+
+
+def test_af_evidence_separates_af_from_normal(by_class):
+    assert len(by_class["A"]) >= 10 and len(by_class["N"]) >= 10
+    afev = {c: np.array([f["af_afev"] for f in rows]) for c, rows in by_class.items()}
+    p = {c: np.array([f["af_p_presence"] for f in rows]) for c, rows in by_class.items()}
+    fw = {c: np.array([f["af_fwave_ratio"] for f in rows]) for c, rows in by_class.items()}
+    assert np.median(afev["A"]) > np.median(afev["N"]) + 10
+    assert np.mean(afev["A"] > 15) > np.mean(afev["N"] > 15)
+    assert np.median(p["A"]) < np.median(p["N"]) - 0.3
+    assert np.median(fw["A"]) > np.median(fw["N"])
+
+
+def test_one_af_record_against_the_normal_one(reader, normal_features):
+    record = reader.load(AF)
+    af = rf.record_features(record.lead(None), record.fs)
+    assert af["af_afev"] > normal_features["af_afev"] + 10
+    assert af["af_irrev_norm"] > normal_features["af_irrev_norm"]
+    assert af["af_origin_fraction"] < normal_features["af_origin_fraction"]
+
+
+def test_bsqi_drops_with_noise(normal, normal_features):
+    x, fs = normal
+    rng = np.random.default_rng(0)
+    noisy = rf.record_features(x + rng.normal(0.0, 0.5, x.size), fs)
+    assert normal_features["sqi_bsqi"] > 0.95
+    assert noisy["sqi_bsqi"] < normal_features["sqi_bsqi"] - 0.3
+    assert noisy["sqi_kurtosis"] < normal_features["sqi_kurtosis"]
+    assert noisy["sqi_template_snr_db"] < normal_features["sqi_template_snr_db"]
+    assert noisy["sqi_hf_ratio"] > normal_features["sqi_hf_ratio"]
+    t = np.arange(x.size) / fs
+    wander = rf.record_features(x + 2.0 * np.sin(2 * np.pi * 0.3 * t), fs)
+    assert wander["sqi_bassqi"] < normal_features["sqi_bassqi"] - 0.2
+
+
+def test_flat_and_clipped_signals(normal):
+    x, fs = normal
+    flat = rf.record_features(np.zeros(int(10 * fs)), fs)
+    assert flat["sqi_flat_fraction"] > 0.99
+    assert math.isnan(flat["af_afev"]) and math.isnan(flat["mean_rr"]) and math.isnan(flat["morph_qrs_width_s"])
+    part = x.copy()
+    part[: part.size // 3] = part[0]
+    assert abs(rf.record_features(part, fs)["sqi_flat_fraction"] - 1 / 3) < 0.05
+    lo, hi = np.percentile(x, [20, 80])
+    clipped = rf.record_features(np.clip(x, lo, hi), fs)
+    assert clipped["sqi_clipped_fraction"] > 0.3
+    with pytest.raises(SignalQualityError) as err:
+        rf.record_features(np.zeros(int(10 * fs)), fs, strict=True)
+    assert err.value.reason == "flat"
+
+
+@pytest.mark.parametrize("signal, fs, reason, words", [
+    (np.zeros(0), 300.0, "empty", "empty"),
+    (np.zeros((100, 3)), 300.0, "bad_shape", "1-D"),
+    (np.ones(100), 300.0, "too_short", "minimum"),
+    (np.r_[np.ones(3000), np.nan], 300.0, "nan", "NaN"),
+    (np.ones(3000), 0.0, "bad_rate", "sampling rate"),
+])
+def test_bad_input_is_a_clear_error(signal, fs, reason, words):
+    with pytest.raises(RecordError, match=words) as err:
+        rf.record_features(signal, fs, path="rec7")
+    assert isinstance(err.value, SignalQualityError) and err.value.reason == reason and "rec7" in str(err.value)
+
+
+def test_given_rpeaks(normal, normal_features):
+    from ecgsl_keras.data.signal import find_rpeaks
+
+    x, fs = normal
+    again = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs))
+    np.testing.assert_allclose(list(again.values()), list(normal_features.values()), equal_nan=True)
+    few = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs)[:3])
+    assert math.isnan(few["af_afev"]) and math.isnan(few["hrv_madnn"])      # too few RR intervals: NaN
+    with pytest.raises(SignalQualityError, match="outside"):
+        rf.record_features(x, fs, rpeaks=[10, x.size + 5])
+
+
+def test_vectors_and_nan_policies(normal_features):
+    flat = rf.record_features(np.zeros(3000), 300.0)
+    rows = [normal_features, flat]
+    keep = rf.to_matrix(rows)
+    assert keep.shape == (2, len(rf.FEATURES)) and np.isnan(keep[1]).any() and np.isfinite(keep[0]).all()
+    fill = rf.fit_fill_values(keep)
+    filled = rf.to_matrix(rows, nan_policy="fill", fill_values=fill)
+    assert np.isfinite(filled).all()
+    j = rf.feature_names().index("af_afev")
+    assert filled[1, j] == normal_features["af_afev"]          # median of the one finite value
+    assert rf.to_vector(flat, nan_policy="fill")[j] == rf.DEFAULT_FILL_VALUE
+    names = rf.feature_names("af")
+    ind = rf.to_vector(flat, names, nan_policy="indicator", fill_values=fill)
+    assert ind.shape == (len(rf.vector_names(names, "indicator")),) == (2 * len(names),)
+    assert rf.vector_names(names, "indicator")[len(names)] == names[0] + "__missing"
+    assert ind[len(names) + names.index("af_afev")] == 1.0 and np.isfinite(ind).all()
+    with pytest.raises(ValueError, match="nan_policy"):
+        rf.to_vector(flat, nan_policy="zero")
