@@ -24,7 +24,7 @@ ATOL = 1e-4
 
 def test_every_shipped_preset_is_pinned():
     assert sorted(presets.list_presets(root=REPO / "ecgsl_keras" / "presets")) == \
-        ["cinc2017", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
+        ["cinc2017", "cinc2017-stacked", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
 
 
 def test_cinc2017_preset_on_record_A04483():
@@ -39,6 +39,23 @@ def test_cinc2017_preset_on_record_A04483():
     np.testing.assert_allclose(result["probabilities"], [0.40337348, 0.00927144, 0.56470454, 0.02265057],
                                atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["attention_weights"][:4], [0.02232123, 0.02104213, 0.03046635, 0.01991129],
+                               atol=ATOL, rtol=0)
+
+
+def test_cinc2017_stacked_preset_on_record_A04483():
+    """The same record through the stacking hybrid: its booster over the record features corrects the deep
+    ensemble's O to the reference N. Booster probabilities are pinned like the network's (LightGBM's text
+    model gives the same sums of leaf values on every platform to ~1e-12)."""
+    pytest.importorskip("lightgbm")
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.inference import load_model
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    result = load_model("cinc2017-stacked").predict_signal(signal, fs)
+    assert result["n_beats"] == 58 and result["label"] == "N"
+    np.testing.assert_allclose(result["deep_probabilities"], [0.40911326, 0.01164903, 0.55532163, 0.02391614],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["probabilities"], [0.94002444, 1.3795e-07, 0.05997534, 6.1808e-08],
                                atol=ATOL, rtol=0)
 
 
