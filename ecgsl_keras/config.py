@@ -185,9 +185,10 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
-    # Training batches padded to their longest sequence, sequences grouped by length (tfrecords_tools
-    # make_dataset length_aware); False: every batch padded to max_beats (the cost of training before issue 22).
-    length_aware: bool = True
+    # Training batches padded to their longest sequence (tfrecords_tools make_dataset length_aware):
+    # True / "bucket": sequences grouped by length; "pad": random batches, each padded to its longest;
+    # False: every batch padded to max_beats (the cost of training before issue 22).
+    length_aware: bool | str = True
     # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
     # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
     label_fraction: float = 1.0
@@ -237,6 +238,10 @@ class TrainConfig(_JsonConfig):
                                   f"{name} must be in [{low}, {high}{']' if closed else ')'}, got {value!r}")
         if not isinstance(self.augment, bool):
             raise ConfigError("<config>", "bad_config", f"augment must be true or false, got {self.augment!r}")
+        if self.length_aware not in (True, False, "pad", "bucket") or isinstance(self.length_aware, (int, float)) \
+                and not isinstance(self.length_aware, bool):
+            raise ConfigError("<config>", "bad_config",
+                              f"length_aware must be true, false, \"pad\" or \"bucket\", got {self.length_aware!r}")
         if not (isinstance(self.augment_scale, (int, float)) and 1.0 <= self.augment_scale < math.inf):
             raise ConfigError("<config>", "bad_config", f"augment_scale must be >= 1 (1 = off), got {self.augment_scale!r}")
         if not (isinstance(self.augment_crop_min, (int, float)) and 0.0 < self.augment_crop_min <= 1.0):

@@ -166,7 +166,7 @@ class Stage:
             common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
                           shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
                           drop_remainder=n_items >= global_batch,
-                          length_aware=bool(getattr(config.train, "length_aware", True)))
+                          length_aware=getattr(config.train, "length_aware", True))
             if raw_window and raw_input != "signal":
                 # The ResNet baseline on beats laid end to end has a fixed input length: fixed-shape batches.
                 common["length_aware"] = False

@@ -3,8 +3,9 @@
     python experiments/cinc2017/length_aware_check.py --data data/cinc2017 --work runs/length_aware \
         [--epochs 20] [--seed 42]
 
-Two runs that differ only in ``TrainConfig.length_aware``: ``fixed`` (every batch padded to
-``max_beats``, as before issue 22) and ``length_aware`` (the default). Both fine-tune the shipped
+Runs that differ only in ``TrainConfig.length_aware``: ``fixed`` (every batch padded to
+``max_beats``, as before issue 22), ``length_aware`` (batches grouped by length, each padded to its
+longest) and ``pad`` (random batches, each padded to its longest). Both fine-tune the shipped
 ``encoder`` preset (masked-segment pre-training) with the protocol's main fine-tuning schedule
 (``experiments/cinc2017/run.py``: 20 epochs, patience 8, head alone for the first epoch), seed 42.
 Checkpoints are chosen on the validation split, and every figure is on that split.
@@ -26,7 +27,9 @@ sys.path.insert(0, str(HERE.parents[1]))
 from experiments.protocol_steps import StepRunner  # noqa: E402
 
 log = logging.getLogger("experiments.length_aware_check")
-VARIANTS = ("length_aware", "fixed")
+# run name -> TrainConfig.length_aware: grouped by length (the default), random batches each padded to
+# their longest, every batch padded to max_beats (before issue 22)
+VARIANTS = {"length_aware": True, "pad": "pad", "fixed": False}
 
 
 def main(argv=None) -> int:
@@ -35,35 +38,41 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True, help="work folder (runs, logs)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--only", choices=VARIANTS, help="run one variant (two copies can then share the cores)")
+    p.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only (copies can share the cores)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     steps = StepRunner(args.work)
-    results = {"data": str(args.data), "epochs": args.epochs, "seed": args.seed, "init_from": "encoder", "runs": {}}
-    for variant in VARIANTS:
-        run_dir = steps.work / variant
-        if (args.only is None or args.only == variant) and not steps._finished(run_dir):
+    out = HERE / "length_aware_results.json"
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    results.update({"data": str(args.data), "epochs": args.epochs, "init_from": "encoder"})
+    results.setdefault("runs", {})
+    for variant, setting in VARIANTS.items():
+        name = variant if args.seed == 42 else f"{variant}_s{args.seed}"
+        run_dir = steps.work / name
+        if (args.only is None or variant in args.only) and not steps._finished(run_dir):
             config = steps.work / f"{variant}_config.json"
-            config.write_text(json.dumps({"train": {"length_aware": variant == "length_aware"}}))
+            config.write_text(json.dumps({"train": {"length_aware": setting}}))
             steps._run(["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", "encoder",
                         "--data", str(args.data), "--run-dir", str(run_dir), "--config", str(config),
                         "--epochs", str(args.epochs), "--patience", "8", "--encoder-warmup-epochs", "1",
-                        "--seed", str(args.seed), "--verbose", "2"], variant)
+                        "--seed", str(args.seed), "--verbose", "2"], name)
         metrics_file = run_dir / "metrics.json"
         if steps._finished(run_dir) and metrics_file.is_file():
             m = json.loads(metrics_file.read_text())
             info = json.loads((run_dir / "config.json").read_text())
             epochs = info.get("epochs_completed") or m.get("epochs")
-            results["runs"][variant] = {"macro_f1": m.get("macro_f1"), "challenge_f1": m.get("challenge_f1"),
+            results["runs"][name] = {"seed": args.seed, "length_aware": setting, "macro_f1": m.get("macro_f1"), "challenge_f1": m.get("challenge_f1"),
                                         "per_class_f1": m.get("per_class_f1"), "best_epoch": m["best"]["epoch"],
                                         "epochs": epochs, "seconds": info.get("seconds"),
                                         "seconds_per_epoch": round(info["seconds"] / epochs, 1) if epochs else None}
     runs = results["runs"]
-    if len(runs) == 2:
-        results["macro_f1_difference"] = runs["length_aware"]["macro_f1"] - runs["fixed"]["macro_f1"]
-        if runs["fixed"].get("seconds_per_epoch") and runs["length_aware"].get("seconds_per_epoch"):
-            results["epoch_speedup"] = runs["fixed"]["seconds_per_epoch"] / runs["length_aware"]["seconds_per_epoch"]
-    (HERE / "length_aware_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    for variant in ("length_aware", "pad"):
+        if variant in runs and "fixed" in runs:
+            results[f"{variant}_vs_fixed"] = {
+                "macro_f1_difference": runs[variant]["macro_f1"] - runs["fixed"]["macro_f1"],
+                "epoch_speedup": runs["fixed"]["seconds_per_epoch"] / runs[variant]["seconds_per_epoch"]}
+    results.pop("macro_f1_difference", None), results.pop("epoch_speedup", None), results.pop("seed", None)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results))
     return 0
 
