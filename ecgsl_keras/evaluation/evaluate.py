@@ -92,14 +92,21 @@ def flatten_beats(beats):
     return tf.reshape(beats, [shape[0], shape[1] * shape[2], 1])
 
 
-def model_inputs(features: dict, raw_window: bool = False):
+def model_inputs(features: dict, raw_window: bool = False, record_features: bool = False):
     """The model's part of a ``make_dataset`` features dict (drops record ids and other meta).
     ``raw_window``: the ResNet baseline's (B, samples, 1) input, the continuous signal when the
-    features hold it (``make_dataset(include_signal=True)``), else the beats laid end to end."""
+    features hold it (``make_dataset(include_signal=True)``), else the beats laid end to end.
+    ``record_features``: keep ``features["record_features"]`` too (the hybrid classifier,
+    ``modeling.hybrid``); an error naming ``prepare --record-features`` when the data lack it."""
     if raw_window:
         if "signal" in features:
             return features["signal"]
         return flatten_beats(features["beats"])
+    if record_features:
+        if "record_features" not in features:
+            raise ECGSLError("the hybrid model needs record features, but these data have none: prepare them "
+                             "with --record-features")
+        return {key: features[key] for key in SEQUENCE_INPUTS + ("record_features",)}
     return {key: features[key] for key in SEQUENCE_INPUTS}
 
 
@@ -108,14 +115,17 @@ def make_predict_fn(model):
     (it only reads the variables), so every worker can run it on the whole validation set."""
     import tensorflow as tf
 
+    from ecgsl_keras.modeling.hybrid import is_hybrid
+
     raw_window = is_raw_window_model(model)
+    hybrid = is_hybrid(model)
 
     @tf.function(reduce_retracing=True)
     def forward(inputs):
         return model(inputs, training=False)
 
     def predict(features):
-        return forward(model_inputs(features, raw_window))
+        return forward(model_inputs(features, raw_window, hybrid))
 
     return predict
 
