@@ -208,3 +208,14 @@ def test_export_saved_model_and_tflite_take_the_features(model, tmp_path):
     with pytest.raises(ConfigError, match="record features"):
         export_model(run / "model.keras", tmp_path / "e2e", formats=("float32",), representative_data=data,
                      examples=4, end_to_end=edge.EdgeConfig())
+
+
+def test_evaluate_on_a_raw_folder_computes_the_features(model, tmp_path):
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.evaluation.evaluate import evaluate_raw
+
+    (tmp_path / "run").mkdir()
+    run = save_run_folder(model, tmp_path / "run", ExperimentConfig(model=_config()), tasks.CINC2017)
+    ids = open_dataset("cinc2017", CINC_SAMPLE).record_ids()[:4]
+    result = evaluate_raw(run / "model.keras", "cinc2017", CINC_SAMPLE, records=ids, progress=False)
+    assert result["n"] == 4 and result["records"] == 4

@@ -315,13 +315,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     thresholds, source = _thresholds_for(task, model_path, None)
     skipped = SkipCounter()
     start = time.perf_counter()
+    hybrid = bool(config.model.n_record_features)   # the hybrid classifier: record features too
     with tempfile.TemporaryDirectory(prefix="ecgsl-eval-") as tmp:
         written = 0
         with ShardedWriter(tmp, prefix="eval", overwrite=True) as writer:
             for record_id in tqdm(ids, desc=f"segment {dataset}", unit="rec", disable=not progress, file=sys.stderr):
                 try:
                     for example in record_to_examples(reader.load(record_id), config, task,
-                                                      raw_signal=raw_input == "signal"):
+                                                      raw_signal=raw_input == "signal", record_features=hybrid):
                         writer.write(example, split=EVAL_SPLIT)
                     written += 1
                 except RecordError as error:
@@ -329,9 +330,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                     log.warning("skipping %s", error)
             if not written:
                 raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped})")
-            writer.finalize({"signal_config": config.signal.to_dict(), "raw_signal": raw_input == "signal",
-                             "label_info": {"kind": task.kind, "label_names": list(task.label_names),
-                                            "task": task.to_dict()}})
+            metadata = {"signal_config": config.signal.to_dict(), "raw_signal": raw_input == "signal",
+                        "label_info": {"kind": task.kind, "label_names": list(task.label_names),
+                                       "task": task.to_dict()}}
+            if hybrid:
+                from ecgsl_keras.data.record_features import feature_names
+
+                metadata["record_feature_names"] = list(feature_names())
+            writer.finalize(metadata)
         out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size,
                              raw_input=raw_input, plots=plots)
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,

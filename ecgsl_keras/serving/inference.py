@@ -34,6 +34,12 @@ export folder holding it). The model's task
 (label names, kind) comes from the same place; ``load_model(..., config=, task=)`` overrides both.
 Every format gets the same input: windows zero-padded to ``max_beats`` beats with a bool padding
 mask (the exported signature's fixed beat axis).
+
+Hybrid models (``ecgsl_keras.modeling.hybrid``, a ``record_features`` input; ``Predictor.n_record_features``
+> 0): ``predict_signal`` also computes the record's features from the validated raw signal
+(``ecgsl_keras.data.prepare.record_feature_vector``, as ``prepare --record-features`` did for training,
+with the model's ``SignalConfig``) and gives the same vector to every window; NaN features are passed
+as NaN (the model replaces them). Keras, SavedModel and TFLite files alike.
 """
 from __future__ import annotations
 
