@@ -12,7 +12,8 @@
     # collect what is finished into experiments/cinc2017/hybrid_keras_results.json
     python experiments/cinc2017/hybrid_keras.py --work /work/runs/hybrid_keras
 
-(``/work/runs/hybrid_keras/run_seeds.sh`` runs seeds 42, 43, 44 in turn with these commands.)
+(``/work/runs/hybrid_keras/run_seeds.sh`` runs seeds 42, 43, 44 in turn with these commands;
+``run_variant.sh`` / ``run_noweights.sh`` the same with ``--no-class-weights``, logs ``train_noweights_s*.log``.)
 """
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ SEEDS = (42, 43, 44)
 DATA = "/work/runs/cinc2017_prepared_feat"
 
 
-def commands(work: Path, seed: int) -> list[str]:
-    run = work / f"hybrid_s{seed}"
+# name -> extra train flags: the protocol's default (balanced class weights) and without class weights
+VARIANTS = {"hybrid": [], "hybrid_noweights": ["--no-class-weights"]}
+
+
+def commands(work: Path, seed: int, variant: str = "hybrid") -> list[str]:
+    run = work / f"{variant}_s{seed}"
+    extra = "".join(" " + flag for flag in VARIANTS[variant])
     return [f"python -m ecgsl_keras.train --stage hybrid --data {DATA} --run-dir {run} --init-from encoder "
-            f"--epochs 12 --patience 6 --seed {seed} --encoder-warmup-epochs 1 --verbose 2",
+            f"--epochs 12 --patience 6 --seed {seed} --encoder-warmup-epochs 1{extra} --verbose 2",
             f"python -m ecgsl_keras.evaluate --model {run} --data {DATA} --split validation"]
 
 
@@ -39,37 +45,54 @@ def seconds_per_epoch(log: Path) -> list[float]:
 
 
 def collect(work: Path, extra: dict | None = None) -> dict:
-    rows, pending = {}, []
-    for seed in SEEDS:
-        out = work / f"eval_s{seed}.json"
-        lines = out.read_text().strip().splitlines() if out.is_file() else []
-        if not lines:
-            pending.append({"seed": seed, "log": str(work / f"train_s{seed}.log"), "commands": commands(work, seed)})
-            continue
-        metrics = json.loads(lines[-1])
-        info = json.loads((work / f"hybrid_s{seed}" / "config.json").read_text())
-        epochs = seconds_per_epoch(work / f"train_s{seed}.log")
-        rows[f"s{seed}"] = {
-            "macro_f1": round(metrics["macro_f1"], 4), "challenge_f1": round(metrics["challenge_f1"], 4),
-            "per_class_f1": {k: round(v, 4) for k, v in metrics["per_class_f1"].items()},
-            "accuracy": round(metrics["accuracy"], 4), "confusion_matrix": metrics.get("confusion_matrix"),
-            "n": metrics["n"], "epochs_run": len(epochs), "best_epoch": (info.get("best") or {}).get("epoch"),
-            "seconds_per_epoch_mean": round(statistics.mean(epochs), 1) if epochs else None,
-            "commands": commands(work, seed)}
+    out = {"runs": {}, "summary": {}, "pending": []}
+    for variant in VARIANTS:
+        rows, pending = _collect(work, variant)
+        out["runs"].update({f"{variant}_{key}": row for key, row in rows.items()})
+        out["pending"].extend(pending)
+        out["summary"][variant] = _summary(rows)
+    return {
+        "what": "hybrid (a): ECG-SL (init from the `encoder` preset) + the 111 record features of "
+                "ecgsl_keras.data.record_features as a second input, normalised in the model (modeling.hybrid), "
+                "short schedule (12 epochs, patience 6, encoder warm-up 1 epoch); CinC 2017 validation split "
+                "(v3 labels), 2-core CPU shared with 4 other jobs. hybrid: the protocol's balanced class weights; "
+                "hybrid_noweights: the same without class weights (--no-class-weights)",
+        "data": {"prepare": f"python -m ecgsl_keras.prepare --dataset cinc2017 --data-dir "
+                            f"/work/shared/data/cinc2017/training2017 --out {DATA} --workers 1 --record-features"},
+        **out, **(extra or {})}
+
+
+def _summary(rows) -> dict:
     summary = {}
     for key in ("macro_f1", "challenge_f1"):
         values = [r[key] for r in rows.values()]
         if values:
             summary[key] = {"mean": round(statistics.mean(values), 4),
                             "sd": round(statistics.stdev(values), 4) if len(values) > 1 else None, "n": len(values)}
-    return {
-        "what": "hybrid (a): ECG-SL (init from the `encoder` preset) + the 111 record features of "
-                "ecgsl_keras.data.record_features as a second input, normalised in the model (modeling.hybrid), "
-                "short schedule (12 epochs, patience 6, encoder warm-up 1 epoch); CinC 2017 validation split "
-                "(v3 labels), 2-core CPU shared with 4 other jobs",
-        "data": {"prepare": f"python -m ecgsl_keras.prepare --dataset cinc2017 --data-dir "
-                            f"/work/shared/data/cinc2017/training2017 --out {DATA} --workers 1 --record-features"},
-        "runs": rows, "summary": summary, "pending": pending, **(extra or {})}
+    return summary
+
+
+def _collect(work: Path, variant: str):
+    rows, pending = {}, []
+    tag = "" if variant == "hybrid" else variant.split("_", 1)[1] + "_"
+    for seed in SEEDS:
+        out = work / f"eval_{tag}s{seed}.json"
+        lines = out.read_text().strip().splitlines() if out.is_file() else []
+        if not lines:
+            pending.append({"run": f"{variant}_s{seed}", "log": str(work / f"train_{tag}s{seed}.log"),
+                            "commands": commands(work, seed, variant)})
+            continue
+        metrics = json.loads(lines[-1])
+        info = json.loads((work / f"{variant}_s{seed}" / "config.json").read_text())
+        epochs = seconds_per_epoch(work / f"train_{tag}s{seed}.log")
+        rows[f"s{seed}"] = {
+            "macro_f1": round(metrics["macro_f1"], 4), "challenge_f1": round(metrics["challenge_f1"], 4),
+            "per_class_f1": {k: round(v, 4) for k, v in metrics["per_class_f1"].items()},
+            "accuracy": round(metrics["accuracy"], 4), "confusion_matrix": metrics.get("confusion_matrix"),
+            "n": metrics["n"], "epochs_run": len(epochs), "best_epoch": (info.get("best") or {}).get("epoch"),
+            "seconds_per_epoch_mean": round(statistics.mean(epochs), 1) if epochs else None,
+            "commands": commands(work, seed, variant)}
+    return rows, pending
 
 
 def main(argv=None) -> int:
