@@ -156,6 +156,11 @@ class ModelConfig(_JsonConfig):
     resnet_filters: int = 32            # baseline 1-D ResNet on the raw window
     resnet_blocks: int = 4
     raw_samples: int = 3000             # resnet1d on the continuous signal (prepare --raw-signal): 30 s at 100 Hz
+    # Hybrid classifier (modeling.hybrid, train --stage hybrid; issue 18): > 0 = the model's second input
+    # "record_features" (B, n_record_features) from data.record_features, joined with the pooled beats.
+    n_record_features: int = 0
+    record_feature_units: int = 32      # Dense units of the record-feature branch
+    record_feature_clip: float = 8.0    # standardised features are clipped to +-this (outliers, unseen scales)
 
     def validate(self) -> None:
         if self.pooling not in ("attention", "mean"):
@@ -172,6 +177,10 @@ class ModelConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", f"masked_rr_weight must be >= 0, got {self.masked_rr_weight}")
         if self.d_model % self.num_heads:
             raise ConfigError("<config>", "bad_config", "d_model must be divisible by num_heads")
+        if isinstance(self.n_record_features, bool) or not isinstance(self.n_record_features, int) \
+                or self.n_record_features < 0:
+            raise ConfigError("<config>", "bad_config",
+                              f"n_record_features must be a non-negative integer, got {self.n_record_features!r}")
 
 
 @dataclass(frozen=True)

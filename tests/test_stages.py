@@ -22,7 +22,7 @@ def test_the_registry_lists_the_four_stages_and_every_module_uses_it():
     from ecgsl_keras.cli import train as train_cli
     from ecgsl_keras.training import trainer, tune
 
-    assert STAGES == ("autoencoder", "masked", "finetune", "supervised")
+    assert STAGES == ("autoencoder", "masked", "finetune", "supervised", "hybrid")
     assert [get_stage(name).name for name in STAGES] == list(STAGES)
     assert trainer.STAGES is STAGES
     assert set(tune.STAGES) == {"masked", "finetune", "supervised"} and set(tune.STAGES) < set(STAGES)

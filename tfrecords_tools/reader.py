@@ -181,7 +181,7 @@ def _crop_or_window(ds, keys, max_len, stride, *, training, seed, deterministic)
         n = tf.shape(p[keys[0]])[0]
         length = tf.minimum(n, max_len)
         start = tf.random.stateless_uniform([], seed=rng_seed, minval=0, maxval=n - length + 1, dtype=tf.int32)
-        out = {key: p[key] for key in meta}
+        out = {key: p[key] for key in meta + ("record_features",) if key in p}
         out.update({key: p[key][start:start + length] for key in keys})
         out["window_start"] = start
         return out
@@ -195,6 +195,8 @@ def _crop_or_window(ds, keys, max_len, stride, *, training, seed, deterministic)
         index = starts[:, None] + tf.range(length, dtype=tf.int32)[None, :]
         out = {key: tf.gather(p[key], index) for key in keys}
         out["label"] = tf.tile(p["label"][None, :], [count, 1])
+        if "record_features" in p:
+            out["record_features"] = tf.tile(p["record_features"][None, :], [count, 1])
         for key in ("record_id", "segment_start_s"):
             out[key] = tf.fill([count], p[key])
         out["window_start"] = starts
@@ -236,6 +238,9 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
       batch's longest sequence, at most ``max_beats``; exactly ``max_beats`` with ``length_aware=False``);
       with ``include_meta``: ``record_id`` (B,) string, ``segment_start_s`` (B,) float32 (start of the
       stored example in its record) and ``window_start`` (B,) int32 (first beat of the crop/window).
+    * ``features["record_features"]`` (B, F) float32 when the folder's manifest names record features
+      (``metadata["record_feature_names"]``, F of them): the example's per-record vector, the same for
+      every crop or window of a record, NaN kept. Absent for folders without them.
     * ``targets`` per ``label_kind`` (default: the manifest's ``label_info["kind"]``): ``multiclass``
       int32 (B,); ``multilabel`` float32 (B, num_classes) multi-hot; ``binary`` float32 (B, 1);
       ``per_beat`` int32 (B, T), ``IGNORE_LABEL`` (-1) on padding and unlabelled beats.
@@ -319,6 +324,7 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         _check_label_setup(kind, num_classes, manifest, mpath)
     beat_len = manifest.get("beat_len") if manifest else None
     n_rr = manifest.get("n_rr") if manifest else None
+    n_record_features = len((manifest.get("metadata") or {}).get("record_feature_names") or []) if manifest else 0
 
     # 1. files, sharded per input pipeline before anything is read.
     files_ds = tf.data.Dataset.from_tensor_slices(files)
@@ -353,6 +359,12 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         beat_labels.set_shape([None])
         out = {"beats": beats, "rr": rr, "beat_labels": beat_labels, "label": p["label"],
                "record_id": p["record_id"], "segment_start_s": p["segment_start_s"]}
+        if n_record_features:
+            with tf.control_dependencies([tf.debugging.assert_equal(
+                    tf.size(p["record_features"]), n_record_features,
+                    message=f"an example without its {n_record_features} record features")]):
+                out["record_features"] = tf.identity(p["record_features"])
+            out["record_features"].set_shape([n_record_features])
         if include_signal:
             with tf.control_dependencies([tf.debugging.assert_positive(
                     tf.size(p["signal"]), message="an example without a stored signal (prepare --raw-signal)")]):
@@ -400,6 +412,8 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
     def to_element(p):
         element = {"beats": p["beats"], "rr": p["rr"],
                    "padding_mask": tf.ones(tf.shape(p["beats"])[:1], tf.bool)}
+        if "record_features" in p:
+            element["record_features"] = p["record_features"]
         if include_meta:
             element.update(record_id=p["record_id"], segment_start_s=p["segment_start_s"],
                            window_start=tf.cast(p["window_start"], tf.int32))
@@ -411,6 +425,9 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
     steps = None if length_aware else max_beats      # the batch's beat axis: its longest sequence, or max_beats
     padded_shapes = {"beats": [steps, beat_len], "rr": [steps, n_rr], "padding_mask": [steps]}
     padding_values = {"beats": 0.0, "rr": 0.0, "padding_mask": False}
+    if n_record_features:
+        padded_shapes["record_features"] = [n_record_features]
+        padding_values["record_features"] = 0.0
     if include_meta:
         padded_shapes.update(record_id=[], segment_start_s=[], window_start=[])
         padding_values.update(record_id="", segment_start_s=0.0, window_start=0)

@@ -53,6 +53,7 @@ class BeatSequence:
     beat_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     segment_start_s: float = 0.0
     signal: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # optional, at ``fs``
+    record_features: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # optional, NaN allowed
 
     def __post_init__(self):
         self.beats = np.asarray(self.beats, np.float32)
@@ -72,6 +73,7 @@ class BeatSequence:
         self.signal = np.asarray(self.signal, np.float32).reshape(-1)
         if not np.all(np.isfinite(self.signal)):
             raise ValueError(f"{self.record_id}: signal contains NaN or inf")
+        self.record_features = np.asarray(self.record_features, np.float32).reshape(-1)
 
     @property
     def n_beats(self) -> int:
@@ -121,6 +123,8 @@ def encode(example: BeatSequence) -> bytes:
     }
     if example.signal.size:   # optional: examples without it serialise exactly as before
         feature["signal"] = _floats(example.signal)
+    if example.record_features.size:   # optional, like signal
+        feature["record_features"] = _floats(example.record_features)
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
@@ -142,6 +146,7 @@ def feature_spec() -> dict:
         "beat_labels": tf.io.VarLenFeature(tf.int64),
         "segment_start_s": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
         "signal": tf.io.VarLenFeature(tf.float32),   # optional: empty when absent
+        "record_features": tf.io.VarLenFeature(tf.float32),   # optional: empty when absent
     }
 
 
@@ -164,6 +169,7 @@ def parse(serialized):
         "beat_labels": tf.sparse.to_dense(raw["beat_labels"]),
         "segment_start_s": raw["segment_start_s"],
         "signal": tf.sparse.to_dense(raw["signal"]),
+        "record_features": tf.sparse.to_dense(raw["record_features"]),
     }
 
 
@@ -184,4 +190,6 @@ def decode_numpy(serialized: bytes) -> BeatSequence:
         beat_labels=np.asarray(f["beat_labels"].int64_list.value, np.int64),
         segment_start_s=float(f["segment_start_s"].float_list.value[0]),
         signal=np.asarray(f["signal"].float_list.value, np.float32) if "signal" in f else np.zeros((0,), np.float32),
+        record_features=(np.asarray(f["record_features"].float_list.value, np.float32) if "record_features" in f
+                         else np.zeros((0,), np.float32)),
     )

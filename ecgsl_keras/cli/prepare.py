@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--direct_running_mode=multi_processing")
     p.add_argument("--raw-signal", action="store_true",
                    help="also store each example's continuous 100 Hz signal (the resnet1d baseline reads it)")
+    p.add_argument("--record-features", action="store_true",
+                   help="also store each record's features (ecgsl_keras.data.record_features; the hybrid "
+                        "classifier's second input, train --stage hybrid)")
     return p
 
 
@@ -106,6 +109,8 @@ def _run(args, parser, beam_args) -> int:
     if args.corpus is not None or args.unlabelled:
         if args.raw_signal:
             parser.error("--raw-signal is for labelled data sets, not --unlabelled / --corpus")
+        if args.record_features:
+            parser.error("--record-features is for labelled data sets, not --unlabelled / --corpus")
         return _main_corpus(args, datasets, config)
     reader_kwargs = {}
     if args.lead:
@@ -115,6 +120,8 @@ def _run(args, parser, beam_args) -> int:
     if args.labels_csv:
         reader_kwargs["labels_csv"] = args.labels_csv
     if args.runner == "beam":
+        if args.record_features:
+            parser.error("--record-features needs --runner pool (the Beam runner does not compute them yet)")
         from ecgsl_keras.data.prepare_beam import prepare_beam
 
         summary = prepare_beam(datasets[0], args.data_dir[0], args.out, config, split=args.split,
@@ -129,7 +136,8 @@ def _run(args, parser, beam_args) -> int:
                           workers=args.workers, overwrite=args.overwrite, limit=args.limit, records=args.records,
                           compression="GZIP" if args.gzip else None,
                           shard_size_bytes=int(args.shard_size_mb * (1 << 20)), reader_kwargs=reader_kwargs,
-                          progress=not args.no_progress, raw_signal=args.raw_signal)
+                          progress=not args.no_progress, raw_signal=args.raw_signal,
+                          **({"record_features": True} if args.record_features else {}))
     print(f"prepared {summary['records_written']} records ({summary['beats']} beats) in {summary['seconds']} s; "
           f"skipped {summary['skipped']} {summary['skipped_by_reason']}", file=sys.stderr)
     runner.print_result(summary)

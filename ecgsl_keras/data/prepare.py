@@ -88,8 +88,13 @@ def match_beat_labels(rpeaks_native, annotations, task, fs) -> np.ndarray:
     return labels
 
 
-def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=False):
+def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=False, record_features=False):
     """Segment one ``Record`` and return its ``BeatSequence`` examples.
+
+    ``record_features``: each example also stores the record's features
+    (``ecgsl_keras.data.record_features.record_features`` of the record's raw lead in mV at its native
+    rate, before windowing; NaN kept where not computable), in ``feature_names()`` order
+    (``prepare --record-features``; the hybrid classifier's second input).
 
     ``raw_signal``: each example also stores the continuous signal of its span (the cleaned,
     resampled, normalised signal the beats were cut from, from ``segment_start_s`` to the start of
@@ -105,6 +110,9 @@ def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=Fal
     signal_config = _signal_config(config)
     path = record.path or record.record_id
     beats = preprocess(record.lead(None), record.fs, signal_config, path=path)
+    context = np.zeros((0,), np.float32)
+    if record_features:
+        context = record_feature_vector(record.lead(None), record.fs, signal_config, path=path)
 
     def example(sel, label, beat_labels=None, start_s=0.0, stop_s=None):
         span = np.zeros((0,), np.float32)
@@ -114,7 +122,7 @@ def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=Fal
         return BeatSequence(record_id=record.record_id, source=record.source, beats=beats.beats[sel],
                             rr=beats.rr[sel], rpeaks=beats.rpeaks[sel], fs=beats.fs, label=label,
                             beat_labels=np.zeros((0,), np.int64) if beat_labels is None else beat_labels[sel],
-                            segment_start_s=float(start_s), signal=span)
+                            segment_start_s=float(start_s), signal=span, record_features=context)
 
     if task.kind == tasks_lib.PER_BEAT:
         if record.beat_annotations is None:
@@ -147,6 +155,16 @@ def record_to_examples(record, config, task, *, chunk_beats=None, raw_signal=Fal
         return out
 
     return [example(slice(None), _record_label(record, task))]
+
+
+def record_feature_vector(signal_mv, fs, config, path="<signal>") -> np.ndarray:
+    """float32 vector of ``record_features(signal_mv, fs, config=config)`` in ``feature_names()`` order,
+    NaN kept (the hybrid model handles NaN itself; ``modeling.hybrid``). Shared by ``prepare`` and
+    ``serving.inference`` so that training and inference compute the same features."""
+    from ecgsl_keras.data.record_features import record_features as _record_features, to_vector
+
+    return to_vector(_record_features(signal_mv, fs, config=_signal_config(config), path=str(path)),
+                     nan_policy="keep").astype(np.float32)
 
 
 # --- splits ------------------------------------------------------------------------------------
@@ -196,13 +214,14 @@ def assign_splits(reader, dataset: str, split: str, validation_fraction: float, 
 _WORKER = {}
 
 
-def _init_worker(dataset, data_dir, reader_kwargs, config_dict, task_dict, raw_signal=False):
+def _init_worker(dataset, data_dir, reader_kwargs, config_dict, task_dict, raw_signal=False, record_features=False):
 
     logging.basicConfig(level=logging.ERROR)
     _WORKER["reader"] = open_dataset(dataset, data_dir, **reader_kwargs)
     _WORKER["config"] = ExperimentConfig.from_dict(config_dict)
     _WORKER["task"] = tasks_lib.Task.from_dict(task_dict)
     _WORKER["raw_signal"] = bool(raw_signal)
+    _WORKER["record_features"] = bool(record_features)
 
 
 def _process_record(record_id):
@@ -210,7 +229,8 @@ def _process_record(record_id):
     try:
         record = _WORKER["reader"].load(record_id)
         examples = record_to_examples(record, _WORKER["config"], _WORKER["task"],
-                                      raw_signal=_WORKER.get("raw_signal", False))
+                                      raw_signal=_WORKER.get("raw_signal", False),
+                                      record_features=_WORKER.get("record_features", False))
         return record_id, examples, None, None
     except RecordError as error:
         return record_id, None, error.reason, str(error)
@@ -237,9 +257,15 @@ def _start_pool(workers, init_args, initializer=None):
             os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
 
 
-def manifest_metadata(config, task, raw_signal, summary) -> dict:
-    """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike)."""
-    return {
+def manifest_metadata(config, task, raw_signal, summary, record_features=False) -> dict:
+    """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike);
+    ``record_feature_names`` when the examples hold record features."""
+    extra = {}
+    if record_features:
+        from ecgsl_keras.data.record_features import feature_names
+
+        extra["record_feature_names"] = list(feature_names())
+    return {**extra,
         "raw_signal": bool(raw_signal),
         "signal_config": config.signal.to_dict(),
         "experiment_config": config.to_dict(),
@@ -263,8 +289,11 @@ def _check_out_dir(out_dir: str, overwrite: bool) -> None:
 def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = None, *, split: str = "default",
             workers: int = 1, overwrite: bool = False, limit: int | None = None, records=None,
             compression=None, shard_size_bytes: int = 64 << 20, reader_kwargs=None, progress: bool = True,
-            raw_signal: bool = False) -> dict:
+            raw_signal: bool = False, record_features: bool = False) -> dict:
     """Prepare TFRecords for ``dataset``; returns the summary (also saved in the manifest).
+
+    ``record_features``: store each record's feature vector too (``record_to_examples``); the
+    manifest's metadata names them (``"record_feature_names"``).
 
     ``raw_signal``: store each example's continuous signal too (``record_to_examples``); the
     manifest's metadata says so (``"raw_signal": true``)."""
@@ -287,11 +316,14 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
     skipped = SkipCounter()
     written = Counter()
     beats_written = Counter()
-    init_args = (dataset, str(data_dir), reader_kwargs, config.to_dict(), task.to_dict(), bool(raw_signal))
+    init_args = (dataset, str(data_dir), reader_kwargs, config.to_dict(), task.to_dict(), bool(raw_signal),
+                 bool(record_features))
     # What makes two runs the same job: a rerun with the same key resumes a killed one (ShardedWriter).
     resume_key = {"job": "ecgsl_keras.data.prepare", "dataset": dataset, "data_dir": os.path.abspath(str(data_dir)),
                   "reader_kwargs": reader_kwargs, "split": split, "limit": limit, "config": config.to_dict(),
                   "raw_signal": bool(raw_signal), "compression": compression, "shard_size_bytes": int(shard_size_bytes)}
+    if record_features:   # only when on: resume keys of folders without them are unchanged
+        resume_key["record_features"] = True
 
     with ShardedWriter(out_dir, prefix=dataset, compression=compression, shard_size_bytes=shard_size_bytes,
                        overwrite=overwrite, resume_key=json.loads(json.dumps(resume_key, default=str))) as writer:
@@ -341,7 +373,9 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
             "raw_signal": bool(raw_signal),
             "workers": workers,
         }
-        writer.finalize(manifest_metadata(config, task, raw_signal, summary))
+        if record_features:
+            summary["record_features"] = True
+        writer.finalize(manifest_metadata(config, task, raw_signal, summary, record_features=record_features))
     if skipped.total:
         log.warning("%s", skipped)
     return summary

@@ -93,14 +93,21 @@ def flatten_beats(beats):
     return tf.reshape(beats, [shape[0], shape[1] * shape[2], 1])
 
 
-def model_inputs(features: dict, raw_window: bool = False):
+def model_inputs(features: dict, raw_window: bool = False, record_features: bool = False):
     """The model's part of a ``make_dataset`` features dict (drops record ids and other meta).
     ``raw_window``: the ResNet baseline's (B, samples, 1) input, the continuous signal when the
-    features hold it (``make_dataset(include_signal=True)``), else the beats laid end to end."""
+    features hold it (``make_dataset(include_signal=True)``), else the beats laid end to end.
+    ``record_features``: keep ``features["record_features"]`` too (the hybrid classifier,
+    ``modeling.hybrid``); an error naming ``prepare --record-features`` when the data lack it."""
     if raw_window:
         if "signal" in features:
             return features["signal"]
         return flatten_beats(features["beats"])
+    if record_features:
+        if "record_features" not in features:
+            raise ECGSLError("the hybrid model needs record features, but these data have none: prepare them "
+                             "with --record-features")
+        return {key: features[key] for key in SEQUENCE_INPUTS + ("record_features",)}
     return {key: features[key] for key in SEQUENCE_INPUTS}
 
 
@@ -109,14 +116,17 @@ def make_predict_fn(model):
     (it only reads the variables), so every worker can run it on the whole validation set."""
     import tensorflow as tf
 
+    from ecgsl_keras.modeling.hybrid import is_hybrid
+
     raw_window = is_raw_window_model(model)
+    hybrid = is_hybrid(model)
 
     @tf.function(reduce_retracing=True)
     def forward(inputs):
         return model(inputs, training=False)
 
     def predict(features):
-        return forward(model_inputs(features, raw_window))
+        return forward(model_inputs(features, raw_window, hybrid))
 
     return predict
 
@@ -329,13 +339,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     thresholds, source = _thresholds_for(task, model_path, None)
     skipped = SkipCounter()
     start = time.perf_counter()
+    hybrid = bool(config.model.n_record_features)   # the hybrid classifier: record features too
     with tempfile.TemporaryDirectory(prefix="ecgsl-eval-") as tmp:
         written = 0
         with ShardedWriter(tmp, prefix="eval", overwrite=True) as writer:
             for record_id in tqdm(ids, desc=f"segment {dataset}", unit="rec", disable=not progress, file=sys.stderr):
                 try:
                     for example in record_to_examples(reader.load(record_id), config, task,
-                                                      raw_signal=raw_input == "signal"):
+                                                      raw_signal=raw_input == "signal", record_features=hybrid):
                         writer.write(example, split=EVAL_SPLIT)
                     written += 1
                 except RecordError as error:
@@ -343,9 +354,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                     log.warning("skipping %s", error)
             if not written:
                 raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped})")
-            writer.finalize({"signal_config": config.signal.to_dict(), "raw_signal": raw_input == "signal",
-                             "label_info": {"kind": task.kind, "label_names": list(task.label_names),
-                                            "task": task.to_dict()}})
+            metadata = {"signal_config": config.signal.to_dict(), "raw_signal": raw_input == "signal",
+                        "label_info": {"kind": task.kind, "label_names": list(task.label_names),
+                                       "task": task.to_dict()}}
+            if hybrid:
+                from ecgsl_keras.data.record_features import feature_names
+
+                metadata["record_feature_names"] = list(feature_names())
+            writer.finalize(metadata)
         out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size,
                              raw_input=raw_input, plots=plots)
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,

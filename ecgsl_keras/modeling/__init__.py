@@ -3,3 +3,4 @@ autoencoder, masked-segment model, classifiers), the ResNet baseline, losses, th
 ensembles. Importing this package registers every custom object, so ``.keras`` files load with
 plain ``keras.models.load_model``."""
 from ecgsl_keras.modeling import layers, losses, models, optimizers  # noqa: F401  (registers custom objects)
+from ecgsl_keras.modeling import hybrid  # noqa: F401,E402  (registers ecgsl>RecordFeatureNormalization)

@@ -68,7 +68,8 @@ from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
 from ecgsl_keras.fileio import write_text_atomic
 from ecgsl_keras.serving import edge
-from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, SERVING_SIGNATURE,
+from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, RECORD_FEATURES,
+                                           SERVING_SIGNATURE,
                                            _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata,
                                            find_thresholds)
 from ecgsl_keras.store import runs
@@ -112,9 +113,21 @@ def input_signature(config: ExperimentConfig):
     import tensorflow as tf
 
     t, length, n_rr = int(config.model.max_beats), int(config.model.beat_len), int(config.model.n_rr_features)
-    return [tf.TensorSpec((None, t, length), tf.float32, name="beats"),
+    spec = [tf.TensorSpec((None, t, length), tf.float32, name="beats"),
             tf.TensorSpec((None, t, n_rr), tf.float32, name="rr"),
             tf.TensorSpec((None, t), tf.bool, name="padding_mask")]
+    if config.model.n_record_features:   # the hybrid classifier (modeling.hybrid)
+        spec.append(tf.TensorSpec((None, int(config.model.n_record_features)), tf.float32, name=RECORD_FEATURES))
+    return spec
+
+
+def input_keys(config_or_windows) -> tuple:
+    """The serving inputs' names: the three sequence inputs, + ``record_features`` for a hybrid."""
+    if isinstance(config_or_windows, ExperimentConfig):
+        hybrid = bool(config_or_windows.model.n_record_features)
+    else:
+        hybrid = RECORD_FEATURES in config_or_windows[0]
+    return ("beats", "rr", "padding_mask") + ((RECORD_FEATURES,) if hybrid else ())
 
 
 def write_saved_model(classifier, config: ExperimentConfig, path, per_beat: bool = False) -> None:
@@ -135,13 +148,20 @@ def write_saved_model(classifier, config: ExperimentConfig, path, per_beat: bool
     archive = keras.export.ExportArchive()
     archive.track(serving_model)
 
-    def serve(beats, rr, padding_mask):
-        out = serving_model({"beats": beats, "rr": rr, "padding_mask": padding_mask}, training=False)
+    def outputs(out):
         if per_beat:
             return {PROBABILITIES: out[PROBABILITIES] if isinstance(out, dict) else out}
         return {PROBABILITIES: out[PROBABILITIES], ATTENTION: out[ATTENTION]}
 
-    archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=input_signature(config))
+    def serve(beats, rr, padding_mask):
+        return outputs(serving_model({"beats": beats, "rr": rr, "padding_mask": padding_mask}, training=False))
+
+    def serve_hybrid(beats, rr, padding_mask, record_features):
+        return outputs(serving_model({"beats": beats, "rr": rr, "padding_mask": padding_mask,
+                                      RECORD_FEATURES: record_features}, training=False))
+
+    archive.add_endpoint(SERVING_SIGNATURE, serve_hybrid if config.model.n_record_features else serve,
+                         input_signature=input_signature(config))
     archive.write_out(str(path), verbose=False)
 
 
@@ -169,7 +189,7 @@ def convert_tflite(saved_model_path, fmt: str, representative=None, int8_mode: s
 
             def representative_dataset():
                 for features in representative:
-                    yield {key: features[key] for key in ("beats", "rr", "padding_mask")}
+                    yield {key: features[key] for key in input_keys([features])}
 
             converter.representative_dataset = representative_dataset
             # Ops without an int8 kernel stay float rather than failing the conversion.
@@ -194,8 +214,12 @@ def load_windows(data_dir, config: ExperimentConfig, count: int, split=None) -> 
                       target="none", eval_stride=min(int(config.train.eval_window_stride), int(config.model.max_beats)),
                       length_aware=False)   # the exported signatures' fixed beat axis
     out = []
+    keys = input_keys(config)
+    if RECORD_FEATURES in keys and RECORD_FEATURES not in ds.element_spec:
+        raise ConfigError(data_dir, "bad_config", "the hybrid model needs representative data with record features "
+                                                  "(prepare --record-features)")
     for features in ds.take(int(count)):
-        out.append({key: features[key].numpy() for key in ("beats", "rr", "padding_mask")})
+        out.append({key: features[key].numpy() for key in keys})
     return out
 
 
@@ -242,21 +266,23 @@ def representative_and_parity(data_dir, config: ExperimentConfig, count: int):
 def prepare_sample(config: ExperimentConfig, out_dir) -> Path:
     """Prepare the embedded CinC 2017 sample with ``config`` (the default representative data)."""
 
-    prepare("cinc2017", SAMPLE_DIR, out_dir, config, progress=False)
+    extra = {"record_features": True} if config.model.n_record_features else {}
+    prepare("cinc2017", SAMPLE_DIR, out_dir, config, progress=False, **extra)
     return Path(out_dir)
 
 
 # --- parity ----------------------------------------------------------------------------------
 
 def stack(windows: list[dict]) -> dict:
-    return {key: np.concatenate([w[key] for w in windows], axis=0) for key in ("beats", "rr", "padding_mask")}
+    return {key: np.concatenate([w[key] for w in windows], axis=0) for key in input_keys(windows)}
 
 
 def run_in_batches(backend, inputs: dict, batch: int = PARITY_BATCH):
     probabilities, attention = [], []
     for start in range(0, inputs["beats"].shape[0], batch):
         sel = slice(start, start + batch)
-        p, a = backend(inputs["beats"][sel], inputs["rr"][sel], inputs["padding_mask"][sel])
+        extra = {RECORD_FEATURES: inputs[RECORD_FEATURES][sel]} if RECORD_FEATURES in inputs else {}
+        p, a = backend(inputs["beats"][sel], inputs["rr"][sel], inputs["padding_mask"][sel], **extra)
         probabilities.append(np.asarray(p))
         attention.append(None if a is None else np.asarray(a))
     if any(a is None for a in attention):   # per-beat models have no attention output
@@ -299,6 +325,13 @@ def compare(reference, candidate, mask: np.ndarray, kind: str) -> dict:
         "class_agreement_percent": round(100.0 * float(np.mean(agree)), 2),
         "examples": int(agree.size),
     }
+
+
+def _record_feature_names(config) -> list:
+    from ecgsl_keras.data.record_features import feature_names
+
+    names = list(feature_names())
+    return names if len(names) == config.model.n_record_features else []
 
 
 # --- driver ----------------------------------------------------------------------------------
@@ -362,7 +395,12 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
                           "thresholds.json beside it): the export could not say when a class is present. "
                           "Train it with a validation split (ecgsl_keras.training.trainer writes thresholds.json)")
     if end_to_end is not None:
-
+        if config.model.n_record_features:
+            raise ConfigError(model_path, "bad_model", "the end-to-end export (raw window -> diagnosis in one graph) "
+                                                       "does not compute record features in the graph: export this "
+                                                       "hybrid model without --end-to-end (SavedModel / TFLite with "
+                                                       "the record_features input) and compute them with "
+                                                       "ecgsl_keras.data.record_features")
         if per_beat:
             raise ConfigError(model_path, "bad_task", "the end-to-end export serves record-level classifiers; "
                                                       f"task {task.name} labels each beat")
@@ -414,7 +452,13 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "inputs": {"beats": {"shape": [None, config.model.max_beats, config.model.beat_len], "dtype": "float32"},
                        "rr": {"shape": [None, config.model.max_beats, config.model.n_rr_features], "dtype": "float32"},
                        "padding_mask": {"shape": [None, config.model.max_beats], "dtype": "bool",
-                                        "meaning": "True on real beats, False on padding"}},
+                                        "meaning": "True on real beats, False on padding"},
+                       **({RECORD_FEATURES: {"shape": [None, config.model.n_record_features], "dtype": "float32",
+                                             "names": _record_feature_names(config),
+                                             "meaning": "the record's ecgsl_keras.data.record_features vector (raw "
+                                                        "lead in mV at its native rate), the same for every window; "
+                                                        "NaN allowed (replaced in the model)"}}
+                          if config.model.n_record_features else {})},
             "outputs": ({PROBABILITIES: {"shape": [None, config.model.max_beats, task.num_classes],
                                          "meaning": "one distribution per beat; rows of padding are meaningless"}}
                         if per_beat else

@@ -34,6 +34,12 @@ export folder holding it). The model's task
 (label names, kind) comes from the same place; ``load_model(..., config=, task=)`` overrides both.
 Every format gets the same input: windows zero-padded to ``max_beats`` beats with a bool padding
 mask (the exported signature's fixed beat axis).
+
+Hybrid models (``ecgsl_keras.modeling.hybrid``, a ``record_features`` input; ``Predictor.n_record_features``
+> 0): ``predict_signal`` also computes the record's features from the validated raw signal
+(``ecgsl_keras.data.prepare.record_feature_vector``, as ``prepare --record-features`` did for training,
+with the model's ``SignalConfig``) and gives the same vector to every window; NaN features are passed
+as NaN (the model replaces them). Keras, SavedModel and TFLite files alike.
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ SERVING_SIGNATURE = "serving_default"
 # Output names of the exported serving signature (models.attention_model).
 PROBABILITIES = "probabilities"
 ATTENTION = "attention_weights"
+RECORD_FEATURES = "record_features"   # the hybrid classifier's second input (modeling.hybrid)
 # Decision threshold on sigmoid outputs of binary tasks (multi-label models need stored thresholds).
 SIGMOID_THRESHOLD = 0.5
 # What predict_signal is asked for: one label per record, or one per beat.
@@ -163,9 +170,10 @@ class _KerasBackend:
     name = "keras"
 
     def __init__(self, model, per_beat=None):
-        from ecgsl_keras.modeling import models
+        from ecgsl_keras.modeling import hybrid, models
 
         self.classifier = model
+        self.n_record_features = hybrid.n_record_features(model)
         if per_beat is None:
             per_beat = is_per_beat_model(model)
         self.per_beat = bool(per_beat)
@@ -177,8 +185,11 @@ class _KerasBackend:
         except ValueError as exc:  # a baseline without attention pooling (the raw-window ResNet)
             raise ConfigError(getattr(model, "name", "<model>"), "bad_model", str(exc)) from None
 
-    def __call__(self, beats, rr, padding_mask):
-        out = self.model.predict_on_batch({"beats": beats, "rr": rr, "padding_mask": padding_mask})
+    def __call__(self, beats, rr, padding_mask, record_features=None):
+        inputs = {"beats": beats, "rr": rr, "padding_mask": padding_mask}
+        if self.n_record_features:
+            inputs[RECORD_FEATURES] = _check_record_features(record_features, len(beats), self.n_record_features)
+        out = self.model.predict_on_batch(inputs)
         if self.per_beat:
             return np.asarray(out[PROBABILITIES] if isinstance(out, dict) else out), None
         return np.asarray(out[PROBABILITIES]), np.asarray(out[ATTENTION])
@@ -202,11 +213,17 @@ class _SavedModelBackend:
             raise ConfigError(path, "bad_model", f"SavedModel has no {SERVING_SIGNATURE!r} signature "
                                                  f"(has {sorted(self.loaded.signatures)})")
         self.signature = self.loaded.signatures[SERVING_SIGNATURE]
+        spec = self.signature.structured_input_signature[1].get(RECORD_FEATURES)
+        self.n_record_features = int(spec.shape[-1]) if spec is not None else 0
 
-    def __call__(self, beats, rr, padding_mask):
+    def __call__(self, beats, rr, padding_mask, record_features=None):
         tf = self._tf
+        extra = {}
+        if self.n_record_features:
+            extra[RECORD_FEATURES] = tf.constant(_check_record_features(record_features, len(beats),
+                                                                        self.n_record_features), tf.float32)
         out = self.signature(beats=tf.constant(beats, tf.float32), rr=tf.constant(rr, tf.float32),
-                             padding_mask=tf.constant(padding_mask, tf.bool))
+                             padding_mask=tf.constant(padding_mask, tf.bool), **extra)
         attention = out.get(ATTENTION)   # per-beat exports have no attention output
         return out[PROBABILITIES].numpy(), None if attention is None else attention.numpy()
 
@@ -229,13 +246,34 @@ class _TFLiteBackend:
             raise ConfigError(path, "bad_model", f"LiteRT cannot load this model ({exc})") from None
         self.input_details = self.runner.get_input_details()
         self.dtypes = {name: detail["dtype"] for name, detail in self.input_details.items()}
+        detail = self.input_details.get(RECORD_FEATURES)
+        self.n_record_features = int(detail["shape"][-1]) if detail is not None else 0
 
-    def __call__(self, beats, rr, padding_mask):
+    def __call__(self, beats, rr, padding_mask, record_features=None):
         # The signature runner resizes the batch dimension itself when it changes.
+        extra = {}
+        if self.n_record_features:
+            extra[RECORD_FEATURES] = np.asarray(_check_record_features(record_features, len(beats),
+                                                                       self.n_record_features),
+                                                self.dtypes[RECORD_FEATURES])
         out = self.runner(beats=np.asarray(beats, self.dtypes["beats"]), rr=np.asarray(rr, self.dtypes["rr"]),
-                          padding_mask=np.asarray(padding_mask, self.dtypes["padding_mask"]))
+                          padding_mask=np.asarray(padding_mask, self.dtypes["padding_mask"]), **extra)
         attention = out.get(ATTENTION)   # per-beat exports have no attention output
         return np.asarray(out[PROBABILITIES]), None if attention is None else np.asarray(attention)
+
+
+def _check_record_features(record_features, batch: int, n: int) -> np.ndarray:
+    """(batch, n) float32 record features of a hybrid model: one vector (n,) is repeated for every
+    window; NaN is kept (the model replaces it, ``modeling.hybrid``)."""
+    if record_features is None:
+        raise ConfigError("<model>", "bad_input", f"this hybrid model needs its {n} record features "
+                                                  "(predict_signal computes them from the signal)")
+    x = np.asarray(record_features, np.float32)
+    if x.ndim == 1:
+        x = np.broadcast_to(x, (batch, x.shape[0]))
+    if x.shape != (batch, n):
+        raise ConfigError("<model>", "bad_input", f"record features of shape {x.shape}, the model takes ({batch}, {n})")
+    return np.ascontiguousarray(x)
 
 
 # --- windows -----------------------------------------------------------------------------------
@@ -328,9 +366,30 @@ class Predictor:
     def label_names(self) -> tuple:
         return tuple(self.task.label_names)
 
-    def predict_batch(self, beats, rr, padding_mask):
-        """Model outputs for padded windows: probabilities (B, C), attention (B, max_beats)."""
-        return self.backend(np.asarray(beats, np.float32), np.asarray(rr, np.float32), np.asarray(padding_mask, bool))
+    @property
+    def n_record_features(self) -> int:
+        """F of a hybrid model's ``record_features`` input; 0 for the other models."""
+        return int(getattr(self.backend, "n_record_features", 0) or 0)
+
+    def record_features(self, signal, fs, path="<signal>") -> np.ndarray:
+        """The hybrid model's second input for one raw signal (mV, native rate): exactly what
+        ``prepare --record-features`` stores (``data.prepare.record_feature_vector`` with the model's
+        ``SignalConfig``), NaN kept."""
+        from ecgsl_keras.data.prepare import record_feature_vector
+
+        x = record_feature_vector(signal, float(fs), self.config.signal, path=path)
+        if x.shape[0] != self.n_record_features:
+            raise ConfigError(self.source or "<model>", "bad_model",
+                              f"the model takes {self.n_record_features} record features, this package computes "
+                              f"{x.shape[0]} (data.record_features changed since it was trained?)")
+        return x
+
+    def predict_batch(self, beats, rr, padding_mask, record_features=None):
+        """Model outputs for padded windows: probabilities (B, C), attention (B, max_beats).
+        ``record_features`` (F,) or (B, F): a hybrid model's second input (ignored by the others)."""
+        extra = {"record_features": record_features} if self.n_record_features else {}
+        return self.backend(np.asarray(beats, np.float32), np.asarray(rr, np.float32), np.asarray(padding_mask, bool),
+                            **extra)
 
     def decide(self, probabilities: np.ndarray):
         """(label, label_index) of one probability vector, per the task's kind."""
@@ -351,12 +410,13 @@ class Predictor:
         signal = check_signal(signal, fs, self.config.signal, path)
         return preprocess(signal, float(fs), self.config.signal, path=path)
 
-    def predict_beats(self, beats: np.ndarray, rr: np.ndarray):
-        """Probabilities (C,) averaged over windows, per-beat attention (n,), and the window starts."""
+    def predict_beats(self, beats: np.ndarray, rr: np.ndarray, record_features=None):
+        """Probabilities (C,) averaged over windows, per-beat attention (n,), and the window starts.
+        ``record_features`` (F,): a hybrid model's record vector, given to every window."""
         n_beats = beats.shape[0]
         starts = window_starts(n_beats, self.max_beats, self.window_stride)
         batch_beats, batch_rr, mask = pad_windows(beats, rr, starts, self.max_beats)
-        probabilities, attention = self.predict_batch(batch_beats, batch_rr, mask)
+        probabilities, attention = self.predict_batch(batch_beats, batch_rr, mask, record_features)
         mean = np.asarray(probabilities, np.float64).mean(axis=0).astype(np.float32)
         return mean, combine_attention(np.asarray(attention), starts, n_beats, self.max_beats), starts
 
@@ -394,6 +454,7 @@ class Predictor:
         """
         self.check_output(output)
         beats = self.preprocess(signal_1d, fs, path)
+        features = self.record_features(signal_1d, fs, path) if self.n_record_features else None
         if self.per_beat:
             probabilities, starts = self.predict_beat_probabilities(beats.beats, beats.rr)
             indices = np.argmax(probabilities, axis=-1)
@@ -408,7 +469,7 @@ class Predictor:
                 "n_beats": int(beats.beats.shape[0]),
                 "n_windows": len(starts),
             }
-        probabilities, attention, starts = self.predict_beats(beats.beats, beats.rr)
+        probabilities, attention, starts = self.predict_beats(beats.beats, beats.rr, features)
         label, index = self.decide(probabilities)
         return {
             "probabilities": probabilities,

@@ -61,11 +61,11 @@ def _float_mask(features: dict) -> dict:
     return dict(features, padding_mask=tf.cast(features["padding_mask"], tf.float32))
 
 
-def _classifier_element(task, raw_window: bool, weight_table):
+def _classifier_element(task, raw_window: bool, weight_table, record_features: bool = False):
     import tensorflow as tf
 
     def element(features, targets):
-        inputs = model_inputs(features, raw_window)
+        inputs = model_inputs(features, raw_window, record_features)
         if not raw_window:
             inputs = _float_mask(inputs)
         if weight_table is None:

@@ -118,6 +118,11 @@ class Stage:
         """What the model needs from the previous stage besides its weights (None by default)."""
         return None
 
+    def adapt_config(self, config: ExperimentConfig, manifest: dict) -> ExperimentConfig:
+        """The run's config given the data (``config`` as it is by default; the hybrid stage sets
+        ``model.n_record_features`` from the manifest), before it is saved in ``config.json``."""
+        return config
+
     # --- model -------------------------------------------------------------------------------
 
     def build_model(self, config: ExperimentConfig, task, *, model_kind: str = "ecgsl", init_model=None, seed=None,
@@ -449,6 +454,70 @@ class SupervisedStage(ClassifierStage):
     name = "supervised"
     model_kinds = ("ecgsl", "resnet1d")
     tune_architecture = True
+
+
+@register
+class HybridStage(FinetuneStage):
+    """The hybrid classifier (``modeling.hybrid``, issue 18): the fine-tuned ECG-SL classifier plus the
+    record features (data from ``prepare --record-features``) as a second input, normalised inside the
+    model with statistics of the training split (``transfer_statistics``). Initialised from a
+    pre-trained run or preset by layer name (``--init-from encoder``)."""
+
+    name = "hybrid"
+    init_source = "a pre-trained run or preset (e.g. encoder)"
+    tunable = False
+
+    def adapt_config(self, config, manifest):
+        import dataclasses
+
+        names = (manifest.get("metadata") or {}).get("record_feature_names") or []
+        if not names:
+            raise ConfigError("<data>", "bad_config", "stage 'hybrid' needs record features in the data: prepare "
+                                                      "them with --record-features")
+        return dataclasses.replace(config, model=dataclasses.replace(config.model, n_record_features=len(names)))
+
+    def transfer_statistics(self, data, config, init_model):
+        """Mean and std of each record feature over the TRAINING records (one vector per record, finite
+        values only; ``hybrid.feature_statistics``), in the reader's deterministic order."""
+        import numpy as np
+        import tensorflow as tf
+
+        from ecgsl_keras.modeling.hybrid import feature_statistics
+        from tfrecords_tools import manifest as manifest_lib
+        from tfrecords_tools.reader import list_shards
+        from tfrecords_tools.schema import parse
+
+        rows = {}
+        for shard in list_shards(str(data), TRAIN_SPLIT):
+            compression = manifest_lib.compression_of(shard) or ""
+            for serialized in tf.data.TFRecordDataset(shard, compression_type=compression):
+                p = parse(serialized)
+                rows.setdefault(p["record_id"].numpy().decode("utf-8"), p["record_features"].numpy())
+        X = np.stack([rows[key] for key in sorted(rows)])
+        if X.shape[1] != config.model.n_record_features:
+            raise ConfigError("<data>", "bad_config", f"{X.shape[1]} record features stored, the manifest names "
+                                                      f"{config.model.n_record_features}")
+        return {"record_features": feature_statistics(X)}
+
+    def build_model(self, config, task, *, model_kind="ecgsl", init_model=None, seed=None, target_stats=None,
+                    raw_input=None):
+        from ecgsl_keras.modeling import hybrid
+
+        if task is None or task.kind == tasks_lib.PER_BEAT:
+            raise ConfigError("<task>", "bad_config", "stage 'hybrid' classifies records (multiclass, multi-label "
+                                                      "or binary labels)")
+        stats = (target_stats or {}).get("record_features")
+        return hybrid.build_hybrid_classifier(config.model, task, feature_stats=stats, pretrained=init_model)
+
+    def _map(self, ds, config, task, input_context, *, raw_window, weight_table):
+        import tensorflow as tf
+
+        if config.train.augment:
+            from ecgsl_keras.data.augment import augment_dataset
+
+            ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
+        return ds.map(_classifier_element(task, False, weight_table, record_features=True),
+                      num_parallel_calls=tf.data.AUTOTUNE)
 
 
 STAGES = tuple(_REGISTRY)

@@ -225,6 +225,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     manifest = load_manifest(data)
     init_info = runs.load_run_info(init_from) if init_from is not None else None
     config = options.apply(resolve_config(o.config, manifest, data, init_info=init_info))   # the options, once
+    config = stage.adapt_config(config, manifest)   # e.g. hybrid: model.n_record_features from the data
     if init_info is not None:   # the init model's beats must be the data's (ecgsl_keras.config.signal_mismatch)
         runs.check_model_signal(init_from, (init_info.get("experiment_config") or {}).get("signal"),
                                 (manifest.get("metadata") or {}).get("signal_config"), fs.join(data, "manifest.json"))
