@@ -195,9 +195,10 @@ class TrainConfig(_JsonConfig):
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
     # Training batches padded to their longest sequence (tfrecords_tools make_dataset length_aware):
-    # True / "bucket": sequences grouped by length; "pad": random batches, each padded to its longest;
-    # False: every batch padded to max_beats (the cost of training before issue 22).
-    length_aware: bool | str = True
+    # "pad": random batches, each padded to its longest; True / "bucket": sequences grouped by length
+    # (faster, but on CinC 2017 one seed lost 0.04 validation macro F1, mostly on the noisy class:
+    # experiments/cinc2017/length_aware_results.json); False: every batch padded to max_beats (before issue 22).
+    length_aware: bool | str = "pad"
     # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
     # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
     label_fraction: float = 1.0
