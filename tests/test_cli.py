@@ -166,7 +166,7 @@ def test_parser_choices_match_the_library():
 
     assert train_cli.STAGES is stages.STAGES and train_cli.MODELS is stages.MODELS
     stage_action = next(a for a in train_cli.build_parser()._actions if a.dest == "stage")
-    assert tuple(stage_action.choices) == stages.STAGES == ("autoencoder", "masked", "finetune", "supervised")
+    assert tuple(stage_action.choices) == stages.STAGES == ("autoencoder", "masked", "finetune", "supervised", "hybrid")
 
 
 def test_every_parser_is_named_ecgsl_command():

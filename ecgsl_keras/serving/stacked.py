@@ -19,42 +19,49 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.errors import ConfigError
-from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier, probability_names
 
 DEEP_PROBABILITIES = "probabilities"
+
+
+def _stacking():
+    # ecgsl_keras.modeling.stacking itself needs no TensorFlow, but its package registers the Keras layers:
+    # imported when used, so that `ecgsl <command> --help` (which imports this module) stays TensorFlow-free.
+    from ecgsl_keras.modeling import stacking
+
+    return stacking
 
 
 def stacked_folder(model_path) -> Path | None:
     """The folder of ``model_path`` (a ``.keras`` file or a folder) when it holds ``stacking.json``."""
     path = Path(model_path)
     folder = path if path.is_dir() else path.parent
-    return folder if (folder / SPEC_NAME).is_file() else None
+    return folder if (folder / _stacking().SPEC_NAME).is_file() else None
 
 
 class StackedPredictor:
     """``Predictor`` (the deep model and its preprocessing) + ``StackedClassifier`` (the booster)."""
 
-    def __init__(self, predictor, stacked: StackedClassifier, source: str = ""):
+    def __init__(self, predictor, stacked, source: str = ""):
         self.predictor = predictor
         self.stacked = stacked
         self.source = str(source or predictor.source)
         kind = (stacked.deep_source or {}).get("kind", DEEP_PROBABILITIES)
         if kind != DEEP_PROBABILITIES:
-            raise ConfigError(Path(self.source) / SPEC_NAME, "bad_config",
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"deep outputs of kind {kind!r}: a stacked model served from a folder takes the deep "
                               f"model's class probabilities ({DEEP_PROBABILITIES!r})")
-        expected = probability_names(predictor.task.label_names)
+        expected = _stacking().probability_names(predictor.task.label_names)
         if stacked.deep_names != expected:
-            raise ConfigError(Path(self.source) / SPEC_NAME, "bad_config",
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"deep_names {stacked.deep_names} differ from the deep model's {expected}")
         if list(stacked.label_names) != list(predictor.task.label_names):
-            raise ConfigError(Path(self.source) / SPEC_NAME, "bad_config",
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"labels {stacked.label_names} differ from the deep model's {list(predictor.task.label_names)}")
         from ecgsl_keras.data import record_features as features_lib   # the features module (issue 18, 1)
 
         unknown = sorted(set(stacked.feature_names) - set(features_lib.feature_names()))
         if unknown:
-            raise ConfigError(Path(self.source) / SPEC_NAME, "bad_config",
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"features this package does not compute: {unknown[:5]}")
         self._features = features_lib
 
@@ -89,4 +96,4 @@ class StackedPredictor:
 
 def load_stacked(folder, predictor) -> StackedPredictor:
     """``StackedPredictor`` of a stacked folder around its already loaded deep ``predictor``."""
-    return StackedPredictor(predictor, StackedClassifier.load(folder), source=str(folder))
+    return StackedPredictor(predictor, _stacking().StackedClassifier.load(folder), source=str(folder))
