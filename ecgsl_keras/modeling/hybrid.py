@@ -33,7 +33,10 @@ from keras import ops
 
 from ecgsl_keras.config import ModelConfig
 from ecgsl_keras.modeling import layers as ecgsl_layers
-from ecgsl_keras.modeling import models
+from ecgsl_keras.modeling.beat_encoder import _check_config
+from ecgsl_keras.modeling.classifier import POOLING, _output_layer, _pretrained_model
+from ecgsl_keras.modeling.sequence import build_temporal_encoder, sequence_inputs
+from ecgsl_keras.modeling.transfer import _transfer_or_fail
 
 RECORD_FEATURES = "record_features"     # the second input's name (and the reader's key)
 NORMALIZATION = "record_feature_normalization"
@@ -103,7 +106,7 @@ def feature_statistics(X) -> tuple:
 
 
 def hybrid_inputs(cfg: ModelConfig, n_features: int) -> dict:
-    inputs = models.sequence_inputs(cfg)
+    inputs = sequence_inputs(cfg)
     inputs[RECORD_FEATURES] = keras.Input((int(n_features),), name=RECORD_FEATURES)
     return inputs
 
@@ -118,20 +121,20 @@ def build_hybrid_classifier(cfg: ModelConfig, task, n_features: int | None = Non
     ``feature_stats``: ``(mean, std)`` of the training split (``feature_statistics``); None leaves
     mean 0 / std 1 (set them later with ``model.get_layer(NORMALIZATION).set_statistics``).
     """
-    models._check_config(cfg)
+    _check_config(cfg)
     n_features = int(n_features if n_features is not None else cfg.n_record_features)
     if n_features < 1:
         raise ValueError("the hybrid classifier needs n_features >= 1 (ModelConfig.n_record_features)")
     if cfg.n_record_features and cfg.n_record_features != n_features:
         raise ValueError(f"n_features {n_features} != ModelConfig.n_record_features {cfg.n_record_features}")
-    output_layer = models._output_layer(task)
+    output_layer = _output_layer(task)
     inputs = hybrid_inputs(cfg, n_features)
     sequence = {key: inputs[key] for key in ("beats", "rr", "padding_mask")}
-    hidden = models.build_temporal_encoder(cfg)(sequence)
+    hidden = build_temporal_encoder(cfg)(sequence)
     if cfg.pooling == "attention":
-        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=models.POOLING)
+        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=POOLING)
     else:
-        pooling = ecgsl_layers.MaskedMeanPooling(name=models.POOLING)
+        pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
     pooled, _ = pooling((hidden, inputs["padding_mask"]))
     parts = [pooled]
     if cfg.rhythm_statistics and cfg.n_rr_features:
@@ -148,7 +151,7 @@ def build_hybrid_classifier(cfg: ModelConfig, task, n_features: int | None = Non
     if feature_stats is not None:
         normalization.set_statistics(*feature_stats)
     if pretrained is not None:
-        models._transfer_or_fail(models._pretrained_model(pretrained), model, required=("beat_encoder",))
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
         if feature_stats is not None:   # a hybrid source would bring its own statistics: keep ours
             normalization.set_statistics(*feature_stats)
     return model
