@@ -249,6 +249,7 @@ def _optimizer(model_layers, **kwargs):
     return optimizers.EncoderAdamW(learning_rate=1e-2, weight_decay=1e-2, encoder_layers=model_layers, **kwargs)
 
 
+@pytest.mark.slow
 def test_encoder_is_frozen_during_warmup_and_trains_after(small_batch, tmp_path):
     x, y = small_batch
     layers = optimizers.encoder_layer_names(models.build_classifier(SMALL, tasks.CINC2017))

@@ -117,6 +117,7 @@ def test_unknown_command_and_no_command_exit_2(tmp_path):
     assert _python(["-m", "ecgsl_keras.cli"], tmp_path).returncode == 2
 
 
+@pytest.mark.slow
 def test_user_error_is_one_line_and_exit_2(tmp_path):
     """evaluate on a missing model: ``error: ...`` on stderr, exit 2, no traceback, nothing on stdout."""
     missing = tmp_path / "missing"
@@ -181,6 +182,7 @@ def test_every_parser_is_named_ecgsl_command():
         assert parser.description and "the command line of" not in parser.description, (module, parser.description)
 
 
+@pytest.mark.slow
 def test_plain_import_still_registers_the_custom_objects(tmp_path):
     """Outside the command line, ``import ecgsl_keras`` registers the layers (``keras.models.load_model`` needs them)."""
     code = ("import sys, ecgsl_keras, keras\n"

@@ -2,6 +2,7 @@
 C++ start-up noise (issue 12). One interpreter runs all of them (``main(argv)`` of each CLI module, as
 ``python -m`` does), so TensorFlow is imported once; a missing optional extra (LiteRT) is simulated
 by blocking its import."""
+import pytest
 import json
 import os
 import subprocess
@@ -52,6 +53,7 @@ NOISE = ("Traceback", "E0000", "I0000", "W0000", "cuInit", "oneDNN", "cuda drive
          "cpu_feature_guard", "rebuild TensorFlow")
 
 
+@pytest.mark.slow
 def test_every_cli_help_and_bad_call_without_traceback_or_tf_noise(tmp_path):
     missing = str(tmp_path / "does_not_exist")
     calls = []

@@ -177,6 +177,7 @@ def test_stage_hybrid_needs_record_features(tmp_path):
     assert adapted.model.n_record_features == N_FEATURES
 
 
+@pytest.mark.slow
 def test_export_saved_model_and_tflite_take_the_features(model, tmp_path):
     """SavedModel and TFLite get the record_features input and give Keras' probabilities through
     predict_signal; the in-graph end-to-end file refuses a hybrid model."""

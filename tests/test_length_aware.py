@@ -210,6 +210,7 @@ TWO_REPLICAS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_replicas_with_different_lengths_train():
     import os
 

@@ -93,6 +93,7 @@ def test_refuses_non_empty_output(cinc_prepared, cinc_dir):
     assert sorted(p.name for p in out.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_cli_prepare_and_verify(tmp_path, cinc_dir):
     out = tmp_path / "tfr"
     cmd = [sys.executable, "-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", str(cinc_dir),

@@ -31,6 +31,7 @@ def _examples(folder):
 
 
 # a real prepare process (TensorFlow import included) is started and killed: about 9 s on 2 idle cores
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_killed_prepare_resumes_keeping_verified_shards(tmp_path, cinc_dir, cinc_sample_tfrecords):
     out = tmp_path / "data"

@@ -113,6 +113,7 @@ def test_assign_folds_is_stable_and_stratified():
         assert counts.max() - counts.min() <= 1
 
 
+@pytest.mark.slow
 def test_out_of_fold_outputs_never_come_from_a_model_trained_on_the_record(cinc_sample_tfrecords, tmp_path):
     """k fold folders of the sample's training records, one classifier per fold (different weights),
     oof_outputs: every training record's output is that of the one model that did not train on it,

@@ -74,6 +74,7 @@ def _weights_equal(a, b):
     return len(wa) == len(wb) > 0 and all(np.array_equal(x, y) for x, y in zip(wa, wb))
 
 
+@pytest.mark.slow
 def test_each_stage_builds_its_model_compiles_and_trains_a_step_with_the_hand_over():
     """The whole chain on real CinC beats: autoencoder -> masked (its beat encoder) -> finetune (the
     masked model's encoder) and supervised / resnet1d from random weights; one training step each."""
@@ -181,6 +182,7 @@ def test_train_options_are_applied_once_to_the_config():
         options.epochs = 4
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_focal_gamma_and_no_class_weights_reach_a_remote_run_folder(cinc_sample_tfrecords, tmp_path, capsys):
     """Issue 17: with a remote --run-dir (ram:// stands for gs://) the training options were re-listed by

@@ -546,6 +546,7 @@ def test_bad_manifests_and_empty_inputs(written, tmp_path):
         list_shards(str(bare / "*.tfrecord"), split="train")
 
 
+@pytest.mark.slow
 def test_inspect_cli(written, sequences):
     out, manifest = written
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
