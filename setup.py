@@ -19,7 +19,7 @@ setup(
     package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*",
                                   # pretrained presets (ecgsl_keras.pretrained): model.keras, *.json, README.md
                                   "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md",
-                                  "presets/*/*.txt"]},
+                                  "presets/*/*.txt", "presets/*/*.gz"]},
     install_requires=[
         "tensorflow>=2.18,<2.22",
         "tensorboard>=2.18",  # TensorBoard callback logs; not a dependency of tensorflow itself since 2.20
