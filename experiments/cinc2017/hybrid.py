@@ -46,11 +46,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
+from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402  (the same scores as the features table)
 from experiments.protocol_steps import StepRunner  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.hybrid")
 
-LABELS = ("N", "A", "O", "~")
 STEPS = ("folds", "finetune", "deep", "encoder", "boost", "preset")
 GRID = (
     {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20},
@@ -285,22 +285,8 @@ class Hybrid(StepRunner):
         tmp.rename(out)
 
 
-def _metrics(y, pred) -> dict:
-    from sklearn.metrics import confusion_matrix, f1_score
-
-    per = f1_score(y, pred, labels=list(range(4)), average=None, zero_division=0)
-    return {"macro_f1": float(per.mean()), "challenge_f1": float(per[:3].mean()),
-            "per_class_f1": {name: float(v) for name, v in zip(LABELS, per)},
-            "confusion_matrix": confusion_matrix(y, pred, labels=list(range(4))).tolist()}
 
 
-def _summary(runs: list) -> dict:
-    def ms(values):
-        return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
-
-    return {"seeds": [r["seed"] for r in runs], "macro_f1": ms([r["macro_f1"] for r in runs]),
-            "challenge_f1": ms([r["challenge_f1"] for r in runs]),
-            "per_class_f1": {c: ms([r["per_class_f1"][c] for r in runs]) for c in LABELS}}
 
 
 def _epoch_seconds(run_dirs) -> dict:
