@@ -38,6 +38,23 @@ def _pretrained_model(pretrained):
     return keras.models.load_model(pretrained, compile=False)
 
 
+def pooled_representation(cfg: ModelConfig, inputs: dict) -> list:
+    """The beat sequence summarised for a record-level head: the temporal encoder's output pooled over
+    the real beats (layer ``pooling``: attention, or masked mean with ``cfg.pooling == "mean"``) and,
+    with ``cfg.rhythm_statistics``, the RR statistics (layer ``rhythm_statistics``). ``inputs``: at
+    least ``beats``, ``rr`` and ``padding_mask``. Shared by the classifier and the hybrid (same layer names)."""
+    sequence = {key: inputs[key] for key in ("beats", "rr", "padding_mask")}
+    hidden = build_temporal_encoder(cfg)(sequence)
+    if cfg.pooling == "attention":
+        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=POOLING)
+    else:
+        pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
+    parts = [pooling((hidden, inputs["padding_mask"]))[0]]
+    if cfg.rhythm_statistics and cfg.n_rr_features:
+        parts.append(ecgsl_layers.RhythmStatistics(name="rhythm_statistics")((inputs["rr"], inputs["padding_mask"])))
+    return parts
+
+
 def build_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
     """The "ecgsl_classifier" model: {"beats", "rr", "padding_mask"} -> ``probabilities``.
 
@@ -50,15 +67,8 @@ def build_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
     _check_config(cfg)
     output_layer = _output_layer(task)
     inputs = sequence_inputs(cfg)
-    hidden = build_temporal_encoder(cfg)(inputs)
-    if cfg.pooling == "attention":
-        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=POOLING)
-    else:
-        pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
-    pooled, _ = pooling((hidden, inputs["padding_mask"]))
-    if cfg.rhythm_statistics and cfg.n_rr_features:
-        rhythm = ecgsl_layers.RhythmStatistics(name="rhythm_statistics")((inputs["rr"], inputs["padding_mask"]))
-        pooled = keras.layers.Concatenate(name="head_features")([pooled, rhythm])
+    parts = pooled_representation(cfg, inputs)
+    pooled = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="head_features")(parts)
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(pooled)
     x = keras.layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
     model = keras.Model(inputs, output_layer(x), name="ecgsl_classifier")

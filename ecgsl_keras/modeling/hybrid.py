@@ -32,10 +32,9 @@ import numpy as np
 from keras import ops
 
 from ecgsl_keras.config import ModelConfig
-from ecgsl_keras.modeling import layers as ecgsl_layers
 from ecgsl_keras.modeling.beat_encoder import _check_config
-from ecgsl_keras.modeling.classifier import POOLING, _output_layer, _pretrained_model
-from ecgsl_keras.modeling.sequence import build_temporal_encoder, sequence_inputs
+from ecgsl_keras.modeling.classifier import _output_layer, _pretrained_model, pooled_representation
+from ecgsl_keras.modeling.sequence import sequence_inputs
 from ecgsl_keras.modeling.transfer import _transfer_or_fail
 
 RECORD_FEATURES = "record_features"     # the second input's name (and the reader's key)
@@ -129,16 +128,7 @@ def build_hybrid_classifier(cfg: ModelConfig, task, n_features: int | None = Non
         raise ValueError(f"n_features {n_features} != ModelConfig.n_record_features {cfg.n_record_features}")
     output_layer = _output_layer(task)
     inputs = hybrid_inputs(cfg, n_features)
-    sequence = {key: inputs[key] for key in ("beats", "rr", "padding_mask")}
-    hidden = build_temporal_encoder(cfg)(sequence)
-    if cfg.pooling == "attention":
-        pooling = ecgsl_layers.AttentionPooling(cfg.attention_units, name=POOLING)
-    else:
-        pooling = ecgsl_layers.MaskedMeanPooling(name=POOLING)
-    pooled, _ = pooling((hidden, inputs["padding_mask"]))
-    parts = [pooled]
-    if cfg.rhythm_statistics and cfg.n_rr_features:
-        parts.append(ecgsl_layers.RhythmStatistics(name="rhythm_statistics")((inputs["rr"], inputs["padding_mask"])))
+    parts = pooled_representation(cfg, inputs)
     normalization = RecordFeatureNormalization(cfg.record_feature_clip, name=NORMALIZATION)
     f = normalization(inputs[RECORD_FEATURES])
     f = keras.layers.Dense(cfg.record_feature_units, activation="relu", name="record_features_dense")(f)
