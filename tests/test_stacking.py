@@ -71,6 +71,28 @@ def test_fit_save_load_predict_identical(sample_features, tmp_path):
         loaded.predict_proba(X[:, :-1])
 
 
+def test_average_combine_averages_the_feature_booster_with_the_deep_probabilities(sample_features, tmp_path):
+    ids, names, X, y = sample_features
+    deep = np.random.default_rng(1).dirichlet(np.ones(len(LABELS)), size=len(ids))
+    Xd = np.concatenate([X, deep], axis=1)
+    clf = StackedClassifier(names, probability_names(LABELS), LABELS, params=PARAMS, seed=0, combine="average",
+                            deep_weight=0.25).fit(Xd, y)
+    features_only = StackedClassifier(names, [], LABELS, params=PARAMS, seed=0).fit(X, y)
+    assert clf.booster.num_feature() == len(names)          # the booster never sees the deep columns
+    expected = 0.75 * features_only.predict_proba(X) + 0.25 * deep
+    np.testing.assert_allclose(clf.predict_proba(Xd), expected, rtol=1e-6)
+    clf.save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    assert spec["combine"] == "average" and spec["deep_weight"] == 0.25
+    np.testing.assert_array_equal(StackedClassifier.load(tmp_path).predict_proba(Xd), clf.predict_proba(Xd))
+    spec["deep_weight"] = 1.5
+    (tmp_path / SPEC_NAME).write_text(json.dumps(spec))
+    with pytest.raises(ConfigError, match=f"{SPEC_NAME}.*deep_weight"):
+        StackedClassifier.load(tmp_path)
+    with pytest.raises(ConfigError, match="class probabilities"):
+        StackedClassifier(names, ["emb_0"], LABELS, combine="average")
+
+
 def test_missing_or_corrupt_files_name_the_file(sample_features, tmp_path):
     clf, _ = _fitted(sample_features)
     clf.save(tmp_path)

@@ -7,6 +7,14 @@
     clf.save("preset/")                 # booster.txt (LightGBM's own text format) + stacking.json
     clf = StackedClassifier.load("preset/")
 
+Two ways to combine (``combine``):
+
+* ``"stack"`` (default): the booster takes every column, record features then deep outputs;
+* ``"average"``: the booster takes the record features only, and its class probabilities are averaged with
+  the deep model's (``deep_weight`` of the deep side): the two models trained apart, so the deep outputs of
+  the training records need no out-of-fold scheme. On CinC 2017 this beat stacking
+  (``experiments/cinc2017/hybrid_results.json``).
+
 Columns: ``feature_names`` (record features, ``ecgsl_keras.data.record_features``) then
 ``deep_names`` (deep outputs: ``p_<label>`` class probabilities of the ECG-SL classifier, or
 ``emb_<i>`` a pooled embedding). The deep outputs of the training records must be out-of-fold
@@ -38,6 +46,7 @@ BOOSTER_NAME = "booster.txt"
 SPEC_NAME = "stacking.json"
 SPEC_VERSION = 1
 NAN_POLICY = "keep"
+COMBINE = ("stack", "average")
 DEFAULT_PARAMS = {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20,
                   "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
 
@@ -81,7 +90,8 @@ class StackedClassifier:
     """LightGBM multiclass booster over named columns: record features, then deep outputs."""
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
-                 deep_source: dict | None = None, class_weight: str | None = "balanced"):
+                 deep_source: dict | None = None, class_weight: str | None = "balanced",
+                 combine: str = "stack", deep_weight: float = 0.5):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -94,7 +104,22 @@ class StackedClassifier:
         self.seed = int(seed)
         self.deep_source = dict(deep_source or {})
         self.class_weight = class_weight
+        if combine not in COMBINE:
+            raise ConfigError("<stacking>", "bad_config", f"combine must be one of {COMBINE}, got {combine!r}")
+        if combine == "average":
+            if not 0.0 <= float(deep_weight) <= 1.0:
+                raise ConfigError("<stacking>", "bad_config", f"deep_weight must be in [0, 1], got {deep_weight}")
+            if len(self.deep_names) != len(self.label_names):
+                raise ConfigError("<stacking>", "bad_config", "averaging needs the deep model's class probabilities "
+                                  f"({len(self.label_names)} columns), got {len(self.deep_names)} deep columns")
+        self.combine = combine
+        self.deep_weight = float(deep_weight)
         self.booster = None
+
+    @property
+    def booster_columns(self) -> int:
+        """Columns the booster itself takes: all of them when stacking, the record features when averaging."""
+        return len(self.feature_names) if self.combine == "average" else self.n_columns
 
     @property
     def column_names(self) -> list:
@@ -138,19 +163,23 @@ class StackedClassifier:
         if y.min() < 0 or y.max() >= len(self.label_names):
             raise ValueError(f"labels must be in 0..{len(self.label_names) - 1}")
         weight = self.sample_weight(y) if sample_weight is None else np.asarray(sample_weight, np.float64)
-        data = lgb.Dataset(X, label=y, weight=weight, feature_name=self._lgb_feature_names(), free_raw_data=True)
+        data = lgb.Dataset(X[:, :self.booster_columns], label=y, weight=weight, feature_name=self._lgb_feature_names(), free_raw_data=True)
         self.booster = lgb.train(self._lgb_params(), data, num_boost_round=int(self.params.get("num_boost_round", 400)))
         return self
 
     def _lgb_feature_names(self) -> list:
         # LightGBM refuses some characters in feature names; the spec keeps the real names.
-        return [f"c{i}" for i in range(self.n_columns)]
+        return [f"c{i}" for i in range(self.booster_columns)]
 
     def predict_proba(self, X) -> np.ndarray:
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
         X = self._check_X(X)
-        return np.asarray(self.booster.predict(X), np.float64).reshape(len(X), len(self.label_names))
+        boosted = np.asarray(self.booster.predict(X[:, :self.booster_columns]), np.float64)
+        boosted = boosted.reshape(len(X), len(self.label_names))
+        if self.combine == "average":
+            return (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
+        return boosted
 
     def predict(self, X) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=-1)
@@ -169,7 +198,8 @@ class StackedClassifier:
                 "booster_format": "lightgbm_text", "feature_names": self.feature_names,
                 "deep_names": self.deep_names, "deep_source": self.deep_source, "label_names": self.label_names,
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
-                "class_weight": self.class_weight, "package_version": __version__,
+                "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
+                "package_version": __version__,
                 "lightgbm_version": lgb_version}
 
     def save(self, folder) -> Path:
@@ -204,9 +234,12 @@ class StackedClassifier:
                 raise ValueError("not an ecgsl stacking spec")
             clf = cls(spec["feature_names"], spec["deep_names"], spec["label_names"], params=spec.get("params"),
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
-                      class_weight=spec.get("class_weight"))
+                      class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
+                      deep_weight=spec.get("deep_weight", 0.5))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
+        except ConfigError as exc:
+            raise ConfigError(spec_path, "bad_config", str(exc).split(": ", 1)[-1]) from None
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise ConfigError(spec_path, "bad_config", f"corrupt stacking spec ({exc})") from None
         booster_path = folder / spec.get("booster_file", BOOSTER_NAME)
@@ -223,9 +256,9 @@ class StackedClassifier:
                 booster = lgb.Booster(model_file=str(booster_path))
         except Exception as exc:  # noqa: BLE001  (LightGBMError, gzip's OSError/EOFError and friends)
             raise ConfigError(booster_path, "bad_model", f"cannot read the LightGBM booster ({exc})") from None
-        if booster.num_feature() != clf.n_columns:
+        if booster.num_feature() != clf.booster_columns:
             raise ConfigError(booster_path, "bad_model", f"booster takes {booster.num_feature()} columns, "
-                              f"{SPEC_NAME} names {clf.n_columns}")
+                              f"{SPEC_NAME} names {clf.booster_columns}")
         clf.booster = booster
         return clf
 

@@ -117,6 +117,7 @@ def deep_outputs(model, data, split, config, task, *, embedding: bool = False, b
     import tensorflow as tf
 
     net, kind = _pooled_model(model, config, task)
+    hybrid = bool(config.model.n_record_features)   # the hybrid classifier takes the record features too
 
     @tf.function(reduce_retracing=True)
     def forward(inputs):
@@ -128,7 +129,7 @@ def deep_outputs(model, data, split, config, task, *, embedding: bool = False, b
         return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def predict(features):
-        return forward(evaluate_lib.model_inputs(features))
+        return forward(evaluate_lib.model_inputs(features, record_features=hybrid))
 
     dataset = evaluate_lib.eval_dataset(data, split, config, task, batch_size)
     windows = evaluate_lib.predict_windows(predict, dataset)

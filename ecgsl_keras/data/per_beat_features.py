@@ -1,0 +1,144 @@
+"""Per-beat hand-made features for beat classification (issue 18, deliverable 3): the RR context of each beat
+relative to its own record, and its shape against the record's median beat.
+
+    from ecgsl_keras.data.per_beat_features import per_beat_features, FEATURES
+    X = per_beat_features(beats, rr)          # (n, len(FEATURES)), one row per beat, NaN where undefined
+
+Inputs are what ``ecgsl_keras.data.prepare`` stores for one record, in beat order: ``beats`` (n, beat_len)
+cut around each R-peak (``SignalConfig`` defaults: 96 samples at 100 Hz, R-peak at sample 32) and ``rr``
+(n, >= 3) from ``signal.rr_features`` (previous, next and local mean RR, in seconds).
+
+Why these: in inter-patient beat classification, supraventricular ectopic beats are told apart mostly by
+prematurity relative to the patient's own rhythm (de Chazal et al. 2004; Mondéjar-Guerra et al. 2019 divide the
+RR intervals by the record's average RR), and ventricular beats by a wide QRS that differs from the
+patient's usual beat. Absolute RR values are kept too: a model may need them at very high or low rates.
+
+NaN policy: a record with one beat has no RR context (``rr_features`` needs two R-peaks, so prepared data
+never hold one); a beat whose correlation is undefined (a flat beat or a flat median beat) gets NaN for
+``median_corr`` / ``median_corr_qrs``; amplitude ratios against a flat median beat are NaN. LightGBM routes
+NaN by its learned direction (``modeling.stacking``, ``nan_policy="keep"``), so NaN is never filled.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s"]
+
+# Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
+FS = 100.0
+R_OFFSET = 32
+QRS_HALF = 12            # samples (120 ms) each side of R searched for the QRS
+BASELINE = slice(R_OFFSET - 12, R_OFFSET - 7)   # PR segment, 120 .. 70 ms before R: the isoelectric level
+P_REGION = slice(R_OFFSET - 25, R_OFFSET - 7)   # 250 .. 70 ms before R
+QRS_REGION = slice(R_OFFSET - 8, R_OFFSET + 9)  # R +- 80 ms
+T_REGION = slice(R_OFFSET + 20, R_OFFSET + 60)  # 200 .. 600 ms after R
+QRS_LEVEL = 0.3          # a QRS sample deviates from the baseline by at least 30% of the QRS's largest deviation
+
+# name -> (unit, meaning). The column order of per_beat_features.
+FEATURES = OrderedDict([
+    ("pre_rr_s", ("s", "RR interval before the beat")),
+    ("post_rr_s", ("s", "RR interval after the beat")),
+    ("local_rr_s", ("s", "mean RR over the 9 beats centred on the beat (signal.rr_features)")),
+    ("record_rr_s", ("s", "the record's average RR interval (mean of the previous-RR column)")),
+    ("pre_rr_norm", ("1", "pre_rr_s / record_rr_s: prematurity against the patient's own rhythm")),
+    ("post_rr_norm", ("1", "post_rr_s / record_rr_s: a compensatory pause after an ectopic beat")),
+    ("local_rr_norm", ("1", "local_rr_s / record_rr_s")),
+    ("pre_local_ratio", ("1", "pre_rr_s / local_rr_s: prematurity against the beats around it")),
+    ("post_pre_ratio", ("1", "post_rr_s / pre_rr_s")),
+    ("qrs_width_ms", ("ms", "span of the contiguous samples around R deviating from the PR baseline by >= 30% of the "
+                             "QRS's largest deviation (10 ms resolution at 100 Hz)")),
+    ("qrs_width_norm", ("1", "qrs_width_ms / the record's median beat's")),
+    ("median_corr", ("1", "Pearson correlation with the record's median beat, whole beat")),
+    ("median_corr_qrs", ("1", "Pearson correlation with the record's median beat, R +- 80 ms")),
+    ("r_amplitude_norm", ("1", "R amplitude above the PR baseline / the median beat's")),
+    ("qrs_p2p_norm", ("1", "QRS peak-to-peak / the median beat's")),
+    ("p_energy_norm", ("1", "energy 250..70 ms before R (P wave) / the median beat's")),
+    ("t_energy_norm", ("1", "energy 200..600 ms after R (T wave) / the median beat's")),
+    ("residual_norm", ("1", "RMS of (beat - median beat) / RMS of the median beat")),
+    ("qrs_max_mv", ("mV", "largest QRS value, baseline removed")),
+    ("qrs_min_mv", ("mV", "smallest QRS value, baseline removed")),
+])
+FEATURE_NAMES = tuple(FEATURES)
+
+
+def record_rr_s(rr) -> float:
+    """The record's average RR interval (s): the mean of the previous-RR column."""
+    rr = np.asarray(rr, np.float64)
+    values = rr[:, 0][np.isfinite(rr[:, 0]) & (rr[:, 0] > 0)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _ratio(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = a / b
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _rowwise_corr(x: np.ndarray, template: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=1, keepdims=True)
+    tc = template - template.mean()
+    den = np.sqrt((xc ** 2).sum(axis=1) * (tc ** 2).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (xc @ tc) / den
+    return np.where(den > 1e-12, out, np.nan)
+
+
+def _qrs_width_samples(centred: np.ndarray) -> np.ndarray:
+    """Contiguous samples around R whose |deviation| >= QRS_LEVEL x the largest |deviation| within +-QRS_HALF."""
+    lo, hi = R_OFFSET - QRS_HALF, R_OFFSET + QRS_HALF + 1
+    window = np.abs(centred[:, lo:hi])
+    peak = window.max(axis=1, keepdims=True)
+    above = window >= QRS_LEVEL * np.maximum(peak, 1e-12)
+    widths = np.zeros(len(window), np.float64)
+    for i, row in enumerate(above):
+        # grow from R, or from the largest deflection when R itself is below the level (a QS or notched complex)
+        left = right = QRS_HALF if row[QRS_HALF] else int(np.argmax(window[i]))
+        while left > 0 and row[left - 1]:
+            left -= 1
+        while right < row.size - 1 and row[right + 1]:
+            right += 1
+        widths[i] = right - left + 1
+    return widths
+
+
+def per_beat_features(beats, rr) -> np.ndarray:
+    """(n, len(FEATURE_NAMES)) float64 features of one record's beats (in beat order), NaN where undefined."""
+    beats = np.asarray(beats, np.float64)
+    rr = np.asarray(rr, np.float64)
+    if beats.ndim != 2 or beats.shape[1] < R_OFFSET + 60:
+        raise ValueError(f"beats must be (n, >= {R_OFFSET + 60}) samples at 100 Hz, got {beats.shape}")
+    if rr.ndim != 2 or rr.shape[0] != beats.shape[0] or rr.shape[1] < 3:
+        raise ValueError(f"rr must be (n, 3) previous/next/local RR for the {beats.shape[0]} beats, got {rr.shape}")
+    n = beats.shape[0]
+    if n == 0:
+        return np.zeros((0, len(FEATURE_NAMES)), np.float64)
+    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    median = np.median(centred, axis=0)
+    pre, post, local = rr[:, 0], rr[:, 1], rr[:, 2]
+    record_rr = record_rr_s(rr)
+    width = _qrs_width_samples(centred) * (1000.0 / FS)
+    median_width = _qrs_width_samples(median[None, :])[0] * (1000.0 / FS)
+    qrs, median_qrs = centred[:, QRS_REGION], median[QRS_REGION]
+    r_amp, median_r = centred[:, R_OFFSET], median[R_OFFSET]
+    p2p, median_p2p = np.ptp(qrs, axis=1), np.ptp(median_qrs)
+    p_energy, median_p = (centred[:, P_REGION] ** 2).mean(axis=1), (median[P_REGION] ** 2).mean()
+    t_energy, median_t = (centred[:, T_REGION] ** 2).mean(axis=1), (median[T_REGION] ** 2).mean()
+    residual = np.sqrt(((centred - median) ** 2).mean(axis=1))
+    median_rms = np.sqrt((median ** 2).mean())
+    columns = {
+        "pre_rr_s": pre, "post_rr_s": post, "local_rr_s": local, "record_rr_s": np.full(n, record_rr),
+        "pre_rr_norm": _ratio(pre, record_rr), "post_rr_norm": _ratio(post, record_rr),
+        "local_rr_norm": _ratio(local, record_rr), "pre_local_ratio": _ratio(pre, local),
+        "post_pre_ratio": _ratio(post, pre), "qrs_width_ms": width, "qrs_width_norm": _ratio(width, median_width),
+        "median_corr": _rowwise_corr(centred, median), "median_corr_qrs": _rowwise_corr(qrs, median_qrs),
+        "r_amplitude_norm": _ratio(r_amp, median_r if abs(median_r) > 1e-6 else np.nan),
+        "qrs_p2p_norm": _ratio(p2p, median_p2p if median_p2p > 1e-6 else np.nan),
+        "p_energy_norm": _ratio(p_energy, median_p if median_p > 1e-12 else np.nan),
+        "t_energy_norm": _ratio(t_energy, median_t if median_t > 1e-12 else np.nan),
+        "residual_norm": _ratio(residual, median_rms if median_rms > 1e-6 else np.nan),
+        "qrs_max_mv": qrs.max(axis=1), "qrs_min_mv": qrs.min(axis=1),
+    }
+    return np.stack([np.asarray(columns[name], np.float64) for name in FEATURE_NAMES], axis=1)
