@@ -285,3 +285,31 @@ def test_encoder_embedding_is_label_free_and_unmasked(cinc_sample_tfrecords):
     assert first["embedding"].shape == (len(first["record_id"]), config.model.d_model)
     assert np.isfinite(first["embedding"]).all()
     np.testing.assert_allclose(first["embedding"], again["embedding"], atol=1e-6)
+
+
+def test_publish_build_ships_an_averaging_booster_beside_the_model(stacked_preset, sample_reader, tmp_path, monkeypatch):
+    from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.store import presets as presets_lib
+    from ecgsl_keras.training.publish import build
+
+    _, folder, _, rows = stacked_preset
+    ids = sorted(rows)
+    X = np.stack([rows[r] for r in ids])
+    labels = [tasks.CINC2017.index(sample_reader.load(r).labels[0]) for r in ids]
+    names = json.loads((folder / SPEC_NAME).read_text())["feature_names"]
+    booster_dir = tmp_path / "booster"
+    clf = StackedClassifier(names, probability_names(LABELS), LABELS, params=PARAMS, seed=0, combine="average",
+                            deep_weight=0.5, deep_source={"kind": "probabilities"}).fit(X, labels)
+    clf.save(booster_dir)
+    root = tmp_path / "presets"
+    meta = build(folder, "avg-test", "averaging test preset", root=root, booster=booster_dir)
+    assert {"booster.txt.gz", SPEC_NAME, "model.keras"} <= set(meta["files"])
+    assert meta["stacking"]["combine"] == "average" and meta["stacking"]["record_features"] == len(names)
+    presets_lib.verify_preset("avg-test", root=root)                   # the gzip's SHA-256 is in the metadata
+    monkeypatch.setenv("ECGSL_PRESETS_DIR", str(root))
+    record = sample_reader.load("A03858")
+    result = load_model("avg-test").predict_signal(record.lead(None), record.fs, path=record.path)
+    np.testing.assert_allclose(result["probabilities"], clf.predict_proba(rows["A03858"][None, :])[0], atol=1e-6)
+    np.testing.assert_allclose(result["probabilities"],
+                               0.5 * result["deep_probabilities"] + 0.5 * clf.booster.predict(
+                                   rows["A03858"][None, :len(names)])[0], atol=1e-6)
