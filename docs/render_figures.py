@@ -25,7 +25,7 @@ Usage (pure Python; no TensorFlow import)::
     python docs/render_figures.py --check     # exit 1 listing every marker that disagrees
     python docs/render_figures.py --write     # rewrite the marked values in place
 
-With no file arguments both act on README.md and every docs/**/*.md file.
+With no file arguments both act on README.md, every docs/**/*.md file and experiments/*/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def find_markers(path: Path) -> tuple[list[Marker], list[str]]:
 def default_files(root: Path = ROOT) -> list[Path]:
     files = [root / "README.md"]
     files += sorted((root / "docs").rglob("*.md"))
+    files += sorted((root / "experiments").glob("*/RESULTS.md"))
     return [f for f in files if f.exists()]
 
 

@@ -38,8 +38,21 @@ class StepRunner:
         return config.is_file() and json.loads(config.read_text()).get("status") == "finished"
 
 
+# RESULTS.md keeps what follows this line when a protocol's report rewrites the file: sections whose figures
+# are markers rendered from other results JSON by docs/render_figures.py (issue 18's tables).
+RENDERED_TAIL = "<!-- sections below: figures rendered by docs/render_figures.py; the report keeps them -->"
+
+
+def write_results_markdown(path: Path, markdown: str) -> None:
+    """Write ``markdown`` to ``path``, keeping the file's rendered tail (``RENDERED_TAIL`` on)."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    tail = old[old.index(RENDERED_TAIL):] if RENDERED_TAIL in old else ""
+    path.write_text(markdown.rstrip("\n") + ("\n\n" + tail if tail else "\n"), encoding="utf-8")
+
+
 def write_results(folder: Path, result: dict, markdown: str, sort_keys: bool = False) -> None:
     """``results.json`` and ``RESULTS.md`` beside the protocol, then the JSON line on stdout."""
     (folder / "results.json").write_text(json.dumps(result, indent=2, sort_keys=sort_keys) + "\n")
-    (folder / "RESULTS.md").write_text(markdown)
+    write_results_markdown(folder / "RESULTS.md", markdown)
     print(json.dumps(result))

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.protocol_steps import StepRunner  # noqa: E402
+from experiments.protocol_steps import StepRunner, write_results_markdown  # noqa: E402
 log = logging.getLogger("experiments.cinc2017")
 
 MAIN_EPOCHS, SHORT_EPOCHS = 20, 12
@@ -238,7 +238,7 @@ def report(work: Path, seeds) -> dict:
     (HERE / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if curve:
         _plot_curve(curve, HERE / "label_efficiency.png")
-    (HERE / "RESULTS.md").write_text(markdown(result))
+    write_results_markdown(HERE / "RESULTS.md", markdown(result))
     return result
 
 

@@ -321,8 +321,9 @@ def main(argv=None) -> int:
     for step in args.steps:
         if step != "report":
             getattr(protocol, f"step_{step}")()
-    result = report(protocol.work, args.variants)
-    write_results(HERE, result, markdown(result))
+    if "report" in args.steps:   # a partial run (e.g. --steps data cv) leaves RESULTS.md and results.json alone
+        result = report(protocol.work, args.variants)
+        write_results(HERE, result, markdown(result))
     return 0
 
 
