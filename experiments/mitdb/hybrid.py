@@ -72,11 +72,11 @@ def beat_table(data: Path, config, task, encoder=None) -> dict:
         beats, rr, targets = features["beats"].numpy(), features["rr"].numpy(), targets.numpy()
         for w in range(len(mask)):
             rid = features["record_id"].numpy()[w].decode()
-            start = float(features["segment_start_s"].numpy()[w])
+            start = features["segment_start_s"].numpy()[w]     # float32, printed as evaluate.aggregate prints it
             offset = int(features["window_start"].numpy()[w])
             for pos in np.nonzero(mask[w])[0]:
                 index = offset + int(pos)
-                key = f"{rid}@{start}#{index}"
+                key = f"{rid}@{np.asarray(start).astype(str)}#{index}"
                 if key in seen:                 # overlapping evaluation windows: the first one counts
                     continue
                 seen.add(key)
