@@ -120,7 +120,7 @@ def _one_hot(targets, n_classes):
     return np.eye(n_classes, dtype=np.int64)[targets.astype(np.int64)]
 
 
-def evaluation_plots(task, targets, probabilities, out_dir, prefix: str = "") -> dict:
+def evaluation_plots(task, targets, probabilities, out_dir, prefix: str = "", title: str = "") -> dict:
     """Confusion matrix, per-class ROC and reliability diagram of aggregated predictions
     (``evaluate.aggregate``: class indices, multi-hot or 0/1 targets) as PNGs in ``out_dir``.
     Returns ``{"confusion_matrix": path, "roc": path, "reliability": path}``."""
@@ -255,7 +255,7 @@ def history_figure(history: dict, title: str = ""):
     return fig
 
 
-def plot_prediction(path, signal, fs, result: dict, signal_config, title: str = "") -> str:
+def plot_prediction(path, signal, fs, result: dict, signal_config, title: str = "", task=None) -> str:
     """PNG of the record (mV), each beat's window and R-peak, and its attention weight as a bar."""
     rpeaks_s = np.asarray(result["beat_times_s"], np.float64)
     start = rpeaks_s - signal_config.r_offset / signal_config.target_fs

@@ -68,7 +68,7 @@ from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
 from ecgsl_keras.fileio import write_text_atomic
 from ecgsl_keras.serving import edge
-from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, RECORD_FEATURES,
+from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, find_lead, PROBABILITIES, RECORD_FEATURES,
                                            SERVING_SIGNATURE,
                                            _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata,
                                            find_thresholds)
@@ -467,6 +467,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "preprocessing": "ecgsl_keras.data.signal.preprocess with experiment_config.signal; sequences longer than "
                              "max_beats in windows every experiment_config.train.eval_window_stride beats",
             "thresholds": thresholds,
+            "lead": find_lead(model_path),   # the lead the model was trained on (None: not recorded)
             "int8_mode": export_config.int8_mode if "int8" in formats else None,
             "files": files,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
