@@ -57,7 +57,7 @@ def _run(args, parser) -> int:
         report.show(report.evaluation_lines(task, result))
     if result.get("lead_override"):
         report.show([f"note: {result['lead_override']}"])
-    runner.print_result(report.rounded(result))
+    runner.print_result(report.rounded(result, report.METRIC_DIGITS))
     return 0
 
 

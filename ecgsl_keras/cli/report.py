@@ -8,13 +8,19 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 
-DIGITS = 3
+DIGITS = 3          # probabilities and times for people (and predict's JSON)
+METRIC_DIGITS = 6   # evaluate's JSON metrics: no float artefacts, precise enough to recompute from
+
+
+# Values too small for 3 places: attention weights (1/n over up to hundreds of beats).
+FINER = {"attention_weights": 5}
 
 
 def rounded(value, digits: int = DIGITS):
-    """``value`` with every float (numpy ones included) rounded to ``digits`` places, recursively."""
+    """``value`` with every float (numpy ones included) rounded to ``digits`` places, recursively
+    (the keys of ``FINER`` to their own number of places)."""
     if isinstance(value, dict):
-        return {key: rounded(v, digits) for key, v in value.items()}
+        return {key: rounded(v, FINER.get(key, digits)) for key, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [rounded(v, digits) for v in value]
     if isinstance(value, np.ndarray):

@@ -85,13 +85,13 @@ def choose_lead(names, model_lead=None, lead=None, path="<record>") -> tuple[int
     """``(index, overridden)`` of the lead to run on among ``names`` (the lead rule, module docstring).
 
     ``model_lead``: the lead the model was trained on (None: not recorded, the first lead is used).
-    ``lead``: a lead asked for on purpose; it must exist, except on a single unnamed lead (the caller
-    says which lead it is). ``overridden`` is True when ``lead`` differs from ``model_lead``."""
+    ``lead``: a lead asked for on purpose; it must exist, except on a single lead without any name
+    (a ``.npy`` file: the caller says which lead it is). ``overridden`` is True when ``lead`` differs from ``model_lead``."""
     names = list(names)
     if lead is not None:
         index = _find(names, lead)
         if index is None:
-            if len(names) == 1 and not is_standard_lead(names[0]):
+            if len(names) == 1 and not str(names[0] or "").strip():   # a lead without any name: the caller names it
                 index = 0
             else:
                 raise RecordError(path, "missing_lead", f"lead {lead!r} not in record (leads: {names})")
