@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,40 @@ def test_evaluate_predictions_per_record_and_per_beat(cinc_dir, fixtures_dir, tm
     annotation = wfdb.rdann(str(fixtures_dir / "mitdb" / "119"), "atr")
     ann_s = annotation.sample / 360.0
     assert max(np.min(np.abs(ann_s - t)) for t in times) < 0.15
+
+
+# --- 7. loose ends ----------------------------------------------------------------------------------
+
+def test_written_files_and_export_folders_are_readable(tmp_path):
+    import os
+    import stat
+    import tempfile
+
+    from ecgsl_keras import fileio
+
+    mask = os.umask(0o022)
+    try:
+        fileio.write_json(tmp_path / "run" / "config.json", {"a": 1})
+        assert stat.S_IMODE((tmp_path / "run" / "config.json").stat().st_mode) == 0o644   # mkstemp's 0600 undone
+        folder = Path(tempfile.mkdtemp(dir=tmp_path))   # 0700, as export builds its folder
+        (folder / "saved_model").mkdir(mode=0o700)
+        fileio.write_text_atomic(folder / "saved_model" / "x.pb", "x")
+        os.chmod(folder / "saved_model" / "x.pb", 0o600)
+        fileio.make_readable(folder)
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        assert stat.S_IMODE((folder / "saved_model").stat().st_mode) == 0o755
+        assert stat.S_IMODE((folder / "saved_model" / "x.pb").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
+
+
+def test_label_meanings_in_one_place():
+    from ecgsl_keras import tasks
+
+    assert [tasks.label_meaning(tasks.CINC2017, n) for n in "NAO~"] == \
+        ["normal rhythm", "atrial fibrillation", "other rhythm", "too noisy"]
+    assert tasks.label_meaning(tasks.MITDB_AAMI, "V") == "ventricular ectopic beat"
+    assert tasks.label_meaning(tasks.PTBXL_SUPERDIAGNOSTIC, ["MI", "CD"]) == \
+        "myocardial infarction, conduction disturbance"
+    own = tasks.task_from_labels("mine", ["x", "y"])
+    assert tasks.label_meaning(own, "x") == ""

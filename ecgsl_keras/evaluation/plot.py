@@ -81,7 +81,7 @@ def record_figure(signal, fs, *, rpeaks_s=None, beat_windows_s=None, attention=N
     fig = plt.figure(figsize=figsize, dpi=DPI)
     grid = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=[60, 1],
                             hspace=0.35 if zoom else 0.08, wspace=0.02,
-                            left=0.05, right=0.95, top=0.9 if not zoom else 0.93,
+                            left=0.06, right=0.95, top=0.9 if not zoom else 0.93,
                             bottom=0.11 * RECORD_FIGSIZE[1] / figsize[1])
     main_row = 1 if with_bars else 0
     ax = fig.add_subplot(grid[main_row, 0])

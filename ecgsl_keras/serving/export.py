@@ -66,7 +66,7 @@ from ecgsl_keras.config import ExperimentConfig, ExportConfig
 from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
-from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.fileio import make_readable, write_text_atomic
 from ecgsl_keras.serving import edge
 from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, find_lead, PROBABILITIES, RECORD_FEATURES,
                                            SERVING_SIGNATURE,
@@ -485,6 +485,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             try:
                 backend = _TFLiteBackend(tmp / tflite_name(fmt))
             except MissingExtraError as missing:  # no LiteRT: the files are written, their parity unchecked
+                missing = str(missing).replace(str(tmp), str(out_dir))   # the path the file will have
                 tflite_parity = f"not checked: {missing}"
                 log.warning("TFLite files written, parity not checked: %s", missing)
                 break
@@ -528,6 +529,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             report["end_to_end"] = edge.export_end_to_end(classifier, config, task, tmp, e2e_formats, end_to_end)
             report["seconds"] = round(time.perf_counter() - started, 2)
         write_text_atomic(tmp / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+        make_readable(tmp)   # mkdtemp made it 0700: an export is for others to read
         runs.replace_dir(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

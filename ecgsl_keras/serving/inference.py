@@ -579,7 +579,7 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
         import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
         try:
             model = keras.models.load_model(path, compile=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, TypeError) as exc:   # TypeError: a layer Keras cannot deserialise
             raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
         backend = _KerasBackend(model, per_beat=task.kind == tasks_lib.PER_BEAT)
     elif kind == "saved_model":
