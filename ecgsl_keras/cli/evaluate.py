@@ -51,7 +51,7 @@ def _run(args, parser) -> int:
                               batch_size=args.batch_size, reader_kwargs=reader_kwargs,
                               progress=not args.no_progress, plots=args.plots, predictions=args.predictions)
     if result.get("kind") == tasks_lib.PER_BEAT:
-        print(aami_table(result))
+        report.show([aami_table(result)])
     else:
         task = tasks_lib.TASKS.get(result.get("task"))
         report.show(report.evaluation_lines(task, result))

@@ -5,9 +5,11 @@
     python -m ecgsl_keras.evaluate --model mitdb-beats --dataset mitdb --data-dir DIR [--records 100 103 ...]
 
 A MIT-BIH folder is evaluated on every record of its ``RECORDS`` except the four paced ones (102,
-104, 107, 217), unless ``--records`` names them; records without the requested lead (``--lead``,
-default MLII) are skipped and counted (``skipped_by_reason``). Per-beat models also print the AAMI
-table (per-class sensitivity Se and positive predictivity +P) before the JSON line.
+104, 107, 217), unless ``--records`` names them; records without the lead the model was trained on
+(``--lead`` to read another on purpose; MLII for ``mitdb-beats``) are skipped and counted
+(``skipped_by_reason``). A table for people goes to stderr: per-beat models the AAMI table
+(per-class sensitivity Se and positive predictivity +P), the others the metrics, per-class F1 and
+the confusion matrix. ``--predictions OUT.csv`` writes the rows the metrics come from (``prediction_rows``).
 
 The last line of stdout is one JSON object:
 

@@ -559,6 +559,8 @@ def export_remote(model_path, out_dir, *, overwrite: bool = False, **kwargs) -> 
             model_path = model_dir / fs.basename(model_path)
         report = export_model(model_path, local, overwrite=False, **kwargs)
         report["out"] = out_dir
+        if isinstance(report.get("tflite_parity"), str):   # the no-LiteRT note names the remote file
+            report["tflite_parity"] = report["tflite_parity"].replace(str(local), out_dir)
         write_text_atomic(local / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         if fs.exists(out_dir):
             fs.rmtree(out_dir)
