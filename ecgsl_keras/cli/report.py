@@ -72,7 +72,8 @@ def folder_lines(rows, out_csv) -> list[str]:
     refused = [r for r in rows if r.get("status") != "ok"]
     counts = {}
     for row in ok:
-        counts[row.get("prediction", "")] = counts.get(row.get("prediction", ""), 0) + 1
+        label = row.get("prediction") or "(none)"   # a multi-label record with no class
+        counts[label] = counts.get(label, 0) + 1
     lines = [f"{len(rows)} records: {len(ok)} classified, {len(refused)} refused; table in {out_csv}"]
     if counts:
         lines.append("  " + ", ".join(f"{label}: {n}" for label, n in sorted(counts.items())))
