@@ -9,12 +9,35 @@ from pathlib import Path
 from ecgsl_keras.errors import ConfigError
 
 
+FILE_MODE, DIR_MODE = 0o644, 0o755   # what the package writes: readable by everyone (less the umask)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def make_readable(folder) -> None:
+    """Folders 0755 and files 0644 (less the umask) under ``folder``, itself included: for folders
+    built with ``tempfile.mkdtemp`` (0700) and moved into place (exports)."""
+    mask = _umask()
+    folder = Path(folder)
+    os.chmod(folder, DIR_MODE & ~mask)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), DIR_MODE & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), FILE_MODE & ~mask)
+
+
 def write_text_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE & ~_umask())   # mkstemp makes 0600: a written file is readable as open() makes it
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)

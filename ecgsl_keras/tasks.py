@@ -128,6 +128,31 @@ def ptbxl_superclasses(scp_codes: dict, scp_to_class: dict) -> list:
     return [name for name in PTBXL_SUPERDIAGNOSTIC.label_names if name in found]
 
 
+# What each label means, for people (tables and plot titles): task name -> label -> meaning.
+LABEL_MEANINGS = {
+    CINC2017.name: {"N": "normal rhythm", "A": "atrial fibrillation", "O": "other rhythm", "~": "too noisy"},
+    MITDB_AAMI.name: {"N": "normal or bundle branch block beat", "S": "supraventricular ectopic beat",
+                      "V": "ventricular ectopic beat", "F": "fusion of ventricular and normal beat",
+                      "Q": "paced or unclassifiable beat"},
+    APNEA.name: {"N": "normal breathing", "A": "apnea or hypopnea"},
+    PTBXL_SUPERDIAGNOSTIC.name: {"NORM": "normal ECG", "MI": "myocardial infarction", "STTC": "ST/T change",
+                                 "CD": "conduction disturbance", "HYP": "hypertrophy"},
+}
+
+
+def label_meaning(task: Task, label) -> str:
+    """What ``label`` of ``task`` means (``LABEL_MEANINGS``, else the task's display name, else '');
+    a list of labels (multi-label) gives the meanings joined by ', ' ('none of the classes' if empty)."""
+    if isinstance(label, (list, tuple)):
+        return ", ".join(label_meaning(task, one) for one in label) or "none of the classes"
+    meaning = LABEL_MEANINGS.get(task.name, {}).get(label)
+    if meaning:
+        return meaning
+    if label in task.label_names and len(task.display_names) == len(task.label_names):
+        return str(task.display_names[task.label_names.index(label)])
+    return ""
+
+
 TASKS = {task.name: task for task in (CINC2017, MITDB_AAMI, APNEA, PTBXL_SUPERDIAGNOSTIC)}
 # The task each built-in data set is prepared for by default.
 DATASET_TASKS = {"cinc2017": "cinc2017", "mitdb": "mitdb-aami", "apnea-ecg": "apnea-ecg",

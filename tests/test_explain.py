@@ -145,7 +145,9 @@ def test_explain_cli_writes_png_and_npz(ecgsl_run, cinc_dir, tmp_path, capsys, m
     expected = load_model(ecgsl_run / "model.keras").predict_signal(signal, fs)["probabilities"]
     np.testing.assert_allclose(list(out["probabilities"].values()), expected, atol=1e-5)
     with Image.open(out["png"]) as image:
-        assert image.size == (int(plot.RECORD_FIGSIZE[0] * plot.DPI), int(plot.RECORD_FIGSIZE[1] * plot.DPI))
+        # the record and the zoomed 5-s strip under it
+        assert image.size == (int(plot.ZOOMED_RECORD_FIGSIZE[0] * plot.DPI),
+                              int(plot.ZOOMED_RECORD_FIGSIZE[1] * plot.DPI))
     assert out["attention_entropy"] <= out["uniform_entropy"] + 1e-6
 
 

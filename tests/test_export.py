@@ -1,6 +1,8 @@
 """ecgsl_keras.serving.export: SavedModel and TFLite (float32, float16, int8) against the Keras model, run with
 LiteRT, on the embedded CinC 2017 sample prepared to TFRecords."""
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -62,6 +64,13 @@ def test_export_writes_every_file_and_metadata(exported):
                  "config.json", "ecgsl_metadata.json", "export_report.json"):
         assert (out / name).is_file(), name
     assert not list(out.parent.glob(".cinc2017.tmp-*")), "temporary folder left behind"
+    # readable by everyone (less the umask): not mkdtemp's 0700 nor mkstemp's 0600
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755 & ~mask
+    assert stat.S_IMODE((out / "saved_model").stat().st_mode) == 0o755 & ~mask
+    for name in ("ecgsl_metadata.json", "export_report.json", "model_int8.tflite"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644 & ~mask, name
     metadata = json.loads((out / "ecgsl_metadata.json").read_text())
     assert metadata["label_names"] == list(tasks.CINC2017.label_names)
     assert metadata["inputs"]["padding_mask"]["dtype"] == "bool"

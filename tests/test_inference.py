@@ -168,7 +168,8 @@ def test_predict_cli(run_dir, cinc_dir, predictor, capsys):
     signal, fs, lead = read_lead(record)
     expected = predictor.predict_signal(signal, fs)
     assert list(out["probabilities"]) == list(tasks.CINC2017.label_names)
-    np.testing.assert_allclose(list(out["probabilities"].values()), expected["probabilities"], atol=1e-5)
+    # rounded to 3 places in the JSON (cli.report.rounded)
+    np.testing.assert_allclose(list(out["probabilities"].values()), expected["probabilities"], atol=5e-4)
     assert out["label"] == expected["label"] and out["fs"] == 300.0 and out["lead"] == lead
     assert len(out["attention_weights"]) == len(out["beat_times_s"]) == out["n_beats"]
 

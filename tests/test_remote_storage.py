@@ -75,6 +75,7 @@ def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsy
     assert json.loads(tf.io.gfile.GFile(export + "/export_report.json").read())["out"] == export
     assert report["parity"]["saved_model"]["max_abs_diff_probabilities"] < 1e-4
     assert "tflite_float32" not in report["parity"] and '".[litert]"' in report["tflite_parity"]
+    assert f"{export}/model_float32.tflite" in report["tflite_parity"]   # the final path, not a temporary one
     assert any('".[litert]"' in r.getMessage() for r in caplog.records)
     # a second export to the same URI is refused without --overwrite, naming it
     assert export_main(["--model", run + "/model.keras", "--out", export, "--tflite"]) == 2

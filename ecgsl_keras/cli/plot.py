@@ -25,10 +25,24 @@ def main(argv=None) -> int:
 def _run(args, parser) -> int:
     history = read_history(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "history.png"
-    path = save(history_figure(history, title=str(args.run_dir)), out)
+    info = _run_info(args.run_dir)
+    kind = ", ".join(str(v) for v in (info.get("stage"), (info.get("task") or {}).get("name")) if v)
+    title = Path(args.run_dir).resolve().name + (f" ({kind})" if kind else "")
+    path = save(history_figure(history, title=title, best=info.get("best")), out)
     metrics = [c for c in history if c != "epoch"]
     runner.print_result({"plot": path, "epochs": int(len(history["epoch"])), "columns": metrics})
     return 0
+
+
+def _run_info(run_dir) -> dict:
+    """The run's ``config.json`` (stage, task, best epoch), or {} when it has none or it is unreadable."""
+    import json
+
+    try:
+        values = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return values if isinstance(values, dict) and isinstance(values.get("task", {}) or {}, dict) else {}
 
 
 if __name__ == "__main__":

@@ -1,16 +1,28 @@
-"""Classify one WFDB record with a trained model and print the result as JSON.
+"""Classify one ECG record, or every record of a folder, with a trained model.
 
-    ecgsl predict --model runs/finetune/model.keras --record data/A00001 [--lead II]
+    ecgsl predict --model cinc2017 --record data/A00001 [--lead II] [--plot A00001.png]
+    ecgsl predict --model cinc2017 --signal ecg.npy --fs 300 [--units uV]
+    ecgsl predict --model cinc2017 --signal ecg.csv --fs 500 --column II
+    ecgsl predict --model mitdb-beats --record 119.edf
+    ecgsl predict --model cinc2017 --data-dir my_records/ --csv predictions.csv [--workers 4]
 
 ``--model``: a ``.keras`` file (its run folder's ``config.json`` is read), an export folder, its
-``saved_model/`` or one of its ``.tflite`` files. ``--record``: the record path without extension
-(``.hea`` plus its signal file, read with ``wfdb``). The signal is taken in millivolts (other units
-in the header are converted), one lead (``--lead``, default the first). The last line of stdout is
-the JSON result: probabilities per label, the label, R-peak times and attention weight per beat.
-A per-beat model (MIT-BIH AAMI classes, e.g. the ``mitdb-beats`` preset) gives one label per beat
-instead: ``beats`` (time in seconds, label, probabilities per label) and ``label_counts``.
-``--output record`` / ``--output beats`` insist on one kind: asking a per-beat model for a record
-label, or a record-level model for beat labels, is an error that says so.
+``saved_model/`` or one of its ``.tflite`` files, or a pretrained model name. Inputs
+(``ecgsl_keras.data.readers``): ``--record`` a WFDB record (with or without ``.hea``) or an EDF file;
+``--signal`` a ``.npy`` or ``.csv`` file with its rate ``--fs`` and ``--units`` (default mV), one
+column or the one named by ``--column``. The model runs on the lead it was trained on; a record
+without that lead is refused, naming both (``--lead NAME`` runs on another lead on purpose, and the
+output says so). A single lead without a standard name is accepted.
+
+One record: a short table for people on stderr (the label and what it means, the probability of
+each class rounded to 3 places; for per-beat models such as ``mitdb-beats`` the beats per class),
+and the JSON result as the last line of stdout (probabilities per label, the label, R-peak times and
+attention weight per beat; per-beat models: ``beats`` and ``label_counts``). ``--output record`` /
+``--output beats`` insist on one kind of answer.
+
+A folder (``--data-dir`` with ``--csv``): one CSV row per record (``record``, ``prediction``,
+``p_<class>``... or beat counts, ``status``, ``reason``; ``ecgsl_keras.serving.folder``); refused
+records keep their row and are listed on stderr.
 """
 from __future__ import annotations
 
@@ -24,11 +36,22 @@ from ecgsl_keras.config import ExperimentConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = runner.make_parser("predict", __doc__.split("\n\n")[0])
+    p = runner.make_parser("predict", __doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder, .tflite file or "
                                                    "pretrained model name (ecgsl_keras.store.presets)")
-    p.add_argument("--record", required=True, help="WFDB record path without extension")
-    p.add_argument("--lead", help="lead name (default: the record's first lead)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--record", help="WFDB record (path with or without .hea) or EDF file (.edf)")
+    source.add_argument("--signal", metavar="FILE", help=".npy or .csv file of one lead (needs --fs)")
+    source.add_argument("--data-dir", metavar="DIR", help="classify every record of this folder (needs --csv)")
+    p.add_argument("--fs", type=float, help="sampling rate of --signal in Hz (and of .npy/.csv files in --data-dir)")
+    p.add_argument("--units", help="units of --signal: uV, mV or V (default mV)")
+    p.add_argument("--column", help="--signal: the column (CSV header name or index) holding the lead")
+    p.add_argument("--lead", help="run on this lead on purpose (default: the lead the model was trained on, else "
+                                  "the first)")
+    p.add_argument("--csv", metavar="OUT.csv", help="--data-dir: write one row per record here")
+    p.add_argument("--workers", type=int, default=1, help="--data-dir: processes reading and preprocessing records")
+    p.add_argument("--no-progress", action="store_true", help="--data-dir: no progress bar")
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
@@ -43,39 +66,88 @@ def main(argv=None) -> int:
 
 
 def _run(args, parser) -> int:
-    from ecgsl_keras.data.readers import read_lead
-    from ecgsl_keras.evaluation.plot import plot_prediction
-    from ecgsl_keras.serving.inference import load_model, to_jsonable
+    if args.data_dir and not args.csv:
+        parser.error("--data-dir needs --csv OUT.csv")
+    if args.csv and not args.data_dir:
+        parser.error("--csv goes with --data-dir")
+    if args.signal and args.fs is None:
+        parser.error(f"--signal {args.signal}: give its sampling rate with --fs HZ")
+    if args.record and (args.fs is not None or args.units or args.column):
+        parser.error("--fs, --units and --column apply to --signal files; a record states them in its header")
+    if args.plot and args.data_dir:
+        parser.error("--plot draws one record: use --record or --signal")
+    from ecgsl_keras.serving.inference import load_model
 
     config = ExperimentConfig.load(args.config) if args.config else None
-    signal, fs, lead = read_lead(args.record, args.lead)
     predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
     predictor.check_output(args.output)
-    result = predictor.predict_signal(signal, fs, path=args.record, output=args.output)
-    out = {"record": str(args.record), "lead": lead, "fs": fs, "duration_s": round(signal.size / fs, 3),
-           "model": str(args.model), "format": predictor.format, "task": predictor.task.name}
+    if args.data_dir:
+        return _run_folder(args, predictor)
+    return _run_one(args, predictor)
+
+
+def _run_folder(args, predictor) -> int:
+    from ecgsl_keras.cli import report
+    from ecgsl_keras.serving import folder
+
+    rows = folder.predict_folder(predictor, args.data_dir, fs=args.fs, column=args.column, units=args.units,
+                                 lead=args.lead, workers=args.workers, progress=not args.no_progress)
+    path = folder.write_rows(rows, args.csv, folder.columns(predictor))
+    report.show(report.folder_lines(rows, path))
+    refused = [r for r in rows if r["status"] != folder.STATUS_OK]
+    runner.print_result({"data_dir": str(args.data_dir), "csv": str(path), "model": str(args.model),
+                         "task": predictor.task.name, "model_lead": predictor.lead, "records": len(rows),
+                         "classified": len(rows) - len(refused), "refused": len(refused),
+                         "refused_records": {r["record"]: r["reason"] for r in refused}})
+    return 0
+
+
+def _run_one(args, predictor) -> int:
+    from ecgsl_keras.cli import report
+    from ecgsl_keras.data.readers import read_input
+    from ecgsl_keras.evaluation.plot import plot_prediction
+    from ecgsl_keras.serving.inference import to_jsonable
+
+    path = args.record or args.signal
+    found = read_input(path, fs=args.fs, column=args.column, units=args.units, lead=args.lead,
+                       model_lead=predictor.lead)
+    if found.overridden:
+        logging.getLogger("ecgsl_keras.predict").warning("%s: %s", found.path, found.note)
+    result = predictor.predict_signal(found.signal, found.fs, path=found.path, output=args.output)
+    name = Path(str(path)).name
+    out = {"record": str(path), "lead": found.lead, "model_lead": predictor.lead, "fs": found.fs,
+           "duration_s": round(found.signal.size / found.fs, 3), "model": str(args.model), "format": predictor.format,
+           "task": predictor.task.name}
+    if found.overridden:
+        out["lead_override"] = found.note
+    task = predictor.task
     if predictor.per_beat:
         names = predictor.label_names
         out.update({"label_names": list(names), "n_beats": result["n_beats"], "n_windows": result["n_windows"],
                     "label_counts": result["label_counts"],
-                    "beats": [{"time_s": round(float(t), 4), "label": label,
-                               "probabilities": {n: round(float(v), 6) for n, v in zip(names, p)}}
+                    "beats": [{"time_s": round(float(t), 3), "label": label,
+                               "probabilities": {n: round(float(v), report.DIGITS) for n, v in zip(names, p)}}
                               for t, label, p in zip(result["beat_times_s"], result["beat_labels"],
                                                      result["beat_probabilities"])]})
-        if args.plot:   # a per-beat model pools nothing: beats without attention bars
-            out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
-                                          title=f"{Path(args.record).name} lead {lead}: {result['label_counts']}")
-        runner.print_result(out)
+        report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
+        if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
+            out["plot"] = plot_prediction(args.plot, found.signal, found.fs, result, predictor.config.signal,
+                                          title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
+        runner.print_result(report.rounded(out))
         return 0
     out.update(to_jsonable(result))
     names = predictor.label_names
     # A binary model has one sigmoid output: the probability of the positive (last) label.
     keys = names if len(out["probabilities"]) == len(names) else names[-len(out["probabilities"]):]
     out["probabilities"] = dict(zip(keys, out["probabilities"]))
+    if "deep_probabilities" in out:
+        out["deep_probabilities"] = dict(zip(keys, out["deep_probabilities"]))
+    out["label_meaning"] = report.tasks_lib.label_meaning(task, out["label"])
+    report.show(report.record_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
     if args.plot:
-        out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
-                                      title=f"{Path(args.record).name} lead {lead}: {out['label']}")
-    runner.print_result(out)
+        out["plot"] = plot_prediction(args.plot, found.signal, found.fs, result, predictor.config.signal,
+                                      title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
+    runner.print_result(report.rounded(out))
     return 0
 
 

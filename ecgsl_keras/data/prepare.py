@@ -257,10 +257,11 @@ def _start_pool(workers, init_args, initializer=None):
             os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
 
 
-def manifest_metadata(config, task, raw_signal, summary, record_features=False) -> dict:
+def manifest_metadata(config, task, raw_signal, summary, record_features=False, lead=None) -> dict:
     """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike);
-    ``record_feature_names`` when the examples hold record features."""
-    extra = {}
+    ``record_feature_names`` when the examples hold record features; ``lead`` the lead name the
+    examples were read from (training copies it beside the model: ``serving.inference.find_lead``)."""
+    extra = {"lead": lead} if isinstance(lead, str) and lead.lower() != "all" else {}
     if record_features:
         from ecgsl_keras.data.record_features import feature_names
 
@@ -375,7 +376,8 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
         }
         if record_features:
             summary["record_features"] = True
-        writer.finalize(manifest_metadata(config, task, raw_signal, summary, record_features=record_features))
+        writer.finalize(manifest_metadata(config, task, raw_signal, summary, record_features=record_features,
+                                          lead=getattr(reader, "lead", None)))
     if skipped.total:
         log.warning("%s", skipped)
     return summary

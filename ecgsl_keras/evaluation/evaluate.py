@@ -5,9 +5,11 @@
     python -m ecgsl_keras.evaluate --model mitdb-beats --dataset mitdb --data-dir DIR [--records 100 103 ...]
 
 A MIT-BIH folder is evaluated on every record of its ``RECORDS`` except the four paced ones (102,
-104, 107, 217), unless ``--records`` names them; records without the requested lead (``--lead``,
-default MLII) are skipped and counted (``skipped_by_reason``). Per-beat models also print the AAMI
-table (per-class sensitivity Se and positive predictivity +P) before the JSON line.
+104, 107, 217), unless ``--records`` names them; records without the lead the model was trained on
+(``--lead`` to read another on purpose; MLII for ``mitdb-beats``) are skipped and counted
+(``skipped_by_reason``). A table for people goes to stderr: per-beat models the AAMI table
+(per-class sensitivity Se and positive predictivity +P), the others the metrics, per-class F1 and
+the confusion matrix. ``--predictions OUT.csv`` writes the rows the metrics come from (``prediction_rows``).
 
 The last line of stdout is one JSON object:
 
@@ -256,20 +258,97 @@ def load_model(model_path):
 
 
 def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_size=None,
-                   predict_fn=None, raw_input=None, plots=None) -> dict:
+                   predict_fn=None, raw_input=None, plots=None, predictions=None, plot_title: str = "") -> dict:
     """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``. ``raw_input``: what the
     ResNet baseline reads (default ``raw_input_of(model, config, data)``). ``plots``: a folder for
-    the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``)."""
+    the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``; ``plot_title`` names
+    the model and data in their titles). ``predictions``: a CSV file for one row per record (per
+    beat, per minute) with its label and prediction (``prediction_rows``)."""
     raw_input = raw_input or raw_input_of(model, config, data)
     dataset = eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = predict_windows(predict_fn or model, dataset)
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
-    if plots:
-
+    if plots or predictions:
         agg = aggregate(windows, task.kind)
-        out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots)
+    if plots:
+        out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots, title=plot_title)
+    if predictions:
+        rows = prediction_rows(task, agg, data, split, thresholds=thresholds)
+        out["predictions"] = write_prediction_rows(rows, predictions, task)
+        out["prediction_rows"] = len(rows)
     return out
+
+
+def _beat_times(data, split) -> dict:
+    """``(record_id, segment_start_s) -> R-peak times (s)`` of every example of ``split`` in ``data``."""
+    import tensorflow as tf
+
+    from tfrecords_tools.reader import list_shards
+    from tfrecords_tools.schema import decode_numpy
+
+    compression = load_manifest(str(data)).get("compression") or ""
+    times = {}
+    for serialized in tf.data.TFRecordDataset(list_shards(str(data), split), compression_type=compression):
+        example = decode_numpy(serialized.numpy())
+        key = (str(example.record_id), f"{float(np.float32(example.segment_start_s))}")
+        times[key] = np.asarray(example.rpeaks, np.float64) / float(example.fs)   # positions in the record
+    return times
+
+
+def prediction_rows(task, agg: dict, data=None, split=None, thresholds=None) -> list[dict]:
+    """One dict per aggregated prediction (``aggregate``): ``record``, ``label``, ``prediction`` and
+    ``p_<class>`` (rounded to 3 places); per-beat tasks also ``beat_time_s`` (the R-peak, from the
+    TFRecords ``data``), per-minute tasks ``segment_start_s``. Multi-label labels joined by ``;``."""
+    names = list(task.label_names)
+    probabilities = np.asarray(agg["probabilities"], np.float64)
+    targets = np.asarray(agg["targets"])
+    times = _beat_times(data, split) if task.kind == tasks_lib.PER_BEAT and data is not None else {}
+    rows = []
+    for i, key in enumerate(np.asarray(agg["keys"]).astype(str)):
+        row = {}
+        if task.kind == tasks_lib.PER_BEAT:
+            example, beat = key.rsplit("#", 1)
+            record, segment = example.rsplit("@", 1)
+            row["record"] = record
+            found = times.get((record, f"{float(np.float32(segment))}"))
+            row["beat_time_s"] = round(float(found[int(beat)]), 3) if found is not None else ""
+        elif task.kind == tasks_lib.BINARY:
+            record, segment = key.rsplit("@", 1)
+            row.update(record=record, segment_start_s=round(float(segment), 3))
+        else:
+            row["record"] = key
+        p = probabilities[i].reshape(-1)
+        if task.kind == tasks_lib.MULTILABEL:
+            cut = 0.5 if thresholds is None else np.asarray(thresholds, np.float64)
+            row["label"] = ";".join(n for n, v in zip(names, targets[i]) if v)
+            row["prediction"] = ";".join(n for n, v in zip(names, p >= cut) if v)
+        elif task.kind == tasks_lib.BINARY:
+            row["label"] = names[int(targets[i])]
+            row["prediction"] = names[int(p[-1] >= 0.5)]
+        else:
+            row["label"] = names[int(targets[i])]
+            row["prediction"] = names[int(np.argmax(p))]
+        keys = names if p.size == len(names) else names[-p.size:]
+        row.update({f"p_{n}": round(float(v), 3) for n, v in zip(keys, p)})
+        rows.append(row)
+    return rows
+
+
+def write_prediction_rows(rows, path, task) -> str:
+    """``prediction_rows`` as a CSV file; returns its path."""
+    import csv
+
+    first = ["record"] + (["beat_time_s"] if task.kind == tasks_lib.PER_BEAT else []) + (
+        ["segment_start_s"] if task.kind == tasks_lib.BINARY else [])
+    columns = first + ["label", "prediction"] + [k for k in (rows[0] if rows else {}) if k.startswith("p_")]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(path)
 
 
 def _thresholds_for(task, model_path, split):
@@ -283,7 +362,8 @@ def _thresholds_for(task, model_path, split):
     return thresholds, "validation (thresholds.json)"
 
 
-def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None, plots=None) -> dict:
+def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_size=None, plots=None,
+                       predictions=None) -> dict:
     """Evaluate the ``.keras`` model of a run folder on ``split`` of prepared TFRecords ``data``."""
     if stacked_folder(runs.model_path(model_path)):
         raise ConfigError(model_path, "bad_config", "a stacked model computes record features from the raw "
@@ -295,7 +375,8 @@ def evaluate_tfrecords(model_path, data, split: str = "validation", *, batch_siz
     thresholds, source = _thresholds_for(task, model_path, split)
     start = time.perf_counter()
     out = evaluate_model(model, data, split, config, task, thresholds=thresholds, batch_size=batch_size,
-                         raw_input=(info or {}).get("raw_input"), plots=plots)
+                         raw_input=(info or {}).get("raw_input"), plots=plots, predictions=predictions,
+                         plot_title=f"{_short(model_path)} on {_short(data)} ({split})")
     out.update(model=str(model_path), data=str(data), seconds=round(time.perf_counter() - start, 2))
     if source:
         out["thresholds_from"] = source
@@ -309,11 +390,23 @@ def _check_signal_config(manifest_signal, config, data, model_path=None) -> None
                             Path(data) / "manifest.json")
 
 
+def _short(path) -> str:
+    """A model or data path as people name it: a preset name stays, a file in a run folder becomes
+    ``run/model.keras``, a folder its last two parts."""
+    parts = Path(str(path)).parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
+
+
 def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size=None, reader_kwargs=None,
-                 progress: bool = True, plots=None) -> dict:
+                 progress: bool = True, plots=None, predictions=None) -> dict:
     """Evaluate on a raw data-set folder: each record through ``prepare.record_to_examples`` with
     the model's signal config, into temporary TFRecords, then the same windows as ``evaluate_tfrecords``.
-    Unreadable or unusable records are skipped and counted (``skipped_by_reason``)."""
+    Unreadable or unusable records are skipped and counted (``skipped_by_reason``).
+
+    The lead rule of ``ecgsl_keras.data.readers``: the records are read on the lead the model was
+    trained on (``"lead"`` in its run's ``config.json``), and records without it are skipped and
+    counted (``missing_lead``); ``reader_kwargs["lead"]`` reads another lead on purpose (the result
+    says so in ``lead_override``)."""
     from tqdm import tqdm
 
     if stacked_folder(runs.model_path(model_path)):   # deep model + booster over record features
@@ -324,6 +417,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})
+    model_lead = (info or {}).get("lead")
+    override = None
+    if model_lead and kwargs.get("lead") is None:
+        kwargs["lead"] = model_lead
+    elif model_lead and str(kwargs["lead"]).lower() != str(model_lead).lower():
+        override = (f"evaluated on lead {kwargs['lead']} on purpose (--lead); the model was trained on lead "
+                    f"{model_lead}")
+        log.warning("%s", override)
     if records:
         kwargs["records"] = list(records)
     reader = open_dataset(dataset, data_dir, **kwargs)
@@ -363,8 +464,11 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
                 metadata["record_feature_names"] = list(feature_names())
             writer.finalize(metadata)
         out = evaluate_model(model, tmp, EVAL_SPLIT, config, task, thresholds=thresholds, batch_size=batch_size,
-                             raw_input=raw_input, plots=plots)
+                             raw_input=raw_input, plots=plots, predictions=predictions,
+                             plot_title=f"{_short(model_path)} on {_short(data_dir)}")
     out.update(model=str(model_path), dataset=dataset, data_dir=str(data_dir), records=written,
+               lead=getattr(reader, "lead", None), model_lead=model_lead,
+               **({"lead_override": override} if override else {}),
                skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
                **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
                seconds=round(time.perf_counter() - start, 2))

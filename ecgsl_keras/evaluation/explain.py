@@ -280,7 +280,8 @@ class Explanation:
         return plot.record_figure(self.signal, self.fs, rpeaks_s=self.rpeaks / self.fs,
                                   beat_windows_s=self.beat_windows_s, attention=self.attention,
                                   saliency=self.saliency, title=title,
-                                  saliency_label=f"|{self.method} saliency| for {self.class_name}")
+                                  saliency_label=f"|{self.method} saliency| for {self.class_name}",
+                                  zoom_s=plot.ZOOM_S)
 
 
 def attention_entropy(weights) -> float:

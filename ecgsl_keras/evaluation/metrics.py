@@ -178,6 +178,30 @@ def per_beat_metrics(y_true, probabilities, label_names) -> dict:
     }
 
 
+def expected_calibration_error(confidence, correct, n_bins: int = 10) -> dict:
+    """ECE over ``n_bins`` equal-width bins of ``confidence`` (the share-weighted mean of
+    |accuracy - mean confidence| per bin), with the count, accuracy and mean confidence per bin
+    (None where a bin is empty)."""
+    confidence = np.asarray(confidence, np.float64).reshape(-1)
+    correct = np.asarray(correct, np.float64).reshape(-1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(confidence, edges[1:-1], right=False), 0, n_bins - 1)
+    counts = np.bincount(index, minlength=n_bins)
+    accuracy, mean_confidence, ece = [], [], 0.0
+    for b in range(n_bins):
+        inside = index == b
+        if not counts[b]:
+            accuracy.append(None)
+            mean_confidence.append(None)
+            continue
+        acc, conf = float(correct[inside].mean()), float(confidence[inside].mean())
+        accuracy.append(acc)
+        mean_confidence.append(conf)
+        ece += counts[b] / max(confidence.size, 1) * abs(acc - conf)
+    return {"ece": float(ece), "counts": [int(c) for c in counts], "accuracy": accuracy,
+            "confidence": mean_confidence, "edges": edges.tolist()}
+
+
 def task_metrics(task, y_true, probabilities, thresholds=None) -> dict:
     """Dispatch on ``task.kind``; adds ``challenge_f1`` for CinC 2017."""
     from ecgsl_keras import tasks as tasks_lib

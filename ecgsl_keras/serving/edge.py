@@ -60,6 +60,7 @@ from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 from ecgsl_keras.fileio import write_text_atomic
 from ecgsl_keras.serving.inference import Predictor, _KerasBackend
+from tfrecords_tools import quiet
 
 SIGNATURE = "end_to_end"
 INPUT = "ecg"
@@ -584,8 +585,10 @@ class Runner:
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self.runner = self.interpreter.get_signature_runner(SIGNATURE)
+        with quiet.filtered_stderr():   # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()   # applies the delegate now, inside the filter
+            self.runner = self.interpreter.get_signature_runner(SIGNATURE)
 
     def __call__(self, window) -> dict:
         out = self.runner(**{INPUT: np.ascontiguousarray(np.asarray(window, np.float32).reshape(-1))})
@@ -654,7 +657,9 @@ def export_end_to_end(classifier, config, task, out_dir, formats=("float32", "in
     files, sizes, seconds = {"saved_model": SAVED_MODEL_DIR}, {}, {}
     for fmt in formats:
         t0 = time.perf_counter()
-        (out_dir / tflite_name(fmt)).write_bytes(convert_tflite(out_dir / SAVED_MODEL_DIR, fmt))
+        with quiet.filtered_stderr():   # the converter's harmless "NodeDef mentions attribute" errors
+            flatbuffer = convert_tflite(out_dir / SAVED_MODEL_DIR, fmt)
+        (out_dir / tflite_name(fmt)).write_bytes(flatbuffer)
         seconds[fmt] = round(time.perf_counter() - t0, 2)
         files[fmt] = tflite_name(fmt)
         sizes[f"tflite_{fmt}"] = (out_dir / tflite_name(fmt)).stat().st_size

@@ -66,9 +66,9 @@ from ecgsl_keras.config import ExperimentConfig, ExportConfig
 from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
-from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.fileio import make_readable, write_text_atomic
 from ecgsl_keras.serving import edge
-from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, PROBABILITIES, RECORD_FEATURES,
+from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, find_lead, PROBABILITIES, RECORD_FEATURES,
                                            SERVING_SIGNATURE,
                                            _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata,
                                            find_thresholds)
@@ -467,6 +467,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "preprocessing": "ecgsl_keras.data.signal.preprocess with experiment_config.signal; sequences longer than "
                              "max_beats in windows every experiment_config.train.eval_window_stride beats",
             "thresholds": thresholds,
+            "lead": find_lead(model_path),   # the lead the model was trained on (None: not recorded)
             "int8_mode": export_config.int8_mode if "int8" in formats else None,
             "files": files,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
@@ -484,6 +485,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             try:
                 backend = _TFLiteBackend(tmp / tflite_name(fmt))
             except MissingExtraError as missing:  # no LiteRT: the files are written, their parity unchecked
+                missing = str(missing).replace(str(tmp), str(out_dir))   # the path the file will have
                 tflite_parity = f"not checked: {missing}"
                 log.warning("TFLite files written, parity not checked: %s", missing)
                 break
@@ -527,6 +529,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             report["end_to_end"] = edge.export_end_to_end(classifier, config, task, tmp, e2e_formats, end_to_end)
             report["seconds"] = round(time.perf_counter() - started, 2)
         write_text_atomic(tmp / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+        make_readable(tmp)   # mkdtemp made it 0700: an export is for others to read
         runs.replace_dir(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -556,6 +559,8 @@ def export_remote(model_path, out_dir, *, overwrite: bool = False, **kwargs) -> 
             model_path = model_dir / fs.basename(model_path)
         report = export_model(model_path, local, overwrite=False, **kwargs)
         report["out"] = out_dir
+        if isinstance(report.get("tflite_parity"), str):   # the no-LiteRT note names the remote file
+            report["tflite_parity"] = report["tflite_parity"].replace(str(local), out_dir)
         write_text_atomic(local / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         if fs.exists(out_dir):
             fs.rmtree(out_dir)

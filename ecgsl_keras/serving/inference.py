@@ -140,6 +140,20 @@ def find_thresholds(model_path):
     return None
 
 
+def find_lead(model_path):
+    """The lead the model was trained on (``"lead"`` in ``ecgsl_metadata.json`` or the run folder's
+    ``config.json``, written from the TFRecord manifest by training and export), or None when not
+    recorded (the model then runs on a record's first lead)."""
+    for folder in _search_folders(Path(model_path)):
+        for name in (METADATA_NAME, CONFIG_NAME):
+            path = folder / name
+            if path.is_file():
+                values = read_json(path)
+                if isinstance(values, dict) and values.get("lead"):
+                    return str(values["lead"])
+    return None
+
+
 def find_metadata(model_path) -> tuple[ExperimentConfig, tasks_lib.Task, list]:
     """Config and task for the model at ``model_path``; also the files read (for messages)."""
     model_path = Path(model_path)
@@ -326,7 +340,8 @@ class Predictor:
     batches of ``max_beats`` beats; ``config`` the ``ExperimentConfig``; ``task`` the ``Task``.
     """
 
-    def __init__(self, backend, config: ExperimentConfig, task: tasks_lib.Task, source: str = "", thresholds=None):
+    def __init__(self, backend, config: ExperimentConfig, task: tasks_lib.Task, source: str = "", thresholds=None,
+                 lead=None):
         if thresholds is not None and len(thresholds) != task.num_classes:
             raise ConfigError(source or "<model>", "bad_config",
                               f"{len(thresholds)} thresholds for {task.num_classes} classes of task {task.name}")
@@ -335,6 +350,7 @@ class Predictor:
         self.config = config
         self.task = task
         self.source = str(source)
+        self.lead = lead   # the lead the model was trained on (None: not recorded)
         self.max_beats = int(config.model.max_beats)
         self.window_stride = min(int(config.train.eval_window_stride), self.max_beats)
 
@@ -436,8 +452,27 @@ class Predictor:
             counts[start:start + length] += 1
         return (sums / counts[:, None]).astype(np.float32), starts
 
-    def predict_signal(self, signal_1d, fs, path="<signal>", output=None) -> dict:
+    def check_lead(self, lead=None, override: bool = False, path="<signal>") -> bool:
+        """The lead rule (``ecgsl_keras.data.readers.choose_lead``) for a signal of lead ``lead``:
+        refuse (``RecordError``, reason ``wrong_lead``) a lead other than the model's, unless
+        ``override``; a signal of unknown or unnamed lead (``lead`` None, ``"ECG"``) is accepted.
+        Returns True when the model runs on another lead on purpose."""
+        from ecgsl_keras.data.readers import choose_lead
+
+        if lead is None:
+            return False
+        _, overridden = choose_lead([lead], self.lead, lead if override else None, path)
+        return overridden
+
+    def predict_signal(self, signal_1d, fs, path="<signal>", output=None, lead=None, lead_override=False,
+                       beats=None) -> dict:
         """Classify one raw single-lead ECG (1-D, millivolts, sampled at ``fs`` Hz).
+
+        ``lead``: the signal's lead name, checked against the lead the model was trained on
+        (``self.lead``): another lead raises ``RecordError`` (reason ``wrong_lead``) naming both,
+        unless ``lead_override``; None or an unnamed lead (``"ECG"``) is accepted.
+        ``beats``: ``self.preprocess(signal_1d, fs)`` already computed (e.g. in worker processes,
+        ``serving.folder``); the signal is then not preprocessed again.
 
         Record-level model: ``probabilities`` (C,) float32, ``label`` (name; a list of names for
         multi-label tasks), ``label_index``, ``label_names``, ``beat_times_s`` (n,) R-peak times in
@@ -453,7 +488,8 @@ class Predictor:
         unsupported rate, too few beats).
         """
         self.check_output(output)
-        beats = self.preprocess(signal_1d, fs, path)
+        self.check_lead(lead, lead_override, path)
+        beats = self.preprocess(signal_1d, fs, path) if beats is None else beats
         features = self.record_features(signal_1d, fs, path) if self.n_record_features else None
         if self.per_beat:
             probabilities, starts = self.predict_beat_probabilities(beats.beats, beats.rr)
@@ -543,7 +579,7 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
         import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
         try:
             model = keras.models.load_model(path, compile=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, TypeError) as exc:   # TypeError: a layer Keras cannot deserialise
             raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
         backend = _KerasBackend(model, per_beat=task.kind == tasks_lib.PER_BEAT)
     elif kind == "saved_model":
@@ -559,7 +595,7 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
                               f"'thresholds' in {METADATA_NAME} nor a {THRESHOLDS_NAME} beside it (looked in "
                               f"{[str(f) for f in _search_folders(path)]}). Thresholds are chosen on validation "
                               "data when the model is trained (ecgsl_keras.training.trainer writes thresholds.json)")
-    predictor = Predictor(backend, config, task, source=str(path), thresholds=thresholds)
+    predictor = Predictor(backend, config, task, source=str(path), thresholds=thresholds, lead=find_lead(path))
     folder = stacked_folder(path) if kind == "keras" else None
     return load_stacked(folder, predictor) if folder else predictor   # booster over features + deep outputs
 

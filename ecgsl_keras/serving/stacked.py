@@ -70,6 +70,7 @@ class StackedPredictor:
     task = property(lambda self: self.predictor.task)
     label_names = property(lambda self: self.predictor.label_names)
     per_beat = property(lambda self: False)
+    lead = property(lambda self: self.predictor.lead)
     format = property(lambda self: f"stacked({self.predictor.format}+lightgbm)")
 
     def check_output(self, output) -> None:
@@ -83,10 +84,15 @@ class StackedPredictor:
         values = self._features.record_features(np.asarray(signal_1d), float(fs), path=path)
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
-    def predict_signal(self, signal_1d, fs, path="<signal>", output=None) -> dict:
+    def check_lead(self, lead=None, override: bool = False, path="<signal>") -> bool:
+        return self.predictor.check_lead(lead, override, path)
+
+    def predict_signal(self, signal_1d, fs, path="<signal>", output=None, lead=None, lead_override=False,
+                       beats=None) -> dict:
         """``Predictor.predict_signal``'s record-level dict with the booster's ``probabilities``,
         ``label`` and ``label_index``; the deep model's own in ``deep_probabilities``."""
-        deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output)   # signal checks first
+        deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, lead=lead,
+                                             lead_override=lead_override, beats=beats)   # lead and signal checks first
         row = np.concatenate([self.features(signal_1d, fs, path), np.asarray(deep["probabilities"], np.float64)])
         probabilities = self.stacked.predict_proba(row[None, :])[0].astype(np.float32)
         label, index = self.decide(probabilities)

@@ -253,6 +253,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
         "init_from": str(Path(init_from).resolve()) if init_from is not None else None,
         "strategy": strategy_lib.describe(dist), "global_batch_size": global_batch, "steps_per_epoch": steps,
         "monitor": monitor, "monitor_mode": mode, "versions": runs.versions(), "status": runs.STATUS_RUNNING,
+        "lead": (manifest.get("metadata") or {}).get("lead"),   # the lead it learns (serving.inference.find_lead)
         "command": o.command, "data_splits": {k: {"examples": v.get("examples"), "beats": v.get("beats")}
                                             for k, v in (manifest.get("splits") or {}).items()},
     }

@@ -25,6 +25,30 @@ from ai_edge_litert.interpreter import Interpreter
 UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "μv": 1e-3, "v": 1e3}
 
 
+def quiet_interpreter(model_path: str, num_threads=None) -> Interpreter:
+    """The LiteRT interpreter, created with file descriptor 2 caught so that its start-up line
+    ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.") is dropped; other lines are kept."""
+    import os
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            interpreter = Interpreter(model_path=model_path, num_threads=num_threads)
+            interpreter.allocate_tensors()   # the delegate is applied here
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [line for line in caught.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if "Created TensorFlow Lite XNNPACK delegate" not in line]
+            if kept:
+                os.write(2, "".join(kept).encode("utf-8", "replace"))
+    return interpreter
+
+
 def read_lead(record_path: str, lead: str | None):
     """(float32 mV signal, fs) of one lead of a WFDB record."""
     import wfdb
@@ -73,7 +97,7 @@ def main(argv=None) -> int:
 
     signal, fs = read_lead(args.record, args.lead)
     x = resample(signal, fs, rate)
-    interpreter = Interpreter(model_path=args.model, num_threads=args.threads)
+    interpreter = quiet_interpreter(args.model, num_threads=args.threads)
     run = interpreter.get_signature_runner(meta["signature"])
     windows, valid_probabilities = [], []
     for start in window_starts(len(x), window):
