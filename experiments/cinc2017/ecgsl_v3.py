@@ -121,7 +121,8 @@ def main(argv=None) -> int:
             rows["average"].append(dict(seed=seed, booster_seed=b_seed, **_metrics(y, (0.5 * (prob + b)).argmax(-1))))
     result = {"command": "python experiments/cinc2017/ecgsl_v3.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "schedule": {"epochs": EPOCHS, "patience": PATIENCE, "init_from": "encoder", "encoder_warmup_epochs": 1},
-              "records": {"validation": int(len(y)) if seeds_done else 0}, "seeds": seeds_done}
+              "records": {"validation": int(len(y)) if seeds_done else 0}, "seeds": seeds_done,
+              "n_seeds": len(seeds_done)}
     if seeds_done:
         ensemble = np.mean(probs, axis=0)
         rows["ecgsl_ensemble"] = [dict(seed=0, **_metrics(y, ensemble.argmax(-1)))]
