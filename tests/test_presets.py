@@ -24,21 +24,39 @@ ATOL = 1e-4
 
 def test_every_shipped_preset_is_pinned():
     assert sorted(presets.list_presets(root=REPO / "ecgsl_keras" / "presets")) == \
-        ["cinc2017", "cinc2017-stacked", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
+        ["cinc2017", "cinc2017-keras", "cinc2017-stacked", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
 
 
 def test_cinc2017_preset_on_record_A04483():
-    """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): the preset says O."""
+    """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): the deep part (ECG-SL, the 5 fold
+    models) says O; averaged with the record-features booster the preset says N. Booster probabilities are pinned
+    like the network's (LightGBM's text model gives the same sums of leaf values on every platform to ~1e-12)."""
     from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.serving.inference import load_model
 
     signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
     result = load_model("cinc2017").predict_signal(signal, fs)
-    assert result["n_beats"] == 58 and result["label"] == "O"
+    assert result["n_beats"] == 58 and result["label"] == "N"
     # probabilities of N, A, O, ~
-    np.testing.assert_allclose(result["probabilities"], [0.40337348, 0.00927144, 0.56470454, 0.02265057],
+    np.testing.assert_allclose(result["deep_probabilities"], [0.40911326, 0.01164903, 0.55532163, 0.02391614],
                                atol=ATOL, rtol=0)
-    np.testing.assert_allclose(result["attention_weights"][:4], [0.02232123, 0.02104213, 0.03046635, 0.01991129],
+    np.testing.assert_allclose(result["probabilities"], [0.67203265, 0.0058251, 0.31018394, 0.01195833],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["attention_weights"][:4], [0.02587529, 0.02014155, 0.0212665, 0.03112372],
+                               atol=ATOL, rtol=0)
+
+
+def test_cinc2017_keras_preset_on_record_A04483():
+    """The same record through the one-Keras-model hybrid (ECG-SL + record features as a second input)."""
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.inference import load_model
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    result = load_model("cinc2017-keras").predict_signal(signal, fs)
+    assert result["n_beats"] == 58 and result["label"] == "N"
+    np.testing.assert_allclose(result["probabilities"], [0.9051789, 0.00879907, 0.07480767, 0.01121436],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["attention_weights"][:4], [0.00662343, 0.02330699, 0.02209488, 0.01178404],
                                atol=ATOL, rtol=0)
 
 

@@ -413,7 +413,7 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
         from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
 
         return evaluate_stacked_raw(model_path, dataset, data_dir, records=records, reader_kwargs=reader_kwargs,
-                                    progress=progress)
+                                    progress=progress, plots=plots, predictions=predictions)
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})

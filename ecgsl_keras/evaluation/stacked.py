@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, reader_kwargs=None,
-                         progress: bool = True) -> dict:
+                         progress: bool = True, plots=None, predictions=None) -> dict:
+    """``evaluate_raw`` for a stacked model; ``plots`` and ``predictions`` (one CSV row per record) as there."""
     from tqdm import tqdm
 
     from ecgsl_keras.serving.inference import load_model
@@ -36,7 +37,7 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
                                                   f"{task.name}")
     if task.kind != tasks_lib.MULTICLASS:
         raise ConfigError(model_path, "bad_task", "stacked models are record-level multiclass classifiers")
-    skipped, targets, stacked, deep = SkipCounter(), [], [], []
+    skipped, targets, stacked, deep, ids = SkipCounter(), [], [], [], []
     start = time.perf_counter()
     for record_id in tqdm(list(reader.record_ids()), desc=f"stacked {dataset}", unit="rec", disable=not progress,
                           file=sys.stderr):
@@ -47,6 +48,7 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
             skipped.add(error)
             log.warning("skipping %s", error)
             continue
+        ids.append(record_id)
         targets.append(task.index(record.labels[0]))
         stacked.append(result["probabilities"])
         deep.append(result["deep_probabilities"])
@@ -60,4 +62,16 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
                skipped_by_reason=dict(skipped.counts),
                deep={k: deep_metrics.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy")},
                seconds=round(time.perf_counter() - start, 2))
+    if plots or predictions:
+        # evaluation.evaluate calls this module: its row and plot writers are imported when used
+        from ecgsl_keras.evaluation.evaluate import _short, evaluation_plots, prediction_rows, write_prediction_rows
+
+        agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
+        if plots:
+            out["plots"] = evaluation_plots(task, y, agg["probabilities"], plots,
+                                            title=f"{_short(model_path)} on {_short(data_dir)}")
+        if predictions:
+            rows = prediction_rows(task, agg)
+            out["predictions"] = write_prediction_rows(rows, predictions, task)
+            out["prediction_rows"] = len(rows)
     return out

@@ -381,6 +381,13 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     if not model_path.is_file() or model_path.suffix != ".keras":
         raise ConfigError(model_path, "missing_file", "expected an existing .keras model file")
     found_config, found_task, used = find_metadata(model_path)
+    from ecgsl_keras.serving.stacked import stacked_folder
+
+    if stacked_folder(model_path):   # e.g. the cinc2017 preset: ECG-SL + a LightGBM booster over record features
+        log.warning("%s: exporting its ECG-SL part only; the booster over record features beside it (stacking.json) "
+                    "is not a Keras layer, so the exported files give the deep model's own probabilities. One file "
+                    "for the edge: cinc2017-edge; ECG-SL and the record features in one model: cinc2017-keras",
+                    model_path.parent)
     config = config or found_config
     task = tasks_lib.get_task(task) if isinstance(task, str) else (task or found_task)
     if config is None or task is None:

@@ -50,6 +50,20 @@ def deep_run(runs_in: list[Path], work: Path) -> Path:
     return out
 
 
+def with_metrics(run: Path, metrics_file: Path, work: Path, data_name: str) -> Path:
+    """A run-like copy of ``run`` whose ``metrics.json`` is ``evaluate``'s JSON of the SHIPPED combination
+    (``evaluate --model PRESET --dataset cinc2017 --records <validation ids>``), so the card states its figures."""
+    out = work / "ship_run"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for name in ("model.keras", "config.json"):
+        shutil.copy2(run / name, out / name)
+    metrics = json.loads(metrics_file.read_text())
+    metrics.update(split="validation", data=data_name)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return out
+
+
 def average_booster(features_booster: Path, work: Path, deep_weight: float) -> Path:
     """The features-only booster re-specified as ``combine="average"`` over the deep model's probabilities."""
     from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
@@ -75,6 +89,9 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="cinc2017")
     p.add_argument("--deep-weight", type=float, default=0.5)
     p.add_argument("--card-extra", type=Path, help="Markdown appended to the model card")
+    p.add_argument("--metrics", type=Path, help="evaluate's JSON of the shipped combination on the validation records")
+    p.add_argument("--data-name", default="cinc2017_prepared (v3 labels, stratified 80/20, seed 42)",
+                   help="how the card names the validation data")
     p.add_argument("--description", default="CinC 2017 rhythm classes (N, A, O, ~), one lead: the mean of ECG-SL's and a "
                                             "record-features LightGBM booster's class probabilities")
     p.add_argument("--out-root", help="presets folder (default: the package's)")
@@ -83,6 +100,8 @@ def main(argv=None) -> int:
     from ecgsl_keras.training.publish import build
 
     run = deep_run([r.resolve() for r in args.deep], args.work)
+    if args.metrics:
+        run = with_metrics(run, args.metrics, args.work, args.data_name)
     booster = average_booster(args.booster, args.work, args.deep_weight)
     meta = build(run, args.name, args.description, card_extra=args.card_extra, overwrite=True, root=args.out_root,
                  booster=booster)
