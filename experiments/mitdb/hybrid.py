@@ -16,6 +16,10 @@ per-beat model on each fold, scoring the other (``left_out_predictions.npz``). T
            * ``features``: LightGBM (``modeling.stacking.StackedClassifier``) on the per-beat features;
            * ``features_embedding``: LightGBM on [features + encoder hidden state] (hybrid b, label-free deep input);
            * ``average``: mean of the ``features`` booster's and ECG-SL's probabilities (same fold, no OOF needed);
+           * ``linear``: balanced logistic regression (median imputation, standardised, clipped to +-50) on the
+             RR features divided by the record's average RR and the shape-against-median features only
+             (``LINEAR_FEATURES``: no absolute RR, no absolute amplitude), in the spirit of de Chazal et al.'s
+             linear discriminants;
            each with the argmax and with per-class log-probability offsets chosen on the TRAINING fold by an
            inner leave-records-out split (two groups of its records, ``leave_records_out_folds``), maximising
            the mean F1 over N, S, V, F: no left-out beat takes part in any choice.
@@ -44,6 +48,9 @@ CLASSES = ("N", "S", "V", "F")
 WEIGHT_CAP = 20.0        # balanced class weights capped, as the deep protocol (DS1 has 8 Q beats)
 PARAMS = {"learning_rate": 0.05, "num_boost_round": 300, "num_leaves": 15, "min_data_in_leaf": 50,
           "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
+LINEAR_FEATURES = ("pre_rr_norm", "post_rr_norm", "local_rr_norm", "pre_local_ratio", "post_pre_ratio", "qrs_width_ms",
+                   "qrs_width_norm", "median_corr", "median_corr_qrs", "residual_norm", "r_amplitude_norm",
+                   "qrs_p2p_norm", "p_energy_norm", "t_energy_norm")
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
 TARGETS = {"S_sensitivity": 0.80, "S_positive_predictivity": 0.60, "V_sensitivity": 0.92,
            "V_positive_predictivity": 0.90}
@@ -122,8 +129,30 @@ def _weights(y, n_classes):
 def _booster(X, y, names, labels, seed):
     from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    clf = StackedClassifier(names, [], labels, params=dict(PARAMS, num_threads=2), seed=seed, class_weight=None)
+    clf = StackedClassifier(names, [], labels, params=dict(PARAMS, num_threads=1), seed=seed, class_weight=None)
     return clf.fit(X, y, sample_weight=_weights(y, len(labels)))
+
+
+def _linear(train, test, n_classes):
+    """Probabilities of the ``linear`` row (see the module docstring) for the ``test`` table."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from ecgsl_keras.data.per_beat_features import FEATURE_NAMES
+
+    idx = [FEATURE_NAMES.index(name) for name in LINEAR_FEATURES]
+
+    def columns(table):
+        return np.clip(table["features"][:, idx], -50.0, 50.0)   # NaN stays NaN (imputed); inf ratios clipped
+
+    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
+                          LogisticRegression(class_weight="balanced", max_iter=2000))
+    model.fit(columns(train), train["target"])
+    out = np.zeros((len(test["target"]), n_classes))
+    out[:, model.classes_] = model.predict_proba(columns(test))
+    return out
 
 
 def _macro_nsvf(y, p, labels):
@@ -219,10 +248,12 @@ def main(argv=None) -> int:
             # the inner left-out probabilities of the training fold: for the offsets only
             inner_p = np.zeros((len(y), len(labels)))
             for group in inner:
+                log.info("held-out fold %d, %s: inner group of %d records", held_out, row, len(group))
                 m = np.isin(train["record"], group)
                 inner_p[m] = _booster(X[~m], y[~m], names, labels, args.seed).predict_proba(X[m])
             offsets_chosen.setdefault(row, {})[held_out] = choose_offsets(y, inner_p, labels)
             probs[row] = _booster(X, y, names, labels, args.seed).predict_proba(get(test))
+        probs["linear"] = _linear(train, test, len(labels))
         if "ecgsl" in probs:
             probs["average"] = 0.5 * (probs["features"] + probs["ecgsl"])
         for row, p_row in probs.items():
