@@ -30,6 +30,11 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    ``SignalConfig.rpeak_refine_s``, the direction (up or down) chosen once per window; peaks that
    end up closer than ``min_rr_s`` keep the larger one.
 6. **Top-k**: the ``max_beats`` (the model's) strongest beats, in time order, with a validity mask.
+   **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``signal.guard_keep``, the
+   physiological check of ``signal.guard_rpeaks`` with its shape rescue (constants ``signal.GUARD``, shared
+   with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
+   shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). The Python
+   guard's search back in long RR gaps is not in the graph.
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
@@ -429,6 +434,65 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(ok, order)
 
+    def guard(self, cleaned, pos, ok):
+        """``signal.guard_keep`` in tensor form (the physiological check with its shape rescue, two
+        passes, constants ``signal.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        (kept peaks first, in time order). The search back of ``signal.guard_rpeaks`` is not in the graph."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, guard = signal_lib.GUARD, float(self.sc.rpeak_guard_amplitude)
+        half = max(1, int(round(const.qrs_half_width_s * fs)))
+        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        slope = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs
+        sharpness = slope / tf.maximum(amplitude, 1e-12)
+        wide = max(1, int(round(const.shape_half_width_s * fs)))
+        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
+        deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
+        over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
+        width = tf.reduce_sum(tf.cast(over, tf.float32), axis=1) / fs
+        posf = tf.cast(pos, tf.float32)
+        earlier = posf[None, :] < posf[:, None]                     # [i, j]: peak j before query i
+
+        def neighbour_percentile(values, mask, q):
+            # signal._neighbour_percentile: the `neighbours` peaks of `mask` before each query and the
+            # `neighbours` from it on; linear-interpolated percentile `q` (NaN -> +inf when none)
+            maskf = tf.cast(mask, tf.int32)
+            rank = tf.cumsum(maskf) - 1                                       # rank of j among mask
+            before = tf.reduce_sum(tf.cast(tf.logical_and(earlier, mask[None, :]), tf.int32), axis=1)  # (K,)
+            inside = tf.logical_and(mask[None, :], tf.logical_and(rank[None, :] >= before[:, None] - const.neighbours,
+                                                                  rank[None, :] < before[:, None] + const.neighbours))
+            big = tf.constant(3.0e38, tf.float32)
+            ascending = -tf.math.top_k(-tf.where(inside, tf.tile(values[None, :], [k, 1]), big), k=k, sorted=True).values
+            count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=1)
+            last = tf.maximum(count - 1, 0)
+            position = tf.cast(last, tf.float32) * (q / 100.0)
+            low = tf.floor(position)
+            low_i = tf.cast(low, tf.int32)
+            high_i = tf.minimum(low_i + 1, last)
+            a = tf.gather(ascending, low_i, batch_dims=1)
+            b = tf.gather(ascending, high_i, batch_dims=1)
+            return tf.where(count > 0, a + (position - low) * (b - a), big)
+
+        keep = ok
+        for _ in range(2):
+            enough = tf.reduce_sum(tf.cast(keep, tf.int32)) >= 3
+            reference = neighbour_percentile(amplitude, keep, const.percentile)
+            large = tf.logical_and(ok, amplitude >= guard * reference)
+            new = large
+            if const.rescue_amplitude < guard:
+                sharp_ref = neighbour_percentile(sharpness, large, 50.0)
+                width_ref = neighbour_percentile(width, large, 50.0)
+                qrs_like = tf.logical_and(
+                    tf.logical_and(ok, amplitude >= const.rescue_amplitude * reference),
+                    tf.logical_and(sharpness >= const.rescue_sharpness * sharp_ref, width <= const.rescue_width * width_ref))
+                qrs_like = tf.logical_and(qrs_like, tf.reduce_sum(tf.cast(large, tf.int32)) >= 3)
+                new = tf.logical_or(large, qrs_like)
+            keep = tf.where(tf.logical_and(enough, tf.reduce_any(new)), new, keep)
+        order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
     def rr(self, pos, ok):
         """signal.rr_features on the valid prefix of ``pos`` (seconds, (K, 3))."""
         import tensorflow as tf
@@ -452,11 +516,17 @@ class EndToEnd:
 
     # -- the whole function --------------------------------------------------------------------
 
-    def __call__(self, ecg):
+    def peaks(self, ecg):
+        """Only the detection part of the graph, for comparisons with ``signal.find_rpeaks``:
+        ``(positions int32 (K,) at the input rate, valid bool (K,))``, valid ones first in time order."""
+        _, _, _, pos, ok, _ = self.front(ecg)
+        return pos * self.factor, ok
+
+    def front(self, ecg):
+        """Steps 1-5: ``(status, x, count, pos, ok, cleaned)`` (``x``: at target_fs)."""
         import tensorflow as tf
 
-        sc = self.sc
-        n_in, n, k, L = self.n_input, self.n, self.max_beats, int(sc.beat_len)
+        n_in, n = self.n_input, self.n
         ecg = tf.reshape(tf.cast(ecg, tf.float32), (-1,))
         length = tf.shape(ecg)[0]
         length_ok = tf.logical_and(length >= self.min_input, length <= n_in)
@@ -479,6 +549,17 @@ class EndToEnd:
         else:
             beat, score = self.detect(cleaned, count)
         pos, ok = self.refine(cleaned, beat, score)
+        if self.sc.rpeak_guard_amplitude > 0:
+            pos, ok = self.guard(cleaned, pos, ok)
+        return status, x, count, pos, ok, cleaned
+
+    def __call__(self, ecg):
+        import tensorflow as tf
+
+        sc = self.sc
+        n, k, L = self.n, self.max_beats, int(sc.beat_len)
+        status, x, count, pos, ok, cleaned = self.front(ecg)
+        inside = _arange(x) < count
         rr = self.rr(pos, ok)
         # robust normalisation over the window's samples (signal.normalize)
         if sc.normalize == "robust":
