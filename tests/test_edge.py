@@ -188,6 +188,36 @@ def test_in_graph_guard_keeps_the_small_beats_of_bigeminy(fixtures_dir, monkeypa
     assert fn > 20
 
 
+@pytest.mark.parametrize("rhythm", ["bigeminy", "block21"])
+def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rhythm):
+    """The same guard in both places: EndToEnd.guard and signal.guard_keep on the same peaks (the unguarded
+    detector's, 30 s of MIT-BIH 119 built as bigeminy or 2:1 block, at target_fs) keep the same ones."""
+    from ecgsl_keras.bench import rhythms
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig()
+    signal, fs, beats, episodes, _, symbols = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
+    built = rhythms.build(rhythm, signal, fs, beats, symbols, episodes, seed=119)
+    fs_t = config.target_fs
+    x = signal_lib.resample(built["signal"][: int(30 * fs)], fs, fs_t)   # one window of the graph
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0),
+                                   cleaned=cleaned)
+    assert 25 < peaks.size <= 128
+    amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+    expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude)]
+    # something to decide: 2:1 block's P waves are dropped; bigeminy's small beats are dropped without the rescue
+    off = dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0)
+    decided = expected if rhythm == "block21" else peaks[signal_lib.guard_keep(
+        peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude, off)]
+    assert peaks.size - decided.size > 5
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    pos = np.full(128, x.size - 1, np.int32)
+    pos[: peaks.size] = peaks
+    kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
+    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+
+
 @pytest.mark.slow   # eight records through both detectors: ~14 s
 def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
     """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records (the beats the graph

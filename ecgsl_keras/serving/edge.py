@@ -457,14 +457,16 @@ class EndToEnd:
 
         def neighbour_percentile(values, mask, q):
             # signal._neighbour_percentile: the `neighbours` peaks of `mask` before each query and the
-            # `neighbours` from it on; linear-interpolated percentile `q` (NaN -> +inf when none)
-            maskf = tf.cast(mask, tf.int32)
-            rank = tf.cumsum(maskf) - 1                                       # rank of j among mask
+            # `neighbours` from it on; linear-interpolated percentile `q` (+big when there are none)
+            m = const.neighbours
+            compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
+            n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
             before = tf.reduce_sum(tf.cast(tf.logical_and(earlier, mask[None, :]), tf.int32), axis=1)  # (K,)
-            inside = tf.logical_and(mask[None, :], tf.logical_and(rank[None, :] >= before[:, None] - const.neighbours,
-                                                                  rank[None, :] < before[:, None] + const.neighbours))
+            index = before[:, None] + tf.range(-m, m)[None, :]                                      # (K, 2m)
+            inside = tf.logical_and(index >= 0, index < n_mask)
             big = tf.constant(3.0e38, tf.float32)
-            ascending = -tf.math.top_k(-tf.where(inside, tf.tile(values[None, :], [k, 1]), big), k=k, sorted=True).values
+            window = tf.where(inside, tf.gather(compact, tf.clip_by_value(index, 0, k - 1)), big)
+            ascending = -tf.math.top_k(-window, k=2 * m, sorted=True).values
             count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=1)
             last = tf.maximum(count - 1, 0)
             position = tf.cast(last, tf.float32) * (q / 100.0)
