@@ -14,7 +14,7 @@ processes. The chain ``preprocess`` runs, in order:
    signal within ``config.rpeak_refine_s`` (``wfdb.processing.correct_peaks``), so beats are
    centred on R whatever delay the detector's own filter has. Last, ``guard_rpeaks`` drops
    detections far smaller than the QRS complexes around them (non-conducted P waves in 2:1 AV
-   block, noise in sinus pauses) and searches back in RR gaps for missed beats
+   block, noise in sinus pauses) unless they are shaped like them (small beats in bigeminy), and searches back in RR gaps for missed beats
    (``config.rpeak_guard_amplitude``, ``config.rpeak_searchback*``).
 4. ``resample`` of the cleaned signal to ``config.target_fs``; each native peak ``p`` maps to
    ``round(p * target_fs / fs)``.
@@ -48,7 +48,8 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize", "rr_features", "segment", "preprocess"]
+           "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "rr_features", "segment", "preprocess"]
 
 @dataclass
 class Beats:
@@ -382,6 +383,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        first pass kept, so a run of false detections (noise in a pause) does not lower it. This
        removes non-conducted P waves (2:1 AV block), noise in pauses and T waves, which are far
        smaller than the QRS complexes around them; a wide ventricular beat keeps its amplitude.
+       **Shape rescue** (``GUARD.rescue_*``): a peak under the threshold is kept when it is over
+       ``rescue_amplitude`` x the reference and as sharp and no wider than the QRS complexes around it
+       (``qrs_shapes``, ``guard_keep``), so the small normal beats between large ectopic ones in
+       bigeminy or trigeminy stay. The in-graph detector (``serving.edge``) runs the same check.
     2. **Search back** (``config.rpeak_searchback`` > 0): in every RR gap longer than
        ``rpeak_searchback`` times the local median RR (9 intervals) the strongest point of the
        detector's feature (the smoothed absolute slope of ``detect_signal``, as the ``neurokit``
