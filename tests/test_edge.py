@@ -218,6 +218,39 @@ def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rh
     np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
 
 
+def test_in_graph_search_back_recovers_a_missed_beat_as_the_python_one_does(fixtures_dir):
+    """EndToEnd.search_back and signal._search_back on the same peaks with one beat left out (30 s of
+    MIT-BIH 119 at target_fs): both bring it back, at the same sample give or take the apex search."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig()
+    signal, fs, _, _, _ = read_mitdb(fixtures_dir / "mitdb", "119")
+    fs_t = config.target_fs
+    x = signal_lib.resample(signal[: int(30 * fs)], fs, fs_t)
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+    detect = signal_lib.clean(x, fs_t, config.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs_t, config, cleaned=cleaned)
+    missing = peaks[12]
+    left = np.delete(peaks, 12)
+    python = signal_lib.guard_rpeaks(left, cleaned, detect, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0))
+    assert python.size == peaks.size and abs(int(python[12]) - int(missing)) <= 2
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    pos = np.full(128, x.size - 1, np.int32)
+    pos[: left.size] = left
+    kept, ok = graph.search_back(cleaned.astype(np.float32), graph_detect(graph, x), pos, np.arange(128) < left.size)
+    found = kept.numpy()[ok.numpy()]
+    assert found.size == peaks.size and abs(int(found[12]) - int(python[12])) <= 2
+
+
+def graph_detect(graph, x):
+    """The graph's detection signal (the rpeak_clean_method FIR of the window)."""
+    import tensorflow as tf
+
+    xt = tf.constant(np.pad(x, (0, graph.n - x.size)).astype(np.float32))
+    graph.detect_neurokit(xt, tf.constant(x.size))
+    return graph.detect_signal
+
+
 @pytest.mark.slow   # eight records through both detectors: ~14 s
 def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
     """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records (the beats the graph
