@@ -89,7 +89,9 @@ class SignalConfig(_JsonConfig):
     # mindelay 0.2 s and search-back at 1.3 x RR win on DS1 but add peaks inside ordinary RR
     # intervals (T waves) on CinC 2017, so the choice was made with mindelay 0.3 and search-back 1.5.
     rpeak_mindelay_s: float = 0.3       # "neurokit" detector's minimum delay between peaks (neurokit2 default)
-    rpeak_guard_amplitude: float = 0.35  # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct)
+    # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
+    # QRS complexes (bigeminy's small normal beats; the rescue's constants: signal.GuardConstants)
+    rpeak_guard_amplitude: float = 0.35
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded

@@ -1,6 +1,7 @@
 """The end-to-end TFLite file (ecgsl_keras.serving.edge): raw window in, diagnosis out, detection inside."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
 # Fixture records of the four classes (all 30 s or shorter: one window each, as predict_signal sees them).
 RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135", "A05592")
+AGREEMENT_FLOOR = 0.97   # in-graph vs Python peaks at 50 ms on RECORDS (measured below; issue 21 aims at 0.995)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +146,130 @@ def test_in_graph_rr_features_match_signal_rr_features():
     rr = graph.rr(padded, ok).numpy()[: peaks.size]
     expected = signal_lib.rr_features(peaks, config.target_fs, config.rr_local_window, config.max_rr_s)
     np.testing.assert_allclose(rr, expected, atol=1e-5)
+
+
+def _graph_peaks(graph, signal_at_target, window):
+    """In-graph peaks (``EndToEnd.peaks``, eager) over consecutive windows: a list of (start, peaks)."""
+    import tensorflow as tf
+
+    run = tf.function(graph.peaks, input_signature=[tf.TensorSpec((None,), tf.float32)])
+    out = []
+    for start in edge.window_starts(len(signal_at_target), window):
+        pos, ok = run(tf.constant(signal_at_target[start:start + window], tf.float32))
+        out.append((start, len(signal_at_target[start:start + window]), pos.numpy()[ok.numpy()] + start))
+    return out
+
+
+@pytest.mark.slow   # four 30 s windows through the graph twice (eager TensorFlow): ~6 s
+def test_in_graph_guard_keeps_the_small_beats_of_bigeminy(fixtures_dir, monkeypatch):
+    """The guard's shape rescue in the graph: on bigeminy built from MIT-BIH 119 (every other beat at 0.4
+    of its amplitude) the graph keeps every beat; with the rescue off it drops a third of them."""
+    from ecgsl_keras.bench import rhythms
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig()
+    signal, fs, beats, episodes, _, symbols = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
+    built = rhythms.build("bigeminy", signal, fs, beats, symbols, episodes, seed=119)
+    x = signal_lib.resample(built["signal"], fs, config.target_fs)[: int(120 * config.target_fs)].astype(np.float32)
+    reference = np.rint(built["beats"] * config.target_fs / fs).astype(np.int64)
+
+    def missed():
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        fn = fp = 0
+        for start, length, peaks in _graph_peaks(graph, x, int(30 * config.target_fs)):
+            lo, hi = start + config.r_offset, start + length - (config.beat_len - config.r_offset)
+            m = signal_lib.match_peaks(reference[(reference >= lo) & (reference < hi)],
+                                       peaks[(peaks >= lo) & (peaks < hi)], int(0.15 * config.target_fs))
+            fn, fp = fn + m["fn"], fp + m["fp"]
+        return fn, fp
+
+    assert missed() == (0, 0)
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0))
+    fn, _ = missed()
+    assert fn > 20
+
+
+@pytest.mark.parametrize("rhythm", ["bigeminy", "block21"])
+def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rhythm):
+    """The same guard in both places: EndToEnd.guard and signal.guard_keep on the same peaks (the unguarded
+    detector's, 30 s of MIT-BIH 119 built as bigeminy or 2:1 block, at target_fs) keep the same ones."""
+    from ecgsl_keras.bench import rhythms
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig()
+    signal, fs, beats, episodes, _, symbols = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
+    built = rhythms.build(rhythm, signal, fs, beats, symbols, episodes, seed=119)
+    fs_t = config.target_fs
+    x = signal_lib.resample(built["signal"][: int(30 * fs)], fs, fs_t)   # one window of the graph
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0),
+                                   cleaned=cleaned)
+    assert 25 < peaks.size <= 128
+    amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+    expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude)]
+    # something to decide: 2:1 block's P waves are dropped; bigeminy's small beats are dropped without the rescue
+    off = dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0)
+    decided = expected if rhythm == "block21" else peaks[signal_lib.guard_keep(
+        peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude, off)]
+    assert peaks.size - decided.size > 5
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    pos = np.full(128, x.size - 1, np.int32)
+    pos[: peaks.size] = peaks
+    kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
+    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+
+
+def test_in_graph_search_back_recovers_a_missed_beat_as_the_python_one_does(fixtures_dir):
+    """EndToEnd.search_back and signal._search_back on the same peaks with one beat left out (30 s of
+    MIT-BIH 119 at target_fs): both bring it back, at the same sample give or take the apex search."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig()
+    signal, fs, _, _, _ = read_mitdb(fixtures_dir / "mitdb", "119")
+    fs_t = config.target_fs
+    x = signal_lib.resample(signal[: int(30 * fs)], fs, fs_t)
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+    detect = signal_lib.clean(x, fs_t, config.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs_t, config, cleaned=cleaned)
+    missing = peaks[12]
+    left = np.delete(peaks, 12)
+    python = signal_lib.guard_rpeaks(left, cleaned, detect, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0))
+    assert python.size == peaks.size and abs(int(python[12]) - int(missing)) <= 2
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    pos = np.full(128, x.size - 1, np.int32)
+    pos[: left.size] = left
+    kept, ok = graph.search_back(cleaned.astype(np.float32), graph_detect(graph, x), pos, np.arange(128) < left.size)
+    found = kept.numpy()[ok.numpy()]
+    assert found.size == peaks.size and abs(int(found[12]) - int(python[12])) <= 2
+
+
+def graph_detect(graph, x):
+    """The graph's detection signal (the rpeak_clean_method FIR of the window)."""
+    import tensorflow as tf
+
+    xt = tf.constant(np.pad(x, (0, graph.n - x.size)).astype(np.float32))
+    graph.detect_neurokit(xt, tf.constant(x.size))
+    return graph.detect_signal
+
+
+@pytest.mark.slow   # eight records through both detectors: ~14 s
+def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
+    """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records (the beats the graph
+    can classify). Issue 21's target is 99.5%; the filters and the detector still differ (docs/edge.md)."""
+    config = SignalConfig()
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    tp = fn = fp = 0
+    for name in RECORDS:
+        signal, fs, _ = read_lead(Path(cinc_dir) / name)
+        python = np.rint(signal_lib.find_rpeaks(signal, fs, config) * config.target_fs / fs).astype(np.int64)
+        x = signal_lib.resample(signal, fs, config.target_fs).astype(np.float32)
+        for start, length, peaks in _graph_peaks(graph, x, int(30 * config.target_fs)):
+            lo, hi = start + config.r_offset, start + length - (config.beat_len - config.r_offset)
+            m = signal_lib.match_peaks(python[(python >= lo) & (python < hi)], peaks[(peaks >= lo) & (peaks < hi)],
+                                       int(0.05 * config.target_fs))
+            tp, fn, fp = tp + m["tp"], fn + m["fn"], fp + m["fp"]
+    assert tp > 250
+    assert tp / (tp + fn) >= AGREEMENT_FLOOR and tp / (tp + fp) >= AGREEMENT_FLOOR
 
 
 @pytest.mark.parametrize("options,message", [(["--input-rate", "50"], "input rate 50 Hz"),

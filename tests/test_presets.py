@@ -24,7 +24,8 @@ ATOL = 1e-4
 
 def test_every_shipped_preset_is_pinned():
     assert sorted(presets.list_presets(root=REPO / "ecgsl_keras" / "presets")) == \
-        ["cinc2017", "cinc2017-keras", "cinc2017-stacked", "encoder", "mitdb-beats", "ptbxl-superdiagnostic"]
+        ["cinc2017", "cinc2017-edge", "cinc2017-keras", "cinc2017-stacked", "encoder", "mitdb-beats",
+         "ptbxl-superdiagnostic"]
 
 
 def test_cinc2017_preset_on_record_A04483():
@@ -58,6 +59,23 @@ def test_cinc2017_keras_preset_on_record_A04483():
                                atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["attention_weights"][:4], [0.00662343, 0.02330699, 0.02209488, 0.01178404],
                                atol=ATOL, rtol=0)
+
+
+def test_cinc2017_edge_preset_on_record_A04483():
+    """The edge preset (one member of the cinc2017 ensemble, experiments/edge/edge_preset.py) on the same record."""
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.inference import load_model
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    result = load_model("cinc2017-edge").predict_signal(signal, fs)
+    assert result["n_beats"] == 58 and result["label"] == "O"
+    np.testing.assert_allclose(result["probabilities"], [0.08384272, 0.01171207, 0.88474274, 0.01970241],
+                               atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["attention_weights"][:4], [0.02433920, 0.02270972, 0.01869109, 0.01384332],
+                               atol=ATOL, rtol=0)
+    meta = presets.metadata("cinc2017-edge", root=REPO / "ecgsl_keras" / "presets")
+    assert meta["model_kind"] == "ecgsl" and meta["stage"] == "member"
+    assert meta["files"]["model.keras"]["sha256"] == "1bc7a7c15b951950c4f77f5e0567556164afceb0e2368bf9f3e681af9850679a"
 
 
 def test_cinc2017_stacked_preset_on_record_A04483():

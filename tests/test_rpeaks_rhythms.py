@@ -1,5 +1,6 @@
-"""The R-peak guard (signal.guard_rpeaks) on 2:1 AV block and sinus pauses built from the real
-MIT-BIH fixture beats (bench.rhythms), and the legacy detector as the control."""
+"""The R-peak guard (signal.guard_rpeaks) on 2:1 AV block, sinus pauses and bigeminy built from the
+real MIT-BIH fixture beats (bench.rhythms), and the legacy detector (or the guard without its shape
+rescue) as the control."""
 import dataclasses
 
 import numpy as np
@@ -121,6 +122,36 @@ def test_search_back_recovers_a_missed_beat_and_rejects_noise(records):
     assert not ((result >= gap.start) & (result < gap.stop)).any()
 
 
+def test_bigeminy_scales_every_other_beat_and_keeps_the_reference(records):
+    built, fs = _build(records, "119", "bigeminy")
+    signal, _, beats, _, _, _ = records["119"]
+    scaled = built["scaled"]
+    assert built["signal"].shape == signal.shape and np.array_equal(built["beats"], beats)
+    assert scaled.size > 0.3 * beats.size
+    assert np.all(np.diff(np.searchsorted(beats, scaled)) >= 1)
+    original = signal_lib.clean(signal, fs)
+    cleaned = signal_lib.clean(built["signal"], fs)
+    ratio = signal_lib.qrs_amplitudes(cleaned, scaled, fs) / signal_lib.qrs_amplitudes(original, scaled, fs)
+    assert 0.35 < np.median(ratio) < 0.45                          # gain 0.4
+    others = np.setdiff1d(beats, scaled)[5:-5]
+    kept = signal_lib.qrs_amplitudes(cleaned, others, fs) / signal_lib.qrs_amplitudes(original, others, fs)
+    assert np.median(kept) > 0.95                                   # the other beats keep their QRS
+
+
+def test_guard_keeps_the_small_beats_of_bigeminy_and_still_drops_blocked_p_waves(records, monkeypatch):
+    built, fs = _build(records, "119", "bigeminy")
+    tolerance = int(0.15 * fs)
+    new = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, GUARDED), tolerance)
+    assert new["fn"] <= 0.003 * built["beats"].size and new["fp"] == 0
+    blocked, _ = _build(records, "119", "block21")
+    radius = int(0.3 * fs)
+    assert _near(signal_lib.find_rpeaks(blocked["signal"], fs, GUARDED), blocked["removed"], radius) == 0
+    # the control: the amplitude check alone (no shape rescue) drops the small beats
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0))
+    old = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, GUARDED), tolerance)
+    assert old["fn"] > 0.1 * built["scaled"].size
+
+
 def test_guard_drops_a_small_deflection_between_beats():
     fs = 360.0
     x = np.zeros(int(20 * fs))
@@ -143,13 +174,14 @@ def test_bench_rpeaks_reports_rhythms_for_the_guarded_and_legacy_detectors(capsy
     from ecgsl_keras.bench.__main__ import main
 
     code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119",
-                 "--rhythms", "normal", "block21", "pause", "--compare-legacy"])
+                 "--rhythms", "normal", "block21", "pause", "bigeminy", "--compare-legacy"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out.strip().splitlines()[-1])
     new, old = result["rhythms"], result["legacy"]["rhythms"]
-    assert set(new) == set(old) == {"normal", "block21", "pause"}
-    assert set(result["per_record"]) == {"119", "119/block21", "119/pause"}
+    assert set(new) == set(old) == {"normal", "block21", "pause", "bigeminy"}
+    assert set(result["per_record"]) == {"119", "119/block21", "119/pause", "119/bigeminy"}
+    assert result["per_record"]["119/bigeminy"]["scaled"] > 100 and new["bigeminy"]["Se"] >= 0.997
     assert result["per_record"]["119/block21"]["removed"] > 30
     assert result["TP"] == new["normal"]["TP"] and result["sensitivity"] == new["normal"]["Se"]
     assert old["block21"]["FP"] > 30 and new["block21"]["FP"] == 0        # the P waves of the blocked beats

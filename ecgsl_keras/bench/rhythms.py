@@ -1,6 +1,6 @@
 """Test rhythms built from real MIT-BIH beats, for the R-peak benchmark (``bench rpeaks --rhythms``).
 
-Two rhythms that MIT-BIH DS1 barely holds, and on which an R-peak detector tuned on DS1 fails,
+Three rhythms that MIT-BIH DS1 barely holds, and on which an R-peak detector tuned on DS1 fails,
 built from a record's own signal and annotations (deterministic for a given ``seed``):
 
 - ``block21`` -- second-degree AV block with 2:1 conduction: in every run of regular normal
@@ -14,6 +14,16 @@ built from a record's own signal and annotations (deterministic for a given ``se
   segment (after its T wave, before the next P wave). The pause holds the signal level at the
   insertion point plus real noise of the record. Reference beats (and VF episodes) after it move
   by the pause length.
+
+- ``bigeminy`` -- beats of alternating amplitude, as in ventricular bigeminy where the normal beats'
+  QRS is less than half the ectopic beats' (a DS2 record of issue 21: 1.06 mV against 2.6 mV):
+  in every run of regular normal beats every other beat, and every class-N beat next to a
+  ventricular (class V) beat, is scaled by ``gain`` (0.4, the ratio in that DS2 record) about the straight line between the ends
+  of its span (from ``min(0.25 s, 40% of the previous RR)`` before R to ``min(0.45 s, 60% of the next
+  RR)`` after R: P, QRS and T, with 20 ms raised-cosine edges). The signal keeps its length and
+  every beat stays in the reference (the scaled ones are listed in ``scaled``).
+  In records with bigeminy episodes (106, 119, 223) the normal beats between ectopic ones become
+  small next to them, as in the DS2 record the guard failed on.
 
 Real noise: the record's own TP segments (after a normal beat's T wave, before the next P wave),
 each with the straight line between its end values removed (so pieces join without steps),
@@ -32,7 +42,7 @@ import numpy as np
 
 from ecgsl_keras import tasks
 
-RHYTHMS = ("normal", "block21", "pause")
+RHYTHMS = ("normal", "block21", "pause", "bigeminy")
 
 
 def _regular_normal(beats, symbols, fs) -> np.ndarray:
@@ -158,21 +168,65 @@ def pause(signal, fs, beats, symbols, episodes=None, seed=0, pause_s=(2.0, 4.0),
             np.asarray(pauses, np.int64).reshape(-1, 2))
 
 
+def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_s=0.45, edge_s=0.02):
+    """Alternating amplitudes (module docstring). Returns ``(signal, scaled)``: the new signal and
+    the samples of the scaled beats (all beats stay in the reference)."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(signal, np.float64).copy()
+    beats = np.asarray(beats, np.int64)
+    n = beats.size
+    scaled = np.zeros(n, bool)
+    if n < 3:
+        return x, beats[scaled]
+    regular = _regular_normal(beats, symbols, fs)
+    for k in np.flatnonzero(regular)[int(rng.integers(2)):]:
+        if not scaled[k - 1]:          # alternate within a run of regular beats
+            scaled[k] = True
+    classes = [tasks.aami_class(s) for s in symbols]
+    is_n = np.array([c == "N" for c in classes], bool)
+    is_v = np.array([c == "V" for c in classes], bool)
+    next_to_v = np.zeros(n, bool)
+    next_to_v[1:] |= is_v[:-1]
+    next_to_v[:-1] |= is_v[1:]
+    scaled |= is_n & next_to_v
+    scaled[0] = scaled[-1] = False
+    edge = max(1, int(round(edge_s * fs)))
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, edge))
+    for k in np.flatnonzero(scaled):
+        start = beats[k] - int(round(min(before_s * fs, 0.4 * (beats[k] - beats[k - 1]))))
+        stop = beats[k] + int(round(min(after_s * fs, 0.6 * (beats[k + 1] - beats[k]))))
+        if start < 0 or stop >= x.size or stop - start < 2 * edge + 2:
+            scaled[k] = False
+            continue
+        piece = x[start:stop + 1]
+        line = np.linspace(piece[0], piece[-1], piece.size)
+        weight = np.full(piece.size, float(gain))
+        weight[:edge] = 1.0 + (gain - 1.0) * ramp
+        weight[-edge:] = 1.0 + (gain - 1.0) * ramp[::-1]
+        x[start:stop + 1] = line + weight * (piece - line)
+    return x, beats[scaled]
+
+
 def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
-    ``pauses``: inserted spans (pause)."""
+    ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
     if rhythm == "normal":
         return {"signal": np.asarray(signal, np.float64), "beats": beats, "episodes": episodes,
-                "removed": np.zeros(0, np.int64), "pauses": empty}
+                "removed": np.zeros(0, np.int64), "pauses": empty, "scaled": np.zeros(0, np.int64)}
     if rhythm == "block21":
         x, kept, removed = block21(signal, fs, beats, symbols, seed=seed)
-        return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty}
+        return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
+                "scaled": np.zeros(0, np.int64)}
     if rhythm == "pause":
         x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),
-                "pauses": pauses}
+                "pauses": pauses, "scaled": np.zeros(0, np.int64)}
+    if rhythm == "bigeminy":
+        x, small = bigeminy(signal, fs, beats, symbols, seed=seed)
+        return {"signal": x, "beats": beats, "episodes": episodes, "removed": np.zeros(0, np.int64), "pauses": empty,
+                "scaled": small}
     raise ValueError(f"unknown rhythm {rhythm!r}; expected one of {RHYTHMS}")

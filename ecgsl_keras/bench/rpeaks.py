@@ -3,7 +3,7 @@
     python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
         [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
-        [--rhythms normal block21 pause] [--seed 0] [--legacy | --compare-legacy]
+        [--rhythms normal block21 pause bigeminy] [--seed 0] [--legacy | --compare-legacy]
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
@@ -18,8 +18,9 @@ pairs, and records/s of detection (cleaning included, reading excluded), single 
 
 ``--rhythms`` also scores signals built from each record (``ecgsl_keras.bench.rhythms``): 2:1 AV
 block (``block21``: every other regular beat loses its QRS-T, its P wave stays) and sinus pauses
-(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat), with
-the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
+(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat) and
+bigeminy (``bigeminy``: every other regular normal beat, and the normal beats next to ventricular ones,
+scaled to 0.4 of their amplitude), with the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
 signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_pauses``).
 ``--legacy`` runs the detector as it was before ``signal.guard_rpeaks``; ``--compare-legacy``
 runs both on the same signals and reports the legacy one under ``legacy``.
@@ -84,8 +85,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compare-legacy", action="store_true",
                         help="also run the legacy detector on the same signals and report it under 'legacy'")
     parser.add_argument("--rhythms", nargs="+", default=["normal"], choices=rhythms.RHYTHMS,
-                        help="signals to score: 'normal' (the records), 'block21' (2:1 AV block) and 'pause' "
-                             "(sinus pauses) built from each record by ecgsl_keras.bench.rhythms (default: normal)")
+                        help="signals to score: 'normal' (the records), 'block21' (2:1 AV block), 'pause' "
+                             "(sinus pauses) and 'bigeminy' (alternating beat amplitudes) built from each record by ecgsl_keras.bench.rhythms (default: normal)")
     parser.add_argument("--seed", type=int, default=0,
                         help="rhythm construction seed, added to the record number (default 0)")
 
@@ -215,6 +216,7 @@ def _score(config, signals, tolerance_s, include_vf):
         }
         if rhythm != "normal":
             row["removed"] = int(built["removed"].size)
+            row["scaled"] = int(built["scaled"].size)
             row["pauses"] = int(built["pauses"].shape[0])
             row["FP_in_pauses"] = int(in_episodes(detected, built["pauses"]).sum())
         per_record[record_id if rhythm == "normal" else f"{record_id}/{rhythm}"] = row

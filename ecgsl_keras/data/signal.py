@@ -14,7 +14,7 @@ processes. The chain ``preprocess`` runs, in order:
    signal within ``config.rpeak_refine_s`` (``wfdb.processing.correct_peaks``), so beats are
    centred on R whatever delay the detector's own filter has. Last, ``guard_rpeaks`` drops
    detections far smaller than the QRS complexes around them (non-conducted P waves in 2:1 AV
-   block, noise in sinus pauses) and searches back in RR gaps for missed beats
+   block, noise in sinus pauses) unless they are shaped like them (small beats in bigeminy), and searches back in RR gaps for missed beats
    (``config.rpeak_guard_amplitude``, ``config.rpeak_searchback*``).
 4. ``resample`` of the cleaned signal to ``config.target_fs``; each native peak ``p`` maps to
    ``round(p * target_fs / fs)``.
@@ -48,7 +48,8 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "qrs_amplitudes", "normalize", "rr_features", "segment", "preprocess"]
+           "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "rr_features", "segment", "preprocess"]
 
 @dataclass
 class Beats:
@@ -258,10 +259,33 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
 # ----------------------------------------------------------------------------------------------
 # the guard: a physiological check of the detections and a search back in long RR gaps
 
-_GUARD_NEIGHBOURS = 8          # peaks each side that make the reference amplitude
-_GUARD_PERCENTILE = 75.0       # of their QRS amplitudes (a QRS value while under 75% of them are false)
-_QRS_HALF_WIDTH_S = 0.05       # QRS amplitude: peak-to-peak of the cleaned signal within +-50 ms of R
-_SEARCHBACK_ROUNDS = 3         # a gap holding several missed beats gets one more per round
+@dataclass(frozen=True)
+class GuardConstants:
+    """The guard's fixed constants, in one place for the Python detector (``guard_rpeaks``) and the
+    in-graph one (``ecgsl_keras.serving.edge``). The tunable thresholds are ``SignalConfig`` fields
+    (``rpeak_guard_amplitude``, ``rpeak_searchback*``)."""
+
+    neighbours: int = 8             # peaks each side that make the reference amplitude
+    percentile: float = 75.0        # of their QRS amplitudes (a QRS value while under 75% of them are false)
+    qrs_half_width_s: float = 0.05  # QRS amplitude and slope: within +-50 ms of R (cleaned signal)
+    shape_half_width_s: float = 0.15  # QRS width: samples within +-150 ms of R over half the largest deflection
+    # shape rescue (issue 21): a peak under rpeak_guard_amplitude x the reference is kept when it is
+    # still over ``rescue_amplitude`` x the reference and shaped like the QRS complexes around it:
+    # sharpness (largest slope / amplitude) at least ``rescue_sharpness`` x their median and width at
+    # most ``rescue_width`` x their median ("their": the neighbours over the amplitude threshold).
+    # Small normal beats between large ectopic ones (bigeminy, trigeminy) are such peaks; P waves
+    # (2:1 AV block) are wider and blunter, noise is smaller.
+    rescue_amplitude: float = 0.25
+    rescue_sharpness: float = 0.85
+    rescue_width: float = 1.5
+    searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
+
+
+GUARD = GuardConstants()
+_GUARD_NEIGHBOURS = GUARD.neighbours
+_GUARD_PERCENTILE = GUARD.percentile
+_QRS_HALF_WIDTH_S = GUARD.qrs_half_width_s
+_SEARCHBACK_ROUNDS = GUARD.searchback_rounds
 
 
 def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.ndarray:
@@ -272,6 +296,55 @@ def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.nda
     index = np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)
     window = x[index]
     return window.max(axis=1) - window.min(axis=1) if peaks.size else np.zeros(0)
+
+
+def qrs_shapes(cleaned, peaks, fs, constants: GuardConstants | None = None) -> tuple:
+    """``(amplitude, sharpness, width)`` of each peak (float64, (n,) each): the QRS amplitude
+    (``qrs_amplitudes``), the largest absolute slope within the same +-``qrs_half_width_s`` (mV/s)
+    over that amplitude (1/s: scale-free, high for a QRS, low for a P or T wave), and the seconds
+    within +-``shape_half_width_s`` where the signal minus its window mean exceeds half its largest
+    absolute deviation there (QRS duration-like; scale-free)."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    fs = float(fs)
+    if peaks.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    half = max(1, int(round(constants.qrs_half_width_s * fs)))
+    window = x[np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)]
+    amplitude = window.max(axis=1) - window.min(axis=1)
+    slope = np.abs(np.diff(window, axis=1)).max(axis=1) * fs
+    sharpness = slope / np.maximum(amplitude, 1e-12)
+    wide = max(1, int(round(constants.shape_half_width_s * fs)))
+    around = x[np.clip(peaks[:, None] + np.arange(-wide, wide + 1)[None, :], 0, x.shape[0] - 1)]
+    deviation = np.abs(around - around.mean(axis=1, keepdims=True))
+    width = np.count_nonzero(deviation > 0.5 * deviation.max(axis=1, keepdims=True), axis=1) / fs
+    return amplitude, sharpness, width
+
+
+def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None) -> np.ndarray:
+    """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
+    mask of the peaks kept (all of them when none would be)."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    keep = np.ones(peaks.size, bool)
+    for _ in range(2):
+        if keep.sum() < 3:
+            break
+        reference = _neighbour_percentile(peaks[keep], amplitude[keep], peaks, constants.neighbours, constants.percentile)
+        large = amplitude >= guard * reference
+        new = large
+        if constants.rescue_amplitude < guard and large.sum() >= 3:
+            sharp_ref = _neighbour_percentile(peaks[large], sharpness[large], peaks, constants.neighbours, 50.0)
+            width_ref = _neighbour_percentile(peaks[large], width[large], peaks, constants.neighbours, 50.0)
+            qrs_like = ((amplitude >= constants.rescue_amplitude * reference)
+                        & (sharpness >= constants.rescue_sharpness * sharp_ref)
+                        & (width <= constants.rescue_width * width_ref))
+            new = large | qrs_like
+        if not new.any():
+            break
+        keep = new
+    return keep
 
 
 def _neighbour_percentile(positions, values, queries, neighbours=_GUARD_NEIGHBOURS, q=_GUARD_PERCENTILE):
@@ -310,6 +383,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        first pass kept, so a run of false detections (noise in a pause) does not lower it. This
        removes non-conducted P waves (2:1 AV block), noise in pauses and T waves, which are far
        smaller than the QRS complexes around them; a wide ventricular beat keeps its amplitude.
+       **Shape rescue** (``GUARD.rescue_*``): a peak under the threshold is kept when it is over
+       ``rescue_amplitude`` x the reference and as sharp and no wider than the QRS complexes around it
+       (``qrs_shapes``, ``guard_keep``), so the small normal beats between large ectopic ones in
+       bigeminy or trigeminy stay. The in-graph detector (``serving.edge``) runs the same check.
     2. **Search back** (``config.rpeak_searchback`` > 0): in every RR gap longer than
        ``rpeak_searchback`` times the local median RR (9 intervals) the strongest point of the
        detector's feature (the smoothed absolute slope of ``detect_signal``, as the ``neurokit``
@@ -323,12 +400,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     guard = float(config.rpeak_guard_amplitude)
     amplitude = None
     if guard > 0 and peaks.size >= 3:
-        amplitude = qrs_amplitudes(cleaned, peaks, fs)
-        keep = amplitude >= guard * _neighbour_percentile(peaks, amplitude, peaks)
-        if keep.sum() >= 3:
-            keep = amplitude >= guard * _neighbour_percentile(peaks[keep], amplitude[keep], peaks)
-        if keep.any():
-            peaks, amplitude = peaks[keep], amplitude[keep]
+        amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
+        keep = guard_keep(peaks, amplitude, sharpness, width, guard)
+        peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     if ratio > 0 and peaks.size >= 3:
         peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)

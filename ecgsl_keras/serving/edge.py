@@ -30,6 +30,11 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    ``SignalConfig.rpeak_refine_s``, the direction (up or down) chosen once per window; peaks that
    end up closer than ``min_rr_s`` keep the larger one.
 6. **Top-k**: the ``max_beats`` (the model's) strongest beats, in time order, with a validity mask.
+   **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``signal.guard_keep``, the
+   physiological check of ``signal.guard_rpeaks`` with its shape rescue (constants ``signal.GUARD``, shared
+   with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
+   shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then one
+   round of its **search back** in long RR gaps (``EndToEnd.search_back``; the Python path runs up to three).
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
@@ -373,6 +378,7 @@ class EndToEnd:
         height = tf.where(local, det, -3.0e38)
         region_max = tf.math.unsorted_segment_max(height, region, n_seg)
         peak = tf.logical_and(local, height >= tf.gather(region_max, region))
+        self.detect_signal = det      # for the search back (EndToEnd.search_back)
         return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
 
     def refine(self, cleaned, beat, score):
@@ -430,6 +436,130 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(ok, order)
 
+    def guard(self, cleaned, pos, ok):
+        """``signal.guard_keep`` in tensor form (the physiological check with its shape rescue, two
+        passes, constants ``signal.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        (kept peaks first, in time order). The search back of ``signal.guard_rpeaks`` is ``search_back``."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, guard = signal_lib.GUARD, float(self.sc.rpeak_guard_amplitude)
+        half = max(1, int(round(const.qrs_half_width_s * fs)))
+        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        slope = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs
+        sharpness = slope / tf.maximum(amplitude, 1e-12)
+        wide = max(1, int(round(const.shape_half_width_s * fs)))
+        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
+        deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
+        over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
+        width = tf.reduce_sum(tf.cast(over, tf.float32), axis=1) / fs
+        posf = tf.cast(pos, tf.float32)
+
+        def neighbour_percentile(values, mask, q):
+            return _neighbour_percentile(posf, values, mask, posf, const.neighbours, q)
+
+        keep = ok
+        for _ in range(2):
+            enough = tf.reduce_sum(tf.cast(keep, tf.int32)) >= 3
+            reference = neighbour_percentile(amplitude, keep, const.percentile)
+            large = tf.logical_and(ok, amplitude >= guard * reference)
+            new = large
+            if const.rescue_amplitude < guard:
+                sharp_ref = neighbour_percentile(sharpness, large, 50.0)
+                width_ref = neighbour_percentile(width, large, 50.0)
+                qrs_like = tf.logical_and(
+                    tf.logical_and(ok, amplitude >= const.rescue_amplitude * reference),
+                    tf.logical_and(sharpness >= const.rescue_sharpness * sharp_ref, width <= const.rescue_width * width_ref))
+                qrs_like = tf.logical_and(qrs_like, tf.reduce_sum(tf.cast(large, tf.int32)) >= 3)
+                new = tf.logical_or(large, qrs_like)
+            keep = tf.where(tf.logical_and(enough, tf.reduce_any(new)), new, keep)
+        order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
+    def search_back(self, cleaned, det, pos, ok):
+        """One round of ``signal._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
+        local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
+        (|gradient| of ``det`` summed over 0.1 s) at least ``min_rr_s`` from both ends, moved to the R apex
+        (direction: the one of the peaks), is added when its QRS amplitude reaches
+        ``rpeak_searchback_amplitude`` x the reference of the peaks around it. The Python path runs up to
+        ``GUARD.searchback_rounds`` rounds (a gap with several missed beats); the graph runs one."""
+        import tensorflow as tf
+
+        fs, n, k, sc = self.fs, self.n, self.max_beats, self.sc
+        const = signal_lib.GUARD
+        big = 3.0e38
+        min_d = max(1, int(round(sc.min_rr_s * fs)))
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold a (K, 9) index table
+        nxt = tf.concat([pos[1:], pos[-1:]], 0)
+        rr = tf.cast(nxt - pos, tf.float32)
+        # local median of the 9 intervals around each (signal._row_nanpercentile at 50)
+        idx = i[:, None] + tf.range(-4, 5)[None, :]
+        inside = tf.logical_and(idx >= 0, idx < c - 1)
+        ascending = -tf.math.top_k(-tf.where(inside, tf.gather(rr, tf.clip_by_value(idx, 0, k - 1)), big), k=9).values
+        count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=1)
+        last = tf.maximum(count - 1, 0)
+        position = tf.cast(last, tf.float32) * 0.5
+        low = tf.floor(position)
+        low_i = tf.cast(low, tf.int32)
+        a = tf.gather(ascending, low_i, batch_dims=1)
+        b = tf.gather(ascending, tf.minimum(low_i + 1, last), batch_dims=1)
+        local = a + (position - low) * (b - a)
+        gap = tf.logical_and(tf.logical_and(i < c - 1, rr > float(sc.rpeak_searchback) * local), rr > 2 * min_d)
+        # the feature: |gradient| summed over 0.1 s (samples t-5 .. t+4 at 100 Hz, as signal._search_back)
+        smooth = max(1, int(round(0.1 * fs)))
+        grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))
+        # an odd kernel centred on its middle: ones(smooth) covers t - smooth // 2 .. t + (smooth - 1) // 2
+        kernel = (np.concatenate([np.zeros(1), np.ones(smooth)]) if smooth % 2 == 0 else np.ones(smooth)).astype(np.float32)
+        feature = _conv(grad, kernel)
+        # each sample's gap: the number of peaks whose gap starts (pos + min_d) at or before it, minus one
+        starts = tf.clip_by_value(pos + min_d, 0, n - 1)
+        opens = tf.logical_and(ok, pos + min_d < n)
+        indicator = tf.scatter_nd(starts[:, None], tf.cast(opens, tf.int32), [n])
+        g = tf.cumsum(indicator) - 1
+        gc = tf.clip_by_value(g, 0, k - 1)
+        j = _arange(cleaned)
+        in_gap = tf.logical_and(tf.logical_and(g >= 0, j < tf.gather(nxt, gc) - min_d), tf.gather(gap, gc))
+        segment = tf.where(in_gap, gc, k)
+        value = tf.where(in_gap, feature, -1.0)
+        seg_max = tf.math.unsorted_segment_max(value, segment, k + 1)
+        is_max = tf.logical_and(in_gap, value >= tf.gather(seg_max, segment))
+        cand = tf.math.unsorted_segment_min(tf.where(is_max, j, n), segment, k + 1)[:k]
+        has = tf.logical_and(gap, cand < n)
+        cand = tf.clip_by_value(cand, 0, n - 1)
+        # to the R apex, in the direction of the peaks (signal.correct_apex)
+        radius = int(round(sc.rpeak_refine_s * fs))
+        if radius >= 1:
+            smoothed = (_running(cleaned, 2 * radius, "mean") if (2 * radius) % 2
+                        else _moving_average_even(cleaned, 2 * radius))
+            detrended = cleaned - smoothed
+            okf = tf.cast(ok, tf.float32)
+            at_peaks = tf.reduce_sum(okf * tf.gather(detrended, tf.clip_by_value(pos, 0, n - 1))) / tf.maximum(tf.reduce_sum(okf), 1.0)
+            sign = tf.where(at_peaks >= 0.0, 1.0, -1.0)
+            offsets = tf.range(-radius, radius + 1)
+            index = cand[:, None] + offsets[None, :]
+            around = tf.where(tf.logical_and(index >= 0, index < n),
+                              sign * tf.gather(detrended, tf.clip_by_value(index, 0, n - 1)), -big)
+            cand = tf.clip_by_value(cand - radius + tf.argmax(around, axis=1, output_type=tf.int32), 0, n - 1)
+        fits = tf.logical_and(cand - pos >= min_d, nxt - cand >= min_d)
+        half = max(1, int(round(const.qrs_half_width_s * fs)))
+
+        def qrs_amplitude(p):
+            w = tf.gather(cleaned, tf.clip_by_value(p[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+            return tf.reduce_max(w, axis=1) - tf.reduce_min(w, axis=1)
+
+        posf = tf.cast(pos, tf.float32)
+        reference = _neighbour_percentile(posf, qrs_amplitude(pos), ok, tf.cast(cand, tf.float32), const.neighbours,
+                                          const.percentile)
+        accept = tf.logical_and(tf.logical_and(has, fits),
+                                qrs_amplitude(cand) >= float(sc.rpeak_searchback_amplitude) * reference)
+        accept = tf.logical_and(accept, c >= 3)
+        both = tf.concat([pos, cand], 0)
+        both_ok = tf.concat([ok, accept], 0)
+        order = tf.math.top_k(tf.where(both_ok, -tf.cast(both, tf.float32), -big), k=k, sorted=True).indices
+        return tf.gather(both, order), tf.gather(both_ok, order)
+
     def rr(self, pos, ok):
         """signal.rr_features on the valid prefix of ``pos`` (seconds, (K, 3))."""
         import tensorflow as tf
@@ -453,11 +583,17 @@ class EndToEnd:
 
     # -- the whole function --------------------------------------------------------------------
 
-    def __call__(self, ecg):
+    def peaks(self, ecg):
+        """Only the detection part of the graph, for comparisons with ``signal.find_rpeaks``:
+        ``(positions int32 (K,) at the input rate, valid bool (K,))``, valid ones first in time order."""
+        _, _, _, pos, ok, _ = self.front(ecg)
+        return pos * self.factor, ok
+
+    def front(self, ecg):
+        """Steps 1-5: ``(status, x, count, pos, ok, cleaned)`` (``x``: at target_fs)."""
         import tensorflow as tf
 
-        sc = self.sc
-        n_in, n, k, L = self.n_input, self.n, self.max_beats, int(sc.beat_len)
+        n_in, n = self.n_input, self.n
         ecg = tf.reshape(tf.cast(ecg, tf.float32), (-1,))
         length = tf.shape(ecg)[0]
         length_ok = tf.logical_and(length >= self.min_input, length <= n_in)
@@ -480,6 +616,19 @@ class EndToEnd:
         else:
             beat, score = self.detect(cleaned, count)
         pos, ok = self.refine(cleaned, beat, score)
+        if self.sc.rpeak_guard_amplitude > 0:
+            pos, ok = self.guard(cleaned, pos, ok)
+        if self.sc.rpeak_searchback > 0 and self.edge.detector == "neurokit":
+            pos, ok = self.search_back(cleaned, self.detect_signal, pos, ok)
+        return status, x, count, pos, ok, cleaned
+
+    def __call__(self, ecg):
+        import tensorflow as tf
+
+        sc = self.sc
+        n, k, L = self.n, self.max_beats, int(sc.beat_len)
+        status, x, count, pos, ok, cleaned = self.front(ecg)
+        inside = _arange(x) < count
         rr = self.rr(pos, ok)
         # robust normalisation over the window's samples (signal.normalize)
         if sc.normalize == "robust":
@@ -515,6 +664,33 @@ class EndToEnd:
             "valid": tf.cast(valid, tf.int32),
             "status": status,
         }
+
+
+def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float):
+    """``signal._neighbour_percentile`` in tensor form: for each query position, percentile ``q`` (linear)
+    of ``values`` at the ``neighbours`` peaks of ``mask`` before it and the ``neighbours`` from it on
+    (``posf``: peak positions, float; +3e38 where there are none)."""
+    import tensorflow as tf
+
+    k, m = int(posf.shape[0]), int(neighbours)
+    compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
+    n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
+    earlier = tf.logical_and(posf[None, :] < queries[:, None], mask[None, :])     # [query, peak]
+    before = tf.reduce_sum(tf.cast(earlier, tf.int32), axis=1)
+    index = before[:, None] + tf.range(-m, m)[None, :]
+    inside = tf.logical_and(index >= 0, index < n_mask)
+    big = tf.constant(3.0e38, tf.float32)
+    window = tf.where(inside, tf.gather(compact, tf.clip_by_value(index, 0, k - 1)), big)
+    ascending = -tf.math.top_k(-window, k=2 * m, sorted=True).values
+    count = tf.reduce_sum(tf.cast(inside, tf.int32), axis=1)
+    last = tf.maximum(count - 1, 0)
+    position = tf.cast(last, tf.float32) * (q / 100.0)
+    low = tf.floor(position)
+    low_i = tf.cast(low, tf.int32)
+    high_i = tf.minimum(low_i + 1, last)
+    a = tf.gather(ascending, low_i, batch_dims=1)
+    b = tf.gather(ascending, high_i, batch_dims=1)
+    return tf.where(count > 0, a + (position - low) * (b - a), big)
 
 
 def _desc_quantile(descending, count, q):

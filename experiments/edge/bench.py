@@ -14,8 +14,9 @@ Steps (each cached as JSON in ``--work``; a rerun skips the finished ones):
   same regions, at 50 ms.
 * ``cinc``: the 1,365 records of the CinC 2017 validation split (``prepare.assign_splits``, the split of
   /work/runs/protocol/data): ``predict_signal`` (Keras) versus the end-to-end float32 and int8 files
-  (windows of the file's length, probabilities averaged over the valid windows): class agreement and
-  macro F1 against ``REFERENCE.csv`` (a record the graph refuses counts as ``~``, noisy).
+  (windows of the file's length, probabilities averaged over the valid windows): class agreement (also
+  per record length: up to 30 s, one window; longer) and macro F1 against ``REFERENCE.csv`` (a record the
+  graph refuses counts as ``~``, noisy).
 * ``latency``: median / p95 of one ``end_to_end`` call per window (ai_edge_litert, 1 thread), sizes.
 
 Prints one JSON object as the last line of stdout.
@@ -137,7 +138,7 @@ def cinc(args, export: Path) -> dict:
     for i, rid in enumerate(ids):
         record = reader.load(rid)
         x = record.lead()
-        row = {"record": rid, "label": labels.index(record.labels[0])}
+        row = {"record": rid, "label": labels.index(record.labels[0]), "seconds": round(len(x) / float(record.fs), 2)}
         try:
             ref = predictor.predict_signal(x, record.fs, path=rid)
             row["python"] = int(ref["label_index"])
@@ -169,8 +170,12 @@ def cinc(args, export: Path) -> dict:
                                               "ppv": peaks["tp"] / max(peaks["tp"] + peaks["fp"], 1),
                                               "note": "Python peaks: all beats predict_signal classified; graph: "
                                                       "beats of the valid windows that fit"}}
+    seconds = np.array([r["seconds"] for r in rows])
     for fmt in runs:
         result[f"class_agreement_{fmt}"] = float(np.mean(preds(fmt) == preds("python")))
+        for name, part in (("le_30s", seconds <= 30.0), ("over_30s", seconds > 30.0)):
+            result.setdefault("class_agreement_by_length", {}).setdefault(name, {"records": int(part.sum())})[fmt] = (
+                float(np.mean(preds(fmt)[part] == preds("python")[part])) if part.any() else None)
     (Path(args.work) / "cinc_rows.json").write_text(json.dumps(rows) + "\n")
     return result
 
