@@ -198,13 +198,14 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
-    # Training batches padded to their longest sequence (tfrecords_tools make_dataset length_aware):
-    # "pad": random batches, each padded to its longest; True / "bucket": sequences grouped by length
-    # (faster, but on CinC 2017 one seed lost 0.04 validation macro F1, mostly on the noisy class:
-    # experiments/cinc2017/length_aware_results.json); "sort": length-sorted windows of sort_window_batches
-    # batches of shuffled examples, cut into batches, batches shuffled; False: every batch padded to
-    # max_beats (before issue 22).
-    length_aware: bool | str = "pad"
+    # Training batches (tfrecords_tools make_dataset length_aware), issue 22. "sort" (the default):
+    # length-sorted windows: sort_window_batches x batch_size shuffled examples sorted by length, cut
+    # into batches, the batches shuffled; each batch padded to its longest (55 beats on average on CinC
+    # 2017 against 128; with ModelConfig.real_beats_only about 2.3-3.4x the examples/s of fixed batches:
+    # benchmarks/results/bench_train.json). "pad": random batches, each padded to its longest (~92 beats).
+    # True / "bucket": bucket_by_sequence_length (narrow buckets: the class mix of a batch varies most;
+    # experiments/cinc2017/length_aware_results.json). False: every batch padded to max_beats (before issue 22).
+    length_aware: bool | str = "sort"
     sort_window_batches: int = 4        # length_aware "sort": batches per sorted window (1 = "pad")
     # Label-efficiency runs: fine-tune / supervised on this fraction of the training records, chosen
     # by a hash of the record id (the same records for every seed and model; ~stratified in expectation).
