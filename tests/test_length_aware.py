@@ -336,3 +336,15 @@ def test_sorted_windows_keep_every_example_and_group_lengths(cinc_sample_tfrecor
     assert np.mean(spans) < np.mean(pad_spans)
     with pytest.raises(ValueError, match="sort_window"):
         make_dataset(cinc_sample_tfrecords, length_aware="sort", sort_window=0, **common)
+
+
+def test_train_config_length_aware_settings():
+    from ecgsl_keras.config import TrainConfig
+    from ecgsl_keras.errors import ConfigError
+
+    assert TrainConfig().length_aware == "sort" and ModelConfig().real_beats_only
+    for value in (True, False, "pad", "bucket", "sort"):
+        TrainConfig(length_aware=value).validate()
+    for bad in ({"length_aware": "sorted"}, {"sort_window_batches": 0}, {"sort_window_batches": True}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad).validate()
