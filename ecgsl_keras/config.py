@@ -201,7 +201,7 @@ class TrainConfig(_JsonConfig):
     # Training batches (tfrecords_tools make_dataset length_aware), issue 22. "sort" (the default):
     # length-sorted windows: sort_window_batches x batch_size shuffled examples sorted by length, cut
     # into batches, the batches shuffled; each batch padded to its longest (55 beats on average on CinC
-    # 2017 against 128; with ModelConfig.real_beats_only about 2.3-3.4x the examples/s of fixed batches:
+    # 2017 against 128; with ModelConfig.real_beats_only 2.6-2.8x the examples/s of fixed batches, 2.3x per CPU s:
     # benchmarks/results/bench_train.json). "pad": random batches, each padded to its longest (~92 beats).
     # True / "bucket": bucket_by_sequence_length (narrow buckets: the class mix of a batch varies most;
     # experiments/cinc2017/length_aware_results.json). False: every batch padded to max_beats (before issue 22).
