@@ -46,7 +46,9 @@ def _batches(data, config, task, n=3, batch_size=16, seed=7):
     from tfrecords_tools import make_dataset
 
     ds = make_dataset(str(data), split="train", training=True, batch_size=batch_size, seed=seed,
-                      max_beats=config.model.max_beats, label_kind=task.kind, num_classes=task.num_classes)
+                      max_beats=config.model.max_beats, label_kind=task.kind, num_classes=task.num_classes,
+                      length_aware=config.train.length_aware, sort_window=config.train.sort_window_batches,
+                      drop_remainder=True)   # as the stage input (more examples than a batch)
     return [(dict(f), y) for f, y in ds.take(n)]
 
 
@@ -120,7 +122,9 @@ def test_augment_off_gives_the_plain_pipeline_bit_for_bit(setup):
     masked = _pipeline("masked", data, manifest, config, task, n=1)[0]
     from tfrecords_tools import make_dataset
     reference = next(iter(make_dataset(str(data), split="train", training=True, batch_size=16, target="beats",
-                                       seed=config.train.seed, max_beats=config.model.max_beats)))
+                                       seed=config.train.seed, max_beats=config.model.max_beats,
+                                       length_aware=config.train.length_aware, drop_remainder=True,
+                                       sort_window=config.train.sort_window_batches)))
     np.testing.assert_array_equal(masked[0]["beats"], reference[0]["beats"].numpy())
 
 

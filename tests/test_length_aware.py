@@ -259,3 +259,92 @@ def test_training_buckets_keep_every_example(cinc_sample_tfrecords):
                       include_meta=True, bucket_width=4)
     ids = [r for features, _ in ds for r in features["record_id"].numpy()]
     assert len(ids) == count_examples(cinc_sample_tfrecords, split="train")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "beat_classifier", "masked"])
+def test_training_step_on_real_beats_only_gives_the_same_outputs(mixed, kind):
+    """``real_beats_only`` (the beat encoder on the real beats, gathered and scattered back by the
+    padding mask) changes no output on real beats in training mode, nor any gradient."""
+    import keras
+    import tensorflow as tf
+
+    short, _ = mixed
+    mask = short["padding_mask"]
+    build = {"classifier": lambda c: models.build_classifier(c, tasks.CINC2017),
+             "beat_classifier": lambda c: models.build_beat_classifier(c, tasks.MITDB_AAMI),
+             "masked": lambda c: models.build_masked_model(c, seed=3)}[kind]
+    results = []
+    for real_only in (False, True):
+        keras.utils.set_random_seed(1)
+        model = build(dataclasses.replace(CFG, dropout=0.0, real_beats_only=real_only))
+        if real_only:
+            model.set_weights(weights)
+        else:
+            weights = model.get_weights()
+        keras.utils.set_random_seed(2)            # the same training masks (masked model)
+        with tf.GradientTape() as tape:
+            out = model(short, training=True)
+            flat = keras.tree.flatten(out)
+            loss = sum(tf.reduce_sum(tf.boolean_mask(t, mask) if t.shape.rank >= 2 and t.shape[1] == mask.shape[1]
+                                     else t) for t in flat)
+        grads = tape.gradient(loss, model.trainable_variables)
+        results.append((flat, grads))
+    (out_all, g_all), (out_real, g_real) = results
+    for a, b in zip(out_all, out_real):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim >= 2 and a.shape[1] == mask.shape[1]:
+            a, b = a[mask], b[mask]
+        _close(a, b)
+    assert all(g is not None for g in g_real)
+    for a, b in zip(g_all, g_real):
+        _close(a, b, atol=1e-4)
+
+
+def test_flatten_beats_real_only_gathers_in_training_and_keeps_every_beat_in_inference():
+    from ecgsl_keras.modeling.layers import FlattenBeats, UnflattenBeats
+
+    beats = np.arange(2 * 3 * 2, dtype="float32").reshape(2, 3, 2)
+    mask = np.array([[True, True, False], [True, False, False]])
+    flatten, unflatten = FlattenBeats(real_only=True), UnflattenBeats(real_only=True)
+    gathered = np.asarray(flatten((beats, mask), training=True))
+    np.testing.assert_array_equal(gathered, beats[mask])
+    back = np.asarray(unflatten((gathered * 10, beats, mask), training=True))
+    np.testing.assert_array_equal(back, np.where(mask[..., None], beats * 10, 0))
+    every = np.asarray(flatten((beats, mask), training=False))
+    assert every.shape == (6, 2)
+    np.testing.assert_array_equal(np.asarray(unflatten((every, beats, mask), training=False)), beats)
+    assert FlattenBeats.from_config(flatten.get_config()).real_only
+
+
+@pytest.mark.slow
+def test_sorted_windows_keep_every_example_and_group_lengths(cinc_sample_tfrecords):
+    """length_aware="sort": one pass holds every training example once, each batch padded to its
+    longest; batches of a window are cut from its examples sorted by length."""
+    from tfrecords_tools import count_examples, make_dataset
+
+    common = dict(split="train", training=True, batch_size=4, seed=0, include_meta=True, max_beats=MAX_BEATS)
+    ds = make_dataset(cinc_sample_tfrecords, length_aware="sort", sort_window=3, **common)
+    ids, spans = [], []
+    for features, labels in ds:
+        lengths = features["padding_mask"].numpy().sum(axis=1)
+        assert features["beats"].shape[1] == lengths.max() and labels.shape[0] == len(lengths)
+        ids += list(features["record_id"].numpy())
+        spans.append(lengths.max() - lengths.min())
+    assert len(ids) == count_examples(cinc_sample_tfrecords, split="train")
+    pad = make_dataset(cinc_sample_tfrecords, length_aware="pad", **common)
+    pad_spans = [int(np.ptp(f["padding_mask"].numpy().sum(axis=1))) for f, _ in pad]
+    assert np.mean(spans) < np.mean(pad_spans)
+    with pytest.raises(ValueError, match="sort_window"):
+        make_dataset(cinc_sample_tfrecords, length_aware="sort", sort_window=0, **common)
+
+
+def test_train_config_length_aware_settings():
+    from ecgsl_keras.config import TrainConfig
+    from ecgsl_keras.errors import ConfigError
+
+    assert TrainConfig().length_aware == "sort" and ModelConfig().real_beats_only
+    for value in (True, False, "pad", "bucket", "sort"):
+        TrainConfig(length_aware=value).validate()
+    for bad in ({"length_aware": "sorted"}, {"sort_window_batches": 0}, {"sort_window_batches": True}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad).validate()

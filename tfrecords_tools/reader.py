@@ -34,6 +34,7 @@ from tfrecords_tools.schema import IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, 
 
 MODES = ("sequence", "beat")
 TARGETS = ("label", "beats", "none")
+LENGTH_AWARE = (True, False, "pad", "bucket", "sort")   # make_dataset length_aware settings
 LABEL_KINDS = ("multiclass", "multilabel", "binary", "per_beat")
 
 __all__ = ["load_manifest", "list_shards", "make_dataset", "count_examples", "input_fn_for_strategy",
@@ -228,7 +229,7 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
                  shuffle_buffer: int = 2048, seed=None, cache=False, eval_stride=None, input_context=None,
                  drop_remainder: bool = False, deterministic=None, include_meta: bool = False, record_fraction: float = 1.0,
                  include_signal: bool = False, signal_samples: int = 3000, signal_stride=None,
-                 length_aware=True, bucket_width=None):
+                 length_aware=True, bucket_width=None, sort_window: int = 4):
     """A batched ``tf.data.Dataset`` of beat sequences (``mode="sequence"``) or single beats (``"beat"``).
 
     Sequence mode elements are ``(features, targets)``:
@@ -271,14 +272,19 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
             spec's beat axis is None); in training sequences are also grouped by length
             (``bucket_by_sequence_length``, boundaries from ``bucket_boundaries``: every
             ``bucket_width`` beats over the split's beat range in the manifest), so that little
-            padding is left; evaluation keeps its order. ``"pad"``: padded to the longest sequence,
-            no grouping. ``False``: the fixed shape, every batch padded to ``max_beats`` (export and
+            padding is left; evaluation keeps its order. ``"bucket"``: the same. ``"sort"``: in
+            training, length-sorted windows: ``sort_window`` x ``batch_size`` shuffled examples
+            are sorted by length and cut into batches, and the batches are shuffled (each batch
+            draws from a random window, so the grouping is coarse and the class mix of a window
+            kept); evaluation as ``"pad"``. ``"pad"``: padded to the longest sequence, no
+            grouping. ``False``: the fixed shape, every batch padded to ``max_beats`` (export and
             TFLite calibration windows, models with a fixed input length such as the ResNet baseline
             on beats).
         bucket_width: beats between bucket boundaries (default ``max(4, max_beats // 16)``). With
             grouping, ``drop_remainder`` does not apply: each bucket's last batch of a pass may be
             partial (else the lengths of a bucket holding fewer than ``batch_size`` examples would
             never be trained on).
+        sort_window: batches per length-sorted window (``length_aware="sort"``), >= 1; 1 is ``"pad"``.
     """
     import tensorflow as tf
 
@@ -307,8 +313,10 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
         raise ValueError(f"record_fraction must be in (0, 1], got {record_fraction}")
     if int(shuffle_buffer) < 1:
         raise ValueError(f"shuffle_buffer must be positive, got {shuffle_buffer}")
-    if length_aware not in (True, False, "pad", "bucket"):
-        raise ValueError(f"length_aware must be True, False, 'pad' or 'bucket', got {length_aware!r}")
+    if length_aware not in LENGTH_AWARE:
+        raise ValueError(f"length_aware must be True, False, 'pad', 'bucket' or 'sort', got {length_aware!r}")
+    if isinstance(sort_window, bool) or int(sort_window) < 1:
+        raise ValueError(f"sort_window must be a positive number of batches, got {sort_window!r}")
 
     files, manifest, mpath = _resolve(data, split)
     _check_sizes(files, manifest, mpath)
@@ -439,7 +447,13 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
     boundaries = None
     if length_aware in (True, "bucket") and training:
         boundaries = bucket_boundaries(manifest, split, max_beats, bucket_width, batch_size=batch_size)
-    if boundaries:
+    if length_aware == "sort" and training and int(sort_window) > 1:
+        ds = _sorted_windows(ds, int(sort_window), batch_size, seed=seed, deterministic=deterministic)
+        ds = ds.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values,
+                             drop_remainder=drop_remainder)
+        # Batches leave each window shortest first: shuffle them over a few windows.
+        ds = ds.shuffle(4 * int(sort_window), seed=seed, reshuffle_each_iteration=True)
+    elif boundaries:
         # Each bucket's last, partial batch of a pass is kept even with drop_remainder: dropping it
         # would leave out the rarest lengths (a bucket with fewer than batch_size examples) every pass.
         ds = ds.bucket_by_sequence_length(lambda e: tf.shape(e["beats"])[0], boundaries,
@@ -459,6 +473,23 @@ def make_dataset(data, *, split=None, mode: str = "sequence", training: bool = F
 
     ds = ds.map(split_targets, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _sorted_windows(ds, window_batches: int, batch_size: int, *, seed=None, deterministic=None):
+    """Elements (dicts, first axis of ``beats`` the beats) in windows of ``window_batches`` x
+    ``batch_size``, each window sorted by length (stable: ties keep the shuffled order), then one by
+    one again (``padded_batch`` next cuts each window into batches of similar length)."""
+    import tensorflow as tf
+
+    def sort(window):
+        order = tf.argsort(window["beats"].row_lengths(), stable=True)
+        return tf.nest.map_structure(lambda t: tf.gather(t, order), window)
+
+    ds = ds.ragged_batch(window_batches * batch_size).map(sort, num_parallel_calls=tf.data.AUTOTUNE,
+                                                          deterministic=deterministic)
+    # unbatch gives ragged-rank-0 specs for the variable-length parts; identity makes them plain tensors.
+    return ds.unbatch().map(lambda e: tf.nest.map_structure(tf.identity, e), num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=deterministic)
 
 
 def bucket_boundaries(manifest, split, max_beats: int, bucket_width=None, batch_size=None) -> list[int]:

@@ -1,6 +1,11 @@
 """``python -m ecgsl_keras.bench train --data PREPARED``: training examples/s per stage, fixed-shape
-batches (every batch padded to ``max_beats``) against length-aware ones (padded to their longest
-sequence, grouped by length: ``tfrecords_tools.make_dataset(length_aware=...)``), issue 22.
+batches (every batch padded to ``max_beats``, the beat encoder on every beat: before issue 22) against
+the defaults (``length_aware``: ``TrainConfig.length_aware`` batching, ``tfrecords_tools.make_dataset``,
+and ``ModelConfig.real_beats_only``, the beat encoder on real beats only), issue 22. ``--also``
+times more settings in the same alternation (``pad``, ``bucket``: that batching, every beat encoded;
+``sort``: length-sorted windows; ``pad_gs``, ``bucket_gs``, ``sort_gs``, ``fixed_gs``: with the beat encoder
+on real beats only; ``sort2_gs`` ... ``sort8_gs``: windows of that many batches), each reported
+with its ratio to ``fixed`` under ``others``.
 
 Each stage (``autoencoder``, ``masked``, ``finetune``) gets the training input of ``train``
 (the stage's ``input_fn``, ``ecgsl_keras.training.stages``: augmentation and class weights for fine-tuning),
@@ -29,7 +34,12 @@ from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
 
 STAGES = ("autoencoder", "masked", "finetune")
-PATHS = ("fixed", "length_aware")
+# path -> (TrainConfig.length_aware, ModelConfig.real_beats_only, TrainConfig.sort_window_batches or None:
+# the config's); "length_aware": the config's own settings.
+SETTINGS = {"fixed": (False, False, None), "pad": ("pad", False, None), "pad_gs": ("pad", True, None),
+            "bucket": ("bucket", False, None), "bucket_gs": ("bucket", True, None), "fixed_gs": (False, True, None),
+            "sort": ("sort", False, None), "sort_gs": ("sort", True, None), "sort2_gs": ("sort", True, 2),
+            "sort4_gs": ("sort", True, 4), "sort8_gs": ("sort", True, 8)}
 FLOPS_METHOD = ("tf.compat.v1.profiler float_operation on the frozen inference graph (batch 1); "
                 "train step estimated as 3x forward")
 
@@ -41,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="per step (default: the config's)")
     parser.add_argument("--warmup-steps", type=int, default=8, help="untimed steps per path first (default 8)")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOPs estimate")
+    parser.add_argument("--also", nargs="+", default=[], choices=[k for k in SETTINGS if k != "fixed"],
+                        help="more settings timed in the same alternation (reported under others)")
     add_repeat_arguments(parser, repeats=3, min_seconds=10.0)
 
 
@@ -51,8 +63,15 @@ def _config(args) -> ExperimentConfig:
     return config
 
 
-def _with_length_aware(config, flag: bool):
-    return dataclasses.replace(config, train=dataclasses.replace(config.train, length_aware=bool(flag)))
+def _with_setting(config, path: str):
+    """``config`` with the batching and beat encoding of ``path`` (``length_aware``: unchanged)."""
+    if path == "length_aware":
+        return config
+    length_aware, real_only, window = SETTINGS[path]
+    train = dataclasses.replace(config.train, length_aware=length_aware)
+    if window is not None:
+        train = dataclasses.replace(train, sort_window_batches=window)
+    return dataclasses.replace(config, train=train, model=dataclasses.replace(config.model, real_beats_only=real_only))
 
 
 def _build(stage, config, task, seed):
@@ -95,13 +114,13 @@ def _spec(stage, config, steps):
 class _Runner:
     """One stage on one path: its input iterator and model; ``step()`` trains on one batch."""
 
-    def __init__(self, stage, data, manifest, config, task, length_aware: bool):
+    def __init__(self, stage, data, manifest, config, task, path: str):
         import tensorflow as tf
 
         from ecgsl_keras.training.inputs import class_weights
         from ecgsl_keras.training.stages import get_stage
 
-        config = _with_length_aware(config, length_aware)
+        config = _with_setting(config, path)
         weights = None
         if stage == "finetune" and config.train.class_weights:
             weights = class_weights(manifest, task, cap=config.train.class_weight_cap)
@@ -154,22 +173,25 @@ def run(args) -> dict:
     if "finetune" in args.stages and task is None:
         raise ConfigError(data, "bad_config", "the finetune stage needs labelled data")
     config = _config(args)
+    paths = ["fixed", "length_aware"] + [p for p in dict.fromkeys(args.also) if p != "fixed"]
     load_before = os.getloadavg()
+    load_samples = [load_before[0]]
     started = time.perf_counter()
     stages, detail, flops = {}, {}, {}
     for stage in args.stages:
-        runners = {path: _Runner(stage, data, manifest, config, task, path == "length_aware") for path in PATHS}
+        runners = {path: _Runner(stage, data, manifest, config, task, path) for path in paths}
         for runner in runners.values():
             for _ in range(max(0, int(args.warmup_steps))):
                 runner.step()
             runner.beats.clear()
-        rates = {path: [] for path in PATHS}
-        cpu_rates = {path: [] for path in PATHS}
+        rates = {path: [] for path in paths}
+        cpu_rates = {path: [] for path in paths}
         for _ in range(int(args.repeats)):
             for path, runner in runners.items():
                 wall, cpu = _timed(runner.step, args.min_seconds)
                 rates[path].append(wall)
                 cpu_rates[path].append(cpu)
+            load_samples.append(os.getloadavg()[0])
         spreads = {path: spread(values) for path, values in rates.items()}
         cpu_spreads = {path: spread(values) for path, values in cpu_rates.items()}
         fixed, aware = spreads["fixed"]["median"], spreads["length_aware"]["median"]
@@ -181,6 +203,18 @@ def run(args) -> dict:
                "length_aware_spread_percent": round(spreads["length_aware"]["spread_percent"], 1),
                "fixed_per_cpu_second": round(cpu_fixed, 2), "length_aware_per_cpu_second": round(cpu_aware, 2),
                "speedup_cpu": round(cpu_aware / cpu_fixed, 3)}
+        others = {}
+        for path in paths[2:]:
+            ratios = [a / f for a, f in zip(rates[path], rates["fixed"])]
+            others[path] = {"examples_per_second": round(spreads[path]["median"], 2),
+                            "speedup": round(spreads[path]["median"] / fixed, 3),
+                            "speedup_pairs_min": round(min(ratios), 3), "speedup_pairs_max": round(max(ratios), 3),
+                            "spread_percent": round(spreads[path]["spread_percent"], 1),
+                            "speedup_cpu": round(cpu_spreads[path]["median"] / cpu_fixed, 3)}
+            if stage != "autoencoder":
+                others[path]["beats_per_batch"] = round(sum(runners[path].beats) / max(1, len(runners[path].beats)), 1)
+        if others:
+            row["others"] = others
         mean_beats = None
         if stage != "autoencoder":
             beats = {path: sum(r.beats) / max(1, len(r.beats)) for path, r in runners.items()}
@@ -189,6 +223,7 @@ def run(args) -> dict:
             mean_beats = max(1, int(round(beats["length_aware"])))
         stages[stage] = row
         detail[stage] = {**spreads, "speedup_per_repeat": [round(p, 3) for p in pairs],
+                         "examples_per_second_per_repeat": {p: [round(v, 2) for v in r] for p, r in rates.items()},
                          "per_cpu_second": cpu_spreads}
         if not args.no_flops:
             model = runners["fixed"].model
@@ -205,11 +240,15 @@ def run(args) -> dict:
             flops[stage] = entry
         del runners
     result = {"bench": "train", "data": data, "batch_size": int(config.train.batch_size),
-              "max_beats": int(config.model.max_beats), "stages": stages,
+              "max_beats": int(config.model.max_beats),
+              "length_aware_setting": {"length_aware": config.train.length_aware,
+                                       "real_beats_only": bool(config.model.real_beats_only)},
+              "fixed_setting": {"length_aware": False, "real_beats_only": False}, "stages": stages,
               "flops_per_example": flops, "flops_method": FLOPS_METHOD,
               "repeats": int(args.repeats), "min_seconds": float(args.min_seconds),
               "load_average_before": [round(v, 2) for v in load_before],
               "load_average_after": [round(v, 2) for v in os.getloadavg()],
+              "load_average_1min_per_repeat": [round(v, 2) for v in load_samples],
               "cpu_count": os.cpu_count(), "seconds": round(time.perf_counter() - started, 1),
               "detail": detail}
     return result

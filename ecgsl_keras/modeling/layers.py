@@ -473,6 +473,11 @@ class FlattenBeats(keras.layers.Layer):
     one batched call (cheaper and simpler to export than ``TimeDistributed``). Undo with
     ``UnflattenBeats``. Masks: none; padded beats are encoded too and masked downstream.
 
+    ``real_only=True`` (issue 22): inputs ``(beats, padding_mask)``; in training the output holds
+    the real beats only (N_real, ...), gathered in row-major order by the mask, so the beat encoder
+    skips the padding; ``UnflattenBeats(real_only=True)`` scatters them back (zeros on padding).
+    In inference every beat is kept (static shapes for export); outputs on real beats are the same.
+
     Example::
 
         beats = keras.random.normal((2, 10, 96))
@@ -480,29 +485,65 @@ class FlattenBeats(keras.layers.Layer):
         UnflattenBeats()((keras.layers.Dense(8)(flat), beats)).shape  # (2, 10, 8)
     """
 
-    def call(self, inputs):
+    def __init__(self, real_only: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.real_only = bool(real_only)
+
+    def call(self, inputs, training=None):
+        if self.real_only:
+            inputs, mask = inputs
+            if training:
+                flat = ops.reshape(inputs, (-1,) + tuple(ops.shape(inputs)[2:]))
+                return ops.take(flat, _real_indices(mask), axis=0)
         shape = ops.shape(inputs)
         return ops.reshape(inputs, (-1,) + tuple(shape[2:]))
 
     def compute_output_shape(self, input_shape):
+        if self.real_only:
+            input_shape = input_shape[0]
         batch, steps = input_shape[0], input_shape[1]
-        merged = batch * steps if batch is not None and steps is not None else None
+        merged = batch * steps if batch is not None and steps is not None and not self.real_only else None
         return (merged,) + tuple(input_shape[2:])
+
+    def get_config(self):
+        return {**super().get_config(), "real_only": self.real_only}
 
 
 @_register
 class UnflattenBeats(keras.layers.Layer):
     """Inputs ``(flat (B * T, ...), reference (B, T, ...))`` -> (B, T, ...): restores the beat axis
-    from the reference tensor's leading two dimensions. See ``FlattenBeats``."""
+    from the reference tensor's leading two dimensions. See ``FlattenBeats``. ``real_only=True``:
+    inputs ``(flat, reference, padding_mask)``; in training ``flat`` holds the real beats only and is
+    scattered back to their places, zeros on padding."""
 
-    def call(self, inputs):
-        flat, reference = inputs
+    def __init__(self, real_only: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.real_only = bool(real_only)
+
+    def call(self, inputs, training=None):
+        if self.real_only:
+            flat, reference, mask = inputs
+            if training:
+                leading = ops.shape(reference)[:2]
+                rest = tuple(ops.shape(flat)[1:])
+                full = ops.scatter(ops.expand_dims(_real_indices(mask), -1), flat, (leading[0] * leading[1],) + rest)
+                return ops.reshape(full, tuple(leading) + rest)
+        else:
+            flat, reference = inputs
         leading = ops.shape(reference)[:2]
         return ops.reshape(flat, tuple(leading) + tuple(ops.shape(flat)[1:]))
 
     def compute_output_shape(self, input_shape):
-        flat_shape, reference_shape = input_shape
+        flat_shape, reference_shape = input_shape[0], input_shape[1]
         return tuple(reference_shape[:2]) + tuple(flat_shape[1:])
+
+    def get_config(self):
+        return {**super().get_config(), "real_only": self.real_only}
+
+
+def _real_indices(mask):
+    """Row-major positions (int) of the True entries of a (B, T) mask, in the flattened (B * T) axis."""
+    return ops.where(ops.reshape(ops.cast(mask, "bool"), (-1,)))[0]
 
 
 @_register

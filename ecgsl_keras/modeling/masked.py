@@ -129,7 +129,7 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
     target_stats = target_stats or {}
     parts = _EncoderLayers(cfg)
     inputs = sequence_inputs(cfg)
-    embeddings = parts.embed(inputs["beats"], inputs["rr"])
+    embeddings = parts.embed(inputs["beats"], inputs["rr"], inputs["padding_mask"])
     masked, positions = ecgsl_layers.SegmentMasking(cfg.mask_ratio, cfg.mask_span, seed=seed, mask_at_inference=True,
                                                     max_beats=cfg.max_beats, name="segment_masking")((embeddings, inputs["padding_mask"]))
     hidden = parts.contextualise(masked, inputs["padding_mask"])
@@ -140,8 +140,7 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
     else:
         target_encoder = build_beat_encoder(cfg, name=TARGET_ENCODER)
         target_encoder.trainable = False
-        flat = target_encoder(parts.flatten(inputs["beats"]))
-        target = parts.unflatten((flat, inputs["beats"]))
+        target = parts.encode_beats(target_encoder, inputs["beats"], inputs["padding_mask"])
         outputs["target"] = _normalization(target_stats.get("embedding"), "target_normalization")(target)
         outputs["prediction"] = keras.layers.Dense(cfg.embed_dim, name="prediction")(x)
     if cfg.masked_rr_weight > 0 and cfg.n_rr_features:

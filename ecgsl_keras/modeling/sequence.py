@@ -29,8 +29,8 @@ class _EncoderLayers:
         self.beat_encoder = beat_encoder if beat_encoder is not None else build_beat_encoder(cfg)
         if self.beat_encoder.name != "beat_encoder":
             raise ValueError(f"beat_encoder must be the model named 'beat_encoder', got {self.beat_encoder.name!r}")
-        self.flatten = ecgsl_layers.FlattenBeats(name="flatten_beats")
-        self.unflatten = ecgsl_layers.UnflattenBeats(name="unflatten_beats")
+        self.flatten = ecgsl_layers.FlattenBeats(real_only=cfg.real_beats_only, name="flatten_beats")
+        self.unflatten = ecgsl_layers.UnflattenBeats(real_only=cfg.real_beats_only, name="unflatten_beats")
         self.concat = keras.layers.Concatenate(name="beat_features")
         self.projection = keras.layers.Dense(cfg.d_model, name="projection")
         self.positional = ecgsl_layers.PositionalEncoding(cfg.max_beats, mode=cfg.positional_encoding,
@@ -41,9 +41,16 @@ class _EncoderLayers:
                        for i in range(1, cfg.num_layers + 1)]
         self.norm = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")
 
-    def embed(self, beats, rr):
+    def encode_beats(self, beat_encoder, beats, padding_mask):
+        """``beat_encoder`` on every beat (B, T, L) -> (B, T, embed_dim); with ``cfg.real_beats_only``
+        training steps encode the real beats only (zeros on padding), issue 22."""
+        if self.cfg.real_beats_only:
+            return self.unflatten((beat_encoder(self.flatten((beats, padding_mask))), beats, padding_mask))
+        return self.unflatten((beat_encoder(self.flatten(beats)), beats))
+
+    def embed(self, beats, rr, padding_mask):
         """Beats (B, T, L) + RR (B, T, n_rr) -> projected beat embeddings (B, T, d_model)."""
-        embedding = self.unflatten((self.beat_encoder(self.flatten(beats)), beats))
+        embedding = self.encode_beats(self.beat_encoder, beats, padding_mask)
         if self.cfg.n_rr_features:
             embedding = self.concat([embedding, rr])
         return self.projection(embedding)
@@ -59,7 +66,8 @@ class _EncoderLayers:
 def build_temporal_encoder(cfg: ModelConfig, beat_encoder=None) -> keras.Model:
     """The "temporal_encoder" model: {"beats", "rr", "padding_mask"} -> per-beat hidden states (B, T, d_model).
 
-    The beat encoder runs on every beat (``FlattenBeats`` / ``UnflattenBeats``), RR features are
+    The beat encoder runs on every beat (``FlattenBeats`` / ``UnflattenBeats``; in training on the
+    real beats only with ``cfg.real_beats_only``), RR features are
     concatenated when ``cfg.n_rr_features`` > 0, a Dense ``projection`` maps to ``d_model``, then
     ``PositionalEncoding`` and ``cfg.num_layers`` pre-LN ``TransformerEncoderBlock`` honouring the
     padding mask, and ``encoder_norm``. Hidden states of padded beats are 0 before the final norm
@@ -68,7 +76,7 @@ def build_temporal_encoder(cfg: ModelConfig, beat_encoder=None) -> keras.Model:
     """
     parts = _EncoderLayers(cfg, beat_encoder)
     inputs = sequence_inputs(cfg)
-    embeddings = parts.embed(inputs["beats"], inputs["rr"])
+    embeddings = parts.embed(inputs["beats"], inputs["rr"], inputs["padding_mask"])
     hidden = parts.contextualise(embeddings, inputs["padding_mask"])
     return keras.Model(inputs, hidden, name="temporal_encoder")
 

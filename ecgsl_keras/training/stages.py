@@ -171,7 +171,8 @@ class Stage:
             common = dict(split=TRAIN_SPLIT, training=True, batch_size=per_replica,
                           shuffle_buffer=config.train.shuffle_buffer, seed=config.train.seed, input_context=context,
                           drop_remainder=n_items >= global_batch,
-                          length_aware=getattr(config.train, "length_aware", True))
+                          length_aware=getattr(config.train, "length_aware", True),
+                          sort_window=getattr(config.train, "sort_window_batches", 4))
             if raw_window and raw_input != "signal":
                 # The ResNet baseline on beats laid end to end has a fixed input length: fixed-shape batches.
                 common["length_aware"] = False
