@@ -3,8 +3,10 @@
     python experiments/edge/edge_preset.py --data /work/runs/cinc2017_prepared --work /tmp/edge_preset \\
         [--publish] > benchmarks/results/edge_preset_choice.json
 
-Candidates: the three members of the shipped ``cinc2017`` preset (a seed ensemble, ``member_0..2``; each
-member alone exports to ~333 KB int8). Each is saved as a run folder (its ``model.keras``, the ensemble's
+Candidates: ``--candidates RUN ...`` (finished ECG-SL run folders trained on the TRAINING split of ``--data``:
+the shipped choice is among the three seeds of ``experiments/cinc2017/ecgsl_v3.py``), or else the members of the
+``--source`` ensemble preset. The members of the earlier v2-label ``cinc2017`` ensemble must not be candidates:
+the v3 labels changed the stratified split, so they trained on some of today's validation records. Each is saved as a run folder (its ``model.keras``, the ensemble's
 ``config.json`` with ``stage: "member"``) and evaluated on the ``validation`` split of the prepared CinC
 TFRecords ``--data`` (``evaluation.evaluate.evaluate_model``: record-level metrics, the split the ensemble
 was validated on); the one with the highest macro F1 wins. ``--publish`` builds the preset from the
@@ -21,9 +23,23 @@ from pathlib import Path
 
 log = logging.getLogger("experiments.edge.edge_preset")
 NAME = "cinc2017-edge"
-DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: one member of the cinc2017 seed "
-               "ensemble, chosen on validation; exports end to end (python -m ecgsl_keras.export --model "
+DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: one ECG-SL model (the best of three "
+               "seeds on validation, v3 labels); exports end to end (python -m ecgsl_keras.export --model "
                "cinc2017-edge --end-to-end) to one TFLite file; single lead")
+
+
+def _score(candidates, name, run_dir, model, config, task, data, evaluate_model):
+    """Validation metrics of one candidate (``metrics.json`` in a member's own run folder)."""
+    from ecgsl_keras.store import runs
+
+    metrics = evaluate_model(model, data, "validation", config, task)
+    if name.startswith("member_"):
+        metrics["data"] = str(data)
+        runs.write_json(Path(run_dir) / runs.METRICS_NAME, metrics)
+    candidates[name] = {"macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
+                        "challenge_f1": metrics.get("challenge_f1"), "records": metrics["n"],
+                        "parameters": int(model.count_params()), "run": str(run_dir)}
+    log.info("%s: %s", name, candidates[name])
 
 
 def main(argv=None) -> int:
@@ -32,6 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, help="prepared CinC 2017 TFRecords (with a validation split)")
     parser.add_argument("--work", required=True, help="folder for the candidates' run folders")
     parser.add_argument("--source", default="cinc2017", help="the ensemble preset (default cinc2017)")
+    parser.add_argument("--candidates", nargs="+", type=Path, help="finished run folders to choose from")
     parser.add_argument("--publish", action="store_true", help="build the preset from the winner")
     args = parser.parse_args(argv)
 
@@ -42,34 +59,36 @@ def main(argv=None) -> int:
     from ecgsl_keras.store import runs
     from ecgsl_keras.store.runs import resolve_model_arg
 
-    source = resolve_model_arg(args.source)
-    config, task, _ = find_metadata(source)
-    info = runs.read_json(source.parent / runs.CONFIG_NAME)
-    members = ensemble_members(load_classifier(source))
     work = Path(args.work)
     candidates = {}
-    for i, member in enumerate(members):
-        run_dir = work / f"member_{i}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        member.save(run_dir / runs.MODEL_NAME)
-        member_info = {key: value for key, value in info.items() if key not in ("members", "preset", "source_run")}
-        member_info.update(stage="member", model_kind="ecgsl", status=runs.STATUS_FINISHED,
-                           source=f"member {i} of the {args.source} preset ({(info.get('members') or ['?'] * 3)[i]})")
-        runs.write_json(run_dir / runs.CONFIG_NAME, member_info)
-        metrics = evaluate_model(member, args.data, "validation", config, task)
-        metrics["data"] = str(args.data)
-        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
-        candidates[f"member_{i}"] = {"macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
-                                     "challenge_f1": metrics.get("challenge_f1"), "records": metrics["n"],
-                                     "parameters": int(member.count_params()), "run": str(run_dir)}
-        log.info("member %d: %s", i, candidates[f"member_{i}"])
+    if args.candidates:
+        import keras
+
+        for run_dir in args.candidates:
+            config, task, _ = find_metadata(run_dir / runs.MODEL_NAME)
+            member = keras.models.load_model(run_dir / runs.MODEL_NAME, compile=False)
+            _score(candidates, run_dir.name, run_dir, member, config, task, args.data, evaluate_model)
+    else:
+        source = resolve_model_arg(args.source)
+        config, task, _ = find_metadata(source)
+        info = runs.read_json(source.parent / runs.CONFIG_NAME)
+        for i, member in enumerate(ensemble_members(load_classifier(source))):
+            run_dir = work / f"member_{i}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            member.save(run_dir / runs.MODEL_NAME)
+            member_info = {key: value for key, value in info.items() if key not in ("members", "preset", "source_run")}
+            member_info.update(stage="member", model_kind="ecgsl", status=runs.STATUS_FINISHED,
+                               source=f"member {i} of the {args.source} preset ({(info.get('members') or ['?'] * 3)[i]})")
+            runs.write_json(run_dir / runs.CONFIG_NAME, member_info)
+            _score(candidates, f"member_{i}", run_dir, member, config, task, args.data, evaluate_model)
     best = max(candidates, key=lambda name: (candidates[name]["macro_f1"], name))
-    result = {"experiment": "edge_preset_choice", "source": args.source, "data": str(args.data), "split": "validation",
+    result = {"experiment": "edge_preset_choice",
+              "source": [str(c) for c in args.candidates] if args.candidates else args.source, "data": str(args.data), "split": "validation",
               "criterion": "highest record-level macro F1", "candidates": candidates, "chosen": best}
     if args.publish:
         from ecgsl_keras.training import publish
 
-        meta = publish.build(work / best, NAME, DESCRIPTION, overwrite=True)
+        meta = publish.build(Path(candidates[best]["run"]), NAME, DESCRIPTION, overwrite=True)
         result["preset"] = {"name": NAME, "files": meta["files"]}
     print(json.dumps(result))
     return 0
