@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
+    p.add_argument("--trust-model", action="store_true",
+                   help="load a SavedModel or .tflite even if it uses ops outside the inference allow-list "
+                        "(ecgsl_keras.serving.trust): only for a model from a source you trust")
     p.add_argument("--plot", metavar="FILE.png", help="also draw the record, its beats and their attention")
     p.add_argument("--output", choices=("record", "beats"),
                    help="insist on one label per record or one per beat (default: what the model gives)")
@@ -49,7 +52,8 @@ def _run(args, parser) -> int:
 
     config = ExperimentConfig.load(args.config) if args.config else None
     signal, fs, lead = read_lead(args.record, args.lead)
-    predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
+    predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads,
+                           trust=args.trust_model)
     predictor.check_output(args.output)
     result = predictor.predict_signal(signal, fs, path=args.record, output=args.output)
     out = {"record": str(args.record), "lead": lead, "fs": fs, "duration_s": round(signal.size / fs, 3),
