@@ -335,3 +335,19 @@ def test_wfdb_nan_samples_are_passed_on_not_hidden(fixtures_dir, tmp_path):
     (folder / "a01.dat").write_bytes(bytes(data))
     signal = ApneaEcgReader(folder).load("a01").signal
     assert np.isnan(signal[100:102, 0]).all() and np.isfinite(signal[:100]).all()
+
+
+def test_utf16_reference_is_read_and_few_records_split_without_stratifying(cinc_copy, caplog):
+    from ecgsl_keras.data.prepare import assign_splits
+
+    folder, ids = cinc_copy
+    text = (folder / "REFERENCE.csv").read_text()
+    (folder / "REFERENCE.csv").write_bytes(text.encode("utf-16"))   # with its byte-order mark
+    reader = CinC2017Reader(folder)
+    assert reader.record_ids() == ids
+    # six records in several classes: 15 % validation is one record, fewer than the classes
+    assert len({reader.labels_for(rid)[0] for rid in ids}) > 1
+    with caplog.at_level(logging.WARNING):
+        splits = assign_splits(reader, "cinc2017", "default", 0.15, seed=0)
+    assert sorted(splits) == sorted(ids) and set(splits.values()) == {"train", "validation"}
+    assert "too few for a split stratified by class" in caplog.text

@@ -47,6 +47,8 @@ def _run(args, parser) -> int:
     if result.get("kind") == tasks_lib.PER_BEAT:
         print(aami_table(result))
     runner.print_result(result)
+    if result.get("plot_error"):   # the metrics are printed above; the command still fails
+        return runner.error(result["plot_error"])
     return 0
 
 

@@ -67,20 +67,34 @@ def _run(args, parser) -> int:
                               for t, label, p in zip(result["beat_times_s"], result["beat_labels"],
                                                      result["beat_probabilities"])]})
         if args.plot:   # a per-beat model pools nothing: beats without attention bars
-            out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
-                                          title=f"{Path(args.record).name} lead {lead}: {result['label_counts']}")
-        runner.print_result(out)
-        return 0
+            _plot(out, plot_prediction, args.plot, signal, fs, result, predictor.config.signal,
+                  title=f"{Path(args.record).name} lead {lead}: {result['label_counts']}")
+        return _print(out)
     out.update(to_jsonable(result))
     names = predictor.label_names
     # A binary model has one sigmoid output: the probability of the positive (last) label.
     keys = names if len(out["probabilities"]) == len(names) else names[-len(out["probabilities"]):]
     out["probabilities"] = dict(zip(keys, out["probabilities"]))
     if args.plot:
-        out["plot"] = plot_prediction(args.plot, signal, fs, result, predictor.config.signal,
-                                      title=f"{Path(args.record).name} lead {lead}: {out['label']}")
+        _plot(out, plot_prediction, args.plot, signal, fs, result, predictor.config.signal,
+              title=f"{Path(args.record).name} lead {lead}: {out['label']}")
+    return _print(out)
+
+
+def _plot(out, plot_prediction, *args, **kwargs) -> None:
+    """``out["plot"]``, or ``out["plot_error"]`` when the picture cannot be written (the prediction stands)."""
+    from ecgsl_keras.errors import WriteError
+
+    try:
+        out["plot"] = plot_prediction(*args, **kwargs)
+    except WriteError as exc:
+        out["plot_error"] = str(exc)
+
+
+def _print(out) -> int:
+    """Print the result; then fail (status 2) if its picture could not be written."""
     runner.print_result(out)
-    return 0
+    return runner.error(out["plot_error"]) if out.get("plot_error") else 0
 
 
 if __name__ == "__main__":

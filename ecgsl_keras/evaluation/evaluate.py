@@ -40,7 +40,7 @@ import numpy as np
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.data.datasets import SkipCounter, open_dataset
 from ecgsl_keras.data.prepare import record_to_examples
-from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError, WriteError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 from ecgsl_keras.evaluation.plot import evaluation_plots
 from ecgsl_keras.serving.stacked import stacked_folder
@@ -238,10 +238,6 @@ def choose_thresholds_from_windows(task, windows: dict) -> list:
 
 def load_model(model_path):
     """(keras model, ExperimentConfig, Task, run info) for a ``.keras`` file in a run folder."""
-    import keras
-
-    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
     path = runs.model_path(model_path)
     config, task, info = runs.run_config(path)
     if info.get("stage") in ("autoencoder", "masked"):
@@ -251,7 +247,9 @@ def load_model(model_path):
     if task is None:
         raise ConfigError(runs.find_run_dir(path) / runs.CONFIG_NAME, "bad_config",
                           "no 'task' entry: is this a classifier run?")
-    model = keras.models.load_model(path, compile=False)
+    from ecgsl_keras.modeling.files import load_keras_model
+
+    model = load_keras_model(path)
     return model, config, task, info
 
 
@@ -259,16 +257,19 @@ def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_s
                    predict_fn=None, raw_input=None, plots=None) -> dict:
     """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``. ``raw_input``: what the
     ResNet baseline reads (default ``raw_input_of(model, config, data)``). ``plots``: a folder for
-    the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``)."""
+    the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``); if they cannot be
+    written the metrics are still returned, with the error in ``plot_error`` (the CLI prints them, then fails)."""
     raw_input = raw_input or raw_input_of(model, config, data)
     dataset = eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = predict_windows(predict_fn or model, dataset)
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
     if plots:
-
         agg = aggregate(windows, task.kind)
-        out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots)
+        try:
+            out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots)
+        except WriteError as exc:   # the metrics stand: losing them to a picture would waste the run
+            out["plot_error"] = str(exc)
     return out
 
 

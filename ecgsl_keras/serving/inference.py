@@ -544,13 +544,9 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
                           f"{[str(f) for f in _search_folders(path)]}; read: {used or 'none'}); "
                           "pass config=/task= (--config/--task)")
     if kind == "keras":
-        import keras
+        from ecgsl_keras.modeling.files import load_keras_model
 
-        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (ValueError, OSError) as exc:
-            raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
+        model = load_keras_model(path)
         backend = _KerasBackend(model, per_beat=task.kind == tasks_lib.PER_BEAT)
     elif kind == "saved_model":
         backend = _SavedModelBackend(path, trust=trust)

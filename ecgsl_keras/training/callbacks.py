@@ -9,6 +9,7 @@ import logging
 import math
 from pathlib import Path
 
+from ecgsl_keras import fileio
 from ecgsl_keras.store import runs
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.training.stages import get_stage
@@ -87,6 +88,34 @@ class CallbackState(_callback_base()):
         if self.keep > 0 and self.checkpoints_dir.is_dir():
             for old in sorted(self.checkpoints_dir.glob("epoch_*.weights.h5"))[:-self.keep]:
                 old.unlink(missing_ok=True)
+
+
+def _checkpoint_base():
+    import keras
+
+    return keras.callbacks.ModelCheckpoint
+
+
+class AtomicModelCheckpoint(_checkpoint_base()):
+    """``ModelCheckpoint`` that writes to a temporary file in the same folder and renames it: a kill or a
+    full disk mid-save leaves the previous model (Keras' own writes ``model.keras`` in place, and a
+    truncated one then fails every later command). Overrides Keras' ``_save_model`` (Keras 3)."""
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if not self._should_save_model(epoch, batch, logs, filepath):   # also updates self.best
+            return
+        with fileio.atomic_path(filepath) as tmp:
+            if self.save_weights_only:
+                self.model.save_weights(str(tmp), overwrite=True)
+            else:
+                self.model.save(str(tmp), overwrite=True)
+
+
+def save_model_atomic(model, path) -> None:
+    """``model.save(path)`` through a temporary file and a rename."""
+    with fileio.atomic_path(path) as tmp:
+        model.save(str(tmp))
 
 
 def _finite(value):

@@ -108,11 +108,9 @@ class Stage:
         """The previous stage's model (``--init-from``: a run folder or ``.keras``), or None."""
         if init_from is None:
             return None
-        import keras
+        from ecgsl_keras.modeling.files import load_keras_model
 
-        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
-        return keras.models.load_model(runs.model_path(init_from), compile=False)
+        return load_keras_model(runs.model_path(init_from))
 
     def transfer_statistics(self, data, config: ExperimentConfig, init_model):
         """What the model needs from the previous stage besides its weights (None by default)."""

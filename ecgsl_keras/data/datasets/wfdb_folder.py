@@ -232,16 +232,24 @@ def strip_record_name(name: str) -> str:
 def read_label_csv(path, known_labels=None, multi_separator: Optional[str] = None) -> dict:
     """``record -> tuple of labels`` from a ``record,label`` CSV, header line optional, order kept.
 
-    Raises ``LabelError`` naming the file for: a missing file, a line without a label, a record
+    Raises ``LabelError`` naming the file for: a missing file, text that is not UTF-8 (or UTF-16 with its
+    byte-order mark), a file listing no record, a line without a label, a record
     listed twice, a label outside ``known_labels`` (when given).
     """
     path = Path(path)
     if not path.is_file():
         raise LabelError(path, "missing_file", "label file not found")
     labels = {}
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [(n, row) for n, row in enumerate(csv.reader(fh), start=1)
-                if row and row[0].strip() and not row[0].lstrip().startswith("#")]
+    raw = path.read_bytes()
+    # UTF-16 (a spreadsheet's "Unicode text") is recognised by its byte-order mark; anything else must be UTF-8.
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise LabelError(path, "bad_label_file", f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                                                 "save it as UTF-8") from None
+    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), start=1)
+            if row and row[0].strip() and not row[0].lstrip().startswith("#")]
     record_col, label_col = 0, 1
     if rows and _is_header_row(rows[0][1]):
         header = [cell.strip().lower() for cell in rows[0][1]]
@@ -264,6 +272,8 @@ def read_label_csv(path, known_labels=None, multi_separator: Optional[str] = Non
         if record_id in labels:
             raise LabelError(path, "duplicate_record", f"line {line}: record {record_id} is listed twice")
         labels[record_id] = values
+    if not labels:
+        raise LabelError(path, "bad_label_file", "lists no record (expected 'record,label' lines)")
     return labels
 
 
