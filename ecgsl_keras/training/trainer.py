@@ -295,7 +295,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
         del init_model
     train_data = strategy_lib.distribute(
         dist, stage.input_fn(data, manifest, config, task_obj, global_batch, raw_window=raw_window,
-                             weights=weights, raw_input=raw_input))
+                             weights=weights, raw_input=raw_input, initial_epoch=_backup_epoch(paths.backup)))
 
     cb = []
     if has_validation:
@@ -346,6 +346,14 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     with contextlib.suppress(OSError):
         (final.root / runs.WORKERS_DIR).rmdir()
     return summary
+
+
+def _backup_epoch(backup_dir: Path) -> int:
+    """The epoch ``BackupAndRestore`` resumes at (0 without a backup): the input stream starts there."""
+    try:
+        return max(0, int(runs.read_json(backup_dir / "training_metadata.json").get("epoch", 0)))
+    except (ConfigError, AttributeError, TypeError, ValueError):
+        return 0
 
 
 def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info, start) -> dict:
