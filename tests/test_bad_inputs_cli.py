@@ -180,3 +180,34 @@ def test_file_system_refusals_become_errors_and_bugs_keep_their_traceback(capsys
 
     with pytest.raises(KeyError):
         runner.run(lambda: runner.make_parser("x", ""), bug, [], models=False)
+
+
+@pytest.fixture()
+def prepared_copy(tmp_path, cinc_sample_tfrecords):
+    return shutil.copytree(cinc_sample_tfrecords, tmp_path / "data")
+
+
+def test_evaluate_on_a_same_size_corrupt_shard_names_the_data(prepared_copy, run_dir, capsys):
+    shard = next(prepared_copy.glob("*-validation-*.tfrecord"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF   # same size: only the record's CRC can tell
+    shard.write_bytes(bytes(data))
+    status = evaluate_cli.main(["--model", str(run_dir / "model.keras"), "--data", str(prepared_copy)])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"error: {prepared_copy}: a TFRecord file is corrupt" in err and "tfrecords_tools verify" in err
+
+
+@pytest.mark.slow
+def test_evaluate_prints_the_metrics_when_its_plots_cannot_be_written(prepared_copy, run_dir, capsys, monkeypatch):
+    import matplotlib.figure
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", _no_space)
+    plots = prepared_copy.parent / "plots"
+    status = evaluate_cli.main(["--model", str(run_dir / "model.keras"), "--data", str(prepared_copy),
+                                "--plots", str(plots)])
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert status == 2 and 0.0 <= result["macro_f1"] <= 1.0 and "cannot write" in result["plot_error"]
+    assert f"error: {plots / 'confusion_matrix.png'}: cannot write (No space left on device)" in err
+    assert not plots.exists() or not list(plots.iterdir())

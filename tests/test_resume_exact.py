@@ -35,3 +35,32 @@ def test_the_stream_resumed_at_epoch_2_is_the_uninterrupted_one_from_epoch_2(cin
             np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())
     # and the epochs differ from each other (the order is not simply frozen)
     assert not np.array_equal(whole[0]["beats"].numpy()[:, :4], whole[steps]["beats"].numpy()[:, :4])
+
+
+def test_dropout_seed_state_is_saved_and_restored_with_the_callback_state(tmp_path):
+    """``save_weights`` (so BackupAndRestore) leaves the seed generators out: a resumed run would draw
+    epoch 1's dropout masks again. CallbackState keeps them."""
+    import keras
+
+    from ecgsl_keras.training.callbacks import CallbackState, _seed_states
+
+    def model():
+        inputs = keras.Input((4,))
+        net = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dropout(0.5)(keras.layers.Dense(8)(inputs))))
+        net.compile(optimizer="sgd", loss="mse")
+        return net
+
+    def state(net):
+        stopping = keras.callbacks.EarlyStopping(monitor="loss")
+        checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"), monitor="loss", save_best_only=True)
+        callback = CallbackState(tmp_path / "state.json", stopping, checkpoint, tmp_path / "checkpoints", 0)
+        callback.set_model(net)
+        return [stopping, checkpoint, callback]
+
+    first = model()
+    first.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0, callbacks=state(first))
+    trained = [v.numpy().tolist() for v in _seed_states(first)]
+    second = model()
+    assert [v.numpy().tolist() for v in _seed_states(second)] != trained
+    state(second)[-1].on_train_begin()
+    assert [v.numpy().tolist() for v in _seed_states(second)] == trained
