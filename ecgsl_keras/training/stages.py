@@ -56,8 +56,10 @@ def get_stage(name) -> "Stage":
 
 def epoch_seed(seed: int, epoch):
     """The seed of training epoch ``epoch`` (an int or a tf.int64 scalar): a function of (seed, epoch) only,
-    so a resumed run draws what an uninterrupted one draws."""
-    return int(seed) * 1_000_003 + epoch
+    so a resumed run draws what an uninterrupted one draws. Epoch 0 keeps ``seed`` itself (the first epoch
+    reads what ``make_dataset(seed=seed)`` reads); the step is far from the augmentation's per-pipeline
+    offset (1_000_003), so no two (epoch, pipeline) streams share a seed."""
+    return int(seed) + 1_000_000_007 * epoch
 
 
 class Stage:
@@ -198,9 +200,16 @@ class Stage:
                 return stream(None).prefetch(tf.data.AUTOTUNE)
             # batches of this pipeline per epoch: each step takes one per replica
             per_epoch = steps * input_context.num_replicas_in_sync // pipelines
-            epochs = tf.data.Dataset.range(int(initial_epoch), 2 ** 62)
-            return epochs.flat_map(lambda e: stream(epoch_seed(config.train.seed, e)).take(per_epoch)).prefetch(
-                tf.data.AUTOTUNE)
+            # One pipeline per epoch with a Python-int seed (tf.data's seed handling refuses a tensor seed
+            # once a global seed is set, so no flat_map over epoch numbers), joined end to end.
+            epochs = range(int(initial_epoch), max(int(config.train.epochs), int(initial_epoch) + 1))
+            ds = None
+            for epoch in epochs:
+                part = stream(epoch_seed(config.train.seed, epoch)).take(per_epoch)
+                ds = part if ds is None else ds.concatenate(part)
+            # never read by fit (it stops after the last epoch); there so the input does not end first
+            ds = ds.concatenate(stream(epoch_seed(config.train.seed, epochs.stop)))
+            return ds.prefetch(tf.data.AUTOTUNE)
 
         return fn
 
