@@ -54,14 +54,6 @@ def get_stage(name) -> "Stage":
         raise ConfigError("<stage>", "bad_config", f"stage must be one of {tuple(_REGISTRY)}, got {name!r}") from None
 
 
-def epoch_seed(seed: int, epoch):
-    """The seed of training epoch ``epoch`` (an int or a tf.int64 scalar): a function of (seed, epoch) only,
-    so a resumed run draws what an uninterrupted one draws. Epoch 0 keeps ``seed`` itself (the first epoch
-    reads what ``make_dataset(seed=seed)`` reads); the step is far from the augmentation's per-pipeline
-    offset (1_000_003), so no two (epoch, pipeline) streams share a seed."""
-    return int(seed) + 1_000_000_007 * epoch
-
-
 class Stage:
     """One training stage. Subclasses set the class attributes and override what differs."""
 
@@ -165,10 +157,10 @@ class Stage:
         pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
         sample weights, so they work the same under every strategy.
 
-        With a seed, epoch ``e`` is its own stream, shuffled, cropped and augmented from
-        ``epoch_seed(seed, e)``, cut to the epoch's batches: a run resumed at ``initial_epoch`` (the
-        backup's) sees exactly the batches an uninterrupted run sees from that epoch on (one stream
-        reshuffled per pass would restart at epoch 1's order)."""
+        With a seed the stream of batches is the same in every process; a run resumed at
+        ``initial_epoch`` (the backup's) skips the batches of the epochs before it, so it reads exactly
+        what an uninterrupted run reads from that epoch on (a fresh stream would restart at epoch 1's
+        order)."""
         import tensorflow as tf
 
         n_shards = _n_shards(manifest, TRAIN_SPLIT)
@@ -196,19 +188,12 @@ class Stage:
                                seed=config.train.seed if seed is None else seed)
                 return ds.repeat()
 
-            if config.train.seed is None:
-                return stream(None).prefetch(tf.data.AUTOTUNE)
-            # batches of this pipeline per epoch: each step takes one per replica
-            per_epoch = steps * input_context.num_replicas_in_sync // pipelines
-            # One pipeline per epoch with a Python-int seed (tf.data's seed handling refuses a tensor seed
-            # once a global seed is set, so no flat_map over epoch numbers), joined end to end.
-            epochs = range(int(initial_epoch), max(int(config.train.epochs), int(initial_epoch) + 1))
-            ds = None
-            for epoch in epochs:
-                part = stream(epoch_seed(config.train.seed, epoch)).take(per_epoch)
-                ds = part if ds is None else ds.concatenate(part)
-            # never read by fit (it stops after the last epoch); there so the input does not end first
-            ds = ds.concatenate(stream(epoch_seed(config.train.seed, epochs.stop)))
+            ds = stream(config.train.seed)
+            if initial_epoch and config.train.seed is not None:
+                # A seeded stream is the same in every process: a resumed run skips the batches the
+                # killed one trained on (read, not trained: the cost of exactness) instead of
+                # restarting at epoch 1's order. Each step takes one batch per replica.
+                ds = ds.skip(int(initial_epoch) * steps * input_context.num_replicas_in_sync // pipelines)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return fn
