@@ -39,6 +39,14 @@ class ConfigError(ECGSLError):
             super().__init__(*args)
 
 
+class WriteError(ECGSLError):
+    """An output file could not be written (read-only folder, full disk, ...); what was there before is kept."""
+
+    def __init__(self, path, message):
+        self.path, self.reason = str(path), "write_failed"
+        super().__init__(f"{path}: {message}")
+
+
 class MissingExtraError(ECGSLError):
     """An optional dependency (a ``setup.py`` extra: litert, tune, explain, beam) is not installed."""
 

@@ -1,21 +1,53 @@
-"""Small file helpers shared by every layer: atomic text and JSON writes, JSON reads with clear errors."""
+"""Small file helpers shared by every layer: atomic writes of any file, JSON reads with clear errors.
+
+Every file the package writes (models, checkpoints, run JSON, plots, exports) goes through
+:func:`atomic_path`: it is written under a temporary name in its own folder and renamed over the
+target only once complete, so a kill, a full disk or a read-only folder leaves the old file or none,
+never a truncated one. A write that fails raises ``WriteError`` naming the file.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-from ecgsl_keras.errors import ConfigError
-
-
-FILE_MODE, DIR_MODE = 0o644, 0o755   # what the package writes: readable by everyone (less the umask)
+from ecgsl_keras.errors import ConfigError, WriteError
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path in ``path``'s folder (same suffix: Keras picks the format from it); when
+    the block ends without error, rename it to ``path``. On error the temporary file is removed and an
+    ``OSError`` becomes ``WriteError(path, ...)``. The file gets the usual mode (0666 less the umask),
+    not ``mkstemp``'s 0600."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{''.join(path.suffixes)}")
+        os.close(fd)
+    except OSError as exc:
+        raise WriteError(path, f"cannot write here ({exc.strerror or exc})") from None
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(path, f"cannot write ({exc.strerror or exc}); the previous file, if any, is kept") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+FILE_MODE, DIR_MODE = 0o644, 0o755   # what the package writes: readable by everyone (less the umask)
 
 
 def make_readable(folder) -> None:
@@ -33,18 +65,14 @@ def make_readable(folder) -> None:
 
 def write_text_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, FILE_MODE & ~_umask())   # mkstemp makes 0600: a written file is readable as open() makes it
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def copy_atomic(source, path) -> None:
+    """Copy ``source`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def write_json(path, values) -> None:

@@ -75,17 +75,32 @@ def test_mat_shape_disagrees_with_header(cinc_copy):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("garbage\n", "cannot parse"),
-    ("", "cannot parse"),
+    ("garbage\n", "number of signals"),
+    ("", "no record line"),
     ("{rid} 1 300 9000\n", "signal lines"),              # record line only: truncated header
     ("{rid} 1 300\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "signal length"),
-    ("{rid} 1 abc 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "signal length"),
+    ("{rid} 1 abc 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "sampling frequency 'abc'"),
     ("{rid} 1 0 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "sampling frequency"),
+    # wfdb reads -1 as its default 250 Hz and 1e9 as 1 Hz: the record line is checked before wfdb reads it
+    ("{rid} 1 -1 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "sampling frequency '-1'"),
+    ("{rid} 1 1e9 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "sampling frequency '1e9'"),
+    ("{rid} 1 300 9e3\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "number of samples '9e3'"),
+    ("{rid} x 300 9000\n{rid}.mat 16+24 1000/mV 16 0 0 0 0 ECG\n", "number of signals 'x'"),
 ])
 def test_corrupt_or_truncated_header(cinc_copy, text, problem):
     folder, ids = cinc_copy
     (folder / f"{ids[0]}.hea").write_text(text.format(rid=ids[0]))
     _raises(lambda: CinC2017Reader(folder).load(ids[0]), RecordError, "bad_header", f"{ids[0]}.hea", problem)
+
+
+@pytest.mark.parametrize("fmt", ["8+24", "80+24", "212+24"])
+def test_header_format_that_does_not_match_the_file(cinc_copy, fmt):
+    """The file holds 16-bit samples: read as 8-bit (or 12-bit) they would be garbage classified with confidence."""
+    folder, ids = cinc_copy
+    hea = folder / f"{ids[0]}.hea"
+    hea.write_text(hea.read_text().replace(" 16+24 ", f" {fmt} "))
+    _raises(lambda: CinC2017Reader(folder).load(ids[0]), RecordError, "bad_header", f"{ids[0]}.mat",
+            "does not match the file")
 
 
 def test_reference_naming_missing_record(cinc_copy):
@@ -168,6 +183,32 @@ def test_mitdb_missing_or_corrupt_annotations(mitdb_copy):
     _raises(lambda: MitdbReader(mitdb_copy).load("119"), RecordError, "missing_file", "119.atr")
     (mitdb_copy / "208.atr").write_bytes(b"\xff" * 7)
     _raises(lambda: MitdbReader(mitdb_copy).load("208"), RecordError, "bad_annotations", "208.atr")
+
+
+def test_mitdb_truncated_annotations_are_an_error_not_unlabelled_beats(mitdb_copy):
+    data = (mitdb_copy / "208.atr").read_bytes()
+    cut = 800 if data[798:800] != b"\x00\x00" else 802   # a cut that does not end on the marker by chance
+    (mitdb_copy / "208.atr").write_bytes(data[:cut])
+    _raises(lambda: MitdbReader(mitdb_copy).load("208"), RecordError, "truncated_annotations", "208.atr", "cut short")
+    _raises(lambda: MitdbReader(mitdb_copy).beat_annotations_for("208"), RecordError, "truncated_annotations")
+    reader = MitdbReader(mitdb_copy)
+    assert [r.record_id for r in reader] == ["119"] and reader.skipped.counts == {"truncated_annotations": 1}
+    from ecgsl_keras.data.prepare import prepare
+
+    summary = prepare("mitdb", mitdb_copy, mitdb_copy.parent / "prepared", split="all", progress=False)
+    assert summary["skipped"] == 1 and summary["skipped_by_reason"] == {"truncated_annotations": 1}
+
+
+def test_mitdb_annotations_that_end_before_the_signal(mitdb_copy):
+    """A complete file (with its end marker) whose annotations stop after one minute of five."""
+    import wfdb
+
+    ann = wfdb.rdann(str(mitdb_copy / "208"), "atr")
+    keep = ann.sample < 60 * 360
+    wfdb.wrann("208", "atr", ann.sample[keep], np.asarray(ann.symbol)[keep].tolist(), write_dir=str(mitdb_copy))
+    assert len(MitdbReader(mitdb_copy, duration_s=50).load("208").beat_annotations.labels) > 0   # cut inside: fine
+    _raises(lambda: MitdbReader(mitdb_copy).load("208"), RecordError, "truncated_annotations", "208.atr",
+            "annotations end at", "signal runs to 300.0 s")
 
 
 def test_mitdb_missing_lead(mitdb_copy):
@@ -294,3 +335,19 @@ def test_wfdb_nan_samples_are_passed_on_not_hidden(fixtures_dir, tmp_path):
     (folder / "a01.dat").write_bytes(bytes(data))
     signal = ApneaEcgReader(folder).load("a01").signal
     assert np.isnan(signal[100:102, 0]).all() and np.isfinite(signal[:100]).all()
+
+
+def test_utf16_reference_is_read_and_few_records_split_without_stratifying(cinc_copy, caplog):
+    from ecgsl_keras.data.prepare import assign_splits
+
+    folder, ids = cinc_copy
+    text = (folder / "REFERENCE.csv").read_text()
+    (folder / "REFERENCE.csv").write_bytes(text.encode("utf-16"))   # with its byte-order mark
+    reader = CinC2017Reader(folder)
+    assert reader.record_ids() == ids
+    # six records in several classes: 15 % validation is one record, fewer than the classes
+    assert len({reader.labels_for(rid)[0] for rid in ids}) > 1
+    with caplog.at_level(logging.WARNING):
+        splits = assign_splits(reader, "cinc2017", "default", 0.15, seed=0)
+    assert sorted(splits) == sorted(ids) and set(splits.values()) == {"train", "validation"}
+    assert "too few for a split stratified by class" in caplog.text

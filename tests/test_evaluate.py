@@ -45,10 +45,24 @@ def test_multiclass_metrics_with_a_missing_class():
     probs = np.eye(4)[[0, 1, 1, 1, 2]]
     found = metrics.multiclass_metrics(y, probs, ("N", "A", "O", "~"))
     assert found["per_class_auroc"]["~"] is None          # no noisy record: undefined, not 0 or 1
-    assert found["macro_f1"] == pytest.approx(f1_score(y, probs.argmax(1), labels=[0, 1, 2, 3], average="macro",
-                                                       zero_division=0))
+    # "~" is neither true nor predicted: left out of the mean, not counted as F1 0
+    assert found["macro_f1"] == pytest.approx(f1_score(y, probs.argmax(1), labels=[0, 1, 2], average="macro"))
+    assert found["macro_f1_left_out"] == ["~"] and found["per_class_f1"]["~"] is None
     with pytest.raises(ValueError, match="probabilities"):
         metrics.multiclass_metrics(y, probs[:3], ("N", "A", "O", "~"))
+
+
+def test_macro_f1_of_all_correct_predictions_is_one_whatever_the_classes_absent():
+    """Five records, all right, two classes present of four: accuracy 1 and macro F1 1 (it was 0.5)."""
+    y = np.array([0, 0, 1, 1, 1])
+    found = metrics.multiclass_metrics(y, np.eye(4)[y], ("N", "A", "O", "~"))
+    assert found["accuracy"] == 1.0 and found["macro_f1"] == 1.0 and found["macro_f1_left_out"] == ["O", "~"]
+    beats = metrics.per_beat_metrics(y, np.eye(5)[y], ("N", "S", "V", "F", "Q"))
+    assert beats["macro_f1"] == 1.0 and beats["macro_f1_left_out"] == ["V", "F", "Q"]
+    multilabel = metrics.multilabel_metrics(np.eye(3)[[0, 0, 1]], np.eye(3)[[0, 0, 1]], ("a", "b", "c"))
+    assert multilabel["macro_f1"] == 1.0 and multilabel["macro_f1_left_out"] == ["c"]
+    binary = metrics.binary_metrics(np.zeros(4), np.zeros(4))
+    assert binary["macro_f1"] == 1.0 and binary["macro_f1_left_out"] == ["positive"]
 
 
 def test_binary_metrics_sensitivity_and_specificity():

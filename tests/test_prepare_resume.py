@@ -100,3 +100,7 @@ def test_stale_staging_is_cleaned_without_overwrite_and_a_live_one_refused(tmp_p
     with pytest.raises(ValueError, match="another writer"):
         prepare("cinc2017", cinc_dir, out2, limit=3, progress=False)
     assert live.exists()
+    # --overwrite replaces finished output, never a live writer's staging (two runs started 1.5 s apart)
+    with pytest.raises(ValueError, match="another writer"):
+        prepare("cinc2017", cinc_dir, out2, limit=3, progress=False, overwrite=True)
+    assert (live / "owner.json").is_file()

@@ -42,11 +42,17 @@ def _shard_summaries(folder: str, entries, compression):
         p = parse(serialized)
         return {"schema_version": p["schema_version"], "n_beats": tf.shape(p["beats"])[0],
                 "beat_len": tf.shape(p["beats"])[1], "n_rr": tf.shape(p["rr"])[1],
-                "label_size": tf.size(p["label"]), "beat_label_size": tf.size(p["beat_labels"])}
+                "label_size": tf.size(p["label"]), "beat_label_size": tf.size(p["beat_labels"]),
+                "label": p["label"], "beat_labels": p["beat_labels"]}
 
     for entry in entries:
         ds = tf.data.TFRecordDataset(fs.join(folder, entry["file"]), compression_type=compression or "")
-        yield entry, ds.map(shapes, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+        yield entry, ds.map(shapes, num_parallel_calls=tf.data.AUTOTUNE).ragged_batch(1024)
+
+
+def _rows(tensor) -> list:
+    """The rows of a batched tensor, ragged or dense, as Python lists."""
+    return tensor.to_list() if hasattr(tensor, "to_list") else tensor.numpy().tolist()
 
 
 def _label_names(manifest) -> list:
@@ -197,6 +203,7 @@ def verify(folder) -> dict:
             problems.append({"file": name, "problem": "staging folder left by an interrupted writer"})
 
     beat_len, n_rr = manifest.get("beat_len"), manifest.get("n_rr")
+    counted = {}   # split -> LabelCounter recomputed from the shards (the manifest's label_counts become class weights)
     for entry in manifest["shards"]:
         path = fs.join(folder, entry["file"])
         found: list[str] = []
@@ -216,9 +223,13 @@ def verify(folder) -> dict:
             compression = manifest_lib.compression_of(path) or ""
             try:
                 _, ds = next(_shard_summaries(folder, [entry], compression))
+                labels = manifest_lib.LabelCounter()
                 for batch in ds:
                     n_examples += int(batch["n_beats"].shape[0])
                     n_beats += int(batch["n_beats"].numpy().sum())
+                    for label, beat_labels, beats in zip(_rows(batch["label"]), _rows(batch["beat_labels"]),
+                                                         batch["n_beats"].numpy().tolist()):
+                        labels.add(np.asarray(label), np.asarray(beat_labels), beats)
                     bad_version += int((batch["schema_version"].numpy() != SCHEMA_VERSION).sum())
                     if beat_len is not None:
                         bad_shape += int((batch["beat_len"].numpy() != beat_len).sum())
@@ -228,6 +239,7 @@ def verify(folder) -> dict:
                 n_examples = _readable_prefix(path, compression)
                 found.append(f"unreadable after {n_examples} examples: {type(exc).__name__}: {_tf_message(exc)}")
             else:
+                counted.setdefault(entry["split"], manifest_lib.LabelCounter()).merge(labels)
                 if n_examples != entry["examples"]:
                     found.append(f"{n_examples} examples, manifest says {entry['examples']}")
                 if "beats" in entry and n_beats != entry["beats"]:
@@ -242,6 +254,14 @@ def verify(folder) -> dict:
         result["ok"] = not found
         problems.extend({"file": entry["file"], "problem": p} for p in found)
         report["shards_checked"] += 1
+    if not problems:
+        for name, info in (manifest.get("splits") or {}).items():
+            stated = manifest_lib.LabelCounter.from_dict(info.get("label_counts")).to_dict()
+            found_counts = counted.get(name, manifest_lib.LabelCounter()).to_dict()
+            if "label_counts" in info and stated != found_counts:
+                problems.append({"file": MANIFEST_NAME, "problem": f"split {name!r}: label_counts "
+                                 f"{stated['record']['examples'] or stated['beat']['beats']} differ from the shards' "
+                                 f"{found_counts['record']['examples'] or found_counts['beat']['beats']}"})
     totals = manifest.get("totals", {})
     if not problems and totals.get("examples") is not None and report["examples"] != totals["examples"]:
         problems.append({"file": MANIFEST_NAME, "problem": f"shards hold {report['examples']} examples, "
@@ -255,7 +275,8 @@ def _print_verify(report: dict) -> None:
         status = "ok" if shard["ok"] else "FAIL"
         _err(f"  {status:<5}{shard['file']:<40}{shard.get('examples', '-'):>8} examples")
     for p in report["problems"]:
-        where = p["file"] if os.path.isabs(p["file"]) or p["file"] == report["dir"] else f"{report['dir']}/{p['file']}"
+        inside = p["file"] == report["dir"] or p["file"].startswith(report["dir"].rstrip("/") + "/")
+        where = p["file"] if os.path.isabs(p["file"]) or inside else f"{report['dir']}/{p['file']}"
         _err(f"{where}: {p['problem']}")
     _err(f"{report['dir']}: {'OK' if report['ok'] else 'FAILED'} "
          f"({report['shards_checked']} shards, {report['examples']} examples, {len(report['problems'])} problems)")
@@ -280,9 +301,17 @@ def main(argv=None) -> int:
     if args.command == "inspect":
         try:
             report = inspect(args.dir, n_examples=max(args.examples, 0), split=args.split)
-        except TFRecordsError as exc:
-            _err(f"error: {exc}")
-            print(json.dumps({"dir": args.dir, "ok": False, "error": str(exc)}))
+        except Exception as exc:   # TFRecordsError, or a shard failing its checksum (DataLossError)
+            tf = sys.modules.get("tensorflow")
+            if isinstance(exc, TFRecordsError):
+                message = str(exc)
+            elif tf is not None and isinstance(exc, tf.errors.OpError):
+                message = (f"{args.dir}: a shard cannot be read ({_tf_message(exc)}); "
+                           f"python -m tfrecords_tools verify {args.dir} names it")
+            else:
+                raise
+            _err(f"error: {message}")
+            print(json.dumps({"dir": args.dir, "ok": False, "error": message}))
             return 1
         _print_inspect(report)
         print(json.dumps(report))

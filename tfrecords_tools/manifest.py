@@ -135,7 +135,45 @@ def load_manifest(data) -> dict:
     for shard in manifest["shards"]:
         if not isinstance(shard, dict) or not {"file", "split", "examples", "bytes"} <= set(shard):
             raise TFRecordsError(path, f"malformed shard entry {shard!r}")
+        name = shard["file"]
+        # a shard is a file of this folder: "../elsewhere.tfrecord" or "/abs/x" would read outside it
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+            raise TFRecordsError(path, f"shard entry {name!r} is not a file name inside the folder")
+    check_counts(manifest, path)
     return manifest
+
+
+def check_counts(manifest: dict, path) -> None:
+    """The cheap integrity check of a manifest against itself, run on every load: per-split example
+    counts equal the sum of their shards', totals the sum of the splits', and label counts add up (the
+    totals' are the splits' sum; one-class labels count every example once). ``verify`` recomputes
+    all of them from the shards themselves."""
+    shards, splits = manifest["shards"], manifest.get("splits")
+    if not isinstance(splits, dict):
+        return   # an older or hand-made manifest without per-split sections: nothing to cross-check
+    problems = []
+    for name, info in splits.items():
+        listed = sum(int(s["examples"]) for s in shards if s["split"] == name)
+        if int(info.get("examples", listed)) != listed:
+            problems.append(f"split {name!r} says {info['examples']} examples, its shards {listed}")
+    totals = manifest.get("totals") or {}
+    if "examples" in totals and int(totals["examples"]) != sum(int(s["examples"]) for s in shards):
+        problems.append(f"totals say {totals['examples']} examples, the shards {sum(int(s['examples']) for s in shards)}")
+    if isinstance(manifest.get("label_counts"), dict) and all("label_counts" in i for i in splits.values()):
+        summed = LabelCounter()
+        for info in splits.values():
+            summed.merge(LabelCounter.from_dict(info["label_counts"]))
+        if summed.to_dict() != LabelCounter.from_dict(manifest["label_counts"]).to_dict():
+            problems.append("label_counts differ from the sum of the splits' label_counts")
+        if manifest.get("label_widths") == [1]:
+            for name, info in splits.items():
+                counted = sum(int(v) for v in info["label_counts"]["record"]["examples"].values())
+                if counted != int(info.get("examples", counted)):
+                    problems.append(f"split {name!r}: label_counts count {counted} examples, the split has "
+                                    f"{info['examples']}")
+    if problems:
+        raise TFRecordsError(path, "inconsistent manifest (edited or damaged): " + "; ".join(problems[:3])
+                             + "; python -m tfrecords_tools verify rechecks it against the shards")
 
 
 def label_info(manifest: dict | None) -> dict:
@@ -171,6 +209,16 @@ class LabelCounter:
             for v, n in zip(values.tolist(), counts.tolist()):
                 self.beat_beats[int(v)] += int(n)
                 self.beat_examples[int(v)] += 1
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LabelCounter":
+        """The inverse of ``to_dict`` (a manifest's ``label_counts``)."""
+        counter = cls()
+        for attribute, (level, kind) in (("record_examples", ("record", "examples")), ("record_beats", ("record", "beats")),
+                                         ("beat_examples", ("beat", "examples")), ("beat_beats", ("beat", "beats"))):
+            table = ((values or {}).get(level) or {}).get(kind) or {}
+            getattr(counter, attribute).update({int(k): int(v) for k, v in table.items() if int(v)})
+        return counter
 
     def merge(self, other: "LabelCounter") -> None:
         for name in ("record_examples", "record_beats", "beat_beats", "beat_examples"):

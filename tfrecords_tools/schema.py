@@ -125,7 +125,9 @@ def encode(example: BeatSequence) -> bytes:
         feature["signal"] = _floats(example.signal)
     if example.record_features.size:   # optional, like signal
         feature["record_features"] = _floats(example.record_features)
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: the feature map in sorted key order, so identical examples give identical bytes (and
+    # shard SHA-256) in every process; the default order of a protobuf map may differ between runs.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def feature_spec() -> dict:

@@ -234,6 +234,16 @@ class ShardedWriter:
         fs.write_json_atomic(fs.join(self._staging, OWNER_NAME), {"pid": os.getpid(), "host": socket.gethostname()})
 
     @staticmethod
+    def _owner_alive_here(staging: str) -> bool:
+        """Whether a live process of this host owns ``staging``: even ``overwrite`` leaves it alone."""
+        try:
+            owner = json.loads(fs.read_text(fs.join(staging, OWNER_NAME)))
+            same_host = owner["host"] == socket.gethostname() and int(owner["pid"]) != os.getpid()
+        except (TFRecordsError, ValueError, KeyError, TypeError):
+            return False
+        return same_host and ShardedWriter._owner_alive(staging)
+
+    @staticmethod
     def _owner_alive(staging: str) -> bool:
         try:
             owner = json.loads(fs.read_text(fs.join(staging, OWNER_NAME)))
@@ -261,7 +271,8 @@ class ShardedWriter:
             staging = fs.join(self.out_dir, name)
             if not fs.isdir(staging):
                 continue
-            if not self.overwrite and self._owner_alive(staging):
+            # overwrite replaces finished output and stale staging, never a live writer's staging
+            if self._owner_alive_here(staging) or (not self.overwrite and self._owner_alive(staging)):
                 raise TFRecordsError(staging, "another writer (see its owner.json) is writing into this folder; "
                                               "wait for it or stop it")
             if adopted is None and self.resume_key is not None:
@@ -512,7 +523,8 @@ class ShardedWriter:
             if entry == self._staging:
                 continue
             if name.startswith(STAGING_PREFIX) and fs.isdir(entry):
-                fs.rmtree(entry, ignore_errors=True)
+                if not self._owner_alive_here(entry):   # a writer started since: its staging stays
+                    fs.rmtree(entry, ignore_errors=True)
             elif (name in listed or manifest_lib.is_shard_name(name)) and not fs.isdir(entry):
                 fs.remove(entry)
 

@@ -21,7 +21,8 @@ def _table(metrics: dict, details: dict) -> str:
         if metrics.get(key) is not None:
             lines.append(f"{key:<22}{metrics[key]:>8.4f}")
     for name in names:
-        lines.append(f"{'F1 ' + name:<22}{metrics['per_class_f1'][name]:>8.4f}")
+        value = metrics["per_class_f1"][name]   # None: a class neither true nor predicted
+        lines.append(f"{'F1 ' + name:<22}" + (f"{value:>8.4f}" if value is not None else f"{'-':>8}"))
     lines.append("confusion matrix (rows true, columns predicted): " + " ".join(names))
     for name, row in zip(names, metrics["confusion_matrix"]):
         lines.append(f"  {name:<4}" + "".join(f"{v:>7d}" for v in row))

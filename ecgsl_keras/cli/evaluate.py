@@ -58,6 +58,8 @@ def _run(args, parser) -> int:
     if result.get("lead_override"):
         report.show([f"note: {result['lead_override']}"])
     runner.print_result(report.rounded(result, report.METRIC_DIGITS))
+    if result.get("plot_error"):   # the metrics are printed above; the command still fails
+        return runner.error(result["plot_error"])
     return 0
 
 

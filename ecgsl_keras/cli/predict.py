@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
+    p.add_argument("--trust-model", action="store_true",
+                   help="load a SavedModel or .tflite even if it uses ops outside the inference allow-list "
+                        "(ecgsl_keras.serving.trust): only for a model from a source you trust")
     p.add_argument("--plot", metavar="FILE.png", help="also draw the record, its beats and their attention")
     p.add_argument("--output", choices=("record", "beats"),
                    help="insist on one label per record or one per beat (default: what the model gives)")
@@ -79,7 +82,8 @@ def _run(args, parser) -> int:
     from ecgsl_keras.serving.inference import load_model
 
     config = ExperimentConfig.load(args.config) if args.config else None
-    predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads)
+    predictor = load_model(args.model, config=config, task=args.task, num_threads=args.threads,
+                           trust=args.trust_model)
     predictor.check_output(args.output)
     if args.data_dir:
         return _run_folder(args, predictor)
@@ -131,10 +135,9 @@ def _run_one(args, predictor) -> int:
                                                      result["beat_probabilities"])]})
         report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
         if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
-            out["plot"] = plot_prediction(args.plot, found.signal, found.fs, result, predictor.config.signal,
-                                          title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
-        runner.print_result(report.rounded(out))
-        return 0
+            _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,
+                  title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
+        return _print(out)
     out.update(to_jsonable(result))
     names = predictor.label_names
     # A binary model has one sigmoid output: the probability of the positive (last) label.
@@ -145,10 +148,27 @@ def _run_one(args, predictor) -> int:
     out["label_meaning"] = report.tasks_lib.label_meaning(task, out["label"])
     report.show(report.record_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
     if args.plot:
-        out["plot"] = plot_prediction(args.plot, found.signal, found.fs, result, predictor.config.signal,
-                                      title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
+        _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,
+              title=f"{name} lead {found.lead or '(unnamed)'}", task=task)
+    return _print(out)
+
+
+def _plot(out, plot_prediction, *args, **kwargs) -> None:
+    """``out["plot"]``, or ``out["plot_error"]`` when the picture cannot be written (the prediction stands)."""
+    from ecgsl_keras.errors import WriteError
+
+    try:
+        out["plot"] = plot_prediction(*args, **kwargs)
+    except WriteError as exc:
+        out["plot_error"] = str(exc)
+
+
+def _print(out) -> int:
+    """Print the result (rounded for people); then fail (status 2) if its picture could not be written."""
+    from ecgsl_keras.cli import report
+
     runner.print_result(report.rounded(out))
-    return 0
+    return runner.error(out["plot_error"]) if out.get("plot_error") else 0
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ body to :func:`run`, which
 - imports ``ecgsl_keras.modeling`` (registers the custom Keras objects) for the commands that load
   or build models, since the ``ecgsl`` command imports the package without registering;
 - turns the errors a user can cause (:class:`~ecgsl_keras.errors.ECGSLError`,
-  ``tfrecords_tools.TFRecordsError``) into ``error: ...`` on stderr and exit status 2; every other
-  exception keeps its traceback.
+  ``tfrecords_tools.TFRecordsError``; a file-system refusal: read-only folder, full disk, no
+  permission; a TFRecord that fails its checksum) into ``error: <file>: <problem>`` on stderr and
+  exit status 2; every other exception keeps its traceback.
 
 :func:`print_result` prints a command's result dict as the JSON last line of stdout.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import errno
 import json
 import logging
 import sys
@@ -36,6 +38,32 @@ def user_errors() -> tuple:
     from tfrecords_tools import TFRecordsError  # no TensorFlow import
 
     return (ECGSLError, TFRecordsError)
+
+
+# Errors of the file system rather than of the program: a read-only or full output folder, no permission.
+STORAGE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG})
+
+
+def environment_error(exc: BaseException) -> str | None:
+    """``<file>: <problem>`` for an exception the user's files or disk caused, else None (a bug: traceback)."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        return f"{exc.filename or '<output>'}: {exc.strerror}"
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(exc, tf.errors.DataLossError):   # a TFRecord failing its CRC
+        detail = (exc.message or str(exc)).strip().splitlines()[0]
+        return (f"{_data_arg() or '<data>'}: a TFRecord file is corrupt ({detail}); "
+                "python -m tfrecords_tools verify names the shard")
+    return None
+
+
+_ARGV: list = []
+
+
+def _data_arg() -> str | None:
+    for flag in ("--data", "--representative-data"):
+        if flag in _ARGV[:-1]:
+            return _ARGV[_ARGV.index(flag) + 1]
+    return None
 
 
 def describe(module: str, fallback: str = "") -> str:
@@ -86,6 +114,7 @@ def run(build_parser, body, argv=None, *, level=logging.INFO, models=True) -> in
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     setup_logging(level(args) if callable(level) else level)
     try:
         if models(args) if callable(models) else models:
@@ -93,4 +122,9 @@ def run(build_parser, body, argv=None, *, level=logging.INFO, models=True) -> in
         status = body(args, parser)
     except user_errors() as exc:
         return error(exc)
+    except Exception as exc:
+        message = environment_error(exc)
+        if message is None:
+            raise
+        return error(message)
     return int(status or 0)

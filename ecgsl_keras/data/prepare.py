@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -200,9 +201,14 @@ def assign_splits(reader, dataset: str, split: str, validation_fraction: float, 
         labels = reader.labels_for(rid)
         strata.append(labels[0] if labels else "")
     counts = Counter(strata)
-    stratify = strata if min(counts.values()) >= 2 else None
     if len(ids) < 2:
         return {rid: "train" for rid in ids}
+    n_val = math.ceil(validation_fraction * len(ids))
+    # scikit-learn refuses a stratified split whose parts cannot each hold every class
+    stratify = strata if min(counts.values()) >= 2 and min(n_val, len(ids) - n_val) >= len(counts) else None
+    if stratify is None and len(counts) > 1:
+        log.warning("%d records in %d classes: too few for a split stratified by class; splitting at random",
+                    len(ids), len(counts))
     train_ids, val_ids = train_test_split(ids, test_size=validation_fraction, random_state=seed, stratify=stratify)
     out = {rid: "train" for rid in train_ids}
     out.update({rid: "validation" for rid in val_ids})

@@ -42,9 +42,10 @@ import numpy as np
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.data.datasets import SkipCounter, open_dataset
 from ecgsl_keras.data.prepare import record_to_examples
-from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError, WriteError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 from ecgsl_keras.evaluation.plot import evaluation_plots
+from ecgsl_keras.fileio import atomic_path
 from ecgsl_keras.serving.stacked import stacked_folder
 from ecgsl_keras.store import runs
 from tfrecords_tools import IGNORE_LABEL, ShardedWriter, load_manifest, make_dataset
@@ -240,10 +241,6 @@ def choose_thresholds_from_windows(task, windows: dict) -> list:
 
 def load_model(model_path):
     """(keras model, ExperimentConfig, Task, run info) for a ``.keras`` file in a run folder."""
-    import keras
-
-    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
     path = runs.model_path(model_path)
     config, task, info = runs.run_config(path)
     if info.get("stage") in ("autoencoder", "masked"):
@@ -253,7 +250,9 @@ def load_model(model_path):
     if task is None:
         raise ConfigError(runs.find_run_dir(path) / runs.CONFIG_NAME, "bad_config",
                           "no 'task' entry: is this a classifier run?")
-    model = keras.models.load_model(path, compile=False)
+    from ecgsl_keras.modeling.files import load_keras_model
+
+    model = load_keras_model(path)
     return model, config, task, info
 
 
@@ -262,8 +261,9 @@ def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_s
     """Metrics of ``model`` on ``split`` of the TFRecord folder ``data``. ``raw_input``: what the
     ResNet baseline reads (default ``raw_input_of(model, config, data)``). ``plots``: a folder for
     the confusion matrix, ROC and reliability PNGs (``plot.evaluation_plots``; ``plot_title`` names
-    the model and data in their titles). ``predictions``: a CSV file for one row per record (per
-    beat, per minute) with its label and prediction (``prediction_rows``)."""
+    the model and data in their titles); if they cannot be written the metrics are still returned, with the
+    error in ``plot_error`` (the CLI prints them, then fails). ``predictions``: a CSV file for one row per
+    record (per beat, per minute) with its label and prediction (``prediction_rows``)."""
     raw_input = raw_input or raw_input_of(model, config, data)
     dataset = eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = predict_windows(predict_fn or model, dataset)
@@ -272,7 +272,10 @@ def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_s
     if plots or predictions:
         agg = aggregate(windows, task.kind)
     if plots:
-        out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots, title=plot_title)
+        try:
+            out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots, title=plot_title)
+        except WriteError as exc:   # the metrics stand: losing them to a picture would waste the run
+            out["plot_error"] = str(exc)
     if predictions:
         rows = prediction_rows(task, agg, data, split, thresholds=thresholds)
         out["predictions"] = write_prediction_rows(rows, predictions, task)
@@ -343,8 +346,7 @@ def write_prediction_rows(rows, path, task) -> str:
         ["segment_start_s"] if task.kind == tasks_lib.BINARY else [])
     columns = first + ["label", "prediction"] + [k for k in (rows[0] if rows else {}) if k.startswith("p_")]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

@@ -135,10 +135,6 @@ class Explainable:
 def load(model_arg) -> Explainable:
     """A run folder, ``.keras`` file or preset name -> ``Explainable`` (config and task from its run's
     ``config.json``). A classifier only: pre-training runs are refused."""
-    import keras
-
-    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
     path = runs.model_path(model_arg)
     config, task, info = runs.run_config(path)
     if info.get("stage") in ("autoencoder", "masked"):
@@ -147,10 +143,9 @@ def load(model_arg) -> Explainable:
     if info.get("raw_input") == "beats":
         raise ConfigError(path, "bad_model", "this ResNet reads beats laid end to end; explain supports the "
                                              "raw-signal ResNet (prepare --raw-signal)")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
+    from ecgsl_keras.modeling.files import load_keras_model
+
+    model = load_keras_model(path)
     return Explainable(model, config, task, source=str(path))
 
 

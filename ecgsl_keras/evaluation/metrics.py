@@ -3,8 +3,9 @@
 Every function returns a JSON-able dict (floats, lists, ``None`` where a figure is undefined, e.g. the
 AUROC of a class with no positive example).
 
-* ``multiclass_metrics``: macro F1 (over every class of the task: a class never seen nor predicted
-  counts 0), per-class F1, confusion matrix (rows true, columns predicted), accuracy, macro
+* ``multiclass_metrics``: macro F1 (over the classes present in the truth or the predictions: a class
+  neither seen nor predicted has no F1, it is left out of the mean and named in ``macro_f1_left_out``
+  with ``per_class_f1`` None; counting it as 0 would score five correct records 0.5), per-class F1, confusion matrix (rows true, columns predicted), accuracy, macro
   one-vs-rest AUROC (over the classes with both positive and negative examples); with
   ``challenge_labels`` the mean F1 of those classes (CinC 2017: N, A, O).
 * ``binary_metrics``: accuracy, sensitivity, specificity (positive class = index 1), F1, AUROC.
@@ -41,6 +42,22 @@ def _auroc_per_class(y_true_onehot: np.ndarray, scores: np.ndarray) -> list:
     return out
 
 
+def _macro_f1(per_class, y_true, y_pred, label_names) -> dict:
+    """``macro_f1`` over the classes present in truth or prediction (``y_true``/``y_pred``: (N,) indices or
+    (N, C) multi-hot), ``per_class_f1`` (None where left out) and ``macro_f1_left_out`` (their names)."""
+    n = len(label_names)
+    if np.ndim(y_true) == 2:
+        present = (np.asarray(y_true).sum(axis=0) > 0) | (np.asarray(y_pred).sum(axis=0) > 0)
+    else:
+        present = np.zeros(n, bool)
+        present[np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]).astype(int))] = True
+    per_class = np.asarray(per_class, np.float64)
+    return {"macro_f1": float(per_class[present].mean()) if present.any() else None,
+            "per_class_f1": {str(name): (_float(per_class[i]) if present[i] else None)
+                             for i, name in enumerate(label_names)},
+            "macro_f1_left_out": [str(label_names[i]) for i in range(n) if not present[i]]}
+
+
 def _mean_defined(values):
     defined = [v for v in values if not math.isnan(v)]
     return float(np.mean(defined)) if defined else None
@@ -62,8 +79,7 @@ def multiclass_metrics(y_true, probabilities, label_names, challenge_labels=None
     out = {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class_f1": _per_class(label_names, per_class),
+        **_macro_f1(per_class, y_true, y_pred, label_names),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "auroc": _mean_defined(auroc),
         "per_class_auroc": _per_class(label_names, auroc),
@@ -98,8 +114,7 @@ def binary_metrics(y_true, probability, label_names=("negative", "positive"), th
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "sensitivity": _float(tp / (tp + fn)) if tp + fn else None,
         "specificity": _float(tn / (tn + fp)) if tn + fp else None,
-        "macro_f1": float(per_class.mean()),
-        "per_class_f1": _per_class(label_names, per_class),
+        **_macro_f1(per_class, y_true, y_pred, label_names),
         "auroc": float(roc_auc_score(y_true, probability)) if both else None,
         "confusion_matrix": [[int(tn), int(fp)], [int(fn), int(tp)]],
         "threshold": float(threshold),
@@ -144,8 +159,7 @@ def multilabel_metrics(y_true, probabilities, label_names, thresholds=None) -> d
         "n": int(len(y_true)),
         "macro_auroc": _mean_defined(auroc),
         "per_class_auroc": _per_class(label_names, auroc),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-        "per_class_f1": _per_class(label_names, per_class),
+        **_macro_f1(per_class, y_true, y_pred, label_names),
         "thresholds": _per_class(label_names, thresholds),
         "label_names": [str(n) for n in label_names],
     }
@@ -171,8 +185,7 @@ def per_beat_metrics(y_true, probabilities, label_names) -> dict:
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "sensitivity": _per_class(label_names, sensitivity),
         "positive_predictivity": _per_class(label_names, ppv),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class_f1": _per_class(label_names, per_class),
+        **_macro_f1(per_class, y_true, y_pred, label_names),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "label_names": [str(n) for n in label_names],
     }

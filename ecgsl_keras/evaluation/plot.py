@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.fileio import atomic_path
 
 log = logging.getLogger("ecgsl_keras.evaluation.plot")
 
@@ -49,11 +50,14 @@ def _pyplot():
 
 
 def save(fig, path) -> str:
-    """Write ``fig`` as PNG at ``DPI`` (fixed pixel size) and close it; returns the path."""
+    """Write ``fig`` as PNG at ``DPI`` (fixed pixel size, atomically: ``fileio.atomic_path``) and close it;
+    returns the path. ``WriteError`` naming the file when it cannot be written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format="png")
-    _pyplot().close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, format="png")
+    finally:
+        _pyplot().close(fig)
     return str(path)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.data.datasets import SkipCounter, open_dataset
-from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError, WriteError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,11 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
 
         agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
         if plots:
-            out["plots"] = evaluation_plots(task, y, agg["probabilities"], plots,
-                                            title=f"{_short(model_path)} on {_short(data_dir)}")
+            try:
+                out["plots"] = evaluation_plots(task, y, agg["probabilities"], plots,
+                                                title=f"{_short(model_path)} on {_short(data_dir)}")
+            except WriteError as exc:   # the metrics stand (the CLI prints them, then fails)
+                out["plot_error"] = str(exc)
         if predictions:
             rows = prediction_rows(task, agg)
             out["predictions"] = write_prediction_rows(rows, predictions, task)

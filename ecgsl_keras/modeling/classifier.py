@@ -33,9 +33,9 @@ def _output_layer(task) -> keras.layers.Layer:
 def _pretrained_model(pretrained):
     if pretrained is None or isinstance(pretrained, keras.Model):
         return pretrained
-    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
+    from ecgsl_keras.modeling.files import load_keras_model
 
-    return keras.models.load_model(pretrained, compile=False)
+    return load_keras_model(pretrained)
 
 
 def pooled_representation(cfg: ModelConfig, inputs: dict) -> list:

@@ -337,17 +337,12 @@ def _record_feature_names(config) -> list:
 # --- driver ----------------------------------------------------------------------------------
 
 def load_classifier(model_path):
-    import keras
-
-    import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
     model_path = Path(model_path)
     if not model_path.is_file() or model_path.suffix != ".keras":
         raise ConfigError(model_path, "missing_file", "expected an existing .keras model file")
-    try:
-        return keras.models.load_model(model_path, compile=False)
-    except (ValueError, OSError) as exc:
-        raise ConfigError(model_path, "bad_model", f"cannot load the Keras model ({exc})") from None
+    from ecgsl_keras.modeling.files import load_keras_model
+
+    return load_keras_model(model_path)
 
 
 def export_model(model_path, out_dir, *, formats=None, representative_data=None, examples=None,

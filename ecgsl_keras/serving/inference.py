@@ -53,6 +53,7 @@ from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.data.signal import check_quality, preprocess
 from ecgsl_keras.errors import ConfigError, ECGSLError
 from ecgsl_keras.serving.stacked import load_stacked, stacked_folder
+from ecgsl_keras.serving.trust import check_saved_model, check_tflite
 from ecgsl_keras.store.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json, resolve_model_arg
 from tfrecords_tools import quiet
 
@@ -218,9 +219,10 @@ def is_per_beat_model(model) -> bool:
 class _SavedModelBackend:
     name = "saved_model"
 
-    def __init__(self, path):
+    def __init__(self, path, trust: bool = False):
         import tensorflow as tf
 
+        check_saved_model(path, trust)   # before loading: loading builds the graph, calling runs it
         self._tf = tf
         self.loaded = tf.saved_model.load(str(path))
         if SERVING_SIGNATURE not in self.loaded.signatures:
@@ -245,11 +247,12 @@ class _SavedModelBackend:
 class _TFLiteBackend:
     name = "tflite"
 
-    def __init__(self, path, num_threads=None):
+    def __init__(self, path, num_threads=None, trust: bool = False):
         from ecgsl_keras.errors import import_extra
 
         Interpreter = import_extra("ai_edge_litert.interpreter", "litert",
                                    f"running the TFLite model {path}").Interpreter
+        check_tflite(path, trust)
 
         try:
             with quiet.filtered_stderr():   # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
@@ -544,7 +547,7 @@ def _kind_of(path: Path) -> str:
 
 
 def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.Task | str | None = None,
-               num_threads: int | None = None) -> Predictor:
+               num_threads: int | None = None, trust: bool = False) -> Predictor:
     """A ``Predictor`` for a ``.keras`` file, a SavedModel folder (or an export folder) or a ``.tflite``.
 
     ``config`` / ``task`` override what is found beside the model (see the module docstring).
@@ -554,6 +557,9 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     A ``.keras`` in a stacked folder (``stacking.json`` + ``booster.txt`` beside it) gives a
     ``serving.stacked.StackedPredictor``: the deep model, then the booster over record features and
     its probabilities.
+    ``trust``: skip the op allow-list of SavedModels and ``.tflite`` files (``ecgsl_keras.serving.trust``);
+    without it a model that could run file, process or Python ops is refused (``ConfigError``, reason
+    ``untrusted_model``) before it is loaded. ``.keras`` files are always loaded in Keras' safe mode.
     """
 
     path = resolve_model_arg(path)   # a pretrained model name -> its model.keras (config.json beside it)
@@ -574,18 +580,14 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
                           f"{[str(f) for f in _search_folders(path)]}; read: {used or 'none'}); "
                           "pass config=/task= (--config/--task)")
     if kind == "keras":
-        import keras
+        from ecgsl_keras.modeling.files import load_keras_model
 
-        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-        try:
-            model = keras.models.load_model(path, compile=False)
-        except (ValueError, OSError, TypeError) as exc:   # TypeError: a layer Keras cannot deserialise
-            raise ConfigError(path, "bad_model", f"cannot load the Keras model ({exc})") from None
+        model = load_keras_model(path)
         backend = _KerasBackend(model, per_beat=task.kind == tasks_lib.PER_BEAT)
     elif kind == "saved_model":
-        backend = _SavedModelBackend(path)
+        backend = _SavedModelBackend(path, trust=trust)
     else:
-        backend = _TFLiteBackend(path, num_threads=num_threads)
+        backend = _TFLiteBackend(path, num_threads=num_threads, trust=trust)
     thresholds = None
     if task.kind == tasks_lib.MULTILABEL:
         thresholds = find_thresholds(path)

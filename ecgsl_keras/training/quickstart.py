@@ -159,6 +159,6 @@ def format_table(summary: dict) -> str:
               "   (mean F1 of N, A, O)",
               f"  accuracy      {number(val['accuracy']):>24}   {number(last['accuracy']):>23}",
               f"  macro AUROC   {number(val['auroc']):>24}   {number(last['auroc']):>23}",
-              "  per-class F1 (best epoch): " + ", ".join(f"{k} {v:.3f}" for k, v in val["per_class_f1"].items()),
+              "  per-class F1 (best epoch): " + ", ".join(f"{k} {number(v)}" for k, v in val["per_class_f1"].items()),
               "  The best epoch was chosen on these validation records: its figures are optimistic."]
     return "\n".join(lines)

@@ -108,11 +108,9 @@ class Stage:
         """The previous stage's model (``--init-from``: a run folder or ``.keras``), or None."""
         if init_from is None:
             return None
-        import keras
+        from ecgsl_keras.modeling.files import load_keras_model
 
-        import ecgsl_keras.modeling  # noqa: F401  (registers the custom objects)
-
-        return keras.models.load_model(runs.model_path(init_from), compile=False)
+        return load_keras_model(runs.model_path(init_from))
 
     def transfer_statistics(self, data, config: ExperimentConfig, init_model):
         """What the model needs from the previous stage besides its weights (None by default)."""
@@ -147,22 +145,28 @@ class Stage:
         """The batched training dataset of one pipeline, before sharding (stage specific)."""
         raise NotImplementedError
 
-    def _map(self, ds, config, task, input_context, *, raw_window, weight_table):
+    def _map(self, ds, config, task, input_context, *, raw_window, weight_table, seed=None):
         """Per-batch transformation after sharding (stage specific)."""
         return ds
 
     def input_fn(self, data, manifest: dict, config: ExperimentConfig, task, global_batch: int, *,
-                 raw_window: bool = False, weights=None, raw_input=None):
+                 raw_window: bool = False, weights=None, raw_input=None, initial_epoch: int = 0):
         """``fn(input_context)`` -> the repeated training dataset of one input pipeline.
 
         Shards are split between input pipelines (workers) when there are enough of them, else every
         pipeline reads all and keeps every n-th batch. Class weights become per-example (per-beat)
-        sample weights, so they work the same under every strategy."""
+        sample weights, so they work the same under every strategy.
+
+        With a seed the stream of batches is the same in every process; a run resumed at
+        ``initial_epoch`` (the backup's) skips the batches of the epochs before it, so it reads exactly
+        what an uninterrupted run reads from that epoch on (a fresh stream would restart at epoch 1's
+        order)."""
         import tensorflow as tf
 
         n_shards = _n_shards(manifest, TRAIN_SPLIT)
         n_items = _split_counts(manifest, TRAIN_SPLIT).get(self.count_key, 0)
         weight_table = None if weights is None else tf.constant(weights, tf.float32)
+        steps = self.steps_per_epoch(manifest, global_batch, config.train.label_fraction)
 
         def fn(input_context):
             per_replica = input_context.get_per_replica_batch_size(global_batch)
@@ -176,11 +180,22 @@ class Stage:
             if raw_window and raw_input != "signal":
                 # The ResNet baseline on beats laid end to end has a fixed input length: fixed-shape batches.
                 common["length_aware"] = False
-            ds = self._read(data, config, task, raw_input, common)
-            if context is None and pipelines > 1:
-                ds = ds.shard(pipelines, input_context.input_pipeline_id)
-            ds = self._map(ds, config, task, input_context, raw_window=raw_window, weight_table=weight_table)
-            return ds.repeat().prefetch(tf.data.AUTOTUNE)
+
+            def stream(seed):
+                ds = self._read(data, config, task, raw_input, dict(common, seed=seed))
+                if context is None and pipelines > 1:
+                    ds = ds.shard(pipelines, input_context.input_pipeline_id)
+                ds = self._map(ds, config, task, input_context, raw_window=raw_window, weight_table=weight_table,
+                               seed=config.train.seed if seed is None else seed)
+                return ds.repeat()
+
+            ds = stream(config.train.seed)
+            if initial_epoch and config.train.seed is not None:
+                # A seeded stream is the same in every process: a resumed run skips the batches the
+                # killed one trained on (read, not trained: the cost of exactness) instead of
+                # restarting at epoch 1's order. Each step takes one batch per replica.
+                ds = ds.skip(int(initial_epoch) * steps * input_context.num_replicas_in_sync // pipelines)
+            return ds.prefetch(tf.data.AUTOTUNE)
 
         return fn
 
@@ -300,7 +315,7 @@ class MaskedStage(Stage):
 
         return make_dataset(str(data), mode="sequence", target="beats", max_beats=config.model.max_beats, **common)
 
-    def _map(self, ds, config, task, input_context, *, raw_window, weight_table):
+    def _map(self, ds, config, task, input_context, *, raw_window, weight_table, seed=None):
         import tensorflow as tf
 
         return ds.map(lambda x, y: (_float_mask(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -369,13 +384,13 @@ class ClassifierStage(Stage):
                             label_kind=task.kind, num_classes=task.num_classes,
                             record_fraction=config.train.label_fraction, **signal, **common)
 
-    def _map(self, ds, config, task, input_context, *, raw_window, weight_table):
+    def _map(self, ds, config, task, input_context, *, raw_window, weight_table, seed=None):
         import tensorflow as tf
 
         if config.train.augment and not raw_window:
 
             # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
-            ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
+            ds = augment_dataset(ds, config, seed=seed + 1_000_003 * input_context.input_pipeline_id)
         return ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
 
     def loss(self, task=None, train_config=None):
@@ -510,13 +525,13 @@ class HybridStage(FinetuneStage):
         stats = (target_stats or {}).get("record_features")
         return hybrid.build_hybrid_classifier(config.model, task, feature_stats=stats, pretrained=init_model)
 
-    def _map(self, ds, config, task, input_context, *, raw_window, weight_table):
+    def _map(self, ds, config, task, input_context, *, raw_window, weight_table, seed=None):
         import tensorflow as tf
 
         if config.train.augment:
             from ecgsl_keras.data.augment import augment_dataset
 
-            ds = augment_dataset(ds, config, seed=config.train.seed + 1_000_003 * input_context.input_pipeline_id)
+            ds = augment_dataset(ds, config, seed=seed + 1_000_003 * input_context.input_pipeline_id)
         return ds.map(_classifier_element(task, False, weight_table, record_features=True),
                       num_parallel_calls=tf.data.AUTOTUNE)
 

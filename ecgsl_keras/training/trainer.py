@@ -45,13 +45,15 @@ import sys
 import time
 from pathlib import Path
 
+from ecgsl_keras import fileio
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.evaluation import evaluate
 from ecgsl_keras.store import runs
 from ecgsl_keras.training import strategy as strategy_lib
-from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, CallbackState, ValidationMetrics,  # noqa: F401
+from ecgsl_keras.training.callbacks import (CALLBACK_STATE_NAME, AtomicModelCheckpoint,  # noqa: F401
+                                            CallbackState, ValidationMetrics, save_model_atomic,
                                             tensorboard_available)
 # The data side of training lives in training.inputs; these names stay importable from here.
 from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element,  # noqa: F401
@@ -294,7 +296,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
         del init_model
     train_data = strategy_lib.distribute(
         dist, stage.input_fn(data, manifest, config, task_obj, global_batch, raw_window=raw_window,
-                             weights=weights, raw_input=raw_input))
+                             weights=weights, raw_input=raw_input, initial_epoch=_backup_epoch(paths.backup)))
 
     cb = []
     if has_validation:
@@ -302,11 +304,11 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     else:
         log.warning("%s has no %r split: checkpoints and early stopping follow the training loss", data,
                     VALIDATION_SPLIT)
-    best_checkpoint = keras.callbacks.ModelCheckpoint(str(paths.model), monitor=monitor, mode=mode, save_best_only=True)
+    best_checkpoint = AtomicModelCheckpoint(str(paths.model), monitor=monitor, mode=mode, save_best_only=True)
     early_stopping = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                    patience=config.train.early_stopping_patience)
     cb += [best_checkpoint,
-           keras.callbacks.ModelCheckpoint(paths.checkpoint(), save_weights_only=True),
+           AtomicModelCheckpoint(paths.checkpoint(), save_weights_only=True),
            early_stopping]
     if config.train.lr_schedule == "plateau":
         cb.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
@@ -336,7 +338,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     summary = {"stage": stage.name, "run_dir": str(final.root), "model": str(final.model),
                "last_model": str(final.last_model), "monitor": monitor, "epochs_run_now": epochs_run,
                "resumed": resuming, "chief": chief}
-    net.save(paths.last_model)
+    save_model_atomic(net, paths.last_model)
     if chief:
         summary.update(_finish(paths, stage, data, config, task_obj, monitor, mode, info, start))
     else:
@@ -347,11 +349,17 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     return summary
 
 
+def _backup_epoch(backup_dir: Path) -> int:
+    """The epoch ``BackupAndRestore`` resumes at (0 without a backup): the input stream starts there."""
+    try:
+        return max(0, int(runs.read_json(backup_dir / "training_metadata.json").get("epoch", 0)))
+    except (ConfigError, AttributeError, TypeError, ValueError):
+        return 0
+
+
 def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info, start) -> dict:
     """After fit, on the chief: history, metrics.json (and thresholds.json), final config.json."""
     import csv
-
-    import keras
 
     with open(paths.history, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
@@ -361,7 +369,7 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
     by_epoch = {int(r["epoch"]): r for r in rows}
     if len(by_epoch) < len(rows):
         rows = [by_epoch[e] for e in sorted(by_epoch)]
-        with open(paths.history, "w", newline="", encoding="utf-8") as fh:
+        with fileio.atomic_path(paths.history) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=reader.fieldnames)
             writer.writeheader()
             writer.writerows(rows)
@@ -376,11 +384,13 @@ def _finish(paths: runs.RunPaths, stage, data, config, task, monitor, mode, info
         # The monitored metric was never defined (e.g. AUROC on a validation split with one class):
         # ModelCheckpoint saved nothing, so the last model stands for the best.
         log.warning("%s was never available: %s is the last epoch's model", monitor, paths.model)
-        shutil.copyfile(paths.last_model, paths.model)
+        fileio.copy_atomic(paths.last_model, paths.model)
     has_validation = monitor.startswith("val_")
     metrics = {"split": VALIDATION_SPLIT if has_validation else None, "best": best, "epochs": len(rows)}
     if has_validation and stage.classifier:
-        best_model = keras.models.load_model(paths.model, compile=False)
+        from ecgsl_keras.modeling.files import load_keras_model
+
+        best_model = load_keras_model(paths.model)
         thresholds = None
         if task.kind == tasks_lib.MULTILABEL:
             windows = evaluate.predict_windows(best_model, evaluate.eval_dataset(

@@ -87,7 +87,7 @@ def _collect(work: Path, variant: str):
         epochs = seconds_per_epoch(work / f"train_{tag}s{seed}.log")
         rows[f"s{seed}"] = {
             "macro_f1": round(metrics["macro_f1"], 4), "challenge_f1": round(metrics["challenge_f1"], 4),
-            "per_class_f1": {k: round(v, 4) for k, v in metrics["per_class_f1"].items()},
+            "per_class_f1": {k: None if v is None else round(v, 4) for k, v in metrics["per_class_f1"].items()},
             "accuracy": round(metrics["accuracy"], 4), "confusion_matrix": metrics.get("confusion_matrix"),
             "n": metrics["n"], "epochs_run": len(epochs), "best_epoch": (info.get("best") or {}).get("epoch"),
             "seconds_per_epoch_mean": round(statistics.mean(epochs), 1) if epochs else None,

@@ -23,6 +23,11 @@ from ecgsl_keras.errors import ConfigError, RecordError
 
 ANNOTATION_EXTENSION = "atr"
 RHYTHM_SYMBOL = "+"
+# MIT-format annotation files end with a zero annotation word; a file without it was cut short.
+END_OF_ANNOTATIONS = b"\x00\x00"
+# The last annotation of a MIT-BIH record lies within 1 s of the signal's end; one that ends this many
+# seconds earlier means the annotations stop where the signal goes on (unlabelled beats would be scored).
+MAX_UNANNOTATED_TAIL_S = 10.0
 
 
 def _clean_note(note) -> str:
@@ -66,8 +71,12 @@ class MitdbReader(DatasetReader):
             return int(round(self.duration_s * fs))
         return None
 
-    def read_annotations(self, record_id: str, sampto: Optional[int] = None):
-        """``(BeatAnnotations, rhythm pairs)`` from the ``.atr`` without reading the signal."""
+    def read_annotations(self, record_id: str, sampto: Optional[int] = None, fs: Optional[float] = None):
+        """``(BeatAnnotations, rhythm pairs)`` from the ``.atr`` without reading the signal.
+
+        ``RecordError`` (reason ``truncated_annotations``) for a file without its end marker, or, given
+        ``sampto`` (the signal's length read) and ``fs``, annotations ending more than
+        ``MAX_UNANNOTATED_TAIL_S`` before it."""
         import wfdb
 
         self._check_known(record_id)
@@ -80,6 +89,7 @@ class MitdbReader(DatasetReader):
         except Exception as exc:
             raise RecordError(path, "bad_annotations", f"cannot read annotations ({type(exc).__name__}: {exc})") from None
         samples = np.asarray(ann.sample, dtype=np.int64)
+        _check_complete(path, samples, sampto, fs)
         symbols = list(ann.symbol)
         notes = list(ann.aux_note) if ann.aux_note is not None else [""] * len(symbols)
         beat_samples, beat_symbols, beat_labels, rhythm = [], [], [], []
@@ -100,7 +110,8 @@ class MitdbReader(DatasetReader):
     def beat_annotations_for(self, record_id: str) -> BeatAnnotations:
         """AAMI beat annotations of a record (cut like ``load``), without reading the signal."""
         header = self._header(record_id)
-        return self.read_annotations(record_id, self._stop(header.fs))[0]
+        stop = self._stop(header.fs)
+        return self.read_annotations(record_id, min(stop or header.sig_len, header.sig_len), header.fs)[0]
 
     def _header(self, record_id: str):
         self._check_known(record_id)
@@ -114,10 +125,27 @@ class MitdbReader(DatasetReader):
         base = self.data_dir / record_id
         stop = self._stop(header.fs)
         signal, fs, lead_names, header = read_wfdb_signal(base, lead=self.lead, sampto=stop, header=header)
-        beats, rhythm = self.read_annotations(record_id, sampto=signal.shape[0])
+        beats, rhythm = self.read_annotations(record_id, sampto=signal.shape[0], fs=fs)
         return Record(record_id=record_id, signal=signal, fs=fs, lead_names=lead_names, source=self.name,
                       path=str(header_path(base)), beat_annotations=beats, rhythm=rhythm,
                       metadata={"comments": list(header.comments or []), "sig_len": int(header.sig_len)})
+
+
+def _check_complete(path: Path, samples: np.ndarray, sampto: Optional[int], fs: Optional[float]) -> None:
+    """A cut ``.atr`` reads without error in wfdb: its beats just stop, and the rest would be scored unlabelled."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(size - 2, 0))
+        tail = fh.read()
+    if size % 2 or tail != END_OF_ANNOTATIONS:
+        raise RecordError(path, "truncated_annotations", f"annotation file is cut short ({size} bytes, no "
+                                                         "end-of-annotations marker)")
+    if sampto is not None and fs:
+        last = int(samples.max()) if samples.size else 0
+        if (sampto - last) / fs > MAX_UNANNOTATED_TAIL_S:
+            raise RecordError(path, "truncated_annotations", f"annotations end at {last / fs:.1f} s but the "
+                                                             f"signal runs to {sampto / fs:.1f} s")
 
 
 def patient_groups(record_ids) -> list:

@@ -18,6 +18,7 @@ import csv
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -35,6 +36,13 @@ ALL_LEADS = "all"
 # Bytes per sample of the WFDB storage formats we can size-check (others are read unchecked).
 _BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                      "212": 1.5, "310": 4.0 / 3.0, "311": 4.0 / 3.0}
+# Highest sampling rate a header may declare (Hz); WFDB files of ECG are at most a few kHz.
+MAX_HEADER_FS = 100_000.0
+# A signal file may be this much longer than its header's format and sample count need (trailing
+# bytes); a wrong format (8 for a 16-bit file, 212 for 16, ...) makes it at least 4/3 as long.
+_SIZE_SLACK = 1.2
+_UNSIGNED_INT = re.compile(r"\d+")
+_DECIMAL = re.compile(r"\d+(\.\d*)?|\.\d+")
 # The variable PhysioNet challenge ``.mat`` files hold the signal in.
 MAT_VARIABLE = "val"
 # First cells (lower case) that mark a label CSV's header line.
@@ -61,6 +69,7 @@ def read_header(base):
     hea = header_path(base)
     if not hea.is_file():
         raise RecordError(hea, "missing_file", "header file not found")
+    declared_fs = check_record_line(hea)
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises HeaderSyntaxError, IndexError, ValueError ... on bad text
@@ -68,12 +77,41 @@ def read_header(base):
     fs = header.fs
     if not isinstance(fs, (int, float)) or not math.isfinite(fs) or fs <= 0:
         raise RecordError(hea, "bad_header", f"sampling frequency {fs!r} is not a positive number")
+    if declared_fs is not None and not math.isclose(float(fs), declared_fs, rel_tol=1e-9):
+        raise RecordError(hea, "bad_header", f"sampling frequency field reads {declared_fs:g} Hz but wfdb "
+                                             f"parsed {fs!r}")
     if not header.n_sig or not header.file_name or len(header.file_name) != header.n_sig:
         raise RecordError(hea, "bad_header", f"header declares {header.n_sig!r} signals but lists "
                                              f"{len(header.file_name or [])} signal lines")
     if not header.sig_len or header.sig_len <= 0:
         raise RecordError(hea, "bad_header", f"signal length {header.sig_len!r} is not a positive number")
     return header
+
+
+def check_record_line(hea: Path):
+    """Check the header's record line (``name[/segments] n_signals [fs[/counter][(base)] [n_samples ...]]``)
+    before wfdb reads it: wfdb puts its default 250 Hz in place of a rate it cannot parse (``-1``) and reads
+    ``1e9`` as 1 Hz. Returns the declared rate (None when the line gives none: WFDB's default applies)."""
+    try:
+        text = hea.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise RecordError(hea, "bad_header", f"cannot read header ({exc.strerror or exc})") from None
+    line = next((row for row in text.splitlines() if row.strip() and not row.lstrip().startswith("#")), None)
+    if line is None:
+        raise RecordError(hea, "bad_header", "header has no record line")
+    fields = line.split()
+    if len(fields) < 2 or not _UNSIGNED_INT.fullmatch(fields[1]):
+        raise RecordError(hea, "bad_header", f"record line {line.strip()!r}: number of signals "
+                                             f"{fields[1] if len(fields) > 1 else '(none)'!r} is not a whole number")
+    if len(fields) < 3:
+        return None
+    rate = re.split(r"[/(]", fields[2], maxsplit=1)[0]
+    if not _DECIMAL.fullmatch(rate) or not 0 < float(rate) <= MAX_HEADER_FS:
+        raise RecordError(hea, "bad_header", f"sampling frequency {fields[2]!r} is not a rate in Hz between 0 and "
+                                             f"{MAX_HEADER_FS:g}")
+    if len(fields) > 3 and not _UNSIGNED_INT.fullmatch(fields[3]):
+        raise RecordError(hea, "bad_header", f"number of samples {fields[3]!r} is not a whole number")
+    return float(rate)
 
 
 def select_channels(header, lead, hea_path) -> list:
@@ -124,6 +162,12 @@ def _check_signal_file(path: Path, header, hea: Path, channels_in_file: int) -> 
             raise RecordError(path, "truncated", f"file holds {size} bytes but {hea.name} declares "
                                                  f"{header.sig_len} samples x {channels_in_file} signals "
                                                  f"(format {fmt}: {needed} bytes)")
+        frame = int(math.ceil(channels_in_file * bytes_per_sample))
+        if size - offset > _SIZE_SLACK * (needed - offset) + frame:
+            raise RecordError(path, "bad_header", f"file holds {size} bytes but {hea.name} declares "
+                                                  f"{header.sig_len} samples x {channels_in_file} signals in format "
+                                                  f"{fmt} ({needed} bytes): the header's format or sample count "
+                                                  "does not match the file")
 
 
 def read_wfdb_signal(base, *, lead=None, sampfrom: int = 0, sampto: Optional[int] = None, header=None):
@@ -188,16 +232,24 @@ def strip_record_name(name: str) -> str:
 def read_label_csv(path, known_labels=None, multi_separator: Optional[str] = None) -> dict:
     """``record -> tuple of labels`` from a ``record,label`` CSV, header line optional, order kept.
 
-    Raises ``LabelError`` naming the file for: a missing file, a line without a label, a record
+    Raises ``LabelError`` naming the file for: a missing file, text that is not UTF-8 (or UTF-16 with its
+    byte-order mark), a file listing no record, a line without a label, a record
     listed twice, a label outside ``known_labels`` (when given).
     """
     path = Path(path)
     if not path.is_file():
         raise LabelError(path, "missing_file", "label file not found")
     labels = {}
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = [(n, row) for n, row in enumerate(csv.reader(fh), start=1)
-                if row and row[0].strip() and not row[0].lstrip().startswith("#")]
+    raw = path.read_bytes()
+    # UTF-16 (a spreadsheet's "Unicode text") is recognised by its byte-order mark; anything else must be UTF-8.
+    encoding = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise LabelError(path, "bad_label_file", f"not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                                                 "save it as UTF-8") from None
+    rows = [(n, row) for n, row in enumerate(csv.reader(text.splitlines()), start=1)
+            if row and row[0].strip() and not row[0].lstrip().startswith("#")]
     record_col, label_col = 0, 1
     if rows and _is_header_row(rows[0][1]):
         header = [cell.strip().lower() for cell in rows[0][1]]
@@ -220,6 +272,8 @@ def read_label_csv(path, known_labels=None, multi_separator: Optional[str] = Non
         if record_id in labels:
             raise LabelError(path, "duplicate_record", f"line {line}: record {record_id} is listed twice")
         labels[record_id] = values
+    if not labels:
+        raise LabelError(path, "bad_label_file", "lists no record (expected 'record,label' lines)")
     return labels
 
 
