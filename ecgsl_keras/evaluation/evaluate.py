@@ -414,8 +414,19 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     if stacked_folder(runs.model_path(model_path)):   # deep model + booster over record features
         from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
 
-        return evaluate_stacked_raw(model_path, dataset, data_dir, records=records, reader_kwargs=reader_kwargs,
-                                    progress=progress, plots=plots, predictions=predictions)
+        out, task, agg = evaluate_stacked_raw(model_path, dataset, data_dir, records=records,
+                                              reader_kwargs=reader_kwargs, progress=progress)
+        if plots:
+            try:
+                out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots,
+                                                title=f"{_short(model_path)} on {_short(data_dir)}")
+            except WriteError as exc:   # the metrics stand (the CLI prints them, then fails)
+                out["plot_error"] = str(exc)
+        if predictions:
+            rows = prediction_rows(task, agg)
+            out["predictions"] = write_prediction_rows(rows, predictions, task)
+            out["prediction_rows"] = len(rows)
+        return out
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})

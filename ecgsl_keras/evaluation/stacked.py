@@ -13,15 +13,16 @@ import numpy as np
 
 from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.data.datasets import SkipCounter, open_dataset
-from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError, WriteError
+from ecgsl_keras.errors import ConfigError, ECGSLError, RecordError
 from ecgsl_keras.evaluation import metrics as metrics_lib
 
 log = logging.getLogger(__name__)
 
 
 def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, reader_kwargs=None,
-                         progress: bool = True, plots=None, predictions=None) -> dict:
-    """``evaluate_raw`` for a stacked model; ``plots`` and ``predictions`` (one CSV row per record) as there."""
+                         progress: bool = True) -> tuple:
+    """``evaluate_raw`` for a stacked model: ``(metrics, task, per-record {"keys", "probabilities",
+    "targets"})``; the caller writes the plots and prediction rows from the last two."""
     from tqdm import tqdm
 
     from ecgsl_keras.serving.inference import load_model
@@ -62,19 +63,5 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
                skipped_by_reason=dict(skipped.counts),
                deep={k: deep_metrics.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy")},
                seconds=round(time.perf_counter() - start, 2))
-    if plots or predictions:
-        # evaluation.evaluate calls this module: its row and plot writers are imported when used
-        from ecgsl_keras.evaluation.evaluate import _short, evaluation_plots, prediction_rows, write_prediction_rows
-
-        agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
-        if plots:
-            try:
-                out["plots"] = evaluation_plots(task, y, agg["probabilities"], plots,
-                                                title=f"{_short(model_path)} on {_short(data_dir)}")
-            except WriteError as exc:   # the metrics stand (the CLI prints them, then fails)
-                out["plot_error"] = str(exc)
-        if predictions:
-            rows = prediction_rows(task, agg)
-            out["predictions"] = write_prediction_rows(rows, predictions, task)
-            out["prediction_rows"] = len(rows)
-    return out
+    agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
+    return out, task, agg
