@@ -95,7 +95,8 @@ def evaluation_lines(task, result: dict) -> list[str]:
     if isinstance(per_class, dict) and names:
         rows = []
         for i, name in enumerate(names):
-            row = [name, tasks_lib.label_meaning(task, name) if task else "", f"{float(per_class.get(name, 0)):.3f}"]
+            f1 = per_class.get(name)   # None: the class is in neither truth nor prediction (left out of macro F1)
+            row = [name, tasks_lib.label_meaning(task, name) if task else "", "-" if f1 is None else f"{float(f1):.3f}"]
             if isinstance(matrix, list) and i < len(matrix):
                 row.append(int(sum(matrix[i])))
             rows.append(row)
