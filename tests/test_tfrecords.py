@@ -570,3 +570,18 @@ def test_examples_serialise_in_one_canonical_byte_order(sequences):
 
     data = encode(sequences[0])
     assert data == tf.train.Example.FromString(data).SerializeToString(deterministic=True)
+
+
+def test_manifest_is_written_readable_by_everyone(tmp_path):
+    """write_json_atomic goes through mkstemp (0600): the manifest gets 0666 less the umask, like the shards."""
+    import stat
+
+    from tfrecords_tools.manifest import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "manifest.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "manifest.json").stat().st_mode) == 0o644
+    assert json.loads((tmp_path / "manifest.json").read_text()) == {"a": 1}
