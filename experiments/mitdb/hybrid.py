@@ -20,6 +20,8 @@ per-beat model on each fold, scoring the other (``left_out_predictions.npz``). T
              RR features divided by the record's average RR and the shape-against-median features only
              (``LINEAR_FEATURES``: no absolute RR, no absolute amplitude), in the spirit of de Chazal et al.'s
              linear discriminants;
+           * ``linear_features_average``: mean of the ``linear`` and ``features`` probabilities (the linear model's
+             S sensitivity with the booster's V positive predictivity);
            each with the argmax and with per-class log-probability offsets chosen on the TRAINING fold by an
            inner leave-records-out split (two groups of its records, ``leave_records_out_folds``), maximising
            the mean F1 over N, S, V, F: no left-out beat takes part in any choice.
@@ -254,6 +256,7 @@ def main(argv=None) -> int:
             offsets_chosen.setdefault(row, {})[held_out] = choose_offsets(y, inner_p, labels)
             probs[row] = _booster(X, y, names, labels, args.seed).predict_proba(get(test))
         probs["linear"] = _linear(train, test, len(labels))
+        probs["linear_features_average"] = 0.5 * (probs["linear"] + probs["features"])
         if "ecgsl" in probs:
             probs["average"] = 0.5 * (probs["features"] + probs["ecgsl"])
         for row, p_row in probs.items():
