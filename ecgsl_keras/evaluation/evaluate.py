@@ -270,10 +270,19 @@ def evaluate_model(model, data, split, config, task, *, thresholds=None, batch_s
     out = metrics_from_windows(task, windows, thresholds=thresholds)
     out.update(task=task.name, kind=task.kind, split=split)
     if plots or predictions:
-        agg = aggregate(windows, task.kind)
+        write_plots_and_rows(out, task, aggregate(windows, task.kind), plots=plots, predictions=predictions,
+                             title=plot_title, data=data, split=split, thresholds=thresholds)
+    return out
+
+
+def write_plots_and_rows(out: dict, task, agg: dict, *, plots=None, predictions=None, title: str = "", data=None,
+                         split=None, thresholds=None) -> dict:
+    """Into ``out``: the evaluation plots of the per-record (per-beat, per-minute) outputs ``agg`` in the folder
+    ``plots``, and their ``prediction_rows`` in the CSV file ``predictions``. A picture that cannot be written
+    leaves the metrics standing, with the error in ``plot_error`` (the CLI prints them, then fails)."""
     if plots:
         try:
-            out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots, title=plot_title)
+            out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots, title=title)
         except WriteError as exc:   # the metrics stand: losing them to a picture would waste the run
             out["plot_error"] = str(exc)
     if predictions:
@@ -416,17 +425,8 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
 
         out, task, agg = evaluate_stacked_raw(model_path, dataset, data_dir, records=records,
                                               reader_kwargs=reader_kwargs, progress=progress)
-        if plots:
-            try:
-                out["plots"] = evaluation_plots(task, agg["targets"], agg["probabilities"], plots,
-                                                title=f"{_short(model_path)} on {_short(data_dir)}")
-            except WriteError as exc:   # the metrics stand (the CLI prints them, then fails)
-                out["plot_error"] = str(exc)
-        if predictions:
-            rows = prediction_rows(task, agg)
-            out["predictions"] = write_prediction_rows(rows, predictions, task)
-            out["prediction_rows"] = len(rows)
-        return out
+        return write_plots_and_rows(out, task, agg, plots=plots, predictions=predictions,
+                                    title=f"{_short(model_path)} on {_short(data_dir)}")
     model, config, task, info = load_model(model_path)
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})
