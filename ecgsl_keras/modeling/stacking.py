@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.errors import ConfigError, import_extra
+from ecgsl_keras.fileio import atomic_path, write_text_atomic
 
 BOOSTER_NAME = "booster.txt"
 SPEC_NAME = "stacking.json"
@@ -207,16 +208,12 @@ class StackedClassifier:
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "nothing to save: the booster is not fitted")
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         booster = folder / BOOSTER_NAME
-        tmp = booster.with_suffix(".txt.tmp")
-        self.booster.save_model(str(tmp))
-        tmp.replace(booster)
+        with atomic_path(booster) as tmp:
+            self.booster.save_model(str(tmp))
         spec = self.spec()
         spec["booster_sha256"] = hashlib.sha256(booster.read_bytes()).hexdigest()
-        spec_tmp = folder / (SPEC_NAME + ".tmp")
-        spec_tmp.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        spec_tmp.replace(folder / SPEC_NAME)
+        write_text_atomic(folder / SPEC_NAME, json.dumps(spec, indent=2) + "\n")
         return folder
 
     @classmethod
