@@ -68,6 +68,7 @@ from ecgsl_keras.data.prepare import prepare
 from ecgsl_keras.errors import ConfigError, ECGSLError, MissingExtraError
 from ecgsl_keras.fileio import make_readable, write_text_atomic
 from ecgsl_keras.serving import edge
+from ecgsl_keras.serving.stacked import stacked_folder
 from ecgsl_keras.serving.inference import (ATTENTION, CONFIG_NAME, METADATA_NAME, find_lead, PROBABILITIES, RECORD_FEATURES,
                                            SERVING_SIGNATURE,
                                            _KerasBackend, _SavedModelBackend, _TFLiteBackend, find_metadata,
@@ -376,8 +377,6 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
     if not model_path.is_file() or model_path.suffix != ".keras":
         raise ConfigError(model_path, "missing_file", "expected an existing .keras model file")
     found_config, found_task, used = find_metadata(model_path)
-    from ecgsl_keras.serving.stacked import stacked_folder
-
     if stacked_folder(model_path):   # e.g. the cinc2017 preset: ECG-SL + a LightGBM booster over record features
         log.warning("%s: exporting its ECG-SL part only; the booster over record features beside it (stacking.json) "
                     "is not a Keras layer, so the exported files give the deep model's own probabilities. One file "
