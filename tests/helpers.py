@@ -271,6 +271,20 @@ def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
     return beats.beats, beats.rr, labels.astype(np.int32)
 
 
+def untrained_cinc2017_run(folder) -> Path:
+    """A run folder (``model.keras`` + ``config.json``) of the default CinC 2017 classifier, weights seeded (0),
+    not trained: for tests of the loading and command paths, not of accuracy."""
+    import keras
+
+    from ecgsl_keras import tasks
+    from ecgsl_keras.config import ExperimentConfig
+    from ecgsl_keras.modeling import models
+
+    keras.utils.set_random_seed(0)
+    config = ExperimentConfig()
+    return save_run_folder(models.build_classifier(config.model, tasks.CINC2017), folder, config, tasks.CINC2017)
+
+
 def save_run_folder(model, folder, config, task) -> Path:
     """Save ``model`` as a minimal run folder (``model.keras`` + ``config.json``) like train writes."""
     from ecgsl_keras.store import runs

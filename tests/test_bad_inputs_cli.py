@@ -16,8 +16,7 @@ from ecgsl_keras.cli import evaluate as evaluate_cli
 from ecgsl_keras.cli import predict as predict_cli
 from ecgsl_keras.cli import prepare as prepare_cli
 from ecgsl_keras.cli import runner
-from ecgsl_keras.config import ExperimentConfig
-from helpers import save_run_folder
+from helpers import untrained_cinc2017_run
 
 RECORD = "A00205"
 COMMANDS = {"predict": predict_cli.main, "prepare": prepare_cli.main, "evaluate": evaluate_cli.main}
@@ -25,14 +24,7 @@ COMMANDS = {"predict": predict_cli.main, "prepare": prepare_cli.main, "evaluate"
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    import keras
-
-    from ecgsl_keras.modeling import models
-
-    keras.utils.set_random_seed(0)
-    config = ExperimentConfig()
-    model = models.build_classifier(config.model, tasks.CINC2017)
-    return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
+    return untrained_cinc2017_run(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture()

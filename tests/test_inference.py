@@ -12,7 +12,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError, RecordError, SignalQualityError
 from ecgsl_keras.serving.inference import combine_attention, load_model, window_starts
-from helpers import save_run_folder
+from helpers import save_run_folder, untrained_cinc2017_run
 
 # Records of the embedded sample used here (a short and a long one, and one more).
 RECORDS = ("A03858", "A04483", "A03565")   # 30 s normal, 60 s normal, 10.5 s noisy
@@ -21,14 +21,7 @@ RECORDS = ("A03858", "A04483", "A03565")   # 30 s normal, 60 s normal, 10.5 s no
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run folder as training leaves it: model.keras and config.json (config + task)."""
-    import keras
-
-    from ecgsl_keras.modeling import models
-
-    keras.utils.set_random_seed(0)
-    config = ExperimentConfig()
-    model = models.build_classifier(config.model, tasks.CINC2017)
-    return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
+    return untrained_cinc2017_run(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")
