@@ -122,17 +122,11 @@ def _encoder(config, task):
     return models.build_beat_classifier(config.model, task, pretrained=pretrained).get_layer("temporal_encoder")
 
 
-def _weights(y, n_classes):
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    table = np.where(counts > 0, len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
-    return np.minimum(table, WEIGHT_CAP)[y]
-
-
 def _booster(X, y, names, labels, seed):
     from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    clf = StackedClassifier(names, [], labels, params=dict(PARAMS, num_threads=1), seed=seed, class_weight=None)
-    return clf.fit(X, y, sample_weight=_weights(y, len(labels)))
+    clf = StackedClassifier(names, [], labels, params=dict(PARAMS, num_threads=1), seed=seed)
+    return clf.fit(X, y, sample_weight=np.minimum(clf.sample_weight(y), WEIGHT_CAP))   # balanced, capped
 
 
 def _linear(train, test, n_classes):
