@@ -71,6 +71,29 @@ def test_fit_save_load_predict_identical(sample_features, tmp_path):
         loaded.predict_proba(X[:, :-1])
 
 
+def test_class_weights_balanced_sqrt_and_none_reach_the_booster_and_the_spec(sample_features, tmp_path):
+    ids, names, X, y = sample_features
+    counts = np.bincount(y, minlength=len(LABELS)).astype(float)
+    present = counts > 0
+    balanced = StackedClassifier(names, [], LABELS, class_weight="balanced").sample_weight(y)
+    expected = np.zeros_like(counts)
+    expected[present] = len(y) / (present.sum() * counts[present])
+    np.testing.assert_allclose(balanced, expected[y])
+    sqrt = StackedClassifier(names, [], LABELS, class_weight="sqrt_balanced")
+    np.testing.assert_allclose(sqrt.sample_weight(y), np.sqrt(expected[y]))
+    assert StackedClassifier(names, [], LABELS, class_weight=None).sample_weight(y) is None
+    with pytest.raises(ConfigError, match="class_weight"):
+        StackedClassifier(names, [], LABELS, class_weight="inverse")
+    # the weighting changes the booster, and a saved booster keeps its weighting
+    fitted = {w: StackedClassifier(names, [], LABELS, params=PARAMS, class_weight=w).fit(X, y)
+              for w in ("balanced", "sqrt_balanced")}
+    assert not np.allclose(fitted["balanced"].predict_proba(X), fitted["sqrt_balanced"].predict_proba(X))
+    fitted["sqrt_balanced"].save(tmp_path)
+    loaded = StackedClassifier.load(tmp_path)
+    assert loaded.class_weight == "sqrt_balanced"
+    np.testing.assert_array_equal(loaded.predict_proba(X), fitted["sqrt_balanced"].predict_proba(X))
+
+
 def test_average_combine_averages_the_feature_booster_with_the_deep_probabilities(sample_features, tmp_path):
     ids, names, X, y = sample_features
     deep = np.random.default_rng(1).dirichlet(np.ones(len(LABELS)), size=len(ids))

@@ -12,7 +12,8 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               the package's validation split plays no part in any deep-model choice).
 ``finetune``  one ECG-SL fine-tune per fold, initialised from the ``encoder`` preset (masked-segment
               pre-trained, no labels), short schedule (``--epochs``, default 10, patience 6, 1 warm-up
-              epoch of the head alone).
+              epoch of the head alone). With ``--continue-from EARLIER_WORK`` each fold model instead trains
+              ``--epochs`` more from EARLIER_WORK's fold model (same folds; no warm-up): the longer schedule.
 ``deep``      out-of-fold class probabilities of every training record (from the one fold model that
               held it out) and, for the validation records, the MEAN of the k fold models'
               probabilities (no extra full-split model); checked with ``training.oof.check_out_of_fold``.
@@ -21,8 +22,11 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
 ``boost``     LightGBM (``modeling.stacking.StackedClassifier``, balanced class weights, NaN kept) on
               the training split; hyper-parameters: best macro F1 of a small grid in 3-fold stratified CV
               on the training split only; validation scored for each of ``--seeds``. Rows: features
-              alone, stacking with OOF probabilities, stacking with the encoder embedding, the plain
-              average of ECG-SL (mean of folds) and the features booster, and ECG-SL alone.
+              alone, stacking with OOF probabilities, stacking with the encoder embedding, stacking with
+              the fine-tuned fold models' OOF embedding (``deep_oof_embedding.npz``), the plain average of
+              ECG-SL (mean of folds) and the features booster, ECG-SL alone, and the average whose booster's
+              class weighting (balanced, its square root, none) is chosen by k-fold CV of the average itself
+              on the training split (``average_cv_weighting``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
@@ -90,9 +94,13 @@ class Hybrid(StepRunner):
         for i, (fold_dir, run_dir) in enumerate(zip(self.fold_dirs, self.run_dirs)):
             if self._finished(run_dir):
                 continue
-            argv = ["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", self.args.init_from,
+            if self.args.continue_from:   # a longer schedule: the shorter run's fold model trains on, no warm-up
+                init, warmup = str(Path(self.args.continue_from) / "runs" / run_dir.name), "0"
+            else:
+                init, warmup = self.args.init_from, "1"
+            argv = ["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", init,
                     "--data", str(fold_dir), "--run-dir", str(run_dir), "--epochs", str(self.args.epochs),
-                    "--patience", "6", "--encoder-warmup-epochs", "1", "--seed", str(self.args.deep_seed),
+                    "--patience", "6", "--encoder-warmup-epochs", warmup, "--seed", str(self.args.deep_seed),
                     "--verbose", "2"]
             t0 = time.perf_counter()
             self._run(argv, f"finetune_fold_{i}")
@@ -101,16 +109,20 @@ class Hybrid(StepRunner):
     def step_deep(self):
         from ecgsl_keras.training import oof
 
-        out = self.work / "deep_oof.npz"
-        if out.is_file() or not all(self._finished(r) for r in self.run_dirs):
-            if not out.is_file():
+        # deep_oof.npz: probabilities; deep_oof_embedding.npz: the same pass with the pooled embedding too
+        # (written apart so that work folders from before the embedding row keep their probabilities file).
+        for name, embedding in (("deep_oof.npz", False), ("deep_oof_embedding.npz", True)):
+            out = self.work / name
+            if out.is_file():
+                continue
+            if not all(self._finished(r) for r in self.run_dirs):
                 log.warning("deep: not every fold model is finished; skipped")
-            return
-        table = oof.oof_outputs(self.data, self.fold_dirs, self.run_dirs)
-        check = oof.check_out_of_fold(table, self.fold_dirs)
-        log.info("out-of-fold check passed: %s", check)
-        np.savez_compressed(out, **{f"{split}_{key}": value for split, part in table.items()
-                                    for key, value in part.items() if value is not None})
+                return
+            table = oof.oof_outputs(self.data, self.fold_dirs, self.run_dirs, embedding=embedding)
+            check = oof.check_out_of_fold(table, self.fold_dirs)
+            log.info("out-of-fold check passed: %s", check)
+            np.savez_compressed(out, **{f"{split}_{key}": value for split, part in table.items()
+                                        for key, value in part.items() if value is not None})
 
     def step_encoder(self):
         out = self.work / "encoder_embedding.npz"
@@ -153,6 +165,8 @@ class Hybrid(StepRunner):
         names, F, frow, status = self._features()
         deep = np.load(self.work / "deep_oof.npz") if (self.work / "deep_oof.npz").is_file() else None
         enc = np.load(self.work / "encoder_embedding.npz") if (self.work / "encoder_embedding.npz").is_file() else None
+        tuned = self.work / "deep_oof_embedding.npz"
+        tuned = np.load(tuned) if tuned.is_file() else None
         # the records: those of the prepared splits (deep outputs), else the feature table's
         from ecgsl_keras.training import oof
 
@@ -178,6 +192,9 @@ class Hybrid(StepRunner):
         if enc is not None:
             dim = enc["train_embedding"].shape[1]
             inputs["stack_encoder_embedding"] = (embedding_names(dim), lambda s: columns(enc, s, "embedding", s))
+        if tuned is not None:
+            dim = tuned["train_embedding"].shape[1]
+            inputs["stack_oof_embedding"] = (embedding_names(dim), lambda s: columns(tuned, s, "embedding", s))
         cache_path = self.work / "boost_rows.json"
         done = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
         probs = {}
@@ -188,7 +205,10 @@ class Hybrid(StepRunner):
             source = {"features": {}, "stack_oof_probabilities": {
                 "kind": "probabilities", "train": f"out-of-fold, {self.args.k} folds", "validation":
                 "mean of the fold models"}, "stack_encoder_embedding": {
-                "kind": "encoder_embedding", "preset": self.args.init_from, "pooling": "masked mean"}}[row]
+                "kind": "encoder_embedding", "preset": self.args.init_from, "pooling": "masked mean"},
+                "stack_oof_embedding": {
+                "kind": "finetuned_embedding", "train": f"out-of-fold, {self.args.k} folds",
+                "validation": "mean of the fold models' embeddings", "pooling": "the classifier's attention pooling"}}[row]
 
             def make(params, seed=42, deep_names=deep_names, source=source):
                 return StackedClassifier(names, deep_names, LABELS, params=dict(COMMON, **params), seed=seed,
@@ -224,8 +244,56 @@ class Hybrid(StepRunner):
             for seed, p in zip(self.args.seeds, feat_seeds):
                 avg.append(dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + ecgsl)).argmax(-1))))
             done["average_ecgsl_features"] = {"runs": avg}
+            weighted = self._average_weighting(names, feats, y, ids, lambda s: columns(deep, s, "probabilities", s),
+                                               done["features"]["params"])
+            if weighted:
+                done["average_cv_weighting"] = weighted
+                cache_path.write_text(json.dumps(done, indent=1))
         self.rows = done
         self.n_records = {s: len(ids[s]) for s in ids}
+
+    def _average_weighting(self, names, feats, y, ids, deep, params):
+        """The average's booster with its class weighting chosen by k-fold CV of the AVERAGE on the training
+        split (the folds of the deep models, their out-of-fold probabilities; the features row's
+        parameters): balanced, its square root, or none. Then 3 seeds on the validation split; the first
+        seed's booster is kept in ``boosters/average_features``. Cached in ``boost_rows.json``."""
+        from sklearn.metrics import f1_score
+
+        from ecgsl_keras.modeling.stacking import CLASS_WEIGHTS, StackedClassifier
+
+        cached = json.loads((self.work / "boost_rows.json").read_text()).get("average_cv_weighting")
+        if cached and len(cached["runs"]) == len(self.args.seeds):
+            return cached
+        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
+        fold = np.array([int(fold_of[r]) for r in ids["train"]])
+        Xtr, Xva, Dtr, Dva = feats("train"), feats("validation"), deep("train"), deep("validation")
+        t0 = time.perf_counter()
+
+        def make(weight, seed):
+            return StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=seed, class_weight=weight)
+
+        cv = []
+        for weight in CLASS_WEIGHTS:
+            booster_oof = np.zeros((len(fold), len(LABELS)))
+            for k in range(self.args.k):
+                held = fold == k
+                booster_oof[held] = make(weight, self.args.seeds[0]).fit(Xtr[~held], y["train"][~held]).predict_proba(Xtr[held])
+            cv.append({"class_weight": weight,
+                       "cv_macro_f1_average": float(f1_score(y["train"], (0.5 * (booster_oof + Dtr)).argmax(-1), average="macro")),
+                       "cv_macro_f1_booster": float(f1_score(y["train"], booster_oof.argmax(-1), average="macro"))})
+            log.info("average, class weight %s: CV macro F1 %.4f (booster alone %.4f)", weight,
+                     cv[-1]["cv_macro_f1_average"], cv[-1]["cv_macro_f1_booster"])
+        best = max(cv, key=lambda row: row["cv_macro_f1_average"])["class_weight"]
+        runs, booster_runs = [], []
+        for seed in self.args.seeds:
+            clf = make(best, seed).fit(Xtr, y["train"])
+            p = clf.predict_proba(Xva)
+            runs.append(dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + Dva)).argmax(-1))))
+            booster_runs.append(dict(seed=seed, **_metrics(y["validation"], p.argmax(-1))))
+            if seed == self.args.seeds[0]:
+                clf.save(self.work / "boosters" / "average_features")
+        return {"class_weight": best, "params": params, "cv": cv, "runs": runs, "booster_alone_runs": booster_runs,
+                "seconds": round(time.perf_counter() - t0, 1)}
 
     def _seed_probs(self, row, names, feats, y):
         """Validation probabilities of each seed's booster of ``row`` (refit from the stored params)."""
@@ -325,6 +393,9 @@ def main(argv=None) -> int:
     p.add_argument("--deep-seed", type=int, default=42)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--init-from", default="encoder")
+    p.add_argument("--continue-from", help="work folder of an earlier run of this script with the same folds: each "
+                                           "fold model trains --epochs more from that run's fold model (a longer "
+                                           "schedule in two parts; the learning-rate schedule restarts)")
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
     p.add_argument("--out", default=str(HERE / "hybrid_results.json"))
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """The CinC 2017 protocol of ECG-SL: pre-training, fine-tuning, ablations, label efficiency, report.
 
     python experiments/cinc2017/run.py --cinc-dir path/to/training2017 --work runs/cinc2017_protocol \
-        [--corpus DIR] [--steps main supervised curve ...] [--seeds 42 43 44]
+        [--corpus DIR] [--data PREPARED] [--results DIR] [--steps main supervised curve ...] [--seeds 42 43 44]
 
 Resumable: every step writes its result into the work folder and is skipped when that result is
 there; a killed training run resumes from its BackupAndRestore state when the script runs again.
@@ -10,7 +10,12 @@ trained by another live copy is skipped (a lock file per run).
 Steps run in the order given (default: the order of ``STEPS``, most informative first), so a
 session that stops early leaves the most useful results. ``report`` (always last) collects what
 exists into ``results.json`` and ``RESULTS.md`` beside this file, and draws the label-efficiency
-curve (``label_efficiency.png``).
+curve (``label_efficiency.png``); ``--results`` puts those three in another folder (the v3-label rerun
+writes ``experiments/cinc2017/protocol_v3``). ``--data`` uses a folder already prepared from ``--cinc-dir``
+instead of preparing ``WORK/data``.
+
+The 10% point of the label-efficiency curve is trained with every ``--seeds`` seed (its subset of records
+and its initialisation both follow the seed), and the report gives it as mean ± sd.
 
 Every figure is on the validation split of the stratified 80/20 split of the CinC 2017 records
 given (seed 42, ``ecgsl_keras.data.prepare``); checkpoints (best epoch) are chosen on that split too,
@@ -51,7 +56,7 @@ class Protocol(StepRunner):
     def __init__(self, args):
         super().__init__(args.work)
         self.args = args
-        self.data = self.work / "data"
+        self.data = Path(args.data).resolve() if args.data else self.work / "data"
         self.pretrain_data = Path(args.corpus).resolve() if args.corpus else self.data
 
     # -- helpers ------------------------------------------------------------------------------
@@ -107,6 +112,10 @@ class Protocol(StepRunner):
     # -- steps --------------------------------------------------------------------------------
 
     def step_data(self):
+        if self.args.data:
+            if not (self.data / "manifest.json").is_file():
+                raise SystemExit(f"error: {self.data}: no manifest.json (not a prepared folder)")
+            return
         if not (self.data / "manifest.json").is_file():
             self._run(["-m", "ecgsl_keras.prepare", "--dataset", "cinc2017", "--data-dir", self.args.cinc_dir,
                        "--out", str(self.data), "--workers", "2", "--no-progress"], "prepare")
@@ -131,8 +140,9 @@ class Protocol(StepRunner):
         self.classifier("supervised_s42", epochs=MAIN_EPOCHS)
 
     def step_curve10(self):
-        self.classifier("curve_ecgsl_f0.1", init_from="masked", fraction=0.1)
-        self.classifier("curve_supervised_f0.1", fraction=0.1)
+        for seed in self.args.seeds:
+            self.classifier(curve_run("ecgsl", 0.1, seed), init_from="masked", fraction=0.1, seed=seed)
+            self.classifier(curve_run("supervised", 0.1, seed), fraction=0.1, seed=seed)
 
     def step_stage1(self):
         self.classifier("stage1_s42", init_from="autoencoder", epochs=MAIN_EPOCHS)
@@ -188,6 +198,11 @@ class Protocol(StepRunner):
 
 # -- report ------------------------------------------------------------------------------------
 
+def curve_run(side: str, fraction: float, seed: int = MAIN_SEED) -> str:
+    """Run name of a label-efficiency point (the main seed keeps the historical name)."""
+    return f"curve_{side}_f{fraction}" + ("" if seed == MAIN_SEED else f"_s{seed}")
+
+
 KEYS = ("macro_f1", "challenge_f1", "accuracy", "auroc", "per_class_f1")
 
 
@@ -208,7 +223,7 @@ def _metrics(path: Path):
     return row
 
 
-def report(work: Path, seeds) -> dict:
+def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None) -> dict:
     import numpy as np
 
     rows = {p.name: _metrics(p) for p in sorted(work.iterdir()) if p.is_dir() and (p / "metrics.json").is_file()}
@@ -230,16 +245,36 @@ def report(work: Path, seeds) -> dict:
             row = rows.get(f"curve_{side}_f{fraction}")
             if row and row.get("macro_f1") is not None:
                 curve.setdefault(side, {})[str(fraction)] = row["macro_f1"]
+    curve_seeds = {}
+    for side in ("ecgsl", "supervised"):
+        values = [rows[curve_run(side, 0.1, s)]["macro_f1"] for s in seeds
+                  if (rows.get(curve_run(side, 0.1, s)) or {}).get("macro_f1") is not None]
+        if len(values) > 1:
+            curve_seeds[side] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)),
+                                 "n": len(values), "values": values}
+    split = _split_sizes(data or work / "data")
     diagnostic = None
     if (work / "diagnostic_masked.json").is_file():
         diagnostic = json.loads((work / "diagnostic_masked.json").read_text()).get("spaces")
     result = {"work": str(work), "runs": rows, "ecgsl_seeds": summary, "label_efficiency": curve,
+              "label_efficiency_10pct_seeds": curve_seeds, "seeds": list(seeds), "split": split,
               "diagnostic": diagnostic}
-    (HERE / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if curve:
-        _plot_curve(curve, HERE / "label_efficiency.png")
-    write_results_markdown(HERE / "RESULTS.md", markdown(result))
+        _plot_curve(curve, results_dir / "label_efficiency.png", split)
+    write_results_markdown(results_dir / "RESULTS.md", markdown(result))
     return result
+
+
+def _split_sizes(data: Path) -> dict | None:
+    """Training and validation record counts of the prepared folder (its manifest), for the report's text."""
+    manifest = Path(data) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    splits = json.loads(manifest.read_text()).get("splits", {})
+    return {name: (info or {}).get("examples") for name, info in splits.items()}
 
 
 DESCRIPTIONS = {
@@ -266,10 +301,12 @@ def _fmt(value, digits=3):
 def markdown(result: dict) -> str:
     """RESULTS.md: the tables of ``result`` (written by ``report``; edit the script, not the file)."""
     runs = result["runs"]
+    split = result.get("split") or {}
+    n_val = f"{split['validation']:,}" if split.get("validation") else "1,365"
     lines = ["# CinC 2017: ECG-SL protocol results", "",
              "Written by `python experiments/cinc2017/run.py` (its `report` step) from the run folders in",
-             f"`{result['work']}`; do not edit by hand. Every figure is on the validation split (1,365",
-             "records: the stratified 20% of the 6,822 CinC 2017 training records available here, seed 42);",
+             f"`{result['work']}`; do not edit by hand. Every figure is on the validation split ({n_val}",
+             "records: the stratified 20% of the CinC 2017 training records available here, seed 42);",
              "the best epoch of each run was chosen on that same split. 2-core CPU, no GPU.", "",
              "| run | what | macro F1 | challenge F1 | F1 N / A / O / ~ | accuracy | epochs (best) | s / epoch |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -295,6 +332,11 @@ def markdown(result: dict) -> str:
                   "| --- |" + " --- |" * len(fractions)]
         for side, points in curve.items():
             lines.append(f"| {side} | " + " | ".join(_fmt(points.get(str(f))) for f in fractions) + " |")
+        tenth = result.get("label_efficiency_10pct_seeds") or {}
+        if tenth:
+            lines += ["", "At 10% over seeds " + ", ".join(map(str, result.get("seeds") or [])) + ": " + "; ".join(
+                f"{side} {v['mean']:.3f} ± {v['sd']:.3f} (n={v['n']}: "
+                + " / ".join(f"{x:.3f}" for x in v["values"]) + ")" for side, v in tenth.items()) + "."]
         lines += ["", "![label efficiency](label_efficiency.png)"]
     diagnostic = result.get("diagnostic") or {}
     if diagnostic:
@@ -311,7 +353,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_curve(curve: dict, path: Path) -> None:
+def _plot_curve(curve: dict, path: Path, split: dict | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -324,7 +366,8 @@ def _plot_curve(curve: dict, path: Path) -> None:
         ax.plot([100 * x for x in xs], [points[str(x)] for x in xs], marker="o", label=labels[side])
     ax.set_xscale("log")
     ax.set_xticks([5, 10, 25, 50, 100], labels=["5", "10", "25", "50", "100"])
-    ax.set_xlabel("training labels used (% of the 5,456 training records)")
+    n_train = f"{split['train']:,}" if (split or {}).get("train") else "5,456"
+    ax.set_xlabel(f"training labels used (% of the {n_train} training records)")
     ax.set_ylabel("macro F1, validation split")
     ax.set_title("CinC 2017 label efficiency (short schedule)")
     ax.grid(alpha=0.3)
@@ -343,6 +386,10 @@ def main(argv=None) -> int:
                                     "training split)")
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--data", help="a folder already prepared from --cinc-dir (default: WORK/data, prepared by "
+                                  "the data step)")
+    p.add_argument("--results", default=str(HERE), help="folder for results.json, RESULTS.md and the curve "
+                                                        "(default: beside this script)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
     protocol = Protocol(args)
@@ -352,7 +399,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             getattr(protocol, f"step_{step}")()
             log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-    result = report(protocol.work, args.seeds)
+    result = report(protocol.work, args.seeds, Path(args.results), protocol.data)
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result, default=str))
     return 0
