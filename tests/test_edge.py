@@ -397,6 +397,23 @@ def test_input_rate_multiple_of_target_decimates_inside(cinc_dir):
     assert np.max(np.abs(peaks_a - peaks_b)) <= 3                 # one sample at 100 Hz
 
 
+def test_detection_at_the_input_rate_finds_the_python_peaks(cinc_dir):
+    """EdgeConfig(detect_at_input_rate=True) with a 300 Hz input: the neurokit detector runs at 300 Hz, as
+    signal.find_rpeaks does on a 300 Hz record, and the peaks (at the input rate) agree within 50 ms."""
+    import tensorflow as tf
+
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")          # 300 Hz
+    graph = edge.EndToEnd(None, config, 128, 3, edge.EdgeConfig(input_rate=fs, clean_rate=fs, detect_at_input_rate=True))
+    x = signal[: int(30 * fs)]
+    pos, ok = graph.peaks(tf.constant(x.astype(np.float32)))
+    found = pos.numpy()[ok.numpy()]
+    python = signal_lib.find_rpeaks(x, fs, config)
+    lo, hi = int(config.r_offset * 3), x.size - int((config.beat_len - config.r_offset) * 3)
+    m = signal_lib.match_peaks(python[(python >= lo) & (python < hi)], found[(found >= lo) & (found < hi)], int(0.05 * fs))
+    assert m["tp"] >= 20 and m["fn"] == 0 and m["fp"] == 0
+
+
 @pytest.mark.parametrize("options", [{"input_rate": 360.0}, {"input_rate": 50.0}, {"window_s": 0.5},
                                      {"detector": "nope"}, {"clean_rate": 50.0}])
 def test_unservable_configs_are_refused(options):

@@ -113,6 +113,9 @@ class EdgeConfig:
     min_delay_s: float = 0.3            # neurokit: mindelay (refractory period)
     prominence_s: float = 0.3           # neurokit: how far the peak prominences are searched each side
     searchback_rounds: int = signal_lib.GUARD.searchback_rounds  # rounds of the guard's search back (Python: 3)
+    # neurokit, input_rate > target_fs: detect on the input before decimating, as the Python path detects at the
+    # records' native rate (closer peaks; about 2x the front end's time, over the int8 goals: off by default)
+    detect_at_input_rate: bool = False
     detect_half_width_s: float = 0.5    # FIR of the rpeak_clean_method cleaning: +- this many seconds
     level_s: float = 4.0                # "levels": half width of the window the peak levels are averaged over
     decimate_half_width_s: float = 0.1  # anti-aliasing FIR half length when input_rate = k * target_fs
@@ -140,13 +143,13 @@ def resolve_edge_config(edge: EdgeConfig, signal_config: SignalConfig, task_name
 
 # --- filters (numpy, at export time) -------------------------------------------------------------
 
-def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None) -> np.ndarray:
-    """FIR at ``target_fs`` reproducing ``signal.clean(method=...)`` (default ``clean_method``): its
-    impulse response measured at ``clean_rate`` (resampled to ``target_fs``), +-``clean_half_width_s``,
+def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None, rate: float | None = None) -> np.ndarray:
+    """FIR at ``target_fs`` (or ``rate``) reproducing ``signal.clean(method=...)`` (default ``clean_method``):
+    its impulse response measured at ``clean_rate`` (resampled), +-``clean_half_width_s``,
     Hann taper, zero DC gain. Centred on the impulse, so a zero-phase cleaning stays zero-phase and a
     causal one keeps its delay."""
 
-    target = float(signal_config.target_fs)
+    target = float(rate or signal_config.target_fs)
     rate = float(edge.clean_rate or target)
     half = int(round(edge.clean_half_width_s * target))
     ratio = rate / target
@@ -319,6 +322,12 @@ class EndToEnd:
                               if edge.detector == "neurokit" else None)
         self.decimate_kernel = (lowpass_fir(self.input_rate, 0.45 * target, edge.decimate_half_width_s)
                                 if self.factor > 1 else None)
+        # the Python path detects at the records' native rate: with an input above target_fs, so does the graph
+        self.detect_at_input = bool(edge.detector == "neurokit" and self.factor > 1 and edge.detect_at_input_rate)
+        self.detect_kernel_input = (clean_fir(signal_config, dataclasses.replace(
+            edge, clean_half_width_s=edge.detect_half_width_s, clean_rate=edge.clean_rate or self.input_rate),
+            signal_config.rpeak_clean_method or signal_config.clean_method, rate=self.input_rate)
+            if self.detect_at_input else None)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -385,7 +394,7 @@ class EndToEnd:
         beat = tf.logical_and(candidate, integrated > threshold)
         return beat, integrated
 
-    def detect_neurokit(self, raw, count):
+    def detect_neurokit(self, raw, count, fs=None, kernel=None):
         """The Python path's detector (``neurokit2`` ``ecg_findpeaks(method="neurokit")`` on the
         ``rpeak_clean_method`` copy) in tensor form, step by step as neurokit2 does it: |gradient|
         smoothed with a boxcar of ``smooth_s`` (``signal_smooth``: even widths centred half a sample
@@ -394,14 +403,16 @@ class EndToEnd:
         dropped; in each region the most prominent local maximum (``scipy.signal.find_peaks`` on
         ``signal[beg:end]``, ``beg`` the sample before the region, ``end`` its last sample, prominences
         searched within ``prominence_s``); a peak within ``min_delay_s`` of the previous one dropped (the
-        refractory period, ``refine``)."""
+        refractory period, ``refine``). ``raw`` at ``fs`` (default target_fs), filtered with ``kernel``
+        (default ``detect_kernel``)."""
         import tensorflow as tf
 
-        fs, edge = self.fs, self.edge
-        n = self.n
+        fs, edge = float(fs or self.fs), self.edge
+        n = int(raw.shape[0])
+        kernel = self.detect_kernel if kernel is None else kernel
         j = _arange(raw)
         inside = j < count
-        det = tf.where(inside, _conv(raw, self.detect_kernel), 0.0)
+        det = tf.where(inside, _conv(raw, kernel), 0.0)
         grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))    # np.gradient (interior)
         smooth = _boxcar(grad, int(np.rint(edge.smooth_s * fs)), count)
         threshold = edge.grad_weight * _boxcar(smooth, int(np.rint(edge.avg_s * fs)), count)
@@ -700,6 +711,14 @@ class EndToEnd:
         used = tf.minimum(length, n_in)
         status, x = self.checks(x, used)
         status = tf.where(length_ok, status, 1)
+        if self.detect_at_input:
+            beat_in, score_in = self.detect_neurokit(x, used, fs=self.input_rate, kernel=self.detect_kernel_input)
+            f = self.factor
+            # a peak at input sample p is the target sample round(p / f): shift by f // 2, fold in blocks of f
+            shifted = lambda v: tf.reshape(tf.pad(v, [[f // 2, 0]])[:n_in], (n, f))
+            beat = tf.reduce_any(shifted(beat_in), axis=1)
+            score = tf.reduce_max(shifted(score_in), axis=1)
+            det_input = self.detect_signal
         if self.factor > 1:
             x = _conv(x, self.decimate_kernel, stride=self.factor)
             x = tf.reshape(x, (n,))
@@ -708,7 +727,10 @@ class EndToEnd:
             count = used
         inside = _arange(x) < count
         cleaned = tf.where(inside, _conv(x, self.clean_kernel), 0.0)
-        if self.edge.detector == "neurokit":
+        if self.detect_at_input:
+            # the search back's feature at target_fs: the input-rate detection signal, every f-th sample
+            self.detect_signal = tf.reshape(det_input, (n, self.factor))[:, 0]
+        elif self.edge.detector == "neurokit":
             beat, score = self.detect_neurokit(x, count)
         else:
             beat, score = self.detect(cleaned, count)
@@ -903,15 +925,20 @@ def window_starts(n_samples: int, window: int) -> list:
 
 def classify_record(run, signal_at_rate, window: int) -> dict:
     """Mean probabilities over the valid windows of a record (``run``: window -> outputs dict)."""
-    outs, peaks = [], []
+    outs = []
+    rpeaks = np.zeros(0, np.int64)
+    tolerance = max(1, window // 200)      # 0.15 s of a 30 s window, at any rate
     for start in window_starts(len(signal_at_rate), window):
         out = run(signal_at_rate[start:start + window])
         if int(out["valid"]):
             outs.append(out["probabilities"])
-            peaks.append(out["rpeaks"][out["rpeak_mask"]] + start)
+            peaks = out["rpeaks"][out["rpeak_mask"]].astype(np.int64) + start
+            # the last window overlaps the one before: a beat both found is kept once
+            if rpeaks.size and peaks.size:
+                peaks = peaks[np.abs(peaks[:, None] - rpeaks[None, :]).min(axis=1) > tolerance]
+            rpeaks = np.sort(np.concatenate([rpeaks, peaks]))
     if not outs:
         return {"valid": 0, "probabilities": None, "rpeaks": np.zeros(0, np.int64)}
-    rpeaks = np.unique(np.concatenate(peaks)) if peaks else np.zeros(0, np.int64)
     return {"valid": 1, "probabilities": np.mean(outs, axis=0), "rpeaks": rpeaks, "windows": len(outs)}
 
 

@@ -44,13 +44,17 @@ def main(argv=None) -> int:
     p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
     p.add_argument("--every", type=int, default=1, help="every k-th validation record")
     p.add_argument("--rows", help="write the per-record classes here (JSON)")
+    p.add_argument("--input-rate", type=float, default=None, help="the graph's input rate (default target_fs)")
+    p.add_argument("--detect-at-input-rate", action="store_true", help="EdgeConfig.detect_at_input_rate")
     args = p.parse_args(argv)
 
     predictor = load_model(args.model)
     cfg = predictor.config
     sc = cfg.signal
     graph = edge.build(predictor.backend.classifier, cfg,
-                       edge.resolve_edge_config(edge.EdgeConfig(), sc, predictor.task.name))
+                       edge.resolve_edge_config(edge.EdgeConfig(input_rate=args.input_rate,
+                                                                detect_at_input_rate=args.detect_at_input_rate),
+                                                sc, predictor.task.name))
     rate, window = graph.input_rate, graph.n_input
     full = tf.function(lambda x: graph(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
     front = tf.function(lambda x: graph.front(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
@@ -82,6 +86,10 @@ def main(argv=None) -> int:
         if len(starts) == 1:
             _, _, count, pos, ok, cleaned = front(tf.constant(at))
             peaks = np.unique(pos.numpy()[ok.numpy()])            # at target_fs
+            # predict_signal classified the beats that fit in the record: compare the graph's peaks there
+            fit = peaks[(peaks >= sc.r_offset) & (peaks + sc.beat_len - sc.r_offset <= int(count))]
+            row["peaks_python"] = S.match_peaks(beats.rpeaks, fit, int(round(0.05 * sc.target_fs)))
+            row["peaks_python"] = {k: row["peaks_python"][k] for k in ("tp", "fn", "fp")}
             if peaks.size >= 2:
                 cut, kept = S.segment(beats.signal, peaks, sc)
                 rr = S.rr_features(peaks, sc.target_fs, sc.rr_local_window, sc.max_rr_s)[kept].astype(np.float32)
@@ -120,7 +128,11 @@ def summarise(rows) -> dict:
 
     short = [r for r in rows if r["seconds"] <= 30.0]
     longer = [r for r in rows if r["seconds"] > 30.0]
+    counts = {k: sum(r["peaks_python"][k] for r in short if "peaks_python" in r) for k in ("tp", "fn", "fp")}
     return {"records": len(rows), "refused_by_python": sum("P" not in r for r in rows),
+            "le_30s_peaks_50ms": {**counts, "sensitivity": counts["tp"] / max(counts["tp"] + counts["fn"], 1),
+                                  "ppv": counts["tp"] / max(counts["tp"] + counts["fp"], 1),
+                                  "note": "the beats predict_signal classified against the graph's peaks whose beat fits in the record"},
             "le_30s": {key: agreement(short, key) for key in ("E", "graph_peaks", "graph_signal")},
             "over_30s": {key: agreement(longer, key) for key in ("E", "python_windows")}}
 
