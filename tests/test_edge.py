@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
 # Fixture records of the four classes (all 30 s or shorter: one window each, as predict_signal sees them).
 RECORDS = ("A00386", "A00715", "A00931", "A01045", "A01449", "A03880", "A04135", "A05592")
-AGREEMENT_FLOOR = 0.97   # in-graph vs Python peaks at 50 ms on RECORDS (measured below; issue 21 aims at 0.995)
+AGREEMENT_FLOOR = 0.985  # in-graph vs Python peaks at 50 ms on RECORDS (Se 0.9966, +P 0.9899; issue 21 aims at 0.995)
 
 
 @pytest.fixture(scope="module")
@@ -252,12 +252,73 @@ def graph_detect(graph, x):
     return graph.detect_signal
 
 
+def _graph_detections(graph, x):
+    """(detection signal, peak positions) of EndToEnd.detect_neurokit on a window at target_fs, with the
+    refractory period applied in time order as neurokit2 does (the graph applies it in ``refine``)."""
+    import tensorflow as tf
+
+    xt = tf.constant(np.pad(x, (0, graph.n - x.size)).astype(np.float32))
+    beat, _ = graph.detect_neurokit(xt, tf.constant(x.size))
+    det = graph.detect_signal.numpy()[: x.size].astype(np.float64)
+    delay = int(np.rint(graph.edge.min_delay_s * graph.fs))
+    kept, last = [], 0
+    for p in np.flatnonzero(beat.numpy()):
+        if p - last > delay:
+            kept.append(int(p))
+            last = p
+    return det, np.asarray(kept, np.int64)
+
+
+def test_in_graph_detector_is_neurokit2s_on_the_same_signal(cinc_dir):
+    """Given the same detection signal, EndToEnd.detect_neurokit finds exactly the peaks of neurokit2's
+    "neurokit" method (boxcar smoothing as signal_smooth, regions as neurokit2 pairs them, the most
+    prominent local maximum of each region, the refractory period)."""
+    config = SignalConfig()
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    total = mismatched = 0
+    for name in RECORDS:
+        signal, fs, _ = read_lead(Path(cinc_dir) / name)
+        x = signal_lib.resample(signal, fs, config.target_fs)[: graph.n]
+        det, peaks = _graph_detections(graph, x)
+        reference = signal_lib.detect_rpeaks(det, config.target_fs, "neurokit", cleaned=True,
+                                             mindelay=config.rpeak_mindelay_s)
+        total += reference.size
+        mismatched += np.setxor1d(reference, peaks).size
+    assert total > 250
+    assert mismatched <= total // 500
+
+
+def test_clean_fir_at_the_native_rate_reproduces_cleaning_before_resampling(cinc_dir):
+    """clean_rate = the records' rate (300 Hz on CinC): the FIR at target_fs reproduces what the Python
+    path does, signal.clean at 300 Hz and then resampling, closer than the FIR measured at target_fs."""
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")
+    x = signal_lib.resample(signal, fs, config.target_fs)
+    reference = signal_lib.resample(signal_lib.clean(signal, fs, config.clean_method), fs, config.target_fs)[: x.size]
+    errors = {}
+    for rate in (None, fs):
+        fir = edge.clean_fir(config, edge.EdgeConfig(clean_rate=rate))
+        filtered = np.convolve(x, fir, mode="same")
+        inner = slice(fir.size, x.size - fir.size)
+        errors[rate] = np.sqrt(np.mean((filtered[inner] - reference[inner]) ** 2)) / np.std(reference[inner])
+    assert errors[fs] < 0.05 and errors[fs] < errors[None]
+
+
+def test_resolve_edge_config_picks_the_records_rate():
+    config = SignalConfig()
+    assert edge.resolve_edge_config(edge.EdgeConfig(), config, "cinc2017").clean_rate == 300.0
+    assert edge.resolve_edge_config(edge.EdgeConfig(input_rate=500.0), config, "cinc2017").clean_rate == 500.0
+    assert edge.resolve_edge_config(edge.EdgeConfig(clean_rate=250.0), config, "cinc2017").clean_rate == 250.0
+    assert edge.resolve_edge_config(edge.EdgeConfig(), config, "other").clean_rate is None
+
+
 @pytest.mark.slow   # eight records through both detectors: ~14 s
 def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
     """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records (the beats the graph
     can classify). Issue 21's target is 99.5%; the filters and the detector still differ (docs/edge.md)."""
     config = SignalConfig()
-    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3,
+                          edge=edge.resolve_edge_config(edge.EdgeConfig(), config, "cinc2017"))
     tp = fn = fp = 0
     for name in RECORDS:
         signal, fs, _ = read_lead(Path(cinc_dir) / name)
@@ -269,12 +330,14 @@ def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
                                        int(0.05 * config.target_fs))
             tp, fn, fp = tp + m["tp"], fn + m["fn"], fp + m["fp"]
     assert tp > 250
+    print(f"in-graph vs Python peaks: Se {tp / (tp + fn):.4f} +P {tp / (tp + fp):.4f}")
     assert tp / (tp + fn) >= AGREEMENT_FLOOR and tp / (tp + fp) >= AGREEMENT_FLOOR
 
 
 @pytest.mark.parametrize("options,message", [(["--input-rate", "50"], "input rate 50 Hz"),
                                              (["--input-rate", "450"], "integer multiple"),
-                                             (["--window-s", "0.5"], "window of 0.5 s is too short")])
+                                             (["--window-s", "0.5"], "window of 0.5 s is too short"),
+                                             (["--clean-rate", "50"], "clean rate 50 Hz")])
 def test_export_cli_end_to_end_options_reach_the_check(options, message, tmp_path, capsys):
     """The CLI's --window-s / --input-rate are what the end-to-end export checks: an unservable value is
     refused with exit 2 and a one-line error before any model is loaded, and nothing is written."""
@@ -334,8 +397,25 @@ def test_input_rate_multiple_of_target_decimates_inside(cinc_dir):
     assert np.max(np.abs(peaks_a - peaks_b)) <= 3                 # one sample at 100 Hz
 
 
+def test_detection_at_the_input_rate_finds_the_python_peaks(cinc_dir):
+    """EdgeConfig(detect_at_input_rate=True) with a 300 Hz input: the neurokit detector runs at 300 Hz, as
+    signal.find_rpeaks does on a 300 Hz record, and the peaks (at the input rate) agree within 50 ms."""
+    import tensorflow as tf
+
+    config = SignalConfig()
+    signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")          # 300 Hz
+    graph = edge.EndToEnd(None, config, 128, 3, edge.EdgeConfig(input_rate=fs, clean_rate=fs, detect_at_input_rate=True))
+    x = signal[: int(30 * fs)]
+    pos, ok = graph.peaks(tf.constant(x.astype(np.float32)))
+    found = pos.numpy()[ok.numpy()]
+    python = signal_lib.find_rpeaks(x, fs, config)
+    lo, hi = int(config.r_offset * 3), x.size - int((config.beat_len - config.r_offset) * 3)
+    m = signal_lib.match_peaks(python[(python >= lo) & (python < hi)], found[(found >= lo) & (found < hi)], int(0.05 * fs))
+    assert m["tp"] >= 20 and m["fn"] == 0 and m["fp"] == 0
+
+
 @pytest.mark.parametrize("options", [{"input_rate": 360.0}, {"input_rate": 50.0}, {"window_s": 0.5},
-                                     {"detector": "nope"}])
+                                     {"detector": "nope"}, {"clean_rate": 50.0}])
 def test_unservable_configs_are_refused(options):
     from ecgsl_keras.errors import ConfigError
 

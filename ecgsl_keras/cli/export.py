@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-s", type=float, default=30.0, help="end-to-end input window in seconds (default 30)")
     p.add_argument("--input-rate", type=float, default=None,
                    help="end-to-end input rate in Hz: the model's target_fs (default) or an integer multiple of it")
+    p.add_argument("--clean-rate", type=float, default=None,
+                   help="end-to-end: the records' native rate in Hz, at which the Python path cleans them; the "
+                        "in-graph filters reproduce its cleaning at that rate (default: the input rate when above "
+                        "target_fs, else the task's native rate, e.g. 300 for cinc2017)")
     return p
 
 
@@ -44,7 +48,7 @@ def _run(args, parser) -> int:
     export_config = ExportConfig(int8_mode=args.int8_mode)
     end_to_end = None
     if args.end_to_end:
-        end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate)
+        end_to_end = edge.EdgeConfig(window_s=args.window_s, input_rate=args.input_rate, clean_rate=args.clean_rate)
     report = export_model(args.model, args.out, formats=args.tflite, representative_data=args.representative_data,
                           examples=args.examples, overwrite=args.overwrite, config=config, task=args.task,
                           export_config=export_config, end_to_end=end_to_end)

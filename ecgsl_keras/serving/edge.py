@@ -13,15 +13,17 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    (a linear-phase anti-aliasing FIR, strided convolution); otherwise the input rate must be the
    target rate.
 3. **Cleaning**: a zero-phase FIR that reproduces ``signal.clean(method=SignalConfig.clean_method)``
-   (its impulse response, measured at export time at ``clean_rate`` and truncated to
-   ``EdgeConfig.clean_half_width_s`` either side, with a Hann taper and zero DC gain).
+   (its impulse response, measured at export time at ``clean_rate``, the rate the Python path cleans the
+   records at (``resolve_edge_config``: cinc2017, 300 Hz), resampled to ``target_fs`` and truncated to
+   ``EdgeConfig.clean_half_width_s`` (3 s) either side, with a Hann taper and zero DC gain).
 4. **QRS detection**, two detectors in the spirit of Pan & Tompkins (1985) (``EdgeConfig.detector``):
    ``"neurokit"`` (default) mirrors the Python path's detector, neurokit2's ``"neurokit"`` method on the
    ``SignalConfig.rpeak_clean_method`` copy (that cleaning as an FIR, like step 3): derivative
    (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
-   running mean over 750 ms), QRS regions above it (too-short regions dropped), the highest local
-   maximum of each region, and a 300 ms refractory period; so the beats match the ones the classifier
-   was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
+   running mean over 750 ms), QRS regions above it (too-short regions dropped), the most prominent
+   local maximum of each region, and a 300 ms refractory period, each step as neurokit2 computes it
+   (on the same detection signal the two differ on about 2 peaks in 1,000, ``tests/test_edge.py``); so
+   the beats match the ones the classifier was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
    derivative, squaring, 150 ms integration, local maxima outside the refractory period
    ``SignalConfig.min_rr_s``, and the threshold ``NPKI + f * (SPKI - NPKI)`` with the signal and noise
    peak levels averaged over +-``level_s`` (in parallel, not beat by beat).
@@ -33,8 +35,9 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``signal.guard_keep``, the
    physiological check of ``signal.guard_rpeaks`` with its shape rescue (constants ``signal.GUARD``, shared
    with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
-   shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then one
-   round of its **search back** in long RR gaps (``EndToEnd.search_back``; the Python path runs up to three).
+   shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then its
+   **search back** in long RR gaps (``EndToEnd.search_back``), ``EdgeConfig.searchback_rounds`` rounds (3,
+   as the Python path; one copy of the round in the file, a WHILE loop).
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
@@ -86,8 +89,11 @@ class EdgeConfig:
 
     window_s: float = 30.0              # input capacity in seconds
     input_rate: float | None = None     # Hz of the input: target_fs (None) or an integer multiple of it
-    clean_rate: float | None = None     # rate at which signal.clean's response is measured (None: target_fs)
-    clean_half_width_s: float = 2.0     # cleaning FIR: +- this many seconds of signal.clean's impulse response
+    # rate at which signal.clean's response is measured: the rate the Python path cleans the records at
+    # (their native rate). None: resolve_edge_config picks it (input_rate above target_fs, else the task's
+    # native rate, NATIVE_RATES), target_fs where neither is known
+    clean_rate: float | None = None
+    clean_half_width_s: float = 3.0     # cleaning FIR: +- this many seconds of signal.clean's impulse response
     band_hz: tuple = (5.0, 15.0)        # Pan-Tompkins QRS band
     band_half_width_s: float = 0.25     # band-pass FIR half length
     integration_s: float = 0.15         # moving-window integration (Pan-Tompkins: 150 ms)
@@ -105,6 +111,11 @@ class EdgeConfig:
     grad_weight: float = 1.5            # neurokit: gradthreshweight
     min_len_weight: float = 0.4         # neurokit: minlenweight
     min_delay_s: float = 0.3            # neurokit: mindelay (refractory period)
+    prominence_s: float = 0.3           # neurokit: how far the peak prominences are searched each side
+    searchback_rounds: int = signal_lib.GUARD.searchback_rounds  # rounds of the guard's search back (Python: 3)
+    # neurokit, input_rate > target_fs: detect on the input before decimating, as the Python path detects at the
+    # records' native rate (closer peaks; about 2x the front end's time, over the int8 goals: off by default)
+    detect_at_input_rate: bool = False
     detect_half_width_s: float = 0.5    # FIR of the rpeak_clean_method cleaning: +- this many seconds
     level_s: float = 4.0                # "levels": half width of the window the peak levels are averaged over
     decimate_half_width_s: float = 0.1  # anti-aliasing FIR half length when input_rate = k * target_fs
@@ -113,15 +124,32 @@ class EdgeConfig:
         return dataclasses.asdict(self)
 
 
+# native sampling rate of a task's records (Hz): the rate the Python path cleans and detects at
+NATIVE_RATES = {"cinc2017": 300.0}
+
+
+def resolve_edge_config(edge: EdgeConfig, signal_config: SignalConfig, task_name: str | None = None) -> EdgeConfig:
+    """``edge`` with ``clean_rate`` filled in when None: the input rate when it is above ``target_fs``
+    (the records arrive at it), else ``NATIVE_RATES[task_name]``; unchanged when neither applies."""
+    if edge.clean_rate is not None:
+        return edge
+    target = float(signal_config.target_fs)
+    if edge.input_rate and float(edge.input_rate) > target:
+        return dataclasses.replace(edge, clean_rate=float(edge.input_rate))
+    if task_name in NATIVE_RATES:
+        return dataclasses.replace(edge, clean_rate=NATIVE_RATES[task_name])
+    return edge
+
+
 # --- filters (numpy, at export time) -------------------------------------------------------------
 
-def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None) -> np.ndarray:
-    """FIR at ``target_fs`` reproducing ``signal.clean(method=...)`` (default ``clean_method``): its
-    impulse response measured at ``clean_rate`` (resampled to ``target_fs``), +-``clean_half_width_s``,
+def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None = None, rate: float | None = None) -> np.ndarray:
+    """FIR at ``target_fs`` (or ``rate``) reproducing ``signal.clean(method=...)`` (default ``clean_method``):
+    its impulse response measured at ``clean_rate`` (resampled), +-``clean_half_width_s``,
     Hann taper, zero DC gain. Centred on the impulse, so a zero-phase cleaning stays zero-phase and a
     causal one keeps its delay."""
 
-    target = float(signal_config.target_fs)
+    target = float(rate or signal_config.target_fs)
     rate = float(edge.clean_rate or target)
     half = int(round(edge.clean_half_width_s * target))
     ratio = rate / target
@@ -132,7 +160,8 @@ def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None 
     impulse[int(round(centre_target * ratio))] = 1.0
     response = signal_lib.clean(impulse, rate, method or signal_config.clean_method)
     if rate != target:
-        response = signal_lib.resample(response, rate, target)
+        # an impulse of 1 at ``rate`` carries 1 / ratio of the area of one at ``target``
+        response = signal_lib.resample(response, rate, target) * ratio
     h = response[centre_target - half: centre_target + half + 1].copy()
     taper = np.hanning(2 * half + 3)[1:-1]
     h *= taper
@@ -196,6 +225,22 @@ def _running(x, width: int, kind: str):
     return (cumulative[width:] - cumulative[:-width]) / float(width)
 
 
+def _boxcar(x, size: int, count):
+    """``neurokit2.signal_smooth(x[:count], kernel="boxcar", size=size)``: the mean over
+    ``[i - size // 2, i + (size - 1) // 2]`` (np.convolve "same"), the signal extended with its first
+    and last (``count - 1``) values; CUMSUM, any width. Samples from ``count`` on are meaningless."""
+    import tensorflow as tf
+
+    size = max(1, int(size))
+    a, b = size // 2, (size - 1) // 2
+    n = x.shape[0]
+    last = tf.gather(x, tf.clip_by_value(count - 1, 0, n - 1))
+    x = tf.where(_arange(x) < count, x, last)
+    padded = tf.concat([tf.fill([a + 1], x[0]), x, tf.fill([b], last)], 0)
+    cumulative = tf.cumsum(padded)
+    return (cumulative[size:] - cumulative[:-size]) / float(size)
+
+
 def _block_running_max(x, block: int, radius_blocks: int):
     """Running maximum over the blocks of ``block`` samples within +-``radius_blocks`` blocks (cheap
     for long windows: a strided max pool, then a short one over the block maxima)."""
@@ -244,6 +289,9 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                           "(resample on the device first)")
     if edge.window_s * target < signal_config.beat_len or edge.window_s < signal_config.min_duration_s:
         raise ConfigError("<config>", "bad_config", f"window of {edge.window_s:g} s is too short")
+    if edge.clean_rate is not None and not (np.isfinite(edge.clean_rate) and float(edge.clean_rate) >= target):
+        raise ConfigError("<config>", "bad_config",
+                          f"clean rate {edge.clean_rate:g} Hz must be at least the model's {target:g} Hz")
     if edge.detector not in ("neurokit", "levels", "envelope"):
         raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
 
@@ -274,6 +322,12 @@ class EndToEnd:
                               if edge.detector == "neurokit" else None)
         self.decimate_kernel = (lowpass_fir(self.input_rate, 0.45 * target, edge.decimate_half_width_s)
                                 if self.factor > 1 else None)
+        # the Python path detects at the records' native rate: with an input above target_fs, so does the graph
+        self.detect_at_input = bool(edge.detector == "neurokit" and self.factor > 1 and edge.detect_at_input_rate)
+        self.detect_kernel_input = (clean_fir(signal_config, dataclasses.replace(
+            edge, clean_half_width_s=edge.detect_half_width_s, clean_rate=edge.clean_rate or self.input_rate),
+            signal_config.rpeak_clean_method or signal_config.clean_method, rate=self.input_rate)
+            if self.detect_at_input else None)
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -340,28 +394,39 @@ class EndToEnd:
         beat = tf.logical_and(candidate, integrated > threshold)
         return beat, integrated
 
-    def detect_neurokit(self, raw, count):
+    def detect_neurokit(self, raw, count, fs=None, kernel=None):
         """The Python path's detector (``neurokit2`` ``ecg_findpeaks(method="neurokit")`` on the
-        ``rpeak_clean_method`` copy) in tensor form: |gradient| smoothed over ``smooth_s``; QRS regions
-        where it exceeds ``grad_weight`` times its running mean over ``avg_s``; regions shorter than
-        ``min_len_weight`` of the mean length dropped; in each region its highest local maximum;
-        a peak within ``min_delay_s`` of the previous one dropped (the refractory period)."""
+        ``rpeak_clean_method`` copy) in tensor form, step by step as neurokit2 does it: |gradient|
+        smoothed with a boxcar of ``smooth_s`` (``signal_smooth``: even widths centred half a sample
+        early, the edges extended with the edge values); QRS regions where it exceeds ``grad_weight``
+        times its boxcar mean over ``avg_s``; regions shorter than ``min_len_weight`` of the mean length
+        dropped; in each region the most prominent local maximum (``scipy.signal.find_peaks`` on
+        ``signal[beg:end]``, ``beg`` the sample before the region, ``end`` its last sample, prominences
+        searched within ``prominence_s``); a peak within ``min_delay_s`` of the previous one dropped (the
+        refractory period, ``refine``). ``raw`` at ``fs`` (default target_fs), filtered with ``kernel``
+        (default ``detect_kernel``)."""
         import tensorflow as tf
 
-        fs, edge = self.fs, self.edge
-        n = self.n
-        inside = _arange(raw) < count
-        det = tf.where(inside, _conv(raw, self.detect_kernel), 0.0)
+        fs, edge = float(fs or self.fs), self.edge
+        n = int(raw.shape[0])
+        kernel = self.detect_kernel if kernel is None else kernel
+        j = _arange(raw)
+        inside = j < count
+        det = tf.where(inside, _conv(raw, kernel), 0.0)
         grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))    # np.gradient (interior)
-        smooth = _running(grad, int(round(edge.smooth_s * fs)), "mean")
-        threshold = edge.grad_weight * _running(smooth, int(round(edge.avg_s * fs)), "mean")
+        smooth = _boxcar(grad, int(np.rint(edge.smooth_s * fs)), count)
+        threshold = edge.grad_weight * _boxcar(smooth, int(np.rint(edge.avg_s * fs)), count)
         qrs = tf.logical_and(smooth > threshold, inside)
         qrs_i = tf.cast(qrs, tf.int32)
+        # sample indices from a run-time tensor: the converter would fold _arange, and the (n, w) index
+        # tables below built from it, into constants (megabytes in the file)
+        j = tf.cumsum(qrs_i * 0 + 1) - 1
         previous = tf.concat([[1], qrs_i[:-1]], 0)            # a region running from sample 0 has no start
         rising = tf.cast(tf.logical_and(qrs, tf.equal(previous, 0)), tf.int32)
         region = tf.cumsum(rising) * qrs_i                    # 1, 2, ... inside regions with a start; 0 elsewhere
-        ends = tf.concat([qrs_i[1:], [1]], 0)                 # a region running to the end has no end
-        falling = tf.logical_and(qrs, tf.equal(ends, 0))
+        nxt = tf.concat([qrs_i[1:], [1]], 0)
+        # a region that runs to the last sample has no end (neurokit2 pairs starts with ends)
+        falling = tf.logical_and(tf.logical_and(qrs, tf.equal(nxt, 0)), j + 1 < count)
         n_seg = n // 2 + 2
         complete = tf.math.unsorted_segment_max(tf.cast(falling, tf.int32), region, n_seg) > 0
         complete = tf.logical_and(complete, tf.range(n_seg) > 0)
@@ -369,15 +434,43 @@ class EndToEnd:
         completef = tf.cast(complete, tf.float32)
         mean_length = tf.reduce_sum(tf.cast(length, tf.float32) * completef) / tf.maximum(tf.reduce_sum(completef), 1.0)
         keep_region = tf.logical_and(complete, tf.cast(length, tf.float32) >= edge.min_len_weight * mean_length)
-        # local maxima inside the region, not on its last sample (find_peaks on signal[beg:end])
+        # find_peaks on signal[beg:end]: beg = the sample before the region, end = its last sample
+        # (excluded), so a peak lies from the region's first sample to its third-last one
+        first = tf.math.unsorted_segment_min(tf.where(qrs, j, n), region, n_seg)
+        last = tf.math.unsorted_segment_max(tf.where(qrs, j, -1), region, n_seg)
+        beg, end = tf.gather(first, region) - 1, tf.gather(last, region)   # data window [beg, end)
         left = tf.concat([det[:1], det[:-1]], 0)
         right = tf.concat([det[1:], det[-1:]], 0)
-        last = tf.logical_and(qrs, tf.equal(ends, 0))
-        local = tf.logical_and(tf.logical_and(det > left, det >= right), tf.logical_and(qrs, tf.logical_not(last)))
+        local = tf.logical_and(tf.logical_and(det > left, det >= right),
+                               tf.logical_and(qrs, tf.logical_and(j > beg, j < end - 1)))
         local = tf.logical_and(local, tf.gather(keep_region, region))
-        height = tf.where(local, det, -3.0e38)
-        region_max = tf.math.unsorted_segment_max(height, region, n_seg)
-        peak = tf.logical_and(local, height >= tf.gather(region_max, region))
+        # prominence (scipy.signal.peak_prominences within the data window): from each peak outwards
+        # until a higher sample or the window's edge, the lowest sample; the higher of the two sides
+        # is the base. Searched over at most prominence_s each side, for the first n // 8 local maxima
+        # (a QRS region holds one to three; 375 in 30 s at 100 Hz).
+        n_cand = max(1, n // 8)
+        order = tf.math.top_k(tf.where(local, -tf.cast(j, tf.float32), -3.0e38), k=n_cand, sorted=True)
+        cand, cand_ok = order.indices, order.values > -1.0e38
+        c_det, c_beg, c_end = tf.gather(det, cand), tf.gather(beg, cand), tf.gather(end, cand)
+        w = max(1, int(round(edge.prominence_s * fs)))
+
+        def base(sign):
+            offsets = sign * tf.range(1, w + 1)
+            index = cand[:, None] + offsets[None, :]
+            values = tf.gather(det, tf.clip_by_value(index, 0, n - 1))
+            in_data = tf.logical_and(index >= c_beg[:, None], index < c_end[:, None])
+            blocked = tf.logical_or(values > c_det[:, None], tf.logical_not(in_data))
+            passed = tf.equal(tf.cumsum(tf.cast(blocked, tf.int32), axis=1), 0)
+            return tf.minimum(c_det, tf.reduce_min(tf.where(passed, values, 3.0e38), axis=1))
+
+        prominence = tf.where(cand_ok, c_det - tf.maximum(base(-1), base(1)), -1.0)
+        c_region = tf.where(cand_ok, tf.gather(region, cand), 0)
+        best = tf.math.unsorted_segment_max(prominence, c_region, n_seg)
+        top = tf.logical_and(cand_ok, prominence >= tf.gather(best, c_region))
+        # ties: the first (np.argmax); candidates are in time order
+        first_top = tf.math.unsorted_segment_min(tf.where(top, cand, n), c_region, n_seg)
+        chosen = tf.logical_and(top, tf.equal(cand, tf.gather(first_top, c_region)))
+        peak = tf.scatter_nd(cand[:, None], tf.cast(chosen, tf.int32), [n]) > 0
         self.detect_signal = det      # for the search back (EndToEnd.search_back)
         return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
 
@@ -477,13 +570,15 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(keep, order)
 
-    def search_back(self, cleaned, det, pos, ok):
+    def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``signal._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
         (|gradient| of ``det`` summed over 0.1 s) at least ``min_rr_s`` from both ends, moved to the R apex
         (direction: the one of the peaks), is added when its QRS amplitude reaches
         ``rpeak_searchback_amplitude`` x the reference of the peaks around it. The Python path runs up to
-        ``GUARD.searchback_rounds`` rounds (a gap with several missed beats); the graph runs one."""
+        ``GUARD.searchback_rounds`` rounds (a gap with several missed beats); so does ``front``
+        (``EdgeConfig.searchback_rounds``). ``prepared``: ``search_back_prepare(cleaned, det)``, computed
+        once for all rounds."""
         import tensorflow as tf
 
         fs, n, k, sc = self.fs, self.n, self.max_beats, self.sc
@@ -508,11 +603,7 @@ class EndToEnd:
         local = a + (position - low) * (b - a)
         gap = tf.logical_and(tf.logical_and(i < c - 1, rr > float(sc.rpeak_searchback) * local), rr > 2 * min_d)
         # the feature: |gradient| summed over 0.1 s (samples t-5 .. t+4 at 100 Hz, as signal._search_back)
-        smooth = max(1, int(round(0.1 * fs)))
-        grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))
-        # an odd kernel centred on its middle: ones(smooth) covers t - smooth // 2 .. t + (smooth - 1) // 2
-        kernel = (np.concatenate([np.zeros(1), np.ones(smooth)]) if smooth % 2 == 0 else np.ones(smooth)).astype(np.float32)
-        feature = _conv(grad, kernel)
+        feature, detrended = prepared if prepared is not None else self.search_back_prepare(cleaned, det)
         # each sample's gap: the number of peaks whose gap starts (pos + min_d) at or before it, minus one
         starts = tf.clip_by_value(pos + min_d, 0, n - 1)
         opens = tf.logical_and(ok, pos + min_d < n)
@@ -531,9 +622,6 @@ class EndToEnd:
         # to the R apex, in the direction of the peaks (signal.correct_apex)
         radius = int(round(sc.rpeak_refine_s * fs))
         if radius >= 1:
-            smoothed = (_running(cleaned, 2 * radius, "mean") if (2 * radius) % 2
-                        else _moving_average_even(cleaned, 2 * radius))
-            detrended = cleaned - smoothed
             okf = tf.cast(ok, tf.float32)
             at_peaks = tf.reduce_sum(okf * tf.gather(detrended, tf.clip_by_value(pos, 0, n - 1))) / tf.maximum(tf.reduce_sum(okf), 1.0)
             sign = tf.where(at_peaks >= 0.0, 1.0, -1.0)
@@ -559,6 +647,26 @@ class EndToEnd:
         both_ok = tf.concat([ok, accept], 0)
         order = tf.math.top_k(tf.where(both_ok, -tf.cast(both, tf.float32), -big), k=k, sorted=True).indices
         return tf.gather(both, order), tf.gather(both_ok, order)
+
+    def search_back_prepare(self, cleaned, det):
+        """What every round of ``search_back`` uses: the detector's feature (|gradient| of ``det`` summed
+        over 0.1 s, samples t-5 .. t+4 at 100 Hz, as ``signal._search_back``) and ``cleaned`` minus its
+        moving average over ``2 * rpeak_refine_s`` (the apex search of ``signal.correct_apex``)."""
+        import tensorflow as tf
+
+        fs = self.fs
+        smooth = max(1, int(round(0.1 * fs)))
+        grad = tf.abs(_conv(det, np.array([0.5, 0.0, -0.5], np.float32)))
+        # an odd kernel centred on its middle: ones(smooth) covers t - smooth // 2 .. t + (smooth - 1) // 2
+        kernel = (np.concatenate([np.zeros(1), np.ones(smooth)]) if smooth % 2 == 0 else np.ones(smooth)).astype(np.float32)
+        feature = _conv(grad, kernel)
+        radius = int(round(self.sc.rpeak_refine_s * fs))
+        detrended = None
+        if radius >= 1:
+            smoothed = (_running(cleaned, 2 * radius, "mean") if (2 * radius) % 2
+                        else _moving_average_even(cleaned, 2 * radius))
+            detrended = cleaned - smoothed
+        return feature, detrended
 
     def rr(self, pos, ok):
         """signal.rr_features on the valid prefix of ``pos`` (seconds, (K, 3))."""
@@ -603,6 +711,14 @@ class EndToEnd:
         used = tf.minimum(length, n_in)
         status, x = self.checks(x, used)
         status = tf.where(length_ok, status, 1)
+        if self.detect_at_input:
+            beat_in, score_in = self.detect_neurokit(x, used, fs=self.input_rate, kernel=self.detect_kernel_input)
+            f = self.factor
+            # a peak at input sample p is the target sample round(p / f): shift by f // 2, fold in blocks of f
+            shifted = lambda v: tf.reshape(tf.pad(v, [[f // 2, 0]])[:n_in], (n, f))
+            beat = tf.reduce_any(shifted(beat_in), axis=1)
+            score = tf.reduce_max(shifted(score_in), axis=1)
+            det_input = self.detect_signal
         if self.factor > 1:
             x = _conv(x, self.decimate_kernel, stride=self.factor)
             x = tf.reshape(x, (n,))
@@ -611,7 +727,10 @@ class EndToEnd:
             count = used
         inside = _arange(x) < count
         cleaned = tf.where(inside, _conv(x, self.clean_kernel), 0.0)
-        if self.edge.detector == "neurokit":
+        if self.detect_at_input:
+            # the search back's feature at target_fs: the input-rate detection signal, every f-th sample
+            self.detect_signal = tf.reshape(det_input, (n, self.factor))[:, 0]
+        elif self.edge.detector == "neurokit":
             beat, score = self.detect_neurokit(x, count)
         else:
             beat, score = self.detect(cleaned, count)
@@ -619,7 +738,15 @@ class EndToEnd:
         if self.sc.rpeak_guard_amplitude > 0:
             pos, ok = self.guard(cleaned, pos, ok)
         if self.sc.rpeak_searchback > 0 and self.edge.detector == "neurokit":
-            pos, ok = self.search_back(cleaned, self.detect_signal, pos, ok)
+            rounds, det = int(self.edge.searchback_rounds), self.detect_signal
+            prepared = self.search_back_prepare(cleaned, det)
+            if rounds == 1:
+                pos, ok = self.search_back(cleaned, det, pos, ok, prepared)
+            elif rounds > 1:
+                # one copy of the round in the file (a WHILE loop), not one per round
+                _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
+                                           lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
+                                           (tf.constant(0), pos, ok))
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
@@ -752,7 +879,23 @@ def convert_tflite(saved_model_path, fmt: str) -> bytes:
         converter.target_spec.supported_types = [tf.float16]
     elif fmt != "float32":
         raise ValueError(f"unknown TFLite format {fmt!r}")
-    return converter.convert()
+    return strip_tensor_names(converter.convert())
+
+
+def strip_tensor_names(flatbuffer: bytes) -> bytes:
+    """The TFLite flatbuffer without the names of its tensors (the converter keeps the graph's long
+    op and layer names: about 50 KB in this file). The signature (``end_to_end``, ``ecg`` and the output
+    names) keeps its own names and indices, which is all the signature runner uses."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.name = b""
+    builder = flatbuffers.Builder(len(flatbuffer))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 class Runner:
@@ -782,15 +925,20 @@ def window_starts(n_samples: int, window: int) -> list:
 
 def classify_record(run, signal_at_rate, window: int) -> dict:
     """Mean probabilities over the valid windows of a record (``run``: window -> outputs dict)."""
-    outs, peaks = [], []
+    outs = []
+    rpeaks = np.zeros(0, np.int64)
+    tolerance = max(1, window // 200)      # 0.15 s of a 30 s window, at any rate
     for start in window_starts(len(signal_at_rate), window):
         out = run(signal_at_rate[start:start + window])
         if int(out["valid"]):
             outs.append(out["probabilities"])
-            peaks.append(out["rpeaks"][out["rpeak_mask"]] + start)
+            peaks = out["rpeaks"][out["rpeak_mask"]].astype(np.int64) + start
+            # the last window overlaps the one before: a beat both found is kept once
+            if rpeaks.size and peaks.size:
+                peaks = peaks[np.abs(peaks[:, None] - rpeaks[None, :]).min(axis=1) > tolerance]
+            rpeaks = np.sort(np.concatenate([rpeaks, peaks]))
     if not outs:
         return {"valid": 0, "probabilities": None, "rpeaks": np.zeros(0, np.int64)}
-    rpeaks = np.unique(np.concatenate(peaks)) if peaks else np.zeros(0, np.int64)
     return {"valid": 1, "probabilities": np.mean(outs, axis=0), "rpeaks": rpeaks, "windows": len(outs)}
 
 
@@ -828,6 +976,7 @@ def export_end_to_end(classifier, config, task, out_dir, formats=("float32", "in
     import time
 
     out_dir = Path(out_dir)
+    edge = resolve_edge_config(edge, config.signal, getattr(task, "name", None))
     graph = build(classifier, config, edge)
     write_saved_model(graph, out_dir / SAVED_MODEL_DIR)
     files, sizes, seconds = {"saved_model": SAVED_MODEL_DIR}, {}, {}

@@ -1,0 +1,141 @@
+"""Where the end-to-end graph and ``predict_signal`` part ways, record by record (issue 21).
+
+    python experiments/edge/disagreement.py --model cinc2017-edge [--every 1] [--rows rows.json]
+
+For each record of the CinC 2017 validation split (``prepare.assign_splits``, the presets' split), the
+class of ``predict_signal`` (P) against:
+
+* ``E``: the graph (``edge.EndToEnd`` in eager TensorFlow, float32, cleaning FIRs as exported for
+  cinc2017), 30 s windows, probabilities averaged (``edge.classify_record``);
+* ``graph_peaks`` (records of 30 s or less): the Python path's cleaned, normalised signal cut at the
+  graph's R-peaks, RR features from those peaks: what the peaks alone change;
+* ``graph_signal`` (30 s or less): the graph's cleaned window, normalised as ``signal.normalize``, cut at
+  the Python path's R-peaks: what the filter alone changes;
+* ``python_windows`` (longer records): ``predict_signal`` on the file's 30 s windows, averaged: what the
+  windows alone change.
+
+Prints one JSON object (agreement of each with P) as the last stdout line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None) -> int:
+    import tensorflow as tf
+
+    from ecgsl_keras.data import signal as S
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import assign_splits
+    from ecgsl_keras.errors import SignalQualityError
+    from ecgsl_keras.serving import edge
+    from ecgsl_keras.serving.inference import load_model
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="cinc2017-edge")
+    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--every", type=int, default=1, help="every k-th validation record")
+    p.add_argument("--rows", help="write the per-record classes here (JSON)")
+    p.add_argument("--input-rate", type=float, default=None, help="the graph's input rate (default target_fs)")
+    p.add_argument("--detect-at-input-rate", action="store_true", help="EdgeConfig.detect_at_input_rate")
+    args = p.parse_args(argv)
+
+    predictor = load_model(args.model)
+    cfg = predictor.config
+    sc = cfg.signal
+    graph = edge.build(predictor.backend.classifier, cfg,
+                       edge.resolve_edge_config(edge.EdgeConfig(input_rate=args.input_rate,
+                                                                detect_at_input_rate=args.detect_at_input_rate),
+                                                sc, predictor.task.name))
+    rate, window = graph.input_rate, graph.n_input
+    full = tf.function(lambda x: graph(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
+    front = tf.function(lambda x: graph.front(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
+    reader = open_dataset("cinc2017", args.cinc)
+    splits = assign_splits(reader, "cinc2017", "default", cfg.train.validation_fraction, cfg.train.seed)
+    ids = sorted(r for r, s in splits.items() if s == "validation")[:: args.every]
+
+    def run(w):
+        return {k: v.numpy() for k, v in full(tf.constant(w)).items()}
+
+    def klass(beats, rr):
+        return int(np.argmax(predictor.predict_beats(beats, rr)[0]))
+
+    rows = []
+    for rid in ids:
+        record = reader.load(rid)
+        x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
+        row = {"record": rid, "seconds": round(len(x) / fs, 2)}
+        try:
+            beats = predictor.preprocess(x, fs)
+        except SignalQualityError:
+            rows.append(row)
+            continue
+        row["P"] = klass(beats.beats, beats.rr)
+        at = S.resample(x, fs, rate).astype(np.float32)
+        out = edge.classify_record(run, at, window)
+        row["E"] = int(np.argmax(out["probabilities"])) if out["valid"] else None
+        starts = edge.window_starts(len(at), window)
+        if len(starts) == 1:
+            _, _, count, pos, ok, cleaned = front(tf.constant(at))
+            peaks = np.unique(pos.numpy()[ok.numpy()])            # at target_fs
+            # predict_signal classified the beats that fit in the record: compare the graph's peaks there
+            fit = peaks[(peaks >= sc.r_offset) & (peaks + sc.beat_len - sc.r_offset <= int(count))]
+            row["peaks_python"] = S.match_peaks(beats.rpeaks, fit, int(round(0.05 * sc.target_fs)))
+            row["peaks_python"] = {k: row["peaks_python"][k] for k in ("tp", "fn", "fp")}
+            if peaks.size >= 2:
+                cut, kept = S.segment(beats.signal, peaks, sc)
+                rr = S.rr_features(peaks, sc.target_fs, sc.rr_local_window, sc.max_rr_s)[kept].astype(np.float32)
+                row["graph_peaks"] = klass(cut, rr) if kept.size >= 2 else None
+            native = S.find_rpeaks(x, fs, sc)
+            at_target = np.rint(native * sc.target_fs / fs).astype(np.int64)
+            normalised = S.normalize(cleaned.numpy()[: int(count)]).astype(np.float32)
+            keep = at_target < normalised.size
+            cut, kept = S.segment(normalised, at_target[keep], sc)
+            rr = S.rr_features(native[keep], fs, sc.rr_local_window, sc.max_rr_s)[kept].astype(np.float32)
+            row["graph_signal"] = klass(cut, rr) if kept.size >= 2 else None
+        else:
+            probabilities = []
+            for start in starts:
+                a, b = int(round(start * fs / rate)), int(round((start + window) * fs / rate))
+                try:
+                    part = predictor.preprocess(x[a:b], fs)
+                except SignalQualityError:
+                    continue
+                probabilities.append(predictor.predict_beats(part.beats, part.rr)[0])
+            row["python_windows"] = int(np.argmax(np.mean(probabilities, axis=0))) if probabilities else None
+        rows.append(row)
+    if args.rows:
+        Path(args.rows).write_text(json.dumps(rows) + "\n")
+    print(json.dumps(summarise(rows)))
+    return 0
+
+
+def summarise(rows) -> dict:
+    """Agreement with P of E, graph_peaks, graph_signal (records of 30 s or less) and E, python_windows
+    (longer records); a refusal counts as class 3 (noisy), as in bench.py."""
+    def agreement(part, key):
+        both = [r for r in part if "P" in r and key in r]
+        same = sum((3 if r[key] is None else r[key]) == r["P"] for r in both)
+        return {"records": len(both), "agreement": same / len(both) if both else None}
+
+    short = [r for r in rows if r["seconds"] <= 30.0]
+    longer = [r for r in rows if r["seconds"] > 30.0]
+    counts = {k: sum(r["peaks_python"][k] for r in short if "peaks_python" in r) for k in ("tp", "fn", "fp")}
+    return {"records": len(rows), "refused_by_python": sum("P" not in r for r in rows),
+            "le_30s_peaks_50ms": {**counts, "sensitivity": counts["tp"] / max(counts["tp"] + counts["fn"], 1),
+                                  "ppv": counts["tp"] / max(counts["tp"] + counts["fp"], 1),
+                                  "note": "the beats predict_signal classified against the graph's peaks whose beat fits in the record"},
+            "le_30s": {key: agreement(short, key) for key in ("E", "graph_peaks", "graph_signal")},
+            "over_30s": {key: agreement(longer, key) for key in ("E", "python_windows")}}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
