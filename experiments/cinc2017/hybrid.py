@@ -406,7 +406,7 @@ def main(argv=None) -> int:
         getattr(hybrid, f"step_{step}")()
         log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
     result = {"command": "python experiments/cinc2017/hybrid.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "k": args.k, "epochs": args.epochs, "init_from": args.init_from,
+              "k": args.k, "epochs": args.epochs, "init_from": args.init_from, "continue_from": args.continue_from,
               "fold_runs": _epoch_seconds(hybrid.run_dirs),
               "validation_deep_outputs": "mean of the k fold models' probabilities",
               "early_stopping": "each fold model: best epoch on its held-out fold (never the validation split)"}

@@ -223,7 +223,8 @@ def _metrics(path: Path):
     return row
 
 
-def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None) -> dict:
+def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None,
+           pretrain_data: Path | None = None) -> dict:
     import numpy as np
 
     rows = {p.name: _metrics(p) for p in sorted(work.iterdir()) if p.is_dir() and (p / "metrics.json").is_file()}
@@ -258,6 +259,7 @@ def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None
         diagnostic = json.loads((work / "diagnostic_masked.json").read_text()).get("spaces")
     result = {"work": str(work), "runs": rows, "ecgsl_seeds": summary, "label_efficiency": curve,
               "label_efficiency_10pct_seeds": curve_seeds, "seeds": list(seeds), "split": split,
+              "data": str(data or work / "data"), "pretrain_data": str(pretrain_data or data or work / "data"),
               "diagnostic": diagnostic}
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -308,6 +310,9 @@ def markdown(result: dict) -> str:
              f"`{result['work']}`; do not edit by hand. Every figure is on the validation split ({n_val}",
              "records: the stratified 20% of the CinC 2017 training records available here, seed 42);",
              "the best epoch of each run was chosen on that same split. 2-core CPU, no GPU.", "",
+             f"Labelled data: `{result.get('data')}`; pre-training data (stages 1 and 2, no labels): "
+             f"`{result.get('pretrain_data')}`"
+             + (" (its training split only)." if result.get("pretrain_data") == result.get("data") else "."), "",
              "| run | what | macro F1 | challenge F1 | F1 N / A / O / ~ | accuracy | epochs (best) | s / epoch |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     order = [name for name in DESCRIPTIONS if name in runs] + sorted(
@@ -399,7 +404,7 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             getattr(protocol, f"step_{step}")()
             log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-    result = report(protocol.work, args.seeds, Path(args.results), protocol.data)
+    result = report(protocol.work, args.seeds, Path(args.results), protocol.data, protocol.pretrain_data)
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result, default=str))
     return 0
