@@ -1,8 +1,10 @@
 """``prepare --runner beam`` (issue 12): the Beam pipeline on the DirectRunner gives the same examples, splits
-and manifest as the process pool; a failed run writes no manifest; without the ``beam`` extra the
-command says how to install it. The Beam tests skip when ``apache-beam`` is not installed (it is not
+and manifest as the process pool, in one process or two, with retried bundles; a failed run, or one
+in which the runner lost records (issue 19, finding 11), writes no manifest; without the ``beam``
+extra the command says how to install it. The Beam tests skip when ``apache-beam`` is not installed (it is not
 in the ``dev`` extra: see README, "Preparing with Apache Beam")."""
 import json
+import re
 import sys
 
 import numpy as np
@@ -35,14 +37,24 @@ def test_beam_runner_without_apache_beam_names_the_extra(monkeypatch, tmp_path, 
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_beam_direct_runner_matches_the_process_pool(tmp_path, cinc_dir, cinc_sample_tfrecords, capsys):
+@pytest.mark.parametrize("beam_args", [
+    ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    ["--direct_running_mode=in_memory", "--direct_num_workers=2"],
+    ["--direct_running_mode=multi_processing", "--direct_num_workers=1"],
+    # two worker processes: the mode that lost records under heavy load (issue 19, finding 11)
+    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    # every bundle run twice (the outputs of the first run discarded), as a runner's retries: their
+    # side effects (the shard files) must not change the data set
+    ["--direct_running_mode=in_memory", "--direct_num_workers=1", "--direct_runner_bundle_repeat=1"],
+], ids=["in_memory-1", "in_memory-2", "multi_processing-1", "multi_processing-2", "in_memory-bundle_repeat"])
+def test_beam_direct_runner_matches_the_process_pool(tmp_path, cinc_dir, cinc_sample_tfrecords, capsys, beam_args):
     pytest.importorskip("apache_beam")
     from tfrecords_tools.__main__ import verify
 
     out = tmp_path / "beam"
     code = prepare_main(["--dataset", "cinc2017", "--data-dir", str(cinc_dir), "--out", str(out), "--runner", "beam",
                          "--shard-size-mb", str(150_000 / (1 << 20)), "--no-progress", "--",
-                         "--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+                         "--runner=DirectRunner", *beam_args])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -70,29 +82,30 @@ def test_beam_direct_runner_matches_the_process_pool(tmp_path, cinc_dir, cinc_sa
 @pytest.mark.filterwarnings("ignore")
 def test_failed_beam_run_leaves_no_manifest(tmp_path, cinc_dir, monkeypatch):
     pytest.importorskip("apache_beam")
-    from ecgsl_keras.data import prepare as prepare_lib
+    from ecgsl_keras.data import prepare_beam as beam_lib
     from ecgsl_keras.errors import ECGSLError
-    from ecgsl_keras.data.prepare_beam import prepare_beam
 
-    real = prepare_lib.record_to_examples
+    real = beam_lib.record_to_examples
 
     def failing(record, *args, **kwargs):
         if record.record_id == "A00386":
             raise RuntimeError("worker lost")
         return real(record, *args, **kwargs)
 
-    monkeypatch.setattr(prepare_lib, "record_to_examples", failing)
+    monkeypatch.setattr(beam_lib, "record_to_examples", failing)
     out = tmp_path / "beam"
     with pytest.raises(ECGSLError, match="Beam pipeline failed"):
-        prepare_beam("cinc2017", cinc_dir, out, records=["A00205", "A00386", "A00715", "A00931", "A01045"])
+        beam_lib.prepare_beam("cinc2017", cinc_dir, out, records=["A00205", "A00386", "A00715", "A00931", "A01045"])
     assert not (out / "manifest.json").exists()
     assert not out.exists() or not any(out.iterdir())
 
 
 @pytest.mark.filterwarnings("ignore")
-def test_beam_run_that_loses_records_is_refused(tmp_path, cinc_dir, monkeypatch):
-    """A runner that drops records (seen once with the DirectRunner's multi_processing mode under heavy
-    load: 1,664 of 6,821 CinC records missing) must not give a smaller data set that still verifies."""
+@pytest.mark.parametrize("damage", ["drop", "drop_and_duplicate"])
+def test_beam_run_that_loses_records_is_refused(tmp_path, cinc_dir, monkeypatch, damage):
+    """A runner that drops records (the DirectRunner's multi_processing mode under heavy load: 1,664 of
+    6,821 CinC records missing once, 930 of 6,820 in a rerun; issue 19, finding 11) must not give a
+    smaller data set that still verifies, even when a duplicate elsewhere keeps the counts per split."""
     pytest.importorskip("apache_beam")
     from ecgsl_keras.data import prepare_beam as beam_lib
     from ecgsl_keras.errors import ECGSLError
@@ -100,10 +113,57 @@ def test_beam_run_that_loses_records_is_refused(tmp_path, cinc_dir, monkeypatch)
     real = beam_lib._write_shard
 
     def lossy(staging, prefix, compression, key, records):
-        return real(staging, prefix, compression, key, list(records)[1:])   # the first record of every shard lost
+        records = sorted(records, key=lambda r: r[0])
+        kept = records[1:] + (records[1:2] if damage == "drop_and_duplicate" else [])
+        return real(staging, prefix, compression, key, kept)   # the first record of every shard lost
 
     monkeypatch.setattr(beam_lib, "_write_shard", lossy)
     out = tmp_path / "beam"
-    with pytest.raises(ECGSLError, match="delivered"):
+    with pytest.raises(ECGSLError, match="delivered .* missing"):
         beam_lib.prepare_beam("cinc2017", cinc_dir, out, records=["A00205", "A00386", "A00715", "A00931", "A01045"])
     assert not (out / "manifest.json").exists()
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_beam_shard_file_that_differs_from_its_report_is_refused(tmp_path, cinc_dir, monkeypatch):
+    """A shard file overwritten after its writer reported it (another attempt of the same bundle on
+    another worker) is caught on the files read back."""
+    pytest.importorskip("apache_beam")
+    from ecgsl_keras.data import prepare_beam as beam_lib
+    from ecgsl_keras.errors import ECGSLError
+
+    real = beam_lib._write_shard
+
+    def overwritten(staging, prefix, compression, key, records):
+        records = list(records)
+        report = real(staging, prefix, compression, key, records)
+        real(staging, prefix, compression, key, records[:-1])       # a later attempt with one record less
+        return report
+
+    monkeypatch.setattr(beam_lib, "_write_shard", overwritten)
+    out = tmp_path / "beam"
+    with pytest.raises(ECGSLError, match="its writer reported"):
+        beam_lib.prepare_beam("cinc2017", cinc_dir, out, records=["A00205", "A00386", "A00715", "A00931", "A01045"])
+    assert not (out / "manifest.json").exists()
+
+
+def test_check_delivered_names_missing_duplicated_and_misplaced_records():
+    """The driver's check on what the shard writers reported (no Beam needed)."""
+    from ecgsl_keras.data.prepare_beam import check_delivered
+    from ecgsl_keras.errors import ECGSLError
+
+    expected = {"A1": "train", "A2": "train", "A3": "validation"}
+    ok = [("s-train-00000", "train", [["A1", 1], ["A2", 2]]), ("s-validation-00000", "validation", [["A3", 1]])]
+    assert check_delivered("out", expected, ok) == {"s-train-00000": {"A1": 1, "A2": 2}, "s-validation-00000": {"A3": 1}}
+    cases = {
+        "1 missing (A2)": [("s-train-00000", "train", [["A1", 1]]), ok[1]],
+        "1 in more than one shard (A1)": [("s-train-00000", "train", [["A1", 1], ["A2", 1]]),
+                                          ("s-train-00001", "train", [["A1", 1]]), ok[1]],
+        "1 in a shard of another split (A3)": [("s-train-00000", "train", [["A1", 1], ["A2", 1], ["A3", 1]])],
+        "1 not sent or skipped (A9)": [*ok, ("s-train-00001", "train", [["A9", 1]])],
+        "1 shard files written twice": [*ok, ("s-validation-00000", "validation", [])],
+    }
+    for problem, shards in cases.items():
+        with pytest.raises(ECGSLError, match=r"^out: the Beam runner delivered .*" + re.escape(problem)):
+            check_delivered("out", expected, shards)

@@ -47,6 +47,7 @@ import os
 import socket
 import sys
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
 
 import numpy as np
@@ -336,12 +337,15 @@ class ShardedWriter:
             raise RuntimeError(f"{self.out_dir}: the writer is {self._state}")
         return self._staging
 
-    def add_finished_shards(self, names_and_splits) -> None:
+    def add_finished_shards(self, names_and_splits) -> dict:
         """Adopt shards written into ``staging_dir`` by someone else (``(file name, split)`` pairs,
         names as ``manifest.shard_file_name`` gives them): their statistics are read back, their
-        SHA-256 computed, and ``finalize`` lists them like the writer's own."""
+        SHA-256 computed, and ``finalize`` lists them like the writer's own. Returns what was read
+        back, ``{file name: Counter(record_id -> examples)}``, so that the caller can check the files
+        against what it meant to write."""
         import tensorflow as tf
 
+        read_back = {}
         for name, split in names_and_splits:
             split = self._check_split(split)
             match = manifest_lib.SHARD_NAME_RE.match(name)
@@ -349,6 +353,7 @@ class ShardedWriter:
                 raise TFRecordsError(name, f"not a {self.compression or 'uncompressed'} shard name of split {split!r}")
             path = fs.join(self._staging, name)
             examples = beats = 0
+            records = read_back[name] = Counter()
             for serialized in tf.data.TFRecordDataset(path, compression_type=self.compression or ""):
                 stats = _stats_of_serialized(serialized.numpy(), path)
                 self._check_shapes(stats)
@@ -356,9 +361,11 @@ class ShardedWriter:
                                                                   stats["beat_labels"])
                 examples += 1
                 beats += stats["n_beats"]
+                records[stats["record_id"]] += 1
             self._next_index[split] = max(self._next_index.get(split, 0), int(match.group("index")) + 1)
             self._shards.append({"file": name, "split": split, "examples": examples, "beats": beats,
                                  "bytes": fs.size(path), "sha256": fs.sha256(path)})
+        return read_back
 
     def _write_progress(self) -> None:
         if self.resume_key is None:

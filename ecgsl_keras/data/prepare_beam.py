@@ -12,7 +12,11 @@ record id, under the pool's shard names into the ``ShardedWriter``'s staging fol
 ``--out`` (which Beam workers must be able to reach: a ``gs://`` folder on Dataflow). After the
 pipeline has finished, the driver hands the shards to the writer (statistics read back, SHA-256)
 and the writer writes ``manifest.json`` last, with the same metadata as the pool. A pipeline that
-fails raises before that: the staging folder is removed and no manifest is written.
+fails raises before that: the staging folder is removed and no manifest is written. So does a run
+in which the runner did not deliver every record exactly once (``check_delivered``: each record
+sent and not skipped must be in exactly one shard of its split) or a shard file that does not hold
+what its writer reported (read back): the DirectRunner's ``multi_processing`` mode dropped records
+between the segmenting step and the ``GroupByKey`` on a starved machine (docs/prepare.md).
 
 Not supported with Beam: resuming a killed run (a rerun starts again), ``--unlabelled`` corpora.
 """
@@ -23,6 +27,7 @@ import logging
 import math
 import os
 import time
+import uuid
 import zlib
 from collections import Counter
 
@@ -91,13 +96,18 @@ class _SegmentRecord:
 
 
 def _write_shard(staging, prefix, compression, key, records):
-    """Write one shard (its records sorted by id) under the pool's name; returns (name, split)."""
+    """Write one shard (its records sorted by id) under the pool's name.
+
+    Returns ``(name, split, [[record_id, examples], ...])``: what this call wrote, which the driver
+    checks against the records it sent and against the file it reads back. Each call writes its own
+    temporary file (a runner may run a bundle twice, even at the same time on two workers, and a
+    shared ``.tmp`` name would let two attempts write into one file); the rename is atomic."""
     import tensorflow as tf
 
     split, index = key
     name = shard_file_name(prefix, split, index, compression)
     path = fs.join(staging, name)
-    tmp = path + ".tmp"
+    tmp = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
     options = tf.io.TFRecordOptions(compression_type=compression or "")
     records = sorted(records, key=lambda item: item[0])
     with tf.io.TFRecordWriter(tmp, options=options) as writer:
@@ -105,11 +115,53 @@ def _write_shard(staging, prefix, compression, key, records):
             for serialized in payload:
                 writer.write(serialized)
     fs.rename(tmp, path, overwrite=True)
-    return name, split, len(records)
+    return name, split, [[record_id, len(payload)] for record_id, payload in records]
+
+
+def _some(ids, n=5):
+    return ", ".join(ids[:n]) + (", ..." if len(ids) > n else "")
+
+
+def check_delivered(out_dir, expected, shards) -> dict:
+    """The records the shard writers reported against the records the driver expects.
+
+    ``expected``: ``{record_id: split}`` of every record sent and not skipped; ``shards``: the
+    ``(name, split, [[record_id, examples], ...])`` the ``write`` step returned. Raises ``ECGSLError``
+    unless every expected record is in exactly one shard, of its split, and every shard name is
+    written once; returns ``{name: Counter(record_id -> examples)}``."""
+    names = [name for name, _, _ in shards]
+    seen, per_shard, wrong_split = Counter(), {}, []
+    for name, split, records in shards:
+        per_shard[name] = +Counter({rid: int(n) for rid, n in records})
+        for rid, _ in records:
+            seen[rid] += 1
+            if rid in expected and expected[rid] != split:
+                wrong_split.append(rid)
+    missing = sorted(set(expected) - set(seen))
+    twice = sorted(rid for rid, k in seen.items() if k > 1)
+    unexpected = sorted(set(seen) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing ({_some(missing)})")
+    if twice:
+        problems.append(f"{len(twice)} in more than one shard ({_some(twice)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} not sent or skipped ({_some(unexpected)})")
+    if wrong_split:
+        problems.append(f"{len(wrong_split)} in a shard of another split ({_some(sorted(wrong_split))})")
+    if len(set(names)) != len(names):
+        problems.append(f"{len(names) - len(set(names))} shard files written twice")
+    if problems:
+        delivered = Counter(split for _, split, records in shards for _ in records)
+        raise ECGSLError(f"{out_dir}: the Beam runner delivered {len(set(seen) & set(expected))} of {len(expected)} "
+                         f"records ({dict(delivered)} per split, expected {dict(Counter(expected.values()))}, "
+                         f"in {len(names)} shard files): {'; '.join(problems)}; nothing written")
+    return per_shard
 
 
 def run_pipeline(record_ids, splits, init_args, staging, *, prefix, compression, shard_size_bytes, beam_args):
-    """Run the Beam pipeline; returns ``([(shard name, split)], [(record_id, reason, message)])``."""
+    """Run the Beam pipeline; returns ``([(shard name, split, [[record_id, examples], ...])],
+    [(record_id, reason, message)])``."""
     beam = _import_beam()
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -194,23 +246,23 @@ def prepare_beam(dataset, data_dir, out_dir, config=None, *, split="default", ov
             raise ECGSLError(f"{out_dir}: the Beam pipeline failed, nothing written "
                              f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
                              ) from exc
-        # The runner must have delivered every record once: a shard written twice under one name, or
-        # records a runner dropped, would otherwise give a smaller data set that still verifies.
-        expected = Counter(splits[rid] for rid in record_ids if rid not in {s[0] for s in skips})
-        delivered = Counter()
-        for name, shard_split, n_records in shards:
-            delivered[shard_split] += n_records
-        names = [name for name, _, _ in shards]
-        if delivered != expected or len(set(names)) != len(names):
-            raise ECGSLError(f"{out_dir}: the Beam runner delivered {dict(delivered)} records per split in "
-                             f"{len(names)} shard files ({len(set(names))} distinct), expected {dict(expected)}; "
-                             "nothing written")
-        writer.add_finished_shards([(name, shard_split) for name, shard_split, _ in shards])
+        # Every record the driver sent and the pipeline did not skip must be in exactly one shard of
+        # its split, and every shard file must hold what its writer reported (checked on the files
+        # read back): a runner that loses or duplicates records fails here, before any manifest.
+        skipped_ids = {s[0] for s in skips}
+        expected = {rid: splits[rid] for rid in record_ids if rid not in skipped_ids}
+        reported = check_delivered(out_dir, expected, shards)
+        read_back = writer.add_finished_shards([(name, shard_split) for name, shard_split, _ in shards])
+        for name, records in sorted(reported.items()):
+            if +read_back.get(name, Counter()) != records:
+                raise ECGSLError(f"{out_dir}: shard {name} holds {sum(read_back.get(name, Counter()).values())} "
+                                 f"examples of {len(read_back.get(name, ()))} records, its writer reported "
+                                 f"{sum(records.values())} examples of {len(records)} records; nothing written")
         seconds = time.perf_counter() - start
         skipped = Counter(reason for _, reason, _ in skips)
         for rid, _, message in skips:
             log.warning("skipping %s", message)
-        written = Counter(splits[rid] for rid in record_ids if rid not in {s[0] for s in skips})
+        written = Counter(expected.values())
         beats = {name: stats.beats for name, stats in writer._splits.items()}
         summary = {
             "dataset": dataset, "data_dir": str(data_dir), "out": out_dir,
