@@ -410,6 +410,11 @@ def main(argv=None) -> int:
               "fold_runs": _epoch_seconds(hybrid.run_dirs),
               "validation_deep_outputs": "mean of the k fold models' probabilities",
               "early_stopping": "each fold model: best epoch on its held-out fold (never the validation split)"}
+    for key, work in (("deep_oof_train_macro_f1", hybrid.work),
+                      ("continue_from_deep_oof_train_macro_f1", Path(args.continue_from) if args.continue_from else None)):
+        if work is not None and (work / "deep_oof.npz").is_file():   # the fold models' own out-of-fold score
+            table = np.load(work / "deep_oof.npz")
+            result[key] = _metrics(table["train_targets"], table["train_probabilities"].argmax(-1))["macro_f1"]
     rows = getattr(hybrid, "rows", None)
     if rows:
         for row in rows.values():
