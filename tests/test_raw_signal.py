@@ -111,6 +111,21 @@ def test_resnet1d_trains_and_evaluates_on_the_signal(raw_tfrecords, cinc_dir, tm
     assert result["n"] == 13 and np.asarray(result["confusion_matrix"]).sum() == 13
     assert_metrics_match_confusion(result, ["N", "A", "O", "~"])
     assert result["windows"] > 13   # several 15 s windows per 30 s record, averaged per record
+    # the stacking's out-of-fold outputs read the same windows and average them the same way
+    from sklearn.metrics import confusion_matrix
+
+    from ecgsl_keras import tasks
+    from ecgsl_keras.errors import ConfigError
+    from ecgsl_keras.training import oof
+
+    run_config = ExperimentConfig.from_dict(info["experiment_config"])
+    got = oof.deep_outputs(model, raw_tfrecords, "validation", run_config, tasks.CINC2017)
+    assert got["probabilities"].shape == (13, 4) and got["embedding"] is None
+    np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert confusion_matrix(got["targets"], got["probabilities"].argmax(-1), labels=range(4)).tolist() == \
+        result["confusion_matrix"]
+    with pytest.raises(ConfigError, match="no pooled embedding"):
+        oof.deep_outputs(model, raw_tfrecords, "validation", run_config, tasks.CINC2017, embedding=True)
     raw = evaluate.evaluate_raw(run_dir / runs.MODEL_NAME, "cinc2017", cinc_dir, records=["A00205", "A00386"],
                                 progress=False)
     assert raw["records"] == 2 and raw["n"] == 2

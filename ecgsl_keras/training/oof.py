@@ -97,6 +97,8 @@ def _pooled_model(model, config, task):
     from ecgsl_keras.modeling import models
 
     names = [layer.name for layer in model.layers]
+    if evaluate_lib.is_raw_window_model(model):      # the ResNet baseline: probabilities, no pooled beats
+        return model, "raw_window"
     if models.POOLING in names:
         pooled = model.get_layer(models.POOLING).output[0]
         return keras.Model(model.input, [model.output, pooled]), "classifier"
@@ -113,14 +115,21 @@ def deep_outputs(model, data, split, config, task, *, embedding: bool = False, b
     ``{"record_id": (n,), "targets": (n,), "probabilities": (n, C) or None, "embedding": (n, D) or None}``.
     Classifier: probabilities, and with ``embedding`` its pooled representation (the ``pooling``
     layer's output, before the head). Masked-segment (encoder) model: the masked mean over beats of
-    the temporal encoder's output (no probabilities: it never saw labels)."""
+    the temporal encoder's output (no probabilities: it never saw labels). The ResNet baseline
+    (``--model resnet1d``): probabilities only, over its own input windows (``evaluate.raw_input_of``)."""
     import tensorflow as tf
 
     net, kind = _pooled_model(model, config, task)
     hybrid = bool(config.model.n_record_features)   # the hybrid classifier takes the record features too
 
+    raw_input = evaluate_lib.raw_input_of(model, config, data) if kind == "raw_window" else None
+    if raw_input is not None and embedding:
+        raise ConfigError(getattr(model, "name", "<model>"), "bad_model", "the ResNet baseline has no pooled embedding")
+
     @tf.function(reduce_retracing=True)
     def forward(inputs):
+        if kind == "raw_window":
+            return net(inputs, training=False)
         if kind == "classifier":
             probabilities, pooled = net(inputs, training=False)
             return tf.concat([probabilities, pooled], axis=-1)
@@ -129,13 +138,13 @@ def deep_outputs(model, data, split, config, task, *, embedding: bool = False, b
         return tf.reduce_sum(hidden * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
 
     def predict(features):
-        return forward(evaluate_lib.model_inputs(features, record_features=hybrid))
+        return forward(evaluate_lib.model_inputs(features, raw_window=raw_input is not None, record_features=hybrid))
 
-    dataset = evaluate_lib.eval_dataset(data, split, config, task, batch_size)
+    dataset = evaluate_lib.eval_dataset(data, split, config, task, batch_size, raw_input=raw_input)
     windows = evaluate_lib.predict_windows(predict, dataset)
     agg = evaluate_lib.aggregate(windows, task.kind)
     values = np.asarray(agg["probabilities"], np.float64)
-    n_classes = task.num_classes if kind == "classifier" else 0
+    n_classes = task.num_classes if kind in ("classifier", "raw_window") else 0
     return {"record_id": np.asarray(agg["keys"]).astype(str), "targets": np.asarray(agg["targets"]),
             "probabilities": values[:, :n_classes] if n_classes else None,
             "embedding": values[:, n_classes:] if (embedding or kind == "encoder") else None}

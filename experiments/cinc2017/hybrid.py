@@ -12,7 +12,8 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               the package's validation split plays no part in any deep-model choice).
 ``finetune``  one ECG-SL fine-tune per fold, initialised from the ``encoder`` preset (masked-segment
               pre-trained, no labels), short schedule (``--epochs``, default 10, patience 6, 1 warm-up
-              epoch of the head alone). With ``--continue-from EARLIER_WORK`` each fold model instead trains
+              epoch of the head alone); ``--model resnet1d``: the 1-D ResNet baseline instead, trained from
+              random weights on a ``--data`` prepared with ``--raw-signal``. With ``--continue-from EARLIER_WORK`` each fold model instead trains
               ``--epochs`` more from EARLIER_WORK's fold model (same folds; no warm-up): the longer schedule.
 ``deep``      out-of-fold class probabilities of every training record (from the one fold model that
               held it out) and, for the validation records, the MEAN of the k fold models'
@@ -94,14 +95,17 @@ class Hybrid(StepRunner):
         for i, (fold_dir, run_dir) in enumerate(zip(self.fold_dirs, self.run_dirs)):
             if self._finished(run_dir):
                 continue
-            if self.args.continue_from:   # a longer schedule: the shorter run's fold model trains on, no warm-up
-                init, warmup = str(Path(self.args.continue_from) / "runs" / run_dir.name), "0"
+            common = ["--data", str(fold_dir), "--run-dir", str(run_dir), "--epochs", str(self.args.epochs),
+                      "--patience", "6", "--seed", str(self.args.deep_seed), "--verbose", "2"]
+            if self.args.model != "ecgsl":  # the ResNet baseline on the raw signal: from random weights
+                argv = ["-m", "ecgsl_keras.train", "--stage", "supervised", "--model", self.args.model] + common
             else:
-                init, warmup = self.args.init_from, "1"
-            argv = ["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", init,
-                    "--data", str(fold_dir), "--run-dir", str(run_dir), "--epochs", str(self.args.epochs),
-                    "--patience", "6", "--encoder-warmup-epochs", warmup, "--seed", str(self.args.deep_seed),
-                    "--verbose", "2"]
+                if self.args.continue_from:   # a longer schedule: the shorter run's fold model trains on, no warm-up
+                    init, warmup = str(Path(self.args.continue_from) / "runs" / run_dir.name), "0"
+                else:
+                    init, warmup = self.args.init_from, "1"
+                argv = ["-m", "ecgsl_keras.train", "--stage", "finetune", "--init-from", init,
+                        "--encoder-warmup-epochs", warmup] + common
             t0 = time.perf_counter()
             self._run(argv, f"finetune_fold_{i}")
             log.info("fold %d fine-tuned in %.0f s", i, time.perf_counter() - t0)
@@ -113,7 +117,7 @@ class Hybrid(StepRunner):
         # (written apart so that work folders from before the embedding row keep their probabilities file).
         for name, embedding in (("deep_oof.npz", False), ("deep_oof_embedding.npz", True)):
             out = self.work / name
-            if out.is_file():
+            if out.is_file() or (embedding and self.args.model != "ecgsl"):   # the ResNet has no pooled beats
                 continue
             if not all(self._finished(r) for r in self.run_dirs):
                 log.warning("deep: not every fold model is finished; skipped")
@@ -393,6 +397,9 @@ def main(argv=None) -> int:
     p.add_argument("--deep-seed", type=int, default=42)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--init-from", default="encoder")
+    p.add_argument("--model", default="ecgsl", choices=("ecgsl", "resnet1d"),
+                   help="the deep model of the folds: ECG-SL fine-tuned from --init-from, or the 1-D ResNet "
+                        "baseline from random weights (give a --data prepared with --raw-signal for its raw input)")
     p.add_argument("--continue-from", help="work folder of an earlier run of this script with the same folds: each "
                                            "fold model trains --epochs more from that run's fold model (a longer "
                                            "schedule in two parts; the learning-rate schedule restarts)")
