@@ -28,6 +28,10 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               ECG-SL (mean of folds) and the features booster, ECG-SL alone, and the average whose booster's
               class weighting (balanced, its square root, none) is chosen by k-fold CV of the average itself
               on the training split (``average_cv_weighting``).
+``blend``     with ``--extra-deep WORK ...`` (other runs of this script on the same folds, e.g. the ResNet
+              baseline's, ``--model resnet1d``): the features booster averaged with the mean of several
+              deep sets' probabilities, scored by 5-fold CV of the average on the training split and on
+              validation (rows ``average_features_<sets>``, ``<set>_mean_of_folds``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
@@ -56,7 +60,7 @@ from experiments.protocol_steps import StepRunner  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.hybrid")
 
-STEPS = ("folds", "finetune", "deep", "encoder", "boost", "preset")
+STEPS = ("folds", "finetune", "deep", "encoder", "boost", "blend", "preset")
 GRID = (
     {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20},
     {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 31, "min_data_in_leaf": 10},
@@ -255,6 +259,63 @@ class Hybrid(StepRunner):
                 cache_path.write_text(json.dumps(done, indent=1))
         self.rows = done
         self.n_records = {s: len(ids[s]) for s in ids}
+        self._boost_inputs = (names, feats, y, ids)
+
+    def step_blend(self):
+        """Averages of the features booster with the MEAN of several out-of-fold deep sets: this work's
+        and those of ``--extra-deep`` work folders (same folds, e.g. ``--model resnet1d``). Scored by
+        5-fold CV of each average on the training split (booster out of fold over the deep models' folds,
+        balanced weights, the features row's parameters, first seed) and on validation for every seed's
+        booster. Runs after ``boost`` in the same command."""
+        if not self.args.extra_deep or not hasattr(self, "_boost_inputs"):
+            if self.args.extra_deep:
+                log.warning("blend: run it with the boost step (--steps boost blend)")
+            return
+        from sklearn.metrics import f1_score
+
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
+        names, feats, y, ids = self._boost_inputs
+        sets = {"ecgsl": self.work / "deep_oof.npz"}
+        for extra in self.args.extra_deep:
+            sets[Path(extra).name] = Path(extra) / "deep_oof.npz"
+        deep = {}
+        for name, path in sets.items():
+            table = np.load(path)
+            deep[name] = {}
+            for split in ("train", "validation"):
+                index = {str(r): i for i, r in enumerate(table[f"{split}_record_id"])}
+                deep[name][split] = np.stack([table[f"{split}_probabilities"][index[r]] for r in ids[split]])
+        params = self.rows["features"]["params"]
+        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
+        fold = np.array([int(fold_of[r]) for r in ids["train"]])
+        for extra in self.args.extra_deep:
+            other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
+            if any(other.get(r) != fold_of[r] for r in ids["train"]):
+                raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
+        Xtr = feats("train")
+        booster_oof = np.zeros((len(fold), len(LABELS)))
+        for k in range(self.args.k):
+            held = fold == k
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0])
+            booster_oof[held] = clf.fit(Xtr[~held], y["train"][~held]).predict_proba(Xtr[held])
+        booster_val = self._seed_probs("features", names, feats, y)
+        combos = {f"average_features_{'_'.join(members)}": members
+                  for members in ([n for n in sets if n != "ecgsl"], list(sets))}
+        for name in sets:
+            if name != "ecgsl":
+                self.rows[f"{name}_mean_of_folds"] = {"runs": [dict(seed=self.args.deep_seed, **_metrics(
+                    y["validation"], deep[name]["validation"].argmax(-1)))],
+                    "cv_macro_f1": float(f1_score(y["train"], deep[name]["train"].argmax(-1), average="macro"))}
+        for row, members in combos.items():
+            mean = {split: np.mean([deep[m][split] for m in members], axis=0) for split in ("train", "validation")}
+            cv = float(f1_score(y["train"], (0.5 * (booster_oof + mean["train"])).argmax(-1), average="macro"))
+            runs = [dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + mean["validation"])).argmax(-1)))
+                    for seed, p in zip(self.args.seeds, booster_val)]
+            self.rows[row] = {"deep_sets": members, "cv_macro_f1": cv, "runs": runs}
+            log.info("%s: CV macro F1 %.4f, validation %.4f", row, cv, np.mean([r["macro_f1"] for r in runs]))
+        self.rows["average_ecgsl_features"]["cv_macro_f1"] = float(f1_score(
+            y["train"], (0.5 * (booster_oof + deep["ecgsl"]["train"])).argmax(-1), average="macro"))
 
     def _average_weighting(self, names, feats, y, ids, deep, params):
         """The average's booster with its class weighting chosen by k-fold CV of the AVERAGE on the training
@@ -397,6 +458,9 @@ def main(argv=None) -> int:
     p.add_argument("--deep-seed", type=int, default=42)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--init-from", default="encoder")
+    p.add_argument("--extra-deep", nargs="+", default=[],
+                   help="work folders of other runs of this script with the same folds (e.g. --model resnet1d) whose "
+                        "out-of-fold probabilities the blend step averages with this work's")
     p.add_argument("--model", default="ecgsl", choices=("ecgsl", "resnet1d"),
                    help="the deep model of the folds: ECG-SL fine-tuned from --init-from, or the 1-D ResNet "
                         "baseline from random weights (give a --data prepared with --raw-signal for its raw input)")
