@@ -31,7 +31,8 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
 ``blend``     with ``--extra-deep WORK ...`` (other runs of this script on the same folds, e.g. the ResNet
               baseline's, ``--model resnet1d``): the features booster averaged with the mean of several
               deep sets' probabilities, scored by 5-fold CV of the average on the training split and on
-              validation (rows ``average_features_<sets>``, ``<set>_mean_of_folds``).
+              validation (rows ``average_features_<sets>`` for the first 1, 2, ... extra sets without and
+              with ECG-SL, and ``<set>_mean_of_folds``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
@@ -300,8 +301,9 @@ class Hybrid(StepRunner):
             clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0])
             booster_oof[held] = clf.fit(Xtr[~held], y["train"][~held]).predict_proba(Xtr[held])
         booster_val = self._seed_probs("features", names, feats, y)
+        extras = [n for n in sets if n != "ecgsl"]   # each first j extra sets, without and with ECG-SL
         combos = {f"average_features_{'_'.join(members)}": members
-                  for members in ([n for n in sets if n != "ecgsl"], list(sets))}
+                  for j in range(1, len(extras) + 1) for members in (extras[:j], ["ecgsl"] + extras[:j])}
         for name in sets:
             if name != "ecgsl":
                 self.rows[f"{name}_mean_of_folds"] = {"runs": [dict(seed=self.args.deep_seed, **_metrics(
