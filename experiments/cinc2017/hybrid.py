@@ -13,8 +13,9 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
 ``finetune``  one ECG-SL fine-tune per fold, initialised from the ``encoder`` preset (masked-segment
               pre-trained, no labels), short schedule (``--epochs``, default 10, patience 6, 1 warm-up
               epoch of the head alone); ``--model resnet1d``: the 1-D ResNet baseline instead, trained from
-              random weights on a ``--data`` prepared with ``--raw-signal``. With ``--continue-from EARLIER_WORK`` each fold model instead trains
-              ``--epochs`` more from EARLIER_WORK's fold model (same folds; no warm-up): the longer schedule.
+              random weights on a ``--data`` prepared with ``--raw-signal``. With ``--continue-from
+              EARLIER_WORK`` each fold model instead trains ``--epochs`` more from EARLIER_WORK's fold model
+              (same folds; no warm-up): the longer schedule.
 ``deep``      out-of-fold class probabilities of every training record (from the one fold model that
               held it out) and, for the validation records, the MEAN of the k fold models'
               probabilities (no extra full-split model); checked with ``training.oof.check_out_of_fold``.
@@ -68,6 +69,19 @@ GRID = (
     {"learning_rate": 0.03, "num_boost_round": 800, "num_leaves": 15, "min_data_in_leaf": 20},
 )
 COMMON = {"bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
+
+
+def _aligned(table, split: str, key: str, record_ids) -> np.ndarray:
+    """Rows ``SPLIT_KEY`` of an ``.npz`` table of per-record outputs, in the order of ``record_ids``."""
+    index = {str(r): i for i, r in enumerate(table[f"{split}_record_id"])}
+    return np.stack([table[f"{split}_{key}"][index[r]] for r in record_ids])
+
+
+def _average_f1(y, booster, deep) -> float:
+    """Macro F1 of the plain average of the booster's and the deep side's probabilities."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, (0.5 * (booster + deep)).argmax(-1), average="macro"))
 
 
 class Hybrid(StepRunner):
@@ -188,8 +202,7 @@ class Hybrid(StepRunner):
             log.info("%s: %d records with features (%d without)", split, len(ids[split]), missing)
 
         def columns(table, prefix, key, split):
-            index = {str(r): i for i, r in enumerate(table[f"{prefix}_record_id"])}
-            return np.stack([table[f"{prefix}_{key}"][index[r]] for r in ids[split]])
+            return _aligned(table, prefix, key, ids[split])
 
         def feats(split):
             return F[[frow[r] for r in ids[split]]]
@@ -262,6 +275,22 @@ class Hybrid(StepRunner):
         self.n_records = {s: len(ids[s]) for s in ids}
         self._boost_inputs = (names, feats, y, ids)
 
+    def _booster_oof(self, names, feats, y, ids, params, class_weight="balanced") -> np.ndarray:
+        """The features booster's out-of-fold probabilities of the training records over the deep models'
+        own folds (``folds/assignment.json``), first seed, so that it averages with their out-of-fold outputs."""
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
+        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
+        fold = np.array([int(fold_of[r]) for r in ids["train"]])
+        Xtr, ytr = feats("train"), y["train"]
+        out = np.zeros((len(fold), len(LABELS)))
+        for k in range(self.args.k):
+            held = fold == k
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0],
+                                    class_weight=class_weight)
+            out[held] = clf.fit(Xtr[~held], ytr[~held]).predict_proba(Xtr[held])
+        return out
+
     def step_blend(self):
         """Averages of the features booster with the MEAN of several out-of-fold deep sets: this work's
         and those of ``--extra-deep`` work folders (same folds, e.g. ``--model resnet1d``). Scored by
@@ -274,32 +303,20 @@ class Hybrid(StepRunner):
             return
         from sklearn.metrics import f1_score
 
-        from ecgsl_keras.modeling.stacking import StackedClassifier
-
         names, feats, y, ids = self._boost_inputs
-        sets = {"ecgsl": self.work / "deep_oof.npz"}
+        sets = {"ecgsl": self.work}
         for extra in self.args.extra_deep:
-            sets[Path(extra).name] = Path(extra) / "deep_oof.npz"
-        deep = {}
-        for name, path in sets.items():
-            table = np.load(path)
-            deep[name] = {}
-            for split in ("train", "validation"):
-                index = {str(r): i for i, r in enumerate(table[f"{split}_record_id"])}
-                deep[name][split] = np.stack([table[f"{split}_probabilities"][index[r]] for r in ids[split]])
-        params = self.rows["features"]["params"]
+            sets[Path(extra).name] = Path(extra)
         fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
-        fold = np.array([int(fold_of[r]) for r in ids["train"]])
         for extra in self.args.extra_deep:
             other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
             if any(other.get(r) != fold_of[r] for r in ids["train"]):
                 raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
-        Xtr = feats("train")
-        booster_oof = np.zeros((len(fold), len(LABELS)))
-        for k in range(self.args.k):
-            held = fold == k
-            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0])
-            booster_oof[held] = clf.fit(Xtr[~held], y["train"][~held]).predict_proba(Xtr[held])
+        deep = {}
+        for name, work in sets.items():
+            table = np.load(work / "deep_oof.npz")
+            deep[name] = {split: _aligned(table, split, "probabilities", ids[split]) for split in ("train", "validation")}
+        booster_oof = self._booster_oof(names, feats, y, ids, self.rows["features"]["params"])
         booster_val = self._seed_probs("features", names, feats, y)
         extras = [n for n in sets if n != "ecgsl"]   # each first j extra sets, without and with ECG-SL
         combos = {f"average_features_{'_'.join(members)}": members
@@ -311,13 +328,12 @@ class Hybrid(StepRunner):
                     "cv_macro_f1": float(f1_score(y["train"], deep[name]["train"].argmax(-1), average="macro"))}
         for row, members in combos.items():
             mean = {split: np.mean([deep[m][split] for m in members], axis=0) for split in ("train", "validation")}
-            cv = float(f1_score(y["train"], (0.5 * (booster_oof + mean["train"])).argmax(-1), average="macro"))
+            cv = _average_f1(y["train"], booster_oof, mean["train"])
             runs = [dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + mean["validation"])).argmax(-1)))
                     for seed, p in zip(self.args.seeds, booster_val)]
             self.rows[row] = {"deep_sets": members, "cv_macro_f1": cv, "runs": runs}
             log.info("%s: CV macro F1 %.4f, validation %.4f", row, cv, np.mean([r["macro_f1"] for r in runs]))
-        self.rows["average_ecgsl_features"]["cv_macro_f1"] = float(f1_score(
-            y["train"], (0.5 * (booster_oof + deep["ecgsl"]["train"])).argmax(-1), average="macro"))
+        self.rows["average_ecgsl_features"]["cv_macro_f1"] = _average_f1(y["train"], booster_oof, deep["ecgsl"]["train"])
 
     def _average_weighting(self, names, feats, y, ids, deep, params):
         """The average's booster with its class weighting chosen by k-fold CV of the AVERAGE on the training
@@ -331,8 +347,6 @@ class Hybrid(StepRunner):
         cached = json.loads((self.work / "boost_rows.json").read_text()).get("average_cv_weighting")
         if cached and len(cached["runs"]) == len(self.args.seeds):
             return cached
-        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
-        fold = np.array([int(fold_of[r]) for r in ids["train"]])
         Xtr, Xva, Dtr, Dva = feats("train"), feats("validation"), deep("train"), deep("validation")
         t0 = time.perf_counter()
 
@@ -341,12 +355,8 @@ class Hybrid(StepRunner):
 
         cv = []
         for weight in CLASS_WEIGHTS:
-            booster_oof = np.zeros((len(fold), len(LABELS)))
-            for k in range(self.args.k):
-                held = fold == k
-                booster_oof[held] = make(weight, self.args.seeds[0]).fit(Xtr[~held], y["train"][~held]).predict_proba(Xtr[held])
-            cv.append({"class_weight": weight,
-                       "cv_macro_f1_average": float(f1_score(y["train"], (0.5 * (booster_oof + Dtr)).argmax(-1), average="macro")),
+            booster_oof = self._booster_oof(names, feats, y, ids, params, class_weight=weight)
+            cv.append({"class_weight": weight, "cv_macro_f1_average": _average_f1(y["train"], booster_oof, Dtr),
                        "cv_macro_f1_booster": float(f1_score(y["train"], booster_oof.argmax(-1), average="macro"))})
             log.info("average, class weight %s: CV macro F1 %.4f (booster alone %.4f)", weight,
                      cv[-1]["cv_macro_f1_average"], cv[-1]["cv_macro_f1_booster"])

@@ -253,13 +253,14 @@ def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None
         if len(values) > 1:
             curve_seeds[side] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)),
                                  "n": len(values), "values": values}
-    split = _split_sizes(data or work / "data")
+    data = Path(data) if data else work / "data"
+    split = _split_sizes(data)
     diagnostic = None
     if (work / "diagnostic_masked.json").is_file():
         diagnostic = json.loads((work / "diagnostic_masked.json").read_text()).get("spaces")
     result = {"work": str(work), "runs": rows, "ecgsl_seeds": summary, "label_efficiency": curve,
               "label_efficiency_10pct_seeds": curve_seeds, "seeds": list(seeds), "split": split,
-              "data": str(data or work / "data"), "pretrain_data": str(pretrain_data or data or work / "data"),
+              "data": str(data), "pretrain_data": str(pretrain_data or data),
               "diagnostic": diagnostic}
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -272,10 +273,11 @@ def report(work: Path, seeds, results_dir: Path = HERE, data: Path | None = None
 
 def _split_sizes(data: Path) -> dict | None:
     """Training and validation record counts of the prepared folder (its manifest), for the report's text."""
-    manifest = Path(data) / "manifest.json"
-    if not manifest.is_file():
+    from tfrecords_tools import load_manifest
+
+    if not (Path(data) / "manifest.json").is_file():
         return None
-    splits = json.loads(manifest.read_text()).get("splits", {})
+    splits = load_manifest(str(data)).get("splits", {})
     return {name: (info or {}).get("examples") for name, info in splits.items()}
 
 
