@@ -209,11 +209,16 @@ def test_train_init_from_a_preset_name(preset_root, monkeypatch, tmp_path, cinc_
     from ecgsl_keras.training import trainer as train_lib
 
     monkeypatch.setenv(pretrained.ENV_VAR, str(preset_root))
-    summary = train_lib.train("finetune", cinc_sample_tfrecords, tmp_path / "ft", init_from=NAME, epochs=1,
-                              batch_size=16, strategy="onedevice", verbose=0)
+    # beats cut another way (as for the edge model: R-peaks found at the graph's rate): refused above,
+    # trained with adapt_signal, which records what differed
+    other = _copy_with_signal(cinc_sample_tfrecords, tmp_path / "other", r_offset=40)
+    summary = train_lib.train("finetune", other, tmp_path / "ft", init_from=NAME, epochs=1,
+                              batch_size=16, strategy="onedevice", verbose=0, adapt_signal=True)
     assert summary["epochs_completed"] == 1
     info = runs.read_json(tmp_path / "ft" / "config.json")
     assert info["experiment_config"]["model"]["d_model"] == TINY.d_model   # the preset's model config
+    assert [d.split(":")[0] for d in info["signal_adapted"]] == ["r_offset"]
+    assert info["experiment_config"]["signal"]["r_offset"] == 40          # the run's beats are the data's
 
 
 # --- the presets shipped in the package ---------------------------------------------------------

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiclass / per-beat: focal loss with this gamma instead of cross-entropy (0 = off)")
     p.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="balanced class weights as sample weights (TrainConfig.class_weights, default on)")
+    p.add_argument("--adapt-signal", action="store_true",
+                   help="--init-from a model whose beats were cut with another signal config (e.g. R-peaks found at "
+                        "another rate): train it on the data's beats instead of refusing; the differing fields go "
+                        "to config.json (signal_adapted)")
     p.add_argument("--overwrite", action="store_true", help="replace the content of an existing --run-dir")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (on stderr)")
     return p
@@ -55,6 +59,7 @@ def options(args, argv=None):
                         label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
                         label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
                         use_class_weights=args.class_weights, encoder_warmup_epochs=args.encoder_warmup_epochs,
+                        adapt_signal=args.adapt_signal,
                         overwrite=args.overwrite, verbose=args.verbose,
                         command=["python", "-m", "ecgsl_keras.train"]
                         + list(argv if argv is not None else sys.argv[1:]))

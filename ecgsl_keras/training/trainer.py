@@ -47,7 +47,7 @@ from pathlib import Path
 
 from ecgsl_keras import fileio
 from ecgsl_keras import tasks as tasks_lib
-from ecgsl_keras.config import ExperimentConfig, SignalConfig
+from ecgsl_keras.config import ExperimentConfig, SignalConfig, signal_mismatch
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.evaluation import evaluate
 from ecgsl_keras.store import runs
@@ -90,6 +90,7 @@ class TrainOptions:
     focal_gamma: float | None = None
     use_class_weights: bool | None = None
     encoder_warmup_epochs: int | None = None
+    adapt_signal: bool = False
     overwrite: bool = False
     verbose: int | None = None
     command: object = None
@@ -228,9 +229,17 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     init_info = runs.load_run_info(init_from) if init_from is not None else None
     config = options.apply(resolve_config(o.config, manifest, data, init_info=init_info))   # the options, once
     config = stage.adapt_config(config, manifest)   # e.g. hybrid: model.n_record_features from the data
+    signal_adapted = None
     if init_info is not None:   # the init model's beats must be the data's (ecgsl_keras.config.signal_mismatch)
-        runs.check_model_signal(init_from, (init_info.get("experiment_config") or {}).get("signal"),
-                                (manifest.get("metadata") or {}).get("signal_config"), fs.join(data, "manifest.json"))
+        init_signal = (init_info.get("experiment_config") or {}).get("signal")
+        data_signal = (manifest.get("metadata") or {}).get("signal_config")
+        if o.adapt_signal and init_signal and data_signal:
+            # on purpose: the model learns the data's beats (e.g. cut where an edge graph finds the peaks)
+            signal_adapted = signal_mismatch(data_signal, init_signal)
+            log.info("--adapt-signal: the init model's beats were cut otherwise (data != model: %s)",
+                     "; ".join(signal_adapted) or "none")
+        else:
+            runs.check_model_signal(init_from, init_signal, data_signal, fs.join(data, "manifest.json"))
     task_obj = resolve_task(manifest, data, o.task)
     stage.check_task(task_obj, fs.join(data, "manifest.json"))
     seed = config.train.seed
@@ -253,6 +262,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
         "stage": stage.name, "task": task_obj.to_dict() if task_obj is not None else None,
         "experiment_config": config.to_dict(), "data": str(data), "seed": seed, "model_kind": model,
         "init_from": str(Path(init_from).resolve()) if init_from is not None else None,
+        "signal_adapted": signal_adapted,   # the signal fields the init model was trained with otherwise
         "strategy": strategy_lib.describe(dist), "global_batch_size": global_batch, "steps_per_epoch": steps,
         "monitor": monitor, "monitor_mode": mode, "versions": runs.versions(), "status": runs.STATUS_RUNNING,
         "lead": (manifest.get("metadata") or {}).get("lead"),   # the lead it learns (serving.inference.find_lead)
