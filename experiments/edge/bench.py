@@ -124,9 +124,8 @@ def cinc(args, export: Path) -> dict:
     meta = _meta(export)
     rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
     predictor = load_model(args.model)
-    cfg = predictor.config
     reader = open_dataset("cinc2017", args.cinc)
-    splits = assign_splits(reader, "cinc2017", "default", cfg.train.validation_fraction, cfg.train.seed)
+    splits = assign_splits(reader, "cinc2017", "default", args.validation_fraction, args.split_seed)
     ids = sorted(rid for rid, split in splits.items() if split == "validation")
     if args.limit:
         ids = ids[: args.limit]
@@ -163,7 +162,7 @@ def cinc(args, export: Path) -> dict:
     def preds(key):
         return np.array([noisy if r[key] is None else r[key] for r in rows])
 
-    result = {"records": len(rows), "split": "validation (prepare.assign_splits, seed %d)" % cfg.train.seed,
+    result = {"records": len(rows), "split": "validation (prepare.assign_splits, seed %d)" % args.split_seed,
               "refused": {key: int(sum(r.get(key) is None for r in rows)) for key in ["python", *runs]},
               "macro_f1": {key: float(f1_score(y, preds(key), average="macro")) for key in ["python", *runs]},
               "python_peak_agreement_50ms": {**peaks, "sensitivity": peaks["tp"] / max(peaks["tp"] + peaks["fn"], 1),
@@ -227,6 +226,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="+", default=["latency", "mitdb", "cinc"])
     p.add_argument("--limit", type=int, default=0, help="CinC records (0: all 1,365)")
     p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--split-seed", type=int, default=42,
+                   help="seed prepare split the CinC records with (its default; not the model's training seed)")
+    p.add_argument("--validation-fraction", type=float, default=0.2)
     args = p.parse_args(argv)
     export, work = Path(args.export), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

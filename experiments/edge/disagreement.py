@@ -46,6 +46,9 @@ def main(argv=None) -> int:
     p.add_argument("--rows", help="write the per-record classes here (JSON)")
     p.add_argument("--input-rate", type=float, default=None, help="the graph's input rate (default target_fs)")
     p.add_argument("--detect-at-input-rate", action="store_true", help="EdgeConfig.detect_at_input_rate")
+    p.add_argument("--split-seed", type=int, default=42,
+                   help="seed prepare split the CinC records with (its default; not the model's training seed)")
+    p.add_argument("--validation-fraction", type=float, default=0.2)
     args = p.parse_args(argv)
 
     predictor = load_model(args.model)
@@ -59,7 +62,7 @@ def main(argv=None) -> int:
     full = tf.function(lambda x: graph(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
     front = tf.function(lambda x: graph.front(x), input_signature=[tf.TensorSpec((None,), tf.float32)])
     reader = open_dataset("cinc2017", args.cinc)
-    splits = assign_splits(reader, "cinc2017", "default", cfg.train.validation_fraction, cfg.train.seed)
+    splits = assign_splits(reader, "cinc2017", "default", args.validation_fraction, args.split_seed)
     ids = sorted(r for r, s in splits.items() if s == "validation")[:: args.every]
 
     def run(w):
