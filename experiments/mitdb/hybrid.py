@@ -28,7 +28,8 @@ per-beat model on each fold, scoring the other (``left_out_predictions.npz``). T
              from ``--mitdb-dir``, cut at the prepared beats' R-peaks by ``lead_beats``; ``second_table``,
              cached in WORK/hybrid), with ``TWO_LEAD_MODELS``: balanced logistic regression, linear SVM, RBF
              SVM (softmax of the decision values), a shallow LightGBM (``TWO_LEAD_PARAMS``) and a per-group
-             ensemble (one booster per column group, product of probabilities); ``two_lead_chosen``: per fold,
+             ensemble (one booster per column group, product of probabilities), and the mean of the booster's
+             and the RBF SVM's probabilities (``TWO_LEAD_AVERAGES``); ``two_lead_chosen``: per fold,
              the two-lead row (with or without offsets) of the best inner-CV macro F1 on the training fold;
              ``two_lead_booster_ecgsl_average``: mean with ECG-SL. The booster's spread over ``BOOSTER_SEEDS``
              goes to ``two_lead_booster_seeds``;
@@ -72,6 +73,7 @@ TWO_LEAD_PARAMS = {"learning_rate": 0.05, "num_boost_round": 150, "num_leaves": 
 LINEAR_SVM_C = 0.1
 RBF_SVM_C = 1.0
 TWO_LEAD_MODELS = ("linear", "linear_svm", "rbf_svm", "booster", "group_ensemble")
+TWO_LEAD_AVERAGES = {"booster_rbf_svm_average": ("booster", "rbf_svm")}   # row -> the two models it averages
 BOOSTER_SEEDS = (42, 43, 44)   # the two_lead_booster row's spread over booster seeds
 TARGETS = {"S_sensitivity": 0.80, "S_positive_predictivity": 0.60, "V_sensitivity": 0.92,
            "V_positive_predictivity": 0.90}
@@ -402,19 +404,25 @@ def main(argv=None) -> int:
             X, names, groups = two_lead_columns(train)
             X_test = two_lead_columns(test)[0]
             y = train["target"]
-            inner_f1 = {}
-            for kind in TWO_LEAD_MODELS:
+            inner_f1, inner_probs = {}, {}
+            for kind in TWO_LEAD_MODELS + tuple(TWO_LEAD_AVERAGES):
                 row = f"two_lead_{kind}"
                 t0 = time.perf_counter()
-                inner_p = np.zeros((len(y), len(labels)))
-                for group in inner:
-                    m = np.isin(train["record"], group)
-                    inner_p[m] = fit_predict(kind, X[~m], y[~m], X[m], names, groups, labels, args.seed)
+                if kind in TWO_LEAD_AVERAGES:
+                    pair = [f"two_lead_{k}" for k in TWO_LEAD_AVERAGES[kind]]
+                    inner_p = 0.5 * (inner_probs[pair[0]] + inner_probs[pair[1]])
+                    probs[row] = 0.5 * (probs[pair[0]] + probs[pair[1]])
+                else:
+                    inner_p = np.zeros((len(y), len(labels)))
+                    for group in inner:
+                        m = np.isin(train["record"], group)
+                        inner_p[m] = fit_predict(kind, X[~m], y[~m], X[m], names, groups, labels, args.seed)
+                    probs[row] = fit_predict(kind, X, y, X_test, names, groups, labels, args.seed)
+                inner_probs[row] = inner_p
                 off = choose_offsets(y, inner_p, labels)
                 offsets_chosen.setdefault(row, {})[held_out] = off
                 inner_f1[row] = _macro_nsvf(y, inner_p, labels)
                 inner_f1[row + "+offsets"] = _macro_nsvf(y, _apply(inner_p, off), labels)
-                probs[row] = fit_predict(kind, X, y, X_test, names, groups, labels, args.seed)
                 log.info("held-out fold %d, %s: inner F1 %.3f (%.3f with offsets), %.0f s", held_out, row,
                          inner_f1[row], inner_f1[row + "+offsets"], time.perf_counter() - t0)
             for seed in BOOSTER_SEEDS:
