@@ -50,3 +50,84 @@ def test_flat_beats_give_nan_correlations_not_errors():
 def test_wrong_shapes_are_refused(beats, rr):
     with pytest.raises(ValueError, match="beats must be|rr must be"):
         per_beat_features(beats, rr)
+
+
+# --- second set: RR context, scale-free morphology, a second lead (issue 18) ---------------------------------
+
+from ecgsl_keras.data.per_beat_features import (MORPHOLOGY_FEATURE_NAMES, MORPHOLOGY_FEATURES,  # noqa: E402
+                                                 RR_CONTEXT_FEATURE_NAMES, RR_CONTEXT_FEATURES, lead_beats,
+                                                 morphology_features, rr_context_features)
+
+
+def _rr_of(times_s):
+    from ecgsl_keras.data.signal import rr_features
+
+    return rr_features(np.asarray(times_s) * 1000.0, 1000.0)
+
+
+def test_second_set_is_documented_with_units():
+    for table, names in ((RR_CONTEXT_FEATURES, RR_CONTEXT_FEATURE_NAMES),
+                         (MORPHOLOGY_FEATURES, MORPHOLOGY_FEATURE_NAMES)):
+        assert len(names) == len(set(names)) == len(table)
+        assert all(unit and meaning for unit, meaning in table.values())
+    assert not set(RR_CONTEXT_FEATURE_NAMES) & set(FEATURE_NAMES)
+    assert not set(MORPHOLOGY_FEATURE_NAMES) & set(FEATURE_NAMES)
+
+
+def test_a_premature_beat_in_a_regular_rhythm_stands_out_and_atrial_fibrillation_is_irregular():
+    rng = np.random.default_rng(0)
+    regular = np.cumsum(np.full(120, 0.8))
+    regular[60] -= 0.3                                       # beat 60 comes 300 ms early: compensatory pause
+    X = rr_context_features(regular, _rr_of(regular))
+    col = {name: X[:, i] for i, name in enumerate(RR_CONTEXT_FEATURE_NAMES)}
+    assert X.shape == (120, len(RR_CONTEXT_FEATURE_NAMES)) and np.isfinite(X).all()
+    assert col["pre_rr_past10_ratio"][60] == pytest.approx(0.5 / 0.8)
+    np.testing.assert_allclose(col["pre_rr_past10_ratio"][1:60], 1.0)
+    assert col["post_rr_past10_ratio"][60] == pytest.approx(1.1 / 0.8)
+    assert col["pre_rr_5min_ratio"][60] < 0.7 and col["pre_rr_past10_z"][60] < -10
+    assert col["rr_irregularity"][60] < 0.01                 # one ectopic beat does not make the rhythm irregular
+    fibrillation = np.cumsum(rng.uniform(0.4, 1.2, 120))
+    Xf = rr_context_features(fibrillation, _rr_of(fibrillation))
+    irregular = Xf[:, RR_CONTEXT_FEATURE_NAMES.index("rr_irregularity")]
+    assert np.median(irregular) > 0.2
+    with pytest.raises(ValueError, match="rr must be"):
+        rr_context_features(regular[:5], _rr_of(regular))
+
+
+def test_haar_coefficients_match_pywt_and_ventricular_beats_differ_from_the_median_beat():
+    beats, rr, labels = mitdb_beats("208")
+    M = morphology_features(beats)
+    assert M.shape == (len(beats), len(MORPHOLOGY_FEATURE_NAMES)) and np.isfinite(M).all()
+    pywt = pytest.importorskip("pywt")
+    from ecgsl_keras.data.per_beat_features import BASELINE
+
+    centred = beats[0].astype(np.float64) - np.median(beats[0, BASELINE])
+    median = np.median(beats - np.median(beats[:, BASELINE], axis=1, keepdims=True), axis=0)
+    expected = pywt.wavedec(centred, "db1", level=3)[0] / np.sqrt((median ** 2).mean())
+    np.testing.assert_allclose(M[0, :12], expected, rtol=1e-5)
+    diff = np.abs(M[:, 12:24]).sum(axis=1)
+    assert np.median(diff[labels == V]) > 2 * np.median(diff[labels == N])
+
+
+def test_lead_beats_reproduce_the_prepared_beats_and_cut_v1_at_the_same_r_peaks():
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.datasets.wfdb_folder import read_wfdb_signal
+    from ecgsl_keras.data.prepare import match_beat_labels
+    from ecgsl_keras.data.signal import preprocess
+    from helpers import MITDB_FIXTURE
+
+    record = open_dataset("mitdb", MITDB_FIXTURE).load("119")
+    seconds = int(90 * record.fs)
+    prepared = preprocess(record.lead(None)[:seconds], record.fs, path=record.path)
+    same = lead_beats(record.lead(None)[:seconds], record.fs, prepared.rpeaks)
+    np.testing.assert_allclose(same, prepared.beats, atol=1e-5)          # the same chain, the same window
+    v1, fs, names, _ = read_wfdb_signal(MITDB_FIXTURE / "119", lead="V1", sampto=seconds)
+    assert list(names) == ["V1"]
+    beats_v1 = lead_beats(v1[:, 0], fs, prepared.rpeaks)
+    assert beats_v1.shape == prepared.beats.shape and not np.allclose(beats_v1, prepared.beats)
+    labels = match_beat_labels(prepared.rpeaks_native, record.beat_annotations, tasks.MITDB_AAMI, record.fs)
+    X = per_beat_features(beats_v1, prepared.rr)
+    residual = _column(X, "residual_norm")
+    assert np.median(residual[labels == V]) > 2 * np.median(residual[labels == N])   # V beats differ in V1 too
+    with pytest.raises(ValueError, match="no full window"):
+        lead_beats(v1[:, 0], fs, np.array([1, 50, 100]))

@@ -17,6 +17,14 @@ NaN policy: a record with one beat has no RR context (``rr_features`` needs two 
 never hold one); a beat whose correlation is undefined (a flat beat or a flat median beat) gets NaN for
 ``median_corr`` / ``median_corr_qrs``; amplitude ratios against a flat median beat are NaN. LightGBM routes
 NaN by its learned direction (``modeling.stacking``, ``nan_policy="keep"``), so NaN is never filled.
+
+Second set (issue 18, the published inter-patient recipe): ``rr_context_features`` divides the RR intervals
+by a causal local average (the previous 10 RR) and by a 5-minute window (Lin & Yang 2014; de Chazal et al.
+2004); ``morphology_features`` gives scale-free shape descriptors (Haar = db1 level-3 wavelet approximation of
+the beat and of its difference from the record's median beat, both over the median beat's RMS; skewness and
+kurtosis of five parts of the beat, Mondéjar-Guerra et al. 2019); ``lead_beats`` cuts another lead of the same
+record (e.g. V1) at the R-peaks found on the first, with the same cleaning, resampling and per-record
+normalisation, so ``per_beat_features`` and ``morphology_features`` apply to it unchanged.
 """
 from __future__ import annotations
 
@@ -24,7 +32,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s"]
+__all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_CONTEXT_FEATURES",
+           "RR_CONTEXT_FEATURE_NAMES", "rr_context_features", "MORPHOLOGY_FEATURES", "MORPHOLOGY_FEATURE_NAMES",
+           "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -142,3 +152,151 @@ def per_beat_features(beats, rr) -> np.ndarray:
         "qrs_max_mv": qrs.max(axis=1), "qrs_min_mv": qrs.min(axis=1),
     }
     return np.stack([np.asarray(columns[name], np.float64) for name in FEATURE_NAMES], axis=1)
+
+
+# --- second set: local RR context, scale-free morphology, a second lead -------------------------------------
+
+PAST_RR_BEATS = 10       # causal local average: the previous 10 RR intervals
+RR_WINDOW_S = 300.0      # the 5-minute window (centred on the beat, shorter at the record's edges)
+WAVELET_LEVEL = 3        # Haar (db1) approximation: 2**3 = 8 samples (80 ms at 100 Hz) per coefficient
+IRREGULARITY_BEATS = 33  # the centred window of rr_irregularity
+HOS_PARTS = 5            # skewness / kurtosis over 5 equal parts of the beat
+
+RR_CONTEXT_FEATURES = OrderedDict([
+    ("pre_rr_past10_ratio", ("1", "pre RR / mean of the previous 10 pre-RRs (causal local rhythm; the first beat: 1)")),
+    ("post_rr_past10_ratio", ("1", "post RR / the same causal mean")),
+    ("pre_rr_5min_ratio", ("1", "pre RR / mean pre-RR of the beats within +-150 s")),
+    ("post_rr_5min_ratio", ("1", "post RR / mean pre-RR of the beats within +-150 s")),
+    ("local_rr_5min_ratio", ("1", "local (9-beat) RR / mean pre-RR of the beats within +-150 s")),
+    ("past10_rr_norm", ("1", "mean of the previous 10 pre-RRs / the record's average RR")),
+    ("past10_rr_cv", ("1", "coefficient of variation (sd / mean) of the previous 10 pre-RRs: an irregular rhythm "
+                           "(atrial fibrillation) makes a short RR less telling (the first beat: 0)")),
+    ("window_rr_cv", ("1", "coefficient of variation of the pre-RRs within +-150 s")),
+    ("pre_rr_past10_z", ("1", "(pre RR - mean of the previous 10) / their sd (sd floored at 2% of the mean): "
+                              "prematurity against the local variability")),
+    ("rr_irregularity", ("1", "the smallest over lags 1, 2, 3 of the median |RR_i - RR_(i-lag)| over the 33 beats "
+                              "centred on the beat, / their mean RR: high in atrial fibrillation, low in a regular "
+                              "rhythm with a few ectopic beats and in bigeminy (lag 2) or trigeminy (lag 3)")),
+])
+RR_CONTEXT_FEATURE_NAMES = tuple(RR_CONTEXT_FEATURES)
+
+MORPHOLOGY_FEATURES = OrderedDict(
+    [(f"wavelet_{i}", ("1", f"Haar level-3 approximation coefficient {i} (samples {8 * i}..{8 * i + 7}, R at 32) of "
+                            "the baseline-removed beat / the record's median beat's RMS")) for i in range(12)]
+    + [(f"wavelet_diff_{i}", ("1", "the same coefficient of (beat - the record's median beat) / median beat RMS"))
+       for i in range(12)]
+    + [(f"skewness_{i}", ("1", f"skewness of part {i} of 5 equal parts of the beat")) for i in range(HOS_PARTS)]
+    + [(f"kurtosis_{i}", ("1", f"excess kurtosis of part {i} of 5 equal parts of the beat")) for i in range(HOS_PARTS)]
+)
+MORPHOLOGY_FEATURE_NAMES = tuple(MORPHOLOGY_FEATURES)
+
+# The FEATURE_NAMES columns that describe the beat's shape only (no RR): what a second lead adds.
+SHAPE_FEATURE_NAMES = FEATURE_NAMES[FEATURE_NAMES.index("qrs_width_ms"):]
+
+
+def rr_context_features(rpeaks_s, rr) -> np.ndarray:
+    """(n, len(RR_CONTEXT_FEATURE_NAMES)) RR context of one record's beats (in beat order).
+
+    ``rpeaks_s``: (n,) R-peak times in seconds; ``rr``: (n, >= 3) previous / next / local RR (s) as for
+    ``per_beat_features``. NaN where a ratio is undefined (zero denominators).
+    """
+    t = np.asarray(rpeaks_s, np.float64).reshape(-1)
+    rr = np.asarray(rr, np.float64)
+    if rr.ndim != 2 or rr.shape[0] != t.shape[0] or rr.shape[1] < 3:
+        raise ValueError(f"rr must be (n, 3) previous/next/local RR for the {t.shape[0]} R-peaks, got {rr.shape}")
+    n = t.shape[0]
+    if n == 0:
+        return np.zeros((0, len(RR_CONTEXT_FEATURE_NAMES)), np.float64)
+    pre, post, local = rr[:, 0], rr[:, 1], rr[:, 2]
+    cumulative = np.concatenate([[0.0], np.cumsum(pre)])
+    squares = np.concatenate([[0.0], np.cumsum(pre ** 2)])
+    index = np.arange(n)
+    first = np.maximum(index - PAST_RR_BEATS, 0)
+    count = np.maximum(index - first, 1)
+    past = np.where(index > first, (cumulative[index] - cumulative[first]) / count, pre)
+    past_sd = np.where(index > first, np.sqrt(np.maximum((squares[index] - squares[first]) / count - past ** 2, 0.0)),
+                       0.0)
+    lo = np.searchsorted(t, t - RR_WINDOW_S / 2, side="left")
+    hi = np.searchsorted(t, t + RR_WINDOW_S / 2, side="right")
+    width = np.maximum(hi - lo, 1)
+    window = (cumulative[hi] - cumulative[lo]) / width
+    window_sd = np.sqrt(np.maximum((squares[hi] - squares[lo]) / width - window ** 2, 0.0))
+    half = IRREGULARITY_BEATS // 2
+    irregular = np.full(n, np.inf)
+    for lag in (1, 2, 3):
+        diffs = np.full(n, np.nan)
+        diffs[lag:] = np.abs(pre[lag:] - pre[:-lag])
+        for i in range(n):
+            lo_i, hi_i = max(i - half, 0), min(i + half + 1, n)
+            window_diffs = diffs[lo_i:hi_i]
+            if np.isfinite(window_diffs).any():
+                irregular[i] = min(irregular[i], np.nanmedian(window_diffs) / max(pre[lo_i:hi_i].mean(), 1e-9))
+    irregular[~np.isfinite(irregular)] = 0.0           # a record of fewer than 2 beats: nothing irregular
+    columns = {
+        "rr_irregularity": irregular,
+        "pre_rr_past10_ratio": _ratio(pre, past), "post_rr_past10_ratio": _ratio(post, past),
+        "pre_rr_5min_ratio": _ratio(pre, window), "post_rr_5min_ratio": _ratio(post, window),
+        "local_rr_5min_ratio": _ratio(local, window), "past10_rr_norm": _ratio(past, record_rr_s(rr)),
+        "past10_rr_cv": _ratio(past_sd, past), "window_rr_cv": _ratio(window_sd, window),
+        "pre_rr_past10_z": _ratio(pre - past, np.maximum(past_sd, 0.02 * past)),
+    }
+    return np.stack([np.asarray(columns[name], np.float64) for name in RR_CONTEXT_FEATURE_NAMES], axis=1)
+
+
+def _moments(parts: np.ndarray) -> tuple:
+    """Skewness and excess kurtosis along the last axis; 0 for a flat part."""
+    centred = parts - parts.mean(axis=-1, keepdims=True)
+    var = (centred ** 2).mean(axis=-1)
+    ok = var > 1e-12
+    safe = np.where(ok, var, 1.0)
+    skew = np.where(ok, (centred ** 3).mean(axis=-1) / safe ** 1.5, 0.0)
+    kurt = np.where(ok, (centred ** 4).mean(axis=-1) / safe ** 2 - 3.0, 0.0)
+    return skew, kurt
+
+
+def _haar_approximation(x: np.ndarray) -> np.ndarray:
+    """db1 level-``WAVELET_LEVEL`` approximation coefficients (pywt.wavedec(x, "db1", level=3)[0] for a length
+    divisible by 8): the sum of each run of 8 samples times (1/sqrt 2)**3."""
+    step = 2 ** WAVELET_LEVEL
+    usable = (x.shape[1] // step) * step
+    return x[:, :usable].reshape(len(x), -1, step).sum(axis=2) * (2.0 ** (-WAVELET_LEVEL / 2))
+
+
+def morphology_features(beats) -> np.ndarray:
+    """(n, len(MORPHOLOGY_FEATURE_NAMES)) scale-free shape descriptors of one record's beats (one lead).
+
+    ``beats`` as for ``per_beat_features`` (n, 96) at 100 Hz, R at sample 32. Amplitudes are divided by the
+    record's median beat's RMS (NaN for a flat median beat), so they compare across patients and leads.
+    """
+    beats = np.asarray(beats, np.float64)
+    if beats.ndim != 2 or beats.shape[1] != 96:
+        raise ValueError(f"beats must be (n, 96) samples at 100 Hz, got {beats.shape}")
+    n = beats.shape[0]
+    if n == 0:
+        return np.zeros((0, len(MORPHOLOGY_FEATURE_NAMES)), np.float64)
+    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    median = np.median(centred, axis=0)
+    rms = np.sqrt((median ** 2).mean())
+    scale = rms if rms > 1e-6 else np.nan
+    wavelet = _haar_approximation(centred) / scale
+    wavelet_diff = _haar_approximation(centred - median) / scale
+    parts = np.array_split(np.arange(beats.shape[1]), HOS_PARTS)
+    skew, kurt = zip(*(_moments(centred[:, idx]) for idx in parts))
+    return np.concatenate([wavelet, wavelet_diff, np.stack(skew, axis=1), np.stack(kurt, axis=1)], axis=1)
+
+
+def lead_beats(signal, fs, rpeaks, config=None) -> np.ndarray:
+    """Beats of another lead of a record cut at ``rpeaks`` (sample positions at ``config.target_fs``, as
+    ``signal.preprocess`` returns them for the first lead): the same clean / resample / per-record
+    normalise chain and the same window, so the beats line up with the first lead's one for one.
+    Returns float32 (len(rpeaks), beat_len); raises ValueError if a window does not fit in the signal."""
+    from ecgsl_keras.data import signal as signal_lib
+
+    config = config or signal_lib.SignalConfig()
+    cleaned = signal_lib.clean(np.asarray(signal, np.float64), float(fs), config.clean_method)
+    resampled = signal_lib.resample(cleaned, float(fs), float(config.target_fs))
+    normalised = signal_lib.normalize(resampled, config.normalize).astype(np.float32)
+    beats, kept = signal_lib.segment(normalised, rpeaks, config)
+    if kept.size != len(rpeaks):
+        raise ValueError(f"{len(rpeaks) - kept.size} of {len(rpeaks)} R-peaks have no full window in this lead")
+    return beats

@@ -22,6 +22,17 @@ per-beat model on each fold, scoring the other (``left_out_predictions.npz``). T
              linear discriminants;
            * ``linear_features_average``: mean of the ``linear`` and ``features`` probabilities (the linear model's
              S sensitivity with the booster's V positive predictivity);
+           * ``two_lead_<model>`` (``--no-two-lead`` leaves them out): the ``linear`` columns + the RR context
+             (``rr_context_features``: RR over the previous 10 RR and over a 5-minute window, local variability,
+             ``rr_irregularity``) + the shape columns of the record's OTHER lead (V1; V5 in 114, V4 in 124; read
+             from ``--mitdb-dir``, cut at the prepared beats' R-peaks by ``lead_beats``; ``second_table``,
+             cached in WORK/hybrid), with ``TWO_LEAD_MODELS``: balanced logistic regression, linear SVM, RBF
+             SVM (softmax of the decision values), a shallow LightGBM (``TWO_LEAD_PARAMS``) and a per-group
+             ensemble (one booster per column group, product of probabilities), and the mean of the booster's
+             and the RBF SVM's probabilities (``TWO_LEAD_AVERAGES``); ``two_lead_chosen``: per fold,
+             the two-lead row (with or without offsets) of the best inner-CV macro F1 on the training fold;
+             ``two_lead_booster_ecgsl_average``: mean with ECG-SL. The booster's spread over ``BOOSTER_SEEDS``
+             goes to ``two_lead_booster_seeds``;
            each with the argmax and with per-class log-probability offsets chosen on the TRAINING fold by an
            inner leave-records-out split (two groups of its records, ``leave_records_out_folds``), maximising
            the mean F1 over N, S, V, F: no left-out beat takes part in any choice.
@@ -54,6 +65,16 @@ LINEAR_FEATURES = ("pre_rr_norm", "post_rr_norm", "local_rr_norm", "pre_local_ra
                    "qrs_width_norm", "median_corr", "median_corr_qrs", "residual_norm", "r_amplitude_norm",
                    "qrs_p2p_norm", "p_energy_norm", "t_energy_norm")
 OFFSETS = np.arange(-3.0, 3.01, 0.25)
+# --- the two-lead rows (``second_table``) -------------------------------------------------------------------
+# Booster for the two-lead rows: shallow and strongly regularised (4 leaves, >= 400 beats a leaf, L2 10, half
+# the columns a tree): with 11 training records a deeper booster learns record-specific shapes.
+TWO_LEAD_PARAMS = {"learning_rate": 0.05, "num_boost_round": 150, "num_leaves": 4, "min_data_in_leaf": 400,
+                   "bagging_fraction": 0.7, "bagging_freq": 1, "feature_fraction": 0.5, "lambda_l2": 10.0}
+LINEAR_SVM_C = 0.1
+RBF_SVM_C = 1.0
+TWO_LEAD_MODELS = ("linear", "linear_svm", "rbf_svm", "booster", "group_ensemble")
+TWO_LEAD_AVERAGES = {"booster_rbf_svm_average": ("booster", "rbf_svm")}   # row -> the two models it averages
+BOOSTER_SEEDS = (42, 43, 44)   # the two_lead_booster row's spread over booster seeds
 TARGETS = {"S_sensitivity": 0.80, "S_positive_predictivity": 0.60, "V_sensitivity": 0.92,
            "V_positive_predictivity": 0.90}
 
@@ -109,6 +130,119 @@ def beat_table(data: Path, config, task, encoder=None) -> dict:
     if out["embedding"]:
         table["embedding"] = np.stack(out["embedding"]).astype(np.float32)
     return table
+
+
+def second_table(data: Path, mitdb_dir: Path, config, keys) -> dict:
+    """The second feature set (``--two-lead``), per key of ``keys`` (the ``beat_table`` order): the RR context
+    (``rr_context_features``), the first lead's scale-free morphology (``morphology_features``) and, from the
+    record's other lead (the one of its .hea that is not MLII: V1, V5 in 114, V4 in 124), ``per_beat_features``'
+    shape columns and ``morphology_features``, cut at the SAME R-peaks as the prepared beats (``lead_beats``).
+    Columns: ``second_names`` order; ``second_lead``: ``record:lead`` of every record."""
+    import tensorflow as tf
+
+    from ecgsl_keras.data import per_beat_features as pbf
+    from ecgsl_keras.data.datasets.wfdb_folder import read_header, read_wfdb_signal
+    from tfrecords_tools.schema import decode_numpy
+
+    examples = {}
+    for shard in sorted(Path(data).glob("*.tfrecord")):
+        for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+            ex = decode_numpy(raw)
+            examples.setdefault(ex.record_id, []).append(ex)
+    shape_idx = [pbf.FEATURE_NAMES.index(n) for n in pbf.SHAPE_FEATURE_NAMES]
+    rows, leads = {}, {}
+    for rid, exs in sorted(examples.items()):
+        exs.sort(key=lambda e: e.segment_start_s)
+        beat_keys = [f"{rid}@{np.asarray(np.float32(e.segment_start_s)).astype(str)}#{i}"
+                     for e in exs for i in range(len(e.rpeaks))]
+        beats = np.concatenate([e.beats for e in exs])
+        rr = np.concatenate([e.rr for e in exs])
+        rpeaks = np.concatenate([e.rpeaks for e in exs])
+        fs = exs[0].fs
+        base = Path(mitdb_dir) / rid
+        names = [str(n) for n in read_header(base).sig_name]
+        other = [n for n in names if n.upper() != "MLII"][0]
+        lead2, lead_fs, _, _ = read_wfdb_signal(base, lead=other)
+        beats2 = pbf.lead_beats(lead2[:, 0], lead_fs, rpeaks, config.signal)
+        X = np.concatenate([pbf.rr_context_features(rpeaks / fs, rr), pbf.morphology_features(beats),
+                            pbf.per_beat_features(beats2, rr)[:, shape_idx], pbf.morphology_features(beats2)], axis=1)
+        rows.update(zip(beat_keys, X))
+        leads[rid] = other
+    missing = [k for k in keys if str(k) not in rows]
+    if missing:
+        raise SystemExit(f"{len(missing)} beats of the table have no second-lead row (e.g. {missing[:3]})")
+    return {"key": np.asarray(keys), "second": np.stack([rows[str(k)] for k in keys]),
+            "second_lead": np.array([f"{r}:{l}" for r, l in sorted(leads.items())])}
+
+
+def second_names() -> list:
+    from ecgsl_keras.data import per_beat_features as pbf
+
+    return (list(pbf.RR_CONTEXT_FEATURE_NAMES) + list(pbf.MORPHOLOGY_FEATURE_NAMES)
+            + [f"lead2_{n}" for n in pbf.SHAPE_FEATURE_NAMES + pbf.MORPHOLOGY_FEATURE_NAMES])
+
+
+def two_lead_columns(table) -> tuple:
+    """(X, names, groups) of the two-lead rows: ``LINEAR_FEATURES`` (RR divided by the record's average RR,
+    shape against the median beat), the RR context, and the second lead's shape against its own median beat
+    (no absolute amplitude, no absolute RR, no raw wavelet coefficients: they do not carry across patients).
+    ``groups``: name -> column indices, for the per-group ensemble (``rr``, ``lead1``, ``lead2``)."""
+    from ecgsl_keras.data import per_beat_features as pbf
+
+    second = second_names()
+    lead2 = [f"lead2_{n}" for n in pbf.SHAPE_FEATURE_NAMES if not n.endswith("_mv")]
+    first_idx = [pbf.FEATURE_NAMES.index(n) for n in LINEAR_FEATURES]
+    second_idx = [second.index(n) for n in list(pbf.RR_CONTEXT_FEATURE_NAMES) + lead2]
+    X = np.concatenate([table["features"][:, first_idx], table["second"][:, second_idx]], axis=1)
+    names = list(LINEAR_FEATURES) + list(pbf.RR_CONTEXT_FEATURE_NAMES) + lead2
+    rr_names = set(LINEAR_FEATURES[:5]) | set(pbf.RR_CONTEXT_FEATURE_NAMES)
+    groups = {"rr": [i for i, n in enumerate(names) if n in rr_names],
+              "lead1": [i for i, n in enumerate(names) if n not in rr_names and not n.startswith("lead2_")],
+              "lead2": [i for i, n in enumerate(names) if n.startswith("lead2_")]}
+    return X, names, groups
+
+
+def _softmax(z):
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def fit_predict(kind, X, y, X_test, names, groups, labels, seed) -> np.ndarray:
+    """Probabilities (len(X_test), len(labels)) of one two-lead model trained on (X, y). Linear models and SVMs:
+    median imputation, standardised, clipped to +-50, balanced class weights; the SVMs' probabilities are the
+    softmax of their one-vs-rest decision values (only their argmax and the offsets on them are used)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC, LinearSVC
+
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+
+    out = np.zeros((len(X_test), len(labels)))
+    if kind in ("booster", "group_ensemble"):
+        def booster(cols):
+            clf = StackedClassifier([names[i] for i in cols], [], labels, params=dict(TWO_LEAD_PARAMS, num_threads=1),
+                                    seed=seed)
+            clf.fit(X[:, cols], y, sample_weight=np.minimum(clf.sample_weight(y), WEIGHT_CAP))
+            return clf.predict_proba(X_test[:, cols])
+        if kind == "booster":
+            return booster(list(range(X.shape[1])))
+        # product of the per-group probabilities (each group's evidence multiplied), renormalised
+        logp = sum(np.log(np.clip(booster(cols), 1e-9, 1.0)) for cols in groups.values())
+        return _softmax(logp)
+    estimator = {"linear": lambda: LogisticRegression(class_weight="balanced", max_iter=3000),
+                 "linear_svm": lambda: LinearSVC(class_weight="balanced", C=LINEAR_SVM_C, max_iter=5000),
+                 "rbf_svm": lambda: SVC(class_weight="balanced", C=RBF_SVM_C, gamma="scale", cache_size=500)}[kind]()
+    model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), estimator)
+    model.fit(np.clip(X, -50.0, 50.0), y)
+    X_test = np.clip(X_test, -50.0, 50.0)
+    if kind == "linear":
+        out[:, model.classes_] = model.predict_proba(X_test)
+    else:
+        out[:, model.classes_] = _softmax(model.decision_function(X_test))
+        out[:, [i for i in range(len(labels)) if i not in set(model.classes_)]] = 0.0
+    return out
 
 
 def _encoder(config, task):
@@ -195,6 +329,9 @@ def main(argv=None) -> int:
     p.add_argument("--variant", default="scratch_focal", help="the ECG-SL variant of run.py to combine with")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=str(HERE / "hybrid_results.json"))
+    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"),
+                   help="the MIT-BIH records (both leads) run.py prepared the folds from: the two-lead rows")
+    p.add_argument("--no-two-lead", action="store_true", help="leave out the two-lead rows")
     args = p.parse_args(argv)
     work = Path(args.work).resolve()
     start = time.perf_counter()
@@ -215,12 +352,22 @@ def main(argv=None) -> int:
             log.info("fold %d: %d beats in %.0f s", fold, len(table["key"]), time.perf_counter() - t0)
         loaded = np.load(path)
         tables.append({k: loaded[k] for k in loaded.files})
+        second_path = cache / f"second_fold{fold}.npz"
+        if not args.no_two_lead:
+            if not second_path.is_file():
+                second = second_table(work / "data" / f"fold{fold}", Path(args.mitdb_dir), config, tables[-1]["key"])
+                np.savez_compressed(second_path, **second)
+            second = np.load(second_path)
+            if not np.array_equal(second["key"], tables[-1]["key"]):
+                raise SystemExit(f"{second_path}: keys differ from {path}; delete it to rebuild")
+            tables[-1]["second"], tables[-1]["second_lead"] = second["second"], second["second_lead"]
 
     from ecgsl_keras.data.per_beat_features import FEATURE_NAMES
     from ecgsl_keras.evaluation import metrics as metrics_lib
 
     pooled = {}
     offsets_chosen = {}
+    chosen_models = {}
     for held_out in (0, 1):
         train, test = tables[1 - held_out], tables[held_out]
         deep_path = work / f"{args.variant}_heldout{held_out}" / "left_out_predictions.npz"
@@ -253,15 +400,52 @@ def main(argv=None) -> int:
         probs["linear_features_average"] = 0.5 * (probs["linear"] + probs["features"])
         if "ecgsl" in probs:
             probs["average"] = 0.5 * (probs["features"] + probs["ecgsl"])
+        if not args.no_two_lead:
+            X, names, groups = two_lead_columns(train)
+            X_test = two_lead_columns(test)[0]
+            y = train["target"]
+            inner_f1, inner_probs = {}, {}
+            for kind in TWO_LEAD_MODELS + tuple(TWO_LEAD_AVERAGES):
+                row = f"two_lead_{kind}"
+                t0 = time.perf_counter()
+                if kind in TWO_LEAD_AVERAGES:
+                    pair = [f"two_lead_{k}" for k in TWO_LEAD_AVERAGES[kind]]
+                    inner_p = 0.5 * (inner_probs[pair[0]] + inner_probs[pair[1]])
+                    probs[row] = 0.5 * (probs[pair[0]] + probs[pair[1]])
+                else:
+                    inner_p = np.zeros((len(y), len(labels)))
+                    for group in inner:
+                        m = np.isin(train["record"], group)
+                        inner_p[m] = fit_predict(kind, X[~m], y[~m], X[m], names, groups, labels, args.seed)
+                    probs[row] = fit_predict(kind, X, y, X_test, names, groups, labels, args.seed)
+                inner_probs[row] = inner_p
+                off = choose_offsets(y, inner_p, labels)
+                offsets_chosen.setdefault(row, {})[held_out] = off
+                inner_f1[row] = _macro_nsvf(y, inner_p, labels)
+                inner_f1[row + "+offsets"] = _macro_nsvf(y, _apply(inner_p, off), labels)
+                log.info("held-out fold %d, %s: inner F1 %.3f (%.3f with offsets), %.0f s", held_out, row,
+                         inner_f1[row], inner_f1[row + "+offsets"], time.perf_counter() - t0)
+            for seed in BOOSTER_SEEDS:
+                p_seed = (probs["two_lead_booster"] if seed == args.seed
+                          else fit_predict("booster", X, y, X_test, names, groups, labels, seed))
+                pooled.setdefault(f"seed{seed}", []).append((test["target"], p_seed))
+            # the one choice the training fold makes: the model (and offsets or not) of the best inner F1
+            best = max(inner_f1, key=inner_f1.get)
+            chosen_models[str(held_out)] = {"row": best, "inner_macro_f1_nsvf": {k: round(v, 4)
+                                                                                for k, v in inner_f1.items()}}
+            base_row = best.replace("+offsets", "")
+            probs["two_lead_chosen"] = (probs[base_row] if best == base_row
+                                        else _apply(probs[base_row], offsets_chosen[base_row][held_out]))
+            if "ecgsl" in probs:
+                probs["two_lead_booster_ecgsl_average"] = 0.5 * (probs["two_lead_booster"] + probs["ecgsl"])
         for row, p_row in probs.items():
             pooled.setdefault(row, []).append((test["target"], p_row))
-            off = offsets_chosen.get(row, {}).get(held_out)
+            off = offsets_chosen.get(row, {}).get(held_out) if row != "two_lead_chosen" else None
             if off is not None:
                 pooled.setdefault(row + "+offsets", []).append((test["target"], _apply(p_row, off)))
         log.info("held-out fold %d done", held_out)
 
-    result_rows = {}
-    for row, parts in pooled.items():
+    def scores(parts):
         y = np.concatenate([t for t, _ in parts])
         p_all = np.concatenate([q for _, q in parts])
         m = metrics_lib.per_beat_metrics(y, p_all, labels)
@@ -269,8 +453,17 @@ def main(argv=None) -> int:
         for c in CLASSES:
             flat[f"{c}_sensitivity"] = (m.get("sensitivity") or {}).get(c)
             flat[f"{c}_positive_predictivity"] = (m.get("positive_predictivity") or {}).get(c)
+        flat["f1"] = {c: f1_of(flat[f"{c}_sensitivity"], flat[f"{c}_positive_predictivity"]) for c in ("S", "V")}
         flat["distance_to_targets"] = {k: round(flat[k] - v, 4) for k, v in TARGETS.items() if flat.get(k) is not None}
-        result_rows[row] = flat
+        return flat
+
+    def f1_of(se, pp):
+        return None if se is None or pp is None or se + pp == 0 else 2 * se * pp / (se + pp)
+
+    seeds = {row: pooled.pop(row) for row in [r for r in pooled if r.startswith("seed")]}
+    result_rows = {}
+    for row, parts in pooled.items():
+        flat = result_rows[row] = scores(parts)
         log.info("%-28s acc %.3f  S Se %.3f +P %.3f  V Se %.3f +P %.3f  F1(NSVF) %.3f", row, flat["accuracy"],
                  flat["S_sensitivity"] or 0, flat["S_positive_predictivity"] or 0, flat["V_sensitivity"] or 0,
                  flat["V_positive_predictivity"] or 0, flat["macro_f1_nsvf"])
@@ -283,6 +476,17 @@ def main(argv=None) -> int:
               "offsets": {row: {str(k): (None if v is None else v.tolist()) for k, v in d.items()}
                           for row, d in offsets_chosen.items()},
               "rows": result_rows, "seconds": round(time.perf_counter() - start, 1)}
+    if seeds:
+        per_seed = {row[len("seed"):]: scores(parts) for row, parts in seeds.items()}
+        keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity", "macro_f1_nsvf")
+        result["two_lead_booster_seeds"] = {
+            "seeds": list(per_seed),
+            **{k: {"mean": float(np.mean([r[k] for r in per_seed.values()])),
+                   "sd": float(np.std([r[k] for r in per_seed.values()], ddof=1))} for k in keys}}
+        result["two_lead"] = {"params": TWO_LEAD_PARAMS, "linear_svm_C": LINEAR_SVM_C, "rbf_svm_C": RBF_SVM_C,
+                              "columns": two_lead_columns(tables[0])[1], "second_lead": sorted(
+                                  set(tables[0]["second_lead"].tolist()) | set(tables[1]["second_lead"].tolist())),
+                              "chosen_by_inner_cv": chosen_models}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
