@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--card-extra", help="Markdown file appended to the model card")
     b.add_argument("--booster", help="a saved StackedClassifier folder (stacking.json + booster.txt) to ship with the "
                                      "model: the preset then serves the deep model and the booster together")
+    b.add_argument("--signal-member", nargs="+", default=[], metavar="FILE.keras",
+                   help="with --booster: models of the continuous signal (one (batch, samples, 1) input, e.g. a "
+                        "ResNet-baseline ensemble) shipped beside the model; the deep side is then the mean of every "
+                        "member's class probabilities (a mixed deep side, ecgsl_keras.serving.stacked)")
     b.add_argument("--version", default="1", help="preset version (default 1)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing preset of that name")
     b.add_argument("--out-root", help=f"presets folder to write into (default {PACKAGE_ROOT})")
@@ -42,7 +46,8 @@ def _run(args, parser) -> int:
         from ecgsl_keras.training.publish import build
 
         meta = build(args.run, args.name, args.description, card_extra=args.card_extra,
-                     overwrite=args.overwrite, root=args.out_root, version=args.version, booster=args.booster)
+                     overwrite=args.overwrite, root=args.out_root, version=args.version, booster=args.booster,
+                     signal_members=args.signal_member)
         out_root = Path(args.out_root) if args.out_root else PACKAGE_ROOT
         result = {"preset": args.name, "path": str(out_root / args.name), "files": meta["files"],
                   "validation": (meta.get("validation") or {}).get("metrics")}

@@ -26,8 +26,9 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
     from tqdm import tqdm
 
     from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.store.runs import model_path as model_file
 
-    predictor = load_model(model_path)
+    predictor = load_model(model_file(model_path))   # a preset or run folder: its model.keras
     task = predictor.task
     kwargs = dict(reader_kwargs or {})
     if records:

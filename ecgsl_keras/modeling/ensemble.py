@@ -38,11 +38,15 @@ def _member_copy(member, name: str):
 
 def build_ensemble(members, name: str = "ecgsl_ensemble"):
     """A functional model with the members' inputs (``beats``, ``rr``, ``padding_mask``), each member
-    nested as ``member_<i>``, and output ``probabilities``: the mean of the members' probabilities."""
+    nested as ``member_<i>``, and output ``probabilities``: the mean of the members' probabilities.
+    Members with one tensor input (the ResNet baseline on raw windows, ``modeling.resnet1d``) give an
+    ensemble with that one input (same shape for every member)."""
     members = list(members)
     if not members:
         raise ValueError("an ensemble needs at least one member")
     first = members[0]
+    if not isinstance(first.input, dict) and len(first.inputs) == 1:
+        return _single_input_ensemble(members, name)
     if not isinstance(first.input, dict):
         raise ConfigError(f"model {first.name!r} does not take the beats/rr/padding_mask dict: ensembles are of "
                          "sequence classifiers (models.build_classifier)")
@@ -56,6 +60,25 @@ def build_ensemble(members, name: str = "ecgsl_ensemble"):
             raise ConfigError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
                              f"{out_shape}: members must classify the same labels")
     inputs = {key: keras.Input(first.input[key].shape[1:], dtype=first.input[key].dtype, name=key) for key in keys}
+    outputs = [_member_copy(member, f"{MEMBER_PREFIX}{i}")(inputs) for i, member in enumerate(members)]
+    if len(outputs) == 1:
+        probabilities = keras.layers.Activation("linear", name="probabilities")(outputs[0])
+    else:
+        probabilities = keras.layers.Average(name="probabilities")(outputs)
+    return keras.Model(inputs, probabilities, name=name)
+
+
+def _single_input_ensemble(members, name: str):
+    """``build_ensemble`` of models with one tensor input each, e.g. (B, samples, 1) raw-signal windows."""
+    first = members[0]
+    shape, out_shape = tuple(first.inputs[0].shape[1:]), tuple(first.output.shape[1:])
+    for i, member in enumerate(members[1:], start=1):
+        if isinstance(member.input, dict) or len(member.inputs) != 1 or tuple(member.inputs[0].shape[1:]) != shape:
+            raise ConfigError(f"member {i} ({member.name!r}) does not take member 0's one input of shape {shape}")
+        if tuple(member.output.shape[1:]) != out_shape:
+            raise ConfigError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
+                             f"{out_shape}: members must classify the same labels")
+    inputs = keras.Input(shape, dtype=first.inputs[0].dtype, name=getattr(first.inputs[0], "name", None) or "signal")
     outputs = [_member_copy(member, f"{MEMBER_PREFIX}{i}")(inputs) for i, member in enumerate(members)]
     if len(outputs) == 1:
         probabilities = keras.layers.Activation("linear", name="probabilities")(outputs[0])

@@ -11,6 +11,23 @@ for such a folder, so ``predict_signal``, ``ecgsl predict`` and ``ecgsl evaluate
 2. the record features of the raw signal (``ecgsl_keras.data.record_features``, NaN kept: the booster
    was trained with NaN);
 3. the booster on [features, deep outputs] in the spec's column order.
+
+A mixed deep side (``deep_source["members"]`` in ``stacking.json``): the deep outputs are the MEAN of the
+class probabilities of several deep members that read different inputs of the same signal, each listed
+with its file and input kind:
+
+* ``{"file": "model.keras", "input": "beats"}``: the folder's own model (beats, RR, padding mask; its
+  ``config.json``), through ``Predictor.predict_signal`` as above;
+* ``{"file": "<name>.keras", "input": "signal", "sha256": ...}``: a model of one (B, samples, 1) input,
+  e.g. an ensemble of the 1-D ResNet baseline (``modeling.resnet1d``) trained on ``prepare --raw-signal``
+  data: it reads the continuous signal the beats were cut from (the same preprocessing, the folder's
+  ``SignalConfig``), in windows of its input length every that many samples plus one ending at the end,
+  zero-padded when the signal is shorter (the windows of ``make_dataset(include_signal=True)`` in
+  ``evaluate``), and its probabilities are the mean over those windows.
+
+The signal is checked and preprocessed once; every member's probabilities are in ``deep_member_probabilities``
+(members in the spec's order, names in ``deep_members``) and their mean in ``deep_probabilities``. A member file
+that is missing, damaged or not of the listed kind raises ``ConfigError`` naming it.
 """
 from __future__ import annotations
 
@@ -19,8 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.store.presets import MODEL_NAME as MAIN_MODEL   # the folder's own model, member "beats"
 
 DEEP_PROBABILITIES = "probabilities"
+DEEP_MEMBERS = "members"                  # deep_source key of a mixed deep side
+INPUT_BEATS, INPUT_SIGNAL = "beats", "signal"
 
 
 def _stacking():
@@ -41,10 +61,11 @@ def stacked_folder(model_path) -> Path | None:
 class StackedPredictor:
     """``Predictor`` (the deep model and its preprocessing) + ``StackedClassifier`` (the booster)."""
 
-    def __init__(self, predictor, stacked, source: str = ""):
+    def __init__(self, predictor, stacked, source: str = "", members=()):
         self.predictor = predictor
         self.stacked = stacked
         self.source = str(source or predictor.source)
+        self.members = list(members)   # SignalMember: the deep members beside the folder's own model
         kind = (stacked.deep_source or {}).get("kind", DEEP_PROBABILITIES)
         if kind != DEEP_PROBABILITIES:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
@@ -71,7 +92,8 @@ class StackedPredictor:
     label_names = property(lambda self: self.predictor.label_names)
     per_beat = property(lambda self: False)
     lead = property(lambda self: self.predictor.lead)
-    format = property(lambda self: f"stacked({self.predictor.format}+lightgbm)")
+    format = property(lambda self: f"stacked({self.predictor.format}"
+                      + "".join(f"+{m.format}" for m in self.members) + "+lightgbm)")
 
     def check_output(self, output) -> None:
         self.predictor.check_output(output)
@@ -91,15 +113,97 @@ class StackedPredictor:
                        beats=None) -> dict:
         """``Predictor.predict_signal``'s record-level dict with the booster's ``probabilities``,
         ``label`` and ``label_index``; the deep model's own in ``deep_probabilities``."""
+        extra = {}
+        if self.members:   # a mixed deep side: the signal is checked and preprocessed once for every member
+            self.predictor.check_output(output)
+            self.predictor.check_lead(lead, lead_override, path)
+            beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, lead=lead,
                                              lead_override=lead_override, beats=beats)   # lead and signal checks first
-        row = np.concatenate([self.features(signal_1d, fs, path), np.asarray(deep["probabilities"], np.float64)])
+        deep_probabilities = np.asarray(deep["probabilities"], np.float64)
+        if self.members:
+            each = np.stack([deep_probabilities] + [m.predict(beats.signal) for m in self.members])
+            deep_probabilities = each.mean(axis=0)
+            extra = {"deep_members": [MAIN_MODEL] + [m.name for m in self.members],
+                     "deep_member_probabilities": each.astype(np.float32)}
+        row = np.concatenate([self.features(signal_1d, fs, path), deep_probabilities])
         probabilities = self.stacked.predict_proba(row[None, :])[0].astype(np.float32)
         label, index = self.decide(probabilities)
         return dict(deep, probabilities=probabilities, label=label, label_index=index,
-                    deep_probabilities=np.asarray(deep["probabilities"], np.float32))
+                    deep_probabilities=deep_probabilities.astype(np.float32), **extra)
+
+
+class SignalMember:
+    """A deep member on the continuous signal: a Keras model of one (B, samples, 1) input whose record
+    probabilities are the mean over its windows of the preprocessed signal (see the module docstring)."""
+
+    format = "keras[signal]"
+
+    def __init__(self, model, name: str, path="<member>", n_classes=None):
+        inputs = getattr(model, "inputs", None) or []
+        shape = tuple(inputs[0].shape) if len(inputs) == 1 else ()
+        if isinstance(getattr(model, "input", None), dict) or len(shape) != 3 or shape[-1] != 1 or not shape[1]:
+            raise ConfigError(path, "bad_model", f"a deep member of input {INPUT_SIGNAL!r} takes one (batch, samples, 1) "
+                                                 f"signal; this model takes {[tuple(i.shape) for i in inputs]}")
+        if n_classes is not None and tuple(model.outputs[0].shape[1:]) != (int(n_classes),):
+            raise ConfigError(path, "bad_model", f"the deep member outputs {tuple(model.outputs[0].shape[1:])}, the "
+                                                 f"stacked model has {n_classes} classes")
+        self.model, self.name, self.samples = model, str(name), int(shape[1])
+
+    def windows(self, signal) -> np.ndarray:
+        """(W, samples, 1) float32: a window every ``samples`` samples plus one ending at the last sample (the
+        windows of ``make_dataset(include_signal=True, signal_samples=samples)`` in evaluation), zero-padded."""
+        signal = np.asarray(signal, np.float32).reshape(-1)
+        length = min(len(signal), self.samples)
+        last = len(signal) - length
+        starts = list(range(0, last, self.samples)) + [last]
+        out = np.zeros((len(starts), self.samples, 1), np.float32)
+        for i, start in enumerate(starts):
+            out[i, :length, 0] = signal[start:start + length]
+        return out
+
+    def predict(self, signal) -> np.ndarray:
+        """(C,) float64: the mean of the model's probabilities over the signal's windows."""
+        return np.asarray(self.model.predict_on_batch(self.windows(signal)), np.float64).mean(axis=0)
+
+
+def deep_members(folder, stacked) -> list:
+    """The ``SignalMember`` list of a mixed deep side (``deep_source["members"]`` of ``stacking.json``;
+    empty without one). ``ConfigError`` naming the spec for a bad list, the member file when it is missing,
+    damaged (its SHA-256 differs from the spec's) or not a model of the listed input."""
+    import hashlib
+
+    folder = Path(folder)
+    spec_path = folder / _stacking().SPEC_NAME
+    entries = (stacked.deep_source or {}).get(DEEP_MEMBERS)
+    if not entries:
+        return []
+    if (not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("file") for e in entries)
+            or sum(e.get("file") == MAIN_MODEL for e in entries) != 1):
+        raise ConfigError(spec_path, "bad_config", f"deep_source.{DEEP_MEMBERS} must be a list of {{'file', 'input'}} "
+                                                   f"naming {MAIN_MODEL!r} once")
+    members = []
+    for entry in entries:
+        kind, name = entry.get("input"), str(entry["file"])
+        expected = INPUT_BEATS if name == MAIN_MODEL else INPUT_SIGNAL
+        if kind != expected:
+            raise ConfigError(spec_path, "bad_config", f"deep member {name!r}: input {kind!r}; {MAIN_MODEL} reads "
+                                                       f"{INPUT_BEATS!r}, every other member {INPUT_SIGNAL!r}")
+        if name == MAIN_MODEL:
+            continue
+        path = folder / name
+        if Path(name).name != name or not path.is_file():
+            raise ConfigError(path, "missing_file", f"deep member file not found (listed in {spec_path.name})")
+        if entry.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            raise ConfigError(path, "bad_model", f"deep member file is corrupt (sha256 differs from {spec_path.name})")
+        from ecgsl_keras.modeling.files import load_keras_model
+
+        members.append(SignalMember(load_keras_model(path), name, path, n_classes=len(stacked.label_names)))
+    return members
 
 
 def load_stacked(folder, predictor) -> StackedPredictor:
-    """``StackedPredictor`` of a stacked folder around its already loaded deep ``predictor``."""
-    return StackedPredictor(predictor, _stacking().StackedClassifier.load(folder), source=str(folder))
+    """``StackedPredictor`` of a stacked folder around its already loaded deep ``predictor`` (and the folder's
+    other deep members, ``deep_members``)."""
+    stacked = _stacking().StackedClassifier.load(folder)
+    return StackedPredictor(predictor, stacked, source=str(folder), members=deep_members(folder, stacked))

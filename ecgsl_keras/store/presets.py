@@ -22,6 +22,9 @@ A preset is a folder ``<root>/<name>/``::
     booster.txt          stacked presets only: the LightGBM booster (its own text format) over record features
     stacking.json        + the deep model's probabilities, and its spec (``ecgsl_keras.modeling.stacking``);
                          ``serving.inference.load_model`` then gives a ``serving.stacked.StackedPredictor``
+    <member>.keras       stacked presets with a mixed deep side: other deep models (e.g. ``resnet1d.keras`` on the
+                         continuous signal), listed in ``stacking.json``'s ``deep_source.members`` and averaged with
+                         ``model.keras`` (``serving.stacked``)
 
 Roots searched, first match wins: the folders in the environment variable ``ECGSL_PRESETS_DIR``
 (``os.pathsep``-separated), then the package's ``ecgsl_keras/presets``. Every function takes

@@ -103,6 +103,12 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
                      + ", ".join(f"`{m}`" for m in training["members"]))
     if training.get("init_from"):
         lines.append(f"Initialised from `{training['init_from']}`.")
+    members = ((meta.get("stacking") or {}).get("deep_source") or {}).get("members")
+    if members:
+        lines.append(f"Deep side: the mean of {len(members)} models' class probabilities, each on its own input of the "
+                     "same signal: " + ", ".join(f"`{m['file']}` ({m['input']}"
+                                                  + (f", windows of {m['samples']} samples" if m.get("samples") else "")
+                                                  + ")" for m in members) + ".")
     lines += ["", "## Validation", ""]
     if validation:
         size = (f"{validation['records']} records ({validation.get('windows')} windows)"
@@ -165,9 +171,34 @@ def _run_files(run) -> tuple[Path, Path]:
     return model, folder
 
 
-def _ship_booster(folder, out: Path, task) -> dict:
+def _ship_signal_members(members, out: Path, task) -> list:
+    """Copy the deep members on the continuous signal (``.keras`` files of one (B, samples, 1) input, e.g. a
+    ResNet-baseline ensemble) into ``out``, each checked by loading it; returns their ``deep_source["members"]``
+    entries after the folder's own model (``serving.stacked``: the deep side is the mean of the members)."""
+    from ecgsl_keras.modeling.files import load_keras_model
+    from ecgsl_keras.serving import stacked
+
+    entries = [{"file": MODEL_NAME, "input": stacked.INPUT_BEATS}]
+    for source in members:
+        source = Path(source)
+        name = source.name
+        if name in (MODEL_NAME,) or any(e["file"] == name for e in entries) or source.suffix != ".keras":
+            raise ConfigError(source, "bad_config", f"a deep member needs its own .keras file name (not {MODEL_NAME}, "
+                                                    "not twice)")
+        n_classes = len(task["label_names"]) if task else None
+        member = stacked.SignalMember(load_keras_model(source), name, source, n_classes=n_classes)
+        shutil.copyfile(source, out / name)
+        entries.append({"file": name, "input": stacked.INPUT_SIGNAL, "samples": member.samples,
+                        "model_name": member.model.name, "parameters": int(member.model.count_params()),
+                        "sha256": sha256_file(out / name)})
+    return entries
+
+
+def _ship_booster(folder, out: Path, task, signal_members=()) -> dict:
     """Copy a saved ``StackedClassifier`` (checked by loading it) into ``out``: the booster gzip-compressed
-    (``booster.txt.gz``, ~2.4x smaller; ``StackedClassifier.load`` reads it) and its spec pointing at it."""
+    (``booster.txt.gz``, ~2.4x smaller; ``StackedClassifier.load`` reads it) and its spec pointing at it.
+    ``signal_members``: deep members on the continuous signal shipped beside ``model.keras``; the spec's
+    ``deep_source["members"]`` then lists them (``_ship_signal_members``)."""
     import gzip
     import hashlib
 
@@ -183,18 +214,27 @@ def _ship_booster(folder, out: Path, task) -> dict:
     packed = gzip.compress(text, mtime=0)                   # mtime 0: the same booster gives the same bytes
     (out / (stacking.BOOSTER_NAME + ".gz")).write_bytes(packed)
     spec.update(booster_file=stacking.BOOSTER_NAME + ".gz", booster_sha256=hashlib.sha256(packed).hexdigest())
+    if signal_members:
+        if clf.deep_names != stacking.probability_names(clf.label_names):
+            raise ConfigError(Path(folder) / stacking.SPEC_NAME, "bad_config", "a mixed deep side averages class "
+                              f"probabilities; this booster's deep columns are {clf.deep_names[:4]}...")
+        spec["deep_source"] = dict(spec.get("deep_source") or {}, kind="probabilities",
+                                   members=_ship_signal_members(signal_members, out, task))
     runs.write_json(out / stacking.SPEC_NAME, spec)
     return spec
 
 
 def build(run, name: str, description: str, *, card_extra=None, overwrite: bool = False, root=None,
-          version: str = "1", booster=None) -> dict:
+          version: str = "1", booster=None, signal_members=()) -> dict:
     """Build preset ``name`` from a finished run folder (or a ``.keras`` with its run's config.json,
     e.g. an ensemble from ``ecgsl_keras.modeling.ensemble``) into ``root`` (default: the package's presets
     folder). Written in a temporary folder and renamed into place; an existing preset is replaced
     only with ``overwrite``. ``booster``: a saved ``StackedClassifier`` folder (``modeling.stacking``) shipped
     beside the model (its booster gzip-compressed, ``booster.txt.gz``), so that the preset serves the deep model
-    and the booster together (``serving.stacked``). Returns the metadata."""
+    and the booster together (``serving.stacked``). ``signal_members``: with ``booster``, ``.keras`` models of the
+    continuous signal (e.g. a ResNet-baseline ensemble, ``modeling.ensemble.build_ensemble``) shipped beside
+    ``model.keras``: the deep side is then the mean of all their class probabilities (a mixed deep side,
+    ``serving.stacked``). Returns the metadata."""
     import keras
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -236,7 +276,9 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
         experiment.signal.save(tmp / SIGNAL_CONFIG_NAME)
         if (run_dir / THRESHOLDS_NAME).is_file():
             shutil.copyfile(run_dir / THRESHOLDS_NAME, tmp / THRESHOLDS_NAME)
-        stacking_spec = _ship_booster(booster, tmp, task) if booster else None
+        if signal_members and not booster:
+            raise ConfigError(name, "bad_config", "deep members on the signal are shipped with a booster (--booster)")
+        stacking_spec = _ship_booster(booster, tmp, task, signal_members) if booster else None
         meta = {
             "format_version": FORMAT_VERSION,
             "name": name,
@@ -259,6 +301,8 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
             meta["stacking"] = {key: stacking_spec[key] for key in ("combine", "deep_weight", "deep_source")
                                 if key in stacking_spec}
             meta["stacking"]["record_features"] = len(stacking_spec["feature_names"])
+            if signal_members:
+                meta["parameters"] += sum(e["parameters"] for e in stacking_spec["deep_source"]["members"][1:])
 
         def file_entries():
             return {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}

@@ -33,7 +33,8 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               baseline's, ``--model resnet1d``): the features booster averaged with the mean of several
               deep sets' probabilities, scored by 5-fold CV of the average on the training split and on
               validation (rows ``average_features_<sets>`` for the first 1, 2, ... extra sets without and
-              with ECG-SL, and ``<set>_mean_of_folds``).
+              with ECG-SL, and ``<set>_mean_of_folds``). Its choice ships as a preset with a mixed deep side
+              (``experiments/cinc2017/ship.py --signal-deep``, measured by ``experiments/cinc2017/mixed_preset.py``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
