@@ -89,11 +89,21 @@ class SignalConfig(_JsonConfig):
     # mindelay 0.2 s and search-back at 1.3 x RR win on DS1 but add peaks inside ordinary RR
     # intervals (T waves) on CinC 2017, so the choice was made with mindelay 0.3 and search-back 1.5.
     rpeak_mindelay_s: float = 0.3       # "neurokit" detector's minimum delay between peaks (neurokit2 default)
+    # of two "neurokit" peaks closer than rpeak_mindelay_s: "first" (neurokit2) keeps the first; "prominent"
+    # the more prominent (a large P wave no longer hides its QRS, MIT-BIH 108); "prominent_negative" also
+    # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203).
+    # signal._findpeaks_neurokit; issue 21; Python path only (the end-to-end graph refuses it).
+    rpeak_mindelay_keep: str = "first"
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: signal.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
+    # shape-checked search back (issue 21; Python path only, the end-to-end graph refuses it): also search
+    # RR gaps longer than this x the local median RR and keep a candidate shaped like the QRS complexes
+    # around it (constants signal.GuardConstants.searchback_shape_*). For irregular rhythms (MIT-BIH 203).
+    # 0 = off (default).
+    rpeak_searchback_shape: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
@@ -117,6 +127,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", f"r_offset {self.r_offset} outside beat_len {self.beat_len}")
         if self.target_fs <= 0:
             raise ConfigError("<config>", "bad_config", f"target_fs must be positive, got {self.target_fs}")
+        if self.rpeak_mindelay_keep not in ("first", "prominent", "prominent_negative"):
+            raise ConfigError("<config>", "bad_config", "rpeak_mindelay_keep must be 'first', 'prominent' or "
+                                                        f"'prominent_negative', got {self.rpeak_mindelay_keep!r}")
 
     @property
     def n_rr_features(self) -> int:

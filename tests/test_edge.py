@@ -421,3 +421,12 @@ def test_unservable_configs_are_refused(options):
 
     with pytest.raises(ConfigError):
         edge.check_config(SignalConfig(), edge.EdgeConfig(**options))
+
+
+@pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent"}, {"rpeak_searchback_shape": 1.1}])
+def test_python_only_detector_options_are_refused(options):
+    # issue 21's refractory rule and shape-checked search back run in the Python path only
+    from ecgsl_keras.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Python|graph"):
+        edge.check_config(SignalConfig(**options), edge.EdgeConfig())

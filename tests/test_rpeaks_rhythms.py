@@ -187,3 +187,48 @@ def test_bench_rpeaks_reports_rhythms_for_the_guarded_and_legacy_detectors(capsy
     assert old["block21"]["FP"] > 30 and new["block21"]["FP"] == 0        # the P waves of the blocked beats
     assert new["block21"]["+P_loss_vs_normal"] < 0.005 < old["block21"]["+P_loss_vs_normal"]
     assert "block21 (legacy)" in captured.err                               # the side-by-side table
+
+
+def test_prominent_refractory_rule_finds_the_qrs_neurokit2_loses_to_a_large_p_wave(records):
+    # MIT-BIH 108's failure, built on 119: a sharp P-like bump 0.7 x the QRS 200 ms before every third
+    # beat. neurokit2 keeps the first of two peaks within mindelay (the bump) and loses the QRS;
+    # rpeak_mindelay_keep="prominent" keeps the more prominent one (issue 21).
+    signal, fs, beats, _, _, _ = records["119"]
+    amplitude = np.median(signal_lib.qrs_amplitudes(signal_lib.clean(signal, fs), beats, fs))
+    x = signal.copy()
+    t = np.arange(-int(0.06 * fs), int(0.06 * fs) + 1)
+    targets = beats[2:-2:3]
+    for b in targets:
+        x[b - int(0.2 * fs) + t] += 0.7 * amplitude * np.exp(-(t / (0.015 * fs)) ** 2)
+    tolerance = int(0.15 * fs)
+    old = match_peaks(targets, signal_lib.find_rpeaks(x, fs, GUARDED), tolerance)
+    assert old["fn"] > 0.5 * targets.size                                   # 87 of 108 lost
+    new_peaks = signal_lib.find_rpeaks(x, fs, dataclasses.replace(GUARDED, rpeak_mindelay_keep="prominent"))
+    assert match_peaks(targets, new_peaks, tolerance)["fn"] == 0
+    whole = match_peaks(beats, new_peaks, tolerance)
+    assert whole["fn"] == 0 and whole["fp"] <= 4
+    # on the record as it is, the rule changes nothing
+    plain = signal_lib.find_rpeaks(signal, fs, dataclasses.replace(GUARDED, rpeak_mindelay_keep="prominent"))
+    np.testing.assert_array_equal(plain, signal_lib.find_rpeaks(signal, fs, GUARDED))
+
+
+def test_shape_checked_search_back_recovers_beats_in_short_gaps(records):
+    # a missed beat of an irregular rhythm leaves a gap under 1.5 x the local median RR, which the
+    # search back's gap rule skips; rpeak_searchback_shape=1.1 searches it and keeps a QRS-shaped candidate
+    signal, fs, _, _, _, _ = records["119"]
+    cleaned = signal_lib.clean(signal, fs)
+    detect = signal_lib.clean(signal, fs, GUARDED.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED, cleaned=cleaned)
+    chosen = []
+    for i in range(5, peaks.size - 5):
+        rest = np.diff(np.delete(peaks, i))
+        ratio = (peaks[i + 1] - peaks[i - 1]) / np.median(rest[i - 5:i + 4])
+        if 1.15 < ratio < 1.45 and (not chosen or i - chosen[-1] > 12):
+            chosen.append(i)
+    missing = peaks[chosen]
+    assert missing.size >= 4
+    kept = np.setdiff1d(peaks, missing)
+    old = signal_lib.guard_rpeaks(kept, cleaned, detect, fs, GUARDED)
+    assert match_peaks(missing, old, int(0.05 * fs))["tp"] == 0
+    new = signal_lib.guard_rpeaks(kept, cleaned, detect, fs, dataclasses.replace(GUARDED, rpeak_searchback_shape=1.1))
+    np.testing.assert_array_equal(new, peaks)

@@ -162,7 +162,8 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     ``cleaned=False`` cleans first with ``clean_method`` (default: the detector's own cleaning
     where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
     Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
-    to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method).
+    to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method; ``mindelay_keep="prominent"`` or
+    ``"prominent_negative"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
     """
     import neurokit2 as nk
 
@@ -174,7 +175,11 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
         # ecg_findpeaks + signal_fixpeaks is what ecg_peaks runs, without building its per-sample
         # DataFrame (a third of the detection time on a 30 s record).
         try:
-            peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
+            keep = options.pop("mindelay_keep", "first")
+            if method == "neurokit" and keep != "first":
+                peaks = _findpeaks_neurokit(x, fs, keep=keep, **options)
+            else:
+                peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
         except ValueError as exc:
             if "not implemented" in str(exc):
                 raise ConfigError("<config>", "bad_config", f"unknown R-peak method {method!r}") from None
@@ -184,6 +189,57 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     peaks = np.asarray(peaks, dtype=np.float64)
     peaks = peaks[np.isfinite(peaks)].astype(np.int64)
     return np.unique(peaks[(peaks >= 0) & (peaks < x.shape[0])])
+
+
+def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
+                        gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
+    """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
+    absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
+    dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
+
+    - ``"prominent"``: of two peaks closer than ``mindelay`` the more prominent is kept (neurokit2 keeps the
+      first, so a P wave as large as the QRS, MIT-BIH 108, hides the QRS after it; a T wave or a P wave
+      found first no longer blocks the beat);
+    - ``"prominent_negative"``: also a region with no local maximum (a negative QRS: the signal falls and
+      rises inside it, MIT-BIH 203's multiform PVCs) gives its most prominent local minimum.
+    """
+    import scipy.signal
+    from neurokit2.signal import signal_smooth
+
+    x = np.asarray(x, dtype=np.float64)
+    fs = float(fs)
+    smoothgrad = signal_smooth(np.abs(np.gradient(x)), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))
+    avggrad = signal_smooth(smoothgrad, kernel="boxcar", size=int(np.rint(avgwindow * fs)))
+    qrs = smoothgrad > gradthreshweight * avggrad
+    beg = np.flatnonzero(~qrs[:-1] & qrs[1:])
+    end = np.flatnonzero(qrs[:-1] & ~qrs[1:])
+    if beg.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    end = end[end > beg[0]]
+    n = min(beg.size, end.size)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    min_len = np.mean(end[:n] - beg[:n]) * minlenweight
+    delay = int(np.rint(fs * mindelay))
+    negative = keep == "prominent_negative"
+    peaks, prominences = [0], [np.inf]
+    for b, e in zip(beg[:n], end[:n]):
+        if e - b < min_len:
+            continue
+        data = x[b:e]
+        local, props = scipy.signal.find_peaks(data, prominence=(None, None))
+        if local.size == 0 and negative:
+            local, props = scipy.signal.find_peaks(-data, prominence=(None, None))
+        if local.size == 0:
+            continue
+        best = int(np.argmax(props["prominences"]))
+        peak, prominence = int(b + local[best]), float(props["prominences"][best])
+        if peak - peaks[-1] > delay:
+            peaks.append(peak)
+            prominences.append(prominence)
+        elif prominence > prominences[-1] and (len(peaks) < 2 or peak - peaks[-2] > delay):
+            peaks[-1], prominences[-1] = peak, prominence
+    return np.asarray(peaks[1:], dtype=np.int64)
 
 
 def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
@@ -239,7 +295,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     cleaned = np.asarray(cleaned, dtype=np.float64)
     detect_clean = config.rpeak_clean_method or config.clean_method
     detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
-    options = {"mindelay": float(config.rpeak_mindelay_s)} if config.rpeak_method == "neurokit" else {}
+    options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
+               if config.rpeak_method == "neurokit" else {})
     if config.detect_at_native_rate:
         peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
                               correct_artifacts=config.rpeak_correct_artifacts, **options)
@@ -279,6 +336,16 @@ class GuardConstants:
     rescue_sharpness: float = 0.85
     rescue_width: float = 1.5
     searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
+    # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
+    # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
+    # amplitude is at least ``searchback_shape_amplitude`` x the reference and it is as sharp (at least
+    # ``searchback_shape_sharpness`` x) and no wider (at most ``searchback_shape_width`` x) than the
+    # median of the kept peaks around it. For irregular fast rhythms (atrial fibrillation with multiform
+    # PVCs, MIT-BIH 203), where a missed beat leaves a gap of only 1.1-1.4 x the local median; T waves,
+    # the candidates of such short gaps in a regular rhythm, are blunter and wider than a QRS.
+    searchback_shape_amplitude: float = 0.35
+    searchback_shape_sharpness: float = 0.85
+    searchback_shape_width: float = 1.5
 
 
 GUARD = GuardConstants()
@@ -393,6 +460,11 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        detector uses) at least ``min_rr_s`` from both ends becomes a candidate, is moved to the R
        apex, and is kept when its QRS amplitude reaches ``rpeak_searchback_amplitude`` times the
        reference of the kept peaks around it. Up to three rounds (several missed beats in a gap).
+       **Shape-checked search back** (``config.rpeak_searchback_shape`` > 0, off by default; Python
+       path only, the end-to-end graph refuses it): gaps from ``rpeak_searchback_shape`` times the
+       local median are searched too, and a candidate is also kept when it reaches
+       ``GUARD.searchback_shape_amplitude`` x the reference and is shaped like the kept QRS complexes
+       around it (``qrs_shapes``: sharpness and width against their neighbour medians).
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -411,12 +483,16 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
 
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
-    feature = direction = None
+    const = GUARD
+    shape_ratio = float(getattr(config, "rpeak_searchback_shape", 0.0))
+    shape_on = 0 < shape_ratio
+    gap_ratio = min(float(config.rpeak_searchback), shape_ratio) if shape_on else float(config.rpeak_searchback)
+    feature = direction = sharpness = width = None
     for _ in range(_SEARCHBACK_ROUNDS):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
         local = _row_nanpercentile(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], 50.0)
-        gaps = np.flatnonzero((rr > config.rpeak_searchback * local) & (rr > 2 * min_distance))
+        gaps = np.flatnonzero((rr > gap_ratio * local) & (rr > 2 * min_distance))
         if gaps.size == 0:
             break
         if feature is None:  # only records with a long gap pay for these
@@ -426,6 +502,8 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> n
             feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
             if amplitude is None:
                 amplitude = qrs_amplitudes(cleaned, peaks, fs)
+            if shape_on:
+                _, sharpness, width = qrs_shapes(cleaned, peaks, fs)
             # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
             direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
         candidates = []
@@ -437,14 +515,27 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> n
             candidates = correct_apex(cleaned, candidates, fs, config.rpeak_refine_s, direction)
         # still inside its gap, min_rr_s from both ends, and as large as a QRS of its neighbourhood
         inside = (candidates - peaks[gaps] >= min_distance) & (peaks[gaps + 1] - candidates >= min_distance)
-        cand_amplitude = qrs_amplitudes(cleaned, candidates, fs)
         reference = _neighbour_percentile(peaks, amplitude, candidates)
-        accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
+        if shape_on:
+            cand_amplitude, cand_sharpness, cand_width = qrs_shapes(cleaned, candidates, fs)
+            long_gap = rr[gaps] > config.rpeak_searchback * local[gaps]
+            qrs_like = ((cand_amplitude >= const.searchback_shape_amplitude * reference)
+                        & (cand_sharpness >= const.searchback_shape_sharpness
+                           * _neighbour_percentile(peaks, sharpness, candidates, q=50.0))
+                        & (cand_width <= const.searchback_shape_width
+                           * _neighbour_percentile(peaks, width, candidates, q=50.0)))
+            accept = inside & ((long_gap & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)) | qrs_like)
+        else:
+            cand_amplitude = qrs_amplitudes(cleaned, candidates, fs)
+            accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
         if not accept.any():
             break
         peaks = np.concatenate([peaks, candidates[accept]])
         amplitude = np.concatenate([amplitude, cand_amplitude[accept]])
         order = np.argsort(peaks, kind="stable")
+        if shape_on:
+            sharpness = np.concatenate([sharpness, cand_sharpness[accept]])[order]
+            width = np.concatenate([width, cand_width[accept]])[order]
         peaks, amplitude = peaks[order], amplitude[order]
     return peaks
 

@@ -294,6 +294,10 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                           f"clean rate {edge.clean_rate:g} Hz must be at least the model's {target:g} Hz")
     if edge.detector not in ("neurokit", "levels", "envelope"):
         raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
+    if signal_config.rpeak_mindelay_keep != "first" or signal_config.rpeak_searchback_shape > 0:
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph runs neurokit2's refractory rule and the "
+                                                    "guard's search back without its shape check: rpeak_mindelay_keep "
+                                                    "'first' and rpeak_searchback_shape 0 only")
 
 
 class EndToEnd:
