@@ -92,7 +92,7 @@ class SignalConfig(_JsonConfig):
     # of two "neurokit" peaks closer than rpeak_mindelay_s: "first" (neurokit2) keeps the first; "prominent"
     # the more prominent (a large P wave no longer hides its QRS, MIT-BIH 108); "prominent_negative" also
     # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203).
-    # signal._findpeaks_neurokit; issue 21; Python path only (the end-to-end graph refuses it).
+    # signal._findpeaks_neurokit; issue 21. The end-to-end graph runs "first" and "prominent" (EndToEnd.refine).
     rpeak_mindelay_keep: str = "first"
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: signal.GuardConstants)

@@ -423,10 +423,49 @@ def test_unservable_configs_are_refused(options):
         edge.check_config(SignalConfig(), edge.EdgeConfig(**options))
 
 
-@pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent"}, {"rpeak_searchback_shape": 1.1}])
+@pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1}])
 def test_python_only_detector_options_are_refused(options):
     # issue 21's refractory rule and shape-checked search back run in the Python path only
     from ecgsl_keras.errors import ConfigError
 
     with pytest.raises(ConfigError, match="Python|graph"):
         edge.check_config(SignalConfig(**options), edge.EdgeConfig())
+
+
+@pytest.mark.slow   # two minutes of a 100 Hz record through the graph twice (eager TensorFlow): ~5 s
+def test_in_graph_prominent_refractory_rule_finds_the_qrs_after_a_large_p_wave(fixtures_dir):
+    """rpeak_mindelay_keep="prominent" in the graph (EndToEnd.refine): on MIT-BIH 119 with a sharp P-like bump
+    0.7 x the QRS 200 ms before every third beat, neurokit2's rule (keep the first) loses those beats in the
+    graph too, the prominent rule finds them, and the graph agrees with signal.find_rpeaks."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    signal, fs, beats, _, _, _ = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
+    amplitude = np.median(signal_lib.qrs_amplitudes(signal_lib.clean(signal, fs), beats, fs))
+    x = signal.copy()
+    t = np.arange(-int(0.06 * fs), int(0.06 * fs) + 1)
+    targets = beats[2:-2:3]
+    for b in targets:
+        x[b - int(0.2 * fs) + t] += 0.7 * amplitude * np.exp(-(t / (0.015 * fs)) ** 2)
+    target_fs = SignalConfig().target_fs
+    x = signal_lib.resample(x, fs, target_fs)[: int(120 * target_fs)].astype(np.float32)
+    targets = np.rint(targets * target_fs / fs).astype(np.int64)
+    results = {}
+    for keep in ("first", "prominent"):
+        config = SignalConfig(rpeak_mindelay_keep=keep)
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        python = signal_lib.find_rpeaks(x, target_fs, config)
+        hit = agree = 0
+        n_targets = n_python = 0
+        for start, length, peaks in _graph_peaks(graph, x, int(30 * target_fs)):
+            lo, hi = start + config.r_offset, start + length - (config.beat_len - config.r_offset)
+            inner = targets[(targets >= lo) & (targets < hi)]
+            hit += signal_lib.match_peaks(inner, peaks, int(0.15 * target_fs))["tp"]
+            n_targets += inner.size
+            ref = python[(python >= lo) & (python < hi)]
+            agree += signal_lib.match_peaks(ref, peaks[(peaks >= lo) & (peaks < hi)], int(0.05 * target_fs))["tp"]
+            n_python += ref.size
+        results[keep] = (hit, n_targets, agree, n_python)
+    hit, n_targets, agree, n_python = results["first"]
+    assert n_targets >= 20 and hit < 0.5 * n_targets
+    hit, n_targets, agree, n_python = results["prominent"]
+    assert hit >= n_targets - 1 and agree >= n_python - 1

@@ -202,6 +202,8 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
       found first no longer blocks the beat);
     - ``"prominent_negative"``: also a region with no local maximum (a negative QRS: the signal falls and
       rises inside it, MIT-BIH 203's multiform PVCs) gives its most prominent local minimum.
+
+    The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
     """
     import scipy.signal
     from neurokit2.signal import signal_smooth

@@ -21,7 +21,8 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    ``SignalConfig.rpeak_clean_method`` copy (that cleaning as an FIR, like step 3): derivative
    (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
    running mean over 750 ms), QRS regions above it (too-short regions dropped), the most prominent
-   local maximum of each region, and a 300 ms refractory period, each step as neurokit2 computes it
+   local maximum of each region, and a 300 ms refractory period (``SignalConfig.rpeak_mindelay_keep``
+   ``"prominent"``: the more prominent of two peaks within it, one pass), each step as neurokit2 computes it
    (on the same detection signal the two differ on about 2 peaks in 1,000, ``tests/test_edge.py``); so
    the beats match the ones the classifier was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
    derivative, squaring, 150 ms integration, local maxima outside the refractory period
@@ -294,10 +295,11 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                           f"clean rate {edge.clean_rate:g} Hz must be at least the model's {target:g} Hz")
     if edge.detector not in ("neurokit", "levels", "envelope"):
         raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
-    if signal_config.rpeak_mindelay_keep != "first" or signal_config.rpeak_searchback_shape > 0:
-        raise ConfigError("<config>", "bad_config", "the end-to-end graph runs neurokit2's refractory rule and the "
-                                                    "guard's search back without its shape check: rpeak_mindelay_keep "
-                                                    "'first' and rpeak_searchback_shape 0 only")
+    if signal_config.rpeak_mindelay_keep not in ("first", "prominent") or signal_config.rpeak_searchback_shape > 0:
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
+                                                    "shape check and no negative-QRS fallback (Python path only): "
+                                                    "rpeak_mindelay_keep 'first' or 'prominent' and "
+                                                    "rpeak_searchback_shape 0 only")
 
 
 class EndToEnd:
@@ -476,6 +478,8 @@ class EndToEnd:
         chosen = tf.logical_and(top, tf.equal(cand, tf.gather(first_top, c_region)))
         peak = tf.scatter_nd(cand[:, None], tf.cast(chosen, tf.int32), [n]) > 0
         self.detect_signal = det      # for the search back (EndToEnd.search_back)
+        # each peak's prominence, for the refractory rule rpeak_mindelay_keep="prominent" (refine)
+        self.peak_prominence = tf.scatter_nd(cand[:, None], tf.where(chosen, prominence, 0.0), [n])
         return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
 
     def refine(self, cleaned, beat, score):
@@ -518,7 +522,19 @@ class EndToEnd:
             raw_pos = tf.gather(top.indices, order)
             delay = int(round(self.edge.min_delay_s * fs))
             before = tf.concat([[0], raw_pos[:-1]], 0)
-            ok = tf.logical_and(ok, raw_pos - before > delay)
+            if self.sc.rpeak_mindelay_keep == "prominent":
+                # of two peaks within the delay the more prominent (signal._findpeaks_neurokit; one pass over
+                # neighbours, as for min_rr_s below; the first peak is measured against sample 0, as neurokit2's)
+                prom = tf.gather(self.peak_prominence, raw_pos)
+                prv_prom = tf.concat([[3.0e38], prom[:-1]], 0)
+                nxt_prom = tf.concat([prom[1:], [0.0]], 0)
+                nxt_raw = tf.concat([raw_pos[1:], [n + 10 * delay]], 0)
+                nxt_ok = tf.concat([ok[1:], [False]], 0)
+                lose_prev = tf.logical_and(raw_pos - before <= delay, prom <= prv_prom)
+                lose_next = tf.logical_and(tf.logical_and(nxt_ok, nxt_raw - raw_pos <= delay), prom < nxt_prom)
+                ok = tf.logical_and(ok, tf.logical_not(tf.logical_or(lose_prev, lose_next)))
+            else:
+                ok = tf.logical_and(ok, raw_pos - before > delay)
         # peaks moved closer than min_rr_s: keep the larger (one pass over neighbours)
         min_distance = int(round(sc.min_rr_s * fs))
         nxt_pos = tf.concat([pos[1:], [n + 10 * min_distance]], 0)
@@ -723,6 +739,7 @@ class EndToEnd:
             beat = tf.reduce_any(shifted(beat_in), axis=1)
             score = tf.reduce_max(shifted(score_in), axis=1)
             det_input = self.detect_signal
+            self.peak_prominence = tf.reduce_max(shifted(self.peak_prominence), axis=1)
         if self.factor > 1:
             x = _conv(x, self.decimate_kernel, stride=self.factor)
             x = tf.reshape(x, (n,))
