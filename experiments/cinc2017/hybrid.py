@@ -38,7 +38,9 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               ``atrial`` (AF / Other evidence), when ``--features`` holds them (``features.py --groups``): chosen by
               5-fold CV on the training split of the average (greedy forward; a group stays only if the CV
               macro F1 of the average, mean over ``--seeds``, rises), then every evaluated set on validation;
-              key ``feature_groups`` of ``--out`` (the other keys stay as they are when ``boost`` does not run).
+              key ``feature_groups`` of ``--out`` (the other keys stay as they are when ``boost`` does not run);
+              with ``--extra-deep`` also for the average with the mean of ECG-SL and those deep sets
+              (``feature_groups_blend``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
@@ -347,11 +349,7 @@ class Hybrid(StepRunner):
         sets = {"ecgsl": self.work}
         for extra in self.args.extra_deep:
             sets[Path(extra).name] = Path(extra)
-        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
-        for extra in self.args.extra_deep:
-            other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
-            if any(other.get(r) != fold_of[r] for r in ids["train"]):
-                raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
+        self._check_folds(ids["train"])
         deep = {}
         for name, work in sets.items():
             table = np.load(work / "deep_oof.npz")
@@ -434,12 +432,13 @@ class Hybrid(StepRunner):
         over the deep models' folds: greedy forward, a group is kept only if it raises the CV macro F1 of
         the average (mean over ``--seeds`` of the booster). ``--features`` must hold the groups
         (``features.py --groups``). Then every evaluated set on validation (each seed's booster fitted on
-        the whole training split, averaged with the mean of the fold models). Cached in
-        ``WORK/feature_groups.json``; results under the key ``feature_groups``."""
-        from sklearn.metrics import f1_score
-
+        the whole training split, averaged with the mean of the fold models); the chosen set's booster of the
+        first seed is saved in ``WORK/boosters/feature_groups_<groups>`` (for ``ship.py --booster``). With
+        ``--extra-deep`` the same selection again for the average with the MEAN of ECG-SL's and those sets'
+        probabilities (the blend step's ``average_features_ecgsl_<sets>``). Cached in ``WORK/feature_groups.json`` (and
+        ``feature_groups_blend.json``); results under the keys ``feature_groups`` (and
+        ``feature_groups_blend``)."""
         from ecgsl_keras.data.record_features import DEFAULT_GROUPS, GROUPS, feature_names
-        from ecgsl_keras.modeling.stacking import StackedClassifier
 
         path = Path(self.args.features) / "features.npz"
         table = [str(n) for n in np.load(path)["names"]]
@@ -453,9 +452,35 @@ class Hybrid(StepRunner):
         ids = {s: sorted(str(r) for r in deep[f"{s}_record_id"] if str(r) in frow and status[frow[str(r)]] == "ok")
                for s in ("train", "validation")}
         y = {s: _aligned(deep, s, "targets", ids[s]).astype(int) for s in ids}
-        dp = {s: _aligned(deep, s, "probabilities", ids[s]) for s in ids}
+        sides = {"feature_groups": [self.work]}
+        if self.args.extra_deep:
+            self._check_folds(ids["train"])
+            sides["feature_groups_blend"] = [self.work] + [Path(e) for e in self.args.extra_deep]
+        for name, works in sides.items():
+            tables = [np.load(w / "deep_oof.npz") for w in works]
+            dp = {s: np.mean([_aligned(t, s, "probabilities", ids[s]) for t in tables], axis=0) for s in ids}
+            result = self._select_groups(path, extra, ids, y, dp, self.work / f"{name}.json",
+                                         error_analysis=name == "feature_groups")
+            result["deep_sets"] = ["ecgsl"] + [w.name for w in works[1:]]
+            setattr(self, name, result)
+
+    def _check_folds(self, train_ids):
+        """Exit when an ``--extra-deep`` work folder's folds differ from this work's."""
+        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
+        for extra in self.args.extra_deep:
+            other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
+            if any(other.get(r) != fold_of[r] for r in train_ids):
+                raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
+
+    def _select_groups(self, path, extra, ids, y, dp, cache_path, error_analysis=False) -> dict:
+        """Greedy forward selection of ``extra`` groups by CV of the average of the features booster with
+        ``dp`` (deep probabilities per split: out of fold on train), then validation of every evaluated set."""
+        from sklearn.metrics import f1_score
+
+        from ecgsl_keras.data.record_features import DEFAULT_GROUPS, GROUPS
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
         params = json.loads((self.work / "boost_rows.json").read_text())["features"]["params"]
-        cache_path = self.work / "feature_groups.json"
         done = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
         done.setdefault("cv", {})
         done.setdefault("rows", {})
@@ -488,9 +513,9 @@ class Hybrid(StepRunner):
                                  "seconds": round(time.perf_counter() - t0, 1)}
                 cache_path.write_text(json.dumps(done, indent=1))
             row = done["cv"][k]
-            log.info("groups %s: CV macro F1 of the average %.4f (AF %.4f), booster alone %.4f", k,
-                     row["average_macro_f1"], row["average_af_f1"], row["booster_macro_f1"])
-            return done["cv"][k]["average_macro_f1"]
+            log.info("%s, groups %s: CV macro F1 of the average %.4f (AF %.4f), booster alone %.4f", cache_path.stem,
+                     k, row["average_macro_f1"], row["average_af_f1"], row["booster_macro_f1"])
+            return row["average_macro_f1"]
 
         chosen, best = list(DEFAULT_GROUPS), cv(list(DEFAULT_GROUPS))
         left = list(extra)
@@ -504,7 +529,7 @@ class Hybrid(StepRunner):
         if len(extra) > 1:
             cv(list(DEFAULT_GROUPS) + extra)        # every group, for the record
         done["chosen"] = key(chosen)
-        if "error_analysis" not in done:
+        if error_analysis and "error_analysis" not in done:
             names, feats = table_of(list(DEFAULT_GROUPS) + extra)
             oof = self._booster_oof(*table_of(list(DEFAULT_GROUPS)), y, ids, params)
             done["error_analysis"] = _error_analysis(y["train"], (0.5 * (oof + dp["train"])).argmax(-1),
@@ -525,10 +550,17 @@ class Hybrid(StepRunner):
             cache_path.write_text(json.dumps(done, indent=1))
         for row in done["rows"].values():
             row["summary"] = _summary(row["runs"])
-        log.info("groups: CV chose %s", done["chosen"])
-        self.feature_groups = dict(done, params=params, candidates=extra, records={s: len(ids[s]) for s in ids},
-                                   criterion="5-fold CV on the training split (the deep models' folds) of the average's "
-                                             "macro F1, mean over the booster seeds; greedy forward from the default groups")
+        booster = self.work / "boosters" / f"{cache_path.stem}_{done['chosen']}"   # the chosen set, first seed
+        if not (booster / "stacking.json").is_file():
+            names, feats = table_of(done["cv"][done["chosen"]]["groups"])
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0])
+            clf.fit(feats("train"), y["train"]).save(booster)
+        done["booster"] = str(booster)
+        log.info("%s: CV chose %s (its booster, seed %d: %s)", cache_path.stem, done["chosen"], self.args.seeds[0],
+                 booster)
+        return dict(done, params=params, candidates=extra, records={s: len(ids[s]) for s in ids},
+                    criterion="5-fold CV on the training split (the deep models' folds) of the average's "
+                              "macro F1, mean over the booster seeds; greedy forward from the default groups")
 
     def step_preset(self):
         """A stacked preset folder of the OOF-probability row: the fold models as one ensemble."""
@@ -649,13 +681,15 @@ def main(argv=None) -> int:
         result["rows"] = rows
         print(_table(rows), file=sys.stderr)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    groups = getattr(hybrid, "feature_groups", None)
-    if groups:   # new key only; without boost in this command the other keys stay as --out has them
+    keys = [k for k in ("feature_groups", "feature_groups_blend") if getattr(hybrid, k, None)]
+    if keys:   # new keys only; without boost in this command the other keys stay as --out has them
         out = Path(args.out)
         saved = result if rows or not out.is_file() else json.loads(out.read_text(encoding="utf-8"))
-        saved["feature_groups"] = dict(groups, command=result["command"])
+        for key in keys:
+            groups = getattr(hybrid, key)
+            saved[key] = dict(groups, command=result["command"])
+            result[key] = {k: groups[k] for k in ("chosen", "candidates", "deep_sets")}
         out.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-        result["feature_groups"] = {k: groups[k] for k in ("chosen", "candidates")}
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
     return 0
