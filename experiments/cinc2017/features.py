@@ -8,7 +8,9 @@ record of the package's split (``ecgsl_keras.data.prepare.assign_splits(reader, 
 42)``), appended record by record to ``WORK/features.csv`` (resumable: records already there are
 skipped; a record the package's ``signal.preprocess`` rejects, as ``prepare`` would, is written with its
 reason and left out of the fit, so the sets equal those of ``prepare``). At the end the table is also
-saved as ``WORK/features.npz``.
+saved as ``WORK/features.npz``. ``--groups``: the groups of the table (default
+``record_features.DEFAULT_GROUPS``, the 111 features of the shipped models; e.g. ``--groups baseline quality af
+morphology hrv ectopy rhythm atrial`` for ``hybrid.py --steps groups``).
 
 ``fit``: LightGBM (``n_jobs=1``, balanced class weights) on the training split for the 65 baseline
 features alone, baseline + each new group, baseline + quality + af, and all groups; its hyper-parameters are the best of a
