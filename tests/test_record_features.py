@@ -42,7 +42,8 @@ def by_class(reader):
 
 def test_table_is_the_one_description(normal_features):
     names = [f.name for f in rf.FEATURES]
-    assert list(normal_features) == names == list(rf.feature_names())
+    assert list(normal_features) == names == list(rf.feature_names(rf.GROUPS))
+    assert rf.feature_names() == rf.feature_names(rf.DEFAULT_GROUPS) and len(rf.feature_names()) == 111
     assert len(set(names)) == len(names)
     assert {f.group for f in rf.FEATURES} == set(rf.GROUPS)
     for f in rf.FEATURES:
@@ -161,7 +162,7 @@ def test_vectors_and_nan_policies(normal_features):
     flat = rf.record_features(np.zeros(3000), 300.0)
     rows = [normal_features, flat]
     keep = rf.to_matrix(rows)
-    assert keep.shape == (2, len(rf.FEATURES)) and np.isnan(keep[1]).any() and np.isfinite(keep[0]).all()
+    assert keep.shape == (2, len(rf.feature_names())) and np.isnan(keep[1]).any() and np.isfinite(keep[0]).all()
     fill = rf.fit_fill_values(keep)
     filled = rf.to_matrix(rows, nan_policy="fill", fill_values=fill)
     assert np.isfinite(filled).all()
@@ -175,3 +176,90 @@ def test_vectors_and_nan_policies(normal_features):
     assert ind[len(names) + names.index("af_afev")] == 1.0 and np.isfinite(ind).all()
     with pytest.raises(ValueError, match="nan_policy"):
         rf.to_vector(flat, nan_policy="zero")
+
+
+# --- ectopy, rhythm and atrial groups (AF / Other evidence) ----------------------------------------------------
+
+def _rr_series(kind, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "regular":
+        return 0.8 + rng.normal(0.0, 0.01, n)
+    if kind == "irregular":       # AF-like: independent intervals
+        return rng.uniform(0.45, 1.15, n)
+    if kind == "bigeminy":        # short-long pairs
+        return np.where(np.arange(n) % 2 == 0, 0.55, 1.05) + rng.normal(0.0, 0.01, n)
+    if kind == "ectopic":         # a regular rhythm with a premature beat and its pause every 10 beats
+        rr = 0.8 + rng.normal(0.0, 0.01, n)
+        rr[5::10], rr[6::10] = 0.5, 1.1
+        return rr
+    raise ValueError(kind)
+
+
+def test_default_names_are_those_of_the_shipped_preset():
+    """The stacked presets were trained on the 111 default features: they stay available by name, and
+    prepare --record-features (the hybrid Keras model's input) keeps its 111 columns."""
+    import json
+    from pathlib import Path
+
+    import ecgsl_keras
+
+    spec = json.loads((Path(ecgsl_keras.__file__).parent / "presets" / "cinc2017" / "stacking.json").read_text())
+    assert list(rf.feature_names()) == spec["feature_names"]
+    assert set(rf.feature_names(("ectopy", "rhythm", "atrial"))).isdisjoint(spec["feature_names"])
+
+
+def test_rhythm_separates_regular_irregular_and_patterned_rr():
+    f = {k: rf.rhythm_features(_rr_series(k)) for k in ("regular", "irregular", "bigeminy", "ectopic")}
+    assert list(f["regular"]) == list(rf.feature_names(("ectopy", "rhythm")))
+    for k, row in f.items():
+        if k == "bigeminy":       # every interval is premature or compensatory: no clean interval is left
+            assert row["rhy_ectopic_fraction"] > 0.9 and math.isnan(row["rhy_clean_cv"])
+            row = {n: v for n, v in row.items() if not n.startswith("rhy_clean_")}
+        assert all(math.isfinite(v) for v in row.values()), (k, row)
+    # entropy: the irregular series is the least predictable
+    assert f["irregular"]["rhy_cosen_lm"] > f["regular"]["rhy_cosen_lm"] + 1.0
+    assert f["irregular"]["rhy_cosen_lm"] > f["bigeminy"]["rhy_cosen_lm"] + 1.0
+    assert f["irregular"]["rhy_fuzzy_entropy"] > f["bigeminy"]["rhy_fuzzy_entropy"] + 0.3
+    # patterns: bigeminy alternates, clusters in two tight groups; AF-like RR does not
+    assert f["bigeminy"]["rhy_acf1"] < -0.9 and abs(f["irregular"]["rhy_acf1"]) < 0.4
+    assert f["bigeminy"]["rhy_kmeans2_cv"] < 0.03 < 0.1 < f["irregular"]["rhy_kmeans2_cv"]
+    assert f["bigeminy"]["rhy_poincare_top3_fraction"] > 0.95 > 0.6 > f["irregular"]["rhy_poincare_top3_fraction"]
+    assert f["regular"]["rhy_poincare_clusters"] == 1
+    # ectopic beats removed, the ectopic rhythm is as regular as the regular one
+    assert f["ectopic"]["rhy_ectopic_fraction"] == pytest.approx(0.2, abs=0.02)
+    assert f["regular"]["rhy_ectopic_fraction"] == 0.0
+    assert f["ectopic"]["rhy_clean_pnn50"] < 0.05 and f["ectopic"]["rhy_clean_cv"] < 0.03
+    assert f["irregular"]["rhy_clean_pnn50"] > 0.5
+    assert f["irregular"]["rhy_irregular_window_fraction"] > 0.9 > 0.0 == f["regular"]["rhy_irregular_window_fraction"]
+
+
+def test_ectopic_mask_flags_premature_and_compensatory_intervals():
+    rr = _rr_series("ectopic", n=30)
+    flags = np.flatnonzero(rf.ectopic_mask(rr))
+    assert set(flags) == {5, 6, 15, 16, 25, 26}
+    assert rf.ectopic_mask(np.zeros(0)).shape == (0,)
+
+
+def test_rhythm_nan_handling():
+    short = rf.rhythm_features([0.8, 0.8, 0.81])                      # fewer than MIN_RR intervals
+    assert all(math.isnan(v) for v in short.values())
+    assert all(math.isnan(v) for v in rf.rhythm_features([0.8, np.nan, 0.8, 0.8, 0.8]).values())
+    const = rf.rhythm_features(np.full(20, 0.8))                      # a constant series
+    assert math.isnan(const["rhy_acf1"]) and math.isnan(const["rhy_fuzzy_entropy"])
+    assert const["rhy_ectopic_fraction"] == 0.0 and const["rhy_clean_pnn50"] == 0.0
+    assert const["rhy_poincare_clusters"] == 1 and const["rhy_kmeans2_cv"] == 0.0
+    few = rf.rhythm_features(_rr_series("regular", n=6))              # shorter than one window of 8 intervals
+    assert math.isnan(few["rhy_window_madsd_max"]) and math.isfinite(few["rhy_clean_cv"])
+
+
+def test_rhythm_and_atrial_groups_on_the_sample_records(by_class, normal_features):
+    for name in rf.feature_names(("ectopy", "rhythm", "atrial")):
+        assert math.isfinite(normal_features[name]), name
+    assert normal_features["atr_p_presence"] > 0.6 and normal_features["atr_dominant_fraction"] > 0.8
+    med = {c: {n: np.nanmedian([f[n] for f in rows]) for n in ("rhy_cosen_lm", "rhy_clean_pnn50", "atr_p_snr_db",
+                                                                 "atr_p_presence")}
+           for c, rows in by_class.items()}
+    assert med["A"]["rhy_cosen_lm"] > med["N"]["rhy_cosen_lm"] + 0.5
+    assert med["A"]["rhy_clean_pnn50"] > med["N"]["rhy_clean_pnn50"] + 0.3
+    assert med["A"]["atr_p_snr_db"] < med["N"]["atr_p_snr_db"] - 3
+    assert med["A"]["atr_p_presence"] < med["N"]["atr_p_presence"] - 0.3

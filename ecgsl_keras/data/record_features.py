@@ -22,6 +22,17 @@ Groups (``GROUPS``):
 - ``morphology``: QRS width, QT, QT/RR, Bazett QTc, T-wave amplitude / variability, in s and mV on the
   cleaned signal at the native rate.
 - ``hrv``: neurokit2's time-domain HRV indices (``nk.hrv_time``) not already in ``baseline``.
+- ``ectopy`` and ``rhythm``: AF-versus-other-rhythm evidence from the RR series alone (``rhythm_features``
+  gives both): ``ectopy``, the irregularity left once the ectopic beats are removed (``ectopic_mask``:
+  premature, compensatory and pause intervals) and per sliding window (paroxysms); ``rhythm``, COSEn as
+  Lake & Moorman define it (m = 1, r from 30 ms), fuzzy entropy, RR autocorrelation (bigeminy,
+  trigeminy), 1-D k-means spread and Poincare-plot cluster counts (AF scatters, ectopic patterns cluster).
+- ``atrial``: P-wave evidence on the dominant beats only (both RR intervals around the beat unflagged)
+  and the spectrum of the signal after cancelling their QRST template (peak, organisation, f-wave band).
+
+``feature_names()`` without groups gives ``DEFAULT_GROUPS`` (the first five: the 111 features the
+shipped models were trained on, which ``prepare --record-features`` stores); ``record_features``
+always returns every group, in table order, and a stacked preset picks its columns by name.
 
 Missing values. A feature that cannot be computed (too few beats or RR intervals for the
 statistic, no T wave, no R-peak at all) is returned as NaN on purpose, never as a made-up number.
@@ -42,7 +53,8 @@ A flat or clipped signal is *not* an error here (flat and clipped fractions are 
 ``strict=True`` applies ``ecgsl_keras.data.signal.check_quality`` in full, so a features model refuses
 the same signals as the deep model (``flat``, ``clipped``).
 
-Speed: about 20-30 ms for a 30 s record at 300 Hz on one core (``experiments/cinc2017/FEATURES.md``).
+Speed: about 20-30 ms for a 30 s record at 300 Hz on one core (``experiments/cinc2017/FEATURES.md``); the
+``ectopy``, ``rhythm`` and ``atrial`` groups add about 4 ms of it.
 """
 from __future__ import annotations
 
@@ -60,12 +72,18 @@ from ecgsl_keras.data.signal import (check_quality, clean, detect_rpeaks, find_r
                                      segment)
 from ecgsl_keras.errors import SignalQualityError
 
-__all__ = ["Feature", "FEATURES", "GROUPS", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE", "feature_names",
-           "record_features", "to_vector", "to_matrix", "vector_names", "fit_fill_values"]
+__all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
+           "feature_names", "record_features", "rhythm_features", "ectopic_mask", "to_vector", "to_matrix",
+           "vector_names", "fit_fill_values"]
 
 Feature = namedtuple("Feature", "name unit group meaning")
 
-GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
+GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial")
+# the groups of the models trained before the rhythm / atrial groups existed (the 111 features of the
+# cinc2017 and cinc2017-keras presets): ``feature_names()`` without groups, so that ``prepare
+# --record-features`` and the hybrid Keras model keep their 111 columns. A stacked preset selects its
+# columns by name (``stacking.json``), so it computes the same values whatever the default.
+DEFAULT_GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
 MIN_BEATS = 3              # R-peaks needed for beat templates (P, QRS, T statistics)
 MIN_RR = 4                 # RR intervals needed for rhythm statistics (AFEv, HRV)
 DEFAULT_FILL_VALUE = 0.0   # nan_policy "fill"/"indicator" without fitted fill values
@@ -197,6 +215,54 @@ _NEW = (
     ("hrv_hti", "1", "hrv", "neurokit2 HRV_HTI: HRV triangular index (RR count / height of the 1/128 s histogram)"),
     ("hrv_tinn", "ms", "hrv", "neurokit2 HRV_TINN: base width of the RR histogram's triangular fit"),
     ("hrv_cvsd", "1", "hrv", "neurokit2 HRV_CVSD: RMSSD / MeanNN"),
+    # ectopy and rhythm (RR series only): irregularity with the ectopic beats removed and per window (ectopy);
+    # entropy, autocorrelation and cluster measures of the RR pattern (rhythm)
+    ("rhy_ectopic_fraction", "fraction", "ectopy", "RR intervals flagged as ectopic: premature (< 0.85 x the local "
+                                                   "median RR of the 11 intervals around it), the long interval "
+                                                   "after a premature one (> 1.10 x local median), or a pause "
+                                                   "(> 1.6 x local median)"),
+    ("rhy_clean_cv", "1", "ectopy", "sd / mean of the RR intervals not flagged ectopic (NaN: fewer than MIN_RR left)"),
+    ("rhy_clean_rmssd_norm", "1", "ectopy", "RMSSD / mean RR over successive pairs of unflagged RR intervals"),
+    ("rhy_clean_pnn50", "fraction", "ectopy", "fraction of successive differences > 50 ms over successive pairs of "
+                                              "unflagged RR intervals"),
+    ("rhy_clean_madsd_norm", "1", "ectopy", "median |successive difference| / mean RR over successive pairs of "
+                                            "unflagged RR intervals"),
+    ("rhy_window_madsd_max", "1", "ectopy", "largest median |successive RR difference| / median RR over sliding "
+                                           "windows of 8 RR intervals (a paroxysm of AF)"),
+    ("rhy_irregular_window_fraction", "fraction", "ectopy", "windows of 8 RR intervals whose median |successive "
+                                                            "difference| / median RR exceeds 0.08"),
+    ("rhy_cosen_lm", "nat", "rhythm", "COSEn as defined by Lake & Moorman (2011): SampEn(m = 1, r) + ln(2r) - "
+                                      "ln(mean RR), r in s starting at 30 ms and raised by 10 ms until >= 5 "
+                                      "matches of length 2 (NaN when r would pass 0.5 s)"),
+    ("rhy_sampen_lm", "nat", "rhythm", "the SampEn(m = 1, r) of rhy_cosen_lm (absolute tolerance r, not r x sd)"),
+    ("rhy_fuzzy_entropy", "nat", "rhythm", "fuzzy entropy (Chen et al. 2007) of the RR series: m = 2, r = 0.2 sd, "
+                                           "membership exp(-d^2 / r), templates mean-removed"),
+    ("rhy_acf1", "1", "rhythm", "autocorrelation of the RR series at lag 1 (bigeminy: near -1; AF: near 0)"),
+    ("rhy_acf2", "1", "rhythm", "autocorrelation of the RR series at lag 2"),
+    ("rhy_acf3", "1", "rhythm", "autocorrelation of the RR series at lag 3 (trigeminy: positive)"),
+    ("rhy_kmeans2_cv", "1", "rhythm", "pooled within-cluster sd / mean RR of the best split of the RR intervals "
+                                      "into 2 groups (1-D k-means, exact): small for two-level (ectopic) rhythms"),
+    ("rhy_kmeans3_cv", "1", "rhythm", "the same with 3 groups"),
+    ("rhy_poincare_clusters", "count", "rhythm", "clusters of the Poincare plot (RR(i), RR(i+1)) / median RR: "
+                                                 "8-connected occupied cells of 0.06 x 0.06 holding >= 10% of "
+                                                 "the points"),
+    ("rhy_poincare_top3_fraction", "fraction", "rhythm", "points in the 3 largest 8-connected cell clusters of that "
+                                                         "plot (AF: scattered, low; ectopic patterns: high)"),
+    ("rhy_poincare_cell_fraction", "1", "rhythm", "occupied cells of that plot / points"),
+    # atrial (signal at the native rate, on the dominant beats: neither RR interval around them flagged ectopic)
+    ("atr_dominant_fraction", "fraction", "atrial", "beats whose RR intervals before and after are both unflagged "
+                                                    "(rhy_ectopic_fraction)"),
+    ("atr_p_snr_db", "dB", "atrial", "power of the dominant beats' median P window (300-80 ms before R, detrended) "
+                                     "/ mean power of each beat's deviation from it, in dB (P wave: high; "
+                                     "f waves or noise: low)"),
+    ("atr_p_presence", "fraction", "atrial", "fraction of dominant beats whose P window correlates >= 0.6 with "
+                                             "their median P window, times 1 if it is at least 0.03 mV (else 0)"),
+    ("atr_p_amplitude", "mV", "atrial", "largest deflection of the dominant beats' detrended median P window"),
+    ("atr_residual_peak_hz", "Hz", "atrial", "frequency of the largest 3-12 Hz peak of the Welch spectrum of the "
+                                             "signal after QRST cancellation (dominant-beat median template)"),
+    ("atr_residual_organization", "fraction", "atrial", "power within 1 Hz of that peak / power 3-12 Hz "
+                                                        "(organised f waves or flutter: high)"),
+    ("atr_residual_fwave_ratio", "fraction", "atrial", "power 4-9 Hz / power 1-40 Hz after that QRST cancellation"),
 )
 _NK_HRV = {"hrv_madnn": "HRV_MadNN", "hrv_mcvnn": "HRV_MCVNN", "hrv_iqrnn": "HRV_IQRNN",
            "hrv_sdrmssd": "HRV_SDRMSSD", "hrv_prc20nn": "HRV_Prc20NN", "hrv_prc80nn": "HRV_Prc80NN",
@@ -211,9 +277,10 @@ assert set(_NK_HRV) == {f.name for f in FEATURES if f.group == "hrv"}
 
 
 def feature_names(groups=None) -> tuple:
-    """Names of the features of ``groups`` (a name or an iterable of ``GROUPS``; None: all), in table order."""
+    """Names of the features of ``groups`` (a name or an iterable of ``GROUPS``; None: ``DEFAULT_GROUPS``,
+    the 111 features of the shipped models), in table order. ``feature_names(GROUPS)``: every feature."""
     if groups is None:
-        groups = GROUPS
+        groups = DEFAULT_GROUPS
     elif isinstance(groups, str):
         groups = (groups,)
     unknown = sorted(set(groups) - set(GROUPS))
@@ -428,18 +495,7 @@ def _template_features(cleaned, fs, peaks, rr, out) -> None:
     out["af_p_presence"] = float(np.mean(np.nan_to_num(corr) >= 0.6)) if p_amp >= 0.03 else 0.0
     out["morph_pr_s"] = (r0 - (p_sl.start + ip)) / fs if p_amp >= 0.03 else math.nan
     # QRST cancellation: subtract the template around each beat (no overlap between neighbours)
-    residual = cleaned.copy()
-    recon = np.zeros_like(cleaned)
-    prev_rr = np.concatenate([[np.inf], np.diff(peaks)])
-    next_rr = np.concatenate([np.diff(peaks), [np.inf]])
-    for p, a, b in zip(peaks, prev_rr, next_rr):
-        left = int(min(-lo, 0.4 * a))
-        right = int(min(hi, 0.6 * b))
-        i0, i1 = max(0, p - left), min(cleaned.size, p + right)
-        if i1 > i0:
-            piece = tpl[r0 - (p - i0): r0 + (i1 - p)]
-            residual[i0:i1] -= piece
-            recon[i0:i1] += piece
+    residual, recon = _qrst_cancel(cleaned, peaks, tpl, r0, lo, hi)
     out["sqi_template_snr_db"] = 10.0 * math.log10(max(float(np.mean(recon ** 2)), 1e-12)
                                                    / max(float(np.mean(residual ** 2)), 1e-12))
     out["af_residual_rms"] = float(np.sqrt(np.mean(residual ** 2)))
@@ -464,6 +520,221 @@ def _template_features(cleaned, fs, peaks, rr, out) -> None:
         out["af_fwave_ratio"] = _ratio(_bandpower(freqs, spec, 4, 9), _bandpower(freqs, spec, 1, 40))
         band = (freqs >= 3) & (freqs <= 12)
         out["af_fwave_centroid_hz"] = _ratio(float((freqs[band] * spec[band]).sum()), float(spec[band].sum()))
+
+
+# --- rhythm and atrial groups ------------------------------------------------------------------------
+
+ECTOPIC_WINDOW = 5          # local median RR over the 2 x 5 + 1 intervals around each one
+RR_WINDOW = 8               # RR intervals per sliding window (rhy_window_madsd_max)
+
+
+def ectopic_mask(rr: np.ndarray) -> np.ndarray:
+    """True for the RR intervals (s) that ``rhy_ectopic_fraction`` flags: premature (< 0.85 x the local
+    median of the 11 intervals around it), the long interval right after a premature one (> 1.10 x local
+    median), or a pause (> 1.6 x local median). An empty array for an empty ``rr``."""
+    rr = np.asarray(rr, np.float64)
+    n = rr.size
+    if n == 0:
+        return np.zeros((0,), bool)
+    ref = np.array([np.median(rr[max(0, i - ECTOPIC_WINDOW): i + ECTOPIC_WINDOW + 1]) for i in range(n)])
+    premature = rr < 0.85 * ref
+    flag = premature | (rr > 1.6 * ref)
+    flag[1:] |= premature[:-1] & (rr[1:] > 1.10 * ref[1:])
+    return flag
+
+
+def _sampen_counts(x: np.ndarray, m: int, tol: float):
+    """(A, B): template matches (Chebyshev distance <= tol, no self-matches, each pair once) of lengths
+    m + 1 and m over the same n - m templates (Richman & Moorman)."""
+    n = x.size
+    out = []
+    for length in (m + 1, m):
+        t = np.lib.stride_tricks.sliding_window_view(x, length)[: n - m]
+        d = np.abs(t[:, None, :] - t[None, :, :]).max(axis=2)
+        out.append((np.count_nonzero(d <= tol) - t.shape[0]) / 2.0)
+    return out[0], out[1]
+
+
+def cosen_lm(rr: np.ndarray):
+    """(COSEn, SampEn, r) of Lake & Moorman (2011): m = 1, r = 30 ms raised by 10 ms until at least 5
+    matches of length 2; (NaN, NaN, NaN) for fewer than ``MIN_RR`` intervals or r past 0.5 s."""
+    rr = np.asarray(rr, np.float64)
+    if rr.size < MIN_RR:
+        return math.nan, math.nan, math.nan
+    r = 0.03
+    while r <= 0.5 + 1e-9:
+        a, b = _sampen_counts(rr, 1, r)
+        if a >= 5 and b > 0:
+            sampen = -math.log(a / b)
+            return sampen + math.log(2 * r) - math.log(float(rr.mean())), sampen, r
+        r += 0.01
+    return math.nan, math.nan, math.nan
+
+
+def fuzzy_entropy(x: np.ndarray, m: int = 2, r: float = 0.2) -> float:
+    """Fuzzy entropy (Chen et al. 2007): ln phi_m - ln phi_(m+1), phi = mean over template pairs of
+    exp(-d^2 / (r sd)), d the Chebyshev distance of mean-removed templates; NaN when undefined
+    (fewer than m + 3 values, or a constant series: sd under 1e-6)."""
+    x = np.asarray(x, np.float64)
+    n = x.size
+    sd = float(x.std()) if n else 0.0
+    tol = r * sd
+    if n < m + 3 or sd < 1e-6:             # too short, or constant up to rounding
+        return math.nan
+    phi = []
+    for length in (m, m + 1):
+        t = np.lib.stride_tricks.sliding_window_view(x, length)[: n - m]
+        t = t - t.mean(axis=1, keepdims=True)
+        d = np.abs(t[:, None, :] - t[None, :, :]).max(axis=2)
+        sim = np.exp(-(d ** 2) / tol)
+        k = t.shape[0]
+        phi.append((sim.sum() - k) / (k * (k - 1)))
+    return float(math.log(phi[0]) - math.log(phi[1])) if phi[0] > 0 and phi[1] > 0 else math.nan
+
+
+def _kmeans_cv(rr: np.ndarray, k: int) -> float:
+    """Pooled within-group sd / mean of the best (least squares) split of the sorted ``rr`` into k groups."""
+    x = np.sort(rr)
+    n = x.size
+    if n < 2 * k:
+        return math.nan
+    c1 = np.concatenate([[0.0], np.cumsum(x)])
+    c2 = np.concatenate([[0.0], np.cumsum(x * x)])
+
+    def sse(i, j):        # within sum of squares of x[i:j] (arrays of i, j)
+        cnt = j - i
+        s = c1[j] - c1[i]
+        return c2[j] - c2[i] - s * s / cnt
+
+    if k == 2:
+        cut = np.arange(1, n)
+        best = float(np.min(sse(np.zeros_like(cut), cut) + sse(cut, np.full_like(cut, n))))
+    else:                 # k == 3
+        i, j = np.triu_indices(n - 1, k=1)
+        i, j = i + 1, j + 1                      # cuts 1 <= i < j <= n - 1
+        best = float(np.min(sse(np.zeros_like(i), i) + sse(i, j) + sse(j, np.full_like(j, n))))
+    return math.sqrt(max(best, 0.0) / n) / float(x.mean())
+
+
+def _poincare_clusters(rr: np.ndarray) -> dict:
+    import scipy.ndimage
+
+    x = rr / float(np.median(rr))
+    cells = np.floor(np.stack([x[:-1], x[1:]], axis=1) / 0.06).astype(np.int64)
+    cells -= cells.min(axis=0)
+    shape = tuple(cells.max(axis=0) + 1)
+    grid = np.zeros(shape, np.int64)
+    np.add.at(grid, (cells[:, 0], cells[:, 1]), 1)
+    labels, count = scipy.ndimage.label(grid > 0, structure=np.ones((3, 3), bool))
+    sizes = np.sort(np.bincount(labels[grid > 0], weights=grid[grid > 0], minlength=count + 1)[1:])[::-1]
+    npts = float(cells.shape[0])
+    return {"rhy_poincare_clusters": float(np.count_nonzero(sizes >= 0.1 * npts)),
+            "rhy_poincare_top3_fraction": float(sizes[:3].sum() / npts),
+            "rhy_poincare_cell_fraction": float(np.count_nonzero(grid) / npts)}
+
+
+def _rhythm(rr: np.ndarray, out) -> np.ndarray:
+    """The ``ectopy`` and ``rhythm`` groups from the RR intervals (s) of the record; returns the ectopic flags."""
+    rr = np.asarray(rr, np.float64)
+    flag = ectopic_mask(rr)
+    out["rhy_ectopic_fraction"] = float(flag.mean())
+    clean = rr[~flag]
+    if clean.size >= MIN_RR:
+        out["rhy_clean_cv"] = float(clean.std() / clean.mean())
+    pair = ~flag[:-1] & ~flag[1:]
+    if np.count_nonzero(pair) >= MIN_RR - 1:
+        d = np.abs(np.diff(rr))[pair]
+        mean = float(clean.mean())
+        out["rhy_clean_rmssd_norm"] = float(np.sqrt(np.mean(d ** 2)) / mean)
+        out["rhy_clean_pnn50"] = float(np.mean(d > 0.05))
+        out["rhy_clean_madsd_norm"] = float(np.median(d) / mean)
+    out["rhy_cosen_lm"], out["rhy_sampen_lm"], _ = cosen_lm(rr)
+    out["rhy_fuzzy_entropy"] = fuzzy_entropy(rr)
+    dev = rr - rr.mean()
+    var = float(np.sum(dev ** 2))
+    constant = float(rr.std()) < 1e-6          # below 1 us: a constant series (up to rounding)
+    for lag in (1, 2, 3):
+        defined = not constant and rr.size > lag + 2
+        out[f"rhy_acf{lag}"] = float(np.sum(dev[:-lag] * dev[lag:]) / var) if defined else math.nan
+    out["rhy_kmeans2_cv"] = _kmeans_cv(rr, 2)
+    out["rhy_kmeans3_cv"] = _kmeans_cv(rr, 3)
+    out.update(_poincare_clusters(rr))
+    if rr.size >= RR_WINDOW:
+        w = np.lib.stride_tricks.sliding_window_view(rr, RR_WINDOW)
+        madsd = np.median(np.abs(np.diff(w, axis=1)), axis=1) / np.median(w, axis=1)
+        out["rhy_window_madsd_max"] = float(madsd.max())
+        out["rhy_irregular_window_fraction"] = float(np.mean(madsd > 0.08))
+    return flag
+
+
+def rhythm_features(rr) -> "OrderedDict[str, float]":
+    """The ``ectopy`` and ``rhythm`` groups of an RR series (s) alone: ordered dict name -> float, in table order.
+
+    NaN: everything with fewer than ``MIN_RR`` intervals; the ``rhy_clean_*`` statistics when fewer than
+    ``MIN_RR`` unflagged intervals (or ``MIN_RR - 1`` unflagged successive pairs) are left; the
+    autocorrelations and the fuzzy entropy of a constant series; ``rhy_cosen_lm`` / ``rhy_sampen_lm``
+    when no r up to 0.5 s gives 5 matches; the window statistics with fewer than ``RR_WINDOW``
+    intervals; ``rhy_kmeans<k>_cv`` with fewer than 2k intervals."""
+    out = OrderedDict((name, math.nan) for name in feature_names(("ectopy", "rhythm")))
+    rr = np.asarray(rr, np.float64).reshape(-1)
+    if rr.size >= MIN_RR and np.all(np.isfinite(rr)) and np.all(rr > 0):
+        _rhythm(rr, out)
+    return OrderedDict((k, float(v) if math.isfinite(float(v)) else math.nan) for k, v in out.items())
+
+
+def _qrst_cancel(cleaned, peaks, tpl, r0, lo, hi) -> tuple:
+    """(residual, reconstruction): ``tpl`` (R at index ``r0``, window ``lo..hi`` samples around R)
+    subtracted around each beat, cut at 40% of the RR interval before and 60% after (no overlap)."""
+    residual = cleaned.copy()
+    recon = np.zeros_like(cleaned)
+    prev_rr = np.concatenate([[np.inf], np.diff(peaks)])
+    next_rr = np.concatenate([np.diff(peaks), [np.inf]])
+    for p, a, b in zip(peaks, prev_rr, next_rr):
+        left = int(min(-lo, 0.4 * a))
+        right = int(min(hi, 0.6 * b))
+        i0, i1 = max(0, p - left), min(cleaned.size, p + right)
+        if i1 > i0:
+            piece = tpl[r0 - (p - i0): r0 + (i1 - p)]
+            residual[i0:i1] -= piece
+            recon[i0:i1] += piece
+    return residual, recon
+
+
+def _atrial(cleaned, fs, peaks, flag, out) -> None:
+    """The ``atrial`` group: P-wave evidence and QRST-cancelled atrial activity on the dominant beats
+    (``flag``: the ectopic flags of the RR intervals, ``ectopic_mask``)."""
+    s = lambda sec: int(round(sec * fs))     # noqa: E731 seconds -> samples
+    n = peaks.size
+    before = np.concatenate([[True], ~flag]) if flag.size == n - 1 else np.ones(n, bool)
+    after = np.concatenate([~flag, [True]]) if flag.size == n - 1 else np.ones(n, bool)
+    dominant = before & after          # the first / last beat: judged by its one RR interval
+    out["atr_dominant_fraction"] = float(dominant.mean())
+    lo, hi = -s(0.30), s(0.60)
+    rows, kept = _windows(cleaned, peaks[dominant], lo, hi)
+    if rows.shape[0] < MIN_BEATS:
+        return
+    tpl = np.median(rows, axis=0)
+    r0 = -lo
+    p_sl = slice(r0 - s(0.30), r0 - s(0.08))
+    p_rows = _detrend_rows(rows[:, p_sl])
+    p_tpl = np.median(p_rows, axis=0)
+    p_amp = float(np.abs(p_tpl).max())
+    out["atr_p_amplitude"] = p_amp
+    noise = float(np.mean((p_rows - p_tpl) ** 2))
+    out["atr_p_snr_db"] = 10.0 * math.log10(max(float(np.mean(p_tpl ** 2)), 1e-12) / max(noise, 1e-12))
+    if p_amp >= 0.03 and np.ptp(p_tpl) > 0:
+        out["atr_p_presence"] = float(np.mean(np.nan_to_num(_corr_rows(p_rows, p_tpl)) >= 0.6))
+    else:
+        out["atr_p_presence"] = 0.0
+    residual, _ = _qrst_cancel(cleaned, peaks, tpl, r0, lo, hi)
+    f, pw = _welch(residual, fs)
+    out["atr_residual_fwave_ratio"] = _ratio(_bandpower(f, pw, 4, 9), _bandpower(f, pw, 1, 40))
+    band = (f >= 3) & (f <= 12)
+    if np.any(band) and pw[band].sum() > 0:
+        peak = float(f[band][int(np.argmax(pw[band]))])
+        out["atr_residual_peak_hz"] = peak
+        near = band & (np.abs(f - peak) <= 1.0)
+        out["atr_residual_organization"] = float(pw[near].sum() / pw[band].sum())
 
 
 def _hrv(peaks, fs, out) -> None:
@@ -557,12 +828,16 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
         peaks_b = np.zeros((0,), np.int64)
     _quality(raw, cleaned, fs, peaks, peaks_b, out)
     rr = np.diff(peaks) / fs
+    flag = None
     if rr.size >= MIN_RR:
         out.update(_afev(rr))
         _hrv(peaks, fs, out)
+        flag = _rhythm(rr, out)
     if peaks.size >= MIN_BEATS:
         _template_features(cleaned, fs, peaks, rr, out)
         _baseline(cleaned, fs, peaks, config, out)
+        if flag is not None:
+            _atrial(cleaned, fs, peaks, flag, out)
     for key, value in out.items():
         out[key] = float(value) if value is not None and math.isfinite(float(value)) else math.nan
     return out

@@ -80,7 +80,7 @@ class StackedPredictor:
                               f"labels {stacked.label_names} differ from the deep model's {list(predictor.task.label_names)}")
         from ecgsl_keras.data import record_features as features_lib   # the features module (issue 18, 1)
 
-        unknown = sorted(set(stacked.feature_names) - set(features_lib.feature_names()))
+        unknown = sorted(set(stacked.feature_names) - set(features_lib.feature_names(features_lib.GROUPS)))
         if unknown:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"features this package does not compute: {unknown[:5]}")

@@ -8,7 +8,9 @@ record of the package's split (``ecgsl_keras.data.prepare.assign_splits(reader, 
 42)``), appended record by record to ``WORK/features.csv`` (resumable: records already there are
 skipped; a record the package's ``signal.preprocess`` rejects, as ``prepare`` would, is written with its
 reason and left out of the fit, so the sets equal those of ``prepare``). At the end the table is also
-saved as ``WORK/features.npz``.
+saved as ``WORK/features.npz``. ``--groups``: the groups of the table (default
+``record_features.DEFAULT_GROUPS``, the 111 features of the shipped models; e.g. ``--groups baseline quality af
+morphology hrv ectopy rhythm atrial`` for ``hybrid.py --steps groups``).
 
 ``fit``: LightGBM (``n_jobs=1``, balanced class weights) on the training split for the 65 baseline
 features alone, baseline + each new group, baseline + quality + af, and all groups; its hyper-parameters are the best of a
@@ -73,7 +75,7 @@ def extract(args) -> dict:
     from ecgsl_keras.data.prepare import assign_splits
     from ecgsl_keras.data.signal import preprocess
 
-    names = list(feature_names())
+    names = list(feature_names(args.groups or None))
     columns = list(META) + names
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -178,7 +180,7 @@ def fit(args) -> dict:
     from threadpoolctl import threadpool_limits
 
     from ecgsl_keras.evaluation import baselines
-    from ecgsl_keras.data.record_features import GROUPS, feature_names
+    from ecgsl_keras.data.record_features import DEFAULT_GROUPS as GROUPS, feature_names
 
     data = np.load(Path(args.work) / "features.npz")
     names = list(data["names"])
@@ -283,7 +285,7 @@ def _gap(value, target) -> str:
 
 def write_markdown(result: dict, path: Path) -> None:
     """``FEATURES.md``: the table of ``result`` (features_results.json) and the command that made it."""
-    from ecgsl_keras.data.record_features import FEATURES, GROUPS
+    from ecgsl_keras.data.record_features import DEFAULT_GROUPS as GROUPS, FEATURES
 
     rows, sp, timing = result["rows"], result["splits"], result.get("feature_timing", {})
     fast = result.get("speed", {})
@@ -371,6 +373,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     warnings.filterwarnings("ignore")
+    from ecgsl_keras.data.record_features import GROUPS
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
     p.add_argument("--work", required=True, help="cache folder (features.csv, features.npz, fit_rows.json)")
@@ -387,6 +391,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the reference row: the package's own baseline classifier (HistGradientBoosting)")
     p.add_argument("--limit", type=int, default=0, help="only the first N records (a quick check)")
+    p.add_argument("--groups", nargs="+", choices=GROUPS, default=None,
+                   help="extract: the feature groups of the table (default: record_features.DEFAULT_GROUPS, the "
+                        "111 features of the shipped models; a work folder keeps the columns it was started with)")
     p.add_argument("--out", default=str(HERE / "features_results.json"))
     args = p.parse_args(argv)
     start = time.perf_counter()

@@ -35,6 +35,13 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
               validation (rows ``average_features_<sets>`` for the first 1, 2, ... extra sets without and
               with ECG-SL, and ``<set>_mean_of_folds``). Its choice ships as a preset with a mixed deep side
               (``experiments/cinc2017/ship.py --signal-deep``, measured by ``experiments/cinc2017/mixed_preset.py``).
+``groups``    record-feature groups beyond the 111 features (``record_features.DEFAULT_GROUPS``): ``ectopy``, ``rhythm``,
+              ``atrial`` (AF / Other evidence), when ``--features`` holds them (``features.py --groups``): chosen by
+              5-fold CV on the training split of the average (greedy forward; a group stays only if the CV
+              macro F1 of the average, mean over ``--seeds``, rises), then every evaluated set on validation;
+              key ``feature_groups`` of ``--out`` (the other keys stay as they are when ``boost`` does not run);
+              with ``--extra-deep`` also for the average with the mean of ECG-SL and those deep sets
+              (``feature_groups_blend``).
 ``preset``    a stacked preset folder WORK/preset (model.keras = the k fold models as one ensemble,
               booster.txt, stacking.json, config.json, signal_config.json) of the OOF stacking row.
 
@@ -63,7 +70,7 @@ from experiments.protocol_steps import StepRunner  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.hybrid")
 
-STEPS = ("folds", "finetune", "deep", "encoder", "boost", "blend", "preset")
+STEPS = ("folds", "finetune", "deep", "encoder", "boost", "blend", "groups", "preset")
 GRID = (
     {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20},
     {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 31, "min_data_in_leaf": 10},
@@ -76,6 +83,43 @@ def _aligned(table, split: str, key: str, record_ids) -> np.ndarray:
     """Rows ``SPLIT_KEY`` of an ``.npz`` table of per-record outputs, in the order of ``record_ids``."""
     index = {str(r): i for i, r in enumerate(table[f"{split}_record_id"])}
     return np.stack([table[f"{split}_{key}"][index[r]] for r in record_ids])
+
+
+def _feature_table(path, groups):
+    """(names, matrix, record id -> row, status) of a ``features.npz`` of ``features.py``, its columns
+    restricted to ``record_features.feature_names(groups)`` (None: ``DEFAULT_GROUPS``, the 111 features of
+    the rows of ``boost``), so that a table extracted with more groups gives the same rows."""
+    from ecgsl_keras.data.record_features import feature_names
+
+    data = np.load(path)
+    table = [str(n) for n in data["names"]]
+    names = list(feature_names(groups))
+    missing = sorted(set(names) - set(table))
+    if missing:
+        raise SystemExit(f"error: {path} lacks {len(missing)} features of the groups {groups} (e.g. {missing[:3]}); "
+                         f"extract them with features.py --groups")
+    cols = [table.index(n) for n in names]
+    rows = {str(r): i for i, r in enumerate(data["record_id"])}
+    return names, data["X"][:, cols], rows, data["status"]
+
+
+ERROR_FEATURES = ("heart_rate", "cv_rr", "sample_entropy", "af_afev", "af_p_presence", "af_fwave_ratio",
+                  "sqi_template_snr_db", "rhy_ectopic_fraction", "rhy_clean_pnn50", "rhy_cosen_lm",
+                  "rhy_irregular_window_fraction", "atr_dominant_fraction", "atr_p_presence", "atr_p_snr_db")
+ERROR_CELLS = {"A_as_A": (1, 1), "O_as_A": (2, 1), "A_as_O": (1, 2), "O_as_O": (2, 2), "A_as_N": (1, 0),
+               "N_as_N": (0, 0)}   # truth_as_predicted
+
+
+def _error_analysis(y, pred, X, names) -> dict:
+    """Record counts and feature medians of the confusion-matrix cells that matter for AF (``ERROR_CELLS``)."""
+    cells = {k: (y == t) & (pred == p) for k, (t, p) in ERROR_CELLS.items()}
+    out = {"counts": {k: int(m.sum()) for k, m in cells.items()}, "medians": {}}
+    for name in ERROR_FEATURES:
+        if name in names:
+            col = X[:, names.index(name)]
+            out["medians"][name] = {k: float(np.nanmedian(col[m])) if np.isfinite(col[m]).any() else None
+                                    for k, m in cells.items()}
+    return out
 
 
 def _average_f1(y, booster, deep) -> float:
@@ -178,10 +222,7 @@ class Hybrid(StepRunner):
             script = REPO / "experiments" / "cinc2017" / "features.py"
             self._run([str(script), "--cinc-dir", self.args.cinc_dir, "--work", str(folder), "--steps", "extract"],
                       "features_extract")
-        data = np.load(folder / "features.npz")
-        names = [str(n) for n in data["names"]]
-        rows = {str(r): i for i, r in enumerate(data["record_id"])}
-        return names, data["X"], rows, data["status"]
+        return _feature_table(folder / "features.npz", None)
 
     def step_boost(self):
         from ecgsl_keras.modeling.stacking import StackedClassifier, choose_params, probability_names, embedding_names
@@ -276,9 +317,10 @@ class Hybrid(StepRunner):
         self.n_records = {s: len(ids[s]) for s in ids}
         self._boost_inputs = (names, feats, y, ids)
 
-    def _booster_oof(self, names, feats, y, ids, params, class_weight="balanced") -> np.ndarray:
+    def _booster_oof(self, names, feats, y, ids, params, class_weight="balanced", seed=None) -> np.ndarray:
         """The features booster's out-of-fold probabilities of the training records over the deep models'
-        own folds (``folds/assignment.json``), first seed, so that it averages with their out-of-fold outputs."""
+        own folds (``folds/assignment.json``), first seed (or ``seed``), so that it averages with their
+        out-of-fold outputs."""
         from ecgsl_keras.modeling.stacking import StackedClassifier
 
         fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
@@ -287,8 +329,8 @@ class Hybrid(StepRunner):
         out = np.zeros((len(fold), len(LABELS)))
         for k in range(self.args.k):
             held = fold == k
-            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0],
-                                    class_weight=class_weight)
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params),
+                                    seed=self.args.seeds[0] if seed is None else seed, class_weight=class_weight)
             out[held] = clf.fit(Xtr[~held], ytr[~held]).predict_proba(Xtr[held])
         return out
 
@@ -308,11 +350,7 @@ class Hybrid(StepRunner):
         sets = {"ecgsl": self.work}
         for extra in self.args.extra_deep:
             sets[Path(extra).name] = Path(extra)
-        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
-        for extra in self.args.extra_deep:
-            other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
-            if any(other.get(r) != fold_of[r] for r in ids["train"]):
-                raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
+        self._check_folds(ids["train"])
         deep = {}
         for name, work in sets.items():
             table = np.load(work / "deep_oof.npz")
@@ -387,6 +425,143 @@ class Hybrid(StepRunner):
             out.append(clf.fit(feats("train"), y["train"]).predict_proba(feats("validation")))
         np.save(cache, np.stack(out))
         return out
+
+    def step_groups(self):
+        """Record-feature groups beyond ``DEFAULT_GROUPS`` (``ectopy``, ``rhythm``, ``atrial``: AF / Other evidence),
+        chosen by 5-fold CV on the TRAINING split of the shipped average (features booster, balanced
+        weights, the ``features`` row's parameters, averaged with the ECG-SL out-of-fold probabilities),
+        over the deep models' folds: greedy forward, a group is kept only if it raises the CV macro F1 of
+        the average (mean over ``--seeds`` of the booster). ``--features`` must hold the groups
+        (``features.py --groups``). Then every evaluated set on validation (each seed's booster fitted on
+        the whole training split, averaged with the mean of the fold models); the chosen set's booster of the
+        first seed is saved in ``WORK/boosters/feature_groups_<groups>`` (for ``ship.py --booster``). With
+        ``--extra-deep`` the same selection again for the average with the MEAN of ECG-SL's and those sets'
+        probabilities (the blend step's ``average_features_ecgsl_<sets>``). Cached in ``WORK/feature_groups.json`` (and
+        ``feature_groups_blend.json``); results under the keys ``feature_groups`` (and
+        ``feature_groups_blend``)."""
+        from ecgsl_keras.data.record_features import DEFAULT_GROUPS, GROUPS, feature_names
+
+        path = Path(self.args.features) / "features.npz"
+        table = [str(n) for n in np.load(path)["names"]]
+        extra = [g for g in GROUPS if g not in DEFAULT_GROUPS and set(feature_names(g)) <= set(table)]
+        if not extra:
+            log.warning("groups: %s has no group beyond %s; extract them with features.py --groups", path,
+                        DEFAULT_GROUPS)
+            return
+        deep = np.load(self.work / "deep_oof.npz")
+        _, _, frow, status = _feature_table(path, None)
+        ids = {s: sorted(str(r) for r in deep[f"{s}_record_id"] if str(r) in frow and status[frow[str(r)]] == "ok")
+               for s in ("train", "validation")}
+        y = {s: _aligned(deep, s, "targets", ids[s]).astype(int) for s in ids}
+        sides = {"feature_groups": [self.work]}
+        if self.args.extra_deep:
+            self._check_folds(ids["train"])
+            sides["feature_groups_blend"] = [self.work] + [Path(e) for e in self.args.extra_deep]
+        for name, works in sides.items():
+            tables = [np.load(w / "deep_oof.npz") for w in works]
+            dp = {s: np.mean([_aligned(t, s, "probabilities", ids[s]) for t in tables], axis=0) for s in ids}
+            result = self._select_groups(path, extra, ids, y, dp, self.work / f"{name}.json",
+                                         error_analysis=name == "feature_groups")
+            result["deep_sets"] = ["ecgsl"] + [w.name for w in works[1:]]
+            setattr(self, name, result)
+
+    def _check_folds(self, train_ids):
+        """Exit when an ``--extra-deep`` work folder's folds differ from this work's."""
+        fold_of = json.loads((self.work / "folds" / "assignment.json").read_text())
+        for extra in self.args.extra_deep:
+            other = json.loads((Path(extra) / "folds" / "assignment.json").read_text())
+            if any(other.get(r) != fold_of[r] for r in train_ids):
+                raise SystemExit(f"error: {extra}: its folds differ from {self.work}'s; out-of-fold outputs cannot be mixed")
+
+    def _select_groups(self, path, extra, ids, y, dp, cache_path, error_analysis=False) -> dict:
+        """Greedy forward selection of ``extra`` groups by CV of the average of the features booster with
+        ``dp`` (deep probabilities per split: out of fold on train), then validation of every evaluated set."""
+        from sklearn.metrics import f1_score
+
+        from ecgsl_keras.data.record_features import DEFAULT_GROUPS, GROUPS
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
+        params = json.loads((self.work / "boost_rows.json").read_text())["features"]["params"]
+        done = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+        done.setdefault("cv", {})
+        done.setdefault("rows", {})
+
+        def key(groups):     # the added groups in table order: one key per set
+            return "+".join(g for g in GROUPS if g in groups and g not in DEFAULT_GROUPS) or "default"
+
+        def table_of(groups):
+            names, X, rows, _ = _feature_table(path, groups)
+            return names, lambda s: X[[rows[r] for r in ids[s]]]
+
+        def cv(groups):
+            k = key(groups)
+            if k not in done["cv"]:
+                names, feats = table_of(groups)
+                t0, seeds = time.perf_counter(), []
+                for seed in self.args.seeds:
+                    oof = self._booster_oof(names, feats, y, ids, params, seed=seed)
+                    booster = f1_score(y["train"], oof.argmax(-1), average=None, labels=list(range(len(LABELS))))
+                    avg = f1_score(y["train"], (0.5 * (oof + dp["train"])).argmax(-1), average=None,
+                                   labels=list(range(len(LABELS))))
+                    seeds.append({"seed": seed, "booster_macro_f1": float(booster.mean()),
+                                  "booster_af_f1": float(booster[1]), "average_macro_f1": float(avg.mean()),
+                                  "average_challenge_f1": float(avg[:3].mean()),
+                                  "average_per_class_f1": dict(zip(LABELS, map(float, avg)))})
+                done["cv"][k] = {"groups": list(groups), "n_features": len(names), "seeds": seeds,
+                                 "average_macro_f1": float(np.mean([r["average_macro_f1"] for r in seeds])),
+                                 "average_af_f1": float(np.mean([r["average_per_class_f1"]["A"] for r in seeds])),
+                                 "booster_macro_f1": float(np.mean([r["booster_macro_f1"] for r in seeds])),
+                                 "seconds": round(time.perf_counter() - t0, 1)}
+                cache_path.write_text(json.dumps(done, indent=1))
+            row = done["cv"][k]
+            log.info("%s, groups %s: CV macro F1 of the average %.4f (AF %.4f), booster alone %.4f", cache_path.stem,
+                     k, row["average_macro_f1"], row["average_af_f1"], row["booster_macro_f1"])
+            return row["average_macro_f1"]
+
+        chosen, best = list(DEFAULT_GROUPS), cv(list(DEFAULT_GROUPS))
+        left = list(extra)
+        while left:
+            scores = {g: cv(chosen + [g]) for g in left}
+            g = max(left, key=lambda name: scores[name])
+            if scores[g] <= best:
+                break
+            chosen, best = chosen + [g], scores[g]
+            left.remove(g)
+        if len(extra) > 1:
+            cv(list(DEFAULT_GROUPS) + extra)        # every group, for the record
+        done["chosen"] = key(chosen)
+        if error_analysis and "error_analysis" not in done:
+            names, feats = table_of(list(DEFAULT_GROUPS) + extra)
+            oof = self._booster_oof(*table_of(list(DEFAULT_GROUPS)), y, ids, params)
+            done["error_analysis"] = _error_analysis(y["train"], (0.5 * (oof + dp["train"])).argmax(-1),
+                                                     feats("train"), names)
+            cache_path.write_text(json.dumps(done, indent=1))
+        for k, row in done["cv"].items():            # validation of every evaluated set
+            if f"average_{k}" in done["rows"]:
+                continue
+            names, feats = table_of(row["groups"])
+            runs, alone = [], []
+            for seed in self.args.seeds:
+                clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=seed)
+                p = clf.fit(feats("train"), y["train"]).predict_proba(feats("validation"))
+                alone.append(dict(seed=seed, **_metrics(y["validation"], p.argmax(-1))))
+                runs.append(dict(seed=seed, **_metrics(y["validation"], (0.5 * (p + dp["validation"])).argmax(-1))))
+            done["rows"][f"features_{k}"] = {"groups": row["groups"], "runs": alone}
+            done["rows"][f"average_{k}"] = {"groups": row["groups"], "runs": runs}
+            cache_path.write_text(json.dumps(done, indent=1))
+        for row in done["rows"].values():
+            row["summary"] = _summary(row["runs"])
+        booster = self.work / "boosters" / f"{cache_path.stem}_{done['chosen']}"   # the chosen set, first seed
+        if not (booster / "stacking.json").is_file():
+            names, feats = table_of(done["cv"][done["chosen"]]["groups"])
+            clf = StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=self.args.seeds[0])
+            clf.fit(feats("train"), y["train"]).save(booster)
+        done["booster"] = str(booster)
+        log.info("%s: CV chose %s (its booster, seed %d: %s)", cache_path.stem, done["chosen"], self.args.seeds[0],
+                 booster)
+        return dict(done, params=params, candidates=extra, records={s: len(ids[s]) for s in ids},
+                    criterion="5-fold CV on the training split (the deep models' folds) of the average's "
+                              "macro F1, mean over the booster seeds; greedy forward from the default groups")
 
     def step_preset(self):
         """A stacked preset folder of the OOF-probability row: the fold models as one ensemble."""
@@ -507,6 +682,15 @@ def main(argv=None) -> int:
         result["rows"] = rows
         print(_table(rows), file=sys.stderr)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    keys = [k for k in ("feature_groups", "feature_groups_blend") if getattr(hybrid, k, None)]
+    if keys:   # new keys only; without boost in this command the other keys stay as --out has them
+        out = Path(args.out)
+        saved = result if rows or not out.is_file() else json.loads(out.read_text(encoding="utf-8"))
+        for key in keys:
+            groups = getattr(hybrid, key)
+            saved[key] = dict(groups, command=result["command"])
+            result[key] = {k: groups[k] for k in ("chosen", "candidates", "deep_sets")}
+        out.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     result["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(result))
     return 0
