@@ -29,9 +29,10 @@ def test_every_shipped_preset_is_pinned():
 
 
 def test_cinc2017_preset_on_record_A04483():
-    """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): the deep part (ECG-SL, the 5 fold
-    models) says O; averaged with the record-features booster the preset says N. Booster probabilities are pinned
-    like the network's (LightGBM's text model gives the same sums of leaf values on every platform to ~1e-12)."""
+    """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): of the mixed deep side, ECG-SL (the 5
+    fold models) says O and the 1-D ResNet (its 5 fold models) N; their mean, averaged with the record-features
+    booster, says N. Booster probabilities are pinned like the networks' (LightGBM's text model gives the same sums
+    of leaf values on every platform to ~1e-12)."""
     from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.serving.inference import load_model
 
@@ -39,9 +40,11 @@ def test_cinc2017_preset_on_record_A04483():
     result = load_model("cinc2017").predict_signal(signal, fs)
     assert result["n_beats"] == 58 and result["label"] == "N"
     # probabilities of N, A, O, ~
-    np.testing.assert_allclose(result["deep_probabilities"], [0.40911326, 0.01164903, 0.55532163, 0.02391614],
-                               atol=ATOL, rtol=0)
-    np.testing.assert_allclose(result["probabilities"], [0.67203265, 0.0058251, 0.31018394, 0.01195833],
+    ecgsl, resnet = result["deep_member_probabilities"]
+    np.testing.assert_allclose(ecgsl, [0.40911326, 0.01164903, 0.55532163, 0.02391614], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(resnet, [0.85063994, 0.00628255, 0.1230668, 0.02001074], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["deep_probabilities"], 0.5 * (np.asarray(ecgsl) + np.asarray(resnet)), atol=1e-6)
+    np.testing.assert_allclose(result["probabilities"], [0.7930539, 0.00448363, 0.1914805, 0.01098199],
                                atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["attention_weights"][:4], [0.02587529, 0.02014155, 0.0212665, 0.03112372],
                                atol=ATOL, rtol=0)
