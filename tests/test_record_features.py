@@ -195,17 +195,22 @@ def _rr_series(kind, n=60, seed=0):
     raise ValueError(kind)
 
 
-def test_default_names_are_those_of_the_shipped_preset():
-    """The stacked presets were trained on the 111 default features: they stay available by name, and
+def test_default_names_are_those_of_the_shipped_presets():
+    """cinc2017-stacked was trained on the 111 default features and cinc2017 on them plus the atrial group
+    (chosen by CV, issue 18): both stay available by name, in the presets' column order, and
     prepare --record-features (the hybrid Keras model's input) keeps its 111 columns."""
     import json
     from pathlib import Path
 
     import ecgsl_keras
 
-    spec = json.loads((Path(ecgsl_keras.__file__).parent / "presets" / "cinc2017" / "stacking.json").read_text())
-    assert list(rf.feature_names()) == spec["feature_names"]
-    assert set(rf.feature_names(("ectopy", "rhythm", "atrial"))).isdisjoint(spec["feature_names"])
+    def spec(name):
+        return json.loads((Path(ecgsl_keras.__file__).parent / "presets" / name / "stacking.json").read_text())
+
+    default = list(rf.feature_names())
+    assert default == spec("cinc2017-stacked")["feature_names"]
+    assert list(rf.feature_names(rf.DEFAULT_GROUPS + ("atrial",))) == spec("cinc2017")["feature_names"]
+    assert set(rf.feature_names(("ectopy", "rhythm", "atrial"))).isdisjoint(default)
 
 
 def test_rhythm_separates_regular_irregular_and_patterned_rr():
