@@ -60,12 +60,7 @@ def build_ensemble(members, name: str = "ecgsl_ensemble"):
             raise ConfigError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
                              f"{out_shape}: members must classify the same labels")
     inputs = {key: keras.Input(first.input[key].shape[1:], dtype=first.input[key].dtype, name=key) for key in keys}
-    outputs = [_member_copy(member, f"{MEMBER_PREFIX}{i}")(inputs) for i, member in enumerate(members)]
-    if len(outputs) == 1:
-        probabilities = keras.layers.Activation("linear", name="probabilities")(outputs[0])
-    else:
-        probabilities = keras.layers.Average(name="probabilities")(outputs)
-    return keras.Model(inputs, probabilities, name=name)
+    return _averaged(inputs, members, name)
 
 
 def _single_input_ensemble(members, name: str):
@@ -79,6 +74,11 @@ def _single_input_ensemble(members, name: str):
             raise ConfigError(f"member {i} ({member.name!r}) outputs {tuple(member.output.shape[1:])}, member 0 "
                              f"{out_shape}: members must classify the same labels")
     inputs = keras.Input(shape, dtype=first.inputs[0].dtype, name=getattr(first.inputs[0], "name", None) or "signal")
+    return _averaged(inputs, members, name)
+
+
+def _averaged(inputs, members, name: str):
+    """The functional model of ``inputs`` whose output ``probabilities`` is the mean of the members' outputs."""
     outputs = [_member_copy(member, f"{MEMBER_PREFIX}{i}")(inputs) for i, member in enumerate(members)]
     if len(outputs) == 1:
         probabilities = keras.layers.Activation("linear", name="probabilities")(outputs[0])
