@@ -50,6 +50,28 @@ def test_cinc2017_preset_on_record_A04483():
                                atol=ATOL, rtol=0)
 
 
+def test_a_preset_folder_loads_like_its_name(capsys):
+    """``load_model`` and ``ecgsl predict --model`` take a run or preset FOLDER (its model.keras, the stacked
+    booster and deep members beside it) as they take the preset's name."""
+    import json
+
+    from ecgsl_keras.cli import predict as predict_cli
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.inference import load_model
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    by_name = load_model("cinc2017").predict_signal(signal, fs)
+    capsys.readouterr()
+    folder = presets.preset_dir("cinc2017")
+    assert predict_cli.main(["--model", str(folder), "--record", str(CINC_SAMPLE / "A04483")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["label"] == by_name["label"] and out["format"] == "stacked(keras+keras[signal]+lightgbm)"
+    np.testing.assert_allclose([out["probabilities"][k] for k in by_name["label_names"]], by_name["probabilities"],
+                               atol=1e-3)         # the CLI prints 3 decimals
+    with pytest.raises(Exception, match="no SavedModel.*no model.keras"):
+        load_model(CINC_SAMPLE)                    # a folder of records, no model
+
+
 def test_cinc2017_keras_preset_on_record_A04483():
     """The same record through the one-Keras-model hybrid (ECG-SL + record features as a second input)."""
     from ecgsl_keras.data.readers import read_lead

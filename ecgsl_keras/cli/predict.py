@@ -38,8 +38,9 @@ from ecgsl_keras.config import ExperimentConfig
 def build_parser() -> argparse.ArgumentParser:
     p = runner.make_parser("predict", __doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                            epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    p.add_argument("--model", required=True, help=".keras file, export folder, SavedModel folder, .tflite file or "
-                                                   "pretrained model name (ecgsl_keras.store.presets)")
+    p.add_argument("--model", required=True, help=".keras file, run or preset folder (its model.keras), export folder, "
+                                                   "SavedModel folder, .tflite file or pretrained model name "
+                                                   "(ecgsl_keras.store.presets)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--record", help="WFDB record (path with or without .hea) or EDF file (.edf)")
     source.add_argument("--signal", metavar="FILE", help=".npy or .csv file of one lead (needs --fs)")

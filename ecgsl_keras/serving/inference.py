@@ -54,7 +54,7 @@ from ecgsl_keras.data.signal import check_quality, preprocess
 from ecgsl_keras.errors import ConfigError, ECGSLError
 from ecgsl_keras.serving.stacked import load_stacked, stacked_folder
 from ecgsl_keras.serving.trust import check_saved_model, check_tflite
-from ecgsl_keras.store.runs import CONFIG_NAME, THRESHOLDS_NAME, read_json, resolve_model_arg
+from ecgsl_keras.store.runs import CONFIG_NAME, MODEL_NAME, THRESHOLDS_NAME, read_json, resolve_model_arg
 from tfrecords_tools import quiet
 
 log = logging.getLogger(__name__)
@@ -538,7 +538,9 @@ def _kind_of(path: Path) -> str:
             return "saved_model"
         if (path / "saved_model" / "saved_model.pb").is_file():
             return "export_dir"
-        raise ConfigError(path, "bad_model", "folder holds no SavedModel (saved_model.pb)")
+        if (path / MODEL_NAME).is_file():   # a run or preset folder: its model.keras
+            return "model_dir"
+        raise ConfigError(path, "bad_model", f"folder holds no SavedModel (saved_model.pb) and no {MODEL_NAME}")
     if path.suffix == ".keras":
         return "keras"
     if path.suffix == ".tflite":
@@ -568,6 +570,8 @@ def load_model(path, *, config: ExperimentConfig | None = None, task: tasks_lib.
     kind = _kind_of(path)
     if kind == "export_dir":
         path, kind = path / "saved_model", "saved_model"
+    elif kind == "model_dir":
+        path, kind = path / MODEL_NAME, "keras"
     found_config, found_task, used = find_metadata(path)
     config = config or found_config
     if isinstance(task, str):
