@@ -29,9 +29,10 @@ from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
+# the sibling script's rhythm sets, counts layout and leave-one-record-out choice (run from experiments/rpeaks)
+from rescue import RHYTHMS, errors, loro, totals  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.irregular")
-RHYTHMS = ("normal", "block21", "pause", "bigeminy")
 KEEP = ("first", "prominent", "prominent_negative")
 RATIO, AMPLITUDE, SHARPNESS, WIDTH = (1.1, 1.2), (0.35, 0.5), (0.7, 0.85), (1.5, 99.0)
 DEFAULT = "kfirst_off"
@@ -81,39 +82,6 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
                      counts[f"{rid}|{rhythm}|{best}"])
         cache.write_text(json.dumps(counts) + "\n")
     return counts
-
-
-def totals(counts, name, records) -> dict:
-    out = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
-    for rid in records:
-        for r in RHYTHMS:
-            for key, value in zip(("TP", "FN", "FP"), counts[f"{rid}|{r}|{name}"]):
-                out[r][key] += value
-    for figures in out.values():
-        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
-        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
-    return out
-
-
-def errors(t) -> int:
-    return sum(v["FN"] + v["FP"] for v in t.values())
-
-
-def loro(counts, names, records):
-    """Held-out totals per rhythm (each record scored with the name of fewest errors on the other 21), choices."""
-    held = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
-    choice = {}
-    for left_out in records:
-        train = [r for r in records if r != left_out]
-        best = min(names, key=lambda n: (errors(totals(counts, n, train)), n))
-        choice[left_out] = best
-        for r, figures in totals(counts, best, [left_out]).items():
-            for key in ("TP", "FN", "FP"):
-                held[r][key] += figures[key]
-    for figures in held.values():
-        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
-        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
-    return held, choice
 
 
 def main(argv=None) -> int:

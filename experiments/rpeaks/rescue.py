@@ -82,6 +82,23 @@ def errors(t) -> int:
     return sum(v["FN"] + v["FP"] for v in t.values())
 
 
+def loro(counts, names, records):
+    """Held-out totals per rhythm (each record scored with the name of fewest errors on the other 21), choices."""
+    held = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
+    choice = {}
+    for left_out in records:
+        train = [r for r in records if r != left_out]
+        best = min(names, key=lambda n: (errors(totals(counts, n, train)), n))
+        choice[left_out] = best
+        for r, figures in totals(counts, best, [left_out]).items():
+            for key in ("TP", "FN", "FP"):
+                held[r][key] += figures[key]
+    for figures in held.values():
+        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
+        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
+    return held, choice
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,18 +112,7 @@ def main(argv=None) -> int:
     cache.write_text(json.dumps(counts) + "\n")
     records = list(tasks.MITDB_DS1)
     names = [name for name, _ in grid()]
-    held = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
-    choice = {}
-    for left_out in records:
-        train = [r for r in records if r != left_out]
-        best = min(names, key=lambda n: (errors(totals(counts, n, train)), n))
-        choice[left_out] = best
-        for r, figures in totals(counts, best, [left_out]).items():
-            for key in ("TP", "FN", "FP"):
-                held[r][key] += figures[key]
-    for figures in held.values():
-        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
-        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
+    held, choice = loro(counts, names, records)
     all22 = {n: totals(counts, n, records) for n in names}
     chosen = min(names, key=lambda n: (errors(all22[n]), n))
     result = {"experiment": "rpeaks_rescue_loro", "records": records, "rhythms": list(RHYTHMS),
