@@ -13,6 +13,7 @@ import pytest
 from ecgsl_keras.serving import edge
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.config import SignalConfig
+from helpers import with_large_p_waves
 from ecgsl_keras.data.readers import read_lead
 
 REPO = Path(__file__).resolve().parents[1]
@@ -440,12 +441,7 @@ def test_in_graph_prominent_refractory_rule_finds_the_qrs_after_a_large_p_wave(f
     from ecgsl_keras.bench.rpeaks import read_mitdb
 
     signal, fs, beats, _, _, _ = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
-    amplitude = np.median(signal_lib.qrs_amplitudes(signal_lib.clean(signal, fs), beats, fs))
-    x = signal.copy()
-    t = np.arange(-int(0.06 * fs), int(0.06 * fs) + 1)
-    targets = beats[2:-2:3]
-    for b in targets:
-        x[b - int(0.2 * fs) + t] += 0.7 * amplitude * np.exp(-(t / (0.015 * fs)) ** 2)
+    x, targets = with_large_p_waves(signal, fs, beats)
     target_fs = SignalConfig().target_fs
     x = signal_lib.resample(x, fs, target_fs)[: int(120 * target_fs)].astype(np.float32)
     targets = np.rint(targets * target_fs / fs).astype(np.int64)

@@ -11,6 +11,7 @@ from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, read_mitdb
 from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.config import SignalConfig
+from helpers import with_large_p_waves
 
 GUARDED = SignalConfig()
 OLD = dataclasses.replace(SignalConfig(), **LEGACY)
@@ -194,12 +195,7 @@ def test_prominent_refractory_rule_finds_the_qrs_neurokit2_loses_to_a_large_p_wa
     # beat. neurokit2 keeps the first of two peaks within mindelay (the bump) and loses the QRS;
     # rpeak_mindelay_keep="prominent" keeps the more prominent one (issue 21).
     signal, fs, beats, _, _, _ = records["119"]
-    amplitude = np.median(signal_lib.qrs_amplitudes(signal_lib.clean(signal, fs), beats, fs))
-    x = signal.copy()
-    t = np.arange(-int(0.06 * fs), int(0.06 * fs) + 1)
-    targets = beats[2:-2:3]
-    for b in targets:
-        x[b - int(0.2 * fs) + t] += 0.7 * amplitude * np.exp(-(t / (0.015 * fs)) ** 2)
+    x, targets = with_large_p_waves(signal, fs, beats)
     tolerance = int(0.15 * fs)
     old = match_peaks(targets, signal_lib.find_rpeaks(x, fs, GUARDED), tolerance)
     assert old["fn"] > 0.5 * targets.size                                   # 87 of 108 lost
