@@ -60,6 +60,19 @@ def _rr_intervals(rr: np.ndarray) -> np.ndarray:
     return intervals if intervals.size else following[np.isfinite(following) & (following > 0)]
 
 
+def sampen_counts(x: np.ndarray, m: int, tol: float) -> tuple:
+    """(A, B): template matches (Chebyshev distance <= tol, no self-matches, each pair once) of lengths
+    m + 1 and m over the same n - m templates (Richman & Moorman)."""
+    x = np.asarray(x, np.float64)
+    n = x.size
+    out = []
+    for length in (m + 1, m):
+        templates = np.lib.stride_tricks.sliding_window_view(x, length)[: n - m]
+        dist = np.abs(templates[:, None, :] - templates[None, :, :]).max(axis=2)
+        out.append((np.count_nonzero(dist <= tol) - templates.shape[0]) / 2.0)
+    return out[0], out[1]
+
+
 def _sample_entropy(x: np.ndarray, m: int = 2, r: float = 0.2) -> float:
     """Sample entropy (Richman & Moorman) of ``x`` with tolerance ``r * sd``; capped when undefined."""
     x = np.asarray(x, np.float64)
@@ -69,14 +82,7 @@ def _sample_entropy(x: np.ndarray, m: int = 2, r: float = 0.2) -> float:
     tol = r * x.std()
     if tol <= 0:
         return 0.0
-
-    def matches(length):
-        # the same n - m templates for both lengths (Richman & Moorman), self-matches excluded
-        templates = np.lib.stride_tricks.sliding_window_view(x, length)[: n - m]
-        dist = np.abs(templates[:, None, :] - templates[None, :, :]).max(axis=2)
-        return (np.count_nonzero(dist <= tol) - templates.shape[0]) / 2.0
-
-    b, a = matches(m), matches(m + 1)
+    a, b = sampen_counts(x, m, tol)
     if a <= 0 or b <= 0:
         return float(np.log((n - m) * (n - m - 1) / 2.0))   # the largest finite value it could take
     return float(-np.log(a / b))

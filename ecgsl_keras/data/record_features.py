@@ -543,18 +543,6 @@ def ectopic_mask(rr: np.ndarray) -> np.ndarray:
     return flag
 
 
-def _sampen_counts(x: np.ndarray, m: int, tol: float):
-    """(A, B): template matches (Chebyshev distance <= tol, no self-matches, each pair once) of lengths
-    m + 1 and m over the same n - m templates (Richman & Moorman)."""
-    n = x.size
-    out = []
-    for length in (m + 1, m):
-        t = np.lib.stride_tricks.sliding_window_view(x, length)[: n - m]
-        d = np.abs(t[:, None, :] - t[None, :, :]).max(axis=2)
-        out.append((np.count_nonzero(d <= tol) - t.shape[0]) / 2.0)
-    return out[0], out[1]
-
-
 def cosen_lm(rr: np.ndarray):
     """(COSEn, SampEn, r) of Lake & Moorman (2011): m = 1, r = 30 ms raised by 10 ms until at least 5
     matches of length 2; (NaN, NaN, NaN) for fewer than ``MIN_RR`` intervals or r past 0.5 s."""
@@ -563,7 +551,7 @@ def cosen_lm(rr: np.ndarray):
         return math.nan, math.nan, math.nan
     r = 0.03
     while r <= 0.5 + 1e-9:
-        a, b = _sampen_counts(rr, 1, r)
+        a, b = baselines.sampen_counts(rr, 1, r)
         if a >= 5 and b > 0:
             sampen = -math.log(a / b)
             return sampen + math.log(2 * r) - math.log(float(rr.mean())), sampen, r
