@@ -486,7 +486,7 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
     const = GUARD
-    shape_ratio = float(getattr(config, "rpeak_searchback_shape", 0.0))
+    shape_ratio = float(config.rpeak_searchback_shape)
     shape_on = 0 < shape_ratio
     gap_ratio = min(float(config.rpeak_searchback), shape_ratio) if shape_on else float(config.rpeak_searchback)
     feature = direction = sharpness = width = None
