@@ -35,15 +35,10 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.features import _metrics, _summary  # noqa: E402  (the scores of the other tables)
+from experiments.cinc2017.hybrid import _aligned  # noqa: E402  (per-record rows of an .npz in a given order)
 
 log = logging.getLogger("experiments.cinc2017.mixed_preset")
 STEPS = ("check", "evaluate")
-
-
-def _aligned(path, ids) -> np.ndarray:
-    table = np.load(path)
-    index = {str(r): i for i, r in enumerate(table["validation_record_id"])}
-    return np.stack([table["validation_probabilities"][index[r]] for r in ids])
 
 
 def _size(folder) -> int:
@@ -123,8 +118,8 @@ def step_check(args, ids) -> dict:
     from ecgsl_keras.store.runs import model_path
 
     booster = np.load(Path(args.hybrid) / "proba_features_per_seed.npy")[0]   # seed 42, the shipped booster
-    ecgsl = _aligned(Path(args.hybrid) / "deep_oof.npz", ids)
-    resnet = _aligned(Path(args.resnet) / "deep_oof.npz", ids)
+    ecgsl = _aligned(np.load(Path(args.hybrid) / "deep_oof.npz"), "validation", "probabilities", ids)
+    resnet = _aligned(np.load(Path(args.resnet) / "deep_oof.npz"), "validation", "probabilities", ids)
     expected = {"shipped": 0.5 * (booster + ecgsl), "candidate": 0.5 * (booster + 0.5 * (ecgsl + resnet))}
     reader = open_dataset("cinc2017", args.cinc_dir, records=ids)
     changed = _beats_changed(args, ids)
