@@ -92,6 +92,15 @@ MITDB_PACED = ("102", "104", "107", "217")
 MITDB_SAME_PATIENT = (("201", "202"),)
 
 
+def aami_records(dataset: str, record_ids, named: bool = False) -> tuple[list, list]:
+    """(records to score, paced records left out): on MIT-BIH the AAMI protocol leaves the paced records out,
+    unless the caller ``named`` the records itself."""
+    record_ids = list(record_ids)
+    if dataset != "mitdb" or named:
+        return record_ids, []
+    return ([r for r in record_ids if r not in MITDB_PACED], [r for r in record_ids if r in MITDB_PACED])
+
+
 def aami_class(symbol: str):
     """AAMI class of a MIT-BIH beat symbol, or None when the annotation is not a beat."""
     return MITDB_SYMBOL_TO_AAMI.get(symbol)

@@ -187,7 +187,6 @@ def test_per_beat_export_tflite_matches_keras_on_the_fixture(beat_run, mitdb_pre
 # --- evaluate --model mitdb-beats -------------------------------------------------------------------
 
 def test_evaluate_mitdb_beats_preset_on_the_fixture(fixtures_dir, tmp_path, capsys):
-    from ecgsl_keras.evaluation import evaluate
     from ecgsl_keras.store import presets as pretrained
 
     if "mitdb-beats" not in pretrained.list_presets():
@@ -263,3 +262,54 @@ def test_ptbxl_superdiagnostic_preset_carries_its_thresholds(fixtures_dir):
     assert set(result["label"]) <= set(tasks.PTBXL_SUPERDIAGNOSTIC.label_names)
     assert result["probabilities"].shape == (5,)
     keras.backend.clear_session()
+
+
+# --- the per-beat hybrid: ECG-SL averaged with a booster over per-beat features (issue 18) --------------------
+
+def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_dir):
+    """``mitdb-beats`` serves the ECG-SL per-beat model and a LightGBM booster over per-beat features of the same
+    lead: each beat's probabilities are the spec's mean of the two, the booster's rows computed from the same beats
+    (``per_beat_features.beat_feature_columns``)."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.serving.inference import load_model
+
+    predictor = load_model("mitdb-beats")
+    assert predictor.per_beat and predictor.lead == "MLII" and predictor.stacked.rows == "beat"
+    assert predictor.format == "stacked(keras+lightgbm)"
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+    beats = predictor.preprocess(signal, record.fs)
+    result = predictor.predict_signal(signal, record.fs, beats=beats)
+    n = result["n_beats"]
+    X = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, predictor.stacked.feature_names)
+    booster = predictor.stacked.booster.predict(X).reshape(n, -1)
+    w = predictor.stacked.deep_weight
+    np.testing.assert_allclose(result["beat_probabilities"],
+                               (1 - w) * booster + w * result["deep_beat_probabilities"], atol=1e-6)
+    assert result["beat_probabilities"].shape == (n, 5) and len(result["beat_labels"]) == n
+    assert sum(result["label_counts"].values()) == n
+    assert result["beat_labels"] == [predictor.label_names[i] for i in result["beat_probabilities"].argmax(1)]
+    # 208 holds many V beats in its first two minutes: the booster and the average find them
+    assert result["label_counts"]["V"] > 10 and (booster.argmax(1) == 2).sum() > 10
+    with pytest.raises(ConfigError, match="labels each beat"):
+        predictor.predict_signal(signal, record.fs, output="record")
+
+
+def test_per_beat_booster_files_are_checked_by_name(tmp_path):
+    from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.store import presets
+
+    folder = tmp_path / "mitdb-beats"
+    shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
+    spec = json.loads((folder / "stacking.json").read_text())
+    (folder / "stacking.json").write_text(json.dumps(dict(spec, rows="record")))
+    with pytest.raises(ConfigError, match="per record cannot serve"):
+        load_model(folder)
+    (folder / "stacking.json").write_text(json.dumps(dict(spec, feature_names=spec["feature_names"][:-1] + ["x"])))
+    with pytest.raises(ConfigError, match="stacking.json"):
+        load_model(folder)
+    (folder / "stacking.json").write_text(json.dumps(spec))
+    (folder / "booster.txt.gz").write_bytes(b"not a booster")
+    with pytest.raises(ConfigError, match="booster.txt.gz"):
+        load_model(folder)

@@ -131,3 +131,21 @@ def test_lead_beats_reproduce_the_prepared_beats_and_cut_v1_at_the_same_r_peaks(
     assert np.median(residual[labels == V]) > 2 * np.median(residual[labels == N])   # V beats differ in V1 too
     with pytest.raises(ValueError, match="no full window"):
         lead_beats(v1[:, 0], fs, np.array([1, 50, 100]))
+
+
+def test_beat_feature_columns_picks_named_columns_of_every_group_in_the_order_asked():
+    from ecgsl_keras.data.per_beat_features import ALL_FEATURE_NAMES, beat_feature_columns
+
+    beats, rr, _ = mitdb_beats("208", 60.0)
+    rpeaks_s = np.cumsum(rr[:, 0])                       # R-peak times consistent with the previous-RR column
+    names = ["rr_irregularity", "qrs_width_norm", "kurtosis_2", "pre_rr_norm"]
+    X = beat_feature_columns(beats, rr, rpeaks_s, names)
+    assert X.shape == (len(beats), 4)
+    np.testing.assert_array_equal(X[:, 1], _column(per_beat_features(beats, rr), "qrs_width_norm"))
+    np.testing.assert_array_equal(X[:, 3], _column(per_beat_features(beats, rr), "pre_rr_norm"))
+    np.testing.assert_array_equal(X[:, 0], rr_context_features(rpeaks_s, rr)[:, -1])
+    np.testing.assert_array_equal(X[:, 2], morphology_features(beats)[:, MORPHOLOGY_FEATURE_NAMES.index("kurtosis_2")])
+    assert len(ALL_FEATURE_NAMES) == len(set(ALL_FEATURE_NAMES))
+    assert beat_feature_columns(beats, rr, rpeaks_s, []).shape == (len(beats), 0)
+    with pytest.raises(ValueError, match="qrs_area"):
+        beat_feature_columns(beats, rr, rpeaks_s, ["qrs_area"])

@@ -137,7 +137,9 @@ def test_ptbxl_superdiagnostic_preset_on_fixture_record_1():
 
 
 def test_mitdb_beats_preset_on_record_119_first_30_s():
-    """tests/fixtures/mitdb record 119 (MLII, 360 Hz), its first 30 s: 32 beats, 8 of them V."""
+    """tests/fixtures/mitdb record 119 (MLII, 360 Hz), its first 30 s: 32 beats, 8 of them V. The ECG-SL per-beat
+    model (``deep_beat_probabilities``, unchanged since it shipped alone) averaged beat by beat with the per-beat
+    features booster."""
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.serving.inference import load_model
 
@@ -148,10 +150,14 @@ def test_mitdb_beats_preset_on_record_119_first_30_s():
     assert result["label_counts"] == {"N": 24, "S": 0, "V": 8, "F": 0, "Q": 0}
     assert result["beat_labels"][:10] == ["N", "V", "N", "N", "N", "N", "N", "V", "N", "N"]
     # per-beat probabilities of N, S, V, F, Q for the first three beats
-    np.testing.assert_allclose(result["beat_probabilities"][:3],
+    np.testing.assert_allclose(result["deep_beat_probabilities"][:3],
                                [[0.97185057, 0.00747794, 0.0010444, 0.01929562, 0.00033141],
                                 [0.01474472, 0.00515079, 0.96546525, 0.00600666, 0.00863258],
                                 [0.96969128, 0.00488763, 0.00186593, 0.02244095, 0.00111428]], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(result["beat_probabilities"][:3],
+                               [[0.8783185, 0.0911841, 0.01456737, 0.01567855, 0.00025146],
+                                [0.00796392, 0.00326271, 0.9807707, 0.00363245, 0.00437024],
+                                [0.9748294, 0.00405379, 0.00849429, 0.01205651, 0.00056605]], atol=ATOL, rtol=0)
 
 
 def test_encoder_preset_on_record_A04483():

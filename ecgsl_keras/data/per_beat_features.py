@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_CONTEXT_FEATURES",
            "RR_CONTEXT_FEATURE_NAMES", "rr_context_features", "MORPHOLOGY_FEATURES", "MORPHOLOGY_FEATURE_NAMES",
-           "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats"]
+           "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -300,3 +300,27 @@ def lead_beats(signal, fs, rpeaks, config=None) -> np.ndarray:
     if kept.size != len(rpeaks):
         raise ValueError(f"{len(rpeaks) - kept.size} of {len(rpeaks)} R-peaks have no full window in this lead")
     return beats
+
+
+# Every column this module computes from one lead (a per-beat booster names the ones it takes, in its order).
+ALL_FEATURE_NAMES = FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
+
+
+def beat_feature_columns(beats, rr, rpeaks_s, names) -> np.ndarray:
+    """(n, len(names)) float64: the columns ``names`` (any of ``ALL_FEATURE_NAMES``, in that order) of one
+    record's beats, computed from one lead as ``signal.preprocess`` gives them: ``beats`` (n, 96), ``rr``
+    (n, >= 3) and ``rpeaks_s`` (n,) R-peak times in seconds. Only the groups that hold a requested column are
+    computed. ValueError names the columns this module does not compute."""
+    names = [str(n) for n in names]
+    unknown = [n for n in names if n not in ALL_FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"per-beat features this package does not compute: {unknown[:5]}")
+    groups = ((FEATURE_NAMES, lambda: per_beat_features(beats, rr)),
+              (RR_CONTEXT_FEATURE_NAMES, lambda: rr_context_features(rpeaks_s, rr)),
+              (MORPHOLOGY_FEATURE_NAMES, lambda: morphology_features(beats)))
+    columns = {}
+    for group_names, compute in groups:
+        if set(names) & set(group_names):
+            columns.update(zip(group_names, compute().T))
+    n = int(np.asarray(beats).shape[0])
+    return np.stack([columns[name] for name in names], axis=1) if names else np.zeros((n, 0), np.float64)

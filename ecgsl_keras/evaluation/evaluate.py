@@ -311,11 +311,13 @@ def _beat_times(data, split) -> dict:
 def prediction_rows(task, agg: dict, data=None, split=None, thresholds=None) -> list[dict]:
     """One dict per aggregated prediction (``aggregate``): ``record``, ``label``, ``prediction`` and
     ``p_<class>`` (rounded to 3 places); per-beat tasks also ``beat_time_s`` (the R-peak, from the
-    TFRecords ``data``), per-minute tasks ``segment_start_s``. Multi-label labels joined by ``;``."""
+    TFRecords ``data``, or ``agg["beat_times_s"]`` when the aggregate carries them), per-minute tasks
+    ``segment_start_s``. Multi-label labels joined by ``;``."""
     names = list(task.label_names)
     probabilities = np.asarray(agg["probabilities"], np.float64)
     targets = np.asarray(agg["targets"])
     times = _beat_times(data, split) if task.kind == tasks_lib.PER_BEAT and data is not None else {}
+    beat_times = agg.get("beat_times_s")
     rows = []
     for i, key in enumerate(np.asarray(agg["keys"]).astype(str)):
         row = {}
@@ -324,7 +326,10 @@ def prediction_rows(task, agg: dict, data=None, split=None, thresholds=None) -> 
             record, segment = example.rsplit("@", 1)
             row["record"] = record
             found = times.get((record, f"{float(np.float32(segment))}"))
-            row["beat_time_s"] = round(float(found[int(beat)]), 3) if found is not None else ""
+            if beat_times is not None:
+                row["beat_time_s"] = round(float(beat_times[i]), 3)
+            else:
+                row["beat_time_s"] = round(float(found[int(beat)]), 3) if found is not None else ""
         elif task.kind == tasks_lib.BINARY:
             record, segment = key.rsplit("@", 1)
             row.update(record=record, segment_start_s=round(float(segment), 3))
@@ -441,11 +446,7 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     if records:
         kwargs["records"] = list(records)
     reader = open_dataset(dataset, data_dir, **kwargs)
-    ids = list(reader.record_ids())
-    excluded = []
-    if dataset == "mitdb" and not records:   # the AAMI protocol leaves the paced records out
-        excluded = [rid for rid in ids if rid in tasks_lib.MITDB_PACED]
-        ids = [rid for rid in ids if rid not in tasks_lib.MITDB_PACED]
+    ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
     if reader.task.kind != task.kind or tuple(reader.task.label_names) != tuple(task.label_names):
         raise ConfigError(data_dir, "bad_config", f"data set {dataset!r} has task {reader.task.name} "
                           f"({reader.task.kind}, {list(reader.task.label_names)}), the model {task.name} "

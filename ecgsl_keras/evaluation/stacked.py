@@ -2,7 +2,12 @@
 data-set folder: each record through ``StackedPredictor.predict_signal`` (the record features need the
 raw signal, so prepared TFRecords of beats are not enough), then the task metrics of
 ``ecgsl_keras.evaluation.metrics`` as ``evaluate_raw`` computes them. The deep model's own metrics on the
-same records come in ``deep``."""
+same records come in ``deep``.
+
+Per-beat stacked models (``rows: "beat"``, e.g. ``mitdb-beats``): every beat ``predict_signal`` labels gets the
+reference annotation within 150 ms (``data.prepare.match_beat_labels``, as ``prepare`` labels beats; unmatched
+beats are not scored), the records are read on the model's lead, and on MIT-BIH the four paced records are left
+out unless ``records`` names them (the AAMI protocol, as ``evaluate_raw``)."""
 from __future__ import annotations
 
 import logging
@@ -30,15 +35,11 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
 
     predictor = load_model(model_file(model_path))   # a preset or run folder: its model.keras
     task = predictor.task
-    kwargs = dict(reader_kwargs or {})
-    if records:
-        kwargs["records"] = list(records)
-    reader = open_dataset(dataset, data_dir, **kwargs)
-    if reader.task.kind != task.kind or tuple(reader.task.label_names) != tuple(task.label_names):
-        raise ConfigError(data_dir, "bad_config", f"data set {dataset!r} has task {reader.task.name}, the model "
-                                                  f"{task.name}")
+    reader = _reader(predictor, dataset, data_dir, records, reader_kwargs)
+    if task.kind == tasks_lib.PER_BEAT:
+        return _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, progress)
     if task.kind != tasks_lib.MULTICLASS:
-        raise ConfigError(model_path, "bad_task", "stacked models are record-level multiclass classifiers")
+        raise ConfigError(model_path, "bad_task", "stacked models are multiclass or per-beat classifiers")
     skipped, targets, stacked, deep, ids = SkipCounter(), [], [], [], []
     start = time.perf_counter()
     for record_id in tqdm(list(reader.record_ids()), desc=f"stacked {dataset}", unit="rec", disable=not progress,
@@ -65,4 +66,68 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
                deep={k: deep_metrics.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy")},
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
+    return out, task, agg
+
+
+def _reader(predictor, dataset, data_dir, records, reader_kwargs):
+    """The data set's reader on the model's lead (unless ``reader_kwargs`` names one), the records named, and
+    the task checked against the model's."""
+    kwargs = dict(reader_kwargs or {})
+    if records:
+        kwargs["records"] = list(records)
+    if predictor.lead and kwargs.get("lead") is None and predictor.per_beat:
+        kwargs["lead"] = predictor.lead
+    reader = open_dataset(dataset, data_dir, **kwargs)
+    task = predictor.task
+    if reader.task.kind != task.kind or tuple(reader.task.label_names) != tuple(task.label_names):
+        raise ConfigError(data_dir, "bad_config", f"data set {dataset!r} has task {reader.task.name}, the model "
+                                                  f"{task.name}")
+    return reader
+
+
+def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, progress) -> tuple:
+    """The per-beat form of ``evaluate_stacked_raw`` (see the module docstring)."""
+    from tqdm import tqdm
+
+    from ecgsl_keras.data.prepare import match_beat_labels
+    from tfrecords_tools.schema import IGNORE_LABEL
+
+    task = predictor.task
+    ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
+    skipped, keys, targets, stacked, deep, times = SkipCounter(), [], [], [], [], []
+    start = time.perf_counter()
+    for record_id in tqdm(ids, desc=f"stacked {dataset}", unit="rec", disable=not progress, file=sys.stderr):
+        try:
+            record = reader.load(record_id)
+            if record.beat_annotations is None:
+                raise RecordError(record.path or record_id, "missing_annotations",
+                                  "per-beat task but the record has no beat annotations")
+            signal = record.lead(None)
+            beats = predictor.preprocess(signal, record.fs, record.path)
+            result = predictor.predict_signal(signal, record.fs, path=record.path, beats=beats)
+        except RecordError as error:
+            skipped.add(error)
+            log.warning("skipping %s", error)
+            continue
+        labels = match_beat_labels(beats.rpeaks_native, record.beat_annotations, task, record.fs)
+        scored = labels != IGNORE_LABEL
+        keys.extend(f"{record_id}@0.0#{i}" for i in np.flatnonzero(scored))   # evaluate.aggregate's per-beat keys
+        times.append(np.asarray(result["beat_times_s"], np.float64)[scored])
+        targets.append(labels[scored])
+        stacked.append(np.asarray(result["beat_probabilities"], np.float64)[scored])
+        deep.append(np.asarray(result["deep_beat_probabilities"], np.float64)[scored])
+    if not targets:
+        raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
+    y = np.concatenate(targets)
+    out = metrics_lib.task_metrics(task, y, np.concatenate(stacked))
+    deep_metrics = metrics_lib.task_metrics(task, y, np.concatenate(deep))
+    out.update(task=task.name, kind=task.kind, model=str(model_path), model_format=predictor.format, dataset=dataset,
+               data_dir=str(data_dir), records=len(targets), lead=getattr(reader, "lead", None),
+               model_lead=predictor.lead, skipped=skipped.total, skipped_by_reason=dict(skipped.counts),
+               deep={k: deep_metrics.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity",
+                                                      "macro_f1")},
+               **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
+               seconds=round(time.perf_counter() - start, 2))
+    agg = {"keys": np.asarray(keys), "probabilities": np.concatenate(stacked), "targets": y,
+           "beat_times_s": np.concatenate(times)}
     return out, task, agg

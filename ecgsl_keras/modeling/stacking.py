@@ -15,7 +15,12 @@ Two ways to combine (``combine``):
   the training records need no out-of-fold scheme. On CinC 2017 this beat stacking
   (``experiments/cinc2017/hybrid_results.json``).
 
-Columns: ``feature_names`` (record features, ``ecgsl_keras.data.record_features``) then
+Rows (``rows``): ``"record"`` (default), one row per record, the features of ``ecgsl_keras.data.record_features``;
+or ``"beat"``, one row per beat of a per-beat model (e.g. MIT-BIH AAMI classes), the features of
+``ecgsl_keras.data.per_beat_features`` (``beat_feature_columns``), averaged with the deep model's per-beat
+probabilities.
+
+Columns: ``feature_names`` (record or per-beat features) then
 ``deep_names`` (deep outputs: ``p_<label>`` class probabilities of the ECG-SL classifier, or
 ``emb_<i>`` a pooled embedding). The deep outputs of the training records must be out-of-fold
 (``ecgsl_keras.training.oof``): the booster never sees a deep output of a record the deep model trained on.
@@ -48,6 +53,7 @@ SPEC_NAME = "stacking.json"
 SPEC_VERSION = 1
 NAN_POLICY = "keep"
 COMBINE = ("stack", "average")
+ROWS = ("record", "beat")   # one booster row per record (record features) or per beat (per-beat features)
 # Per-example weights of the booster's training records: None (as they come), "balanced" (n / (C n_c), every
 # class weighs the same in the loss) or "sqrt_balanced" (its square root: halfway, on a log scale; on CinC 2017
 # it gave the probability average its best cross-validated macro F1, experiments/cinc2017/hybrid.py).
@@ -96,7 +102,7 @@ class StackedClassifier:
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
-                 combine: str = "stack", deep_weight: float = 0.5):
+                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record"):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -122,6 +128,9 @@ class StackedClassifier:
                                   f"({len(self.label_names)} columns), got {len(self.deep_names)} deep columns")
         self.combine = combine
         self.deep_weight = float(deep_weight)
+        if rows not in ROWS:
+            raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
+        self.rows = rows
         self.booster = None
 
     @property
@@ -210,7 +219,7 @@ class StackedClassifier:
                 "deep_names": self.deep_names, "deep_source": self.deep_source, "label_names": self.label_names,
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
                 "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
-                "package_version": __version__,
+                "rows": self.rows, "package_version": __version__,
                 "lightgbm_version": lgb_version}
 
     def save(self, folder) -> Path:
@@ -242,7 +251,7 @@ class StackedClassifier:
             clf = cls(spec["feature_names"], spec["deep_names"], spec["label_names"], params=spec.get("params"),
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
-                      deep_weight=spec.get("deep_weight", 0.5))
+                      deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

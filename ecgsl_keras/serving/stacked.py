@@ -25,6 +25,12 @@ with its file and input kind:
   zero-padded when the signal is shorter (the windows of ``make_dataset(include_signal=True)`` in
   ``evaluate``), and its probabilities are the mean over those windows.
 
+Per-beat stacked models (``rows: "beat"`` in ``stacking.json``, e.g. the ``mitdb-beats`` preset): the deep model
+labels each beat, the booster takes one row of per-beat features per beat (``ecgsl_keras.data.per_beat_features``,
+computed from the same preprocessed beats, RR intervals and R-peaks) and ``predict_signal``'s
+``beat_probabilities`` are the spec's average of the two (``combine: "average"``); the deep model's own are in
+``deep_beat_probabilities``. A mixed deep side is for record-level models only.
+
 The signal is checked and preprocessed once; every member's probabilities are in ``deep_member_probabilities``
 (members in the spec's order, names in ``deep_members``) and their mean in ``deep_probabilities``. A member file
 that is missing, damaged or not of the listed kind raises ``ConfigError`` naming it.
@@ -78,9 +84,24 @@ class StackedPredictor:
         if list(stacked.label_names) != list(predictor.task.label_names):
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"labels {stacked.label_names} differ from the deep model's {list(predictor.task.label_names)}")
-        from ecgsl_keras.data import record_features as features_lib   # the features module (issue 18, 1)
+        self.beat_rows = stacked.rows == "beat"
+        if self.beat_rows != bool(predictor.per_beat):
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                              f"a booster of one row per {stacked.rows} cannot serve a model of task "
+                              f"{predictor.task.name} ({predictor.task.kind})")
+        if self.beat_rows and (self.members or stacked.combine != "average"):
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                              "a per-beat booster is averaged with the folder's own model (combine 'average', no "
+                              "deep members)")
+        if self.beat_rows:
+            from ecgsl_keras.data import per_beat_features as features_lib
 
-        unknown = sorted(set(stacked.feature_names) - set(features_lib.feature_names(features_lib.GROUPS)))
+            known = features_lib.ALL_FEATURE_NAMES
+        else:
+            from ecgsl_keras.data import record_features as features_lib   # the features module (issue 18, 1)
+
+            known = features_lib.feature_names(features_lib.GROUPS)
+        unknown = sorted(set(stacked.feature_names) - set(known))
         if unknown:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"features this package does not compute: {unknown[:5]}")
@@ -90,7 +111,7 @@ class StackedPredictor:
     config = property(lambda self: self.predictor.config)
     task = property(lambda self: self.predictor.task)
     label_names = property(lambda self: self.predictor.label_names)
-    per_beat = property(lambda self: False)
+    per_beat = property(lambda self: self.beat_rows)
     lead = property(lambda self: self.predictor.lead)
     format = property(lambda self: f"stacked({self.predictor.format}"
                       + "".join(f"+{m.format}" for m in self.members) + "+lightgbm)")
@@ -106,13 +127,41 @@ class StackedPredictor:
         values = self._features.record_features(np.asarray(signal_1d), float(fs), path=path)
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
+    def beat_features(self, beats) -> np.ndarray:
+        """(n, columns) per-beat feature rows of the booster for ``signal.Beats`` (NaN where undefined)."""
+        return self._features.beat_feature_columns(beats.beats, beats.rr, np.asarray(beats.rpeaks, np.float64)
+                                                   / float(beats.fs), self.stacked.feature_names)
+
+    def preprocess(self, signal, fs, path="<signal>"):
+        return self.predictor.preprocess(signal, fs, path)
+
     def check_lead(self, lead=None, override: bool = False, path="<signal>") -> bool:
         return self.predictor.check_lead(lead, override, path)
+
+    def _predict_beats(self, signal_1d, fs, path, output, lead, lead_override, beats) -> dict:
+        """The per-beat form: the deep model's per-beat answer with the averaged ``beat_probabilities``."""
+        self.predictor.check_output(output)
+        self.predictor.check_lead(lead, lead_override, path)
+        beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
+        deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
+        deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
+        rows = np.concatenate([self.beat_features(beats), deep_probabilities], axis=1)
+        probabilities = self.stacked.predict_proba(rows).astype(np.float32)
+        indices = np.argmax(probabilities, axis=-1)
+        labels = [self.label_names[int(i)] for i in indices]
+        return dict(deep, beat_labels=labels, beat_label_indices=indices.astype(np.int64),
+                    beat_probabilities=probabilities,
+                    label_counts={name: int(labels.count(name)) for name in self.label_names},
+                    deep_beat_probabilities=deep_probabilities.astype(np.float32))
 
     def predict_signal(self, signal_1d, fs, path="<signal>", output=None, lead=None, lead_override=False,
                        beats=None) -> dict:
         """``Predictor.predict_signal``'s record-level dict with the booster's ``probabilities``,
-        ``label`` and ``label_index``; the deep model's own in ``deep_probabilities``."""
+        ``label`` and ``label_index``; the deep model's own in ``deep_probabilities``. A per-beat model: its
+        per-beat dict with the averaged ``beat_probabilities`` and labels (``deep_beat_probabilities``: the
+        deep model's)."""
+        if self.beat_rows:
+            return self._predict_beats(signal_1d, fs, path, output, lead, lead_override, beats)
         extra = {}
         if self.members:   # a mixed deep side: the signal is checked and preprocessed once for every member
             self.predictor.check_output(output)

@@ -264,7 +264,7 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     preset_config = {"experiment_config": experiment.to_dict(), "task": task, "stage": info.get("stage"),
                      "model_kind": info.get("model_kind", "ecgsl"), "status": runs.STATUS_FINISHED,
                      "preset": name, "source_run": _portable(run_dir.resolve())}
-    for key in ("members", "best", "data", "data_splits", "seed", "versions"):
+    for key in ("members", "best", "data", "data_splits", "seed", "versions", "lead"):   # lead: serving's lead rule
         if key in info:
             preset_config[key] = _portable(info[key]) if key in ("members", "data") else info[key]
 
@@ -300,7 +300,9 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
         if stacking_spec:
             meta["stacking"] = {key: stacking_spec[key] for key in ("combine", "deep_weight", "deep_source")
                                 if key in stacking_spec}
-            meta["stacking"]["record_features"] = len(stacking_spec["feature_names"])
+            rows = stacking_spec.get("rows", "record")   # record features, or per-beat features of a per-beat model
+            meta["stacking"]["rows"] = rows
+            meta["stacking"][f"{rows}_features"] = len(stacking_spec["feature_names"])
             if signal_members:
                 meta["parameters"] += sum(e["parameters"] for e in stacking_spec["deep_source"]["members"][1:])
 
