@@ -213,6 +213,10 @@ class TrainConfig(_JsonConfig):
     seed: int = 42
     class_weights: bool = True
     eval_window_stride: int = 64        # beats between evaluation windows of long sequences
+    # predict_signal only (record-level models): > 0 classifies a record longer than this many seconds as
+    # signal windows of this length, each preprocessed on its own, probabilities averaged: the windows of
+    # the end-to-end TFLite file (signal.record_window_starts at target_fs). 0: the whole record's beats.
+    predict_window_s: float = 0.0
     # Training batches (tfrecords_tools make_dataset length_aware), issue 22. "sort" (the default):
     # length-sorted windows: sort_window_batches x batch_size shuffled examples sorted by length, cut
     # into batches, the batches shuffled; each batch padded to its longest (55 beats on average on CinC
@@ -284,6 +288,10 @@ class TrainConfig(_JsonConfig):
         if not (isinstance(self.augment_crop_min, (int, float)) and 0.0 < self.augment_crop_min <= 1.0):
             raise ConfigError("<config>", "bad_config",
                               f"augment_crop_min must be in (0, 1] (1 = off), got {self.augment_crop_min!r}")
+        if isinstance(self.predict_window_s, bool) or not isinstance(self.predict_window_s, (int, float)) \
+                or not 0.0 <= self.predict_window_s < math.inf:
+            raise ConfigError("<config>", "bad_config",
+                              f"predict_window_s must be a non-negative number of seconds (0 = off), got {self.predict_window_s!r}")
         if isinstance(self.encoder_warmup_epochs, bool) or not isinstance(self.encoder_warmup_epochs, int) \
                 or self.encoder_warmup_epochs < 0:
             raise ConfigError("<config>", "bad_config",

@@ -120,6 +120,51 @@ def test_window_starts_and_attention_combination():
     np.testing.assert_allclose(combined, raw / raw.sum(), rtol=1e-6)
 
 
+def test_signal_windows_average_the_windows_of_the_end_to_end_file(run_dir, predictor, sample_reader):
+    """TrainConfig.predict_window_s (the cinc2017-edge preset): a record over 30 s is classified in the
+    signal windows the end-to-end file takes (serving.edge.window_starts on the record at target_fs),
+    each preprocessed alone, probabilities averaged; a record of 30 s or less is classified whole."""
+    import dataclasses
+
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.serving import edge
+
+    config = predictor.config
+    windowed = load_model(run_dir / "model.keras", config=dataclasses.replace(
+        config, train=dataclasses.replace(config.train, predict_window_s=edge.EdgeConfig().window_s)))
+    rate = config.signal.target_fs
+    window = int(edge.EdgeConfig().window_s * rate)
+    record = sample_reader.load("A07742")                  # 49.5 s at 300 Hz: windows 0-30 s and 19.5-49.5 s
+    x, fs = record.lead(), float(record.fs)
+    at_rate = signal_lib.resample(x, fs, rate)
+    starts = edge.window_starts(len(at_rate), window)      # what edge.classify_record feeds the file
+    assert starts == [0, len(at_rate) - window]
+    ranges = windowed.signal_windows(len(x), fs)
+    assert ranges == [(int(round(s * fs / rate)), min(int(round((s + window) * fs / rate)), len(x))) for s in starts]
+    assert ranges[-1][1] == len(x) and ranges[0][0] == 0
+    out = windowed.predict_signal(x, fs)
+    parts = [predictor.predict_signal(x[a:b], fs) for a, b in ranges]    # each window alone, 30 s: whole
+    assert out["n_windows"] == 2
+    np.testing.assert_allclose(out["probabilities"], np.mean([p["probabilities"] for p in parts], axis=0), atol=1e-6)
+    whole = predictor.predict_signal(x, fs)
+    assert whole["n_windows"] == 1 and not np.allclose(whole["probabilities"], out["probabilities"], atol=1e-6)
+    # every beat once: the first window's beats, then the second window's past the overlap
+    times = out["beat_times_s"]
+    assert np.all(np.diff(times) > 0.15)
+    first = parts[0]["beat_times_s"]
+    np.testing.assert_allclose(times[:first.size], first, atol=1.5 / fs)
+    assert out["n_beats"] == times.size == out["attention_weights"].size
+    assert first.size < times.size < first.size + parts[1]["beat_times_s"].size
+    assert abs(float(out["attention_weights"].sum()) - 1.0) < 1e-5
+    # 30 s or less: one window, the whole record, as before
+    short = sample_reader.load(RECORDS[0]).lead()           # 30 s
+    assert windowed.signal_windows(len(short), fs) is None
+    np.testing.assert_array_equal(windowed.predict_signal(short, fs)["probabilities"],
+                                  predictor.predict_signal(short, fs)["probabilities"])
+    with pytest.raises(ConfigError):
+        ExperimentConfig.from_dict({"train": {"predict_window_s": -1}})
+
+
 @pytest.mark.parametrize("make_signal, fs, reason", [
     (lambda x: x[:150], 300, "too_short"),                                 # 0.5 s
     (lambda x: np.where(np.arange(x.size) == 500, np.nan, x), 300, "nan"),

@@ -88,16 +88,19 @@ def test_cinc2017_keras_preset_on_record_A04483():
 
 def test_cinc2017_edge_preset_on_record_A04483():
     """The edge preset (one ECG-SL model, the best of three v3 seeds on validation, experiments/edge/edge_preset.py)
-    on the same record."""
+    on the same record. Its serving settings (issue 21) read the 60 s record as the end-to-end file does: two
+    30 s windows, probabilities averaged, R-peaks detected at 100 Hz."""
     from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.serving.inference import load_model
 
     signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
-    result = load_model("cinc2017-edge").predict_signal(signal, fs)
-    assert result["n_beats"] == 58 and result["label"] == "O"
-    np.testing.assert_allclose(result["probabilities"], [0.32787502, 0.01241878, 0.6450197, 0.01468643],
+    predictor = load_model("cinc2017-edge")
+    assert predictor.config.train.predict_window_s == 30.0 and not predictor.config.signal.detect_at_native_rate
+    result = predictor.predict_signal(signal, fs)
+    assert result["n_beats"] == 57 and result["n_windows"] == 2 and result["label"] == "N"
+    np.testing.assert_allclose(result["probabilities"], [0.59939057, 0.0105607, 0.37347198, 0.01657672],
                                atol=ATOL, rtol=0)
-    np.testing.assert_allclose(result["attention_weights"][:4], [0.01440791, 0.02017317, 0.01825853, 0.01534806],
+    np.testing.assert_allclose(result["attention_weights"][:4], [0.01361877, 0.02058577, 0.01963226, 0.01556546],
                                atol=ATOL, rtol=0)
     meta = presets.metadata("cinc2017-edge", root=REPO / "ecgsl_keras" / "presets")
     assert meta["model_kind"] == "ecgsl" and meta["stage"] == "finetune"

@@ -135,6 +135,36 @@ def resample(signal, fs, target_fs) -> np.ndarray:
     return scipy.signal.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
+def resampled_length(n_samples: int, fs, target_fs) -> int:
+    """Length of ``resample(x, fs, target_fs)`` for ``len(x) == n_samples`` (without resampling)."""
+    ratio = Fraction(float(target_fs) / float(fs)).limit_denominator(1000)
+    if ratio == 1:
+        return int(n_samples)
+    return -(-int(n_samples) * ratio.numerator // ratio.denominator)
+
+
+def record_window_starts(n_samples: int, window: int) -> list:
+    """Start samples of the signal windows that cover a record: every ``window`` samples plus one
+    ending at the end (a record no longer than a window: one window, used as it is). The windows of
+    the end-to-end TFLite file (``serving.edge.classify_record``) and of ``predict_signal`` with
+    ``TrainConfig.predict_window_s``."""
+    if n_samples <= window:
+        return [0]
+    last = n_samples - window
+    return list(range(0, last, window)) + [last]
+
+
+def merge_window_peaks(kept: np.ndarray, peaks: np.ndarray, tolerance: int) -> np.ndarray:
+    """Boolean mask over ``peaks`` (record samples) of those farther than ``tolerance`` samples from
+    every peak in ``kept``: windows overlap (the last one), a beat two windows found is kept once,
+    from the earlier window."""
+    peaks = np.asarray(peaks, np.int64)
+    kept = np.asarray(kept, np.int64)
+    if not kept.size or not peaks.size:
+        return np.ones(peaks.size, bool)
+    return np.abs(peaks[:, None] - kept[None, :]).min(axis=1) > tolerance
+
+
 def _nk_rate(fs: float):
     # Some neurokit2 detectors build integer-sized windows from the rate; give an int when exact.
     fs = float(fs)

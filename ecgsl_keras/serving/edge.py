@@ -935,13 +935,8 @@ class Runner:
         return {key: np.asarray(value) for key, value in out.items()}
 
 
-def window_starts(n_samples: int, window: int) -> list:
-    """Start samples of the windows that cover a record: every ``window`` samples plus one ending at
-    the end (a record shorter than a window: one window, used as it is)."""
-    if n_samples <= window:
-        return [0]
-    last = n_samples - window
-    return list(range(0, last, window)) + [last]
+# the window scheme of a long record: one definition, shared with predict_signal (TrainConfig.predict_window_s)
+window_starts = signal_lib.record_window_starts
 
 
 def classify_record(run, signal_at_rate, window: int) -> dict:
@@ -955,8 +950,7 @@ def classify_record(run, signal_at_rate, window: int) -> dict:
             outs.append(out["probabilities"])
             peaks = out["rpeaks"][out["rpeak_mask"]].astype(np.int64) + start
             # the last window overlaps the one before: a beat both found is kept once
-            if rpeaks.size and peaks.size:
-                peaks = peaks[np.abs(peaks[:, None] - rpeaks[None, :]).min(axis=1) > tolerance]
+            peaks = peaks[signal_lib.merge_window_peaks(rpeaks, peaks, tolerance)]
             rpeaks = np.sort(np.concatenate([rpeaks, peaks]))
     if not outs:
         return {"valid": 0, "probabilities": None, "rpeaks": np.zeros(0, np.int64)}

@@ -20,6 +20,10 @@ Long recordings: the beat sequence is cut into windows of ``max_beats`` beats, o
 attention weight comes from the window whose centre is nearest to that beat (the window that sees
 most context on both sides of it); the weights are then divided by their sum so that they form one
 distribution over the whole record (with one window they are the model's weights unchanged).
+With ``TrainConfig.predict_window_s`` > 0 (the ``cinc2017-edge`` preset: 30 s) a record-level model instead
+reads a record longer than that as the end-to-end TFLite file does: signal windows of that length
+(``signal.record_window_starts``), each preprocessed and classified alone, probabilities averaged
+(``Predictor.predict_signal_windows``).
 
 Per-beat models (task kind ``per_beat``, e.g. the ``mitdb-beats`` preset) give one label per beat
 instead of one per record: ``predict_signal`` returns ``beat_labels``, ``beat_probabilities`` (n, C)
@@ -356,6 +360,7 @@ class Predictor:
         self.lead = lead   # the lead the model was trained on (None: not recorded)
         self.max_beats = int(config.model.max_beats)
         self.window_stride = min(int(config.train.eval_window_stride), self.max_beats)
+        self.signal_window_s = float(config.train.predict_window_s)   # 0: the whole record
 
     @property
     def format(self) -> str:
@@ -455,6 +460,73 @@ class Predictor:
             counts[start:start + length] += 1
         return (sums / counts[:, None]).astype(np.float32), starts
 
+    def signal_windows(self, n_samples: int, fs):
+        """``[(a, b), ...]``: the native-rate sample ranges of the signal windows ``predict_signal`` classifies a
+        record of ``n_samples`` samples at ``fs`` Hz in (``TrainConfig.predict_window_s``), placed as the
+        end-to-end file places them (``signal.record_window_starts`` on the record resampled to
+        ``target_fs``); None when the record is classified whole (option off, or one window)."""
+        from ecgsl_keras.data.signal import record_window_starts, resampled_length
+
+        try:
+            fs = float(fs)
+        except (TypeError, ValueError):
+            return None                   # the whole-record path refuses it (bad_rate)
+        if self.signal_window_s <= 0 or not n_samples or not np.isfinite(fs) or fs <= 0:
+            return None
+        rate = float(self.config.signal.target_fs)
+        window = int(round(self.signal_window_s * rate))
+        starts = record_window_starts(resampled_length(n_samples, fs, rate), window)
+        if len(starts) == 1:
+            return None
+        return [(int(round(start * fs / rate)), min(int(round((start + window) * fs / rate)), n_samples))
+                for start in starts]
+
+    def predict_signal_windows(self, signal_1d, fs, path="<signal>") -> dict:
+        """A record-level model on a record longer than ``TrainConfig.predict_window_s``: each signal window
+        (``signal_windows``) preprocessed and classified on its own, the probabilities averaged over the
+        windows that pass the signal checks (a refused window is skipped, as the file's ``valid == 0``;
+        all refused: the first window's ``SignalQualityError``). Beats two windows found (the last window
+        overlaps) are kept once, from the earlier window (``signal.merge_window_peaks``, 0.5% of a window);
+        each window's attention weights count 1 / windows, renormalised over the record's beats."""
+        from ecgsl_keras.data.signal import merge_window_peaks
+        from ecgsl_keras.errors import SignalQualityError
+
+        fs = float(fs)
+        ranges = self.signal_windows(len(signal_1d), fs)
+        tolerance = max(1, (ranges[0][1] - ranges[0][0]) // 200)
+        probabilities, times, weights, first_error = [], np.zeros(0, np.int64), [], None
+        for a, b in ranges:
+            part = signal_1d[a:b]
+            try:
+                beats = self.preprocess(part, fs, path)
+            except SignalQualityError as exc:
+                first_error = first_error or exc
+                continue
+            features = self.record_features(part, fs, path) if self.n_record_features else None
+            p, attention, _ = self.predict_beats(beats.beats, beats.rr, features)
+            probabilities.append(np.asarray(p, np.float64))
+            peaks = np.rint(np.asarray(beats.rpeaks, np.float64) * fs / float(beats.fs)).astype(np.int64) + a
+            keep = merge_window_peaks(times, peaks, tolerance)
+            times = np.concatenate([times, peaks[keep]])
+            weights.append(np.asarray(attention, np.float64)[keep])
+        if not probabilities:
+            raise first_error
+        mean = np.mean(probabilities, axis=0).astype(np.float32)
+        weights = np.concatenate(weights) / len(probabilities)
+        order = np.argsort(times, kind="stable")
+        total = weights.sum()
+        label, index = self.decide(mean)
+        return {
+            "probabilities": mean,
+            "label": label,
+            "label_index": index,
+            "label_names": list(self.task.label_names),
+            "beat_times_s": (times[order] / fs).astype(np.float32),
+            "attention_weights": (weights[order] / total if total > 0 else weights[order]).astype(np.float32),
+            "n_beats": int(times.size),
+            "n_windows": len(probabilities),
+        }
+
     def check_lead(self, lead=None, override: bool = False, path="<signal>") -> bool:
         """The lead rule (``ecgsl_keras.data.readers.choose_lead``) for a signal of lead ``lead``:
         refuse (``RecordError``, reason ``wrong_lead``) a lead other than the model's, unless
@@ -476,6 +548,9 @@ class Predictor:
         unless ``lead_override``; None or an unnamed lead (``"ECG"``) is accepted.
         ``beats``: ``self.preprocess(signal_1d, fs)`` already computed (e.g. in worker processes,
         ``serving.folder``); the signal is then not preprocessed again.
+        With ``TrainConfig.predict_window_s`` > 0 (the ``cinc2017-edge`` preset: 30), a record-level model
+        classifies a record longer than that in signal windows as the end-to-end file does
+        (``predict_signal_windows``; ``beats`` is then not used); ``n_windows`` counts the signal windows.
 
         Record-level model: ``probabilities`` (C,) float32, ``label`` (name; a list of names for
         multi-label tasks), ``label_index``, ``label_names``, ``beat_times_s`` (n,) R-peak times in
@@ -492,6 +567,8 @@ class Predictor:
         """
         self.check_output(output)
         self.check_lead(lead, lead_override, path)
+        if not self.per_beat and np.ndim(signal_1d) == 1 and self.signal_windows(len(signal_1d), fs) is not None:
+            return self.predict_signal_windows(signal_1d, fs, path)   # TrainConfig.predict_window_s
         beats = self.preprocess(signal_1d, fs, path) if beats is None else beats
         features = self.record_features(signal_1d, fs, path) if self.n_record_features else None
         if self.per_beat:

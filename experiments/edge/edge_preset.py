@@ -10,7 +10,8 @@ the v3 labels changed the stratified split, so they trained on some of today's v
 ``config.json`` with ``stage: "member"``) and evaluated on the ``validation`` split of the prepared CinC
 TFRecords ``--data`` (``evaluation.evaluate.evaluate_model``: record-level metrics, the split the ensemble
 was validated on); the one with the highest macro F1 wins. ``--publish`` builds the preset from the
-winner's run folder (``training.publish.build``) into ``ecgsl_keras/presets/cinc2017-edge``.
+winner's run folder (``training.publish.build``) into ``ecgsl_keras/presets/cinc2017-edge``, then sets its
+serving settings (``SERVING``; ``--serving-only`` sets them on the preset as it is, nothing else run).
 Prints one JSON object as the last stdout line; logs to stderr.
 """
 from __future__ import annotations
@@ -26,6 +27,48 @@ NAME = "cinc2017-edge"
 DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: one ECG-SL model (the best of three "
                "seeds on validation, v3 labels); exports end to end (python -m ecgsl_keras.export --model "
                "cinc2017-edge --end-to-end) to one TFLite file; single lead")
+# How predict_signal of the preset reads a record, so that it classifies what the end-to-end file classifies
+# (issue 21, benchmarks/results/edge_windows.json): records over 30 s in the file's 30 s windows, probabilities
+# averaged (TrainConfig.predict_window_s), and R-peaks detected at target_fs (100 Hz) as the graph detects them.
+# The model is unchanged: it was trained on beats detected at the records' 300 Hz.
+SERVING = {"train": {"predict_window_s": 30.0}, "signal": {"detect_at_native_rate": False}}
+SERVING_NOTE = ("\n## Serving settings\n\n`predict_signal` reads a record as the end-to-end TFLite file does: a record "
+                "over 30 s in the file's 30 s windows, class probabilities averaged (`train.predict_window_s`), and "
+                "R-peaks detected at 100 Hz (`signal.detect_at_native_rate` false). The model was trained on beats "
+                "detected at the records' 300 Hz (`detect_at_native_rate` true); the validation figures above are "
+                "those of training. See docs/export.md.\n")
+
+
+def apply_serving(folder: Path) -> dict:
+    """Write ``SERVING`` into the preset's ``config.json`` and ``signal_config.json`` (the signal config
+    ``predict_signal`` uses), and their SHA-256 and sizes into ``metadata.json`` and the card."""
+    import re
+
+    from ecgsl_keras.config import ExperimentConfig
+    from ecgsl_keras.store import presets, runs
+
+    info = runs.read_json(folder / runs.CONFIG_NAME)
+    experiment = info["experiment_config"]
+    for section, values in SERVING.items():
+        experiment[section].update(values)
+    config = ExperimentConfig.from_dict(experiment)            # validates
+    info["experiment_config"] = config.to_dict()
+    runs.write_json(folder / runs.CONFIG_NAME, info)
+    config.signal.save(folder / presets.SIGNAL_CONFIG_NAME)
+    meta = runs.read_json(folder / presets.METADATA_NAME)
+    card = (folder / presets.CARD_NAME).read_text(encoding="utf-8")
+    for name in (runs.CONFIG_NAME, presets.SIGNAL_CONFIG_NAME):
+        entry = {"sha256": presets.sha256_file(folder / name), "size": (folder / name).stat().st_size}
+        meta["files"][name] = entry
+        card = re.sub(rf"^\| {re.escape(name)} \| \d+ \| `[0-9a-f]+` \|$",
+                      f"| {name} | {entry['size']} | `{entry['sha256']}` |", card, flags=re.M)
+    if "## Serving settings" not in card:
+        card = card.replace("\n## Intended use", SERVING_NOTE + "\n## Intended use", 1)
+    (folder / presets.CARD_NAME).write_text(card, encoding="utf-8")
+    meta["files"][presets.CARD_NAME] = {"sha256": presets.sha256_file(folder / presets.CARD_NAME),
+                                        "size": (folder / presets.CARD_NAME).stat().st_size}
+    runs.write_json(folder / presets.METADATA_NAME, meta)
+    return meta
 
 
 def _score(candidates, name, run_dir, model, config, task, data, evaluate_model):
@@ -45,12 +88,22 @@ def _score(candidates, name, run_dir, model, config, task, data, evaluate_model)
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="prepared CinC 2017 TFRecords (with a validation split)")
-    parser.add_argument("--work", required=True, help="folder for the candidates' run folders")
+    parser.add_argument("--data", help="prepared CinC 2017 TFRecords (with a validation split)")
+    parser.add_argument("--work", help="folder for the candidates' run folders")
     parser.add_argument("--source", default="cinc2017", help="the ensemble preset (default cinc2017)")
     parser.add_argument("--candidates", nargs="+", type=Path, help="finished run folders to choose from")
     parser.add_argument("--publish", action="store_true", help="build the preset from the winner")
+    parser.add_argument("--serving-only", action="store_true",
+                        help="only set SERVING on the shipped preset (no choice, no build)")
     args = parser.parse_args(argv)
+    from ecgsl_keras.store import presets
+
+    if args.serving_only:
+        meta = apply_serving(presets.preset_dir(NAME))
+        print(json.dumps({"preset": NAME, "serving": SERVING, "files": meta["files"]}))
+        return 0
+    if not args.data or not args.work:
+        parser.error("--data and --work are required (unless --serving-only)")
 
     from ecgsl_keras.evaluation.evaluate import evaluate_model
     from ecgsl_keras.modeling.ensemble import ensemble_members
@@ -88,8 +141,9 @@ def main(argv=None) -> int:
     if args.publish:
         from ecgsl_keras.training import publish
 
-        meta = publish.build(Path(candidates[best]["run"]), NAME, DESCRIPTION, overwrite=True)
-        result["preset"] = {"name": NAME, "files": meta["files"]}
+        publish.build(Path(candidates[best]["run"]), NAME, DESCRIPTION, overwrite=True)
+        meta = apply_serving(presets.preset_dir(NAME))
+        result["preset"] = {"name": NAME, "files": meta["files"], "serving": SERVING}
     print(json.dumps(result))
     return 0
 
