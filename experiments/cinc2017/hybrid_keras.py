@@ -32,22 +32,22 @@ DATA = "/work/runs/cinc2017_prepared_feat"
 VARIANTS = {"hybrid": [], "hybrid_noweights": ["--no-class-weights"]}
 
 
-def commands(work: Path, seed: int, variant: str = "hybrid") -> list[str]:
+def commands(work: Path, seed: int, variant: str = "hybrid", data: str = DATA) -> list[str]:
     run = work / f"{variant}_s{seed}"
     extra = "".join(" " + flag for flag in VARIANTS[variant])
-    return [f"python -m ecgsl_keras.train --stage hybrid --data {DATA} --run-dir {run} --init-from encoder "
+    return [f"python -m ecgsl_keras.train --stage hybrid --data {data} --run-dir {run} --init-from encoder "
             f"--epochs 12 --patience 6 --seed {seed} --encoder-warmup-epochs 1{extra} --verbose 2",
-            f"python -m ecgsl_keras.evaluate --model {run} --data {DATA} --split validation"]
+            f"python -m ecgsl_keras.evaluate --model {run} --data {data} --split validation"]
 
 
 def seconds_per_epoch(log: Path) -> list[float]:
     return [float(s) for s in re.findall(r"^\d+/\d+ - (\d+)s - ", log.read_text(errors="replace"), re.M)]
 
 
-def collect(work: Path, extra: dict | None = None) -> dict:
+def collect(work: Path, extra: dict | None = None, data: str = DATA, variants=tuple(VARIANTS)) -> dict:
     out = {"runs": {}, "summary": {}, "pending": []}
-    for variant in VARIANTS:
-        rows, pending = _collect(work, variant)
+    for variant in variants:
+        rows, pending = _collect(work, variant, data)
         out["runs"].update({f"{variant}_{key}": row for key, row in rows.items()})
         out["pending"].extend(pending)
         out["summary"][variant] = _summary(rows)
@@ -58,7 +58,7 @@ def collect(work: Path, extra: dict | None = None) -> dict:
                 "(v3 labels), 2-core CPU shared with 4 other jobs. hybrid: the protocol's balanced class weights; "
                 "hybrid_noweights: the same without class weights (--no-class-weights)",
         "data": {"prepare": f"python -m ecgsl_keras.prepare --dataset cinc2017 --data-dir "
-                            f"/work/shared/data/cinc2017/training2017 --out {DATA} --workers 1 --record-features"},
+                            f"/work/shared/data/cinc2017/training2017 --out {data} --workers 1 --record-features"},
         **out, **(extra or {})}
 
 
@@ -72,7 +72,7 @@ def _summary(rows) -> dict:
     return summary
 
 
-def _collect(work: Path, variant: str):
+def _collect(work: Path, variant: str, data: str):
     rows, pending = {}, []
     tag = "" if variant == "hybrid" else variant.split("_", 1)[1] + "_"
     for seed in SEEDS:
@@ -80,7 +80,7 @@ def _collect(work: Path, variant: str):
         lines = out.read_text().strip().splitlines() if out.is_file() else []
         if not lines:
             pending.append({"run": f"{variant}_s{seed}", "log": str(work / f"train_{tag}s{seed}.log"),
-                            "commands": commands(work, seed, variant)})
+                            "commands": commands(work, seed, variant, data)})
             continue
         metrics = json.loads(lines[-1])
         info = json.loads((work / f"{variant}_s{seed}" / "config.json").read_text())
@@ -91,7 +91,7 @@ def _collect(work: Path, variant: str):
             "accuracy": round(metrics["accuracy"], 4), "confusion_matrix": metrics.get("confusion_matrix"),
             "n": metrics["n"], "epochs_run": len(epochs), "best_epoch": (info.get("best") or {}).get("epoch"),
             "seconds_per_epoch_mean": round(statistics.mean(epochs), 1) if epochs else None,
-            "commands": commands(work, seed, variant)}
+            "commands": commands(work, seed, variant, data)}
     return rows, pending
 
 
@@ -99,10 +99,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="/work/runs/hybrid_keras")
     p.add_argument("--out", default=str(HERE / "hybrid_keras_results.json"))
+    p.add_argument("--data", default=DATA, help="the prepared folder (prepare --record-features) the runs used")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = p.parse_args(argv)
     out = Path(args.out)
     previous = json.loads(out.read_text()) if out.is_file() else {}
-    result = collect(Path(args.work), {k: v for k, v in previous.items() if k == "diagnostics"})
+    result = collect(Path(args.work), {k: v for k, v in previous.items() if k == "diagnostics"}, data=args.data,
+                     variants=args.variants)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"]))
     return 0
