@@ -282,7 +282,10 @@ def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_
     beats = predictor.preprocess(signal, record.fs)
     result = predictor.predict_signal(signal, record.fs, beats=beats)
     n = result["n_beats"]
-    X = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, predictor.stacked.feature_names)
+    X = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, predictor.stacked.feature_names,
+                             signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                             config=predictor.config.signal)
+    assert any(name.startswith("window_") for name in predictor.stacked.feature_names)   # the rhythm context
     booster = predictor.stacked.booster.predict(X).reshape(n, -1)
     w = predictor.stacked.deep_weight
     np.testing.assert_allclose(result["beat_probabilities"],

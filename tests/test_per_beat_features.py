@@ -149,3 +149,28 @@ def test_beat_feature_columns_picks_named_columns_of_every_group_in_the_order_as
     assert beat_feature_columns(beats, rr, rpeaks_s, []).shape == (len(beats), 0)
     with pytest.raises(ValueError, match="qrs_area"):
         beat_feature_columns(beats, rr, rpeaks_s, ["qrs_area"])
+
+
+def test_window_context_features_are_the_record_features_of_the_30_s_window_holding_the_beat():
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import (WINDOW_FEATURE_NAMES, WINDOW_FEATURES, WINDOW_RECORD_FEATURES,
+                                                     beat_feature_columns, window_context_features)
+    from ecgsl_keras.data.record_features import record_features
+    from ecgsl_keras.data.signal import preprocess
+    from helpers import MITDB_FIXTURE
+
+    assert all(unit and meaning for unit, meaning in WINDOW_FEATURES.values())
+    record = open_dataset("mitdb", MITDB_FIXTURE).load("208")
+    signal = record.lead(None)[: int(75 * record.fs)]          # windows 0-30 s, 30-60 s and a short 60-75 s
+    beats = preprocess(signal, record.fs, path=record.path)
+    X = window_context_features(signal, record.fs, beats.rpeaks_native)
+    assert X.shape == (len(beats.beats), len(WINDOW_FEATURE_NAMES))
+    width = int(30 * record.fs)
+    second = (beats.rpeaks_native >= width) & (beats.rpeaks_native < 2 * width)
+    expected = record_features(signal[width:2 * width], record.fs, rpeaks=beats.rpeaks_native[second] - width)
+    np.testing.assert_array_equal(X[second], np.tile([expected[n] for n in WINDOW_RECORD_FEATURES], (second.sum(), 1)))
+    first = beats.rpeaks_native < width
+    assert not np.array_equal(X[first][0], X[second][0], equal_nan=True)   # each window its own values
+    assert np.isfinite(X[first][:, WINDOW_FEATURE_NAMES.index("window_af_afev")]).all()
+    with pytest.raises(ValueError, match="window_ columns need"):
+        beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, ["window_cosen"])

@@ -34,7 +34,8 @@ import numpy as np
 
 __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_CONTEXT_FEATURES",
            "RR_CONTEXT_FEATURE_NAMES", "rr_context_features", "MORPHOLOGY_FEATURES", "MORPHOLOGY_FEATURE_NAMES",
-           "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns"]
+           "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns",
+           "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -302,22 +303,76 @@ def lead_beats(signal, fs, rpeaks, config=None) -> np.ndarray:
     return beats
 
 
-# Every column this module computes from one lead (a per-beat booster names the ones it takes, in its order).
-ALL_FEATURE_NAMES = FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES
+# --- third set: the rhythm of the window around the beat ----------------------------------------------------
+# A premature beat is evidence of an S beat in sinus rhythm, not in atrial fibrillation, where every RR is
+# irregular (most S false positives on MIT-BIH DS1 are normal beats of records 201 and 203). These columns give
+# each beat the AF evidence of the 30 s window that holds it, computed by ``record_features`` (the CinC 2017
+# record features) on the raw signal of the window and the beats' own R-peaks.
+CONTEXT_WINDOW_S = 30.0     # windows every 30 s from the record's start (the last one shorter), as CinC records
+WINDOW_RECORD_FEATURES = ("af_afev", "af_irrev_norm", "af_origin_fraction", "cosen", "sample_entropy",
+                          "irregular_fraction", "af_p_presence", "af_p_corr", "af_fwave_ratio")
+WINDOW_PREFIX = "window_"
 
 
-def beat_feature_columns(beats, rr, rpeaks_s, names) -> np.ndarray:
+def _window_features_doc():
+    from ecgsl_keras.data.record_features import FEATURES as RECORD_FEATURES
+
+    doc = {f.name: f for f in RECORD_FEATURES}
+    return OrderedDict((WINDOW_PREFIX + name, (doc[name].unit, f"{doc[name].meaning}; of the 30 s window holding "
+                                                               "the beat (record_features on that window)"))
+                       for name in WINDOW_RECORD_FEATURES)
+
+
+WINDOW_FEATURES = _window_features_doc()
+WINDOW_FEATURE_NAMES = tuple(WINDOW_FEATURES)
+
+
+def window_context_features(signal, fs, rpeaks_native, config=None) -> np.ndarray:
+    """(n, len(WINDOW_FEATURE_NAMES)): for each beat (R-peak ``rpeaks_native``, samples of the raw ``signal``
+    at ``fs``), ``record_features``' AF-evidence columns of the ``CONTEXT_WINDOW_S`` window holding it, given
+    that window's R-peaks (``config``: the record's ``SignalConfig``). NaN for a window the features cannot
+    describe (too short, too few beats: ``record_features``' NaN policy, or a window it refuses)."""
+    from ecgsl_keras.data.record_features import record_features
+    from ecgsl_keras.errors import ECGSLError
+
+    signal = np.asarray(signal, np.float64).reshape(-1)
+    peaks = np.asarray(rpeaks_native, np.int64).reshape(-1)
+    width = int(round(CONTEXT_WINDOW_S * float(fs)))
+    window_of = np.minimum(peaks // width, max(len(signal) - 1, 0) // width)
+    out = np.full((peaks.size, len(WINDOW_RECORD_FEATURES)), np.nan)
+    for window in np.unique(window_of):
+        start = int(window) * width
+        inside = window_of == window
+        try:
+            values = record_features(signal[start:start + width], float(fs), rpeaks=peaks[inside] - start,
+                                     config=config)
+        except ECGSLError:      # a window the features refuse (e.g. too short): NaN, as a missing feature
+            continue
+        out[inside] = [float(values[name]) for name in WINDOW_RECORD_FEATURES]
+    return out
+
+
+# Every column this module computes (a per-beat booster names the ones it takes, in its order).
+ALL_FEATURE_NAMES = FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES + WINDOW_FEATURE_NAMES
+
+
+def beat_feature_columns(beats, rr, rpeaks_s, names, *, signal=None, fs=None, rpeaks_native=None,
+                         config=None) -> np.ndarray:
     """(n, len(names)) float64: the columns ``names`` (any of ``ALL_FEATURE_NAMES``, in that order) of one
     record's beats, computed from one lead as ``signal.preprocess`` gives them: ``beats`` (n, 96), ``rr``
-    (n, >= 3) and ``rpeaks_s`` (n,) R-peak times in seconds. Only the groups that hold a requested column are
-    computed. ValueError names the columns this module does not compute."""
+    (n, >= 3) and ``rpeaks_s`` (n,) R-peak times in seconds; the ``window_`` columns also need the raw
+    ``signal`` (mV) at ``fs`` and the beats' ``rpeaks_native`` (``window_context_features``). Only the groups
+    that hold a requested column are computed. ValueError names the columns this module does not compute."""
     names = [str(n) for n in names]
     unknown = [n for n in names if n not in ALL_FEATURE_NAMES]
     if unknown:
         raise ValueError(f"per-beat features this package does not compute: {unknown[:5]}")
+    if set(names) & set(WINDOW_FEATURE_NAMES) and (signal is None or fs is None or rpeaks_native is None):
+        raise ValueError("the window_ columns need the raw signal, its rate and the beats' native R-peaks")
     groups = ((FEATURE_NAMES, lambda: per_beat_features(beats, rr)),
               (RR_CONTEXT_FEATURE_NAMES, lambda: rr_context_features(rpeaks_s, rr)),
-              (MORPHOLOGY_FEATURE_NAMES, lambda: morphology_features(beats)))
+              (MORPHOLOGY_FEATURE_NAMES, lambda: morphology_features(beats)),
+              (WINDOW_FEATURE_NAMES, lambda: window_context_features(signal, fs, rpeaks_native, config)))
     columns = {}
     for group_names, compute in groups:
         if set(names) & set(group_names):

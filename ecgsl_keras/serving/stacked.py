@@ -127,10 +127,13 @@ class StackedPredictor:
         values = self._features.record_features(np.asarray(signal_1d), float(fs), path=path)
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
-    def beat_features(self, beats) -> np.ndarray:
-        """(n, columns) per-beat feature rows of the booster for ``signal.Beats`` (NaN where undefined)."""
-        return self._features.beat_feature_columns(beats.beats, beats.rr, np.asarray(beats.rpeaks, np.float64)
-                                                   / float(beats.fs), self.stacked.feature_names)
+    def beat_features(self, beats, signal_1d, fs) -> np.ndarray:
+        """(n, columns) per-beat feature rows of the booster for ``signal.Beats`` cut from the raw ``signal_1d``
+        at ``fs`` (NaN where undefined)."""
+        return self._features.beat_feature_columns(
+            beats.beats, beats.rr, np.asarray(beats.rpeaks, np.float64) / float(beats.fs),
+            self.stacked.feature_names, signal=signal_1d, fs=fs, rpeaks_native=beats.rpeaks_native,
+            config=self.config.signal)
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -145,7 +148,7 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        rows = np.concatenate([self.beat_features(beats), deep_probabilities], axis=1)
+        rows = np.concatenate([self.beat_features(beats, signal_1d, fs), deep_probabilities], axis=1)
         probabilities = self.stacked.predict_proba(rows).astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]

@@ -2,25 +2,29 @@
 probabilities averaged with a shallow LightGBM booster over per-beat features of lead MLII.
 
     python experiments/mitdb/run.py --work WORK --steps data cv --variants scratch_focal   # folds + ECG-SL
-    python experiments/mitdb/hybrid.py --work WORK                                       # the per-beat tables
     python experiments/mitdb/beats_preset.py --work WORK [--out-root DIR]
 
-Steps (``--steps`` picks some; the training rows are cached in WORK/beats_preset):
+Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
-``folds``  the recipe's honest figures: per DS1 fold of whole records, the booster trained on the OTHER fold
-           (``hybrid.py``'s cached tables), alone and averaged with that fold's ECG-SL model, every DS1 beat scored
-           once (pooled), booster seeds 42-44. The recipe was fixed before these figures: the columns are
-           ``hybrid.py``'s ``linear`` row (RR divided by the record's average RR, shape against the record's median
-           beat) plus the RR context (``per_beat_features.RR_CONTEXT_FEATURE_NAMES``), the booster is the two-lead
-           rows' shallow one (``TWO_LEAD_PARAMS``), and the average is the plain mean, as ``cinc2017`` ships.
-           A second lead is not used: the preset reads one lead, as the ECG-SL model does.
-``table``  the training rows of the shipped booster: all 22 DS1 records read through the package's reader on MLII,
-           preprocessed by the preset's own ``Predictor.preprocess``, the columns by
-           ``per_beat_features.beat_feature_columns`` (what ``serving.stacked`` computes at prediction time), beats
-           labelled by ``prepare.match_beat_labels`` (150 ms); the rows are checked against ``hybrid.py``'s tables.
-``build``  the booster on every DS1 beat (balanced weights capped at 20, seed 42), re-specified as
-           ``combine="average"``, ``rows="beat"`` over the preset's ECG-SL model, and the preset built with
-           ``ecgsl presets build``'s code (``training.publish.build``) from the ECG-SL model of the current preset.
+``table``  every labelled beat of the 22 DS1 records, read through the package's reader on MLII, preprocessed by
+           the preset's own ``Predictor.preprocess``, its columns by ``per_beat_features.beat_feature_columns``
+           (exactly what ``serving.stacked`` computes at prediction time), labelled by ``prepare.match_beat_labels``
+           (150 ms), with its R-peak time.
+``folds``  per DS1 fold of whole records (``run.py``'s ``folds.json``), each model trained on the OTHER fold, every
+           beat scored once (pooled): ECG-SL alone (``run.py``'s left-out predictions: its folds were prepared
+           with an earlier R-peak detector, so each beat of the table takes the prediction of the prepared beat
+           within 150 ms, and the few without one are left out of every row), and for each column set
+           of ``COLUMN_SETS`` the booster alone and its plain mean with ECG-SL, booster seeds 42-44. The column
+           set is chosen per fold by the training fold's inner leave-records-out CV of the booster (two groups of
+           its records, macro F1 over N, S, V, F): no scored beat takes part in the choice.
+           ``beat``: ``hybrid.py``'s ``linear`` columns (RR divided by the record's average RR, shape against the
+           record's median beat) + the RR context (``per_beat_features.RR_CONTEXT_FEATURE_NAMES``); ``window``:
+           the same + the AF evidence of the 30 s window holding the beat (``WINDOW_FEATURE_NAMES``). The booster
+           is the two-lead rows' shallow one (``hybrid.TWO_LEAD_PARAMS``), the average the plain mean, as
+           ``cinc2017`` ships. No second lead: the preset reads one lead, as the ECG-SL model does.
+``build``  the booster of the set both folds chose on every DS1 beat (balanced weights capped at 20, seed 42),
+           re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, and
+           the preset built with ``ecgsl presets build``'s code (``training.publish.build``).
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -42,39 +46,41 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from hybrid import (BOOSTER_SEEDS, CLASSES, LINEAR_FEATURES, TARGETS, TWO_LEAD_PARAMS,  # noqa: E402
-                    WEIGHT_CAP)
+                    WEIGHT_CAP, _inner_groups)
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
-STEPS = ("folds", "table", "build")
+STEPS = ("table", "folds", "build")
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5
 SEED = 42
+TABLE_VERSION = 3           # the cached table's columns: bump when COLUMN_SETS change
+MATCH_S = 0.15              # a beat of the table and a beat of run.py's prepared folds are one beat within 150 ms
 
 
-def columns() -> list:
-    from ecgsl_keras.data.per_beat_features import RR_CONTEXT_FEATURE_NAMES
+def column_sets() -> dict:
+    from ecgsl_keras.data.per_beat_features import RR_CONTEXT_FEATURE_NAMES, WINDOW_FEATURE_NAMES
 
-    return list(LINEAR_FEATURES) + list(RR_CONTEXT_FEATURE_NAMES)
-
-
-def _table_columns(table) -> np.ndarray:
-    """The ``columns()`` of a ``hybrid.py`` table (first lead's features + its ``second`` set)."""
-    from ecgsl_keras.data.per_beat_features import FEATURE_NAMES, RR_CONTEXT_FEATURE_NAMES
-
-    from hybrid import second_names
-
-    second = second_names()
-    first = table["features"][:, [FEATURE_NAMES.index(n) for n in LINEAR_FEATURES]]
-    context = table["second"][:, [second.index(n) for n in RR_CONTEXT_FEATURE_NAMES]]
-    return np.concatenate([first, context], axis=1)
+    beat = list(LINEAR_FEATURES) + list(RR_CONTEXT_FEATURE_NAMES)
+    return {"beat": beat, "window": beat + list(WINDOW_FEATURE_NAMES)}
 
 
-def _features_booster(X, y, labels, seed):
+def all_columns() -> list:
+    return list(dict.fromkeys(c for cols in column_sets().values() for c in cols))
+
+
+def _booster(X, y, names, labels, seed):
     from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    clf = StackedClassifier(columns(), [], labels, params=dict(TWO_LEAD_PARAMS, num_threads=1), seed=seed)
+    clf = StackedClassifier(names, [], labels, params=dict(TWO_LEAD_PARAMS, num_threads=1), seed=seed)
     return clf.fit(X, y, sample_weight=np.minimum(clf.sample_weight(y), WEIGHT_CAP))
+
+
+def _macro_nsvf(y, p, labels) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, p.argmax(-1), labels=[labels.index(c) for c in CLASSES], average="macro",
+                          zero_division=0))
 
 
 def _scores(y, p, labels) -> dict:
@@ -83,9 +89,7 @@ def _scores(y, p, labels) -> dict:
     from ecgsl_keras.evaluation import metrics as metrics_lib
 
     m = metrics_lib.per_beat_metrics(y, p, labels)
-    idx = [labels.index(c) for c in CLASSES]
-    flat = {"accuracy": m["accuracy"], "beats": int(len(y)),
-            "macro_f1_nsvf": float(f1_score(y, p.argmax(-1), labels=idx, average="macro", zero_division=0))}
+    flat = {"accuracy": m["accuracy"], "beats": int(len(y)), "macro_f1_nsvf": _macro_nsvf(y, p, labels)}
     for c in CLASSES:
         flat[f"{c}_sensitivity"] = (m.get("sensitivity") or {}).get(c)
         flat[f"{c}_positive_predictivity"] = (m.get("positive_predictivity") or {}).get(c)
@@ -95,47 +99,8 @@ def _scores(y, p, labels) -> dict:
     return flat
 
 
-def step_folds(work: Path, labels) -> dict:
-    tables = []
-    for fold in (0, 1):
-        table = dict(np.load(work / "hybrid" / f"table_fold{fold}.npz"))
-        second = np.load(work / "hybrid" / f"second_fold{fold}.npz")
-        if not np.array_equal(second["key"], table["key"]):
-            raise SystemExit(f"{work / 'hybrid'}: second_fold{fold}.npz does not match table_fold{fold}.npz")
-        table["second"] = second["second"]
-        tables.append(table)
-    parts = {}
-    for held_out in (0, 1):
-        train, test = tables[1 - held_out], tables[held_out]
-        deep = np.load(work / f"scratch_focal_heldout{held_out}" / "left_out_predictions.npz")
-        deep_of = {str(k): p for k, p in zip(deep["keys"], deep["probabilities"])}
-        p_deep = np.stack([deep_of[str(k)] for k in test["key"]]).astype(np.float64)
-        parts.setdefault("ecgsl", []).append((test["target"], p_deep))
-        for seed in BOOSTER_SEEDS:
-            booster = _features_booster(_table_columns(train), train["target"], labels, seed)
-            p_booster = booster.predict_proba(_table_columns(test))
-            parts.setdefault(f"booster_s{seed}", []).append((test["target"], p_booster))
-            parts.setdefault(f"average_s{seed}", []).append(
-                (test["target"], (1 - DEEP_WEIGHT) * p_booster + DEEP_WEIGHT * p_deep))
-            log.info("held-out fold %d, booster seed %d done", held_out, seed)
-    rows = {name: _scores(np.concatenate([t for t, _ in ps]), np.concatenate([p for _, p in ps]), labels)
-            for name, ps in parts.items()}
-    keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
-            "macro_f1_nsvf", "accuracy")
-    spread = {}
-    for form in ("booster", "average"):
-        seeds = [rows[f"{form}_s{s}"] for s in BOOSTER_SEEDS]
-        spread[form] = {k: {"mean": float(np.mean([r[k] for r in seeds])), "sd": float(np.std([r[k] for r in seeds],
-                                                                                            ddof=1))} for k in keys}
-        spread[form]["f1"] = {c: {"mean": float(np.mean([r["f1"][c] for r in seeds])),
-                                  "sd": float(np.std([r["f1"][c] for r in seeds], ddof=1))} for c in ("S", "V")}
-    return {"rows": rows, "booster_seeds": list(BOOSTER_SEEDS), "seed_spread": spread,
-            "shipped_form": f"average_s{SEED}"}
-
-
-def step_table(work: Path, mitdb_dir: Path, labels) -> dict:
-    """The shipped booster's training rows (cached in WORK/beats_preset/table.npz) and their check against the
-    ``hybrid.py`` tables (the same beats, cut by the same preprocessing)."""
+def step_table(work: Path, mitdb_dir: Path) -> dict:
+    """Every labelled DS1 beat through the serving path (cached in WORK/beats_preset/table.npz)."""
     from ecgsl_keras import tasks as tasks_lib
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
@@ -144,34 +109,118 @@ def step_table(work: Path, mitdb_dir: Path, labels) -> dict:
     from tfrecords_tools.schema import IGNORE_LABEL
 
     path = work / "beats_preset" / "table.npz"
-    if not path.is_file():
-        predictor = load_model(PRESET)
-        reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
-        X, y, rec = [], [], []
-        for rid in tasks_lib.MITDB_DS1:
-            record = reader.load(rid)
-            beats = predictor.preprocess(record.lead(None), record.fs, record.path)
-            target = match_beat_labels(beats.rpeaks_native, record.beat_annotations, predictor.task, record.fs)
-            x = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / float(beats.fs), columns())
-            keep = target != IGNORE_LABEL
-            X.append(x[keep])
-            y.append(target[keep])
-            rec.extend([rid] * int(keep.sum()))
-            log.info("%s: %d labelled beats", rid, int(keep.sum()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, X=np.concatenate(X), y=np.concatenate(y), record=np.array(rec))
-    table = dict(np.load(path))
-    # the check: the serving path's columns against hybrid.py's (TFRecord) tables, per record, as distributions
-    # (the tables order beats by chunk; chunks under min_beats beats are dropped there)
-    hybrid_rows = np.concatenate([_table_columns(t) for t in (
-        {**dict(np.load(work / "hybrid" / f"table_fold{f}.npz")),
-         "second": np.load(work / "hybrid" / f"second_fold{f}.npz")["second"]} for f in (0, 1))])
-    check = {"beats_serving_path": int(len(table["y"])), "beats_hybrid_tables": int(len(hybrid_rows)),
-             "column_median_abs_diff": float(np.nanmax(np.abs(np.nanmedian(table["X"], axis=0)
-                                                              - np.nanmedian(hybrid_rows, axis=0))))}
-    counts = {labels[i]: int(n) for i, n in enumerate(np.bincount(table["y"], minlength=len(labels)))}
-    return {"X": table["X"], "y": table["y"], "records": sorted(set(table["record"].tolist())), "beats": counts,
-            "check_against_hybrid_tables": check}
+    if path.is_file():
+        cached = dict(np.load(path))
+        if int(cached.get("version", 0)) == TABLE_VERSION:
+            return cached
+    predictor = load_model(PRESET)
+    reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
+    X, y, rec, times = [], [], [], []
+    for rid in tasks_lib.MITDB_DS1:
+        t0 = time.perf_counter()
+        record = reader.load(rid)
+        signal = record.lead(None)
+        beats = predictor.preprocess(signal, record.fs, record.path)
+        target = match_beat_labels(beats.rpeaks_native, record.beat_annotations, predictor.task, record.fs)
+        x = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / float(beats.fs), all_columns(),
+                                 signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                                 config=predictor.config.signal)
+        keep = target != IGNORE_LABEL
+        X.append(x[keep])
+        y.append(target[keep])
+        rec.extend([rid] * int(keep.sum()))
+        times.append(np.asarray(beats.rpeaks, np.float64)[keep] / float(beats.fs))
+        log.info("%s: %d labelled beats, %.1f s", rid, int(keep.sum()), time.perf_counter() - t0)
+    table = {"X": np.concatenate(X), "y": np.concatenate(y), "record": np.array(rec), "time_s": np.concatenate(times),
+             "columns": np.array(all_columns()), "version": np.array(TABLE_VERSION)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **table)
+    return table
+
+
+def _columns_of(table, names) -> np.ndarray:
+    have = [str(c) for c in table["columns"]]
+    return table["X"][:, [have.index(n) for n in names]]
+
+
+def _deep_by_time(work: Path, held_out: int, table: dict) -> tuple:
+    """(probabilities (n, C) with NaN rows, matched (n,) bool): for each beat of ``table``, the ECG-SL left-out
+    probabilities of the beat of ``run.py``'s prepared fold ``held_out`` within ``MATCH_S`` (keys as
+    ``hybrid.beat_table`` makes them)."""
+    import tensorflow as tf
+
+    from tfrecords_tools.schema import decode_numpy
+
+    deep = np.load(work / f"scratch_focal_heldout{held_out}" / "left_out_predictions.npz")
+    deep_of = {str(k): p for k, p in zip(deep["keys"], deep["probabilities"])}
+    prepared = {}
+    for shard in sorted((work / "data" / f"fold{held_out}").glob("*.tfrecord")):
+        for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+            ex = decode_numpy(raw)
+            start = np.asarray(np.float32(ex.segment_start_s)).astype(str)
+            rows = [(peak / ex.fs, deep_of.get(f"{ex.record_id}@{start}#{i}")) for i, peak in enumerate(ex.rpeaks)]
+            prepared.setdefault(ex.record_id, []).extend(r for r in rows if r[1] is not None)
+    out = np.full((len(table["y"]), deep["probabilities"].shape[1]), np.nan)
+    for rid, rows in prepared.items():
+        rows.sort(key=lambda r: r[0])
+        t = np.array([r[0] for r in rows])
+        mine = np.flatnonzero(table["record"] == rid)
+        pos = np.clip(np.searchsorted(t, table["time_s"][mine]), 1, len(t) - 1)
+        nearest = np.where(np.abs(t[pos - 1] - table["time_s"][mine]) <= np.abs(t[pos] - table["time_s"][mine]),
+                           pos - 1, pos)
+        close = np.abs(t[nearest] - table["time_s"][mine]) <= MATCH_S
+        out[mine[close]] = np.stack([rows[j][1] for j in nearest[close]])
+    return out, np.isfinite(out).all(axis=1)
+
+
+def step_folds(work: Path, table: dict, labels) -> dict:
+    folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
+    sets = column_sets()
+    parts, chosen, unmatched = {}, {}, 0
+    for held_out in (0, 1):
+        test = np.isin(table["record"], folds[held_out])
+        train = np.isin(table["record"], folds[1 - held_out])
+        deep, matched = _deep_by_time(work, held_out, table)
+        scored = test & matched
+        unmatched += int(test.sum() - scored.sum())
+        y_test = table["y"][scored]
+        p_deep = deep[scored]
+        parts.setdefault("ecgsl", []).append((y_test, p_deep))
+        # the training fold's choice of the column set: inner leave-records-out CV of the booster
+        inner = _inner_groups(table["record"][train], table["y"][train], labels)
+        inner_f1 = {}
+        for name, cols in sets.items():
+            X, y = _columns_of(table, cols)[train], table["y"][train]
+            p_inner = np.zeros((len(y), len(labels)))
+            for group in inner:
+                m = np.isin(table["record"][train], group)
+                p_inner[m] = _booster(X[~m], y[~m], cols, labels, SEED).predict_proba(X[m])
+            inner_f1[name] = round(_macro_nsvf(y, p_inner, labels), 4)
+        chosen[str(held_out)] = {"set": max(inner_f1, key=inner_f1.get), "inner_macro_f1_nsvf": inner_f1,
+                                 "inner_groups": [sorted(g) for g in inner]}
+        for name, cols in sets.items():
+            X = _columns_of(table, cols)
+            for seed in BOOSTER_SEEDS:
+                p_booster = _booster(X[train], table["y"][train], cols, labels, seed).predict_proba(X[scored])
+                average = (1 - DEEP_WEIGHT) * p_booster + DEEP_WEIGHT * p_deep
+                parts.setdefault(f"{name}_booster_s{seed}", []).append((y_test, p_booster))
+                parts.setdefault(f"{name}_average_s{seed}", []).append((y_test, average))
+                if name == chosen[str(held_out)]["set"]:
+                    parts.setdefault(f"chosen_average_s{seed}", []).append((y_test, average))
+            log.info("held-out fold %d, %s: done (inner F1 %s)", held_out, name, inner_f1[name])
+    rows = {name: _scores(np.concatenate([t for t, _ in ps]), np.concatenate([p for _, p in ps]), labels)
+            for name, ps in parts.items()}
+    keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
+            "macro_f1_nsvf", "accuracy")
+    spread = {}
+    for form in [f"{n}_{kind}" for n in sets for kind in ("booster", "average")] + ["chosen_average"]:
+        seeds = [rows[f"{form}_s{s}"] for s in BOOSTER_SEEDS]
+        spread[form] = {k: {"mean": float(np.mean([r[k] for r in seeds])),
+                            "sd": float(np.std([r[k] for r in seeds], ddof=1))} for k in keys}
+        spread[form]["f1"] = {c: {"mean": float(np.mean([r["f1"][c] for r in seeds])),
+                                  "sd": float(np.std([r["f1"][c] for r in seeds], ddof=1))} for c in ("S", "V")}
+    return {"rows": rows, "booster_seeds": list(BOOSTER_SEEDS), "seed_spread": spread, "column_sets": sets,
+            "chosen_by_inner_cv": chosen, "beats_without_ecgsl_prediction": unmatched}
 
 
 CARD = """## What it is
@@ -184,7 +233,7 @@ models averaged per beat (`stacking.json`: `rows: "beat"`, `combine: "average"`,
 - `booster.txt.gz` (LightGBM's own text format, never a pickle): a shallow booster (4 leaves, at least 400 beats a
   leaf) over {n_columns} per-beat features of the same lead (`ecgsl_keras.data.per_beat_features`): the RR
   intervals divided by the record's average RR and by the previous 10 and the surrounding 5 minutes of RR, the
-  local RR variability and irregularity, the QRS width, and the beat's shape against the record's median beat.
+  local RR variability and irregularity, the QRS width, the beat's shape against the record's median beat{window}.
   No absolute amplitude or RR. Trained on every labelled DS1 beat (balanced class weights capped at 20).
 
 `ecgsl predict --model mitdb-beats`, `ecgsl evaluate --model mitdb-beats --dataset mitdb --data-dir ...` and
@@ -195,14 +244,14 @@ ECG-SL part alone.
 ## What the figures mean
 
 The preset saw every DS1 record, so it has no figures of its own on DS1. The same recipe with DS1 cut into two
-folds of whole records (each fold's models trained on the other fold; {beats} left-out beats pooled;
-`python experiments/mitdb/beats_preset.py --work WORK`, `experiments/mitdb/beats_preset_results.json`):
+folds of whole records (each fold's models trained on the other fold; {beats} left-out beats pooled; the feature
+set chosen by each training fold's inner CV; `python experiments/mitdb/beats_preset.py --work WORK`,
+`experiments/mitdb/beats_preset_results.json`):
 
 | model | S Se | S +P | V Se | V +P | S F1 | V F1 |
 | --- | --- | --- | --- | --- | --- | --- |
 | this recipe (booster seed 42) | {a[S_sensitivity]:.3f} | {a[S_positive_predictivity]:.3f} | {a[V_sensitivity]:.3f} | {a[V_positive_predictivity]:.3f} | {a[f1][S]:.3f} | {a[f1][V]:.3f} |
 | ECG-SL alone (the previous `mitdb-beats`) | {e[S_sensitivity]:.3f} | {e[S_positive_predictivity]:.3f} | {e[V_sensitivity]:.3f} | {e[V_positive_predictivity]:.3f} | {e[f1][S]:.3f} | {e[f1][V]:.3f} |
-| the booster alone | {b[S_sensitivity]:.3f} | {b[S_positive_predictivity]:.3f} | {b[V_sensitivity]:.3f} | {b[V_positive_predictivity]:.3f} | {b[f1][S]:.3f} | {b[f1][V]:.3f} |
 
 Issue 18's targets (S Se >= 0.80 with +P >= 0.60, V Se >= 0.92 with +P >= 0.90) are not reached. The inter-patient
 test set DS2 is not used here. Not a medical device: research software, not for diagnosis or treatment.
@@ -214,14 +263,18 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
     from ecgsl_keras.store import presets
     from ecgsl_keras.training import publish
 
-    source = presets.preset_dir(PRESET)
-    deep_run = work / "beats_preset" / "deep_run"     # the current preset's ECG-SL model as a run folder
+    picks = {c["set"] for c in folds["chosen_by_inner_cv"].values()}
+    if len(picks) != 1:
+        raise SystemExit(f"the two training folds chose different column sets ({sorted(picks)}): decide first")
+    chosen = picks.pop()
+    cols = column_sets()[chosen]
+    deep_run = work / "beats_preset" / "deep_run"     # the ECG-SL model of the preset as a run folder
     if not deep_run.is_dir():
         deep_run.mkdir(parents=True)
         for name in ("model.keras", "config.json"):
-            shutil.copyfile(source / name, deep_run / name)
-    features = _features_booster(table["X"], table["y"], labels, SEED)
-    clf = StackedClassifier(columns(), probability_names(labels), labels, params=features.params, seed=SEED,
+            shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
+    features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED)
+    clf = StackedClassifier(cols, probability_names(labels), labels, params=features.params, seed=SEED,
                             class_weight=features.class_weight, combine="average", deep_weight=DEEP_WEIGHT,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
                                                       "model": "ECG-SL per-beat model (model.keras of this preset)"})
@@ -232,22 +285,23 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
     clf.save(booster_dir)
     rows = folds["rows"]
     card = work / "beats_preset" / "card.md"
-    card.write_text(CARD.format(n_columns=len(columns()), beats=f"{rows['ecgsl']['beats']:,}",
-                                a=rows[folds["shipped_form"]], e=rows["ecgsl"], b=rows[f"booster_s{SEED}"]),
-                    encoding="utf-8")
+    window = (", and the atrial-fibrillation evidence of the 30 s window holding the beat (AFEv, RR entropy and "
+              "irregularity, P-wave and f-wave evidence: the CinC 2017 record features on that window)"
+              if chosen == "window" else "")
+    card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
+                                a=rows[f"chosen_average_s{SEED}"], e=rows["ecgsl"]), encoding="utf-8")
     meta = publish.build(deep_run, PRESET, "ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII averaged "
-                         "with a LightGBM booster over per-beat RR and shape features of the same lead; trained on "
-                         "the 22 DS1 records; single lead, 100 Hz", card_extra=card,
+                         "with a LightGBM booster over per-beat RR, shape and rhythm-context features of the same "
+                         "lead; trained on the 22 DS1 records; single lead, 100 Hz", card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
-    return {"preset_root": str(out_root or "package"), "booster_columns": columns(),
-            "booster_params": features.params, "class_weight_cap": WEIGHT_CAP, "deep_weight": DEEP_WEIGHT,
-            "seed": SEED, "files": meta["files"]}
+    return {"column_set": chosen, "booster_columns": cols, "booster_params": features.params,
+            "class_weight_cap": WEIGHT_CAP, "deep_weight": DEEP_WEIGHT, "seed": SEED, "files": meta["files"]}
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", required=True, help="the work folder of run.py and hybrid.py")
+    p.add_argument("--work", required=True, help="the work folder of run.py (folds.json, scratch_focal_heldout*)")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     p.add_argument("--out-root", help="presets folder to build into (default: the package's)")
@@ -261,17 +315,20 @@ def main(argv=None) -> int:
     result = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
     result.update(command="python experiments/mitdb/beats_preset.py " + " ".join(sys.argv[1:] if argv is None
                                                                                  else argv),
-                  columns=columns(), n_columns=len(columns()), targets=TARGETS)
+                  targets=TARGETS)
     start = time.perf_counter()
+    table = step_table(work, Path(args.mitdb_dir))
+    counts = np.bincount(table["y"], minlength=len(labels))
+    result["training"] = {"records": sorted(set(table["record"].tolist())),
+                          "beats": {labels[i]: int(n) for i, n in enumerate(counts)}}
     if "folds" in args.steps:
-        result["folds"] = step_folds(work, labels)
-    if "table" in args.steps or "build" in args.steps:
-        table = step_table(work, Path(args.mitdb_dir), labels)
-        result["training"] = {k: v for k, v in table.items() if k not in ("X", "y")}
-        if "build" in args.steps:
-            if "folds" not in result:
-                raise SystemExit(f"{out_path}: no 'folds' figures for the model card; run --steps folds first")
-            result["build"] = step_build(work, table, labels, args.out_root, result["folds"])
+        result["folds"] = step_folds(work, table, labels)
+    if "build" in args.steps:
+        if "folds" not in result:
+            raise SystemExit(f"{out_path}: no 'folds' figures to choose the columns and write the card; run "
+                             "--steps folds first")
+        result["build"] = step_build(work, table, labels, args.out_root, result["folds"])
+        result["n_columns"] = len(result["build"]["booster_columns"])
     result["seconds"] = round(time.perf_counter() - start, 1)
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
