@@ -1,0 +1,352 @@
+"""AF levers for the shipped ``cinc2017`` form (issue 18): the record-features booster (111 + ``atrial`` features)
+averaged with the mean of ECG-SL's and the 1-D ResNet's probabilities. Every choice by 5-fold CV on the TRAINING
+split only (the deep models' folds, their out-of-fold probabilities); validation only for the CV's choice.
+
+    python experiments/cinc2017/af_lever.py --features /work/runs/af26/features \
+        --ecgsl /work/runs/af26/hybrid --resnet /work/runs/hybrid_resnet --work /work/runs/af27/lever \
+        [--steps base bag params weight extra validate]
+
+``hrv``       (d)'s extraction, alone in its own command: neurokit2 ``hrv_nonlinear`` of the R-peaks that
+              ``record_features`` finds (``signal.find_rpeaks``, default ``SignalConfig``) for every record of
+              ``--features``' table, into WORK/nk_nonlinear_all.npz and WORK/nk_nonlinear_focus.npz (``NK_FOCUS``).
+``base``      the shipped recipe (``hybrid.py``'s features-row parameters, balanced weights), booster seeds 42-44:
+              CV macro / challenge / AF F1 of the average (deep weight 0.5).
+``bag``       (a) each booster replaced by the mean of ``--bag`` boosters (seeds s, s+1000, ...); both the mean of
+              their probabilities and the softmax of their mean raw scores (the latter is one LightGBM model: the
+              trees of all, leaf values divided by the bag size).
+``params``    (b) LightGBM hyper-parameters (``PARAM_GRID``), each by CV over seeds 42-44; the best on the CV's
+              AF F1 is re-scored with fresh seeds 45-47 (no selection optimism in that figure).
+``weight``    (c) the deep weight of the average in ``WEIGHTS``, chosen per seed on the CV out-of-fold outputs of
+              ``base``; the chosen weight's CV figure is then re-scored on fresh seeds 45-47.
+``extra``     (d) extra AF-vs-Other columns (``--extra-features``: an ``.npz`` with ``record_id``, ``names``, ``X``),
+              added to the 118 columns, CV over seeds 42-44.
+``validate``  the validation split (1,364 records) for ``--validate CANDIDATE`` only (booster fitted on the whole
+              training split per seed, averaged with the mean of the fold models' validation probabilities).
+
+A candidate is kept only if its CV AF F1 (mean over seeds) rises beyond the seed spread of both rows (difference
+> the larger sd) and its CV macro F1 does not drop beyond it. Cached in WORK (resumable, WORK/results.json); with ``--out`` also
+in that file's key ``af_lever`` (``experiments/cinc2017/af27_results.json``); last stdout line one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
+from experiments.cinc2017.hybrid import COMMON, _aligned, _feature_table  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.af_lever")
+STEPS = ("hrv", "base", "bag", "params", "weight", "extra", "validate")
+# (d) neurokit2 ``hrv_nonlinear`` indices of the RR series (the package's R-peaks, as ``record_features``): the
+# focused subset targets AF against ectopy-driven Other (fragmentation, symbolic dynamics, DFA, asymmetry)
+NK_FOCUS = ("HRV_PIP", "HRV_IALS", "HRV_PSS", "HRV_PAS", "HRV_DFA_alpha1", "HRV_ApEn", "HRV_LZC", "HRV_GI", "HRV_SI",
+            "HRV_AI", "HRV_PI", "HRV_C1d", "HRV_C2d", "HRV_Symbolic_EqualProb4_0V", "HRV_Symbolic_EqualProb4_1V",
+            "HRV_Symbolic_EqualProb4_2LV", "HRV_Symbolic_EqualProb4_2UV")
+BASE = {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20}
+PARAM_GRID = {
+    "leaves7": dict(BASE, num_leaves=7, num_boost_round=600),
+    "leaves31": dict(BASE, num_leaves=31),
+    "leaves15_min40": dict(BASE, min_data_in_leaf=40),
+    "leaves15_min10": dict(BASE, min_data_in_leaf=10),
+    "lr0.03_800": dict(BASE, learning_rate=0.03, num_boost_round=800),
+    "lr0.05_250": dict(BASE, num_boost_round=250),
+    "lr0.1_200": dict(BASE, learning_rate=0.1, num_boost_round=200),
+}
+WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
+SEEDS, FRESH = [42, 43, 44], [45, 46, 47]
+
+
+def _softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+class Lever:
+    def __init__(self, args):
+        from ecgsl_keras.data.record_features import DEFAULT_GROUPS
+
+        self.args = args
+        self.work = Path(args.work)
+        (self.work / "oof").mkdir(parents=True, exist_ok=True)
+        self.groups = list(DEFAULT_GROUPS) + ["atrial"]
+        path = Path(args.features) / "features.npz"
+        self.names, X, rows, status = _feature_table(path, self.groups)
+        ecgsl = np.load(Path(args.ecgsl) / "deep_oof.npz")
+        resnet = np.load(Path(args.resnet) / "deep_oof.npz")
+        self.ids = {s: sorted(str(r) for r in ecgsl[f"{s}_record_id"] if str(r) in rows and status[rows[str(r)]] == "ok")
+                    for s in ("train", "validation")}
+        self.y = {s: _aligned(ecgsl, s, "targets", self.ids[s]).astype(int) for s in self.ids}
+        self.deep = {s: 0.5 * (_aligned(ecgsl, s, "probabilities", self.ids[s])
+                               + _aligned(resnet, s, "probabilities", self.ids[s])) for s in self.ids}
+        self.X = {s: X[[rows[r] for r in self.ids[s]]] for s in self.ids}
+        fold_of = json.loads((Path(args.ecgsl) / "folds" / "assignment.json").read_text())
+        other = json.loads((Path(args.resnet) / "folds" / "assignment.json").read_text())
+        if any(other.get(r) != fold_of[r] for r in self.ids["train"]):
+            raise SystemExit("error: the ResNet's folds differ from ECG-SL's")
+        self.fold = np.array([int(fold_of[r]) for r in self.ids["train"]])
+        self.result_path = self.work / "results.json"
+        self.result = json.loads(self.result_path.read_text()) if self.result_path.is_file() else {}
+        log.info("records: %s; %d columns", {s: len(v) for s, v in self.ids.items()}, len(self.names))
+
+    def save(self):
+        self.result_path.write_text(json.dumps(self.result, indent=1) + "\n")
+
+    # -- the booster's out-of-fold outputs -------------------------------------------------------
+
+    def _clf(self, names, params, seed):
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+
+        return StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=seed)
+
+    def oof(self, tag, params, seed, X=None, names=None, raw=False) -> np.ndarray:
+        """Out-of-fold probabilities (``raw``: raw scores) of one booster seed over the deep models' folds."""
+        X = self.X["train"] if X is None else X
+        names = self.names if names is None else names
+        cache = self.work / "oof" / f"{tag}_s{seed}{'_raw' if raw else ''}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        out = np.zeros((len(self.fold), len(LABELS)))
+        other = np.zeros_like(out)
+        for k in range(self.args.k):
+            held = self.fold == k
+            clf = self._clf(names, params, seed).fit(X[~held], self.y["train"][~held])
+            out[held] = clf.booster.predict(X[held], raw_score=raw)
+            other[held] = clf.booster.predict(X[held], raw_score=not raw)
+        np.save(cache, out)
+        np.save(self.work / "oof" / f"{tag}_s{seed}{'' if raw else '_raw'}.npy", other)
+        return out
+
+    def score(self, booster, w=0.5) -> dict:
+        """CV scores of the average ``(1 - w) * booster + w * deep`` on the training split."""
+        from sklearn.metrics import f1_score
+
+        avg = (1 - w) * booster + w * self.deep["train"]
+        per = f1_score(self.y["train"], avg.argmax(-1), labels=list(range(len(LABELS))), average=None)
+        alone = f1_score(self.y["train"], booster.argmax(-1), labels=list(range(len(LABELS))), average=None)
+        cm = np.zeros((4, 4), int)
+        np.add.at(cm, (self.y["train"], avg.argmax(-1)), 1)
+        return {"macro_f1": float(per.mean()), "challenge_f1": float(per[:3].mean()), "af_f1": float(per[1]),
+                "per_class_f1": dict(zip(LABELS, map(float, per))), "booster_macro_f1": float(alone.mean()),
+                "booster_af_f1": float(alone[1]), "o_as_a": int(cm[2, 1]), "a_as_o": int(cm[1, 2])}
+
+    @staticmethod
+    def summarise(runs) -> dict:
+        out = {"runs": runs}
+        for key in ("macro_f1", "challenge_f1", "af_f1", "booster_macro_f1", "booster_af_f1", "o_as_a", "a_as_o"):
+            v = [r[key] for r in runs]
+            out[key] = {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1))}
+        return out
+
+    def cv_row(self, tag, params, seeds, **kw) -> dict:
+        runs = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            runs.append(dict(seed=seed, **self.score(self.oof(tag, params, seed, **kw))))
+            log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", tag, seed, runs[-1]["macro_f1"], runs[-1]["af_f1"],
+                     time.perf_counter() - t0)
+        return dict(self.summarise(runs), params=params)
+
+    @staticmethod
+    def beats(row, base) -> bool:
+        """Kept only if the CV AF F1 rises beyond both rows' seed spread and macro F1 does not drop beyond it."""
+        spread = lambda k: max(row[k]["sd"], base[k]["sd"])  # noqa: E731
+        return (row["af_f1"]["mean"] - base["af_f1"]["mean"] > spread("af_f1")
+                and base["macro_f1"]["mean"] - row["macro_f1"]["mean"] <= spread("macro_f1"))
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def step_base(self):
+        self.result["base"] = self.cv_row("base", BASE, SEEDS)
+        self.result["base_fresh_seeds"] = self.cv_row("base", BASE, FRESH)
+
+    def step_bag(self):
+        n = self.args.bag
+        rows = {"probability_mean": [], "raw_score_mean": []}
+        for seed in SEEDS:
+            members = [seed + 1000 * i for i in range(n)]
+            p = np.mean([self.oof("base", BASE, m) for m in members], axis=0)
+            z = np.mean([self.oof("base", BASE, m, raw=True) for m in members], axis=0)
+            rows["probability_mean"].append(dict(seed=seed, members=members, **self.score(p)))
+            rows["raw_score_mean"].append(dict(seed=seed, members=members, **self.score(_softmax(z))))
+        self.result["bag"] = {k: dict(self.summarise(v), n=n) for k, v in rows.items()}
+        for k, row in self.result["bag"].items():
+            row["kept"] = self.beats(row, self.result["base"])
+            log.info("bag %s: CV macro %.4f AF %.4f kept %s", k, row["macro_f1"]["mean"], row["af_f1"]["mean"], row["kept"])
+
+    def step_params(self):
+        grid = {"base": self.result["base"]}
+        for tag, params in PARAM_GRID.items():
+            grid[tag] = self.cv_row(tag, params, SEEDS)
+            self.result["params"] = {"grid": grid}
+            self.save()
+        best = max(grid, key=lambda t: grid[t]["af_f1"]["mean"])
+        out = {"grid": grid, "chosen_by_cv_af_f1": best,
+               "chosen_by_cv_macro_f1": max(grid, key=lambda t: grid[t]["macro_f1"]["mean"])}
+        if best != "base":
+            out["chosen_fresh_seeds"] = self.cv_row(best, PARAM_GRID[best], FRESH)
+            out["kept"] = self.beats(out["chosen_fresh_seeds"], self.result["base_fresh_seeds"])
+        else:
+            out["kept"] = False
+        self.result["params"] = out
+
+    def step_weight(self):
+        def per_weight(seeds):
+            return {str(w): self.summarise([dict(seed=s, **self.score(self.oof("base", BASE, s), w)) for s in seeds])
+                    for w in WEIGHTS}
+
+        table = per_weight(SEEDS)
+        best = max(WEIGHTS, key=lambda w: table[str(w)]["af_f1"]["mean"])
+        fresh = per_weight(FRESH)
+        self.result["weight"] = {"deep_weights": WEIGHTS, "cv": table, "chosen_by_cv_af_f1": best,
+                                 "chosen_by_cv_macro_f1": max(WEIGHTS, key=lambda w: table[str(w)]["macro_f1"]["mean"]),
+                                 "chosen_fresh_seeds": fresh[str(best)], "equal_fresh_seeds": fresh["0.5"],
+                                 "kept": best != 0.5 and self.beats(fresh[str(best)], fresh["0.5"])}
+
+    def step_extra(self):
+        for path in self.args.extra_features:
+            data = np.load(path)
+            rows = {str(r): i for i, r in enumerate(data["record_id"])}
+            extra_names = [str(n) for n in data["names"]]
+            names = self.names + extra_names
+            X = np.concatenate([self.X["train"], data["X"][[rows[r] for r in self.ids["train"]]]], axis=1)
+            fresh = self.args.extra_seeds == FRESH
+            row = self.cv_row(f"extra_{Path(path).stem}", BASE, self.args.extra_seeds, X=X, names=names)
+            row.update(extra_names=extra_names,
+                       kept=self.beats(row, self.result["base_fresh_seeds" if fresh else "base"]))
+            self.result.setdefault("extra_fresh_seeds" if fresh else "extra", {})[Path(path).stem] = row
+            self.save()
+
+    def step_validate(self):
+        """Validation of ``--validate`` (``base`` or a PARAM_GRID tag, with ``--deep-weight``) per seed."""
+        tag, w = self.args.validate, self.args.deep_weight
+        params = BASE if tag == "base" else PARAM_GRID[tag]
+        runs = []
+        for seed in SEEDS:
+            members = [seed + 1000 * i for i in range(self.args.validate_bag)]
+            p = np.mean([self._clf(self.names, params, m).fit(self.X["train"], self.y["train"]).predict_proba(
+                self.X["validation"]) for m in members], axis=0)
+            runs.append(dict(seed=seed, **_metrics(self.y["validation"], ((1 - w) * p + w * self.deep["validation"]).argmax(-1))))
+        self.result.setdefault("validation", {})[f"{tag}_w{w}_bag{self.args.validate_bag}"] = {
+            "runs": runs, "summary": _summary(runs), "records": len(self.ids["validation"])}
+
+
+def paired(rows, base) -> dict:
+    """Per-seed differences (row minus base, same seed and folds) over every seed both have: mean and sd."""
+    by_seed = {r["seed"]: r for r in base}
+    out = {"seeds": [r["seed"] for r in rows if r["seed"] in by_seed]}
+    for key in ("macro_f1", "af_f1", "challenge_f1"):
+        d = [r[key] - by_seed[r["seed"]][key] for r in rows if r["seed"] in by_seed]
+        out[key] = {"differences": d, "mean": float(np.mean(d)), "sd": float(np.std(d, ddof=1)),
+                    "positive": int(sum(x > 0 for x in d))}
+    out["per_class_f1_mean"] = {c: float(np.mean([r["per_class_f1"][c] - by_seed[r["seed"]]["per_class_f1"][c]
+                                                  for r in rows if r["seed"] in by_seed])) for c in LABELS}
+    return out
+
+
+def extract_hrv(args) -> None:
+    """(d): neurokit2 HRV nonlinear indices per record (NaN when neurokit2 cannot compute them); resumable."""
+    import warnings
+
+    import neurokit2 as nk
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.signal import clean, find_rpeaks
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    table = np.load(Path(args.features) / "features.npz")
+    ids = [str(r) for r, s in zip(table["record_id"], table["status"]) if s == "ok"]
+    cache = work / "nk_nonlinear_rows.json"
+    rows = json.loads(cache.read_text()) if cache.is_file() else {}
+    reader, config = open_dataset("cinc2017", args.cinc_dir), SignalConfig()
+    t0 = time.perf_counter()
+    for k, rid in enumerate(r for r in ids if r not in rows):
+        record = reader.load(rid)
+        x = np.asarray(record.lead(None), np.float64).reshape(-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                peaks = find_rpeaks(x, record.fs, config, cleaned=clean(x, record.fs, config.clean_method))
+                h = nk.hrv_nonlinear(peaks, sampling_rate=record.fs)
+                rows[rid] = {c: float(h[c].iloc[0]) for c in h.columns}
+            except Exception as exc:  # noqa: BLE001  (too few beats and the like: NaN row)
+                rows[rid] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+        if k % 500 == 499:
+            cache.write_text(json.dumps(rows))
+            log.info("hrv: %d / %d records (%.0f s)", len(rows), len(ids), time.perf_counter() - t0)
+    cache.write_text(json.dumps(rows))
+    names = sorted({c for r in rows.values() for c in r if c != "error"})
+    X = np.array([[rows[r].get(c, np.nan) for c in names] for r in ids], np.float64)
+    X[~np.isfinite(X)] = np.nan
+    for tag, cols in (("all", names), ("focus", [c for c in names if c in NK_FOCUS])):
+        idx = [names.index(c) for c in cols]
+        np.savez_compressed(work / f"nk_nonlinear_{tag}.npz", record_id=np.array(ids), names=np.array(
+            ["nk_" + c[4:] for c in cols]), X=X[:, idx])
+    log.info("hrv: %d records, %d columns, %d failed", len(ids), len(names), sum("error" in r for r in rows.values()))
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--features", required=True, help="work folder of features.py (features.npz with the atrial group)")
+    p.add_argument("--ecgsl", required=True, help="hybrid.py work folder of the ECG-SL folds (deep_oof.npz, folds/)")
+    p.add_argument("--resnet", required=True, help="hybrid.py work folder of the ResNet folds (same folds)")
+    p.add_argument("--work", required=True)
+    p.add_argument("--steps", nargs="+", choices=STEPS, default=["base", "bag", "params", "weight"])
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--bag", type=int, default=5)
+    p.add_argument("--extra-features", nargs="+", default=[],
+                   help=".npz files (record_id, names, X) of extra columns for the extra step, each tried alone")
+    p.add_argument("--extra-seeds", nargs="+", type=int, default=SEEDS,
+                   help="booster seeds of the extra step (45 46 47: a second look at a set, key extra_fresh_seeds)")
+    p.add_argument("--validate", default="base")
+    p.add_argument("--deep-weight", type=float, default=0.5)
+    p.add_argument("--validate-bag", type=int, default=1)
+    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--out", type=Path, help="results JSON of the repo (key af_lever), e.g. "
+                                            "experiments/cinc2017/af27_results.json")
+    args = p.parse_args(argv)
+    if "hrv" in args.steps:
+        extract_hrv(args)
+        return 0
+    lever = Lever(args)
+    for step in args.steps:
+        t0 = time.perf_counter()
+        getattr(lever, f"step_{step}")()
+        lever.save()
+        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
+    command = "python experiments/cinc2017/af_lever.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lever.result["command"] = command
+    if command not in lever.result.setdefault("commands", []):
+        lever.result["commands"].append(command)
+    for name in set(lever.result.get("extra", {})) & set(lever.result.get("extra_fresh_seeds", {})):
+        lever.result.setdefault("extra_paired", {})[name] = paired(
+            lever.result["extra"][name]["runs"] + lever.result["extra_fresh_seeds"][name]["runs"],
+            lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"])
+    lever.result["records"] = {s: len(v) for s, v in lever.ids.items()}
+    lever.save()
+    if args.out:    # the repo's results file: key af_lever (other keys stay)
+        saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        saved["af_lever"] = dict(lever.result, work=str(lever.work), criterion=(
+            "5-fold CV on the training split (the deep models' folds; out-of-fold deep probabilities, the mean of "
+            "ECG-SL and the ResNet); a candidate is kept only if its CV AF F1 (mean over booster seeds) rises by more "
+            "than the larger seed sd and its CV macro F1 does not drop by more than that"))
+        args.out.write_text(json.dumps(saved, indent=1) + "\n")
+    print(json.dumps({k: lever.result[k] for k in ("command", "records")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
