@@ -101,6 +101,10 @@ class SignalConfig(_JsonConfig):
     # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (signal.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
+    # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
+    # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
+    # non-conducted P wave of a 2:1 block; signal.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
+    rpeak_guard_p_wave: float = 0.0
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
     # shape-checked search back (issue 21; Python path only, the end-to-end graph refuses it): also search

@@ -11,7 +11,7 @@ from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, read_mitdb
 from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.config import SignalConfig
-from helpers import with_large_p_waves
+from helpers import with_enlarged_p_waves, with_large_p_waves
 
 GUARDED = SignalConfig()
 OLD = dataclasses.replace(SignalConfig(), **LEGACY)
@@ -298,3 +298,25 @@ def test_negative_qrs_fallback_taken_last_finds_negative_beats_without_hiding_a_
     assert match_peaks(dipped, found["prominent_negative"], tolerance)["tp"] == 0          # the dip wins
     assert match_peaks(beats, found["prominent_negative_last"], tolerance)["tp"] == beats.size
     assert found["prominent_negative_last"].size == beats.size
+
+
+def test_p_wave_check_drops_large_blocked_p_waves_and_keeps_small_beats_with_their_own_p_wave(records):
+    # MIT-BIH 108's 2:1 block, built on 119: every P wave enlarged to about half the QRS, so the blocked
+    # ones pass the amplitude check. rpeak_guard_p_wave drops a peak shaped and sized like the record's P
+    # wave with no P wave of its own a PR interval before it; the small beats of bigeminy have theirs.
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    x = with_enlarged_p_waves(signal, fs, beats, gain=3.0)
+    prominent = dataclasses.replace(GUARDED, rpeak_mindelay_keep="prominent")
+    checked = dataclasses.replace(prominent, rpeak_guard_p_wave=0.8)
+    tolerance, radius = int(0.15 * fs), int(0.3 * fs)
+    blocked = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=119)
+    assert _near(signal_lib.find_rpeaks(blocked["signal"], fs, prominent), blocked["removed"], radius) > 60   # 66 of 70
+    new = signal_lib.find_rpeaks(blocked["signal"], fs, checked)
+    assert _near(new, blocked["removed"], radius) <= 10                                                     # 6
+    assert match_peaks(blocked["beats"], new, tolerance)["fn"] == 0
+    for rhythm in ("normal", "bigeminy"):
+        built = rhythms.build(rhythm, x, fs, beats, symbols, episodes, seed=119)
+        found = match_peaks(beats, signal_lib.find_rpeaks(built["signal"], fs, checked), tolerance)
+        assert found["fn"] == 0 and found["fp"] == 0
+    # records whose P waves are small: the check does nothing
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, checked), signal_lib.find_rpeaks(signal, fs, prominent))

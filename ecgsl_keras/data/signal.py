@@ -48,7 +48,7 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
            "rr_features", "segment", "preprocess"]
 
 @dataclass
@@ -350,8 +350,8 @@ class GuardConstants:
     # deep rescue (SignalConfig.rpeak_rescue_deep > 0; off by default): down to that x the reference when
     # sharper (``deep_sharpness``) and narrower (``deep_width``) than the QRS complexes around it: the
     # normal beats of bigeminy where the ectopic ones are 4-5 times larger (their median width is a PVC's).
-    # 1.1 / 0.8 (and rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
-    deep_sharpness: float = 1.1
+    # 1.0 / 0.8 (with rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
+    deep_sharpness: float = 1.0
     deep_width: float = 0.8
     searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
     # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
@@ -368,6 +368,23 @@ class GuardConstants:
     # 9 RR intervals around a gap have an interquartile range of at least ``searchback_irregular_spread`` x
     # their median, gaps from rpeak_searchback_irregular x the local median are searched (same acceptance)
     searchback_irregular_spread: float = 0.2
+    # P-wave check (SignalConfig.rpeak_guard_p_wave > 0; off by default): where the record's P waves are
+    # large (the P template, the median of the windows ``p_wave_half_width_s`` around the apex found
+    # ``p_wave_lag_s`` before the peaks over ``p_wave_confident`` x the record's 75th percentile, spans at least
+    # ``p_wave_min_size`` of their QRS amplitude; MIT-BIH 108), a kept peak is dropped when it matches that
+    # template in shape and size (distance under rpeak_guard_p_wave x the template's norm, best of shifts up
+    # to ``p_wave_shift_s``) and has no P wave of its own a PR interval before it (correlation with the
+    # template there under ``p_wave_own``): a non-conducted P wave of a 2:1 block. A small QRS (bigeminy)
+    # has its own P wave before it; a QRS of atrial fibrillation has none, but then the template is flat.
+    p_wave_lag_s: tuple = (0.08, 0.3)
+    p_wave_half_width_s: float = 0.08
+    p_wave_shift_s: float = 0.02
+    p_wave_confident: float = 0.7
+    p_wave_min_size: float = 0.15
+    p_wave_own: float = 0.6         # (rpeak_guard_p_wave: leave-one-record-out chose 0.8 alone, 1.0 with the
+    #                                   deep rescue and prominent_negative_last; experiments/rpeaks/deep.py)
+    p_wave_template_beats: int = 200
+    p_wave_consistency: float = 0.8  # median correlation of the confident beats' P windows with the template
 
 
 GUARD = GuardConstants()
@@ -498,6 +515,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        Python path only): where the 9 RR intervals around a gap spread (interquartile range at least
        ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
        **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; Python path only): see ``guard_keep``.
+       **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
+       amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
+       before them are dropped (``p_wave_like``).
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -508,10 +528,61 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep))
         peaks, amplitude = peaks[keep], amplitude[keep]
+        if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
+            keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
+            peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     if ratio > 0 and peaks.size >= 3:
         peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
     return peaks
+
+
+def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the peaks that look like a non-conducted P wave (``GuardConstants.p_wave_*``,
+    ``SignalConfig.rpeak_guard_p_wave``): shaped and sized like the record's P wave, with no P wave of
+    their own a PR interval before them. All False where the record's P waves are small. The templates
+    come from at most ``p_wave_template_beats`` confident peaks spread over the record."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    amplitude = np.asarray(amplitude, dtype=np.float64)
+    none = np.zeros(peaks.size, bool)
+    confident = peaks[amplitude >= constants.p_wave_confident * np.percentile(amplitude, constants.percentile)]
+    if confident.size < 2 * constants.neighbours:
+        return none
+    confident = confident[np.linspace(0, confident.size - 1, min(confident.size, constants.p_wave_template_beats)).astype(int)]
+    lo, hi = (int(round(v * fs)) for v in constants.p_wave_lag_s)
+    before = np.median(x[np.clip(confident[:, None] + np.arange(-hi, -lo + 1)[None, :], 0, x.size - 1)], axis=0)
+    lag = hi - int(np.argmax(np.abs(before - np.median(before))))   # R apex to P apex (samples)
+    if not lo < lag < hi:   # the largest wave at an end of the range: the previous T wave or the QRS onset
+        return none
+    half = max(1, int(round(constants.p_wave_half_width_s * fs)))
+    shift = int(round(constants.p_wave_shift_s * fs))
+    size = 2 * half + 1
+
+    def windows(at, extra=0):   # (n, 2 extra + 1, size): the mean-removed windows at each shift
+        w = x[np.clip(at[:, None] + np.arange(-half - extra, half + extra + 1)[None, :], 0, x.size - 1)]
+        w = np.lib.stride_tricks.sliding_window_view(w, size, axis=1)
+        return w - w.mean(axis=2, keepdims=True)
+
+    waves = windows(confident - lag)[:, 0]
+    template = np.median(waves, axis=0)
+    norm = float(np.linalg.norm(template))
+    if np.ptp(template) < constants.p_wave_min_size * np.median(qrs_amplitudes(x, confident, fs)) or norm <= 0:
+        return none
+    # the same wave before every beat (sinus rhythm), not the previous beat's T wave or fibrillation
+    consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
+    if consistency < constants.p_wave_consistency:
+        return none
+    match = np.linalg.norm(windows(peaks, shift) - template, axis=2).min(axis=1)
+    candidates = np.flatnonzero(match < distance * norm)
+    if candidates.size == 0:
+        return none
+    w = windows(peaks[candidates] - lag, shift)
+    own = ((w @ template) / np.maximum(np.linalg.norm(w, axis=2), 1e-12) / norm).max(axis=1)
+    out = none.copy()
+    out[candidates] = own < constants.p_wave_own
+    return out
 
 
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:

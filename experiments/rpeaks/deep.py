@@ -1,8 +1,9 @@
 """Leave-one-record-out choice of the refractory rule's negative-QRS fallback (``SignalConfig.rpeak_mindelay_keep``
 "prominent" or "prominent_negative_last"), the guard's deep rescue (``SignalConfig.rpeak_rescue_deep``,
-``signal.GuardConstants.deep_*``) and the search back in irregular rhythm (``SignalConfig.rpeak_searchback_irregular``,
-``GuardConstants.searchback_irregular_spread``), issue 21, on MIT-BIH DS1 and the rhythms built from it (normal,
-block21, pause, bigeminy).
+``signal.GuardConstants.deep_*``), the search back in irregular rhythm (``SignalConfig.rpeak_searchback_irregular``,
+``GuardConstants.searchback_irregular_spread``) and the P-wave check (``SignalConfig.rpeak_guard_p_wave``,
+``GuardConstants.p_wave_*``), issue 21, on MIT-BIH DS1 and the rhythms built from it (normal, block21, pause,
+bigeminy).
 
     python experiments/rpeaks/deep.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s27.json
 
@@ -35,6 +36,7 @@ from rescue import RHYTHMS, errors, loro, totals  # noqa: E402
 log = logging.getLogger("experiments.rpeaks.deep")
 DEEP, DEEP_SHARPNESS, DEEP_WIDTH = (0.15, 0.2), (1.0, 1.1), (0.6, 0.8)
 IRREGULAR, SPREAD = (1.2, 1.3), (0.2, 0.3)
+P_WAVE = (0.5, 0.6, 0.7, 0.8, 1.0)   # with each refractory rule and deep rescue point, no irregular search back
 KEEP = ("prominent", "prominent_negative_last")
 TODAY, START = "kfirst_today", "kprominent_off"
 
@@ -54,6 +56,9 @@ def grid(keeps=KEEP):
         if spread is not None:
             constants = dataclasses.replace(constants, searchback_irregular_spread=spread)
         yield name, config, constants, keep
+    for keep, (dname, deep, constants), p_wave in itertools.product(keeps, list(deep_grid()), P_WAVE):
+        yield (f"k{keep}_{dname}_off_p{p_wave}",
+               SignalConfig(rpeak_mindelay_keep=keep, rpeak_rescue_deep=deep, rpeak_guard_p_wave=p_wave), constants, keep)
 
 
 def all_names():
@@ -66,6 +71,7 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
     for rid in tasks.MITDB_DS1:
         if all(f"{rid}|{r}|{n}" in counts for r in RHYTHMS for n in names):
             continue
+        # a rerun with more grid points computes only those
         signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
         for rhythm in RHYTHMS:
             built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
@@ -75,7 +81,8 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
             primary = {keep: S.find_rpeaks(x, fs, SignalConfig(rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                                rpeak_mindelay_keep=keep), cleaned=cleaned)
                        for keep in ("first",) + KEEP}
-            points = [(TODAY, config, shipped, "first")] + list(grid())
+            points = [point for point in [(TODAY, config, shipped, "first")] + list(grid())
+                      if f"{rid}|{rhythm}|{point[0]}" not in counts]
             try:
                 for name, signal_config, constants, keep in points:
                     S.GUARD = constants
@@ -110,9 +117,11 @@ def main(argv=None) -> int:
     names = all_names()
     held, choice = loro(counts, names, records)
     prominent = [n for n, _, _, _ in grid(("prominent",))]
-    deep_only = [n for n in prominent if n == START or n.endswith("_off")]
-    irregular_only = [n for n in prominent if n == START or n.startswith("kprominent_off_")]
+    deep_only = [n for n in prominent if n == START or (n.endswith("_off") and "_off_" not in n)]
+    irregular_only = [n for n in prominent if n == START or n.startswith("kprominent_off_i")]
     negative_only = [START, "kprominent_negative_last_off"]
+    p_wave_only = [START] + [f"kprominent_off_off_p{t}" for t in P_WAVE]
+    held_p_wave, choice_p_wave = loro(counts, p_wave_only, records)
     held_prominent, choice_prominent = loro(counts, prominent, records)
     held_deep, choice_deep = loro(counts, deep_only, records)
     held_irregular, choice_irregular = loro(counts, irregular_only, records)
@@ -125,7 +134,8 @@ def main(argv=None) -> int:
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
               "grid": {"rpeak_mindelay_keep": KEEP, "rpeak_rescue_deep": DEEP, "deep_sharpness": DEEP_SHARPNESS,
                        "deep_width": DEEP_WIDTH, "rpeak_searchback_irregular": IRREGULAR,
-                       "searchback_irregular_spread": SPREAD},
+                       "searchback_irregular_spread": SPREAD, "rpeak_guard_p_wave": P_WAVE},
+              "tie_break": "the first name in sort order (a point without an option before the same point with it)",
               "before": all22[START], "before_distance_to_target": distance(all22[START]),
               "today_default": all22[TODAY],
               "held_out": held, "held_out_distance_to_target": distance(held),
@@ -134,12 +144,15 @@ def main(argv=None) -> int:
               "choice_counts_prominent_only": dict(collections.Counter(choice_prominent.values())),
               "held_out_negative_last_only": held_negative,
               "choice_counts_negative_last_only": dict(collections.Counter(choice_negative.values())),
+              "held_out_p_wave_only": held_p_wave,
+              "choice_counts_p_wave_only": dict(collections.Counter(choice_p_wave.values())),
               "held_out_deep_only": held_deep, "held_out_deep_only_distance_to_target": distance(held_deep),
               "choice_counts_deep_only": dict(collections.Counter(choice_deep.values())),
               "held_out_irregular_only": held_irregular,
               "choice_counts_irregular_only": dict(collections.Counter(choice_irregular.values())),
               "errors": {"before": errors(all22[START]), "held_out": errors(held), "held_out_deep_only": errors(held_deep),
-                         "held_out_negative_last_only": errors(held_negative), "today_default": errors(all22[TODAY])},
+                         "held_out_negative_last_only": errors(held_negative), "held_out_p_wave_only": errors(held_p_wave),
+                         "today_default": errors(all22[TODAY])},
               "chosen_on_all_22": chosen, "all_22_with_chosen": all22[chosen],
               "grid_errors_all_22": {n: errors(all22[n]) for n in names + [TODAY]},
               "per_record_before": {r: totals(counts, START, [r]) for r in records},
