@@ -152,6 +152,7 @@ def main(argv=None) -> int:
               "choice_counts_irregular_only": dict(collections.Counter(choice_irregular.values())),
               "errors": {"before": errors(all22[START]), "held_out": errors(held), "held_out_deep_only": errors(held_deep),
                          "held_out_negative_last_only": errors(held_negative), "held_out_p_wave_only": errors(held_p_wave),
+                         "held_out_prominent_only": errors(held_prominent),
                          "today_default": errors(all22[TODAY])},
               "chosen_on_all_22": chosen, "all_22_with_chosen": all22[chosen],
               "grid_errors_all_22": {n: errors(all22[n]) for n in names + [TODAY]},

@@ -27,6 +27,8 @@ configs = {"before_guard": dataclasses.replace(today, **LEGACY), "today": today,
            # experiments/rpeaks/deep.py's options (issue 21, run s27)
            "prominent_deep": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2),
            "prominent_p_wave": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_guard_p_wave=0.8),
+           "prominent_deep_p_wave": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2,
+                                                 rpeak_guard_p_wave=0.8),
            "chosen_s27": SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2,
                                       rpeak_guard_p_wave=1.0)}
 sigs = [read_mitdb(args.data_dir, r)[:2] for r in tasks.MITDB_DS1]
