@@ -91,12 +91,20 @@ class SignalConfig(_JsonConfig):
     rpeak_mindelay_s: float = 0.3       # "neurokit" detector's minimum delay between peaks (neurokit2 default)
     # of two "neurokit" peaks closer than rpeak_mindelay_s: "first" (neurokit2) keeps the first; "prominent"
     # the more prominent (a large P wave no longer hides its QRS, MIT-BIH 108); "prominent_negative" also
-    # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203).
+    # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203);
+    # "prominent_negative_last" too, but such a minimum never wins the refractory contest (no MIT-BIH 108 loss).
     # signal._findpeaks_neurokit; issue 21. The end-to-end graph runs "first" and "prominent" (EndToEnd.refine).
     rpeak_mindelay_keep: str = "first"
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: signal.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
+    # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
+    # than the QRS complexes around it (signal.GuardConstants.deep_*). 0 = off (default).
+    rpeak_rescue_deep: float = 0.0
+    # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
+    # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
+    # non-conducted P wave of a 2:1 block; signal.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
+    rpeak_guard_p_wave: float = 0.0
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
     # shape-checked search back (issue 21; Python path only, the end-to-end graph refuses it): also search
@@ -104,6 +112,10 @@ class SignalConfig(_JsonConfig):
     # around it (constants signal.GuardConstants.searchback_shape_*). For irregular rhythms (MIT-BIH 203).
     # 0 = off (default).
     rpeak_searchback_shape: float = 0.0
+    # search back in irregular rhythm (issue 21; Python path only): where the local RR intervals spread
+    # (signal.GuardConstants.searchback_irregular_spread), search gaps from this x the local median RR
+    # (atrial fibrillation: a missed beat leaves a gap of only 1.1-1.4 x). 0 = off (default).
+    rpeak_searchback_irregular: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
@@ -127,9 +139,10 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", f"r_offset {self.r_offset} outside beat_len {self.beat_len}")
         if self.target_fs <= 0:
             raise ConfigError("<config>", "bad_config", f"target_fs must be positive, got {self.target_fs}")
-        if self.rpeak_mindelay_keep not in ("first", "prominent", "prominent_negative"):
-            raise ConfigError("<config>", "bad_config", "rpeak_mindelay_keep must be 'first', 'prominent' or "
-                                                        f"'prominent_negative', got {self.rpeak_mindelay_keep!r}")
+        if self.rpeak_mindelay_keep not in ("first", "prominent", "prominent_negative", "prominent_negative_last"):
+            raise ConfigError("<config>", "bad_config", "rpeak_mindelay_keep must be 'first', 'prominent', "
+                                                        "'prominent_negative' or 'prominent_negative_last', "
+                                                        f"got {self.rpeak_mindelay_keep!r}")
 
     @property
     def n_rr_features(self) -> int:

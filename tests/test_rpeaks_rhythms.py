@@ -11,7 +11,7 @@ from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, read_mitdb
 from ecgsl_keras.data.signal import match_peaks
 from ecgsl_keras.config import SignalConfig
-from helpers import with_large_p_waves
+from helpers import with_enlarged_p_waves, with_large_p_waves
 
 GUARDED = SignalConfig()
 OLD = dataclasses.replace(SignalConfig(), **LEGACY)
@@ -228,3 +228,95 @@ def test_shape_checked_search_back_recovers_beats_in_short_gaps(records):
     assert match_peaks(missing, old, int(0.05 * fs))["tp"] == 0
     new = signal_lib.guard_rpeaks(kept, cleaned, detect, fs, dataclasses.replace(GUARDED, rpeak_searchback_shape=1.1))
     np.testing.assert_array_equal(new, peaks)
+
+
+def test_deep_rescue_keeps_bigeminy_beats_five_times_smaller_and_still_drops_blocked_p_waves(records):
+    # bigeminy built on 208 (multiform PVCs) with the small beats at 0.2 of their QRS (ectopic beats 4-5 x
+    # the normal ones, DS1's bigeminy misses in 106 and 208): under the shape rescue's 0.25 x the reference,
+    # so the guard drops them; rpeak_rescue_deep=0.15 keeps those sharper and narrower than the (wide,
+    # ectopic) beats around them. A small beat between normal beats of its own width stays dropped.
+    signal, fs, beats, _, _, symbols = records["208"]
+    x, scaled = rhythms.bigeminy(signal, fs, beats, symbols, seed=208, gain=0.2)
+    tolerance = int(0.15 * fs)
+    deep = dataclasses.replace(GUARDED, rpeak_rescue_deep=0.15)
+    old = match_peaks(beats, signal_lib.find_rpeaks(x, fs, GUARDED), tolerance)
+    assert scaled.size > 200 and old["fn"] > 200                         # 233 of 518 lost
+    new = match_peaks(beats, signal_lib.find_rpeaks(x, fs, deep), tolerance)
+    assert new["fn"] < 0.35 * old["fn"] and new["fp"] == 0                # 67 lost, no false beat
+    blocked, _ = _build(records, "119", "block21")
+    assert _near(signal_lib.find_rpeaks(blocked["signal"], fs, deep), blocked["removed"], int(0.3 * fs)) == 0
+    # off by default: the shipped config is unchanged
+    assert SignalConfig().rpeak_rescue_deep == 0.0 and SignalConfig().rpeak_searchback_irregular == 0.0
+
+
+def test_irregular_search_back_searches_short_gaps_only_where_the_rhythm_is_irregular():
+    # rpeak_searchback_irregular: a beat missing from an irregular rhythm (RR 0.6-1.1 s) leaves a gap
+    # under 1.5 x the local median RR, which the search back skips; at 1.2 x it is searched. In a regular
+    # stretch, a long RR interval (1.3 x) holding a T-wave-like bump is not searched (its RR spread is small).
+    fs = 360.0
+    rr = np.resize([0.6, 1.0, 0.75, 1.1, 0.65, 0.9], 60)       # RR spread (IQR / median) about 0.3
+    missing = np.array([10, 22, 34, 46])                        # beat k lies between rr[k - 1] and rr[k]
+    rr[missing - 1], rr[missing] = 0.6, 0.6                     # its gap: 1.2 s, about 1.3 x the local median
+    irregular = np.cumsum(rr)
+    regular = irregular[-1] + np.cumsum(np.full(30, 0.8))
+    regular[15:] += 0.25                                        # one 1.3 x interval
+    beats = np.rint(np.concatenate([[0.5], 0.5 + irregular, 0.5 + regular]) * fs).astype(np.int64)
+    x = np.zeros(int(beats[-1] + fs))
+    t = np.arange(-20, 21)
+    for b in beats:
+        x[b + t] += np.exp(-(t / 6.0) ** 2)
+    bump = beats[75] + int(0.55 * fs)
+    x[bump + np.arange(-60, 61)] += 0.6 * np.exp(-(np.arange(-60, 61) / 25.0) ** 2)
+    kept = np.delete(beats, missing)
+    config = dataclasses.replace(GUARDED, rpeak_refine_s=0.0)
+    old = signal_lib.guard_rpeaks(kept, x, x, fs, config)
+    np.testing.assert_array_equal(old, kept)
+    new = signal_lib.guard_rpeaks(kept, x, x, fs, dataclasses.replace(config, rpeak_searchback_irregular=1.2))
+    assert match_peaks(beats[missing], new, 2)["tp"] == 4
+    np.testing.assert_array_equal(new[new > beats[62]], kept[kept > beats[62]])   # the regular stretch as it was
+
+
+def test_negative_qrs_fallback_taken_last_finds_negative_beats_without_hiding_a_qrs():
+    # rpeak_mindelay_keep="prominent_negative_last": a QRS region with no maximum (a negative beat, MIT-BIH
+    # 203's PVCs) gives its minimum, as "prominent_negative" does; but a minimum never wins the refractory
+    # contest, so a negative dip 0.25 s before a QRS (within mindelay) no longer hides it (MIT-BIH 108's loss)
+    fs = 360.0
+    beats = np.arange(int(0.6 * fs), int(29 * fs), int(0.9 * fs))
+    x = np.zeros(int(30 * fs))
+    t = np.arange(-40, 41)
+    negative = beats[3::4]
+    dipped = beats[1::4]
+    for b in beats:
+        x[b + t] += -1.0 * np.exp(-(t / 8.0) ** 2) if b in negative else np.exp(-(t / 6.0) ** 2)
+    for b in dipped:
+        x[b - int(0.25 * fs) + t] -= 1.5 * np.exp(-(t / 5.0) ** 2)
+    found = {keep: signal_lib.detect_rpeaks(x, fs, cleaned=True, mindelay=0.3, mindelay_keep=keep)
+             for keep in ("prominent", "prominent_negative", "prominent_negative_last")}
+    tolerance = int(0.05 * fs)
+    assert match_peaks(negative, found["prominent"], tolerance)["tp"] == 0
+    assert match_peaks(negative, found["prominent_negative_last"], tolerance)["tp"] == negative.size
+    assert match_peaks(dipped, found["prominent_negative"], tolerance)["tp"] == 0          # the dip wins
+    assert match_peaks(beats, found["prominent_negative_last"], tolerance)["tp"] == beats.size
+    assert found["prominent_negative_last"].size == beats.size
+
+
+def test_p_wave_check_drops_large_blocked_p_waves_and_keeps_small_beats_with_their_own_p_wave(records):
+    # MIT-BIH 108's 2:1 block, built on 119: every P wave enlarged to about half the QRS, so the blocked
+    # ones pass the amplitude check. rpeak_guard_p_wave drops a peak shaped and sized like the record's P
+    # wave with no P wave of its own a PR interval before it; the small beats of bigeminy have theirs.
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    x = with_enlarged_p_waves(signal, fs, beats, gain=3.0)
+    prominent = dataclasses.replace(GUARDED, rpeak_mindelay_keep="prominent")
+    checked = dataclasses.replace(prominent, rpeak_guard_p_wave=0.8)
+    tolerance, radius = int(0.15 * fs), int(0.3 * fs)
+    blocked = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=119)
+    assert _near(signal_lib.find_rpeaks(blocked["signal"], fs, prominent), blocked["removed"], radius) > 60   # 66 of 70
+    new = signal_lib.find_rpeaks(blocked["signal"], fs, checked)
+    assert _near(new, blocked["removed"], radius) <= 10                                                     # 6
+    assert match_peaks(blocked["beats"], new, tolerance)["fn"] == 0
+    for rhythm in ("normal", "bigeminy"):
+        built = rhythms.build(rhythm, x, fs, beats, symbols, episodes, seed=119)
+        found = match_peaks(beats, signal_lib.find_rpeaks(built["signal"], fs, checked), tolerance)
+        assert found["fn"] == 0 and found["fp"] == 0
+    # records whose P waves are small: the check does nothing
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, checked), signal_lib.find_rpeaks(signal, fs, prominent))

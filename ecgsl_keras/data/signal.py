@@ -48,7 +48,7 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
            "rr_features", "segment", "preprocess"]
 
 @dataclass
@@ -193,7 +193,7 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
     Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
     to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method; ``mindelay_keep="prominent"`` or
-    ``"prominent_negative"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
+    ``"prominent_negative"`` or ``"prominent_negative_last"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
     """
     import neurokit2 as nk
 
@@ -231,7 +231,10 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
       first, so a P wave as large as the QRS, MIT-BIH 108, hides the QRS after it; a T wave or a P wave
       found first no longer blocks the beat);
     - ``"prominent_negative"``: also a region with no local maximum (a negative QRS: the signal falls and
-      rises inside it, MIT-BIH 203's multiform PVCs) gives its most prominent local minimum.
+      rises inside it, MIT-BIH 203's multiform PVCs) gives its most prominent local minimum;
+    - ``"prominent_negative_last"``: as ``"prominent_negative"``, but such a minimum never wins the
+      refractory contest: it is dropped within ``mindelay`` of a kept peak and gives way to any later peak
+      from a region with a maximum (``"prominent_negative"`` lets a minimum before a QRS hide it, MIT-BIH 108).
 
     The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
     """
@@ -253,15 +256,18 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         return np.zeros(0, dtype=np.int64)
     min_len = np.mean(end[:n] - beg[:n]) * minlenweight
     delay = int(np.rint(fs * mindelay))
-    negative = keep == "prominent_negative"
-    peaks, prominences = [0], [np.inf]
+    negative = keep in ("prominent_negative", "prominent_negative_last")
+    last = keep == "prominent_negative_last"
+    peaks, prominences, minima = [0], [np.inf], [False]
     for b, e in zip(beg[:n], end[:n]):
         if e - b < min_len:
             continue
         data = x[b:e]
         local, props = scipy.signal.find_peaks(data, prominence=(None, None))
+        minimum = False
         if local.size == 0 and negative:
             local, props = scipy.signal.find_peaks(-data, prominence=(None, None))
+            minimum = True
         if local.size == 0:
             continue
         best = int(np.argmax(props["prominences"]))
@@ -269,8 +275,12 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         if peak - peaks[-1] > delay:
             peaks.append(peak)
             prominences.append(prominence)
-        elif prominence > prominences[-1] and (len(peaks) < 2 or peak - peaks[-2] > delay):
-            peaks[-1], prominences[-1] = peak, prominence
+            minima.append(minimum)
+        elif last and minimum:
+            continue
+        elif ((prominence > prominences[-1] or (last and minima[-1]))
+              and (len(peaks) < 2 or peak - peaks[-2] > delay)):
+            peaks[-1], prominences[-1], minima[-1] = peak, prominence, minimum
     return np.asarray(peaks[1:], dtype=np.int64)
 
 
@@ -367,6 +377,12 @@ class GuardConstants:
     rescue_amplitude: float = 0.25
     rescue_sharpness: float = 0.85
     rescue_width: float = 1.5
+    # deep rescue (SignalConfig.rpeak_rescue_deep > 0; off by default): down to that x the reference when
+    # sharper (``deep_sharpness``) and narrower (``deep_width``) than the QRS complexes around it: the
+    # normal beats of bigeminy where the ectopic ones are 4-5 times larger (their median width is a PVC's).
+    # 1.0 / 0.8 (with rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
+    deep_sharpness: float = 1.0
+    deep_width: float = 0.8
     searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
     # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
     # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
@@ -378,6 +394,27 @@ class GuardConstants:
     searchback_shape_amplitude: float = 0.35
     searchback_shape_sharpness: float = 0.85
     searchback_shape_width: float = 1.5
+    # search back in irregular rhythm (SignalConfig.rpeak_searchback_irregular > 0; off by default): where the
+    # 9 RR intervals around a gap have an interquartile range of at least ``searchback_irregular_spread`` x
+    # their median, gaps from rpeak_searchback_irregular x the local median are searched (same acceptance)
+    searchback_irregular_spread: float = 0.2
+    # P-wave check (SignalConfig.rpeak_guard_p_wave > 0; off by default): where the record's P waves are
+    # large (the P template, the median of the windows ``p_wave_half_width_s`` around the apex found
+    # ``p_wave_lag_s`` before the peaks over ``p_wave_confident`` x the record's 75th percentile, spans at least
+    # ``p_wave_min_size`` of their QRS amplitude; MIT-BIH 108), a kept peak is dropped when it matches that
+    # template in shape and size (distance under rpeak_guard_p_wave x the template's norm, best of shifts up
+    # to ``p_wave_shift_s``) and has no P wave of its own a PR interval before it (correlation with the
+    # template there under ``p_wave_own``): a non-conducted P wave of a 2:1 block. A small QRS (bigeminy)
+    # has its own P wave before it; a QRS of atrial fibrillation has none, but then the template is flat.
+    p_wave_lag_s: tuple = (0.08, 0.3)
+    p_wave_half_width_s: float = 0.08
+    p_wave_shift_s: float = 0.02
+    p_wave_confident: float = 0.7
+    p_wave_min_size: float = 0.15
+    p_wave_own: float = 0.6         # (rpeak_guard_p_wave: leave-one-record-out chose 0.8 alone, 1.0 with the
+    #                                   deep rescue and prominent_negative_last; experiments/rpeaks/deep.py)
+    p_wave_template_beats: int = 200
+    p_wave_consistency: float = 0.8  # median correlation of the confident beats' P windows with the template
 
 
 GUARD = GuardConstants()
@@ -421,9 +458,12 @@ def qrs_shapes(cleaned, peaks, fs, constants: GuardConstants | None = None) -> t
     return amplitude, sharpness, width
 
 
-def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None) -> np.ndarray:
+def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
+               deep: float = 0.0) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
-    mask of the peaks kept (all of them when none would be)."""
+    mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
+    a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
+    QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -439,6 +479,10 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
             qrs_like = ((amplitude >= constants.rescue_amplitude * reference)
                         & (sharpness >= constants.rescue_sharpness * sharp_ref)
                         & (width <= constants.rescue_width * width_ref))
+            if 0 < deep < constants.rescue_amplitude:
+                qrs_like |= ((amplitude >= deep * reference)
+                             & (sharpness >= constants.deep_sharpness * sharp_ref)
+                             & (width <= constants.deep_width * width_ref))
             new = large | qrs_like
         if not new.any():
             break
@@ -497,6 +541,13 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        local median are searched too, and a candidate is also kept when it reaches
        ``GUARD.searchback_shape_amplitude`` x the reference and is shaped like the kept QRS complexes
        around it (``qrs_shapes``: sharpness and width against their neighbour medians).
+       **Search back in irregular rhythm** (``config.rpeak_searchback_irregular`` > 0, off by default;
+       Python path only): where the 9 RR intervals around a gap spread (interquartile range at least
+       ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
+       **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; Python path only): see ``guard_keep``.
+       **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
+       amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
+       before them are dropped (``p_wave_like``).
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -505,12 +556,63 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     amplitude = None
     if guard > 0 and peaks.size >= 3:
         amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
-        keep = guard_keep(peaks, amplitude, sharpness, width, guard)
+        keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep))
         peaks, amplitude = peaks[keep], amplitude[keep]
+        if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
+            keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
+            peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     if ratio > 0 and peaks.size >= 3:
         peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
     return peaks
+
+
+def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the peaks that look like a non-conducted P wave (``GuardConstants.p_wave_*``,
+    ``SignalConfig.rpeak_guard_p_wave``): shaped and sized like the record's P wave, with no P wave of
+    their own a PR interval before them. All False where the record's P waves are small. The templates
+    come from at most ``p_wave_template_beats`` confident peaks spread over the record."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    amplitude = np.asarray(amplitude, dtype=np.float64)
+    none = np.zeros(peaks.size, bool)
+    confident = peaks[amplitude >= constants.p_wave_confident * np.percentile(amplitude, constants.percentile)]
+    if confident.size < 2 * constants.neighbours:
+        return none
+    confident = confident[np.linspace(0, confident.size - 1, min(confident.size, constants.p_wave_template_beats)).astype(int)]
+    lo, hi = (int(round(v * fs)) for v in constants.p_wave_lag_s)
+    before = np.median(x[np.clip(confident[:, None] + np.arange(-hi, -lo + 1)[None, :], 0, x.size - 1)], axis=0)
+    lag = hi - int(np.argmax(np.abs(before - np.median(before))))   # R apex to P apex (samples)
+    if not lo < lag < hi:   # the largest wave at an end of the range: the previous T wave or the QRS onset
+        return none
+    half = max(1, int(round(constants.p_wave_half_width_s * fs)))
+    shift = int(round(constants.p_wave_shift_s * fs))
+    size = 2 * half + 1
+
+    def windows(at, extra=0):   # (n, 2 extra + 1, size): the mean-removed windows at each shift
+        w = x[np.clip(at[:, None] + np.arange(-half - extra, half + extra + 1)[None, :], 0, x.size - 1)]
+        w = np.lib.stride_tricks.sliding_window_view(w, size, axis=1)
+        return w - w.mean(axis=2, keepdims=True)
+
+    waves = windows(confident - lag)[:, 0]
+    template = np.median(waves, axis=0)
+    norm = float(np.linalg.norm(template))
+    if np.ptp(template) < constants.p_wave_min_size * np.median(qrs_amplitudes(x, confident, fs)) or norm <= 0:
+        return none
+    # the same wave before every beat (sinus rhythm), not the previous beat's T wave or fibrillation
+    consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
+    if consistency < constants.p_wave_consistency:
+        return none
+    match = np.linalg.norm(windows(peaks, shift) - template, axis=2).min(axis=1)
+    candidates = np.flatnonzero(match < distance * norm)
+    if candidates.size == 0:
+        return none
+    w = windows(peaks[candidates] - lag, shift)
+    own = ((w @ template) / np.maximum(np.linalg.norm(w, axis=2), 1e-12) / norm).max(axis=1)
+    out = none.copy()
+    out[candidates] = own < constants.p_wave_own
+    return out
 
 
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
@@ -519,12 +621,20 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> n
     shape_ratio = float(config.rpeak_searchback_shape)
     shape_on = 0 < shape_ratio
     gap_ratio = min(float(config.rpeak_searchback), shape_ratio) if shape_on else float(config.rpeak_searchback)
+    irregular = float(config.rpeak_searchback_irregular)
     feature = direction = sharpness = width = None
     for _ in range(_SEARCHBACK_ROUNDS):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
-        local = _row_nanpercentile(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], 50.0)
-        gaps = np.flatnonzero((rr > gap_ratio * local) & (rr > 2 * min_distance))
+        window = padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]]
+        local = _row_nanpercentile(window, 50.0)
+        ratio = np.full(rr.size, gap_ratio)
+        if irregular > 0:
+            # irregular stretches (local RR interquartile range over median, the 9 intervals around): a
+            # missed beat there leaves a gap only a little longer than the local median
+            spread = (_row_nanpercentile(window, 75.0) - _row_nanpercentile(window, 25.0)) / local
+            ratio = np.where(spread >= const.searchback_irregular_spread, np.minimum(gap_ratio, irregular), ratio)
+        gaps = np.flatnonzero((rr > ratio * local) & (rr > 2 * min_distance))
         if gaps.size == 0:
             break
         if feature is None:  # only records with a long gap pay for these

@@ -23,7 +23,14 @@ args = parser.parse_args()
 today = SignalConfig()
 configs = {"before_guard": dataclasses.replace(today, **LEGACY), "today": today,
            "prominent": SignalConfig(rpeak_mindelay_keep="prominent"),
-           "prominent_shape": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_searchback_shape=1.1)}
+           "prominent_shape": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_searchback_shape=1.1),
+           # experiments/rpeaks/deep.py's options (issue 21, run s27)
+           "prominent_deep": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2),
+           "prominent_p_wave": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_guard_p_wave=0.8),
+           "prominent_deep_p_wave": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2,
+                                                 rpeak_guard_p_wave=0.8),
+           "chosen_s27": SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2,
+                                      rpeak_guard_p_wave=1.0)}
 sigs = [read_mitdb(args.data_dir, r)[:2] for r in tasks.MITDB_DS1]
 S.find_rpeaks(sigs[0][0][:36000], 360.0, today)
 names = list(configs)
@@ -39,7 +46,8 @@ res = {k: float(np.sum(v) / 2 / len(sigs)) for k, v in t.items()}
 ratio = {k: res[k] / res["before_guard"] for k in names}
 print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_before_guard": ratio, "records": list(tasks.MITDB_DS1),
                   "configs": {k: {f: getattr(c, f) for f in ("rpeak_mindelay_keep", "rpeak_searchback_shape",
-                                                             "rpeak_guard_amplitude", "rpeak_searchback")}
+                                                             "rpeak_guard_amplitude", "rpeak_searchback", "rpeak_rescue_deep",
+                                                             "rpeak_guard_p_wave")}
                               for k, c in configs.items()},
                   "repeats": 2, "clock": "process_time",
                   "command": "python experiments/rpeaks/irregular_speed.py " + " ".join(sys.argv[1:])}))

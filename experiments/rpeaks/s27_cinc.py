@@ -1,0 +1,78 @@
+"""What the issue-21 options of run s27 change on CinC 2017 records (no beat annotations): the deep rescue
+(``SignalConfig.rpeak_rescue_deep``), the P-wave check (``rpeak_guard_p_wave``), the negative-QRS fallback taken last
+(``rpeak_mindelay_keep="prominent_negative_last"``) and the three together, each against ``prominent`` alone.
+
+    python experiments/rpeaks/s27_cinc.py --data-dir /work/shared/data/cinc2017/training2017 --limit 500 \\
+        > benchmarks/results/rpeaks_loro_s27_cinc2017.json
+
+For the first ``--limit`` records of ``RECORDS``: ``signal.find_rpeaks`` with each setting. Reported per option and
+per label: records changed, peaks removed / added (a peak moved counts as one of each), added peaks inside an
+ordinary RR interval of the ``prominent`` peaks (under 1.4 x the record's median RR: suspect, a T wave or noise
+between two beats, rather than a missed beat in a long gap), and added peaks whose QRS amplitude is under 0.25 x
+the record's median (small: a scaled normal beat of bigeminy, or noise).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import signal as S
+
+BASE = SignalConfig(rpeak_mindelay_keep="prominent")
+OPTIONS = {"deep_rescue": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2),
+           "p_wave_check": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_guard_p_wave=1.0),
+           "negative_last": SignalConfig(rpeak_mindelay_keep="prominent_negative_last"),
+           "chosen_s27": SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2,
+                                      rpeak_guard_p_wave=1.0)}
+KEYS = ("records", "changed", "peaks_prominent", "removed", "added", "added_inside_ordinary_rr", "added_small")
+
+
+def main(argv=None):
+    import wfdb
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--limit", type=int, default=500)
+    args = parser.parse_args(argv)
+    data_dir = Path(args.data_dir)
+    ids = [l.strip() for l in (data_dir / "RECORDS").read_text().splitlines() if l.strip()][:args.limit]
+    labels = dict(l.strip().split(",") for l in (data_dir / "REFERENCE.csv").read_text().splitlines() if l.strip())
+    totals = {name: dict.fromkeys(KEYS, 0) for name in OPTIONS}
+    per_label = {name: {} for name in OPTIONS}
+    for rid in ids:
+        record = wfdb.rdrecord(str(data_dir / rid))
+        x, fs = record.p_signal[:, 0].astype(np.float64), float(record.fs)
+        cleaned = S.clean(x, fs)
+        base = S.find_rpeaks(x, fs, BASE, cleaned=cleaned)
+        rr = np.diff(base)
+        median_rr = float(np.median(rr)) if rr.size else np.inf
+        median_amp = float(np.median(S.qrs_amplitudes(cleaned, base, fs))) if base.size else 0.0
+        for name, config in OPTIONS.items():
+            peaks = S.find_rpeaks(x, fs, config, cleaned=cleaned)
+            gone, came = np.setdiff1d(base, peaks), np.setdiff1d(peaks, base)
+            position = np.searchsorted(base, came)
+            inside = (position > 0) & (position < base.size)
+            span = np.where(inside, base[np.clip(position, 0, base.size - 1)] - base[np.clip(position - 1, 0, base.size - 1)], 0)
+            amp = S.qrs_amplitudes(cleaned, came, fs) if came.size else np.zeros(0)
+            counts = {"records": 1, "changed": int(bool(gone.size or came.size)), "peaks_prominent": int(base.size),
+                      "removed": int(gone.size), "added": int(came.size),
+                      "added_inside_ordinary_rr": int(np.sum(inside & (span < 1.4 * median_rr))),
+                      "added_small": int(np.sum(amp < 0.25 * median_amp))}
+            row = per_label[name].setdefault(labels.get(rid, "?"), dict.fromkeys(KEYS, 0))
+            for key, value in counts.items():
+                totals[name][key] += value
+                row[key] += value
+    print(json.dumps({"experiment": "rpeaks_loro_s27_cinc2017", "records": len(ids), "scored_on": "first records of RECORDS",
+                      "baseline": "rpeak_mindelay_keep='prominent'",
+                      "options": {n: {f: getattr(c, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave")}
+                                  for n, c in OPTIONS.items()},
+                      "totals": totals, "per_label": per_label,
+                      "command": "python experiments/rpeaks/s27_cinc.py --data-dir path/to/training2017 --limit %d" % args.limit}))
+
+
+if __name__ == "__main__":
+    main()
