@@ -515,16 +515,22 @@ class Predictor:
         weights = np.concatenate(weights) / len(probabilities)
         order = np.argsort(times, kind="stable")
         total = weights.sum()
-        label, index = self.decide(mean)
+        return self._record_result(mean, times[order] / fs,
+                                   (weights[order] / total if total > 0 else weights[order]).astype(np.float32),
+                                   len(probabilities))
+
+    def _record_result(self, probabilities, beat_times_s, attention, n_windows) -> dict:
+        """``predict_signal``'s record-level dict (see there)."""
+        label, index = self.decide(probabilities)
         return {
-            "probabilities": mean,
+            "probabilities": probabilities,
             "label": label,
             "label_index": index,
             "label_names": list(self.task.label_names),
-            "beat_times_s": (times[order] / fs).astype(np.float32),
-            "attention_weights": (weights[order] / total if total > 0 else weights[order]).astype(np.float32),
-            "n_beats": int(times.size),
-            "n_windows": len(probabilities),
+            "beat_times_s": np.asarray(beat_times_s, np.float64).astype(np.float32),
+            "attention_weights": attention,
+            "n_beats": int(len(beat_times_s)),
+            "n_windows": int(n_windows),
         }
 
     def check_lead(self, lead=None, override: bool = False, path="<signal>") -> bool:
@@ -586,17 +592,8 @@ class Predictor:
                 "n_windows": len(starts),
             }
         probabilities, attention, starts = self.predict_beats(beats.beats, beats.rr, features)
-        label, index = self.decide(probabilities)
-        return {
-            "probabilities": probabilities,
-            "label": label,
-            "label_index": index,
-            "label_names": list(self.task.label_names),
-            "beat_times_s": (np.asarray(beats.rpeaks, np.float64) / float(beats.fs)).astype(np.float32),
-            "attention_weights": attention,
-            "n_beats": int(beats.beats.shape[0]),
-            "n_windows": len(starts),
-        }
+        return self._record_result(probabilities, np.asarray(beats.rpeaks, np.float64) / float(beats.fs), attention,
+                                   len(starts))
 
 
 def check_signal(signal, fs, signal_config, path="<signal>") -> np.ndarray:
