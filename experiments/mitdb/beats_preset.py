@@ -13,18 +13,22 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
 ``folds``  per DS1 fold of whole records (``run.py``'s ``folds.json``), each model trained on the OTHER fold, every
            beat scored once (pooled): ECG-SL alone (``run.py``'s left-out predictions: its folds were prepared
            with an earlier R-peak detector, so each beat of the table takes the prediction of the prepared beat
-           within 150 ms, and the few without one are left out of every row), and for each column set
-           of ``COLUMN_SETS`` the booster alone and its plain mean with ECG-SL, booster seeds 42-44. The column
-           set is chosen per fold by the training fold's inner leave-records-out CV of the booster (two groups of
-           its records, macro F1 over N, S, V, F): no scored beat takes part in the choice.
+           within 150 ms, and the few without one are left out of every row), and for each column set of
+           ``column_sets()`` the booster alone and its plain mean with ECG-SL, booster seeds 42-44.
            ``beat``: ``hybrid.py``'s ``linear`` columns (RR divided by the record's average RR, shape against the
            record's median beat) + the RR context (``per_beat_features.RR_CONTEXT_FEATURE_NAMES``); ``window``:
            the same + the AF evidence of the 30 s window holding the beat (``WINDOW_FEATURE_NAMES``). The booster
-           is the two-lead rows' shallow one (``hybrid.TWO_LEAD_PARAMS``), the average the plain mean, as
-           ``cinc2017`` ships. No second lead: the preset reads one lead, as the ECG-SL model does.
-``build``  the booster of the set both folds chose on every DS1 beat (balanced weights capped at 20, seed 42),
-           re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, and
-           the preset built with ``ecgsl presets build``'s code (``training.publish.build``).
+           is the two-lead rows' shallow one (``hybrid.TWO_LEAD_PARAMS``). No second lead: the preset reads one
+           lead, as the ECG-SL model does.
+           Choices, each on the training fold alone, by the inner split of ``run.inner_groups`` (two groups of its
+           records, macro F1 over N, S, V, F): the column set (the booster trained on one group, scored on the
+           other), then the deep weight of the average among ``DEEP_WEIGHTS`` (with ``run.py --steps inner``'s
+           ECG-SL models, trained on one group and scored on the other): row ``chosen_weighted``. No scored beat
+           takes part in any choice.
+``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
+           re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
+           deep weight the one of the best inner macro F1 summed over both training folds (``deep_weight_of``),
+           and the preset built with ``ecgsl presets build``'s code (``training.publish.build``).
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -46,13 +50,15 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from hybrid import (BOOSTER_SEEDS, CLASSES, LINEAR_FEATURES, TARGETS, TWO_LEAD_PARAMS,  # noqa: E402
-                    WEIGHT_CAP, _inner_groups)
+                    WEIGHT_CAP)
+from run import inner_groups  # noqa: E402
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
 STEPS = ("table", "folds", "build")
 PRESET = "mitdb-beats"
-DEEP_WEIGHT = 0.5
+DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
+DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
 SEED = 42
 TABLE_VERSION = 3           # the cached table's columns: bump when COLUMN_SETS change
 MATCH_S = 0.15              # a beat of the table and a beat of run.py's prepared folds are one beat within 150 ms
@@ -143,18 +149,18 @@ def _columns_of(table, names) -> np.ndarray:
     return table["X"][:, [have.index(n) for n in names]]
 
 
-def _deep_by_time(work: Path, held_out: int, table: dict) -> tuple:
+def _deep_by_time(work: Path, run: str, data: str, table: dict) -> tuple:
     """(probabilities (n, C) with NaN rows, matched (n,) bool): for each beat of ``table``, the ECG-SL left-out
-    probabilities of the beat of ``run.py``'s prepared fold ``held_out`` within ``MATCH_S`` (keys as
-    ``hybrid.beat_table`` makes them)."""
+    probabilities (``run.py``'s run ``run``) of the beat of its prepared folder ``data`` within ``MATCH_S`` (keys
+    as ``hybrid.beat_table`` makes them)."""
     import tensorflow as tf
 
     from tfrecords_tools.schema import decode_numpy
 
-    deep = np.load(work / f"scratch_focal_heldout{held_out}" / "left_out_predictions.npz")
+    deep = np.load(work / run / "left_out_predictions.npz")
     deep_of = {str(k): p for k, p in zip(deep["keys"], deep["probabilities"])}
     prepared = {}
-    for shard in sorted((work / "data" / f"fold{held_out}").glob("*.tfrecord")):
+    for shard in sorted((work / "data" / data).glob("*.tfrecord")):
         for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
             ex = decode_numpy(raw)
             start = np.asarray(np.float32(ex.segment_start_s)).astype(str)
@@ -173,6 +179,20 @@ def _deep_by_time(work: Path, held_out: int, table: dict) -> tuple:
     return out, np.isfinite(out).all(axis=1)
 
 
+def _inner_deep(work: Path, held_out: int, inner: list, table: dict, train) -> np.ndarray | None:
+    """(training-fold beats, C): each beat's probabilities from the ECG-SL model of ``run.py --steps inner`` that
+    trained on the other inner group (NaN where no prepared beat matches); None before that step ran."""
+    runs = [f"scratch_focal_heldout{held_out}_inner{g}" for g in range(len(inner))]
+    if not all((work / r / "left_out_predictions.npz").is_file() for r in runs):
+        log.warning("no inner ECG-SL predictions (run.py --steps inner): the deep weight stays %s", DEEP_WEIGHT)
+        return None
+    out = None
+    for g, run in enumerate(runs):
+        deep, _ = _deep_by_time(work, run, f"fold{1 - held_out}_inner{g}", table)
+        out = deep if out is None else np.where(np.isfinite(deep), deep, out)
+    return out[train]
+
+
 def step_folds(work: Path, table: dict, labels) -> dict:
     folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
     sets = column_sets()
@@ -180,15 +200,15 @@ def step_folds(work: Path, table: dict, labels) -> dict:
     for held_out in (0, 1):
         test = np.isin(table["record"], folds[held_out])
         train = np.isin(table["record"], folds[1 - held_out])
-        deep, matched = _deep_by_time(work, held_out, table)
+        deep, matched = _deep_by_time(work, f"scratch_focal_heldout{held_out}", f"fold{held_out}", table)
         scored = test & matched
         unmatched += int(test.sum() - scored.sum())
         y_test = table["y"][scored]
         p_deep = deep[scored]
         parts.setdefault("ecgsl", []).append((y_test, p_deep))
         # the training fold's choice of the column set: inner leave-records-out CV of the booster
-        inner = _inner_groups(table["record"][train], table["y"][train], labels)
-        inner_f1 = {}
+        inner = inner_groups(work, held_out)
+        inner_f1, inner_p = {}, {}
         for name, cols in sets.items():
             X, y = _columns_of(table, cols)[train], table["y"][train]
             p_inner = np.zeros((len(y), len(labels)))
@@ -196,8 +216,20 @@ def step_folds(work: Path, table: dict, labels) -> dict:
                 m = np.isin(table["record"][train], group)
                 p_inner[m] = _booster(X[~m], y[~m], cols, labels, SEED).predict_proba(X[m])
             inner_f1[name] = round(_macro_nsvf(y, p_inner, labels), 4)
-        chosen[str(held_out)] = {"set": max(inner_f1, key=inner_f1.get), "inner_macro_f1_nsvf": inner_f1,
+            inner_p[name] = p_inner
+        best_set = max(inner_f1, key=inner_f1.get)
+        chosen[str(held_out)] = {"set": best_set, "inner_macro_f1_nsvf": inner_f1,
                                  "inner_groups": [sorted(g) for g in inner]}
+        # the deep weight, on the same inner split: ECG-SL trained on one group, scored on the other (run.py inner)
+        inner_deep = _inner_deep(work, held_out, inner, table, train)
+        if inner_deep is not None:
+            ok = np.isfinite(inner_deep).all(axis=1)
+            y = table["y"][train][ok]
+            by_weight = {str(w): round(_macro_nsvf(y, (1 - w) * inner_p[best_set][ok] + w * inner_deep[ok], labels), 4)
+                         for w in DEEP_WEIGHTS}
+            chosen[str(held_out)].update(deep_weight=float(max(by_weight, key=by_weight.get)),
+                                         inner_macro_f1_nsvf_by_deep_weight=by_weight,
+                                         inner_beats_without_ecgsl=int((~ok).sum()))
         for name, cols in sets.items():
             X = _columns_of(table, cols)
             for seed in BOOSTER_SEEDS:
@@ -207,13 +239,18 @@ def step_folds(work: Path, table: dict, labels) -> dict:
                 parts.setdefault(f"{name}_average_s{seed}", []).append((y_test, average))
                 if name == chosen[str(held_out)]["set"]:
                     parts.setdefault(f"chosen_average_s{seed}", []).append((y_test, average))
+                    if "deep_weight" in chosen[str(held_out)]:
+                        w = chosen[str(held_out)]["deep_weight"]
+                        parts.setdefault(f"chosen_weighted_s{seed}", []).append(
+                            (y_test, (1 - w) * p_booster + w * p_deep))
             log.info("held-out fold %d, %s: done (inner F1 %s)", held_out, name, inner_f1[name])
     rows = {name: _scores(np.concatenate([t for t, _ in ps]), np.concatenate([p for _, p in ps]), labels)
             for name, ps in parts.items()}
     keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
             "macro_f1_nsvf", "accuracy")
     spread = {}
-    for form in [f"{n}_{kind}" for n in sets for kind in ("booster", "average")] + ["chosen_average"]:
+    forms = [f"{n}_{kind}" for n in sets for kind in ("booster", "average")] + ["chosen_average", "chosen_weighted"]
+    for form in [f for f in forms if f"{f}_s{BOOSTER_SEEDS[0]}" in rows]:
         seeds = [rows[f"{form}_s{s}"] for s in BOOSTER_SEEDS]
         spread[form] = {k: {"mean": float(np.mean([r[k] for r in seeds])),
                             "sd": float(np.std([r[k] for r in seeds], ddof=1))} for k in keys}
@@ -226,7 +263,8 @@ def step_folds(work: Path, table: dict, labels) -> dict:
 CARD = """## What it is
 
 Issue 18's per-beat MIT-BIH model (AAMI classes N, S, V, F, Q), one lead (MLII): the class probabilities of two
-models averaged per beat (`stacking.json`: `rows: "beat"`, `combine: "average"`, `deep_weight` 0.5):
+models averaged per beat (`stacking.json`: `rows: "beat"`, `combine: "average"`, `deep_weight` {deep_weight}, chosen
+by the inner leave-records-out CV of the training folds):
 
 - `model.keras`: the ECG-SL per-beat model (`scratch_focal`: trained from random weights with focal loss on the 22
   DS1 records; the model of the previous `mitdb-beats`, unchanged);
@@ -258,6 +296,15 @@ test set DS2 is not used here. Not a medical device: research software, not for 
 """
 
 
+def deep_weight_of(folds: dict) -> float:
+    """The shipped model's deep weight: the candidate of the best inner macro F1 summed over both training folds
+    (the final booster trains on both); ``DEEP_WEIGHT`` when the inner ECG-SL models are missing."""
+    by_fold = [c.get("inner_macro_f1_nsvf_by_deep_weight") for c in folds["chosen_by_inner_cv"].values()]
+    if not all(by_fold):
+        return DEEP_WEIGHT
+    return float(max(by_fold[0], key=lambda w: sum(f[w] for f in by_fold)))
+
+
 def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
     from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
     from ecgsl_keras.store import presets
@@ -268,6 +315,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
         raise SystemExit(f"the two training folds chose different column sets ({sorted(picks)}): decide first")
     chosen = picks.pop()
     cols = column_sets()[chosen]
+    weight = deep_weight_of(folds)
     deep_run = work / "beats_preset" / "deep_run"     # the ECG-SL model of the preset as a run folder
     if not deep_run.is_dir():
         deep_run.mkdir(parents=True)
@@ -275,7 +323,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
             shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
     features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED)
     clf = StackedClassifier(cols, probability_names(labels), labels, params=features.params, seed=SEED,
-                            class_weight=features.class_weight, combine="average", deep_weight=DEEP_WEIGHT,
+                            class_weight=features.class_weight, combine="average", deep_weight=weight,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
                                                       "model": "ECG-SL per-beat model (model.keras of this preset)"})
     clf.booster = features.booster
@@ -288,14 +336,15 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
     window = (", and the atrial-fibrillation evidence of the 30 s window holding the beat (AFEv, RR entropy and "
               "irregularity, P-wave and f-wave evidence: the CinC 2017 record features on that window)"
               if chosen == "window" else "")
+    shipped = f"chosen_weighted_s{SEED}" if f"chosen_weighted_s{SEED}" in rows else f"chosen_average_s{SEED}"
     card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
-                                a=rows[f"chosen_average_s{SEED}"], e=rows["ecgsl"]), encoding="utf-8")
+                                deep_weight=weight, a=rows[shipped], e=rows["ecgsl"]), encoding="utf-8")
     meta = publish.build(deep_run, PRESET, "ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII averaged "
                          "with a LightGBM booster over per-beat RR, shape and rhythm-context features of the same "
                          "lead; trained on the 22 DS1 records; single lead, 100 Hz", card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
     return {"column_set": chosen, "booster_columns": cols, "booster_params": features.params,
-            "class_weight_cap": WEIGHT_CAP, "deep_weight": DEEP_WEIGHT, "seed": SEED, "files": meta["files"]}
+            "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"]}
 
 
 def main(argv=None) -> int:

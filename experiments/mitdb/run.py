@@ -21,6 +21,10 @@ Protocol (every figure on records the model never trained on):
 * The ``encoder`` was pre-trained without labels on a corpus that includes the DS1 signals; its
   pre-training never saw a beat label. DS2 is not in ``../shared/data``: no DS2 figure here.
 
+``--steps inner`` (not in the report): inside each training fold, the same variant trained on one of two groups of
+its records (``inner_groups``) and scored on the other (``<variant>_heldout<h>_inner<g>/left_out_predictions.npz``),
+so that a later combination (``beats_preset.py``) can choose its settings on the training fold alone.
+
 Resumable: data folders, runs (BackupAndRestore) and evaluations are skipped when done. The report
 (``RESULTS.md``, ``results.json`` beside this file) collects what exists; the last line of stdout
 is one JSON object.
@@ -58,7 +62,7 @@ VARIANTS = {
     "scratch_cw": (False, ["--class-weights"]),
 }
 CLASS_WEIGHT_CAP = 20.0   # balanced weights capped: DS1 has 8 Q beats (uncapped weight ~1,200)
-STEPS = ("data", "cv", "final", "preset", "report")
+STEPS = ("data", "cv", "inner", "final", "preset", "report")
 TARGETS = {"V_sensitivity": 0.95, "S_sensitivity": 0.80, "S_positive_predictivity": 0.50, "accuracy": 0.95}
 CLASSES = ("N", "S", "V", "F")
 
@@ -74,6 +78,16 @@ def experiment_config():
     train = dataclasses.replace(base.train, batch_size=BATCH, epochs=EPOCHS, seed=SEED, eval_window_stride=64,
                                 label_smoothing=0.0, class_weight_cap=CLASS_WEIGHT_CAP)
     return ExperimentConfig(signal=base.signal, model=base.model, train=train)
+
+
+def inner_groups(work, held_out: int) -> list:
+    """Two groups of whole records of the training fold of left-out fold ``held_out`` (``folds.json``'s beat counts,
+    ``leave_records_out_folds``): the inner split every choice made on that training fold uses."""
+    from ecgsl_keras.data.datasets.mitdb import leave_records_out_folds
+
+    saved = json.loads((Path(work) / "folds.json").read_text())
+    train = saved["folds"][1 - held_out]
+    return leave_records_out_folds({r: saved["beats_per_record"][r] for r in train}, 2)
 
 
 class Protocol(StepRunner):
@@ -156,6 +170,17 @@ class Protocol(StepRunner):
                 train_on = 1 - held_out
                 run_dir = self.train(f"{variant}_heldout{held_out}", self.data_dir(f"fold{train_on}"), variant)
                 self.predictions(run_dir, self.data_dir(f"fold{held_out}"))
+
+    def step_inner(self):
+        for variant in self.args.variants:
+            for held_out in (0, 1):
+                groups = inner_groups(self.work, held_out)
+                for g, group in enumerate(groups):
+                    self.prepare(f"fold{1 - held_out}_inner{g}", group)
+                for g in range(len(groups)):
+                    run_dir = self.train(f"{variant}_heldout{held_out}_inner{g}",
+                                         self.data_dir(f"fold{1 - held_out}_inner{1 - g}"), variant)
+                    self.predictions(run_dir, self.data_dir(f"fold{1 - held_out}_inner{g}"))
 
     def step_final(self):
         chosen = choose_variant(self.work, self.args.variants)
