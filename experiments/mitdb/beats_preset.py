@@ -23,11 +23,13 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            Choices, each on the training fold alone, by the inner split of ``run.inner_groups`` (two groups of its
            records, macro F1 over N, S, V, F): the column set (the booster trained on one group, scored on the
            other), then the deep weight of the average among ``DEEP_WEIGHTS`` (with ``run.py --steps inner``'s
-           ECG-SL models, trained on one group and scored on the other): row ``chosen_weighted``. No scored beat
+           ECG-SL models, trained on one group and scored on the other) together with the booster's size among
+           ``BOOSTER_SIZES``: row ``chosen_weighted``. No scored beat
            takes part in any choice.
 ``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
            re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
-           deep weight the one of the best inner macro F1 summed over both training folds (``deep_weight_of``),
+           booster size and deep weight those of the best inner macro F1 summed over both training folds
+           (``size_and_weight_of``),
            and the preset built with ``ecgsl presets build``'s code (``training.publish.build``).
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
@@ -59,6 +61,9 @@ STEPS = ("table", "folds", "build")
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
+# booster sizes chosen with the deep weight on the training folds (changes to hybrid.TWO_LEAD_PARAMS)
+BOOSTER_SIZES = {"shallow": {}, "leaves8": {"num_leaves": 8, "min_data_in_leaf": 200},
+                 "leaves15": {"num_leaves": 15, "min_data_in_leaf": 100}}
 SEED = 42
 TABLE_VERSION = 3           # the cached table's columns: bump when COLUMN_SETS change
 MATCH_S = 0.15              # a beat of the table and a beat of run.py's prepared folds are one beat within 150 ms
@@ -75,10 +80,11 @@ def all_columns() -> list:
     return list(dict.fromkeys(c for cols in column_sets().values() for c in cols))
 
 
-def _booster(X, y, names, labels, seed):
+def _booster(X, y, names, labels, seed, size="shallow"):
     from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    clf = StackedClassifier(names, [], labels, params=dict(TWO_LEAD_PARAMS, num_threads=1), seed=seed)
+    clf = StackedClassifier(names, [], labels, params=dict(TWO_LEAD_PARAMS, num_threads=1, **BOOSTER_SIZES[size]),
+                            seed=seed)
     return clf.fit(X, y, sample_weight=np.minimum(clf.sample_weight(y), WEIGHT_CAP))
 
 
@@ -222,13 +228,21 @@ def step_folds(work: Path, table: dict, labels) -> dict:
                                  "inner_groups": [sorted(g) for g in inner]}
         # the deep weight, on the same inner split: ECG-SL trained on one group, scored on the other (run.py inner)
         inner_deep = _inner_deep(work, held_out, inner, table, train)
-        if inner_deep is not None:
+        if inner_deep is not None:   # the booster's size and the deep weight, together
             ok = np.isfinite(inner_deep).all(axis=1)
-            y = table["y"][train][ok]
-            by_weight = {str(w): round(_macro_nsvf(y, (1 - w) * inner_p[best_set][ok] + w * inner_deep[ok], labels), 4)
-                         for w in DEEP_WEIGHTS}
-            chosen[str(held_out)].update(deep_weight=float(max(by_weight, key=by_weight.get)),
-                                         inner_macro_f1_nsvf_by_deep_weight=by_weight,
+            y, X = table["y"][train], _columns_of(table, sets[best_set])[train]
+            by_choice = {}
+            for size in BOOSTER_SIZES:
+                p_inner = inner_p[best_set] if size == "shallow" else np.zeros((len(y), len(labels)))
+                for group in inner if size != "shallow" else ():
+                    m = np.isin(table["record"][train], group)
+                    p_inner[m] = _booster(X[~m], y[~m], sets[best_set], labels, SEED, size).predict_proba(X[m])
+                for w in DEEP_WEIGHTS:
+                    by_choice[f"{size}|{w}"] = round(_macro_nsvf(y[ok], (1 - w) * p_inner[ok] + w * inner_deep[ok],
+                                                                 labels), 4)
+            size, w = max(by_choice, key=by_choice.get).split("|")
+            chosen[str(held_out)].update(booster_size=size, deep_weight=float(w),
+                                         inner_macro_f1_nsvf_by_size_and_deep_weight=by_choice,
                                          inner_beats_without_ecgsl=int((~ok).sum()))
         for name, cols in sets.items():
             X = _columns_of(table, cols)
@@ -240,7 +254,10 @@ def step_folds(work: Path, table: dict, labels) -> dict:
                 if name == chosen[str(held_out)]["set"]:
                     parts.setdefault(f"chosen_average_s{seed}", []).append((y_test, average))
                     if "deep_weight" in chosen[str(held_out)]:
-                        w = chosen[str(held_out)]["deep_weight"]
+                        w, size = chosen[str(held_out)]["deep_weight"], chosen[str(held_out)]["booster_size"]
+                        if size != "shallow":
+                            p_booster = _booster(X[train], table["y"][train], cols, labels, seed,
+                                                 size).predict_proba(X[scored])
                         parts.setdefault(f"chosen_weighted_s{seed}", []).append(
                             (y_test, (1 - w) * p_booster + w * p_deep))
             log.info("held-out fold %d, %s: done (inner F1 %s)", held_out, name, inner_f1[name])
@@ -268,8 +285,8 @@ by the inner leave-records-out CV of the training folds):
 
 - `model.keras`: the ECG-SL per-beat model (`scratch_focal`: trained from random weights with focal loss on the 22
   DS1 records; the model of the previous `mitdb-beats`, unchanged);
-- `booster.txt.gz` (LightGBM's own text format, never a pickle): a shallow booster (4 leaves, at least 400 beats a
-  leaf) over {n_columns} per-beat features of the same lead (`ecgsl_keras.data.per_beat_features`): the RR
+- `booster.txt.gz` (LightGBM's own text format, never a pickle): a booster of {leaves} leaves (at least {min_leaf}
+  beats a leaf; the size chosen with the deep weight) over {n_columns} per-beat features of the same lead (`ecgsl_keras.data.per_beat_features`): the RR
   intervals divided by the record's average RR and by the previous 10 and the surrounding 5 minutes of RR, the
   local RR variability and irregularity, the QRS width, the beat's shape against the record's median beat{window}.
   No absolute amplitude or RR. Trained on every labelled DS1 beat (balanced class weights capped at 20).
@@ -296,13 +313,15 @@ test set DS2 is not used here. Not a medical device: research software, not for 
 """
 
 
-def deep_weight_of(folds: dict) -> float:
-    """The shipped model's deep weight: the candidate of the best inner macro F1 summed over both training folds
-    (the final booster trains on both); ``DEEP_WEIGHT`` when the inner ECG-SL models are missing."""
-    by_fold = [c.get("inner_macro_f1_nsvf_by_deep_weight") for c in folds["chosen_by_inner_cv"].values()]
+def size_and_weight_of(folds: dict) -> tuple:
+    """The shipped model's booster size and deep weight: the pair of the best inner macro F1 summed over both
+    training folds (the final booster trains on both); the shallow booster and ``DEEP_WEIGHT`` when the inner
+    ECG-SL models are missing."""
+    by_fold = [c.get("inner_macro_f1_nsvf_by_size_and_deep_weight") for c in folds["chosen_by_inner_cv"].values()]
     if not all(by_fold):
-        return DEEP_WEIGHT
-    return float(max(by_fold[0], key=lambda w: sum(f[w] for f in by_fold)))
+        return "shallow", DEEP_WEIGHT
+    size, w = max(by_fold[0], key=lambda k: sum(f[k] for f in by_fold)).split("|")
+    return size, float(w)
 
 
 def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
@@ -315,13 +334,13 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
         raise SystemExit(f"the two training folds chose different column sets ({sorted(picks)}): decide first")
     chosen = picks.pop()
     cols = column_sets()[chosen]
-    weight = deep_weight_of(folds)
+    size, weight = size_and_weight_of(folds)
     deep_run = work / "beats_preset" / "deep_run"     # the ECG-SL model of the preset as a run folder
     if not deep_run.is_dir():
         deep_run.mkdir(parents=True)
         for name in ("model.keras", "config.json"):
             shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
-    features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED)
+    features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED, size)
     clf = StackedClassifier(cols, probability_names(labels), labels, params=features.params, seed=SEED,
                             class_weight=features.class_weight, combine="average", deep_weight=weight,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
@@ -338,12 +357,14 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict) -> dict:
               if chosen == "window" else "")
     shipped = f"chosen_weighted_s{SEED}" if f"chosen_weighted_s{SEED}" in rows else f"chosen_average_s{SEED}"
     card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
-                                deep_weight=weight, a=rows[shipped], e=rows["ecgsl"]), encoding="utf-8")
+                                deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
+                                leaves=features.params["num_leaves"], min_leaf=features.params["min_data_in_leaf"]),
+                    encoding="utf-8")
     meta = publish.build(deep_run, PRESET, "ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII averaged "
                          "with a LightGBM booster over per-beat RR, shape and rhythm-context features of the same "
                          "lead; trained on the 22 DS1 records; single lead, 100 Hz", card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
-    return {"column_set": chosen, "booster_columns": cols, "booster_params": features.params,
+    return {"column_set": chosen, "booster_size": size, "booster_columns": cols, "booster_params": features.params,
             "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"]}
 
 
