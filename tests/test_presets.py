@@ -193,3 +193,24 @@ def test_encoder_preset_on_record_A04483():
                                [[-1.15623283, 0.40595126, -0.4981657, 0.40165555, -1.16505849, -2.07220054],
                                 [0.94321787, -0.29845682, 0.10481080, -0.25592828, 0.46747971, 0.30362421]],
                                atol=ATOL, rtol=0)
+
+
+def test_evaluate_cinc2017_edge_scores_what_predict_signal_gives(tmp_path):
+    """``evaluate --model cinc2017-edge`` reads each record through ``predict_signal`` (its 30 s signal windows, as
+    the end-to-end file), not through whole-record TFRecords: the long record A07742 (49.5 s, two windows) gets the
+    probabilities ``predict_signal`` gives it."""
+    import csv
+
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.evaluation.evaluate import evaluate_raw
+    from ecgsl_keras.serving.inference import load_model
+
+    rows_csv = tmp_path / "rows.csv"
+    out = evaluate_raw("cinc2017-edge", "cinc2017", CINC_SAMPLE, records=["A07742", "A04483", "A00205"],
+                       progress=False, predictions=rows_csv)
+    assert out["records"] == 3 and "deep" not in out and out["macro_f1"] is not None
+    rows = {r["record"]: r for r in csv.DictReader(open(rows_csv, newline=""))}
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A07742")
+    result = load_model("cinc2017-edge").predict_signal(signal, fs)
+    assert result["n_windows"] == 2
+    np.testing.assert_allclose([float(rows["A07742"][f"p_{c}"]) for c in "NAO~"], result["probabilities"], atol=6e-4)

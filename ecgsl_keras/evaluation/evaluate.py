@@ -433,6 +433,14 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
         return write_plots_and_rows(out, task, agg, plots=plots, predictions=predictions,
                                     title=f"{_short(model_path)} on {_short(data_dir)}")
     model, config, task, info = load_model(model_path)
+    if config.train.predict_window_s > 0 and task.kind == tasks_lib.MULTICLASS:
+        # predict_signal classifies long records in signal windows (the end-to-end file's): evaluate that path
+        from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
+
+        out, task, agg = evaluate_stacked_raw(model_path, dataset, data_dir, records=records,
+                                              reader_kwargs=reader_kwargs, progress=progress)
+        return write_plots_and_rows(out, task, agg, plots=plots, predictions=predictions,
+                                    title=f"{_short(model_path)} on {_short(data_dir)}")
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})
     model_lead = (info or {}).get("lead")

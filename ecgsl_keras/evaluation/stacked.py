@@ -4,6 +4,10 @@ raw signal, so prepared TFRecords of beats are not enough), then the task metric
 ``ecgsl_keras.evaluation.metrics`` as ``evaluate_raw`` computes them. The deep model's own metrics on the
 same records come in ``deep``.
 
+The same record-by-record path serves a record-level model that classifies long records in signal windows
+(``TrainConfig.predict_window_s`` > 0, the ``cinc2017-edge`` preset): its figures are then those of
+``predict_signal``, the windows of its end-to-end file, not of whole-record TFRecords (no ``deep`` part).
+
 Per-beat stacked models (``rows: "beat"``, e.g. ``mitdb-beats``): every beat ``predict_signal`` labels gets the
 reference annotation within 150 ms (``data.prepare.match_beat_labels``, as ``prepare`` labels beats; unmatched
 beats are not scored), the records are read on the model's lead, and on MIT-BIH the four paced records are left
@@ -26,8 +30,9 @@ log = logging.getLogger(__name__)
 
 def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, reader_kwargs=None,
                          progress: bool = True) -> tuple:
-    """``evaluate_raw`` for a stacked model: ``(metrics, task, per-record {"keys", "probabilities",
-    "targets"})``; the caller writes the plots and prediction rows from the last two."""
+    """``evaluate_raw`` for a model served record by record through ``predict_signal`` (a stacked model, or one
+    that predicts in signal windows): ``(metrics, task, per-record {"keys", "probabilities", "targets"})``; the
+    caller writes the plots and prediction rows from the last two."""
     from tqdm import tqdm
 
     from ecgsl_keras.serving.inference import load_model
@@ -42,7 +47,7 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
         raise ConfigError(model_path, "bad_task", "stacked models are multiclass or per-beat classifiers")
     skipped, targets, stacked, deep, ids = SkipCounter(), [], [], [], []
     start = time.perf_counter()
-    for record_id in tqdm(list(reader.record_ids()), desc=f"stacked {dataset}", unit="rec", disable=not progress,
+    for record_id in tqdm(list(reader.record_ids()), desc=f"predict {dataset}", unit="rec", disable=not progress,
                           file=sys.stderr):
         try:
             record = reader.load(record_id)
@@ -54,16 +59,18 @@ def evaluate_stacked_raw(model_path, dataset: str, data_dir, *, records=None, re
         ids.append(record_id)
         targets.append(task.index(record.labels[0]))
         stacked.append(result["probabilities"])
-        deep.append(result["deep_probabilities"])
+        if "deep_probabilities" in result:   # a stacked model's deep side
+            deep.append(result["deep_probabilities"])
     if not targets:
         raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
     y = np.asarray(targets)
     out = metrics_lib.task_metrics(task, y, np.asarray(stacked, np.float64))
-    deep_metrics = metrics_lib.task_metrics(task, y, np.asarray(deep, np.float64))
+    deep_metrics = metrics_lib.task_metrics(task, y, np.asarray(deep, np.float64)) if deep else None
     out.update(task=task.name, kind=task.kind, model=str(model_path), model_format=predictor.format, dataset=dataset,
                data_dir=str(data_dir), records=len(targets), skipped=skipped.total,
                skipped_by_reason=dict(skipped.counts),
-               deep={k: deep_metrics.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy")},
+               **({"deep": {k: deep_metrics.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy")}}
+                  if deep_metrics else {}),
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(ids), "probabilities": np.asarray(stacked, np.float64), "targets": y}
     return out, task, agg
@@ -96,7 +103,7 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
     ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
     skipped, keys, targets, stacked, deep, times = SkipCounter(), [], [], [], [], []
     start = time.perf_counter()
-    for record_id in tqdm(ids, desc=f"stacked {dataset}", unit="rec", disable=not progress, file=sys.stderr):
+    for record_id in tqdm(ids, desc=f"predict {dataset}", unit="rec", disable=not progress, file=sys.stderr):
         try:
             record = reader.load(record_id)
             if record.beat_annotations is None:
