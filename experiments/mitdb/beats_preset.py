@@ -199,6 +199,40 @@ def _inner_deep(work: Path, held_out: int, inner: list, table: dict, train) -> n
     return out[train]
 
 
+def _choose_columns(table, train, inner, sets, labels) -> tuple:
+    """The training fold's column set: the best inner macro F1 of the shallow booster (trained on one inner group,
+    scored on the other). Returns (the choice's record, {set: inner probabilities})."""
+    inner_f1, inner_p = {}, {}
+    for name, cols in sets.items():
+        X, y = _columns_of(table, cols)[train], table["y"][train]
+        p_inner = np.zeros((len(y), len(labels)))
+        for group in inner:
+            m = np.isin(table["record"][train], group)
+            p_inner[m] = _booster(X[~m], y[~m], cols, labels, SEED).predict_proba(X[m])
+        inner_f1[name] = round(_macro_nsvf(y, p_inner, labels), 4)
+        inner_p[name] = p_inner
+    best = max(inner_f1, key=inner_f1.get)
+    return {"set": best, "inner_macro_f1_nsvf": inner_f1, "inner_groups": [sorted(g) for g in inner]}, inner_p[best]
+
+
+def _choose_size_and_weight(table, train, inner, shallow_p, inner_deep, cols, labels) -> dict:
+    """The training fold's booster size and deep weight, together: the best inner macro F1 of the weighted average
+    of the booster's and the inner ECG-SL models' probabilities (beats without an ECG-SL prediction left out)."""
+    ok = np.isfinite(inner_deep).all(axis=1)
+    y, X = table["y"][train], _columns_of(table, cols)[train]
+    by_choice = {}
+    for size in BOOSTER_SIZES:
+        p_inner = shallow_p if size == "shallow" else np.zeros((len(y), len(labels)))
+        for group in inner if size != "shallow" else ():
+            m = np.isin(table["record"][train], group)
+            p_inner[m] = _booster(X[~m], y[~m], cols, labels, SEED, size).predict_proba(X[m])
+        for w in DEEP_WEIGHTS:
+            by_choice[f"{size}|{w}"] = round(_macro_nsvf(y[ok], (1 - w) * p_inner[ok] + w * inner_deep[ok], labels), 4)
+    size, w = max(by_choice, key=by_choice.get).split("|")
+    return {"booster_size": size, "deep_weight": float(w), "inner_macro_f1_nsvf_by_size_and_deep_weight": by_choice,
+            "inner_beats_without_ecgsl": int((~ok).sum())}
+
+
 def step_folds(work: Path, table: dict, labels) -> dict:
     folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
     sets = column_sets()
@@ -212,38 +246,13 @@ def step_folds(work: Path, table: dict, labels) -> dict:
         y_test = table["y"][scored]
         p_deep = deep[scored]
         parts.setdefault("ecgsl", []).append((y_test, p_deep))
-        # the training fold's choice of the column set: inner leave-records-out CV of the booster
         inner = inner_groups(work, held_out)
-        inner_f1, inner_p = {}, {}
-        for name, cols in sets.items():
-            X, y = _columns_of(table, cols)[train], table["y"][train]
-            p_inner = np.zeros((len(y), len(labels)))
-            for group in inner:
-                m = np.isin(table["record"][train], group)
-                p_inner[m] = _booster(X[~m], y[~m], cols, labels, SEED).predict_proba(X[m])
-            inner_f1[name] = round(_macro_nsvf(y, p_inner, labels), 4)
-            inner_p[name] = p_inner
-        best_set = max(inner_f1, key=inner_f1.get)
-        chosen[str(held_out)] = {"set": best_set, "inner_macro_f1_nsvf": inner_f1,
-                                 "inner_groups": [sorted(g) for g in inner]}
-        # the deep weight, on the same inner split: ECG-SL trained on one group, scored on the other (run.py inner)
+        chosen[str(held_out)], inner_p = _choose_columns(table, train, inner, sets, labels)
         inner_deep = _inner_deep(work, held_out, inner, table, train)
-        if inner_deep is not None:   # the booster's size and the deep weight, together
-            ok = np.isfinite(inner_deep).all(axis=1)
-            y, X = table["y"][train], _columns_of(table, sets[best_set])[train]
-            by_choice = {}
-            for size in BOOSTER_SIZES:
-                p_inner = inner_p[best_set] if size == "shallow" else np.zeros((len(y), len(labels)))
-                for group in inner if size != "shallow" else ():
-                    m = np.isin(table["record"][train], group)
-                    p_inner[m] = _booster(X[~m], y[~m], sets[best_set], labels, SEED, size).predict_proba(X[m])
-                for w in DEEP_WEIGHTS:
-                    by_choice[f"{size}|{w}"] = round(_macro_nsvf(y[ok], (1 - w) * p_inner[ok] + w * inner_deep[ok],
-                                                                 labels), 4)
-            size, w = max(by_choice, key=by_choice.get).split("|")
-            chosen[str(held_out)].update(booster_size=size, deep_weight=float(w),
-                                         inner_macro_f1_nsvf_by_size_and_deep_weight=by_choice,
-                                         inner_beats_without_ecgsl=int((~ok).sum()))
+        if inner_deep is not None:
+            chosen[str(held_out)].update(_choose_size_and_weight(table, train, inner, inner_p, inner_deep,
+                                                                 sets[chosen[str(held_out)]["set"]], labels))
+        inner_f1 = chosen[str(held_out)]["inner_macro_f1_nsvf"]
         for name, cols in sets.items():
             X = _columns_of(table, cols)
             for seed in BOOSTER_SEEDS:
