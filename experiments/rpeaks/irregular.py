@@ -15,7 +15,6 @@ written after each record): a rerun resumes / only re-scores. Prints one JSON ob
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import itertools
@@ -30,7 +29,7 @@ from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
 # the sibling script's rhythm sets, counts layout and leave-one-record-out choice (run from experiments/rpeaks)
-from rescue import RHYTHMS, errors, loro, totals  # noqa: E402
+from rescue import RHYTHMS, errors, loro, start, totals  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.irregular")
 KEEP = ("first", "prominent", "prominent_negative")
@@ -85,14 +84,7 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    cache = out.with_suffix(".counts.json")
-    counts = json.loads(cache.read_text()) if cache.exists() else {}
+    args, out, cache, counts = start(__doc__, argv)
     counts = count(args.data_dir, counts, cache)
     records = list(tasks.MITDB_DS1)
     names = all_names()

@@ -99,15 +99,21 @@ def loro(counts, names, records):
     return held, choice
 
 
-def main(argv=None) -> int:
+def start(doc: str, argv=None) -> tuple:
+    """The command line every leave-one-record-out script here shares (``--data-dir``, ``--out``): logging set up,
+    then (args, out path, counts cache path beside it, the cached counts or {})."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     out = Path(args.out)
     cache = out.with_suffix(".counts.json")
-    counts = json.loads(cache.read_text()) if cache.exists() else {}
+    return args, out, cache, json.loads(cache.read_text()) if cache.exists() else {}
+
+
+def main(argv=None) -> int:
+    args, out, cache, counts = start(__doc__, argv)
     counts = count(args.data_dir, counts)
     cache.write_text(json.dumps(counts) + "\n")
     records = list(tasks.MITDB_DS1)
