@@ -22,25 +22,37 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
 
 
-def main(argv=None):
-    import wfdb
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cinc_records(doc: str, argv=None) -> tuple:
+    """The command line of the CinC scripts here (``--data-dir``, ``--limit``): (args, the first ``--limit`` ids of
+    ``RECORDS``, id -> label of ``REFERENCE.csv``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--limit", type=int, default=500)
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir)
     ids = [l.strip() for l in (data_dir / "RECORDS").read_text().splitlines() if l.strip()][:args.limit]
     labels = dict(l.strip().split(",") for l in (data_dir / "REFERENCE.csv").read_text().splitlines() if l.strip())
+    return args, ids, labels
+
+
+def read_cleaned(data_dir, rid) -> tuple:
+    """(signal in mV as float64, fs, ``signal.clean`` of it) of CinC record ``rid``."""
+    import wfdb
+
+    record = wfdb.rdrecord(str(Path(data_dir) / rid))
+    x, fs = record.p_signal[:, 0].astype(np.float64), float(record.fs)
+    return x, fs, S.clean(x, fs)
+
+
+def main(argv=None):
+    args, ids, labels = cinc_records(__doc__, argv)
     today, prominent = SignalConfig(), SignalConfig(rpeak_mindelay_keep="prominent")
     totals = {"records": 0, "changed": 0, "peaks_today": 0, "removed": 0, "added": 0, "replaced": 0,
               "replaced_by_larger_qrs": 0, "replaced_by_later": 0, "replaced_far": 0, "replaced_far_by_larger_qrs": 0,
               "replaced_far_by_later_smaller_qrs": 0, "added_alone": 0}
     per_label = {}
     for rid in ids:
-        record = wfdb.rdrecord(str(data_dir / rid))
-        x, fs = record.p_signal[:, 0].astype(np.float64), float(record.fs)
-        cleaned = S.clean(x, fs)
+        x, fs, cleaned = read_cleaned(args.data_dir, rid)
         a = S.find_rpeaks(x, fs, today, cleaned=cleaned)
         b = S.find_rpeaks(x, fs, prominent, cleaned=cleaned)
         gone, came = np.setdiff1d(a, b), np.setdiff1d(b, a)

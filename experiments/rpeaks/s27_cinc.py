@@ -13,14 +13,17 @@ the record's median (small: a scaled normal beat of bigeminy, or noise).
 """
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prominent_cinc import cinc_records, read_cleaned  # noqa: E402
 
 BASE = SignalConfig(rpeak_mindelay_keep="prominent")
 OPTIONS = {"deep_rescue": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2),
@@ -32,21 +35,11 @@ KEYS = ("records", "changed", "peaks_prominent", "removed", "added", "added_insi
 
 
 def main(argv=None):
-    import wfdb
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--limit", type=int, default=500)
-    args = parser.parse_args(argv)
-    data_dir = Path(args.data_dir)
-    ids = [l.strip() for l in (data_dir / "RECORDS").read_text().splitlines() if l.strip()][:args.limit]
-    labels = dict(l.strip().split(",") for l in (data_dir / "REFERENCE.csv").read_text().splitlines() if l.strip())
+    args, ids, labels = cinc_records(__doc__, argv)
     totals = {name: dict.fromkeys(KEYS, 0) for name in OPTIONS}
     per_label = {name: {} for name in OPTIONS}
     for rid in ids:
-        record = wfdb.rdrecord(str(data_dir / rid))
-        x, fs = record.p_signal[:, 0].astype(np.float64), float(record.fs)
-        cleaned = S.clean(x, fs)
+        x, fs, cleaned = read_cleaned(args.data_dir, rid)
         base = S.find_rpeaks(x, fs, BASE, cleaned=cleaned)
         rr = np.diff(base)
         median_rr = float(np.median(rr)) if rr.size else np.inf
