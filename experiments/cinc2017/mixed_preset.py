@@ -177,20 +177,25 @@ def step_check(args, ids) -> dict:
     return out
 
 
+def evaluate_cached(model, cinc_dir, ids, path: Path) -> tuple:
+    """``python -m ecgsl_keras.evaluate --model MODEL --dataset cinc2017`` on the records ``ids`` of ``cinc_dir``,
+    its JSON line kept in ``path`` (run only when ``path`` is not there): (result, command)."""
+    command = [sys.executable, "-m", "ecgsl_keras.evaluate", "--model", str(model), "--dataset", "cinc2017",
+               "--data-dir", str(cinc_dir), "--no-progress", "--records", *ids]
+    if not path.is_file():
+        log.info("evaluate %s", model)
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"evaluate {model} failed:\n{done.stderr[-3000:]}")
+        path.write_text(done.stdout.strip().splitlines()[-1] + "\n")
+    return json.loads(path.read_text()), command
+
+
 def step_evaluate(args, ids) -> dict:
     """``python -m ecgsl_keras.evaluate`` on the validation records' files, for both presets."""
     out = {}
     for name, preset in (("shipped", args.shipped), ("candidate", args.candidate)):
-        path = Path(args.work) / f"evaluate_{name}.json"
-        command = [sys.executable, "-m", "ecgsl_keras.evaluate", "--model", str(preset), "--dataset", "cinc2017",
-                   "--data-dir", str(args.cinc_dir), "--no-progress", "--records", *ids]
-        if not path.is_file():
-            log.info("evaluate %s", preset)
-            done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(f"evaluate {preset} failed:\n{done.stderr[-3000:]}")
-            path.write_text(done.stdout.strip().splitlines()[-1] + "\n")
-        result = json.loads(path.read_text())
+        result, command = evaluate_cached(preset, args.cinc_dir, ids, Path(args.work) / f"evaluate_{name}.json")
         out[name] = {key: result.get(key) for key in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy",
                                                      "confusion_matrix", "records", "skipped", "model_format",
                                                      "deep", "seconds")}

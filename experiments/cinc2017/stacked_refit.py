@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,7 +43,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.hybrid import COMMON, _aligned, _feature_table  # noqa: E402
+from experiments.cinc2017.hybrid import _aligned, _feature_table  # noqa: E402
+from experiments.cinc2017.mixed_preset import evaluate_cached  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.stacked_refit")
 STEPS = ("fit", "evaluate", "served", "install")
@@ -134,16 +134,7 @@ def step_evaluate(args, out):
     ids = sorted(oof.read_record_labels(args.data, "validation"))
     rows = {}
     for name, folder in (("shipped", presets.preset_dir(PRESET)), ("refit", _candidate(args))):
-        path = Path(args.work) / f"evaluate_{name}.json"
-        command = [sys.executable, "-m", "ecgsl_keras.evaluate", "--model", str(folder), "--dataset", "cinc2017",
-                   "--data-dir", str(args.cinc_dir), "--no-progress", "--records", *ids]
-        if not path.is_file():
-            log.info("evaluate %s", folder)
-            done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(f"evaluate {folder} failed:\n{done.stderr[-3000:]}")
-            path.write_text(done.stdout.strip().splitlines()[-1] + "\n")
-        result = json.loads(path.read_text())
+        result, _ = evaluate_cached(folder, args.cinc_dir, ids, Path(args.work) / f"evaluate_{name}.json")
         rows[name] = {k: result.get(k) for k in ("macro_f1", "challenge_f1", "per_class_f1", "accuracy",
                                                  "confusion_matrix", "records", "skipped", "model_format", "deep")}
         rows[name]["command"] = ("python -m ecgsl_keras.evaluate --model " + ("cinc2017-stacked" if name == "shipped"
