@@ -642,10 +642,11 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> n
             cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
             feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
             feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
-            if amplitude is None:
+            if shape_on:   # qrs_shapes' amplitude is qrs_amplitudes': one pass gives the three
+                shape_amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
+                amplitude = shape_amplitude if amplitude is None else amplitude
+            elif amplitude is None:
                 amplitude = qrs_amplitudes(cleaned, peaks, fs)
-            if shape_on:
-                _, sharpness, width = qrs_shapes(cleaned, peaks, fs)
             # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
             direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
         candidates = []
