@@ -413,6 +413,19 @@ def _short(path) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
 
 
+def _served_record_by_record(model_file) -> bool:
+    """Whether ``evaluate_raw`` runs the model's ``predict_signal`` record by record (``evaluation.stacked``):
+    a stacked model (deep model + booster over record or beat features: the features need the raw signal) or a
+    record-level model that classifies long records in signal windows (``TrainConfig.predict_window_s``, the
+    end-to-end file's windows), read from the config beside the model without loading it."""
+    if stacked_folder(model_file):
+        return True
+    from ecgsl_keras.serving.inference import find_metadata
+
+    config, task, _ = find_metadata(model_file)
+    return bool(config and task and config.train.predict_window_s > 0 and task.kind == tasks_lib.MULTICLASS)
+
+
 def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size=None, reader_kwargs=None,
                  progress: bool = True, plots=None, predictions=None) -> dict:
     """Evaluate on a raw data-set folder: each record through ``prepare.record_to_examples`` with
@@ -425,7 +438,7 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
     says so in ``lead_override``)."""
     from tqdm import tqdm
 
-    if stacked_folder(runs.model_path(model_path)):   # deep model + booster over record features
+    if _served_record_by_record(runs.model_path(model_path)):
         from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
 
         out, task, agg = evaluate_stacked_raw(model_path, dataset, data_dir, records=records,
@@ -433,14 +446,6 @@ def evaluate_raw(model_path, dataset: str, data_dir, *, records=None, batch_size
         return write_plots_and_rows(out, task, agg, plots=plots, predictions=predictions,
                                     title=f"{_short(model_path)} on {_short(data_dir)}")
     model, config, task, info = load_model(model_path)
-    if config.train.predict_window_s > 0 and task.kind == tasks_lib.MULTICLASS:
-        # predict_signal classifies long records in signal windows (the end-to-end file's): evaluate that path
-        from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
-
-        out, task, agg = evaluate_stacked_raw(model_path, dataset, data_dir, records=records,
-                                              reader_kwargs=reader_kwargs, progress=progress)
-        return write_plots_and_rows(out, task, agg, plots=plots, predictions=predictions,
-                                    title=f"{_short(model_path)} on {_short(data_dir)}")
     raw_input = (info or {}).get("raw_input") or raw_input_of(model, config)
     kwargs = dict(reader_kwargs or {})
     model_lead = (info or {}).get("lead")
