@@ -104,6 +104,7 @@ def test_cinc2017_edge_preset_on_record_A04483():
                                atol=ATOL, rtol=0)
     meta = presets.metadata("cinc2017-edge", root=REPO / "ecgsl_keras" / "presets")
     assert meta["model_kind"] == "ecgsl" and meta["stage"] == "finetune"
+    assert meta["serving"] == {"train.predict_window_s": [0.0, 30.0], "signal.detect_at_native_rate": [True, False]}
     assert meta["files"]["model.keras"]["sha256"] == "75983a7a759ec9b347872588418182d4ba41a31eb3869882de838d1709de6805"
 
 

@@ -276,3 +276,30 @@ def test_train_init_from_the_shipped_encoder_copies_its_weights():
         source = encoder.get_layer(name).get_weights()
         copied = classifier.get_layer("temporal_encoder").get_layer(name).get_weights()
         assert all(np.array_equal(a, b) for a, b in zip(source, copied))
+
+
+def test_build_with_serving_settings_writes_them_and_names_bad_ones(run_dir, tmp_path, capsys):
+    """``serving``: the preset reads records with settings other than the trained ones (cinc2017-edge's windows
+    and 100 Hz R-peaks); they reach config.json and signal_config.json, and the metadata and the card list them."""
+    serving = tmp_path / "serving.json"
+    serving.write_text(json.dumps({"train": {"predict_window_s": 30}, "signal": {"detect_at_native_rate": False}}))
+    root = tmp_path / "served"
+    assert presets_cli.main(["build", "--run", str(run_dir), "--name", NAME, "--description", "served",
+                             "--serving", str(serving), "--out-root", str(root)]) == 0
+    capsys.readouterr()
+    folder = root / NAME
+    experiment = json.loads((folder / "config.json").read_text())["experiment_config"]
+    assert experiment["train"]["predict_window_s"] == 30
+    assert pretrained.signal_config(NAME, root=root).detect_at_native_rate is False
+    assert runs.read_json(run_dir / "config.json")["experiment_config"]["signal"]["detect_at_native_rate"] is True
+    meta = pretrained.verify_preset(NAME, root)
+    assert meta["serving"] == {"train.predict_window_s": [0.0, 30], "signal.detect_at_native_rate": [True, False]}
+    card = (folder / "README.md").read_text()
+    assert "## Serving settings" in card and "| `signal.detect_at_native_rate` | `true` | `false` |" in card
+
+    for bad, message in (({"trian": {"predict_window_s": 30}}, "unknown serving section 'trian'"),
+                         ({"train": {"window": 30}}, r"unknown train setting\(s\) \['window'\]"),
+                         ({"train": {"predict_window_s": -1}}, "serving settings: .*predict_window_s")):
+        with pytest.raises(ConfigError, match=message):
+            publish.build(run_dir, "bad-serving", "x", root=root, serving=bad)
+    assert sorted(p.name for p in root.iterdir()) == [NAME]      # nothing half-built left behind

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --booster: models of the continuous signal (one (batch, samples, 1) input, e.g. a "
                         "ResNet-baseline ensemble) shipped beside the model; the deep side is then the mean of every "
                         "member's class probabilities (a mixed deep side, ecgsl_keras.serving.stacked)")
+    b.add_argument("--serving", metavar="FILE.json",
+                   help='settings the preset serves with instead of the trained ones, a JSON object of config '
+                        'sections, e.g. {"train": {"predict_window_s": 30}, "signal": {"detect_at_native_rate": false}}')
     b.add_argument("--version", default="1", help="preset version (default 1)")
     b.add_argument("--overwrite", action="store_true", help="replace an existing preset of that name")
     b.add_argument("--out-root", help=f"presets folder to write into (default {PACKAGE_ROOT})")
@@ -43,11 +46,13 @@ def main(argv=None) -> int:
 
 def _run(args, parser) -> int:
     if args.command == "build":
+        from ecgsl_keras.store.runs import read_json
         from ecgsl_keras.training.publish import build
 
+        serving = read_json(args.serving) if args.serving else None
         meta = build(args.run, args.name, args.description, card_extra=args.card_extra,
                      overwrite=args.overwrite, root=args.out_root, version=args.version, booster=args.booster,
-                     signal_members=args.signal_member)
+                     signal_members=args.signal_member, serving=serving)
         out_root = Path(args.out_root) if args.out_root else PACKAGE_ROOT
         result = {"preset": args.name, "path": str(out_root / args.name), "files": meta["files"],
                   "validation": (meta.get("validation") or {}).get("metrics")}

@@ -9,6 +9,7 @@ SHA-256 of every file, and the model card.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import shutil
 import tempfile
@@ -124,6 +125,7 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
             lines.append(f"| {key} | {value} |")
     else:
         lines.append("No validation figures (a pre-training stage, or a run without a validation split).")
+    lines += _serving_card(meta.get("serving") or {})
     lines += ["", "## Intended use", "",
               "Research and teaching: reproducing ECG Segment Learning, initialising fine-tuning "
               "(`train --init-from NAME`), and batch analysis of single-lead ECG recordings in millivolts "
@@ -144,6 +146,44 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
     if extra.strip():
         lines += [extra.strip(), ""]
     return "\n".join(lines)
+
+
+def _serving_overrides(experiment, serving, source) -> tuple:
+    """(experiment config with ``serving`` applied, {"section.key": [trained value, served value]}).
+    ``serving``: {section: {key: value}} of ``ExperimentConfig`` settings that change how the preset reads a
+    record (e.g. ``train.predict_window_s``, ``signal.detect_at_native_rate``), not the trained model."""
+    from ecgsl_keras.config import ExperimentConfig
+
+    if not isinstance(serving, dict) or not all(isinstance(v, dict) for v in serving.values()):
+        raise ConfigError(source, "bad_config", "serving settings must be a JSON object of sections "
+                                                '(e.g. {"train": {"predict_window_s": 30}})')
+    values = experiment.to_dict()
+    changed = {}
+    for section, settings in serving.items():
+        if section not in values or not isinstance(values[section], dict):
+            raise ConfigError(source, "bad_config", f"unknown serving section {section!r}; the sections are "
+                                                    f"{sorted(k for k, v in values.items() if isinstance(v, dict))}")
+        unknown = sorted(set(settings) - set(values[section]))
+        if unknown:
+            raise ConfigError(source, "bad_config", f"unknown {section} setting(s) {unknown}")
+        for key, value in settings.items():
+            changed[f"{section}.{key}"] = [values[section][key], value]
+        values[section] = dict(values[section], **settings)
+    try:
+        return ExperimentConfig.from_dict(values), changed
+    except ConfigError as error:
+        raise ConfigError(source, "bad_config", f"serving settings: {error}") from None
+
+
+def _serving_card(changed: dict) -> list:
+    if not changed:
+        return []
+    lines = ["", "## Serving settings", "",
+             "`predict_signal` reads a record with these settings, which differ from those the model was trained "
+             "with; the validation figures above are those of training.", "",
+             "| setting | trained with | served with |", "| --- | --- | --- |"]
+    lines += [f"| `{key}` | `{json.dumps(trained)}` | `{json.dumps(served)}` |" for key, (trained, served) in changed.items()]
+    return lines
 
 
 def _dataset_of(task: dict) -> str:
@@ -225,7 +265,7 @@ def _ship_booster(folder, out: Path, task, signal_members=()) -> dict:
 
 
 def build(run, name: str, description: str, *, card_extra=None, overwrite: bool = False, root=None,
-          version: str = "1", booster=None, signal_members=()) -> dict:
+          version: str = "1", booster=None, signal_members=(), serving=None) -> dict:
     """Build preset ``name`` from a finished run folder (or a ``.keras`` with its run's config.json,
     e.g. an ensemble from ``ecgsl_keras.modeling.ensemble``) into ``root`` (default: the package's presets
     folder). Written in a temporary folder and renamed into place; an existing preset is replaced
@@ -234,7 +274,10 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     and the booster together (``serving.stacked``). ``signal_members``: with ``booster``, ``.keras`` models of the
     continuous signal (e.g. a ResNet-baseline ensemble, ``modeling.ensemble.build_ensemble``) shipped beside
     ``model.keras``: the deep side is then the mean of all their class probabilities (a mixed deep side,
-    ``serving.stacked``). Returns the metadata."""
+    ``serving.stacked``). ``serving``: {section: {key: value}} settings of the run's ``ExperimentConfig`` that the
+    preset serves with instead of the trained ones (how ``predict_signal`` reads a record, e.g.
+    ``{"train": {"predict_window_s": 30}}``): written into its ``config.json`` and ``signal_config.json``, listed
+    (trained and served value) in the metadata's ``serving`` and the card. Returns the metadata."""
     import keras
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -250,6 +293,9 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     if info.get("status") == runs.STATUS_RUNNING:
         raise ConfigError(config_file, "bad_config", "the run is unfinished (status 'running'); finish it first")
     experiment, _, _ = runs.run_config(run_dir)
+    serving_changed = {}
+    if serving:
+        experiment, serving_changed = _serving_overrides(experiment, serving, name)
     try:
         model = keras.models.load_model(model_file, compile=False)
     except Exception as exc:
@@ -297,6 +343,8 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
             "versions": info.get("versions"),
             "source_run": _portable(run_dir.resolve()),
         }
+        if serving_changed:
+            meta["serving"] = serving_changed
         if stacking_spec:
             meta["stacking"] = {key: stacking_spec[key] for key in ("combine", "deep_weight", "deep_source")
                                 if key in stacking_spec}

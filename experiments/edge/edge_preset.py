@@ -10,8 +10,8 @@ the v3 labels changed the stratified split, so they trained on some of today's v
 ``config.json`` with ``stage: "member"``) and evaluated on the ``validation`` split of the prepared CinC
 TFRecords ``--data`` (``evaluation.evaluate.evaluate_model``: record-level metrics, the split the ensemble
 was validated on); the one with the highest macro F1 wins. ``--publish`` builds the preset from the
-winner's run folder (``training.publish.build``) into ``ecgsl_keras/presets/cinc2017-edge``, then sets its
-serving settings (``SERVING``; ``--serving-only`` sets them on the preset as it is, nothing else run).
+winner's run folder (``training.publish.build``) into ``ecgsl_keras/presets/cinc2017-edge`` with its serving
+settings (``SERVING``, the build's ``serving``); ``--rebuild RUN`` builds it from a chosen run, nothing else run.
 Prints one JSON object as the last stdout line; logs to stderr.
 """
 from __future__ import annotations
@@ -32,43 +32,23 @@ DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: on
 # averaged (TrainConfig.predict_window_s), and R-peaks detected at target_fs (100 Hz) as the graph detects them.
 # The model is unchanged: it was trained on beats detected at the records' 300 Hz.
 SERVING = {"train": {"predict_window_s": 30.0}, "signal": {"detect_at_native_rate": False}}
-SERVING_NOTE = ("\n## Serving settings\n\n`predict_signal` reads a record as the end-to-end TFLite file does: a record "
-                "over 30 s in the file's 30 s windows, class probabilities averaged (`train.predict_window_s`), and "
-                "R-peaks detected at 100 Hz (`signal.detect_at_native_rate` false). The model was trained on beats "
-                "detected at the records' 300 Hz (`detect_at_native_rate` true); the validation figures above are "
-                "those of training. See docs/export.md.\n")
+CARD_EXTRA = ("Serving settings (above): `predict_signal` reads a record as the end-to-end TFLite file does, a record "
+              "over 30 s in the file's 30 s windows with the class probabilities averaged, and R-peaks detected at "
+              "100 Hz as in the graph. The model was trained on beats detected at the records' 300 Hz. Agreement "
+              "with the file and `predict_signal`'s figures on the validation records: docs/export.md "
+              "(benchmarks/results/edge_windows.json).\n")
 
 
-def apply_serving(folder: Path) -> dict:
-    """Write ``SERVING`` into the preset's ``config.json`` and ``signal_config.json`` (the signal config
-    ``predict_signal`` uses), and their SHA-256 and sizes into ``metadata.json`` and the card."""
-    import re
+def publish(run_dir: Path) -> dict:
+    """Build ``cinc2017-edge`` from ``run_dir`` (``training.publish.build``) with the serving settings ``SERVING``."""
+    import tempfile
 
-    from ecgsl_keras.config import ExperimentConfig
-    from ecgsl_keras.store import presets, runs
+    from ecgsl_keras.training import publish as publish_lib
 
-    info = runs.read_json(folder / runs.CONFIG_NAME)
-    experiment = info["experiment_config"]
-    for section, values in SERVING.items():
-        experiment[section].update(values)
-    config = ExperimentConfig.from_dict(experiment)            # validates
-    info["experiment_config"] = config.to_dict()
-    runs.write_json(folder / runs.CONFIG_NAME, info)
-    config.signal.save(folder / presets.SIGNAL_CONFIG_NAME)
-    meta = runs.read_json(folder / presets.METADATA_NAME)
-    card = (folder / presets.CARD_NAME).read_text(encoding="utf-8")
-    for name in (runs.CONFIG_NAME, presets.SIGNAL_CONFIG_NAME):
-        entry = {"sha256": presets.sha256_file(folder / name), "size": (folder / name).stat().st_size}
-        meta["files"][name] = entry
-        card = re.sub(rf"^\| {re.escape(name)} \| \d+ \| `[0-9a-f]+` \|$",
-                      f"| {name} | {entry['size']} | `{entry['sha256']}` |", card, flags=re.M)
-    if "## Serving settings" not in card:
-        card = card.replace("\n## Intended use", SERVING_NOTE + "\n## Intended use", 1)
-    (folder / presets.CARD_NAME).write_text(card, encoding="utf-8")
-    meta["files"][presets.CARD_NAME] = {"sha256": presets.sha256_file(folder / presets.CARD_NAME),
-                                        "size": (folder / presets.CARD_NAME).stat().st_size}
-    runs.write_json(folder / presets.METADATA_NAME, meta)
-    return meta
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = Path(tmp) / "card_extra.md"
+        extra.write_text(CARD_EXTRA, encoding="utf-8")
+        return publish_lib.build(run_dir, NAME, DESCRIPTION, card_extra=extra, overwrite=True, serving=SERVING)
 
 
 def _score(candidates, name, run_dir, model, config, task, data, evaluate_model):
@@ -93,17 +73,16 @@ def main(argv=None) -> int:
     parser.add_argument("--source", default="cinc2017", help="the ensemble preset (default cinc2017)")
     parser.add_argument("--candidates", nargs="+", type=Path, help="finished run folders to choose from")
     parser.add_argument("--publish", action="store_true", help="build the preset from the winner")
-    parser.add_argument("--serving-only", action="store_true",
-                        help="only set SERVING on the shipped preset (no choice, no build)")
+    parser.add_argument("--rebuild", type=Path, metavar="RUN",
+                        help="only build the preset from this chosen run folder with SERVING (no choice)")
     args = parser.parse_args(argv)
-    from ecgsl_keras.store import presets
-
-    if args.serving_only:
-        meta = apply_serving(presets.preset_dir(NAME))
-        print(json.dumps({"preset": NAME, "serving": SERVING, "files": meta["files"]}))
+    if args.rebuild:
+        meta = publish(args.rebuild)
+        print(json.dumps({"preset": NAME, "source_run": meta["source_run"], "serving": meta["serving"],
+                          "files": meta["files"]}))
         return 0
     if not args.data or not args.work:
-        parser.error("--data and --work are required (unless --serving-only)")
+        parser.error("--data and --work are required (unless --rebuild)")
 
     from ecgsl_keras.evaluation.evaluate import evaluate_model
     from ecgsl_keras.modeling.ensemble import ensemble_members
@@ -139,11 +118,8 @@ def main(argv=None) -> int:
               "source": [str(c) for c in args.candidates] if args.candidates else args.source, "data": str(args.data), "split": "validation",
               "criterion": "highest record-level macro F1", "candidates": candidates, "chosen": best}
     if args.publish:
-        from ecgsl_keras.training import publish
-
-        publish.build(Path(candidates[best]["run"]), NAME, DESCRIPTION, overwrite=True)
-        meta = apply_serving(presets.preset_dir(NAME))
-        result["preset"] = {"name": NAME, "files": meta["files"], "serving": SERVING}
+        meta = publish(Path(candidates[best]["run"]))
+        result["preset"] = {"name": NAME, "files": meta["files"], "serving": meta["serving"]}
     print(json.dumps(result))
     return 0
 
