@@ -1,5 +1,6 @@
 """ecgsl_keras.data.record_features on the real CinC 2017 records shipped in the package."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -268,3 +269,43 @@ def test_rhythm_and_atrial_groups_on_the_sample_records(by_class, normal_feature
     assert med["A"]["rhy_clean_pnn50"] > med["N"]["rhy_clean_pnn50"] + 0.3
     assert med["A"]["atr_p_snr_db"] < med["N"]["atr_p_snr_db"] - 3
     assert med["A"]["atr_p_presence"] < med["N"]["atr_p_presence"] - 0.3
+
+
+def test_nonlinear_group_reads_neurokit2_on_the_records_rpeaks(normal, normal_features, by_class):
+    """The ``nonlinear`` group: 17 documented names outside the default 111, neurokit2's ``hrv_nonlinear`` values
+    of the R-peaks ``record_features`` finds, finite on a normal record, NaN with too few beats or a constant RR,
+    and random (AF) against correlated (sinus) RR on the sample records."""
+    import neurokit2 as nk
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.signal import clean, find_rpeaks
+
+    names = rf.feature_names("nonlinear")
+    assert names == ("nl_pip", "nl_ials", "nl_pss", "nl_pas", "nl_dfa_alpha1", "nl_apen", "nl_lzc", "nl_gi", "nl_si",
+                     "nl_ai", "nl_pi", "nl_c1d", "nl_c2d", "nl_sym_0v", "nl_sym_1v", "nl_sym_2lv", "nl_sym_2uv")
+    assert "nonlinear" not in rf.DEFAULT_GROUPS and not set(names) & set(rf.feature_names())
+    x, fs = normal
+    config = SignalConfig()
+    peaks = find_rpeaks(x, fs, config, cleaned=clean(x, fs, config.clean_method))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = nk.hrv_nonlinear(peaks, sampling_rate=fs)
+    for name in names:
+        assert math.isfinite(normal_features[name]), name
+        assert normal_features[name] == pytest.approx(float(table[rf._NK_NONLINEAR[name]].iloc[0]), rel=1e-12), name
+    assert 0 <= normal_features["nl_pip"] <= 1 and 0 <= normal_features["nl_pi"] <= 100
+    assert sum(normal_features[n] for n in ("nl_sym_0v", "nl_sym_1v", "nl_sym_2lv", "nl_sym_2uv")) == pytest.approx(1)
+
+    few = rf.record_features(x, fs, rpeaks=peaks[:rf.MIN_RR])            # MIN_RR - 1 intervals
+    assert all(math.isnan(few[n]) for n in names)
+    assert np.isnan(rf.to_vector(few, names, nan_policy="keep")).all()
+    assert (rf.to_vector(few, names, nan_policy="fill") == rf.DEFAULT_FILL_VALUE).all()
+    short = rf.record_features(x, fs, rpeaks=peaks[:8])                 # 7 intervals: DFA alpha1 needs 12
+    assert math.isnan(short["nl_dfa_alpha1"]) and math.isfinite(short["nl_pip"])
+    const = rf.record_features(x, fs, rpeaks=np.arange(100, x.size - 100, int(fs)))   # constant RR
+    assert all(math.isnan(const[n]) for n in names)
+
+    med = {c: {n: np.nanmedian([f[n] for f in rows]) for n in ("nl_dfa_alpha1", "nl_sym_0v")}
+           for c, rows in by_class.items()}
+    assert med["A"]["nl_dfa_alpha1"] < med["N"]["nl_dfa_alpha1"] - 0.3
+    assert med["A"]["nl_sym_0v"] < med["N"]["nl_sym_0v"] - 0.1

@@ -29,9 +29,15 @@ Groups (``GROUPS``):
   trigeminy), 1-D k-means spread and Poincare-plot cluster counts (AF scatters, ectopic patterns cluster).
 - ``atrial``: P-wave evidence on the dominant beats only (both RR intervals around the beat unflagged)
   and the spectrum of the signal after cancelling their QRST template (peak, organisation, f-wave band).
+- ``nonlinear``: 17 of neurokit2's nonlinear HRV indices (``nk.hrv_nonlinear`` of the same R-peaks, read, not
+  recomputed): heart-rate fragmentation (Costa et al. 2017), heart-rate asymmetry (Guzik, slope, area and Porta
+  indices, deceleration contributions), DFA alpha1, approximate entropy, Lempel-Ziv complexity and symbolic
+  dynamics (Cysarz et al. 2013): structured (ectopic) against random (AF) irregularity, and noise. NaN for the whole
+  group when neurokit2 cannot compute them (e.g. a constant RR series); DFA alpha1 needs 12 RR intervals.
 
 ``feature_names()`` without groups gives ``DEFAULT_GROUPS`` (the first five: the 111 features the
-shipped models were trained on, which ``prepare --record-features`` stores); ``record_features``
+shipped models were trained on, which ``prepare --record-features`` stores; ``nonlinear`` is in no shipped
+preset: ``experiments/cinc2017/af_lever.py``'s step ``extra`` measured it); ``record_features``
 always returns every group, in table order, and a stacked preset picks its columns by name.
 
 Missing values. A feature that cannot be computed (too few beats or RR intervals for the
@@ -54,7 +60,10 @@ A flat or clipped signal is *not* an error here (flat and clipped fractions are 
 the same signals as the deep model (``flat``, ``clipped``).
 
 Speed: about 20-30 ms for a 30 s record at 300 Hz on one core (``experiments/cinc2017/FEATURES.md``); the
-``ectopy``, ``rhythm`` and ``atrial`` groups add about 4 ms of it.
+``ectopy``, ``rhythm`` and ``atrial`` groups add about 4 ms of it. The ``nonlinear`` group adds about half again
+to the other groups' time (``nk.hrv_nonlinear`` computes all its indices, multiscale entropies and multifractal DFA
+included, to return the 17 read here; ``experiments/cinc2017/af_lever.py --steps library`` measures it on the
+package's CinC sample, ``af28_results.json``).
 """
 from __future__ import annotations
 
@@ -78,7 +87,7 @@ __all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "MIN_BEATS", "MIN_
 
 Feature = namedtuple("Feature", "name unit group meaning")
 
-GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial")
+GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial", "nonlinear")
 # the groups of the models trained before the rhythm / atrial groups existed (the 111 features of the
 # cinc2017 and cinc2017-keras presets): ``feature_names()`` without groups, so that ``prepare
 # --record-features`` and the hybrid Keras model keep their 111 columns. A stacked preset selects its
@@ -263,17 +272,57 @@ _NEW = (
     ("atr_residual_organization", "fraction", "atrial", "power within 1 Hz of that peak / power 3-12 Hz "
                                                         "(organised f waves or flutter: high)"),
     ("atr_residual_fwave_ratio", "fraction", "atrial", "power 4-9 Hz / power 1-40 Hz after that QRST cancellation"),
+    # nonlinear (neurokit2 hrv_nonlinear of the R-peaks; RR series d(i) = RR(i+1) - RR(i))
+    ("nl_pip", "fraction", "nonlinear", "neurokit2 HRV_PIP: inflection points of the RR series (sign changes of "
+                                        "d) / number of RR intervals (fragmentation, Costa et al. 2017)"),
+    ("nl_ials", "1/interval", "nonlinear", "neurokit2 HRV_IALS: 1 / mean length of the runs of successive "
+                                           "accelerations or decelerations"),
+    ("nl_pss", "fraction", "nonlinear", "neurokit2 HRV_PSS: differences d in acceleration / deceleration runs "
+                                        "shorter than 3 / all of them"),
+    ("nl_pas", "fraction", "nonlinear", "neurokit2 HRV_PAS: runs of successive inflection points (alternation) "
+                                        "at least 4 long / all such runs"),
+    ("nl_dfa_alpha1", "1", "nonlinear", "neurokit2 HRV_DFA_alpha1: short-term (4-11 beats) detrended fluctuation "
+                                        "scaling exponent of the RR series (NaN below 12 RR intervals)"),
+    ("nl_apen", "nat", "nonlinear", "neurokit2 HRV_ApEn: approximate entropy of the RR series (m = 2, r = 0.2 sd)"),
+    ("nl_lzc", "1", "nonlinear", "neurokit2 HRV_LZC: normalised Lempel-Ziv complexity of the RR series "
+                                 "binarised at its mean"),
+    ("nl_gi", "%", "nonlinear", "neurokit2 HRV_GI: Guzik's index, distances to the identity line of the Poincare "
+                                "points above it (decelerations) / of all points"),
+    ("nl_si", "%", "nonlinear", "neurokit2 HRV_SI: slope index, phase angles to the identity line of the points "
+                                "above it / of all points"),
+    ("nl_ai", "%", "nonlinear", "neurokit2 HRV_AI: area index, sector areas to the identity line of the points "
+                                "above it / of all points"),
+    ("nl_pi", "%", "nonlinear", "neurokit2 HRV_PI: Porta's index, points below the identity line (accelerations) "
+                                "/ points off it"),
+    ("nl_c1d", "fraction", "nonlinear", "neurokit2 HRV_C1d: share of decelerations in the short-term (SD1) "
+                                        "variance (Piskorski & Guzik 2011)"),
+    ("nl_c2d", "fraction", "nonlinear", "neurokit2 HRV_C2d: share of decelerations in the long-term (SD2) variance"),
+    ("nl_sym_0v", "fraction", "nonlinear", "neurokit2 HRV_Symbolic_EqualProb4_0V: 3-symbol words of the RR series "
+                                           "(4 equal-probability levels) with no variation"),
+    ("nl_sym_1v", "fraction", "nonlinear", "neurokit2 HRV_Symbolic_EqualProb4_1V: such words with one variation"),
+    ("nl_sym_2lv", "fraction", "nonlinear", "neurokit2 HRV_Symbolic_EqualProb4_2LV: such words with two like "
+                                            "(monotone) variations"),
+    ("nl_sym_2uv", "fraction", "nonlinear", "neurokit2 HRV_Symbolic_EqualProb4_2UV: such words with two unlike "
+                                            "variations (peak or valley: alternans, bigeminy)"),
 )
 _NK_HRV = {"hrv_madnn": "HRV_MadNN", "hrv_mcvnn": "HRV_MCVNN", "hrv_iqrnn": "HRV_IQRNN",
            "hrv_sdrmssd": "HRV_SDRMSSD", "hrv_prc20nn": "HRV_Prc20NN", "hrv_prc80nn": "HRV_Prc80NN",
            "hrv_minnn": "HRV_MinNN", "hrv_maxnn": "HRV_MaxNN", "hrv_hti": "HRV_HTI", "hrv_tinn": "HRV_TINN",
            "hrv_cvsd": "HRV_CVSD"}
 
+# the nonlinear group's columns of nk.hrv_nonlinear (af_lever.py's NK_FOCUS)
+_NK_NONLINEAR = {"nl_pip": "HRV_PIP", "nl_ials": "HRV_IALS", "nl_pss": "HRV_PSS", "nl_pas": "HRV_PAS",
+                 "nl_dfa_alpha1": "HRV_DFA_alpha1", "nl_apen": "HRV_ApEn", "nl_lzc": "HRV_LZC", "nl_gi": "HRV_GI",
+                 "nl_si": "HRV_SI", "nl_ai": "HRV_AI", "nl_pi": "HRV_PI", "nl_c1d": "HRV_C1d", "nl_c2d": "HRV_C2d",
+                 "nl_sym_0v": "HRV_Symbolic_EqualProb4_0V", "nl_sym_1v": "HRV_Symbolic_EqualProb4_1V",
+                 "nl_sym_2lv": "HRV_Symbolic_EqualProb4_2LV", "nl_sym_2uv": "HRV_Symbolic_EqualProb4_2UV"}
+
 FEATURES = tuple(Feature(name, _BASELINE_DOC[name][0], "baseline", _BASELINE_DOC[name][1])
                  for name in baselines.FEATURE_NAMES) + tuple(Feature(*row) for row in _NEW)
 _BY_NAME = {f.name: f for f in FEATURES}
 assert len(_BY_NAME) == len(FEATURES), "duplicate feature names"
 assert set(_NK_HRV) == {f.name for f in FEATURES if f.group == "hrv"}
+assert set(_NK_NONLINEAR) == {f.name for f in FEATURES if f.group == "nonlinear"}
 
 
 def feature_names(groups=None) -> tuple:
@@ -725,19 +774,31 @@ def _atrial(cleaned, fs, peaks, flag, out) -> None:
         out["atr_residual_organization"] = float(pw[near].sum() / pw[band].sum())
 
 
-def _hrv(peaks, fs, out) -> None:
-    import neurokit2 as nk
-
+def _neurokit(function, columns, peaks, fs, out) -> None:
+    """``out[name] = function(peaks, sampling_rate=fs)[column]`` for ``columns`` (name -> column); the names stay
+    NaN when neurokit2 cannot compute them (a constant RR series divides by zero) or gives a non-finite value."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            table = nk.hrv_time(peaks, sampling_rate=fs)
+            table = function(peaks, sampling_rate=fs)
         except (ValueError, IndexError, ZeroDivisionError, FloatingPointError):
             return
-    for name, column in _NK_HRV.items():
+    for name, column in columns.items():
         if column in table:
             value = float(table[column].iloc[0])
             out[name] = value if math.isfinite(value) else math.nan
+
+
+def _hrv(peaks, fs, out) -> None:
+    import neurokit2 as nk
+
+    _neurokit(nk.hrv_time, _NK_HRV, peaks, fs, out)
+
+
+def _nonlinear(peaks, fs, out) -> None:
+    import neurokit2 as nk
+
+    _neurokit(nk.hrv_nonlinear, _NK_NONLINEAR, peaks, fs, out)
 
 
 def _baseline(cleaned, fs, peaks, config, out) -> None:
@@ -820,6 +881,7 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
     if rr.size >= MIN_RR:
         out.update(_afev(rr))
         _hrv(peaks, fs, out)
+        _nonlinear(peaks, fs, out)
         flag = _rhythm(rr, out)
     if peaks.size >= MIN_BEATS:
         _template_features(cleaned, fs, peaks, rr, out)

@@ -4,7 +4,7 @@ split only (the deep models' folds, their out-of-fold probabilities); validation
 
     python experiments/cinc2017/af_lever.py --features /work/runs/af26/features \
         --ecgsl /work/runs/af26/hybrid --resnet /work/runs/hybrid_resnet --work /work/runs/af27/lever \
-        [--steps base bag params weight extra validate]
+        [--steps library base bag params weight extra offsets validate]
 
 ``hrv``       (d)'s extraction, alone in its own command: neurokit2 ``hrv_nonlinear`` of the R-peaks that
               ``record_features`` finds (``signal.find_rpeaks``, default ``SignalConfig``) for every record of
@@ -20,12 +20,26 @@ split only (the deep models' folds, their out-of-fold probabilities); validation
               ``base``; the chosen weight's CV figure is then re-scored on fresh seeds 45-47.
 ``extra``     (d) extra AF-vs-Other columns (``--extra-features``: an ``.npz`` with ``record_id``, ``names``, ``X``),
               added to the 118 columns, CV over seeds 42-44.
+``offsets``   (e) per-class decision offsets: the class is ``argmax(log p + b)`` of the average ``p`` (deep weight
+              0.5), ``b`` additive log-probability offsets (``b[N] = 0``; ``OFFSET_GRID`` per class, coordinate
+              ascent from 0, ``choose_offsets``) maximising macro F1. Nested CV: for each of the 5 folds the offsets
+              are chosen on the other 4 folds' out-of-fold rows of ``base`` and applied to that fold, so the CV
+              figure never scores rows that chose it; per booster seed 42-44 and fresh seeds 45-47. Also the
+              offsets chosen on all 5,456 rows per seed (what a preset would ship). ``blend_tuning.py`` tried
+              offsets on the first hybrid form (N's offset free too, chosen on all rows, scored on validation).
+``library``   the ``nonlinear`` group of ``ecgsl_keras.data.record_features`` (the same 17 indices): its values
+              against (d)'s extraction (``--nk-focus``, default WORK/nk_nonlinear_focus.npz) on ``--check-records``
+              random training-table records, and ``record_features``' ms per record on the package's CinC sample
+              (all groups, all but this one, and the group alone on the same R-peaks); writes
+              WORK/nonlinear_group.npz, (d)'s columns under the library's names and order, for ``extra``.
 ``validate``  the validation split (1,364 records) for ``--validate CANDIDATE`` only (booster fitted on the whole
               training split per seed, averaged with the mean of the fold models' validation probabilities).
 
 A candidate is kept only if its CV AF F1 (mean over seeds) rises beyond the seed spread of both rows (difference
-> the larger sd) and its CV macro F1 does not drop beyond it. Cached in WORK (resumable, WORK/results.json); with ``--out`` also
-in that file's key ``af_lever`` (``experiments/cinc2017/af27_results.json``); last stdout line one JSON object.
+> the larger sd) and its CV macro F1 does not drop beyond it; (e) and the library group only if that holds on both
+seed sets (42-44 against ``base``, 45-47 against ``base_fresh_seeds``). Cached in WORK (resumable,
+WORK/results.json); with ``--out`` also in that file's key ``af_lever`` (``experiments/cinc2017/af27_results.json``;
+(e) and the library group: ``af28_results.json``); last stdout line one JSON object.
 """
 from __future__ import annotations
 
@@ -46,7 +60,7 @@ from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E4
 from experiments.cinc2017.hybrid import COMMON, _aligned, _feature_table  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.af_lever")
-STEPS = ("hrv", "base", "bag", "params", "weight", "extra", "validate")
+STEPS = ("hrv", "library", "base", "bag", "params", "weight", "extra", "offsets", "validate")
 # (d) neurokit2 ``hrv_nonlinear`` indices of the RR series (the package's R-peaks, as ``record_features``): the
 # focused subset targets AF against ectopy-driven Other (fragmentation, symbolic dynamics, DFA, asymmetry)
 NK_FOCUS = ("HRV_PIP", "HRV_IALS", "HRV_PSS", "HRV_PAS", "HRV_DFA_alpha1", "HRV_ApEn", "HRV_LZC", "HRV_GI", "HRV_SI",
@@ -64,12 +78,42 @@ PARAM_GRID = {
 }
 WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
 SEEDS, FRESH = [42, 43, 44], [45, 46, 47]
+OFFSET_GRID = np.round(np.arange(-1.0, 1.0001, 0.1), 2)   # (e) log-probability offsets tried per class (N fixed at 0)
+OFFSET_ROUNDS = 4                                           # (e) coordinate-ascent sweeps at most
 
 
 def _softmax(z):
     z = z - z.max(-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(-1, keepdims=True)
+
+
+def _macro_f1(y, pred, n=len(LABELS)) -> float:
+    cm = np.bincount(y * n + pred, minlength=n * n).reshape(n, n)
+    tp = np.diag(cm).astype(float)
+    denom = cm.sum(0) + cm.sum(1)
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
+
+
+def choose_offsets(logp, y, grid=OFFSET_GRID, rounds=OFFSET_ROUNDS) -> np.ndarray:
+    """(e) Per-class additive offsets ``b`` (``b[0] = 0``) maximising the macro F1 of ``argmax(logp + b)`` on these
+    rows: coordinate ascent over classes 1.. from ``b = 0``, each class's offset the best of ``grid`` given the
+    others (ties: the smallest |b|), until a sweep changes nothing."""
+    b = np.zeros(logp.shape[1])
+    best = _macro_f1(y, logp.argmax(-1))
+    order = np.argsort(np.abs(grid), kind="stable")
+    for _ in range(rounds):
+        changed = False
+        for c in range(1, logp.shape[1]):
+            for v in grid[order]:
+                trial = b.copy()
+                trial[c] = v
+                f = _macro_f1(y, (logp + trial).argmax(-1))
+                if f > best + 1e-12:
+                    best, b, changed = f, trial, True
+        if not changed:
+            break
+    return b
 
 
 class Lever:
@@ -127,15 +171,17 @@ class Lever:
         np.save(self.work / "oof" / f"{tag}_s{seed}{'' if raw else '_raw'}.npy", other)
         return out
 
-    def score(self, booster, w=0.5) -> dict:
-        """CV scores of the average ``(1 - w) * booster + w * deep`` on the training split."""
+    def score(self, booster, w=0.5, pred=None) -> dict:
+        """CV scores of the average ``(1 - w) * booster + w * deep`` on the training split (its argmax, or the
+        classes ``pred`` given for it)."""
         from sklearn.metrics import f1_score
 
         avg = (1 - w) * booster + w * self.deep["train"]
-        per = f1_score(self.y["train"], avg.argmax(-1), labels=list(range(len(LABELS))), average=None)
+        pred = avg.argmax(-1) if pred is None else pred
+        per = f1_score(self.y["train"], pred, labels=list(range(len(LABELS))), average=None)
         alone = f1_score(self.y["train"], booster.argmax(-1), labels=list(range(len(LABELS))), average=None)
         cm = np.zeros((4, 4), int)
-        np.add.at(cm, (self.y["train"], avg.argmax(-1)), 1)
+        np.add.at(cm, (self.y["train"], pred), 1)
         return {"macro_f1": float(per.mean()), "challenge_f1": float(per[:3].mean()), "af_f1": float(per[1]),
                 "per_class_f1": dict(zip(LABELS, map(float, per))), "booster_macro_f1": float(alone.mean()),
                 "booster_af_f1": float(alone[1]), "o_as_a": int(cm[2, 1]), "a_as_o": int(cm[1, 2])}
@@ -227,6 +273,43 @@ class Lever:
             self.result.setdefault("extra_fresh_seeds" if fresh else "extra", {})[Path(path).stem] = row
             self.save()
 
+    def step_offsets(self):
+        """(e): nested-CV decision offsets on ``base``'s out-of-fold average, seeds 42-44 and fresh 45-47."""
+        y = self.y["train"]
+
+        def per_seed(seed):
+            booster = self.oof("base", BASE, seed)
+            logp = np.log(np.clip(0.5 * booster + 0.5 * self.deep["train"], 1e-12, None))
+            pred, chosen = np.zeros(len(y), int), {}
+            for k in range(self.args.k):
+                held = self.fold == k
+                b = choose_offsets(logp[~held], y[~held])
+                pred[held] = (logp[held] + b).argmax(-1)
+                chosen[str(k)] = b.tolist()
+            full = choose_offsets(logp, y)
+            return dict(seed=seed, **self.score(booster, pred=pred), offsets_per_fold=chosen,
+                        offsets_all_rows=full.tolist(),
+                        all_rows_in_sample_macro_f1=_macro_f1(y, (logp + full).argmax(-1)))
+
+        out = {"grid": OFFSET_GRID.tolist(), "rounds": OFFSET_ROUNDS, "objective": "macro_f1"}
+        for key, seeds, ref in (("cv", SEEDS, "base"), ("cv_fresh_seeds", FRESH, "base_fresh_seeds")):
+            out[key] = self.summarise([per_seed(s) for s in seeds])
+            out[key]["kept"] = self.beats(out[key], self.result[ref])
+            log.info("offsets %s: CV macro %.4f AF %.4f (reference %.4f / %.4f) kept %s", key,
+                     out[key]["macro_f1"]["mean"], out[key]["af_f1"]["mean"], self.result[ref]["macro_f1"]["mean"],
+                     self.result[ref]["af_f1"]["mean"], out[key]["kept"])
+        out["paired"] = paired(out["cv"]["runs"] + out["cv_fresh_seeds"]["runs"],
+                               self.result["base"]["runs"] + self.result["base_fresh_seeds"]["runs"])
+        out["kept"] = out["cv"]["kept"] and out["cv_fresh_seeds"]["kept"]
+        runs = out["cv"]["runs"] + out["cv_fresh_seeds"]["runs"]
+        full = np.array([r["offsets_all_rows"] for r in runs])
+        out["offsets_all_rows_range"] = {c: {"min": float(full[:, i].min()), "max": float(full[:, i].max())}
+                                         for i, c in enumerate(LABELS)}
+        in_sample = [r["all_rows_in_sample_macro_f1"] for r in runs]
+        out["all_rows_in_sample_macro_f1"] = {"mean": float(np.mean(in_sample)),
+                                               "sd": float(np.std(in_sample, ddof=1))}
+        self.result["offsets"] = out
+
     def step_validate(self):
         """Validation of ``--validate`` (``base`` or a PARAM_GRID tag, with ``--deep-weight``) per seed."""
         tag, w = self.args.validate, self.args.deep_weight
@@ -297,6 +380,74 @@ def extract_hrv(args) -> None:
     log.info("hrv: %d records, %d columns, %d failed", len(ids), len(names), sum("error" in r for r in rows.values()))
 
 
+def check_library(args) -> dict:
+    """``library``: the record_features ``nonlinear`` group against (d)'s cached indices, and its cost."""
+    import warnings
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data import record_features as rf
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.signal import clean, find_rpeaks
+
+    cache = np.load(args.nk_focus or Path(args.work) / "nk_nonlinear_focus.npz")
+    cached = [str(n) for n in cache["names"]]
+    col = {n: cached.index("nk_" + c[4:]) for n, c in rf._NK_NONLINEAR.items()}
+    rows = {str(r): i for i, r in enumerate(cache["record_id"])}
+    sample = sorted(np.random.default_rng(0).choice(sorted(rows), size=args.check_records, replace=False))
+    reader = open_dataset("cinc2017", args.cinc_dir)
+    worst, nan_mismatch, differ = 0.0, 0, []
+    for rid in sample:
+        record = reader.load(rid)
+        got = rf.record_features(record.lead(None), record.fs)
+        for name, j in col.items():
+            a, b = got[name], float(cache["X"][rows[rid], j])
+            if np.isnan(a) or np.isnan(b):
+                nan_mismatch += int(np.isnan(a) != np.isnan(b))
+                continue
+            worst = max(worst, abs(a - b) / max(1.0, abs(b)))
+            if a != b:
+                differ.append([rid, name, a, b])
+    # (d)'s cached columns under the library's names and order (the extra step's --extra-features for the group)
+    lib = list(rf.feature_names("nonlinear"))
+    np.savez_compressed(Path(args.work) / "nonlinear_group.npz", record_id=cache["record_id"], names=np.array(lib),
+                        X=cache["X"][:, [col[n] for n in lib]])
+    sample_dir = REPO / "ecgsl_keras" / "data" / "cinc2017_sample"
+    small = open_dataset("cinc2017", str(sample_dir))
+    records = [small.load(r) for r in sorted(small.record_ids())]
+    rf.record_features(records[0].lead(None), records[0].fs)      # imports
+
+    def per_record():
+        t0 = time.perf_counter()
+        for record in records:
+            rf.record_features(record.lead(None), record.fs)
+        return (time.perf_counter() - t0) / len(records)
+
+    total, nonlinear = per_record(), rf._nonlinear
+    rf._nonlinear = lambda peaks, fs, out: None                   # the same call without the group
+    try:
+        without = per_record()
+    finally:
+        rf._nonlinear = nonlinear
+    config, peaks = SignalConfig(), []
+    for record in records:
+        x = np.asarray(record.lead(None), np.float64).reshape(-1)
+        peaks.append(find_rpeaks(x, record.fs, config, cleaned=clean(x, record.fs, config.clean_method)))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p, record in zip(peaks, records):
+            rf._nonlinear(p, record.fs, {})
+    alone = (time.perf_counter() - t0) / len(records)
+    return {"names": list(rf.feature_names("nonlinear")), "check_records": len(sample),
+            "checked_values": len(sample) * len(col), "max_relative_difference": worst,
+            "values_not_identical": len(differ), "nan_mismatches": nan_mismatch, "first_differences": differ[:5],
+            "cached_from": str(args.nk_focus or Path(args.work) / "nk_nonlinear_focus.npz"),
+            "timing_records": len(records), "ms_per_record_all_groups": 1000 * total,
+            "ms_per_record_without_nonlinear": 1000 * without,
+            "ms_per_record_nonlinear_alone": 1000 * alone,
+            "timing_note": "package's CinC sample (ecgsl_keras/data/cinc2017_sample), one pass, shared 2-core CPU"}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -311,6 +462,8 @@ def main(argv=None) -> int:
                    help=".npz files (record_id, names, X) of extra columns for the extra step, each tried alone")
     p.add_argument("--extra-seeds", nargs="+", type=int, default=SEEDS,
                    help="booster seeds of the extra step (45 46 47: a second look at a set, key extra_fresh_seeds)")
+    p.add_argument("--nk-focus", type=Path, help="library step: (d)'s nk_nonlinear_focus.npz (default in WORK)")
+    p.add_argument("--check-records", type=int, default=300, help="library step: records compared")
     p.add_argument("--validate", default="base")
     p.add_argument("--deep-weight", type=float, default=0.5)
     p.add_argument("--validate-bag", type=int, default=1)
@@ -322,7 +475,10 @@ def main(argv=None) -> int:
         extract_hrv(args)
         return 0
     lever = Lever(args)
-    for step in args.steps:
+    if "library" in args.steps:
+        lever.result["library_nonlinear"] = check_library(args)
+        lever.save()
+    for step in (s for s in args.steps if s != "library"):
         t0 = time.perf_counter()
         getattr(lever, f"step_{step}")()
         lever.save()
