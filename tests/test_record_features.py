@@ -27,7 +27,7 @@ def normal(reader):
 
 @pytest.fixture(scope="module")
 def normal_features(normal):
-    return rf.record_features(*normal)
+    return rf.record_features(*normal, groups=rf.GROUPS)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def by_class(reader):
         label = reader.labels_for(rid)[0]
         if label in out:
             record = reader.load(rid)
-            out[label].append(rf.record_features(record.lead(None), record.fs))
+            out[label].append(rf.record_features(record.lead(None), record.fs, groups=rf.GROUPS))
     return out
 
 
@@ -151,7 +151,7 @@ def test_given_rpeaks(normal, normal_features):
     from ecgsl_keras.data.signal import find_rpeaks
 
     x, fs = normal
-    again = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs))
+    again = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs), groups=rf.GROUPS)
     np.testing.assert_allclose(list(again.values()), list(normal_features.values()), equal_nan=True)
     few = rf.record_features(x, fs, rpeaks=find_rpeaks(x, fs)[:3])
     assert math.isnan(few["af_afev"]) and math.isnan(few["hrv_madnn"])      # too few RR intervals: NaN
@@ -296,13 +296,23 @@ def test_nonlinear_group_reads_neurokit2_on_the_records_rpeaks(normal, normal_fe
     assert 0 <= normal_features["nl_pip"] <= 1 and 0 <= normal_features["nl_pi"] <= 100
     assert sum(normal_features[n] for n in ("nl_sym_0v", "nl_sym_1v", "nl_sym_2lv", "nl_sym_2uv")) == pytest.approx(1)
 
-    few = rf.record_features(x, fs, rpeaks=peaks[:rf.MIN_RR])            # MIN_RR - 1 intervals
-    assert all(math.isnan(few[n]) for n in names)
+    few = rf.record_features(x, fs, rpeaks=peaks[:rf.MIN_RR], groups="nonlinear")   # MIN_RR - 1 intervals
+    assert tuple(few) == names and all(math.isnan(few[n]) for n in names)
+
+    # computed on request only: the default leaves the group out, a model's columns name their groups
+    default = rf.record_features(x, fs, rpeaks=peaks)
+    assert "nonlinear" in rf.ON_REQUEST_GROUPS and not set(names) & set(default)
+    assert tuple(default) == rf.feature_names(tuple(g for g in rf.GROUPS if g != "nonlinear"))
+    assert all(default[n] == normal_features[n] or math.isnan(default[n]) and math.isnan(normal_features[n])
+               for n in default)
+    assert rf.groups_of(["nl_pip", "hrv_madnn", "atr_residual_fwave_ratio"]) == ("hrv", "atrial", "nonlinear")
+    with pytest.raises(ValueError, match="unknown record feature"):
+        rf.groups_of(["nl_pip", "no_such_feature"])
     assert np.isnan(rf.to_vector(few, names, nan_policy="keep")).all()
     assert (rf.to_vector(few, names, nan_policy="fill") == rf.DEFAULT_FILL_VALUE).all()
-    short = rf.record_features(x, fs, rpeaks=peaks[:8])                 # 7 intervals: DFA alpha1 needs 12
+    short = rf.record_features(x, fs, rpeaks=peaks[:8], groups="nonlinear")               # 7 intervals: DFA alpha1 needs 12
     assert math.isnan(short["nl_dfa_alpha1"]) and math.isfinite(short["nl_pip"])
-    const = rf.record_features(x, fs, rpeaks=np.arange(100, x.size - 100, int(fs)))   # constant RR
+    const = rf.record_features(x, fs, rpeaks=np.arange(100, x.size - 100, int(fs)), groups="nonlinear")  # constant RR
     assert all(math.isnan(const[n]) for n in names)
 
     med = {c: {n: np.nanmedian([f[n] for f in rows]) for n in ("nl_dfa_alpha1", "nl_sym_0v")}

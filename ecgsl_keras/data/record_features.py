@@ -38,7 +38,8 @@ Groups (``GROUPS``):
 ``feature_names()`` without groups gives ``DEFAULT_GROUPS`` (the first five: the 111 features the
 shipped models were trained on, which ``prepare --record-features`` stores; ``nonlinear`` is in no shipped
 preset: ``experiments/cinc2017/af_lever.py``'s step ``extra`` measured it); ``record_features``
-always returns every group, in table order, and a stacked preset picks its columns by name.
+returns every group but ``ON_REQUEST_GROUPS`` (``nonlinear``) unless ``groups`` names them, in table order, and a
+stacked preset picks its columns by name (and asks for their groups, ``groups_of``).
 
 Missing values. A feature that cannot be computed (too few beats or RR intervals for the
 statistic, no T wave, no R-peak at all) is returned as NaN on purpose, never as a made-up number.
@@ -81,7 +82,7 @@ from ecgsl_keras.data.signal import (check_quality, clean, detect_rpeaks, find_r
                                      segment)
 from ecgsl_keras.errors import SignalQualityError
 
-__all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
+__all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "ON_REQUEST_GROUPS", "groups_of", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
            "feature_names", "record_features", "rhythm_features", "ectopic_mask", "to_vector", "to_matrix",
            "vector_names", "fit_fill_values"]
 
@@ -93,6 +94,9 @@ GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", 
 # --record-features`` and the hybrid Keras model keep their 111 columns. A stacked preset selects its
 # columns by name (``stacking.json``), so it computes the same values whatever the default.
 DEFAULT_GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
+# computed only when asked for (``record_features(groups=...)``): no shipped model reads them, and they would add
+# about half again to every record's feature time
+ON_REQUEST_GROUPS = ("nonlinear",)
 MIN_BEATS = 3              # R-peaks needed for beat templates (P, QRS, T statistics)
 MIN_RR = 4                 # RR intervals needed for rhythm statistics (AFEv, HRV)
 DEFAULT_FILL_VALUE = 0.0   # nan_policy "fill"/"indicator" without fitted fill values
@@ -323,6 +327,15 @@ _BY_NAME = {f.name: f for f in FEATURES}
 assert len(_BY_NAME) == len(FEATURES), "duplicate feature names"
 assert set(_NK_HRV) == {f.name for f in FEATURES if f.group == "hrv"}
 assert set(_NK_NONLINEAR) == {f.name for f in FEATURES if f.group == "nonlinear"}
+
+
+def groups_of(names) -> tuple:
+    """The groups (in ``GROUPS`` order) of the feature ``names``; ValueError naming an unknown feature."""
+    unknown = [n for n in names if n not in _BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown record feature(s) {unknown[:5]}")
+    wanted = {_BY_NAME[n].group for n in names}
+    return tuple(g for g in GROUPS if g in wanted)
 
 
 def feature_names(groups=None) -> tuple:
@@ -841,8 +854,10 @@ def _check_input(signal_mv, fs, config, path, strict):
 
 
 def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None = None, strict: bool = False,
-                    path: str = "<signal>") -> "OrderedDict[str, float]":
-    """Every feature of ``FEATURES`` for one single-lead record: ordered dict name -> float.
+                    path: str = "<signal>", groups=None) -> "OrderedDict[str, float]":
+    """The features of ``groups`` (default: every group but ``ON_REQUEST_GROUPS``; ``GROUPS``: all of them;
+    ``groups_of(names)`` for the columns of a model) for one single-lead record: ordered dict name -> float,
+    in table order.
 
     ``signal_mv``: 1-D raw signal in mV (a (n, 1) array is accepted); ``fs``: its sampling rate (Hz).
     ``rpeaks``: R-peak sample indices at ``fs`` when the caller has them (else the package's
@@ -853,6 +868,9 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
     """
 
     config = config or SignalConfig()
+    groups = tuple(g for g in GROUPS if g not in ON_REQUEST_GROUPS) if groups is None else (groups,) \
+        if isinstance(groups, str) else tuple(groups)
+    wanted = set(feature_names(groups))             # ValueError naming an unknown group
     raw, fs = _check_input(signal_mv, fs, config, path, strict)
     out = OrderedDict((f.name, math.nan) for f in FEATURES)
     cleaned = clean(raw, fs, config.clean_method)
@@ -881,16 +899,16 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
     if rr.size >= MIN_RR:
         out.update(_afev(rr))
         _hrv(peaks, fs, out)
-        _nonlinear(peaks, fs, out)
+        if "nonlinear" in groups:
+            _nonlinear(peaks, fs, out)
         flag = _rhythm(rr, out)
     if peaks.size >= MIN_BEATS:
         _template_features(cleaned, fs, peaks, rr, out)
         _baseline(cleaned, fs, peaks, config, out)
         if flag is not None:
             _atrial(cleaned, fs, peaks, flag, out)
-    for key, value in out.items():
-        out[key] = float(value) if value is not None and math.isfinite(float(value)) else math.nan
-    return out
+    return OrderedDict((key, float(out[key]) if out[key] is not None and math.isfinite(float(out[key])) else math.nan)
+                       for key in out if key in wanted)
 
 
 # --- vectors for models ------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ class StackedPredictor:
 
     def features(self, signal_1d, fs, path="<signal>") -> np.ndarray:
         """The record-feature columns of the booster (NaN where a feature is not computable)."""
-        values = self._features.record_features(np.asarray(signal_1d), float(fs), path=path)
+        values = self._features.record_features(np.asarray(signal_1d), float(fs), path=path,
+                                                groups=self._features.groups_of(self.stacked.feature_names))
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
     def beat_features(self, beats, signal_1d, fs) -> np.ndarray:

@@ -69,7 +69,7 @@ def _read_table(path: Path, columns: list) -> dict:
 
 
 def extract(args) -> dict:
-    from ecgsl_keras.data.record_features import feature_names, record_features
+    from ecgsl_keras.data.record_features import feature_names, groups_of, record_features
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.errors import RecordError
     from ecgsl_keras.data.prepare import assign_splits
@@ -107,7 +107,7 @@ def extract(args) -> dict:
                 signal = record.lead(None)
                 preprocess(signal, record.fs, path=record.path)      # prepare's gate: same records as prepare
                 t0 = time.perf_counter()
-                feats = record_features(signal, record.fs, path=record.path)
+                feats = record_features(signal, record.fs, path=record.path, groups=groups_of(names))
                 seconds.append((time.perf_counter() - t0) / (len(signal) / record.fs / 30.0))
                 values = [feats[n] for n in names]
             except RecordError as error:

@@ -102,7 +102,8 @@ def _served_booster_probs(args, ids) -> np.ndarray:
     served = []
     for rid in ids:
         record = reader.load(rid)
-        values = features_lib.record_features(record.lead(None), record.fs, path=record.path)
+        values = features_lib.record_features(record.lead(None), record.fs, path=record.path,
+                                              groups=features_lib.groups_of(names))
         served.append([float(values[n]) for n in names])
     params = json.loads((Path(args.hybrid) / "boost_rows.json").read_text())["features"]["params"]
     out = np.stack([StackedClassifier(names, [], LABELS, params=dict(COMMON, **params), seed=seed).fit(X, y)
