@@ -174,3 +174,67 @@ def test_window_context_features_are_the_record_features_of_the_30_s_window_hold
     assert np.isfinite(X[first][:, WINDOW_FEATURE_NAMES.index("window_af_afev")]).all()
     with pytest.raises(ValueError, match="window_ columns need"):
         beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, ["window_cosen"])
+
+
+# --- fourth set: the beat among its record's shapes (morphology population) ---------------------------------
+
+from ecgsl_keras.data import per_beat_features as per_beat_module  # noqa: E402
+from ecgsl_keras.data.per_beat_features import (POPULATION_FEATURE_NAMES, POPULATION_FEATURES,  # noqa: E402
+                                                 population_features)
+
+
+def _population_column(X, name):
+    return X[:, POPULATION_FEATURE_NAMES.index(name)]
+
+
+@pytest.mark.parametrize("record_id", ["119", "208"])
+def test_ventricular_beats_are_rare_shapes_of_their_record_and_normal_beats_common(record_id, monkeypatch):
+    assert all(unit and meaning for unit, meaning in POPULATION_FEATURES.values())
+    beats, rr, labels = mitdb_beats(record_id)
+    rpeaks_s = np.cumsum(rr[:, 0])
+    X = population_features(beats, rr, rpeaks_s)
+    assert X.shape == (len(beats), len(POPULATION_FEATURE_NAMES)) and np.isfinite(X).all()
+    normal, ventricular = labels == N, labels == V
+    med = {name: (np.median(_population_column(X, name)[normal]), np.median(_population_column(X, name)[ventricular]))
+           for name in POPULATION_FEATURE_NAMES}
+    assert med["similar_qrs_90"][0] > med["similar_qrs_90"][1] + 0.2      # a normal shape is the common one
+    assert med["dominant_corr_qrs"][0] > 0.9 > med["dominant_corr_qrs"][1]
+    assert med["dominant_corr"][0] > med["dominant_corr"][1] + 0.2
+    assert med["dominant_distance_z"][1] > 1.5 * med["dominant_distance_z"][0]
+    assert med["pre_rr_dominant_ratio"][1] < 0.9 < med["pre_rr_dominant_ratio"][0]
+    # 90 s < the +-150 s window: every other beat is a neighbour, as a brute-force correlation matrix counts them
+    # (the other beat shifted by -1, 0, +1 sample, the largest correlation)
+    centred = beats - np.median(beats[:, per_beat_module.BASELINE], axis=1, keepdims=True)
+    q, n = per_beat_module.QRS_REGION, len(beats)
+    corr = np.max([np.corrcoef(centred[:, q], centred[:, q.start + s:q.stop + s])[:n, n:] for s in (-1, 0, 1)], axis=0)
+    np.fill_diagonal(corr, np.nan)
+    np.testing.assert_allclose(_population_column(X, "similar_qrs_90"), (corr >= 0.9).sum(axis=1) / (len(beats) - 1))
+    # the chunked blocks give the same answer whatever their size
+    monkeypatch.setattr(per_beat_module, "POPULATION_CHUNK", 7)
+    np.testing.assert_array_equal(population_features(beats, rr, rpeaks_s), X)
+
+
+def test_a_premature_beat_of_the_usual_shape_is_early_against_its_own_shape():
+    t = np.arange(400, dtype=np.float64)
+    usual = np.exp(-0.5 * ((t[:96] - 32) / 2.0) ** 2)                   # a narrow QRS at sample 32
+    odd = -np.exp(-0.5 * ((t[:96] - 34) / 6.0) ** 2)                     # a wide, inverted one
+    times = np.cumsum(np.full(400, 0.8))
+    times[100:] -= 0.3                                                   # beat 100 comes 300 ms early ...
+    times[101:] += 0.3                                                   # ... with a compensatory pause
+    beats = np.tile(usual, (400, 1)) + np.random.default_rng(0).normal(0, 0.01, (400, 96))
+    beats[200] = odd                                                     # one beat of a shape of its own
+    X = population_features(beats, _rr_of(times), times)
+    col = {name: _population_column(X, name) for name in POPULATION_FEATURE_NAMES}
+    assert col["pre_rr_similar_ratio"][100] == pytest.approx(0.5 / 0.8, rel=0.01)
+    assert col["pre_rr_dominant_ratio"][100] == pytest.approx(0.5 / 0.8, rel=0.01)
+    assert col["similar_qrs_90"][100] > 0.99 and col["dominant_corr"][100] > 0.99
+    assert col["similar_qrs_90"][200] == 0 and col["pre_rr_similar_ratio"][200] == 1.0   # only itself
+    assert col["dominant_corr"][200] < 0 and col["dominant_distance_z"][200] > 10
+    # the +-150 s window: the odd beat (at 160 s) is a neighbour of beat 100 (80 s), not of beat 0 (0.8 s)
+    assert col["similar_qrs_90"][0] == 1.0 and col["dominant_share"][0] == 1.0
+    assert 0.99 < col["similar_qrs_90"][100] < 1.0 and 0.99 < col["dominant_share"][100] < 1.0
+    with pytest.raises(ValueError, match="must match"):
+        population_features(beats, _rr_of(times)[:10], times)
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    np.testing.assert_array_equal(beat_feature_columns(beats, _rr_of(times), times, ["dominant_corr"])[:, 0],
+                                  col["dominant_corr"])

@@ -25,6 +25,10 @@ the beat and of its difference from the record's median beat, both over the medi
 kurtosis of five parts of the beat, Mondéjar-Guerra et al. 2019); ``lead_beats`` cuts another lead of the same
 record (e.g. V1) at the R-peaks found on the first, with the same cleaning, resampling and per-record
 normalisation, so ``per_beat_features`` and ``morphology_features`` apply to it unchanged.
+
+Third set: ``window_context_features``, the atrial-fibrillation evidence of the 30 s window holding the beat.
+Fourth set: ``population_features``, the beat among its record's shapes: how many beats within +-150 s share its
+shape, its distance from the record's dominant shape, its RR against the beats of its own shape.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ import numpy as np
 __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_CONTEXT_FEATURES",
            "RR_CONTEXT_FEATURE_NAMES", "rr_context_features", "MORPHOLOGY_FEATURES", "MORPHOLOGY_FEATURE_NAMES",
            "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns",
-           "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features"]
+           "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features", "POPULATION_FEATURES",
+           "POPULATION_FEATURE_NAMES", "population_features"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -352,8 +357,128 @@ def window_context_features(signal, fs, rpeaks_native, config=None) -> np.ndarra
     return out
 
 
+# --- fourth set: the beat among its record's shapes (morphology population) ----------------------------------
+# Inter-patient classifiers that cluster each record's beats (e.g. the "patient-adaptable" ones) rest on three
+# facts that hold within a record whatever the patient's usual shape is: a ventricular beat's shape is rare in
+# its record, a normal beat's shape is common (even when it is unusual across patients, which a booster trained
+# on a few records learns badly), and a supraventricular ectopic beat has the common QRS but comes early. These
+# columns compare each beat with the beats of its own record, within +-150 s (so they also work on short
+# records and follow slow changes of shape): chunked, O(n x beats in 300 s), well under a second for a 30-minute
+# record. Measured on MIT-BIH DS1 as a candidate column set of mitdb-beats and not kept there (the booster,
+# trained on 11 records, lost more than it gained: experiments/mitdb/RESULTS.md).
+POPULATION_WINDOW_S = 300.0      # the beats within +-150 s of the beat (fewer at the record's edges)
+POPULATION_CHUNK = 256           # beats a block of the windowed correlation
+SIMILAR_CORR = 0.9               # two beats "have the same shape": QRS correlation >= 0.9
+DOMINANT_CORR = 0.95             # a beat of the dominant shape: QRS correlation >= 0.95 with the seed
+POPULATION_SHIFTS = (-1, 0, 1)   # samples: the largest correlation over these shifts of the other beat
+POPULATION_FEATURES = OrderedDict([
+    ("similar_qrs_90", ("1", "fraction of the other beats within +-150 s whose correlation with this beat over "
+                             "R +- 80 ms (the largest over shifts of the other beat by -1, 0, +1 sample) is >= 0.9 "
+                             "(NaN: no other beat in the window)")),
+    ("similar_qrs_95", ("1", "the same, correlation >= 0.95")),
+    ("similar_beat_90", ("1", "the same over the whole beat (samples 1 .. 94: -310 .. +620 ms), correlation "
+                              ">= 0.9")),
+    ("similar_beat_95", ("1", "the same over the whole beat, correlation >= 0.95")),
+    ("pre_rr_similar_ratio", ("1", "pre RR / median pre RR of the beats within +-150 s of the same QRS shape "
+                                   "(QRS correlation >= 0.9, the beat itself included): an S beat has the common "
+                                   "QRS but is premature against the beats that share it")),
+    ("post_rr_similar_ratio", ("1", "post RR / median post RR of the same beats")),
+    ("dominant_corr", ("1", "correlation with the template of the record's dominant shape (median of the beats "
+                            "whose QRS correlates >= 0.95 with the seed, the beat most like the record's median "
+                            "beat), whole beat")),
+    ("dominant_corr_qrs", ("1", "the same over R +- 80 ms")),
+    ("dominant_distance_z", ("1", "RMS of (beat - dominant template) / the median of that RMS over the dominant "
+                                  "shape's beats: the distance in units of the dominant shape's own spread")),
+    ("dominant_share", ("1", "fraction of the beats within +-150 s that belong to the dominant shape")),
+    ("pre_rr_dominant_ratio", ("1", "pre RR / median pre RR of the dominant shape's beats within +-150 s (the "
+                                    "record's when the window holds none): prematurity against the usual beat")),
+    ("post_rr_dominant_ratio", ("1", "post RR / the same median pre RR")),
+])
+POPULATION_FEATURE_NAMES = tuple(POPULATION_FEATURES)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm (a flat row: zeros, so it correlates 0 with everything)."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    norm = np.sqrt((xc ** 2).sum(axis=1, keepdims=True))
+    return np.where(norm > 1e-12, xc / np.maximum(norm, 1e-12), 0.0)
+
+
+def population_features(beats, rr, rpeaks_s) -> np.ndarray:
+    """(n, len(POPULATION_FEATURE_NAMES)): each beat against the other beats of its record (``beats``, ``rr`` as
+    for ``per_beat_features``, ``rpeaks_s`` (n,) R-peak times in seconds, in beat order). NaN where a fraction has
+    no other beat in its window or a ratio a zero denominator."""
+    beats = np.asarray(beats, np.float64)
+    rr = np.asarray(rr, np.float64)
+    t = np.asarray(rpeaks_s, np.float64).reshape(-1)
+    if beats.ndim != 2 or beats.shape[1] < R_OFFSET + 60:
+        raise ValueError(f"beats must be (n, >= {R_OFFSET + 60}) samples at 100 Hz, got {beats.shape}")
+    n = beats.shape[0]
+    if rr.ndim != 2 or rr.shape[0] != n or rr.shape[1] < 3 or t.shape[0] != n:
+        raise ValueError(f"rr (n, 3) and rpeaks_s (n,) must match the {n} beats, got {rr.shape}, {t.shape}")
+    if n == 0:
+        return np.zeros((0, len(POPULATION_FEATURE_NAMES)), np.float64)
+    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    zq, zb = _unit_rows(centred[:, QRS_REGION]), _unit_rows(centred)
+    # the other beat also shifted by +-1 sample (10 ms): R-peaks found at 100 Hz are off by a sample now and then
+    lag_q = [_unit_rows(centred[:, QRS_REGION.start + s:QRS_REGION.stop + s]) for s in POPULATION_SHIFTS]
+    lag_b = [_unit_rows(np.roll(centred, s, axis=1)[:, 1:-1]) for s in POPULATION_SHIFTS]
+    zb_core = _unit_rows(centred[:, 1:-1])
+    pre, post = rr[:, 0], rr[:, 1]
+    lo = np.searchsorted(t, t - POPULATION_WINDOW_S / 2, side="left")
+    hi = np.searchsorted(t, t + POPULATION_WINDOW_S / 2, side="right")
+    counts = np.zeros((n, 4))
+    similar_pre, similar_post = np.empty(n), np.empty(n)
+    for a in range(0, n, POPULATION_CHUNK):
+        b = min(a + POPULATION_CHUNK, n)
+        c0, c1 = int(lo[a:b].min()), int(hi[a:b].max())
+        cols = np.arange(c0, c1)
+        rows = np.arange(a, b)[:, None]
+        inside = (cols >= lo[a:b, None]) & (cols < hi[a:b, None])
+        others = inside & (cols != rows)
+        cq = np.max([zq[a:b] @ z[c0:c1].T for z in lag_q], axis=0)
+        cb = np.max([zb_core[a:b] @ z[c0:c1].T for z in lag_b], axis=0)
+        for k, (corr, level) in enumerate(((cq, 0.9), (cq, 0.95), (cb, 0.9), (cb, 0.95))):
+            counts[a:b, k] = ((corr >= level) & others).sum(axis=1)
+        same = (inside & (cq >= SIMILAR_CORR)) | (cols == rows)
+        similar_pre[a:b] = np.nanmedian(np.where(same, pre[c0:c1], np.nan), axis=1)
+        similar_post[a:b] = np.nanmedian(np.where(same, post[c0:c1], np.nan), axis=1)
+    window_others = (hi - lo - 1).astype(np.float64)
+    fractions = _ratio(counts, window_others[:, None])
+    # the seed: the beat most like the record's median beat (whole beat); its shape: QRS correlation >= 0.95
+    seed = int(np.argmax(zb @ _unit_rows(np.median(centred, axis=0)[None, :])[0]))
+    dominant = zq @ zq[seed] >= DOMINANT_CORR
+    dominant[seed] = True
+    template = np.median(centred[dominant], axis=0)
+    distance = np.sqrt(((centred - template) ** 2).mean(axis=1))
+    spread = float(np.median(distance[dominant]))
+    members = np.concatenate([[0], np.cumsum(dominant)])
+    share = _ratio(members[hi] - members[lo], hi - lo)
+    dominant_pre = np.empty(n)
+    member_index = np.flatnonzero(dominant)
+    member_t = t[member_index]
+    m_lo = np.searchsorted(member_t, t - POPULATION_WINDOW_S / 2, side="left")
+    m_hi = np.searchsorted(member_t, t + POPULATION_WINDOW_S / 2, side="right")
+    record_dominant_pre = float(np.median(pre[dominant]))
+    for i in range(n):
+        dominant_pre[i] = (np.median(pre[member_index[m_lo[i]:m_hi[i]]]) if m_hi[i] > m_lo[i]
+                           else record_dominant_pre)
+    columns = {
+        "similar_qrs_90": fractions[:, 0], "similar_qrs_95": fractions[:, 1],
+        "similar_beat_90": fractions[:, 2], "similar_beat_95": fractions[:, 3],
+        "pre_rr_similar_ratio": _ratio(pre, similar_pre), "post_rr_similar_ratio": _ratio(post, similar_post),
+        "dominant_corr": _rowwise_corr(centred, template),
+        "dominant_corr_qrs": _rowwise_corr(centred[:, QRS_REGION], template[QRS_REGION]),
+        "dominant_distance_z": _ratio(distance, spread if spread > 1e-9 else np.nan),
+        "dominant_share": share,
+        "pre_rr_dominant_ratio": _ratio(pre, dominant_pre), "post_rr_dominant_ratio": _ratio(post, dominant_pre),
+    }
+    return np.stack([np.asarray(columns[name], np.float64) for name in POPULATION_FEATURE_NAMES], axis=1)
+
+
 # Every column this module computes (a per-beat booster names the ones it takes, in its order).
-ALL_FEATURE_NAMES = FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES + WINDOW_FEATURE_NAMES
+ALL_FEATURE_NAMES = (FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES + WINDOW_FEATURE_NAMES
+                     + POPULATION_FEATURE_NAMES)
 
 
 def beat_feature_columns(beats, rr, rpeaks_s, names, *, signal=None, fs=None, rpeaks_native=None,
@@ -372,7 +497,8 @@ def beat_feature_columns(beats, rr, rpeaks_s, names, *, signal=None, fs=None, rp
     groups = ((FEATURE_NAMES, lambda: per_beat_features(beats, rr)),
               (RR_CONTEXT_FEATURE_NAMES, lambda: rr_context_features(rpeaks_s, rr)),
               (MORPHOLOGY_FEATURE_NAMES, lambda: morphology_features(beats)),
-              (WINDOW_FEATURE_NAMES, lambda: window_context_features(signal, fs, rpeaks_native, config)))
+              (WINDOW_FEATURE_NAMES, lambda: window_context_features(signal, fs, rpeaks_native, config)),
+              (POPULATION_FEATURE_NAMES, lambda: population_features(beats, rr, rpeaks_s)))
     columns = {}
     for group_names, compute in groups:
         if set(names) & set(group_names):

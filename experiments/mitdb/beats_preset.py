@@ -3,13 +3,15 @@ probabilities averaged with a shallow LightGBM booster over per-beat features of
 
     python experiments/mitdb/run.py --work WORK --steps data cv --variants scratch_focal   # folds + ECG-SL
     python experiments/mitdb/beats_preset.py --work WORK [--out-root DIR]
+    python experiments/mitdb/beats_preset.py --work WORK --steps tried    # the sets tried and not kept
 
 Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
 ``table``  every labelled beat of the 22 DS1 records, read through the package's reader on MLII, preprocessed by
            the preset's own ``Predictor.preprocess``, its columns by ``per_beat_features.beat_feature_columns``
            (exactly what ``serving.stacked`` computes at prediction time), labelled by ``prepare.match_beat_labels``
-           (150 ms), with its R-peak time.
+           (150 ms), with its R-peak time. A cached table of an older ``TABLE_VERSION`` whose columns are all still
+           wanted is extended: only the new columns are computed (the beats checked to be the same ones).
 ``folds``  per DS1 fold of whole records (``run.py``'s ``folds.json``), each model trained on the OTHER fold, every
            beat scored once (pooled): ECG-SL alone (``run.py``'s left-out predictions: its folds were prepared
            with an earlier R-peak detector, so each beat of the table takes the prediction of the prepared beat
@@ -26,6 +28,12 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            ECG-SL models, trained on one group and scored on the other) together with the booster's size among
            ``BOOSTER_SIZES``: row ``chosen_weighted``. No scored beat
            takes part in any choice.
+``tried``  the ``folds`` step again with the column sets measured and not kept as candidates
+           (``column_sets(tried=True)``): ``window_population`` = ``window`` + the morphology population of each
+           beat in its record (``per_beat_features.POPULATION_FEATURE_NAMES``: how many of the beats within
+           +-150 s share its shape, its RR against the beats of its own shape and of the record's dominant
+           shape). The inner CV chose it on one training fold only and it lowered the pooled left-out macro F1,
+           so ``folds`` and ``build`` leave it out; results under ``folds_with_population``.
 ``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
            re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
            booster size and deep weight those of the best inner macro F1 summed over both training folds
@@ -57,7 +65,8 @@ from run import inner_groups  # noqa: E402
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
-STEPS = ("table", "folds", "build")
+STEPS = ("table", "folds", "build", "tried")
+TRIED = "folds_with_population"   # the results key of the ``tried`` step
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -65,19 +74,25 @@ DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight cho
 BOOSTER_SIZES = {"shallow": {}, "leaves8": {"num_leaves": 8, "min_data_in_leaf": 200},
                  "leaves15": {"num_leaves": 15, "min_data_in_leaf": 100}}
 SEED = 42
-TABLE_VERSION = 3           # the cached table's columns: bump when COLUMN_SETS change
+TABLE_VERSION = 4           # the cached table's columns: bump when COLUMN_SETS change
 MATCH_S = 0.15              # a beat of the table and a beat of run.py's prepared folds are one beat within 150 ms
 
 
-def column_sets() -> dict:
-    from ecgsl_keras.data.per_beat_features import RR_CONTEXT_FEATURE_NAMES, WINDOW_FEATURE_NAMES
+def column_sets(tried: bool = False) -> dict:
+    """The column sets the inner CV chooses between; ``tried``: also the sets measured and not kept (``TRIED``)."""
+    from ecgsl_keras.data.per_beat_features import (POPULATION_FEATURE_NAMES, RR_CONTEXT_FEATURE_NAMES,
+                                                     WINDOW_FEATURE_NAMES)
 
     beat = list(LINEAR_FEATURES) + list(RR_CONTEXT_FEATURE_NAMES)
-    return {"beat": beat, "window": beat + list(WINDOW_FEATURE_NAMES)}
+    window = beat + list(WINDOW_FEATURE_NAMES)
+    sets = {"beat": beat, "window": window}
+    if tried:
+        sets["window_population"] = window + list(POPULATION_FEATURE_NAMES)
+    return sets
 
 
 def all_columns() -> list:
-    return list(dict.fromkeys(c for cols in column_sets().values() for c in cols))
+    return list(dict.fromkeys(c for cols in column_sets(tried=True).values() for c in cols))
 
 
 def _booster(X, y, names, labels, seed, size="shallow"):
@@ -121,10 +136,13 @@ def step_table(work: Path, mitdb_dir: Path) -> dict:
     from tfrecords_tools.schema import IGNORE_LABEL
 
     path = work / "beats_preset" / "table.npz"
-    if path.is_file():
-        cached = dict(np.load(path))
-        if int(cached.get("version", 0)) == TABLE_VERSION:
-            return cached
+    cached = dict(np.load(path)) if path.is_file() else None
+    if cached is not None and int(cached.get("version", 0)) == TABLE_VERSION:
+        return cached
+    have = [str(c) for c in cached["columns"]] if cached is not None else []
+    # an older table whose columns are all still wanted: only the new columns are computed and appended
+    extend = bool(have) and set(have) <= set(all_columns())
+    names = [c for c in all_columns() if c not in have] if extend else all_columns()
     predictor = load_model(PRESET)
     reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
     X, y, rec, times = [], [], [], []
@@ -134,7 +152,7 @@ def step_table(work: Path, mitdb_dir: Path) -> dict:
         signal = record.lead(None)
         beats = predictor.preprocess(signal, record.fs, record.path)
         target = match_beat_labels(beats.rpeaks_native, record.beat_annotations, predictor.task, record.fs)
-        x = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / float(beats.fs), all_columns(),
+        x = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / float(beats.fs), names,
                                  signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
                                  config=predictor.config.signal)
         keep = target != IGNORE_LABEL
@@ -144,7 +162,14 @@ def step_table(work: Path, mitdb_dir: Path) -> dict:
         times.append(np.asarray(beats.rpeaks, np.float64)[keep] / float(beats.fs))
         log.info("%s: %d labelled beats, %.1f s", rid, int(keep.sum()), time.perf_counter() - t0)
     table = {"X": np.concatenate(X), "y": np.concatenate(y), "record": np.array(rec), "time_s": np.concatenate(times),
-             "columns": np.array(all_columns()), "version": np.array(TABLE_VERSION)}
+             "columns": np.array(names), "version": np.array(TABLE_VERSION)}
+    if extend:
+        same = (np.array_equal(table["record"], cached["record"]) and np.array_equal(table["y"], cached["y"])
+                and np.allclose(table["time_s"], cached["time_s"]))
+        if not same:
+            raise SystemExit(f"{path}: the cached beats are not the beats read now; remove the table to rebuild it")
+        table["X"] = np.concatenate([cached["X"], table["X"]], axis=1)
+        table["columns"] = np.array(have + names)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **table)
     return table
@@ -233,9 +258,8 @@ def _choose_size_and_weight(table, train, inner, shallow_p, inner_deep, cols, la
             "inner_beats_without_ecgsl": int((~ok).sum())}
 
 
-def step_folds(work: Path, table: dict, labels) -> dict:
+def step_folds(work: Path, table: dict, labels, sets: dict) -> dict:
     folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
-    sets = column_sets()
     parts, chosen, unmatched = {}, {}, 0
     for held_out in (0, 1):
         test = np.isin(table["record"], folds[held_out])
@@ -382,7 +406,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True, help="the work folder of run.py (folds.json, scratch_focal_heldout*)")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
-    p.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    p.add_argument("--steps", nargs="+", default=["table", "folds", "build"], choices=STEPS)
     p.add_argument("--out-root", help="presets folder to build into (default: the package's)")
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     args = p.parse_args(argv)
@@ -392,23 +416,29 @@ def main(argv=None) -> int:
     labels = list(tasks_lib.MITDB_AAMI.label_names)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
-    result.update(command="python experiments/mitdb/beats_preset.py " + " ".join(sys.argv[1:] if argv is None
-                                                                                 else argv),
-                  targets=TARGETS)
+    command = "python experiments/mitdb/beats_preset.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    shipped = bool({"folds", "build"} & set(args.steps))    # the top-level command and seconds: the shipped run's
+    if shipped:
+        result.update(command=command, targets=TARGETS)
     start = time.perf_counter()
     table = step_table(work, Path(args.mitdb_dir))
     counts = np.bincount(table["y"], minlength=len(labels))
     result["training"] = {"records": sorted(set(table["record"].tolist())),
                           "beats": {labels[i]: int(n) for i, n in enumerate(counts)}}
     if "folds" in args.steps:
-        result["folds"] = step_folds(work, table, labels)
+        result["folds"] = step_folds(work, table, labels, column_sets())
+    if "tried" in args.steps:
+        t0 = time.perf_counter()
+        result[TRIED] = dict(step_folds(work, table, labels, column_sets(tried=True)), command=command)
+        result[TRIED]["seconds"] = round(time.perf_counter() - t0, 1)
     if "build" in args.steps:
         if "folds" not in result:
             raise SystemExit(f"{out_path}: no 'folds' figures to choose the columns and write the card; run "
                              "--steps folds first")
         result["build"] = step_build(work, table, labels, args.out_root, result["folds"])
         result["n_columns"] = len(result["build"]["booster_columns"])
-    result["seconds"] = round(time.perf_counter() - start, 1)
+    if shipped:
+        result["seconds"] = round(time.perf_counter() - start, 1)
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
