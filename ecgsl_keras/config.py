@@ -116,6 +116,12 @@ class SignalConfig(_JsonConfig):
     # (signal.GuardConstants.searchback_irregular_spread), search gaps from this x the local median RR
     # (atrial fibrillation: a missed beat leaves a gap of only 1.1-1.4 x). 0 = off (default).
     rpeak_searchback_irregular: float = 0.0
+    # second proposer (issue 21; Python path only): after the guard, the local maxima of the detector's smoothed
+    # |slope| that neurokit2's threshold logic never proposed (short QRS regions, negative QRS, small beats next to
+    # large ones; MIT-BIH 203) are added when their slope reaches this x the median at the kept peaks around them,
+    # they lie far enough from both neighbours and their QRS is sized and shaped like the neighbours'
+    # (signal.second_proposer, GuardConstants.second_*). 0 = off (default).
+    rpeak_second_proposer: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -320,3 +320,59 @@ def test_p_wave_check_drops_large_blocked_p_waves_and_keeps_small_beats_with_the
         assert found["fn"] == 0 and found["fp"] == 0
     # records whose P waves are small: the check does nothing
     np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, checked), signal_lib.find_rpeaks(signal, fs, prominent))
+
+
+S27 = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2, rpeak_guard_p_wave=1.0)
+
+
+@pytest.mark.parametrize("rid", ["119", "208"])
+def test_second_proposer_finds_beats_the_first_never_proposed_in_short_gaps_and_adds_none_elsewhere(records, rid):
+    # rpeak_second_proposer: beats neurokit2 never proposes (MIT-BIH 203) leave gaps under the search back's 1.5 x
+    # the local median RR. Take them out of the first proposer's peaks (one every 12 beats or more, where the gap
+    # left is under 1.45 x): the guard and its search back do not find them again; with the second proposer on,
+    # every one comes back at its R apex, and nothing else changes
+    signal, fs, reference, _, _, _ = records[rid]
+    cleaned = signal_lib.clean(signal, fs)
+    detect = signal_lib.clean(signal, fs, S27.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(signal, fs, S27, cleaned=cleaned)
+    chosen = []
+    for i in range(5, peaks.size - 5):
+        rest = np.diff(np.delete(peaks, i))
+        if (peaks[i + 1] - peaks[i - 1]) / np.median(rest[i - 5:i + 4]) < 1.45 and (not chosen or i - chosen[-1] > 12):
+            chosen.append(i)
+    missing = peaks[chosen]
+    assert missing.size >= 5
+    kept = np.setdiff1d(peaks, missing)
+    old = signal_lib.guard_rpeaks(kept, cleaned, detect, fs, S27)
+    np.testing.assert_array_equal(old, kept)
+    second = dataclasses.replace(S27, rpeak_second_proposer=0.5)
+    new = signal_lib.guard_rpeaks(kept, cleaned, detect, fs, second)
+    np.testing.assert_array_equal(new, peaks)               # each at the very sample the first proposer had
+    # the whole chain on the record as it is: no false beat added, none lost; off by default
+    tolerance = int(0.15 * fs)
+    before = match_peaks(reference, peaks, tolerance)
+    after = match_peaks(reference, signal_lib.find_rpeaks(signal, fs, second), tolerance)
+    assert after["fp"] <= before["fp"] and after["fn"] <= before["fn"]
+    assert SignalConfig().rpeak_second_proposer == 0.0
+
+
+def test_second_proposer_spacing_keeps_tall_sharp_t_waves_out():
+    # tall, fairly sharp T waves (0.8 x the QRS, 0.28 s after it, RR 0.8 s): the first proposer's refractory rule
+    # hides them, but they are slope maxima as large and as narrow as a QRS; only the spacing check (each
+    # neighbour at least GuardConstants.second_spacing x the local median RR away; 0.35 x here) keeps them out
+    fs = 360.0
+    beats = np.arange(int(0.5 * fs), int(59 * fs), int(0.8 * fs))[:-1]
+    x = np.zeros(int(60 * fs))
+    t, wide = np.arange(-40, 41), np.arange(-80, 81)
+    for b in beats:
+        x[b + t] += np.exp(-(t / 6.0) ** 2)
+        x[b + int(0.28 * fs) + wide] += 0.8 * np.exp(-(wide / 12.0) ** 2)
+    cleaned = signal_lib.clean(x, fs)
+    detect = signal_lib.clean(x, fs, S27.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs, S27, cleaned=cleaned)
+    assert match_peaks(beats, peaks, 5)["tp"] == beats.size == peaks.size
+    config = dataclasses.replace(S27, rpeak_second_proposer=0.4)
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, config, cleaned=cleaned), peaks)
+    loose = dataclasses.replace(signal_lib.GUARD, second_spacing=0.3)
+    added = np.setdiff1d(signal_lib.second_proposer(peaks, cleaned, detect, fs, config, constants=loose), peaks)
+    assert match_peaks(beats[:-1] + int(0.28 * fs), added, int(0.05 * fs))["tp"] == beats.size - 1

@@ -48,7 +48,8 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "guard_rpeaks", "guard_keep", "p_wave_like", "second_proposer", "slope_feature", "qrs_amplitudes",
+           "qrs_shapes", "GuardConstants", "GUARD", "normalize",
            "rr_features", "segment", "preprocess"]
 
 @dataclass
@@ -415,6 +416,25 @@ class GuardConstants:
     #                                   deep rescue and prominent_negative_last; experiments/rpeaks/deep.py)
     p_wave_template_beats: int = 200
     p_wave_consistency: float = 0.8  # median correlation of the confident beats' P windows with the template
+    # second proposer (SignalConfig.rpeak_second_proposer > 0; off by default): candidates are the local maxima of
+    # the smoothed |slope| (``slope_feature``, on a ~100 Hz grid), at least min_rr_s apart, whose value reaches
+    # rpeak_second_proposer x the ``second_level_percentile``-th percentile at the kept peaks around them (the
+    # median; a lower percentile is a small beat's slope where small and large beats alternate, as in bigeminy),
+    # and lie between two kept peaks (at a record's edges the slope maxima of filter transients and cut beats
+    # would be candidates: CinC's 30 s records). After the move to the R apex a candidate
+    # is added when it lies at least ``second_spacing`` x the local median RR (and min_rr_s) from both kept
+    # neighbours, its QRS amplitude is at least ``second_amplitude`` x the reference (the guard's 75th
+    # percentile of the neighbours), its width (``qrs_shapes``) at most ``second_width`` x their median and,
+    # when ``second_correlation`` > 0, its QRS (+-``second_window_s``, mean removed) correlates at least that much
+    # with one of the ``neighbours`` kept QRS complexes on each side. Candidates are taken strongest first.
+    # 25 / 0.2 / 0.5 / 0 (with rpeak_second_proposer 0.5): chosen leave-one-record-out on DS1 with run s27's
+    # recommended settings (experiments/rpeaks/second.py); width 4.0 was not gridded
+    second_level_percentile: float = 25.0
+    second_amplitude: float = 0.2
+    second_width: float = 4.0
+    second_spacing: float = 0.5
+    second_correlation: float = 0.0
+    second_window_s: float = 0.1
 
 
 GUARD = GuardConstants()
@@ -548,6 +568,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``).
+    3. **Second proposer** (``config.rpeak_second_proposer`` > 0, off by default; Python path only): the beats
+       neurokit2's threshold logic never proposed, taken from the local maxima of the smoothed |slope| when
+       they are spaced, sized and shaped like the kept beats around them (``second_proposer``).
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -562,9 +585,116 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
             peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
+    detect_signal = np.asarray(detect_signal, dtype=np.float64)
+    second = float(config.rpeak_second_proposer)
+    feature = slope_feature(detect_signal, fs) if second > 0 and peaks.size >= 3 else None
     if ratio > 0 and peaks.size >= 3:
-        peaks = _search_back(peaks, cleaned, np.asarray(detect_signal, dtype=np.float64), fs, config, amplitude)
+        peaks = _search_back(peaks, cleaned, detect_signal, fs, config, amplitude, feature)
+    if second > 0 and peaks.size >= 3:
+        peaks = second_proposer(peaks, cleaned, detect_signal, fs, config, feature)
     return peaks
+
+
+def slope_feature(detect_signal, fs) -> np.ndarray:
+    """The ``neurokit`` detector's feature: ``|gradient|`` of ``detect_signal`` summed over 0.1 s, centred on
+    each sample (float64, same length). The search back and the second proposer pick their candidates on it."""
+    x = np.asarray(detect_signal, dtype=np.float64)
+    smooth = max(1, int(round(0.1 * float(fs))))
+    cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
+    feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+    return np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+
+
+def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = SignalConfig(), feature=None,
+                    constants: GuardConstants | None = None) -> np.ndarray:
+    """``peaks`` (sorted kept peaks) with the beats a second, differently built proposer finds and neurokit2's
+    threshold logic did not (``SignalConfig.rpeak_second_proposer`` > 0, ``GuardConstants.second_*``): local
+    maxima of the smoothed |slope| (no 0.75 s running-mean threshold, no minimum region length, either
+    polarity), checked against the record's own beats around them: slope level, spacing from both neighbours
+    against the local RR, QRS amplitude, width and, optionally, correlation; with ``rpeak_guard_p_wave`` > 0 a
+    candidate ``p_wave_like`` flags is not added. Sorted int64 out."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    x = np.asarray(cleaned, dtype=np.float64)
+    fs = float(fs)
+    level = float(config.rpeak_second_proposer)
+    if level <= 0 or peaks.size < 3:
+        return peaks
+    if feature is None:
+        feature = slope_feature(detect_signal, fs)
+    min_distance = max(1, int(round(config.min_rr_s * fs)))
+    step = max(1, int(fs // 100))   # the feature is smoothed over 0.1 s: a ~100 Hz grid finds its maxima
+    coarse = feature[::step]
+    candidates = scipy.signal.find_peaks(coarse, distance=max(1, min_distance // step))[0] * step
+    if candidates.size == 0:
+        return peaks
+    reference = _neighbour_percentile(peaks, feature[peaks], candidates, constants.neighbours,
+                                      constants.second_level_percentile)
+    candidates = candidates[feature[candidates] >= level * reference]
+    rr = np.diff(peaks).astype(np.float64)
+    local_rr = _neighbour_percentile(peaks[1:], rr, candidates, constants.neighbours, 50.0)
+
+    def spaced(at, kept, local):   # between two kept peaks, at least min_rr_s and second_spacing x the local RR
+        j = np.searchsorted(kept, at)  # from both (not before the first or after the last: a record's edges)
+        before = at - kept[np.clip(j - 1, 0, kept.size - 1)]
+        after = kept[np.clip(j, 0, kept.size - 1)] - at
+        space = np.maximum(constants.second_spacing * local, min_distance)
+        return (j > 0) & (j < kept.size) & (before >= space) & (after >= space)
+
+    keep = spaced(candidates, peaks, local_rr)
+    candidates, local_rr = candidates[keep], local_rr[keep]
+    if candidates.size == 0:
+        return peaks
+    strength = feature[candidates]
+    if config.rpeak_refine_s > 0:
+        # the polarity of the R apexes (refine_rpeaks chose it per record); the median of a ~10 Hz grid
+        direction = "up" if np.median(x[peaks]) >= np.median(x[::10 * step]) else "down"
+        candidates = correct_apex(x, candidates, fs, config.rpeak_refine_s, direction)
+    amplitude, _, width = qrs_shapes(x, candidates, fs, constants)
+    # the kept peaks' shapes, only where a candidate's neighbourhood needs them
+    start = np.searchsorted(peaks, candidates)
+    around = np.clip(start[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :], 0, peaks.size - 1)
+    needed = np.unique(around)
+    kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
+    kept_amplitude[needed], _, kept_width[needed] = qrs_shapes(x, peaks[needed], fs, constants)
+    accept = (spaced(candidates, peaks, local_rr)
+              & (amplitude >= constants.second_amplitude
+                 * _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours, constants.percentile))
+              & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
+                                                                          constants.neighbours, 50.0)))
+    if constants.second_correlation > 0 and accept.any():
+        half = max(1, int(round(constants.second_window_s * fs)))
+        offsets = np.arange(-half, half + 1)
+
+        def unit(at):
+            w = x[np.clip(at[:, None] + offsets[None, :], 0, x.size - 1)]
+            w = w - w.mean(axis=1, keepdims=True)
+            return w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+
+        which = np.flatnonzero(accept)
+        neighbours = unit(peaks[around[which].ravel()]).reshape(around[which].shape + (offsets.size,))
+        correlation = np.einsum("ij,ikj->ik", unit(candidates[which]), neighbours).max(axis=1)
+        accept[which] = correlation >= constants.second_correlation
+    if config.rpeak_guard_p_wave > 0 and accept.any():
+        # the P-wave check on the candidates too (a blocked P wave is a slope maximum far from both beats)
+        union = np.concatenate([peaks, candidates[accept]])
+        order = np.argsort(union, kind="stable")
+        union_amplitude = np.concatenate([kept_amplitude, amplitude[accept]])
+        missing = np.isnan(union_amplitude)
+        union_amplitude[missing] = qrs_amplitudes(x, union[missing], fs)
+        flagged = np.zeros(union.size, bool)
+        flagged[order] = p_wave_like(union[order], union_amplitude[order], x, fs, float(config.rpeak_guard_p_wave),
+                                     constants)
+        accept[np.flatnonzero(accept)[flagged[peaks.size:]]] = False
+    if not accept.any():
+        return peaks
+    out = peaks
+    for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")]:
+        local = _neighbour_percentile(out[1:], np.diff(out).astype(np.float64), candidates[i:i + 1],
+                                      constants.neighbours, 50.0)
+        if spaced(candidates[i:i + 1], out, local)[0]:
+            out = np.insert(out, np.searchsorted(out, candidates[i]), candidates[i])
+    return out
 
 
 def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstants | None = None) -> np.ndarray:
@@ -615,14 +745,15 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
     return out
 
 
-def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> np.ndarray:
+def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feature=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
     const = GUARD
     shape_ratio = float(config.rpeak_searchback_shape)
     shape_on = 0 < shape_ratio
     gap_ratio = min(float(config.rpeak_searchback), shape_ratio) if shape_on else float(config.rpeak_searchback)
     irregular = float(config.rpeak_searchback_irregular)
-    feature = direction = sharpness = width = None
+    direction = sharpness = width = None
+    prepared = False
     for _ in range(_SEARCHBACK_ROUNDS):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
@@ -637,11 +768,10 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None) -> n
         gaps = np.flatnonzero((rr > ratio * local) & (rr > 2 * min_distance))
         if gaps.size == 0:
             break
-        if feature is None:  # only records with a long gap pay for these
-            smooth = max(1, int(round(0.1 * fs)))
-            cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(detect_signal)))])
-            feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
-            feature = np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+        if not prepared:  # only records with a long gap pay for these
+            prepared = True
+            if feature is None:
+                feature = slope_feature(detect_signal, fs)
             if shape_on:   # qrs_shapes' amplitude is qrs_amplitudes': one pass gives the three
                 shape_amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
                 amplitude = shape_amplitude if amplitude is None else amplitude

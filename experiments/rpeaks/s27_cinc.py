@@ -34,17 +34,19 @@ OPTIONS = {"deep_rescue": SignalConfig(rpeak_mindelay_keep="prominent", rpeak_re
 KEYS = ("records", "changed", "peaks_prominent", "removed", "added", "added_inside_ordinary_rr", "added_small")
 
 
-def main(argv=None):
-    args, ids, labels = cinc_records(__doc__, argv)
-    totals = {name: dict.fromkeys(KEYS, 0) for name in OPTIONS}
-    per_label = {name: {} for name in OPTIONS}
+def compare(data_dir, ids, labels, base_config, options: dict, changed_records=None) -> tuple:
+    """(totals, per_label) of each option's ``find_rpeaks`` against ``base_config``'s on the records ``ids`` (the
+    ``KEYS`` counts). ``changed_records``, a dict, receives per option the records it changed: id -> (label, peaks
+    removed, peaks added, added inside an ordinary RR interval)."""
+    totals = {name: dict.fromkeys(KEYS, 0) for name in options}
+    per_label = {name: {} for name in options}
     for rid in ids:
-        x, fs, cleaned = read_cleaned(args.data_dir, rid)
-        base = S.find_rpeaks(x, fs, BASE, cleaned=cleaned)
+        x, fs, cleaned = read_cleaned(data_dir, rid)
+        base = S.find_rpeaks(x, fs, base_config, cleaned=cleaned)
         rr = np.diff(base)
         median_rr = float(np.median(rr)) if rr.size else np.inf
         median_amp = float(np.median(S.qrs_amplitudes(cleaned, base, fs))) if base.size else 0.0
-        for name, config in OPTIONS.items():
+        for name, config in options.items():
             peaks = S.find_rpeaks(x, fs, config, cleaned=cleaned)
             gone, came = np.setdiff1d(base, peaks), np.setdiff1d(peaks, base)
             position = np.searchsorted(base, came)
@@ -59,6 +61,15 @@ def main(argv=None):
             for key, value in counts.items():
                 totals[name][key] += value
                 row[key] += value
+            if changed_records is not None and counts["changed"]:
+                changed_records.setdefault(name, {})[rid] = (labels.get(rid, "?"), counts["removed"], counts["added"],
+                                                             counts["added_inside_ordinary_rr"])
+    return totals, per_label
+
+
+def main(argv=None):
+    args, ids, labels = cinc_records(__doc__, argv)
+    totals, per_label = compare(args.data_dir, ids, labels, BASE, OPTIONS)
     print(json.dumps({"experiment": "rpeaks_loro_s27_cinc2017", "records": len(ids), "scored_on": "first records of RECORDS",
                       "baseline": "rpeak_mindelay_keep='prominent'",
                       "options": {n: {f: getattr(c, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave")}
