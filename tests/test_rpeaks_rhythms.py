@@ -396,3 +396,17 @@ def test_wide_peak_check_drops_the_upstroke_a_blocked_beat_leaves_and_keeps_ever
     assert np.sum(np.asarray(symbols) == "V") > 50
     np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, wide), signal_lib.find_rpeaks(signal, fs, GUARDED))
     assert SignalConfig().rpeak_guard_wide == 0.0
+
+
+def test_block21_cut_from_100_ms_leaves_no_qrs_and_keeps_the_p_wave(records):
+    # bench.rhythms.build(..., qrs_before_s=0.1): the cut that leaves no R upstroke where the QRS starts more than
+    # 70 ms before the annotation (MIT-BIH 108); the P wave before it stays
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    built = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119, qrs_before_s=0.1)
+    default = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119)
+    removed = built["removed"]
+    np.testing.assert_array_equal(removed, default["removed"])        # the same beats blocked
+    cut = removed[:, None] - np.arange(int(0.07 * fs) + 1, int(0.1 * fs) - 1)[None, :]
+    assert not np.array_equal(built["signal"][cut], signal[cut])       # 70-100 ms before R replaced
+    p_wave = removed[:, None] - np.arange(int(0.25 * fs), int(0.1 * fs) + 1, -1)[None, :]
+    np.testing.assert_array_equal(built["signal"][p_wave], signal[p_wave])
