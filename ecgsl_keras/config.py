@@ -122,6 +122,11 @@ class SignalConfig(_JsonConfig):
     # they lie far enough from both neighbours and their QRS is sized and shaped like the neighbours'
     # (signal.second_proposer, GuardConstants.second_*). 0 = off (default).
     rpeak_second_proposer: float = 0.0
+    # wide-peak check (issue 21; Python path only): last, drop a peak whose QRS amplitude is under
+    # GuardConstants.wide_amplitude x the neighbours' (75th pct) and whose width is over this x their median width:
+    # a small, slow deflection alone between beats, not a QRS (MIT-BIH 108's built 2:1 block leaves the R upstroke
+    # of each blocked beat, then a straight line; signal.small_wide). 0 = off (default).
+    rpeak_guard_wide: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

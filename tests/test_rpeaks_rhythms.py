@@ -376,3 +376,37 @@ def test_second_proposer_spacing_keeps_tall_sharp_t_waves_out():
     loose = dataclasses.replace(signal_lib.GUARD, second_spacing=0.3)
     added = np.setdiff1d(signal_lib.second_proposer(peaks, cleaned, detect, fs, config, constants=loose), peaks)
     assert match_peaks(beats[:-1] + int(0.28 * fs), added, int(0.05 * fs))["tp"] == beats.size - 1
+
+
+def test_wide_peak_check_drops_the_upstroke_a_blocked_beat_leaves_and_keeps_every_beat_and_pvc(records):
+    # MIT-BIH 108's built 2:1 block: its QRS starts before the annotation - 70 ms where bench.rhythms.block21 cuts,
+    # so the R upstroke of each blocked beat stays, then the straight line: a small, wide deflection alone between
+    # two beats, which the detector takes. Built on 119 by cutting from 14 ms before the annotation (the upstroke's
+    # foot stays). rpeak_guard_wide drops peaks under GuardConstants.wide_amplitude x the neighbours' QRS and over
+    # 2 x their width; on the record as it is (80 PVCs, wide but large) it drops nothing
+    signal, fs, beats, _, _, symbols = records["119"]
+    x, kept, removed = rhythms.block21(signal, fs, beats, symbols, seed=119, qrs_before_s=0.014)
+    wide = dataclasses.replace(GUARDED, rpeak_guard_wide=2.0)
+    tolerance = int(0.15 * fs)
+    old, new = signal_lib.find_rpeaks(x, fs, GUARDED), signal_lib.find_rpeaks(x, fs, wide)
+    assert np.isin(new, old).all()                                                 # it only removes
+    stubs_old, stubs_new = _near(old, removed, tolerance), _near(new, removed, tolerance)
+    assert stubs_old > 25 and stubs_new <= stubs_old - 6                           # 32 -> 24
+    assert match_peaks(kept, new, tolerance)["fn"] == match_peaks(kept, old, tolerance)["fn"] == 0
+    assert np.sum(np.asarray(symbols) == "V") > 50
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, wide), signal_lib.find_rpeaks(signal, fs, GUARDED))
+    assert SignalConfig().rpeak_guard_wide == 0.0
+
+
+def test_block21_cut_from_100_ms_leaves_no_qrs_and_keeps_the_p_wave(records):
+    # bench.rhythms.build(..., qrs_before_s=0.1): the cut that leaves no R upstroke where the QRS starts more than
+    # 70 ms before the annotation (MIT-BIH 108); the P wave before it stays
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    built = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119, qrs_before_s=0.1)
+    default = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119)
+    removed = built["removed"]
+    np.testing.assert_array_equal(removed, default["removed"])        # the same beats blocked
+    cut = removed[:, None] - np.arange(int(0.07 * fs) + 1, int(0.1 * fs) - 1)[None, :]
+    assert not np.array_equal(built["signal"][cut], signal[cut])       # 70-100 ms before R replaced
+    p_wave = removed[:, None] - np.arange(int(0.25 * fs), int(0.1 * fs) + 1, -1)[None, :]
+    np.testing.assert_array_equal(built["signal"][p_wave], signal[p_wave])

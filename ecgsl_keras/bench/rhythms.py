@@ -207,10 +207,12 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
     return x, beats[scaled]
 
 
-def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0) -> dict:
+def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=0.07) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
-    ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy)."""
+    ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
+    (where the QRS starts more than 70 ms before the annotation, as in MIT-BIH 108, the default leaves the R
+    upstroke of the blocked beats; experiments/rpeaks/block.py)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -218,7 +220,7 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0) -> dict:
         return {"signal": np.asarray(signal, np.float64), "beats": beats, "episodes": episodes,
                 "removed": np.zeros(0, np.int64), "pauses": empty, "scaled": np.zeros(0, np.int64)}
     if rhythm == "block21":
-        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed)
+        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=qrs_before_s)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
                 "scaled": np.zeros(0, np.int64)}
     if rhythm == "pause":

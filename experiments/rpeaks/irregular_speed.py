@@ -1,9 +1,10 @@
 """CPU time of signal.find_rpeaks on the 22 DS1 records: the detector before the guard (``bench.rpeaks.LEGACY``),
 today's default, and the issue-21 options (``rpeak_mindelay_keep``, ``rpeak_searchback_shape``, the choices of runs
-s27 and s28), interleaved in a rotating order, 2 repeats, one process; the issue's speed limit is 1.3x the detector
+s27 and s28, and run s28b's wide-peak check), interleaved in a rotating order, 2 repeats, one process; the issue's speed limit is 1.3x the detector
 before the guard.
 
     python experiments/rpeaks/irregular_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s28_speed.json
+    python experiments/rpeaks/irregular_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s28b_speed.json
 """
 import argparse
 import dataclasses
@@ -34,7 +35,10 @@ configs = {"before_guard": dataclasses.replace(today, **LEGACY), "today": today,
                                       rpeak_guard_p_wave=1.0),
            # experiments/rpeaks/second.py's option on run s27's choice (run s28; GuardConstants.second_* defaults)
            "chosen_s28": SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2,
-                                      rpeak_guard_p_wave=1.0, rpeak_second_proposer=0.5)}
+                                      rpeak_guard_p_wave=1.0, rpeak_second_proposer=0.5),
+           # experiments/rpeaks/block.py's wide-peak check on run s28's choice (GuardConstants.wide_amplitude default)
+           "s28_wide": SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2,
+                                    rpeak_guard_p_wave=1.0, rpeak_second_proposer=0.5, rpeak_guard_wide=2.0)}
 sigs = [read_mitdb(args.data_dir, r)[:2] for r in tasks.MITDB_DS1]
 S.find_rpeaks(sigs[0][0][:36000], 360.0, today)
 names = list(configs)
@@ -51,7 +55,8 @@ ratio = {k: res[k] / res["before_guard"] for k in names}
 print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_before_guard": ratio, "records": list(tasks.MITDB_DS1),
                   "configs": {k: {f: getattr(c, f) for f in ("rpeak_mindelay_keep", "rpeak_searchback_shape",
                                                              "rpeak_guard_amplitude", "rpeak_searchback", "rpeak_rescue_deep",
-                                                             "rpeak_guard_p_wave", "rpeak_second_proposer")}
+                                                             "rpeak_guard_p_wave", "rpeak_second_proposer",
+                                                             "rpeak_guard_wide")}
                               for k, c in configs.items()},
                   "repeats": 2, "clock": "process_time",
                   "command": "python experiments/rpeaks/irregular_speed.py " + " ".join(sys.argv[1:])}))

@@ -100,12 +100,15 @@ def loro(counts, names, records):
 
 
 def start(doc: str, argv=None) -> tuple:
-    """The command line every leave-one-record-out script here shares (``--data-dir``, ``--out``): logging set up,
+    """The command line every leave-one-record-out script here shares (``--data-dir``, ``--out``,
+    ``--block21-qrs-before``, used by second.py): logging set up,
     then (args, out path, counts cache path beside it, the cached counts or {})."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--block21-qrs-before", type=float, default=0.07,
+                        help="bench.rhythms.block21's qrs_before_s (seconds before the annotation a blocked beat is cut from)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     cache = out.with_suffix(".counts.json")

@@ -3,6 +3,8 @@
 the rhythms built from it (normal, block21, pause, bigeminy).
 
     python experiments/rpeaks/second.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s28.json
+    python experiments/rpeaks/second.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s28_block100.json \
+        --block21-qrs-before 0.1
 
 As ``experiments/rpeaks/deep.py``: for every DS1 record and rhythm (``bench.rhythms``, seed = record number) the
 detector runs once without the guard per refractory rule, then ``signal.guard_rpeaks`` once per base point (the
@@ -11,8 +13,9 @@ three points run s27's folds chose: ``BASES``), then ``signal.second_proposer`` 
 ``bench rpeaks`` counts them (150 ms, VF episodes excluded). For each record left out, the point with the fewest
 errors (FN + FP over the four rhythms) on the other 21 is scored on it: over every base and grid point
 ("held_out"), and with the base fixed at s27's choice on all 22 ("held_out_on_s27": the option alone). Per-signal
-counts are cached beside ``--out`` (``.counts.json``, written after each record). Prints one JSON object as the
-last stdout line.
+counts are cached beside ``--out`` (``.counts.json``, written after each record). ``--block21-qrs-before 0.1``:
+block21 built with the blocked beats cut from 100 ms before the annotation (no R upstroke left in MIT-BIH 108; run
+s28b, experiments/rpeaks/block.py). Prints one JSON object as the last stdout line.
 """
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def all_names(bases=tuple(BASES)):
     return [n for b in bases for n in [b] + [f"{b}__{suffix}" for suffix, _, _ in second_grid()]]
 
 
-def count(data_dir, counts: dict, cache) -> dict:
+def count(data_dir, counts: dict, cache, qrs_before_s=0.07) -> dict:
     shipped = S.GUARD
     names = all_names()
     for rid in tasks.MITDB_DS1:
@@ -67,7 +70,9 @@ def count(data_dir, counts: dict, cache) -> dict:
             continue
         signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
         for rhythm in RHYTHMS:
-            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+            if all(f"{rid}|{rhythm}|{n}" in counts for n in names):   # a cache seeded with some rhythms' counts
+                continue
+            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=qrs_before_s)
             x = built["signal"]
             config = SignalConfig()
             cleaned, detect = S.clean(x, fs, config.clean_method), S.clean(x, fs, config.rpeak_clean_method)
@@ -99,7 +104,7 @@ def count(data_dir, counts: dict, cache) -> dict:
 
 def main(argv=None) -> int:
     args, out, cache, counts = start(__doc__, argv)
-    counts = count(args.data_dir, counts, cache)
+    counts = count(args.data_dir, counts, cache, args.block21_qrs_before)
     records = list(tasks.MITDB_DS1)
     names = all_names()
     on_s27 = all_names((S27,))
@@ -113,6 +118,7 @@ def main(argv=None) -> int:
               "command": " ".join(["python", "experiments/rpeaks/second.py"] + list(argv or sys.argv[1:])),
               "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+              "block21_qrs_before_s": args.block21_qrs_before,
               "bases": {b: {"rpeak_mindelay_keep": c.rpeak_mindelay_keep, "rpeak_rescue_deep": c.rpeak_rescue_deep,
                             "rpeak_guard_p_wave": c.rpeak_guard_p_wave, **d} for b, (c, d) in BASES.items()},
               "grid": {"rpeak_second_proposer": LEVEL, "second_level_percentile": PERCENTILE,
