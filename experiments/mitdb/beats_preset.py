@@ -4,6 +4,8 @@ probabilities averaged with a shallow LightGBM booster over per-beat features of
     python experiments/mitdb/run.py --work WORK --steps data cv --variants scratch_focal   # folds + ECG-SL
     python experiments/mitdb/beats_preset.py --work WORK [--out-root DIR]
     python experiments/mitdb/beats_preset.py --work WORK --steps tried    # the sets tried and not kept
+    python experiments/mitdb/run.py --work WORK_K --folds K --steps data cv inner --variants scratch_focal
+    python experiments/mitdb/beats_preset.py --work WORK_K --folds K --steps table folds per_record   # key folds_kK
 
 Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
@@ -34,11 +36,20 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            +-150 s share its shape, its RR against the beats of its own shape and of the record's dominant
            shape). The inner CV chose it on one training fold only and it lowered the pooled left-out macro F1,
            so ``folds`` and ``build`` leave it out; results under ``folds_with_population``.
+``per_record`` the ``folds`` step's models again, keeping per left-out record the S and V beats and the errors of
+           ``PER_RECORD_ROWS`` (ECG-SL alone, the ``window`` booster and the recipe, booster seed 42), and their S/V
+           figures pooled without the atrial-fibrillation records (``af_records``); key ``per_record[_k<K>]``.
 ``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
            re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
            booster size and deep weight those of the best inner macro F1 summed over both training folds
            (``size_and_weight_of``),
            and the preset built with ``ecgsl presets build``'s code (``training.publish.build``).
+
+``--folds K`` (K > 2; WORK from ``run.py --folds K``): the ``folds`` and ``tried`` steps over K folds of whole records,
+each fold's models (ECG-SL, boosters, the inner split and choices) on the union of the other K - 1 folds; results
+under ``folds_k<K>`` / ``folds_with_population_k<K>`` / ``per_record_k<K>`` (``..._k<K>_af`` for folds made with
+``run.py --balance-af``; with their own command and seconds), never replacing the 2-fold keys. ``build`` stays the
+2-fold protocol's (``folds_k<K>.build_would_take``: what ``size_and_weight_of`` would take from those folds).
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -61,11 +72,11 @@ sys.path.insert(0, str(HERE))
 
 from hybrid import (BOOSTER_SEEDS, CLASSES, LINEAR_FEATURES, TARGETS, TWO_LEAD_PARAMS,  # noqa: E402
                     WEIGHT_CAP)
-from run import inner_groups  # noqa: E402
+from run import af_beats, inner_groups, n_folds_of, training_data, training_records  # noqa: E402
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
-STEPS = ("table", "folds", "build", "tried")
+STEPS = ("table", "folds", "build", "tried", "per_record")
 TRIED = "folds_with_population"   # the results key of the ``tried`` step
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
@@ -218,8 +229,9 @@ def _inner_deep(work: Path, held_out: int, inner: list, table: dict, train) -> n
         log.warning("no inner ECG-SL predictions (run.py --steps inner): the deep weight stays %s", DEEP_WEIGHT)
         return None
     out = None
+    data = training_data(n_folds_of(work), held_out)
     for g, run in enumerate(runs):
-        deep, _ = _deep_by_time(work, run, f"fold{1 - held_out}_inner{g}", table)
+        deep, _ = _deep_by_time(work, run, f"{data}_inner{g}", table)
         out = deep if out is None else np.where(np.isfinite(deep), deep, out)
     return out[train]
 
@@ -258,16 +270,61 @@ def _choose_size_and_weight(table, train, inner, shallow_p, inner_deep, cols, la
             "inner_beats_without_ecgsl": int((~ok).sum())}
 
 
-def step_folds(work: Path, table: dict, labels, sets: dict) -> dict:
+PER_RECORD_ROWS = ("ecgsl", f"window_booster_s{SEED}", f"chosen_weighted_s{SEED}")
+
+
+def _per_record(y, p, records, labels) -> dict:
+    """Per left-out record: its S and V beats and the errors that cost S and V figures (beats of a class called
+    another), so that a pooled row's change can be traced to the records that make it."""
+    pred = p.argmax(-1)
+    n, s, v = (labels.index(c) for c in ("N", "S", "V"))
+    out = {}
+    for rid in sorted(set(records.tolist())):
+        m = records == rid
+        yt, pt = y[m], pred[m]
+        out[rid] = {"beats": int(m.sum()), "S": int((yt == s).sum()), "V": int((yt == v).sum()),
+                    "called_S": int((pt == s).sum()), "called_V": int((pt == v).sum()),
+                    "N_called_S": int(((yt == n) & (pt == s)).sum()), "N_called_V": int(((yt == n) & (pt == v)).sum()),
+                    "S_missed": int(((yt == s) & (pt != s)).sum()), "V_missed": int(((yt == v) & (pt != v)).sum())}
+    return out
+
+
+def _pooled_of(per_record: dict, records) -> dict:
+    """S and V sensitivity and +P pooled over ``records`` from ``_per_record``'s counts."""
+    tot = {k: sum(per_record[r][k] for r in records) for k in ("S", "V", "called_S", "called_V", "S_missed",
+                                                                "V_missed")}
+    out = {}
+    for c in ("S", "V"):
+        hit = tot[c] - tot[f"{c}_missed"]
+        out[f"{c}_sensitivity"] = hit / tot[c] if tot[c] else None
+        out[f"{c}_positive_predictivity"] = hit / tot[f"called_{c}"] if tot[f"called_{c}"] else None
+    return out
+
+
+def per_record_step(work: Path, mitdb_dir: Path, per_record: dict) -> dict:
+    """The ``per_record`` step's results: per-record errors of ``PER_RECORD_ROWS`` and their S/V figures pooled
+    over the records without atrial fibrillation or flutter (``run.af_beats``: 201 and 203 in DS1)."""
+    from ecgsl_keras.data.datasets.mitdb import MitdbReader
+
+    reader = MitdbReader(mitdb_dir)
+    af = sorted(r for r in per_record[PER_RECORD_ROWS[0]] if af_beats(reader, r))
+    rest = sorted(set(per_record[PER_RECORD_ROWS[0]]) - set(af))
+    return {"rows": per_record, "af_records": af,
+            "without_af_records": {name: _pooled_of(rows, rest) for name, rows in per_record.items()}}
+
+
+def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = False) -> dict:
+    """``per_record``: also the per-record errors of ``PER_RECORD_ROWS`` (key ``per_record``)."""
     folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
-    parts, chosen, unmatched = {}, {}, 0
-    for held_out in (0, 1):
+    parts, chosen, unmatched, scored_records = {}, {}, 0, []
+    for held_out in range(len(folds)):
         test = np.isin(table["record"], folds[held_out])
-        train = np.isin(table["record"], folds[1 - held_out])
+        train = np.isin(table["record"], training_records(folds, held_out))
         deep, matched = _deep_by_time(work, f"scratch_focal_heldout{held_out}", f"fold{held_out}", table)
         scored = test & matched
         unmatched += int(test.sum() - scored.sum())
         y_test = table["y"][scored]
+        scored_records.append(table["record"][scored])
         p_deep = deep[scored]
         parts.setdefault("ecgsl", []).append((y_test, p_deep))
         inner = inner_groups(work, held_out)
@@ -306,8 +363,14 @@ def step_folds(work: Path, table: dict, labels, sets: dict) -> dict:
                             "sd": float(np.std([r[k] for r in seeds], ddof=1))} for k in keys}
         spread[form]["f1"] = {c: {"mean": float(np.mean([r["f1"][c] for r in seeds])),
                                   "sd": float(np.std([r["f1"][c] for r in seeds], ddof=1))} for c in ("S", "V")}
-    return {"rows": rows, "booster_seeds": list(BOOSTER_SEEDS), "seed_spread": spread, "column_sets": sets,
-            "chosen_by_inner_cv": chosen, "beats_without_ecgsl_prediction": unmatched}
+    out = {"rows": rows, "booster_seeds": list(BOOSTER_SEEDS), "seed_spread": spread, "column_sets": sets,
+           "chosen_by_inner_cv": chosen, "beats_without_ecgsl_prediction": unmatched}
+    if per_record:
+        records = np.concatenate(scored_records)
+        out["per_record"] = {name: _per_record(np.concatenate([t for t, _ in parts[name]]),
+                                               np.concatenate([p for _, p in parts[name]]), records, labels)
+                             for name in PER_RECORD_ROWS if name in parts}
+    return out
 
 
 CARD = """## What it is
@@ -347,9 +410,9 @@ test set DS2 is not used here. Not a medical device: research software, not for 
 
 
 def size_and_weight_of(folds: dict) -> tuple:
-    """The shipped model's booster size and deep weight: the pair of the best inner macro F1 summed over both
-    training folds (the final booster trains on both); the shallow booster and ``DEEP_WEIGHT`` when the inner
-    ECG-SL models are missing."""
+    """The shipped model's booster size and deep weight: the pair of the best inner macro F1 summed over the
+    training folds (both with two folds; the final booster trains on all of them); the shallow booster and
+    ``DEEP_WEIGHT`` when the inner ECG-SL models are missing."""
     by_fold = [c.get("inner_macro_f1_nsvf_by_size_and_deep_weight") for c in folds["chosen_by_inner_cv"].values()]
     if not all(by_fold):
         return "shallow", DEEP_WEIGHT
@@ -409,15 +472,24 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="+", default=["table", "folds", "build"], choices=STEPS)
     p.add_argument("--out-root", help="presets folder to build into (default: the package's)")
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
+    p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
+                   "folds and tried steps only, results under folds_kK")
     args = p.parse_args(argv)
     work = Path(args.work).resolve()
+    if n_folds_of(work) != args.folds:
+        p.error(f"{work / 'folds.json'} holds {n_folds_of(work)} folds, not --folds {args.folds}")
+    balance = json.loads((work / "folds.json").read_text(encoding="utf-8")).get("balance", [])
+    suffix = "" if args.folds == 2 and "AF" not in balance else f"_k{args.folds}" + ("_af" if "AF" in balance else "")
+    if suffix and "build" in args.steps:
+        p.error("build ships the 2-fold protocol's choices: run it on the 2-fold work folder, without --folds")
     from ecgsl_keras import tasks as tasks_lib
 
     labels = list(tasks_lib.MITDB_AAMI.label_names)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
     command = "python experiments/mitdb/beats_preset.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    shipped = bool({"folds", "build"} & set(args.steps))    # the top-level command and seconds: the shipped run's
+    # the top-level command and seconds: the shipped (2-fold) run's
+    shipped = bool({"folds", "build"} & set(args.steps)) and not suffix
     if shipped:
         result.update(command=command, targets=TARGETS)
     start = time.perf_counter()
@@ -425,12 +497,26 @@ def main(argv=None) -> int:
     counts = np.bincount(table["y"], minlength=len(labels))
     result["training"] = {"records": sorted(set(table["record"].tolist())),
                           "beats": {labels[i]: int(n) for i, n in enumerate(counts)}}
+    folds = None
+    if {"folds", "per_record"} & set(args.steps):
+        t0 = time.perf_counter()
+        folds = step_folds(work, table, labels, column_sets(), per_record="per_record" in args.steps)
+    if "per_record" in args.steps:
+        result["per_record" + suffix] = dict(per_record_step(work, Path(args.mitdb_dir), folds.pop("per_record")),
+                                             command=command)
     if "folds" in args.steps:
-        result["folds"] = step_folds(work, table, labels, column_sets())
+        result["folds" + suffix] = folds
+        if suffix:
+            size, weight = size_and_weight_of(result["folds" + suffix])
+            result["folds" + suffix].update(
+                folds=json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"],
+                build_would_take={"sets": sorted({c["set"] for c in result["folds" + suffix]["chosen_by_inner_cv"]
+                                                  .values()}), "booster_size": size, "deep_weight": weight},
+                command=command, seconds=round(time.perf_counter() - t0, 1))
     if "tried" in args.steps:
         t0 = time.perf_counter()
-        result[TRIED] = dict(step_folds(work, table, labels, column_sets(tried=True)), command=command)
-        result[TRIED]["seconds"] = round(time.perf_counter() - t0, 1)
+        result[TRIED + suffix] = dict(step_folds(work, table, labels, column_sets(tried=True)), command=command)
+        result[TRIED + suffix]["seconds"] = round(time.perf_counter() - t0, 1)
     if "build" in args.steps:
         if "folds" not in result:
             raise SystemExit(f"{out_path}: no 'folds' figures to choose the columns and write the card; run "

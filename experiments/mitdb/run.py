@@ -1,7 +1,7 @@
 """MIT-BIH Arrhythmia, inter-patient, per-beat AAMI classes (N, S, V, F): leave-records-out on DS1.
 
     python experiments/mitdb/run.py --mitdb-dir ../shared/data/mitdb --work runs/mitdb \
-        [--steps data cv final report] [--epochs 40]
+        [--steps data cv final report] [--epochs 40] [--folds K]
 
 Protocol (every figure on records the model never trained on):
 
@@ -20,6 +20,13 @@ Protocol (every figure on records the model never trained on):
   (a choice made on these same figures: say so), retrained on all 22 records with the same schedule.
 * The ``encoder`` was pre-trained without labels on a corpus that includes the DS1 signals; its
   pre-training never saw a beat label. DS2 is not in ``../shared/data``: no DS2 figure here.
+
+``--folds K`` (default 2, the protocol above): K folds of whole records by the same rule, each model trained on the
+union of the other K - 1 folds (its own prepared folder ``data/train<h>``) and scored on fold ``h``; the work folder
+holds one K (``folds.json``), and only ``data``, ``cv`` and ``inner`` run for K > 2 (the report, the final model
+and the preset are the 2-fold protocol's). ``--balance-af`` (new work folders only): the outer folds also spread the
+beats in atrial fibrillation or flutter (rhythm ``(AFIB``/``(AFL``; DS1: records 201 and 203) as a fourth rare
+class (``AF``, beats also counted in the all-beats share), so that no training side is left without an AF record.
 
 ``--steps inner`` (not in the report): inside each training fold, the same variant trained on one of two groups of
 its records (``inner_groups``) and scored on the other (``<variant>_heldout<h>_inner<g>/left_out_predictions.npz``),
@@ -80,13 +87,42 @@ def experiment_config():
     return ExperimentConfig(signal=base.signal, model=base.model, train=train)
 
 
+def training_records(folds: list, held_out: int) -> list:
+    """The records the models of left-out fold ``held_out`` train on: every other fold's."""
+    return sorted(r for k, fold in enumerate(folds) if k != held_out for r in fold)
+
+
+def training_data(n_folds: int, held_out: int) -> str:
+    """The prepared folder (under ``data/``) of those records: the other fold itself with two folds, else
+    ``train<held_out>``, the union of the other folds."""
+    return f"fold{1 - held_out}" if n_folds == 2 else f"train{held_out}"
+
+
+AF_RHYTHMS = ("(AFIB", "(AFL")
+
+
+def af_beats(reader, record_id: str) -> int:
+    """Labelled beats of ``record_id`` under an atrial fibrillation or flutter rhythm annotation."""
+    beats, rhythm = reader.read_annotations(record_id)
+    if not rhythm:
+        return 0
+    starts = np.array([sample for sample, _ in rhythm])
+    af = np.array([note in AF_RHYTHMS for _, note in rhythm])
+    current = np.searchsorted(starts, beats.samples, side="right") - 1
+    return int(np.sum((current >= 0) & af[np.clip(current, 0, None)]))
+
+
+def n_folds_of(work) -> int:
+    return len(json.loads((Path(work) / "folds.json").read_text())["folds"])
+
+
 def inner_groups(work, held_out: int) -> list:
-    """Two groups of whole records of the training fold of left-out fold ``held_out`` (``folds.json``'s beat counts,
-    ``leave_records_out_folds``): the inner split every choice made on that training fold uses."""
+    """Two groups of whole records of the training records of left-out fold ``held_out`` (``folds.json``'s beat
+    counts, ``leave_records_out_folds``): the inner split every choice made on those records uses."""
     from ecgsl_keras.data.datasets.mitdb import leave_records_out_folds
 
     saved = json.loads((Path(work) / "folds.json").read_text())
-    train = saved["folds"][1 - held_out]
+    train = training_records(saved["folds"], held_out)
     return leave_records_out_folds({r: saved["beats_per_record"][r] for r in train}, 2)
 
 
@@ -101,14 +137,24 @@ class Protocol(StepRunner):
     def folds(self):
         path = self.work / "folds.json"
         if path.is_file():
-            return json.loads(path.read_text())["folds"]
+            folds = json.loads(path.read_text())["folds"]
+            if len(folds) != self.args.folds:
+                raise SystemExit(f"{path} holds {len(folds)} folds, not --folds {self.args.folds}: use another --work")
+            return folds
         from ecgsl_keras.data.datasets.mitdb import MitdbReader, leave_records_out_folds
 
         reader = MitdbReader(self.args.mitdb_dir)
         counts = {rid: dict(Counter(reader.beat_annotations_for(rid).labels)) for rid in reader.record_ids()}
-        folds = leave_records_out_folds(counts, 2)
+        extra = {}
+        if self.args.balance_af:
+            af = {rid: af_beats(reader, rid) for rid in counts}
+            folds = leave_records_out_folds({r: {**c, "AF": af[r]} for r, c in counts.items()}, self.args.folds,
+                                            balance=("S", "V", "F", "AF"))
+            extra = {"balance": ["S", "V", "F", "AF"], "af_beats_per_record": {r: n for r, n in af.items() if n}}
+        else:
+            folds = leave_records_out_folds(counts, self.args.folds)
         per_fold = [dict(sum((Counter(counts[r]) for r in fold), Counter())) for fold in folds]
-        path.write_text(json.dumps({"folds": folds, "beats_per_fold": per_fold, "beats_per_record": counts},
+        path.write_text(json.dumps({"folds": folds, "beats_per_fold": per_fold, "beats_per_record": counts, **extra},
                                    indent=2))
         return folds
 
@@ -127,8 +173,12 @@ class Protocol(StepRunner):
 
     def step_data(self):
         experiment_config().save(self.work / "experiment_config.json")
-        for i, fold in enumerate(self.folds()):
+        folds = self.folds()
+        for i, fold in enumerate(folds):
             self.prepare(f"fold{i}", fold)
+        if len(folds) > 2:
+            for held_out in range(len(folds)):
+                self.prepare(training_data(len(folds), held_out), training_records(folds, held_out))
 
     # -- training and left-out evaluation -----------------------------------------------------------
 
@@ -167,20 +217,22 @@ class Protocol(StepRunner):
         folds = self.folds()
         for variant in self.args.variants:
             for held_out in range(len(folds)):
-                train_on = 1 - held_out
-                run_dir = self.train(f"{variant}_heldout{held_out}", self.data_dir(f"fold{train_on}"), variant)
+                run_dir = self.train(f"{variant}_heldout{held_out}",
+                                     self.data_dir(training_data(len(folds), held_out)), variant)
                 self.predictions(run_dir, self.data_dir(f"fold{held_out}"))
 
     def step_inner(self):
+        n = len(self.folds())
         for variant in self.args.variants:
-            for held_out in (0, 1):
+            for held_out in range(n):
                 groups = inner_groups(self.work, held_out)
+                train = training_data(n, held_out)
                 for g, group in enumerate(groups):
-                    self.prepare(f"fold{1 - held_out}_inner{g}", group)
+                    self.prepare(f"{train}_inner{g}", group)
                 for g in range(len(groups)):
                     run_dir = self.train(f"{variant}_heldout{held_out}_inner{g}",
-                                         self.data_dir(f"fold{1 - held_out}_inner{1 - g}"), variant)
-                    self.predictions(run_dir, self.data_dir(f"fold{1 - held_out}_inner{g}"))
+                                         self.data_dir(f"{train}_inner{1 - g}"), variant)
+                    self.predictions(run_dir, self.data_dir(f"{train}_inner{g}"))
 
     def step_final(self):
         chosen = choose_variant(self.work, self.args.variants)
@@ -341,7 +393,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--epochs", type=int, default=EPOCHS)
+    p.add_argument("--folds", type=int, default=2, help="folds of whole records (default 2: the report's protocol)")
+    p.add_argument("--balance-af", action="store_true",
+                   help="new folds.json only: also spread the beats in atrial fibrillation/flutter over the folds")
     args = p.parse_args(argv)
+    if args.folds != 2 and set(args.steps) - {"data", "cv", "inner"}:
+        p.error("--folds other than 2 runs only the steps data, cv and inner")
     protocol = Protocol(args)
     for step in args.steps:
         if step != "report":
