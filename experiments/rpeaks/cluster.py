@@ -11,12 +11,13 @@ with the kept peaks of its own QRS shape around it instead.
 
 For every DS1 record and rhythm (``bench.rhythms.build`` with its defaults: block21 cut from the record's QRS onset,
 seed = record number) the detector runs once without the guard (``prominent_negative_last``), then
-``signal.guard_rpeaks`` once per grid point (``points``: off = run s28's point, and the cluster rescue's correlation x
-amplitude x whether the second proposer's candidates get it too). ``today``: the shipped ``SignalConfig()`` on the same signals (scored, not chosen). TP/FN/FP as
+``signal.guard_rpeaks`` once per grid point (``points``: off = run s28's point; the cluster rescue's correlation x
+amplitude x whether the second proposer's candidates get it too; its reach x a sharpness check; the spacing of the second
+proposer's candidates it keeps). ``today``: the shipped ``SignalConfig()`` on the same signals (scored, not chosen). TP/FN/FP as
 ``bench rpeaks`` counts them (150 ms, VF episodes excluded). For each record left out, the point with the fewest errors
 (FN + FP over the four rhythms) on the other 21 is scored on it ("held_out"). The base (run s28's point: the choice of
 19 of 22 folds in run s28 with block21 cut from 100 ms) is fixed, so only the option is held out. Per-record counts are
-cached in ``--cache-dir`` (``--records`` runs a subset, to count in two processes). Prints one JSON object last.
+cached in ``--cache-dir`` (only missing grid points are counted; ``--records`` runs a subset, to count in two processes). Prints one JSON object last.
 """
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ from ecgsl_keras.data import signal as S
 log = logging.getLogger("experiments.rpeaks.cluster")
 RHYTHMS = ("normal", "block21", "pause", "bigeminy")
 CORRELATION, AMPLITUDE, SECOND = (0.8, 0.9), (0.3, 0.4), (False, True)
+# second grid (after the first showed 203's fold turning the option off): the cluster's reach and a sharpness check
+REACH, SHARPNESS = (8, 16), (0.0, 0.8, 1.0)
+# third: the second proposer's candidates the cluster keeps allowed closer to a kept neighbour (GuardConstants.cluster_spacing)
+SPACING = (0.4, 0.35)
 # run s28's point: s27's base (experiments/rpeaks/deep.py) and the second proposer at the choice of 19 of 22 folds
 # of experiments/rpeaks/second.py --block21-qrs-before 0.1 (benchmarks/results/rpeaks_loro_s28_block100.json)
 BASE = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_deep=0.2, rpeak_guard_p_wave=1.0,
@@ -55,15 +60,27 @@ def points():
     for c, a, second in itertools.product(CORRELATION, AMPLITUDE, SECOND):
         yield (f"{OFF}__c{c}_a{a}" + ("_second" if second else ""), dataclasses.replace(BASE, rpeak_rescue_cluster=c),
                dataclasses.replace(base, cluster_amplitude=a, cluster_second=second))
+    for c, second, reach, sharp in itertools.product(CORRELATION, SECOND, REACH, SHARPNESS):
+        if reach == 8 and sharp == 0.0:
+            continue                   # in the first grid
+        yield (f"{OFF}__c{c}_a0.3" + ("_second" if second else "") + f"_n{reach}_s{sharp}",
+               dataclasses.replace(BASE, rpeak_rescue_cluster=c),
+               dataclasses.replace(base, cluster_amplitude=0.3, cluster_second=second, cluster_neighbours=reach,
+                                   cluster_sharpness=sharp))
+    for c, sharp, spacing in itertools.product(CORRELATION, (0.0, 0.8), SPACING):
+        yield (f"{OFF}__c{c}_a0.3_second_n16_s{sharp}_sp{spacing}", dataclasses.replace(BASE, rpeak_rescue_cluster=c),
+               dataclasses.replace(base, cluster_amplitude=0.3, cluster_second=True, cluster_neighbours=16,
+                                   cluster_sharpness=sharp, cluster_spacing=spacing))
 
 
 def names():
     return [name for name, _, _ in points()]
 
 
-def count_record(data_dir, rid) -> dict:
+def count_record(data_dir, rid, out=None) -> dict:
+    """Counts of record ``rid``'s four signals at every grid point ``out`` (a cached dict) lacks."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    out = {}
+    out = dict(out or {})
     shipped = S.GUARD
     for rhythm in RHYTHMS:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
@@ -75,10 +92,13 @@ def count_record(data_dir, rid) -> dict:
             m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
             return [m["tp"], m["fn"], m["fp"]]
 
-        out[f"{rid}|{rhythm}|{TODAY}"] = score(S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned))
+        if f"{rid}|{rhythm}|{TODAY}" not in out:
+            out[f"{rid}|{rhythm}|{TODAY}"] = score(S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned))
         primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                            rpeak_second_proposer=0.0), cleaned=cleaned)
         for name, config, constants in points():
+            if f"{rid}|{rhythm}|{name}" in out:
+                continue
             try:
                 S.GUARD = constants
                 out[f"{rid}|{rhythm}|{name}"] = score(S.guard_rpeaks(primary, cleaned, detect, fs, config))
@@ -141,8 +161,9 @@ def main(argv=None) -> int:
     records = list(tasks.MITDB_DS1)
     for rid in args.records or records:
         path = cache / f"{rid}.json"
-        if not path.exists():
-            path.write_text(json.dumps(count_record(args.data_dir, rid)) + "\n")
+        cached = json.loads(path.read_text()) if path.exists() else {}
+        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
+            path.write_text(json.dumps(count_record(args.data_dir, rid, cached)) + "\n")
     if args.records:
         return 0
     counts = {}
@@ -162,6 +183,7 @@ def main(argv=None) -> int:
               "grid": {"rpeak_rescue_cluster": CORRELATION, "cluster_amplitude": AMPLITUDE, "cluster_second": SECOND,
                        "cluster_min": S.GUARD.cluster_min, "cluster_window_s": S.GUARD.cluster_window_s,
                        "cluster_floor": S.GUARD.cluster_floor, "cluster_rounds": S.GUARD.cluster_rounds},
+              "grid_points": len(all_names),
               "tie_break": "the first name in sort order (the base before the base with the option)",
               "today": all22[TODAY], "today_distance_to_target": distance(all22[TODAY]),
               "s28": all22[OFF], "s28_distance_to_target": distance(all22[OFF]),
@@ -170,6 +192,13 @@ def main(argv=None) -> int:
               "errors": {"today": errors(all22[TODAY]), "s28": errors(all22[OFF]), "held_out": errors(held)},
               "grid_all_22": {n: all22[n] for n in all_names},
               "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
+              # why 203's fold turns the option off: its errors on 203 and on the other 21 records, against the base
+              "grid_errors_203_vs_s28": {n: errors(totals(counts, n, ["203"])) - errors(totals(counts, OFF, ["203"]))
+                                         for n in all_names},
+              "grid_errors_other_21_vs_s28": {n: errors(totals(counts, n, [r for r in records if r != "203"]))
+                                              - errors(totals(counts, OFF, [r for r in records if r != "203"]))
+                                              for n in all_names},
+              "per_record_203": {n: totals(counts, n, ["203"]) for n in all_names},
               "per_record_s28": {r: totals(counts, OFF, [r]) for r in records},
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
     out.write_text(json.dumps(result, indent=2) + "\n")
