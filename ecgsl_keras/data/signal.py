@@ -446,7 +446,7 @@ class GuardConstants:
     # rescues) drop is kept when at least ``cluster_min`` of the kept peaks among the ``neighbours`` each side have a
     # QRS window (+-``cluster_window_s``, mean removed) that correlates at least rpeak_rescue_cluster with its own,
     # and its QRS amplitude is at least ``cluster_amplitude`` x the 75th percentile of theirs and ``cluster_floor``
-    # x the reference of all neighbours. Bigeminy where the ectopic beats are 4-7 times larger (MIT-BIH 203 built):
+    # x the reference of all neighbours. Bigeminy where the ectopic beats are several times larger (MIT-BIH 203 built):
     # the small normal beats are compared with the normal beats around them, not with the PVCs. 0.3 / 16 / 0 / off
     # (with rpeak_rescue_cluster 0.9): chosen by 20 of 22 folds on run s28's point (experiments/rpeaks/cluster.py, run
     # s29), but 203's fold turns it off and held out it does not reach 0.997 on bigeminy: not recommended yet

@@ -5,7 +5,7 @@ block21 with the fixed builder, pause, bigeminy).
     python experiments/rpeaks/cluster.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s29.json
 
 Why: held out, run s28's point (s27's base and the second proposer) missed 0.997 Se on bigeminy through MIT-BIH 203:
-small normal beats (0.4 x, built) next to multiform PVCs 4-7 times larger, under the deep rescue's 0.2 x the
+small normal beats (0.4 x, built) next to multiform PVCs several times larger, under the deep rescue's 0.2 x the
 neighbours' 75th percentile (a PVC amplitude) though as sharp and narrower. The cluster rescue compares such a peak
 with the kept peaks of its own QRS shape around it instead.
 
