@@ -127,6 +127,11 @@ class SignalConfig(_JsonConfig):
     # a small, slow deflection alone between beats, not a QRS (MIT-BIH 108's built 2:1 block leaves the R upstroke
     # of each blocked beat, then a straight line; signal.small_wide). 0 = off (default).
     rpeak_guard_wide: float = 0.0
+    # cluster rescue (issue 21 run s29; Python path only): a peak the amplitude check drops is kept when at least
+    # GuardConstants.cluster_min of the kept peaks around it have a QRS that correlates at least this much with its
+    # own (its morphology cluster) and its amplitude reaches GuardConstants.cluster_amplitude x theirs (75th pct):
+    # a small normal beat among large ectopic ones is compared with the normal beats (signal.guard_keep). 0 = off.
+    rpeak_rescue_cluster: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -4,9 +4,13 @@ Three rhythms that MIT-BIH DS1 barely holds, and on which an R-peak detector tun
 built from a record's own signal and annotations (deterministic for a given ``seed``):
 
 - ``block21`` -- second-degree AV block with 2:1 conduction: in every run of regular normal
-  beats, every other beat loses its QRS-T complex (from ``qrs_before_s`` before R to the end of
-  the T wave, ``t_end_s`` after R, or earlier when the next P wave comes sooner) while its P wave
-  stays. The removed span becomes the straight line between its two end values plus real noise
+  beats, every other beat loses its QRS-T complex (from its QRS onset to the end of the T wave,
+  ``t_end_s`` after R, or earlier when the next P wave comes sooner) while its P wave stays. The cut
+  starts ``qrs_cut_s`` before the annotation: the record's median QRS onset of its regular normal
+  beats (``qrs_onset_s``) plus ``QRS_CUT_MARGIN_S``, at most ``QRS_CUT_MAX_S``, never less than ``QRS_CUT_MIN_S`` (70 ms,
+  the fixed cut of the builder before run s29, which left the R upstroke of the blocked beats in
+  MIT-BIH 108, whose QRS starts ~80 ms before the annotation; a dropped beat has no QRS). A float
+  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line between its two end values plus real noise
   of the record (below). The signal keeps its length; the blocked beats leave the reference.
   A sinus rate of ~70/min gives a ventricular rate of ~35/min, as in the clinical 2:1 block.
 - ``pause`` -- sinus rhythm with long pauses (sinus arrest): after roughly every ``pause_every``
@@ -105,12 +109,50 @@ class NoiseSource:
         return noise
 
 
-def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=0.07, t_end_s=0.45, p_start_s=0.28):
+QRS_CUT_MIN_S = 0.07      # block21: the cut starts at least this long before the annotation (the pre-s29 fixed cut)
+QRS_CUT_MARGIN_S = 0.02   # and this long before the record's median QRS onset
+QRS_CUT_MAX_S = 0.12      # and at most this long (a QRS lasts under 120 ms and the annotation lies inside it; where
+#                           P waves are as large as the QRS the slope criterion can take the P wave for the onset)
+
+
+def qrs_onset_s(signal, fs, beats, symbols) -> float:
+    """The record's QRS onset, seconds before the annotation (positive when before): the median over its regular
+    normal beats of the first sample within 200 ms before the annotation where the |slope| of the cleaned signal
+    (``signal.clean``, neurokit) exceeds 0.3 x the beat's largest |slope| in -200..+100 ms (MIT-BIH: 22-50 ms in
+    21 DS1 records, 81 ms in 108, whose annotations often sit on the S wave). NaN without regular normal beats."""
+    from ecgsl_keras.data import signal as signal_lib
+
+    beats = np.asarray(beats, np.int64)
+    lo, hi = int(round(0.2 * fs)), int(round(0.1 * fs))
+    regular = beats[_regular_normal(beats, symbols, fs)]
+    regular = regular[(regular > lo) & (regular < np.asarray(signal).size - hi)]
+    if regular.size == 0:
+        return float("nan")
+    cleaned = signal_lib.clean(signal, fs, "neurokit")
+    slope = np.abs(np.diff(cleaned[regular[:, None] + np.arange(-lo, hi + 1)[None, :]], axis=1))
+    first = (slope > 0.3 * slope.max(axis=1, keepdims=True)).argmax(axis=1)
+    return float(-np.median(first - lo) / fs)
+
+
+def qrs_cut_s(signal, fs, beats, symbols) -> float:
+    """Seconds before the annotation block21 removes a blocked beat from (module docstring): the record's
+    ``qrs_onset_s`` plus ``QRS_CUT_MARGIN_S``, at least ``QRS_CUT_MIN_S`` and at most ``QRS_CUT_MAX_S``, in whole
+    samples (MIT-BIH DS1: 0.1 s in 108, 0.07 s in the other 21 records)."""
+    onset = qrs_onset_s(signal, fs, beats, symbols)
+    cut = QRS_CUT_MIN_S if np.isnan(onset) else min(QRS_CUT_MAX_S, max(QRS_CUT_MIN_S, onset + QRS_CUT_MARGIN_S))
+    return max(int(round(QRS_CUT_MIN_S * fs)), int(round(cut * fs))) / float(fs)
+
+
+def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=0.45, p_start_s=0.28):
     """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
-    reference beats left, and the samples of the blocked (removed) beats."""
+    reference beats left, and the samples of the blocked (removed) beats. ``qrs_before_s``: None (default)
+    cuts from ``qrs_cut_s`` before each blocked beat's annotation; a float from that many seconds
+    (0.07: the builder before run s29)."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
+    if qrs_before_s is None:
+        qrs_before_s = qrs_cut_s(x, fs, beats, symbols)
     noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
     regular = _regular_normal(beats, symbols, fs)
     blocked = np.zeros(beats.size, bool)
@@ -207,12 +249,13 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
     return x, beats[scaled]
 
 
-def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=0.07) -> dict:
+def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
     ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
-    (where the QRS starts more than 70 ms before the annotation, as in MIT-BIH 108, the default leaves the R
-    upstroke of the blocked beats; experiments/rpeaks/block.py)."""
+    cut (None: from the record's QRS onset, ``qrs_cut_s``; 0.07: the builder before run s29, which left the R
+    upstroke of the blocked beats where the QRS starts more than 70 ms before the annotation, as in MIT-BIH 108;
+    experiments/rpeaks/block.py)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -220,9 +263,10 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
         return {"signal": np.asarray(signal, np.float64), "beats": beats, "episodes": episodes,
                 "removed": np.zeros(0, np.int64), "pauses": empty, "scaled": np.zeros(0, np.int64)}
     if rhythm == "block21":
-        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=qrs_before_s)
+        cut = qrs_cut_s(signal, fs, beats, symbols) if qrs_before_s is None else float(qrs_before_s)
+        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
-                "scaled": np.zeros(0, np.int64)}
+                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut}
     if rhythm == "pause":
         x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),

@@ -442,6 +442,24 @@ class GuardConstants:
     # 0.4 (with rpeak_guard_wide 2.0): chosen by 21 of 22 folds on run s28's choice (experiments/rpeaks/block.py),
     # but held out it adds more errors than it removes: not recommended
     wide_amplitude: float = 0.4
+    # cluster rescue (SignalConfig.rpeak_rescue_cluster > 0; off by default): a peak the amplitude check (and the
+    # rescues) drop is kept when at least ``cluster_min`` of the kept peaks among the ``neighbours`` each side have a
+    # QRS window (+-``cluster_window_s``, mean removed) that correlates at least rpeak_rescue_cluster with its own,
+    # and its QRS amplitude is at least ``cluster_amplitude`` x the 75th percentile of theirs and ``cluster_floor``
+    # x the reference of all neighbours. Bigeminy where the ectopic beats are several times larger (MIT-BIH 203 built):
+    # the small normal beats are compared with the normal beats around them, not with the PVCs. 0.3 / 16 / 0 / off
+    # (with rpeak_rescue_cluster 0.9): chosen by 20 of 22 folds on run s28's point (experiments/rpeaks/cluster.py, run
+    # s29), but 203's fold turns it off and held out it does not reach 0.997 on bigeminy: not recommended yet
+    cluster_amplitude: float = 0.3
+    cluster_min: int = 2
+    cluster_window_s: float = 0.06
+    cluster_floor: float = 0.1
+    cluster_rounds: int = 2         # a rescued peak joins the pool of the next round (runs of small beats)
+    cluster_second: bool = False    # the second proposer's candidates too (under its slope level or amplitude)
+    cluster_neighbours: int = 16    # kept peaks each side that may form the cluster (8: a PVC-rich stretch leaves too few)
+    cluster_sharpness: float = 0.0  # > 0: and at least this x the cluster's median sharpness (qrs_shapes)
+    cluster_spacing: float = 0.5    # with cluster_second: a candidate the cluster keeps may lie this x the local RR
+    #                                 from a kept neighbour (second_spacing for the others)
 
 
 GUARD = GuardConstants()
@@ -485,12 +503,51 @@ def qrs_shapes(cleaned, peaks, fs, constants: GuardConstants | None = None) -> t
     return amplitude, sharpness, width
 
 
+def qrs_windows(cleaned, peaks, fs, half_width_s) -> np.ndarray:
+    """Each peak's QRS window of ``cleaned`` (+-``half_width_s``), mean removed, unit norm (float64, (n, w))."""
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    half = max(1, int(round(half_width_s * float(fs))))
+    w = x[np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)]
+    w = w - w.mean(axis=1, keepdims=True)
+    return w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+
+
+def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, correlation,
+                 constants: GuardConstants | None = None, sharpness=None, at_sharpness=None) -> np.ndarray:
+    """Boolean mask over the peaks ``at`` (with their QRS amplitudes and unit ``qrs_windows``): the ones the cluster
+    rescue keeps (``GuardConstants.cluster_*``). A peak's morphology cluster: the kept peaks (sorted ``positions``,
+    their ``amplitude`` and ``windows``) among the ``cluster_neighbours`` each side whose windows correlate at least
+    ``correlation`` with its own; at least ``cluster_min`` of them, an amplitude of at least ``cluster_amplitude`` x
+    the cluster's 75th percentile and, when ``cluster_sharpness`` > 0 and sharpness (``qrs_shapes``) is given, a
+    sharpness of at least that x the cluster's median."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    positions = np.asarray(positions, dtype=np.int64)
+    if at.size == 0 or positions.size == 0:
+        return np.zeros(at.size, bool)
+    n = constants.cluster_neighbours
+    index = np.searchsorted(positions, at)[:, None] + np.arange(-n, n)[None, :]
+    valid = (index >= 0) & (index < positions.size)
+    index = np.clip(index, 0, positions.size - 1)
+    similar = valid & (np.einsum("ij,ikj->ik", at_windows, windows[index]) >= correlation)
+    reference = _row_nanpercentile(np.where(similar, amplitude[index], np.nan), constants.percentile)
+    with np.errstate(invalid="ignore"):
+        keep = (similar.sum(axis=1) >= constants.cluster_min) & (at_amplitude >= constants.cluster_amplitude * reference)
+        if constants.cluster_sharpness > 0 and sharpness is not None and at_sharpness is not None:
+            sharp_reference = _row_nanpercentile(np.where(similar, sharpness[index], np.nan), 50.0)
+            keep &= at_sharpness >= constants.cluster_sharpness * sharp_reference
+    return keep
+
+
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
-               deep: float = 0.0) -> np.ndarray:
+               deep: float = 0.0, windows=None, cluster: float = 0.0) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
-    QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``)."""
+    QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``). ``cluster`` > 0
+    (``SignalConfig.rpeak_rescue_cluster``, with ``windows`` from ``qrs_windows``): a peak still dropped but over
+    ``cluster_floor`` x the reference is rescued when its morphology cluster says so (``cluster_like``)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -511,6 +568,16 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                              & (sharpness >= constants.deep_sharpness * sharp_ref)
                              & (width <= constants.deep_width * width_ref))
             new = large | qrs_like
+        for _ in range(constants.cluster_rounds if cluster > 0 and windows is not None else 0):
+            low = np.flatnonzero(~new & (amplitude >= constants.cluster_floor * reference))
+            if low.size == 0 or not new.any():
+                break
+            rescued = cluster_like(peaks[new], amplitude[new], windows[new], peaks[low], amplitude[low], windows[low],
+                                   cluster, constants, sharpness[new], sharpness[low])
+            if not rescued.any():
+                break
+            new = new.copy()
+            new[low[rescued]] = True
         if not new.any():
             break
         keep = new
@@ -572,6 +639,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        Python path only): where the 9 RR intervals around a gap spread (interquartile range at least
        ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
        **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; Python path only): see ``guard_keep``.
+       **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
+       whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``).
@@ -588,7 +657,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     amplitude = None
     if guard > 0 and peaks.size >= 3:
         amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
-        keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep))
+        cluster = float(config.rpeak_rescue_cluster)
+        windows = qrs_windows(cleaned, peaks, fs, GUARD.cluster_window_s) if cluster > 0 else None
+        keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep),
+                          windows=windows, cluster=cluster)
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
@@ -656,19 +728,26 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         return peaks
     reference = _neighbour_percentile(peaks, feature[peaks], candidates, constants.neighbours,
                                       constants.second_level_percentile)
-    candidates = candidates[feature[candidates] >= level * reference]
+    cluster = float(config.rpeak_rescue_cluster) if constants.cluster_second else 0.0
+    strong = feature[candidates] >= level * reference
+    if cluster <= 0:
+        candidates = candidates[strong]
+        strong = strong[strong]
     rr = np.diff(peaks).astype(np.float64)
     local_rr = _neighbour_percentile(peaks[1:], rr, candidates, constants.neighbours, 50.0)
 
-    def spaced(at, kept, local):   # between two kept peaks, at least min_rr_s and second_spacing x the local RR
-        j = np.searchsorted(kept, at)  # from both (not before the first or after the last: a record's edges)
-        before = at - kept[np.clip(j - 1, 0, kept.size - 1)]
+    # the cluster rescue's candidates may lie closer to a kept neighbour (GuardConstants.cluster_spacing)
+    loose = min(constants.second_spacing, constants.cluster_spacing) if cluster > 0 else constants.second_spacing
+
+    def spaced(at, kept, local, ratio=constants.second_spacing):   # between two kept peaks, at least min_rr_s and
+        j = np.searchsorted(kept, at)  # ratio x the local RR from both (not before the first or after the last: a
+        before = at - kept[np.clip(j - 1, 0, kept.size - 1)]         # record's edges)
         after = kept[np.clip(j, 0, kept.size - 1)] - at
-        space = np.maximum(constants.second_spacing * local, min_distance)
+        space = np.maximum(ratio * local, min_distance)
         return (j > 0) & (j < kept.size) & (before >= space) & (after >= space)
 
-    keep = spaced(candidates, peaks, local_rr)
-    candidates, local_rr = candidates[keep], local_rr[keep]
+    keep = spaced(candidates, peaks, local_rr, loose)
+    candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
     if candidates.size == 0:
         return peaks
     strength = feature[candidates]
@@ -676,18 +755,35 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         # the polarity of the R apexes (refine_rpeaks chose it per record); the median of a ~10 Hz grid
         direction = "up" if np.median(x[peaks]) >= np.median(x[::10 * step]) else "down"
         candidates = correct_apex(x, candidates, fs, config.rpeak_refine_s, direction)
-    amplitude, _, width = qrs_shapes(x, candidates, fs, constants)
+    amplitude, candidate_sharpness, width = qrs_shapes(x, candidates, fs, constants)
     # the kept peaks' shapes, only where a candidate's neighbourhood needs them
     start = np.searchsorted(peaks, candidates)
     around = np.clip(start[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :], 0, peaks.size - 1)
     needed = np.unique(around)
     kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
     kept_amplitude[needed], _, kept_width[needed] = qrs_shapes(x, peaks[needed], fs, constants)
-    accept = (spaced(candidates, peaks, local_rr)
-              & (amplitude >= constants.second_amplitude
-                 * _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours, constants.percentile))
+    amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
+                                                constants.percentile)
+    far = spaced(candidates, peaks, local_rr)
+    accept = (spaced(candidates, peaks, local_rr, loose)
               & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
                                                                           constants.neighbours, 50.0)))
+    sized = far & strong & (amplitude >= constants.second_amplitude * amplitude_reference)
+    by_cluster = np.zeros(candidates.size, bool)
+    if cluster > 0:
+        # the cluster rescue (SignalConfig.rpeak_rescue_cluster, GuardConstants.cluster_second): a candidate under the
+        # slope level or the amplitude is added when sized against the kept peaks of its own QRS shape around it
+        low = np.flatnonzero(accept & ~sized & (amplitude >= constants.cluster_floor * amplitude_reference))
+        if low.size:
+            reach = constants.cluster_neighbours
+            pool = np.unique(np.clip(start[low][:, None] + np.arange(-reach, reach)[None, :], 0, peaks.size - 1))
+            pool_amplitude, pool_sharpness, _ = qrs_shapes(x, peaks[pool], fs, constants)
+            sized[low] = cluster_like(peaks[pool], pool_amplitude,
+                                      qrs_windows(x, peaks[pool], fs, constants.cluster_window_s), candidates[low],
+                                      amplitude[low], qrs_windows(x, candidates[low], fs, constants.cluster_window_s),
+                                      cluster, constants, pool_sharpness, candidate_sharpness[low])
+            by_cluster[low] = sized[low]
+    accept &= sized
     if constants.second_correlation > 0 and accept.any():
         half = max(1, int(round(constants.second_window_s * fs)))
         offsets = np.arange(-half, half + 1)
@@ -718,7 +814,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")]:
         local = _neighbour_percentile(out[1:], np.diff(out).astype(np.float64), candidates[i:i + 1],
                                       constants.neighbours, 50.0)
-        if spaced(candidates[i:i + 1], out, local)[0]:
+        if spaced(candidates[i:i + 1], out, local, loose if by_cluster[i] else constants.second_spacing)[0]:
             out = np.insert(out, np.searchsorted(out, candidates[i]), candidates[i])
     return out
 
