@@ -53,7 +53,9 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            sets (``shipped_sets``, whose ungated row reproduces the ``folds`` key) and on the rhythm ones
            (``rhythm_sets``; ``--gate-sets shipped`` leaves them out); per-record errors of ``RHYTHM_ROWS``.
            Variants tried (RESULTS.md): ``--s-scales`` (an S scale of the beats not gated, chosen with the
-           threshold) and ``--gate-spare-z`` (beats premature against their own neighbours never gated).
+           threshold), ``--gate-spare-z`` (beats premature against their own neighbours never gated) and
+           ``--gate-from-rhythm-labels`` (the evidence and threshold fitted to the training records' atrial
+           fibrillation / flutter annotations, ROC AUC and Youden J, instead of the inner CV; ``af_flags``).
 ``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
            re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
            booster size and deep weight those of the best inner macro F1 summed over both training folds
@@ -332,6 +334,53 @@ def _gate_evidence(table, feature, spare_z=None) -> np.ndarray:
     return np.where(z < -float(spare_z), np.nan, evidence)
 
 
+def af_flags(mitdb_dir: Path, table: dict) -> np.ndarray:
+    """(n,) bool: the table's beats under an atrial fibrillation or flutter rhythm annotation (``run.AF_RHYTHMS``,
+    as ``run.af_beats`` counts them), by the beat's R-peak time."""
+    from ecgsl_keras.data.datasets.mitdb import MitdbReader
+    from run import AF_RHYTHMS
+
+    reader = MitdbReader(mitdb_dir)
+    out = np.zeros(len(table["y"]), bool)
+    for rid in sorted(set(table["record"].tolist())):
+        _, rhythm = reader.read_annotations(rid)
+        if not rhythm:
+            continue
+        fs = float(reader.load(rid).fs)
+        starts = np.array([sample for sample, _ in rhythm]) / fs
+        af = np.array([note in AF_RHYTHMS for _, note in rhythm])
+        mine = np.flatnonzero(table["record"] == rid)
+        current = np.searchsorted(starts, table["time_s"][mine], side="right") - 1
+        out[mine] = (current >= 0) & af[np.clip(current, 0, None)]
+    return out
+
+
+def _fit_gate_on_rhythm_labels(table, train, af, features) -> dict:
+    """The gate fitted to the training records' rhythm annotations, not to the class labels: the evidence among
+    ``features`` with the largest ROC AUC for the beats in fibrillation / flutter (``af``) over the training beats,
+    and its threshold at the largest Youden J (sensitivity + specificity - 1) over 200 quantiles of it."""
+    from sklearn.metrics import roc_auc_score
+
+    y_af = af[train]
+    if not y_af.any():
+        return {"gate_feature": features[0], "gate_threshold": None, "gate_choice": "none (no training beat in AF)",
+                "gate_s_scale": 1.0, "inner_beats_gated": 0}
+    auc = {}
+    for feature in features:
+        x = _columns_of(table, [feature])[train, 0]
+        ok = np.isfinite(x)
+        auc[feature] = round(float(roc_auc_score(y_af[ok], x[ok])), 4)
+    feature = max(auc, key=auc.get)
+    x = _columns_of(table, [feature])[train, 0]
+    ok = np.isfinite(x)
+    thresholds = np.unique(np.quantile(x[ok], np.linspace(0.005, 0.995, 200)))
+    youden = [float((x[ok & y_af] > t).mean() - (x[ok & ~y_af] > t).mean()) for t in thresholds]
+    best = int(np.argmax(youden))
+    return {"gate_feature": feature, "gate_threshold": float(thresholds[best]), "gate_choice": "youden",
+            "gate_s_scale": 1.0, "training_auc_af": auc, "training_youden": round(youden[best], 4),
+            "training_af_beats": int(y_af.sum()), "inner_beats_gated": int((x[ok] > thresholds[best]).sum())}
+
+
 def _choose_gate(table, train, inner_p, labels, features, s_scales=(1.0,), spare_z=None) -> dict:
     """The gate on the training fold alone: among no gate and, for each of ``features`` (one name or several,
     the inner CV then also choosing the evidence), the ``GATE_QUANTILES`` of it over the training beats, the best
@@ -413,7 +462,7 @@ def per_record_step(work: Path, mitdb_dir: Path, per_record: dict) -> dict:
 
 
 def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = False, gate=None,
-               per_record_rows=PER_RECORD_ROWS, s_scales=(1.0,), spare_z=None) -> dict:
+               per_record_rows=PER_RECORD_ROWS, s_scales=(1.0,), spare_z=None, gate_af=None) -> dict:
     """``per_record``: also the per-record errors of ``per_record_rows`` (key ``per_record``). ``gate`` (a column
     of the table, or several for the inner CV to choose from): also the recipe through ``rhythm_gate`` on that
     column, its threshold chosen on each training fold (``_choose_gate``), rows ``chosen_weighted_gated_s<seed>``."""
@@ -436,7 +485,9 @@ def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = F
             chosen[str(held_out)].update(_choose_size_and_weight(table, train, inner, inner_p, inner_deep,
                                                                  sets[chosen[str(held_out)]["set"]], labels))
             inner_best = chosen[str(held_out)].pop("_inner_probabilities")
-            if gate is not None:
+            if gate is not None and gate_af is not None:
+                chosen[str(held_out)].update(_fit_gate_on_rhythm_labels(table, train, gate_af, list(gate)))
+            elif gate is not None:
                 chosen[str(held_out)].update(_choose_gate(table, train, inner_best, labels, gate, s_scales,
                                                           spare_z))
         inner_f1 = chosen[str(held_out)]["inner_macro_f1_nsvf"]
@@ -488,19 +539,24 @@ def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = F
 
 
 def step_rhythm(work: Path, mitdb_dir: Path, table: dict, labels, gate, shipped_folds: dict | None,
-                both: bool = True, s_scales=(1.0,), spare_z=None) -> dict:
+                both: bool = True, s_scales=(1.0,), spare_z=None, rhythm_labels: bool = False) -> dict:
     """The ``rhythm`` step (key ``rhythm_gate[_kK]``): the recipe (a) with the local-rhythm sets among the
     candidates (``column_sets(rhythm=True)``) and (b) through the rhythm gate on ``gate`` (threshold by each
     training fold's inner CV), for the shipped candidate sets and for the rhythm ones; per-record errors of
     ``RHYTHM_ROWS``; distances of the seed means to the targets; whether the shipped recipe's row is reproduced.
-    ``both`` False: the shipped candidate sets only; ``s_scales``, ``spare_z``: ``_choose_gate``'s."""
+    ``both`` False: the shipped candidate sets only; ``s_scales``, ``spare_z``: ``_choose_gate``'s;
+    ``rhythm_labels``: the gate fitted to the training records' rhythm annotations instead
+    (``_fit_gate_on_rhythm_labels``)."""
     gate = [gate] if isinstance(gate, str) else list(gate)
     out = {"gate_feature": gate[0] if len(gate) == 1 else gate, "gate_quantiles": list(GATE_QUANTILES),
-           "gate_s_scales": list(s_scales), "gate_spare_z": spare_z}
+           "gate_s_scales": list(s_scales), "gate_spare_z": spare_z, "gate_from_rhythm_labels": rhythm_labels}
+    gate_af = af_flags(mitdb_dir, table) if rhythm_labels else None
+    if gate_af is not None:
+        out["table_beats_in_af"] = int(gate_af.sum())
     runs = (("shipped_sets", column_sets()), ("rhythm_sets", column_sets(rhythm=True)))
     for name, sets in runs if both else runs[:1]:
         folds = step_folds(work, table, labels, sets, per_record=True, gate=gate, per_record_rows=RHYTHM_ROWS,
-                           s_scales=s_scales, spare_z=spare_z)
+                           s_scales=s_scales, spare_z=spare_z, gate_af=gate_af)
         folds["per_record"] = per_record_step(work, mitdb_dir, folds["per_record"])
         for form in ("chosen_weighted", "chosen_weighted_gated"):
             spread = folds["seed_spread"][form]
@@ -628,6 +684,9 @@ def main(argv=None) -> int:
                    "probability of the beats not gated, chosen with the gate by the inner CV (key suffix _s_scale)")
     p.add_argument("--gate-spare-z", type=float, default=None, help="the rhythm step: never gate a beat whose "
                    "pre_rr_local_z is below minus this (key suffix _spare_z<it>)")
+    p.add_argument("--gate-from-rhythm-labels", action="store_true", help="the rhythm step: fit the gate (evidence "
+                   "among --gate-feature by ROC AUC, threshold by Youden J) to the training records' atrial "
+                   "fibrillation / flutter annotations instead of the inner CV (key rhythm_gate[_kK]_rhythm_labels)")
     p.add_argument("--gate-sets", choices=("both", "shipped"), default="both", help="the rhythm step on the shipped "
                    "candidate sets and the rhythm ones (both) or the shipped ones only")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
@@ -673,13 +732,15 @@ def main(argv=None) -> int:
                 command=command, seconds=round(time.perf_counter() - t0, 1))
     if "rhythm" in args.steps:
         t0 = time.perf_counter()
-        key = RHYTHM + suffix + ("" if args.gate_feature == [GATE_FEATURE] else "_inner_evidence"
+        key = RHYTHM + suffix + ("_rhythm_labels" if args.gate_from_rhythm_labels else ""
+                                 if args.gate_feature == [GATE_FEATURE] else "_inner_evidence"
                                  if len(args.gate_feature) > 1 else f"_gate_{args.gate_feature[0]}")
         key += "_s_scale" if args.s_scales != [1.0] else ""
         key += f"_spare_z{args.gate_spare_z:g}" if args.gate_spare_z is not None else ""
         result[key] = dict(step_rhythm(work, Path(args.mitdb_dir), table, labels, args.gate_feature,
                                        result.get("folds" + suffix), both=args.gate_sets == "both",
-                                       s_scales=tuple(args.s_scales), spare_z=args.gate_spare_z),
+                                       s_scales=tuple(args.s_scales), spare_z=args.gate_spare_z,
+                                       rhythm_labels=args.gate_from_rhythm_labels),
                            command=command)
         result[key]["seconds"] = round(time.perf_counter() - t0, 1)
     if "tried" in args.steps:
