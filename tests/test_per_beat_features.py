@@ -238,3 +238,75 @@ def test_a_premature_beat_of_the_usual_shape_is_early_against_its_own_shape():
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
     np.testing.assert_array_equal(beat_feature_columns(beats, _rr_of(times), times, ["dominant_corr"])[:, 0],
                                   col["dominant_corr"])
+
+
+# --- fifth set: the local rhythm around the beat (issue 18, rhythm-gated ectopy) --------------------------------
+
+from ecgsl_keras.data.per_beat_features import (RHYTHM_FEATURE_NAMES, RHYTHM_FEATURES,  # noqa: E402
+                                                 local_rhythm_features)
+
+
+def _rhythm_column(X, name):
+    return X[:, RHYTHM_FEATURE_NAMES.index(name)]
+
+
+def test_rhythm_set_is_documented_and_new():
+    assert len(RHYTHM_FEATURE_NAMES) == len(set(RHYTHM_FEATURE_NAMES)) == len(RHYTHM_FEATURES)
+    assert all(unit and meaning for unit, meaning in RHYTHM_FEATURES.values())
+    others = set(FEATURE_NAMES) | set(RR_CONTEXT_FEATURE_NAMES) | set(POPULATION_FEATURE_NAMES)
+    assert not set(RHYTHM_FEATURE_NAMES) & others
+
+
+def test_an_ectopic_beat_in_sinus_rhythm_is_premature_and_a_fibrillating_stretch_is_irregular():
+    rng = np.random.default_rng(1)
+    rr = np.concatenate([np.full(60, 0.8), rng.uniform(0.35, 1.1, 60), np.full(60, 0.8)])
+    times = np.cumsum(rr)
+    times[30:] -= 0.3                                   # beat 30 comes 300 ms early ...
+    times[31:] += 0.3                                   # ... with a compensatory pause
+    X = local_rhythm_features(times)
+    col = {name: _rhythm_column(X, name) for name in RHYTHM_FEATURE_NAMES}
+    assert X.shape == (180, len(RHYTHM_FEATURE_NAMES))
+    # the ectopic beat's own two intervals are left out: its neighbours are regular, its prematurity stands out
+    assert col["rhythm_rmssd_norm"][30] < 1e-9 and col["rhythm_mad_norm"][30] < 1e-9
+    assert col["rhythm_pnn50"][30] == 0 and col["rhythm_lorenz_cells"][30] == 0
+    assert col["pre_rr_local_median_ratio"][30] == pytest.approx(0.5 / 0.8)
+    assert col["post_rr_local_median_ratio"][30] == pytest.approx(1.1 / 0.8)
+    assert col["pre_rr_local_z"][30] < -10
+    # inside the fibrillating stretch (beats 70 .. 110): irregular, and a short RR is no outlier there
+    af = slice(70, 110)
+    assert np.median(col["rhythm_rmssd_norm"][af]) > 0.2 > 0.05 > np.max(col["rhythm_rmssd_norm"][135:170])
+    assert np.median(col["rhythm_pnn50"][af]) > 0.7 and np.max(col["rhythm_pnn50"][135:170]) == 0
+    assert np.median(col["rhythm_lorenz_cells"][af]) > 0.7
+    assert np.median(np.abs(col["pre_rr_local_z"][af])) < 2
+    # the first beat has no pre RR; a record of three beats has too few neighbours for anything
+    assert np.isnan(col["pre_rr_local_median_ratio"][0]) and np.isfinite(col["post_rr_local_median_ratio"][0])
+    assert np.isnan(local_rhythm_features(times[:3])).all()
+    with pytest.raises(ValueError, match="increase"):
+        local_rhythm_features(times[::-1])
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    beats = np.zeros((180, 96))
+    np.testing.assert_array_equal(beat_feature_columns(beats, _rr_of(times), times, ["pre_rr_local_z"])[:, 0],
+                                  col["pre_rr_local_z"])
+
+
+def test_the_cinc_sample_fibrillation_records_have_the_irregular_local_rhythm():
+    import csv
+
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.signal import preprocess
+    from helpers import CINC_SAMPLE
+
+    labels = dict(csv.reader(open(CINC_SAMPLE / "REFERENCE.csv", encoding="utf-8")))
+    reader = open_dataset("cinc2017", CINC_SAMPLE)
+    median = {"A": [], "N": []}
+    for rid, label in labels.items():
+        if label in median:
+            record = reader.load(rid)
+            beats = preprocess(record.lead(None), record.fs, path=record.path)
+            X = local_rhythm_features(beats.rpeaks / float(beats.fs))
+            median[label].append(np.nanmedian(_rhythm_column(X, "rhythm_rmssd_norm")))
+    a, n = np.array(median["A"]), np.array(median["N"])
+    assert len(a) >= 10 and len(n) >= 10
+    # every fibrillation record above the median normal one, and most normal records under 0.05
+    assert (a > np.median(n)).all() and np.mean(n < 0.05) > 0.8
+    assert np.mean(a[:, None] > n[None, :]) > 0.9     # ranking (AUC) of records by the median normalised RMSSD

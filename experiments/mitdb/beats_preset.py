@@ -6,6 +6,7 @@ probabilities averaged with a shallow LightGBM booster over per-beat features of
     python experiments/mitdb/beats_preset.py --work WORK --steps tried    # the sets tried and not kept
     python experiments/mitdb/run.py --work WORK_K --folds K --steps data cv inner --variants scratch_focal
     python experiments/mitdb/beats_preset.py --work WORK_K --folds K --steps table folds per_record   # key folds_kK
+    python experiments/mitdb/beats_preset.py --work WORK [--folds K] --steps table rhythm   # key rhythm_gate[_kK]
 
 Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
@@ -39,6 +40,22 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
 ``per_record`` the ``folds`` step's models again, keeping per left-out record the S and V beats and the errors of
            ``PER_RECORD_ROWS`` (ECG-SL alone, the ``window`` booster and the recipe, booster seed 42), and their S/V
            figures pooled without the atrial-fibrillation records (``af_records``); key ``per_record[_k<K>]``.
+``rhythm`` rhythm-gated ectopy (key ``rhythm_gate[_kK]``): (a) the ``folds`` step with two more candidate sets,
+           ``beat_rhythm`` / ``window_rhythm`` = ``beat`` / ``window`` + the local rhythm of each beat from the
+           R-peak series alone (``per_beat_features.RHYTHM_FEATURE_NAMES``: normalised RMSSD, pNN50, robust
+           spread and Lorenz-plot cells of the 8 + 8 RR intervals around the beat with its own two left out, its
+           pre / post RR against their median); (b) the recipe's probabilities through ``rhythm_gate``: where the
+           beat's AF evidence (``--gate-feature``, default ``GATE_FEATURE`` = ``rhythm_rmssd_norm``, fixed before
+           any figure) exceeds a threshold, its S probability moves to N (AAMI: beats in fibrillation are N). The
+           threshold (no gate, or one of ``GATE_QUANTILES`` of the evidence over the training beats) is chosen by
+           each training fold's inner CV on the recipe's inner probabilities, as the set, size and weight are;
+           with several ``--gate-feature`` the inner CV also chooses the evidence. Both on the shipped candidate
+           sets (``shipped_sets``, whose ungated row reproduces the ``folds`` key) and on the rhythm ones
+           (``rhythm_sets``; ``--gate-sets shipped`` leaves them out); per-record errors of ``RHYTHM_ROWS``.
+           Variants tried (RESULTS.md): ``--s-scales`` (an S scale of the beats not gated, chosen with the
+           threshold), ``--gate-spare-z`` (beats premature against their own neighbours never gated) and
+           ``--gate-from-rhythm-labels`` (the evidence and threshold fitted to the training records' atrial
+           fibrillation / flutter annotations, ROC AUC and Youden J, instead of the inner CV; ``af_flags``).
 ``build``  the booster of the set both folds chose, on every DS1 beat (balanced weights capped at 20, seed 42),
            re-specified as ``combine="average"``, ``rows="beat"`` over the ECG-SL model of the current preset, its
            booster size and deep weight those of the best inner macro F1 summed over both training folds
@@ -76,8 +93,12 @@ from run import af_beats, inner_groups, n_folds_of, training_data, training_reco
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
-STEPS = ("table", "folds", "build", "tried", "per_record")
+STEPS = ("table", "folds", "build", "tried", "per_record", "rhythm")
 TRIED = "folds_with_population"   # the results key of the ``tried`` step
+RHYTHM = "rhythm_gate"            # the results key of the ``rhythm`` step
+GATE_FEATURE = "rhythm_rmssd_norm"   # the AF evidence of the rhythm gate (fixed before any figure)
+# candidate thresholds of the gate: these quantiles of GATE_FEATURE over the training fold's beats (and no gate)
+GATE_QUANTILES = (0.5, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -85,25 +106,30 @@ DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight cho
 BOOSTER_SIZES = {"shallow": {}, "leaves8": {"num_leaves": 8, "min_data_in_leaf": 200},
                  "leaves15": {"num_leaves": 15, "min_data_in_leaf": 100}}
 SEED = 42
-TABLE_VERSION = 4           # the cached table's columns: bump when COLUMN_SETS change
+TABLE_VERSION = 5           # the cached table's columns: bump when COLUMN_SETS change
 MATCH_S = 0.15              # a beat of the table and a beat of run.py's prepared folds are one beat within 150 ms
 
 
-def column_sets(tried: bool = False) -> dict:
-    """The column sets the inner CV chooses between; ``tried``: also the sets measured and not kept (``TRIED``)."""
-    from ecgsl_keras.data.per_beat_features import (POPULATION_FEATURE_NAMES, RR_CONTEXT_FEATURE_NAMES,
-                                                     WINDOW_FEATURE_NAMES)
+def column_sets(tried: bool = False, rhythm: bool = False) -> dict:
+    """The column sets the inner CV chooses between; ``tried``: also the sets measured and not kept (``TRIED``);
+    ``rhythm``: also the sets with the local rhythm of each beat (``per_beat_features.RHYTHM_FEATURE_NAMES``,
+    the ``rhythm`` step)."""
+    from ecgsl_keras.data.per_beat_features import (POPULATION_FEATURE_NAMES, RHYTHM_FEATURE_NAMES,
+                                                     RR_CONTEXT_FEATURE_NAMES, WINDOW_FEATURE_NAMES)
 
     beat = list(LINEAR_FEATURES) + list(RR_CONTEXT_FEATURE_NAMES)
     window = beat + list(WINDOW_FEATURE_NAMES)
     sets = {"beat": beat, "window": window}
     if tried:
         sets["window_population"] = window + list(POPULATION_FEATURE_NAMES)
+    if rhythm:
+        sets["beat_rhythm"] = beat + list(RHYTHM_FEATURE_NAMES)
+        sets["window_rhythm"] = window + list(RHYTHM_FEATURE_NAMES)
     return sets
 
 
 def all_columns() -> list:
-    return list(dict.fromkeys(c for cols in column_sets(tried=True).values() for c in cols))
+    return list(dict.fromkeys(c for cols in column_sets(tried=True, rhythm=True).values() for c in cols))
 
 
 def _booster(X, y, names, labels, seed, size="shallow"):
@@ -266,11 +292,133 @@ def _choose_size_and_weight(table, train, inner, shallow_p, inner_deep, cols, la
         for w in DEEP_WEIGHTS:
             by_choice[f"{size}|{w}"] = round(_macro_nsvf(y[ok], (1 - w) * p_inner[ok] + w * inner_deep[ok], labels), 4)
     size, w = max(by_choice, key=by_choice.get).split("|")
+    if size == "shallow":
+        best_p = shallow_p
+    else:
+        best_p = np.zeros((len(y), len(labels)))
+        for group in inner:
+            m = np.isin(table["record"][train], group)
+            best_p[m] = _booster(X[~m], y[~m], cols, labels, SEED, size).predict_proba(X[m])
+    inner_best = np.where(ok[:, None], (1 - float(w)) * best_p + float(w) * np.nan_to_num(inner_deep), np.nan)
     return {"booster_size": size, "deep_weight": float(w), "inner_macro_f1_nsvf_by_size_and_deep_weight": by_choice,
-            "inner_beats_without_ecgsl": int((~ok).sum())}
+            "inner_beats_without_ecgsl": int((~ok).sum()), "_inner_probabilities": inner_best}
+
+
+def rhythm_gate(p, evidence, threshold, labels, s_scale: float = 1.0) -> np.ndarray:
+    """The rhythm gate: where ``evidence`` (the beats' AF evidence, ``GATE_FEATURE``) exceeds ``threshold``, the
+    S probability moves to N (in fibrillation no beat is called S by prematurity: AAMI / MIT-BIH label those
+    beats N). NaN evidence (a record's edges) is not gated; ``threshold`` None: no gate. ``s_scale`` != 1: the
+    S probability of the beats NOT gated is multiplied by it (rows renormalised), to win back in a regular
+    rhythm the S sensitivity the gate costs."""
+    p = np.array(p, np.float64, copy=True)
+    n, s = labels.index("N"), labels.index("S")
+    with np.errstate(invalid="ignore"):
+        gated = (np.asarray(evidence, np.float64) > threshold if threshold is not None
+                 else np.zeros(len(p), bool))
+    p[gated, n] += p[gated, s]
+    p[gated, s] = 0.0
+    if s_scale != 1.0:
+        p[~gated, s] *= s_scale
+        p[~gated] /= p[~gated].sum(axis=1, keepdims=True)
+    return p
+
+
+def _gate_evidence(table, feature, spare_z=None) -> np.ndarray:
+    """(n,) the table's ``feature`` as the gate's evidence; ``spare_z``: NaN (never gated) for the beats whose
+    ``pre_rr_local_z`` is below -spare_z, premature against the median of their own neighbours whatever the
+    irregularity around them (an ectopic beat among other ectopic beats in a regular rhythm)."""
+    evidence = _columns_of(table, [feature])[:, 0]
+    if spare_z is None:
+        return evidence
+    z = _columns_of(table, ["pre_rr_local_z"])[:, 0]
+    return np.where(z < -float(spare_z), np.nan, evidence)
+
+
+def af_flags(mitdb_dir: Path, table: dict) -> np.ndarray:
+    """(n,) bool: the table's beats under an atrial fibrillation or flutter rhythm annotation (``run.AF_RHYTHMS``,
+    as ``run.af_beats`` counts them), by the beat's R-peak time."""
+    from ecgsl_keras.data.datasets.mitdb import MitdbReader
+    from run import AF_RHYTHMS
+
+    reader = MitdbReader(mitdb_dir)
+    out = np.zeros(len(table["y"]), bool)
+    for rid in sorted(set(table["record"].tolist())):
+        _, rhythm = reader.read_annotations(rid)
+        if not rhythm:
+            continue
+        fs = float(reader.load(rid).fs)
+        starts = np.array([sample for sample, _ in rhythm]) / fs
+        af = np.array([note in AF_RHYTHMS for _, note in rhythm])
+        mine = np.flatnonzero(table["record"] == rid)
+        current = np.searchsorted(starts, table["time_s"][mine], side="right") - 1
+        out[mine] = (current >= 0) & af[np.clip(current, 0, None)]
+    return out
+
+
+def _fit_gate_on_rhythm_labels(table, train, af, features) -> dict:
+    """The gate fitted to the training records' rhythm annotations, not to the class labels: the evidence among
+    ``features`` with the largest ROC AUC for the beats in fibrillation / flutter (``af``) over the training beats,
+    and its threshold at the largest Youden J (sensitivity + specificity - 1) over 200 quantiles of it."""
+    from sklearn.metrics import roc_auc_score
+
+    y_af = af[train]
+    if not y_af.any():
+        return {"gate_feature": features[0], "gate_threshold": None, "gate_choice": "none (no training beat in AF)",
+                "gate_s_scale": 1.0, "inner_beats_gated": 0}
+    auc = {}
+    for feature in features:
+        x = _columns_of(table, [feature])[train, 0]
+        ok = np.isfinite(x)
+        auc[feature] = round(float(roc_auc_score(y_af[ok], x[ok])), 4)
+    feature = max(auc, key=auc.get)
+    x = _columns_of(table, [feature])[train, 0]
+    ok = np.isfinite(x)
+    thresholds = np.unique(np.quantile(x[ok], np.linspace(0.005, 0.995, 200)))
+    youden = [float((x[ok & y_af] > t).mean() - (x[ok & ~y_af] > t).mean()) for t in thresholds]
+    best = int(np.argmax(youden))
+    return {"gate_feature": feature, "gate_threshold": float(thresholds[best]), "gate_choice": "youden",
+            "gate_s_scale": 1.0, "training_auc_af": auc, "training_youden": round(youden[best], 4),
+            "training_af_beats": int(y_af.sum()), "inner_beats_gated": int((x[ok] > thresholds[best]).sum())}
+
+
+def _choose_gate(table, train, inner_p, labels, features, s_scales=(1.0,), spare_z=None) -> dict:
+    """The gate on the training fold alone: among no gate and, for each of ``features`` (one name or several,
+    the inner CV then also choosing the evidence), the ``GATE_QUANTILES`` of it over the training beats, the best
+    inner macro F1 of the chosen recipe's inner probabilities (beats without an inner ECG-SL prediction left
+    out); ties keep no gate, then the higher quantile. Candidates are named ``q<quantile>`` for one feature,
+    ``<feature>|q<quantile>`` for several; with several ``s_scales`` (``rhythm_gate``), each candidate also
+    with each scale, ``...|x<scale>``, chosen together."""
+    features = [features] if isinstance(features, str) else list(features)
+    ok = np.isfinite(inner_p).all(axis=1)
+    y = table["y"][train]
+    candidates, evidence_of, rank = {"none": None}, {"none": None}, {"none": np.inf}
+    for feature in features:
+        evidence = _gate_evidence(table, feature, spare_z)[train]
+        values = evidence[np.isfinite(evidence)]
+        for q in GATE_QUANTILES:
+            name = f"q{q}" if len(features) == 1 else f"{feature}|q{q}"
+            candidates[name], evidence_of[name], rank[name] = float(np.quantile(values, q)), feature, q
+    by_threshold, scale_of, base_of = {}, {}, {}
+    for k, thr in candidates.items():
+        evidence = _gate_evidence(table, evidence_of[k] or features[0], spare_z)[train]
+        for scale in s_scales:
+            name = k if len(s_scales) == 1 else f"{k}|x{scale}"
+            scale_of[name], base_of[name] = float(scale), k
+            by_threshold[name] = round(_macro_nsvf(y[ok], rhythm_gate(inner_p[ok], evidence[ok], thr, labels,
+                                                                      scale), labels), 4)
+    # ties: no gate, then the higher quantile, then the scale nearest 1
+    best = max(by_threshold, key=lambda k: (by_threshold[k], rank[base_of[k]], -abs(np.log(scale_of[k]))))
+    feature = evidence_of[base_of[best]] or features[0]
+    threshold = candidates[base_of[best]]
+    evidence = _gate_evidence(table, feature, spare_z)[train]
+    return {"gate_feature": feature, "gate_threshold": threshold, "gate_choice": best,
+            "gate_s_scale": scale_of[best], "inner_macro_f1_nsvf_by_gate": by_threshold,
+            "gate_thresholds": candidates,
+            "inner_beats_gated": int((evidence[ok] > threshold).sum()) if threshold is not None else 0}
 
 
 PER_RECORD_ROWS = ("ecgsl", f"window_booster_s{SEED}", f"chosen_weighted_s{SEED}")
+RHYTHM_ROWS = ("ecgsl", f"chosen_weighted_s{SEED}", f"chosen_weighted_gated_s{SEED}")   # per record, rhythm step
 
 
 def _per_record(y, p, records, labels) -> dict:
@@ -313,8 +461,11 @@ def per_record_step(work: Path, mitdb_dir: Path, per_record: dict) -> dict:
             "without_af_records": {name: _pooled_of(rows, rest) for name, rows in per_record.items()}}
 
 
-def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = False) -> dict:
-    """``per_record``: also the per-record errors of ``PER_RECORD_ROWS`` (key ``per_record``)."""
+def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = False, gate=None,
+               per_record_rows=PER_RECORD_ROWS, s_scales=(1.0,), spare_z=None, gate_af=None) -> dict:
+    """``per_record``: also the per-record errors of ``per_record_rows`` (key ``per_record``). ``gate`` (a column
+    of the table, or several for the inner CV to choose from): also the recipe through ``rhythm_gate`` on that
+    column, its threshold chosen on each training fold (``_choose_gate``), rows ``chosen_weighted_gated_s<seed>``."""
     folds = json.loads((work / "folds.json").read_text(encoding="utf-8"))["folds"]
     parts, chosen, unmatched, scored_records = {}, {}, 0, []
     for held_out in range(len(folds)):
@@ -333,6 +484,12 @@ def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = F
         if inner_deep is not None:
             chosen[str(held_out)].update(_choose_size_and_weight(table, train, inner, inner_p, inner_deep,
                                                                  sets[chosen[str(held_out)]["set"]], labels))
+            inner_best = chosen[str(held_out)].pop("_inner_probabilities")
+            if gate is not None and gate_af is not None:
+                chosen[str(held_out)].update(_fit_gate_on_rhythm_labels(table, train, gate_af, list(gate)))
+            elif gate is not None:
+                chosen[str(held_out)].update(_choose_gate(table, train, inner_best, labels, gate, s_scales,
+                                                          spare_z))
         inner_f1 = chosen[str(held_out)]["inner_macro_f1_nsvf"]
         for name, cols in sets.items():
             X = _columns_of(table, cols)
@@ -350,13 +507,21 @@ def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = F
                                                  size).predict_proba(X[scored])
                         parts.setdefault(f"chosen_weighted_s{seed}", []).append(
                             (y_test, (1 - w) * p_booster + w * p_deep))
+                        if gate is not None:
+                            evidence = _gate_evidence(table, chosen[str(held_out)]["gate_feature"],
+                                                      spare_z)[scored]
+                            parts.setdefault(f"chosen_weighted_gated_s{seed}", []).append(
+                                (y_test, rhythm_gate((1 - w) * p_booster + w * p_deep, evidence,
+                                                     chosen[str(held_out)]["gate_threshold"], labels,
+                                                     chosen[str(held_out)]["gate_s_scale"])))
             log.info("held-out fold %d, %s: done (inner F1 %s)", held_out, name, inner_f1[name])
     rows = {name: _scores(np.concatenate([t for t, _ in ps]), np.concatenate([p for _, p in ps]), labels)
             for name, ps in parts.items()}
     keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
             "macro_f1_nsvf", "accuracy")
     spread = {}
-    forms = [f"{n}_{kind}" for n in sets for kind in ("booster", "average")] + ["chosen_average", "chosen_weighted"]
+    forms = ([f"{n}_{kind}" for n in sets for kind in ("booster", "average")]
+             + ["chosen_average", "chosen_weighted", "chosen_weighted_gated"])
     for form in [f for f in forms if f"{f}_s{BOOSTER_SEEDS[0]}" in rows]:
         seeds = [rows[f"{form}_s{s}"] for s in BOOSTER_SEEDS]
         spread[form] = {k: {"mean": float(np.mean([r[k] for r in seeds])),
@@ -369,7 +534,46 @@ def step_folds(work: Path, table: dict, labels, sets: dict, per_record: bool = F
         records = np.concatenate(scored_records)
         out["per_record"] = {name: _per_record(np.concatenate([t for t, _ in parts[name]]),
                                                np.concatenate([p for _, p in parts[name]]), records, labels)
-                             for name in PER_RECORD_ROWS if name in parts}
+                             for name in per_record_rows if name in parts}
+    return out
+
+
+def step_rhythm(work: Path, mitdb_dir: Path, table: dict, labels, gate, shipped_folds: dict | None,
+                both: bool = True, s_scales=(1.0,), spare_z=None, rhythm_labels: bool = False) -> dict:
+    """The ``rhythm`` step (key ``rhythm_gate[_kK]``): the recipe (a) with the local-rhythm sets among the
+    candidates (``column_sets(rhythm=True)``) and (b) through the rhythm gate on ``gate`` (threshold by each
+    training fold's inner CV), for the shipped candidate sets and for the rhythm ones; per-record errors of
+    ``RHYTHM_ROWS``; distances of the seed means to the targets; whether the shipped recipe's row is reproduced.
+    ``both`` False: the shipped candidate sets only; ``s_scales``, ``spare_z``: ``_choose_gate``'s;
+    ``rhythm_labels``: the gate fitted to the training records' rhythm annotations instead
+    (``_fit_gate_on_rhythm_labels``)."""
+    gate = [gate] if isinstance(gate, str) else list(gate)
+    out = {"gate_feature": gate[0] if len(gate) == 1 else gate, "gate_quantiles": list(GATE_QUANTILES),
+           "gate_s_scales": list(s_scales), "gate_spare_z": spare_z, "gate_from_rhythm_labels": rhythm_labels}
+    gate_af = af_flags(mitdb_dir, table) if rhythm_labels else None
+    if gate_af is not None:
+        out["table_beats_in_af"] = int(gate_af.sum())
+    runs = (("shipped_sets", column_sets()), ("rhythm_sets", column_sets(rhythm=True)))
+    for name, sets in runs if both else runs[:1]:
+        folds = step_folds(work, table, labels, sets, per_record=True, gate=gate, per_record_rows=RHYTHM_ROWS,
+                           s_scales=s_scales, spare_z=spare_z, gate_af=gate_af)
+        folds["per_record"] = per_record_step(work, mitdb_dir, folds["per_record"])
+        for form in ("chosen_weighted", "chosen_weighted_gated"):
+            spread = folds["seed_spread"][form]
+            spread["distance_to_targets"] = {k: round(spread[k]["mean"] - v, 4) for k, v in TARGETS.items()}
+        folds.pop("column_sets")
+        # per-seed rows of ECG-SL and the recipe only (every form's seed mean and sd stay in seed_spread)
+        folds["rows"] = {k: v for k, v in folds["rows"].items() if k == "ecgsl" or k.startswith("chosen_weighted")}
+        out[name] = folds
+        log.info("%s: recipe %.4f, gated %.4f", name,
+                 folds["seed_spread"]["chosen_weighted"]["macro_f1_nsvf"]["mean"],
+                 folds["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"])
+    out["rhythm_columns"] = list(column_sets(rhythm=True)["window_rhythm"][len(column_sets()["window"]):])
+    if shipped_folds is not None:
+        mine, shipped = out["shipped_sets"]["seed_spread"]["chosen_weighted"], shipped_folds["seed_spread"].get(
+            "chosen_weighted")
+        out["reproduces_shipped_folds_key"] = bool(shipped) and all(
+            abs(mine[k]["mean"] - shipped[k]["mean"]) < 1e-9 for k in shipped if k in mine and "mean" in shipped[k])
     return out
 
 
@@ -472,6 +676,19 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="+", default=["table", "folds", "build"], choices=STEPS)
     p.add_argument("--out-root", help="presets folder to build into (default: the package's)")
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
+    p.add_argument("--gate-feature", nargs="+", default=[GATE_FEATURE], help="the rhythm step's gate evidence (a "
+                   "table column, default %(default)s, results under rhythm_gate[_kK]; several: the inner CV chooses "
+                   "among them, key rhythm_gate[_kK]_inner_evidence; one other than the default: "
+                   "rhythm_gate[_kK]_gate_<it>)")
+    p.add_argument("--s-scales", nargs="+", type=float, default=[1.0], help="the rhythm step: scales of the S "
+                   "probability of the beats not gated, chosen with the gate by the inner CV (key suffix _s_scale)")
+    p.add_argument("--gate-spare-z", type=float, default=None, help="the rhythm step: never gate a beat whose "
+                   "pre_rr_local_z is below minus this (key suffix _spare_z<it>)")
+    p.add_argument("--gate-from-rhythm-labels", action="store_true", help="the rhythm step: fit the gate (evidence "
+                   "among --gate-feature by ROC AUC, threshold by Youden J) to the training records' atrial "
+                   "fibrillation / flutter annotations instead of the inner CV (key rhythm_gate[_kK]_rhythm_labels)")
+    p.add_argument("--gate-sets", choices=("both", "shipped"), default="both", help="the rhythm step on the shipped "
+                   "candidate sets and the rhythm ones (both) or the shipped ones only")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
                    "folds and tried steps only, results under folds_kK")
     args = p.parse_args(argv)
@@ -513,6 +730,19 @@ def main(argv=None) -> int:
                 build_would_take={"sets": sorted({c["set"] for c in result["folds" + suffix]["chosen_by_inner_cv"]
                                                   .values()}), "booster_size": size, "deep_weight": weight},
                 command=command, seconds=round(time.perf_counter() - t0, 1))
+    if "rhythm" in args.steps:
+        t0 = time.perf_counter()
+        key = RHYTHM + suffix + ("_rhythm_labels" if args.gate_from_rhythm_labels else ""
+                                 if args.gate_feature == [GATE_FEATURE] else "_inner_evidence"
+                                 if len(args.gate_feature) > 1 else f"_gate_{args.gate_feature[0]}")
+        key += "_s_scale" if args.s_scales != [1.0] else ""
+        key += f"_spare_z{args.gate_spare_z:g}" if args.gate_spare_z is not None else ""
+        result[key] = dict(step_rhythm(work, Path(args.mitdb_dir), table, labels, args.gate_feature,
+                                       result.get("folds" + suffix), both=args.gate_sets == "both",
+                                       s_scales=tuple(args.s_scales), spare_z=args.gate_spare_z,
+                                       rhythm_labels=args.gate_from_rhythm_labels),
+                           command=command)
+        result[key]["seconds"] = round(time.perf_counter() - t0, 1)
     if "tried" in args.steps:
         t0 = time.perf_counter()
         result[TRIED + suffix] = dict(step_folds(work, table, labels, column_sets(tried=True)), command=command)
