@@ -109,7 +109,8 @@ def beat_ectopy_features(beat_probabilities, beat_times_s, label_names=("N", "S"
     if n < MIN_BEATS:
         return out
     rr = np.diff(t)                                    # rr[j - 1]: interval j, beat j - 1 to beat j
-    local = np.array([np.median(rr[max(0, i - LOCAL_WINDOW): i + LOCAL_WINDOW + 1]) for i in range(rr.size)])
+    padded = np.pad(rr, LOCAL_WINDOW, constant_values=np.nan)     # windows cut at the ends, as rr[i - 5: i + 6]
+    local = np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2 * LOCAL_WINDOW + 1), axis=1)
     pre_premature = rr < PREMATURE_RATIO * local       # of beats 1 .. n - 1
     s_beats = np.flatnonzero(called[1:] == s)          # beats 1 .. n - 1 called S, as indices into rr
     out["bx_s_premature_frac"] = _mean(pre_premature[s_beats])
