@@ -25,6 +25,8 @@ training split.
              series alone).
 ``summary``  training split only: each column's median per class and per cell of the shipped form's CV
              confusion (``--lever-work``: af_lever's work folder, its booster seed 42 out-of-fold outputs).
+``per_fold`` training split only: ``--fold-row``'s CV gain over the shipped recipe on each of the 5 folds, mean over
+             ``--fold-seeds`` (af_lever's cached out-of-fold boosters in ``--lever-work``).
 
 Threads: TensorFlow intra/inter op 1 (``OMP_NUM_THREADS=1`` too). Last stdout line one JSON object.
 """
@@ -186,15 +188,44 @@ def summary(args) -> dict:
             "note": "training split only; confusion cells of the shipped form's 5-fold CV, booster seed 42"}
 
 
+def per_fold(args) -> dict:
+    """Training split only: the CV gain of ``--fold-row`` (an af_lever ``extra`` row, its cached out-of-fold
+    boosters ``extra_<row>_s<seed>.npy`` in ``--lever-work``) over the shipped recipe (``base_s<seed>.npy``), fold
+    by fold (the deep models' 5 folds), for every seed of ``--fold-seeds``: AF and macro F1 of the average."""
+    from sklearn.metrics import f1_score
+
+    from experiments.cinc2017.af_lever import Lever
+
+    lever = Lever(argparse.Namespace(features=args.features, ecgsl=args.ecgsl, resnet=args.resnet,
+                                     work=args.lever_work, k=5))
+    y, deep, oof = lever.y["train"], lever.deep["train"], Path(args.lever_work) / "oof"
+    folds = sorted(set(lever.fold.tolist()))
+    af, macro = np.zeros((len(args.fold_seeds), len(folds))), np.zeros((len(args.fold_seeds), len(folds)))
+    for i, seed in enumerate(args.fold_seeds):
+        base = (0.5 * np.load(oof / f"base_s{seed}.npy") + 0.5 * deep).argmax(-1)
+        row = (0.5 * np.load(oof / f"extra_{args.fold_row}_s{seed}.npy") + 0.5 * deep).argmax(-1)
+        for j, k in enumerate(folds):
+            held = lever.fold == k
+            f = [f1_score(y[held], p[held], labels=range(4), average=None) for p in (row, base)]
+            af[i, j], macro[i, j] = f[0][1] - f[1][1], f[0].mean() - f[1].mean()
+    return {"row": args.fold_row, "seeds": list(args.fold_seeds), "folds": folds,
+            "af_f1_difference_per_fold": af.mean(0).tolist(), "macro_f1_difference_per_fold": macro.mean(0).tolist(),
+            "af_f1_positive_cells": int((af > 0).sum()), "cells": int(af.size),
+            "af_f1_folds_positive": int((af.mean(0) > 0).sum()),
+            "note": "training split only; mean over the seeds of (row minus shipped recipe) on each held-out fold"}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--features", required=True, help="work folder of features.py (features.npz: the record ids)")
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", choices=("extract", "columns", "summary"), default=["extract", "columns"])
+    p.add_argument("--steps", nargs="+", choices=("extract", "columns", "summary", "per_fold"), default=["extract", "columns"])
     p.add_argument("--ecgsl", default="/work/runs/af26/hybrid", help="summary: af_lever's --ecgsl")
     p.add_argument("--resnet", default="/work/runs/hybrid_resnet", help="summary: af_lever's --resnet")
     p.add_argument("--lever-work", help="summary: af_lever's --work (its oof/base_s42.npy)")
+    p.add_argument("--fold-row", default="beat_ectopy_focus", help="per_fold: the af_lever extra row")
+    p.add_argument("--fold-seeds", nargs="+", type=int, default=list(range(42, 51)), help="per_fold: seeds")
     p.add_argument("--out", type=Path, help="results JSON of the repo (key beat_ectopy), e.g. "
                                             "experiments/cinc2017/af29_results.json")
     p.add_argument("--chunk", type=int, default=500)
@@ -208,6 +239,8 @@ def main(argv=None) -> int:
         result["columns"] = columns(args)
     if "summary" in args.steps:
         result["summary"] = summary(args)
+    if "per_fold" in args.steps:
+        result["per_fold"] = per_fold(args)
     command = "python experiments/cinc2017/beat_ectopy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     result["commands"] = result.get("commands", []) + [command]
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -215,7 +248,7 @@ def main(argv=None) -> int:
         saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
         saved["beat_ectopy"] = dict(result, work=str(args.work), preset=PRESET)
         args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("commands",) + tuple(s for s in args.steps if s != "summary")}))
+    print(json.dumps({k: result[k] for k in ("commands",) + tuple(s for s in args.steps if s in ("extract", "columns"))}))
     return 0
 
 
