@@ -27,3 +27,25 @@ def test_choose_offsets_moves_an_under_called_class_and_keeps_n_at_zero():
     fair = logp.copy()
     fair[:, 1] += 0.8                                                 # calibrated: offsets stay near 0
     assert np.abs(af_lever.choose_offsets(fair, y)).max() <= 0.3
+
+
+def test_extra_seed_sets_have_their_own_reference_row():
+    """Step ``extra``: 42-44 and 45-47 keep their keys; any other seed set gets its own key and a reference row
+    of the shipped recipe on the same seeds, computed once."""
+    calls = []
+
+    class Stub:
+        result = {}
+
+        def cv_row(self, tag, params, seeds):
+            calls.append((tag, params, list(seeds)))
+            return {"seeds": list(seeds)}
+
+    stub = Stub()
+    assert af_lever.Lever.seed_set_keys(stub, af_lever.SEEDS) == ("extra", "base")
+    assert af_lever.Lever.seed_set_keys(stub, af_lever.FRESH) == ("extra_fresh_seeds", "base_fresh_seeds")
+    assert calls == []
+    for _ in range(2):
+        assert af_lever.Lever.seed_set_keys(stub, [48, 49, 50]) == ("extra_seeds_48_49_50", "base_seeds_48_49_50")
+    assert calls == [("base", af_lever.BASE, [48, 49, 50])]
+    assert stub.result["base_seeds_48_49_50"] == {"seeds": [48, 49, 50]}

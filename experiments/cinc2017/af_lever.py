@@ -19,7 +19,10 @@ split only (the deep models' folds, their out-of-fold probabilities); validation
 ``weight``    (c) the deep weight of the average in ``WEIGHTS``, chosen per seed on the CV out-of-fold outputs of
               ``base``; the chosen weight's CV figure is then re-scored on fresh seeds 45-47.
 ``extra``     (d) extra AF-vs-Other columns (``--extra-features``: an ``.npz`` with ``record_id``, ``names``, ``X``),
-              added to the 118 columns, CV over seeds 42-44.
+              added to the 118 columns, CV over seeds 42-44 (``--extra-seeds``: 45-47 key ``extra_fresh_seeds``;
+              any other set key ``extra_seeds_A_B_C`` against the shipped recipe on the same seeds,
+              ``base_seeds_A_B_C``, and ``extra_paired_all_seeds`` pairs every set). (f) the ``mitdb-beats``
+              ectopy columns: ``beat_ectopy.py`` writes their ``.npz``.
 ``offsets``   (e) per-class decision offsets: the class is ``argmax(log p + b)`` of the average ``p`` (deep weight
               0.5), ``b`` additive log-probability offsets (``b[N] = 0``; ``OFFSET_GRID`` per class, coordinate
               ascent from 0, ``choose_offsets``) maximising macro F1. Nested CV: for each of the 5 folds the offsets
@@ -39,7 +42,8 @@ A candidate is kept only if its CV AF F1 (mean over seeds) rises beyond the seed
 > the larger sd) and its CV macro F1 does not drop beyond it; (e) and the library group only if that holds on both
 seed sets (42-44 against ``base``, 45-47 against ``base_fresh_seeds``). Cached in WORK (resumable,
 WORK/results.json); with ``--out`` also in that file's key ``af_lever`` (``experiments/cinc2017/af27_results.json``;
-(e) and the library group: ``af28_results.json``); last stdout line one JSON object.
+(e) and the library group: ``af28_results.json``; (f), ``beat_ectopy.py``'s columns: ``af29_results.json``); last
+stdout line one JSON object.
 """
 from __future__ import annotations
 
@@ -266,12 +270,25 @@ class Lever:
             extra_names = [str(n) for n in data["names"]]
             names = self.names + extra_names
             X = np.concatenate([self.X["train"], data["X"][[rows[r] for r in self.ids["train"]]]], axis=1)
-            fresh = self.args.extra_seeds == FRESH
+            key, ref = self.seed_set_keys(self.args.extra_seeds)
             row = self.cv_row(f"extra_{Path(path).stem}", BASE, self.args.extra_seeds, X=X, names=names)
-            row.update(extra_names=extra_names,
-                       kept=self.beats(row, self.result["base_fresh_seeds" if fresh else "base"]))
-            self.result.setdefault("extra_fresh_seeds" if fresh else "extra", {})[Path(path).stem] = row
+            row.update(extra_names=extra_names, kept=self.beats(row, self.result[ref]))
+            self.result.setdefault(key, {})[Path(path).stem] = row
             self.save()
+
+    def seed_set_keys(self, seeds) -> tuple:
+        """(result key of the extra rows, key of their reference row) for a booster seed set: 42-44 ``extra``
+        against ``base``, 45-47 ``extra_fresh_seeds`` against ``base_fresh_seeds``, any other set (a third look)
+        ``extra_seeds_A_B_C`` against ``base_seeds_A_B_C`` (the shipped recipe on those seeds, computed here)."""
+        seeds = list(seeds)
+        if seeds == SEEDS:
+            return "extra", "base"
+        if seeds == FRESH:
+            return "extra_fresh_seeds", "base_fresh_seeds"
+        tag = "_".join(map(str, seeds))
+        if f"base_seeds_{tag}" not in self.result:
+            self.result[f"base_seeds_{tag}"] = self.cv_row("base", BASE, seeds)
+        return f"extra_seeds_{tag}", f"base_seeds_{tag}"
 
     def step_offsets(self):
         """(e): nested-CV decision offsets on ``base``'s out-of-fold average, seeds 42-44 and fresh 45-47."""
@@ -486,6 +503,13 @@ def main(argv=None) -> int:
         lever.result.setdefault("extra_paired", {})[name] = paired(
             lever.result["extra"][name]["runs"] + lever.result["extra_fresh_seeds"][name]["runs"],
             lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"])
+        more = sorted(k for k in lever.result if k.startswith("extra_seeds_") and name in lever.result[k])
+        if more:    # every seed set of this row: paired over all of them (key extra_paired_all_seeds)
+            lever.result.setdefault("extra_paired_all_seeds", {})[name] = paired(
+                lever.result["extra"][name]["runs"] + lever.result["extra_fresh_seeds"][name]["runs"]
+                + [r for k in more for r in lever.result[k][name]["runs"]],
+                lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"]
+                + [r for k in more for r in lever.result["base_seeds_" + k[len("extra_seeds_"):]]["runs"]])
     lever.result["records"] = {s: len(v) for s, v in lever.ids.items()}
     lever.save()
     if args.out:    # the repo's results file: key af_lever (other keys stay)
