@@ -132,6 +132,12 @@ class SignalConfig(_JsonConfig):
     # own (its morphology cluster) and its amplitude reaches GuardConstants.cluster_amplitude x theirs (75th pct):
     # a small normal beat among large ectopic ones is compared with the normal beats (signal.guard_keep). 0 = off.
     rpeak_rescue_cluster: float = 0.0
+    # T-wave veto (issue 21 run s30; Python path only): a peak the second proposer would add (and, with
+    # GuardConstants.t_wave_all, any kept peak) that lies GuardConstants.t_wave_lag_s after the kept beat before it
+    # and whose wave (+-t_wave_window_s, mean removed) correlates at least this much with the T-wave template of that
+    # beat's own morphology cluster (the same stretch after the kept beats shaped like it, with no beat there) is that
+    # beat's T wave, not a QRS (signal.t_wave_like). 0 = off (default).
+    rpeak_guard_t_wave: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

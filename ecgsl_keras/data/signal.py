@@ -460,6 +460,24 @@ class GuardConstants:
     cluster_sharpness: float = 0.0  # > 0: and at least this x the cluster's median sharpness (qrs_shapes)
     cluster_spacing: float = 0.5    # with cluster_second: a candidate the cluster keeps may lie this x the local RR
     #                                 from a kept neighbour (second_spacing for the others)
+    # T-wave veto (SignalConfig.rpeak_guard_t_wave > 0; off by default): a peak the second proposer would add that lies
+    # ``t_wave_lag_s`` after the kept beat before it (and under ``t_wave_rr`` x the local median RR) is dropped when
+    # its wave (+-``t_wave_window_s``, mean removed) correlates at least rpeak_guard_t_wave with that beat's T-wave
+    # template and spans at most ``t_wave_size`` x the template: the median of the same stretch (same lag) after the
+    # kept beats among the ``cluster_neighbours`` each side whose QRS (+-``cluster_window_s``) correlates at least
+    # ``t_wave_cluster`` with that beat's and whose next kept beat comes over ``t_wave_clear_s`` after it (at least
+    # ``cluster_min`` of them). A PVC's T wave (MIT-BIH 208) repeats after every PVC of its shape at the same lag; a
+    # small normal beat in atrial fibrillation (203 built bigeminy) does not. ``t_wave_all``: every kept peak too, last.
+    # 0.9 / all / size 4 (with the cluster rescue on the second proposer's candidates): chosen by 19 of 22 folds on run
+    # s28's point (experiments/rpeaks/t_wave.py, run s30): fewer false beats, but 203's fold keeps the cluster rescue
+    # off, so bigeminy Se held out does not reach 0.997: not recommended yet
+    t_wave_lag_s: tuple = (0.15, 0.45)
+    t_wave_rr: float = 0.6
+    t_wave_window_s: float = 0.1
+    t_wave_size: float = 2.0
+    t_wave_cluster: float = 0.9
+    t_wave_clear_s: float = 0.1
+    t_wave_all: bool = False
 
 
 GUARD = GuardConstants()
@@ -538,6 +556,59 @@ def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, co
             sharp_reference = _row_nanpercentile(np.where(similar, sharpness[index], np.nan), 50.0)
             keep &= at_sharpness >= constants.cluster_sharpness * sharp_reference
     return keep
+
+
+def t_wave_like(kept, at, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask over the peaks ``at``: the ones that look like the T wave of the kept beat before them
+    (``SignalConfig.rpeak_guard_t_wave`` = ``correlation``, ``GuardConstants.t_wave_*``). ``kept``: the sorted kept
+    peaks (an ``at`` peak among them is not its own context). For each peak, ``p`` is the last kept peak before it and
+    ``lag`` the distance; within ``t_wave_lag_s`` and under ``t_wave_rr`` x the local median RR, the template is the
+    median of the windows at the same lag after the kept peaks around ``p`` shaped like it (QRS correlation at least
+    ``t_wave_cluster``) and followed by no kept peak up to the lag + ``t_wave_clear_s``."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    kept = np.asarray(kept, dtype=np.int64)
+    at = np.asarray(at, dtype=np.int64)
+    out = np.zeros(at.size, bool)
+    if at.size == 0 or kept.size < 3:
+        return out
+    fs = float(fs)
+    j = np.searchsorted(kept, at) - 1                      # the kept peak before each (at itself not counted)
+    lag = at - kept[np.clip(j, 0, kept.size - 1)]
+    local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at, constants.neighbours, 50.0)
+    lo, hi = (v * fs for v in constants.t_wave_lag_s)
+    which = np.flatnonzero((j >= 0) & (lag >= lo) & (lag <= hi) & (lag < constants.t_wave_rr * local))
+    if which.size == 0:
+        return out
+    half = max(1, int(round(constants.t_wave_window_s * fs)))
+    offsets = np.arange(-half, half + 1)
+    clear = int(round(constants.t_wave_clear_s * fs))
+    reach = constants.cluster_neighbours
+    qrs = qrs_windows(x, kept, fs, constants.cluster_window_s)
+    following = np.append(kept[1:], np.iinfo(np.int64).max)     # each kept peak's next kept peak
+    itself = np.where(np.isin(at, kept), j + 1, -1)              # an at peak's own index among the kept ones
+
+    def window(centres):
+        w = x[np.clip(centres[:, None] + offsets[None, :], 0, x.size - 1)]
+        return w - w.mean(axis=1, keepdims=True)
+
+    own = window(at[which])
+    for row, i in enumerate(which):
+        p = j[i]
+        around = np.arange(max(0, p - reach), min(kept.size, p + reach + 1))
+        around = around[(around != p) & (around != itself[i])]
+        members = around[(qrs[around] @ qrs[p] >= constants.t_wave_cluster)
+                         & (following[around] > kept[around] + lag[i] + clear)]
+        if members.size < constants.cluster_min:
+            continue
+        template = np.median(window(kept[members] + lag[i]), axis=0)
+        template = template - template.mean()
+        norm = np.linalg.norm(template) * np.linalg.norm(own[row])
+        if norm <= 0:
+            continue
+        out[i] = ((own[row] @ template) / norm >= correlation
+                  and np.ptp(own[row]) <= constants.t_wave_size * np.ptp(template))
+    return out
 
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
@@ -647,6 +718,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     3. **Second proposer** (``config.rpeak_second_proposer`` > 0, off by default; Python path only): the beats
        neurokit2's threshold logic never proposed, taken from the local maxima of the smoothed |slope| when
        they are spaced, sized and shaped like the kept beats around them (``second_proposer``).
+       **T-wave veto** (``config.rpeak_guard_t_wave`` > 0, off by default; Python path only): a candidate shaped like
+       the T wave of the kept beat before it is not added (``t_wave_like``); with ``GUARD.t_wave_all`` the same
+       check drops kept peaks, after the second proposer.
     4. **Wide-peak check** (``config.rpeak_guard_wide`` > 0, off by default; Python path only): peaks small and wide
        against the peaks around them are dropped (``small_wide``).
     """
@@ -673,6 +747,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         peaks = _search_back(peaks, cleaned, detect_signal, fs, config, amplitude, feature)
     if second > 0 and peaks.size >= 3:
         peaks = second_proposer(peaks, cleaned, detect_signal, fs, config, feature)
+    if config.rpeak_guard_t_wave > 0 and GUARD.t_wave_all and peaks.size >= 3:
+        peaks = peaks[~t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
     if config.rpeak_guard_wide > 0 and peaks.size >= 3:
         peaks = peaks[~small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
     return peaks
@@ -808,6 +884,11 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         flagged[order] = p_wave_like(union[order], union_amplitude[order], x, fs, float(config.rpeak_guard_p_wave),
                                      constants)
         accept[np.flatnonzero(accept)[flagged[peaks.size:]]] = False
+    t_wave = float(config.rpeak_guard_t_wave)
+    if t_wave > 0 and accept.any():
+        # the T-wave veto (SignalConfig.rpeak_guard_t_wave): a candidate shaped like the T wave of the beat before it
+        which = np.flatnonzero(accept)
+        accept[which[t_wave_like(peaks, candidates[which], x, fs, t_wave, constants)]] = False
     if not accept.any():
         return peaks
     out = peaks

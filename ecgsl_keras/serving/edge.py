@@ -298,14 +298,15 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
     if (signal_config.rpeak_mindelay_keep not in ("first", "prominent") or signal_config.rpeak_searchback_shape > 0
             or signal_config.rpeak_rescue_deep > 0 or signal_config.rpeak_searchback_irregular > 0
             or signal_config.rpeak_guard_p_wave > 0 or signal_config.rpeak_second_proposer > 0
-            or signal_config.rpeak_guard_wide > 0 or signal_config.rpeak_rescue_cluster > 0):
+            or signal_config.rpeak_guard_wide > 0 or signal_config.rpeak_rescue_cluster > 0
+            or signal_config.rpeak_guard_t_wave > 0):
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
                                                     "shape check or irregular-rhythm gaps, no deep rescue and no "
                                                     "negative-QRS fallback (Python path only): rpeak_mindelay_keep "
                                                     "'first' or 'prominent', rpeak_searchback_shape, "
                                                     "rpeak_rescue_deep, rpeak_searchback_irregular, "
-                                                    "rpeak_guard_p_wave, rpeak_second_proposer, rpeak_guard_wide and "
-                                                    "rpeak_rescue_cluster 0 only")
+                                                    "rpeak_guard_p_wave, rpeak_second_proposer, rpeak_guard_wide, "
+                                                    "rpeak_rescue_cluster and rpeak_guard_t_wave 0 only")
 
 
 class EndToEnd:

@@ -1,0 +1,224 @@
+"""Run s30 (issue 21): leave-one-record-out choice of the T-wave veto (``SignalConfig.rpeak_guard_t_wave``,
+``signal.t_wave_like``, ``GuardConstants.t_wave_*``) with the cluster rescue and its closer spacing, on run s28's point,
+on MIT-BIH DS1 and the rhythms built from it (normal, block21, pause, bigeminy).
+
+    python experiments/rpeaks/t_wave.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s30.json
+
+Why: run s29's cluster rescue, given the second proposer's candidates and allowed closer to a kept beat (0.4 x the local
+RR), reaches 0.997 on bigeminy on all 22 records but adds the T waves after PVCs (208): their +-60 ms window
+correlates at 0.9 with 208's normal QRS. A T wave repeats, at the same lag, after every beat of its PVC's shape; a
+small normal beat of atrial fibrillation (203's built bigeminy) does not. The veto compares a candidate's wave with
+that template (``t_wave_like``).
+
+For every DS1 record and rhythm (``bench.rhythms.build`` with its defaults, seed = record number) the detector runs
+once without the guard (``prominent_negative_last``), then ``signal.guard_rpeaks`` once per grid point: the cluster
+variants (``CLUSTERS``: off = run s28's point; run s29's chosen 0.9 / 0.3 / 16; with the second proposer's candidates at
+spacing 0.5 / 0.4 / 0.35, sharpness 0 / 0.8) x the veto (off; correlation 0.7 / 0.8 / 0.9; on the second proposer's
+candidates only, or with ``t_wave_all`` on every kept peak too; with the second proposer's candidates also the size
+ceiling ``t_wave_size`` 4 / 8 instead of 2, on every kept peak). ``today``: the shipped ``SignalConfig()`` (scored, not
+chosen). TP/FN/FP as ``bench rpeaks`` counts them (150 ms, VF episodes excluded). For each record left out, the point
+with the fewest errors (FN + FP over the four rhythms) on the other 21 is scored on it ("held_out"); the base (run
+s28's point) is fixed. ``kinds``: the block21 and bigeminy errors of each point by kind: a false beat near a blocked
+beat's annotation (-300..+100 ms: its P wave or what the cut left), 0.15-0.45 s after a reference beat (a T wave), or
+other; a missed beat by its annotation symbol (N, V, other) and whether next to a V beat. Per-record counts are cached
+in ``--cache-dir`` (``--records`` counts a subset and stops, to count in two processes). Prints one JSON object last.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import itertools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras import tasks
+from ecgsl_keras.bench import rhythms
+from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import signal as S
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from cluster import BASE, BASE_CONSTANTS, RHYTHMS, distance, errors, loro, totals  # noqa: E402
+
+log = logging.getLogger("experiments.rpeaks.t_wave")
+OFF, TODAY = "s28", "today"
+S29 = "s28__c0.9_a0.3_n16_s0.0"            # run s29's choice (20 of 22 folds); names as in experiments/rpeaks/cluster.py
+# (name, rpeak_rescue_cluster, GuardConstants changes)
+CLUSTERS = [(OFF, 0.0, {}), (S29, 0.9, dict(cluster_second=False, cluster_sharpness=0.0))]
+for _spacing, _sharp in itertools.product((0.5, 0.4, 0.35), (0.0, 0.8)):
+    CLUSTERS.append((f"s28__c0.9_a0.3_second_n16_s{_sharp}" + ("" if _spacing == 0.5 else f"_sp{_spacing}"), 0.9,
+                     dict(cluster_second=True, cluster_sharpness=_sharp, cluster_spacing=_spacing)))
+T_WAVE, T_WAVE_ALL = (0.7, 0.8, 0.9), (False, True)
+# second grid (after the first left false beats 2-8 x the T-wave template's size after the closer spacing): the veto's
+# size ceiling (GuardConstants.t_wave_size, 2 in the first), on every kept peak too, with the second proposer's candidates
+T_WAVE_SIZE = (4.0, 8.0)
+KIND_RHYTHMS = ("block21", "bigeminy")
+# run s29's closer spacing (0.4, sharpness 0.8) without and with the veto: per record and by kind in the output
+SPACING_04 = ("s28__c0.9_a0.3_second_n16_s0.8_sp0.4", "s28__c0.9_a0.3_second_n16_s0.8_sp0.4__t0.9_all_z4")
+
+
+def points():
+    """(name, SignalConfig, GuardConstants) of every grid point, run s28's point first."""
+    base = dataclasses.replace(S.GUARD, **BASE_CONSTANTS)
+    for name, cluster, changes in CLUSTERS:
+        config = dataclasses.replace(BASE, rpeak_rescue_cluster=cluster)
+        constants = dataclasses.replace(base, cluster_amplitude=0.3, cluster_neighbours=16, **changes)
+        yield name, config, constants
+        for t, everywhere in itertools.product(T_WAVE, T_WAVE_ALL):
+            yield (f"{name}__t{t}" + ("_all" if everywhere else ""), dataclasses.replace(config, rpeak_guard_t_wave=t),
+                   dataclasses.replace(constants, t_wave_all=everywhere))
+        if not changes.get("cluster_second"):
+            continue
+        for t, size in itertools.product(T_WAVE, T_WAVE_SIZE):
+            yield (f"{name}__t{t}_all_z{size:g}", dataclasses.replace(config, rpeak_guard_t_wave=t),
+                   dataclasses.replace(constants, t_wave_all=True, t_wave_size=size))
+
+
+def names():
+    return [name for name, _, _ in points()]
+
+
+def kinds(built, symbols, ref, peaks, match, fs) -> dict:
+    """The errors of one signal by kind (see the module docstring)."""
+    beats, det = match["reference"], match["detected"]
+    fn = np.setdiff1d(np.arange(beats.size), match["matched"][:, 0])
+    fp = det[np.setdiff1d(np.arange(det.size), match["matched"][:, 1])]
+    index = np.clip(np.searchsorted(ref, beats), 0, ref.size - 1)
+    symbol = np.where(ref[index] == beats, np.asarray(symbols)[index], "?")
+    out = collections.Counter()
+    for i in fn:
+        s = symbol[i] if symbol[i] in ("N", "V") else "other"
+        near_v = any(0 <= i + k < beats.size and symbol[i + k] == "V" for k in (-1, 1))
+        out[f"fn_{s}" + ("_next_to_v" if near_v else "")] += 1
+    removed = np.sort(built["removed"])
+    for p in fp:
+        j = np.searchsorted(removed, p)
+        near = [removed[k] - p for k in (j - 1, j) if 0 <= k < removed.size]
+        if any(-0.1 * fs <= d <= 0.3 * fs for d in near):
+            out["fp_blocked_beat"] += 1
+            continue
+        k = np.searchsorted(beats, p) - 1
+        lag = p - beats[k] if k >= 0 else -1
+        if 0.15 * fs <= lag <= 0.45 * fs:
+            out["fp_t_wave" + ("_after_v" if symbol[k] == "V" else "")] += 1
+        else:
+            out["fp_other"] += 1
+    return dict(out)
+
+
+def count_record(data_dir, rid, out=None) -> dict:
+    """Counts of record ``rid``'s four signals at every grid point ``out`` (a cached dict) lacks."""
+    signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
+    out = dict(out or {})
+    shipped = S.GUARD
+    for rhythm in RHYTHMS:
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        x = built["signal"]
+        cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
+
+        def score(peaks, name=None):
+            peaks = peaks[~in_episodes(peaks, built["episodes"])]
+            m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
+            if name is not None and rhythm in KIND_RHYTHMS:
+                out[f"{rid}|{rhythm}|{name}|kinds"] = kinds(built, symbols, ref, peaks, m, fs)
+            return [m["tp"], m["fn"], m["fp"]]
+
+        if f"{rid}|{rhythm}|{TODAY}" not in out:
+            out[f"{rid}|{rhythm}|{TODAY}"] = score(S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned))
+        primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
+                                                           rpeak_second_proposer=0.0), cleaned=cleaned)
+        for name, config, constants in points():
+            if f"{rid}|{rhythm}|{name}" in out:
+                continue
+            try:
+                S.GUARD = constants
+                out[f"{rid}|{rhythm}|{name}"] = score(S.guard_rpeaks(primary, cleaned, detect, fs, config), name)
+            finally:
+                S.GUARD = shipped
+        log.info("%s %s: today %s, s28 %s, s29 %s", rid, rhythm, out[f"{rid}|{rhythm}|{TODAY}"],
+                 out[f"{rid}|{rhythm}|{OFF}"], out[f"{rid}|{rhythm}|{S29}"])
+    return out
+
+
+def kind_totals(counts, name, records, rhythm) -> dict:
+    out = collections.Counter()
+    for rid in records:
+        out.update(counts[f"{rid}|{rhythm}|{name}|kinds"])
+    return dict(sorted(out.items()))
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cache-dir", help="per-record counts (default: beside --out, <out>.counts/)")
+    parser.add_argument("--records", nargs="+", help="count these records only and stop (default: all DS1, then score)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    cache = Path(args.cache_dir) if args.cache_dir else out.parent / (out.stem + ".counts")
+    cache.mkdir(parents=True, exist_ok=True)
+    records = list(tasks.MITDB_DS1)
+    for rid in args.records or records:
+        path = cache / f"{rid}.json"
+        cached = json.loads(path.read_text()) if path.exists() else {}
+        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
+            path.write_text(json.dumps(count_record(args.data_dir, rid, cached)) + "\n")
+    if args.records:
+        return 0
+    counts = {}
+    for rid in records:
+        counts.update(json.loads((cache / f"{rid}.json").read_text()))
+    all_names = names()
+    held, choice = loro(counts, all_names, records)
+    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
+    best = min(all_names, key=lambda n: (errors(all22[n]), n))
+    others = {r: [o for o in records if o != r] for r in records}
+    watch = sorted({OFF, S29, best, *choice.values(), *SPACING_04})
+    result = {"experiment": "rpeaks_loro_s30",
+              "command": " ".join(["python", "experiments/rpeaks/t_wave.py"] + list(argv if argv is not None else sys.argv[1:])),
+              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
+              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+              "base": {**{f: getattr(BASE, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave",
+                                                          "rpeak_second_proposer")}, **BASE_CONSTANTS},
+              "grid": {"clusters": [[n, c, ch] for n, c, ch in CLUSTERS], "rpeak_guard_t_wave": T_WAVE,
+                       "t_wave_all": T_WAVE_ALL, "t_wave_size (second grid)": T_WAVE_SIZE,
+                       **{f.name: getattr(S.GUARD, f.name) for f in dataclasses.fields(S.GUARD)
+                          if f.name.startswith("t_wave_") and f.name != "t_wave_all"}},
+              "grid_points": len(all_names),
+              "tie_break": "the first name in sort order",
+              "today": all22[TODAY], "s28": all22[OFF], "s29": all22[S29],
+              "held_out": held, "held_out_distance_to_target": distance(held),
+              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
+              "best_all_22": best, "best_all_22_figures": all22[best],
+              "best_all_22_distance_to_target": distance(all22[best]),
+              "errors": {"today": errors(all22[TODAY]), "s28": errors(all22[OFF]), "s29": errors(all22[S29]),
+                         "held_out": errors(held), "best_all_22": errors(all22[best])},
+              "grid_all_22": {n: all22[n] for n in all_names},
+              "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
+              # per fold: the chosen point's errors on the other 21 against the base's, and on the held-out record
+              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
+                                  "train_s28": errors(totals(counts, OFF, others[r])),
+                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
+                                  "held_out_s28": errors(totals(counts, OFF, [r])),
+                                  "train_best_all_22": errors(totals(counts, best, others[r])),
+                                  "held_out_best_all_22": errors(totals(counts, best, [r])),
+                                  "train_s29": errors(totals(counts, S29, others[r])),
+                                  "held_out_s29": errors(totals(counts, S29, [r]))} for r in records},
+              "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
+              "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
+              "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in KIND_RHYTHMS} for n in watch},
+              "kinds_per_record_block21": {n: {r: counts[f"{r}|block21|{n}|kinds"] for r in records} for n in watch}}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "choice_counts", "errors",
+                                             "best_all_22")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
