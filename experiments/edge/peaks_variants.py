@@ -10,7 +10,6 @@ Records: every k-th of the CinC 2017 validation split (``prepare.assign_splits``
 import argparse
 import dataclasses
 import json
-import sys
 
 import numpy as np
 import tensorflow as tf

@@ -3,7 +3,7 @@
 
     python experiments/rpeaks/guard_speed.py > benchmarks/results/rpeaks_guard_speed.json
 """
-import sys, time, dataclasses, json, numpy as np
+import time, dataclasses, json, numpy as np
 from ecgsl_keras.data import signal as S
 from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras import tasks
