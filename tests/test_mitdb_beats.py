@@ -288,8 +288,15 @@ def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_
     assert any(name.startswith("window_") for name in predictor.stacked.feature_names)   # the rhythm context
     booster = predictor.stacked.booster.predict(X).reshape(n, -1)
     w = predictor.stacked.deep_weight
-    np.testing.assert_allclose(result["beat_probabilities"],
-                               (1 - w) * booster + w * result["deep_beat_probabilities"], atol=1e-6)
+    average = (1 - w) * booster + w * result["deep_beat_probabilities"]
+    np.testing.assert_allclose(result["ungated_beat_probabilities"], average, atol=1e-6)
+    # the shipped rhythm gate (stacking.json's gate) on the average: S moves to N where the AF evidence is high
+    gate = predictor.stacked.gate
+    assert (gate.feature, gate.source, gate.target) == ("window_af_afev", "S", "N")
+    evidence = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, [gate.feature], signal=signal,
+                                    fs=record.fs, rpeaks_native=beats.rpeaks_native, config=predictor.config.signal)
+    np.testing.assert_array_equal(result["beat_gated"], evidence[:, 0] > gate.threshold)
+    np.testing.assert_allclose(result["beat_probabilities"], gate.apply(average, evidence[:, 0])[0], atol=1e-6)
     assert result["beat_probabilities"].shape == (n, 5) and len(result["beat_labels"]) == n
     assert sum(result["label_counts"].values()) == n
     assert result["beat_labels"] == [predictor.label_names[i] for i in result["beat_probabilities"].argmax(1)]
@@ -307,6 +314,10 @@ def test_per_beat_booster_files_are_checked_by_name(tmp_path):
     shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
     spec = json.loads((folder / "stacking.json").read_text())
     (folder / "stacking.json").write_text(json.dumps(dict(spec, rows="record")))
+    with pytest.raises(ConfigError, match="a gate is for per-beat rows"):   # the shipped spec has a gate
+        load_model(folder)
+    (folder / "stacking.json").write_text(json.dumps({k: v for k, v in dict(spec, rows="record").items()
+                                                      if k != "gate"}))
     with pytest.raises(ConfigError, match="per record cannot serve"):
         load_model(folder)
     (folder / "stacking.json").write_text(json.dumps(dict(spec, feature_names=spec["feature_names"][:-1] + ["x"])))
@@ -316,3 +327,90 @@ def test_per_beat_booster_files_are_checked_by_name(tmp_path):
     (folder / "booster.txt.gz").write_bytes(b"not a booster")
     with pytest.raises(ConfigError, match="booster.txt.gz"):
         load_model(folder)
+
+
+# --- the rhythm gate of a per-beat stacked model (stacking.json's "gate", run mitdb30) ---------------------------
+
+def test_the_gate_round_trips_through_stacking_json(tmp_path):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, Gate, StackedClassifier
+    from ecgsl_keras.store import presets
+
+    shipped = json.loads((presets.preset_dir("mitdb-beats") / SPEC_NAME).read_text())
+    clf = StackedClassifier.load(presets.preset_dir("mitdb-beats"))
+    assert isinstance(clf.gate, Gate) and clf.gate.to_spec() == shipped["gate"]
+    clf.gate = Gate("rhythm_mad_norm", 1.25, "S", "N", clf.label_names)   # another computable feature
+    clf.save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["gate"] == {"feature": "rhythm_mad_norm",
+                                                                      "threshold": 1.25, "from": "S", "to": "N"}
+    again = StackedClassifier.load(tmp_path)
+    assert again.gate.to_spec() == clf.gate.to_spec()
+    clf.gate = None                                                        # no gate: no key, as before the gate
+    clf.save(tmp_path)
+    assert "gate" not in json.loads((tmp_path / SPEC_NAME).read_text())
+    assert StackedClassifier.load(tmp_path).gate is None
+
+
+@pytest.fixture(scope="module")
+def gated_copy(tmp_path_factory):
+    """A copy of mitdb-beats whose stacking.json the tests rewrite, and the shipped spec."""
+    from ecgsl_keras.store import presets
+
+    folder = tmp_path_factory.mktemp("gated") / "mitdb-beats"
+    shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
+    return folder, json.loads((folder / "stacking.json").read_text())
+
+
+def test_the_gate_moves_s_to_n_above_its_threshold_on_a_fixture_signal(gated_copy, fixtures_dir):
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.serving.inference import load_model
+
+    folder, spec = gated_copy
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+
+    def run(gate):
+        (folder / "stacking.json").write_text(json.dumps(dict(spec, gate=gate) if gate else
+                                                         {k: v for k, v in spec.items() if k != "gate"}))
+        predictor = load_model(folder)
+        return predictor.predict_signal(signal, record.fs)
+
+    plain = run(None)                                       # no gate: today's answer, no gate keys
+    assert "beat_gated" not in plain and "ungated_beat_probabilities" not in plain
+    s, n = 1, 0
+    assert (plain["beat_probabilities"][:, s] > 0).all()
+    low = run(dict(spec["gate"], threshold=-1.0))           # below every beat's AF evidence (AFEv >= 0)
+    gated = low["beat_gated"]
+    assert gated.sum() > 0.9 * len(gated)                    # every beat whose 30 s window has an AFEv
+    np.testing.assert_allclose(low["ungated_beat_probabilities"], plain["beat_probabilities"], atol=1e-6)
+    assert (low["beat_probabilities"][gated, s] == 0).all()
+    np.testing.assert_allclose(low["beat_probabilities"][gated, n],
+                               plain["beat_probabilities"][gated, n] + plain["beat_probabilities"][gated, s], atol=1e-6)
+    np.testing.assert_allclose(low["beat_probabilities"][~gated], plain["beat_probabilities"][~gated], atol=1e-6)
+    np.testing.assert_allclose(low["beat_probabilities"].sum(axis=1), 1.0, atol=1e-5)
+    assert "S" not in [label for label, g in zip(low["beat_labels"], gated) if g]
+    # a changed label is a gated beat now called N (S, or another class that N + S now outweighs)
+    changed = [i for i, (a, b) in enumerate(zip(plain["beat_labels"], low["beat_labels"])) if a != b]
+    assert all(gated[i] and low["beat_labels"][i] == "N" for i in changed)
+    high = run(dict(spec["gate"], threshold=1e9))           # above it: nothing changes
+    assert not high["beat_gated"].any()
+    np.testing.assert_array_equal(high["beat_probabilities"], plain["beat_probabilities"])
+    assert high["beat_labels"] == plain["beat_labels"]
+
+
+@pytest.mark.parametrize("gate, match", [
+    ({"feature": "no_such_feature", "threshold": 31.0, "from": "S", "to": "N"}, "gate feature 'no_such_feature'"),
+    ({"feature": "window_af_afev", "threshold": 31.0, "from": "X", "to": "N"}, "gate 'from' class 'X'"),
+    ({"feature": "window_af_afev", "threshold": 31.0, "from": "S", "to": "S"}, "the same class"),
+    ({"feature": "window_af_afev", "threshold": "high", "from": "S", "to": "N"}, "finite number"),
+    ({"feature": "window_af_afev", "threshold": float("nan"), "from": "S", "to": "N"}, "finite number"),
+    ({"feature": "window_af_afev", "threshold": 31.0, "from": "S"}, "keys"),
+    ([31.0], "keys"),
+])
+def test_a_corrupt_gate_names_stacking_json(gated_copy, gate, match):
+    from ecgsl_keras.serving.inference import load_model
+
+    folder, spec = gated_copy
+    (folder / "stacking.json").write_text(json.dumps(dict(spec, gate=gate)))
+    with pytest.raises(ConfigError, match=match) as error:
+        load_model(folder)
+    assert error.value.path == str(folder / "stacking.json")

@@ -116,6 +116,35 @@ def test_average_combine_averages_the_feature_booster_with_the_deep_probabilitie
         StackedClassifier(names, ["emb_0"], LABELS, combine="average")
 
 
+def test_a_gate_moves_one_class_to_another_after_the_average(sample_features, tmp_path):
+    """``Gate`` (stacking.json's ``gate``, per-beat rows): where the feature exceeds the threshold, the ``from``
+    class's probability is added to ``to``'s and set to 0; elsewhere, and where the feature is NaN, nothing moves."""
+    ids, names, X, y = sample_features
+    deep = np.random.default_rng(2).dirichlet(np.ones(len(LABELS)), size=len(ids))
+    Xd = np.concatenate([X, deep], axis=1)
+    evidence = X[:, 0].copy()
+    threshold = float(np.nanmedian(evidence))
+    evidence[0] = np.nan
+    gate = {"feature": names[0], "threshold": threshold, "from": "A", "to": "N"}
+    clf = StackedClassifier(names, probability_names(LABELS), LABELS, params=PARAMS, seed=0, combine="average",
+                            deep_weight=0.5, rows="beat", gate=gate).fit(Xd, y)
+    before = clf.predict_proba(Xd, apply_gate=False)
+    after = clf.predict_proba(Xd, gate_evidence=evidence)
+    a, n = LABELS.index("A"), LABELS.index("N")
+    moved = evidence > threshold
+    assert 0 < moved.sum() < len(moved) and not moved[0]
+    assert (after[moved, a] == 0).all()
+    np.testing.assert_allclose(after[moved, n], before[moved, n] + before[moved, a])
+    np.testing.assert_array_equal(after[~moved], before[~moved])
+    with pytest.raises(ValueError, match="gate_evidence"):
+        clf.predict_proba(Xd)
+    clf.save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["gate"] == gate
+    np.testing.assert_array_equal(StackedClassifier.load(tmp_path).predict_proba(Xd, gate_evidence=evidence), after)
+    with pytest.raises(ConfigError, match="per-beat rows"):
+        StackedClassifier(names, probability_names(LABELS), LABELS, combine="average", gate=gate)
+
+
 def test_missing_or_corrupt_files_name_the_file(sample_features, tmp_path):
     clf, _ = _fitted(sample_features)
     clf.save(tmp_path)

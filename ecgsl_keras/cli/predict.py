@@ -134,6 +134,10 @@ def _run_one(args, predictor) -> int:
                                "probabilities": {n: round(float(v), report.DIGITS) for n, v in zip(names, p)}}
                               for t, label, p in zip(result["beat_times_s"], result["beat_labels"],
                                                      result["beat_probabilities"])]})
+        if "beat_gated" in result:   # a gated per-beat model (stacking.json's gate): the beats it moved
+            for beat, gated in zip(out["beats"], result["beat_gated"]):
+                beat["gated"] = bool(gated)
+            out["beats_gated"] = sum(beat["gated"] for beat in out["beats"])
         report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
         if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
             _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,

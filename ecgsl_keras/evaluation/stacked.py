@@ -11,7 +11,9 @@ The same record-by-record path serves a record-level model that classifies long 
 Per-beat stacked models (``rows: "beat"``, e.g. ``mitdb-beats``): every beat ``predict_signal`` labels gets the
 reference annotation within 150 ms (``data.prepare.match_beat_labels``, as ``prepare`` labels beats; unmatched
 beats are not scored), the records are read on the model's lead, and on MIT-BIH the four paced records are left
-out unless ``records`` names them (the AAMI protocol, as ``evaluate_raw``)."""
+out unless ``records`` names them (the AAMI protocol, as ``evaluate_raw``). A gated model (``stacking.json``'s
+``gate``) is scored on its gated probabilities; ``gate`` in the result holds the gate, the beats it gated, the
+predicted classes it changed (``predictions_changed``, e.g. ``{"S_to_N": 12}``) and the figures before it."""
 from __future__ import annotations
 
 import logging
@@ -102,6 +104,7 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
     task = predictor.task
     ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
     skipped, keys, targets, stacked, deep, times = SkipCounter(), [], [], [], [], []
+    ungated, gated = [], []     # a gated model's (modeling.stacking.Gate) average before the gate, and its mask
     start = time.perf_counter()
     for record_id in tqdm(ids, desc=f"predict {dataset}", unit="rec", disable=not progress, file=sys.stderr):
         try:
@@ -123,6 +126,9 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
         targets.append(labels[scored])
         stacked.append(np.asarray(result["beat_probabilities"], np.float64)[scored])
         deep.append(np.asarray(result["deep_beat_probabilities"], np.float64)[scored])
+        if "beat_gated" in result:
+            ungated.append(np.asarray(result["ungated_beat_probabilities"], np.float64)[scored])
+            gated.append(np.asarray(result["beat_gated"], bool)[scored])
     if not targets:
         raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
     y = np.concatenate(targets)
@@ -134,7 +140,23 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
                deep={k: deep_metrics.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity",
                                                       "macro_f1")},
                **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
+               **({"gate": _gate_summary(predictor, task, y, np.concatenate(stacked), np.concatenate(ungated),
+                                         np.concatenate(gated))} if gated else {}),
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(keys), "probabilities": np.concatenate(stacked), "targets": y,
            "beat_times_s": np.concatenate(times)}
     return out, task, agg
+
+
+def _gate_summary(predictor, task, y, probabilities, ungated, gated) -> dict:
+    """A gated per-beat model's gate on the scored beats: its spec, how many beats it gated, every change of the
+    predicted class it made (``"S_to_N": count``) and the figures before it (``ungated``)."""
+    names = list(task.label_names)
+    before, after = ungated.argmax(axis=1), probabilities.argmax(axis=1)
+    changed = {}
+    for a, b in zip(before[before != after], after[before != after]):
+        key = f"{names[int(a)]}_to_{names[int(b)]}"
+        changed[key] = changed.get(key, 0) + 1
+    m = metrics_lib.task_metrics(task, y, ungated)
+    return dict(predictor.stacked.gate.to_spec(), beats_gated=int(gated.sum()), predictions_changed=changed,
+                ungated={k: m.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity", "macro_f1")})

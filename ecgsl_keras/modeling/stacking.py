@@ -34,6 +34,14 @@ spec (``stacking.json``) holds the column names in order, deep-output names, lab
 LightGBM parameters, seed, ``ecgsl_keras`` and ``lightgbm`` versions, and the booster's sha256.
 ``load`` raises ``ConfigError`` naming the missing or corrupt file. No TensorFlow import here;
 lightgbm is imported when needed (``pip install ecgsl-keras[boost]``).
+
+Gate (optional, ``rows="beat"`` only; ``Gate``, the spec's ``"gate"`` key): applied after the average, a rule
+that moves one class's probability to another where one per-beat feature exceeds a threshold, e.g.
+``{"feature": "window_af_afev", "threshold": 30.0, "from": "S", "to": "N"}`` (the ``mitdb-beats`` rhythm gate:
+AAMI defines no S beat during atrial fibrillation, so where the AF evidence of the beat's 30 s window exceeds the
+threshold, the S probability is added to N's and set to 0). The feature is a per-beat column
+(``ecgsl_keras.data.per_beat_features``), one of the booster's or another computed by the same code path;
+NaN evidence is never gated. A spec without ``"gate"`` serves exactly as before.
 """
 from __future__ import annotations
 
@@ -58,6 +66,7 @@ ROWS = ("record", "beat")   # one booster row per record (record features) or pe
 # class weighs the same in the loss) or "sqrt_balanced" (its square root: halfway, on a log scale; on CinC 2017
 # it gave the probability average its best cross-validated macro F1, experiments/cinc2017/hybrid.py).
 CLASS_WEIGHTS = (None, "balanced", "sqrt_balanced")
+GATE_KEYS = ("feature", "threshold", "from", "to")   # the spec's "gate" object: these keys, all of them
 DEFAULT_PARAMS = {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20,
                   "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
 
@@ -97,12 +106,61 @@ def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
     return folds
 
 
+class Gate:
+    """Where the per-beat ``feature`` exceeds ``threshold``, the probability of class ``source`` (the spec's
+    ``"from"``) is added to class ``target``'s (``"to"``) and set to 0; everywhere else, and where the feature is
+    NaN, the probabilities stay as they are. The one place of the gate's schema (``GATE_KEYS``, ``from_spec``,
+    ``to_spec``) and rule (``apply``)."""
+
+    def __init__(self, feature: str, threshold: float, source: str, target: str, label_names):
+        labels = [str(n) for n in label_names]
+        if not isinstance(feature, str) or not feature:
+            raise ValueError(f"gate feature must be a feature name, got {feature!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+            raise ValueError(f"gate threshold must be a finite number, got {threshold!r}")
+        for key, name in (("from", source), ("to", target)):
+            if name not in labels:
+                raise ValueError(f"gate {key!r} class {name!r} is not one of the labels {labels}")
+        if source == target:
+            raise ValueError(f"gate 'from' and 'to' are the same class {source!r}")
+        self.feature, self.threshold = feature, float(threshold)
+        self.source, self.target = str(source), str(target)
+        self._from, self._to = labels.index(self.source), labels.index(self.target)
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "Gate":
+        """The spec's ``"gate"`` object; ValueError for anything but exactly ``GATE_KEYS`` with valid values."""
+        if not isinstance(entry, dict) or set(entry) != set(GATE_KEYS):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"gate must be an object with keys {list(GATE_KEYS)}, got {keys}")
+        return cls(entry["feature"], entry["threshold"], entry["from"], entry["to"], label_names)
+
+    def to_spec(self) -> dict:
+        return {"feature": self.feature, "threshold": self.threshold, "from": self.source, "to": self.target}
+
+    def mask(self, evidence) -> np.ndarray:
+        """(n,) bool: the rows gated (evidence above the threshold; NaN never)."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(evidence, np.float64).reshape(-1) > self.threshold
+
+    def apply(self, probabilities, evidence) -> tuple:
+        """(gated probabilities (n, C) float64, mask (n,) bool) of ``probabilities`` (n, C) and the rows' feature
+        values ``evidence`` (n,)."""
+        p = np.array(probabilities, np.float64, copy=True)
+        gated = self.mask(evidence)
+        if len(gated) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(gated)} gate evidence values")
+        p[gated, self._to] += p[gated, self._from]
+        p[gated, self._from] = 0.0
+        return p, gated
+
+
 class StackedClassifier:
     """LightGBM multiclass booster over named columns: record features, then deep outputs."""
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
-                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record"):
+                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -131,6 +189,12 @@ class StackedClassifier:
         if rows not in ROWS:
             raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
         self.rows = rows
+        try:
+            self.gate = None if gate is None else gate if isinstance(gate, Gate) else Gate.from_spec(gate, self.label_names)
+        except ValueError as exc:
+            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
+        if self.gate is not None and rows != "beat":
+            raise ConfigError("<stacking>", "bad_config", "a gate is for per-beat rows (rows 'beat')")
         self.booster = None
 
     @property
@@ -191,15 +255,23 @@ class StackedClassifier:
         # LightGBM refuses some characters in feature names; the spec keeps the real names.
         return [f"c{i}" for i in range(self.booster_columns)]
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True) -> np.ndarray:
+        """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
+        ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``; required unless ``apply_gate``
+        is False, which gives the probabilities before the gate)."""
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
         X = self._check_X(X)
         boosted = np.asarray(self.booster.predict(X[:, :self.booster_columns]), np.float64)
         boosted = boosted.reshape(len(X), len(self.label_names))
         if self.combine == "average":
-            return (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
-        return boosted
+            boosted = (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
+        if self.gate is None or not apply_gate:
+            return boosted
+        if gate_evidence is None:
+            raise ValueError(f"this model has a gate on {self.gate.feature!r}: pass its values as gate_evidence "
+                             "(or apply_gate=False)")
+        return self.gate.apply(boosted, gate_evidence)[0]
 
     def predict(self, X) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=-1)
@@ -220,7 +292,7 @@ class StackedClassifier:
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
                 "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
                 "rows": self.rows, "package_version": __version__,
-                "lightgbm_version": lgb_version}
+                "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {})}
 
     def save(self, folder) -> Path:
         """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
@@ -251,7 +323,8 @@ class StackedClassifier:
             clf = cls(spec["feature_names"], spec["deep_names"], spec["label_names"], params=spec.get("params"),
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
-                      deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"))
+                      deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"),
+                      gate=spec.get("gate"))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

@@ -29,7 +29,11 @@ Per-beat stacked models (``rows: "beat"`` in ``stacking.json``, e.g. the ``mitdb
 labels each beat, the booster takes one row of per-beat features per beat (``ecgsl_keras.data.per_beat_features``,
 computed from the same preprocessed beats, RR intervals and R-peaks) and ``predict_signal``'s
 ``beat_probabilities`` are the spec's average of the two (``combine: "average"``); the deep model's own are in
-``deep_beat_probabilities``. A mixed deep side is for record-level models only.
+``deep_beat_probabilities``. A mixed deep side is for record-level models only. A per-beat spec's optional
+``gate`` (``modeling.stacking.Gate``, e.g. ``mitdb-beats``'s rhythm gate on ``window_af_afev``) is applied to the
+average: its feature is computed with the booster's columns by the same ``beat_feature_columns`` call (it need not
+be one of the booster's), ``beat_probabilities`` are the gated ones, ``beat_gated`` says which beats the gate
+moved and ``ungated_beat_probabilities`` holds the average before it. Without a gate the answer is as before.
 
 The signal is checked and preprocessed once; every member's probabilities are in ``deep_member_probabilities``
 (members in the spec's order, names in ``deep_members``) and their mean in ``deep_probabilities``. A member file
@@ -105,6 +109,13 @@ class StackedPredictor:
         if unknown:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"features this package does not compute: {unknown[:5]}")
+        gate = stacked.gate
+        if gate is not None and gate.feature not in known:
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                              f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
+        # the columns computed per beat: the booster's, then the gate's feature when the booster does not take it
+        self._beat_columns = list(stacked.feature_names) + (
+            [gate.feature] if gate is not None and gate.feature not in stacked.feature_names else [])
         self._features = features_lib
 
     # the Predictor interface the CLI and evaluation use
@@ -128,13 +139,17 @@ class StackedPredictor:
                                                 groups=self._features.groups_of(self.stacked.feature_names))
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
-    def beat_features(self, beats, signal_1d, fs) -> np.ndarray:
-        """(n, columns) per-beat feature rows of the booster for ``signal.Beats`` cut from the raw ``signal_1d``
-        at ``fs`` (NaN where undefined)."""
-        return self._features.beat_feature_columns(
+    def beat_features(self, beats, signal_1d, fs) -> tuple:
+        """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate) for
+        ``signal.Beats`` cut from the raw ``signal_1d`` at ``fs`` (NaN where undefined), in one
+        ``beat_feature_columns`` call."""
+        values = self._features.beat_feature_columns(
             beats.beats, beats.rr, np.asarray(beats.rpeaks, np.float64) / float(beats.fs),
-            self.stacked.feature_names, signal=signal_1d, fs=fs, rpeaks_native=beats.rpeaks_native,
+            self._beat_columns, signal=signal_1d, fs=fs, rpeaks_native=beats.rpeaks_native,
             config=self.config.signal)
+        gate = self.stacked.gate
+        evidence = None if gate is None else values[:, self._beat_columns.index(gate.feature)]
+        return values[:, :len(self.stacked.feature_names)], evidence
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -149,14 +164,21 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        rows = np.concatenate([self.beat_features(beats, signal_1d, fs), deep_probabilities], axis=1)
-        probabilities = self.stacked.predict_proba(rows).astype(np.float32)
+        features, evidence = self.beat_features(beats, signal_1d, fs)
+        rows = np.concatenate([features, deep_probabilities], axis=1)
+        averaged = self.stacked.predict_proba(rows, apply_gate=False)
+        extra = {}
+        if self.stacked.gate is not None:
+            gated_probabilities, gated = self.stacked.gate.apply(averaged, evidence)
+            extra = {"beat_gated": gated, "ungated_beat_probabilities": averaged.astype(np.float32)}
+            averaged = gated_probabilities
+        probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]
         return dict(deep, beat_labels=labels, beat_label_indices=indices.astype(np.int64),
                     beat_probabilities=probabilities,
                     label_counts={name: int(labels.count(name)) for name in self.label_names},
-                    deep_beat_probabilities=deep_probabilities.astype(np.float32))
+                    deep_beat_probabilities=deep_probabilities.astype(np.float32), **extra)
 
     def predict_signal(self, signal_1d, fs, path="<signal>", output=None, lead=None, lead_override=False,
                        beats=None) -> dict:
