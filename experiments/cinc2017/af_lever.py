@@ -35,6 +35,17 @@ split only (the deep models' folds, their out-of-fold probabilities); validation
               random training-table records, and ``record_features``' ms per record on the package's CinC sample
               (all groups, all but this one, and the group alone on the same R-peaks); writes
               WORK/nonlinear_group.npz, (d)'s columns under the library's names and order, for ``extra``.
+``nested_extra`` (f) nested selection of extra columns: for each of the 5 outer folds, each candidate of
+              ``NESTED_CANDIDATES`` (column subsets of ``--nested-features``, fixed before the run) is scored by an
+              inner 4-fold CV on the outer-training records only (inner folds: the other 4 outer folds; one booster
+              per pair of held folds serves both inner scores), the keep rule below chooses among them per seed set
+              (42-44, 45-47: a candidate must beat ``none`` on the inner CV; among those the highest inner AF F1;
+              else ``none``), and the chosen set's outer booster scores the outer fold. The nested CV figure per
+              seed pools the 5 outer folds; paired per seed against ``base``. Also the plain rule "highest inner AF
+              F1 mean" (no spread requirement), and the keep rule applied to the plain 5-fold CV rows of all
+              training records (``all_records_choice``: what a preset would ship). The outer boosters are the
+              ``extra`` step's (cache tags ``base``, ``nested_<candidate>``). ``--jobs``: boosters fitted in that
+              many processes (forked).
 ``validate``  the validation split (1,364 records) for ``--validate CANDIDATE`` only (booster fitted on the whole
               training split per seed, averaged with the mean of the fold models' validation probabilities).
 
@@ -42,8 +53,8 @@ A candidate is kept only if its CV AF F1 (mean over seeds) rises beyond the seed
 > the larger sd) and its CV macro F1 does not drop beyond it; (e) and the library group only if that holds on both
 seed sets (42-44 against ``base``, 45-47 against ``base_fresh_seeds``). Cached in WORK (resumable,
 WORK/results.json); with ``--out`` also in that file's key ``af_lever`` (``experiments/cinc2017/af27_results.json``;
-(e) and the library group: ``af28_results.json``; (f), ``beat_ectopy.py``'s columns: ``af29_results.json``); last
-stdout line one JSON object.
+(e) and the library group: ``af28_results.json``; (f), ``beat_ectopy.py``'s columns: ``af29_results.json``; their
+nested selection ``nested_extra``: ``af30_results.json``); last stdout line one JSON object.
 """
 from __future__ import annotations
 
@@ -64,7 +75,7 @@ from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E4
 from experiments.cinc2017.hybrid import COMMON, _aligned, _feature_table  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.af_lever")
-STEPS = ("hrv", "library", "base", "bag", "params", "weight", "extra", "offsets", "validate")
+STEPS = ("hrv", "library", "base", "bag", "params", "weight", "extra", "offsets", "nested_extra", "validate")
 # (d) neurokit2 ``hrv_nonlinear`` indices of the RR series (the package's R-peaks, as ``record_features``): the
 # focused subset targets AF against ectopy-driven Other (fragmentation, symbolic dynamics, DFA, asymmetry)
 NK_FOCUS = ("HRV_PIP", "HRV_IALS", "HRV_PSS", "HRV_PAS", "HRV_DFA_alpha1", "HRV_ApEn", "HRV_LZC", "HRV_GI", "HRV_SI",
@@ -84,6 +95,18 @@ WEIGHTS = [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
 SEEDS, FRESH = [42, 43, 44], [45, 46, 47]
 OFFSET_GRID = np.round(np.arange(-1.0, 1.0001, 0.1), 2)   # (e) log-probability offsets tried per class (N fixed at 0)
 OFFSET_ROUNDS = 4                                           # (e) coordinate-ascent sweeps at most
+# (f) nested selection among column subsets of ``--nested-features`` (beat_ectopy.py's 14 ``beat_ectopy`` columns),
+# fixed before the nested run: none, all 14 (f), af29's 6 (f'), the two ectopic fractions, the four columns of the
+# RR irregularity with ectopy removed
+NESTED_CANDIDATES = {
+    "none": (),
+    "all": None,                                           # every column of the file
+    "focus": ("bx_frac_s", "bx_frac_v", "bx_rmssd_clean_norm", "bx_rmssd_clean_ratio", "bx_irregular_clean_frac",
+              "bx_irregular_explained_frac"),
+    "fractions": ("bx_frac_s", "bx_frac_v"),
+    "irregularity": ("bx_rmssd_clean_norm", "bx_rmssd_clean_ratio", "bx_irregular_clean_frac",
+                     "bx_irregular_explained_frac"),
+}
 
 
 def _softmax(z):
@@ -327,6 +350,144 @@ class Lever:
                                                "sd": float(np.std(in_sample, ddof=1))}
         self.result["offsets"] = out
 
+    # -- (f) nested selection of extra columns ----------------------------------------------------
+
+    def nested_tables(self) -> dict:
+        """candidate -> (column names, training-split X): the 118 columns and the candidate's subset of
+        ``--nested-features`` (in ``NESTED_CANDIDATES``' order; ``None``: the file's order)."""
+        if getattr(self, "_nested", None) is None:
+            data = np.load(self.args.nested_features)
+            rows = {str(r): i for i, r in enumerate(data["record_id"])}
+            names = [str(n) for n in data["names"]]
+            full = data["X"][[rows[r] for r in self.ids["train"]]]
+            self._nested = {}
+            for cand, cols in NESTED_CANDIDATES.items():
+                cols = names if cols is None else list(cols)
+                idx = [names.index(c) for c in cols]
+                self._nested[cand] = (self.names + cols, np.concatenate([self.X["train"], full[:, idx]], axis=1))
+        return self._nested
+
+    @staticmethod
+    def nested_outer_tag(cand) -> str:
+        return "base" if cand == "none" else f"nested_{cand}"
+
+    def nested_pair(self, cand, seed, a, b) -> np.ndarray:
+        """Booster probabilities of the rows of folds ``a`` and ``b`` (NaN elsewhere) from one booster fitted on
+        the other 3 folds: the inner CV's held fold ``b`` of outer fold ``a`` and its held fold ``a`` of outer
+        fold ``b``."""
+        cache = self.work / "oof" / f"nested_{cand}_s{seed}_pair{a}{b}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        names, X = self.nested_tables()[cand]
+        held = np.isin(self.fold, [a, b])
+        clf = self._clf(names, BASE, seed).fit(X[~held], self.y["train"][~held])
+        out = np.full((len(self.fold), len(LABELS)), np.nan)
+        out[held] = clf.booster.predict(X[held])
+        np.save(cache, out)
+        return out
+
+    def nested_fit(self, job):
+        cand, seed, pair = job
+        if pair is None:
+            names, X = self.nested_tables()[cand]
+            self.oof(self.nested_outer_tag(cand), BASE, seed, X=X, names=names)
+        else:
+            self.nested_pair(cand, seed, *pair)
+
+    def _subset_f1(self, booster, mask) -> dict:
+        from sklearn.metrics import f1_score
+
+        pred = (0.5 * booster[mask] + 0.5 * self.deep["train"][mask]).argmax(-1)
+        per = f1_score(self.y["train"][mask], pred, labels=list(range(len(LABELS))), average=None)
+        return {"macro_f1": float(per.mean()), "af_f1": float(per[1])}
+
+    def step_nested_extra(self):
+        """(f) nested selection among ``NESTED_CANDIDATES`` (see the module docstring)."""
+        folds = list(range(self.args.k))
+        pairs = [(a, b) for a in folds for b in folds if a < b]
+        seed_sets = {"seeds_42_44": SEEDS, "seeds_45_47": FRESH}
+        seeds = SEEDS + FRESH
+        jobs = [(c, s, None) for c in NESTED_CANDIDATES for s in seeds] + \
+               [(c, s, p) for s in seeds for c in NESTED_CANDIDATES for p in pairs]
+        self.nested_tables()
+        t0 = time.perf_counter()
+        if self.args.jobs > 1:
+            import multiprocessing as mp
+
+            global _LEVER
+            _LEVER = self
+            with mp.get_context("fork").Pool(self.args.jobs) as pool:
+                for i, _ in enumerate(pool.imap_unordered(_nested_job, jobs)):
+                    if i % 20 == 19:
+                        log.info("nested: %d / %d boosters (%.0f s)", i + 1, len(jobs), time.perf_counter() - t0)
+        else:
+            for job in jobs:
+                self.nested_fit(job)
+        y = self.y["train"]
+        out = {"candidates": {c: (list(v) if v is not None else "all") for c, v in NESTED_CANDIDATES.items()},
+               "nested_features": str(self.args.nested_features), "inner_folds": "the other 4 outer folds",
+               "rules": {"keep": "af_lever's keep rule over the seed set's inner CV scores against none; among "
+                                 "the candidates that pass, the highest inner AF F1 mean; else none",
+                         "best_af": "the highest inner AF F1 mean over the seed set, none included"}}
+        outer = {c: {s: self.oof(self.nested_outer_tag(c), BASE, s) for s in seeds} for c in NESTED_CANDIDATES}
+        out["outer_rows"] = {c: {key: self.summarise([dict(seed=s, **self.score(outer[c][s])) for s in ss])
+                                 for key, ss in seed_sets.items()} for c in NESTED_CANDIDATES}
+        for key, ss in seed_sets.items():
+            ref = self.result["base"] if ss == SEEDS else self.result["base_fresh_seeds"]
+            per_fold, chosen = {}, {"keep": {}, "best_af": {}}
+            for k in folds:
+                train = self.fold != k
+                inner = {}
+                for c in NESTED_CANDIDATES:
+                    runs = []
+                    for s in ss:
+                        p = np.full((len(y), len(LABELS)), np.nan)
+                        for j in folds:
+                            if j != k:
+                                rows = self.fold == j
+                                p[rows] = self.nested_pair(c, s, min(j, k), max(j, k))[rows]
+                        runs.append(dict(seed=s, **self._subset_f1(p, train)))
+                    inner[c] = {m: {"mean": float(np.mean([r[m] for r in runs])),
+                                    "sd": float(np.std([r[m] for r in runs], ddof=1))} for m in ("macro_f1", "af_f1")}
+                    inner[c]["runs"] = runs
+                passing = [c for c in NESTED_CANDIDATES if c != "none" and self.beats(inner[c], inner["none"])]
+                chosen["keep"][str(k)] = max(passing, key=lambda c: inner[c]["af_f1"]["mean"]) if passing else "none"
+                chosen["best_af"][str(k)] = max(NESTED_CANDIDATES, key=lambda c: inner[c]["af_f1"]["mean"])
+                per_fold[str(k)] = {"inner": inner, "passing": passing,
+                                    "outer_records": int((~train).sum()), "inner_records": int(train.sum())}
+            res = {"per_fold": per_fold, "chosen": chosen}
+            for rule in ("keep", "best_af"):
+                runs = []
+                for s in ss:
+                    booster = np.zeros((len(y), len(LABELS)))
+                    for k in folds:
+                        rows = self.fold == k
+                        booster[rows] = outer[chosen[rule][str(k)]][s][rows]
+                    runs.append(dict(seed=s, **self.score(booster)))
+                row = self.summarise(runs)
+                row["kept"] = self.beats(row, ref)
+                row["paired"] = paired(runs, ref["runs"])
+                res[rule] = row
+                log.info("nested %s %s: chosen %s; CV macro %.4f AF %.4f (shipped %.4f / %.4f) kept %s", key, rule,
+                         chosen[rule], row["macro_f1"]["mean"], row["af_f1"]["mean"], ref["macro_f1"]["mean"],
+                         ref["af_f1"]["mean"], row["kept"])
+            out[key] = res
+        # the procedure on all training records (what a preset would ship): the keep rule over the 5-fold CV rows
+        full = {}
+        for key, ss in seed_sets.items():
+            rows = {c: out["outer_rows"][c][key] for c in NESTED_CANDIDATES}
+            passing = [c for c in NESTED_CANDIDATES if c != "none" and self.beats(rows[c], rows["none"])]
+            full[key] = {"passing": passing, "chosen": max(passing, key=lambda c: rows[c]["af_f1"]["mean"])
+                         if passing else "none"}
+        out["all_records_choice"] = full
+        for rule in ("keep", "best_af"):
+            out[rule] = {"kept_on_both_seed_sets": all(out[k][rule]["kept"] for k in seed_sets),
+                         "paired": paired(out["seeds_42_44"][rule]["runs"] + out["seeds_45_47"][rule]["runs"],
+                                          self.result["base"]["runs"] + self.result["base_fresh_seeds"]["runs"]),
+                         "times_chosen": {c: sum(out[k]["chosen"][rule][str(f)] == c for k in seed_sets
+                                                 for f in folds) for c in NESTED_CANDIDATES}}
+        self.result["nested_extra"] = out
+
     def step_validate(self):
         """Validation of ``--validate`` (``base`` or a PARAM_GRID tag, with ``--deep-weight``) per seed."""
         tag, w = self.args.validate, self.args.deep_weight
@@ -339,6 +500,14 @@ class Lever:
             runs.append(dict(seed=seed, **_metrics(self.y["validation"], ((1 - w) * p + w * self.deep["validation"]).argmax(-1))))
         self.result.setdefault("validation", {})[f"{tag}_w{w}_bag{self.args.validate_bag}"] = {
             "runs": runs, "summary": _summary(runs), "records": len(self.ids["validation"])}
+
+
+_LEVER = None
+
+
+def _nested_job(job):
+    """A worker of ``step_nested_extra`` (forked: the parent's ``Lever``)."""
+    _LEVER.nested_fit(job)
 
 
 def paired(rows, base) -> dict:
@@ -474,6 +643,9 @@ def main(argv=None) -> int:
                    help=".npz files (record_id, names, X) of extra columns for the extra step, each tried alone")
     p.add_argument("--extra-seeds", nargs="+", type=int, default=SEEDS,
                    help="booster seeds of the extra step (45 46 47: a second look at a set, key extra_fresh_seeds)")
+    p.add_argument("--nested-features", type=Path, help="nested_extra step: the .npz (record_id, names, X) of "
+                                                          "the candidates' columns (beat_ectopy.py's beat_ectopy.npz)")
+    p.add_argument("--jobs", type=int, default=1, help="nested_extra step: boosters fitted in this many processes")
     p.add_argument("--nk-focus", type=Path, help="library step: (d)'s nk_nonlinear_focus.npz (default in WORK)")
     p.add_argument("--check-records", type=int, default=300, help="library step: records compared")
     p.add_argument("--validate", default="base")
