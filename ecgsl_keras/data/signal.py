@@ -484,14 +484,14 @@ class GuardConstants:
     # its window (+-cluster_window_s, mean removed) minus the template (the median of the same windows at the same lag
     # after the kept beats around that beat shaped like it, chosen as for the T-wave template) is at least
     # rpeak_guard_residual x its own peak-to-peak. Without a template (fewer than cluster_min such beats):
-    # ``residual_strict`` drops the candidate, otherwise it is added. 0.3 / strict with cluster_close_min 4 and
-    # cluster_loose_only, at cluster_spacing 0.4 (and the T-wave veto 0.9 / all / size 4): chosen by 19 of 22 folds
-    # (experiments/rpeaks/residual.py, run s31), the fewest errors on all 22, but more held out than run s30 and 203's
-    # fold still keeps the cluster rescue off: not recommended yet. The residual alone is a no-op after the veto.
+    # ``residual_strict`` drops the candidate, otherwise it is added. 0.3 / strict with cluster_close_min 4,
+    # cluster_loose_only and cluster_floor 0.15, at cluster_spacing 0.4 (T-wave veto 0.9 / all / 4): chosen by 20 of
+    # 22 folds (experiments/rpeaks/residual.py, run s31), the fewest errors on all 22, but more held out than run s30
+    # and 203's fold still keeps the cluster rescue off: not recommended yet. The residual alone is a no-op after the veto.
     residual_strict: bool = False
     # with cluster_second: a candidate the cluster keeps only at the closer spacing (under second_spacing x the local
     # RR from a kept neighbour) needs at least this many beats of its shape around it (cluster_min for the others;
-    # <= cluster_min: the same). Run s31: noise or a P wave matches two neighbours' QRS more easily than eight
+    # <= cluster_min: the same). Run s31 chose 4 (of 4 / 6 / 8) with the two options around it
     cluster_close_min: int = 0
     # with cluster_second and cluster_spacing < second_spacing: a candidate only the closer spacing lets in (before
     # its move to the R apex) is added through the cluster rescue only, and counts as closer for cluster_close_min and
