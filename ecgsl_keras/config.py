@@ -138,6 +138,12 @@ class SignalConfig(_JsonConfig):
     # beat's own morphology cluster (the same stretch after the kept beats shaped like it, with no beat there) is that
     # beat's T wave, not a QRS (signal.t_wave_like). 0 = off (default).
     rpeak_guard_t_wave: float = 0.0
+    # QRS residual (issue 21 run s31; Python path only): a peak the cluster rescue would add from the second proposer's
+    # candidates closer than GuardConstants.second_spacing x the local RR to the kept beat before it (allowed by
+    # GuardConstants.cluster_spacing) is added only when, after subtracting what follows the beats shaped like that beat
+    # at the same lag (their median, +-cluster_window_s), at least this fraction of its peak-to-peak is left: a QRS on
+    # top of a T wave leaves it, the T wave does not (signal.qrs_residual). 0 = off (default).
+    rpeak_guard_residual: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -510,3 +510,55 @@ def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(r
                                                               dataclasses.replace(s28, rpeak_guard_t_wave=0.8)), tolerance)
     assert close["fp"] >= 1 and veto["fp"] < close["fp"] and veto["tp"] == close["tp"]
     assert SignalConfig().rpeak_guard_t_wave == 0.0
+
+
+def test_qrs_residual_tells_a_qrs_on_a_t_wave_from_the_t_wave(records, monkeypatch):
+    # rpeak_guard_residual (run s31): signal.qrs_residual subtracts from a candidate's +-60 ms window the median of the
+    # same windows at the same lag after the kept beats shaped like the beat before it. 208's PVCs (5-minute fixture):
+    # the T wave 0.25 s after each leaves little; a 0.4 x normal QRS added on top of it (which the T-wave veto still
+    # flags, run s30) leaves most of its size
+    signal, fs, beats, _, _, symbols = records["208"]
+    cleaned = signal_lib.clean(signal, fs)
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    kind = np.asarray(symbols)[match["matched"][:, 0]]
+    v, n = peaks[match["matched"][kind == "V", 1]], peaks[match["matched"][kind == "N", 1]]
+    following = peaks[np.minimum(np.searchsorted(peaks, v) + 1, peaks.size - 1)]
+    at = (v + int(0.25 * fs))[following - v > 0.4 * fs]
+    assert at.size > 150
+    assert signal_lib.qrs_residual(peaks, at, cleaned, fs, 0.5).sum() <= 0.1 * at.size
+    y, half = cleaned.copy(), int(0.06 * fs)
+    for a, b in zip(at[::4], n[5:]):
+        qrs = cleaned[b - half:b + half + 1]
+        y[a - half:a + half + 1] += 0.4 * (qrs - np.linspace(qrs[0], qrs[-1], qrs.size))
+    assert signal_lib.qrs_residual(peaks, at[::4], y, fs, 0.5).sum() >= 0.9 * at[::4].size
+    # no template (no kept beat before the candidate): kept, unless residual_strict
+    lone = np.array([peaks[0] + 3])
+    assert signal_lib.qrs_residual(peaks[5:], lone, cleaned, fs, 0.5).all()
+    strict = dataclasses.replace(signal_lib.GUARD, residual_strict=True)
+    assert not signal_lib.qrs_residual(peaks[5:], lone, cleaned, fs, 0.5, strict).any()
+    # in the detector: a no-op on the records as they are; off by default, and the end-to-end graph refuses it
+    s28 = dataclasses.replace(S27, rpeak_second_proposer=0.5, rpeak_rescue_cluster=0.9)
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, cluster_second=True,
+                                                                 cluster_spacing=0.4))
+    for rid in ("208", "119"):
+        signal, fs = records[rid][:2]
+        np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, dataclasses.replace(s28, rpeak_guard_residual=0.5)),
+                                      signal_lib.find_rpeaks(signal, fs, s28))
+    # 208's built bigeminy: the closer spacing (0.4 x RR) lets in a slope maximum on a PVC's T wave that the move to
+    # the apex carries past the usual spacing, so the usual size check adds it (run s31). With cluster_loose_only it
+    # must pass the cluster rescue and the closer checks instead, and stays out
+    built, fs = _build(records, "208", "bigeminy")
+    tolerance = int(0.15 * fs)
+    closer = dataclasses.replace(signal_lib.GUARD, cluster_spacing=0.4)
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(closer, cluster_spacing=0.5))
+    usual = signal_lib.find_rpeaks(built["signal"], fs, s28)
+    monkeypatch.setattr(signal_lib, "GUARD", closer)
+    close = signal_lib.find_rpeaks(built["signal"], fs, s28)
+    m_usual, m_close = (match_peaks(built["beats"], p, tolerance) for p in (usual, close))
+    assert m_close["fp"] == m_usual["fp"] + 1 and m_close["tp"] == m_usual["tp"]
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(closer, cluster_loose_only=True))
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(built["signal"], fs, s28), usual)
+    assert SignalConfig().rpeak_guard_residual == 0.0
+    defaults = signal_lib.GuardConstants()
+    assert defaults.cluster_close_min == 0 and not defaults.residual_strict and not defaults.cluster_loose_only

@@ -36,6 +36,7 @@ Example::
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -48,8 +49,8 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "resample", "clean", "detect_rpeaks", "find_rpeaks", "refine_rpeaks",
-           "guard_rpeaks", "guard_keep", "p_wave_like", "second_proposer", "slope_feature", "qrs_amplitudes",
-           "qrs_shapes", "GuardConstants", "GUARD", "normalize",
+           "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer", "slope_feature",
+           "qrs_amplitudes", "qrs_shapes", "GuardConstants", "GUARD", "normalize",
            "rr_features", "segment", "preprocess"]
 
 @dataclass
@@ -478,6 +479,25 @@ class GuardConstants:
     t_wave_cluster: float = 0.9
     t_wave_clear_s: float = 0.1
     t_wave_all: bool = False
+    # QRS residual (SignalConfig.rpeak_guard_residual > 0; off by default): a candidate the cluster rescue keeps closer
+    # than second_spacing x the local RR to the kept beat before it (cluster_spacing) is added when the peak-to-peak of
+    # its window (+-cluster_window_s, mean removed) minus the template (the median of the same windows at the same lag
+    # after the kept beats around that beat shaped like it, chosen as for the T-wave template) is at least
+    # rpeak_guard_residual x its own peak-to-peak. Without a template (fewer than cluster_min such beats):
+    # ``residual_strict`` drops the candidate, otherwise it is added. 0.3 / strict with cluster_close_min 4,
+    # cluster_loose_only and cluster_floor 0.15, at cluster_spacing 0.4 (T-wave veto 0.9 / all / 4): chosen by 20 of
+    # 22 folds (experiments/rpeaks/residual.py, run s31), the fewest errors on all 22, but more held out than run s30
+    # and 203's fold still keeps the cluster rescue off: not recommended yet. The residual alone is a no-op after the veto.
+    residual_strict: bool = False
+    # with cluster_second: a candidate the cluster keeps only at the closer spacing (under second_spacing x the local
+    # RR from a kept neighbour) needs at least this many beats of its shape around it (cluster_min for the others;
+    # <= cluster_min: the same). Run s31 chose 4 (of 4 / 6 / 8) with the two options around it
+    cluster_close_min: int = 0
+    # with cluster_second and cluster_spacing < second_spacing: a candidate only the closer spacing lets in (before
+    # its move to the R apex) is added through the cluster rescue only, and counts as closer for cluster_close_min and
+    # the residual (False: the move can carry it past second_spacing, and the usual size check then adds it;
+    # run s31 found a T wave after a PVC of 208 added that way)
+    cluster_loose_only: bool = False
 
 
 GUARD = GuardConstants()
@@ -558,6 +578,49 @@ def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, co
     return keep
 
 
+def _after_beat_templates(kept, at, x, fs, offsets, constants, lag_range=True) -> tuple:
+    """For the peaks ``at``: (their own windows at ``offsets`` (mean removed), and for each a template or None): the
+    median of the windows at the same lag after the kept peaks around the kept peak before it that are shaped like
+    that peak (QRS correlation at least ``t_wave_cluster``, ``cluster_neighbours`` each side) and followed by no kept
+    peak up to the lag + ``t_wave_clear_s`` (at least ``cluster_min`` of them). With ``lag_range`` only the peaks
+    within ``t_wave_lag_s`` and under ``t_wave_rr`` x the local median RR get a template (the T-wave veto)."""
+    templates = [None] * at.size
+    j = np.searchsorted(kept, at) - 1                      # the kept peak before each (at itself not counted)
+    lag = at - kept[np.clip(j, 0, kept.size - 1)]
+    valid = j >= 0
+    if lag_range:
+        local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at, constants.neighbours, 50.0)
+        lo, hi = (v * fs for v in constants.t_wave_lag_s)
+        valid &= (lag >= lo) & (lag <= hi) & (lag < constants.t_wave_rr * local)
+    which = np.flatnonzero(valid)
+
+    def window(centres):
+        w = x[np.clip(centres[:, None] + offsets[None, :], 0, x.size - 1)]
+        return w - w.mean(axis=1, keepdims=True)
+
+    own = window(at)
+    if which.size == 0:
+        return own, templates
+    clear = int(round(constants.t_wave_clear_s * fs))
+    reach = constants.cluster_neighbours
+    need = np.unique(np.clip(j[which][:, None] + np.arange(-reach, reach + 1)[None, :], 0, kept.size - 1))
+    qrs = np.zeros((kept.size, 2 * max(1, int(round(constants.cluster_window_s * fs))) + 1))
+    qrs[need] = qrs_windows(x, kept[need], fs, constants.cluster_window_s)    # only where a template needs them
+    following = np.append(kept[1:], np.iinfo(np.int64).max)     # each kept peak's next kept peak
+    itself = np.where(np.isin(at, kept), j + 1, -1)              # an at peak's own index among the kept ones
+    for i in which:
+        p = j[i]
+        around = np.arange(max(0, p - reach), min(kept.size, p + reach + 1))
+        around = around[(around != p) & (around != itself[i])]
+        members = around[(qrs[around] @ qrs[p] >= constants.t_wave_cluster)
+                         & (following[around] > kept[around] + lag[i] + clear)]
+        if members.size < constants.cluster_min:
+            continue
+        template = np.median(window(kept[members] + lag[i]), axis=0)
+        templates[i] = template - template.mean()
+    return own, templates
+
+
 def t_wave_like(kept, at, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
     """Boolean mask over the peaks ``at``: the ones that look like the T wave of the kept beat before them
     (``SignalConfig.rpeak_guard_t_wave`` = ``correlation``, ``GuardConstants.t_wave_*``). ``kept``: the sorted kept
@@ -573,41 +636,38 @@ def t_wave_like(kept, at, cleaned, fs, correlation, constants: GuardConstants | 
     if at.size == 0 or kept.size < 3:
         return out
     fs = float(fs)
-    j = np.searchsorted(kept, at) - 1                      # the kept peak before each (at itself not counted)
-    lag = at - kept[np.clip(j, 0, kept.size - 1)]
-    local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at, constants.neighbours, 50.0)
-    lo, hi = (v * fs for v in constants.t_wave_lag_s)
-    which = np.flatnonzero((j >= 0) & (lag >= lo) & (lag <= hi) & (lag < constants.t_wave_rr * local))
-    if which.size == 0:
-        return out
     half = max(1, int(round(constants.t_wave_window_s * fs)))
-    offsets = np.arange(-half, half + 1)
-    clear = int(round(constants.t_wave_clear_s * fs))
-    reach = constants.cluster_neighbours
-    qrs = qrs_windows(x, kept, fs, constants.cluster_window_s)
-    following = np.append(kept[1:], np.iinfo(np.int64).max)     # each kept peak's next kept peak
-    itself = np.where(np.isin(at, kept), j + 1, -1)              # an at peak's own index among the kept ones
-
-    def window(centres):
-        w = x[np.clip(centres[:, None] + offsets[None, :], 0, x.size - 1)]
-        return w - w.mean(axis=1, keepdims=True)
-
-    own = window(at[which])
-    for row, i in enumerate(which):
-        p = j[i]
-        around = np.arange(max(0, p - reach), min(kept.size, p + reach + 1))
-        around = around[(around != p) & (around != itself[i])]
-        members = around[(qrs[around] @ qrs[p] >= constants.t_wave_cluster)
-                         & (following[around] > kept[around] + lag[i] + clear)]
-        if members.size < constants.cluster_min:
+    own, templates = _after_beat_templates(kept, at, x, fs, np.arange(-half, half + 1), constants)
+    for i, template in enumerate(templates):
+        if template is None:
             continue
-        template = np.median(window(kept[members] + lag[i]), axis=0)
-        template = template - template.mean()
-        norm = np.linalg.norm(template) * np.linalg.norm(own[row])
+        norm = np.linalg.norm(template) * np.linalg.norm(own[i])
         if norm <= 0:
             continue
-        out[i] = ((own[row] @ template) / norm >= correlation
-                  and np.ptp(own[row]) <= constants.t_wave_size * np.ptp(template))
+        out[i] = ((own[i] @ template) / norm >= correlation
+                  and np.ptp(own[i]) <= constants.t_wave_size * np.ptp(template))
+    return out
+
+
+def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask over the peaks ``at``: the ones with a QRS of their own left after subtracting what follows the
+    kept beat before them (``SignalConfig.rpeak_guard_residual`` = ``fraction``, ``GuardConstants.residual_strict``):
+    the peak-to-peak of the window (+-``cluster_window_s``, mean removed) minus the median of the windows at the
+    same lag after the kept beats shaped like that beat (``_after_beat_templates``, any lag) is at least ``fraction``
+    x the window's own. Without a template: False with ``residual_strict``, else True."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    kept = np.asarray(kept, dtype=np.int64)
+    at = np.asarray(at, dtype=np.int64)
+    if at.size == 0 or kept.size < 3:
+        return np.ones(at.size, bool)
+    fs = float(fs)
+    half = max(1, int(round(constants.cluster_window_s * fs)))
+    own, templates = _after_beat_templates(kept, at, x, fs, np.arange(-half, half + 1), constants, lag_range=False)
+    out = np.full(at.size, not constants.residual_strict)
+    for i, template in enumerate(templates):
+        if template is not None:
+            out[i] = np.ptp(own[i] - template) >= fraction * np.ptp(own[i])
     return out
 
 
@@ -721,6 +781,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **T-wave veto** (``config.rpeak_guard_t_wave`` > 0, off by default; Python path only): a candidate shaped like
        the T wave of the kept beat before it is not added (``t_wave_like``); with ``GUARD.t_wave_all`` the same
        check drops kept peaks, after the second proposer.
+       **QRS residual** (``config.rpeak_guard_residual`` > 0, off by default; Python path only): a candidate only the
+       cluster rescue's closer spacing lets in is added when it leaves a QRS after subtracting what follows the beats
+       shaped like the kept beat before it (``qrs_residual``; ``GUARD.residual_strict``, ``cluster_close_min``,
+       ``cluster_loose_only``).
     4. **Wide-peak check** (``config.rpeak_guard_wide`` > 0, off by default; Python path only): peaks small and wide
        against the peaks around them are dropped (``small_wide``).
     """
@@ -823,6 +887,8 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         return (j > 0) & (j < kept.size) & (before >= space) & (after >= space)
 
     keep = spaced(candidates, peaks, local_rr, loose)
+    # the candidates only the closer spacing lets in (before the move to the apex, which can carry them further)
+    loose_only = ~spaced(candidates, peaks, local_rr)[keep]
     candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
     if candidates.size == 0:
         return peaks
@@ -845,6 +911,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
               & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
                                                                           constants.neighbours, 50.0)))
     sized = far & strong & (amplitude >= constants.second_amplitude * amplitude_reference)
+    if constants.cluster_loose_only:
+        sized &= ~loose_only    # the closer spacing for the cluster rescue's candidates only
+    closer = (~far | loose_only) if constants.cluster_loose_only else ~far
     by_cluster = np.zeros(candidates.size, bool)
     if cluster > 0:
         # the cluster rescue (SignalConfig.rpeak_rescue_cluster, GuardConstants.cluster_second): a candidate under the
@@ -858,6 +927,16 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
                                       qrs_windows(x, peaks[pool], fs, constants.cluster_window_s), candidates[low],
                                       amplitude[low], qrs_windows(x, candidates[low], fs, constants.cluster_window_s),
                                       cluster, constants, pool_sharpness, candidate_sharpness[low])
+            if constants.cluster_close_min > constants.cluster_min:
+                # the closer spacing only for candidates with more beats of their shape around them
+                close = np.flatnonzero(sized[low] & closer[low])
+                if close.size:
+                    sized[low[close]] = cluster_like(
+                        peaks[pool], pool_amplitude, qrs_windows(x, peaks[pool], fs, constants.cluster_window_s),
+                        candidates[low[close]], amplitude[low[close]],
+                        qrs_windows(x, candidates[low[close]], fs, constants.cluster_window_s), cluster,
+                        dataclasses.replace(constants, cluster_min=constants.cluster_close_min), pool_sharpness,
+                        candidate_sharpness[low[close]])
             by_cluster[low] = sized[low]
     accept &= sized
     if constants.second_correlation > 0 and accept.any():
@@ -889,6 +968,13 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         # the T-wave veto (SignalConfig.rpeak_guard_t_wave): a candidate shaped like the T wave of the beat before it
         which = np.flatnonzero(accept)
         accept[which[t_wave_like(peaks, candidates[which], x, fs, t_wave, constants)]] = False
+    residual = float(config.rpeak_guard_residual)
+    if residual > 0 and accept.any():
+        # the QRS residual (SignalConfig.rpeak_guard_residual): a candidate only the closer spacing lets in must leave
+        # a QRS after subtracting what follows the beats shaped like the kept beat before it
+        which = np.flatnonzero(accept & by_cluster & closer)
+        if which.size:
+            accept[which[~qrs_residual(peaks, candidates[which], x, fs, residual, constants)]] = False
     if not accept.any():
         return peaks
     out = peaks
@@ -1028,7 +1114,17 @@ def correct_apex(cleaned, peaks, fs, radius_s, direction="up") -> np.ndarray:
         return peaks
     sign = 1.0 if direction == "up" else -1.0
     moved = peaks.copy()
-    for i, p in enumerate(peaks):
+    inner = (peaks >= 2 * radius) & (peaks + 2 * radius + 1 <= x.shape[0])
+    if inner.any():
+        # the peaks whose whole segment lies inside the record, all at once (the same sums as the loop below)
+        segment = x[peaks[inner][:, None] + np.arange(-2 * radius, 2 * radius + 1)[None, :]]
+        cumulative = np.concatenate([np.zeros((segment.shape[0], 1)), np.cumsum(segment, axis=1)], axis=1)
+        index = np.arange(segment.shape[1])
+        left, right = np.maximum(index - radius, 0), np.minimum(index + radius, segment.shape[1] - 1) + 1
+        detrended = segment - (cumulative[:, right] - cumulative[:, left]) / (right - left)
+        moved[inner] = peaks[inner] - radius + np.argmax(sign * detrended[:, radius:3 * radius + 1], axis=1)
+    for i in np.flatnonzero(~inner):
+        p = peaks[i]
         lo, hi = max(0, int(p) - 2 * radius), min(x.shape[0], int(p) + 2 * radius + 1)
         segment = x[lo:hi]
         cumulative = np.concatenate([[0.0], np.cumsum(segment)])
