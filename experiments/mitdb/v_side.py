@@ -1,5 +1,6 @@
 """The V side of ``mitdb-beats`` (issue 18, run mitdb31): where the shipped recipe (ECG-SL averaged with the per-beat
-booster, rhythm gate included) loses V beats and calls normal beats V on DS1 records left out, and two levers for it (neither kept, RESULTS.md).
+booster, rhythm gate included) loses V beats and calls normal beats V on DS1 records left
+out, and two levers for it (neither kept, RESULTS.md).
 
     python experiments/mitdb/v_side.py --work WORK [--cache DIR] [--steps cache diagnose lever neighbours]
 
@@ -26,7 +27,9 @@ Steps:
              its training records (the recipe's inner probabilities, inner macro F1 over N, S, V, F; ties keep
              scale 1 and the recipe's own weight), applied to the left-out fold. Key ``v_side.lever``, with the
              recipe's rows on the same beats, per-record errors and distances to the targets; ablations: the V
-             deep weight alone (``v_weight_only``), the V scale alone (``v_scale_only``). ``keep_rule`` decides.
+             deep weight alone (``v_weight_only``), the V scale alone (``v_scale_only``); added after the lever
+             failed with K = 4: the same grid chosen by the worse inner group's macro F1 (``v_lever_worst_group``).
+             ``keep_rule`` decides.
 ``neighbours`` the run-aware lever: the booster's columns of each beat's previous and next beat
              (``neighbour_columns``: RR and shape against the record's median beat) added to the recipe's set,
              on every fold and where the training fold's inner CV prefers them. Key ``v_side.neighbours``. The
@@ -194,9 +197,10 @@ def step_diagnose(table, labels, chosen, parts) -> dict:
     return out
 
 
-def _choose_v(table, labels, c, part, weights=V_DEEP_WEIGHTS, scales=V_SCALES) -> dict:
+def _choose_v(table, labels, c, part, weights=V_DEEP_WEIGHTS, scales=V_SCALES, groups=None) -> dict:
     """The V scale and the V deep weight of one outer fold, by the inner CV on its training records (``weights``
-    None: the recipe's deep weight alone)."""
+    None: the recipe's deep weight alone); ``groups`` (the inner groups' records): by the WORST inner group's
+    macro F1 instead of the pooled one (a choice that must hold on both halves of the training records)."""
     train = part["train"]
     y = table["y"][train]
     ok = np.isfinite(part["inner_deep"]).all(axis=1)
@@ -207,7 +211,12 @@ def _choose_v(table, labels, c, part, weights=V_DEEP_WEIGHTS, scales=V_SCALES) -
         for s in scales:
             p = v_weighted(part["inner_booster"][ok], part["inner_deep"][ok], w, labels, s, vw)
             p = rhythm_gate(p, evidence[ok], c["gate_threshold"], labels)
-            by[f"{vw}|{s}"] = round(_macro_nsvf(y[ok], p, labels), 4)
+            if groups is None:
+                by[f"{vw}|{s}"] = round(_macro_nsvf(y[ok], p, labels), 4)
+            else:
+                rec = table["record"][train][ok]
+                by[f"{vw}|{s}"] = round(min(_macro_nsvf(y[ok][np.isin(rec, g)], p[np.isin(rec, g)], labels)
+                                            for g in groups), 4)
     base = f"{w}|1.0"
     best = max(by, key=lambda k: (by[k], k == base))
     vw, s = best.split("|")
@@ -215,14 +224,18 @@ def _choose_v(table, labels, c, part, weights=V_DEEP_WEIGHTS, scales=V_SCALES) -
             "inner_macro_f1_nsvf_recipe": by[base], "inner_macro_f1_nsvf_by_v_deep_weight_and_scale": by}
 
 
-LEVERS = {"v_lever": (V_DEEP_WEIGHTS, V_SCALES),      # the lever: V deep weight and V scale together
-          "v_weight_only": (V_DEEP_WEIGHTS, (1.0,)),  # ablations: the V deep weight alone,
-          "v_scale_only": (None, V_SCALES)}           # the V scale alone (the recipe's deep weight)
+LEVERS = {"v_lever": (V_DEEP_WEIGHTS, V_SCALES, False),      # the lever: V deep weight and V scale together
+          "v_weight_only": (V_DEEP_WEIGHTS, (1.0,), False),  # ablations: the V deep weight alone,
+          "v_scale_only": (None, V_SCALES, False),           # the V scale alone (the recipe's deep weight)
+          # added after v_lever failed with K = 4: the same grid chosen by the worse of the two inner groups
+          "v_lever_worst_group": (V_DEEP_WEIGHTS, V_SCALES, True)}
 
 
-def step_lever(table, labels, chosen, parts) -> dict:
-    choice = {lever: {str(h): _choose_v(table, labels, chosen[str(h)], part, *grid) for h, part in enumerate(parts)}
-              for lever, grid in LEVERS.items()}
+def step_lever(table, labels, chosen, parts, work: Path) -> dict:
+    choice = {lever: {str(h): _choose_v(table, labels, chosen[str(h)], part, weights, scales,
+                                        inner_groups(work, h) if worst else None)
+                      for h, part in enumerate(parts)}
+              for lever, (weights, scales, worst) in LEVERS.items()}
     idx = np.concatenate([part["scored"] for part in parts])
     y, rec = table["y"][idx], table["record"][idx]
     rows = {}
@@ -374,7 +387,7 @@ def main(argv=None) -> int:
     if "diagnose" in args.steps:
         mine["diagnosis"] = step_diagnose(table, labels, chosen, parts)
     if "lever" in args.steps:
-        mine["lever"] = step_lever(table, labels, chosen, parts)
+        mine["lever"] = step_lever(table, labels, chosen, parts, work)
         shipped = result[gate_key]["shipped_sets"]["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"]
         mine["lever"]["reproduces_shipped_gated_row"] = bool(
             abs(mine["lever"]["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
