@@ -144,6 +144,11 @@ class SignalConfig(_JsonConfig):
     # at the same lag (their median, +-cluster_window_s), at least this fraction of its peak-to-peak is left: a QRS on
     # top of a T wave leaves it, the T wave does not (signal.qrs_residual). 0 = off (default).
     rpeak_guard_residual: float = 0.0
+    # Noise check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
+    # the peaks around it (QRS amplitude under GuardConstants.noise_amplitude x the 75th percentile of the neighbours')
+    # and sits in a noisy stretch: over this x the record's median count of slope-sign changes of the cleaned signal
+    # within +-GuardConstants.noise_window_s of its kept peaks (signal.small_noisy). 0 = off (default).
+    rpeak_guard_noise: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -562,3 +562,39 @@ def test_qrs_residual_tells_a_qrs_on_a_t_wave_from_the_t_wave(records, monkeypat
     assert SignalConfig().rpeak_guard_residual == 0.0
     defaults = signal_lib.GuardConstants()
     assert defaults.cluster_close_min == 0 and not defaults.residual_strict and not defaults.cluster_loose_only
+
+
+def test_noise_check_drops_small_peaks_in_noise_and_keeps_small_beats_shaped_like_the_kept_ones(records, monkeypatch):
+    # rpeak_guard_noise (run s32): signal.small_noisy flags peaks under GuardConstants.noise_amplitude x the neighbours'
+    # QRS with more slope-sign changes within +-0.3 s than rpeak_guard_noise x the record's median at its beats; with
+    # noise_correlation a flagged peak shaped like >= cluster_min kept peaks around it stays. 119 (5-minute fixture): a
+    # 0.3 x QRS bump in a burst of noise at every sixth RR midpoint is flagged, none of the record's beats is
+    signal, fs, beats, _, _, symbols = records["119"]
+    cleaned = signal_lib.clean(signal, fs)
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
+    amplitude = np.median(signal_lib.qrs_amplitudes(cleaned, peaks, fs))
+    mids = (peaks[10:-10:6] + peaks[11:-9:6]) // 2
+    half, w, rng = int(0.25 * fs), int(0.04 * fs), np.random.default_rng(0)
+    y = cleaned.copy()
+    for m in mids:
+        y[m - w:m + w + 1] += 0.3 * amplitude * np.bartlett(2 * w + 1)
+        y[m - half:m + half] += 0.05 * amplitude * rng.standard_normal(2 * half)
+    union = np.sort(np.concatenate([peaks, mids]))
+    flagged = signal_lib.small_noisy(union, y, fs, 1.4)
+    assert mids.size > 40 and flagged[np.isin(union, mids)].all() and not flagged[np.isin(union, peaks)].any()
+    assert not signal_lib.small_noisy(peaks, cleaned, fs, 1.4).any()
+    shaped = dataclasses.replace(signal_lib.GUARD, noise_correlation=0.9)
+    assert signal_lib.small_noisy(union, y, fs, 1.4, shaped)[np.isin(union, mids)].sum() >= 0.8 * mids.size  # 43 of 51
+    # 208's built bigeminy: its small beats sit in noise against the PVCs; without the exception the check drops
+    # them (FN 5 -> 46), with noise_correlation 0.8 not one
+    built, fs = _build(records, "208", "bigeminy")
+    tolerance = int(0.15 * fs)
+    s28 = dataclasses.replace(S27, rpeak_second_proposer=0.5)
+    base = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, s28), tolerance)
+    noisy = dataclasses.replace(s28, rpeak_guard_noise=1.4)
+    bare = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, noisy), tolerance)
+    assert bare["fn"] >= base["fn"] + 20
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, noise_correlation=0.8))
+    spared = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, noisy), tolerance)
+    assert spared["fn"] == base["fn"] and spared["fp"] <= base["fp"]
+    assert SignalConfig().rpeak_guard_noise == 0.0 and signal_lib.GuardConstants().noise_correlation == 0.0

@@ -498,6 +498,18 @@ class GuardConstants:
     # the residual (False: the move can carry it past second_spacing, and the usual size check then adds it;
     # run s31 found a T wave after a PVC of 208 added that way)
     cluster_loose_only: bool = False
+    # noise check (SignalConfig.rpeak_guard_noise > 0; off by default): the last step of guard_rpeaks drops a kept peak
+    # whose QRS amplitude is under ``noise_amplitude`` x the reference (the 75th percentile of the ``neighbours`` each
+    # side) and whose count of slope-sign changes of the cleaned signal within +-``noise_window_s`` is over
+    # rpeak_guard_noise x the median count at the kept peaks (run s32: block21's false beats are mostly peaks in the
+    # noise put in place of the blocked beats, 108's and 203's; ``small_noisy``)
+    noise_amplitude: float = 0.6
+    noise_window_s: float = 0.3
+    noise_typical_beats: int = 200  # the record's median count from at most this many kept peaks spread over it
+    # > 0: a peak the noise check flags stays when at least cluster_min of the cluster_neighbours kept peaks each side
+    # have QRS windows (+-cluster_window_s) correlating this much with its own (the small beats of bigeminy, scaled
+    # down in a noisy stretch, repeat their shape; a peak of noise does not). 0: no such exception
+    noise_correlation: float = 0.0
 
 
 GUARD = GuardConstants()
@@ -787,6 +799,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        ``cluster_loose_only``).
     4. **Wide-peak check** (``config.rpeak_guard_wide`` > 0, off by default; Python path only): peaks small and wide
        against the peaks around them are dropped (``small_wide``).
+       **Noise check** (``config.rpeak_guard_noise`` > 0, off by default; Python path only): peaks small against the
+       peaks around them in a stretch with more slope-sign changes than the record's beats have are dropped
+       (``small_noisy``).
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -815,7 +830,54 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         peaks = peaks[~t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
     if config.rpeak_guard_wide > 0 and peaks.size >= 3:
         peaks = peaks[~small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
+    if config.rpeak_guard_noise > 0 and peaks.size >= 3:
+        peaks = peaks[~small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise))]
     return peaks
+
+
+def sign_changes(x, at, half) -> np.ndarray:
+    """Slope-sign changes of ``x`` at the samples within (``at`` - ``half``, ``at`` + ``half``] of each of ``at``
+    (float64, one per peak)."""
+    x = np.asarray(x, dtype=np.float64)
+    at = np.asarray(at, dtype=np.int64)
+    w = x[np.clip(at[:, None] + np.arange(-half, half + 2)[None, :], 0, x.size - 1)]
+    d = np.sign(np.diff(w, axis=1))
+    return np.sum(d[:, 1:] * d[:, :-1] < 0, axis=1).astype(np.float64)
+
+
+def small_noisy(peaks, cleaned, fs, ratio, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the peaks that are small against the peaks around them and sit in noise
+    (``SignalConfig.rpeak_guard_noise`` = ``ratio``, ``GuardConstants.noise_*``): QRS amplitude under ``noise_amplitude``
+    x the 75th percentile of the ``neighbours`` each side, and slope-sign changes of ``cleaned`` within
+    +-``noise_window_s`` over ``ratio`` x their median at ``peaks`` (at most ``noise_typical_beats`` spread over the
+    record: its typical beat). A noise burst
+    has many sign changes; a small beat in a clean stretch has as few as the others. With ``noise_correlation`` > 0
+    a flagged peak shaped like at least ``cluster_min`` of the ``cluster_neighbours`` kept peaks each side stays."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.size < 3:
+        return np.zeros(peaks.size, bool)
+    amplitude = qrs_amplitudes(cleaned, peaks, fs, constants.qrs_half_width_s)
+    reference = _neighbour_percentile(peaks, amplitude, peaks, constants.neighbours, constants.percentile)
+    flagged = amplitude < constants.noise_amplitude * reference
+    which = np.flatnonzero(flagged)
+    if which.size == 0:
+        return flagged
+    half = max(1, int(round(constants.noise_window_s * float(fs))))
+    # the record's typical count: at most noise_typical_beats kept peaks spread over the record
+    spread = peaks[np.linspace(0, peaks.size - 1, min(peaks.size, constants.noise_typical_beats)).astype(int)]
+    typical = max(float(np.median(sign_changes(cleaned, spread, half))), 1.0)
+    flagged[which] = sign_changes(cleaned, peaks[which], half) > ratio * typical
+    which = np.flatnonzero(flagged)
+    if constants.noise_correlation > 0 and which.size:
+        n = constants.cluster_neighbours
+        index = which[:, None] + np.concatenate([np.arange(-n, 0), np.arange(1, n + 1)])[None, :]
+        valid = (index >= 0) & (index < peaks.size)
+        index = np.clip(index, 0, peaks.size - 1)
+        windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s)
+        similar = valid & (np.einsum("ij,ikj->ik", windows[which], windows[index]) >= constants.noise_correlation)
+        flagged[which[similar.sum(axis=1) >= constants.cluster_min]] = False
+    return flagged
 
 
 def small_wide(peaks, cleaned, fs, ratio, constants: GuardConstants | None = None) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""Run s32 (issue 21): leave-one-record-out choice of the noise check (``SignalConfig.rpeak_guard_noise``,
+``signal.small_noisy``, ``GuardConstants.noise_*``) on run s28's point with runs s30 and s31's options, on MIT-BIH DS1 and
+the rhythms built from it (normal, block21, pause, bigeminy).
+
+    python experiments/rpeaks/noise.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s32.json
+
+Why: block21's false beats at run s30's point, one by one (experiments/rpeaks/block_fp.py,
+benchmarks/results/rpeaks_loro_s32_fp.json): most of run s30's "other" ones lie inside the span
+``bench.rhythms.block21`` replaced by a line and the record's own baseline noise (108, 203, 207, 209), and nearly all
+were kept by the primary detector's guard, not added by the second proposer or the cluster rescue. They are small
+against the beats around them and have more slope-sign changes around them than the record's beats.
+
+Grid: run s31's 119 points (experiments/rpeaks/residual.py ``points``; their counts can be reused from run s31's cache)
+plus the noise check on three bases (run s30's choice, the veto alone that 203's fold chose, run s31's choice):
+``rpeak_guard_noise`` 1.4 / 1.7 with ``noise_amplitude`` 0.6 on each, and on run s30's choice also 1.2 / 2.0 at 0.6
+and 1.4 / 1.7 at 0.8; second grid (the first dropped bigeminy's small beats): ``noise_correlation`` 0.8 / 0.9 (a
+flagged peak shaped like kept peaks around it stays) with 1.4 / 1.7 / 2.0 at 0.6 on runs s30's and s31's choices,
+0.9 with 1.4 / 1.7 on the veto alone; third grid (a first version of the check, the median over all kept peaks, had
+the second grid's fewest errors on all 22 at its edge, 2.0 / 0.9): on run s31's choice 2.3 / 2.6 x 0.9 / 0.95 at 0.6,
+2.0 / 0.9 at ``noise_amplitude`` 0.45 / 0.8; on run s30's 2.3 / 0.9. Chosen leave-one-record-out as in runs s30 and
+s31 (fewest FN + FP over the four rhythms on the
+other 21; run s28's point fixed as the base); counts as ``bench rpeaks`` (150 ms, VF episodes excluded). Per-record
+counts are cached in ``--cache-dir`` (``--records`` counts a subset and stops). Prints one JSON object last.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import residual  # noqa: E402
+import t_wave  # noqa: E402
+from cluster import BASE_CONSTANTS, RHYTHMS, distance, errors, loro, totals  # noqa: E402
+from t_wave import OFF, TODAY, kind_totals  # noqa: E402
+
+from ecgsl_keras import tasks  # noqa: E402
+from ecgsl_keras.data import signal as S  # noqa: E402
+
+log = logging.getLogger("experiments.rpeaks.noise")
+S30, VETO = residual.S30, residual.VETO
+S31 = "s28__c0.9_a0.3_second_n16_s0.8_sp0.4__t0.9_all_z4__m4__r0.3_strict__lo__f0.15"   # run s31's choice (20 of 22)
+NOISE_BASES = (S30, VETO, S31)
+# (base, rpeak_guard_noise, noise_amplitude, noise_correlation)
+NOISE = ([(b, n, 0.6, 0.0) for b in NOISE_BASES for n in (1.4, 1.7)]
+         + [(S30, n, 0.6, 0.0) for n in (1.2, 2.0)] + [(S30, n, 0.8, 0.0) for n in (1.4, 1.7)])
+# second grid (the first drops bigeminy's small beats, scaled down in noise): the noise check spares a peak shaped like
+# kept peaks around it (GuardConstants.noise_correlation)
+NOISE += ([(b, n, 0.6, c) for b in (S30, S31) for n in (1.4, 1.7, 2.0) for c in (0.8, 0.9)]
+          + [(VETO, n, 0.6, 0.9) for n in (1.4, 1.7)])
+# third grid (added after a first version of the check, with the record's median count over all kept peaks, had the
+# second grid's fewest errors on all 22 at its edge, 2.0 / 0.9): higher ratios and correlations, other sizes
+NOISE += ([(S31, n, 0.6, c) for n in (2.3, 2.6) for c in (0.9, 0.95)] + [(S31, 2.0, a, 0.9) for a in (0.45, 0.8)]
+          + [(S30, 2.3, 0.6, 0.9)])
+_S31_POINTS = residual.points
+
+
+def points():
+    """(name, SignalConfig, GuardConstants): run s31's grid, then the noise check on three of its points."""
+    grid = list(_S31_POINTS())
+    yield from grid
+    by_name = {name: (config, constants) for name, config, constants in grid}
+    for base, ratio, amplitude, correlation in NOISE:
+        config, constants = by_name[base]
+        yield (f"{base}__n{ratio}_a{amplitude}" + (f"_c{correlation}" if correlation else ""),
+               dataclasses.replace(config, rpeak_guard_noise=ratio),
+               dataclasses.replace(constants, noise_amplitude=amplitude, noise_correlation=correlation))
+
+
+def names():
+    return [name for name, _, _ in points()]
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--cache-dir", help="per-record counts (default: beside --out, <out>.counts/)")
+    parser.add_argument("--records", nargs="+", help="count these records only and stop (default: all DS1, then score)")
+    args = parser.parse_args(argv)
+    t_wave.points = points        # t_wave.count_record counts every point of this grid its cache lacks
+    out = Path(args.out)
+    cache = Path(args.cache_dir) if args.cache_dir else out.parent / (out.stem + ".counts")
+    cache.mkdir(parents=True, exist_ok=True)
+    records = list(tasks.MITDB_DS1)
+    for rid in args.records or records:
+        path = cache / f"{rid}.json"
+        cached = json.loads(path.read_text()) if path.exists() else {}
+        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
+            path.write_text(json.dumps(t_wave.count_record(args.data_dir, rid, cached)) + "\n")
+    if args.records:
+        return 0
+    counts = {}
+    for rid in records:
+        counts.update(json.loads((cache / f"{rid}.json").read_text()))
+    all_names = names()
+    new = all_names[len(list(_S31_POINTS())):]
+    held, choice = loro(counts, all_names, records)
+    held31, choice31 = loro(counts, all_names[:len(all_names) - len(new)], records)
+    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
+    best = min(all_names, key=lambda n: (errors(all22[n]), n))
+    others = {r: [o for o in records if o != r] for r in records}
+    watch = sorted({OFF, S30, VETO, S31, best, *choice.values(), *new})
+    result = {"experiment": "rpeaks_loro_s32",
+              "command": " ".join(["python", "experiments/rpeaks/noise.py"] + list(argv if argv is not None else sys.argv[1:])),
+              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
+              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+              "base": BASE_CONSTANTS, "grid": {"s31_points": len(all_names) - len(new), "noise_bases": NOISE_BASES,
+                                               "(base, rpeak_guard_noise, noise_amplitude, noise_correlation)": NOISE,
+                                               "noise_window_s": S.GUARD.noise_window_s},
+              "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
+              "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
+              "tie_break": "the first name in sort order",
+              "today": all22[TODAY], "s28": all22[OFF], "s30": all22[S30], "s31": all22[S31],
+              "held_out": held, "held_out_distance_to_target": distance(held),
+              # the most FN (FP) a signal set may have for Se (+P) >= 0.997
+              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              "held_out_s31_grid": held31, "choice_per_fold_s31_grid": choice31,
+              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
+              "best_all_22": best, "best_all_22_figures": all22[best],
+              "best_all_22_distance_to_target": distance(all22[best]),
+              "errors": {"today": errors(all22[TODAY]), "s28": errors(all22[OFF]), "s30": errors(all22[S30]),
+                         "s31": errors(all22[S31]), "held_out": errors(held), "held_out_s31_grid": errors(held31),
+                         "best_all_22": errors(all22[best])},
+              "grid_all_22": {n: all22[n] for n in [OFF, S30, VETO, S31, *new]},
+              "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
+              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
+                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
+                                  "held_out_s31_choice": errors(totals(counts, choice31[r], [r])),
+                                  "train_best_all_22": errors(totals(counts, best, others[r])),
+                                  "held_out_best_all_22": errors(totals(counts, best, [r])),
+                                  "train_gap_best_all_22": errors(totals(counts, best, others[r]))
+                                  - errors(totals(counts, choice[r], others[r]))} for r in records},
+              "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
+              "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
+              "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch},
+              "kinds_per_record_block21": {n: {r: counts[f"{r}|block21|{n}|kinds"] for r in records} for n in watch}}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "choice_counts", "errors",
+                                             "best_all_22")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

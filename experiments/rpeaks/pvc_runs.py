@@ -1,0 +1,110 @@
+"""Run s32 (issue 21) diagnosis: block21's missed PVCs next to another PVC (203, 205) at run s30's chosen point.
+
+    python experiments/rpeaks/pvc_runs.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s32_pvc.json
+
+For every missed V beat next to a V beat (block21 built as ``bench rpeaks`` builds it, seed = record number; 150 ms;
+VF episodes excluded) of the records given: whether neurokit2's detector (``find_rpeaks`` without the guard, the
+guard's input) proposed a peak within 150 ms (``proposed``), and if so which step lost it: ``amplitude`` (gone after
+the amplitude check with its rescues and the P-wave check: the same point with the second proposer, the T-wave veto
+and the search back off), ``t_wave`` (kept without the T-wave veto, gone with it), ``later`` (the rest: the search
+back / second proposer moved or replaced it). Not proposed: whether the second proposer's slope feature has a local
+maximum within 150 ms (``second_candidate``). Prints one JSON object last.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ecgsl_keras.bench import rhythms
+from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import signal as S
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import t_wave  # noqa: E402
+from cluster import BASE  # noqa: E402
+
+log = logging.getLogger("experiments.rpeaks.pvc_runs")
+S30 = "s28__c0.9_a0.3_second_n16_s0.8__t0.9_all_z4"
+
+
+def near(peaks, at, radius):
+    peaks = np.asarray(peaks)
+    return np.array([peaks.size > 0 and np.min(np.abs(peaks - a)) <= radius for a in at], bool)
+
+
+def diagnose(data_dir, rid):
+    signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
+    built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid))
+    x = built["signal"]
+    cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
+    config, constants = {n: (c, k) for n, c, k in t_wave.points()}[S30]
+    primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
+                                                       rpeak_second_proposer=0.0), cleaned=cleaned)
+    shipped = S.GUARD
+    try:
+        S.GUARD = constants
+        peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
+        first = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(
+            config, rpeak_second_proposer=0.0, rpeak_searchback=0.0, rpeak_guard_t_wave=0.0))
+        no_veto = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(config, rpeak_guard_t_wave=0.0))
+    finally:
+        S.GUARD = shipped
+    peaks = peaks[~in_episodes(peaks, built["episodes"])]
+    beats = built["beats"]
+    m = S.match_peaks(beats, peaks, int(round(0.15 * fs)))
+    fn = np.setdiff1d(np.arange(beats.size), m["matched"][:, 0])
+    index = np.clip(np.searchsorted(ref, beats), 0, ref.size - 1)
+    symbol = np.where(ref[index] == beats, np.asarray(symbols)[index], "?")
+    runs = [i for i in fn if symbol[i] == "V" and any(0 <= i + k < beats.size and symbol[i + k] == "V" for k in (-1, 1))]
+    at = beats[runs]
+    radius = int(round(0.15 * fs))
+    feature = S.slope_feature(detect, fs)
+    import scipy.signal
+    maxima = scipy.signal.find_peaks(feature, distance=max(1, int(0.2 * fs)))[0]
+    out = collections.Counter()
+    rows = []
+    for a, p, f, v in zip(at, near(primary, at, radius), near(first, at, radius), near(no_veto, at, radius)):
+        if not p:
+            step = "not_proposed_second_candidate" if near(maxima, [a], radius)[0] else "not_proposed"
+        elif not f:
+            step = "amplitude"
+        elif v:
+            step = "t_wave"
+        else:
+            step = "later"
+        out[step] += 1
+        # the gap around it: distance to the nearest kept peak
+        rows.append({"at": int(a), "step": step,
+                     "nearest_kept_ms": round(1000 * float(np.min(np.abs(peaks - a))) / fs)})
+    return {"missed_v_next_to_v": len(runs), "steps": dict(out), "rows": rows}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--records", nargs="+", default=["203", "205"])
+    args = parser.parse_args(argv)
+    per = {rid: diagnose(args.data_dir, rid) for rid in args.records}
+    steps = collections.Counter()
+    for v in per.values():
+        steps.update(v["steps"])
+    result = {"experiment": "rpeaks_loro_s32_pvc", "point": S30, "rhythm": "block21", "records": args.records,
+              "command": " ".join(["python", "experiments/rpeaks/pvc_runs.py"] + list(argv if argv is not None else sys.argv[1:])),
+              "missed_v_next_to_v": sum(v["missed_v_next_to_v"] for v in per.values()), "steps": dict(steps),
+              "per_record": per}
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("missed_v_next_to_v", "steps")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
