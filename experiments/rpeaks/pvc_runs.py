@@ -8,7 +8,9 @@ guard's input) proposed a peak within 150 ms (``proposed``), and if so which ste
 the amplitude check with its rescues and the P-wave check: the same point with the second proposer, the T-wave veto
 and the search back off), ``t_wave`` (kept without the T-wave veto, gone with it), ``later`` (the rest: the search
 back / second proposer moved or replaced it). Not proposed: whether the second proposer's slope feature has a local
-maximum within 150 ms (``second_candidate``). Prints one JSON object last.
+maximum within 150 ms (``second_candidate``), and which of the second proposer's checks its nearest local maximum fails
+(``second_fails``: slope level, spacing from the kept peaks, QRS amplitude, width; computed against the detector's
+kept peaks, close to but not the same as the peaks the second proposer saw). Prints one JSON object last.
 """
 from __future__ import annotations
 
@@ -68,7 +70,16 @@ def diagnose(data_dir, rid):
     feature = S.slope_feature(detect, fs)
     import scipy.signal
     maxima = scipy.signal.find_peaks(feature, distance=max(1, int(0.2 * fs)))[0]
+    # the second proposer's checks for the candidate nearest each miss, against the kept peaks (the detector's output:
+    # close to, not the same as, the peaks the second proposer saw)
+    level_ref = S._neighbour_percentile(peaks, feature[peaks], at, constants.neighbours, constants.second_level_percentile)
+    local_rr = S._neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), at, constants.neighbours, 50.0)
+    kept_amplitude, _, kept_width = S.qrs_shapes(cleaned, peaks, fs, constants)
+    amp_ref = S._neighbour_percentile(peaks, kept_amplitude, at, constants.neighbours, constants.percentile)
+    width_ref = S._neighbour_percentile(peaks, kept_width, at, constants.neighbours, 50.0)
+    min_distance = max(1, int(round(config.min_rr_s * fs)))
     out = collections.Counter()
+    checks = collections.Counter()
     rows = []
     for a, p, f, v in zip(at, near(primary, at, radius), near(first, at, radius), near(no_veto, at, radius)):
         if not p:
@@ -80,10 +91,21 @@ def diagnose(data_dir, rid):
         else:
             step = "later"
         out[step] += 1
-        # the gap around it: distance to the nearest kept peak
-        rows.append({"at": int(a), "step": step,
-                     "nearest_kept_ms": round(1000 * float(np.min(np.abs(peaks - a))) / fs)})
-    return {"missed_v_next_to_v": len(runs), "steps": dict(out), "rows": rows}
+        k = len(rows)
+        c = maxima[np.argmin(np.abs(maxima - a))]
+        j = np.searchsorted(peaks, c)
+        space = max(constants.second_spacing * local_rr[k], min_distance)
+        gaps = [c - peaks[j - 1] if j > 0 else np.inf, peaks[j] - c if j < peaks.size else np.inf]
+        amplitude, _, width = S.qrs_shapes(cleaned, np.array([c]), fs, constants)
+        failed = [name for name, ok in (("level", feature[c] >= config.rpeak_second_proposer * level_ref[k]),
+                                        ("spacing", min(gaps) >= space),
+                                        ("amplitude", amplitude[0] >= constants.second_amplitude * amp_ref[k]),
+                                        ("width", width[0] <= constants.second_width * width_ref[k])) if not ok]
+        checks["+".join(failed) or "none"] += 1
+        rows.append({"at": int(a), "step": step, "second_fails": failed,
+                     "nearest_kept_ms": round(1000 * float(np.min(np.abs(peaks - a))) / fs),
+                     "spacing_over_local_rr": round(float(min(gaps) / local_rr[k]), 2)})
+    return {"missed_v_next_to_v": len(runs), "steps": dict(out), "second_fails": dict(checks), "rows": rows}
 
 
 def main(argv=None) -> int:
@@ -94,15 +116,17 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", default=["203", "205"])
     args = parser.parse_args(argv)
     per = {rid: diagnose(args.data_dir, rid) for rid in args.records}
-    steps = collections.Counter()
+    steps, fails = collections.Counter(), collections.Counter()
     for v in per.values():
         steps.update(v["steps"])
+        fails.update(v["second_fails"])
     result = {"experiment": "rpeaks_loro_s32_pvc", "point": S30, "rhythm": "block21", "records": args.records,
               "command": " ".join(["python", "experiments/rpeaks/pvc_runs.py"] + list(argv if argv is not None else sys.argv[1:])),
               "missed_v_next_to_v": sum(v["missed_v_next_to_v"] for v in per.values()), "steps": dict(steps),
+              "second_fails": dict(sorted(fails.items())),
               "per_record": per}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("missed_v_next_to_v", "steps")}))
+    print(json.dumps({k: result[k] for k in ("missed_v_next_to_v", "steps", "second_fails")}))
     return 0
 
 
