@@ -149,6 +149,11 @@ class SignalConfig(_JsonConfig):
     # and sits in a noisy stretch: over this x the record's median count of slope-sign changes of the cleaned signal
     # within +-GuardConstants.noise_window_s of its kept peaks (signal.small_noisy). 0 = off (default).
     rpeak_guard_noise: float = 0.0
+    # Own T-wave check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
+    # the peaks around it (GuardConstants.own_t_amplitude) when the stretch after it (GuardConstants.own_t_window_s)
+    # correlates at least this much with the same stretch after fewer than cluster_min of the kept peaks around it: no
+    # T wave of its own (a blocked P wave, noise in a cut span) (signal.without_own_t_wave). 0 = off (default).
+    rpeak_guard_own_t: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -598,3 +598,25 @@ def test_noise_check_drops_small_peaks_in_noise_and_keeps_small_beats_shaped_lik
     spared = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, noisy), tolerance)
     assert spared["fn"] == base["fn"] and spared["fp"] <= base["fp"]
     assert SignalConfig().rpeak_guard_noise == 0.0 and signal_lib.GuardConstants().noise_correlation == 0.0
+
+
+def test_own_t_wave_check_drops_peaks_followed_by_no_t_wave_and_keeps_scaled_beats(records):
+    # rpeak_guard_own_t (run s32, not kept): signal.without_own_t_wave flags peaks under own_t_amplitude x the
+    # neighbours' QRS when the stretch 0.12-0.4 s after them correlates with the same stretch after fewer than
+    # cluster_min of the kept peaks around them. 208's 2:1 block cut from 14 ms before the annotation leaves upstroke
+    # stubs followed by the cut's line and noise: fewer false beats (14 -> 8 at 0.7), no beat lost
+    signal, fs, beats, _, _, symbols = records["208"]
+    x, kept, removed = rhythms.block21(signal, fs, beats, symbols, seed=208, qrs_before_s=0.014)
+    tolerance = int(0.15 * fs)
+    base = match_peaks(kept, signal_lib.find_rpeaks(x, fs, S27), tolerance)
+    checked = match_peaks(kept, signal_lib.find_rpeaks(x, fs, dataclasses.replace(S27, rpeak_guard_own_t=0.7)), tolerance)
+    assert checked["fp"] <= base["fp"] - 4 and checked["tp"] == base["tp"]
+    # 119: every sixth beat scaled to 0.3 with its T wave keeps its T wave's shape: none flagged
+    signal, fs = records["119"][:2]
+    cleaned = signal_lib.clean(signal, fs)
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
+    z, small = cleaned.copy(), peaks[10:-10:6]
+    for p in small:
+        z[p - int(0.1 * fs):p + int(0.45 * fs)] *= 0.3
+    assert small.size > 40 and not signal_lib.without_own_t_wave(peaks, z, fs, 0.5).any()
+    assert SignalConfig().rpeak_guard_own_t == 0.0

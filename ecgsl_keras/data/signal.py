@@ -510,6 +510,12 @@ class GuardConstants:
     # have QRS windows (+-cluster_window_s) correlating this much with its own (the small beats of bigeminy, scaled
     # down in a noisy stretch, repeat their shape; a peak of noise does not). 0: no such exception
     noise_correlation: float = 0.0
+    # own T-wave check (SignalConfig.rpeak_guard_own_t > 0; off by default): the last step of guard_rpeaks drops a kept
+    # peak under ``own_t_amplitude`` x the reference whose stretch ``own_t_window_s`` after it (mean removed)
+    # correlates rpeak_guard_own_t with the same stretch after fewer than cluster_min of the cluster_neighbours kept
+    # peaks each side (``without_own_t_wave``)
+    own_t_amplitude: float = 0.6
+    own_t_window_s: tuple = (0.12, 0.4)
 
 
 GUARD = GuardConstants()
@@ -832,7 +838,42 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         peaks = peaks[~small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
     if config.rpeak_guard_noise > 0 and peaks.size >= 3:
         peaks = peaks[~small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise))]
+    if config.rpeak_guard_own_t > 0 and peaks.size >= 3:
+        peaks = peaks[~without_own_t_wave(peaks, cleaned, fs, float(config.rpeak_guard_own_t))]
     return peaks
+
+
+def without_own_t_wave(peaks, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the peaks that are small against the peaks around them and have no T wave of their own
+    (``SignalConfig.rpeak_guard_own_t`` = ``correlation``, ``GuardConstants.own_t_*``): QRS amplitude under
+    ``own_t_amplitude`` x the 75th percentile of the ``neighbours`` each side, and the stretch ``own_t_window_s`` after
+    the peak (mean removed) correlating at least ``correlation`` with the same stretch after fewer than ``cluster_min``
+    of the ``cluster_neighbours`` kept peaks each side. A beat repeats the T wave of its kind; a blocked P wave or a
+    peak of noise is followed by what the next beat brings."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    x = np.asarray(cleaned, dtype=np.float64)
+    if peaks.size < 3:
+        return np.zeros(peaks.size, bool)
+    amplitude = qrs_amplitudes(x, peaks, fs, constants.qrs_half_width_s)
+    reference = _neighbour_percentile(peaks, amplitude, peaks, constants.neighbours, constants.percentile)
+    which = np.flatnonzero(amplitude < constants.own_t_amplitude * reference)
+    out = np.zeros(peaks.size, bool)
+    if which.size == 0:
+        return out
+    lo, hi = (int(round(v * float(fs))) for v in constants.own_t_window_s)
+    n = constants.cluster_neighbours
+    index = which[:, None] + np.concatenate([np.arange(-n, 0), np.arange(1, n + 1)])[None, :]
+    valid = (index >= 0) & (index < peaks.size)
+    index = np.clip(index, 0, peaks.size - 1)
+    needed = np.unique(np.concatenate([which, index.ravel()]))
+    w = x[np.clip(peaks[needed][:, None] + np.arange(lo, hi + 1)[None, :], 0, x.size - 1)]
+    w = w - w.mean(axis=1, keepdims=True)
+    w = w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
+    at = np.searchsorted(needed, which)
+    similar = valid & (np.einsum("ij,ikj->ik", w[at], w[np.searchsorted(needed, index)]) >= correlation)
+    out[which] = similar.sum(axis=1) < constants.cluster_min
+    return out
 
 
 def sign_changes(x, at, half) -> np.ndarray:

@@ -17,7 +17,10 @@ and 1.4 / 1.7 at 0.8; second grid (the first dropped bigeminy's small beats): ``
 flagged peak shaped like kept peaks around it stays) with 1.4 / 1.7 / 2.0 at 0.6 on runs s30's and s31's choices,
 0.9 with 1.4 / 1.7 on the veto alone; third grid (a first version of the check, the median over all kept peaks, had
 the second grid's fewest errors on all 22 at its edge, 2.0 / 0.9): on run s31's choice 2.3 / 2.6 x 0.9 / 0.95 at 0.6,
-2.0 / 0.9 at ``noise_amplitude`` 0.45 / 0.8; on run s30's 2.3 / 0.9. Chosen leave-one-record-out as in runs s30 and
+2.0 / 0.9 at ``noise_amplitude`` 0.45 / 0.8; on run s30's 2.3 / 0.9; fourth grid (the false beats left: the cut
+span's peaks and the blocked P waves, followed by no T wave of their own): the own T-wave check
+(``SignalConfig.rpeak_guard_own_t``) 0.5 / 0.7 on runs s30's and s31's choices and the noise check 1.7 / 0.6 / 0.8,
+then on the last 0.3 at ``own_t_amplitude`` 0.6 and 0.3 / 0.5 at 0.4. Chosen leave-one-record-out as in runs s30 and
 s31 (fewest FN + FP over the four rhythms on the
 other 21; run s28's point fixed as the base); counts as ``bench rpeaks`` (150 ms, VF episodes excluded). Per-record
 counts are cached in ``--cache-dir`` (``--records`` counts a subset and stops). Prints one JSON object last.
@@ -56,19 +59,33 @@ NOISE += ([(b, n, 0.6, c) for b in (S30, S31) for n in (1.4, 1.7, 2.0) for c in 
 # second grid's fewest errors on all 22 at its edge, 2.0 / 0.9): higher ratios and correlations, other sizes
 NOISE += ([(S31, n, 0.6, c) for n in (2.3, 2.6) for c in (0.9, 0.95)] + [(S31, 2.0, a, 0.9) for a in (0.45, 0.8)]
           + [(S30, 2.3, 0.6, 0.9)])
+# fourth grid (block21's false beats left are the cut span's peaks and the blocked P waves): the own T-wave check
+# (SignalConfig.rpeak_guard_own_t, signal.without_own_t_wave) 0.5 / 0.7 on runs s30's and s31's choices and on the
+# second grid's point most folds chose
+S32 = S31 + "__n1.7_a0.6_c0.8"
+OWN_T = tuple((b, c, 0.6) for b in (S30, S31, S32) for c in (0.5, 0.7))
+# then (0.5 and 0.7 lost more beats than false beats): 0.3 at 0.6, 0.3 / 0.5 at own_t_amplitude 0.4, on the last base
+OWN_T += ((S32, 0.3, 0.6), (S32, 0.3, 0.4), (S32, 0.5, 0.4))
 _S31_POINTS = residual.points
 
 
 def points():
-    """(name, SignalConfig, GuardConstants): run s31's grid, then the noise check on three of its points."""
+    """(name, SignalConfig, GuardConstants): run s31's grid, the noise check on three of its points, then the own
+    T-wave check."""
     grid = list(_S31_POINTS())
-    yield from grid
     by_name = {name: (config, constants) for name, config, constants in grid}
     for base, ratio, amplitude, correlation in NOISE:
         config, constants = by_name[base]
-        yield (f"{base}__n{ratio}_a{amplitude}" + (f"_c{correlation}" if correlation else ""),
-               dataclasses.replace(config, rpeak_guard_noise=ratio),
-               dataclasses.replace(constants, noise_amplitude=amplitude, noise_correlation=correlation))
+        grid.append((f"{base}__n{ratio}_a{amplitude}" + (f"_c{correlation}" if correlation else ""),
+                     dataclasses.replace(config, rpeak_guard_noise=ratio),
+                     dataclasses.replace(constants, noise_amplitude=amplitude, noise_correlation=correlation)))
+    by_name = {name: (config, constants) for name, config, constants in grid}
+    for base, correlation, amplitude in OWN_T:
+        config, constants = by_name[base]
+        grid.append((f"{base}__o{correlation}" + ("" if amplitude == 0.6 else f"_a{amplitude}"),
+                     dataclasses.replace(config, rpeak_guard_own_t=correlation),
+                     dataclasses.replace(constants, own_t_amplitude=amplitude)))
+    yield from grid
 
 
 def names():
@@ -102,6 +119,8 @@ def main(argv=None) -> int:
     new = all_names[len(list(_S31_POINTS())):]
     held, choice = loro(counts, all_names, records)
     held31, choice31 = loro(counts, all_names[:len(all_names) - len(new)], records)
+    # grids 1-3 alone (the noise check, without the fourth grid's own T-wave check)
+    held_noise, choice_noise = loro(counts, all_names[:len(all_names) - len(OWN_T)], records)
     all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
     best = min(all_names, key=lambda n: (errors(all22[n]), n))
     others = {r: [o for o in records if o != r] for r in records}
@@ -112,6 +131,9 @@ def main(argv=None) -> int:
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
               "base": BASE_CONSTANTS, "grid": {"s31_points": len(all_names) - len(new), "noise_bases": NOISE_BASES,
                                                "(base, rpeak_guard_noise, noise_amplitude, noise_correlation)": NOISE,
+                                               "(base, rpeak_guard_own_t, own_t_amplitude) (fourth grid)": OWN_T,
+                                               "own_t_amplitude": S.GUARD.own_t_amplitude,
+                                               "own_t_window_s": S.GUARD.own_t_window_s,
                                                "noise_window_s": S.GUARD.noise_window_s},
               "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
               "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
@@ -121,17 +143,21 @@ def main(argv=None) -> int:
               # the most FN (FP) a signal set may have for Se (+P) >= 0.997
               "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
               "held_out_s31_grid": held31, "choice_per_fold_s31_grid": choice31,
+              "held_out_noise_grids": held_noise, "choice_per_fold_noise_grids": choice_noise,
+              "choice_counts_noise_grids": dict(collections.Counter(choice_noise.values())),
               "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
               "best_all_22": best, "best_all_22_figures": all22[best],
               "best_all_22_distance_to_target": distance(all22[best]),
               "errors": {"today": errors(all22[TODAY]), "s28": errors(all22[OFF]), "s30": errors(all22[S30]),
                          "s31": errors(all22[S31]), "held_out": errors(held), "held_out_s31_grid": errors(held31),
+                         "held_out_noise_grids": errors(held_noise),
                          "best_all_22": errors(all22[best])},
               "grid_all_22": {n: all22[n] for n in [OFF, S30, VETO, S31, *new]},
               "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
               "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
                                   "held_out_chosen": errors(totals(counts, choice[r], [r])),
                                   "held_out_s31_choice": errors(totals(counts, choice31[r], [r])),
+                                  "held_out_noise_grids_choice": errors(totals(counts, choice_noise[r], [r])),
                                   "train_best_all_22": errors(totals(counts, best, others[r])),
                                   "held_out_best_all_22": errors(totals(counts, best, [r])),
                                   "train_gap_best_all_22": errors(totals(counts, best, others[r]))
