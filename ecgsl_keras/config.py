@@ -154,6 +154,10 @@ class SignalConfig(_JsonConfig):
     # correlates at least this much with the same stretch after fewer than cluster_min of the kept peaks around it: no
     # T wave of its own (a blocked P wave, noise in a cut span) (signal.without_own_t_wave). 0 = off (default).
     rpeak_guard_own_t: float = 0.0
+    # PVC-run spacing (issue 21 run s33; Python path only): the second proposer also adds a candidate only
+    # GuardConstants.run_spacing x the local RR from a kept beat (under second_spacing) when its QRS correlates at least
+    # this much with GuardConstants.run_min wide kept beats around it: a PVC inside a run (signal.pvc_run_like). 0 = off.
+    rpeak_second_run: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

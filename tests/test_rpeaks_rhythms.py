@@ -620,3 +620,34 @@ def test_own_t_wave_check_drops_peaks_followed_by_no_t_wave_and_keeps_scaled_bea
         z[p - int(0.1 * fs):p + int(0.45 * fs)] *= 0.3
     assert small.size > 40 and not signal_lib.without_own_t_wave(peaks, z, fs, 0.5).any()
     assert SignalConfig().rpeak_guard_own_t == 0.0
+
+
+def test_pvc_run_spacing_adds_a_close_candidate_shaped_like_wide_kept_beats(records, monkeypatch):
+    # rpeak_second_run (run s33, not a default): the second proposer lets a candidate in down to run_spacing x the local
+    # RR from a kept beat when its QRS correlates with >= run_min wide kept beats around it (a PVC in a run). 208's PVCs
+    # taken out of the kept peaks one at a time, with a kept peak put 0.4 x the median RR before each: at the usual
+    # spacing (0.5) none comes back, with the option on (0.9, run_spacing 0.35) some do and nothing else is added
+    signal, fs, beats, _, _, symbols = records["208"]
+    config = dataclasses.replace(S27, rpeak_second_proposer=0.5)
+    cleaned = signal_lib.clean(signal, fs, config.clean_method)
+    detect = signal_lib.clean(signal, fs, config.rpeak_clean_method)
+    peaks = signal_lib.find_rpeaks(signal, fs, config)
+    pvcs = np.asarray(beats)[np.asarray(symbols) == "V"]
+    near = int(0.05 * fs)
+    which = np.flatnonzero(np.min(np.abs(peaks[:, None] - pvcs[None, :]), axis=1) <= near)
+    which = which[(which > 20) & (which < peaks.size - 20)][::5]
+    rr = np.median(np.diff(peaks))
+    on = dataclasses.replace(config, rpeak_second_run=0.9)
+    found = {"off": 0, "on": 0}
+    for j in which:
+        kept = np.sort(np.append(np.delete(peaks, j), peaks[j] - int(0.4 * rr)))
+        for name, c in (("off", config), ("on", on)):
+            out = signal_lib.second_proposer(kept, cleaned, detect, fs, c)
+            new = np.setdiff1d(out, kept)
+            assert np.all(np.abs(new - peaks[j]) <= near)       # nothing but the PVC taken out
+            found[name] += new.size
+    assert which.size >= 25 and found["off"] == 0 and found["on"] >= 5          # 0 and 8 of 30
+    # off: the PVC-run constants change nothing
+    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, run_spacing=0.2, run_min=1))
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, config), peaks)
+    assert SignalConfig().rpeak_second_run == 0.0

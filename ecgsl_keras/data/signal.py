@@ -516,6 +516,15 @@ class GuardConstants:
     # peaks each side (``without_own_t_wave``)
     own_t_amplitude: float = 0.6
     own_t_window_s: tuple = (0.12, 0.4)
+    # PVC-run spacing (SignalConfig.rpeak_second_run > 0; off by default): a second-proposer candidate at least
+    # ``run_spacing`` x the local median RR (and min_rr_s) from both kept neighbours but under the usual spacing is
+    # added when it passes the slope level, amplitude and width checks and its QRS (+-second_window_s, mean removed)
+    # correlates at least rpeak_second_run with at least ``run_min`` of the ``neighbours`` kept peaks each side that are
+    # wide (width, ``qrs_shapes``, at least ``run_wide`` x their median): a PVC inside a run of PVCs (run s33: block21's
+    # missed PVCs of 203 and 205 sit 0.3-0.5 x the local RR from a kept beat)
+    run_spacing: float = 0.35
+    run_min: int = 2
+    run_wide: float = 1.3
 
 
 GUARD = GuardConstants()
@@ -989,7 +998,15 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         space = np.maximum(ratio * local, min_distance)
         return (j > 0) & (j < kept.size) & (before >= space) & (after >= space)
 
+    # the PVC-run spacing (SignalConfig.rpeak_second_run): closer still, for candidates shaped like wide kept beats
+    run = float(config.rpeak_second_run)
+    closest = min(loose, constants.run_spacing) if run > 0 else loose
     keep = spaced(candidates, peaks, local_rr, loose)
+    run_only = np.zeros(candidates.size, bool)
+    if run > 0:     # only the PVC-run spacing lets these in (they must reach the slope level: T waves mostly do not)
+        run_only = ~keep & strong & spaced(candidates, peaks, local_rr, closest)
+        keep |= run_only
+    run_only = run_only[keep]
     # the candidates only the closer spacing lets in (before the move to the apex, which can carry them further)
     loose_only = ~spaced(candidates, peaks, local_rr)[keep]
     candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
@@ -1010,10 +1027,12 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
                                                 constants.percentile)
     far = spaced(candidates, peaks, local_rr)
-    accept = (spaced(candidates, peaks, local_rr, loose)
+    accept = (spaced(candidates, peaks, local_rr, closest)
               & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
                                                                           constants.neighbours, 50.0)))
     sized = far & strong & (amplitude >= constants.second_amplitude * amplitude_reference)
+    spaced_ok = accept.copy()
+    accept &= ~run_only     # the PVC-run check below decides these
     if constants.cluster_loose_only:
         sized &= ~loose_only    # the closer spacing for the cluster rescue's candidates only
     closer = (~far | loose_only) if constants.cluster_loose_only else ~far
@@ -1042,6 +1061,14 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
                         candidate_sharpness[low[close]])
             by_cluster[low] = sized[low]
     accept &= sized
+    by_run = np.zeros(candidates.size, bool)
+    if run > 0:
+        # a candidate under the usual spacing that neither check above added (or only the PVC-run spacing lets in)
+        which = np.flatnonzero(spaced_ok & (closer | run_only) & ~accept & strong
+                               & (amplitude >= constants.second_amplitude * amplitude_reference))
+        if which.size:
+            by_run[which] = pvc_run_like(peaks, kept_width, around[which], candidates[which], x, fs, run, constants)
+            accept |= by_run
     if constants.second_correlation > 0 and accept.any():
         half = max(1, int(round(constants.second_window_s * fs)))
         offsets = np.arange(-half, half + 1)
@@ -1084,9 +1111,33 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")]:
         local = _neighbour_percentile(out[1:], np.diff(out).astype(np.float64), candidates[i:i + 1],
                                       constants.neighbours, 50.0)
-        if spaced(candidates[i:i + 1], out, local, loose if by_cluster[i] else constants.second_spacing)[0]:
+        ratio = closest if by_run[i] else loose if by_cluster[i] else constants.second_spacing
+        if spaced(candidates[i:i + 1], out, local, ratio)[0]:
             out = np.insert(out, np.searchsorted(out, candidates[i]), candidates[i])
     return out
+
+
+def pvc_run_like(peaks, kept_width, around, at, cleaned, fs, correlation,
+                 constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the candidates ``at`` shaped like a PVC run around them (``SignalConfig.rpeak_second_run`` =
+    ``correlation``, ``GuardConstants.run_*``): the QRS window (+-``second_window_s``, mean removed) correlates at least
+    ``correlation`` with at least ``run_min`` of the kept ``peaks`` indexed by ``around`` (n, k) whose width
+    ``kept_width`` (nan where not computed) is at least ``run_wide`` x the median width there."""
+    constants = constants or GUARD
+    x = np.asarray(cleaned, dtype=np.float64)
+    half = max(1, int(round(constants.second_window_s * float(fs))))
+    offsets = np.arange(-half, half + 1)
+
+    def unit(centres):
+        w = x[np.clip(centres[..., None] + offsets, 0, x.size - 1)]
+        w = w - w.mean(axis=-1, keepdims=True)
+        return w / np.maximum(np.linalg.norm(w, axis=-1, keepdims=True), 1e-12)
+
+    widths = kept_width[around]
+    with np.errstate(invalid="ignore"):
+        wide = widths >= constants.run_wide * np.nanmedian(widths, axis=1, keepdims=True)
+    similar = np.einsum("ij,ikj->ik", unit(np.asarray(at)), unit(peaks[around])) >= correlation
+    return np.count_nonzero(wide & similar, axis=1) >= constants.run_min
 
 
 def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstants | None = None) -> np.ndarray:
