@@ -147,14 +147,18 @@ def loro(counts, candidates, records):
     return held, choice
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def grid_arguments(parser) -> None:
+    """The command line of every leave-one-record-out grid script of runs s29-s33."""
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--cache-dir", help="per-record counts (default: beside --out, <out>.counts/)")
     parser.add_argument("--records", nargs="+", help="count these records only and stop (default: all DS1, then score)")
-    args = parser.parse_args(argv)
+
+
+def cached_counts(args, names, count):
+    """Counts of every DS1 record at each grid point of ``names`` (and ``TODAY``): one JSON per record in
+    ``--cache-dir``, completed by ``count(data_dir, rid, cached)`` where it lacks a point. None when ``--records``
+    asked for counting only."""
     out = Path(args.out)
     cache = Path(args.cache_dir) if args.cache_dir else out.parent / (out.stem + ".counts")
     cache.mkdir(parents=True, exist_ok=True)
@@ -162,13 +166,51 @@ def main(argv=None) -> int:
     for rid in args.records or records:
         path = cache / f"{rid}.json"
         cached = json.loads(path.read_text()) if path.exists() else {}
-        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
-            path.write_text(json.dumps(count_record(args.data_dir, rid, cached)) + "\n")
+        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in list(names) + [TODAY]):
+            path.write_text(json.dumps(count(args.data_dir, rid, cached)) + "\n")
     if args.records:
-        return 0
+        return None
     counts = {}
     for rid in records:
         counts.update(json.loads((cache / f"{rid}.json").read_text()))
+    return counts
+
+
+def cpu_seconds_per_record(data_dir, configs: dict, repeats: int) -> dict:
+    """CPU seconds of ``signal.find_rpeaks`` per DS1 record for each ``{name: (SignalConfig, GuardConstants)}``,
+    the configurations interleaved in a rotating order, ``repeats`` times, one process (the *_speed.py scripts)."""
+    import time
+
+    import numpy as np
+
+    shipped = S.GUARD
+    sigs = [read_mitdb(data_dir, r)[:2] for r in tasks.MITDB_DS1]
+    S.find_rpeaks(sigs[0][0][:36000], 360.0, SignalConfig())
+    names = list(configs)
+    t = {k: [] for k in names}
+    for rep in range(repeats):
+        for i, (x, fs) in enumerate(sigs):
+            shift = (i + rep) % len(names)
+            for name in names[shift:] + names[:shift]:
+                config, constants = configs[name]
+                S.GUARD = constants
+                t0 = time.process_time()
+                S.find_rpeaks(x, fs, config)
+                t[name].append(time.process_time() - t0)
+                S.GUARD = shipped
+    return {k: float(np.sum(v) / repeats / len(sigs)) for k, v in t.items()}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    grid_arguments(parser)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    counts = cached_counts(args, names(), count_record)
+    if counts is None:
+        return 0
+    records = list(tasks.MITDB_DS1)
     all_names = names()
     held, choice = loro(counts, all_names, records)
     all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}

@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import residual  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import BASE_CONSTANTS, RHYTHMS, distance, errors, loro, totals  # noqa: E402
+from cluster import BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
 from t_wave import OFF, TODAY, kind_totals  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
@@ -95,26 +95,13 @@ def names():
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--cache-dir", help="per-record counts (default: beside --out, <out>.counts/)")
-    parser.add_argument("--records", nargs="+", help="count these records only and stop (default: all DS1, then score)")
+    grid_arguments(parser)
     args = parser.parse_args(argv)
-    t_wave.points = points        # t_wave.count_record counts every point of this grid its cache lacks
     out = Path(args.out)
-    cache = Path(args.cache_dir) if args.cache_dir else out.parent / (out.stem + ".counts")
-    cache.mkdir(parents=True, exist_ok=True)
-    records = list(tasks.MITDB_DS1)
-    for rid in args.records or records:
-        path = cache / f"{rid}.json"
-        cached = json.loads(path.read_text()) if path.exists() else {}
-        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
-            path.write_text(json.dumps(t_wave.count_record(args.data_dir, rid, cached)) + "\n")
-    if args.records:
+    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=points()))
+    if counts is None:
         return 0
-    counts = {}
-    for rid in records:
-        counts.update(json.loads((cache / f"{rid}.json").read_text()))
+    records = list(tasks.MITDB_DS1)
     all_names = names()
     new = all_names[len(list(_S31_POINTS())):]
     held, choice = loro(counts, all_names, records)

@@ -7,17 +7,14 @@ chosen point and the point most folds of run s31 chose (``choice_counts`` of ``-
 import argparse
 import json
 import sys
-import time
-
-import numpy as np
 
 from ecgsl_keras import tasks
-from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from residual import OFF, S30, points  # noqa: E402
+from cluster import cpu_seconds_per_record  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--data-dir", required=True)
@@ -30,21 +27,8 @@ grid = {name: (config, constants) for name, config, constants in points()}
 today = SignalConfig()
 shipped = S.GUARD
 configs = {"today": (today, shipped), "s28": grid[OFF], "s30_chosen": grid[S30], "s31_chosen": grid[chosen]}
-sigs = [read_mitdb(args.data_dir, r)[:2] for r in tasks.MITDB_DS1]
-S.find_rpeaks(sigs[0][0][:36000], 360.0, today)
 names = list(configs)
-t = {k: [] for k in names}
-for rep in range(args.repeats):
-    for i, (x, fs) in enumerate(sigs):
-        shift = (i + rep) % len(names)
-        for name in names[shift:] + names[:shift]:
-            config, constants = configs[name]
-            S.GUARD = constants
-            t0 = time.process_time()
-            S.find_rpeaks(x, fs, config)
-            t[name].append(time.process_time() - t0)
-            S.GUARD = shipped
-res = {k: float(np.sum(v) / args.repeats / len(sigs)) for k, v in t.items()}
+res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
 print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_today": {k: res[k] / res["today"] for k in names},
                   "s31_chosen": chosen, "records": list(tasks.MITDB_DS1), "repeats": args.repeats,
                   "clock": "process_time",

@@ -43,7 +43,7 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from cluster import BASE, BASE_CONSTANTS, RHYTHMS, distance, errors, loro, totals  # noqa: E402
+from cluster import BASE, BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.t_wave")
 OFF, TODAY = "s28", "today"
@@ -111,10 +111,12 @@ def kinds(built, symbols, ref, peaks, match, fs) -> dict:
     return dict(out)
 
 
-def count_record(data_dir, rid, out=None) -> dict:
-    """Counts of record ``rid``'s four signals at every grid point ``out`` (a cached dict) lacks."""
+def count_record(data_dir, rid, out=None, grid=None) -> dict:
+    """Counts of record ``rid``'s four signals at every point of ``grid`` (``(name, config, constants)``; default
+    this run's ``points()``) that ``out`` (a cached dict) lacks."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
+    grid = list(points() if grid is None else grid)
     shipped = S.GUARD
     for rhythm in RHYTHMS:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
@@ -132,7 +134,7 @@ def count_record(data_dir, rid, out=None) -> dict:
             out[f"{rid}|{rhythm}|{TODAY}"] = score(S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned))
         primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                            rpeak_second_proposer=0.0), cleaned=cleaned)
-        for name, config, constants in points():
+        for name, config, constants in grid:
             if f"{rid}|{rhythm}|{name}" in out:
                 continue
             try:
@@ -155,25 +157,13 @@ def kind_totals(counts, name, records, rhythm) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--cache-dir", help="per-record counts (default: beside --out, <out>.counts/)")
-    parser.add_argument("--records", nargs="+", help="count these records only and stop (default: all DS1, then score)")
+    grid_arguments(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
-    cache = Path(args.cache_dir) if args.cache_dir else out.parent / (out.stem + ".counts")
-    cache.mkdir(parents=True, exist_ok=True)
-    records = list(tasks.MITDB_DS1)
-    for rid in args.records or records:
-        path = cache / f"{rid}.json"
-        cached = json.loads(path.read_text()) if path.exists() else {}
-        if any(f"{rid}|{r}|{n}" not in cached for r in RHYTHMS for n in names() + [TODAY]):
-            path.write_text(json.dumps(count_record(args.data_dir, rid, cached)) + "\n")
-    if args.records:
+    counts = cached_counts(args, names(), count_record)
+    if counts is None:
         return 0
-    counts = {}
-    for rid in records:
-        counts.update(json.loads((cache / f"{rid}.json").read_text()))
+    records = list(tasks.MITDB_DS1)
     all_names = names()
     held, choice = loro(counts, all_names, records)
     all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
