@@ -467,10 +467,9 @@ def test_block21_cut_from_100_ms_leaves_no_qrs_and_keeps_the_p_wave(records):
     np.testing.assert_array_equal(built["signal"][p_wave], signal[p_wave])
 
 
-def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(records, monkeypatch):
-    # rpeak_guard_t_wave (run s30): signal.t_wave_like compares a candidate 0.15-0.45 s after a kept beat with the
-    # same stretch after the kept beats shaped like that one. 208's PVCs (5-minute fixture): the point 0.25 s after
-    # each is its T wave; where a normal beat's QRS window is put in its place (every 4th) it is not flagged
+def _after_pvcs(records):
+    """208's (5-minute fixture) sampling rate, cleaned signal, guarded peaks, the peaks matched to normal beats, and
+    the points 0.25 s after each matched PVC whose next peak is more than 0.4 s away (its T wave)."""
     signal, fs, beats, _, _, symbols = records["208"]
     cleaned = signal_lib.clean(signal, fs)
     peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
@@ -478,7 +477,14 @@ def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(r
     kind = np.asarray(symbols)[match["matched"][:, 0]]
     v, n = peaks[match["matched"][kind == "V", 1]], peaks[match["matched"][kind == "N", 1]]
     following = peaks[np.minimum(np.searchsorted(peaks, v) + 1, peaks.size - 1)]
-    at = (v + int(0.25 * fs))[following - v > 0.4 * fs]
+    return fs, cleaned, peaks, n, (v + int(0.25 * fs))[following - v > 0.4 * fs]
+
+
+def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(records, monkeypatch):
+    # rpeak_guard_t_wave (run s30): signal.t_wave_like compares a candidate 0.15-0.45 s after a kept beat with the
+    # same stretch after the kept beats shaped like that one. 208's PVCs (5-minute fixture): the point 0.25 s after
+    # each is its T wave; where a normal beat's QRS window is put in its place (every 4th) it is not flagged
+    fs, cleaned, peaks, n, at = _after_pvcs(records)
     assert at.size > 150
     assert signal_lib.t_wave_like(peaks, at, cleaned, fs, 0.9).sum() >= 0.9 * at.size          # 160 of 168
     y, half = cleaned.copy(), int(0.1 * fs)
@@ -517,14 +523,7 @@ def test_qrs_residual_tells_a_qrs_on_a_t_wave_from_the_t_wave(records, monkeypat
     # same windows at the same lag after the kept beats shaped like the beat before it. 208's PVCs (5-minute fixture):
     # the T wave 0.25 s after each leaves little; a 0.4 x normal QRS added on top of it (which the T-wave veto still
     # flags, run s30) leaves most of its size
-    signal, fs, beats, _, _, symbols = records["208"]
-    cleaned = signal_lib.clean(signal, fs)
-    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
-    match = match_peaks(beats, peaks, int(0.15 * fs))
-    kind = np.asarray(symbols)[match["matched"][:, 0]]
-    v, n = peaks[match["matched"][kind == "V", 1]], peaks[match["matched"][kind == "N", 1]]
-    following = peaks[np.minimum(np.searchsorted(peaks, v) + 1, peaks.size - 1)]
-    at = (v + int(0.25 * fs))[following - v > 0.4 * fs]
+    fs, cleaned, peaks, n, at = _after_pvcs(records)
     assert at.size > 150
     assert signal_lib.qrs_residual(peaks, at, cleaned, fs, 0.5).sum() <= 0.1 * at.size
     y, half = cleaned.copy(), int(0.06 * fs)
