@@ -223,6 +223,60 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     return np.unique(peaks[(peaks >= 0) & (peaks < x.shape[0])])
 
 
+def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
+    """For each region ``[beg, end)`` of ``x`` (of ``-x`` with ``negate``): the offset in the region and the prominence
+    of the local maximum ``scipy.signal.find_peaks(x[b:e], prominence=(None, None))`` gives the largest prominence
+    (the first of equal ones), or -1 and nan where it finds none; the same numbers, all regions in one pass. A
+    region with two equal neighbouring samples (a plateau, whose middle find_peaks takes), a non-finite one or over
+    ``longest`` samples (memory) goes through find_peaks itself."""
+    x = np.asarray(x, dtype=np.float64)
+    beg, end = np.asarray(beg, np.int64), np.asarray(end, np.int64)
+    offset, prominence = np.full(beg.size, -1, np.int64), np.full(beg.size, np.nan)
+    length = end - beg
+    odd = length > longest
+    if beg.size and (~odd).any() and length[~odd].max() >= 3:
+        cols = np.arange(int(length[~odd].max()))
+        span = np.where(odd, 0, length)
+        inside = cols[None, :] < span[:, None]
+        v = x[np.minimum(beg[:, None] + cols[None, :], x.size - 1)]
+        if negate:
+            v = -v
+        odd |= np.any(inside & ~np.isfinite(v), axis=1) | np.any(inside[:, 1:] & (v[:, 1:] == v[:, :-1]), axis=1)
+        # without plateaus find_peaks' maxima are the strict ones, first and last sample excluded
+        interior = np.zeros(v.shape, bool)
+        interior[:, 1:-1] = ((v[:, :-2] < v[:, 1:-1]) & (v[:, 2:] < v[:, 1:-1])
+                             & (cols[None, 1:-1] < span[:, None] - 1) & ~odd[:, None])
+        row, col = np.nonzero(interior)    # row-major: by region, then by position
+        peak_prominence = np.empty(row.size)
+        batch = max(1, 2 ** 20 // cols.size)
+        for start in range(0, row.size, batch):
+            r, c = row[start:start + batch], col[start:start + batch]
+            rows, value = v[r], v[r, c]
+            higher = inside[r] & (rows > value[:, None])
+            # find_peaks' prominence: from the peak out to the first higher sample (or the region's end) on each
+            # side, the lowest sample; the higher of the two lows is the base
+            left = np.where(higher & (cols[None, :] < c[:, None]), cols[None, :], -1).max(axis=1)
+            right = np.where(higher & (cols[None, :] > c[:, None]), cols[None, :], span[r][:, None]).min(axis=1)
+            left_min = np.where((cols[None, :] > left[:, None]) & (cols[None, :] <= c[:, None]), rows, np.inf).min(axis=1)
+            right_min = np.where((cols[None, :] >= c[:, None]) & (cols[None, :] < right[:, None]), rows,
+                                 np.inf).min(axis=1)
+            peak_prominence[start:start + batch] = value - np.maximum(left_min, right_min)
+        if row.size:
+            new_region = np.diff(row, prepend=-1) != 0
+            best = np.maximum.reduceat(peak_prominence, np.flatnonzero(new_region))
+            is_best = peak_prominence == best[np.cumsum(new_region) - 1]
+            regions, at = np.unique(row[is_best], return_index=True)   # the first of equal prominences (argmax)
+            offset[regions] = col[is_best][at]
+            prominence[regions] = peak_prominence[is_best][at]
+    for r in np.flatnonzero(odd):
+        data = x[beg[r]:end[r]]
+        local, props = scipy.signal.find_peaks(-data if negate else data, prominence=(None, None))
+        if local.size:
+            best = int(np.argmax(props["prominences"]))
+            offset[r], prominence[r] = local[best], props["prominences"][best]
+    return offset, prominence
+
+
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
                         gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
@@ -260,20 +314,21 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     delay = int(np.rint(fs * mindelay))
     negative = keep in ("prominent_negative", "prominent_negative_last")
     last = keep == "prominent_negative_last"
+    beg, end = beg[:n], end[:n]
+    long_enough = end - beg >= min_len
+    beg, end = beg[long_enough], end[long_enough]
+    # each region's most prominent maximum (or minimum), all regions at once: a find_peaks call per region cost
+    # a third of the detector
+    offset, region_prominence = _most_prominent(x, beg, end)
+    region_minimum = np.zeros(beg.size, bool)
+    if negative:
+        flat = np.flatnonzero(offset < 0)
+        offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
+        region_minimum[flat] = True
+    found = offset >= 0
     peaks, prominences, minima = [0], [np.inf], [False]
-    for b, e in zip(beg[:n], end[:n]):
-        if e - b < min_len:
-            continue
-        data = x[b:e]
-        local, props = scipy.signal.find_peaks(data, prominence=(None, None))
-        minimum = False
-        if local.size == 0 and negative:
-            local, props = scipy.signal.find_peaks(-data, prominence=(None, None))
-            minimum = True
-        if local.size == 0:
-            continue
-        best = int(np.argmax(props["prominences"]))
-        peak, prominence = int(b + local[best]), float(props["prominences"][best])
+    for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
+                                         region_minimum[found].tolist()):
         if peak - peaks[-1] > delay:
             peaks.append(peak)
             prominences.append(prominence)
@@ -950,9 +1005,23 @@ def slope_feature(detect_signal, fs) -> np.ndarray:
     each sample (float64, same length). The search back and the second proposer pick their candidates on it."""
     x = np.asarray(detect_signal, dtype=np.float64)
     smooth = max(1, int(round(0.1 * float(fs))))
-    cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
-    feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
-    return np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+    if x.size < 2 or x.size < smooth:
+        cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
+        feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+        return np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+    # the same numbers as above (np.gradient's central and one-sided differences, cumsum, boxcar differences) in
+    # preallocated arrays: no temporary per step on a whole record
+    cumulative = np.empty(x.size + 1)
+    cumulative[0] = 0.0
+    slope = cumulative[1:]
+    np.subtract(x[2:], x[:-2], out=slope[1:-1])
+    np.divide(slope[1:-1], 2.0, out=slope[1:-1])
+    slope[0], slope[-1] = x[1] - x[0], x[-1] - x[-2]
+    np.abs(slope, out=slope)
+    np.cumsum(slope, out=slope)
+    feature = np.zeros(x.size)
+    np.subtract(cumulative[smooth:], cumulative[:-smooth], out=feature[smooth // 2:smooth // 2 + x.size + 1 - smooth])
+    return feature
 
 
 def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = SignalConfig(), feature=None,
@@ -1177,7 +1246,16 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
     consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
     if consistency < constants.p_wave_consistency:
         return none
-    match = np.linalg.norm(windows(peaks, shift) - template, axis=2).min(axis=1)
+    # a window whose samples common to every shift spread (about their mean) over (distance + 1) x the template's norm
+    # is over distance x norm from the template at every shift (triangle inequality): only the others are matched
+    # (a QRS lies far from a P wave; matching every peak at every shift cost most of this check)
+    match = np.full(peaks.size, np.inf)
+    near = np.arange(peaks.size)
+    if size > 2 * shift:
+        common = x[np.clip(peaks[:, None] + np.arange(-half + shift, half - shift + 1)[None, :], 0, x.size - 1)]
+        spread = np.linalg.norm(common - common.mean(axis=1, keepdims=True), axis=1)
+        near = np.flatnonzero(~(spread > (distance + 1.0) * norm * (1.0 + 1e-6)))
+    match[near] = np.linalg.norm(windows(peaks[near], shift) - template, axis=2).min(axis=1)
     candidates = np.flatnonzero(match < distance * norm)
     if candidates.size == 0:
         return none
