@@ -36,7 +36,9 @@ Example::
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -294,7 +296,6 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
 
     The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
     """
-    import scipy.signal
     from neurokit2.signal import signal_smooth
 
     x = np.asarray(x, dtype=np.float64)
@@ -671,9 +672,12 @@ def _after_beat_templates(kept, at, x, fs, offsets, constants, lag_range=True) -
     lag = at - kept[np.clip(j, 0, kept.size - 1)]
     valid = j >= 0
     if lag_range:
-        local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at, constants.neighbours, 50.0)
         lo, hi = (v * fs for v in constants.t_wave_lag_s)
-        valid &= (lag >= lo) & (lag <= hi) & (lag < constants.t_wave_rr * local)
+        valid &= (lag >= lo) & (lag <= hi)
+        # the local median RR only where the lag is in range (t_wave_all asks it for every kept peak)
+        inside = np.flatnonzero(valid)
+        local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at[inside], constants.neighbours, 50.0)
+        valid[inside] = lag[inside] < constants.t_wave_rr * local
     which = np.flatnonzero(valid)
 
     def window(centres):
@@ -979,7 +983,10 @@ def small_noisy(peaks, cleaned, fs, ratio, constants: GuardConstants | None = No
         index = which[:, None] + np.concatenate([np.arange(-n, 0), np.arange(1, n + 1)])[None, :]
         valid = (index >= 0) & (index < peaks.size)
         index = np.clip(index, 0, peaks.size - 1)
-        windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s)
+        windows = np.zeros((peaks.size, 2 * max(1, int(round(constants.cluster_window_s * float(fs)))) + 1))
+        used = np.zeros(peaks.size, bool)
+        used[which] = used[index.ravel()] = True
+        windows[used] = qrs_windows(cleaned, peaks[used], fs, constants.cluster_window_s)   # only the rows read
         similar = valid & (np.einsum("ij,ikj->ik", windows[which], windows[index]) >= constants.noise_correlation)
         flagged[which[similar.sum(axis=1) >= constants.cluster_min]] = False
     return flagged
@@ -1090,9 +1097,22 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     # the kept peaks' shapes, only where a candidate's neighbourhood needs them
     start = np.searchsorted(peaks, candidates)
     around = np.clip(start[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :], 0, peaks.size - 1)
-    needed = np.unique(around)
+    # the kept peaks' shapes, computed once each (the cluster rescue's pool below reuses them)
+    shaped = np.zeros(peaks.size, bool)
+    shapes = np.full((3, peaks.size), np.nan)
+
+    def kept_shapes(index):     # (amplitude, sharpness, width) of the kept peaks ``index`` (sorted, unique)
+        missing = index[~shaped[index]]
+        if missing.size:
+            shapes[:, missing] = qrs_shapes(x, peaks[missing], fs, constants)
+            shaped[missing] = True
+        return shapes[:, index]
+
+    used = np.zeros(peaks.size, bool)
+    used[around.ravel()] = True
+    needed = np.flatnonzero(used)    # np.unique(around)
     kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
-    kept_amplitude[needed], _, kept_width[needed] = qrs_shapes(x, peaks[needed], fs, constants)
+    kept_amplitude[needed], _, kept_width[needed] = kept_shapes(needed)
     amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
                                                 constants.percentile)
     far = spaced(candidates, peaks, local_rr)
@@ -1113,9 +1133,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         if low.size:
             reach = constants.cluster_neighbours
             pool = np.unique(np.clip(start[low][:, None] + np.arange(-reach, reach)[None, :], 0, peaks.size - 1))
-            pool_amplitude, pool_sharpness, _ = qrs_shapes(x, peaks[pool], fs, constants)
-            sized[low] = cluster_like(peaks[pool], pool_amplitude,
-                                      qrs_windows(x, peaks[pool], fs, constants.cluster_window_s), candidates[low],
+            pool_amplitude, pool_sharpness, _ = kept_shapes(pool)
+            pool_windows = qrs_windows(x, peaks[pool], fs, constants.cluster_window_s)
+            sized[low] = cluster_like(peaks[pool], pool_amplitude, pool_windows, candidates[low],
                                       amplitude[low], qrs_windows(x, candidates[low], fs, constants.cluster_window_s),
                                       cluster, constants, pool_sharpness, candidate_sharpness[low])
             if constants.cluster_close_min > constants.cluster_min:
@@ -1123,8 +1143,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
                 close = np.flatnonzero(sized[low] & closer[low])
                 if close.size:
                     sized[low[close]] = cluster_like(
-                        peaks[pool], pool_amplitude, qrs_windows(x, peaks[pool], fs, constants.cluster_window_s),
-                        candidates[low[close]], amplitude[low[close]],
+                        peaks[pool], pool_amplitude, pool_windows, candidates[low[close]], amplitude[low[close]],
                         qrs_windows(x, candidates[low[close]], fs, constants.cluster_window_s), cluster,
                         dataclasses.replace(constants, cluster_min=constants.cluster_close_min), pool_sharpness,
                         candidate_sharpness[low[close]])
@@ -1176,14 +1195,27 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
             accept[which[~qrs_residual(peaks, candidates[which], x, fs, residual, constants)]] = False
     if not accept.any():
         return peaks
-    out = peaks
-    for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")]:
-        local = _neighbour_percentile(out[1:], np.diff(out).astype(np.float64), candidates[i:i + 1],
-                                      constants.neighbours, 50.0)
+    # strongest first, each against the peaks added before it: the RR median of _neighbour_percentile(out[1:],
+    # np.diff(out), ...) and spaced(), in Python numbers on a list (the same float operations as numpy's float64
+    # ones), not numpy calls on the whole record per candidate
+    out = peaks.tolist()
+    reach = constants.neighbours
+    for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")].tolist():
+        c = int(candidates[i])
+        start = bisect.bisect_left(out, c, 1) - 1                    # np.searchsorted(out[1:], c)
+        rr = sorted(float(out[v + 1] - out[v]) for v in range(max(0, start - reach), min(len(out) - 1, start + reach)))
+        if not rr:
+            continue    # no RR interval: a nan median, never spaced
+        rank = (len(rr) - 1) * (50.0 / 100.0)                       # _row_nanpercentile(q=50)
+        low = math.floor(rank)
+        high = min(low + 1, len(rr) - 1)
+        local = rr[low] + (rank - low) * (rr[high] - rr[low])
         ratio = closest if by_run[i] else loose if by_cluster[i] else constants.second_spacing
-        if spaced(candidates[i:i + 1], out, local, ratio)[0]:
-            out = np.insert(out, np.searchsorted(out, candidates[i]), candidates[i])
-    return out
+        space = max(ratio * local, min_distance)
+        j = bisect.bisect_left(out, c)                               # np.searchsorted(out, c)
+        if 0 < j < len(out) and c - out[j - 1] >= space and out[j] - c >= space:
+            out.insert(j, c)
+    return np.asarray(out, dtype=np.int64)
 
 
 def pvc_run_like(peaks, kept_width, around, at, cleaned, fs, correlation,
