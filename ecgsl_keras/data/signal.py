@@ -1088,16 +1088,8 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
     if candidates.size == 0:
         return peaks
-    strength = feature[candidates]
-    if config.rpeak_refine_s > 0:
-        # the polarity of the R apexes (refine_rpeaks chose it per record); the median of a ~10 Hz grid
-        direction = "up" if np.median(x[peaks]) >= np.median(x[::10 * step]) else "down"
-        candidates = correct_apex(x, candidates, fs, config.rpeak_refine_s, direction)
-    amplitude, candidate_sharpness, width = qrs_shapes(x, candidates, fs, constants)
-    # the kept peaks' shapes, only where a candidate's neighbourhood needs them
-    start = np.searchsorted(peaks, candidates)
-    around = np.clip(start[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :], 0, peaks.size - 1)
-    # the kept peaks' shapes, computed once each (the cluster rescue's pool below reuses them)
+    # the kept peaks' shapes, only where a candidate's neighbourhood needs them, each computed once (the cluster
+    # rescue's pool below reuses them)
     shaped = np.zeros(peaks.size, bool)
     shapes = np.full((3, peaks.size), np.nan)
 
@@ -1108,13 +1100,48 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
             shaped[missing] = True
         return shapes[:, index]
 
-    used = np.zeros(peaks.size, bool)
-    used[around.ravel()] = True
-    needed = np.flatnonzero(used)    # np.unique(around)
+    def neighbourhood(at):      # each candidate's kept neighbours and, sorted and unique, all of them
+        around = np.clip(np.searchsorted(peaks, at)[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :],
+                         0, peaks.size - 1)
+        used = np.zeros(peaks.size, bool)
+        used[around.ravel()] = True
+        return around, np.flatnonzero(used)     # np.unique(around)
+
+    radius = int(round(float(config.rpeak_refine_s) * fs)) if config.rpeak_refine_s > 0 else 0
     kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
-    kept_amplitude[needed], _, kept_width[needed] = kept_shapes(needed)
-    amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
-                                                constants.percentile)
+    early = radius < min_distance
+    if early:
+        # the move to the R apex (within radius, under min_rr_s) keeps a candidate between the same kept peaks, so
+        # its reference is known now; one whose QRS amplitude stays under the smallest share of it any check below
+        # asks (second_amplitude; cluster_floor for the cluster rescue) wherever the apex lies cannot be added: it is
+        # dropped before the move and the shape measures (the same peaks, most candidates are T and P waves)
+        around, needed = neighbourhood(candidates)
+        kept_amplitude[needed] = qrs_amplitudes(x, peaks[needed], fs, constants.qrs_half_width_s)  # qrs_shapes' own
+        amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
+                                                    constants.percentile)
+        lowest = min(constants.second_amplitude, constants.cluster_floor) if cluster > 0 else constants.second_amplitude
+        span = radius + max(1, int(round(constants.qrs_half_width_s * fs)))    # any apex's QRS window lies inside
+        window = x[np.clip(candidates[:, None] + np.arange(-span, span + 1)[None, :], 0, x.size - 1)]
+        possible = ~(window.max(axis=1) - window.min(axis=1) < lowest * amplitude_reference)
+        candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference = (
+            v[possible] for v in (candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference))
+        if candidates.size == 0:
+            return peaks
+    strength = feature[candidates]
+    if config.rpeak_refine_s > 0:
+        # the polarity of the R apexes (refine_rpeaks chose it per record); the median of a ~10 Hz grid
+        direction = "up" if np.median(x[peaks]) >= np.median(x[::10 * step]) else "down"
+        candidates = correct_apex(x, candidates, fs, config.rpeak_refine_s, direction)
+    amplitude, candidate_sharpness, width = qrs_shapes(x, candidates, fs, constants)
+    start = np.searchsorted(peaks, candidates)
+    if early:
+        _, needed = neighbourhood(candidates)
+        kept_width[needed] = kept_shapes(needed)[2]
+    else:
+        around, needed = neighbourhood(candidates)
+        kept_amplitude[needed], _, kept_width[needed] = kept_shapes(needed)
+        amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
+                                                    constants.percentile)
     far = spaced(candidates, peaks, local_rr)
     accept = (spaced(candidates, peaks, local_rr, closest)
               & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
