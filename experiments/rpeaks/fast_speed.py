@@ -4,11 +4,13 @@
 and the working tree's ("new"); the four interleaved in a rotating order per record, ``--repeats`` times, one process,
 ``time.process_time`` (the procedure of experiments/rpeaks/pvc_run_speed.py, ``cluster.cpu_seconds_per_record``).
 The ratios: ``s33_old / today_old`` (the committed rpeaks_loro_s33_speed.json's figure, measured again) and
-``s33_new / today_new`` (the same peaks: experiments/rpeaks/fast_same_peaks.py).
+``s33_new / today_new`` (the same peaks: experiments/rpeaks/fast_same_peaks.py). ``s33_stages_cpu_seconds_per_record``:
+run s33's point's detector (``detect_rpeaks``) and guard (``guard_rpeaks``) timed apart, old and new.
 
-    python experiments/rpeaks/fast_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s33_speed_fast.json
+    python experiments/rpeaks/fast_speed.py --data-dir /work/shared/data/mitdb --ref 6ac5be7 --repeats 5 > benchmarks/results/rpeaks_loro_s33_speed_fast.json
 """
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -28,7 +30,8 @@ from ecgsl_keras.data import signal as S  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main)")
+    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main; the
+                        speed-up was measured against 6ac5be7, the main it branched from)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     args = parser.parse_args(argv)
@@ -55,7 +58,29 @@ def main(argv=None) -> int:
                 module.GUARD = shipped
         print(f"repeat {rep + 1} of {args.repeats} done", file=sys.stderr)
     res = {k: float(np.sum(v) / args.repeats / len(sigs)) for k, v in t.items()}
-    print(json.dumps({"cpu_seconds_per_record": res,
+    # where run s33's point gains: its detector (detect_rpeaks on the detection signal, "prominent_negative_last")
+    # and its guard (guard_rpeaks on the refined detections), old and new interleaved, once per repeat
+    config, constants = points["s33_chosen"]
+    stages = {f"{stage}_{version}": [] for stage in ("detect", "guard") for version in ("old", "new")}
+    for rep in range(args.repeats):
+        for x, fs in sigs:
+            cleaned, detect = S.clean(x, fs, config.clean_method), S.clean(x, fs, config.rpeak_clean_method)
+            primary = S.find_rpeaks(x, fs, dataclasses.replace(
+                config, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
+                rpeak_guard_t_wave=0.0, rpeak_guard_noise=0.0, rpeak_guard_own_t=0.0), cleaned=cleaned)
+            for version, module in (("old", old), ("new", S))[::1 if rep % 2 == 0 else -1]:
+                module.GUARD = constants
+                t0 = time.process_time()
+                module.detect_rpeaks(detect, fs, config.rpeak_method, cleaned=True, mindelay=config.rpeak_mindelay_s,
+                                     mindelay_keep=config.rpeak_mindelay_keep)
+                t1 = time.process_time()
+                module.guard_rpeaks(primary, cleaned, detect, fs, config)
+                t2 = time.process_time()
+                stages[f"detect_{version}"].append(t1 - t0)
+                stages[f"guard_{version}"].append(t2 - t1)
+                module.GUARD = points["today"][1]
+    stages = {k: float(np.sum(v) / args.repeats / len(sigs)) for k, v in stages.items()}
+    print(json.dumps({"cpu_seconds_per_record": res, "s33_stages_cpu_seconds_per_record": stages,
                       "ratio_s33_to_today": {"old": res["s33_old"] / res["today_old"],
                                              "new": res["s33_new"] / res["today_new"],
                                              "new_over_old_today": res["s33_new"] / res["today_old"]},
