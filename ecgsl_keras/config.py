@@ -164,6 +164,11 @@ class SignalConfig(_JsonConfig):
     # correlates at least this much with the record's P wave, is sized like it and has no P wave of its own before it
     # (signal.blocked_p_wave, GuardConstants.blocked_p_*). 0 = off (default).
     rpeak_guard_blocked_p: float = 0.0
+    # P-wave check's gap exception (issue 21 run s34; Python path only): with rpeak_guard_p_wave > 0, a peak the P-wave
+    # check flags stays when its two kept neighbours are over this x the local median RR apart -- a beat between two
+    # others; a P wave taken for a beat lies a PR interval before its own QRS, in a gap of one RR
+    # (signal.splits_two_beats). 0 = off (default).
+    rpeak_guard_p_wave_gap: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -681,3 +681,20 @@ def test_blocked_p_wave_check_drops_a_blocked_p_wave_and_keeps_the_true_beats():
     assert scaled.size > 40 and match_peaks(beats, found, int(0.15 * fs))["fn"] == 0
     assert not signal_lib.blocked_p_wave(found, signal_lib.clean(small, fs), fs, 0.8).any()
     assert SignalConfig().rpeak_guard_blocked_p == 0.0
+
+
+def test_p_wave_gap_exception_spares_a_beat_between_two_and_not_a_p_wave(records):
+    # rpeak_guard_p_wave_gap (run s34, not a default): signal.splits_two_beats marks the peaks whose kept neighbours lie
+    # over that x the local median RR apart. On 119's guarded peaks most inner beats do (a beat between two others);
+    # a P wave put 0.2 s before every tenth beat (as a detector takes 108's P waves for beats) lies in a gap of one RR,
+    # under 1.5 x the local median RR (which 119's PVCs can make short)
+    signal, fs = records["119"][:2]
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
+    p_waves = peaks[10:-10:10] - int(0.2 * fs)
+    union = np.sort(np.concatenate([peaks, p_waves]))
+    spared = signal_lib.splits_two_beats(union, 1.5)
+    is_p = np.isin(union, p_waves)
+    assert p_waves.size > 25 and spared[is_p].sum() <= 1     # 1 of 31 here
+    inner = ~is_p & (np.arange(union.size) > 0) & (np.arange(union.size) < union.size - 1)
+    assert spared[inner].mean() > 0.7       # 119's PVCs make some gaps short (bigeminy: couplet and compensatory pause)
+    assert not spared[0] and not spared[-1] and SignalConfig().rpeak_guard_p_wave_gap == 0.0

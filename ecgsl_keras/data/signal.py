@@ -829,7 +829,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
-       before them are dropped (``p_wave_like``).
+       before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 not those between two kept
+       peaks over that x the local median RR apart (``splits_two_beats``).
     3. **Second proposer** (``config.rpeak_second_proposer`` > 0, off by default; Python path only): the beats
        neurokit2's threshold logic never proposed, taken from the local maxima of the smoothed |slope| when
        they are spaced, sized and shaped like the kept beats around them (``second_proposer``).
@@ -863,6 +864,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
+            if config.rpeak_guard_p_wave_gap > 0:
+                keep |= splits_two_beats(peaks, float(config.rpeak_guard_p_wave_gap))
             peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     detect_signal = np.asarray(detect_signal, dtype=np.float64)
@@ -883,6 +886,21 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     if config.rpeak_guard_blocked_p > 0 and peaks.size >= 3:
         peaks = peaks[~blocked_p_wave(peaks, cleaned, fs, float(config.rpeak_guard_blocked_p))]
     return peaks
+
+
+def splits_two_beats(peaks, ratio, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask of the sorted ``peaks`` (not the first or last) whose two neighbours lie over ``ratio`` x the local
+    median RR (the ``neighbours`` intervals each side) apart: a beat between two others, where a P wave taken for a
+    beat lies a PR interval before its own QRS, in a gap of one RR (``SignalConfig.rpeak_guard_p_wave_gap``: the P-wave
+    check spares these; run s34: 108's scaled normal beats of bigeminy look like its P wave)."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    out = np.zeros(peaks.size, bool)
+    if peaks.size < 3:
+        return out
+    local = _neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), peaks[1:-1], constants.neighbours, 50.0)
+    out[1:-1] = peaks[2:] - peaks[:-2] > ratio * local
+    return out
 
 
 def record_p_wave(peaks, cleaned, fs, constants: GuardConstants | None = None, amplitude=None):
