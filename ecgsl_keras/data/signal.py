@@ -537,7 +537,10 @@ class GuardConstants:
     # (a QRS's slope). Records without consistent P windows (atrial fibrillation) are left alone. Run s34: of
     # block21's 121 false beats at run s33's point 20 lie within 60 ms of the blocked beat's P-wave position; in 108
     # they match the P template (distance 0.07-0.4 x its norm) but the T wave before them looks like a P wave
-    # (correlation 0.57-0.89), so p_wave_like's own-P test (0.6) keeps them (experiments/rpeaks/blocked_p_diag.py)
+    # (correlation 0.57-0.89), so p_wave_like's own-P test (0.6) keeps them (experiments/rpeaks/blocked_p_diag.py).
+    # Leave one record out on run s33's point (experiments/rpeaks/blocked_p.py): 0.8 / 0.95 / 0.06 alone changes only
+    # 108 (block21 FP -11); with blocked_p_unlike 0.9 / blocked_p_after 0.5 (second grid) 875 errors held out against
+    # 895, but Se falls by 1-5 beats per rhythm: not recommended
     blocked_p_amplitude: float = 0.6
     blocked_p_gap: float = 1.5
     blocked_p_mid: float = 0.06
