@@ -167,8 +167,8 @@ class SignalConfig(_JsonConfig):
     # P-wave check's gap exception (issue 21 run s34; Python path only): with rpeak_guard_p_wave > 0, a peak the P-wave
     # check flags stays when its two kept neighbours are over this x the local median RR apart -- a beat between two
     # others; a P wave taken for a beat lies a PR interval before its own QRS, in a gap of one RR
-    # (signal.splits_two_beats). 0 = off (default). Not recommended: where most blocked P waves of 2:1 block are
-    # proposed, they make the local RR short and pass too (experiments/rpeaks/p_wave_gap.py).
+    # (signal.splits_two_beats, GuardConstants.p_wave_gap_kept). 0 = off (default). Not recommended: every fold of
+    # experiments/rpeaks/p_wave_gap.py keeps it off (108's blocked P waves of 2:1 block pass, or its beats are lost).
     rpeak_guard_p_wave_gap: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs

@@ -698,3 +698,11 @@ def test_p_wave_gap_exception_spares_a_beat_between_two_and_not_a_p_wave(records
     inner = ~is_p & (np.arange(union.size) > 0) & (np.arange(union.size) < union.size - 1)
     assert spared[inner].mean() > 0.7       # 119's PVCs make some gaps short (bigeminy: couplet and compensatory pause)
     assert not spared[0] and not spared[-1] and SignalConfig().rpeak_guard_p_wave_gap == 0.0
+    # P waves before every other beat (many proposed, as 108's blocked P waves are): from every peak the local RR is
+    # short and over half of them pass as beats between two; from the peaks the check keeps
+    # (GuardConstants.p_wave_gap_kept) few do (5 of 153, where 119's PVCs make the RR irregular)
+    p_waves = peaks[10:-10:2] - int(0.2 * fs)
+    union = np.sort(np.concatenate([peaks, p_waves]))
+    is_p = np.isin(union, p_waves)
+    assert signal_lib.splits_two_beats(union, 1.5)[is_p].mean() > 0.5
+    assert signal_lib.splits_two_beats(union, 1.5, beats=~is_p)[is_p].mean() < 0.05

