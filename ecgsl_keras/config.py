@@ -158,6 +158,18 @@ class SignalConfig(_JsonConfig):
     # GuardConstants.run_spacing x the local RR from a kept beat (under second_spacing) when its QRS correlates at least
     # this much with GuardConstants.run_min wide kept beats around it: a PVC inside a run (signal.pvc_run_like). 0 = off.
     rpeak_second_run: float = 0.0
+    # Blocked-P-wave check (issue 21 run s34; Python path only): the guard's last step drops a kept peak that is small
+    # against the peaks around it, in a gap between its kept neighbours of about one local RR, one PR interval (the
+    # record's R-to-P lag) before the gap's middle -- where a non-conducted beat's P wave lies in 2:1 AV block -- when it
+    # correlates at least this much with the record's P wave, is sized like it and has no P wave of its own before it
+    # (signal.blocked_p_wave, GuardConstants.blocked_p_*). 0 = off (default).
+    rpeak_guard_blocked_p: float = 0.0
+    # P-wave check's gap exception (issue 21 run s34; Python path only): with rpeak_guard_p_wave > 0, a peak the P-wave
+    # check flags stays when its two kept neighbours are over this x the local median RR apart -- a beat between two
+    # others; a P wave taken for a beat lies a PR interval before its own QRS, in a gap of one RR
+    # (signal.splits_two_beats, GuardConstants.p_wave_gap_kept). 0 = off (default). Not recommended: every fold of
+    # experiments/rpeaks/p_wave_gap.py keeps it off (108's blocked P waves of 2:1 block pass, or its beats are lost).
+    rpeak_guard_p_wave_gap: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -650,3 +650,59 @@ def test_pvc_run_spacing_adds_a_close_candidate_shaped_like_wide_kept_beats(reco
     monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, run_spacing=0.2, run_min=1))
     np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, config), peaks)
     assert SignalConfig().rpeak_second_run == 0.0
+
+
+def test_blocked_p_wave_check_drops_a_blocked_p_wave_and_keeps_the_true_beats():
+    # rpeak_guard_blocked_p (run s34, not a default): signal.blocked_p_wave flags a small kept peak one R-to-P lag before
+    # the middle of a gap of about one local RR, shaped and sized like the record's P wave, with no P wave of its own
+    # before it. A synthetic sinus ECG (neurokit2's ecgsyn, 70/min, P waves ~0.2 x the QRS) in 2:1 block: the
+    # guarded detector finds the conducted beats; every fourth blocked beat's P wave put among them (as the detector
+    # keeps a few of them on MIT-BIH 108) is flagged, no true beat is; the same sinus ECG in bigeminy (every other
+    # beat 0.4 x: small beats splitting gaps of two local RR) flags nothing
+    nk = pytest.importorskip("neurokit2")
+    fs = 360
+    x0 = nk.ecg_simulate(duration=90, sampling_rate=fs, heart_rate=70, method="ecgsyn", random_state=3)
+    beats = signal_lib.find_rpeaks(x0, fs, GUARDED)
+    symbols = ["N"] * beats.size
+    x, kept, removed = rhythms.block21(x0, fs, beats, symbols, seed=1)
+    cleaned = signal_lib.clean(x, fs)
+    peaks = signal_lib.find_rpeaks(x, fs, GUARDED)
+    match = match_peaks(kept, peaks, int(0.15 * fs))
+    assert match["fn"] == 0 and match["fp"] == 0
+    lag, template = signal_lib.record_p_wave(peaks, cleaned, fs)
+    assert 0.12 * fs < lag < 0.25 * fs and np.ptp(template) < 0.4 * np.median(signal_lib.qrs_amplitudes(cleaned, peaks, fs))
+    p_waves = removed[2:-2:4] - lag
+    union = np.sort(np.concatenate([peaks, p_waves]))
+    flagged = signal_lib.blocked_p_wave(union, cleaned, fs, 0.9)
+    is_p = np.isin(union, p_waves)
+    assert p_waves.size >= 8 and flagged[is_p].all() and not flagged[~is_p].any()
+    small, scaled = rhythms.bigeminy(x0, fs, beats, symbols, seed=1)
+    found = signal_lib.find_rpeaks(small, fs, GUARDED)
+    assert scaled.size > 40 and match_peaks(beats, found, int(0.15 * fs))["fn"] == 0
+    assert not signal_lib.blocked_p_wave(found, signal_lib.clean(small, fs), fs, 0.8).any()
+    assert SignalConfig().rpeak_guard_blocked_p == 0.0
+
+
+def test_p_wave_gap_exception_spares_a_beat_between_two_and_not_a_p_wave(records):
+    # rpeak_guard_p_wave_gap (run s34, not a default): signal.splits_two_beats marks the peaks whose kept neighbours lie
+    # over that x the local median RR apart. On 119's guarded peaks most inner beats do (a beat between two others);
+    # a P wave put 0.2 s before every tenth beat (as a detector takes 108's P waves for beats) lies in a gap of one RR,
+    # under 1.5 x the local median RR (which 119's PVCs can make short)
+    signal, fs = records["119"][:2]
+    peaks = signal_lib.find_rpeaks(signal, fs, GUARDED)
+    p_waves = peaks[10:-10:10] - int(0.2 * fs)
+    union = np.sort(np.concatenate([peaks, p_waves]))
+    spared = signal_lib.splits_two_beats(union, 1.5)
+    is_p = np.isin(union, p_waves)
+    assert p_waves.size > 25 and spared[is_p].sum() <= 1     # 1 of 31 here
+    inner = ~is_p & (np.arange(union.size) > 0) & (np.arange(union.size) < union.size - 1)
+    assert spared[inner].mean() > 0.7       # 119's PVCs make some gaps short (bigeminy: couplet and compensatory pause)
+    assert not spared[0] and not spared[-1] and SignalConfig().rpeak_guard_p_wave_gap == 0.0
+    # P waves before every other beat (many proposed, as 108's blocked P waves are): from every peak the local RR is
+    # short and over half of them pass as beats between two; from the peaks the check keeps
+    # (GuardConstants.p_wave_gap_kept) few do (5 of 153, where 119's PVCs make the RR irregular)
+    p_waves = peaks[10:-10:2] - int(0.2 * fs)
+    union = np.sort(np.concatenate([peaks, p_waves]))
+    is_p = np.isin(union, p_waves)
+    assert signal_lib.splits_two_beats(union, 1.5)[is_p].mean() > 0.5
+    assert signal_lib.splits_two_beats(union, 1.5, beats=~is_p)[is_p].mean() < 0.05

@@ -301,7 +301,8 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
             or signal_config.rpeak_guard_wide > 0 or signal_config.rpeak_rescue_cluster > 0
             or signal_config.rpeak_guard_t_wave > 0 or signal_config.rpeak_guard_residual > 0
             or signal_config.rpeak_guard_noise > 0 or signal_config.rpeak_guard_own_t > 0
-            or signal_config.rpeak_second_run > 0):
+            or signal_config.rpeak_second_run > 0 or signal_config.rpeak_guard_blocked_p > 0
+            or signal_config.rpeak_guard_p_wave_gap > 0):
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
                                                     "shape check or irregular-rhythm gaps, no deep rescue and no "
                                                     "negative-QRS fallback (Python path only): rpeak_mindelay_keep "
@@ -310,7 +311,8 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                                                     "rpeak_guard_p_wave, rpeak_second_proposer, rpeak_guard_wide, "
                                                     "rpeak_rescue_cluster, rpeak_guard_t_wave, "
                                                     "rpeak_guard_residual, rpeak_guard_noise, "
-                                                    "rpeak_guard_own_t and rpeak_second_run 0 only")
+                                                    "rpeak_guard_own_t, rpeak_second_run, "
+                                                    "rpeak_guard_blocked_p and rpeak_guard_p_wave_gap 0 only")
 
 
 class EndToEnd:

@@ -143,7 +143,7 @@ def count_record(data_dir, rid, out=None, grid=None) -> dict:
             finally:
                 S.GUARD = shipped
         log.info("%s %s: today %s, s28 %s, s29 %s", rid, rhythm, out[f"{rid}|{rhythm}|{TODAY}"],
-                 out[f"{rid}|{rhythm}|{OFF}"], out[f"{rid}|{rhythm}|{S29}"])
+                 out.get(f"{rid}|{rhythm}|{OFF}"), out.get(f"{rid}|{rhythm}|{S29}"))   # (absent from later grids)
     return out
 
 
