@@ -70,8 +70,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main; the
-                        speed-up was measured against 6ac5be7, the main it branched from)")
+    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main; "
+                        "first measured against 6ac5be7, the main it branched from)")
     parser.add_argument("--old-cache", help="npz of the reference's peaks (written when missing)")
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     args = parser.parse_args(argv)

@@ -30,8 +30,8 @@ from ecgsl_keras.data import signal as S  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main; the
-                        speed-up was measured against 6ac5be7, the main it branched from)")
+    parser.add_argument("--ref", default="main", help="git revision of the code before the speed-up (default: main; "
+                        "first measured against 6ac5be7, the main it branched from)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     args = parser.parse_args(argv)
