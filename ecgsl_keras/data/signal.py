@@ -36,7 +36,9 @@ Example::
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -223,6 +225,60 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     return np.unique(peaks[(peaks >= 0) & (peaks < x.shape[0])])
 
 
+def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
+    """For each region ``[beg, end)`` of ``x`` (of ``-x`` with ``negate``): the offset in the region and the prominence
+    of the local maximum ``scipy.signal.find_peaks(x[b:e], prominence=(None, None))`` gives the largest prominence
+    (the first of equal ones), or -1 and nan where it finds none; the same numbers, all regions in one pass. A
+    region with two equal neighbouring samples (a plateau, whose middle find_peaks takes), a non-finite one or over
+    ``longest`` samples (memory) goes through find_peaks itself."""
+    x = np.asarray(x, dtype=np.float64)
+    beg, end = np.asarray(beg, np.int64), np.asarray(end, np.int64)
+    offset, prominence = np.full(beg.size, -1, np.int64), np.full(beg.size, np.nan)
+    length = end - beg
+    odd = length > longest
+    if beg.size and (~odd).any() and length[~odd].max() >= 3:
+        cols = np.arange(int(length[~odd].max()))
+        span = np.where(odd, 0, length)
+        inside = cols[None, :] < span[:, None]
+        v = x[np.minimum(beg[:, None] + cols[None, :], x.size - 1)]
+        if negate:
+            v = -v
+        odd |= np.any(inside & ~np.isfinite(v), axis=1) | np.any(inside[:, 1:] & (v[:, 1:] == v[:, :-1]), axis=1)
+        # without plateaus find_peaks' maxima are the strict ones, first and last sample excluded
+        interior = np.zeros(v.shape, bool)
+        interior[:, 1:-1] = ((v[:, :-2] < v[:, 1:-1]) & (v[:, 2:] < v[:, 1:-1])
+                             & (cols[None, 1:-1] < span[:, None] - 1) & ~odd[:, None])
+        row, col = np.nonzero(interior)    # row-major: by region, then by position
+        peak_prominence = np.empty(row.size)
+        batch = max(1, 2 ** 20 // cols.size)
+        for start in range(0, row.size, batch):
+            r, c = row[start:start + batch], col[start:start + batch]
+            rows, value = v[r], v[r, c]
+            higher = inside[r] & (rows > value[:, None])
+            # find_peaks' prominence: from the peak out to the first higher sample (or the region's end) on each
+            # side, the lowest sample; the higher of the two lows is the base
+            left = np.where(higher & (cols[None, :] < c[:, None]), cols[None, :], -1).max(axis=1)
+            right = np.where(higher & (cols[None, :] > c[:, None]), cols[None, :], span[r][:, None]).min(axis=1)
+            left_min = np.where((cols[None, :] > left[:, None]) & (cols[None, :] <= c[:, None]), rows, np.inf).min(axis=1)
+            right_min = np.where((cols[None, :] >= c[:, None]) & (cols[None, :] < right[:, None]), rows,
+                                 np.inf).min(axis=1)
+            peak_prominence[start:start + batch] = value - np.maximum(left_min, right_min)
+        if row.size:
+            new_region = np.diff(row, prepend=-1) != 0
+            best = np.maximum.reduceat(peak_prominence, np.flatnonzero(new_region))
+            is_best = peak_prominence == best[np.cumsum(new_region) - 1]
+            regions, at = np.unique(row[is_best], return_index=True)   # the first of equal prominences (argmax)
+            offset[regions] = col[is_best][at]
+            prominence[regions] = peak_prominence[is_best][at]
+    for r in np.flatnonzero(odd):
+        data = x[beg[r]:end[r]]
+        local, props = scipy.signal.find_peaks(-data if negate else data, prominence=(None, None))
+        if local.size:
+            best = int(np.argmax(props["prominences"]))
+            offset[r], prominence[r] = local[best], props["prominences"][best]
+    return offset, prominence
+
+
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
                         gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
@@ -240,7 +296,6 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
 
     The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
     """
-    import scipy.signal
     from neurokit2.signal import signal_smooth
 
     x = np.asarray(x, dtype=np.float64)
@@ -260,20 +315,21 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     delay = int(np.rint(fs * mindelay))
     negative = keep in ("prominent_negative", "prominent_negative_last")
     last = keep == "prominent_negative_last"
+    beg, end = beg[:n], end[:n]
+    long_enough = end - beg >= min_len
+    beg, end = beg[long_enough], end[long_enough]
+    # each region's most prominent maximum (or minimum), all regions at once: a find_peaks call per region cost
+    # a third of the detector
+    offset, region_prominence = _most_prominent(x, beg, end)
+    region_minimum = np.zeros(beg.size, bool)
+    if negative:
+        flat = np.flatnonzero(offset < 0)
+        offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
+        region_minimum[flat] = True
+    found = offset >= 0
     peaks, prominences, minima = [0], [np.inf], [False]
-    for b, e in zip(beg[:n], end[:n]):
-        if e - b < min_len:
-            continue
-        data = x[b:e]
-        local, props = scipy.signal.find_peaks(data, prominence=(None, None))
-        minimum = False
-        if local.size == 0 and negative:
-            local, props = scipy.signal.find_peaks(-data, prominence=(None, None))
-            minimum = True
-        if local.size == 0:
-            continue
-        best = int(np.argmax(props["prominences"]))
-        peak, prominence = int(b + local[best]), float(props["prominences"][best])
+    for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
+                                         region_minimum[found].tolist()):
         if peak - peaks[-1] > delay:
             peaks.append(peak)
             prominences.append(prominence)
@@ -652,9 +708,12 @@ def _after_beat_templates(kept, at, x, fs, offsets, constants, lag_range=True) -
     lag = at - kept[np.clip(j, 0, kept.size - 1)]
     valid = j >= 0
     if lag_range:
-        local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at, constants.neighbours, 50.0)
         lo, hi = (v * fs for v in constants.t_wave_lag_s)
-        valid &= (lag >= lo) & (lag <= hi) & (lag < constants.t_wave_rr * local)
+        valid &= (lag >= lo) & (lag <= hi)
+        # the local median RR only where the lag is in range (t_wave_all asks it for every kept peak)
+        inside = np.flatnonzero(valid)
+        local = _neighbour_percentile(kept[1:], np.diff(kept).astype(np.float64), at[inside], constants.neighbours, 50.0)
+        valid[inside] = lag[inside] < constants.t_wave_rr * local
     which = np.flatnonzero(valid)
 
     def window(centres):
@@ -1111,7 +1170,10 @@ def small_noisy(peaks, cleaned, fs, ratio, constants: GuardConstants | None = No
         index = which[:, None] + np.concatenate([np.arange(-n, 0), np.arange(1, n + 1)])[None, :]
         valid = (index >= 0) & (index < peaks.size)
         index = np.clip(index, 0, peaks.size - 1)
-        windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s)
+        windows = np.zeros((peaks.size, 2 * max(1, int(round(constants.cluster_window_s * float(fs)))) + 1))
+        used = np.zeros(peaks.size, bool)
+        used[which] = used[index.ravel()] = True
+        windows[used] = qrs_windows(cleaned, peaks[used], fs, constants.cluster_window_s)   # only the rows read
         similar = valid & (np.einsum("ij,ikj->ik", windows[which], windows[index]) >= constants.noise_correlation)
         flagged[which[similar.sum(axis=1) >= constants.cluster_min]] = False
     return flagged
@@ -1137,9 +1199,23 @@ def slope_feature(detect_signal, fs) -> np.ndarray:
     each sample (float64, same length). The search back and the second proposer pick their candidates on it."""
     x = np.asarray(detect_signal, dtype=np.float64)
     smooth = max(1, int(round(0.1 * float(fs))))
-    cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
-    feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
-    return np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+    if x.size < 2 or x.size < smooth:
+        cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
+        feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
+        return np.concatenate([np.zeros(smooth // 2), feature, np.zeros(smooth - smooth // 2 - 1)])  # centred
+    # the same numbers as above (np.gradient's central and one-sided differences, cumsum, boxcar differences) in
+    # preallocated arrays: no temporary per step on a whole record
+    cumulative = np.empty(x.size + 1)
+    cumulative[0] = 0.0
+    slope = cumulative[1:]
+    np.subtract(x[2:], x[:-2], out=slope[1:-1])
+    np.divide(slope[1:-1], 2.0, out=slope[1:-1])
+    slope[0], slope[-1] = x[1] - x[0], x[-1] - x[-2]
+    np.abs(slope, out=slope)
+    np.cumsum(slope, out=slope)
+    feature = np.zeros(x.size)
+    np.subtract(cumulative[smooth:], cumulative[:-smooth], out=feature[smooth // 2:smooth // 2 + x.size + 1 - smooth])
+    return feature
 
 
 def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = SignalConfig(), feature=None,
@@ -1199,20 +1275,60 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
     if candidates.size == 0:
         return peaks
+    # the kept peaks' shapes, only where a candidate's neighbourhood needs them, each computed once (the cluster
+    # rescue's pool below reuses them)
+    shaped = np.zeros(peaks.size, bool)
+    shapes = np.full((3, peaks.size), np.nan)
+
+    def kept_shapes(index):     # (amplitude, sharpness, width) of the kept peaks ``index`` (sorted, unique)
+        missing = index[~shaped[index]]
+        if missing.size:
+            shapes[:, missing] = qrs_shapes(x, peaks[missing], fs, constants)
+            shaped[missing] = True
+        return shapes[:, index]
+
+    def neighbourhood(at):      # each candidate's kept neighbours and, sorted and unique, all of them
+        around = np.clip(np.searchsorted(peaks, at)[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :],
+                         0, peaks.size - 1)
+        used = np.zeros(peaks.size, bool)
+        used[around.ravel()] = True
+        return around, np.flatnonzero(used)     # np.unique(around)
+
+    radius = int(round(float(config.rpeak_refine_s) * fs)) if config.rpeak_refine_s > 0 else 0
+    kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
+    early = radius < min_distance
+    if early:
+        # the move to the R apex (within radius, under min_rr_s) keeps a candidate between the same kept peaks, so
+        # its reference is known now; one whose QRS amplitude stays under the smallest share of it any check below
+        # asks (second_amplitude; cluster_floor for the cluster rescue) wherever the apex lies cannot be added: it is
+        # dropped before the move and the shape measures (the same peaks, most candidates are T and P waves)
+        around, needed = neighbourhood(candidates)
+        kept_amplitude[needed] = qrs_amplitudes(x, peaks[needed], fs, constants.qrs_half_width_s)  # qrs_shapes' own
+        amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
+                                                    constants.percentile)
+        lowest = min(constants.second_amplitude, constants.cluster_floor) if cluster > 0 else constants.second_amplitude
+        span = radius + max(1, int(round(constants.qrs_half_width_s * fs)))    # any apex's QRS window lies inside
+        window = x[np.clip(candidates[:, None] + np.arange(-span, span + 1)[None, :], 0, x.size - 1)]
+        possible = ~(window.max(axis=1) - window.min(axis=1) < lowest * amplitude_reference)
+        candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference = (
+            v[possible] for v in (candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference))
+        if candidates.size == 0:
+            return peaks
     strength = feature[candidates]
     if config.rpeak_refine_s > 0:
         # the polarity of the R apexes (refine_rpeaks chose it per record); the median of a ~10 Hz grid
         direction = "up" if np.median(x[peaks]) >= np.median(x[::10 * step]) else "down"
         candidates = correct_apex(x, candidates, fs, config.rpeak_refine_s, direction)
     amplitude, candidate_sharpness, width = qrs_shapes(x, candidates, fs, constants)
-    # the kept peaks' shapes, only where a candidate's neighbourhood needs them
     start = np.searchsorted(peaks, candidates)
-    around = np.clip(start[:, None] + np.arange(-constants.neighbours, constants.neighbours)[None, :], 0, peaks.size - 1)
-    needed = np.unique(around)
-    kept_amplitude, kept_width = np.full(peaks.size, np.nan), np.full(peaks.size, np.nan)
-    kept_amplitude[needed], _, kept_width[needed] = qrs_shapes(x, peaks[needed], fs, constants)
-    amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
-                                                constants.percentile)
+    if early:
+        _, needed = neighbourhood(candidates)
+        kept_width[needed] = kept_shapes(needed)[2]
+    else:
+        around, needed = neighbourhood(candidates)
+        kept_amplitude[needed], _, kept_width[needed] = kept_shapes(needed)
+        amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
+                                                    constants.percentile)
     far = spaced(candidates, peaks, local_rr)
     accept = (spaced(candidates, peaks, local_rr, closest)
               & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
@@ -1231,9 +1347,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         if low.size:
             reach = constants.cluster_neighbours
             pool = np.unique(np.clip(start[low][:, None] + np.arange(-reach, reach)[None, :], 0, peaks.size - 1))
-            pool_amplitude, pool_sharpness, _ = qrs_shapes(x, peaks[pool], fs, constants)
-            sized[low] = cluster_like(peaks[pool], pool_amplitude,
-                                      qrs_windows(x, peaks[pool], fs, constants.cluster_window_s), candidates[low],
+            pool_amplitude, pool_sharpness, _ = kept_shapes(pool)
+            pool_windows = qrs_windows(x, peaks[pool], fs, constants.cluster_window_s)
+            sized[low] = cluster_like(peaks[pool], pool_amplitude, pool_windows, candidates[low],
                                       amplitude[low], qrs_windows(x, candidates[low], fs, constants.cluster_window_s),
                                       cluster, constants, pool_sharpness, candidate_sharpness[low])
             if constants.cluster_close_min > constants.cluster_min:
@@ -1241,8 +1357,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
                 close = np.flatnonzero(sized[low] & closer[low])
                 if close.size:
                     sized[low[close]] = cluster_like(
-                        peaks[pool], pool_amplitude, qrs_windows(x, peaks[pool], fs, constants.cluster_window_s),
-                        candidates[low[close]], amplitude[low[close]],
+                        peaks[pool], pool_amplitude, pool_windows, candidates[low[close]], amplitude[low[close]],
                         qrs_windows(x, candidates[low[close]], fs, constants.cluster_window_s), cluster,
                         dataclasses.replace(constants, cluster_min=constants.cluster_close_min), pool_sharpness,
                         candidate_sharpness[low[close]])
@@ -1294,14 +1409,27 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
             accept[which[~qrs_residual(peaks, candidates[which], x, fs, residual, constants)]] = False
     if not accept.any():
         return peaks
-    out = peaks
-    for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")]:
-        local = _neighbour_percentile(out[1:], np.diff(out).astype(np.float64), candidates[i:i + 1],
-                                      constants.neighbours, 50.0)
+    # strongest first, each against the peaks added before it: the RR median of _neighbour_percentile(out[1:],
+    # np.diff(out), ...) and spaced(), in Python numbers on a list (the same float operations as numpy's float64
+    # ones), not numpy calls on the whole record per candidate
+    out = peaks.tolist()
+    reach = constants.neighbours
+    for i in np.flatnonzero(accept)[np.argsort(-strength[accept], kind="stable")].tolist():
+        c = int(candidates[i])
+        start = bisect.bisect_left(out, c, 1) - 1                    # np.searchsorted(out[1:], c)
+        rr = sorted(float(out[v + 1] - out[v]) for v in range(max(0, start - reach), min(len(out) - 1, start + reach)))
+        if not rr:
+            continue    # no RR interval: a nan median, never spaced
+        rank = (len(rr) - 1) * (50.0 / 100.0)                       # _row_nanpercentile(q=50)
+        low = math.floor(rank)
+        high = min(low + 1, len(rr) - 1)
+        local = rr[low] + (rank - low) * (rr[high] - rr[low])
         ratio = closest if by_run[i] else loose if by_cluster[i] else constants.second_spacing
-        if spaced(candidates[i:i + 1], out, local, ratio)[0]:
-            out = np.insert(out, np.searchsorted(out, candidates[i]), candidates[i])
-    return out
+        space = max(ratio * local, min_distance)
+        j = bisect.bisect_left(out, c)                               # np.searchsorted(out, c)
+        if 0 < j < len(out) and c - out[j - 1] >= space and out[j] - c >= space:
+            out.insert(j, c)
+    return np.asarray(out, dtype=np.int64)
 
 
 def pvc_run_like(peaks, kept_width, around, at, cleaned, fs, correlation,
@@ -1364,7 +1492,16 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
     consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
     if consistency < constants.p_wave_consistency:
         return none
-    match = np.linalg.norm(windows(peaks, shift) - template, axis=2).min(axis=1)
+    # a window whose samples common to every shift spread (about their mean) over (distance + 1) x the template's norm
+    # is over distance x norm from the template at every shift (triangle inequality): only the others are matched
+    # (a QRS lies far from a P wave; matching every peak at every shift cost most of this check)
+    match = np.full(peaks.size, np.inf)
+    near = np.arange(peaks.size)
+    if size > 2 * shift:
+        common = x[np.clip(peaks[:, None] + np.arange(-half + shift, half - shift + 1)[None, :], 0, x.size - 1)]
+        spread = np.linalg.norm(common - common.mean(axis=1, keepdims=True), axis=1)
+        near = np.flatnonzero(~(spread > (distance + 1.0) * norm * (1.0 + 1e-6)))
+    match[near] = np.linalg.norm(windows(peaks[near], shift) - template, axis=2).min(axis=1)
     candidates = np.flatnonzero(match < distance * norm)
     if candidates.size == 0:
         return none
