@@ -184,6 +184,22 @@ def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_tra
     return model
 
 
+# --- a tiny model for plumbing tests ----------------------------------------------------------
+
+# The classifier's layers at their smallest: for tests of run folders, distribution, export and stacking,
+# whose assertions do not depend on the model's size (beat_len, n_rr_features and max_beats stay the
+# prepared sample's). Training, saving and TFLite conversion of the default model cost several times more.
+TINY_MODEL = dict(embed_dim=8, conv_filters=(4, 8, 8), d_model=16, num_heads=2, ff_dim=16, num_layers=1,
+                  head_units=8, attention_units=8, resnet_filters=8, resnet_blocks=2)
+
+
+def tiny_experiment_config(**model_overrides):
+    """``ExperimentConfig()`` with the ``TINY_MODEL`` classifier (``model_overrides`` on top)."""
+    from ecgsl_keras.config import ExperimentConfig, ModelConfig
+
+    return ExperimentConfig(model=ModelConfig(**{**TINY_MODEL, **model_overrides}))
+
+
 # --- metrics recomputed by hand ---------------------------------------------------------------
 
 def f1_from_confusion(matrix) -> np.ndarray:
@@ -269,6 +285,16 @@ def mitdb_beats(record_id: str = "208", seconds: float = 90.0):
     beats = preprocess(signal, record.fs, path=record.path)
     labels = match_beat_labels(beats.rpeaks_native, record.beat_annotations, tasks.MITDB_AAMI, record.fs)
     return beats.beats, beats.rr, labels.astype(np.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def preset_predictor(name: str):
+    """``serving.inference.load_model(name)`` of a shipped preset, once per session: loading a preset and
+    tracing its first prediction cost seconds (cinc2017 is ten networks), and tests that only read a
+    predictor's outputs can share one (the command-line tests still load their own)."""
+    from ecgsl_keras.serving.inference import load_model
+
+    return load_model(name)
 
 
 def untrained_cinc2017_run(folder) -> Path:

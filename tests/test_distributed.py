@@ -4,6 +4,7 @@ Both need TensorFlow configured before it starts (logical devices, TF_CONFIG), s
 fresh Python process.
 """
 import csv
+import dataclasses
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_experiment_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,14 +56,15 @@ MIRRORED = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_mirrored_two_replicas_match_one_replica(cinc_sample_tfrecords, tmp_path):
-    from ecgsl_keras.config import ExperimentConfig, ModelConfig, TrainConfig
+    from ecgsl_keras.config import TrainConfig
 
     # Dropout 0 so that both runs compute the same function; the data order is seeded. No
     # augmentation: its draws are per batch, and the per-replica batches differ (8 vs 4). Fixed-shape
     # batches: length-aware ones are grouped by length per replica batch size, so 8 and 2 x 4 would
-    # hold other examples (replicas of different lengths: tests/test_length_aware.py).
-    ExperimentConfig(model=ModelConfig(dropout=0.0),
-                     train=TrainConfig(augment=False, length_aware=False)).save(tmp_path / "config.json")
+    # hold other examples (replicas of different lengths: tests/test_length_aware.py). The tiny model:
+    # what is checked is the replicas' gradient reduction, not the model.
+    config = tiny_experiment_config(dropout=0.0)
+    dataclasses.replace(config, train=TrainConfig(augment=False, length_aware=False)).save(tmp_path / "config.json")
     proc = subprocess.run([sys.executable, "-c", MIRRORED, str(cinc_sample_tfrecords), str(tmp_path),
                            str(tmp_path / "config.json")], env=_env(), capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -84,14 +87,14 @@ WORKER = textwrap.dedent("""
     import numpy as np
     from ecgsl_keras.training.trainer import train
 
-    data, run_dir, out = sys.argv[1:4]
+    data, run_dir, out, config = sys.argv[1:5]
 
     class SaveFinalWeights(keras.callbacks.Callback):
         def on_train_end(self, logs=None):
             np.savez(out, *[np.asarray(w) for w in self.model.get_weights()])
 
-    summary = train("supervised", data, run_dir, strategy="multiworker", epochs=1, batch_size=4, seed=7,
-                    verbose=0, callbacks=[SaveFinalWeights()])
+    summary = train("supervised", data, run_dir, config=config, strategy="multiworker", epochs=1, batch_size=4,
+                    seed=7, verbose=0, callbacks=[SaveFinalWeights()])
     print(json.dumps(summary))
 """)
 
@@ -111,11 +114,13 @@ def _free_ports(n):
 def test_multiworker_two_processes_on_loopback(cinc_sample_tfrecords, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     run_dir = tmp_path / "run"
+    tiny_experiment_config().save(tmp_path / "config.json")   # the workers' all-reduce, not the model, is tested
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(cinc_sample_tfrecords), str(run_dir), str(tmp_path / f"w{index}.npz")],
+            [sys.executable, "-c", WORKER, str(cinc_sample_tfrecords), str(run_dir), str(tmp_path / f"w{index}.npz"),
+             str(tmp_path / "config.json")],
             env=_env(TF_CONFIG=tf_config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:

@@ -25,12 +25,10 @@ EXAMPLES = 48   # calibration windows and parity windows
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, cinc_dir):
-    from ecgsl_keras.data.prepare import prepare
-
-    out = tmp_path_factory.mktemp("prepared") / "cinc2017"
-    prepare("cinc2017", cinc_dir, out, ExperimentConfig(), progress=False)
-    return out
+def prepared(cinc_sample_tfrecords):
+    """The session's prepared sample (the default ExperimentConfig's beats; only read here): preparing it
+    again would give the same examples in other shard sizes."""
+    return cinc_sample_tfrecords
 
 
 @pytest.fixture(scope="module")

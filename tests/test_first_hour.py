@@ -14,6 +14,7 @@ from ecgsl_keras.cli import evaluate as evaluate_cli
 from ecgsl_keras.cli import predict as predict_cli
 from ecgsl_keras.data import readers
 from ecgsl_keras.errors import RecordError
+from helpers import preset_predictor
 
 CINC_RECORD = "A00386"   # 30 s at 300 Hz, label N
 
@@ -66,9 +67,7 @@ def test_wrong_lead_refused_and_override_honoured(v1_only, capsys):
     assert "note: running on lead V1 on purpose" in err and "ventricular ectopic beat" in err
     assert out["n_beats"] == sum(out["label_counts"].values()) > 50
     # the Python path: the same rule
-    from ecgsl_keras.serving.inference import load_model
-
-    predictor = load_model("mitdb-beats")
+    predictor = preset_predictor("mitdb-beats")
     signal, fs, lead = readers.read_lead(str(v1_only), "V1")
     with pytest.raises(RecordError, match="trained on lead MLII"):
         predictor.predict_signal(signal, fs, lead=lead)
@@ -83,8 +82,6 @@ def test_wrong_lead_refused_and_override_honoured(v1_only, capsys):
 def test_npy_csv_edf_give_the_wfdb_label(cinc_dir, tmp_path, capsys):
     from wfdb.io.convert.edf import wfdb_to_edf
 
-    from ecgsl_keras.serving.inference import load_model
-
     record = cinc_dir / CINC_RECORD
     signal, fs, _ = readers.read_lead(record)
     np.save(tmp_path / "ecg.npy", signal)
@@ -98,7 +95,7 @@ def test_npy_csv_edf_give_the_wfdb_label(cinc_dir, tmp_path, capsys):
     for name, found in inputs.items():
         assert found.fs == fs and found.signal.size == signal.size, name   # the EDF's filling is dropped
         np.testing.assert_allclose(found.signal, signal, atol=1e-3, err_msg=name)
-    predictor = load_model("cinc2017")
+    predictor = preset_predictor("cinc2017")
     results = {name: predictor.predict_signal(found.signal, found.fs, lead=found.lead)
                for name, found in inputs.items()}
     assert results["wfdb"]["label"] == "N"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.store import presets
+from helpers import preset_predictor
 
 REPO = Path(__file__).resolve().parents[1]
 CINC_SAMPLE = REPO / "ecgsl_keras" / "data" / "cinc2017_sample"
@@ -28,16 +29,22 @@ def test_every_shipped_preset_is_pinned():
          "ptbxl-superdiagnostic"]
 
 
-def test_cinc2017_preset_on_record_A04483():
+@pytest.fixture(scope="module")
+def cinc2017_on_A04483():
+    """``load_model("cinc2017").predict_signal`` on A04483, computed once: the pin below and the folder test
+    both compare against it (the preset is a ten-network ensemble: loading it is the cost)."""
+    from ecgsl_keras.data.readers import read_lead
+
+    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
+    return preset_predictor("cinc2017").predict_signal(signal, fs)
+
+
+def test_cinc2017_preset_on_record_A04483(cinc2017_on_A04483):
     """CinC 2017 sample record A04483 (reference label N, 30 s at 300 Hz): of the mixed deep side, ECG-SL (the 5
     fold models) says O and the 1-D ResNet (its 5 fold models) N; their mean, averaged with the record-features
     booster, says N. Booster probabilities are pinned like the networks' (LightGBM's text model gives the same sums
     of leaf values on every platform to ~1e-12)."""
-    from ecgsl_keras.data.readers import read_lead
-    from ecgsl_keras.serving.inference import load_model
-
-    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
-    result = load_model("cinc2017").predict_signal(signal, fs)
+    result = cinc2017_on_A04483
     assert result["n_beats"] == 58 and result["label"] == "N"
     # probabilities of N, A, O, ~
     ecgsl, resnet = result["deep_member_probabilities"]
@@ -50,17 +57,15 @@ def test_cinc2017_preset_on_record_A04483():
                                atol=ATOL, rtol=0)
 
 
-def test_a_preset_folder_loads_like_its_name(capsys):
+def test_a_preset_folder_loads_like_its_name(cinc2017_on_A04483, capsys):
     """``load_model`` and ``ecgsl predict --model`` take a run or preset FOLDER (its model.keras, the stacked
     booster and deep members beside it) as they take the preset's name."""
     import json
 
     from ecgsl_keras.cli import predict as predict_cli
-    from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.serving.inference import load_model
 
-    signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
-    by_name = load_model("cinc2017").predict_signal(signal, fs)
+    by_name = cinc2017_on_A04483
     capsys.readouterr()
     folder = presets.preset_dir("cinc2017")
     assert predict_cli.main(["--model", str(folder), "--record", str(CINC_SAMPLE / "A04483")]) == 0
@@ -91,10 +96,9 @@ def test_cinc2017_edge_preset_on_record_A04483():
     on the same record. Its serving settings (issue 21) read the 60 s record as the end-to-end file does: two
     30 s windows, probabilities averaged, R-peaks detected at 100 Hz."""
     from ecgsl_keras.data.readers import read_lead
-    from ecgsl_keras.serving.inference import load_model
 
     signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
-    predictor = load_model("cinc2017-edge")
+    predictor = preset_predictor("cinc2017-edge")
     assert predictor.config.train.predict_window_s == 30.0 and not predictor.config.signal.detect_at_native_rate
     result = predictor.predict_signal(signal, fs)
     assert result["n_beats"] == 57 and result["n_windows"] == 2 and result["label"] == "N"
@@ -146,11 +150,10 @@ def test_mitdb_beats_preset_on_record_119_first_30_s():
     model (``deep_beat_probabilities``, unchanged since it shipped alone) averaged beat by beat with the per-beat
     features booster."""
     from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.serving.inference import load_model
 
     record = open_dataset("mitdb", FIXTURES / "mitdb").load("119")
     signal = record.lead(None)[: int(30 * record.fs)]
-    result = load_model("mitdb-beats").predict_signal(signal, record.fs)
+    result = preset_predictor("mitdb-beats").predict_signal(signal, record.fs)
     assert result["n_beats"] == 32
     assert result["label_counts"] == {"N": 24, "S": 0, "V": 8, "F": 0, "Q": 0}
     assert result["beat_labels"][:10] == ["N", "V", "N", "N", "N", "N", "N", "V", "N", "N"]
@@ -204,7 +207,6 @@ def test_evaluate_cinc2017_edge_scores_what_predict_signal_gives(tmp_path):
 
     from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.evaluation.evaluate import evaluate_raw
-    from ecgsl_keras.serving.inference import load_model
 
     rows_csv = tmp_path / "rows.csv"
     out = evaluate_raw("cinc2017-edge", "cinc2017", CINC_SAMPLE, records=["A07742", "A04483", "A00205"],
@@ -212,6 +214,6 @@ def test_evaluate_cinc2017_edge_scores_what_predict_signal_gives(tmp_path):
     assert out["records"] == 3 and "deep" not in out and out["macro_f1"] is not None
     rows = {r["record"]: r for r in csv.DictReader(open(rows_csv, newline=""))}
     signal, fs, _ = read_lead(CINC_SAMPLE / "A07742")
-    result = load_model("cinc2017-edge").predict_signal(signal, fs)
+    result = preset_predictor("cinc2017-edge").predict_signal(signal, fs)
     assert result["n_windows"] == 2
     np.testing.assert_allclose([float(rows["A07742"][f"p_{c}"]) for c in "NAO~"], result["probabilities"], atol=6e-4)

@@ -7,13 +7,17 @@ from ecgsl_keras.training import quickstart
 
 from ecgsl_keras.store import runs
 from ecgsl_keras.cli import quickstart as quickstart_cli
-from helpers import assert_metrics_match_confusion
+from helpers import assert_metrics_match_confusion, tiny_experiment_config
 
 
 @pytest.mark.slow
 def test_quickstart_runs_the_whole_method(tmp_path, capsys):
     run_dir = tmp_path / "qs"
-    assert quickstart_cli.main(["--run-dir", str(run_dir), "--epochs", "1", "--verbose", "0"]) == 0
+    # the tiny model: the method's chain of stages is tested, not the architecture's cost
+    config = tiny_experiment_config()
+    config.save(tmp_path / "tiny.json")
+    assert quickstart_cli.main(["--run-dir", str(run_dir), "--epochs", "1", "--verbose", "0",
+                                "--config", str(tmp_path / "tiny.json")]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(out[-1])                      # last line: one JSON object
     table = "\n".join(out[:-1])
@@ -30,6 +34,7 @@ def test_quickstart_runs_the_whole_method(tmp_path, capsys):
         assert info["init_from"] == (str((run_dir / previous).resolve()) if previous else None)
         assert (run_dir / stage / runs.MODEL_NAME).is_file()
         assert summary["stages"][stage]["epochs"] == 1
+        assert type(config.model).from_dict(info["experiment_config"]["model"]) == config.model     # --config reached every stage
         previous = stage
     metrics = json.loads((run_dir / "finetune" / runs.METRICS_NAME).read_text())
     assert metrics["macro_f1"] == pytest.approx(summary["macro_f1"])

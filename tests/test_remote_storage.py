@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import tiny_experiment_config
 
 from ecgsl_keras.cli.prepare import main as prepare_main
 from ecgsl_keras.data.prepare import prepare
@@ -45,7 +46,7 @@ def test_unreachable_bucket_is_a_clear_error_naming_the_path(cinc_dir, capsys):
 
 @pytest.mark.slow   # prepare + one tiny training epoch + SavedModel/TFLite export, all on ram://
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsys, caplog):
+def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsys, caplog, tmp_path):
     """The whole chain on ram:// (data, run folder, export), with LiteRT "not installed": the export
     writes its files and reports the SavedModel parity, and says the TFLite parity needs the extra."""
     import sys
@@ -59,9 +60,12 @@ def test_prepare_train_export_on_ram_without_litert(cinc_dir, monkeypatch, capsy
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     data, run, export = "ram://chain/data", "ram://chain/run", "ram://chain/export"
+    # the tiny model (a local config file, as --config reads one): the chain's storage is tested, not the model
+    config = tmp_path / "config.json"
+    tiny_experiment_config().save(config)
     prepare("cinc2017", cinc_dir, data, limit=12, progress=False)
     assert train_main(["--stage", "supervised", "--data", data, "--run-dir", run, "--epochs", "1", "--batch-size", "4",
-                       "--verbose", "0", "--no-augment"]) == 0
+                       "--verbose", "0", "--no-augment", "--config", str(config)]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["run_dir"] == run and summary["model"] == run + "/model.keras"
     names = set(tf.io.gfile.listdir(run))

@@ -91,6 +91,9 @@ def test_each_stage_builds_its_model_compiles_and_trains_a_step_with_the_hand_ov
     def step(stage, net, x, y):
         optimizer = stage.make_optimizer(config.train, 10, model=net, steps_per_epoch=10)
         stage.compile(net, tasks.CINC2017 if stage.classifier else None, config.train, optimizer=optimizer)
+        # One eager step: tracing four train functions for one step each costs more than the step; every
+        # stage's traced training runs in tests/test_train.py (and the masked one in test_models.py).
+        net.run_eagerly = True
         loss = net.train_on_batch(x, y, return_dict=True)["loss"]
         assert np.isfinite(loss) and loss > 0, (stage, loss)
         return optimizer

@@ -12,7 +12,10 @@ from ecgsl_keras.training import trainer as train_lib
 from ecgsl_keras.errors import ConfigError, ECGSLError
 from ecgsl_keras.cli import train as train_cli
 from ecgsl_keras.cli import evaluate as evaluate_cli
-from helpers import assert_metrics_match_confusion
+from helpers import assert_metrics_match_confusion, tiny_experiment_config
+
+
+TINY = tiny_experiment_config()   # the model of every run here: run folders, hand-over and resume are tested
 
 
 def _history(run_dir):
@@ -28,9 +31,13 @@ def _assert_same(a, b):
 
 @pytest.fixture(scope="module")
 def autoencoder_run(cinc_sample_tfrecords, tmp_path_factory):
+    # The tiny model (masked and finetune inherit it through --init-from): the run folders and the weight
+    # hand-over are tested, not the architecture.
     run_dir = tmp_path_factory.mktemp("runs") / "autoencoder"
+    TINY.save(run_dir.parent / "tiny.json")
     code = train_cli.main(["--stage", "autoencoder", "--data", str(cinc_sample_tfrecords), "--run-dir", str(run_dir),
-                           "--epochs", "2", "--batch-size", "128", "--seed", "3", "--verbose", "0"])
+                           "--epochs", "2", "--batch-size", "128", "--seed", "3", "--verbose", "0",
+                           "--config", str(run_dir.parent / "tiny.json")])
     assert code == 0
     return run_dir
 
@@ -61,6 +68,7 @@ def test_autoencoder_cli_writes_the_run_folder(autoencoder_run, cinc_sample_tfre
     assert info["data"] == str(cinc_sample_tfrecords.resolve())
     assert {"tensorflow", "keras", "numpy", "scikit_learn"} <= set(info["versions"])
     assert info["experiment_config"]["train"]["batch_size"] == 128
+    assert type(TINY.model).from_dict(info["experiment_config"]["model"]) == TINY.model
     # the signal config is the one the data were prepared with
     manifest = json.loads((cinc_sample_tfrecords / "manifest.json").read_text())
     assert info["experiment_config"]["signal"] == manifest["metadata"]["signal_config"]
@@ -130,7 +138,7 @@ def test_finetune_starts_from_the_masked_model_and_its_loss_falls(masked_run, ci
     names = ("beat_encoder", "projection", "positional_encoding", "transformer_block_1", "encoder_norm")
     initial = _InitialWeights(names)
     run_dir = masked_run.parent / "finetune"
-    summary = train_lib.train("finetune", cinc_sample_tfrecords, run_dir, init_from=masked_run, epochs=8,
+    summary = train_lib.train("finetune", cinc_sample_tfrecords, run_dir, init_from=masked_run, epochs=3,
                               batch_size=8, verbose=0, callbacks=[initial])
     masked = keras.models.load_model(masked_run / runs.MODEL_NAME, compile=False)
     for name in names:
@@ -152,8 +160,10 @@ def test_finetune_starts_from_the_masked_model_and_its_loss_falls(masked_run, ci
 @pytest.mark.slow
 def test_supervised_resnet_baseline_from_the_cli(cinc_sample_tfrecords, tmp_path, capsys):
     run_dir = tmp_path / "resnet"
+    TINY.save(tmp_path / "tiny.json")     # a small ResNet: the CLI path is tested, not the model
     code = train_cli.main(["--stage", "supervised", "--model", "resnet1d", "--data", str(cinc_sample_tfrecords),
-                           "--run-dir", str(run_dir), "--epochs", "1", "--batch-size", "16", "--verbose", "0"])
+                           "--run-dir", str(run_dir), "--epochs", "1", "--batch-size", "16", "--verbose", "0",
+                           "--config", str(tmp_path / "tiny.json")])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["stage"] == "supervised" and summary["epochs_completed"] == 1
@@ -218,7 +228,7 @@ class _KillAt(keras.callbacks.Callback):
 @pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_backup(cinc_sample_tfrecords, tmp_path):
     run_dir = tmp_path / "resume"
-    args = dict(epochs=4, batch_size=256, seed=5, verbose=0)
+    args = dict(epochs=4, batch_size=256, seed=5, verbose=0, config=TINY)
     with pytest.raises(Killed):
         train_lib.train("autoencoder", cinc_sample_tfrecords, run_dir, callbacks=[_KillAt(2, 1)], **args)
     assert [int(r["epoch"]) for r in _history(run_dir)] == [0, 1]
@@ -243,7 +253,7 @@ def test_a_killed_run_resumes_from_its_last_backup(cinc_sample_tfrecords, tmp_pa
 @pytest.mark.slow
 def test_a_backup_torn_by_the_kill_falls_back_on_the_previous_one(cinc_sample_tfrecords, tmp_path):
     run_dir = tmp_path / "torn"
-    args = dict(epochs=3, batch_size=256, seed=5, verbose=0)
+    args = dict(epochs=3, batch_size=256, seed=5, verbose=0, config=TINY)
     with pytest.raises(Killed):
         train_lib.train("autoencoder", cinc_sample_tfrecords, run_dir, callbacks=[_KillAt(2, 0)], **args)
     latest = run_dir / runs.BACKUP_DIR / "latest.weights.h5"
