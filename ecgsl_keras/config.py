@@ -84,7 +84,7 @@ class SignalConfig(_JsonConfig):
     rpeak_refine_s: float = 0.08        # move each peak to the R apex within this radius (wfdb correct_peaks); 0 = off
     rpeak_correct_artifacts: bool = False  # neurokit2 correct_artifacts (Lipponen & Tarvainen 2019): lowers Se and +P here
     detect_at_native_rate: bool = True  # detect R-peaks before resampling: more precise peak times
-    # Guard against rhythms DS1 barely has (2:1 AV block, sinus pauses; signal.guard_rpeaks), chosen
+    # Guard against rhythms DS1 barely has (2:1 AV block, sinus pauses; rpeak_guard.guard_rpeaks), chosen
     # leave-one-record-out on DS1 and rhythms built from it (experiments/rpeaks/loro.py). 0 = off.
     # mindelay 0.2 s and search-back at 1.3 x RR win on DS1 but add peaks inside ordinary RR
     # intervals (T waves) on CinC 2017, so the choice was made with mindelay 0.3 and search-back 1.5.
@@ -93,81 +93,81 @@ class SignalConfig(_JsonConfig):
     # the more prominent (a large P wave no longer hides its QRS, MIT-BIH 108); "prominent_negative" also
     # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203);
     # "prominent_negative_last" too, but such a minimum never wins the refractory contest (no MIT-BIH 108 loss).
-    # signal._findpeaks_neurokit; issue 21. The end-to-end graph runs "first" and "prominent" (EndToEnd.refine).
+    # rpeaks._findpeaks_neurokit; issue 21. The end-to-end graph runs "first" and "prominent" (EndToEnd.refine).
     rpeak_mindelay_keep: str = "first"
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
-    # QRS complexes (bigeminy's small normal beats; the rescue's constants: signal.GuardConstants)
+    # QRS complexes (bigeminy's small normal beats; the rescue's constants: rpeak_guard.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
     # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
-    # than the QRS complexes around it (signal.GuardConstants.deep_*). 0 = off (default).
+    # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
     # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
     # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
-    # non-conducted P wave of a 2:1 block; signal.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
+    # non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
     rpeak_guard_p_wave: float = 0.0
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude
     # shape-checked search back (issue 21; Python path only, the end-to-end graph refuses it): also search
     # RR gaps longer than this x the local median RR and keep a candidate shaped like the QRS complexes
-    # around it (constants signal.GuardConstants.searchback_shape_*). For irregular rhythms (MIT-BIH 203).
+    # around it (constants rpeak_guard.GuardConstants.searchback_shape_*). For irregular rhythms (MIT-BIH 203).
     # 0 = off (default).
     rpeak_searchback_shape: float = 0.0
     # search back in irregular rhythm (issue 21; Python path only): where the local RR intervals spread
-    # (signal.GuardConstants.searchback_irregular_spread), search gaps from this x the local median RR
+    # (rpeak_guard.GuardConstants.searchback_irregular_spread), search gaps from this x the local median RR
     # (atrial fibrillation: a missed beat leaves a gap of only 1.1-1.4 x). 0 = off (default).
     rpeak_searchback_irregular: float = 0.0
     # second proposer (issue 21; Python path only): after the guard, the local maxima of the detector's smoothed
     # |slope| that neurokit2's threshold logic never proposed (short QRS regions, negative QRS, small beats next to
     # large ones; MIT-BIH 203) are added when their slope reaches this x the median at the kept peaks around them,
     # they lie far enough from both neighbours and their QRS is sized and shaped like the neighbours'
-    # (signal.second_proposer, GuardConstants.second_*). 0 = off (default).
+    # (rpeak_guard.second_proposer, GuardConstants.second_*). 0 = off (default).
     rpeak_second_proposer: float = 0.0
     # wide-peak check (issue 21; Python path only): last, drop a peak whose QRS amplitude is under
     # GuardConstants.wide_amplitude x the neighbours' (75th pct) and whose width is over this x their median width:
     # a small, slow deflection alone between beats, not a QRS (MIT-BIH 108's built 2:1 block leaves the R upstroke
-    # of each blocked beat, then a straight line; signal.small_wide). 0 = off (default).
+    # of each blocked beat, then a straight line; rpeak_guard.small_wide). 0 = off (default).
     rpeak_guard_wide: float = 0.0
     # cluster rescue (issue 21 run s29; Python path only): a peak the amplitude check drops is kept when at least
     # GuardConstants.cluster_min of the kept peaks around it have a QRS that correlates at least this much with its
     # own (its morphology cluster) and its amplitude reaches GuardConstants.cluster_amplitude x theirs (75th pct):
-    # a small normal beat among large ectopic ones is compared with the normal beats (signal.guard_keep). 0 = off.
+    # a small normal beat among large ectopic ones is compared with the normal beats (rpeak_guard.guard_keep). 0 = off.
     rpeak_rescue_cluster: float = 0.0
     # T-wave veto (issue 21 run s30; Python path only): a peak the second proposer would add (and, with
     # GuardConstants.t_wave_all, any kept peak) that lies GuardConstants.t_wave_lag_s after the kept beat before it
     # and whose wave (+-t_wave_window_s, mean removed) correlates at least this much with the T-wave template of that
     # beat's own morphology cluster (the same stretch after the kept beats shaped like it, with no beat there) is that
-    # beat's T wave, not a QRS (signal.t_wave_like). 0 = off (default).
+    # beat's T wave, not a QRS (rpeak_guard.t_wave_like). 0 = off (default).
     rpeak_guard_t_wave: float = 0.0
     # QRS residual (issue 21 run s31; Python path only): a peak the cluster rescue would add from the second proposer's
     # candidates closer than GuardConstants.second_spacing x the local RR to the kept beat before it (allowed by
     # GuardConstants.cluster_spacing) is added only when, after subtracting what follows the beats shaped like that beat
     # at the same lag (their median, +-cluster_window_s), at least this fraction of its peak-to-peak is left: a QRS on
-    # top of a T wave leaves it, the T wave does not (signal.qrs_residual). 0 = off (default).
+    # top of a T wave leaves it, the T wave does not (rpeak_guard.qrs_residual). 0 = off (default).
     rpeak_guard_residual: float = 0.0
     # Noise check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
     # the peaks around it (QRS amplitude under GuardConstants.noise_amplitude x the 75th percentile of the neighbours')
     # and sits in a noisy stretch: over this x the record's median count of slope-sign changes of the cleaned signal
-    # within +-GuardConstants.noise_window_s of its kept peaks (signal.small_noisy). 0 = off (default).
+    # within +-GuardConstants.noise_window_s of its kept peaks (rpeak_guard.small_noisy). 0 = off (default).
     rpeak_guard_noise: float = 0.0
     # Own T-wave check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
     # the peaks around it (GuardConstants.own_t_amplitude) when the stretch after it (GuardConstants.own_t_window_s)
     # correlates at least this much with the same stretch after fewer than cluster_min of the kept peaks around it: no
-    # T wave of its own (a blocked P wave, noise in a cut span) (signal.without_own_t_wave). 0 = off (default).
+    # T wave of its own (a blocked P wave, noise in a cut span) (rpeak_guard.without_own_t_wave). 0 = off (default).
     rpeak_guard_own_t: float = 0.0
     # PVC-run spacing (issue 21 run s33; Python path only): the second proposer also adds a candidate only
     # GuardConstants.run_spacing x the local RR from a kept beat (under second_spacing) when its QRS correlates at least
-    # this much with GuardConstants.run_min wide kept beats around it: a PVC inside a run (signal.pvc_run_like). 0 = off.
+    # this much with GuardConstants.run_min wide kept beats around it: a PVC inside a run (rpeak_guard.pvc_run_like). 0 = off.
     rpeak_second_run: float = 0.0
     # Blocked-P-wave check (issue 21 run s34; Python path only): the guard's last step drops a kept peak that is small
     # against the peaks around it, in a gap between its kept neighbours of about one local RR, one PR interval (the
     # record's R-to-P lag) before the gap's middle -- where a non-conducted beat's P wave lies in 2:1 AV block -- when it
     # correlates at least this much with the record's P wave, is sized like it and has no P wave of its own before it
-    # (signal.blocked_p_wave, GuardConstants.blocked_p_*). 0 = off (default).
+    # (rpeak_guard.blocked_p_wave, GuardConstants.blocked_p_*). 0 = off (default).
     rpeak_guard_blocked_p: float = 0.0
     # P-wave check's gap exception (issue 21 run s34; Python path only): with rpeak_guard_p_wave > 0, a peak the P-wave
     # check flags stays when its two kept neighbours are over this x the local median RR apart -- a beat between two
     # others; a P wave taken for a beat lies a PR interval before its own QRS, in a gap of one RR
-    # (signal.splits_two_beats, GuardConstants.p_wave_gap_kept). 0 = off (default). Not recommended: every fold of
+    # (rpeak_guard.splits_two_beats, GuardConstants.p_wave_gap_kept). 0 = off (default). Not recommended: every fold of
     # experiments/rpeaks/p_wave_gap.py keeps it off (108's blocked P waves of 2:1 block pass, or its beats are lost).
     rpeak_guard_p_wave_gap: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded

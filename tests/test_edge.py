@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.serving import edge
+from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.config import SignalConfig
 from helpers import with_large_p_waves
@@ -185,7 +186,7 @@ def test_in_graph_guard_keeps_the_small_beats_of_bigeminy(fixtures_dir, monkeypa
         return fn, fp
 
     assert missed() == (0, 0)
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, rescue_amplitude=1.0))
     fn, _ = missed()
     assert fn > 20
 
@@ -209,7 +210,7 @@ def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rh
     amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
     expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude)]
     # something to decide: 2:1 block's P waves are dropped; bigeminy's small beats are dropped without the rescue
-    off = dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0)
+    off = dataclasses.replace(rpeak_guard.GUARD, rescue_amplitude=1.0)
     decided = expected if rhythm == "block21" else peaks[signal_lib.guard_keep(
         peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude, off)]
     assert peaks.size - decided.size > 5
@@ -221,7 +222,7 @@ def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rh
 
 
 def test_in_graph_search_back_recovers_a_missed_beat_as_the_python_one_does(fixtures_dir):
-    """EndToEnd.search_back and signal._search_back on the same peaks with one beat left out (30 s of
+    """EndToEnd.search_back and rpeak_guard._search_back on the same peaks with one beat left out (30 s of
     MIT-BIH 119 at target_fs): both bring it back, at the same sample give or take the apex search."""
     from ecgsl_keras.bench.rpeaks import read_mitdb
 
@@ -347,7 +348,7 @@ def test_export_cli_end_to_end_options_reach_the_check(options, message, tmp_pat
     out = tmp_path / "e2e"
     assert export_cli.main(["--model", "cinc2017", "--out", str(out), "--end-to-end"] + options) == 2
     err = capsys.readouterr().err
-    assert f"error: " in err and message in err and "Traceback" not in err
+    assert "error: " in err and message in err and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.iterdir())
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import LEGACY, in_episodes, read_mitdb
@@ -148,7 +149,7 @@ def test_guard_keeps_the_small_beats_of_bigeminy_and_still_drops_blocked_p_waves
     radius = int(0.3 * fs)
     assert _near(signal_lib.find_rpeaks(blocked["signal"], fs, GUARDED), blocked["removed"], radius) == 0
     # the control: the amplitude check alone (no shape rescue) drops the small beats
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, rescue_amplitude=1.0))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, rescue_amplitude=1.0))
     old = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, GUARDED), tolerance)
     assert old["fn"] > 0.1 * built["scaled"].size
 
@@ -374,7 +375,7 @@ def test_second_proposer_spacing_keeps_tall_sharp_t_waves_out():
     assert match_peaks(beats, peaks, 5)["tp"] == beats.size == peaks.size
     config = dataclasses.replace(S27, rpeak_second_proposer=0.4)
     np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, config, cleaned=cleaned), peaks)
-    loose = dataclasses.replace(signal_lib.GUARD, second_spacing=0.3)
+    loose = dataclasses.replace(rpeak_guard.GUARD, second_spacing=0.3)
     added = np.setdiff1d(signal_lib.second_proposer(peaks, cleaned, detect, fs, config, constants=loose), peaks)
     assert match_peaks(beats[:-1] + int(0.28 * fs), added, int(0.05 * fs))["tp"] == beats.size - 1
 
@@ -447,7 +448,7 @@ def test_cluster_rescue_keeps_small_beats_shaped_like_the_kept_beats_around_them
     # GuardConstants.cluster_second: the second proposer's candidates under its slope level or amplitude get the check too
     second = dataclasses.replace(cluster, rpeak_second_proposer=0.5)
     plain = match_peaks(beats, signal_lib.find_rpeaks(x, fs, second), tolerance)                 # 34
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, cluster_second=True))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, cluster_second=True))
     more = match_peaks(beats, signal_lib.find_rpeaks(x, fs, second), tolerance)                  # 29
     assert more["fn"] <= plain["fn"] - 4 and more["fp"] == plain["fp"] == 0
     assert SignalConfig().rpeak_rescue_cluster == 0.0
@@ -500,7 +501,7 @@ def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(r
     # in the detector (second proposer's candidates, and every kept peak with t_wave_all): nothing changes on the
     # records as they are; off by default, and the end-to-end graph refuses it (tests/test_edge.py)
     s28 = dataclasses.replace(S27, rpeak_second_proposer=0.5, rpeak_rescue_cluster=0.9)
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, cluster_second=True,
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, cluster_second=True,
                                                                  cluster_spacing=0.4, t_wave_all=True))
     for rid in ("208", "119"):
         signal, fs = records[rid][:2]
@@ -509,7 +510,7 @@ def test_t_wave_veto_flags_the_t_waves_after_pvcs_and_not_a_qrs_in_their_place(r
     # 208's built bigeminy with the cluster rescue's candidates allowed closer (0.4 x RR; run s29): a T wave after a PVC
     # comes in as a beat; the veto keeps it out and loses no beat
     built, fs = _build(records, "208", "bigeminy")
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, t_wave_all=False, second_amplitude=0.1))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, t_wave_all=False, second_amplitude=0.1))
     tolerance = int(0.15 * fs)
     close = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, s28), tolerance)
     veto = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs,
@@ -534,11 +535,11 @@ def test_qrs_residual_tells_a_qrs_on_a_t_wave_from_the_t_wave(records, monkeypat
     # no template (no kept beat before the candidate): kept, unless residual_strict
     lone = np.array([peaks[0] + 3])
     assert signal_lib.qrs_residual(peaks[5:], lone, cleaned, fs, 0.5).all()
-    strict = dataclasses.replace(signal_lib.GUARD, residual_strict=True)
+    strict = dataclasses.replace(rpeak_guard.GUARD, residual_strict=True)
     assert not signal_lib.qrs_residual(peaks[5:], lone, cleaned, fs, 0.5, strict).any()
     # in the detector: a no-op on the records as they are; off by default, and the end-to-end graph refuses it
     s28 = dataclasses.replace(S27, rpeak_second_proposer=0.5, rpeak_rescue_cluster=0.9)
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, cluster_second=True,
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, cluster_second=True,
                                                                  cluster_spacing=0.4))
     for rid in ("208", "119"):
         signal, fs = records[rid][:2]
@@ -549,14 +550,14 @@ def test_qrs_residual_tells_a_qrs_on_a_t_wave_from_the_t_wave(records, monkeypat
     # must pass the cluster rescue and the closer checks instead, and stays out
     built, fs = _build(records, "208", "bigeminy")
     tolerance = int(0.15 * fs)
-    closer = dataclasses.replace(signal_lib.GUARD, cluster_spacing=0.4)
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(closer, cluster_spacing=0.5))
+    closer = dataclasses.replace(rpeak_guard.GUARD, cluster_spacing=0.4)
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(closer, cluster_spacing=0.5))
     usual = signal_lib.find_rpeaks(built["signal"], fs, s28)
-    monkeypatch.setattr(signal_lib, "GUARD", closer)
+    monkeypatch.setattr(rpeak_guard, "GUARD", closer)
     close = signal_lib.find_rpeaks(built["signal"], fs, s28)
     m_usual, m_close = (match_peaks(built["beats"], p, tolerance) for p in (usual, close))
     assert m_close["fp"] == m_usual["fp"] + 1 and m_close["tp"] == m_usual["tp"]
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(closer, cluster_loose_only=True))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(closer, cluster_loose_only=True))
     np.testing.assert_array_equal(signal_lib.find_rpeaks(built["signal"], fs, s28), usual)
     assert SignalConfig().rpeak_guard_residual == 0.0
     defaults = signal_lib.GuardConstants()
@@ -582,7 +583,7 @@ def test_noise_check_drops_small_peaks_in_noise_and_keeps_small_beats_shaped_lik
     flagged = signal_lib.small_noisy(union, y, fs, 1.4)
     assert mids.size > 40 and flagged[np.isin(union, mids)].all() and not flagged[np.isin(union, peaks)].any()
     assert not signal_lib.small_noisy(peaks, cleaned, fs, 1.4).any()
-    shaped = dataclasses.replace(signal_lib.GUARD, noise_correlation=0.9)
+    shaped = dataclasses.replace(rpeak_guard.GUARD, noise_correlation=0.9)
     assert signal_lib.small_noisy(union, y, fs, 1.4, shaped)[np.isin(union, mids)].sum() >= 0.8 * mids.size  # 43 of 51
     # 208's built bigeminy: its small beats sit in noise against the PVCs; without the exception the check drops
     # them (FN 5 -> 46), with noise_correlation 0.8 not one
@@ -593,7 +594,7 @@ def test_noise_check_drops_small_peaks_in_noise_and_keeps_small_beats_shaped_lik
     noisy = dataclasses.replace(s28, rpeak_guard_noise=1.4)
     bare = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, noisy), tolerance)
     assert bare["fn"] >= base["fn"] + 20
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, noise_correlation=0.8))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, noise_correlation=0.8))
     spared = match_peaks(built["beats"], signal_lib.find_rpeaks(built["signal"], fs, noisy), tolerance)
     assert spared["fn"] == base["fn"] and spared["fp"] <= base["fp"]
     assert SignalConfig().rpeak_guard_noise == 0.0 and signal_lib.GuardConstants().noise_correlation == 0.0
@@ -647,7 +648,7 @@ def test_pvc_run_spacing_adds_a_close_candidate_shaped_like_wide_kept_beats(reco
             found[name] += new.size
     assert which.size >= 25 and found["off"] == 0 and found["on"] >= 5          # 0 and 8 of 30
     # off: the PVC-run constants change nothing
-    monkeypatch.setattr(signal_lib, "GUARD", dataclasses.replace(signal_lib.GUARD, run_spacing=0.2, run_min=1))
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_spacing=0.2, run_min=1))
     np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, config), peaks)
     assert SignalConfig().rpeak_second_run == 0.0
 

@@ -285,3 +285,43 @@ def test_signal_config_json_round_trip(tmp_path):
     assert ExperimentConfig.from_dict(experiment.to_dict()).signal == experiment.signal
     with pytest.raises(ConfigError):
         SignalConfig.from_dict({"segment_mode": "beats"})
+
+
+def test_signal_reexports_the_split_modules_names_as_the_same_objects():
+    """signal.py re-exports what moved to filters / rpeaks / rpeak_guard: each name is the object the code uses, and
+    the guard reads rpeak_guard.GUARD (rebinding signal.GUARD would not reach it, so nothing in experiments/ does)."""
+    import re
+    from pathlib import Path
+
+    from ecgsl_keras.data import filters, rpeak_guard, rpeaks
+
+    homes = {name: module for module in (filters, rpeaks, rpeak_guard) for name in module.__all__}
+    assert set(homes) <= set(sig.__all__)
+    for name, module in homes.items():
+        assert getattr(sig, name) is getattr(module, name), name
+    assert sig.GUARD is rpeak_guard.GUARD and sig.preprocess.__module__ == "ecgsl_keras.data.signal"
+    root = Path(__file__).resolve().parents[1]
+    rebinds = [str(p.relative_to(root)) for p in sorted((root / "experiments").rglob("*.py"))
+               if re.search(r"\b(S|signal|signal_lib)\.GUARD\s*=[^=]", p.read_text())]
+    assert not rebinds, f"rebind rpeak_guard.GUARD, not the re-export signal.GUARD: {rebinds}"
+    # the API page documents signal's own names only (the re-exports have their modules' sections)
+    listed = re.search(r"::: ecgsl_keras\.data\.signal\n(?:.*\n)*?\s+members: \[(.*)\]", (root / "docs/api/data.md").read_text())
+    assert [n.strip() for n in listed.group(1).split(",")] == [n for n in sig.__all__ if n not in homes]
+
+
+def test_guard_constants_patched_in_rpeak_guard_reach_find_rpeaks(monkeypatch):
+    """The guard reads its constants from rpeak_guard at call time: every third beat at 40% is under the amplitude
+    check (0.6) but shaped like its neighbours, so the shape rescue keeps it; patched off in rpeak_guard.GUARD
+    (rescue_amplitude 1.0), find_rpeaks drops those beats."""
+    from ecgsl_keras.data import rpeak_guard
+
+    fs = 360.0
+    times = np.arange(0.5, 19.5, 0.8)
+    x = synthetic_ecg(times, fs, 20.0)
+    for k in range(0, times.size, 3):            # every third beat at 40%: the amplitude check drops them
+        r = int(round(times[k] * fs))
+        x[r - 30:r + 30] *= 0.4
+    config = SignalConfig(rpeak_guard_amplitude=0.6, rpeak_searchback=0.0)
+    assert sig.find_rpeaks(x, fs, config).size == times.size
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, rescue_amplitude=1.0))
+    assert sig.find_rpeaks(x, fs, config).size == times.size - len(range(0, times.size, 3))

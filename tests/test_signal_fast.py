@@ -7,6 +7,7 @@ import scipy.signal
 
 from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeaks as R
 from ecgsl_keras.data import signal as S
 
 
@@ -23,7 +24,7 @@ def test_most_prominent_matches_find_peaks_per_region():
         cuts = np.sort(rng.choice(n, size=2 * k, replace=False))
         beg, end = cuts[0::2], cuts[1::2]
         for negate in (False, True):
-            offset, prominence = S._most_prominent(x, beg, end, negate, longest=int(rng.integers(2, 80)))
+            offset, prominence = R._most_prominent(x, beg, end, negate, longest=int(rng.integers(2, 80)))
             for i, (b, e) in enumerate(zip(beg, end)):
                 data = -x[b:e] if negate else x[b:e]
                 local, props = scipy.signal.find_peaks(data, prominence=(None, None))
@@ -78,7 +79,7 @@ def test_findpeaks_neurokit_matches_the_region_loop(fixtures_dir):
         signal, fs = read_mitdb(fixtures_dir / "mitdb", rid)[:2]
         x = S.clean(signal, fs, "pantompkins1985")
         for keep in ("prominent", "prominent_negative", "prominent_negative_last"):
-            np.testing.assert_array_equal(S._findpeaks_neurokit(x, fs, keep=keep), _findpeaks_per_region(x, fs, keep))
+            np.testing.assert_array_equal(R._findpeaks_neurokit(x, fs, keep=keep), _findpeaks_per_region(x, fs, keep))
 
 
 def test_slope_feature_matches_gradient_cumsum():

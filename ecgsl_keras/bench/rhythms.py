@@ -120,7 +120,7 @@ def qrs_onset_s(signal, fs, beats, symbols) -> float:
     normal beats of the first sample within 200 ms before the annotation where the |slope| of the cleaned signal
     (``signal.clean``, neurokit) exceeds 0.3 x the beat's largest |slope| in -200..+100 ms (MIT-BIH: 22-50 ms in
     21 DS1 records, 81 ms in 108, whose annotations often sit on the S wave). NaN without regular normal beats."""
-    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.data import filters as filters_lib
 
     beats = np.asarray(beats, np.int64)
     lo, hi = int(round(0.2 * fs)), int(round(0.1 * fs))
@@ -128,7 +128,7 @@ def qrs_onset_s(signal, fs, beats, symbols) -> float:
     regular = regular[(regular > lo) & (regular < np.asarray(signal).size - hi)]
     if regular.size == 0:
         return float("nan")
-    cleaned = signal_lib.clean(signal, fs, "neurokit")
+    cleaned = filters_lib.clean(signal, fs, "neurokit")
     slope = np.abs(np.diff(cleaned[regular[:, None] + np.arange(-lo, hi + 1)[None, :]], axis=1))
     first = (slope > 0.3 * slope.max(axis=1, keepdims=True)).argmax(axis=1)
     return float(-np.median(first - lo) / fs)

@@ -7,7 +7,7 @@
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
-``ecgsl_keras.data.signal.preprocess`` finds them (``signal.find_rpeaks`` with the config's settings:
+``ecgsl_keras.data.signal.preprocess`` finds them (``rpeaks.find_rpeaks`` with the config's settings:
 detector, its cleaning, the move to the R apex; the command line overrides single settings).
 Detections are matched one-to-one to the reference beats (annotations with an AAMI class;
 rhythm, noise, flutter-wave and comment annotations are not beats) within the tolerance: all
@@ -23,7 +23,7 @@ block (``block21``: every other regular beat loses its QRS-T from its QRS onset,
 bigeminy (``bigeminy``: every other regular normal beat, and the normal beats next to ventricular ones,
 scaled to 0.4 of their amplitude), with the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
 signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_pauses``).
-``--legacy`` runs the detector as it was before ``signal.guard_rpeaks``; ``--compare-legacy``
+``--legacy`` runs the detector as it was before ``rpeak_guard.guard_rpeaks``; ``--compare-legacy``
 runs both on the same signals and reports the legacy one under ``legacy``.
 
 As in ANSI/AAMI EC57, detections inside ventricular flutter / fibrillation episodes (``[`` to
@@ -44,13 +44,13 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import format_table as base
 from ecgsl_keras.bench import load_signal_config, rhythms
-from ecgsl_keras.data import signal as signal_lib
-from ecgsl_keras.data.signal import match_peaks
+from ecgsl_keras.data import rpeaks as rpeaks_lib
+from ecgsl_keras.data.rpeaks import match_peaks
 from ecgsl_keras.errors import RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.rpeaks")
 
-# The detector as it was before the guard (signal.guard_rpeaks): ``--legacy``, ``--compare-legacy``.
+# The detector as it was before the guard (rpeak_guard.guard_rpeaks): ``--legacy``, ``--compare-legacy``.
 LEGACY = {"rpeak_mindelay_s": 0.3, "rpeak_guard_amplitude": 0.0, "rpeak_searchback": 0.0}
 
 
@@ -198,7 +198,7 @@ def _score(config, signals, tolerance_s, include_vf):
     detect_seconds = 0.0
     for record_id, rhythm, built, fs in signals:
         start = time.perf_counter()
-        detected = signal_lib.find_rpeaks(built["signal"], fs, config)
+        detected = rpeaks_lib.find_rpeaks(built["signal"], fs, config)
         seconds = time.perf_counter() - start
         if rhythm == "normal":
             detect_seconds += seconds
@@ -252,7 +252,7 @@ def run(args) -> dict:
     rhythm_names = list(dict.fromkeys(getattr(args, "rhythms", None) or ["normal"]))
 
     # Warm-up outside the clock: imports neurokit2 and compiles what it compiles on first use.
-    signal_lib.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config)
+    rpeaks_lib.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config)
 
     signals, read_seconds = [], 0.0
     for record_id in record_ids:

@@ -300,11 +300,12 @@ def lead_beats(signal, fs, rpeaks, config=None) -> np.ndarray:
     ``signal.preprocess`` returns them for the first lead): the same clean / resample / per-record
     normalise chain and the same window, so the beats line up with the first lead's one for one.
     Returns float32 (len(rpeaks), beat_len); raises ValueError if a window does not fit in the signal."""
+    from ecgsl_keras.data import filters as filters_lib
     from ecgsl_keras.data import signal as signal_lib
 
     config = config or signal_lib.SignalConfig()
-    cleaned = signal_lib.clean(np.asarray(signal, np.float64), float(fs), config.clean_method)
-    resampled = signal_lib.resample(cleaned, float(fs), float(config.target_fs))
+    cleaned = filters_lib.clean(np.asarray(signal, np.float64), float(fs), config.clean_method)
+    resampled = filters_lib.resample(cleaned, float(fs), float(config.target_fs))
     normalised = signal_lib.normalize(resampled, config.normalize).astype(np.float32)
     beats, kept = signal_lib.segment(normalised, rpeaks, config)
     if kept.size != len(rpeaks):

@@ -78,8 +78,9 @@ import scipy.stats
 
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import beat_features as baselines  # the baseline group
-from ecgsl_keras.data.signal import (check_quality, clean, detect_rpeaks, find_rpeaks, normalize, resample, rr_features,
-                                     segment)
+from ecgsl_keras.data.filters import clean, resample
+from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks
+from ecgsl_keras.data.signal import check_quality, normalize, rr_features, segment
 from ecgsl_keras.errors import SignalQualityError
 
 __all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "ON_REQUEST_GROUPS", "groups_of", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
@@ -861,7 +862,7 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
 
     ``signal_mv``: 1-D raw signal in mV (a (n, 1) array is accepted); ``fs``: its sampling rate (Hz).
     ``rpeaks``: R-peak sample indices at ``fs`` when the caller has them (else the package's
-    ``signal.find_rpeaks`` finds them, with ``config``'s detector settings). NaN marks a feature
+    ``rpeaks.find_rpeaks`` finds them, with ``config``'s detector settings). NaN marks a feature
     that cannot be computed for this record (module docstring). Raises ``SignalQualityError``
     naming ``path`` and the problem for an empty, non-1-D, non-finite or too short signal or a bad
     rate; ``strict=True`` also for a flat or clipped one (``signal.check_quality``).

@@ -29,12 +29,12 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    ``SignalConfig.min_rr_s``, and the threshold ``NPKI + f * (SPKI - NPKI)`` with the signal and noise
    peak levels averaged over +-``level_s`` (in parallel, not beat by beat).
 5. **R-apex refinement** as ``wfdb.processing.correct_peaks(peak_dir="compare")`` in
-   ``signal.refine_rpeaks``: each peak moves to the extremum of (cleaned - its moving average) within
+   ``rpeaks.refine_rpeaks``: each peak moves to the extremum of (cleaned - its moving average) within
    ``SignalConfig.rpeak_refine_s``, the direction (up or down) chosen once per window; peaks that
    end up closer than ``min_rr_s`` keep the larger one.
 6. **Top-k**: the ``max_beats`` (the model's) strongest beats, in time order, with a validity mask.
-   **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``signal.guard_keep``, the
-   physiological check of ``signal.guard_rpeaks`` with its shape rescue (constants ``signal.GUARD``, shared
+   **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``rpeak_guard.guard_keep``, the
+   physiological check of ``rpeak_guard.guard_rpeaks`` with its shape rescue (constants ``rpeak_guard.GUARD``, shared
    with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
    shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then its
    **search back** in long RR gaps (``EndToEnd.search_back``), ``EdgeConfig.searchback_rounds`` rounds (3,
@@ -62,10 +62,12 @@ from pathlib import Path
 import numpy as np
 
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import filters as filters_lib
+from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
 from ecgsl_keras.data.readers import read_lead
-from ecgsl_keras.data.signal import match_peaks
+from ecgsl_keras.data.rpeaks import match_peaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 from ecgsl_keras.fileio import write_text_atomic
 from ecgsl_keras.serving.inference import Predictor, _KerasBackend
@@ -113,7 +115,7 @@ class EdgeConfig:
     min_len_weight: float = 0.4         # neurokit: minlenweight
     min_delay_s: float = 0.3            # neurokit: mindelay (refractory period)
     prominence_s: float = 0.3           # neurokit: how far the peak prominences are searched each side
-    searchback_rounds: int = signal_lib.GUARD.searchback_rounds  # rounds of the guard's search back (Python: 3)
+    searchback_rounds: int = rpeak_guard.GUARD.searchback_rounds  # rounds of the guard's search back (Python: 3)
     # neurokit, input_rate > target_fs: detect on the input before decimating, as the Python path detects at the
     # records' native rate (closer peaks; about 2x the front end's time, over the int8 goals: off by default)
     detect_at_input_rate: bool = False
@@ -159,10 +161,10 @@ def clean_fir(signal_config: SignalConfig, edge: EdgeConfig, method: str | None 
     centre_target = n_target // 2
     impulse = np.zeros(n)
     impulse[int(round(centre_target * ratio))] = 1.0
-    response = signal_lib.clean(impulse, rate, method or signal_config.clean_method)
+    response = filters_lib.clean(impulse, rate, method or signal_config.clean_method)
     if rate != target:
         # an impulse of 1 at ``rate`` carries 1 / ratio of the area of one at ``target``
-        response = signal_lib.resample(response, rate, target) * ratio
+        response = filters_lib.resample(response, rate, target) * ratio
     h = response[centre_target - half: centre_target + half + 1].copy()
     taper = np.hanning(2 * half + 3)[1:-1]
     h *= taper
@@ -536,7 +538,7 @@ class EndToEnd:
             delay = int(round(self.edge.min_delay_s * fs))
             before = tf.concat([[0], raw_pos[:-1]], 0)
             if self.sc.rpeak_mindelay_keep == "prominent":
-                # of two peaks within the delay the more prominent (signal._findpeaks_neurokit; one pass over
+                # of two peaks within the delay the more prominent (rpeaks._findpeaks_neurokit; one pass over
                 # neighbours, as for min_rr_s below; the first peak is measured against sample 0, as neurokit2's)
                 prom = tf.gather(self.peak_prominence, raw_pos)
                 prv_prom = tf.concat([[3.0e38], prom[:-1]], 0)
@@ -563,13 +565,13 @@ class EndToEnd:
         return tf.gather(pos, order), tf.gather(ok, order)
 
     def guard(self, cleaned, pos, ok):
-        """``signal.guard_keep`` in tensor form (the physiological check with its shape rescue, two
-        passes, constants ``signal.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
-        (kept peaks first, in time order). The search back of ``signal.guard_rpeaks`` is ``search_back``."""
+        """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue, two
+        passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        (kept peaks first, in time order). The search back of ``rpeak_guard.guard_rpeaks`` is ``search_back``."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
-        const, guard = signal_lib.GUARD, float(self.sc.rpeak_guard_amplitude)
+        const, guard = rpeak_guard.GUARD, float(self.sc.rpeak_guard_amplitude)
         half = max(1, int(round(const.qrs_half_width_s * fs)))
         window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
@@ -604,7 +606,7 @@ class EndToEnd:
         return tf.gather(pos, order), tf.gather(keep, order)
 
     def search_back(self, cleaned, det, pos, ok, prepared=None):
-        """One round of ``signal._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
+        """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
         (|gradient| of ``det`` summed over 0.1 s) at least ``min_rr_s`` from both ends, moved to the R apex
         (direction: the one of the peaks), is added when its QRS amplitude reaches
@@ -615,14 +617,14 @@ class EndToEnd:
         import tensorflow as tf
 
         fs, n, k, sc = self.fs, self.n, self.max_beats, self.sc
-        const = signal_lib.GUARD
+        const = rpeak_guard.GUARD
         big = 3.0e38
         min_d = max(1, int(round(sc.min_rr_s * fs)))
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
         i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold a (K, 9) index table
         nxt = tf.concat([pos[1:], pos[-1:]], 0)
         rr = tf.cast(nxt - pos, tf.float32)
-        # local median of the 9 intervals around each (signal._row_nanpercentile at 50)
+        # local median of the 9 intervals around each (rpeak_guard._row_nanpercentile at 50)
         idx = i[:, None] + tf.range(-4, 5)[None, :]
         inside = tf.logical_and(idx >= 0, idx < c - 1)
         ascending = -tf.math.top_k(-tf.where(inside, tf.gather(rr, tf.clip_by_value(idx, 0, k - 1)), big), k=9).values
@@ -635,7 +637,7 @@ class EndToEnd:
         b = tf.gather(ascending, tf.minimum(low_i + 1, last), batch_dims=1)
         local = a + (position - low) * (b - a)
         gap = tf.logical_and(tf.logical_and(i < c - 1, rr > float(sc.rpeak_searchback) * local), rr > 2 * min_d)
-        # the feature: |gradient| summed over 0.1 s (samples t-5 .. t+4 at 100 Hz, as signal._search_back)
+        # the feature: |gradient| summed over 0.1 s (samples t-5 .. t+4 at 100 Hz, as rpeak_guard._search_back)
         feature, detrended = prepared if prepared is not None else self.search_back_prepare(cleaned, det)
         # each sample's gap: the number of peaks whose gap starts (pos + min_d) at or before it, minus one
         starts = tf.clip_by_value(pos + min_d, 0, n - 1)
@@ -652,7 +654,7 @@ class EndToEnd:
         cand = tf.math.unsorted_segment_min(tf.where(is_max, j, n), segment, k + 1)[:k]
         has = tf.logical_and(gap, cand < n)
         cand = tf.clip_by_value(cand, 0, n - 1)
-        # to the R apex, in the direction of the peaks (signal.correct_apex)
+        # to the R apex, in the direction of the peaks (rpeak_guard.correct_apex)
         radius = int(round(sc.rpeak_refine_s * fs))
         if radius >= 1:
             okf = tf.cast(ok, tf.float32)
@@ -683,8 +685,8 @@ class EndToEnd:
 
     def search_back_prepare(self, cleaned, det):
         """What every round of ``search_back`` uses: the detector's feature (|gradient| of ``det`` summed
-        over 0.1 s, samples t-5 .. t+4 at 100 Hz, as ``signal._search_back``) and ``cleaned`` minus its
-        moving average over ``2 * rpeak_refine_s`` (the apex search of ``signal.correct_apex``)."""
+        over 0.1 s, samples t-5 .. t+4 at 100 Hz, as ``rpeak_guard._search_back``) and ``cleaned`` minus its
+        moving average over ``2 * rpeak_refine_s`` (the apex search of ``rpeak_guard.correct_apex``)."""
         import tensorflow as tf
 
         fs = self.fs
@@ -725,7 +727,7 @@ class EndToEnd:
     # -- the whole function --------------------------------------------------------------------
 
     def peaks(self, ecg):
-        """Only the detection part of the graph, for comparisons with ``signal.find_rpeaks``:
+        """Only the detection part of the graph, for comparisons with ``rpeaks.find_rpeaks``:
         ``(positions int32 (K,) at the input rate, valid bool (K,))``, valid ones first in time order."""
         _, _, _, pos, ok, _ = self.front(ecg)
         return pos * self.factor, ok
@@ -828,7 +830,7 @@ class EndToEnd:
 
 
 def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float):
-    """``signal._neighbour_percentile`` in tensor form: for each query position, percentile ``q`` (linear)
+    """``rpeak_guard._neighbour_percentile`` in tensor form: for each query position, percentile ``q`` (linear)
     of ``values`` at the ``neighbours`` peaks of ``mask`` before it and the ``neighbours`` from it on
     (``posf``: peak positions, float; +3e38 where there are none)."""
     import tensorflow as tf
@@ -1042,7 +1044,7 @@ def compare_with_python(classifier, config, task, tflite_path, records_dir=None,
             reference = predictor.predict_signal(signal, fs)
         except SignalQualityError:
             reference = None
-        at_rate = signal_lib.resample(signal, fs, input_rate).astype(np.float32)
+        at_rate = filters_lib.resample(signal, fs, input_rate).astype(np.float32)
         edge_out = classify_record(run, at_rate, window)
         if reference is None or not edge_out["valid"]:
             refused_both += int(reference is None and not edge_out["valid"])

@@ -465,7 +465,8 @@ class Predictor:
         record of ``n_samples`` samples at ``fs`` Hz in (``TrainConfig.predict_window_s``), placed as the
         end-to-end file places them (``signal.record_window_starts`` on the record resampled to
         ``target_fs``); None when the record is classified whole (option off, or one window)."""
-        from ecgsl_keras.data.signal import record_window_starts, resampled_length
+        from ecgsl_keras.data.filters import resampled_length
+        from ecgsl_keras.data.signal import record_window_starts
 
         try:
             fs = float(fs)

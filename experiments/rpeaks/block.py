@@ -36,6 +36,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 # the sibling scripts' rhythm sets, counts layout, leave-one-record-out choice and distance (run from experiments/rpeaks)
 from deep import distance  # noqa: E402
@@ -53,9 +54,9 @@ STAGES = ("proposer", "guard", "searchback", "second")
 
 def grid():
     """(name, rpeak_guard_wide, GuardConstants) of every point, the base (off) first."""
-    yield S28, 0.0, S.GUARD
+    yield S28, 0.0, G.GUARD
     for w, a in itertools.product(WIDE, WIDE_AMPLITUDE):
-        yield f"{S28}__w{w}_a{a}", w, dataclasses.replace(S.GUARD, wide_amplitude=a)
+        yield f"{S28}__w{w}_a{a}", w, dataclasses.replace(G.GUARD, wide_amplitude=a)
 
 
 def names():

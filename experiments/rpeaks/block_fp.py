@@ -36,6 +36,7 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -54,13 +55,13 @@ def diagnose(data_dir, rid, name=S30, plot_dir=None):
     config, constants = {n: (c, k) for n, c, k in t_wave.points()}[name]
     primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                        rpeak_second_proposer=0.0), cleaned=cleaned)
-    shipped = S.GUARD
+    shipped = G.GUARD
     try:
-        S.GUARD = constants
+        G.GUARD = constants
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
         no_second = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(config, rpeak_second_proposer=0.0))
     finally:
-        S.GUARD = shipped
+        G.GUARD = shipped
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     beats = built["beats"]
     m = S.match_peaks(beats, peaks, int(round(0.15 * fs)))

@@ -44,7 +44,7 @@ from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid
 from t_wave import TODAY, kind_totals  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.blocked_p")
 S33_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s33.json"
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
                        "second grid (blocked_p_unlike, blocked_p_after)": AFTER,
                        "second grid at (rpeak_guard_blocked_p, blocked_p_own, blocked_p_mid)": AFTER_BASE,
                        "second grid added": "after the first grid's held-out figures were seen",
-                       **{f.name: getattr(S.GUARD, f.name) for f in dataclasses.fields(S.GUARD)
+                       **{f.name: getattr(G.GUARD, f.name) for f in dataclasses.fields(G.GUARD)
                           if f.name.startswith("blocked_p_") and f.name not in ("blocked_p_own", "blocked_p_mid",
                                                                                 "blocked_p_unlike", "blocked_p_after")}},
               "grid_points": len(all_names), "grid_is": "run s33's most chosen point + the new points",

@@ -44,6 +44,7 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -111,9 +112,9 @@ def shape_features(x, peaks, at, fs, constants):
     amp, sharp, width = S.qrs_shapes(x, peaks, fs, constants)
     a, s, w = S.qrs_shapes(x, at, fs, constants)
     n = 2 * constants.neighbours
-    ref_a = S._neighbour_percentile(peaks, amp, at, n, constants.percentile)
-    ref_s = S._neighbour_percentile(peaks, sharp, at, n, 50.0)
-    ref_w = S._neighbour_percentile(peaks, width, at, n, 50.0)
+    ref_a = G._neighbour_percentile(peaks, amp, at, n, constants.percentile)
+    ref_s = G._neighbour_percentile(peaks, sharp, at, n, 50.0)
+    ref_w = G._neighbour_percentile(peaks, width, at, n, 50.0)
     return a / ref_a, s / ref_s, w / ref_w
 
 
@@ -134,12 +135,12 @@ def run_signal(data_dir, rid, rhythm, config, constants, signal_cache={}):
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                        rpeak_second_proposer=0.0), cleaned=cleaned)
-    shipped = S.GUARD
+    shipped = G.GUARD
     try:
-        S.GUARD = constants
+        G.GUARD = constants
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
     finally:
-        S.GUARD = shipped
+        G.GUARD = shipped
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
     return dict(built=built, x=cleaned, fs=fs, ref=ref, symbols=symbols, signal=signal, primary=primary, peaks=peaks, m=m)

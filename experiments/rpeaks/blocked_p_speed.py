@@ -11,7 +11,7 @@ import sys
 
 from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from blocked_p import S33, points  # noqa: E402
@@ -26,7 +26,7 @@ results = json.loads(open(args.results).read())
 chosen = results["most_chosen"]
 first = max(sorted(results["choice_counts_first_grid"]), key=results["choice_counts_first_grid"].get)
 grid = {name: (config, constants) for name, config, constants in points()}
-configs = {"today": (SignalConfig(), S.GUARD), "s33_chosen": grid[S33], "s34_chosen": grid[chosen],
+configs = {"today": (SignalConfig(), G.GUARD), "s33_chosen": grid[S33], "s34_chosen": grid[chosen],
            "s34_first_grid_chosen": grid[first]}
 names = list(configs)
 res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)

@@ -34,6 +34,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 log = logging.getLogger("experiments.rpeaks.cluster")
@@ -55,7 +56,7 @@ TODAY = "today"
 
 def points():
     """(name, SignalConfig, GuardConstants) of every grid point, the base (off) first."""
-    base = dataclasses.replace(S.GUARD, **BASE_CONSTANTS)
+    base = dataclasses.replace(G.GUARD, **BASE_CONSTANTS)
     yield OFF, BASE, base
     for c, a, second in itertools.product(CORRELATION, AMPLITUDE, SECOND):
         yield (f"{OFF}__c{c}_a{a}" + ("_second" if second else ""), dataclasses.replace(BASE, rpeak_rescue_cluster=c),
@@ -81,7 +82,7 @@ def count_record(data_dir, rid, out=None) -> dict:
     """Counts of record ``rid``'s four signals at every grid point ``out`` (a cached dict) lacks."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
-    shipped = S.GUARD
+    shipped = G.GUARD
     for rhythm in RHYTHMS:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
         x = built["signal"]
@@ -100,10 +101,10 @@ def count_record(data_dir, rid, out=None) -> dict:
             if f"{rid}|{rhythm}|{name}" in out:
                 continue
             try:
-                S.GUARD = constants
+                G.GUARD = constants
                 out[f"{rid}|{rhythm}|{name}"] = score(S.guard_rpeaks(primary, cleaned, detect, fs, config))
             finally:
-                S.GUARD = shipped
+                G.GUARD = shipped
         if rhythm == "block21":
             out[f"{rid}|block21_qrs_before_s"] = built["qrs_before_s"]
         log.info("%s %s: today %s, s28 %s, c0.9_a0.3_second %s", rid, rhythm, out[f"{rid}|{rhythm}|{TODAY}"],
@@ -183,7 +184,7 @@ def cpu_seconds_per_record(data_dir, configs: dict, repeats: int) -> dict:
 
     import numpy as np
 
-    shipped = S.GUARD
+    shipped = G.GUARD
     sigs = [read_mitdb(data_dir, r)[:2] for r in tasks.MITDB_DS1]
     S.find_rpeaks(sigs[0][0][:36000], 360.0, SignalConfig())
     names = list(configs)
@@ -193,11 +194,11 @@ def cpu_seconds_per_record(data_dir, configs: dict, repeats: int) -> dict:
             shift = (i + rep) % len(names)
             for name in names[shift:] + names[:shift]:
                 config, constants = configs[name]
-                S.GUARD = constants
+                G.GUARD = constants
                 t0 = time.process_time()
                 S.find_rpeaks(x, fs, config)
                 t[name].append(time.process_time() - t0)
-                S.GUARD = shipped
+                G.GUARD = shipped
     return {k: float(np.sum(v) / repeats / len(sigs)) for k, v in t.items()}
 
 
@@ -223,8 +224,8 @@ def main(argv=None) -> int:
               "base": {**{f: getattr(BASE, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave",
                                                           "rpeak_second_proposer")}, **BASE_CONSTANTS},
               "grid": {"rpeak_rescue_cluster": CORRELATION, "cluster_amplitude": AMPLITUDE, "cluster_second": SECOND,
-                       "cluster_min": S.GUARD.cluster_min, "cluster_window_s": S.GUARD.cluster_window_s,
-                       "cluster_floor": S.GUARD.cluster_floor, "cluster_rounds": S.GUARD.cluster_rounds},
+                       "cluster_min": G.GUARD.cluster_min, "cluster_window_s": G.GUARD.cluster_window_s,
+                       "cluster_floor": G.GUARD.cluster_floor, "cluster_rounds": G.GUARD.cluster_rounds},
               "grid_points": len(all_names),
               "tie_break": "the first name in sort order (the base before the base with the option)",
               "today": all22[TODAY], "today_distance_to_target": distance(all22[TODAY]),

@@ -14,7 +14,7 @@ import sys
 from ecgsl_keras import tasks
 from ecgsl_keras.bench.rpeaks import LEGACY
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from cluster import BASE, BASE_CONSTANTS, cpu_seconds_per_record  # noqa: E402
@@ -24,7 +24,7 @@ parser.add_argument("--data-dir", required=True)
 parser.add_argument("--repeats", type=int, default=3)
 args = parser.parse_args()
 today = SignalConfig()
-shipped = S.GUARD
+shipped = G.GUARD
 s28 = dataclasses.replace(shipped, **BASE_CONSTANTS)
 configs = {"before_guard": (dataclasses.replace(today, **LEGACY), shipped), "today": (today, shipped),
            "s28": (BASE, s28),

@@ -28,6 +28,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 # the sibling script's rhythm sets, counts layout and leave-one-record-out choice (run from experiments/rpeaks)
 from rescue import RHYTHMS, errors, loro, start, totals  # noqa: E402
@@ -41,9 +42,9 @@ TODAY, START = "kfirst_today", "kprominent_off"
 
 
 def deep_grid():
-    yield "off", 0.0, S.GUARD
+    yield "off", 0.0, G.GUARD
     for d, sh, w in itertools.product(DEEP, DEEP_SHARPNESS, DEEP_WIDTH):
-        yield f"d{d}_s{sh}_w{w}", d, dataclasses.replace(S.GUARD, deep_sharpness=sh, deep_width=w)
+        yield f"d{d}_s{sh}_w{w}", d, dataclasses.replace(G.GUARD, deep_sharpness=sh, deep_width=w)
 
 
 def grid(keeps=KEEP):
@@ -65,7 +66,7 @@ def all_names():
 
 
 def count(data_dir, counts: dict, cache: Path) -> dict:
-    shipped = S.GUARD
+    shipped = G.GUARD
     names = all_names() + [TODAY]
     for rid in tasks.MITDB_DS1:
         if all(f"{rid}|{r}|{n}" in counts for r in RHYTHMS for n in names):
@@ -84,13 +85,13 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
                       if f"{rid}|{rhythm}|{point[0]}" not in counts]
             try:
                 for name, signal_config, constants, keep in points:
-                    S.GUARD = constants
+                    G.GUARD = constants
                     peaks = S.guard_rpeaks(primary[keep], cleaned, detect, fs, signal_config)
                     peaks = peaks[~in_episodes(peaks, built["episodes"])]
                     m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
                     counts[f"{rid}|{rhythm}|{name}"] = [m["tp"], m["fn"], m["fp"]]
             finally:
-                S.GUARD = shipped
+                G.GUARD = shipped
             log.info("%s %s: today %s, prominent %s", rid, rhythm, counts[f"{rid}|{rhythm}|{TODAY}"],
                      counts[f"{rid}|{rhythm}|{START}"])
         cache.write_text(json.dumps(counts) + "\n")

@@ -32,15 +32,21 @@ from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
 from ecgsl_keras.config import SignalConfig  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.fast_same_peaks")
 
 
 def reference_module(ref: str):
-    """``ref``'s ecgsl_keras/data/signal.py, imported as its own module (its own ``GUARD``)."""
+    """``ref``'s ecgsl_keras/data/signal.py, imported as its own module (its own ``GUARD``). Only a ``ref`` from
+    before the split of signal.py (one file: the detector and the guard inside it); after it signal.py would import the
+    working tree's rpeaks / rpeak_guard, so the comparison would compare the working tree with itself."""
     text = subprocess.run(["git", "show", f"{ref}:ecgsl_keras/data/signal.py"], check=True, capture_output=True,
                           text=True).stdout
+    if "from ecgsl_keras.data.rpeaks import" in text:
+        raise SystemExit(f"error: {ref}'s ecgsl_keras/data/signal.py imports ecgsl_keras.data.rpeaks (after the split): "
+                         "give a --ref from before it, or an --old-cache saved from one")
     path = Path(tempfile.mkdtemp()) / "signal_reference.py"
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("signal_reference", path)
@@ -54,16 +60,24 @@ def configs(results="benchmarks/results/rpeaks_loro_s33.json") -> dict:
     """{name: (SignalConfig, GuardConstants)}: today, run s32's chosen point, run s33's most chosen point."""
     chosen = json.loads(Path(results).read_text())["most_chosen"]
     grid = {name: (config, constants) for name, config, constants in points()}
-    return {"today": (SignalConfig(), S.GUARD), "s32_chosen": grid[S32], "s33_chosen": grid[chosen]}
+    return {"today": (SignalConfig(), G.GUARD), "s32_chosen": grid[S32], "s33_chosen": grid[chosen]}
+
+
+def guard_home(module):
+    """The module whose ``GUARD`` the guard reads: ``module`` itself for a one-file signal.py (before the split into
+    filters / rpeaks / rpeak_guard), ``ecgsl_keras.data.rpeak_guard`` after it (``signal.GUARD`` is a re-export there,
+    and rebinding it would not reach the guard)."""
+    return sys.modules[module.GuardConstants.__module__]
 
 
 def run(module, x, fs, config, constants):
-    shipped = module.GUARD
+    home = guard_home(module)
+    shipped = home.GUARD
     try:
-        module.GUARD = constants
+        home.GUARD = constants
         return np.asarray(module.find_rpeaks(x, fs, config), np.int64)
     finally:
-        module.GUARD = shipped
+        home.GUARD = shipped
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 # the sibling script's rhythm sets, counts layout and leave-one-record-out choice (run from experiments/rpeaks)
 from rescue import RHYTHMS, errors, loro, start, totals  # noqa: E402
@@ -38,10 +39,10 @@ DEFAULT = "kfirst_off"
 
 
 def grid(keep):
-    yield f"k{keep}_off", SignalConfig(), S.GUARD
+    yield f"k{keep}_off", SignalConfig(), G.GUARD
     for r, a, sh, w in itertools.product(RATIO, AMPLITUDE, SHARPNESS, WIDTH):
         yield (f"k{keep}_r{r}_a{a}_s{sh}_w{w}", SignalConfig(rpeak_searchback_shape=r),
-               dataclasses.replace(S.GUARD, searchback_shape_amplitude=a, searchback_shape_sharpness=sh,
+               dataclasses.replace(G.GUARD, searchback_shape_amplitude=a, searchback_shape_sharpness=sh,
                                    searchback_shape_width=w))
 
 
@@ -51,7 +52,7 @@ def all_names():
 
 def count(data_dir, counts: dict, cache: Path) -> dict:
     config = SignalConfig()
-    shipped = S.GUARD
+    shipped = G.GUARD
     names = all_names()
     for rid in tasks.MITDB_DS1:
         if all(f"{rid}|{r}|{n}" in counts for r in RHYTHMS for n in names):
@@ -68,14 +69,14 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
                 guarded = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(config, rpeak_searchback=0.0))
                 try:
                     for name, signal_config, constants in grid(keep):
-                        S.GUARD = constants
+                        G.GUARD = constants
                         peaks = S.guard_rpeaks(guarded, cleaned, detect, fs,
                                                dataclasses.replace(signal_config, rpeak_guard_amplitude=0.0))
                         peaks = peaks[~in_episodes(peaks, built["episodes"])]
                         m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
                         counts[f"{rid}|{rhythm}|{name}"] = [m["tp"], m["fn"], m["fp"]]
                 finally:
-                    S.GUARD = shipped
+                    G.GUARD = shipped
             best = min(names, key=lambda n: sum(counts[f"{rid}|{rhythm}|{n}"][1:]))
             log.info("%s %s: today %s, best %s %s", rid, rhythm, counts[f"{rid}|{rhythm}|{DEFAULT}"], best,
                      counts[f"{rid}|{rhythm}|{best}"])

@@ -51,6 +51,7 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -92,14 +93,14 @@ def candidates_and_features(x, fs, config, constants) -> tuple:
     """(candidates, features (n, len(FEATURES)), s33 kept peaks, seconds of the extra work) of one signal."""
     cleaned, detect = S.clean(x, fs, config.clean_method), S.clean(x, fs, config.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, _unguarded(config), cleaned=cleaned)
-    shipped = S.GUARD
+    shipped = G.GUARD
     try:
-        S.GUARD = constants
+        G.GUARD = constants
         kept = S.guard_rpeaks(primary, cleaned, detect, fs, config)
         t0 = time.process_time()
         feature = S.slope_feature(detect, fs)
         step = max(1, int(fs // 100))
-        maxima = S.scipy.signal.find_peaks(feature[::step], distance=max(1, int(MIN_RR_S * fs) // step))[0] * step
+        maxima = G.scipy.signal.find_peaks(feature[::step], distance=max(1, int(MIN_RR_S * fs) // step))[0] * step
         maxima = maxima[feature[maxima] >= SLOPE_FLOOR * np.median(feature[kept])] if kept.size else maxima[:0]
         direction = "up" if np.median(cleaned[kept]) >= np.median(cleaned[::10 * step]) else "down"
         maxima = S.correct_apex(cleaned, maxima, fs, config.rpeak_refine_s, direction)
@@ -113,7 +114,7 @@ def candidates_and_features(x, fs, config, constants) -> tuple:
         features = _features(union, kept, primary, cleaned, feature, fs, constants, config)
         seconds = time.process_time() - t0
     finally:
-        S.GUARD = shipped
+        G.GUARD = shipped
     return union, features, kept, seconds
 
 
@@ -137,7 +138,7 @@ def _features(at, kept, primary, cleaned, feature, fs, constants, config) -> np.
     index = np.clip(index, 0, kept.size - 1)
 
     def ref(values, q):
-        return S._row_nanpercentile(np.where(valid, values[index], np.nan), q)
+        return G._row_nanpercentile(np.where(valid, values[index], np.nan), q)
 
     log_amp = _log_ratio(amplitude, ref(k_amp, constants.percentile))
     log_sharp = _log_ratio(sharpness, ref(k_sharp, 50.0))
@@ -150,7 +151,7 @@ def _features(at, kept, primary, cleaned, feature, fs, constants, config) -> np.
     correlation = corr[:, near].max(axis=1)
     similar = corr >= 0.9
     share = similar.sum(axis=1) / index.shape[1]
-    cluster_ref = S._row_nanpercentile(np.where(similar & valid, k_amp[index], np.nan), constants.percentile)
+    cluster_ref = G._row_nanpercentile(np.where(similar & valid, k_amp[index], np.nan), constants.percentile)
     log_cluster = np.where(similar.sum(axis=1) >= 3, _log_ratio(amplitude, cluster_ref), 0.0)
     # gaps to the kept neighbours (itself excluded)
     before_i = start - 1
@@ -158,7 +159,7 @@ def _features(at, kept, primary, cleaned, feature, fs, constants, config) -> np.
     before = at - kept[np.clip(before_i, 0, kept.size - 1)]
     after = kept[np.clip(after_i, 0, kept.size - 1)] - at
     rr = np.diff(kept).astype(np.float64)
-    local = S._neighbour_percentile(kept[1:], rr, at, n, 50.0)
+    local = G._neighbour_percentile(kept[1:], rr, at, n, 50.0)
     gap_before = np.where(before_i >= 0, before / local, 3.0)
     gap_after = np.where(after_i < kept.size, after / local, 3.0)
     position = np.where((before_i >= 0) & (after_i < kept.size), before / np.maximum(before + after, 1), 0.5)

@@ -20,6 +20,7 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -52,15 +53,15 @@ def main() -> int:
             return learned.refractory(at[accepted], score[accepted], int(round(learned.MIN_RR_S * fs)))
         return detect
 
-    shipped = S.GUARD
+    shipped = G.GUARD
 
     def run_config(c, k):
         def detect(x, fs):
-            S.GUARD = k
+            G.GUARD = k
             try:
                 return S.find_rpeaks(x, fs, c)
             finally:
-                S.GUARD = shipped
+                G.GUARD = shipped
         return detect
 
     detectors = {"today": run_config(SignalConfig(), shipped), "s33_chosen": run_config(config, constants),

@@ -21,6 +21,7 @@ from neurokit2.signal import signal_smooth
 
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +79,7 @@ for rid in args.records:
     local_rr = np.nanmedian(padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]], axis=1)
     k = np.clip(np.searchsorted(final, fn) - 1, 0, rr.size - 1)
     amplitude = S.qrs_amplitudes(cleaned, final, fs)
-    ratio_amp = S.qrs_amplitudes(cleaned, fn, fs) / S._neighbour_percentile(final, amplitude, fn)
+    ratio_amp = S.qrs_amplitudes(cleaned, fn, fs) / G._neighbour_percentile(final, amplitude, fn)
     q = [0.1, 0.25, 0.5, 0.75, 0.9]
     out["records"][rid] = {
         "beats": int(ref.size), "missed_by_detector": int(missed(raw).sum()), "detector_miss_causes": dict(causes),

@@ -42,7 +42,7 @@ from cluster import BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, lo
 from t_wave import OFF, TODAY, kind_totals  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.noise")
 S30, VETO = residual.S30, residual.VETO
@@ -119,9 +119,9 @@ def main(argv=None) -> int:
               "base": BASE_CONSTANTS, "grid": {"s31_points": len(all_names) - len(new), "noise_bases": NOISE_BASES,
                                                "(base, rpeak_guard_noise, noise_amplitude, noise_correlation)": NOISE,
                                                "(base, rpeak_guard_own_t, own_t_amplitude) (fourth grid)": OWN_T,
-                                               "own_t_amplitude": S.GUARD.own_t_amplitude,
-                                               "own_t_window_s": S.GUARD.own_t_window_s,
-                                               "noise_window_s": S.GUARD.noise_window_s},
+                                               "own_t_amplitude": G.GUARD.own_t_amplitude,
+                                               "own_t_window_s": G.GUARD.own_t_window_s,
+                                               "noise_window_s": G.GUARD.noise_window_s},
               "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
               "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
               "tie_break": "the first name in sort order",

@@ -35,7 +35,7 @@ from cluster import BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, lo
 from t_wave import TODAY, kind_totals  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.pvc_run")
 S32 = noise.S32     # run s32's most chosen point (17 of 22 folds)
@@ -89,8 +89,8 @@ def main(argv=None) -> int:
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
               "base": BASE_CONSTANTS, "grid": {"s32_points": len(old), "run_base": S32,
                                                "(rpeak_second_run, run_spacing, run_min)": RUN,
-                                               "run_wide": S.GUARD.run_wide,
-                                               "second_window_s": S.GUARD.second_window_s},
+                                               "run_wide": G.GUARD.run_wide,
+                                               "second_window_s": G.GUARD.second_window_s},
               "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
               "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
               "tie_break": "the first name in sort order",

@@ -10,7 +10,7 @@ import sys
 
 from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from pvc_run import S32, points  # noqa: E402
@@ -24,7 +24,7 @@ args = parser.parse_args()
 chosen = json.loads(open(args.results).read())["most_chosen"]
 grid = {name: (config, constants) for name, config, constants in points()}
 today = SignalConfig()
-shipped = S.GUARD
+shipped = G.GUARD
 configs = {"today": (today, shipped), "s32_chosen": grid[S32], "s33_chosen": grid[chosen]}
 names = list(configs)
 res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)

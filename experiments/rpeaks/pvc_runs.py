@@ -26,6 +26,7 @@ import numpy as np
 
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -49,15 +50,15 @@ def diagnose(data_dir, rid):
     config, constants = {n: (c, k) for n, c, k in t_wave.points()}[S30]
     primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
                                                        rpeak_second_proposer=0.0), cleaned=cleaned)
-    shipped = S.GUARD
+    shipped = G.GUARD
     try:
-        S.GUARD = constants
+        G.GUARD = constants
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
         first = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(
             config, rpeak_second_proposer=0.0, rpeak_searchback=0.0, rpeak_guard_t_wave=0.0))
         no_veto = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(config, rpeak_guard_t_wave=0.0))
     finally:
-        S.GUARD = shipped
+        G.GUARD = shipped
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     beats = built["beats"]
     m = S.match_peaks(beats, peaks, int(round(0.15 * fs)))
@@ -72,11 +73,11 @@ def diagnose(data_dir, rid):
     maxima = scipy.signal.find_peaks(feature, distance=max(1, int(0.2 * fs)))[0]
     # the second proposer's checks for the candidate nearest each miss, against the kept peaks (the detector's output:
     # close to, not the same as, the peaks the second proposer saw)
-    level_ref = S._neighbour_percentile(peaks, feature[peaks], at, constants.neighbours, constants.second_level_percentile)
-    local_rr = S._neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), at, constants.neighbours, 50.0)
+    level_ref = G._neighbour_percentile(peaks, feature[peaks], at, constants.neighbours, constants.second_level_percentile)
+    local_rr = G._neighbour_percentile(peaks[1:], np.diff(peaks).astype(np.float64), at, constants.neighbours, 50.0)
     kept_amplitude, _, kept_width = S.qrs_shapes(cleaned, peaks, fs, constants)
-    amp_ref = S._neighbour_percentile(peaks, kept_amplitude, at, constants.neighbours, constants.percentile)
-    width_ref = S._neighbour_percentile(peaks, kept_width, at, constants.neighbours, 50.0)
+    amp_ref = G._neighbour_percentile(peaks, kept_amplitude, at, constants.neighbours, constants.percentile)
+    width_ref = G._neighbour_percentile(peaks, kept_width, at, constants.neighbours, 50.0)
     min_distance = max(1, int(round(config.min_rr_s * fs)))
     out = collections.Counter()
     checks = collections.Counter()

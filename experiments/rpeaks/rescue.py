@@ -27,6 +27,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 log = logging.getLogger("experiments.rpeaks.rescue")
@@ -35,15 +36,15 @@ AMPLITUDE, SHARPNESS, WIDTH = (0.15, 0.2, 0.25), (0.75, 0.85), (1.0, 1.2, 1.5)
 
 
 def grid():
-    yield "off", dataclasses.replace(S.GUARD, rescue_amplitude=1.0)
+    yield "off", dataclasses.replace(G.GUARD, rescue_amplitude=1.0)
     for a, sh, w in itertools.product(AMPLITUDE, SHARPNESS, WIDTH):
-        yield f"a{a}_s{sh}_w{w}", dataclasses.replace(S.GUARD, rescue_amplitude=a, rescue_sharpness=sh, rescue_width=w)
+        yield f"a{a}_s{sh}_w{w}", dataclasses.replace(G.GUARD, rescue_amplitude=a, rescue_sharpness=sh, rescue_width=w)
 
 
 def count(data_dir, counts: dict) -> dict:
     base = SignalConfig(rpeak_guard_amplitude=0.0, rpeak_searchback=0.0)
     config = SignalConfig()
-    shipped = S.GUARD
+    shipped = G.GUARD
     for rid in tasks.MITDB_DS1:
         if all(f"{rid}|{r}|off" in counts for r in RHYTHMS):
             continue
@@ -55,13 +56,13 @@ def count(data_dir, counts: dict) -> dict:
             primary = S.find_rpeaks(x, fs, base, cleaned=cleaned)
             try:
                 for name, constants in grid():
-                    S.GUARD = constants
+                    G.GUARD = constants
                     peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
                     peaks = peaks[~in_episodes(peaks, built["episodes"])]
                     m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
                     counts[f"{rid}|{rhythm}|{name}"] = [m["tp"], m["fn"], m["fp"]]
             finally:
-                S.GUARD = shipped
+                G.GUARD = shipped
             log.info("%s %s: off %s", rid, rhythm, counts[f"{rid}|{rhythm}|off"])
     return counts
 

@@ -10,7 +10,7 @@ import sys
 
 from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from residual import OFF, S30, points  # noqa: E402
@@ -25,7 +25,7 @@ counts = json.loads(open(args.results).read())["choice_counts"]
 chosen = max(sorted(counts), key=lambda n: counts[n])
 grid = {name: (config, constants) for name, config, constants in points()}
 today = SignalConfig()
-shipped = S.GUARD
+shipped = G.GUARD
 configs = {"today": (today, shipped), "s28": grid[OFF], "s30_chosen": grid[S30], "s31_chosen": grid[chosen]}
 names = list(configs)
 res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)

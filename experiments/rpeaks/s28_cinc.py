@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prominent_cinc import cinc_records  # noqa: E402
@@ -30,10 +30,10 @@ S27 = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_rescue_d
 PROMINENT = SignalConfig(rpeak_mindelay_keep="prominent", rpeak_rescue_deep=0.2, rpeak_guard_p_wave=1.0)
 # option name -> (base settings, the guard's constants while both run): the chosen point, and with the QRS
 # correlation check at 0.8 (the grid's other value; a few folds chose it)
-OPTIONS = {"s27_second": (S27, S.GUARD),
-           "s27_second_correlation0.8": (S27, dataclasses.replace(S.GUARD, second_correlation=0.8)),
-           "prominent_deep_p_wave_second": (PROMINENT, S.GUARD),
-           "prominent_deep_p_wave_second_correlation0.8": (PROMINENT, dataclasses.replace(S.GUARD, second_correlation=0.8))}
+OPTIONS = {"s27_second": (S27, G.GUARD),
+           "s27_second_correlation0.8": (S27, dataclasses.replace(G.GUARD, second_correlation=0.8)),
+           "prominent_deep_p_wave_second": (PROMINENT, G.GUARD),
+           "prominent_deep_p_wave_second_correlation0.8": (PROMINENT, dataclasses.replace(G.GUARD, second_correlation=0.8))}
 SETTINGS = ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave")
 
 
@@ -41,15 +41,15 @@ def main(argv=None):
     args, ids, labels = cinc_records(__doc__, argv)
     out = {"experiment": "rpeaks_loro_s28_cinc2017", "records": len(ids), "scored_on": "first records of RECORDS",
            "rpeak_second_proposer": LEVEL, "options": {}, "totals": {}, "per_label": {}, "changed_records": {}}
-    shipped = S.GUARD
+    shipped = G.GUARD
     for option, (base, constants) in OPTIONS.items():
         changed = {}
         try:
-            S.GUARD = constants
+            G.GUARD = constants
             totals, per_label = compare(args.data_dir, ids, labels, base,
                                         {option: dataclasses.replace(base, rpeak_second_proposer=LEVEL)}, changed)
         finally:
-            S.GUARD = shipped
+            G.GUARD = shipped
         out["options"][option] = {**{f: getattr(base, f) for f in SETTINGS},
                                   **{f.name: getattr(constants, f.name) for f in dataclasses.fields(constants)
                                      if f.name.startswith("second_")}}

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prominent_cinc import cinc_records  # noqa: E402
@@ -36,7 +36,7 @@ def main(argv=None):
     print(json.dumps({"experiment": "rpeaks_loro_s28b_cinc2017", "records": len(ids), "scored_on": "first records of RECORDS",
                       "baseline": {f: getattr(S28, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep",
                                                                 "rpeak_guard_p_wave", "rpeak_second_proposer")},
-                      "rpeak_guard_wide": WIDE, "wide_amplitude": S.GUARD.wide_amplitude,
+                      "rpeak_guard_wide": WIDE, "wide_amplitude": G.GUARD.wide_amplitude,
                       "totals": totals["s28_wide"], "per_label": per_label["s28_wide"],
                       "changed_records": changed.get("s28_wide", {}),
                       "command": "python experiments/rpeaks/s28b_cinc.py --data-dir path/to/training2017 --limit %d"

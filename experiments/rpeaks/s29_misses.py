@@ -28,12 +28,13 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from cluster import BASE, BASE_CONSTANTS  # noqa: E402
 
-SHIPPED = S.GUARD
+SHIPPED = G.GUARD
 S28 = dataclasses.replace(SHIPPED, **BASE_CONSTANTS)
 CHOSEN = dataclasses.replace(S28, cluster_amplitude=0.3, cluster_neighbours=16)
 
@@ -54,10 +55,10 @@ def p_apex_ms(signal, fs, beats, symbols) -> float:
 
 def run(x, fs, config, constants, cleaned, detect, primary):
     try:
-        S.GUARD = constants
+        G.GUARD = constants
         return S.guard_rpeaks(primary, cleaned, detect, fs, config)
     finally:
-        S.GUARD = SHIPPED
+        G.GUARD = SHIPPED
 
 
 def misses(data_dir):
@@ -85,9 +86,9 @@ def misses(data_dir):
         final = final[~in_episodes(final, built["episodes"])]
         missed = (near(final, beats) > tol) & ~in_episodes(beats, built["episodes"])
         proposed = near(primary, beats) <= tol
-        amplitude = S.qrs_amplitudes(cleaned, beats, fs) / S._neighbour_percentile(
+        amplitude = S.qrs_amplitudes(cleaned, beats, fs) / G._neighbour_percentile(
             final, S.qrs_amplitudes(cleaned, final, fs), beats, SHIPPED.neighbours, SHIPPED.percentile)
-        rr = S._neighbour_percentile(final[1:], np.diff(final).astype(float), beats, SHIPPED.neighbours, 50.0)
+        rr = G._neighbour_percentile(final[1:], np.diff(final).astype(float), beats, SHIPPED.neighbours, 50.0)
         spacing = near(final, beats) / rr
         guard, never = missed & proposed, missed & ~proposed
         out[name] = {"missed": int(missed.sum()), "scaled": int((missed & scaled).sum()),

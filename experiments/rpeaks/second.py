@@ -30,6 +30,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 # the sibling scripts' rhythm sets, counts layout, leave-one-record-out choice and distance (run from experiments/rpeaks)
 from deep import distance  # noqa: E402
@@ -54,7 +55,7 @@ def second_grid():
     """(suffix, level, GuardConstants) of every second-proposer point."""
     for level, q, a, sp, c in itertools.product(LEVEL, PERCENTILE, AMPLITUDE, SPACING, CORRELATION):
         yield (f"l{level}_q{q:g}_a{a}_sp{sp}_c{c}", level,
-               dataclasses.replace(S.GUARD, second_level_percentile=q, second_amplitude=a, second_spacing=sp,
+               dataclasses.replace(G.GUARD, second_level_percentile=q, second_amplitude=a, second_spacing=sp,
                                    second_correlation=c))
 
 
@@ -63,7 +64,7 @@ def all_names(bases=tuple(BASES)):
 
 
 def count(data_dir, counts: dict, cache, qrs_before_s=0.07) -> dict:
-    shipped = S.GUARD
+    shipped = G.GUARD
     names = all_names()
     for rid in tasks.MITDB_DS1:
         if all(f"{rid}|{r}|{n}" in counts for r in RHYTHMS for n in names):
@@ -88,10 +89,10 @@ def count(data_dir, counts: dict, cache, qrs_before_s=0.07) -> dict:
 
             for base, (base_config, deep) in BASES.items():
                 try:
-                    S.GUARD = dataclasses.replace(shipped, **deep)
+                    G.GUARD = dataclasses.replace(shipped, **deep)
                     guarded = S.guard_rpeaks(primary[base_config.rpeak_mindelay_keep], cleaned, detect, fs, base_config)
                 finally:
-                    S.GUARD = shipped
+                    G.GUARD = shipped
                 score(base, guarded)
                 for suffix, level, constants in second_grid():
                     point = dataclasses.replace(base_config, rpeak_second_proposer=level)
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
                             "rpeak_guard_p_wave": c.rpeak_guard_p_wave, **d} for b, (c, d) in BASES.items()},
               "grid": {"rpeak_second_proposer": LEVEL, "second_level_percentile": PERCENTILE,
                        "second_amplitude": AMPLITUDE, "second_spacing": SPACING, "second_correlation": CORRELATION,
-                       "second_width": S.GUARD.second_width},
+                       "second_width": G.GUARD.second_width},
               "tie_break": "the first name in sort order (a base before the same base with the second proposer)",
               "s27_recommended": all22[S27], "s27_recommended_distance_to_target": distance(all22[S27]),
               "held_out": held, "held_out_distance_to_target": distance(held),

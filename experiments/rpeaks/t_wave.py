@@ -40,6 +40,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
 from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -64,7 +65,7 @@ SPACING_04 = ("s28__c0.9_a0.3_second_n16_s0.8_sp0.4", "s28__c0.9_a0.3_second_n16
 
 def points():
     """(name, SignalConfig, GuardConstants) of every grid point, run s28's point first."""
-    base = dataclasses.replace(S.GUARD, **BASE_CONSTANTS)
+    base = dataclasses.replace(G.GUARD, **BASE_CONSTANTS)
     for name, cluster, changes in CLUSTERS:
         config = dataclasses.replace(BASE, rpeak_rescue_cluster=cluster)
         constants = dataclasses.replace(base, cluster_amplitude=0.3, cluster_neighbours=16, **changes)
@@ -117,7 +118,7 @@ def count_record(data_dir, rid, out=None, grid=None) -> dict:
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
     grid = list(points() if grid is None else grid)
-    shipped = S.GUARD
+    shipped = G.GUARD
     for rhythm in RHYTHMS:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
         x = built["signal"]
@@ -138,10 +139,10 @@ def count_record(data_dir, rid, out=None, grid=None) -> dict:
             if f"{rid}|{rhythm}|{name}" in out:
                 continue
             try:
-                S.GUARD = constants
+                G.GUARD = constants
                 out[f"{rid}|{rhythm}|{name}"] = score(S.guard_rpeaks(primary, cleaned, detect, fs, config), name)
             finally:
-                S.GUARD = shipped
+                G.GUARD = shipped
         log.info("%s %s: today %s, s28 %s, s29 %s", rid, rhythm, out[f"{rid}|{rhythm}|{TODAY}"],
                  out.get(f"{rid}|{rhythm}|{OFF}"), out.get(f"{rid}|{rhythm}|{S29}"))   # (absent from later grids)
     return out
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
                                                           "rpeak_second_proposer")}, **BASE_CONSTANTS},
               "grid": {"clusters": [[n, c, ch] for n, c, ch in CLUSTERS], "rpeak_guard_t_wave": T_WAVE,
                        "t_wave_all": T_WAVE_ALL, "t_wave_size (second grid)": T_WAVE_SIZE,
-                       **{f.name: getattr(S.GUARD, f.name) for f in dataclasses.fields(S.GUARD)
+                       **{f.name: getattr(G.GUARD, f.name) for f in dataclasses.fields(G.GUARD)
                           if f.name.startswith("t_wave_") and f.name != "t_wave_all"}},
               "grid_points": len(all_names),
               "tie_break": "the first name in sort order",

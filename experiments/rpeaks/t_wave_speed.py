@@ -13,7 +13,7 @@ import sys
 from ecgsl_keras import tasks
 from ecgsl_keras.bench.rpeaks import LEGACY
 from ecgsl_keras.config import SignalConfig
-from ecgsl_keras.data import signal as S
+from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from t_wave import OFF, S29, points  # noqa: E402
@@ -28,7 +28,7 @@ counts = json.loads(open(args.results).read())["choice_counts"]
 chosen = max(sorted(counts), key=lambda n: counts[n])
 grid = {name: (config, constants) for name, config, constants in points()}
 today = SignalConfig()
-shipped = S.GUARD
+shipped = G.GUARD
 configs = {"before_guard": (dataclasses.replace(today, **LEGACY), shipped), "today": (today, shipped),
            "s28": grid[OFF], "s29_cluster": grid[S29], "s30_chosen": grid[chosen]}
 names = list(configs)

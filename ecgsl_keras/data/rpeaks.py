@@ -1,0 +1,287 @@
+"""R-peak detection: the detector (``detect_rpeaks``: neurokit2's, or ``_findpeaks_neurokit`` for the
+``mindelay_keep`` variants), the refractory drop (``_drop_close_peaks``), the move to the R apex (``refine_rpeaks``)
+and ``find_rpeaks``, which chains them and ends with the guard (``rpeak_guard.guard_rpeaks``); ``match_peaks`` scores
+detections against reference annotations.
+
+Layering (imports go one way): ``filters`` (clean, resample) <- ``rpeak_guard`` (no data imports) <- ``rpeaks`` <-
+``signal`` (``preprocess``, which re-exports the names here for the code that reaches them as ``signal.X``).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.signal
+
+from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.data.filters import _nk_rate, clean, resample
+from ecgsl_keras.data.rpeak_guard import guard_rpeaks
+from ecgsl_keras.errors import ConfigError
+
+__all__ = ["detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks"]
+
+
+# neurokit2 detectors that come with their own cleaning in ecg_clean; the others get "neurokit".
+_OWN_CLEANING = ("pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "emrich2023")
+
+
+def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifacts=False,
+                  clean_method=None, **options) -> np.ndarray:
+    """R-peak sample indices (int64, sorted, unique): the detector of ``neurokit2.ecg_peaks(method=...)``.
+
+    ``cleaned=False`` cleans first with ``clean_method`` (default: the detector's own cleaning
+    where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
+    Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
+    to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method; ``mindelay_keep="prominent"`` or
+    ``"prominent_negative"`` or ``"prominent_negative_last"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
+    """
+    import neurokit2 as nk
+
+    x = np.asarray(signal, dtype=np.float64)
+    if not cleaned:
+        x = clean(x, fs, clean_method or (method if method in _OWN_CLEANING else "neurokit"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # ecg_findpeaks + signal_fixpeaks is what ecg_peaks runs, without building its per-sample
+        # DataFrame (a third of the detection time on a 30 s record).
+        try:
+            keep = options.pop("mindelay_keep", "first")
+            if method == "neurokit" and keep != "first":
+                peaks = _findpeaks_neurokit(x, fs, keep=keep, **options)
+            else:
+                peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
+        except ValueError as exc:
+            if "not implemented" in str(exc):
+                raise ConfigError("<config>", "bad_config", f"unknown R-peak method {method!r}") from None
+            raise
+        if correct_artifacts and len(peaks) > 1:
+            _, peaks = nk.signal_fixpeaks(peaks, sampling_rate=_nk_rate(fs), method="Kubios")
+    peaks = np.asarray(peaks, dtype=np.float64)
+    peaks = peaks[np.isfinite(peaks)].astype(np.int64)
+    return np.unique(peaks[(peaks >= 0) & (peaks < x.shape[0])])
+
+
+def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
+    """For each region ``[beg, end)`` of ``x`` (of ``-x`` with ``negate``): the offset in the region and the prominence
+    of the local maximum ``scipy.signal.find_peaks(x[b:e], prominence=(None, None))`` gives the largest prominence
+    (the first of equal ones), or -1 and nan where it finds none; the same numbers, all regions in one pass. A
+    region with two equal neighbouring samples (a plateau, whose middle find_peaks takes), a non-finite one or over
+    ``longest`` samples (memory) goes through find_peaks itself."""
+    x = np.asarray(x, dtype=np.float64)
+    beg, end = np.asarray(beg, np.int64), np.asarray(end, np.int64)
+    offset, prominence = np.full(beg.size, -1, np.int64), np.full(beg.size, np.nan)
+    length = end - beg
+    odd = length > longest
+    if beg.size and (~odd).any() and length[~odd].max() >= 3:
+        cols = np.arange(int(length[~odd].max()))
+        span = np.where(odd, 0, length)
+        inside = cols[None, :] < span[:, None]
+        v = x[np.minimum(beg[:, None] + cols[None, :], x.size - 1)]
+        if negate:
+            v = -v
+        odd |= np.any(inside & ~np.isfinite(v), axis=1) | np.any(inside[:, 1:] & (v[:, 1:] == v[:, :-1]), axis=1)
+        # without plateaus find_peaks' maxima are the strict ones, first and last sample excluded
+        interior = np.zeros(v.shape, bool)
+        interior[:, 1:-1] = ((v[:, :-2] < v[:, 1:-1]) & (v[:, 2:] < v[:, 1:-1])
+                             & (cols[None, 1:-1] < span[:, None] - 1) & ~odd[:, None])
+        row, col = np.nonzero(interior)    # row-major: by region, then by position
+        peak_prominence = np.empty(row.size)
+        batch = max(1, 2 ** 20 // cols.size)
+        for start in range(0, row.size, batch):
+            r, c = row[start:start + batch], col[start:start + batch]
+            rows, value = v[r], v[r, c]
+            higher = inside[r] & (rows > value[:, None])
+            # find_peaks' prominence: from the peak out to the first higher sample (or the region's end) on each
+            # side, the lowest sample; the higher of the two lows is the base
+            left = np.where(higher & (cols[None, :] < c[:, None]), cols[None, :], -1).max(axis=1)
+            right = np.where(higher & (cols[None, :] > c[:, None]), cols[None, :], span[r][:, None]).min(axis=1)
+            left_min = np.where((cols[None, :] > left[:, None]) & (cols[None, :] <= c[:, None]), rows, np.inf).min(axis=1)
+            right_min = np.where((cols[None, :] >= c[:, None]) & (cols[None, :] < right[:, None]), rows,
+                                 np.inf).min(axis=1)
+            peak_prominence[start:start + batch] = value - np.maximum(left_min, right_min)
+        if row.size:
+            new_region = np.diff(row, prepend=-1) != 0
+            best = np.maximum.reduceat(peak_prominence, np.flatnonzero(new_region))
+            is_best = peak_prominence == best[np.cumsum(new_region) - 1]
+            regions, at = np.unique(row[is_best], return_index=True)   # the first of equal prominences (argmax)
+            offset[regions] = col[is_best][at]
+            prominence[regions] = peak_prominence[is_best][at]
+    for r in np.flatnonzero(odd):
+        data = x[beg[r]:end[r]]
+        local, props = scipy.signal.find_peaks(-data if negate else data, prominence=(None, None))
+        if local.size:
+            best = int(np.argmax(props["prominences"]))
+            offset[r], prominence[r] = local[best], props["prominences"][best]
+    return offset, prominence
+
+
+def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
+                        gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
+    """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
+    absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
+    dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
+
+    - ``"prominent"``: of two peaks closer than ``mindelay`` the more prominent is kept (neurokit2 keeps the
+      first, so a P wave as large as the QRS, MIT-BIH 108, hides the QRS after it; a T wave or a P wave
+      found first no longer blocks the beat);
+    - ``"prominent_negative"``: also a region with no local maximum (a negative QRS: the signal falls and
+      rises inside it, MIT-BIH 203's multiform PVCs) gives its most prominent local minimum;
+    - ``"prominent_negative_last"``: as ``"prominent_negative"``, but such a minimum never wins the
+      refractory contest: it is dropped within ``mindelay`` of a kept peak and gives way to any later peak
+      from a region with a maximum (``"prominent_negative"`` lets a minimum before a QRS hide it, MIT-BIH 108).
+
+    The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
+    """
+    from neurokit2.signal import signal_smooth
+
+    x = np.asarray(x, dtype=np.float64)
+    fs = float(fs)
+    smoothgrad = signal_smooth(np.abs(np.gradient(x)), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))
+    avggrad = signal_smooth(smoothgrad, kernel="boxcar", size=int(np.rint(avgwindow * fs)))
+    qrs = smoothgrad > gradthreshweight * avggrad
+    beg = np.flatnonzero(~qrs[:-1] & qrs[1:])
+    end = np.flatnonzero(qrs[:-1] & ~qrs[1:])
+    if beg.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    end = end[end > beg[0]]
+    n = min(beg.size, end.size)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    min_len = np.mean(end[:n] - beg[:n]) * minlenweight
+    delay = int(np.rint(fs * mindelay))
+    negative = keep in ("prominent_negative", "prominent_negative_last")
+    last = keep == "prominent_negative_last"
+    beg, end = beg[:n], end[:n]
+    long_enough = end - beg >= min_len
+    beg, end = beg[long_enough], end[long_enough]
+    # each region's most prominent maximum (or minimum), all regions at once: a find_peaks call per region cost
+    # a third of the detector
+    offset, region_prominence = _most_prominent(x, beg, end)
+    region_minimum = np.zeros(beg.size, bool)
+    if negative:
+        flat = np.flatnonzero(offset < 0)
+        offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
+        region_minimum[flat] = True
+    found = offset >= 0
+    peaks, prominences, minima = [0], [np.inf], [False]
+    for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
+                                         region_minimum[found].tolist()):
+        if peak - peaks[-1] > delay:
+            peaks.append(peak)
+            prominences.append(prominence)
+            minima.append(minimum)
+        elif last and minimum:
+            continue
+        elif ((prominence > prominences[-1] or (last and minima[-1]))
+              and (len(peaks) < 2 or peak - peaks[-2] > delay)):
+            peaks[-1], prominences[-1], minima[-1] = peak, prominence, minimum
+    return np.asarray(peaks[1:], dtype=np.int64)
+
+
+def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
+    """Of two peaks closer than ``min_distance`` samples keep the one with the larger |amplitude|."""
+    if peaks.size < 2 or min_distance <= 1 or np.diff(peaks).min() >= min_distance:
+        return peaks
+    kept = [int(peaks[0])]
+    for p in peaks[1:]:
+        p = int(p)
+        if p - kept[-1] >= min_distance:
+            kept.append(p)
+        elif abs(signal[p]) > abs(signal[kept[-1]]):
+            kept[-1] = p
+    return np.asarray(kept, dtype=np.int64)
+
+
+def refine_rpeaks(cleaned, rpeaks, fs, radius_s) -> np.ndarray:
+    """Move each peak to the R apex within ``radius_s`` (``wfdb.processing.correct_peaks``).
+
+    The apex is the local extremum after removing a moving average; its direction (up or down)
+    is chosen once per record, the one with the larger mean deflection, so an inverted lead is
+    aligned on its dominant (negative) QRS deflection. Sorted, unique int64 out.
+    """
+    from wfdb.processing import correct_peaks
+
+    peaks = np.asarray(rpeaks, dtype=np.int64)
+    radius = int(round(float(radius_s) * float(fs)))
+    if peaks.size == 0 or radius < 1:
+        return peaks
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    shifted = correct_peaks(cleaned, peaks, search_radius=radius, smooth_window_size=2 * radius, peak_dir="compare")
+    shifted = np.asarray(shifted, dtype=np.int64)
+    return np.unique(np.clip(shifted, 0, cleaned.shape[0] - 1))
+
+
+def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None) -> np.ndarray:
+    """R-peaks (int64 sample indices at ``fs``) of a raw signal with the config's detector settings.
+
+    The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``, and
+    ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
+    cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
+    best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
+    with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
+    dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
+    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
+    ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
+    both use this.
+    """
+    fs = float(fs)
+    raw = np.asarray(signal, dtype=np.float64)
+    if cleaned is None:
+        cleaned = clean(raw, fs, config.clean_method)
+    cleaned = np.asarray(cleaned, dtype=np.float64)
+    detect_clean = config.rpeak_clean_method or config.clean_method
+    detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
+    options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
+               if config.rpeak_method == "neurokit" else {})
+    if config.detect_at_native_rate:
+        peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
+                              correct_artifacts=config.rpeak_correct_artifacts, **options)
+    else:
+        target_fs = float(config.target_fs)
+        peaks = detect_rpeaks(resample(detect_signal, fs, target_fs), target_fs, config.rpeak_method,
+                              cleaned=True, correct_artifacts=config.rpeak_correct_artifacts, **options)
+        peaks = np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+    min_distance = int(round(config.min_rr_s * fs))
+    peaks = _drop_close_peaks(peaks, cleaned, min_distance)
+    if config.rpeak_refine_s > 0:
+        # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
+        peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+    return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation of detected peaks
+
+def match_peaks(reference, detected, tolerance: int) -> dict:
+    """One-to-one matching of detected to reference peaks within ``tolerance`` samples (inclusive).
+
+    Every (reference, detection) pair closer than the tolerance is a candidate; candidates are
+    taken closest first and a pair is kept when neither side is already used. Returns ``tp``,
+    ``fn``, ``fp`` and the ``matched`` index pairs ``(n, 2)`` (reference index, detection index)
+    into the sorted inputs.
+    """
+    ref = np.sort(np.asarray(reference, dtype=np.int64).ravel())
+    det = np.sort(np.asarray(detected, dtype=np.int64).ravel())
+    tolerance = int(tolerance)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0 samples, got {tolerance}")
+    lo = np.searchsorted(ref, det - tolerance, side="left")
+    hi = np.searchsorted(ref, det + tolerance, side="right")
+    counts = hi - lo
+    det_idx = np.repeat(np.arange(det.size), counts)
+    ref_idx = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    distance = np.abs(ref[ref_idx] - det[det_idx])
+    order = np.lexsort((ref_idx, distance))  # closest first; ties broken by position (deterministic)
+    ref_used = np.zeros(ref.size, bool)
+    det_used = np.zeros(det.size, bool)
+    pairs = []
+    for k in order:
+        r, d = ref_idx[k], det_idx[k]
+        if not ref_used[r] and not det_used[d]:
+            ref_used[r] = det_used[d] = True
+            pairs.append((r, d))
+    matched = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    matched = matched[np.argsort(matched[:, 0])]
+    tp = int(matched.shape[0])
+    return {"tp": tp, "fn": int(ref.size - tp), "fp": int(det.size - tp), "matched": matched,
+            "reference": ref, "detected": det}
