@@ -48,7 +48,7 @@ setup(
         # kept for old install lines: LightGBM is now a base dependency (the cinc2017 preset needs it)
         "boost": ["lightgbm>=4.0"],
         # tests run explain and tune: their extras too
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "ai-edge-litert>=1.2", "tf-explain>=0.3.1",
                 "opencv-python-headless>=4.8", "keras-tuner>=1.4", "lightgbm>=4.0"],
     },
     entry_points={
