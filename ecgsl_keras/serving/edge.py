@@ -86,6 +86,13 @@ def tflite_name(fmt: str) -> str:
     return f"model_end_to_end_{fmt}.tflite"
 
 
+# SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
+PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpeak_searchback_irregular",
+                             "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
+                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
+                             "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap")
+
+
 @dataclass(frozen=True)
 class EdgeConfig:
     """The in-graph detector's own constants (the rest comes from the model's ``SignalConfig``)."""
@@ -297,24 +304,13 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                           f"clean rate {edge.clean_rate:g} Hz must be at least the model's {target:g} Hz")
     if edge.detector not in ("neurokit", "levels", "envelope"):
         raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
-    if (signal_config.rpeak_mindelay_keep not in ("first", "prominent") or signal_config.rpeak_searchback_shape > 0
-            or signal_config.rpeak_rescue_deep > 0 or signal_config.rpeak_searchback_irregular > 0
-            or signal_config.rpeak_guard_p_wave > 0 or signal_config.rpeak_second_proposer > 0
-            or signal_config.rpeak_guard_wide > 0 or signal_config.rpeak_rescue_cluster > 0
-            or signal_config.rpeak_guard_t_wave > 0 or signal_config.rpeak_guard_residual > 0
-            or signal_config.rpeak_guard_noise > 0 or signal_config.rpeak_guard_own_t > 0
-            or signal_config.rpeak_second_run > 0 or signal_config.rpeak_guard_blocked_p > 0
-            or signal_config.rpeak_guard_p_wave_gap > 0):
+    python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
+    if signal_config.rpeak_mindelay_keep not in ("first", "prominent") or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
                                                     "shape check or irregular-rhythm gaps, no deep rescue and no "
                                                     "negative-QRS fallback (Python path only): rpeak_mindelay_keep "
-                                                    "'first' or 'prominent', rpeak_searchback_shape, "
-                                                    "rpeak_rescue_deep, rpeak_searchback_irregular, "
-                                                    "rpeak_guard_p_wave, rpeak_second_proposer, rpeak_guard_wide, "
-                                                    "rpeak_rescue_cluster, rpeak_guard_t_wave, "
-                                                    "rpeak_guard_residual, rpeak_guard_noise, "
-                                                    "rpeak_guard_own_t, rpeak_second_run, "
-                                                    "rpeak_guard_blocked_p and rpeak_guard_p_wave_gap 0 only")
+                                                    "'first' or 'prominent', "
+                                                    + ", ".join(PYTHON_ONLY_RPEAK_OPTIONS) + " 0 only")
 
 
 class EndToEnd:
