@@ -596,6 +596,32 @@ def splits_two_beats(peaks, ratio, constants: GuardConstants | None = None, beat
     return out
 
 
+def _p_wave_waves(x, peaks, amplitude, fs, constants):
+    """The record's P waves seen from its confident peaks (QRS ``amplitude`` at least ``p_wave_confident`` x the 75th
+    percentile, at most ``p_wave_template_beats`` spread over the record): ``(lag, confident, waves)`` -- the R-to-P-apex
+    lag in samples, those peaks and their P windows (+-p_wave_half_width_s, mean removed) -- or None where there are
+    too few confident peaks or the largest wave sits at an end of ``p_wave_lag_s`` (the previous T wave or the QRS
+    onset). Shared by ``p_wave_like`` and ``record_p_wave``."""
+    confident = peaks[amplitude >= constants.p_wave_confident * np.percentile(amplitude, constants.percentile)]
+    if confident.size < 2 * constants.neighbours:
+        return None
+    confident = confident[np.linspace(0, confident.size - 1,
+                                      min(confident.size, constants.p_wave_template_beats)).astype(int)]
+    lo, hi = (int(round(v * float(fs))) for v in constants.p_wave_lag_s)
+    before = np.median(x[np.clip(confident[:, None] + np.arange(-hi, -lo + 1)[None, :], 0, x.size - 1)], axis=0)
+    lag = hi - int(np.argmax(np.abs(before - np.median(before))))   # R apex to P apex (samples)
+    if not lo < lag < hi:
+        return None
+    half = max(1, int(round(constants.p_wave_half_width_s * float(fs))))
+    waves = x[np.clip((confident - lag)[:, None] + np.arange(-half, half + 1)[None, :], 0, x.size - 1)]
+    return lag, confident, waves - waves.mean(axis=1, keepdims=True)
+
+
+def _p_wave_consistency(waves, template, norm) -> float:
+    """Median correlation of the P ``waves`` with their ``template`` (of norm ``norm``): low in atrial fibrillation."""
+    return float(np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm))
+
+
 def record_p_wave(peaks, cleaned, fs, constants: GuardConstants | None = None, amplitude=None):
     """The record's P wave seen from its confident peaks (QRS amplitude at least ``p_wave_confident`` x the 75th
     percentile, at most ``p_wave_template_beats`` spread over the record), as ``p_wave_like`` finds it but without its
@@ -608,26 +634,14 @@ def record_p_wave(peaks, cleaned, fs, constants: GuardConstants | None = None, a
     peaks = np.asarray(peaks, dtype=np.int64)
     if amplitude is None:
         amplitude = qrs_amplitudes(x, peaks, fs, constants.qrs_half_width_s)
-    confident = peaks[amplitude >= constants.p_wave_confident * np.percentile(amplitude, constants.percentile)]
-    if confident.size < 2 * constants.neighbours:
+    found = _p_wave_waves(x, peaks, amplitude, fs, constants)
+    if found is None:
         return None
-    confident = confident[np.linspace(0, confident.size - 1,
-                                      min(confident.size, constants.p_wave_template_beats)).astype(int)]
-    lo, hi = (int(round(v * float(fs))) for v in constants.p_wave_lag_s)
-    before = np.median(x[np.clip(confident[:, None] + np.arange(-hi, -lo + 1)[None, :], 0, x.size - 1)], axis=0)
-    lag = hi - int(np.argmax(np.abs(before - np.median(before))))
-    if not lo < lag < hi:
-        return None
-    half = max(1, int(round(constants.p_wave_half_width_s * float(fs))))
-    waves = x[np.clip((confident - lag)[:, None] + np.arange(-half, half + 1)[None, :], 0, x.size - 1)]
-    waves = waves - waves.mean(axis=1, keepdims=True)
+    lag, _, waves = found
     template = np.median(waves, axis=0)
     template = template - template.mean()
     norm = float(np.linalg.norm(template))
-    if norm <= 0:
-        return None
-    consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
-    if consistency < constants.p_wave_consistency:
+    if norm <= 0 or _p_wave_consistency(waves, template, norm) < constants.p_wave_consistency:
         return None
     return lag, template
 
@@ -1075,15 +1089,10 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
     peaks = np.asarray(peaks, dtype=np.int64)
     amplitude = np.asarray(amplitude, dtype=np.float64)
     none = np.zeros(peaks.size, bool)
-    confident = peaks[amplitude >= constants.p_wave_confident * np.percentile(amplitude, constants.percentile)]
-    if confident.size < 2 * constants.neighbours:
+    found = _p_wave_waves(x, peaks, amplitude, fs, constants)
+    if found is None:
         return none
-    confident = confident[np.linspace(0, confident.size - 1, min(confident.size, constants.p_wave_template_beats)).astype(int)]
-    lo, hi = (int(round(v * fs)) for v in constants.p_wave_lag_s)
-    before = np.median(x[np.clip(confident[:, None] + np.arange(-hi, -lo + 1)[None, :], 0, x.size - 1)], axis=0)
-    lag = hi - int(np.argmax(np.abs(before - np.median(before))))   # R apex to P apex (samples)
-    if not lo < lag < hi:   # the largest wave at an end of the range: the previous T wave or the QRS onset
-        return none
+    lag, confident, waves = found
     half = max(1, int(round(constants.p_wave_half_width_s * fs)))
     shift = int(round(constants.p_wave_shift_s * fs))
     size = 2 * half + 1
@@ -1093,14 +1102,12 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
         w = np.lib.stride_tricks.sliding_window_view(w, size, axis=1)
         return w - w.mean(axis=2, keepdims=True)
 
-    waves = windows(confident - lag)[:, 0]
     template = np.median(waves, axis=0)
     norm = float(np.linalg.norm(template))
     if np.ptp(template) < constants.p_wave_min_size * np.median(qrs_amplitudes(x, confident, fs)) or norm <= 0:
         return none
     # the same wave before every beat (sinus rhythm), not the previous beat's T wave or fibrillation
-    consistency = np.median((waves @ template) / np.maximum(np.linalg.norm(waves, axis=1), 1e-12) / norm)
-    if consistency < constants.p_wave_consistency:
+    if _p_wave_consistency(waves, template, norm) < constants.p_wave_consistency:
         return none
     # a window whose samples common to every shift spread (about their mean) over (distance + 1) x the template's norm
     # is over distance x norm from the template at every shift (triangle inequality): only the others are matched
