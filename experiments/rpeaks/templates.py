@@ -9,15 +9,18 @@ records, said in docs/benchmarks.md): held out, run s33's point is short of 0.99
 on block21 and 7 misses on bigeminy. The two levers named at the last stop were weighed on the training counts
 before any grid ran:
 
-- a cue for the noise left in block21's cut spans (51 of its 121 false beats): the record's own between-beat noise
-  does not separate them from true small beats (their QRS amplitude over the 99th percentile of the record's TP
-  windows: median 1.3 against 1.4 for kept true beats under 0.6 x the reference, the same noisy records 108, 203,
-  207, 209), and 26 of the 51 correlate >= 0.9 with the record's QRS (builder edges cutting into a wide QRS);
-  a rule "small, unlike its neighbours, at the noise level" drops 9-14 of them for 5-71 true beats of block21;
+- a cue for the noise left in block21's cut spans (51 of its 121 false beats; experiments/rpeaks/templates_diag.py,
+  benchmarks/results/rpeaks_s36_diagnosis.json): the record's own between-beat noise does not separate them from
+  true small beats (QRS amplitude over the 99th percentile of the record's between-beat windows: median 1.6 against
+  2.9 for kept true beats under 0.6 x the reference, but a quarter of the false beats over 3.0 and 5% of the true
+  ones under 0.93), and 22 of the 51 are shaped like at least 16 of the kept QRS around them; the rule "under
+  0.6 x the reference, like fewer than 2 neighbours, under 2 x the noise" drops 11 of block21's false beats and
+  20 of pause's for 10 and 6 true beats, and 27 true beats of normal and 23 of bigeminy: more errors than it removes;
 - several morphology templates per record (this run): of run s33's misses, 27 of block21's 116 and 28 of
   bigeminy's 155 have fewer than cluster_min (2) kept beats of their shape (window correlation >= 0.9) among the
   16 each side that the cluster rescue looks at, but at least 5 in the whole record (21 and 23 of them in 203:
-  multiform PVCs and normal beats) -- as many as block21 lacks and four times what bigeminy lacks.
+  multiform PVCs and normal beats; same JSON, ``missed``) -- as many as block21 lacks and four times what bigeminy
+  lacks.
 
 The record templates extend the cluster rescue: where it looks at a dropped peak (and, with ``templates_second``,
 at a second-proposer candidate), a peak matching one of the record's morphologies (built from its kept peaks) and
