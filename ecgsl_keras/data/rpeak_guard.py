@@ -237,7 +237,9 @@ class GuardConstants:
     # when they are at least ``templates_min``; at most ``templates_count``. Run s36: of the beats run s33's point misses,
     # 27 of block21's 116 and 28 of bigeminy's 155 have fewer than cluster_min beats of their shape (0.9) among the
     # cluster_neighbours kept peaks each side but at least 5 in the record (21 and 23 of them in MIT-BIH 203, whose
-    # PVCs and normal beats are multiform)
+    # PVCs and normal beats are multiform). Leave one record out on run s33's point (experiments/rpeaks/templates.py):
+    # 0.95 / 8 / 0.3 with templates_second (20 of 22 folds): bigeminy meets 0.997 held out (152 misses), but +P falls by
+    # 1-5 false beats on every rhythm and block21 stays short: not recommended
     templates_count: int = 8
     templates_min: int = 4
     templates_sample: int = 512
