@@ -170,6 +170,13 @@ class SignalConfig(_JsonConfig):
     # (rpeak_guard.splits_two_beats, GuardConstants.p_wave_gap_kept). 0 = off (default). Not recommended: every fold of
     # experiments/rpeaks/p_wave_gap.py keeps it off (108's blocked P waves of 2:1 block pass, or its beats are lost).
     rpeak_guard_p_wave_gap: float = 0.0
+    # Record templates (issue 21 run s36; Python path only): with rpeak_rescue_cluster > 0, the cluster rescue (and, with
+    # GuardConstants.cluster_second and templates_second, its second-proposer branch) also keeps a peak whose QRS window
+    # correlates at least this much with one of the record's QRS morphologies -- templates built from the kept peaks of
+    # the whole record, not only the cluster_neighbours around it -- and whose amplitude reaches
+    # GuardConstants.templates_amplitude x that morphology's: a small beat of a multiform PVC record (MIT-BIH 203)
+    # with too few beats of its shape nearby (rpeak_guard.record_templates, template_like). 0 = off (default).
+    rpeak_rescue_templates: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

@@ -707,3 +707,76 @@ def test_p_wave_gap_exception_spares_a_beat_between_two_and_not_a_p_wave(records
     is_p = np.isin(union, p_waves)
     assert signal_lib.splits_two_beats(union, 1.5)[is_p].mean() > 0.5
     assert signal_lib.splits_two_beats(union, 1.5, beats=~is_p)[is_p].mean() < 0.05
+
+
+def _shape_windows(shape, n, rng, size=43):
+    """``n`` unit QRS windows (mean removed, as signal.qrs_windows) of ``shape`` plus a little noise."""
+    t = np.arange(size) - size // 2
+    base = {"narrow": np.exp(-0.5 * (t / 3.0) ** 2), "biphasic": -t * np.exp(-0.5 * (t / 6.0) ** 2),
+            "noise": rng.standard_normal(size)}[shape]
+    w = base[None, :] / np.ptp(base) + 0.02 * rng.standard_normal((n, size))
+    w = w - w.mean(axis=1, keepdims=True)
+    return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+
+def test_record_templates_rescue_a_small_beat_whose_shape_is_rare_nearby_but_not_in_the_record():
+    # rpeak_rescue_templates (run s36, not a default): the cluster rescue compares a dropped peak with the kept peaks
+    # of its shape among cluster_neighbours each side; a multiform PVC record (MIT-BIH 203) has beats with too few of
+    # their shape nearby. 400 narrow beats (amplitude 1); every 40th beat a large biphasic one (a PVC, 10 in all) and,
+    # 20 beats away from each, a small biphasic one (0.2: under the guard's 0.3 and the shape rescue's 0.25) with no
+    # biphasic beat among its 16 neighbours each side; a small peak of no repeated shape; a biphasic one under
+    # cluster_floor. The cluster rescue keeps no small biphasic beat, the record templates keep all of them and
+    # nothing else
+    rng = np.random.default_rng(0)
+    n = 400
+    peaks = np.arange(n) * 300 + 1000
+    windows = _shape_windows("narrow", n, rng)
+    amplitude = np.ones(n)
+    large, small = np.arange(5, n, 40), np.arange(25, n, 40)
+    windows[large] = _shape_windows("biphasic", large.size, rng)
+    windows[small] = _shape_windows("biphasic", small.size, rng)
+    amplitude[small] = 0.2
+    odd, tiny = 30, 50
+    windows[odd] = _shape_windows("noise", 1, rng)[0]
+    amplitude[[odd, tiny]] = 0.2, 0.05
+    windows[tiny] = _shape_windows("biphasic", 1, rng)[0]
+    sharpness, width = np.ones(n), np.ones(n)
+    constants = dataclasses.replace(rpeak_guard.GUARD, cluster_sharpness=0.8, templates_amplitude=0.15)
+    shapes, shape_amplitude, _ = rpeak_guard.record_templates(amplitude[amplitude == 1], sharpness[amplitude == 1],
+                                                              windows[amplitude == 1], 0.9, constants)
+    assert shapes.shape[0] == 2 and np.allclose(shape_amplitude, 1.0)     # narrow (most members) and biphasic
+    assert windows[0] @ shapes[0] > 0.95 and windows[large[0]] @ shapes[1] > 0.95
+    kw = dict(constants=constants, windows=windows, cluster=0.9)
+    by_cluster = rpeak_guard.guard_keep(peaks, amplitude, sharpness, width, 0.3, **kw)
+    by_templates = rpeak_guard.guard_keep(peaks, amplitude, sharpness, width, 0.3, templates=0.9, **kw)
+    assert not by_cluster[small].any() and by_templates[small].all()
+    assert not by_templates[[odd, tiny]].any()
+    assert np.array_equal(by_cluster | np.isin(np.arange(n), small), by_templates)
+    # the templates act with the cluster rescue only
+    np.testing.assert_array_equal(rpeak_guard.guard_keep(peaks, amplitude, sharpness, width, 0.3, constants=constants,
+                                                         windows=windows, templates=0.9),
+                                  rpeak_guard.guard_keep(peaks, amplitude, sharpness, width, 0.3, constants=constants))
+    assert SignalConfig().rpeak_rescue_templates == 0.0
+
+
+def test_record_templates_keep_small_beats_of_bigeminy_built_on_208(records, monkeypatch):
+    # rpeak_rescue_templates (run s36, not a default): bigeminy built on 208 with the small beats at 0.25 of their QRS
+    # (as small against the PVCs around them as MIT-BIH 203's): the cluster rescue (0.9, sharpness 0.8 as run s33's
+    # point) loses 51 of the 233 scaled beats (too few kept beats of their shape among the 16 each side); with the
+    # record's morphologies (0.95) most stay (10 lost), no false beat; on the record as it is nothing changes
+    signal, fs, beats, episodes, _, symbols = records["208"]
+    x, scaled = rhythms.bigeminy(signal, fs, beats, symbols, seed=208, gain=0.25)
+    tolerance = int(0.15 * fs)
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, cluster_sharpness=0.8))
+    cluster = dataclasses.replace(S27, rpeak_rescue_cluster=0.9)
+    templates = dataclasses.replace(cluster, rpeak_rescue_templates=0.95)
+    old = match_peaks(beats, signal_lib.find_rpeaks(x, fs, cluster), tolerance)
+    new = match_peaks(beats, signal_lib.find_rpeaks(x, fs, templates), tolerance)
+    assert scaled.size > 200 and old["fn"] > 0.15 * scaled.size                  # 51 of 233
+    assert new["fn"] <= 0.3 * old["fn"] and new["fp"] == old["fp"] == 0         # 10
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(signal, fs, templates), signal_lib.find_rpeaks(signal, fs, cluster))
+    # off: the templates' constants change nothing
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, templates_min=2,
+                                                                  templates_amplitude=0.05))
+    off = match_peaks(beats, signal_lib.find_rpeaks(x, fs, cluster), tolerance)
+    assert (off["tp"], off["fn"], off["fp"]) == (old["tp"], old["fn"], old["fp"])

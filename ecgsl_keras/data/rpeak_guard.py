@@ -23,7 +23,7 @@ from ecgsl_keras.config import SignalConfig
 __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "qrs_windows",
            "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
-           "pvc_run_like", "p_wave_like", "correct_apex"]
+           "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample"]
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,25 @@ class GuardConstants:
     # block, proposed in numbers (108), make the local RR short and pass as beats (run s34: block21 FP 121 -> 664).
     # Added after that grid's figures were seen
     p_wave_gap_kept: bool = False
+    # record templates (SignalConfig.rpeak_rescue_templates > 0, with rpeak_rescue_cluster > 0; off by default): where
+    # the cluster rescue looks at a dropped peak (or, with cluster_second and ``templates_second``, a second-proposer
+    # candidate), it is also kept when its QRS window (+-cluster_window_s, mean removed) correlates at least
+    # rpeak_rescue_templates with one of the record's QRS morphologies and its amplitude (sharpness) reaches
+    # ``templates_amplitude`` (``templates_sharpness``) x that morphology's 75th percentile (median). Morphologies
+    # (``record_templates``): of at most ``templates_sample`` kept peaks spread evenly over the record, greedily the one
+    # whose window correlates that much with the most peaks not yet taken leads a template of them (their mean window)
+    # when they are at least ``templates_min``; at most ``templates_count``. Run s36: of the beats run s33's point misses,
+    # 27 of block21's 116 and 28 of bigeminy's 155 have fewer than cluster_min beats of their shape (0.9) among the
+    # cluster_neighbours kept peaks each side but at least 5 in the record (21 and 23 of them in MIT-BIH 203, whose
+    # PVCs and normal beats are multiform). Leave one record out on run s33's point (experiments/rpeaks/templates.py):
+    # 0.95 / 8 / 0.3 with templates_second (20 of 22 folds): bigeminy meets 0.997 held out (152 misses), but +P falls by
+    # 1-5 false beats on every rhythm and block21 stays short: not recommended
+    templates_count: int = 8
+    templates_min: int = 4
+    templates_sample: int = 512
+    templates_amplitude: float = 0.3
+    templates_sharpness: float = 0.8
+    templates_second: bool = True
 
 
 GUARD = GuardConstants()
@@ -305,6 +324,60 @@ def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, co
             sharp_reference = _row_nanpercentile(np.where(similar, sharpness[index], np.nan), 50.0)
             keep &= at_sharpness >= constants.cluster_sharpness * sharp_reference
     return keep
+
+
+def template_sample(n, constants: GuardConstants | None = None) -> np.ndarray:
+    """Indices of at most ``templates_sample`` of ``n`` sorted kept peaks, spread evenly (``record_templates``)."""
+    constants = constants or GUARD
+    return np.unique(np.linspace(0, n - 1, min(n, constants.templates_sample)).astype(np.int64)) if n else np.zeros(0, np.int64)
+
+
+def record_templates(amplitude, sharpness, windows, correlation, constants: GuardConstants | None = None) -> tuple:
+    """The record's QRS morphologies from kept peaks (``GuardConstants.templates_*``): their QRS ``amplitude``,
+    ``sharpness`` (``qrs_shapes``) and unit ``windows`` (``qrs_windows``; pass a ``template_sample`` of the record's
+    kept peaks). Greedily, the peak whose window correlates at least ``correlation`` with the most peaks not yet taken
+    leads a template of them when they are at least ``templates_min`` (their mean window, mean removed, unit norm;
+    their 75th percentile amplitude and median sharpness); they are then taken; at most ``templates_count``. Returns
+    ``(templates (k, w), amplitude (k,), sharpness (k,))``, k = 0 when no shape repeats enough."""
+    constants = constants or GUARD
+    windows = np.asarray(windows, dtype=np.float64)
+    similar = (windows @ windows.T) >= correlation
+    weights = similar.astype(np.float32)    # counts as a matrix-vector product: far faster than boolean row sums
+    free = np.ones(windows.shape[0], bool)
+    out = ([], [], [])
+    for _ in range(constants.templates_count if windows.shape[0] else 0):
+        counts = (weights @ free.astype(np.float32)) * free
+        lead = int(np.argmax(counts))
+        if counts[lead] < constants.templates_min:
+            break
+        members = similar[lead] & free
+        template = windows[members].mean(axis=0)
+        template = template - template.mean()
+        out[0].append(template / max(float(np.linalg.norm(template)), 1e-12))
+        out[1].append(np.percentile(amplitude[members], constants.percentile))
+        out[2].append(np.median(sharpness[members]))
+        free &= ~members
+    if not out[0]:
+        return np.zeros((0, windows.shape[1] if windows.ndim == 2 else 0)), np.zeros(0), np.zeros(0)
+    return np.stack(out[0]), np.asarray(out[1]), np.asarray(out[2])
+
+
+def template_like(templates, at_amplitude, at_windows, correlation, constants: GuardConstants | None = None,
+                  at_sharpness=None) -> np.ndarray:
+    """Boolean mask over peaks with QRS amplitudes ``at_amplitude`` and unit ``at_windows``: the ones the record's
+    morphologies ``templates`` (``record_templates``) keep -- a window correlating at least ``correlation`` with one of
+    them, an amplitude of at least ``templates_amplitude`` x its amplitude and, when ``at_sharpness`` is given and
+    ``templates_sharpness`` > 0, a sharpness of at least that x its sharpness."""
+    constants = constants or GUARD
+    shapes, amplitude, sharpness = templates
+    at_windows = np.asarray(at_windows, dtype=np.float64)
+    if shapes.shape[0] == 0 or at_windows.shape[0] == 0:
+        return np.zeros(at_windows.shape[0], bool)
+    match = (at_windows @ shapes.T) >= correlation
+    match &= np.asarray(at_amplitude)[:, None] >= constants.templates_amplitude * amplitude[None, :]
+    if at_sharpness is not None and constants.templates_sharpness > 0:
+        match &= np.asarray(at_sharpness)[:, None] >= constants.templates_sharpness * sharpness[None, :]
+    return match.any(axis=1)
 
 
 def _after_beat_templates(kept, at, x, fs, offsets, constants, lag_range=True) -> tuple:
@@ -404,13 +477,15 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
-               deep: float = 0.0, windows=None, cluster: float = 0.0) -> np.ndarray:
+               deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
     QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``). ``cluster`` > 0
     (``SignalConfig.rpeak_rescue_cluster``, with ``windows`` from ``qrs_windows``): a peak still dropped but over
-    ``cluster_floor`` x the reference is rescued when its morphology cluster says so (``cluster_like``)."""
+    ``cluster_floor`` x the reference is rescued when its morphology cluster says so (``cluster_like``) or, with
+    ``templates`` > 0 (``SignalConfig.rpeak_rescue_templates``), one of the record's morphologies (``template_like``;
+    built in each pass from the peaks it keeps before the cluster rescue)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -431,12 +506,18 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                              & (sharpness >= constants.deep_sharpness * sharp_ref)
                              & (width <= constants.deep_width * width_ref))
             new = large | qrs_like
+        shapes = None
+        if cluster > 0 and templates > 0 and windows is not None and new.any():
+            pick = np.flatnonzero(new)[template_sample(int(new.sum()), constants)]
+            shapes = record_templates(amplitude[pick], sharpness[pick], windows[pick], templates, constants)
         for _ in range(constants.cluster_rounds if cluster > 0 and windows is not None else 0):
             low = np.flatnonzero(~new & (amplitude >= constants.cluster_floor * reference))
             if low.size == 0 or not new.any():
                 break
             rescued = cluster_like(peaks[new], amplitude[new], windows[new], peaks[low], amplitude[low], windows[low],
                                    cluster, constants, sharpness[new], sharpness[low])
+            if shapes is not None:
+                rescued |= template_like(shapes, amplitude[low], windows[low], templates, constants, sharpness[low])
             if not rescued.any():
                 break
             new = new.copy()
@@ -503,7 +584,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
        **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; Python path only): see ``guard_keep``.
        **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
-       whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``).
+       whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
+       with ``config.rpeak_rescue_templates`` > 0 (off by default) also one matching a morphology of the whole record
+       (``record_templates``, ``template_like``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 not those between two kept
@@ -537,7 +620,7 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         cluster = float(config.rpeak_rescue_cluster)
         windows = qrs_windows(cleaned, peaks, fs, GUARD.cluster_window_s) if cluster > 0 else None
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep),
-                          windows=windows, cluster=cluster)
+                          windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
@@ -973,9 +1056,21 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
             pool = np.unique(np.clip(start[low][:, None] + np.arange(-reach, reach)[None, :], 0, peaks.size - 1))
             pool_amplitude, pool_sharpness, _ = kept_shapes(pool)
             pool_windows = qrs_windows(x, peaks[pool], fs, constants.cluster_window_s)
+            low_windows = qrs_windows(x, candidates[low], fs, constants.cluster_window_s)
             sized[low] = cluster_like(peaks[pool], pool_amplitude, pool_windows, candidates[low],
-                                      amplitude[low], qrs_windows(x, candidates[low], fs, constants.cluster_window_s),
-                                      cluster, constants, pool_sharpness, candidate_sharpness[low])
+                                      amplitude[low], low_windows, cluster, constants, pool_sharpness,
+                                      candidate_sharpness[low])
+            templates = float(config.rpeak_rescue_templates) if constants.templates_second else 0.0
+            if templates > 0:
+                # the record templates (SignalConfig.rpeak_rescue_templates): the record's morphologies, not only
+                # the kept peaks around the candidate
+                pick = template_sample(peaks.size, constants)
+                pick_amplitude, pick_sharpness, _ = kept_shapes(pick)
+                shapes = record_templates(pick_amplitude, pick_sharpness,
+                                          qrs_windows(x, peaks[pick], fs, constants.cluster_window_s), templates,
+                                          constants)
+                sized[low] |= template_like(shapes, amplitude[low], low_windows, templates, constants,
+                                            candidate_sharpness[low])
             if constants.cluster_close_min > constants.cluster_min:
                 # the closer spacing only for candidates with more beats of their shape around them
                 close = np.flatnonzero(sized[low] & closer[low])
