@@ -232,6 +232,8 @@ def step_write(args) -> dict:
         mean = members["validation"].mean(axis=1)
         probs[family] = (oof, mean)
         check[family] = {"per_fold": per_fold, "passed": bool(ok),
+                         "smallest_macro_f1_margin": min(f["trained_members_macro_f1"]["min"]
+                                                         - f["held_out_member"]["macro_f1"] for f in per_fold),
                          "oof_train": _metrics(y["train"], oof.argmax(-1)),
                          "validation_mean_of_members": _metrics(y["validation"], mean.argmax(-1))}
         log.info("%s: check (a) %s; OOF macro F1 %.4f, validation %.4f", family, ok,
@@ -360,6 +362,10 @@ def main(argv=None) -> int:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     result["command"] = "python experiments/cinc2017/oof_from_preset.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    if result["command"] not in result.setdefault("commands", []):   # every command that wrote this file
+        result["commands"].append(result["command"])
+    result["note"] = ("seconds: of the last run of each step (0 when its output was already there); prepare.seconds: "
+                      "prepare's own time from WORK/prepare.log")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("command", "seconds") if k in result}))
     return 0
