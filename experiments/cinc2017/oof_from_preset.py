@@ -34,6 +34,10 @@ no training.
               WORK/lever): the shipped recipe's CV on the regenerated inputs against ``af27_results.json``
               ``af_lever.base`` / ``base_fresh_seeds`` (the lost work folders' inputs).
 
+``refit``     what the committed float32 table changes: on the validation split, the preset's own booster
+              (``booster.txt.gz``) on the committed table and on WORK's float64 table (with the validation means:
+              the preset as served), and a booster refit on the training split (the shipped recipe, seed 42) on each.
+
 Results: ``--out`` (default ``experiments/cinc2017/oof_results.json``); last stdout line one JSON object.
 """
 from __future__ import annotations
@@ -55,7 +59,7 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.oof_from_preset")
-STEPS = ("prepare", "features", "folds", "members", "write", "served", "base")
+STEPS = ("prepare", "features", "folds", "members", "write", "served", "base", "refit")
 FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}
 GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial")
 FEATURES_MAX_BYTES = 3 * 2 ** 20      # the committed feature table only if it is at most this big (compressed)
@@ -335,6 +339,32 @@ def step_base(args) -> dict:
     return out
 
 
+def step_refit(args) -> dict:
+    """The committed float32 feature table against WORK's float64 one, on the validation split."""
+    import gzip
+
+    import lightgbm as lgb
+
+    from ecgsl_keras.store.runs import model_path
+    from experiments.cinc2017.af_lever import BASE, Lever
+
+    folder = Path(model_path(args.preset)).parent
+    spec = json.loads((folder / "stacking.json").read_text())
+    with gzip.open(folder / spec["booster_file"], "rt") as f:
+        booster = lgb.Booster(model_str=f.read())
+    out = {}
+    for key, features in (("committed_float32", args.features_npz), ("work_float64", Path(args.work) / "features")):
+        lever = Lever(argparse.Namespace(features=str(features), deep_oof=args.out_npz, ecgsl=None, resnet=None,
+                                         work=str(Path(args.work) / "refit_check"), k=args.k))
+        y, deep = lever.y["validation"], lever.deep["validation"]
+        X = lever.X["validation"][:, [lever.names.index(n) for n in spec["feature_names"]]].astype(np.float64)
+        refit = lever._clf(lever.names, BASE, 42).fit(lever.X["train"], lever.y["train"]).predict_proba(
+            lever.X["validation"])
+        out[key] = {"preset_booster": _metrics(y, (0.5 * booster.predict(X) + 0.5 * deep).argmax(-1)),
+                    "refit_seed_42": _metrics(y, (0.5 * refit + 0.5 * deep).argmax(-1))}
+    return out
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -358,7 +388,8 @@ def main(argv=None) -> int:
         log.info("step %s done in %.0f s", step, seconds)
         result.setdefault("seconds", {})[step] = seconds
         if got is not None:
-            result[{"prepare": "prepare", "write": "write", "served": "check_b_served", "base": "check_c_base"}[step]] = got
+            result[{"prepare": "prepare", "write": "write", "served": "check_b_served", "base": "check_c_base",
+                    "refit": "refit_check"}[step]] = got
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     result["command"] = "python experiments/cinc2017/oof_from_preset.py " + " ".join(
         argv if argv is not None else sys.argv[1:])

@@ -66,6 +66,7 @@ CHANNELS = ("prev_rr_norm", "next_rr_norm", "local_rr_norm", "delta_rr_norm", "l
 TRAIN_SEEDS = (42, 43, 44)
 EPOCHS, PATIENCE, BATCH, INNER = 60, 8, 64, 0.1
 FORMS = ("rr_columns", "rr_deep")
+AF_TARGET = 0.85     # issue 18's validation target for AF F1
 
 
 def rr_sequences(data, split) -> tuple:
@@ -257,7 +258,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="oof_from_preset.py's prepared folder (WORK/prepared_raw)")
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
+    p.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
     p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
     p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
     p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "rr_oof.npz")
@@ -288,6 +289,12 @@ def main(argv=None) -> int:
                            "both rows, CV macro F1 does not drop by more than it) on seeds 42-44 against base AND on "
                            "fresh seeds 45-47 against base_fresh_seeds; both forms kept: the higher CV AF F1 on "
                            "42-44; validation only for the kept form")
+    if "validation" in result:       # the distance to the target of what the CV keeps (the shipped recipe if nothing)
+        chosen = (result.get("cv") or {}).get("chosen") or "base"
+        af = result["validation"][chosen]["summary"]["per_class_f1"]["A"]["mean"]
+        shipped = json.loads((HERE / "ship_results.json").read_text())["shipped"]["per_class_f1"]["A"]
+        result["af_target"] = {"target": AF_TARGET, "row": chosen, "validation_af_f1": af, "short_by": AF_TARGET - af,
+                               "shipped_preset_validation_af_f1": shipped, "shipped_short_by": AF_TARGET - shipped}
     saved["af_lever_rr"] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
     print(json.dumps({"command": command, "chosen": result.get("cv", {}).get("chosen"),
