@@ -796,8 +796,9 @@ def _means(spread: dict) -> dict:
     return {k: v["mean"] for k, v in spread.items() if isinstance(v, dict) and "mean" in v}
 
 
-def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, shipped: dict | None) -> dict:
-    """The ``export`` step (key ``EXPORT``): WORK's ECG-SL left-out probabilities (outer and inner, as
+def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, shipped: dict | None,
+                shipped_key: str = GATE_KEY) -> dict:
+    """The ``export`` step (key ``EXPORT[_kK]``): WORK's ECG-SL left-out probabilities (outer and inner, as
     ``_deep_by_time`` / ``_inner_deep`` match them to the table) written to ``path`` (``oof.write``), float16 when
     the recipe's figures from the file equal those from WORK to 3 decimals, else float32; the recipe of the shipped
     gate (``--steps rhythm --gate-sets shipped --gate-from-rhythm-labels`` over ``RHYTHM_LABEL_GATE_CANDIDATES``)
@@ -850,7 +851,7 @@ def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, sh
         sd = {k: v["sd"] for k, v in shipped["shipped_sets"]["seed_spread"]["chosen_weighted_gated"].items()
               if isinstance(v, dict) and "sd" in v}
         out["reproduction"] = {
-            "shipped_key": f"{GATE_KEY}.shipped_sets.seed_spread.chosen_weighted_gated",
+            "shipped_key": f"{shipped_key}.shipped_sets.seed_spread.chosen_weighted_gated",
             "shipped": then, "regenerated": now, "difference": {k: round(now[k] - then[k], 4) for k in then},
             "shipped_seed_sd": sd,
             "shipped_chosen_by_inner_cv": {h: {k: c.get(k) for k in ("set", "booster_size", "deep_weight",
@@ -893,7 +894,7 @@ def main(argv=None) -> int:
                    help="the ECG-SL left-out and inner probabilities from this committed file (default "
                         f"{oof.DEFAULT.relative_to(REPO)}) instead of WORK's run.py runs; WORK then only caches the "
                         "table, its folds.json written from the file")
-    p.add_argument("--export-to", default=str(oof.DEFAULT), help="the export step's file (default %(default)s)")
+    p.add_argument("--export-to", help="the export step's file (default oof/left_out_k<K>.npz beside this script)")
     args = p.parse_args(argv)
     work = Path(args.work).resolve()
     global COMMITTED
@@ -977,12 +978,12 @@ def main(argv=None) -> int:
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)
     if "export" in args.steps:
-        if suffix:
-            p.error("export writes the 2-fold protocol's probabilities: run it without --folds")
         t0 = time.perf_counter()
-        result[EXPORT] = dict(step_export(work, Path(args.mitdb_dir), table, labels, Path(args.export_to),
-                                          result.get(GATE_KEY)), command=command)
-        result[EXPORT]["seconds"] = round(time.perf_counter() - t0, 1)
+        target = Path(args.export_to) if args.export_to else oof.default_path(args.folds, "AF" in balance)
+        result[EXPORT + suffix] = dict(step_export(work, Path(args.mitdb_dir), table, labels, target,
+                                                   result.get(GATE_KEY.replace(RHYTHM, RHYTHM + suffix)),
+                                                   GATE_KEY.replace(RHYTHM, RHYTHM + suffix)), command=command)
+        result[EXPORT + suffix]["seconds"] = round(time.perf_counter() - t0, 1)
     if shipped:
         result["seconds"] = round(time.perf_counter() - start, 1)
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

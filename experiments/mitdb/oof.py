@@ -1,7 +1,8 @@
 """The committed left-out ECG-SL probabilities of the 2-fold MIT-BIH protocol (issue 18, run s36), so that a lever on
 ``mitdb-beats`` no longer needs ``run.py``'s work folder (its prepared folds and the six ECG-SL runs, lost twice).
 
-``oof/left_out_k2.npz`` (written by ``beats_preset.py --steps export``) holds, per labelled beat of
+``oof/left_out_k2.npz`` (written by ``beats_preset.py --steps export``; ``left_out_k4.npz`` the same for
+``run.py --folds 4``, ``default_path``) holds, per labelled beat of
 ``beats_preset.py``'s table (every labelled beat of the 22 DS1 records through the preset's own R-peaks):
 
 * ``record`` (str), ``time_s`` (float32, the beat's R-peak time in the record), ``y`` (int8, AAMI class index of
@@ -28,8 +29,14 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = HERE / "oof" / "left_out_k2.npz"
+
+
+def default_path(n_folds: int = 2, af: bool = False) -> Path:
+    """The committed file of ``run.py --folds n_folds [--balance-af]``: ``oof/left_out_k<K>[_af].npz``."""
+    return HERE / "oof" / f"left_out_k{n_folds}{'_af' if af else ''}.npz"
 TIME_TOL = 0.002      # s: the table's R-peak times are multiples of 10 ms (100 Hz); float32 keeps them to ~0.1 ms
 REQUIRED = ("record", "time_s", "y", "outer", "labels", "folds_json")
+FOLDS_KEYS = ("folds", "beats_per_record", "balance", "af_beats_per_record")   # folds.json's split, kept
 _RUN = re.compile(r"^scratch_focal_heldout(\d+)(?:_inner(\d+))?$")
 
 
@@ -149,8 +156,7 @@ def write(path: Path, table: dict, labels, outer: np.ndarray, inner: dict, folds
     ``folds_saved`` (``folds.json``'s content, the split only), ``meta``. Returns its size and counts."""
     arrays = {"record": np.asarray(table["record"]).astype("U8"), "time_s": np.asarray(table["time_s"], np.float32),
               "y": np.asarray(table["y"], np.int8), "labels": np.array(labels), "outer": outer.astype(dtype),
-              "folds_json": np.array(json.dumps({k: folds_saved[k] for k in ("folds", "beats_per_record")
-                                                 if k in folds_saved})),
+              "folds_json": np.array(json.dumps({k: folds_saved[k] for k in FOLDS_KEYS if k in folds_saved})),
               "meta_json": np.array(json.dumps(meta))}
     for h, p in inner.items():
         arrays[f"inner_heldout{h}"] = p.astype(dtype)

@@ -464,6 +464,11 @@ def _spread(scores: dict, forms) -> dict:
     return spread
 
 
+def _repo_relative(path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -497,8 +502,8 @@ def main(argv=None) -> int:
         f"_k{n_folds}" + ("_af" if "AF" in saved.get("balance", []) else ""))
     gate_key, key = GATE_KEY.replace(RHYTHM, RHYTHM + suffix), KEY + suffix
     if args.from_committed:   # the choices made on the committed probabilities (beats_preset.py --steps export)
-        gate_key = f"{EXPORT}.from_file"
-        shipped_sets = recipe[EXPORT]["from_file"]
+        gate_key = f"{EXPORT}{suffix}.from_file"
+        shipped_sets = recipe[EXPORT + suffix]["from_file"]
     else:
         shipped_sets = recipe[gate_key]["shipped_sets"]
     chosen = shipped_sets["chosen_by_inner_cv"]
@@ -514,8 +519,7 @@ def main(argv=None) -> int:
         stack["reproduces_recipe_row"] = bool(
             abs(stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
         stack.update(command=command, gate_key=gate_key, seconds=round(time.perf_counter() - t0, 1),
-                     from_committed=str(Path(args.from_committed).resolve().relative_to(REPO))
-                     if args.from_committed else None)
+                     from_committed=args.from_committed and _repo_relative(args.from_committed))
         result[STACK_KEY + suffix] = stack
         log.info("stack: recipe %.4f, chosen %.4f, forced %.4f, kept %s",
                  stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"],
