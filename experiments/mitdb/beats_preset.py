@@ -782,6 +782,7 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
 
 
 EXPORT_ROWS = ("chosen_weighted_gated", "chosen_weighted")   # the recipe's seed spreads compared by ``export``
+CHOICE_KEYS = ("set", "booster_size", "deep_weight", "gate_feature", "gate_threshold")   # and its choices
 
 
 def _recipe_summary(rhythm: dict) -> dict:
@@ -800,7 +801,8 @@ def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, sh
                 shipped_key: str = GATE_KEY) -> dict:
     """The ``export`` step (key ``EXPORT[_kK]``): WORK's ECG-SL left-out probabilities (outer and inner, as
     ``_deep_by_time`` / ``_inner_deep`` match them to the table) written to ``path`` (``oof.write``), float16 when
-    the recipe's figures from the file equal those from WORK to 3 decimals, else float32; the recipe of the shipped
+    the recipe's figures from the file equal those from WORK to 3 decimals and each fold's choices (``CHOICE_KEYS``)
+    are the same, else float32; the recipe of the shipped
     gate (``--steps rhythm --gate-sets shipped --gate-from-rhythm-labels`` over ``RHYTHM_LABEL_GATE_CANDIDATES``)
     from both; and its difference to ``shipped`` (the committed key ``GATE_KEY``, made from the lost runs)."""
     global COMMITTED
@@ -825,6 +827,7 @@ def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, sh
         rel = path.resolve().relative_to(REPO)
     except ValueError:
         rel = path
+    tried = []
     for dtype in (np.float16, np.float32):
         info = oof.write(path, table, labels, outer, inner, saved, dict(meta, dtype=np.dtype(dtype).name), dtype)
         info["path"] = str(rel)
@@ -838,11 +841,15 @@ def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, sh
                     _means(from_work["seed_spread"][f]).items()} for f in EXPORT_ROWS}
         same = all(round(v, 3) == round(_means(from_file["seed_spread"][f])[k], 3)
                    for f in EXPORT_ROWS for k, v in _means(from_work["seed_spread"][f]).items())
-        same = same and from_file["chosen_by_inner_cv"] == from_work["chosen_by_inner_cv"]
+        picks = [{h: {k: c.get(k) for k in CHOICE_KEYS} for h, c in r["chosen_by_inner_cv"].items()}
+                 for r in (from_file, from_work)]
+        same = same and picks[0] == picks[1]
+        tried.append({"dtype": info["dtype"], "bytes": info["bytes"], "same_figures_to_3_decimals_and_choices": same,
+                      "max_abs_difference": max(v for d in diff.values() for v in d.values())})
         log.info("export as %s: %d bytes, same figures to 3 decimals: %s", info["dtype"], info["bytes"], same)
         if same:
             break
-    out = {"file": info, "same_to_3_decimals_as_work": bool(same),
+    out = {"file": info, "same_to_3_decimals_as_work": bool(same), "dtypes_tried": tried,
            "max_abs_difference_file_vs_work": max(v for d in diff.values() for v in d.values()),
            "from_work": from_work, "from_file": from_file}
     if shipped is not None:
@@ -854,8 +861,7 @@ def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, sh
             "shipped_key": f"{shipped_key}.shipped_sets.seed_spread.chosen_weighted_gated",
             "shipped": then, "regenerated": now, "difference": {k: round(now[k] - then[k], 4) for k in then},
             "shipped_seed_sd": sd,
-            "shipped_chosen_by_inner_cv": {h: {k: c.get(k) for k in ("set", "booster_size", "deep_weight",
-                                                                     "gate_feature", "gate_threshold")}
+            "shipped_chosen_by_inner_cv": {h: {k: c.get(k) for k in CHOICE_KEYS}
                                            for h, c in shipped["shipped_sets"]["chosen_by_inner_cv"].items()},
             "note": "the ECG-SL fold and inner models trained again on CPU (same variant, seed, schedule): "
                     "TensorFlow training on CPU is not bit-reproducible, and the folds are prepared with today's "
