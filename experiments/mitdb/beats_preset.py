@@ -8,6 +8,8 @@ probabilities averaged with a shallow LightGBM booster over per-beat features of
     python experiments/mitdb/run.py --work WORK_K --folds K --steps data cv inner --variants scratch_focal
     python experiments/mitdb/beats_preset.py --work WORK_K --folds K --steps table folds per_record   # key folds_kK
     python experiments/mitdb/beats_preset.py --work WORK [--folds K] --steps table rhythm   # key rhythm_gate[_kK]
+    python experiments/mitdb/beats_preset.py --work WORK [--folds K] --steps table export   # commit the probabilities
+    python experiments/mitdb/beats_preset.py --work ANY --from-committed --steps table rhythm ...   # no run.py needed
 
 Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
@@ -66,6 +68,13 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            flutter annotation, its threshold by Youden J; written into ``stacking.json``'s ``gate``, key
            ``build.gate``; the card's left-out figures with and without it from key ``GATE_KEY``), and the preset
            built with ``ecgsl presets build``'s code (``training.publish.build``).
+``export`` (run s36, key ``committed_oof[_kK]``) WORK's ECG-SL left-out and inner probabilities, matched to the table as
+           ``folds`` matches them, written to ``oof/left_out_k<K>.npz`` (``oof.py``; ``--export-to``), float16 when
+           the recipe's figures and choices from the file equal WORK's to 3 decimals, else float32; with the shipped
+           recipe and gate from both, and its difference to the committed key ``rhythm_gate[_kK]_rhythm_labels``
+           (made from earlier runs: the reproduction check). ``--from-committed [NPZ]`` then reads those
+           probabilities instead of WORK's runs for every other step (WORK only caches the table; its folds.json is
+           written from the file), so no lever needs run.py's work folder.
 ``check``  the built preset through ``ecgsl evaluate --model mitdb-beats --dataset mitdb --data-dir MITDB_DIR``'s code
            (key ``build_check``, with the predictions the gate changed): on DS1 a sanity check, not left-out figures.
 

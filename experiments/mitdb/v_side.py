@@ -3,6 +3,7 @@ booster, rhythm gate included) loses V beats and calls normal beats V on DS1 rec
 out, and two levers for it (neither kept, RESULTS.md).
 
     python experiments/mitdb/v_side.py --work WORK [--cache DIR] [--steps cache diagnose lever neighbours]
+    python experiments/mitdb/v_side.py --work ANY --from-committed [NPZ] --steps cache stack   # run s36
 
 ``WORK``: ``beats_preset.py``'s work folder (2 folds: key ``v_side``; ``run.py --folds K``: ``v_side_kK``, the
 recipe of key ``rhythm_gate_kK_rhythm_labels``): its ``beats_preset/table.npz``, ``folds.json``, the ECG-SL
