@@ -474,7 +474,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--cache", help="where the per-fold probabilities are kept (default WORK/v_side)")
+    p.add_argument("--cache", help="where the per-fold probabilities are kept (default WORK/v_side; with "
+                   "--from-committed WORK/v_side_<file stem>)")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--steps", nargs="+", default=["cache", "diagnose", "lever", "neighbours"],
                    choices=("cache", "diagnose", "lever", "neighbours", "stack"))
@@ -490,7 +491,9 @@ def main(argv=None) -> int:
     if args.from_committed:
         beats_preset.COMMITTED = oof.CommittedPredictions(args.from_committed)
         beats_preset.COMMITTED.write_folds(work)
-    cache = Path(args.cache) if args.cache else work / "v_side"
+    # the committed probabilities get their own cache: WORK's v_side/ holds its own runs' (different models)
+    cache = Path(args.cache) if args.cache else work / (
+        f"v_side_{Path(args.from_committed).stem}" if args.from_committed else "v_side")
     cache.mkdir(parents=True, exist_ok=True)
     labels = list(tasks_lib.MITDB_AAMI.label_names)
     out_path = Path(args.out)
