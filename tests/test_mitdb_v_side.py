@@ -46,3 +46,24 @@ def test_keep_rule():
     assert not v_side.keep_rule(_spread(0.634, 0.880, 0.837), base)["kept"]              # macro within the sd
     assert not v_side.keep_rule(_spread(0.643, 0.940, 0.480), base)["kept"]              # V +P falls
     assert not v_side.keep_rule(_spread(0.643, 0.880, 0.837, s_se=0.70), base)["kept"]  # S Se falls
+
+
+def test_stack_keep_rule():
+    base = _spread(0.632, 0.860, 0.815)
+    assert v_side.stack_keep_rule(_spread(0.630, 0.870, 0.813), base)["kept"]        # V Se up, the rest held
+    assert v_side.stack_keep_rule(_spread(0.632, 0.858, 0.830), base)["kept"]        # V +P up, V Se held
+    assert not v_side.stack_keep_rule(_spread(0.632, 0.862, 0.817), base)["kept"]    # both within the sd
+    assert not v_side.stack_keep_rule(_spread(0.640, 0.900, 0.800), base)["kept"]    # V +P falls beyond its sd
+    assert not v_side.stack_keep_rule(_spread(0.625, 0.900, 0.815), base)["kept"]    # macro F1 falls beyond its sd
+
+
+def test_stack_columns_take_the_inner_models_on_training_beats_and_the_outer_on_scored_ones(monkeypatch):
+    table = {"X": np.arange(12, dtype=float).reshape(6, 2), "columns": np.array(["pre_rr_norm", "median_corr"]),
+             "record": np.array(["100"] * 6)}
+    part = {"train": np.array([0, 1, 2]), "scored": np.array([3, 4, 5]),
+            "inner_deep": np.tile([[0.1, 0.0, 0.7, 0.1, 0.1]], (3, 1)), "p_deep": np.tile([[0.5, 0, 0.2, 0.3, 0]], (3, 1))}
+    monkeypatch.setattr(v_side, "column_sets", lambda: {"beat": ["median_corr"]})
+    xt = v_side.stack_columns(table, part, {"set": "beat"}, LABELS, "train")
+    xs = v_side.stack_columns(table, part, {"set": "beat"}, LABELS, "scored")
+    np.testing.assert_array_equal(xt, [[1, 0.7], [3, 0.7], [5, 0.7]])
+    np.testing.assert_array_equal(xs, [[7, 0.2], [9, 0.2], [11, 0.2]])

@@ -8,6 +8,8 @@ probabilities averaged with a shallow LightGBM booster over per-beat features of
     python experiments/mitdb/run.py --work WORK_K --folds K --steps data cv inner --variants scratch_focal
     python experiments/mitdb/beats_preset.py --work WORK_K --folds K --steps table folds per_record   # key folds_kK
     python experiments/mitdb/beats_preset.py --work WORK [--folds K] --steps table rhythm   # key rhythm_gate[_kK]
+    python experiments/mitdb/beats_preset.py --work WORK [--folds K] --steps table export   # commit the probabilities
+    python experiments/mitdb/beats_preset.py --work ANY --from-committed --steps table rhythm ...   # no run.py needed
 
 Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset):
 
@@ -66,6 +68,13 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            flutter annotation, its threshold by Youden J; written into ``stacking.json``'s ``gate``, key
            ``build.gate``; the card's left-out figures with and without it from key ``GATE_KEY``), and the preset
            built with ``ecgsl presets build``'s code (``training.publish.build``).
+``export`` (run s36, key ``committed_oof[_kK]``) WORK's ECG-SL left-out and inner probabilities, matched to the table as
+           ``folds`` matches them, written to ``oof/left_out_k<K>.npz`` (``oof.py``; ``--export-to``), float16 when
+           the recipe's figures and choices from the file equal WORK's to 3 decimals, else float32; with the shipped
+           recipe and gate from both, and its difference to the committed key ``rhythm_gate[_kK]_rhythm_labels``
+           (made from earlier runs: the reproduction check). ``--from-committed [NPZ]`` then reads those
+           probabilities instead of WORK's runs for every other step (WORK only caches the table; its folds.json is
+           written from the file), so no lever needs run.py's work folder.
 ``check``  the built preset through ``ecgsl evaluate --model mitdb-beats --dataset mitdb --data-dir MITDB_DIR``'s code
            (key ``build_check``, with the predictions the gate changed): on DS1 a sanity check, not left-out figures.
 
@@ -97,10 +106,14 @@ sys.path.insert(0, str(HERE))
 from hybrid import (BOOSTER_SEEDS, CLASSES, LINEAR_FEATURES, TARGETS, TWO_LEAD_PARAMS,  # noqa: E402
                     WEIGHT_CAP)
 from run import af_beats, inner_groups, n_folds_of, training_data, training_records  # noqa: E402
+import oof  # noqa: E402
 
 log = logging.getLogger("experiments.mitdb.beats_preset")
 
-STEPS = ("table", "folds", "build", "tried", "per_record", "rhythm", "check")
+STEPS = ("table", "folds", "build", "tried", "per_record", "rhythm", "check", "export")
+EXPORT = "committed_oof"          # the results key of the ``export`` step
+# --from-committed: an ``oof.CommittedPredictions`` that gives every ECG-SL probability instead of WORK's runs
+COMMITTED = None
 TRIED = "folds_with_population"   # the results key of the ``tried`` step
 RHYTHM = "rhythm_gate"            # the results key of the ``rhythm`` step
 GATE_FEATURE = "rhythm_rmssd_norm"   # the AF evidence of the rhythm gate (fixed before any figure)
@@ -233,6 +246,8 @@ def _deep_by_time(work: Path, run: str, data: str, table: dict) -> tuple:
     """(probabilities (n, C) with NaN rows, matched (n,) bool): for each beat of ``table``, the ECG-SL left-out
     probabilities (``run.py``'s run ``run``) of the beat of its prepared folder ``data`` within ``MATCH_S`` (keys
     as ``hybrid.beat_table`` makes them)."""
+    if COMMITTED is not None:
+        return COMMITTED.deep_of_run(run, table)
     import tensorflow as tf
 
     from tfrecords_tools.schema import decode_numpy
@@ -262,6 +277,8 @@ def _deep_by_time(work: Path, run: str, data: str, table: dict) -> tuple:
 def _inner_deep(work: Path, held_out: int, inner: list, table: dict, train) -> np.ndarray | None:
     """(training-fold beats, C): each beat's probabilities from the ECG-SL model of ``run.py --steps inner`` that
     trained on the other inner group (NaN where no prepared beat matches); None before that step ran."""
+    if COMMITTED is not None:
+        return COMMITTED.inner(held_out, table)[train] if COMMITTED.has_inner() else None
     runs = [f"scratch_focal_heldout{held_out}_inner{g}" for g in range(len(inner))]
     if not all((work / r / "left_out_predictions.npz").is_file() for r in runs):
         log.warning("no inner ECG-SL predictions (run.py --steps inner): the deep weight stays %s", DEEP_WEIGHT)
@@ -329,6 +346,7 @@ def rhythm_gate(p, evidence, threshold, labels, s_scale: float = 1.0) -> np.ndar
     else:   # the rule the shipped model serves (stacking.json's gate)
         p, gated = Gate("evidence", threshold, "S", "N", labels).apply(p, evidence)
     if s_scale != 1.0:
+        s = labels.index("S")
         p[~gated, s] *= s_scale
         p[~gated] /= p[~gated].sum(axis=1, keepdims=True)
     return p
@@ -772,6 +790,95 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
                      "training figures (a sanity check), not left-out figures")
 
 
+EXPORT_ROWS = ("chosen_weighted_gated", "chosen_weighted")   # the recipe's seed spreads compared by ``export``
+CHOICE_KEYS = ("set", "booster_size", "deep_weight", "gate_feature", "gate_threshold")   # and its choices
+
+
+def _recipe_summary(rhythm: dict) -> dict:
+    """The recipe's figures of a ``step_rhythm`` answer (shipped sets): seed spreads, ECG-SL alone, the choices."""
+    sets = rhythm["shipped_sets"]
+    return {"seed_spread": {f: sets["seed_spread"][f] for f in EXPORT_ROWS}, "ecgsl": sets["rows"]["ecgsl"],
+            "chosen_by_inner_cv": sets["chosen_by_inner_cv"],
+            "beats_without_ecgsl_prediction": sets["beats_without_ecgsl_prediction"]}
+
+
+def _means(spread: dict) -> dict:
+    return {k: v["mean"] for k, v in spread.items() if isinstance(v, dict) and "mean" in v}
+
+
+def step_export(work: Path, mitdb_dir: Path, table: dict, labels, path: Path, shipped: dict | None,
+                shipped_key: str = GATE_KEY) -> dict:
+    """The ``export`` step (key ``EXPORT[_kK]``): WORK's ECG-SL left-out probabilities (outer and inner, as
+    ``_deep_by_time`` / ``_inner_deep`` match them to the table) written to ``path`` (``oof.write``), float16 when
+    the recipe's figures from the file equal those from WORK to 3 decimals and each fold's choices (``CHOICE_KEYS``)
+    are the same, else float32; the recipe of the shipped
+    gate (``--steps rhythm --gate-sets shipped --gate-from-rhythm-labels`` over ``RHYTHM_LABEL_GATE_CANDIDATES``)
+    from both; and its difference to ``shipped`` (the committed key ``GATE_KEY``, made from the lost runs)."""
+    global COMMITTED
+    saved = json.loads((work / "folds.json").read_text(encoding="utf-8"))
+    n_folds = len(saved["folds"])
+    outer = np.full((len(table["y"]), len(labels)), np.nan)
+    inner = {}
+    for h in range(n_folds):
+        deep, _ = _deep_by_time(work, f"scratch_focal_heldout{h}", f"fold{h}", table)
+        outer = np.where(np.isfinite(deep), deep, outer)
+        train = np.isin(table["record"], training_records(saved["folds"], h))
+        got = _inner_deep(work, h, inner_groups(work, h), table, train)
+        if got is not None:
+            inner[h] = np.full_like(outer, np.nan)
+            inner[h][train] = got
+    gate = list(RHYTHM_LABEL_GATE_CANDIDATES)
+    from_work = _recipe_summary(step_rhythm(work, mitdb_dir, table, labels, gate, None, both=False,
+                                            rhythm_labels=True))
+    meta = {"source": f"run.py --work {work} --steps data cv inner --variants scratch_focal (2 folds, seed 42)",
+            "labels": list(labels), "match": "each table beat takes the prepared beat within 150 ms (MATCH_S)"}
+    try:
+        rel = path.resolve().relative_to(REPO)
+    except ValueError:
+        rel = path
+    tried = []
+    for dtype in (np.float16, np.float32):
+        info = oof.write(path, table, labels, outer, inner, saved, dict(meta, dtype=np.dtype(dtype).name), dtype)
+        info["path"] = str(rel)
+        COMMITTED = oof.CommittedPredictions(path)
+        try:
+            from_file = _recipe_summary(step_rhythm(work, mitdb_dir, table, labels, gate, None, both=False,
+                                                    rhythm_labels=True))
+        finally:
+            COMMITTED = None
+        diff = {f: {k: abs(v - _means(from_file["seed_spread"][f])[k]) for k, v in
+                    _means(from_work["seed_spread"][f]).items()} for f in EXPORT_ROWS}
+        same = all(round(v, 3) == round(_means(from_file["seed_spread"][f])[k], 3)
+                   for f in EXPORT_ROWS for k, v in _means(from_work["seed_spread"][f]).items())
+        picks = [{h: {k: c.get(k) for k in CHOICE_KEYS} for h, c in r["chosen_by_inner_cv"].items()}
+                 for r in (from_file, from_work)]
+        same = same and picks[0] == picks[1]
+        tried.append({"dtype": info["dtype"], "bytes": info["bytes"], "same_figures_to_3_decimals_and_choices": same,
+                      "max_abs_difference": max(v for d in diff.values() for v in d.values())})
+        log.info("export as %s: %d bytes, same figures to 3 decimals: %s", info["dtype"], info["bytes"], same)
+        if same:
+            break
+    out = {"file": info, "same_to_3_decimals_as_work": bool(same), "dtypes_tried": tried,
+           "max_abs_difference_file_vs_work": max(v for d in diff.values() for v in d.values()),
+           "from_work": from_work, "from_file": from_file}
+    if shipped is not None:
+        then = _means(shipped["shipped_sets"]["seed_spread"]["chosen_weighted_gated"])
+        now = _means(from_file["seed_spread"]["chosen_weighted_gated"])
+        sd = {k: v["sd"] for k, v in shipped["shipped_sets"]["seed_spread"]["chosen_weighted_gated"].items()
+              if isinstance(v, dict) and "sd" in v}
+        out["reproduction"] = {
+            "shipped_key": f"{shipped_key}.shipped_sets.seed_spread.chosen_weighted_gated",
+            "shipped": then, "regenerated": now, "difference": {k: round(now[k] - then[k], 4) for k in then},
+            "shipped_seed_sd": sd,
+            "shipped_chosen_by_inner_cv": {h: {k: c.get(k) for k in CHOICE_KEYS}
+                                           for h, c in shipped["shipped_sets"]["chosen_by_inner_cv"].items()},
+            "note": "the ECG-SL fold and inner models trained again on CPU (same variant, seed, schedule): "
+                    "TensorFlow training on CPU is not bit-reproducible, and the folds are prepared with today's "
+                    "R-peak detector (the shipped outer rows matched predictions of folds prepared with an earlier "
+                    "one, key tried_outer_today_detector), so the difference is training noise plus that"}
+    return out
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -798,8 +905,23 @@ def main(argv=None) -> int:
                    f"{GATE_KEY} for the card) or no gate (the preset before run mitdb30)")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
                    "folds and tried steps only, results under folds_kK")
+    p.add_argument("--from-committed", nargs="?", const=str(oof.DEFAULT), default=None, metavar="NPZ",
+                   help="the ECG-SL left-out and inner probabilities from this committed file (default "
+                        f"{oof.DEFAULT.relative_to(REPO)}) instead of WORK's run.py runs; WORK then only caches the "
+                        "table, its folds.json written from the file")
+    p.add_argument("--export-to", help="the export step's file (default oof/left_out_k<K>.npz beside this script)")
     args = p.parse_args(argv)
     work = Path(args.work).resolve()
+    global COMMITTED
+    if args.from_committed:
+        if "export" in args.steps:
+            p.error("export writes the committed file from WORK's runs: not with --from-committed")
+        COMMITTED = oof.CommittedPredictions(args.from_committed)
+        COMMITTED.write_folds(work)
+    elif not (work / "scratch_focal_heldout0" / "left_out_predictions.npz").is_file() and (
+            set(args.steps) - {"table", "check"}):
+        p.error(f"{work}: no ECG-SL left-out predictions (run.py --steps data cv inner); or read the committed "
+                f"ones with --from-committed")
     if n_folds_of(work) != args.folds:
         p.error(f"{work / 'folds.json'} holds {n_folds_of(work)} folds, not --folds {args.folds}")
     balance = json.loads((work / "folds.json").read_text(encoding="utf-8")).get("balance", [])
@@ -870,6 +992,13 @@ def main(argv=None) -> int:
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)
+    if "export" in args.steps:
+        t0 = time.perf_counter()
+        target = Path(args.export_to) if args.export_to else oof.default_path(args.folds, "AF" in balance)
+        result[EXPORT + suffix] = dict(step_export(work, Path(args.mitdb_dir), table, labels, target,
+                                                   result.get(GATE_KEY.replace(RHYTHM, RHYTHM + suffix)),
+                                                   GATE_KEY.replace(RHYTHM, RHYTHM + suffix)), command=command)
+        result[EXPORT + suffix]["seconds"] = round(time.perf_counter() - t0, 1)
     if shipped:
         result["seconds"] = round(time.perf_counter() - start, 1)
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

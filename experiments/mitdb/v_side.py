@@ -3,6 +3,7 @@ booster, rhythm gate included) loses V beats and calls normal beats V on DS1 rec
 out, and two levers for it (neither kept, RESULTS.md).
 
     python experiments/mitdb/v_side.py --work WORK [--cache DIR] [--steps cache diagnose lever neighbours]
+    python experiments/mitdb/v_side.py --work ANY --from-committed [NPZ] --steps cache stack   # run s36
 
 ``WORK``: ``beats_preset.py``'s work folder (2 folds: key ``v_side``; ``run.py --folds K``: ``v_side_kK``, the
 recipe of key ``rhythm_gate_kK_rhythm_labels``): its ``beats_preset/table.npz``, ``folds.json``, the ECG-SL
@@ -34,6 +35,30 @@ Steps:
              (``neighbour_columns``: RR and shape against the record's median beat) added to the recipe's set,
              on every fold and where the training fold's inner CV prefers them. Key ``v_side.neighbours``. The
              neighbours are the table's (labelled beats); serving would take the detector's beats.
+``stack``    (run s36, key ``v_side_stack[_kK]``) ECG-SL's V probability as one more booster column (stacking), the
+             recipe otherwise unchanged (the fold's set, size, deep weight and gate). Why this lever: the diagnosis
+             found the V errors left are the booster's (V beats of 223/106 called S, normal beats of 108/203 called
+             V) on beats where ECG-SL is often right; averaging can only trade the two parts' V columns globally,
+             and the per-class V weight of ``lever`` was chosen unstably by one inner split (0.25/0.5 on one fold,
+             0.75/1.5 on the other, 0.75/2.0 broke record 118 with K = 4). A column lets the booster learn WHERE to
+             trust ECG-SL (e.g. a premature beat near the median shape that ECG-SL calls V) with no new weight to
+             choose. The column is out of fold on both sides: on the training records it is the INNER ECG-SL model's
+             probability (trained on the other inner group, ``run.py --steps inner``), on the left-out records the
+             outer model's (trained on the training fold). Inner models see about half the records, so the training
+             column is weaker than the one scored: the booster under-trusts it (conservative, not optimistic). Only
+             the V column, fixed in advance (ECG-SL's S probability is poor, S Se ~0.1 alone). The one choice, on
+             each training fold alone: stacking or not, by the recipe's inner probabilities (booster trained on one
+             inner group with that group's inner column, scored on the other with its own; averaged with the inner
+             ECG-SL models with the fold's deep weight; gated), taken only if it raises the pooled inner macro F1
+             (N, S, V, F) AND lowers neither inner group's (a choice that must hold on both halves, fixed before any
+             figure because one-split choices were unstable). Rows ``stack_chosen`` (that choice), ``stack_forced``
+             (every fold, ablation), ``recipe``. ``STACK_KEEP_RULE`` (fixed before any left-out figure) decides on
+             ``stack_chosen``; with K = 4 (if run) it must not break either.
+
+``--from-committed [NPZ]`` (run s36): the ECG-SL probabilities from ``oof/left_out_k2.npz`` (``oof.py``) instead of
+WORK's runs; the recipe's choices are then those made on the committed probabilities (key
+``committed_oof.from_file.chosen_by_inner_cv``, ``beats_preset.py --steps export``) and the recipe rows reproduce
+that key's ``seed_spread``.
 """
 from __future__ import annotations
 
@@ -51,7 +76,9 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
-from beats_preset import (GATE_KEY, RHYTHM, _booster, _columns_of, _deep_by_time,  # noqa: E402
+import beats_preset  # noqa: E402
+import oof  # noqa: E402
+from beats_preset import (EXPORT, GATE_KEY, RHYTHM, _booster, _columns_of, _deep_by_time,  # noqa: E402
                           _inner_deep, _macro_nsvf, _per_record, _scores, column_sets, rhythm_gate, step_table)
 from hybrid import BOOSTER_SEEDS, TARGETS  # noqa: E402
 from run import inner_groups, training_records  # noqa: E402
@@ -65,6 +92,12 @@ MORPH = ("qrs_width_norm", "qrs_width_ms", "median_corr", "median_corr_qrs", "re
          "qrs_p2p_norm", "pre_rr_norm", "post_rr_norm", "pre_rr_local_median_ratio", "pre_rr_local_z",
          "window_af_afev")
 KEY = "v_side"
+STACK_KEY = "v_side_stack"
+STACK_COLUMN = "ecgsl_p_v"   # the stacked column: ECG-SL's out-of-fold V probability
+STACK_KEEP_RULE = ("fixed before any left-out figure (run s36): stack_chosen is kept if, over booster seeds 42-44 on "
+                   "the pooled left-out beats, its mean macro F1 (N, S, V, F) is not below the recipe's by more than "
+                   "the seed sd (the larger of the two rows'), and V Se or V +P rises by more than its seed sd while "
+                   "the other does not fall by more than its seed sd; with K = 4, where run, the same must hold")
 
 
 def v_weighted(p_booster, p_deep, w, labels, v_scale=1.0, v_weight=None):
@@ -340,6 +373,86 @@ def step_neighbours(table, labels, chosen, parts, work: Path) -> dict:
             "per_record": per_record, "verdict": verdict}
 
 
+def stack_keep_rule(a: dict, b: dict) -> dict:
+    """``STACK_KEEP_RULE`` for seed spreads ``a`` (the lever) against ``b`` (the recipe)."""
+    keys = ("macro_f1_nsvf", "S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity")
+    delta = {k: round(a[k]["mean"] - b[k]["mean"], 4) for k in keys}
+    sd = {k: max(a[k]["sd"], b[k]["sd"]) for k in keys}
+    macro_held = a["macro_f1_nsvf"]["mean"] - b["macro_f1_nsvf"]["mean"] >= -sd["macro_f1_nsvf"]
+    d = {k: a[k]["mean"] - b[k]["mean"] for k in ("V_sensitivity", "V_positive_predictivity")}
+    v_up = any(d[k] > sd[k] and d[o] >= -sd[o] for k, o in (("V_sensitivity", "V_positive_predictivity"),
+                                                            ("V_positive_predictivity", "V_sensitivity")))
+    return {"delta": delta, "sd": {k: round(v, 4) for k, v in sd.items()}, "macro_not_down_beyond_sd": bool(macro_held),
+            "v_up_beyond_sd_other_not_down": bool(v_up), "kept": bool(macro_held and v_up)}
+
+
+def stack_columns(table, part, c, labels, side: str) -> np.ndarray:
+    """The stacked booster's matrix of one outer fold: the recipe's column set + ECG-SL's V probability, the inner
+    models' on the training records (``side`` "train"), the outer model's on the left-out ones ("scored")."""
+    v = labels.index("V")
+    idx = part[side]
+    deep = part["inner_deep"] if side == "train" else part["p_deep"]
+    return np.concatenate([_columns_of(table, column_sets()[c["set"]])[idx], deep[:, [v]]], axis=1)
+
+
+def _choose_stack(table, labels, c, part, inner) -> dict:
+    """Stacking or not on one training fold (``stack``'s rule): the recipe's inner probabilities with the plain
+    booster against the stacked one, pooled and per inner group."""
+    train = part["train"]
+    cols = column_sets()[c["set"]] + [STACK_COLUMN]
+    Xt, yt, rec = stack_columns(table, part, c, labels, "train"), table["y"][train], table["record"][train]
+    inner_s = np.zeros((len(yt), len(labels)))
+    for group in inner:
+        m = np.isin(rec, group)
+        inner_s[m] = _booster(Xt[~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(Xt[m])
+    ok = np.isfinite(part["inner_deep"]).all(axis=1)
+    w = c["deep_weight"]
+    f1 = {}
+    for name, b in (("recipe", part["inner_booster"]), ("stack", inner_s)):
+        pi = _gated(table, train[ok], (1 - w) * b[ok] + w * part["inner_deep"][ok], c, labels)
+        f1[name] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
+                    "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
+                               for g in inner]}
+    uses = f1["stack"]["pooled"] > f1["recipe"]["pooled"] and all(
+        s >= r for s, r in zip(f1["stack"]["groups"], f1["recipe"]["groups"]))
+    return {"inner_macro_f1_nsvf": f1, "uses_stack": bool(uses), "inner_groups": [sorted(g) for g in inner]}
+
+
+def step_stack(table, labels, chosen, parts, work: Path) -> dict:
+    """The ``stack`` lever (module docstring): rows ``recipe``, ``stack_forced``, ``stack_chosen``, seeds 42-44."""
+    idx = np.concatenate([part["scored"] for part in parts])
+    y, rec = table["y"][idx], table["record"][idx]
+    choice, per_fold = {}, []
+    for h, part in enumerate(parts):
+        c = chosen[str(h)]
+        w = c["deep_weight"]
+        choice[str(h)] = _choose_stack(table, labels, c, part, inner_groups(work, h))
+        cols = column_sets()[c["set"]] + [STACK_COLUMN]
+        Xt, Xs = stack_columns(table, part, c, labels, "train"), stack_columns(table, part, c, labels, "scored")
+        yt = table["y"][part["train"]]
+        fold_p = {}
+        for seed in BOOSTER_SEEDS:
+            pb = _booster(Xt, yt, cols, labels, seed, c["booster_size"]).predict_proba(Xs)
+            fold_p[f"stack_forced_s{seed}"] = _gated(table, part["scored"], (1 - w) * pb + w * part["p_deep"], c,
+                                                     labels)
+            fold_p[f"recipe_s{seed}"] = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"]
+                                               + w * part["p_deep"], c, labels)
+            fold_p[f"stack_chosen_s{seed}"] = fold_p[f"stack_forced_s{seed}" if choice[str(h)]["uses_stack"]
+                                                     else f"recipe_s{seed}"]
+        per_fold.append(fold_p)
+        log.info("stack, fold %d: inner %s", h, choice[str(h)]["inner_macro_f1_nsvf"])
+    forms = ("recipe", "stack_forced", "stack_chosen")
+    rows = {k: np.concatenate([f[k] for f in per_fold]) for k in per_fold[0]}
+    scores = {k: _scores(y, p, labels) for k, p in rows.items()}
+    spread = _spread(scores, forms)
+    per_record = {k: {r: v for r, v in _per_record(y, p, rec, labels).items() if r in RECORDS}
+                  for k, p in rows.items() if k.endswith("_s42")}
+    verdict = {form: stack_keep_rule(spread[form], spread["recipe"]) for form in forms[1:]}
+    return {"column": STACK_COLUMN, "keep_rule": STACK_KEEP_RULE, "chosen_by_inner_cv": choice,
+            "rows": scores, "seed_spread": spread, "per_record": per_record, "verdict": verdict,
+            "kept": verdict["stack_chosen"]["kept"]}
+
+
 def _spread(scores: dict, forms) -> dict:
     keys = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
             "macro_f1_nsvf", "accuracy")
@@ -352,52 +465,88 @@ def _spread(scores: dict, forms) -> dict:
     return spread
 
 
+def _repo_relative(path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--cache", help="where the per-fold probabilities are kept (default WORK/v_side)")
+    p.add_argument("--cache", help="where the per-fold probabilities are kept (default WORK/v_side; with "
+                   "--from-committed WORK/v_side_<file stem>)")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--steps", nargs="+", default=["cache", "diagnose", "lever", "neighbours"],
-                   choices=("cache", "diagnose", "lever", "neighbours"))
+                   choices=("cache", "diagnose", "lever", "neighbours", "stack"))
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
+    p.add_argument("--recipe-from", help="the results JSON whose recipe choices (the gate key) are taken (default: "
+                   "--out); with --from-committed, its committed_oof key")
+    p.add_argument("--from-committed", nargs="?", const=str(oof.DEFAULT), default=None, metavar="NPZ",
+                   help=f"the ECG-SL probabilities from this committed file (default {oof.DEFAULT.relative_to(REPO)})")
     args = p.parse_args(argv)
     from ecgsl_keras import tasks as tasks_lib
 
     work = Path(args.work).resolve()
-    cache = Path(args.cache) if args.cache else work / "v_side"
+    if args.from_committed:
+        beats_preset.COMMITTED = oof.CommittedPredictions(args.from_committed)
+        beats_preset.COMMITTED.write_folds(work)
+    # the committed probabilities get their own cache: WORK's v_side/ holds its own runs' (different models)
+    cache = Path(args.cache) if args.cache else work / (
+        f"v_side_{Path(args.from_committed).stem}" if args.from_committed else "v_side")
     cache.mkdir(parents=True, exist_ok=True)
     labels = list(tasks_lib.MITDB_AAMI.label_names)
     out_path = Path(args.out)
     result = json.loads(out_path.read_text(encoding="utf-8"))
+    recipe = json.loads(Path(args.recipe_from).read_text(encoding="utf-8")) if args.recipe_from else result
     # WORK's folds (run.py --folds K [--balance-af]): the gate key and this script's key carry beats_preset's suffix
     saved = json.loads((work / "folds.json").read_text(encoding="utf-8"))
     n_folds = len(saved["folds"])
     suffix = "" if n_folds == 2 and "AF" not in saved.get("balance", []) else (
         f"_k{n_folds}" + ("_af" if "AF" in saved.get("balance", []) else ""))
     gate_key, key = GATE_KEY.replace(RHYTHM, RHYTHM + suffix), KEY + suffix
-    chosen = result[gate_key]["shipped_sets"]["chosen_by_inner_cv"]
+    if args.from_committed:   # the choices made on the committed probabilities (beats_preset.py --steps export)
+        gate_key = f"{EXPORT}{suffix}.from_file"
+        shipped_sets = recipe[EXPORT + suffix]["from_file"]
+    else:
+        shipped_sets = recipe[gate_key]["shipped_sets"]
+    chosen = shipped_sets["chosen_by_inner_cv"]
     table = step_table(work, Path(args.mitdb_dir))
     t0 = time.perf_counter()
     if "cache" in args.steps:
         step_cache(work, cache, table, labels, chosen)
     parts = _load(cache, len(chosen))
-    mine = result.get(key, {})
-    mine["command"] = "python experiments/mitdb/v_side.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    if "diagnose" in args.steps:
-        mine["diagnosis"] = step_diagnose(table, labels, chosen, parts)
-    if "lever" in args.steps:
-        mine["lever"] = step_lever(table, labels, chosen, parts, work)
-        shipped = result[gate_key]["shipped_sets"]["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"]
-        mine["lever"]["reproduces_shipped_gated_row"] = bool(
-            abs(mine["lever"]["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
-    if "neighbours" in args.steps:
-        mine["neighbours"] = step_neighbours(table, labels, chosen, parts, work)
-    mine["seconds"] = round(time.perf_counter() - t0, 1)
-    mine["gate_key"] = gate_key
-    result[key] = mine
+    command = "python experiments/mitdb/v_side.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    shipped = shipped_sets["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"]
+    if "stack" in args.steps:
+        stack = step_stack(table, labels, chosen, parts, work)
+        stack["reproduces_recipe_row"] = bool(
+            abs(stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
+        stack.update(command=command, gate_key=gate_key, seconds=round(time.perf_counter() - t0, 1),
+                     from_committed=args.from_committed and _repo_relative(args.from_committed))
+        result[STACK_KEY + suffix] = stack
+        log.info("stack: recipe %.4f, chosen %.4f, forced %.4f, kept %s",
+                 stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"],
+                 stack["seed_spread"]["stack_chosen"]["macro_f1_nsvf"]["mean"],
+                 stack["seed_spread"]["stack_forced"]["macro_f1_nsvf"]["mean"], stack["kept"])
+    if set(args.steps) & {"diagnose", "lever", "neighbours"}:
+        mine = result.get(key, {})
+        mine["command"] = command
+        if "diagnose" in args.steps:
+            mine["diagnosis"] = step_diagnose(table, labels, chosen, parts)
+        if "lever" in args.steps:
+            mine["lever"] = step_lever(table, labels, chosen, parts, work)
+            mine["lever"]["reproduces_shipped_gated_row"] = bool(
+                abs(mine["lever"]["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
+        if "neighbours" in args.steps:
+            mine["neighbours"] = step_neighbours(table, labels, chosen, parts, work)
+        mine["seconds"] = round(time.perf_counter() - t0, 1)
+        mine["gate_key"] = gate_key
+        result[key] = mine
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(json.dumps(mine))
+    written = ([STACK_KEY + suffix] if "stack" in args.steps else []) + (
+        [key] if set(args.steps) & {"diagnose", "lever", "neighbours"} else [])
+    print(json.dumps({k: result[k] for k in written}))
     return 0
 
 
