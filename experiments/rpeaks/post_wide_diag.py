@@ -37,6 +37,11 @@ RULES = list(itertools.product((0.3, 0.45), (1.5, 2.0), (0.4, 0.5), (0.9, 1.2, N
 MISS_RECORDS = ("203", "208", "116", "205", "108")
 
 
+def rule_key(rule) -> str:
+    """A rule's JSON key: its four values joined by "_" (no space: docs/render_figures.py's markers split on spaces)."""
+    return "_".join(str(v) for v in rule)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     config, constants = {n: (c, k) for n, c, k in templates_combo.points()}[POINT]
-    drops = {str(rule): {r: [0, 0] for r in RHYTHMS} for rule in RULES}
+    drops = {rule_key(rule): {r: [0, 0] for r in RHYTHMS} for rule in RULES}
     false_beats = {r: 0 for r in RHYTHMS}
     missed = {}
     for rid in tasks.MITDB_DS1:
@@ -64,8 +69,8 @@ def main(argv=None) -> int:
                         & (amplitude[i] < most_amplitude * amplitude[i - 1]))
                 if most_sharpness is not None:
                     drop &= sharpness[i] < most_sharpness * sharpness[i - 1]
-                drops[str(rule)][rhythm][0] += int((drop & true[i]).sum())
-                drops[str(rule)][rhythm][1] += int((drop & ~true[i]).sum())
+                drops[rule_key(rule)][rhythm][0] += int((drop & true[i]).sum())
+                drops[rule_key(rule)][rhythm][1] += int((drop & ~true[i]).sum())
             if rid in MISS_RECORDS and rhythm in ("normal", "block21"):
                 beats, primary = built["beats"], b["primary"]
                 fn = beats[np.setdiff1d(np.arange(beats.size), m["matched"][:, 0])]
@@ -87,12 +92,12 @@ def main(argv=None) -> int:
     result = {"experiment": "rpeaks_s37_diagnosis", "point": POINT, "records": list(tasks.MITDB_DS1),
               "command": " ".join(["python", "experiments/rpeaks/post_wide_diag.py"] + list(argv if argv is not None else sys.argv[1:])),
               "false_beats": false_beats, "missed": missed,
-              "post_wide": {"rule": "(lag s under, width x median at least, amplitude x the wide beat's under, "
-                                    "sharpness x its under or None): [true, false] beats dropped per rhythm",
+              "post_wide": {"rule": "lag s under _ width x median at least _ amplitude x the wide beat's under _ "
+                                    "sharpness x its under or None: [true, false] beats dropped per rhythm",
                             "drops": drops}}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({"false_beats": false_beats, "missed": missed,
-                      "drops_0.3_1.5_0.4_1.2": drops[str((0.3, 1.5, 0.4, 1.2))]}))
+                      "drops_0.3_1.5_0.4_1.2": drops[rule_key((0.3, 1.5, 0.4, 1.2))]}))
     return 0
 
 
