@@ -5,8 +5,8 @@ MIT-BIH DS1 and the rhythms built from it (normal, block21, pause, bigeminy).
 
     python experiments/rpeaks/post_wide.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_loro_s37.json
 
-Why (training-side diagnosis at the combination's point, counted on every record before any grid of this run ran; said
-in docs/benchmarks.md): block21 is short by 25 misses (119, 94 allowed) and 9 false beats (102, 93 allowed). The
+Why (training-side diagnosis at the combination's point, counted on every record before any grid of this run ran;
+experiments/rpeaks/post_wide_diag.py, benchmarks/results/rpeaks_s37_diagnosis.json, docs/benchmarks.md): block21 is short by 25 misses (119, 94 allowed) and 9 false beats (102, 93 allowed). The
 misses are out of reach of a guard rule here: 43 of 203's 50 were never proposed by the primary detector, 116's have
 0.02 x the reference amplitude (signal dropouts). Of the false beats, the T waves after 203's PVCs: a kept peak under
 0.3 s after a kept peak at least 1.5 x as wide as the median around it, under 0.4 x its QRS amplitude and under 1.2 x
