@@ -177,6 +177,11 @@ class SignalConfig(_JsonConfig):
     # GuardConstants.templates_amplitude x that morphology's: a small beat of a multiform PVC record (MIT-BIH 203)
     # with too few beats of its shape nearby (rpeak_guard.record_templates, template_like). 0 = off (default).
     rpeak_rescue_templates: float = 0.0
+    # Post-wide-beat check (issue 21 run s37; Python path only): the guard's last step drops a kept peak shortly after a
+    # wide kept beat (GuardConstants.post_wide_lag_s, post_wide_width) that is under this x that beat's QRS amplitude
+    # and no sharper than it -- the T wave of a PVC with no repeated shape for the T-wave veto's template
+    # (rpeak_guard.after_wide_beat). 0 = off (default).
+    rpeak_guard_post_wide: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
