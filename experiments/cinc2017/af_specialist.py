@@ -9,7 +9,7 @@ probabilities and folds; ``oof/features118.npz``: the 118 columns) through af_le
 is refit on the SAME table (``base``: the booster seeds' out-of-fold probabilities averaged with the mean of ECG-SL
 and the ResNet, deep weight 0.5), so every comparison is on one table (oof_results.json ``refit_check``).
 
-Why this lever: about half of the recipe's AF errors are A <-> O swaps (``o_as_a`` and ``a_as_o`` near 50 each in
+Why this lever: most of the recipe's AF errors are A <-> O swaps (``o_as_a`` and ``a_as_o`` near 50 each in
 af31's rows, against a handful of A <-> N and A <-> ~); the 4-class booster spends its trees on all 4 classes with
 balanced weights, and the average's A/O boundary is wherever the two halves put it. A binary booster trained only on
 the training records of A and O, with the deep probabilities as 4 more columns, spends every tree on that boundary.
