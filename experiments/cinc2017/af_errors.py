@@ -23,6 +23,10 @@ it, so no re-weighting of these members can recover it; label-noise or missing-e
 (|p_A - p_O| < ``BORDER``: re-weighting territory, already tried in af27-af32). The same categories are counted on the
 correct groups, so that a category is evidence only where it is more frequent among the errors.
 
+Added after the first look at the figures (``post_hoc``, information only, marked so in the JSON): P-waves found
+(``atr_p_presence`` >= 0.5), with the regular / irregular categories, ``MIXED_P``, and the calls pattern "both deep
+models A, booster O"; ``unanimous_errors``: the errors on which all three members call the wrong class (label audit).
+
 Last stdout line one JSON object; ``--out`` key ``af_errors``.
 """
 from __future__ import annotations
