@@ -491,6 +491,26 @@ def step_stack(table, labels, chosen, parts, work: Path, inner_k=None) -> dict:
             "kept": verdict["stack_chosen"]["kept"]}
 
 
+def column_quality(table, labels, parts, inner_k) -> dict:
+    """ECG-SL alone (argmax) on each side of the stacked column, pooled over the outer folds: the two-group inner
+    models' and the inner-K models' on the training records, the outer models' on the left-out ones (V Se, V +P,
+    macro F1 over N, S, V, F): how close each training-side column is to the one scored."""
+    sides = {"inner2_train": [], f"inner{inner_k[0]}_train": [], "outer_scored": []}
+    for h, part in enumerate(parts):
+        yt = table["y"][part["train"]]
+        sides["inner2_train"].append((yt, part["inner_deep"]))
+        sides[f"inner{inner_k[0]}_train"].append((yt, inner_k[1][h]))
+        sides["outer_scored"].append((table["y"][part["scored"]], part["p_deep"]))
+    out = {}
+    for name, pieces in sides.items():
+        y = np.concatenate([a for a, _ in pieces])
+        p = np.concatenate([b for _, b in pieces])
+        ok = np.isfinite(p).all(axis=1)
+        m = _scores(y[ok], p[ok], labels)
+        out[name] = {k: m[k] for k in ("beats", "V_sensitivity", "V_positive_predictivity", "macro_f1_nsvf")}
+    return out
+
+
 def export_inner(runs_work: Path, table: dict, k: int, path: Path) -> dict:
     """Commit the probabilities of ``run.py --steps inner --inner-folds k`` (scratch_focal, in ``runs_work``) on the
     committed file's rows (``oof.write_inner``)."""
@@ -617,6 +637,7 @@ def main(argv=None) -> int:
             stack["inner_folds"] = k_inner
             stack["inner_file"] = _repo_relative(oof.inner_k_path(k_inner, n_folds))
             stack["choice_rule"] = CHOICE_RULE_INNER_K
+            stack["column_quality"] = column_quality(table, labels, parts, inner_k)
         stack["reproduces_recipe_row"] = bool(
             abs(stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
         stack.update(command=command, gate_key=gate_key, seconds=round(time.perf_counter() - t0, 1),
