@@ -31,6 +31,8 @@ class (``AF``, beats also counted in the all-beats share), so that no training s
 ``--steps inner`` (not in the report): inside each training fold, the same variant trained on one of two groups of
 its records (``inner_groups``) and scored on the other (``<variant>_heldout<h>_inner<g>/left_out_predictions.npz``),
 so that a later combination (``beats_preset.py``) can choose its settings on the training fold alone.
+``--inner-folds K`` (default 2; run s37): K groups instead, each inner model trained on the other K - 1 groups
+(``<variant>_heldout<h>_inner<K>g<g>``, ``inner_names``), so it sees about (K - 1)/K of the training records.
 
 Resumable: data folders, runs (BackupAndRestore) and evaluations are skipped when done. The report
 (``RESULTS.md``, ``results.json`` beside this file) collects what exists; the last line of stdout

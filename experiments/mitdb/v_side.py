@@ -507,7 +507,13 @@ def column_quality(table, labels, parts, inner_k) -> dict:
         p = np.concatenate([b for _, b in pieces])
         ok = np.isfinite(p).all(axis=1)
         m = _scores(y[ok], p[ok], labels)
+        side = "scored" if name == "outer_scored" else "train"
         out[name] = {k: m[k] for k in ("beats", "V_sensitivity", "V_positive_predictivity", "macro_f1_nsvf")}
+        called_v = (p[ok].argmax(-1) == labels.index("V")) & (y[ok] != labels.index("V"))
+        recs = np.concatenate([table["record"][part[side]] for part in parts])[ok]
+        # the records where ECG-SL calls most non-V beats V (over 100): where a column's V +P is lost
+        counts = {str(r): int(n) for r, n in zip(*np.unique(recs[called_v], return_counts=True)) if n > 100}
+        out[name]["non_v_called_v_over_100"] = counts
     return out
 
 
