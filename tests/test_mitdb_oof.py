@@ -106,3 +106,37 @@ def test_beats_preset_reads_the_committed_file(committed, monkeypatch, tmp_path)
     train = np.isin(table["record"], FOLDS["folds"][0])
     got = beats_preset._inner_deep(tmp_path, 1, [["100"], ["101"]], table, train)
     np.testing.assert_allclose(got, inner1[:5], atol=1e-3)
+
+
+def test_inner_k_file_joins_the_main_file_and_reads_back(committed, tmp_path):
+    """run s37: the inner-4 probabilities committed apart (oof.write_inner) and joined with add_inner."""
+    path, table, outer, _, _, _ = committed
+    c = oof.CommittedPredictions(path)
+    rng = np.random.default_rng(1)
+    inner4 = np.full_like(outer, np.nan)
+    inner4[5:] = _probabilities(rng, 3)
+    groups = {0: [["102"]], 1: [["100"], ["101"]]}
+    info = oof.write_inner(tmp_path / "inner4.npz", c, table, {0: inner4}, 4, groups, {"note": "synthetic"})
+    assert info["dtype"] == "float16" and info["inner_beats"] == {"0": 3}
+    fresh = oof.CommittedPredictions(path)
+    with pytest.raises(SystemExit, match="no inner4_heldout0"):
+        fresh.inner_k(0, table, 4)
+    assert fresh.add_inner(tmp_path / "inner4.npz") == 4
+    np.testing.assert_allclose(fresh.inner_k(0, table, 4)[5:], inner4[5:], atol=1e-3)
+    assert np.isnan(fresh.inner_k(0, table, 4)[:5]).all()
+    assert fresh.inner_k_groups == {"0": [["102"]], "1": [["100"], ["101"]]}
+    assert oof.inner_k_path(4).name == "inner4_k2.npz"
+
+
+def test_inner_k_file_of_other_beats_is_an_error_naming_it(committed, tmp_path):
+    path, table, outer, _, _, _ = committed
+    c = oof.CommittedPredictions(path)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, y=np.zeros(8, np.int8), labels=np.array(LABELS), inner4_heldout0=outer.astype(np.float16))
+    with pytest.raises(SystemExit, match="bad.npz: its beats are not the rows"):
+        c.add_inner(bad)
+    np.savez(bad, y=c.arrays["y"], labels=np.array(LABELS))
+    with pytest.raises(SystemExit, match="bad.npz: not a committed inner-K file"):
+        c.add_inner(bad)
+    with pytest.raises(SystemExit, match="missing.npz: no committed inner"):
+        c.add_inner(tmp_path / "missing.npz")

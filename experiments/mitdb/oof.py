@@ -14,6 +14,12 @@
 * ``folds_json``: ``folds.json`` of that run (folds, beats per record), so ``run.inner_groups`` gives the same groups;
   ``meta_json``: the commands, the commit and what float16 changes.
 
+``oof/inner4_k2.npz`` (``v_side.py --steps export_inner``, ``inner_k_path``): the same beats' probabilities from the
+inner models of ``run.py --steps inner --inner-folds 4`` (each trained on three of four groups of the training
+records, about 75% of them, and scored on the fourth), rows of ``left_out_k2.npz`` (its ``y`` and ``labels`` kept to
+check that), array ``inner4_heldout<h>`` (float16, NaN off the training records of fold ``h``); ``folds_json`` holds
+the inner groups (``inner_groups``). ``CommittedPredictions.add_inner`` joins it to the main file, ``inner_k`` reads it.
+
 ``beats_preset.py --from-committed [PATH]`` and ``v_side.py --from-committed [PATH]`` read the probabilities from
 here instead of WORK's runs (WORK then only caches the table; its ``folds.json`` is written from the file). Beats
 are matched to the table by record and R-peak time (``TIME_TOL``); a table beat with no committed beat gets NaN
@@ -34,6 +40,11 @@ DEFAULT = HERE / "oof" / "left_out_k2.npz"
 def default_path(n_folds: int = 2, af: bool = False) -> Path:
     """The committed file of ``run.py --folds n_folds [--balance-af]``: ``oof/left_out_k<K>[_af].npz``."""
     return HERE / "oof" / f"left_out_k{n_folds}{'_af' if af else ''}.npz"
+def inner_k_path(k: int, n_folds: int = 2) -> Path:
+    """The committed file of the inner models of ``run.py --steps inner --inner-folds k``: ``oof/inner<k>_k<K>.npz``."""
+    return HERE / "oof" / f"inner{k}_k{n_folds}.npz"
+
+
 TIME_TOL = 0.002      # s: the table's R-peak times are multiples of 10 ms (100 Hz); float32 keeps them to ~0.1 ms
 REQUIRED = ("record", "time_s", "y", "outer", "labels", "folds_json")
 FOLDS_KEYS = ("folds", "beats_per_record", "balance", "af_beats_per_record")   # folds.json's split, kept
@@ -64,6 +75,7 @@ class CommittedPredictions:
         if any(len(self.arrays[k]) != n for k in ("record", "time_s", "y")):
             raise SystemExit(f"{self.path}: record / time_s / y / outer lengths differ")
         self._rows = None     # table beat -> committed row (-1: none), set by align()
+        self.inner_k_groups = None   # {held_out: K inner groups} of a joined inner-K file (add_inner)
         self._table_id = None
 
     @property
@@ -138,6 +150,42 @@ class CommittedPredictions:
             raise SystemExit(f"{self.path}: no {name} (the file was written without run.py --steps inner)")
         return self._take(name, table)
 
+    def add_inner(self, path) -> int:
+        """Join a committed inner-K file (``inner_k_path``) to this one; returns its K. Its rows must be this file's
+        (same length, classes and labels): else SystemExit naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise SystemExit(f"{path}: no committed inner probabilities here (v_side.py --steps export_inner writes "
+                             "them)")
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        names = [k for k in arrays if re.match(r"^inner\d+_heldout\d+$", k)]
+        if "y" not in arrays or "labels" not in arrays or not names:
+            raise SystemExit(f"{path}: not a committed inner-K file (needs y, labels and inner<K>_heldout<h>)")
+        ks = {int(re.match(r"^inner(\d+)_", k).group(1)) for k in names}
+        if len(ks) != 1:
+            raise SystemExit(f"{path}: holds several inner K {sorted(ks)}")
+        if len(arrays["y"]) != len(self.arrays["y"]) or not np.array_equal(arrays["y"], self.arrays["y"]):
+            raise SystemExit(f"{path}: its beats are not the rows of {self.path} (y differs)")
+        if [str(x) for x in arrays["labels"]] != self.labels:
+            raise SystemExit(f"{path}: labels {list(arrays['labels'])}, {self.path} has {self.labels}")
+        n, c = self.arrays["outer"].shape
+        for name in names:
+            if arrays[name].shape != (n, c):
+                raise SystemExit(f"{path}: {name} has shape {arrays[name].shape}, outer {(n, c)}")
+            self.arrays[name] = arrays[name]
+        if "folds_json" in arrays:
+            self.inner_k_groups = json.loads(str(arrays["folds_json"])).get("inner_groups")
+        return ks.pop()
+
+    def inner_k(self, held_out: int, table: dict, k: int) -> np.ndarray:
+        """(n_table, C): the probabilities of the ``--inner-folds k`` inner models (``add_inner``) on the training
+        records of fold ``held_out``."""
+        name = f"inner{k}_heldout{held_out}"
+        if name not in self.arrays:
+            raise SystemExit(f"{self.path}: no {name} (join oof/inner{k}_k{len(self.folds)}.npz with add_inner)")
+        return self._take(name, table)
+
     def deep_of_run(self, run: str, table: dict) -> tuple:
         """``beats_preset._deep_by_time``'s answer for ``run.py``'s run name ``run``."""
         m = _RUN.match(run)
@@ -166,3 +214,24 @@ def write(path: Path, table: dict, labels, outer: np.ndarray, inner: dict, folds
     return {"path": str(path), "bytes": path.stat().st_size, "beats": int(len(table["y"])),
             "dtype": np.dtype(dtype).name, "outer_beats": int(np.isfinite(outer).all(axis=1).sum()),
             "inner_beats": {str(h): int(np.isfinite(p).all(axis=1).sum()) for h, p in inner.items()}}
+
+
+def write_inner(path: Path, committed: CommittedPredictions, table: dict, inner: dict, k: int, groups: dict,
+                meta: dict, dtype=np.float16) -> dict:
+    """Write the committed inner-K file: ``inner`` {held_out: (n_table, C)} (NaN where none) put on ``committed``'s
+    rows (the table beats it matches), ``groups`` {held_out: the K inner groups}, ``meta``."""
+    rows = committed.align(table)
+    n, c = committed.arrays["outer"].shape
+    arrays = {"y": committed.arrays["y"], "labels": committed.arrays["labels"],
+              "folds_json": np.array(json.dumps({"inner_groups": {str(h): g for h, g in groups.items()}})),
+              "meta_json": np.array(json.dumps(meta))}
+    for h, p in inner.items():
+        out = np.full((n, c), np.nan)
+        out[rows[rows >= 0]] = p[rows >= 0]
+        arrays[f"inner{k}_heldout{h}"] = out.astype(dtype)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return {"path": str(path), "bytes": path.stat().st_size, "dtype": np.dtype(dtype).name,
+            "inner_beats": {str(h): int(np.isfinite(arrays[f"inner{k}_heldout{h}"]).all(axis=1).sum())
+                            for h in inner}}

@@ -31,6 +31,8 @@ class (``AF``, beats also counted in the all-beats share), so that no training s
 ``--steps inner`` (not in the report): inside each training fold, the same variant trained on one of two groups of
 its records (``inner_groups``) and scored on the other (``<variant>_heldout<h>_inner<g>/left_out_predictions.npz``),
 so that a later combination (``beats_preset.py``) can choose its settings on the training fold alone.
+``--inner-folds K`` (default 2; run s37): K groups instead, each inner model trained on the other K - 1 groups
+(``<variant>_heldout<h>_inner<K>g<g>``, ``inner_names``), so it sees about (K - 1)/K of the training records.
 
 Resumable: data folders, runs (BackupAndRestore) and evaluations are skipped when done. The report
 (``RESULTS.md``, ``results.json`` beside this file) collects what exists; the last line of stdout
@@ -116,14 +118,25 @@ def n_folds_of(work) -> int:
     return len(json.loads((Path(work) / "folds.json").read_text())["folds"])
 
 
-def inner_groups(work, held_out: int) -> list:
-    """Two groups of whole records of the training records of left-out fold ``held_out`` (``folds.json``'s beat
-    counts, ``leave_records_out_folds``): the inner split every choice made on those records uses."""
+def inner_groups(work, held_out: int, k: int = 2) -> list:
+    """``k`` groups (default two) of whole records of the training records of left-out fold ``held_out``
+    (``folds.json``'s beat counts, ``leave_records_out_folds``): with two, the inner split every choice made on those
+    records uses."""
     from ecgsl_keras.data.datasets.mitdb import leave_records_out_folds
 
     saved = json.loads((Path(work) / "folds.json").read_text())
     train = training_records(saved["folds"], held_out)
-    return leave_records_out_folds({r: saved["beats_per_record"][r] for r in train}, 2)
+    return leave_records_out_folds({r: saved["beats_per_record"][r] for r in train}, k)
+
+
+def inner_names(variant: str, held_out: int, n_folds: int, k: int, g: int) -> tuple:
+    """(run folder, prepared folder it trains on, prepared folder it scores) of inner model ``g`` of left-out fold
+    ``held_out`` with ``k`` inner groups. Two groups: trained on the other group (the names every reader knows);
+    more: trained on the union of the other ``k - 1`` groups (``--inner-folds``), names with the ``k``."""
+    train = training_data(n_folds, held_out)
+    if k == 2:
+        return f"{variant}_heldout{held_out}_inner{g}", f"{train}_inner{1 - g}", f"{train}_inner{g}"
+    return f"{variant}_heldout{held_out}_inner{k}g{g}", f"{train}_inner{k}rest{g}", f"{train}_inner{k}g{g}"
 
 
 class Protocol(StepRunner):
@@ -222,17 +235,19 @@ class Protocol(StepRunner):
                 self.predictions(run_dir, self.data_dir(f"fold{held_out}"))
 
     def step_inner(self):
-        n = len(self.folds())
+        n, k = len(self.folds()), self.args.inner_folds
         for variant in self.args.variants:
             for held_out in range(n):
-                groups = inner_groups(self.work, held_out)
-                train = training_data(n, held_out)
+                groups = inner_groups(self.work, held_out, k)
                 for g, group in enumerate(groups):
-                    self.prepare(f"{train}_inner{g}", group)
-                for g in range(len(groups)):
-                    run_dir = self.train(f"{variant}_heldout{held_out}_inner{g}",
-                                         self.data_dir(f"{train}_inner{1 - g}"), variant)
-                    self.predictions(run_dir, self.data_dir(f"{train}_inner{g}"))
+                    run_name, fit_on, scored = inner_names(variant, held_out, n, k, g)
+                    self.prepare(scored, group)
+                    if k > 2:   # with two groups the other group's own folder is the training data
+                        self.prepare(fit_on, sorted(r for j, other in enumerate(groups) if j != g for r in other))
+                for g in range(k):
+                    run_name, fit_on, scored = inner_names(variant, held_out, n, k, g)
+                    run_dir = self.train(run_name, self.data_dir(fit_on), variant)
+                    self.predictions(run_dir, self.data_dir(scored))
 
     def step_final(self):
         chosen = choose_variant(self.work, self.args.variants)
@@ -396,7 +411,12 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=2, help="folds of whole records (default 2: the report's protocol)")
     p.add_argument("--balance-af", action="store_true",
                    help="new folds.json only: also spread the beats in atrial fibrillation/flutter over the folds")
+    p.add_argument("--inner-folds", type=int, default=2,
+                   help="--steps inner: groups of whole records inside each training fold (default 2; K > 2: each "
+                        "inner model trains on the other K - 1 groups)")
     args = p.parse_args(argv)
+    if args.inner_folds < 2:
+        p.error(f"--inner-folds must be at least 2, got {args.inner_folds}")
     if args.folds != 2 and set(args.steps) - {"data", "cv", "inner"}:
         p.error("--folds other than 2 runs only the steps data, cv and inner")
     protocol = Protocol(args)

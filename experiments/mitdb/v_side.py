@@ -55,6 +55,19 @@ Steps:
              (every fold, ablation), ``recipe``. ``STACK_KEEP_RULE`` (fixed before any left-out figure) decides on
              ``stack_chosen``; with K = 4 (if run) it must not break either.
 
+``--stack-inner-folds 4`` (run s37, key ``v_side_stack_inner4``; with ``--from-committed``): the same lever with a
+training-side column from inner models that saw more records: ``run.py --steps inner --inner-folds 4`` trains, per
+outer training fold, one ECG-SL model on three of four groups of its whole records (about 75% of them, against
+about 50% with two groups) and scores the fourth; ``--steps export_inner --inner-runs RUNS_WORK`` commits those
+probabilities (``oof/inner4_k2.npz``, float16), read back with ``oof.CommittedPredictions.add_inner``. The left-out
+side is unchanged (the outer model's column). The choice on each training fold, fixed before any left-out figure:
+the inner CV over the SAME four groups (the plain and the stacked booster of the recipe's set and size each trained
+on three groups, the stacked one with the inner-4 column, and scored on the fourth; averaged with the inner-4 ECG-SL
+probabilities with the fold's deep weight; gated), stacking taken only if it raises the pooled inner macro F1
+(N, S, V, F) AND lowers no inner group's; ``STACK_KEEP_RULE`` decides on ``stack_chosen``. Known optimism of that
+choice (stacked arm only, second order): an inner-4 column of a beat of group A comes from a model that trained on
+the other groups, including the group the stacked booster is then scored on.
+
 ``--from-committed [NPZ]`` (run s36): the ECG-SL probabilities from ``oof/left_out_k2.npz`` (``oof.py``) instead of
 WORK's runs; the recipe's choices are then those made on the committed probabilities (key
 ``committed_oof.from_file.chosen_by_inner_cv``, ``beats_preset.py --steps export``) and the recipe rows reproduce
@@ -98,6 +111,12 @@ STACK_KEEP_RULE = ("fixed before any left-out figure (run s36): stack_chosen is 
                    "the pooled left-out beats, its mean macro F1 (N, S, V, F) is not below the recipe's by more than "
                    "the seed sd (the larger of the two rows'), and V Se or V +P rises by more than its seed sd while "
                    "the other does not fall by more than its seed sd; with K = 4, where run, the same must hold")
+
+CHOICE_RULE_INNER_K = ("fixed before any left-out figure (run s37): on each outer training fold, the inner CV over "
+                       "the K inner groups of --inner-folds K (plain and stacked booster each trained on K - 1 groups, "
+                       "the stacked one with the inner-K ECG-SL V column, scored on the held group; averaged with the "
+                       "inner-K ECG-SL probabilities with the fold's deep weight; gated): stacking is taken only if it "
+                       "raises the pooled inner macro F1 (N, S, V, F) and lowers no inner group's")
 
 
 def v_weighted(p_booster, p_deep, w, labels, v_scale=1.0, v_weight=None):
@@ -418,15 +437,34 @@ def _choose_stack(table, labels, c, part, inner) -> dict:
     return {"inner_macro_f1_nsvf": f1, "uses_stack": bool(uses), "inner_groups": [sorted(g) for g in inner]}
 
 
-def step_stack(table, labels, chosen, parts, work: Path) -> dict:
-    """The ``stack`` lever (module docstring): rows ``recipe``, ``stack_forced``, ``stack_chosen``, seeds 42-44."""
+def with_inner_k(table, labels, c, part, inner_deep, groups) -> dict:
+    """``part`` with the training side of ``--stack-inner-folds K``: ``inner_deep`` (the inner-K ECG-SL
+    probabilities on the training records) and the plain booster's inner probabilities over the same K ``groups``."""
+    train = part["train"]
+    cols = column_sets()[c["set"]]
+    Xt, yt, rec = _columns_of(table, cols)[train], table["y"][train], table["record"][train]
+    inner_b = np.zeros((len(yt), len(labels)))
+    for group in groups:
+        m = np.isin(rec, group)
+        inner_b[m] = _booster(Xt[~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(Xt[m])
+    return dict(part, inner_deep=inner_deep, inner_booster=inner_b)
+
+
+def step_stack(table, labels, chosen, parts, work: Path, inner_k=None) -> dict:
+    """The ``stack`` lever (module docstring): rows ``recipe``, ``stack_forced``, ``stack_chosen``, seeds 42-44.
+    ``inner_k`` (K, {held_out: (training beats, C) inner-K probabilities}, {held_out: K groups}): the training side
+    of ``--stack-inner-folds K``."""
     idx = np.concatenate([part["scored"] for part in parts])
     y, rec = table["y"][idx], table["record"][idx]
     choice, per_fold = {}, []
     for h, part in enumerate(parts):
         c = chosen[str(h)]
         w = c["deep_weight"]
-        choice[str(h)] = _choose_stack(table, labels, c, part, inner_groups(work, h))
+        groups = inner_groups(work, h)
+        if inner_k is not None:
+            groups = inner_k[2][h]
+            part = with_inner_k(table, labels, c, part, inner_k[1][h], groups)
+        choice[str(h)] = _choose_stack(table, labels, c, part, groups)
         cols = column_sets()[c["set"]] + [STACK_COLUMN]
         Xt, Xs = stack_columns(table, part, c, labels, "train"), stack_columns(table, part, c, labels, "scored")
         yt = table["y"][part["train"]]
@@ -451,6 +489,65 @@ def step_stack(table, labels, chosen, parts, work: Path) -> dict:
     return {"column": STACK_COLUMN, "keep_rule": STACK_KEEP_RULE, "chosen_by_inner_cv": choice,
             "rows": scores, "seed_spread": spread, "per_record": per_record, "verdict": verdict,
             "kept": verdict["stack_chosen"]["kept"]}
+
+
+def column_quality(table, labels, parts, inner_k) -> dict:
+    """ECG-SL alone (argmax) on each side of the stacked column, pooled over the outer folds: the two-group inner
+    models' and the inner-K models' on the training records, the outer models' on the left-out ones (V Se, V +P,
+    macro F1 over N, S, V, F): how close each training-side column is to the one scored."""
+    sides = {"inner2_train": [], f"inner{inner_k[0]}_train": [], "outer_scored": []}
+    for h, part in enumerate(parts):
+        yt = table["y"][part["train"]]
+        sides["inner2_train"].append((yt, part["inner_deep"]))
+        sides[f"inner{inner_k[0]}_train"].append((yt, inner_k[1][h]))
+        sides["outer_scored"].append((table["y"][part["scored"]], part["p_deep"]))
+    out = {}
+    for name, pieces in sides.items():
+        y = np.concatenate([a for a, _ in pieces])
+        p = np.concatenate([b for _, b in pieces])
+        ok = np.isfinite(p).all(axis=1)
+        m = _scores(y[ok], p[ok], labels)
+        side = "scored" if name == "outer_scored" else "train"
+        out[name] = {k: m[k] for k in ("beats", "V_sensitivity", "V_positive_predictivity", "macro_f1_nsvf")}
+        called_v = (p[ok].argmax(-1) == labels.index("V")) & (y[ok] != labels.index("V"))
+        recs = np.concatenate([table["record"][part[side]] for part in parts])[ok]
+        # the records where ECG-SL calls most non-V beats V (over 100): where a column's V +P is lost
+        counts = {str(r): int(n) for r, n in zip(*np.unique(recs[called_v], return_counts=True)) if n > 100}
+        out[name]["non_v_called_v_over_100"] = counts
+    return out
+
+
+def export_inner(runs_work: Path, table: dict, k: int, path: Path) -> dict:
+    """Commit the probabilities of ``run.py --steps inner --inner-folds k`` (scratch_focal, in ``runs_work``) on the
+    committed file's rows (``oof.write_inner``)."""
+    from run import inner_names
+
+    committed = beats_preset.COMMITTED
+    saved = json.loads((runs_work / "folds.json").read_text(encoding="utf-8"))
+    if saved["folds"] != committed.folds:
+        raise SystemExit(f"{runs_work / 'folds.json'}: its folds are not those of {committed.path}")
+    n = len(saved["folds"])
+    inner, groups = {}, {}
+    beats_preset.COMMITTED = None   # the runs' own predictions, matched to the table by time
+    try:
+        for h in range(n):
+            groups[h] = inner_groups(runs_work, h, k)
+            out = None
+            for g in range(k):
+                run_name, _, scored = inner_names("scratch_focal", h, n, k, g)
+                if not (runs_work / run_name / "left_out_predictions.npz").is_file():
+                    raise SystemExit(f"{runs_work / run_name}: no left_out_predictions.npz (run.py --steps inner "
+                                     f"--inner-folds {k} not finished)")
+                deep, _ = _deep_by_time(runs_work, run_name, scored, table)
+                deep[~np.isin(table["record"], groups[h][g])] = np.nan
+                out = deep if out is None else np.where(np.isfinite(deep), deep, out)
+            inner[h] = out
+    finally:
+        beats_preset.COMMITTED = committed
+    meta = {"source": f"run.py --work {runs_work} --steps inner --inner-folds {k} --variants scratch_focal "
+                      "(2 outer folds, seed 42, epochs 100)",
+            "writer": f"v_side.py --steps export_inner --stack-inner-folds {k}", "dtype": "float16"}
+    return oof.write_inner(path, committed, table, inner, k, groups, meta)
 
 
 def _spread(scores: dict, forms) -> dict:
@@ -478,13 +575,25 @@ def main(argv=None) -> int:
                    "--from-committed WORK/v_side_<file stem>)")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--steps", nargs="+", default=["cache", "diagnose", "lever", "neighbours"],
-                   choices=("cache", "diagnose", "lever", "neighbours", "stack"))
+                   choices=("cache", "diagnose", "lever", "neighbours", "stack", "export_inner"))
+    p.add_argument("--stack-inner-folds", type=int, default=2,
+                   help="stack: the training-side column from run.py --inner-folds K models (K > 2 needs "
+                        "--from-committed and oof/inner<K>_k2.npz)")
+    p.add_argument("--inner-runs", help="export_inner: the run.py --inner-folds K work folder holding the inner runs")
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     p.add_argument("--recipe-from", help="the results JSON whose recipe choices (the gate key) are taken (default: "
                    "--out); with --from-committed, its committed_oof key")
     p.add_argument("--from-committed", nargs="?", const=str(oof.DEFAULT), default=None, metavar="NPZ",
                    help=f"the ECG-SL probabilities from this committed file (default {oof.DEFAULT.relative_to(REPO)})")
     args = p.parse_args(argv)
+    k_inner = args.stack_inner_folds
+    if k_inner < 2:
+        p.error(f"--stack-inner-folds must be at least 2, got {k_inner}")
+    if (k_inner > 2 or "export_inner" in args.steps) and not args.from_committed:
+        p.error("--stack-inner-folds K > 2 and --steps export_inner read/write next to the committed file: "
+                "add --from-committed")
+    if "export_inner" in args.steps and (k_inner == 2 or not args.inner_runs):
+        p.error("--steps export_inner needs --inner-runs RUNS_WORK and --stack-inner-folds K > 2")
     from ecgsl_keras import tasks as tasks_lib
 
     work = Path(args.work).resolve()
@@ -518,13 +627,28 @@ def main(argv=None) -> int:
     parts = _load(cache, len(chosen))
     command = "python experiments/mitdb/v_side.py " + " ".join(sys.argv[1:] if argv is None else argv)
     shipped = shipped_sets["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"]
+    stack_key = STACK_KEY + (f"_inner{k_inner}" if k_inner > 2 else "") + suffix
+    if "export_inner" in args.steps:
+        info = export_inner(Path(args.inner_runs).resolve(), table, k_inner, oof.inner_k_path(k_inner, n_folds))
+        log.info("inner-%d probabilities committed: %s", k_inner, info)
+    inner_k = None
+    if k_inner > 2 and "stack" in args.steps:
+        assert beats_preset.COMMITTED.add_inner(oof.inner_k_path(k_inner, n_folds)) == k_inner
+        groups = beats_preset.COMMITTED.inner_k_groups
+        inner_k = (k_inner, {h: beats_preset.COMMITTED.inner_k(h, table, k_inner)[part["train"]]
+                             for h, part in enumerate(parts)}, {h: groups[str(h)] for h in range(len(parts))})
     if "stack" in args.steps:
-        stack = step_stack(table, labels, chosen, parts, work)
+        stack = step_stack(table, labels, chosen, parts, work, inner_k)
+        if inner_k is not None:
+            stack["inner_folds"] = k_inner
+            stack["inner_file"] = _repo_relative(oof.inner_k_path(k_inner, n_folds))
+            stack["choice_rule"] = CHOICE_RULE_INNER_K
+            stack["column_quality"] = column_quality(table, labels, parts, inner_k)
         stack["reproduces_recipe_row"] = bool(
             abs(stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"] - shipped) < 1e-6)
         stack.update(command=command, gate_key=gate_key, seconds=round(time.perf_counter() - t0, 1),
                      from_committed=args.from_committed and _repo_relative(args.from_committed))
-        result[STACK_KEY + suffix] = stack
+        result[stack_key] = stack
         log.info("stack: recipe %.4f, chosen %.4f, forced %.4f, kept %s",
                  stack["seed_spread"]["recipe"]["macro_f1_nsvf"]["mean"],
                  stack["seed_spread"]["stack_chosen"]["macro_f1_nsvf"]["mean"],
@@ -544,7 +668,7 @@ def main(argv=None) -> int:
         mine["gate_key"] = gate_key
         result[key] = mine
     out_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    written = ([STACK_KEY + suffix] if "stack" in args.steps else []) + (
+    written = ([stack_key] if "stack" in args.steps else []) + (
         [key] if set(args.steps) & {"diagnose", "lever", "neighbours"} else [])
     print(json.dumps({k: result[k] for k in written}))
     return 0
