@@ -1,0 +1,199 @@
+"""af34 (issue 18): atrial-wave columns that tell a sinus P wave from flutter / f waves, for ``af_lever.py``'s
+``extra`` step (``--extra-features``). af33 found 29 of 53 out-of-fold AF records called Other with P-waves by the
+``atrial`` group's template test; these columns look at the atrial deflections beat by beat instead.
+
+    python experiments/cinc2017/atrial_waves.py --cinc-dir /work/shared/data/cinc2017/training2017 \
+        --features experiments/cinc2017/oof/features118.npz --work /work/runs/af34/waves \
+        --out experiments/cinc2017/oof/atrial_waves.npz --results experiments/cinc2017/af34_results.json
+    python experiments/cinc2017/af_lever.py --features experiments/cinc2017/oof/features118.npz \
+        --deep-oof experiments/cinc2017/oof/deep_oof.npz --work WORK --steps base extra \
+        --extra-features experiments/cinc2017/oof/atrial_waves.npz --out experiments/cinc2017/af34_results.json
+    (then the same with --steps extra --extra-seeds 45 46 47)
+
+For every record of ``--features``' table (training records first, so the CV can start before validation is
+done): the package's preprocessing and R-peaks as ``record_features`` has them (``filters.clean`` with the default
+``SignalConfig``'s method, ``rpeaks.find_rpeaks`` with the default ``SignalConfig``), the QRST complexes cancelled
+with the dominant beats' median template (``record_features._qrst_cancel``, the ``atrial`` group's), then per RR
+interval the atrial deflections of the residual (low-passed at 15 Hz) in the TQ window (previous R + 45% of RR or
++ 0.35 s, whichever is shorter, to R - 0.06 s): peaks of |residual| with prominence >= max(0.03 mV, 25% of the
+record's median largest deflection), at least 0.12 s apart.
+
+Columns (NaN where undefined: fewer than 4 usable RR intervals, or no interval with a deflection; LightGBM routes
+NaN by its learned default direction, so no fill is needed):
+
+``awv_pr_sd_s``            SD across beats of the P-to-R interval (R minus the last deflection before it)
+``awv_pr_iqr_s``           its interquartile range (robust to a missed wave)
+``awv_single_fraction``    fraction of RR intervals with exactly one atrial deflection in the TQ window
+``awv_multi_fraction``     fraction with two or more (flutter 2:1 / 4:1, coarse f waves)
+``awv_atrial_rate_ratio``  atrial rate (deflections per second of TQ window) over the ventricular rate
+``awv_pr_rr_corr``         correlation of the P-to-R interval with the preceding RR interval (a sinus P is
+                           coupled to its QRS: PR independent of RR; an f wave's last deflection is at random)
+
+Cache: one ``.npy`` row per record in WORK/rows (resumable). Timing: ms per record (median / mean / p95) of the
+column computation after loading, written to WORK/timing.json and the last stdout JSON line.
+
+Keep rule (fixed before any figure; af_lever's): the columns are kept only if the CV AF F1 (mean over booster
+seeds 42-44) rises beyond the larger seed sd of both rows and the CV macro F1 does not drop beyond it, and the same
+holds on fresh seeds 45-47 (``extra`` step with ``--extra-seeds 45 46 47``). Validation only if kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+log = logging.getLogger("atrial_waves")
+
+NAMES = ("awv_pr_sd_s", "awv_pr_iqr_s", "awv_single_fraction", "awv_multi_fraction", "awv_atrial_rate_ratio",
+         "awv_pr_rr_corr")
+KEEP_RULE = ("kept only if CV AF F1 (mean over booster seeds 42-44) rises beyond the larger seed sd of both rows "
+             "and CV macro F1 does not drop beyond it, and the same on fresh seeds 45-47; validation only if kept")
+
+
+def wave_columns(signal, fs) -> np.ndarray:
+    """The ``NAMES`` columns of one raw single-lead record (mV)."""
+    from scipy.signal import butter, filtfilt, find_peaks
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.filters import clean
+    from ecgsl_keras.data.record_features import MIN_BEATS, _qrst_cancel, _windows, ectopic_mask
+    from ecgsl_keras.data.rpeaks import find_rpeaks
+
+    out = np.full(len(NAMES), np.nan)
+    config = SignalConfig()
+    raw = np.asarray(signal, np.float64).reshape(-1)
+    cleaned = clean(raw, fs, config.clean_method)
+    try:
+        peaks = np.unique(np.asarray(find_rpeaks(raw, fs, config, cleaned=cleaned), np.int64))
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+        return out
+    if peaks.size < max(MIN_BEATS, 5):
+        return out
+    s = lambda sec: int(round(sec * fs))     # noqa: E731 seconds -> samples
+    rr = np.diff(peaks)
+    flag = ectopic_mask(rr / fs)
+    n = peaks.size
+    dominant = np.concatenate([[True], ~flag]) & np.concatenate([~flag, [True]])
+    lo, hi = -s(0.30), s(0.60)
+    rows, _ = _windows(cleaned, peaks[dominant], lo, hi)
+    if rows.shape[0] < MIN_BEATS:
+        return out
+    residual, _ = _qrst_cancel(cleaned, peaks, np.median(rows, axis=0), -lo, lo, hi)
+    b, a = butter(2, 15.0 / (fs / 2), "low")
+    residual = filtfilt(b, a, residual)
+    # TQ windows: after the T wave of the previous beat to just before this QRS
+    windows = []
+    for i in range(1, n):
+        start = peaks[i - 1] + min(int(0.45 * rr[i - 1]), s(0.35))
+        stop = peaks[i] - s(0.06)
+        if stop - start >= s(0.10):
+            windows.append((i, start, stop))
+    if len(windows) < 4:
+        return out
+    largest = np.median([np.ptp(residual[a0:b0]) for _, a0, b0 in windows])
+    prom = max(0.03, 0.25 * float(largest))
+    counts, prs, prev_rr, seconds = [], [], [], 0.0
+    for i, a0, b0 in windows:
+        seg = np.abs(residual[a0:b0] - np.median(residual[a0:b0]))
+        found, _ = find_peaks(seg, prominence=prom, distance=s(0.12))
+        counts.append(found.size)
+        seconds += (b0 - a0) / fs
+        if found.size:
+            prs.append((peaks[i] - (a0 + found[-1])) / fs)
+            prev_rr.append(rr[i - 1] / fs)
+    counts = np.asarray(counts)
+    out[2] = float(np.mean(counts == 1))
+    out[3] = float(np.mean(counts >= 2))
+    ventricular = 1.0 / float(np.median(rr / fs))
+    out[4] = float(counts.sum() / seconds) / ventricular if seconds > 0 else np.nan
+    if len(prs) >= 4:
+        prs = np.asarray(prs)
+        out[0] = float(np.std(prs))
+        out[1] = float(np.subtract(*np.percentile(prs, [75, 25])))
+        if np.std(prev_rr) > 0 and np.std(prs) > 0:
+            out[5] = float(np.corrcoef(prs, prev_rr)[0, 1])
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cinc-dir", type=Path, default=Path("/work/shared/data/cinc2017/training2017"))
+    p.add_argument("--features", type=Path, default=HERE / "oof" / "features118.npz")
+    p.add_argument("--deep-oof", type=Path, default=HERE / "oof" / "deep_oof.npz")
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--results", type=Path, help="results JSON (key atrial_waves), e.g. "
+                   "experiments/cinc2017/af34_results.json")
+    p.add_argument("--limit", type=int, default=0)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.errors import RecordError
+
+    table = np.load(args.features)
+    ids = [str(r) for r in table["record_id"]]
+    deep = np.load(args.deep_oof)      # its split column: training records first
+    split = {str(r): str(s) for r, s in zip(deep["record_id"], deep["split"])}
+    order = sorted(ids, key=lambda r: (split.get(r, "train") != "train", r))
+    if args.limit:
+        order = order[: args.limit]
+    cache = args.work / "rows"
+    cache.mkdir(parents=True, exist_ok=True)
+    reader = open_dataset("cinc2017", args.cinc_dir)
+    ms, start = [], time.perf_counter()
+    for k, rid in enumerate(order, 1):
+        path = cache / f"{rid}.npy"
+        if path.is_file():
+            continue
+        try:
+            record = reader.load(rid)
+            t0 = time.perf_counter()
+            row = wave_columns(record.lead(None), record.fs)
+            ms.append(1e3 * (time.perf_counter() - t0))
+        except RecordError as error:
+            log.warning("%s skipped: %s", rid, error)
+            row = np.full(len(NAMES), np.nan)
+        np.save(path, row)
+        if k % 250 == 0:
+            log.info("%d/%d records, %.0f s", k, len(order), time.perf_counter() - start)
+    timing_path = args.work / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"ms": []}
+    timing["ms"] += [round(m, 2) for m in ms]
+    timing_path.write_text(json.dumps(timing) + "\n")
+    done = [r for r in ids if (cache / f"{r}.npy").is_file()]
+    X = np.stack([np.load(cache / f"{r}.npy") for r in done]) if done else np.zeros((0, len(NAMES)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, record_id=np.array(done), names=np.array(NAMES), X=X.astype(np.float32))
+    t = np.asarray(timing["ms"])
+    result = {"records": len(ids), "records_done": len(done), "names": list(NAMES),
+              "nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(NAMES)}
+              if done else {},
+              "ms_per_record": {"median": round(float(np.median(t)), 2), "mean": round(float(t.mean()), 2),
+                                "p95": round(float(np.percentile(t, 95)), 2), "timed": int(t.size)} if t.size else {},
+              "keep_rule": KEEP_RULE}
+    # description on the training split only (per-class medians; the CV of af_lever's extra step decides)
+    label = {str(r): str(deep["label_names"][int(c)]) for r, c, sp in zip(deep["record_id"], deep["label"],
+                                                                           deep["split"]) if sp == "train"}
+    train = [i for i, r in enumerate(done) if r in label]
+    if train:
+        y = np.array([label[done[i]] for i in train])
+        result["train_class_median"] = {n: {c: round(float(np.nanmedian(X[train][y == c, j])), 4)
+                                            for c in sorted(set(y))} for j, n in enumerate(NAMES)}
+    if args.results:    # the repo's results file: key atrial_waves (other keys, e.g. af_lever's, stay)
+        saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
+        saved["atrial_waves"] = result
+        args.results.write_text(json.dumps(saved, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
