@@ -112,6 +112,9 @@ def main(argv=None) -> int:
               "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
               "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[S33]), "held_out": errors(held),
                          **{f"all_22:{n}": errors(all22[n]) for n in all_names}},
+              # where the proposer gains and costs: FN + FP on record 203 and on the 21 others, at each point
+              "errors_203_and_rest": {n: [errors(totals(counts, n, ["203"])), errors(totals(counts, n, others["203"]))]
+                                      for n in all_names},
               "grid_rhythm_errors_all_22": {n: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
                                             for n in all_names},
               # training-side diagnosis: each record's FN / FP per rhythm at every point (the proposer's gains / costs)
