@@ -182,6 +182,13 @@ class SignalConfig(_JsonConfig):
     # and no sharper than it -- the T wave of a PVC with no repeated shape for the T-wave veto's template
     # (rpeak_guard.after_wide_beat). 0 = off (default).
     rpeak_guard_post_wide: float = 0.0
+    # Template proposer (issue 21 run s38; Python path only): after the second proposer, a local extreme of the cleaned
+    # signal at least GuardConstants.propose_gap_s from every kept peak is added when its QRS window correlates at least
+    # this much with one of the record's QRS morphologies (record_templates) and its amplitude and sharpness reach
+    # GuardConstants.propose_amplitude and templates_sharpness x that morphology's: the early multiform PVCs the
+    # primary detector never proposes (MIT-BIH 203); the later checks then decide (rpeak_guard.template_proposer).
+    # 0 = off (default).
+    rpeak_propose_templates: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)

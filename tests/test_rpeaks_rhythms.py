@@ -805,3 +805,29 @@ def test_post_wide_check_flags_t_waves_after_pvcs_and_no_beat_of_208_or_its_buil
             built["signal"], fs, dataclasses.replace(S27, rpeak_guard_post_wide=0.4)), tolerance)
         assert on["tp"] == off["tp"] and on["fp"] <= off["fp"]
     assert SignalConfig().rpeak_guard_post_wide == 0.0
+
+
+def test_template_proposer_adds_unproposed_beats_of_a_record_morphology_on_a_built_signal():
+    # rpeak_propose_templates (run s38, not a default): on a built signal (narrow beats every 0.8 s with T waves, and
+    # an early wide beat of a second morphology after every fourth), a beat of either morphology left out of the kept
+    # peaks is proposed again, and no T wave is (small and blunt against the morphologies)
+    fs = 360.0
+    t = np.arange(int(60 * fs)) / fs
+    x = np.zeros(t.size)
+    narrow, wide = [], []
+    for i, at in enumerate(np.arange(1.0, 58.0, 0.8)):
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2) + 0.2 * np.exp(-0.5 * ((t - at - 0.25) / 0.05) ** 2)
+        narrow.append(int(round(at * fs)))
+        if i % 4 == 1:      # an early PVC-like beat, 0.3 s after the beat, negative and wide
+            x -= 0.8 * np.exp(-0.5 * ((t - at - 0.3) / 0.03) ** 2)
+            wide.append(int(round((at + 0.3) * fs)))
+    x += 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    beats = np.sort(np.asarray(narrow + wide))
+    missing = np.asarray([narrow[10], wide[5]])
+    kept = np.setdiff1d(beats, missing)
+    out = rpeak_guard.template_proposer(kept, x, fs, 0.9)
+    added = np.setdiff1d(out, kept)
+    tolerance = int(0.05 * fs)
+    assert added.size == 2 and all(np.abs(added - m).min() <= tolerance for m in missing)
+    assert np.array_equal(rpeak_guard.template_proposer(kept, x, fs, 0.0), kept)     # 0 = off
+    assert SignalConfig().rpeak_propose_templates == 0.0

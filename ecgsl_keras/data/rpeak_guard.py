@@ -258,6 +258,12 @@ class GuardConstants:
     post_wide_lag_s: float = 0.3
     post_wide_width: float = 1.5
     post_wide_sharpness: float = 1.2
+    # template proposer (SignalConfig.rpeak_propose_templates > 0; off by default): candidates are the local maxima and
+    # minima of the cleaned signal at least ``propose_gap_s`` from every kept peak (and from each other); one is added
+    # when it matches a record morphology (``template_like``) with at least ``propose_amplitude`` x its amplitude --
+    # stricter than templates_amplitude, as no kept neighbour vouches for it
+    propose_gap_s: float = 0.2
+    propose_amplitude: float = 0.5
 
 
 GUARD = GuardConstants()
@@ -623,6 +629,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        (and without one of their own before them) or blunt and wide, are dropped (``blocked_p_wave``).
        **Post-wide-beat check** (``config.rpeak_guard_post_wide`` > 0, off by default; Python path only): a small, blunt
        peak shortly after a wide kept beat (its T wave) is dropped (``after_wide_beat``).
+    The **template proposer** (``config.rpeak_propose_templates`` > 0, off by default; Python path only) runs after the
+    second proposer: extremes far from every kept peak that match one of the record's QRS morphologies are added
+    (``template_proposer``), and the checks of step 4 then decide on them as on every peak.
     """
     peaks = np.unique(np.asarray(peaks, dtype=np.int64))
     cleaned = np.asarray(cleaned, dtype=np.float64)
@@ -650,6 +659,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         peaks = _search_back(peaks, cleaned, detect_signal, fs, config, amplitude, feature)
     if second > 0 and peaks.size >= 3:
         peaks = second_proposer(peaks, cleaned, detect_signal, fs, config, feature)
+    if config.rpeak_propose_templates > 0 and peaks.size >= 3:
+        peaks = template_proposer(peaks, cleaned, fs, float(config.rpeak_propose_templates))
     if config.rpeak_guard_t_wave > 0 and GUARD.t_wave_all and peaks.size >= 3:
         peaks = peaks[~t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
     if config.rpeak_guard_wide > 0 and peaks.size >= 3:
@@ -663,6 +674,48 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     if config.rpeak_guard_post_wide > 0 and peaks.size >= 3:
         peaks = peaks[~after_wide_beat(peaks, cleaned, fs, float(config.rpeak_guard_post_wide))]
     return peaks
+
+
+def template_proposer(peaks, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
+    """``peaks`` (sorted kept peaks) with the beats the record's own QRS morphologies find where no detector proposed
+    one (``SignalConfig.rpeak_propose_templates`` = ``correlation``, ``GuardConstants.propose_*``): the local maxima
+    and minima of ``cleaned`` at least ``propose_gap_s`` from every kept peak and from each other whose QRS window
+    correlates at least ``correlation`` with a morphology of ``record_templates`` (built from a ``template_sample`` of
+    the kept peaks), with at least ``propose_amplitude`` x its amplitude and ``templates_sharpness`` x its sharpness
+    (``template_like``). Why: the early multiform PVCs of MIT-BIH 203 (run s37: 43 of its 50 missed beats on block21
+    never proposed), too close to the beat before them for the threshold logic and the second proposer's spacing.
+    Sorted int64 out."""
+    constants = constants or GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    x = np.asarray(cleaned, dtype=np.float64)
+    fs = float(fs)
+    if correlation <= 0 or peaks.size < 3:
+        return peaks
+    gap = max(1, int(round(constants.propose_gap_s * fs)))
+    at = np.unique(np.concatenate([scipy.signal.find_peaks(x, distance=gap)[0],
+                                   scipy.signal.find_peaks(-x, distance=gap)[0]]))
+    j = np.searchsorted(peaks, at)
+    before = at - peaks[np.clip(j - 1, 0, peaks.size - 1)]
+    after = peaks[np.clip(j, 0, peaks.size - 1)] - at
+    at = at[(j > 0) & (j < peaks.size) & (before >= gap) & (after >= gap)]   # inside the record, far from kept peaks
+    if at.size == 0:
+        return peaks
+    pick = template_sample(peaks.size, constants)
+    amplitude, sharpness, _ = qrs_shapes(x, peaks[pick], fs, constants)
+    shapes = record_templates(amplitude, sharpness, qrs_windows(x, peaks[pick], fs, constants.cluster_window_s),
+                              correlation, constants)
+    at_amplitude, at_sharpness, _ = qrs_shapes(x, at, fs, constants)
+    at_windows = qrs_windows(x, at, fs, constants.cluster_window_s)
+    strict = dataclasses.replace(constants, templates_amplitude=constants.propose_amplitude)
+    at = at[template_like(shapes, at_amplitude, at_windows, correlation, strict, at_sharpness)]
+    if at.size > 1:     # a maximum and a minimum of one QRS: keep the larger |x| of candidates closer than the gap
+        order = np.argsort(-np.abs(x[at]), kind="stable")
+        taken = []
+        for i in order:
+            if all(abs(int(at[i]) - t) >= gap for t in taken):
+                taken.append(int(at[i]))
+        at = np.asarray(taken, np.int64)
+    return np.unique(np.concatenate([peaks, at]))
 
 
 def after_wide_beat(peaks, cleaned, fs, ratio, constants: GuardConstants | None = None) -> np.ndarray:
