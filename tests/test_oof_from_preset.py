@@ -4,11 +4,11 @@ import pytest
 
 from ecgsl_keras.data.record_features import DEFAULT_GROUPS, feature_names
 from ecgsl_keras.modeling.stacking import assign_folds
-from experiments.cinc2017 import oof_from_preset
+from experiments.cinc2017 import oof_table
 
 
 def test_committed_table_holds_the_preset_folds_and_probabilities():
-    table = oof_from_preset.load_deep_oof(oof_from_preset.DEFAULT_NPZ)
+    table = oof_table.load_deep_oof(oof_table.DEFAULT_NPZ)
     ids = table["ecgsl"]["train_record_id"]
     labels = table["ecgsl"]["train_targets"]
     # the folds are hybrid.py's: assign_folds (k=5, seed 42) of the training records and their labels
@@ -24,7 +24,7 @@ def test_committed_table_holds_the_preset_folds_and_probabilities():
 
 
 def test_committed_feature_table_has_the_lever_columns():
-    data = np.load(oof_from_preset.DEFAULT_FEATURES_NPZ)
+    data = np.load(oof_table.DEFAULT_FEATURES_NPZ)
     assert [str(n) for n in data["names"]] == list(feature_names(list(DEFAULT_GROUPS) + ["atrial"]))
     assert data["X"].shape == (len(data["record_id"]), 118)
 
@@ -33,6 +33,6 @@ def test_a_file_that_is_not_the_table_is_named(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, record_id=np.array(["A"]))
     with pytest.raises(SystemExit, match="other.npz"):
-        oof_from_preset.load_deep_oof(path)
+        oof_table.load_deep_oof(path)
     with pytest.raises(SystemExit, match="missing.npz"):
-        oof_from_preset.load_deep_oof(tmp_path / "missing.npz")
+        oof_table.load_deep_oof(tmp_path / "missing.npz")

@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, Lever  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_from_preset import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, load_deep_oof  # noqa: E402
+from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, load_deep_oof  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.af_errors")

@@ -161,7 +161,7 @@ class Lever:
         path = path if path.suffix == ".npz" else path / "features.npz"
         self.names, X, rows, status = _feature_table(path, self.groups)
         if args.deep_oof:     # the committed table of oof_from_preset.py (the preset's fold members)
-            from experiments.cinc2017.oof_from_preset import load_deep_oof
+            from experiments.cinc2017.oof_table import load_deep_oof
 
             table = load_deep_oof(args.deep_oof)
             ecgsl, resnet = table["ecgsl"], table["resnet"]

@@ -70,7 +70,7 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import COMMON  # noqa: E402
-from experiments.cinc2017.oof_from_preset import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
+from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.af_specialist")
 STEPS = ("nested", "validate")

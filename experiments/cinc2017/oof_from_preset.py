@@ -57,40 +57,12 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
+from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, FAMILIES, load_deep_oof  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.oof_from_preset")
 STEPS = ("prepare", "features", "folds", "members", "write", "served", "base", "refit")
-FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}
 GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial")
 FEATURES_MAX_BYTES = 3 * 2 ** 20      # the committed feature table only if it is at most this big (compressed)
-DEFAULT_NPZ = HERE / "oof" / "deep_oof.npz"
-DEFAULT_FEATURES_NPZ = HERE / "oof" / "features118.npz"
-
-
-# --- the committed table: one place that reads it -------------------------------------------------------
-
-def load_deep_oof(path) -> dict:
-    """The committed out-of-fold table as ``hybrid.py``'s ``deep_oof.npz`` per family plus the folds:
-    ``{"ecgsl": {split_record_id, split_targets, split_probabilities}, "resnet": {...}, "fold_of": {id: fold}}``
-    (``_aligned`` reads the family tables). A clear error naming the file when it lacks a key."""
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"error: {path}: no such file (write it with experiments/cinc2017/oof_from_preset.py)")
-    data = np.load(path)
-    missing = {"record_id", "split", "fold", "label", *FAMILIES} - set(data.files)
-    if missing:
-        raise SystemExit(f"error: {path}: not an oof_from_preset table (missing {sorted(missing)})")
-    ids, split = data["record_id"].astype(str), data["split"].astype(str)
-    out = {"fold_of": {r: int(f) for r, f, s in zip(ids, data["fold"], split) if s == "train"}}
-    for family in FAMILIES:
-        table = {}
-        for s in ("train", "validation"):
-            rows = split == s
-            table[f"{s}_record_id"] = ids[rows]
-            table[f"{s}_targets"] = data["label"][rows].astype(int)
-            table[f"{s}_probabilities"] = data[family][rows].astype(np.float64)
-        out[family] = table
-    return out
 
 
 # --- steps ---------------------------------------------------------------------------------------------
