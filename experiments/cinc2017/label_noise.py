@@ -310,6 +310,8 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(result, indent=1) + "\n")
     result["command"] = "python experiments/cinc2017/label_noise.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    if result["command"] not in result.setdefault("commands", []):     # every step's command, in run order
+        result["commands"].append(result["command"])
     result["records"] = {s: len(v) for s, v in lab.lever.ids.items()}
     af = {"target": AF_TARGET}
     if "cv" in result:
