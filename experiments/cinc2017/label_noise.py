@@ -189,7 +189,7 @@ class LabelNoise:
         """Flags per given class and per (given, confident) pair."""
         out = {"total": int(flags.sum()), "per_given_class": {c: int((flags & (self.y == j)).sum())
                                                               for j, c in enumerate(LABELS)}}
-        out["given_to_confident"] = {f"{LABELS[a]}->{LABELS[b]}": int((flags & (self.y == a) & (conf == b)).sum())
+        out["given_to_confident"] = {f"{LABELS[a]}_to_{LABELS[b]}": int((flags & (self.y == a) & (conf == b)).sum())
                                      for a in range(len(LABELS)) for b in range(len(LABELS)) if a != b
                                      and (flags & (self.y == a) & (conf == b)).any()}
         return out

@@ -1,8 +1,8 @@
 """The committed out-of-fold table of the CinC 2017 AF levers (issue 18): where it lies and the one reader of it.
 
 ``oof_from_preset.py`` writes it (the shipped preset's fold members' probabilities); ``af_lever.py``, ``rr_lever.py``,
-``af_specialist.py`` and ``af_errors.py`` read it. A module of its own so that the writer, which runs ``af_lever``'s
-``Lever`` for its checks, and the readers do not import each other.
+``af_specialist.py``, ``af_errors.py`` and ``label_noise.py`` read it. A module of its own so that the writer, which
+runs ``af_lever``'s ``Lever`` for its checks, and the readers do not import each other.
 """
 from __future__ import annotations
 
