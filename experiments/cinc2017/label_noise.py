@@ -42,6 +42,9 @@ booster seed (what a preset refit would use), per given class and per (given, co
 every seed, and how many of af33's unanimous errors (``af33_results.json`` ``unanimous_errors``: the label-noise
 candidates) are flagged; and the flags of the outer folds of the honest CV (mean per fold, per given class).
 
+``flags``     the flag report alone, refreshed from the cached boosters (after ``cv``); it also lists the records
+              whose flag involves A on every booster seed (``af_scope_every_seed_records``: the list for a label
+              audit).
 ``validate``  only if kept: the recipe refit on the whole training split (booster seeds 42-44) with the flagged
               rows (the seed's all-records flags) dropped, against the refit without dropping, on the validation
               split (1,364 records), as af_lever's ``validate``.
@@ -75,7 +78,7 @@ from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E4
 from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.label_noise")
-STEPS = ("cv", "validate")
+STEPS = ("cv", "flags", "validate")
 A = LABELS.index("A")
 WEIGHT_FACTOR = 0.5
 VARIANTS = {"drop": {"mode": "drop", "scope": "all"},
@@ -201,15 +204,23 @@ class LabelNoise:
     def flag_report(self) -> dict:
         out = {"all_records": {}, "outer_folds": {}}
         every = np.ones(len(self.y), bool)
+        every_af = np.ones(len(self.y), bool)
         for seed in SEEDS + FRESH:
             flags, conf, t = self.all_record_flags(seed)
             every &= flags
+            every_af &= in_scope(flags, self.y, conf, "af")
+            if seed == SEEDS[0]:
+                conf_first = conf
             row = self.counts(flags, conf)
             row["thresholds"] = dict(zip(LABELS, map(float, t)))
             row["af_scope_total"] = int(in_scope(flags, self.y, conf, "af").sum())
             out["all_records"][str(seed)] = row
         out["all_records_every_seed"] = {"total": int(every.sum()), "per_given_class": {
             c: int((every & (self.y == j)).sum()) for j, c in enumerate(LABELS)}}
+        # the list for a label audit: flags that involve A on every booster seed (confident class: seed 42's)
+        out["af_scope_every_seed_records"] = [{"record": self.ids[i], "given": LABELS[self.y[i]],
+                                               "confident": LABELS[conf_first[i]]} for i in np.flatnonzero(every_af)]
+        out["af_scope_every_seed_total"] = int(every_af.sum())
         out["training_records"] = int(len(self.y))
         out["training_per_class"] = {c: int((self.y == j).sum()) for j, c in enumerate(LABELS)}
         for scope in ("all", "af"):
@@ -271,6 +282,10 @@ class LabelNoise:
         out["kept"] = out[PRIMARY]["passes"]
         out["seconds"] = time.perf_counter() - t0
         result["cv"] = out
+
+    def step_flags(self, result):
+        """The flag report alone (cheap: the cached boosters), into the ``cv`` step's result."""
+        result["cv"]["flags"] = self.flag_report()
 
     def step_validate(self, result):
         """Only if kept: validation of the refit recipe with and without the flagged rows, booster seeds 42-44."""
