@@ -1,0 +1,131 @@
+"""af35's sanity check outside CinC (issue 18): do ``atrial_spectrum.py``'s columns separate atrial fibrillation /
+flutter from sinus rhythm on MIT-BIH DS1's rhythm annotations? Not a tuning step: the columns' settings were fixed
+before this ran and nothing is chosen from it.
+
+    python experiments/cinc2017/atrial_spectrum_mitdb.py --mitdb /work/shared/data/mitdb \
+        --results experiments/cinc2017/af35_results.json
+
+Windows: consecutive, non-overlapping ``--window`` s (20 s) stretches of lead 0 (MLII, 360 Hz, the ``.dat``'s
+physical units) lying wholly inside one rhythm episode of the ``.atr`` file's aux notes: ``(AFIB`` and ``(AFL``
+are the positive class, ``(N`` the negative; other rhythms (``(T``, ``(VT``, ``(SVTA``, ``(NOD`` ...) are left
+out. Each window goes through ``atrial_spectrum.spectrum_columns`` alone (its own R-peaks and template), as a
+CinC record would. DS1 holds AF / flutter in 201 (AFIB and N) and 203 (AFIB, AFL; no N episode).
+
+AUC per column (``roc_auc_score`` with AF / AFL as positive; above 0.5: higher in AF; NaN windows left out of
+that column): pooled (every AF / AFL window of DS1 against every sinus window of DS1); 201 within the record;
+203's AF / AFL windows against the sinus windows of the 21 other records; AFL against AFIB inside 203 (few AFL
+windows). Per-class medians of every column. Written to ``--results``' key ``mitdb_check``; last stdout line one
+JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.atrial_spectrum import NAMES, spectrum_columns  # noqa: E402
+
+log = logging.getLogger("atrial_spectrum_mitdb")
+
+POSITIVE = {"(AFIB": "AFIB", "(AFL": "AFL"}
+NEGATIVE = {"(N": "N"}
+
+
+def rhythm_windows(record, seconds) -> list:
+    """(label, start, stop) of the non-overlapping windows of ``seconds`` inside one AF / AFL / N episode."""
+    import wfdb
+
+    ann = wfdb.rdann(str(record), "atr")
+    header = wfdb.rdheader(str(record))
+    n, fs = header.sig_len, header.fs
+    marks = [(int(s), note.strip("\x00").strip()) for s, note in zip(ann.sample, ann.aux_note)
+             if note.strip("\x00").startswith("(")]
+    out, w = [], int(round(seconds * fs))
+    for k, (start, note) in enumerate(marks):
+        label = POSITIVE.get(note) or NEGATIVE.get(note)
+        stop = marks[k + 1][0] if k + 1 < len(marks) else n
+        if label is None:
+            continue
+        for a in range(start, stop - w + 1, w):
+            out.append((label, a, a + w))
+    return out
+
+
+def _auc(pos, neg) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    y = np.r_[np.ones(pos.size), np.zeros(neg.size)]
+    return round(float(roc_auc_score(y, np.r_[pos, neg])), 4)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mitdb", type=Path, default=Path("/work/shared/data/mitdb"))
+    p.add_argument("--window", type=float, default=20.0)
+    p.add_argument("--results", type=Path, help="results JSON (key mitdb_check)")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    import wfdb
+
+    records = sorted(h.stem for h in args.mitdb.glob("*.hea"))
+    rows, labels, recs = [], [], []
+    t0 = time.perf_counter()
+    for rec in records:
+        windows = rhythm_windows(args.mitdb / rec, args.window)
+        if not windows:
+            continue
+        sig = wfdb.rdrecord(str(args.mitdb / rec), channels=[0])
+        x, fs = sig.p_signal[:, 0], float(sig.fs)
+        for label, a, b in windows:
+            rows.append(spectrum_columns(x[a:b], fs))
+            labels.append(label)
+            recs.append(rec)
+        log.info("%s: %d windows (%.0f s)", rec, len(windows), time.perf_counter() - t0)
+    X, y, r = np.array(rows), np.array(labels), np.array(recs)
+    af = np.isin(y, ["AFIB", "AFL"])
+    sinus = y == "N"
+    auc = {}
+    for j, name in enumerate(NAMES):
+        col = X[:, j]
+        auc[name] = {
+            "pooled": _auc(col[af], col[sinus]),
+            "201_afib_vs_n": _auc(col[af & (r == "201")], col[sinus & (r == "201")]),
+            "203_af_afl_vs_other_records_n": _auc(col[af & (r == "203")], col[sinus & (r != "203")]),
+            "203_afl_vs_afib": _auc(col[(y == "AFL") & (r == "203")], col[(y == "AFIB") & (r == "203")]),
+        }
+    groups = {"AFIB": y == "AFIB", "AFL": y == "AFL", "N": sinus}
+    result = {
+        "window_s": args.window, "lead": "lead 0 (MLII)",
+        "windows": {k: int(v.sum()) for k, v in groups.items()},
+        "windows_per_record": {k: {rec: int(((r == rec) & v).sum()) for rec in ("201", "203")}
+                               for k, v in groups.items()},
+        "sinus_records": int(len(set(r[sinus]))),
+        "auc_af_positive": auc,
+        "best_pooled": max(NAMES, key=lambda n: abs(auc[n]["pooled"] - 0.5) if np.isfinite(auc[n]["pooled"]) else -1),
+        "median": {n: {k: round(float(np.nanmedian(X[v, j])), 4) if np.isfinite(X[v, j]).any() else None
+                       for k, v in groups.items()} for j, n in enumerate(NAMES)},
+        "nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(NAMES)},
+        "seconds": round(time.perf_counter() - t0, 1),
+        "note": "sanity check, not a tuning step: AUC with AF/AFL positive (above 0.5 = higher in AF)",
+    }
+    if args.results:
+        saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
+        saved["mitdb_check"] = result
+        args.results.write_text(json.dumps(saved, indent=1) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
