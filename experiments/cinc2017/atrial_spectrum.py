@@ -261,6 +261,15 @@ def spectrum_columns(signal, fs) -> np.ndarray:
     return residual_columns(got[0], fs, got[1], got[2])
 
 
+def _auc(pos, neg) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    return round(float(roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg])), 4)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cinc-dir", type=Path, default=Path("/work/shared/data/cinc2017/training2017"))
@@ -326,6 +335,9 @@ def main() -> None:
         y = np.array([label[done[i]] for i in train])
         result["train_class_median"] = {n: {c: round(float(np.nanmedian(X[train][y == c, j])), 4)
                                             for c in sorted(set(y))} for j, n in enumerate(NAMES)}
+        # one column alone (AF positive; NaN rows left out): how far it tells AF from Other and from Normal
+        result["train_auc_af_positive"] = {n: {f"A_vs_{c}": _auc(X[train][y == "A", j], X[train][y == c, j])
+                                               for c in ("O", "N")} for j, n in enumerate(NAMES)}
     if args.results:    # the repo's results file: key atrial_spectrum (other keys, e.g. af_lever's, stay)
         saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
         saved["atrial_spectrum"] = result

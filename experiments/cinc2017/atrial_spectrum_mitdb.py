@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.atrial_spectrum import NAMES, spectrum_columns  # noqa: E402
+from experiments.cinc2017.atrial_spectrum import NAMES, _auc, spectrum_columns  # noqa: E402
 
 log = logging.getLogger("atrial_spectrum_mitdb")
 
@@ -58,16 +58,6 @@ def rhythm_windows(record, seconds) -> list:
         for a in range(start, stop - w + 1, w):
             out.append((label, a, a + w))
     return out
-
-
-def _auc(pos, neg) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    pos, neg = pos[np.isfinite(pos)], neg[np.isfinite(neg)]
-    if pos.size == 0 or neg.size == 0:
-        return float("nan")
-    y = np.r_[np.ones(pos.size), np.zeros(neg.size)]
-    return round(float(roc_auc_score(y, np.r_[pos, neg])), 4)
 
 
 def main() -> None:
