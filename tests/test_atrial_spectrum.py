@@ -53,3 +53,11 @@ def test_fixture_records_give_finite_columns_and_short_input_gives_nan():
         assert A.BAND[0] <= _col(row, "asp_dom_hz") <= A.BAND[1]
     assert np.isnan(A.spectrum_columns(np.zeros(int(2 * FS)), FS)).all()
     assert set(A.COLUMNS) == set(A.NAMES) and all(len(v) == 2 for v in A.COLUMNS.values())
+
+
+def test_harmonic_share_flags_a_peak_on_the_heart_rates_multiple():
+    from experiments.cinc2017.atrial_spectrum_mitdb import harmonic_share
+
+    near, chance = harmonic_share(np.array([3.0, 5.2, np.nan]), np.array([1.5, 1.5, 1.5]))
+    assert near[0] == 1.0 and near[1] == 0.0 and np.isnan(near[2])
+    assert 0.2 < chance[0] < 0.4                 # 3, 4.5, 6, ... 12 Hz, +-0.25 Hz each, over 9 Hz

@@ -14,7 +14,8 @@ CinC record would. DS1 holds AF / flutter in 201 (AFIB and N) and 203 (AFIB, AFL
 AUC per column (``roc_auc_score`` with AF / AFL as positive; above 0.5: higher in AF; NaN windows left out of
 that column): pooled (every AF / AFL window of DS1 against every sinus window of DS1); 201 within the record;
 203's AF / AFL windows against the sinus windows of the 21 other records; AFL against AFIB inside 203 (few AFL
-windows). Per-class medians of every column. Written to ``--results``' key ``mitdb_check``; last stdout line one
+windows). Per-class medians of every column, and ``dom_near_hr_harmonic``: how often the dominant frequency sits on
+a multiple of the heart rate (a ventricular remnant) against chance. Written to ``--results``' key ``mitdb_check``; last stdout line one
 JSON object.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.atrial_spectrum import NAMES, _auc, spectrum_columns  # noqa: E402
+from experiments.cinc2017.atrial_spectrum import BAND, NAMES, _auc, cancel, residual_columns  # noqa: E402
 
 log = logging.getLogger("atrial_spectrum_mitdb")
 
@@ -60,6 +61,23 @@ def rhythm_windows(record, seconds) -> list:
     return out
 
 
+HARMONIC_TOL = 0.25         # Hz, two bins of the 0.125 Hz grid
+
+
+def harmonic_share(dom, hr) -> tuple:
+    """(near, chance) per window: 1.0 where ``dom`` (Hz) is within ``HARMONIC_TOL`` of k x ``hr`` (Hz), k >= 2,
+    else 0.0 (NaN where either is NaN); and the fraction of a fine 3-12 Hz grid within that distance of them."""
+    grid = np.arange(BAND[0], BAND[1] + 1e-9, 0.005)
+    near, chance = np.full(dom.size, np.nan), np.full(dom.size, np.nan)
+    for i, (d, h) in enumerate(zip(dom, hr)):
+        if not (np.isfinite(d) and np.isfinite(h) and h > 0):
+            continue
+        k = np.arange(2, int(BAND[1] / h) + 2)
+        near[i] = float(np.min(np.abs(d - k * h)) <= HARMONIC_TOL)
+        chance[i] = float(np.mean(np.min(np.abs(grid[:, None] - (k * h)[None, :]), axis=1) <= HARMONIC_TOL))
+    return near, chance
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mitdb", type=Path, default=Path("/work/shared/data/mitdb"))
@@ -70,7 +88,7 @@ def main() -> None:
     import wfdb
 
     records = sorted(h.stem for h in args.mitdb.glob("*.hea"))
-    rows, labels, recs = [], [], []
+    rows, labels, recs, hr = [], [], [], []
     t0 = time.perf_counter()
     for rec in records:
         windows = rhythm_windows(args.mitdb / rec, args.window)
@@ -79,7 +97,9 @@ def main() -> None:
         sig = wfdb.rdrecord(str(args.mitdb / rec), channels=[0])
         x, fs = sig.p_signal[:, 0], float(sig.fs)
         for label, a, b in windows:
-            rows.append(spectrum_columns(x[a:b], fs))
+            got = cancel(x[a:b], fs)      # spectrum_columns' two steps, keeping the R-peaks for the heart rate
+            rows.append(np.full(len(NAMES), np.nan) if got is None else residual_columns(got[0], fs, got[1], got[2]))
+            hr.append(np.nan if got is None else fs / float(np.median(np.diff(got[1]))))
             labels.append(label)
             recs.append(rec)
         log.info("%s: %d windows (%.0f s)", rec, len(windows), time.perf_counter() - t0)
@@ -96,6 +116,7 @@ def main() -> None:
             "203_afl_vs_afib": _auc(col[(y == "AFL") & (r == "203")], col[(y == "AFIB") & (r == "203")]),
         }
     groups = {"AFIB": y == "AFIB", "AFL": y == "AFL", "N": sinus}
+    near, chance = harmonic_share(X[:, NAMES.index("asp_dom_hz")], np.asarray(hr))
     result = {
         "window_s": args.window, "lead": "lead 0 (MLII)",
         "windows": {k: int(v.sum()) for k, v in groups.items()},
@@ -107,6 +128,15 @@ def main() -> None:
         "median": {n: {k: round(float(np.nanmedian(X[v, j])), 4) if np.isfinite(X[v, j]).any() else None
                        for k, v in groups.items()} for j, n in enumerate(NAMES)},
         "nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(NAMES)},
+        "dom_near_hr_harmonic": {
+            "meaning": f"share of windows whose asp_dom_hz lies within {HARMONIC_TOL} Hz of a multiple (2x or more) "
+                       "of the window's heart rate (median RR), against the share expected if it fell anywhere in "
+                       "3-12 Hz at random (the band's fraction within that distance of those multiples): a much "
+                       "higher share says the dominant peak is a ventricular remnant, not atrial",
+            "observed": {k: round(float(np.nanmean(near[v])), 4) for k, v in groups.items()},
+            "chance": {k: round(float(np.nanmean(chance[v])), 4) for k, v in groups.items()},
+            "dom_below_4hz": {k: round(float(np.nanmean(X[v, NAMES.index("asp_dom_hz")] < 4.0)), 4)
+                              for k, v in groups.items()}},
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "sanity check, not a tuning step: AUC with AF/AFL positive (above 0.5 = higher in AF)",
     }
