@@ -253,9 +253,11 @@ def cancel(signal, fs):
     return residual, peaks, float(np.sqrt(np.mean(qrs ** 2)))
 
 
-def spectrum_columns(signal, fs) -> np.ndarray:
-    """The ``NAMES`` columns of one raw single-lead record (mV); all NaN where the cancellation is undefined."""
-    got = cancel(signal, fs)
+def spectrum_columns(signal, fs, canceller=None) -> np.ndarray:
+    """The ``NAMES`` columns of one raw single-lead record (mV); all NaN where the cancellation is undefined.
+    ``canceller``: ``cancel`` (af35's median template, the default) or another function with its signature and
+    output (af37: ``qrst_cancel.cancel_adaptive``)."""
+    got = (canceller or cancel)(signal, fs)
     if got is None:
         return np.full(len(NAMES), np.nan)
     return residual_columns(got[0], fs, got[1], got[2])
@@ -280,6 +282,9 @@ def main() -> None:
     p.add_argument("--results", type=Path, help="results JSON (key atrial_spectrum), e.g. "
                    "experiments/cinc2017/af35_results.json")
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--cancel", choices=("median", "af37"), default="median",
+                   help="QRST cancellation: af35's median template or af37's qrst_cancel.cancel_adaptive")
+    p.add_argument("--key", default="atrial_spectrum", help="the results JSON's key")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     from ecgsl_keras.data.datasets import open_dataset
@@ -295,6 +300,10 @@ def main() -> None:
     cache = args.work / "rows"
     cache.mkdir(parents=True, exist_ok=True)
     reader = open_dataset("cinc2017", args.cinc_dir)
+    if args.cancel == "af37":
+        from experiments.cinc2017.qrst_cancel import cancel_adaptive as canceller
+    else:
+        canceller = cancel
     ms, start = [], time.perf_counter()
     for k, rid in enumerate(order, 1):
         path = cache / f"{rid}.npy"
@@ -303,7 +312,7 @@ def main() -> None:
         try:
             record = reader.load(rid)
             t0 = time.perf_counter()
-            row = spectrum_columns(record.lead(None), record.fs)
+            row = spectrum_columns(record.lead(None), record.fs, canceller)
             ms.append(1e3 * (time.perf_counter() - t0))
         except RecordError as error:
             log.warning("%s skipped: %s", rid, error)
@@ -320,7 +329,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, record_id=np.array(done), names=np.array(NAMES), X=X.astype(np.float32))
     t = np.asarray(timing["ms"])
-    result = {"records": len(ids), "records_done": len(done), "names": list(NAMES),
+    result = {"cancel": args.cancel, "records": len(ids), "records_done": len(done), "names": list(NAMES),
               "columns": {n: {"unit": u, "meaning": m} for n, (u, m) in COLUMNS.items()}, "nan_when": NAN_WHEN,
               "nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(NAMES)}
               if done else {},
@@ -340,7 +349,7 @@ def main() -> None:
                                                for c in ("O", "N")} for j, n in enumerate(NAMES)}
     if args.results:    # the repo's results file: key atrial_spectrum (other keys, e.g. af_lever's, stay)
         saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
-        saved["atrial_spectrum"] = result
+        saved[args.key] = result
         args.results.write_text(json.dumps(saved, indent=1) + "\n")
     print(json.dumps(result))
 
