@@ -36,8 +36,10 @@ def test_adaptive_cancellation_finds_the_6hz_waves_and_leaves_less_qrs_than_the_
     assert abs(row[A.NAMES.index("asp_dom_hz")] - 6.0) <= 0.125
     # without the atrial waves, what is left in the QRS zones is cancellation error only
     y = _synthetic(0.0)
-    q_new, t_new = residual_power(*cancel_adaptive(y, FS)[:2], FS, cancel_adaptive(y, FS)[2])
-    q_old, t_old = residual_power(*A.cancel(y, FS)[:2], FS, A.cancel(y, FS)[2])
+    res_new, peaks_new, qrs_new = cancel_adaptive(y, FS)
+    res_old, peaks_old, qrs_old = A.cancel(y, FS)
+    q_new, t_new = residual_power(res_new, peaks_new, FS, qrs_new)
+    q_old, t_old = residual_power(res_old, peaks_old, FS, qrs_old)
     assert q_new < 0.5 * q_old and t_new < 0.5 * t_old, (q_new, q_old, t_new, t_old)
     assert new[1].size == old[1].size     # the same beats, re-aligned by at most 10 ms
     assert np.abs(new[1] - old[1]).max() <= round(0.010 * FS)
