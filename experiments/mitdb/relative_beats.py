@@ -28,6 +28,21 @@ change of V Se and of macro F1 (N, S, V, F) is >= 0; and the mean change of S Se
 seed sd of S Se. Kept: ``--commit`` copies the candidate file to ``oof/left_out_k2_median.npz`` (float16, as
 exported); the ``mitdb-beats`` preset is NOT retrained here.
 
+Not kept (V +P -0.0004): ECG-SL alone improved (left-out V +P 0.811 to 0.866), the recipe did not, because its false
+V calls are the booster's and the inner CV keeps ECG-SL's weight at 0.25. Follow-up ``--stack-from`` (run v37b):
+
+    python experiments/mitdb/v_side.py --work WORK --from-committed WORK/left_out_k2_median.npz \
+        --recipe-from WORK/export.json --out WORK/v_side.json --steps cache stack
+    python experiments/mitdb/relative_beats.py --work WORK --candidate WORK/left_out_k2_median.npz \
+        --stack-from WORK/v_side.json
+
+ECG-SL's V probability as a booster column (``v_side.py --steps stack``: out of fold on both sides, each training
+fold takes it only if its inner CV says so) failed in runs s36/s37 because the training-side column was weak (inner
+ECG-SL V +P 0.517); with the relative input it is 0.758 (a training-side figure). Rule ``STACK_RULE`` (fixed before
+the stack's figures): kept only if ``v_side.STACK_KEEP_RULE`` holds for ``stack_chosen`` against the recipe of the
+same probabilities AND ``KEEP_RULE``'s checks hold for ``stack_chosen`` against the committed baseline's recipe,
+paired over booster seeds 42-44. Key ``relative_beats_stack``.
+
 Results: key ``relative_beats`` of ``beats_preset_results.json``; the last line of stdout is one JSON object.
 """
 from __future__ import annotations
@@ -58,12 +73,19 @@ FORM = "chosen_weighted_gated"      # the shipped recipe's row
 COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
             "accuracy")
 RECORDS = ("108", "118", "203")     # the records of ECG-SL's V false positives (stop 31's diagnosis)
+STACK_KEY = "relative_beats_stack"
 COMMITTED_TO = HERE / "oof" / "left_out_k2_median.npz"
 KEEP_RULE = ("gated recipe (chosen_weighted_gated), paired over booster seeds 42-44 (candidate - baseline): mean "
              "change of V +P > 0 and > max(sd of the paired changes, baseline seed sd of V +P); mean change of V Se "
              ">= 0 and of macro F1 (N, S, V, F) >= 0; mean change of S Se >= -(baseline seed sd of S Se). Fixed "
              "before any left-out figure; kept: the candidate's left-out probabilities committed "
              "(oof/left_out_k2_median.npz), the mitdb-beats preset not retrained")
+
+STACK_RULE = ("fixed before the stack's figures (run v37b): the beat-minus-median ECG-SL with its V probability as a "
+              "booster column (v_side.py --steps stack on the candidate's probabilities, the column taken per training "
+              "fold by v_side's inner choice) is kept only if v_side.STACK_KEEP_RULE holds for stack_chosen against "
+              "the recipe of the same probabilities AND KEEP_RULE's checks hold for stack_chosen against the committed "
+              "baseline's gated recipe, paired over booster seeds 42-44")
 
 
 def recipe(npz: Path, work: Path, mitdb_dir: Path, table: dict, labels) -> dict:
@@ -114,9 +136,11 @@ def per_record_fp(rows: dict) -> dict:
                 "N_called_V": int(sum(x["N_called_V"] for x in rows.values()))}}
 
 
-def compare(base: dict, cand: dict) -> dict:
+def compare(base: dict, cand: dict, cand_form: str = FORM) -> dict:
+    """``KEEP_RULE``'s checks: the candidate's rows ``<cand_form>_s<seed>`` against the baseline's gated recipe."""
     rows_b, rows_c = base["rows"], cand["rows"]
-    per_seed = {k: [rows_c[f"{FORM}_s{s}"][k] - rows_b[f"{FORM}_s{s}"][k] for s in BOOSTER_SEEDS] for k in COMPARED}
+    per_seed = {k: [rows_c[f"{cand_form}_s{s}"][k] - rows_b[f"{FORM}_s{s}"][k] for s in BOOSTER_SEEDS]
+                for k in COMPARED}
     paired = {k: {"mean": float(np.mean(d)), "sd": float(np.std(d, ddof=1)), "per_seed": [round(x, 4) for x in d]}
               for k, d in per_seed.items()}
     sd_b = {k: base["seed_spread"][FORM][k]["sd"] for k in COMPARED}
@@ -143,7 +167,11 @@ def main(argv=None) -> int:
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     p.add_argument("--commit", action="store_true", help=f"if kept, copy the candidate to {COMMITTED_TO.name}")
+    p.add_argument("--stack-from", help="run v37b: the v_side.py --steps stack results JSON (key v_side_stack) of the "
+                                        "candidate's probabilities; judged by STACK_RULE, key relative_beats_stack")
     args = p.parse_args(argv)
+    if args.stack_from:
+        return stack_main(args, argv)
     from ecgsl_keras import tasks as tasks_lib
 
     start = time.perf_counter()
@@ -175,6 +203,35 @@ def main(argv=None) -> int:
     out_path = Path(args.out)
     saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
     saved[KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def stack_main(args, argv) -> int:
+    """``--stack-from``: ``STACK_RULE`` on v_side's stack rows of the candidate, against the baseline's recipe."""
+    from ecgsl_keras import tasks as tasks_lib
+
+    start = time.perf_counter()
+    work = Path(args.work).resolve()
+    labels = list(tasks_lib.MITDB_AAMI.label_names)
+    stack = json.loads(Path(args.stack_from).read_text(encoding="utf-8"))["v_side_stack"]
+    table = beats_preset.step_table(work, Path(args.mitdb_dir))
+    base = recipe(Path(args.baseline), work, Path(args.mitdb_dir), table, labels)
+    against_baseline = compare(base, stack, "stack_chosen")
+    result = {"rule": STACK_RULE, "command": "python experiments/mitdb/relative_beats.py "
+              + " ".join(sys.argv[1:] if argv is None else argv), "candidate": str(args.candidate),
+              "chosen_by_inner_cv": stack["chosen_by_inner_cv"], "seed_spread": stack["seed_spread"],
+              "v_side_verdict": stack["verdict"], "v_side_kept": bool(stack["kept"]),
+              "against_baseline": against_baseline,
+              "kept": bool(stack["kept"]) and against_baseline["kept"],
+              "baseline_recipe_seed_spread": base["seed_spread"][FORM],
+              "V_false_positives_left_out": {k: {r: v for r, v in per_record_fp(rows).items() if r != "all"}
+                                             for k, rows in stack["per_record"].items()}}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    out_path = Path(args.out)
+    saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
+    saved[STACK_KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
