@@ -33,6 +33,7 @@ V calls are the booster's and the inner CV keeps ECG-SL's weight at 0.25. Follow
 
     python experiments/mitdb/v_side.py --work WORK --from-committed WORK/left_out_k2_median.npz \
         --recipe-from WORK/export.json --out WORK/v_side.json --steps cache stack
+    python experiments/mitdb/v_side.py ... --steps diagnose   # the same arguments: the diagnosis of 108 / 118 / 203
     python experiments/mitdb/relative_beats.py --work WORK --candidate WORK/left_out_k2_median.npz \
         --stack-from WORK/v_side.json
 
@@ -74,6 +75,9 @@ COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sens
             "accuracy")
 RECORDS = ("108", "118", "203")     # the records of ECG-SL's V false positives (stop 31's diagnosis)
 STACK_KEY = "relative_beats_stack"
+# v_side's per-record diagnosis kept with --stack-from: who calls the normal beats V, and their shape and timing
+DIAGNOSIS_KEYS = ("N_called_V", "N_called_V_ecgsl_says_v", "N_called_V_booster_says_v", "N_called_V_mean_p_v",
+                  "N_called_V_morph")
 COMMITTED_TO = HERE / "oof" / "left_out_k2_median.npz"
 KEEP_RULE = ("gated recipe (chosen_weighted_gated), paired over booster seeds 42-44 (candidate - baseline): mean "
              "change of V +P > 0 and > max(sd of the paired changes, baseline seed sd of V +P); mean change of V Se "
@@ -228,6 +232,10 @@ def stack_main(args, argv) -> int:
               "baseline_recipe_seed_spread": base["seed_spread"][FORM],
               "V_false_positives_left_out": {k: {r: v for r, v in per_record_fp(rows).items() if r != "all"}
                                              for k, rows in stack["per_record"].items()}}
+    diagnosis = (json.loads(Path(args.stack_from).read_text(encoding="utf-8")).get("v_side") or {}).get("diagnosis")
+    if diagnosis:   # v_side.py --steps diagnose on the same file (recipe, seed 42): why RECORDS' normal beats are V
+        result["diagnosis"] = {r: {k: diagnosis[r][k] for k in DIAGNOSIS_KEYS if k in diagnosis[r]}
+                               for r in RECORDS if r in diagnosis}
     result["seconds"] = round(time.perf_counter() - start, 1)
     out_path = Path(args.out)
     saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
