@@ -1,0 +1,281 @@
+"""Run v38 (issue 18): an ECG-SL agreement gate on the recipe's V calls of beats that are neither premature nor wide.
+
+    python experiments/mitdb/v_gate.py --work WORK --candidate experiments/mitdb/oof/left_out_k2_median.npz
+
+WORK: any work folder (the DS1 table and v_side's per-fold caches ``v_side_<file stem>/`` are built there when
+absent, as ``v_side.py --from-committed NPZ --steps cache`` does). The first run read v37's file from its work folder
+with ``--commit``, which copied it to ``oof/left_out_k2_median.npz`` once kept.
+
+Why: v37b's diagnosis (key ``relative_beats_stack.diagnosis``) found the recipe's false V left on record 108 are
+the booster's: 255 of its 256 normal beats called V are called V by the booster and only 13 by ECG-SL; they come on
+time (RR ~1.0 of the record's mean), are not wide, and are shaped unlike the record's median beat (108's normal beats
+come in more than one shape; the booster calls the minority shape V). A ventricular beat is almost always premature
+or wide; when it is neither, the shape evidence is all there is, and ECG-SL (the beat-minus-median model of v37 in
+particular) reads shape better than the booster's few shape numbers. So (``v_agreement_gate``): a beat the recipe
+calls V whose ``pre_rr_norm`` (RR before it / the record's mean RR) is at least ``premature`` and whose
+``qrs_width_norm`` (QRS width / the record's median beat's) is at most ``wide`` keeps V only if ECG-SL's P(V) is at
+least ``t``; otherwise its V probability is set to 0 and the row renormalised (the next class wins).
+
+The choice, on each outer training fold alone (no left-out record on the training side): the recipe's inner
+probabilities on its training records (booster of the fold's chosen set and size, seed 42, trained on one inner group
+and scored on the other, averaged with the inner ECG-SL models' probabilities with the fold's deep weight, rhythm
+gate), the gate's P(V) from the same inner ECG-SL models (out of fold); every point of ``GRID`` (fixed before any
+figure) scored by the inner macro F1 (N, S, V, F); the best pooled point taken only if it raises the pooled inner
+macro F1 over no gate AND lowers neither inner group's (the rule that held up in v_side's stack choice). Applied to
+the left-out fold with the outer ECG-SL model's P(V), booster seeds 42-44.
+
+Two candidates, both fixed before any left-out figure:
+  ``median``    v37's probabilities (``--candidate``; recipe choices of ``--candidate-recipe``) + the gate with their P(V);
+  ``committed`` the committed probabilities (``oof/left_out_k2.npz``, the baseline's recipe) + the gate with their P(V).
+
+Keep rule (``KEEP_RULE``, fixed before any left-out figure, per candidate against the committed baseline's gated
+recipe, paired over booster seeds 42-44): mean change of V +P > 0 and > max(sd of the paired changes, the baseline's
+seed sd of V +P); mean change of V Se >= -(baseline seed sd of V Se) (a gate that only removes V calls cannot raise V
+Se; for the ``median`` candidate its own recipe's V Se gain is inside this); mean change of macro F1 (N, S, V, F)
+>= 0; mean change of S Se >= -(baseline seed sd of S Se). ``median`` kept and ``--commit``: its left-out file is
+copied to ``oof/left_out_k2_median.npz`` (float16 as exported); the mitdb-beats preset is NOT retrained here.
+
+Results: key ``v_gate`` of ``beats_preset_results.json`` (per-record false V of 108, 118, 203 and the other records,
+before / after, seed 42 and mean over seeds); the last line of stdout is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+log = logging.getLogger("experiments.mitdb.v_gate")
+
+KEY = "v_gate"
+RR_COLUMN, WIDTH_COLUMN = "pre_rr_norm", "qrs_width_norm"
+# fixed before any figure: on-time from 0.8 (the usual prematurity cut of RR-based V/S rules) to 0.95; "not wide" up
+# to 1.15 / 1.3 / 1.5 of the record's median width; ECG-SL's P(V) needed to keep V
+GRID = {"premature": (0.8, 0.9, 0.95), "wide": (1.15, 1.3, 1.5), "t": (0.05, 0.1, 0.2, 0.3, 0.5)}
+RECORDS = ("108", "118", "203")
+COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
+            "accuracy")
+COMMITTED_TO = HERE / "oof" / "left_out_k2_median.npz"
+KEEP_RULE = ("fixed before any left-out figure (run v38), per candidate against the committed baseline's gated recipe "
+             "(chosen_weighted_gated), paired over booster seeds 42-44: mean change of V +P > 0 and > max(sd of the "
+             "paired changes, baseline seed sd of V +P); mean change of V Se >= -(baseline seed sd of V Se); mean "
+             "change of macro F1 (N, S, V, F) >= 0; mean change of S Se >= -(baseline seed sd of S Se). The gate's "
+             "thresholds are chosen per outer training fold on the inner probabilities (best pooled inner macro F1 "
+             "of GRID, taken only if it beats no gate pooled and lowers neither inner group). Kept (median "
+             "candidate): its left-out file committed as oof/left_out_k2_median.npz; mitdb-beats not retrained")
+
+
+def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, premature, wide, t) -> np.ndarray:
+    """``p`` (beats, classes) with the V calls of on-time (``pre_rr_norm >= premature``), narrow
+    (``qrs_width_norm <= wide``) beats whose ECG-SL P(V) is below ``t`` taken away: their V probability set to 0 and
+    the row renormalised. A beat whose RR or width is unknown (NaN) is left alone: the gate acts only on evidence."""
+    v = labels.index("V")
+    p = np.array(p, dtype=float, copy=True)
+    with np.errstate(invalid="ignore"):
+        drop = ((p.argmax(-1) == v) & (np.asarray(pre_rr_norm) >= premature) & (np.asarray(qrs_width_norm) <= wide)
+                & (np.asarray(p_ecgsl_v) < t))
+    p[drop, v] = 0.0
+    p[drop] /= p[drop].sum(axis=1, keepdims=True)
+    return p
+
+
+def _gate_inputs(table, idx):
+    from beats_preset import _columns_of
+    x = _columns_of(table, [RR_COLUMN, WIDTH_COLUMN])[idx]
+    return x[:, 0], x[:, 1]
+
+
+def choose_gate(table, labels, c, part, groups) -> dict:
+    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``."""
+    from beats_preset import _macro_nsvf
+    from v_side import _gated
+    v = labels.index("V")
+    train = part["train"]
+    ok = np.isfinite(part["inner_deep"]).all(axis=1)
+    idx, y, rec = train[ok], table["y"][train][ok], table["record"][train][ok]
+    w = c["deep_weight"]
+    base = _gated(table, idx, (1 - w) * part["inner_booster"][ok] + w * part["inner_deep"][ok], c, labels)
+    rr, width = _gate_inputs(table, idx)
+    pv = part["inner_deep"][ok, v]
+
+    def score(pi):
+        return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
+                "groups": [round(_macro_nsvf(y[np.isin(rec, g)], pi[np.isin(rec, g)], labels), 4) for g in groups]}
+
+    none = score(base)
+    best, best_point = None, None
+    for point in itertools.product(*GRID.values()):
+        s = score(v_agreement_gate(base, pv, rr, width, labels, *point))
+        if best is None or s["pooled"] > best["pooled"]:
+            best, best_point = s, dict(zip(GRID, point))
+    uses = best["pooled"] > none["pooled"] and all(b >= n for b, n in zip(best["groups"], none["groups"]))
+    called = base.argmax(-1) == v
+    gated = v_agreement_gate(base, pv, rr, width, labels, **best_point).argmax(-1) == v
+    inner = {name: {"V_called": int(m.sum()), "V_true": int((m & (y == v)).sum())} for name, m in
+             (("no_gate", called), ("best", gated))}
+    return {"inner_macro_f1_nsvf": {"no_gate": none, "best": best}, "best_point": best_point, "uses_gate": bool(uses),
+            "inner_V_calls": inner, "inner_groups": [sorted(g) for g in groups]}
+
+
+def run_candidate(table, labels, chosen, parts, work) -> dict:
+    """The recipe (seeds 42-44, rhythm-gated) with and without the V agreement gate chosen per training fold."""
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from run import inner_groups
+    from v_side import _gated
+    v = labels.index("V")
+    idx = np.concatenate([part["scored"] for part in parts])
+    y, rec = table["y"][idx], table["record"][idx]
+    choice, per_fold = {}, []
+    for h, part in enumerate(parts):
+        c = chosen[str(h)]
+        w = c["deep_weight"]
+        choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h))
+        rr, width = _gate_inputs(table, part["scored"])
+        fold_p = {}
+        for seed in BOOSTER_SEEDS:
+            recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
+                            labels)
+            fold_p[f"recipe_s{seed}"] = recipe
+            fold_p[f"v_gate_forced_s{seed}"] = v_agreement_gate(recipe, part["p_deep"][:, v], rr, width, labels,
+                                                                **ch["best_point"])
+            fold_p[f"v_gate_s{seed}"] = fold_p[f"v_gate_forced_s{seed}" if ch["uses_gate"] else f"recipe_s{seed}"]
+        per_fold.append(fold_p)
+        log.info("fold %d: gate %s at %s, inner %s", h, ch["uses_gate"], ch["best_point"], ch["inner_macro_f1_nsvf"])
+    rows = {k: np.concatenate([f[k] for f in per_fold]) for k in per_fold[0]}
+    scores = {k: {m: x for m, x in _scores(y, p, labels).items() if m != "distance_to_targets"}
+              for k, p in rows.items()}
+    spread = {form: {m: {"mean": float(np.mean([scores[f"{form}_s{s}"][m] for s in BOOSTER_SEEDS])),
+                         "sd": float(np.std([scores[f"{form}_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                     for m in COMPARED} for form in ("recipe", "v_gate", "v_gate_forced")}
+    false_v = {k: false_v_by_record(y, p, rec, v) for k, p in rows.items()}
+    # seed 42: every record whose false V the gate changed (recipe -> v_gate), to say where a gain comes from
+    fp = {k: (rows[f"{k}_s42"].argmax(-1) == v) & (y != v) for k in ("recipe", "v_gate")}
+    changed = {r: [int((fp["recipe"] & (rec == r)).sum()), int((fp["v_gate"] & (rec == r)).sum())]
+               for r in np.unique(rec)}
+    changed = {r: c for r, c in changed.items() if c[0] != c[1]}
+    return {"chosen_by_inner_cv": choice, "rows": scores, "seed_spread": spread, "false_v": false_v,
+            "false_v_changed_s42": changed}
+
+
+def false_v_by_record(y, p, rec, v) -> dict:
+    """Beats of another class called V: on ``RECORDS``, on the other records, in all."""
+    fp = (p.argmax(-1) == v) & (y != v)
+    out = {r: int((fp & (rec == r)).sum()) for r in RECORDS}
+    out["other"] = int((fp & ~np.isin(rec, RECORDS)).sum())
+    out["all"] = int(fp.sum())
+    out["V_missed"] = int(((y == v) & (p.argmax(-1) != v)).sum())
+    return out
+
+
+def compare(base: dict, cand: dict, form: str) -> dict:
+    """``KEEP_RULE`` for rows ``<form>_s<seed>`` of ``cand`` against the baseline's ``recipe_s<seed>``."""
+    from hybrid import BOOSTER_SEEDS
+    d = {k: [cand["rows"][f"{form}_s{s}"][k] - base["rows"][f"recipe_s{s}"][k] for s in BOOSTER_SEEDS]
+         for k in COMPARED}
+    paired = {k: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                  "per_seed": [round(e, 4) for e in x]} for k, x in d.items()}
+    sd_b = {k: round(base["seed_spread"]["recipe"][k]["sd"], 4) for k in COMPARED}
+    dv = paired["V_positive_predictivity"]
+    checks = {
+        "V_positive_predictivity_up_beyond_spread": bool(dv["mean"] > 0 and dv["mean"] > max(
+            dv["sd"], sd_b["V_positive_predictivity"])),
+        "V_sensitivity_within_seed_sd": bool(paired["V_sensitivity"]["mean"] >= -sd_b["V_sensitivity"]),
+        "macro_f1_not_lower": bool(paired["macro_f1_nsvf"]["mean"] >= 0),
+        "S_sensitivity_within_seed_sd": bool(paired["S_sensitivity"]["mean"] >= -sd_b["S_sensitivity"]),
+    }
+    return {"paired_change": paired, "baseline_seed_sd": sd_b, "checks": checks, "kept": all(checks.values())}
+
+
+def _distance(spread: dict) -> dict:
+    from hybrid import TARGETS
+    return {k: round(spread[k]["mean"] - t, 4) for k, t in TARGETS.items() if k in spread}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    import beats_preset
+    import oof
+    from v_side import _load, step_cache
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", required=True, help="beats_preset's work folder holding v_side's caches "
+                                                 "(v_side_<file stem>/fold*.npz) and folds.json")
+    p.add_argument("--candidate", required=True, help="v37's left-out file (beat minus median)")
+    p.add_argument("--candidate-recipe", help="a JSON whose committed_oof.from_file holds the recipe choices made on "
+                                              "--candidate (beats_preset.py --steps export --out); default: "
+                                              "--out's relative_beats.candidate.chosen_by_inner_cv (the same choices)")
+    p.add_argument("--baseline", default=str(oof.DEFAULT), help="default %(default)s")
+    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
+    p.add_argument("--commit", action="store_true", help=f"if the median candidate is kept, copy it to "
+                                                         f"{COMMITTED_TO.relative_to(REPO)}")
+    args = p.parse_args(argv)
+    from ecgsl_keras import tasks as tasks_lib
+
+    start = time.perf_counter()
+    work = Path(args.work).resolve()
+    labels = list(tasks_lib.MITDB_AAMI.label_names)
+    table = beats_preset.step_table(work, Path(args.mitdb_dir))
+    out_path = Path(args.out)
+    saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
+    cand_chosen = (json.loads(Path(args.candidate_recipe).read_text(encoding="utf-8"))[beats_preset.EXPORT][
+        "from_file"]["chosen_by_inner_cv"] if args.candidate_recipe
+        else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
+    sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
+               "median": (Path(args.candidate), cand_chosen)}
+    runs = {}
+    for name, (npz, chosen) in sources.items():
+        committed = oof.CommittedPredictions(npz)
+        committed.write_folds(work)   # the same split: inner_groups reads WORK's folds
+        cache = work / f"v_side_{npz.stem}"   # v_side.py --from-committed NPZ --steps cache: the same files
+        if not all((cache / f"fold{h}.npz").is_file() for h in range(len(chosen))):
+            cache.mkdir(parents=True, exist_ok=True)
+            beats_preset.COMMITTED = committed
+            try:
+                step_cache(work, cache, table, labels, chosen)
+            finally:
+                beats_preset.COMMITTED = None
+        runs[name] = run_candidate(table, labels, chosen, _load(cache, len(chosen)), work)
+    base = runs["committed"]
+    result = {"keep_rule": KEEP_RULE, "grid": GRID, "gate_columns": [RR_COLUMN, WIDTH_COLUMN],
+              "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "baseline": {"file": str(args.baseline), "recipe_seed_spread": base["seed_spread"]["recipe"],
+                           "distance_to_targets": _distance(base["seed_spread"]["recipe"]),
+                           "false_v_s42": base["false_v"]["recipe_s42"]}}
+    for name, r in runs.items():
+        verdict = compare(base, r, "v_gate")
+        result[name] = {
+            "file": str(sources[name][0]), "chosen_by_inner_cv": r["chosen_by_inner_cv"],
+            "seed_spread": r["seed_spread"], "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
+            "false_v": r["false_v"], "false_v_changed_s42": r["false_v_changed_s42"],
+            "against_baseline": verdict, "forced_against_baseline": compare(base, r, "v_gate_forced"),
+            "recipe_against_baseline": compare(base, r, "recipe")["paired_change"], "kept": verdict["kept"]}
+        log.info("%s: V +P %.4f -> %.4f, kept %s", name, r["seed_spread"]["recipe"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    in_repo = Path(args.candidate).resolve() == COMMITTED_TO.resolve()   # the reproduction from the repository
+    if result["median"]["kept"] and (args.commit or in_repo):
+        if not in_repo:
+            shutil.copyfile(args.candidate, COMMITTED_TO)
+        result["committed"] = str(COMMITTED_TO.relative_to(REPO))
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    saved[KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
