@@ -165,8 +165,14 @@ def run_candidate(table, labels, chosen, parts, work) -> dict:
     changed = {r: [int((fp["recipe"] & (rec == r)).sum()), int((fp["v_gate"] & (rec == r)).sum())]
                for r in np.unique(rec)}
     changed = {r: c for r, c in changed.items() if c[0] != c[1]}
+    # seed 42: the beats whose V call the gate took away, by record and true class (what the gain is made of)
+    dropped = (rows["recipe_s42"].argmax(-1) == v) & (rows["v_gate_s42"].argmax(-1) != v)
+    taken = {}
+    for r, k in zip(rec[dropped], y[dropped]):
+        taken.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+        taken[str(r)][labels[int(k)]] += 1
     return {"chosen_by_inner_cv": choice, "rows": scores, "seed_spread": spread, "false_v": false_v,
-            "false_v_changed_s42": changed}
+            "false_v_changed_s42": changed, "v_calls_taken_s42": taken}
 
 
 def false_v_by_record(y, p, rec, v) -> dict:
@@ -261,6 +267,7 @@ def main(argv=None) -> int:
             "file": str(sources[name][0]), "chosen_by_inner_cv": r["chosen_by_inner_cv"],
             "seed_spread": r["seed_spread"], "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
             "false_v": r["false_v"], "false_v_changed_s42": r["false_v_changed_s42"],
+            "v_calls_taken_s42": r["v_calls_taken_s42"],
             "against_baseline": verdict, "forced_against_baseline": compare(base, r, "v_gate_forced"),
             "recipe_against_baseline": compare(base, r, "recipe")["paired_change"], "kept": verdict["kept"]}
         log.info("%s: V +P %.4f -> %.4f, kept %s", name, r["seed_spread"]["recipe"]["V_positive_predictivity"]["mean"],
@@ -269,7 +276,7 @@ def main(argv=None) -> int:
     if result["median"]["kept"] and (args.commit or in_repo):
         if not in_repo:
             shutil.copyfile(args.candidate, COMMITTED_TO)
-        result["committed"] = str(COMMITTED_TO.relative_to(REPO))
+        result["committed_file"] = str(COMMITTED_TO.relative_to(REPO))
     result["seconds"] = round(time.perf_counter() - start, 1)
     saved[KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
