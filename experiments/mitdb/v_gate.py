@@ -35,6 +35,16 @@ Se; for the ``median`` candidate its own recipe's V Se gain is inside this); mea
 >= 0; mean change of S Se >= -(baseline seed sd of S Se). ``median`` kept and ``--commit``: its left-out file is
 copied to ``oof/left_out_k2_median.npz`` (float16 as exported); the mitdb-beats preset is NOT retrained here.
 
+``--population`` (run v38b, key ``v_gate_population``): the brief's second lever, shape relative to the beat's own
+shape population rather than one median beat, with the columns the table already has
+(``per_beat_features.POPULATION_FEATURE_NAMES``: the share of beats within +-150 s of the same shape at correlation
+0.90 / 0.95, QRS and whole beat; correlation and distance to the record's dominant-shape template; RR against the
+beats of the same shape), so a second common normal morphology reads as common. On each outer training fold of the
+``median`` candidate, the booster of the fold's set + those columns (same size, deep weight, rhythm gate) is taken
+only if the recipe's inner macro F1 rises pooled and falls in neither inner group; then the V gate is chosen on top
+as above. ``POPULATION_RULE`` (fixed before its left-out figures) judges it against the v38 lever (the ``median``
+candidate's ``v_gate`` rows), paired over seeds 42-44, with ``KEEP_RULE``'s checks (the v38 lever's seed sds).
+
 Results: key ``v_gate`` of ``beats_preset_results.json`` (per-record false V of 108, 118, 203 and the other records,
 before / after, seed 42 and mean over seeds); the last line of stdout is one JSON object.
 """
@@ -74,6 +84,14 @@ KEEP_RULE = ("fixed before any left-out figure (run v38), per candidate against 
              "thresholds are chosen per outer training fold on the inner probabilities (best pooled inner macro F1 "
              "of GRID, taken only if it beats no gate pooled and lowers neither inner group). Kept (median "
              "candidate): its left-out file committed as oof/left_out_k2_median.npz; mitdb-beats not retrained")
+
+
+POPULATION_KEY = "v_gate_population"
+POPULATION_RULE = ("fixed before its left-out figures (run v38b): the median candidate with the population shape "
+                   "columns (taken per training fold if the recipe's inner macro F1 rises pooled and in neither inner "
+                   "group falls) and the V gate chosen on top, against the v38 lever (median candidate's v_gate rows), "
+                   "paired over booster seeds 42-44: mean change of V +P > 0 and > max(paired sd, the lever's seed sd "
+                   "of V +P); mean change of V Se >= -(its seed sd); macro F1 >= 0; S Se >= -(its seed sd)")
 
 
 def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, premature, wide, t) -> np.ndarray:
@@ -175,6 +193,38 @@ def run_candidate(table, labels, chosen, parts, work) -> dict:
             "false_v_changed_s42": changed, "v_calls_taken_s42": taken}
 
 
+def with_population(table, labels, c, part, groups) -> tuple:
+    """``part`` with the booster of the fold's set + the population columns (inner seed 42 over ``groups``, outer seeds
+    42-44), and whether the fold's inner CV takes it (pooled inner macro F1 up, neither group down)."""
+    from beats_preset import _booster, _columns_of, _macro_nsvf, column_sets
+    from ecgsl_keras.data.per_beat_features import POPULATION_FEATURE_NAMES
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated
+    cols = column_sets()[c["set"]] + list(POPULATION_FEATURE_NAMES)
+    X = _columns_of(table, cols)
+    train, scored = part["train"], part["scored"]
+    yt, rec = table["y"][train], table["record"][train]
+    inner_b = np.zeros((len(train), len(labels)))
+    for group in groups:
+        m = np.isin(rec, group)
+        inner_b[m] = _booster(X[train][~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(X[train][m])
+    new = dict(part, inner_booster=inner_b)
+    for seed in BOOSTER_SEEDS:
+        new[f"p_booster_s{seed}"] = _booster(X[train], yt, cols, labels, seed, c["booster_size"]).predict_proba(
+            X[scored])
+    ok = np.isfinite(part["inner_deep"]).all(axis=1)
+    w = c["deep_weight"]
+    f1 = {}
+    for name, b in (("recipe", part["inner_booster"]), ("population", inner_b)):
+        pi = _gated(table, train[ok], (1 - w) * b[ok] + w * part["inner_deep"][ok], c, labels)
+        f1[name] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
+                    "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
+                               for g in groups]}
+    uses = f1["population"]["pooled"] > f1["recipe"]["pooled"] and all(
+        a >= b for a, b in zip(f1["population"]["groups"], f1["recipe"]["groups"]))
+    return new, {"inner_macro_f1_nsvf": f1, "uses_population": bool(uses)}
+
+
 def false_v_by_record(y, p, rec, v) -> dict:
     """Beats of another class called V: on ``RECORDS``, on the other records, in all."""
     fp = (p.argmax(-1) == v) & (y != v)
@@ -228,6 +278,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     p.add_argument("--commit", action="store_true", help=f"if the median candidate is kept, copy it to "
                                                          f"{COMMITTED_TO.relative_to(REPO)}")
+    p.add_argument("--population", action="store_true", help="run v38b: the population shape columns per training "
+                                                               "fold under the V gate (key v_gate_population)")
     args = p.parse_args(argv)
     from ecgsl_keras import tasks as tasks_lib
 
@@ -255,6 +307,9 @@ def main(argv=None) -> int:
             finally:
                 beats_preset.COMMITTED = None
         runs[name] = run_candidate(table, labels, chosen, _load(cache, len(chosen)), work)
+    if args.population:
+        return population_main(args, argv, table, labels, work, sources["median"], runs["median"], saved, out_path,
+                               start)
     base = runs["committed"]
     result = {"keep_rule": KEEP_RULE, "grid": GRID, "gate_columns": [RR_COLUMN, WIDTH_COLUMN],
               "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -279,6 +334,39 @@ def main(argv=None) -> int:
         result["committed_file"] = str(COMMITTED_TO.relative_to(REPO))
     result["seconds"] = round(time.perf_counter() - start, 1)
     saved[KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def population_main(args, argv, table, labels, work, source, lever, saved, out_path, start) -> int:
+    """``--population``: ``POPULATION_RULE`` (module docstring), key ``v_gate_population``."""
+    from run import inner_groups
+    from v_side import _load
+    npz, chosen = source
+    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
+    new_parts, choice = [], {}
+    for h, part in enumerate(parts):
+        alt, choice[str(h)] = with_population(table, labels, chosen[str(h)], part, inner_groups(work, h))
+        new_parts.append(alt if choice[str(h)]["uses_population"] else part)
+        log.info("population, fold %d: %s", h, choice[str(h)])
+    forced = run_candidate(table, labels, chosen, [with_population(table, labels, chosen[str(h)], part,
+                                                                   inner_groups(work, h))[0]
+                                                   for h, part in enumerate(parts)], work)
+    r = run_candidate(table, labels, chosen, new_parts, work)
+    ref = {"rows": {k.replace("v_gate_s", "recipe_s"): v for k, v in lever["rows"].items() if k.startswith("v_gate_s")},
+           "seed_spread": {"recipe": lever["seed_spread"]["v_gate"]}}
+    verdict = compare(ref, r, "v_gate")
+    result = {"rule": POPULATION_RULE, "command": "python experiments/mitdb/v_gate.py "
+              + " ".join(sys.argv[1:] if argv is None else argv), "file": str(npz),
+              "population_by_inner_cv": choice, "v_gate_by_inner_cv": r["chosen_by_inner_cv"],
+              "seed_spread": r["seed_spread"], "forced_seed_spread": forced["seed_spread"],
+              "lever_seed_spread": lever["seed_spread"]["v_gate"], "false_v": r["false_v"],
+              "forced_false_v": forced["false_v"], "lever_false_v_s42": lever["false_v"]["v_gate_s42"],
+              "distance_to_targets": _distance(r["seed_spread"]["v_gate"]), "against_lever": verdict,
+              "forced_against_lever": compare(ref, forced, "v_gate"), "kept": verdict["kept"],
+              "seconds": round(time.perf_counter() - start, 1)}
+    saved[POPULATION_KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
