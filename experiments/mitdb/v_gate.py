@@ -25,7 +25,8 @@ macro F1 over no gate AND lowers neither inner group's (the rule that held up in
 the left-out fold with the outer ECG-SL model's P(V), booster seeds 42-44.
 
 Two candidates, both fixed before any left-out figure:
-  ``median``    v37's probabilities (``--candidate``; recipe choices of ``--candidate-recipe``) + the gate with their P(V);
+  ``median``    v37's probabilities (``--candidate``; the recipe choices of key
+                ``relative_beats``) + the gate with their P(V);
   ``committed`` the committed probabilities (``oof/left_out_k2.npz``, the baseline's recipe) + the gate with their P(V).
 
 Keep rule (``KEEP_RULE``, fixed before any left-out figure, per candidate against the committed baseline's gated
@@ -35,7 +36,7 @@ Se; for the ``median`` candidate its own recipe's V Se gain is inside this); mea
 >= 0; mean change of S Se >= -(baseline seed sd of S Se). ``median`` kept and ``--commit``: its left-out file is
 copied to ``oof/left_out_k2_median.npz`` (float16 as exported); the mitdb-beats preset is NOT retrained here.
 
-``--population`` (run v38b, key ``v_gate_population``): the brief's second lever, shape relative to the beat's own
+``--population`` (run v38b, key ``v_gate_population``): the second lever of run v38, shape relative to the beat's own
 shape population rather than one median beat, with the columns the table already has
 (``per_beat_features.POPULATION_FEATURE_NAMES``: the share of beats within +-150 s of the same shape at correlation
 0.90 / 0.95, QRS and whole beat; correlation and distance to the record's dominant-shape template; RR against the
@@ -44,6 +45,10 @@ beats of the same shape), so a second common normal morphology reads as common. 
 only if the recipe's inner macro F1 rises pooled and falls in neither inner group; then the V gate is chosen on top
 as above. ``POPULATION_RULE`` (fixed before its left-out figures) judges it against the v38 lever (the ``median``
 candidate's ``v_gate`` rows), paired over seeds 42-44, with ``KEEP_RULE``'s checks (the v38 lever's seed sds).
+
+Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
+baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
+unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever).
 
 Results: key ``v_gate`` of ``beats_preset_results.json`` (per-record false V of 108, 118, 203 and the other records,
 before / after, seed 42 and mean over seeds); the last line of stdout is one JSON object.
