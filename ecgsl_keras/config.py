@@ -69,6 +69,10 @@ class _JsonConfig:
             raise ConfigError(path, "bad_config", str(exc).split(": ", 1)[-1]) from None
 
 
+# SignalConfig.beat_reference -> channels of each stored beat
+BEAT_REFERENCES = {"none": 1, "median": 2}
+
+
 @dataclass(frozen=True)
 class SignalConfig(_JsonConfig):
     """Preprocessing: records -> cleaned, resampled signal -> fixed-length beats + RR features."""
@@ -191,6 +195,10 @@ class SignalConfig(_JsonConfig):
     rpeak_propose_templates: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
+    # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
+    # second channel (beat_width = 2 x beat_len), so a record whose every beat is wide (bundle branch block) is
+    # seen relative to its own usual beat, the inter-patient remedy; "none" (default): the beat alone.
+    beat_reference: str = "none"
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
     normalize: str = "robust"           # "robust": per-record (x - median) / IQR; "none"
     rr_features: bool = True            # previous RR, next RR, local mean RR (seconds) per beat
@@ -210,6 +218,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", f"normalize must be 'robust' or 'none', got {self.normalize!r}")
         if not 0 <= self.r_offset < self.beat_len:
             raise ConfigError("<config>", "bad_config", f"r_offset {self.r_offset} outside beat_len {self.beat_len}")
+        if self.beat_reference not in BEAT_REFERENCES:
+            raise ConfigError("<config>", "bad_config",
+                              f"beat_reference must be one of {tuple(BEAT_REFERENCES)}, got {self.beat_reference!r}")
         if self.target_fs <= 0:
             raise ConfigError("<config>", "bad_config", f"target_fs must be positive, got {self.target_fs}")
         if self.rpeak_mindelay_keep not in ("first", "prominent", "prominent_negative", "prominent_negative_last"):
@@ -221,6 +232,16 @@ class SignalConfig(_JsonConfig):
     def n_rr_features(self) -> int:
         return 3 if self.rr_features else 0
 
+    @property
+    def beat_channels(self) -> int:
+        """Channels of each stored beat: 2 with ``beat_reference="median"`` (the beat, the beat minus the median)."""
+        return BEAT_REFERENCES[self.beat_reference]
+
+    @property
+    def beat_width(self) -> int:
+        """Samples stored per beat: the channels laid end to end."""
+        return self.beat_len * self.beat_channels
+
 
 MASKED_TARGETS = ("latent", "beats")   # ModelConfig.masked_target
 
@@ -230,6 +251,7 @@ class ModelConfig(_JsonConfig):
     """ECG-SL architecture (paper design, sized to train on a CPU)."""
 
     beat_len: int = 96
+    beat_channels: int = 1              # SignalConfig.beat_channels: channels laid end to end in each beat input
     n_rr_features: int = 3
     embed_dim: int = 64                 # beat embedding from the autoencoder bottleneck
     conv_filters: tuple = (16, 32, 64)  # three conv layers down; mirrored three up
@@ -282,10 +304,18 @@ class ModelConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", f"masked_rr_weight must be >= 0, got {self.masked_rr_weight}")
         if self.d_model % self.num_heads:
             raise ConfigError("<config>", "bad_config", "d_model must be divisible by num_heads")
+        if isinstance(self.beat_channels, bool) or not isinstance(self.beat_channels, int) or self.beat_channels < 1:
+            raise ConfigError("<config>", "bad_config",
+                              f"beat_channels must be a positive integer, got {self.beat_channels!r}")
         if isinstance(self.n_record_features, bool) or not isinstance(self.n_record_features, int) \
                 or self.n_record_features < 0:
             raise ConfigError("<config>", "bad_config",
                               f"n_record_features must be a non-negative integer, got {self.n_record_features!r}")
+
+    @property
+    def beat_width(self) -> int:
+        """Length of each beat input: ``beat_channels`` channels of ``beat_len`` samples laid end to end."""
+        return self.beat_len * self.beat_channels
 
 
 @dataclass(frozen=True)
@@ -394,6 +424,9 @@ class ExperimentConfig(_JsonConfig):
         if self.model.beat_len != self.signal.beat_len:
             raise ConfigError("<config>", "bad_config",
                               f"model.beat_len {self.model.beat_len} != signal.beat_len {self.signal.beat_len}")
+        if self.model.beat_channels != self.signal.beat_channels:
+            raise ConfigError("<config>", "bad_config", f"model.beat_channels {self.model.beat_channels} != "
+                              f"{self.signal.beat_channels} of signal.beat_reference {self.signal.beat_reference!r}")
         if self.model.n_rr_features != self.signal.n_rr_features:
             raise ConfigError("<config>", "bad_config",
                               f"model.n_rr_features {self.model.n_rr_features} != signal rr features {self.signal.n_rr_features}")

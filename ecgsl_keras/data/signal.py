@@ -23,7 +23,9 @@ processes. The chain ``preprocess`` runs, in order:
 6. ``rr_features`` from the native-rate peak times (previous RR, next RR, local mean RR).
 7. ``segment`` into ``config.beat_len``-sample beats with the R-peak at ``config.r_offset``.
    Window mode drops the beats whose window does not fit inside the signal (in practice the
-   first and/or last beat of a record); RR mode keeps every beat (zero-padded).
+   first and/or last beat of a record); RR mode keeps every beat (zero-padded). With
+   ``config.beat_reference="median"`` each beat then also carries itself minus the record's median beat
+   (``with_reference``), laid after it: (n, 2 * beat_len).
 
 Example::
 
@@ -64,7 +66,7 @@ from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, ref
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks", "normalize", "rr_features", "segment",
-           "preprocess"] + [
+           "with_reference", "preprocess"] + [
     # re-exports (module docstring): the names that live in filters / rpeaks / rpeak_guard
     "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks",
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
@@ -77,7 +79,7 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
 class Beats:
     """The beats of one record and everything needed to put them back in time."""
 
-    beats: np.ndarray          # float32 (n, beat_len), R-peak at config.r_offset
+    beats: np.ndarray          # float32 (n, config.beat_width), R-peak at config.r_offset of each channel
     rr: np.ndarray             # float32 (n, n_rr) seconds: previous RR, next RR, local mean RR; (n, 0) when off
     rpeaks: np.ndarray         # int64 (n,) R-peaks at config.target_fs (index into ``signal``)
     rpeaks_native: np.ndarray  # int64 (n,) the same peaks at the input rate
@@ -243,6 +245,21 @@ def segment(signal, rpeaks, config: SignalConfig = SignalConfig()) -> tuple:
     return beats, np.arange(peaks.size, dtype=np.int64)
 
 
+def with_reference(beats, reference: str = "none") -> np.ndarray:
+    """``SignalConfig.beat_reference``: ``"none"`` the beats (n, L) as they are; ``"median"`` each beat followed by
+    itself minus the median beat of ``beats`` (sample by sample over all of them: the record's usual beat), (n, 2L).
+    The difference is what makes the input patient-relative: a record whose normal beats are all wide (bundle branch
+    block) has small differences, while an ectopic beat differs from its own record's usual beat."""
+    x = np.asarray(beats, np.float32)
+    if reference == "none":
+        return x
+    if reference != "median":
+        raise ConfigError("<config>", "bad_config", f"beat_reference must be 'none' or 'median', got {reference!r}")
+    if not len(x):
+        return np.zeros((0, 2 * x.shape[1]), np.float32)
+    return np.concatenate([x, x - np.median(x, axis=0, keepdims=True)], axis=1).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------------------------
 # the chain
 
@@ -305,6 +322,7 @@ def preprocess(signal, fs, config: SignalConfig = SignalConfig(), path="<signal>
         rr = rr_features(peaks_native, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
     else:
         rr = np.zeros((kept.size, 0), np.float32)
+    beats = with_reference(beats, config.beat_reference)
     clock.lap("segment")
     return Beats(beats=beats.astype(np.float32, copy=False), rr=rr, rpeaks=peaks[kept],
                  rpeaks_native=peaks_native[kept], fs=target_fs, signal=normalised)

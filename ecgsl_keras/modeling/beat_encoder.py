@@ -21,11 +21,15 @@ def _check_config(cfg: ModelConfig) -> None:
 # --- stage 1: beat autoencoder ------------------------------------------------------------------
 
 def build_beat_encoder(cfg: ModelConfig, name: str = "beat_encoder") -> keras.Model:
-    """(B, beat_len) -> (B, embed_dim): ``len(conv_filters)`` strided Conv1D (each halves the
-    beat), then a dense bottleneck (linear) giving the beat embedding."""
+    """(B, beat_width) -> (B, embed_dim): ``len(conv_filters)`` strided Conv1D (each halves the
+    beat) over its ``beat_channels`` channels, then a dense bottleneck (linear) giving the beat embedding."""
     _check_config(cfg)
-    beat = keras.Input((cfg.beat_len,), name="beat")
-    x = keras.layers.Reshape((cfg.beat_len, 1), name="encoder_channel")(beat)
+    beat = keras.Input((cfg.beat_width,), name="beat")
+    if cfg.beat_channels == 1:
+        x = keras.layers.Reshape((cfg.beat_len, 1), name="encoder_channel")(beat)
+    else:   # channels stored end to end (SignalConfig.beat_reference): (C * L,) -> (L, C)
+        x = keras.layers.Reshape((cfg.beat_channels, cfg.beat_len), name="encoder_channels")(beat)
+        x = keras.layers.Permute((2, 1), name="encoder_channel")(x)
     for i, filters in enumerate(cfg.conv_filters, start=1):
         x = keras.layers.Conv1D(filters, cfg.conv_kernel, strides=2, padding="same", activation="relu",
                                 name=f"encoder_conv_{i}")(x)
@@ -57,6 +61,9 @@ def build_beat_autoencoder(cfg: ModelConfig) -> keras.Model:
     Six conv layers at the default config (three down in ``beat_encoder``, three up in
     ``beat_decoder``) around a ``cfg.embed_dim`` dense bottleneck.
     """
+    if cfg.beat_channels != 1:   # the decoder rebuilds one channel; pre-training with a reference is not written
+        raise ConfigError("<config>", "bad_config", f"the beat autoencoder takes one-channel beats, the config has "
+                          f"beat_channels {cfg.beat_channels} (train --stage supervised)")
     encoder, decoder = build_beat_encoder(cfg), build_beat_decoder(cfg)
     beats = keras.Input((cfg.beat_len,), name="beats")
     return keras.Model(beats, decoder(encoder(beats)), name="beat_autoencoder")

@@ -13,7 +13,7 @@ from ecgsl_keras.modeling.beat_encoder import _check_config, build_beat_encoder
 
 def sequence_inputs(cfg: ModelConfig) -> dict:
     """The three symbolic inputs of every sequence model (variable number of beats)."""
-    return {"beats": keras.Input((None, cfg.beat_len), name="beats"),
+    return {"beats": keras.Input((None, cfg.beat_width), name="beats"),
             "rr": keras.Input((None, cfg.n_rr_features), name="rr"),
             "padding_mask": keras.Input((None,), dtype="bool", name="padding_mask")}
 

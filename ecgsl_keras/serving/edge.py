@@ -305,6 +305,9 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                           f"clean rate {edge.clean_rate:g} Hz must be at least the model's {target:g} Hz")
     if edge.detector not in ("neurokit", "levels", "envelope"):
         raise ConfigError("<config>", "bad_config", f"unknown detector {edge.detector!r}")
+    if signal_config.beat_reference != "none":
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts one-channel beats; beat_reference "
+                                                    f"{signal_config.beat_reference!r} is the Python path's only")
     python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
     if signal_config.rpeak_mindelay_keep not in ("first", "prominent") or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "

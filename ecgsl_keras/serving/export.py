@@ -113,7 +113,7 @@ def tflite_name(fmt: str) -> str:
 def input_signature(config: ExperimentConfig):
     import tensorflow as tf
 
-    t, length, n_rr = int(config.model.max_beats), int(config.model.beat_len), int(config.model.n_rr_features)
+    t, length, n_rr = int(config.model.max_beats), int(config.model.beat_width), int(config.model.n_rr_features)
     spec = [tf.TensorSpec((None, t, length), tf.float32, name="beats"),
             tf.TensorSpec((None, t, n_rr), tf.float32, name="rr"),
             tf.TensorSpec((None, t), tf.bool, name="padding_mask")]
@@ -450,7 +450,7 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
             "kind": task.kind,
             "experiment_config": config.to_dict(),
             "signature": SERVING_SIGNATURE,
-            "inputs": {"beats": {"shape": [None, config.model.max_beats, config.model.beat_len], "dtype": "float32"},
+            "inputs": {"beats": {"shape": [None, config.model.max_beats, config.model.beat_width], "dtype": "float32"},
                        "rr": {"shape": [None, config.model.max_beats, config.model.n_rr_features], "dtype": "float32"},
                        "padding_mask": {"shape": [None, config.model.max_beats], "dtype": "bool",
                                         "meaning": "True on real beats, False on padding"},

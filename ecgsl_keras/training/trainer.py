@@ -146,12 +146,13 @@ def resolve_config(config, manifest: dict, data, *, init_info=None, epochs=None,
     else:
         signal = base.signal
         log.warning("%s has no signal_config; assuming the config's", manifest_path)
-    if (manifest.get("beat_len") not in (None, signal.beat_len)
+    if (manifest.get("beat_len") not in (None, signal.beat_width)
             or manifest.get("n_rr") not in (None, signal.n_rr_features)):
         raise ConfigError(manifest_path, "bad_config", f"shards hold beats of {manifest.get('beat_len')} samples and "
-                          f"{manifest.get('n_rr')} RR features, the signal config says {signal.beat_len} and "
+                          f"{manifest.get('n_rr')} RR features, the signal config says {signal.beat_width} and "
                           f"{signal.n_rr_features}")
-    model = dataclasses.replace(base.model, beat_len=signal.beat_len, n_rr_features=signal.n_rr_features,
+    model = dataclasses.replace(base.model, beat_len=signal.beat_len, beat_channels=signal.beat_channels,
+                                n_rr_features=signal.n_rr_features,
                                 **({"pooling": pooling} if pooling else {}))
     overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed),
                                    ("learning_rate", learning_rate),

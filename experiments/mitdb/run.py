@@ -24,7 +24,9 @@ Protocol (every figure on records the model never trained on):
 ``--folds K`` (default 2, the protocol above): K folds of whole records by the same rule, each model trained on the
 union of the other K - 1 folds (its own prepared folder ``data/train<h>``) and scored on fold ``h``; the work folder
 holds one K (``folds.json``), and only ``data``, ``cv`` and ``inner`` run for K > 2 (the report, the final model
-and the preset are the 2-fold protocol's). ``--balance-af`` (new work folders only): the outer folds also spread the
+and the preset are the 2-fold protocol's). ``--beat-reference median`` (run v37, new work folders only): every
+prepared beat also carries itself minus its record's median beat (``SignalConfig.beat_reference``, a second input
+channel of the beat encoder), the patient-relative input; default ``none``. ``--balance-af`` (new work folders only): the outer folds also spread the
 beats in atrial fibrillation or flutter (rhythm ``(AFIB``/``(AFL``; DS1: records 201 and 203) as a fourth rare
 class (``AF``, beats also counted in the all-beats share), so that no training side is left without an AF record.
 
@@ -76,8 +78,9 @@ TARGETS = {"V_sensitivity": 0.95, "S_sensitivity": 0.80, "S_positive_predictivit
 CLASSES = ("N", "S", "V", "F")
 
 
-def experiment_config():
-    """The encoder preset's signal and model config; this protocol's training settings."""
+def experiment_config(beat_reference: str = "none"):
+    """The encoder preset's signal and model config; this protocol's training settings; ``beat_reference``
+    (``--beat-reference``, run v37): ``SignalConfig.beat_reference`` and the model's matching beat channels."""
     import dataclasses
 
     from ecgsl_keras.config import ExperimentConfig
@@ -86,7 +89,9 @@ def experiment_config():
     base = ExperimentConfig.from_dict(info["experiment_config"])
     train = dataclasses.replace(base.train, batch_size=BATCH, epochs=EPOCHS, seed=SEED, eval_window_stride=64,
                                 label_smoothing=0.0, class_weight_cap=CLASS_WEIGHT_CAP)
-    return ExperimentConfig(signal=base.signal, model=base.model, train=train)
+    signal = dataclasses.replace(base.signal, beat_reference=beat_reference)
+    model = dataclasses.replace(base.model, beat_channels=signal.beat_channels)
+    return ExperimentConfig(signal=signal, model=model, train=train)
 
 
 def training_records(folds: list, held_out: int) -> list:
@@ -185,7 +190,14 @@ class Protocol(StepRunner):
         return out
 
     def step_data(self):
-        experiment_config().save(self.work / "experiment_config.json")
+        config = experiment_config(self.args.beat_reference)
+        path = self.work / "experiment_config.json"
+        if path.is_file():   # prepared folders keep the beats of the config they were made with
+            had = json.loads(path.read_text())["signal"].get("beat_reference", "none")
+            if had != config.signal.beat_reference:
+                raise SystemExit(f"{path}: made with beat_reference {had!r}, not --beat-reference "
+                                 f"{config.signal.beat_reference!r}: use another --work")
+        config.save(path)
         folds = self.folds()
         for i, fold in enumerate(folds):
             self.prepare(f"fold{i}", fold)
@@ -414,6 +426,9 @@ def main(argv=None) -> int:
     p.add_argument("--inner-folds", type=int, default=2,
                    help="--steps inner: groups of whole records inside each training fold (default 2; K > 2: each "
                         "inner model trains on the other K - 1 groups)")
+    p.add_argument("--beat-reference", default="none", choices=("none", "median"),
+                   help="new work folders only: SignalConfig.beat_reference of the prepared beats (run v37: "
+                        "'median', each beat also minus its record's median beat; default %(default)s)")
     args = p.parse_args(argv)
     if args.inner_folds < 2:
         p.error(f"--inner-folds must be at least 2, got {args.inner_folds}")

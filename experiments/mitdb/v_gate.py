@@ -1,0 +1,381 @@
+"""Run v38 (issue 18): an ECG-SL agreement gate on the recipe's V calls of beats that are neither premature nor wide.
+
+    python experiments/mitdb/v_gate.py --work WORK --candidate experiments/mitdb/oof/left_out_k2_median.npz
+
+WORK: any work folder (the DS1 table and v_side's per-fold caches ``v_side_<file stem>/`` are built there when
+absent, as ``v_side.py --from-committed NPZ --steps cache`` does). The first run read v37's file from its work folder
+with ``--commit``, which copied it to ``oof/left_out_k2_median.npz`` once kept.
+
+Why: v37b's diagnosis (key ``relative_beats_stack.diagnosis``) found the recipe's false V left on record 108 are
+the booster's: 255 of its 256 normal beats called V are called V by the booster and only 13 by ECG-SL; they come on
+time (RR ~1.0 of the record's mean), are not wide, and are shaped unlike the record's median beat (108's normal beats
+come in more than one shape; the booster calls the minority shape V). A ventricular beat is almost always premature
+or wide; when it is neither, the shape evidence is all there is, and ECG-SL (the beat-minus-median model of v37 in
+particular) reads shape better than the booster's few shape numbers. So (``v_agreement_gate``): a beat the recipe
+calls V whose ``pre_rr_norm`` (RR before it / the record's mean RR) is at least ``premature`` and whose
+``qrs_width_norm`` (QRS width / the record's median beat's) is at most ``wide`` keeps V only if ECG-SL's P(V) is at
+least ``t``; otherwise its V probability is set to 0 and the row renormalised (the next class wins).
+
+The choice, on each outer training fold alone (no left-out record on the training side): the recipe's inner
+probabilities on its training records (booster of the fold's chosen set and size, seed 42, trained on one inner group
+and scored on the other, averaged with the inner ECG-SL models' probabilities with the fold's deep weight, rhythm
+gate), the gate's P(V) from the same inner ECG-SL models (out of fold); every point of ``GRID`` (fixed before any
+figure) scored by the inner macro F1 (N, S, V, F); the best pooled point taken only if it raises the pooled inner
+macro F1 over no gate AND lowers neither inner group's (the rule that held up in v_side's stack choice). Applied to
+the left-out fold with the outer ECG-SL model's P(V), booster seeds 42-44.
+
+Two candidates, both fixed before any left-out figure:
+  ``median``    v37's probabilities (``--candidate``; the recipe choices of key
+                ``relative_beats``) + the gate with their P(V);
+  ``committed`` the committed probabilities (``oof/left_out_k2.npz``, the baseline's recipe) + the gate with their P(V).
+
+Keep rule (``KEEP_RULE``, fixed before any left-out figure, per candidate against the committed baseline's gated
+recipe, paired over booster seeds 42-44): mean change of V +P > 0 and > max(sd of the paired changes, the baseline's
+seed sd of V +P); mean change of V Se >= -(baseline seed sd of V Se) (a gate that only removes V calls cannot raise V
+Se; for the ``median`` candidate its own recipe's V Se gain is inside this); mean change of macro F1 (N, S, V, F)
+>= 0; mean change of S Se >= -(baseline seed sd of S Se). ``median`` kept and ``--commit``: its left-out file is
+copied to ``oof/left_out_k2_median.npz`` (float16 as exported); the mitdb-beats preset is NOT retrained here.
+
+``--population`` (run v38b, key ``v_gate_population``): the second lever of run v38, shape relative to the beat's own
+shape population rather than one median beat, with the columns the table already has
+(``per_beat_features.POPULATION_FEATURE_NAMES``: the share of beats within +-150 s of the same shape at correlation
+0.90 / 0.95, QRS and whole beat; correlation and distance to the record's dominant-shape template; RR against the
+beats of the same shape), so a second common normal morphology reads as common. On each outer training fold of the
+``median`` candidate, the booster of the fold's set + those columns (same size, deep weight, rhythm gate) is taken
+only if the recipe's inner macro F1 rises pooled and falls in neither inner group; then the V gate is chosen on top
+as above. ``POPULATION_RULE`` (fixed before its left-out figures) judges it against the v38 lever (the ``median``
+candidate's ``v_gate`` rows), paired over seeds 42-44, with ``KEEP_RULE``'s checks (the v38 lever's seed sds).
+
+Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
+baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
+unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever).
+
+Results: key ``v_gate`` of ``beats_preset_results.json`` (per-record false V of 108, 118, 203 and the other records,
+before / after, seed 42 and mean over seeds); the last line of stdout is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+log = logging.getLogger("experiments.mitdb.v_gate")
+
+KEY = "v_gate"
+RR_COLUMN, WIDTH_COLUMN = "pre_rr_norm", "qrs_width_norm"
+# fixed before any figure: on-time from 0.8 (the usual prematurity cut of RR-based V/S rules) to 0.95; "not wide" up
+# to 1.15 / 1.3 / 1.5 of the record's median width; ECG-SL's P(V) needed to keep V
+GRID = {"premature": (0.8, 0.9, 0.95), "wide": (1.15, 1.3, 1.5), "t": (0.05, 0.1, 0.2, 0.3, 0.5)}
+RECORDS = ("108", "118", "203")
+COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
+            "accuracy")
+COMMITTED_TO = HERE / "oof" / "left_out_k2_median.npz"
+KEEP_RULE = ("fixed before any left-out figure (run v38), per candidate against the committed baseline's gated recipe "
+             "(chosen_weighted_gated), paired over booster seeds 42-44: mean change of V +P > 0 and > max(sd of the "
+             "paired changes, baseline seed sd of V +P); mean change of V Se >= -(baseline seed sd of V Se); mean "
+             "change of macro F1 (N, S, V, F) >= 0; mean change of S Se >= -(baseline seed sd of S Se). The gate's "
+             "thresholds are chosen per outer training fold on the inner probabilities (best pooled inner macro F1 "
+             "of GRID, taken only if it beats no gate pooled and lowers neither inner group). Kept (median "
+             "candidate): its left-out file committed as oof/left_out_k2_median.npz; mitdb-beats not retrained")
+
+
+POPULATION_KEY = "v_gate_population"
+POPULATION_RULE = ("fixed before its left-out figures (run v38b): the median candidate with the population shape "
+                   "columns (taken per training fold if the recipe's inner macro F1 rises pooled and in neither inner "
+                   "group falls) and the V gate chosen on top, against the v38 lever (median candidate's v_gate rows), "
+                   "paired over booster seeds 42-44: mean change of V +P > 0 and > max(paired sd, the lever's seed sd "
+                   "of V +P); mean change of V Se >= -(its seed sd); macro F1 >= 0; S Se >= -(its seed sd)")
+
+
+def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, premature, wide, t) -> np.ndarray:
+    """``p`` (beats, classes) with the V calls of on-time (``pre_rr_norm >= premature``), narrow
+    (``qrs_width_norm <= wide``) beats whose ECG-SL P(V) is below ``t`` taken away: their V probability set to 0 and
+    the row renormalised. A beat whose RR or width is unknown (NaN) is left alone: the gate acts only on evidence."""
+    v = labels.index("V")
+    p = np.array(p, dtype=float, copy=True)
+    with np.errstate(invalid="ignore"):
+        drop = ((p.argmax(-1) == v) & (np.asarray(pre_rr_norm) >= premature) & (np.asarray(qrs_width_norm) <= wide)
+                & (np.asarray(p_ecgsl_v) < t))
+    p[drop, v] = 0.0
+    p[drop] /= p[drop].sum(axis=1, keepdims=True)
+    return p
+
+
+def _gate_inputs(table, idx):
+    from beats_preset import _columns_of
+    x = _columns_of(table, [RR_COLUMN, WIDTH_COLUMN])[idx]
+    return x[:, 0], x[:, 1]
+
+
+def choose_gate(table, labels, c, part, groups) -> dict:
+    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``."""
+    from beats_preset import _macro_nsvf
+    from v_side import _gated
+    v = labels.index("V")
+    train = part["train"]
+    ok = np.isfinite(part["inner_deep"]).all(axis=1)
+    idx, y, rec = train[ok], table["y"][train][ok], table["record"][train][ok]
+    w = c["deep_weight"]
+    base = _gated(table, idx, (1 - w) * part["inner_booster"][ok] + w * part["inner_deep"][ok], c, labels)
+    rr, width = _gate_inputs(table, idx)
+    pv = part["inner_deep"][ok, v]
+
+    def score(pi):
+        return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
+                "groups": [round(_macro_nsvf(y[np.isin(rec, g)], pi[np.isin(rec, g)], labels), 4) for g in groups]}
+
+    none = score(base)
+    best, best_point = None, None
+    for point in itertools.product(*GRID.values()):
+        s = score(v_agreement_gate(base, pv, rr, width, labels, *point))
+        if best is None or s["pooled"] > best["pooled"]:
+            best, best_point = s, dict(zip(GRID, point))
+    uses = best["pooled"] > none["pooled"] and all(b >= n for b, n in zip(best["groups"], none["groups"]))
+    called = base.argmax(-1) == v
+    gated = v_agreement_gate(base, pv, rr, width, labels, **best_point).argmax(-1) == v
+    inner = {name: {"V_called": int(m.sum()), "V_true": int((m & (y == v)).sum())} for name, m in
+             (("no_gate", called), ("best", gated))}
+    return {"inner_macro_f1_nsvf": {"no_gate": none, "best": best}, "best_point": best_point, "uses_gate": bool(uses),
+            "inner_V_calls": inner, "inner_groups": [sorted(g) for g in groups]}
+
+
+def run_candidate(table, labels, chosen, parts, work) -> dict:
+    """The recipe (seeds 42-44, rhythm-gated) with and without the V agreement gate chosen per training fold."""
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from run import inner_groups
+    from v_side import _gated
+    v = labels.index("V")
+    idx = np.concatenate([part["scored"] for part in parts])
+    y, rec = table["y"][idx], table["record"][idx]
+    choice, per_fold = {}, []
+    for h, part in enumerate(parts):
+        c = chosen[str(h)]
+        w = c["deep_weight"]
+        choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h))
+        rr, width = _gate_inputs(table, part["scored"])
+        fold_p = {}
+        for seed in BOOSTER_SEEDS:
+            recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
+                            labels)
+            fold_p[f"recipe_s{seed}"] = recipe
+            fold_p[f"v_gate_forced_s{seed}"] = v_agreement_gate(recipe, part["p_deep"][:, v], rr, width, labels,
+                                                                **ch["best_point"])
+            fold_p[f"v_gate_s{seed}"] = fold_p[f"v_gate_forced_s{seed}" if ch["uses_gate"] else f"recipe_s{seed}"]
+        per_fold.append(fold_p)
+        log.info("fold %d: gate %s at %s, inner %s", h, ch["uses_gate"], ch["best_point"], ch["inner_macro_f1_nsvf"])
+    rows = {k: np.concatenate([f[k] for f in per_fold]) for k in per_fold[0]}
+    scores = {k: {m: x for m, x in _scores(y, p, labels).items() if m != "distance_to_targets"}
+              for k, p in rows.items()}
+    spread = {form: {m: {"mean": float(np.mean([scores[f"{form}_s{s}"][m] for s in BOOSTER_SEEDS])),
+                         "sd": float(np.std([scores[f"{form}_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                     for m in COMPARED} for form in ("recipe", "v_gate", "v_gate_forced")}
+    false_v = {k: false_v_by_record(y, p, rec, v) for k, p in rows.items()}
+    # seed 42: every record whose false V the gate changed (recipe -> v_gate), to say where a gain comes from
+    fp = {k: (rows[f"{k}_s42"].argmax(-1) == v) & (y != v) for k in ("recipe", "v_gate")}
+    changed = {r: [int((fp["recipe"] & (rec == r)).sum()), int((fp["v_gate"] & (rec == r)).sum())]
+               for r in np.unique(rec)}
+    changed = {r: c for r, c in changed.items() if c[0] != c[1]}
+    # seed 42: the beats whose V call the gate took away, by record and true class (what the gain is made of)
+    dropped = (rows["recipe_s42"].argmax(-1) == v) & (rows["v_gate_s42"].argmax(-1) != v)
+    taken = {}
+    for r, k in zip(rec[dropped], y[dropped]):
+        taken.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+        taken[str(r)][labels[int(k)]] += 1
+    return {"chosen_by_inner_cv": choice, "rows": scores, "seed_spread": spread, "false_v": false_v,
+            "false_v_changed_s42": changed, "v_calls_taken_s42": taken}
+
+
+def with_population(table, labels, c, part, groups) -> tuple:
+    """``part`` with the booster of the fold's set + the population columns (inner seed 42 over ``groups``, outer seeds
+    42-44), and whether the fold's inner CV takes it (pooled inner macro F1 up, neither group down)."""
+    from beats_preset import _booster, _columns_of, _macro_nsvf, column_sets
+    from ecgsl_keras.data.per_beat_features import POPULATION_FEATURE_NAMES
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated
+    cols = column_sets()[c["set"]] + list(POPULATION_FEATURE_NAMES)
+    X = _columns_of(table, cols)
+    train, scored = part["train"], part["scored"]
+    yt, rec = table["y"][train], table["record"][train]
+    inner_b = np.zeros((len(train), len(labels)))
+    for group in groups:
+        m = np.isin(rec, group)
+        inner_b[m] = _booster(X[train][~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(X[train][m])
+    new = dict(part, inner_booster=inner_b)
+    for seed in BOOSTER_SEEDS:
+        new[f"p_booster_s{seed}"] = _booster(X[train], yt, cols, labels, seed, c["booster_size"]).predict_proba(
+            X[scored])
+    ok = np.isfinite(part["inner_deep"]).all(axis=1)
+    w = c["deep_weight"]
+    f1 = {}
+    for name, b in (("recipe", part["inner_booster"]), ("population", inner_b)):
+        pi = _gated(table, train[ok], (1 - w) * b[ok] + w * part["inner_deep"][ok], c, labels)
+        f1[name] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
+                    "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
+                               for g in groups]}
+    uses = f1["population"]["pooled"] > f1["recipe"]["pooled"] and all(
+        a >= b for a, b in zip(f1["population"]["groups"], f1["recipe"]["groups"]))
+    return new, {"inner_macro_f1_nsvf": f1, "uses_population": bool(uses)}
+
+
+def false_v_by_record(y, p, rec, v) -> dict:
+    """Beats of another class called V: on ``RECORDS``, on the other records, in all."""
+    fp = (p.argmax(-1) == v) & (y != v)
+    out = {r: int((fp & (rec == r)).sum()) for r in RECORDS}
+    out["other"] = int((fp & ~np.isin(rec, RECORDS)).sum())
+    out["all"] = int(fp.sum())
+    out["V_missed"] = int(((y == v) & (p.argmax(-1) != v)).sum())
+    return out
+
+
+def compare(base: dict, cand: dict, form: str) -> dict:
+    """``KEEP_RULE`` for rows ``<form>_s<seed>`` of ``cand`` against the baseline's ``recipe_s<seed>``."""
+    from hybrid import BOOSTER_SEEDS
+    d = {k: [cand["rows"][f"{form}_s{s}"][k] - base["rows"][f"recipe_s{s}"][k] for s in BOOSTER_SEEDS]
+         for k in COMPARED}
+    paired = {k: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                  "per_seed": [round(e, 4) for e in x]} for k, x in d.items()}
+    sd_b = {k: round(base["seed_spread"]["recipe"][k]["sd"], 4) for k in COMPARED}
+    dv = paired["V_positive_predictivity"]
+    checks = {
+        "V_positive_predictivity_up_beyond_spread": bool(dv["mean"] > 0 and dv["mean"] > max(
+            dv["sd"], sd_b["V_positive_predictivity"])),
+        "V_sensitivity_within_seed_sd": bool(paired["V_sensitivity"]["mean"] >= -sd_b["V_sensitivity"]),
+        "macro_f1_not_lower": bool(paired["macro_f1_nsvf"]["mean"] >= 0),
+        "S_sensitivity_within_seed_sd": bool(paired["S_sensitivity"]["mean"] >= -sd_b["S_sensitivity"]),
+    }
+    return {"paired_change": paired, "baseline_seed_sd": sd_b, "checks": checks, "kept": all(checks.values())}
+
+
+def _distance(spread: dict) -> dict:
+    from hybrid import TARGETS
+    return {k: round(spread[k]["mean"] - t, 4) for k, t in TARGETS.items() if k in spread}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    import beats_preset
+    import oof
+    from v_side import _load, step_cache
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", required=True, help="beats_preset's work folder holding v_side's caches "
+                                                 "(v_side_<file stem>/fold*.npz) and folds.json")
+    p.add_argument("--candidate", required=True, help="v37's left-out file (beat minus median)")
+    p.add_argument("--candidate-recipe", help="a JSON whose committed_oof.from_file holds the recipe choices made on "
+                                              "--candidate (beats_preset.py --steps export --out); default: "
+                                              "--out's relative_beats.candidate.chosen_by_inner_cv (the same choices)")
+    p.add_argument("--baseline", default=str(oof.DEFAULT), help="default %(default)s")
+    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
+    p.add_argument("--commit", action="store_true", help=f"if the median candidate is kept, copy it to "
+                                                         f"{COMMITTED_TO.relative_to(REPO)}")
+    p.add_argument("--population", action="store_true", help="run v38b: the population shape columns per training "
+                                                               "fold under the V gate (key v_gate_population)")
+    args = p.parse_args(argv)
+    from ecgsl_keras import tasks as tasks_lib
+
+    start = time.perf_counter()
+    work = Path(args.work).resolve()
+    labels = list(tasks_lib.MITDB_AAMI.label_names)
+    table = beats_preset.step_table(work, Path(args.mitdb_dir))
+    out_path = Path(args.out)
+    saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
+    cand_chosen = (json.loads(Path(args.candidate_recipe).read_text(encoding="utf-8"))[beats_preset.EXPORT][
+        "from_file"]["chosen_by_inner_cv"] if args.candidate_recipe
+        else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
+    sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
+               "median": (Path(args.candidate), cand_chosen)}
+    runs = {}
+    for name, (npz, chosen) in sources.items():
+        committed = oof.CommittedPredictions(npz)
+        committed.write_folds(work)   # the same split: inner_groups reads WORK's folds
+        cache = work / f"v_side_{npz.stem}"   # v_side.py --from-committed NPZ --steps cache: the same files
+        if not all((cache / f"fold{h}.npz").is_file() for h in range(len(chosen))):
+            cache.mkdir(parents=True, exist_ok=True)
+            beats_preset.COMMITTED = committed
+            try:
+                step_cache(work, cache, table, labels, chosen)
+            finally:
+                beats_preset.COMMITTED = None
+        runs[name] = run_candidate(table, labels, chosen, _load(cache, len(chosen)), work)
+    if args.population:
+        return population_main(args, argv, table, labels, work, sources["median"], runs["median"], saved, out_path,
+                               start)
+    base = runs["committed"]
+    result = {"keep_rule": KEEP_RULE, "grid": GRID, "gate_columns": [RR_COLUMN, WIDTH_COLUMN],
+              "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "baseline": {"file": str(args.baseline), "recipe_seed_spread": base["seed_spread"]["recipe"],
+                           "distance_to_targets": _distance(base["seed_spread"]["recipe"]),
+                           "false_v_s42": base["false_v"]["recipe_s42"]}}
+    for name, r in runs.items():
+        verdict = compare(base, r, "v_gate")
+        result[name] = {
+            "file": str(sources[name][0]), "chosen_by_inner_cv": r["chosen_by_inner_cv"],
+            "seed_spread": r["seed_spread"], "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
+            "false_v": r["false_v"], "false_v_changed_s42": r["false_v_changed_s42"],
+            "v_calls_taken_s42": r["v_calls_taken_s42"],
+            "against_baseline": verdict, "forced_against_baseline": compare(base, r, "v_gate_forced"),
+            "recipe_against_baseline": compare(base, r, "recipe")["paired_change"], "kept": verdict["kept"]}
+        log.info("%s: V +P %.4f -> %.4f, kept %s", name, r["seed_spread"]["recipe"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    in_repo = Path(args.candidate).resolve() == COMMITTED_TO.resolve()   # the reproduction from the repository
+    if result["median"]["kept"] and (args.commit or in_repo):
+        if not in_repo:
+            shutil.copyfile(args.candidate, COMMITTED_TO)
+        result["committed_file"] = str(COMMITTED_TO.relative_to(REPO))
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    saved[KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def population_main(args, argv, table, labels, work, source, lever, saved, out_path, start) -> int:
+    """``--population``: ``POPULATION_RULE`` (module docstring), key ``v_gate_population``."""
+    from run import inner_groups
+    from v_side import _load
+    npz, chosen = source
+    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
+    new_parts, choice = [], {}
+    for h, part in enumerate(parts):
+        alt, choice[str(h)] = with_population(table, labels, chosen[str(h)], part, inner_groups(work, h))
+        new_parts.append(alt if choice[str(h)]["uses_population"] else part)
+        log.info("population, fold %d: %s", h, choice[str(h)])
+    forced = run_candidate(table, labels, chosen, [with_population(table, labels, chosen[str(h)], part,
+                                                                   inner_groups(work, h))[0]
+                                                   for h, part in enumerate(parts)], work)
+    r = run_candidate(table, labels, chosen, new_parts, work)
+    ref = {"rows": {k.replace("v_gate_s", "recipe_s"): v for k, v in lever["rows"].items() if k.startswith("v_gate_s")},
+           "seed_spread": {"recipe": lever["seed_spread"]["v_gate"]}}
+    verdict = compare(ref, r, "v_gate")
+    result = {"rule": POPULATION_RULE, "command": "python experiments/mitdb/v_gate.py "
+              + " ".join(sys.argv[1:] if argv is None else argv), "file": str(npz),
+              "population_by_inner_cv": choice, "v_gate_by_inner_cv": r["chosen_by_inner_cv"],
+              "seed_spread": r["seed_spread"], "forced_seed_spread": forced["seed_spread"],
+              "lever_seed_spread": lever["seed_spread"]["v_gate"], "false_v": r["false_v"],
+              "forced_false_v": forced["false_v"], "lever_false_v_s42": lever["false_v"]["v_gate_s42"],
+              "distance_to_targets": _distance(r["seed_spread"]["v_gate"]), "against_lever": verdict,
+              "forced_against_lever": compare(ref, forced, "v_gate"), "kept": verdict["kept"],
+              "seconds": round(time.perf_counter() - start, 1)}
+    saved[POPULATION_KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
