@@ -189,6 +189,14 @@ class SignalConfig(_JsonConfig):
     # primary detector never proposes (MIT-BIH 203); the later checks then decide (rpeak_guard.template_proposer).
     # 0 = off (default).
     rpeak_propose_templates: float = 0.0
+    # Region rules of the primary detector (issue 21 run s39; Python path only; the "neurokit" method with
+    # rpeak_mindelay_keep other than "first", rpeaks._findpeaks_neurokit): a QRS region is where the smoothed |slope|
+    # exceeds rpeak_region_threshold x its 0.75 s running mean (0 = neurokit2's 1.5) and it is dropped when shorter
+    # than rpeak_region_min_length x the mean region length (0 = neurokit2's 0.4). Lower values let the detector
+    # propose the fast wide beats of ventricular runs (MIT-BIH 203: run s39's diagnosis, 26 of its 50 block21 misses
+    # never made a region or made one under 0.4 x the mean); the guard then decides. 0 = off (default).
+    rpeak_region_threshold: float = 0.0
+    rpeak_region_min_length: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
@@ -216,6 +224,15 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_mindelay_keep must be 'first', 'prominent', "
                                                         "'prominent_negative' or 'prominent_negative_last', "
                                                         f"got {self.rpeak_mindelay_keep!r}")
+        if self.rpeak_region_threshold < 0 or self.rpeak_region_min_length < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold and rpeak_region_min_length must be "
+                                                        f"0 (off) or positive, got {self.rpeak_region_threshold} and "
+                                                        f"{self.rpeak_region_min_length}")
+        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
+                and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "
+                                                        "'neurokit' method with rpeak_mindelay_keep other than 'first' "
+                                                        f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
 
     @property
     def n_rr_features(self) -> int:

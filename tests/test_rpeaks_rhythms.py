@@ -831,3 +831,53 @@ def test_template_proposer_adds_unproposed_beats_of_a_record_morphology_on_a_bui
     assert added.size == 2 and all(np.abs(added - m).min() <= tolerance for m in missing)
     assert np.array_equal(rpeak_guard.template_proposer(kept, x, fs, 0.0), kept)     # 0 = off
     assert SignalConfig().rpeak_propose_templates == 0.0
+
+
+def _ventricular_run(fs=360.0):
+    """40 s at ``fs``: narrow beats every 0.8 s (with T waves), then a 15 s run of wide negative beats every 0.36 s of
+    alternating size (0.35 / 0.6 of the narrow QRS), then narrow beats again; the detector-cleaned signal and the beats
+    (narrow, run) in samples."""
+    from ecgsl_keras.data import filters
+
+    t = np.arange(int(40 * fs)) / fs
+    x = np.zeros(t.size)
+    narrow = np.concatenate([np.arange(1.0, 12.0, 0.8), np.arange(28.6, 39.0, 0.8)])
+    run = np.arange(12.4, 28.0, 0.36)
+    for at in narrow:
+        x += np.exp(-0.5 * ((t - at) / 0.01) ** 2) + 0.15 * np.exp(-0.5 * ((t - at - 0.25) / 0.05) ** 2)
+    for i, at in enumerate(run):
+        x -= (0.6 if i % 2 else 0.35) * np.exp(-0.5 * ((t - at) / 0.03) ** 2)
+    x += 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return x, filters.clean(x, fs, "pantompkins1985"), np.round(narrow * fs).astype(int), np.round(run * fs).astype(int)
+
+
+def test_region_rules_propose_the_beats_of_a_ventricular_run():
+    # rpeak_region_threshold / rpeak_region_min_length (run s39, not a default): in a run of wide beats every 0.36 s the
+    # smoothed |slope| stays near its 0.75 s running mean, so neurokit2's rules (1.5 x the mean, regions of at least
+    # 0.4 x the mean length) propose about half of them (MIT-BIH 203's ventricular runs); at 1.3 / 0.1 the detector
+    # proposes all of them and loses no narrow beat, in the primary detector and through find_rpeaks with the guard
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, detect, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last")
+    plain = match_peaks(beats, rpeaks_lib._findpeaks_neurokit(detect, fs, **kwargs), tolerance)
+    lowered = rpeaks_lib._findpeaks_neurokit(detect, fs, gradthreshweight=1.3, minlenweight=0.1, **kwargs)
+    assert plain["fn"] >= 0.3 * run.size and plain["fp"] == 0                       # 21 of the run's 44
+    assert match_peaks(run, lowered, tolerance)["fn"] == 0 and match_peaks(narrow, lowered, tolerance)["fn"] == 0
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    on = dataclasses.replace(base, rpeak_region_threshold=1.3, rpeak_region_min_length=0.1)
+    off = match_peaks(beats, signal_lib.find_rpeaks(x, fs, base), tolerance)
+    new = match_peaks(beats, signal_lib.find_rpeaks(x, fs, on), tolerance)
+    assert new["fn"] == 0 and new["fp"] == 0 and off["fn"] >= 0.3 * run.size
+    # 0 = neurokit2's rules, the default; the rules need the ported detector (not neurokit2's "first" keep)
+    assert SignalConfig().rpeak_region_threshold == SignalConfig().rpeak_region_min_length == 0.0
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, dataclasses.replace(
+        base, rpeak_region_threshold=1.5, rpeak_region_min_length=0.4)), signal_lib.find_rpeaks(x, fs, base))
+    with pytest.raises(ConfigError, match="rpeak_region"):
+        SignalConfig(rpeak_region_threshold=1.3).validate()
+    with pytest.raises(ConfigError, match="rpeak_region"):
+        dataclasses.replace(base, rpeak_region_min_length=-0.1).validate()

@@ -233,6 +233,11 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
     options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
                if config.rpeak_method == "neurokit" else {})
+    # the region rules (run s39, Python path only): only _findpeaks_neurokit takes them (SignalConfig.validate)
+    if config.rpeak_region_threshold > 0:
+        options["gradthreshweight"] = float(config.rpeak_region_threshold)
+    if config.rpeak_region_min_length > 0:
+        options["minlenweight"] = float(config.rpeak_region_min_length)
     if config.detect_at_native_rate:
         peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
                               correct_artifacts=config.rpeak_correct_artifacts, **options)
