@@ -59,6 +59,7 @@ from cluster import BASE  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.block21_misses")
 S37_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
+NEVER_PROPOSED = ("no_region", "short_region", "no_extremum", "refractory_lost", "close_or_refine")
 GUARD_STEPS = ("guard_keep", "p_wave_like", "search_back", "second_proposer", "template_proposer", "t_wave_all",
                "small_wide", "small_noisy", "without_own_t_wave", "blocked_p_wave", "after_wide_beat")
 
@@ -325,6 +326,12 @@ def main(argv=None) -> int:
                 "amplitude_q25_50_75": [round(float(v), 2) for v in np.percentile(amp, [25, 50, 75])] if amp.size else None,
                 "winner_true": sum(bool(r.get("winner_true")) for r in sel),
                 "first_beat": sum(r["first_beat"] for r in sel),
+                # signal dropouts: no detector reaches them
+                "amplitude_under_0.1": sum(r["amplitude"] < 0.1 for r in sel),
+                "never_proposed": sum(r["stage"] in NEVER_PROPOSED for r in sel),
+                "no_or_short_region": sum(r["stage"] in ("no_region", "short_region") for r in sel),
+                "no_or_short_region_V": sum(r["stage"] in ("no_region", "short_region") and r["symbol"] == "V"
+                                            for r in sel),
                 "prev_kept_under_0.35s": sum(r["prev_kept_ms"] is not None and r["prev_kept_ms"] < 350 for r in sel)}
 
     result = {"experiment": "rpeaks_s39_diagnosis", "point": name, "records": args.records, "tolerance_ms": 150,
