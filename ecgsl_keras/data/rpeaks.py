@@ -131,6 +131,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
       from a region with a maximum (``"prominent_negative"`` lets a minimum before a QRS hide it, MIT-BIH 108).
 
     The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
+    ``gradthreshweight`` and ``minlenweight`` are neurokit2's region rules (``SignalConfig.rpeak_region_threshold`` /
+    ``rpeak_region_min_length`` change them, Python path only; run s39: lower values find more of MIT-BIH 203's fast
+    wide beats and turn T waves into regions).
     """
     from neurokit2.signal import signal_smooth
 
