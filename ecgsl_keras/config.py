@@ -197,6 +197,12 @@ class SignalConfig(_JsonConfig):
     # never made a region or made one under 0.4 x the mean); the guard then decides. 0 = off (default).
     rpeak_region_threshold: float = 0.0
     rpeak_region_min_length: float = 0.0
+    # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
+    # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
+    # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
+    # first region's peak is accepted under the normal rules (rpeaks._findpeaks_neurokit, EndToEnd.refine). False =
+    # neurokit2's start (default).
+    rpeak_keep_first_beat: bool = False
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
@@ -228,6 +234,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold and rpeak_region_min_length must be "
                                                         f"0 (off) or positive, got {self.rpeak_region_threshold} and "
                                                         f"{self.rpeak_region_min_length}")
+        if self.rpeak_keep_first_beat and self.rpeak_method != "neurokit":
+            raise ConfigError("<config>", "bad_config", "rpeak_keep_first_beat applies to the 'neurokit' method only, "
+                                                        f"got {self.rpeak_method!r}")
         if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "

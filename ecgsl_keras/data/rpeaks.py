@@ -33,7 +33,8 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
     Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
     to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method; ``mindelay_keep="prominent"`` or
-    ``"prominent_negative"`` or ``"prominent_negative_last"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
+    ``"prominent_negative"`` or ``"prominent_negative_last"``, or ``keep_first_beat=True``, runs ``_findpeaks_neurokit``
+    instead of neurokit2's).
     """
     import neurokit2 as nk
 
@@ -46,8 +47,9 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
         # DataFrame (a third of the detection time on a 30 s record).
         try:
             keep = options.pop("mindelay_keep", "first")
-            if method == "neurokit" and keep != "first":
-                peaks = _findpeaks_neurokit(x, fs, keep=keep, **options)
+            keep_first_beat = bool(options.pop("keep_first_beat", False))
+            if method == "neurokit" and (keep != "first" or keep_first_beat):
+                peaks = _findpeaks_neurokit(x, fs, keep=keep, keep_first_beat=keep_first_beat, **options)
             else:
                 peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
         except ValueError as exc:
@@ -116,7 +118,7 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
-                        gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
+                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -134,6 +136,11 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     ``gradthreshweight`` and ``minlenweight`` are neurokit2's region rules (``SignalConfig.rpeak_region_threshold`` /
     ``rpeak_region_min_length`` change them, Python path only; run s39: lower values find more of MIT-BIH 203's fast
     wide beats and turn T waves into regions).
+
+    ``keep="first"`` is neurokit2's own rule (the same peaks as ``ecg_findpeaks``). neurokit2 starts the refractory
+    contest with a dummy peak at sample 0 that wins every contest, so a peak within ``mindelay`` of the signal's start
+    is always lost; ``keep_first_beat`` (``SignalConfig.rpeak_keep_first_beat``, run s40) starts without it: the first
+    region's peak is kept or replaced under the rule of ``keep`` like any other.
     """
     from neurokit2.signal import signal_smooth
 
@@ -166,19 +173,20 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
         region_minimum[flat] = True
     found = offset >= 0
-    peaks, prominences, minima = [0], [np.inf], [False]
+    # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
+    peaks, prominences, minima = ([], [], []) if keep_first_beat else ([0], [np.inf], [False])
     for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
                                          region_minimum[found].tolist()):
-        if peak - peaks[-1] > delay:
+        if not peaks or peak - peaks[-1] > delay:
             peaks.append(peak)
             prominences.append(prominence)
             minima.append(minimum)
-        elif last and minimum:
+        elif keep == "first" or (last and minimum):
             continue
         elif ((prominence > prominences[-1] or (last and minima[-1]))
               and (len(peaks) < 2 or peak - peaks[-2] > delay)):
             peaks[-1], prominences[-1], minima[-1] = peak, prominence, minimum
-    return np.asarray(peaks[1:], dtype=np.int64)
+    return np.asarray(peaks if keep_first_beat else peaks[1:], dtype=np.int64)
 
 
 def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
@@ -241,6 +249,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
         options["gradthreshweight"] = float(config.rpeak_region_threshold)
     if config.rpeak_region_min_length > 0:
         options["minlenweight"] = float(config.rpeak_region_min_length)
+    if config.rpeak_keep_first_beat:
+        options["keep_first_beat"] = True
     if config.detect_at_native_rate:
         peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
                               correct_artifacts=config.rpeak_correct_artifacts, **options)
