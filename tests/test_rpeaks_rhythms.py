@@ -881,3 +881,43 @@ def test_region_rules_propose_the_beats_of_a_ventricular_run():
         SignalConfig(rpeak_region_threshold=1.3).validate()
     with pytest.raises(ConfigError, match="rpeak_region"):
         dataclasses.replace(base, rpeak_region_min_length=-0.1).validate()
+
+
+def _starting_before_a_beat(records, lead_s=0.1):
+    """MIT-BIH 119 cut to start ``lead_s`` before its 11th beat: the signal and its reference beats."""
+    signal, fs, beats, _, _, _ = records["119"]
+    start = int(beats[10] - round(lead_s * fs))
+    return signal[start:start + int(60 * fs)], fs, beats[(beats >= start) & (beats < start + int(60 * fs))] - start
+
+
+@pytest.mark.parametrize("keep", ["first", "prominent", "prominent_negative_last"])
+def test_keep_first_beat_finds_a_beat_in_the_first_mindelay(records, keep):
+    # rpeak_keep_first_beat (run s40, not a default): neurokit2's detector starts its refractory contest with a dummy
+    # peak at sample 0 that always wins, so a beat 0.1 s into the signal is lost; without the dummy it is kept, and
+    # nothing else changes
+    from ecgsl_keras.errors import ConfigError
+
+    x, fs, beats = _starting_before_a_beat(records)
+    assert beats[0] == int(round(0.1 * fs))
+    tolerance = int(0.05 * fs)
+    off = signal_lib.find_rpeaks(x, fs, SignalConfig(rpeak_mindelay_keep=keep))
+    on = signal_lib.find_rpeaks(x, fs, SignalConfig(rpeak_mindelay_keep=keep, rpeak_keep_first_beat=True))
+    assert np.abs(off - beats[0]).min() > tolerance                 # lost
+    assert np.abs(on - beats[0]).min() <= tolerance                 # kept
+    np.testing.assert_array_equal(on[1:], off)                      # the rest unchanged
+    assert match_peaks(beats, on, tolerance)["fn"] == 0
+    assert SignalConfig().rpeak_keep_first_beat is False
+    with pytest.raises(ConfigError, match="rpeak_keep_first_beat"):
+        SignalConfig(rpeak_method="pantompkins1985", rpeak_keep_first_beat=True).validate()
+
+
+def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
+    # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
+    # neurokit2's own peaks, dummy start included
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+
+    x, fs, _ = _starting_before_a_beat(records)
+    detect = signal_lib.clean(x, fs, "pantompkins1985")
+    ported = rpeaks_lib._findpeaks_neurokit(detect, fs, mindelay=0.3, keep="first")
+    np.testing.assert_array_equal(ported, signal_lib.detect_rpeaks(detect, fs, "neurokit", cleaned=True, mindelay=0.3))
+    assert ported.size > 50
