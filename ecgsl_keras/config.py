@@ -203,6 +203,14 @@ class SignalConfig(_JsonConfig):
     # first region's peak is accepted under the normal rules (rpeaks._findpeaks_neurokit, EndToEnd.refine). False =
     # neurokit2's start (default).
     rpeak_keep_first_beat: bool = False
+    # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
+    # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
+    # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
+    # the slope threshold rpeak_run_threshold x the running mean and regions of at least rpeak_run_min_length x the mean
+    # length (0 = the rules outside). Aimed at MIT-BIH 203's fast ventricular runs without the T waves a global lowering
+    # admits (run s39). 0 = off (default).
+    rpeak_run_threshold: float = 0.0
+    rpeak_run_min_length: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
@@ -237,6 +245,15 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_keep_first_beat and self.rpeak_method != "neurokit":
             raise ConfigError("<config>", "bad_config", "rpeak_keep_first_beat applies to the 'neurokit' method only, "
                                                         f"got {self.rpeak_method!r}")
+        if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
+                                                        f"positive, got {self.rpeak_run_threshold} and "
+                                                        f"{self.rpeak_run_min_length}")
+        if ((self.rpeak_run_threshold > 0 or self.rpeak_run_min_length > 0)
+                and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "
+                                                        "'neurokit' method with rpeak_mindelay_keep other than 'first' "
+                                                        f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
         if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "

@@ -15,6 +15,7 @@ import scipy.signal
 
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data.filters import _nk_rate, clean, resample
+from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data.rpeak_guard import guard_rpeaks
 from ecgsl_keras.errors import ConfigError
 
@@ -229,7 +230,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
     cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
     best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
-    with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
+    with the peaks mapped back (inside runs of wide beats, with ``config.rpeak_run_threshold``, the peaks of a second
+    pass with lower region rules: ``wide_run_spans``). Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
     beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
     ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
@@ -251,20 +253,75 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
         options["minlenweight"] = float(config.rpeak_region_min_length)
     if config.rpeak_keep_first_beat:
         options["keep_first_beat"] = True
-    if config.detect_at_native_rate:
-        peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
-                              correct_artifacts=config.rpeak_correct_artifacts, **options)
-    else:
+    def detect(options):
+        if config.detect_at_native_rate:
+            return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
+                                 correct_artifacts=config.rpeak_correct_artifacts, **options)
         target_fs = float(config.target_fs)
         peaks = detect_rpeaks(resample(detect_signal, fs, target_fs), target_fs, config.rpeak_method,
                               cleaned=True, correct_artifacts=config.rpeak_correct_artifacts, **options)
-        peaks = np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+        return np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+
     min_distance = int(round(config.min_rr_s * fs))
-    peaks = _drop_close_peaks(peaks, cleaned, min_distance)
-    if config.rpeak_refine_s > 0:
-        # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
-        peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+
+    def apex(peaks):
+        peaks = _drop_close_peaks(peaks, cleaned, min_distance)
+        if config.rpeak_refine_s > 0:
+            # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
+            peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+        return peaks
+
+    found = detect(dict(options))
+    peaks = apex(found)
+    if config.rpeak_run_threshold > 0 or config.rpeak_run_min_length > 0:
+        # the region rules inside runs of wide beats (run s40, Python path only): a second pass, its peaks taken there
+        spans = wide_run_spans(cleaned, peaks, fs)
+        if spans.size:
+            lowered = dict(options)
+            if config.rpeak_run_threshold > 0:
+                lowered["gradthreshweight"] = float(config.rpeak_run_threshold)
+            if config.rpeak_run_min_length > 0:
+                lowered["minlenweight"] = float(config.rpeak_run_min_length)
+            inner = detect(lowered)
+            peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
+    """``(n, 2)`` sample spans ``[start, end)`` around the runs of wide beats among ``peaks``: a peak at least
+    ``GuardConstants.run_wide`` x the median width of all peaks wide (``rpeak_guard.qrs_shapes``) with a wide
+    neighbour under ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it, overlapping spans merged."""
+    constants = rpeak_guard.GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.size < 3:
+        return np.zeros((0, 2), np.int64)
+    width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[2]
+    wide = width >= constants.run_wide * np.median(width)
+    if constants.run_rr_s > 0:
+        pair = wide[:-1] & wide[1:] & (np.diff(peaks) < constants.run_rr_s * float(fs))
+        member = np.zeros(peaks.size, bool)
+        member[:-1] |= pair
+        member[1:] |= pair
+    else:
+        member = wide
+    if not member.any():
+        return np.zeros((0, 2), np.int64)
+    pad = int(round(constants.run_pad_s * float(fs)))
+    starts, ends = peaks[member] - pad, peaks[member] + pad
+    merged = [[starts[0], ends[0]]]
+    for a, b in zip(starts[1:].tolist(), ends[1:].tolist()):
+        if a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return np.asarray(merged, np.int64)
+
+
+def _in_spans(samples, spans) -> np.ndarray:
+    """Boolean mask of ``samples`` inside any ``[start, end)`` of the sorted, disjoint ``spans``."""
+    samples = np.asarray(samples, dtype=np.int64)
+    at = np.searchsorted(spans[:, 0], samples, side="right") - 1
+    return (at >= 0) & (samples < spans[np.maximum(at, 0), 1])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -93,7 +93,8 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpe
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
-                             "rpeak_region_threshold", "rpeak_region_min_length")
+                             "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
+                             "rpeak_run_min_length")
 
 
 @dataclass(frozen=True)
