@@ -921,3 +921,39 @@ def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
     ported = rpeaks_lib._findpeaks_neurokit(detect, fs, mindelay=0.3, keep="first")
     np.testing.assert_array_equal(ported, signal_lib.detect_rpeaks(detect, fs, "neurokit", cleaned=True, mindelay=0.3))
     assert ported.size > 50
+
+
+def test_region_rules_lowered_around_wide_beats_only(monkeypatch):
+    # rpeak_run_threshold / rpeak_run_min_length (run s40, not a default): the lowered rules apply only within
+    # GuardConstants.run_pad_s of the wide peaks the primary detector found (rpeaks.wide_run_spans), so the run's beats
+    # are found as with the global lowering while the narrow beats (and their T waves) keep neurokit2's rules. With
+    # run_rr_s = 0.5 only the run's first pair is close (the detector finds every other beat, 0.72 s apart): every
+    # wide peak (run_rr_s = 0) covers the run
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, _, narrow, run = _ventricular_run(fs)
+    config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_run_threshold=1.3,
+                          rpeak_run_min_length=0.1)
+    assert match_peaks(run, signal_lib.find_rpeaks(x, fs, config), int(0.1 * fs))["fn"] >= 0.3 * run.size
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
+    x, _, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    off = signal_lib.find_rpeaks(x, fs, base)
+    spans = rpeaks_lib.wide_run_spans(signal_lib.clean(x, fs, base.clean_method), off, fs)
+    pad = (rpeak_guard.GUARD.run_pad_s + 0.1) * fs      # a run peak may sit up to 0.1 s off the annotated beat
+    assert spans.shape == (1, 2) and spans[0, 0] >= run[0] - pad and spans[0, 1] <= run[-1] + pad
+    assert not rpeaks_lib._in_spans(narrow[(narrow < run[0] - pad) | (narrow > run[-1] + pad)], spans).any()
+    on = signal_lib.find_rpeaks(x, fs, dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1))
+    assert match_peaks(beats, off, tolerance)["fn"] >= 0.3 * run.size
+    m = match_peaks(beats, on, tolerance)
+    assert m["fn"] == 0 and m["fp"] == 0
+    outside = lambda p: p[~rpeaks_lib._in_spans(p, spans)]
+    np.testing.assert_array_equal(outside(on), outside(off))
+    assert SignalConfig().rpeak_run_threshold == SignalConfig().rpeak_run_min_length == 0.0
+    assert rpeak_guard.GuardConstants().run_rr_s == 0.5
+    with pytest.raises(ConfigError, match="rpeak_run"):
+        SignalConfig(rpeak_run_threshold=1.3).validate()
