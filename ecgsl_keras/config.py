@@ -193,6 +193,28 @@ class SignalConfig(_JsonConfig):
     # primary detector never proposes (MIT-BIH 203); the later checks then decide (rpeak_guard.template_proposer).
     # 0 = off (default).
     rpeak_propose_templates: float = 0.0
+    # Region rules of the primary detector (issue 21 run s39; Python path only; the "neurokit" method with
+    # rpeak_mindelay_keep other than "first", rpeaks._findpeaks_neurokit): a QRS region is where the smoothed |slope|
+    # exceeds rpeak_region_threshold x its 0.75 s running mean (0 = neurokit2's 1.5) and it is dropped when shorter
+    # than rpeak_region_min_length x the mean region length (0 = neurokit2's 0.4). Lower values let the detector
+    # propose the fast wide beats of ventricular runs (MIT-BIH 203: run s39's diagnosis, 26 of its 50 block21 misses
+    # never made a region or made one under 0.4 x the mean); the guard then decides. 0 = off (default).
+    rpeak_region_threshold: float = 0.0
+    rpeak_region_min_length: float = 0.0
+    # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
+    # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
+    # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
+    # first region's peak is accepted under the normal rules (rpeaks._findpeaks_neurokit, EndToEnd.refine). False =
+    # neurokit2's start (default).
+    rpeak_keep_first_beat: bool = False
+    # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
+    # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
+    # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
+    # the slope threshold rpeak_run_threshold x the running mean and regions of at least rpeak_run_min_length x the mean
+    # length (0 = the rules outside). Aimed at MIT-BIH 203's fast ventricular runs without the T waves a global lowering
+    # admits (run s39). 0 = off (default).
+    rpeak_run_threshold: float = 0.0
+    rpeak_run_min_length: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
@@ -227,6 +249,27 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_mindelay_keep must be 'first', 'prominent', "
                                                         "'prominent_negative' or 'prominent_negative_last', "
                                                         f"got {self.rpeak_mindelay_keep!r}")
+        if self.rpeak_region_threshold < 0 or self.rpeak_region_min_length < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold and rpeak_region_min_length must be "
+                                                        f"0 (off) or positive, got {self.rpeak_region_threshold} and "
+                                                        f"{self.rpeak_region_min_length}")
+        if self.rpeak_keep_first_beat and self.rpeak_method != "neurokit":
+            raise ConfigError("<config>", "bad_config", "rpeak_keep_first_beat applies to the 'neurokit' method only, "
+                                                        f"got {self.rpeak_method!r}")
+        if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
+                                                        f"positive, got {self.rpeak_run_threshold} and "
+                                                        f"{self.rpeak_run_min_length}")
+        if ((self.rpeak_run_threshold > 0 or self.rpeak_run_min_length > 0)
+                and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "
+                                                        "'neurokit' method with rpeak_mindelay_keep other than 'first' "
+                                                        f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
+        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
+                and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "
+                                                        "'neurokit' method with rpeak_mindelay_keep other than 'first' "
+                                                        f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
 
     @property
     def n_rr_features(self) -> int:

@@ -434,7 +434,10 @@ def test_unservable_configs_are_refused(options):
                                      {"rpeak_guard_own_t": 0.5}, {"rpeak_second_run": 0.8},
                                      {"rpeak_guard_blocked_p": 0.9}, {"rpeak_guard_p_wave_gap": 1.5},
                                      {"rpeak_rescue_templates": 0.95}, {"rpeak_guard_post_wide": 0.4},
-                                     {"rpeak_propose_templates": 0.9}])
+                                     {"rpeak_propose_templates": 0.9},
+                                     {"rpeak_mindelay_keep": "prominent", "rpeak_region_threshold": 1.3},
+                                     {"rpeak_mindelay_keep": "prominent", "rpeak_region_min_length": 0.2},
+                                     {"rpeak_mindelay_keep": "prominent", "rpeak_run_threshold": 1.3}])
 def test_python_only_detector_options_are_refused(options):
     # issue 21's refractory rule and shape-checked search back run in the Python path only
     from ecgsl_keras.errors import ConfigError
@@ -475,3 +478,28 @@ def test_in_graph_prominent_refractory_rule_finds_the_qrs_after_a_large_p_wave(f
     assert n_targets >= 20 and hit < 0.5 * n_targets
     hit, n_targets, agree, n_python = results["prominent"]
     assert hit >= n_targets - 1 and agree >= n_python - 1
+
+
+@pytest.mark.slow   # one 30 s window of a 100 Hz record through the graph four times (eager TensorFlow): ~5 s
+@pytest.mark.parametrize("keep", ["first", "prominent"])
+def test_in_graph_keep_first_beat_matches_python(fixtures_dir, keep):
+    """rpeak_keep_first_beat in the graph (EndToEnd.refine): MIT-BIH 119 starting 0.1 s before a beat; without the
+    option the graph loses that beat as neurokit2 does, with it the graph keeps it, and agrees with signal.find_rpeaks
+    on every peak of the window (50 ms)."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    signal, fs, beats, _, _, _ = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
+    start = int(beats[10] - round(0.1 * fs))
+    target_fs = SignalConfig().target_fs
+    x = signal_lib.resample(signal[start:], fs, target_fs)[: int(30 * target_fs)].astype(np.float32)
+    first = int(round(0.1 * target_fs))
+    tolerance = int(0.05 * target_fs)
+    for on in (False, True):
+        config = SignalConfig(rpeak_mindelay_keep=keep, rpeak_keep_first_beat=on)
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        (_, _, peaks), = _graph_peaks(graph, x, x.size)
+        python = signal_lib.find_rpeaks(x, target_fs, config)
+        assert bool(np.abs(peaks - first).min() <= tolerance) is on
+        assert bool(np.abs(python - first).min() <= tolerance) is on
+        m = signal_lib.match_peaks(python, peaks, tolerance)
+        assert m["fn"] <= 1 and m["fp"] <= 1 and m["tp"] >= 30

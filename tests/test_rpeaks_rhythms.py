@@ -831,3 +831,129 @@ def test_template_proposer_adds_unproposed_beats_of_a_record_morphology_on_a_bui
     assert added.size == 2 and all(np.abs(added - m).min() <= tolerance for m in missing)
     assert np.array_equal(rpeak_guard.template_proposer(kept, x, fs, 0.0), kept)     # 0 = off
     assert SignalConfig().rpeak_propose_templates == 0.0
+
+
+def _ventricular_run(fs=360.0):
+    """40 s at ``fs``: narrow beats every 0.8 s (with T waves), then a 15 s run of wide negative beats every 0.36 s of
+    alternating size (0.35 / 0.6 of the narrow QRS), then narrow beats again; the detector-cleaned signal and the beats
+    (narrow, run) in samples."""
+    from ecgsl_keras.data import filters
+
+    t = np.arange(int(40 * fs)) / fs
+    x = np.zeros(t.size)
+    narrow = np.concatenate([np.arange(1.0, 12.0, 0.8), np.arange(28.6, 39.0, 0.8)])
+    run = np.arange(12.4, 28.0, 0.36)
+    for at in narrow:
+        x += np.exp(-0.5 * ((t - at) / 0.01) ** 2) + 0.15 * np.exp(-0.5 * ((t - at - 0.25) / 0.05) ** 2)
+    for i, at in enumerate(run):
+        x -= (0.6 if i % 2 else 0.35) * np.exp(-0.5 * ((t - at) / 0.03) ** 2)
+    x += 0.01 * np.random.default_rng(0).standard_normal(t.size)
+    return x, filters.clean(x, fs, "pantompkins1985"), np.round(narrow * fs).astype(int), np.round(run * fs).astype(int)
+
+
+def test_region_rules_propose_the_beats_of_a_ventricular_run():
+    # rpeak_region_threshold / rpeak_region_min_length (run s39, not a default): in a run of wide beats every 0.36 s the
+    # smoothed |slope| stays near its 0.75 s running mean, so neurokit2's rules (1.5 x the mean, regions of at least
+    # 0.4 x the mean length) propose about half of them (MIT-BIH 203's ventricular runs); at 1.3 / 0.1 the detector
+    # proposes all of them and loses no narrow beat, in the primary detector and through find_rpeaks with the guard
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, detect, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last")
+    plain = match_peaks(beats, rpeaks_lib._findpeaks_neurokit(detect, fs, **kwargs), tolerance)
+    lowered = rpeaks_lib._findpeaks_neurokit(detect, fs, gradthreshweight=1.3, minlenweight=0.1, **kwargs)
+    assert plain["fn"] >= 0.3 * run.size and plain["fp"] == 0                       # 21 of the run's 44
+    assert match_peaks(run, lowered, tolerance)["fn"] == 0 and match_peaks(narrow, lowered, tolerance)["fn"] == 0
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    on = dataclasses.replace(base, rpeak_region_threshold=1.3, rpeak_region_min_length=0.1)
+    off = match_peaks(beats, signal_lib.find_rpeaks(x, fs, base), tolerance)
+    new = match_peaks(beats, signal_lib.find_rpeaks(x, fs, on), tolerance)
+    assert new["fn"] == 0 and new["fp"] == 0 and off["fn"] >= 0.3 * run.size
+    # 0 = neurokit2's rules, the default; the rules need the ported detector (not neurokit2's "first" keep)
+    assert SignalConfig().rpeak_region_threshold == SignalConfig().rpeak_region_min_length == 0.0
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, dataclasses.replace(
+        base, rpeak_region_threshold=1.5, rpeak_region_min_length=0.4)), signal_lib.find_rpeaks(x, fs, base))
+    with pytest.raises(ConfigError, match="rpeak_region"):
+        SignalConfig(rpeak_region_threshold=1.3).validate()
+    with pytest.raises(ConfigError, match="rpeak_region"):
+        dataclasses.replace(base, rpeak_region_min_length=-0.1).validate()
+
+
+def _starting_before_a_beat(records, lead_s=0.1):
+    """MIT-BIH 119 cut to start ``lead_s`` before its 11th beat: the signal and its reference beats."""
+    signal, fs, beats, _, _, _ = records["119"]
+    start = int(beats[10] - round(lead_s * fs))
+    return signal[start:start + int(60 * fs)], fs, beats[(beats >= start) & (beats < start + int(60 * fs))] - start
+
+
+@pytest.mark.parametrize("keep", ["first", "prominent", "prominent_negative_last"])
+def test_keep_first_beat_finds_a_beat_in_the_first_mindelay(records, keep):
+    # rpeak_keep_first_beat (run s40, not a default): neurokit2's detector starts its refractory contest with a dummy
+    # peak at sample 0 that always wins, so a beat 0.1 s into the signal is lost; without the dummy it is kept, and
+    # nothing else changes
+    from ecgsl_keras.errors import ConfigError
+
+    x, fs, beats = _starting_before_a_beat(records)
+    assert beats[0] == int(round(0.1 * fs))
+    tolerance = int(0.05 * fs)
+    off = signal_lib.find_rpeaks(x, fs, SignalConfig(rpeak_mindelay_keep=keep))
+    on = signal_lib.find_rpeaks(x, fs, SignalConfig(rpeak_mindelay_keep=keep, rpeak_keep_first_beat=True))
+    assert np.abs(off - beats[0]).min() > tolerance                 # lost
+    assert np.abs(on - beats[0]).min() <= tolerance                 # kept
+    np.testing.assert_array_equal(on[1:], off)                      # the rest unchanged
+    assert match_peaks(beats, on, tolerance)["fn"] == 0
+    assert SignalConfig().rpeak_keep_first_beat is False
+    with pytest.raises(ConfigError, match="rpeak_keep_first_beat"):
+        SignalConfig(rpeak_method="pantompkins1985", rpeak_keep_first_beat=True).validate()
+
+
+def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
+    # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
+    # neurokit2's own peaks, dummy start included
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+
+    x, fs, _ = _starting_before_a_beat(records)
+    detect = signal_lib.clean(x, fs, "pantompkins1985")
+    ported = rpeaks_lib._findpeaks_neurokit(detect, fs, mindelay=0.3, keep="first")
+    np.testing.assert_array_equal(ported, signal_lib.detect_rpeaks(detect, fs, "neurokit", cleaned=True, mindelay=0.3))
+    assert ported.size > 50
+
+
+def test_region_rules_lowered_around_wide_beats_only(monkeypatch):
+    # rpeak_run_threshold / rpeak_run_min_length (run s40, not a default): the lowered rules apply only within
+    # GuardConstants.run_pad_s of the wide peaks the primary detector found (rpeaks.wide_run_spans), so the run's beats
+    # are found as with the global lowering while the narrow beats (and their T waves) keep neurokit2's rules. With
+    # run_rr_s = 0.5 only the run's first pair is close (the detector finds every other beat, 0.72 s apart): every
+    # wide peak (run_rr_s = 0) covers the run
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, _, narrow, run = _ventricular_run(fs)
+    config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_run_threshold=1.3,
+                          rpeak_run_min_length=0.1)
+    assert match_peaks(run, signal_lib.find_rpeaks(x, fs, config), int(0.1 * fs))["fn"] >= 0.3 * run.size
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
+    x, _, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    off = signal_lib.find_rpeaks(x, fs, base)
+    spans = rpeaks_lib.wide_run_spans(signal_lib.clean(x, fs, base.clean_method), off, fs)
+    pad = (rpeak_guard.GUARD.run_pad_s + 0.1) * fs      # a run peak may sit up to 0.1 s off the annotated beat
+    assert spans.shape == (1, 2) and spans[0, 0] >= run[0] - pad and spans[0, 1] <= run[-1] + pad
+    assert not rpeaks_lib._in_spans(narrow[(narrow < run[0] - pad) | (narrow > run[-1] + pad)], spans).any()
+    on = signal_lib.find_rpeaks(x, fs, dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1))
+    assert match_peaks(beats, off, tolerance)["fn"] >= 0.3 * run.size
+    m = match_peaks(beats, on, tolerance)
+    assert m["fn"] == 0 and m["fp"] == 0
+    outside = lambda p: p[~rpeaks_lib._in_spans(p, spans)]
+    np.testing.assert_array_equal(outside(on), outside(off))
+    assert SignalConfig().rpeak_run_threshold == SignalConfig().rpeak_run_min_length == 0.0
+    assert rpeak_guard.GuardConstants().run_rr_s == 0.5
+    with pytest.raises(ConfigError, match="rpeak_run"):
+        SignalConfig(rpeak_run_threshold=1.3).validate()

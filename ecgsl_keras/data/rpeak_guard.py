@@ -192,6 +192,11 @@ class GuardConstants:
     run_spacing: float = 0.35
     run_min: int = 2
     run_wide: float = 1.3
+    # runs of wide beats for the primary detector's lowered region rules (SignalConfig.rpeak_run_threshold > 0; off by
+    # default; rpeaks.wide_run_spans): a peak ``run_wide`` x the record's median width with a wide neighbour under
+    # ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it
+    run_rr_s: float = 0.5
+    run_pad_s: float = 1.0
     # blocked-P-wave check (SignalConfig.rpeak_guard_blocked_p > 0; off by default): the last step of guard_rpeaks drops
     # a kept peak (not the first or last) whose QRS amplitude is under ``blocked_p_amplitude`` x the reference (the 75th
     # percentile of the ``neighbours`` each side) in a gap between its kept neighbours of at most ``blocked_p_gap`` x

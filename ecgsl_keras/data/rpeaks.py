@@ -15,6 +15,7 @@ import scipy.signal
 
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data.filters import _nk_rate, clean, resample
+from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data.rpeak_guard import guard_rpeaks
 from ecgsl_keras.errors import ConfigError
 
@@ -33,7 +34,8 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
     where neurokit2 has one, else ``"neurokit"``). ``correct_artifacts`` runs neurokit2's
     Lipponen & Tarvainen (2019) correction of missed / extra / misplaced beats. ``options`` go
     to the detector (e.g. ``mindelay`` of the ``"neurokit"`` method; ``mindelay_keep="prominent"`` or
-    ``"prominent_negative"`` or ``"prominent_negative_last"`` runs ``_findpeaks_neurokit`` instead of neurokit2's).
+    ``"prominent_negative"`` or ``"prominent_negative_last"``, or ``keep_first_beat=True``, runs ``_findpeaks_neurokit``
+    instead of neurokit2's).
     """
     import neurokit2 as nk
 
@@ -46,8 +48,9 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
         # DataFrame (a third of the detection time on a 30 s record).
         try:
             keep = options.pop("mindelay_keep", "first")
-            if method == "neurokit" and keep != "first":
-                peaks = _findpeaks_neurokit(x, fs, keep=keep, **options)
+            keep_first_beat = bool(options.pop("keep_first_beat", False))
+            if method == "neurokit" and (keep != "first" or keep_first_beat):
+                peaks = _findpeaks_neurokit(x, fs, keep=keep, keep_first_beat=keep_first_beat, **options)
             else:
                 peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
         except ValueError as exc:
@@ -116,7 +119,7 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
-                        gradthreshweight=1.5, minlenweight=0.4) -> np.ndarray:
+                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -131,6 +134,14 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
       from a region with a maximum (``"prominent_negative"`` lets a minimum before a QRS hide it, MIT-BIH 108).
 
     The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
+    ``gradthreshweight`` and ``minlenweight`` are neurokit2's region rules (``SignalConfig.rpeak_region_threshold`` /
+    ``rpeak_region_min_length`` change them, Python path only; run s39: lower values find more of MIT-BIH 203's fast
+    wide beats and turn T waves into regions).
+
+    ``keep="first"`` is neurokit2's own rule (the same peaks as ``ecg_findpeaks``). neurokit2 starts the refractory
+    contest with a dummy peak at sample 0 that wins every contest, so a peak within ``mindelay`` of the signal's start
+    is always lost; ``keep_first_beat`` (``SignalConfig.rpeak_keep_first_beat``, run s40) starts without it: the first
+    region's peak is kept or replaced under the rule of ``keep`` like any other.
     """
     from neurokit2.signal import signal_smooth
 
@@ -163,19 +174,20 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
         region_minimum[flat] = True
     found = offset >= 0
-    peaks, prominences, minima = [0], [np.inf], [False]
+    # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
+    peaks, prominences, minima = ([], [], []) if keep_first_beat else ([0], [np.inf], [False])
     for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
                                          region_minimum[found].tolist()):
-        if peak - peaks[-1] > delay:
+        if not peaks or peak - peaks[-1] > delay:
             peaks.append(peak)
             prominences.append(prominence)
             minima.append(minimum)
-        elif last and minimum:
+        elif keep == "first" or (last and minimum):
             continue
         elif ((prominence > prominences[-1] or (last and minima[-1]))
               and (len(peaks) < 2 or peak - peaks[-2] > delay)):
             peaks[-1], prominences[-1], minima[-1] = peak, prominence, minimum
-    return np.asarray(peaks[1:], dtype=np.int64)
+    return np.asarray(peaks if keep_first_beat else peaks[1:], dtype=np.int64)
 
 
 def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
@@ -218,7 +230,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     ``config.rpeak_mindelay_s`` for the ``neurokit`` method) runs on a copy
     cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
     best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
-    with the peaks mapped back. Peaks closer than ``config.min_rr_s`` to a stronger one are
+    with the peaks mapped back (inside runs of wide beats, with ``config.rpeak_run_threshold``, the peaks of a second
+    pass with lower region rules: ``wide_run_spans``). Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
     beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
     ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
@@ -233,20 +246,82 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
     options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
                if config.rpeak_method == "neurokit" else {})
-    if config.detect_at_native_rate:
-        peaks = detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
-                              correct_artifacts=config.rpeak_correct_artifacts, **options)
-    else:
+    # the region rules (run s39, Python path only): only _findpeaks_neurokit takes them (SignalConfig.validate)
+    if config.rpeak_region_threshold > 0:
+        options["gradthreshweight"] = float(config.rpeak_region_threshold)
+    if config.rpeak_region_min_length > 0:
+        options["minlenweight"] = float(config.rpeak_region_min_length)
+    if config.rpeak_keep_first_beat:
+        options["keep_first_beat"] = True
+    def detect(options):
+        if config.detect_at_native_rate:
+            return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
+                                 correct_artifacts=config.rpeak_correct_artifacts, **options)
         target_fs = float(config.target_fs)
         peaks = detect_rpeaks(resample(detect_signal, fs, target_fs), target_fs, config.rpeak_method,
                               cleaned=True, correct_artifacts=config.rpeak_correct_artifacts, **options)
-        peaks = np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+        return np.unique(np.clip(np.rint(peaks * (fs / target_fs)).astype(np.int64), 0, raw.shape[0] - 1))
+
     min_distance = int(round(config.min_rr_s * fs))
-    peaks = _drop_close_peaks(peaks, cleaned, min_distance)
-    if config.rpeak_refine_s > 0:
-        # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
-        peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+
+    def apex(peaks):
+        peaks = _drop_close_peaks(peaks, cleaned, min_distance)
+        if config.rpeak_refine_s > 0:
+            # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
+            peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
+        return peaks
+
+    found = detect(dict(options))
+    peaks = apex(found)
+    if config.rpeak_run_threshold > 0 or config.rpeak_run_min_length > 0:
+        # the region rules inside runs of wide beats (run s40, Python path only): a second pass, its peaks taken there
+        spans = wide_run_spans(cleaned, peaks, fs)
+        if spans.size:
+            lowered = dict(options)
+            if config.rpeak_run_threshold > 0:
+                lowered["gradthreshweight"] = float(config.rpeak_run_threshold)
+            if config.rpeak_run_min_length > 0:
+                lowered["minlenweight"] = float(config.rpeak_run_min_length)
+            inner = detect(lowered)
+            peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
+    """``(n, 2)`` sample spans ``[start, end)`` around the runs of wide beats among ``peaks``: a peak at least
+    ``GuardConstants.run_wide`` x the median width of all peaks wide (``rpeak_guard.qrs_shapes``) with a wide
+    neighbour under ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it, overlapping spans merged."""
+    constants = rpeak_guard.GUARD
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.size < 3:
+        return np.zeros((0, 2), np.int64)
+    width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[2]
+    wide = width >= constants.run_wide * np.median(width)
+    if constants.run_rr_s > 0:
+        pair = wide[:-1] & wide[1:] & (np.diff(peaks) < constants.run_rr_s * float(fs))
+        member = np.zeros(peaks.size, bool)
+        member[:-1] |= pair
+        member[1:] |= pair
+    else:
+        member = wide
+    if not member.any():
+        return np.zeros((0, 2), np.int64)
+    pad = int(round(constants.run_pad_s * float(fs)))
+    starts, ends = peaks[member] - pad, peaks[member] + pad
+    merged = [[starts[0], ends[0]]]
+    for a, b in zip(starts[1:].tolist(), ends[1:].tolist()):
+        if a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return np.asarray(merged, np.int64)
+
+
+def _in_spans(samples, spans) -> np.ndarray:
+    """Boolean mask of ``samples`` inside any ``[start, end)`` of the sorted, disjoint ``spans``."""
+    samples = np.asarray(samples, dtype=np.int64)
+    at = np.searchsorted(spans[:, 0], samples, side="right") - 1
+    return (at >= 0) & (samples < spans[np.maximum(at, 0), 1])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
    running mean over 750 ms), QRS regions above it (too-short regions dropped), the most prominent
    local maximum of each region, and a 300 ms refractory period (``SignalConfig.rpeak_mindelay_keep``
-   ``"prominent"``: the more prominent of two peaks within it, one pass), each step as neurokit2 computes it
+   ``"prominent"``: the more prominent of two peaks within it, one pass; ``SignalConfig.rpeak_keep_first_beat``:
+   without neurokit2's dummy peak at sample 0, which loses a beat in the first 300 ms), each step as neurokit2 computes it
    (on the same detection signal the two differ on about 2 peaks in 1,000, ``tests/test_edge.py``); so
    the beats match the ones the classifier was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
    derivative, squaring, 150 ms integration, local maxima outside the refractory period
@@ -91,7 +92,9 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpe
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
-                             "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates")
+                             "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
+                             "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
+                             "rpeak_run_min_length")
 
 
 @dataclass(frozen=True)
@@ -536,10 +539,13 @@ class EndToEnd:
             # the refractory period of the neurokit detector, on the detected (unrefined) times
             raw_pos = tf.gather(top.indices, order)
             delay = int(round(self.edge.min_delay_s * fs))
-            before = tf.concat([[0], raw_pos[:-1]], 0)
+            # the first peak is measured against sample 0 (neurokit2's dummy peak, which wins: a beat in the first
+            # delay is lost) or, with rpeak_keep_first_beat (run s40), against no peak
+            start = -(delay + 1) if self.sc.rpeak_keep_first_beat else 0
+            before = tf.concat([[start], raw_pos[:-1]], 0)
             if self.sc.rpeak_mindelay_keep == "prominent":
                 # of two peaks within the delay the more prominent (rpeaks._findpeaks_neurokit; one pass over
-                # neighbours, as for min_rr_s below; the first peak is measured against sample 0, as neurokit2's)
+                # neighbours, as for min_rr_s below)
                 prom = tf.gather(self.peak_prominence, raw_pos)
                 prv_prom = tf.concat([[3.0e38], prom[:-1]], 0)
                 nxt_prom = tf.concat([prom[1:], [0.0]], 0)
