@@ -42,7 +42,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.cinc2017.oof_table import (column_arguments, column_summary, extract_columns, save_results,  # noqa: E402
+                                          train_rows)
 
 log = logging.getLogger("atrial_waves")
 
@@ -126,72 +127,20 @@ def wave_columns(signal, fs) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cinc-dir", type=Path, default=Path("/work/shared/data/cinc2017/training2017"))
-    p.add_argument("--features", type=Path, default=HERE / "oof" / "features118.npz")
-    p.add_argument("--deep-oof", type=Path, default=HERE / "oof" / "deep_oof.npz")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--results", type=Path, help="results JSON (key atrial_waves), e.g. "
-                   "experiments/cinc2017/af34_results.json")
-    p.add_argument("--limit", type=int, default=0)
+    column_arguments(p, "atrial_waves")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.errors import RecordError
-
-    table = np.load(args.features)
-    ids = [str(r) for r in table["record_id"]]
-    deep = np.load(args.deep_oof)      # its split column: training records first
-    split = {str(r): str(s) for r, s in zip(deep["record_id"], deep["split"])}
-    order = sorted(ids, key=lambda r: (split.get(r, "train") != "train", r))
-    if args.limit:
-        order = order[: args.limit]
-    cache = args.work / "rows"
-    cache.mkdir(parents=True, exist_ok=True)
-    reader = open_dataset("cinc2017", args.cinc_dir)
-    ms, start = [], time.perf_counter()
-    for k, rid in enumerate(order, 1):
-        path = cache / f"{rid}.npy"
-        if path.is_file():
-            continue
-        try:
-            record = reader.load(rid)
-            t0 = time.perf_counter()
-            row = wave_columns(record.lead(None), record.fs)
-            ms.append(1e3 * (time.perf_counter() - t0))
-        except RecordError as error:
-            log.warning("%s skipped: %s", rid, error)
-            row = np.full(len(NAMES), np.nan)
-        np.save(path, row)
-        if k % 250 == 0:
-            log.info("%d/%d records, %.0f s", k, len(order), time.perf_counter() - start)
-    timing_path = args.work / "timing.json"
-    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"ms": []}
-    timing["ms"] += [round(m, 2) for m in ms]
-    timing_path.write_text(json.dumps(timing) + "\n")
-    done = [r for r in ids if (cache / f"{r}.npy").is_file()]
-    X = np.stack([np.load(cache / f"{r}.npy") for r in done]) if done else np.zeros((0, len(NAMES)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, record_id=np.array(done), names=np.array(NAMES), X=X.astype(np.float32))
-    t = np.asarray(timing["ms"])
-    result = {"records": len(ids), "records_done": len(done), "names": list(NAMES),
-              "nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(NAMES)}
-              if done else {},
-              "ms_per_record": {"median": round(float(np.median(t)), 2), "mean": round(float(t.mean()), 2),
-                                "p95": round(float(np.percentile(t, 95)), 2), "timed": int(t.size)} if t.size else {},
-              "keep_rule": KEEP_RULE}
-    # description on the training split only (per-class medians; the CV of af_lever's extra step decides)
-    label = {str(r): str(deep["label_names"][int(c)]) for r, c, sp in zip(deep["record_id"], deep["label"],
-                                                                           deep["split"]) if sp == "train"}
-    train = [i for i, r in enumerate(done) if r in label]
+    got = extract_columns(wave_columns, NAMES, args.features, args.deep_oof, args.cinc_dir, args.work, args.out,
+                          args.limit, log)
+    X = got["X"]
+    result = {"records": len(got["ids"]), "records_done": len(got["done"]), "names": list(NAMES),
+              **column_summary(got, NAMES), "keep_rule": KEEP_RULE}
+    train, y = train_rows(got)
     if train:
-        y = np.array([label[done[i]] for i in train])
         result["train_class_median"] = {n: {c: round(float(np.nanmedian(X[train][y == c, j])), 4)
                                             for c in sorted(set(y))} for j, n in enumerate(NAMES)}
-    if args.results:    # the repo's results file: key atrial_waves (other keys, e.g. af_lever's, stay)
-        saved = json.loads(args.results.read_text()) if args.results.is_file() else {}
-        saved["atrial_waves"] = result
-        args.results.write_text(json.dumps(saved, indent=1) + "\n")
+    if args.results:
+        save_results(args.results, "atrial_waves", result)
     print(json.dumps(result))
 
 

@@ -2,10 +2,13 @@
 
 ``oof_from_preset.py`` writes it (the shipped preset's fold members' probabilities); ``af_lever.py``, ``rr_lever.py``,
 ``af_specialist.py``, ``af_errors.py`` and ``label_noise.py`` read it. A module of its own so that the writer, which
-runs ``af_lever``'s ``Lever`` for its checks, and the readers do not import each other.
+runs ``af_lever``'s ``Lever`` for its checks, and the readers do not import each other. Also the one writer of the
+per-record extra-column tables beside it (``extract_columns``: ``atrial_waves.py``, ``atrial_spectrum.py``).
 """
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +41,92 @@ def load_deep_oof(path) -> dict:
             table[f"{s}_probabilities"] = data[family][rows].astype(np.float64)
         out[family] = table
     return out
+
+
+def extract_columns(columns, names, features, deep_oof, cinc_dir, work, out, limit=0, log=None) -> dict:
+    """Extra columns for ``af_lever.py``'s ``extra`` step, one row per record of the ``features`` table:
+    ``columns(signal, fs)`` (a row of ``len(names)``; NaN where the record cannot be read) on every CinC record, the
+    training records of ``deep_oof``'s split first (so the CV can start before validation is done), at most
+    ``limit`` (0: all). Cached as one ``.npy`` row per record in ``work/rows`` (resumable); the ms per record of
+    ``columns`` (after loading) appended to ``work/timing.json``. Writes ``out`` (npz: record_id, names, X float32 of
+    the records done, in the table's order) and returns ``{ids, done, X, ms, deep}`` (``ms``: every timing so far,
+    ``deep``: the loaded ``deep_oof``) for the caller's results JSON."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.errors import RecordError
+
+    table = np.load(features)
+    ids = [str(r) for r in table["record_id"]]
+    deep = np.load(deep_oof)      # its split column: training records first
+    split = {str(r): str(s) for r, s in zip(deep["record_id"], deep["split"])}
+    order = sorted(ids, key=lambda r: (split.get(r, "train") != "train", r))
+    if limit:
+        order = order[:limit]
+    cache = Path(work) / "rows"
+    cache.mkdir(parents=True, exist_ok=True)
+    reader = open_dataset("cinc2017", cinc_dir)
+    ms, start = [], time.perf_counter()
+    for k, rid in enumerate(order, 1):
+        path = cache / f"{rid}.npy"
+        if path.is_file():
+            continue
+        try:
+            record = reader.load(rid)
+            t0 = time.perf_counter()
+            row = columns(record.lead(None), record.fs)
+            ms.append(1e3 * (time.perf_counter() - t0))
+        except RecordError as error:
+            if log:
+                log.warning("%s skipped: %s", rid, error)
+            row = np.full(len(names), np.nan)
+        np.save(path, row)
+        if log and k % 250 == 0:
+            log.info("%d/%d records, %.0f s", k, len(order), time.perf_counter() - start)
+    timing_path = Path(work) / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"ms": []}
+    timing["ms"] += [round(m, 2) for m in ms]
+    timing_path.write_text(json.dumps(timing) + "\n")
+    done = [r for r in ids if (cache / f"{r}.npy").is_file()]
+    X = np.stack([np.load(cache / f"{r}.npy") for r in done]) if done else np.zeros((0, len(names)))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, record_id=np.array(done), names=np.array(names), X=X.astype(np.float32))
+    return {"ids": ids, "done": done, "X": X, "ms": np.asarray(timing["ms"]), "deep": deep}
+
+
+def column_arguments(parser, key) -> None:
+    """The command line of the extra-column scripts (``extract_columns``'s inputs; ``--results``: the results JSON
+    whose key ``key`` the script writes)."""
+    parser.add_argument("--cinc-dir", type=Path, default=Path("/work/shared/data/cinc2017/training2017"))
+    parser.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
+    parser.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--results", type=Path, help=f"results JSON (key {key})")
+    parser.add_argument("--limit", type=int, default=0)
+
+
+def column_summary(got, names) -> dict:
+    """The results JSON's description of ``extract_columns``' table: NaN share per column, ms per record."""
+    X, t = got["X"], got["ms"]
+    return {"nan_fraction": {n: round(float(np.mean(np.isnan(X[:, j]))), 4) for j, n in enumerate(names)}
+            if got["done"] else {},
+            "ms_per_record": {"median": round(float(np.median(t)), 2), "mean": round(float(t.mean()), 2),
+                              "p95": round(float(np.percentile(t, 95)), 2), "timed": int(t.size)} if t.size else {}}
+
+
+def train_rows(got):
+    """Rows of ``extract_columns``' table in the training split and their class names (``deep_oof``'s labels): the
+    description is on the training split only (the CV of af_lever's extra step decides)."""
+    deep, done = got["deep"], got["done"]
+    label = {str(r): str(deep["label_names"][int(c)]) for r, c, sp in zip(deep["record_id"], deep["label"],
+                                                                           deep["split"]) if sp == "train"}
+    train = [i for i, r in enumerate(done) if r in label]
+    return train, np.array([label[done[i]] for i in train])
+
+
+def save_results(path, key, result) -> None:
+    """``result`` under ``key`` of the results JSON ``path`` (other keys, e.g. af_lever's, stay)."""
+    path = Path(path)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    saved[key] = result
+    path.write_text(json.dumps(saved, indent=1) + "\n")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -175,6 +176,126 @@ def cached_counts(args, names, count):
     for rid in records:
         counts.update(json.loads((cache / f"{rid}.json").read_text()))
     return counts
+
+
+# --- shared by the leave-one-record-out grids of runs s39-s40 (regions.py, first_beat.py, wide_runs.py) ---
+
+def match(built, peaks, fs):
+    """TP, FN, FP of ``peaks`` on a built rhythm as ``bench rpeaks`` counts them (150 ms, VF episodes left out), and the
+    sets of matched reference beats and of false detections (samples), for the beats an option finds or loses."""
+    peaks = peaks[~in_episodes(peaks, built["episodes"])]
+    m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
+    matched = set(m["reference"][m["matched"][:, 0]].tolist())
+    used = set(m["detected"][m["matched"][:, 1]].tolist())
+    return m["tp"], m["fn"], m["fp"], matched, set(m["detected"].tolist()) - used
+
+
+def rhythm_signals(data_dir, rid, out):
+    """Record ``rid``'s four built rhythms (``bench.rhythms.build``, seed = record number), one tuple per rhythm:
+    ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``). Today's detector is
+    scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on."""
+    signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
+    for rhythm in RHYTHMS:
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        x = built["signal"]
+        cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
+        if f"{rid}|{rhythm}|{TODAY}" not in out:
+            out[f"{rid}|{rhythm}|{TODAY}"] = list(match(built, S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned),
+                                                        fs)[:3])
+        yield rhythm, built, fs, cleaned, detect
+
+
+def primary_config(**options):
+    """``BASE`` without the guard's own steps (amplitude guard, search-back, second proposer): the primary detector
+    whose peaks ``signal.guard_rpeaks`` guards at each grid point; ``options`` set the detector's own options."""
+    return dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
+                               **options)
+
+
+@contextlib.contextmanager
+def guard_constants(constants):
+    """``rpeak_guard.GUARD`` is a module constant: a grid point's ``constants`` hold inside the block only."""
+    shipped = G.GUARD
+    try:
+        G.GUARD = constants
+        yield
+    finally:
+        G.GUARD = shipped
+
+
+def parse_grid_arguments(doc, argv=None):
+    """Logging to stderr and ``grid_arguments``' command line, parsed (the ``main`` preamble of every grid)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    grid_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def loro_summary(counts, names):
+    """``(records, held, choice, all22, most)``: the DS1 records; the held-out totals and the choice per fold of
+    ``loro`` over ``names``; the totals on all 22 records of each name and of ``TODAY``; the most chosen name
+    (ties: the first in sort order)."""
+    records = list(tasks.MITDB_DS1)
+    held, choice = loro(counts, names, records)
+    all22 = {n: totals(counts, n, records) for n in list(names) + [TODAY]}
+    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
+    return records, held, choice, all22, most
+
+
+def result_head(experiment, script, argv, records, keep_rule) -> dict:
+    """The first keys of a grid's results JSON: what ran and how it is scored."""
+    return {"experiment": experiment,
+            "command": " ".join(["python", script] + list(argv if argv is not None else sys.argv[1:])),
+            "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
+            "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+            "keep_rule": keep_rule}
+
+
+def keep(held, base, rule) -> dict:
+    """Parts (a) and (b) of the grids' keep rule: no rhythm's held-out Se or +P below ``base``'s (a point scored on
+    every record) and fewer held-out FN + FP than it; (c), the speed, is the *_speed.py scripts'."""
+    fewer = errors(held) < errors(base)
+    falls = {r: [k for k in ("Se", "+P") if held[r][k] < base[r][k]] for r in RHYTHMS}
+    return {"rule": rule, "fewer_errors": fewer, "falls": {r: v for r, v in falls.items() if v},
+            "recommended_on_counts": bool(fewer and not any(falls.values()))}
+
+
+def held_out_fields(held, choice, base, rule, short) -> dict:
+    """The held-out keys of a grid's results JSON: the figures, their distance to 0.997, the most FN (FP) a rhythm
+    may have for Se (+P) >= 0.997, the keep decision against ``base`` and the choices (``short`` names)."""
+    return {"held_out": held, "held_out_distance_to_target": distance(held),
+            "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+            "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
+            "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
+            "keep": keep(held, base, rule),
+            "choice_per_fold": {r: short[c] for r, c in choice.items()},
+            "choice_counts": dict(collections.Counter(short[c] for c in choice.values()))}
+
+
+def grid_error_fields(counts, all22, names, records, short) -> dict:
+    """Each grid point's FN + FP on all 22 records (in all, per rhythm as [FN, FP], and on 203 against the other 21)."""
+    return {"grid_errors_all_22": {short[n]: errors(all22[n]) for n in names},
+            "grid_rhythm_errors_all_22": {short[n]: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
+                                          for n in names},
+            "grid_errors_203_vs_other_21": {short[n]: [errors(totals(counts, n, ["203"])),
+                                                       errors(totals(counts, n, [r for r in records if r != "203"]))]
+                                            for n in names}}
+
+
+def fold_errors(counts, choice, records, base, base_key) -> dict:
+    """Per fold: FN + FP of the chosen point on the training records and on the record held out, and of ``base``
+    (reported as ``base_key``) on it."""
+    others = {r: [o for o in records if o != r] for r in records}
+    return {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
+                "held_out_chosen": errors(totals(counts, choice[r], [r])),
+                base_key: errors(totals(counts, base, [r]))}
+            for r in records}
+
+
+def write_result(out, result, printed) -> None:
+    """The results JSON to ``out``; its ``printed`` keys as the one JSON object last on stdout."""
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in printed}))
 
 
 def cpu_seconds_per_record(data_dir, configs: dict, repeats: int) -> dict:

@@ -52,6 +52,7 @@ from t_wave import TODAY, kind_totals  # noqa: E402
 from ecgsl_keras import tasks  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.post_wide")
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
 S33 = templates.S33
 TEMPLATES = templates_combo.TEMPLATES
 CHECK = "bp0.8_o0.95_m0.06_u0.9_after0.5"
@@ -87,6 +88,14 @@ def points():
 
 def names():
     return [name for name, _, _ in points()]
+
+
+def most_chosen():
+    """Run s37's most chosen point, the base of runs s39-s40's grids: (name, SignalConfig, GuardConstants), the name
+    from this script's committed results (``most_chosen`` of benchmarks/results/rpeaks_loro_s37.json)."""
+    name = json.loads(RESULTS.read_text())["most_chosen"]
+    config, constants = {n: (c, k) for n, c, k in points()}[name]
+    return name, config, constants
 
 
 def main(argv=None) -> int:

@@ -31,30 +31,22 @@ Meeting the 0.997 targets is reported apart; a default changes in no case here. 
 """
 from __future__ import annotations
 
-import argparse
-import collections
 import dataclasses
 import itertools
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
-from cluster import BASE, RHYTHMS, cached_counts, distance, errors, grid_arguments, loro, totals  # noqa: E402
+from cluster import (RHYTHMS, cached_counts, errors, fold_errors, grid_error_fields, guard_constants,  # noqa: E402
+                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
+                     rhythm_signals, totals, write_result)
 from t_wave import TODAY  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.bench import rhythms  # noqa: E402
-from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb  # noqa: E402
-from ecgsl_keras.config import SignalConfig  # noqa: E402
-from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.regions")
-S37_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
-S37 = json.loads(S37_RESULTS.read_text())["most_chosen"]
+S37, S37_CONFIG, S37_CONSTANTS = post_wide.most_chosen()
 THRESHOLD, MIN_LENGTH = (1.5, 1.4, 1.3), (0.4, 0.2, 0.1)
 NEUROKIT = (1.5, 0.4)
 KEEP_RULE = ("recommended when no rhythm's held-out Se or +P falls below run s37's point's (scored on every record), "
@@ -64,14 +56,13 @@ KEEP_RULE = ("recommended when no rhythm's held-out Se or +P falls below run s37
 
 def points():
     """(name, SignalConfig, GuardConstants, (threshold, min_length)) of every grid point, run s37's point first."""
-    config, constants = {n: (c, k) for n, c, k in post_wide.points()}[S37]
     for threshold, length in itertools.product(THRESHOLD, MIN_LENGTH):
         if (threshold, length) == NEUROKIT:
-            yield S37, config, constants, NEUROKIT
+            yield S37, S37_CONFIG, S37_CONSTANTS, NEUROKIT
             continue
         yield (f"{S37}__rg{threshold}_ml{length}",
-               dataclasses.replace(config, rpeak_region_threshold=threshold, rpeak_region_min_length=length),
-               constants, (threshold, length))
+               dataclasses.replace(S37_CONFIG, rpeak_region_threshold=threshold, rpeak_region_min_length=length),
+               S37_CONSTANTS, (threshold, length))
 
 
 def names():
@@ -81,89 +72,45 @@ def names():
 def count_record(data_dir, rid, out=None) -> dict:
     """Counts of record ``rid``'s four signals at every grid point ``out`` (a cached dict) lacks: the primary detector
     once per region setting, then the guard of run s37's point."""
-    signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
-    shipped = G.GUARD
-    for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
-        x = built["signal"]
-        cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
-
-        def score(peaks):
-            peaks = peaks[~in_episodes(peaks, built["episodes"])]
-            m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
-            return [m["tp"], m["fn"], m["fp"]]
-
-        if f"{rid}|{rhythm}|{TODAY}" not in out:
-            out[f"{rid}|{rhythm}|{TODAY}"] = score(S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned))
+    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out):
         for name, config, constants, (threshold, length) in points():
             if f"{rid}|{rhythm}|{name}" in out:
                 continue
             regions = {} if (threshold, length) == NEUROKIT else dict(rpeak_region_threshold=threshold,
                                                                        rpeak_region_min_length=length)
-            primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
-                                                               rpeak_second_proposer=0.0, **regions), cleaned=cleaned)
-            try:
-                G.GUARD = constants
-                out[f"{rid}|{rhythm}|{name}"] = score(S.guard_rpeaks(primary, cleaned, detect, fs, config))
-            finally:
-                G.GUARD = shipped
+            primary = S.find_rpeaks(built["signal"], fs, primary_config(**regions), cleaned=cleaned)
+            with guard_constants(constants):
+                out[f"{rid}|{rhythm}|{name}"] = list(match(built, S.guard_rpeaks(primary, cleaned, detect, fs, config),
+                                                           fs)[:3])
         log.info("%s %s: s37 %s", rid, rhythm, out[f"{rid}|{rhythm}|{S37}"])
     return out
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_grid_arguments(__doc__, argv)
     counts = cached_counts(args, names(), count_record)
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
-    held, choice = loro(counts, all_names, records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     base = all22[S37]
-    fewer = errors(held) < errors(base)
-    falls = {r: [k for k in ("Se", "+P") if held[r][k] < base[r][k]] for r in RHYTHMS}
-    others = {r: [o for o in records if o != r] for r in records}
     short = {n: n.replace(S37, "s37") for n in all_names}
-    result = {"experiment": "rpeaks_loro_s39",
-              "command": " ".join(["python", "experiments/rpeaks/regions.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE, "s37_point": S37,
+    result = {**result_head("rpeaks_loro_s39", "experiments/rpeaks/regions.py", argv, records, KEEP_RULE),
+              "s37_point": S37,
               "grid": {"rpeak_region_threshold": THRESHOLD, "rpeak_region_min_length": MIN_LENGTH,
                        "neurokit2": NEUROKIT},
               "grid_points": len(all_names), "tie_break": "the first name in sort order (run s37's point first)",
               "most_chosen": most, "most_chosen_short": short[most], "today": all22[TODAY], "s37": base,
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
-              "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
-              "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
-              "keep": {"rule": KEEP_RULE, "fewer_errors": fewer, "falls": {r: v for r, v in falls.items() if v},
-                       "recommended_on_counts": bool(fewer and not any(falls.values()))},
-              "choice_per_fold": {r: short[c] for r, c in choice.items()},
-              "choice_counts": dict(collections.Counter(short[c] for c in choice.values())),
+              **held_out_fields(held, choice, base, KEEP_RULE, short),
               "errors": {"today": errors(all22[TODAY]), "s37": errors(base), "held_out": errors(held),
                          "most_chosen_all_22": errors(all22[most])},
               "held_out_rhythm_errors": {r: held[r]["FN"] + held[r]["FP"] for r in RHYTHMS},
-              "grid_errors_all_22": {short[n]: errors(all22[n]) for n in all_names},
-              "grid_rhythm_errors_all_22": {short[n]: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
-                                            for n in all_names},
-              "grid_errors_203_vs_other_21": {short[n]: [errors(totals(counts, n, ["203"])),
-                                                         errors(totals(counts, n, [r for r in records if r != "203"]))]
-                                              for n in all_names},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
-                                  "held_out_s37": errors(totals(counts, S37, [r]))}
-                              for r in records},
+              **grid_error_fields(counts, all22, all_names, records, short),
+              "fold_errors": fold_errors(counts, choice, records, S37, "held_out_s37"),
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep"))
     return 0
 
 

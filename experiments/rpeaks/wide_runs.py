@@ -26,30 +26,23 @@ here. Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
-import collections
 import dataclasses
 import itertools
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
-from cluster import BASE, RHYTHMS, cached_counts, distance, errors, grid_arguments, loro, totals  # noqa: E402
+from cluster import (RHYTHMS, cached_counts, errors, fold_errors, grid_error_fields, guard_constants,  # noqa: E402
+                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
+                     rhythm_signals, totals, write_result)
 from t_wave import TODAY  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.bench import rhythms  # noqa: E402
-from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb  # noqa: E402
-from ecgsl_keras.config import SignalConfig  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.wide_runs")
-S37_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
-S37 = json.loads(S37_RESULTS.read_text())["most_chosen"]
+S37, S37_CONFIG, S37_CONSTANTS = post_wide.most_chosen()
 THRESHOLD, MIN_LENGTH, RUN_RR = (1.3, 1.2), (0.4, 0.1), (0.5, 0.0)
 KEEP_RULE = ("recommended when no rhythm's held-out Se or +P falls below run s37's point's (scored on every record), "
              "the held-out FN + FP over the four rhythms falls below that point's (847), and the most chosen point's CPU "
@@ -58,12 +51,11 @@ KEEP_RULE = ("recommended when no rhythm's held-out Se or +P falls below run s37
 
 def points():
     """(name, SignalConfig, GuardConstants) of every grid point, run s37's point first."""
-    config, constants = {n: (c, k) for n, c, k in post_wide.points()}[S37]
-    yield S37, config, constants
+    yield S37, S37_CONFIG, S37_CONSTANTS
     for threshold, length, rr in itertools.product(THRESHOLD, MIN_LENGTH, RUN_RR):
         yield (f"{S37}__wr{threshold}_ml{length}_rr{rr}",
-               dataclasses.replace(config, rpeak_run_threshold=threshold, rpeak_run_min_length=length),
-               dataclasses.replace(constants, run_rr_s=rr))
+               dataclasses.replace(S37_CONFIG, rpeak_run_threshold=threshold, rpeak_run_min_length=length),
+               dataclasses.replace(S37_CONSTANTS, run_rr_s=rr))
 
 
 def names():
@@ -73,30 +65,17 @@ def names():
 def count_record(data_dir, rid, out=None) -> dict:
     """Counts of record ``rid``'s four signals at every grid point, and per point the beats found / lost and false
     beats added / removed against run s37's point (``rid|rhythm|name|changes``)."""
-    signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
-    shipped = G.GUARD
-    tolerance = int(round(0.15 * fs))
-    for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
-        x = built["signal"]
-        cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
-        if f"{rid}|{rhythm}|{TODAY}" not in out:
-            out[f"{rid}|{rhythm}|{TODAY}"] = list(_match(built, S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned),
-                                                         tolerance)[:3])
+    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out):
         sets = {}
         for name, config, constants in points():
-            try:
-                # the constants hold the run definition (wide_run_spans) and the guard's
-                G.GUARD = constants
-                primary = S.find_rpeaks(x, fs, dataclasses.replace(
-                    BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
+            # the constants hold the run definition (wide_run_spans) and the guard's
+            with guard_constants(constants):
+                primary = S.find_rpeaks(built["signal"], fs, primary_config(
                     rpeak_run_threshold=config.rpeak_run_threshold, rpeak_run_min_length=config.rpeak_run_min_length),
                     cleaned=cleaned)
                 peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-            finally:
-                G.GUARD = shipped
-            tp, fn, fp, hit, false = _match(built, peaks, tolerance)
+            tp, fn, fp, hit, false = match(built, peaks, fs)
             out[f"{rid}|{rhythm}|{name}"] = [tp, fn, fp]
             sets[name] = (hit, false)
         for name in names()[1:]:
@@ -107,32 +86,14 @@ def count_record(data_dir, rid, out=None) -> dict:
     return out
 
 
-def _match(built, peaks, tolerance):
-    """TP, FN, FP (VF episodes left out) and the sets of matched reference beats and false detections (samples)."""
-    peaks = peaks[~in_episodes(peaks, built["episodes"])]
-    m = S.match_peaks(built["beats"], peaks, tolerance)
-    matched = set(m["reference"][m["matched"][:, 0]].tolist())
-    used = set(m["detected"][m["matched"][:, 1]].tolist())
-    return m["tp"], m["fn"], m["fp"], matched, set(m["detected"].tolist()) - used
-
-
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_grid_arguments(__doc__, argv)
     all_names = names()
     counts = cached_counts(args, all_names + [f"{n}|changes" for n in all_names[1:]], count_record)
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
-    held, choice = loro(counts, all_names, records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     base = all22[S37]
-    fewer = errors(held) < errors(base)
-    falls = {r: [k for k in ("Se", "+P") if held[r][k] < base[r][k]] for r in RHYTHMS}
-    others = {r: [o for o in records if o != r] for r in records}
     short = {n: n.replace(S37, "s37") for n in all_names}
 
     def changes(name, rids):
@@ -142,43 +103,24 @@ def main(argv=None) -> int:
                 total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
         return dict(zip(("found", "lost", "false_added", "false_removed"), total))
 
-    result = {"experiment": "rpeaks_loro_s40_runs",
-              "command": " ".join(["python", "experiments/rpeaks/wide_runs.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE, "s37_point": S37,
+    result = {**result_head("rpeaks_loro_s40_runs", "experiments/rpeaks/wide_runs.py", argv, records, KEEP_RULE),
+              "s37_point": S37,
               "grid": {"rpeak_run_threshold": THRESHOLD, "rpeak_run_min_length": MIN_LENGTH, "run_rr_s": RUN_RR,
                        "run_pad_s": G.GUARD.run_pad_s, "run_wide": G.GUARD.run_wide},
               "grid_points": len(all_names), "tie_break": "the first name in sort order (run s37's point first)",
               "most_chosen": most, "most_chosen_short": short[most], "today": all22[TODAY], "s37": base,
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
-              "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
-              "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
-              "keep": {"rule": KEEP_RULE, "fewer_errors": fewer, "falls": {r: v for r, v in falls.items() if v},
-                       "recommended_on_counts": bool(fewer and not any(falls.values()))},
-              "choice_per_fold": {r: short[c] for r, c in choice.items()},
-              "choice_counts": dict(collections.Counter(short[c] for c in choice.values())),
+              **held_out_fields(held, choice, base, KEEP_RULE, short),
               "errors": {"today": errors(all22[TODAY]), "s37": errors(base), "held_out": errors(held),
                          "most_chosen_all_22": errors(all22[most])},
               "held_out_rhythm_errors": {r: held[r]["FN"] + held[r]["FP"] for r in RHYTHMS},
-              "grid_errors_all_22": {short[n]: errors(all22[n]) for n in all_names},
-              "grid_rhythm_errors_all_22": {short[n]: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
-                                            for n in all_names},
-              "grid_errors_203_vs_other_21": {short[n]: [errors(totals(counts, n, ["203"])),
-                                                         errors(totals(counts, n, [r for r in records if r != "203"]))]
-                                              for n in all_names},
+              **grid_error_fields(counts, all22, all_names, records, short),
               "changes_vs_s37_all_22": {short[n]: changes(n, records) for n in all_names[1:]},
               "changes_vs_s37_203": {short[n]: changes(n, ["203"]) for n in all_names[1:]},
               "changes_vs_s37_201": {short[n]: changes(n, ["201"]) for n in all_names[1:]},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
-                                  "held_out_s37": errors(totals(counts, S37, [r]))}
-                              for r in records},
+              "fold_errors": fold_errors(counts, choice, records, S37, "held_out_s37"),
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep", "grid_errors_all_22")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep", "grid_errors_all_22"))
     return 0
 
 
