@@ -34,7 +34,6 @@ Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json
@@ -46,10 +45,9 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 import templates  # noqa: E402
 import templates_combo  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (RHYTHMS, cached_counts, distance, errors, fold_errors, held_out_fields, keep, loro,  # noqa: E402
+                     loro_summary, parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
-
-from ecgsl_keras import tasks  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.post_wide")
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
@@ -99,45 +97,28 @@ def most_chosen():
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_grid_arguments(__doc__, argv)
     grid = list(points())
     counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
-    held, choice = loro(counts, all_names, records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     best = min(all_names, key=lambda n: (errors(all22[n]), n))
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
     base_names = [n for n, _, _ in bases()]
     without = [n for n in all_names if "__pw" not in n]
     held_without, choice_without = loro(counts, without, records)
-    others = {r: [o for o in records if o != r] for r in records}
     watch = sorted({S33, best, most, *choice.values()})
-    result = {"experiment": "rpeaks_loro_s37",
-              "command": " ".join(["python", "experiments/rpeaks/post_wide.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE,
+    result = {**result_head("rpeaks_loro_s37", "experiments/rpeaks/post_wide.py", argv, records, KEEP_RULE),
               "grid": {"bases": base_names, "(rpeak_guard_post_wide, post_wide_lag_s)": POST_WIDE,
                        "post_wide_width": 1.5, "post_wide_sharpness": 1.2, "templates_sample_cheap": SAMPLE},
               "grid_points": len(all_names), "tie_break": "the first name in sort order (run s33's point first)",
               "most_chosen": most, "today": all22[TODAY], "s33_point": all22[S33],
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              # the most FN (FP) a signal set may have for Se (+P) >= 0.997
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
-              "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
-              "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
-              "keep": {**templates.keep(held, all22[S33]), "rule": KEEP_RULE},
-              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
+              **held_out_fields(held, choice, all22[S33], KEEP_RULE, {n: n for n in all_names}),
               # the same protocol on the bases alone (no post-wide check): the combination's honest held-out test
               "held_out_without_post_wide": held_without,
               "held_out_without_post_wide_distance_to_target": distance(held_without),
-              "keep_without_post_wide": {**templates.keep(held_without, all22[S33]), "rule": KEEP_RULE},
+              "keep_without_post_wide": keep(held_without, all22[S33], KEEP_RULE),
               "choice_counts_without_post_wide": dict(collections.Counter(choice_without.values())),
               "best_all_22": best, "best_all_22_figures": all22[best],
               "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[S33]), "held_out": errors(held),
@@ -147,18 +128,13 @@ def main(argv=None) -> int:
               "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
               "grid_rhythm_errors_all_22": {n: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
                                             for n in all_names},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
-                                  "held_out_s33": errors(totals(counts, S33, [r]))}
-                              for r in records},
+              "fold_errors": fold_errors(counts, choice, records, S33, "held_out_s33"),
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch}}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep", "held_out_without_post_wide",
-                                             "keep_without_post_wide", "choice_counts_without_post_wide")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep", "held_out_without_post_wide", "keep_without_post_wide",
+                                    "choice_counts_without_post_wide"))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
