@@ -70,7 +70,8 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import COMMON  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, save_results,  # noqa: E402
+                                          validation_af_f1)
 
 log = logging.getLogger("experiments.cinc2017.af_specialist")
 STEPS = ("nested", "validate")
@@ -292,16 +293,11 @@ def main(argv=None) -> int:
         af = {"target": AF_TARGET}
         for key in ("seeds_42_44", "seeds_45_47"):
             af[key] = {"nested_cv_af_f1": result["nested"][key]["keep"]["af_f1"]["mean"]}
-        if isinstance(result.get("validation"), dict):
-            for k in ("without", "with"):
-                v = result["validation"][k]["summary"]["per_class_f1"]["A"]["mean"]
-                af[f"validation_{k}_af_f1"], af[f"validation_{k}_short_by"] = v, AF_TARGET - v
+        af.update(validation_af_f1(result.get("validation"), AF_TARGET))
         result["af_target"] = af
     path.write_text(json.dumps(result, indent=1) + "\n")
     if args.out:
-        saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-        saved["af_specialist"] = result
-        args.out.write_text(json.dumps(saved, indent=1) + "\n")
+        save_results(args.out, "af_specialist", result)
     summary = {"command": result["command"], "records": result["records"]}
     if "nested" in result:
         summary.update(kept=result["nested"]["kept"], seconds=result["nested"]["seconds"])

@@ -75,7 +75,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, save_results,  # noqa: E402
+                                          validation_af_f1)
 
 log = logging.getLogger("experiments.cinc2017.label_noise")
 STEPS = ("cv", "flags", "validate")
@@ -332,16 +333,11 @@ def main(argv=None) -> int:
     if "cv" in result:
         for key in ("seeds_42_44", "seeds_45_47"):
             af[key] = {"cv_af_f1": result["cv"][PRIMARY][key]["af_f1"]["mean"]}
-    if isinstance(result.get("validation"), dict):
-        for k in ("without", "with"):
-            v = result["validation"][k]["summary"]["per_class_f1"]["A"]["mean"]
-            af[f"validation_{k}_af_f1"], af[f"validation_{k}_short_by"] = v, AF_TARGET - v
+    af.update(validation_af_f1(result.get("validation"), AF_TARGET))
     result["af_target"] = af
     path.write_text(json.dumps(result, indent=1) + "\n")
     if args.out:
-        saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-        saved["label_noise"] = result
-        args.out.write_text(json.dumps(saved, indent=1) + "\n")
+        save_results(args.out, "label_noise", result)
     summary = {"command": result["command"], "records": result["records"]}
     if "cv" in result:
         summary.update(kept=result["cv"]["kept"], seconds=result["cv"]["seconds"])

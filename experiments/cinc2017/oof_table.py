@@ -130,3 +130,15 @@ def save_results(path, key, result) -> None:
     saved = json.loads(path.read_text()) if path.is_file() else {}
     saved[key] = result
     path.write_text(json.dumps(saved, indent=1) + "\n")
+
+
+def validation_af_f1(validation, target) -> dict:
+    """The validation AF F1 (mean over booster seeds) without and with a lever and how far each is short of
+    ``target``, for a results JSON's ``af_target``; empty when the lever was not validated (not kept)."""
+    if not isinstance(validation, dict):
+        return {}
+    out = {}
+    for k in ("without", "with"):
+        v = validation[k]["summary"]["per_class_f1"]["A"]["mean"]
+        out[f"validation_{k}_af_f1"], out[f"validation_{k}_short_by"] = v, target - v
+    return out
