@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import sys
 import time
@@ -70,7 +69,7 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import COMMON  # noqa: E402
-from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, save_results,  # noqa: E402
+from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
                                           validation_af_f1)
 
 log = logging.getLogger("experiments.cinc2017.af_specialist")
@@ -269,23 +268,10 @@ class Specialist:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
-    p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--out", type=Path, help="results JSON of the repo (key af_specialist)")
-    args = p.parse_args(argv)
+    args = lever_arguments(__doc__, STEPS, "af_specialist", argv)
     args.work.mkdir(parents=True, exist_ok=True)
     path = args.work / "af_specialist.json"
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    result["keep_rule"] = KEEP_RULE
-    spec = Specialist(args)
-    for step in args.steps:
-        getattr(spec, f"step_{step}")(result)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+    spec, result = run_steps(lambda: Specialist(args), args.steps, path, KEEP_RULE)
     result["command"] = "python experiments/cinc2017/af_specialist.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     result["records"] = {s: len(v) for s, v in spec.lever.ids.items()}
@@ -295,13 +281,7 @@ def main(argv=None) -> int:
             af[key] = {"nested_cv_af_f1": result["nested"][key]["keep"]["af_f1"]["mean"]}
         af.update(validation_af_f1(result.get("validation"), AF_TARGET))
         result["af_target"] = af
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    if args.out:
-        save_results(args.out, "af_specialist", result)
-    summary = {"command": result["command"], "records": result["records"]}
-    if "nested" in result:
-        summary.update(kept=result["nested"]["kept"], seconds=result["nested"]["seconds"])
-    print(json.dumps(summary))
+    finish_lever(path, result, args.out, "af_specialist", "nested")
     return 0
 
 

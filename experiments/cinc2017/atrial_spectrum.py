@@ -226,20 +226,14 @@ def residual_columns(residual, fs, peaks, qrs_rms) -> np.ndarray:
 def cancel(signal, fs):
     """(residual, peaks, template QRS RMS) of one raw single-lead record (mV), or None where undefined: the
     package's cleaning and R-peaks and the ``atrial`` group's median-template cancellation (af34's steps)."""
-    from ecgsl_keras.config import SignalConfig
-    from ecgsl_keras.data.filters import clean
     from ecgsl_keras.data.record_features import MIN_BEATS, _qrst_cancel, _windows, ectopic_mask
-    from ecgsl_keras.data.rpeaks import find_rpeaks
 
-    config = SignalConfig()
-    raw = np.asarray(signal, np.float64).reshape(-1)
-    cleaned = clean(raw, fs, config.clean_method)
-    try:
-        peaks = np.unique(np.asarray(find_rpeaks(raw, fs, config, cleaned=cleaned), np.int64))
-    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+    from experiments.cinc2017.atrial_waves import cleaned_and_peaks
+
+    got = cleaned_and_peaks(signal, fs)
+    if got is None:
         return None
-    if peaks.size < max(MIN_BEATS, 5):
-        return None
+    cleaned, peaks = got
     s = lambda sec: int(round(sec * fs))     # noqa: E731 seconds -> samples
     flag = ectopic_mask(np.diff(peaks) / fs)
     dominant = np.concatenate([[True], ~flag]) & np.concatenate([~flag, [True]])

@@ -60,25 +60,38 @@ KEEP_RULE = ("kept only if CV AF F1 (mean over booster seeds 42-44) rises beyond
              "and CV macro F1 does not drop beyond it, and the same on fresh seeds 45-47; validation only if kept")
 
 
-def wave_columns(signal, fs) -> np.ndarray:
-    """The ``NAMES`` columns of one raw single-lead record (mV)."""
-    from scipy.signal import butter, filtfilt, find_peaks
-
+def cleaned_and_peaks(signal, fs):
+    """(cleaned signal, R-peaks) of one raw single-lead record (mV) as ``record_features`` has them (``filters.clean``
+    with the default ``SignalConfig``'s method, ``rpeaks.find_rpeaks`` with it), or None where the detector fails
+    or finds fewer than ``max(MIN_BEATS, 5)`` beats: the start of every QRST cancellation here (af34, af35, af37)."""
     from ecgsl_keras.config import SignalConfig
     from ecgsl_keras.data.filters import clean
-    from ecgsl_keras.data.record_features import MIN_BEATS, _qrst_cancel, _windows, ectopic_mask
+    from ecgsl_keras.data.record_features import MIN_BEATS
     from ecgsl_keras.data.rpeaks import find_rpeaks
 
-    out = np.full(len(NAMES), np.nan)
     config = SignalConfig()
     raw = np.asarray(signal, np.float64).reshape(-1)
     cleaned = clean(raw, fs, config.clean_method)
     try:
         peaks = np.unique(np.asarray(find_rpeaks(raw, fs, config, cleaned=cleaned), np.int64))
     except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
-        return out
+        return None
     if peaks.size < max(MIN_BEATS, 5):
+        return None
+    return cleaned, peaks
+
+
+def wave_columns(signal, fs) -> np.ndarray:
+    """The ``NAMES`` columns of one raw single-lead record (mV)."""
+    from scipy.signal import butter, filtfilt, find_peaks
+
+    from ecgsl_keras.data.record_features import MIN_BEATS, _qrst_cancel, _windows, ectopic_mask
+
+    out = np.full(len(NAMES), np.nan)
+    got = cleaned_and_peaks(signal, fs)
+    if got is None:
         return out
+    cleaned, peaks = got
     s = lambda sec: int(round(sec * fs))     # noqa: E731 seconds -> samples
     rr = np.diff(peaks)
     flag = ectopic_mask(rr / fs)

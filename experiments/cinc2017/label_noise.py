@@ -75,7 +75,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, save_results,  # noqa: E402
+from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
                                           validation_af_f1)
 
 log = logging.getLogger("experiments.cinc2017.label_noise")
@@ -307,23 +307,10 @@ class LabelNoise:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
-    p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--out", type=Path, help="results JSON of the repo (key label_noise)")
-    args = p.parse_args(argv)
+    args = lever_arguments(__doc__, STEPS, "label_noise", argv)
     (args.work / "oof").mkdir(parents=True, exist_ok=True)
     path = args.work / "label_noise.json"
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    result["keep_rule"] = KEEP_RULE
-    lab = LabelNoise(args)
-    for step in args.steps:
-        getattr(lab, f"step_{step}")(result)
-        path.write_text(json.dumps(result, indent=1) + "\n")
+    lab, result = run_steps(lambda: LabelNoise(args), args.steps, path, KEEP_RULE)
     result["command"] = "python experiments/cinc2017/label_noise.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
     if result["command"] not in result.setdefault("commands", []):     # every step's command, in run order
@@ -335,13 +322,7 @@ def main(argv=None) -> int:
             af[key] = {"cv_af_f1": result["cv"][PRIMARY][key]["af_f1"]["mean"]}
     af.update(validation_af_f1(result.get("validation"), AF_TARGET))
     result["af_target"] = af
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    if args.out:
-        save_results(args.out, "label_noise", result)
-    summary = {"command": result["command"], "records": result["records"]}
-    if "cv" in result:
-        summary.update(kept=result["cv"]["kept"], seconds=result["cv"]["seconds"])
-    print(json.dumps(summary))
+    finish_lever(path, result, args.out, "label_noise", "cv")
     return 0
 
 

@@ -7,7 +7,10 @@ per-record extra-column tables beside it (``extract_columns``: ``atrial_waves.py
 """
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import sys
 import time
 from pathlib import Path
 
@@ -122,6 +125,46 @@ def train_rows(got):
                                                                            deep["split"]) if sp == "train"}
     train = [i for i, r in enumerate(done) if r in label]
     return train, np.array([label[done[i]] for i in train])
+
+
+def lever_arguments(doc, steps, key, argv=None):
+    """Logging to stderr and the command line of a lever script (``af_specialist.py``, ``label_noise.py``), parsed:
+    ``--work``, the two tables, ``--steps`` (of ``steps``, all by default), ``--k`` folds, ``--out`` (key ``key``)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
+    p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
+    p.add_argument("--steps", nargs="+", choices=steps, default=list(steps))
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--out", type=Path, help=f"results JSON of the repo (key {key})")
+    return p.parse_args(argv)
+
+
+def run_steps(make, steps, path, keep_rule):
+    """``(lever, result)``: the work JSON ``path``'s result so far (resumable) with ``keep_rule``, then each of
+    ``steps`` run as ``lever.step_<name>(result)`` on ``make()``'s lever, the JSON written after each."""
+    path = Path(path)
+    result = json.loads(path.read_text()) if path.is_file() else {}
+    result["keep_rule"] = keep_rule
+    lever = make()
+    for step in steps:
+        getattr(lever, f"step_{step}")(result)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    return lever, result
+
+
+def finish_lever(path, result, out, key, step) -> None:
+    """The end of a lever script (``af_specialist.py``, ``label_noise.py``): ``result`` to its work JSON ``path`` and,
+    with ``out``, under ``key`` of the repo's results JSON; one summary line on stdout (the command, the records,
+    and whether the main ``step`` kept the lever and its seconds where it ran)."""
+    Path(path).write_text(json.dumps(result, indent=1) + "\n")
+    if out:
+        save_results(out, key, result)
+    summary = {"command": result["command"], "records": result["records"]}
+    if step in result:
+        summary.update(kept=result[step]["kept"], seconds=result[step]["seconds"])
+    print(json.dumps(summary))
 
 
 def save_results(path, key, result) -> None:

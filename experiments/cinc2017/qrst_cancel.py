@@ -42,20 +42,14 @@ ST_ZONE_S = (0.10, 0.45)    # s after R, the ST-T zone of the diagnostic (cut at
 
 def _prepare(signal, fs):
     """(cleaned, peaks, dominant mask) as ``atrial_spectrum.cancel`` gets them, or None."""
-    from ecgsl_keras.config import SignalConfig
-    from ecgsl_keras.data.filters import clean
-    from ecgsl_keras.data.record_features import MIN_BEATS, ectopic_mask
-    from ecgsl_keras.data.rpeaks import find_rpeaks
+    from ecgsl_keras.data.record_features import ectopic_mask
 
-    config = SignalConfig()
-    raw = np.asarray(signal, np.float64).reshape(-1)
-    cleaned = clean(raw, fs, config.clean_method)
-    try:
-        peaks = np.unique(np.asarray(find_rpeaks(raw, fs, config, cleaned=cleaned), np.int64))
-    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+    from experiments.cinc2017.atrial_waves import cleaned_and_peaks
+
+    got = cleaned_and_peaks(signal, fs)
+    if got is None:
         return None
-    if peaks.size < max(MIN_BEATS, 5):
-        return None
+    cleaned, peaks = got
     flag = ectopic_mask(np.diff(peaks) / fs)
     dominant = np.concatenate([[True], ~flag]) & np.concatenate([~flag, [True]])
     return cleaned, peaks, dominant

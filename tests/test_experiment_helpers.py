@@ -1,0 +1,98 @@
+"""The helpers that the experiment scripts share (code-health run s32-dups): experiments/rpeaks/cluster.py's
+leave-one-record-out summary (runs s37-s40's grids) and experiments/cinc2017/oof_table.py's extra-column table."""
+import csv
+import json
+
+import numpy as np
+from helpers import CINC_SAMPLE
+
+from ecgsl_keras import tasks
+from experiments.cinc2017 import oof_table as T
+from experiments.rpeaks import cluster as C
+
+
+def _counts(errors_of):
+    """Counts of every DS1 record and rhythm: 100 beats, ``errors_of(name, rid)`` FN and as many FP."""
+    out = {}
+    for rid in tasks.MITDB_DS1:
+        for name in ("a", "b", C.TODAY):
+            for r in C.RHYTHMS:
+                e = errors_of(name, rid)
+                out[f"{rid}|{r}|{name}"] = [100 - e, e, e]
+    return out
+
+
+def test_loro_summary_chooses_on_the_other_records_and_keeps_only_fewer_errors():
+    """"b" is better than "a" on every record but 203, and on the other 21 of each fold: every fold chooses it; held
+    out it beats "a" scored on all 22 records (the keep rule's (a) and (b) hold), "a" against it falls on every
+    rhythm's Se and +P, and a point against itself is not kept (not fewer errors)."""
+    counts = _counts(lambda name, rid: {"a": 2, "b": 9 if rid == "203" else 1}.get(name, 3))
+    records, held, choice, all22, most = C.loro_summary(counts, ["a", "b"])
+    assert records == list(tasks.MITDB_DS1) and most == "b"
+    assert choice["203"] == "b" and set(choice.values()) == {"b"}      # 203's fold: b still has fewer on the other 21
+    assert C.errors(held) == C.errors(all22["b"])
+    short = {"a": "A", "b": "B"}
+    fields = C.held_out_fields(held, choice, all22["a"], "rule", short)
+    assert fields["keep"]["fewer_errors"] is True and fields["choice_counts"] == {"B": 22}
+    assert fields["keep"] == {"rule": "rule", "fewer_errors": True, "falls": {}, "recommended_on_counts": True}
+    assert fields["choice_per_fold"]["203"] == "B" and fields["meets_target"]["normal"] is False
+    worse = C.keep(all22["a"], all22["b"], "rule")
+    assert worse["falls"] == {r: ["Se", "+P"] for r in C.RHYTHMS} and worse["recommended_on_counts"] is False
+    assert C.keep(held, held, "rule") == {"rule": "rule", "fewer_errors": False, "falls": {},
+                                          "recommended_on_counts": False}
+    folds = C.fold_errors(counts, choice, records, "a", "held_out_a")
+    assert folds["203"] == {"train_chosen": 21 * 4 * 2, "held_out_chosen": 4 * 18, "held_out_a": 4 * 4}
+
+
+def test_result_head_and_write_result(tmp_path, capsys):
+    head = C.result_head("x", "experiments/rpeaks/x.py", ["--out", "o.json"], ["100"], "rule")
+    assert head["command"] == "python experiments/rpeaks/x.py --out o.json" and head["keep_rule"] == "rule"
+    C.write_result(tmp_path / "o.json", {**head, "n": 1}, ("n",))
+    assert json.loads((tmp_path / "o.json").read_text())["experiment"] == "x"
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"n": 1}
+
+
+def test_extract_columns_caches_rows_and_writes_the_table(tmp_path):
+    """Rows cached per record (a second call computes nothing), training records first, the npz in the table's order."""
+    ids = [r for r, _ in csv.reader(open(CINC_SAMPLE / "REFERENCE.csv"))][:4]
+    np.savez(tmp_path / "features.npz", record_id=np.array(ids))
+    np.savez(tmp_path / "deep.npz", record_id=np.array(ids), split=np.array(["validation", "train", "train", "train"]),
+             label=np.zeros(4, int), label_names=np.array(["A", "N", "O", "~"]))
+    seen = []
+
+    def columns(signal, fs):
+        seen.append(len(signal))
+        return np.array([len(signal) / fs, np.nan])
+
+    args = (tmp_path / "features.npz", tmp_path / "deep.npz", CINC_SAMPLE, tmp_path / "work", tmp_path / "t.npz")
+    got = T.extract_columns(columns, ("seconds", "nan"), *args, limit=3)
+    assert len(seen) == 3 and got["done"] == ids[1:] and got["ms"].size == 3       # the validation record is last
+    table = np.load(tmp_path / "t.npz")
+    assert table["X"].dtype == np.float32 and list(table["record_id"]) == ids[1:]
+    again = T.extract_columns(columns, ("seconds", "nan"), *args)
+    assert len(seen) == 4 and again["done"] == ids                                # only the missing record computed
+    summary = T.column_summary(again, ("seconds", "nan"))
+    assert summary["nan_fraction"] == {"seconds": 0.0, "nan": 1.0} and summary["ms_per_record"]["timed"] == 4
+    train, y = T.train_rows(again)
+    assert train == [1, 2, 3] and list(y) == ["A", "A", "A"]
+    T.save_results(tmp_path / "r.json", "k", {"v": 1})
+    T.save_results(tmp_path / "r.json", "j", {"v": 2})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"k": {"v": 1}, "j": {"v": 2}}
+
+
+def test_validation_af_f1():
+    assert T.validation_af_f1("not scored: the lever is not kept", 0.9) == {}
+    summary = {k: {"summary": {"per_class_f1": {"A": {"mean": v}}}} for k, v in (("without", 0.8), ("with", 0.85))}
+    got = T.validation_af_f1(summary, 0.9)
+    assert got["validation_with_af_f1"] == 0.85 and abs(got["validation_without_short_by"] - 0.1) < 1e-12
+
+
+def test_finish_lever_writes_both_results_and_one_summary_line(tmp_path, capsys):
+    result = {"command": "python x.py", "records": {"train": 3}, "cv": {"kept": False, "seconds": 1.5, "rows": [1]}}
+    T.finish_lever(tmp_path / "work.json", result, tmp_path / "repo.json", "lever", "cv")
+    assert json.loads((tmp_path / "work.json").read_text()) == result
+    assert json.loads((tmp_path / "repo.json").read_text()) == {"lever": result}
+    assert json.loads(capsys.readouterr().out) == {"command": "python x.py", "records": {"train": 3}, "kept": False,
+                                                   "seconds": 1.5}
+    T.finish_lever(tmp_path / "w2.json", {"command": "c", "records": {}}, None, "lever", "cv")   # the step not run
+    assert json.loads(capsys.readouterr().out) == {"command": "c", "records": {}}
