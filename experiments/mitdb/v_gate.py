@@ -170,8 +170,13 @@ def choose_gate(table, labels, c, part, groups) -> dict:
     gated = v_agreement_gate(base, pv, rr, width, labels, **best_point).argmax(-1) == v
     inner = {name: {"V_called": int(m.sum()), "V_true": int((m & (y == v)).sum())} for name, m in
              (("no_gate", called), ("best", gated))}
+    # the inner V calls the best point takes away, by record and true class (why an inner group falls)
+    taken = {}
+    for r, k in zip(rec[called & ~gated], y[called & ~gated]):
+        taken.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+        taken[str(r)][labels[int(k)]] += 1
     return {"inner_macro_f1_nsvf": {"no_gate": none, "best": best}, "best_point": best_point, "uses_gate": bool(uses),
-            "inner_V_calls": inner, "inner_groups": [sorted(g) for g in groups]}
+            "inner_V_calls": inner, "inner_V_calls_taken": taken, "inner_groups": [sorted(g) for g in groups]}
 
 
 def run_candidate(table, labels, chosen, parts, work, inner_k=None) -> dict:
