@@ -63,10 +63,13 @@ rhythm gate) stay those of key ``relative_beats``.
 
 Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
 baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
-unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever).
+unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever). ``--inner-folds 4``
+(v39) not kept: neither fold took the gate over four groups (fold 1's pooled inner F1 fell: the gate took 88 true V
+of 201, in atrial fibrillation; fold 0: one group fell by 0.001), so left-out V +P 0.826 -> 0.811 against v38.
 
-Results: key ``v_gate`` of ``beats_preset_results.json`` (per-record false V of 108, 118, 203 and the other records,
-before / after, seed 42 and mean over seeds); the last line of stdout is one JSON object.
+Results: keys ``v_gate``, ``v_gate_inner4`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
+false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
+stdout is one JSON object.
 """
 from __future__ import annotations
 
