@@ -119,3 +119,14 @@ def test_committed_median_file_reads_back_with_its_inner_models():
     assert saved["outer"].dtype == np.float16 and saved["outer"].shape[1] == len(LABELS)
     assert len(committed.folds) == 2
     assert all(f"inner_heldout{h}" in saved.files for h in range(2))
+
+
+def test_committed_median_inner4_file_joins_the_median_file():
+    """Run v39: the inner-4 beat-minus-median probabilities (float16) sit beside v37's file and join it."""
+    path = Path(v_gate.COMMITTED_TO)
+    inner = oof.inner_k_path_for(path, 4)
+    assert inner.name == "inner4_k2_median.npz" and inner.is_file()
+    committed = oof.CommittedPredictions(path)
+    assert committed.add_inner(inner) == 4
+    assert np.load(inner)["inner4_heldout0"].dtype == np.float16
+    assert [len(committed.inner_k_groups[str(h)]) for h in range(2)] == [4, 4]
