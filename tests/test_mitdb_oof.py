@@ -126,6 +126,11 @@ def test_inner_k_file_joins_the_main_file_and_reads_back(committed, tmp_path):
     assert np.isnan(fresh.inner_k(0, table, 4)[:5]).all()
     assert fresh.inner_k_groups == {"0": [["102"]], "1": [["100"], ["101"]]}
     assert oof.inner_k_path(4).name == "inner4_k2.npz"
+    # each committed left-out file has its own inner-K file beside it (run v39: v37's beat-minus-median models)
+    assert oof.inner_k_path_for(oof.DEFAULT, 4) == oof.inner_k_path(4).resolve()
+    assert oof.inner_k_path_for(tmp_path / "left_out_k2_median.npz", 4) == tmp_path / "inner4_k2_median.npz"
+    with pytest.raises(SystemExit, match="not a committed left-out file name"):
+        oof.inner_k_path_for(tmp_path / "other.npz", 4)
 
 
 def test_inner_k_file_of_other_beats_is_an_error_naming_it(committed, tmp_path):

@@ -33,12 +33,12 @@ def test_gate_drops_only_on_time_narrow_v_calls_that_ecgsl_does_not_back():
     np.testing.assert_array_equal(p[0], _rows(0.9)[0])       # the input is not changed in place
 
 
-def _table(n_per_group=60, seed=0):
+def _table(n_per_group=60, seed=0, records=("100", "101")):
     """Two records (inner groups) of normal beats, true V beats (premature, wide) and normal beats of a second shape
     that the booster calls V (on time, narrow) while ECG-SL does not; a rhythm-gate column that never fires."""
     rng = np.random.default_rng(seed)
     y, rr, width, booster, deep, rec = [], [], [], [], [], []
-    for r in ("100", "101"):
+    for r in records:
         for kind, count in (("N", n_per_group), ("V", 15), ("N2", 15)):
             for _ in range(count):
                 y.append(V if kind == "V" else N)
@@ -66,6 +66,24 @@ def test_choice_takes_the_gate_when_it_helps_both_inner_groups():
     assert not v_gate.choose_gate(table, LABELS, c, part, [["100"], ["101"]])["uses_gate"]
 
 
+def test_choice_over_four_inner_groups_refuses_when_one_falls():
+    """Run v39 (--inner-folds 4): the same rule over K groups; one group whose macro F1 falls refuses the gate."""
+    records = ("100", "101", "102", "103")
+    table, part = _table(records=records)
+    c = {"deep_weight": 0.25, "gate_feature": "window_af_afev", "gate_threshold": 30.0}
+    groups = [[r] for r in records]
+    out = v_gate.choose_gate(table, LABELS, c, part, groups)
+    assert out["uses_gate"] and len(out["inner_macro_f1_nsvf"]["best"]["groups"]) == 4
+    # on record 103 ECG-SL misses its true V beats: gating there costs V Se, so that group falls and the gate is refused
+    m = (table["record"] == "103") & (table["y"] == V)
+    part["inner_deep"][m] = _rows(*[0.05] * int(m.sum()))
+    table["X"][m] = np.c_[np.full(m.sum(), 1.0), np.full(m.sum(), 1.0), np.zeros(m.sum())]
+    refused = v_gate.choose_gate(table, LABELS, c, part, groups)
+    f1 = refused["inner_macro_f1_nsvf"]
+    assert not refused["uses_gate"]
+    assert any(b < n for b, n in zip(f1["best"]["groups"], f1["no_gate"]["groups"]))
+
+
 def _run(v_pp, v_se=0.86, macro=0.63, s_se=0.77):
     rows = {f"{form}_s{s}": {"macro_f1_nsvf": macro + d, "V_sensitivity": v_se, "V_positive_predictivity": v_pp + d,
                              "S_sensitivity": s_se, "S_positive_predictivity": 0.63, "accuracy": 0.95}
@@ -83,6 +101,17 @@ def test_keep_rule():
     assert not v_gate.compare(base, _run(0.83, s_se=0.75), "v_gate")["kept"]           # S Se down beyond its sd
 
 
+def test_inner_k_rule_against_the_v38_lever():
+    """INNER_K_RULE: against the lever's v_gate rows; macro F1 may fall by up to the lever's seed sd."""
+    lever = _run(0.826)
+    lever["seed_spread"] = {"v_gate": lever["seed_spread"]["recipe"]}
+    kw = {"base_form": "v_gate", "macro_within_sd": True}
+    assert v_gate.compare(lever, _run(0.84, macro=0.627), "v_gate", **kw)["kept"]       # macro -0.003 within sd
+    assert not v_gate.compare(lever, _run(0.84, macro=0.62), "v_gate", **kw)["kept"]    # macro -0.01 beyond it
+    assert not v_gate.compare(lever, _run(0.829), "v_gate", **kw)["kept"]               # V +P inside the seed sd
+    assert "lowers NO inner group" in v_gate.INNER_K_RULE
+
+
 def test_committed_median_file_reads_back_with_its_inner_models():
     path = Path(v_gate.COMMITTED_TO)
     committed = oof.CommittedPredictions(path)
@@ -90,3 +119,14 @@ def test_committed_median_file_reads_back_with_its_inner_models():
     assert saved["outer"].dtype == np.float16 and saved["outer"].shape[1] == len(LABELS)
     assert len(committed.folds) == 2
     assert all(f"inner_heldout{h}" in saved.files for h in range(2))
+
+
+def test_committed_median_inner4_file_joins_the_median_file():
+    """Run v39: the inner-4 beat-minus-median probabilities (float16) sit beside v37's file and join it."""
+    path = Path(v_gate.COMMITTED_TO)
+    inner = oof.inner_k_path_for(path, 4)
+    assert inner.name == "inner4_k2_median.npz" and inner.is_file()
+    committed = oof.CommittedPredictions(path)
+    assert committed.add_inner(inner) == 4
+    assert np.load(inner)["inner4_heldout0"].dtype == np.float16
+    assert [len(committed.inner_k_groups[str(h)]) for h in range(2)] == [4, 4]

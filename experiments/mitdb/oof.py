@@ -45,6 +45,17 @@ def inner_k_path(k: int, n_folds: int = 2) -> Path:
     return HERE / "oof" / f"inner{k}_k{n_folds}.npz"
 
 
+def inner_k_path_for(left_out, k: int) -> Path:
+    """The committed inner-K file beside the committed left-out file ``left_out`` (``oof/left_out_k<K><rest>.npz``):
+    ``oof/inner<k>_k<K><rest>.npz``, so each left-out file (e.g. v37's ``left_out_k2_median``) has its own inner
+    models' file (run v39) and ``left_out_k2`` keeps ``inner_k_path``'s name."""
+    left_out = Path(left_out)
+    m = re.match(r"^left_out_k(\d+)(.*)$", left_out.stem)
+    if not m:
+        raise SystemExit(f"{left_out}: not a committed left-out file name (left_out_k<K>[...].npz)")
+    return left_out.resolve().parent / f"inner{k}_k{m.group(1)}{m.group(2)}.npz"
+
+
 TIME_TOL = 0.002      # s: the table's R-peak times are multiples of 10 ms (100 Hz); float32 keeps them to ~0.1 ms
 REQUIRED = ("record", "time_s", "y", "outer", "labels", "folds_json")
 FOLDS_KEYS = ("folds", "beats_per_record", "balance", "af_beats_per_record")   # folds.json's split, kept

@@ -629,11 +629,12 @@ def main(argv=None) -> int:
     shipped = shipped_sets["seed_spread"]["chosen_weighted_gated"]["macro_f1_nsvf"]["mean"]
     stack_key = STACK_KEY + (f"_inner{k_inner}" if k_inner > 2 else "") + suffix
     if "export_inner" in args.steps:
-        info = export_inner(Path(args.inner_runs).resolve(), table, k_inner, oof.inner_k_path(k_inner, n_folds))
+        info = export_inner(Path(args.inner_runs).resolve(), table, k_inner,
+                            oof.inner_k_path_for(args.from_committed, k_inner))
         log.info("inner-%d probabilities committed: %s", k_inner, info)
     inner_k = None
     if k_inner > 2 and "stack" in args.steps:
-        assert beats_preset.COMMITTED.add_inner(oof.inner_k_path(k_inner, n_folds)) == k_inner
+        assert beats_preset.COMMITTED.add_inner(oof.inner_k_path_for(args.from_committed, k_inner)) == k_inner
         groups = beats_preset.COMMITTED.inner_k_groups
         inner_k = (k_inner, {h: beats_preset.COMMITTED.inner_k(h, table, k_inner)[part["train"]]
                              for h, part in enumerate(parts)}, {h: groups[str(h)] for h in range(len(parts))})
@@ -641,7 +642,7 @@ def main(argv=None) -> int:
         stack = step_stack(table, labels, chosen, parts, work, inner_k)
         if inner_k is not None:
             stack["inner_folds"] = k_inner
-            stack["inner_file"] = _repo_relative(oof.inner_k_path(k_inner, n_folds))
+            stack["inner_file"] = _repo_relative(oof.inner_k_path_for(args.from_committed, k_inner))
             stack["choice_rule"] = CHOICE_RULE_INNER_K
             stack["column_quality"] = column_quality(table, labels, parts, inner_k)
         stack["reproduces_recipe_row"] = bool(
