@@ -215,6 +215,11 @@ class SignalConfig(_JsonConfig):
     # admits (run s39). 0 = off (default).
     rpeak_run_threshold: float = 0.0
     rpeak_run_min_length: float = 0.0
+    # How the second pass's peaks enter the spans (issue 21 run s41): "replace" (run s40, default): the spans hold the
+    # second pass's peaks only (run s40 lost more beats than it found: the lowered rules can merge neighbouring QRS
+    # regions); "add": every first-pass peak stays and a second-pass peak in a span is added when it is at least
+    # min_rr_s from every first-pass peak; the guard then judges all peaks as usual.
+    rpeak_run_mode: str = "replace"
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
@@ -260,6 +265,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
                                                         f"positive, got {self.rpeak_run_threshold} and "
                                                         f"{self.rpeak_run_min_length}")
+        if self.rpeak_run_mode not in ("replace", "add"):
+            raise ConfigError("<config>", "bad_config", "rpeak_run_mode must be 'replace' or 'add', "
+                                                        f"got {self.rpeak_run_mode!r}")
         if ((self.rpeak_run_threshold > 0 or self.rpeak_run_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "

@@ -957,3 +957,34 @@ def test_region_rules_lowered_around_wide_beats_only(monkeypatch):
     assert rpeak_guard.GuardConstants().run_rr_s == 0.5
     with pytest.raises(ConfigError, match="rpeak_run"):
         SignalConfig(rpeak_run_threshold=1.3).validate()
+
+
+def test_wide_run_second_pass_added_keeps_every_first_pass_peak(monkeypatch):
+    # rpeak_run_mode="add" (run s41, not a default): inside the wide-beat spans every first-pass peak stays and the
+    # lowered second pass only adds peaks at least min_rr_s from all of them (run s40's "replace" lost more beats than
+    # it found); the guard judges the union as usual, and the run's beats are all found
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
+    fs = 360.0
+    x, _, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    add = dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1, rpeak_run_mode="add")
+    unguarded = {}
+    guard = rpeaks_lib.guard_rpeaks
+    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", lambda peaks, *a: unguarded.setdefault(len(unguarded), peaks))
+    first, added = signal_lib.find_rpeaks(x, fs, base), signal_lib.find_rpeaks(x, fs, add)
+    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", guard)
+    assert np.isin(first, added).all()                                      # no first-pass peak dropped
+    new = np.setdiff1d(added, first)
+    assert new.size >= 0.3 * run.size
+    assert np.abs(new[:, None] - first[None, :]).min() >= int(round(base.min_rr_s * fs))
+    assert match_peaks(beats, first, tolerance)["fn"] >= 0.3 * run.size
+    m = match_peaks(beats, signal_lib.find_rpeaks(x, fs, add), tolerance)  # with the guard
+    assert m["fn"] == 0 and m["fp"] == 0
+    assert SignalConfig().rpeak_run_mode == "replace"
+    with pytest.raises(ConfigError, match="rpeak_run_mode"):
+        dataclasses.replace(add, rpeak_run_mode="merge").validate()

@@ -231,7 +231,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     cleaned with ``config.rpeak_clean_method`` (a detector's own band-pass finds QRS complexes
     best), at ``fs`` or, when ``config.detect_at_native_rate`` is off, at ``config.target_fs``
     with the peaks mapped back (inside runs of wide beats, with ``config.rpeak_run_threshold``, the peaks of a second
-    pass with lower region rules: ``wide_run_spans``). Peaks closer than ``config.min_rr_s`` to a stronger one are
+    pass with lower region rules: ``wide_run_spans``; ``config.rpeak_run_mode`` "add" keeps the first pass's peaks there
+    and adds the second pass's ones at least ``config.min_rr_s`` from all of them). Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
     beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
     ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
@@ -283,7 +284,17 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
             if config.rpeak_run_min_length > 0:
                 lowered["minlenweight"] = float(config.rpeak_run_min_length)
             inner = detect(lowered)
-            peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
+            if config.rpeak_run_mode == "add":
+                # every first-pass peak stays (run s40's replacement lost more beats than it found); a second-pass
+                # peak counts only min_rr_s clear of all of them, so it is a beat the first pass missed, not a shifted one
+                extra = apex(inner[_in_spans(inner, spans)])
+                # spans exist only with at least 3 first-pass peaks (wide_run_spans), so both neighbours exist
+                at = np.clip(np.searchsorted(peaks, extra), 1, peaks.size - 1)
+                nearest = np.minimum(np.abs(extra - peaks[at]), np.abs(extra - peaks[at - 1]))
+                extra = extra[nearest >= min_distance]
+                peaks = np.union1d(peaks, extra).astype(np.int64)
+            else:
+                peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
 
 
