@@ -80,6 +80,8 @@ baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion
 unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever). ``--inner-folds 4``
 (v39) not kept: neither fold took the gate over four groups (fold 1's pooled inner F1 fell: the gate took 88 true V
 of 201, in atrial fibrillation; fold 0: one group fell by 0.001), so left-out V +P 0.826 -> 0.811 against v38.
+``--local`` (v40) kept: over four groups fold 1 takes the local gate (pause 1.1; 201's group no longer falls), fold 0
+refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 against v38 (108's false V 267 -> 126).
 
 Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
