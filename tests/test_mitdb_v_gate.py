@@ -130,3 +130,29 @@ def test_committed_median_inner4_file_joins_the_median_file():
     assert committed.add_inner(inner) == 4
     assert np.load(inner)["inner4_heldout0"].dtype == np.float16
     assert [len(committed.inner_k_groups[str(h)]) for h in range(2)] == [4, 4]
+
+
+def test_local_on_time_reads_prematurity_against_the_neighbours():
+    """Run v40: on time against the neighbours' median RR; the pause and regularity tests only when asked; NaN in a
+    test that is made is no evidence (not on time)."""
+    pre = np.array([1.0, 0.7, 1.0, 1.0, np.nan, 0.95])
+    post = np.array([1.0, 1.3, 1.4, 1.0, 1.0, 1.0])        # beat 2: a compensatory pause (post/pre 1.4)
+    mad = np.array([0.02, 0.02, 0.02, 0.2, 0.02, np.nan])   # beat 3: an irregular neighbourhood (fibrillation)
+    np.testing.assert_array_equal(v_gate.local_on_time(pre, post, mad, 0.9), [1, 0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(v_gate.local_on_time(pre, post, mad, 0.9, pause=1.25), [1, 0, 0, 1, 0, 1])
+    np.testing.assert_array_equal(v_gate.local_on_time(pre, post, mad, 0.9, irregular=0.1), [1, 0, 1, 0, 0, 0])
+
+
+def test_local_gate_drops_only_locally_on_time_narrow_unbacked_v_calls():
+    p = _rows(0.9, 0.9, 0.9, 0.9, 0.9)
+    x = np.array([[1.0, 1.0, 0.02, 1.0],      # on time, narrow, not backed: dropped
+                  [0.7, 1.3, 0.02, 1.0],      # premature against its neighbours: kept
+                  [1.0, 1.0, 0.02, 2.0],      # wide: kept
+                  [1.0, 1.0, 0.25, 1.0],      # irregular neighbourhood: kept when irregular is tested
+                  [1.0, 1.0, 0.02, 1.0]])     # backed by ECG-SL: kept
+    ecgsl_v = np.array([0.1, 0.1, 0.1, 0.1, 0.6])
+    out = v_gate.v_local_gate(p, ecgsl_v, x, LABELS, premature=0.9, wide=1.3, t=0.5, irregular=0.1)
+    np.testing.assert_array_equal(out.argmax(-1), [N, V, V, V, V])
+    assert out[0].sum() == pytest.approx(1.0)
+    assert v_gate.v_local_gate(p, ecgsl_v, x, LABELS, premature=0.9, wide=1.3, t=0.5).argmax(-1)[3] == N
+    assert v_gate.LOCAL_GATE.columns[0] == "pre_rr_local_median_ratio" and len(v_gate.LOCAL_GATE.points()) == 270

@@ -61,13 +61,29 @@ candidate against the v38 lever (its two-group ``v_gate`` rows), paired over boo
 comparison against the committed baseline is reported too. Kept or not, the recipe choices (set, size, deep weight,
 rhythm gate) stay those of key ``relative_beats``.
 
+``--local`` (run v40, key ``v_gate_local``): the gate's prematurity test against the LOCAL rhythm, robust to an
+irregular one. Why: v39's fold 1 refused the gate because in record 201 (atrial fibrillation) true V beats look on
+time against the record's mean RR. ``LOCAL_GATE`` reads columns the table already has (``LOCAL_COLUMNS``,
+``per_beat_features.local_rhythm_features``: the 8 RR intervals before and the 8 after the beat, its own pre and post
+RR left out): a V call is gated only if the beat is on time against its neighbours (``local_on_time``: pre RR / the
+neighbours' median RR >= ``premature``; with ``pause``, also post RR / pre RR < ``pause``, no compensatory pause;
+with ``irregular``, also the neighbours' robust spread ``rhythm_mad_norm`` <= ``irregular``, so the gate never acts
+in fibrillation, where "on time" is no evidence), narrow and not backed by ECG-SL. ``LOCAL_GRID`` (fixed before any
+figure): ``GRID`` x pause (none, 1.1, 1.25) x irregular (none, 0.1), 270 points; each grid point is chosen with
+v38's rule. Decision row (fixed before any figure): the choice over 4 inner groups (``oof/inner4_k2_median.npz``,
+closer to the outer model scored); the choice over 2 inner groups is reported. ``LOCAL_RULE`` against the v38 lever
+(key ``v_gate``), paired over booster seeds 42-44; the comparison with the committed baseline is reported. Per
+record (``LOCAL_RECORDS``: 108, 118, 203, 201, the rest): false V and true V lost.
+
 Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
 baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
 unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever). ``--inner-folds 4``
 (v39) not kept: neither fold took the gate over four groups (fold 1's pooled inner F1 fell: the gate took 88 true V
 of 201, in atrial fibrillation; fold 0: one group fell by 0.001), so left-out V +P 0.826 -> 0.811 against v38.
+``--local`` (v40) kept: over four groups fold 1 takes the local gate (pause 1.1; 201's group no longer falls), fold 0
+refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 against v38 (108's false V 267 -> 126).
 
-Results: keys ``v_gate``, ``v_gate_inner4`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
+Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
 stdout is one JSON object.
 """
@@ -97,6 +113,28 @@ RR_COLUMN, WIDTH_COLUMN = "pre_rr_norm", "qrs_width_norm"
 # to 1.15 / 1.3 / 1.5 of the record's median width; ECG-SL's P(V) needed to keep V
 GRID = {"premature": (0.8, 0.9, 0.95), "wide": (1.15, 1.3, 1.5), "t": (0.05, 0.1, 0.2, 0.3, 0.5)}
 RECORDS = ("108", "118", "203")
+# run v40 (--local): the prematurity test against the local rhythm. Columns already in the table
+# (per_beat_features.RHYTHM_FEATURES: 8 + 8 neighbour RR intervals, the beat's own pre and post RR left out)
+LOCAL_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", WIDTH_COLUMN)
+# fixed before any figure of run v40: GRID's premature / wide / t, now read against the neighbours' median RR; pause
+# (post RR / pre RR below it: no compensatory pause) None = not tested, 1.1, 1.25; irregular (the neighbours' robust
+# spread at most it: the gate acts only in a regular neighbourhood) None = not tested, 0.1 (sinus rhythm with a few
+# ectopic beats sits well under 0.1, atrial fibrillation above)
+LOCAL_GRID = dict(GRID, pause=(None, 1.1, 1.25), irregular=(None, 0.1))
+LOCAL_KEY = "v_gate_local"
+LOCAL_DECISION_K = 4    # the decision row: the gate chosen over 4 inner groups (closer to the outer model scored)
+LOCAL_RECORDS = ("108", "118", "203", "201")
+LOCAL_RULE = ("fixed before any figure of run v40: the median candidate's V gate with its prematurity test against "
+              "the local rhythm (LOCAL_GATE: pre RR / median of the 16 neighbour RR intervals >= premature, and "
+              "optionally post/pre < pause and neighbours' robust spread <= irregular; LOCAL_GRID), chosen per outer "
+              "training fold with v38's rule (best pooled inner macro F1 taken only if it beats no gate pooled and "
+              "lowers NO inner group's). Decision row: the choice over 4 inner groups (run.py --inner-folds 4, "
+              "oof/inner4_k2_median.npz); the choice over 2 inner groups is reported. Against the v38 lever (key "
+              "v_gate, median candidate's v_gate rows), paired over booster seeds 42-44: kept only if the mean change "
+              "of V +P > 0 and > max(paired sd, the lever's seed sd of V +P), and the mean changes of V Se, macro F1 "
+              "(N, S, V, F) and S Se are each >= -(the lever's seed sd of that figure). Kept or not, the recipe "
+              "choices stay those of key relative_beats; nothing is retrained")
+
 COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
             "accuracy")
 COMMITTED_TO = HERE / "oof" / "left_out_k2_median.npz"
@@ -129,24 +167,71 @@ def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, prematur
     """``p`` (beats, classes) with the V calls of on-time (``pre_rr_norm >= premature``), narrow
     (``qrs_width_norm <= wide``) beats whose ECG-SL P(V) is below ``t`` taken away: their V probability set to 0 and
     the row renormalised. A beat whose RR or width is unknown (NaN) is left alone: the gate acts only on evidence."""
+    with np.errstate(invalid="ignore"):
+        drop = ((np.asarray(pre_rr_norm) >= premature) & (np.asarray(qrs_width_norm) <= wide)
+                & (np.asarray(p_ecgsl_v) < t))
+    return _drop_v(p, drop, labels)
+
+
+def local_on_time(pre_local, post_local, mad_norm, premature, pause=None, irregular=None) -> np.ndarray:
+    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm (run v40): pre RR / the median of
+    the 16 neighbour intervals (``pre_local``, ``per_beat_features.local_rhythm_features``) at least ``premature``;
+    with ``pause``, also no compensatory pause: post RR / pre RR (``post_local / pre_local``, the same median
+    cancels) below ``pause``; with ``irregular``, also a regular neighbourhood: the neighbours' robust spread
+    (``mad_norm``, ``rhythm_mad_norm``) at most ``irregular``, since in an irregular rhythm (atrial fibrillation)
+    "on time" is no evidence. ``None``: that test is not made. NaN in a test that is made: False (no evidence)."""
+    pre_local, post_local, mad_norm = (np.asarray(a, np.float64) for a in (pre_local, post_local, mad_norm))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on = pre_local >= premature
+        if pause is not None:
+            on &= (post_local / pre_local) < pause
+        if irregular is not None:
+            on &= mad_norm <= irregular
+    return on
+
+
+def _drop_v(p, drop, labels) -> np.ndarray:
     v = labels.index("V")
     p = np.array(p, dtype=float, copy=True)
-    with np.errstate(invalid="ignore"):
-        drop = ((p.argmax(-1) == v) & (np.asarray(pre_rr_norm) >= premature) & (np.asarray(qrs_width_norm) <= wide)
-                & (np.asarray(p_ecgsl_v) < t))
+    drop = drop & (p.argmax(-1) == v)
     p[drop, v] = 0.0
     p[drop] /= p[drop].sum(axis=1, keepdims=True)
     return p
 
 
-def _gate_inputs(table, idx):
-    from beats_preset import _columns_of
-    x = _columns_of(table, [RR_COLUMN, WIDTH_COLUMN])[idx]
-    return x[:, 0], x[:, 1]
+def v_local_gate(p, p_ecgsl_v, x, labels, premature, wide, t, pause=None, irregular=None) -> np.ndarray:
+    """``v_agreement_gate`` with prematurity against the local rhythm (run v40): ``x`` holds ``LOCAL_COLUMNS``
+    (pre / post RR over the neighbours' median, their robust spread, QRS width over the record's median beat's); a V
+    call of a beat ``local_on_time`` and not wider than ``wide`` keeps V only if ECG-SL's P(V) >= ``t``."""
+    x = np.asarray(x, np.float64)
+    on = local_on_time(x[:, 0], x[:, 1], x[:, 2], premature, pause, irregular)
+    with np.errstate(invalid="ignore"):
+        drop = on & (x[:, 3] <= wide) & (np.asarray(p_ecgsl_v) < t)
+    return _drop_v(p, drop, labels)
 
 
-def choose_gate(table, labels, c, part, groups) -> dict:
-    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``."""
+class Gate:
+    """One form of the V agreement gate: the table columns it reads, its grid, and how it applies a grid point."""
+
+    def __init__(self, name, columns, grid, apply):
+        self.name, self.columns, self.grid, self.apply = name, list(columns), dict(grid), apply
+
+    def inputs(self, table, idx) -> np.ndarray:
+        from beats_preset import _columns_of
+        return _columns_of(table, self.columns)[idx]
+
+    def points(self):
+        return [dict(zip(self.grid, point)) for point in itertools.product(*self.grid.values())]
+
+
+RECORD_GATE = Gate("record", [RR_COLUMN, WIDTH_COLUMN], GRID,
+                   lambda p, pv, x, labels, **pt: v_agreement_gate(p, pv, x[:, 0], x[:, 1], labels, **pt))
+LOCAL_GATE = Gate("local", LOCAL_COLUMNS, LOCAL_GRID, v_local_gate)
+
+
+def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE) -> dict:
+    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
+    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40) over its own grid."""
     from beats_preset import _macro_nsvf
     from v_side import _gated
     v = labels.index("V")
@@ -155,7 +240,7 @@ def choose_gate(table, labels, c, part, groups) -> dict:
     idx, y, rec = train[ok], table["y"][train][ok], table["record"][train][ok]
     w = c["deep_weight"]
     base = _gated(table, idx, (1 - w) * part["inner_booster"][ok] + w * part["inner_deep"][ok], c, labels)
-    rr, width = _gate_inputs(table, idx)
+    x = gate.inputs(table, idx)
     pv = part["inner_deep"][ok, v]
 
     def score(pi):
@@ -164,13 +249,13 @@ def choose_gate(table, labels, c, part, groups) -> dict:
 
     none = score(base)
     best, best_point = None, None
-    for point in itertools.product(*GRID.values()):
-        s = score(v_agreement_gate(base, pv, rr, width, labels, *point))
+    for point in gate.points():
+        s = score(gate.apply(base, pv, x, labels, **point))
         if best is None or s["pooled"] > best["pooled"]:
-            best, best_point = s, dict(zip(GRID, point))
+            best, best_point = s, point
     uses = best["pooled"] > none["pooled"] and all(b >= n for b, n in zip(best["groups"], none["groups"]))
     called = base.argmax(-1) == v
-    gated = v_agreement_gate(base, pv, rr, width, labels, **best_point).argmax(-1) == v
+    gated = gate.apply(base, pv, x, labels, **best_point).argmax(-1) == v
     inner = {name: {"V_called": int(m.sum()), "V_true": int((m & (y == v)).sum())} for name, m in
              (("no_gate", called), ("best", gated))}
     # the inner V calls the best point takes away, by record and true class (why an inner group falls)
@@ -182,7 +267,7 @@ def choose_gate(table, labels, c, part, groups) -> dict:
             "inner_V_calls": inner, "inner_V_calls_taken": taken, "inner_groups": [sorted(g) for g in groups]}
 
 
-def run_candidate(table, labels, chosen, parts, work, inner_k=None) -> dict:
+def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_GATE) -> dict:
     """The recipe (seeds 42-44, rhythm-gated) with and without the V agreement gate chosen per training fold.
     ``inner_k`` (K, {held_out: (training beats, C) inner-K ECG-SL probabilities}, {held_out: K groups}): the choice
     over those K groups (``--inner-folds K``); the left-out side is the same either way."""
@@ -198,19 +283,19 @@ def run_candidate(table, labels, chosen, parts, work, inner_k=None) -> dict:
         c = chosen[str(h)]
         w = c["deep_weight"]
         if inner_k is None:
-            choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h))
+            choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h), gate)
         else:
             groups = inner_k[2][h]
             choice[str(h)] = ch = choose_gate(table, labels, c, with_inner_k(table, labels, c, part, inner_k[1][h],
-                                                                             groups), groups)
-        rr, width = _gate_inputs(table, part["scored"])
+                                                                             groups), groups, gate)
+        x = gate.inputs(table, part["scored"])
         fold_p = {}
         for seed in BOOSTER_SEEDS:
             recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
                             labels)
             fold_p[f"recipe_s{seed}"] = recipe
-            fold_p[f"v_gate_forced_s{seed}"] = v_agreement_gate(recipe, part["p_deep"][:, v], rr, width, labels,
-                                                                **ch["best_point"])
+            fold_p[f"v_gate_forced_s{seed}"] = gate.apply(recipe, part["p_deep"][:, v], x, labels,
+                                                          **ch["best_point"])
             fold_p[f"v_gate_s{seed}"] = fold_p[f"v_gate_forced_s{seed}" if ch["uses_gate"] else f"recipe_s{seed}"]
         per_fold.append(fold_p)
         log.info("fold %d: gate %s at %s, inner %s", h, ch["uses_gate"], ch["best_point"], ch["inner_macro_f1_nsvf"])
@@ -232,8 +317,24 @@ def run_candidate(table, labels, chosen, parts, work, inner_k=None) -> dict:
     for r, k in zip(rec[dropped], y[dropped]):
         taken.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
         taken[str(r)][labels[int(k)]] += 1
+    # run v40: per record of LOCAL_RECORDS (201: atrial fibrillation), false V and true V lost, seed 42 and seed mean
+    by_record = {}
+    for form in ("recipe", "v_gate", "v_gate_forced"):
+        each = [_v_by_record(y, rows[f"{form}_s{s}"], rec, v) for s in BOOSTER_SEEDS]
+        by_record[form] = {"s42": each[BOOSTER_SEEDS.index(42)],
+                           "seed_mean": {r: {k: round(float(np.mean([e[r][k] for e in each])), 1) for k in each[0][r]}
+                                         for r in each[0]}}
     return {"chosen_by_inner_cv": choice, "rows": scores, "seed_spread": spread, "false_v": false_v,
-            "false_v_changed_s42": changed, "v_calls_taken_s42": taken}
+            "false_v_changed_s42": changed, "v_calls_taken_s42": taken, "v_by_record": by_record}
+
+
+def _v_by_record(y, p, rec, v) -> dict:
+    """False V and true V lost on each of ``LOCAL_RECORDS`` and on the other records together."""
+    called, true = p.argmax(-1) == v, y == v
+    out = {}
+    for name, m in [(r, rec == r) for r in LOCAL_RECORDS] + [("other", ~np.isin(rec, LOCAL_RECORDS))]:
+        out[name] = {"false_V": int((called & ~true & m).sum()), "V_lost": int((true & ~called & m).sum())}
+    return out
 
 
 def with_population(table, labels, c, part, groups) -> tuple:
@@ -328,7 +429,12 @@ def main(argv=None) -> int:
                         "each candidate's oof/inner<K>_k2[...].npz; key v_gate_inner<K>)")
     p.add_argument("--population", action="store_true", help="run v38b: the population shape columns per training "
                                                                "fold under the V gate (key v_gate_population)")
+    p.add_argument("--local", action="store_true",
+                   help=f"run v40: the gate's prematurity test against the local rhythm (LOCAL_GATE), chosen over 2 "
+                        f"and over {LOCAL_DECISION_K} inner groups (key {LOCAL_KEY})")
     args = p.parse_args(argv)
+    if args.local and (args.inner_folds != 2 or args.population):
+        p.error("--local runs alone (it chooses over 2 and 4 inner groups itself)")
     if args.inner_folds < 2 or (args.inner_folds > 2 and args.population):
         p.error(f"--inner-folds must be 2 (v38) or more without --population, got {args.inner_folds}")
     from ecgsl_keras import tasks as tasks_lib
@@ -367,6 +473,8 @@ def main(argv=None) -> int:
             runs[f"{name}_inner{k}"] = run_candidate(table, labels, chosen, parts, work, (k, inner, groups))
     if args.inner_folds > 2:
         return inner_k_main(args, argv, sources, runs, saved, out_path, start)
+    if args.local:
+        return local_main(args, argv, table, labels, work, sources["median"], runs, saved, out_path, start)
     if args.population:
         return population_main(args, argv, table, labels, work, sources["median"], runs["median"], saved, out_path,
                                start)
@@ -437,6 +545,58 @@ def inner_k_main(args, argv, sources, runs, saved, out_path, start) -> int:
     result["kept"] = result["median"]["kept"]
     result["seconds"] = round(time.perf_counter() - start, 1)
     saved[f"{KEY}_inner{k}"] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def local_main(args, argv, table, labels, work, source, runs, saved, out_path, start) -> int:
+    """``--local``: ``LOCAL_RULE`` (module docstring), key ``v_gate_local``."""
+    import oof
+    from v_side import _load, _repo_relative
+    npz, chosen = source
+    k = LOCAL_DECISION_K
+    base, lever = runs["committed"], runs["median"]
+    v38 = saved.get(KEY, {}).get("median", {}).get("seed_spread", {}).get("v_gate", {})
+    reproduces = bool(v38) and all(abs(lever["seed_spread"]["v_gate"][m]["mean"] - v38[m]["mean"]) < 1e-9
+                                   for m in COMPARED)
+    committed = oof.CommittedPredictions(npz)
+    committed.write_folds(work)
+    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
+    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
+    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
+    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
+    local = {2: run_candidate(table, labels, chosen, parts, work, gate=LOCAL_GATE),
+             k: run_candidate(table, labels, chosen, parts, work, (k, inner, groups), gate=LOCAL_GATE)}
+    result = {"keep_rule": LOCAL_RULE, "grid": LOCAL_GATE.grid, "gate_columns": LOCAL_GATE.columns,
+              "decision_inner_folds": k, "file": str(npz),
+              "inner_file": _repo_relative(oof.inner_k_path_for(npz, k)),
+              "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "v38_reproduced": reproduces, "v38_uses_gate": {h: c["uses_gate"]
+                                                              for h, c in lever["chosen_by_inner_cv"].items()},
+              "v38_seed_spread": lever["seed_spread"]["v_gate"], "v38_v_by_record": lever["v_by_record"]["v_gate"],
+              "baseline": {"file": str(args.baseline), "recipe_seed_spread": base["seed_spread"]["recipe"],
+                           "v_by_record": base["v_by_record"]["recipe"]}}
+    for groups_k, r in local.items():
+        verdict = compare(lever, r, "v_gate", base_form="v_gate", macro_within_sd=True)
+        result[f"inner{groups_k}"] = {
+            "chosen_by_inner_cv": r["chosen_by_inner_cv"], "seed_spread": r["seed_spread"],
+            "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
+            "forced_distance_to_targets": _distance(r["seed_spread"]["v_gate_forced"]),
+            "v_by_record": r["v_by_record"], "false_v_changed_s42": r["false_v_changed_s42"],
+            "v_calls_taken_s42": r["v_calls_taken_s42"],
+            "against_v38": verdict, "forced_against_v38": compare(lever, r, "v_gate_forced", base_form="v_gate",
+                                                                  macro_within_sd=True),
+            "against_baseline": compare(base, r, "v_gate"),
+            "forced_against_baseline": compare(base, r, "v_gate_forced"), "kept": verdict["kept"]}
+        log.info("local gate over %d inner groups: uses %s, V +P v38 %.4f -> %.4f, kept %s", groups_k,
+                 {h: c["uses_gate"] for h, c in r["chosen_by_inner_cv"].items()},
+                 lever["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    result["kept"] = result[f"inner{k}"]["kept"]
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    saved[LOCAL_KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
