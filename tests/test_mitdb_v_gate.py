@@ -156,3 +156,22 @@ def test_local_gate_drops_only_locally_on_time_narrow_unbacked_v_calls():
     assert out[0].sum() == pytest.approx(1.0)
     assert v_gate.v_local_gate(p, ecgsl_v, x, LABELS, premature=0.9, wide=1.3, t=0.5).argmax(-1)[3] == N
     assert v_gate.LOCAL_GATE.columns[0] == "pre_rr_local_median_ratio" and len(v_gate.LOCAL_GATE.points()) == 270
+
+
+def test_rescue_turns_backed_premature_wide_or_paused_non_v_calls_into_v():
+    p = _rows(0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.9)
+    x = np.array([[0.7, 1.3, 0.02, 1.0],      # premature, backed: rescued
+                  [1.0, 1.0, 0.02, 2.0],      # wide, backed: rescued
+                  [1.0, 1.4, 0.02, 1.0],      # compensatory pause, backed: rescued only when pause is tested
+                  [1.0, 1.0, 0.02, 1.0],      # on time, narrow, no pause: left alone
+                  [0.7, 1.3, 0.02, 1.0],      # premature but not backed by ECG-SL: left alone
+                  [np.nan, np.nan, np.nan, np.nan],   # unknown timing and width: no evidence
+                  [1.0, 1.0, 0.02, 1.0]])     # already V: unchanged
+    ecgsl_v = np.array([0.8, 0.8, 0.8, 0.8, 0.3, 0.8, 0.8])
+    out = v_gate.v_rescue(p, ecgsl_v, x, LABELS, t_high=0.5, premature=0.9, wide=1.3, pause=1.25)
+    np.testing.assert_array_equal(out.argmax(-1) == V, [1, 1, 1, 0, 0, 0, 1])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    assert (v_gate.v_rescue(p, ecgsl_v, x, LABELS, t_high=0.5, premature=0.9, wide=1.3).argmax(-1) == V)[2] == 0
+    assert (v_gate.v_rescue(p, ecgsl_v, x, LABELS, t_high=0.9, premature=0.9, wide=1.3).argmax(-1) == V).sum() == 1
+    np.testing.assert_array_equal(out[6], p[6])
+    assert len(v_gate.RESCUE_GATE.points()) == 24 and v_gate.RESCUE_GATE.columns == list(v_gate.LOCAL_COLUMNS)

@@ -75,6 +75,18 @@ closer to the outer model scored); the choice over 2 inner groups is reported. `
 (key ``v_gate``), paired over booster seeds 42-44; the comparison with the committed baseline is reported. Per
 record (``LOCAL_RECORDS``: 108, 118, 203, 201, the rest): false V and true V lost.
 
+``--rescue`` (run v41, key ``v_rescue``): the symmetric lever on top of v40. Why: after v40 the V Se gap (-0.059)
+is as large as the V +P gap, and most lost V beats are outside 108/118/203/201. ``RESCUE_GATE`` (``v_rescue``, the
+same ``LOCAL_COLUMNS``): a beat the recipe (with v40's gate as chosen on its fold) calls non-V becomes V when
+ECG-SL's (v37, relative) P(V) >= ``t_high`` AND it is locally premature (pre RR / neighbours' median < ``premature``)
+OR wide (width > ``wide``) OR, with ``pause``, followed by a compensatory pause (post / pre RR >= ``pause``).
+``RESCUE_GRID`` (fixed before any figure): t_high 0.5 / 0.7 / 0.9 x premature 0.8 / 0.9 x wide 1.3 / 1.5 x pause
+None / 1.25, 24 points; chosen per outer training fold over the 4 inner groups with v38's rule, against v40's gated
+inner recipe (pooled inner macro F1 up, no inner group down). ``RESCUE_RULE`` against v40's decision row (key
+``v_gate_local.inner4``, recomputed here and checked), paired over booster seeds 42-44: V Se up by more than
+max(paired sd, v40's seed sd), V +P, macro F1 and S Se each not lower by more than v40's seed sd. Per record
+(``LOCAL_RECORDS`` and the rest): false V and V lost.
+
 Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
 baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
 unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever). ``--inner-folds 4``
@@ -83,7 +95,7 @@ of 201, in atrial fibrillation; fold 0: one group fell by 0.001), so left-out V 
 ``--local`` (v40) kept: over four groups fold 1 takes the local gate (pause 1.1; 201's group no longer falls), fold 0
 refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 against v38 (108's false V 267 -> 126).
 
-Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
+Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
 stdout is one JSON object.
 """
@@ -134,6 +146,22 @@ LOCAL_RULE = ("fixed before any figure of run v40: the median candidate's V gate
               "of V +P > 0 and > max(paired sd, the lever's seed sd of V +P), and the mean changes of V Se, macro F1 "
               "(N, S, V, F) and S Se are each >= -(the lever's seed sd of that figure). Kept or not, the recipe "
               "choices stay those of key relative_beats; nothing is retrained")
+
+# run v41 (--rescue): the symmetric lever on top of v40, a V RESCUE. Fixed before any figure of run v41: ECG-SL's
+# P(V) at least t_high (0.5, 0.7, 0.9) AND timing or width evidence of ectopy against the local rhythm: premature
+# (pre RR / neighbours' median below 0.8 or 0.9) OR wide (QRS width / the record's median beat's above 1.3 or 1.5) OR,
+# with pause, a compensatory pause (post RR / pre RR at least 1.25; None = not tested); 24 points
+RESCUE_GRID = {"t_high": (0.5, 0.7, 0.9), "premature": (0.8, 0.9), "wide": (1.3, 1.5), "pause": (None, 1.25)}
+RESCUE_KEY = "v_rescue"
+RESCUE_RULE = ("fixed before any figure of run v41: on top of v40's decision row (the local gate chosen per outer "
+               "training fold over 4 inner groups, key v_gate_local.inner4), a V rescue (RESCUE_GATE: a beat called "
+               "non-V becomes V when ECG-SL's P(V) >= t_high and it is locally premature OR wide OR followed by a "
+               "compensatory pause; RESCUE_GRID, 24 points), chosen per outer training fold over the same 4 inner "
+               "groups with v38's rule (best pooled inner macro F1 (N, S, V, F) taken only if it beats v40's gated "
+               "recipe pooled and lowers NO inner group's). Against v40 (decision row), paired over booster seeds "
+               "42-44: kept only if the mean change of V Se > 0 and > max(paired sd, v40's seed sd of V Se), and the "
+               "mean changes of V +P, macro F1 (N, S, V, F) and S Se are each >= -(v40's seed sd of that figure). "
+               "Nothing is retrained")
 
 COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
             "accuracy")
@@ -210,6 +238,26 @@ def v_local_gate(p, p_ecgsl_v, x, labels, premature, wide, t, pause=None, irregu
     return _drop_v(p, drop, labels)
 
 
+def v_rescue(p, p_ecgsl_v, x, labels, t_high, premature, wide, pause=None) -> np.ndarray:
+    """The symmetric lever of ``v_local_gate`` (run v41): a beat called non-V becomes V when ECG-SL's P(V) is at least
+    ``t_high`` AND it shows timing or width evidence of ectopy (``x``: ``LOCAL_COLUMNS``): locally premature
+    (pre RR / the neighbours' median below ``premature``) OR wide (QRS width / the record's median beat's above
+    ``wide``) OR, with ``pause``, followed by a compensatory pause (post RR / pre RR at least ``pause``). Its V
+    probability is raised just above the row's largest and the row renormalised. NaN: no evidence (left alone)."""
+    x = np.asarray(x, np.float64)
+    v = labels.index("V")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ectopic = (x[:, 0] < premature) | (x[:, 3] > wide)
+        if pause is not None:
+            ectopic |= (x[:, 1] / x[:, 0]) >= pause
+        take = ectopic & (np.asarray(p_ecgsl_v) >= t_high)
+    p = np.array(p, dtype=float, copy=True)
+    take &= p.argmax(-1) != v
+    p[take, v] = p[take].max(axis=1) * 1.001
+    p[take] /= p[take].sum(axis=1, keepdims=True)
+    return p
+
+
 class Gate:
     """One form of the V agreement gate: the table columns it reads, its grid, and how it applies a grid point."""
 
@@ -227,11 +275,14 @@ class Gate:
 RECORD_GATE = Gate("record", [RR_COLUMN, WIDTH_COLUMN], GRID,
                    lambda p, pv, x, labels, **pt: v_agreement_gate(p, pv, x[:, 0], x[:, 1], labels, **pt))
 LOCAL_GATE = Gate("local", LOCAL_COLUMNS, LOCAL_GRID, v_local_gate)
+RESCUE_GATE = Gate("rescue", LOCAL_COLUMNS, RESCUE_GRID, v_rescue)
 
 
-def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE) -> dict:
+def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> dict:
     """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
-    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40) over its own grid."""
+    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40; ``RESCUE_GATE``, v41) over its own grid;
+    ``pre`` (run v41): ``pre(p, p_v, x)`` applied to the recipe first (v40's gate as chosen on the fold), so the
+    choice is made against it."""
     from beats_preset import _macro_nsvf
     from v_side import _gated
     v = labels.index("V")
@@ -242,6 +293,8 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE) -> dict:
     base = _gated(table, idx, (1 - w) * part["inner_booster"][ok] + w * part["inner_deep"][ok], c, labels)
     x = gate.inputs(table, idx)
     pv = part["inner_deep"][ok, v]
+    if pre is not None:
+        base = pre(base, pv, x)
 
     def score(pi):
         return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
@@ -267,10 +320,11 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE) -> dict:
             "inner_V_calls": inner, "inner_V_calls_taken": taken, "inner_groups": [sorted(g) for g in groups]}
 
 
-def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_GATE) -> dict:
+def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_GATE, pre=None) -> dict:
     """The recipe (seeds 42-44, rhythm-gated) with and without the V agreement gate chosen per training fold.
     ``inner_k`` (K, {held_out: (training beats, C) inner-K ECG-SL probabilities}, {held_out: K groups}): the choice
-    over those K groups (``--inner-folds K``); the left-out side is the same either way."""
+    over those K groups (``--inner-folds K``); the left-out side is the same either way. ``pre`` ({held_out:
+    ``pre(p, p_v, x)``}, run v41): applied to the recipe first on both sides, so rows ``recipe_s*`` are its output."""
     from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     from run import inner_groups
@@ -283,16 +337,20 @@ def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_
         c = chosen[str(h)]
         w = c["deep_weight"]
         if inner_k is None:
-            choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h), gate)
+            choice[str(h)] = ch = choose_gate(table, labels, c, part, inner_groups(work, h), gate,
+                                              None if pre is None else pre[h])
         else:
             groups = inner_k[2][h]
             choice[str(h)] = ch = choose_gate(table, labels, c, with_inner_k(table, labels, c, part, inner_k[1][h],
-                                                                             groups), groups, gate)
+                                                                             groups), groups, gate,
+                                              None if pre is None else pre[h])
         x = gate.inputs(table, part["scored"])
         fold_p = {}
         for seed in BOOSTER_SEEDS:
             recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
                             labels)
+            if pre is not None:
+                recipe = pre[h](recipe, part["p_deep"][:, v], x)
             fold_p[f"recipe_s{seed}"] = recipe
             fold_p[f"v_gate_forced_s{seed}"] = gate.apply(recipe, part["p_deep"][:, v], x, labels,
                                                           **ch["best_point"])
@@ -379,20 +437,22 @@ def false_v_by_record(y, p, rec, v) -> dict:
     return out
 
 
-def compare(base: dict, cand: dict, form: str, base_form: str = "recipe", macro_within_sd: bool = False) -> dict:
+def compare(base: dict, cand: dict, form: str, base_form: str = "recipe", macro_within_sd: bool = False,
+            up: str = "V_positive_predictivity") -> dict:
     """``KEEP_RULE`` for rows ``<form>_s<seed>`` of ``cand`` against the baseline's ``<base_form>_s<seed>``;
-    ``macro_within_sd`` (``INNER_K_RULE``): macro F1 may fall by up to the baseline's seed sd instead of not at all."""
+    ``macro_within_sd`` (``INNER_K_RULE``): macro F1 may fall by up to the baseline's seed sd instead of not at all;
+    ``up="V_sensitivity"`` (``RESCUE_RULE``): V Se must rise beyond the spread and V +P stay within its seed sd."""
     from hybrid import BOOSTER_SEEDS
     d = {k: [cand["rows"][f"{form}_s{s}"][k] - base["rows"][f"{base_form}_s{s}"][k] for s in BOOSTER_SEEDS]
          for k in COMPARED}
     paired = {k: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
                   "per_seed": [round(e, 4) for e in x]} for k, x in d.items()}
     sd_b = {k: round(base["seed_spread"][base_form][k]["sd"], 4) for k in COMPARED}
-    dv = paired["V_positive_predictivity"]
+    dv = paired[up]
+    other = "V_sensitivity" if up == "V_positive_predictivity" else "V_positive_predictivity"
     checks = {
-        "V_positive_predictivity_up_beyond_spread": bool(dv["mean"] > 0 and dv["mean"] > max(
-            dv["sd"], sd_b["V_positive_predictivity"])),
-        "V_sensitivity_within_seed_sd": bool(paired["V_sensitivity"]["mean"] >= -sd_b["V_sensitivity"]),
+        f"{up}_up_beyond_spread": bool(dv["mean"] > 0 and dv["mean"] > max(dv["sd"], sd_b[up])),
+        f"{other}_within_seed_sd": bool(paired[other]["mean"] >= -sd_b[other]),
         "macro_f1_not_lower": bool(paired["macro_f1_nsvf"]["mean"] >= (
             -sd_b["macro_f1_nsvf"] if macro_within_sd else 0)),
         "S_sensitivity_within_seed_sd": bool(paired["S_sensitivity"]["mean"] >= -sd_b["S_sensitivity"]),
@@ -432,7 +492,12 @@ def main(argv=None) -> int:
     p.add_argument("--local", action="store_true",
                    help=f"run v40: the gate's prematurity test against the local rhythm (LOCAL_GATE), chosen over 2 "
                         f"and over {LOCAL_DECISION_K} inner groups (key {LOCAL_KEY})")
+    p.add_argument("--rescue", action="store_true",
+                   help=f"run v41: a V rescue (RESCUE_GATE) on top of v40's local gate, chosen over "
+                        f"{LOCAL_DECISION_K} inner groups (key {RESCUE_KEY})")
     args = p.parse_args(argv)
+    if args.rescue and (args.local or args.inner_folds != 2 or args.population):
+        p.error("--rescue runs alone (it rebuilds v40's decision row itself)")
     if args.local and (args.inner_folds != 2 or args.population):
         p.error("--local runs alone (it chooses over 2 and 4 inner groups itself)")
     if args.inner_folds < 2 or (args.inner_folds > 2 and args.population):
@@ -450,6 +515,8 @@ def main(argv=None) -> int:
         else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
     sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
                "median": (Path(args.candidate), cand_chosen)}
+    if args.rescue:   # v40's caches are built by a --local run first; only the median candidate is read here
+        return rescue_main(args, argv, table, labels, work, sources["median"], saved, out_path, start)
     runs = {}
     for name, (npz, chosen) in sources.items():
         committed = oof.CommittedPredictions(npz)
@@ -597,6 +664,66 @@ def local_main(args, argv, table, labels, work, source, runs, saved, out_path, s
     result["kept"] = result[f"inner{k}"]["kept"]
     result["seconds"] = round(time.perf_counter() - start, 1)
     saved[LOCAL_KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def rescue_main(args, argv, table, labels, work, source, saved, out_path, start) -> int:
+    """``--rescue``: ``RESCUE_RULE`` (module docstring), key ``v_rescue``."""
+    import oof
+    from v_side import _load, _repo_relative
+    npz, chosen = source
+    k = LOCAL_DECISION_K
+    committed = oof.CommittedPredictions(npz)
+    committed.write_folds(work)
+    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
+    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
+    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
+    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
+    inner_k = (k, inner, groups)
+    v40 = run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)
+    saved_v40 = saved.get(LOCAL_KEY, {}).get(f"inner{k}", {}).get("seed_spread", {}).get("v_gate", {})
+    reproduces = bool(saved_v40) and all(abs(v40["seed_spread"]["v_gate"][m]["mean"] - saved_v40[m]["mean"]) < 1e-9
+                                         for m in COMPARED)
+
+    def v40_gate(ch):   # v40's gate as chosen on the fold (identity where the fold refused it)
+        if not ch["uses_gate"]:
+            return lambda p, pv, x: p
+        return lambda p, pv, x: LOCAL_GATE.apply(p, pv, x, labels, **ch["best_point"])
+
+    pre = {h: v40_gate(v40["chosen_by_inner_cv"][str(h)]) for h in range(len(parts))}
+    r = run_candidate(table, labels, chosen, parts, work, inner_k, gate=RESCUE_GATE, pre=pre)
+    # r's recipe rows are v40's gated rows (the same pre on the left-out side): paired against v40's v_gate rows
+    lever = {"rows": {f"recipe_s{s[-2:]}": v for s, v in v40["rows"].items() if s.startswith("v_gate_s")},
+             "seed_spread": {"recipe": v40["seed_spread"]["v_gate"]}}
+    verdict = compare(lever, r, "v_gate", macro_within_sd=True, up="V_sensitivity")
+    result = {"keep_rule": RESCUE_RULE, "grid": RESCUE_GATE.grid, "rescue_columns": RESCUE_GATE.columns,
+              "decision_inner_folds": k, "file": str(npz), "inner_file": _repo_relative(oof.inner_k_path_for(npz, k)),
+              "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "v40_reproduced": reproduces,
+              "v40_chosen": {h: {"uses_gate": c["uses_gate"], "best_point": c["best_point"]}
+                             for h, c in v40["chosen_by_inner_cv"].items()},
+              "v40_seed_spread": v40["seed_spread"]["v_gate"], "v40_v_by_record": v40["v_by_record"]["v_gate"],
+              "chosen_by_inner_cv": {h: {x: c[x] for x in ("inner_macro_f1_nsvf", "best_point", "uses_gate",
+                                                           "inner_V_calls")}
+                                     for h, c in r["chosen_by_inner_cv"].items()},
+              "seed_spread": r["seed_spread"]["v_gate"], "forced_seed_spread": r["seed_spread"]["v_gate_forced"],
+              "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
+              "forced_distance_to_targets": _distance(r["seed_spread"]["v_gate_forced"]),
+              "v40_distance_to_targets": _distance(v40["seed_spread"]["v_gate"]),
+              "v_by_record": r["v_by_record"]["v_gate"], "forced_v_by_record": r["v_by_record"]["v_gate_forced"],
+              "against_v40": verdict,
+              "forced_against_v40": compare(lever, r, "v_gate_forced", macro_within_sd=True, up="V_sensitivity"),
+              "kept": verdict["kept"]}
+    log.info("rescue over %d inner groups: uses %s, V Se v40 %.4f -> %.4f, V +P %.4f -> %.4f, kept %s", k,
+             {h: c["uses_gate"] for h, c in r["chosen_by_inner_cv"].items()},
+             v40["seed_spread"]["v_gate"]["V_sensitivity"]["mean"], r["seed_spread"]["v_gate"]["V_sensitivity"]["mean"],
+             v40["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"],
+             r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    saved[RESCUE_KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
