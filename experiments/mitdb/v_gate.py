@@ -94,6 +94,8 @@ unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v
 of 201, in atrial fibrillation; fold 0: one group fell by 0.001), so left-out V +P 0.826 -> 0.811 against v38.
 ``--local`` (v40) kept: over four groups fold 1 takes the local gate (pause 1.1; 201's group no longer falls), fold 0
 refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 against v38 (108's false V 267 -> 126).
+``--rescue`` (v41) not kept: neither fold takes the rescue (one inner group falls on each), so the decision row is
+v40's; forced (ablation) the folds' best points give V Se +0.021 but V +P -0.010 (203's and the other records' false V).
 
 Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
