@@ -107,13 +107,15 @@ def main(argv=None) -> int:
         for rid in PROBE_RECORDS:
             counts.update(json.loads((cache / f"{rid}.json").read_text()))
         checked = [n for n in adds if "_like" in n]
-        go = any(changes(counts, n, ["201"])["false_added"] <= 10 and changes(counts, n, ["203"])["found"] > 0
-                 for n in checked)
+        meeting = [n for n in checked
+                   if changes(counts, n, ["201"])["false_added"] <= 10 and changes(counts, n, ["203"])["found"] > 0]
+        go = bool(meeting)
         result = {"experiment": "rpeaks_s42_add_like_probe", "training_side_probe": True,
                   "note": "records 201 and 203 only (training side); no held-out figure",
                   "command": " ".join(["python", "experiments/rpeaks/wide_runs_add_like.py", "--probe"] + argv),
                   "records": list(PROBE_RECORDS), "rhythms": list(RHYTHMS), "tolerance_ms": 150,
                   "keep_rule": KEEP_RULE, "probe_rule": PROBE_RULE, "go_on": go,
+                  "checked_points_meeting_rule": len(meeting), "checked_points": len(checked),
                   "errors": {short[n]: {rid: errors(totals(counts, n, [rid])) for rid in PROBE_RECORDS} for n in names},
                   "changes_201": {short[n]: changes(counts, n, ["201"]) for n in adds},
                   "changes_203": {short[n]: changes(counts, n, ["203"]) for n in adds}}

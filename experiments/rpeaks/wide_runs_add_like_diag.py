@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     name, config, constants, _ = next(p for p in W.points() if p[0].endswith("_ml0.4_every"))
     result = {"experiment": "rpeaks_s42_add_like_diag", "training_side_probe": True, "point": name,
-              "note": "records 201 and 203 only; added peaks before the guard; ratios over the first pass's wide peaks"}
+              "note": "records 201 and 203 only; added peaks before the guard; ratios over the first pass's wide peaks",
+              "per_rhythm": {}}
     for rid in W.PROBE_RECORDS:
         for rhythm, built, fs, cleaned, _ in rhythm_signals(args.data_dir, rid, {}):
             with guard_constants(constants):
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
                 entry[f"{label}_width_over_wide_q"] = quantiles(e_width[mask] / np.median(width[wide]))
                 entry[f"{label}_sharpness_over_wide_q"] = quantiles(e_sharp[mask] / np.median(sharpness[wide]))
                 entry[f"{label}_amplitude_over_wide_q"] = quantiles(e_amp[mask] / np.median(amplitude[wide]))
-            result[f"{rid}|{rhythm}"] = entry
+            result["per_rhythm"][f"{rid}|{rhythm}"] = entry
             print(rid, rhythm, entry, file=sys.stderr, flush=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
