@@ -220,6 +220,13 @@ class SignalConfig(_JsonConfig):
     # regions); "add": every first-pass peak stays and a second-pass peak in a span is added when it is at least
     # min_rr_s from every first-pass peak; the guard then judges all peaks as usual.
     rpeak_run_mode: str = "replace"
+    # Shape check of an added peak (issue 21 run s42; Python path only; with rpeak_run_mode "add"): > 0: a second-pass
+    # peak is added only when it looks like the record's wide beats -- its QRS window (+-GuardConstants.cluster_window_s,
+    # mean removed) correlates at least this with the median window of the first pass's wide peaks (width at least
+    # GuardConstants.run_wide x the median) or with one of their morphologies (rpeak_guard.record_templates at this
+    # correlation), and its width is at least run_wide x the median. Run s41: spans around every wide peak find 34-47 of
+    # 203's missed beats but add 214-434 false beats in 201 (T waves after wide beats, unlike a QRS). 0 = off (default).
+    rpeak_run_add_like: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
@@ -268,6 +275,10 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_run_mode not in ("replace", "add"):
             raise ConfigError("<config>", "bad_config", "rpeak_run_mode must be 'replace' or 'add', "
                                                         f"got {self.rpeak_run_mode!r}")
+        if not 0.0 <= self.rpeak_run_add_like <= 1.0 or (self.rpeak_run_add_like > 0 and self.rpeak_run_mode != "add"):
+            raise ConfigError("<config>", "bad_config", "rpeak_run_add_like must be 0 (off) or in (0, 1] with "
+                                                        f"rpeak_run_mode 'add', got {self.rpeak_run_add_like} and "
+                                                        f"{self.rpeak_run_mode!r}")
         if ((self.rpeak_run_threshold > 0 or self.rpeak_run_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "

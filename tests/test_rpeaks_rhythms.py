@@ -988,3 +988,36 @@ def test_wide_run_second_pass_added_keeps_every_first_pass_peak(monkeypatch):
     assert SignalConfig().rpeak_run_mode == "replace"
     with pytest.raises(ConfigError, match="rpeak_run_mode"):
         dataclasses.replace(add, rpeak_run_mode="merge").validate()
+
+
+def test_added_peak_shape_check_keeps_run_beats_only(monkeypatch):
+    # rpeak_run_add_like (run s42, not a default): an added second-pass peak must be as wide as the first pass's wide
+    # beats and shaped like them (QRS window correlation with their median window or one of their templates). The
+    # run's missed beats are copies of its found ones and pass at 0.8; no window correlates 1.0 with a median of
+    # several, so at 1.0 nothing is added and the first pass stays as it is
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
+    fs = 360.0
+    x, _, narrow, run = _ventricular_run(fs)
+    beats = np.sort(np.concatenate([narrow, run]))
+    tolerance = int(0.1 * fs)
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+    add = dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1, rpeak_run_mode="add")
+    unguarded = {}
+    guard = rpeaks_lib.guard_rpeaks
+    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", lambda peaks, *a: unguarded.setdefault(len(unguarded), peaks))
+    first = signal_lib.find_rpeaks(x, fs, base)
+    like = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=0.8))
+    strict = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=1.0))
+    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", guard)
+    np.testing.assert_array_equal(strict, first)
+    assert np.setdiff1d(like, first).size >= 0.3 * run.size
+    m = match_peaks(beats, signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=0.8)), tolerance)
+    assert m["fn"] == 0 and m["fp"] == 0
+    assert SignalConfig().rpeak_run_add_like == 0.0
+    with pytest.raises(ConfigError, match="rpeak_run_add_like"):
+        dataclasses.replace(base, rpeak_run_add_like=0.8).validate()        # "replace" mode
+    with pytest.raises(ConfigError, match="rpeak_run_add_like"):
+        dataclasses.replace(add, rpeak_run_add_like=1.5).validate()

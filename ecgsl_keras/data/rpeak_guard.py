@@ -197,6 +197,10 @@ class GuardConstants:
     # ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it
     run_rr_s: float = 0.5
     run_pad_s: float = 1.0
+    # the shape check of an added peak (SignalConfig.rpeak_run_add_like > 0; rpeaks._like_wide_beats): its QRS window is
+    # compared at shifts up to +-run_add_shift_s (a negative wide beat's first-pass peak can sit ~70 ms after its
+    # trough, on the overshoot, where a second-pass peak sits on the trough)
+    run_add_shift_s: float = 0.08
     # blocked-P-wave check (SignalConfig.rpeak_guard_blocked_p > 0; off by default): the last step of guard_rpeaks drops
     # a kept peak (not the first or last) whose QRS amplitude is under ``blocked_p_amplitude`` x the reference (the 75th
     # percentile of the ``neighbours`` each side) in a gap between its kept neighbours of at most ``blocked_p_gap`` x

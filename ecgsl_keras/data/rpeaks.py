@@ -292,10 +292,43 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
                 at = np.clip(np.searchsorted(peaks, extra), 1, peaks.size - 1)
                 nearest = np.minimum(np.abs(extra - peaks[at]), np.abs(extra - peaks[at - 1]))
                 extra = extra[nearest >= min_distance]
+                if config.rpeak_run_add_like > 0:
+                    extra = extra[_like_wide_beats(cleaned, peaks, extra, fs, config.rpeak_run_add_like)]
                 peaks = np.union1d(peaks, extra).astype(np.int64)
             else:
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
+    """Boolean mask over the added peaks ``extra``: the ones shaped like the wide beats among the first pass's
+    ``peaks`` (``SignalConfig.rpeak_run_add_like``, run s42): width at least ``GuardConstants.run_wide`` x the median
+    width of ``peaks`` and a QRS window (shifted by up to +-``run_add_shift_s``) correlating at least ``correlation`` with the wide peaks' median window or one
+    of their ``record_templates``. A T wave after a wide beat is wide too but rounder than its QRS (run s41's 201)."""
+    constants = rpeak_guard.GUARD
+    if extra.size == 0:
+        return np.zeros(0, bool)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)
+    wide = width >= constants.run_wide * np.median(width)
+    if not wide.any():
+        return np.zeros(extra.size, bool)
+    windows = rpeak_guard.qrs_windows(cleaned, peaks[wide], fs, constants.cluster_window_s)
+    median = np.median(windows, axis=0)
+    median = median - median.mean()
+    shapes = [median / max(float(np.linalg.norm(median)), 1e-12)]
+    sample = rpeak_guard.template_sample(int(wide.sum()), constants)
+    templates = rpeak_guard.record_templates(amplitude[wide][sample], sharpness[wide][sample], windows[sample],
+                                             correlation, constants)[0]
+    shapes = np.concatenate([np.stack(shapes), templates])
+    at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs)[2]
+    # the best of the windows shifted up to +-run_add_shift_s: the first pass's peak of a negative wide beat can sit
+    # on the overshoot after its trough and a second-pass peak on the trough, so the windows need not be aligned
+    reach = max(1, int(round(constants.run_add_shift_s * float(fs))))
+    best = np.full(extra.size, -np.inf)
+    for shift in range(-reach, reach + 1):
+        at_windows = rpeak_guard.qrs_windows(cleaned, extra + shift, fs, constants.cluster_window_s)
+        best = np.maximum(best, (at_windows @ shapes.T).max(axis=1))
+    return (best >= correlation) & (at_width >= constants.run_wide * np.median(width))
 
 
 def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
