@@ -39,9 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import BASE, RHYTHMS, cached_counts, distance, errors, grid_arguments, loro, totals  # noqa: E402
+from cluster import BASE, RHYTHMS, cached_counts, distance, errors, grid_arguments, loro, match, totals  # noqa: E402
 from t_wave import TODAY  # noqa: E402
-from wide_runs import _match  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
@@ -79,14 +78,13 @@ def count_record(data_dir, rid, out=None) -> dict:
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     out = dict(out or {})
     shipped = G.GUARD
-    tolerance = int(round(0.15 * fs))
     for rhythm in RHYTHMS:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         if f"{rid}|{rhythm}|{TODAY}" not in out:
-            out[f"{rid}|{rhythm}|{TODAY}"] = list(_match(built, S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned),
-                                                         tolerance)[:3])
+            out[f"{rid}|{rhythm}|{TODAY}"] = list(match(built, S.find_rpeaks(x, fs, SignalConfig(), cleaned=cleaned),
+                                                        fs)[:3])
         sets = {}
         for name, config, constants, base in points():
             try:
@@ -100,7 +98,7 @@ def count_record(data_dir, rid, out=None) -> dict:
                 peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
             finally:
                 G.GUARD = shipped
-            tp, fn, fp, hit, false = _match(built, peaks, tolerance)
+            tp, fn, fp, hit, false = match(built, peaks, fs)
             key = f"{rid}|{rhythm}|{name}"
             if name == base and key in out and out[key] != [tp, fn, fp]:
                 raise RuntimeError(f"{key}: recounted {[tp, fn, fp]} differs from the cached {out[key]}")
