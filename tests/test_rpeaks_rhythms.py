@@ -1,6 +1,7 @@
 """The R-peak guard (signal.guard_rpeaks) on 2:1 AV block, sinus pauses and bigeminy built from the
 real MIT-BIH fixture beats (bench.rhythms), and the legacy detector (or the guard without its shape
 rescue) as the control."""
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -959,25 +960,38 @@ def test_region_rules_lowered_around_wide_beats_only(monkeypatch):
         SignalConfig(rpeak_run_threshold=1.3).validate()
 
 
-def test_wide_run_second_pass_added_keeps_every_first_pass_peak(monkeypatch):
-    # rpeak_run_mode="add" (run s41, not a default): inside the wide-beat spans every first-pass peak stays and the
-    # lowered second pass only adds peaks at least min_rr_s from all of them (run s40's "replace" lost more beats than
-    # it found); the guard judges the union as usual, and the run's beats are all found
-    from ecgsl_keras.data import rpeaks as rpeaks_lib
-    from ecgsl_keras.errors import ConfigError
-
+def _wide_run_add_case(monkeypatch):
+    """The built ventricular run of the "add" tests (runs s41, s42): every wide peak makes a span (run_rr_s 0);
+    ``fs, x, run, beats, tolerance`` and the first-pass and "add" configs."""
     monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
     fs = 360.0
     x, _, narrow, run = _ventricular_run(fs)
     beats = np.sort(np.concatenate([narrow, run]))
-    tolerance = int(0.1 * fs)
     base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
     add = dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1, rpeak_run_mode="add")
-    unguarded = {}
+    return fs, x, run, beats, int(0.1 * fs), base, add
+
+
+@contextlib.contextmanager
+def _without_guard(monkeypatch):
+    """``find_rpeaks`` returns the peaks it would hand to ``guard_rpeaks`` (the first and second passes' union)."""
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+
     guard = rpeaks_lib.guard_rpeaks
-    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", lambda peaks, *a: unguarded.setdefault(len(unguarded), peaks))
-    first, added = signal_lib.find_rpeaks(x, fs, base), signal_lib.find_rpeaks(x, fs, add)
+    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", lambda peaks, *a: peaks)
+    yield
     monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", guard)
+
+
+def test_wide_run_second_pass_added_keeps_every_first_pass_peak(monkeypatch):
+    # rpeak_run_mode="add" (run s41, not a default): inside the wide-beat spans every first-pass peak stays and the
+    # lowered second pass only adds peaks at least min_rr_s from all of them (run s40's "replace" lost more beats than
+    # it found); the guard judges the union as usual, and the run's beats are all found
+    from ecgsl_keras.errors import ConfigError
+
+    fs, x, run, beats, tolerance, base, add = _wide_run_add_case(monkeypatch)
+    with _without_guard(monkeypatch):
+        first, added = signal_lib.find_rpeaks(x, fs, base), signal_lib.find_rpeaks(x, fs, add)
     assert np.isin(first, added).all()                                      # no first-pass peak dropped
     new = np.setdiff1d(added, first)
     assert new.size >= 0.3 * run.size
@@ -995,23 +1009,13 @@ def test_added_peak_shape_check_keeps_run_beats_only(monkeypatch):
     # beats and shaped like them (QRS window correlation with their median window or one of their templates). The
     # run's missed beats are copies of its found ones and pass at 0.8; no window correlates 1.0 with a median of
     # several, so at 1.0 nothing is added and the first pass stays as it is
-    from ecgsl_keras.data import rpeaks as rpeaks_lib
     from ecgsl_keras.errors import ConfigError
 
-    monkeypatch.setattr(rpeak_guard, "GUARD", dataclasses.replace(rpeak_guard.GUARD, run_rr_s=0.0))
-    fs = 360.0
-    x, _, narrow, run = _ventricular_run(fs)
-    beats = np.sort(np.concatenate([narrow, run]))
-    tolerance = int(0.1 * fs)
-    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
-    add = dataclasses.replace(base, rpeak_run_threshold=1.3, rpeak_run_min_length=0.1, rpeak_run_mode="add")
-    unguarded = {}
-    guard = rpeaks_lib.guard_rpeaks
-    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", lambda peaks, *a: unguarded.setdefault(len(unguarded), peaks))
-    first = signal_lib.find_rpeaks(x, fs, base)
-    like = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=0.8))
-    strict = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=1.0))
-    monkeypatch.setattr(rpeaks_lib, "guard_rpeaks", guard)
+    fs, x, run, beats, tolerance, base, add = _wide_run_add_case(monkeypatch)
+    with _without_guard(monkeypatch):
+        first = signal_lib.find_rpeaks(x, fs, base)
+        like = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=0.8))
+        strict = signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=1.0))
     np.testing.assert_array_equal(strict, first)
     assert np.setdiff1d(like, first).size >= 0.3 * run.size
     m = match_peaks(beats, signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_like=0.8)), tolerance)

@@ -309,7 +309,8 @@ def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
     if extra.size == 0:
         return np.zeros(0, bool)
     amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)
-    wide = width >= constants.run_wide * np.median(width)
+    wide_from = _wide_from(width)
+    wide = width >= wide_from
     if not wide.any():
         return np.zeros(extra.size, bool)
     windows = rpeak_guard.qrs_windows(cleaned, peaks[wide], fs, constants.cluster_window_s)
@@ -328,7 +329,13 @@ def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
     for shift in range(-reach, reach + 1):
         at_windows = rpeak_guard.qrs_windows(cleaned, extra + shift, fs, constants.cluster_window_s)
         best = np.maximum(best, (at_windows @ shapes.T).max(axis=1))
-    return (best >= correlation) & (at_width >= constants.run_wide * np.median(width))
+    return (best >= correlation) & (at_width >= wide_from)
+
+
+def _wide_from(width) -> float:
+    """The QRS width from which a peak counts as a wide beat (``wide_run_spans``, ``_like_wide_beats``):
+    ``GuardConstants.run_wide`` x the median width of the record's first-pass peaks."""
+    return float(rpeak_guard.GUARD.run_wide * np.median(width))
 
 
 def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
@@ -340,7 +347,7 @@ def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
     if peaks.size < 3:
         return np.zeros((0, 2), np.int64)
     width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[2]
-    wide = width >= constants.run_wide * np.median(width)
+    wide = width >= _wide_from(width)
     if constants.run_rr_s > 0:
         pair = wide[:-1] & wide[1:] & (np.diff(peaks) < constants.run_rr_s * float(fs))
         member = np.zeros(peaks.size, bool)
