@@ -400,33 +400,21 @@ def _v_by_record(y, p, rec, v) -> dict:
 def with_population(table, labels, c, part, groups) -> tuple:
     """``part`` with the booster of the fold's set + the population columns (inner seed 42 over ``groups``, outer seeds
     42-44), and whether the fold's inner CV takes it (pooled inner macro F1 up, neither group down)."""
-    from beats_preset import _booster, _columns_of, _macro_nsvf, column_sets
+    from beats_preset import _booster, _columns_of, column_sets
     from ecgsl_keras.data.per_beat_features import POPULATION_FEATURE_NAMES
     from hybrid import BOOSTER_SEEDS
-    from v_side import _gated
+    from v_side import inner_booster, inner_comparison
     cols = column_sets()[c["set"]] + list(POPULATION_FEATURE_NAMES)
     X = _columns_of(table, cols)
     train, scored = part["train"], part["scored"]
-    yt, rec = table["y"][train], table["record"][train]
-    inner_b = np.zeros((len(train), len(labels)))
-    for group in groups:
-        m = np.isin(rec, group)
-        inner_b[m] = _booster(X[train][~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(X[train][m])
+    yt = table["y"][train]
+    inner_b = inner_booster(X[train], yt, table["record"][train], groups, cols, labels, c)
     new = dict(part, inner_booster=inner_b)
     for seed in BOOSTER_SEEDS:
         new[f"p_booster_s{seed}"] = _booster(X[train], yt, cols, labels, seed, c["booster_size"]).predict_proba(
             X[scored])
-    ok = np.isfinite(part["inner_deep"]).all(axis=1)
-    w = c["deep_weight"]
-    f1 = {}
-    for name, b in (("recipe", part["inner_booster"]), ("population", inner_b)):
-        pi = _gated(table, train[ok], (1 - w) * b[ok] + w * part["inner_deep"][ok], c, labels)
-        f1[name] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
-                    "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
-                               for g in groups]}
-    uses = f1["population"]["pooled"] > f1["recipe"]["pooled"] and all(
-        a >= b for a, b in zip(f1["population"]["groups"], f1["recipe"]["groups"]))
-    return new, {"inner_macro_f1_nsvf": f1, "uses_population": bool(uses)}
+    f1, uses = inner_comparison(table, labels, c, part, groups, "population", inner_b)
+    return new, {"inner_macro_f1_nsvf": f1, "uses_population": uses}
 
 
 def false_v_by_record(y, p, rec, v) -> dict:

@@ -419,22 +419,39 @@ def _choose_stack(table, labels, c, part, inner) -> dict:
     booster against the stacked one, pooled and per inner group."""
     train = part["train"]
     cols = column_sets()[c["set"]] + [STACK_COLUMN]
-    Xt, yt, rec = stack_columns(table, part, c, labels, "train"), table["y"][train], table["record"][train]
-    inner_s = np.zeros((len(yt), len(labels)))
-    for group in inner:
-        m = np.isin(rec, group)
-        inner_s[m] = _booster(Xt[~m], yt[~m], cols, labels, 42, c["booster_size"]).predict_proba(Xt[m])
+    Xt = stack_columns(table, part, c, labels, "train")
+    inner_s = inner_booster(Xt, table["y"][train], table["record"][train], inner, cols, labels, c)
+    f1, uses = inner_comparison(table, labels, c, part, inner, "stack", inner_s)
+    return {"inner_macro_f1_nsvf": f1, "uses_stack": uses, "inner_groups": [sorted(g) for g in inner]}
+
+
+def inner_booster(X_train, y_train, records, groups, cols, labels, c) -> np.ndarray:
+    """Inner out-of-group probabilities on a training fold's rows: per group, a booster (seed 42, ``c``'s size) fitted
+    on the other groups' rows."""
+    out = np.zeros((len(y_train), len(labels)))
+    for group in groups:
+        m = np.isin(records, group)
+        out[m] = _booster(X_train[~m], y_train[~m], cols, labels, 42, c["booster_size"]).predict_proba(X_train[m])
+    return out
+
+
+def inner_comparison(table, labels, c, part, groups, name, inner_candidate) -> tuple:
+    """The inner choice of a training fold (``stack``'s rule, v_gate's population columns): the recipe's inner
+    probabilities with the fold's booster against those with ``inner_candidate``, gated as the recipe gates; macro F1
+    (N, S, V, F) pooled and per inner group, and whether ``name`` is taken (pooled up, no group down)."""
+    train = part["train"]
+    yt, rec = table["y"][train], table["record"][train]
     ok = np.isfinite(part["inner_deep"]).all(axis=1)
     w = c["deep_weight"]
     f1 = {}
-    for name, b in (("recipe", part["inner_booster"]), ("stack", inner_s)):
+    for key, b in (("recipe", part["inner_booster"]), (name, inner_candidate)):
         pi = _gated(table, train[ok], (1 - w) * b[ok] + w * part["inner_deep"][ok], c, labels)
-        f1[name] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
-                    "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
-                               for g in inner]}
-    uses = f1["stack"]["pooled"] > f1["recipe"]["pooled"] and all(
-        s >= r for s, r in zip(f1["stack"]["groups"], f1["recipe"]["groups"]))
-    return {"inner_macro_f1_nsvf": f1, "uses_stack": bool(uses), "inner_groups": [sorted(g) for g in inner]}
+        f1[key] = {"pooled": round(_macro_nsvf(yt[ok], pi, labels), 4),
+                   "groups": [round(_macro_nsvf(yt[ok][np.isin(rec[ok], g)], pi[np.isin(rec[ok], g)], labels), 4)
+                              for g in groups]}
+    uses = f1[name]["pooled"] > f1["recipe"]["pooled"] and all(
+        a >= b for a, b in zip(f1[name]["groups"], f1["recipe"]["groups"]))
+    return f1, bool(uses)
 
 
 def with_inner_k(table, labels, c, part, inner_deep, groups) -> dict:
