@@ -1,0 +1,595 @@
+"""Run v42 (issue 18): where the V beats lost by today's recipe go, and V-sensitivity levers chosen on the training
+side only.
+
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps beats diagnose     # key v_missed_diagnosis
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lever              # key v_sensitivity_lever
+
+WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
+per-fold caches ``v_side_left_out_k2_median/`` and ``v_side_left_out_k2/`` (``v_gate.py --work WORK --candidate
+experiments/mitdb/oof/left_out_k2_median.npz --local`` builds them from the committed files, no retraining).
+Results: ``experiments/mitdb/v_sensitivity_results.json`` (last line of stdout: one JSON object).
+
+The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
+ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
+(fold's set / size / deep weight of key ``relative_beats``), rhythm gate, then v40's local-rhythm V agreement gate as
+each outer training fold chose it over its 4 inner groups (``v_gate.run_candidate(..., gate=LOCAL_GATE)``,
+recomputed here and checked against the committed key), booster seeds 42-44, 2 folds of whole DS1 records.
+
+Steps:
+
+``beats``     the 96-sample beats of every table row (the preset's own ``Predictor.preprocess`` on MLII, the rows
+              matched by R-peak time, checked), cached as ``WORK/v_sensitivity/beats.npz``: the shape evidence the
+              table's columns do not hold (correlation with a record's V template).
+``diagnose``  (key ``v_missed_diagnosis``) the left-out V beats the recipe + v40 gate misses, pooled over both folds:
+              counts per booster seed and (seed 42) per record with what they were called, the recipe's / ECG-SL's
+              (relative model, the recipe's deep side) / the one-channel ECG-SL model's (``oof/left_out_k2.npz``) /
+              the booster's P(V), QRS width / the record's median beat's, pre RR / the local neighbours' median,
+              correlation with the record's median beat (``median_corr``) and with the record's V template (the
+              median of the record's TRUE V beats, leave-this-beat-in: a diagnosis figure, never a lever input;
+              and the median of the beats the recipe calls V, label free), whether the beat is in a V run (a true
+              V neighbour), in bigeminy (V two beats before or after, non-V in between), under an AF / flutter
+              rhythm annotation, and whether v40's gate took its V call away. Records 108 / 118 / 203 / 201 apart
+              from the rest; the largest homogeneous groups named with their counts.
+``lever``     (key ``v_sensitivity_lever``) two V-sensitivity levers read off the diagnosis, each chosen per outer
+              training fold over its 4 inner groups and scored on the left-out records. Grids, choice rule and keep
+              rule written here (and in the JSON) before any left-out figure of a lever was computed:
+
+              ``v_scale`` (``SCALE_GRID``): the recipe's P(V) after v40's gate times ``scale`` (1.25, 1.5, 2, 3, 4,
+              6), rows renormalised. Why: the lost V beats outside 108/118/203/201 sit at recipe P(V) ~0.17.
+              ``wide_call`` (``WIDE_GRID``, 32 points): a beat called S (or S / F) after v40's gate whose QRS is
+              wider than ``wide`` (1.25, 1.5, 1.75, 2.0) x the record's median beat's becomes V when the larger of
+              the two ECG-SL models' P(V) (v37's relative model, and the one-channel model of
+              ``oof/left_out_k2.npz``; inner: ``oof/inner4_k2[_median].npz``) is at least ``t`` (0, 0.1, 0.2,
+              0.4). Why: most lost V beats outside those records are wide or premature and called S (106, 223) or F
+              (223), both recipe models under 0.5, the one-channel model more sensitive than the relative one.
+              ``both``: ``wide_call`` chosen on top of ``v_scale`` as its fold chose it.
+
+              Choice (``LEVER_CHOICE_RULE``): v38's rule over the 4 inner groups against v40's gated inner recipe
+              (best pooled inner macro F1 (N, S, V, F), taken only if it beats v40 pooled and lowers no inner
+              group's). Keep (``LEVER_KEEP_RULE``), each against v40's decision row paired over booster seeds
+              42-44: V Se up by more than max(paired sd, v40's seed sd); V +P not down by more than v40's seed sd;
+              macro F1 not down; S Se not down by more than v40's seed sd. Decision: ``both`` if kept, else the
+              kept single lever of the larger V Se gain, else none. Forced rows (the fold's best point applied
+              whatever the rule said) are ablations, not decisions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+log = logging.getLogger("experiments.mitdb.v_sensitivity")
+
+OUT = HERE / "v_sensitivity_results.json"
+DIAGNOSIS_KEY = "v_missed_diagnosis"
+LEVER_KEY = "v_sensitivity_lever"
+SPECIAL = ("108", "118", "203", "201")   # the records v38-v41 singled out (false V on 108/118/203, AF in 201)
+MEDIAN = HERE / "oof" / "left_out_k2_median.npz"
+ONE_CHANNEL = HERE / "oof" / "left_out_k2.npz"
+# diagnosis bins (fixed before any figure): what "looks normal" means for a missed V beat
+NARROW = 1.15            # QRS width / the record's median beat's at most this: not wide
+ON_TIME = 0.9            # pre RR / the neighbours' median at least this: not premature
+LIKE_MEDIAN = 0.9        # correlation with the record's median beat at least this: shaped like the normal beats
+
+
+def _setup(work: Path, mitdb_dir: Path):
+    import beats_preset
+
+    from ecgsl_keras import tasks as tasks_lib
+    labels = list(tasks_lib.MITDB_AAMI.label_names)
+    table = beats_preset.step_table(work, mitdb_dir)
+    return table, labels
+
+
+def step_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
+    """(n, 96) float32 beats of the table's rows (cached)."""
+    path = work / "v_sensitivity" / "beats.npz"
+    if path.is_file():
+        return np.load(path)["beats"]
+    from beats_preset import PRESET
+
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.serving.inference import load_model
+    predictor = load_model(PRESET)
+    reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
+    out = None
+    for rid in tasks_lib.MITDB_DS1:
+        record = reader.load(rid)
+        beats = predictor.preprocess(record.lead(None), record.fs, record.path)
+        t = np.asarray(beats.rpeaks, np.float64) / float(beats.fs)
+        mine = np.flatnonzero(table["record"] == rid)
+        j = np.searchsorted(t, table["time_s"][mine])
+        j = np.clip(j, 0, len(t) - 1)
+        j_left = np.clip(j - 1, 0, len(t) - 1)
+        j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
+        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+            raise SystemExit(f"{rid}: the table's beats are not the beats read now")
+        b = np.asarray(beats.beats, np.float32)
+        b = b.reshape(len(b), -1)
+        if out is None:
+            out = np.zeros((len(table["y"]), b.shape[1]), np.float32)
+        out[mine] = b[j]
+        log.info("%s: %d beats", rid, len(mine))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, beats=out)
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    x = x - x.mean(axis=-1, keepdims=True)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def decision_rows(work: Path, table: dict, labels: list) -> dict:
+    """Today's decision row (v40, 4 inner groups), recomputed with v_gate's own code: {'idx', 'parts', 'chosen',
+    'run': run_candidate's result, 'rows': {form_s<seed>: (n, C)}, 'one_channel_pv': (n,)}."""
+    import oof
+    import v_gate
+    from v_side import _load
+
+    saved = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))
+    chosen = saved["relative_beats"]["candidate"]["chosen_by_inner_cv"]
+    k = v_gate.LOCAL_DECISION_K
+    committed = oof.CommittedPredictions(MEDIAN)
+    committed.write_folds(work)
+    if committed.add_inner(oof.inner_k_path_for(MEDIAN, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(MEDIAN, k)}: not an inner-{k} file")
+    cache = work / f"v_side_{MEDIAN.stem}"
+    if not all((cache / f"fold{h}.npz").is_file() for h in range(len(chosen))):
+        raise SystemExit(f"{cache}: run v_gate.py --work {work} --candidate {MEDIAN} --local first")
+    parts = _load(cache, len(chosen))
+    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
+    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
+    run = v_gate.run_candidate(table, labels, chosen, parts, work, (k, inner, groups), gate=v_gate.LOCAL_GATE)
+    committed_row = saved[v_gate.LOCAL_KEY][f"inner{k}"]["seed_spread"]["v_gate"]
+    reproduced = all(abs(run["seed_spread"]["v_gate"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
+                     for m in v_gate.COMPARED)
+    idx = np.concatenate([part["scored"] for part in parts])
+    one = _load(work / f"v_side_{ONE_CHANNEL.stem}", len(chosen))
+    v = labels.index("V")
+    one_pv = np.concatenate([o["p_deep"][:, v] for o in one])
+    if not np.array_equal(np.concatenate([o["scored"] for o in one]), idx):
+        raise SystemExit("the one-channel cache scores other beats than the relative one")
+    return {"idx": idx, "parts": parts, "chosen": chosen, "groups": groups, "inner": inner, "run": run, "work": work,
+            "reproduced": bool(reproduced), "one_channel_pv": one_pv, "k": k}
+
+
+def left_out_rows(table: dict, labels: list, dec: dict, lever=None) -> dict:
+    """The left-out probabilities of the decision row, seeds 42-44: {'recipe_s<seed>' (recipe + rhythm gate, no V
+    gate), 'v40_s<seed>' (+ v40's gate where the fold took it), 'booster_s<seed>', 'deep'}, pooled over the folds
+    in ``dec['idx']`` order. ``lever`` ({fold: f(p, fold, seed) -> p}): applied on top of v40's rows ('lever_s<seed>')."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated
+    v = labels.index("V")
+    rows = {}
+    for h, part in enumerate(dec["parts"]):
+        c, ch = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
+        w = c["deep_weight"]
+        x = v_gate.LOCAL_GATE.inputs(table, part["scored"])
+        fold = {"deep": part["p_deep"]}
+        for seed in BOOSTER_SEEDS:
+            recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
+                            labels)
+            fold[f"booster_s{seed}"] = part[f"p_booster_s{seed}"]
+            fold[f"recipe_s{seed}"] = recipe
+            fold[f"v40_s{seed}"] = (v_gate.LOCAL_GATE.apply(recipe, part["p_deep"][:, v], x, labels, **ch["best_point"])
+                                    if ch["uses_gate"] else recipe)
+            if lever is not None:
+                fold[f"lever_s{seed}"] = lever[h](fold[f"v40_s{seed}"], h, seed)
+        for key, p in fold.items():
+            rows.setdefault(key, []).append(p)
+    return {key: np.concatenate(p) for key, p in rows.items()}
+
+
+
+QRS = slice(24, 41)   # R +- 80 ms at 100 Hz (per_beat_features.QRS_REGION): the QRS part of a beat
+
+
+def _templates(beats, rec, mask) -> dict:
+    """{record: unit (96,) median of ``beats[mask]`` in that record}, records with at least 3 such beats."""
+    out = {}
+    for r in np.unique(rec):
+        m = mask & (rec == r)
+        if m.sum() >= 3:
+            out[r] = _unit(np.median(beats[m], axis=0))
+    return out
+
+
+def _corr_with(beats, rec, templates, part=slice(None)) -> np.ndarray:
+    """Correlation of each beat with its record's template (NaN where the record has none)."""
+    out = np.full(len(beats), np.nan)
+    for r, tpl in templates.items():
+        m = rec == r
+        t = _unit(tpl[part])
+        out[m] = _unit(beats[m][:, part]) @ t
+    return out
+
+
+def _neighbours(table, v) -> tuple:
+    """(in_run, bigeminy) per table row, from the labels (diagnosis only): a true V neighbour; a true V two beats
+    away with a non-V beat in between (and no V neighbour)."""
+    y, rec = table["y"], table["record"]
+    n = len(y)
+    isv = y == v
+
+    def shifted(k):
+        out = np.zeros(n, bool)
+        if k > 0:
+            out[k:] = isv[:-k] & (rec[k:] == rec[:-k])
+        else:
+            out[:k] = isv[-k:] & (rec[:k] == rec[-k:])
+        return out
+    run = shifted(1) | shifted(-1)
+    big = ~run & (shifted(2) | shifted(-2))
+    return run, big
+
+
+def _q(x) -> dict:
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {"n": 0}
+    q = np.quantile(x, [0.25, 0.5, 0.75])
+    return {"n": int(len(x)), "q25": round(float(q[0]), 3), "median": round(float(q[1]), 3),
+            "q75": round(float(q[2]), 3)}
+
+
+def _describe(m, f, labels) -> dict:
+    """One group of missed V beats (mask ``m`` over the pooled rows, features ``f``)."""
+    called = {labels[k]: int((f["called"][m] == k).sum()) for k in range(len(labels)) if (f["called"][m] == k).any()}
+    frac = {name: round(float(np.mean(f[name][m])), 3) if m.any() else None
+            for name in ("narrow", "on_time", "like_median", "deep_ge_05", "booster_ge_05", "one_channel_ge_05",
+                         "like_true_v_template", "in_run", "bigeminy", "af", "v40_took")}
+    return {"beats": int(m.sum()), "called": called, "share": frac,
+            "p_v": {k: _q(f[k][m]) for k in ("p_recipe", "p_deep", "p_one_channel", "p_booster")},
+            "qrs_width_norm": _q(f["width"][m]), "pre_rr_local_ratio": _q(f["pre_local"][m]),
+            "median_corr": _q(f["median_corr"][m]), "corr_true_v_template": _q(f["corr_true_v"][m]),
+            "corr_called_v_template": _q(f["corr_called_v"][m])}
+
+
+# the groups of a missed V beat, in this order (the first that holds names it); fixed before any figure
+GROUPS = (
+    ("v40_gate", "v40's gate took its V call away"),
+    ("af", "under an AF / flutter rhythm annotation"),
+    ("deep_sees", "ECG-SL (relative) P(V) >= 0.5, booster < 0.5: the booster outvotes it"),
+    ("booster_sees", "booster P(V) >= 0.5, ECG-SL < 0.5: ECG-SL outvotes it"),
+    ("both_see", "both P(V) >= 0.5, yet another class wins (the rhythm gate or F / Q)"),
+    ("normal_looking", "neither model >= 0.5; narrow, on time and correlated >= 0.9 with the record's median beat"),
+    ("evidence_unread", "neither model >= 0.5 though premature or wide"),
+    ("odd_shape_on_time", "neither model >= 0.5; narrow and on time but shaped unlike the median beat"),
+)
+
+
+def _group_of(f) -> np.ndarray:
+    g = np.full(len(f["called"]), "", dtype=object)
+    d, b = f["deep_ge_05"], f["booster_ge_05"]
+    tests = {"v40_gate": f["v40_took"], "af": f["af"], "deep_sees": d & ~b, "booster_sees": b & ~d,
+             "both_see": d & b, "normal_looking": f["narrow"] & f["on_time"] & f["like_median"],
+             "evidence_unread": ~(f["narrow"] & f["on_time"]), "odd_shape_on_time": np.ones(len(g), bool)}
+    for name, _ in GROUPS:
+        g[(g == "") & tests[name]] = name
+    return g
+
+
+def step_diagnose(table, labels, dec, beats, mitdb_dir: Path) -> dict:
+    """Key ``v_missed_diagnosis`` (module docstring)."""
+    import beats_preset
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+    v = labels.index("V")
+    idx = dec["idx"]
+    rows = left_out_rows(table, labels, dec)
+    # the rows recomputed here are the decision row's (same scores as run_candidate's)
+    checked = all(abs(beats_preset._scores(table["y"][idx], rows[f"v40_s{s}"], labels)[m]
+                      - dec["run"]["rows"][f"v_gate_s{s}"][m]) < 1e-12 for s in BOOSTER_SEEDS
+                  for m in ("V_sensitivity", "V_positive_predictivity"))
+    y, rec = table["y"][idx], table["record"][idx]
+    true_v = y == v
+    special = np.isin(rec, SPECIAL)
+    per_seed = {}
+    for s in BOOSTER_SEEDS:
+        missed = true_v & (rows[f"v40_s{s}"].argmax(-1) != v)
+        false_v = ~true_v & (rows[f"v40_s{s}"].argmax(-1) == v)
+        per_seed[str(s)] = {"V_beats": int(true_v.sum()), "missed": int(missed.sum()),
+                            "missed_special": {r: int((missed & (rec == r)).sum()) for r in SPECIAL},
+                            "missed_other": int((missed & ~special).sum()), "false_V": int(false_v.sum()),
+                            "missed_by_record": {r: int((missed & (rec == r)).sum()) for r in np.unique(rec)
+                                                 if (missed & (rec == r)).any()}}
+    cols = _columns_of(table, ["qrs_width_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio",
+                               "median_corr"])[idx]
+    run, big = _neighbours(table, v)
+    af = beats_preset.af_flags(mitdb_dir, table)[idx]
+    b = beats[idx]
+    called42 = rows["v40_s42"].argmax(-1)
+    true_tpl = _templates(b, rec, true_v)
+    called_tpl = _templates(b, rec, called42 == v)
+    f = {"called": called42, "p_recipe": rows["recipe_s42"][:, v], "p_deep": rows["deep"][:, v],
+         "p_one_channel": dec["one_channel_pv"], "p_booster": rows["booster_s42"][:, v],
+         "width": cols[:, 0], "pre_local": cols[:, 1], "median_corr": cols[:, 3],
+         "corr_true_v": _corr_with(b, rec, true_tpl), "corr_called_v": _corr_with(b, rec, called_tpl),
+         "in_run": run[idx], "bigeminy": big[idx], "af": af,
+         "v40_took": (rows["recipe_s42"].argmax(-1) == v) & (called42 != v)}
+    with np.errstate(invalid="ignore"):
+        f.update(narrow=f["width"] <= NARROW, on_time=f["pre_local"] >= ON_TIME,
+                 like_median=f["median_corr"] >= LIKE_MEDIAN, deep_ge_05=f["p_deep"] >= 0.5,
+                 booster_ge_05=f["p_booster"] >= 0.5, one_channel_ge_05=f["p_one_channel"] >= 0.5,
+                 like_true_v_template=f["corr_true_v"] >= 0.9)
+    missed = true_v & (called42 != v)
+    caught = true_v & (called42 == v)
+    group = _group_of(f)
+    by_record = {}
+    for r in np.unique(rec):
+        m = missed & (rec == r)
+        if m.any():
+            by_record[r] = dict(_describe(m, f, labels), V_beats=int((true_v & (rec == r)).sum()),
+                                groups={name: int((m & (group == name)).sum()) for name, _ in GROUPS
+                                        if (m & (group == name)).any()})
+    sides = {"special": special, "other": ~special}
+    groups = {}
+    for name, meaning in GROUPS:
+        m = missed & (group == name)
+        groups[name] = {"meaning": meaning, **{side: int((m & s).sum()) for side, s in sides.items()},
+                        "records_other": {r: int((m & (rec == r)).sum()) for r in np.unique(rec[m & ~special])},
+                        "other": _describe(m & ~special, f, labels) if (m & ~special).any() else None,
+                        "special_detail": _describe(m & special, f, labels) if (m & special).any() else None}
+        groups[name]["records_other"] = dict(sorted(groups[name]["records_other"].items(), key=lambda kv: -kv[1]))
+    return {"recipe": "today's decision row (key v_gate_local.inner4 of beats_preset_results.json), recomputed",
+            "decision_row_reproduced": bool(dec["reproduced"] and checked),
+            "bins": {"narrow": NARROW, "on_time": ON_TIME, "like_median": LIKE_MEDIAN, "p_v": 0.5,
+                     "like_true_v_template": 0.9},
+            "special_records": list(SPECIAL), "per_seed": per_seed,
+            "missed_seed_mean": {k: round(float(np.mean([per_seed[str(s)][k] for s in BOOSTER_SEEDS])), 1)
+                                 for k in ("V_beats", "missed", "missed_other", "false_V")},
+            "missed_seed_sd": {k: round(float(np.std([per_seed[str(s)][k] for s in BOOSTER_SEEDS], ddof=1)), 1)
+                               for k in ("missed", "missed_other")},
+            "s42": {"missed_special": _describe(missed & special, f, labels),
+                    "missed_other": _describe(missed & ~special, f, labels),
+                    "caught_other": _describe(caught & ~special, f, labels),
+                    "groups": groups, "by_record": by_record}}
+
+
+
+# ---- run v42's levers (key v_sensitivity_lever). Grid, choice rule and keep rule fixed from the diagnosis (key
+# v_missed_diagnosis) BEFORE any left-out figure of a lever was computed.
+# Lever 1, "v_scale": the recipe's P(V) (after v40's gate, so a beat the gate took stays taken) multiplied by ``scale``
+# and the row renormalised before the argmax. Why: the lost V beats outside 108/118/203/201 sit at recipe P(V) ~0.17
+# (q75 0.30) against ~0.96 for the V beats caught; a class scale is the plainest V-sensitivity knob.
+SCALE_GRID = {"scale": (1.25, 1.5, 2.0, 3.0, 4.0, 6.0)}
+# Lever 2, "wide_call": a beat the recipe (after v40's gate) calls one of ``calls`` whose QRS is wider than ``wide``
+# x the record's median beat's becomes V when the larger of the two ECG-SL models' P(V) (v37's relative model, the
+# recipe's deep side, and the one-channel model of oof/left_out_k2.npz) is at least ``t``. Why: 361 of the 448 lost V
+# beats outside 108/118/203/201 (seed 42) are wide or premature yet both the booster and the relative model give
+# P(V) < 0.5; 298 of the 448 are called S (106, 223) and 39 F (223), with a median width 1.5 x the median beat's; the
+# one-channel model gives 36% of them P(V) >= 0.5 where the relative model gives none.
+WIDE_GRID = {"calls": (("S",), ("S", "F")), "wide": (1.25, 1.5, 1.75, 2.0), "t": (0.0, 0.1, 0.2, 0.4)}
+LEVER_CHOICE_RULE = (
+    "fixed before any left-out figure of run v42: per outer training fold, on its 4 inner groups (oof/inner4_k2_"
+    "median.npz for the relative model, oof/inner4_k2.npz for the one-channel model, the booster of the fold's set "
+    "and size seed 42 trained on 3 groups and scored on the held one, the fold's deep weight and rhythm gate, then "
+    "v40's local V gate as that fold chose it): every point of the lever's grid scored by the inner macro F1 (N, S, "
+    "V, F); the best pooled point taken only if it raises the pooled inner macro F1 over v40's gated inner recipe AND "
+    "lowers NO inner group's (v38's rule). 'both': lever 2 chosen the same way on top of lever 1 as its fold chose "
+    "it. Applied to the left-out fold with the outer models' probabilities, booster seeds 42-44; no scored beat "
+    "takes part in any choice")
+LEVER_KEEP_RULE = (
+    "fixed before any left-out figure of run v42: each of 'v_scale', 'wide_call' and 'both' against v40's decision "
+    "row (key v_gate_local.inner4 of beats_preset_results.json, recomputed and checked), paired over booster seeds "
+    "42-44: kept only if the mean change of V Se > 0 and > max(sd of the paired changes, v40's seed sd of V Se); "
+    "the mean change of V +P >= -(v40's seed sd of V +P); the mean change of macro F1 (N, S, V, F) >= 0; the mean "
+    "change of S Se >= -(v40's seed sd of S Se) (v_gate.compare(up='V_sensitivity')). Decision: 'both' if it is "
+    "kept, else the kept single lever of the larger mean V Se change, else none (v40 stays)")
+
+
+def v_scale(p, labels, scale) -> np.ndarray:
+    """``p`` with its V column multiplied by ``scale`` and the rows renormalised."""
+    p = np.array(p, dtype=float, copy=True)
+    p[:, labels.index("V")] *= scale
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def wide_call(p, labels, p_v_any, width_norm, calls, wide, t) -> np.ndarray:
+    """A beat called one of ``calls`` with ``width_norm > wide`` and ``p_v_any >= t`` becomes V: its V probability
+    raised just above the row's largest, the row renormalised. NaN width or P(V): no evidence, left alone."""
+    v = labels.index("V")
+    p = np.array(p, dtype=float, copy=True)
+    with np.errstate(invalid="ignore"):
+        take = (np.isin(p.argmax(-1), [labels.index(c) for c in calls]) & (np.asarray(width_norm) > wide)
+                & (np.asarray(p_v_any) >= t))
+    p[take, v] = p[take].max(axis=1) * 1.001
+    p[take] /= p[take].sum(axis=1, keepdims=True)
+    return p
+
+
+def _points(grid) -> list:
+    import itertools
+    return [dict(zip(grid, point)) for point in itertools.product(*grid.values())]
+
+
+LEVERS = {"v_scale": (SCALE_GRID, lambda p, labels, ev, **pt: v_scale(p, labels, **pt)),
+          "wide_call": (WIDE_GRID, lambda p, labels, ev, **pt: wide_call(p, labels, ev["p_v_any"], ev["width"], **pt))}
+
+
+def _choose(y, rec, groups, base, labels, ev, lever) -> dict:
+    """v38's rule for ``lever`` on one fold's inner probabilities ``base`` (v40-gated)."""
+    from beats_preset import _macro_nsvf
+    grid, apply = LEVERS[lever]
+
+    def score(pi):
+        return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
+                "groups": [round(_macro_nsvf(y[np.isin(rec, g)], pi[np.isin(rec, g)], labels), 4) for g in groups]}
+    none = score(base)
+    best, best_point = None, None
+    for point in _points(grid):
+        sc = score(apply(base, labels, ev, **point))
+        if best is None or sc["pooled"] > best["pooled"]:
+            best, best_point = sc, point
+    uses = best["pooled"] > none["pooled"] and all(b >= n for b, n in zip(best["groups"], none["groups"]))
+    v = labels.index("V")
+    after = apply(base, labels, ev, **best_point).argmax(-1)
+    before = base.argmax(-1)
+    made = (after == v) & (before != v)
+    return {"inner_macro_f1_nsvf": {"v40": none, "best": best}, "best_point": best_point, "uses": bool(uses),
+            "inner_new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum())}}
+
+
+def step_lever(table, labels, dec, beats) -> dict:
+    """Key ``v_sensitivity_lever``: ``LEVER_CHOICE_RULE`` / ``LEVER_KEEP_RULE``."""
+    import oof
+    import v_gate
+    from beats_preset import _columns_of, _scores
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated, _load, with_inner_k
+    v = labels.index("V")
+    k = dec["k"]
+    one = oof.CommittedPredictions(ONE_CHANNEL)
+    if one.add_inner(oof.inner_k_path_for(ONE_CHANNEL, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(ONE_CHANNEL, k)}: not an inner-{k} file")
+    one_parts = _load(dec["work"] / f"v_side_{ONE_CHANNEL.stem}", len(dec["parts"]))
+    width = _columns_of(table, ["qrs_width_norm"])[:, 0]
+    choice, apply_fold = {}, {name: {} for name in ("v_scale", "wide_call", "both")}
+    forced_fold = {name: {} for name in apply_fold}
+    for h, part in enumerate(dec["parts"]):
+        c, ch40 = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
+        if one.inner_k_groups[str(h)] != dec["groups"][h]:
+            raise SystemExit(f"fold {h}: the two models' inner groups differ")
+        groups = dec["groups"][h]
+        inner = with_inner_k(table, labels, c, part, dec["inner"][h], groups)
+        train = part["train"]
+        one_inner_v = one.inner_k(h, table, k)[train][:, v]
+        ok = np.isfinite(inner["inner_deep"]).all(axis=1)
+        idx = train[ok]
+        y, rec = table["y"][idx], table["record"][idx]
+        w = c["deep_weight"]
+        pv = inner["inner_deep"][ok, v]
+        x = v_gate.LOCAL_GATE.inputs(table, idx)
+        base = _gated(table, idx, (1 - w) * inner["inner_booster"][ok] + w * inner["inner_deep"][ok], c, labels)
+        if ch40["uses_gate"]:
+            base = v_gate.LOCAL_GATE.apply(base, pv, x, labels, **ch40["best_point"])
+        ev = {"p_v_any": np.fmax(pv, one_inner_v[ok]), "width": width[idx]}
+        fold = {name: _choose(y, rec, groups, base, labels, ev, name) for name in ("v_scale", "wide_call")}
+        scaled = (v_scale(base, labels, **fold["v_scale"]["best_point"]) if fold["v_scale"]["uses"] else base)
+        fold["both"] = _choose(y, rec, groups, scaled, labels, ev, "wide_call")
+        fold["both"]["on_top_of_v_scale"] = fold["v_scale"]["uses"]
+        choice[str(h)] = fold
+        log.info("fold %d: %s", h, {n: (f["uses"], f["best_point"], f["inner_macro_f1_nsvf"]) for n, f in fold.items()})
+        # the left-out side of fold h: the outer models' P(V), the table's widths
+        if not np.array_equal(one_parts[h]["scored"], part["scored"]):
+            raise SystemExit(f"fold {h}: the one-channel cache scores other beats")
+        ev_out = {"p_v_any": np.fmax(part["p_deep"][:, v], one_parts[h]["p_deep"][:, v]),
+                  "width": width[part["scored"]]}
+
+        def make(name, forced, fold=fold, ev_out=ev_out):
+            def f(p, _h, _seed):
+                if name in ("v_scale", "both") and (fold["v_scale"]["uses"] or (forced and name == "v_scale")):
+                    p = v_scale(p, labels, **fold["v_scale"]["best_point"])
+                if name == "wide_call" or name == "both":
+                    if fold[name]["uses"] or forced:
+                        p = wide_call(p, labels, ev_out["p_v_any"], ev_out["width"], **fold[name]["best_point"])
+                return p
+            return f
+        for name in apply_fold:
+            apply_fold[name][h] = make(name, False)
+            forced_fold[name][h] = make(name, True)
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{k}"]["seed_spread"]["v_gate"]
+    result = {"choice_rule": LEVER_CHOICE_RULE, "keep_rule": LEVER_KEEP_RULE,
+              "grids": {"v_scale": SCALE_GRID, "wide_call": {k2: list(v2) for k2, v2 in WIDE_GRID.items()}},
+              "v40_reproduced": bool(dec["reproduced"]) and all(
+                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
+                  for m in v_gate.COMPARED),
+              "v40_seed_spread": v40["seed_spread"]["lever"], "v40_distance_to_targets":
+                  v_gate._distance(v40["seed_spread"]["lever"]), "v40_v_by_record": v40["v_by_record_seed_mean"],
+              "chosen_by_inner_cv": choice}
+    for name in apply_fold:
+        r = summary({s: left_out_rows(table, labels, dec, apply_fold[name])[f"lever_s{s}"] for s in BOOSTER_SEEDS})
+        fr = summary({s: left_out_rows(table, labels, dec, forced_fold[name])[f"lever_s{s}"] for s in BOOSTER_SEEDS})
+        verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+        result[name] = {"seed_spread": r["seed_spread"]["lever"], "distance_to_targets":
+                        v_gate._distance(r["seed_spread"]["lever"]), "v_by_record": r["v_by_record_seed_mean"],
+                        "against_v40": verdict, "kept": verdict["kept"],
+                        "forced_seed_spread": fr["seed_spread"]["lever"],
+                        "forced_distance_to_targets": v_gate._distance(fr["seed_spread"]["lever"]),
+                        "forced_v_by_record": fr["v_by_record_seed_mean"],
+                        "forced_against_v40": v_gate.compare(ref, fr, "lever", up="V_sensitivity")}
+        log.info("%s: uses %s, V Se %.4f -> %.4f, V +P %.4f -> %.4f, kept %s", name,
+                 {h: choice[h][name]["uses"] for h in choice}, v40["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+                 r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+                 v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    if result["both"]["kept"]:
+        decision = "both"
+    else:
+        kept = [n for n in ("v_scale", "wide_call") if result[n]["kept"]]
+        decision = max(kept, key=lambda n: result[n]["against_v40"]["paired_change"]["V_sensitivity"]["mean"],
+                       default="none")
+    result["decision"] = decision
+    return result
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", required=True)
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever"])
+    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--out", default=str(OUT))
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    work = Path(args.work).resolve()
+    table, labels = _setup(work, Path(args.mitdb_dir))
+    out_path = Path(args.out)
+    saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
+    command = "python experiments/mitdb/v_sensitivity.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = {}
+    if "beats" in args.steps:
+        step_beats(work, Path(args.mitdb_dir), table)
+    if "diagnose" in args.steps or "lever" in args.steps:
+        dec = decision_rows(work, table, labels)
+        log.info("v40 decision row reproduced: %s", dec["reproduced"])
+    if "diagnose" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[DIAGNOSIS_KEY] = dict(step_diagnose(table, labels, dec, beats, Path(args.mitdb_dir)),
+                                             command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "lever" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[LEVER_KEY] = dict(step_lever(table, labels, dec, beats), command=command,
+                                         seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
