@@ -252,9 +252,10 @@ def _describe(m, f, labels) -> dict:
     called = {labels[k]: int((f["called"][m] == k).sum()) for k in range(len(labels)) if (f["called"][m] == k).any()}
     frac = {name: round(float(np.mean(f[name][m])), 3) if m.any() else None
             for name in ("narrow", "on_time", "like_median", "deep_ge_05", "booster_ge_05", "one_channel_ge_05",
-                         "like_true_v_template", "in_run", "bigeminy", "af", "v40_took")}
+                         "like_true_v_template", "like_called_v_template", "in_run", "bigeminy", "af", "v40_took")}
     return {"beats": int(m.sum()), "called": called, "share": frac,
             "p_v": {k: _q(f[k][m]) for k in ("p_recipe", "p_deep", "p_one_channel", "p_booster")},
+            "p_winner_recipe": _q(f["p_winner"][m]),
             "qrs_width_norm": _q(f["width"][m]), "pre_rr_local_ratio": _q(f["pre_local"][m]),
             "median_corr": _q(f["median_corr"][m]), "corr_true_v_template": _q(f["corr_true_v"][m]),
             "corr_called_v_template": _q(f["corr_called_v"][m])}
@@ -326,7 +327,8 @@ def step_diagnose(table, labels, dec, beats, mitdb_dir: Path) -> dict:
         f.update(narrow=f["width"] <= NARROW, on_time=f["pre_local"] >= ON_TIME,
                  like_median=f["median_corr"] >= LIKE_MEDIAN, deep_ge_05=f["p_deep"] >= 0.5,
                  booster_ge_05=f["p_booster"] >= 0.5, one_channel_ge_05=f["p_one_channel"] >= 0.5,
-                 like_true_v_template=f["corr_true_v"] >= 0.9)
+                 like_true_v_template=f["corr_true_v"] >= 0.9, like_called_v_template=f["corr_called_v"] >= 0.9,
+                 p_winner=rows["v40_s42"].max(axis=1))
     missed = true_v & (called42 != v)
     caught = true_v & (called42 == v)
     group = _group_of(f)
@@ -349,7 +351,7 @@ def step_diagnose(table, labels, dec, beats, mitdb_dir: Path) -> dict:
     return {"recipe": "today's decision row (key v_gate_local.inner4 of beats_preset_results.json), recomputed",
             "decision_row_reproduced": bool(dec["reproduced"] and checked),
             "bins": {"narrow": NARROW, "on_time": ON_TIME, "like_median": LIKE_MEDIAN, "p_v": 0.5,
-                     "like_true_v_template": 0.9},
+                     "like_true_v_template": 0.9, "like_called_v_template": 0.9},
             "special_records": list(SPECIAL), "per_seed": per_seed,
             "missed_seed_mean": {k: round(float(np.mean([per_seed[str(s)][k] for s in BOOSTER_SEEDS])), 1)
                                  for k in ("V_beats", "missed", "missed_other", "false_V")},
