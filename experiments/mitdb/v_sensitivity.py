@@ -51,6 +51,11 @@ Steps:
               macro F1 not down; S Se not down by more than v40's seed sd. Decision: ``both`` if kept, else the
               kept single lever of the larger V Se gain, else none. Forced rows (the fold's best point applied
               whatever the rule said) are ablations, not decisions.
+``deep_pair`` (run v42b, key ``v_sensitivity_deep_pair``) a third lever, written after levers 1-2's left-out figures
+              were seen and before any of its own (``DEEP_PAIR_GRID`` / ``DEEP_PAIR_RULE``): the recipe's deep side
+              becomes the mean of the two ECG-SL models' probabilities or the one-channel model alone, at deep weight
+              0.25 (both folds' own), 0.5 or 0.75, then the rhythm gate and v40's gate as the fold chose them; chosen
+              and kept by the same rules against v40.
 """
 from __future__ import annotations
 
@@ -558,12 +563,119 @@ def step_lever(table, labels, dec, beats) -> dict:
     return result
 
 
+
+# ---- run v42b (key v_sensitivity_deep_pair): a third lever, written after levers 1-2's left-out figures were seen
+# (they do not enter its grid) and BEFORE any left-out figure of its own. The recipe's deep side becomes the mean of
+# the two ECG-SL models' probabilities (v37's relative model and the one-channel model, both out of fold on the same
+# split; inner: the two inner-4 files) or the one-channel model alone, at deep weight 0.25 (both folds' own), 0.5 or
+# 0.75; rhythm gate and v40's gate (its own P(V): the relative model's) as the fold chose them. Why (key
+# v_missed_diagnosis): the one-channel model gives P(V) >= 0.5 to 35% of the lost V beats outside 108/118/203/201
+# where the relative model gives 14% (223: 47% against 13%), while the recipe weighs the deep side at 0.25 only.
+DEEP_PAIR_GRID = {"deep": ("mean", "one_channel"), "weight": (0.25, 0.5, 0.75)}
+DEEP_PAIR_KEY = "v_sensitivity_deep_pair"
+DEEP_PAIR_RULE = ("fixed after the left-out figures of levers v_scale / wide_call (key v_sensitivity_lever) and "
+                  "before any of its own: the deep side of DEEP_PAIR_GRID chosen per outer training fold over its 4 "
+                  "inner groups with LEVER_CHOICE_RULE's rule against v40's gated inner recipe; kept with "
+                  "LEVER_KEEP_RULE's checks against v40's decision row, paired over booster seeds 42-44")
+
+
+def _deep_of(rel, one, deep) -> np.ndarray:
+    return {"relative": lambda: rel, "mean": lambda: 0.5 * (rel + one), "one_channel": lambda: one}[deep]()
+
+
+def step_deep_pair(table, labels, dec) -> dict:
+    """Key ``v_sensitivity_deep_pair``: ``DEEP_PAIR_RULE``."""
+    import oof
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated, _load, with_inner_k
+    v = labels.index("V")
+    k = dec["k"]
+    one = oof.CommittedPredictions(ONE_CHANNEL)
+    if one.add_inner(oof.inner_k_path_for(ONE_CHANNEL, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(ONE_CHANNEL, k)}: not an inner-{k} file")
+    one_parts = _load(dec["work"] / f"v_side_{ONE_CHANNEL.stem}", len(dec["parts"]))
+
+    def recipe(table_idx, booster, rel, one_p, c, ch40, point):
+        w = point["weight"]
+        p = _gated(table, table_idx, (1 - w) * booster + w * _deep_of(rel, one_p, point["deep"]), c, labels)
+        if ch40["uses_gate"]:
+            p = v_gate.LOCAL_GATE.apply(p, rel[:, v], v_gate.LOCAL_GATE.inputs(table, table_idx), labels,
+                                        **ch40["best_point"])
+        return p
+
+    LEVERS["deep_pair"] = (DEEP_PAIR_GRID, lambda p, labels, ev, **pt: ev["make"](pt))
+    choice, rows, forced = {}, {f"s{s}": [] for s in BOOSTER_SEEDS}, {f"s{s}": [] for s in BOOSTER_SEEDS}
+    for h, part in enumerate(dec["parts"]):
+        c, ch40 = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
+        groups = dec["groups"][h]
+        if one.inner_k_groups[str(h)] != groups:
+            raise SystemExit(f"fold {h}: the two models' inner groups differ")
+        inner = with_inner_k(table, labels, c, part, dec["inner"][h], groups)
+        train = part["train"]
+        ok = np.isfinite(inner["inner_deep"]).all(axis=1)
+        idx = train[ok]
+        one_inner = one.inner_k(h, table, k)[train][ok]
+        if not np.isfinite(one_inner).all():
+            raise SystemExit(f"fold {h}: the one-channel inner probabilities have NaN rows")
+        args = (idx, inner["inner_booster"][ok], inner["inner_deep"][ok], one_inner, c, ch40)
+        base = recipe(*args, {"deep": "relative", "weight": c["deep_weight"]})
+        ch = _choose(table["y"][idx], table["record"][idx], groups, base, labels,
+                     {"make": lambda pt, args=args: recipe(*args, pt)}, "deep_pair")
+        choice[str(h)] = ch
+        log.info("deep pair, fold %d: %s %s %s", h, ch["uses"], ch["best_point"], ch["inner_macro_f1_nsvf"])
+        if not np.array_equal(one_parts[h]["scored"], part["scored"]):
+            raise SystemExit(f"fold {h}: the one-channel cache scores other beats")
+        for seed in BOOSTER_SEEDS:
+            out = (part["scored"], part[f"p_booster_s{seed}"], part["p_deep"], one_parts[h]["p_deep"], c, ch40)
+            now = recipe(*out, ch["best_point"])
+            forced[f"s{seed}"].append(now)
+            rows[f"s{seed}"].append(now if ch["uses"] else recipe(*out, {"deep": "relative",
+                                                                         "weight": c["deep_weight"]}))
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    # the 'relative' point at the fold's own weight is v40 itself: the unchosen rows must reproduce it
+    same = summary({s: np.concatenate([recipe(part["scored"], part[f"p_booster_s{s}"], part["p_deep"], None,
+                                              dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)],
+                                              {"deep": "relative", "weight": dec["chosen"][str(h)]["deep_weight"]})
+                                       for h, part in enumerate(dec["parts"])]) for s in BOOSTER_SEEDS})
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    r = summary({s: np.concatenate(rows[f"s{s}"]) for s in BOOSTER_SEEDS})
+    fr = summary({s: np.concatenate(forced[f"s{s}"]) for s in BOOSTER_SEEDS})
+    verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+    return {"rule": DEEP_PAIR_RULE, "grid": DEEP_PAIR_GRID, "keep_rule": LEVER_KEEP_RULE,
+            "v40_reproduced": all(abs(same["seed_spread"]["lever"][m]["mean"] - v40["seed_spread"]["lever"][m]["mean"])
+                                  < 1e-12 for m in v_gate.COMPARED),
+            "chosen_by_inner_cv": choice, "v40_seed_spread": v40["seed_spread"]["lever"],
+            "seed_spread": r["seed_spread"]["lever"], "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
+            "v_by_record": r["v_by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
+            "forced_seed_spread": fr["seed_spread"]["lever"],
+            "forced_distance_to_targets": v_gate._distance(fr["seed_spread"]["lever"]),
+            "forced_v_by_record": fr["v_by_record_seed_mean"],
+            "forced_against_v40": v_gate.compare(ref, fr, "lever", up="V_sensitivity")}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -576,7 +688,7 @@ def main(argv=None) -> int:
     result = {}
     if "beats" in args.steps:
         step_beats(work, Path(args.mitdb_dir), table)
-    if "diagnose" in args.steps or "lever" in args.steps:
+    if {"diagnose", "lever", "deep_pair"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -588,6 +700,10 @@ def main(argv=None) -> int:
         beats = step_beats(work, Path(args.mitdb_dir), table)
         result = saved[LEVER_KEY] = dict(step_lever(table, labels, dec, beats), command=command,
                                          seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "deep_pair" in args.steps:
+        result = saved[DEEP_PAIR_KEY] = dict(step_deep_pair(table, labels, dec), command=command,
+                                             seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
