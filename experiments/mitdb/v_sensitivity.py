@@ -84,6 +84,7 @@ ONE_CHANNEL = HERE / "oof" / "left_out_k2.npz"
 # diagnosis bins (fixed before any figure): what "looks normal" means for a missed V beat
 NARROW = 1.15            # QRS width / the record's median beat's at most this: not wide
 ON_TIME = 0.9            # pre RR / the neighbours' median at least this: not premature
+WIDE_S = 1.25            # "wide" in the check of what a width rule on S calls confuses (after v42's figures)
 LIKE_MEDIAN = 0.9        # correlation with the record's median beat at least this: shaped like the normal beats
 
 
@@ -353,7 +354,22 @@ def step_diagnose(table, labels, dec, beats, mitdb_dir: Path) -> dict:
                         "other": _describe(m & ~special, f, labels) if (m & ~special).any() else None,
                         "special_detail": _describe(m & special, f, labels) if (m & special).any() else None}
         groups[name]["records_other"] = dict(sorted(groups[name]["records_other"].items(), key=lambda kv: -kv[1]))
+    # what a width rule on S calls would confuse (added after v42's lever figures, for the next lever): per record,
+    # the left-out TRUE S beats wider than WIDE_S x their median beat's against the lost V beats called S that wide,
+    # with their correlation with the median beat (labels used: a diagnosis figure)
+    s_idx = labels.index("S")
+    wide = f["width"] > WIDE_S
+    p_energy = _columns_of(table, ["p_energy_norm"])[idx, 0]
+    wide_s = {}
+    for r in np.unique(rec):
+        for name, m in (("true_S", (y == s_idx) & wide & (rec == r)),
+                        ("lost_V_called_S", missed & (called42 == s_idx) & wide & (rec == r))):
+            if m.any():
+                wide_s.setdefault(r, {})[name] = {"beats": int(m.sum()), "median_corr": _q(f["median_corr"][m]),
+                                                  "post_pre_ratio": _q(cols[m, 2] / cols[m, 1]),
+                                                  "p_energy_norm": _q(p_energy[m])}
     return {"recipe": "today's decision row (key v_gate_local.inner4 of beats_preset_results.json), recomputed",
+            "wide_beats_called_or_labelled_S": {"wide": WIDE_S, "by_record": wide_s},
             "decision_row_reproduced": bool(dec["reproduced"] and checked),
             "bins": {"narrow": NARROW, "on_time": ON_TIME, "like_median": LIKE_MEDIAN, "p_v": 0.5,
                      "like_true_v_template": 0.9, "like_called_v_template": 0.9},
