@@ -349,9 +349,9 @@ def step_diagnose(table, labels, dec, beats, mitdb_dir: Path) -> dict:
     groups = {}
     for name, meaning in GROUPS:
         m = missed & (group == name)
-        groups[name] = {"meaning": meaning, **{side: int((m & s).sum()) for side, s in sides.items()},
+        groups[name] = {"meaning": meaning, **{f"n_{side}": int((m & s).sum()) for side, s in sides.items()},
                         "records_other": {r: int((m & (rec == r)).sum()) for r in np.unique(rec[m & ~special])},
-                        "other": _describe(m & ~special, f, labels) if (m & ~special).any() else None,
+                        "other_detail": _describe(m & ~special, f, labels) if (m & ~special).any() else None,
                         "special_detail": _describe(m & special, f, labels) if (m & special).any() else None}
         groups[name]["records_other"] = dict(sorted(groups[name]["records_other"].items(), key=lambda kv: -kv[1]))
     # what a width rule on S calls would confuse (added after v42's lever figures, for the next lever): per record,
