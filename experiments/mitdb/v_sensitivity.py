@@ -56,6 +56,10 @@ Steps:
               becomes the mean of the two ECG-SL models' probabilities or the one-channel model alone, at deep weight
               0.25 (both folds' own), 0.5 or 0.75, then the rhythm gate and v40's gate as the fold chose them; chosen
               and kept by the same rules against v40.
+``preview``   (key ``v_pause_preview``) the next lever on the TRAINING side only (no left-out figure computed):
+              a beat called S after v40's gate, wider than ``wide`` x its median beat's, followed by a pause (post
+              RR / pre RR >= ``pause``) and outside AF by the fold's rhythm-gate evidence becomes V (``PAUSE_GRID``),
+              scored on each outer training fold's 4 inner groups: whether v38's rule would take it, what it flips.
 """
 from __future__ import annotations
 
@@ -686,12 +690,91 @@ def step_deep_pair(table, labels, dec) -> dict:
             "forced_against_v40": v_gate.compare(ref, fr, "lever", up="V_sensitivity")}
 
 
+
+# ---- the next lever's training-side preview (key v_pause_preview): NO left-out figure is computed. Written after
+# v42's figures and the wide-S check of the diagnosis: a beat called S after v40's gate, wider than ``wide`` x its
+# median beat's, followed by a pause (post RR / pre RR >= ``pause``) and outside AF by the fold's own rhythm-gate
+# evidence (<= its threshold) becomes V, with no ECG-SL condition. Only each outer training fold's inner groups are
+# scored, to tell the next session whether v38's rule would take it and what it would flip where.
+PAUSE_GRID = {"wide": (1.25, 1.5), "pause": (1.5, 1.75, 2.0)}
+PREVIEW_KEY = "v_pause_preview"
+
+
+def pause_call(p, labels, width_norm, post_pre, not_af, wide, pause) -> np.ndarray:
+    """A beat called S with ``width_norm > wide``, ``post_pre >= pause`` and ``not_af`` becomes V (its V probability
+    just above the row's largest, the row renormalised). NaN: no evidence."""
+    v, s = labels.index("V"), labels.index("S")
+    p = np.array(p, dtype=float, copy=True)
+    with np.errstate(invalid="ignore"):
+        take = (p.argmax(-1) == s) & (np.asarray(width_norm) > wide) & (np.asarray(post_pre) >= pause) & not_af
+    p[take, v] = p[take].max(axis=1) * 1.001
+    p[take] /= p[take].sum(axis=1, keepdims=True)
+    return p
+
+
+def step_preview(table, labels, dec) -> dict:
+    """Key ``v_pause_preview`` (training side only)."""
+    import v_gate
+    from beats_preset import _columns_of, _macro_nsvf
+    from v_side import _gated, with_inner_k
+    v = labels.index("V")
+    cols = _columns_of(table, ["qrs_width_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio"])
+    out = {}
+    for h, part in enumerate(dec["parts"]):
+        c, ch40 = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
+        groups = dec["groups"][h]
+        inner = with_inner_k(table, labels, c, part, dec["inner"][h], groups)
+        ok = np.isfinite(inner["inner_deep"]).all(axis=1)
+        idx = part["train"][ok]
+        y, rec = table["y"][idx], table["record"][idx]
+        w = c["deep_weight"]
+        base = _gated(table, idx, (1 - w) * inner["inner_booster"][ok] + w * inner["inner_deep"][ok], c, labels)
+        if ch40["uses_gate"]:
+            base = v_gate.LOCAL_GATE.apply(base, inner["inner_deep"][ok, v], v_gate.LOCAL_GATE.inputs(table, idx),
+                                           labels, **ch40["best_point"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            post_pre = cols[idx, 2] / cols[idx, 1]
+            not_af = ~(_columns_of(table, [c["gate_feature"]])[idx, 0] > c["gate_threshold"])
+
+        def score(pi):
+            return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
+                    "groups": [round(_macro_nsvf(y[np.isin(rec, g)], pi[np.isin(rec, g)], labels), 4)
+                               for g in groups]}
+        none = score(base)
+        points = []
+        for point in _points(PAUSE_GRID):
+            pi = pause_call(base, labels, cols[idx, 0], post_pre, not_af, **point)
+            made = (pi.argmax(-1) == v) & (base.argmax(-1) != v)
+            by_rec = {}
+            for r, k in zip(rec[made], y[made]):
+                by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+                by_rec[str(r)][labels[int(k)]] += 1
+            sc = score(pi)
+            points.append({"point": point, "inner_macro_f1_nsvf": sc,
+                           "takes_by_v38_rule": bool(sc["pooled"] > none["pooled"] and all(
+                               b >= n for b, n in zip(sc["groups"], none["groups"]))),
+                           "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum())},
+                           "new_V_calls_by_record": by_rec})
+        best = max(points, key=lambda q: q["inner_macro_f1_nsvf"]["pooled"])
+        # what the inner models call the training records' true V beats (is 106's loss visible on the training side?)
+        calls = {r: {labels[k]: int(((rec == r) & (y == v) & (base.argmax(-1) == k)).sum())
+                     for k in range(len(labels)) if ((rec == r) & (y == v) & (base.argmax(-1) == k)).any()}
+                 for r in np.unique(rec) if ((rec == r) & (y == v)).any()}
+        out[str(h)] = {"inner_groups": [sorted(g) for g in groups], "v40_inner_macro_f1_nsvf": none,
+                       "points": points, "best_point": best["point"], "best_taken": best["takes_by_v38_rule"],
+                       "inner_true_V_called": calls}
+        log.info("preview fold %d: v40 %s, best %s %s taken %s", h, none, best["point"], best["inner_macro_f1_nsvf"],
+                 best["takes_by_v38_rule"])
+    return {"what": "training side only (each outer training fold's 4 inner groups): no left-out figure computed",
+            "grid": PAUSE_GRID, "folds": out}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -704,7 +787,7 @@ def main(argv=None) -> int:
     result = {}
     if "beats" in args.steps:
         step_beats(work, Path(args.mitdb_dir), table)
-    if {"diagnose", "lever", "deep_pair"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -720,6 +803,10 @@ def main(argv=None) -> int:
     if "deep_pair" in args.steps:
         result = saved[DEEP_PAIR_KEY] = dict(step_deep_pair(table, labels, dec), command=command,
                                              seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "preview" in args.steps:
+        result = saved[PREVIEW_KEY] = dict(step_preview(table, labels, dec), command=command,
+                                           seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
