@@ -3,11 +3,17 @@ side only.
 
     python experiments/mitdb/v_sensitivity.py --work WORK --steps beats diagnose     # key v_missed_diagnosis
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lever              # key v_sensitivity_lever
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps deep_pair          # key v_sensitivity_deep_pair
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps preview            # key v_pause_preview
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
 per-fold caches ``v_side_left_out_k2_median/`` and ``v_side_left_out_k2/`` (``v_gate.py --work WORK --candidate
 experiments/mitdb/oof/left_out_k2_median.npz --local`` builds them from the committed files, no retraining).
-Results: ``experiments/mitdb/v_sensitivity_results.json`` (last line of stdout: one JSON object).
+Results: ``experiments/mitdb/v_sensitivity_results.json`` (last line of stdout: one JSON object). All steps together take
+about 3 minutes on 2 CPU cores and reproduce the committed JSON but for ``seconds`` / ``command``.
+
+Outcome: none of the three levers kept (``v_scale`` taken by no fold; ``wide_call`` by fold 0 only, V Se +0.000 and S Se
+-0.021 from 118's wide S beats; ``deep_pair`` by no fold); left-out V Se stays 0.861, V +P 0.844 (v40).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
