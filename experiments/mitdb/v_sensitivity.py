@@ -466,8 +466,9 @@ LEVERS = {"v_scale": (SCALE_GRID, lambda p, labels, ev, **pt: v_scale(p, labels,
           "wide_call": (WIDE_GRID, lambda p, labels, ev, **pt: wide_call(p, labels, ev["p_v_any"], ev["width"], **pt))}
 
 
-def _choose(y, rec, groups, base, labels, ev, lever) -> dict:
-    """v38's rule for ``lever`` on one fold's inner probabilities ``base`` (v40-gated)."""
+def _choose(y, rec, groups, base, labels, ev, lever, tol: float = 0.0) -> dict:
+    """v38's rule for ``lever`` on one fold's inner probabilities ``base`` (v40-gated); ``tol`` > 0: an inner group's
+    macro F1 may fall by up to ``tol`` (``TOLERANT_CHOICE_RULE``)."""
     from beats_preset import _macro_nsvf
     grid, apply = LEVERS[lever]
 
@@ -480,17 +481,21 @@ def _choose(y, rec, groups, base, labels, ev, lever) -> dict:
         sc = score(apply(base, labels, ev, **point))
         if best is None or sc["pooled"] > best["pooled"]:
             best, best_point = sc, point
-    uses = best["pooled"] > none["pooled"] and all(b >= n for b, n in zip(best["groups"], none["groups"]))
+    # falls compared on the 4-decimal scores (a fall of exactly tol is allowed)
+    uses = best["pooled"] > none["pooled"] and all(round(n - b, 4) <= tol for b, n in zip(best["groups"],
+                                                                                        none["groups"]))
     v = labels.index("V")
     after = apply(base, labels, ev, **best_point).argmax(-1)
     before = base.argmax(-1)
     made = (after == v) & (before != v)
     return {"inner_macro_f1_nsvf": {"v40": none, "best": best}, "best_point": best_point, "uses": bool(uses),
+            "largest_group_fall": round(max(n - b for b, n in zip(best["groups"], none["groups"])), 4),
             "inner_new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum())}}
 
 
-def step_lever(table, labels, dec, beats) -> dict:
-    """Key ``v_sensitivity_lever``: ``LEVER_CHOICE_RULE`` / ``LEVER_KEEP_RULE``."""
+def step_lever(table, labels, dec, beats, tol: float = 0.0) -> dict:
+    """Key ``v_sensitivity_lever``: ``LEVER_CHOICE_RULE`` / ``LEVER_KEEP_RULE``; ``tol``: the choice's tolerance
+    (``TOLERANT_CHOICE_RULE``; run v43's check of the rule itself)."""
     import oof
     import v_gate
     from beats_preset import _columns_of, _scores
@@ -523,9 +528,9 @@ def step_lever(table, labels, dec, beats) -> dict:
         if ch40["uses_gate"]:
             base = v_gate.LOCAL_GATE.apply(base, pv, x, labels, **ch40["best_point"])
         ev = {"p_v_any": np.fmax(pv, one_inner_v[ok]), "width": width[idx]}
-        fold = {name: _choose(y, rec, groups, base, labels, ev, name) for name in ("v_scale", "wide_call")}
+        fold = {name: _choose(y, rec, groups, base, labels, ev, name, tol) for name in ("v_scale", "wide_call")}
         scaled = (v_scale(base, labels, **fold["v_scale"]["best_point"]) if fold["v_scale"]["uses"] else base)
-        fold["both"] = _choose(y, rec, groups, scaled, labels, ev, "wide_call")
+        fold["both"] = _choose(y, rec, groups, scaled, labels, ev, "wide_call", tol)
         fold["both"]["on_top_of_v_scale"] = fold["v_scale"]["uses"]
         choice[str(h)] = fold
         log.info("fold %d: %s", h, {n: (f["uses"], f["best_point"], f["inner_macro_f1_nsvf"]) for n, f in fold.items()})
@@ -802,12 +807,144 @@ def step_preview(table, labels, dec) -> dict:
             "grid": PAUSE_GRID, "folds": out}
 
 
+def _inner_base(table, labels, dec, h) -> dict:
+    """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups."""
+    import v_gate
+    from v_side import _gated, with_inner_k
+    v = labels.index("V")
+    part = dec["parts"][h]
+    c, ch40 = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
+    inner = with_inner_k(table, labels, c, part, dec["inner"][h], dec["groups"][h])
+    ok = np.isfinite(inner["inner_deep"]).all(axis=1)
+    idx = part["train"][ok]
+    w = c["deep_weight"]
+    base = _gated(table, idx, (1 - w) * inner["inner_booster"][ok] + w * inner["inner_deep"][ok], c, labels)
+    if ch40["uses_gate"]:
+        base = v_gate.LOCAL_GATE.apply(base, inner["inner_deep"][ok, v], v_gate.LOCAL_GATE.inputs(table, idx),
+                                       labels, **ch40["best_point"])
+    return {"idx": idx, "base": base}
+
+
+def _pause_evidence(table, idx, c) -> dict:
+    """The pause lever's inputs of table rows ``idx``: width / the median beat's, post RR / pre RR, and 'outside AF'
+    by the fold's own rhythm-gate feature and threshold (``c``: the fold's recipe choice)."""
+    from beats_preset import _columns_of
+    cols = _columns_of(table, ["qrs_width_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio"])[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"width_norm": cols[:, 0], "post_pre": cols[:, 2] / cols[:, 1],
+                "not_af": ~(_columns_of(table, [c["gate_feature"]])[idx, 0] > c["gate_threshold"])}
+
+
+LEVERS["pause"] = (PAUSE_GRID, lambda p, labels, ev, **pt: pause_call(p, labels, ev["width_norm"], ev["post_pre"],
+                                                                      ev["not_af"], **pt))
+
+
+def _made_by_record(before, after, y, rec, labels) -> dict:
+    """{record: {true class: beats}} of the beats ``after`` calls V and ``before`` did not."""
+    v = labels.index("V")
+    made = (after.argmax(-1) == v) & (before.argmax(-1) != v)
+    out = {}
+    for r, k in zip(rec[made], y[made]):
+        out.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+        out[str(r)][labels[int(k)]] += 1
+    return {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()), "by_record": out}
+
+
+def step_pause(table, labels, dec) -> dict:
+    """Key ``v_pause_lever`` (run v43): ``TOLERANT_CHOICE_RULE`` / ``LEVER_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    v = labels.index("V")
+    choice = {}
+    apply_fold = {form: {} for form in ("tolerant", "strict", "forced")}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        y, rec = table["y"][idx], table["record"][idx]
+        ev = _pause_evidence(table, idx, c)
+        ch = {"tolerant": _choose(y, rec, dec["groups"][h], ib["base"], labels, ev, "pause", CHOICE_TOL),
+              "strict": _choose(y, rec, dec["groups"][h], ib["base"], labels, ev, "pause", 0.0)}
+        if ch["tolerant"]["best_point"] != ch["strict"]["best_point"]:
+            raise SystemExit(f"fold {h}: the two rules scored different best points")
+        choice[str(h)] = ch
+        log.info("pause, fold %d: tolerant %s, strict %s, point %s %s", h, ch["tolerant"]["uses"],
+                 ch["strict"]["uses"], ch["tolerant"]["best_point"], ch["tolerant"]["inner_macro_f1_nsvf"])
+        ev_out = _pause_evidence(table, part["scored"], c)
+        for form in apply_fold:
+            on = True if form == "forced" else ch[form]["uses"]
+
+            def f(p, _h, _seed, on=on, ev_out=ev_out, point=ch["tolerant"]["best_point"]):
+                return pause_call(p, labels, ev_out["width_norm"], ev_out["post_pre"], ev_out["not_af"],
+                                  **point) if on else p
+            apply_fold[form][h] = f
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["v_gate"]
+    result = {"choice_rule": TOLERANT_CHOICE_RULE, "choice_tol": CHOICE_TOL, "keep_rule": LEVER_KEEP_RULE,
+              "grid": PAUSE_GRID,
+              "v40_reproduced": bool(dec["reproduced"]) and all(
+                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
+                  for m in v_gate.COMPARED),
+              "v40_seed_spread": v40["seed_spread"]["lever"],
+              "v40_distance_to_targets": v_gate._distance(v40["seed_spread"]["lever"]),
+              "v40_v_by_record": v40["v_by_record_seed_mean"], "chosen_by_inner_cv": choice}
+    for form in apply_fold:
+        lever_rows = {s: left_out_rows(table, labels, dec, apply_fold[form])[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+        r = summary(lever_rows)
+        verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+        result[form] = {"seed_spread": r["seed_spread"]["lever"],
+                        "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
+                        "v_by_record": r["v_by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
+                        "new_V_calls_s42": _made_by_record(rows40["v40_s42"], lever_rows[42], y, rec, labels)}
+        log.info("pause %s: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s", form,
+                 v40["seed_spread"]["lever"]["V_sensitivity"]["mean"], r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+                 v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+                 v40["seed_spread"]["lever"]["S_sensitivity"]["mean"], r["seed_spread"]["lever"]["S_sensitivity"]["mean"],
+                 verdict["kept"])
+    result["tolerant"]["what"] = "the decision: the pause lever as each fold chose it under TOLERANT_CHOICE_RULE"
+    result["strict"]["what"] = "ablation: as each fold chose it under v38's rule (no group may fall)"
+    result["forced"]["what"] = "ablation: each fold's best inner point applied whatever a rule says"
+    result["kept"] = result["tolerant"]["kept"]
+    result["decision"] = "pause" if result["kept"] else "none"
+    # the check of the rule itself: v42's levers re-chosen under the tolerant rule (not decisions)
+    sens = step_lever(table, labels, dec, None, tol=CHOICE_TOL)
+    result["rule_sensitivity"] = {
+        "what": "v42's levers v_scale / wide_call / both re-chosen under TOLERANT_CHOICE_RULE and scored with "
+                "LEVER_KEEP_RULE: a check of the rule, not a decision (their rule was v38's)",
+        "uses": {name: {h: sens["chosen_by_inner_cv"][h][name]["uses"] for h in sens["chosen_by_inner_cv"]}
+                 for name in ("v_scale", "wide_call", "both")},
+        "largest_group_fall": {name: {h: sens["chosen_by_inner_cv"][h][name]["largest_group_fall"]
+                                      for h in sens["chosen_by_inner_cv"]} for name in ("v_scale", "wide_call", "both")},
+        **{name: {k2: sens[name][k2] for k2 in ("seed_spread", "distance_to_targets", "against_v40", "kept")}
+           for name in ("v_scale", "wide_call", "both")}}
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -820,7 +957,7 @@ def main(argv=None) -> int:
     result = {}
     if "beats" in args.steps:
         step_beats(work, Path(args.mitdb_dir), table)
-    if {"diagnose", "lever", "deep_pair", "preview"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview", "pause"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -840,6 +977,10 @@ def main(argv=None) -> int:
     if "preview" in args.steps:
         result = saved[PREVIEW_KEY] = dict(step_preview(table, labels, dec), command=command,
                                            seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause" in args.steps:
+        result = saved[PAUSE_KEY] = dict(step_pause(table, labels, dec), command=command,
+                                         seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
