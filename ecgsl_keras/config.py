@@ -420,6 +420,15 @@ class TrainConfig(_JsonConfig):
     augment_wander: float = 0.1         # baseline-wander sinusoid (0.1-0.5 Hz), amplitude uniform in [0, this]
     augment_crop_min: float = 0.5       # beat crop keeps a contiguous run of >= this fraction of real beats (1 = off)
     augment_beat_dropout: float = 0.1   # each real beat dropped with this probability, >= 3 kept (0 = off)
+    # Per-beat targets only: the shape of the beats of ONE class (index into the task's labels, e.g. V), so that rare
+    # forms of that class the training records lack are seen in other widths / amplitudes / tilts / polarities
+    # (issue 18: V forms of unseen records are lost). Off by default (-1).
+    augment_class: int = -1             # per-beat target class whose beats are reshaped (-1 = off)
+    augment_class_prob: float = 0.5     # each beat of that class reshaped with this probability
+    augment_class_stretch: float = 1.0  # width factor log-uniform in [1/s, s] about the R peak (1 = off)
+    augment_class_scale: float = 1.0    # amplitude factor log-uniform in [1/s, s] (1 = off)
+    augment_class_tilt: float = 0.0     # linear baseline tilt, end-to-end change uniform in [-t, t] (0 = off)
+    augment_class_flip: float = 0.0     # probability of a polarity flip (0 = off)
     label_smoothing: float = 0.1        # multiclass classifiers: targets (1 - e) one-hot + e / classes
     encoder_lr_multiplier: float = 1.0  # finetune: learning-rate factor of the pre-trained temporal encoder
     encoder_warmup_epochs: int = 0      # finetune: epochs with the temporal encoder frozen (head trains alone)
@@ -444,7 +453,9 @@ class TrainConfig(_JsonConfig):
             "augment_prob": (0.0, 1.0, True), "augment_noise": (0.0, math.inf, False),
             "augment_wander": (0.0, math.inf, False), "augment_beat_dropout": (0.0, 1.0, False),
             "label_smoothing": (0.0, 1.0, False), "encoder_lr_multiplier": (0.0, math.inf, False),
-            "focal_gamma": (0.0, math.inf, False), "class_weight_cap": (0.0, math.inf, False)}
+            "focal_gamma": (0.0, math.inf, False), "class_weight_cap": (0.0, math.inf, False),
+            "augment_class_prob": (0.0, 1.0, True), "augment_class_tilt": (0.0, math.inf, False),
+            "augment_class_flip": (0.0, 1.0, True)}
         for name, (low, high, closed) in ranges.items():
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not (
@@ -463,6 +474,13 @@ class TrainConfig(_JsonConfig):
                               f"sort_window_batches must be a positive integer, got {self.sort_window_batches!r}")
         if not (isinstance(self.augment_scale, (int, float)) and 1.0 <= self.augment_scale < math.inf):
             raise ConfigError("<config>", "bad_config", f"augment_scale must be >= 1 (1 = off), got {self.augment_scale!r}")
+        for name in ("augment_class_stretch", "augment_class_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 1.0 <= value < math.inf):
+                raise ConfigError("<config>", "bad_config", f"{name} must be >= 1 (1 = off), got {value!r}")
+        if isinstance(self.augment_class, bool) or not isinstance(self.augment_class, int) or self.augment_class < -1:
+            raise ConfigError("<config>", "bad_config",
+                              f"augment_class must be a class index >= 0 or -1 (off), got {self.augment_class!r}")
         if not (isinstance(self.augment_crop_min, (int, float)) and 0.0 < self.augment_crop_min <= 1.0):
             raise ConfigError("<config>", "bad_config",
                               f"augment_crop_min must be in (0, 1] (1 = off), got {self.augment_crop_min!r}")

@@ -21,6 +21,16 @@ sequence with probability ``augment_prob``, in this order:
    see one consistent baseline;
 5. Gaussian noise, std uniform in ``[0, augment_noise]`` per sequence.
 
+Before 3-5, with per-beat targets and ``augment_class`` >= 0 (off by default): each real beat of that class is
+reshaped with probability ``augment_class_prob`` (whatever ``augment_prob``): its first channel (the beat) is
+stretched in time about the R peak by a factor log-uniform in ``[1/augment_class_stretch, augment_class_stretch]``
+(linear interpolation, edges held), scaled by a factor log-uniform in ``[1/augment_class_scale,
+augment_class_scale]``, flipped in polarity with probability ``augment_class_flip`` and tilted by a linear ramp whose
+end-to-end change is uniform in ``[-augment_class_tilt, augment_class_tilt]``. The change of the beat is added to
+every channel of the beat input, so a ``beat_reference="median"`` channel (the beat minus the record's median beat)
+stays the reshaped beat minus the same median. Why (issue 18): the V forms of a record that the training records do
+not show are the V beats the model loses; this shows it each V form in other widths, amplitudes and polarities.
+
 Padded positions stay padding: mask False, beats and RR zero. Per-beat targets (B, T) follow the crop,
 and dropped or cropped-away beats get the ignore label (-1); record labels are unchanged.
 Random numbers are stateless (``tf.random.stateless_*``) from a per-batch seed, so a seeded pipeline
@@ -33,24 +43,71 @@ import math
 from ecgsl_keras.config import SignalConfig
 from tfrecords_tools.schema import IGNORE_LABEL  # per-beat target of padding
 
-__all__ = ["augment_batch", "augment_dataset", "MIN_BEATS", "WANDER_HZ"]
+__all__ = ["augment_batch", "augment_dataset", "reshape_class_beats", "MIN_BEATS", "WANDER_HZ"]
 
 MIN_BEATS = 3                  # crop and dropout never leave fewer real beats (nor remove any from shorter sequences)
 WANDER_HZ = (0.1, 0.5)         # respiration-like baseline frequencies
 _N_SEEDS = 12
+_CLASS_SALT = 7919             # the class reshaping's seeds are folded from the batch seed: the other streams stay as they were
 
 
 def _train_config(config):
     return getattr(config, "train", config)
 
 
+def _signal_of(config):
+    signal = getattr(config, "signal", None)
+    return SignalConfig() if signal is None else signal
+
+
 def _signal_timing(config):
     """(sampling rate, R-peak index inside a beat window) of the beats, from the signal config."""
-    signal = getattr(config, "signal", None)
-    if signal is None:
-
-        signal = SignalConfig()
+    signal = _signal_of(config)
     return float(signal.target_fs), int(signal.r_offset)
+
+
+def reshape_class_beats(beats, targets, mask, train, beat_len: int, r_offset: int, seed):
+    """``beats`` (B, T, channels x beat_len) with the real beats of class ``train.augment_class`` reshaped (module
+    docstring); ``targets`` (B, T) int per-beat targets, ``mask`` (B, T) bool real beats, ``seed`` (2,) int."""
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), _CLASS_SALT), num=5)
+    shape = tf.shape(beats)[:2]
+    channels = beats.shape[2] // beat_len
+    if channels * beat_len != beats.shape[2]:
+        raise ValueError(f"beat input length {beats.shape[2]} is not a multiple of beat_len {beat_len}")
+    which = (mask & tf.equal(targets, tf.cast(train.augment_class, targets.dtype))
+             & (tf.random.stateless_uniform(shape, seed=seeds[0]) < train.augment_class_prob))
+    x = tf.cast(beats[:, :, :beat_len], tf.float32)
+
+    def log_uniform(limit, s):
+        half = math.log(float(limit))
+        return tf.exp(tf.random.stateless_uniform(shape, seed=s, minval=-half, maxval=half))
+
+    i = tf.cast(tf.range(beat_len), tf.float32)[None, None, :]
+    new = x
+    if train.augment_class_stretch > 1.0:
+        # output sample i reads the beat at r + (i - r) / factor: a factor > 1 widens the beat about its R peak
+        src = tf.clip_by_value(r_offset + (i - r_offset) / log_uniform(train.augment_class_stretch, seeds[1])[:, :, None],
+                               0.0, beat_len - 1.0)
+        lo = tf.floor(src)
+        w = src - lo
+        lo = tf.cast(lo, tf.int32)
+        hi = tf.minimum(lo + 1, beat_len - 1)
+        new = (tf.gather(x, lo, axis=2, batch_dims=2) * (1.0 - w) + tf.gather(x, hi, axis=2, batch_dims=2) * w)
+    factor = tf.ones(shape)
+    if train.augment_class_scale > 1.0:
+        factor = log_uniform(train.augment_class_scale, seeds[2])
+    if train.augment_class_flip > 0:
+        factor = tf.where(tf.random.stateless_uniform(shape, seed=seeds[3]) < train.augment_class_flip, -factor, factor)
+    new = new * factor[:, :, None]
+    if train.augment_class_tilt > 0:
+        tilt = tf.random.stateless_uniform(shape, seed=seeds[4], minval=-train.augment_class_tilt,
+                                           maxval=train.augment_class_tilt)
+        new = new + tilt[:, :, None] * (i / (beat_len - 1.0) - 0.5)
+    delta = tf.where(which[:, :, None], new - x, 0.0)
+    return beats + tf.cast(tf.tile(delta, [1, 1, channels]), beats.dtype)
 
 
 def augment_batch(features: dict, targets, config, seed):
@@ -117,6 +174,10 @@ def augment_batch(features: dict, targets, config, seed):
         mask = mask & ~drop
 
     real = tf.cast(mask, beats.dtype)[:, :, None]
+
+    # the beats of one class reshaped (off by default; per-beat targets only)
+    if per_beat and train.augment_class >= 0 and train.augment_class_prob > 0:
+        beats = reshape_class_beats(beats, targets, mask, train, int(_signal_of(config).beat_len), r_offset, seed)
 
     # 3. amplitude scaling.
     if train.augment_scale > 1.0 and p > 0:

@@ -76,19 +76,27 @@ CLASS_WEIGHT_CAP = 20.0   # balanced weights capped: DS1 has 8 Q beats (uncapped
 STEPS = ("data", "cv", "inner", "final", "preset", "report")
 TARGETS = {"V_sensitivity": 0.95, "S_sensitivity": 0.80, "S_positive_predictivity": 0.50, "accuracy": 0.95}
 CLASSES = ("N", "S", "V", "F")
+# --v-augment (run v44, new work folders only): the V beats of the training records reshaped in training
+# (TrainConfig.augment_class*, ecgsl_keras.data.augment), so that V forms the training records lack (106's, 223's
+# in issue 18's diagnosis) are nearer to what the model saw. One setting, fixed before any figure of it.
+V_AUGMENT = {"augment_class_prob": 0.5, "augment_class_stretch": 1.3, "augment_class_scale": 1.5,
+             "augment_class_tilt": 0.2, "augment_class_flip": 0.15}
 
 
-def experiment_config(beat_reference: str = "none"):
+def experiment_config(beat_reference: str = "none", v_augment: bool = False):
     """The encoder preset's signal and model config; this protocol's training settings; ``beat_reference``
-    (``--beat-reference``, run v37): ``SignalConfig.beat_reference`` and the model's matching beat channels."""
+    (``--beat-reference``, run v37): ``SignalConfig.beat_reference`` and the model's matching beat channels;
+    ``v_augment`` (``--v-augment``, run v44): the V beats reshaped in training (``V_AUGMENT``)."""
     import dataclasses
 
+    from ecgsl_keras import tasks as tasks_lib
     from ecgsl_keras.config import ExperimentConfig
 
     info = json.loads((ENCODER / "config.json").read_text())
     base = ExperimentConfig.from_dict(info["experiment_config"])
+    extra = dict(V_AUGMENT, augment_class=list(tasks_lib.MITDB_AAMI.label_names).index("V")) if v_augment else {}
     train = dataclasses.replace(base.train, batch_size=BATCH, epochs=EPOCHS, seed=SEED, eval_window_stride=64,
-                                label_smoothing=0.0, class_weight_cap=CLASS_WEIGHT_CAP)
+                                label_smoothing=0.0, class_weight_cap=CLASS_WEIGHT_CAP, **extra)
     signal = dataclasses.replace(base.signal, beat_reference=beat_reference)
     model = dataclasses.replace(base.model, beat_channels=signal.beat_channels)
     return ExperimentConfig(signal=signal, model=model, train=train)
@@ -190,13 +198,18 @@ class Protocol(StepRunner):
         return out
 
     def step_data(self):
-        config = experiment_config(self.args.beat_reference)
+        config = experiment_config(self.args.beat_reference, self.args.v_augment)
         path = self.work / "experiment_config.json"
         if path.is_file():   # prepared folders keep the beats of the config they were made with
-            had = json.loads(path.read_text())["signal"].get("beat_reference", "none")
+            saved = json.loads(path.read_text())
+            had = saved["signal"].get("beat_reference", "none")
             if had != config.signal.beat_reference:
                 raise SystemExit(f"{path}: made with beat_reference {had!r}, not --beat-reference "
                                  f"{config.signal.beat_reference!r}: use another --work")
+            # the runs of a work folder were trained with its config: no mixing of augmented and plain runs
+            if saved["train"].get("augment_class", -1) != config.train.augment_class:
+                raise SystemExit(f"{path}: made {'with' if saved['train'].get('augment_class', -1) >= 0 else 'without'}"
+                                 f" --v-augment: use another --work")
         config.save(path)
         folds = self.folds()
         for i, fold in enumerate(folds):
@@ -429,6 +442,8 @@ def main(argv=None) -> int:
     p.add_argument("--beat-reference", default="none", choices=("none", "median"),
                    help="new work folders only: SignalConfig.beat_reference of the prepared beats (run v37: "
                         "'median', each beat also minus its record's median beat; default %(default)s)")
+    p.add_argument("--v-augment", action="store_true",
+                   help="new work folders only: the V beats reshaped in training (V_AUGMENT, run v44)")
     args = p.parse_args(argv)
     if args.inner_folds < 2:
         p.error(f"--inner-folds must be at least 2, got {args.inner_folds}")

@@ -77,6 +77,19 @@ Steps:
               as decisions: the pause lever under v38's strict rule and forced (ablations), and ``v_scale`` /
               ``wide_call`` re-chosen under the tolerant rule (``rule_sensitivity``: a check of the rule itself;
               their decision rule was v38's, fixed before v42's figures, and stays so).
+``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
+              the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
+              --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
+              training sequence, with probability 0.5, stretched x [1/1.3, 1.3] about its R peak, scaled x
+              [1/1.5, 1.5], flipped with probability 0.15, tilted by up to +-0.2 end to end; the change added to
+              both input channels; everything else v37's model: scratch, focal loss, seed 42, the same prepared
+              folds), 2 outer + 8 inner-4 models. Their left-out and inner-4 probabilities (float16, as the
+              committed files) replace v37's in today's decision row: the recipe's choices (set, size, deep
+              weight, rhythm gate) as committed for v37 (key relative_beats), v40's local V gate chosen again per
+              fold over its 4 inner groups from the new inner probabilities (``v_gate.run_candidate``). Keep
+              (``VAUG_KEEP_RULE``, fixed before any figure of the new models): LEVER_KEEP_RULE's checks against
+              v40's decision row, paired over booster seeds 42-44. Kept: a candidate deep side for the preset
+              (not retrained here); its probabilities stay in VWORK.
 """
 from __future__ import annotations
 
@@ -939,12 +952,124 @@ def step_pause(table, labels, dec) -> dict:
     return result
 
 
+# ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
+# Fixed before any figure of the new models.
+VAUG_KEY = "v_augment_retrain"
+VAUG_KEEP_RULE = (
+    "fixed before any figure of the retrained models: the decision row rebuilt with the --v-augment models' "
+    "left-out and inner-4 probabilities (float16, as committed files; the recipe's choices of key relative_beats "
+    "kept, v40's local V gate chosen again per fold over its 4 inner groups) against v40's decision row, paired "
+    "over booster seeds 42-44, with LEVER_KEEP_RULE's checks (v_gate.compare(up='V_sensitivity')). Kept: a "
+    "candidate deep side for the preset, not shipped here")
+
+
+def _runs_probabilities(vwork: Path, table: dict, k: int) -> tuple:
+    """(outer (n, C), {fold: inner-k (n, C)}) of ``run.py``'s scratch_focal runs in ``vwork``, matched to the table
+    by R-peak time as the committed files are (NaN off the scored / inner-scored beats), rounded to float16."""
+    import beats_preset
+    from run import inner_groups, inner_names
+    saved = json.loads((vwork / "folds.json").read_text(encoding="utf-8"))
+    n = len(saved["folds"])
+    had, beats_preset.COMMITTED = beats_preset.COMMITTED, None   # the runs' own predictions
+    try:
+        outer = None
+        for h in range(n):
+            deep, _ = beats_preset._deep_by_time(vwork, f"scratch_focal_heldout{h}", f"fold{h}", table)
+            deep[~np.isin(table["record"], saved["folds"][h])] = np.nan
+            outer = deep if outer is None else np.where(np.isfinite(deep), deep, outer)
+        inner = {}
+        for h in range(n):
+            groups = inner_groups(vwork, h, k)
+            out = None
+            for g in range(k):
+                run_name, _, scored = inner_names("scratch_focal", h, n, k, g)
+                if not (vwork / run_name / "left_out_predictions.npz").is_file():
+                    raise SystemExit(f"{vwork / run_name}: no left_out_predictions.npz (run.py --steps inner "
+                                     f"--inner-folds {k} not finished)")
+                deep, _ = beats_preset._deep_by_time(vwork, run_name, scored, table)
+                deep[~np.isin(table["record"], groups[g])] = np.nan
+                out = deep if out is None else np.where(np.isfinite(deep), deep, out)
+            inner[h] = out
+    finally:
+        beats_preset.COMMITTED = had
+    f16 = lambda a: a.astype(np.float16).astype(np.float64)  # noqa: E731  (as the committed files hold them)
+    return f16(outer), {h: f16(a) for h, a in inner.items()}
+
+
+def step_vaug(table, labels, dec, vwork: Path) -> dict:
+    """Key ``v_augment_retrain`` (run v44): ``VAUG_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from run import V_AUGMENT, inner_groups
+    v = labels.index("V")
+    k = dec["k"]
+    outer, inner = _runs_probabilities(vwork, table, k)
+    parts, inner_new = [], {}
+    for h, part in enumerate(dec["parts"]):
+        if [sorted(g) for g in inner_groups(vwork, h, k)] != [sorted(g) for g in dec["groups"][h]]:
+            raise SystemExit(f"fold {h}: {vwork}'s inner groups are not the decision row's")
+        p = outer[part["scored"]]
+        if not np.isfinite(p).all():
+            raise SystemExit(f"fold {h}: {int((~np.isfinite(p).all(axis=1)).sum())} scored beats without a new "
+                             f"probability")
+        parts.append(dict(part, p_deep=p))
+        inner_new[h] = inner[h][part["train"]]
+    run = v_gate.run_candidate(table, labels, dec["chosen"], parts, dec["work"], (k, inner_new, dec["groups"]),
+                               gate=v_gate.LOCAL_GATE)
+    verdict = v_gate.compare(dec["run"], run, "v_gate", base_form="v_gate", up="V_sensitivity")
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    old_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    new_deep = np.concatenate([part["p_deep"] for part in parts])
+
+    rows_new = left_out_rows(table, labels, dict(dec, parts=parts, run=run))
+    rows_old = left_out_rows(table, labels, dec)
+    same = all(abs(_scores(y, rows_new[f"v40_s{s}"], labels)[m] - run["rows"][f"v_gate_s{s}"][m]) < 1e-12
+               for s in BOOSTER_SEEDS for m in ("V_sensitivity", "V_positive_predictivity"))
+
+    def lost_by_record(rows_of):
+        out = {}
+        for r in ("106", "223", "207", "203", "201", "108", "118"):
+            m = rec == r
+            out[r] = {"V_beats": int((m & (y == v)).sum()),
+                      "V_lost": round(float(np.mean([((rows_of(s).argmax(-1) != v) & (y == v) & m).sum()
+                                                     for s in BOOSTER_SEEDS])), 1),
+                      "false_V": round(float(np.mean([((rows_of(s).argmax(-1) == v) & (y != v) & m).sum()
+                                                      for s in BOOSTER_SEEDS])), 1)}
+        return out
+
+    ecgsl = {name: {m: x for m, x in _scores(y, p, labels).items() if m != "distance_to_targets"}
+             for name, p in (("v37", old_deep), ("v44", new_deep))}
+    train_seconds = {}
+    for d in sorted(vwork.glob("scratch_focal_heldout*")):
+        cfg = d / "config.json"
+        if cfg.is_file():
+            train_seconds[d.name] = json.loads(cfg.read_text()).get("seconds")
+    return {"keep_rule": VAUG_KEEP_RULE, "v_augment": dict(V_AUGMENT), "runs": str(vwork),
+            "train_seconds": train_seconds,
+            "chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point", "inner_macro_f1_nsvf")}
+                                   for h, c in run["chosen_by_inner_cv"].items()},
+            "v40_chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point")}
+                                       for h, c in dec["run"]["chosen_by_inner_cv"].items()},
+            "v40_seed_spread": dec["run"]["seed_spread"]["v_gate"],
+            "seed_spread": run["seed_spread"]["v_gate"], "recipe_seed_spread": run["seed_spread"]["recipe"],
+            "distance_to_targets": v_gate._distance(run["seed_spread"]["v_gate"]),
+            "v40_distance_to_targets": v_gate._distance(dec["run"]["seed_spread"]["v_gate"]),
+            "against_v40": verdict, "kept": verdict["kept"],
+            "ecgsl_alone_left_out": ecgsl,
+            "rows_rebuilt_equal_run_candidate": bool(same),
+            "by_record": lost_by_record(lambda s: rows_new[f"v40_s{s}"]),
+            "v40_by_record": lost_by_record(lambda s: rows_old[f"v40_s{s}"])}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "vaug"])
+    p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -957,7 +1082,9 @@ def main(argv=None) -> int:
     result = {}
     if "beats" in args.steps:
         step_beats(work, Path(args.mitdb_dir), table)
-    if {"diagnose", "lever", "deep_pair", "preview", "pause"} & set(args.steps):
+    if "vaug" in args.steps and not args.vaug_work:
+        p.error("--steps vaug needs --vaug-work")
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "vaug"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -981,6 +1108,10 @@ def main(argv=None) -> int:
     if "pause" in args.steps:
         result = saved[PAUSE_KEY] = dict(step_pause(table, labels, dec), command=command,
                                          seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "vaug" in args.steps:
+        result = saved[VAUG_KEY] = dict(step_vaug(table, labels, dec, Path(args.vaug_work).resolve()),
+                                        command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
