@@ -177,6 +177,85 @@ def test_seeded_augmentation_repeats(setup):
     assert not np.array_equal(passes[0], passes[1])
 
 
+def _class_batch(channels=2, seed=0):
+    """A 2-channel (beat, beat minus a median) batch with per-beat targets; class 2 is the reshaped one."""
+    rng = np.random.default_rng(seed)
+    mask = np.ones((3, 12), bool)
+    mask[2, 8:] = False
+    beat = rng.normal(size=(3, 12, 96)).astype("float32")
+    median = rng.normal(size=(1, 1, 96)).astype("float32")
+    beats = np.concatenate([beat, beat - median][:channels], axis=-1) * mask[:, :, None]
+    labels = np.where(mask, rng.integers(0, 4, (3, 12)), -1).astype("int32")
+    labels[2, 8] = 2                                   # padding labelled 2 must stay untouched
+    rr = np.abs(rng.normal(0.8, 0.1, (3, 12, 3))).astype("float32") * mask[:, :, None]
+    return {"beats": beats, "rr": rr, "padding_mask": mask}, labels
+
+
+def _reshaped(features, labels, **train):
+    from ecgsl_keras.config import SignalConfig
+    config = ExperimentConfig(signal=SignalConfig(beat_reference="median"),
+                              train=TrainConfig(**dict(OFF, augment_class=2, augment_class_prob=1.0, **train)))
+    out, _ = augment.augment_batch(features, tf.constant(labels), config, tf.constant([3, 4]))
+    return out["beats"].numpy()
+
+
+def test_class_reshaping_touches_only_that_class_and_keeps_the_reference_channel():
+    features, labels = _class_batch()
+    beats = features["beats"]
+    out = _reshaped(features, labels, augment_class_stretch=1.3, augment_class_scale=1.5, augment_class_tilt=0.2,
+                    augment_class_flip=0.5)
+    target = features["padding_mask"] & (labels == 2)
+    changed = (out != beats).any(-1)
+    np.testing.assert_array_equal(changed, target)             # every real class-2 beat, nothing else
+    delta = out - beats
+    np.testing.assert_allclose(delta[..., :96], delta[..., 96:], atol=1e-5)   # beat minus the same median
+    # flip only: the beat is negated
+    flipped = _reshaped(features, labels, augment_class_flip=1.0)
+    np.testing.assert_allclose(flipped[target][:, :96], -beats[target][:, :96], atol=1e-6)
+    # scale only: one factor per beat within [1/s, s]
+    scaled = _reshaped(features, labels, augment_class_scale=1.5)
+    ratio = scaled[target][:, :96] / beats[target][:, :96]
+    assert np.allclose(ratio, ratio[:, :1], rtol=1e-4) and (ratio >= 1 / 1.5 - 1e-5).all() and (ratio <= 1.5 + 1e-5).all()
+    # tilt only: a linear ramp with an end-to-end change within [-t, t]
+    ramp = (_reshaped(features, labels, augment_class_tilt=0.2) - beats)[target][:, :96]
+    np.testing.assert_allclose(np.diff(ramp, 2, axis=1), 0.0, atol=1e-5)
+    assert (np.abs(ramp[:, -1] - ramp[:, 0]) <= 0.2 + 1e-6).all()
+    # stretch only: the R-peak sample stays, every sample is an interpolation of the beat's own
+    from ecgsl_keras.config import SignalConfig
+    r = SignalConfig().r_offset
+    stretched = _reshaped(features, labels, augment_class_stretch=1.3)[target][:, :96]
+    np.testing.assert_allclose(stretched[:, r], beats[target][:, r], atol=1e-6)
+    assert (stretched <= beats[target][:, :96].max(1, keepdims=True) + 1e-6).all()
+    assert (stretched >= beats[target][:, :96].min(1, keepdims=True) - 1e-6).all()
+
+
+def test_class_reshaping_off_leaves_the_other_streams_as_they_were():
+    features, labels = _class_batch()
+    config = ExperimentConfig(train=TrainConfig(augment_prob=1.0, augment_noise=0.05, augment_scale=1.25,
+                                                augment_crop_min=1.0, augment_beat_dropout=0.0))
+    on = dataclasses.replace(config, train=dataclasses.replace(config.train, augment_class=2, augment_class_prob=1.0,
+                                                               augment_class_flip=1.0))
+    seed = tf.constant([5, 6])
+    plain, _ = augment.augment_batch(features, tf.constant(labels), config, seed)
+    with_class, _ = augment.augment_batch(features, tf.constant(labels), on, seed)
+    other = features["padding_mask"] & (labels != 2)
+    np.testing.assert_array_equal(plain["beats"].numpy()[other], with_class["beats"].numpy()[other])
+    assert not np.array_equal(plain["beats"].numpy()[labels == 2], with_class["beats"].numpy()[labels == 2])
+    # record-level targets (no per-beat labels): nothing to reshape
+    out, _ = augment.augment_batch(features, tf.constant([0, 1, 2]), on, seed)
+    np.testing.assert_array_equal(out["beats"].numpy(), plain["beats"].numpy())
+
+
+def test_train_config_checks_the_class_reshaping_fields():
+    for bad in ({"augment_class": -2}, {"augment_class": True}, {"augment_class_prob": 1.5},
+                {"augment_class_stretch": 0.9}, {"augment_class_scale": 0.5}, {"augment_class_tilt": -0.1},
+                {"augment_class_flip": 2.0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            TrainConfig(**bad).validate()
+    TrainConfig(augment_class=2, augment_class_stretch=1.3, augment_class_flip=0.15).validate()
+    assert TrainConfig().augment_class == -1                   # off by default
+
+
 def test_train_config_checks_the_new_fields():
     with pytest.raises(ConfigError, match="augment_crop_min"):
         TrainConfig(augment_crop_min=0.0).validate()
