@@ -6,6 +6,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps deep_pair          # key v_sensitivity_deep_pair
     python experiments/mitdb/v_sensitivity.py --work WORK --steps preview            # key v_pause_preview
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause              # key v_pause_lever (run v43)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
 per-fold caches ``v_side_left_out_k2_median/`` and ``v_side_left_out_k2/`` (``v_gate.py --work WORK --candidate
@@ -90,6 +91,10 @@ Steps:
               (``VAUG_KEEP_RULE``, fixed before any figure of the new models): LEVER_KEEP_RULE's checks against
               v40's decision row, paired over booster seeds 42-44. Kept: a candidate deep side for the preset
               (not retrained here); its probabilities stay in VWORK.
+``vaug_weight`` (run v44b, key ``v_augment_weight``; ``--vaug-work VWORK``) written after v44's figures (ECG-SL
+              alone V Se +0.038, the recipe +0.002 at deep weight 0.25) and before any of its own
+              (``VAUG_WEIGHT_RULE``): the recipe's deep weight with v44's model chosen again per fold over its 4
+              inner groups (0.25 / 0.5 / 0.75) with v38's rule, kept with LEVER_KEEP_RULE against v40.
 """
 from __future__ import annotations
 
@@ -996,13 +1001,10 @@ def _runs_probabilities(vwork: Path, table: dict, k: int) -> tuple:
     return f16(outer), {h: f16(a) for h, a in inner.items()}
 
 
-def step_vaug(table, labels, dec, vwork: Path) -> dict:
-    """Key ``v_augment_retrain`` (run v44): ``VAUG_KEEP_RULE``."""
+def _vaug_dec(table, labels, dec, vwork: Path) -> dict:
+    """``dec`` with the --v-augment runs' probabilities: parts' ``p_deep``, ``inner`` and v40's gate chosen again."""
     import v_gate
-    from beats_preset import _scores
-    from hybrid import BOOSTER_SEEDS
-    from run import V_AUGMENT, inner_groups
-    v = labels.index("V")
+    from run import inner_groups
     k = dec["k"]
     outer, inner = _runs_probabilities(vwork, table, k)
     parts, inner_new = [], {}
@@ -1017,6 +1019,17 @@ def step_vaug(table, labels, dec, vwork: Path) -> dict:
         inner_new[h] = inner[h][part["train"]]
     run = v_gate.run_candidate(table, labels, dec["chosen"], parts, dec["work"], (k, inner_new, dec["groups"]),
                                gate=v_gate.LOCAL_GATE)
+    return dict(dec, parts=parts, inner=inner_new, run=run, vwork=vwork)
+
+
+def step_vaug(table, labels, dec, new) -> dict:
+    """Key ``v_augment_retrain`` (run v44): ``VAUG_KEEP_RULE``; ``new``: ``_vaug_dec``'s."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from run import V_AUGMENT
+    v = labels.index("V")
+    parts, run, vwork = new["parts"], new["run"], new["vwork"]
     verdict = v_gate.compare(dec["run"], run, "v_gate", base_form="v_gate", up="V_sensitivity")
     idx = dec["idx"]
     y, rec = table["y"][idx], table["record"][idx]
@@ -1041,6 +1054,10 @@ def step_vaug(table, labels, dec, vwork: Path) -> dict:
 
     ecgsl = {name: {m: x for m, x in _scores(y, p, labels).items() if m != "distance_to_targets"}
              for name, p in (("v37", old_deep), ("v44", new_deep))}
+    for name, p in (("v37", old_deep), ("v44", new_deep)):   # ECG-SL alone, V lost / false V per record
+        ecgsl[name]["by_record"] = {r: {"V_lost": int(((p.argmax(-1) != v) & (y == v) & (rec == r)).sum()),
+                                        "false_V": int(((p.argmax(-1) == v) & (y != v) & (rec == r)).sum())}
+                                    for r in ("106", "223", "207", "203", "201", "108", "118")}
     train_seconds = {}
     for d in sorted(vwork.glob("scratch_focal_heldout*")):
         cfg = d / "config.json"
@@ -1063,12 +1080,99 @@ def step_vaug(table, labels, dec, vwork: Path) -> dict:
             "v40_by_record": lost_by_record(lambda s: rows_old[f"v40_s{s}"])}
 
 
+# ---- run v44b (key v_augment_weight): written after v44's figures (ECG-SL alone V Se +0.038, the recipe +0.002 at
+# deep weight 0.25) and BEFORE any figure of its own. The recipe's deep weight was chosen for v37's model; with the
+# V-reshaped model the deep side may deserve more: the deep weight of the recipe with v44's model chosen again per
+# outer training fold over its 4 inner groups (VAUG_WEIGHT_GRID; v44's rhythm gate and v40-style V gate as v44's
+# folds chose them), with v38's rule (LEVER_CHOICE_RULE; TOLERANT_CHOICE_RULE reported beside it as a check, not a
+# decision); kept with LEVER_KEEP_RULE against v40's decision row.
+VAUG_WEIGHT_KEY = "v_augment_weight"
+VAUG_WEIGHT_GRID = {"weight": (0.25, 0.5, 0.75)}
+VAUG_WEIGHT_RULE = ("fixed after v44's figures and before any of its own: the recipe's deep weight with v44's "
+                    "V-reshaped ECG-SL chosen per outer training fold over its 4 inner groups from VAUG_WEIGHT_GRID "
+                    "(0.25 = v44's own row) with LEVER_CHOICE_RULE's rule (v38's); kept with LEVER_KEEP_RULE against "
+                    "v40's decision row, paired over booster seeds 42-44. The tolerant rule's choice is a check only")
+
+
+def step_vaug_weight(table, labels, dec, new) -> dict:
+    """Key ``v_augment_weight`` (run v44b): ``VAUG_WEIGHT_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated, with_inner_k
+    v = labels.index("V")
+
+    def recipe(table_idx, booster, deep, c, ch, weight):
+        p = _gated(table, table_idx, (1 - weight) * booster + weight * deep, c, labels)
+        if ch["uses_gate"]:
+            p = v_gate.LOCAL_GATE.apply(p, deep[:, v], v_gate.LOCAL_GATE.inputs(table, table_idx), labels,
+                                        **ch["best_point"])
+        return p
+
+    LEVERS["vaug_weight"] = (VAUG_WEIGHT_GRID, lambda p, labels, ev, **pt: ev["make"](pt))
+    choice = {}
+    rows = {form: {s: [] for s in BOOSTER_SEEDS} for form in ("strict", "tolerant", "forced")}
+    for h, part in enumerate(new["parts"]):
+        c, ch = new["chosen"][str(h)], new["run"]["chosen_by_inner_cv"][str(h)]
+        groups = new["groups"][h]
+        inner = with_inner_k(table, labels, c, part, new["inner"][h], groups)
+        ok = np.isfinite(inner["inner_deep"]).all(axis=1)
+        idx = part["train"][ok]
+        args = (idx, inner["inner_booster"][ok], inner["inner_deep"][ok], c, ch)
+        base = recipe(*args, c["deep_weight"])
+        ev = {"make": lambda pt, args=args: recipe(*args, pt["weight"])}
+        y, rec = table["y"][idx], table["record"][idx]
+        fold = {"strict": _choose(y, rec, groups, base, labels, ev, "vaug_weight", 0.0),
+                "tolerant": _choose(y, rec, groups, base, labels, ev, "vaug_weight", CHOICE_TOL)}
+        choice[str(h)] = fold
+        log.info("v44b fold %d: %s", h, {n: (f["uses"], f["best_point"], f["inner_macro_f1_nsvf"]) for n, f in fold.items()})
+        for form in rows:
+            weight = (fold["strict"]["best_point"]["weight"] if form == "forced" or fold[form]["uses"]
+                      else c["deep_weight"])
+            for s in BOOSTER_SEEDS:
+                rows[form][s].append(recipe(part["scored"], part[f"p_booster_s{s}"], part["p_deep"], c, ch, weight))
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    out = {"rule": VAUG_WEIGHT_RULE, "grid": VAUG_WEIGHT_GRID, "keep_rule": LEVER_KEEP_RULE,
+           "chosen_by_inner_cv": choice, "v40_seed_spread": v40["seed_spread"]["lever"]}
+    for form in rows:
+        r = summary({s: np.concatenate(rows[form][s]) for s in BOOSTER_SEEDS})
+        verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+        out[form] = {"seed_spread": r["seed_spread"]["lever"],
+                     "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
+                     "v_by_record": r["v_by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"]}
+        log.info("v44b %s: V Se %.4f, V +P %.4f, S Se %.4f, kept %s", form,
+                 r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+                 r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+                 r["seed_spread"]["lever"]["S_sensitivity"]["mean"], verdict["kept"])
+    out["strict"]["what"] = "the decision: the weight as each fold chose it under v38's rule"
+    out["tolerant"]["what"] = "check: as each fold chose it under TOLERANT_CHOICE_RULE"
+    out["forced"]["what"] = "ablation: each fold's best inner weight whatever a rule says"
+    out["kept"] = out["strict"]["kept"]
+    return out
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "vaug"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1082,9 +1186,9 @@ def main(argv=None) -> int:
     result = {}
     if "beats" in args.steps:
         step_beats(work, Path(args.mitdb_dir), table)
-    if "vaug" in args.steps and not args.vaug_work:
-        p.error("--steps vaug needs --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "vaug"} & set(args.steps):
+    if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
+        p.error("--steps vaug / vaug_weight need --vaug-work")
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1109,9 +1213,15 @@ def main(argv=None) -> int:
         result = saved[PAUSE_KEY] = dict(step_pause(table, labels, dec), command=command,
                                          seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if {"vaug", "vaug_weight"} & set(args.steps):
+        new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
     if "vaug" in args.steps:
-        result = saved[VAUG_KEY] = dict(step_vaug(table, labels, dec, Path(args.vaug_work).resolve()),
+        result = saved[VAUG_KEY] = dict(step_vaug(table, labels, dec, new),
                                         command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "vaug_weight" in args.steps:
+        result = saved[VAUG_WEIGHT_KEY] = dict(step_vaug_weight(table, labels, dec, new), command=command,
+                                               seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
