@@ -1160,6 +1160,15 @@ def step_vaug_weight(table, labels, dec, new) -> dict:
                  r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
                  r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
                  r["seed_spread"]["lever"]["S_sensitivity"]["mean"], verdict["kept"])
+    # ablation (no choice): every grid weight applied on both folds, the left-out means and the change against v40
+    out["left_out_by_weight"] = {}
+    for weight in VAUG_WEIGHT_GRID["weight"]:
+        r = summary({s: np.concatenate([recipe(part["scored"], part[f"p_booster_s{s}"], part["p_deep"],
+                                               new["chosen"][str(h)], new["run"]["chosen_by_inner_cv"][str(h)], weight)
+                                        for h, part in enumerate(new["parts"])]) for s in BOOSTER_SEEDS})
+        out["left_out_by_weight"][str(weight)] = {
+            "seed_spread": r["seed_spread"]["lever"],
+            "paired_change": v_gate.compare(ref, r, "lever", up="V_sensitivity")["paired_change"]}
     out["strict"]["what"] = "the decision: the weight as each fold chose it under v38's rule"
     out["tolerant"]["what"] = "check: as each fold chose it under TOLERANT_CHOICE_RULE"
     out["forced"]["what"] = "ablation: each fold's best inner weight whatever a rule says"
