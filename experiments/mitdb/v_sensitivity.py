@@ -16,6 +16,10 @@ about 3 minutes on 2 CPU cores and reproduce the committed JSON but for ``second
 
 Outcome: none of the three levers kept (``v_scale`` taken by no fold; ``wide_call`` by fold 0 only, V Se +0.000 and S Se
 -0.021 from 118's wide S beats; ``deep_pair`` by no fold); left-out V Se stays 0.861, V +P 0.844 (v40).
+Run v43 (``pause``): both folds take the pause lever under the tolerant rule, V Se +0.0146 (106) but S Se -0.0171 (220 /
+118's wide S, fold 0's point, which v38's rule takes too): not kept. Run v44 (``vaug``): the V-reshaped ECG-SL gains V Se
+alone (0.792 -> 0.830, 207) but not on 106 / 223, the recipe +0.0021: not kept; v44b (``vaug_weight``): no fold raises
+the deep weight.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
