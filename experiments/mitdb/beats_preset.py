@@ -68,6 +68,8 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            flutter annotation, its threshold by Youden J; written into ``stacking.json``'s ``gate``, key
            ``build.gate``; the card's left-out figures with and without it from key ``GATE_KEY``), and the preset
            built with ``ecgsl presets build``'s code (``training.publish.build``).
+           The relative build (run s33, the shipped preset since): ``--deep-run RUN --recipe-from JSON --v-gate
+           NPZ``, below.
 ``export`` (run s36, key ``committed_oof[_kK]``) WORK's ECG-SL left-out and inner probabilities, matched to the table as
            ``folds`` matches them, written to ``oof/left_out_k<K>.npz`` (``oof.py``; ``--export-to``), float16 when
            the recipe's figures and choices from the file equal WORK's to 3 decimals, else float32; with the shipped
@@ -83,6 +85,35 @@ each fold's models (ECG-SL, boosters, the inner split and choices) on the union 
 under ``folds_k<K>`` / ``folds_with_population_k<K>`` / ``per_record_k<K>`` (``..._k<K>_af`` for folds made with
 ``run.py --balance-af``; with their own command and seconds), never replacing the 2-fold keys. ``build`` stays the
 2-fold protocol's (``folds_k<K>.build_would_take``: what ``size_and_weight_of`` would take from those folds).
+
+The relative build (run s33; issue 18's "ship what was kept": v37's beat-minus-median ECG-SL and v40's V gate):
+
+    python experiments/mitdb/run.py --work WORK --steps final --variants scratch_focal --beat-reference median
+    python experiments/mitdb/beats_preset.py --work WORK --steps table build check \
+        --deep-run WORK/final_scratch_focal --recipe-from EXPORT_JSON --v-gate experiments/mitdb/oof/left_out_k2_median.npz
+
+(WORK: v37's ``run.py --beat-reference median`` work folder, or one holding its ``folds.json``,
+``experiment_config.json`` and ``scratch_focal_heldout*/left_out_predictions.npz``; EXPORT_JSON: v37's ``--steps
+export --out``, whose ``committed_oof.from_file.chosen_by_inner_cv`` are key ``relative_beats``' choices with their
+inner figures.) What was measured, and so what is shipped: ``v_gate.py``'s ``median`` candidate (runs v38-v40, key
+``v_gate_local``) reads ONE ECG-SL, the relative model's left-out probabilities (``oof/left_out_k2_median.npz``):
+they are both the recipe's deep side (``run_candidate``: ``(1 - w) * booster + w * part["p_deep"]``, rhythm-gated)
+and the V gate's P(V) (``part["p_deep"][:, V]``); the inner choices of the set, booster size and deep weight were
+made with the relative inner models (key ``relative_beats``). So the preset ships one deep model, the relative
+ECG-SL retrained on all of DS1 (``--deep-run``), no second one-channel model: its probabilities are averaged with
+the booster AND are the V gate's P(V), as measured. The set, size and weight come from those choices
+(``size_and_weight_of`` over ``--recipe-from``; here ``window``, ``leaves15``, 0.25, as the committed recipe's, so
+the booster is the same model refitted), the rhythm gate from ``fit_build_gate`` (it does not read the deep side).
+The V gate's thresholds: ``v_gate.BUILD_RULE`` (fixed before any figure of its choice; key ``v_gate_build``), v40's
+grid and v38's rule on all of DS1's inner groups (the inner-4 models of both outer training folds, 8 groups); when
+the rule refuses, ``stacking.json`` has no ``v_gate`` and the served recipe is v37's (left out equivalent to the
+committed recipe: key ``relative_beats``, paired V +P -0.0004). Outcome (run s33): refused (the best point raised
+the pooled inner macro F1 but lowered 3 of the 8 groups), so the preset serves v37's recipe, and the card shows
+v40's row as measured, not served. The card's left-out figures come from keys ``v_gate_local`` and
+``relative_beats`` (``relative_card``). The beat-minus-median input is computed by the Python preprocessing;
+``export --edge`` refuses it (``mitdb-beats`` is no edge preset). Replaced only if ``check`` is sane: no crash,
+DS1 (training) macro F1, V +P and S Se each not lower than the previous preset's by more than 0.005 (fixed before
+the check), plausible gate changes.
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -835,7 +866,8 @@ one-channel beats and refuses this model: `mitdb-beats` is not an edge preset.
 The preset saw every DS1 record, so it has no figures of its own on DS1. The same recipe with DS1 cut into two
 folds of whole records (each fold's models trained on the other fold; {beats:,} left-out beats pooled; the set,
 booster size, deep weight and rhythm gate chosen on each training fold; the V gate chosen on each training fold over
-its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused; booster seeds 42-44, mean +- sd;
+its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it; booster
+seeds 42-44, mean +- sd;
 `experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`):
 
 | left-out DS1, 2 folds | S Se | S +P | V Se | V +P | macro F1 (N, S, V, F) |
@@ -878,16 +910,20 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
     inner4 = local["inner4"]
     uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
     spec = (v_gate or {}).get("v_gate")
+    with_v = _row("relative ECG-SL + booster, rhythm gate, V gate chosen per fold (run v40)"
+                  + (": this recipe" if spec else ": not served (the build's rule refused the V gate)"),
+                  inner4["seed_spread"]["v_gate"])
+    without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if spec else ": this recipe"),
+                     inner4["seed_spread"]["recipe"])
+    served = inner4["seed_spread"]["v_gate" if spec else "recipe"]
     rows = "\n".join([
-        _row("this recipe: relative ECG-SL + booster, rhythm gate, V gate chosen per fold (run v40)",
-             inner4["seed_spread"]["v_gate"]),
-        _row("the same without the V gate (run v37)", inner4["seed_spread"]["recipe"]),
+        *((with_v, without_v) if spec else (without_v, with_v)),
         _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
             "recipe_seed_spread"]),
         _single("relative ECG-SL alone", rb["candidate"]["ecgsl_alone"]),
         _single("one-channel ECG-SL alone (the first `mitdb-beats`)", rb["baseline"]["ecgsl_alone"])]) + "\n"
-    distance = ", ".join(f"{k.replace('_sensitivity', ' Se').replace('_positive_predictivity', ' +P')} {v:+.3f}"
-                         for k, v in inner4["distance_to_targets"].items())
+    distance = ", ".join(f"{k.replace('_sensitivity', ' Se').replace('_positive_predictivity', ' +P')} "
+                         f"{served[k]['mean'] - t:+.3f}" for k, t in TARGETS.items())
     v_text = ""
     if spec:
         v_text = V_GATE_CARD.format(
@@ -897,8 +933,13 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
             irregular_text=(f", in a regular neighbourhood (the neighbours' robust spread at most "
                             f"{spec['irregular']:g})" if spec["irregular"] is not None else ""))
     elif v_gate is not None:
+        f1 = v_gate["inner_macro_f1_nsvf"]
+        fell = sum(b < n for b, n in zip(f1["best"]["groups"], f1["no_gate"]["groups"]))
         v_text = ("No V agreement gate: the rule fixed for the build (`v_gate.BUILD_RULE`, key `v_gate_build`) "
-                  "refused it on DS1's inner groups, so the first row's V gate is not served.\n\n")
+                  f"refused it on DS1's inner groups (its best grid point raised the pooled inner macro F1 "
+                  f"{f1['no_gate']['pooled']:.4f} -> {f1['best']['pooled']:.4f} but lowered {fell} of the "
+                  f"{len(v_gate['inner_groups'])} groups'), so the V gate of the second row below is measured, not "
+                  "served (`stacking.json` has no `v_gate`; the library serves one where it has).\n\n")
     return RELATIVE_CARD.format(
         deep_weight=weight, n_rules="the rhythm gate and the V agreement gate" if spec else "the rhythm gate",
         leaves=params["num_leaves"], min_leaf=params["min_data_in_leaf"], n_columns=n_columns, window=window,
@@ -926,6 +967,30 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
                 f"mitdb --data-dir {mitdb_dir}",
                 note="the records of the data folder; the preset trained on every DS1 record, so on DS1 these are "
                      "training figures (a sanity check), not left-out figures")
+
+
+REPLACE_RULE = ("fixed before the check of run s33: the rebuilt preset replaces the shipped one only if the check "
+                "runs (no crash), its DS1 macro F1, V +P and S Se are each not lower than the previous preset's "
+                "check by more than 0.005 (training figures: a sanity check), and its gates' changes are plausible "
+                "(read by hand: the classes they move)")
+REPLACE_TOLERANCE = 0.005
+
+
+def against_previous(previous: dict, check: dict) -> dict:
+    """``REPLACE_RULE``'s figures: the rebuilt preset's check (``step_check``) against the previous preset's
+    (key ``build_check`` of the committed results before the build)."""
+    def flat(c):
+        return {"macro_f1": c["macro_f1"], "accuracy": c["accuracy"],
+                **{f"{k}_{x}": c[k][x] for k in ("sensitivity", "positive_predictivity") for x in ("N", "S", "V", "F")}}
+
+    before, now = flat(previous), flat(check)
+    diff = {k: round(now[k] - before[k], 5) for k in before}
+    checked = ("macro_f1", "positive_predictivity_V", "sensitivity_S")
+    return {"rule": REPLACE_RULE, "previous": before, "difference": diff,
+            "within_tolerance": {k: bool(diff[k] >= -REPLACE_TOLERANCE) for k in checked},
+            "previous_gate_changes": (previous.get("gate") or {}).get("predictions_changed"),
+            "gate_changes": (check.get("gate") or {}).get("predictions_changed"),
+            "v_gate_changes": (check.get("v_gate") or {}).get("predictions_changed")}
 
 
 EXPORT_ROWS = ("chosen_weighted_gated", "chosen_weighted")   # the recipe's seed spreads compared by ``export``
@@ -1050,6 +1115,8 @@ def main(argv=None) -> int:
     p.add_argument("--v-gate", metavar="NPZ", help="build: choose the V agreement gate by v_gate.BUILD_RULE on the "
                    "inner-4 file of this committed left-out file (e.g. oof/left_out_k2_median.npz; key "
                    "v_gate_build) and ship it in stacking.json when the rule takes it")
+    p.add_argument("--previous-check", help="check: a results JSON whose build_check is the previous preset's "
+                   "(e.g. the committed one saved before the build); its comparison under build_check.against_previous")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
                    "folds and tried steps only, results under folds_kK")
     p.add_argument("--from-committed", nargs="?", const=str(oof.DEFAULT), default=None, metavar="NPZ",
@@ -1158,6 +1225,9 @@ def main(argv=None) -> int:
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)
+        if args.previous_check:   # REPLACE_RULE's figures against the previous preset's check
+            previous = json.loads(Path(args.previous_check).read_text(encoding="utf-8"))["build_check"]
+            result["build_check"]["against_previous"] = against_previous(previous, result["build_check"])
     if "export" in args.steps:
         t0 = time.perf_counter()
         target = Path(args.export_to) if args.export_to else oof.default_path(args.folds, "AF" in balance)
