@@ -68,8 +68,8 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            flutter annotation, its threshold by Youden J; written into ``stacking.json``'s ``gate``, key
            ``build.gate``; the card's left-out figures with and without it from key ``GATE_KEY``), and the preset
            built with ``ecgsl presets build``'s code (``training.publish.build``).
-           The relative build (run s33, the shipped preset since): ``--deep-run RUN --recipe-from JSON --v-gate
-           NPZ``, below.
+           The relative build (run s33, the shipped preset since): ``--deep-run RUN --recipe-from JSON --v-gate``,
+           below.
 ``export`` (run s36, key ``committed_oof[_kK]``) WORK's ECG-SL left-out and inner probabilities, matched to the table as
            ``folds`` matches them, written to ``oof/left_out_k<K>.npz`` (``oof.py``; ``--export-to``), float16 when
            the recipe's figures and choices from the file equal WORK's to 3 decimals, else float32; with the shipped
@@ -155,6 +155,7 @@ GATE_QUANTILES = (0.5, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 RHYTHM_LABEL_GATE_CANDIDATES = ("rhythm_rmssd_norm", "rhythm_mad_norm", "rhythm_pnn50", "rhythm_lorenz_cells",
                                 "window_af_afev")
 GATE_KEY = RHYTHM + "_rhythm_labels"   # the left-out figures of the shipped gate (2 folds), for the card
+V_GATE_BUILD_KEY = "v_gate_build"      # v_gate.py --build: the V agreement gate chosen for the build (BUILD_RULE)
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -822,9 +823,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                          overwrite=True, root=out_root, booster=booster_dir)
     out = {"column_set": chosen, "booster_size": size, "booster_columns": cols, "booster_params": features.params,
            "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"],
-           "deep_run": str(deep_run), "deep_beat_reference": json.loads(
-               (deep_run / "config.json").read_text(encoding="utf-8"))["experiment_config"]["signal"].get(
-               "beat_reference", "none"),
+           **deep_run_info(deep_run),
            "recipe_from": "recipe (--recipe-from)" if recipe is not None else "folds"}
     if recipe is not None:
         out["recipe_inner_macro_f1_by_size_and_deep_weight"] = {
@@ -834,6 +833,14 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     if v_gate is not None:
         out["v_gate"] = v_spec
     return out
+
+
+def deep_run_info(deep_run: Path) -> dict:
+    """The shipped ECG-SL run's folder, beat reference, training seconds and epochs (its ``config.json``)."""
+    info = json.loads((Path(deep_run) / "config.json").read_text(encoding="utf-8"))
+    return {"deep_run": str(deep_run), "deep_beat_reference": info["experiment_config"]["signal"].get(
+        "beat_reference", "none"), "deep_run_seconds": info.get("seconds"),
+        "deep_run_epochs": info.get("epochs_completed")}
 
 
 RELATIVE_CARD = """## What it is
@@ -1112,9 +1119,9 @@ def main(argv=None) -> int:
     p.add_argument("--recipe-from", help="build: a JSON whose committed_oof.from_file.chosen_by_inner_cv holds the "
                    "inner choices made with --deep-run's probabilities (beats_preset.py --steps export --out); the "
                    "set, booster size and deep weight come from it (size_and_weight_of) instead of key folds")
-    p.add_argument("--v-gate", metavar="NPZ", help="build: choose the V agreement gate by v_gate.BUILD_RULE on the "
-                   "inner-4 file of this committed left-out file (e.g. oof/left_out_k2_median.npz; key "
-                   "v_gate_build) and ship it in stacking.json when the rule takes it")
+    p.add_argument("--v-gate", action="store_true", help=f"build: ship the V agreement gate of key "
+                   f"{V_GATE_BUILD_KEY} (v_gate.py --build: v_gate.BUILD_RULE's choice) in stacking.json when the "
+                   "rule took it")
     p.add_argument("--previous-check", help="check: a results JSON whose build_check is the previous preset's "
                    "(e.g. the committed one saved before the build); its comparison under build_check.against_previous")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
@@ -1211,13 +1218,10 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{args.recipe_from}: its choices are not key relative_beats' (the recipe measured)")
         if args.deep_run and recipe is None:
             p.error("--deep-run needs --recipe-from (the inner choices made with its probabilities)")
-        if args.v_gate:
-            import v_gate as v_gate_lib
-
-            t0 = time.perf_counter()
-            v_gate = v_gate_lib.choose_build_gate(work, table, labels, Path(args.v_gate),
-                                                  result["relative_beats"]["candidate"]["chosen_by_inner_cv"])
-            result[v_gate_lib.BUILD_KEY] = dict(v_gate, command=command, seconds=round(time.perf_counter() - t0, 1))
+        if args.v_gate:   # v_gate.py --build's choice (this script does not import v_gate.py: no cycle)
+            if V_GATE_BUILD_KEY not in result:
+                raise SystemExit(f"{out_path}: no {V_GATE_BUILD_KEY!r}; run v_gate.py --build first")
+            v_gate = result[V_GATE_BUILD_KEY]
             log.info("build V gate: %s (inner %s)", v_gate["v_gate"], v_gate["inner_macro_f1_nsvf"])
         result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated,
                                      Path(args.deep_run).resolve() if args.deep_run else None, recipe, v_gate,

@@ -97,6 +97,12 @@ refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 aga
 ``--rescue`` (v41) not kept: neither fold takes the rescue (one inner group falls on each), so the decision row is
 v40's; forced (ablation) the folds' best points give V Se +0.021 but V +P -0.010 (203's and the other records' false V).
 
+The rule served (run s33): ``local_on_time``, ``v_local_gate`` and ``_drop_v`` call the library's
+``modeling.stacking`` (``local_on_time``, ``VGate``, ``drop_calls``), the rule ``mitdb-beats`` serves from
+``stacking.json``'s ``v_gate``; ``LOCAL_COLUMNS`` is ``stacking.V_GATE_COLUMNS``. ``choose_build_gate`` (``BUILD_RULE``,
+key ``v_gate_build``: ``--build``, the ``median`` candidate only; ``beats_preset.py --steps build --v-gate`` ships it)
+chooses the build's gate on all of DS1's inner groups; in run s33 it refused (3 of the 8 inner groups fell), so the preset serves no V gate.
+
 Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
 stdout is one JSON object.
@@ -328,7 +334,6 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> d
     return _best_point(*_inner_recipe(table, labels, c, part, gate, pre), labels, groups, gate)
 
 
-BUILD_KEY = "v_gate_build"
 BUILD_RULE = ("fixed before any figure of the build's choice (session s33): the mitdb-beats build's V gate is "
               "LOCAL_GATE over LOCAL_GRID chosen with v38's rule on ALL of DS1's inner groups: the inner-4 recipe "
               "probabilities of both outer training folds together (oof/inner4_k2_median.npz; every DS1 beat once, "
@@ -539,7 +544,12 @@ def main(argv=None) -> int:
     p.add_argument("--rescue", action="store_true",
                    help=f"run v41: a V rescue (RESCUE_GATE) on top of v40's local gate, chosen over "
                         f"{LOCAL_DECISION_K} inner groups (key {RESCUE_KEY})")
+    p.add_argument("--build", action="store_true",
+                   help="run s33: the mitdb-beats build's V gate by BUILD_RULE on all of DS1's inner groups (the "
+                        "median candidate's inner-4 file; key v_gate_build, read by beats_preset.py --v-gate)")
     args = p.parse_args(argv)
+    if args.build and (args.local or args.rescue or args.inner_folds != 2 or args.population):
+        p.error("--build runs alone")
     if args.rescue and (args.local or args.inner_folds != 2 or args.population):
         p.error("--rescue runs alone (it rebuilds v40's decision row itself)")
     if args.local and (args.inner_folds != 2 or args.population):
@@ -559,6 +569,15 @@ def main(argv=None) -> int:
         else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
     sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
                "median": (Path(args.candidate), cand_chosen)}
+    if args.build:   # BUILD_RULE on the median candidate (key v_gate_build), read by beats_preset.py --v-gate
+        npz, chosen = sources["median"]
+        result = choose_build_gate(work, table, labels, npz, chosen)
+        result.update(command="python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                      seconds=round(time.perf_counter() - start, 1))
+        saved[beats_preset.V_GATE_BUILD_KEY] = result
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result))
+        return 0
     if args.rescue:   # v40's caches are built by a --local run first; only the median candidate is read here
         return rescue_main(args, argv, table, labels, work, sources["median"], saved, out_path, start)
     runs = {}
