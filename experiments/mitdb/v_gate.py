@@ -97,6 +97,12 @@ refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 aga
 ``--rescue`` (v41) not kept: neither fold takes the rescue (one inner group falls on each), so the decision row is
 v40's; forced (ablation) the folds' best points give V Se +0.021 but V +P -0.010 (203's and the other records' false V).
 
+The rule served (run s33): ``local_on_time``, ``v_local_gate`` and ``_drop_v`` call the library's
+``modeling.stacking`` (``local_on_time``, ``VGate``, ``drop_calls``), the rule ``mitdb-beats`` serves from
+``stacking.json``'s ``v_gate``; ``LOCAL_COLUMNS`` is ``stacking.V_GATE_COLUMNS``. ``choose_build_gate`` (``BUILD_RULE``,
+key ``v_gate_build``: ``--build``, the ``median`` candidate only; ``beats_preset.py --steps build --v-gate`` ships it)
+chooses the build's gate on all of DS1's inner groups; in run s33 it refused (3 of the 8 inner groups fell), so the preset serves no V gate.
+
 Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
 stdout is one JSON object.
@@ -119,6 +125,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
+from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS  # noqa: E402
+
 log = logging.getLogger("experiments.mitdb.v_gate")
 
 KEY = "v_gate"
@@ -129,7 +137,9 @@ GRID = {"premature": (0.8, 0.9, 0.95), "wide": (1.15, 1.3, 1.5), "t": (0.05, 0.1
 RECORDS = ("108", "118", "203")
 # run v40 (--local): the prematurity test against the local rhythm. Columns already in the table
 # (per_beat_features.RHYTHM_FEATURES: 8 + 8 neighbour RR intervals, the beat's own pre and post RR left out)
-LOCAL_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", WIDTH_COLUMN)
+# (the library's V gate evidence, modeling.stacking.V_GATE_COLUMNS: pre / post RR over the neighbours' median, their
+# robust spread, WIDTH_COLUMN)
+LOCAL_COLUMNS = V_GATE_COLUMNS
 # fixed before any figure of run v40: GRID's premature / wide / t, now read against the neighbours' median RR; pause
 # (post RR / pre RR below it: no compensatory pause) None = not tested, 1.1, 1.25; irregular (the neighbours' robust
 # spread at most it: the gate acts only in a regular neighbourhood) None = not tested, 0.1 (sinus rhythm with a few
@@ -204,40 +214,27 @@ def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, prematur
 
 
 def local_on_time(pre_local, post_local, mad_norm, premature, pause=None, irregular=None) -> np.ndarray:
-    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm (run v40): pre RR / the median of
-    the 16 neighbour intervals (``pre_local``, ``per_beat_features.local_rhythm_features``) at least ``premature``;
-    with ``pause``, also no compensatory pause: post RR / pre RR (``post_local / pre_local``, the same median
-    cancels) below ``pause``; with ``irregular``, also a regular neighbourhood: the neighbours' robust spread
-    (``mad_norm``, ``rhythm_mad_norm``) at most ``irregular``, since in an irregular rhythm (atrial fibrillation)
-    "on time" is no evidence. ``None``: that test is not made. NaN in a test that is made: False (no evidence)."""
-    pre_local, post_local, mad_norm = (np.asarray(a, np.float64) for a in (pre_local, post_local, mad_norm))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        on = pre_local >= premature
-        if pause is not None:
-            on &= (post_local / pre_local) < pause
-        if irregular is not None:
-            on &= mad_norm <= irregular
-    return on
+    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm (run v40): the library's
+    ``modeling.stacking.local_on_time`` (the one place of the test, which the ``mitdb-beats`` preset serves)."""
+    from ecgsl_keras.modeling.stacking import local_on_time as on_time
+
+    return on_time(pre_local, post_local, mad_norm, premature, pause, irregular)
 
 
 def _drop_v(p, drop, labels) -> np.ndarray:
-    v = labels.index("V")
-    p = np.array(p, dtype=float, copy=True)
-    drop = drop & (p.argmax(-1) == v)
-    p[drop, v] = 0.0
-    p[drop] /= p[drop].sum(axis=1, keepdims=True)
-    return p
+    from ecgsl_keras.modeling.stacking import drop_calls
+
+    return drop_calls(p, drop, labels.index("V"))[0]
 
 
 def v_local_gate(p, p_ecgsl_v, x, labels, premature, wide, t, pause=None, irregular=None) -> np.ndarray:
     """``v_agreement_gate`` with prematurity against the local rhythm (run v40): ``x`` holds ``LOCAL_COLUMNS``
     (pre / post RR over the neighbours' median, their robust spread, QRS width over the record's median beat's); a V
-    call of a beat ``local_on_time`` and not wider than ``wide`` keeps V only if ECG-SL's P(V) >= ``t``."""
-    x = np.asarray(x, np.float64)
-    on = local_on_time(x[:, 0], x[:, 1], x[:, 2], premature, pause, irregular)
-    with np.errstate(invalid="ignore"):
-        drop = on & (x[:, 3] <= wide) & (np.asarray(p_ecgsl_v) < t)
-    return _drop_v(p, drop, labels)
+    call of a beat ``local_on_time`` and not wider than ``wide`` keeps V only if ECG-SL's P(V) >= ``t``. The rule is
+    the library's ``modeling.stacking.VGate`` (the spec's ``v_gate``, served by ``mitdb-beats``)."""
+    from ecgsl_keras.modeling.stacking import VGate
+
+    return VGate(premature, wide, t, labels, pause=pause, irregular=irregular).apply(p, p_ecgsl_v, x)[0]
 
 
 def v_rescue(p, p_ecgsl_v, x, labels, t_high, premature, wide, pause=None) -> np.ndarray:
@@ -280,12 +277,11 @@ LOCAL_GATE = Gate("local", LOCAL_COLUMNS, LOCAL_GRID, v_local_gate)
 RESCUE_GATE = Gate("rescue", LOCAL_COLUMNS, RESCUE_GRID, v_rescue)
 
 
-def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> dict:
-    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
-    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40; ``RESCUE_GATE``, v41) over its own grid;
-    ``pre`` (run v41): ``pre(p, p_v, x)`` applied to the recipe first (v40's gate as chosen on the fold), so the
-    choice is made against it."""
-    from beats_preset import _macro_nsvf
+def _inner_recipe(table, labels, c, part, gate, pre=None) -> tuple:
+    """The recipe's inner probabilities on one outer training fold (v_side's cache ``part``: inner booster and
+    inner ECG-SL averaged with the fold's deep weight, rhythm gate; beats without an inner ECG-SL prediction left
+    out), with the gate's inputs: (base, P(V) of the inner ECG-SL, gate columns, y, record). ``pre`` (run v41):
+    ``pre(p, p_v, x)`` applied to the recipe first."""
     from v_side import _gated
     v = labels.index("V")
     train = part["train"]
@@ -297,6 +293,14 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> d
     pv = part["inner_deep"][ok, v]
     if pre is not None:
         base = pre(base, pv, x)
+    return base, pv, x, y, rec
+
+
+def _best_point(base, pv, x, y, rec, labels, groups, gate) -> dict:
+    """v38's rule over ``gate``'s grid on the inner probabilities ``base``: the best pooled inner macro F1 (N, S, V,
+    F) point (the first of equals, in grid order), taken only if it beats no gate pooled and lowers NO group's."""
+    from beats_preset import _macro_nsvf
+    v = labels.index("V")
 
     def score(pi):
         return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
@@ -320,6 +324,61 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> d
         taken[str(r)][labels[int(k)]] += 1
     return {"inner_macro_f1_nsvf": {"no_gate": none, "best": best}, "best_point": best_point, "uses_gate": bool(uses),
             "inner_V_calls": inner, "inner_V_calls_taken": taken, "inner_groups": [sorted(g) for g in groups]}
+
+
+def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> dict:
+    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
+    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40; ``RESCUE_GATE``, v41) over its own grid;
+    ``pre`` (run v41): ``pre(p, p_v, x)`` applied to the recipe first (v40's gate as chosen on the fold), so the
+    choice is made against it."""
+    return _best_point(*_inner_recipe(table, labels, c, part, gate, pre), labels, groups, gate)
+
+
+BUILD_RULE = ("fixed before any figure of the build's choice (session s33): the mitdb-beats build's V gate is "
+              "LOCAL_GATE over LOCAL_GRID chosen with v38's rule on ALL of DS1's inner groups: the inner-4 recipe "
+              "probabilities of both outer training folds together (oof/inner4_k2_median.npz; every DS1 beat once, "
+              "each from the inner booster (seed 42; the fold's set, size, deep weight, rhythm gate, as v40's "
+              "choose_gate builds them) and the inner ECG-SL model trained on 3 of the 4 inner groups of the other "
+              "half; P(V) from the same inner ECG-SL models), 8 groups (4 per fold): the grid point of the best "
+              "pooled macro F1 (N, S, V, F) (the first of equals in grid order) is taken only if it raises the "
+              "pooled macro F1 over no gate and lowers none of the 8 groups'; otherwise the preset ships no V gate")
+
+
+def choose_build_gate(work, table, labels, npz, chosen) -> dict:
+    """``BUILD_RULE`` (key ``v_gate_build``): the V gate of the ``mitdb-beats`` build, from the committed left-out
+    file ``npz`` (its inner-4 file beside it) and the recipe ``chosen`` per outer fold (v37's choices, those of
+    ``v_gate_local``), v_side's caches ``WORK/v_side_<npz stem>`` (built when absent, as ``main`` does)."""
+    import beats_preset
+    import oof
+    from v_side import _load, step_cache, with_inner_k
+
+    k = LOCAL_DECISION_K
+    committed = oof.CommittedPredictions(npz)
+    committed.write_folds(work)
+    cache = work / f"v_side_{Path(npz).stem}"
+    if not all((cache / f"fold{h}.npz").is_file() for h in range(len(chosen))):
+        cache.mkdir(parents=True, exist_ok=True)
+        beats_preset.COMMITTED = committed
+        try:
+            step_cache(work, cache, table, labels, chosen)
+        finally:
+            beats_preset.COMMITTED = None
+    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
+    parts = _load(cache, len(chosen))
+    pieces, groups = [], []
+    for h, part in enumerate(parts):
+        g = committed.inner_k_groups[str(h)]
+        inner = committed.inner_k(h, table, k)[part["train"]]
+        pieces.append(_inner_recipe(table, labels, chosen[str(h)], with_inner_k(table, labels, chosen[str(h)], part,
+                                                                                  inner, g), LOCAL_GATE))
+        groups.extend(g)
+    base, pv, x, y, rec = (np.concatenate([piece[i] for piece in pieces]) for i in range(5))
+    out = _best_point(base, pv, x, y, rec, labels, groups, LOCAL_GATE)
+    out.update(rule=BUILD_RULE, grid=LOCAL_GATE.grid, gate_columns=LOCAL_GATE.columns, beats=int(len(y)),
+               file=str(npz), inner_file=str(oof.inner_k_path_for(npz, k)),
+               v_gate=dict(out["best_point"]) if out["uses_gate"] else None)
+    return out
 
 
 def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_GATE, pre=None) -> dict:
@@ -485,7 +544,12 @@ def main(argv=None) -> int:
     p.add_argument("--rescue", action="store_true",
                    help=f"run v41: a V rescue (RESCUE_GATE) on top of v40's local gate, chosen over "
                         f"{LOCAL_DECISION_K} inner groups (key {RESCUE_KEY})")
+    p.add_argument("--build", action="store_true",
+                   help="run s33: the mitdb-beats build's V gate by BUILD_RULE on all of DS1's inner groups (the "
+                        "median candidate's inner-4 file; key v_gate_build, read by beats_preset.py --v-gate)")
     args = p.parse_args(argv)
+    if args.build and (args.local or args.rescue or args.inner_folds != 2 or args.population):
+        p.error("--build runs alone")
     if args.rescue and (args.local or args.inner_folds != 2 or args.population):
         p.error("--rescue runs alone (it rebuilds v40's decision row itself)")
     if args.local and (args.inner_folds != 2 or args.population):
@@ -505,6 +569,15 @@ def main(argv=None) -> int:
         else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
     sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
                "median": (Path(args.candidate), cand_chosen)}
+    if args.build:   # BUILD_RULE on the median candidate (key v_gate_build), read by beats_preset.py --v-gate
+        npz, chosen = sources["median"]
+        result = choose_build_gate(work, table, labels, npz, chosen)
+        result.update(command="python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                      seconds=round(time.perf_counter() - start, 1))
+        saved[beats_preset.V_GATE_BUILD_KEY] = result
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result))
+        return 0
     if args.rescue:   # v40's caches are built by a --local run first; only the median candidate is read here
         return rescue_main(args, argv, table, labels, work, sources["median"], saved, out_path, start)
     runs = {}
