@@ -90,12 +90,12 @@ The relative build (run s33; issue 18's "ship what was kept": v37's beat-minus-m
 
     python experiments/mitdb/run.py --work WORK --steps final --variants scratch_focal --beat-reference median
     python experiments/mitdb/beats_preset.py --work WORK --steps table build check \
-        --deep-run WORK/final_scratch_focal --recipe-from EXPORT_JSON --v-gate experiments/mitdb/oof/left_out_k2_median.npz
+        --deep-run WORK/final_scratch_focal --recipe-from experiments/mitdb/oof/export_k2_median.json --v-gate experiments/mitdb/oof/left_out_k2_median.npz
 
 (WORK: v37's ``run.py --beat-reference median`` work folder, or one holding its ``folds.json``,
-``experiment_config.json`` and ``scratch_focal_heldout*/left_out_predictions.npz``; EXPORT_JSON: v37's ``--steps
-export --out``, whose ``committed_oof.from_file.chosen_by_inner_cv`` are key ``relative_beats``' choices with their
-inner figures.) What was measured, and so what is shipped: ``v_gate.py``'s ``median`` candidate (runs v38-v40, key
+``experiment_config.json`` and ``scratch_focal_heldout*/left_out_predictions.npz``; the --recipe-from file: v37's ``--steps
+export --out``, committed as ``experiments/mitdb/oof/export_k2_median.json``, whose
+``committed_oof.from_file.chosen_by_inner_cv`` are key ``relative_beats``' choices with their inner figures.) What was measured, and so what is shipped: ``v_gate.py``'s ``median`` candidate (runs v38-v40, key
 ``v_gate_local``) reads ONE ECG-SL, the relative model's left-out probabilities (``oof/left_out_k2_median.npz``):
 they are both the recipe's deep side (``run_candidate``: ``(1 - w) * booster + w * part["p_deep"]``, rhythm-gated)
 and the V gate's P(V) (``part["p_deep"][:, V]``); the inner choices of the set, booster size and deep weight were
