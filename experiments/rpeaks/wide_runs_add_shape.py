@@ -180,14 +180,22 @@ def main(argv=None) -> int:
         return 0
     if counts is None:
         return 0
-    records, held, choice, all22, _ = loro_summary(counts, names)
+    records, held, choice, all22, most = loro_summary(counts, names)
     result = result_head("rpeaks_loro_s43_add_shape", "experiments/rpeaks/wide_runs_add_shape.py", argv, records,
                          KEEP_RULE)
     result["grid"] = {"min_length": list(MIN_LENGTH), "width": list(WIDTH), "sharpness": list(SHARPNESS)}
     result.update(held_out_fields(held, choice, all22[FIRST], KEEP_RULE, short))
+    result["most_chosen_short"] = short[most]
+    result["baseline_all_22"] = all22[FIRST]
     result.update(grid_error_fields(counts, all22, names, records, short))
     result["changes_vs_baseline_all_22"] = {short[n]: changes(counts, n, records) for n in adds}
-    write_result(args.out, result, ("held_out", "keep", "choice_counts", "grid_errors_all_22"))
+    others = [r for r in records if r != "203"]
+    result["changes_vs_baseline_203"] = {short[n]: changes(counts, n, ["203"]) for n in adds}
+    result["changes_vs_baseline_other_21"] = {short[n]: changes(counts, n, others) for n in adds}
+    result["errors"] = {"held_out": errors(held), "baseline": errors(all22[FIRST]),
+                        "most_chosen_all_22": errors(all22[most])}
+    result["held_out_rhythm_fn_fp"] = {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS}
+    write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22"))
     return 0
 
 
