@@ -174,6 +174,9 @@ def main(argv=None) -> int:
                   "keep_rule": KEEP_RULE, "probe_rule": PROBE_RULE, "go_on": bool(meeting),
                   "checked_points_meeting_rule": [short[n] for n in meeting], "checked_points": len(checked),
                   "errors": {short[n]: {rid: errors(totals(counts, n, [rid])) for rid in PROBE_RECORDS} for n in names},
+                  "checked_errors_range": {rid: [min(errors(totals(counts, n, [rid])) for n in checked),
+                                                 max(errors(totals(counts, n, [rid])) for n in checked)]
+                                           for rid in PROBE_RECORDS},
                   "changes_201": {short[n]: changes(counts, n, ["201"]) for n in adds},
                   "changes_203": {short[n]: changes(counts, n, ["203"]) for n in adds}}
         write_result(args.out, result, ("go_on", "checked_points_meeting_rule", "errors"))
