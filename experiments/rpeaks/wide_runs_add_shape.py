@@ -198,6 +198,14 @@ def main(argv=None) -> int:
     result["errors"] = {"held_out": errors(held), "baseline": errors(all22[FIRST]),
                         "most_chosen_all_22": errors(all22[most])}
     result["held_out_rhythm_fn_fp"] = {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS}
+    # where the baseline's block21 errors lie: a lever whose gain is all in one record cannot pass leave-one-record-out
+    # (the fold that holds that record out never sees the gain when it chooses)
+    block = {rid: totals(counts, FIRST, [rid])["block21"] for rid in records}
+    result["baseline_block21_fn_fp_per_record"] = {rid: [b["FN"], b["FP"]] for rid, b in block.items()
+                                                   if b["FN"] + b["FP"]}
+    result["baseline_block21_fn_fp_203_other_21"] = {
+        "203": [block["203"]["FN"], block["203"]["FP"]],
+        "other_21": [sum(block[r]["FN"] for r in others), sum(block[r]["FP"] for r in others)]}
     write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22"))
     return 0
 
