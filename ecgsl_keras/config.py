@@ -105,6 +105,12 @@ class SignalConfig(_JsonConfig):
     # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
+    # wide rescue (issue 21 run s43; Python path only): down to this x the reference for a peak WIDER than the QRS
+    # complexes around it (over GuardConstants.rescue_width x their median width) but as sharp (at least
+    # GuardConstants.wide_sharpness x their median sharpness): a small PVC among larger beats, which the shape rescue
+    # (width at most rescue_width x) refuses; T waves and P waves are blunt. Run s43's diagnosis: 24 of block21's 60
+    # misses outside MIT-BIH 203 are dropped by the amplitude check, most of them small wide PVCs. 0 = off (default).
+    rpeak_rescue_wide: float = 0.0
     # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
     # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
     # non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
@@ -287,6 +293,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_run_add_like must be 0 (off) or in (0, 1] with "
                                                         f"rpeak_run_mode 'add', got {self.rpeak_run_add_like} and "
                                                         f"{self.rpeak_run_mode!r}")
+        if self.rpeak_rescue_wide < 0:
+            raise ConfigError("<config>", "bad_config", f"rpeak_rescue_wide must be 0 (off) or positive, got "
+                                                        f"{self.rpeak_rescue_wide}")
         if (self.rpeak_run_add_width < 0 or self.rpeak_run_add_sharpness < 0
                 or ((self.rpeak_run_add_width > 0 or self.rpeak_run_add_sharpness > 0) and self.rpeak_run_mode != "add")):
             raise ConfigError("<config>", "bad_config", "rpeak_run_add_width and rpeak_run_add_sharpness must be 0 (off) "

@@ -134,7 +134,7 @@ def trace_guard(peaks, cleaned, detect, fs, config):
     windows = G.qrs_windows(cleaned, peaks, fs, G.GUARD.cluster_window_s)
     keep = G.guard_keep(peaks, amplitude, sharpness, width, float(config.rpeak_guard_amplitude),
                         deep=float(config.rpeak_rescue_deep), windows=windows, cluster=float(config.rpeak_rescue_cluster),
-                        templates=float(config.rpeak_rescue_templates))
+                        templates=float(config.rpeak_rescue_templates), wide=float(config.rpeak_rescue_wide))
     peaks, amplitude = peaks[keep], amplitude[keep]
     steps["guard_keep"] = peaks
     keep = ~G.p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
