@@ -1063,3 +1063,30 @@ def test_added_peak_width_sharpness_check_keeps_the_run_beats(monkeypatch):
         dataclasses.replace(base, rpeak_run_add_width=1.3).validate()       # "replace" mode
     with pytest.raises(ConfigError, match="rpeak_run_add_width"):
         dataclasses.replace(add, rpeak_run_add_sharpness=-0.5).validate()
+
+
+def test_wide_rescue_keeps_small_wide_beats_and_not_blunt_t_waves(records):
+    # rpeak_rescue_wide (run s43, not a default): the amplitude check's rescue for a small peak WIDER than the QRS
+    # complexes around it but sharp enough (GuardConstants.wide_sharpness). 208 (5-minute fixture): its PVCs' QRS
+    # amplitudes scaled to 0.3x (under the 0.35 threshold) and its PVCs' T waves (0.25 s after them) scaled to ~0.27 x
+    # the reference; at wide_sharpness 0.5 (208's PVCs are ~0.56x as sharp as its normal beats, the T waves ~0.35x) the
+    # rescue brings the PVCs back and leaves the T waves out; the normal beats stay in both
+    from ecgsl_keras.errors import ConfigError
+
+    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    candidates = np.union1d(peaks, t_waves)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
+    is_pvc, is_t = np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+    amplitude = np.where(is_pvc, 0.3 * amplitude, np.where(is_t, 0.6 * amplitude, amplitude))
+    constants = dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5)
+    off = rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35, constants)
+    on = rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35, constants, wide=0.2)
+    assert off[is_pvc].mean() <= 0.2 and on[is_pvc].mean() >= 0.9
+    assert on[is_t].mean() <= 0.05
+    assert off[~is_pvc & ~is_t].all() and on[~is_pvc & ~is_t].all()
+    assert SignalConfig().rpeak_rescue_wide == 0.0
+    with pytest.raises(ConfigError, match="rpeak_rescue_wide"):
+        SignalConfig(rpeak_rescue_wide=-0.2).validate()
