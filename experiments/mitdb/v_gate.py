@@ -116,6 +116,10 @@ The rule served (run s33): ``local_on_time``, ``v_local_gate`` and ``_drop_v`` c
 ``stacking.json``'s ``v_gate``; ``LOCAL_COLUMNS`` is ``stacking.V_GATE_COLUMNS``. ``choose_build_gate`` (``BUILD_RULE``,
 key ``v_gate_build``: ``--build``, the ``median`` candidate only; ``beats_preset.py --steps build --v-gate`` ships it)
 chooses the build's gate on all of DS1's inner groups; in run s33 it refused (3 of the 8 inner groups fell), so the preset serves no V gate.
+``--af-off`` (v45) not kept: fold 0 still refuses (groups 106/114/124 and 122/223/230 fall), fold 1 takes AF-off
+at tau; against v40's decision row V +P -0.0017 (203's false V in fibrillation spared). ``--build --af-off`` refused
+too, by one group instead of three (201's no longer falls; 106/114/124 does: 8 true V of 106, narrow, on time and
+outside AF), so the preset still serves no V gate.
 
 Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue``, ``v_gate_af_off``,
 ``v_gate_build_af_off`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
