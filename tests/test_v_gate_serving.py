@@ -208,3 +208,132 @@ def test_own_beats_drops_the_reference_channel():
     np.testing.assert_array_equal(own_beats(with_reference(beats, "median"), two), beats)
     with pytest.raises(ValueError, match="192"):
         own_beats(beats, two)
+
+
+# --- AF-off (run v45): the V gate never acts where the rhythm gate's AF evidence exceeds a threshold -------------
+
+AF_OFF = {"feature": "window_af_afev", "threshold": 30.0}
+
+
+def test_af_off_keeps_a_v_call_the_gate_would_otherwise_take():
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+
+    p, p_deep_v, x = _case()
+    plain = VGate.from_spec(SPEC, LABELS)
+    assert plain.af_off is None and plain.columns == V_GATE_COLUMNS
+    # off (no key, or null): the rule of four columns, outputs unchanged
+    for off in (VGate.from_spec(dict(SPEC, af_off=None), LABELS), VGate(**{**SPEC, "label_names": LABELS})):
+        for a, b in zip(off.apply(p, p_deep_v, x), plain.apply(p, p_deep_v, x)):
+            np.testing.assert_array_equal(a, b)
+    gate = VGate.from_spec(dict(SPEC, af_off=AF_OFF), LABELS)
+    assert gate.columns == V_GATE_COLUMNS + ("window_af_afev",)
+    for afev, taken in ((45.0, False), (30.0, True), (5.0, True), (np.nan, True)):   # above the threshold only
+        x5 = np.concatenate([x, np.full((len(x), 1), afev)], axis=1)
+        out, mask = gate.apply(p, p_deep_v, x5)
+        assert bool(mask[0]) is taken
+        np.testing.assert_array_equal(out[0], p[0] if not taken else plain.apply(p, p_deep_v, x)[0][0])
+        np.testing.assert_array_equal(mask[1:], plain.apply(p, p_deep_v, x)[1][1:])
+    with pytest.raises(ValueError, match=r"\(7, 5\)"):   # the AF-off feature's column is required
+        gate.apply(p, p_deep_v, x)
+
+
+def test_experiments_af_off_gate_uses_the_library_rule():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "mitdb"))
+    import v_gate
+
+    from ecgsl_keras.modeling.stacking import VGate
+
+    p, p_deep_v, x = _case()
+    x5 = np.concatenate([x, [[45.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0]]], axis=1)
+    gate = v_gate.af_off_gate({1.0: 30.0, 1.5: 20.0, 2.0: 10.0})
+    point = dict(SPEC, af_cover=1.5)
+    np.testing.assert_array_equal(gate.apply(p, p_deep_v, x5, LABELS, **point),
+                                  VGate.from_spec(dict(SPEC, af_off={"feature": "window_af_afev", "threshold": 20.0}),
+                                                  LABELS).apply(p, p_deep_v, x5)[0])
+    assert v_gate.v_gate_spec(point, gate) == dict(SPEC, af_off={"feature": "window_af_afev", "threshold": 20.0})
+    assert v_gate.v_gate_spec(SPEC, v_gate.LOCAL_GATE) == SPEC
+    # the looser thresholds: c times as many beats above them as above tau
+    e = np.r_[np.arange(100.0), np.nan]
+    t = v_gate.af_off_thresholds(e, 89.5)
+    assert t[1.0] == 89.5 and (e > t[1.5]).sum() == 15 and (e > t[2.0]).sum() == 20
+
+
+def test_af_off_round_trips_through_stacking_json(tmp_path):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    spec = dict(SPEC, af_off=AF_OFF)
+    _tiny(spec).save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == spec
+    again = StackedClassifier.load(tmp_path)
+    assert again.v_gate.to_spec() == spec and again.v_gate.af_off == AF_OFF
+    # an explicit null is off, and writes back as a gate without the key (what a spec before run v45 holds)
+    _tiny(dict(SPEC, af_off=None)).save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == SPEC
+
+
+@pytest.mark.parametrize("af_off, match", [
+    ([30.0], "af_off"),
+    ({"feature": "window_af_afev"}, "af_off"),                               # no threshold
+    (dict(AF_OFF, extra=1), "af_off"),
+    (dict(AF_OFF, threshold="high"), "finite number"),
+    (dict(AF_OFF, threshold=float("inf")), "finite number"),
+    (dict(AF_OFF, feature=""), "feature name"),
+    (dict(AF_OFF, feature=3), "feature name"),
+])
+def test_a_corrupt_af_off_names_stacking_json(tmp_path, af_off, match):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    _tiny().save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=dict(SPEC, af_off=af_off))))
+    with pytest.raises(ConfigError, match=match) as error:
+        StackedClassifier.load(tmp_path)
+    assert error.value.path == str(tmp_path / SPEC_NAME)
+
+
+def test_af_off_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):
+    """The AF-off feature is computed with the booster's columns; where it exceeds the threshold no V call is
+    taken; an AF-off feature the package does not compute names stacking.json."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.data.signal import own_beats
+    from ecgsl_keras.modeling.stacking import VGate
+    from ecgsl_keras.serving.inference import load_model
+
+    folder, spec = preset_copy
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+    loose = {"premature": 0.0, "wide": 1e9, "t": 1.0, "pause": None, "irregular": None}
+
+    def run(v_gate):
+        (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=v_gate)))
+        predictor = load_model(folder)
+        beats = predictor.preprocess(signal, record.fs)
+        return predictor, beats, predictor.predict_signal(signal, record.fs, beats=beats)
+
+    predictor, beats, gated = run(loose)
+    gate = VGate.from_spec(dict(loose, af_off=AF_OFF), predictor.label_names)
+    x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr, beats.rpeaks / beats.fs,
+                             list(gate.columns), signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                             config=predictor.config.signal)
+    afev = x[:, 4]
+    # a threshold under some beats' AF evidence: those beats keep V, the others are gated as without AF-off
+    threshold = float(np.nanmedian(afev))
+    _, _, af = run(dict(loose, af_off=dict(AF_OFF, threshold=threshold)))
+    expected, taken = VGate.from_spec(dict(loose, af_off=dict(AF_OFF, threshold=threshold)),
+                                      predictor.label_names).apply(gated["pre_v_gate_beat_probabilities"],
+                                                                   gated["deep_beat_probabilities"][:, V], x)
+    np.testing.assert_array_equal(af["beat_v_gated"], taken)
+    np.testing.assert_allclose(af["beat_probabilities"], expected, atol=1e-5)
+    assert not (taken & (afev > threshold)).any()
+    kept = gated["beat_v_gated"] & ~af["beat_v_gated"]   # V calls the gate takes without AF-off, kept with it
+    assert kept.any() and all(af["beat_labels"][i] == "V" for i in np.flatnonzero(kept))
+    np.testing.assert_array_equal(af["beat_v_gated"], gated["beat_v_gated"] & ~(afev > threshold))
+    (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=dict(loose, af_off=dict(AF_OFF,
+                                                                                                feature="nope")))))
+    with pytest.raises(ConfigError, match="af_off feature") as error:
+        load_model(folder)
+    assert error.value.path == str(folder / "stacking.json")

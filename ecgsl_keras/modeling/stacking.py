@@ -54,6 +54,13 @@ record's median beat, and whose deep P(V) is below ``t`` loses it: its V probabi
 renormalised (the next class wins). Its evidence is four per-beat columns (``V_GATE_COLUMNS``, computed by
 ``ecgsl_keras.data.per_beat_features`` with the booster's) and the deep model's P(V); NaN evidence is never gated.
 A spec without ``"v_gate"`` serves exactly as before.
+
+AF-off (optional, the ``v_gate``'s ``"af_off"`` key, run v45): ``{"feature": "window_af_afev", "threshold": 31.0}``:
+a V call of a beat whose per-beat AF evidence ``feature`` exceeds ``threshold`` is never taken by the V gate. Why:
+in atrial fibrillation the local rhythm is irregular, so a true V beat can look on time against its neighbours
+(record 201 of MIT-BIH); where the rhythm gate sees AF, timing is no evidence against V. NaN evidence is no AF
+evidence (the V gate acts as without ``af_off``). A ``v_gate`` without ``"af_off"`` (or with ``null``) serves
+exactly as before.
 """
 from __future__ import annotations
 
@@ -80,6 +87,8 @@ ROWS = ("record", "beat")   # one booster row per record (record features) or pe
 CLASS_WEIGHTS = (None, "balanced", "sqrt_balanced")
 GATE_KEYS = ("feature", "threshold", "from", "to")   # the spec's "gate" object: these keys, all of them
 V_GATE_KEYS = ("premature", "wide", "t", "pause", "irregular")   # the spec's "v_gate" object: these keys, all of them
+V_GATE_OPTIONAL_KEYS = ("af_off",)   # and these when set (absent: off; a v_gate written before run v45 has none)
+AF_OFF_KEYS = ("feature", "threshold")   # the v_gate's "af_off" object: these keys, all of them
 # the V gate's per-beat evidence, in this order (ecgsl_keras.data.per_beat_features: local_rhythm_features and
 # per_beat_features); the fourth is the beat's QRS width over the record's median beat's
 V_GATE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", "qrs_width_norm")
@@ -216,12 +225,13 @@ def drop_calls(probabilities, drop, index: int) -> tuple:
 class VGate:
     """The V agreement gate (module docstring): a V call of a beat on time against its local rhythm
     (``local_on_time`` with ``premature``, ``pause``, ``irregular``), not wider than ``wide`` (QRS width over the
-    record's median beat's) and whose deep P(V) is below ``t`` loses V. The one place of its schema
-    (``V_GATE_KEYS``, ``from_spec``, ``to_spec``), evidence (``V_GATE_COLUMNS``) and rule (``mask``, ``apply``)."""
+    record's median beat's) and whose deep P(V) is below ``t`` loses V; with ``af_off`` (``{"feature", "threshold"}``),
+    never where that per-beat AF evidence exceeds the threshold. The one place of its schema (``V_GATE_KEYS``,
+    ``V_GATE_OPTIONAL_KEYS``, ``from_spec``, ``to_spec``), evidence (``columns``: ``V_GATE_COLUMNS``, then the AF-off
+    feature when set) and rule (``mask``, ``apply``)."""
 
-    columns = V_GATE_COLUMNS
-
-    def __init__(self, premature: float, wide: float, t: float, label_names, pause=None, irregular=None):
+    def __init__(self, premature: float, wide: float, t: float, label_names, pause=None, irregular=None,
+                 af_off=None):
         labels = [str(n) for n in label_names]
         if V_CLASS not in labels:
             raise ValueError(f"a V gate needs a class {V_CLASS!r} among the labels {labels}")
@@ -232,39 +242,58 @@ class VGate:
             raise ValueError(f"v_gate t is a probability, at most 1, got {t!r}")
         self.pause = None if pause is None else _finite("v_gate pause", pause, 0.0)
         self.irregular = None if irregular is None else _finite("v_gate irregular", irregular, 0.0)
+        self.af_off = None if af_off is None else self._af_off(af_off)
+        self.columns = V_GATE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
         self._v = labels.index(V_CLASS)
+
+    @staticmethod
+    def _af_off(entry) -> dict:
+        if not isinstance(entry, dict) or set(entry) != set(AF_OFF_KEYS):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_gate af_off must be null or an object with keys {list(AF_OFF_KEYS)}, got {keys}")
+        if not isinstance(entry["feature"], str) or not entry["feature"]:
+            raise ValueError(f"v_gate af_off feature must be a feature name, got {entry['feature']!r}")
+        return {"feature": entry["feature"], "threshold": _finite("v_gate af_off threshold", entry["threshold"])}
 
     @classmethod
     def from_spec(cls, entry, label_names) -> "VGate":
-        """The spec's ``"v_gate"`` object; ValueError for anything but exactly ``V_GATE_KEYS`` with valid values
-        (``pause`` and ``irregular`` may be null: that test is not made)."""
-        if not isinstance(entry, dict) or set(entry) != set(V_GATE_KEYS):
+        """The spec's ``"v_gate"`` object; ValueError for anything but ``V_GATE_KEYS`` (all of them) and
+        ``V_GATE_OPTIONAL_KEYS`` (any of them) with valid values (``pause``, ``irregular`` and ``af_off`` may be
+        null: that test is not made)."""
+        if (not isinstance(entry, dict) or not set(V_GATE_KEYS) <= set(entry)
+                or not set(entry) <= set(V_GATE_KEYS + V_GATE_OPTIONAL_KEYS)):
             keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"v_gate must be an object with keys {list(V_GATE_KEYS)}, got {keys}")
+            raise ValueError(f"v_gate must be an object with keys {list(V_GATE_KEYS)} (and optionally "
+                             f"{list(V_GATE_OPTIONAL_KEYS)}), got {keys}")
         return cls(entry["premature"], entry["wide"], entry["t"], label_names, pause=entry["pause"],
-                   irregular=entry["irregular"])
+                   irregular=entry["irregular"], af_off=entry.get("af_off"))
 
     def to_spec(self) -> dict:
+        """The spec's ``"v_gate"`` object (``af_off`` only when set, so a gate without it writes what it read)."""
         return {"premature": self.premature, "wide": self.wide, "t": self.t, "pause": self.pause,
-                "irregular": self.irregular}
+                "irregular": self.irregular, **({"af_off": dict(self.af_off)} if self.af_off else {})}
 
     def _evidence(self, evidence, n) -> np.ndarray:
         x = np.asarray(evidence, np.float64)
-        if x.shape != (n, len(V_GATE_COLUMNS)):
-            raise ValueError(f"V gate evidence must be ({n}, {len(V_GATE_COLUMNS)}) (columns {list(V_GATE_COLUMNS)}), "
+        if x.shape != (n, len(self.columns)):
+            raise ValueError(f"V gate evidence must be ({n}, {len(self.columns)}) (columns {list(self.columns)}), "
                              f"got {x.shape}")
         return x
 
     def candidates(self, p_deep_v, evidence) -> np.ndarray:
-        """(n,) bool: the beats the rule would take V from if called V (on time, narrow, deep P(V) < t)."""
+        """(n,) bool: the beats the rule would take V from if called V (on time, narrow, deep P(V) < t; with
+        ``af_off``, AF evidence not above its threshold)."""
         x = self._evidence(evidence, len(np.asarray(p_deep_v).reshape(-1)))
         on = local_on_time(x[:, 0], x[:, 1], x[:, 2], self.premature, self.pause, self.irregular)
         with np.errstate(invalid="ignore"):
-            return on & (x[:, 3] <= self.wide) & (np.asarray(p_deep_v, np.float64).reshape(-1) < self.t)
+            on &= (x[:, 3] <= self.wide) & (np.asarray(p_deep_v, np.float64).reshape(-1) < self.t)
+            if self.af_off is not None:   # AF evidence above the threshold: timing is no evidence (NaN: none)
+                on &= ~(x[:, 4] > self.af_off["threshold"])
+        return on
 
     def apply(self, probabilities, p_deep_v, evidence) -> tuple:
         """(gated probabilities (n, C) float64, mask (n,) bool of the V calls taken) of ``probabilities`` (n, C),
-        the deep model's P(V) ``p_deep_v`` (n,) and ``evidence`` (n, 4): ``V_GATE_COLUMNS`` of the same beats."""
+        the deep model's P(V) ``p_deep_v`` (n,) and ``evidence`` (n, len(columns)): ``columns`` of the same beats."""
         p = np.asarray(probabilities, np.float64)
         if len(np.asarray(p_deep_v).reshape(-1)) != len(p):
             raise ValueError(f"{len(p)} rows but {len(np.asarray(p_deep_v).reshape(-1))} deep P(V) values")
@@ -382,7 +411,7 @@ class StackedClassifier:
     def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
         ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
-        ``v_gate_evidence`` ((n, 4) ``V_GATE_COLUMNS``) and the deep P(V) of ``X``'s deep columns. The evidence of
+        ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns. The evidence of
         each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
         every gate."""
         if self.booster is None:
@@ -401,7 +430,7 @@ class StackedClassifier:
             boosted = self.gate.apply(boosted, gate_evidence)[0]
         if self.v_gate is not None:
             if v_gate_evidence is None:
-                raise ValueError(f"this model has a V gate: pass its columns {list(V_GATE_COLUMNS)} as "
+                raise ValueError(f"this model has a V gate: pass its columns {list(self.v_gate.columns)} as "
                                  "v_gate_evidence (or apply_gate=False)")
             boosted = self.v_gate.apply(boosted, self.deep_v(X), v_gate_evidence)[0]
         return boosted

@@ -35,7 +35,9 @@ average: its feature is computed with the booster's columns by the same ``beat_f
 be one of the booster's), ``beat_probabilities`` are the gated ones, ``beat_gated`` says which beats the gate
 moved and ``ungated_beat_probabilities`` holds the average before it. A per-beat spec's optional ``v_gate``
 (``modeling.stacking.VGate``, the V agreement gate) is applied after the ``gate``: its evidence columns
-(``stacking.V_GATE_COLUMNS``) are computed by the same call and the deep P(V) is the deep model's; ``beat_v_gated``
+(``stacking.V_GATE_COLUMNS``, and with ``af_off`` its AF evidence feature, e.g. the rhythm gate's
+``window_af_afev``: no V call is taken where it exceeds its threshold) are computed by the same call and the deep
+P(V) is the deep model's; ``beat_v_gated``
 says which V calls it took and ``pre_v_gate_beat_probabilities`` holds the probabilities before it (after the
 ``gate``). Without a gate or V gate the answer is as before.
 
@@ -122,10 +124,15 @@ class StackedPredictor:
         if gate is not None and gate.feature not in known:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
-        # the columns computed per beat: the booster's, then the gate's feature and the V gate's columns when the
-        # booster does not take them (one beat_feature_columns call computes them all)
+        af_off = stacked.v_gate.af_off if stacked.v_gate is not None else None
+        if af_off is not None and af_off["feature"] not in known:
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                              f"v_gate af_off feature {af_off['feature']!r}: a per-beat feature this package does not "
+                              "compute")
+        # the columns computed per beat: the booster's, then the gate's feature and the V gate's columns (with its
+        # AF-off feature) when the booster does not take them (one beat_feature_columns call computes them all)
         extra = ([gate.feature] if gate is not None else []) + (
-            list(_stacking().V_GATE_COLUMNS) if stacked.v_gate is not None else [])
+            list(stacked.v_gate.columns) if stacked.v_gate is not None else [])
         self._beat_columns = list(stacked.feature_names) + [c for c in dict.fromkeys(extra)
                                                              if c not in stacked.feature_names]
         self._features = features_lib
@@ -153,7 +160,8 @@ class StackedPredictor:
 
     def beat_features(self, beats, signal_1d, fs) -> tuple:
         """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate,
-        (n, 4) the V gate's ``V_GATE_COLUMNS`` or None without a V gate) for ``signal.Beats`` cut from the raw
+        (n, k) the V gate's ``columns`` (``V_GATE_COLUMNS``, then its AF-off feature when set) or None without a V
+        gate) for ``signal.Beats`` cut from the raw
         ``signal_1d`` at ``fs`` (NaN where undefined), in one ``beat_feature_columns`` call on the beats' own
         samples (``signal.own_beats``)."""
         from ecgsl_keras.data.signal import own_beats
