@@ -105,6 +105,12 @@ class SignalConfig(_JsonConfig):
     # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
+    # wide rescue (issue 21 run s43; Python path only): down to this x the reference for a peak WIDER than the QRS
+    # complexes around it (over GuardConstants.rescue_width x their median width) but as sharp (at least
+    # GuardConstants.wide_sharpness x their median sharpness): a small PVC among larger beats, which the shape rescue
+    # (width at most rescue_width x) refuses; T waves and P waves are blunt. Run s43's diagnosis: 24 of block21's 60
+    # misses outside MIT-BIH 203 are dropped by the amplitude check, most of them small wide PVCs. 0 = off (default).
+    rpeak_rescue_wide: float = 0.0
     # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
     # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
     # non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
@@ -227,6 +233,14 @@ class SignalConfig(_JsonConfig):
     # correlation), and its width is at least run_wide x the median. Run s41: spans around every wide peak find 34-47 of
     # 203's missed beats but add 214-434 false beats in 201 (T waves after wide beats, unlike a QRS). 0 = off (default).
     rpeak_run_add_like: float = 0.0
+    # Width and sharpness check of an added peak (issue 21 run s43; Python path only; with rpeak_run_mode "add"): a
+    # second-pass peak is not added when its QRS width (rpeak_guard.qrs_shapes) is over rpeak_run_add_width x the median
+    # width of the wide beats the guard keeps on the first pass alone, or its sharpness (largest slope / amplitude) under
+    # rpeak_run_add_sharpness x their median (rpeaks.added_unlike_kept_wide; the guard runs twice). Run s42's diagnosis: 201's
+    # added false peaks (T waves after wide beats) are ~1.5x as wide and ~0.56x as sharp as its wide beats; 203's found
+    # beats ~1.25x and ~0.85x. 0 = that half of the check off (default).
+    rpeak_run_add_width: float = 0.0
+    rpeak_run_add_sharpness: float = 0.0
     segment_mode: str = "window"        # "window": fixed window around R; "rr": bounded at RR midpoints, zero-padded
     beat_len: int = 96                  # samples per beat at target_fs
     # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
@@ -278,6 +292,15 @@ class SignalConfig(_JsonConfig):
         if not 0.0 <= self.rpeak_run_add_like <= 1.0 or (self.rpeak_run_add_like > 0 and self.rpeak_run_mode != "add"):
             raise ConfigError("<config>", "bad_config", "rpeak_run_add_like must be 0 (off) or in (0, 1] with "
                                                         f"rpeak_run_mode 'add', got {self.rpeak_run_add_like} and "
+                                                        f"{self.rpeak_run_mode!r}")
+        if self.rpeak_rescue_wide < 0:
+            raise ConfigError("<config>", "bad_config", f"rpeak_rescue_wide must be 0 (off) or positive, got "
+                                                        f"{self.rpeak_rescue_wide}")
+        if (self.rpeak_run_add_width < 0 or self.rpeak_run_add_sharpness < 0
+                or ((self.rpeak_run_add_width > 0 or self.rpeak_run_add_sharpness > 0) and self.rpeak_run_mode != "add")):
+            raise ConfigError("<config>", "bad_config", "rpeak_run_add_width and rpeak_run_add_sharpness must be 0 (off) "
+                                                        "or positive with rpeak_run_mode 'add', got "
+                                                        f"{self.rpeak_run_add_width}, {self.rpeak_run_add_sharpness} and "
                                                         f"{self.rpeak_run_mode!r}")
         if ((self.rpeak_run_threshold > 0 or self.rpeak_run_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):

@@ -272,6 +272,7 @@ def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_
     (``per_beat_features.beat_feature_columns``)."""
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.data.signal import own_beats
     from ecgsl_keras.serving.inference import load_model
 
     predictor = load_model("mitdb-beats")
@@ -282,7 +283,8 @@ def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_
     beats = predictor.preprocess(signal, record.fs)
     result = predictor.predict_signal(signal, record.fs, beats=beats)
     n = result["n_beats"]
-    X = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, predictor.stacked.feature_names,
+    own = own_beats(beats.beats, predictor.config.signal)   # without a reference channel (beat_reference "median")
+    X = beat_feature_columns(own, beats.rr, beats.rpeaks / beats.fs, predictor.stacked.feature_names,
                              signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
                              config=predictor.config.signal)
     assert any(name.startswith("window_") for name in predictor.stacked.feature_names)   # the rhythm context
@@ -293,7 +295,7 @@ def test_mitdb_beats_averages_ecgsl_with_the_per_beat_features_booster(fixtures_
     # the shipped rhythm gate (stacking.json's gate) on the average: S moves to N where the AF evidence is high
     gate = predictor.stacked.gate
     assert (gate.feature, gate.source, gate.target) == ("window_af_afev", "S", "N")
-    evidence = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / beats.fs, [gate.feature], signal=signal,
+    evidence = beat_feature_columns(own, beats.rr, beats.rpeaks / beats.fs, [gate.feature], signal=signal,
                                     fs=record.fs, rpeaks_native=beats.rpeaks_native, config=predictor.config.signal)
     np.testing.assert_array_equal(result["beat_gated"], evidence[:, 0] > gate.threshold)
     np.testing.assert_allclose(result["beat_probabilities"], gate.apply(average, evidence[:, 0])[0], atol=1e-6)

@@ -147,8 +147,9 @@ def test_ptbxl_superdiagnostic_preset_on_fixture_record_1():
 
 def test_mitdb_beats_preset_on_record_119_first_30_s():
     """tests/fixtures/mitdb record 119 (MLII, 360 Hz), its first 30 s: 32 beats, 8 of them V. The ECG-SL per-beat
-    model (``deep_beat_probabilities``, unchanged since it shipped alone) averaged beat by beat with the per-beat
-    features booster."""
+    model (``deep_beat_probabilities``; since run s33 the beat-minus-median model, ``beat_reference: "median"``)
+    averaged beat by beat with the per-beat features booster."""
+    assert preset_predictor("mitdb-beats").config.signal.beat_reference == "median"
     from ecgsl_keras.data.datasets import open_dataset
 
     record = open_dataset("mitdb", FIXTURES / "mitdb").load("119")
@@ -159,13 +160,13 @@ def test_mitdb_beats_preset_on_record_119_first_30_s():
     assert result["beat_labels"][:10] == ["N", "V", "N", "N", "N", "N", "N", "V", "N", "N"]
     # per-beat probabilities of N, S, V, F, Q for the first three beats
     np.testing.assert_allclose(result["deep_beat_probabilities"][:3],
-                               [[0.97185057, 0.00747794, 0.0010444, 0.01929562, 0.00033141],
-                                [0.01474472, 0.00515079, 0.96546525, 0.00600666, 0.00863258],
-                                [0.96969128, 0.00488763, 0.00186593, 0.02244095, 0.00111428]], atol=ATOL, rtol=0)
+                               [[0.98728848, 0.00508155, 0.00528777, 0.00176282, 0.00057942],
+                                [0.004393, 0.00362863, 0.97787577, 0.0021962, 0.01190635],
+                                [0.98058355, 0.00910982, 0.00812606, 0.00150137, 0.00067919]], atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["beat_probabilities"][:3],
-                               [[0.64982772, 0.31937602, 0.01630175, 0.01409982, 0.00039469],
-                                [0.00417967, 0.00198936, 0.9895823, 0.00206994, 0.00217873],
-                                [0.98239815, 0.00248316, 0.00785617, 0.00696295, 0.0002996]], atol=ATOL, rtol=0)
+                               [[0.65368718, 0.31877694, 0.01736259, 0.00971662, 0.00045669],
+                                [0.00159174, 0.00160882, 0.9926849, 0.00111733, 0.00299718],
+                                [0.98512119, 0.00353871, 0.00942121, 0.00172806, 0.00019082]], atol=ATOL, rtol=0)
 
 
 def test_encoder_preset_on_record_A04483():

@@ -1025,3 +1025,68 @@ def test_added_peak_shape_check_keeps_run_beats_only(monkeypatch):
         dataclasses.replace(base, rpeak_run_add_like=0.8).validate()        # "replace" mode
     with pytest.raises(ConfigError, match="rpeak_run_add_like"):
         dataclasses.replace(add, rpeak_run_add_like=1.5).validate()
+
+
+def test_added_peak_width_sharpness_check_refuses_t_waves_and_keeps_wide_beats(records):
+    # rpeaks.added_unlike_kept_wide (run s43): an added peak is judged against the wide beats the guard keeps, by the
+    # guard's own width and sharpness (qrs_shapes). 208's PVCs (5-minute fixture): the points 0.25 s after them (their
+    # T waves, ~1.7x as wide and ~0.57x as sharp as the kept wide beats) are refused, the PVCs themselves are not
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+
+    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    assert t_waves.size >= 100 and pvcs.size >= 100
+    for width, sharpness in ((1.3, 0.75), (1.3, 0.0), (0.0, 0.75)):      # either half alone refuses most T waves
+        assert rpeaks_lib.added_unlike_kept_wide(cleaned, peaks, t_waves, fs, width, sharpness).mean() >= 0.9
+        assert rpeaks_lib.added_unlike_kept_wide(cleaned, peaks, pvcs, fs, width, sharpness).mean() <= 0.02
+    assert not rpeaks_lib.added_unlike_kept_wide(cleaned, peaks, t_waves, fs, 0.0, 0.0).any()     # both off
+    # no kept wide beat to compare with: every added peak is refused
+    assert rpeaks_lib.added_unlike_kept_wide(cleaned, peaks[:0], pvcs, fs, 1.3, 0.75).all()
+
+
+def test_added_peak_width_sharpness_check_keeps_the_run_beats(monkeypatch):
+    # rpeak_run_add_width / rpeak_run_add_sharpness (run s43, not a default): in find_rpeaks the added peaks are judged
+    # before the guard sees them. The run's missed beats are copies of its found ones and pass at 1.3 / 0.75; at a
+    # sharpness ratio no beat reaches nothing is added and the peaks are the first pass's, guarded
+    from ecgsl_keras.errors import ConfigError
+
+    fs, x, run, beats, tolerance, base, add = _wide_run_add_case(monkeypatch)
+    checked = dataclasses.replace(add, rpeak_run_add_width=1.3, rpeak_run_add_sharpness=0.75)
+    m = match_peaks(beats, signal_lib.find_rpeaks(x, fs, checked), tolerance)
+    assert m["fn"] == 0 and m["fp"] == 0
+    np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, dataclasses.replace(add, rpeak_run_add_sharpness=100.0)),
+                                  signal_lib.find_rpeaks(x, fs, base))
+    assert SignalConfig().rpeak_run_add_width == 0.0 and SignalConfig().rpeak_run_add_sharpness == 0.0
+    with pytest.raises(ConfigError, match="rpeak_run_add_width"):
+        dataclasses.replace(base, rpeak_run_add_width=1.3).validate()       # "replace" mode
+    with pytest.raises(ConfigError, match="rpeak_run_add_width"):
+        dataclasses.replace(add, rpeak_run_add_sharpness=-0.5).validate()
+
+
+def test_wide_rescue_keeps_small_wide_beats_and_not_blunt_t_waves(records):
+    # rpeak_rescue_wide (run s43, not a default): the amplitude check's rescue for a small peak WIDER than the QRS
+    # complexes around it but sharp enough (GuardConstants.wide_sharpness). 208 (5-minute fixture): its PVCs' QRS
+    # amplitudes scaled to 0.3x (under the 0.35 threshold) and its PVCs' T waves (0.25 s after them) scaled to ~0.27 x
+    # the reference; at wide_sharpness 0.5 (208's PVCs are ~0.56x as sharp as its normal beats, the T waves ~0.35x) the
+    # rescue brings the PVCs back and leaves the T waves out; the normal beats stay in both
+    from ecgsl_keras.errors import ConfigError
+
+    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    candidates = np.union1d(peaks, t_waves)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
+    is_pvc, is_t = np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+    amplitude = np.where(is_pvc, 0.3 * amplitude, np.where(is_t, 0.6 * amplitude, amplitude))
+    constants = dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5)
+    off = rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35, constants)
+    on = rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35, constants, wide=0.2)
+    assert off[is_pvc].mean() <= 0.2 and on[is_pvc].mean() >= 0.9
+    assert on[is_t].mean() <= 0.05
+    assert off[~is_pvc & ~is_t].all() and on[~is_pvc & ~is_t].all()
+    assert SignalConfig().rpeak_rescue_wide == 0.0
+    with pytest.raises(ConfigError, match="rpeak_rescue_wide"):
+        SignalConfig(rpeak_rescue_wide=-0.2).validate()

@@ -138,6 +138,10 @@ def _run_one(args, predictor) -> int:
             for beat, gated in zip(out["beats"], result["beat_gated"]):
                 beat["gated"] = bool(gated)
             out["beats_gated"] = sum(beat["gated"] for beat in out["beats"])
+        if "beat_v_gated" in result:   # a V-gated per-beat model (stacking.json's v_gate): the V calls it took
+            for beat, taken in zip(out["beats"], result["beat_v_gated"]):
+                beat["v_gated"] = bool(taken)
+            out["beats_v_gated"] = sum(beat["v_gated"] for beat in out["beats"])
         report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
         if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
             _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,

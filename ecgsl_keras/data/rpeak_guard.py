@@ -52,6 +52,9 @@ class GuardConstants:
     # 1.0 / 0.8 (with rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
     deep_sharpness: float = 1.0
     deep_width: float = 0.8
+    # wide rescue (SignalConfig.rpeak_rescue_wide > 0; off by default): down to that x the reference when wider than
+    # ``rescue_width`` x the QRS complexes around it and at least ``wide_sharpness`` x their median sharpness
+    wide_sharpness: float = 1.0
     searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
     # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
     # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
@@ -504,11 +507,15 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
-               deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0) -> np.ndarray:
+               deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
+               wide: float = 0.0) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
-    QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``). ``cluster`` > 0
+    QRS complexes around it (``GuardConstants.deep_sharpness``, ``deep_width``). ``wide`` > 0
+    (``SignalConfig.rpeak_rescue_wide``): a peak down to ``wide`` x the reference is also rescued when it is wider
+    than ``rescue_width`` x and at least ``wide_sharpness`` x as sharp as the QRS complexes around it (a small PVC;
+    run s43). ``cluster`` > 0
     (``SignalConfig.rpeak_rescue_cluster``, with ``windows`` from ``qrs_windows``): a peak still dropped but over
     ``cluster_floor`` x the reference is rescued when its morphology cluster says so (``cluster_like``) or, with
     ``templates`` > 0 (``SignalConfig.rpeak_rescue_templates``), one of the record's morphologies (``template_like``;
@@ -532,6 +539,10 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                 qrs_like |= ((amplitude >= deep * reference)
                              & (sharpness >= constants.deep_sharpness * sharp_ref)
                              & (width <= constants.deep_width * width_ref))
+            if wide > 0:
+                qrs_like |= ((amplitude >= wide * reference)
+                             & (sharpness >= constants.wide_sharpness * sharp_ref)
+                             & (width > constants.rescue_width * width_ref))
             new = large | qrs_like
         shapes = None
         if cluster > 0 and templates > 0 and windows is not None and new.any():
@@ -652,6 +663,7 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         cluster = float(config.rpeak_rescue_cluster)
         windows = qrs_windows(cleaned, peaks, fs, GUARD.cluster_window_s) if cluster > 0 else None
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep),
+                          wide=float(config.rpeak_rescue_wide),
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:

@@ -294,10 +294,40 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
                 extra = extra[nearest >= min_distance]
                 if config.rpeak_run_add_like > 0:
                     extra = extra[_like_wide_beats(cleaned, peaks, extra, fs, config.rpeak_run_add_like)]
+                if extra.size and (config.rpeak_run_add_width > 0 or config.rpeak_run_add_sharpness > 0):
+                    # the guard runs twice here: its kept beats on the first pass are the reference (run s43)
+                    kept = guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+                    extra = extra[~added_unlike_kept_wide(cleaned, kept, extra, fs, config.rpeak_run_add_width,
+                                                          config.rpeak_run_add_sharpness)]
                 peaks = np.union1d(peaks, extra).astype(np.int64)
             else:
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+
+
+def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_ratio) -> np.ndarray:
+    """Boolean mask over the additive pass's peaks ``extra``: the ones unlike the record's guard-kept wide beats
+    (``SignalConfig.rpeak_run_add_width`` / ``rpeak_run_add_sharpness``, run s43). ``kept``: the guard's output on the
+    first pass alone; its wide beats are the ones at least ``_wide_from`` (of ``kept``'s widths) wide. An added peak is
+    unlike them when its width (``rpeak_guard.qrs_shapes``, the guard's own measure) is over ``width_ratio`` x their
+    median width or its sharpness (largest slope / amplitude) under ``sharpness_ratio`` x their median (0: that half
+    off); with no kept wide beat every added peak is unlike (its span came from wide peaks the guard rejects). A T wave
+    after a wide beat is wider and blunter than the beat (run s42: 1.5x as wide, 0.56x as sharp in MIT-BIH 201). The
+    guard's beats, not the first pass's, are the reference: a third of the first pass's wide peaks are false in a 2:1
+    block built from 201. Judged before the guard sees the added peaks: dropped after it (run s43's first probe), they
+    had already changed its decisions on the other peaks (201's false beats stayed, 203's search-back beats went)."""
+    extra = np.asarray(extra, dtype=np.int64)
+    _, sharpness, width = rpeak_guard.qrs_shapes(cleaned, kept, fs)
+    wide = width >= _wide_from(width) if width.size else np.zeros(0, bool)
+    if extra.size == 0 or not wide.any():
+        return np.ones(extra.size, bool)
+    _, at_sharpness, at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs)
+    unlike = np.zeros(extra.size, bool)
+    if width_ratio > 0:
+        unlike |= at_width > float(width_ratio) * np.median(width[wide])
+    if sharpness_ratio > 0:
+        unlike |= at_sharpness < float(sharpness_ratio) * np.median(sharpness[wide])
+    return unlike
 
 
 def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:

@@ -66,7 +66,7 @@ from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, ref
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks", "normalize", "rr_features", "segment",
-           "with_reference", "preprocess"] + [
+           "with_reference", "own_beats", "preprocess"] + [
     # re-exports (module docstring): the names that live in filters / rpeaks / rpeak_guard
     "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks",
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
@@ -258,6 +258,16 @@ def with_reference(beats, reference: str = "none") -> np.ndarray:
     if not len(x):
         return np.zeros((0, 2 * x.shape[1]), np.float32)
     return np.concatenate([x, x - np.median(x, axis=0, keepdims=True)], axis=1).astype(np.float32)
+
+
+def own_beats(beats, config: SignalConfig) -> np.ndarray:
+    """(n, ``config.beat_len``): each beat's own samples, without the reference channel ``with_reference`` lays
+    after it (``config.beat_reference``): what per-beat features (``data.per_beat_features``) are computed from."""
+    x = np.asarray(beats)
+    if x.ndim != 2 or x.shape[1] != config.beat_len * config.beat_channels:
+        raise ValueError(f"beats must be (n, {config.beat_len * config.beat_channels}) for beat_reference "
+                         f"{config.beat_reference!r}, got {x.shape}")
+    return x[:, :config.beat_len]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ reference annotation within 150 ms (``data.prepare.match_beat_labels``, as ``pre
 beats are not scored), the records are read on the model's lead, and on MIT-BIH the four paced records are left
 out unless ``records`` names them (the AAMI protocol, as ``evaluate_raw``). A gated model (``stacking.json``'s
 ``gate``) is scored on its gated probabilities; ``gate`` in the result holds the gate, the beats it gated, the
-predicted classes it changed (``predictions_changed``, e.g. ``{"S_to_N": 12}``) and the figures before it."""
+predicted classes it changed (``predictions_changed``, e.g. ``{"S_to_N": 12}``) and the figures before it. A
+model with a V agreement gate (``stacking.json``'s ``v_gate``, applied after the ``gate``) gets ``v_gate`` the same
+way: its spec, the V calls it took, the classes it changed and the figures before it (after the ``gate``)."""
 from __future__ import annotations
 
 import logging
@@ -105,6 +107,7 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
     ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
     skipped, keys, targets, stacked, deep, times = SkipCounter(), [], [], [], [], []
     ungated, gated = [], []     # a gated model's (modeling.stacking.Gate) average before the gate, and its mask
+    pre_v, v_taken = [], []     # a V-gated model's (modeling.stacking.VGate) probabilities before it, and its mask
     start = time.perf_counter()
     for record_id in tqdm(ids, desc=f"predict {dataset}", unit="rec", disable=not progress, file=sys.stderr):
         try:
@@ -129,6 +132,9 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
         if "beat_gated" in result:
             ungated.append(np.asarray(result["ungated_beat_probabilities"], np.float64)[scored])
             gated.append(np.asarray(result["beat_gated"], bool)[scored])
+        if "beat_v_gated" in result:
+            pre_v.append(np.asarray(result["pre_v_gate_beat_probabilities"], np.float64)[scored])
+            v_taken.append(np.asarray(result["beat_v_gated"], bool)[scored])
     if not targets:
         raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
     y = np.concatenate(targets)
@@ -140,17 +146,22 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
                deep={k: deep_metrics.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity",
                                                       "macro_f1")},
                **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
-               **({"gate": _gate_summary(predictor, task, y, np.concatenate(stacked), np.concatenate(ungated),
+               **({"gate": _gate_summary(predictor.stacked.gate, task, y,
+                                         np.concatenate(pre_v if pre_v else stacked), np.concatenate(ungated),
                                          np.concatenate(gated))} if gated else {}),
+               **({"v_gate": _gate_summary(predictor.stacked.v_gate, task, y, np.concatenate(stacked),
+                                           np.concatenate(pre_v), np.concatenate(v_taken), "V_calls_taken")}
+                  if v_taken else {}),
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(keys), "probabilities": np.concatenate(stacked), "targets": y,
            "beat_times_s": np.concatenate(times)}
     return out, task, agg
 
 
-def _gate_summary(predictor, task, y, probabilities, ungated, gated) -> dict:
-    """A gated per-beat model's gate on the scored beats: its spec, how many beats it gated, every change of the
-    predicted class it made (``"S_to_N": count``) and the figures before it (``ungated``)."""
+def _gate_summary(gate, task, y, probabilities, ungated, gated, count_name: str = "beats_gated") -> dict:
+    """A per-beat model's ``gate`` (``modeling.stacking.Gate`` or ``VGate``) on the scored beats: its spec, how many
+    beats it gated (``count_name``), every change of the predicted class it made (``"S_to_N": count``) from
+    ``ungated`` (the probabilities before it) to ``probabilities`` (after it), and the figures before it."""
     names = list(task.label_names)
     before, after = ungated.argmax(axis=1), probabilities.argmax(axis=1)
     changed = {}
@@ -158,5 +169,5 @@ def _gate_summary(predictor, task, y, probabilities, ungated, gated) -> dict:
         key = f"{names[int(a)]}_to_{names[int(b)]}"
         changed[key] = changed.get(key, 0) + 1
     m = metrics_lib.task_metrics(task, y, ungated)
-    return dict(predictor.stacked.gate.to_spec(), beats_gated=int(gated.sum()), predictions_changed=changed,
+    return dict(gate.to_spec(), **{count_name: int(gated.sum())}, predictions_changed=changed,
                 ungated={k: m.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity", "macro_f1")})

@@ -42,6 +42,25 @@ AAMI defines no S beat during atrial fibrillation, so where the AF evidence of t
 threshold, the S probability is added to N's and set to 0). The feature is a per-beat column
 (``ecgsl_keras.data.per_beat_features``), one of the booster's or another computed by the same code path;
 NaN evidence is never gated. A spec without ``"gate"`` serves exactly as before.
+
+V agreement gate (optional, ``rows="beat"`` with a class ``"V"``; ``VGate``, the spec's ``"v_gate"`` key, run v40
+of ``experiments/mitdb``): applied after the ``gate``. A ventricular beat is almost always premature or wide; a
+beat the model calls V that is neither keeps V only if the deep model's own P(V) agrees, e.g.
+``{"premature": 0.8, "wide": 1.5, "t": 0.5, "pause": 1.1, "irregular": null}``: a V call (V the row's largest
+probability) of a beat on time against its LOCAL rhythm (``local_on_time``: pre RR / the median of the 16
+neighbour RR intervals >= ``premature``; with ``pause``, also post RR / pre RR < ``pause``, no compensatory pause;
+with ``irregular``, also the neighbours' robust spread <= ``irregular``), not wider than ``wide`` times the
+record's median beat, and whose deep P(V) is below ``t`` loses it: its V probability is set to 0 and the row
+renormalised (the next class wins). Its evidence is four per-beat columns (``V_GATE_COLUMNS``, computed by
+``ecgsl_keras.data.per_beat_features`` with the booster's) and the deep model's P(V); NaN evidence is never gated.
+A spec without ``"v_gate"`` serves exactly as before.
+
+AF-off (optional, the ``v_gate``'s ``"af_off"`` key, run v45): ``{"feature": "window_af_afev", "threshold": 31.0}``:
+a V call of a beat whose per-beat AF evidence ``feature`` exceeds ``threshold`` is never taken by the V gate. Why:
+in atrial fibrillation the local rhythm is irregular, so a true V beat can look on time against its neighbours
+(record 201 of MIT-BIH); where the rhythm gate sees AF, timing is no evidence against V. NaN evidence is no AF
+evidence (the V gate acts as without ``af_off``). A ``v_gate`` without ``"af_off"`` (or with ``null``) serves
+exactly as before.
 """
 from __future__ import annotations
 
@@ -67,6 +86,13 @@ ROWS = ("record", "beat")   # one booster row per record (record features) or pe
 # it gave the probability average its best cross-validated macro F1, experiments/cinc2017/hybrid.py).
 CLASS_WEIGHTS = (None, "balanced", "sqrt_balanced")
 GATE_KEYS = ("feature", "threshold", "from", "to")   # the spec's "gate" object: these keys, all of them
+V_GATE_KEYS = ("premature", "wide", "t", "pause", "irregular")   # the spec's "v_gate" object: these keys, all of them
+V_GATE_OPTIONAL_KEYS = ("af_off",)   # and these when set (absent: off; a v_gate written before run v45 has none)
+AF_OFF_KEYS = ("feature", "threshold")   # the v_gate's "af_off" object: these keys, all of them
+# the V gate's per-beat evidence, in this order (ecgsl_keras.data.per_beat_features: local_rhythm_features and
+# per_beat_features); the fourth is the beat's QRS width over the record's median beat's
+V_GATE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", "qrs_width_norm")
+V_CLASS = "V"
 DEFAULT_PARAMS = {"learning_rate": 0.05, "num_boost_round": 400, "num_leaves": 15, "min_data_in_leaf": 20,
                   "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8}
 
@@ -155,12 +181,131 @@ class Gate:
         return p, gated
 
 
+def _finite(name, value, low=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value!r}")
+    return float(value)
+
+
+def local_on_time(pre_local, post_local, mad_norm, premature, pause=None, irregular=None) -> np.ndarray:
+    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm: pre RR / the median of the 16
+    neighbour intervals (``pre_local``, ``pre_rr_local_median_ratio`` of ``per_beat_features.local_rhythm_features``)
+    at least ``premature``; with ``pause``, also no compensatory pause: post RR / pre RR (``post_local /
+    pre_local``, the same median cancels) below ``pause``; with ``irregular``, also a regular neighbourhood: the
+    neighbours' robust spread (``mad_norm``, ``rhythm_mad_norm``) at most ``irregular``, since in an irregular
+    rhythm (atrial fibrillation) "on time" is no evidence. ``None``: that test is not made. NaN in a test that is
+    made: False (no evidence). The one place of this test (the V gate and ``experiments/mitdb/v_gate.py``)."""
+    pre_local, post_local, mad_norm = (np.asarray(a, np.float64) for a in (pre_local, post_local, mad_norm))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on = pre_local >= premature
+        if pause is not None:
+            on &= (post_local / pre_local) < pause
+        if irregular is not None:
+            on &= mad_norm <= irregular
+    return on
+
+
+def drop_calls(probabilities, drop, index: int) -> tuple:
+    """(probabilities (n, C) float64, mask (n,) bool): the rows of ``drop`` whose call (largest probability) is
+    class ``index`` lose it: that class's probability is set to 0 and the row renormalised, so the next class
+    wins. A row with nothing left (probability 1 on the class) keeps its call: there is no other class to give."""
+    p = np.array(probabilities, np.float64, copy=True)
+    drop = np.asarray(drop, bool).reshape(-1)
+    if len(drop) != len(p):
+        raise ValueError(f"{len(p)} rows but {len(drop)} gate decisions")
+    with np.errstate(invalid="ignore"):
+        drop = drop & (p.argmax(-1) == index) & ((p.sum(axis=1) - p[:, index]) > 0)
+    p[drop, index] = 0.0
+    p[drop] /= p[drop].sum(axis=1, keepdims=True)
+    return p, drop
+
+
+class VGate:
+    """The V agreement gate (module docstring): a V call of a beat on time against its local rhythm
+    (``local_on_time`` with ``premature``, ``pause``, ``irregular``), not wider than ``wide`` (QRS width over the
+    record's median beat's) and whose deep P(V) is below ``t`` loses V; with ``af_off`` (``{"feature", "threshold"}``),
+    never where that per-beat AF evidence exceeds the threshold. The one place of its schema (``V_GATE_KEYS``,
+    ``V_GATE_OPTIONAL_KEYS``, ``from_spec``, ``to_spec``), evidence (``columns``: ``V_GATE_COLUMNS``, then the AF-off
+    feature when set) and rule (``mask``, ``apply``)."""
+
+    def __init__(self, premature: float, wide: float, t: float, label_names, pause=None, irregular=None,
+                 af_off=None):
+        labels = [str(n) for n in label_names]
+        if V_CLASS not in labels:
+            raise ValueError(f"a V gate needs a class {V_CLASS!r} among the labels {labels}")
+        self.premature = _finite("v_gate premature", premature, 0.0)
+        self.wide = _finite("v_gate wide", wide, 0.0)
+        self.t = _finite("v_gate t", t, 0.0)
+        if self.t > 1.0:
+            raise ValueError(f"v_gate t is a probability, at most 1, got {t!r}")
+        self.pause = None if pause is None else _finite("v_gate pause", pause, 0.0)
+        self.irregular = None if irregular is None else _finite("v_gate irregular", irregular, 0.0)
+        self.af_off = None if af_off is None else self._af_off(af_off)
+        self.columns = V_GATE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._v = labels.index(V_CLASS)
+
+    @staticmethod
+    def _af_off(entry) -> dict:
+        if not isinstance(entry, dict) or set(entry) != set(AF_OFF_KEYS):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_gate af_off must be null or an object with keys {list(AF_OFF_KEYS)}, got {keys}")
+        if not isinstance(entry["feature"], str) or not entry["feature"]:
+            raise ValueError(f"v_gate af_off feature must be a feature name, got {entry['feature']!r}")
+        return {"feature": entry["feature"], "threshold": _finite("v_gate af_off threshold", entry["threshold"])}
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VGate":
+        """The spec's ``"v_gate"`` object; ValueError for anything but ``V_GATE_KEYS`` (all of them) and
+        ``V_GATE_OPTIONAL_KEYS`` (any of them) with valid values (``pause``, ``irregular`` and ``af_off`` may be
+        null: that test is not made)."""
+        if (not isinstance(entry, dict) or not set(V_GATE_KEYS) <= set(entry)
+                or not set(entry) <= set(V_GATE_KEYS + V_GATE_OPTIONAL_KEYS)):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_gate must be an object with keys {list(V_GATE_KEYS)} (and optionally "
+                             f"{list(V_GATE_OPTIONAL_KEYS)}), got {keys}")
+        return cls(entry["premature"], entry["wide"], entry["t"], label_names, pause=entry["pause"],
+                   irregular=entry["irregular"], af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_gate"`` object (``af_off`` only when set, so a gate without it writes what it read)."""
+        return {"premature": self.premature, "wide": self.wide, "t": self.t, "pause": self.pause,
+                "irregular": self.irregular, **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def _evidence(self, evidence, n) -> np.ndarray:
+        x = np.asarray(evidence, np.float64)
+        if x.shape != (n, len(self.columns)):
+            raise ValueError(f"V gate evidence must be ({n}, {len(self.columns)}) (columns {list(self.columns)}), "
+                             f"got {x.shape}")
+        return x
+
+    def candidates(self, p_deep_v, evidence) -> np.ndarray:
+        """(n,) bool: the beats the rule would take V from if called V (on time, narrow, deep P(V) < t; with
+        ``af_off``, AF evidence not above its threshold)."""
+        x = self._evidence(evidence, len(np.asarray(p_deep_v).reshape(-1)))
+        on = local_on_time(x[:, 0], x[:, 1], x[:, 2], self.premature, self.pause, self.irregular)
+        with np.errstate(invalid="ignore"):
+            on &= (x[:, 3] <= self.wide) & (np.asarray(p_deep_v, np.float64).reshape(-1) < self.t)
+            if self.af_off is not None:   # AF evidence above the threshold: timing is no evidence (NaN: none)
+                on &= ~(x[:, 4] > self.af_off["threshold"])
+        return on
+
+    def apply(self, probabilities, p_deep_v, evidence) -> tuple:
+        """(gated probabilities (n, C) float64, mask (n,) bool of the V calls taken) of ``probabilities`` (n, C),
+        the deep model's P(V) ``p_deep_v`` (n,) and ``evidence`` (n, len(columns)): ``columns`` of the same beats."""
+        p = np.asarray(probabilities, np.float64)
+        if len(np.asarray(p_deep_v).reshape(-1)) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(np.asarray(p_deep_v).reshape(-1))} deep P(V) values")
+        return drop_calls(p, self.candidates(p_deep_v, evidence), self._v)
+
+
 class StackedClassifier:
     """LightGBM multiclass booster over named columns: record features, then deep outputs."""
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
-                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None):
+                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -195,6 +340,14 @@ class StackedClassifier:
             raise ConfigError("<stacking>", "bad_config", str(exc)) from None
         if self.gate is not None and rows != "beat":
             raise ConfigError("<stacking>", "bad_config", "a gate is for per-beat rows (rows 'beat')")
+        try:
+            self.v_gate = (None if v_gate is None else v_gate if isinstance(v_gate, VGate)
+                           else VGate.from_spec(v_gate, self.label_names))
+        except ValueError as exc:
+            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
+        if self.v_gate is not None and (rows != "beat" or combine != "average"):
+            raise ConfigError("<stacking>", "bad_config", "a V gate is for per-beat rows averaged with the deep "
+                                                          "model's probabilities (rows 'beat', combine 'average')")
         self.booster = None
 
     @property
@@ -255,10 +408,12 @@ class StackedClassifier:
         # LightGBM refuses some characters in feature names; the spec keeps the real names.
         return [f"c{i}" for i in range(self.booster_columns)]
 
-    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True) -> np.ndarray:
+    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
-        ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``; required unless ``apply_gate``
-        is False, which gives the probabilities before the gate)."""
+        ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
+        ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns. The evidence of
+        each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
+        every gate."""
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
         X = self._check_X(X)
@@ -266,12 +421,26 @@ class StackedClassifier:
         boosted = boosted.reshape(len(X), len(self.label_names))
         if self.combine == "average":
             boosted = (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
-        if self.gate is None or not apply_gate:
+        if not apply_gate:
             return boosted
-        if gate_evidence is None:
-            raise ValueError(f"this model has a gate on {self.gate.feature!r}: pass its values as gate_evidence "
-                             "(or apply_gate=False)")
-        return self.gate.apply(boosted, gate_evidence)[0]
+        if self.gate is not None:
+            if gate_evidence is None:
+                raise ValueError(f"this model has a gate on {self.gate.feature!r}: pass its values as gate_evidence "
+                                 "(or apply_gate=False)")
+            boosted = self.gate.apply(boosted, gate_evidence)[0]
+        if self.v_gate is not None:
+            if v_gate_evidence is None:
+                raise ValueError(f"this model has a V gate: pass its columns {list(self.v_gate.columns)} as "
+                                 "v_gate_evidence (or apply_gate=False)")
+            boosted = self.v_gate.apply(boosted, self.deep_v(X), v_gate_evidence)[0]
+        return boosted
+
+    def deep_v(self, X) -> np.ndarray:
+        """(n,) the deep model's P(V) of ``X`` (its deep column ``p_V``): the V gate's agreement evidence."""
+        name = probability_names([V_CLASS])[0]
+        if name not in self.deep_names:
+            raise ValueError(f"no deep column {name!r} among {self.deep_names}")
+        return np.asarray(X, np.float64)[:, len(self.feature_names) + self.deep_names.index(name)]
 
     def predict(self, X) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=-1)
@@ -292,7 +461,8 @@ class StackedClassifier:
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
                 "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
                 "rows": self.rows, "package_version": __version__,
-                "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {})}
+                "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {}),
+                **({"v_gate": self.v_gate.to_spec()} if self.v_gate else {})}
 
     def save(self, folder) -> Path:
         """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
@@ -324,7 +494,7 @@ class StackedClassifier:
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
                       deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"),
-                      gate=spec.get("gate"))
+                      gate=spec.get("gate"), v_gate=spec.get("v_gate"))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

@@ -33,7 +33,18 @@ computed from the same preprocessed beats, RR intervals and R-peaks) and ``predi
 ``gate`` (``modeling.stacking.Gate``, e.g. ``mitdb-beats``'s rhythm gate on ``window_af_afev``) is applied to the
 average: its feature is computed with the booster's columns by the same ``beat_feature_columns`` call (it need not
 be one of the booster's), ``beat_probabilities`` are the gated ones, ``beat_gated`` says which beats the gate
-moved and ``ungated_beat_probabilities`` holds the average before it. Without a gate the answer is as before.
+moved and ``ungated_beat_probabilities`` holds the average before it. A per-beat spec's optional ``v_gate``
+(``modeling.stacking.VGate``, the V agreement gate) is applied after the ``gate``: its evidence columns
+(``stacking.V_GATE_COLUMNS``, and with ``af_off`` its AF evidence feature, e.g. the rhythm gate's
+``window_af_afev``: no V call is taken where it exceeds its threshold) are computed by the same call and the deep
+P(V) is the deep model's; ``beat_v_gated``
+says which V calls it took and ``pre_v_gate_beat_probabilities`` holds the probabilities before it (after the
+``gate``). Without a gate or V gate the answer is as before.
+
+The per-beat features are computed on each beat's own samples: a deep model whose beats carry a reference channel
+(``SignalConfig.beat_reference="median"``: each beat followed by itself minus the record's median beat,
+``signal.with_reference``) gets its full beats, the features the first channel (``signal.own_beats``), the beats the
+booster was trained on.
 
 The signal is checked and preprocessed once; every member's probabilities are in ``deep_member_probabilities``
 (members in the spec's order, names in ``deep_members``) and their mean in ``deep_probabilities``. A member file
@@ -113,9 +124,17 @@ class StackedPredictor:
         if gate is not None and gate.feature not in known:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
-        # the columns computed per beat: the booster's, then the gate's feature when the booster does not take it
-        self._beat_columns = list(stacked.feature_names) + (
-            [gate.feature] if gate is not None and gate.feature not in stacked.feature_names else [])
+        af_off = stacked.v_gate.af_off if stacked.v_gate is not None else None
+        if af_off is not None and af_off["feature"] not in known:
+            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                              f"v_gate af_off feature {af_off['feature']!r}: a per-beat feature this package does not "
+                              "compute")
+        # the columns computed per beat: the booster's, then the gate's feature and the V gate's columns (with its
+        # AF-off feature) when the booster does not take them (one beat_feature_columns call computes them all)
+        extra = ([gate.feature] if gate is not None else []) + (
+            list(stacked.v_gate.columns) if stacked.v_gate is not None else [])
+        self._beat_columns = list(stacked.feature_names) + [c for c in dict.fromkeys(extra)
+                                                             if c not in stacked.feature_names]
         self._features = features_lib
 
     # the Predictor interface the CLI and evaluation use
@@ -140,16 +159,22 @@ class StackedPredictor:
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
     def beat_features(self, beats, signal_1d, fs) -> tuple:
-        """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate) for
-        ``signal.Beats`` cut from the raw ``signal_1d`` at ``fs`` (NaN where undefined), in one
-        ``beat_feature_columns`` call."""
+        """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate,
+        (n, k) the V gate's ``columns`` (``V_GATE_COLUMNS``, then its AF-off feature when set) or None without a V
+        gate) for ``signal.Beats`` cut from the raw
+        ``signal_1d`` at ``fs`` (NaN where undefined), in one ``beat_feature_columns`` call on the beats' own
+        samples (``signal.own_beats``)."""
+        from ecgsl_keras.data.signal import own_beats
+
         values = self._features.beat_feature_columns(
-            beats.beats, beats.rr, np.asarray(beats.rpeaks, np.float64) / float(beats.fs),
+            own_beats(beats.beats, self.config.signal), beats.rr,
+            np.asarray(beats.rpeaks, np.float64) / float(beats.fs),
             self._beat_columns, signal=signal_1d, fs=fs, rpeaks_native=beats.rpeaks_native,
             config=self.config.signal)
-        gate = self.stacked.gate
+        gate, v_gate = self.stacked.gate, self.stacked.v_gate
         evidence = None if gate is None else values[:, self._beat_columns.index(gate.feature)]
-        return values[:, :len(self.stacked.feature_names)], evidence
+        v_evidence = None if v_gate is None else values[:, [self._beat_columns.index(c) for c in v_gate.columns]]
+        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -164,7 +189,7 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        features, evidence = self.beat_features(beats, signal_1d, fs)
+        features, evidence, v_evidence = self.beat_features(beats, signal_1d, fs)
         rows = np.concatenate([features, deep_probabilities], axis=1)
         averaged = self.stacked.predict_proba(rows, apply_gate=False)
         extra = {}
@@ -172,6 +197,10 @@ class StackedPredictor:
             gated_probabilities, gated = self.stacked.gate.apply(averaged, evidence)
             extra = {"beat_gated": gated, "ungated_beat_probabilities": averaged.astype(np.float32)}
             averaged = gated_probabilities
+        if self.stacked.v_gate is not None:   # after the rhythm gate, as measured (experiments/mitdb/v_gate.py)
+            v_gated, taken = self.stacked.v_gate.apply(averaged, self.stacked.deep_v(rows), v_evidence)
+            extra.update(beat_v_gated=taken, pre_v_gate_beat_probabilities=averaged.astype(np.float32))
+            averaged = v_gated
         probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]

@@ -68,6 +68,8 @@ Steps (``--steps`` picks some; the per-beat rows are cached in WORK/beats_preset
            flutter annotation, its threshold by Youden J; written into ``stacking.json``'s ``gate``, key
            ``build.gate``; the card's left-out figures with and without it from key ``GATE_KEY``), and the preset
            built with ``ecgsl presets build``'s code (``training.publish.build``).
+           The relative build (run s33, the shipped preset since): ``--deep-run RUN --recipe-from JSON --v-gate``,
+           below.
 ``export`` (run s36, key ``committed_oof[_kK]``) WORK's ECG-SL left-out and inner probabilities, matched to the table as
            ``folds`` matches them, written to ``oof/left_out_k<K>.npz`` (``oof.py``; ``--export-to``), float16 when
            the recipe's figures and choices from the file equal WORK's to 3 decimals, else float32; with the shipped
@@ -83,6 +85,35 @@ each fold's models (ECG-SL, boosters, the inner split and choices) on the union 
 under ``folds_k<K>`` / ``folds_with_population_k<K>`` / ``per_record_k<K>`` (``..._k<K>_af`` for folds made with
 ``run.py --balance-af``; with their own command and seconds), never replacing the 2-fold keys. ``build`` stays the
 2-fold protocol's (``folds_k<K>.build_would_take``: what ``size_and_weight_of`` would take from those folds).
+
+The relative build (run s33; issue 18's "ship what was kept": v37's beat-minus-median ECG-SL and v40's V gate):
+
+    python experiments/mitdb/run.py --work WORK --steps final --variants scratch_focal --beat-reference median
+    python experiments/mitdb/beats_preset.py --work WORK --steps table build check \
+        --deep-run WORK/final_scratch_focal --recipe-from experiments/mitdb/oof/export_k2_median.json --v-gate experiments/mitdb/oof/left_out_k2_median.npz
+
+(WORK: v37's ``run.py --beat-reference median`` work folder, or one holding its ``folds.json``,
+``experiment_config.json`` and ``scratch_focal_heldout*/left_out_predictions.npz``; the --recipe-from file: v37's ``--steps
+export --out``, committed as ``experiments/mitdb/oof/export_k2_median.json``, whose
+``committed_oof.from_file.chosen_by_inner_cv`` are key ``relative_beats``' choices with their inner figures.) What was measured, and so what is shipped: ``v_gate.py``'s ``median`` candidate (runs v38-v40, key
+``v_gate_local``) reads ONE ECG-SL, the relative model's left-out probabilities (``oof/left_out_k2_median.npz``):
+they are both the recipe's deep side (``run_candidate``: ``(1 - w) * booster + w * part["p_deep"]``, rhythm-gated)
+and the V gate's P(V) (``part["p_deep"][:, V]``); the inner choices of the set, booster size and deep weight were
+made with the relative inner models (key ``relative_beats``). So the preset ships one deep model, the relative
+ECG-SL retrained on all of DS1 (``--deep-run``), no second one-channel model: its probabilities are averaged with
+the booster AND are the V gate's P(V), as measured. The set, size and weight come from those choices
+(``size_and_weight_of`` over ``--recipe-from``; here ``window``, ``leaves15``, 0.25, as the committed recipe's, so
+the booster is the same model refitted), the rhythm gate from ``fit_build_gate`` (it does not read the deep side).
+The V gate's thresholds: ``v_gate.BUILD_RULE`` (fixed before any figure of its choice; key ``v_gate_build``), v40's
+grid and v38's rule on all of DS1's inner groups (the inner-4 models of both outer training folds, 8 groups); when
+the rule refuses, ``stacking.json`` has no ``v_gate`` and the served recipe is v37's (left out equivalent to the
+committed recipe: key ``relative_beats``, paired V +P -0.0004). Outcome (run s33): refused (the best point raised
+the pooled inner macro F1 but lowered 3 of the 8 groups), so the preset serves v37's recipe, and the card shows
+v40's row as measured, not served. The card's left-out figures come from keys ``v_gate_local`` and
+``relative_beats`` (``relative_card``). The beat-minus-median input is computed by the Python preprocessing;
+``export --edge`` refuses it (``mitdb-beats`` is no edge preset). Replaced only if ``check`` is sane: no crash,
+DS1 (training) macro F1, V +P and S Se each not lower than the previous preset's by more than 0.005 (fixed before
+the check), plausible gate changes.
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -124,6 +155,7 @@ GATE_QUANTILES = (0.5, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 RHYTHM_LABEL_GATE_CANDIDATES = ("rhythm_rmssd_norm", "rhythm_mad_norm", "rhythm_pnn50", "rhythm_lorenz_cells",
                                 "window_af_afev")
 GATE_KEY = RHYTHM + "_rhythm_labels"   # the left-out figures of the shipped gate (2 folds), for the card
+V_GATE_BUILD_KEY = "v_gate_build"      # v_gate.py --build: the V agreement gate chosen for the build (BUILD_RULE)
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -194,6 +226,7 @@ def step_table(work: Path, mitdb_dir: Path) -> dict:
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
     from ecgsl_keras.data.prepare import match_beat_labels
+    from ecgsl_keras.data.signal import own_beats
     from ecgsl_keras.serving.inference import load_model
     from tfrecords_tools.schema import IGNORE_LABEL
 
@@ -214,7 +247,8 @@ def step_table(work: Path, mitdb_dir: Path) -> dict:
         signal = record.lead(None)
         beats = predictor.preprocess(signal, record.fs, record.path)
         target = match_beat_labels(beats.rpeaks_native, record.beat_annotations, predictor.task, record.fs)
-        x = beat_feature_columns(beats.beats, beats.rr, beats.rpeaks / float(beats.fs), names,
+        x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr,
+                                 beats.rpeaks / float(beats.fs), names,
                                  signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
                                  config=predictor.config.signal)
         keep = target != IGNORE_LABEL
@@ -691,31 +725,44 @@ def fit_build_gate(mitdb_dir: Path, table: dict, labels) -> dict:
 
 
 def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dict | None = None,
-               gated: dict | None = None) -> dict:
+               gated: dict | None = None, deep_run: Path | None = None, recipe: dict | None = None,
+               v_gate: dict | None = None, left_out: dict | None = None) -> dict:
     """``gate``: ``fit_build_gate``'s, shipped in ``stacking.json``; ``gated``: the results key ``GATE_KEY`` (its
-    left-out figures with and without the gate, for the card)."""
+    left-out figures with and without the gate, for the card). The relative build (run s33, ``--deep-run``):
+    ``deep_run`` the ECG-SL run folder shipped as ``model.keras`` (default: the current preset's model);
+    ``recipe`` ({fold: choices}, ``--recipe-from``) the inner choices the set, booster size and deep weight are
+    taken from instead of ``folds``'; ``v_gate`` ``v_gate.choose_build_gate``'s answer (its ``v_gate`` spec, or
+    None when the rule refused it); ``left_out`` the results JSON whose keys ``v_gate_local`` and
+    ``relative_beats`` give the card's left-out figures (``RELATIVE_CARD``)."""
     from ecgsl_keras.modeling.stacking import GATE_KEYS, StackedClassifier, probability_names
     from ecgsl_keras.store import presets
     from ecgsl_keras.training import publish
 
-    picks = {c["set"] for c in folds["chosen_by_inner_cv"].values()}
+    inner = {"chosen_by_inner_cv": recipe} if recipe is not None else folds
+    picks = {c["set"] for c in inner["chosen_by_inner_cv"].values()}
     if len(picks) != 1:
         raise SystemExit(f"the two training folds chose different column sets ({sorted(picks)}): decide first")
     chosen = picks.pop()
     cols = column_sets()[chosen]
-    size, weight = size_and_weight_of(folds)
-    deep_run = work / "beats_preset" / "deep_run"     # the ECG-SL model of the preset as a run folder
-    if not deep_run.is_dir():
-        deep_run.mkdir(parents=True)
-        for name in ("model.keras", "config.json"):
-            shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
+    size, weight = size_and_weight_of(inner)
+    relative = deep_run is not None
+    if deep_run is None:
+        deep_run = work / "beats_preset" / "deep_run"     # the ECG-SL model of the preset as a run folder
+        if not deep_run.is_dir():
+            deep_run.mkdir(parents=True)
+            for name in ("model.keras", "config.json"):
+                shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
     features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED, size)
     spec = {k: gate[k] for k in GATE_KEYS} if gate else None
+    v_spec = (v_gate or {}).get("v_gate")
+    deep_text = ("ECG-SL per-beat model of the beat and the beat minus its record's median beat (model.keras of "
+                 "this preset, beat_reference 'median')" if relative else
+                 "ECG-SL per-beat model (model.keras of this preset)")
     clf = StackedClassifier(cols, probability_names(labels), labels, params=features.params, seed=SEED,
                             class_weight=features.class_weight, combine="average", deep_weight=weight,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
-                                                      "model": "ECG-SL per-beat model (model.keras of this preset)"},
-                            gate=spec)
+                                                      "model": deep_text},
+                            gate=spec, v_gate=v_spec)
     clf.booster = features.booster
     booster_dir = work / "beats_preset" / "booster"
     shutil.rmtree(booster_dir, ignore_errors=True)
@@ -754,23 +801,162 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                  "reached": ": S +P is reached with the gate, the others are not"}
         if spread["chosen_weighted_gated"]["S_positive_predictivity"]["mean"] < TARGETS["S_positive_predictivity"]:
             parts["reached"] = " are not reached"
-    card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
-                                deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
-                                leaves=features.params["num_leaves"], min_leaf=features.params["min_data_in_leaf"],
-                                **parts),
-                    encoding="utf-8")
-    description = ("ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII averaged with a LightGBM booster "
-                   "over per-beat RR, shape and rhythm-context features of the same lead"
+    if relative:
+        card.write_text(relative_card(left_out, window, weight, features.params, len(cols), parts["gate_text"],
+                                      v_gate), encoding="utf-8")
+    else:
+        card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
+                                    deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
+                                    leaves=features.params["num_leaves"],
+                                    min_leaf=features.params["min_data_in_leaf"], **parts),
+                        encoding="utf-8")
+    description = ("ECG-SL per-beat AAMI classifier (N, S, V, F, Q) on MIT-BIH MLII"
+                   + (" (each beat also given minus its record's median beat)" if relative else "")
+                   + " averaged with a LightGBM booster over per-beat RR, shape and rhythm-context features of the "
+                     "same lead"
                    + ("; S moved to N where the 30 s window's AF evidence exceeds a threshold fitted to the rhythm "
                       "annotations" if gate else "")
+                   + ("; a V call of a beat on time against its local rhythm, narrow and not backed by ECG-SL's "
+                      "P(V) moved to the next class" if v_spec else "")
                    + "; trained on the 22 DS1 records; single lead, 100 Hz")
     meta = publish.build(deep_run, PRESET, description, card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
     out = {"column_set": chosen, "booster_size": size, "booster_columns": cols, "booster_params": features.params,
-           "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"]}
+           "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"],
+           **deep_run_info(deep_run),
+           "recipe_from": "recipe (--recipe-from)" if recipe is not None else "folds"}
+    if recipe is not None:
+        out["recipe_inner_macro_f1_by_size_and_deep_weight"] = {
+            h: c.get("inner_macro_f1_nsvf_by_size_and_deep_weight") for h, c in recipe.items()}
     if gate:
         out["gate"] = gate
+    if v_gate is not None:
+        out["v_gate"] = v_spec
     return out
+
+
+def deep_run_info(deep_run: Path) -> dict:
+    """The shipped ECG-SL run's folder, beat reference, training seconds and epochs (its ``config.json``)."""
+    info = json.loads((Path(deep_run) / "config.json").read_text(encoding="utf-8"))
+    return {"deep_run": str(deep_run), "deep_beat_reference": info["experiment_config"]["signal"].get(
+        "beat_reference", "none"), "deep_run_seconds": info.get("seconds"),
+        "deep_run_epochs": info.get("epochs_completed")}
+
+
+RELATIVE_CARD = """## What it is
+
+Issue 18's per-beat MIT-BIH model (AAMI classes N, S, V, F, Q), one lead (MLII): the class probabilities of two
+models averaged per beat (`stacking.json`: `rows: "beat"`, `combine: "average"`, `deep_weight` {deep_weight}, chosen
+by the inner leave-records-out CV of the training folds), then {n_rules}:
+
+- `model.keras`: the ECG-SL per-beat model given each beat AND the beat minus its record's median beat
+  (`SignalConfig.beat_reference: "median"`, a second input channel of the beat encoder; run v37 of
+  `experiments/mitdb/RESULTS.md`), trained from random weights with focal loss on the 22 DS1 records
+  (`python experiments/mitdb/run.py --work WORK --steps final --variants scratch_focal --beat-reference median`);
+- `booster.txt.gz` (LightGBM's own text format, never a pickle): a booster of {leaves} leaves (at least {min_leaf}
+  beats a leaf; the size chosen with the deep weight) over {n_columns} per-beat features of the same lead
+  (`ecgsl_keras.data.per_beat_features`, computed on each beat's own samples): the RR intervals divided by the
+  record's average RR and by the previous 10 and the surrounding 5 minutes of RR, the local RR variability and
+  irregularity, the QRS width, the beat's shape against the record's median beat{window}. No absolute amplitude or
+  RR. Trained on every labelled DS1 beat (balanced class weights capped at 20).
+
+{gate_text}{v_gate_text}`ecgsl predict --model mitdb-beats`, `ecgsl evaluate --model mitdb-beats --dataset mitdb --data-dir ...` and
+`serving.inference.load_model("mitdb-beats").predict_signal(...)` use all of it (`beat_gated`: the beats the rhythm
+gate gated; `ungated_beat_probabilities`: the average before the gates{v_gate_use}); the ECG-SL model's own per-beat
+probabilities are in `deep_beat_probabilities`. `keras.models.load_model` on `model.keras` and `export` give the
+ECG-SL part alone, whose beat input is the beat followed by the beat minus the record's median beat (192 values):
+the Python preprocessing (`signal.preprocess`) computes it. The end-to-end edge graph (`export --edge`) cuts
+one-channel beats and refuses this model: `mitdb-beats` is not an edge preset.
+
+## What the figures mean
+
+The preset saw every DS1 record, so it has no figures of its own on DS1. The same recipe with DS1 cut into two
+folds of whole records (each fold's models trained on the other fold; {beats:,} left-out beats pooled; the set,
+booster size, deep weight and rhythm gate chosen on each training fold; the V gate chosen on each training fold over
+its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it; booster
+seeds 42-44, mean +- sd;
+`experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`):
+
+| left-out DS1, 2 folds | S Se | S +P | V Se | V +P | macro F1 (N, S, V, F) |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+Issue 18's targets (S Se >= 0.80 with +P >= 0.60, V Se >= 0.92 with +P >= 0.90): distances of the first row
+{distance}. The inter-patient test set DS2 is not used here. Not a medical device: research software, not for
+diagnosis or treatment.
+"""
+
+V_GATE_CARD = """The V agreement gate (`stacking.json`: `"v_gate": {spec}`; `modeling.stacking.VGate`), after the rhythm gate: a
+ventricular beat is almost always premature or wide; a beat called V that is neither keeps V only if ECG-SL agrees.
+A V call of a beat on time against its LOCAL rhythm (pre RR / the median of the 8 RR intervals on each side, its own
+two left out, at least {premature:g}{pause_text}{irregular_text}), not wider than {wide:g} times the record's median beat's
+QRS, and whose ECG-SL P(V) is below {t:g} loses V: its V probability is set to 0 and the row renormalised (the next
+class wins). Its thresholds were chosen on DS1 alone with a rule fixed before any figure (`v_gate.BUILD_RULE`, key
+`v_gate_build`): the grid of run v40 on all of DS1's inner groups (the inner-4 models of both training folds), the
+best pooled inner macro F1 taken only if no inner group falls.
+
+"""
+
+
+def _row(name, spread, keys=("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
+                             "macro_f1_nsvf")) -> str:
+    return f"| {name} | " + " | ".join(f"{spread[k]['mean']:.3f} +- {spread[k]['sd']:.3f}" for k in keys) + " |"
+
+
+def _single(name, flat) -> str:
+    return f"| {name} | " + " | ".join(f"{flat[k]:.3f}" for k in ("S_sensitivity", "S_positive_predictivity",
+                                                                    "V_sensitivity", "V_positive_predictivity",
+                                                                    "macro_f1_nsvf")) + " |"
+
+
+def relative_card(results: dict, window: str, weight: float, params: dict, n_columns: int, gate_text: str,
+                  v_gate: dict | None) -> str:
+    """The card of the relative build (``RELATIVE_CARD``): left-out figures rendered from keys ``v_gate_local``
+    (the recipe with and without the V gate chosen per fold) and ``relative_beats`` (ECG-SL alone, the committed
+    baseline's recipe)."""
+    local, rb = results["v_gate_local"], results["relative_beats"]
+    inner4 = local["inner4"]
+    uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
+    spec = (v_gate or {}).get("v_gate")
+    with_v = _row("relative ECG-SL + booster, rhythm gate, V gate chosen per fold (run v40)"
+                  + (": this recipe" if spec else ": not served (the build's rule refused the V gate)"),
+                  inner4["seed_spread"]["v_gate"])
+    without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if spec else ": this recipe"),
+                     inner4["seed_spread"]["recipe"])
+    served = inner4["seed_spread"]["v_gate" if spec else "recipe"]
+    rows = "\n".join([
+        *((with_v, without_v) if spec else (without_v, with_v)),
+        _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
+            "recipe_seed_spread"]),
+        _single("relative ECG-SL alone", rb["candidate"]["ecgsl_alone"]),
+        _single("one-channel ECG-SL alone (the first `mitdb-beats`)", rb["baseline"]["ecgsl_alone"])]) + "\n"
+    distance = ", ".join(f"{k.replace('_sensitivity', ' Se').replace('_positive_predictivity', ' +P')} "
+                         f"{served[k]['mean'] - t:+.3f}" for k, t in TARGETS.items())
+    v_text = ""
+    if spec:
+        v_text = V_GATE_CARD.format(
+            spec=json.dumps(spec), premature=spec["premature"], wide=spec["wide"], t=spec["t"],
+            pause_text=(f", and post RR / pre RR below {spec['pause']:g}: no compensatory pause"
+                        if spec["pause"] is not None else ""),
+            irregular_text=(f", in a regular neighbourhood (the neighbours' robust spread at most "
+                            f"{spec['irregular']:g})" if spec["irregular"] is not None else ""))
+    elif v_gate is not None:
+        f1 = v_gate["inner_macro_f1_nsvf"]
+        fell = sum(b < n for b, n in zip(f1["best"]["groups"], f1["no_gate"]["groups"]))
+        v_text = ("No V agreement gate: the rule fixed for the build (`v_gate.BUILD_RULE`, key `v_gate_build`) "
+                  f"refused it on DS1's inner groups (its best grid point raised the pooled inner macro F1 "
+                  f"{f1['no_gate']['pooled']:.4f} -> {f1['best']['pooled']:.4f} but lowered {fell} of the "
+                  f"{len(v_gate['inner_groups'])} groups'), so the V gate of the second row below is measured, not "
+                  "served (`stacking.json` has no `v_gate`; the library serves one where it has).\n\n")
+    return RELATIVE_CARD.format(
+        deep_weight=weight, n_rules="the rhythm gate and the V agreement gate" if spec else "the rhythm gate",
+        leaves=params["num_leaves"], min_leaf=params["min_data_in_leaf"], n_columns=n_columns, window=window,
+        gate_text=gate_text, v_gate_text=v_text,
+        v_gate_use="; `beat_v_gated`: the V calls the V gate took; `pre_v_gate_beat_probabilities`: the "
+                   "probabilities before it" if spec else "",
+        beats=int(rb["candidate"]["ecgsl_alone"]["beats"]),
+        took=", ".join(h for h, u in uses.items() if u) or "none",
+        refused=", ".join(h for h, u in uses.items() if not u) or "none",
+        rows=rows, distance=distance)
 
 
 def step_check(mitdb_dir: Path, out_root) -> dict:
@@ -783,11 +969,35 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
     model = Path(out_root) / PRESET if out_root else presets.preset_dir(PRESET)
     out, _, _ = evaluate_stacked_raw(model, "mitdb", mitdb_dir, progress=False)
     keys = ("n", "records", "accuracy", "sensitivity", "positive_predictivity", "macro_f1", "per_class_f1", "deep",
-            "gate", "seconds")
+            "gate", "v_gate", "seconds")
     return dict({k: out.get(k) for k in keys}, command=f"python -m ecgsl_keras.evaluate --model {PRESET} --dataset "
                 f"mitdb --data-dir {mitdb_dir}",
                 note="the records of the data folder; the preset trained on every DS1 record, so on DS1 these are "
                      "training figures (a sanity check), not left-out figures")
+
+
+REPLACE_RULE = ("fixed before the check of run s33: the rebuilt preset replaces the shipped one only if the check "
+                "runs (no crash), its DS1 macro F1, V +P and S Se are each not lower than the previous preset's "
+                "check by more than 0.005 (training figures: a sanity check), and its gates' changes are plausible "
+                "(read by hand: the classes they move)")
+REPLACE_TOLERANCE = 0.005
+
+
+def against_previous(previous: dict, check: dict) -> dict:
+    """``REPLACE_RULE``'s figures: the rebuilt preset's check (``step_check``) against the previous preset's
+    (key ``build_check`` of the committed results before the build)."""
+    def flat(c):
+        return {"macro_f1": c["macro_f1"], "accuracy": c["accuracy"],
+                **{f"{k}_{x}": c[k][x] for k in ("sensitivity", "positive_predictivity") for x in ("N", "S", "V", "F")}}
+
+    before, now = flat(previous), flat(check)
+    diff = {k: round(now[k] - before[k], 5) for k in before}
+    checked = ("macro_f1", "positive_predictivity_V", "sensitivity_S")
+    return {"rule": REPLACE_RULE, "previous": before, "difference": diff,
+            "within_tolerance": {k: bool(diff[k] >= -REPLACE_TOLERANCE) for k in checked},
+            "previous_gate_changes": (previous.get("gate") or {}).get("predictions_changed"),
+            "gate_changes": (check.get("gate") or {}).get("predictions_changed"),
+            "v_gate_changes": (check.get("v_gate") or {}).get("predictions_changed")}
 
 
 EXPORT_ROWS = ("chosen_weighted_gated", "chosen_weighted")   # the recipe's seed spreads compared by ``export``
@@ -903,6 +1113,17 @@ def main(argv=None) -> int:
     p.add_argument("--build-gate", choices=("rhythm_labels", "none"), default="rhythm_labels", help="build: ship "
                    "the rhythm gate fitted to the DS1 rhythm annotations (fit_build_gate; needs the results key "
                    f"{GATE_KEY} for the card) or no gate (the preset before run mitdb30)")
+    p.add_argument("--deep-run", help="build (run s33): the ECG-SL run folder shipped as model.keras (e.g. run.py "
+                   "--steps final --beat-reference median's final_scratch_focal; default: the current preset's "
+                   "model); the card's left-out figures then come from keys v_gate_local and relative_beats")
+    p.add_argument("--recipe-from", help="build: a JSON whose committed_oof.from_file.chosen_by_inner_cv holds the "
+                   "inner choices made with --deep-run's probabilities (beats_preset.py --steps export --out); the "
+                   "set, booster size and deep weight come from it (size_and_weight_of) instead of key folds")
+    p.add_argument("--v-gate", action="store_true", help=f"build: ship the V agreement gate of key "
+                   f"{V_GATE_BUILD_KEY} (v_gate.py --build: v_gate.BUILD_RULE's choice) in stacking.json when the "
+                   "rule took it")
+    p.add_argument("--previous-check", help="check: a results JSON whose build_check is the previous preset's "
+                   "(e.g. the committed one saved before the build); its comparison under build_check.against_previous")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
                    "folds and tried steps only, results under folds_kK")
     p.add_argument("--from-committed", nargs="?", const=str(oof.DEFAULT), default=None, metavar="NPZ",
@@ -988,10 +1209,29 @@ def main(argv=None) -> int:
                                  f"{list(RHYTHM_LABEL_GATE_CANDIDATES)} for the card; run --steps rhythm "
                                  "--gate-sets shipped --gate-from-rhythm-labels --gate-feature ... first")
             gate = fit_build_gate(Path(args.mitdb_dir), table, labels)
-        result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated)
+        recipe = v_gate = None
+        if args.recipe_from:
+            recipe = json.loads(Path(args.recipe_from).read_text(encoding="utf-8"))[EXPORT]["from_file"][
+                "chosen_by_inner_cv"]
+            measured = result["relative_beats"]["candidate"]["chosen_by_inner_cv"]
+            if {h: {k: c.get(k) for k in CHOICE_KEYS} for h, c in recipe.items()} != measured:
+                raise SystemExit(f"{args.recipe_from}: its choices are not key relative_beats' (the recipe measured)")
+        if args.deep_run and recipe is None:
+            p.error("--deep-run needs --recipe-from (the inner choices made with its probabilities)")
+        if args.v_gate:   # v_gate.py --build's choice (this script does not import v_gate.py: no cycle)
+            if V_GATE_BUILD_KEY not in result:
+                raise SystemExit(f"{out_path}: no {V_GATE_BUILD_KEY!r}; run v_gate.py --build first")
+            v_gate = result[V_GATE_BUILD_KEY]
+            log.info("build V gate: %s (inner %s)", v_gate["v_gate"], v_gate["inner_macro_f1_nsvf"])
+        result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated,
+                                     Path(args.deep_run).resolve() if args.deep_run else None, recipe, v_gate,
+                                     result if args.deep_run else None)
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)
+        if args.previous_check:   # REPLACE_RULE's figures against the previous preset's check
+            previous = json.loads(Path(args.previous_check).read_text(encoding="utf-8"))["build_check"]
+            result["build_check"]["against_previous"] = against_previous(previous, result["build_check"])
     if "export" in args.steps:
         t0 = time.perf_counter()
         target = Path(args.export_to) if args.export_to else oof.default_path(args.folds, "AF" in balance)

@@ -87,6 +87,20 @@ inner recipe (pooled inner macro F1 up, no inner group down). ``RESCUE_RULE`` ag
 max(paired sd, v40's seed sd), V +P, macro F1 and S Se each not lower by more than v40's seed sd. Per record
 (``LOCAL_RECORDS`` and the rest): false V and V lost.
 
+``--af-off`` (run v45, key ``v_gate_af_off``): v40's local gate forced off in atrial fibrillation. Why: the s33
+build refused v40's gate (``BUILD_RULE``) because three of DS1's eight inner groups fell, worst 201's (atrial
+fibrillation: 53 true V taken, on time against an irregular local rhythm). ``af_off_gate`` (the library's
+``VGate`` with ``af_off``, the spec's ``{"feature": "window_af_afev", "threshold": ...}``): no V call is taken where
+the beat's rhythm-gate AF evidence (``AF_FEATURE``, the 30 s window's AFEv, the feature of every fold's rhythm gate)
+exceeds the AF-off threshold. ``AF_OFF_GRID`` (fixed before any figure): ``LOCAL_GRID`` x ``af_cover`` 1.0 (the
+fold's own rhythm-gate threshold tau), 1.5, 2.0 (the looser AFEv quantiles of the outer training fold's beats
+above which 1.5x / 2x as many beats lie as above tau, ``af_off_thresholds``), 810 points; no point without AF-off.
+Chosen per outer training fold over its 4 inner groups with v38's rule (as v40's decision row). ``AF_OFF_RULE``:
+v40's keep rule against v40's decision row (recomputed here, checked against key ``v_gate_local.inner4``), paired
+over booster seeds 42-44. ``--build --af-off`` (key ``v_gate_build_af_off``): ``BUILD_RULE`` unchanged over
+``AF_OFF_GRID`` with tau the shipped preset's rhythm-gate threshold (``--preset``'s ``stacking.json``) and the
+quantiles over all DS1 beats; a point taken goes into the shipped ``stacking.json`` as ``v_gate`` with ``af_off``.
+
 Outcome: ``median`` kept (fold 0 took the gate, fold 1 did not; left-out V +P 0.812 -> 0.826 against the committed
 baseline, paired +0.0144 sd 0.0029; the V calls it took were mostly 208's fusion beats, not 108's); ``committed``
 unchanged (no fold took it). ``--population`` not kept (S Se -0.11 against the v38 lever). ``--inner-folds 4``
@@ -97,7 +111,18 @@ refuses (106's narrow, locally on-time true V); left-out V +P 0.826 -> 0.844 aga
 ``--rescue`` (v41) not kept: neither fold takes the rescue (one inner group falls on each), so the decision row is
 v40's; forced (ablation) the folds' best points give V Se +0.021 but V +P -0.010 (203's and the other records' false V).
 
-Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
+The rule served (run s33): ``local_on_time``, ``v_local_gate`` and ``_drop_v`` call the library's
+``modeling.stacking`` (``local_on_time``, ``VGate``, ``drop_calls``), the rule ``mitdb-beats`` serves from
+``stacking.json``'s ``v_gate``; ``LOCAL_COLUMNS`` is ``stacking.V_GATE_COLUMNS``. ``choose_build_gate`` (``BUILD_RULE``,
+key ``v_gate_build``: ``--build``, the ``median`` candidate only; ``beats_preset.py --steps build --v-gate`` ships it)
+chooses the build's gate on all of DS1's inner groups; in run s33 it refused (3 of the 8 inner groups fell), so the preset serves no V gate.
+``--af-off`` (v45) not kept: fold 0 still refuses (groups 106/114/124 and 122/223/230 fall), fold 1 takes AF-off
+at tau; against v40's decision row V +P -0.0017 (203's false V in fibrillation spared). ``--build --af-off`` refused
+too, by one group instead of three (201's no longer falls; 106/114/124 does: 8 true V of 106, narrow, on time and
+outside AF), so the preset still serves no V gate.
+
+Results: keys ``v_gate``, ``v_gate_inner4``, ``v_gate_local``, ``v_rescue``, ``v_gate_af_off``,
+``v_gate_build_af_off`` and ``v_gate_population`` of ``beats_preset_results.json`` (per-record
 false V of 108, 118, 203 and the other records, before / after, seed 42 and mean over seeds); the last line of
 stdout is one JSON object.
 """
@@ -119,6 +144,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
+from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS  # noqa: E402
+
 log = logging.getLogger("experiments.mitdb.v_gate")
 
 KEY = "v_gate"
@@ -129,7 +156,9 @@ GRID = {"premature": (0.8, 0.9, 0.95), "wide": (1.15, 1.3, 1.5), "t": (0.05, 0.1
 RECORDS = ("108", "118", "203")
 # run v40 (--local): the prematurity test against the local rhythm. Columns already in the table
 # (per_beat_features.RHYTHM_FEATURES: 8 + 8 neighbour RR intervals, the beat's own pre and post RR left out)
-LOCAL_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", WIDTH_COLUMN)
+# (the library's V gate evidence, modeling.stacking.V_GATE_COLUMNS: pre / post RR over the neighbours' median, their
+# robust spread, WIDTH_COLUMN)
+LOCAL_COLUMNS = V_GATE_COLUMNS
 # fixed before any figure of run v40: GRID's premature / wide / t, now read against the neighbours' median RR; pause
 # (post RR / pre RR below it: no compensatory pause) None = not tested, 1.1, 1.25; irregular (the neighbours' robust
 # spread at most it: the gate acts only in a regular neighbourhood) None = not tested, 0.1 (sinus rhythm with a few
@@ -164,6 +193,31 @@ RESCUE_RULE = ("fixed before any figure of run v41: on top of v40's decision row
                "42-44: kept only if the mean change of V Se > 0 and > max(paired sd, v40's seed sd of V Se), and the "
                "mean changes of V +P, macro F1 (N, S, V, F) and S Se are each >= -(v40's seed sd of that figure). "
                "Nothing is retrained")
+
+# run v45 (--af-off): v40's gate forced off in atrial fibrillation. Fixed before any figure of run v45: the V gate
+# never takes a V call of a beat whose rhythm-gate AF evidence (AF_FEATURE, the feature of every fold's and the
+# preset's rhythm gate) exceeds the AF-off threshold; af_cover 1.0 = the rhythm gate's own threshold (tau: the fold's
+# chosen gate_threshold; the build: the preset's gate threshold), 1.5 / 2.0 = the looser AFEv quantiles above which
+# 1.5x / 2x as many training beats lie as above tau (af_off_thresholds, on the outer training fold's beats; the
+# build: all DS1 beats). LOCAL_GRID x af_cover (no point without AF-off: that is v40's grid), 810 points
+AF_FEATURE = "window_af_afev"
+AF_OFF_GRID = dict(LOCAL_GRID, af_cover=(1.0, 1.5, 2.0))
+AF_OFF_KEY = "v_gate_af_off"
+AF_OFF_BUILD_KEY = "v_gate_build_af_off"
+AF_OFF_RULE = ("fixed before any figure of run v45: v40's local V gate forced off in atrial fibrillation (AF_OFF_GATE: "
+               "a V call is never taken where the beat's rhythm-gate AF evidence window_af_afev exceeds the AF-off "
+               "threshold: the fold's rhythm-gate threshold tau (af_cover 1.0) or the looser AFEv quantiles of the "
+               "outer training fold's beats above which 1.5x / 2x as many beats lie as above tau; AF_OFF_GRID = "
+               "LOCAL_GRID x af_cover (1.0, 1.5, 2.0), 810 points), chosen per outer training fold over its 4 inner "
+               "groups (oof/inner4_k2_median.npz) with v38's rule (best pooled inner macro F1 (N, S, V, F) taken only "
+               "if it beats no gate pooled and lowers NO inner group's). Against v40's decision row (key "
+               "v_gate_local.inner4, recomputed here and checked), paired over booster seeds 42-44, v40's keep rule: "
+               "kept only if the mean change of V +P > 0 and > max(paired sd, v40's seed sd of V +P), and the mean "
+               "changes of V Se, macro F1 (N, S, V, F) and S Se are each >= -(v40's seed sd of that figure). Kept or "
+               "not, the recipe choices stay those of key relative_beats; nothing is retrained. The build (key "
+               "v_gate_build_af_off): BUILD_RULE unchanged over AF_OFF_GRID, tau the preset's rhythm-gate threshold, "
+               "the quantiles over all DS1 beats; a point taken is added to the shipped stacking.json as v_gate with "
+               "af_off {feature, threshold}")
 
 COMPARED = ("macro_f1_nsvf", "V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity",
             "accuracy")
@@ -204,40 +258,61 @@ def v_agreement_gate(p, p_ecgsl_v, pre_rr_norm, qrs_width_norm, labels, prematur
 
 
 def local_on_time(pre_local, post_local, mad_norm, premature, pause=None, irregular=None) -> np.ndarray:
-    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm (run v40): pre RR / the median of
-    the 16 neighbour intervals (``pre_local``, ``per_beat_features.local_rhythm_features``) at least ``premature``;
-    with ``pause``, also no compensatory pause: post RR / pre RR (``post_local / pre_local``, the same median
-    cancels) below ``pause``; with ``irregular``, also a regular neighbourhood: the neighbours' robust spread
-    (``mad_norm``, ``rhythm_mad_norm``) at most ``irregular``, since in an irregular rhythm (atrial fibrillation)
-    "on time" is no evidence. ``None``: that test is not made. NaN in a test that is made: False (no evidence)."""
-    pre_local, post_local, mad_norm = (np.asarray(a, np.float64) for a in (pre_local, post_local, mad_norm))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        on = pre_local >= premature
-        if pause is not None:
-            on &= (post_local / pre_local) < pause
-        if irregular is not None:
-            on &= mad_norm <= irregular
-    return on
+    """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm (run v40): the library's
+    ``modeling.stacking.local_on_time`` (the one place of the test, which the ``mitdb-beats`` preset serves)."""
+    from ecgsl_keras.modeling.stacking import local_on_time as on_time
+
+    return on_time(pre_local, post_local, mad_norm, premature, pause, irregular)
 
 
 def _drop_v(p, drop, labels) -> np.ndarray:
-    v = labels.index("V")
-    p = np.array(p, dtype=float, copy=True)
-    drop = drop & (p.argmax(-1) == v)
-    p[drop, v] = 0.0
-    p[drop] /= p[drop].sum(axis=1, keepdims=True)
-    return p
+    from ecgsl_keras.modeling.stacking import drop_calls
+
+    return drop_calls(p, drop, labels.index("V"))[0]
 
 
-def v_local_gate(p, p_ecgsl_v, x, labels, premature, wide, t, pause=None, irregular=None) -> np.ndarray:
+def v_local_gate(p, p_ecgsl_v, x, labels, premature, wide, t, pause=None, irregular=None,
+                 af_off=None) -> np.ndarray:
     """``v_agreement_gate`` with prematurity against the local rhythm (run v40): ``x`` holds ``LOCAL_COLUMNS``
     (pre / post RR over the neighbours' median, their robust spread, QRS width over the record's median beat's); a V
-    call of a beat ``local_on_time`` and not wider than ``wide`` keeps V only if ECG-SL's P(V) >= ``t``."""
-    x = np.asarray(x, np.float64)
-    on = local_on_time(x[:, 0], x[:, 1], x[:, 2], premature, pause, irregular)
-    with np.errstate(invalid="ignore"):
-        drop = on & (x[:, 3] <= wide) & (np.asarray(p_ecgsl_v) < t)
-    return _drop_v(p, drop, labels)
+    call of a beat ``local_on_time`` and not wider than ``wide`` keeps V only if ECG-SL's P(V) >= ``t``. The rule is
+    the library's ``modeling.stacking.VGate`` (the spec's ``v_gate``, served by ``mitdb-beats``). ``af_off`` (run v45,
+    the spec's ``{"feature", "threshold"}``): ``x`` holds its feature as a fifth column and no V call is taken where it
+    exceeds the threshold."""
+    from ecgsl_keras.modeling.stacking import VGate
+
+    return VGate(premature, wide, t, labels, pause=pause, irregular=irregular, af_off=af_off).apply(p, p_ecgsl_v,
+                                                                                                    x)[0]
+
+
+def af_off_thresholds(evidence, tau) -> dict:
+    """Run v45: af_cover -> AF-off threshold on ``evidence`` (the training beats' ``AF_FEATURE``, NaN left out):
+    1.0 -> ``tau`` (the rhythm gate's threshold); c > 1 -> the AFEv quantile above which c times as many beats lie
+    as above ``tau`` (looser: more beats count as in AF)."""
+    e = np.asarray(evidence, np.float64)
+    e = e[np.isfinite(e)]
+    share = float((e > tau).mean())
+    return {c: float(tau) if c == 1.0 else round(float(np.quantile(e, max(0.0, 1.0 - c * share))), 3)
+            for c in AF_OFF_GRID["af_cover"]}
+
+
+def af_off_gate(thresholds: dict) -> "Gate":
+    """Run v45's gate on one training side: ``LOCAL_GATE`` + AF-off, ``thresholds`` af_cover -> threshold
+    (``af_off_thresholds``)."""
+    def apply(p, pv, x, labels, af_cover, **pt):
+        return v_local_gate(p, pv, x, labels, **pt, af_off={"feature": AF_FEATURE, "threshold": thresholds[af_cover]})
+
+    gate = Gate("af_off", list(LOCAL_COLUMNS) + [AF_FEATURE], AF_OFF_GRID, apply)
+    gate.thresholds = dict(thresholds)
+    return gate
+
+
+def v_gate_spec(point: dict, gate) -> dict:
+    """The ``stacking.json`` ``v_gate`` object of a grid ``point`` of ``gate`` (``af_cover`` -> ``af_off``)."""
+    spec = {k: point.get(k) for k in ("premature", "wide", "t", "pause", "irregular")}
+    if "af_cover" in point:
+        spec["af_off"] = {"feature": AF_FEATURE, "threshold": gate.thresholds[point["af_cover"]]}
+    return spec
 
 
 def v_rescue(p, p_ecgsl_v, x, labels, t_high, premature, wide, pause=None) -> np.ndarray:
@@ -280,12 +355,11 @@ LOCAL_GATE = Gate("local", LOCAL_COLUMNS, LOCAL_GRID, v_local_gate)
 RESCUE_GATE = Gate("rescue", LOCAL_COLUMNS, RESCUE_GRID, v_rescue)
 
 
-def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> dict:
-    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
-    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40; ``RESCUE_GATE``, v41) over its own grid;
-    ``pre`` (run v41): ``pre(p, p_v, x)`` applied to the recipe first (v40's gate as chosen on the fold), so the
-    choice is made against it."""
-    from beats_preset import _macro_nsvf
+def _inner_recipe(table, labels, c, part, gate, pre=None) -> tuple:
+    """The recipe's inner probabilities on one outer training fold (v_side's cache ``part``: inner booster and
+    inner ECG-SL averaged with the fold's deep weight, rhythm gate; beats without an inner ECG-SL prediction left
+    out), with the gate's inputs: (base, P(V) of the inner ECG-SL, gate columns, y, record). ``pre`` (run v41):
+    ``pre(p, p_v, x)`` applied to the recipe first."""
     from v_side import _gated
     v = labels.index("V")
     train = part["train"]
@@ -297,6 +371,14 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> d
     pv = part["inner_deep"][ok, v]
     if pre is not None:
         base = pre(base, pv, x)
+    return base, pv, x, y, rec
+
+
+def _best_point(base, pv, x, y, rec, labels, groups, gate) -> dict:
+    """v38's rule over ``gate``'s grid on the inner probabilities ``base``: the best pooled inner macro F1 (N, S, V,
+    F) point (the first of equals, in grid order), taken only if it beats no gate pooled and lowers NO group's."""
+    from beats_preset import _macro_nsvf
+    v = labels.index("V")
 
     def score(pi):
         return {"pooled": round(_macro_nsvf(y, pi, labels), 4),
@@ -322,11 +404,75 @@ def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> d
             "inner_V_calls": inner, "inner_V_calls_taken": taken, "inner_groups": [sorted(g) for g in groups]}
 
 
+def choose_gate(table, labels, c, part, groups, gate=RECORD_GATE, pre=None) -> dict:
+    """The gate's thresholds on one outer training fold (module docstring), from v_side's cache ``part``; ``gate``:
+    which form of the gate (``RECORD_GATE``, v38; ``LOCAL_GATE``, v40; ``RESCUE_GATE``, v41) over its own grid;
+    ``pre`` (run v41): ``pre(p, p_v, x)`` applied to the recipe first (v40's gate as chosen on the fold), so the
+    choice is made against it."""
+    return _best_point(*_inner_recipe(table, labels, c, part, gate, pre), labels, groups, gate)
+
+
+BUILD_RULE = ("fixed before any figure of the build's choice (session s33): the mitdb-beats build's V gate is "
+              "LOCAL_GATE over LOCAL_GRID chosen with v38's rule on ALL of DS1's inner groups: the inner-4 recipe "
+              "probabilities of both outer training folds together (oof/inner4_k2_median.npz; every DS1 beat once, "
+              "each from the inner booster (seed 42; the fold's set, size, deep weight, rhythm gate, as v40's "
+              "choose_gate builds them) and the inner ECG-SL model trained on 3 of the 4 inner groups of the other "
+              "half; P(V) from the same inner ECG-SL models), 8 groups (4 per fold): the grid point of the best "
+              "pooled macro F1 (N, S, V, F) (the first of equals in grid order) is taken only if it raises the "
+              "pooled macro F1 over no gate and lowers none of the 8 groups'; otherwise the preset ships no V gate")
+
+
+def choose_build_gate(work, table, labels, npz, chosen, af_off_tau=None) -> dict:
+    """``BUILD_RULE`` (key ``v_gate_build``): the V gate of the ``mitdb-beats`` build, from the committed left-out
+    file ``npz`` (its inner-4 file beside it) and the recipe ``chosen`` per outer fold (v37's choices, those of
+    ``v_gate_local``), v_side's caches ``WORK/v_side_<npz stem>`` (built when absent, as ``main`` does).
+    ``af_off_tau`` (run v45, key ``v_gate_build_af_off``): the preset's rhythm-gate threshold; the grid is then
+    ``AF_OFF_GRID`` (``af_off_gate``, the looser thresholds over all DS1 beats)."""
+    import beats_preset
+    import oof
+    from v_side import _load, step_cache, with_inner_k
+
+    k = LOCAL_DECISION_K
+    committed = oof.CommittedPredictions(npz)
+    committed.write_folds(work)
+    cache = work / f"v_side_{Path(npz).stem}"
+    if not all((cache / f"fold{h}.npz").is_file() for h in range(len(chosen))):
+        cache.mkdir(parents=True, exist_ok=True)
+        beats_preset.COMMITTED = committed
+        try:
+            step_cache(work, cache, table, labels, chosen)
+        finally:
+            beats_preset.COMMITTED = None
+    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
+    parts = _load(cache, len(chosen))
+    gate = LOCAL_GATE
+    if af_off_tau is not None:
+        gate = af_off_gate(af_off_thresholds(beats_preset._columns_of(table, [AF_FEATURE])[:, 0], af_off_tau))
+    pieces, groups = [], []
+    for h, part in enumerate(parts):
+        g = committed.inner_k_groups[str(h)]
+        inner = committed.inner_k(h, table, k)[part["train"]]
+        pieces.append(_inner_recipe(table, labels, chosen[str(h)], with_inner_k(table, labels, chosen[str(h)], part,
+                                                                                  inner, g), gate))
+        groups.extend(g)
+    base, pv, x, y, rec = (np.concatenate([piece[i] for piece in pieces]) for i in range(5))
+    out = _best_point(base, pv, x, y, rec, labels, groups, gate)
+    out.update(rule=BUILD_RULE, grid=gate.grid, gate_columns=gate.columns, beats=int(len(y)),
+               file=str(npz), inner_file=str(oof.inner_k_path_for(npz, k)),
+               v_gate=v_gate_spec(out["best_point"], gate) if out["uses_gate"] else None)
+    if af_off_tau is not None:
+        out.update(af_off_rule=AF_OFF_RULE, af_off_tau=float(af_off_tau),
+                   af_off_thresholds={str(c): t for c, t in gate.thresholds.items()})
+    return out
+
+
 def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_GATE, pre=None) -> dict:
     """The recipe (seeds 42-44, rhythm-gated) with and without the V agreement gate chosen per training fold.
     ``inner_k`` (K, {held_out: (training beats, C) inner-K ECG-SL probabilities}, {held_out: K groups}): the choice
     over those K groups (``--inner-folds K``); the left-out side is the same either way. ``pre`` ({held_out:
-    ``pre(p, p_v, x)``}, run v41): applied to the recipe first on both sides, so rows ``recipe_s*`` are its output."""
+    ``pre(p, p_v, x)``}, run v41): applied to the recipe first on both sides, so rows ``recipe_s*`` are its output.
+    ``gate``: one ``Gate``, or {held_out: ``Gate``} (run v45: each fold's AF-off thresholds)."""
     from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     from run import inner_groups
@@ -335,7 +481,9 @@ def run_candidate(table, labels, chosen, parts, work, inner_k=None, gate=RECORD_
     idx = np.concatenate([part["scored"] for part in parts])
     y, rec = table["y"][idx], table["record"][idx]
     choice, per_fold = {}, []
+    gates = gate
     for h, part in enumerate(parts):
+        gate = gates[h] if isinstance(gates, dict) else gates   # run v45: each fold's own AF-off thresholds
         c = chosen[str(h)]
         w = c["deep_weight"]
         if inner_k is None:
@@ -485,7 +633,20 @@ def main(argv=None) -> int:
     p.add_argument("--rescue", action="store_true",
                    help=f"run v41: a V rescue (RESCUE_GATE) on top of v40's local gate, chosen over "
                         f"{LOCAL_DECISION_K} inner groups (key {RESCUE_KEY})")
+    p.add_argument("--build", action="store_true",
+                   help="run s33: the mitdb-beats build's V gate by BUILD_RULE on all of DS1's inner groups (the "
+                        "median candidate's inner-4 file; key v_gate_build, read by beats_preset.py --v-gate)")
+    p.add_argument("--af-off", action="store_true",
+                   help=f"run v45: v40's local gate forced off where the rhythm gate sees AF (AF_OFF_GRID), chosen "
+                        f"over {LOCAL_DECISION_K} inner groups (key {AF_OFF_KEY}); with --build, BUILD_RULE over "
+                        f"that grid (key {AF_OFF_BUILD_KEY})")
+    p.add_argument("--preset", default=str(REPO / "ecgsl_keras" / "presets" / "mitdb-beats"),
+                   help="--build --af-off: the preset whose stacking.json's rhythm gate threshold is tau")
     args = p.parse_args(argv)
+    if args.af_off and (args.local or args.rescue or args.inner_folds != 2 or args.population):
+        p.error("--af-off runs alone or with --build")
+    if args.build and (args.local or args.rescue or args.inner_folds != 2 or args.population):
+        p.error("--build runs alone")
     if args.rescue and (args.local or args.inner_folds != 2 or args.population):
         p.error("--rescue runs alone (it rebuilds v40's decision row itself)")
     if args.local and (args.inner_folds != 2 or args.population):
@@ -505,6 +666,24 @@ def main(argv=None) -> int:
         else saved["relative_beats"]["candidate"]["chosen_by_inner_cv"])
     sources = {"committed": (Path(args.baseline), saved[beats_preset.EXPORT]["from_file"]["chosen_by_inner_cv"]),
                "median": (Path(args.candidate), cand_chosen)}
+    if args.build:   # BUILD_RULE on the median candidate (key v_gate_build), read by beats_preset.py --v-gate
+        npz, chosen = sources["median"]
+        tau = None
+        if args.af_off:   # run v45: tau is the shipped rhythm gate's threshold, on the feature the grid reads
+            from ecgsl_keras.modeling.stacking import SPEC_NAME
+            gate = json.loads((Path(args.preset) / SPEC_NAME).read_text(encoding="utf-8"))["gate"]
+            if gate["feature"] != AF_FEATURE:
+                raise SystemExit(f"{args.preset}: rhythm gate on {gate['feature']!r}, run v45 reads {AF_FEATURE!r}")
+            tau = gate["threshold"]
+        result = choose_build_gate(work, table, labels, npz, chosen, af_off_tau=tau)
+        result.update(command="python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                      seconds=round(time.perf_counter() - start, 1))
+        saved[AF_OFF_BUILD_KEY if args.af_off else beats_preset.V_GATE_BUILD_KEY] = result
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(result))
+        return 0
+    if args.af_off:   # v40's caches are built by a --local run first; only the median candidate is read here
+        return af_off_main(args, argv, table, labels, work, sources["median"], saved, out_path, start)
     if args.rescue:   # v40's caches are built by a --local run first; only the median candidate is read here
         return rescue_main(args, argv, table, labels, work, sources["median"], saved, out_path, start)
     runs = {}
@@ -714,6 +893,66 @@ def rescue_main(args, argv, table, labels, work, source, saved, out_path, start)
              r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
     result["seconds"] = round(time.perf_counter() - start, 1)
     saved[RESCUE_KEY] = result
+    out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result))
+    return 0
+
+
+def af_off_main(args, argv, table, labels, work, source, saved, out_path, start) -> int:
+    """``--af-off``: ``AF_OFF_RULE`` (module docstring), key ``v_gate_af_off``."""
+    import oof
+    from beats_preset import _columns_of
+    from v_side import _load, _repo_relative
+    npz, chosen = source
+    k = LOCAL_DECISION_K
+    committed = oof.CommittedPredictions(npz)
+    committed.write_folds(work)
+    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
+        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
+    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
+    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
+    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
+    inner_k = (k, inner, groups)
+    v40 = run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)
+    saved_v40 = saved.get(LOCAL_KEY, {}).get(f"inner{k}", {}).get("seed_spread", {}).get("v_gate", {})
+    reproduces = bool(saved_v40) and all(abs(v40["seed_spread"]["v_gate"][m]["mean"] - saved_v40[m]["mean"]) < 1e-9
+                                         for m in COMPARED)
+    afev = _columns_of(table, [AF_FEATURE])[:, 0]
+    gates = {}
+    for h, part in enumerate(parts):
+        c = chosen[str(h)]
+        if c["gate_feature"] != AF_FEATURE:
+            raise SystemExit(f"fold {h}: rhythm gate on {c['gate_feature']!r}, run v45 reads {AF_FEATURE!r}")
+        gates[h] = af_off_gate(af_off_thresholds(afev[part["train"]], c["gate_threshold"]))
+    r = run_candidate(table, labels, chosen, parts, work, inner_k, gate=gates)
+    verdict = compare(v40, r, "v_gate", base_form="v_gate", macro_within_sd=True)
+    result = {"keep_rule": AF_OFF_RULE, "grid": AF_OFF_GRID, "gate_columns": gates[0].columns,
+              "decision_inner_folds": k, "file": str(npz), "inner_file": _repo_relative(oof.inner_k_path_for(npz, k)),
+              "command": "python experiments/mitdb/v_gate.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "af_off_thresholds": {str(h): {"tau": float(chosen[str(h)]["gate_threshold"]),
+                                             **{str(c): t for c, t in g.thresholds.items()}}
+                                    for h, g in gates.items()},
+              "v40_reproduced": reproduces,
+              "v40_chosen": {h: {"uses_gate": c["uses_gate"], "best_point": c["best_point"]}
+                             for h, c in v40["chosen_by_inner_cv"].items()},
+              "v40_seed_spread": v40["seed_spread"]["v_gate"], "v40_v_by_record": v40["v_by_record"]["v_gate"],
+              "v40_distance_to_targets": _distance(v40["seed_spread"]["v_gate"]),
+              "recipe_seed_spread": v40["seed_spread"]["recipe"],
+              "chosen_by_inner_cv": r["chosen_by_inner_cv"],
+              "seed_spread": r["seed_spread"]["v_gate"], "forced_seed_spread": r["seed_spread"]["v_gate_forced"],
+              "distance_to_targets": _distance(r["seed_spread"]["v_gate"]),
+              "forced_distance_to_targets": _distance(r["seed_spread"]["v_gate_forced"]),
+              "v_by_record": r["v_by_record"]["v_gate"], "forced_v_by_record": r["v_by_record"]["v_gate_forced"],
+              "false_v_changed_s42": r["false_v_changed_s42"], "v_calls_taken_s42": r["v_calls_taken_s42"],
+              "against_v40": verdict,
+              "forced_against_v40": compare(v40, r, "v_gate_forced", base_form="v_gate", macro_within_sd=True),
+              "kept": verdict["kept"]}
+    log.info("AF-off gate over %d inner groups: uses %s, V +P v40 %.4f -> %.4f, kept %s", k,
+             {h: c["uses_gate"] for h, c in r["chosen_by_inner_cv"].items()},
+             v40["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"],
+             r["seed_spread"]["v_gate"]["V_positive_predictivity"]["mean"], verdict["kept"])
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    saved[AF_OFF_KEY] = result
     out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0

@@ -5,6 +5,12 @@ held-out figure; it names the causes a lever can aim at.
 
     python experiments/rpeaks/block21_misses.py --data-dir /work/shared/data/mitdb --out benchmarks/results/rpeaks_s39_diagnosis.json
 
+Run s43: ``--first-beat`` diagnoses run s40's point instead (run s37's with ``rpeak_keep_first_beat``, the baseline of
+runs s41-s43; the traced detector starts without neurokit2's dummy peak too):
+
+    python experiments/rpeaks/block21_misses.py --data-dir /work/shared/data/mitdb --first-beat \
+        --out benchmarks/results/rpeaks_s43_block21_misses.json
+
 Signals: ``bench.rhythms.build`` (seed = record number), counted as ``bench rpeaks`` (150 ms, VF episodes excluded);
 the same record's ``normal`` signal too, to say which block21 misses the unchanged record also has.
 
@@ -70,10 +76,12 @@ def s37_point():
     return name, config, constants
 
 
-def trace_neurokit(x, fs, mindelay, smoothwindow=0.1, avgwindow=0.75, gradthreshweight=1.5, minlenweight=0.4):
+def trace_neurokit(x, fs, mindelay, smoothwindow=0.1, avgwindow=0.75, gradthreshweight=1.5, minlenweight=0.4,
+                   keep_first_beat=False):
     """``rpeaks._findpeaks_neurokit`` with ``keep="prominent_negative_last"``, traced: every region (begin, end, long
     enough), its candidate peak (or -1) and what became of it (``kept`` / ``lost`` with the winner, ``minimum_dropped``
-    with the peak that blocked it). Returns (regions, candidates: list of dicts, peaks)."""
+    with the peak that blocked it); ``keep_first_beat``: without neurokit2's dummy first peak (run s40). Returns
+    (regions, candidates: list of dicts, peaks)."""
     from neurokit2.signal import signal_smooth
 
     smoothgrad = signal_smooth(np.abs(np.gradient(x)), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))
@@ -98,13 +106,13 @@ def trace_neurokit(x, fs, mindelay, smoothwindow=0.1, avgwindow=0.75, gradthresh
     minimum[flat] = True
     candidates = [{"region": (int(bb), int(ee)), "peak": int(bb + o) if o >= 0 else -1, "minimum": bool(m)}
                   for bb, ee, o, m in zip(b, e, offset, minimum)]
-    peaks, proms, minima, owner = [0], [np.inf], [False], [None]
+    peaks, proms, minima, owner = ([], [], [], []) if keep_first_beat else ([0], [np.inf], [False], [None])
     for c, prom in zip(candidates, prominence):
         if c["peak"] < 0:
             c["fate"] = "no_extremum"
             continue
         peak, m = c["peak"], c["minimum"]
-        if peak - peaks[-1] > delay:
+        if not peaks or peak - peaks[-1] > delay:
             peaks.append(peak), proms.append(prom), minima.append(m), owner.append(c)
             c["fate"] = "kept"
         elif m:
@@ -116,7 +124,7 @@ def trace_neurokit(x, fs, mindelay, smoothwindow=0.1, avgwindow=0.75, gradthresh
             c["fate"] = "kept"
         else:
             c["fate"], c["by"] = "lost", peaks[-1]
-    return regions, candidates, np.asarray(peaks[1:], np.int64)
+    return regions, candidates, np.asarray(peaks if keep_first_beat else peaks[1:], np.int64)
 
 
 def trace_guard(peaks, cleaned, detect, fs, config):
@@ -126,7 +134,7 @@ def trace_guard(peaks, cleaned, detect, fs, config):
     windows = G.qrs_windows(cleaned, peaks, fs, G.GUARD.cluster_window_s)
     keep = G.guard_keep(peaks, amplitude, sharpness, width, float(config.rpeak_guard_amplitude),
                         deep=float(config.rpeak_rescue_deep), windows=windows, cluster=float(config.rpeak_rescue_cluster),
-                        templates=float(config.rpeak_rescue_templates))
+                        templates=float(config.rpeak_rescue_templates), wide=float(config.rpeak_rescue_wide))
     peaks, amplitude = peaks[keep], amplitude[keep]
     steps["guard_keep"] = peaks
     keep = ~G.p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
@@ -173,7 +181,8 @@ def run(data_dir, rid, rhythm, config, constants, record):
     built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
-    plain = dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0)
+    plain = dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
+                                rpeak_keep_first_beat=config.rpeak_keep_first_beat)
     primary = S.find_rpeaks(x, fs, plain, cleaned=cleaned)
     shipped = G.GUARD
     try:
@@ -214,8 +223,10 @@ def diagnose(data_dir, rid, config, constants) -> tuple:
     builder = {"blocked": int(removed.size), "qrs_cut_ms": ms(cut * fs), "beats_with_qrs_in_a_replaced_span": int(hit.sum()),
                "other_annotations_inside_a_replaced_span": inside}
     # the traced primary detector, checked against the detector itself
-    regions, candidates, nk = trace_neurokit(detect, fs, BASE.rpeak_mindelay_s)
-    direct = R._findpeaks_neurokit(detect, fs, mindelay=BASE.rpeak_mindelay_s, keep=BASE.rpeak_mindelay_keep)
+    first = bool(config.rpeak_keep_first_beat)
+    regions, candidates, nk = trace_neurokit(detect, fs, BASE.rpeak_mindelay_s, keep_first_beat=first)
+    direct = R._findpeaks_neurokit(detect, fs, mindelay=BASE.rpeak_mindelay_s, keep=BASE.rpeak_mindelay_keep,
+                                   keep_first_beat=first)
     if not np.array_equal(nk, direct):
         raise RuntimeError(f"{rid}: the traced neurokit detector differs from _findpeaks_neurokit")
     cand_peaks = np.array([c["peak"] for c in candidates], np.int64)
@@ -307,8 +318,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
+    parser.add_argument("--first-beat", action="store_true",
+                        help="run s40's point (run s37's with rpeak_keep_first_beat) instead of run s37's")
     args = parser.parse_args(argv)
     name, config, constants = s37_point()
+    if args.first_beat:
+        name, config = f"{name}__first", dataclasses.replace(config, rpeak_keep_first_beat=True)
     rows, builders, summaries = [], {}, {}
     for rid in args.records:
         r, builders[rid], summaries[rid] = diagnose(args.data_dir, rid, config, constants)
@@ -334,7 +349,7 @@ def main(argv=None) -> int:
                                             for r in sel),
                 "prev_kept_under_0.35s": sum(r["prev_kept_ms"] is not None and r["prev_kept_ms"] < 350 for r in sel)}
 
-    result = {"experiment": "rpeaks_s39_diagnosis", "point": name, "records": args.records, "tolerance_ms": 150,
+    result = {"experiment": "rpeaks_s43_block21_misses" if args.first_beat else "rpeaks_s39_diagnosis", "point": name, "records": args.records, "tolerance_ms": 150,
               "command": " ".join(["python", "experiments/rpeaks/block21_misses.py"]
                                   + list(argv if argv is not None else sys.argv[1:])),
               "summary": {"all": block(rows), "203": block(focus), "other_21": block(others)},

@@ -1,0 +1,339 @@
+"""The V agreement gate of a per-beat stacked model (``modeling.stacking.VGate``, ``stacking.json``'s ``v_gate``,
+run v40 of experiments/mitdb served by ``mitdb-beats``): the rule on constructed beats, its spec round trip, a
+corrupt entry named by file, and the serving path on the repo fixture with and without the entry."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ecgsl_keras.errors import ConfigError
+
+LABELS = ["N", "S", "V", "F", "Q"]
+N, S, V = 0, 1, 2
+SPEC = {"premature": 0.9, "wide": 1.3, "t": 0.5, "pause": 1.25, "irregular": 0.1}
+
+
+def _case():
+    """Six beats, all called V by the model, each failing one test of the gate but the first."""
+    p = np.tile([0.3, 0.1, 0.5, 0.05, 0.05], (7, 1))
+    p[6] = [0.6, 0.1, 0.2, 0.05, 0.05]     # called N: never touched
+    # columns: pre / neighbours' median, post / neighbours' median, neighbours' spread, QRS width / median beat's
+    x = np.array([[1.0, 1.0, 0.02, 1.0],   # on time, no pause, regular, narrow: gated (deep P(V) 0.1 < 0.5)
+                  [0.7, 1.3, 0.02, 1.0],   # premature: kept
+                  [1.0, 1.5, 0.02, 1.0],   # compensatory pause (post / pre 1.5 >= 1.25): kept
+                  [1.0, 1.0, 0.30, 1.0],   # irregular neighbourhood (atrial fibrillation): kept
+                  [1.0, 1.0, 0.02, 1.6],   # wide: kept
+                  [1.0, 1.0, 0.02, np.nan],  # width unknown: no evidence, kept
+                  [1.0, 1.0, 0.02, 1.0]])  # on time and narrow but called N: untouched
+    p_deep_v = np.full(7, 0.1)
+    return p, p_deep_v, x
+
+
+def test_the_v_gate_takes_only_on_time_narrow_unbacked_v_calls():
+    from ecgsl_keras.modeling.stacking import VGate
+
+    gate = VGate.from_spec(SPEC, LABELS)
+    p, p_deep_v, x = _case()
+    out, taken = gate.apply(p, p_deep_v, x)
+    np.testing.assert_array_equal(taken, [1, 0, 0, 0, 0, 0, 0])
+    assert out[0].argmax() == N and out[0, V] == 0.0
+    np.testing.assert_allclose(out[0], np.array([0.3, 0.1, 0, 0.05, 0.05]) / 0.5)   # renormalised, next class wins
+    np.testing.assert_array_equal(out[1:], p[1:])                                  # every other beat alone
+    backed = p_deep_v.copy()
+    backed[0] = 0.5                                                                # ECG-SL agrees (P(V) >= t)
+    assert not gate.apply(p, backed, x)[1].any()
+    # the optional tests: without pause / irregular the paused and the irregular beats lose V too
+    loose = VGate.from_spec(dict(SPEC, pause=None, irregular=None), LABELS)
+    np.testing.assert_array_equal(loose.apply(p, p_deep_v, x)[1], [1, 0, 1, 1, 0, 0, 0])
+    # a row with nothing but V keeps its call: no other class to give it to
+    only_v = np.array([[0.0, 0.0, 1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(gate.apply(only_v, [0.0], x[:1])[0], only_v)
+
+
+def test_experiments_v_gate_uses_the_library_rule():
+    """``experiments/mitdb/v_gate.py`` (run v40) measured the rule the preset serves: its functions are the
+    library's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "mitdb"))
+    import v_gate
+
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+
+    assert tuple(v_gate.LOCAL_COLUMNS) == V_GATE_COLUMNS
+    p, p_deep_v, x = _case()
+    np.testing.assert_array_equal(v_gate.v_local_gate(p, p_deep_v, x, LABELS, **SPEC),
+                                  VGate.from_spec(SPEC, LABELS).apply(p, p_deep_v, x)[0])
+
+
+def _tiny(v_gate=None):
+    from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = np.arange(200) % 5
+    deep = np.full((200, 5), 0.2)
+    clf = StackedClassifier(["pre_rr_norm", "qrs_width_norm"], probability_names(LABELS), LABELS,
+                            params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
+                            deep_weight=0.5, rows="beat", v_gate=v_gate)
+    return clf.fit(np.concatenate([X, deep], axis=1), y)
+
+
+def test_the_v_gate_round_trips_through_stacking_json(tmp_path):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier, VGate
+
+    clf = _tiny(SPEC)
+    assert isinstance(clf.v_gate, VGate)
+    clf.save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == SPEC
+    again = StackedClassifier.load(tmp_path)
+    assert again.v_gate.to_spec() == SPEC
+    # predict_proba applies it after the average, with the deep columns' P(V)
+    p, p_deep_v, x = _case()
+    X = np.concatenate([np.ones((7, 2)), p], axis=1)                # deep side = the constructed probabilities
+    average = again.predict_proba(X, apply_gate=False)
+    np.testing.assert_allclose(again.predict_proba(X, v_gate_evidence=x),
+                               VGate.from_spec(SPEC, LABELS).apply(average, p[:, V], x)[0])
+    with pytest.raises(ValueError, match="v_gate_evidence"):
+        again.predict_proba(X)
+    clf.v_gate = None                                                  # no entry: no key, served as before
+    clf.save(tmp_path)
+    assert "v_gate" not in json.loads((tmp_path / SPEC_NAME).read_text())
+    plain = StackedClassifier.load(tmp_path)
+    assert plain.v_gate is None
+    np.testing.assert_array_equal(plain.predict_proba(X), average)
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({k: v for k, v in SPEC.items() if k != "pause"}, "keys"),                  # incomplete
+    (dict(SPEC, extra=1), "keys"),
+    ([0.9, 1.3, 0.5], "keys"),
+    (dict(SPEC, t="high"), "finite number"),
+    (dict(SPEC, t=1.5), "at most 1"),
+    (dict(SPEC, wide=float("nan")), "finite number"),
+    (dict(SPEC, premature=-1.0), "at least 0"),
+    (dict(SPEC, pause="none"), "finite number"),
+])
+def test_a_corrupt_v_gate_names_stacking_json(tmp_path, entry, match):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    _tiny().save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=entry)))
+    with pytest.raises(ConfigError, match=match) as error:
+        StackedClassifier.load(tmp_path)
+    assert error.value.path == str(tmp_path / SPEC_NAME)
+
+
+def test_a_v_gate_needs_per_beat_rows_and_a_v_class(tmp_path):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    _tiny().save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=SPEC, rows="record")))
+    with pytest.raises(ConfigError, match="per-beat rows") as error:
+        StackedClassifier.load(tmp_path)
+    assert error.value.path == str(tmp_path / SPEC_NAME)
+    with pytest.raises(ConfigError, match="class 'V'"):
+        StackedClassifier(["a"], ["p_A", "p_B"], ["A", "B"], combine="average", rows="beat", v_gate=SPEC)
+
+
+# --- the serving path on the repo fixture ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def preset_copy(tmp_path_factory):
+    """A copy of mitdb-beats whose stacking.json the tests rewrite, and its spec without a V gate."""
+    from ecgsl_keras.store import presets
+
+    folder = tmp_path_factory.mktemp("vgate") / "mitdb-beats"
+    shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
+    spec = json.loads((folder / "stacking.json").read_text())
+    return folder, {k: v for k, v in spec.items() if k != "v_gate"}
+
+
+def test_the_v_gate_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.data.signal import own_beats
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+    from ecgsl_keras.serving.inference import load_model
+
+    folder, spec = preset_copy
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+
+    def run(v_gate):
+        (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=v_gate) if v_gate else spec))
+        predictor = load_model(folder)
+        beats = predictor.preprocess(signal, record.fs)
+        return predictor, beats, predictor.predict_signal(signal, record.fs, beats=beats)
+
+    predictor, beats, plain = run(None)        # no entry: the answer as before, no V gate keys
+    assert "beat_v_gated" not in plain and "pre_v_gate_beat_probabilities" not in plain
+    before = plain["beat_probabilities"]
+    assert (before.argmax(1) == V).sum() > 10   # 208's first two minutes hold many V calls
+    # a gate that takes every V call ECG-SL does not back fully (t = 1, on time from 0, any width, no pause test)
+    loose = {"premature": 0.0, "wide": 1e9, "t": 1.0, "pause": None, "irregular": None}
+    _, _, gated = run(loose)
+    np.testing.assert_allclose(gated["pre_v_gate_beat_probabilities"], before, atol=1e-6)
+    x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr, beats.rpeaks / beats.fs,
+                             list(V_GATE_COLUMNS), signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                             config=predictor.config.signal)
+    expected, taken = VGate.from_spec(loose, predictor.label_names).apply(before, plain["deep_beat_probabilities"][
+        :, V], x)
+    np.testing.assert_array_equal(gated["beat_v_gated"], taken)
+    assert taken.any()
+    np.testing.assert_allclose(gated["beat_probabilities"], expected, atol=1e-5)
+    changed = [i for i, (a, b) in enumerate(zip(plain["beat_labels"], gated["beat_labels"])) if a != b]
+    assert changed and all(taken[i] and plain["beat_labels"][i] == "V" for i in changed)
+    np.testing.assert_array_equal(gated["beat_probabilities"][~taken], plain["beat_probabilities"][~taken])
+    # a gate that never acts (t = 0: no P(V) below it) answers exactly as without the entry
+    _, _, never = run(dict(loose, t=0.0))
+    assert not never["beat_v_gated"].any()
+    np.testing.assert_array_equal(never["beat_probabilities"], before)
+    assert never["beat_labels"] == plain["beat_labels"]
+
+
+def test_own_beats_drops_the_reference_channel():
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.signal import own_beats, with_reference
+
+    beats = np.arange(3 * 96, dtype=np.float32).reshape(3, 96)
+    one, two = SignalConfig(), SignalConfig(beat_reference="median")
+    np.testing.assert_array_equal(own_beats(beats, one), beats)
+    np.testing.assert_array_equal(own_beats(with_reference(beats, "median"), two), beats)
+    with pytest.raises(ValueError, match="192"):
+        own_beats(beats, two)
+
+
+# --- AF-off (run v45): the V gate never acts where the rhythm gate's AF evidence exceeds a threshold -------------
+
+AF_OFF = {"feature": "window_af_afev", "threshold": 30.0}
+
+
+def test_af_off_keeps_a_v_call_the_gate_would_otherwise_take():
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+
+    p, p_deep_v, x = _case()
+    plain = VGate.from_spec(SPEC, LABELS)
+    assert plain.af_off is None and plain.columns == V_GATE_COLUMNS
+    # off (no key, or null): the rule of four columns, outputs unchanged
+    for off in (VGate.from_spec(dict(SPEC, af_off=None), LABELS), VGate(**{**SPEC, "label_names": LABELS})):
+        for a, b in zip(off.apply(p, p_deep_v, x), plain.apply(p, p_deep_v, x)):
+            np.testing.assert_array_equal(a, b)
+    gate = VGate.from_spec(dict(SPEC, af_off=AF_OFF), LABELS)
+    assert gate.columns == V_GATE_COLUMNS + ("window_af_afev",)
+    for afev, taken in ((45.0, False), (30.0, True), (5.0, True), (np.nan, True)):   # above the threshold only
+        x5 = np.concatenate([x, np.full((len(x), 1), afev)], axis=1)
+        out, mask = gate.apply(p, p_deep_v, x5)
+        assert bool(mask[0]) is taken
+        np.testing.assert_array_equal(out[0], p[0] if not taken else plain.apply(p, p_deep_v, x)[0][0])
+        np.testing.assert_array_equal(mask[1:], plain.apply(p, p_deep_v, x)[1][1:])
+    with pytest.raises(ValueError, match=r"\(7, 5\)"):   # the AF-off feature's column is required
+        gate.apply(p, p_deep_v, x)
+
+
+def test_experiments_af_off_gate_uses_the_library_rule():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "mitdb"))
+    import v_gate
+
+    from ecgsl_keras.modeling.stacking import VGate
+
+    p, p_deep_v, x = _case()
+    x5 = np.concatenate([x, [[45.0], [0.0], [0.0], [0.0], [0.0], [0.0], [0.0]]], axis=1)
+    gate = v_gate.af_off_gate({1.0: 30.0, 1.5: 20.0, 2.0: 10.0})
+    point = dict(SPEC, af_cover=1.5)
+    np.testing.assert_array_equal(gate.apply(p, p_deep_v, x5, LABELS, **point),
+                                  VGate.from_spec(dict(SPEC, af_off={"feature": "window_af_afev", "threshold": 20.0}),
+                                                  LABELS).apply(p, p_deep_v, x5)[0])
+    assert v_gate.v_gate_spec(point, gate) == dict(SPEC, af_off={"feature": "window_af_afev", "threshold": 20.0})
+    assert v_gate.v_gate_spec(SPEC, v_gate.LOCAL_GATE) == SPEC
+    # the looser thresholds: c times as many beats above them as above tau
+    e = np.r_[np.arange(100.0), np.nan]
+    t = v_gate.af_off_thresholds(e, 89.5)
+    assert t[1.0] == 89.5 and (e > t[1.5]).sum() == 15 and (e > t[2.0]).sum() == 20
+
+
+def test_af_off_round_trips_through_stacking_json(tmp_path):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    spec = dict(SPEC, af_off=AF_OFF)
+    _tiny(spec).save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == spec
+    again = StackedClassifier.load(tmp_path)
+    assert again.v_gate.to_spec() == spec and again.v_gate.af_off == AF_OFF
+    # an explicit null is off, and writes back as a gate without the key (what a spec before run v45 holds)
+    _tiny(dict(SPEC, af_off=None)).save(tmp_path)
+    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == SPEC
+
+
+@pytest.mark.parametrize("af_off, match", [
+    ([30.0], "af_off"),
+    ({"feature": "window_af_afev"}, "af_off"),                               # no threshold
+    (dict(AF_OFF, extra=1), "af_off"),
+    (dict(AF_OFF, threshold="high"), "finite number"),
+    (dict(AF_OFF, threshold=float("inf")), "finite number"),
+    (dict(AF_OFF, feature=""), "feature name"),
+    (dict(AF_OFF, feature=3), "feature name"),
+])
+def test_a_corrupt_af_off_names_stacking_json(tmp_path, af_off, match):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    _tiny().save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=dict(SPEC, af_off=af_off))))
+    with pytest.raises(ConfigError, match=match) as error:
+        StackedClassifier.load(tmp_path)
+    assert error.value.path == str(tmp_path / SPEC_NAME)
+
+
+def test_af_off_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):
+    """The AF-off feature is computed with the booster's columns; where it exceeds the threshold no V call is
+    taken; an AF-off feature the package does not compute names stacking.json."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.data.signal import own_beats
+    from ecgsl_keras.modeling.stacking import VGate
+    from ecgsl_keras.serving.inference import load_model
+
+    folder, spec = preset_copy
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+    loose = {"premature": 0.0, "wide": 1e9, "t": 1.0, "pause": None, "irregular": None}
+
+    def run(v_gate):
+        (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=v_gate)))
+        predictor = load_model(folder)
+        beats = predictor.preprocess(signal, record.fs)
+        return predictor, beats, predictor.predict_signal(signal, record.fs, beats=beats)
+
+    predictor, beats, gated = run(loose)
+    gate = VGate.from_spec(dict(loose, af_off=AF_OFF), predictor.label_names)
+    x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr, beats.rpeaks / beats.fs,
+                             list(gate.columns), signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                             config=predictor.config.signal)
+    afev = x[:, 4]
+    # a threshold under some beats' AF evidence: those beats keep V, the others are gated as without AF-off
+    threshold = float(np.nanmedian(afev))
+    _, _, af = run(dict(loose, af_off=dict(AF_OFF, threshold=threshold)))
+    expected, taken = VGate.from_spec(dict(loose, af_off=dict(AF_OFF, threshold=threshold)),
+                                      predictor.label_names).apply(gated["pre_v_gate_beat_probabilities"],
+                                                                   gated["deep_beat_probabilities"][:, V], x)
+    np.testing.assert_array_equal(af["beat_v_gated"], taken)
+    np.testing.assert_allclose(af["beat_probabilities"], expected, atol=1e-5)
+    assert not (taken & (afev > threshold)).any()
+    kept = gated["beat_v_gated"] & ~af["beat_v_gated"]   # V calls the gate takes without AF-off, kept with it
+    assert kept.any() and all(af["beat_labels"][i] == "V" for i in np.flatnonzero(kept))
+    np.testing.assert_array_equal(af["beat_v_gated"], gated["beat_v_gated"] & ~(afev > threshold))
+    (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=dict(loose, af_off=dict(AF_OFF,
+                                                                                                feature="nope")))))
+    with pytest.raises(ConfigError, match="af_off feature") as error:
+        load_model(folder)
+    assert error.value.path == str(folder / "stacking.json")
