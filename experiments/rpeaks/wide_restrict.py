@@ -142,11 +142,11 @@ def look(data_dir, records=LOOK_RECORDS) -> dict:
     summary = {}
     for kind in ("true", "false"):
         summary[kind] = {
-            **{f"gap_ratio<={f}": share(kind, lambda r, f=f: r["gap_ratio"] <= f) for f in (0.4, 0.5, 0.6, 0.7, 0.8)},
-            **{f"correlation>={c}": share(kind, lambda r, c=c: r["correlation"] >= c) for c in (0.7, 0.8, 0.9, 0.95)},
-            **{f"correlation_wide>={c}": share(kind, lambda r, c=c: r["correlation_wide"] >= c)
+            **{f"gap_ratio_le_{f}": share(kind, lambda r, f=f: r["gap_ratio"] <= f) for f in (0.4, 0.5, 0.6, 0.7, 0.8)},
+            **{f"correlation_ge_{c}": share(kind, lambda r, c=c: r["correlation"] >= c) for c in (0.7, 0.8, 0.9, 0.95)},
+            **{f"correlation_wide_ge_{c}": share(kind, lambda r, c=c: r["correlation_wide"] >= c)
                for c in (0.7, 0.8, 0.9, 0.95)},
-            **{f"gap_ratio<={f}_and_correlation_wide>={c}": share(
+            **{f"gap_ratio_le_{f}_and_correlation_wide_ge_{c}": share(
                 kind, lambda r, f=f, c=c: r["gap_ratio"] <= f and r["correlation_wide"] >= c)
                for f in (0.6, 0.8) for c in (0.8, 0.9)}}
     return {"experiment": "rpeaks_s44_wide_restrict_look", "records": list(records),
