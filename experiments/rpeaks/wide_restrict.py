@@ -9,7 +9,8 @@ Look first (``--look``, training side only: records 108, 112, 207 and 209, where
 found beats of the same point in them): every beat the unrestricted point adds, true or false, with its gap ratio
 (distance from the baseline's kept beat before it over the median of the baseline's 16 RR intervals around it), its
 best QRS-window correlation with the baseline's kept beats (``correlation``) and with its kept wide beats
-(``correlation_wide``: width over ``rescue_width`` x the median of the 16 around them).
+(``correlation_wide``: width over ``rescue_width`` x the median of the 16 around them); in block21, its offset from the
+nearest beat the builder removed (``to_blocked_s``).
 
     python experiments/rpeaks/wide_restrict.py --look --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_s44_wide_restrict_look.json
@@ -126,13 +127,17 @@ def look(data_dir, records=LOOK_RECORDS) -> dict:
                                                                              50.0)
             corr_wide = ((windows[:added.size] @ windows[added.size:][wide_base].T).max(axis=1) if wide_base.any()
                          else np.full(added.size, np.nan))
+            removed = np.asarray(built.get("removed", []), dtype=np.int64)
             for i, p in enumerate(added):
                 kind = ("false" if int(p) in false1 else
                         "true" if any(abs(int(p) - b) <= tol for b in found) else "other")
                 rows.append({"record": rid, "rhythm": rhythm, "sample": int(p), "kind": kind,
                              "gap_ratio": round(float(gap[i] / median_rr[i]), 3),
                              "correlation": round(float(corr[i]), 3),
-                             "correlation_wide": round(float(corr_wide[i]), 3)})
+                             "correlation_wide": round(float(corr_wide[i]), 3),
+                             # block21: seconds from the nearest beat the builder removed (negative: before it)
+                             "to_blocked_s": (round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)
+                                              if removed.size else None)})
             log.info("%s %s: %d added", rid, rhythm, added.size)
 
     def share(kind, test):
@@ -149,6 +154,13 @@ def look(data_dir, records=LOOK_RECORDS) -> dict:
             **{f"gap_ratio_le_{f}_and_correlation_wide_ge_{c}": share(
                 kind, lambda r, f=f, c=c: r["gap_ratio"] <= f and r["correlation_wide"] >= c)
                for f in (0.6, 0.8) for c in (0.8, 0.9)}}
+    # what the restricted point f = 0.8, c = 0.9 would still add: the false rescues passing both, by where they lie
+    still = [r for r in rows if r["kind"] == "false" and r["gap_ratio"] <= 0.8 and r["correlation_wide"] >= 0.9]
+    near = [r["to_blocked_s"] for r in still if r["to_blocked_s"] is not None]
+    summary["false_passing_f0.8_c0.9"] = {
+        "count": len(still), "block21": sum(r["rhythm"] == "block21" for r in still),
+        "before_blocked_beat_0_to_0.25_s": sum(-0.25 <= t < 0 for t in near),
+        "after_blocked_beat_0_to_0.5_s": sum(0 <= t <= 0.5 for t in near)}
     return {"experiment": "rpeaks_s44_wide_restrict_look", "records": list(records),
             "point": grid[1][0].replace(FIRST, "s37_first"), "summary": summary, "added": rows}
 
