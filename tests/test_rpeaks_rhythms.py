@@ -1090,3 +1090,43 @@ def test_wide_rescue_keeps_small_wide_beats_and_not_blunt_t_waves(records):
     assert SignalConfig().rpeak_rescue_wide == 0.0
     with pytest.raises(ConfigError, match="rpeak_rescue_wide"):
         SignalConfig(rpeak_rescue_wide=-0.2).validate()
+
+
+def test_wide_rescue_restrictions_premature_and_like_a_kept_wide_beat(records):
+    # GuardConstants.wide_premature / wide_like (run s44, off by default; rpeak_guard.wide_restrict): the wide rescue
+    # only for a peak early in its RR gap, or shaped like a wide beat the check keeps anyway. 208 (5-minute fixture):
+    # every other PVC's QRS amplitude scaled to 0.3x (the others stay, kept wide beats of the same shape), T waves
+    # after the PVCs to ~0.27x the reference
+    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    candidates = np.union1d(peaks, t_waves)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
+    is_pvc, is_t = np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+    small = is_pvc & (np.cumsum(is_pvc) % 2 == 0)
+    amplitude = np.where(small, 0.3 * amplitude, np.where(is_t, 0.6 * amplitude, amplitude))
+    windows = rpeak_guard.qrs_windows(cleaned, candidates, fs, rpeak_guard.GUARD.cluster_window_s)
+
+    def kept(f=0.0, c=0.0, scaled=amplitude, wide=0.2):
+        constants = dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5, wide_premature=f, wide_like=c)
+        return rpeak_guard.guard_keep(candidates, scaled, sharpness, width, 0.35, constants, wide=wide, windows=windows)
+
+    off, on = kept(wide=0.0), kept()
+    assert off[small].mean() <= 0.15 and on[small].mean() >= 0.9          # 8 / 79 of 84
+    # 208's PVCs come 0.5-0.8 x the local median RR (its many PVCs make that median short) after the beat before them
+    assert kept(f=0.05)[small].sum() == off[small].sum()
+    assert off[small].mean() + 0.2 <= kept(f=0.8)[small].mean() <= on[small].mean() - 0.2   # 44 of 84
+    # the scaled PVCs look like the PVCs kept at full size, their T waves hardly; no kept wide beat: nothing passes
+    assert kept(c=0.9)[small].mean() >= 0.9
+    like = dataclasses.replace(rpeak_guard.GUARD, wide_like=0.9)
+    large = ~small & ~is_t
+    ok = rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_t, windows, like)
+    assert ok[small].mean() >= 0.9 and ok[is_t].mean() <= 0.05           # 84 of 84, 0 of 168
+    assert not rpeak_guard.wide_restrict(candidates, large, np.zeros(candidates.size, bool), small, windows, like).any()
+    for mask in (kept(f=0.8, c=0.9), kept(c=0.9)):
+        assert mask[is_t].mean() <= 0.05 and mask[~is_pvc & ~is_t].all()
+    assert rpeak_guard.GUARD.wide_premature == 0.0 and rpeak_guard.GUARD.wide_like == 0.0
+    with pytest.raises(ValueError, match="qrs_windows"):
+        rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35,
+                               dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5, wide_like=0.9), wide=0.2)

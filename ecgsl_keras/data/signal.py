@@ -61,7 +61,7 @@ from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat
                                           qrs_amplitudes, qrs_residual, qrs_shapes, qrs_windows, record_p_wave,
                                           record_templates, second_proposer, sign_changes, slope_feature, small_noisy,
                                           small_wide, splits_two_beats, t_wave_like, template_like, template_sample,
-                                          without_own_t_wave)
+                                          wide_restrict, without_own_t_wave)
 from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, refine_rpeaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
@@ -72,7 +72,7 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",
     "record_p_wave", "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "pvc_run_like",
-    "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat"]
+    "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict"]
 
 
 @dataclass
