@@ -1,0 +1,29 @@
+"""experiments/cinc2017/relative_lever.py (lever af38, issue 18): the deep side of each row and the committed table
+of the relative ECG-SL fold set (beats with the median reference channel)."""
+import numpy as np
+import pytest
+
+from experiments.cinc2017 import relative_lever as rl
+from experiments.cinc2017.oof_table import DEFAULT_NPZ
+
+
+def test_deep_side_of_each_form():
+    e, r, x = np.full((2, 4), 0.1), np.full((2, 4), 0.4), np.full((2, 4), 0.7)
+    np.testing.assert_allclose(rl.deep_side("base", e, r, x), 0.25)        # ECG-SL and the ResNet: shipped
+    np.testing.assert_allclose(rl.deep_side("replace", e, r, x), 0.55)     # the relative set instead of ECG-SL
+    np.testing.assert_allclose(rl.deep_side("add", e, r, x), 0.4)          # a third deep set
+    with pytest.raises(ValueError, match="form"):
+        rl.deep_side("weighted", e, r, x)
+
+
+def test_committed_relative_table_has_the_committed_folds():
+    path = rl.HERE / "oof" / "relative_oof.npz"
+    if not path.is_file():
+        pytest.skip("relative_oof.npz not written yet (relative_lever.py --steps table)")
+    rel, deep = np.load(path), np.load(DEFAULT_NPZ)
+    assert rel["ecgsl_relative"].dtype == np.float16
+    np.testing.assert_allclose(rel["ecgsl_relative"].astype(float).sum(-1), 1.0, atol=5e-3)
+    fold = {r: f for r, f, s in zip(deep["record_id"], deep["fold"], deep["split"])}
+    assert all(int(fold[r]) == int(f) for r, f in zip(rel["record_id"], rel["fold"]))   # same folds, -1 validation
+    assert sorted(rel["record_id"].tolist()) == sorted(deep["record_id"].tolist())
+    assert (rel["fold"] == -1).sum() == (deep["split"] == "validation").sum()
