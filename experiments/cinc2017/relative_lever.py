@@ -30,6 +30,10 @@ and extends the beat encoder's first convolution with zero kernels for the new c
               ``base``      deep side = mean(ECG-SL, ResNet) (the shipped recipe);
               ``replace``   (i) deep side = mean(relative ECG-SL, ResNet): the relative set replaces ECG-SL;
               ``add``       (ii) deep side = mean(ECG-SL, ResNet, relative ECG-SL): a third deep set.
+``control``   information only, chooses nothing: a plain one-channel ECG-SL fold set retrained here (``--control``:
+              ``hybrid.py --data PLAIN_PREPARED ... --steps folds finetune deep``, the same folds, seed and schedule,
+              today's beats) in place of the relative set, alone and in both forms, and paired relative minus plain:
+              the reference channel's own share of the difference (committed: ``oof/plain_retrain_oof.npz``).
 ``validate``  validation (1,364 records) ONLY for a kept form, and the shipped recipe on the same boosters (booster
               fitted on the whole training split per seed 42-44, averaged with the mean of each set's fold models).
 
@@ -61,7 +65,7 @@ from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E4
 from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.relative_lever")
-STEPS = ("table", "cv", "validate")
+STEPS = ("table", "cv", "validate", "control")
 FORMS = ("replace", "add")
 AF_TARGET = 0.85     # issue 18's validation target for AF F1
 KEEP_RULE = ("af_lever's rule (CV AF F1, mean over booster seeds, rises by more than the larger seed sd of the two "
@@ -82,44 +86,50 @@ def deep_side(form: str, ecgsl, resnet, relative) -> np.ndarray:
 
 
 def step_table(args) -> dict:
-    """The fold set's table, checked out of fold and against the committed folds, written float16."""
+    """The relative fold set's table (``--hybrid``), checked out of fold and against the committed folds."""
+    return write_table(Path(args.hybrid), args.deep_oof, args.out_npz, "ecgsl_relative")
+
+
+def write_table(hybrid: Path, deep_oof: Path, out_npz: Path, key: str) -> dict:
+    """A fold set's table from ``hybrid.py``'s work folder ``hybrid``: its out-of-fold rows checked with
+    ``check_out_of_fold`` against its fold folders, its folds and records against the committed table ``deep_oof``;
+    written float16 to ``out_npz`` (column ``key``); the set alone scored out of fold on the training split."""
     from ecgsl_keras.training import oof
 
-    hybrid = Path(args.hybrid)
     data = np.load(hybrid / "deep_oof.npz")
     k = len(sorted((hybrid / "folds").glob("fold_*")))
     table = {s: {"record_id": data[f"{s}_record_id"].astype(str), "source": data[f"{s}_source"].astype(str)}
              for s in ("train", "validation")}
     check = oof.check_out_of_fold(table, [hybrid / "folds" / f"fold_{i}" for i in range(k)])
-    committed = np.load(args.deep_oof)
+    committed = np.load(deep_oof)
     c_ids, c_split = committed["record_id"].astype(str), committed["split"].astype(str)
     c_fold = {r: int(f) for r, f, s in zip(c_ids, committed["fold"], c_split) if s == "train"}
     ours = json.loads((hybrid / "folds" / "assignment.json").read_text())
     train_ids = table["train"]["record_id"]
     sources = table["train"]["source"].astype(int)
     if any(int(ours[r]) != c_fold.get(r) for r in train_ids) or any(int(ours[r]) != s for r, s in zip(train_ids, sources)):
-        raise SystemExit(f"error: {hybrid}: the folds differ from the committed table's {args.deep_oof}")
+        raise SystemExit(f"error: {hybrid}: the folds differ from the committed table's {deep_oof}")
     if set(train_ids) != set(c_fold) or set(table["validation"]["record_id"]) != set(c_ids[c_split == "validation"]):
-        raise SystemExit(f"error: {hybrid}: the records differ from the committed table's {args.deep_oof}")
+        raise SystemExit(f"error: {hybrid}: the records differ from the committed table's {deep_oof}")
     ids = np.concatenate([train_ids, table["validation"]["record_id"]])
     split = np.array(["train"] * len(train_ids) + ["validation"] * len(table["validation"]["record_id"]))
     fold = np.concatenate([sources, np.full(len(table["validation"]["record_id"]), -1)])
     label = np.concatenate([data["train_targets"], data["validation_targets"]]).astype(np.int8)
     probs = np.concatenate([data["train_probabilities"], data["validation_probabilities"]]).astype(np.float16)
-    args.out_npz.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out_npz, record_id=ids, split=split, fold=fold.astype(np.int8), label=label,
-                        label_names=np.array(LABELS), ecgsl_relative=probs)
+    out_npz.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_npz, record_id=ids, split=split, fold=fold.astype(np.int8), label=label,
+                        label_names=np.array(LABELS), **{key: probs})
     # alone, out of fold on the training split, against the committed ECG-SL set (and the ResNet) alone
     rows = {r: i for i, r in enumerate(c_ids)}
     sel = [rows[r] for r in train_ids]
     y = data["train_targets"].astype(int)
     if not np.array_equal(y, committed["label"][sel].astype(int)):
         raise SystemExit(f"error: {hybrid}: labels differ from the committed table's")
-    alone = {"ecgsl_relative": _metrics(y, data["train_probabilities"].argmax(-1)),
+    alone = {key: _metrics(y, data["train_probabilities"].argmax(-1)),
              "ecgsl_committed": _metrics(y, committed["ecgsl"][sel].argmax(-1)),
              "resnet_committed": _metrics(y, committed["resnet"][sel].argmax(-1))}
-    log.info("alone (OOF, training split): relative macro %.4f AF %.4f; committed ECG-SL macro %.4f AF %.4f",
-             alone["ecgsl_relative"]["macro_f1"], alone["ecgsl_relative"]["per_class_f1"]["A"],
+    log.info("alone (OOF, training split): %s macro %.4f AF %.4f; committed ECG-SL macro %.4f AF %.4f", key,
+             alone[key]["macro_f1"], alone[key]["per_class_f1"]["A"],
              alone["ecgsl_committed"]["macro_f1"], alone["ecgsl_committed"]["per_class_f1"]["A"])
     runs = {}
     for i in range(k):
@@ -129,14 +139,27 @@ def step_table(args) -> dict:
                              "seconds": info.get("seconds"), "status": info.get("status"),
                              "seconds_per_epoch": round(info["seconds"] / info["epochs_completed"], 1)
                              if info.get("seconds") and info.get("epochs_completed") else None}
-    return {"out_of_fold_check": check, "folds_equal_committed": True, "npz": str(args.out_npz.relative_to(REPO))
-            if args.out_npz.resolve().is_relative_to(REPO) else str(args.out_npz),
-            "npz_bytes": args.out_npz.stat().st_size, "records": {"train": int(len(train_ids)),
+    return {"out_of_fold_check": check, "folds_equal_committed": True, "npz": str(out_npz.resolve().relative_to(REPO))
+            if out_npz.resolve().is_relative_to(REPO) else str(out_npz),
+            "npz_bytes": out_npz.stat().st_size, "records": {"train": int(len(train_ids)),
                                                                  "validation": int(len(table["validation"]["record_id"]))},
             "alone_oof_train": alone, "fold_runs": runs}
 
 
-def _lever(args) -> tuple:
+def _npz_table(path, key) -> dict:
+    """A fold-set table written by ``write_table`` as ``hybrid.py``'s ``split_record_id`` / ``split_probabilities``."""
+    data = np.load(path)
+    ids, split = data["record_id"].astype(str), data["split"].astype(str)
+    out = {}
+    for s in ("train", "validation"):
+        rows = split == s
+        out.update({f"{s}_record_id": ids[rows], f"{s}_probabilities": data[key][rows].astype(np.float64)})
+    return out
+
+
+def _lever(args, control: bool = False) -> tuple:
+    """af_lever's ``Lever`` on the committed inputs and each deep set's probabilities in its record order; with
+    ``control`` also the plain (one-channel) fold set retrained here (``--control-npz``)."""
     ns = argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None, resnet=None,
                             work=str(args.work), k=5)
     lever = Lever(ns)
@@ -144,19 +167,28 @@ def _lever(args) -> tuple:
     from experiments.cinc2017.oof_table import load_deep_oof
 
     committed = load_deep_oof(args.deep_oof)
-    rel = np.load(args.out_npz)
-    ids, split = rel["record_id"].astype(str), rel["split"].astype(str)
-    rel_table = {}
-    for s in ("train", "validation"):
-        rows = split == s
-        rel_table.update({f"{s}_record_id": ids[rows], f"{s}_probabilities": rel["ecgsl_relative"][rows].astype(np.float64)})
-    sets = {s: {"ecgsl": _aligned(committed["ecgsl"], s, "probabilities", lever.ids[s]),
-                "resnet": _aligned(committed["resnet"], s, "probabilities", lever.ids[s]),
-                "relative": _aligned(rel_table, s, "probabilities", lever.ids[s])} for s in ("train", "validation")}
+    tables = {"ecgsl": committed["ecgsl"], "resnet": committed["resnet"],
+              "relative": _npz_table(args.out_npz, "ecgsl_relative")}
+    if control:
+        tables["plain"] = _npz_table(args.control_npz, "ecgsl_plain")
+    sets = {s: {k: _aligned(t, s, "probabilities", lever.ids[s]) for k, t in tables.items()}
+            for s in ("train", "validation")}
     for s in sets:   # the Lever's own deep side must be the base form of these sets
-        if not np.allclose(lever.deep[s], deep_side("base", **sets[s])):
+        if not np.allclose(lever.deep[s], (sets[s]["ecgsl"] + sets[s]["resnet"]) / 2):
             raise SystemExit("error: the Lever's deep side is not the mean of the committed ECG-SL and ResNet sets")
     return lever, sets
+
+
+def _form_rows(lever, deep_train, base) -> dict:
+    """CV rows of the recipe with the deep side ``deep_train`` (the same cached boosters) on both seed sets."""
+    rows, shipped = {}, lever.deep["train"]
+    for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
+        lever.deep["train"] = deep_train
+        rows[key] = lever.cv_row("base", BASE, seeds)     # the same boosters; only the deep side changes
+        lever.deep["train"] = shipped
+        rows[key]["beats_base"] = Lever.beats(rows[key], base[key])
+    rows["paired"] = paired(rows["42-44"]["runs"] + rows["45-47"]["runs"], base["42-44"]["runs"] + base["45-47"]["runs"])
+    return rows
 
 
 def step_cv(args) -> dict:
@@ -165,14 +197,7 @@ def step_cv(args) -> dict:
     for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
         out["base"][key] = lever.cv_row("base", BASE, seeds)
     for form in FORMS:
-        rows = {}
-        for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
-            lever.deep["train"] = deep_side(form, **sets["train"])
-            rows[key] = lever.cv_row("base", BASE, seeds)     # the same boosters; only the deep side changes
-            lever.deep["train"] = deep_side("base", **sets["train"])
-            rows[key]["beats_base"] = Lever.beats(rows[key], out["base"][key])
-        rows["paired"] = paired(rows["42-44"]["runs"] + rows["45-47"]["runs"],
-                                out["base"]["42-44"]["runs"] + out["base"]["45-47"]["runs"])
+        rows = _form_rows(lever, deep_side(form, **sets["train"]), out["base"])
         rows["kept"] = rows["42-44"]["beats_base"] and rows["45-47"]["beats_base"]
         out["forms"][form] = rows
         log.info("%s: AF %.4f / %.4f (base %.4f / %.4f), macro %.4f / %.4f (base %.4f / %.4f), kept %s", form,
@@ -182,6 +207,30 @@ def step_cv(args) -> dict:
                  out["base"]["45-47"]["macro_f1"]["mean"], rows["kept"])
     kept = [f for f in FORMS if out["forms"][f]["kept"]]
     out["chosen"] = max(kept, key=lambda f: out["forms"][f]["42-44"]["af_f1"]["mean"]) if kept else None
+    return out
+
+
+def step_control(args, cv) -> dict:
+    """Information only (not under the keep rule, chooses nothing): a plain one-channel ECG-SL fold set retrained
+    here with the same folds, seed and schedule on today's beats (``--control``: its ``hybrid.py`` work folder), so
+    that the relative set's difference from the committed ECG-SL set splits into the reference channel (relative
+    minus plain) and the retraining (plain minus committed). Its table, alone and in the two forms, and the paired
+    per-seed differences relative minus plain in each form."""
+    table = write_table(Path(args.control), args.deep_oof, args.control_npz, "ecgsl_plain")
+    lever, sets = _lever(args, control=True)
+    out = {"table": table, "forms": {}}
+    for form in FORMS:
+        plain = {**sets["train"], "relative": sets["train"]["plain"]}
+        plain.pop("plain")
+        rows = _form_rows(lever, deep_side(form, **plain), cv["base"])
+        rel = cv["forms"][form]
+        rows["relative_minus_plain"] = paired(rel["42-44"]["runs"] + rel["45-47"]["runs"],
+                                              rows["42-44"]["runs"] + rows["45-47"]["runs"])
+        out["forms"][form] = rows
+        log.info("control %s: AF %.4f / %.4f, macro %.4f / %.4f; relative minus plain: AF %+.4f macro %+.4f", form,
+                 rows["42-44"]["af_f1"]["mean"], rows["45-47"]["af_f1"]["mean"], rows["42-44"]["macro_f1"]["mean"],
+                 rows["45-47"]["macro_f1"]["mean"], rows["relative_minus_plain"]["af_f1"]["mean"],
+                 rows["relative_minus_plain"]["macro_f1"]["mean"])
     return out
 
 
@@ -211,6 +260,9 @@ def main(argv=None) -> int:
     p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
     p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
     p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "relative_oof.npz")
+    p.add_argument("--control", type=Path, help="hybrid.py's work folder of a plain one-channel ECG-SL fold set "
+                                                "retrained with the same folds and schedule (control step)")
+    p.add_argument("--control-npz", type=Path, default=HERE / "oof" / "plain_retrain_oof.npz")
     p.add_argument("--out", type=Path, default=HERE / "af38_results.json")
     args = p.parse_args(argv)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -226,6 +278,10 @@ def main(argv=None) -> int:
             result["table"] = step_table(args)
         elif step == "cv":
             result["cv"] = step_cv(args)
+        elif step == "control":
+            if args.control is None:
+                raise SystemExit("error: the control step needs --control (hybrid.py's work folder of the plain set)")
+            result["control"] = step_control(args, result["cv"])
         else:
             result["validation"] = step_validate(args, result["cv"]["chosen"])
         result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
