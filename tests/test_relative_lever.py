@@ -16,14 +16,17 @@ def test_deep_side_of_each_form():
         rl.deep_side("weighted", e, r, x)
 
 
-def test_committed_relative_table_has_the_committed_folds():
-    path = rl.HERE / "oof" / "relative_oof.npz"
+@pytest.mark.parametrize("name,key", [("relative_oof.npz", "ecgsl_relative"), ("plain_retrain_oof.npz", "ecgsl_plain")])
+def test_committed_fold_set_tables_have_the_committed_folds(name, key):
+    path = rl.HERE / "oof" / name
     if not path.is_file():
-        pytest.skip("relative_oof.npz not written yet (relative_lever.py --steps table)")
+        pytest.skip(f"{name} not written yet (relative_lever.py --steps table / control)")
     rel, deep = np.load(path), np.load(DEFAULT_NPZ)
-    assert rel["ecgsl_relative"].dtype == np.float16
-    np.testing.assert_allclose(rel["ecgsl_relative"].astype(float).sum(-1), 1.0, atol=5e-3)
+    assert rel[key].dtype == np.float16
+    np.testing.assert_allclose(rel[key].astype(float).sum(-1), 1.0, atol=5e-3)
     fold = {r: f for r, f, s in zip(deep["record_id"], deep["fold"], deep["split"])}
     assert all(int(fold[r]) == int(f) for r, f in zip(rel["record_id"], rel["fold"]))   # same folds, -1 validation
     assert sorted(rel["record_id"].tolist()) == sorted(deep["record_id"].tolist())
     assert (rel["fold"] == -1).sum() == (deep["split"] == "validation").sum()
+    label = {r: c for r, c in zip(deep["record_id"], deep["label"])}
+    assert all(int(label[r]) == int(c) for r, c in zip(rel["record_id"], rel["label"]))

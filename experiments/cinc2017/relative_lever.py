@@ -3,11 +3,15 @@
 beat), on the deep side of the shipped ``cinc2017`` form (the 118-column booster averaged with the mean of the deep
 sets, deep weight 0.5).
 
+    python experiments/cinc2017/relative_lever.py --work WORK/lever --steps config \
+        --config-from OOF_WORK/prepared_raw/manifest.json --config-out WORK/prepare_config.json
     python -m ecgsl_keras.prepare --dataset cinc2017 --data-dir .../training2017 --out WORK/prepared \
         --config WORK/prepare_config.json --workers 1 --no-progress     # the shipped signal, beat_reference median
     python experiments/cinc2017/hybrid.py --data WORK/prepared --features ANY --work WORK/hybrid \
         --steps folds finetune deep --deep-seed 42 --epochs 10        # 5 fold models from the encoder preset
-    python experiments/cinc2017/relative_lever.py --hybrid WORK/hybrid --work WORK/lever [--steps table cv validate]
+    python experiments/cinc2017/relative_lever.py --hybrid WORK/hybrid --prepared WORK/prepared --work WORK/lever \
+        [--steps table cv validate]
+    python experiments/cinc2017/relative_lever.py --control WORK/hybrid_plain --work WORK/lever --steps control
 
 Why this lever: on MIT-BIH the relative channel raised V +P from 0.811 to 0.866 (run v37). For AF the channel
 exposes what varies around the record's usual beat: the P wave that is missing or replaced by f waves, the
@@ -18,6 +22,9 @@ and extends the beat encoder's first convolution with zero kernels for the new c
 ``extend_channels``), so each fold model starts exactly at the one-channel pre-trained model; the same 5 folds
 (``stacking.assign_folds`` k=5 seed 42; checked equal to the committed table's), the shipped 10-epoch schedule.
 
+``config``    the ExperimentConfig of the shipped form's prepared folder (``--config-from``: the manifest of
+              ``oof_from_preset.py``'s WORK/prepared_raw: the same signal config and split seed) with
+              ``signal.beat_reference = "median"`` and ``model.beat_channels = 2``, to ``--config-out`` for prepare.
 ``table``     the fold set's out-of-fold probabilities (each training record from the one fold model that held it
               out, checked with ``training.oof.check_out_of_fold`` against the fold folders) and the validation
               records' mean of the 5 models, written float16 to ``--out-npz`` (committed:
@@ -50,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,7 +73,7 @@ from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E4
 from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.relative_lever")
-STEPS = ("table", "cv", "validate", "control")
+STEPS = ("config", "table", "cv", "validate", "control")
 FORMS = ("replace", "add")
 AF_TARGET = 0.85     # issue 18's validation target for AF F1
 KEEP_RULE = ("af_lever's rule (CV AF F1, mean over booster seeds, rises by more than the larger seed sd of the two "
@@ -85,9 +93,31 @@ def deep_side(form: str, ecgsl, resnet, relative) -> np.ndarray:
     raise ValueError(f"unknown form {form!r}")
 
 
+def step_config(args) -> dict:
+    """The prepare config of the relative beats: the shipped form's, with the median reference."""
+    from ecgsl_keras.config import ExperimentConfig
+
+    config = json.loads(Path(args.config_from).read_text())["metadata"]["experiment_config"]
+    config["signal"]["beat_reference"] = "median"
+    config["model"]["beat_channels"] = 2
+    checked = ExperimentConfig.from_dict(config)
+    checked.validate()
+    Path(args.config_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.config_out).write_text(json.dumps(checked.to_dict(), indent=1) + "\n")
+    return {"from": str(args.config_from), "beat_reference": "median", "beat_width": checked.signal.beat_width}
+
+
 def step_table(args) -> dict:
-    """The relative fold set's table (``--hybrid``), checked out of fold and against the committed folds."""
-    return write_table(Path(args.hybrid), args.deep_oof, args.out_npz, "ecgsl_relative")
+    """The relative fold set's table (``--hybrid``), checked out of fold and against the committed folds; with
+    ``--prepared`` also what its prepared folder holds (records, beats, the reference, prepare's seconds)."""
+    out = write_table(Path(args.hybrid), args.deep_oof, args.out_npz, "ecgsl_relative")
+    if args.prepared:
+        manifest = json.loads((Path(args.prepared) / "manifest.json").read_text())
+        summary, signal = manifest["metadata"]["prepare_summary"], manifest["metadata"]["signal_config"]
+        out["prepare"] = {k: summary[k] for k in ("records_written", "records_per_split", "beats_per_split", "beats",
+                                                  "skipped", "seconds", "workers")}
+        out["prepare"].update(beat_reference=signal["beat_reference"], beat_width=manifest["beat_len"])
+    return out
 
 
 def write_table(hybrid: Path, deep_oof: Path, out_npz: Path, key: str) -> dict:
@@ -135,8 +165,10 @@ def write_table(hybrid: Path, deep_oof: Path, out_npz: Path, key: str) -> dict:
     for i in range(k):
         config = hybrid / "runs" / f"fold_{i}" / "config.json"
         info = json.loads(config.read_text())
+        fit_log = hybrid / "logs" / f"finetune_fold_{i}.log"   # Keras' per-epoch lines: "136/136 - 43s - ..."
+        epochs = [int(m) for m in re.findall(r"^\d+/\d+ - (\d+)s - ", fit_log.read_text(), re.M)] if fit_log.is_file() else []
         runs[f"fold_{i}"] = {"epochs": info.get("epochs_completed"), "best_epoch": (info.get("best") or {}).get("epoch"),
-                             "seconds": info.get("seconds"), "status": info.get("status"),
+                             "seconds": info.get("seconds"), "status": info.get("status"), "epoch_seconds": epochs,
                              "seconds_per_epoch": round(info["seconds"] / info["epochs_completed"], 1)
                              if info.get("seconds") and info.get("epochs_completed") else None}
     return {"out_of_fold_check": check, "folds_equal_committed": True, "npz": str(out_npz.resolve().relative_to(REPO))
@@ -259,6 +291,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
     p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
     p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
+    p.add_argument("--config-from", type=Path, help="config step: the manifest of the shipped form's prepared folder")
+    p.add_argument("--config-out", type=Path, help="config step: the prepare config to write")
+    p.add_argument("--prepared", type=Path, help="the prepared folder the fold set trained on (table step: its counts)")
     p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "relative_oof.npz")
     p.add_argument("--control", type=Path, help="hybrid.py's work folder of a plain one-channel ECG-SL fold set "
                                                 "retrained with the same folds and schedule (control step)")
@@ -272,7 +307,11 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
     for step in args.steps:
         t0 = time.perf_counter()
-        if step == "table":
+        if step == "config":
+            if not (args.config_from and args.config_out):
+                raise SystemExit("error: the config step needs --config-from and --config-out")
+            result["config"] = step_config(args)
+        elif step == "table":
             if args.hybrid is None:
                 raise SystemExit("error: the table step needs --hybrid (hybrid.py's work folder of the fold set)")
             result["table"] = step_table(args)
