@@ -16,6 +16,22 @@ def test_deep_side_of_each_form():
         rl.deep_side("weighted", e, r, x)
 
 
+def test_deep_side_of_the_seed_forms():
+    """af39: the ECG-SL members are averaged first, then with the ResNet at half weight (not a third each)."""
+    from experiments.cinc2017 import seed_lever as sl
+
+    e, r, x, p = np.full((2, 4), 0.1), np.full((2, 4), 0.4), np.full((2, 4), 0.7), np.full((2, 4), 0.3)
+    np.testing.assert_allclose(rl.deep_side("seeds2", e, r, x, plain=p), (0.2 + 0.4) / 2)
+    np.testing.assert_allclose(rl.deep_side("seeds3", e, r, x, plain=p), ((0.1 + 0.3 + 0.7) / 3 + 0.4) / 2)
+    np.testing.assert_allclose(rl.deep_side("base", e, r, x, plain=p), rl.deep_side("base", e, r, x))
+    with pytest.raises(ValueError, match="seeds2"):
+        rl.deep_side("seeds2", e, r, x)            # the plain set is needed
+    sets = {"ecgsl": e, "plain": p, "relative": x, "resnet": r}
+    np.testing.assert_allclose(sl.ecgsl_side("base", sets), 0.1)
+    np.testing.assert_allclose(sl.ecgsl_side("seeds3", sets), (0.1 + 0.3 + 0.7) / 3)
+    assert sl.ROWS == ("seeds2", "seeds3")
+
+
 @pytest.mark.parametrize("name,key", [("relative_oof.npz", "ecgsl_relative"), ("plain_retrain_oof.npz", "ecgsl_plain")])
 def test_committed_fold_set_tables_have_the_committed_folds(name, key):
     path = rl.HERE / "oof" / name

@@ -82,8 +82,20 @@ KEEP_RULE = ("af_lever's rule (CV AF F1, mean over booster seeds, rises by more 
              "validation only for the kept form (fixed before any figure)")
 
 
-def deep_side(form: str, ecgsl, resnet, relative) -> np.ndarray:
-    """The deep side of a row: the mean of its deep sets' probabilities."""
+# af39 (seed_lever.py): the ECG-SL side as the mean of several training seeds of the fold set, then averaged with the
+# ResNet as shipped (each ECG-SL member weighs 1/(2n), the ResNet 1/2 -- unlike ``add``, where the third set takes a
+# third of the deep side)
+SEED_FORMS = {"seeds2": ("ecgsl", "plain"), "seeds3": ("ecgsl", "plain", "relative")}
+
+
+def deep_side(form: str, ecgsl, resnet, relative, plain=None) -> np.ndarray:
+    """The deep side of a row: the mean of its deep sets' probabilities (``SEED_FORMS``: the mean of the ECG-SL
+    members first; ``plain`` is the plain fold set retrained here, needed only by those forms)."""
+    if form in SEED_FORMS:
+        members = {"ecgsl": ecgsl, "plain": plain, "relative": relative}
+        if any(members[m] is None for m in SEED_FORMS[form]):
+            raise ValueError(f"form {form!r} needs the sets {SEED_FORMS[form]}")
+        return (np.mean([members[m] for m in SEED_FORMS[form]], axis=0) + resnet) / 2
     if form == "base":
         return (ecgsl + resnet) / 2
     if form == "replace":
@@ -266,12 +278,13 @@ def step_control(args, cv) -> dict:
     return out
 
 
-def step_validate(args, chosen) -> dict | None:
-    """The kept form and the shipped recipe on validation, booster seeds 42-44 (nothing when none is kept)."""
+def step_validate(args, chosen, control: bool = False) -> dict | None:
+    """The kept form and the shipped recipe on validation, booster seeds 42-44 (nothing when none is kept;
+    ``control``: the plain retrained set is loaded too, for ``SEED_FORMS``)."""
     if chosen is None:
         log.info("validate: no form kept; validation not looked at")
         return None
-    lever, sets = _lever(args)
+    lever, sets = _lever(args, control=control)
     y = lever.y["validation"]
     rows = {"base": [], chosen: []}
     for seed in SEEDS:
