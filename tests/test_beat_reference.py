@@ -90,3 +90,62 @@ def test_the_edge_graph_refuses_the_reference():
     check_config(SignalConfig())
     with pytest.raises(ConfigError, match="beat_reference"):
         check_config(dataclasses.replace(SignalConfig(), beat_reference="median"))
+
+
+def test_init_from_a_one_channel_model_starts_at_its_outputs():
+    """``--init-from`` a one-channel pre-trained model for beats with the median reference (run af38): every
+    matching weight is copied and the first convolution's kernel gets zeros for the new channel, so the
+    2-channel classifier gives the 1-channel one's outputs on the same CinC fixture beats."""
+    import keras
+
+    from ecgsl_keras.modeling import models, transfer
+    from helpers import cinc_beats
+
+    one = ModelConfig(**TINY_MODEL)
+    two = ModelConfig(**TINY_MODEL, beat_channels=2)
+    keras.utils.set_random_seed(3)
+    masked = models.build_masked_model(one, models.build_beat_autoencoder(one))
+    clf1 = models.build_classifier(one, tasks.CINC2017, pretrained=masked)
+    clf2 = models.build_classifier(two, tasks.CINC2017, pretrained=clf1)
+    kernel1 = clf1.get_layer("temporal_encoder").get_layer("beat_encoder").get_layer("encoder_conv_1").get_weights()
+    kernel2 = clf2.get_layer("temporal_encoder").get_layer("beat_encoder").get_layer("encoder_conv_1").get_weights()
+    assert kernel2[0].shape == (one.conv_kernel, 2, one.conv_filters[0])
+    np.testing.assert_array_equal(kernel2[0][:, :1], kernel1[0])
+    assert not kernel2[0][:, 1:].any()                       # the new channel starts with no say
+    np.testing.assert_array_equal(kernel2[1], kernel1[1])
+
+    t = 24
+    records = cinc_beats(4)
+    plain = np.zeros((len(records), t, one.beat_len), np.float32)
+    rel = np.zeros((len(records), t, two.beat_width), np.float32)
+    rr = np.zeros((len(records), t, 3), np.float32)
+    mask = np.zeros((len(records), t), bool)
+    for i, (_, _, beats, r, _) in enumerate(records):
+        n = min(len(beats), t)
+        plain[i, :n], rel[i, :n], rr[i, :n], mask[i, :n] = beats[:n], with_reference(beats, "median")[:n], r[:n], True
+    assert np.abs(rel[mask][:, one.beat_len:]).max() > 0.01   # the relative channel is not empty
+    p1 = np.asarray(clf1.predict({"beats": plain, "rr": rr, "padding_mask": mask}, verbose=0))
+    p2 = np.asarray(clf2.predict({"beats": rel, "rr": rr, "padding_mask": mask}, verbose=0))
+    np.testing.assert_allclose(p2, p1, atol=1e-6)
+    # straight from the pre-trained (masked) model: the same temporal encoder states as the 1-channel classifier
+    direct = models.build_classifier(two, tasks.CINC2017, pretrained=masked)
+    h1 = clf1.get_layer("temporal_encoder")({"beats": plain, "rr": rr, "padding_mask": mask})
+    h2 = direct.get_layer("temporal_encoder")({"beats": rel, "rr": rr, "padding_mask": mask})
+    np.testing.assert_allclose(np.asarray(h2), np.asarray(h1), atol=1e-5)
+    # off unless the channels differ: same channels copy as before, and nothing shrinks a 2-channel encoder
+    assert transfer.beat_channels_of(clf2, two.beat_len) == 2 and transfer.beat_channels_of(clf1, one.beat_len) == 1
+    assert "encoder_conv_1" not in transfer.transfer_weights(clf1, models.build_classifier(two, tasks.CINC2017))
+    with pytest.raises(ConfigError, match="gave no weights for \\['beat_encoder'\\]"):
+        models.build_classifier(one, tasks.CINC2017, pretrained=clf2)
+
+
+def test_train_accepts_only_an_added_reference_from_a_one_channel_init_model():
+    from ecgsl_keras.training.trainer import _reference_added
+
+    plain = SignalConfig().to_dict()
+    rel = SignalConfig(beat_reference="median").to_dict()
+    assert _reference_added(plain, rel)
+    assert not _reference_added(rel, plain)                   # no channel to drop
+    assert not _reference_added(plain, plain)
+    other = dataclasses.replace(SignalConfig(beat_reference="median"), beat_len=64).to_dict()
+    assert not _reference_added(plain, other)                 # other beats too: the usual refusal

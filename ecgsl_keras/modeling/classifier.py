@@ -73,7 +73,7 @@ def build_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Model:
     x = keras.layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
     model = keras.Model(inputs, output_layer(x), name="ecgsl_classifier")
     if pretrained is not None:
-        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",), beat_len=cfg.beat_len)
     return model
 
 
@@ -92,7 +92,7 @@ def build_beat_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Mode
     outputs = keras.layers.Dense(task.num_classes, activation="softmax", name=PROBABILITIES)(x)
     model = keras.Model(inputs, outputs, name="ecgsl_beat_classifier")
     if pretrained is not None:
-        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",), beat_len=cfg.beat_len)
     return model
 
 

@@ -141,7 +141,7 @@ def build_hybrid_classifier(cfg: ModelConfig, task, n_features: int | None = Non
     if feature_stats is not None:
         normalization.set_statistics(*feature_stats)
     if pretrained is not None:
-        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",))
+        _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",), beat_len=cfg.beat_len)
         if feature_stats is not None:   # a hybrid source would bring its own statistics: keep ours
             normalization.set_statistics(*feature_stats)
     return model

@@ -165,6 +165,14 @@ def resolve_config(config, manifest: dict, data, *, init_info=None, epochs=None,
     return out
 
 
+def _reference_added(init_signal: dict, data_signal: dict) -> bool:
+    """True when the data's beats differ from the init model's ONLY by a reference channel the init model
+    lacked (``beat_reference`` "none" there, another here): the channel extension of ``--init-from``."""
+    diff = signal_mismatch(data_signal, init_signal)
+    return (len(diff) == 1 and diff[0].startswith("beat_reference:")
+            and SignalConfig.from_dict(init_signal).beat_reference == "none")
+
+
 def resolve_task(manifest: dict, data, task_name=None):
     """The data's task (manifest ``label_info``), or ``task_name`` checked against it. None for
     unlabelled data."""
@@ -239,6 +247,12 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
             signal_adapted = signal_mismatch(data_signal, init_signal)
             log.info("--adapt-signal: the init model's beats were cut otherwise (data != model: %s)",
                      "; ".join(signal_adapted) or "none")
+        elif init_signal and data_signal and _reference_added(init_signal, data_signal):
+            # beats with a reference channel (SignalConfig.beat_reference) for a one-channel init model: the
+            # classifier's beat encoder takes the init model's kernels with zeros for the new channel
+            # (modeling.transfer, extend_channels), so it starts at the init model's outputs
+            log.info("the init model reads one-channel beats, the data carry beat_reference %r: its first "
+                     "convolution is extended with zero kernels for the new channel", data_signal["beat_reference"])
         else:
             runs.check_model_signal(init_from, init_signal, data_signal, fs.join(data, "manifest.json"))
     task_obj = resolve_task(manifest, data, o.task)
