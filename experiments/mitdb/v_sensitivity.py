@@ -6,6 +6,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps deep_pair          # key v_sensitivity_deep_pair
     python experiments/mitdb/v_sensitivity.py --work WORK --steps preview            # key v_pause_preview
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause              # key v_pause_lever (run v43)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps full_pause         # key v_full_pause (run v46)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -82,6 +83,17 @@ Steps:
               as decisions: the pause lever under v38's strict rule and forced (ablations), and ``v_scale`` /
               ``wide_call`` re-chosen under the tolerant rule (``rule_sensitivity``: a check of the rule itself;
               their decision rule was v38's, fixed before v42's figures, and stays so).
+``full_pause`` (run v46, key ``v_full_pause``) the pause test from physiology rather than a grid: a ventricular
+              premature beat leaves the sinus node alone, so pre RR + post RR = 2 x the sinus cycle (a FULL
+              compensatory pause); an atrial one resets it (less than compensatory). ``FULL_PAUSE_RULE``: a beat
+              called S after v40's gate becomes V when its QRS width > 1.25 x its median beat's, its compensation
+              (pre + post RR) / (2 x the local median RR) lies in [0.95, 1.05], post RR / pre RR >= 1.25, and it lies
+              outside AF by the fold's rhythm-gate evidence (``window_af_afev`` <= the fold's threshold). No choice
+              (``FULL_PAUSE_CHOICE``): one fixed rule for both folds; the band from each fold's OWN training-side
+              look (``training_look``: true V among the wide S calls centre on 0.99 / 1.01, true S on 0.96 / 0.88;
+              both folds' looks prefer 0.95-1.05 to 0.9-1.1), v38's rule over the inner groups reported as a check
+              (``inner_check``). Kept with ``LEVER_KEEP_RULE`` against v40, paired over seeds 42-44. Rule, choice
+              and keep written here and in the JSON before any left-out figure of the lever.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -961,6 +973,164 @@ def step_pause(table, labels, dec) -> dict:
     return result
 
 
+# ---- run v46 (key v_full_pause): the pause test taken from physiology rather than a grid. A ventricular premature beat
+# does not reset the sinus node, so the next sinus beat comes on the sinus schedule: pre RR + post RR = 2 x the sinus
+# cycle (a FULL compensatory pause); an atrial premature beat resets the node, so pre + post < 2 x the cycle (a less
+# than compensatory pause). ``compensation`` = (pre RR + post RR) / (2 x the median of the 16 neighbour intervals) =
+# (pre_rr_local_median_ratio + post_rr_local_median_ratio) / 2 is 1 for a full pause. Fixed BEFORE any left-out figure
+# of the lever, from that physiology and a training-side look (each fold's own training records only: the beats that
+# fold's v40-gated inner recipe calls S with width > 1.25 x the median beat's, outside AF; key
+# v_full_pause.training_look): true V beats centre on compensation 0.99 (fold 0's training records) / 1.01 (fold 1's),
+# true S beats on 0.96 / 0.88. Each fold's own look prefers the band 0.95-1.05 to 0.9-1.1 (fold 0: V 15 / S 10
+# against 16 / 17; fold 1: V 43 / S 5 against 45 / 18, post/pre >= 1.25): the same band for both, so one fixed rule.
+FULL_PAUSE_RULE = {"wide": 1.25, "band": (0.95, 1.05), "pause": 1.25}
+FULL_PAUSE_KEY = "v_full_pause"
+FULL_PAUSE_CHOICE = (
+    "no choice: one fixed rule applied to both folds, fixed before any left-out figure of the lever: a beat called S "
+    "after v40's gate (as each fold chose it) becomes V when its QRS width > 1.25 x the record's median beat's "
+    "(qrs_width_norm; the width v43 / WIDE_S used: a ventricular QRS is wide), its compensation (pre + post RR) / (2 "
+    "x the local median RR) lies in [0.95, 1.05] (a full compensatory pause: the sinus node not reset), its post RR / "
+    "pre RR >= 1.25 (premature and followed by a pause; at compensation 1 this is pre RR <= 0.89 x the local median) "
+    "and it lies outside AF by the fold's own rhythm-gate feature and threshold (window_af_afev <= the fold's "
+    "gate_threshold: compensatory pauses mean nothing without a sinus rhythm). The band 0.95-1.05 (not 0.9-1.1) from "
+    "each fold's OWN training-side look (key training_look), which prefers it in both folds; width and post/pre from "
+    "physiology and v43. v38's rule over the 4 inner groups is reported (inner_check) as a check, not as a choice. "
+    "Kept with LEVER_KEEP_RULE against v40's decision row, paired over booster seeds 42-44")
+FULL_PAUSE_RECORDS = ("106", "220", "118", "223", "207")
+
+
+def compensation_of(table, idx) -> np.ndarray:
+    """(pre RR + post RR) / (2 x the local median RR) of table rows ``idx`` (1: a full compensatory pause)."""
+    from beats_preset import _columns_of
+    cols = _columns_of(table, ["pre_rr_local_median_ratio", "post_rr_local_median_ratio"])[idx]
+    return (cols[:, 0] + cols[:, 1]) / 2
+
+
+def full_pause_call(p, labels, width_norm, post_pre, compensation, not_af, wide, band, pause) -> np.ndarray:
+    """A beat called S with ``width_norm > wide``, ``band[0] <= compensation <= band[1]``, ``post_pre >= pause`` and
+    ``not_af`` becomes V (its V probability just above the row's largest, the row renormalised). NaN: no evidence."""
+    v, s = labels.index("V"), labels.index("S")
+    p = np.array(p, dtype=float, copy=True)
+    comp = np.asarray(compensation)
+    with np.errstate(invalid="ignore"):
+        take = ((p.argmax(-1) == s) & (np.asarray(width_norm) > wide) & (comp >= band[0]) & (comp <= band[1])
+                & (np.asarray(post_pre) >= pause) & not_af)
+    p[take, v] = p[take].max(axis=1) * 1.001
+    p[take] /= p[take].sum(axis=1, keepdims=True)
+    return p
+
+
+LEVERS["full_pause"] = ({k: (v,) for k, v in FULL_PAUSE_RULE.items()},
+                        lambda p, labels, ev, **pt: full_pause_call(p, labels, ev["width_norm"], ev["post_pre"],
+                                                                    ev["compensation"], ev["not_af"], **pt))
+
+
+def _training_look(table, labels, dec, h) -> dict:
+    """Fold ``h``'s training side only: compensation / post-pre quantiles of true V / S / N among its inner recipe's
+    wide S calls outside AF, and what each candidate band would flip."""
+    from collections import Counter
+    c = dec["chosen"][str(h)]
+    ib = _inner_base(table, labels, dec, h)
+    idx = ib["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    ev = _pause_evidence(table, idx, c)
+    comp = compensation_of(table, idx)
+    wide_s = (ib["base"].argmax(-1) == labels.index("S")) & (ev["width_norm"] > FULL_PAUSE_RULE["wide"]) & ev["not_af"]
+    out = {"training_records": sorted(str(r) for r in np.unique(rec)), "by_true_class": {}, "bands": []}
+    for name in ("V", "S", "N"):
+        m = wide_s & (y == labels.index(name))
+        out["by_true_class"][name] = {
+            "n": int(m.sum()), "records": {str(r): int(n) for r, n in Counter(rec[m]).most_common()},
+            "compensation_q10_25_50_75_90": [round(float(q), 3) for q in np.nanquantile(comp[m], [.1, .25, .5, .75, .9])]
+            if m.any() else None,
+            "post_pre_q10_25_50_75_90": [round(float(q), 3) for q in np.nanquantile(ev["post_pre"][m], [.1, .25, .5, .75, .9])]
+            if m.any() else None}
+    for band in ((0.9, 1.1), (0.93, 1.07), (0.95, 1.05)):
+        with np.errstate(invalid="ignore"):
+            t = wide_s & (comp >= band[0]) & (comp <= band[1]) & (ev["post_pre"] >= FULL_PAUSE_RULE["pause"])
+        out["bands"].append({"band": list(band), **{name: int((t & (y == labels.index(name))).sum())
+                                                    for name in ("V", "S", "N")}})
+    return out
+
+
+def _by_record_classes(y, p, rec, labels, records) -> dict:
+    """{record: {'V_lost', 'false_V', 'S_lost', 'S_as_V'}} of ``records``."""
+    v, s = labels.index("V"), labels.index("S")
+    called = p.argmax(-1)
+    out = {}
+    for r in records:
+        m = rec == r
+        out[r] = {"V_lost": int((m & (y == v) & (called != v)).sum()), "false_V": int((m & (y != v) & (called == v)).sum()),
+                  "S_lost": int((m & (y == s) & (called != s)).sum()), "S_as_V": int((m & (y == s) & (called == v)).sum())}
+    return out
+
+
+def step_full_pause(table, labels, dec) -> dict:
+    """Key ``v_full_pause`` (run v46): ``FULL_PAUSE_RULE`` / ``FULL_PAUSE_CHOICE`` / ``LEVER_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    v = labels.index("V")
+    look, check, apply_fold = {}, {}, {}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        look[str(h)] = _training_look(table, labels, dec, h)
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        ev = dict(_pause_evidence(table, idx, c), compensation=compensation_of(table, idx))
+        check[str(h)] = _choose(table["y"][idx], table["record"][idx], dec["groups"][h], ib["base"], labels, ev,
+                                "full_pause", 0.0)
+        ev_out = dict(_pause_evidence(table, part["scored"], c), compensation=compensation_of(table, part["scored"]))
+
+        def f(p, _h, _seed, ev_out=ev_out):
+            return full_pause_call(p, labels, ev_out["width_norm"], ev_out["post_pre"], ev_out["compensation"],
+                                   ev_out["not_af"], **FULL_PAUSE_RULE)
+        apply_fold[h] = f
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [_by_record_classes(y, rows_of[s], rec, labels, FULL_PAUSE_RECORDS) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    r = summary(rows)
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["v_gate"]
+    verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+    result = {"rule": {"wide": FULL_PAUSE_RULE["wide"], "band": list(FULL_PAUSE_RULE["band"]),
+                       "pause": FULL_PAUSE_RULE["pause"]},
+              "choice_rule": FULL_PAUSE_CHOICE, "keep_rule": LEVER_KEEP_RULE,
+              "training_look": look, "inner_check": check,
+              "v40_reproduced": bool(dec["reproduced"]) and all(
+                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
+                  for m in v_gate.COMPARED),
+              "v40_seed_spread": v40["seed_spread"]["lever"],
+              "v40_distance_to_targets": v_gate._distance(v40["seed_spread"]["lever"]),
+              "v40_by_record": v40["by_record_seed_mean"],
+              "seed_spread": r["seed_spread"]["lever"], "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
+              "by_record": r["by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
+              "new_V_calls_s42": _made_by_record(rows40["v40_s42"], rows[42], y, rec, labels)}
+    result["decision"] = "full_pause" if result["kept"] else "none"
+    log.info("full pause: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
+             v40["seed_spread"]["lever"]["V_sensitivity"]["mean"], r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+             v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             v40["seed_spread"]["lever"]["S_sensitivity"]["mean"], r["seed_spread"]["lever"]["S_sensitivity"]["mean"],
+             verdict["kept"])
+    return result
+
+
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
 # Fixed before any figure of the new models.
 VAUG_KEY = "v_augment_retrain"
@@ -1185,7 +1355,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1201,7 +1371,7 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "vaug", "vaug_weight"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1225,6 +1395,10 @@ def main(argv=None) -> int:
     if "pause" in args.steps:
         result = saved[PAUSE_KEY] = dict(step_pause(table, labels, dec), command=command,
                                          seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "full_pause" in args.steps:
+        result = saved[FULL_PAUSE_KEY] = dict(step_full_pause(table, labels, dec), command=command,
+                                              seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
