@@ -1070,7 +1070,6 @@ def step_full_pause(table, labels, dec) -> dict:
     import v_gate
     from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
-    v = labels.index("V")
     look, check, apply_fold = {}, {}, {}
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
