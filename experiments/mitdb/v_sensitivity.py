@@ -21,6 +21,8 @@ Run v43 (``pause``): both folds take the pause lever under the tolerant rule, V 
 118's wide S, fold 0's point, which v38's rule takes too): not kept. Run v44 (``vaug``): the V-reshaped ECG-SL gains V Se
 alone (0.792 -> 0.830, 207) but not on 106 / 223, the recipe +0.0021: not kept; v44b (``vaug_weight``): no fold raises
 the deep weight.
+Run v46 (``full_pause``): the full-compensatory-pause rule, fixed for both folds, V Se +0.0164 (106 / 223), V +P -0.0017,
+macro F1 +0.0044, but S Se -0.0181 (wide S of 118 / 209 / 223 / 205 / 215 with a near-full pause): not kept.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
