@@ -24,6 +24,9 @@ alone (0.792 -> 0.830, 207) but not on 106 / 223, the recipe +0.0021: not kept; 
 the deep weight.
 Run v46 (``full_pause``): the full-compensatory-pause rule, fixed for both folds, V Se +0.0164 (106 / 223), V +P -0.0017,
 macro F1 +0.0044, but S Se -0.0181 (wide S of 118 / 209 / 223 / 205 / 215 with a near-full pause): not kept.
+Run v47 (``pause_population``): v46's rule only on records where it fires >= 10 times: V Se +0.0161 (106 / 223), V +P
++0.0013, macro F1 +0.0066, S Se -0.0043 (within v40's seed sd): kept by LEVER_KEEP_RULE, but N was not blind to v46's
+left-out per-record counts (a DS2 check before the preset takes it); not served.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
