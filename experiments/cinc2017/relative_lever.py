@@ -238,20 +238,28 @@ def _form_rows(lever, deep_train, base) -> dict:
 def step_cv(args) -> dict:
     lever, sets = _lever(args)
     out = {"base": {}, "forms": {}}
-    for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
-        out["base"][key] = lever.cv_row("base", BASE, seeds)
-    for form in FORMS:
+    cv_forms(lever, sets, FORMS, out, "forms")
+    return out
+
+
+def cv_forms(lever, sets, forms, out, key) -> None:
+    """The CV rows of a lever whose forms change only the deep side (``relative_lever``, ``seed_lever``): the shipped
+    recipe on booster seeds 42-44 and 45-47 into ``out["base"]``, each of ``forms`` (its deep side from ``sets``)
+    against it into ``out[key]``, kept when it beats base on both seed sets (af_lever's rule), and ``out["chosen"]``:
+    the kept form of highest CV AF F1 on 42-44 (None when none is kept)."""
+    for seed_set, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
+        out["base"][seed_set] = lever.cv_row("base", BASE, seeds)
+    for form in forms:
         rows = _form_rows(lever, deep_side(form, **sets["train"]), out["base"])
         rows["kept"] = rows["42-44"]["beats_base"] and rows["45-47"]["beats_base"]
-        out["forms"][form] = rows
+        out[key][form] = rows
         log.info("%s: AF %.4f / %.4f (base %.4f / %.4f), macro %.4f / %.4f (base %.4f / %.4f), kept %s", form,
                  rows["42-44"]["af_f1"]["mean"], rows["45-47"]["af_f1"]["mean"], out["base"]["42-44"]["af_f1"]["mean"],
                  out["base"]["45-47"]["af_f1"]["mean"], rows["42-44"]["macro_f1"]["mean"],
                  rows["45-47"]["macro_f1"]["mean"], out["base"]["42-44"]["macro_f1"]["mean"],
                  out["base"]["45-47"]["macro_f1"]["mean"], rows["kept"])
-    kept = [f for f in FORMS if out["forms"][f]["kept"]]
-    out["chosen"] = max(kept, key=lambda f: out["forms"][f]["42-44"]["af_f1"]["mean"]) if kept else None
-    return out
+    kept = [f for f in forms if out[key][f]["kept"]]
+    out["chosen"] = max(kept, key=lambda f: out[key][f]["42-44"]["af_f1"]["mean"]) if kept else None
 
 
 def step_control(args, cv) -> dict:

@@ -48,12 +48,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS  # noqa: E402
 from experiments.cinc2017.features import _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, finish_chosen_lever,  # noqa: E402
                                           timed_steps)
-from experiments.cinc2017.relative_lever import (AF_TARGET, SEED_FORMS, _form_rows, _lever, deep_side,  # noqa: E402
-                                                 step_validate)
+from experiments.cinc2017.relative_lever import AF_TARGET, SEED_FORMS, _lever, cv_forms, step_validate  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.seed_lever")
 STEPS = ("cv", "validate")
@@ -75,19 +73,7 @@ def step_cv(args) -> dict:
     y = lever.y["train"]
     for form in ("base",) + ROWS:   # information: the ECG-SL side alone, argmax, out of fold
         out["ecgsl_side_alone_oof_train"][form] = _metrics(y, ecgsl_side(form, sets["train"]).argmax(-1))
-    for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
-        out["base"][key] = lever.cv_row("base", BASE, seeds)
-    for form in ROWS:
-        rows = _form_rows(lever, deep_side(form, **sets["train"]), out["base"])
-        rows["kept"] = rows["42-44"]["beats_base"] and rows["45-47"]["beats_base"]
-        out["rows"][form] = rows
-        log.info("%s: AF %.4f / %.4f (base %.4f / %.4f), macro %.4f / %.4f (base %.4f / %.4f), kept %s", form,
-                 rows["42-44"]["af_f1"]["mean"], rows["45-47"]["af_f1"]["mean"], out["base"]["42-44"]["af_f1"]["mean"],
-                 out["base"]["45-47"]["af_f1"]["mean"], rows["42-44"]["macro_f1"]["mean"],
-                 rows["45-47"]["macro_f1"]["mean"], out["base"]["42-44"]["macro_f1"]["mean"],
-                 out["base"]["45-47"]["macro_f1"]["mean"], rows["kept"])
-    kept = [f for f in ROWS if out["rows"][f]["kept"]]
-    out["chosen"] = max(kept, key=lambda f: out["rows"][f]["42-44"]["af_f1"]["mean"]) if kept else None
+    cv_forms(lever, sets, ROWS, out, "rows")
     return out
 
 
