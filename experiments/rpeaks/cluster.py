@@ -231,6 +231,15 @@ def parse_grid_arguments(doc, argv=None):
     return parser.parse_args(argv)
 
 
+def parse_probe_arguments(doc, argv=None):
+    """``(probe, argv, args)``: whether ``--probe`` is among the arguments (the two-record probe of runs s42-s43),
+    the arguments without it (for the command line in the JSON), and ``parse_grid_arguments``' parse of them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    probe = "--probe" in argv
+    argv = [a for a in argv if a != "--probe"]
+    return probe, argv, parse_grid_arguments(doc, argv)
+
+
 def loro_summary(counts, names):
     """``(records, held, choice, all22, most)``: the DS1 records; the held-out totals and the choice per fold of
     ``loro`` over ``names``; the totals on all 22 records of each name and of ``TODAY``; the most chosen name

@@ -29,7 +29,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
 from cluster import (RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
-                     held_out_fields, loro_summary, match, meets_probe_rule, parse_grid_arguments, primary_config,
+                     held_out_fields, loro_summary, match, meets_probe_rule, parse_probe_arguments, primary_config,
                      probe_counts, result_head, rhythm_signals, score_point, totals, write_result)
 
 from ecgsl_keras.data import signal as S  # noqa: E402
@@ -75,10 +75,7 @@ def count_record(data_dir, rid, out=None) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    probe = "--probe" in argv
-    argv = [a for a in argv if a != "--probe"]
-    args = parse_grid_arguments(__doc__, argv)
+    probe, argv, args = parse_probe_arguments(__doc__, argv)
     names = [n for n, _, _, _ in points()]
     adds = names[1:]
     short = {n: n.replace(FIRST, "s37_first") for n in names}

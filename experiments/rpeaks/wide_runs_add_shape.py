@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
 from cluster import (RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
-                     held_out_fields, loro_summary, match, meets_probe_rule, parse_grid_arguments, primary_config,
+                     held_out_fields, loro_summary, match, meets_probe_rule, parse_probe_arguments, primary_config,
                      probe_counts, result_head, rhythm_signals, score_point, totals, write_result)
 
 from ecgsl_keras.data import rpeaks as R  # noqa: E402
@@ -132,10 +132,7 @@ def count_record(data_dir, rid, out=None) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    probe = "--probe" in argv
-    argv = [a for a in argv if a != "--probe"]
-    args = parse_grid_arguments(__doc__, argv)
+    probe, argv, args = parse_probe_arguments(__doc__, argv)
     names = [p[0] for p in points()]
     adds = names[1:]
     checked = [p[0] for p in points() if p[4] is not None]
