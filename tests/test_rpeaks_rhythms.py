@@ -1027,6 +1027,23 @@ def test_added_peak_shape_check_keeps_run_beats_only(monkeypatch):
         dataclasses.replace(add, rpeak_run_add_like=1.5).validate()
 
 
+def _matched_pvcs(records, peaks, fs):
+    """The peaks of 208 (5-minute fixture) ``peaks`` matched to its PVCs (150 ms)."""
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    return peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+
+
+def _pvc_t_wave_candidates(records):
+    """The wide rescue's case on 208: its guarded peaks and the T waves after its PVCs as the guard's candidates, with
+    their QRS shapes: ``(fs, cleaned, candidates, amplitude, sharpness, width, is_pvc, is_t)``."""
+    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
+    pvcs = _matched_pvcs(records, peaks, fs)
+    candidates = np.union1d(peaks, t_waves)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
+    return fs, cleaned, candidates, amplitude, sharpness, width, np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+
+
 def test_added_peak_width_sharpness_check_refuses_t_waves_and_keeps_wide_beats(records):
     # rpeaks.added_unlike_kept_wide (run s43): an added peak is judged against the wide beats the guard keeps, by the
     # guard's own width and sharpness (qrs_shapes). 208's PVCs (5-minute fixture): the points 0.25 s after them (their
@@ -1034,9 +1051,7 @@ def test_added_peak_width_sharpness_check_refuses_t_waves_and_keeps_wide_beats(r
     from ecgsl_keras.data import rpeaks as rpeaks_lib
 
     fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
-    _, _, beats, _, _, symbols = records["208"]
-    match = match_peaks(beats, peaks, int(0.15 * fs))
-    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    pvcs = _matched_pvcs(records, peaks, fs)
     assert t_waves.size >= 100 and pvcs.size >= 100
     for width, sharpness in ((1.3, 0.75), (1.3, 0.0), (0.0, 0.75)):      # either half alone refuses most T waves
         assert rpeaks_lib.added_unlike_kept_wide(cleaned, peaks, t_waves, fs, width, sharpness).mean() >= 0.9
@@ -1073,13 +1088,7 @@ def test_wide_rescue_keeps_small_wide_beats_and_not_blunt_t_waves(records):
     # rescue brings the PVCs back and leaves the T waves out; the normal beats stay in both
     from ecgsl_keras.errors import ConfigError
 
-    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
-    _, _, beats, _, _, symbols = records["208"]
-    match = match_peaks(beats, peaks, int(0.15 * fs))
-    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
-    candidates = np.union1d(peaks, t_waves)
-    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
-    is_pvc, is_t = np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+    fs, cleaned, candidates, amplitude, sharpness, width, is_pvc, is_t = _pvc_t_wave_candidates(records)
     amplitude = np.where(is_pvc, 0.3 * amplitude, np.where(is_t, 0.6 * amplitude, amplitude))
     constants = dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5)
     off = rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35, constants)
@@ -1097,13 +1106,7 @@ def test_wide_rescue_restrictions_premature_and_like_a_kept_wide_beat(records):
     # only for a peak early in its RR gap, or shaped like a wide beat the check keeps anyway. 208 (5-minute fixture):
     # every other PVC's QRS amplitude scaled to 0.3x (the others stay, kept wide beats of the same shape), T waves
     # after the PVCs to ~0.27x the reference
-    fs, cleaned, peaks, _, t_waves = _after_pvcs(records)
-    _, _, beats, _, _, symbols = records["208"]
-    match = match_peaks(beats, peaks, int(0.15 * fs))
-    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
-    candidates = np.union1d(peaks, t_waves)
-    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, candidates, fs)
-    is_pvc, is_t = np.isin(candidates, pvcs), np.isin(candidates, t_waves)
+    fs, cleaned, candidates, amplitude, sharpness, width, is_pvc, is_t = _pvc_t_wave_candidates(records)
     small = is_pvc & (np.cumsum(is_pvc) % 2 == 0)
     amplitude = np.where(small, 0.3 * amplitude, np.where(is_t, 0.6 * amplitude, amplitude))
     windows = rpeak_guard.qrs_windows(cleaned, candidates, fs, rpeak_guard.GUARD.cluster_window_s)

@@ -175,6 +175,48 @@ def save_results(path, key, result) -> None:
     path.write_text(json.dumps(saved, indent=1) + "\n")
 
 
+def timed_steps(steps, run, result, saved, key, out, log) -> None:
+    """Each of ``steps`` run as ``run(step)`` (which puts its figures into ``result``), its seconds into
+    ``result["seconds"]``, and ``result`` written under ``key`` of the results JSON ``out`` (``saved``: its content)
+    after each step, so that a later step can resume from it (``rr_lever``, ``relative_lever``, ``seed_lever``)."""
+    for step in steps:
+        t0 = time.perf_counter()
+        run(step)
+        result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
+        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
+        saved[key] = result
+        out.write_text(json.dumps(saved, indent=1) + "\n")
+
+
+def add_command(result, script, argv, latest=False) -> str:
+    """The command line of ``script`` (``argv``, or this process's), added once to ``result["commands"]`` (and with
+    ``latest`` as ``result["command"]`` too, rr_lever's key)."""
+    command = f"python experiments/cinc2017/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    if latest:
+        result["command"] = command
+    if command not in result.setdefault("commands", []):
+        result["commands"].append(command)
+    return command
+
+
+def finish_chosen_lever(out, saved, key, result, script, argv, target) -> int:
+    """The end of a lever script whose CV step chooses a row (``relative_lever``, ``seed_lever``): the command, the
+    distance to the AF target ``target`` of the shipped preset and of the chosen row where it was validated,
+    ``result`` under ``key`` of the results JSON ``out`` (``saved``: its content), one summary line on stdout."""
+    command = add_command(result, script, argv)
+    shipped = json.loads((HERE / "ship_results.json").read_text())["shipped"]["per_class_f1"]["A"]
+    af = {"target": target, "shipped_preset_validation_af_f1": shipped, "shipped_short_by": target - shipped}
+    chosen = (result.get("cv") or {}).get("chosen")
+    if chosen and result.get("validation"):
+        v = result["validation"][chosen]["summary"]["per_class_f1"]["A"]["mean"]
+        af.update(row=chosen, validation_af_f1=v, short_by=target - v)
+    result["af_target"] = af
+    saved[key] = result
+    out.write_text(json.dumps(saved, indent=1) + "\n")
+    print(json.dumps({"command": command, "chosen": chosen, "seconds": result.get("seconds")}))
+    return 0
+
+
 def validation_af_f1(validation, target) -> dict:
     """The validation AF F1 (mean over booster seeds) without and with a lever and how far each is short of
     ``target``, for a results JSON's ``af_target``; empty when the lever was not validated (not kept)."""

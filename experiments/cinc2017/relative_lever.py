@@ -59,7 +59,6 @@ import json
 import logging
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +69,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, finish_chosen_lever,  # noqa: E402
+                                          timed_steps)
 
 log = logging.getLogger("experiments.cinc2017.relative_lever")
 STEPS = ("config", "table", "cv", "validate", "control")
@@ -238,20 +238,28 @@ def _form_rows(lever, deep_train, base) -> dict:
 def step_cv(args) -> dict:
     lever, sets = _lever(args)
     out = {"base": {}, "forms": {}}
-    for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
-        out["base"][key] = lever.cv_row("base", BASE, seeds)
-    for form in FORMS:
+    cv_forms(lever, sets, FORMS, out, "forms")
+    return out
+
+
+def cv_forms(lever, sets, forms, out, key) -> None:
+    """The CV rows of a lever whose forms change only the deep side (``relative_lever``, ``seed_lever``): the shipped
+    recipe on booster seeds 42-44 and 45-47 into ``out["base"]``, each of ``forms`` (its deep side from ``sets``)
+    against it into ``out[key]``, kept when it beats base on both seed sets (af_lever's rule), and ``out["chosen"]``:
+    the kept form of highest CV AF F1 on 42-44 (None when none is kept)."""
+    for seed_set, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
+        out["base"][seed_set] = lever.cv_row("base", BASE, seeds)
+    for form in forms:
         rows = _form_rows(lever, deep_side(form, **sets["train"]), out["base"])
         rows["kept"] = rows["42-44"]["beats_base"] and rows["45-47"]["beats_base"]
-        out["forms"][form] = rows
+        out[key][form] = rows
         log.info("%s: AF %.4f / %.4f (base %.4f / %.4f), macro %.4f / %.4f (base %.4f / %.4f), kept %s", form,
                  rows["42-44"]["af_f1"]["mean"], rows["45-47"]["af_f1"]["mean"], out["base"]["42-44"]["af_f1"]["mean"],
                  out["base"]["45-47"]["af_f1"]["mean"], rows["42-44"]["macro_f1"]["mean"],
                  rows["45-47"]["macro_f1"]["mean"], out["base"]["42-44"]["macro_f1"]["mean"],
                  out["base"]["45-47"]["macro_f1"]["mean"], rows["kept"])
-    kept = [f for f in FORMS if out["forms"][f]["kept"]]
-    out["chosen"] = max(kept, key=lambda f: out["forms"][f]["42-44"]["af_f1"]["mean"]) if kept else None
-    return out
+    kept = [f for f in forms if out[key][f]["kept"]]
+    out["chosen"] = max(kept, key=lambda f: out[key][f]["42-44"]["af_f1"]["mean"]) if kept else None
 
 
 def step_control(args, cv) -> dict:
@@ -318,8 +326,7 @@ def main(argv=None) -> int:
     result["keep_rule"] = KEEP_RULE      # written before any figure of the steps below
     saved["af_lever_relative"] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    for step in args.steps:
-        t0 = time.perf_counter()
+    def run(step):
         if step == "config":
             if not (args.config_from and args.config_out):
                 raise SystemExit("error: the config step needs --config-from and --config-out")
@@ -336,24 +343,9 @@ def main(argv=None) -> int:
             result["control"] = step_control(args, result["cv"])
         else:
             result["validation"] = step_validate(args, result["cv"]["chosen"])
-        result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
-        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-        saved["af_lever_relative"] = result
-        args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    command = "python experiments/cinc2017/relative_lever.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if command not in result.setdefault("commands", []):
-        result["commands"].append(command)
-    shipped = json.loads((HERE / "ship_results.json").read_text())["shipped"]["per_class_f1"]["A"]
-    target = {"target": AF_TARGET, "shipped_preset_validation_af_f1": shipped, "shipped_short_by": AF_TARGET - shipped}
-    chosen = (result.get("cv") or {}).get("chosen")
-    if chosen and result.get("validation"):
-        af = result["validation"][chosen]["summary"]["per_class_f1"]["A"]["mean"]
-        target.update(row=chosen, validation_af_f1=af, short_by=AF_TARGET - af)
-    result["af_target"] = target
-    saved["af_lever_relative"] = result
-    args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    print(json.dumps({"command": command, "chosen": chosen, "seconds": result.get("seconds")}))
-    return 0
+
+    timed_steps(args.steps, run, result, saved, "af_lever_relative", args.out, log)
+    return finish_chosen_lever(args.out, saved, "af_lever_relative", result, "relative_lever.py", argv, AF_TARGET)
 
 
 if __name__ == "__main__":

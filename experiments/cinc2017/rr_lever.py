@@ -57,7 +57,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, load_deep_oof  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command, load_deep_oof,  # noqa: E402
+                                          timed_steps)
 
 log = logging.getLogger("experiments.cinc2017.rr_lever")
 STEPS = ("rr", "cv", "validate")
@@ -269,22 +270,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
     result = saved.get("af_lever_rr", {})
-    for step in args.steps:
-        t0 = time.perf_counter()
+    def run(step):
         if step == "rr":
             result["rr_model"] = step_rr(args)
         elif step == "cv":
             result["cv"] = step_cv(args)
         else:
             result["validation"] = step_validate(args, result["cv"]["chosen"])
-        result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
-        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-        saved["af_lever_rr"] = result
-        args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    command = "python experiments/cinc2017/rr_lever.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    result["command"] = command
-    if command not in result.setdefault("commands", []):
-        result["commands"].append(command)
+
+    timed_steps(args.steps, run, result, saved, "af_lever_rr", args.out, log)
+    command = add_command(result, "rr_lever.py", argv, latest=True)
     result["keep_rule"] = ("af_lever's rule (CV AF F1 mean over booster seeds rises by more than the larger seed sd of "
                            "both rows, CV macro F1 does not drop by more than it) on seeds 42-44 against base AND on "
                            "fresh seeds 45-47 against base_fresh_seeds; both forms kept: the higher CV AF F1 on "

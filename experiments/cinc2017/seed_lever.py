@@ -40,7 +40,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +48,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS  # noqa: E402
 from experiments.cinc2017.features import _metrics  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ  # noqa: E402
-from experiments.cinc2017.relative_lever import (AF_TARGET, SEED_FORMS, _form_rows, _lever, deep_side,  # noqa: E402
-                                                 step_validate)
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, finish_chosen_lever,  # noqa: E402
+                                          timed_steps)
+from experiments.cinc2017.relative_lever import AF_TARGET, SEED_FORMS, _lever, cv_forms, step_validate  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.seed_lever")
 STEPS = ("cv", "validate")
@@ -75,19 +73,7 @@ def step_cv(args) -> dict:
     y = lever.y["train"]
     for form in ("base",) + ROWS:   # information: the ECG-SL side alone, argmax, out of fold
         out["ecgsl_side_alone_oof_train"][form] = _metrics(y, ecgsl_side(form, sets["train"]).argmax(-1))
-    for key, seeds in (("42-44", SEEDS), ("45-47", FRESH)):
-        out["base"][key] = lever.cv_row("base", BASE, seeds)
-    for form in ROWS:
-        rows = _form_rows(lever, deep_side(form, **sets["train"]), out["base"])
-        rows["kept"] = rows["42-44"]["beats_base"] and rows["45-47"]["beats_base"]
-        out["rows"][form] = rows
-        log.info("%s: AF %.4f / %.4f (base %.4f / %.4f), macro %.4f / %.4f (base %.4f / %.4f), kept %s", form,
-                 rows["42-44"]["af_f1"]["mean"], rows["45-47"]["af_f1"]["mean"], out["base"]["42-44"]["af_f1"]["mean"],
-                 out["base"]["45-47"]["af_f1"]["mean"], rows["42-44"]["macro_f1"]["mean"],
-                 rows["45-47"]["macro_f1"]["mean"], out["base"]["42-44"]["macro_f1"]["mean"],
-                 out["base"]["45-47"]["macro_f1"]["mean"], rows["kept"])
-    kept = [f for f in ROWS if out["rows"][f]["kept"]]
-    out["chosen"] = max(kept, key=lambda f: out["rows"][f]["42-44"]["af_f1"]["mean"]) if kept else None
+    cv_forms(lever, sets, ROWS, out, "rows")
     return out
 
 
@@ -112,32 +98,16 @@ def main(argv=None) -> int:
     result["members"] = {"base": ["ecgsl"], **{f: list(m) for f, m in SEED_FORMS.items()}}
     saved["af_lever_seeds"] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    for step in args.steps:
-        t0 = time.perf_counter()
+    def run(step):
         if step == "cv":
             result["cv"] = step_cv(args)
         else:
             if "cv" not in result:
                 raise SystemExit("error: the validate step needs the cv step's choice (run --steps cv first)")
             result["validation"] = step_validate(args, result["cv"]["chosen"], control=True)
-        result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
-        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-        saved["af_lever_seeds"] = result
-        args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    command = "python experiments/cinc2017/seed_lever.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if command not in result.setdefault("commands", []):
-        result["commands"].append(command)
-    shipped = json.loads((HERE / "ship_results.json").read_text())["shipped"]["per_class_f1"]["A"]
-    target = {"target": AF_TARGET, "shipped_preset_validation_af_f1": shipped, "shipped_short_by": AF_TARGET - shipped}
-    chosen = (result.get("cv") or {}).get("chosen")
-    if chosen and result.get("validation"):
-        af = result["validation"][chosen]["summary"]["per_class_f1"]["A"]["mean"]
-        target.update(row=chosen, validation_af_f1=af, short_by=AF_TARGET - af)
-    result["af_target"] = target
-    saved["af_lever_seeds"] = result
-    args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    print(json.dumps({"command": command, "chosen": chosen, "seconds": result.get("seconds")}))
-    return 0
+
+    timed_steps(args.steps, run, result, saved, "af_lever_seeds", args.out, log)
+    return finish_chosen_lever(args.out, saved, "af_lever_seeds", result, "seed_lever.py", argv, AF_TARGET)
 
 
 if __name__ == "__main__":

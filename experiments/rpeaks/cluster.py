@@ -231,6 +231,15 @@ def parse_grid_arguments(doc, argv=None):
     return parser.parse_args(argv)
 
 
+def parse_probe_arguments(doc, argv=None):
+    """``(probe, argv, args)``: whether ``--probe`` is among the arguments (the two-record probe of runs s42-s43),
+    the arguments without it (for the command line in the JSON), and ``parse_grid_arguments``' parse of them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    probe = "--probe" in argv
+    argv = [a for a in argv if a != "--probe"]
+    return probe, argv, parse_grid_arguments(doc, argv)
+
+
 def loro_summary(counts, names):
     """``(records, held, choice, all22, most)``: the DS1 records; the held-out totals and the choice per fold of
     ``loro`` over ``names``; the totals on all 22 records of each name and of ``TODAY``; the most chosen name
@@ -296,6 +305,71 @@ def write_result(out, result, printed) -> None:
     """The results JSON to ``out``; its ``printed`` keys as the one JSON object last on stdout."""
     Path(out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in printed}))
+
+
+def changes(counts, name, rids) -> dict:
+    """The beats point ``name`` finds / loses and the false beats it adds / removes against its baseline, summed over
+    records ``rids`` and the four rhythms (the ``rid|rhythm|name|changes`` counts of a grid's ``count_record``)."""
+    total = [0, 0, 0, 0]
+    for rid in rids:
+        for r in RHYTHMS:
+            total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
+    return dict(zip(("found", "lost", "false_added", "false_removed"), total))
+
+
+def score_point(out, sets, key, name, base, matched) -> None:
+    """One grid point's ``match`` output ``matched`` into a record's counts ``out`` under ``key`` (``rid|rhythm|name``;
+    a recount that differs from the cache is an error: the cache would mix two detectors), its sets of matched and
+    false beats into ``sets`` and, for a point other than ``base`` (scored before it), its ``|changes`` against it."""
+    tp, fn, fp, hit, false = matched
+    if key in out and out[key] != [tp, fn, fp]:
+        raise RuntimeError(f"{key}: recounted {[tp, fn, fp]} differs from the cached {out[key]}")
+    out[key] = [tp, fn, fp]
+    sets[name] = (hit, false)
+    if name != base:
+        hit0, false0 = sets[base]
+        out[f"{key}|changes"] = [len(hit - hit0), len(hit0 - hit), len(false - false0), len(false0 - false)]
+
+
+def probe_counts(cache_dir, records) -> dict:
+    """The cached counts of ``records`` only (a probe of runs s42-s43: scored on two training records)."""
+    counts = {}
+    for rid in records:
+        counts.update(json.loads((Path(cache_dir) / f"{rid}.json").read_text()))
+    return counts
+
+
+def meets_probe_rule(counts, names) -> list:
+    """The points of ``names`` that pass the probes' rule of runs s42-s43: at most 10 false beats added in 201 over
+    its four rhythms and some of 203's missed beats found."""
+    return [n for n in names
+            if changes(counts, n, ["201"])["false_added"] <= 10 and changes(counts, n, ["203"])["found"] > 0]
+
+
+def speed_arguments(doc, results=None):
+    """The command line of a *_speed.py script, parsed: ``--data-dir``, ``--results`` (default ``results``; none
+    without it) and ``--repeats``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    if results is not None:
+        parser.add_argument("--results", default=results)
+    parser.add_argument("--repeats", type=int, default=5)
+    return parser.parse_args()
+
+
+def chosen_speed(args, script, chosen_key, grid, chosen, baseline="s37_first") -> dict:
+    """The one JSON object of a *_speed.py script that times a grid's chosen point: CPU seconds per record of today's
+    detector, ``baseline`` and ``chosen`` (names of ``grid``, ``{name: (SignalConfig, GuardConstants)}``; ``chosen``
+    reported as ``chosen_key``), their ratios to today's and the chosen's to the baseline's, against the issue's
+    limit of 1.3x today's detector."""
+    configs = {"today": (SignalConfig(), G.GUARD), baseline: grid[baseline], chosen_key: grid[chosen]}
+    res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
+    ratio = {k: res[k] / res["today"] for k in configs}
+    return {"cpu_seconds_per_record": res, "ratio_to_today": ratio,
+            "chosen_to_baseline": res[chosen_key] / res[baseline], "limit": 1.3,
+            "within_limit": ratio[chosen_key] <= 1.3, chosen_key: chosen,
+            "records": list(tasks.MITDB_DS1), "repeats": args.repeats, "clock": "process_time",
+            "command": f"python experiments/rpeaks/{script} " + " ".join(sys.argv[1:])}
 
 
 def cpu_seconds_per_record(data_dir, configs: dict, repeats: int) -> dict:

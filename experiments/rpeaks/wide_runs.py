@@ -33,7 +33,7 @@ import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, errors, fold_errors, grid_error_fields, guard_constants,  # noqa: E402
+from cluster import (RHYTHMS, cached_counts, changes, errors, fold_errors, grid_error_fields, guard_constants,  # noqa: E402
                      held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
                      rhythm_signals, totals, write_result)
 from t_wave import TODAY  # noqa: E402
@@ -96,13 +96,6 @@ def main(argv=None) -> int:
     base = all22[S37]
     short = {n: n.replace(S37, "s37") for n in all_names}
 
-    def changes(name, rids):
-        total = [0, 0, 0, 0]
-        for rid in rids:
-            for r in RHYTHMS:
-                total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
-        return dict(zip(("found", "lost", "false_added", "false_removed"), total))
-
     result = {**result_head("rpeaks_loro_s40_runs", "experiments/rpeaks/wide_runs.py", argv, records, KEEP_RULE),
               "s37_point": S37,
               "grid": {"rpeak_run_threshold": THRESHOLD, "rpeak_run_min_length": MIN_LENGTH, "run_rr_s": RUN_RR,
@@ -114,9 +107,9 @@ def main(argv=None) -> int:
                          "most_chosen_all_22": errors(all22[most])},
               "held_out_rhythm_errors": {r: held[r]["FN"] + held[r]["FP"] for r in RHYTHMS},
               **grid_error_fields(counts, all22, all_names, records, short),
-              "changes_vs_s37_all_22": {short[n]: changes(n, records) for n in all_names[1:]},
-              "changes_vs_s37_203": {short[n]: changes(n, ["203"]) for n in all_names[1:]},
-              "changes_vs_s37_201": {short[n]: changes(n, ["201"]) for n in all_names[1:]},
+              "changes_vs_s37_all_22": {short[n]: changes(counts, n, records) for n in all_names[1:]},
+              "changes_vs_s37_203": {short[n]: changes(counts, n, ["203"]) for n in all_names[1:]},
+              "changes_vs_s37_201": {short[n]: changes(counts, n, ["201"]) for n in all_names[1:]},
               "fold_errors": fold_errors(counts, choice, records, S37, "held_out_s37"),
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
     write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",

@@ -39,7 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import BASE, RHYTHMS, cached_counts, distance, errors, grid_arguments, loro, match, totals  # noqa: E402
+from cluster import (BASE, RHYTHMS, cached_counts, changes, distance, errors, grid_arguments, loro, match,  # noqa: E402
+                     totals)
 from t_wave import TODAY  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
@@ -133,13 +134,6 @@ def main(argv=None) -> int:
     others = {r: [o for o in records if o != r] for r in records}
     short = {n: n.replace(FIRST, "s37_first").replace(S37, "s37") for n in all_names}
 
-    def changes(name, rids):
-        total = [0, 0, 0, 0]
-        for rid in rids:
-            for r in RHYTHMS:
-                total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
-        return dict(zip(("found", "lost", "false_added", "false_removed"), total))
-
     result = {"experiment": "rpeaks_loro_s41_add",
               "command": " ".join(["python", "experiments/rpeaks/wide_runs_add.py"]
                                   + list(argv if argv is not None else sys.argv[1:])),
@@ -171,9 +165,10 @@ def main(argv=None) -> int:
               "grid_errors_203_vs_other_21": {short[n]: [errors(totals(counts, n, ["203"])),
                                                          errors(totals(counts, n, [r for r in records if r != "203"]))]
                                               for n in all_names},
-              "changes_vs_baseline_all_22": {short[n]: changes(n, records) for n in adds},
-              "changes_vs_baseline_203": {short[n]: changes(n, ["203"]) for n in adds},
-              "changes_vs_baseline_other_21": {short[n]: changes(n, [r for r in records if r != "203"]) for n in adds},
+              "changes_vs_baseline_all_22": {short[n]: changes(counts, n, records) for n in adds},
+              "changes_vs_baseline_203": {short[n]: changes(counts, n, ["203"]) for n in adds},
+              "changes_vs_baseline_other_21": {short[n]: changes(counts, n, [r for r in records if r != "203"])
+                                               for n in adds},
               "baseline_of": {short[n]: short[b] for n, b in base_of.items()},
               "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
                                   "held_out_chosen": errors(totals(counts, choice[r], [r])),

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
 import wide_runs_add  # noqa: E402
-from cluster import RHYTHMS, cached_counts, errors, grid_arguments, totals  # noqa: E402
+from cluster import RHYTHMS, cached_counts, changes, errors, grid_arguments, totals  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 
@@ -58,13 +58,6 @@ def main(argv=None) -> int:
     records = list(tasks.MITDB_DS1)
     short = {n: n.replace(FIRST, "s37_first") for n in all_names}
 
-    def changes(name, rids):
-        total = [0, 0, 0, 0]
-        for rid in rids:
-            for r in RHYTHMS:
-                total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
-        return dict(zip(("found", "lost", "false_added", "false_removed"), total))
-
     others = [r for r in records if r != "203"]
     result = {"experiment": "rpeaks_s41_add_every_posthoc", "post_hoc": True,
               "note": "after run s41's held-out figures; all-22 counts, no held-out score, no keep decision",
@@ -76,9 +69,9 @@ def main(argv=None) -> int:
                                       for n in all_names},
               "errors_203_vs_other_21": {short[n]: [errors(totals(counts, n, ["203"])), errors(totals(counts, n, others))]
                                          for n in all_names},
-              "changes_203": {short[n]: changes(n, ["203"]) for n in adds},
-              "changes_201": {short[n]: changes(n, ["201"]) for n in adds},
-              "changes_other_21": {short[n]: changes(n, others) for n in adds}}
+              "changes_203": {short[n]: changes(counts, n, ["203"]) for n in adds},
+              "changes_201": {short[n]: changes(counts, n, ["201"]) for n in adds},
+              "changes_other_21": {short[n]: changes(counts, n, others) for n in adds}}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     return 0

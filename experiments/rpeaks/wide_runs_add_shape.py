@@ -43,9 +43,9 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants, held_out_fields,  # noqa: E402
-                     loro_summary, match, parse_grid_arguments, primary_config, result_head, rhythm_signals, totals,
-                     write_result)
+from cluster import (RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
+                     held_out_fields, loro_summary, match, meets_probe_rule, parse_probe_arguments, primary_config,
+                     probe_counts, result_head, rhythm_signals, score_point, totals, write_result)
 
 from ecgsl_keras.data import rpeaks as R  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
@@ -95,15 +95,7 @@ def count_record(data_dir, rid, out=None) -> dict:
         sets = {}
 
         def score(name, peaks):
-            tp, fn, fp, hit, false = match(built, peaks, fs)
-            key = f"{rid}|{rhythm}|{name}"
-            if key in out and out[key] != [tp, fn, fp]:
-                raise RuntimeError(f"{key}: recounted {[tp, fn, fp]} differs from the cached {out[key]}")
-            out[key] = [tp, fn, fp]
-            sets[name] = (hit, false)
-            if name != base_name:
-                hit0, false0 = sets[base_name]
-                out[f"{key}|changes"] = [len(hit - hit0), len(hit0 - hit), len(false - false0), len(false0 - false)]
+            score_point(out, sets, f"{rid}|{rhythm}|{name}", name, base_name, match(built, peaks, fs))
 
         first_config = primary_config(rpeak_keep_first_beat=True)
         first = S.find_rpeaks(x, fs, first_config, cleaned=cleaned)
@@ -140,32 +132,16 @@ def count_record(data_dir, rid, out=None) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    probe = "--probe" in argv
-    argv = [a for a in argv if a != "--probe"]
-    args = parse_grid_arguments(__doc__, argv)
+    probe, argv, args = parse_probe_arguments(__doc__, argv)
     names = [p[0] for p in points()]
     adds = names[1:]
     checked = [p[0] for p in points() if p[4] is not None]
     short = {n: n.replace(FIRST, "s37_first") for n in names}
     counts = cached_counts(args, names + [f"{n}|changes" for n in adds], count_record)
 
-    def changes(counts, name, rids):
-        total = [0, 0, 0, 0]
-        for rid in rids:
-            for r in RHYTHMS:
-                total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
-        return dict(zip(("found", "lost", "false_added", "false_removed"), total))
-
     if probe:
-        import json
-        from pathlib import Path
-        cache = Path(args.cache_dir)
-        counts = {}
-        for rid in PROBE_RECORDS:
-            counts.update(json.loads((cache / f"{rid}.json").read_text()))
-        meeting = [n for n in checked
-                   if changes(counts, n, ["201"])["false_added"] <= 10 and changes(counts, n, ["203"])["found"] > 0]
+        counts = probe_counts(args.cache_dir, PROBE_RECORDS)
+        meeting = meets_probe_rule(counts, checked)
         result = {"experiment": "rpeaks_s43_add_shape_probe", "training_side_probe": True,
                   "note": "records 201 and 203 only (training side); no held-out figure",
                   "command": " ".join(["python", "experiments/rpeaks/wide_runs_add_shape.py", "--probe"] + argv),
