@@ -9,10 +9,11 @@ all 22 records 822 against the baseline's 820) with its candidates shaped like t
 Diagnosis (at the BASELINE point, run s40's ``s37_first``; key ``block21_fp_at_baseline``): where block21's false beats
 lie against the builder's cut of the nearest blocked beat (``bench.rhythms.block21``: from ``qrs_cut_s`` before its
 annotation to ``t_end_s`` after it or ``p_start_s`` before the next beat; the span becomes the straight line between
-its end values plus the record's detrended TP noise): within ``SEAM_S`` of the cut's start or end (``at_seam``),
-inside it (``in_cut``), up to 0.25 s before its start (``before_cut``: the blocked P wave) or elsewhere (``other``);
-and per record the step at the seams (|first difference| at the cut's two ends over the record's median |first
-difference| of the built signal: median and largest), to say whether the seam is a discontinuity the detector finds.
+its end values plus the record's detrended TP noise): within ``SEAM_S`` of the cut's start (``at_cut_start``) or end
+(``at_cut_stop``), inside it (``in_cut``), up to 0.25 s before its start (``before_cut``: the blocked P wave) or
+elsewhere (``other``); and per record the step at the seams (the larger |first difference| of the built signal at a
+cut's end over the record's median |first difference|: median over all seams, and median over the seams nearest a
+false beat within ``SEAM_S``), to say whether the seam is a discontinuity the detector finds.
 
     python experiments/rpeaks/wide_p.py --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_s45_wide_p.json --cache-dir /work/runs/s33-rpeaks-p/counts
@@ -49,7 +50,8 @@ FIRST = first_beat.FIRST
 WIDE, SHARP, PREMATURE, LIKE = 0.15, 0.85, 0.8, 0.9
 P_PAIR, P_ALONE = (0.6, 0.7, 0.8), 0.7
 SEAM_S, BEFORE_S = 0.05, 0.25
-ZONES = ("at_seam", "in_cut", "before_cut", "other")
+SEAMS = "seam_zones"
+ZONES = ("at_cut_start", "at_cut_stop", "in_cut", "before_cut", "other")
 KEEP_RULE = ("recommended when the held-out FN + FP of the leave-one-record-out choice is below the baseline's "
              "(s37_first, 820) and no rhythm's held-out Se or +P is below the baseline's (a default also needs CPU "
              "time within 1.3x today's detector)")
@@ -85,26 +87,36 @@ def seam_diagnosis(false, built, signal, fs, ref, symbols) -> dict:
     start, stop = cut_spans(signal, fs, ref, symbols, built)
     zones = dict.fromkeys(ZONES, 0)
     seam, before = int(round(SEAM_S * fs)), int(round(BEFORE_S * fs))
+    x = np.asarray(built["signal"], np.float64)
+    d = np.abs(np.diff(x))
+    scale = float(np.median(d)) or 1e-12
+
+    def step(at):
+        return float(max(d[max(at - 1, 0)], d[min(at, d.size - 1)]) / scale)
+
+    at_fp = []
     for p in sorted(false):
         i = int(np.argmin(np.minimum(np.abs(start - p), np.abs(stop - p)))) if start.size else -1
         if i < 0:
             zones["other"] += 1
-        elif min(abs(start[i] - p), abs(stop[i] - p)) <= seam:
-            zones["at_seam"] += 1
+        elif abs(start[i] - p) <= seam:
+            zones["at_cut_start"] += 1
+            at_fp.append(step(int(start[i])))
+        elif abs(stop[i] - p) <= seam:
+            zones["at_cut_stop"] += 1
+            at_fp.append(step(int(stop[i])))
         elif start[i] < p < stop[i]:
             zones["in_cut"] += 1
         elif start[i] - before <= p < start[i]:
             zones["before_cut"] += 1
         else:
             zones["other"] += 1
-    x = np.asarray(built["signal"], np.float64)
-    d = np.abs(np.diff(x))
-    scale = float(np.median(d)) or 1e-12
     ends = np.concatenate([start, stop])
     ends = ends[(ends > 0) & (ends < x.size - 1)]
-    step = np.maximum(d[ends - 1], d[ends]) / scale if ends.size else np.zeros(0)
-    zones["seam_step_median"] = round(float(np.median(step)), 2) if step.size else None
-    zones["seam_step_max"] = round(float(step.max()), 2) if step.size else None
+    steps = np.maximum(d[ends - 1], d[ends]) / scale if ends.size else np.zeros(0)
+    zones["seam_step_median"] = round(float(np.median(steps)), 2) if steps.size else None
+    zones["seam_step_max"] = round(float(steps.max()), 2) if steps.size else None
+    zones["seam_step_at_fp"] = [round(v, 2) for v in at_fp]
     zones["seams"] = int(2 * start.size)
     return zones
 
@@ -112,7 +124,7 @@ def seam_diagnosis(false, built, signal, fs, ref, symbols) -> dict:
 def count_record(data_dir, rid, out=None) -> dict:
     """Counts of record ``rid``'s four signals at every grid point, per wide point the beats found / lost and false
     beats added / removed against the baseline (``rid|rhythm|name|changes``), and the baseline's block21 false beats
-    by zone (``rid|block21|seams``)."""
+    by zone (``rid|block21|seam_zones``)."""
     out = dict(out or {})
     grid = list(points())
     base_name = grid[0][0]
@@ -132,8 +144,9 @@ def count_record(data_dir, rid, out=None) -> dict:
             if name != base_name:
                 hit0, false0 = sets[base_name]
                 out[f"{key}|changes"] = [len(hit - hit0), len(hit0 - hit), len(false - false0), len(false0 - false)]
-        if rhythm == "block21":
-            out[f"{rid}|block21|seams"] = seam_diagnosis(sets[base_name][1], built, signal, fs, ref, symbols)
+        # the diagnosis at the baseline point (block21 only; the other rhythms remove no beat)
+        out[f"{rid}|{rhythm}|{SEAMS}"] = (seam_diagnosis(sets[base_name][1], built, signal, fs, ref, symbols)
+                                          if rhythm == "block21" else None)
         log.info("%s %s: %s", rid, rhythm, [out[f"{rid}|{rhythm}|{n}"] for n, _, _ in grid])
     return out
 
@@ -144,7 +157,7 @@ def main(argv=None) -> int:
     names = [p[0] for p in points()]
     adds = names[1:]
     short = {n: n.replace(FIRST, "s37_first") for n in names}
-    counts = cached_counts(args, names + [f"{n}|changes" for n in adds], count_record)
+    counts = cached_counts(args, names + [f"{n}|changes" for n in adds] + [SEAMS], count_record)
     if counts is None:
         return 0
 
@@ -169,13 +182,15 @@ def main(argv=None) -> int:
     result["changes_vs_baseline_all_22"] = {short[n]: changes(n, records) for n in adds}
     result["changes_vs_baseline_per_record"] = {short[n]: {rid: changes(n, [rid]) for rid in records
                                                            if any(changes(n, [rid]).values())} for n in adds}
-    seams = {rid: counts.get(f"{rid}|block21|seams") for rid in tasks.MITDB_DS1}
-    total = {z: sum(s[z] for s in seams.values() if s) for z in ZONES}
+    seams = {rid: counts[f"{rid}|block21|{SEAMS}"] for rid in tasks.MITDB_DS1}
+    total = {z: sum(s[z] for s in seams.values()) for z in ZONES}
+    at_fp = [v for s in seams.values() for v in s["seam_step_at_fp"]]
     result["block21_fp_at_baseline"] = {
         "zones": total, "fp": all22[FIRST]["block21"]["FP"], "seam_s": SEAM_S, "before_cut_s": BEFORE_S,
         "seam_step_median_of_records": float(np.median([s["seam_step_median"] for s in seams.values()
-                                                         if s and s["seam_step_median"] is not None])),
-        "per_record": {rid: s for rid, s in seams.items() if s and (any(s[z] for z in ZONES))}}
+                                                         if s["seam_step_median"] is not None])),
+        "seam_step_at_fp_median": float(np.median(at_fp)) if at_fp else None,
+        "per_record": {rid: s for rid, s in seams.items() if any(s[z] for z in ZONES)}}
     write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22",
                                     "block21_fp_at_baseline"))
     return 0
