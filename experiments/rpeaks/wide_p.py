@@ -17,6 +17,12 @@ false beat within ``SEAM_S``), to say whether the seam is a discontinuity the de
 
     python experiments/rpeaks/wide_p.py --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_s45_wide_p.json --cache-dir /work/runs/s33-rpeaks-p/counts
+    python experiments/rpeaks/wide_p.py --why --data-dir /work/shared/data/mitdb \\
+        --out benchmarks/results/rpeaks_s45_wide_p_why.json
+
+``--why`` (after the grid, a post hoc look, chooses nothing): run s44's false rescues in block21 of 108, 203, 207 and
+209 (where they lie) with the record's P wave found or not, their P-wave correlation and size, and their offset from
+the nearest blocked beat.
 
 Grid (fixed before any figure of this run was seen): the baseline (``s37_first``), run s44's f = 0.8, c = 0.9 point,
 that point with p in {0.6, 0.7, 0.8}, and the unrestricted 0.15 / 0.85 wide rescue with p = 0.7 alone. Leave one record
@@ -29,20 +35,23 @@ leave-one-record-out choice is below the baseline's (820) and no rhythm's held-o
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants, held_out_fields,  # noqa: E402
+from cluster import (BASE, RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants, held_out_fields,  # noqa: E402
                      loro_summary, match, parse_grid_arguments, primary_config, result_head, rhythm_signals,
                      write_result)
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.wide_p")
@@ -51,6 +60,7 @@ WIDE, SHARP, PREMATURE, LIKE = 0.15, 0.85, 0.8, 0.9
 P_PAIR, P_ALONE = (0.6, 0.7, 0.8), 0.7
 SEAM_S, BEFORE_S = 0.05, 0.25
 SEAMS = "seam_zones"
+WHY_RECORDS = ("108", "203", "207", "209")
 ZONES = ("at_cut_start", "at_cut_stop", "in_cut", "before_cut", "other")
 KEEP_RULE = ("recommended when the held-out FN + FP of the leave-one-record-out choice is below the baseline's "
              "(s37_first, 820) and no rhythm's held-out Se or +P is below the baseline's (a default also needs CPU "
@@ -151,8 +161,65 @@ def count_record(data_dir, rid, out=None) -> dict:
     return out
 
 
+def why(data_dir, records=WHY_RECORDS) -> dict:
+    """Why the P-wave refusal leaves run s44's false rescues (after the grid): in block21 of ``records``, every false
+    beat run s44's f = 0.8, c = 0.9 point adds to the baseline's, with the record's P wave found or not
+    (``record_p_wave`` of the primary peaks), its ``p_wave_match`` correlation and size, and its offset from the
+    nearest blocked beat (seconds, negative before it)."""
+    grid = list(points())
+    (_, config0, constants0), (_, config1, constants1) = grid[0], grid[1]
+    rows = []
+    for rid in records:
+        for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, {}):
+            if rhythm != "block21":
+                continue
+            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
+            with guard_constants(constants0):
+                base = S.guard_rpeaks(primary, cleaned, detect, fs, config0)
+            with guard_constants(constants1):
+                wide = S.guard_rpeaks(primary, cleaned, detect, fs, config1)
+            added = np.array(sorted(match(built, wide, fs)[4] - match(built, base, fs)[4]), dtype=np.int64)
+            p_wave = G.record_p_wave(np.unique(primary), cleaned, fs, constants1)
+            removed = np.asarray(built["removed"], np.int64)
+            c, size = (G.p_wave_match(cleaned, added, fs, p_wave[1], constants1) if p_wave is not None and added.size
+                       else (np.full(added.size, np.nan), np.full(added.size, np.nan)))
+            for p, cc, ss in zip(added, c, size):
+                rows.append({"record": rid, "sample": int(p), "p_wave_found": p_wave is not None,
+                             "correlation": None if np.isnan(cc) else round(float(cc), 3),
+                             "size": None if np.isnan(ss) else round(float(ss), 2),
+                             "to_blocked_s": round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)})
+    no_p = [r for r in rows if not r["p_wave_found"]]
+    with_p = [r for r in rows if r["p_wave_found"]]
+    summary = {"false_rescues": len(rows), "record_without_p_wave": len(no_p),
+               "correlation_ge_0.8": sum(r["correlation"] >= 0.8 for r in with_p),
+               "size_over_blocked_p_size": sum(r["size"] > G.GUARD.blocked_p_size for r in with_p),
+               "at_0.4_to_0.5_s_after_blocked": sum(0.4 <= r["to_blocked_s"] <= 0.5 for r in rows)}
+    # does the builder's cut (t_end_s = 0.45 s after R) end inside the T wave? The median cleaned beat of the regular
+    # normal beats (the ones block21 may block) at offsets from R, in the record's own units (mV)
+    offsets = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+    median_beat = {}
+    for rid in records:
+        signal, fs, ref, _, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
+        x = S.clean(signal, fs, BASE.clean_method)
+        regular = ref[rhythms._regular_normal(ref, symbols, fs)]
+        regular = regular[(regular > fs) & (regular < x.size - fs)]
+        at = np.round(np.asarray(offsets) * fs).astype(int)
+        beat = np.median(x[regular[:, None] + at[None, :]], axis=0)
+        median_beat[rid] = {f"{t:g}": round(float(v), 3) for t, v in zip(offsets, beat)}
+    return {"experiment": "rpeaks_s45_wide_p_why", "records": list(records), "summary": summary,
+            "median_beat_at_s_after_r": median_beat, "rows": rows}
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--why" in argv:
+        argv = [a for a in argv if a != "--why"]
+        args = parse_grid_arguments(__doc__, argv)
+        result = why(args.data_dir)
+        result["command"] = " ".join(["python", "experiments/rpeaks/wide_p.py", "--why"] + argv)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["summary"]))
+        return 0
     args = parse_grid_arguments(__doc__, argv)
     names = [p[0] for p in points()]
     adds = names[1:]
