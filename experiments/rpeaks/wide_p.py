@@ -44,8 +44,8 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (BASE, RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants, held_out_fields,  # noqa: E402
-                     loro_summary, match, parse_grid_arguments, primary_config, result_head, rhythm_signals,
+from cluster import (BASE, RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants,  # noqa: E402
+                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head, rhythm_signals,
                      write_result)
 
 from ecgsl_keras import tasks  # noqa: E402

@@ -1,7 +1,8 @@
 """CPU time of signal.find_rpeaks on the 22 DS1 records (run s45, issue 21): today's default, the baseline (run s37's
-point with ``rpeak_keep_first_beat``), and the P-wave point most folds of run s45 chose (the most chosen in ``choice_counts`` of ``--results`` other than
-the baseline; experiments/rpeaks/wide_p.py ``points``: the restricted wide rescue with its P-wave refusal), interleaved in a rotating order,
-5 repeats, one process (``cluster.cpu_seconds_per_record``); the issue's limit is 1.3x today's detector.
+point with ``rpeak_keep_first_beat``), and the P-wave point most folds of run s45 chose (the most chosen in
+``choice_counts`` of ``--results`` other than the baseline; experiments/rpeaks/wide_p.py ``points``: the restricted wide
+rescue with its P-wave refusal), interleaved in a rotating order, 5 repeats, one process
+(``cluster.cpu_seconds_per_record``); the issue's limit is 1.3x today's detector.
 
     python experiments/rpeaks/wide_p_speed.py --data-dir /work/shared/data/mitdb \\
         > benchmarks/results/rpeaks_s45_wide_p_speed.json
