@@ -1133,3 +1133,35 @@ def test_wide_rescue_restrictions_premature_and_like_a_kept_wide_beat(records):
     with pytest.raises(ValueError, match="qrs_windows"):
         rpeak_guard.guard_keep(candidates, amplitude, sharpness, width, 0.35,
                                dataclasses.replace(rpeak_guard.GUARD, wide_sharpness=0.5, wide_like=0.9), wide=0.2)
+
+
+def test_wide_rescue_refuses_candidates_shaped_like_the_record_p_wave(records):
+    # GuardConstants.wide_p_wave (run s45, off by default; rpeak_guard.wide_p_wave_like): the wide rescue refuses a
+    # candidate shaped and sized like the record's P wave (record_p_wave's template, p_wave_match). 208 (5-minute
+    # fixture): the P-wave apex one R-to-P lag before each normal beat (a blocked beat's P wave stays where it was) is
+    # flagged, no PVC and no beat; every other PVC scaled to 0.3x (as above) is still rescued, the P waves are not
+    fs, cleaned, peaks, n, _ = _after_pvcs(records)
+    _, _, beats, _, _, symbols = records["208"]
+    match = match_peaks(beats, peaks, int(0.15 * fs))
+    pvcs = peaks[match["matched"][np.asarray(symbols)[match["matched"][:, 0]] == "V", 1]]
+    lag, _ = rpeak_guard.record_p_wave(peaks, cleaned, fs)
+    candidates = np.union1d(peaks, n - lag)
+    is_p, is_pvc = np.isin(candidates, n - lag), np.isin(candidates, pvcs)
+    on = dataclasses.replace(rpeak_guard.GUARD, wide_p_wave=0.8)
+    every = np.arange(candidates.size)
+    flagged = rpeak_guard.wide_p_wave_like(candidates, cleaned, fs, every, on)
+    assert is_p.sum() > 250 and flagged[is_p].mean() >= 0.9                 # 260 of 276
+    assert not flagged[~is_p].any()                                        # 0 of 168 PVCs, 0 of the other peaks
+    assert not rpeak_guard.wide_p_wave_like(candidates, cleaned, fs, every).any()   # off by default
+    assert rpeak_guard.GUARD.wide_p_wave == 0.0
+    small = is_pvc & (np.cumsum(is_pvc) % 2 == 0)
+    large = ~small & ~is_p
+
+    def p_like(at):
+        return rpeak_guard.wide_p_wave_like(candidates, cleaned, fs, at, on)
+
+    ok = rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_p, None, on, p_like)
+    assert ok[small].all() and ok[is_p].mean() <= 0.1
+    assert rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_p, None)[is_p].all()
+    with pytest.raises(ValueError, match="p_like"):
+        rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_p, None, on)

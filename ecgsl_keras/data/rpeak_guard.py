@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitu
            "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
-           "after_wide_beat", "wide_restrict"]
+           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ class GuardConstants:
     # Both on: both hold.
     wide_premature: float = 0.0
     wide_like: float = 0.0
+    # ``wide_p_wave`` p > 0 (run s45; 0 = off, the default): a wide-rescue candidate shaped like the record's P wave
+    # (``record_p_wave`` of the peaks the check sees; best correlation over +-``p_wave_shift_s`` at least p and
+    # peak-to-peak within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the template's, ``p_wave_match``) is refused:
+    # run s44's false rescues that pass f = 0.8, c = 0.9 lie up to 0.25 s before a blocked beat (its P wave) or in the
+    # cut after it; a PVC's QRS is several times a P wave's size (``wide_p_wave_like``).
+    wide_p_wave: float = 0.0
     searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
     # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
     # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
@@ -518,7 +525,7 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
                deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
-               wide: float = 0.0) -> np.ndarray:
+               wide: float = 0.0, p_like=None) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
@@ -529,7 +536,9 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     (``SignalConfig.rpeak_rescue_cluster``, with ``windows`` from ``qrs_windows``): a peak still dropped but over
     ``cluster_floor`` x the reference is rescued when its morphology cluster says so (``cluster_like``) or, with
     ``templates`` > 0 (``SignalConfig.rpeak_rescue_templates``), one of the record's morphologies (``template_like``;
-    built in each pass from the peaks it keeps before the cluster rescue)."""
+    built in each pass from the peaks it keeps before the cluster rescue). ``p_like``: a function of the
+    candidates' indices into ``peaks`` returning the mask of those shaped like a P wave, which the wide rescue refuses
+    (``GuardConstants.wide_p_wave``, ``wide_restrict``)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -555,7 +564,7 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                              & (width > constants.rescue_width * width_ref))
                 if wide_like.any():
                     wide_kept = (large | qrs_like) & (width > constants.rescue_width * width_ref)
-                    wide_like &= wide_restrict(peaks, large, wide_kept, wide_like, windows, constants)
+                    wide_like &= wide_restrict(peaks, large, wide_kept, wide_like, windows, constants, p_like)
                 qrs_like |= wide_like
             new = large | qrs_like
         shapes = None
@@ -580,15 +589,23 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     return keep
 
 
-def wide_restrict(peaks, large, kept, candidates, windows, constants: GuardConstants | None = None) -> np.ndarray:
+def wide_restrict(peaks, large, kept, candidates, windows, constants: GuardConstants | None = None,
+                  p_like=None) -> np.ndarray:
     """Boolean mask over all ``peaks`` (sorted): the wide rescue's ``candidates`` (mask) that pass its restrictions
-    (``GuardConstants.wide_premature``, ``wide_like``; all of them when both are off). ``large``: the peaks over the
-    amplitude threshold (their RR intervals make the local median RR); ``kept``: the wide peaks the check keeps
-    without the wide rescue (the shapes a candidate is compared with, ``windows`` from ``qrs_windows``)."""
+    (``GuardConstants.wide_premature``, ``wide_like``, ``wide_p_wave``; all of them when all are off). ``large``: the
+    peaks over the amplitude threshold (their RR intervals make the local median RR); ``kept``: the wide peaks the
+    check keeps without the wide rescue (the shapes a candidate is compared with, ``windows`` from ``qrs_windows``);
+    ``p_like``: with ``wide_p_wave`` > 0, a function of candidate indices returning the mask of those shaped like the
+    record's P wave (``wide_p_wave_like``), which are refused."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     ok = np.asarray(candidates, bool).copy()
     at = np.flatnonzero(ok)
+    if constants.wide_p_wave > 0 and at.size:
+        if p_like is None:
+            raise ValueError("wide_restrict: GuardConstants.wide_p_wave > 0 needs p_like (wide_p_wave_like)")
+        ok[at] &= ~np.asarray(p_like(at), bool)
+        at = np.flatnonzero(ok)
     if constants.wide_premature > 0:
         beats = peaks[large]
         if beats.size >= 3:
@@ -708,8 +725,12 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         # the wide rescue's shape restriction (GUARD.wide_like) compares the same windows as the cluster rescue
         need = cluster > 0 or (config.rpeak_rescue_wide > 0 and GUARD.wide_like > 0)
         windows = qrs_windows(cleaned, peaks, fs, GUARD.cluster_window_s) if need else None
+        p_like = None
+        if config.rpeak_rescue_wide > 0 and GUARD.wide_p_wave > 0:
+            # the wide rescue's P-wave refusal (GUARD.wide_p_wave): the record's P wave is found once, from all peaks
+            p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude)
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep),
-                          wide=float(config.rpeak_rescue_wide),
+                          wide=float(config.rpeak_rescue_wide), p_like=p_like,
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
@@ -947,27 +968,54 @@ def blocked_p_wave(peaks, cleaned, fs, correlation, constants: GuardConstants | 
     sharpness = np.full(peaks.size, np.nan)
     sharpness[needed] = qrs_shapes(x, peaks[needed], fs, constants)[1]
     sharp_reference = _neighbour_percentile(peaks, sharpness, peaks[which], n, 50.0)
-    half = template.size // 2
-    shift = int(round(constants.p_wave_shift_s * float(fs)))
-    norm = float(np.linalg.norm(template))
-
-    def windows(at):   # (n, 2 shift + 1, size): the mean-removed windows at each shift
-        w = x[np.clip(at[:, None] + np.arange(-half - shift, half + shift + 1)[None, :], 0, x.size - 1)]
-        w = np.lib.stride_tricks.sliding_window_view(w, template.size, axis=1)
-        return w - w.mean(axis=2, keepdims=True)
-
-    def correlations(w):
-        return (w @ template) / np.maximum(np.linalg.norm(w, axis=2), 1e-12) / norm
-
-    w = windows(peaks[which])
-    c = correlations(w)
-    best = c.argmax(axis=1)
-    size = np.ptp(w[np.arange(which.size), best], axis=1) / np.ptp(template)
-    own = correlations(windows(peaks[which] - lag)).max(axis=1)
-    out[which] |= ((c.max(axis=1) >= correlation) & (size <= constants.blocked_p_size)
+    c, size = p_wave_match(x, peaks[which], fs, template, constants)
+    own, _ = p_wave_match(x, peaks[which] - lag, fs, template, constants)
+    out[which] |= ((c >= correlation) & (size <= constants.blocked_p_size)
                    & (size >= 1.0 / constants.blocked_p_size) & (own < constants.blocked_p_own)
                    & (sharpness[which] <= constants.blocked_p_sharpness * sharp_reference))
     return out
+
+
+def p_wave_match(x, at, fs, template, constants: GuardConstants | None = None):
+    """How much the signal ``x`` at samples ``at`` looks like the P ``template`` (``record_p_wave``): the best
+    correlation of the mean-removed window (the template's size) over shifts up to +-``p_wave_shift_s``, and that
+    window's peak-to-peak over the template's. Shared by ``blocked_p_wave`` and ``wide_p_wave_like``."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    half = template.size // 2
+    shift = int(round(constants.p_wave_shift_s * float(fs)))
+    norm = float(np.linalg.norm(template))
+    w = x[np.clip(at[:, None] + np.arange(-half - shift, half + shift + 1)[None, :], 0, x.size - 1)]
+    w = np.lib.stride_tricks.sliding_window_view(w, template.size, axis=1)
+    w = w - w.mean(axis=2, keepdims=True)        # (n, 2 shift + 1, size): the mean-removed windows at each shift
+    c = (w @ template) / np.maximum(np.linalg.norm(w, axis=2), 1e-12) / norm
+    best = c.argmax(axis=1)
+    size = np.ptp(w[np.arange(at.size), best], axis=1) / np.ptp(template)
+    return c.max(axis=1), size
+
+
+def wide_p_wave_like(peaks, cleaned, fs, at, constants: GuardConstants | None = None, amplitude=None) -> np.ndarray:
+    """Boolean mask over ``at`` (indices into the sorted ``peaks``): the peaks shaped and sized like the record's P wave
+    (``record_p_wave`` of ``peaks``; ``p_wave_match`` correlation at least ``GuardConstants.wide_p_wave``, size within
+    1 / ``blocked_p_size`` .. ``blocked_p_size``), which the wide rescue refuses (run s45). All False where the record
+    shows no consistent P wave (``record_p_wave`` is None: atrial fibrillation) or ``wide_p_wave`` is 0."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    out = np.zeros(at.size, bool)
+    if constants.wide_p_wave <= 0 or at.size == 0:
+        return out
+    x = np.asarray(cleaned, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    p_wave = record_p_wave(peaks, x, fs, constants, amplitude)
+    if p_wave is None:
+        return out
+    c, size = p_wave_match(x, peaks[at], fs, p_wave[1], constants)
+    return (c >= constants.wide_p_wave) & (size <= constants.blocked_p_size) & (size >= 1.0 / constants.blocked_p_size)
+
+
+def _wide_p_like_at(peaks, cleaned, fs, amplitude, at):
+    """``wide_p_wave_like`` with the module's ``GUARD``, as ``guard_keep``'s ``p_like`` (``functools.partial``)."""
+    return wide_p_wave_like(peaks, cleaned, fs, at, GUARD, amplitude)
 
 
 def without_own_t_wave(peaks, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
