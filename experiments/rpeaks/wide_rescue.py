@@ -26,9 +26,9 @@ import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, errors, grid_error_fields, guard_constants, held_out_fields,  # noqa: E402
-                     loro_summary, match, parse_grid_arguments, primary_config, result_head, rhythm_signals,
-                     write_result)
+from cluster import (RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
+                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
+                     rhythm_signals, score_point, write_result)
 
 from ecgsl_keras.data import signal as S  # noqa: E402
 
@@ -62,15 +62,7 @@ def count_record(data_dir, rid, out=None) -> dict:
         for name, config, constants in grid:
             with guard_constants(constants):
                 peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-            tp, fn, fp, hit, false = match(built, peaks, fs)
-            key = f"{rid}|{rhythm}|{name}"
-            if key in out and out[key] != [tp, fn, fp]:
-                raise RuntimeError(f"{key}: recounted {[tp, fn, fp]} differs from the cached {out[key]}")
-            out[key] = [tp, fn, fp]
-            sets[name] = (hit, false)
-            if name != base_name:
-                hit0, false0 = sets[base_name]
-                out[f"{key}|changes"] = [len(hit - hit0), len(hit0 - hit), len(false - false0), len(false0 - false)]
+            score_point(out, sets, f"{rid}|{rhythm}|{name}", name, base_name, match(built, peaks, fs))
         log.info("%s %s: %s", rid, rhythm, [out[f"{rid}|{rhythm}|{n}"] for n, _, _ in grid])
     return out
 
@@ -85,13 +77,6 @@ def main(argv=None) -> int:
     if counts is None:
         return 0
 
-    def changes(name, rids):
-        total = [0, 0, 0, 0]
-        for rid in rids:
-            for r in RHYTHMS:
-                total = [a + b for a, b in zip(total, counts[f"{rid}|{r}|{name}|changes"])]
-        return dict(zip(("found", "lost", "false_added", "false_removed"), total))
-
     records, held, choice, all22, most = loro_summary(counts, names)
     result = result_head("rpeaks_loro_s43_wide_rescue", "experiments/rpeaks/wide_rescue.py", argv, records, KEEP_RULE)
     result["grid"] = {"amplitude": list(AMPLITUDE), "wide_sharpness": list(SHARPNESS)}
@@ -102,9 +87,9 @@ def main(argv=None) -> int:
     result["held_out_rhythm_fn_fp"] = {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS}
     result["baseline_all_22"] = all22[FIRST]
     result.update(grid_error_fields(counts, all22, names, records, short))
-    result["changes_vs_baseline_all_22"] = {short[n]: changes(n, records) for n in adds}
-    result["changes_vs_baseline_per_record"] = {short[n]: {rid: changes(n, [rid]) for rid in records
-                                                           if any(changes(n, [rid]).values())} for n in adds}
+    result["changes_vs_baseline_all_22"] = {short[n]: changes(counts, n, records) for n in adds}
+    result["changes_vs_baseline_per_record"] = {short[n]: {rid: changes(counts, n, [rid]) for rid in records
+                                                           if any(changes(counts, n, [rid]).values())} for n in adds}
     write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22"))
     return 0
 
