@@ -1080,11 +1080,58 @@ def _by_record_classes(y, p, rec, labels, records) -> dict:
     return out
 
 
-def step_full_pause(table, labels, dec) -> dict:
-    """Key ``v_full_pause`` (run v46): ``FULL_PAUSE_RULE`` / ``FULL_PAUSE_CHOICE`` / ``LEVER_KEEP_RULE``."""
+def _fixed_rule_left_out(table, labels, dec, apply_fold, records, head, name) -> dict:
+    """Runs v46 / v47: a fixed rule (``apply_fold``: its call per outer fold) scored on the left-out beats against v40's
+    decision row, paired over ``BOOSTER_SEEDS``: ``head`` (the rule, choice and keep rules, training look, inner check),
+    then both rows' figures (per record: ``records``), the verdict of ``LEVER_KEEP_RULE`` and ``decision`` (``name``
+    when kept, else "none")."""
     import v_gate
     from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows40 = left_out_rows(table, labels, dec)
+    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+
+    def summary(rows_of):
+        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+                  for s in BOOSTER_SEEDS}
+        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+                  for m in v_gate.COMPARED}
+        each = [_by_record_classes(y, rows_of[s], rec, labels, records) for s in BOOSTER_SEEDS]
+        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+        return {"rows": scores, "seed_spread": {"lever": spread}, "by_record_seed_mean": by_rec}
+
+    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
+    r = summary(rows)
+    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
+    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["v_gate"]
+    verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
+    result = {**head,
+              "v40_reproduced": bool(dec["reproduced"]) and all(
+                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
+                  for m in v_gate.COMPARED),
+              "v40_seed_spread": v40["seed_spread"]["lever"],
+              "v40_distance_to_targets": v_gate._distance(v40["seed_spread"]["lever"]),
+              "v40_by_record": v40["by_record_seed_mean"],
+              "seed_spread": r["seed_spread"]["lever"], "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
+              "by_record": r["by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
+              "new_V_calls_s42": _made_by_record(rows40["v40_s42"], rows[42], y, rec, labels)}
+    result["decision"] = name if result["kept"] else "none"
+    log.info("%s: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s", name.replace("_", " "),
+             v40["seed_spread"]["lever"]["V_sensitivity"]["mean"], r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+             v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             v40["seed_spread"]["lever"]["S_sensitivity"]["mean"], r["seed_spread"]["lever"]["S_sensitivity"]["mean"],
+             verdict["kept"])
+    return result
+
+
+def step_full_pause(table, labels, dec) -> dict:
+    """Key ``v_full_pause`` (run v46): ``FULL_PAUSE_RULE`` / ``FULL_PAUSE_CHOICE`` / ``LEVER_KEEP_RULE``."""
     look, check, apply_fold = {}, {}, {}
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
@@ -1100,49 +1147,11 @@ def step_full_pause(table, labels, dec) -> dict:
             return full_pause_call(p, labels, ev_out["width_norm"], ev_out["post_pre"], ev_out["compensation"],
                                    ev_out["not_af"], **FULL_PAUSE_RULE)
         apply_fold[h] = f
-    idx = dec["idx"]
-    y, rec = table["y"][idx], table["record"][idx]
-    rows40 = left_out_rows(table, labels, dec)
-    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
-
-    def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [_by_record_classes(y, rows_of[s], rec, labels, FULL_PAUSE_RECORDS) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "by_record_seed_mean": by_rec}
-
-    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
-    r = summary(rows)
-    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
-           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
-    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
-        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["v_gate"]
-    verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
-    result = {"rule": {"wide": FULL_PAUSE_RULE["wide"], "band": list(FULL_PAUSE_RULE["band"]),
-                       "pause": FULL_PAUSE_RULE["pause"]},
-              "choice_rule": FULL_PAUSE_CHOICE, "keep_rule": LEVER_KEEP_RULE,
-              "training_look": look, "inner_check": check,
-              "v40_reproduced": bool(dec["reproduced"]) and all(
-                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
-                  for m in v_gate.COMPARED),
-              "v40_seed_spread": v40["seed_spread"]["lever"],
-              "v40_distance_to_targets": v_gate._distance(v40["seed_spread"]["lever"]),
-              "v40_by_record": v40["by_record_seed_mean"],
-              "seed_spread": r["seed_spread"]["lever"], "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
-              "by_record": r["by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
-              "new_V_calls_s42": _made_by_record(rows40["v40_s42"], rows[42], y, rec, labels)}
-    result["decision"] = "full_pause" if result["kept"] else "none"
-    log.info("full pause: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
-             v40["seed_spread"]["lever"]["V_sensitivity"]["mean"], r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
-             v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
-             r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
-             v40["seed_spread"]["lever"]["S_sensitivity"]["mean"], r["seed_spread"]["lever"]["S_sensitivity"]["mean"],
-             verdict["kept"])
-    return result
+    head = {"rule": {"wide": FULL_PAUSE_RULE["wide"], "band": list(FULL_PAUSE_RULE["band"]),
+                     "pause": FULL_PAUSE_RULE["pause"]},
+            "choice_rule": FULL_PAUSE_CHOICE, "keep_rule": LEVER_KEEP_RULE,
+            "training_look": look, "inner_check": check}
+    return _fixed_rule_left_out(table, labels, dec, apply_fold, FULL_PAUSE_RECORDS, head, "full_pause")
 
 
 # ---- run v47 (key v_pause_population): v46's rule only on records where it fires on many beats (a frequent-PVC
@@ -1229,9 +1238,6 @@ def _population_look(table, labels, dec, h, beats) -> dict:
 
 def step_pause_population(table, labels, dec, beats) -> dict:
     """Key ``v_pause_population`` (run v47): ``POPULATION_RULE`` / ``POPULATION_CHOICE`` / ``LEVER_KEEP_RULE``."""
-    import v_gate
-    from beats_preset import _scores
-    from hybrid import BOOSTER_SEEDS
     look, check, apply_fold = {}, {}, {}
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
@@ -1247,49 +1253,11 @@ def step_pause_population(table, labels, dec, beats) -> dict:
         def f(p, _h, _seed, ev_out=ev_out):
             return LEVERS["pause_population"][1](p, labels, ev_out, **POPULATION_RULE)
         apply_fold[h] = f
-    idx = dec["idx"]
-    y, rec = table["y"][idx], table["record"][idx]
-    rows40 = left_out_rows(table, labels, dec)
-    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
-
-    def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [_by_record_classes(y, rows_of[s], rec, labels, POPULATION_RECORDS) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "by_record_seed_mean": by_rec}
-
-    v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
-    r = summary(rows)
-    ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
-           "seed_spread": {"recipe": v40["seed_spread"]["lever"]}}
-    committed_row = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
-        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["v_gate"]
-    verdict = v_gate.compare(ref, r, "lever", up="V_sensitivity")
-    result = {"rule": {**{k: v for k, v in POPULATION_RULE.items() if k != "band"},
-                       "band": list(POPULATION_RULE["band"])},
-              "choice_rule": POPULATION_CHOICE, "keep_rule": LEVER_KEEP_RULE,
-              "training_look": look, "inner_check": check,
-              "v40_reproduced": bool(dec["reproduced"]) and all(
-                  abs(v40["seed_spread"]["lever"][m]["mean"] - committed_row[m]["mean"]) < 1e-9
-                  for m in v_gate.COMPARED),
-              "v40_seed_spread": v40["seed_spread"]["lever"],
-              "v40_distance_to_targets": v_gate._distance(v40["seed_spread"]["lever"]),
-              "v40_by_record": v40["by_record_seed_mean"],
-              "seed_spread": r["seed_spread"]["lever"], "distance_to_targets": v_gate._distance(r["seed_spread"]["lever"]),
-              "by_record": r["by_record_seed_mean"], "against_v40": verdict, "kept": verdict["kept"],
-              "new_V_calls_s42": _made_by_record(rows40["v40_s42"], rows[42], y, rec, labels)}
-    result["decision"] = "pause_population" if result["kept"] else "none"
-    log.info("pause population: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
-             v40["seed_spread"]["lever"]["V_sensitivity"]["mean"], r["seed_spread"]["lever"]["V_sensitivity"]["mean"],
-             v40["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
-             r["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
-             v40["seed_spread"]["lever"]["S_sensitivity"]["mean"], r["seed_spread"]["lever"]["S_sensitivity"]["mean"],
-             verdict["kept"])
-    return result
+    head = {"rule": {**{k: v for k, v in POPULATION_RULE.items() if k != "band"},
+                     "band": list(POPULATION_RULE["band"])},
+            "choice_rule": POPULATION_CHOICE, "keep_rule": LEVER_KEEP_RULE,
+            "training_look": look, "inner_check": check}
+    return _fixed_rule_left_out(table, labels, dec, apply_fold, POPULATION_RECORDS, head, "pause_population")
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
