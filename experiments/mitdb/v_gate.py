@@ -786,16 +786,12 @@ def inner_k_main(args, argv, sources, runs, saved, out_path, start) -> int:
     return 0
 
 
-def local_main(args, argv, table, labels, work, source, runs, saved, out_path, start) -> int:
-    """``--local``: ``LOCAL_RULE`` (module docstring), key ``v_gate_local``."""
+def _committed_inner_k(table, npz, chosen, work, k) -> tuple:
+    """(parts, inner_k) of the committed left-out file ``npz`` and its inner-``k`` file: v_side's per-fold caches
+    (``work/v_side_<stem>``) and ``(k, inner probabilities per fold's training rows, inner groups)`` for
+    ``run_candidate``; WORK's folds are written from the file first (inner_groups reads them)."""
     import oof
-    from v_side import _load, _repo_relative
-    npz, chosen = source
-    k = LOCAL_DECISION_K
-    base, lever = runs["committed"], runs["median"]
-    v38 = saved.get(KEY, {}).get("median", {}).get("seed_spread", {}).get("v_gate", {})
-    reproduces = bool(v38) and all(abs(lever["seed_spread"]["v_gate"][m]["mean"] - v38[m]["mean"]) < 1e-9
-                                   for m in COMPARED)
+    from v_side import _load
     committed = oof.CommittedPredictions(npz)
     committed.write_folds(work)
     if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
@@ -803,8 +799,32 @@ def local_main(args, argv, table, labels, work, source, runs, saved, out_path, s
     parts = _load(work / f"v_side_{npz.stem}", len(chosen))
     groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
     inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
+    return parts, (k, inner, groups)
+
+
+def _v40_row(table, labels, chosen, parts, work, inner_k, saved) -> tuple:
+    """(v40's decision row recomputed, whether it reproduces the saved key ``v_gate_local``'s seed means): the
+    baseline the levers after run v40 are paired against."""
+    v40 = run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)
+    saved_v40 = saved.get(LOCAL_KEY, {}).get(f"inner{inner_k[0]}", {}).get("seed_spread", {}).get("v_gate", {})
+    reproduces = bool(saved_v40) and all(abs(v40["seed_spread"]["v_gate"][m]["mean"] - saved_v40[m]["mean"]) < 1e-9
+                                         for m in COMPARED)
+    return v40, reproduces
+
+
+def local_main(args, argv, table, labels, work, source, runs, saved, out_path, start) -> int:
+    """``--local``: ``LOCAL_RULE`` (module docstring), key ``v_gate_local``."""
+    import oof
+    from v_side import _repo_relative
+    npz, chosen = source
+    k = LOCAL_DECISION_K
+    base, lever = runs["committed"], runs["median"]
+    v38 = saved.get(KEY, {}).get("median", {}).get("seed_spread", {}).get("v_gate", {})
+    reproduces = bool(v38) and all(abs(lever["seed_spread"]["v_gate"][m]["mean"] - v38[m]["mean"]) < 1e-9
+                                   for m in COMPARED)
+    parts, inner_k = _committed_inner_k(table, npz, chosen, work, k)
     local = {2: run_candidate(table, labels, chosen, parts, work, gate=LOCAL_GATE),
-             k: run_candidate(table, labels, chosen, parts, work, (k, inner, groups), gate=LOCAL_GATE)}
+             k: run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)}
     result = {"keep_rule": LOCAL_RULE, "grid": LOCAL_GATE.grid, "gate_columns": LOCAL_GATE.columns,
               "decision_inner_folds": k, "file": str(npz),
               "inner_file": _repo_relative(oof.inner_k_path_for(npz, k)),
@@ -841,21 +861,11 @@ def local_main(args, argv, table, labels, work, source, runs, saved, out_path, s
 def rescue_main(args, argv, table, labels, work, source, saved, out_path, start) -> int:
     """``--rescue``: ``RESCUE_RULE`` (module docstring), key ``v_rescue``."""
     import oof
-    from v_side import _load, _repo_relative
+    from v_side import _repo_relative
     npz, chosen = source
     k = LOCAL_DECISION_K
-    committed = oof.CommittedPredictions(npz)
-    committed.write_folds(work)
-    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
-        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
-    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
-    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
-    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
-    inner_k = (k, inner, groups)
-    v40 = run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)
-    saved_v40 = saved.get(LOCAL_KEY, {}).get(f"inner{k}", {}).get("seed_spread", {}).get("v_gate", {})
-    reproduces = bool(saved_v40) and all(abs(v40["seed_spread"]["v_gate"][m]["mean"] - saved_v40[m]["mean"]) < 1e-9
-                                         for m in COMPARED)
+    parts, inner_k = _committed_inner_k(table, npz, chosen, work, k)
+    v40, reproduces = _v40_row(table, labels, chosen, parts, work, inner_k, saved)
 
     def v40_gate(ch):   # v40's gate as chosen on the fold (identity where the fold refused it)
         if not ch["uses_gate"]:
@@ -902,21 +912,11 @@ def af_off_main(args, argv, table, labels, work, source, saved, out_path, start)
     """``--af-off``: ``AF_OFF_RULE`` (module docstring), key ``v_gate_af_off``."""
     import oof
     from beats_preset import _columns_of
-    from v_side import _load, _repo_relative
+    from v_side import _repo_relative
     npz, chosen = source
     k = LOCAL_DECISION_K
-    committed = oof.CommittedPredictions(npz)
-    committed.write_folds(work)
-    if committed.add_inner(oof.inner_k_path_for(npz, k)) != k:
-        raise SystemExit(f"{oof.inner_k_path_for(npz, k)}: not an inner-{k} file")
-    parts = _load(work / f"v_side_{npz.stem}", len(chosen))
-    groups = {h: committed.inner_k_groups[str(h)] for h in range(len(parts))}
-    inner = {h: committed.inner_k(h, table, k)[part["train"]] for h, part in enumerate(parts)}
-    inner_k = (k, inner, groups)
-    v40 = run_candidate(table, labels, chosen, parts, work, inner_k, gate=LOCAL_GATE)
-    saved_v40 = saved.get(LOCAL_KEY, {}).get(f"inner{k}", {}).get("seed_spread", {}).get("v_gate", {})
-    reproduces = bool(saved_v40) and all(abs(v40["seed_spread"]["v_gate"][m]["mean"] - saved_v40[m]["mean"]) < 1e-9
-                                         for m in COMPARED)
+    parts, inner_k = _committed_inner_k(table, npz, chosen, work, k)
+    v40, reproduces = _v40_row(table, labels, chosen, parts, work, inner_k, saved)
     afev = _columns_of(table, [AF_FEATURE])[:, 0]
     gates = {}
     for h, part in enumerate(parts):
