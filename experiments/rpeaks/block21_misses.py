@@ -149,21 +149,15 @@ def trace_guard(peaks, cleaned, detect, fs, config):
     if config.rpeak_guard_t_wave > 0 and G.GUARD.t_wave_all:
         peaks = peaks[~G.t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
     steps["t_wave_all"] = peaks
-    if config.rpeak_guard_wide > 0:
-        peaks = peaks[~G.small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
-    steps["small_wide"] = peaks
-    if config.rpeak_guard_noise > 0:
-        peaks = peaks[~G.small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise))]
-    steps["small_noisy"] = peaks
-    if config.rpeak_guard_own_t > 0:
-        peaks = peaks[~G.without_own_t_wave(peaks, cleaned, fs, float(config.rpeak_guard_own_t))]
-    steps["without_own_t_wave"] = peaks
-    if config.rpeak_guard_blocked_p > 0:
-        peaks = peaks[~G.blocked_p_wave(peaks, cleaned, fs, float(config.rpeak_guard_blocked_p))]
-    steps["blocked_p_wave"] = peaks
-    if config.rpeak_guard_post_wide > 0:
-        peaks = peaks[~G.after_wide_beat(peaks, cleaned, fs, float(config.rpeak_guard_post_wide))]
-    steps["after_wide_beat"] = peaks
+    # step 4's checks, in guard_rpeaks' order: each drops the peaks it marks when its level is on; the step is named
+    # after the check (GUARD_STEPS)
+    for level, check in ((config.rpeak_guard_wide, G.small_wide), (config.rpeak_guard_noise, G.small_noisy),
+                         (config.rpeak_guard_own_t, G.without_own_t_wave),
+                         (config.rpeak_guard_blocked_p, G.blocked_p_wave),
+                         (config.rpeak_guard_post_wide, G.after_wide_beat)):
+        if level > 0:
+            peaks = peaks[~check(peaks, cleaned, fs, float(level))]
+        steps[check.__name__] = peaks
     return steps
 
 
