@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import pvc_run  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, distance, errors, loro, loro_summary,  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
                      parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
 
@@ -90,8 +90,7 @@ def keep(held, base) -> dict:
 
 def main(argv=None) -> int:
     args = parse_grid_arguments(__doc__, argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
     all_names = names()

@@ -32,7 +32,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 from blocked_p import S33, S33_RESULTS, keep, points as blocked_points  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, distance, errors, loro, loro_summary,  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
                      parse_grid_arguments, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
 
@@ -58,8 +58,7 @@ def names():
 
 def main(argv=None) -> int:
     args = parse_grid_arguments(__doc__, argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
     all_names = names()

@@ -45,7 +45,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, distance, errors, keep, loro_summary,  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, keep, loro_summary,  # noqa: E402
                      parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY  # noqa: E402
 
@@ -75,8 +75,7 @@ def names():
 
 def main(argv=None) -> int:
     args = parse_grid_arguments(__doc__, argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
     all_names = names()

@@ -26,7 +26,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, errors, held_out_fields, loro_summary, parse_grid_arguments,  # noqa: E402
+from cluster import (RHYTHMS, errors, held_out_fields, loro_summary, parse_grid_arguments,  # noqa: E402
                      totals, write_result)
 from t_wave import kind_totals  # noqa: E402
 
@@ -58,8 +58,7 @@ def names():
 
 def main(argv=None) -> int:
     args = parse_grid_arguments(__doc__, argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
     all_names = names()
