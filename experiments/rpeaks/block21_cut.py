@@ -34,6 +34,11 @@ excluded). Prints one JSON object last.
         --out benchmarks/results/rpeaks_s46_block21_cut_why.json
 
 ``--why`` (after the grid, chooses nothing): ``why``'s docstring.
+
+    python experiments/rpeaks/block21_cut.py --levers --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s46_levers.json --cache-dir /work/runs/s34-rpeaks-cut/levers
+
+``--levers`` (after the baseline): ``levers``' docstring.
 """
 from __future__ import annotations
 
@@ -96,7 +101,8 @@ def signal_look(data_dir) -> dict:
             removed = built["removed"]
             following = ref[np.searchsorted(ref, removed) + 1]
             p_bound = following - int(round(0.28 * fs)) < removed + int(round(t_end * fs))
-            row[name] = {"t_end_s": round(t_end, 4), "median_beat_cut_end_s": round(at / fs, 4), "residual_mv": round(float(dist[at]), 4),
+            row[name] = {"t_end_s": round(t_end, 4), "median_beat_cut_end_s": round(at / fs, 4),
+                         "residual_mv": round(float(dist[at]), 4),
                          "residual_over_band": round(float(dist[at]) / band, 2), "tail_max_mv": round(tail, 4),
                          "tail_over_band": round(tail / band, 2), "blocked": int(removed.size),
                          "ended_by_next_p_wave": round(float(p_bound.mean()), 3) if removed.size else None}
@@ -170,6 +176,64 @@ def why(data_dir) -> dict:
             "seeds": [f"record + 1000 k, k < {WHY_SEEDS}"], "seam_s": SEAM_S, "per_record": out}
 
 
+# runs s43-s45's grids, each with the cache it was counted in (s43 and s44 shared one)
+LEVERS = (("wide_rescue", "rpeaks_s43_wide_rescue", "/work/runs/s33-rpeaks-like/counts", "like"),
+          ("wide_restrict", "rpeaks_s44_wide_restrict", "/work/runs/s33-rpeaks-like/counts", "like"),
+          ("wide_p", "rpeaks_s45_wide_p", "/work/runs/s33-rpeaks-p/counts", "p"))
+
+
+def levers(args, argv) -> dict:
+    """``--levers`` (after the baseline): runs s43-s45's grids rescored on the new block21, each by its own script's
+    choice and keep rule. Their counts are copied from their caches into ``--cache-dir``/<cache>/; block21 is recounted
+    on the new builder for every record (``count_record(..., t_end_s=None, names=("block21",))``), its old counts
+    dropped first where the cut end moved (elsewhere the signals are the same and ``cluster.score_point`` checks the
+    recount equals the cache); then the script scores the completed cache into
+    benchmarks/results/rpeaks_s46_<script>.json (its ``command`` set to this one's)."""
+    import importlib
+
+    root = Path(args.cache_dir)
+    moved = [rid for rid in tasks.MITDB_DS1 if _t_end(args.data_dir, rid) != rhythms.T_END_FIXED_S]
+    summary = {}
+    for script, old_name, old_cache, cache_name in LEVERS:
+        module = importlib.import_module(script)
+        cache = root / cache_name
+        cache.mkdir(parents=True, exist_ok=True)
+        for rid in tasks.MITDB_DS1:
+            path = cache / f"{rid}.json"
+            if path.exists():                  # copied (and maybe recounted by the other script sharing it) already
+                counts = json.loads(path.read_text())
+            else:
+                counts = json.loads((Path(old_cache) / f"{rid}.json").read_text())
+                if rid in moved:
+                    counts = {k: v for k, v in counts.items() if not k.startswith(f"{rid}|block21|")}
+            if f"{rid}|block21_s46|{script}" not in counts:
+                counts = module.count_record(args.data_dir, rid, counts, t_end_s=None, names=("block21",))
+                counts[f"{rid}|block21_s46|{script}"] = True
+                path.write_text(json.dumps(counts) + "\n")
+        out = Path(args.out).parent / f"rpeaks_s46_{script}.json"
+        module.main(["--data-dir", args.data_dir, "--out", str(out), "--cache-dir", str(cache)])
+        result = json.loads(out.read_text())
+        result["command"] = " ".join(["python", "experiments/rpeaks/block21_cut.py"] + argv)
+        result["block21_builder"] = BLOCK21_BUILDER
+        result["rescored_from"] = (f"benchmarks/results/{old_name}.json (same grid, choice and keep rule; block21 "
+                                   "rebuilt)")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        old = json.loads((Path(args.out).parent / f"{old_name}.json").read_text())
+        summary[script] = {"old": old_name, "held_out": result["errors"]["held_out"],
+                           "baseline": result["errors"]["baseline"], "old_held_out": old["errors"]["held_out"],
+                           "old_baseline": old["errors"]["baseline"],
+                           "recommended_on_counts": result["keep"]["recommended_on_counts"],
+                           "block21_fn_fp": result["held_out_rhythm_fn_fp"]["block21"],
+                           "choice_counts": result["choice_counts"]}
+    return {"experiment": "rpeaks_s46_levers", "records_with_a_moved_cut_end": moved, "levers": summary,
+            "command": " ".join(["python", "experiments/rpeaks/block21_cut.py"] + argv)}
+
+
+def _t_end(data_dir, rid) -> float:
+    signal, fs, ref, _, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
+    return rhythms.t_end_cut_s(signal, fs, ref, symbols)
+
+
 def count_record(data_dir, rid, out, old_cache) -> dict:
     """Record ``rid``'s counts: normal, pause and bigeminy copied from run s40's cache, block21 counted on the new
     builder (``first_beat.count_record``), run s40's block21 counts beside them (``rid|block21_s40``)."""
@@ -182,8 +246,7 @@ def count_record(data_dir, rid, out, old_cache) -> dict:
     out[f"{rid}|block21_s40"] = {name: old[f"{rid}|block21|{name}"] for name in NAMES + [TODAY]}
     if any(f"{rid}|block21|{name}" not in out for name in KEPT_KEYS):
         out = first_beat.count_record(data_dir, rid, out, t_end_s=None, names=("block21",))
-    signal, fs, ref, _, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    out[f"{rid}|block21_t_end_s"] = rhythms.t_end_cut_s(signal, fs, ref, symbols)
+    out[f"{rid}|block21_t_end_s"] = _t_end(data_dir, rid)
     return out
 
 
@@ -198,7 +261,13 @@ def main(argv=None) -> int:
     parser.add_argument("--old-cache-dir", default=OLD_CACHE, help="run s40's per-record counts")
     parser.add_argument("--signal", action="store_true", help="the signal look only (no detector)")
     parser.add_argument("--why", action="store_true", help="the post hoc look at 108 and 207 (after the grid)")
+    parser.add_argument("--levers", action="store_true", help="runs s43-s45's grids rescored on the new block21")
     args = parser.parse_args(argv)
+    if args.levers:
+        result = levers(args, argv)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["levers"]))
+        return 0
     if args.why:
         result = {**why(args.data_dir), "command": " ".join(["python", "experiments/rpeaks/block21_cut.py"] + argv)}
         write_result(args.out, result, ("per_record",))
