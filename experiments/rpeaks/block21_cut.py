@@ -213,6 +213,7 @@ def levers(args, argv) -> dict:
         out = Path(args.out).parent / f"rpeaks_s46_{script}.json"
         module.main(["--data-dir", args.data_dir, "--out", str(out), "--cache-dir", str(cache)])
         result = json.loads(out.read_text())
+        result["experiment"] = f"rpeaks_s46_{script}"
         result["command"] = " ".join(["python", "experiments/rpeaks/block21_cut.py"] + argv)
         result["block21_builder"] = BLOCK21_BUILDER
         result["rescored_from"] = (f"benchmarks/results/{old_name}.json (same grid, choice and keep rule; block21 "
