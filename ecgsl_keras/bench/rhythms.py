@@ -8,7 +8,7 @@ built from a record's own signal and annotations (deterministic for a given ``se
   when the next P wave comes sooner, ``p_start_s`` before the next R) while its P wave stays. The cut ends
   ``t_end_cut_s`` after the annotation: the record's T-wave end (``t_wave_end_s``) plus ``T_END_MARGIN_S``, at
   least ``T_END_MIN_S`` (0.45 s, the fixed cut end of the builder before run s46, which left the T wave's tail of
-  the blocked beats in MIT-BIH 108 and 207, whose median beat is still 0.07 / 0.04 mV off its baseline at 0.5 s)
+  the blocked beats in MIT-BIH 108 and 207, whose cleaned median beat is still -0.068 / +0.038 mV at 0.5 s)
   and at most ``T_END_MAX_S``; a float ``t_end_s`` fixes it instead (0.45: the builder of runs s29-s45). The cut
   starts ``qrs_cut_s`` before the annotation: the record's median QRS onset of its regular normal
   beats (``qrs_onset_s``) plus ``QRS_CUT_MARGIN_S``, at most ``QRS_CUT_MAX_S``, never less than ``QRS_CUT_MIN_S`` (70 ms,
@@ -154,7 +154,7 @@ T_END_MARGIN_S = 0.02    # and this long after the record's T-wave end
 T_END_MAX_S = 0.65       # and at most this long (R to T end stays under ~0.6 s even with a long QT or a bundle
 #                          branch block; beyond it the "T wave" is baseline drift, and the P-wave bound ends it anyway)
 T_END_BAND = 0.05        # the T wave has ended where the median beat stays within this x its QRS peak-to-peak of its
-#                          TP level (a 1.5 mV QRS: 0.075 mV, under the P waves the detector must not take for beats)
+#                          TP level (a 1.5 mV QRS: 0.075 mV, under half a typical 0.15-0.25 mV P wave)
 T_END_QRS_S = 0.06       # the QRS peak-to-peak is taken within this of the annotation; the T wave is looked for after
 T_END_TP_S = 0.04        # the TP level: the median beat's mean over this long before the next P wave's start
 
