@@ -14,8 +14,14 @@ built from a record's own signal and annotations (deterministic for a given ``se
   beats (``qrs_onset_s``) plus ``QRS_CUT_MARGIN_S``, at most ``QRS_CUT_MAX_S``, never less than ``QRS_CUT_MIN_S`` (70 ms,
   the fixed cut of the builder before run s29, which left the R upstroke of the blocked beats in
   MIT-BIH 108, whose QRS starts ~80 ms before the annotation; a dropped beat has no QRS). A float
-  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line between its two end values plus real noise
-  of the record (below). The signal keeps its length; the blocked beats leave the reference.
+  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line
+  from its first sample to the signal's mean over its last ``JOIN_EDGE_S`` plus real noise of the record (below; it
+  starts at 0) less the straight line from 0 to its own mean there, cross-faded into the real signal over those last
+  ``JOIN_EDGE_S`` (raised cosine, inside the span: the 20 ms margin the cut leaves after the T wave), so the span ends
+  on the signal's level with no step (``join_edge_s=0``: the builder before run s47, the straight line to the span's last
+  sample plus noise whose last 8 samples fall linearly to 0, a 22 ms ramp of the noise's local level at the cut's end
+  that the detector's 5-15 Hz band sees; experiments/rpeaks/block21_seam.py). The signal keeps its length; the
+  blocked beats leave the reference.
   A sinus rate of ~70/min gives a ventricular rate of ~35/min, as in the clinical 2:1 block.
 - ``pause`` -- sinus rhythm with long pauses (sinus arrest): after roughly every ``pause_every``
   regular normal beat, a pause of ``pause_s`` seconds (uniform) is inserted in the beat's TP
@@ -215,12 +221,36 @@ def t_end_cut_s(signal, fs, beats, symbols, p_start_s=0.28) -> float:
     return max(int(round(T_END_MIN_S * fs)), int(round(cut * fs))) / float(fs)
 
 
-def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None, p_start_s=0.28):
+JOIN_EDGE_S = 0.02       # block21: the cut's span cross-fades into the real signal over this long at its end (the
+#                          T_END_MARGIN_S margin: no T wave comes back). Its start needs none: the span starts on the
+#                          signal's sample with noise that starts at 0 (a piece's first sample), as before run s47
+JOIN_EDGE_NONE = 0.0     # join_edge_s that rebuilds the builder before run s47 (runs s29-s46): no cross-fade
+
+
+def _joined_fill(x, start, stop, noise, edge):
+    """block21's replacement of ``x[start:stop + 1]`` (module docstring): the straight line from ``x[start]`` to the
+    signal's mean over the span's last ``edge`` samples (at their centre), plus ``noise`` (as long as the span, starting
+    at 0) less the straight line from 0 to its own mean there, cross-faded into ``x`` over those ``edge`` samples
+    (raised cosine from the fill to the signal)."""
+    n = stop - start + 1
+    real = x[start:stop + 1]
+    at = np.arange(n)
+    centre = n - 1 - (edge - 1) / 2.0
+    level = x[start] + (real[-edge:].mean() - x[start]) * at / centre
+    fill = level + noise - noise[-edge:].mean() * at / centre
+    weight = np.ones(n)
+    weight[-edge:] = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, edge))
+    return weight * fill + (1.0 - weight) * real
+
+
+def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None, p_start_s=0.28,
+            join_edge_s=JOIN_EDGE_S):
     """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
     reference beats left, and the samples of the blocked (removed) beats. ``qrs_before_s``: None (default)
     cuts from ``qrs_cut_s`` before each blocked beat's annotation; a float from that many seconds
     (0.07: the builder before run s29). ``t_end_s``: None (default) ends the cut ``t_end_cut_s`` after it; a float
-    that many seconds after it (0.45: the builder of runs s29-s45)."""
+    that many seconds after it (0.45: the builder of runs s29-s45). ``join_edge_s``: the cross-fade at the span's end
+    (``JOIN_EDGE_S``; 0, ``JOIN_EDGE_NONE``: the builder of runs s29-s46, the same noise draws)."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
@@ -229,6 +259,7 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None,
     if t_end_s is None:
         t_end_s = t_end_cut_s(x, fs, beats, symbols, p_start_s)
     noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    edge = int(round(join_edge_s * fs))
     regular = _regular_normal(beats, symbols, fs)
     blocked = np.zeros(beats.size, bool)
     candidates = np.flatnonzero(regular)
@@ -239,8 +270,11 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None,
         stop = min(beats[k] + int(round(t_end_s * fs)), beats[k + 1] - int(round(p_start_s * fs)))
         if stop - start < 0.15 * fs:
             continue
-        line = np.linspace(x[start], x[stop], stop - start + 1)
-        x[start:stop + 1] = line + noise.take(stop - start + 1)
+        n = stop - start + 1
+        if edge:
+            x[start:stop + 1] = _joined_fill(x, start, stop, noise.take(n), edge)
+        else:
+            x[start:stop + 1] = np.linspace(x[start], x[stop], n) + noise.take(n)
         blocked[k] = True
     return x, beats[~blocked], beats[blocked]
 
@@ -324,7 +358,8 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
     return x, beats[scaled]
 
 
-def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None, t_end_s=None) -> dict:
+def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None, t_end_s=None,
+          join_edge_s=JOIN_EDGE_S) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
     ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
@@ -332,7 +367,8 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     upstroke of the blocked beats where the QRS starts more than 70 ms before the annotation, as in MIT-BIH 108;
     experiments/rpeaks/block.py). ``t_end_s``: where block21's cut ends after the annotation (None: from the record's
     T-wave end, ``t_end_cut_s``; 0.45: the builder of runs s29-s45, which left the T wave's tail of the blocked beats
-    in MIT-BIH 108 and 207; experiments/rpeaks/block21_cut.py)."""
+    in MIT-BIH 108 and 207; experiments/rpeaks/block21_cut.py). ``join_edge_s``: block21's cross-fade at the cut's end
+    (``JOIN_EDGE_S``; 0: the builder of runs s29-s46; experiments/rpeaks/block21_seam.py)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -342,9 +378,10 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     if rhythm == "block21":
         cut = qrs_cut_s(signal, fs, beats, symbols) if qrs_before_s is None else float(qrs_before_s)
         end = t_end_cut_s(signal, fs, beats, symbols) if t_end_s is None else float(t_end_s)
-        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end)
+        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end,
+                                   join_edge_s=join_edge_s)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
-                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end}
+                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end, "join_edge_s": join_edge_s}
     if rhythm == "pause":
         x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),

@@ -97,7 +97,8 @@ def signal_look(data_dir) -> dict:
             at = min(int(round(t_end * fs)), beat["median"].size - 1 - int(round(rhythms.T_END_QRS_S * fs)))
             dist = np.abs(median - level)
             tail = float(dist[at:at + int(round(TAIL_S * fs)) + 1].max())
-            built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=t_end)
+            built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=t_end,
+                                  join_edge_s=rhythms.JOIN_EDGE_NONE)
             removed = built["removed"]
             following = ref[np.searchsorted(ref, removed) + 1]
             p_bound = following - int(round(0.28 * fs)) < removed + int(round(t_end * fs))
@@ -143,7 +144,7 @@ def why(data_dir) -> dict:
             seeds = []
             for k in range(WHY_SEEDS):
                 built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid) + 1000 * k,
-                                      t_end_s=t_end)
+                                      t_end_s=t_end, join_edge_s=rhythms.JOIN_EDGE_NONE)
                 x = built["signal"]
                 cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
                 primary = S.find_rpeaks(x, fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)

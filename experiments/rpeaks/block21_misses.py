@@ -178,7 +178,8 @@ def near(peaks, at, tolerance):
 
 def run(data_dir, rid, rhythm, config, constants, record):
     signal, fs, ref, episodes, _, symbols = record
-    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S)
+    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                          join_edge_s=rhythms.JOIN_EDGE_NONE)
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     plain = dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,

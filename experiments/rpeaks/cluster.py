@@ -89,7 +89,8 @@ def count_record(data_dir, rid, out=None) -> dict:
     out = dict(out or {})
     shipped = G.GUARD
     for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S)
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                              join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
 
@@ -194,14 +195,17 @@ def match(built, peaks, fs):
     return m["tp"], m["fn"], m["fp"], matched, set(m["detected"].tolist()) - used
 
 
-def rhythm_signals(data_dir, rid, out, t_end_s=rhythms.T_END_FIXED_S, names=RHYTHMS):
-    """Record ``rid``'s built rhythms ``names`` (``bench.rhythms.build``, seed = record number), one tuple per rhythm:
-    ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``). Today's detector is
-    scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on. ``t_end_s``: block21's
-    cut end (``BLOCK21_BUILDER``; None: run s46's, from the record's T-wave end)."""
+def rhythm_signals(data_dir, rid, out, t_end_s=rhythms.T_END_FIXED_S, names=RHYTHMS,
+                   join_edge_s=rhythms.JOIN_EDGE_NONE, seed_offset=0):
+    """Record ``rid``'s built rhythms ``names`` (``bench.rhythms.build``, seed = record number + ``seed_offset``), one
+    tuple per rhythm: ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``).
+    Today's detector is scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on.
+    ``t_end_s``: block21's cut end (``BLOCK21_BUILDER``; None: run s46's, from the record's T-wave end);
+    ``join_edge_s``: its cross-fade at the cut's ends (0: none, runs s29-s46; ``rhythms.JOIN_EDGE_S``: run s47's)."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     for rhythm in names:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=t_end_s)
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid) + seed_offset, t_end_s=t_end_s,
+                              join_edge_s=join_edge_s)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         if f"{rid}|{rhythm}|{TODAY}" not in out:
