@@ -1226,3 +1226,50 @@ def test_block21_t_end_on_the_fixture_records_stays_in_its_bounds_and_float_rebu
         assert default["t_end_s"] == end
         if end == 0.45:
             np.testing.assert_array_equal(default["signal"], x)
+
+
+def test_block21_span_cross_fades_into_the_signal_at_its_end_and_join_edge_0_rebuilds_the_old_join():
+    # run s47: before it the cut's span ended on its last sample with noise whose last 8 samples fell linearly to 0, a
+    # 22 ms ramp of the noise's local level (here the TP pieces, from 0.42 s after R, hold the long T wave's tail)
+    # that the detector's 5-15 Hz band sees at the cut's end. The default ends the fill on the signal's mean over the
+    # span's last 20 ms and cross-fades into it; join_edge_s=0 rebuilds the old join with the same noise draws
+    x, fs, beats, symbols = _long_t_wave_beats()
+    old = rhythms.build("block21", x, fs, beats, symbols, seed=1, join_edge_s=rhythms.JOIN_EDGE_NONE)
+    new = rhythms.build("block21", x, fs, beats, symbols, seed=1)
+    assert new["join_edge_s"] == rhythms.JOIN_EDGE_S and old["join_edge_s"] == 0.0
+    np.testing.assert_array_equal(new["removed"], old["removed"])
+    start = old["removed"] - int(round(old["qrs_before_s"] * fs))
+    stop = old["removed"] + int(round(old["t_end_s"] * fs))
+    inside = np.zeros(x.size, bool)
+    for a, b in zip(start, stop):
+        inside[a:b + 1] = True
+    np.testing.assert_array_equal(new["signal"][~inside], x[~inside])      # outside the cuts nothing changes
+    np.testing.assert_array_equal(old["signal"][~inside], x[~inside])
+    np.testing.assert_array_equal(new["signal"][start], x[start])          # the span starts on the signal's sample
+    np.testing.assert_array_equal(old["signal"][stop], x[stop])            # the old join: the line to the last sample
+    np.testing.assert_allclose(new["signal"][stop], x[stop], atol=1e-12)    # the fade ends on the signal
+    # the join: the level step across the cut's end (mean over 20 ms before - after) and the 5-15 Hz band's peak
+    # within 50 ms of it fall
+    edge, near = int(round(0.02 * fs)), int(round(0.05 * fs))
+
+    def at_stop(y):
+        band = np.abs(signal_lib.clean(y, fs, "pantompkins1985"))
+        level = np.median([abs(y[j - edge:j].mean() - y[j + 1:j + 1 + edge].mean()) for j in stop])
+        return level, np.median([band[j - near:j + near + 1].max() for j in stop])
+
+    (old_level, old_band), (new_level, new_band) = at_stop(old["signal"]), at_stop(new["signal"])
+    assert new_level < 0.8 * old_level and new_band < 0.95 * old_band
+
+
+def test_bench_rpeaks_block21_join_edge_option(capsys, fixtures_dir):
+    import json
+
+    from ecgsl_keras.bench.__main__ import main
+
+    for option, edge in (([], rhythms.JOIN_EDGE_S), (["--block21-join-edge", "0"], 0.0)):
+        code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119", "--rhythms", "block21"]
+                    + option)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        result = json.loads(captured.out.strip().splitlines()[-1])
+        assert result["block21_join_edge_s"] == edge and result["per_record"]["119/block21"]["join_edge_s"] == edge
