@@ -196,6 +196,69 @@ def summarise(per_seed) -> dict:
     return {key: mean_sd([fn(f) for f in per_seed.values()]) for key, fn in pick.items()}
 
 
+# runs s43-s45's grids, each with run s46's cache (its block21 recounted on run s46's builder; s43 and s44 share one)
+LEVERS = (("wide_rescue", "rpeaks_s46_wide_rescue", "like"), ("wide_restrict", "rpeaks_s46_wide_restrict", "like"),
+          ("wide_p", "rpeaks_s46_wide_p", "p"))
+S46_LEVERS = "/work/runs/s34-rpeaks-cut/levers"
+
+
+def levers(args, argv) -> dict:
+    """``--levers`` (after the scoring): runs s43-s45's grids rescored by their own scripts' choice and keep rule with
+    block21 rebuilt with the new join for each seed in ``SEEDS``. The other rhythms' counts are copied from run s46's
+    caches into ``--cache-dir``/../levers/<cache>_k<k>/ with every block21 count dropped, block21 is recounted at
+    every point of the script's grid, then the script scores the cache (k = 0 into
+    benchmarks/results/rpeaks_s47_<script>.json, the other seeds into the work folder). Per script: held-out errors per
+    seed, their mean and sd, against the baseline's held out on the same seed (``--out`` of the scoring), and whether
+    its keep rule recommends it on each seed."""
+    import importlib
+
+    base = json.loads((Path(args.out).parent / "rpeaks_s47_block21_seam.json").read_text())["per_seed"]["new"]
+    root = Path(args.cache_dir).parent / "levers"
+    summary = {}
+    for script, old_name, cache_name in LEVERS:
+        module = importlib.import_module(script)
+        rows = {}
+        for k in SEEDS:
+            cache = root / f"{cache_name}_k{k}"
+            cache.mkdir(parents=True, exist_ok=True)
+            for rid in tasks.MITDB_DS1:
+                path = cache / f"{rid}.json"
+                if path.exists():          # copied (and maybe recounted by the other script sharing it) already
+                    counts = json.loads(path.read_text())
+                else:
+                    counts = json.loads((Path(S46_LEVERS) / cache_name / f"{rid}.json").read_text())
+                    counts = {key: v for key, v in counts.items() if not key.startswith(f"{rid}|block21")}
+                if f"{rid}|block21_s47|{script}" not in counts:
+                    counts = module.count_record(args.data_dir, rid, counts, t_end_s=None, names=("block21",),
+                                                 join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k)
+                    counts[f"{rid}|block21_s47|{script}"] = True
+                    path.write_text(json.dumps(counts) + "\n")
+            out = (Path(args.out).parent / f"rpeaks_s47_{script}.json" if k == 0
+                   else Path(args.cache_dir).parent / f"rpeaks_s47_{script}_k{k}.json")
+            module.main(["--data-dir", args.data_dir, "--out", str(out), "--cache-dir", str(cache)])
+            result = json.loads(out.read_text())
+            result["experiment"] = f"rpeaks_s47_{script}" + (f"_k{k}" if k else "")
+            result["command"] = " ".join(["python", SCRIPT] + argv)
+            result["block21_builder"] = (f"run s46's cut, join_edge_s={JOINS['new']} (run s47's join), seed = record + "
+                                         f"{SEED_STEP} x {k}")
+            result["rescored_from"] = f"benchmarks/results/{old_name}.json (same grid, choice and keep rule)"
+            out.write_text(json.dumps(result, indent=2) + "\n")
+            rows[str(k)] = {"held_out": result["errors"]["held_out"],
+                            "baseline_held_out": base[str(k)]["errors_held_out"],
+                            "recommended_on_counts": result["keep"]["recommended_on_counts"],
+                            "falls": result["keep"].get("falls"),
+                            "block21_fn_fp": result["held_out_rhythm_fn_fp"]["block21"],
+                            "choice_counts": result["choice_counts"]}
+            log.info("%s k=%d: %s", script, k, rows[str(k)])
+        diff = [r["held_out"] - r["baseline_held_out"] for r in rows.values()]
+        summary[script] = {"held_out": mean_sd([r["held_out"] for r in rows.values()]),
+                           "minus_baseline": mean_sd(diff), "fewer_errors_seeds": sum(d < 0 for d in diff),
+                           "recommended_seeds": sum(bool(r["recommended_on_counts"]) for r in rows.values()),
+                           "per_seed": rows}
+    return {"experiment": "rpeaks_s47_levers", "command": " ".join(["python", SCRIPT] + argv),
+            "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "joins": JOINS, "levers": summary}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -205,8 +268,16 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", default="/work/runs/s34-rpeaks-cut/s47/counts")
     parser.add_argument("--old-cache-dir", default=S46_CACHE, help="run s46's per-record counts (other rhythms)")
     parser.add_argument("--signal", action="store_true", help="the signal check only (no detector)")
+    parser.add_argument("--levers", action="store_true", help="runs s43-s45's grids over the seeds (after the scoring)")
     args = parser.parse_args(argv)
     command = " ".join(["python", SCRIPT] + argv)
+    if args.levers:
+        result = levers(args, argv)
+        Path(args.cache_dir).parent.joinpath("levers_summary.json").write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).parent.joinpath("rpeaks_s47_levers.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps({k: {kk: v[kk] for kk in ("held_out", "minus_baseline", "fewer_errors_seeds",
+                                                   "recommended_seeds")} for k, v in result["levers"].items()}))
+        return 0
     if args.signal:
         result = {**signal_look(args.data_dir), "command": command}
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
