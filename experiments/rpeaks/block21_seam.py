@@ -141,6 +141,7 @@ def signal_look(data_dir) -> dict:
             "accept_rule": (f"new median (of records) band at the stop <= {ACCEPT} x the original signal's there, no "
                             "record over that which was not with the old join, and 108's stop band falls"),
             "accepted": bool(accepted), "median_of_records": summary, "records_stop_band_over_original": over,
+            "records_stop_band_over_original_text": {label: ", ".join(v) or "none" for label, v in over.items()},
             "stop_band_108": {label: rows["108"][label]["stop"]["band"] for label in JOINS},
             "per_record": rows}
 
