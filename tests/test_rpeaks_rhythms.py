@@ -1165,3 +1165,111 @@ def test_wide_rescue_refuses_candidates_shaped_like_the_record_p_wave(records):
     assert rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_p, None)[is_p].all()
     with pytest.raises(ValueError, match="p_like"):
         rpeak_guard.wide_restrict(candidates, large, is_pvc & ~small, small | is_p, None, on)
+
+
+def _long_t_wave_beats(fs=360.0, n=240, rr=1.0, t_centre=0.42, t_width=0.07, seed=0):
+    """Regular normal beats with a long T wave (a 1.5 mV QRS, a 0.3 mV T wave centred ``t_centre`` after R that is still
+    0.27 mV at 0.45 s, as the long T waves of MIT-BIH 108 and 207 outlast block21's old fixed cut end) and 10 uV noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int((n + 1) * rr * fs)) / fs
+    beats = np.round((np.arange(n) + 0.5) * rr * fs).astype(np.int64)
+    x = 0.01 * rng.standard_normal(t.size)
+    for b in beats / fs:
+        x += 1.5 * np.exp(-0.5 * ((t - b) / 0.01) ** 2) + 0.15 * np.exp(-0.5 * ((t - b + 0.18) / 0.02) ** 2)
+        x += 0.3 * np.exp(-0.5 * ((t - b - t_centre) / t_width) ** 2)
+    return x, fs, beats, ["N"] * n
+
+
+def test_block21_cut_ends_after_the_records_t_wave_and_leaves_no_t_wave_tail():
+    # the block21 builder's default (run s46): the cut ends at the record's T-wave end (its median regular beat back
+    # within 5% of its QRS of its TP level) + 20 ms, 0.45-0.65 s after R. The old fixed 0.45 s end left the tail of a
+    # long T wave (MIT-BIH 108, 207) after each blocked beat; the default leaves none over the T-end band (0.075 mV)
+    x, fs, beats, symbols = _long_t_wave_beats()
+    # the T wave falls under 0.075 mV 117 ms after its centre (0.537 s; the cleaning's high-pass moves it a little)
+    assert rhythms.t_wave_end_s(x, fs, beats, symbols) == pytest.approx(0.537, abs=0.02)
+    end = rhythms.t_end_cut_s(x, fs, beats, symbols)
+    assert end == pytest.approx(rhythms.t_wave_end_s(x, fs, beats, symbols) + rhythms.T_END_MARGIN_S, abs=1.5 / fs)
+    tail = {}
+    for t_end in (rhythms.T_END_FIXED_S, None):
+        built = rhythms.build("block21", x, fs, beats, symbols, seed=1, t_end_s=t_end)
+        assert built["t_end_s"] == (end if t_end is None else 0.45) and built["removed"].size > 100
+        stop = built["removed"] + int(round(built["t_end_s"] * fs))
+        after = stop[:, None] + np.arange(1, int(0.05 * fs))[None, :]      # the 50 ms after each cut's end
+        tail[t_end] = np.median(np.abs(built["signal"][after]).max(axis=1))
+        p_wave = built["removed"][:, None] - np.arange(int(0.25 * fs), int(0.1 * fs), -1)[None, :]
+        np.testing.assert_array_equal(built["signal"][p_wave], x[p_wave])    # the P wave stays
+    assert tail[rhythms.T_END_FIXED_S] > 0.2               # the old end: the T wave's tail stays (0.27 mV)
+    assert tail[None] < rhythms.T_END_BAND * 1.5           # the default: none over the band
+    # bounded: a short T wave keeps the old end, the cut never passes T_END_MAX_S, nor the next P wave
+    short = _long_t_wave_beats(t_centre=0.25, t_width=0.04)
+    assert rhythms.t_end_cut_s(*short) == rhythms.T_END_FIXED_S
+    drift = _long_t_wave_beats(rr=1.4, t_centre=0.6, t_width=0.12)
+    assert rhythms.t_end_cut_s(*drift) == pytest.approx(rhythms.T_END_MAX_S, abs=0.5 / fs)
+    built = rhythms.build("block21", *drift, seed=1)
+    kept = np.sort(built["beats"])
+    nxt = kept[np.searchsorted(kept, built["removed"])]
+    assert np.all(built["removed"] + int(round(built["t_end_s"] * fs)) <= nxt - int(round(0.28 * fs)))
+
+
+def test_block21_t_end_on_the_fixture_records_stays_in_its_bounds_and_float_rebuilds_the_old_signals(records):
+    # 119 and 208 (5-minute fixtures): the T wave ends within the old 0.45 s (cut 0.45 s, as before run s46); a float
+    # t_end_s fixes the end (0.45: the runs s29-s45 signals)
+    for rid in ("119", "208"):
+        signal, fs, beats, episodes, _, symbols = records[rid]
+        end = rhythms.t_end_cut_s(signal, fs, beats, symbols)
+        assert rhythms.T_END_MIN_S <= end <= rhythms.T_END_MAX_S
+        fixed = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=int(rid), t_end_s=0.45)
+        x, kept, removed = rhythms.block21(signal, fs, beats, symbols, seed=int(rid), t_end_s=0.45)
+        np.testing.assert_array_equal(fixed["signal"], x)
+        np.testing.assert_array_equal(fixed["removed"], removed)
+        default = rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=int(rid))
+        assert default["t_end_s"] == end
+        if end == 0.45:
+            np.testing.assert_array_equal(default["signal"], x)
+
+
+def test_block21_span_cross_fades_into_the_signal_at_its_end_and_join_edge_0_rebuilds_the_old_join():
+    # run s47: before it the cut's span ended on its last sample with noise whose last 8 samples fell linearly to 0, a
+    # 22 ms ramp of the noise's local level (here the TP pieces, from 0.42 s after R, hold the long T wave's tail)
+    # that the detector's 5-15 Hz band sees at the cut's end. The default ends the fill on the signal's mean over the
+    # span's last 20 ms and cross-fades into it; join_edge_s=0 rebuilds the old join with the same noise draws
+    x, fs, beats, symbols = _long_t_wave_beats()
+    old = rhythms.build("block21", x, fs, beats, symbols, seed=1, join_edge_s=rhythms.JOIN_EDGE_NONE)
+    new = rhythms.build("block21", x, fs, beats, symbols, seed=1)
+    assert new["join_edge_s"] == rhythms.JOIN_EDGE_S and old["join_edge_s"] == 0.0
+    np.testing.assert_array_equal(new["removed"], old["removed"])
+    start = old["removed"] - int(round(old["qrs_before_s"] * fs))
+    stop = old["removed"] + int(round(old["t_end_s"] * fs))
+    inside = np.zeros(x.size, bool)
+    for a, b in zip(start, stop):
+        inside[a:b + 1] = True
+    np.testing.assert_array_equal(new["signal"][~inside], x[~inside])      # outside the cuts nothing changes
+    np.testing.assert_array_equal(old["signal"][~inside], x[~inside])
+    np.testing.assert_array_equal(new["signal"][start], x[start])          # the span starts on the signal's sample
+    np.testing.assert_array_equal(old["signal"][stop], x[stop])            # the old join: the line to the last sample
+    np.testing.assert_allclose(new["signal"][stop], x[stop], atol=1e-12)    # the fade ends on the signal
+    # the join: the level step across the cut's end (mean over 20 ms before - after) and the 5-15 Hz band's peak
+    # within 50 ms of it fall
+    edge, near = int(round(0.02 * fs)), int(round(0.05 * fs))
+
+    def at_stop(y):
+        band = np.abs(signal_lib.clean(y, fs, "pantompkins1985"))
+        level = np.median([abs(y[j - edge:j].mean() - y[j + 1:j + 1 + edge].mean()) for j in stop])
+        return level, np.median([band[j - near:j + near + 1].max() for j in stop])
+
+    (old_level, old_band), (new_level, new_band) = at_stop(old["signal"]), at_stop(new["signal"])
+    assert new_level < 0.8 * old_level and new_band < 0.95 * old_band
+
+
+def test_bench_rpeaks_block21_join_edge_option(capsys, fixtures_dir):
+    import json
+
+    from ecgsl_keras.bench.__main__ import main
+
+    for option, edge in (([], rhythms.JOIN_EDGE_S), (["--block21-join-edge", "0"], 0.0)):
+        code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119", "--rhythms", "block21"]
+                    + option)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        result = json.loads(captured.out.strip().splitlines()[-1])
+        assert result["block21_join_edge_s"] == edge and result["per_record"]["119/block21"]["join_edge_s"] == edge

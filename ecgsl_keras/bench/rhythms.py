@@ -4,14 +4,24 @@ Three rhythms that MIT-BIH DS1 barely holds, and on which an R-peak detector tun
 built from a record's own signal and annotations (deterministic for a given ``seed``):
 
 - ``block21`` -- second-degree AV block with 2:1 conduction: in every run of regular normal
-  beats, every other beat loses its QRS-T complex (from its QRS onset to the end of the T wave,
-  ``t_end_s`` after R, or earlier when the next P wave comes sooner) while its P wave stays. The cut
+  beats, every other beat loses its QRS-T complex (from its QRS onset to the end of the T wave, or earlier
+  when the next P wave comes sooner, ``p_start_s`` before the next R) while its P wave stays. The cut ends
+  ``t_end_cut_s`` after the annotation: the record's T-wave end (``t_wave_end_s``) plus ``T_END_MARGIN_S``, at
+  least ``T_END_MIN_S`` (0.45 s, the fixed cut end of the builder before run s46, which left the T wave's tail of
+  the blocked beats in MIT-BIH 108 and 207, whose cleaned median beat is still -0.068 / +0.038 mV at 0.5 s)
+  and at most ``T_END_MAX_S``; a float ``t_end_s`` fixes it instead (0.45: the builder of runs s29-s45). The cut
   starts ``qrs_cut_s`` before the annotation: the record's median QRS onset of its regular normal
   beats (``qrs_onset_s``) plus ``QRS_CUT_MARGIN_S``, at most ``QRS_CUT_MAX_S``, never less than ``QRS_CUT_MIN_S`` (70 ms,
   the fixed cut of the builder before run s29, which left the R upstroke of the blocked beats in
   MIT-BIH 108, whose QRS starts ~80 ms before the annotation; a dropped beat has no QRS). A float
-  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line between its two end values plus real noise
-  of the record (below). The signal keeps its length; the blocked beats leave the reference.
+  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line
+  from its first sample to the signal's mean over its last ``JOIN_EDGE_S`` plus real noise of the record (below; it
+  starts at 0) less the straight line from 0 to its own mean there, cross-faded into the real signal over those last
+  ``JOIN_EDGE_S`` (raised cosine, inside the span: the 20 ms margin the cut leaves after the T wave), so the span ends
+  on the signal's level with no step (``join_edge_s=0``: the builder before run s47, the straight line to the span's last
+  sample plus noise whose last 8 samples fall linearly to 0, a 22 ms ramp of the noise's local level at the cut's end
+  that the detector's 5-15 Hz band sees; experiments/rpeaks/block21_seam.py). The signal keeps its length; the
+  blocked beats leave the reference.
   A sinus rate of ~70/min gives a ventricular rate of ~35/min, as in the clinical 2:1 block.
 - ``pause`` -- sinus rhythm with long pauses (sinus arrest): after roughly every ``pause_every``
   regular normal beat, a pause of ``pause_s`` seconds (uniform) is inserted in the beat's TP
@@ -143,17 +153,113 @@ def qrs_cut_s(signal, fs, beats, symbols) -> float:
     return max(int(round(QRS_CUT_MIN_S * fs)), int(round(cut * fs))) / float(fs)
 
 
-def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=0.45, p_start_s=0.28):
+T_END_FIXED_S = 0.45     # block21's fixed cut end before run s46 (runs s29-s45): t_end_s that rebuilds their signals
+T_END_MIN_S = T_END_FIXED_S  # the cut ends at least this long after the annotation (a longer cut in the TP
+#                              segment only swaps TP noise for TP noise)
+T_END_MARGIN_S = 0.02    # and this long after the record's T-wave end
+T_END_MAX_S = 0.65       # and at most this long (R to T end stays under ~0.6 s even with a long QT or a bundle
+#                          branch block; beyond it the "T wave" is baseline drift, and the P-wave bound ends it anyway)
+T_END_BAND = 0.05        # the T wave has ended where the median beat stays within this x its QRS peak-to-peak of its
+#                          TP level (a 1.5 mV QRS: 0.075 mV, under half a typical 0.15-0.25 mV P wave)
+T_END_QRS_S = 0.06       # the QRS peak-to-peak is taken within this of the annotation; the T wave is looked for after
+T_END_TP_S = 0.04        # the TP level: the median beat's mean over this long before the next P wave's start
+
+
+def t_wave_end_s(signal, fs, beats, symbols, p_start_s=0.28) -> float:
+    """The record's T-wave end, seconds after the annotation: on the median beat of its regular normal beats (the
+    beats block21 may block) in the cleaned signal (``signal.clean``, neurokit, as ``qrs_onset_s``), the first time
+    after the QRS (``T_END_QRS_S``) from which the beat stays within ``T_END_BAND`` x its QRS peak-to-peak of its TP
+    level (its mean over ``T_END_TP_S`` before the next P wave, ``p_start_s`` before the median regular RR). Where
+    the next P wave comes before the T wave has ended (fast rates) that is the P wave's start. NaN without regular
+    normal beats."""
+    beat = regular_median_beat(signal, fs, beats, symbols, p_start_s)
+    if beat is None:
+        return float("nan")
+    qrs = int(round(T_END_QRS_S * fs))
+    if isinstance(beat, int):                 # the next P wave starts within the QRS + TP window
+        return beat / float(fs)
+    median, level, band = beat["median"], beat["level"], beat["band"]
+    outside = np.abs(median[2 * qrs:] - level) > band   # from the QRS's end to the next P wave's start
+    last = int(np.flatnonzero(outside)[-1]) + 1 if outside.any() else 0
+    return (qrs + last) / float(fs)
+
+
+def regular_median_beat(signal, fs, beats, symbols, p_start_s=0.28):
+    """``t_wave_end_s``' median beat: ``{"median", "level", "band"}``, the median over the regular normal beats of the
+    cleaned signal from ``T_END_QRS_S`` before the annotation to ``p_start_s`` before the median regular RR (the next
+    P wave's start), its TP level and ``T_END_BAND`` x its QRS peak-to-peak. None without regular normal beats; the
+    next P wave's start in samples after R (an int) when it leaves no room for a QRS and a TP level."""
+    from ecgsl_keras.data import filters as filters_lib
+
+    beats = np.asarray(beats, np.int64)
+    regular_mask = _regular_normal(beats, symbols, fs)
+    if not regular_mask.any():
+        return None
+    next_rr = np.diff(beats)[np.flatnonzero(regular_mask)]    # a regular beat is never the last one
+    tp_stop = int(round(float(np.median(next_rr)) - p_start_s * fs))
+    qrs = int(round(T_END_QRS_S * fs))
+    tp = max(1, int(round(T_END_TP_S * fs)))
+    if tp_stop - tp <= qrs:
+        return tp_stop
+    regular = beats[regular_mask]
+    regular = regular[(regular > qrs) & (regular < np.asarray(signal).size - tp_stop - 1)]
+    if regular.size == 0:
+        return None
+    cleaned = filters_lib.clean(signal, fs, "neurokit")
+    median = np.median(cleaned[regular[:, None] + np.arange(-qrs, tp_stop + 1)[None, :]], axis=0)
+    return {"median": median, "level": float(median[-tp:].mean()),
+            "band": float(T_END_BAND * np.ptp(median[:2 * qrs + 1]))}
+
+
+def t_end_cut_s(signal, fs, beats, symbols, p_start_s=0.28) -> float:
+    """Seconds after the annotation block21's cut of a blocked beat ends at (module docstring; each beat's cut still
+    ends ``p_start_s`` before the next R when that is sooner): the record's ``t_wave_end_s`` plus ``T_END_MARGIN_S``,
+    at least ``T_END_MIN_S`` and at most ``T_END_MAX_S``, in whole samples (MIT-BIH DS1: experiments/rpeaks/
+    block21_cut.py)."""
+    end = t_wave_end_s(signal, fs, beats, symbols, p_start_s)
+    cut = T_END_MIN_S if np.isnan(end) else min(T_END_MAX_S, max(T_END_MIN_S, end + T_END_MARGIN_S))
+    return max(int(round(T_END_MIN_S * fs)), int(round(cut * fs))) / float(fs)
+
+
+JOIN_EDGE_S = 0.02       # block21: the cut's span cross-fades into the real signal over this long at its end (the
+#                          T_END_MARGIN_S margin: no T wave comes back). Its start needs none: the span starts on the
+#                          signal's sample with noise that starts at 0 (a piece's first sample), as before run s47
+JOIN_EDGE_NONE = 0.0     # join_edge_s that rebuilds the builder before run s47 (runs s29-s46): no cross-fade
+
+
+def _joined_fill(x, start, stop, noise, edge):
+    """block21's replacement of ``x[start:stop + 1]`` (module docstring): the straight line from ``x[start]`` to the
+    signal's mean over the span's last ``edge`` samples (at their centre), plus ``noise`` (as long as the span, starting
+    at 0) less the straight line from 0 to its own mean there, cross-faded into ``x`` over those ``edge`` samples
+    (raised cosine from the fill to the signal)."""
+    n = stop - start + 1
+    real = x[start:stop + 1]
+    at = np.arange(n)
+    centre = n - 1 - (edge - 1) / 2.0
+    level = x[start] + (real[-edge:].mean() - x[start]) * at / centre
+    fill = level + noise - noise[-edge:].mean() * at / centre
+    weight = np.ones(n)
+    weight[-edge:] = 0.5 + 0.5 * np.cos(np.linspace(0.0, np.pi, edge))
+    return weight * fill + (1.0 - weight) * real
+
+
+def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None, p_start_s=0.28,
+            join_edge_s=JOIN_EDGE_S):
     """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
     reference beats left, and the samples of the blocked (removed) beats. ``qrs_before_s``: None (default)
     cuts from ``qrs_cut_s`` before each blocked beat's annotation; a float from that many seconds
-    (0.07: the builder before run s29)."""
+    (0.07: the builder before run s29). ``t_end_s``: None (default) ends the cut ``t_end_cut_s`` after it; a float
+    that many seconds after it (0.45: the builder of runs s29-s45). ``join_edge_s``: the cross-fade at the span's end
+    (``JOIN_EDGE_S``; 0, ``JOIN_EDGE_NONE``: the builder of runs s29-s46, the same noise draws)."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
     if qrs_before_s is None:
         qrs_before_s = qrs_cut_s(x, fs, beats, symbols)
+    if t_end_s is None:
+        t_end_s = t_end_cut_s(x, fs, beats, symbols, p_start_s)
     noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    edge = int(round(join_edge_s * fs))
     regular = _regular_normal(beats, symbols, fs)
     blocked = np.zeros(beats.size, bool)
     candidates = np.flatnonzero(regular)
@@ -164,8 +270,11 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=0.45,
         stop = min(beats[k] + int(round(t_end_s * fs)), beats[k + 1] - int(round(p_start_s * fs)))
         if stop - start < 0.15 * fs:
             continue
-        line = np.linspace(x[start], x[stop], stop - start + 1)
-        x[start:stop + 1] = line + noise.take(stop - start + 1)
+        n = stop - start + 1
+        if edge:
+            x[start:stop + 1] = _joined_fill(x, start, stop, noise.take(n), edge)
+        else:
+            x[start:stop + 1] = np.linspace(x[start], x[stop], n) + noise.take(n)
         blocked[k] = True
     return x, beats[~blocked], beats[blocked]
 
@@ -249,13 +358,17 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
     return x, beats[scaled]
 
 
-def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None) -> dict:
+def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None, t_end_s=None,
+          join_edge_s=JOIN_EDGE_S) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
     ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
     cut (None: from the record's QRS onset, ``qrs_cut_s``; 0.07: the builder before run s29, which left the R
     upstroke of the blocked beats where the QRS starts more than 70 ms before the annotation, as in MIT-BIH 108;
-    experiments/rpeaks/block.py)."""
+    experiments/rpeaks/block.py). ``t_end_s``: where block21's cut ends after the annotation (None: from the record's
+    T-wave end, ``t_end_cut_s``; 0.45: the builder of runs s29-s45, which left the T wave's tail of the blocked beats
+    in MIT-BIH 108 and 207; experiments/rpeaks/block21_cut.py). ``join_edge_s``: block21's cross-fade at the cut's end
+    (``JOIN_EDGE_S``; 0: the builder of runs s29-s46; experiments/rpeaks/block21_seam.py)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -264,9 +377,11 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
                 "removed": np.zeros(0, np.int64), "pauses": empty, "scaled": np.zeros(0, np.int64)}
     if rhythm == "block21":
         cut = qrs_cut_s(signal, fs, beats, symbols) if qrs_before_s is None else float(qrs_before_s)
-        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut)
+        end = t_end_cut_s(signal, fs, beats, symbols) if t_end_s is None else float(t_end_s)
+        x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end,
+                                   join_edge_s=join_edge_s)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
-                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut}
+                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end, "join_edge_s": join_edge_s}
     if rhythm == "pause":
         x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),

@@ -3,7 +3,8 @@
     python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
         [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
-        [--rhythms normal block21 pause bigeminy] [--block21-qrs-before S] [--seed 0] [--legacy | --compare-legacy]
+        [--rhythms normal block21 pause bigeminy] [--block21-qrs-before S] [--block21-t-end S]
+        [--block21-join-edge S] [--seed 0] [--legacy | --compare-legacy]
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
@@ -18,7 +19,9 @@ pairs, and records/s of detection (cleaning included, reading excluded), single 
 
 ``--rhythms`` also scores signals built from each record (``ecgsl_keras.bench.rhythms``): 2:1 AV
 block (``block21``: every other regular beat loses its QRS-T from its QRS onset, its P wave stays;
-``--block21-qrs-before 0.07`` builds it as before run s29) and sinus pauses
+``--block21-qrs-before 0.07`` builds it as before run s29; its cut ends after the record's T wave,
+``--block21-t-end 0.45`` ends it as before run s46; the span cross-fades with the signal at its ends,
+``--block21-join-edge 0`` joins it as before run s47) and sinus pauses
 (``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat) and
 bigeminy (``bigeminy``: every other regular normal beat, and the normal beats next to ventricular ones,
 scaled to 0.4 of their amplitude), with the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
@@ -92,6 +95,14 @@ def add_arguments(parser) -> None:
                         help="block21: cut each blocked beat from this many seconds before its annotation (default: "
                              "from the record's QRS onset + 20 ms, at least 70 ms, bench.rhythms.qrs_cut_s; 0.07 = the "
                              "builder before run s29, which left the R upstroke of MIT-BIH 108's blocked beats)")
+    parser.add_argument("--block21-t-end", type=float, default=None,
+                        help="block21: end each blocked beat's cut this many seconds after its annotation (default: "
+                             "from the record's T-wave end + 20 ms, 0.45-0.65 s, bench.rhythms.t_end_cut_s; 0.45 = the "
+                             "builder before run s46, which left the T wave's tail of MIT-BIH 108 and 207's blocked beats)")
+    parser.add_argument("--block21-join-edge", type=float, default=None,
+                        help="block21: cross-fade the cut's span with the signal over this many seconds at each end "
+                             "(default: bench.rhythms.JOIN_EDGE_S, 0.02; 0 = the builder before run s47, whose span "
+                             "ended in a ramp of the noise's level the detector's band sees)")
     parser.add_argument("--seed", type=int, default=0,
                         help="rhythm construction seed, added to the record number (default 0)")
 
@@ -192,6 +203,12 @@ def _seed(record_id: str, seed: int) -> int:
     return int(seed) + (int(digits) if digits else 0)
 
 
+def _join_edge(args) -> float:
+    """block21's cross-fade at the cut's ends: ``--block21-join-edge`` or the builder's default."""
+    edge = getattr(args, "block21_join_edge", None)
+    return rhythms.JOIN_EDGE_S if edge is None else float(edge)
+
+
 def _score(config, signals, tolerance_s, include_vf):
     """Detect and match on every ``(record_id, rhythm, built, fs)``; totals per rhythm and per record."""
     per_rhythm, per_record, errors_ms = {}, {}, {}
@@ -223,6 +240,8 @@ def _score(config, signals, tolerance_s, include_vf):
             row["removed"] = int(built["removed"].size)
             if "qrs_before_s" in built:
                 row["qrs_before_s"] = round(float(built["qrs_before_s"]), 4)
+                row["t_end_s"] = round(float(built["t_end_s"]), 4)
+                row["join_edge_s"] = float(built["join_edge_s"])
             row["scaled"] = int(built["scaled"].size)
             row["pauses"] = int(built["pauses"].shape[0])
             row["FP_in_pauses"] = int(in_episodes(detected, built["pauses"]).sum())
@@ -262,7 +281,8 @@ def run(args) -> dict:
         for rhythm in rhythm_names:
             built = rhythms.build(rhythm, signal, fs, reference, symbols, episodes,
                                   seed=_seed(record_id, getattr(args, "seed", 0)),
-                                  qrs_before_s=getattr(args, "block21_qrs_before", None))
+                                  qrs_before_s=getattr(args, "block21_qrs_before", None),
+                                  t_end_s=getattr(args, "block21_t_end", None), join_edge_s=_join_edge(args))
             signals.append((record_id, rhythm, built, fs))
     per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf)
     main = per_rhythm.get("normal", per_rhythm[rhythm_names[0]])
@@ -294,6 +314,8 @@ def run(args) -> dict:
         "read_seconds": read_seconds,
         "rhythm_seed": int(getattr(args, "seed", 0)),
         "block21_qrs_before_s": getattr(args, "block21_qrs_before", None),
+        "block21_t_end_s": getattr(args, "block21_t_end", None),
+        "block21_join_edge_s": _join_edge(args),
         "rhythms": per_rhythm,
     }
     if getattr(args, "compare_legacy", False):

@@ -83,10 +83,12 @@ def count(data_dir, counts: dict, cache) -> dict:
         counts[f"{rid}|onset_ms"] = qrs_onset_ms(signal, fs, ref)
         for rhythm in RHYTHMS + (EXTRA,):
             if rhythm == EXTRA:
-                x, kept, removed = rhythms.block21(signal, fs, ref, symbols, seed=int(rid), qrs_before_s=0.1)
+                x, kept, removed = rhythms.block21(signal, fs, ref, symbols, seed=int(rid), qrs_before_s=0.1,
+                                                   t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
                 built = {"signal": x, "beats": kept, "episodes": episodes}
             else:
-                built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=0.07)
+                built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=0.07,
+                                      t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
             x = built["signal"]
             cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
             primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,

@@ -172,7 +172,8 @@ def near(peaks, at, tolerance):
 
 def run(data_dir, rid, rhythm, config, constants, record):
     signal, fs, ref, episodes, _, symbols = record
-    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                          join_edge_s=rhythms.JOIN_EDGE_NONE)
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, primary_config(rpeak_keep_first_beat=config.rpeak_keep_first_beat), cleaned=cleaned)

@@ -48,7 +48,8 @@ S30 = "s28__c0.9_a0.3_second_n16_s0.8__t0.9_all_z4"
 
 def diagnose(data_dir, rid, name=S30, plot_dir=None):
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid))
+    built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                          join_edge_s=rhythms.JOIN_EDGE_NONE)
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     config, constants = {n: (c, k) for n, c, k in t_wave.points()}[name]

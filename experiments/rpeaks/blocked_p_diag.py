@@ -129,7 +129,8 @@ def run_signal(data_dir, rid, rhythm, config, constants, signal_cache={}):
         signal_cache.clear()
         signal_cache[rid] = read_mitdb(data_dir, rid, with_symbols=True)
     signal, fs, ref, episodes, _, symbols = signal_cache[rid]
-    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                          join_edge_s=rhythms.JOIN_EDGE_NONE)
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, primary_config(), cleaned=cleaned)

@@ -53,6 +53,10 @@ BASE_CONSTANTS = dict(deep_sharpness=1.0, deep_width=0.8, second_level_percentil
                       second_spacing=0.5, second_correlation=0.0)
 OFF = "s28"
 TODAY = "today"
+# the block21 builder of runs s29-s45 (every grid here and the scripts on it): the cut from the record's QRS onset
+# (bench.rhythms.qrs_cut_s) to a fixed 0.45 s after R; run s46 (block21_cut.py) ends it at the record's T-wave end
+BLOCK21_BUILDER = ("bench.rhythms.build: cut from the record's QRS onset + 20 ms, 70-120 ms (bench.rhythms.qrs_cut_s), "
+                   "to a fixed t_end_s = 0.45 s after R (bench.rhythms.T_END_FIXED_S; the builder of runs s29-s45)")
 
 
 def points():
@@ -85,7 +89,8 @@ def count_record(data_dir, rid, out=None) -> dict:
     out = dict(out or {})
     shipped = G.GUARD
     for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                              join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
 
@@ -190,13 +195,17 @@ def match(built, peaks, fs):
     return m["tp"], m["fn"], m["fp"], matched, set(m["detected"].tolist()) - used
 
 
-def rhythm_signals(data_dir, rid, out):
-    """Record ``rid``'s four built rhythms (``bench.rhythms.build``, seed = record number), one tuple per rhythm:
-    ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``). Today's detector is
-    scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on."""
+def rhythm_signals(data_dir, rid, out, t_end_s=rhythms.T_END_FIXED_S, names=RHYTHMS,
+                   join_edge_s=rhythms.JOIN_EDGE_NONE, seed_offset=0):
+    """Record ``rid``'s built rhythms ``names`` (``bench.rhythms.build``, seed = record number + ``seed_offset``), one
+    tuple per rhythm: ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``).
+    Today's detector is scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on.
+    ``t_end_s``: block21's cut end (``BLOCK21_BUILDER``; None: run s46's, from the record's T-wave end);
+    ``join_edge_s``: its cross-fade at the cut's ends (0: none, runs s29-s46; ``rhythms.JOIN_EDGE_S``: run s47's)."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+    for rhythm in names:
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid) + seed_offset, t_end_s=t_end_s,
+                              join_edge_s=join_edge_s)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         if f"{rid}|{rhythm}|{TODAY}" not in out:
@@ -414,7 +423,7 @@ def main(argv=None) -> int:
               "command": " ".join(["python", "experiments/rpeaks/cluster.py"] + list(argv if argv is not None else sys.argv[1:])),
               "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "block21_builder": "bench.rhythms.build default: cut from the record's QRS onset + 20 ms, 70-120 ms (bench.rhythms.qrs_cut_s)",
+              "block21_builder": BLOCK21_BUILDER,
               "block21_qrs_before_s": {r: counts[f"{r}|block21_qrs_before_s"] for r in records},
               "base": {**{f: getattr(BASE, f) for f in ("rpeak_mindelay_keep", "rpeak_rescue_deep", "rpeak_guard_p_wave",
                                                           "rpeak_second_proposer")}, **BASE_CONSTANTS},

@@ -99,7 +99,8 @@ def main(argv=None) -> int:
     for rid in args.records:
         signal, fs, ref_beats, episodes, _, symbols = read_mitdb(args.data_dir, rid, with_symbols=True)
         for rhythm in RHYTHMS:
-            x = rhythms.build(rhythm, signal, fs, ref_beats, symbols, episodes, seed=int(rid))["signal"]
+            x = rhythms.build(rhythm, signal, fs, ref_beats, symbols, episodes, seed=int(rid),
+                              t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)["signal"]
             for name, (config, constants) in points_.items():
                 key = f"{ref}|{rid}|{rhythm}|{name}"
                 if key not in old_peaks:

@@ -56,11 +56,12 @@ def names():
     return [name for name, _, _, _ in points()]
 
 
-def count_record(data_dir, rid, out=None) -> dict:
+def count_record(data_dir, rid, out=None, **signals) -> dict:
     """Counts of record ``rid``'s four signals at both points, and the beats the option changes
-    (``rid|rhythm|first_changes``: reference beats found / lost, false beats added / removed, in seconds)."""
+    (``rid|rhythm|first_changes``: reference beats found / lost, false beats added / removed, in seconds).
+    ``signals``: ``rhythm_signals``' ``t_end_s`` and ``names`` (run s46 recounts block21 on its builder)."""
     out = dict(out or {})
-    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out):
+    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
         found = {}
         for name, config, constants, first in points():
             primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=first), cleaned=cleaned)

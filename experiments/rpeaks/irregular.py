@@ -59,7 +59,8 @@ def count(data_dir, counts: dict, cache: Path) -> dict:
             continue
         signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
         for rhythm in RHYTHMS:
-            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=0.07)
+            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=0.07,
+                                  t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
             x = built["signal"]
             cleaned, detect = S.clean(x, fs, config.clean_method), S.clean(x, fs, config.rpeak_clean_method)
             for keep in KEEP:

@@ -184,7 +184,8 @@ def cache_record(data_dir, rid, cache: Path) -> None:
     arrays, meta = {}, {}
     tol = int(round(0.15 * fs))
     for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                              join_edge_s=rhythms.JOIN_EDGE_NONE)
         t0 = time.process_time()
         at, features, kept, extra = candidates_and_features(built["signal"], fs, config, constants)
         total = time.process_time() - t0

@@ -43,7 +43,8 @@ def count_record(data_dir, record_id, tolerance_s=0.15):
     out = {}
     tol = int(round(tolerance_s * fs))
     for rhythm in rhythms.RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, reference, symbols, episodes, seed=int(record_id), qrs_before_s=0.07)
+        built = rhythms.build(rhythm, signal, fs, reference, symbols, episodes, seed=int(record_id), qrs_before_s=0.07,
+                              t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned = S.clean(x, fs, "neurokit")
         detect = S.clean(x, fs, "pantompkins1985")

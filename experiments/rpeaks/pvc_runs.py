@@ -44,7 +44,8 @@ def near(peaks, at, radius):
 
 def diagnose(data_dir, rid):
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid))
+    built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                          join_edge_s=rhythms.JOIN_EDGE_NONE)
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     config, constants = {n: (c, k) for n, c, k in t_wave.points()}[S30]

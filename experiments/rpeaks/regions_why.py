@@ -71,7 +71,8 @@ def main(argv=None) -> int:
                         "s37_misses_203": collections.Counter(), "new_misses": collections.Counter()} for t, m in SETTINGS}
     for rid in tasks.MITDB_DS1:
         signal, fs, ref, episodes, _, symbols = read_mitdb(args.data_dir, rid, with_symbols=True)
-        built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid))
+        built = rhythms.build("block21", signal, fs, ref, symbols, episodes, seed=int(rid),
+                              t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         tol, close = int(round(0.15 * fs)), int(round(0.02 * fs))

@@ -114,7 +114,8 @@ def main() -> int:
     original = S.clean(x, fs)
     remnant = {}
     for label, cut in (("cut_70ms", 0.07), ("default", None)):
-        built = rhythms.build("block21", x, fs, ref + shift, sym, ep, seed=119, qrs_before_s=cut)
+        built = rhythms.build("block21", x, fs, ref + shift, sym, ep, seed=119, qrs_before_s=cut,
+                              t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
         true_r = built["removed"] - shift
         left = S.qrs_amplitudes(S.clean(built["signal"], fs), true_r, fs) / S.qrs_amplitudes(original, true_r, fs)
         remnant[label] = {"qrs_before_s": built["qrs_before_s"], "median": float(np.median(left)), "max": float(np.max(left)),

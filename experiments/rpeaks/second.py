@@ -73,7 +73,8 @@ def count(data_dir, counts: dict, cache, qrs_before_s=0.07) -> dict:
         for rhythm in RHYTHMS:
             if all(f"{rid}|{rhythm}|{n}" in counts for n in names):   # a cache seeded with some rhythms' counts
                 continue
-            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=qrs_before_s)
+            built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), qrs_before_s=qrs_before_s,
+                                  t_end_s=rhythms.T_END_FIXED_S, join_edge_s=rhythms.JOIN_EDGE_NONE)
             x = built["signal"]
             config = SignalConfig()
             cleaned, detect = S.clean(x, fs, config.clean_method), S.clean(x, fs, config.rpeak_clean_method)

@@ -120,7 +120,8 @@ def count_record(data_dir, rid, out=None, grid=None) -> dict:
     grid = list(points() if grid is None else grid)
     shipped = G.GUARD
     for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                              join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
 

@@ -82,13 +82,13 @@ def points():
 
 
 def cut_spans(signal, fs, ref, symbols, built):
-    """(start, stop) samples of the builder's cut of each blocked beat (``bench.rhythms.block21`` with its defaults)."""
+    """(start, stop) samples of the builder's cut of each blocked beat (``bench.rhythms.block21``, from the built
+    signal's ``qrs_before_s`` before R to its ``t_end_s`` after it)."""
     removed = np.asarray(built["removed"], np.int64)
     kept = np.asarray(built["beats"], np.int64)
-    cut = rhythms.qrs_cut_s(np.asarray(signal, np.float64), fs, ref, symbols)
     nxt = kept[np.minimum(np.searchsorted(kept, removed), kept.size - 1)]
-    start = removed - int(round(cut * fs))
-    stop = np.minimum(removed + int(round(0.45 * fs)), nxt - int(round(0.28 * fs)))
+    start = removed - int(round(built["qrs_before_s"] * fs))
+    stop = np.minimum(removed + int(round(built["t_end_s"] * fs)), nxt - int(round(0.28 * fs)))
     return start, stop
 
 
@@ -131,15 +131,16 @@ def seam_diagnosis(false, built, signal, fs, ref, symbols) -> dict:
     return zones
 
 
-def count_record(data_dir, rid, out=None) -> dict:
+def count_record(data_dir, rid, out=None, **signals) -> dict:
     """Counts of record ``rid``'s four signals at every grid point, per wide point the beats found / lost and false
     beats added / removed against the baseline (``rid|rhythm|name|changes``), and the baseline's block21 false beats
-    by zone (``rid|block21|seam_zones``)."""
+    by zone (``rid|block21|seam_zones``).
+    ``signals``: ``rhythm_signals``' ``t_end_s`` and ``names`` (run s46 recounts block21 on its builder)."""
     out = dict(out or {})
     grid = list(points())
     base_name = grid[0][0]
     signal, fs0, ref, _, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out):
+    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
         primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
         sets = {}
         for name, config, constants in grid:

@@ -72,13 +72,14 @@ def points():
                dataclasses.replace(constants, wide_sharpness=SHARP, wide_premature=f, wide_like=c))
 
 
-def count_record(data_dir, rid, out=None) -> dict:
+def count_record(data_dir, rid, out=None, **signals) -> dict:
     """Counts of record ``rid``'s four signals at every grid point, and per wide-rescue point the beats found / lost
-    and false beats added / removed against the baseline (``rid|rhythm|name|changes``)."""
+    and false beats added / removed against the baseline (``rid|rhythm|name|changes``).
+    ``signals``: ``rhythm_signals``' ``t_end_s`` and ``names`` (run s46 recounts block21 on its builder)."""
     out = dict(out or {})
     grid = list(points())
     base_name = grid[0][0]
-    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out):
+    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
         primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
         sets = {}
         for name, config, constants in grid:

@@ -80,7 +80,8 @@ def count_record(data_dir, rid, out=None) -> dict:
     out = dict(out or {})
     shipped = G.GUARD
     for rhythm in RHYTHMS:
-        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
+        built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
+                              join_edge_s=rhythms.JOIN_EDGE_NONE)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         if f"{rid}|{rhythm}|{TODAY}" not in out:
