@@ -8,6 +8,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause              # key v_pause_lever (run v43)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps full_pause         # key v_full_pause (run v46)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_population   # key v_pause_population (run v47)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_nested       # key v_pause_nested (run v48)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -109,6 +110,19 @@ Steps:
               118's false S 0.99 against 207's true V 0.89). Not blind: v46's left-out per-record figures had been
               seen by the lead (said in the JSON). Kept with ``LEVER_KEEP_RULE`` against v40, paired over seeds 42-44.
               Rule, choice and keep written here and in the JSON before any left-out figure of the lever.
+``pause_nested`` (run v48, key ``v_pause_nested``) v47's idea made blind within DS1: N (``min_firing``) CHOSEN per
+              outer fold on its training side only, over ``NESTED_GRID`` (off, 1, 3, 5, 10, 20, 40; 1 is v46's rule),
+              v46's thresholds fixed as they were (``FULL_PAUSE_RULE``), the rule the library's ``stacking.VPause``
+              (the one ``stacking.json``'s ``v_pause`` serves). ``NESTED_CHOICE_RULE`` (``NESTED_MACRO_TOL``,
+              ``NESTED_S_TOL``): on the fold's 4 inner groups (v40's gated inner recipe, the inner models' out-of-fold
+              probabilities, as v38-v43 chose; each inner record counted on its own), a point is admissible when the
+              pooled inner V Se rises over off and no inner group's macro F1 (N, S, V, F) falls by more than 0.002
+              (v43's CHOICE_TOL) nor its S Se by more than 0.01 (about v40's left-out seed sd of S Se, 0.0113); the
+              admissible point of the highest pooled inner V Se is taken (ties: the larger N, fewer records touched),
+              none admissible: off. Keep (``NESTED_KEEP_RULE``): LEVER_KEEP_RULE against v40's decision row, paired
+              over booster seeds 42-44, AND the mean V +P change >= 0. v47 (N = 10 read with v46's left-out counts in
+              view) reported beside it, paired, not as a decision. Grid, choice and keep rules written here and in the
+              JSON before any figure of the nested choice (training side or left out).
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -876,12 +890,17 @@ def _inner_base(table, labels, dec, h) -> dict:
 
 def _pause_evidence(table, idx, c) -> dict:
     """The pause lever's inputs of table rows ``idx``: width / the median beat's, post RR / pre RR, and 'outside AF'
-    by the fold's own rhythm-gate feature and threshold (``c``: the fold's recipe choice)."""
+    by the fold's own rhythm-gate feature and threshold (``c``: the fold's recipe choice); for the library's rule
+    (``stacking.VPause``, runs v46-v48): ``columns`` (its ``V_PAUSE_COLUMNS`` then the AF feature) and ``af_off``."""
     from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_PAUSE_COLUMNS
     cols = _columns_of(table, ["qrs_width_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio"])[idx]
+    af = _columns_of(table, [c["gate_feature"]])[idx, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"width_norm": cols[:, 0], "post_pre": cols[:, 2] / cols[:, 1],
-                "not_af": ~(_columns_of(table, [c["gate_feature"]])[idx, 0] > c["gate_threshold"])}
+        return {"width_norm": cols[:, 0], "post_pre": cols[:, 2] / cols[:, 1], "not_af": ~(af > c["gate_threshold"]),
+                "columns": np.column_stack([_columns_of(table, list(V_PAUSE_COLUMNS))[idx], af]),
+                "af_off": {"feature": c["gate_feature"], "threshold": float(c["gate_threshold"])}}
 
 
 LEVERS["pause"] = (PAUSE_GRID, lambda p, labels, ev, **pt: pause_call(p, labels, ev["width_norm"], ev["post_pre"],
@@ -1021,23 +1040,22 @@ def compensation_of(table, idx) -> np.ndarray:
     return (cols[:, 0] + cols[:, 1]) / 2
 
 
-def full_pause_call(p, labels, width_norm, post_pre, compensation, not_af, wide, band, pause) -> np.ndarray:
-    """A beat called S with ``width_norm > wide``, ``band[0] <= compensation <= band[1]``, ``post_pre >= pause`` and
-    ``not_af`` becomes V (its V probability just above the row's largest, the row renormalised). NaN: no evidence."""
-    v, s = labels.index("V"), labels.index("S")
-    p = np.array(p, dtype=float, copy=True)
-    comp = np.asarray(compensation)
-    with np.errstate(invalid="ignore"):
-        take = ((p.argmax(-1) == s) & (np.asarray(width_norm) > wide) & (comp >= band[0]) & (comp <= band[1])
-                & (np.asarray(post_pre) >= pause) & not_af)
-    p[take, v] = p[take].max(axis=1) * 1.001
-    p[take] /= p[take].sum(axis=1, keepdims=True)
-    return p
+def pause_rule(labels, ev, wide, band, pause, min_firing=1):
+    """The library's rule (``stacking.VPause``: the one the ``v_pause`` entry of ``stacking.json`` serves) with 'outside
+    AF' by the fold's rhythm gate (``ev['af_off']``, ``_pause_evidence``)."""
+    from ecgsl_keras.modeling.stacking import VPause
+    return VPause(wide, list(band), pause, int(min_firing), labels, af_off=ev["af_off"])
+
+
+def full_pause_call(p, labels, ev, wide, band, pause) -> np.ndarray:
+    """A beat called S with width > ``wide``, compensation in ``band``, post RR / pre RR >= ``pause`` and outside AF
+    (``ev``: ``_pause_evidence``) becomes V (its V probability just above the row's largest, the row renormalised).
+    NaN: no evidence. The library's ``VPause`` with min_fires 1."""
+    return pause_rule(labels, ev, wide, band, pause).apply(p, ev["columns"])[0]
 
 
 LEVERS["full_pause"] = ({k: (v,) for k, v in FULL_PAUSE_RULE.items()},
-                        lambda p, labels, ev, **pt: full_pause_call(p, labels, ev["width_norm"], ev["post_pre"],
-                                                                    ev["compensation"], ev["not_af"], **pt))
+                        lambda p, labels, ev, **pt: full_pause_call(p, labels, ev, **pt))
 
 
 def _training_look(table, labels, dec, h) -> dict:
@@ -1144,8 +1162,7 @@ def step_full_pause(table, labels, dec) -> dict:
         ev_out = dict(_pause_evidence(table, part["scored"], c), compensation=compensation_of(table, part["scored"]))
 
         def f(p, _h, _seed, ev_out=ev_out):
-            return full_pause_call(p, labels, ev_out["width_norm"], ev_out["post_pre"], ev_out["compensation"],
-                                   ev_out["not_af"], **FULL_PAUSE_RULE)
+            return full_pause_call(p, labels, ev_out, **FULL_PAUSE_RULE)
         apply_fold[h] = f
     head = {"rule": {"wide": FULL_PAUSE_RULE["wide"], "band": list(FULL_PAUSE_RULE["band"]),
                      "pause": FULL_PAUSE_RULE["pause"]},
@@ -1186,21 +1203,15 @@ POPULATION_CHOICE = (
 POPULATION_RECORDS = ("106", "223", "118", "209", "205", "215", "220", "207")
 
 
-def population_call(p, labels, rec, width_norm, post_pre, compensation, not_af, wide, band, pause,
-                    min_firing) -> np.ndarray:
-    """v46's ``full_pause_call`` kept only on the records (``rec``) where it turns at least ``min_firing`` beats to V."""
-    after = full_pause_call(p, labels, width_norm, post_pre, compensation, not_af, wide, band, pause)
-    v = labels.index("V")
-    made = (after.argmax(-1) == v) & (np.asarray(p).argmax(-1) != v)
-    records, counts = np.unique(rec[made], return_counts=True)
-    many = np.isin(rec, records[counts >= min_firing])
-    return np.where((made & many)[:, None], after, p)
+def population_call(p, labels, ev, wide, band, pause, min_firing) -> np.ndarray:
+    """v46's ``full_pause_call`` kept only on the records (``ev['record']``) where it turns at least ``min_firing``
+    beats to V: the library's ``VPause`` with min_fires ``min_firing``, each record counted on its own."""
+    return pause_rule(labels, ev, wide, band, pause, min_firing).apply(p, ev["columns"], records=ev["record"])[0]
 
 
 LEVERS["pause_population"] = (
     {k: (v,) for k, v in POPULATION_RULE.items()},
-    lambda p, labels, ev, **pt: population_call(p, labels, ev["record"], ev["width_norm"], ev["post_pre"],
-                                                ev["compensation"], ev["not_af"], **pt))
+    lambda p, labels, ev, **pt: population_call(p, labels, ev, **pt))
 
 
 def _population_look(table, labels, dec, h, beats) -> dict:
@@ -1212,8 +1223,7 @@ def _population_look(table, labels, dec, h, beats) -> dict:
     y, rec = table["y"][idx], table["record"][idx]
     ev = dict(_pause_evidence(table, idx, c), compensation=compensation_of(table, idx))
     v = labels.index("V")
-    after = full_pause_call(ib["base"], labels, ev["width_norm"], ev["post_pre"], ev["compensation"], ev["not_af"],
-                            **FULL_PAUSE_RULE)
+    after = full_pause_call(ib["base"], labels, ev, **FULL_PAUSE_RULE)
     fire = (after.argmax(-1) == v) & (ib["base"].argmax(-1) != v)
     called_v = ib["base"].argmax(-1) == v
     out = {}
@@ -1258,6 +1268,133 @@ def step_pause_population(table, labels, dec, beats) -> dict:
             "choice_rule": POPULATION_CHOICE, "keep_rule": LEVER_KEEP_RULE,
             "training_look": look, "inner_check": check}
     return _fixed_rule_left_out(table, labels, dec, apply_fold, POPULATION_RECORDS, head, "pause_population")
+
+
+# ---- run v48 (key v_pause_nested): v47's record-level count chosen blind within DS1. Written BEFORE any figure of the
+# nested choice, training side or left out (v46 / v47's left-out figures were known: that is why N is now chosen on
+# each outer fold's training side only and v47's N = 10 is one grid point among seven).
+NESTED_KEY = "v_pause_nested"
+NESTED_GRID = {"min_firing": (None, 1, 3, 5, 10, 20, 40)}   # None: off (v40's calls); 1: v46's rule on every record
+NESTED_MACRO_TOL = 0.002   # v43's CHOICE_TOL: about one S / V beat of an inner group
+NESTED_S_TOL = 0.01        # an inner group's S Se may fall this much (v40's left-out seed sd of S Se is 0.0113)
+NESTED_CHOICE_RULE = (
+    "fixed before any figure of run v48 (training side or left out): per outer training fold, on its 4 inner groups "
+    "(v40's gated inner recipe: the booster of the fold's set and size seed 42 trained on 3 groups and scored on the "
+    "held one, averaged with the inner-4 ECG-SL probabilities with the fold's deep weight, rhythm gate, v40's local V "
+    "gate as that fold chose it), v46's rule (FULL_PAUSE_RULE: called S, QRS width > 1.25 x the median beat's, "
+    "compensation in [0.95, 1.05], post RR / pre RR >= 1.25, outside AF by the fold's rhythm-gate feature and "
+    "threshold) acting on a record only when it fires on at least min_firing of its beats (each inner record counted "
+    "on its own), for min_firing in NESTED_GRID (off, 1, 3, 5, 10, 20, 40). A point is admissible when its pooled "
+    "inner V Se is above off's AND no inner group's macro F1 (N, S, V, F, 4 decimals) falls by more than "
+    "NESTED_MACRO_TOL = 0.002 AND no inner group's S Se (4 decimals; a group without S beats: no test) falls by more "
+    "than NESTED_S_TOL = 0.01. The admissible point of the highest pooled inner V Se is taken (ties: the larger "
+    "min_firing); none admissible: off. Applied to the fold's left-out records with the outer models' probabilities, "
+    "booster seeds 42-44, each record counted on its own; no scored beat takes part in any choice. The rule served "
+    "and the rule measured are one function: stacking.VPause")
+NESTED_KEEP_RULE = (
+    "fixed before any figure of run v48: LEVER_KEEP_RULE against v40's decision row (key v_gate_local.inner4, "
+    "recomputed and checked), paired over booster seeds 42-44 (V Se mean change > 0 and > max(paired sd, v40's seed "
+    "sd); V +P mean change >= -(v40's seed sd); macro F1 (N, S, V, F) mean change >= 0; S Se mean change >= -(v40's "
+    "seed sd)) AND the mean V +P change >= 0 (not down). Kept: a candidate v_pause entry for the mitdb-beats build "
+    "(its own build rule); not kept: v40 stays and v47 is not served")
+NESTED_RECORDS = POPULATION_RECORDS
+
+
+def _group_scores(y, p, rec, groups, labels) -> dict:
+    """Pooled and per-inner-group macro F1 (N, S, V, F), S Se and V Se (4 decimals; None: no beat of the class)."""
+    from beats_preset import _macro_nsvf
+    s, v = labels.index("S"), labels.index("V")
+
+    def se(m, k):
+        n = int((m & (y == k)).sum())
+        return None if n == 0 else round(float((m & (y == k) & (p.argmax(-1) == k)).sum() / n), 4)
+    everything = np.ones(len(y), bool)
+    out = {"pooled": {"macro_f1_nsvf": round(_macro_nsvf(y, p, labels), 4), "S_sensitivity": se(everything, s),
+                      "V_sensitivity": se(everything, v)}, "groups": []}
+    for g in groups:
+        m = np.isin(rec, g)
+        out["groups"].append({"macro_f1_nsvf": round(_macro_nsvf(y[m], p[m], labels), 4), "S_sensitivity": se(m, s),
+                              "V_sensitivity": se(m, v)})
+    return out
+
+
+def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
+    """``NESTED_CHOICE_RULE`` on one outer fold's inner side: every grid point's scores, admissibility and the pick."""
+    off = _group_scores(y, base, rec, groups, labels)
+    points = []
+    for n in NESTED_GRID["min_firing"]:
+        if n is None:
+            continue
+        pi = population_call(base, labels, ev, **FULL_PAUSE_RULE, min_firing=n)
+        sc = _group_scores(y, pi, rec, groups, labels)
+        falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])],
+                 "S_sensitivity": [None if o["S_sensitivity"] is None else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])]}
+        admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
+                          and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                          and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+        v = labels.index("V")
+        made = (pi.argmax(-1) == v) & (base.argmax(-1) != v)
+        by_rec = {}
+        for r, k in zip(rec[made], y[made]):
+            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_rec[str(r)][labels[int(k)]] += 1
+        points.append({"min_firing": n, "scores": sc, "group_falls": falls, "admissible": admissible,
+                       "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()),
+                                       "by_record": by_rec}})
+    ok = [q for q in points if q["admissible"]]
+    pick = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"]))["min_firing"] if ok else None
+    return {"off": off, "points": points, "chosen_min_firing": pick, "uses": pick is not None}
+
+
+def step_pause_nested(table, labels, dec) -> dict:
+    """Key ``v_pause_nested`` (run v48): ``NESTED_GRID`` / ``NESTED_CHOICE_RULE`` / ``NESTED_KEEP_RULE``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    choice, apply_fold, v47_fold = {}, {}, {}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        ev = dict(_pause_evidence(table, idx, c), record=table["record"][idx])
+        ch = _nested_choice(table["y"][idx], table["record"][idx], dec["groups"][h], ib["base"], labels, ev)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("nested, fold %d: chosen min_firing %s; %s", h, ch["chosen_min_firing"],
+                 [(q["min_firing"], q["scores"]["pooled"], q["admissible"]) for q in ch["points"]])
+        ev_out = dict(_pause_evidence(table, part["scored"], c), record=table["record"][part["scored"]])
+
+        def f(p, _h, _seed, ev_out=ev_out, n=ch["chosen_min_firing"]):
+            return p if n is None else population_call(p, labels, ev_out, **FULL_PAUSE_RULE, min_firing=n)
+
+        def g(p, _h, _seed, ev_out=ev_out):
+            return population_call(p, labels, ev_out, **POPULATION_RULE)
+        apply_fold[h], v47_fold[h] = f, g
+    head = {"rule": {k: (list(v) if k == "band" else v) for k, v in FULL_PAUSE_RULE.items()},
+            "grid": {"min_firing": list(NESTED_GRID["min_firing"])},
+            "choice_rule": NESTED_CHOICE_RULE, "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL,
+                                                                     "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": NESTED_KEEP_RULE, "chosen_by_inner_cv": choice,
+            "chosen_min_firing": {h: ch["chosen_min_firing"] for h, ch in choice.items()}}
+    result = _fixed_rule_left_out(table, labels, dec, apply_fold, NESTED_RECORDS, head, "pause_nested")
+    vpp = result["against_v40"]["paired_change"]["V_positive_predictivity"]["mean"]
+    result["against_v40"]["checks"]["V_positive_predictivity_not_down"] = bool(vpp >= 0)
+    result["kept"] = bool(result["against_v40"]["kept"] and vpp >= 0)
+    result["decision"] = "pause_nested" if result["kept"] else "none"
+    # v47 beside it (not a decision): its left-out rows paired with the nested choice's
+    from beats_preset import _scores
+    idx = dec["idx"]
+    y = table["y"][idx]
+    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    rows47 = {s: left_out_rows(table, labels, dec, v47_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    d = {m: [_scores(y, rows[s], labels)[m] - _scores(y, rows47[s], labels)[m] for s in BOOSTER_SEEDS]
+         for m in v_gate.COMPARED}
+    result["against_v47"] = {"what": "the nested choice minus v47 (N = 10 on both folds, not blind), paired over "
+                                     "booster seeds 42-44: a report, not a decision",
+                             "paired_change": {m: {"mean": round(float(np.mean(x)), 4),
+                                                   "sd": round(float(np.std(x, ddof=1)), 4)} for m, x in d.items()}}
+    return result
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
@@ -1484,7 +1621,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1500,7 +1637,8 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "vaug", "vaug_weight"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "vaug",
+            "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1533,6 +1671,10 @@ def main(argv=None) -> int:
         beats = step_beats(work, Path(args.mitdb_dir), table)
         result = saved[POPULATION_KEY] = dict(step_pause_population(table, labels, dec, beats), command=command,
                                               seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_nested" in args.steps:
+        result = saved[NESTED_KEY] = dict(step_pause_nested(table, labels, dec), command=command,
+                                          seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
