@@ -9,6 +9,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps full_pause         # key v_full_pause (run v46)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_population   # key v_pause_population (run v47)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_nested       # key v_pause_nested (run v48)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_build        # key v_pause_build (s34)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -123,6 +124,13 @@ Steps:
               over booster seeds 42-44, AND the mean V +P change >= 0. v47 (N = 10 read with v46's left-out counts in
               view) reported beside it, paired, not as a decision. Grid, choice and keep rules written here and in the
               JSON before any figure of the nested choice (training side or left out).
+``pause_build`` (session s34, key ``v_pause_build`` of ``beats_preset_results.json``, read by ``beats_preset.py
+              --steps v_pause``) the build's N, run only because v48 was kept: ``PAUSE_BUILD_RULE``, v48's choice rule
+              over ALL of DS1's 8 inner groups (both outer training folds' inner-4 recipes together, every DS1 beat
+              once) on what the preset serves (the rhythm gate, NO V gate: ``v_gate_build`` refused v40's gate), the
+              rule's AF test the preset's own rhythm gate (``stacking.json``'s ``gate`` feature and threshold). Taken:
+              ``v_pause`` = {wide, band, pause, min_fires N, af_off}; none admissible: no entry. Written here and in
+              the JSON before any figure of the build's choice.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -870,8 +878,9 @@ def step_preview(table, labels, dec) -> dict:
             "grid": PAUSE_GRID, "folds": out}
 
 
-def _inner_base(table, labels, dec, h) -> dict:
-    """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups."""
+def _inner_base(table, labels, dec, h, v40: bool = True) -> dict:
+    """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups
+    (``v40=False``: the recipe and rhythm gate only, what the preset serves)."""
     import v_gate
     from v_side import _gated, with_inner_k
     v = labels.index("V")
@@ -882,7 +891,7 @@ def _inner_base(table, labels, dec, h) -> dict:
     idx = part["train"][ok]
     w = c["deep_weight"]
     base = _gated(table, idx, (1 - w) * inner["inner_booster"][ok] + w * inner["inner_deep"][ok], c, labels)
-    if ch40["uses_gate"]:
+    if ch40["uses_gate"] and v40:
         base = v_gate.LOCAL_GATE.apply(base, inner["inner_deep"][ok, v], v_gate.LOCAL_GATE.inputs(table, idx),
                                        labels, **ch40["best_point"])
     return {"idx": idx, "base": base}
@@ -1390,11 +1399,67 @@ def step_pause_nested(table, labels, dec) -> dict:
     rows47 = {s: left_out_rows(table, labels, dec, v47_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
     d = {m: [_scores(y, rows[s], labels)[m] - _scores(y, rows47[s], labels)[m] for s in BOOSTER_SEEDS]
          for m in v_gate.COMPARED}
+    # how close each left-out record sits to the count: v46's firings per record and seed on v40's rows
+    rows40 = left_out_rows(table, labels, dec)
+    firings, start = {}, 0
+    for h, part in enumerate(dec["parts"]):
+        n = len(part["scored"])
+        ev_out = _pause_evidence(table, part["scored"], dec["chosen"][str(h)])
+        rec_h = table["record"][part["scored"]]
+        for seed in BOOSTER_SEEDS:
+            fire = pause_rule(labels, ev_out, **FULL_PAUSE_RULE).fires(rows40[f"v40_s{seed}"][start:start + n],
+                                                                      ev_out["columns"])
+            for r, k in zip(*np.unique(rec_h[fire], return_counts=True)):
+                firings.setdefault(str(r), {})[str(seed)] = int(k)
+        start += n
+    result["left_out_firings_by_record_and_seed"] = firings
     result["against_v47"] = {"what": "the nested choice minus v47 (N = 10 on both folds, not blind), paired over "
                                      "booster seeds 42-44: a report, not a decision",
                              "paired_change": {m: {"mean": round(float(np.mean(x)), 4),
                                                    "sd": round(float(np.std(x, ddof=1)), 4)} for m, x in d.items()}}
     return result
+
+
+# ---- session s34 (key v_pause_build of beats_preset_results.json): the build's min_firing, run only because v48 was
+# kept. Written BEFORE any figure of the build's choice (v48's per-fold inner figures were known: fold 0 refused every
+# point for 223's S beats in group 122/223/230, fold 1 admitted 10 / 20 / 40).
+PAUSE_BUILD_KEY = "v_pause_build"
+PAUSE_BUILD_RULE = (
+    "fixed before any figure of the build's choice (session s34, after run v48 was kept): NESTED_CHOICE_RULE "
+    "(NESTED_GRID, NESTED_MACRO_TOL, NESTED_S_TOL; highest pooled V Se among the admissible, ties the larger N) over "
+    "ALL of DS1's inner groups: the inner-4 recipe probabilities of both outer training folds together (every DS1 beat "
+    "once: the inner booster seed 42 of the fold's set and size, the inner-4 ECG-SL, the fold's deep weight and "
+    "rhythm gate, as v_gate.BUILD_RULE builds them), 8 groups, WITHOUT a V gate (the preset serves none: "
+    "v_gate_build refused v40's gate); the rule's AF test is the preset's own rhythm gate (stacking.json's gate "
+    "feature and threshold). A point taken ships as stacking.json's v_pause {wide 1.25, band [0.95, 1.05], pause 1.25, "
+    "min_fires N, af_off: the rhythm gate's feature and threshold} (beats_preset.py --steps v_pause); none "
+    "admissible: the preset ships no v_pause")
+
+
+def step_pause_build(table, labels, dec, preset_gate: dict) -> dict:
+    """Key ``v_pause_build``: ``PAUSE_BUILD_RULE``; ``preset_gate``: the shipped ``stacking.json``'s ``gate``."""
+    pieces, groups = [], []
+    c_af = {"gate_feature": preset_gate["feature"], "gate_threshold": preset_gate["threshold"]}
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        pieces.append(ib)
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([p["idx"] for p in pieces])
+    if len(np.unique(idx)) != len(idx):
+        raise SystemExit("a DS1 beat is in both folds' inner sides")
+    base = np.concatenate([p["base"] for p in pieces])
+    ev = dict(_pause_evidence(table, idx, c_af), record=table["record"][idx])
+    ch = _nested_choice(table["y"][idx], table["record"][idx], groups, base, labels, ev)
+    n = ch["chosen_min_firing"]
+    entry = None
+    if n is not None:
+        entry = pause_rule(labels, ev, **FULL_PAUSE_RULE, min_firing=n).to_spec()
+    log.info("build: chosen min_firing %s; %s", n,
+             [(q["min_firing"], q["scores"]["pooled"], q["admissible"]) for q in ch["points"]])
+    return {"rule": PAUSE_BUILD_RULE, "grid": {"min_firing": list(NESTED_GRID["min_firing"])},
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
+            "preset_gate": preset_gate, "beats": int(len(idx)), "inner_groups": [sorted(g) for g in groups],
+            **ch, "v_pause": entry}
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
@@ -1621,7 +1686,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1637,8 +1702,8 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "vaug",
-            "vaug_weight"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
+            "pause_build", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1676,6 +1741,16 @@ def main(argv=None) -> int:
         result = saved[NESTED_KEY] = dict(step_pause_nested(table, labels, dec), command=command,
                                           seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_build" in args.steps:   # into beats_preset_results.json, beside v_gate_build (beats_preset.py reads it)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        build_path = HERE / "beats_preset_results.json"
+        preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
+        build = json.loads(build_path.read_text(encoding="utf-8"))
+        result = build[PAUSE_BUILD_KEY] = dict(step_pause_build(table, labels, dec, preset_gate), command=command,
+                                               seconds=round(time.perf_counter() - start, 1))
+        build_path.write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
     if "vaug" in args.steps:
