@@ -12,7 +12,7 @@ import pytest
 from ecgsl_keras.errors import ConfigError
 
 LABELS = ["N", "S", "V", "F", "Q"]
-N, S, V = 0, 1, 2
+N, S, V, F = 0, 1, 2, 3
 AF_OFF = {"feature": "window_af_afev", "threshold": 30.0}
 SPEC = {"wide": 1.25, "band": [0.95, 1.05], "pause": 1.25, "min_fires": 2, "af_off": AF_OFF}
 
@@ -157,6 +157,9 @@ def test_the_pause_rule_in_the_serving_path_on_a_fixture_signal(preset_copy, fix
     folder, spec = preset_copy
     record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
     signal = record.lead(None)[: int(120 * record.fs)]
+    # the fixture's first two minutes hold no S call: a rhythm gate rewritten to move N to S on every beat makes
+    # S calls for the rule to act on (the gate runs first, the pause rule last)
+    spec = dict(spec, gate={"feature": "window_af_afev", "threshold": -1e9, "from": "N", "to": "S"})
 
     def run(v_pause):
         (folder / "stacking.json").write_text(json.dumps(dict(spec, v_pause=v_pause) if v_pause else spec))
@@ -167,6 +170,7 @@ def test_the_pause_rule_in_the_serving_path_on_a_fixture_signal(preset_copy, fix
     predictor, beats, plain = run(None)        # no entry: the answer as before, no pause keys
     assert "beat_v_paused" not in plain and "pre_v_pause_beat_probabilities" not in plain
     before = plain["beat_probabilities"]
+    assert (before.argmax(1) == S).sum() > 10
     # a loose rule: every non-AF S call fires (any width, any compensation, any post / pre), min_fires 1
     loose = {"wide": 0.0, "band": [0.0, 1e9], "pause": 0.0, "min_fires": 1, "af_off": dict(AF_OFF, threshold=1e9)}
     _, _, paused = run(loose)
