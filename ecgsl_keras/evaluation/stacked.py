@@ -166,8 +166,8 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
 
 
 def _gate_summary(gate, task, y, probabilities, ungated, gated, count_name: str = "beats_gated") -> dict:
-    """A per-beat model's ``gate`` (``modeling.stacking.Gate``, ``VGate`` or ``VPause``) on the scored beats: its spec, how many
-    beats it gated (``count_name``), every change of the predicted class it made (``"S_to_N": count``) from
+    """A per-beat model's ``gate`` (``modeling.stacking.Gate``, ``VGate`` or ``VPause``) on the scored beats: its spec, how
+    many beats it gated (``count_name``), every change of the predicted class it made (``"S_to_N": count``) from
     ``ungated`` (the probabilities before it) to ``probabilities`` (after it), and the figures before it."""
     names = list(task.label_names)
     before, after = ungated.argmax(axis=1), probabilities.argmax(axis=1)

@@ -1338,7 +1338,8 @@ def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
                                    for o, g in zip(off["groups"], sc["groups"])],
-                 "S_sensitivity": [None if o["S_sensitivity"] is None else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
+                 "S_sensitivity": [None if o["S_sensitivity"] is None
+                                   else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
                                    for o, g in zip(off["groups"], sc["groups"])]}
         admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
@@ -1353,7 +1354,8 @@ def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
                        "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()),
                                        "by_record": by_rec}})
     ok = [q for q in points if q["admissible"]]
-    pick = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"]))["min_firing"] if ok else None
+    best = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"])) if ok else None
+    pick = None if best is None else best["min_firing"]
     return {"off": off, "points": points, "chosen_min_firing": pick, "uses": pick is not None}
 
 
