@@ -29,6 +29,10 @@ macro F1 +0.0044, but S Se -0.0181 (wide S of 118 / 209 / 223 / 205 / 215 with a
 Run v47 (``pause_population``): v46's rule only on records where it fires >= 10 times: V Se +0.0161 (106 / 223), V +P
 +0.0013, macro F1 +0.0066, S Se -0.0043 (within v40's seed sd): kept by LEVER_KEEP_RULE, but N was not blind to v46's
 left-out per-record counts (a DS2 check before the preset takes it); not served.
+Run v48 (``pause_nested``): N chosen per outer fold on its inner groups (fold 0 off: 223's S beats in its group;
+fold 1 N = 40, ties 10 / 20 / 40): V Se +0.0076 (sd 0.0066; 106 alone, which fires 42 / 38 / 42 times under seeds 42
+/ 43 / 44), V +P +0.0012, S Se +0.0000, macro F1 +0.0034: kept (narrowly). ``pause_build`` takes N = 40 on DS1's 8
+inner groups (207's 40 true V only): ``mitdb-beats`` ships ``v_pause`` (``beats_preset.py --v-pause``).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
