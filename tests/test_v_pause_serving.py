@@ -195,3 +195,19 @@ def test_the_pause_rule_in_the_serving_path_on_a_fixture_signal(preset_copy, fix
     with pytest.raises(ConfigError, match="v_pause af_off feature") as error:
         load_model(folder)
     assert error.value.path == str(folder / "stacking.json")
+
+
+def test_mitdb_beats_ships_the_rule_its_build_chose():
+    """The shipped preset's ``v_pause`` is key ``v_pause_build``'s choice (``beats_preset.py --v-pause``), and the
+    preset's files still match its metadata."""
+    from pathlib import Path
+
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+    from ecgsl_keras.store import presets
+
+    results = Path(__file__).resolve().parents[1] / "experiments" / "mitdb" / "beats_preset_results.json"
+    build = json.loads(results.read_text())["v_pause_build"]
+    presets.verify_preset("mitdb-beats")
+    shipped = StackedClassifier.load(presets.preset_dir("mitdb-beats"))
+    assert shipped.v_pause is not None and shipped.v_pause.to_spec() == build["v_pause"]
+    assert shipped.v_pause.af_off["threshold"] == shipped.gate.threshold   # the rhythm gate's AF test
