@@ -115,6 +115,12 @@ v40's row as measured, not served. The card's left-out figures come from keys ``
 DS1 (training) macro F1, V +P and S Se each not lower than the previous preset's by more than 0.005 (fixed before
 the check), plausible gate changes.
 
+``--v-pause`` (session s34): the build also ships key ``v_pause_build``'s ``v_pause`` entry (``v_sensitivity.py
+--steps pause_build``: ``PAUSE_BUILD_RULE``, v48's choice rule over DS1's 8 inner groups), the full-compensatory-pause
+rule (``modeling.stacking.VPause``) served last. Rebuilt in s34 with the s33 command plus ``--v-pause`` on a copy of
+its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, ``v_pause`` with ``min_fires`` 40, DS1 check
+unchanged (the rule turns no training beat).
+
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
 from __future__ import annotations
