@@ -162,9 +162,7 @@ def test_iteration_skips_and_counts_bad_records_by_reason(cinc_copy, caplog):
 
 @pytest.fixture()
 def mitdb_copy(fixtures_dir, tmp_path):
-    folder = tmp_path / "mitdb"
-    shutil.copytree(fixtures_dir / "mitdb", folder)
-    return folder
+    return shutil.copytree(fixtures_dir / "mitdb", tmp_path / "mitdb")    # copytree returns the copy
 
 
 def test_mitdb_missing_dat(mitdb_copy):
@@ -235,9 +233,7 @@ def test_mitdb_bad_limits():
 
 @pytest.fixture()
 def apnea_copy(fixtures_dir, tmp_path):
-    folder = tmp_path / "apnea"
-    shutil.copytree(fixtures_dir / "apnea-ecg", folder)
-    return folder
+    return shutil.copytree(fixtures_dir / "apnea-ecg", tmp_path / "apnea")    # copytree returns the copy
 
 
 def test_apnea_missing_dat_names_it(apnea_copy):
@@ -267,9 +263,7 @@ def test_apnea_corrupt_apn(apnea_copy):
 
 @pytest.fixture()
 def ptbxl_copy(fixtures_dir, tmp_path):
-    folder = tmp_path / "ptbxl"
-    shutil.copytree(fixtures_dir / "ptbxl", folder)
-    return folder
+    return shutil.copytree(fixtures_dir / "ptbxl", tmp_path / "ptbxl")    # copytree returns the copy
 
 
 def test_ptbxl_database_naming_missing_record(ptbxl_copy):
@@ -326,10 +320,9 @@ def test_wfdb_unknown_label_against_given_label_space(fixtures_dir, tmp_path):
     _raises(lambda: reader.labels_for("E07500"), LabelError, "unknown_label", "E07500.hea", "Dx code")
 
 
-def test_wfdb_nan_samples_are_passed_on_not_hidden(fixtures_dir, tmp_path):
+def test_wfdb_nan_samples_are_passed_on_not_hidden(apnea_copy):
     """Invalid samples (-32768 in format 16) arrive as NaN: quality checks belong to the signal code."""
-    folder = tmp_path / "apnea"
-    shutil.copytree(fixtures_dir / "apnea-ecg", folder)
+    folder = apnea_copy
     data = bytearray((folder / "a01.dat").read_bytes())
     data[200:204] = b"\x00\x80\x00\x80"
     (folder / "a01.dat").write_bytes(bytes(data))

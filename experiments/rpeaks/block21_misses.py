@@ -61,7 +61,7 @@ from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
-from cluster import BASE  # noqa: E402
+from cluster import BASE, guard_constants, primary_config  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.block21_misses")
 S37_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s37.json"
@@ -149,21 +149,15 @@ def trace_guard(peaks, cleaned, detect, fs, config):
     if config.rpeak_guard_t_wave > 0 and G.GUARD.t_wave_all:
         peaks = peaks[~G.t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
     steps["t_wave_all"] = peaks
-    if config.rpeak_guard_wide > 0:
-        peaks = peaks[~G.small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
-    steps["small_wide"] = peaks
-    if config.rpeak_guard_noise > 0:
-        peaks = peaks[~G.small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise))]
-    steps["small_noisy"] = peaks
-    if config.rpeak_guard_own_t > 0:
-        peaks = peaks[~G.without_own_t_wave(peaks, cleaned, fs, float(config.rpeak_guard_own_t))]
-    steps["without_own_t_wave"] = peaks
-    if config.rpeak_guard_blocked_p > 0:
-        peaks = peaks[~G.blocked_p_wave(peaks, cleaned, fs, float(config.rpeak_guard_blocked_p))]
-    steps["blocked_p_wave"] = peaks
-    if config.rpeak_guard_post_wide > 0:
-        peaks = peaks[~G.after_wide_beat(peaks, cleaned, fs, float(config.rpeak_guard_post_wide))]
-    steps["after_wide_beat"] = peaks
+    # step 4's checks, in guard_rpeaks' order: each drops the peaks it marks when its level is on; the step is named
+    # after the check (GUARD_STEPS)
+    for level, check in ((config.rpeak_guard_wide, G.small_wide), (config.rpeak_guard_noise, G.small_noisy),
+                         (config.rpeak_guard_own_t, G.without_own_t_wave),
+                         (config.rpeak_guard_blocked_p, G.blocked_p_wave),
+                         (config.rpeak_guard_post_wide, G.after_wide_beat)):
+        if level > 0:
+            peaks = peaks[~check(peaks, cleaned, fs, float(level))]
+        steps[check.__name__] = peaks
     return steps
 
 
@@ -181,16 +175,10 @@ def run(data_dir, rid, rhythm, config, constants, record):
     built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
-    plain = dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
-                                rpeak_keep_first_beat=config.rpeak_keep_first_beat)
-    primary = S.find_rpeaks(x, fs, plain, cleaned=cleaned)
-    shipped = G.GUARD
-    try:
-        G.GUARD = constants
+    primary = S.find_rpeaks(x, fs, primary_config(rpeak_keep_first_beat=config.rpeak_keep_first_beat), cleaned=cleaned)
+    with guard_constants(constants):
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
         steps = trace_guard(primary, cleaned, detect, fs, config) if rhythm == "block21" else None
-    finally:
-        G.GUARD = shipped
     if steps is not None and not np.array_equal(steps["after_wide_beat"], peaks):
         raise RuntimeError(f"{rid}: the traced guard differs from guard_rpeaks")
     peaks = peaks[~in_episodes(peaks, built["episodes"])]

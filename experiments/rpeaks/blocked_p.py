@@ -28,7 +28,6 @@ rhythm's held-out Se or +P falls below run s33's point's. Prints one JSON object
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import itertools
@@ -40,10 +39,10 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import pvc_run  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
+                     parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.blocked_p")
@@ -90,31 +89,19 @@ def keep(held, base) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    args = parse_grid_arguments(__doc__, argv)
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     new = all_names[1:]
-    held, choice = loro(counts, all_names, records)
     first = all_names[:1 + len(BLOCKED)]
     held_first, choice_first = loro(counts, first, records)      # s33's point + the first grid only
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
     best = min(all_names, key=lambda n: (errors(all22[n]), n))
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
     others = {r: [o for o in records if o != r] for r in records}
     watch = sorted({S33, best, most, *choice.values()})
-    result = {"experiment": "rpeaks_loro_s34",
-              "command": " ".join(["python", "experiments/rpeaks/blocked_p.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE,
+    result = {**result_head("rpeaks_loro_s34", "experiments/rpeaks/blocked_p.py", argv, records, KEEP_RULE),
               "grid": {"s33_point": S33, "(rpeak_guard_blocked_p, blocked_p_own, blocked_p_mid, blocked_p_unlike)": BLOCKED,
                        "second grid (blocked_p_unlike, blocked_p_after)": AFTER,
                        "second grid at (rpeak_guard_blocked_p, blocked_p_own, blocked_p_mid)": AFTER_BASE,
@@ -151,8 +138,7 @@ def main(argv=None) -> int:
               "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch}}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "choice_counts", "errors", "keep"))
     return 0
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import logging
 import sys
@@ -49,7 +48,7 @@ from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import pvc_run  # noqa: E402
-from cluster import BASE  # noqa: E402
+from cluster import BASE, guard_constants, primary_config  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.blocked_p_diag")
 S33_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_loro_s33.json"
@@ -133,14 +132,9 @@ def run_signal(data_dir, rid, rhythm, config, constants, signal_cache={}):
     built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid))
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
-    primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
-                                                       rpeak_second_proposer=0.0), cleaned=cleaned)
-    shipped = G.GUARD
-    try:
-        G.GUARD = constants
+    primary = S.find_rpeaks(x, fs, primary_config(), cleaned=cleaned)
+    with guard_constants(constants):
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-    finally:
-        G.GUARD = shipped
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))
     return dict(built=built, x=cleaned, fs=fs, ref=ref, symbols=symbols, signal=signal, primary=primary, peaks=peaks, m=m)

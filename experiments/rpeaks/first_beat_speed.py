@@ -4,7 +4,6 @@ order, 5 repeats, one process (``cluster.cpu_seconds_per_record``); the issue's 
 
     python experiments/rpeaks/first_beat_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s40_speed.json
 """
-import argparse
 import json
 import sys
 
@@ -14,12 +13,9 @@ from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from first_beat import FIRST, S37, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
+from cluster import cpu_seconds_per_record, speed_arguments  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--repeats", type=int, default=5)
-args = parser.parse_args()
+args = speed_arguments(__doc__)
 grid = {name: (config, constants) for name, config, constants, _ in points()}
 configs = {"today": (SignalConfig(), G.GUARD), "s37_chosen": grid[S37], "s37_first": grid[FIRST]}
 res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)

@@ -23,21 +23,18 @@ held-out Se or +P falls below run s33's point's. Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 from blocked_p import S33, S33_RESULTS, keep, points as blocked_points  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
+                     parse_grid_arguments, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
-
-from ecgsl_keras import tasks  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.p_wave_gap")
 GAP = (1.5, 1.7, 1.9)
@@ -60,21 +57,13 @@ def names():
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    args = parse_grid_arguments(__doc__, argv)
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
-    held, choice = loro(counts, all_names, records)
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     held_first, _ = loro(counts, all_names[:1 + len(GAP)], records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
     others = {r: [o for o in records if o != r] for r in records}
     result = {"experiment": "rpeaks_loro_s34_gap",
               "command": " ".join(["python", "experiments/rpeaks/p_wave_gap.py"] + list(argv if argv is not None else sys.argv[1:])),
@@ -101,8 +90,7 @@ def main(argv=None) -> int:
                                   "held_out_s33": errors(totals(counts, S33, [r]))} for r in records},
               "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in all_names},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in all_names}}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "choice_counts", "errors", "keep"))
     return 0
 
 

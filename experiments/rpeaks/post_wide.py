@@ -45,7 +45,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 import templates  # noqa: E402
 import templates_combo  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, distance, errors, fold_errors, held_out_fields, keep, loro,  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, fold_errors, held_out_fields, keep, loro,  # noqa: E402
                      loro_summary, parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
 
@@ -98,8 +98,7 @@ def most_chosen():
 
 def main(argv=None) -> int:
     args = parse_grid_arguments(__doc__, argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
     all_names = names()

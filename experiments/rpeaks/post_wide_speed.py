@@ -5,7 +5,6 @@ rotating order, 5 repeats, one process (``cluster.cpu_seconds_per_record``); the
 
     python experiments/rpeaks/post_wide_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s37_speed.json
 """
-import argparse
 import json
 import sys
 
@@ -15,13 +14,9 @@ from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from post_wide import CHECK, S33, SAMPLE, TEMPLATES, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
+from cluster import cpu_seconds_per_record, speed_arguments  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--results", default="benchmarks/results/rpeaks_loro_s37.json")
-parser.add_argument("--repeats", type=int, default=5)
-args = parser.parse_args()
+args = speed_arguments(__doc__, "benchmarks/results/rpeaks_loro_s37.json")
 chosen = json.loads(open(args.results).read())["most_chosen"]
 grid = {name: (config, constants) for name, config, constants in points()}
 combo, cheap = f"{S33}__{TEMPLATES}__{CHECK}", f"{S33}__{TEMPLATES}_s{SAMPLE}__{CHECK}"

@@ -36,22 +36,18 @@ case here. Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, keep, loro_summary,  # noqa: E402
+                     parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY  # noqa: E402
-
-from ecgsl_keras import tasks  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.propose_templates")
 S33 = templates.S33
@@ -78,37 +74,28 @@ def names():
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    args = parse_grid_arguments(__doc__, argv)
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
-    held, choice = loro(counts, all_names, records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY, S33]}
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
+    records, held, choice, all22, most = loro_summary(counts, all_names)
+    all22[S33] = totals(counts, S33, records)       # the keep rule's base, not a point of this grid
     others = {r: [o for o in records if o != r] for r in records}
     meets = {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()}
-    keep = templates.keep(held, all22[S33])
-    result = {"experiment": "rpeaks_loro_s38",
-              "command": " ".join(["python", "experiments/rpeaks/propose_templates.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE, "grid": {"base": S37, "(rpeak_propose_templates, propose_gap_s)": PROPOSE,
-                                               "propose_amplitude": 0.5},
+    on_counts = keep(held, all22[S33], KEEP_RULE)
+    result = {**result_head("rpeaks_loro_s38", "experiments/rpeaks/propose_templates.py", argv, records, KEEP_RULE),
+              "grid": {"base": S37, "(rpeak_propose_templates, propose_gap_s)": PROPOSE, "propose_amplitude": 0.5},
               "grid_points": len(all_names), "tie_break": "the first name in sort order (the proposer off first)",
               "most_chosen": most, "today": all22[TODAY], "s33_point": all22[S33],
               "held_out": held, "held_out_distance_to_target": distance(held),
               "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
               "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
               "meets_target": meets,
-              "keep": {**keep, "rule": KEEP_RULE, "meets_target_all": all(meets.values()),
+              "keep": {**on_counts, "meets_target_all": all(meets.values()),
                        # (a) and (b) of this run's rule: the targets met replace the no-fall condition
-                       "recommended_on_counts": bool(keep["fewer_errors"] and (all(meets.values()) or not keep["falls"]))},
+                       "recommended_on_counts": bool(on_counts["fewer_errors"]
+                                                     and (all(meets.values()) or not on_counts["falls"]))},
               "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
               "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[S33]), "held_out": errors(held),
                          **{f"all_22:{n}": errors(all22[n]) for n in all_names}},
@@ -123,9 +110,8 @@ def main(argv=None) -> int:
               "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
                                   "held_out_chosen": errors(totals(counts, choice[r], [r]))} for r in records},
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep"))
     return 0
 
 

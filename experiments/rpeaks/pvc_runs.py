@@ -31,7 +31,7 @@ from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
-from cluster import BASE  # noqa: E402
+from cluster import BASE, guard_constants, primary_config  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.pvc_runs")
 S30 = "s28__c0.9_a0.3_second_n16_s0.8__t0.9_all_z4"
@@ -48,17 +48,12 @@ def diagnose(data_dir, rid):
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     config, constants = {n: (c, k) for n, c, k in t_wave.points()}[S30]
-    primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
-                                                       rpeak_second_proposer=0.0), cleaned=cleaned)
-    shipped = G.GUARD
-    try:
-        G.GUARD = constants
+    primary = S.find_rpeaks(x, fs, primary_config(), cleaned=cleaned)
+    with guard_constants(constants):
         peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
         first = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(
             config, rpeak_second_proposer=0.0, rpeak_searchback=0.0, rpeak_guard_t_wave=0.0))
         no_veto = S.guard_rpeaks(primary, cleaned, detect, fs, dataclasses.replace(config, rpeak_guard_t_wave=0.0))
-    finally:
-        G.GUARD = shipped
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     beats = built["beats"]
     m = S.match_peaks(beats, peaks, int(round(0.15 * fs)))

@@ -5,7 +5,6 @@ process (``cluster.cpu_seconds_per_record``); the issue's limit is 1.3x today's 
 
     python experiments/rpeaks/regions_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s39_speed.json
 """
-import argparse
 import json
 import sys
 
@@ -15,13 +14,9 @@ from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from regions import S37, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
+from cluster import cpu_seconds_per_record, speed_arguments  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--results", default="benchmarks/results/rpeaks_loro_s39.json")
-parser.add_argument("--repeats", type=int, default=5)
-args = parser.parse_args()
+args = speed_arguments(__doc__, "benchmarks/results/rpeaks_loro_s39.json")
 results = json.loads(open(args.results).read())
 chosen = results["most_chosen"]
 grid = {name: (config, constants) for name, config, constants, _ in points()}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import logging
 import sys
@@ -32,13 +31,12 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses as D  # noqa: E402
-from cluster import BASE  # noqa: E402
+from cluster import BASE, guard_constants, primary_config  # noqa: E402
 from regions import S37, points  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb  # noqa: E402
-from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.regions_why")
@@ -47,14 +45,9 @@ SETTINGS = ((1.4, 0.4), (1.3, 0.1))
 
 
 def run(x, fs, built, cleaned, detect, config, constants, regions):
-    primary = S.find_rpeaks(x, fs, dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0,
-                                                       rpeak_second_proposer=0.0, **regions), cleaned=cleaned)
-    shipped = G.GUARD
-    try:
-        G.GUARD = constants
+    primary = S.find_rpeaks(x, fs, primary_config(**regions), cleaned=cleaned)
+    with guard_constants(constants):
         steps = D.trace_guard(primary, cleaned, detect, fs, config)
-    finally:
-        G.GUARD = shipped
     peaks = steps["after_wide_beat"]
     peaks = peaks[~in_episodes(peaks, built["episodes"])]
     m = S.match_peaks(built["beats"], peaks, int(round(0.15 * fs)))

@@ -148,6 +148,15 @@ def count_record(data_dir, rid, out=None, grid=None) -> dict:
     return out
 
 
+def grid_counts(args, grid) -> dict | None:
+    """``cluster.cached_counts`` of a later grid counted by ``count_record`` (the grids of runs s34-s38): every DS1
+    record's counts at each ``(name, SignalConfig, GuardConstants)`` of ``grid``; None when ``--records`` asked for
+    counting only."""
+    grid = list(grid)
+    return cached_counts(args, [name for name, _, _ in grid],
+                         lambda data_dir, rid, cached: count_record(data_dir, rid, cached, grid=grid))
+
+
 def kind_totals(counts, name, records, rhythm) -> dict:
     out = collections.Counter()
     for rid in records:

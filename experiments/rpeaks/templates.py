@@ -44,7 +44,6 @@ Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import itertools
@@ -56,10 +55,10 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import pvc_run  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (RHYTHMS, distance, errors, keep, loro, loro_summary,  # noqa: E402
+                     parse_grid_arguments, result_head, totals, write_result)
 from t_wave import TODAY, kind_totals  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.templates")
@@ -91,40 +90,19 @@ def names():
     return [name for name, _, _ in points()]
 
 
-def keep(held, base) -> dict:
-    """Parts (a) and (b) of the keep rule (module docstring) on held-out figures ``held`` against run s33's point's
-    ``base``; (c), the speed, is templates_speed.py's."""
-    fewer = errors(held) < errors(base)
-    falls = {r: [k for k in ("Se", "+P") if held[r][k] < base[r][k]] for r in RHYTHMS}
-    return {"rule": KEEP_RULE, "fewer_errors": fewer, "falls": {r: v for r, v in falls.items() if v},
-            "recommended_on_counts": bool(fewer and not any(falls.values()))}
-
-
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    args = parse_grid_arguments(__doc__, argv)
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     new = all_names[1:]
-    held, choice = loro(counts, all_names, records)
     held_first, choice_first = loro(counts, all_names[:1 + len(FIRST)], records)    # s33's point + the first grid
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
     best = min(all_names, key=lambda n: (errors(all22[n]), n))
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
     others = {r: [o for o in records if o != r] for r in records}
     watch = sorted({S33, best, most, *choice.values()})
-    result = {"experiment": "rpeaks_loro_s36",
-              "command": " ".join(["python", "experiments/rpeaks/templates.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
-              "keep_rule": KEEP_RULE,
+    result = {**result_head("rpeaks_loro_s36", "experiments/rpeaks/templates.py", argv, records, KEEP_RULE),
               "grid": {"s33_point": S33,
                        "(rpeak_rescue_templates, templates_min, templates_amplitude, templates_second)": TEMPLATES,
                        "first_grid_points": len(FIRST),
@@ -141,8 +119,8 @@ def main(argv=None) -> int:
               "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
               "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
               "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
-              "keep": keep(held, all22[S33]),
-              "held_out_first_grid": held_first, "keep_first_grid": keep(held_first, all22[S33]),
+              "keep": keep(held, all22[S33], KEEP_RULE),
+              "held_out_first_grid": held_first, "keep_first_grid": keep(held_first, all22[S33], KEEP_RULE),
               "choice_counts_first_grid": dict(collections.Counter(choice_first.values())),
               "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
               "best_all_22": best, "best_all_22_figures": all22[best],
@@ -162,9 +140,8 @@ def main(argv=None) -> int:
               "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch}}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep"))
     return 0
 
 

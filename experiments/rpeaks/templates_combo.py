@@ -19,21 +19,16 @@ below run s33's point's (all 22), the held-out FN + FP falls below its 895, and 
 """
 from __future__ import annotations
 
-import argparse
-import collections
 import dataclasses
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
-from t_wave import TODAY, kind_totals  # noqa: E402
-
-from ecgsl_keras import tasks  # noqa: E402
+from cluster import (RHYTHMS, errors, held_out_fields, loro_summary, parse_grid_arguments,  # noqa: E402
+                     totals, write_result)
+from t_wave import kind_totals  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.templates_combo")
 S33 = templates.S33
@@ -62,31 +57,20 @@ def names():
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    grid = list(points())
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=grid))
+    args = parse_grid_arguments(__doc__, argv)
+    counts = t_wave.grid_counts(args, points())
     if counts is None:
         return 0
-    records = list(tasks.MITDB_DS1)
     all_names = names()
-    held, choice = loro(counts, all_names, records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    most = max(sorted(set(choice.values())), key=list(choice.values()).count)
+    records, held, choice, all22, most = loro_summary(counts, all_names)
     result = {"experiment": "rpeaks_loro_s36_combo",
               "command": " ".join(["python", "experiments/rpeaks/templates_combo.py"] + list(argv if argv is not None else sys.argv[1:])),
               "added": "after the held-out figures of run s36 (templates) and run s34 (blocked-P-wave check) were seen",
               "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
               "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
               "keep_rule": KEEP_RULE, "grid": all_names, "most_chosen": most,
-              "s33_point": all22[S33], "held_out": held, "held_out_distance_to_target": distance(held),
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
-              "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
-              "meets_target": {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()},
-              "keep": templates.keep(held, all22[S33]),
-              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
+              "s33_point": all22[S33],
+              **held_out_fields(held, choice, all22[S33], KEEP_RULE, {n: n for n in all_names}),
               "errors": {"s33_point": errors(all22[S33]), "held_out": errors(held),
                          "most_chosen_all_22": errors(all22[most])},
               "grid_all_22": {n: all22[n] for n in all_names},
@@ -94,9 +78,8 @@ def main(argv=None) -> int:
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS}
                         for n in sorted({S33, most})}}
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "meets_target",
-                                             "choice_counts", "errors", "keep")}))
+    write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
+                                    "errors", "keep"))
     return 0
 
 
