@@ -10,6 +10,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_population   # key v_pause_population (run v47)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_nested       # key v_pause_nested (run v48)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_build        # key v_pause_build (s34)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_served       # key v_pause_served_left_out (s34)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -135,6 +136,18 @@ Steps:
               rule's AF test the preset's own rhythm gate (``stacking.json``'s ``gate`` feature and threshold). Taken:
               ``v_pause`` = {wide, band, pause, min_fires N, af_off}; none admissible: no entry. Written here and in
               the JSON before any figure of the build's choice.
+``pause_served`` (session s34, key ``v_pause_served_left_out``) a report, not a lever (``SERVED_WHAT``; no keep rule:
+              the build rule decided what ships): the left-out figure of exactly what ``mitdb-beats`` serves, v37's
+              recipe rows (rhythm gate, no V gate; the committed key ``v_gate_local.inner4.seed_spread.recipe``,
+              recomputed and checked) with the preset's own ``v_pause`` as serving loads it (``load_model(...)
+              .stacked.v_pause``; AF threshold 31, not the folds' 30 / 33), each left-out record one signal, paired
+              over booster seeds 42-44; per-record firings (also with the folds' own AF thresholds) and the
+              counting difference: serving counts firings among ALL detected beats (``StackedPredictor.beat_features``
+              on every DS1 record, cached in ``WORK/v_sensitivity/served_pause_evidence.npz``), the rows here are
+              the labelled ones; the unlabelled beats that meet every test but the S call bound what serving adds.
+              Outcome: V Se 0.863 -> 0.870, V +P 0.811 -> 0.812, S Se unchanged, macro F1 +0.0033; 106 alone (40 /
+              36 / 40 firings: at the count under seeds 42 and 44); no record's count could cross 40 by serving's
+              counting.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -1468,6 +1481,147 @@ def step_pause_build(table, labels, dec, preset_gate: dict) -> dict:
             **ch, "v_pause": entry}
 
 
+# ---- session s34 (key v_pause_served_left_out): the left-out figure of exactly what mitdb-beats serves, a report and
+# not a lever (the build rule already decided what ships): v37's recipe rows (rhythm gate, NO V gate: the preset
+# serves none) with the preset's own v_pause entry, loaded by the library as serving loads it.
+SERVED_KEY = "v_pause_served_left_out"
+SERVED_WHAT = (
+    "a report, not a decision (no keep rule: PAUSE_BUILD_RULE already decided what ships): the left-out rows of the "
+    "served recipe without the rule (v37's recipe, rhythm gate, no V gate: key v_gate_local.inner4.seed_spread.recipe "
+    "of beats_preset_results.json, recomputed and checked), then the shipped preset's v_pause rule as serving loads it "
+    "(load_model('mitdb-beats').stacked.v_pause, VPause.apply, its af_off threshold the preset's 31, not the folds' "
+    "30 / 33), each left-out record counted on its own as one served signal; paired over booster seeds 42-44")
+
+
+def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predictor) -> dict:
+    """Per DS1 record, what serving counts that the experiment does not: the pause evidence of EVERY detected beat
+    (``predictor.beat_features``: the serving code), the detected beats that are not table rows (no beat label) and,
+    among them, those meeting every test of ``rule`` but the S call (an upper bound on the firings serving adds).
+    Cached in ``WORK/v_sensitivity/served_pause_evidence.npz``."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.data.datasets import open_dataset
+    path = work / "v_sensitivity" / "served_pause_evidence.npz"
+    cached = dict(np.load(path)) if path.is_file() else {}
+    out, changed = {}, False
+    reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
+    for rid in tasks_lib.MITDB_DS1:
+        if f"{rid}_t" not in cached:
+            record = reader.load(rid)
+            signal = record.lead(None)
+            beats = predictor.preprocess(signal, record.fs, record.path)
+            ev = predictor.beat_features(beats, signal, record.fs)[3]
+            cached[f"{rid}_t"] = np.asarray(beats.rpeaks, np.float64) / float(beats.fs)
+            cached[f"{rid}_ev"] = np.asarray(ev, np.float64)
+            changed = True
+            log.info("%s: %d detected beats", rid, len(cached[f"{rid}_t"]))
+        t, ev = cached[f"{rid}_t"], cached[f"{rid}_ev"]
+        mine = np.flatnonzero(table["record"] == rid)
+        j = np.searchsorted(t, table["time_s"][mine])
+        j = np.clip(j, 0, len(t) - 1)
+        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+            raise SystemExit(f"{rid}: the table's beats are not the beats detected now")
+        same = np.allclose(ev[j], _columns_of(table, list(rule.columns))[mine], equal_nan=True)
+        unlabelled = np.ones(len(t), bool)
+        unlabelled[j] = False
+        s_call = np.zeros((int(unlabelled.sum()), len(labels)))
+        s_call[:, labels.index("S")] = 1.0
+        could = rule.fires(s_call, ev[unlabelled]) if unlabelled.any() else np.zeros(0, bool)
+        out[rid] = {"detected": int(len(t)), "labelled": int(len(mine)), "unlabelled": int(unlabelled.sum()),
+                    "unlabelled_could_fire": int(could.sum()), "labelled_evidence_as_table": bool(same)}
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **cached)
+    return out
+
+
+def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
+    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
+    import v_gate
+    from beats_preset import PRESET, _columns_of, _scores
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.serving.inference import load_model
+    predictor = load_model(PRESET)
+    rule = predictor.stacked.v_pause
+    if rule is None:
+        raise SystemExit(f"{PRESET}: its stacking.json has no v_pause entry")
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    ev = _columns_of(table, list(rule.columns))[idx]
+    rows = left_out_rows(table, labels, dec)
+    base = {s: rows[f"recipe_s{s}"] for s in BOOSTER_SEEDS}
+    served, fired, turned = {}, {}, {}
+    for s in BOOSTER_SEEDS:
+        served[s], turned[s] = rule.apply(base[s], ev, records=rec)
+        fire = rule.fires(base[s], ev)
+        for r, k in zip(*np.unique(rec[fire], return_counts=True)):
+            fired.setdefault(str(r), {})[str(s)] = int(k)
+
+    # a check of the af_off threshold alone: the same firings with each fold's own rhythm-gate threshold (v48's)
+    fired_fold = {}
+    start = 0
+    for h, part in enumerate(dec["parts"]):
+        m = len(part["scored"])
+        own = type(rule).from_spec(dict(rule.to_spec(), af_off={
+            "feature": rule.af_off["feature"], "threshold": float(dec["chosen"][str(h)]["gate_threshold"])}), labels)
+        for s in BOOSTER_SEEDS:
+            fire = own.fires(base[s][start:start + m], ev[start:start + m])
+            for r, k in zip(*np.unique(rec[start:start + m][fire], return_counts=True)):
+                fired_fold.setdefault(str(r), {})[str(s)] = int(k)
+        start += m
+
+    def spread(rows_of):
+        sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
+        return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
+                        "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
+    sc0, without = spread(base)
+    sc1, with_rule = spread(served)
+    committed = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["recipe"]
+    reproduced = all(abs(without[m]["mean"] - committed[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
+    change = {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                  "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+    v = labels.index("V")
+    by_seed_turned = {}
+    for s in BOOSTER_SEEDS:
+        for r, k in zip(rec[turned[s]], y[turned[s]]):
+            by_seed_turned.setdefault(str(s), {}).setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_seed_turned[str(s)][str(r)][labels[int(k)]] += 1
+    # the counting difference: serving counts firings among ALL detected beats of a signal, the rows here are the
+    # labelled ones; a record's count can only grow by its unlabelled beats that meet every test but the S call
+    counts = _served_counts(work, mitdb_dir, table, labels, rule, predictor)
+    n = rule.min_fires
+    straddle = sorted(r for r, c in counts.items()
+                      if any(fired.get(r, {}).get(str(s), 0) < n <= fired.get(r, {}).get(str(s), 0)
+                             + c["unlabelled_could_fire"] for s in BOOSTER_SEEDS))
+    result = {"what": SERVED_WHAT, "v_pause": rule.to_spec(), "preset": PRESET,
+              "without_rule_reproduced": bool(reproduced), "without_rule_seed_spread": without,
+              "seed_spread": with_rule, "distance_to_targets": v_gate._distance(with_rule),
+              "without_rule_distance_to_targets": v_gate._distance(without),
+              "paired_change": change, "below_without_rule": {m: bool(change[m]["mean"] < 0) for m in v_gate.COMPARED},
+              "left_out_firings_by_record_and_seed": fired,
+              "left_out_firings_with_fold_af_threshold": fired_fold,
+              "turned_to_V_by_seed_record_class": by_seed_turned,
+              "turned_to_V": {str(s): {"true_V": int((turned[s] & (y == v)).sum()),
+                                       "other": int((turned[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "serving_count": {"what": "per DS1 record: detected beats (the serving detector), labelled (the rows "
+                                        "scored here), unlabelled, and unlabelled beats meeting every test of the rule "
+                                        "but the S call (an upper bound on the firings serving adds to the count); "
+                                        "records whose count could cross min_fires that way under some seed",
+                                "by_record": counts,
+                                "unlabelled_could_fire_total": int(sum(c["unlabelled_could_fire"] for c in counts.values())),
+                                "records_that_could_cross": straddle,
+                                "same_as_served": not straddle}}
+    log.info("served: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f; firings %s; could cross %s",
+             without["V_sensitivity"]["mean"], with_rule["V_sensitivity"]["mean"],
+             without["V_positive_predictivity"]["mean"], with_rule["V_positive_predictivity"]["mean"],
+             without["S_sensitivity"]["mean"], with_rule["S_sensitivity"]["mean"], fired, straddle)
+    return result
+
+
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
 # Fixed before any figure of the new models.
 VAUG_KEY = "v_augment_retrain"
@@ -1692,7 +1846,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1709,7 +1863,7 @@ def main(argv=None) -> int:
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
-            "pause_build", "vaug", "vaug_weight"} & set(args.steps):
+            "pause_build", "pause_served", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1757,6 +1911,10 @@ def main(argv=None) -> int:
         result = build[PAUSE_BUILD_KEY] = dict(step_pause_build(table, labels, dec, preset_gate), command=command,
                                                seconds=round(time.perf_counter() - start, 1))
         build_path.write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
+    if "pause_served" in args.steps:
+        result = saved[SERVED_KEY] = dict(step_pause_served(work, Path(args.mitdb_dir), table, labels, dec),
+                                          command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
     if "vaug" in args.steps:
