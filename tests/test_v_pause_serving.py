@@ -211,3 +211,36 @@ def test_mitdb_beats_ships_the_rule_its_build_chose():
     shipped = StackedClassifier.load(presets.preset_dir("mitdb-beats"))
     assert shipped.v_pause is not None and shipped.v_pause.to_spec() == build["v_pause"]
     assert shipped.v_pause.af_off["threshold"] == shipped.gate.threshold   # the rhythm gate's AF test
+
+
+def test_mitdb_beats_card_states_the_served_left_out_figure():
+    """The card's left-out table and pause paragraph are what ``beats_preset.relative_card`` renders from the
+    committed JSON: the first row is the served rule's own left-out figure (key ``v_pause_served_left_out``, of this
+    very entry) and the distances are that row's."""
+    import sys
+    from pathlib import Path
+
+    from ecgsl_keras.store import presets
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "experiments" / "mitdb"))
+    try:
+        import beats_preset
+    finally:
+        sys.path.remove(str(root / "experiments" / "mitdb"))
+    results = json.loads((root / "experiments" / "mitdb" / "beats_preset_results.json").read_text())
+    served = json.loads((root / "experiments" / "mitdb" / "v_sensitivity_results.json").read_text())[
+        "v_pause_served_left_out"]
+    folder = presets.preset_dir("mitdb-beats")
+    stacking = json.loads((folder / "stacking.json").read_text())
+    assert served["v_pause"] == stacking["v_pause"] and served["without_rule_reproduced"]
+    card = beats_preset.relative_card(results, "@WINDOW@", stacking["deep_weight"], stacking["params"],
+                                      len(stacking["feature_names"]), "@GATE@", results["v_gate_build"],
+                                      results["v_pause_build"])
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    for part in card.replace("@WINDOW@", "@GATE@").split("@GATE@"):
+        assert part.rstrip("\n") in readme
+    first = "| relative ECG-SL + booster, rhythm gate, pause rule (min_fires 40): this recipe | "
+    row = next(line for line in readme.splitlines() if line.startswith(first))
+    assert f"{served['seed_spread']['V_sensitivity']['mean']:.3f} +- " in row
+    assert "The table below has no row with this rule" not in card

@@ -888,7 +888,7 @@ folds of whole records (each fold's models trained on the other fold; {beats:,} 
 booster size, deep weight and rhythm gate chosen on each training fold; the V gate chosen on each training fold over
 its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it; booster
 seeds 42-44, mean +- sd;
-`experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`):
+`experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`{served_key}):
 
 | left-out DS1, 2 folds | S Se | S +P | V Se | V +P | macro F1 (N, S, V, F) |
 | --- | --- | --- | --- | --- | --- |
@@ -921,7 +921,11 @@ was chosen on DS1 alone with a rule fixed before any figure (`v_sensitivity.PAUS
 on all of DS1's inner groups, the admissible count of the highest pooled inner V Se (no group's macro F1 down by more
 than 0.002 nor its S Se by more than 0.01). Measured left out with the count chosen per training fold, on top of
 v40's rows (run v48, key `v_pause_nested` of `v_sensitivity_results.json`, paired over booster seeds): V Se
-{dv:+.4f}, V +P {dp:+.4f}, S Se {ds:+.4f}. The table below has no row with this rule.
+{dv:+.4f}, V +P {dp:+.4f}, S Se {ds:+.4f}. Left out as served (this entry, count and AF threshold as shipped, on the
+rows of the recipe without a V gate; key `v_pause_served_left_out`), paired against the same rows without it: V Se
+{sv:+.4f}, V +P {sp:+.4f}, S Se {ss:+.4f}, macro F1 {sf:+.4f} (the first row of the table below). The records that
+reach the count there, with their firings under booster seeds {seeds}: {fires}; a seed below the count gains nothing on
+a record.
 
 """
 
@@ -941,7 +945,8 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
                   v_gate: dict | None, v_pause: dict | None = None) -> str:
     """The card of the relative build (``RELATIVE_CARD``): left-out figures rendered from keys ``v_gate_local``
     (the recipe with and without the V gate chosen per fold) and ``relative_beats`` (ECG-SL alone, the committed
-    baseline's recipe)."""
+    baseline's recipe), and, for a shipped pause rule, ``v_pause_served_left_out`` of ``v_sensitivity_results.json``
+    (its own left-out row, first, when it measured this entry on the recipe served without a V gate)."""
     local, rb = results["v_gate_local"], results["relative_beats"]
     inner4 = local["inner4"]
     uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
@@ -952,8 +957,22 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
     without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if spec else ": this recipe"),
                      inner4["seed_spread"]["recipe"])
     served = inner4["seed_spread"]["v_gate" if spec else "recipe"]
+    pause = (v_pause or {}).get("v_pause")
+    # the served pause rule's own left-out row (v_sensitivity.py --steps pause_served) when it is of this entry and
+    # of the recipe served without a V gate; else the table has no row with the rule
+    measured = json.loads((HERE / "v_sensitivity_results.json").read_text(encoding="utf-8"))
+    as_served = measured.get("v_pause_served_left_out")
+    if not (pause and not spec and as_served and as_served["v_pause"] == pause):
+        as_served = None
+    first = []
+    if as_served is not None:
+        first = [_row(f"relative ECG-SL + booster, rhythm gate, pause rule (min_fires {pause['min_fires']}): this "
+                      "recipe", as_served["seed_spread"])]
+        without_v = _row("relative ECG-SL + booster, rhythm gate (run v37): without the pause rule",
+                         inner4["seed_spread"]["recipe"])
+        served = as_served["seed_spread"]
     rows = "\n".join([
-        *((with_v, without_v) if spec else (without_v, with_v)),
+        *first, *((with_v, without_v) if spec else (without_v, with_v)),
         _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
             "recipe_seed_spread"]),
         _single("relative ECG-SL alone", rb["candidate"]["ecgsl_alone"]),
@@ -976,15 +995,25 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
                   f"{f1['no_gate']['pooled']:.4f} -> {f1['best']['pooled']:.4f} but lowered {fell} of the "
                   f"{len(v_gate['inner_groups'])} groups'), so the V gate of the second row below is measured, not "
                   "served (`stacking.json` has no `v_gate`; the library serves one where it has).\n\n")
-    pause = (v_pause or {}).get("v_pause")
-    if pause:   # the pause rule's card text, its left-out figure v48's (v_sensitivity_results.json)
-        nested = json.loads((HERE / "v_sensitivity_results.json").read_text(encoding="utf-8"))["v_pause_nested"]
-        change = nested["against_v40"]["paired_change"]
-        v_text += V_PAUSE_CARD.format(
+    if pause:   # the pause rule's card text: v48's left-out figure, and the served rule's own (v_sensitivity_results)
+        change = measured["v_pause_nested"]["against_v40"]["paired_change"]
+        text = V_PAUSE_CARD
+        if as_served is None:
+            text = text[:text.index(" Left out as served")] + " The table below has no row with this rule.\n\n"
+            fires, sc = "", {m: {"mean": 0.0} for m in change}
+        else:
+            sc = as_served["paired_change"]
+            by_seed = as_served["left_out_firings_by_record_and_seed"]
+            seed_names = [str(s) for s in BOOSTER_SEEDS]
+            fires = "; ".join(f"{r} ({' / '.join(str(d.get(s, 0)) for s in seed_names)})"
+                              for r, d in sorted(by_seed.items()) if max(d.values()) >= pause["min_fires"]) or "none"
+        v_text += text.format(
             spec=json.dumps(pause), wide=pause["wide"], low=pause["band"][0], high=pause["band"][1],
             pause=pause["pause"], af=pause["af_off"]["threshold"], min_fires=pause["min_fires"],
             dv=change["V_sensitivity"]["mean"], dp=change["V_positive_predictivity"]["mean"],
-            ds=change["S_sensitivity"]["mean"])
+            ds=change["S_sensitivity"]["mean"], sv=sc["V_sensitivity"]["mean"],
+            sp=sc["V_positive_predictivity"]["mean"], ss=sc["S_sensitivity"]["mean"],
+            sf=sc["macro_f1_nsvf"]["mean"], fires=fires, seeds=" / ".join(str(s) for s in BOOSTER_SEEDS))
     rules = ["the rhythm gate"] + (["the V agreement gate"] if spec else []) + (
         ["the full-compensatory-pause rule"] if pause else [])
     return RELATIVE_CARD.format(
@@ -998,7 +1027,8 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
         beats=int(rb["candidate"]["ecgsl_alone"]["beats"]),
         took=", ".join(h for h, u in uses.items() if u) or "none",
         refused=", ".join(h for h, u in uses.items() if not u) or "none",
-        rows=rows, distance=distance)
+        rows=rows, distance=distance,
+        served_key=(",\nand `v_pause_served_left_out` of `v_sensitivity_results.json`" if as_served is not None else ""))
 
 
 def step_check(mitdb_dir: Path, out_root) -> dict:
