@@ -1,4 +1,5 @@
-"""experiments/mitdb/v_sensitivity.py (issue 18, runs v46 / v47): the full-pause rule and its record-level count."""
+"""experiments/mitdb/v_sensitivity.py (issue 18, runs v46-v48): the full-pause rule and its record-level count, both
+the library's ``stacking.VPause`` (the rule ``stacking.json``'s ``v_pause`` serves)."""
 import numpy as np
 
 from experiments.mitdb import v_sensitivity as vs
@@ -9,19 +10,22 @@ LABELS = ["N", "S", "V", "F", "Q"]
 def _case():
     # record "a": 12 wide S calls with a full pause; record "b": 3 such beats and one narrow S call
     n_a, n_b = 12, 4
-    p = np.tile([0.2, 0.5, 0.2, 0.05, 0.05], (n_a + n_b, 1))
+    n = n_a + n_b
+    p = np.tile([0.2, 0.5, 0.2, 0.05, 0.05], (n, 1))
     rec = np.array(["a"] * n_a + ["b"] * n_b)
-    width = np.full(n_a + n_b, 1.6)
+    width = np.full(n, 1.6)
     width[-1] = 1.0
-    ev = {"width_norm": width, "post_pre": np.full(n_a + n_b, 1.6), "compensation": np.full(n_a + n_b, 1.0),
-          "not_af": np.ones(n_a + n_b, bool)}
+    pre = np.full(n, 2 / 2.6)                     # compensation (pre + post) / 2 = 1.0, post / pre = 1.6
+    post = np.full(n, 2 * 1.6 / 2.6)
+    af = np.zeros(n)                              # the rhythm gate's AF evidence, threshold 30
+    ev = {"columns": np.column_stack([pre, post, width, af]), "record": rec,
+          "af_off": {"feature": "window_af_afev", "threshold": 30.0}}
     return p, rec, ev
 
 
 def test_full_pause_call_turns_every_firing_beat_to_v():
     p, rec, ev = _case()
-    out = vs.full_pause_call(p, LABELS, ev["width_norm"], ev["post_pre"], ev["compensation"], ev["not_af"],
-                             **vs.FULL_PAUSE_RULE)
+    out = vs.full_pause_call(p, LABELS, ev, **vs.FULL_PAUSE_RULE)
     called = out.argmax(-1)
     assert (called[:-1] == 2).all() and called[-1] == 1
     np.testing.assert_allclose(out.sum(axis=1), 1.0)
@@ -29,14 +33,23 @@ def test_full_pause_call_turns_every_firing_beat_to_v():
 
 def test_population_call_acts_only_on_records_with_enough_firings():
     p, rec, ev = _case()
-    out = vs.population_call(p, LABELS, rec, ev["width_norm"], ev["post_pre"], ev["compensation"], ev["not_af"],
-                             **vs.POPULATION_RULE)
+    out = vs.population_call(p, LABELS, ev, **vs.POPULATION_RULE)
     called = out.argmax(-1)
     assert (called[rec == "a"] == 2).all()          # 12 firings >= 10: the rule acts
     assert (called[rec == "b"] == 1).all()          # 3 firings: v40's calls stay
     np.testing.assert_array_equal(out[rec == "b"], p[rec == "b"])
     # AF on 5 of record "a"'s beats leaves it 7 firings, under the count: nothing changes
-    ev["not_af"][:5] = False
-    out = vs.population_call(p, LABELS, rec, ev["width_norm"], ev["post_pre"], ev["compensation"], ev["not_af"],
-                             **vs.POPULATION_RULE)
+    ev["columns"][:5, 3] = 100.0
+    out = vs.population_call(p, LABELS, ev, **vs.POPULATION_RULE)
     np.testing.assert_array_equal(out, p)
+
+
+def test_the_experiment_measures_the_library_rule():
+    """The rule runs v46-v48 measured is ``stacking.VPause``, the one ``stacking.json``'s ``v_pause`` serves."""
+    from ecgsl_keras.modeling.stacking import VPause
+
+    p, rec, ev = _case()
+    rule = vs.pause_rule(LABELS, ev, **vs.POPULATION_RULE)
+    assert isinstance(rule, VPause) and rule.min_fires == 10 and rule.af_off == ev["af_off"]
+    np.testing.assert_array_equal(vs.population_call(p, LABELS, ev, **vs.POPULATION_RULE),
+                                  rule.apply(p, ev["columns"], records=rec)[0])

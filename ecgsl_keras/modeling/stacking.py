@@ -61,6 +61,19 @@ in atrial fibrillation the local rhythm is irregular, so a true V beat can look 
 (record 201 of MIT-BIH); where the rhythm gate sees AF, timing is no evidence against V. NaN evidence is no AF
 evidence (the V gate acts as without ``af_off``). A ``v_gate`` without ``"af_off"`` (or with ``null``) serves
 exactly as before.
+
+Full-compensatory-pause rule (optional, ``rows="beat"`` with classes ``"S"`` and ``"V"``; ``VPause``, the spec's
+``"v_pause"`` key, runs v46-v48 of ``experiments/mitdb``): applied after the ``v_gate`` (or the ``gate`` without
+one), e.g. ``{"wide": 1.25, "band": [0.95, 1.05], "pause": 1.25, "min_fires": 10, "af_off": {"feature":
+"window_af_afev", "threshold": 31.0}}``. A ventricular premature beat leaves the sinus node alone, so pre RR + post
+RR = 2 x the sinus cycle (a FULL compensatory pause); an atrial one resets it. A beat called S whose QRS is wider than
+``wide`` x the record's median beat's, whose compensation (pre RR + post RR) / (2 x the median of its 16 neighbour
+intervals) lies in ``band``, whose post RR / pre RR is at least ``pause`` and whose AF evidence (``af_off``) is not
+above its threshold is a firing; the firings of a record become V (the V probability raised just above the row's
+largest, the row renormalised) only when the record has at least ``min_fires`` of them (a frequent-ectopy record:
+a few wide S beats with a near-full pause on a record are mostly true S). Its evidence is three per-beat columns
+(``V_PAUSE_COLUMNS``) and the ``af_off`` feature when set; NaN evidence never fires. A served signal is one record. A
+spec without ``"v_pause"`` serves exactly as before.
 """
 from __future__ import annotations
 
@@ -88,7 +101,12 @@ CLASS_WEIGHTS = (None, "balanced", "sqrt_balanced")
 GATE_KEYS = ("feature", "threshold", "from", "to")   # the spec's "gate" object: these keys, all of them
 V_GATE_KEYS = ("premature", "wide", "t", "pause", "irregular")   # the spec's "v_gate" object: these keys, all of them
 V_GATE_OPTIONAL_KEYS = ("af_off",)   # and these when set (absent: off; a v_gate written before run v45 has none)
-AF_OFF_KEYS = ("feature", "threshold")   # the v_gate's "af_off" object: these keys, all of them
+AF_OFF_KEYS = ("feature", "threshold")   # the v_gate's (and v_pause's) "af_off" object: these keys, all of them
+V_PAUSE_KEYS = ("wide", "band", "pause", "min_fires")   # the spec's "v_pause" object: these keys, all of them
+V_PAUSE_OPTIONAL_KEYS = ("af_off",)   # and this one when set (absent or null: no AF test)
+# the pause rule's per-beat evidence, in this order (per_beat_features.local_rhythm_features and per_beat_features)
+V_PAUSE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "qrs_width_norm")
+S_CLASS = "S"
 # the V gate's per-beat evidence, in this order (ecgsl_keras.data.per_beat_features: local_rhythm_features and
 # per_beat_features); the fourth is the beat's QRS width over the record's median beat's
 V_GATE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", "qrs_width_norm")
@@ -189,6 +207,16 @@ def _finite(name, value, low=None) -> float:
     return float(value)
 
 
+def _af_off_entry(owner: str, entry) -> dict:
+    """A valid ``af_off`` object (``AF_OFF_KEYS``) of the spec's ``owner`` entry, or ValueError naming it."""
+    if not isinstance(entry, dict) or set(entry) != set(AF_OFF_KEYS):
+        keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"{owner} af_off must be null or an object with keys {list(AF_OFF_KEYS)}, got {keys}")
+    if not isinstance(entry["feature"], str) or not entry["feature"]:
+        raise ValueError(f"{owner} af_off feature must be a feature name, got {entry['feature']!r}")
+    return {"feature": entry["feature"], "threshold": _finite(f"{owner} af_off threshold", entry["threshold"])}
+
+
 def local_on_time(pre_local, post_local, mad_norm, premature, pause=None, irregular=None) -> np.ndarray:
     """(n,) bool: beats with no timing evidence of ectopy against the LOCAL rhythm: pre RR / the median of the 16
     neighbour intervals (``pre_local``, ``pre_rr_local_median_ratio`` of ``per_beat_features.local_rhythm_features``)
@@ -248,12 +276,7 @@ class VGate:
 
     @staticmethod
     def _af_off(entry) -> dict:
-        if not isinstance(entry, dict) or set(entry) != set(AF_OFF_KEYS):
-            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
-            raise ValueError(f"v_gate af_off must be null or an object with keys {list(AF_OFF_KEYS)}, got {keys}")
-        if not isinstance(entry["feature"], str) or not entry["feature"]:
-            raise ValueError(f"v_gate af_off feature must be a feature name, got {entry['feature']!r}")
-        return {"feature": entry["feature"], "threshold": _finite("v_gate af_off threshold", entry["threshold"])}
+        return _af_off_entry("v_gate", entry)
 
     @classmethod
     def from_spec(cls, entry, label_names) -> "VGate":
@@ -300,12 +323,92 @@ class VGate:
         return drop_calls(p, self.candidates(p_deep_v, evidence), self._v)
 
 
+class VPause:
+    """The full-compensatory-pause rule (module docstring): a beat called S, wider than ``wide`` x its record's median
+    beat, with compensation (pre + post RR) / (2 x the local median RR) in ``band``, post RR / pre RR >= ``pause`` and
+    (with ``af_off``) its AF evidence not above the threshold fires; a record's firings become V when it has at least
+    ``min_fires`` of them. The one place of its schema (``V_PAUSE_KEYS``, ``from_spec``, ``to_spec``), evidence
+    (``columns``: ``V_PAUSE_COLUMNS``, then the AF-off feature when set) and rule (``fires``, ``apply``), served by
+    ``serving.stacked`` and measured by ``experiments/mitdb/v_sensitivity.py`` (runs v46-v48)."""
+
+    def __init__(self, wide: float, band, pause: float, min_fires: int, label_names, af_off=None):
+        labels = [str(n) for n in label_names]
+        for name in (S_CLASS, V_CLASS):
+            if name not in labels:
+                raise ValueError(f"a v_pause rule needs classes {[S_CLASS, V_CLASS]} among the labels {labels}")
+        self.wide = _finite("v_pause wide", wide, 0.0)
+        if (not isinstance(band, (list, tuple)) or len(band) != 2):
+            raise ValueError(f"v_pause band must be [low, high], got {band!r}")
+        low, high = (_finite("v_pause band", b, 0.0) for b in band)
+        if low > high:
+            raise ValueError(f"v_pause band must be [low, high] with low <= high, got {list(band)!r}")
+        self.band = (low, high)
+        self.pause = _finite("v_pause pause", pause, 0.0)
+        if isinstance(min_fires, bool) or not isinstance(min_fires, (int, np.integer)) or min_fires < 1:
+            raise ValueError(f"v_pause min_fires must be an integer of at least 1, got {min_fires!r}")
+        self.min_fires = int(min_fires)
+        self.af_off = None if af_off is None else _af_off_entry("v_pause", af_off)
+        self.columns = V_PAUSE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._s, self._v = labels.index(S_CLASS), labels.index(V_CLASS)
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VPause":
+        """The spec's ``"v_pause"`` object; ValueError for anything but ``V_PAUSE_KEYS`` (all of them) and
+        ``V_PAUSE_OPTIONAL_KEYS`` with valid values."""
+        if (not isinstance(entry, dict) or not set(V_PAUSE_KEYS) <= set(entry)
+                or not set(entry) <= set(V_PAUSE_KEYS + V_PAUSE_OPTIONAL_KEYS)):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_pause must be an object with keys {list(V_PAUSE_KEYS)} (and optionally "
+                             f"{list(V_PAUSE_OPTIONAL_KEYS)}), got {keys}")
+        return cls(entry["wide"], entry["band"], entry["pause"], entry["min_fires"], label_names,
+                   af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_pause"`` object (``af_off`` only when set)."""
+        return {"wide": self.wide, "band": list(self.band), "pause": self.pause, "min_fires": self.min_fires,
+                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def fires(self, probabilities, evidence) -> np.ndarray:
+        """(n,) bool: the beats called S that meet every test (before the record count); NaN evidence: none."""
+        p = np.asarray(probabilities, np.float64)
+        x = np.asarray(evidence, np.float64)
+        if x.shape != (len(p), len(self.columns)):
+            raise ValueError(f"v_pause evidence must be ({len(p)}, {len(self.columns)}) (columns "
+                             f"{list(self.columns)}), got {x.shape}")
+        pre, post, width = x[:, 0], x[:, 1], x[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            compensation = (pre + post) / 2   # the neighbours' median cancels: (pre + post RR) / (2 x median)
+            fire = ((p.argmax(-1) == self._s) & (width > self.wide) & (compensation >= self.band[0])
+                    & (compensation <= self.band[1]) & (post / pre >= self.pause))
+            if self.af_off is not None:   # no sinus rhythm, no compensatory pause (NaN evidence: no AF evidence)
+                fire &= ~(x[:, 3] > self.af_off["threshold"])
+        return fire
+
+    def apply(self, probabilities, evidence, records=None) -> tuple:
+        """(probabilities (n, C) float64, mask (n,) bool of the beats turned to V) of ``probabilities`` (n, C) and
+        ``evidence`` (n, len(columns)): ``columns`` of the same beats; ``records`` (n,) the beats' record ids (None:
+        one record, as served), each counted against ``min_fires`` on its own."""
+        p = np.array(probabilities, np.float64, copy=True)
+        fire = self.fires(p, evidence)
+        if records is None:
+            records = np.zeros(len(p), np.int64)
+        records = np.asarray(records).reshape(-1)
+        if len(records) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(records)} record ids")
+        ids, counts = np.unique(records[fire], return_counts=True)
+        fire &= np.isin(records, ids[counts >= self.min_fires])
+        p[fire, self._v] = p[fire].max(axis=1) * 1.001   # just above the row's largest: V wins, the rest keep order
+        p[fire] /= p[fire].sum(axis=1, keepdims=True)
+        return p, fire
+
+
 class StackedClassifier:
     """LightGBM multiclass booster over named columns: record features, then deep outputs."""
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
-                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None):
+                 combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None,
+                 v_pause=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -348,6 +451,13 @@ class StackedClassifier:
         if self.v_gate is not None and (rows != "beat" or combine != "average"):
             raise ConfigError("<stacking>", "bad_config", "a V gate is for per-beat rows averaged with the deep "
                                                           "model's probabilities (rows 'beat', combine 'average')")
+        try:
+            self.v_pause = (None if v_pause is None else v_pause if isinstance(v_pause, VPause)
+                            else VPause.from_spec(v_pause, self.label_names))
+        except ValueError as exc:
+            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
+        if self.v_pause is not None and rows != "beat":
+            raise ConfigError("<stacking>", "bad_config", "a v_pause rule is for per-beat rows (rows 'beat')")
         self.booster = None
 
     @property
@@ -408,11 +518,13 @@ class StackedClassifier:
         # LightGBM refuses some characters in feature names; the spec keeps the real names.
         return [f"c{i}" for i in range(self.booster_columns)]
 
-    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None) -> np.ndarray:
+    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None,
+                      v_pause_evidence=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
         ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
-        ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns. The evidence of
-        each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
+        ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns; then, with a
+        ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record). The evidence
+        of each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
         every gate."""
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
@@ -433,6 +545,11 @@ class StackedClassifier:
                 raise ValueError(f"this model has a V gate: pass its columns {list(self.v_gate.columns)} as "
                                  "v_gate_evidence (or apply_gate=False)")
             boosted = self.v_gate.apply(boosted, self.deep_v(X), v_gate_evidence)[0]
+        if self.v_pause is not None:
+            if v_pause_evidence is None:
+                raise ValueError(f"this model has a v_pause rule: pass its columns {list(self.v_pause.columns)} as "
+                                 "v_pause_evidence (or apply_gate=False)")
+            boosted = self.v_pause.apply(boosted, v_pause_evidence)[0]
         return boosted
 
     def deep_v(self, X) -> np.ndarray:
@@ -462,7 +579,8 @@ class StackedClassifier:
                 "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
                 "rows": self.rows, "package_version": __version__,
                 "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {}),
-                **({"v_gate": self.v_gate.to_spec()} if self.v_gate else {})}
+                **({"v_gate": self.v_gate.to_spec()} if self.v_gate else {}),
+                **({"v_pause": self.v_pause.to_spec()} if self.v_pause else {})}
 
     def save(self, folder) -> Path:
         """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
@@ -494,7 +612,7 @@ class StackedClassifier:
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
                       deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"),
-                      gate=spec.get("gate"), v_gate=spec.get("v_gate"))
+                      gate=spec.get("gate"), v_gate=spec.get("v_gate"), v_pause=spec.get("v_pause"))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

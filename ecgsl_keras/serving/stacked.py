@@ -39,7 +39,11 @@ moved and ``ungated_beat_probabilities`` holds the average before it. A per-beat
 ``window_af_afev``: no V call is taken where it exceeds its threshold) are computed by the same call and the deep
 P(V) is the deep model's; ``beat_v_gated``
 says which V calls it took and ``pre_v_gate_beat_probabilities`` holds the probabilities before it (after the
-``gate``). Without a gate or V gate the answer is as before.
+``gate``). A per-beat spec's optional ``v_pause`` (``modeling.stacking.VPause``, the full-compensatory-pause rule)
+is applied last, after the V gate: its evidence columns (``stacking.V_PAUSE_COLUMNS``, and with ``af_off`` its AF
+evidence feature) are computed by the same call, the signal is one record for its ``min_fires`` count,
+``beat_v_paused`` says which beats it turned to V and ``pre_v_pause_beat_probabilities`` holds the probabilities
+before it. Without a gate, V gate or pause rule the answer is as before.
 
 The per-beat features are computed on each beat's own samples: a deep model whose beats carry a reference channel
 (``SignalConfig.beat_reference="median"``: each beat followed by itself minus the record's median beat,
@@ -124,15 +128,18 @@ class StackedPredictor:
         if gate is not None and gate.feature not in known:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
-        af_off = stacked.v_gate.af_off if stacked.v_gate is not None else None
-        if af_off is not None and af_off["feature"] not in known:
-            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
-                              f"v_gate af_off feature {af_off['feature']!r}: a per-beat feature this package does not "
-                              "compute")
-        # the columns computed per beat: the booster's, then the gate's feature and the V gate's columns (with its
-        # AF-off feature) when the booster does not take them (one beat_feature_columns call computes them all)
+        for owner, rule in (("v_gate", stacked.v_gate), ("v_pause", stacked.v_pause)):
+            af_off = rule.af_off if rule is not None else None
+            if af_off is not None and af_off["feature"] not in known:
+                raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                                  f"{owner} af_off feature {af_off['feature']!r}: a per-beat feature this package does "
+                                  "not compute")
+        # the columns computed per beat: the booster's, then the gate's feature, the V gate's and the pause rule's
+        # columns (with their AF-off features) when the booster does not take them (one beat_feature_columns call
+        # computes them all)
         extra = ([gate.feature] if gate is not None else []) + (
-            list(stacked.v_gate.columns) if stacked.v_gate is not None else [])
+            list(stacked.v_gate.columns) if stacked.v_gate is not None else []) + (
+            list(stacked.v_pause.columns) if stacked.v_pause is not None else [])
         self._beat_columns = list(stacked.feature_names) + [c for c in dict.fromkeys(extra)
                                                              if c not in stacked.feature_names]
         self._features = features_lib
@@ -161,7 +168,7 @@ class StackedPredictor:
     def beat_features(self, beats, signal_1d, fs) -> tuple:
         """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate,
         (n, k) the V gate's ``columns`` (``V_GATE_COLUMNS``, then its AF-off feature when set) or None without a V
-        gate) for ``signal.Beats`` cut from the raw
+        gate, (n, k) the pause rule's ``columns`` or None without one) for ``signal.Beats`` cut from the raw
         ``signal_1d`` at ``fs`` (NaN where undefined), in one ``beat_feature_columns`` call on the beats' own
         samples (``signal.own_beats``)."""
         from ecgsl_keras.data.signal import own_beats
@@ -174,7 +181,10 @@ class StackedPredictor:
         gate, v_gate = self.stacked.gate, self.stacked.v_gate
         evidence = None if gate is None else values[:, self._beat_columns.index(gate.feature)]
         v_evidence = None if v_gate is None else values[:, [self._beat_columns.index(c) for c in v_gate.columns]]
-        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence
+        v_pause = self.stacked.v_pause
+        pause_evidence = (None if v_pause is None
+                          else values[:, [self._beat_columns.index(c) for c in v_pause.columns]])
+        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence, pause_evidence
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -189,7 +199,7 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        features, evidence, v_evidence = self.beat_features(beats, signal_1d, fs)
+        features, evidence, v_evidence, pause_evidence = self.beat_features(beats, signal_1d, fs)
         rows = np.concatenate([features, deep_probabilities], axis=1)
         averaged = self.stacked.predict_proba(rows, apply_gate=False)
         extra = {}
@@ -201,6 +211,10 @@ class StackedPredictor:
             v_gated, taken = self.stacked.v_gate.apply(averaged, self.stacked.deep_v(rows), v_evidence)
             extra.update(beat_v_gated=taken, pre_v_gate_beat_probabilities=averaged.astype(np.float32))
             averaged = v_gated
+        if self.stacked.v_pause is not None:   # last, as measured (experiments/mitdb/v_sensitivity.py, runs v46-v48)
+            paused, turned = self.stacked.v_pause.apply(averaged, pause_evidence)
+            extra.update(beat_v_paused=turned, pre_v_pause_beat_probabilities=averaged.astype(np.float32))
+            averaged = paused
         probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]

@@ -115,6 +115,12 @@ v40's row as measured, not served. The card's left-out figures come from keys ``
 DS1 (training) macro F1, V +P and S Se each not lower than the previous preset's by more than 0.005 (fixed before
 the check), plausible gate changes.
 
+``--v-pause`` (session s34): the build also ships key ``v_pause_build``'s ``v_pause`` entry (``v_sensitivity.py
+--steps pause_build``: ``PAUSE_BUILD_RULE``, v48's choice rule over DS1's 8 inner groups), the full-compensatory-pause
+rule (``modeling.stacking.VPause``) served last. Rebuilt in s34 with the s33 command plus ``--v-pause`` on a copy of
+its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, ``v_pause`` with ``min_fires`` 40, DS1 check
+unchanged (the rule turns no training beat).
+
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
 from __future__ import annotations
@@ -156,6 +162,7 @@ RHYTHM_LABEL_GATE_CANDIDATES = ("rhythm_rmssd_norm", "rhythm_mad_norm", "rhythm_
                                 "window_af_afev")
 GATE_KEY = RHYTHM + "_rhythm_labels"   # the left-out figures of the shipped gate (2 folds), for the card
 V_GATE_BUILD_KEY = "v_gate_build"      # v_gate.py --build: the V agreement gate chosen for the build (BUILD_RULE)
+V_PAUSE_BUILD_KEY = "v_pause_build"    # v_sensitivity.py --steps pause_build: the pause rule's N (PAUSE_BUILD_RULE)
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -726,14 +733,15 @@ def fit_build_gate(mitdb_dir: Path, table: dict, labels) -> dict:
 
 def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dict | None = None,
                gated: dict | None = None, deep_run: Path | None = None, recipe: dict | None = None,
-               v_gate: dict | None = None, left_out: dict | None = None) -> dict:
+               v_gate: dict | None = None, left_out: dict | None = None, v_pause: dict | None = None) -> dict:
     """``gate``: ``fit_build_gate``'s, shipped in ``stacking.json``; ``gated``: the results key ``GATE_KEY`` (its
     left-out figures with and without the gate, for the card). The relative build (run s33, ``--deep-run``):
     ``deep_run`` the ECG-SL run folder shipped as ``model.keras`` (default: the current preset's model);
     ``recipe`` ({fold: choices}, ``--recipe-from``) the inner choices the set, booster size and deep weight are
     taken from instead of ``folds``'; ``v_gate`` ``v_gate.choose_build_gate``'s answer (its ``v_gate`` spec, or
     None when the rule refused it); ``left_out`` the results JSON whose keys ``v_gate_local`` and
-    ``relative_beats`` give the card's left-out figures (``RELATIVE_CARD``)."""
+    ``relative_beats`` give the card's left-out figures (``RELATIVE_CARD``); ``v_pause`` the results key
+    ``V_PAUSE_BUILD_KEY`` (its ``v_pause`` spec shipped in ``stacking.json``, or None when the rule refused it)."""
     from ecgsl_keras.modeling.stacking import GATE_KEYS, StackedClassifier, probability_names
     from ecgsl_keras.store import presets
     from ecgsl_keras.training import publish
@@ -755,6 +763,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED, size)
     spec = {k: gate[k] for k in GATE_KEYS} if gate else None
     v_spec = (v_gate or {}).get("v_gate")
+    pause_spec = (v_pause or {}).get("v_pause")
     deep_text = ("ECG-SL per-beat model of the beat and the beat minus its record's median beat (model.keras of "
                  "this preset, beat_reference 'median')" if relative else
                  "ECG-SL per-beat model (model.keras of this preset)")
@@ -762,7 +771,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                             class_weight=features.class_weight, combine="average", deep_weight=weight,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
                                                       "model": deep_text},
-                            gate=spec, v_gate=v_spec)
+                            gate=spec, v_gate=v_spec, v_pause=pause_spec)
     clf.booster = features.booster
     booster_dir = work / "beats_preset" / "booster"
     shutil.rmtree(booster_dir, ignore_errors=True)
@@ -803,7 +812,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
             parts["reached"] = " are not reached"
     if relative:
         card.write_text(relative_card(left_out, window, weight, features.params, len(cols), parts["gate_text"],
-                                      v_gate), encoding="utf-8")
+                                      v_gate, v_pause), encoding="utf-8")
     else:
         card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
                                     deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
@@ -818,6 +827,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                       "annotations" if gate else "")
                    + ("; a V call of a beat on time against its local rhythm, narrow and not backed by ECG-SL's "
                       "P(V) moved to the next class" if v_spec else "")
+                   + ("; a wide S call with a full compensatory pause moved to V on a record with at least "
+                      f"{pause_spec['min_fires']} of them" if pause_spec else "")
                    + "; trained on the 22 DS1 records; single lead, 100 Hz")
     meta = publish.build(deep_run, PRESET, description, card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
@@ -832,6 +843,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
         out["gate"] = gate
     if v_gate is not None:
         out["v_gate"] = v_spec
+    if v_pause is not None:
+        out["v_pause"] = pause_spec
     return out
 
 
@@ -875,7 +888,7 @@ folds of whole records (each fold's models trained on the other fold; {beats:,} 
 booster size, deep weight and rhythm gate chosen on each training fold; the V gate chosen on each training fold over
 its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it; booster
 seeds 42-44, mean +- sd;
-`experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`):
+`experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`{served_key}):
 
 | left-out DS1, 2 folds | S Se | S +P | V Se | V +P | macro F1 (N, S, V, F) |
 | --- | --- | --- | --- | --- | --- |
@@ -897,6 +910,26 @@ best pooled inner macro F1 taken only if no inner group falls.
 """
 
 
+V_PAUSE_CARD = """The full-compensatory-pause rule (`stacking.json`: `"v_pause": {spec}`; `modeling.stacking.VPause`),
+last: a ventricular premature beat leaves the sinus node alone, so the RR before it plus the RR after it is twice the
+sinus cycle (a full compensatory pause); an atrial one resets the node. A beat called S whose QRS is wider than
+{wide:g} times the record's median beat's, whose (pre RR + post RR) / (2 x the median of its 16 neighbour intervals)
+lies in [{low:g}, {high:g}], whose post RR / pre RR is at least {pause:g} and whose 30 s window's AF evidence is not
+above {af:g} (the rhythm gate's threshold) fires; the firings become V only when the signal holds at least
+{min_fires} of them (a frequent-ectopy record; a signal far shorter than a 30-minute record rarely does). The count
+was chosen on DS1 alone with a rule fixed before any figure (`v_sensitivity.PAUSE_BUILD_RULE`, key `v_pause_build`):
+on all of DS1's inner groups, the admissible count of the highest pooled inner V Se (no group's macro F1 down by more
+than 0.002 nor its S Se by more than 0.01). Measured left out with the count chosen per training fold, on top of
+v40's rows (run v48, key `v_pause_nested` of `v_sensitivity_results.json`, paired over booster seeds): V Se
+{dv:+.4f}, V +P {dp:+.4f}, S Se {ds:+.4f}. Left out as served (this entry, count and AF threshold as shipped, on the
+rows of the recipe without a V gate; key `v_pause_served_left_out`), paired against the same rows without it: V Se
+{sv:+.4f}, V +P {sp:+.4f}, S Se {ss:+.4f}, macro F1 {sf:+.4f} (the first row of the table below). The records that
+reach the count there, with their firings under booster seeds {seeds}: {fires}; a seed below the count gains nothing on
+a record.
+
+"""
+
+
 def _row(name, spread, keys=("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
                              "macro_f1_nsvf")) -> str:
     return f"| {name} | " + " | ".join(f"{spread[k]['mean']:.3f} +- {spread[k]['sd']:.3f}" for k in keys) + " |"
@@ -909,10 +942,11 @@ def _single(name, flat) -> str:
 
 
 def relative_card(results: dict, window: str, weight: float, params: dict, n_columns: int, gate_text: str,
-                  v_gate: dict | None) -> str:
+                  v_gate: dict | None, v_pause: dict | None = None) -> str:
     """The card of the relative build (``RELATIVE_CARD``): left-out figures rendered from keys ``v_gate_local``
     (the recipe with and without the V gate chosen per fold) and ``relative_beats`` (ECG-SL alone, the committed
-    baseline's recipe)."""
+    baseline's recipe), and, for a shipped pause rule, ``v_pause_served_left_out`` of ``v_sensitivity_results.json``
+    (its own left-out row, first, when it measured this entry on the recipe served without a V gate)."""
     local, rb = results["v_gate_local"], results["relative_beats"]
     inner4 = local["inner4"]
     uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
@@ -923,8 +957,22 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
     without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if spec else ": this recipe"),
                      inner4["seed_spread"]["recipe"])
     served = inner4["seed_spread"]["v_gate" if spec else "recipe"]
+    pause = (v_pause or {}).get("v_pause")
+    # the served pause rule's own left-out row (v_sensitivity.py --steps pause_served) when it is of this entry and
+    # of the recipe served without a V gate; else the table has no row with the rule
+    measured = json.loads((HERE / "v_sensitivity_results.json").read_text(encoding="utf-8"))
+    as_served = measured.get("v_pause_served_left_out")
+    if not (pause and not spec and as_served and as_served["v_pause"] == pause):
+        as_served = None
+    first = []
+    if as_served is not None:
+        first = [_row(f"relative ECG-SL + booster, rhythm gate, pause rule (min_fires {pause['min_fires']}): this "
+                      "recipe", as_served["seed_spread"])]
+        without_v = _row("relative ECG-SL + booster, rhythm gate (run v37): without the pause rule",
+                         inner4["seed_spread"]["recipe"])
+        served = as_served["seed_spread"]
     rows = "\n".join([
-        *((with_v, without_v) if spec else (without_v, with_v)),
+        *first, *((with_v, without_v) if spec else (without_v, with_v)),
         _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
             "recipe_seed_spread"]),
         _single("relative ECG-SL alone", rb["candidate"]["ecgsl_alone"]),
@@ -947,16 +995,40 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
                   f"{f1['no_gate']['pooled']:.4f} -> {f1['best']['pooled']:.4f} but lowered {fell} of the "
                   f"{len(v_gate['inner_groups'])} groups'), so the V gate of the second row below is measured, not "
                   "served (`stacking.json` has no `v_gate`; the library serves one where it has).\n\n")
+    if pause:   # the pause rule's card text: v48's left-out figure, and the served rule's own (v_sensitivity_results)
+        change = measured["v_pause_nested"]["against_v40"]["paired_change"]
+        text = V_PAUSE_CARD
+        if as_served is None:
+            text = text[:text.index(" Left out as served")] + " The table below has no row with this rule.\n\n"
+            fires, sc = "", {m: {"mean": 0.0} for m in change}
+        else:
+            sc = as_served["paired_change"]
+            by_seed = as_served["left_out_firings_by_record_and_seed"]
+            seed_names = [str(s) for s in BOOSTER_SEEDS]
+            fires = "; ".join(f"{r} ({' / '.join(str(d.get(s, 0)) for s in seed_names)})"
+                              for r, d in sorted(by_seed.items()) if max(d.values()) >= pause["min_fires"]) or "none"
+        v_text += text.format(
+            spec=json.dumps(pause), wide=pause["wide"], low=pause["band"][0], high=pause["band"][1],
+            pause=pause["pause"], af=pause["af_off"]["threshold"], min_fires=pause["min_fires"],
+            dv=change["V_sensitivity"]["mean"], dp=change["V_positive_predictivity"]["mean"],
+            ds=change["S_sensitivity"]["mean"], sv=sc["V_sensitivity"]["mean"],
+            sp=sc["V_positive_predictivity"]["mean"], ss=sc["S_sensitivity"]["mean"],
+            sf=sc["macro_f1_nsvf"]["mean"], fires=fires, seeds=" / ".join(str(s) for s in BOOSTER_SEEDS))
+    rules = ["the rhythm gate"] + (["the V agreement gate"] if spec else []) + (
+        ["the full-compensatory-pause rule"] if pause else [])
     return RELATIVE_CARD.format(
-        deep_weight=weight, n_rules="the rhythm gate and the V agreement gate" if spec else "the rhythm gate",
+        deep_weight=weight, n_rules=" and ".join(r for r in (", ".join(rules[:-1]), rules[-1]) if r),
         leaves=params["num_leaves"], min_leaf=params["min_data_in_leaf"], n_columns=n_columns, window=window,
         gate_text=gate_text, v_gate_text=v_text,
-        v_gate_use="; `beat_v_gated`: the V calls the V gate took; `pre_v_gate_beat_probabilities`: the "
-                   "probabilities before it" if spec else "",
+        v_gate_use=("; `beat_v_gated`: the V calls the V gate took; `pre_v_gate_beat_probabilities`: the "
+                    "probabilities before it" if spec else "") + (
+            "; `beat_v_paused`: the beats the pause rule turned to V; `pre_v_pause_beat_probabilities`: the "
+            "probabilities before it" if pause else ""),
         beats=int(rb["candidate"]["ecgsl_alone"]["beats"]),
         took=", ".join(h for h, u in uses.items() if u) or "none",
         refused=", ".join(h for h, u in uses.items() if not u) or "none",
-        rows=rows, distance=distance)
+        rows=rows, distance=distance,
+        served_key=(",\nand `v_pause_served_left_out` of `v_sensitivity_results.json`" if as_served is not None else ""))
 
 
 def step_check(mitdb_dir: Path, out_root) -> dict:
@@ -969,7 +1041,7 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
     model = Path(out_root) / PRESET if out_root else presets.preset_dir(PRESET)
     out, _, _ = evaluate_stacked_raw(model, "mitdb", mitdb_dir, progress=False)
     keys = ("n", "records", "accuracy", "sensitivity", "positive_predictivity", "macro_f1", "per_class_f1", "deep",
-            "gate", "v_gate", "seconds")
+            "gate", "v_gate", "v_pause", "seconds")
     return dict({k: out.get(k) for k in keys}, command=f"python -m ecgsl_keras.evaluate --model {PRESET} --dataset "
                 f"mitdb --data-dir {mitdb_dir}",
                 note="the records of the data folder; the preset trained on every DS1 record, so on DS1 these are "
@@ -1122,6 +1194,9 @@ def main(argv=None) -> int:
     p.add_argument("--v-gate", action="store_true", help=f"build: ship the V agreement gate of key "
                    f"{V_GATE_BUILD_KEY} (v_gate.py --build: v_gate.BUILD_RULE's choice) in stacking.json when the "
                    "rule took it")
+    p.add_argument("--v-pause", action="store_true", help=f"build: ship the pause rule of key {V_PAUSE_BUILD_KEY} "
+                   "(v_sensitivity.py --steps pause_build: PAUSE_BUILD_RULE's choice) in stacking.json when the rule "
+                   "took it")
     p.add_argument("--previous-check", help="check: a results JSON whose build_check is the previous preset's "
                    "(e.g. the committed one saved before the build); its comparison under build_check.against_previous")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
@@ -1223,9 +1298,16 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{out_path}: no {V_GATE_BUILD_KEY!r}; run v_gate.py --build first")
             v_gate = result[V_GATE_BUILD_KEY]
             log.info("build V gate: %s (inner %s)", v_gate["v_gate"], v_gate["inner_macro_f1_nsvf"])
+        v_pause = None
+        if args.v_pause:   # v_sensitivity.py --steps pause_build's choice
+            if V_PAUSE_BUILD_KEY not in result:
+                raise SystemExit(f"{out_path}: no {V_PAUSE_BUILD_KEY!r}; run v_sensitivity.py --steps pause_build "
+                                 "first")
+            v_pause = result[V_PAUSE_BUILD_KEY]
+            log.info("build pause rule: %s", v_pause["v_pause"])
         result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated,
                                      Path(args.deep_run).resolve() if args.deep_run else None, recipe, v_gate,
-                                     result if args.deep_run else None)
+                                     result if args.deep_run else None, v_pause)
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)

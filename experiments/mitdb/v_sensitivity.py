@@ -8,6 +8,9 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause              # key v_pause_lever (run v43)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps full_pause         # key v_full_pause (run v46)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_population   # key v_pause_population (run v47)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_nested       # key v_pause_nested (run v48)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_build        # key v_pause_build (s34)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_served       # key v_pause_served_left_out (s34)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -27,6 +30,10 @@ macro F1 +0.0044, but S Se -0.0181 (wide S of 118 / 209 / 223 / 205 / 215 with a
 Run v47 (``pause_population``): v46's rule only on records where it fires >= 10 times: V Se +0.0161 (106 / 223), V +P
 +0.0013, macro F1 +0.0066, S Se -0.0043 (within v40's seed sd): kept by LEVER_KEEP_RULE, but N was not blind to v46's
 left-out per-record counts (a DS2 check before the preset takes it); not served.
+Run v48 (``pause_nested``): N chosen per outer fold on its inner groups (fold 0 off: 223's S beats in its group;
+fold 1 N = 40, ties 10 / 20 / 40): V Se +0.0076 (sd 0.0066; 106 alone, which fires 42 / 38 / 42 times under seeds 42
+/ 43 / 44), V +P +0.0012, S Se +0.0000, macro F1 +0.0034: kept (narrowly). ``pause_build`` takes N = 40 on DS1's 8
+inner groups (207's 40 true V only): ``mitdb-beats`` ships ``v_pause`` (``beats_preset.py --v-pause``).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
@@ -109,6 +116,38 @@ Steps:
               118's false S 0.99 against 207's true V 0.89). Not blind: v46's left-out per-record figures had been
               seen by the lead (said in the JSON). Kept with ``LEVER_KEEP_RULE`` against v40, paired over seeds 42-44.
               Rule, choice and keep written here and in the JSON before any left-out figure of the lever.
+``pause_nested`` (run v48, key ``v_pause_nested``) v47's idea made blind within DS1: N (``min_firing``) CHOSEN per
+              outer fold on its training side only, over ``NESTED_GRID`` (off, 1, 3, 5, 10, 20, 40; 1 is v46's rule),
+              v46's thresholds fixed as they were (``FULL_PAUSE_RULE``), the rule the library's ``stacking.VPause``
+              (the one ``stacking.json``'s ``v_pause`` serves). ``NESTED_CHOICE_RULE`` (``NESTED_MACRO_TOL``,
+              ``NESTED_S_TOL``): on the fold's 4 inner groups (v40's gated inner recipe, the inner models' out-of-fold
+              probabilities, as v38-v43 chose; each inner record counted on its own), a point is admissible when the
+              pooled inner V Se rises over off and no inner group's macro F1 (N, S, V, F) falls by more than 0.002
+              (v43's CHOICE_TOL) nor its S Se by more than 0.01 (about v40's left-out seed sd of S Se, 0.0113); the
+              admissible point of the highest pooled inner V Se is taken (ties: the larger N, fewer records touched),
+              none admissible: off. Keep (``NESTED_KEEP_RULE``): LEVER_KEEP_RULE against v40's decision row, paired
+              over booster seeds 42-44, AND the mean V +P change >= 0. v47 (N = 10 read with v46's left-out counts in
+              view) reported beside it, paired, not as a decision. Grid, choice and keep rules written here and in the
+              JSON before any figure of the nested choice (training side or left out).
+``pause_build`` (session s34, key ``v_pause_build`` of ``beats_preset_results.json``, read by ``beats_preset.py
+              --steps v_pause``) the build's N, run only because v48 was kept: ``PAUSE_BUILD_RULE``, v48's choice rule
+              over ALL of DS1's 8 inner groups (both outer training folds' inner-4 recipes together, every DS1 beat
+              once) on what the preset serves (the rhythm gate, NO V gate: ``v_gate_build`` refused v40's gate), the
+              rule's AF test the preset's own rhythm gate (``stacking.json``'s ``gate`` feature and threshold). Taken:
+              ``v_pause`` = {wide, band, pause, min_fires N, af_off}; none admissible: no entry. Written here and in
+              the JSON before any figure of the build's choice.
+``pause_served`` (session s34, key ``v_pause_served_left_out``) a report, not a lever (``SERVED_WHAT``; no keep rule:
+              the build rule decided what ships): the left-out figure of exactly what ``mitdb-beats`` serves, v37's
+              recipe rows (rhythm gate, no V gate; the committed key ``v_gate_local.inner4.seed_spread.recipe``,
+              recomputed and checked) with the preset's own ``v_pause`` as serving loads it (``load_model(...)
+              .stacked.v_pause``; AF threshold 31, not the folds' 30 / 33), each left-out record one signal, paired
+              over booster seeds 42-44; per-record firings (also with the folds' own AF thresholds) and the
+              counting difference: serving counts firings among ALL detected beats (``StackedPredictor.beat_features``
+              on every DS1 record, cached in ``WORK/v_sensitivity/served_pause_evidence.npz``), the rows here are
+              the labelled ones; the unlabelled beats that meet every test but the S call bound what serving adds.
+              Outcome: V Se 0.863 -> 0.870, V +P 0.811 -> 0.812, S Se unchanged, macro F1 +0.0033; 106 alone (40 /
+              36 / 40 firings: at the count under seeds 42 and 44); no record's count could cross 40 by serving's
+              counting.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -856,8 +895,9 @@ def step_preview(table, labels, dec) -> dict:
             "grid": PAUSE_GRID, "folds": out}
 
 
-def _inner_base(table, labels, dec, h) -> dict:
-    """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups."""
+def _inner_base(table, labels, dec, h, v40: bool = True) -> dict:
+    """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups
+    (``v40=False``: the recipe and rhythm gate only, what the preset serves)."""
     import v_gate
     from v_side import _gated, with_inner_k
     v = labels.index("V")
@@ -868,7 +908,7 @@ def _inner_base(table, labels, dec, h) -> dict:
     idx = part["train"][ok]
     w = c["deep_weight"]
     base = _gated(table, idx, (1 - w) * inner["inner_booster"][ok] + w * inner["inner_deep"][ok], c, labels)
-    if ch40["uses_gate"]:
+    if ch40["uses_gate"] and v40:
         base = v_gate.LOCAL_GATE.apply(base, inner["inner_deep"][ok, v], v_gate.LOCAL_GATE.inputs(table, idx),
                                        labels, **ch40["best_point"])
     return {"idx": idx, "base": base}
@@ -876,12 +916,17 @@ def _inner_base(table, labels, dec, h) -> dict:
 
 def _pause_evidence(table, idx, c) -> dict:
     """The pause lever's inputs of table rows ``idx``: width / the median beat's, post RR / pre RR, and 'outside AF'
-    by the fold's own rhythm-gate feature and threshold (``c``: the fold's recipe choice)."""
+    by the fold's own rhythm-gate feature and threshold (``c``: the fold's recipe choice); for the library's rule
+    (``stacking.VPause``, runs v46-v48): ``columns`` (its ``V_PAUSE_COLUMNS`` then the AF feature) and ``af_off``."""
     from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_PAUSE_COLUMNS
     cols = _columns_of(table, ["qrs_width_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio"])[idx]
+    af = _columns_of(table, [c["gate_feature"]])[idx, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"width_norm": cols[:, 0], "post_pre": cols[:, 2] / cols[:, 1],
-                "not_af": ~(_columns_of(table, [c["gate_feature"]])[idx, 0] > c["gate_threshold"])}
+        return {"width_norm": cols[:, 0], "post_pre": cols[:, 2] / cols[:, 1], "not_af": ~(af > c["gate_threshold"]),
+                "columns": np.column_stack([_columns_of(table, list(V_PAUSE_COLUMNS))[idx], af]),
+                "af_off": {"feature": c["gate_feature"], "threshold": float(c["gate_threshold"])}}
 
 
 LEVERS["pause"] = (PAUSE_GRID, lambda p, labels, ev, **pt: pause_call(p, labels, ev["width_norm"], ev["post_pre"],
@@ -1021,23 +1066,22 @@ def compensation_of(table, idx) -> np.ndarray:
     return (cols[:, 0] + cols[:, 1]) / 2
 
 
-def full_pause_call(p, labels, width_norm, post_pre, compensation, not_af, wide, band, pause) -> np.ndarray:
-    """A beat called S with ``width_norm > wide``, ``band[0] <= compensation <= band[1]``, ``post_pre >= pause`` and
-    ``not_af`` becomes V (its V probability just above the row's largest, the row renormalised). NaN: no evidence."""
-    v, s = labels.index("V"), labels.index("S")
-    p = np.array(p, dtype=float, copy=True)
-    comp = np.asarray(compensation)
-    with np.errstate(invalid="ignore"):
-        take = ((p.argmax(-1) == s) & (np.asarray(width_norm) > wide) & (comp >= band[0]) & (comp <= band[1])
-                & (np.asarray(post_pre) >= pause) & not_af)
-    p[take, v] = p[take].max(axis=1) * 1.001
-    p[take] /= p[take].sum(axis=1, keepdims=True)
-    return p
+def pause_rule(labels, ev, wide, band, pause, min_firing=1):
+    """The library's rule (``stacking.VPause``: the one the ``v_pause`` entry of ``stacking.json`` serves) with 'outside
+    AF' by the fold's rhythm gate (``ev['af_off']``, ``_pause_evidence``)."""
+    from ecgsl_keras.modeling.stacking import VPause
+    return VPause(wide, list(band), pause, int(min_firing), labels, af_off=ev["af_off"])
+
+
+def full_pause_call(p, labels, ev, wide, band, pause) -> np.ndarray:
+    """A beat called S with width > ``wide``, compensation in ``band``, post RR / pre RR >= ``pause`` and outside AF
+    (``ev``: ``_pause_evidence``) becomes V (its V probability just above the row's largest, the row renormalised).
+    NaN: no evidence. The library's ``VPause`` with min_fires 1."""
+    return pause_rule(labels, ev, wide, band, pause).apply(p, ev["columns"])[0]
 
 
 LEVERS["full_pause"] = ({k: (v,) for k, v in FULL_PAUSE_RULE.items()},
-                        lambda p, labels, ev, **pt: full_pause_call(p, labels, ev["width_norm"], ev["post_pre"],
-                                                                    ev["compensation"], ev["not_af"], **pt))
+                        lambda p, labels, ev, **pt: full_pause_call(p, labels, ev, **pt))
 
 
 def _training_look(table, labels, dec, h) -> dict:
@@ -1144,8 +1188,7 @@ def step_full_pause(table, labels, dec) -> dict:
         ev_out = dict(_pause_evidence(table, part["scored"], c), compensation=compensation_of(table, part["scored"]))
 
         def f(p, _h, _seed, ev_out=ev_out):
-            return full_pause_call(p, labels, ev_out["width_norm"], ev_out["post_pre"], ev_out["compensation"],
-                                   ev_out["not_af"], **FULL_PAUSE_RULE)
+            return full_pause_call(p, labels, ev_out, **FULL_PAUSE_RULE)
         apply_fold[h] = f
     head = {"rule": {"wide": FULL_PAUSE_RULE["wide"], "band": list(FULL_PAUSE_RULE["band"]),
                      "pause": FULL_PAUSE_RULE["pause"]},
@@ -1186,21 +1229,15 @@ POPULATION_CHOICE = (
 POPULATION_RECORDS = ("106", "223", "118", "209", "205", "215", "220", "207")
 
 
-def population_call(p, labels, rec, width_norm, post_pre, compensation, not_af, wide, band, pause,
-                    min_firing) -> np.ndarray:
-    """v46's ``full_pause_call`` kept only on the records (``rec``) where it turns at least ``min_firing`` beats to V."""
-    after = full_pause_call(p, labels, width_norm, post_pre, compensation, not_af, wide, band, pause)
-    v = labels.index("V")
-    made = (after.argmax(-1) == v) & (np.asarray(p).argmax(-1) != v)
-    records, counts = np.unique(rec[made], return_counts=True)
-    many = np.isin(rec, records[counts >= min_firing])
-    return np.where((made & many)[:, None], after, p)
+def population_call(p, labels, ev, wide, band, pause, min_firing) -> np.ndarray:
+    """v46's ``full_pause_call`` kept only on the records (``ev['record']``) where it turns at least ``min_firing``
+    beats to V: the library's ``VPause`` with min_fires ``min_firing``, each record counted on its own."""
+    return pause_rule(labels, ev, wide, band, pause, min_firing).apply(p, ev["columns"], records=ev["record"])[0]
 
 
 LEVERS["pause_population"] = (
     {k: (v,) for k, v in POPULATION_RULE.items()},
-    lambda p, labels, ev, **pt: population_call(p, labels, ev["record"], ev["width_norm"], ev["post_pre"],
-                                                ev["compensation"], ev["not_af"], **pt))
+    lambda p, labels, ev, **pt: population_call(p, labels, ev, **pt))
 
 
 def _population_look(table, labels, dec, h, beats) -> dict:
@@ -1212,8 +1249,7 @@ def _population_look(table, labels, dec, h, beats) -> dict:
     y, rec = table["y"][idx], table["record"][idx]
     ev = dict(_pause_evidence(table, idx, c), compensation=compensation_of(table, idx))
     v = labels.index("V")
-    after = full_pause_call(ib["base"], labels, ev["width_norm"], ev["post_pre"], ev["compensation"], ev["not_af"],
-                            **FULL_PAUSE_RULE)
+    after = full_pause_call(ib["base"], labels, ev, **FULL_PAUSE_RULE)
     fire = (after.argmax(-1) == v) & (ib["base"].argmax(-1) != v)
     called_v = ib["base"].argmax(-1) == v
     out = {}
@@ -1258,6 +1294,332 @@ def step_pause_population(table, labels, dec, beats) -> dict:
             "choice_rule": POPULATION_CHOICE, "keep_rule": LEVER_KEEP_RULE,
             "training_look": look, "inner_check": check}
     return _fixed_rule_left_out(table, labels, dec, apply_fold, POPULATION_RECORDS, head, "pause_population")
+
+
+# ---- run v48 (key v_pause_nested): v47's record-level count chosen blind within DS1. Written BEFORE any figure of the
+# nested choice, training side or left out (v46 / v47's left-out figures were known: that is why N is now chosen on
+# each outer fold's training side only and v47's N = 10 is one grid point among seven).
+NESTED_KEY = "v_pause_nested"
+NESTED_GRID = {"min_firing": (None, 1, 3, 5, 10, 20, 40)}   # None: off (v40's calls); 1: v46's rule on every record
+NESTED_MACRO_TOL = 0.002   # v43's CHOICE_TOL: about one S / V beat of an inner group
+NESTED_S_TOL = 0.01        # an inner group's S Se may fall this much (v40's left-out seed sd of S Se is 0.0113)
+NESTED_CHOICE_RULE = (
+    "fixed before any figure of run v48 (training side or left out): per outer training fold, on its 4 inner groups "
+    "(v40's gated inner recipe: the booster of the fold's set and size seed 42 trained on 3 groups and scored on the "
+    "held one, averaged with the inner-4 ECG-SL probabilities with the fold's deep weight, rhythm gate, v40's local V "
+    "gate as that fold chose it), v46's rule (FULL_PAUSE_RULE: called S, QRS width > 1.25 x the median beat's, "
+    "compensation in [0.95, 1.05], post RR / pre RR >= 1.25, outside AF by the fold's rhythm-gate feature and "
+    "threshold) acting on a record only when it fires on at least min_firing of its beats (each inner record counted "
+    "on its own), for min_firing in NESTED_GRID (off, 1, 3, 5, 10, 20, 40). A point is admissible when its pooled "
+    "inner V Se is above off's AND no inner group's macro F1 (N, S, V, F, 4 decimals) falls by more than "
+    "NESTED_MACRO_TOL = 0.002 AND no inner group's S Se (4 decimals; a group without S beats: no test) falls by more "
+    "than NESTED_S_TOL = 0.01. The admissible point of the highest pooled inner V Se is taken (ties: the larger "
+    "min_firing); none admissible: off. Applied to the fold's left-out records with the outer models' probabilities, "
+    "booster seeds 42-44, each record counted on its own; no scored beat takes part in any choice. The rule served "
+    "and the rule measured are one function: stacking.VPause")
+NESTED_KEEP_RULE = (
+    "fixed before any figure of run v48: LEVER_KEEP_RULE against v40's decision row (key v_gate_local.inner4, "
+    "recomputed and checked), paired over booster seeds 42-44 (V Se mean change > 0 and > max(paired sd, v40's seed "
+    "sd); V +P mean change >= -(v40's seed sd); macro F1 (N, S, V, F) mean change >= 0; S Se mean change >= -(v40's "
+    "seed sd)) AND the mean V +P change >= 0 (not down). Kept: a candidate v_pause entry for the mitdb-beats build "
+    "(its own build rule); not kept: v40 stays and v47 is not served")
+NESTED_RECORDS = POPULATION_RECORDS
+
+
+def _group_scores(y, p, rec, groups, labels) -> dict:
+    """Pooled and per-inner-group macro F1 (N, S, V, F), S Se and V Se (4 decimals; None: no beat of the class)."""
+    from beats_preset import _macro_nsvf
+    s, v = labels.index("S"), labels.index("V")
+
+    def se(m, k):
+        n = int((m & (y == k)).sum())
+        return None if n == 0 else round(float((m & (y == k) & (p.argmax(-1) == k)).sum() / n), 4)
+    everything = np.ones(len(y), bool)
+    out = {"pooled": {"macro_f1_nsvf": round(_macro_nsvf(y, p, labels), 4), "S_sensitivity": se(everything, s),
+                      "V_sensitivity": se(everything, v)}, "groups": []}
+    for g in groups:
+        m = np.isin(rec, g)
+        out["groups"].append({"macro_f1_nsvf": round(_macro_nsvf(y[m], p[m], labels), 4), "S_sensitivity": se(m, s),
+                              "V_sensitivity": se(m, v)})
+    return out
+
+
+def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
+    """``NESTED_CHOICE_RULE`` on one outer fold's inner side: every grid point's scores, admissibility and the pick."""
+    off = _group_scores(y, base, rec, groups, labels)
+    points = []
+    for n in NESTED_GRID["min_firing"]:
+        if n is None:
+            continue
+        pi = population_call(base, labels, ev, **FULL_PAUSE_RULE, min_firing=n)
+        sc = _group_scores(y, pi, rec, groups, labels)
+        falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])],
+                 "S_sensitivity": [None if o["S_sensitivity"] is None
+                                   else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])]}
+        admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
+                          and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                          and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+        v = labels.index("V")
+        made = (pi.argmax(-1) == v) & (base.argmax(-1) != v)
+        by_rec = {}
+        for r, k in zip(rec[made], y[made]):
+            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_rec[str(r)][labels[int(k)]] += 1
+        points.append({"min_firing": n, "scores": sc, "group_falls": falls, "admissible": admissible,
+                       "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()),
+                                       "by_record": by_rec}})
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"])) if ok else None
+    pick = None if best is None else best["min_firing"]
+    return {"off": off, "points": points, "chosen_min_firing": pick, "uses": pick is not None}
+
+
+def step_pause_nested(table, labels, dec) -> dict:
+    """Key ``v_pause_nested`` (run v48): ``NESTED_GRID`` / ``NESTED_CHOICE_RULE`` / ``NESTED_KEEP_RULE``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    choice, apply_fold, v47_fold = {}, {}, {}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        ev = dict(_pause_evidence(table, idx, c), record=table["record"][idx])
+        ch = _nested_choice(table["y"][idx], table["record"][idx], dec["groups"][h], ib["base"], labels, ev)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("nested, fold %d: chosen min_firing %s; %s", h, ch["chosen_min_firing"],
+                 [(q["min_firing"], q["scores"]["pooled"], q["admissible"]) for q in ch["points"]])
+        ev_out = dict(_pause_evidence(table, part["scored"], c), record=table["record"][part["scored"]])
+
+        def f(p, _h, _seed, ev_out=ev_out, n=ch["chosen_min_firing"]):
+            return p if n is None else population_call(p, labels, ev_out, **FULL_PAUSE_RULE, min_firing=n)
+
+        def g(p, _h, _seed, ev_out=ev_out):
+            return population_call(p, labels, ev_out, **POPULATION_RULE)
+        apply_fold[h], v47_fold[h] = f, g
+    head = {"rule": {k: (list(v) if k == "band" else v) for k, v in FULL_PAUSE_RULE.items()},
+            "grid": {"min_firing": list(NESTED_GRID["min_firing"])},
+            "choice_rule": NESTED_CHOICE_RULE, "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL,
+                                                                     "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": NESTED_KEEP_RULE, "chosen_by_inner_cv": choice,
+            "chosen_min_firing": {h: ch["chosen_min_firing"] for h, ch in choice.items()}}
+    result = _fixed_rule_left_out(table, labels, dec, apply_fold, NESTED_RECORDS, head, "pause_nested")
+    vpp = result["against_v40"]["paired_change"]["V_positive_predictivity"]["mean"]
+    result["against_v40"]["checks"]["V_positive_predictivity_not_down"] = bool(vpp >= 0)
+    result["kept"] = bool(result["against_v40"]["kept"] and vpp >= 0)
+    result["decision"] = "pause_nested" if result["kept"] else "none"
+    # v47 beside it (not a decision): its left-out rows paired with the nested choice's
+    from beats_preset import _scores
+    idx = dec["idx"]
+    y = table["y"][idx]
+    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    rows47 = {s: left_out_rows(table, labels, dec, v47_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    d = {m: [_scores(y, rows[s], labels)[m] - _scores(y, rows47[s], labels)[m] for s in BOOSTER_SEEDS]
+         for m in v_gate.COMPARED}
+    # how close each left-out record sits to the count: v46's firings per record and seed on v40's rows
+    rows40 = left_out_rows(table, labels, dec)
+    firings, start = {}, 0
+    for h, part in enumerate(dec["parts"]):
+        n = len(part["scored"])
+        ev_out = _pause_evidence(table, part["scored"], dec["chosen"][str(h)])
+        rec_h = table["record"][part["scored"]]
+        for seed in BOOSTER_SEEDS:
+            fire = pause_rule(labels, ev_out, **FULL_PAUSE_RULE).fires(rows40[f"v40_s{seed}"][start:start + n],
+                                                                      ev_out["columns"])
+            for r, k in zip(*np.unique(rec_h[fire], return_counts=True)):
+                firings.setdefault(str(r), {})[str(seed)] = int(k)
+        start += n
+    result["left_out_firings_by_record_and_seed"] = firings
+    result["against_v47"] = {"what": "the nested choice minus v47 (N = 10 on both folds, not blind), paired over "
+                                     "booster seeds 42-44: a report, not a decision",
+                             "paired_change": {m: {"mean": round(float(np.mean(x)), 4),
+                                                   "sd": round(float(np.std(x, ddof=1)), 4)} for m, x in d.items()}}
+    return result
+
+
+# ---- session s34 (key v_pause_build of beats_preset_results.json): the build's min_firing, run only because v48 was
+# kept. Written BEFORE any figure of the build's choice (v48's per-fold inner figures were known: fold 0 refused every
+# point for 223's S beats in group 122/223/230, fold 1 admitted 10 / 20 / 40).
+PAUSE_BUILD_KEY = "v_pause_build"
+PAUSE_BUILD_RULE = (
+    "fixed before any figure of the build's choice (session s34, after run v48 was kept): NESTED_CHOICE_RULE "
+    "(NESTED_GRID, NESTED_MACRO_TOL, NESTED_S_TOL; highest pooled V Se among the admissible, ties the larger N) over "
+    "ALL of DS1's inner groups: the inner-4 recipe probabilities of both outer training folds together (every DS1 beat "
+    "once: the inner booster seed 42 of the fold's set and size, the inner-4 ECG-SL, the fold's deep weight and "
+    "rhythm gate, as v_gate.BUILD_RULE builds them), 8 groups, WITHOUT a V gate (the preset serves none: "
+    "v_gate_build refused v40's gate); the rule's AF test is the preset's own rhythm gate (stacking.json's gate "
+    "feature and threshold). A point taken ships as stacking.json's v_pause {wide 1.25, band [0.95, 1.05], pause 1.25, "
+    "min_fires N, af_off: the rhythm gate's feature and threshold} (beats_preset.py --steps v_pause); none "
+    "admissible: the preset ships no v_pause")
+
+
+def step_pause_build(table, labels, dec, preset_gate: dict) -> dict:
+    """Key ``v_pause_build``: ``PAUSE_BUILD_RULE``; ``preset_gate``: the shipped ``stacking.json``'s ``gate``."""
+    pieces, groups = [], []
+    c_af = {"gate_feature": preset_gate["feature"], "gate_threshold": preset_gate["threshold"]}
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        pieces.append(ib)
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([p["idx"] for p in pieces])
+    if len(np.unique(idx)) != len(idx):
+        raise SystemExit("a DS1 beat is in both folds' inner sides")
+    base = np.concatenate([p["base"] for p in pieces])
+    ev = dict(_pause_evidence(table, idx, c_af), record=table["record"][idx])
+    ch = _nested_choice(table["y"][idx], table["record"][idx], groups, base, labels, ev)
+    n = ch["chosen_min_firing"]
+    entry = None
+    if n is not None:
+        entry = pause_rule(labels, ev, **FULL_PAUSE_RULE, min_firing=n).to_spec()
+    log.info("build: chosen min_firing %s; %s", n,
+             [(q["min_firing"], q["scores"]["pooled"], q["admissible"]) for q in ch["points"]])
+    return {"rule": PAUSE_BUILD_RULE, "grid": {"min_firing": list(NESTED_GRID["min_firing"])},
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
+            "preset_gate": preset_gate, "beats": int(len(idx)), "inner_groups": [sorted(g) for g in groups],
+            **ch, "v_pause": entry}
+
+
+# ---- session s34 (key v_pause_served_left_out): the left-out figure of exactly what mitdb-beats serves, a report and
+# not a lever (the build rule already decided what ships): v37's recipe rows (rhythm gate, NO V gate: the preset
+# serves none) with the preset's own v_pause entry, loaded by the library as serving loads it.
+SERVED_KEY = "v_pause_served_left_out"
+SERVED_WHAT = (
+    "a report, not a decision (no keep rule: PAUSE_BUILD_RULE already decided what ships): the left-out rows of the "
+    "served recipe without the rule (v37's recipe, rhythm gate, no V gate: key v_gate_local.inner4.seed_spread.recipe "
+    "of beats_preset_results.json, recomputed and checked), then the shipped preset's v_pause rule as serving loads it "
+    "(load_model('mitdb-beats').stacked.v_pause, VPause.apply, its af_off threshold the preset's 31, not the folds' "
+    "30 / 33), each left-out record counted on its own as one served signal; paired over booster seeds 42-44")
+
+
+def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predictor) -> dict:
+    """Per DS1 record, what serving counts that the experiment does not: the pause evidence of EVERY detected beat
+    (``predictor.beat_features``: the serving code), the detected beats that are not table rows (no beat label) and,
+    among them, those meeting every test of ``rule`` but the S call (an upper bound on the firings serving adds).
+    Cached in ``WORK/v_sensitivity/served_pause_evidence.npz``."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.data.datasets import open_dataset
+    path = work / "v_sensitivity" / "served_pause_evidence.npz"
+    cached = dict(np.load(path)) if path.is_file() else {}
+    out, changed = {}, False
+    reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
+    for rid in tasks_lib.MITDB_DS1:
+        if f"{rid}_t" not in cached:
+            record = reader.load(rid)
+            signal = record.lead(None)
+            beats = predictor.preprocess(signal, record.fs, record.path)
+            ev = predictor.beat_features(beats, signal, record.fs)[3]
+            cached[f"{rid}_t"] = np.asarray(beats.rpeaks, np.float64) / float(beats.fs)
+            cached[f"{rid}_ev"] = np.asarray(ev, np.float64)
+            changed = True
+            log.info("%s: %d detected beats", rid, len(cached[f"{rid}_t"]))
+        t, ev = cached[f"{rid}_t"], cached[f"{rid}_ev"]
+        mine = np.flatnonzero(table["record"] == rid)
+        j = np.searchsorted(t, table["time_s"][mine])
+        j = np.clip(j, 0, len(t) - 1)
+        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+            raise SystemExit(f"{rid}: the table's beats are not the beats detected now")
+        same = np.allclose(ev[j], _columns_of(table, list(rule.columns))[mine], equal_nan=True)
+        unlabelled = np.ones(len(t), bool)
+        unlabelled[j] = False
+        s_call = np.zeros((int(unlabelled.sum()), len(labels)))
+        s_call[:, labels.index("S")] = 1.0
+        could = rule.fires(s_call, ev[unlabelled]) if unlabelled.any() else np.zeros(0, bool)
+        out[rid] = {"detected": int(len(t)), "labelled": int(len(mine)), "unlabelled": int(unlabelled.sum()),
+                    "unlabelled_could_fire": int(could.sum()), "labelled_evidence_as_table": bool(same)}
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **cached)
+    return out
+
+
+def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
+    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
+    import v_gate
+    from beats_preset import PRESET, _columns_of, _scores
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.serving.inference import load_model
+    predictor = load_model(PRESET)
+    rule = predictor.stacked.v_pause
+    if rule is None:
+        raise SystemExit(f"{PRESET}: its stacking.json has no v_pause entry")
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    ev = _columns_of(table, list(rule.columns))[idx]
+    rows = left_out_rows(table, labels, dec)
+    base = {s: rows[f"recipe_s{s}"] for s in BOOSTER_SEEDS}
+    served, fired, turned = {}, {}, {}
+    for s in BOOSTER_SEEDS:
+        served[s], turned[s] = rule.apply(base[s], ev, records=rec)
+        fire = rule.fires(base[s], ev)
+        for r, k in zip(*np.unique(rec[fire], return_counts=True)):
+            fired.setdefault(str(r), {})[str(s)] = int(k)
+
+    # a check of the af_off threshold alone: the same firings with each fold's own rhythm-gate threshold (v48's)
+    fired_fold = {}
+    start = 0
+    for h, part in enumerate(dec["parts"]):
+        m = len(part["scored"])
+        own = type(rule).from_spec(dict(rule.to_spec(), af_off={
+            "feature": rule.af_off["feature"], "threshold": float(dec["chosen"][str(h)]["gate_threshold"])}), labels)
+        for s in BOOSTER_SEEDS:
+            fire = own.fires(base[s][start:start + m], ev[start:start + m])
+            for r, k in zip(*np.unique(rec[start:start + m][fire], return_counts=True)):
+                fired_fold.setdefault(str(r), {})[str(s)] = int(k)
+        start += m
+
+    def spread(rows_of):
+        sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
+        return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
+                        "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
+    sc0, without = spread(base)
+    sc1, with_rule = spread(served)
+    committed = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
+        v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["recipe"]
+    reproduced = all(abs(without[m]["mean"] - committed[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
+    change = {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                  "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+    v = labels.index("V")
+    by_seed_turned = {}
+    for s in BOOSTER_SEEDS:
+        for r, k in zip(rec[turned[s]], y[turned[s]]):
+            by_seed_turned.setdefault(str(s), {}).setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_seed_turned[str(s)][str(r)][labels[int(k)]] += 1
+    # the counting difference: serving counts firings among ALL detected beats of a signal, the rows here are the
+    # labelled ones; a record's count can only grow by its unlabelled beats that meet every test but the S call
+    counts = _served_counts(work, mitdb_dir, table, labels, rule, predictor)
+    n = rule.min_fires
+    straddle = sorted(r for r, c in counts.items()
+                      if any(fired.get(r, {}).get(str(s), 0) < n <= fired.get(r, {}).get(str(s), 0)
+                             + c["unlabelled_could_fire"] for s in BOOSTER_SEEDS))
+    result = {"what": SERVED_WHAT, "v_pause": rule.to_spec(), "preset": PRESET,
+              "without_rule_reproduced": bool(reproduced), "without_rule_seed_spread": without,
+              "seed_spread": with_rule, "distance_to_targets": v_gate._distance(with_rule),
+              "without_rule_distance_to_targets": v_gate._distance(without),
+              "paired_change": change, "below_without_rule": {m: bool(change[m]["mean"] < 0) for m in v_gate.COMPARED},
+              "left_out_firings_by_record_and_seed": fired,
+              "left_out_firings_with_fold_af_threshold": fired_fold,
+              "turned_to_V_by_seed_record_class": by_seed_turned,
+              "turned_to_V": {str(s): {"true_V": int((turned[s] & (y == v)).sum()),
+                                       "other": int((turned[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "serving_count": {"what": "per DS1 record: detected beats (the serving detector), labelled (the rows "
+                                        "scored here), unlabelled, and unlabelled beats meeting every test of the rule "
+                                        "but the S call (an upper bound on the firings serving adds to the count); "
+                                        "records whose count could cross min_fires that way under some seed",
+                                "by_record": counts,
+                                "unlabelled_could_fire_total": int(sum(c["unlabelled_could_fire"] for c in counts.values())),
+                                "records_that_could_cross": straddle,
+                                "same_as_served": not straddle}}
+    log.info("served: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f; firings %s; could cross %s",
+             without["V_sensitivity"]["mean"], with_rule["V_sensitivity"]["mean"],
+             without["V_positive_predictivity"]["mean"], with_rule["V_positive_predictivity"]["mean"],
+             without["S_sensitivity"]["mean"], with_rule["S_sensitivity"]["mean"], fired, straddle)
+    return result
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
@@ -1484,7 +1846,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1500,7 +1862,8 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "vaug", "vaug_weight"} & set(args.steps):
+    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
+            "pause_build", "pause_served", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1533,6 +1896,24 @@ def main(argv=None) -> int:
         beats = step_beats(work, Path(args.mitdb_dir), table)
         result = saved[POPULATION_KEY] = dict(step_pause_population(table, labels, dec, beats), command=command,
                                               seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_nested" in args.steps:
+        result = saved[NESTED_KEY] = dict(step_pause_nested(table, labels, dec), command=command,
+                                          seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_build" in args.steps:   # into beats_preset_results.json, beside v_gate_build (beats_preset.py reads it)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        build_path = HERE / "beats_preset_results.json"
+        preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
+        build = json.loads(build_path.read_text(encoding="utf-8"))
+        result = build[PAUSE_BUILD_KEY] = dict(step_pause_build(table, labels, dec, preset_gate), command=command,
+                                               seconds=round(time.perf_counter() - start, 1))
+        build_path.write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
+    if "pause_served" in args.steps:
+        result = saved[SERVED_KEY] = dict(step_pause_served(work, Path(args.mitdb_dir), table, labels, dec),
+                                          command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
