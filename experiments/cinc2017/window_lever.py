@@ -37,6 +37,10 @@ one training seed (42) -- as af38's relative set, so the two are comparable.
               ``base``      deep side = mean(ECG-SL, ResNet) (the shipped recipe);
               ``replace``   (i) deep side = mean(tq ECG-SL, ResNet);
               ``add``       (ii) deep side = mean(ECG-SL, ResNet, tq ECG-SL).
+              Information (chooses nothing, not under the keep rule): each form with af38's plain retrained set
+              (``oof/plain_retrain_oof.npz``: the same folds, seed, schedule and ``encoder`` start on one-channel
+              beats) in place of the tq set, and the paired per-seed differences tq minus plain: the channel's own
+              share, apart from retraining (key ``tq_minus_plain``).
 ``validate``  validation (1,364 records) ONLY for a kept form, and the shipped recipe on the same boosters.
 
 KEEP RULE (fixed before any figure; af38's rule): af_lever's rule (``Lever.beats``: the CV AF F1, mean over booster
@@ -63,8 +67,9 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.features import _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, finish_chosen_lever,  # noqa: E402
                                           timed_steps)
-from experiments.cinc2017.relative_lever import (AF_TARGET, step_config, step_cv, step_table,  # noqa: E402
-                                               step_validate)
+from experiments.cinc2017.af_lever import paired  # noqa: E402
+from experiments.cinc2017.relative_lever import (AF_TARGET, FORMS, _form_rows, _lever, deep_side,  # noqa: E402
+                                               step_config, step_cv, step_table, step_validate)
 
 log = logging.getLogger("experiments.cinc2017.window_lever")
 STEPS = ("config", "table", "cv", "validate")
@@ -95,6 +100,25 @@ def other_sets_alone(table_npz: Path) -> dict:
     return out
 
 
+def tq_minus_plain(args, cv) -> dict:
+    """Information: each form with the plain retrained set in place of the tq set (the same cached boosters), and
+    the paired per-seed differences tq minus plain (``cv``: the cv step's rows)."""
+    lever, sets = _lever(args, control=True, key=KEY)
+    out = {}
+    for form in FORMS:
+        plain = {k: v for k, v in sets["train"].items() if k != "plain"}
+        plain["relative"] = sets["train"]["plain"]
+        rows = _form_rows(lever, deep_side(form, **plain), cv["base"])
+        ours = cv["forms"][form]
+        rows["tq_minus_plain"] = paired(ours["42-44"]["runs"] + ours["45-47"]["runs"],
+                                        rows["42-44"]["runs"] + rows["45-47"]["runs"])
+        out[form] = rows
+        log.info("plain %s: AF %.4f / %.4f; tq minus plain: AF %+.4f macro %+.4f", form, rows["42-44"]["af_f1"]["mean"],
+                 rows["45-47"]["af_f1"]["mean"], rows["tq_minus_plain"]["af_f1"]["mean"],
+                 rows["tq_minus_plain"]["macro_f1"]["mean"])
+    return out
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -107,6 +131,8 @@ def main(argv=None) -> int:
     p.add_argument("--config-out", type=Path, help="config step: the prepare config to write")
     p.add_argument("--prepared", type=Path, help="the prepared folder the fold set trained on (table step: its counts)")
     p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "window_oof.npz")
+    p.add_argument("--control-npz", type=Path, default=OTHER_SETS["ecgsl_plain"],
+                   help="af38's plain retrained set's table (cv step, information)")
     p.add_argument("--out", type=Path, default=HERE / "af40_results.json")
     args = p.parse_args(argv)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -131,6 +157,7 @@ def main(argv=None) -> int:
             if not args.out_npz.is_file():
                 raise SystemExit(f"error: {args.out_npz}: no such file (the table step writes it)")
             result["cv"] = step_cv(args, KEY)
+            result["cv"]["tq_minus_plain"] = tq_minus_plain(args, result["cv"])
         else:
             if "cv" not in result:
                 raise SystemExit("error: the validate step needs the cv step's choice (run --steps cv first)")
