@@ -86,3 +86,30 @@ def test_init_from_a_one_channel_model_is_allowed_for_tq_beats():
     tq = SignalConfig(beat_reference="tq").to_dict()
     assert _reference_added(plain, tq)
     assert not _reference_added(SignalConfig(beat_reference="median").to_dict(), tq)
+
+
+def test_tq_median_adds_the_stretch_less_its_level_against_the_record_median():
+    from ecgsl_keras.data.signal import tq_against_median
+
+    rng = np.random.default_rng(0)
+    L = 16
+    p_wave = np.sin(np.linspace(0, np.pi, L)).astype(np.float32)
+    levels = rng.normal(0, 2, (6, 1)).astype(np.float32)                # baseline wander: one level per beat
+    mask = np.ones((6, L), bool)
+    mask[0, :5] = False                                                 # beat 0: a shorter stretch
+    steady = np.where(mask, p_wave + levels, 0).astype(np.float32)
+    out = tq_against_median(steady, mask)
+    assert out.shape == (6, L) and out.dtype == np.float32
+    assert not out[0, :5].any()                                         # 0 outside the beat's own stretch
+    np.testing.assert_allclose(out[1:], 0, atol=1e-5)                   # a steady P wave and the levels cancel
+    waves = rng.normal(0, 1, (6, L)).astype(np.float32)                 # f waves: a new phase every beat
+    assert np.abs(tq_against_median(np.where(mask, waves, 0), mask)[mask]).mean() > 0.5
+    assert tq_against_median(np.zeros((0, L), np.float32), np.zeros((0, L), bool)).shape == (0, L)
+    config = SignalConfig(beat_reference="tq_median")
+    assert (config.beat_channels, config.beat_width) == (3, 3 * config.beat_len)
+    record = open_dataset("cinc2017", CINC_SAMPLE)
+    first = record.load(record.record_ids()[0])
+    three = preprocess(first.lead(None), first.fs, config)
+    two = preprocess(first.lead(None), first.fs, SignalConfig(beat_reference="tq"))
+    np.testing.assert_array_equal(three.beats[:, :2 * config.beat_len], two.beats)
+    assert np.abs(three.beats[:, 2 * config.beat_len:]).max() > 0

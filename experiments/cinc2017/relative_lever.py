@@ -108,11 +108,11 @@ def deep_side(form: str, ecgsl, resnet, relative, plain=None) -> np.ndarray:
 def step_config(args, reference: str = "median") -> dict:
     """The prepare config of the relative beats: the shipped form's, with the ``reference`` channel (af38's median;
     af40's ``window_lever.py``: the stretch before the QRS, ``"tq"``)."""
-    from ecgsl_keras.config import ExperimentConfig
+    from ecgsl_keras.config import BEAT_REFERENCES, ExperimentConfig
 
     config = json.loads(Path(args.config_from).read_text())["metadata"]["experiment_config"]
     config["signal"]["beat_reference"] = reference
-    config["model"]["beat_channels"] = 2
+    config["model"]["beat_channels"] = BEAT_REFERENCES[reference]
     checked = ExperimentConfig.from_dict(config)
     checked.validate()
     Path(args.config_out).parent.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,11 @@ seeds, rises by more than the larger seed sd of the two rows, and the CV macro F
 larger seed sd) on seeds 42-44 against ``base`` AND on seeds 45-47 against ``base`` on those seeds; a form is kept
 only if both hold; both kept: the higher CV AF F1 on 42-44. Validation only for the kept form.
 
+``--reference tq_median`` (af40b, the same steps; its own prepared folder and fold set): a third channel, the
+stretch less its own level minus the record's median stretch (``signal.tq_against_median``: a P wave at a steady PR
+interval cancels, f waves and a P wave that comes and goes do not); column ``ecgsl_tq_median`` of
+``oof/window_median_oof.npz``, key ``af_lever_window_median``, under the same keep rule.
+
 Last stdout line one JSON object; ``--out`` (``experiments/cinc2017/af40_results.json``) key ``af_lever_window``.
 """
 from __future__ import annotations
@@ -73,9 +78,11 @@ from experiments.cinc2017.relative_lever import (AF_TARGET, FORMS, _form_rows, _
 
 log = logging.getLogger("experiments.cinc2017.window_lever")
 STEPS = ("config", "table", "cv", "validate")
-KEY = "ecgsl_tq"          # the set's column in --out-npz
-REFERENCE = "tq"          # SignalConfig.beat_reference of its beats
-RESULT_KEY = "af_lever_window"
+# --reference (SignalConfig.beat_reference of the set's beats) -> the set's column in --out-npz, the results key and
+# the default --out-npz: "tq" the beat and the stretch before its QRS (af40); "tq_median" also that stretch less its
+# level against the record's median stretch (af40b, signal.tq_against_median)
+VARIANTS = {"tq": ("ecgsl_tq", "af_lever_window", "window_oof.npz"),
+            "tq_median": ("ecgsl_tq_median", "af_lever_window_median", "window_median_oof.npz")}
 KEEP_RULE = ("af38's rule: af_lever's rule (CV AF F1, mean over booster seeds, rises by more than the larger seed sd "
              "of the two rows; CV macro F1 does not fall by more than the larger seed sd) on booster seeds 42-44 "
              "against base AND on seeds 45-47 against base on those seeds; both forms kept: the higher CV AF F1 on "
@@ -100,10 +107,10 @@ def other_sets_alone(table_npz: Path) -> dict:
     return out
 
 
-def tq_minus_plain(args, cv) -> dict:
-    """Information: each form with the plain retrained set in place of the tq set (the same cached boosters), and
-    the paired per-seed differences tq minus plain (``cv``: the cv step's rows)."""
-    lever, sets = _lever(args, control=True, key=KEY)
+def tq_minus_plain(args, cv, key) -> dict:
+    """Information: each form with the plain retrained set in place of the tq set (column ``key``; the same cached
+    boosters), and the paired per-seed differences tq minus plain (``cv``: the cv step's rows)."""
+    lever, sets = _lever(args, control=True, key=key)
     out = {}
     for form in FORMS:
         plain = {k: v for k, v in sets["train"].items() if k != "plain"}
@@ -130,41 +137,45 @@ def main(argv=None) -> int:
     p.add_argument("--config-from", type=Path, help="config step: the manifest of the shipped form's prepared folder")
     p.add_argument("--config-out", type=Path, help="config step: the prepare config to write")
     p.add_argument("--prepared", type=Path, help="the prepared folder the fold set trained on (table step: its counts)")
-    p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "window_oof.npz")
+    p.add_argument("--reference", choices=tuple(VARIANTS), default="tq", help="the set's beat_reference (VARIANTS)")
+    p.add_argument("--out-npz", type=Path, help="the set's table (default: oof/<VARIANTS' file>)")
     p.add_argument("--control-npz", type=Path, default=OTHER_SETS["ecgsl_plain"],
                    help="af38's plain retrained set's table (cv step, information)")
     p.add_argument("--out", type=Path, default=HERE / "af40_results.json")
     args = p.parse_args(argv)
+    key, result_key, npz_name = VARIANTS[args.reference]
+    args.out_npz = args.out_npz or HERE / "oof" / npz_name
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result = saved.get(RESULT_KEY, {})
+    result = saved.get(result_key, {})
     result["keep_rule"] = KEEP_RULE      # written before any figure of the steps below
-    result["forms"] = {"base": "mean(ECG-SL, ResNet)", "replace": "mean(tq ECG-SL, ResNet)",
-                       "add": "mean(ECG-SL, ResNet, tq ECG-SL)"}
-    saved[RESULT_KEY] = result
+    result["beat_reference"] = args.reference
+    result["forms"] = {"base": "mean(ECG-SL, ResNet)", "replace": f"mean({args.reference} ECG-SL, ResNet)",
+                       "add": f"mean(ECG-SL, ResNet, {args.reference} ECG-SL)"}
+    saved[result_key] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
 
     def run(step):
         if step == "config":
             if not (args.config_from and args.config_out):
                 raise SystemExit("error: the config step needs --config-from and --config-out")
-            result["config"] = step_config(args, REFERENCE)
+            result["config"] = step_config(args, args.reference)
         elif step == "table":
             if args.hybrid is None:
                 raise SystemExit("error: the table step needs --hybrid (hybrid.py's work folder of the fold set)")
-            result["table"] = step_table(args, KEY)
+            result["table"] = step_table(args, key)
             result["table"]["alone_oof_train"].update(other_sets_alone(args.out_npz))
         elif step == "cv":
             if not args.out_npz.is_file():
                 raise SystemExit(f"error: {args.out_npz}: no such file (the table step writes it)")
-            result["cv"] = step_cv(args, KEY)
-            result["cv"]["tq_minus_plain"] = tq_minus_plain(args, result["cv"])
+            result["cv"] = step_cv(args, key)
+            result["cv"]["tq_minus_plain"] = tq_minus_plain(args, result["cv"], key)
         else:
             if "cv" not in result:
                 raise SystemExit("error: the validate step needs the cv step's choice (run --steps cv first)")
-            result["validation"] = step_validate(args, result["cv"]["chosen"], key=KEY)
+            result["validation"] = step_validate(args, result["cv"]["chosen"], key=key)
 
-    timed_steps(args.steps, run, result, saved, RESULT_KEY, args.out, log)
-    return finish_chosen_lever(args.out, saved, RESULT_KEY, result, "window_lever.py", argv, AF_TARGET)
+    timed_steps(args.steps, run, result, saved, result_key, args.out, log)
+    return finish_chosen_lever(args.out, saved, result_key, result, "window_lever.py", argv, AF_TARGET)
 
 
 if __name__ == "__main__":
