@@ -70,7 +70,7 @@ class _JsonConfig:
 
 
 # SignalConfig.beat_reference -> channels of each stored beat
-BEAT_REFERENCES = {"none": 1, "median": 2}
+BEAT_REFERENCES = {"none": 1, "median": 2, "tq": 2, "tq_median": 3}
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,11 @@ class SignalConfig(_JsonConfig):
     beat_len: int = 96                  # samples per beat at target_fs
     # "median" (issue 18, run v37): each beat also carries itself minus the record's median beat, laid after it as a
     # second channel (beat_width = 2 x beat_len), so a record whose every beat is wide (bundle branch block) is
-    # seen relative to its own usual beat, the inter-patient remedy; "none" (default): the beat alone.
+    # seen relative to its own usual beat, the inter-patient remedy; "tq" (issue 18, run af40): the second channel is
+    # the stretch before the beat's QRS instead, from the previous beat's estimated T end to this QRS onset on the
+    # record's own time scale (signal.tq_stretch), so the beat encoder sees the atrial activity (P wave, f waves)
+    # beyond the beat window's 0.32 s; "tq_median": a third channel too, the stretch minus the record's median
+    # stretch (signal.tq_against_median: a steady P wave cancels, f waves do not); "none" (default): the beat alone.
     beat_reference: str = "none"
     r_offset: int = 32                  # index of the R-peak inside a beat (0.32 s of P wave / PR at 100 Hz)
     normalize: str = "robust"           # "robust": per-record (x - median) / IQR; "none"
@@ -319,7 +323,8 @@ class SignalConfig(_JsonConfig):
 
     @property
     def beat_channels(self) -> int:
-        """Channels of each stored beat: 2 with ``beat_reference="median"`` (the beat, the beat minus the median)."""
+        """Channels of each stored beat: 2 with ``beat_reference="median"`` (the beat, the beat minus the median) or
+        ``"tq"`` (the beat, the stretch before its QRS), 3 with ``"tq_median"`` (and the stretch minus its median)."""
         return BEAT_REFERENCES[self.beat_reference]
 
     @property

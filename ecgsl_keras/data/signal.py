@@ -25,7 +25,8 @@ processes. The chain ``preprocess`` runs, in order:
    Window mode drops the beats whose window does not fit inside the signal (in practice the
    first and/or last beat of a record); RR mode keeps every beat (zero-padded). With
    ``config.beat_reference="median"`` each beat then also carries itself minus the record's median beat
-   (``with_reference``), laid after it: (n, 2 * beat_len).
+   (``with_reference``), laid after it: (n, 2 * beat_len); with ``"tq"`` the stretch before its QRS
+   (``tq_stretch``) instead.
 
 Example::
 
@@ -50,11 +51,12 @@ them: the guard reads ``rpeak_guard.GUARD``, so constants are patched there (``r
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.config import BEAT_REFERENCES, SignalConfig
 from ecgsl_keras.data.filters import clean, resample, resampled_length
 from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, blocked_p_wave, cluster_like,
                                           correct_apex, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
@@ -67,7 +69,7 @@ from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, ref
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks", "normalize", "rr_features", "segment",
-           "with_reference", "own_beats", "preprocess"] + [
+           "with_reference", "tq_stretch", "tq_against_median", "own_beats", "preprocess"] + [
     # re-exports (module docstring): the names that live in filters / rpeaks / rpeak_guard
     "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks",
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
@@ -247,18 +249,92 @@ def segment(signal, rpeaks, config: SignalConfig = SignalConfig()) -> tuple:
     return beats, np.arange(peaks.size, dtype=np.int64)
 
 
-def with_reference(beats, reference: str = "none") -> np.ndarray:
+# tq_stretch: where the stretch before a QRS starts and ends. The T wave ends about QT after the previous R peak;
+# QT from Bazett's formula at a normal QTc (QT = TQ_QTC_S * sqrt(RR in s)); the QRS starts about TQ_QRS_ONSET_S
+# before its R peak. A stretch shorter than TQ_MIN_S (fast rates, where T and the next P wave merge) is widened
+# backwards to TQ_MIN_S, so every beat shows at least what precedes its P wave.
+TQ_QTC_S = 0.40
+TQ_QRS_ONSET_S = 0.05
+TQ_MIN_S = 0.10
+
+
+def tq_stretch(signal, rpeaks, kept, beat_len: int, fs: float, with_mask: bool = False):
+    """The stretch before each kept beat's QRS (``SignalConfig.beat_reference="tq"``), (k, ``beat_len``) float32.
+
+    For the beat at ``rpeaks[i]`` (``i`` in ``kept``): the ``beat_len`` samples of ``signal`` that end at its QRS
+    onset (``TQ_QRS_ONSET_S`` before R), on the record's own time scale (no resampling, so P and f waves keep their
+    shape and rate), with every sample before the previous beat's estimated T end (previous R + Bazett QT at
+    ``TQ_QTC_S``, at least ``TQ_MIN_S`` before the QRS onset) set to 0, the record's baseline after ``normalize``:
+    what remains is the T-to-QRS interval, the atrial activity of that RR interval (a P wave, f waves, or neither).
+    The first beat's previous R is mirrored from its next RR interval; samples outside the signal are 0.
+    ``with_mask``: also the (k, ``beat_len``) bool array of the samples that hold the stretch (the rest are the 0s)."""
+    x = np.asarray(signal, np.float32)
+    peaks = np.asarray(rpeaks, np.int64)
+    kept = np.asarray(kept, np.int64)
+    out = np.zeros((kept.size, int(beat_len)), np.float32)
+    mask = np.zeros(out.shape, bool)
+    if not kept.size:
+        return (out, mask) if with_mask else out
+    if peaks.size < 2:
+        raise ValueError(f"tq_stretch needs at least 2 R-peaks, got {peaks.size}")
+    previous = np.where(kept > 0, peaks[np.maximum(kept - 1, 0)], 2 * peaks[0] - peaks[1])
+    here = peaks[kept]
+    rr_s = np.maximum(here - previous, 1) / float(fs)
+    stop = here - int(round(TQ_QRS_ONSET_S * fs))                       # QRS onset (exclusive)
+    t_end = previous + np.rint(TQ_QTC_S * np.sqrt(rr_s) * fs).astype(np.int64)
+    start = np.minimum(t_end, stop - int(round(TQ_MIN_S * fs)))         # at least TQ_MIN_S of stretch
+    for j in range(kept.size):
+        lo, hi = max(int(start[j]), int(stop[j]) - int(beat_len), 0), min(int(stop[j]), x.shape[0])
+        if hi > lo:
+            span = slice(int(beat_len) - (int(stop[j]) - lo), int(beat_len) - (int(stop[j]) - hi))
+            out[j, span], mask[j, span] = x[lo:hi], True
+    return (out, mask) if with_mask else out
+
+
+def tq_against_median(stretch, mask) -> np.ndarray:
+    """``beat_reference="tq_median"``'s third channel: each beat's stretch (``tq_stretch``) less its own mean (the
+    baseline wander between beats, which the stretch channel carries at full size), minus the record's median of
+    those, sample by sample over the beats whose stretch covers that sample (0 where the beat's own stretch does not,
+    or no beat's does). A P wave at a steady PR interval is in the median and cancels; f waves, whose phase differs
+    from beat to beat, and a P wave that comes and goes do not."""
+    s = np.asarray(stretch, np.float32)
+    if not len(s):
+        return s.copy()
+    covered = np.where(mask, s, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # a beat whose stretch is empty (outside the signal)
+        covered = covered - np.nan_to_num(np.nanmean(covered, axis=1, keepdims=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # a sample no beat's stretch covers: all NaN
+        median = np.nanmedian(covered, axis=0)
+    return np.where(mask, covered - np.nan_to_num(median), 0.0).astype(np.float32)
+
+
+def with_reference(beats, reference: str = "none", signal=None, rpeaks=None, kept=None, fs=None) -> np.ndarray:
     """``SignalConfig.beat_reference``: ``"none"`` the beats (n, L) as they are; ``"median"`` each beat followed by
     itself minus the median beat of ``beats`` (sample by sample over all of them: the record's usual beat), (n, 2L).
     The difference is what makes the input patient-relative: a record whose normal beats are all wide (bundle branch
-    block) has small differences, while an ectopic beat differs from its own record's usual beat."""
+    block) has small differences, while an ectopic beat differs from its own record's usual beat. ``"tq"`` each beat
+    followed by the stretch before its QRS (``tq_stretch`` of the normalised ``signal``, its R-peak indices ``rpeaks``,
+    the beats' indices into them ``kept`` (``segment``'s) and its rate ``fs``), (n, 2L): the atrial activity beyond the
+    beat window. ``"tq_median"`` (n, 3L): the beat, the stretch, and the stretch minus the record's median stretch
+    (``tq_against_median``)."""
     x = np.asarray(beats, np.float32)
     if reference == "none":
         return x
-    if reference != "median":
-        raise ConfigError("<config>", "bad_config", f"beat_reference must be 'none' or 'median', got {reference!r}")
+    if reference not in BEAT_REFERENCES:
+        raise ConfigError("<config>", "bad_config",
+                          f"beat_reference must be one of {tuple(BEAT_REFERENCES)}, got {reference!r}")
     if not len(x):
-        return np.zeros((0, 2 * x.shape[1]), np.float32)
+        return np.zeros((0, BEAT_REFERENCES[reference] * x.shape[1]), np.float32)
+    if reference in ("tq", "tq_median"):
+        if signal is None or rpeaks is None or kept is None or fs is None:
+            raise ValueError(f"beat_reference {reference!r} needs the signal, its R peaks, the kept beats and the rate")
+        if len(kept) != len(x):
+            raise ValueError(f"beat_reference {reference!r}: {len(kept)} kept indices for {len(x)} beats")
+        stretch, mask = tq_stretch(signal, rpeaks, kept, x.shape[1], fs, with_mask=True)
+        parts = [x, stretch] + ([tq_against_median(stretch, mask)] if reference == "tq_median" else [])
+        return np.concatenate(parts, axis=1).astype(np.float32)
     return np.concatenate([x, x - np.median(x, axis=0, keepdims=True)], axis=1).astype(np.float32)
 
 
@@ -334,7 +410,7 @@ def preprocess(signal, fs, config: SignalConfig = SignalConfig(), path="<signal>
         rr = rr_features(peaks_native, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
     else:
         rr = np.zeros((kept.size, 0), np.float32)
-    beats = with_reference(beats, config.beat_reference)
+    beats = with_reference(beats, config.beat_reference, signal=normalised, rpeaks=peaks, kept=kept, fs=target_fs)
     clock.lap("segment")
     return Beats(beats=beats.astype(np.float32, copy=False), rr=rr, rpeaks=peaks[kept],
                  rpeaks_native=peaks_native[kept], fs=target_fs, signal=normalised)

@@ -105,24 +105,26 @@ def deep_side(form: str, ecgsl, resnet, relative, plain=None) -> np.ndarray:
     raise ValueError(f"unknown form {form!r}")
 
 
-def step_config(args) -> dict:
-    """The prepare config of the relative beats: the shipped form's, with the median reference."""
-    from ecgsl_keras.config import ExperimentConfig
+def step_config(args, reference: str = "median") -> dict:
+    """The prepare config of the relative beats: the shipped form's, with the ``reference`` channel (af38's median;
+    af40's ``window_lever.py``: the stretch before the QRS, ``"tq"``)."""
+    from ecgsl_keras.config import BEAT_REFERENCES, ExperimentConfig
 
     config = json.loads(Path(args.config_from).read_text())["metadata"]["experiment_config"]
-    config["signal"]["beat_reference"] = "median"
-    config["model"]["beat_channels"] = 2
+    config["signal"]["beat_reference"] = reference
+    config["model"]["beat_channels"] = BEAT_REFERENCES[reference]
     checked = ExperimentConfig.from_dict(config)
     checked.validate()
     Path(args.config_out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.config_out).write_text(json.dumps(checked.to_dict(), indent=1) + "\n")
-    return {"from": str(args.config_from), "beat_reference": "median", "beat_width": checked.signal.beat_width}
+    return {"from": str(args.config_from), "beat_reference": reference, "beat_width": checked.signal.beat_width}
 
 
-def step_table(args) -> dict:
-    """The relative fold set's table (``--hybrid``), checked out of fold and against the committed folds; with
-    ``--prepared`` also what its prepared folder holds (records, beats, the reference, prepare's seconds)."""
-    out = write_table(Path(args.hybrid), args.deep_oof, args.out_npz, "ecgsl_relative")
+def step_table(args, key: str = "ecgsl_relative") -> dict:
+    """The relative fold set's table (``--hybrid``; column ``key``), checked out of fold and against the committed
+    folds; with ``--prepared`` also what its prepared folder holds (records, beats, the reference, prepare's
+    seconds)."""
+    out = write_table(Path(args.hybrid), args.deep_oof, args.out_npz, key)
     if args.prepared:
         manifest = json.loads((Path(args.prepared) / "manifest.json").read_text())
         summary, signal = manifest["metadata"]["prepare_summary"], manifest["metadata"]["signal_config"]
@@ -201,9 +203,10 @@ def _npz_table(path, key) -> dict:
     return out
 
 
-def _lever(args, control: bool = False) -> tuple:
-    """af_lever's ``Lever`` on the committed inputs and each deep set's probabilities in its record order; with
-    ``control`` also the plain (one-channel) fold set retrained here (``--control-npz``)."""
+def _lever(args, control: bool = False, key: str = "ecgsl_relative") -> tuple:
+    """af_lever's ``Lever`` on the committed inputs and each deep set's probabilities in its record order (the
+    lever's own set: column ``key`` of ``--out-npz``, named ``relative`` in ``deep_side``); with ``control`` also the
+    plain (one-channel) fold set retrained here (``--control-npz``)."""
     ns = argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None, resnet=None,
                             work=str(args.work), k=5)
     lever = Lever(ns)
@@ -212,7 +215,7 @@ def _lever(args, control: bool = False) -> tuple:
 
     committed = load_deep_oof(args.deep_oof)
     tables = {"ecgsl": committed["ecgsl"], "resnet": committed["resnet"],
-              "relative": _npz_table(args.out_npz, "ecgsl_relative")}
+              "relative": _npz_table(args.out_npz, key)}
     if control:
         tables["plain"] = _npz_table(args.control_npz, "ecgsl_plain")
     sets = {s: {k: _aligned(t, s, "probabilities", lever.ids[s]) for k, t in tables.items()}
@@ -235,8 +238,8 @@ def _form_rows(lever, deep_train, base) -> dict:
     return rows
 
 
-def step_cv(args) -> dict:
-    lever, sets = _lever(args)
+def step_cv(args, key: str = "ecgsl_relative") -> dict:
+    lever, sets = _lever(args, key=key)
     out = {"base": {}, "forms": {}}
     cv_forms(lever, sets, FORMS, out, "forms")
     return out
@@ -286,13 +289,13 @@ def step_control(args, cv) -> dict:
     return out
 
 
-def step_validate(args, chosen, control: bool = False) -> dict | None:
+def step_validate(args, chosen, control: bool = False, key: str = "ecgsl_relative") -> dict | None:
     """The kept form and the shipped recipe on validation, booster seeds 42-44 (nothing when none is kept;
-    ``control``: the plain retrained set is loaded too, for ``SEED_FORMS``)."""
+    ``control``: the plain retrained set is loaded too, for ``SEED_FORMS``; ``key``: the lever set's column)."""
     if chosen is None:
         log.info("validate: no form kept; validation not looked at")
         return None
-    lever, sets = _lever(args, control=control)
+    lever, sets = _lever(args, control=control, key=key)
     y = lever.y["validation"]
     rows = {"base": [], chosen: []}
     for seed in SEEDS:
