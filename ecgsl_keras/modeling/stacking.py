@@ -103,7 +103,10 @@ V_GATE_KEYS = ("premature", "wide", "t", "pause", "irregular")   # the spec's "v
 V_GATE_OPTIONAL_KEYS = ("af_off",)   # and these when set (absent: off; a v_gate written before run v45 has none)
 AF_OFF_KEYS = ("feature", "threshold")   # the v_gate's (and v_pause's) "af_off" object: these keys, all of them
 V_PAUSE_KEYS = ("wide", "band", "pause", "min_fires")   # the spec's "v_pause" object: these keys, all of them
-V_PAUSE_OPTIONAL_KEYS = ("af_off",)   # and this one when set (absent or null: no AF test)
+V_PAUSE_OPTIONAL_KEYS = ("af_off", "t_wave")   # and these when set (absent or null: no AF test, no T-wave test)
+# the optional T-wave test's evidence (per_beat_features): a ventricular beat repolarises abnormally too, so its T wave
+# is larger than the normal beat's; an aberrantly conducted S beat of the same width keeps a T near normal (run v49)
+V_PAUSE_T_COLUMN = "t_energy_norm"
 # the pause rule's per-beat evidence, in this order (per_beat_features.local_rhythm_features and per_beat_features)
 V_PAUSE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "qrs_width_norm")
 S_CLASS = "S"
@@ -328,10 +331,12 @@ class VPause:
     beat, with compensation (pre + post RR) / (2 x the local median RR) in ``band``, post RR / pre RR >= ``pause`` and
     (with ``af_off``) its AF evidence not above the threshold fires; a record's firings become V when it has at least
     ``min_fires`` of them. The one place of its schema (``V_PAUSE_KEYS``, ``from_spec``, ``to_spec``), evidence
-    (``columns``: ``V_PAUSE_COLUMNS``, then the AF-off feature when set) and rule (``fires``, ``apply``), served by
-    ``serving.stacked`` and measured by ``experiments/mitdb/v_sensitivity.py`` (runs v46-v48)."""
+    (``columns``: ``V_PAUSE_COLUMNS``, then the AF-off feature when set, then ``V_PAUSE_T_COLUMN`` when ``t_wave`` is
+    set) and rule (``fires``, ``apply``), served by ``serving.stacked`` and measured by
+    ``experiments/mitdb/v_sensitivity.py`` (runs v46-v49). ``t_wave`` (None: off): a beat fires only when its T-wave
+    energy over the median beat's is above it (run v49)."""
 
-    def __init__(self, wide: float, band, pause: float, min_fires: int, label_names, af_off=None):
+    def __init__(self, wide: float, band, pause: float, min_fires: int, label_names, af_off=None, t_wave=None):
         labels = [str(n) for n in label_names]
         for name in (S_CLASS, V_CLASS):
             if name not in labels:
@@ -348,7 +353,9 @@ class VPause:
             raise ValueError(f"v_pause min_fires must be an integer of at least 1, got {min_fires!r}")
         self.min_fires = int(min_fires)
         self.af_off = None if af_off is None else _af_off_entry("v_pause", af_off)
-        self.columns = V_PAUSE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self.t_wave = None if t_wave is None else _finite("v_pause t_wave", t_wave, 0.0)
+        self.columns = (V_PAUSE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+                        + ((V_PAUSE_T_COLUMN,) if self.t_wave is not None else ()))
         self._s, self._v = labels.index(S_CLASS), labels.index(V_CLASS)
 
     @classmethod
@@ -361,12 +368,13 @@ class VPause:
             raise ValueError(f"v_pause must be an object with keys {list(V_PAUSE_KEYS)} (and optionally "
                              f"{list(V_PAUSE_OPTIONAL_KEYS)}), got {keys}")
         return cls(entry["wide"], entry["band"], entry["pause"], entry["min_fires"], label_names,
-                   af_off=entry.get("af_off"))
+                   af_off=entry.get("af_off"), t_wave=entry.get("t_wave"))
 
     def to_spec(self) -> dict:
-        """The spec's ``"v_pause"`` object (``af_off`` only when set)."""
+        """The spec's ``"v_pause"`` object (``af_off`` and ``t_wave`` only when set)."""
         return {"wide": self.wide, "band": list(self.band), "pause": self.pause, "min_fires": self.min_fires,
-                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+                **({"af_off": dict(self.af_off)} if self.af_off else {}),
+                **({"t_wave": self.t_wave} if self.t_wave is not None else {})}
 
     def fires(self, probabilities, evidence) -> np.ndarray:
         """(n,) bool: the beats called S that meet every test (before the record count); NaN evidence: none."""
@@ -382,6 +390,8 @@ class VPause:
                     & (compensation <= self.band[1]) & (post / pre >= self.pause))
             if self.af_off is not None:   # no sinus rhythm, no compensatory pause (NaN evidence: no AF evidence)
                 fire &= ~(x[:, 3] > self.af_off["threshold"])
+            if self.t_wave is not None:   # a ventricular beat's T is larger than the normal beat's (NaN: no evidence)
+                fire &= x[:, len(self.columns) - 1] > self.t_wave
         return fire
 
     def apply(self, probabilities, evidence, records=None) -> tuple:

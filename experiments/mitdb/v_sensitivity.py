@@ -911,7 +911,7 @@ def _inner_base(table, labels, dec, h, v40: bool = True) -> dict:
     if ch40["uses_gate"] and v40:
         base = v_gate.LOCAL_GATE.apply(base, inner["inner_deep"][ok, v], v_gate.LOCAL_GATE.inputs(table, idx),
                                        labels, **ch40["best_point"])
-    return {"idx": idx, "base": base}
+    return {"idx": idx, "base": base, "deep": inner["inner_deep"][ok], "booster": inner["inner_booster"][ok]}
 
 
 def _pause_evidence(table, idx, c) -> dict:
@@ -1344,14 +1344,27 @@ def _group_scores(y, p, rec, groups, labels) -> dict:
     return out
 
 
-def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
-    """``NESTED_CHOICE_RULE`` on one outer fold's inner side: every grid point's scores, admissibility and the pick."""
+def t_call(p, labels, ev, min_firing, t_wave=None) -> np.ndarray:
+    """v48's call (``population_call``) with run v49's optional T-wave test (``VPause``'s ``t_wave``; ``ev['t']``: the
+    beats' ``t_energy_norm``, appended to the rule's evidence when the test is on)."""
+    from ecgsl_keras.modeling.stacking import VPause
+    rule = VPause(FULL_PAUSE_RULE["wide"], list(FULL_PAUSE_RULE["band"]), FULL_PAUSE_RULE["pause"], int(min_firing),
+                  labels, af_off=ev["af_off"], t_wave=t_wave)
+    cols = ev["columns"] if t_wave is None else np.column_stack([ev["columns"], ev["t"]])
+    return rule.apply(p, cols, records=ev["record"])[0]
+
+
+def _nested_choice(y, rec, groups, base, labels, ev, grid=None) -> dict:
+    """``NESTED_CHOICE_RULE`` on one outer fold's inner side: every grid point's scores, admissibility and the pick.
+    ``grid`` (run v49, ``T_NESTED_GRID``): min_firing x t_wave, ties then to no T test, then the lower t_wave."""
     off = _group_scores(y, base, rec, groups, labels)
     points = []
-    for n in NESTED_GRID["min_firing"]:
+    combos = ([(n, None) for n in NESTED_GRID["min_firing"]] if grid is None
+              else [(n, t) for n in grid["min_firing"] for t in grid["t_wave"]])
+    for n, t in combos:
         if n is None:
             continue
-        pi = population_call(base, labels, ev, **FULL_PAUSE_RULE, min_firing=n)
+        pi = t_call(base, labels, ev, n, t)
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
                                    for o, g in zip(off["groups"], sc["groups"])],
@@ -1367,13 +1380,18 @@ def _nested_choice(y, rec, groups, base, labels, ev) -> dict:
         for r, k in zip(rec[made], y[made]):
             by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
             by_rec[str(r)][labels[int(k)]] += 1
-        points.append({"min_firing": n, "scores": sc, "group_falls": falls, "admissible": admissible,
+        points.append({"min_firing": n, **({} if grid is None else {"t_wave": t}), "scores": sc, "group_falls": falls,
+                       "admissible": admissible,
                        "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()),
                                        "by_record": by_rec}})
     ok = [q for q in points if q["admissible"]]
-    best = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"])) if ok else None
+    best = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"], q.get("t_wave") is None,
+                                  -(q.get("t_wave") or 0.0))) if ok else None
     pick = None if best is None else best["min_firing"]
-    return {"off": off, "points": points, "chosen_min_firing": pick, "uses": pick is not None}
+    out = {"off": off, "points": points, "chosen_min_firing": pick, "uses": pick is not None}
+    if grid is not None:
+        out["chosen_t_wave"] = None if best is None else best["t_wave"]
+    return out
 
 
 def step_pause_nested(table, labels, dec) -> dict:
@@ -1841,12 +1859,204 @@ def step_vaug_weight(table, labels, dec, new) -> dict:
     return out
 
 
+# ---- run v49 (key v_pause_223_diagnosis): what separates record 223's S firings from its V firings on the inner side.
+# A description, no choice: every inner firing of v46's rule (FULL_PAUSE_RULE, min_fires 1, v40's gated inner recipe,
+# both outer folds), per record and true class, with candidate per-beat evidence the serving path already computes.
+DIAG223_KEY = "v_pause_223_diagnosis"
+DIAG223_COLUMNS = ("qrs_width_norm", "median_corr", "median_corr_qrs", "residual_norm", "p_energy_norm",
+                   "t_energy_norm", "pre_rr_local_median_ratio", "post_rr_local_median_ratio")
+
+
+def _firing_features(table, labels, dec, h, beats) -> dict:
+    """Fold ``h``'s inner side: every beat v46's rule fires on, with its evidence (table columns, compensation,
+    post / pre, the inner ECG-SL / booster / recipe P(V), and the correlation with its record's beats the inner recipe
+    calls V (label free; the firing beats are called S, so never in that template), whole beat and QRS part)."""
+    from beats_preset import _columns_of
+    c = dec["chosen"][str(h)]
+    ib = _inner_base(table, labels, dec, h)
+    idx = ib["idx"]
+    ev = _pause_evidence(table, idx, c)
+    fire = pause_rule(labels, ev, **FULL_PAUSE_RULE).fires(ib["base"], ev["columns"])
+    v = labels.index("V")
+    rec = table["record"][idx]
+    called_v = ib["base"].argmax(-1) == v
+    tpl = _templates(beats[idx], rec, called_v)
+    f = {name: _columns_of(table, [name])[idx, 0] for name in DIAG223_COLUMNS}
+    f.update({"compensation": compensation_of(table, idx), "post_pre": ev["post_pre"],
+              "p_v_deep": ib["deep"][:, v], "p_v_booster": ib["booster"][:, v], "p_v_recipe": ib["base"][:, v],
+              "corr_called_v": _corr_with(beats[idx], rec, tpl), "corr_called_v_qrs": _corr_with(beats[idx], rec, tpl, QRS)})
+    return {"fire": fire, "y": table["y"][idx], "record": rec, "f": f,
+            "called_v_per_record": {str(r): int((called_v & (rec == r)).sum()) for r in np.unique(rec[fire])}}
+
+
+def step_pause_223(table, labels, dec, beats) -> dict:
+    """Key ``v_pause_223_diagnosis`` (run v49): the inner firings described; 223's S against its V, and the gap (if
+    any) each evidence leaves between them, then how that gap sits among every other inner firing."""
+    out = {"what": "v46's rule (FULL_PAUSE_RULE, min_fires 1) on each outer fold's inner side (v40's gated inner "
+                   "recipe, the beats each inner group's models never saw); per fired beat the evidence below; no "
+                   "choice made here", "folds": {}}
+    pooled = {"fire_y": [], "fire_rec": [], "f": {}}
+    for h in range(len(dec["parts"])):
+        ff = _firing_features(table, labels, dec, h, beats)
+        m = ff["fire"]
+        pooled["fire_y"].append(ff["y"][m])
+        pooled["fire_rec"].append(np.char.add(f"{h}:", ff["record"][m].astype(str)))
+        for k, x in ff["f"].items():
+            pooled["f"].setdefault(k, []).append(x[m])
+        recs = {}
+        for r in np.unique(ff["record"][m]):
+            for k in np.unique(ff["y"][m & (ff["record"] == r)]):
+                mm = m & (ff["record"] == r) & (ff["y"] == k)
+                recs.setdefault(str(r), {})[labels[int(k)]] = {
+                    "n": int(mm.sum()), **{name: _q(x[mm]) for name, x in ff["f"].items()}}
+        out["folds"][str(h)] = {"firings_by_record": recs, "called_v_per_record": ff["called_v_per_record"]}
+    y = np.concatenate(pooled["fire_y"])
+    rec = np.concatenate(pooled["fire_rec"])
+    f = {k: np.concatenate(x) for k, x in pooled["f"].items()}
+    v, s = labels.index("V"), labels.index("S")
+    # 223 is in fold 0's inner side only (fold 1 scores it)
+    r223 = np.char.endswith(rec.astype(str), ":223")
+    sep = {}
+    for name, x in f.items():
+        xv, xs = x[r223 & (y == v)], x[r223 & (y == s)]
+        if not (len(xv) and len(xs)):
+            continue
+        lo, hi = ("V_above", (float(np.nanmin(xv)), float(np.nanmax(xs)))) if np.nanmedian(xv) > np.nanmedian(xs) \
+            else ("V_below", (float(np.nanmax(xv)), float(np.nanmin(xs))))
+        gap = (lo == "V_above" and hi[0] > hi[1]) or (lo == "V_below" and hi[0] < hi[1])
+        row = {"direction": lo, "V_223": sorted(round(float(q), 3) for q in xv),
+               "S_223": sorted(round(float(q), 3) for q in xs), "N_223": sorted(round(float(q), 3)
+                                                                            for q in x[r223 & (y == labels.index("N"))]),
+               "separates_223": bool(gap)}
+        if gap:   # where the midpoint of 223's gap would put every other inner firing (a look, not a threshold)
+            t = (hi[0] + hi[1]) / 2
+            keep = (x > t) if lo == "V_above" else (x < t)
+            row["midpoint"] = round(t, 4)
+            row["kept_at_midpoint_by_record_class"] = {
+                str(r): {labels[int(k)]: f"{int((keep & (rec == r) & (y == k)).sum())}/{int(((rec == r) & (y == k)).sum())}"
+                         for k in np.unique(y[rec == r])} for r in np.unique(rec)}
+        sep[name] = row
+    out["record_223"] = sep
+    out["separating_223"] = sorted(k for k, r in sep.items() if r["separates_223"])
+    return out
+
+
+# ---- run v49 (key v_pause_t_nested): v48 with an optional T-wave test, the grid and rules written after the
+# training-side diagnosis (v_pause_223_diagnosis: on fold 0's inner side 223's 15 fired V have t_energy_norm 2.59-11.3,
+# its 4 fired S 0.10-0.61, its 1 fired N 1.14; no other evidence but the models' own P(V) separates them) and BEFORE any
+# left-out figure of this run.
+T_NESTED_KEY = "v_pause_t_nested"
+T_NESTED_GRID = {"min_firing": NESTED_GRID["min_firing"], "t_wave": (None, 1.25, 1.5, 2.0)}
+T_NESTED_CHOICE_RULE = (
+    "fixed after the training-side diagnosis (key v_pause_223_diagnosis) and before any left-out figure of run v49: "
+    "NESTED_CHOICE_RULE (v48's: per outer fold on its 4 inner groups, v40's gated inner recipe; admissible when the "
+    "pooled inner V Se rises over off, no inner group's macro F1 (N, S, V, F) falls by more than 0.002 and no inner "
+    "group's S Se by more than 0.01; the highest pooled inner V Se taken) over the grid min_firing (off, 1, 3, 5, 10, "
+    "20, 40) x t_wave (None, 1.25, 1.5, 2.0): with t_wave a beat fires only when its T-wave energy (200-600 ms after "
+    "R) over its record's median beat's (t_energy_norm) is above t_wave (a ventricular beat repolarises abnormally: "
+    "a larger T; an aberrant S keeps a T near normal). The levels are physiological ('larger than the normal beat's "
+    "T by a quarter, a half, double'), not fitted to 223's gap (any of them lies in it). Ties: the larger min_firing, "
+    "then no T test (v48's rule), then the lower t_wave (fewer beats kept out). Same outer models, left-out records "
+    "and seeds 42-44 as v48; the library's VPause(t_wave=...) is the rule measured")
+T_NESTED_KEEP_RULE = (
+    "fixed before any left-out figure of run v49: NESTED_KEEP_RULE (v48's) against v40's decision row, paired over "
+    "booster seeds 42-44. The change against v48 (same seeds, paired) is reported and does not decide. This session "
+    "does not change the shipped preset whatever the verdict: would_build reports what PAUSE_BUILD_RULE over this "
+    "grid would ship")
+
+
+def _t_evidence(table, idx, c) -> dict:
+    """``_pause_evidence`` plus the beats' record ids and ``t_energy_norm`` (``t``: run v49's T-wave test)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_PAUSE_T_COLUMN
+    return dict(_pause_evidence(table, idx, c), record=table["record"][idx],
+                t=_columns_of(table, [V_PAUSE_T_COLUMN])[idx, 0])
+
+
+def step_pause_t_nested(table, labels, dec, preset_gate: dict) -> dict:
+    """Key ``v_pause_t_nested`` (run v49): ``T_NESTED_GRID`` / ``T_NESTED_CHOICE_RULE`` / ``T_NESTED_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    choice, apply_fold, v48_fold = {}, {}, {}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        ev = _t_evidence(table, idx, c)
+        y, rec = table["y"][idx], table["record"][idx]
+        ch = _nested_choice(y, rec, dec["groups"][h], ib["base"], labels, ev, grid=T_NESTED_GRID)
+        ch48 = _nested_choice(y, rec, dec["groups"][h], ib["base"], labels, ev)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        ch["points"] = [{k: q[k] for k in ("min_firing", "t_wave", "admissible", "new_V_calls")}
+                        | {"pooled": q["scores"]["pooled"], "group_falls": q["group_falls"]} for q in ch["points"]]
+        choice[str(h)] = ch
+        log.info("t nested, fold %d: chosen %s / t %s (v48: %s)", h, ch["chosen_min_firing"], ch["chosen_t_wave"],
+                 ch48["chosen_min_firing"])
+        ev_out = _t_evidence(table, part["scored"], c)
+
+        def f(p, _h, _seed, ev_out=ev_out, n=ch["chosen_min_firing"], t=ch["chosen_t_wave"]):
+            return p if n is None else t_call(p, labels, ev_out, n, t)
+
+        def g(p, _h, _seed, ev_out=ev_out, n=ch48["chosen_min_firing"]):
+            return p if n is None else t_call(p, labels, ev_out, n)
+        apply_fold[h], v48_fold[h] = f, g
+    head = {"rule": {k: (list(v) if k == "band" else v) for k, v in FULL_PAUSE_RULE.items()},
+            "grid": {k: list(v) for k, v in T_NESTED_GRID.items()},
+            "choice_rule": T_NESTED_CHOICE_RULE, "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL,
+                                                                       "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": T_NESTED_KEEP_RULE, "chosen_by_inner_cv": choice,
+            "chosen": {h: {"min_firing": ch["chosen_min_firing"], "t_wave": ch["chosen_t_wave"]}
+                       for h, ch in choice.items()}}
+    result = _fixed_rule_left_out(table, labels, dec, apply_fold, NESTED_RECORDS, head, "pause_t_nested")
+    vpp = result["against_v40"]["paired_change"]["V_positive_predictivity"]["mean"]
+    result["against_v40"]["checks"]["V_positive_predictivity_not_down"] = bool(vpp >= 0)
+    result["kept"] = bool(result["against_v40"]["kept"] and vpp >= 0)
+    result["decision"] = "pause_t_nested" if result["kept"] else "none"
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    rows48 = {s: left_out_rows(table, labels, dec, v48_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    d = {m: [_scores(y, rows[s], labels)[m] - _scores(y, rows48[s], labels)[m] for s in BOOSTER_SEEDS]
+         for m in v_gate.COMPARED}
+    committed48 = json.loads(OUT.read_text(encoding="utf-8"))[NESTED_KEY]["seed_spread"]
+    v48_mean = {m: float(np.mean([_scores(y, rows48[s], labels)[m] for s in BOOSTER_SEEDS])) for m in v_gate.COMPARED}
+    result["against_v48"] = {"what": "run v49 minus v48 (the v48 choice recomputed here), paired over booster seeds "
+                                     "42-44: a report, not a decision",
+                             "v48_reproduced": all(abs(v48_mean[m] - committed48[m]["mean"]) < 1e-9
+                                                   for m in v_gate.COMPARED),
+                             "paired_change": {m: {"mean": round(float(np.mean(x)), 4),
+                                                   "sd": round(float(np.std(x, ddof=1)), 4)} for m, x in d.items()},
+                             "v48_by_record": {r: {q: round(float(np.mean([_by_record_classes(
+                                 y, rows48[s], rec, labels, NESTED_RECORDS)[r][q] for s in BOOSTER_SEEDS])), 1)
+                                 for q in ("V_lost", "false_V", "S_lost", "S_as_V")} for r in NESTED_RECORDS}}
+    # what a build would take over this grid (PAUSE_BUILD_RULE: DS1's 8 inner groups, the preset's recipe and gate)
+    pieces, groups = [], []
+    c_af = {"gate_feature": preset_gate["feature"], "gate_threshold": preset_gate["threshold"]}
+    for h in range(len(dec["parts"])):
+        pieces.append(_inner_base(table, labels, dec, h, v40=False))
+        groups.extend(dec["groups"][h])
+    bidx = np.concatenate([q["idx"] for q in pieces])
+    bch = _nested_choice(table["y"][bidx], table["record"][bidx], groups, np.concatenate([q["base"] for q in pieces]),
+                         labels, _t_evidence(table, bidx, c_af), grid=T_NESTED_GRID)
+    result["would_build"] = {
+        "what": "PAUSE_BUILD_RULE over T_NESTED_GRID (v48's choice rule on all 8 of DS1's inner groups, the served "
+                "recipe: rhythm gate, no V gate, AF by the preset's gate): a report, the preset is not changed",
+        "chosen_min_firing": bch["chosen_min_firing"], "chosen_t_wave": bch["chosen_t_wave"],
+        "points": [{k: q[k] for k in ("min_firing", "t_wave", "admissible", "new_V_calls")}
+                   | {"pooled": q["scores"]["pooled"], "max_group_S_fall": max(
+                       (x for x in q["group_falls"]["S_sensitivity"] if x is not None), default=None)}
+                   for q in bch["points"]]}
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -1863,7 +2073,7 @@ def main(argv=None) -> int:
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
-            "pause_build", "pause_served", "vaug", "vaug_weight"} & set(args.steps):
+            "pause_build", "pause_served", "pause_223", "pause_t_nested", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -1914,6 +2124,19 @@ def main(argv=None) -> int:
     if "pause_served" in args.steps:
         result = saved[SERVED_KEY] = dict(step_pause_served(work, Path(args.mitdb_dir), table, labels, dec),
                                           command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_223" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[DIAG223_KEY] = dict(step_pause_223(table, labels, dec, beats), command=command,
+                                           seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "pause_t_nested" in args.steps:
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
+        result = saved[T_NESTED_KEY] = dict(step_pause_t_nested(table, labels, dec, preset_gate), command=command,
+                                            seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
