@@ -1,5 +1,5 @@
 """The full-compensatory-pause rule of a per-beat stacked model (``modeling.stacking.VPause``, ``stacking.json``'s
-``v_pause``, runs v46-v48 of experiments/mitdb): the rule on constructed beats, its spec round trip, a corrupt entry
+``v_pause``, runs v46-v49 of experiments/mitdb): the rule on constructed beats, its spec round trip, a corrupt entry
 named by file, and the serving path on the repo fixture with and without the entry."""
 from __future__ import annotations
 
@@ -62,6 +62,29 @@ def test_the_pause_rule_turns_firing_s_calls_to_v_on_a_record_with_enough_of_the
         rule.apply(p, x[:, :3])
 
 
+def test_the_optional_t_wave_test_keeps_beats_with_a_normal_t_out():
+    """Run v49's ``t_wave``: off by default (v48's rule, three / four columns); when set, ``t_energy_norm`` comes last
+    and a beat fires only when it is above ``t_wave`` (NaN: no evidence, no firing); it round trips via the spec."""
+    from ecgsl_keras.modeling.stacking import V_PAUSE_COLUMNS, V_PAUSE_T_COLUMN, VPause
+
+    assert VPause.from_spec(SPEC, LABELS).t_wave is None and "t_wave" not in VPause.from_spec(SPEC, LABELS).to_spec()
+    rule = VPause.from_spec(dict(SPEC, t_wave=1.5, min_fires=1), LABELS)
+    assert rule.columns == V_PAUSE_COLUMNS + ("window_af_afev", V_PAUSE_T_COLUMN)
+    assert rule.to_spec() == dict(SPEC, t_wave=1.5, min_fires=1)
+    p, x = _case()
+    t = np.array([[3.0], [0.5], [3.0], [3.0], [3.0], [3.0], [3.0], [3.0], [3.0]])   # beat 1: a normal T
+    np.testing.assert_array_equal(rule.apply(p, np.hstack([x, t]))[1], [1, 0, 0, 0, 0, 0, 0, 0, 0])
+    t[0] = np.nan
+    assert not rule.apply(p, np.hstack([x, t]))[1].any()
+    # without af_off the T column is the fourth
+    no_af = VPause.from_spec({"wide": 1.25, "band": [0.95, 1.05], "pause": 1.25, "min_fires": 1, "t_wave": 1.5},
+                             LABELS)
+    assert no_af.columns == V_PAUSE_COLUMNS + (V_PAUSE_T_COLUMN,)
+    t[0] = 2.0
+    np.testing.assert_array_equal(no_af.apply(p, np.hstack([x[:, :3], t]))[1], [1, 0, 0, 0, 0, 1, 0, 0, 0])
+    assert VPause.from_spec(dict(SPEC, t_wave=None), LABELS).to_spec() == SPEC       # null: off
+
+
 def _tiny(v_pause=None):
     from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
 
@@ -109,6 +132,9 @@ def test_the_pause_rule_round_trips_through_stacking_json(tmp_path):
     (dict(SPEC, min_fires=2.5), "min_fires"),
     (dict(SPEC, min_fires=True), "min_fires"),
     (dict(SPEC, af_off={"feature": "window_af_afev"}), "af_off"),
+    (dict(SPEC, t_wave="big"), "t_wave must be a finite number"),
+    (dict(SPEC, t_wave=-1.0), "t_wave must be at least 0"),
+    (dict(SPEC, t_wave=float("inf")), "t_wave must be a finite number"),
 ])
 def test_a_corrupt_pause_rule_names_stacking_json(tmp_path, entry, match):
     from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
@@ -185,6 +211,14 @@ def test_the_pause_rule_in_the_serving_path_on_a_fixture_signal(preset_copy, fix
     assert all(paused["beat_labels"][i] == "V" for i in np.flatnonzero(turned))
     np.testing.assert_allclose(paused["beat_probabilities"], expected, atol=1e-5)
     np.testing.assert_array_equal(paused["beat_probabilities"][~turned], before[~turned])
+    # run v49's T-wave test served: the rule's fourth / fifth column is t_energy_norm, computed by the serving path
+    t_rule = VPause.from_spec(dict(loose, t_wave=1.0), predictor.label_names)
+    xt = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr, beats.rpeaks / beats.fs,
+                              list(t_rule.columns), signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                              config=predictor.config.signal)
+    _, _, t_paused = run(dict(loose, t_wave=1.0))
+    np.testing.assert_array_equal(t_paused["beat_v_paused"], t_rule.apply(before, xt)[1])
+    assert t_paused["beat_v_paused"].sum() <= turned.sum()
     # the record count: more firings required than the record has: the answer as without the entry
     _, _, never = run(dict(loose, min_fires=int(turned.sum()) + 1))
     assert not never["beat_v_paused"].any()

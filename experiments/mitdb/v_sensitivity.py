@@ -11,6 +11,8 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_nested       # key v_pause_nested (run v48)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_build        # key v_pause_build (s34)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_served       # key v_pause_served_left_out (s34)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_223          # key v_pause_223_diagnosis (v49)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_t_nested     # key v_pause_t_nested (run v49)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -136,6 +138,17 @@ Steps:
               rule's AF test the preset's own rhythm gate (``stacking.json``'s ``gate`` feature and threshold). Taken:
               ``v_pause`` = {wide, band, pause, min_fires N, af_off}; none admissible: no entry. Written here and in
               the JSON before any figure of the build's choice.
+``pause_223``  (run v49, key ``v_pause_223_diagnosis``) a description, no choice: every inner firing of v46's rule
+              (min_fires 1, v40's gated inner recipe, both outer folds) per record and true class with per-beat
+              evidence (width, median_corr(_qrs), residual, P / T energy, RR ratios, compensation, post / pre, the
+              inner ECG-SL / booster / recipe P(V), correlation with the record's recipe-called V beats); for record
+              223 (fold 0's inner side) which evidence leaves a gap between its fired V and S beats.
+``pause_t_nested`` (run v49, key ``v_pause_t_nested``) v48 with ``VPause``'s optional T-wave test: ``T_NESTED_GRID``
+              (min_firing x t_wave None / 1.25 / 1.5 / 2.0 on t_energy_norm), ``T_NESTED_CHOICE_RULE`` (v48's, ties:
+              larger N, then no T test, then the lower t_wave) and ``T_NESTED_KEEP_RULE`` (v48's), written after the
+              training-side diagnosis and before any left-out figure. Also: the change against v48 (paired, a report),
+              what ``PAUSE_BUILD_RULE`` would take over this grid (``would_build``; the preset is not changed) and,
+              after the verdict, the left-out firings per record and t_wave (``left_out_firings_by_t_wave``).
 ``pause_served`` (session s34, key ``v_pause_served_left_out``) a report, not a lever (``SERVED_WHAT``; no keep rule:
               the build rule decided what ships): the left-out figure of exactly what ``mitdb-beats`` serves, v37's
               recipe rows (rhythm gate, no V gate; the committed key ``v_gate_local.inner4.seed_spread.recipe``,
@@ -2031,6 +2044,29 @@ def step_pause_t_nested(table, labels, dec, preset_gate: dict) -> dict:
                              "v48_by_record": {r: {q: round(float(np.mean([_by_record_classes(
                                  y, rows48[s], rec, labels, NESTED_RECORDS)[r][q] for s in BOOSTER_SEEDS])), 1)
                                  for q in ("V_lost", "false_V", "S_lost", "S_as_V")} for r in NESTED_RECORDS}}
+    # a look after the verdict (not a decision): the rule's left-out firings per record, seed and t_wave (min_fires 1,
+    # v40's rows, by true class): where the T test would act on records the choice never saw
+    rows40 = left_out_rows(table, labels, dec)
+    look, start = {}, 0
+    for h, part in enumerate(dec["parts"]):
+        n = len(part["scored"])
+        ev_out = _t_evidence(table, part["scored"], dec["chosen"][str(h)])
+        y_h = table["y"][part["scored"]]
+        for t in T_NESTED_GRID["t_wave"]:
+            from ecgsl_keras.modeling.stacking import VPause
+            rule = VPause(FULL_PAUSE_RULE["wide"], list(FULL_PAUSE_RULE["band"]), FULL_PAUSE_RULE["pause"], 1, labels,
+                          af_off=ev_out["af_off"], t_wave=t)
+            cols = ev_out["columns"] if t is None else np.column_stack([ev_out["columns"], ev_out["t"]])
+            for seed in BOOSTER_SEEDS:
+                fire = rule.fires(rows40[f"v40_s{seed}"][start:start + n], cols)
+                for r in np.unique(ev_out["record"][fire]):
+                    m = fire & (ev_out["record"] == r)
+                    look.setdefault(str(r), {}).setdefault(str(t), {})[str(seed)] = {
+                        labels[int(k)]: int((m & (y_h == k)).sum()) for k in np.unique(y_h[m])}
+        start += n
+    result["left_out_firings_by_t_wave"] = {
+        "what": "after the verdict, not a decision: v46's rule's firings (min_fires 1) on v40's left-out rows per "
+                "record, t_wave (None: no T test) and booster seed, by true class", "records": look}
     # what a build would take over this grid (PAUSE_BUILD_RULE: DS1's 8 inner groups, the preset's recipe and gate)
     pieces, groups = [], []
     c_af = {"gate_feature": preset_gate["feature"], "gate_threshold": preset_gate["threshold"]}
