@@ -302,7 +302,7 @@ def test_nonlinear_group_reads_neurokit2_on_the_records_rpeaks(normal, normal_fe
     # computed on request only: the default leaves the group out, a model's columns name their groups
     default = rf.record_features(x, fs, rpeaks=peaks)
     assert "nonlinear" in rf.ON_REQUEST_GROUPS and not set(names) & set(default)
-    assert tuple(default) == rf.feature_names(tuple(g for g in rf.GROUPS if g != "nonlinear"))
+    assert tuple(default) == rf.feature_names(tuple(g for g in rf.GROUPS if g not in rf.ON_REQUEST_GROUPS))
     assert all(default[n] == normal_features[n] or math.isnan(default[n]) and math.isnan(normal_features[n])
                for n in default)
     assert rf.groups_of(["nl_pip", "hrv_madnn", "atr_residual_fwave_ratio"]) == ("hrv", "atrial", "nonlinear")
@@ -319,3 +319,48 @@ def test_nonlinear_group_reads_neurokit2_on_the_records_rpeaks(normal, normal_fe
            for c, rows in by_class.items()}
     assert med["A"]["nl_dfa_alpha1"] < med["N"]["nl_dfa_alpha1"] - 0.3
     assert med["A"]["nl_sym_0v"] < med["N"]["nl_sym_0v"] - 0.1
+
+
+def test_tq_group_summarises_the_stretches_the_deep_side_sees(normal, normal_features, by_class):
+    """The ``tq`` group (af41): six documented names, on request only, computed from the same stretches as
+    ``preprocess``'s ``beat_reference="tq_median"`` channels (the stretch, its residual against the record's median
+    stretch), NaN with too few beats, and a steady P wave (sinus) against f waves (AF) on the sample records."""
+    from dataclasses import replace
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.signal import preprocess
+
+    names = rf.feature_names("tq")
+    assert names == ("tq_residual_ratio_median", "tq_residual_ratio_iqr", "tq_residual_high_fraction",
+                     "tq_median_corr", "tq_median_rms", "tq_residual_rms_median")
+    assert "tq" in rf.ON_REQUEST_GROUPS and "tq" not in rf.DEFAULT_GROUPS
+    assert not set(names) & set(rf.feature_names(tuple(g for g in rf.GROUPS if g not in rf.ON_REQUEST_GROUPS)))
+    assert all(rf._BY_NAME[n].group == "tq" and rf._BY_NAME[n].meaning for n in names)
+    x, fs = normal
+    got = rf.record_features(x, fs, groups="tq")
+    assert tuple(got) == names and all(got[n] == normal_features[n] for n in names)
+    assert all(math.isfinite(got[n]) for n in names)
+    assert got["tq_residual_ratio_median"] >= 0 and -1 <= got["tq_median_corr"] <= 1
+    assert 0 <= got["tq_residual_high_fraction"] <= 1 and got["tq_median_rms"] > 0
+
+    # the deep side's channels (af40b) give the same per-beat ratios: stretch = channel 2, residual = channel 3
+    config = replace(SignalConfig(), beat_reference="tq_median")
+    beats = preprocess(x, fs, config).beats.astype(np.float64)
+    L = config.beat_len
+    stretch, residual = beats[:, L:2 * L], beats[:, 2 * L:]
+    mask = stretch != 0                              # tq_stretch's 0s are the samples outside the stretch
+    held = mask.sum(axis=1)
+    centred = np.where(mask, stretch - (stretch.sum(axis=1) / held)[:, None], 0.0)
+    ratio = (residual ** 2).sum(axis=1) / (centred ** 2).sum(axis=1)
+    assert got["tq_residual_ratio_median"] == pytest.approx(float(np.median(ratio)), rel=1e-4)
+    assert got["tq_residual_high_fraction"] == pytest.approx(float(np.mean(ratio > rf.TQ_RESIDUAL_HIGH)))
+    assert got["tq_residual_rms_median"] == pytest.approx(float(np.median(np.sqrt((residual ** 2).sum(axis=1)
+                                                                                  / held))), rel=1e-4)
+
+    few = rf.record_features(x, fs, rpeaks=np.array([300, 600]), groups="tq")        # fewer than MIN_BEATS beats
+    assert all(math.isnan(few[n]) for n in names)
+
+    med = {c: {n: np.nanmedian([f[n] for f in r]) for n in names} for c, r in by_class.items()}
+    assert med["A"]["tq_residual_ratio_median"] > med["N"]["tq_residual_ratio_median"] + 0.2
+    assert med["A"]["tq_residual_high_fraction"] > med["N"]["tq_residual_high_fraction"] + 0.2
+    assert med["A"]["tq_median_corr"] < med["N"]["tq_median_corr"] - 0.2

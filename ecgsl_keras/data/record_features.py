@@ -34,6 +34,14 @@ Groups (``GROUPS``):
   indices, deceleration contributions), DFA alpha1, approximate entropy, Lempel-Ziv complexity and symbolic
   dynamics (Cysarz et al. 2013): structured (ectopic) against random (AF) irregularity, and noise. NaN for the whole
   group when neurokit2 cannot compute them (e.g. a constant RR series); DFA alpha1 needs 12 RR intervals.
+- ``tq``: record-level summaries of the stretch before each QRS (af41): ``signal.tq_stretch`` of the beats
+  ``signal.preprocess`` cuts (the same 100 Hz robust-normalised signal, R-peaks and kept beats as the ``baseline``
+  group; the T-to-QRS interval, where a P wave or f waves show) and ``signal.tq_against_median`` (each stretch less
+  its mean minus the record's median stretch): how much of each stretch the record's usual stretch explains (a P
+  wave at a steady PR interval: most of it; f waves or a P wave that comes and goes: little). NaN for the whole
+  group with fewer than ``MIN_BEATS`` beats whose stretch holds at least ``signal.TQ_MIN_S`` of signal; a beat
+  whose stretch is flat (no power) is left out of the per-beat ratios. Amplitudes in robust-normalised units
+  ("norm", as ``baseline``).
 
 ``feature_names()`` without groups gives ``DEFAULT_GROUPS`` (the first five: the 111 features the
 shipped models were trained on, which ``prepare --record-features`` stores; ``nonlinear`` is in no shipped
@@ -80,7 +88,8 @@ from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import beat_features as baselines  # the baseline group
 from ecgsl_keras.data.filters import clean, resample
 from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks
-from ecgsl_keras.data.signal import check_quality, normalize, rr_features, segment
+from ecgsl_keras.data.signal import (TQ_MIN_S, check_quality, normalize, rr_features, segment, tq_against_median,
+                                     tq_stretch)
 from ecgsl_keras.errors import SignalQualityError
 
 __all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "ON_REQUEST_GROUPS", "groups_of", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
@@ -89,15 +98,16 @@ __all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "ON_REQUEST_GROUPS
 
 Feature = namedtuple("Feature", "name unit group meaning")
 
-GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial", "nonlinear")
+GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial", "nonlinear", "tq")
 # the groups of the models trained before the rhythm / atrial groups existed (the 111 features of the
 # cinc2017 and cinc2017-keras presets): ``feature_names()`` without groups, so that ``prepare
 # --record-features`` and the hybrid Keras model keep their 111 columns. A stacked preset selects its
 # columns by name (``stacking.json``), so it computes the same values whatever the default.
 DEFAULT_GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
-# computed only when asked for (``record_features(groups=...)``): no shipped model reads them, and they would add
-# about half again to every record's feature time
-ON_REQUEST_GROUPS = ("nonlinear",)
+# computed only when asked for (``record_features(groups=...)``): no shipped model reads them (``nonlinear`` would
+# add about half again to every record's feature time; ``tq`` is af41's experiment, off by default)
+ON_REQUEST_GROUPS = ("nonlinear", "tq")
+TQ_RESIDUAL_HIGH = 0.5     # tq_residual_high_fraction: a stretch whose residual keeps over half its power
 MIN_BEATS = 3              # R-peaks needed for beat templates (P, QRS, T statistics)
 MIN_RR = 4                 # RR intervals needed for rhythm statistics (AFEv, HRV)
 DEFAULT_FILL_VALUE = 0.0   # nan_policy "fill"/"indicator" without fitted fill values
@@ -309,6 +319,19 @@ _NEW = (
                                             "(monotone) variations"),
     ("nl_sym_2uv", "fraction", "nonlinear", "neurokit2 HRV_Symbolic_EqualProb4_2UV: such words with two unlike "
                                             "variations (peak or valley: alternans, bigeminy)"),
+    # tq (signal.tq_stretch of the kept 100 Hz beats; "residual": signal.tq_against_median; "ratio": per beat, the
+    # residual's power / the power of the stretch less its mean, over the samples the stretch holds)
+    ("tq_residual_ratio_median", "fraction", "tq", "median over beats of the stretch's power that the record's "
+                                                   "median stretch leaves unexplained (steady P wave: low; f waves, "
+                                                   "no or intermittent P wave: near 1)"),
+    ("tq_residual_ratio_iqr", "fraction", "tq", "interquartile range over beats of that ratio"),
+    ("tq_residual_high_fraction", "fraction", "tq", "fraction of beats whose ratio exceeds TQ_RESIDUAL_HIGH (0.5)"),
+    ("tq_median_corr", "1", "tq", "median over beats of the correlation of the stretch (less its mean) with the "
+                                  "record's median stretch on the samples it holds (P-wave consistency)"),
+    ("tq_median_rms", "norm", "tq", "RMS of the record's median stretch over the samples at least half the beats "
+                                    "hold (the size of the repeated atrial wave)"),
+    ("tq_residual_rms_median", "norm", "tq", "median over beats of the residual's RMS (the size of the atrial "
+                                             "activity that does not repeat: f waves, noise)"),
 )
 _NK_HRV = {"hrv_madnn": "HRV_MadNN", "hrv_mcvnn": "HRV_MCVNN", "hrv_iqrnn": "HRV_IQRNN",
            "hrv_sdrmssd": "HRV_SDRMSSD", "hrv_prc20nn": "HRV_Prc20NN", "hrv_prc80nn": "HRV_Prc80NN",
@@ -815,8 +838,43 @@ def _nonlinear(peaks, fs, out) -> None:
     _neurokit(nk.hrv_nonlinear, _NK_NONLINEAR, peaks, fs, out)
 
 
-def _baseline(cleaned, fs, peaks, config, out) -> None:
-    """The 65 features of ``baselines.record_features`` on the beats ``signal.preprocess`` would cut."""
+def _tq(normalised, peaks, kept, fs, beat_len, out) -> None:
+    """The ``tq`` group from the stretches before the ``kept`` beats' QRS (``normalised``: the 100 Hz signal,
+    ``peaks`` its R-peaks, as ``signal.preprocess`` has them)."""
+    stretch, mask = tq_stretch(normalised, peaks, kept, beat_len, fs, with_mask=True)
+    usable = mask.sum(axis=1) >= int(round(TQ_MIN_S * fs))
+    if usable.sum() < MIN_BEATS:
+        return
+    stretch, mask = stretch[usable].astype(np.float64), mask[usable]
+    residual = tq_against_median(stretch, mask).astype(np.float64)
+    n_held = mask.sum(axis=1)
+    centred = np.where(mask, stretch - (np.where(mask, stretch, 0).sum(axis=1) / n_held)[:, None], 0.0)
+    median = np.where(mask, centred - residual, 0.0)         # the record's median stretch where each beat holds it
+    power = (centred ** 2).sum(axis=1)
+    ok = power > 1e-12
+    if ok.sum() >= MIN_BEATS:
+        ratio = (residual[ok] ** 2).sum(axis=1) / power[ok]
+        out["tq_residual_ratio_median"] = float(np.median(ratio))
+        q75, q25 = np.percentile(ratio, [75, 25])
+        out["tq_residual_ratio_iqr"] = float(q75 - q25)
+        out["tq_residual_high_fraction"] = float(np.mean(ratio > TQ_RESIDUAL_HIGH))
+        m_power = (median[ok] ** 2).sum(axis=1)
+        good = m_power > 1e-12
+        if good.sum() >= MIN_BEATS:
+            corr = (centred[ok][good] * median[ok][good]).sum(axis=1) / np.sqrt(power[ok][good] * m_power[good])
+            out["tq_median_corr"] = float(np.median(corr))
+    out["tq_residual_rms_median"] = float(np.median(np.sqrt((residual ** 2).sum(axis=1) / n_held)))
+    common = mask.sum(axis=0) * 2 >= mask.shape[0]
+    if common.any():
+        held = np.where(mask[:, common], centred[:, common], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out["tq_median_rms"] = float(np.sqrt(np.mean(np.nanmedian(held, axis=0) ** 2)))
+
+
+def _baseline(cleaned, fs, peaks, config, out, tq=False) -> None:
+    """The 65 features of ``baselines.record_features`` on the beats ``signal.preprocess`` would cut (and with
+    ``tq`` the ``tq`` group on the stretches before them)."""
 
     target = float(config.target_fs)
     resampled = resample(cleaned, fs, target)
@@ -831,6 +889,8 @@ def _baseline(cleaned, fs, peaks, config, out) -> None:
         return
     rr = rr_features(pn, fs, config.rr_local_window, config.max_rr_s)[kept].astype(np.float32)
     out.update(baselines.record_features(beats, rr))
+    if tq:
+        _tq(normalised, p100, kept, target, int(config.beat_len), out)
 
 
 # --- public API --------------------------------------------------------------------------------------
@@ -905,7 +965,7 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
         flag = _rhythm(rr, out)
     if peaks.size >= MIN_BEATS:
         _template_features(cleaned, fs, peaks, rr, out)
-        _baseline(cleaned, fs, peaks, config, out)
+        _baseline(cleaned, fs, peaks, config, out, tq="tq" in groups)
         if flag is not None:
             _atrial(cleaned, fs, peaks, flag, out)
     return OrderedDict((key, float(out[key]) if out[key] is not None and math.isfinite(float(out[key])) else math.nan)
