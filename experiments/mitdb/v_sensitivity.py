@@ -538,6 +538,24 @@ LEVER_KEEP_RULE = (
     "kept, else the kept single lever of the larger mean V Se change, else none (v40 stays)")
 
 
+def _seed_summary(y, rows_of, labels, by_record, by_record_key: str) -> dict:
+    """A lever's left-out rows over the booster seeds (``rows_of[seed]``: (n, C) probabilities of targets ``y``):
+    each seed's scores (``lever_s<seed>``, without the distances), their mean and sd over the seeds for
+    ``v_gate.COMPARED``, and ``by_record`` (a row set -> {record: {count: value}}) averaged over the seeds (0.1),
+    under ``by_record_key``."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
+              for s in BOOSTER_SEEDS}
+    spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
+                  "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
+              for m in v_gate.COMPARED}
+    each = [by_record(rows_of[s]) for s in BOOSTER_SEEDS]
+    by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
+    return {"rows": scores, "seed_spread": {"lever": spread}, by_record_key: by_rec}
+
+
 def v_scale(p, labels, scale) -> np.ndarray:
     """``p`` with its V column multiplied by ``scale`` and the rows renormalised."""
     p = np.array(p, dtype=float, copy=True)
@@ -599,7 +617,7 @@ def step_lever(table, labels, dec, beats, tol: float = 0.0) -> dict:
     (``TOLERANT_CHOICE_RULE``; run v43's check of the rule itself)."""
     import oof
     import v_gate
-    from beats_preset import _columns_of, _scores
+    from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
     from v_side import _gated, _load, with_inner_k
     v = labels.index("V")
@@ -658,14 +676,7 @@ def step_lever(table, labels, dec, beats, tol: float = 0.0) -> dict:
     rows40 = left_out_rows(table, labels, dec)
 
     def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+        return _seed_summary(y, rows_of, labels, lambda p: v_gate._v_by_record(y, p, rec, v), "v_by_record_seed_mean")
 
     v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
     ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
@@ -730,7 +741,6 @@ def step_deep_pair(table, labels, dec) -> dict:
     """Key ``v_sensitivity_deep_pair``: ``DEEP_PAIR_RULE``."""
     import oof
     import v_gate
-    from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     from v_side import _gated, _load, with_inner_k
     v = labels.index("V")
@@ -781,14 +791,7 @@ def step_deep_pair(table, labels, dec) -> dict:
     rows40 = left_out_rows(table, labels, dec)
 
     def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+        return _seed_summary(y, rows_of, labels, lambda p: v_gate._v_by_record(y, p, rec, v), "v_by_record_seed_mean")
 
     v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
     # the 'relative' point at the fold's own weight is v40 itself: the unchosen rows must reproduce it
@@ -960,7 +963,6 @@ def _made_by_record(before, after, y, rec, labels) -> dict:
 def step_pause(table, labels, dec) -> dict:
     """Key ``v_pause_lever`` (run v43): ``TOLERANT_CHOICE_RULE`` / ``LEVER_KEEP_RULE``."""
     import v_gate
-    from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     v = labels.index("V")
     choice = {}
@@ -991,14 +993,7 @@ def step_pause(table, labels, dec) -> dict:
     rows40 = left_out_rows(table, labels, dec)
 
     def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+        return _seed_summary(y, rows_of, labels, lambda p: v_gate._v_by_record(y, p, rec, v), "v_by_record_seed_mean")
 
     v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
     ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
@@ -1143,7 +1138,6 @@ def _fixed_rule_left_out(table, labels, dec, apply_fold, records, head, name) ->
     then both rows' figures (per record: ``records``), the verdict of ``LEVER_KEEP_RULE`` and ``decision`` (``name``
     when kept, else "none")."""
     import v_gate
-    from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     idx = dec["idx"]
     y, rec = table["y"][idx], table["record"][idx]
@@ -1151,14 +1145,8 @@ def _fixed_rule_left_out(table, labels, dec, apply_fold, records, head, name) ->
     rows = {s: left_out_rows(table, labels, dec, apply_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
 
     def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [_by_record_classes(y, rows_of[s], rec, labels, records) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "by_record_seed_mean": by_rec}
+        return _seed_summary(y, rows_of, labels, lambda p: _by_record_classes(y, p, rec, labels, records),
+                             "by_record_seed_mean")
 
     v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
     r = summary(rows)
@@ -1793,7 +1781,6 @@ VAUG_WEIGHT_RULE = ("fixed after v44's figures and before any of its own: the re
 def step_vaug_weight(table, labels, dec, new) -> dict:
     """Key ``v_augment_weight`` (run v44b): ``VAUG_WEIGHT_RULE``."""
     import v_gate
-    from beats_preset import _scores
     from hybrid import BOOSTER_SEEDS
     from v_side import _gated, with_inner_k
     v = labels.index("V")
@@ -1832,14 +1819,7 @@ def step_vaug_weight(table, labels, dec, new) -> dict:
     rows40 = left_out_rows(table, labels, dec)
 
     def summary(rows_of):
-        scores = {f"lever_s{s}": {m: x for m, x in _scores(y, rows_of[s], labels).items() if m != "distance_to_targets"}
-                  for s in BOOSTER_SEEDS}
-        spread = {m: {"mean": float(np.mean([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS])),
-                      "sd": float(np.std([scores[f"lever_s{s}"][m] for s in BOOSTER_SEEDS], ddof=1))}
-                  for m in v_gate.COMPARED}
-        each = [v_gate._v_by_record(y, rows_of[s], rec, v) for s in BOOSTER_SEEDS]
-        by_rec = {r: {q: round(float(np.mean([e[r][q] for e in each])), 1) for q in each[0][r]} for r in each[0]}
-        return {"rows": scores, "seed_spread": {"lever": spread}, "v_by_record_seed_mean": by_rec}
+        return _seed_summary(y, rows_of, labels, lambda p: v_gate._v_by_record(y, p, rec, v), "v_by_record_seed_mean")
 
     v40 = summary({s: rows40[f"v40_s{s}"] for s in BOOSTER_SEEDS})
     ref = {"rows": {f"recipe_s{s}": v40["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
