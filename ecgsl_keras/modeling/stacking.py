@@ -273,13 +273,9 @@ class VGate:
             raise ValueError(f"v_gate t is a probability, at most 1, got {t!r}")
         self.pause = None if pause is None else _finite("v_gate pause", pause, 0.0)
         self.irregular = None if irregular is None else _finite("v_gate irregular", irregular, 0.0)
-        self.af_off = None if af_off is None else self._af_off(af_off)
+        self.af_off = None if af_off is None else _af_off_entry("v_gate", af_off)
         self.columns = V_GATE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
         self._v = labels.index(V_CLASS)
-
-    @staticmethod
-    def _af_off(entry) -> dict:
-        return _af_off_entry("v_gate", entry)
 
     @classmethod
     def from_spec(cls, entry, label_names) -> "VGate":
