@@ -170,10 +170,17 @@ def near(peaks, at, tolerance):
     return d <= tolerance
 
 
-def run(data_dir, rid, rhythm, config, constants, record):
+# the builder of runs s39-s45 (``run``'s and ``diagnose``'s default): seed = record number, cut end 0.45 s, no join
+OLD_BUILDER = {"seed_offset": 0, "t_end_s": rhythms.T_END_FIXED_S, "join_edge_s": rhythms.JOIN_EDGE_NONE}
+
+
+def run(data_dir, rid, rhythm, config, constants, record, builder=None):
+    """``rhythm`` of record ``rid`` built (``builder``: ``OLD_BUILDER``'s keys; seed = record + ``seed_offset``) and
+    detected at ``config`` / ``constants``, block21's guard traced step by step."""
     signal, fs, ref, episodes, _, symbols = record
-    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid), t_end_s=rhythms.T_END_FIXED_S,
-                          join_edge_s=rhythms.JOIN_EDGE_NONE)
+    b = OLD_BUILDER if builder is None else builder
+    built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid) + b["seed_offset"],
+                          t_end_s=b["t_end_s"], join_edge_s=b["join_edge_s"])
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, primary_config(rpeak_keep_first_beat=config.rpeak_keep_first_beat), cleaned=cleaned)
@@ -187,11 +194,13 @@ def run(data_dir, rid, rhythm, config, constants, record):
     return dict(built=built, x=cleaned, detect=detect, fs=fs, primary=primary, peaks=peaks, m=m, steps=steps)
 
 
-def diagnose(data_dir, rid, config, constants) -> tuple:
+def diagnose(data_dir, rid, config, constants, builder=None, detail=False) -> tuple:
+    """``(misses, builder check, counts)`` of record ``rid``'s block21 (``builder``: ``run``'s); ``detail``: also
+    what is left in the rows' ``_detail`` (the traced run, for run s48's finer look at 203)."""
     record = read_mitdb(data_dir, rid, with_symbols=True)
     signal, fs, ref, episodes, _, symbols = record
     normal = run(data_dir, rid, "normal", config, constants, record)
-    b = run(data_dir, rid, "block21", config, constants, record)
+    b = run(data_dir, rid, "block21", config, constants, record, builder)
     x, detect, peaks, m, built, primary = b["x"], b["detect"], b["peaks"], b["m"], b["built"], b["primary"]
     beats, removed = built["beats"], np.sort(built["removed"])
     tol, far = int(round(0.15 * fs)), int(round(0.3 * fs))
@@ -201,7 +210,8 @@ def diagnose(data_dir, rid, config, constants) -> tuple:
     cut = built["qrs_before_s"]
     k = np.searchsorted(ref, removed)
     spans = np.stack([removed - int(round(cut * fs)),
-                      np.minimum(removed + int(round(0.45 * fs)), ref[np.minimum(k + 1, ref.size - 1)] - int(round(0.28 * fs)))],
+                      np.minimum(removed + int(round(built["t_end_s"] * fs)),
+                                 ref[np.minimum(k + 1, ref.size - 1)] - int(round(0.28 * fs)))],
                      axis=1)
     qrs = int(round(0.06 * fs))
     hit = np.zeros(beats.size, bool)
@@ -209,7 +219,7 @@ def diagnose(data_dir, rid, config, constants) -> tuple:
     for start, stop in spans:
         hit |= (beats + qrs >= start) & (beats - qrs <= stop)
         inside += int(((ref > start) & (ref < stop)).sum()) - 1      # the blocked beat itself lies inside
-    builder = {"blocked": int(removed.size), "qrs_cut_ms": ms(cut * fs), "beats_with_qrs_in_a_replaced_span": int(hit.sum()),
+    builder_check = {"blocked": int(removed.size), "qrs_cut_ms": ms(cut * fs), "beats_with_qrs_in_a_replaced_span": int(hit.sum()),
                "other_annotations_inside_a_replaced_span": inside}
     # the traced primary detector, checked against the detector itself
     first = bool(config.rpeak_keep_first_beat)
@@ -291,10 +301,13 @@ def diagnose(data_dir, rid, config, constants) -> tuple:
                     stage = "no_extremum"
         row["stage"] = stage
         out.append(row)
-    builder["misses_next_to_a_blocked_beat"] = int(sum(r["next_to_blocked"] for r in out))
+    builder_check["misses_next_to_a_blocked_beat"] = int(sum(r["next_to_blocked"] for r in out))
     summary = {"FN": int(m["fn"]), "FP": int(m["fp"]), "normal_FN": int(normal["m"]["fn"]),
                "normal_FP": int(normal["m"]["fp"]), "beats": int(beats.size)}
-    return out, builder, summary
+    if detail:
+        summary["_detail"] = {"run": b, "spans": spans, "candidates": candidates, "regions": regions,
+                              "ratio": trace_neurokit.ratio, "record": record}
+    return out, builder_check, summary
 
 
 def tally(rows, key):
