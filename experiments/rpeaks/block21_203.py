@@ -107,6 +107,10 @@ def extra_fields(row, detail, fs) -> dict:
 def summary(rows) -> dict:
     """Counts over ``rows`` (one seed's misses, or all seeds')."""
     amp = np.array([r["amplitude"] for r in rows]) if rows else np.zeros(0)
+    dropped = [r for r in rows if r["stage"] == "refractory_lost" and r.get("candidate", {}).get("fate")
+               == "minimum_dropped"]
+    # the candidate's distance from the kept peak that blocked it: its offset from the annotation less the winner's
+    gaps = [r["candidate"]["offset_ms"] - r["winner_ms"] for r in dropped if "winner_ms" in r]
     tally = lambda key: dict(collections.Counter(str(r[key]) for r in rows).most_common())  # noqa: E731
     never = block21_misses.NEVER_PROPOSED
     return {"misses": len(rows), "stage": tally("stage"), "symbol": tally("symbol"), "pair": tally("pair"),
@@ -122,6 +126,10 @@ def summary(rows) -> dict:
             "refractory_winner_true": sum(bool(r.get("winner_true")) for r in rows if r["stage"] == "refractory_lost"),
             "refractory_winner_ms_q25_50_75": [round(float(v), 1) for v in np.percentile(
                 [r["winner_ms"] for r in rows if "winner_ms" in r] or [np.nan], [25, 50, 75])],
+            # the refractory losses whose candidate is a region minimum (no maximum in its region) that
+            # prominent_negative_last dropped within mindelay of the kept peak before it (run s48's lever)
+            "refractory_minimum_dropped": len(dropped),
+            "minimum_dropped_after_kept_ms": [round(min(gaps), 1), round(max(gaps), 1)] if gaps else None,
             "rr_prev_under_0.3s": sum(r["rr_prev_ms"] is not None and r["rr_prev_ms"] < 300 for r in rows),
             "prev_symbol_V": sum(r["prev_symbol"] == "V" for r in rows)}
 
