@@ -213,6 +213,14 @@ class SignalConfig(_JsonConfig):
     # first region's peak is accepted under the normal rules (rpeaks._findpeaks_neurokit, EndToEnd.refine). False =
     # neurokit2's start (default).
     rpeak_keep_first_beat: bool = False
+    # Refractory of a negative region (issue 21 run s48; Python path only; the "neurokit" method with rpeak_mindelay_keep
+    # "prominent_negative_last"): that rule drops a region's minimum (a region with no local maximum: a negative QRS)
+    # anywhere within rpeak_mindelay_s of a kept peak, so in a run of fast negative PVCs (MIT-BIH 203, RR 0.25-0.35 s,
+    # the previous beat's peak sitting late on its wide QRS) the next PVC is lost (run s48's diagnosis: 7 of 203's 48
+    # block21 misses, the same beats in the unchanged record). > 0: such a minimum at least this many seconds after the
+    # last kept peak is kept as a new peak instead (rpeaks._findpeaks_neurokit's minimum_gap); the guard then decides.
+    # 0 = off (default).
+    rpeak_minimum_gap_s: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -286,6 +294,14 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_keep_first_beat and self.rpeak_method != "neurokit":
             raise ConfigError("<config>", "bad_config", "rpeak_keep_first_beat applies to the 'neurokit' method only, "
                                                         f"got {self.rpeak_method!r}")
+        if self.rpeak_minimum_gap_s < 0 or (self.rpeak_minimum_gap_s > 0 and (
+                self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep != "prominent_negative_last"
+                or self.rpeak_minimum_gap_s >= self.rpeak_mindelay_s)):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_s must be 0 (off) or positive and under "
+                                                        "rpeak_mindelay_s, with the 'neurokit' method and "
+                                                        "rpeak_mindelay_keep 'prominent_negative_last' (got "
+                                                        f"{self.rpeak_minimum_gap_s}, {self.rpeak_method!r}, "
+                                                        f"{self.rpeak_mindelay_keep!r}, {self.rpeak_mindelay_s})")
         if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
                                                         f"positive, got {self.rpeak_run_threshold} and "

@@ -912,6 +912,61 @@ def test_keep_first_beat_finds_a_beat_in_the_first_mindelay(records, keep):
         SignalConfig(rpeak_method="pantompkins1985", rpeak_keep_first_beat=True).validate()
 
 
+def _negative_pvcs_after_beats(fs=360.0):
+    """30 s at ``fs``, no noise: a narrow positive beat every 1 s and, after every other one, a negative wide beat
+    (a region with no maximum) 0.26 s later, inside neurokit2's 0.3 s mindelay; the signal and the beats (narrow, PVC)."""
+    t = np.arange(int(30 * fs)) / fs
+    narrow = np.arange(1.0, 29.0, 1.0)
+    pvc = narrow[1::2] + 0.26
+    x = np.zeros(t.size)
+    for at in narrow:
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+    for at in pvc:
+        x -= np.exp(-0.5 * ((t - at) / 0.025) ** 2)
+    return x, np.round(narrow * fs).astype(int), np.round(pvc * fs).astype(int)
+
+
+def test_minimum_gap_keeps_a_negative_beat_inside_mindelay_and_changes_nothing_else(records):
+    # rpeak_minimum_gap_s (run s48, not a default): "prominent_negative_last" drops a region's minimum anywhere within
+    # mindelay of a kept peak (MIT-BIH 203's fast negative PVCs, 0.19-0.30 s after the previous beat's late peak); the
+    # option keeps one at least the gap after it. Off (0), the default, the detector is unchanged; on, it keeps the
+    # 14 PVCs 0.26 s after a beat (0.2 and 0.25), not under a gap over 0.26 s, loses no narrow beat, and changes no
+    # peak of the fixture records, whose negative regions lie outside such a gap
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, narrow, pvc = _negative_pvcs_after_beats(fs)
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last")
+    off = rpeaks_lib._findpeaks_neurokit(x, fs, **kwargs)
+    tolerance = int(0.02 * fs)
+    assert match_peaks(pvc, off, tolerance)["tp"] == 0 and match_peaks(narrow, off, tolerance)["fn"] == 0
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, minimum_gap=0.0, **kwargs), off)
+    for gap in (0.2, 0.25):
+        on = rpeaks_lib._findpeaks_neurokit(x, fs, minimum_gap=gap, **kwargs)
+        assert match_peaks(pvc, on, tolerance)["fn"] == 0 and on.size == narrow.size + pvc.size
+        np.testing.assert_array_equal(np.setdiff1d(off, on), [])
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, minimum_gap=0.28, **kwargs), off)
+    # through find_rpeaks and the default guard (the apex move puts the PVC's peak on its upstroke, ~60 ms later)
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="")
+    tolerance = int(0.1 * fs)
+    found = signal_lib.find_rpeaks(x, fs, dataclasses.replace(base, rpeak_minimum_gap_s=0.25))
+    assert match_peaks(pvc, signal_lib.find_rpeaks(x, fs, base), tolerance)["tp"] == 0
+    assert match_peaks(pvc, found, tolerance)["fn"] == 0 and match_peaks(narrow, found, tolerance)["fn"] == 0
+    for rid in ("119", "208"):
+        signal, fs_r, _, _, _, _ = records[rid]
+        detect = signal_lib.clean(signal, fs_r, "pantompkins1985")
+        np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(detect, fs_r, minimum_gap=0.25, **kwargs),
+                                      rpeaks_lib._findpeaks_neurokit(detect, fs_r, **kwargs))
+    assert SignalConfig().rpeak_minimum_gap_s == 0.0
+    dataclasses.replace(base, rpeak_minimum_gap_s=0.25).validate()
+    for bad in (dict(rpeak_minimum_gap_s=0.25), dict(rpeak_mindelay_keep="prominent", rpeak_minimum_gap_s=0.25),
+                dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.3),
+                dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=-0.1)):
+        with pytest.raises(ConfigError, match="rpeak_minimum_gap_s"):
+            SignalConfig(**bad).validate()
+
+
 def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
     # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
     # neurokit2's own peaks, dummy start included

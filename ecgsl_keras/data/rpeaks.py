@@ -119,7 +119,7 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
-                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False) -> np.ndarray:
+                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -142,6 +142,11 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     contest with a dummy peak at sample 0 that wins every contest, so a peak within ``mindelay`` of the signal's start
     is always lost; ``keep_first_beat`` (``SignalConfig.rpeak_keep_first_beat``, run s40) starts without it: the first
     region's peak is kept or replaced under the rule of ``keep`` like any other.
+
+    ``minimum_gap`` (seconds, ``SignalConfig.rpeak_minimum_gap_s``, run s48; with ``"prominent_negative_last"``): a
+    region's minimum at least ``minimum_gap`` after the last kept peak is kept as a new peak instead of being dropped
+    within ``mindelay`` of it (0: dropped, the rule above). In MIT-BIH 203's runs of negative PVCs the previous beat's
+    peak sits late on its wide QRS, 0.19-0.30 s before the next PVC's trough, which the rule above loses.
     """
     from neurokit2.signal import signal_smooth
 
@@ -162,6 +167,8 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     delay = int(np.rint(fs * mindelay))
     negative = keep in ("prominent_negative", "prominent_negative_last")
     last = keep == "prominent_negative_last"
+    # 0 (off) keeps the rule above exactly: no minimum is ever kept inside mindelay
+    gap = int(np.rint(fs * minimum_gap)) if last and minimum_gap > 0 else delay + 1
     beg, end = beg[:n], end[:n]
     long_enough = end - beg >= min_len
     beg, end = beg[long_enough], end[long_enough]
@@ -178,7 +185,7 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     peaks, prominences, minima = ([], [], []) if keep_first_beat else ([0], [np.inf], [False])
     for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
                                          region_minimum[found].tolist()):
-        if not peaks or peak - peaks[-1] > delay:
+        if not peaks or peak - peaks[-1] > delay or (minimum and peak - peaks[-1] >= gap):
             peaks.append(peak)
             prominences.append(prominence)
             minima.append(minimum)
@@ -254,6 +261,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
         options["minlenweight"] = float(config.rpeak_region_min_length)
     if config.rpeak_keep_first_beat:
         options["keep_first_beat"] = True
+    if config.rpeak_minimum_gap_s > 0:
+        options["minimum_gap"] = float(config.rpeak_minimum_gap_s)
     def detect(options):
         if config.detect_at_native_rate:
             return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
