@@ -34,6 +34,12 @@ rhythm's mean held-out Se or +P falls below the baseline's mean, and (c) the mos
 (``SignalConfig``'s R-peak defaults are today's detector, not ``s37_first``: a recommended option is recorded as
 recommended on that point, as runs s40-s47 did). The REPORTED figure: the mean and sd over the five seeds of the
 held-out errors, block21 Se / +P, FN / FP and their distance to 0.997. Prints one JSON object last.
+
+``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
+records it changes, with what a check on them could use (``why``):
+
+    python experiments/rpeaks/minimum_gap.py --why --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s48_minimum_gap_why.json
 """
 from __future__ import annotations
 
@@ -175,6 +181,76 @@ def changes(counts, name, rids) -> dict:
     return out
 
 
+WHY_RECORDS = ("203", "205", "207", "208")
+
+
+def why(args, argv) -> dict:
+    """``--why`` (a look after the grid, chooses nothing): in the records whose counts the 0.25 point changes (seed
+    k = 0: ``WHY_RECORDS``), the beats it finds and the false beats it adds on the four rhythms (block21 at k = 0),
+    each with its distance from the kept peak before it, that peak's width over the median width of the 16 kept peaks
+    around it (``rpeak_guard.qrs_shapes``; a PVC run's beats are wide), its own width and QRS amplitude on the same
+    scale, and the annotation of the beat before it (a matched reference beat) -- what a check on the option's peaks
+    could tell apart."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+    from ecgsl_keras.data import rpeak_guard as G
+
+    (_, config, constants, _), (_, config_on, _, _) = [p for p in points() if p[3] in (0.0, 0.25)]
+    rows = []
+    for rid in WHY_RECORDS:
+        _, fs, ref, _, _, symbols = read_mitdb(args.data_dir, rid, with_symbols=True)
+        symbol_at = dict(zip(ref.tolist(), symbols))
+        signals = [(r, dict(names=(r,))) for r in OTHER] + [("block21", dict(
+            names=("block21",), t_end_s=None, join_edge_s=JOINS["new"], seed_offset=0))]
+        for rhythm, kwargs in signals:
+            for _, built, fs, cleaned, detect in rhythm_signals(args.data_dir, rid, {f"{rid}|{rhythm}|{TODAY}": 0},
+                                                               **kwargs):
+                found = {}
+                for cfg, gap in ((config, 0.0), (config_on, 0.25)):
+                    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True,
+                                                                                rpeak_minimum_gap_s=gap),
+                                            cleaned=cleaned)
+                    with guard_constants(constants):
+                        peaks = S.guard_rpeaks(primary, cleaned, detect, fs, cfg)
+                    found[gap] = (peaks, *match(built, peaks, fs)[3:])
+                peaks, hit, false = found[0.25]
+                _, hit0, false0 = found[0.0]
+                amp, _, width = G.qrs_shapes(cleaned, peaks, fs, constants)
+                tol = int(round(0.15 * fs))
+                for kind, samples in (("found", hit - hit0), ("false_added", false - false0)):
+                    for a in sorted(samples):
+                        # the option's peak: the false beat itself, or the peak matched to the beat found
+                        j = int(np.argmin(np.abs(peaks - a)))
+                        if j == 0:
+                            continue
+                        n = slice(max(j - 8, 0), j + 9)
+                        median_width = float(np.median(width[n]))
+                        before = int(peaks[j - 1])
+                        near_ref = ref[np.abs(ref - before) <= tol]
+                        rows.append({"record": rid, "rhythm": rhythm, "kind": kind, "sample": int(a),
+                                     "symbol": symbol_at.get(int(a)) if kind == "found" else None,
+                                     "after_kept_ms": round(1000.0 * (peaks[j] - before) / fs, 1),
+                                     "prev_width": round(float(width[j - 1] / median_width), 2),
+                                     "width": round(float(width[j] / median_width), 2),
+                                     "amplitude": round(float(amp[j] / np.percentile(amp[n], 75)), 2),
+                                     "prev_symbol": symbol_at.get(int(near_ref[0])) if near_ref.size else None})
+                log.info("%s %s: found %d, false added %d", rid, rhythm, len(hit - hit0), len(false - false0))
+
+    def stats(sel, key):
+        v = np.array([r[key] for r in sel], np.float64)
+        return [round(float(q), 2) for q in np.percentile(v, [0, 25, 50, 75, 100])] if v.size else None
+
+    summary = {}
+    for kind in ("found", "false_added"):
+        sel = [r for r in rows if r["kind"] == kind]
+        summary[kind] = {"n": len(sel), "per_record": dict(collections.Counter(r["record"] for r in sel)),
+                         "prev_symbol": dict(collections.Counter(str(r["prev_symbol"]) for r in sel)),
+                         **{f"{key}_min_q25_median_q75_max": stats(sel, key)
+                            for key in ("after_kept_ms", "prev_width", "width", "amplitude")}}
+    return {"experiment": "rpeaks_s48_minimum_gap_why", "command": " ".join(["python", SCRIPT] + argv),
+            "point": "s37_first_gap0.25", "against": "s37_first", "records": list(WHY_RECORDS),
+            "block21_seed": "record + 0", "summary": summary, "rows": rows}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -183,7 +259,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--cache-dir", default="/work/runs/s35-rpeaks-203/counts")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
+    parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
     args = parser.parse_args(argv)
+    if args.why:
+        result = why(args, argv)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["summary"]))
+        return 0
     records = list(tasks.MITDB_DS1)
     per_record = {rid: record_counts(args, rid) for rid in (args.records or records)}
     if args.records:
