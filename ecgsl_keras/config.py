@@ -221,6 +221,15 @@ class SignalConfig(_JsonConfig):
     # last kept peak is kept as a new peak instead (rpeaks._findpeaks_neurokit's minimum_gap); the guard then decides.
     # 0 = off (default).
     rpeak_minimum_gap_s: float = 0.0
+    # Conditions on that minimum (issue 21 run s49; Python path only; with rpeak_minimum_gap_s > 0): when either is > 0
+    # the minimum is kept only when (i) the kept peak before it is wide -- its QRS width (rpeak_guard.qrs_shapes) at
+    # least rpeak_minimum_gap_wide x the median width of the peaks the detector keeps without the gap -- or (ii) its QRS
+    # amplitude is at least rpeak_minimum_gap_amplitude x the guard's reference (rpeak_guard.amplitude_reference over
+    # those peaks). Read from run s48's held-out look: the beats the option found followed a wide beat (median 2.1x)
+    # and were as large as their neighbours (median 1.33x); its false beats were at most 0.45x after a beat of normal
+    # width. 0 = that condition off (default; both 0: run s48's unconditioned option).
+    rpeak_minimum_gap_wide: float = 0.0
+    rpeak_minimum_gap_amplitude: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -302,6 +311,14 @@ class SignalConfig(_JsonConfig):
                                                         "rpeak_mindelay_keep 'prominent_negative_last' (got "
                                                         f"{self.rpeak_minimum_gap_s}, {self.rpeak_method!r}, "
                                                         f"{self.rpeak_mindelay_keep!r}, {self.rpeak_mindelay_s})")
+        if (self.rpeak_minimum_gap_wide < 0 or self.rpeak_minimum_gap_amplitude < 0
+                or ((self.rpeak_minimum_gap_wide > 0 or self.rpeak_minimum_gap_amplitude > 0)
+                    and self.rpeak_minimum_gap_s <= 0)):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_wide and rpeak_minimum_gap_amplitude must be "
+                                                        "0 (off) or positive, and positive only with "
+                                                        f"rpeak_minimum_gap_s > 0 (got {self.rpeak_minimum_gap_wide}, "
+                                                        f"{self.rpeak_minimum_gap_amplitude}, "
+                                                        f"{self.rpeak_minimum_gap_s})")
         if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
                                                         f"positive, got {self.rpeak_run_threshold} and "

@@ -25,7 +25,7 @@ __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitu
            "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
-           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like"]
+           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "amplitude_reference"]
 
 
 @dataclass(frozen=True)
@@ -638,6 +638,13 @@ def _neighbour_percentile(positions, values, queries, neighbours=_GUARD_NEIGHBOU
     padded = np.concatenate([np.full(neighbours, np.nan), values, np.full(neighbours, np.nan)])
     start = np.searchsorted(positions, queries, side="left")  # index into padded of the window start
     return _row_nanpercentile(padded[start[:, None] + np.arange(2 * neighbours)[None, :]], q)
+
+
+def amplitude_reference(positions, amplitude, queries, constants: GuardConstants | None = None) -> np.ndarray:
+    """The guard's reference QRS amplitude at each query position: the ``percentile``-th percentile of ``amplitude``
+    at the ``neighbours`` sorted ``positions`` each side (``GuardConstants``; NaN with no position)."""
+    constants = constants or GUARD
+    return _neighbour_percentile(positions, amplitude, queries, constants.neighbours, constants.percentile)
 
 
 def _row_nanpercentile(window, q) -> np.ndarray:

@@ -119,7 +119,8 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
-                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0) -> np.ndarray:
+                        gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
+                        gap_signal=None, gap_wide=0.0, gap_amplitude=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -147,6 +148,16 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     region's minimum at least ``minimum_gap`` after the last kept peak is kept as a new peak instead of being dropped
     within ``mindelay`` of it (0: dropped, the rule above). In MIT-BIH 203's runs of negative PVCs the previous beat's
     peak sits late on its wide QRS, 0.19-0.30 s before the next PVC's trough, which the rule above loses.
+
+    ``gap_wide`` / ``gap_amplitude`` (``SignalConfig.rpeak_minimum_gap_wide`` / ``rpeak_minimum_gap_amplitude``, run
+    s49; with ``minimum_gap``): when either is > 0 such a minimum is kept only when (i) the kept peak before it is wide
+    (its QRS width, ``rpeak_guard.qrs_shapes`` on ``gap_signal``, at least ``gap_wide`` x the median width of the peaks
+    the rule without ``minimum_gap`` keeps) or (ii) its own QRS amplitude is at least ``gap_amplitude`` x the guard's
+    reference (the ``GuardConstants.percentile``-th percentile of those peaks' amplitudes, ``neighbours`` each side);
+    0 = that condition off. A refused minimum is dropped as without ``minimum_gap``: the contest goes on as if it had
+    never been kept. Run s48's look: the beats the option finds follow a wide beat and are as large as their
+    neighbours, its false beats are small (at most 0.45x) and follow a beat of normal width. ``gap_signal``: the signal
+    the guard measures QRS shapes on, at ``fs`` (None: ``x``).
     """
     from neurokit2.signal import signal_smooth
 
@@ -181,20 +192,44 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         offset[flat], region_prominence[flat] = _most_prominent(x, beg[flat], end[flat], negate=True)
         region_minimum[flat] = True
     found = offset >= 0
-    # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
-    peaks, prominences, minima = ([], [], []) if keep_first_beat else ([0], [np.inf], [False])
-    for peak, prominence, minimum in zip((beg + offset)[found].tolist(), region_prominence[found].tolist(),
-                                         region_minimum[found].tolist()):
-        if not peaks or peak - peaks[-1] > delay or (minimum and peak - peaks[-1] >= gap):
-            peaks.append(peak)
-            prominences.append(prominence)
-            minima.append(minimum)
-        elif keep == "first" or (last and minimum):
-            continue
-        elif ((prominence > prominences[-1] or (last and minima[-1]))
-              and (len(peaks) < 2 or peak - peaks[-2] > delay)):
-            peaks[-1], prominences[-1], minima[-1] = peak, prominence, minimum
-    return np.asarray(peaks if keep_first_beat else peaks[1:], dtype=np.int64)
+    candidates = (beg + offset)[found]
+    regions = (candidates.tolist(), region_prominence[found].tolist(), region_minimum[found].tolist())
+
+    def contest(gap, allowed=None, wide=None):
+        """The kept peaks and their indices into ``candidates`` (-1: the dummy peak); ``allowed`` / ``wide``: masks
+        over ``candidates`` -- a minimum is kept by ``gap`` only where ``allowed`` or after a ``wide`` kept peak."""
+        # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
+        peaks, prominences, minima, index = ([], [], [], []) if keep_first_beat else ([0], [np.inf], [False], [-1])
+        for i, (peak, prominence, minimum) in enumerate(zip(*regions)):
+            if not peaks or peak - peaks[-1] > delay or (
+                    minimum and peak - peaks[-1] >= gap
+                    and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))):
+                peaks.append(peak)
+                prominences.append(prominence)
+                minima.append(minimum)
+                index.append(i)
+            elif keep == "first" or (last and minimum):
+                continue
+            elif ((prominence > prominences[-1] or (last and minima[-1]))
+                  and (len(peaks) < 2 or peak - peaks[-2] > delay)):
+                peaks[-1], prominences[-1], minima[-1], index[-1] = peak, prominence, minimum, i
+        return (peaks if keep_first_beat else peaks[1:]), (index if keep_first_beat else index[1:])
+
+    if gap <= delay and (gap_wide > 0 or gap_amplitude > 0):
+        # the conditions (run s49) are measured against the peaks the rule without the gap keeps
+        _, plain = contest(delay + 1)
+        amplitude, _, width = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
+        allowed = np.zeros(candidates.size, bool)
+        wide = np.zeros(candidates.size, bool)
+        if plain and gap_amplitude > 0:
+            reference = rpeak_guard.amplitude_reference(candidates[plain], amplitude[plain], candidates)
+            allowed = amplitude >= float(gap_amplitude) * reference
+        if plain and gap_wide > 0:
+            wide = width >= float(gap_wide) * float(np.median(width[plain]))
+        peaks, _ = contest(gap, allowed.tolist(), wide.tolist())
+    else:
+        peaks, _ = contest(gap)
+    return np.asarray(peaks, dtype=np.int64)
 
 
 def _drop_close_peaks(peaks: np.ndarray, signal: np.ndarray, min_distance: int) -> np.ndarray:
@@ -263,6 +298,12 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
         options["keep_first_beat"] = True
     if config.rpeak_minimum_gap_s > 0:
         options["minimum_gap"] = float(config.rpeak_minimum_gap_s)
+    if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
+        # measured on the signal the guard measures (run s48's look), at the detector's rate
+        options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
+                       gap_amplitude=float(config.rpeak_minimum_gap_amplitude),
+                       gap_signal=cleaned if config.detect_at_native_rate
+                       else resample(cleaned, fs, float(config.target_fs)))
     def detect(options):
         if config.detect_at_native_rate:
             return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,

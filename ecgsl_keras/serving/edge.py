@@ -95,7 +95,8 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpe
                              "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
                              "rpeak_run_min_length", "rpeak_run_add_like", "rpeak_run_add_width",
-                             "rpeak_run_add_sharpness", "rpeak_rescue_wide", "rpeak_minimum_gap_s")
+                             "rpeak_run_add_sharpness", "rpeak_rescue_wide", "rpeak_minimum_gap_s",
+                             "rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude")
 
 
 @dataclass(frozen=True)

@@ -355,14 +355,16 @@ def meets_probe_rule(counts, names) -> list:
             if changes(counts, n, ["201"])["false_added"] <= 10 and changes(counts, n, ["203"])["found"] > 0]
 
 
-def speed_arguments(doc, results=None):
+def speed_arguments(doc, results=None, extra=None):
     """The command line of a *_speed.py script, parsed: ``--data-dir``, ``--results`` (default ``results``; none
-    without it) and ``--repeats``."""
+    without it), ``--repeats`` and what ``extra(parser)`` adds."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     if results is not None:
         parser.add_argument("--results", default=results)
     parser.add_argument("--repeats", type=int, default=5)
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
 
 

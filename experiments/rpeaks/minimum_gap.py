@@ -35,6 +35,28 @@ rhythm's mean held-out Se or +P falls below the baseline's mean, and (c) the mos
 recommended on that point, as runs s40-s47 did). The REPORTED figure: the mean and sd over the five seeds of the
 held-out errors, block21 Se / +P, FN / FP and their distance to 0.997. Prints one JSON object last.
 
+Run s49 (``--run s49``; the grid, the form of the condition and the keep rule below were fixed before any count of
+run s49): the same option, conditioned (``SignalConfig.rpeak_minimum_gap_wide`` / ``rpeak_minimum_gap_amplitude``,
+``rpeaks._findpeaks_neurokit``'s ``gap_wide`` / ``gap_amplitude``). A minimum the gap would keep is kept only when
+(i) the kept peak before it is wide -- its QRS width (``rpeak_guard.qrs_shapes`` on the cleaned signal) at least w x
+the median width of the peaks the detector keeps without the gap (the record's median) -- OR (ii) its own QRS
+amplitude is at least a x the guard's reference (``rpeak_guard.amplitude_reference``: the 75th percentile of those
+peaks' amplitudes, 8 each side). Refused, it is dropped as without the gap. The condition is NOT blind: it was read
+from run s48's ``--why`` look at held-out counts (``rpeaks_s48_minimum_gap_why.json``, seed 0: the 27 beats the option
+found have QRS amplitude median 1.33x the neighbours' 75th percentile and follow a wide kept beat, median 2.11x the
+median width; its 12 false beats are all at most 0.45x after a beat of normal width, at most 1.31x). Grid (``GRIDS``
+``"s49"``): the baseline, then the gap at 0.25 s (run s48's choice in every fold of every seed; 0.2 s lost to the
+baseline on all 22 records) with w in {1.5, 1.8} x a in {0.5, 0.6}, form (i) or (ii): four points. Chosen leave one
+record out as in run s48 (the fewest FN + FP on the other 21; ties: the first name in sort order, the baseline first).
+Keep rule: run s48's, unchanged (fixed before any count of run s49; ``KEEP_RULE``), against the same baseline (its
+recount must equal run s47's, ``baseline_equals_s47``). Counts cached in ``--cache-dir`` (default
+/work/runs/s35-rpeaks-203/s49/counts), started from run s48's cache for the baseline and today's detector:
+
+    python experiments/rpeaks/minimum_gap.py --run s49 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s49_minimum_gap_conditioned.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s49 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s49_minimum_gap_conditioned_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -66,8 +88,18 @@ log = logging.getLogger("experiments.rpeaks.minimum_gap")
 SCRIPT = "experiments/rpeaks/minimum_gap.py"
 BASELINE = first_beat.FIRST
 GAPS = (0.2, 0.25)
+# run s49's condition (fixed before any of its counts): the gap of run s48's choice, (i) w or (ii) a (module docstring)
+S49_GAP = 0.25
+S49_WIDE = (1.5, 1.8)
+S49_AMPLITUDE = (0.5, 0.6)
+GRIDS = {"s48": [{"rpeak_minimum_gap_s": gap} for gap in GAPS],
+         "s49": [{"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_wide": w, "rpeak_minimum_gap_amplitude": a}
+                 for w in S49_WIDE for a in S49_AMPLITUDE]}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
+S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
+CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpeaks-203/s49/counts"}
+EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -78,34 +110,44 @@ REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STE
             "the held-out figures (fixed before any count)")
 
 
-def points():
-    """(name, SignalConfig, GuardConstants, minimum_gap_s): the baseline, then the option at each of ``GAPS``."""
+def suffix(options) -> str:
+    """A point's name after the baseline's: ``gap<s>`` (run s48), ``gap<s>_w<w>_a<a>`` (run s49)."""
+    out = f"gap{options['rpeak_minimum_gap_s']}"
+    if "rpeak_minimum_gap_wide" in options:
+        out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
+    return out
+
+
+def points(run="s48"):
+    """(name, SignalConfig, GuardConstants, detector options): the baseline (no option), then each point of
+    ``GRIDS[run]``; the detector options are the primary detector's (``count``)."""
     config = dataclasses.replace(first_beat.S37_CONFIG, rpeak_keep_first_beat=True)
-    yield BASELINE, config, first_beat.S37_CONSTANTS, 0.0
-    for gap in GAPS:
-        yield f"{BASELINE}__gap{gap}", dataclasses.replace(config, rpeak_minimum_gap_s=gap), first_beat.S37_CONSTANTS, gap
+    yield BASELINE, config, first_beat.S37_CONSTANTS, {}
+    for options in GRIDS[run]:
+        yield f"{BASELINE}__{suffix(options)}", dataclasses.replace(config, **options), first_beat.S37_CONSTANTS, options
 
 
-def names():
-    return [name for name, _, _, _ in points()]
+def names(run="s48"):
+    return [name for name, _, _, _ in points(run)]
 
 
-SHORT = {name: ("s37_first" if gap == 0 else f"s37_first_gap{gap}") for name, _, _, gap in points()}
+SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
+         for run in GRIDS for name, _, _, options in points(run)}
 
 
-def count(data_dir, rid, out, **signals) -> dict:
-    """Counts of record ``rid``'s ``signals["names"]`` rhythms at every point (and ``|changes`` against the baseline:
-    found, lost, false added, false removed); ``signals``: ``rhythm_signals``' builder arguments."""
+def count(data_dir, rid, out, run="s48", **signals) -> dict:
+    """Counts of record ``rid``'s ``signals["names"]`` rhythms at every point of ``run`` (and ``|changes`` against
+    the baseline: found, lost, false added, false removed); ``signals``: ``rhythm_signals``' builder arguments."""
     out = dict(out)
     for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
         sets = {}
-        for name, config, constants, gap in points():
-            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True,
-                                                                        rpeak_minimum_gap_s=gap), cleaned=cleaned)
+        for name, config, constants, options in points(run):
+            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **options),
+                                    cleaned=cleaned)
             with guard_constants(constants):
                 peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
             score_point(out, sets, f"{rid}|{rhythm}|{name}", name, BASELINE, match(built, peaks, fs))
-        log.info("%s %s: %s", rid, rhythm, {SHORT[n]: out[f"{rid}|{rhythm}|{n}"] for n in names()})
+        log.info("%s %s: %s", rid, rhythm, {SHORT[n]: out[f"{rid}|{rhythm}|{n}"] for n in names(run)})
     return out
 
 
@@ -123,26 +165,30 @@ def record_counts(args, rid) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in (BASELINE, TODAY)  # noqa: E731
                                 and len(k.split("|")) == 3)
+    # run s48 starts from runs s46 / s47's caches, run s49 from run s48's
+    seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
+             (f"{S48_CACHE}/{rid}_other.json", lambda k: f"{S48_CACHE}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
-    other = cached(path, f"{S46_CACHE}/{rid}.json", keep_old(OTHER))
-    if any(f"{rid}|{r}|{n}" not in other for r in OTHER for n in names()):
-        other = count(args.data_dir, rid, other, names=OTHER)
+    other = cached(path, seeds[0], keep_old(OTHER))
+    if any(f"{rid}|{r}|{n}" not in other for r in OTHER for n in names(args.run)):
+        other = count(args.data_dir, rid, other, run=args.run, names=OTHER)
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
         path = cache / f"{rid}_block21_k{k}.json"
-        counts = cached(path, f"{S47_CACHE}/new_{k}/{rid}.json", keep_old(("block21",)))
-        if any(f"{rid}|block21|{n}" not in counts for n in names()):
-            counts = count(args.data_dir, rid, counts, names=("block21",), t_end_s=None, join_edge_s=JOINS["new"],
-                           seed_offset=SEED_STEP * k)
+        counts = cached(path, seeds[1](k), keep_old(("block21",)))
+        if any(f"{rid}|block21|{n}" not in counts for n in names(args.run)):
+            counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
+                           join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k)
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
 
 
-def seed_figures(counts) -> dict:
+def seed_figures(counts, run="s48") -> dict:
     """One seed's held-out figures (``block21_seam.seed_figures``' keys, plus every rhythm's and the baseline's)."""
-    records, held, choice, all22, most = loro_summary(counts, names())
+    names = globals()["names"](run)
+    records, held, choice, all22, most = loro_summary(counts, names)
     base = all22[BASELINE]
     b = held["block21"]
     return {"errors_held_out": errors(held), "baseline_errors": errors(base),
@@ -155,19 +201,19 @@ def seed_figures(counts) -> dict:
             "baseline_rhythm_fn_fp": {r: [base[r]["FN"], base[r]["FP"]] for r in RHYTHMS},
             "choice_counts": dict(collections.Counter(SHORT[c] for c in choice.values())),
             "most_chosen": SHORT[most],
-            "grid_errors_all_22": {SHORT[n]: errors(all22[n]) for n in names()},
+            "grid_errors_all_22": {SHORT[n]: errors(all22[n]) for n in names},
             "grid_errors_203_vs_other_21": {SHORT[n]: [errors(totals(counts, n, ["203"])),
                                                        errors(totals(counts, n, [r for r in records if r != "203"]))]
-                                            for n in names()},
-            "block21_203": {SHORT[n]: counts[f"203|block21|{n}"] for n in names()},
-            "changes_all_22": {SHORT[n]: changes(counts, n, records) for n in names() if n != BASELINE},
-            "changes_203": {SHORT[n]: changes(counts, n, ["203"]) for n in names() if n != BASELINE},
+                                            for n in names},
+            "block21_203": {SHORT[n]: counts[f"203|block21|{n}"] for n in names},
+            "changes_all_22": {SHORT[n]: changes(counts, n, records) for n in names if n != BASELINE},
+            "changes_203": {SHORT[n]: changes(counts, n, ["203"]) for n in names if n != BASELINE},
             # a look after the counts (chooses nothing): per record, the four rhythms' changes of each option point
             "changes_per_record": {SHORT[n]: {rid: c for rid in records
                                               if any((c := {k: sum(changes(counts, n, [rid])[r][k] for r in RHYTHMS)
                                                             for k in ("found", "lost", "false_added",
                                                                       "false_removed")}).values())}
-                                   for n in names() if n != BASELINE}}
+                                   for n in names if n != BASELINE}}
 
 
 def changes(counts, name, rids) -> dict:
@@ -194,7 +240,8 @@ def why(args, argv) -> dict:
     from ecgsl_keras.bench.rpeaks import read_mitdb
     from ecgsl_keras.data import rpeak_guard as G
 
-    (_, config, constants, _), (_, config_on, _, _) = [p for p in points() if p[3] in (0.0, 0.25)]
+    (_, config, constants, _), (_, config_on, _, _) = [p for p in points()
+                                                       if p[3].get("rpeak_minimum_gap_s", 0.0) in (0.0, 0.25)]
     rows = []
     for rid in WHY_RECORDS:
         _, fs, ref, _, _, symbols = read_mitdb(args.data_dir, rid, with_symbols=True)
@@ -257,10 +304,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--cache-dir", default="/work/runs/s35-rpeaks-203/counts")
+    parser.add_argument("--run", choices=tuple(GRIDS), default="s48",
+                        help="s48: the gap alone; s49: the gap with its condition (module docstring)")
+    parser.add_argument("--cache-dir", help="default: CACHES[run]")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
     args = parser.parse_args(argv)
+    args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.why:
         result = why(args, argv)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -276,10 +326,14 @@ def main(argv=None) -> int:
         for rid in records:
             counts.update(per_record[rid]["other"])
             counts.update(per_record[rid]["block21"][k])
-        per_seed[str(k)] = seed_figures(counts)
+        per_seed[str(k)] = seed_figures(counts, args.run)
         log.info("k=%d: held out %d (baseline %d), block21 %s, choices %s", k, per_seed[str(k)]["errors_held_out"],
                  per_seed[str(k)]["baseline_errors"], per_seed[str(k)]["block21"], per_seed[str(k)]["choice_counts"])
     s47 = json.loads(S47_JSON.read_text())
+    # the baseline must be run s47's (the cache's recount is checked per record by score_point; this checks the sum)
+    unequal = [k for k, v in per_seed.items() if v["baseline_errors"] != s47["per_seed"]["new"][k]["errors_held_out"]]
+    if unequal:
+        raise RuntimeError(f"the baseline's held-out errors differ from run s47's on seeds {unequal}")
     base_per_seed = {k: {"errors_held_out": v["baseline_errors"],
                          "block21": {kk: v["baseline"]["block21"][kk] for kk in ("TP", "FN", "FP", "Se", "+P")},
                          "block21_distance": distance(v["baseline"])["block21"]} for k, v in per_seed.items()}
@@ -291,11 +345,19 @@ def main(argv=None) -> int:
     speed_path = Path(args.out).with_name(Path(args.out).stem + "_speed.json")
     speed = json.loads(speed_path.read_text()) if speed_path.exists() else None
     within = None if speed is None else bool(speed["within_limit"])
-    result = {"experiment": "rpeaks_s48_minimum_gap", "command": " ".join(["python", SCRIPT] + argv),
+    grid = ({"rpeak_minimum_gap_s": [0.0, *GAPS]} if args.run == "s48" else
+            {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
+             "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
+             "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
+                     "at least a x the guard's reference; the baseline (gap off), then 0.25 s with each (w, a)",
+             "condition_read_from": "run s48's held-out --why look (rpeaks_s48_minimum_gap_why.json, seed 0): not "
+                                    "blind; the grid point is still chosen leave one record out"})
+    result = {"experiment": EXPERIMENTS[args.run], "command": " ".join(["python", SCRIPT] + argv),
               "records": records, "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
               "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
               "criterion": "fewest FN + FP over the four rhythms", "keep_rule": KEEP_RULE, "reported": REPORTED,
-              "baseline": BASELINE, "baseline_short": "s37_first", "grid": {"rpeak_minimum_gap_s": [0.0, *GAPS]},
+              "keep_rule_of": "run s48 (run s49 keeps it unchanged, fixed before any of its counts)",
+              "baseline": BASELINE, "baseline_short": "s37_first", "grid": grid,
               "tie_break": "the first name in sort order (the baseline first)",
               "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS],
               "baseline_equals_s47": {k: v["baseline_errors"] == s47["per_seed"]["new"][k]["errors_held_out"]
