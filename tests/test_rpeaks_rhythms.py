@@ -967,6 +967,77 @@ def test_minimum_gap_keeps_a_negative_beat_inside_mindelay_and_changes_nothing_e
             SignalConfig(**bad).validate()
 
 
+def _gap_minima_after_wide_and_narrow_beats(fs=360.0):
+    """30 s at ``fs``, no noise: a positive beat every 1 s, every third one wide; 0.26 s after each a negative beat
+    (a region with no maximum, inside the 0.3 s mindelay): small (0.4) after the wide beats and after the next narrow
+    ones, large (1.0) after the others. The signal, the beats and the negative beats by kind (0: small after a wide
+    beat, 1: small after a narrow beat, 2: large after a narrow beat)."""
+    t = np.arange(int(30 * fs)) / fs
+    beats = np.arange(1.0, 29.0, 1.0)
+    kind = np.arange(beats.size) % 3
+    x = np.zeros(t.size)
+    for at, k in zip(beats, kind):
+        x += np.exp(-0.5 * ((t - at) / (0.04 if k == 0 else 0.012)) ** 2)
+        x -= (0.4 if k < 2 else 1.0) * np.exp(-0.5 * ((t - at - 0.26) / 0.025) ** 2)
+    negative = np.round((beats + 0.26) * fs).astype(int)
+    return x, np.round(beats * fs).astype(int), [negative[kind == k] for k in range(3)]
+
+
+def test_minimum_gap_condition_keeps_a_minimum_after_a_wide_beat_and_refuses_a_small_one_after_a_narrow_beat(records):
+    # rpeak_minimum_gap_wide / rpeak_minimum_gap_amplitude (run s49, not defaults): a minimum the gap keeps is kept only
+    # when the kept peak before it is wide (w x the median width) or it is as large as a x the guard's reference (run
+    # s48's look: its false beats were small, after a beat of normal width). Unconditioned, the gap keeps all three
+    # kinds; (i) alone keeps the small one after a wide beat, (ii) alone the large ones, (i) or (ii) both, never the
+    # small one after a narrow beat; no positive beat is lost; both 0 is run s48's option, and the fixture records
+    # are unchanged (the gap alone changes nothing there)
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, beats, (after_wide, small_after_narrow, large) = _gap_minima_after_wide_and_narrow_beats(fs)
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last", minimum_gap=0.25)
+    tolerance = int(0.02 * fs)
+
+    def found(peaks):
+        return [match_peaks(kind, peaks, tolerance)["tp"] for kind in (after_wide, small_after_narrow, large)]
+
+    gap_only = rpeaks_lib._findpeaks_neurokit(x, fs, **kwargs)
+    assert found(gap_only) == [after_wide.size, small_after_narrow.size, large.size]
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, gap_wide=0.0, gap_amplitude=0.0, **kwargs),
+                                  gap_only)
+    for (wide, amplitude), expect in {(1.5, 0.5): [after_wide.size, 0, large.size], (1.8, 0.6): [after_wide.size, 0,
+                                                                                                   large.size],
+                                      (1.5, 0.0): [after_wide.size, 0, 0], (0.0, 0.5): [0, 0, large.size]}.items():
+        on = rpeaks_lib._findpeaks_neurokit(x, fs, gap_wide=wide, gap_amplitude=amplitude, gap_signal=x, **kwargs)
+        assert found(on) == expect, (wide, amplitude)
+        assert match_peaks(beats, on, tolerance)["fn"] == 0
+        np.testing.assert_array_equal(np.setdiff1d(on, gap_only), [])
+    # through find_rpeaks (measured on the cleaned signal) and the default guard: the small one after a narrow beat
+    # is refused, the large ones kept
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25)
+    tolerance = int(0.1 * fs)
+    gap_found = signal_lib.find_rpeaks(x, fs, base)
+    on = signal_lib.find_rpeaks(x, fs, dataclasses.replace(base, rpeak_minimum_gap_wide=1.5,
+                                                             rpeak_minimum_gap_amplitude=0.5))
+    assert match_peaks(small_after_narrow, gap_found, tolerance)["tp"] == small_after_narrow.size
+    assert match_peaks(small_after_narrow, on, tolerance)["tp"] == 0
+    assert match_peaks(large, on, tolerance)["fn"] == 0 and match_peaks(beats, on, tolerance)["fn"] == 0
+    for rid in ("119", "208"):
+        signal, fs_r, _, _, _, _ = records[rid]
+        detect = signal_lib.clean(signal, fs_r, "pantompkins1985")
+        np.testing.assert_array_equal(
+            rpeaks_lib._findpeaks_neurokit(detect, fs_r, gap_wide=1.5, gap_amplitude=0.5,
+                                           gap_signal=signal_lib.clean(signal, fs_r, SignalConfig().clean_method),
+                                           **kwargs),
+            rpeaks_lib._findpeaks_neurokit(detect, fs_r, mindelay=0.3, keep="prominent_negative_last"))
+    assert SignalConfig().rpeak_minimum_gap_wide == 0.0 and SignalConfig().rpeak_minimum_gap_amplitude == 0.0
+    dataclasses.replace(base, rpeak_minimum_gap_wide=1.5, rpeak_minimum_gap_amplitude=0.5).validate()
+    for bad in (dict(rpeak_minimum_gap_s=0.0, rpeak_minimum_gap_wide=1.5), dict(rpeak_minimum_gap_amplitude=-0.5),
+                dict(rpeak_minimum_gap_s=0.0, rpeak_minimum_gap_amplitude=0.5)):
+        with pytest.raises(ConfigError, match="rpeak_minimum_gap_wide"):
+            dataclasses.replace(base, **bad).validate()
+
+
 def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
     # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
     # neurokit2's own peaks, dummy start included
