@@ -57,6 +57,9 @@ recount must equal run s47's, ``baseline_equals_s47``). Counts cached in ``--cac
     python experiments/rpeaks/minimum_gap_speed.py --run s49 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s49_minimum_gap_conditioned_speed.json
 
+``--why --run s49`` adds to each row the measures run s49's condition reads in the detector (``detector_measures``)
+and whether it keeps the minimum: a look after run s49's counts, choosing nothing.
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -230,6 +233,27 @@ def changes(counts, name, rids) -> dict:
 WHY_RECORDS = ("203", "205", "207", "208")
 
 
+def detector_measures(detect, cleaned, fs, wide=S49_WIDE[0], amplitude=S49_AMPLITUDE[0]) -> tuple:
+    """Run s49's condition where it is measured, in the primary detector (``rpeaks._findpeaks_neurokit``): the minima
+    the 0.25 s gap adds to the detector's peaks, their QRS amplitude over the guard's reference and the previous
+    kept peak's width over the median width (both on ``cleaned``, against the peaks kept without the gap), and whether
+    the condition at (``wide``, ``amplitude``) keeps them."""
+    from ecgsl_keras.data import rpeak_guard as G
+    from ecgsl_keras.data import rpeaks as R
+
+    config = primary_config(rpeak_keep_first_beat=True)
+    kwargs = dict(mindelay=config.rpeak_mindelay_s, keep=config.rpeak_mindelay_keep, keep_first_beat=True)
+    plain = R._findpeaks_neurokit(detect, fs, **kwargs)
+    added = np.setdiff1d(R._findpeaks_neurokit(detect, fs, minimum_gap=S49_GAP, **kwargs), plain)
+    kept = R._findpeaks_neurokit(detect, fs, minimum_gap=S49_GAP, gap_wide=wide, gap_amplitude=amplitude,
+                                 gap_signal=cleaned, **kwargs)
+    amp, _, width = G.qrs_shapes(cleaned, plain, fs)
+    at_amp = G.qrs_shapes(cleaned, added, fs)[0]
+    before = np.clip(np.searchsorted(plain, added) - 1, 0, max(plain.size - 1, 0))
+    return (added, at_amp / G.amplitude_reference(plain, amp, added), width[before] / np.median(width),
+            np.isin(added, kept))
+
+
 def why(args, argv) -> dict:
     """``--why`` (a look after the grid, chooses nothing): in the records whose counts the 0.25 point changes (seed
     k = 0: ``WHY_RECORDS``), the beats it finds and the false beats it adds on the four rhythms (block21 at k = 0),
@@ -262,6 +286,7 @@ def why(args, argv) -> dict:
                 peaks, hit, false = found[0.25]
                 _, hit0, false0 = found[0.0]
                 amp, _, width = G.qrs_shapes(cleaned, peaks, fs, constants)
+                detector = detector_measures(detect, cleaned, fs) if args.run == "s49" else None
                 tol = int(round(0.15 * fs))
                 for kind, samples in (("found", hit - hit0), ("false_added", false - false0)):
                     for a in sorted(samples):
@@ -269,6 +294,14 @@ def why(args, argv) -> dict:
                         j = int(np.argmin(np.abs(peaks - a)))
                         if j == 0:
                             continue
+                        if args.run == "s49":
+                            # the detector's added minimum nearest the final peak, and run s49's measures of it
+                            added, d_amp, d_prev, d_kept = detector
+                            d = int(np.argmin(np.abs(added - peaks[j]))) if added.size else None
+                            detector_row = ({"detector_offset_ms": round(1000.0 * (added[d] - peaks[j]) / fs, 1),
+                                             "detector_amplitude": round(float(d_amp[d]), 2),
+                                             "detector_prev_width": round(float(d_prev[d]), 2),
+                                             "condition_keeps": bool(d_kept[d])} if d is not None else {})
                         n = slice(max(j - 8, 0), j + 9)
                         median_width = float(np.median(width[n]))
                         before = int(peaks[j - 1])
@@ -279,7 +312,8 @@ def why(args, argv) -> dict:
                                      "prev_width": round(float(width[j - 1] / median_width), 2),
                                      "width": round(float(width[j] / median_width), 2),
                                      "amplitude": round(float(amp[j] / np.percentile(amp[n], 75)), 2),
-                                     "prev_symbol": symbol_at.get(int(near_ref[0])) if near_ref.size else None})
+                                     "prev_symbol": symbol_at.get(int(near_ref[0])) if near_ref.size else None,
+                                     **(detector_row if args.run == "s49" else {})})
                 log.info("%s %s: found %d, false added %d", rid, rhythm, len(hit - hit0), len(false - false0))
 
     def stats(sel, key):
@@ -293,9 +327,24 @@ def why(args, argv) -> dict:
                          "prev_symbol": dict(collections.Counter(str(r["prev_symbol"]) for r in sel)),
                          **{f"{key}_min_q25_median_q75_max": stats(sel, key)
                             for key in ("after_kept_ms", "prev_width", "width", "amplitude")}}
-    return {"experiment": "rpeaks_s48_minimum_gap_why", "command": " ".join(["python", SCRIPT] + argv),
-            "point": "s37_first_gap0.25", "against": "s37_first", "records": list(WHY_RECORDS),
-            "block21_seed": "record + 0", "summary": summary, "rows": rows}
+        if args.run == "s49":
+            # an added minimum within the match tolerance (150 ms) of the final peak made it; a farther one only
+            # changed the contest or the guard's statistics around it
+            with_detector = [r for r in sel if "detector_amplitude" in r and abs(r["detector_offset_ms"]) <= 150.0]
+            summary[kind]["from_an_added_minimum"] = len(with_detector)
+            summary[kind].update({
+                f"{key}_min_q25_median_q75_max": stats(with_detector, key)
+                for key in ("detector_offset_ms", "detector_amplitude", "detector_prev_width")})
+            summary[kind]["condition_keeps"] = sum(r["condition_keeps"] for r in with_detector)
+    out = {"experiment": f"{EXPERIMENTS[args.run]}_why", "command": " ".join(["python", SCRIPT] + argv),
+           "point": "s37_first_gap0.25", "against": "s37_first", "records": list(WHY_RECORDS),
+           "block21_seed": "record + 0", "summary": summary, "rows": rows}
+    if args.run == "s49":
+        out["detector_condition"] = {"gap_s": S49_GAP, "wide": S49_WIDE[0], "amplitude": S49_AMPLITUDE[0],
+                                     "what": "the measures run s49's condition reads in the detector, at the added "
+                                             "minimum nearest each final peak (a look after the counts; chooses "
+                                             "nothing)"}
+    return out
 
 
 def main(argv=None) -> int:
