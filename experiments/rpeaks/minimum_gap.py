@@ -203,6 +203,7 @@ def seed_figures(counts, run="s48") -> dict:
             "held_out_rhythm_fn_fp": {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS},
             "baseline_rhythm_fn_fp": {r: [base[r]["FN"], base[r]["FP"]] for r in RHYTHMS},
             "choice_counts": dict(collections.Counter(SHORT[c] for c in choice.values())),
+            "baseline_folds": sorted(rid for rid, c in choice.items() if c == BASELINE),
             "most_chosen": SHORT[most],
             "grid_errors_all_22": {SHORT[n]: errors(all22[n]) for n in names},
             "grid_errors_203_vs_other_21": {SHORT[n]: [errors(totals(counts, n, ["203"])),
