@@ -227,7 +227,9 @@ class SignalConfig(_JsonConfig):
     # amplitude is at least rpeak_minimum_gap_amplitude x the guard's reference (rpeak_guard.amplitude_reference over
     # those peaks). Read from run s48's held-out look: the beats the option found followed a wide beat (median 2.1x)
     # and were as large as their neighbours (median 1.33x); its false beats were at most 0.45x after a beat of normal
-    # width. 0 = that condition off (default; both 0: run s48's unconditioned option).
+    # width (at the final peaks; measured here, in the detector, run s49's look finds them 0.54-0.64x after a peak
+    # 1.6-2.1x wide, so the condition keeps them and run s49's keep rule refused it). 0 = that condition off (default;
+    # both 0: run s48's unconditioned option).
     rpeak_minimum_gap_wide: float = 0.0
     rpeak_minimum_gap_amplitude: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary

@@ -156,8 +156,10 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     reference (the ``GuardConstants.percentile``-th percentile of those peaks' amplitudes, ``neighbours`` each side);
     0 = that condition off. A refused minimum is dropped as without ``minimum_gap``: the contest goes on as if it had
     never been kept. Run s48's look: the beats the option finds follow a wide beat and are as large as their
-    neighbours, its false beats are small (at most 0.45x) and follow a beat of normal width. ``gap_signal``: the signal
-    the guard measures QRS shapes on, at ``fs`` (None: ``x``).
+    neighbours, its false beats are small (at most 0.45x) and follow a beat of normal width -- at the final peaks; here,
+    at the minimum the gap adds, run s49's look measures those false beats at 0.54-0.64x after a peak 1.6-2.1x the
+    median width, so the condition keeps them (not kept). ``gap_signal``: the signal the guard measures QRS shapes on,
+    at ``fs`` (None: ``x``).
     """
     from neurokit2.signal import signal_smooth
 

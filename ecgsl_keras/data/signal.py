@@ -58,7 +58,8 @@ import numpy as np
 
 from ecgsl_keras.config import BEAT_REFERENCES, SignalConfig
 from ecgsl_keras.data.filters import clean, resample, resampled_length
-from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, blocked_p_wave, cluster_like,
+from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, amplitude_reference,
+                                          blocked_p_wave, cluster_like,
                                           correct_apex, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
                                           pvc_run_like,
                                           qrs_amplitudes, qrs_residual, qrs_shapes, qrs_windows, record_p_wave,
@@ -76,7 +77,7 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",
     "record_p_wave", "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "pvc_run_like",
     "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict",
-    "p_wave_match", "wide_p_wave_like"]
+    "p_wave_match", "wide_p_wave_like", "amplitude_reference"]
 
 
 @dataclass
