@@ -79,8 +79,9 @@ def signal_look(data_dir) -> dict:
     for rid in tasks.MITDB_DS1:
         signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
         beat = rhythms.regular_median_beat(signal, fs, ref, symbols)
-        if not isinstance(beat, dict):
-            raise ValueError(f"record {rid}: no median regular beat with a TP level ({beat!r})")
+        if not beat["median"].size:
+            raise ValueError(f"record {rid}: no median regular beat with a TP level (next P wave {beat['tp_stop']} "
+                             f"samples after R, no room: {beat['no_room']})")
         level, band = beat["level"], beat["band"]
         # the median beat again, out to 0.75 s (past the TP window of fast records) for the values at the cut ends
         regular = ref[rhythms._regular_normal(ref, symbols, fs)]
