@@ -347,3 +347,31 @@ def with_enlarged_p_waves(signal, fs, beats, gain=3.0, start_s=0.28, stop_s=0.08
         line = np.linspace(piece[0], piece[-1], piece.size)
         x[start:stop + 1] = line + (np.hanning(piece.size) * (gain - 1.0) + 1.0) * (piece - line)
     return x
+
+
+# --- a stacked model's stacking.json entries (tests/test_v_gate_serving.py, tests/test_v_pause_serving.py) ------
+
+def assert_stacking_json_refused(folder, classifier, match, **entries):
+    """``classifier`` (a ``StackedClassifier``) saved to ``folder`` with ``entries`` written over its stacking.json:
+    loading the folder raises a ``ConfigError`` matching ``match`` that names that file."""
+    from ecgsl_keras.errors import ConfigError
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    classifier.save(folder)
+    spec = json.loads((folder / SPEC_NAME).read_text())
+    (folder / SPEC_NAME).write_text(json.dumps(dict(spec, **entries)))
+    with pytest.raises(ConfigError, match=match) as error:
+        StackedClassifier.load(folder)
+    assert error.value.path == str(folder / SPEC_NAME)
+
+
+def preset_copy_without(folder, key, preset="mitdb-beats"):
+    """A copy of ``preset`` in ``folder`` whose stacking.json a test rewrites, and its spec without ``key``."""
+    import shutil
+
+    from ecgsl_keras.store import presets
+
+    folder = Path(folder) / preset
+    shutil.copytree(presets.preset_dir(preset), folder)
+    spec = json.loads((folder / "stacking.json").read_text())
+    return folder, {k: v for k, v in spec.items() if k != key}

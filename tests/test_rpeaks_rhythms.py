@@ -1337,6 +1337,23 @@ def test_block21_cut_ends_after_the_records_t_wave_and_leaves_no_t_wave_tail():
     assert np.all(built["removed"] + int(round(built["t_end_s"] * fs)) <= nxt - int(round(0.28 * fs)))
 
 
+def test_regular_median_beat_has_one_shape_and_its_t_end_reads_it():
+    # one dict whatever the record: a median beat; no room before the next P wave (t_wave_end_s: the P wave's start);
+    # no regular normal beat (NaN)
+    x, fs, beats, symbols = _long_t_wave_beats(n=60)
+    keys = {"median", "level", "band", "tp_stop", "no_room"}
+    beat = rhythms.regular_median_beat(x, fs, beats, symbols)
+    assert set(beat) == keys and not beat["no_room"] and beat["band"] > 0
+    assert beat["median"].size == beat["tp_stop"] + 1 + round(rhythms.T_END_QRS_S * fs)
+    fast = _long_t_wave_beats(n=60, rr=0.45)
+    squeezed = rhythms.regular_median_beat(*fast, p_start_s=0.4)
+    assert set(squeezed) == keys and squeezed["no_room"] and squeezed["median"].size == 0
+    assert rhythms.t_wave_end_s(*fast, p_start_s=0.4) == squeezed["tp_stop"] / fs
+    none = rhythms.regular_median_beat(x, fs, beats, ["V"] * len(symbols))
+    assert set(none) == keys and none["median"].size == 0 and none["tp_stop"] == -1 and np.isnan(none["band"])
+    assert np.isnan(rhythms.t_wave_end_s(x, fs, beats, ["V"] * len(symbols)))
+
+
 def test_block21_t_end_on_the_fixture_records_stays_in_its_bounds_and_float_rebuilds_the_old_signals(records):
     # 119 and 208 (5-minute fixtures): the T wave ends within the old 0.45 s (cut 0.45 s, as before run s46); a float
     # t_end_s fixes the end (0.45: the runs s29-s45 signals)

@@ -4,12 +4,12 @@ corrupt entry named by file, and the serving path on the repo fixture with and w
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
+from helpers import assert_stacking_json_refused, preset_copy_without
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V = 0, 1, 2
@@ -119,25 +119,13 @@ def test_the_v_gate_round_trips_through_stacking_json(tmp_path):
     (dict(SPEC, pause="none"), "finite number"),
 ])
 def test_a_corrupt_v_gate_names_stacking_json(tmp_path, entry, match):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
-
-    _tiny().save(tmp_path)
-    spec = json.loads((tmp_path / SPEC_NAME).read_text())
-    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=entry)))
-    with pytest.raises(ConfigError, match=match) as error:
-        StackedClassifier.load(tmp_path)
-    assert error.value.path == str(tmp_path / SPEC_NAME)
+    assert_stacking_json_refused(tmp_path, _tiny(), match, v_gate=entry)
 
 
 def test_a_v_gate_needs_per_beat_rows_and_a_v_class(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+    from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    _tiny().save(tmp_path)
-    spec = json.loads((tmp_path / SPEC_NAME).read_text())
-    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=SPEC, rows="record")))
-    with pytest.raises(ConfigError, match="per-beat rows") as error:
-        StackedClassifier.load(tmp_path)
-    assert error.value.path == str(tmp_path / SPEC_NAME)
+    assert_stacking_json_refused(tmp_path, _tiny(), "per-beat rows", v_gate=SPEC, rows="record")
     with pytest.raises(ConfigError, match="class 'V'"):
         StackedClassifier(["a"], ["p_A", "p_B"], ["A", "B"], combine="average", rows="beat", v_gate=SPEC)
 
@@ -147,12 +135,7 @@ def test_a_v_gate_needs_per_beat_rows_and_a_v_class(tmp_path):
 @pytest.fixture(scope="module")
 def preset_copy(tmp_path_factory):
     """A copy of mitdb-beats whose stacking.json the tests rewrite, and its spec without a V gate."""
-    from ecgsl_keras.store import presets
-
-    folder = tmp_path_factory.mktemp("vgate") / "mitdb-beats"
-    shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
-    spec = json.loads((folder / "stacking.json").read_text())
-    return folder, {k: v for k, v in spec.items() if k != "v_gate"}
+    return preset_copy_without(tmp_path_factory.mktemp("vgate"), "v_gate")
 
 
 def test_the_v_gate_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):
@@ -284,14 +267,7 @@ def test_af_off_round_trips_through_stacking_json(tmp_path):
     (dict(AF_OFF, feature=3), "feature name"),
 ])
 def test_a_corrupt_af_off_names_stacking_json(tmp_path, af_off, match):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
-
-    _tiny().save(tmp_path)
-    spec = json.loads((tmp_path / SPEC_NAME).read_text())
-    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_gate=dict(SPEC, af_off=af_off))))
-    with pytest.raises(ConfigError, match=match) as error:
-        StackedClassifier.load(tmp_path)
-    assert error.value.path == str(tmp_path / SPEC_NAME)
+    assert_stacking_json_refused(tmp_path, _tiny(), match, v_gate=dict(SPEC, af_off=af_off))
 
 
 def test_af_off_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):

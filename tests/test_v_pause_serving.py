@@ -4,12 +4,12 @@ named by file, and the serving path on the repo fixture with and without the ent
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
+from helpers import assert_stacking_json_refused, preset_copy_without
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
@@ -137,25 +137,13 @@ def test_the_pause_rule_round_trips_through_stacking_json(tmp_path):
     (dict(SPEC, t_wave=float("inf")), "t_wave must be a finite number"),
 ])
 def test_a_corrupt_pause_rule_names_stacking_json(tmp_path, entry, match):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
-
-    _tiny().save(tmp_path)
-    spec = json.loads((tmp_path / SPEC_NAME).read_text())
-    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_pause=entry)))
-    with pytest.raises(ConfigError, match=match) as error:
-        StackedClassifier.load(tmp_path)
-    assert error.value.path == str(tmp_path / SPEC_NAME)
+    assert_stacking_json_refused(tmp_path, _tiny(), match, v_pause=entry)
 
 
 def test_a_pause_rule_needs_per_beat_rows_and_s_and_v_classes(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+    from ecgsl_keras.modeling.stacking import StackedClassifier
 
-    _tiny().save(tmp_path)
-    spec = json.loads((tmp_path / SPEC_NAME).read_text())
-    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_pause=SPEC, rows="record")))
-    with pytest.raises(ConfigError, match="per-beat rows") as error:
-        StackedClassifier.load(tmp_path)
-    assert error.value.path == str(tmp_path / SPEC_NAME)
+    assert_stacking_json_refused(tmp_path, _tiny(), "per-beat rows", v_pause=SPEC, rows="record")
     with pytest.raises(ConfigError, match="classes"):
         StackedClassifier(["a"], ["p_N", "p_V"], ["N", "V"], combine="average", rows="beat", v_pause=SPEC)
 
@@ -165,12 +153,7 @@ def test_a_pause_rule_needs_per_beat_rows_and_s_and_v_classes(tmp_path):
 @pytest.fixture(scope="module")
 def preset_copy(tmp_path_factory):
     """A copy of mitdb-beats whose stacking.json the tests rewrite, and its spec without a pause rule."""
-    from ecgsl_keras.store import presets
-
-    folder = tmp_path_factory.mktemp("vpause") / "mitdb-beats"
-    shutil.copytree(presets.preset_dir("mitdb-beats"), folder)
-    spec = json.loads((folder / "stacking.json").read_text())
-    return folder, {k: v for k, v in spec.items() if k != "v_pause"}
+    return preset_copy_without(tmp_path_factory.mktemp("vpause"), "v_pause")
 
 
 def test_the_pause_rule_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):

@@ -125,30 +125,37 @@ QRS_CUT_MAX_S = 0.12      # and at most this long (a QRS lasts under 120 ms and 
 #                           P waves are as large as the QRS the slope criterion can take the P wave for the onset)
 
 
-def qrs_onset_s(signal, fs, beats, symbols) -> float:
-    """The record's QRS onset, seconds before the annotation (positive when before): the median over its regular
-    normal beats of the first sample within 200 ms before the annotation where the |slope| of the cleaned signal
-    (``signal.clean``, neurokit) exceeds 0.3 x the beat's largest |slope| in -200..+100 ms (MIT-BIH: 22-50 ms in
-    21 DS1 records, 81 ms in 108, whose annotations often sit on the S wave). NaN without regular normal beats."""
+def _clean(signal, fs, cleaned=None) -> np.ndarray:
+    """The cleaned signal (``signal.clean``, neurokit) the record's cut bounds are read on: ``cleaned`` when the
+    caller has it (``cut_bounds`` cleans once for both bounds), else cleaned here."""
     from ecgsl_keras.data import filters as filters_lib
 
+    return filters_lib.clean(signal, fs, "neurokit") if cleaned is None else cleaned
+
+
+def qrs_onset_s(signal, fs, beats, symbols, *, cleaned=None) -> float:
+    """The record's QRS onset, seconds before the annotation (positive when before): the median over its regular
+    normal beats of the first sample within 200 ms before the annotation where the |slope| of the cleaned signal
+    (``signal.clean``, neurokit; ``cleaned``: that signal when the caller has it) exceeds 0.3 x the beat's largest
+    |slope| in -200..+100 ms (MIT-BIH: 22-50 ms in 21 DS1 records, 81 ms in 108, whose annotations often sit on the
+    S wave). NaN without regular normal beats."""
     beats = np.asarray(beats, np.int64)
     lo, hi = int(round(0.2 * fs)), int(round(0.1 * fs))
     regular = beats[_regular_normal(beats, symbols, fs)]
     regular = regular[(regular > lo) & (regular < np.asarray(signal).size - hi)]
     if regular.size == 0:
         return float("nan")
-    cleaned = filters_lib.clean(signal, fs, "neurokit")
+    cleaned = _clean(signal, fs, cleaned)
     slope = np.abs(np.diff(cleaned[regular[:, None] + np.arange(-lo, hi + 1)[None, :]], axis=1))
     first = (slope > 0.3 * slope.max(axis=1, keepdims=True)).argmax(axis=1)
     return float(-np.median(first - lo) / fs)
 
 
-def qrs_cut_s(signal, fs, beats, symbols) -> float:
+def qrs_cut_s(signal, fs, beats, symbols, *, cleaned=None) -> float:
     """Seconds before the annotation block21 removes a blocked beat from (module docstring): the record's
     ``qrs_onset_s`` plus ``QRS_CUT_MARGIN_S``, at least ``QRS_CUT_MIN_S`` and at most ``QRS_CUT_MAX_S``, in whole
     samples (MIT-BIH DS1: 0.1 s in 108, 0.07 s in the other 21 records)."""
-    onset = qrs_onset_s(signal, fs, beats, symbols)
+    onset = qrs_onset_s(signal, fs, beats, symbols, cleaned=cleaned)
     cut = QRS_CUT_MIN_S if np.isnan(onset) else min(QRS_CUT_MAX_S, max(QRS_CUT_MIN_S, onset + QRS_CUT_MARGIN_S))
     return max(int(round(QRS_CUT_MIN_S * fs)), int(round(cut * fs))) / float(fs)
 
@@ -165,60 +172,72 @@ T_END_QRS_S = 0.06       # the QRS peak-to-peak is taken within this of the anno
 T_END_TP_S = 0.04        # the TP level: the median beat's mean over this long before the next P wave's start
 
 
-def t_wave_end_s(signal, fs, beats, symbols, p_start_s=0.28) -> float:
+def t_wave_end_s(signal, fs, beats, symbols, p_start_s=0.28, *, cleaned=None) -> float:
     """The record's T-wave end, seconds after the annotation: on the median beat of its regular normal beats (the
     beats block21 may block) in the cleaned signal (``signal.clean``, neurokit, as ``qrs_onset_s``), the first time
     after the QRS (``T_END_QRS_S``) from which the beat stays within ``T_END_BAND`` x its QRS peak-to-peak of its TP
     level (its mean over ``T_END_TP_S`` before the next P wave, ``p_start_s`` before the median regular RR). Where
     the next P wave comes before the T wave has ended (fast rates) that is the P wave's start. NaN without regular
     normal beats."""
-    beat = regular_median_beat(signal, fs, beats, symbols, p_start_s)
-    if beat is None:
+    beat = regular_median_beat(signal, fs, beats, symbols, p_start_s, cleaned=cleaned)
+    if beat["no_room"]:                       # the next P wave starts within the QRS + TP window
+        return beat["tp_stop"] / float(fs)
+    if not beat["median"].size:
         return float("nan")
     qrs = int(round(T_END_QRS_S * fs))
-    if isinstance(beat, int):                 # the next P wave starts within the QRS + TP window
-        return beat / float(fs)
     median, level, band = beat["median"], beat["level"], beat["band"]
     outside = np.abs(median[2 * qrs:] - level) > band   # from the QRS's end to the next P wave's start
     last = int(np.flatnonzero(outside)[-1]) + 1 if outside.any() else 0
     return (qrs + last) / float(fs)
 
 
-def regular_median_beat(signal, fs, beats, symbols, p_start_s=0.28):
-    """``t_wave_end_s``' median beat: ``{"median", "level", "band"}``, the median over the regular normal beats of the
-    cleaned signal from ``T_END_QRS_S`` before the annotation to ``p_start_s`` before the median regular RR (the next
-    P wave's start), its TP level and ``T_END_BAND`` x its QRS peak-to-peak. None without regular normal beats; the
-    next P wave's start in samples after R (an int) when it leaves no room for a QRS and a TP level."""
-    from ecgsl_keras.data import filters as filters_lib
-
+def regular_median_beat(signal, fs, beats, symbols, p_start_s=0.28, *, cleaned=None) -> dict:
+    """``t_wave_end_s``' median beat, always ``{"median", "level", "band", "tp_stop", "no_room"}``: ``median`` the
+    median over the regular normal beats of the cleaned signal (``cleaned`` when the caller has it) from
+    ``T_END_QRS_S`` before the annotation to ``tp_stop`` samples after it (``p_start_s`` before the median regular
+    RR: the next P wave's start), ``level`` its TP level and ``band`` ``T_END_BAND`` x its QRS peak-to-peak.
+    ``no_room``: the next P wave starts too soon to leave room for a QRS and a TP level. ``median`` is empty (and
+    ``level``, ``band`` NaN) without regular normal beats (``tp_stop`` -1), with ``no_room``, or when no regular beat
+    has the whole window inside the signal."""
     beats = np.asarray(beats, np.int64)
     regular_mask = _regular_normal(beats, symbols, fs)
+    none = {"median": np.zeros(0), "level": float("nan"), "band": float("nan"), "tp_stop": -1, "no_room": False}
     if not regular_mask.any():
-        return None
+        return none
     next_rr = np.diff(beats)[np.flatnonzero(regular_mask)]    # a regular beat is never the last one
     tp_stop = int(round(float(np.median(next_rr)) - p_start_s * fs))
     qrs = int(round(T_END_QRS_S * fs))
     tp = max(1, int(round(T_END_TP_S * fs)))
     if tp_stop - tp <= qrs:
-        return tp_stop
+        return dict(none, tp_stop=tp_stop, no_room=True)
     regular = beats[regular_mask]
     regular = regular[(regular > qrs) & (regular < np.asarray(signal).size - tp_stop - 1)]
     if regular.size == 0:
-        return None
-    cleaned = filters_lib.clean(signal, fs, "neurokit")
+        return dict(none, tp_stop=tp_stop)
+    cleaned = _clean(signal, fs, cleaned)
     median = np.median(cleaned[regular[:, None] + np.arange(-qrs, tp_stop + 1)[None, :]], axis=0)
     return {"median": median, "level": float(median[-tp:].mean()),
-            "band": float(T_END_BAND * np.ptp(median[:2 * qrs + 1]))}
+            "band": float(T_END_BAND * np.ptp(median[:2 * qrs + 1])), "tp_stop": tp_stop, "no_room": False}
 
 
-def t_end_cut_s(signal, fs, beats, symbols, p_start_s=0.28) -> float:
+def t_end_cut_s(signal, fs, beats, symbols, p_start_s=0.28, *, cleaned=None) -> float:
     """Seconds after the annotation block21's cut of a blocked beat ends at (module docstring; each beat's cut still
     ends ``p_start_s`` before the next R when that is sooner): the record's ``t_wave_end_s`` plus ``T_END_MARGIN_S``,
     at least ``T_END_MIN_S`` and at most ``T_END_MAX_S``, in whole samples (MIT-BIH DS1: experiments/rpeaks/
     block21_cut.py)."""
-    end = t_wave_end_s(signal, fs, beats, symbols, p_start_s)
+    end = t_wave_end_s(signal, fs, beats, symbols, p_start_s, cleaned=cleaned)
     cut = T_END_MIN_S if np.isnan(end) else min(T_END_MAX_S, max(T_END_MIN_S, end + T_END_MARGIN_S))
     return max(int(round(T_END_MIN_S * fs)), int(round(cut * fs))) / float(fs)
+
+
+def cut_bounds(signal, fs, beats, symbols, qrs_before_s=None, t_end_s=None, p_start_s=0.28) -> tuple:
+    """block21's cut of a blocked beat, ``(seconds before, seconds after)`` its annotation: a float ``qrs_before_s``
+    / ``t_end_s`` as given, None from the record (``qrs_cut_s``, ``t_end_cut_s``), both read on one cleaning of
+    the signal."""
+    cleaned = _clean(signal, fs) if qrs_before_s is None or t_end_s is None else None
+    cut = qrs_cut_s(signal, fs, beats, symbols, cleaned=cleaned) if qrs_before_s is None else float(qrs_before_s)
+    end = t_end_cut_s(signal, fs, beats, symbols, p_start_s, cleaned=cleaned) if t_end_s is None else float(t_end_s)
+    return cut, end
 
 
 JOIN_EDGE_S = 0.02       # block21: the cut's span cross-fades into the real signal over this long at its end (the
@@ -254,10 +273,7 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None,
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
-    if qrs_before_s is None:
-        qrs_before_s = qrs_cut_s(x, fs, beats, symbols)
-    if t_end_s is None:
-        t_end_s = t_end_cut_s(x, fs, beats, symbols, p_start_s)
+    qrs_before_s, t_end_s = cut_bounds(x, fs, beats, symbols, qrs_before_s, t_end_s, p_start_s)
     noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
     edge = int(round(join_edge_s * fs))
     regular = _regular_normal(beats, symbols, fs)
@@ -376,8 +392,7 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
         return {"signal": np.asarray(signal, np.float64), "beats": beats, "episodes": episodes,
                 "removed": np.zeros(0, np.int64), "pauses": empty, "scaled": np.zeros(0, np.int64)}
     if rhythm == "block21":
-        cut = qrs_cut_s(signal, fs, beats, symbols) if qrs_before_s is None else float(qrs_before_s)
-        end = t_end_cut_s(signal, fs, beats, symbols) if t_end_s is None else float(t_end_s)
+        cut, end = cut_bounds(signal, fs, beats, symbols, qrs_before_s, t_end_s)
         x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end,
                                    join_edge_s=join_edge_s)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,

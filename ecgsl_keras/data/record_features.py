@@ -848,6 +848,8 @@ def _tq(normalised, peaks, kept, fs, beat_len, out) -> None:
     stretch, mask = stretch[usable].astype(np.float64), mask[usable]
     residual = tq_against_median(stretch, mask).astype(np.float64)
     n_held = mask.sum(axis=1)
+    # centred here again, in float64: tq_against_median centres in float32 (the model channel's dtype), and its
+    # centring would move these features by up to ~1e-7 relative (17 fixture records, run s35)
     centred = np.where(mask, stretch - (np.where(mask, stretch, 0).sum(axis=1) / n_held)[:, None], 0.0)
     median = np.where(mask, centred - residual, 0.0)         # the record's median stretch where each beat holds it
     power = (centred ** 2).sum(axis=1)

@@ -79,8 +79,9 @@ def signal_look(data_dir) -> dict:
     for rid in tasks.MITDB_DS1:
         signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
         beat = rhythms.regular_median_beat(signal, fs, ref, symbols)
-        if not isinstance(beat, dict):
-            raise ValueError(f"record {rid}: no median regular beat with a TP level ({beat!r})")
+        if not beat["median"].size:
+            raise ValueError(f"record {rid}: no median regular beat with a TP level (next P wave {beat['tp_stop']} "
+                             f"samples after R, no room: {beat['no_room']})")
         level, band = beat["level"], beat["band"]
         # the median beat again, out to 0.75 s (past the TP window of fast records) for the values at the cut ends
         regular = ref[rhythms._regular_normal(ref, symbols, fs)]
@@ -200,17 +201,10 @@ def levers(args, argv) -> dict:
         cache = root / cache_name
         cache.mkdir(parents=True, exist_ok=True)
         for rid in tasks.MITDB_DS1:
-            path = cache / f"{rid}.json"
-            if path.exists():                  # copied (and maybe recounted by the other script sharing it) already
-                counts = json.loads(path.read_text())
-            else:
-                counts = json.loads((Path(old_cache) / f"{rid}.json").read_text())
-                if rid in moved:
-                    counts = {k: v for k, v in counts.items() if not k.startswith(f"{rid}|block21|")}
-            if f"{rid}|block21_s46|{script}" not in counts:
-                counts = module.count_record(args.data_dir, rid, counts, t_end_s=None, names=("block21",))
-                counts[f"{rid}|block21_s46|{script}"] = True
-                path.write_text(json.dumps(counts) + "\n")
+            recount_block21(cache / f"{rid}.json", Path(old_cache) / f"{rid}.json",
+                            f"{rid}|block21|" if rid in moved else None, f"{rid}|block21_s46|{script}",
+                            lambda counts: module.count_record(args.data_dir, rid, counts, t_end_s=None,
+                                                               names=("block21",)))
         out = Path(args.out).parent / f"rpeaks_s46_{script}.json"
         module.main(["--data-dir", args.data_dir, "--out", str(out), "--cache-dir", str(cache)])
         result = json.loads(out.read_text())
@@ -229,6 +223,23 @@ def levers(args, argv) -> dict:
                            "choice_counts": result["choice_counts"]}
     return {"experiment": "rpeaks_s46_levers", "records_with_a_moved_cut_end": moved, "levers": summary,
             "command": " ".join(["python", "experiments/rpeaks/block21_cut.py"] + argv)}
+
+
+def recount_block21(path, old_path, drop, marker, count) -> None:
+    """One record's cache file ``path`` of a lever script with block21 recounted (``--levers``; block21_seam.py's
+    too): the file as it is when there (copied, and maybe recounted by the other script sharing it, already), else
+    ``old_path``'s counts less the keys that start with ``drop`` (None: none); unless ``marker`` is in them,
+    ``count(counts)``'s counts with ``marker`` set, written back."""
+    if path.exists():
+        counts = json.loads(path.read_text())
+    else:
+        counts = json.loads(Path(old_path).read_text())
+        if drop is not None:
+            counts = {k: v for k, v in counts.items() if not k.startswith(drop)}
+    if marker not in counts:
+        counts = count(counts)
+        counts[marker] = True
+        path.write_text(json.dumps(counts) + "\n")
 
 
 def _t_end(data_dir, rid) -> float:

@@ -57,6 +57,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
 from cluster import RHYTHMS, TODAY, distance, errors, loro_summary  # noqa: E402
+from block21_cut import recount_block21  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
@@ -223,17 +224,11 @@ def levers(args, argv) -> dict:
             cache = root / f"{cache_name}_k{k}"
             cache.mkdir(parents=True, exist_ok=True)
             for rid in tasks.MITDB_DS1:
-                path = cache / f"{rid}.json"
-                if path.exists():          # copied (and maybe recounted by the other script sharing it) already
-                    counts = json.loads(path.read_text())
-                else:
-                    counts = json.loads((Path(S46_LEVERS) / cache_name / f"{rid}.json").read_text())
-                    counts = {key: v for key, v in counts.items() if not key.startswith(f"{rid}|block21")}
-                if f"{rid}|block21_s47|{script}" not in counts:
-                    counts = module.count_record(args.data_dir, rid, counts, t_end_s=None, names=("block21",),
-                                                 join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k)
-                    counts[f"{rid}|block21_s47|{script}"] = True
-                    path.write_text(json.dumps(counts) + "\n")
+                recount_block21(cache / f"{rid}.json", Path(S46_LEVERS) / cache_name / f"{rid}.json",
+                                f"{rid}|block21", f"{rid}|block21_s47|{script}",
+                                lambda counts: module.count_record(args.data_dir, rid, counts, t_end_s=None,
+                                                                   names=("block21",), join_edge_s=JOINS["new"],
+                                                                   seed_offset=SEED_STEP * k))
             out = (Path(args.out).parent / f"rpeaks_s47_{script}.json" if k == 0
                    else Path(args.cache_dir).parent / f"rpeaks_s47_{script}_k{k}.json")
             module.main(["--data-dir", args.data_dir, "--out", str(out), "--cache-dir", str(cache)])
