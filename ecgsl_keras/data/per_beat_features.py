@@ -587,7 +587,10 @@ def local_rhythm_features(rpeaks_s) -> np.ndarray:
 # normal T. These columns add the sign and the shape. Regions are the first set's (baseline: the PR segment; QRS:
 # R +- 80 ms; T: 200 .. 600 ms after R). The "dominant deflection" of a region is its sample of largest |value|
 # (baseline removed), kept with its sign. A deflection below T_FLAT x the record's median beat's QRS deflection
-# has no reliable sign: the sign columns are NaN there (flat T, or a flat record), never 0 by accident.
+# has no reliable sign: the sign columns are NaN there (flat T, or a flat record), never 0 by accident. Area and
+# width are divided by the median of the record's beats' own values, not by the median beat's: the median beat is
+# smoothed (averaging cancels noise and baseline drift), so its |T| area lies below almost every single beat's and
+# the ratio of a normal beat would vary from record to record with the noise (1.6 on 119, 3.5 on 208).
 T_FLAT = 0.02               # a T deflection under 2% of the median beat's QRS deflection counts as flat (no sign)
 T_HALF = 0.5                # t_width: the contiguous T samples at >= half of the T's dominant |deflection|
 T_WAVE_FEATURES = OrderedDict([
@@ -601,10 +604,11 @@ T_WAVE_FEATURES = OrderedDict([
     ("t_polarity_median", ("1", "sign(T dominant deflection) x sign(the median beat's T dominant deflection): -1 "
                                 "when the T wave is inverted against the record's usual T; NaN when either T is "
                                 "flat")),
-    ("t_area_norm", ("1", "mean |T| over 200 .. 600 ms after R / the median beat's (the area of the T wave against "
-                          "the record's usual T); NaN when the median beat's T is flat")),
+    ("t_area_norm", ("1", "mean |T| over 200 .. 600 ms after R / the median of that over the record's beats (the "
+                          "area of the T wave against the record's usual T); NaN when the record's T is flat")),
     ("t_width_norm", ("1", "contiguous samples around the T's dominant deflection at >= half its |value| / the "
-                           "median beat's (a wide T wave); NaN when the median beat's T is flat")),
+                           "median of that over the record's beats (a wide T wave); NaN when the record's T is "
+                           "flat")),
     ("t_median_corr", ("1", "Pearson correlation of the T region (200 .. 600 ms after R) with the median beat's T "
                             "region; NaN when either is flat")),
 ])
@@ -648,22 +652,23 @@ def t_wave_features(beats) -> np.ndarray:
     q_dom, _ = _dominant(qrs)
     t_dom, t_at = _dominant(t)
     mq_dom, _ = _dominant(median[:, QRS_REGION])
-    mt_dom, mt_at = _dominant(median[:, T_REGION])
+    mt_dom, _ = _dominant(median[:, T_REGION])
     scale = abs(float(mq_dom[0]))
     floor = T_FLAT * scale
     flat_record = scale <= 1e-6
     t_ok = (np.abs(t_dom) >= floor) & ~flat_record
     q_ok = (np.abs(q_dom) >= floor) & ~flat_record
     median_t_ok = abs(float(mt_dom[0])) >= floor and not flat_record
-    median_area = float(np.abs(median[0, T_REGION]).mean())
-    median_width = float(_half_width(median[:, T_REGION], mt_at)[0])
+    area, width = np.abs(t).mean(axis=1), _half_width(t, t_at)
+    usual_area, usual_width = float(np.median(area)), float(np.median(width))
+    record_t_ok = usual_area > T_FLAT * scale and not flat_record
     nan = np.full(n, np.nan)
     columns = {
         "qrs_t_discordance": np.where(t_ok & q_ok, -np.sign(q_dom) * np.sign(t_dom), np.nan),
         "qrs_t_product_norm": nan if flat_record else q_dom * t_dom / scale ** 2,
         "t_polarity_median": np.where(t_ok, np.sign(t_dom) * np.sign(mt_dom[0]), np.nan) if median_t_ok else nan,
-        "t_area_norm": _ratio(np.abs(t).mean(axis=1), median_area) if median_t_ok else nan,
-        "t_width_norm": _ratio(_half_width(t, t_at), median_width) if median_t_ok else nan,
+        "t_area_norm": _ratio(area, usual_area) if record_t_ok else nan,
+        "t_width_norm": _ratio(width, usual_width) if record_t_ok else nan,
         "t_median_corr": _rowwise_corr(t, median[0, T_REGION]) if median_t_ok else nan,
     }
     return np.stack([np.asarray(columns[name], np.float64) for name in T_WAVE_FEATURE_NAMES], axis=1)
