@@ -53,3 +53,22 @@ def test_the_experiment_measures_the_library_rule():
     assert isinstance(rule, VPause) and rule.min_fires == 10 and rule.af_off == ev["af_off"]
     np.testing.assert_array_equal(vs.population_call(p, LABELS, ev, **vs.POPULATION_RULE),
                                   rule.apply(p, ev["columns"], records=rec)[0])
+
+
+def test_t_columns_result_carries_its_rules_and_the_library_columns():
+    """Run v50: the committed key holds the rules the script states, the library's T columns, and a decision that
+    follows from the folds' choices (a fold that refuses the columns keeps v40's rows, so with both refusing every
+    paired change is exactly 0)."""
+    import json
+    from pathlib import Path
+
+    from ecgsl_keras.data.per_beat_features import T_WAVE_FEATURE_NAMES
+    from experiments.mitdb import t_columns as tc
+
+    saved = json.loads((Path(tc.__file__).parent / "v_sensitivity_results.json").read_text(encoding="utf-8"))[tc.KEY]
+    assert saved["choice_rule"] == tc.CHOICE_RULE and saved["keep_rule"] == tc.KEEP_RULE
+    assert saved["t_columns"] == list(T_WAVE_FEATURE_NAMES) == list(tc.T_COLUMNS)
+    assert saved["v40_reproduced"] is True
+    if not any(saved["uses_t_columns"].values()):
+        assert all(v["mean"] == 0 for v in saved["against_v40"]["paired_change"].values())
+        assert saved["kept"] is False and saved["decision"] == "none"

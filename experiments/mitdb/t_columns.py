@@ -41,7 +41,8 @@ Keep (``KEEP_RULE``): v48's (``NESTED_KEEP_RULE``): LEVER_KEEP_RULE against v40'
 ``v_gate_local.inner4``, recomputed and checked), paired over booster seeds 42-44 (V Se mean change > 0 and > max(paired
 sd, v40's seed sd); V +P mean change >= -(v40's seed sd); macro F1 (N, S, V, F) mean change >= 0; S Se mean change >=
 -(v40's seed sd)) AND the mean V +P change >= 0. Reported beside it, not decisions: the T columns forced on both folds
-(``forced``), the per-record picture (V lost, false V, S lost, S called V on every DS1 record, seed mean), the columns'
+(``forced``; added after its figures: ``forced_v40_gate``, the same under v40's own V gate, since the re-chosen
+gate of fold 1 is off), the per-record picture (V lost, false V, S lost, S called V on every DS1 record, seed mean), the columns'
 gain in the left-out boosters (seed 42) and what a ``mitdb-beats`` rebuild would need if kept.
 """
 from __future__ import annotations
@@ -67,6 +68,7 @@ log = logging.getLogger("experiments.mitdb.t_columns")
 OUT = HERE / "v_sensitivity_results.json"
 KEY = "v_t_columns"
 T_COLUMNS = tuple(T_WAVE_FEATURE_NAMES)
+MOVED = 7        # the per-record T description (after the verdict): the records whose V moved most when forced
 CHOICE_RULE = (
     "fixed before any figure of run v50 (training side or left out): per outer training fold, on its 4 inner groups, "
     "the lever's inner recipe (the booster of the fold's column set + T_COLUMNS and the fold's size, seed 42, trained "
@@ -146,12 +148,11 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
     import v_gate
     from beats_preset import _booster, _columns_of, column_sets
     from hybrid import BOOSTER_SEEDS
-    from v_sensitivity import (NESTED_MACRO_TOL, NESTED_S_TOL, _by_record_classes, _fixed_rule_left_out,
-                               _group_scores, _inner_base)
+    from v_sensitivity import NESTED_MACRO_TOL, NESTED_S_TOL, _fixed_rule_left_out, _group_scores, _inner_base
     from v_side import _gated
     v = labels.index("V")
     sets = column_sets()
-    choice, lever_rows, forced_rows = {}, {}, {}
+    choice, lever_rows, forced_rows, gate40_rows = {}, {}, {}, {}
     importance = {}
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
@@ -197,7 +198,8 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
         # left out: the lever's rows per seed (every fold, 'forced'); the chosen rows take them where the fold did
         train, scored = part["train"], part["scored"]
         xs = v_gate.LOCAL_GATE.inputs(table, scored)
-        lever_rows[h], forced_rows[h] = {}, {}
+        lever_rows[h], forced_rows[h], gate40_rows[h] = {}, {}, {}
+        ch40 = dec["run"]["chosen_by_inner_cv"][str(h)]
         for seed in BOOSTER_SEEDS:
             booster = _booster(X[train], table["y"][train], cols, labels, seed, c["booster_size"])
             pb = booster.predict_proba(X[scored])
@@ -217,6 +219,8 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
                                                             **gate_ch["best_point"])
                                     if gate_ch["uses_gate"] else recipe)
             lever_rows[h][seed] = forced_rows[h][seed] if uses else None
+            gate40_rows[h][seed] = (v_gate.LOCAL_GATE.apply(recipe, part["p_deep"][:, v], xs, labels,
+                                                            **ch40["best_point"]) if ch40["uses_gate"] else recipe)
 
     def apply_of(rows):
         # _fixed_rule_left_out scores a rule applied to v40's rows; this lever's rows are whole new rows (another
@@ -238,6 +242,13 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
     result["forced"] = {"what": "the T columns on both folds whatever the choice rule said (an ablation, not a "
                                 "decision)", **{k: forced[k] for k in ("seed_spread", "distance_to_targets", "by_record",
                                                                        "against_v40", "new_V_calls_s42")}}
+    # added after the first run's figures (a report): the forced columns under v40's own V gate, not the re-chosen
+    # one (fold 1's re-chosen gate is off), so the columns' effect is read apart from the gate's
+    g40 = _fixed_rule_left_out(table, labels, dec, apply_of(gate40_rows), records, {}, "t_columns_forced_v40_gate")
+    result["forced_v40_gate"] = {"what": "the T columns on both folds with v40's V gate as each fold chose it (an "
+                                         "ablation added after the first figures; not a decision)",
+                                 **{k: g40[k] for k in ("seed_spread", "distance_to_targets", "by_record",
+                                                        "against_v40", "new_V_calls_s42")}}
     result["booster_importance_s42"] = importance
     y, rec = table["y"][idx], table["record"][idx]
     # how the left-out T columns look by true class (a description after the verdict, seed free)
@@ -247,7 +258,18 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
                         else round(float(np.nanmedian(t_left[y == k, j])), 3),
                         "nan_share": round(float(np.mean(~np.isfinite(t_left[y == k, j]))), 4)}
                     for j, n in enumerate(T_COLUMNS)} for k in range(len(labels)) if (y == k).any()}
-    _ = _by_record_classes, rec   # the per-record picture is _fixed_rule_left_out's by_record (every record)
+    # the records whose V moved most in the forced row: their T columns by true class (after the verdict, seed free)
+    moved = sorted(records, key=lambda r: -sum(abs(result["forced"]["by_record"][r][q] - result["v40_by_record"][r][q])
+                                               for q in ("V_lost", "false_V")))[:MOVED]
+    result["moved_records_t_columns"] = {
+        r: {labels[k]: {"beats": int(((rec == r) & (y == k)).sum()),
+                        "discordant_share": round(float(np.mean(t_left[(rec == r) & (y == k), 0] == 1)), 3),
+                        **{n: round(float(np.nanmedian(t_left[(rec == r) & (y == k), j])), 3)
+                           for j, n in enumerate(T_COLUMNS) if n != "qrs_t_discordance"}}
+            for k in range(len(labels)) if ((rec == r) & (y == k)).sum() >= 5} for r in moved}
+    result["rebuild"] = ("kept: a mitdb-beats rebuild would add T_COLUMNS to the build's column set (beats_preset.py "
+                         "--steps table build check after its own build rule)" if result["kept"] else
+                         "not kept: mitdb-beats is unchanged (no rebuild)")
     return result
 
 
