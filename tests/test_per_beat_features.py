@@ -348,6 +348,8 @@ def test_ventricular_beats_have_a_discordant_t_wave_inverted_against_the_normal_
     assert med["qrs_t_product_norm"][0] > 0 > med["qrs_t_product_norm"][1]
     assert med["t_median_corr"][0] > 0.4 > 0 > med["t_median_corr"][1]
     assert med["t_width_norm"][1] > med["t_width_norm"][0]   # a wide secondary T
+    # the usual beat is concordant on both records, so a discordant PVC reads +1 against it, a normal beat 0
+    assert med["qrs_t_discordance_vs_median"] == (0.0, 1.0)
     # most PVCs discordant (all of 119's, 60% of 208's in these 90 s), almost no normal beat
     assert np.mean(_t_column(X, "qrs_t_discordance")[ventricular] == 1) >= 0.6
     assert np.mean(_t_column(X, "qrs_t_discordance")[normal] == 1) < 0.05
@@ -367,6 +369,8 @@ def test_t_wave_columns_of_one_real_beat_computed_by_hand():
     X = t_wave_features(beats)
     assert q > 0 > tt and mt > 0                                 # this PVC: upright QRS, negative T; the usual T upright
     assert _t_column(X, "qrs_t_discordance")[i] == 1.0 and _t_column(X, "t_polarity_median")[i] == -1.0
+    median_discordance = -np.sign(mq) * np.sign(mt)
+    assert _t_column(X, "qrs_t_discordance_vs_median")[i] == (1.0 - median_discordance) / 2
     assert _t_column(X, "qrs_t_product_norm")[i] == pytest.approx(q * tt / mq ** 2)
     assert _t_column(X, "t_median_corr")[i] == pytest.approx(np.corrcoef(t, median[52:92])[0, 1])
     areas = np.abs(centred[:, 52:92]).mean(axis=1)
@@ -384,7 +388,8 @@ def test_a_flat_t_wave_has_no_sign_and_a_flat_record_no_columns():
     beats = np.zeros((6, 96))
     beats[:, 32] = 1.0
     X = t_wave_features(beats)
-    for name in ("qrs_t_discordance", "t_polarity_median", "t_area_norm", "t_width_norm", "t_median_corr"):
+    for name in ("qrs_t_discordance", "t_polarity_median", "t_area_norm", "t_width_norm", "t_median_corr",
+                 "qrs_t_discordance_vs_median"):
         assert np.isnan(_t_column(X, name)).all(), name
     np.testing.assert_array_equal(_t_column(X, "qrs_t_product_norm"), 0.0)   # defined: a QRS times a zero T
     assert np.isnan(t_wave_features(np.zeros((4, 96)))).all()                # a flat record: nothing defined

@@ -611,6 +611,12 @@ T_WAVE_FEATURES = OrderedDict([
                            "flat")),
     ("t_median_corr", ("1", "Pearson correlation of the T region (200 .. 600 ms after R) with the median beat's T "
                             "region; NaN when either is flat")),
+    # run v50b: discordance is a record trait on one lead (bundle-branch-block normal beats are discordant), so this
+    # column reads the beat's QRS-T relation against the record's usual one
+    ("qrs_t_discordance_vs_median", ("1", "(qrs_t_discordance - the median beat's) / 2: +1 when the beat is "
+                                          "discordant where the record's median beat is concordant, -1 the other "
+                                          "way round, 0 when both relate QRS and T alike; NaN when either is "
+                                          "undefined")),
 ])
 T_WAVE_FEATURE_NAMES = tuple(T_WAVE_FEATURES)
 
@@ -671,6 +677,8 @@ def t_wave_features(beats) -> np.ndarray:
         "t_width_norm": _ratio(width, usual_width) if record_t_ok else nan,
         "t_median_corr": _rowwise_corr(t, median[0, T_REGION]) if median_t_ok else nan,
     }
+    median_discordance = -np.sign(mq_dom[0]) * np.sign(mt_dom[0]) if median_t_ok else np.nan
+    columns["qrs_t_discordance_vs_median"] = (columns["qrs_t_discordance"] - median_discordance) / 2.0
     return np.stack([np.asarray(columns[name], np.float64) for name in T_WAVE_FEATURE_NAMES], axis=1)
 
 

@@ -2,6 +2,7 @@
 
     python experiments/mitdb/t_columns.py --work WORK --steps cache      # the T columns of every DS1 table row
     python experiments/mitdb/t_columns.py --work WORK --steps lever      # key v_t_columns of v_sensitivity_results.json
+    python experiments/mitdb/t_columns.py --work WORK --steps lever_relative   # key v_t_columns_relative (run v50b)
 
 WORK: v_sensitivity.py's work folder (v_gate.py's caches: ``beats_preset/table.npz``, ``v_side_left_out_k2_median/``,
 ``v_side_left_out_k2/``, ``folds.json``). ``cache`` reads the 22 DS1 records through the preset's own
@@ -19,8 +20,8 @@ beats. The lever gives the booster those facts as columns and lets it learn thei
 It is not a re-tune of v49's rule (no threshold on any T measure; v49's left-out firings were seen, this lever uses
 none of them).
 
-The lever (written with its rules BEFORE any figure of it, training side or left out). ``T_COLUMNS`` =
-``per_beat_features.T_WAVE_FEATURE_NAMES`` (``qrs_t_discordance``, ``qrs_t_product_norm``, ``t_polarity_median``,
+The lever (written with its rules BEFORE any figure of it, training side or left out). ``T_COLUMNS`` = six columns
+of ``per_beat_features.T_WAVE_FEATURE_NAMES`` (``qrs_t_discordance``, ``qrs_t_product_norm``, ``t_polarity_median``,
 ``t_area_norm``, ``t_width_norm``, ``t_median_corr``; names, units, meanings and NaN policy documented in the module,
 NaN left to LightGBM as every other column) appended to each outer fold's chosen column set (key
 ``relative_beats.candidate.chosen_by_inner_cv``: set, booster size, deep weight and rhythm gate unchanged). Per outer
@@ -44,6 +45,9 @@ sd, v40's seed sd); V +P mean change >= -(v40's seed sd); macro F1 (N, S, V, F) 
 (``forced``; added after its figures: ``forced_v40_gate``, the same under v40's own V gate, since the re-chosen
 gate of fold 1 is off), the per-record picture (V lost, false V, S lost, S called V on every DS1 record, seed mean), the columns'
 gain in the left-out boosters (seed 42) and what a ``mitdb-beats`` rebuild would need if kept.
+
+Run v50b (``lever_relative``, key ``v_t_columns_relative``; ``RELATIVE_WHY``): the same choice and keep rules with only
+the record-relative T columns (``RELATIVE_COLUMNS``), written after v50's left-out figures and before any of its own.
 """
 from __future__ import annotations
 
@@ -67,7 +71,19 @@ log = logging.getLogger("experiments.mitdb.t_columns")
 
 OUT = HERE / "v_sensitivity_results.json"
 KEY = "v_t_columns"
-T_COLUMNS = tuple(T_WAVE_FEATURE_NAMES)
+# run v50's six columns, named here so that a later column of the library's T set does not change what v50 measured
+T_COLUMNS = ("qrs_t_discordance", "qrs_t_product_norm", "t_polarity_median", "t_area_norm", "t_width_norm",
+             "t_median_corr")
+KEY_RELATIVE = "v_t_columns_relative"
+# run v50b: only the record-relative T columns (written after v50's left-out figures, before any of its own)
+RELATIVE_COLUMNS = ("t_polarity_median", "t_median_corr", "qrs_t_discordance_vs_median")
+RELATIVE_WHY = (
+    "run v50b, written after run v50's left-out figures (so not blind in its design, as v42b) and before any figure "
+    "of its own: v50's forced rows showed QRS-T discordance to be a record trait on one lead (96% of 207's, 83% of "
+    "223's and 77% of 108's normal beats discordant) and the booster trained on 11 records gave the absolute "
+    "qrs_t_product_norm a large share of its gain; this lever keeps only the T evidence relative to the record's own "
+    "usual beat: t_polarity_median, t_median_corr and qrs_t_discordance_vs_median. Choice and keep rules: v50's "
+    "CHOICE_RULE and KEEP_RULE unchanged, with these columns in place of T_COLUMNS")
 MOVED = 7        # the per-record T description (after the verdict): the records whose V moved most when forced
 CHOICE_RULE = (
     "fixed before any figure of run v50 (training side or left out): per outer training fold, on its 4 inner groups, "
@@ -91,21 +107,22 @@ def _t_path(work: Path, rid: str) -> Path:
     return work / "t_columns" / f"{rid}.npz"
 
 
-def step_cache(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
-    """(n_table, len(T_COLUMNS)) the T columns of the table's rows, computed per record on all its detected beats
-    through the preset's preprocessing (cached per record)."""
+def step_cache(work: Path, mitdb_dir: Path, table: dict) -> dict:
+    """{name: (n_table,)} every column of ``T_WAVE_FEATURE_NAMES`` for the table's rows, computed per record on all
+    its detected beats through the preset's preprocessing (cached per record; a cache of other columns is redone)."""
     from beats_preset import PRESET
 
     from ecgsl_keras import tasks as tasks_lib
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
     from ecgsl_keras.data.signal import own_beats
-    out = np.full((len(table["y"]), len(T_COLUMNS)), np.nan)
+    names = list(T_WAVE_FEATURE_NAMES)
+    out = np.full((len(table["y"]), len(names)), np.nan)
     predictor = reader = None
     for rid in tasks_lib.MITDB_DS1:
         mine = np.flatnonzero(table["record"] == rid)
         path = _t_path(work, rid)
-        if not path.is_file():
+        if not path.is_file() or [str(c) for c in np.load(path).get("names", [])] != names:
             if predictor is None:
                 from ecgsl_keras.serving.inference import load_model
                 predictor = load_model(PRESET)
@@ -114,7 +131,7 @@ def step_cache(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
             record = reader.load(rid)
             beats = predictor.preprocess(record.lead(None), record.fs, record.path)
             x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr,
-                                     np.asarray(beats.rpeaks, np.float64) / float(beats.fs), list(T_COLUMNS))
+                                     np.asarray(beats.rpeaks, np.float64) / float(beats.fs), names)
             t = np.asarray(beats.rpeaks, np.float64) / float(beats.fs)
             j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
             j_left = np.clip(j - 1, 0, len(t) - 1)
@@ -122,13 +139,14 @@ def step_cache(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
             if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
                 raise SystemExit(f"{rid}: the table's beats are not the beats read now")
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(path, x=x[j], time_s=table["time_s"][mine], detected=np.array(len(t)))
+            np.savez_compressed(path, x=x[j], time_s=table["time_s"][mine], detected=np.array(len(t)),
+                                names=np.array(names))
             log.info("%s: %d rows of %d detected beats, %.1f s", rid, len(mine), len(t), time.perf_counter() - t0)
         cached = np.load(path)
         if not np.array_equal(cached["time_s"], table["time_s"][mine]):
             raise SystemExit(f"{path}: cached for other rows; remove it")
         out[mine] = cached["x"]
-    return out
+    return {n: out[:, j] for j, n in enumerate(names)}
 
 
 def _inner_side(table, labels, part, c, inner_deep, groups, X, cols) -> dict:
@@ -143,8 +161,10 @@ def _inner_side(table, labels, part, c, inner_deep, groups, X, cols) -> dict:
     return dict(part, inner_deep=inner_deep, inner_booster=inner_b)
 
 
-def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
-    """Key ``v_t_columns`` (module docstring)."""
+def step_lever(table: dict, labels: list, dec: dict, t_all: dict, columns=T_COLUMNS) -> dict:
+    """Key ``v_t_columns`` (module docstring; ``columns``: ``T_COLUMNS``) or ``v_t_columns_relative`` (run v50b,
+    ``RELATIVE_COLUMNS``); ``t_all``: ``step_cache``'s columns."""
+    tcols = np.column_stack([t_all[n] for n in columns])
     import v_gate
     from beats_preset import _booster, _columns_of, column_sets
     from hybrid import BOOSTER_SEEDS
@@ -157,7 +177,7 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
         w = c["deep_weight"]
-        cols = list(sets[c["set"]]) + list(T_COLUMNS)
+        cols = list(sets[c["set"]]) + list(columns)
         X = np.concatenate([_columns_of(table, sets[c["set"]]), tcols], axis=1)
         groups = dec["groups"][h]
         # training side: v40's gated inner recipe, and the lever's with its own V gate chosen again
@@ -208,12 +228,12 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
                     booster, "booster") else None
                 if gain is not None and len(gain) == len(cols):
                     rank = np.argsort(-gain)
-                    importance[str(h)] = {"t_columns_gain_share": round(float(gain[-len(T_COLUMNS):].sum()
+                    importance[str(h)] = {"t_columns_gain_share": round(float(gain[-len(columns):].sum()
                                                                               / max(gain.sum(), 1e-12)), 4),
                                           "t_columns": {n: {"gain_share": round(float(gain[cols.index(n)]
                                                                                       / max(gain.sum(), 1e-12)), 4),
                                                             "rank": int(np.flatnonzero(rank == cols.index(n))[0]) + 1}
-                                                        for n in T_COLUMNS}, "columns": len(cols)}
+                                                        for n in columns}, "columns": len(cols)}
             recipe = _gated(table, scored, (1 - w) * pb + w * part["p_deep"], c, labels)
             forced_rows[h][seed] = (v_gate.LOCAL_GATE.apply(recipe, part["p_deep"][:, v], xs, labels,
                                                             **gate_ch["best_point"])
@@ -229,7 +249,7 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
 
     idx = dec["idx"]
     records = tuple(str(r) for r in np.unique(table["record"][idx]))
-    head = {"t_columns": list(T_COLUMNS), "choice_rule": CHOICE_RULE,
+    head = {"t_columns": list(columns), "choice_rule": CHOICE_RULE,
             "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
             "keep_rule": KEEP_RULE, "chosen_by_inner_cv": choice,
             "uses_t_columns": {h: ch["uses_t_columns"] for h, ch in choice.items()}}
@@ -257,17 +277,18 @@ def step_lever(table: dict, labels: list, dec: dict, tcols: np.ndarray) -> dict:
         labels[k]: {n: {"median": None if not np.isfinite(t_left[y == k, j]).any()
                         else round(float(np.nanmedian(t_left[y == k, j])), 3),
                         "nan_share": round(float(np.mean(~np.isfinite(t_left[y == k, j]))), 4)}
-                    for j, n in enumerate(T_COLUMNS)} for k in range(len(labels)) if (y == k).any()}
+                    for j, n in enumerate(columns)} for k in range(len(labels)) if (y == k).any()}
     # the records whose V moved most in the forced row: their T columns by true class (after the verdict, seed free)
     moved = sorted(records, key=lambda r: -sum(abs(result["forced"]["by_record"][r][q] - result["v40_by_record"][r][q])
                                                for q in ("V_lost", "false_V")))[:MOVED]
     result["moved_records_t_columns"] = {
         r: {labels[k]: {"beats": int(((rec == r) & (y == k)).sum()),
-                        "discordant_share": round(float(np.mean(t_left[(rec == r) & (y == k), 0] == 1)), 3),
+                        "discordant_share": round(float(np.mean(t_all["qrs_t_discordance"][idx][(rec == r) & (y == k)]
+                                                                == 1)), 3),
                         **{n: round(float(np.nanmedian(t_left[(rec == r) & (y == k), j])), 3)
-                           for j, n in enumerate(T_COLUMNS) if n != "qrs_t_discordance"}}
+                           for j, n in enumerate(columns) if n != "qrs_t_discordance"}}
             for k in range(len(labels)) if ((rec == r) & (y == k)).sum() >= 5} for r in moved}
-    result["rebuild"] = ("kept: a mitdb-beats rebuild would add T_COLUMNS to the build's column set (beats_preset.py "
+    result["rebuild"] = ("kept: a mitdb-beats rebuild would add the lever's columns to the build's column set (beats_preset.py "
                          "--steps table build check after its own build rule)" if result["kept"] else
                          "not kept: mitdb-beats is unchanged (no rebuild)")
     return result
@@ -278,7 +299,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["cache", "lever"], choices=["cache", "lever"])
+    p.add_argument("--steps", nargs="+", default=["cache", "lever"], choices=["cache", "lever", "lever_relative"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -286,16 +307,21 @@ def main(argv=None) -> int:
     from v_sensitivity import _setup, decision_rows
     work = Path(args.work).resolve()
     table, labels = _setup(work, Path(args.mitdb_dir))
-    tcols = step_cache(work, Path(args.mitdb_dir), table)
-    result = {"t_columns_cached": int(len(tcols))}
-    if "lever" in args.steps:
+    t_all = step_cache(work, Path(args.mitdb_dir), table)
+    result = {"t_columns_cached": int(len(table["y"]))}
+    if {"lever", "lever_relative"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
         out_path = Path(args.out)
         saved = json.loads(out_path.read_text(encoding="utf-8")) if out_path.is_file() else {}
         command = "python experiments/mitdb/t_columns.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        result = saved[KEY] = dict(step_lever(table, labels, dec, tcols), command=command,
+    if "lever" in args.steps:
+        result = saved[KEY] = dict(step_lever(table, labels, dec, t_all), command=command,
                                    seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "lever_relative" in args.steps:
+        result = saved[KEY_RELATIVE] = dict(step_lever(table, labels, dec, t_all, RELATIVE_COLUMNS), why=RELATIVE_WHY,
+                                            command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
