@@ -46,7 +46,8 @@ __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_
            "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns",
            "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features", "POPULATION_FEATURES",
            "POPULATION_FEATURE_NAMES", "population_features", "RHYTHM_FEATURES", "RHYTHM_FEATURE_NAMES",
-           "local_rhythm_features", "T_WAVE_FEATURES", "T_WAVE_FEATURE_NAMES", "t_wave_features"]
+           "local_rhythm_features", "T_WAVE_FEATURES", "T_WAVE_FEATURE_NAMES", "t_wave_features", "centred_beats",
+           "template_corr"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -108,6 +109,19 @@ def _rowwise_corr(x: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.where(den > 1e-12, out, np.nan)
 
 
+def centred_beats(beats) -> np.ndarray:
+    """(n, L) float64: each beat minus its isoelectric level (the median of its PR segment, ``BASELINE``), the form
+    every correlation column of this module (``median_corr``, ``dominant_corr``) compares."""
+    beats = np.asarray(beats, np.float64)
+    return beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+
+
+def template_corr(centred: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """(n,) Pearson correlation of each row of ``centred`` (``centred_beats``) with ``template`` (L,), as
+    ``median_corr`` computes it (NaN where a row or the template is flat)."""
+    return _rowwise_corr(np.asarray(centred, np.float64), np.asarray(template, np.float64))
+
+
 def _qrs_width_samples(centred: np.ndarray) -> np.ndarray:
     """Contiguous samples around R whose |deviation| >= QRS_LEVEL x the largest |deviation| within +-QRS_HALF."""
     lo, hi = R_OFFSET - QRS_HALF, R_OFFSET + QRS_HALF + 1
@@ -137,7 +151,7 @@ def per_beat_features(beats, rr) -> np.ndarray:
     n = beats.shape[0]
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), np.float64)
-    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    centred = centred_beats(beats)
     median = np.median(centred, axis=0)
     pre, post, local = rr[:, 0], rr[:, 1], rr[:, 2]
     record_rr = record_rr_s(rr)
