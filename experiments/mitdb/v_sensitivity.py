@@ -2203,7 +2203,88 @@ def _v48_fold_rule(labels, ev_pause, n):
     return f
 
 
-def step_template_nested(table, labels, dec, beats) -> dict:
+TEMPLATE_BUILD_RULE = (
+    "written after run v51's verdict and before any figure of it (a report: the preset is not changed this session): "
+    "TEMPLATE_CHOICE_RULE (TEMPLATE_GRID, v48's admissibility and ties) over ALL of DS1's 8 inner groups on what "
+    "mitdb-beats serves: the inner-4 recipe of both outer training folds together (every DS1 beat once: rhythm gate, "
+    "NO V gate), then the shipped v_pause entry as serving loads it (min_fires 40, AF by the preset's gate), each "
+    "inner record counted on its own; the vote's AF test the preset's own rhythm gate (stacking.json's gate feature "
+    "and threshold). A point taken would ship as stacking.json's v_template {min_called, corr, wide 1.25, calls, "
+    "af_off: the gate's feature and threshold}")
+TEMPLATE_LOOK_WHAT = (
+    "after the verdict, not a decision (labels used: a diagnosis): seed 42's left-out V beats still lost after run "
+    "v51 in records 106 and 223, each under the first vote test it fails, in this order: called N (not in the "
+    "class set the fold chose), QRS not wider than 1.25 x the median beat's, in AF, the record has fewer V calls "
+    "outside AF than min_called, correlation with the record's V template below 0.9, below the fold's corr, not above "
+    "the correlation with the record's median beat; with the quantiles of the template and median-beat correlations")
+
+
+def _template_look(table, labels, dec, beats, rows, choice) -> dict:
+    """``TEMPLATE_LOOK_WHAT`` on seed 42's left-out rows ``rows`` (v51's, in ``dec['idx']`` order)."""
+    v = labels.index("V")
+    out, start = {"what": TEMPLATE_LOOK_WHAT}, 0
+    for h, part in enumerate(dec["parts"]):
+        n = len(part["scored"])
+        ev = _template_evidence(table, part["scored"], dec["chosen"][str(h)], beats)
+        pt = choice[str(h)]["chosen"] or {"calls": list(TEMPLATE_GRID["calls"][0]), "min_called": 10, "corr": 0.9}
+        p = rows[start:start + n]
+        y = table["y"][part["scored"]]
+        for r in ("106", "223"):
+            m = ev["record"] == r
+            if not m.any():
+                continue
+            rule = template_rule(labels, ev["af_off"], **pt)
+            corr_v = rule.template_corr(p[m], ev["beats"][m], ev["columns"][m])
+            x = ev["columns"][m]
+            lost = (y[m] == v) & (p[m].argmax(-1) != v)
+            called = p[m].argmax(-1)
+            with np.errstate(invalid="ignore"):
+                tests = [("called_N_or_other", ~np.isin(called, [labels.index(c) for c in pt["calls"]])),
+                         ("narrow", ~(x[:, 1] > TEMPLATE_WIDE)), ("in_af", x[:, 2] > ev["af_off"]["threshold"]),
+                         ("no_template", ~np.isfinite(corr_v)), ("template_corr_below_0.9", corr_v < 0.9),
+                         ("template_corr_below_fold_corr", corr_v < pt["corr"]),
+                         ("not_above_median_corr", ~(corr_v > x[:, 0]))]
+            left, why = lost.copy(), {}
+            for name, t in tests:
+                why[name] = int((left & t).sum())
+                left &= ~t
+            out[r] = {"fold": h, "point": pt, "lost_V": int(lost.sum()), "first_failed_test": why,
+                      "would_fire": int(left.sum()),
+                      "template_corr": _q(corr_v[lost]), "median_corr": _q(x[lost, 0]),
+                      "width_norm": _q(x[lost, 1])}
+        start += n
+    return out
+
+
+def _template_would_build(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """``TEMPLATE_BUILD_RULE`` (a report): the build's choice of the vote over DS1's 8 inner groups."""
+    from ecgsl_keras.modeling.stacking import VPause
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pieces, groups = [], []
+    for h in range(len(dec["parts"])):
+        pieces.append(_inner_base(table, labels, dec, h, v40=False))
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([q["idx"] for q in pieces])
+    base = np.concatenate([q["base"] for q in pieces])
+    rec = table["record"][idx]
+    shipped = VPause.from_spec(preset_spec["v_pause"], labels)
+    base = shipped.apply(base, _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+    ch = _template_choice(table["y"][idx], rec, groups, base, labels, _template_evidence(table, idx, c_af, beats))
+    entry = None
+    if ch["chosen"] is not None:
+        entry = template_rule(labels, {"feature": gate["feature"], "threshold": float(gate["threshold"])},
+                              **ch["chosen"]).to_spec()
+    return {"rule": TEMPLATE_BUILD_RULE, "preset_v_pause": preset_spec["v_pause"], "beats": int(len(idx)),
+            "inner_groups": [sorted(g) for g in groups], "off": ch["off"]["pooled"],
+            "points": [{k: q[k] for k in ("calls", "min_called", "corr", "pooled", "admissible", "turned")}
+                       | {"max_group_S_fall": max((x for x in q["group_falls"]["S_sensitivity"] if x is not None),
+                                                  default=None),
+                          "max_group_macro_fall": max(q["group_falls"]["macro_f1_nsvf"])} for q in ch["points"]],
+            "chosen": ch["chosen"], "v_template": entry}
+
+
+def step_template_nested(table, labels, dec, beats, preset_gate=None) -> dict:
     """Key ``v_template_nested`` (run v51): ``TEMPLATE_GRID`` / ``TEMPLATE_CHOICE_RULE`` / ``TEMPLATE_KEEP_RULE``."""
     import v_gate
     from hybrid import BOOSTER_SEEDS
@@ -2301,6 +2382,9 @@ def step_template_nested(table, labels, dec, beats) -> dict:
                          "by_record_changed": changed(s48["by_record_seed_mean"], sf["by_record_seed_mean"]),
                          "left_out_firings": firings(rows48, rowsf)}}
     result["decision"] = "v_template" if result["kept"] else "none"
+    result["look_after_verdict"] = _template_look(table, labels, dec, beats, rows51[42], choice)
+    if preset_gate is not None:
+        result["would_build"] = _template_would_build(table, labels, dec, beats, preset_gate)
     log.info("template: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
              s48["seed_spread"]["lever"]["V_sensitivity"]["mean"], s51["seed_spread"]["lever"]["V_sensitivity"]["mean"],
              s48["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
@@ -2400,7 +2484,12 @@ def main(argv=None) -> int:
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if "template_nested" in args.steps:
         beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[TEMPLATE_KEY] = dict(step_template_nested(table, labels, dec, beats), command=command,
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[TEMPLATE_KEY] = dict(step_template_nested(table, labels, dec, beats, preset_spec),
+                                            command=command,
                                             seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
