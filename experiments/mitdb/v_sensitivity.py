@@ -37,6 +37,10 @@ Run v48 (``pause_nested``): N chosen per outer fold on its inner groups (fold 0 
 fold 1 N = 40, ties 10 / 20 / 40): V Se +0.0076 (sd 0.0066; 106 alone, which fires 42 / 38 / 42 times under seeds 42
 / 43 / 44), V +P +0.0012, S Se +0.0000, macro F1 +0.0034: kept (narrowly). ``pause_build`` takes N = 40 on DS1's 8
 inner groups (207's 40 true V only): ``mitdb-beats`` ships ``v_pause`` (``beats_preset.py --v-pause``).
+Run v51 (``template_nested``): the within-record V template vote (``stacking.VTemplate``) chosen per fold (fold 0 S/F/N,
+40, 0.9: fires on no left-out record; fold 1 S/F, 40, 0.95), on top of v48: V Se +0.0031 (sd 0.0009; 106 alone, 10 / 15 / 9
+true V under seeds 42-44, no false V), V +P +0.0005, S +P +0.0065, S Se +0.0000: kept by LEVER_KEEP_RULE against v48
+(v48's seed sd of V Se 0.0014; against v40's 0.0056 it would not pass). Not served: the preset is unchanged.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
