@@ -14,6 +14,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_223          # key v_pause_223_diagnosis (v49)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_t_nested     # key v_pause_t_nested (run v49)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_nested    # key v_template_nested (run v51)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -184,6 +185,17 @@ Steps:
               ``v_pause_nested``), paired over booster seeds 42-44. Forced rows (each fold's best pooled V Se point,
               whatever the rule said) are ablations. Grid, choice and keep rules written here and in the JSON before
               any figure of the vote. The preset is not changed this session.
+``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
+              the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
+              the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
+              ``pause_served``'s rows (v37's recipe, rhythm gate, no V gate, then the shipped v_pause as serving
+              loads it; recomputed and checked against key ``v_pause_served_left_out``) with the entry as serving
+              applies it (``VTemplate.from_spec(...).apply``, each left-out record one signal, its own template and
+              min_called count), paired over booster seeds 42-44 against the same rows without it: ship only if the
+              mean change of V Se > 0 and none of S Se, S +P, V +P, macro F1 (N, S, V, F) falls by more than its
+              seed sd in ``v_pause_served_left_out``'s seed_spread. Also: per-record firings (true V / other) and the
+              counting difference (serving's template and count run over all detected beats; the unlabelled ones
+              bound which records could cross min_called).
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -1578,10 +1590,11 @@ def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predi
     return out
 
 
-def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
-    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
-    import v_gate
-    from beats_preset import PRESET, _columns_of, _scores
+def _pause_served_rows(table, labels, dec) -> dict:
+    """The served recipe's left-out rows (v37's recipe, no V gate; in ``dec['idx']`` order) per booster seed, without
+    (``base``) and with (``served``) the shipped preset's ``v_pause`` as serving loads it; the pause rule's firings
+    per record and seed and the beats it turned. Shared by ``pause_served`` and ``template_served``."""
+    from beats_preset import PRESET, _columns_of
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.serving.inference import load_model
@@ -1590,7 +1603,7 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
     if rule is None:
         raise SystemExit(f"{PRESET}: its stacking.json has no v_pause entry")
     idx = dec["idx"]
-    y, rec = table["y"][idx], table["record"][idx]
+    rec = table["record"][idx]
     ev = _columns_of(table, list(rule.columns))[idx]
     rows = left_out_rows(table, labels, dec)
     base = {s: rows[f"recipe_s{s}"] for s in BOOSTER_SEEDS}
@@ -1600,6 +1613,38 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
         fire = rule.fires(base[s], ev)
         for r, k in zip(*np.unique(rec[fire], return_counts=True)):
             fired.setdefault(str(r), {})[str(s)] = int(k)
+    return {"predictor": predictor, "rule": rule, "idx": idx, "y": table["y"][idx], "rec": rec, "ev": ev,
+            "base": base, "served": served, "fired": fired, "turned": turned}
+
+
+def _seed_spread(y, rows_of, labels) -> tuple:
+    """(per-seed scores, {metric: mean / sd over booster seeds}) of ``rows_of`` ({seed: probabilities})."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
+    return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
+                    "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
+
+
+def _paired(sc1, sc0) -> dict:
+    """The paired change ``sc1 - sc0`` over booster seeds: mean, sd and per seed, each metric of ``v_gate.COMPARED``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
+    return {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+
+
+def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
+    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
+    import v_gate
+    from beats_preset import PRESET
+    from hybrid import BOOSTER_SEEDS
+
+    sr = _pause_served_rows(table, labels, dec)
+    predictor, rule, y, rec, ev = sr["predictor"], sr["rule"], sr["y"], sr["rec"], sr["ev"]
+    base, served, fired, turned = sr["base"], sr["served"], sr["fired"], sr["turned"]
 
     # a check of the af_off threshold alone: the same firings with each fold's own rhythm-gate threshold (v48's)
     fired_fold = {}
@@ -1614,18 +1659,12 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
                 fired_fold.setdefault(str(r), {})[str(s)] = int(k)
         start += m
 
-    def spread(rows_of):
-        sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
-        return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
-                        "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
-    sc0, without = spread(base)
-    sc1, with_rule = spread(served)
+    sc0, without = _seed_spread(y, base, labels)
+    sc1, with_rule = _seed_spread(y, served, labels)
     committed = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
         v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["recipe"]
     reproduced = all(abs(without[m]["mean"] - committed[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
-    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
-    change = {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
-                  "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+    change = _paired(sc1, sc0)
     v = labels.index("V")
     by_seed_turned = {}
     for s in BOOSTER_SEEDS:
@@ -1661,6 +1700,108 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
              without["V_sensitivity"]["mean"], with_rule["V_sensitivity"]["mean"],
              without["V_positive_predictivity"]["mean"], with_rule["V_positive_predictivity"]["mean"],
              without["S_sensitivity"]["mean"], with_rule["S_sensitivity"]["mean"], fired, straddle)
+    return result
+
+
+# ---- session s35 (key v_template_served_left_out): the served left-out figure of the v_template entry the build would
+# write, and the ship decision. TEMPLATE_SHIP_RULE written BEFORE any served figure of the vote.
+TEMPLATE_SERVED_KEY = "v_template_served_left_out"
+TEMPLATE_SHIP_RULE = (
+    "fixed before any served figure of the vote (session s35): the v_template entry TEMPLATE_BUILD_RULE takes (key "
+    "v_template_nested.would_build.v_template) ships in mitdb-beats only if, on the served recipe's left-out rows "
+    "(v_pause_served_left_out's: v37's recipe, rhythm gate, no V gate, then the shipped v_pause as serving loads it; "
+    "recomputed and checked against that key) with the entry as serving applies it (VTemplate.from_spec(...).apply, "
+    "each left-out record one signal, its own template and min_called count), paired over booster seeds 42-44 "
+    "against the same rows without it: the mean change of V Se > 0 AND, for each of S Se, S +P, V +P and macro F1 "
+    "(N, S, V, F), the mean change >= -(that metric's seed sd in v_pause_served_left_out's seed_spread). Otherwise "
+    "the preset is left unchanged")
+TEMPLATE_SHIP_GUARDED = ("S_sensitivity", "S_positive_predictivity", "V_positive_predictivity", "macro_f1_nsvf")
+
+
+def step_template_served(work: Path, mitdb_dir: Path, table, labels, dec, beats) -> dict:
+    """Key ``v_template_served_left_out``: ``TEMPLATE_SHIP_RULE``. The vote's template and ``min_called`` count run over
+    a record's labelled rows here; serving runs them over all its detected beats, so the unlabelled detected beats
+    (``_served_counts``) bound what could differ: a record could cross ``min_called`` only if its V calls outside AF
+    plus its unlabelled beats reach it."""
+    import v_gate
+    from beats_preset import PRESET
+    from hybrid import BOOSTER_SEEDS
+
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VTemplate
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = saved[TEMPLATE_KEY]["would_build"]["v_template"]
+    if entry is None:
+        raise SystemExit(f"{OUT}: TEMPLATE_BUILD_RULE took no v_template (key {TEMPLATE_KEY}.would_build)")
+    reference = saved[SERVED_KEY]
+    sr = _pause_served_rows(table, labels, dec)
+    gate = sr["predictor"].stacked.gate
+    gate_af = {"feature": gate.feature, "threshold": float(gate.threshold)} if gate is not None else None
+    if entry["af_off"] != gate_af:
+        raise SystemExit(f"v_template's af_off {entry['af_off']} is not {PRESET}'s rhythm gate {gate_af}")
+    vote = VTemplate.from_spec(entry, labels)
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = _columns_of(table, list(vote.columns))[idx]
+    before = sr["served"]
+    after, turned, fired = {}, {}, {}
+    v = labels.index("V")
+    for s in BOOSTER_SEEDS:
+        after[s], turned[s] = vote.apply(before[s], beats[idx], cols, records=rec)
+        for r in np.unique(rec[turned[s]]):
+            m = turned[s] & (rec == r)
+            fired.setdefault(str(r), {})[str(s)] = {"true_V": int((m & (y == v)).sum()),
+                                                    "other": int((m & (y != v)).sum()),
+                                                    "other_classes": {labels[int(k)]: int(c) for k, c in zip(
+                                                        *np.unique(y[m & (y != v)], return_counts=True))}}
+    sc0, without = _seed_spread(y, before, labels)
+    sc1, with_vote = _seed_spread(y, after, labels)
+    reproduced = all(abs(without[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    if not reproduced:
+        raise SystemExit(f"the served rows with v_pause are not key {SERVED_KEY}'s")
+    change = _paired(sc1, sc0)
+    sd = {m: reference["seed_spread"][m]["sd"] for m in TEMPLATE_SHIP_GUARDED}
+    checks = {"V_sensitivity_rises": bool(change["V_sensitivity"]["mean"] > 0),
+              **{f"{m}_within_seed_sd": bool(change[m]["mean"] >= -sd[m]) for m in TEMPLATE_SHIP_GUARDED}}
+    ship = all(checks.values())
+    # the counting difference: V calls outside AF per record (labelled rows, after v_pause) against min_called, and
+    # the unlabelled detected beats that serving also counts (and whose samples enter its template median)
+    counts = _served_counts(work, mitdb_dir, table, labels, sr["rule"], sr["predictor"])
+    with np.errstate(invalid="ignore"):   # VTemplate's own test: NaN AF evidence is no AF evidence
+        in_af = cols[:, 2] > vote.af_off["threshold"] if vote.af_off else np.zeros(len(idx), bool)
+    called = {}
+    for s in BOOSTER_SEEDS:
+        vc = (before[s].argmax(-1) == v) & ~in_af
+        for r in np.unique(rec):
+            called.setdefault(str(r), {})[str(s)] = int((vc & (rec == r)).sum())
+    straddle = sorted(r for r, c in counts.items()
+                      if any(called.get(r, {}).get(str(s), 0) < vote.min_called
+                             <= called.get(r, {}).get(str(s), 0) + c["unlabelled"] for s in BOOSTER_SEEDS))
+    result = {"what": "the served left-out figure of the v_template entry the build would write, and the ship "
+                      "decision (TEMPLATE_SHIP_RULE)",
+              "ship_rule": TEMPLATE_SHIP_RULE, "v_template": entry, "preset": PRESET,
+              "reference_key": SERVED_KEY, "reference_reproduced": bool(reproduced),
+              "reference_seed_sd": sd, "without_vote_seed_spread": without,
+              "seed_spread": with_vote, "distance_to_targets": v_gate._distance(with_vote),
+              "paired_change": change, "checks": checks, "ship": bool(ship),
+              "decision": ("ship: beats_preset.py --v-template writes the entry into mitdb-beats' stacking.json"
+                           if ship else "not shipped: mitdb-beats unchanged"),
+              "left_out_firings_by_record_and_seed": fired,
+              "turned_to_V": {str(s): {"true_V": int((turned[s] & (y == v)).sum()),
+                                       "other": int((turned[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "serving_count": {"what": "per DS1 record and seed: V calls outside AF among the labelled rows (after "
+                                        "v_pause; the vote's min_called count here) and the unlabelled detected beats "
+                                        "serving counts too; records whose count could cross min_called that way",
+                                "v_called_outside_af": called,
+                                "unlabelled": {r: c["unlabelled"] for r, c in counts.items()},
+                                "records_that_could_cross": straddle,
+                                "same_as_served": not straddle}}
+    log.info("template served: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; ship %s; "
+             "firings %s; could cross %s", without["V_sensitivity"]["mean"], with_vote["V_sensitivity"]["mean"],
+             without["V_positive_predictivity"]["mean"], with_vote["V_positive_predictivity"]["mean"],
+             without["S_sensitivity"]["mean"], with_vote["S_sensitivity"]["mean"],
+             without["S_positive_predictivity"]["mean"], with_vote["S_positive_predictivity"]["mean"], ship, fired,
+             straddle)
     return result
 
 
@@ -2403,7 +2544,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2420,8 +2561,8 @@ def main(argv=None) -> int:
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
-            "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "vaug",
-            "vaug_weight"} & set(args.steps):
+            "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
+            "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -2495,6 +2636,12 @@ def main(argv=None) -> int:
         result = saved[TEMPLATE_KEY] = dict(step_template_nested(table, labels, dec, beats, preset_spec),
                                             command=command,
                                             seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "template_served" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[TEMPLATE_SERVED_KEY] = dict(
+            step_template_served(work, Path(args.mitdb_dir), table, labels, dec, beats), command=command,
+            seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
