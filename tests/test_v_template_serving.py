@@ -178,3 +178,39 @@ def test_the_vote_in_the_serving_path_on_a_fixture_signal(tmp_path, fixtures_dir
     with pytest.raises(ConfigError, match="v_template af_off feature") as error:
         StackedPredictor(predictor.predictor, bad, source=str(folder))
     assert error.value.path == str(folder / "stacking.json")
+
+
+# --- the shipped preset (session s35: beats_preset.py --v-template) ---------------------------------------------------
+
+def test_mitdb_beats_ships_the_vote_its_ship_rule_took():
+    """The shipped preset's ``v_template`` is key ``v_template_served_left_out``'s entry, shipped only because
+    ``TEMPLATE_SHIP_RULE`` said so, its AF test the rhythm gate's; the preset's files still match its metadata."""
+    from pathlib import Path
+
+    from ecgsl_keras.modeling.stacking import StackedClassifier, VTemplate
+    from ecgsl_keras.store import presets
+
+    results = Path(__file__).resolve().parents[1] / "experiments" / "mitdb" / "v_sensitivity_results.json"
+    served = json.loads(results.read_text())["v_template_served_left_out"]
+    presets.verify_preset("mitdb-beats")
+    shipped = StackedClassifier.load(presets.preset_dir("mitdb-beats"))
+    assert served["ship"] and served["reference_reproduced"]
+    assert isinstance(shipped.v_template, VTemplate) and shipped.v_template.to_spec() == served["v_template"]
+    assert shipped.v_template.af_off["threshold"] == shipped.gate.threshold   # the rhythm gate's AF test
+    assert shipped.v_pause is not None   # served after the pause rule, as measured
+
+
+def test_evaluate_serves_and_reports_the_shipped_vote(fixtures_dir):
+    """``evaluate``'s stacked path (``evaluate_stacked_raw``) on the fixture's record 208 (frequent PVCs, 5 minutes)
+    serves the shipped preset's vote and reports it: its entry, the beats it turned and the figures before it."""
+    from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
+    from ecgsl_keras.store import presets
+
+    folder = presets.preset_dir("mitdb-beats")
+    out, _, _ = evaluate_stacked_raw(folder, "mitdb", fixtures_dir / "mitdb", records=["208"], progress=False)
+    spec = json.loads((folder / "stacking.json").read_text())["v_template"]
+    assert out["records"] == 1 and "v_template" in out and "v_pause" in out
+    report = out["v_template"]
+    assert {k: report[k] for k in spec} == spec
+    assert report["beats_turned_V"] >= 0 and set(report["ungated"]) >= {"accuracy", "macro_f1"}
+    assert all(k.endswith("_to_V") for k in report["predictions_changed"])

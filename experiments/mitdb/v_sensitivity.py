@@ -1705,7 +1705,7 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
 
 # ---- session s35 (key v_template_served_left_out): the served left-out figure of the v_template entry the build would
 # write, and the ship decision. TEMPLATE_SHIP_RULE written BEFORE any served figure of the vote.
-TEMPLATE_SERVED_KEY = "v_template_served_left_out"
+TEMPLATE_SERVED_KEY = "v_template_served_left_out"   # beats_preset.py --v-template reads it (V_TEMPLATE_SHIP_KEY)
 TEMPLATE_SHIP_RULE = (
     "fixed before any served figure of the vote (session s35): the v_template entry TEMPLATE_BUILD_RULE takes (key "
     "v_template_nested.would_build.v_template) ships in mitdb-beats only if, on the served recipe's left-out rows "
