@@ -125,7 +125,8 @@ unchanged (the rule turns no training beat).
 served after the pause rule), the entry of key ``v_template_served_left_out`` of ``v_sensitivity_results.json``
 (``v_sensitivity.py --steps template_served``: ``TEMPLATE_BUILD_RULE``'s entry, shipped only when
 ``TEMPLATE_SHIP_RULE`` said ship; the build refuses otherwise). Rebuilt in s35 with s34's command plus
-``--v-template`` on a copy of its work folder.
+``--v-template`` on a copy of its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, DS1 check
+unchanged (the vote turns no training beat).
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """

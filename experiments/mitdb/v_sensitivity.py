@@ -195,7 +195,9 @@ Steps:
               mean change of V Se > 0 and none of S Se, S +P, V +P, macro F1 (N, S, V, F) falls by more than its
               seed sd in ``v_pause_served_left_out``'s seed_spread. Also: per-record firings (true V / other) and the
               counting difference (serving's template and count run over all detected beats; the unlabelled ones
-              bound which records could cross min_called).
+              bound which records could cross min_called). Outcome: ship; V Se 0.870 -> 0.876 (+0.0054 +- 0.0022),
+              V +P +0.0009, S Se 0, S +P +0.0116, macro F1 +0.0025; 106 alone (17 / 29 / 14 true V, no false
+              V); no record could cross min_called by serving's counting.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
