@@ -324,6 +324,10 @@ def test_per_beat_booster_files_are_checked_by_name(tmp_path):
         load_model(folder)
     (folder / "stacking.json").write_text(json.dumps({k: v for k, v in dict(spec, rows="record").items()
                                                       if k not in ("gate", "v_pause")}))
+    with pytest.raises(ConfigError, match="a v_template rule is for per-beat rows"):   # and a template vote (s35)
+        load_model(folder)
+    (folder / "stacking.json").write_text(json.dumps({k: v for k, v in dict(spec, rows="record").items()
+                                                      if k not in ("gate", "v_pause", "v_template")}))
     with pytest.raises(ConfigError, match="per record cannot serve"):
         load_model(folder)
     (folder / "stacking.json").write_text(json.dumps(dict(spec, feature_names=spec["feature_names"][:-1] + ["x"])))

@@ -53,3 +53,53 @@ def test_the_experiment_measures_the_library_rule():
     assert isinstance(rule, VPause) and rule.min_fires == 10 and rule.af_off == ev["af_off"]
     np.testing.assert_array_equal(vs.population_call(p, LABELS, ev, **vs.POPULATION_RULE),
                                   rule.apply(p, ev["columns"], records=rec)[0])
+
+
+def test_t_columns_result_carries_its_rules_and_the_library_columns():
+    """Run v50: the committed key holds the rules the script states, the library's T columns, and a decision that
+    follows from the folds' choices (a fold that refuses the columns keeps v40's rows, so with both refusing every
+    paired change is exactly 0)."""
+    import json
+    from pathlib import Path
+
+    from ecgsl_keras.data.per_beat_features import T_WAVE_FEATURE_NAMES
+    from experiments.mitdb import t_columns as tc
+
+    saved = json.loads((Path(tc.__file__).parent / "v_sensitivity_results.json").read_text(encoding="utf-8"))[tc.KEY]
+    assert saved["choice_rule"] == tc.CHOICE_RULE and saved["keep_rule"] == tc.KEEP_RULE
+    assert saved["t_columns"] == list(tc.T_COLUMNS) and set(tc.T_COLUMNS) <= set(T_WAVE_FEATURE_NAMES)
+    assert set(tc.RELATIVE_COLUMNS) <= set(T_WAVE_FEATURE_NAMES)
+    assert saved["v40_reproduced"] is True
+    if not any(saved["uses_t_columns"].values()):
+        assert all(v["mean"] == 0 for v in saved["against_v40"]["paired_change"].values())
+        assert saved["kept"] is False and saved["decision"] == "none"
+
+
+def test_the_template_vote_is_the_library_rule_and_its_key_carries_its_rules():
+    """Run v51: the experiment's vote is ``stacking.VTemplate`` (the one ``stacking.json``'s ``v_template`` serves),
+    each record with its own template; the committed key holds the script's rules and grid, and its decision follows
+    from its keep verdict against v48's recomputed row."""
+    import json
+    from pathlib import Path
+
+    from ecgsl_keras.modeling.stacking import V_TEMPLATE_COLUMNS, VTemplate
+
+    rng = np.random.default_rng(0)
+    t = np.arange(96)
+    v_shape = -np.exp(-0.5 * ((t - 34) / 5.0) ** 2)
+    beats = np.stack([v_shape + 0.01 * rng.normal(size=96) for _ in range(6)])
+    p = np.tile([0.1, 0.1, 0.6, 0.1, 0.1], (6, 1))
+    p[[4, 5]] = [0.1, 0.6, 0.1, 0.1, 0.1]                          # two S calls shaped like the V calls
+    ev = {"columns": np.column_stack([np.zeros(6), np.full(6, 2.0), np.zeros(6)]), "beats": beats,
+          "record": np.array(["a"] * 4 + ["a", "b"]), "af_off": {"feature": "window_af_afev", "threshold": 30.0}}
+    rule = vs.template_rule(LABELS, ev["af_off"], ["S", "F"], 3, 0.9)
+    assert isinstance(rule, VTemplate) and rule.columns == V_TEMPLATE_COLUMNS + ("window_af_afev",)
+    out, turned = vs.template_call(p, LABELS, ev, ["S", "F"], 3, 0.9)
+    np.testing.assert_array_equal(turned, [0, 0, 0, 0, 1, 0])       # record "b" has no V calls of its own
+    np.testing.assert_array_equal(out, rule.apply(p, beats, ev["columns"], records=ev["record"])[0])
+    saved = json.loads((Path(vs.__file__).parent / "v_sensitivity_results.json").read_text(encoding="utf-8"))[
+        vs.TEMPLATE_KEY]
+    assert saved["choice_rule"] == vs.TEMPLATE_CHOICE_RULE and saved["keep_rule"] == vs.TEMPLATE_KEEP_RULE
+    assert saved["grid"]["min_called"] == list(vs.TEMPLATE_GRID["min_called"]) and saved["v48_reproduced"] is True
+    assert saved["kept"] == saved["against_v48"]["kept"] == all(saved["against_v48"]["checks"].values())
+    assert saved["decision"] == ("v_template" if saved["kept"] else "none")

@@ -310,3 +310,89 @@ def test_the_cinc_sample_fibrillation_records_have_the_irregular_local_rhythm():
     # every fibrillation record above the median normal one, and most normal records under 0.05
     assert (a > np.median(n)).all() and np.mean(n < 0.05) > 0.8
     assert np.mean(a[:, None] > n[None, :]) > 0.9     # ranking (AUC) of records by the median normalised RMSSD
+
+
+# --- sixth set: the T wave against the beat's own QRS and the record's median beat (run v50) ------------------
+
+from ecgsl_keras.data.per_beat_features import T_WAVE_FEATURE_NAMES, T_WAVE_FEATURES, t_wave_features  # noqa: E402
+
+
+def _t_column(X, name):
+    return X[:, T_WAVE_FEATURE_NAMES.index(name)]
+
+
+def test_t_wave_set_is_documented_new_and_asked_for_only():
+    assert len(T_WAVE_FEATURE_NAMES) == len(set(T_WAVE_FEATURE_NAMES)) == len(T_WAVE_FEATURES)
+    assert all(unit and meaning for unit, meaning in T_WAVE_FEATURES.values())
+    others = (set(FEATURE_NAMES) | set(RR_CONTEXT_FEATURE_NAMES) | set(POPULATION_FEATURE_NAMES)
+              | set(RHYTHM_FEATURE_NAMES) | set(MORPHOLOGY_FEATURE_NAMES))
+    assert not set(T_WAVE_FEATURE_NAMES) & others
+    # off by default: the shipped beat preset's booster takes none of them, so serving never computes them
+    import json
+
+    from ecgsl_keras.store import presets
+    spec = json.loads((presets.preset_dir("mitdb-beats") / "stacking.json").read_text(encoding="utf-8"))
+    assert not set(T_WAVE_FEATURE_NAMES) & set(spec["feature_names"])
+
+
+@pytest.mark.parametrize("record_id", ["119", "208"])
+def test_ventricular_beats_have_a_discordant_t_wave_inverted_against_the_normal_beats(record_id):
+    beats, rr, labels = mitdb_beats(record_id)
+    X = t_wave_features(beats)
+    assert X.shape == (len(beats), len(T_WAVE_FEATURE_NAMES)) and np.isfinite(X).all()
+    normal, ventricular = labels == N, labels == V
+    med = {name: (np.median(_t_column(X, name)[normal]), np.median(_t_column(X, name)[ventricular]))
+           for name in T_WAVE_FEATURE_NAMES}
+    assert med["qrs_t_discordance"] == (-1.0, 1.0)          # normal T concordant with its QRS, a PVC's opposite
+    assert med["t_polarity_median"] == (1.0, -1.0)          # a PVC's T inverted against the record's usual T
+    assert med["qrs_t_product_norm"][0] > 0 > med["qrs_t_product_norm"][1]
+    assert med["t_median_corr"][0] > 0.4 > 0 > med["t_median_corr"][1]
+    assert med["t_width_norm"][1] > med["t_width_norm"][0]   # a wide secondary T
+    # the usual beat is concordant on both records, so a discordant PVC reads +1 against it, a normal beat 0
+    assert med["qrs_t_discordance_vs_median"] == (0.0, 1.0)
+    # most PVCs discordant (all of 119's, 60% of 208's in these 90 s), almost no normal beat
+    assert np.mean(_t_column(X, "qrs_t_discordance")[ventricular] == 1) >= 0.6
+    assert np.mean(_t_column(X, "qrs_t_discordance")[normal] == 1) < 0.05
+
+
+def test_t_wave_columns_of_one_real_beat_computed_by_hand():
+    from ecgsl_keras.data import per_beat_features as module
+
+    beats, _, labels = mitdb_beats("119")
+    i = int(np.flatnonzero(labels == V)[0])
+    centred = beats.astype(np.float64) - np.median(beats[:, module.BASELINE], axis=1, keepdims=True)
+    median = np.median(centred, axis=0)
+    qrs, t = centred[i, 24:41], centred[i, 52:92]                # R +- 80 ms; 200 .. 600 ms after R (R at 32)
+    q, tt = qrs[np.argmax(np.abs(qrs))], t[np.argmax(np.abs(t))]
+    mq = median[24:41][np.argmax(np.abs(median[24:41]))]
+    mt = median[52:92][np.argmax(np.abs(median[52:92]))]
+    X = t_wave_features(beats)
+    assert q > 0 > tt and mt > 0                                 # this PVC: upright QRS, negative T; the usual T upright
+    assert _t_column(X, "qrs_t_discordance")[i] == 1.0 and _t_column(X, "t_polarity_median")[i] == -1.0
+    median_discordance = -np.sign(mq) * np.sign(mt)
+    assert _t_column(X, "qrs_t_discordance_vs_median")[i] == (1.0 - median_discordance) / 2
+    assert _t_column(X, "qrs_t_product_norm")[i] == pytest.approx(q * tt / mq ** 2)
+    assert _t_column(X, "t_median_corr")[i] == pytest.approx(np.corrcoef(t, median[52:92])[0, 1])
+    areas = np.abs(centred[:, 52:92]).mean(axis=1)
+    assert _t_column(X, "t_area_norm")[i] == pytest.approx(np.abs(t).mean() / np.median(areas))
+    # the same columns, asked for by name through the one entry point serving uses
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    rr = mitdb_beats("119")[1]
+    got = beat_feature_columns(beats, rr, np.cumsum(rr[:, 0]), ["t_median_corr", "qrs_t_discordance"])
+    np.testing.assert_array_equal(got, X[:, [T_WAVE_FEATURE_NAMES.index("t_median_corr"),
+                                             T_WAVE_FEATURE_NAMES.index("qrs_t_discordance")]])
+
+
+def test_a_flat_t_wave_has_no_sign_and_a_flat_record_no_columns():
+    # a QRS spike and nothing after it: the sign, area, width and correlation columns are NaN, never a made-up 0
+    beats = np.zeros((6, 96))
+    beats[:, 32] = 1.0
+    X = t_wave_features(beats)
+    for name in ("qrs_t_discordance", "t_polarity_median", "t_area_norm", "t_width_norm", "t_median_corr",
+                 "qrs_t_discordance_vs_median"):
+        assert np.isnan(_t_column(X, name)).all(), name
+    np.testing.assert_array_equal(_t_column(X, "qrs_t_product_norm"), 0.0)   # defined: a QRS times a zero T
+    assert np.isnan(t_wave_features(np.zeros((4, 96)))).all()                # a flat record: nothing defined
+    assert t_wave_features(np.zeros((0, 96))).shape == (0, len(T_WAVE_FEATURE_NAMES))
+    with pytest.raises(ValueError, match="beats must be"):
+        t_wave_features(np.zeros((3, 60)))

@@ -246,18 +246,23 @@ def test_mitdb_beats_card_states_the_served_left_out_figure():
     finally:
         sys.path.remove(str(root / "experiments" / "mitdb"))
     results = json.loads((root / "experiments" / "mitdb" / "beats_preset_results.json").read_text())
-    served = json.loads((root / "experiments" / "mitdb" / "v_sensitivity_results.json").read_text())[
-        "v_pause_served_left_out"]
+    measured = json.loads((root / "experiments" / "mitdb" / "v_sensitivity_results.json").read_text())
+    served, voted = measured["v_pause_served_left_out"], measured["v_template_served_left_out"]
     folder = presets.preset_dir("mitdb-beats")
     stacking = json.loads((folder / "stacking.json").read_text())
     assert served["v_pause"] == stacking["v_pause"] and served["without_rule_reproduced"]
+    assert voted["v_template"] == stacking["v_template"] and voted["ship"]   # session s35: the vote ships too
     card = beats_preset.relative_card(results, "@WINDOW@", stacking["deep_weight"], stacking["params"],
                                       len(stacking["feature_names"]), "@GATE@", results["v_gate_build"],
-                                      results["v_pause_build"])
+                                      results["v_pause_build"], voted)
     readme = (folder / "README.md").read_text(encoding="utf-8")
     for part in card.replace("@WINDOW@", "@GATE@").split("@GATE@"):
         assert part.rstrip("\n") in readme
-    first = "| relative ECG-SL + booster, rhythm gate, pause rule (min_fires 40): this recipe | "
-    row = next(line for line in readme.splitlines() if line.startswith(first))
-    assert f"{served['seed_spread']['V_sensitivity']['mean']:.3f} +- " in row
+    lines = readme.splitlines()
+    first = "| relative ECG-SL + booster, rhythm gate, pause rule, template vote (min_called 40): this recipe | "
+    row = next(i for i, line in enumerate(lines) if line.startswith(first))
+    assert f"{voted['seed_spread']['V_sensitivity']['mean']:.3f} +- " in lines[row]
+    assert lines[row + 1].startswith("| relative ECG-SL + booster, rhythm gate, pause rule (min_fires 40): without "
+                                     "the template vote | ")
+    assert f"{served['seed_spread']['V_sensitivity']['mean']:.3f} +- " in lines[row + 1]
     assert "The table below has no row with this rule" not in card

@@ -146,6 +146,10 @@ def _run_one(args, predictor) -> int:
             for beat, turned in zip(out["beats"], result["beat_v_paused"]):
                 beat["v_paused"] = bool(turned)
             out["beats_v_paused"] = sum(beat["v_paused"] for beat in out["beats"])
+        if "beat_v_templated" in result:   # a template vote (stacking.json's v_template): the beats it turned to V
+            for beat, turned in zip(out["beats"], result["beat_v_templated"]):
+                beat["v_templated"] = bool(turned)
+            out["beats_v_templated"] = sum(beat["v_templated"] for beat in out["beats"])
         report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
         if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
             _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,

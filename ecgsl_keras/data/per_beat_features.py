@@ -31,6 +31,8 @@ Fourth set: ``population_features``, the beat among its record's shapes: how man
 shape, its distance from the record's dominant shape, its RR against the beats of its own shape.
 Fifth set: ``local_rhythm_features``, the rhythm of the RR intervals around the beat with its own two left out
 (normalised RMSSD, pNN50, robust spread, Lorenz-plot cells) and its prematurity against their median.
+Sixth set: ``t_wave_features``, the beat's T wave against its own QRS (discordance) and against the record's median
+beat's T wave (polarity, area, width, correlation). Computed on request only: no shipped preset names them.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_
            "morphology_features", "SHAPE_FEATURE_NAMES", "lead_beats", "ALL_FEATURE_NAMES", "beat_feature_columns",
            "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features", "POPULATION_FEATURES",
            "POPULATION_FEATURE_NAMES", "population_features", "RHYTHM_FEATURES", "RHYTHM_FEATURE_NAMES",
-           "local_rhythm_features"]
+           "local_rhythm_features", "T_WAVE_FEATURES", "T_WAVE_FEATURE_NAMES", "t_wave_features", "centred_beats",
+           "template_corr"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -106,6 +109,19 @@ def _rowwise_corr(x: np.ndarray, template: np.ndarray) -> np.ndarray:
     return np.where(den > 1e-12, out, np.nan)
 
 
+def centred_beats(beats) -> np.ndarray:
+    """(n, L) float64: each beat minus its isoelectric level (the median of its PR segment, ``BASELINE``), the form
+    every correlation column of this module (``median_corr``, ``dominant_corr``) compares."""
+    beats = np.asarray(beats, np.float64)
+    return beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+
+
+def template_corr(centred: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """(n,) Pearson correlation of each row of ``centred`` (``centred_beats``) with ``template`` (L,), as
+    ``median_corr`` computes it (NaN where a row or the template is flat)."""
+    return _rowwise_corr(np.asarray(centred, np.float64), np.asarray(template, np.float64))
+
+
 def _qrs_width_samples(centred: np.ndarray) -> np.ndarray:
     """Contiguous samples around R whose |deviation| >= QRS_LEVEL x the largest |deviation| within +-QRS_HALF."""
     lo, hi = R_OFFSET - QRS_HALF, R_OFFSET + QRS_HALF + 1
@@ -135,7 +151,7 @@ def per_beat_features(beats, rr) -> np.ndarray:
     n = beats.shape[0]
     if n == 0:
         return np.zeros((0, len(FEATURE_NAMES)), np.float64)
-    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    centred = centred_beats(beats)
     median = np.median(centred, axis=0)
     pre, post, local = rr[:, 0], rr[:, 1], rr[:, 2]
     record_rr = record_rr_s(rr)
@@ -577,9 +593,112 @@ def local_rhythm_features(rpeaks_s) -> np.ndarray:
     return out
 
 
+# --- sixth set: the T wave, against the beat's own QRS and the record's median beat's T (run v50) -------------
+# A ventricular beat repolarises abnormally: its T wave is secondary, typically opposite in sign to the QRS's main
+# deflection (discordant), large and wide, and unlike the T wave of the record's own normal beats; an atrial
+# ectopic beat keeps the normal QRS and usually the normal T. ``t_energy_norm`` (first set) measures the T's energy
+# only: it ignores polarity, and v49 found about half of 106's and 207's PVCs with a T energy below their record's
+# normal T. These columns add the sign and the shape. Regions are the first set's (baseline: the PR segment; QRS:
+# R +- 80 ms; T: 200 .. 600 ms after R). The "dominant deflection" of a region is its sample of largest |value|
+# (baseline removed), kept with its sign. A deflection below T_FLAT x the record's median beat's QRS deflection
+# has no reliable sign: the sign columns are NaN there (flat T, or a flat record), never 0 by accident. Area and
+# width are divided by the median of the record's beats' own values, not by the median beat's: the median beat is
+# smoothed (averaging cancels noise and baseline drift), so its |T| area lies below almost every single beat's and
+# the ratio of a normal beat would vary from record to record with the noise (1.6 on 119, 3.5 on 208).
+T_FLAT = 0.02               # a T deflection under 2% of the median beat's QRS deflection counts as flat (no sign)
+T_HALF = 0.5                # t_width: the contiguous T samples at >= half of the T's dominant |deflection|
+T_WAVE_FEATURES = OrderedDict([
+    ("qrs_t_discordance", ("1", "-sign(QRS dominant deflection) x sign(T dominant deflection): +1 when the T wave's "
+                                "largest deflection is opposite to the QRS's (discordant, as a ventricular beat's "
+                                "secondary T), -1 when it has the QRS's sign; NaN when the T deflection is flat "
+                                "(< T_FLAT x the median beat's QRS deflection) or the QRS is")),
+    ("qrs_t_product_norm", ("1", "QRS dominant deflection x T dominant deflection / (the median beat's QRS dominant "
+                                 "deflection)^2: negative when discordant, large in magnitude when both are large; "
+                                 "NaN when the median beat's QRS is flat")),
+    ("t_polarity_median", ("1", "sign(T dominant deflection) x sign(the median beat's T dominant deflection): -1 "
+                                "when the T wave is inverted against the record's usual T; NaN when either T is "
+                                "flat")),
+    ("t_area_norm", ("1", "mean |T| over 200 .. 600 ms after R / the median of that over the record's beats (the "
+                          "area of the T wave against the record's usual T); NaN when the record's T is flat")),
+    ("t_width_norm", ("1", "contiguous samples around the T's dominant deflection at >= half its |value| / the "
+                           "median of that over the record's beats (a wide T wave); NaN when the record's T is "
+                           "flat")),
+    ("t_median_corr", ("1", "Pearson correlation of the T region (200 .. 600 ms after R) with the median beat's T "
+                            "region; NaN when either is flat")),
+    # run v50b: discordance is a record trait on one lead (bundle-branch-block normal beats are discordant), so this
+    # column reads the beat's QRS-T relation against the record's usual one
+    ("qrs_t_discordance_vs_median", ("1", "(qrs_t_discordance - the median beat's) / 2: +1 when the beat is "
+                                          "discordant where the record's median beat is concordant, -1 the other "
+                                          "way round, 0 when both relate QRS and T alike; NaN when either is "
+                                          "undefined")),
+])
+T_WAVE_FEATURE_NAMES = tuple(T_WAVE_FEATURES)
+
+
+def _dominant(x: np.ndarray) -> tuple:
+    """(value, index) per row of the sample of largest |value| (its sign kept)."""
+    at = np.argmax(np.abs(x), axis=1)
+    return x[np.arange(len(x)), at], at
+
+
+def _half_width(x: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Contiguous samples around ``at`` (per row) whose |value| >= T_HALF x |x[at]|."""
+    a = np.abs(x)
+    above = a >= T_HALF * a[np.arange(len(x)), at][:, None]
+    widths = np.zeros(len(x), np.float64)
+    for i, row in enumerate(above):
+        left = right = int(at[i])
+        while left > 0 and row[left - 1]:
+            left -= 1
+        while right < row.size - 1 and row[right + 1]:
+            right += 1
+        widths[i] = right - left + 1
+    return widths
+
+
+def t_wave_features(beats) -> np.ndarray:
+    """(n, len(T_WAVE_FEATURE_NAMES)) the T wave of one record's beats (``beats`` as for ``per_beat_features``:
+    (n, >= 92) at 100 Hz, R at sample 32) against each beat's own QRS and the record's median beat's T wave
+    (``T_WAVE_FEATURES``). NaN where documented there (flat T or QRS)."""
+    beats = np.asarray(beats, np.float64)
+    if beats.ndim != 2 or beats.shape[1] < R_OFFSET + 60:
+        raise ValueError(f"beats must be (n, >= {R_OFFSET + 60}) samples at 100 Hz, got {beats.shape}")
+    n = beats.shape[0]
+    if n == 0:
+        return np.zeros((0, len(T_WAVE_FEATURE_NAMES)), np.float64)
+    centred = beats - np.median(beats[:, BASELINE], axis=1, keepdims=True)
+    median = np.median(centred, axis=0)[None, :]
+    qrs, t = centred[:, QRS_REGION], centred[:, T_REGION]
+    q_dom, _ = _dominant(qrs)
+    t_dom, t_at = _dominant(t)
+    mq_dom, _ = _dominant(median[:, QRS_REGION])
+    mt_dom, _ = _dominant(median[:, T_REGION])
+    scale = abs(float(mq_dom[0]))
+    floor = T_FLAT * scale
+    flat_record = scale <= 1e-6
+    t_ok = (np.abs(t_dom) >= floor) & ~flat_record
+    q_ok = (np.abs(q_dom) >= floor) & ~flat_record
+    median_t_ok = abs(float(mt_dom[0])) >= floor and not flat_record
+    area, width = np.abs(t).mean(axis=1), _half_width(t, t_at)
+    usual_area, usual_width = float(np.median(area)), float(np.median(width))
+    record_t_ok = usual_area > T_FLAT * scale and not flat_record
+    nan = np.full(n, np.nan)
+    columns = {
+        "qrs_t_discordance": np.where(t_ok & q_ok, -np.sign(q_dom) * np.sign(t_dom), np.nan),
+        "qrs_t_product_norm": nan if flat_record else q_dom * t_dom / scale ** 2,
+        "t_polarity_median": np.where(t_ok, np.sign(t_dom) * np.sign(mt_dom[0]), np.nan) if median_t_ok else nan,
+        "t_area_norm": _ratio(area, usual_area) if record_t_ok else nan,
+        "t_width_norm": _ratio(width, usual_width) if record_t_ok else nan,
+        "t_median_corr": _rowwise_corr(t, median[0, T_REGION]) if median_t_ok else nan,
+    }
+    median_discordance = -np.sign(mq_dom[0]) * np.sign(mt_dom[0]) if median_t_ok else np.nan
+    columns["qrs_t_discordance_vs_median"] = (columns["qrs_t_discordance"] - median_discordance) / 2.0
+    return np.stack([np.asarray(columns[name], np.float64) for name in T_WAVE_FEATURE_NAMES], axis=1)
+
+
 # Every column this module computes (a per-beat booster names the ones it takes, in its order).
 ALL_FEATURE_NAMES = (FEATURE_NAMES + RR_CONTEXT_FEATURE_NAMES + MORPHOLOGY_FEATURE_NAMES + WINDOW_FEATURE_NAMES
-                     + POPULATION_FEATURE_NAMES + RHYTHM_FEATURE_NAMES)
+                     + POPULATION_FEATURE_NAMES + RHYTHM_FEATURE_NAMES + T_WAVE_FEATURE_NAMES)
 
 
 def beat_feature_columns(beats, rr, rpeaks_s, names, *, signal=None, fs=None, rpeaks_native=None,
@@ -600,7 +719,8 @@ def beat_feature_columns(beats, rr, rpeaks_s, names, *, signal=None, fs=None, rp
               (MORPHOLOGY_FEATURE_NAMES, lambda: morphology_features(beats)),
               (WINDOW_FEATURE_NAMES, lambda: window_context_features(signal, fs, rpeaks_native, config)),
               (POPULATION_FEATURE_NAMES, lambda: population_features(beats, rr, rpeaks_s)),
-              (RHYTHM_FEATURE_NAMES, lambda: local_rhythm_features(rpeaks_s)))
+              (RHYTHM_FEATURE_NAMES, lambda: local_rhythm_features(rpeaks_s)),
+              (T_WAVE_FEATURE_NAMES, lambda: t_wave_features(beats)))
     columns = {}
     for group_names, compute in groups:
         if set(names) & set(group_names):

@@ -109,6 +109,7 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
     ungated, gated = [], []     # a gated model's (modeling.stacking.Gate) average before the gate, and its mask
     pre_v, v_taken = [], []     # a V-gated model's (modeling.stacking.VGate) probabilities before it, and its mask
     pre_pause, paused = [], []  # a pause rule's (modeling.stacking.VPause) probabilities before it, and its mask
+    pre_tpl, templated = [], []  # a template vote's (modeling.stacking.VTemplate) probabilities before it, its mask
     start = time.perf_counter()
     for record_id in tqdm(ids, desc=f"predict {dataset}", unit="rec", disable=not progress, file=sys.stderr):
         try:
@@ -139,6 +140,9 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
         if "beat_v_paused" in result:
             pre_pause.append(np.asarray(result["pre_v_pause_beat_probabilities"], np.float64)[scored])
             paused.append(np.asarray(result["beat_v_paused"], bool)[scored])
+        if "beat_v_templated" in result:
+            pre_tpl.append(np.asarray(result["pre_v_template_beat_probabilities"], np.float64)[scored])
+            templated.append(np.asarray(result["beat_v_templated"], bool)[scored])
     if not targets:
         raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
     y = np.concatenate(targets)
@@ -151,14 +155,17 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
                                                       "macro_f1")},
                **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
                **({"gate": _gate_summary(predictor.stacked.gate, task, y,
-                                         np.concatenate(pre_v or pre_pause or stacked), np.concatenate(ungated),
+                                         np.concatenate(pre_v or pre_pause or pre_tpl or stacked), np.concatenate(ungated),
                                          np.concatenate(gated))} if gated else {}),
-               **({"v_gate": _gate_summary(predictor.stacked.v_gate, task, y, np.concatenate(pre_pause or stacked),
+               **({"v_gate": _gate_summary(predictor.stacked.v_gate, task, y, np.concatenate(pre_pause or pre_tpl or stacked),
                                            np.concatenate(pre_v), np.concatenate(v_taken), "V_calls_taken")}
                   if v_taken else {}),
-               **({"v_pause": _gate_summary(predictor.stacked.v_pause, task, y, np.concatenate(stacked),
+               **({"v_pause": _gate_summary(predictor.stacked.v_pause, task, y, np.concatenate(pre_tpl or stacked),
                                             np.concatenate(pre_pause), np.concatenate(paused), "beats_turned_V")}
                   if paused else {}),
+               **({"v_template": _gate_summary(predictor.stacked.v_template, task, y, np.concatenate(stacked),
+                                               np.concatenate(pre_tpl), np.concatenate(templated), "beats_turned_V")}
+                  if templated else {}),
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(keys), "probabilities": np.concatenate(stacked), "targets": y,
            "beat_times_s": np.concatenate(times)}
@@ -166,7 +173,7 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
 
 
 def _gate_summary(gate, task, y, probabilities, ungated, gated, count_name: str = "beats_gated") -> dict:
-    """A per-beat model's ``gate`` (``modeling.stacking.Gate``, ``VGate`` or ``VPause``) on the scored beats: its spec, how
+    """A per-beat model's ``gate`` (``modeling.stacking.Gate``, ``VGate``, ``VPause`` or ``VTemplate``) on the scored beats: its spec, how
     many beats it gated (``count_name``), every change of the predicted class it made (``"S_to_N": count``) from
     ``ungated`` (the probabilities before it) to ``probabilities`` (after it), and the figures before it."""
     names = list(task.label_names)

@@ -74,6 +74,17 @@ largest, the row renormalised) only when the record has at least ``min_fires`` o
 a few wide S beats with a near-full pause on a record are mostly true S). Its evidence is three per-beat columns
 (``V_PAUSE_COLUMNS``) and the ``af_off`` feature when set; NaN evidence never fires. A served signal is one record. A
 spec without ``"v_pause"`` serves exactly as before.
+
+Within-record V template vote (optional, ``rows="beat"`` with a class ``"V"``; ``VTemplate``, the spec's
+``"v_template"`` key, run v51 of ``experiments/mitdb``): applied last, after the ``v_pause``, e.g. ``{"min_called": 40,
+"corr": 0.9, "wide": 1.25, "calls": ["S", "F"], "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A
+patient's ectopic ventricular beats repeat a few shapes, so on a record where the model already calls at least
+``min_called`` beats V (outside AF with ``af_off``), the median of those beats (``per_beat_features.centred_beats``,
+the whole beat, the window ``median_corr`` uses) is the record's V template; a beat called one of ``calls``, wider
+than ``wide`` x the record's median beat, outside AF, whose correlation with the V template is at least ``corr`` and
+above its correlation with the record's median beat (``median_corr``) becomes V. It needs no label: its evidence is
+the beats themselves and two per-beat columns (``V_TEMPLATE_COLUMNS``), then the ``af_off`` feature when set; NaN
+evidence never fires. A served signal is one record. A spec without ``"v_template"`` serves exactly as before.
 """
 from __future__ import annotations
 
@@ -110,6 +121,11 @@ V_PAUSE_T_COLUMN = "t_energy_norm"
 # the pause rule's per-beat evidence, in this order (per_beat_features.local_rhythm_features and per_beat_features)
 V_PAUSE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "qrs_width_norm")
 S_CLASS = "S"
+V_TEMPLATE_KEYS = ("min_called", "corr", "wide", "calls")   # the spec's "v_template" object: these keys, all of them
+V_TEMPLATE_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
+# the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
+# with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
+V_TEMPLATE_COLUMNS = ("median_corr", "qrs_width_norm")
 # the V gate's per-beat evidence, in this order (ecgsl_keras.data.per_beat_features: local_rhythm_features and
 # per_beat_features); the fourth is the beat's QRS width over the record's median beat's
 V_GATE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm", "qrs_width_norm")
@@ -408,13 +424,117 @@ class VPause:
         return p, fire
 
 
+class VTemplate:
+    """The within-record V template vote (module docstring): on a record with at least ``min_called`` V calls (outside
+    AF with ``af_off``), a beat called one of ``calls``, wider than ``wide`` x its record's median beat, outside AF,
+    whose correlation with the median of the record's V-called beats is at least ``corr`` and above its correlation
+    with the record's median beat becomes V. The one place of its schema (``V_TEMPLATE_KEYS``, ``from_spec``,
+    ``to_spec``), evidence (``columns``: ``V_TEMPLATE_COLUMNS``, then the AF-off feature when set; and the beats) and
+    rule (``fires``, ``apply``), served by ``serving.stacked`` and measured by ``experiments/mitdb/v_sensitivity.py``
+    (run v51)."""
+
+    def __init__(self, min_called: int, corr: float, wide: float, calls, label_names, af_off=None):
+        labels = [str(n) for n in label_names]
+        if V_CLASS not in labels:
+            raise ValueError(f"a v_template rule needs a class {V_CLASS!r} among the labels {labels}")
+        if isinstance(min_called, bool) or not isinstance(min_called, (int, np.integer)) or min_called < 1:
+            raise ValueError(f"v_template min_called must be an integer of at least 1, got {min_called!r}")
+        self.min_called = int(min_called)
+        self.corr = _finite("v_template corr", corr, -1.0)
+        if self.corr > 1.0:
+            raise ValueError(f"v_template corr is a correlation, at most 1, got {corr!r}")
+        self.wide = _finite("v_template wide", wide, 0.0)
+        if (not isinstance(calls, (list, tuple)) or not calls or not all(isinstance(c, str) for c in calls)
+                or len(set(calls)) != len(calls) or V_CLASS in calls or not set(calls) <= set(labels)):
+            raise ValueError(f"v_template calls must be a list of distinct classes among {labels} other than "
+                             f"{V_CLASS!r}, got {calls!r}")
+        self.calls = tuple(calls)
+        self.af_off = None if af_off is None else _af_off_entry("v_template", af_off)
+        self.columns = V_TEMPLATE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._v = labels.index(V_CLASS)
+        self._calls = [labels.index(c) for c in self.calls]
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VTemplate":
+        """The spec's ``"v_template"`` object; ValueError for anything but ``V_TEMPLATE_KEYS`` (all of them) and
+        ``V_TEMPLATE_OPTIONAL_KEYS`` with valid values."""
+        if (not isinstance(entry, dict) or not set(V_TEMPLATE_KEYS) <= set(entry)
+                or not set(entry) <= set(V_TEMPLATE_KEYS + V_TEMPLATE_OPTIONAL_KEYS)):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_template must be an object with keys {list(V_TEMPLATE_KEYS)} (and optionally "
+                             f"{list(V_TEMPLATE_OPTIONAL_KEYS)}), got {keys}")
+        return cls(entry["min_called"], entry["corr"], entry["wide"], entry["calls"], label_names,
+                   af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_template"`` object (``af_off`` only when set)."""
+        return {"min_called": self.min_called, "corr": self.corr, "wide": self.wide, "calls": list(self.calls),
+                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def _check(self, p, beats, evidence) -> tuple:
+        x = np.asarray(evidence, np.float64)
+        if x.shape != (len(p), len(self.columns)):
+            raise ValueError(f"v_template evidence must be ({len(p)}, {len(self.columns)}) (columns "
+                             f"{list(self.columns)}), got {x.shape}")
+        b = np.asarray(beats, np.float64)
+        if b.ndim != 2 or len(b) != len(p):
+            raise ValueError(f"v_template beats must be ({len(p)}, samples), got {b.shape}")
+        with np.errstate(invalid="ignore"):
+            outside_af = (np.ones(len(p), bool) if self.af_off is None
+                          else ~(x[:, 2] > self.af_off["threshold"]))   # NaN AF evidence: no AF evidence
+        return x, b, outside_af
+
+    def template_corr(self, probabilities, beats, evidence) -> np.ndarray:
+        """(n,) each beat's correlation with the median of the V-called beats outside AF among these rows (one
+        record); NaN for every beat when fewer than ``min_called`` such beats."""
+        from ecgsl_keras.data.per_beat_features import centred_beats, template_corr
+
+        p = np.asarray(probabilities, np.float64)
+        x, b, outside_af = self._check(p, beats, evidence)
+        called_v = (p.argmax(-1) == self._v) & outside_af
+        if called_v.sum() < self.min_called:
+            return np.full(len(p), np.nan)
+        centred = centred_beats(b)
+        return template_corr(centred, np.median(centred[called_v], axis=0))
+
+    def fires(self, probabilities, beats, evidence) -> np.ndarray:
+        """(n,) bool: the beats of one record the vote turns to V (NaN evidence: none)."""
+        p = np.asarray(probabilities, np.float64)
+        x, _, outside_af = self._check(p, beats, evidence)
+        corr_v = self.template_corr(p, beats, x)
+        with np.errstate(invalid="ignore"):
+            return (np.isin(p.argmax(-1), self._calls) & (x[:, 1] > self.wide) & outside_af
+                    & (corr_v >= self.corr) & (corr_v > x[:, 0]))
+
+    def apply(self, probabilities, beats, evidence, records=None) -> tuple:
+        """(probabilities (n, C) float64, mask (n,) bool of the beats turned to V) of ``probabilities`` (n, C),
+        ``beats`` (n, samples: the beats' own samples, ``signal.own_beats``) and ``evidence`` (n, len(columns));
+        ``records`` (n,) the beats' record ids (None: one record, as served), each with its own template."""
+        p = np.array(probabilities, np.float64, copy=True)
+        if records is None:
+            records = np.zeros(len(p), np.int64)
+        records = np.asarray(records).reshape(-1)
+        if len(records) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(records)} record ids")
+        b, x = np.asarray(beats), np.asarray(evidence, np.float64)
+        if len(b) != len(p) or len(x) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(b)} beats and {len(x)} evidence rows")
+        fire = np.zeros(len(p), bool)
+        for r in np.unique(records):
+            m = records == r
+            fire[m] = self.fires(p[m], b[m], x[m])
+        p[fire, self._v] = p[fire].max(axis=1) * 1.001   # just above the row's largest: V wins, the rest keep order
+        p[fire] /= p[fire].sum(axis=1, keepdims=True)
+        return p, fire
+
+
 class StackedClassifier:
     """LightGBM multiclass booster over named columns: record features, then deep outputs."""
 
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
                  combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None,
-                 v_pause=None):
+                 v_pause=None, v_template=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -464,6 +584,13 @@ class StackedClassifier:
             raise ConfigError("<stacking>", "bad_config", str(exc)) from None
         if self.v_pause is not None and rows != "beat":
             raise ConfigError("<stacking>", "bad_config", "a v_pause rule is for per-beat rows (rows 'beat')")
+        try:
+            self.v_template = (None if v_template is None else v_template if isinstance(v_template, VTemplate)
+                               else VTemplate.from_spec(v_template, self.label_names))
+        except ValueError as exc:
+            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
+        if self.v_template is not None and rows != "beat":
+            raise ConfigError("<stacking>", "bad_config", "a v_template rule is for per-beat rows (rows 'beat')")
         self.booster = None
 
     @property
@@ -525,11 +652,13 @@ class StackedClassifier:
         return [f"c{i}" for i in range(self.booster_columns)]
 
     def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None,
-                      v_pause_evidence=None) -> np.ndarray:
+                      v_pause_evidence=None, v_template_evidence=None, v_template_beats=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
         ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
         ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns; then, with a
-        ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record). The evidence
+        ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record); then, with a
+        ``v_template``, its vote on ``v_template_beats`` ((n, samples) the beats' own samples) and
+        ``v_template_evidence`` ((n, k) its ``columns``; one record). The evidence
         of each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
         every gate."""
         if self.booster is None:
@@ -556,6 +685,12 @@ class StackedClassifier:
                 raise ValueError(f"this model has a v_pause rule: pass its columns {list(self.v_pause.columns)} as "
                                  "v_pause_evidence (or apply_gate=False)")
             boosted = self.v_pause.apply(boosted, v_pause_evidence)[0]
+        if self.v_template is not None:
+            if v_template_evidence is None or v_template_beats is None:
+                raise ValueError(f"this model has a v_template rule: pass the beats as v_template_beats and its "
+                                 f"columns {list(self.v_template.columns)} as v_template_evidence (or "
+                                 "apply_gate=False)")
+            boosted = self.v_template.apply(boosted, v_template_beats, v_template_evidence)[0]
         return boosted
 
     def deep_v(self, X) -> np.ndarray:
@@ -586,7 +721,8 @@ class StackedClassifier:
                 "rows": self.rows, "package_version": __version__,
                 "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {}),
                 **({"v_gate": self.v_gate.to_spec()} if self.v_gate else {}),
-                **({"v_pause": self.v_pause.to_spec()} if self.v_pause else {})}
+                **({"v_pause": self.v_pause.to_spec()} if self.v_pause else {}),
+                **({"v_template": self.v_template.to_spec()} if self.v_template else {})}
 
     def save(self, folder) -> Path:
         """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
@@ -618,7 +754,8 @@ class StackedClassifier:
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
                       deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"),
-                      gate=spec.get("gate"), v_gate=spec.get("v_gate"), v_pause=spec.get("v_pause"))
+                      gate=spec.get("gate"), v_gate=spec.get("v_gate"), v_pause=spec.get("v_pause"),
+                      v_template=spec.get("v_template"))
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

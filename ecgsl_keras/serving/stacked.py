@@ -43,7 +43,12 @@ says which V calls it took and ``pre_v_gate_beat_probabilities`` holds the proba
 is applied last, after the V gate: its evidence columns (``stacking.V_PAUSE_COLUMNS``, and with ``af_off`` its AF
 evidence feature) are computed by the same call, the signal is one record for its ``min_fires`` count,
 ``beat_v_paused`` says which beats it turned to V and ``pre_v_pause_beat_probabilities`` holds the probabilities
-before it. Without a gate, V gate or pause rule the answer is as before.
+before it. A per-beat spec's optional ``v_template`` (``modeling.stacking.VTemplate``, the within-record V template
+vote, run v51) is applied after that: its evidence columns (``stacking.V_TEMPLATE_COLUMNS``, and with ``af_off`` its
+AF evidence feature) are computed by the same call, its template is the median of the signal's V-called beats' own
+samples (``signal.own_beats``: the signal is one record), ``beat_v_templated`` says which beats it turned to V and
+``pre_v_template_beat_probabilities`` holds the probabilities before it. Without a gate, V gate, pause rule or
+template vote the answer is as before.
 
 The per-beat features are computed on each beat's own samples: a deep model whose beats carry a reference channel
 (``SignalConfig.beat_reference="median"``: each beat followed by itself minus the record's median beat,
@@ -128,7 +133,8 @@ class StackedPredictor:
         if gate is not None and gate.feature not in known:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
-        for owner, rule in (("v_gate", stacked.v_gate), ("v_pause", stacked.v_pause)):
+        for owner, rule in (("v_gate", stacked.v_gate), ("v_pause", stacked.v_pause),
+                            ("v_template", stacked.v_template)):
             af_off = rule.af_off if rule is not None else None
             if af_off is not None and af_off["feature"] not in known:
                 raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
@@ -139,7 +145,8 @@ class StackedPredictor:
         # computes them all)
         extra = ([gate.feature] if gate is not None else []) + (
             list(stacked.v_gate.columns) if stacked.v_gate is not None else []) + (
-            list(stacked.v_pause.columns) if stacked.v_pause is not None else [])
+            list(stacked.v_pause.columns) if stacked.v_pause is not None else []) + (
+            list(stacked.v_template.columns) if stacked.v_template is not None else [])
         self._beat_columns = list(stacked.feature_names) + [c for c in dict.fromkeys(extra)
                                                              if c not in stacked.feature_names]
         self._features = features_lib
@@ -168,7 +175,8 @@ class StackedPredictor:
     def beat_features(self, beats, signal_1d, fs) -> tuple:
         """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate,
         (n, k) the V gate's ``columns`` (``V_GATE_COLUMNS``, then its AF-off feature when set) or None without a V
-        gate, (n, k) the pause rule's ``columns`` or None without one) for ``signal.Beats`` cut from the raw
+        gate, (n, k) the pause rule's ``columns`` or None without one, (n, k) the template vote's ``columns`` or None
+        without one) for ``signal.Beats`` cut from the raw
         ``signal_1d`` at ``fs`` (NaN where undefined), in one ``beat_feature_columns`` call on the beats' own
         samples (``signal.own_beats``)."""
         from ecgsl_keras.data.signal import own_beats
@@ -184,7 +192,10 @@ class StackedPredictor:
         v_pause = self.stacked.v_pause
         pause_evidence = (None if v_pause is None
                           else values[:, [self._beat_columns.index(c) for c in v_pause.columns]])
-        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence, pause_evidence
+        v_template = self.stacked.v_template
+        template_evidence = (None if v_template is None
+                             else values[:, [self._beat_columns.index(c) for c in v_template.columns]])
+        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence, pause_evidence, template_evidence
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -199,7 +210,7 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        features, evidence, v_evidence, pause_evidence = self.beat_features(beats, signal_1d, fs)
+        features, evidence, v_evidence, pause_evidence, template_evidence = self.beat_features(beats, signal_1d, fs)
         rows = np.concatenate([features, deep_probabilities], axis=1)
         averaged = self.stacked.predict_proba(rows, apply_gate=False)
         extra = {}
@@ -215,6 +226,13 @@ class StackedPredictor:
             paused, turned = self.stacked.v_pause.apply(averaged, pause_evidence)
             extra.update(beat_v_paused=turned, pre_v_pause_beat_probabilities=averaged.astype(np.float32))
             averaged = paused
+        if self.stacked.v_template is not None:   # after the pause rule, as measured (v_sensitivity.py, run v51)
+            from ecgsl_keras.data.signal import own_beats
+
+            voted, turned = self.stacked.v_template.apply(averaged, own_beats(beats.beats, self.config.signal),
+                                                          template_evidence)
+            extra.update(beat_v_templated=turned, pre_v_template_beat_probabilities=averaged.astype(np.float32))
+            averaged = voted
         probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]

@@ -121,6 +121,13 @@ rule (``modeling.stacking.VPause``) served last. Rebuilt in s34 with the s33 com
 its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, ``v_pause`` with ``min_fires`` 40, DS1 check
 unchanged (the rule turns no training beat).
 
+``--v-template`` (session s35): the build also ships the within-record V template vote (``modeling.stacking.VTemplate``,
+served after the pause rule), the entry of key ``v_template_served_left_out`` of ``v_sensitivity_results.json``
+(``v_sensitivity.py --steps template_served``: ``TEMPLATE_BUILD_RULE``'s entry, shipped only when
+``TEMPLATE_SHIP_RULE`` said ship; the build refuses otherwise). Rebuilt in s35 with s34's command plus
+``--v-template`` on a copy of its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, DS1 check
+unchanged (the vote turns no training beat).
+
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
 from __future__ import annotations
@@ -163,6 +170,9 @@ RHYTHM_LABEL_GATE_CANDIDATES = ("rhythm_rmssd_norm", "rhythm_mad_norm", "rhythm_
 GATE_KEY = RHYTHM + "_rhythm_labels"   # the left-out figures of the shipped gate (2 folds), for the card
 V_GATE_BUILD_KEY = "v_gate_build"      # v_gate.py --build: the V agreement gate chosen for the build (BUILD_RULE)
 V_PAUSE_BUILD_KEY = "v_pause_build"    # v_sensitivity.py --steps pause_build: the pause rule's N (PAUSE_BUILD_RULE)
+# v_sensitivity.py --steps template_served (its TEMPLATE_SERVED_KEY, in v_sensitivity_results.json): the template vote's
+# entry and TEMPLATE_SHIP_RULE's decision
+V_TEMPLATE_SHIP_KEY = "v_template_served_left_out"
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -733,7 +743,8 @@ def fit_build_gate(mitdb_dir: Path, table: dict, labels) -> dict:
 
 def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dict | None = None,
                gated: dict | None = None, deep_run: Path | None = None, recipe: dict | None = None,
-               v_gate: dict | None = None, left_out: dict | None = None, v_pause: dict | None = None) -> dict:
+               v_gate: dict | None = None, left_out: dict | None = None, v_pause: dict | None = None,
+               v_template: dict | None = None) -> dict:
     """``gate``: ``fit_build_gate``'s, shipped in ``stacking.json``; ``gated``: the results key ``GATE_KEY`` (its
     left-out figures with and without the gate, for the card). The relative build (run s33, ``--deep-run``):
     ``deep_run`` the ECG-SL run folder shipped as ``model.keras`` (default: the current preset's model);
@@ -741,7 +752,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     taken from instead of ``folds``'; ``v_gate`` ``v_gate.choose_build_gate``'s answer (its ``v_gate`` spec, or
     None when the rule refused it); ``left_out`` the results JSON whose keys ``v_gate_local`` and
     ``relative_beats`` give the card's left-out figures (``RELATIVE_CARD``); ``v_pause`` the results key
-    ``V_PAUSE_BUILD_KEY`` (its ``v_pause`` spec shipped in ``stacking.json``, or None when the rule refused it)."""
+    ``V_PAUSE_BUILD_KEY`` (its ``v_pause`` spec shipped in ``stacking.json``, or None when the rule refused it);
+    ``v_template`` key ``V_TEMPLATE_SHIP_KEY`` of ``v_sensitivity_results.json`` (its ``v_template`` entry shipped)."""
     from ecgsl_keras.modeling.stacking import GATE_KEYS, StackedClassifier, probability_names
     from ecgsl_keras.store import presets
     from ecgsl_keras.training import publish
@@ -764,6 +776,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     spec = {k: gate[k] for k in GATE_KEYS} if gate else None
     v_spec = (v_gate or {}).get("v_gate")
     pause_spec = (v_pause or {}).get("v_pause")
+    template_spec = (v_template or {}).get("v_template")
     deep_text = ("ECG-SL per-beat model of the beat and the beat minus its record's median beat (model.keras of "
                  "this preset, beat_reference 'median')" if relative else
                  "ECG-SL per-beat model (model.keras of this preset)")
@@ -771,7 +784,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                             class_weight=features.class_weight, combine="average", deep_weight=weight,
                             rows="beat", deep_source={"kind": "probabilities", "combine": "average",
                                                       "model": deep_text},
-                            gate=spec, v_gate=v_spec, v_pause=pause_spec)
+                            gate=spec, v_gate=v_spec, v_pause=pause_spec, v_template=template_spec)
     clf.booster = features.booster
     booster_dir = work / "beats_preset" / "booster"
     shutil.rmtree(booster_dir, ignore_errors=True)
@@ -812,7 +825,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
             parts["reached"] = " are not reached"
     if relative:
         card.write_text(relative_card(left_out, window, weight, features.params, len(cols), parts["gate_text"],
-                                      v_gate, v_pause), encoding="utf-8")
+                                      v_gate, v_pause, v_template), encoding="utf-8")
     else:
         card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
                                     deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
@@ -829,6 +842,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                       "P(V) moved to the next class" if v_spec else "")
                    + ("; a wide S call with a full compensatory pause moved to V on a record with at least "
                       f"{pause_spec['min_fires']} of them" if pause_spec else "")
+                   + ("; a wide beat shaped like the signal's own V beats (the median of its V calls, on a signal with "
+                      f"at least {template_spec['min_called']} of them) moved to V" if template_spec else "")
                    + "; trained on the 22 DS1 records; single lead, 100 Hz")
     meta = publish.build(deep_run, PRESET, description, card_extra=card,
                          overwrite=True, root=out_root, booster=booster_dir)
@@ -845,6 +860,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
         out["v_gate"] = v_spec
     if v_pause is not None:
         out["v_pause"] = pause_spec
+    if v_template is not None:
+        out["v_template"] = template_spec
     return out
 
 
@@ -930,6 +947,22 @@ a record.
 """
 
 
+V_TEMPLATE_CARD = """The within-record V template vote (`stacking.json`: `"v_template": {spec}`;
+`modeling.stacking.VTemplate`), after the pause rule: on a signal where at least {min_called} beats are called V outside
+AF (the 30 s window's AF evidence not above {af:g}, the rhythm gate's threshold), the median of those beats is the
+signal's V template; a beat called {calls}, with a QRS wider than {wide:g} times the median beat's, outside AF, whose
+correlation with the template is at least {corr:g} and above its correlation with the signal's median beat becomes V.
+Its settings were chosen on DS1 alone with a rule fixed before any figure (`v_sensitivity.TEMPLATE_BUILD_RULE`, key
+`v_template_nested.would_build` of `v_sensitivity_results.json`): on all of DS1's inner groups, the admissible point of
+the highest pooled inner V Se (no group's macro F1 down by more than 0.002 nor its S Se by more than 0.01). Left out as
+served (this entry on the rows of the row below it; key `v_template_served_left_out`), paired over booster seeds
+against the same rows without it: V Se {sv:+.4f}, V +P {sp:+.4f}, S Se {ss:+.4f}, S +P {sq:+.4f}, macro F1 {sf:+.4f}
+(the first row of the table below), shipped by a rule fixed before that figure (`v_sensitivity.TEMPLATE_SHIP_RULE`).
+The records where it turns beats there, true V / other beats under booster seeds {seeds}: {fires}.
+
+"""
+
+
 def _row(name, spread, keys=("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity",
                              "macro_f1_nsvf")) -> str:
     return f"| {name} | " + " | ".join(f"{spread[k]['mean']:.3f} +- {spread[k]['sd']:.3f}" for k in keys) + " |"
@@ -942,11 +975,12 @@ def _single(name, flat) -> str:
 
 
 def relative_card(results: dict, window: str, weight: float, params: dict, n_columns: int, gate_text: str,
-                  v_gate: dict | None, v_pause: dict | None = None) -> str:
+                  v_gate: dict | None, v_pause: dict | None = None, v_template: dict | None = None) -> str:
     """The card of the relative build (``RELATIVE_CARD``): left-out figures rendered from keys ``v_gate_local``
     (the recipe with and without the V gate chosen per fold) and ``relative_beats`` (ECG-SL alone, the committed
     baseline's recipe), and, for a shipped pause rule, ``v_pause_served_left_out`` of ``v_sensitivity_results.json``
-    (its own left-out row, first, when it measured this entry on the recipe served without a V gate)."""
+    (its own left-out row, first, when it measured this entry on the recipe served without a V gate), and for a
+    shipped template vote ``V_TEMPLATE_SHIP_KEY`` (its row first, above the pause rule's)."""
     local, rb = results["v_gate_local"], results["relative_beats"]
     inner4 = local["inner4"]
     uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
@@ -971,6 +1005,17 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
         without_v = _row("relative ECG-SL + booster, rhythm gate (run v37): without the pause rule",
                          inner4["seed_spread"]["recipe"])
         served = as_served["seed_spread"]
+    template = (v_template or {}).get("v_template")
+    tpl_served = measured.get(V_TEMPLATE_SHIP_KEY) if template else None
+    if template and not (as_served is not None and tpl_served and tpl_served["v_template"] == template
+                         and tpl_served["ship"]):
+        raise SystemExit(f"v_sensitivity_results.json: no shipped {V_TEMPLATE_SHIP_KEY} of this v_template entry on "
+                         "the served pause rule's rows")
+    if template:
+        first = [_row(f"relative ECG-SL + booster, rhythm gate, pause rule, template vote (min_called "
+                      f"{template['min_called']}): this recipe", tpl_served["seed_spread"]),
+                 first[0].replace(": this recipe", ": without the template vote")]
+        served = tpl_served["seed_spread"]
     rows = "\n".join([
         *first, *((with_v, without_v) if spec else (without_v, with_v)),
         _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
@@ -1014,8 +1059,20 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
             ds=change["S_sensitivity"]["mean"], sv=sc["V_sensitivity"]["mean"],
             sp=sc["V_positive_predictivity"]["mean"], ss=sc["S_sensitivity"]["mean"],
             sf=sc["macro_f1_nsvf"]["mean"], fires=fires, seeds=" / ".join(str(s) for s in BOOSTER_SEEDS))
+    if template:
+        sc = tpl_served["paired_change"]
+        def turned(d, s):   # "true V / other" of one record under booster seed s
+            return f"{d.get(str(s), {}).get('true_V', 0)} / {d.get(str(s), {}).get('other', 0)}"
+        fires = "; ".join(f"{r} ({', '.join(turned(d, s) for s in BOOSTER_SEEDS)})"
+                          for r, d in sorted(tpl_served["left_out_firings_by_record_and_seed"].items())) or "none"
+        v_text += V_TEMPLATE_CARD.format(
+            spec=json.dumps(template), min_called=template["min_called"], af=template["af_off"]["threshold"],
+            calls=" / ".join(template["calls"]), wide=template["wide"], corr=template["corr"],
+            sv=sc["V_sensitivity"]["mean"], sp=sc["V_positive_predictivity"]["mean"],
+            ss=sc["S_sensitivity"]["mean"], sq=sc["S_positive_predictivity"]["mean"], sf=sc["macro_f1_nsvf"]["mean"],
+            fires=fires, seeds=", ".join(str(s) for s in BOOSTER_SEEDS))
     rules = ["the rhythm gate"] + (["the V agreement gate"] if spec else []) + (
-        ["the full-compensatory-pause rule"] if pause else [])
+        ["the full-compensatory-pause rule"] if pause else []) + (["the V template vote"] if template else [])
     return RELATIVE_CARD.format(
         deep_weight=weight, n_rules=" and ".join(r for r in (", ".join(rules[:-1]), rules[-1]) if r),
         leaves=params["num_leaves"], min_leaf=params["min_data_in_leaf"], n_columns=n_columns, window=window,
@@ -1023,12 +1080,15 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
         v_gate_use=("; `beat_v_gated`: the V calls the V gate took; `pre_v_gate_beat_probabilities`: the "
                     "probabilities before it" if spec else "") + (
             "; `beat_v_paused`: the beats the pause rule turned to V; `pre_v_pause_beat_probabilities`: the "
-            "probabilities before it" if pause else ""),
+            "probabilities before it" if pause else "") + (
+            "; `beat_v_templated`: the beats the template vote turned to V; `pre_v_template_beat_probabilities`: the "
+            "probabilities before it" if template else ""),
         beats=int(rb["candidate"]["ecgsl_alone"]["beats"]),
         took=", ".join(h for h, u in uses.items() if u) or "none",
         refused=", ".join(h for h, u in uses.items() if not u) or "none",
         rows=rows, distance=distance,
-        served_key=(",\nand `v_pause_served_left_out` of `v_sensitivity_results.json`" if as_served is not None else ""))
+        served_key=(",\nand `v_pause_served_left_out`" + (" and `v_template_served_left_out`" if template else "")
+                    + " of `v_sensitivity_results.json`" if as_served is not None else ""))
 
 
 def step_check(mitdb_dir: Path, out_root) -> dict:
@@ -1041,7 +1101,7 @@ def step_check(mitdb_dir: Path, out_root) -> dict:
     model = Path(out_root) / PRESET if out_root else presets.preset_dir(PRESET)
     out, _, _ = evaluate_stacked_raw(model, "mitdb", mitdb_dir, progress=False)
     keys = ("n", "records", "accuracy", "sensitivity", "positive_predictivity", "macro_f1", "per_class_f1", "deep",
-            "gate", "v_gate", "v_pause", "seconds")
+            "gate", "v_gate", "v_pause", "v_template", "seconds")
     return dict({k: out.get(k) for k in keys}, command=f"python -m ecgsl_keras.evaluate --model {PRESET} --dataset "
                 f"mitdb --data-dir {mitdb_dir}",
                 note="the records of the data folder; the preset trained on every DS1 record, so on DS1 these are "
@@ -1197,6 +1257,9 @@ def main(argv=None) -> int:
     p.add_argument("--v-pause", action="store_true", help=f"build: ship the pause rule of key {V_PAUSE_BUILD_KEY} "
                    "(v_sensitivity.py --steps pause_build: PAUSE_BUILD_RULE's choice) in stacking.json when the rule "
                    "took it")
+    p.add_argument("--v-template", action="store_true", help=f"build: ship the template vote of key "
+                   f"{V_TEMPLATE_SHIP_KEY} of v_sensitivity_results.json (v_sensitivity.py --steps template_served: "
+                   "TEMPLATE_BUILD_RULE's entry) in stacking.json; refused unless TEMPLATE_SHIP_RULE said ship")
     p.add_argument("--previous-check", help="check: a results JSON whose build_check is the previous preset's "
                    "(e.g. the committed one saved before the build); its comparison under build_check.against_previous")
     p.add_argument("--folds", type=int, default=2, help="folds of WORK's folds.json (run.py --folds); K > 2: the "
@@ -1305,9 +1368,22 @@ def main(argv=None) -> int:
                                  "first")
             v_pause = result[V_PAUSE_BUILD_KEY]
             log.info("build pause rule: %s", v_pause["v_pause"])
+        v_template = None
+        if args.v_template:   # v_sensitivity.py --steps template_served's entry and ship decision
+            shipped_path = HERE / "v_sensitivity_results.json"
+            v_template = json.loads(shipped_path.read_text(encoding="utf-8")).get(V_TEMPLATE_SHIP_KEY)
+            if v_template is None:
+                raise SystemExit(f"{shipped_path}: no {V_TEMPLATE_SHIP_KEY!r}; run v_sensitivity.py --steps "
+                                 "template_served first")
+            if not v_template["ship"]:
+                raise SystemExit(f"{shipped_path}: {V_TEMPLATE_SHIP_KEY}.ship is false (TEMPLATE_SHIP_RULE): the "
+                                 "template vote is not shipped")
+            if v_pause is None:   # measured and decided on the served pause rule's rows
+                p.error("--v-template needs --v-pause (the vote was measured after the shipped pause rule)")
+            log.info("build template vote: %s", v_template["v_template"])
         result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated,
                                      Path(args.deep_run).resolve() if args.deep_run else None, recipe, v_gate,
-                                     result if args.deep_run else None, v_pause)
+                                     result if args.deep_run else None, v_pause, v_template)
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)

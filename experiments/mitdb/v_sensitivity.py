@@ -13,6 +13,8 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_served       # key v_pause_served_left_out (s34)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_223          # key v_pause_223_diagnosis (v49)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_t_nested     # key v_pause_t_nested (run v49)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps template_nested    # key v_template_nested (run v51)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -36,6 +38,10 @@ Run v48 (``pause_nested``): N chosen per outer fold on its inner groups (fold 0 
 fold 1 N = 40, ties 10 / 20 / 40): V Se +0.0076 (sd 0.0066; 106 alone, which fires 42 / 38 / 42 times under seeds 42
 / 43 / 44), V +P +0.0012, S Se +0.0000, macro F1 +0.0034: kept (narrowly). ``pause_build`` takes N = 40 on DS1's 8
 inner groups (207's 40 true V only): ``mitdb-beats`` ships ``v_pause`` (``beats_preset.py --v-pause``).
+Run v51 (``template_nested``): the within-record V template vote (``stacking.VTemplate``) chosen per fold (fold 0 S/F/N,
+40, 0.9: fires on no left-out record; fold 1 S/F, 40, 0.95), on top of v48: V Se +0.0031 (sd 0.0009; 106 alone, 10 / 15 / 9
+true V under seeds 42-44, no false V), V +P +0.0005, S +P +0.0065, S Se +0.0000: kept by LEVER_KEEP_RULE against v48
+(v48's seed sd of V Se 0.0014; against v40's 0.0056 it would not pass). Not served: the preset is unchanged.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
@@ -161,6 +167,37 @@ Steps:
               Outcome: V Se 0.863 -> 0.870, V +P 0.811 -> 0.812, S Se unchanged, macro F1 +0.0033; 106 alone (40 /
               36 / 40 firings: at the count under seeds 42 and 44); no record's count could cross 40 by serving's
               counting.
+``template_nested`` (run v51, key ``v_template_nested``) a within-record V template vote, label free so serving can
+              compute it (the library's ``stacking.VTemplate``, ``stacking.json``'s optional ``v_template``, served
+              after the pause rule): on a record where the recipe calls at least ``min_called`` beats V outside AF
+              (the fold's rhythm-gate evidence, as VPause's af_off), the median of those beats (baseline-centred whole
+              beats, the window ``median_corr`` uses) is the record's V template; a beat called one of ``calls``, QRS
+              width > 1.25 x the median beat's (VPause's ``wide``), outside AF, whose correlation with the template is
+              >= ``corr`` and above its correlation with the record's median beat becomes V. ``TEMPLATE_GRID``: calls
+              (S, F) / (S, F, N) x min_called 10 / 40 x corr 0.9 / 0.95, and off; S / F is the safer class set
+              (``TEMPLATE_WHY_CALLS``: N calls are ~90% of the beats, so a rare false firing on them costs V +P, the
+              larger gap; most lost V of 106 / 223 are called S or F) and wins ties. ``TEMPLATE_CHOICE_RULE``: v48's
+              choice rule per outer fold on its 4 inner groups (base: v40's gated inner recipe + v48's pause rule as
+              the fold chose it; admissible when the pooled inner V Se rises over off, no inner group's macro F1 falls
+              by more than 0.002 nor its S Se by more than 0.01; the highest pooled V Se taken, ties the larger
+              min_called, the higher corr, then (S, F)). ``TEMPLATE_KEEP_RULE``: LEVER_KEEP_RULE against v48's
+              decision row (the reference of this script since v48 was kept; recomputed, checked against key
+              ``v_pause_nested``), paired over booster seeds 42-44. Forced rows (each fold's best pooled V Se point,
+              whatever the rule said) are ablations. Grid, choice and keep rules written here and in the JSON before
+              any figure of the vote. The preset is not changed this session.
+``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
+              the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
+              the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
+              ``pause_served``'s rows (v37's recipe, rhythm gate, no V gate, then the shipped v_pause as serving
+              loads it; recomputed and checked against key ``v_pause_served_left_out``) with the entry as serving
+              applies it (``VTemplate.from_spec(...).apply``, each left-out record one signal, its own template and
+              min_called count), paired over booster seeds 42-44 against the same rows without it: ship only if the
+              mean change of V Se > 0 and none of S Se, S +P, V +P, macro F1 (N, S, V, F) falls by more than its
+              seed sd in ``v_pause_served_left_out``'s seed_spread. Also: per-record firings (true V / other) and the
+              counting difference (serving's template and count run over all detected beats; the unlabelled ones
+              bound which records could cross min_called). Outcome: ship; V Se 0.870 -> 0.876 (+0.0054 +- 0.0022),
+              V +P +0.0009, S Se 0, S +P +0.0116, macro F1 +0.0025; 106 alone (17 / 29 / 14 true V, no false
+              V); no record could cross min_called by serving's counting.
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -1555,10 +1592,11 @@ def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predi
     return out
 
 
-def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
-    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
-    import v_gate
-    from beats_preset import PRESET, _columns_of, _scores
+def _pause_served_rows(table, labels, dec) -> dict:
+    """The served recipe's left-out rows (v37's recipe, no V gate; in ``dec['idx']`` order) per booster seed, without
+    (``base``) and with (``served``) the shipped preset's ``v_pause`` as serving loads it; the pause rule's firings
+    per record and seed and the beats it turned. Shared by ``pause_served`` and ``template_served``."""
+    from beats_preset import PRESET, _columns_of
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.serving.inference import load_model
@@ -1567,7 +1605,7 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
     if rule is None:
         raise SystemExit(f"{PRESET}: its stacking.json has no v_pause entry")
     idx = dec["idx"]
-    y, rec = table["y"][idx], table["record"][idx]
+    rec = table["record"][idx]
     ev = _columns_of(table, list(rule.columns))[idx]
     rows = left_out_rows(table, labels, dec)
     base = {s: rows[f"recipe_s{s}"] for s in BOOSTER_SEEDS}
@@ -1577,6 +1615,38 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
         fire = rule.fires(base[s], ev)
         for r, k in zip(*np.unique(rec[fire], return_counts=True)):
             fired.setdefault(str(r), {})[str(s)] = int(k)
+    return {"predictor": predictor, "rule": rule, "idx": idx, "y": table["y"][idx], "rec": rec, "ev": ev,
+            "base": base, "served": served, "fired": fired, "turned": turned}
+
+
+def _seed_spread(y, rows_of, labels) -> tuple:
+    """(per-seed scores, {metric: mean / sd over booster seeds}) of ``rows_of`` ({seed: probabilities})."""
+    import v_gate
+    from beats_preset import _scores
+    from hybrid import BOOSTER_SEEDS
+    sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
+    return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
+                    "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
+
+
+def _paired(sc1, sc0) -> dict:
+    """The paired change ``sc1 - sc0`` over booster seeds: mean, sd and per seed, each metric of ``v_gate.COMPARED``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
+    return {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
+                "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+
+
+def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
+    """Key ``v_pause_served_left_out``: ``SERVED_WHAT``."""
+    import v_gate
+    from beats_preset import PRESET
+    from hybrid import BOOSTER_SEEDS
+
+    sr = _pause_served_rows(table, labels, dec)
+    predictor, rule, y, rec, ev = sr["predictor"], sr["rule"], sr["y"], sr["rec"], sr["ev"]
+    base, served, fired, turned = sr["base"], sr["served"], sr["fired"], sr["turned"]
 
     # a check of the af_off threshold alone: the same firings with each fold's own rhythm-gate threshold (v48's)
     fired_fold = {}
@@ -1591,18 +1661,12 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
                 fired_fold.setdefault(str(r), {})[str(s)] = int(k)
         start += m
 
-    def spread(rows_of):
-        sc = {s: _scores(y, rows_of[s], labels) for s in BOOSTER_SEEDS}
-        return sc, {m: {"mean": float(np.mean([sc[s][m] for s in BOOSTER_SEEDS])),
-                        "sd": float(np.std([sc[s][m] for s in BOOSTER_SEEDS], ddof=1))} for m in v_gate.COMPARED}
-    sc0, without = spread(base)
-    sc1, with_rule = spread(served)
+    sc0, without = _seed_spread(y, base, labels)
+    sc1, with_rule = _seed_spread(y, served, labels)
     committed = json.loads((HERE / "beats_preset_results.json").read_text(encoding="utf-8"))[
         v_gate.LOCAL_KEY][f"inner{dec['k']}"]["seed_spread"]["recipe"]
     reproduced = all(abs(without[m]["mean"] - committed[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
-    d = {m: [sc1[s][m] - sc0[s][m] for s in BOOSTER_SEEDS] for m in v_gate.COMPARED}
-    change = {m: {"mean": round(float(np.mean(x)), 4), "sd": round(float(np.std(x, ddof=1)), 4),
-                  "per_seed": [round(e, 4) for e in x]} for m, x in d.items()}
+    change = _paired(sc1, sc0)
     v = labels.index("V")
     by_seed_turned = {}
     for s in BOOSTER_SEEDS:
@@ -1638,6 +1702,108 @@ def step_pause_served(work: Path, mitdb_dir: Path, table, labels, dec) -> dict:
              without["V_sensitivity"]["mean"], with_rule["V_sensitivity"]["mean"],
              without["V_positive_predictivity"]["mean"], with_rule["V_positive_predictivity"]["mean"],
              without["S_sensitivity"]["mean"], with_rule["S_sensitivity"]["mean"], fired, straddle)
+    return result
+
+
+# ---- session s35 (key v_template_served_left_out): the served left-out figure of the v_template entry the build would
+# write, and the ship decision. TEMPLATE_SHIP_RULE written BEFORE any served figure of the vote.
+TEMPLATE_SERVED_KEY = "v_template_served_left_out"   # beats_preset.py --v-template reads it (V_TEMPLATE_SHIP_KEY)
+TEMPLATE_SHIP_RULE = (
+    "fixed before any served figure of the vote (session s35): the v_template entry TEMPLATE_BUILD_RULE takes (key "
+    "v_template_nested.would_build.v_template) ships in mitdb-beats only if, on the served recipe's left-out rows "
+    "(v_pause_served_left_out's: v37's recipe, rhythm gate, no V gate, then the shipped v_pause as serving loads it; "
+    "recomputed and checked against that key) with the entry as serving applies it (VTemplate.from_spec(...).apply, "
+    "each left-out record one signal, its own template and min_called count), paired over booster seeds 42-44 "
+    "against the same rows without it: the mean change of V Se > 0 AND, for each of S Se, S +P, V +P and macro F1 "
+    "(N, S, V, F), the mean change >= -(that metric's seed sd in v_pause_served_left_out's seed_spread). Otherwise "
+    "the preset is left unchanged")
+TEMPLATE_SHIP_GUARDED = ("S_sensitivity", "S_positive_predictivity", "V_positive_predictivity", "macro_f1_nsvf")
+
+
+def step_template_served(work: Path, mitdb_dir: Path, table, labels, dec, beats) -> dict:
+    """Key ``v_template_served_left_out``: ``TEMPLATE_SHIP_RULE``. The vote's template and ``min_called`` count run over
+    a record's labelled rows here; serving runs them over all its detected beats, so the unlabelled detected beats
+    (``_served_counts``) bound what could differ: a record could cross ``min_called`` only if its V calls outside AF
+    plus its unlabelled beats reach it."""
+    import v_gate
+    from beats_preset import PRESET
+    from hybrid import BOOSTER_SEEDS
+
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VTemplate
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = saved[TEMPLATE_KEY]["would_build"]["v_template"]
+    if entry is None:
+        raise SystemExit(f"{OUT}: TEMPLATE_BUILD_RULE took no v_template (key {TEMPLATE_KEY}.would_build)")
+    reference = saved[SERVED_KEY]
+    sr = _pause_served_rows(table, labels, dec)
+    gate = sr["predictor"].stacked.gate
+    gate_af = {"feature": gate.feature, "threshold": float(gate.threshold)} if gate is not None else None
+    if entry["af_off"] != gate_af:
+        raise SystemExit(f"v_template's af_off {entry['af_off']} is not {PRESET}'s rhythm gate {gate_af}")
+    vote = VTemplate.from_spec(entry, labels)
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = _columns_of(table, list(vote.columns))[idx]
+    before = sr["served"]
+    after, turned, fired = {}, {}, {}
+    v = labels.index("V")
+    for s in BOOSTER_SEEDS:
+        after[s], turned[s] = vote.apply(before[s], beats[idx], cols, records=rec)
+        for r in np.unique(rec[turned[s]]):
+            m = turned[s] & (rec == r)
+            fired.setdefault(str(r), {})[str(s)] = {"true_V": int((m & (y == v)).sum()),
+                                                    "other": int((m & (y != v)).sum()),
+                                                    "other_classes": {labels[int(k)]: int(c) for k, c in zip(
+                                                        *np.unique(y[m & (y != v)], return_counts=True))}}
+    sc0, without = _seed_spread(y, before, labels)
+    sc1, with_vote = _seed_spread(y, after, labels)
+    reproduced = all(abs(without[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    if not reproduced:
+        raise SystemExit(f"the served rows with v_pause are not key {SERVED_KEY}'s")
+    change = _paired(sc1, sc0)
+    sd = {m: reference["seed_spread"][m]["sd"] for m in TEMPLATE_SHIP_GUARDED}
+    checks = {"V_sensitivity_rises": bool(change["V_sensitivity"]["mean"] > 0),
+              **{f"{m}_within_seed_sd": bool(change[m]["mean"] >= -sd[m]) for m in TEMPLATE_SHIP_GUARDED}}
+    ship = all(checks.values())
+    # the counting difference: V calls outside AF per record (labelled rows, after v_pause) against min_called, and
+    # the unlabelled detected beats that serving also counts (and whose samples enter its template median)
+    counts = _served_counts(work, mitdb_dir, table, labels, sr["rule"], sr["predictor"])
+    with np.errstate(invalid="ignore"):   # VTemplate's own test: NaN AF evidence is no AF evidence
+        in_af = cols[:, 2] > vote.af_off["threshold"] if vote.af_off else np.zeros(len(idx), bool)
+    called = {}
+    for s in BOOSTER_SEEDS:
+        vc = (before[s].argmax(-1) == v) & ~in_af
+        for r in np.unique(rec):
+            called.setdefault(str(r), {})[str(s)] = int((vc & (rec == r)).sum())
+    straddle = sorted(r for r, c in counts.items()
+                      if any(called.get(r, {}).get(str(s), 0) < vote.min_called
+                             <= called.get(r, {}).get(str(s), 0) + c["unlabelled"] for s in BOOSTER_SEEDS))
+    result = {"what": "the served left-out figure of the v_template entry the build would write, and the ship "
+                      "decision (TEMPLATE_SHIP_RULE)",
+              "ship_rule": TEMPLATE_SHIP_RULE, "v_template": entry, "preset": PRESET,
+              "reference_key": SERVED_KEY, "reference_reproduced": bool(reproduced),
+              "reference_seed_sd": sd, "without_vote_seed_spread": without,
+              "seed_spread": with_vote, "distance_to_targets": v_gate._distance(with_vote),
+              "paired_change": change, "checks": checks, "ship": bool(ship),
+              "decision": ("ship: beats_preset.py --v-template writes the entry into mitdb-beats' stacking.json"
+                           if ship else "not shipped: mitdb-beats unchanged"),
+              "left_out_firings_by_record_and_seed": fired,
+              "turned_to_V": {str(s): {"true_V": int((turned[s] & (y == v)).sum()),
+                                       "other": int((turned[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "serving_count": {"what": "per DS1 record and seed: V calls outside AF among the labelled rows (after "
+                                        "v_pause; the vote's min_called count here) and the unlabelled detected beats "
+                                        "serving counts too; records whose count could cross min_called that way",
+                                "v_called_outside_af": called,
+                                "unlabelled": {r: c["unlabelled"] for r, c in counts.items()},
+                                "records_that_could_cross": straddle,
+                                "same_as_served": not straddle}}
+    log.info("template served: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; ship %s; "
+             "firings %s; could cross %s", without["V_sensitivity"]["mean"], with_vote["V_sensitivity"]["mean"],
+             without["V_positive_predictivity"]["mean"], with_vote["V_positive_predictivity"]["mean"],
+             without["S_sensitivity"]["mean"], with_vote["S_sensitivity"]["mean"],
+             without["S_positive_predictivity"]["mean"], with_vote["S_positive_predictivity"]["mean"], ship, fired,
+             straddle)
     return result
 
 
@@ -2067,12 +2233,320 @@ def step_pause_t_nested(table, labels, dec, preset_gate: dict) -> dict:
     return result
 
 
+# ---- run v51 (key v_template_nested): a within-record V template vote, served after the pause rule. Written BEFORE any
+# figure of the vote (training side or left out). Known when it was written: v42's label-free look (31% of 223's and 19%
+# of 106's missed V correlate >= 0.9 with the median of the beats the recipe calls V in the same record; 16% of all
+# missed V outside 108/118/203/201), v48's and v49's left-out rows, v50 / v50b's figures.
+TEMPLATE_KEY = "v_template_nested"
+TEMPLATE_WIDE = 1.25   # VPause's "wide" (FULL_PAUSE_RULE): a ventricular QRS is wide; fixed, not a grid axis
+TEMPLATE_GRID = {"calls": (("S", "F"), ("S", "F", "N")), "min_called": (10, 40), "corr": (0.9, 0.95)}
+TEMPLATE_WHY_CALLS = (
+    "the class set: S / F first (the safer form, preferred on ties), S / F / N a grid point. Why S / F is safer: a "
+    "call of S or F on a wide beat is already a call of an ectopic or mixed beat, and most of the V beats the recipe "
+    "loses in 106 and 223 are called S or F (v42, seed 42: 223 120 S / 37 F / 61 N, 106 173 S / 9 N); N calls are "
+    "about 90% of all beats, so even a rare firing on them (a wide bundle-branch normal beat of a record with "
+    "frequent PVCs) makes many false V, and V +P (-0.055 from its target) is the larger gap")
+TEMPLATE_CHOICE_RULE = (
+    "fixed before any figure of run v51 (training side or left out): v48's choice rule (NESTED_CHOICE_RULE's "
+    "admissibility) per outer training fold on its 4 inner groups. The inner base is v48's inner recipe: v40's gated "
+    "inner recipe (the booster of the fold's set and size seed 42 trained on 3 groups and scored on the held one, "
+    "averaged with the inner-4 ECG-SL probabilities at the fold's deep weight, rhythm gate, v40's local V gate as "
+    "that fold chose it) then v48's pause rule as that fold chose it (fold 0 off, fold 1 min_fires 40; key "
+    "v_pause_nested.chosen_min_firing), each inner record counted on its own. The vote (the library's "
+    "stacking.VTemplate, the v_template entry of stacking.json): on a record with at least min_called V calls outside "
+    "AF (the fold's rhythm-gate feature and threshold, as VPause's af_off), the median of those beats (baseline-"
+    "centred whole beats, the window median_corr uses) is the record's V template; a beat called one of calls, with "
+    "QRS width > 1.25 x the record's median beat's (VPause's wide), outside AF, whose correlation with the template "
+    "is >= corr AND above its correlation with the record's median beat (median_corr) becomes V. Grid TEMPLATE_GRID: "
+    "calls (S, F) / (S, F, N) x min_called 10 / 40 x corr 0.9 / 0.95 (8 points) and off. A point is admissible when "
+    "its pooled inner V Se is above off's AND no inner group's macro F1 (N, S, V, F, 4 decimals) falls by more than "
+    "0.002 AND no inner group's S Se (4 decimals; a group without S: no test) falls by more than 0.01. The admissible "
+    "point of the highest pooled inner V Se is taken; ties: the larger min_called, then the higher corr, then calls "
+    "(S, F) (each the more conservative); none admissible: off. Applied to the fold's left-out records on top of "
+    "v48's left-out rows (outer models, booster seeds 42-44, each record with its own template); no scored beat takes "
+    "part in any choice")
+TEMPLATE_KEEP_RULE = (
+    "fixed before any figure of run v51: LEVER_KEEP_RULE against v48's decision row (v40's rows + v48's pause rule as "
+    "each fold chose it; the reference row of this script since v48 was kept, recomputed here and checked against "
+    "key v_pause_nested), paired over booster seeds 42-44: kept only if the mean change of V Se > 0 and > max(sd of "
+    "the paired changes, v48's seed sd of V Se); the mean change of V +P >= -(v48's seed sd of V +P); the mean change "
+    "of macro F1 (N, S, V, F) >= 0; the mean change of S Se >= -(v48's seed sd of S Se) (v_gate.compare(up="
+    "'V_sensitivity')). Kept: a candidate v_template entry for the mitdb-beats build (its own build rule, like "
+    "PAUSE_BUILD_RULE; the preset is not changed this session); not kept: v48 stays. Reported beside it, not "
+    "decisions: each fold's point of the highest pooled inner V Se applied whatever the rule said (forced), and the "
+    "per-record firings")
+
+
+def template_rule(labels, af_off, calls, min_called, corr):
+    """The library's vote (``stacking.VTemplate``: the one ``stacking.json``'s ``v_template`` serves) with 'outside AF'
+    by ``af_off`` (the fold's rhythm gate)."""
+    from ecgsl_keras.modeling.stacking import VTemplate
+    return VTemplate(int(min_called), float(corr), TEMPLATE_WIDE, list(calls), labels, af_off=af_off)
+
+
+def _template_evidence(table, idx, c, beats) -> dict:
+    """The vote's inputs of table rows ``idx``: its columns (``V_TEMPLATE_COLUMNS``, then the fold's AF feature), the
+    beats' own samples, their record ids and the AF-off entry (``c``: the fold's recipe choice)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_TEMPLATE_COLUMNS
+    return {"columns": _columns_of(table, list(V_TEMPLATE_COLUMNS) + [c["gate_feature"]])[idx],
+            "beats": beats[idx], "record": table["record"][idx],
+            "af_off": {"feature": c["gate_feature"], "threshold": float(c["gate_threshold"])}}
+
+
+def template_call(p, labels, ev, calls, min_called, corr) -> tuple:
+    """(probabilities, turned) of the vote on ``p``, each record of ``ev['record']`` with its own template."""
+    return template_rule(labels, ev["af_off"], calls, min_called, corr).apply(p, ev["beats"], ev["columns"],
+                                                                             records=ev["record"])
+
+
+def _template_points() -> list:
+    return [{"calls": list(cl), "min_called": m, "corr": cr} for cl in TEMPLATE_GRID["calls"]
+            for m in TEMPLATE_GRID["min_called"] for cr in TEMPLATE_GRID["corr"]]
+
+
+def _template_choice(y, rec, groups, base, labels, ev) -> dict:
+    """``TEMPLATE_CHOICE_RULE`` on one outer fold's inner side: every point's scores, admissibility, firings, the pick
+    and (an ablation) the point of the highest pooled V Se whatever its admissibility."""
+    v = labels.index("V")
+    off = _group_scores(y, base, rec, groups, labels)
+    points = []
+    for pt in _template_points():
+        pi, turned = template_call(base, labels, ev, **pt)
+        sc = _group_scores(y, pi, rec, groups, labels)
+        falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])],
+                 "S_sensitivity": [None if o["S_sensitivity"] is None
+                                   else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
+                                   for o, g in zip(off["groups"], sc["groups"])]}
+        admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
+                          and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                          and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+        by_rec = {}
+        for r, k in zip(rec[turned], y[turned]):
+            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_rec[str(r)][labels[int(k)]] += 1
+        points.append({**pt, "pooled": sc["pooled"], "groups": sc["groups"], "group_falls": falls,
+                       "admissible": admissible,
+                       "turned": {"true_V": int((turned & (y == v)).sum()), "other": int((turned & (y != v)).sum()),
+                                  "by_record": by_rec}})
+
+    def key(q):
+        return (q["pooled"]["V_sensitivity"], q["min_called"], q["corr"], len(q["calls"]) == 2)
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=key) if ok else None
+    top = max(points, key=key)
+    strip = ("calls", "min_called", "corr")
+    return {"off": off, "points": points, "uses": best is not None,
+            "chosen": None if best is None else {k: best[k] for k in strip},
+            "forced": {k: top[k] for k in strip}}
+
+
+def _v48_fold_rule(labels, ev_pause, n):
+    """v48's pause rule as fold chose it (``n``: its min_firing, None: off) on probabilities of ``ev_pause``'s beats."""
+    def f(p):
+        return p if n is None else population_call(p, labels, ev_pause, **FULL_PAUSE_RULE, min_firing=n)
+    return f
+
+
+TEMPLATE_BUILD_RULE = (
+    "written after run v51's verdict and before any figure of it (a report: the preset is not changed this session): "
+    "TEMPLATE_CHOICE_RULE (TEMPLATE_GRID, v48's admissibility and ties) over ALL of DS1's 8 inner groups on what "
+    "mitdb-beats serves: the inner-4 recipe of both outer training folds together (every DS1 beat once: rhythm gate, "
+    "NO V gate), then the shipped v_pause entry as serving loads it (min_fires 40, AF by the preset's gate), each "
+    "inner record counted on its own; the vote's AF test the preset's own rhythm gate (stacking.json's gate feature "
+    "and threshold). A point taken would ship as stacking.json's v_template {min_called, corr, wide 1.25, calls, "
+    "af_off: the gate's feature and threshold}")
+TEMPLATE_LOOK_WHAT = (
+    "after the verdict, not a decision (labels used: a diagnosis): seed 42's left-out V beats still lost after run "
+    "v51 in records 106 and 223, each under the first vote test it fails, in this order: called N (not in the "
+    "class set the fold chose), QRS not wider than 1.25 x the median beat's, in AF, the record has fewer V calls "
+    "outside AF than min_called, correlation with the record's V template below 0.9, below the fold's corr, not above "
+    "the correlation with the record's median beat; with the quantiles of the template and median-beat correlations")
+
+
+def _template_look(table, labels, dec, beats, rows, choice) -> dict:
+    """``TEMPLATE_LOOK_WHAT`` on seed 42's left-out rows ``rows`` (v51's, in ``dec['idx']`` order)."""
+    v = labels.index("V")
+    out, start = {"what": TEMPLATE_LOOK_WHAT}, 0
+    for h, part in enumerate(dec["parts"]):
+        n = len(part["scored"])
+        ev = _template_evidence(table, part["scored"], dec["chosen"][str(h)], beats)
+        pt = choice[str(h)]["chosen"] or {"calls": list(TEMPLATE_GRID["calls"][0]), "min_called": 10, "corr": 0.9}
+        p = rows[start:start + n]
+        y = table["y"][part["scored"]]
+        for r in ("106", "223"):
+            m = ev["record"] == r
+            if not m.any():
+                continue
+            rule = template_rule(labels, ev["af_off"], **pt)
+            corr_v = rule.template_corr(p[m], ev["beats"][m], ev["columns"][m])
+            x = ev["columns"][m]
+            lost = (y[m] == v) & (p[m].argmax(-1) != v)
+            called = p[m].argmax(-1)
+            with np.errstate(invalid="ignore"):
+                tests = [("called_N_or_other", ~np.isin(called, [labels.index(c) for c in pt["calls"]])),
+                         ("narrow", ~(x[:, 1] > TEMPLATE_WIDE)), ("in_af", x[:, 2] > ev["af_off"]["threshold"]),
+                         ("no_template", ~np.isfinite(corr_v)), ("template_corr_below_0.9", corr_v < 0.9),
+                         ("template_corr_below_fold_corr", corr_v < pt["corr"]),
+                         ("not_above_median_corr", ~(corr_v > x[:, 0]))]
+            left, why = lost.copy(), {}
+            for name, t in tests:
+                why[name] = int((left & t).sum())
+                left &= ~t
+            out[r] = {"fold": h, "point": pt, "lost_V": int(lost.sum()), "first_failed_test": why,
+                      "would_fire": int(left.sum()),
+                      "template_corr": _q(corr_v[lost]), "median_corr": _q(x[lost, 0]),
+                      "width_norm": _q(x[lost, 1])}
+        start += n
+    return out
+
+
+def _template_would_build(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """``TEMPLATE_BUILD_RULE`` (a report): the build's choice of the vote over DS1's 8 inner groups."""
+    from ecgsl_keras.modeling.stacking import VPause
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pieces, groups = [], []
+    for h in range(len(dec["parts"])):
+        pieces.append(_inner_base(table, labels, dec, h, v40=False))
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([q["idx"] for q in pieces])
+    base = np.concatenate([q["base"] for q in pieces])
+    rec = table["record"][idx]
+    shipped = VPause.from_spec(preset_spec["v_pause"], labels)
+    base = shipped.apply(base, _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+    ch = _template_choice(table["y"][idx], rec, groups, base, labels, _template_evidence(table, idx, c_af, beats))
+    entry = None
+    if ch["chosen"] is not None:
+        entry = template_rule(labels, {"feature": gate["feature"], "threshold": float(gate["threshold"])},
+                              **ch["chosen"]).to_spec()
+    return {"rule": TEMPLATE_BUILD_RULE, "preset_v_pause": preset_spec["v_pause"], "beats": int(len(idx)),
+            "inner_groups": [sorted(g) for g in groups], "off": ch["off"]["pooled"],
+            "points": [{k: q[k] for k in ("calls", "min_called", "corr", "pooled", "admissible", "turned")}
+                       | {"max_group_S_fall": max((x for x in q["group_falls"]["S_sensitivity"] if x is not None),
+                                                  default=None),
+                          "max_group_macro_fall": max(q["group_falls"]["macro_f1_nsvf"])} for q in ch["points"]],
+            "chosen": ch["chosen"], "v_template": entry}
+
+
+def step_template_nested(table, labels, dec, beats, preset_gate=None) -> dict:
+    """Key ``v_template_nested`` (run v51): ``TEMPLATE_GRID`` / ``TEMPLATE_CHOICE_RULE`` / ``TEMPLATE_KEEP_RULE``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    saved48 = json.loads(OUT.read_text(encoding="utf-8"))[NESTED_KEY]
+    n48 = {int(h): n for h, n in saved48["chosen_min_firing"].items()}
+    choice, v48_fold, v51_fold, forced_fold = {}, {}, {}, {}
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        ib = _inner_base(table, labels, dec, h)
+        idx = ib["idx"]
+        ev_p = dict(_pause_evidence(table, idx, c), record=table["record"][idx])
+        base = _v48_fold_rule(labels, ev_p, n48[h])(ib["base"])
+        ev = _template_evidence(table, idx, c, beats)
+        ch = _template_choice(table["y"][idx], table["record"][idx], dec["groups"][h], base, labels, ev)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        ch["v48_min_firing"] = n48[h]
+        choice[str(h)] = ch
+        log.info("template, fold %d: chosen %s (forced %s); %s", h, ch["chosen"], ch["forced"],
+                 [(q["calls"], q["min_called"], q["corr"], q["pooled"]["V_sensitivity"], q["admissible"],
+                   q["turned"]["true_V"], q["turned"]["other"]) for q in ch["points"]])
+        s_idx = part["scored"]
+        pause_out = _v48_fold_rule(labels, dict(_pause_evidence(table, s_idx, c), record=table["record"][s_idx]),
+                                   n48[h])
+        ev_out = _template_evidence(table, s_idx, c, beats)
+
+        def f48(p, _h, _seed, pause_out=pause_out):
+            return pause_out(p)
+
+        def f51(p, _h, _seed, pause_out=pause_out, ev_out=ev_out, pt=ch["chosen"]):
+            q = pause_out(p)
+            return q if pt is None else template_call(q, labels, ev_out, **pt)[0]
+
+        def ff(p, _h, _seed, pause_out=pause_out, ev_out=ev_out, pt=ch["forced"]):
+            return template_call(pause_out(p), labels, ev_out, **pt)[0]
+        v48_fold[h], v51_fold[h], forced_fold[h] = f48, f51, ff
+    idx = dec["idx"]
+    y, rec = table["y"][idx], table["record"][idx]
+    records = sorted(str(r) for r in np.unique(rec))
+    rows48 = {s: left_out_rows(table, labels, dec, v48_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    rows51 = {s: left_out_rows(table, labels, dec, v51_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+    rowsf = {s: left_out_rows(table, labels, dec, forced_fold)[f"lever_s{s}"] for s in BOOSTER_SEEDS}
+
+    def summary(rows_of):
+        return _seed_summary(y, rows_of, labels, lambda p: _by_record_classes(y, p, rec, labels, records),
+                             "by_record_seed_mean")
+    s48, s51, sf = summary(rows48), summary(rows51), summary(rowsf)
+    ref = {"rows": {f"recipe_s{s}": s48["rows"][f"lever_s{s}"] for s in BOOSTER_SEEDS},
+           "seed_spread": {"recipe": s48["seed_spread"]["lever"]}}
+    verdict = v_gate.compare(ref, s51, "lever", up="V_sensitivity")
+    forced = v_gate.compare(ref, sf, "lever", up="V_sensitivity")
+
+    def firings(rows_a, rows_b):
+        """Per record and seed, the beats the vote turned (V in rows_b, not in rows_a) by true class."""
+        v = labels.index("V")
+        out = {}
+        for s in BOOSTER_SEEDS:
+            made = (rows_b[s].argmax(-1) == v) & (rows_a[s].argmax(-1) != v)
+            for r in np.unique(rec[made]):
+                m = made & (rec == r)
+                out.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum())
+                                                      for k in np.unique(y[m])}
+        return out
+
+    def changed(a, b):
+        """{record: {count: seed-mean change}} of the records where any count moved."""
+        return {r: {q: round(b[r][q] - a[r][q], 1) for q in a[r]} for r in a
+                if any(abs(b[r][q] - a[r][q]) > 0 for q in a[r])}
+    result = {"why": "v42's label-free look: many lost V of 223 / 106 look like the beats the recipe already calls V "
+                     "in the same record; a vote that needs no label, so serving can compute it",
+              "rule": {"wide": TEMPLATE_WIDE, "template": "median of the record's V calls outside AF, baseline-"
+                                                          "centred whole beats (per_beat_features.centred_beats)",
+                       "library": "ecgsl_keras.modeling.stacking.VTemplate (stacking.json v_template)"},
+              "grid": {k: [list(x) if isinstance(x, tuple) else x for x in v] for k, v in TEMPLATE_GRID.items()},
+              "why_calls": TEMPLATE_WHY_CALLS, "choice_rule": TEMPLATE_CHOICE_RULE,
+              "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": TEMPLATE_KEEP_RULE, "reference": "v48 (key v_pause_nested)",
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "v48_reproduced": bool(dec["reproduced"]) and all(
+                  abs(s48["seed_spread"]["lever"][m]["mean"] - saved48["seed_spread"][m]["mean"]) < 1e-9
+                  for m in v_gate.COMPARED),
+              "v48_seed_spread": s48["seed_spread"]["lever"],
+              "v48_distance_to_targets": v_gate._distance(s48["seed_spread"]["lever"]),
+              "seed_spread": s51["seed_spread"]["lever"],
+              "distance_to_targets": v_gate._distance(s51["seed_spread"]["lever"]),
+              "against_v48": verdict, "kept": verdict["kept"],
+              "per_seed": {str(s): {m: round(s51["rows"][f"lever_s{s}"][m], 4) for m in v_gate.COMPARED}
+                           for s in BOOSTER_SEEDS},
+              "v48_by_record": s48["by_record_seed_mean"], "by_record": s51["by_record_seed_mean"],
+              "by_record_changed": changed(s48["by_record_seed_mean"], s51["by_record_seed_mean"]),
+              "left_out_firings": firings(rows48, rows51),
+              "forced": {"what": "ablation, not a decision: each fold's point of the highest pooled inner V Se applied "
+                                 "whatever the choice rule said",
+                         "points": {h: ch["forced"] for h, ch in choice.items()},
+                         "seed_spread": sf["seed_spread"]["lever"], "against_v48": forced,
+                         "by_record_changed": changed(s48["by_record_seed_mean"], sf["by_record_seed_mean"]),
+                         "left_out_firings": firings(rows48, rowsf)}}
+    result["decision"] = "v_template" if result["kept"] else "none"
+    result["look_after_verdict"] = _template_look(table, labels, dec, beats, rows51[42], choice)
+    if preset_gate is not None:
+        result["would_build"] = _template_would_build(table, labels, dec, beats, preset_gate)
+    log.info("template: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
+             s48["seed_spread"]["lever"]["V_sensitivity"]["mean"], s51["seed_spread"]["lever"]["V_sensitivity"]["mean"],
+             s48["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             s51["seed_spread"]["lever"]["V_positive_predictivity"]["mean"],
+             s48["seed_spread"]["lever"]["S_sensitivity"]["mean"], s51["seed_spread"]["lever"]["S_sensitivity"]["mean"],
+             verdict["kept"])
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2089,7 +2563,8 @@ def main(argv=None) -> int:
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
-            "pause_build", "pause_served", "pause_223", "pause_t_nested", "vaug", "vaug_weight"} & set(args.steps):
+            "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
+            "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -2153,6 +2628,22 @@ def main(argv=None) -> int:
         preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
         result = saved[T_NESTED_KEY] = dict(step_pause_t_nested(table, labels, dec, preset_gate), command=command,
                                             seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "template_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[TEMPLATE_KEY] = dict(step_template_nested(table, labels, dec, beats, preset_spec),
+                                            command=command,
+                                            seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "template_served" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[TEMPLATE_SERVED_KEY] = dict(
+            step_template_served(work, Path(args.mitdb_dir), table, labels, dec, beats), command=command,
+            seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
