@@ -129,7 +129,7 @@ def _transfer_or_fail(src_model, dst_model, required=(), beat_len: int | None = 
     """``transfer_weights``, a ``ConfigError`` when a ``required`` layer got no weights. With ``beat_len``
     (the classifiers) the channels are extended when ``dst_model``'s beat encoder takes more than
     ``src_model``'s (a one-channel pre-trained encoder for beats with a reference channel)."""
-    extend = False
+    extend, src_c, dst_c = False, None, None
     if beat_len is not None:
         src_c, dst_c = beat_channels_of(src_model, beat_len), beat_channels_of(dst_model, beat_len)
         extend = src_c is not None and dst_c is not None and dst_c > src_c
@@ -137,7 +137,10 @@ def _transfer_or_fail(src_model, dst_model, required=(), beat_len: int | None = 
     covered = _covered(dst_model, copied)
     missing = [name for name in required if name not in covered]
     if missing:
+        # a multi-channel pre-trained encoder for fewer channels: no channel is dropped, say so
+        channels = (f"; its beat encoder reads {src_c} channels, this model's {dst_c}"
+                    if src_c is not None and dst_c is not None and src_c > dst_c else "")
         raise ConfigError(f"<init model {src_model.name}>", "bad_init_model",
-                          f"gave no weights for {missing} of {dst_model.name!r} (copied: {copied}); is it an "
+                          f"gave no weights for {missing} of {dst_model.name!r} (copied: {copied}){channels}; is it an "
                           "ECG-SL model of the previous stage, built with the same ModelConfig?")
     return copied
