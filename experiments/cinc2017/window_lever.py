@@ -73,8 +73,8 @@ ends by the session's deadline): ``WORK/pretrain/data`` holds the training split
 (``train --stage masked --init-from WORK/pretrain/autoencoder``: the latent masked target, the frozen stage-1
 embedding of the three-channel beats, and the RR term) 5 epochs; both with the ``encoder`` preset's ExperimentConfig
 (architecture and train settings: batch 32, AdamW 1e-3 cosine, seed 42; ``model.beat_channels`` = 3 from the
-data), and no validation split, so each stage keeps its last epoch's weights (the checkpoint follows the training
-loss). The preset was pre-trained 12 masked epochs on 10,399 sequences of four data sets; this one sees only the CinC
+data), and no validation split, so the checkpoint follows the training loss: each stage's ``model.keras``, which the
+next stage starts from, is its epoch of lowest training loss. The preset was pre-trained 12 masked epochs on 10,399 sequences of four data sets; this one sees only the CinC
 training split's beats, for far fewer epochs: a short schedule, said so in RESULTS.md. The pre-training sees the beats
 (never the labels) of every training record, the CV folds' held-out records included, as the preset did (it was
 pre-trained on the CinC training split too). Then the same 5 folds, seed and 10-epoch fine-tune as af40b
@@ -129,6 +129,8 @@ PRETRAINED = {"tq_median": ("ecgsl_tq_median_pre", "af_lever_multich", "multich_
 PRETRAIN_SCHEDULE = {"autoencoder_epochs": 3, "masked_epochs": 5, "seed": 42, "batch_size": 32,
                      "config": "the encoder preset's ExperimentConfig (model and train), beat_channels from the data",
                      "records": "the training split's records of --prepared (no validation-split record, no label)",
+                     "weights_kept": "each stage's model.keras: its epoch of lowest training loss (no validation "
+                                     "split; the checkpoint follows the training loss)",
                      "fine_tune": "hybrid.py --steps folds finetune deep --deep-seed 42 --epochs 10 "
                                   "--init-from WORK/pretrain/masked (af40b's folds and schedule)"}
 PRESET = "encoder"
