@@ -61,7 +61,7 @@ def beat_channels_of(model, beat_len: int) -> int | None:
     return int(encoder.inputs[0].shape[-1]) // int(beat_len)
 
 
-def transfer_weights(src_model, dst_model, *, extend_channels: bool = False) -> list[str]:
+def transfer_weights(src_model, dst_model, *, extend_channels: bool = False, skip=()) -> list[str]:
     """Copy weights from ``src_model`` into ``dst_model`` layer by layer, matched by NAME.
 
     Both models are searched recursively (nested models like ``beat_encoder`` and
@@ -76,11 +76,17 @@ def transfer_weights(src_model, dst_model, *, extend_channels: bool = False) -> 
     differ only by more input channels of its kernel (the beat encoder's first convolution) takes the
     source kernel with zeros for the new channels (``_channel_extended``), so that the new model starts
     exactly at the source model's outputs.
+
+    ``skip``: names of ``dst_model``'s layers (and sub-models) left as they are (a warm start that must not
+    overwrite what the stage took from its previous model, ``Stage.start_keeps``).
     """
     sources = _named_layers(src_model)
+    skip = frozenset(skip)
     copied = []
 
     def visit(layer):
+        if layer.name in skip:
+            return
         source = sources.get(layer.name)
         if source is not None and source is not layer and layer.weights:
             if _shapes(source) == _shapes(layer):

@@ -84,6 +84,32 @@ KEEP_RULE; information (chooses nothing): each form with af40b's set (the same b
 preset) in place of this one and the paired per-seed differences, pre-trained minus extended
 (``pretrained_minus_extended``).
 
+``--pretrain WORK/pretrain_preset --pretrain-start preset`` (af43, with ``--reference tq_median``): the middle form
+between af40b and af42: the same pre-training schedule (``PRETRAIN_SCHEDULE``: 3 autoencoder + 5 masked epochs on
+the training split's 5,456 records of three-channel beats, batch 32, seed 42, the ``encoder`` preset's
+ExperimentConfig, each stage's epoch of lowest training loss kept), but each stage STARTS from the ``encoder``
+preset's weights extended to three channels instead of random weights (``train --start-from encoder``: weights by
+layer name, the beat encoder's first convolution with zero kernels for the two new channels, as af40b's fold models
+start, ``modeling.transfer.transfer_weights(extend_channels=True)``): stage 1 the preset's beat encoder (the decoder,
+which the preset does not hold, from random weights); stage 2 ``--init-from WORK/pretrain_preset/autoencoder`` (the
+continued beat encoder, its frozen copy as the latent target and the target statistics, ``Stage.start_keeps``) and
+the preset's temporal encoder and masked heads. Then the same 5 folds, seed and 10-epoch fine-tune
+(``hybrid.py --init-from WORK/pretrain_preset/masked``), the same table and cv steps and the same KEEP_RULE (fixed
+before any figure). Column ``ecgsl_tq_median_warm`` of ``oof/multich_preset_oof.npz``, key
+``af_lever_multich_preset`` of ``af43_results.json``; information (chooses nothing): the paired per-seed
+differences against af40b's set (``warm_minus_extended``: what continuing the self-supervision on the three-channel
+beats adds to the extended preset) and against af42's set (``warm_minus_scratch``: what the preset start adds to
+the short pre-training from random weights). Validation only for a kept form:
+
+    python experiments/cinc2017/window_lever.py --reference tq_median --pretrain WORK/pretrain_preset \
+        --pretrain-start preset --prepared AF40B_WORK/prepared --work WORK/lever \
+        --out experiments/cinc2017/af43_results.json --steps pretrain
+    python experiments/cinc2017/hybrid.py --data AF40B_WORK/prepared --features ANY --work WORK/hybrid_preset \
+        --steps folds finetune deep --deep-seed 42 --epochs 10 --init-from WORK/pretrain_preset/masked
+    python experiments/cinc2017/window_lever.py --reference tq_median --pretrain WORK/pretrain_preset \
+        --pretrain-start preset --hybrid WORK/hybrid_preset --prepared AF40B_WORK/prepared --work WORK/lever \
+        --out experiments/cinc2017/af43_results.json --steps table cv
+
 Last stdout line one JSON object; ``--out`` (``experiments/cinc2017/af40_results.json``) key ``af_lever_window``.
 """
 from __future__ import annotations
@@ -126,6 +152,18 @@ KEEP_RULE = ("af38's rule: af_lever's rule (CV AF F1, mean over booster seeds, r
 # from the extended one-channel preset, its table and column, and the name of the paired differences)
 PRETRAINED = {"tq_median": ("ecgsl_tq_median_pre", "af_lever_multich", "multich_oof.npz",
                             (HERE / "oof" / "window_median_oof.npz", "ecgsl_tq_median", "pretrained_minus_extended"))}
+# --pretrain-start preset (af43): each pre-training stage starts from the preset extended to the set's channels
+# (train --start-from PRESET); --reference -> (column, results key, table file, the information controls: (table,
+# column, name of the paired differences) each)
+PRETRAINED_PRESET = {"tq_median": ("ecgsl_tq_median_warm", "af_lever_multich_preset", "multich_preset_oof.npz",
+                                   [(HERE / "oof" / "window_median_oof.npz", "ecgsl_tq_median", "warm_minus_extended"),
+                                    (HERE / "oof" / "multich_oof.npz", "ecgsl_tq_median_pre", "warm_minus_scratch")])}
+PRETRAIN_STARTS = {"scratch": "each stage from random weights (stage 2: the stage-1 beat encoder)",
+                   "preset": "each stage from the encoder preset's weights by layer name, the beat encoder's first "
+                             "convolution extended with zero kernels for the new channels (train --start-from "
+                             "encoder); stage 2 keeps the stage-1 beat encoder, its frozen copy as the target and "
+                             "the target statistics (Stage.start_keeps), the temporal encoder and masked heads "
+                             "from the preset; the autoencoder's decoder from random weights"}
 PRETRAIN_SCHEDULE = {"autoencoder_epochs": 3, "masked_epochs": 5, "seed": 42, "batch_size": 32,
                      "config": "the encoder preset's ExperimentConfig (model and train), beat_channels from the data",
                      "records": "the training split's records of --prepared (no validation-split record, no label)",
@@ -196,7 +234,8 @@ def _train_stage(work: Path, stage: str, argv: list) -> dict:
 
 
 def step_pretrain(args) -> dict:
-    """af42's pre-training (``PRETRAIN_SCHEDULE``) on the training split's multi-channel beats of ``--prepared``."""
+    """af42's pre-training (``PRETRAIN_SCHEDULE``) on the training split's multi-channel beats of ``--prepared``,
+    from random weights or (``--pretrain-start preset``, af43) from the ``encoder`` preset extended to them."""
     from ecgsl_keras.training import oof
 
     work = Path(args.pretrain)
@@ -210,6 +249,8 @@ def step_pretrain(args) -> dict:
         config.write_text(json.dumps(preset["experiment_config"], indent=1) + "\n")
     common = ["--data", str(data), "--config", str(config), "--seed", str(PRETRAIN_SCHEDULE["seed"]),
               "--batch-size", str(PRETRAIN_SCHEDULE["batch_size"])]
+    if args.pretrain_start == "preset":
+        common += ["--start-from", PRESET]
     out = {"records": len(ids["train"]), "data": str(data)}
     out["autoencoder"] = _train_stage(work, "autoencoder",
                                       common + ["--epochs", str(PRETRAIN_SCHEDULE["autoencoder_epochs"])])
@@ -235,27 +276,35 @@ def main(argv=None) -> int:
                    help="af38's plain retrained set's table (cv step, information)")
     p.add_argument("--pretrain", type=Path, help="af42: the set's fold models start from ECG-SL pre-trained on its "
                    "own multi-channel beats in this folder (step pretrain; PRETRAINED, PRETRAIN_SCHEDULE)")
+    p.add_argument("--pretrain-start", choices=tuple(PRETRAIN_STARTS), default="scratch",
+                   help="with --pretrain: what each pre-training stage starts from (af43: preset; PRETRAIN_STARTS)")
     p.add_argument("--out", type=Path, default=HERE / "af40_results.json")
     args = p.parse_args(argv)
     key, result_key, npz_name = VARIANTS[args.reference]
-    control = (OTHER_SETS["ecgsl_plain"], "ecgsl_plain", "tq_minus_plain")
+    controls = [(args.control_npz, "ecgsl_plain", "tq_minus_plain")]
     if args.pretrain is not None:
         if args.reference not in PRETRAINED:
             raise SystemExit(f"error: --pretrain is written for --reference {' / '.join(PRETRAINED)}")
-        key, result_key, npz_name, control = PRETRAINED[args.reference]
-        args.control_npz = control[0]
+        if args.pretrain_start == "preset":
+            key, result_key, npz_name, controls = PRETRAINED_PRESET[args.reference]
+        else:
+            key, result_key, npz_name, control = PRETRAINED[args.reference]
+            controls = [control]
     elif "pretrain" in args.steps:
         raise SystemExit("error: the pretrain step needs --pretrain")
+    elif args.pretrain_start != "scratch":
+        raise SystemExit("error: --pretrain-start is for --pretrain")
     args.out_npz = args.out_npz or HERE / "oof" / npz_name
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
     result = saved.get(result_key, {})
     result["keep_rule"] = KEEP_RULE      # written before any figure of the steps below
     result["beat_reference"] = args.reference
-    name = f"{args.reference} ECG-SL" + (" pre-trained on its beats" if args.pretrain is not None else "")
+    name = f"{args.reference} ECG-SL" + ("" if args.pretrain is None else " pre-trained on its beats" if
+                                         args.pretrain_start == "scratch" else " preset, pre-training continued on its beats")
     result["forms"] = {"base": "mean(ECG-SL, ResNet)", "replace": f"mean({name}, ResNet)",
                        "add": f"mean(ECG-SL, ResNet, {name})"}
     if args.pretrain is not None:
-        result["pretrain_schedule"] = PRETRAIN_SCHEDULE
+        result["pretrain_schedule"] = dict(PRETRAIN_SCHEDULE, start=PRETRAIN_STARTS[args.pretrain_start])
     saved[result_key] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
 
@@ -272,12 +321,14 @@ def main(argv=None) -> int:
             if args.hybrid is None:
                 raise SystemExit("error: the table step needs --hybrid (hybrid.py's work folder of the fold set)")
             result["table"] = step_table(args, key)
-            result["table"]["alone_oof_train"].update(other_sets_alone(args.out_npz, {control[1]: control[0]}))
+            result["table"]["alone_oof_train"].update(other_sets_alone(args.out_npz, {c[1]: c[0] for c in controls}))
         elif step == "cv":
             if not args.out_npz.is_file():
                 raise SystemExit(f"error: {args.out_npz}: no such file (the table step writes it)")
             result["cv"] = step_cv(args, key)
-            result["cv"][control[2]] = tq_minus_plain(args, result["cv"], key, control[1], control[2])
+            for table, column, diff in controls:
+                args.control_npz = table
+                result["cv"][diff] = tq_minus_plain(args, result["cv"], key, column, diff)
         else:
             if "cv" not in result:
                 raise SystemExit("error: the validate step needs the cv step's choice (run --steps cv first)")
