@@ -96,3 +96,41 @@ def test_a_channel_mismatch_names_the_channels():
 
     with pytest.raises(ConfigError, match="reads 3 channels, this model's 1"):
         models.build_classifier(one, tasks.CINC2017, pretrained=models.build_beat_autoencoder(THREE))
+
+
+def test_start_from_warm_starts_the_pretraining_stages_on_more_channels(sequences, tmp_path):
+    """``train --start-from`` (af43): a one-channel masked model's weights start the three-channel stages; the
+    first convolution takes its kernel for channel 0 and zeros for the new channels; the masked stage keeps the
+    beat encoder, its frozen copy and the target statistics it took from ``--init-from``."""
+    from ecgsl_keras.training import trainer
+    from ecgsl_keras.training.stages import get_stage
+
+    one = ModelConfig(**TINY_MODEL)
+    keras.utils.set_random_seed(2)
+    source = models.build_masked_model(one, models.build_beat_autoencoder(one), seed=3)
+    source.save(tmp_path / "one.keras")
+    src = source.get_layer("beat_encoder").get_layer("encoder_conv_1").get_weights()[0]
+
+    autoencoder = models.build_beat_autoencoder(THREE)
+    copied = trainer._warm_start(get_stage("autoencoder"), autoencoder, tmp_path / "one.keras", THREE.beat_len)
+    assert "encoder_conv_1" in copied and not any(name.startswith("decoder") for name in copied)
+    kernel = autoencoder.get_layer("beat_encoder").get_layer("encoder_conv_1").get_weights()[0]
+    np.testing.assert_array_equal(kernel[:, :1], src)
+    assert not kernel[:, 1:].any()
+
+    real = sequences["padding_mask"]
+    stats = models.target_statistics(autoencoder, sequences["beats"][real], sequences["rr"][real])
+    masked = models.build_masked_model(THREE, autoencoder, seed=3, target_stats=stats)
+    kept = {name: masked.get_layer(name).get_weights() for name in ("beat_encoder", "target_encoder",
+                                                                     "target_normalization")}
+    copied = trainer._warm_start(get_stage("masked"), masked, tmp_path / "one.keras", THREE.beat_len)
+    assert "transformer_block_1" in copied and "prediction" in copied and "beat_encoder" not in copied
+    for name, weights in kept.items():
+        for ours, before in zip(masked.get_layer(name).get_weights(), weights):
+            np.testing.assert_array_equal(ours, before, err_msg=name)
+    for ours, theirs in zip(masked.get_layer("transformer_block_1").get_weights(),
+                            source.get_layer("transformer_block_1").get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ConfigError, match="--start-from warm-starts the ECG-SL pre-training stages"):
+        trainer.train("finetune", tmp_path, tmp_path / "run", start_from=tmp_path / "one.keras",
+                      init_from=tmp_path / "one.keras")
