@@ -34,7 +34,9 @@ def test_deep_side_of_the_seed_forms():
 
 @pytest.mark.parametrize("name,key", [("relative_oof.npz", "ecgsl_relative"), ("plain_retrain_oof.npz", "ecgsl_plain"),
                                       ("window_oof.npz", "ecgsl_tq"),      # af40: window_lever.py --steps table
-                                      ("window_median_oof.npz", "ecgsl_tq_median")])   # af40b: --reference tq_median
+                                      ("window_median_oof.npz", "ecgsl_tq_median"),   # af40b: --reference tq_median
+                                      ("multich_oof.npz", "ecgsl_tq_median_pre"),     # af42: --pretrain
+                                      ("multich_preset_oof.npz", "ecgsl_tq_median_warm")])   # af43: --pretrain-start
 def test_committed_fold_set_tables_have_the_committed_folds(name, key):
     path = rl.HERE / "oof" / name
     if not path.is_file():

@@ -105,8 +105,8 @@ def _spec(stage, config, steps):
 
     cfg = config.model
     if stage == "autoencoder":
-        return tf.TensorSpec((1, cfg.beat_len), tf.float32)
-    return {"beats": tf.TensorSpec((1, steps, cfg.beat_len), tf.float32),
+        return tf.TensorSpec((1, cfg.beat_width), tf.float32)
+    return {"beats": tf.TensorSpec((1, steps, cfg.beat_width), tf.float32),
             "rr": tf.TensorSpec((1, steps, cfg.n_rr_features), tf.float32),
             "padding_mask": tf.TensorSpec((1, steps), tf.float32)}
 

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--init-from a model whose beats were cut with another signal config (e.g. R-peaks found at "
                         "another rate): train it on the data's beats instead of refusing; the differing fields go "
                         "to config.json (signal_adapted)")
+    p.add_argument("--start-from", help="autoencoder / masked: warm start from this run folder, .keras or preset "
+                   "(weights by layer name, zero kernels for extra beat channels; masked keeps its --init-from "
+                   "encoder and target statistics); off by default")
     p.add_argument("--overwrite", action="store_true", help="replace the content of an existing --run-dir")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity (on stderr)")
     return p
@@ -59,7 +62,7 @@ def options(args, argv=None):
                         label_smoothing=args.label_smoothing, encoder_lr_multiplier=args.encoder_lr_multiplier,
                         label_fraction=args.label_fraction, focal_gamma=args.focal_gamma,
                         use_class_weights=args.class_weights, encoder_warmup_epochs=args.encoder_warmup_epochs,
-                        adapt_signal=args.adapt_signal,
+                        adapt_signal=args.adapt_signal, start_from=args.start_from,
                         overwrite=args.overwrite, verbose=args.verbose,
                         command=["python", "-m", "ecgsl_keras.train"]
                         + list(argv if argv is not None else sys.argv[1:]))

@@ -39,31 +39,32 @@ def build_beat_encoder(cfg: ModelConfig, name: str = "beat_encoder") -> keras.Mo
 
 
 def build_beat_decoder(cfg: ModelConfig) -> keras.Model:
-    """(B, embed_dim) -> (B, beat_len): dense, then ``len(conv_filters)`` Conv1DTranspose (each
-    doubles the length); the last one has one linear channel."""
+    """(B, embed_dim) -> (B, beat_width): dense, then ``len(conv_filters)`` Conv1DTranspose (each
+    doubles the length); the last one has ``beat_channels`` linear channels, laid end to end as the
+    encoder reads them (``SignalConfig.beat_reference``)."""
     _check_config(cfg)
     steps = cfg.beat_len // 2 ** len(cfg.conv_filters)
     embedding = keras.Input((cfg.embed_dim,), name="beat_embedding")
     x = keras.layers.Dense(steps * cfg.conv_filters[-1], activation="relu", name="decoder_dense")(embedding)
     x = keras.layers.Reshape((steps, cfg.conv_filters[-1]), name="decoder_unflatten")(x)
-    up_filters = list(reversed(cfg.conv_filters[:-1])) + [1]
+    up_filters = list(reversed(cfg.conv_filters[:-1])) + [cfg.beat_channels]
     for i, filters in enumerate(up_filters, start=1):
         last = i == len(up_filters)
         x = keras.layers.Conv1DTranspose(filters, cfg.conv_kernel, strides=2, padding="same",
                                          activation=None if last else "relu", name=f"decoder_conv_{i}")(x)
-    reconstruction = keras.layers.Reshape((cfg.beat_len,), name="decoder_reconstruction")(x)
+    if cfg.beat_channels != 1:   # (L, C) -> (C, L), so that the flat output is laid out as the input beats
+        x = keras.layers.Permute((2, 1), name="decoder_channels")(x)
+    reconstruction = keras.layers.Reshape((cfg.beat_width,), name="decoder_reconstruction")(x)
     return keras.Model(embedding, reconstruction, name="beat_decoder")
 
 
 def build_beat_autoencoder(cfg: ModelConfig) -> keras.Model:
-    """Stage 1, "beat_autoencoder": beats (B, beat_len) -> reconstruction (B, beat_len); loss MSE.
+    """Stage 1, "beat_autoencoder": beats (B, beat_width) -> reconstruction (B, beat_width); loss MSE
+    (over every channel of beats with a reference, ``cfg.beat_channels`` > 1).
 
     Six conv layers at the default config (three down in ``beat_encoder``, three up in
     ``beat_decoder``) around a ``cfg.embed_dim`` dense bottleneck.
     """
-    if cfg.beat_channels != 1:   # the decoder rebuilds one channel; pre-training with a reference is not written
-        raise ConfigError("<config>", "bad_config", f"the beat autoencoder takes one-channel beats, the config has "
-                          f"beat_channels {cfg.beat_channels} (train --stage supervised)")
     encoder, decoder = build_beat_encoder(cfg), build_beat_decoder(cfg)
-    beats = keras.Input((cfg.beat_len,), name="beats")
+    beats = keras.Input((cfg.beat_width,), name="beats")
     return keras.Model(beats, decoder(encoder(beats)), name="beat_autoencoder")

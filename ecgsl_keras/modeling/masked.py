@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from ecgsl_keras.config import ModelConfig
+from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.modeling import layers as ecgsl_layers
 from ecgsl_keras.modeling.beat_encoder import build_beat_encoder
 from ecgsl_keras.modeling.sequence import _EncoderLayers, sequence_inputs
@@ -44,7 +45,8 @@ class MaskedSegmentModel(keras.Model):
 
     Outputs, by ``ModelConfig.masked_target``:
 
-    * ``"beats"``: ``reconstruction`` (B, T, beat_len), compared with the target ``y`` (the beats);
+    * ``"beats"``: ``reconstruction`` (B, T, beat_width: every channel), compared with the target ``y``
+      (the beats);
     * ``"latent"``: ``prediction`` and ``target`` (B, T, embed_dim): the target is the frozen
       stage-1 embedding of every beat, standardised per dimension (``target_normalization``), so
       ``y`` is not used (the data may still pass the beats as ``y``);
@@ -107,13 +109,29 @@ def _normalization(values, name):
                                       variance=[max(float(v), 1e-6) for v in variance], name=name)
 
 
+def _check_channels(autoencoder, cfg: ModelConfig) -> None:
+    """``ConfigError`` when the stage-1 model's beat encoder reads another number of channels than
+    ``cfg.beat_channels``: stage 2 predicts the stage-1 embedding of the same beats, so no channel is
+    added or dropped here (the classifiers extend a one-channel encoder; ``transfer``)."""
+    encoder = autoencoder if autoencoder.name == "beat_encoder" else _named_layers(autoencoder).get("beat_encoder")
+    if not isinstance(encoder, keras.Model):
+        return   # _transfer_or_fail names the missing beat encoder
+    width = int(encoder.inputs[0].shape[-1])
+    if width != cfg.beat_width:
+        what = (f"{width // cfg.beat_len} channel(s) of {cfg.beat_len} samples" if width % cfg.beat_len == 0
+                else f"beats of {width} samples")
+        raise ConfigError(f"<init model {autoencoder.name}>", "bad_init_model",
+                          f"its beat encoder reads {what}, the config has beat_channels {cfg.beat_channels} of "
+                          f"beat_len {cfg.beat_len}: pre-train the autoencoder on beats with the same beat_reference")
+
+
 def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_stats=None) -> keras.Model:
     """Stage 2, "masked_segment_model" (a ``MaskedSegmentModel``).
 
     {"beats", "rr", "padding_mask"} -> beat encoder, projection -> ``SegmentMasking``
     (``cfg.mask_ratio``, ``cfg.mask_span``, ``seed``; a masked beat's RR features are hidden with
     its waveform, since both enter the projection) -> positional encoding, transformer blocks ->
-    per-beat head ``reconstruction_hidden`` -> ``reconstruction`` (beat_len samples) or
+    per-beat head ``reconstruction_hidden`` -> ``reconstruction`` (beat_width samples: every channel) or
     ``prediction`` (embed_dim, ``cfg.masked_target == "latent"``), and ``rr_prediction`` when
     ``cfg.masked_rr_weight > 0``.
 
@@ -124,9 +142,12 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
     Masks are drawn afresh each training step; in evaluation a fixed seeded draw
     (``mask_at_inference``) makes the validation loss comparable between epochs.
     ``autoencoder``: a stage-1 model (or a model holding ``beat_encoder``); its beat encoder weights
-    are copied into the online encoder and, for the latent target, the target encoder (required).
+    are copied into the online encoder and, for the latent target, the target encoder (required); its
+    beat encoder must read ``cfg.beat_channels`` channels (``ConfigError`` naming both otherwise).
     """
     target_stats = target_stats or {}
+    if autoencoder is not None:
+        _check_channels(autoencoder, cfg)
     parts = _EncoderLayers(cfg)
     inputs = sequence_inputs(cfg)
     embeddings = parts.embed(inputs["beats"], inputs["rr"], inputs["padding_mask"])
@@ -136,7 +157,7 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
     x = keras.layers.Dense(cfg.d_model, activation="gelu", name="reconstruction_hidden")(hidden)
     outputs = {}
     if cfg.masked_target == "beats":
-        outputs["reconstruction"] = keras.layers.Dense(cfg.beat_len, name="reconstruction")(x)
+        outputs["reconstruction"] = keras.layers.Dense(cfg.beat_width, name="reconstruction")(x)
     else:
         target_encoder = build_beat_encoder(cfg, name=TARGET_ENCODER)
         target_encoder.trainable = False
@@ -159,7 +180,7 @@ def build_masked_model(cfg: ModelConfig, autoencoder=None, seed=None, target_sta
 
 def target_statistics(autoencoder, beats, rr=None) -> dict:
     """``target_stats`` for ``build_masked_model``: per-dimension mean and variance of the stage-1
-    embeddings of ``beats`` (N, beat_len), and of ``rr`` (N, n_rr) when given (numpy)."""
+    embeddings of ``beats`` (N, beat_width), and of ``rr`` (N, n_rr) when given (numpy)."""
     import numpy as np
 
     encoder = _named_layers(autoencoder).get("beat_encoder") if autoencoder.name != "beat_encoder" else autoencoder

@@ -61,7 +61,7 @@ def beat_channels_of(model, beat_len: int) -> int | None:
     return int(encoder.inputs[0].shape[-1]) // int(beat_len)
 
 
-def transfer_weights(src_model, dst_model, *, extend_channels: bool = False) -> list[str]:
+def transfer_weights(src_model, dst_model, *, extend_channels: bool = False, skip=()) -> list[str]:
     """Copy weights from ``src_model`` into ``dst_model`` layer by layer, matched by NAME.
 
     Both models are searched recursively (nested models like ``beat_encoder`` and
@@ -76,11 +76,17 @@ def transfer_weights(src_model, dst_model, *, extend_channels: bool = False) -> 
     differ only by more input channels of its kernel (the beat encoder's first convolution) takes the
     source kernel with zeros for the new channels (``_channel_extended``), so that the new model starts
     exactly at the source model's outputs.
+
+    ``skip``: names of ``dst_model``'s layers (and sub-models) left as they are (a warm start that must not
+    overwrite what the stage took from its previous model, ``Stage.start_keeps``).
     """
     sources = _named_layers(src_model)
+    skip = frozenset(skip)
     copied = []
 
     def visit(layer):
+        if layer.name in skip:
+            return
         source = sources.get(layer.name)
         if source is not None and source is not layer and layer.weights:
             if _shapes(source) == _shapes(layer):
@@ -129,7 +135,7 @@ def _transfer_or_fail(src_model, dst_model, required=(), beat_len: int | None = 
     """``transfer_weights``, a ``ConfigError`` when a ``required`` layer got no weights. With ``beat_len``
     (the classifiers) the channels are extended when ``dst_model``'s beat encoder takes more than
     ``src_model``'s (a one-channel pre-trained encoder for beats with a reference channel)."""
-    extend = False
+    extend, src_c, dst_c = False, None, None
     if beat_len is not None:
         src_c, dst_c = beat_channels_of(src_model, beat_len), beat_channels_of(dst_model, beat_len)
         extend = src_c is not None and dst_c is not None and dst_c > src_c
@@ -137,7 +143,10 @@ def _transfer_or_fail(src_model, dst_model, required=(), beat_len: int | None = 
     covered = _covered(dst_model, copied)
     missing = [name for name in required if name not in covered]
     if missing:
+        # a multi-channel pre-trained encoder for fewer channels: no channel is dropped, say so
+        channels = (f"; its beat encoder reads {src_c} channels, this model's {dst_c}"
+                    if src_c is not None and dst_c is not None and src_c > dst_c else "")
         raise ConfigError(f"<init model {src_model.name}>", "bad_init_model",
-                          f"gave no weights for {missing} of {dst_model.name!r} (copied: {copied}); is it an "
+                          f"gave no weights for {missing} of {dst_model.name!r} (copied: {copied}){channels}; is it an "
                           "ECG-SL model of the previous stage, built with the same ModelConfig?")
     return copied

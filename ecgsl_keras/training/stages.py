@@ -61,6 +61,9 @@ class Stage:
     classifier: bool = False        # labelled data, task loss/metrics, class weights, validation task metrics
     init: str = "forbidden"         # "required" | "forbidden": --init-from
     init_source: str = ""           # what --init-from names (messages)
+    # --start-from (a warm start of a pre-training stage) leaves these layers as the stage set them from
+    # --init-from and the data (e.g. masked: the stage-1 encoder, its frozen copy and the target statistics)
+    start_keeps: tuple = ()
     model_kinds: tuple = ("ecgsl",)  # the --model values it trains
     count_key: str = "examples"     # the manifest count one training item is (beats or examples)
     tunable: bool = False           # ecgsl_keras.training.tune searches it
@@ -298,6 +301,7 @@ class MaskedStage(Stage):
     name = "masked"
     init = "required"
     init_source = "an autoencoder run"
+    start_keeps = ("beat_encoder", "target_encoder", "target_normalization", "rr_target_normalization")
     tunable = True
     tune_architecture = True
     tune_mask_ratio = True

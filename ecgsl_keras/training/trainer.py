@@ -91,6 +91,7 @@ class TrainOptions:
     use_class_weights: bool | None = None
     encoder_warmup_epochs: int | None = None
     adapt_signal: bool = False
+    start_from: object = None       # pre-training stages: warm start from a run / preset (``_warm_start``)
     overwrite: bool = False
     verbose: int | None = None
     command: object = None
@@ -201,6 +202,28 @@ def _worker_paths(run_dir: Path, strategy) -> runs.RunPaths:
     return runs.RunPaths(run_dir / runs.WORKERS_DIR / f"{task_type}_{task_id}")
 
 
+def _warm_start(stage, net, start_from, beat_len: int) -> list[str]:
+    """Copy the ``start_from`` model's (a run folder, ``.keras`` or preset name) weights into the freshly built
+    pre-training model ``net`` by layer name, the beat encoder's first convolution extended with zero kernels when
+    the data have more beat channels than that model read (``modeling.transfer``); the layers ``stage.start_keeps``
+    (what the stage took from ``--init-from`` and the data) stay. Why: continuing a pre-trained model's
+    self-supervision on other beats (e.g. more channels) instead of starting it from random weights. Returns the
+    names copied; ``ConfigError`` when none is."""
+    from ecgsl_keras.modeling.files import load_keras_model
+    from ecgsl_keras.modeling.transfer import beat_channels_of, transfer_weights
+
+    source = load_keras_model(runs.model_path(start_from))
+    src_c, dst_c = beat_channels_of(source, beat_len), beat_channels_of(net, beat_len)
+    extend = src_c is not None and dst_c is not None and dst_c > src_c
+    copied = transfer_weights(source, net, extend_channels=extend, skip=stage.start_keeps)
+    if not copied:
+        raise ConfigError(start_from, "bad_config", f"--start-from: no layer of this model matches the {stage.name} "
+                          "model's (by name and shape)")
+    log.info("--start-from %s: %d layer(s) copied%s: %s", start_from, len(copied),
+             f" (beat channels {src_c} -> {dst_c}, zero kernels for the new ones)" if extend else "", ", ".join(copied))
+    return copied
+
+
 def train(stage, data, run_dir, options: TrainOptions | None = None, *, callbacks=(), **overrides) -> dict:
     """Train ``stage`` (a name from ``stages.STAGES`` or a ``Stage``) on the TFRecord folder ``data``
     and write the run folder ``run_dir``.
@@ -225,6 +248,9 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
     if o.model not in MODELS:
         raise ConfigError("<model>", "bad_config", f"model must be one of {MODELS}, got {o.model!r}")
     stage.check(init_from=o.init_from, model_kind=o.model)
+    if o.start_from is not None and (stage.classifier or o.model != "ecgsl"):
+        raise ConfigError("<start-from>", "bad_config", f"--start-from warm-starts the ECG-SL pre-training stages; "
+                          f"stage {stage.name!r} takes its start with --init-from")
     init_from, model = o.init_from, o.model
 
     # The strategy first: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
@@ -277,6 +303,7 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
         "stage": stage.name, "task": task_obj.to_dict() if task_obj is not None else None,
         "experiment_config": config.to_dict(), "data": str(data), "seed": seed, "model_kind": model,
         "init_from": str(Path(init_from).resolve()) if init_from is not None else None,
+        "start_from": str(o.start_from) if o.start_from is not None else None,
         "signal_adapted": signal_adapted,   # the signal fields the init model was trained with otherwise
         "strategy": strategy_lib.describe(dist), "global_batch_size": global_batch, "steps_per_epoch": steps,
         "monitor": monitor, "monitor_mode": mode, "versions": runs.versions(), "status": runs.STATUS_RUNNING,
@@ -313,6 +340,9 @@ def train(stage, data, run_dir, options: TrainOptions | None = None, *, callback
                                 target_stats=target_stats, raw_input=raw_input)
         optimizer = stage.make_optimizer(config.train, steps * config.train.epochs, model=net, steps_per_epoch=steps)
         stage.compile(net, task_obj, config.train, optimizer=optimizer)
+        if o.start_from is not None and not paths.backup.is_dir():   # a backup restores its own weights over these
+            info["start_copied"] = _warm_start(stage, net, o.start_from, config.model.beat_len)
+            runs.write_json(paths.config, info)
     if strategy_lib.needs_build_patch(dist):
         strategy_lib.patch_symbolic_build(net)
     if strategy_lib.is_multiworker(dist):

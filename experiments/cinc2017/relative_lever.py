@@ -203,10 +203,10 @@ def _npz_table(path, key) -> dict:
     return out
 
 
-def _lever(args, control: bool = False, key: str = "ecgsl_relative") -> tuple:
+def _lever(args, control: bool = False, key: str = "ecgsl_relative", control_key: str = "ecgsl_plain") -> tuple:
     """af_lever's ``Lever`` on the committed inputs and each deep set's probabilities in its record order (the
     lever's own set: column ``key`` of ``--out-npz``, named ``relative`` in ``deep_side``); with ``control`` also the
-    plain (one-channel) fold set retrained here (``--control-npz``)."""
+    plain (one-channel) fold set retrained here (``--control-npz``, column ``control_key``), named ``plain``."""
     ns = argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None, resnet=None,
                             work=str(args.work), k=5)
     lever = Lever(ns)
@@ -217,7 +217,7 @@ def _lever(args, control: bool = False, key: str = "ecgsl_relative") -> tuple:
     tables = {"ecgsl": committed["ecgsl"], "resnet": committed["resnet"],
               "relative": _npz_table(args.out_npz, key)}
     if control:
-        tables["plain"] = _npz_table(args.control_npz, "ecgsl_plain")
+        tables["plain"] = _npz_table(args.control_npz, control_key)
     sets = {s: {k: _aligned(t, s, "probabilities", lever.ids[s]) for k, t in tables.items()}
             for s in ("train", "validation")}
     for s in sets:   # the Lever's own deep side must be the base form of these sets
