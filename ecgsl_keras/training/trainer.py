@@ -220,7 +220,8 @@ def _warm_start(stage, net, start_from, beat_len: int) -> list[str]:
         raise ConfigError(start_from, "bad_config", f"--start-from: no layer of this model matches the {stage.name} "
                           "model's (by name and shape)")
     log.info("--start-from %s: %d layer(s) copied%s: %s", start_from, len(copied),
-             f" (beat channels {src_c} -> {dst_c}, zero kernels for the new ones)" if extend else "", ", ".join(copied))
+             f" (beat channels {src_c} -> {dst_c}: a copied first convolution gets zero kernels for the new ones)" if extend
+             else "", ", ".join(copied))
     return copied
 
 
