@@ -134,22 +134,13 @@ def _run_one(args, predictor) -> int:
                                "probabilities": {n: round(float(v), report.DIGITS) for n, v in zip(names, p)}}
                               for t, label, p in zip(result["beat_times_s"], result["beat_labels"],
                                                      result["beat_probabilities"])]})
-        if "beat_gated" in result:   # a gated per-beat model (stacking.json's gate): the beats it moved
-            for beat, gated in zip(out["beats"], result["beat_gated"]):
-                beat["gated"] = bool(gated)
-            out["beats_gated"] = sum(beat["gated"] for beat in out["beats"])
-        if "beat_v_gated" in result:   # a V-gated per-beat model (stacking.json's v_gate): the V calls it took
-            for beat, taken in zip(out["beats"], result["beat_v_gated"]):
-                beat["v_gated"] = bool(taken)
-            out["beats_v_gated"] = sum(beat["v_gated"] for beat in out["beats"])
-        if "beat_v_paused" in result:   # a pause rule (stacking.json's v_pause): the beats it turned to V
-            for beat, turned in zip(out["beats"], result["beat_v_paused"]):
-                beat["v_paused"] = bool(turned)
-            out["beats_v_paused"] = sum(beat["v_paused"] for beat in out["beats"])
-        if "beat_v_templated" in result:   # a template vote (stacking.json's v_template): the beats it turned to V
-            for beat, turned in zip(out["beats"], result["beat_v_templated"]):
-                beat["v_templated"] = bool(turned)
-            out["beats_v_templated"] = sum(beat["v_templated"] for beat in out["beats"])
+        # a stacked per-beat model's rules (stacking.json's gate, v_gate, v_pause, v_template, in their order): per
+        # beat whether the rule changed it, and the count
+        for rule in getattr(getattr(predictor, "stacked", None), "rules", ()):
+            if rule.mask_key in result:
+                for beat, changed in zip(out["beats"], result[rule.mask_key]):
+                    beat[rule.mark] = bool(changed)
+                out[f"beats_{rule.mark}"] = sum(beat[rule.mark] for beat in out["beats"])
         report.show(report.beats_lines(task, out) + ([f"note: {found.note}"] if found.overridden else []))
         if args.plot:   # a per-beat model pools nothing: beats coloured by class, no attention bars
             _plot(out, plot_prediction, args.plot, found.signal, found.fs, result, predictor.config.signal,

@@ -106,10 +106,10 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
     task = predictor.task
     ids, excluded = tasks_lib.aami_records(dataset, reader.record_ids(), named=bool(records))
     skipped, keys, targets, stacked, deep, times = SkipCounter(), [], [], [], [], []
-    ungated, gated = [], []     # a gated model's (modeling.stacking.Gate) average before the gate, and its mask
-    pre_v, v_taken = [], []     # a V-gated model's (modeling.stacking.VGate) probabilities before it, and its mask
-    pre_pause, paused = [], []  # a pause rule's (modeling.stacking.VPause) probabilities before it, and its mask
-    pre_tpl, templated = [], []  # a template vote's (modeling.stacking.VTemplate) probabilities before it, its mask
+    # the model's post-booster rules (modeling.stacking.Rule: gate, v_gate, v_pause, v_template), in their order:
+    # per rule, the probabilities before it and its mask on the scored beats of the records it served
+    rules = list(getattr(getattr(predictor, "stacked", None), "rules", ()))
+    before, masks = {rule.key: [] for rule in rules}, {rule.key: [] for rule in rules}
     start = time.perf_counter()
     for record_id in tqdm(ids, desc=f"predict {dataset}", unit="rec", disable=not progress, file=sys.stderr):
         try:
@@ -131,18 +131,10 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
         targets.append(labels[scored])
         stacked.append(np.asarray(result["beat_probabilities"], np.float64)[scored])
         deep.append(np.asarray(result["deep_beat_probabilities"], np.float64)[scored])
-        if "beat_gated" in result:
-            ungated.append(np.asarray(result["ungated_beat_probabilities"], np.float64)[scored])
-            gated.append(np.asarray(result["beat_gated"], bool)[scored])
-        if "beat_v_gated" in result:
-            pre_v.append(np.asarray(result["pre_v_gate_beat_probabilities"], np.float64)[scored])
-            v_taken.append(np.asarray(result["beat_v_gated"], bool)[scored])
-        if "beat_v_paused" in result:
-            pre_pause.append(np.asarray(result["pre_v_pause_beat_probabilities"], np.float64)[scored])
-            paused.append(np.asarray(result["beat_v_paused"], bool)[scored])
-        if "beat_v_templated" in result:
-            pre_tpl.append(np.asarray(result["pre_v_template_beat_probabilities"], np.float64)[scored])
-            templated.append(np.asarray(result["beat_v_templated"], bool)[scored])
+        for rule in rules:
+            if rule.mask_key in result:
+                before[rule.key].append(np.asarray(result[rule.before_key], np.float64)[scored])
+                masks[rule.key].append(np.asarray(result[rule.mask_key], bool)[scored])
     if not targets:
         raise ECGSLError(f"{data_dir}: no usable record to evaluate ({skipped.counts})")
     y = np.concatenate(targets)
@@ -154,22 +146,23 @@ def _evaluate_beats(predictor, reader, model_path, dataset, data_dir, records, p
                deep={k: deep_metrics.get(k) for k in ("accuracy", "sensitivity", "positive_predictivity",
                                                       "macro_f1")},
                **({"paced_records_excluded": excluded} if dataset == "mitdb" else {}),
-               **({"gate": _gate_summary(predictor.stacked.gate, task, y,
-                                         np.concatenate(pre_v or pre_pause or pre_tpl or stacked), np.concatenate(ungated),
-                                         np.concatenate(gated))} if gated else {}),
-               **({"v_gate": _gate_summary(predictor.stacked.v_gate, task, y, np.concatenate(pre_pause or pre_tpl or stacked),
-                                           np.concatenate(pre_v), np.concatenate(v_taken), "V_calls_taken")}
-                  if v_taken else {}),
-               **({"v_pause": _gate_summary(predictor.stacked.v_pause, task, y, np.concatenate(pre_tpl or stacked),
-                                            np.concatenate(pre_pause), np.concatenate(paused), "beats_turned_V")}
-                  if paused else {}),
-               **({"v_template": _gate_summary(predictor.stacked.v_template, task, y, np.concatenate(stacked),
-                                               np.concatenate(pre_tpl), np.concatenate(templated), "beats_turned_V")}
-                  if templated else {}),
+               **_rule_summaries(rules, task, y, before, masks, stacked),
                seconds=round(time.perf_counter() - start, 2))
     agg = {"keys": np.asarray(keys), "probabilities": np.concatenate(stacked), "targets": y,
            "beat_times_s": np.concatenate(times)}
     return out, task, agg
+
+
+def _rule_summaries(rules, task, y, before, masks, stacked) -> dict:
+    """{rule key: ``_gate_summary``} of each rule that served a record, in the rules' order: the probabilities after
+    a rule are those before the next rule that served, or the model's answer after the last."""
+    served = [rule for rule in rules if masks[rule.key]]
+    summaries = {}
+    for i, rule in enumerate(served):
+        after = before[served[i + 1].key] if i + 1 < len(served) else stacked
+        summaries[rule.key] = _gate_summary(rule, task, y, np.concatenate(after), np.concatenate(before[rule.key]),
+                                            np.concatenate(masks[rule.key]), rule.count_name)
+    return summaries
 
 
 def _gate_summary(gate, task, y, probabilities, ungated, gated, count_name: str = "beats_gated") -> dict:

@@ -169,11 +169,47 @@ def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
     return folds
 
 
-class Gate:
+class Rule:
+    """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``), applied in
+    ``RULES``' order: one loop serves (``StackedClassifier.predict_proba``, ``serving.stacked``), writes
+    (``spec``) and reports (``evaluation.stacked``, ``ecgsl predict``) them all. Per rule: ``key`` (its
+    ``stacking.json`` key and ``predict_proba``'s ``<key>_evidence`` argument), ``columns`` (the per-beat evidence
+    columns, computed in one ``beat_feature_columns`` call), ``mask_key`` / ``before_key`` (``predict_signal``'s
+    mask of the beats it changed and the probabilities before it), ``mark`` (``ecgsl predict``'s per-beat flag and
+    ``beats_<mark>`` count), ``count_name`` (``evaluate``'s count), ``needs`` (inputs beyond the evidence:
+    ``"deep_v"`` the deep P(V), ``"beats"`` the beats' own samples) and ``serve`` (the rule on them)."""
+
+    key = mask_key = before_key = mark = count_name = rows_error = ""
+    needs = ()
+    average_only = False   # also needs combine "average" (its evidence includes the deep model's probabilities)
+
+    def take(self, values, names) -> np.ndarray:
+        """The rule's evidence: its ``columns`` of per-beat ``values`` (n, len(names)) whose columns are ``names``."""
+        return values[:, [names.index(c) for c in self.columns]]
+
+    def computed_features(self) -> list:
+        """(what, feature) of the spec's features the serving package must compute (checked at load)."""
+        af_off = getattr(self, "af_off", None)
+        return [(f"{self.key} af_off feature {af_off['feature']!r}", af_off["feature"])] if af_off else []
+
+    def missing_evidence(self) -> str:
+        return (f"this model has a {self.key} rule: pass its columns {list(self.columns)} as {self.key}_evidence "
+                "(or apply_gate=False)")
+
+    def serve(self, probabilities, evidence, **inputs) -> tuple:
+        """(probabilities after the rule, (n,) bool mask of the rows it changed)."""
+        raise NotImplementedError
+
+
+class Gate(Rule):
     """Where the per-beat ``feature`` exceeds ``threshold``, the probability of class ``source`` (the spec's
     ``"from"``) is added to class ``target``'s (``"to"``) and set to 0; everywhere else, and where the feature is
     NaN, the probabilities stay as they are. The one place of the gate's schema (``GATE_KEYS``, ``from_spec``,
     ``to_spec``) and rule (``apply``)."""
+
+    key, mask_key, before_key, mark, count_name = ("gate", "beat_gated", "ungated_beat_probabilities", "gated",
+                                                   "beats_gated")
+    rows_error = "a gate is for per-beat rows (rows 'beat')"
 
     def __init__(self, feature: str, threshold: float, source: str, target: str, label_names):
         labels = [str(n) for n in label_names]
@@ -205,6 +241,22 @@ class Gate:
         """(n,) bool: the rows gated (evidence above the threshold; NaN never)."""
         with np.errstate(invalid="ignore"):
             return np.asarray(evidence, np.float64).reshape(-1) > self.threshold
+
+    @property
+    def columns(self) -> tuple:
+        return (self.feature,)
+
+    def take(self, values, names) -> np.ndarray:
+        return values[:, names.index(self.feature)]   # (n,): the gate's evidence is one column
+
+    def computed_features(self) -> list:
+        return [(f"gate feature {self.feature!r}", self.feature)]
+
+    def missing_evidence(self) -> str:
+        return f"this model has a gate on {self.feature!r}: pass its values as gate_evidence (or apply_gate=False)"
+
+    def serve(self, probabilities, evidence, **inputs) -> tuple:
+        return self.apply(probabilities, evidence)
 
     def apply(self, probabilities, evidence) -> tuple:
         """(gated probabilities (n, C) float64, mask (n,) bool) of ``probabilities`` (n, C) and the rows' feature
@@ -269,13 +321,19 @@ def drop_calls(probabilities, drop, index: int) -> tuple:
     return p, drop
 
 
-class VGate:
+class VGate(Rule):
     """The V agreement gate (module docstring): a V call of a beat on time against its local rhythm
     (``local_on_time`` with ``premature``, ``pause``, ``irregular``), not wider than ``wide`` (QRS width over the
     record's median beat's) and whose deep P(V) is below ``t`` loses V; with ``af_off`` (``{"feature", "threshold"}``),
     never where that per-beat AF evidence exceeds the threshold. The one place of its schema (``V_GATE_KEYS``,
     ``V_GATE_OPTIONAL_KEYS``, ``from_spec``, ``to_spec``), evidence (``columns``: ``V_GATE_COLUMNS``, then the AF-off
     feature when set) and rule (``mask``, ``apply``)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_gate", "beat_v_gated", "pre_v_gate_beat_probabilities",
+                                                   "v_gated", "V_calls_taken")
+    rows_error = ("a V gate is for per-beat rows averaged with the deep model's probabilities (rows 'beat', "
+                  "combine 'average')")
+    needs, average_only = ("deep_v",), True
 
     def __init__(self, premature: float, wide: float, t: float, label_names, pause=None, irregular=None,
                  af_off=None):
@@ -329,6 +387,13 @@ class VGate:
                 on &= ~(x[:, 4] > self.af_off["threshold"])
         return on
 
+    def missing_evidence(self) -> str:
+        return (f"this model has a V gate: pass its columns {list(self.columns)} as v_gate_evidence (or "
+                "apply_gate=False)")
+
+    def serve(self, probabilities, evidence, *, deep_v, **inputs) -> tuple:
+        return self.apply(probabilities, deep_v, evidence)
+
     def apply(self, probabilities, p_deep_v, evidence) -> tuple:
         """(gated probabilities (n, C) float64, mask (n,) bool of the V calls taken) of ``probabilities`` (n, C),
         the deep model's P(V) ``p_deep_v`` (n,) and ``evidence`` (n, len(columns)): ``columns`` of the same beats."""
@@ -338,7 +403,7 @@ class VGate:
         return drop_calls(p, self.candidates(p_deep_v, evidence), self._v)
 
 
-class VPause:
+class VPause(Rule):
     """The full-compensatory-pause rule (module docstring): a beat called S, wider than ``wide`` x its record's median
     beat, with compensation (pre + post RR) / (2 x the local median RR) in ``band``, post RR / pre RR >= ``pause`` and
     (with ``af_off``) its AF evidence not above the threshold fires; a record's firings become V when it has at least
@@ -347,6 +412,10 @@ class VPause:
     set) and rule (``fires``, ``apply``), served by ``serving.stacked`` and measured by
     ``experiments/mitdb/v_sensitivity.py`` (runs v46-v49). ``t_wave`` (None: off): a beat fires only when its T-wave
     energy over the median beat's is above it (run v49)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_pause", "beat_v_paused", "pre_v_pause_beat_probabilities",
+                                                   "v_paused", "beats_turned_V")
+    rows_error = "a v_pause rule is for per-beat rows (rows 'beat')"
 
     def __init__(self, wide: float, band, pause: float, min_fires: int, label_names, af_off=None, t_wave=None):
         labels = [str(n) for n in label_names]
@@ -406,6 +475,9 @@ class VPause:
                 fire &= x[:, len(self.columns) - 1] > self.t_wave
         return fire
 
+    def serve(self, probabilities, evidence, **inputs) -> tuple:   # the rows are one record
+        return self.apply(probabilities, evidence)
+
     def apply(self, probabilities, evidence, records=None) -> tuple:
         """(probabilities (n, C) float64, mask (n,) bool of the beats turned to V) of ``probabilities`` (n, C) and
         ``evidence`` (n, len(columns)): ``columns`` of the same beats; ``records`` (n,) the beats' record ids (None:
@@ -424,7 +496,7 @@ class VPause:
         return p, fire
 
 
-class VTemplate:
+class VTemplate(Rule):
     """The within-record V template vote (module docstring): on a record with at least ``min_called`` V calls (outside
     AF with ``af_off``), a beat called one of ``calls``, wider than ``wide`` x its record's median beat, outside AF,
     whose correlation with the median of the record's V-called beats is at least ``corr`` and above its correlation
@@ -432,6 +504,11 @@ class VTemplate:
     ``to_spec``), evidence (``columns``: ``V_TEMPLATE_COLUMNS``, then the AF-off feature when set; and the beats) and
     rule (``fires``, ``apply``), served by ``serving.stacked`` and measured by ``experiments/mitdb/v_sensitivity.py``
     (run v51)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_template", "beat_v_templated",
+                                                   "pre_v_template_beat_probabilities", "v_templated", "beats_turned_V")
+    rows_error = "a v_template rule is for per-beat rows (rows 'beat')"
+    needs = ("beats",)
 
     def __init__(self, min_called: int, corr: float, wide: float, calls, label_names, af_off=None):
         labels = [str(n) for n in label_names]
@@ -506,6 +583,13 @@ class VTemplate:
             return (np.isin(p.argmax(-1), self._calls) & (x[:, 1] > self.wide) & outside_af
                     & (corr_v >= self.corr) & (corr_v > x[:, 0]))
 
+    def missing_evidence(self) -> str:
+        return (f"this model has a v_template rule: pass the beats as v_template_beats and its columns "
+                f"{list(self.columns)} as v_template_evidence (or apply_gate=False)")
+
+    def serve(self, probabilities, evidence, *, beats, **inputs) -> tuple:   # the rows are one record
+        return self.apply(probabilities, beats, evidence)
+
     def apply(self, probabilities, beats, evidence, records=None) -> tuple:
         """(probabilities (n, C) float64, mask (n,) bool of the beats turned to V) of ``probabilities`` (n, C),
         ``beats`` (n, samples: the beats' own samples, ``signal.own_beats``) and ``evidence`` (n, len(columns));
@@ -526,6 +610,11 @@ class VTemplate:
         p[fire, self._v] = p[fire].max(axis=1) * 1.001   # just above the row's largest: V wins, the rest keep order
         p[fire] /= p[fire].sum(axis=1, keepdims=True)
         return p, fire
+
+
+# the post-booster rules in the order they are applied (as measured: experiments/mitdb/v_gate.py, v_sensitivity.py)
+RULES = (Gate, VGate, VPause, VTemplate)
+RULE_KEYS = tuple(rule.key for rule in RULES)   # their stacking.json keys
 
 
 class StackedClassifier:
@@ -563,35 +652,23 @@ class StackedClassifier:
         if rows not in ROWS:
             raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
         self.rows = rows
-        try:
-            self.gate = None if gate is None else gate if isinstance(gate, Gate) else Gate.from_spec(gate, self.label_names)
-        except ValueError as exc:
-            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
-        if self.gate is not None and rows != "beat":
-            raise ConfigError("<stacking>", "bad_config", "a gate is for per-beat rows (rows 'beat')")
-        try:
-            self.v_gate = (None if v_gate is None else v_gate if isinstance(v_gate, VGate)
-                           else VGate.from_spec(v_gate, self.label_names))
-        except ValueError as exc:
-            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
-        if self.v_gate is not None and (rows != "beat" or combine != "average"):
-            raise ConfigError("<stacking>", "bad_config", "a V gate is for per-beat rows averaged with the deep "
-                                                          "model's probabilities (rows 'beat', combine 'average')")
-        try:
-            self.v_pause = (None if v_pause is None else v_pause if isinstance(v_pause, VPause)
-                            else VPause.from_spec(v_pause, self.label_names))
-        except ValueError as exc:
-            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
-        if self.v_pause is not None and rows != "beat":
-            raise ConfigError("<stacking>", "bad_config", "a v_pause rule is for per-beat rows (rows 'beat')")
-        try:
-            self.v_template = (None if v_template is None else v_template if isinstance(v_template, VTemplate)
-                               else VTemplate.from_spec(v_template, self.label_names))
-        except ValueError as exc:
-            raise ConfigError("<stacking>", "bad_config", str(exc)) from None
-        if self.v_template is not None and rows != "beat":
-            raise ConfigError("<stacking>", "bad_config", "a v_template rule is for per-beat rows (rows 'beat')")
+        given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template}
+        for kind in RULES:   # each rule an instance, its spec entry or None (attributes gate, v_gate, ...)
+            entry = given[kind.key]
+            try:
+                rule = (None if entry is None else entry if isinstance(entry, kind)
+                        else kind.from_spec(entry, self.label_names))
+            except ValueError as exc:
+                raise ConfigError("<stacking>", "bad_config", str(exc)) from None
+            if rule is not None and (rows != "beat" or (kind.average_only and combine != "average")):
+                raise ConfigError("<stacking>", "bad_config", kind.rows_error)
+            setattr(self, kind.key, rule)
         self.booster = None
+
+    @property
+    def rules(self) -> list:
+        """The model's post-booster rules (``Rule``), in the order they are applied (``RULES``)."""
+        return [rule for rule in (getattr(self, kind.key) for kind in RULES) if rule is not None]
 
     @property
     def booster_columns(self) -> int:
@@ -670,27 +747,14 @@ class StackedClassifier:
             boosted = (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
         if not apply_gate:
             return boosted
-        if self.gate is not None:
-            if gate_evidence is None:
-                raise ValueError(f"this model has a gate on {self.gate.feature!r}: pass its values as gate_evidence "
-                                 "(or apply_gate=False)")
-            boosted = self.gate.apply(boosted, gate_evidence)[0]
-        if self.v_gate is not None:
-            if v_gate_evidence is None:
-                raise ValueError(f"this model has a V gate: pass its columns {list(self.v_gate.columns)} as "
-                                 "v_gate_evidence (or apply_gate=False)")
-            boosted = self.v_gate.apply(boosted, self.deep_v(X), v_gate_evidence)[0]
-        if self.v_pause is not None:
-            if v_pause_evidence is None:
-                raise ValueError(f"this model has a v_pause rule: pass its columns {list(self.v_pause.columns)} as "
-                                 "v_pause_evidence (or apply_gate=False)")
-            boosted = self.v_pause.apply(boosted, v_pause_evidence)[0]
-        if self.v_template is not None:
-            if v_template_evidence is None or v_template_beats is None:
-                raise ValueError(f"this model has a v_template rule: pass the beats as v_template_beats and its "
-                                 f"columns {list(self.v_template.columns)} as v_template_evidence (or "
-                                 "apply_gate=False)")
-            boosted = self.v_template.apply(boosted, v_template_beats, v_template_evidence)[0]
+        evidence = {"gate": gate_evidence, "v_gate": v_gate_evidence, "v_pause": v_pause_evidence,
+                    "v_template": v_template_evidence}
+        inputs = {"deep_v": lambda: self.deep_v(X), "beats": lambda: v_template_beats}
+        for rule in self.rules:
+            needed = {} if evidence[rule.key] is None else {name: inputs[name]() for name in rule.needs}
+            if evidence[rule.key] is None or any(value is None for value in needed.values()):
+                raise ValueError(rule.missing_evidence())
+            boosted = rule.serve(boosted, evidence[rule.key], **needed)[0]
         return boosted
 
     def deep_v(self, X) -> np.ndarray:
@@ -719,10 +783,7 @@ class StackedClassifier:
                 "nan_policy": NAN_POLICY, "params": self.params, "seed": self.seed,
                 "class_weight": self.class_weight, "combine": self.combine, "deep_weight": self.deep_weight,
                 "rows": self.rows, "package_version": __version__,
-                "lightgbm_version": lgb_version, **({"gate": self.gate.to_spec()} if self.gate else {}),
-                **({"v_gate": self.v_gate.to_spec()} if self.v_gate else {}),
-                **({"v_pause": self.v_pause.to_spec()} if self.v_pause else {}),
-                **({"v_template": self.v_template.to_spec()} if self.v_template else {})}
+                "lightgbm_version": lgb_version, **{rule.key: rule.to_spec() for rule in self.rules}}
 
     def save(self, folder) -> Path:
         """Write ``booster.txt`` (``Booster.save_model``, text) and ``stacking.json`` into ``folder``."""
@@ -754,8 +815,7 @@ class StackedClassifier:
                       seed=spec.get("seed", 42), deep_source=spec.get("deep_source"),
                       class_weight=spec.get("class_weight"), combine=spec.get("combine", "stack"),
                       deep_weight=spec.get("deep_weight", 0.5), rows=spec.get("rows", "record"),
-                      gate=spec.get("gate"), v_gate=spec.get("v_gate"), v_pause=spec.get("v_pause"),
-                      v_template=spec.get("v_template"))
+                      **{key: spec.get(key) for key in RULE_KEYS})
             if spec.get("nan_policy", NAN_POLICY) != NAN_POLICY:
                 raise ValueError(f"unknown nan_policy {spec.get('nan_policy')!r}")
         except ConfigError as exc:

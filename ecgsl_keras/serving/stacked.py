@@ -129,24 +129,15 @@ class StackedPredictor:
         if unknown:
             raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
                               f"features this package does not compute: {unknown[:5]}")
-        gate = stacked.gate
-        if gate is not None and gate.feature not in known:
-            raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
-                              f"gate feature {gate.feature!r}: a per-beat feature this package does not compute")
-        for owner, rule in (("v_gate", stacked.v_gate), ("v_pause", stacked.v_pause),
-                            ("v_template", stacked.v_template)):
-            af_off = rule.af_off if rule is not None else None
-            if af_off is not None and af_off["feature"] not in known:
-                raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
-                                  f"{owner} af_off feature {af_off['feature']!r}: a per-beat feature this package does "
-                                  "not compute")
-        # the columns computed per beat: the booster's, then the gate's feature, the V gate's and the pause rule's
-        # columns (with their AF-off features) when the booster does not take them (one beat_feature_columns call
-        # computes them all)
-        extra = ([gate.feature] if gate is not None else []) + (
-            list(stacked.v_gate.columns) if stacked.v_gate is not None else []) + (
-            list(stacked.v_pause.columns) if stacked.v_pause is not None else []) + (
-            list(stacked.v_template.columns) if stacked.v_template is not None else [])
+        for rule in stacked.rules:   # the features a rule's spec names (gate feature, AF-off features)
+            for what, feature in rule.computed_features():
+                if feature not in known:
+                    raise ConfigError(Path(self.source) / _stacking().SPEC_NAME, "bad_config",
+                                      f"{what}: a per-beat feature this package does not compute")
+        # the columns computed per beat: the booster's, then each rule's (the gate's feature, the V rules' columns
+        # with their AF-off features) when the booster does not take them (one beat_feature_columns call computes
+        # them all)
+        extra = [column for rule in stacked.rules for column in rule.columns]
         self._beat_columns = list(stacked.feature_names) + [c for c in dict.fromkeys(extra)
                                                              if c not in stacked.feature_names]
         self._features = features_lib
@@ -173,12 +164,10 @@ class StackedPredictor:
         return np.array([float(values[name]) for name in self.stacked.feature_names], np.float64)
 
     def beat_features(self, beats, signal_1d, fs) -> tuple:
-        """((n, columns) per-beat feature rows of the booster, (n,) the gate's feature or None without a gate,
-        (n, k) the V gate's ``columns`` (``V_GATE_COLUMNS``, then its AF-off feature when set) or None without a V
-        gate, (n, k) the pause rule's ``columns`` or None without one, (n, k) the template vote's ``columns`` or None
-        without one) for ``signal.Beats`` cut from the raw
-        ``signal_1d`` at ``fs`` (NaN where undefined), in one ``beat_feature_columns`` call on the beats' own
-        samples (``signal.own_beats``)."""
+        """((n, columns) per-beat feature rows of the booster, {rule key: its evidence} for each of the model's
+        rules (``StackedClassifier.rules``: the gate's (n,) feature, a V rule's (n, k) ``columns``)) for
+        ``signal.Beats`` cut from the raw ``signal_1d`` at ``fs`` (NaN where undefined), in one
+        ``beat_feature_columns`` call on the beats' own samples (``signal.own_beats``)."""
         from ecgsl_keras.data.signal import own_beats
 
         values = self._features.beat_feature_columns(
@@ -186,16 +175,8 @@ class StackedPredictor:
             np.asarray(beats.rpeaks, np.float64) / float(beats.fs),
             self._beat_columns, signal=signal_1d, fs=fs, rpeaks_native=beats.rpeaks_native,
             config=self.config.signal)
-        gate, v_gate = self.stacked.gate, self.stacked.v_gate
-        evidence = None if gate is None else values[:, self._beat_columns.index(gate.feature)]
-        v_evidence = None if v_gate is None else values[:, [self._beat_columns.index(c) for c in v_gate.columns]]
-        v_pause = self.stacked.v_pause
-        pause_evidence = (None if v_pause is None
-                          else values[:, [self._beat_columns.index(c) for c in v_pause.columns]])
-        v_template = self.stacked.v_template
-        template_evidence = (None if v_template is None
-                             else values[:, [self._beat_columns.index(c) for c in v_template.columns]])
-        return values[:, :len(self.stacked.feature_names)], evidence, v_evidence, pause_evidence, template_evidence
+        evidence = {rule.key: rule.take(values, self._beat_columns) for rule in self.stacked.rules}
+        return values[:, :len(self.stacked.feature_names)], evidence
 
     def preprocess(self, signal, fs, path="<signal>"):
         return self.predictor.preprocess(signal, fs, path)
@@ -210,29 +191,20 @@ class StackedPredictor:
         beats = self.predictor.preprocess(signal_1d, fs, path) if beats is None else beats
         deep = self.predictor.predict_signal(signal_1d, fs, path=path, output=output, beats=beats)
         deep_probabilities = np.asarray(deep["beat_probabilities"], np.float64)
-        features, evidence, v_evidence, pause_evidence, template_evidence = self.beat_features(beats, signal_1d, fs)
+        features, evidence = self.beat_features(beats, signal_1d, fs)
         rows = np.concatenate([features, deep_probabilities], axis=1)
         averaged = self.stacked.predict_proba(rows, apply_gate=False)
-        extra = {}
-        if self.stacked.gate is not None:
-            gated_probabilities, gated = self.stacked.gate.apply(averaged, evidence)
-            extra = {"beat_gated": gated, "ungated_beat_probabilities": averaged.astype(np.float32)}
-            averaged = gated_probabilities
-        if self.stacked.v_gate is not None:   # after the rhythm gate, as measured (experiments/mitdb/v_gate.py)
-            v_gated, taken = self.stacked.v_gate.apply(averaged, self.stacked.deep_v(rows), v_evidence)
-            extra.update(beat_v_gated=taken, pre_v_gate_beat_probabilities=averaged.astype(np.float32))
-            averaged = v_gated
-        if self.stacked.v_pause is not None:   # last, as measured (experiments/mitdb/v_sensitivity.py, runs v46-v48)
-            paused, turned = self.stacked.v_pause.apply(averaged, pause_evidence)
-            extra.update(beat_v_paused=turned, pre_v_pause_beat_probabilities=averaged.astype(np.float32))
-            averaged = paused
-        if self.stacked.v_template is not None:   # after the pause rule, as measured (v_sensitivity.py, run v51)
-            from ecgsl_keras.data.signal import own_beats
+        from ecgsl_keras.data.signal import own_beats
 
-            voted, turned = self.stacked.v_template.apply(averaged, own_beats(beats.beats, self.config.signal),
-                                                          template_evidence)
-            extra.update(beat_v_templated=turned, pre_v_template_beat_probabilities=averaged.astype(np.float32))
-            averaged = voted
+        # the rules in their order (modeling.stacking.RULES, as measured): each one's mask and the probabilities
+        # before it; the template vote's template is the signal's own beats (the signal is one record)
+        inputs = {"deep_v": lambda: self.stacked.deep_v(rows),
+                  "beats": lambda: own_beats(beats.beats, self.config.signal)}
+        extra = {}
+        for rule in self.stacked.rules:
+            changed, mask = rule.serve(averaged, evidence[rule.key], **{name: inputs[name]() for name in rule.needs})
+            extra.update({rule.mask_key: mask, rule.before_key: averaged.astype(np.float32)})
+            averaged = changed
         probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]

@@ -346,8 +346,9 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
         if serving_changed:
             meta["serving"] = serving_changed
         if stacking_spec:
-            meta["stacking"] = {key: stacking_spec[key] for key in ("combine", "deep_weight", "deep_source", "gate",
-                                                                      "v_gate", "v_pause", "v_template")
+            from ecgsl_keras.modeling.stacking import RULE_KEYS
+
+            meta["stacking"] = {key: stacking_spec[key] for key in ("combine", "deep_weight", "deep_source", *RULE_KEYS)
                                 if key in stacking_spec}
             rows = stacking_spec.get("rows", "record")   # record features, or per-beat features of a per-beat model
             meta["stacking"]["rows"] = rows

@@ -1567,7 +1567,7 @@ def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predi
             record = reader.load(rid)
             signal = record.lead(None)
             beats = predictor.preprocess(signal, record.fs, record.path)
-            ev = predictor.beat_features(beats, signal, record.fs)[3]
+            ev = predictor.beat_features(beats, signal, record.fs)[1]["v_pause"]
             cached[f"{rid}_t"] = np.asarray(beats.rpeaks, np.float64) / float(beats.fs)
             cached[f"{rid}_ev"] = np.asarray(ev, np.float64)
             changed = True
