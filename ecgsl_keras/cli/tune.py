@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ecgsl_keras.cli import runner
-from ecgsl_keras.training.tune import D_MODELS, MAX_LAYERS, STAGES, TUNERS  # no TensorFlow at import
+from ecgsl_keras.training.tune import STAGES, TUNERS  # no TensorFlow at import
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,10 +19,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--config", help="ExperimentConfig JSON the trials start from")
     p.add_argument("--task", help="task name (default: the data's)")
-    p.add_argument("--max-d-model", type=int, default=D_MODELS[-1],
-                   help=f"largest d_model tried (of {', '.join(map(str, D_MODELS))}; supervised, masked)")
-    p.add_argument("--max-layers", type=int, default=MAX_LAYERS,
-                   help="most transformer layers tried (supervised, masked)")
     p.add_argument("--seed", type=int, default=42, help="seed of the oracle and of every trial's training")
     p.add_argument("--overwrite", action="store_true", help="start a new search in --out instead of resuming")
     p.add_argument("--out", required=True, help="search folder (search state, trials/, best_config.json)")
@@ -38,8 +34,7 @@ def _run(args, parser) -> int:
 
     summary = search(args.data, args.out, stage=args.stage, tuner=args.tuner, max_trials=args.max_trials,
                      epochs=args.epochs, init_from=args.init_from, config=args.config, task=args.task,
-                     batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite,
-                     max_d_model=args.max_d_model, max_layers=args.max_layers)
+                     batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite)
     runner.print_result({k: v for k, v in summary.items() if k != "trials"})
     return 0
 

@@ -19,8 +19,6 @@ Search space (``search_space``):
 
 * ``supervised`` and ``masked``: ``d_model`` {32, 64, 128}, ``num_layers`` 1-4, ``num_heads`` {2, 4, 8},
   ``dropout`` 0-0.3, ``learning_rate`` 1e-4-3e-3 (log); ``masked`` also ``mask_ratio`` 0.15-0.5.
-  ``--max-d-model`` and ``--max-layers`` (``max_d_model``, ``max_layers``) cap the first two (smaller,
-  faster trials); their default is the full range.
 * ``finetune``: the architecture is the ``--init-from`` run's (its weights are loaded by layer
   name), so ``dropout``, ``learning_rate``, ``encoder_lr_multiplier`` {0.1, 0.3, 1}.
 * classifiers (``supervised``, ``finetune``): ``augment_strength`` 0-2, a factor on the default
@@ -64,8 +62,6 @@ BEST_CONFIG_NAME = "best_config.json"
 SUMMARY_NAME = "tune_summary.json"
 SEARCH_DIR = "search"
 TRIALS_DIR = "trials"
-D_MODELS = (32, 64, 128)   # the d_model choices; max_d_model keeps those up to it
-MAX_LAYERS = 4
 
 
 def keras_tuner():
@@ -76,27 +72,13 @@ def keras_tuner():
     return kt
 
 
-def _architecture_bounds(max_d_model, max_layers):
-    """The ``d_model`` choices and the most ``num_layers`` of a search capped at these values."""
-    d_models = [d for d in D_MODELS if d <= max_d_model]
-    if not d_models:
-        raise ConfigError("<max-d-model>", "bad_config",
-                          f"max_d_model must be at least {D_MODELS[0]}, got {max_d_model}")
-    if max_layers < 1:
-        raise ConfigError("<max-layers>", "bad_config", f"max_layers must be at least 1, got {max_layers}")
-    return d_models, min(max_layers, MAX_LAYERS)
-
-
-def search_space(hp, stage: str, base: ExperimentConfig, *, max_d_model=D_MODELS[-1],
-                 max_layers=MAX_LAYERS) -> ExperimentConfig:
+def search_space(hp, stage: str, base: ExperimentConfig) -> ExperimentConfig:
     """``base`` with the values of keras-tuner's ``hp`` for ``stage`` (module docstring)."""
     stage = get_stage(stage)
     model, train = {}, {}
     if stage.tune_architecture:
-        d_models, layers = _architecture_bounds(max_d_model, max_layers)
-        # the defaults (the first trial of a random or Bayesian search) are the hand-set 64 x 2, capped
-        model["d_model"] = hp.Choice("d_model", d_models, default=min(64, d_models[-1]))
-        model["num_layers"] = hp.Int("num_layers", 1, layers, default=min(2, layers))
+        model["d_model"] = hp.Choice("d_model", [32, 64, 128], default=64)
+        model["num_layers"] = hp.Int("num_layers", 1, 4, default=2)
         model["num_heads"] = hp.Choice("num_heads", [2, 4, 8], default=4)
         model["ff_dim"] = 2 * model["d_model"]
     model["dropout"] = hp.Float("dropout", 0.0, 0.3, step=0.05, default=0.1)
@@ -138,8 +120,7 @@ def _objective(stage, data, task_name=None):
 
 
 def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_trials=10, epochs=None,
-               init_from=None, task=None, seed=42, batch_size=None, overwrite=False, max_d_model=D_MODELS[-1],
-               max_layers=MAX_LAYERS):
+               init_from=None, task=None, seed=42, batch_size=None, overwrite=False):
     """The ``ECGSLTuner`` of a search in ``out`` (reloaded from ``out/search`` when it exists)."""
     kt = keras_tuner()
     from ecgsl_keras.training import trainer as train_lib
@@ -154,7 +135,7 @@ def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_
         # Hyperband plans its brackets from a declared space (random and Bayesian discover it in their
         # first trial, which therefore runs the defaults).
         space = kt.HyperParameters()
-        search_space(space, stage, base, max_d_model=max_d_model, max_layers=max_layers)
+        search_space(space, stage, base)
         oracle = kt.oracles.HyperbandOracle(objective=objective, max_epochs=int(epochs or base.train.epochs),
                                             factor=3, seed=seed, hyperparameters=space)
     else:
@@ -164,7 +145,7 @@ def make_tuner(out, stage, data, base: ExperimentConfig, *, tuner="random", max_
         """Each trial: ``search_space`` -> ``train.train`` in ``OUT/trials/<id>`` -> its best monitor value."""
 
         def run_trial(self, trial, *args, **kwargs):
-            config = search_space(trial.hyperparameters, stage, base, max_d_model=max_d_model, max_layers=max_layers)
+            config = search_space(trial.hyperparameters, stage, base)
             run_dir = Path(out) / TRIALS_DIR / trial.trial_id
             log.info("trial %s: %s", trial.trial_id, json.dumps(trial.hyperparameters.values))
             command = ["python", "-m", "ecgsl_keras.tune", "trial", trial.trial_id]
@@ -216,23 +197,19 @@ def base_config(stage, data, *, config=None, init_from=None, epochs=None, batch_
 
 
 def search(data, out, *, stage="supervised", tuner="random", max_trials=10, epochs=None, init_from=None,
-           config=None, task=None, batch_size=None, seed=42, overwrite=False, max_d_model=D_MODELS[-1],
-           max_layers=MAX_LAYERS) -> dict:
+           config=None, task=None, batch_size=None, seed=42, overwrite=False) -> dict:
     """Run (or resume) the search; write ``best_config.json`` and ``tune_summary.json``; return the summary."""
     if stage not in STAGES:
         raise ConfigError("<stage>", "bad_config", f"stage must be one of {STAGES}, got {stage!r}")
     keras_tuner()
-    _architecture_bounds(max_d_model, max_layers)   # a bad bound fails before any trial
     out = Path(out).resolve()
     data = Path(data).resolve()
     base = base_config(stage, data, config=config, init_from=init_from, epochs=epochs, batch_size=batch_size,
                        seed=seed)
     tuner_obj = make_tuner(out, stage, data, base, tuner=tuner, max_trials=max_trials, epochs=epochs,
-                           init_from=init_from, task=task, seed=seed, batch_size=batch_size, overwrite=overwrite,
-                           max_d_model=max_d_model, max_layers=max_layers)
+                           init_from=init_from, task=task, seed=seed, batch_size=batch_size, overwrite=overwrite)
     runs.write_json(out / "search_config.json", {"stage": stage, "tuner": tuner, "max_trials": max_trials,
                                                  "data": str(data), "init_from": init_from,
-                                                 "max_d_model": max_d_model, "max_layers": max_layers,
                                                  "base_config": base.to_dict()})
     import contextlib
 
@@ -256,7 +233,7 @@ def search(data, out, *, stage="supervised", tuner="random", max_trials=10, epoc
     if not best_trials:
         raise ECGSLError(f"{out}: no trial finished (see {out / SEARCH_DIR} for their messages)")
     best = best_trials[0]
-    best_config = search_space(best.hyperparameters, stage, base, max_d_model=max_d_model, max_layers=max_layers)
+    best_config = search_space(best.hyperparameters, stage, base)
     best_config.save(out / BEST_CONFIG_NAME)
     summary = {"stage": stage, "tuner": tuner, "objective": monitor, "direction": oracle.objective.direction,
                "split": "validation", "data": str(data), "trials_finished": sum(t["status"] == "COMPLETED"
