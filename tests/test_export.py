@@ -24,6 +24,21 @@ pytestmark = [
 EXAMPLES = 48   # calibration windows and parity windows
 
 
+def _small_config():
+    """The default config with a smaller model (one narrower transformer layer, narrower beat encoder):
+    the three TFLite conversions took most of this module's time and grow with the graph; the inputs
+    (max_beats 128, beat_len 96) stay the default's, which the signature tests check."""
+    import dataclasses
+
+    base = ExperimentConfig()
+    return dataclasses.replace(base, model=dataclasses.replace(
+        base.model, conv_filters=(8, 16, 32), embed_dim=32, d_model=32, num_heads=2, ff_dim=64, num_layers=1,
+        attention_units=32))
+
+
+CONFIG = _small_config()
+
+
 @pytest.fixture(scope="module")
 def prepared(cinc_sample_tfrecords):
     """The session's prepared sample (the default ExperimentConfig's beats; only read here): preparing it
@@ -40,7 +55,7 @@ def run_dir(tmp_path_factory, prepared):
     from tfrecords_tools import make_dataset
 
     keras.utils.set_random_seed(0)
-    config = ExperimentConfig()
+    config = CONFIG
     model = models.build_classifier(config.model, tasks.CINC2017)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     model.fit(make_dataset(prepared, split="train", training=True, batch_size=16, seed=0), epochs=2, verbose=0)
@@ -72,7 +87,7 @@ def test_export_writes_every_file_and_metadata(exported):
     metadata = json.loads((out / "ecgsl_metadata.json").read_text())
     assert metadata["label_names"] == list(tasks.CINC2017.label_names)
     assert metadata["inputs"]["padding_mask"]["dtype"] == "bool"
-    assert ExperimentConfig.load(out / "config.json") == ExperimentConfig()
+    assert ExperimentConfig.load(out / "config.json") == CONFIG
     assert json.loads((out / "export_report.json").read_text()) == report
     sizes = report["sizes_bytes"]
     assert sizes["tflite_float16"] < sizes["tflite_float32"]
