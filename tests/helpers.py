@@ -375,3 +375,19 @@ def preset_copy_without(folder, key, preset="mitdb-beats"):
     shutil.copytree(presets.preset_dir(preset), folder)
     spec = json.loads((folder / "stacking.json").read_text())
     return folder, {k: v for k, v in spec.items() if k != key}
+
+
+def tiny_beat_stacked(label_names, **rules):
+    """A fitted per-beat ``StackedClassifier`` over two feature columns and the deep probabilities (200 random rows,
+    5 boosting rounds), carrying the post-booster ``rules`` given (``v_gate=``, ``v_pause=``, ``v_template=`` specs):
+    the small model the V rule tests save, load and serve."""
+    from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = np.arange(200) % len(label_names)
+    deep = np.full((200, len(label_names)), 1.0 / len(label_names))
+    clf = StackedClassifier(["pre_rr_norm", "qrs_width_norm"], probability_names(label_names), label_names,
+                            params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
+                            deep_weight=0.5, rows="beat", **rules)
+    return clf.fit(np.concatenate([X, deep], axis=1), y)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
-from helpers import assert_stacking_json_refused, preset_copy_without
+from helpers import assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V = 0, 1, 2
@@ -71,16 +71,7 @@ def test_experiments_v_gate_uses_the_library_rule():
 
 
 def _tiny(v_gate=None):
-    from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 2))
-    y = np.arange(200) % 5
-    deep = np.full((200, 5), 0.2)
-    clf = StackedClassifier(["pre_rr_norm", "qrs_width_norm"], probability_names(LABELS), LABELS,
-                            params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
-                            deep_weight=0.5, rows="beat", v_gate=v_gate)
-    return clf.fit(np.concatenate([X, deep], axis=1), y)
+    return tiny_beat_stacked(LABELS, v_gate=v_gate)
 
 
 def test_the_v_gate_round_trips_through_stacking_json(tmp_path):

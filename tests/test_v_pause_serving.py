@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
-from helpers import assert_stacking_json_refused, preset_copy_without
+from helpers import assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
@@ -86,16 +86,7 @@ def test_the_optional_t_wave_test_keeps_beats_with_a_normal_t_out():
 
 
 def _tiny(v_pause=None):
-    from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 2))
-    y = np.arange(200) % 5
-    deep = np.full((200, 5), 0.2)
-    clf = StackedClassifier(["pre_rr_norm", "qrs_width_norm"], probability_names(LABELS), LABELS,
-                            params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
-                            deep_weight=0.5, rows="beat", v_pause=v_pause)
-    return clf.fit(np.concatenate([X, deep], axis=1), y)
+    return tiny_beat_stacked(LABELS, v_pause=v_pause)
 
 
 def test_the_pause_rule_round_trips_through_stacking_json(tmp_path):

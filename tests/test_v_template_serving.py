@@ -11,6 +11,8 @@ import pytest
 
 from ecgsl_keras.errors import ConfigError
 
+from helpers import tiny_beat_stacked
+
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
 AF_OFF = {"feature": "window_af_afev", "threshold": 30.0}
@@ -76,16 +78,7 @@ def test_the_vote_turns_wide_s_and_f_calls_shaped_like_the_records_v_calls_to_v(
 
 
 def _tiny(v_template=None):
-    from ecgsl_keras.modeling.stacking import StackedClassifier, probability_names
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 2))
-    y = np.arange(200) % 5
-    deep = np.full((200, 5), 0.2)
-    clf = StackedClassifier(["pre_rr_norm", "qrs_width_norm"], probability_names(LABELS), LABELS,
-                            params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
-                            deep_weight=0.5, rows="beat", v_template=v_template)
-    return clf.fit(np.concatenate([X, deep], axis=1), y)
+    return tiny_beat_stacked(LABELS, v_template=v_template)
 
 
 def test_the_vote_round_trips_through_stacking_json_and_is_off_when_absent(tmp_path):
