@@ -199,6 +199,16 @@ Steps:
               bound which records could cross min_called). Outcome: ship; V Se 0.870 -> 0.876 (+0.0054 +- 0.0022),
               V +P +0.0009, S Se 0, S +P +0.0116, macro F1 +0.0025; 106 alone (17 / 29 / 14 true V, no false
               V); no record could cross min_called by serving's counting.
+``false_v``   (run v52, key ``v_false_v_diagnosis``) a diagnosis, no lever (``FALSE_V_WHAT``): on ``template_served``'s rows
+              (recomputed and checked), booster seeds 42-44, the served recipe's false V calls by record, true class and
+              the stage that made them (the booster + deep mix before any rule, split by which model alone calls V;
+              ``v_pause``; ``v_template``; the rhythm gate only takes V calls away), the top records' evidence of their
+              false V against their true V called V (quantiles and AUC per column, seed 42), the false V by the
+              record's label-free V-call count, V +P bounds were named records' false V removed, and the lost V by
+              record, final call and stage. Outcome: 740.7 false V per seed, all from the mix (booster alone 56%, both
+              43%); N 56%, F 30%, S 14%; 108 (booster-only N, narrow, on time), 208 (F), 201 (S), 203 (N in AF) make
+              90%. 208's and 201's false V sit far from their record's V-call template (AUC 0.05 / 0.10): the lever
+              it points to is a within-record V template veto (rules to be written before any of its figures).
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -1838,6 +1848,7 @@ FALSE_V_WHAT = (
     "quantity serving could compute, as v_pause / v_template's counts)")
 FALSE_V_TOP = 5                       # records described in full, by mean false V over the seeds
 FALSE_V_CALLED_BINS = (10, 40)        # the record-level V-call counts splitting the false V (v_pause / v_template's N)
+FALSE_V_SEPARABLE_AUC = 0.2           # a top record whose false V its V-call template separates (AUC of the correlation)
 FALSE_V_EVIDENCE = ("qrs_width_norm", "median_corr", "pre_rr_local_median_ratio", "post_rr_local_median_ratio")
 
 
@@ -1977,6 +1988,22 @@ def step_false_v(table, labels, dec, beats) -> dict:
         fm, tm = final_v & m & (y != v), final_v & m & (y == v)
         top[r] = dict(evidence(fm, tm), false_by_class_stage=_pair_counts(y[fm], stage[fm], labels))
     pooled = evidence(final_v & (y != v), final_v & (y == v))
+
+    # V +P bounds (diagnosis only): the served V +P were a set of records' false V all gone and no true V lost
+    def bound(records) -> float:
+        return round(float(np.mean([
+            per_seed[str(s)]["true_V_called"] / (per_seed[str(s)]["true_V_called"] + per_seed[str(s)]["false_V"]
+                                                 - sum(by_record.get(r, {}).get(str(s), {}).get("false_V", 0)
+                                                       for r in records)) for s in BOOSTER_SEEDS])), 4)
+    aucs = {r: e["columns"]["corr_called_v_template"]["auc_false_over_true"] for r, e in top.items()}
+    separable = [r for r, a in aucs.items() if a is not None and a <= FALSE_V_SEPARABLE_AUC]
+    ranked_top = [row["record"] for row in record_table[:FALSE_V_TOP]]
+    bounds = {"what": "the served V +P (mean over seeds) were the named records' false V all removed and no true V "
+                      "lost: an upper bound of what removing them can give, not a lever's figure",
+              "cumulative_over_ranked": [{"records": ranked_top[:k], "v_positive_predictivity": bound(ranked_top[:k])}
+                                         for k in range(1, len(ranked_top) + 1)],
+              "template_separable": {"records": separable, "auc_at_most": FALSE_V_SEPARABLE_AUC,
+                                     "v_positive_predictivity": bound(separable)}}
     result = {"what": FALSE_V_WHAT, "reference_key": TEMPLATE_SERVED_KEY, "reference_reproduced": True,
               "seed_spread": spread, "distance_to_targets": v_gate._distance(spread),
               "false_V_by_seed": per_seed, "false_V_mean": round(float(total), 1), "shares": shares,
@@ -1984,6 +2011,7 @@ def step_false_v(table, labels, dec, beats) -> dict:
               "rhythm_gate_took_V_calls": gate_part,
               "false_V_by_record_v_call_count": called_bins,
               "top_records_evidence_seed42": top, "all_records_evidence_seed42": pooled,
+              "v_positive_predictivity_bounds": bounds,
               "lost_V_by_seed": lost_seed, "lost_V_by_record_and_seed": lost_record,
               "lost_V_records_ranked": sorted(({"record": r, "lost_V_mean": mean_of(d, "lost_V")}
                                                for r, d in lost_record.items()), key=lambda e: -e["lost_V_mean"])}
