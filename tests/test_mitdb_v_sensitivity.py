@@ -103,3 +103,25 @@ def test_the_template_vote_is_the_library_rule_and_its_key_carries_its_rules():
     assert saved["grid"]["min_called"] == list(vs.TEMPLATE_GRID["min_called"]) and saved["v48_reproduced"] is True
     assert saved["kept"] == saved["against_v48"]["kept"] == all(saved["against_v48"]["checks"].values())
     assert saved["decision"] == ("v_template" if saved["kept"] else "none")
+
+
+def test_false_v_diagnosis_counts_add_up_to_the_served_figure():
+    """Run v52: the AUC helper, and the committed key's counts: per seed the false V split by class and by stage add
+    up to the false V total, whose share of all V calls is 1 - the served V +P (the mean over seeds)."""
+    import json
+    from pathlib import Path
+
+    assert vs._auc([2, 3], [0, 1]) == 1.0 and vs._auc([0], [1]) == 0.0 and vs._auc([1, 1], [1]) == 0.5
+    assert vs._auc([], [1]) is None and vs._auc([np.nan], [1]) is None
+    assert vs._pair_counts(np.array([0, 3, 3]), np.array(["mix_both", "mix_both", "v_pause"]), LABELS) == {
+        "F|mix_both": 1, "N|mix_both": 1, "F|v_pause": 1}
+    saved = json.loads((Path(vs.__file__).parent / "v_sensitivity_results.json").read_text(encoding="utf-8"))[
+        vs.FALSE_V_KEY]
+    assert saved["what"] == vs.FALSE_V_WHAT and saved["reference_reproduced"] is True
+    pp = []
+    for d in saved["false_V_by_seed"].values():
+        assert sum(d["by_class"].values()) == sum(d["by_stage"].values()) == d["false_V"]
+        assert "V" not in d["by_class"]
+        pp.append(d["true_V_called"] / (d["true_V_called"] + d["false_V"]))
+    assert abs(np.mean(pp) - saved["seed_spread"]["V_positive_predictivity"]["mean"]) < 1e-9
+    assert abs(sum(r["false_V_mean"] for r in saved["records_ranked"]) - saved["false_V_mean"]) < 0.5

@@ -15,6 +15,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps pause_t_nested     # key v_pause_t_nested (run v49)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_nested    # key v_template_nested (run v51)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -198,6 +199,16 @@ Steps:
               bound which records could cross min_called). Outcome: ship; V Se 0.870 -> 0.876 (+0.0054 +- 0.0022),
               V +P +0.0009, S Se 0, S +P +0.0116, macro F1 +0.0025; 106 alone (17 / 29 / 14 true V, no false
               V); no record could cross min_called by serving's counting.
+``false_v``   (run v52, key ``v_false_v_diagnosis``) a diagnosis, no lever (``FALSE_V_WHAT``): on ``template_served``'s rows
+              (recomputed and checked), booster seeds 42-44, the served recipe's false V calls by record, true class and
+              the stage that made them (the booster + deep mix before any rule, split by which model alone calls V;
+              ``v_pause``; ``v_template``; the rhythm gate only takes V calls away), the top records' evidence of their
+              false V against their true V called V (quantiles and AUC per column, seed 42), the false V by the
+              record's label-free V-call count, V +P bounds were named records' false V removed, and the lost V by
+              record, final call and stage. Outcome: 740.7 false V per seed, all from the mix (booster alone 56%, both
+              43%); N 56%, F 30%, S 14%; 108 (booster-only N, narrow, on time), 208 (F), 201 (S), 203 (N in AF) make
+              90%. 208's and 201's false V sit far from their record's V-call template (AUC 0.05 / 0.10): the lever
+              it points to is a within-record V template veto (rules to be written before any of its figures).
 ``vaug``      (run v44, key ``v_augment_retrain``; ``--vaug-work VWORK``) the recipe's deep side retrained with
               the V beats reshaped in training: ``run.py --work VWORK --steps data cv inner --inner-folds 4
               --variants scratch_focal --beat-reference median --v-augment`` (``run.V_AUGMENT``: each V beat of a
@@ -332,8 +343,8 @@ def decision_rows(work: Path, table: dict, labels: list) -> dict:
 
 
 def left_out_rows(table: dict, labels: list, dec: dict, lever=None) -> dict:
-    """The left-out probabilities of the decision row, seeds 42-44: {'recipe_s<seed>' (recipe + rhythm gate, no V
-    gate), 'v40_s<seed>' (+ v40's gate where the fold took it), 'booster_s<seed>', 'deep'}, pooled over the folds
+    """The left-out probabilities of the decision row, seeds 42-44: {'mix_s<seed>' (booster + deep average, before
+    any rule), 'recipe_s<seed>' (recipe + rhythm gate, no V gate), 'v40_s<seed>' (+ v40's gate where the fold took it), 'booster_s<seed>', 'deep'}, pooled over the folds
     in ``dec['idx']`` order. ``lever`` ({fold: f(p, fold, seed) -> p}): applied on top of v40's rows ('lever_s<seed>')."""
     import v_gate
     from hybrid import BOOSTER_SEEDS
@@ -346,8 +357,8 @@ def left_out_rows(table: dict, labels: list, dec: dict, lever=None) -> dict:
         x = v_gate.LOCAL_GATE.inputs(table, part["scored"])
         fold = {"deep": part["p_deep"]}
         for seed in BOOSTER_SEEDS:
-            recipe = _gated(table, part["scored"], (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"], c,
-                            labels)
+            fold[f"mix_s{seed}"] = (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"]   # before any rule
+            recipe = _gated(table, part["scored"], fold[f"mix_s{seed}"], c, labels)
             fold[f"booster_s{seed}"] = part[f"p_booster_s{seed}"]
             fold[f"recipe_s{seed}"] = recipe
             fold[f"v40_s{seed}"] = (v_gate.LOCAL_GATE.apply(recipe, part["p_deep"][:, v], x, labels, **ch["best_point"])
@@ -1720,6 +1731,28 @@ TEMPLATE_SHIP_RULE = (
 TEMPLATE_SHIP_GUARDED = ("S_sensitivity", "S_positive_predictivity", "V_positive_predictivity", "macro_f1_nsvf")
 
 
+def _template_served_rows(table, labels, dec, beats, entry) -> dict:
+    """``_pause_served_rows`` plus the v_template ``entry`` as serving applies it (``VTemplate.from_spec(...).apply``,
+    each left-out record one signal): adds 'vote', 'cols' (the vote's columns of the rows), 'templated' ({seed: rows
+    after the vote}) and 'turned_template' ({seed: mask}). Shared by ``template_served`` and ``false_v``."""
+    from beats_preset import PRESET, _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VTemplate
+    sr = _pause_served_rows(table, labels, dec)
+    gate = sr["predictor"].stacked.gate
+    gate_af = {"feature": gate.feature, "threshold": float(gate.threshold)} if gate is not None else None
+    if entry["af_off"] != gate_af:
+        raise SystemExit(f"v_template's af_off {entry['af_off']} is not {PRESET}'s rhythm gate {gate_af}")
+    vote = VTemplate.from_spec(entry, labels)
+    cols = _columns_of(table, list(vote.columns))[sr["idx"]]
+    sr.update(vote=vote, cols=cols, templated={}, turned_template={})
+    for s in BOOSTER_SEEDS:
+        sr["templated"][s], sr["turned_template"][s] = vote.apply(sr["served"][s], beats[sr["idx"]], cols,
+                                                                  records=sr["rec"])
+    return sr
+
+
 def step_template_served(work: Path, mitdb_dir: Path, table, labels, dec, beats) -> dict:
     """Key ``v_template_served_left_out``: ``TEMPLATE_SHIP_RULE``. The vote's template and ``min_called`` count run over
     a record's labelled rows here; serving runs them over all its detected beats, so the unlabelled detected beats
@@ -1729,27 +1762,17 @@ def step_template_served(work: Path, mitdb_dir: Path, table, labels, dec, beats)
     from beats_preset import PRESET
     from hybrid import BOOSTER_SEEDS
 
-    from beats_preset import _columns_of
-
-    from ecgsl_keras.modeling.stacking import VTemplate
     saved = json.loads(OUT.read_text(encoding="utf-8"))
     entry = saved[TEMPLATE_KEY]["would_build"]["v_template"]
     if entry is None:
         raise SystemExit(f"{OUT}: TEMPLATE_BUILD_RULE took no v_template (key {TEMPLATE_KEY}.would_build)")
     reference = saved[SERVED_KEY]
-    sr = _pause_served_rows(table, labels, dec)
-    gate = sr["predictor"].stacked.gate
-    gate_af = {"feature": gate.feature, "threshold": float(gate.threshold)} if gate is not None else None
-    if entry["af_off"] != gate_af:
-        raise SystemExit(f"v_template's af_off {entry['af_off']} is not {PRESET}'s rhythm gate {gate_af}")
-    vote = VTemplate.from_spec(entry, labels)
+    sr = _template_served_rows(table, labels, dec, beats, entry)
+    vote, cols, before, after, turned = sr["vote"], sr["cols"], sr["served"], sr["templated"], sr["turned_template"]
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
-    cols = _columns_of(table, list(vote.columns))[idx]
-    before = sr["served"]
-    after, turned, fired = {}, {}, {}
+    fired = {}
     v = labels.index("V")
     for s in BOOSTER_SEEDS:
-        after[s], turned[s] = vote.apply(before[s], beats[idx], cols, records=rec)
         for r in np.unique(rec[turned[s]]):
             m = turned[s] & (rec == r)
             fired.setdefault(str(r), {})[str(s)] = {"true_V": int((m & (y == v)).sum()),
@@ -1805,6 +1828,204 @@ def step_template_served(work: Path, mitdb_dir: Path, table, labels, dec, beats)
              without["S_positive_predictivity"]["mean"], with_vote["S_positive_predictivity"]["mean"], ship, fired,
              straddle)
     return result
+
+
+# ---- run v52 (key v_false_v_diagnosis): a diagnosis, no lever and no keep decision: where the served recipe's false
+# V calls (and, briefly, its lost V) come from, on template_served's rows (the shipped v_pause and v_template).
+FALSE_V_KEY = "v_false_v_diagnosis"
+FALSE_V_WHAT = (
+    "a diagnosis, not a lever (no choice, no keep rule, the preset unchanged): on the served recipe's left-out rows "
+    "(v_template_served_left_out's: v37's booster + ECG-SL average, rhythm gate, no V gate, the shipped v_pause, then "
+    "the shipped v_template; recomputed and checked against that key), booster seeds 42-44, every beat called V that "
+    "is not a true V (a false V) by record, true class and the stage that made the call: 'mix' (the booster + deep "
+    "average's argmax before any rule is V; the rhythm gate moves S to N only, so it never makes a V call), split by "
+    "which model alone calls V ('both', 'booster_only', 'deep_only', 'neither'), 'v_pause' (beat_v_paused), "
+    "'v_template' (beat_v_templated). The rhythm gate's part: the mix's V calls it took away (true V / other). Lost "
+    "V (a true V not called V) by record, final call and stage ('gate': the mix called it V; 'mix': it did not). "
+    "For the top records, the evidence of their false V against their true V called V (seed 42): quantiles and the "
+    "AUC of each column (P(a false V's value > a true V's); 0.5: no separation), label-using figures for the "
+    "diagnosis only. The false V also split by the record's count of V calls outside AF (label free: a record-level "
+    "quantity serving could compute, as v_pause / v_template's counts)")
+FALSE_V_TOP = 5                       # records described in full, by mean false V over the seeds
+FALSE_V_CALLED_BINS = (10, 40)        # the record-level V-call counts splitting the false V (v_pause / v_template's N)
+FALSE_V_SEPARABLE_AUC = 0.2           # a top record whose false V its V-call template separates (AUC of the correlation)
+FALSE_V_EVIDENCE = ("qrs_width_norm", "median_corr", "pre_rr_local_median_ratio", "post_rr_local_median_ratio")
+
+
+def _auc(a, b) -> float | None:
+    """P(a > b) + 0.5 P(a == b) over the finite values of ``a`` and ``b`` (None when either is empty)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if not len(a) or not len(b):
+        return None
+    both = np.concatenate([a, b])
+    order = both.argsort(kind="mergesort")
+    ranks = np.empty(len(both))
+    ranks[order] = np.arange(1, len(both) + 1)
+    for val in np.unique(both):   # ties: mean rank
+        m = both == val
+        if m.sum() > 1:
+            ranks[m] = ranks[m].mean()
+    return round(float((ranks[:len(a)].sum() - len(a) * (len(a) + 1) / 2) / (len(a) * len(b))), 3)
+
+
+def step_false_v(table, labels, dec, beats) -> dict:
+    """Key ``v_false_v_diagnosis`` (run v52): ``FALSE_V_WHAT``."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    reference = saved[TEMPLATE_SERVED_KEY]
+    sr = _template_served_rows(table, labels, dec, beats, reference["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    sc, spread = _seed_spread(y, sr["templated"], labels)
+    if not all(abs(spread[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED):
+        raise SystemExit(f"the served rows are not key {TEMPLATE_SERVED_KEY}'s")
+    rows = left_out_rows(table, labels, dec)
+    v = labels.index("V")
+    vote, cols = sr["vote"], sr["cols"]
+    with np.errstate(invalid="ignore"):   # VTemplate's own test: NaN AF evidence is no AF evidence
+        in_af = cols[:, 2] > vote.af_off["threshold"]
+    ev = {name: _columns_of(table, [name])[idx, 0] for name in FALSE_V_EVIDENCE}
+    ev["af_evidence"] = cols[:, 2]
+    name = lambda k: labels[int(k)]   # noqa: E731
+    per_seed, by_record, lost_seed, lost_record, gate_part, called_bins = {}, {}, {}, {}, {}, {}
+    final_of, stage_of = {}, {}
+    for s in BOOSTER_SEEDS:
+        mix, final = rows[f"mix_s{s}"], sr["templated"][s]
+        mix_v, final_v = mix.argmax(-1) == v, final.argmax(-1) == v
+        boost_v, deep_v = rows[f"booster_s{s}"].argmax(-1) == v, rows["deep"].argmax(-1) == v
+        paused, templated = sr["turned"][s], sr["turned_template"][s]
+        stage = np.full(len(y), "", dtype=object)
+        stage[final_v & templated] = "v_template"
+        stage[final_v & paused & ~templated] = "v_pause"
+        from_mix = final_v & ~paused & ~templated
+        if not mix_v[from_mix].all():
+            raise SystemExit(f"seed {s}: a V call made by no stage (the rhythm gate makes none)")
+        for part, m in (("both", boost_v & deep_v), ("booster_only", boost_v & ~deep_v),
+                        ("deep_only", ~boost_v & deep_v), ("neither", ~boost_v & ~deep_v)):
+            stage[from_mix & m] = f"mix_{part}"
+        final_of[s], stage_of[s] = final_v, stage
+        false = final_v & (y != v)
+        per_seed[str(s)] = {"false_V": int(false.sum()), "true_V_called": int((final_v & (y == v)).sum()),
+                            "by_class": {name(k): int(c) for k, c in zip(*np.unique(y[false], return_counts=True))},
+                            "by_stage": {g: int(c) for g, c in zip(*np.unique(stage[false], return_counts=True))}}
+        gate_took = mix_v & ~(rows[f"recipe_s{s}"].argmax(-1) == v)
+        gate_part[str(s)] = {"true_V": int((gate_took & (y == v)).sum()), "other": int((gate_took & (y != v)).sum())}
+        # the record-level V-call count outside AF (label free; serving could count it) each false V sits in
+        n_called = {r: int((final_v & ~in_af & (rec == r)).sum()) for r in np.unique(rec)}
+        for r in np.unique(rec):
+            m = rec == r
+            f = false & m
+            if f.any() or (final_v & m & (y == v)).any():
+                by_record.setdefault(str(r), {})[str(s)] = {
+                    "false_V": int(f.sum()), "true_V_called": int((final_v & m & (y == v)).sum()),
+                    "true_V": int((m & (y == v)).sum()), "v_called_outside_af": n_called[r],
+                    "by_class": {name(k): int(c) for k, c in zip(*np.unique(y[f], return_counts=True))},
+                    "by_stage": {g: int(c) for g, c in zip(*np.unique(stage[f], return_counts=True))},
+                    "false_in_af": int((f & in_af).sum())}
+        bins = np.digitize([n_called[r] for r in rec], FALSE_V_CALLED_BINS)
+        names = (f"under_{FALSE_V_CALLED_BINS[0]}", f"{FALSE_V_CALLED_BINS[0]}_to_{FALSE_V_CALLED_BINS[1] - 1}",
+                 f"at_least_{FALSE_V_CALLED_BINS[1]}")
+        called_bins[str(s)] = {nm: {"false_V": int((false & (bins == b)).sum()),
+                                    "true_V_called": int((final_v & (y == v) & (bins == b)).sum()),
+                                    "records": sorted({str(r) for r in rec[(bins == b) & false]})}
+                               for b, nm in enumerate(names)}
+        lost = (y == v) & ~final_v
+        lost_stage = np.where(mix_v, "gate", "mix")
+        lost_seed[str(s)] = {"lost_V": int(lost.sum()),
+                             "by_call": {name(k): int(c) for k, c in zip(*np.unique(final[lost].argmax(-1),
+                                                                                    return_counts=True))},
+                             "by_stage": {g: int(c) for g, c in zip(*np.unique(lost_stage[lost], return_counts=True))},
+                             "booster_or_deep_calls_V": int((lost & (boost_v | deep_v)).sum())}
+        for r in np.unique(rec[lost]):
+            m = lost & (rec == r)
+            lost_record.setdefault(str(r), {})[str(s)] = {
+                "lost_V": int(m.sum()), "by_call": {name(k): int(c) for k, c in zip(
+                    *np.unique(final[m].argmax(-1), return_counts=True))},
+                "booster_or_deep_calls_V": int((m & (boost_v | deep_v)).sum())}
+
+    def mean_of(d, key):
+        return round(float(np.mean([d.get(str(s), {}).get(key, 0) for s in BOOSTER_SEEDS])), 1)
+    total = np.mean([per_seed[str(s)]["false_V"] for s in BOOSTER_SEEDS])
+    ranked = sorted(by_record, key=lambda r: -mean_of(by_record[r], "false_V"))
+    record_table = [{"record": r, "false_V_mean": mean_of(by_record[r], "false_V"),
+                     "share": round(float(mean_of(by_record[r], "false_V") / total), 3),
+                     "true_V_called_mean": mean_of(by_record[r], "true_V_called"),
+                     "true_V": by_record[r][str(BOOSTER_SEEDS[0])]["true_V"] if str(BOOSTER_SEEDS[0]) in by_record[r]
+                     else None}
+                    for r in ranked if mean_of(by_record[r], "false_V") > 0]
+    classes = sorted({k for d in per_seed.values() for k in d["by_class"]})
+    stages = sorted({k for d in per_seed.values() for k in d["by_stage"]})
+    shares = {"class": {k: round(float(np.mean([per_seed[str(s)]["by_class"].get(k, 0) for s in BOOSTER_SEEDS])
+                                       / total), 3) for k in classes},
+              "stage": {k: round(float(np.mean([per_seed[str(s)]["by_stage"].get(k, 0) for s in BOOSTER_SEEDS])
+                                       / total), 3) for k in stages}}
+    shares["stage"]["mix"] = round(sum(x for k, x in shares["stage"].items() if k.startswith("mix_")), 3)
+
+    # the evidence of the top records' false V against their true V called V (seed 42; label-using, diagnosis only)
+    s = BOOSTER_SEEDS[0]
+    final_v, stage = final_of[s], stage_of[s]
+    tcorr = np.full(len(y), np.nan)
+    for r in np.unique(rec):   # the vote's own label-free template (median of the record's V calls outside AF)
+        m = rec == r
+        tcorr[m] = vote.template_corr(sr["templated"][s][m], beats[idx][m], cols[m])
+    feats = dict(ev, corr_called_v_template=tcorr, p_v_mix=rows[f"mix_s{s}"][:, v],
+                 p_v_booster=rows[f"booster_s{s}"][:, v], p_v_deep=rows["deep"][:, v])
+    agree = (rows[f"booster_s{s}"].argmax(-1) == v) & (rows["deep"].argmax(-1) == v)
+
+    def evidence(m_false, m_true) -> dict:
+        return {"false_V": int(m_false.sum()), "true_V_called": int(m_true.sum()),
+                "booster_and_deep_both_V": {"false_V": round(float(agree[m_false].mean()), 3) if m_false.any()
+                                            else None,
+                                            "true_V": round(float(agree[m_true].mean()), 3) if m_true.any() else None},
+                "columns": {k: {"false_V": _q(x[m_false]), "true_V": _q(x[m_true]), "auc_false_over_true":
+                                _auc(x[m_false], x[m_true])} for k, x in feats.items()}}
+    top = {}
+    for r in [row["record"] for row in record_table[:FALSE_V_TOP]]:
+        m = rec == r
+        fm, tm = final_v & m & (y != v), final_v & m & (y == v)
+        top[r] = dict(evidence(fm, tm), false_by_class_stage=_pair_counts(y[fm], stage[fm], labels))
+    pooled = evidence(final_v & (y != v), final_v & (y == v))
+
+    # V +P bounds (diagnosis only): the served V +P were a set of records' false V all gone and no true V lost
+    def bound(records) -> float:
+        return round(float(np.mean([
+            per_seed[str(s)]["true_V_called"] / (per_seed[str(s)]["true_V_called"] + per_seed[str(s)]["false_V"]
+                                                 - sum(by_record.get(r, {}).get(str(s), {}).get("false_V", 0)
+                                                       for r in records)) for s in BOOSTER_SEEDS])), 4)
+    aucs = {r: e["columns"]["corr_called_v_template"]["auc_false_over_true"] for r, e in top.items()}
+    separable = [r for r, a in aucs.items() if a is not None and a <= FALSE_V_SEPARABLE_AUC]
+    ranked_top = [row["record"] for row in record_table[:FALSE_V_TOP]]
+    bounds = {"what": "the served V +P (mean over seeds) were the named records' false V all removed and no true V "
+                      "lost: an upper bound of what removing them can give, not a lever's figure",
+              "cumulative_over_ranked": [{"records": ranked_top[:k], "v_positive_predictivity": bound(ranked_top[:k])}
+                                         for k in range(1, len(ranked_top) + 1)],
+              "template_separable": {"records": separable, "auc_at_most": FALSE_V_SEPARABLE_AUC,
+                                     "v_positive_predictivity": bound(separable)}}
+    result = {"what": FALSE_V_WHAT, "reference_key": TEMPLATE_SERVED_KEY, "reference_reproduced": True,
+              "seed_spread": spread, "distance_to_targets": v_gate._distance(spread),
+              "false_V_by_seed": per_seed, "false_V_mean": round(float(total), 1), "shares": shares,
+              "records_ranked": record_table, "by_record_and_seed": by_record,
+              "rhythm_gate_took_V_calls": gate_part,
+              "false_V_by_record_v_call_count": called_bins,
+              "top_records_evidence_seed42": top, "all_records_evidence_seed42": pooled,
+              "v_positive_predictivity_bounds": bounds,
+              "lost_V_by_seed": lost_seed, "lost_V_by_record_and_seed": lost_record,
+              "lost_V_records_ranked": sorted(({"record": r, "lost_V_mean": mean_of(d, "lost_V")}
+                                               for r, d in lost_record.items()), key=lambda e: -e["lost_V_mean"])}
+    log.info("false V %.1f per seed; shares %s; top %s", total, shares, record_table[:FALSE_V_TOP])
+    return result
+
+
+def _pair_counts(yy, stage, labels) -> dict:
+    """{'<true class>|<stage>': beats} of false V beats."""
+    out = {}
+    for k, g in zip(yy, stage):
+        key = f"{labels[int(k)]}|{g}"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda e: -e[1]))
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
@@ -2546,7 +2767,7 @@ def main(argv=None) -> int:
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2564,7 +2785,7 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "vaug", "vaug_weight"} & set(args.steps):
+            "false_v", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -2644,6 +2865,11 @@ def main(argv=None) -> int:
         result = saved[TEMPLATE_SERVED_KEY] = dict(
             step_template_served(work, Path(args.mitdb_dir), table, labels, dec, beats), command=command,
             seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "false_v" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        result = saved[FALSE_V_KEY] = dict(step_false_v(table, labels, dec, beats), command=command,
+                                           seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
