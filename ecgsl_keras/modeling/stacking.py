@@ -85,6 +85,17 @@ than ``wide`` x the record's median beat, outside AF, whose correlation with the
 above its correlation with the record's median beat (``median_corr``) becomes V. It needs no label: its evidence is
 the beats themselves and two per-beat columns (``V_TEMPLATE_COLUMNS``), then the ``af_off`` feature when set; NaN
 evidence never fires. A served signal is one record. A spec without ``"v_template"`` serves exactly as before.
+
+Within-record V template veto (optional, ``rows="beat"`` with a class ``"V"``; ``VVeto``, the spec's ``"v_veto"``
+key, run v53 of ``experiments/mitdb``): the mirror of the vote, applied after it, e.g. ``{"min_called": 40, "corr":
+0.5, "median": true, "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. On a record with at least
+``min_called`` V calls outside AF, the record's V template is ``VTemplate``'s (the median of those beats); a V call
+outside AF whose correlation with it is below ``corr`` (with ``median`` true, also below its correlation with the
+record's median beat, ``median_corr``: more like the normal beat than the template) loses V: its V probability is set
+to 0 and the row renormalised, so the next class wins (``drop_calls``). Why: run v52 found the false V of records
+208 (F beats) and 201 (S beats) far from their record's V-call template (correlation 0.64 / 0.41 against 0.95 / 0.97
+on true V). Same evidence as the vote (``V_TEMPLATE_COLUMNS``, the ``af_off`` feature, the beats); NaN evidence never
+fires. A spec without ``"v_veto"`` serves exactly as before.
 """
 from __future__ import annotations
 
@@ -123,6 +134,8 @@ V_PAUSE_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio", "q
 S_CLASS = "S"
 V_TEMPLATE_KEYS = ("min_called", "corr", "wide", "calls")   # the spec's "v_template" object: these keys, all of them
 V_TEMPLATE_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
+V_VETO_KEYS = ("min_called", "corr", "median")   # the spec's "v_veto" object: these keys, all of them
+V_VETO_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
 # the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
 # with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
 V_TEMPLATE_COLUMNS = ("median_corr", "qrs_width_norm")
@@ -170,7 +183,7 @@ def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
 
 
 class Rule:
-    """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``), applied in
+    """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``, ``VVeto``), applied in
     ``RULES``' order: one loop serves (``StackedClassifier.predict_proba``, ``serving.stacked``), writes
     (``spec``) and reports (``evaluation.stacked``, ``ecgsl predict``) them all. Per rule: ``key`` (its
     ``stacking.json`` key and ``predict_proba``'s ``<key>_evidence`` argument), ``columns`` (the per-beat evidence
@@ -607,13 +620,77 @@ class VTemplate(Rule):
         for r in np.unique(records):
             m = records == r
             fire[m] = self.fires(p[m], b[m], x[m])
+        return self._act(p, fire)
+
+    def _act(self, p, fire) -> tuple:
         p[fire, self._v] = p[fire].max(axis=1) * 1.001   # just above the row's largest: V wins, the rest keep order
         p[fire] /= p[fire].sum(axis=1, keepdims=True)
         return p, fire
 
 
+class VVeto(VTemplate):
+    """The within-record V template veto (module docstring): on a record with at least ``min_called`` V calls
+    outside AF, a V call outside AF whose correlation with ``VTemplate``'s template is below ``corr`` (with
+    ``median``, also below its correlation with the record's median beat) loses V. A sibling of the vote: the same
+    evidence, template and per-record loop (``VTemplate.template_corr``, ``apply``), its own schema (``V_VETO_KEYS``)
+    and action (``drop_calls``: the next class wins). Measured by ``experiments/mitdb/v_sensitivity.py`` (run v53)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_veto", "beat_v_vetoed", "pre_v_veto_beat_probabilities",
+                                                   "v_vetoed", "beats_vetoed_V")
+    rows_error = "a v_veto rule is for per-beat rows (rows 'beat')"
+
+    def __init__(self, min_called: int, corr: float, median: bool, label_names, af_off=None):
+        labels = [str(n) for n in label_names]
+        if V_CLASS not in labels:
+            raise ValueError(f"a v_veto rule needs a class {V_CLASS!r} among the labels {labels}")
+        if isinstance(min_called, bool) or not isinstance(min_called, (int, np.integer)) or min_called < 1:
+            raise ValueError(f"v_veto min_called must be an integer of at least 1, got {min_called!r}")
+        self.min_called = int(min_called)
+        self.corr = _finite("v_veto corr", corr, -1.0)
+        if self.corr > 1.0:
+            raise ValueError(f"v_veto corr is a correlation, at most 1, got {corr!r}")
+        if not isinstance(median, bool):
+            raise ValueError(f"v_veto median must be true or false, got {median!r}")
+        self.median = median
+        self.af_off = None if af_off is None else _af_off_entry("v_veto", af_off)
+        self.columns = V_TEMPLATE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._v = labels.index(V_CLASS)
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VVeto":
+        """The spec's ``"v_veto"`` object; ValueError for anything but ``V_VETO_KEYS`` (all of them) and
+        ``V_VETO_OPTIONAL_KEYS`` with valid values."""
+        if (not isinstance(entry, dict) or not set(V_VETO_KEYS) <= set(entry)
+                or not set(entry) <= set(V_VETO_KEYS + V_VETO_OPTIONAL_KEYS)):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_veto must be an object with keys {list(V_VETO_KEYS)} (and optionally "
+                             f"{list(V_VETO_OPTIONAL_KEYS)}), got {keys}")
+        return cls(entry["min_called"], entry["corr"], entry["median"], label_names, af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_veto"`` object (``af_off`` only when set)."""
+        return {"min_called": self.min_called, "corr": self.corr, "median": self.median,
+                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def fires(self, probabilities, beats, evidence) -> np.ndarray:
+        """(n,) bool: the V calls of one record the veto takes V from (NaN evidence: none)."""
+        p = np.asarray(probabilities, np.float64)
+        x, _, outside_af = self._check(p, beats, evidence)
+        corr_v = self.template_corr(p, beats, x)
+        with np.errstate(invalid="ignore"):
+            fire = (p.argmax(-1) == self._v) & outside_af & (corr_v < self.corr)
+            return fire & (corr_v < x[:, 0]) if self.median else fire
+
+    def missing_evidence(self) -> str:
+        return (f"this model has a v_veto rule: pass the beats as v_veto_beats and its columns "
+                f"{list(self.columns)} as v_veto_evidence (or apply_gate=False)")
+
+    def _act(self, p, fire) -> tuple:
+        return drop_calls(p, fire, self._v)
+
+
 # the post-booster rules in the order they are applied (as measured: experiments/mitdb/v_gate.py, v_sensitivity.py)
-RULES = (Gate, VGate, VPause, VTemplate)
+RULES = (Gate, VGate, VPause, VTemplate, VVeto)
 RULE_KEYS = tuple(rule.key for rule in RULES)   # their stacking.json keys
 
 
@@ -623,7 +700,7 @@ class StackedClassifier:
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
                  combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None,
-                 v_pause=None, v_template=None):
+                 v_pause=None, v_template=None, v_veto=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -652,7 +729,7 @@ class StackedClassifier:
         if rows not in ROWS:
             raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
         self.rows = rows
-        given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template}
+        given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template, "v_veto": v_veto}
         for kind in RULES:   # each rule an instance, its spec entry or None (attributes gate, v_gate, ...)
             entry = given[kind.key]
             try:
@@ -729,13 +806,15 @@ class StackedClassifier:
         return [f"c{i}" for i in range(self.booster_columns)]
 
     def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None,
-                      v_pause_evidence=None, v_template_evidence=None, v_template_beats=None) -> np.ndarray:
+                      v_pause_evidence=None, v_template_evidence=None, v_template_beats=None,
+                      v_veto_evidence=None, v_veto_beats=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
         ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
         ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns; then, with a
         ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record); then, with a
         ``v_template``, its vote on ``v_template_beats`` ((n, samples) the beats' own samples) and
-        ``v_template_evidence`` ((n, k) its ``columns``; one record). The evidence
+        ``v_template_evidence`` ((n, k) its ``columns``; one record); then, with a ``v_veto``, its veto on
+        ``v_veto_beats`` (or ``v_template_beats``) and ``v_veto_evidence``. The evidence
         of each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
         every gate."""
         if self.booster is None:
@@ -748,8 +827,9 @@ class StackedClassifier:
         if not apply_gate:
             return boosted
         evidence = {"gate": gate_evidence, "v_gate": v_gate_evidence, "v_pause": v_pause_evidence,
-                    "v_template": v_template_evidence}
-        inputs = {"deep_v": lambda: self.deep_v(X), "beats": lambda: v_template_beats}
+                    "v_template": v_template_evidence, "v_veto": v_veto_evidence}
+        inputs = {"deep_v": lambda: self.deep_v(X),
+                  "beats": lambda: v_template_beats if v_template_beats is not None else v_veto_beats}
         for rule in self.rules:
             needed = {} if evidence[rule.key] is None else {name: inputs[name]() for name in rule.needs}
             if evidence[rule.key] is None or any(value is None for value in needed.values()):

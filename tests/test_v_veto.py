@@ -1,0 +1,78 @@
+"""The within-record V template veto of a per-beat stacked model (``modeling.stacking.VVeto``, ``stacking.json``'s
+``v_veto``, run v53 of experiments/mitdb): it fires on a constructed record, a bad entry is refused naming
+stacking.json, and a spec without it serves as before."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ecgsl_keras.errors import ConfigError
+
+from helpers import tiny_beat_stacked
+
+LABELS = ["N", "S", "V", "F", "Q"]
+N, S, V = 0, 1, 2
+SPEC = {"min_called": 3, "corr": 0.7, "median": True, "af_off": {"feature": "window_af_afev", "threshold": 30.0}}
+
+
+def _beat(kind, rng):
+    t = np.arange(96)
+    if kind == "normal":
+        b = np.exp(-0.5 * ((t - 32) / 1.5) ** 2) + 0.2 * np.exp(-0.5 * ((t - 60) / 6) ** 2)
+    else:
+        b = -0.8 * np.exp(-0.5 * ((t - 34) / 5.0) ** 2) + 0.4 * np.exp(-0.5 * ((t - 62) / 8) ** 2)
+    return b + 0.01 * rng.normal(size=96)
+
+
+def _case():
+    """Eight beats of one record, all called V: five ventricular (the template), a normal-shaped one (vetoed), a
+    normal-shaped one in AF (kept: AF) and one with NaN median correlation (kept: NaN never fires)."""
+    rng = np.random.default_rng(0)
+    beats = np.stack([_beat(k, rng) for k in ["v"] * 5 + ["normal"] * 3])
+    p = np.full((8, 5), 0.1)
+    p[:, V] = 0.5
+    p[:, S] = 0.2                                   # the next class: S
+    x = np.tile([0.3, 1.6, 0.0], (8, 1))            # median_corr, qrs_width_norm, AF evidence
+    x[5:, 0] = 0.95                                 # the normal-shaped beats are like the record's median beat
+    x[6, 2] = 50.0                                  # in AF
+    x[7, 0] = np.nan
+    return p, beats, x
+
+
+def test_the_veto_takes_v_from_a_beat_unlike_the_record_template():
+    from ecgsl_keras.modeling.stacking import VVeto
+
+    p, beats, x = _case()
+    veto = VVeto.from_spec(SPEC, LABELS)
+    out, fired = veto.apply(p, beats, x)
+    assert fired.tolist() == [False] * 5 + [True, False, False]
+    assert out[5].argmax() == S and np.isclose(out[5].sum(), 1.0)
+    np.testing.assert_array_equal(out[~fired], p[~fired])
+    assert not veto.apply(p, beats, x, records=np.arange(8))[1].any()   # each record alone: under min_called
+    loose = VVeto.from_spec(dict(SPEC, median=False), LABELS)           # without the median test the NaN beat goes
+    assert loose.apply(p, beats, x)[1].tolist() == [False] * 5 + [True, False, True]
+
+
+@pytest.mark.parametrize("entry, match", [
+    ({"min_called": 3, "corr": 0.7}, "keys"),
+    (dict(SPEC, extra=1), "keys"),
+    (dict(SPEC, median=1), "median"),
+    (dict(SPEC, corr=2.0), "at most 1"),
+    (dict(SPEC, min_called=0), "min_called"),
+])
+def test_a_bad_veto_names_stacking_json_and_none_serves_as_before(tmp_path, entry, match):
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    tiny_beat_stacked(LABELS).save(tmp_path)
+    spec = json.loads((tmp_path / SPEC_NAME).read_text())
+    assert "v_veto" not in spec
+    plain = StackedClassifier.load(tmp_path)
+    assert plain.v_veto is None
+    X = np.concatenate([np.ones((8, 2)), _case()[0]], axis=1)
+    np.testing.assert_array_equal(plain.predict_proba(X), plain.predict_proba(X, apply_gate=False))
+    (tmp_path / SPEC_NAME).write_text(json.dumps(dict(spec, v_veto=entry)))
+    with pytest.raises(ConfigError, match=match) as error:
+        StackedClassifier.load(tmp_path)
+    assert error.value.path == str(tmp_path / SPEC_NAME)
