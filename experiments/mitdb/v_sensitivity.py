@@ -16,6 +16,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_nested    # key v_template_nested (run v51)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps veto_nested        # key v_template_veto_nested (run v53)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -186,6 +187,23 @@ Steps:
               ``v_pause_nested``), paired over booster seeds 42-44. Forced rows (each fold's best pooled V Se point,
               whatever the rule said) are ablations. Grid, choice and keep rules written here and in the JSON before
               any figure of the vote. The preset is not changed this session.
+``veto_nested`` (run v53, key ``v_template_veto_nested``) a within-record V template VETO, the mirror of the vote (the
+              library's ``stacking.VVeto``, ``stacking.json``'s optional ``v_veto``, served after the vote). NOT blind:
+              run v52's left-out look (key ``v_false_v_diagnosis``: 208's / 201's false V far from their record's V-call
+              template) motivated it; its grid, choice and keep rules were written here and in the JSON before any
+              figure of the veto. Rule: on a record with >= min_called V calls outside AF, a V call outside AF whose
+              correlation with the record's V-call template (``VTemplate.template_corr``) is below corr (with median,
+              also below its correlation with the record's median beat) loses V to its next class. ``VETO_GRID``:
+              min_called 40 x corr 0.5 / 0.7 x median false / true (4 points) and off. ``VETO_CHOICE_RULE``: per outer
+              fold on its 4 inner groups only, on what mitdb-beats serves (the inner-4 recipe with the rhythm gate, no V
+              gate, then the shipped v_pause and v_template entries); admissible when the pooled inner V +P rises over
+              off AND no inner group's V Se falls by more than 0.01 AND no group's macro F1 (N, S, V, F) by more than
+              0.002 AND no group's S Se by more than 0.01 (4 decimals; a group without the class: no test); the highest
+              pooled V +P taken, ties the lower corr, then median true (the more conservative), none: off.
+              ``VETO_KEEP_RULE``: on the served recipe's left-out rows (``template_served``'s: v37's recipe, rhythm
+              gate, shipped v_pause and v_template), paired over booster seeds 42-44: kept only if the mean change of
+              V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean change of
+              each other measure (V Se, S Se, S +P, macro F1, accuracy) >= -(its seed sd). The preset is not changed.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -2762,12 +2780,183 @@ def step_template_nested(table, labels, dec, beats, preset_gate=None) -> dict:
     return result
 
 
+# ---- run v53 (key v_template_veto_nested): a within-record V template veto, served after the vote. Written BEFORE any
+# figure of the veto (training side or left out), but NOT blind: run v52's left-out look (v_false_v_diagnosis) found
+# 208's / 201's false V far from their record's V-call template and motivated it.
+VETO_KEY = "v_template_veto_nested"
+VETO_GRID = {"min_called": (40,), "corr": (0.5, 0.7), "median": (False, True)}
+VETO_V_SE_TOL = 0.01   # no inner group's V Se may fall by more than this (about one V beat in a hundred)
+VETO_WHY = (
+    "not blind: run v52's left-out look (key v_false_v_diagnosis) found every false V made by the booster + ECG-SL "
+    "average before any rule, 90% in 108 / 208 / 201 / 203, and 208's (F beats) and 201's (S beats) false V far from "
+    "their record's V-call template (correlation 0.64 / 0.41 against 0.95 / 0.97 on true V); bound: all of 208's and "
+    "201's false V gone gives V +P at most 0.884. The grid, choice and keep rules were written before any figure of "
+    "the veto. The 'narrower than wide x' test of the brief is not in the grid (kept small)")
+VETO_CHOICE_RULE = (
+    "fixed before any figure of run v53 (training side or left out): per outer training fold on its 4 inner groups "
+    "only. The inner base is what mitdb-beats serves: the inner-4 recipe of the fold (the booster of the fold's set and "
+    "size seed 42 trained on 3 groups and scored on the held one, averaged with the inner-4 ECG-SL probabilities at "
+    "the fold's deep weight, the fold's rhythm gate, NO V gate), then the preset's shipped v_pause and v_template "
+    "entries as serving loads them (AF by the preset's gate), each inner record counted on its own. The veto (the "
+    "library's stacking.VVeto, stacking.json's v_veto; AF by the preset's gate): on a record with at least min_called "
+    "V calls outside AF, a V call outside AF whose correlation with the median of the record's V calls (VTemplate."
+    "template_corr) is below corr (with median true, also below its correlation with the record's median beat, "
+    "median_corr) loses V (drop_calls: the next class wins). Grid VETO_GRID: min_called 40 x corr 0.5 / 0.7 x median "
+    "false / true (4 points) and off. A point is admissible when its pooled inner V +P (4 decimals) is above off's AND "
+    "no inner group's V Se falls by more than 0.01 AND no inner group's macro F1 (N, S, V, F) by more than 0.002 AND "
+    "no inner group's S Se by more than 0.01 (4 decimals; a group without beats of the class: no test). The admissible "
+    "point of the highest pooled inner V +P is taken; ties: the lower corr, then median true (each the more "
+    "conservative); none admissible: off. Applied to the fold's left-out records on the served recipe's left-out rows "
+    "(booster seeds 42-44, each record with its own template); no scored beat takes part in any choice")
+VETO_KEEP_RULE = (
+    "fixed before any figure of run v53 (LEVER_KEEP_RULE's form with V +P the measure to raise): against the served "
+    "recipe's left-out rows (template_served's: v37's recipe, rhythm gate, no V gate, the shipped v_pause and "
+    "v_template; recomputed and checked against key v_template_served_left_out), paired over booster seeds 42-44: "
+    "kept only if the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), "
+    "and the mean change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served "
+    "rows' seed sd of that measure). Kept: a candidate v_veto entry for a later build rule (the preset is not changed "
+    "this session); not kept: the served recipe stays")
+
+
+def _veto_points() -> list:
+    return [{"min_called": m, "corr": c, "median": md} for m in VETO_GRID["min_called"] for c in VETO_GRID["corr"]
+            for md in VETO_GRID["median"]]
+
+
+def veto_rule(labels, af_off, min_called, corr, median):
+    """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves)."""
+    from ecgsl_keras.modeling.stacking import VVeto
+    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off)
+
+
+def _v_ppv(y, p, v) -> float:
+    called = p.argmax(-1) == v
+    return round(float((called & (y == v)).sum() / max(int(called.sum()), 1)), 4)
+
+
+def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off) -> dict:
+    """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows)."""
+    v = labels.index("V")
+    off = _group_scores(y, base, rec, groups, labels)
+    off_ppv = _v_ppv(y, base, v)
+    points = []
+    for pt in _veto_points():
+        pi, fired = veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
+        sc = _group_scores(y, pi, rec, groups, labels)
+        falls = {m: [None if o[m] is None else round(o[m] - g[m], 4) for o, g in zip(off["groups"], sc["groups"])]
+                 for m in ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity")}
+        ppv = _v_ppv(y, pi, v)
+        admissible = bool(ppv > off_ppv
+                          and all(f is None or f <= VETO_V_SE_TOL for f in falls["V_sensitivity"])
+                          and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                          and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+        by_rec = {}
+        for r, k in zip(rec[fired], y[fired]):
+            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+            by_rec[str(r)][labels[int(k)]] += 1
+        points.append({**pt, "pooled": dict(sc["pooled"], V_positive_predictivity=ppv), "groups": sc["groups"],
+                       "group_falls": falls, "admissible": admissible,
+                       "vetoed": {"true_V": int((fired & (y == v)).sum()), "other": int((fired & (y != v)).sum()),
+                                  "by_record": by_rec}})
+
+    def key(q):
+        return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=key) if ok else None
+    strip = ("min_called", "corr", "median")
+    return {"off": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=off_ppv)), "points": points,
+            "uses": best is not None, "chosen": None if best is None else {k: best[k] for k in strip}}
+
+
+def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    v = labels.index("V")
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    if list(vote.columns) != list(veto_rule(labels, af_off, 40, 0.5, False).columns):
+        raise SystemExit(f"the preset's v_template columns {vote.columns} are not the veto's")
+    all_cols = _columns_of(table, list(vote.columns))
+    choice = {}
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        idx = ib["idx"]
+        rec = table["record"][idx]
+        base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+        base = vote.apply(base, beats[idx], all_cols[idx], records=rec)[0]
+        ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("veto, fold %d: chosen %s; %s", h, ch["chosen"],
+                 [(q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
+                   q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
+    # the served recipe's left-out rows (template_served's), then each fold's chosen veto on its left-out records
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = veto_rule(labels, af_off, **pt).apply(before[s][m], beats[idx][m],
+                                                                            all_cols[idx][m], records=rec[m])
+    sc0, spread0 = _seed_spread(y, before, labels)
+    saved = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]
+    ref_spread = saved["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = "V_positive_predictivity"
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
+    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
+    kept = all(checks.values())
+    firings = {}
+    for s in BOOSTER_SEEDS:
+        for r in np.unique(rec[fired[s]]):
+            m = fired[s] & (rec == r)
+            firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    result = {"why": VETO_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto (stacking.json v_veto)", "af_off": af_off,
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: list(x) for k, x in VETO_GRID.items()}, "choice_rule": VETO_CHOICE_RULE,
+              "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                    "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": VETO_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "served_reproduced": all(
+                  abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+              "decision": "v_veto candidate (preset unchanged)" if kept else "none: the served recipe stays",
+              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": firings,
+              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS}}
+    log.info("veto: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
+             spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
+             spread0[up]["mean"], spread1[up]["mean"], spread0["S_sensitivity"]["mean"],
+             spread1["S_sensitivity"]["mean"], kept)
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2785,7 +2974,7 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "vaug", "vaug_weight"} & set(args.steps):
+            "false_v", "veto_nested", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -2870,6 +3059,15 @@ def main(argv=None) -> int:
         beats = step_beats(work, Path(args.mitdb_dir), table)
         result = saved[FALSE_V_KEY] = dict(step_false_v(table, labels, dec, beats), command=command,
                                            seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "veto_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[VETO_KEY] = dict(step_veto_nested(table, labels, dec, beats, preset_spec), command=command,
+                                        seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
