@@ -125,3 +125,27 @@ def test_false_v_diagnosis_counts_add_up_to_the_served_figure():
         pp.append(d["true_V_called"] / (d["true_V_called"] + d["false_V"]))
     assert abs(np.mean(pp) - saved["seed_spread"]["V_positive_predictivity"]["mean"]) < 1e-9
     assert abs(sum(r["false_V_mean"] for r in saved["records_ranked"]) - saved["false_V_mean"]) < 0.5
+
+
+def test_the_template_veto_is_the_library_rule_and_its_key_carries_its_rules():
+    """Run v53: the experiment's veto is ``stacking.VVeto`` (the one ``stacking.json``'s ``v_veto`` serves); the
+    committed key holds the script's rules and grid, and a fold that takes no point leaves its left-out rows as served."""
+    import json
+    from pathlib import Path
+
+    from ecgsl_keras.modeling.stacking import V_TEMPLATE_COLUMNS, VVeto
+
+    rule = vs.veto_rule(LABELS, {"feature": "window_af_afev", "threshold": 30.0}, 40, 0.5, True)
+    assert isinstance(rule, VVeto) and rule.columns == V_TEMPLATE_COLUMNS + ("window_af_afev",)
+    assert {(q["corr"], q["median"]) for q in vs._veto_points()} == {(0.5, False), (0.5, True), (0.7, False),
+                                                                       (0.7, True)}
+    saved = json.loads((Path(vs.__file__).parent / "v_sensitivity_results.json").read_text(encoding="utf-8"))[
+        vs.VETO_KEY]
+    assert saved["choice_rule"] == vs.VETO_CHOICE_RULE and saved["keep_rule"] == vs.VETO_KEEP_RULE
+    assert saved["blind"] is False and saved["served_reproduced"] is True
+    assert saved["kept"] == all(saved["checks"].values())
+    for h, ch in saved["chosen_by_inner_cv"].items():
+        assert saved["chosen"][h] == ch["chosen"] and (ch["chosen"] is None) == (not any(
+            q["admissible"] for q in ch["points"]))
+    if not any(saved["chosen"].values()):
+        assert all(saved["paired_change"][m]["mean"] == 0 for m in saved["paired_change"]) and not saved["kept"]
