@@ -44,6 +44,9 @@ Run v51 (``template_nested``): the within-record V template vote (``stacking.VTe
 40, 0.9: fires on no left-out record; fold 1 S/F, 40, 0.95), on top of v48: V Se +0.0031 (sd 0.0009; 106 alone, 10 / 15 / 9
 true V under seeds 42-44, no false V), V +P +0.0005, S +P +0.0065, S Se +0.0000: kept by LEVER_KEEP_RULE against v48
 (v48's seed sd of V Se 0.0014; against v40's 0.0056 it would not pass). Not served: the preset is unchanged.
+Run v53 (``veto_nested``): the within-record V template veto (``stacking.VVeto``) taken by no fold on its inner groups
+(fold 0: 106 / 205 / 223's true V vetoed, inner V +P falls; fold 1: V +P up but 207's V Se -0.32): left-out rows as served
+(V Se 0.876, V +P 0.813); not kept.
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
