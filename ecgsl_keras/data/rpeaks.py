@@ -120,7 +120,7 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
-                        gap_signal=None, gap_wide=0.0, gap_amplitude=0.0) -> np.ndarray:
+                        gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -160,6 +160,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     at the minimum the gap adds, run s49's look measures those false beats at 0.54-0.64x after a peak 1.6-2.1x the
     median width, so the condition keeps them (not kept). ``gap_signal``: the signal the guard measures QRS shapes on,
     at ``fs`` (None: ``x``).
+
+    ``gap_added`` (run s50): a list that receives the returned peaks that are minima kept by ``minimum_gap`` inside
+    ``mindelay`` of the peak before them (None: not collected).
     """
     from neurokit2.signal import signal_smooth
 
@@ -202,10 +205,12 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         over ``candidates`` -- a minimum is kept by ``gap`` only where ``allowed`` or after a ``wide`` kept peak."""
         # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
         peaks, prominences, minima, index = ([], [], [], []) if keep_first_beat else ([0], [np.inf], [False], [-1])
+        gapped = [False] * len(peaks)
         for i, (peak, prominence, minimum) in enumerate(zip(*regions)):
             if not peaks or peak - peaks[-1] > delay or (
                     minimum and peak - peaks[-1] >= gap
                     and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))):
+                gapped.append(bool(peaks) and peak - peaks[-1] <= delay)
                 peaks.append(peak)
                 prominences.append(prominence)
                 minima.append(minimum)
@@ -215,6 +220,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
             elif ((prominence > prominences[-1] or (last and minima[-1]))
                   and (len(peaks) < 2 or peak - peaks[-2] > delay)):
                 peaks[-1], prominences[-1], minima[-1], index[-1] = peak, prominence, minimum, i
+                gapped[-1] = False
+        if gap_added is not None:
+            gap_added.extend(p for p, g in zip(peaks, gapped) if g)
         return (peaks if keep_first_beat else peaks[1:]), (index if keep_first_beat else index[1:])
 
     if gap <= delay and (gap_wide > 0 or gap_amplitude > 0):
@@ -255,19 +263,24 @@ def refine_rpeaks(cleaned, rpeaks, fs, radius_s) -> np.ndarray:
     is chosen once per record, the one with the larger mean deflection, so an inverted lead is
     aligned on its dominant (negative) QRS deflection. Sorted, unique int64 out.
     """
+    peaks = np.asarray(rpeaks, dtype=np.int64)
+    if peaks.size == 0 or int(round(float(radius_s) * float(fs))) < 1:
+        return peaks
+    return np.unique(_refined_each(cleaned, peaks, fs, radius_s))
+
+
+def _refined_each(cleaned, peaks, fs, radius_s) -> np.ndarray:
+    """``refine_rpeaks``' move of each of ``peaks`` (non-empty, radius >= 1 sample), in their order, not made unique:
+    the direction is chosen over all of them, so a subset alone can move otherwise (run s50 tracks peaks through it)."""
     from wfdb.processing import correct_peaks
 
-    peaks = np.asarray(rpeaks, dtype=np.int64)
     radius = int(round(float(radius_s) * float(fs)))
-    if peaks.size == 0 or radius < 1:
-        return peaks
     cleaned = np.asarray(cleaned, dtype=np.float64)
     shifted = correct_peaks(cleaned, peaks, search_radius=radius, smooth_window_size=2 * radius, peak_dir="compare")
-    shifted = np.asarray(shifted, dtype=np.int64)
-    return np.unique(np.clip(shifted, 0, cleaned.shape[0] - 1))
+    return np.clip(np.asarray(shifted, dtype=np.int64), 0, cleaned.shape[0] - 1)
 
 
-def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None) -> np.ndarray:
+def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None, gap_added=None) -> np.ndarray:
     """R-peaks (int64 sample indices at ``fs``) of a raw signal with the config's detector settings.
 
     The detector (``config.rpeak_method``, ``config.rpeak_correct_artifacts``, and
@@ -278,7 +291,9 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
     pass with lower region rules: ``wide_run_spans``; ``config.rpeak_run_mode`` "add" keeps the first pass's peaks there
     and adds the second pass's ones at least ``config.min_rr_s`` from all of them). Peaks closer than ``config.min_rr_s`` to a stronger one are
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
-    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them.
+    beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them, and with
+    ``config.rpeak_minimum_gap_final`` (run s50) ``drop_small_gap_peaks`` drops the small ones that came from a minimum
+    the gap kept. ``gap_added``: a list that receives those peaks, moved to the apex (the caller guards itself).
     ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
     both use this.
     """
@@ -324,8 +339,23 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
             peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
         return peaks
 
-    found = detect(dict(options))
+    # only the gap adds minima (and only _findpeaks_neurokit, the gap's detector, takes the list)
+    added = ([] if config.rpeak_minimum_gap_s > 0 and (gap_added is not None or config.rpeak_minimum_gap_final > 0)
+             else None)
+    found = detect(dict(options, gap_added=added) if added is not None else dict(options))
     peaks = apex(found)
+    if added is not None:
+        # the gap's minima, mapped and moved as the peaks are (refine_rpeaks moves each peak on its own)
+        added = np.asarray(added, dtype=np.int64)
+        if not config.detect_at_native_rate:
+            added = np.clip(np.rint(added * (fs / float(config.target_fs))).astype(np.int64), 0, raw.shape[0] - 1)
+        if config.rpeak_refine_s > 0 and added.size and int(round(config.rpeak_refine_s * fs)) >= 1:
+            # moved with all the peaks (apex): refine_rpeaks chooses the direction over all of them
+            first = _drop_close_peaks(found, cleaned, min_distance)
+            added = _refined_each(cleaned, first, fs, config.rpeak_refine_s)[np.isin(first, added)]
+        added = np.intersect1d(added, peaks)
+        if gap_added is not None:
+            gap_added.extend(added.tolist())
     if config.rpeak_run_threshold > 0 or config.rpeak_run_min_length > 0:
         # the region rules inside runs of wide beats (run s40, Python path only): a second pass, its peaks taken there
         spans = wide_run_spans(cleaned, peaks, fs)
@@ -354,7 +384,28 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None)
                 peaks = np.union1d(peaks, extra).astype(np.int64)
             else:
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
-    return guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+    peaks = guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
+    if config.rpeak_minimum_gap_final > 0:
+        peaks = drop_small_gap_peaks(peaks, added, cleaned, fs, config.rpeak_minimum_gap_final)
+    return peaks
+
+
+def drop_small_gap_peaks(peaks, gap_peaks, cleaned, fs, ratio) -> np.ndarray:
+    """``peaks`` without those in ``gap_peaks`` (final peaks that came from a minimum ``minimum_gap`` kept) whose QRS
+    amplitude (``rpeak_guard.qrs_shapes``) is under ``ratio`` x the guard's reference over the other peaks
+    (``rpeak_guard.amplitude_reference``; ``SignalConfig.rpeak_minimum_gap_final``, run s50). Run s49's look: measured
+    here, at the final peaks, 7 of run s48's 12 false beats are at most 0.45x, the beats it found 0.92-2.11x; measured
+    at the minimum in the detector (run s49) the two overlap."""
+    peaks = np.asarray(peaks, dtype=np.int64)
+    from_gap = np.isin(peaks, np.asarray(gap_peaks, dtype=np.int64))
+    if not from_gap.any() or from_gap.all():
+        return peaks
+    amplitude = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[0]
+    reference = rpeak_guard.amplitude_reference(peaks[~from_gap], amplitude[~from_gap], peaks[from_gap])
+    small = np.zeros(peaks.size, bool)
+    # a NaN reference (no other peak) keeps the peak
+    small[from_gap] = amplitude[from_gap] < float(ratio) * reference
+    return peaks[~small]
 
 
 def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_ratio) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""CPU time of signal.find_rpeaks on the 22 DS1 records (runs s48 and s49, issue 21): today's default, run s47's
+"""CPU time of signal.find_rpeaks on the 22 DS1 records (runs s48-s50, issue 21): today's default, run s47's
 baseline (``s37_first``) and the most chosen point of experiments/rpeaks/minimum_gap.py (``keep.most_chosen`` of its
 results; the baseline itself when no fold chose the option: then the run's last grid point is timed, run s48's
 0.25 s), interleaved in a rotating order, 5 repeats, one process (``cluster.chosen_speed``); the issue's limit is 1.3x
@@ -8,6 +8,8 @@ today's detector.
         > benchmarks/results/rpeaks_s48_minimum_gap_speed.json
     python experiments/rpeaks/minimum_gap_speed.py --run s49 --data-dir /work/shared/data/mitdb \\
         > benchmarks/results/rpeaks_s49_minimum_gap_conditioned_speed.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s50 --data-dir /work/shared/data/mitdb \\
+        > benchmarks/results/rpeaks_s50_minimum_gap_final_speed.json
 """
 import json
 import sys
