@@ -307,17 +307,23 @@ def step_validate(args, chosen, control: bool = False, key: str = "ecgsl_relativ
     return {form: {"runs": runs, "summary": _summary(runs), "records": int(len(y))} for form, runs in rows.items()}
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--hybrid", type=Path, help="hybrid.py's work folder of the relative fold set (table step)")
+def fold_set_arguments(p, what: str, steps) -> None:
+    """The options of a script that measures one ECG-SL fold set in the recipe (this one and ``window_lever.py``):
+    its hybrid.py work folder, af_lever's booster cache, the steps, the committed tables and the prepare config."""
+    p.add_argument("--hybrid", type=Path, help=f"hybrid.py's work folder of the {what} fold set (table step)")
     p.add_argument("--work", type=Path, required=True, help="af_lever's work folder (its booster cache)")
-    p.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
+    p.add_argument("--steps", nargs="*", choices=steps, default=list(steps))
     p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
     p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
     p.add_argument("--config-from", type=Path, help="config step: the manifest of the shipped form's prepared folder")
     p.add_argument("--config-out", type=Path, help="config step: the prepare config to write")
     p.add_argument("--prepared", type=Path, help="the prepared folder the fold set trained on (table step: its counts)")
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    fold_set_arguments(p, "relative", STEPS)
     p.add_argument("--out-npz", type=Path, default=HERE / "oof" / "relative_oof.npz")
     p.add_argument("--control", type=Path, help="hybrid.py's work folder of a plain one-channel ECG-SL fold set "
                                                 "retrained with the same folds and schedule (control step)")

@@ -130,11 +130,10 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.features import _metrics  # noqa: E402
-from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, finish_chosen_lever,  # noqa: E402
-                                          timed_steps)
+from experiments.cinc2017.oof_table import finish_chosen_lever, timed_steps  # noqa: E402
 from experiments.cinc2017.af_lever import paired  # noqa: E402
 from experiments.cinc2017.relative_lever import (AF_TARGET, FORMS, _form_rows, _lever, deep_side,  # noqa: E402
-                                               step_config, step_cv, step_table, step_validate)
+                                               fold_set_arguments, step_config, step_cv, step_table, step_validate)
 
 log = logging.getLogger("experiments.cinc2017.window_lever")
 STEPS = ("config", "pretrain", "table", "cv", "validate")
@@ -262,14 +261,7 @@ def step_pretrain(args) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--hybrid", type=Path, help="hybrid.py's work folder of the tq fold set (table step)")
-    p.add_argument("--work", type=Path, required=True, help="af_lever's work folder (its booster cache)")
-    p.add_argument("--steps", nargs="*", choices=STEPS, default=list(STEPS))
-    p.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
-    p.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
-    p.add_argument("--config-from", type=Path, help="config step: the manifest of the shipped form's prepared folder")
-    p.add_argument("--config-out", type=Path, help="config step: the prepare config to write")
-    p.add_argument("--prepared", type=Path, help="the prepared folder the fold set trained on (table step: its counts)")
+    fold_set_arguments(p, "tq", STEPS)
     p.add_argument("--reference", choices=tuple(VARIANTS), default="tq", help="the set's beat_reference (VARIANTS)")
     p.add_argument("--out-npz", type=Path, help="the set's table (default: oof/<VARIANTS' file>)")
     p.add_argument("--control-npz", type=Path, default=OTHER_SETS["ecgsl_plain"],
