@@ -1021,12 +1021,24 @@ LEVERS["pause"] = (PAUSE_GRID, lambda p, labels, ev, **pt: pause_call(p, labels,
 def _made_by_record(before, after, y, rec, labels) -> dict:
     """{record: {true class: beats}} of the beats ``after`` calls V and ``before`` did not."""
     v = labels.index("V")
-    made = (after.argmax(-1) == v) & (before.argmax(-1) != v)
-    out = {}
-    for r, k in zip(rec[made], y[made]):
-        out.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
-        out[str(r)][labels[int(k)]] += 1
-    return {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()), "by_record": out}
+    return _firings((after.argmax(-1) == v) & (before.argmax(-1) != v), y, rec, labels, v)
+
+
+def _firings(mask, y, rec, labels, v) -> dict:
+    """The beats ``mask`` marks (a rule's firings, the V calls it made): true V, others, and per record per true
+    class."""
+    by_rec = {}
+    for r, k in zip(rec[mask], y[mask]):
+        by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+        by_rec[str(r)][labels[int(k)]] += 1
+    return {"true_V": int((mask & (y == v)).sum()), "other": int((mask & (y != v)).sum()), "by_record": by_rec}
+
+
+def _group_falls(off, sc, measures) -> dict:
+    """Per measure, each inner group's fall from ``off`` to ``sc`` (``_group_scores``' outputs; None where the group
+    has no such measure): what the nested choice rules admit a point on."""
+    return {m: [None if o[m] is None else round(o[m] - g[m], 4) for o, g in zip(off["groups"], sc["groups"])]
+            for m in measures}
 
 
 def step_pause(table, labels, dec) -> dict:
@@ -1436,24 +1448,15 @@ def _nested_choice(y, rec, groups, base, labels, ev, grid=None) -> dict:
             continue
         pi = t_call(base, labels, ev, n, t)
         sc = _group_scores(y, pi, rec, groups, labels)
-        falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
-                                   for o, g in zip(off["groups"], sc["groups"])],
-                 "S_sensitivity": [None if o["S_sensitivity"] is None
-                                   else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
-                                   for o, g in zip(off["groups"], sc["groups"])]}
+        falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity"))
         admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
                           and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
         v = labels.index("V")
         made = (pi.argmax(-1) == v) & (base.argmax(-1) != v)
-        by_rec = {}
-        for r, k in zip(rec[made], y[made]):
-            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
-            by_rec[str(r)][labels[int(k)]] += 1
         points.append({"min_firing": n, **({} if grid is None else {"t_wave": t}), "scores": sc, "group_falls": falls,
                        "admissible": admissible,
-                       "new_V_calls": {"true_V": int((made & (y == v)).sum()), "other": int((made & (y != v)).sum()),
-                                       "by_record": by_rec}})
+                       "new_V_calls": _firings(made, y, rec, labels, v)})
     ok = [q for q in points if q["admissible"]]
     best = max(ok, key=lambda q: (q["scores"]["pooled"]["V_sensitivity"], q["min_firing"], q.get("t_wave") is None,
                                   -(q.get("t_wave") or 0.0))) if ok else None
@@ -2557,22 +2560,13 @@ def _template_choice(y, rec, groups, base, labels, ev) -> dict:
     for pt in _template_points():
         pi, turned = template_call(base, labels, ev, **pt)
         sc = _group_scores(y, pi, rec, groups, labels)
-        falls = {"macro_f1_nsvf": [round(o["macro_f1_nsvf"] - g["macro_f1_nsvf"], 4)
-                                   for o, g in zip(off["groups"], sc["groups"])],
-                 "S_sensitivity": [None if o["S_sensitivity"] is None
-                                   else round(o["S_sensitivity"] - g["S_sensitivity"], 4)
-                                   for o, g in zip(off["groups"], sc["groups"])]}
+        falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity"))
         admissible = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
                           and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
-        by_rec = {}
-        for r, k in zip(rec[turned], y[turned]):
-            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
-            by_rec[str(r)][labels[int(k)]] += 1
         points.append({**pt, "pooled": sc["pooled"], "groups": sc["groups"], "group_falls": falls,
                        "admissible": admissible,
-                       "turned": {"true_V": int((turned & (y == v)).sum()), "other": int((turned & (y != v)).sum()),
-                                  "by_record": by_rec}})
+                       "turned": _firings(turned, y, rec, labels, v)})
 
     def key(q):
         return (q["pooled"]["V_sensitivity"], q["min_called"], q["corr"], len(q["calls"]) == 2)
@@ -2846,21 +2840,15 @@ def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off) -> dict:
     for pt in _veto_points():
         pi, fired = veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
         sc = _group_scores(y, pi, rec, groups, labels)
-        falls = {m: [None if o[m] is None else round(o[m] - g[m], 4) for o, g in zip(off["groups"], sc["groups"])]
-                 for m in ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity")}
+        falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
         ppv = _v_ppv(y, pi, v)
         admissible = bool(ppv > off_ppv
                           and all(f is None or f <= VETO_V_SE_TOL for f in falls["V_sensitivity"])
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
                           and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
-        by_rec = {}
-        for r, k in zip(rec[fired], y[fired]):
-            by_rec.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
-            by_rec[str(r)][labels[int(k)]] += 1
         points.append({**pt, "pooled": dict(sc["pooled"], V_positive_predictivity=ppv), "groups": sc["groups"],
                        "group_falls": falls, "admissible": admissible,
-                       "vetoed": {"true_V": int((fired & (y == v)).sum()), "other": int((fired & (y != v)).sum()),
-                                  "by_record": by_rec}})
+                       "vetoed": _firings(fired, y, rec, labels, v)})
 
     def key(q):
         return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
