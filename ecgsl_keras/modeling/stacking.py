@@ -96,6 +96,16 @@ to 0 and the row renormalised, so the next class wins (``drop_calls``). Why: run
 208 (F beats) and 201 (S beats) far from their record's V-call template (correlation 0.64 / 0.41 against 0.95 / 0.97
 on true V). Same evidence as the vote (``V_TEMPLATE_COLUMNS``, the ``af_off`` feature, the beats); NaN evidence never
 fires. A spec without ``"v_veto"`` serves exactly as before.
+
+Premature-beat S rescue (optional, ``rows="beat"`` with a class ``"S"``; ``SPremature``, the spec's ``"s_premature"``
+key, run v57 of ``experiments/mitdb``): applied last, e.g. ``{"calls": ["N", "F"], "p_s": 0.2, "premature": 0.9,
+"af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A beat called one of ``calls`` whose S probability is
+at least ``p_s`` and whose pre RR over its record's average RR (``pre_rr_norm``: prematurity against the patient's own
+rhythm) is below ``premature``, outside AF with ``af_off``, becomes S (its S probability raised just above the row's
+largest, the row renormalised). Why: run v56 found the S beats the served recipe loses outside record 201 premature
+against their record's rhythm, called N or F, with an averaged P(S) of 0.2-0.45 against about 0.01 on the record's N
+beats. Its evidence is ``S_PREMATURE_COLUMNS`` and the ``af_off`` feature when set; NaN evidence never fires. A spec
+without ``"s_premature"`` serves exactly as before.
 """
 from __future__ import annotations
 
@@ -183,7 +193,8 @@ def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
 
 
 class Rule:
-    """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``, ``VVeto``), applied in
+    """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``, ``VVeto``,
+    ``SPremature``), applied in
     ``RULES``' order: one loop serves (``StackedClassifier.predict_proba``, ``serving.stacked``), writes
     (``spec``) and reports (``evaluation.stacked``, ``ecgsl predict``) them all. Per rule: ``key`` (its
     ``stacking.json`` key and ``predict_proba``'s ``<key>_evidence`` argument), ``columns`` (the per-beat evidence
@@ -689,8 +700,88 @@ class VVeto(VTemplate):
         return drop_calls(p, fire, self._v)
 
 
+# the S rescue's schema and evidence (run v57 of experiments/mitdb): the spec's "s_premature" object's keys, all of them,
+# and optionally these; its per-beat evidence is pre RR / the record's average RR (per_beat_features.per_beat_features)
+S_PREMATURE_KEYS = ("calls", "p_s", "premature")
+S_PREMATURE_OPTIONAL_KEYS = ("af_off",)
+S_PREMATURE_COLUMNS = ("pre_rr_norm",)
+
+
+class SPremature(Rule):
+    """The premature-beat S rescue (module docstring): a beat called one of ``calls`` (not S), whose S probability is
+    at least ``p_s``, whose pre RR over its record's average RR is below ``premature`` and (with ``af_off``) whose AF
+    evidence is not above the threshold becomes S (its S probability raised just above the row's largest, the row
+    renormalised). The one place of its schema (``S_PREMATURE_KEYS``, ``from_spec``, ``to_spec``), evidence
+    (``columns``: ``S_PREMATURE_COLUMNS``, then the AF-off feature when set) and rule (``fires``, ``apply``), served
+    by ``serving.stacked`` and measured by ``experiments/mitdb/s_sensitivity.py`` (run v57)."""
+
+    key, mask_key, before_key, mark, count_name = ("s_premature", "beat_s_rescued", "pre_s_premature_beat_probabilities",
+                                                   "s_rescued", "beats_turned_S")
+    rows_error = "an s_premature rule is for per-beat rows (rows 'beat')"
+
+    def __init__(self, calls, p_s: float, premature: float, label_names, af_off=None):
+        labels = [str(n) for n in label_names]
+        if S_CLASS not in labels:
+            raise ValueError(f"an s_premature rule needs a class {S_CLASS!r} among the labels {labels}")
+        if (not isinstance(calls, (list, tuple)) or not calls or not all(isinstance(c, str) for c in calls)
+                or len(set(calls)) != len(calls) or S_CLASS in calls or not set(calls) <= set(labels)):
+            raise ValueError(f"s_premature calls must be a list of distinct classes among {labels} other than "
+                             f"{S_CLASS!r}, got {calls!r}")
+        self.calls = tuple(calls)
+        self.p_s = _finite("s_premature p_s", p_s, 0.0)
+        if self.p_s > 1.0:
+            raise ValueError(f"s_premature p_s is a probability, at most 1, got {p_s!r}")
+        self.premature = _finite("s_premature premature", premature, 0.0)
+        self.af_off = None if af_off is None else _af_off_entry("s_premature", af_off)
+        self.columns = S_PREMATURE_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._s = labels.index(S_CLASS)
+        self._calls = [labels.index(c) for c in self.calls]
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "SPremature":
+        """The spec's ``"s_premature"`` object; ValueError for anything but ``S_PREMATURE_KEYS`` (all of them) and
+        ``S_PREMATURE_OPTIONAL_KEYS`` with valid values."""
+        if (not isinstance(entry, dict) or not set(S_PREMATURE_KEYS) <= set(entry)
+                or not set(entry) <= set(S_PREMATURE_KEYS + S_PREMATURE_OPTIONAL_KEYS)):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"s_premature must be an object with keys {list(S_PREMATURE_KEYS)} (and optionally "
+                             f"{list(S_PREMATURE_OPTIONAL_KEYS)}), got {keys}")
+        return cls(entry["calls"], entry["p_s"], entry["premature"], label_names, af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"s_premature"`` object (``af_off`` only when set)."""
+        return {"calls": list(self.calls), "p_s": self.p_s, "premature": self.premature,
+                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def fires(self, probabilities, evidence) -> np.ndarray:
+        """(n,) bool: the beats the rescue turns to S (NaN evidence: none; NaN AF evidence: no AF evidence)."""
+        p = np.asarray(probabilities, np.float64)
+        x = np.asarray(evidence, np.float64)
+        if x.shape != (len(p), len(self.columns)):
+            raise ValueError(f"s_premature evidence must be ({len(p)}, {len(self.columns)}) (columns "
+                             f"{list(self.columns)}), got {x.shape}")
+        with np.errstate(invalid="ignore"):
+            fire = np.isin(p.argmax(-1), self._calls) & (p[:, self._s] >= self.p_s) & (x[:, 0] < self.premature)
+            if self.af_off is not None:   # AAMI defines no S beat in atrial fibrillation (the rhythm gate's reason)
+                fire &= ~(x[:, 1] > self.af_off["threshold"])
+        return fire
+
+    def serve(self, probabilities, evidence, **inputs) -> tuple:
+        return self.apply(probabilities, evidence)
+
+    def apply(self, probabilities, evidence) -> tuple:
+        """(probabilities (n, C) float64, mask (n,) bool of the beats turned to S) of ``probabilities`` (n, C) and
+        ``evidence`` (n, len(columns)): ``columns`` of the same beats (pre RR over the beat's record's average RR:
+        each record's own, so rows of several records need no record ids)."""
+        p = np.array(probabilities, np.float64, copy=True)
+        fire = self.fires(p, evidence)
+        p[fire, self._s] = p[fire].max(axis=1) * 1.001   # just above the row's largest: S wins, the rest keep order
+        p[fire] /= p[fire].sum(axis=1, keepdims=True)
+        return p, fire
+
+
 # the post-booster rules in the order they are applied (as measured: experiments/mitdb/v_gate.py, v_sensitivity.py)
-RULES = (Gate, VGate, VPause, VTemplate, VVeto)
+RULES = (Gate, VGate, VPause, VTemplate, VVeto, SPremature)
 RULE_KEYS = tuple(rule.key for rule in RULES)   # their stacking.json keys
 
 
@@ -700,7 +791,7 @@ class StackedClassifier:
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
                  combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None,
-                 v_pause=None, v_template=None, v_veto=None):
+                 v_pause=None, v_template=None, v_veto=None, s_premature=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -729,7 +820,8 @@ class StackedClassifier:
         if rows not in ROWS:
             raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
         self.rows = rows
-        given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template, "v_veto": v_veto}
+        given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template, "v_veto": v_veto,
+                 "s_premature": s_premature}
         for kind in RULES:   # each rule an instance, its spec entry or None (attributes gate, v_gate, ...)
             entry = given[kind.key]
             try:
@@ -807,14 +899,15 @@ class StackedClassifier:
 
     def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None,
                       v_pause_evidence=None, v_template_evidence=None, v_template_beats=None,
-                      v_veto_evidence=None, v_veto_beats=None) -> np.ndarray:
+                      v_veto_evidence=None, v_veto_beats=None, s_premature_evidence=None) -> np.ndarray:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
         ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
         ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns; then, with a
         ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record); then, with a
         ``v_template``, its vote on ``v_template_beats`` ((n, samples) the beats' own samples) and
         ``v_template_evidence`` ((n, k) its ``columns``; one record); then, with a ``v_veto``, its veto on
-        ``v_veto_beats`` (or ``v_template_beats``) and ``v_veto_evidence``. The evidence
+        ``v_veto_beats`` (or ``v_template_beats``) and ``v_veto_evidence``; then, with an ``s_premature``, its rescue
+        on ``s_premature_evidence`` ((n, k) its ``columns``). The evidence
         of each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
         every gate."""
         if self.booster is None:
@@ -827,7 +920,8 @@ class StackedClassifier:
         if not apply_gate:
             return boosted
         evidence = {"gate": gate_evidence, "v_gate": v_gate_evidence, "v_pause": v_pause_evidence,
-                    "v_template": v_template_evidence, "v_veto": v_veto_evidence}
+                    "v_template": v_template_evidence, "v_veto": v_veto_evidence,
+                    "s_premature": s_premature_evidence}
         inputs = {"deep_v": lambda: self.deep_v(X),
                   "beats": lambda: v_template_beats if v_template_beats is not None else v_veto_beats}
         for rule in self.rules:

@@ -215,12 +215,269 @@ def step_s_lost(table, labels, dec, beats) -> dict:
     return result
 
 
+# ---- run v57 (key s_premature_nested): the premature-beat S rescue, chosen per outer fold on its inner groups. Grid,
+# choice, keep, build and ship rules written here (and in the JSON) BEFORE any figure of the rescue.
+S_NESTED_KEY = "s_premature_nested"
+S_GRID = {"calls": (("N",), ("N", "F")), "p_s": (0.1, 0.2, 0.3), "premature": (0.8, 0.9)}
+S_MACRO_TOL = 0.002   # v43's CHOICE_TOL / v48's NESTED_MACRO_TOL: about one S / V beat of an inner group
+S_TARGET_PPV = 0.60   # issue 18's S +P target (met by the served recipe: 0.656)
+S_WHY = (
+    "not blind: run v56's left-out look (key s_lost_diagnosis) found every lost S lost in the booster + ECG-SL mix (no "
+    "rule takes S away); outside record 201 (S beats called V by both models, mix P(S) ~0.02: not reachable from P(S)) "
+    "the lost S of 209 / 223 / 207 / 220 are premature against their record's average RR (pre_rr_norm 0.56-0.89) and "
+    "called N or F with a mix P(S) of 0.2-0.45 against ~0.01 on the record's N called N (AUC 0.97-1.00). The grid, "
+    "choice, keep, build and ship rules were written before any figure of the rescue (training side or left out)")
+S_CHOICE_RULE = (
+    "fixed before any figure of run v57 (training side or left out): per outer training fold on its 4 inner groups "
+    "only. The inner base is what mitdb-beats serves (v53's: the inner-4 recipe of the fold, the booster of the fold's "
+    "set and size seed 42 trained on 3 groups and scored on the held one averaged with the inner-4 ECG-SL "
+    "probabilities at the fold's deep weight, the fold's rhythm gate, NO V gate, then the preset's shipped v_pause and "
+    "v_template entries as serving loads them), each inner record counted on its own. The rescue (the library's "
+    "stacking.SPremature, stacking.json's s_premature; AF by the preset's rhythm gate, window_af_afev > 31): a beat "
+    "called one of calls with P(S) >= p_s and pre_rr_norm < premature, outside AF, becomes S. Grid S_GRID: calls (N) / "
+    "(N, F) x p_s 0.1 / 0.2 / 0.3 x premature 0.8 / 0.9 (12 points) and off. A point is admissible when its pooled inner "
+    "S Se (4 decimals) is above off's AND no inner group's macro F1 (N, S, V, F) falls by more than 0.002 AND the "
+    "pooled inner V Se and V +P (4 decimals) are not below off's. The admissible point of the highest pooled inner S "
+    "Se is taken; ties: the higher p_s, then the lower premature, then calls (N) (each the more conservative); none "
+    "admissible: off. Applied to the fold's left-out records on the served recipe's left-out rows (booster seeds "
+    "42-44); no scored beat takes part in any choice")
+S_KEEP_RULE = (
+    "fixed before any figure of run v57 (LEVER_KEEP_RULE's form with S Se the measure to raise): against the served "
+    "recipe's left-out rows (v_template_served_left_out's: v37's recipe, rhythm gate, no V gate, the shipped v_pause "
+    "and v_template; recomputed and checked against that key), paired over booster seeds 42-44: kept only if the mean "
+    "change of S Se > 0 and > max(sd of the paired changes, the served rows' seed sd of S Se), the mean change of "
+    "every other measure (S +P, V Se, V +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed sd of that "
+    "measure), and the mean S +P >= 0.60 (its target). Not kept: the served recipe stays, no build")
+S_BUILD_RULE = (
+    "fixed before any figure of run v57, used only if S_KEEP_RULE keeps the rescue: the entry a build writes is "
+    "S_CHOICE_RULE's pick over ALL 8 of DS1's inner groups (both outer folds' served inner rows together, every DS1 "
+    "beat once, each scored by inner models that never trained on its record), AF by the preset's rhythm gate; none "
+    "admissible: no entry")
+S_SHIP_RULE = (
+    "fixed before any figure of run v57, used only if S_BUILD_RULE takes an entry: the entry ships in mitdb-beats "
+    "(beats_preset.py --s-premature; model.keras and the booster byte-identical) only if, on the served recipe's "
+    "left-out rows with the entry as serving applies it (SPremature.from_spec(...).apply, every left-out record), "
+    "paired over booster seeds 42-44 against the same rows without it: the mean change of S Se > 0 AND, for each of S "
+    "+P, V Se, V +P and macro F1 (N, S, V, F), the mean change >= -(that metric's seed sd on the served rows) AND the "
+    "mean S +P >= 0.60. Otherwise the preset is left unchanged")
+S_SHIP_GUARDED = ("S_positive_predictivity", "V_sensitivity", "V_positive_predictivity", "macro_f1_nsvf")
+
+
+def _s_points() -> list:
+    return [{"calls": list(c), "p_s": t, "premature": r} for c in S_GRID["calls"] for t in S_GRID["p_s"]
+            for r in S_GRID["premature"]]
+
+
+def s_rule(labels, af_off, calls, p_s, premature):
+    """The library's rescue (``stacking.SPremature``: the one ``stacking.json``'s ``s_premature`` serves)."""
+    from ecgsl_keras.modeling.stacking import SPremature
+    return SPremature(list(calls), float(p_s), float(premature), labels, af_off=af_off)
+
+
+def _pooled_v(y, p, v) -> dict:
+    called, true = p.argmax(-1) == v, y == v
+    return {"V_sensitivity": round(float((called & true).sum() / max(int(true.sum()), 1)), 4),
+            "V_positive_predictivity": round(float((called & true).sum() / max(int(called.sum()), 1)), 4)}
+
+
+def _s_ppv(y, p, s) -> float:
+    called = p.argmax(-1) == s
+    return round(float((called & (y == s)).sum() / max(int(called.sum()), 1)), 4)
+
+
+def _s_choice(y, rec, groups, base, labels, cols, af_off) -> dict:
+    """``S_CHOICE_RULE`` on one inner side (``base``: the served inner rows; ``cols``: the rule's evidence)."""
+    s, v = labels.index("S"), labels.index("V")
+    off = vs._group_scores(y, base, rec, groups, labels)
+    off["pooled"].update(_pooled_v(y, base, v), S_positive_predictivity=_s_ppv(y, base, s))
+    points = []
+    for pt in _s_points():
+        pi, fired = s_rule(labels, af_off, **pt).apply(base, cols)
+        sc = vs._group_scores(y, pi, rec, groups, labels)
+        sc["pooled"].update(_pooled_v(y, pi, v), S_positive_predictivity=_s_ppv(y, pi, s))
+        falls = vs._group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity"))
+        admissible = bool(sc["pooled"]["S_sensitivity"] > off["pooled"]["S_sensitivity"]
+                          and all(f <= S_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                          and sc["pooled"]["V_sensitivity"] >= off["pooled"]["V_sensitivity"]
+                          and sc["pooled"]["V_positive_predictivity"] >= off["pooled"]["V_positive_predictivity"])
+        points.append({**pt, "pooled": sc["pooled"], "groups": sc["groups"], "group_falls": falls,
+                       "admissible": admissible, "fired": vs._firings(fired, y, rec, labels, s)})
+
+    def key(q):
+        return (q["pooled"]["S_sensitivity"], q["p_s"], -q["premature"], -len(q["calls"]))
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=key) if ok else None
+    return {"off": off, "points": points, "uses": best is not None,
+            "chosen": None if best is None else {k: best[k] for k in ("calls", "p_s", "premature")}}
+
+
+def _served_inner(table, labels, dec, h, beats, preset_spec) -> dict:
+    """Fold ``h``'s served inner rows (v53's base: the inner-4 recipe with the rhythm gate, then the shipped v_pause and
+    v_template as serving loads them)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause = VPause.from_spec(preset_spec["v_pause"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
+    ib = vs._inner_base(table, labels, dec, h, v40=False)
+    idx = ib["idx"]
+    rec = table["record"][idx]
+    base = pause.apply(ib["base"], vs._pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+    base = vote.apply(base, beats[idx], _columns_of(table, list(vote.columns))[idx], records=rec)[0]
+    return {"idx": idx, "rec": rec, "y": table["y"][idx], "base": base}
+
+
+def _by_record_seed(mask_of, y, rec, labels) -> dict:
+    out = {}
+    for seed, m in mask_of.items():
+        for r in np.unique(rec[m]):
+            mm = m & (rec == r)
+            out.setdefault(str(r), {})[str(seed)] = {labels[int(k)]: int((mm & (y == k)).sum()) for k in np.unique(y[mm])}
+    return out
+
+
+def step_s_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``s_premature_nested`` (run v57): ``S_GRID`` / ``S_CHOICE_RULE`` / ``S_KEEP_RULE`` (then, if kept,
+    ``S_BUILD_RULE`` and ``S_SHIP_RULE``)."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    s = labels.index("S")
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    columns = list(s_rule(labels, af_off, ["N"], 0.2, 0.9).columns)
+    all_cols = _columns_of(table, columns)
+    choice, inner = {}, {}
+    for h in range(len(dec["parts"])):
+        inner[h] = _served_inner(table, labels, dec, h, beats, preset_spec)
+        si = inner[h]
+        ch = _s_choice(si["y"], si["rec"], dec["groups"][h], si["base"], labels, all_cols[si["idx"]], af_off)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("s rescue, fold %d: chosen %s; off S Se %s; %s", h, ch["chosen"], ch["off"]["pooled"]["S_sensitivity"],
+                 [(q["calls"], q["p_s"], q["premature"], q["pooled"]["S_sensitivity"], q["admissible"],
+                   q["fired"]["true_V"], q["fired"]["other"]) for q in ch["points"]])
+    # the served recipe's left-out rows (template_served's), then each fold's chosen rescue on its left-out records
+    sr = vs._template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = all_cols[idx]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for seed in BOOSTER_SEEDS:
+        after[seed], fired[seed] = before[seed].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[seed][m], fired[seed][m] = s_rule(labels, af_off, **pt).apply(before[seed][m], cols[m])
+    sc0, spread0 = vs._seed_spread(y, before, labels)
+    ref_spread = json.loads(vs.OUT.read_text(encoding="utf-8"))[vs.TEMPLATE_SERVED_KEY]["seed_spread"]
+    reproduced = all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    if not reproduced:
+        raise SystemExit(f"the served rows are not key {vs.TEMPLATE_SERVED_KEY}'s")
+    sc1, spread1 = vs._seed_spread(y, after, labels)
+    paired = vs._paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = "S_sensitivity"
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
+    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
+    checks["S_positive_predictivity_at_target"] = bool(spread1["S_positive_predictivity"]["mean"] >= S_TARGET_PPV)
+    kept = all(checks.values())
+    per_record = {}
+    for r in np.unique(rec):
+        m = rec == r
+        n_s = int((m & (y == s)).sum())
+        if not n_s and not any((fired[seed] & m).any() for seed in BOOSTER_SEEDS):
+            continue
+        per_record[str(r)] = {"true_S": n_s, **{f"{k}_S_called_true_mean": round(float(np.mean(
+            [((rows[seed].argmax(-1) == s) & m & (y == s)).sum() for seed in BOOSTER_SEEDS])), 1)
+            for k, rows in (("served", before), ("rescue", after))},
+            **{f"{k}_S_called_false_mean": round(float(np.mean(
+                [((rows[seed].argmax(-1) == s) & m & (y != s)).sum() for seed in BOOSTER_SEEDS])), 1)
+                for k, rows in (("served", before), ("rescue", after))}}
+    result = {"why": S_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.SPremature (stacking.json s_premature)",
+                       "af_off": af_off, "columns": columns,
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: [list(x) if isinstance(x, tuple) else x for x in vals] for k, vals in S_GRID.items()},
+              "choice_rule": S_CHOICE_RULE, "choice_tolerances": {"macro_f1_nsvf": S_MACRO_TOL},
+              "keep_rule": S_KEEP_RULE, "build_rule": S_BUILD_RULE, "ship_rule": S_SHIP_RULE,
+              "reference": f"served recipe's left-out rows (key {vs.TEMPLATE_SERVED_KEY})",
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "served_reproduced": bool(reproduced),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+              "decision": ("kept: the build rule's entry and the ship rule follow" if kept
+                           else "not kept: the served recipe stays"),
+              "per_seed": {str(x): {m: round(sc1[x][m], 4) for m in v_gate.COMPARED} for x in BOOSTER_SEEDS},
+              "left_out_firings": _by_record_seed(fired, y, rec, labels),
+              "turned_total": {str(x): {"true_S": int((fired[x] & (y == s)).sum()),
+                                        "other": int((fired[x] & (y != s)).sum())} for x in BOOSTER_SEEDS},
+              "by_record": per_record}
+    log.info("s rescue: S Se %.4f -> %.4f, S +P %.4f -> %.4f, V Se %.4f -> %.4f, macro F1 %.4f -> %.4f, kept %s",
+             spread0[up]["mean"], spread1[up]["mean"], spread0["S_positive_predictivity"]["mean"],
+             spread1["S_positive_predictivity"]["mean"], spread0["V_sensitivity"]["mean"],
+             spread1["V_sensitivity"]["mean"], spread0["macro_f1_nsvf"]["mean"], spread1["macro_f1_nsvf"]["mean"], kept)
+    if kept:
+        result["build"] = _s_build(table, labels, dec, inner, all_cols, af_off)
+        entry = result["build"]["s_premature"]
+        if entry is not None:
+            result["served"] = _s_served(y, rec, before, cols, labels, entry, spread0)
+    return result
+
+
+def _s_build(table, labels, dec, inner, all_cols, af_off) -> dict:
+    """``S_BUILD_RULE``: ``S_CHOICE_RULE`` over all 8 of DS1's inner groups (both folds' served inner rows)."""
+    idx = np.concatenate([inner[h]["idx"] for h in sorted(inner)])
+    base = np.concatenate([inner[h]["base"] for h in sorted(inner)])
+    groups = [g for h in sorted(inner) for g in dec["groups"][h]]
+    ch = _s_choice(table["y"][idx], table["record"][idx], groups, base, labels, all_cols[idx], af_off)
+    entry = None if ch["chosen"] is None else dict(ch["chosen"], af_off=dict(af_off))
+    log.info("s rescue build: %s", entry)
+    return {"rule": S_BUILD_RULE, "inner_groups": [sorted(g) for g in groups], "choice": ch, "s_premature": entry}
+
+
+def _s_served(y, rec, before, cols, labels, entry, spread0) -> dict:
+    """``S_SHIP_RULE``: the build's entry as serving applies it on the served left-out rows."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import SPremature
+    rule = SPremature.from_spec(entry, labels)
+    after, fired = {}, {}
+    for seed in BOOSTER_SEEDS:
+        after[seed], fired[seed] = rule.apply(before[seed], cols)
+    sc0, _ = vs._seed_spread(y, before, labels)
+    sc1, spread1 = vs._seed_spread(y, after, labels)
+    change = vs._paired(sc1, sc0)
+    sd = {m: round(spread0[m]["sd"], 4) for m in S_SHIP_GUARDED}
+    checks = {"S_sensitivity_rises": bool(change["S_sensitivity"]["mean"] > 0),
+              **{f"{m}_within_seed_sd": bool(change[m]["mean"] >= -sd[m]) for m in S_SHIP_GUARDED},
+              "S_positive_predictivity_at_target": bool(spread1["S_positive_predictivity"]["mean"] >= S_TARGET_PPV)}
+    ship = all(checks.values())
+    s = labels.index("S")
+    return {"ship_rule": S_SHIP_RULE, "s_premature": entry, "seed_spread": spread1,
+            "distance_to_targets": v_gate._distance(spread1), "paired_change": change, "reference_seed_sd": sd,
+            "checks": checks, "ship": bool(ship),
+            "decision": ("ship: beats_preset.py --s-premature writes the entry into mitdb-beats' stacking.json" if ship
+                         else "not shipped: mitdb-beats unchanged"),
+            "left_out_firings": _by_record_seed(fired, y, rec, labels),
+            "turned_total": {str(x): {"true_S": int((fired[x] & (y == s)).sum()),
+                                      "other": int((fired[x] & (y != s)).sum())} for x in BOOSTER_SEEDS}}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=["s_lost"])
+    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=["s_lost", "s_nested"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -236,6 +493,14 @@ def main(argv=None) -> int:
     if "s_lost" in args.steps:
         result = saved[S_LOST_KEY] = dict(step_s_lost(table, labels, dec, beats), command=command,
                                           seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "s_nested" in args.steps:
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[S_NESTED_KEY] = dict(step_s_nested(table, labels, dec, beats, preset_spec), command=command,
+                                            seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
