@@ -285,6 +285,12 @@ def _s_ppv(y, p, s) -> float:
     return round(float((called & (y == s)).sum() / max(int(called.sum()), 1)), 4)
 
 
+def _s_firings(mask, y, rec, labels) -> dict:
+    """``v_sensitivity._firings`` of the rescue (the beats it turned to S): true S, others, per record per class."""
+    f = vs._firings(mask, y, rec, labels, labels.index("S"))
+    return {"true_S": f["true_V"], "other": f["other"], "by_record": f["by_record"]}
+
+
 def _s_choice(y, rec, groups, base, labels, cols, af_off) -> dict:
     """``S_CHOICE_RULE`` on one inner side (``base``: the served inner rows; ``cols``: the rule's evidence)."""
     s, v = labels.index("S"), labels.index("V")
@@ -301,7 +307,7 @@ def _s_choice(y, rec, groups, base, labels, cols, af_off) -> dict:
                           and sc["pooled"]["V_sensitivity"] >= off["pooled"]["V_sensitivity"]
                           and sc["pooled"]["V_positive_predictivity"] >= off["pooled"]["V_positive_predictivity"])
         points.append({**pt, "pooled": sc["pooled"], "groups": sc["groups"], "group_falls": falls,
-                       "admissible": admissible, "fired": vs._firings(fired, y, rec, labels, s)})
+                       "admissible": admissible, "fired": _s_firings(fired, y, rec, labels)})
 
     def key(q):
         return (q["pooled"]["S_sensitivity"], q["p_s"], -q["premature"], -len(q["calls"]))
@@ -359,7 +365,7 @@ def step_s_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
         choice[str(h)] = ch
         log.info("s rescue, fold %d: chosen %s; off S Se %s; %s", h, ch["chosen"], ch["off"]["pooled"]["S_sensitivity"],
                  [(q["calls"], q["p_s"], q["premature"], q["pooled"]["S_sensitivity"], q["admissible"],
-                   q["fired"]["true_V"], q["fired"]["other"]) for q in ch["points"]])
+                   q["fired"]["true_S"], q["fired"]["other"]) for q in ch["points"]])
     # the served recipe's left-out rows (template_served's), then each fold's chosen rescue on its left-out records
     sr = vs._template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
