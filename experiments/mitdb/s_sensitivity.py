@@ -209,7 +209,9 @@ def step_s_lost(table, labels, dec, beats) -> dict:
                                       "per_record": {row["record"]: row["S_sensitivity_if_recovered"]
                                                      for row in record_table},
                                       "cumulative_over_ranked": cumulative,
-                                      "fewest_records_reaching_target": needed},
+                                      "fewest_records_reaching_target": needed,
+                                      "all_but_the_first": {"records": ranked_top[1:],
+                                                            "S_sensitivity": bound(ranked_top[1:])}},
               "top_records_evidence_seed42": top, "all_records_evidence_seed42": pooled}
     log.info("lost S %.1f per seed of %d; shares %s; ranked %s", total, n_s, shares, record_table[:S_LOST_TOP])
     return result
