@@ -3,6 +3,7 @@ an S lever it points to, chosen per outer fold on the training side only.
 
     python experiments/mitdb/s_sensitivity.py --work WORK --steps s_lost       # key s_lost_diagnosis (run v56)
     python experiments/mitdb/s_sensitivity.py --work WORK --steps s_nested     # key s_premature_nested (run v57)
+    python experiments/mitdb/s_sensitivity.py --work WORK --steps s_pause_look # key s_pause_training_look
 
 WORK: a work folder holding v_gate.py's caches (``beats_preset/table.npz``, ``v_side_left_out_k2_median/``,
 ``v_side_left_out_k2/``, ``v_sensitivity/beats.npz``), as ``v_sensitivity.py`` reads them (a copy of session
@@ -480,12 +481,58 @@ def _s_served(y, rec, before, cols, labels, entry, spread0) -> dict:
                                       "other": int((fired[x] & (y != s)).sum())} for x in BOOSTER_SEEDS}}
 
 
+# ---- key s_pause_training_look: a training-side look, no lever (see the module docstring)
+S_PAUSE_LOOK_KEY = "s_pause_training_look"
+S_PAUSE_LOOK = {"pause": (1.25, 1.5), "below": (0.85, 0.9, 0.95)}
+
+
+def step_s_pause_look(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``s_pause_training_look``: the less-than-compensatory-pause test on the V calls of each fold's served inner
+    rows (the training side only)."""
+    from beats_preset import _columns_of
+
+    v = labels.index("V")
+    threshold = float(preset_spec["gate"]["threshold"])
+    names = ["pre_rr_local_median_ratio", "post_rr_local_median_ratio", preset_spec["gate"]["feature"]]
+    out = {}
+    for h in range(len(dec["parts"])):
+        si = _served_inner(table, labels, dec, h, beats, preset_spec)
+        y, rec = si["y"], si["rec"]
+        pre, post, af = _columns_of(table, names)[si["idx"]].T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            compensation, post_pre = (pre + post) / 2, post / pre
+            called = (si["base"].argmax(-1) == v) & ~(af > threshold)
+        points = []
+        for pause in S_PAUSE_LOOK["pause"]:
+            for below in S_PAUSE_LOOK["below"]:
+                with np.errstate(invalid="ignore"):
+                    m = called & (post_pre >= pause) & (compensation < below)
+                by_record = {}
+                for r, k in zip(rec[m], y[m]):
+                    by_record.setdefault(str(r), {}).setdefault(labels[int(k)], 0)
+                    by_record[str(r)][labels[int(k)]] += 1
+                points.append({"pause": pause, "below": below, "true_V": int((m & (y == v)).sum()),
+                               "true_S": int((m & (y == labels.index("S"))).sum()),
+                               "other": int((m & (y != v) & (y != labels.index("S"))).sum()), "by_record": by_record,
+                               "records_by_count": sorted(((r, int(sum(c.values()))) for r, c in by_record.items()),
+                                                          key=lambda e: -e[1])})
+        out[str(h)] = {"inner_records": sorted(set(map(str, rec))), "v_calls_outside_af": int(called.sum()),
+                       "true_V_called": int((called & (y == v)).sum()),
+                       "true_S_called_V": int((called & (y == labels.index("S"))).sum()), "points": points}
+        log.info("s pause look, fold %d: %s", h, [(q["pause"], q["below"], q["true_V"], q["true_S"], q["other"],
+                                                   q["records_by_count"][:3]) for q in points])
+    return {"what": "a training-side look (no left-out figure, no lever): the V calls of each outer fold's served inner "
+                    "rows, outside AF by the preset's gate, with post RR / pre RR >= pause and (pre + post RR) / (2 x "
+                    "the local median RR) below 'below' (a less than compensatory pause: an atrial beat's), by record "
+                    "and true class", "grid": {k: list(x) for k, x in S_PAUSE_LOOK.items()}, "by_fold": out}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=["s_lost", "s_nested"])
+    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=["s_lost", "s_nested", "s_pause_look"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -509,6 +556,14 @@ def main(argv=None) -> int:
         preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
         result = saved[S_NESTED_KEY] = dict(step_s_nested(table, labels, dec, beats, preset_spec), command=command,
                                             seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "s_pause_look" in args.steps:
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[S_PAUSE_LOOK_KEY] = dict(step_s_pause_look(table, labels, dec, beats, preset_spec),
+                                                command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result))
     return 0
