@@ -17,6 +17,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps veto_nested        # key v_template_veto_nested (run v53)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps multi_veto_nested  # key v_multi_template_veto_nested (v54)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -207,6 +208,20 @@ Steps:
               gate, shipped v_pause and v_template), paired over booster seeds 42-44: kept only if the mean change of
               V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean change of
               each other measure (V Se, S Se, S +P, macro F1, accuracy) >= -(its seed sd). The preset is not changed.
+``multi_veto_nested`` (run v54, key ``v_multi_template_veto_nested``) the veto with SEVERAL V templates per record
+              (``stacking.VVeto`` with ``v_veto``'s optional ``clusters``: ``stacking.v_call_templates`` groups the
+              record's V calls outside AF greedily by correlation, a group of at least min_members calls gives a
+              template, its median); a V call outside AF is vetoed only when its largest correlation with the kept
+              templates is below corr (with median, also below its correlation with the record's median beat); a
+              record whose V calls form no such group: no veto. NOT blind: run v53's left-out outcome (true V of
+              106 / 205 / 207 / 223, multiform PVCs, unlike the single template) motivated it. ``MULTI_VETO_GRID``:
+              min_called 40 x corr 0.5 / 0.7 x median false / true x clusters corr 0.8 / 0.9 x min_members 5 / 20 (16
+              points) and off. Choice: ``VETO_CHOICE_RULE`` unchanged (per outer fold on its 4 inner groups, on the
+              served inner rows; admissible: pooled inner V +P up, no group's V Se down > 0.01, macro F1 > 0.002, S Se
+              > 0.01), ties (``MULTI_VETO_TIE``): the lower corr, then median true, then the smaller min_members
+              (more templates, fewer vetoes), then the higher clusters corr. Keep: ``VETO_KEEP_RULE`` unchanged
+              (against the served rows, paired over booster seeds 42-44). Grid, choice and keep rules written here
+              and in the JSON before any figure of v54 (training side or left out).
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -2820,10 +2835,11 @@ def _veto_points() -> list:
             for md in VETO_GRID["median"]]
 
 
-def veto_rule(labels, af_off, min_called, corr, median):
-    """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves)."""
+def veto_rule(labels, af_off, min_called, corr, median, clusters=None):
+    """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves; ``clusters``: run v54's
+    several templates)."""
     from ecgsl_keras.modeling.stacking import VVeto
-    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off)
+    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off, clusters=clusters)
 
 
 def _v_ppv(y, p, v) -> float:
@@ -2831,13 +2847,20 @@ def _v_ppv(y, p, v) -> float:
     return round(float((called & (y == v)).sum() / max(int(called.sum()), 1)), 4)
 
 
-def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off) -> dict:
-    """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows)."""
+def _veto_tie(q) -> tuple:
+    """``VETO_CHOICE_RULE``'s order: the higher pooled V +P, then the lower corr, then median true."""
+    return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
+
+
+def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, tie=_veto_tie) -> dict:
+    """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows) over ``grid`` (veto_rule's
+    keyword points; None: ``_veto_points()``), the admissible point of the largest ``tie`` taken."""
     v = labels.index("V")
     off = _group_scores(y, base, rec, groups, labels)
     off_ppv = _v_ppv(y, base, v)
     points = []
-    for pt in _veto_points():
+    grid = _veto_points() if grid is None else grid
+    for pt in grid:
         pi, fired = veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
@@ -2850,23 +2873,21 @@ def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off) -> dict:
                        "group_falls": falls, "admissible": admissible,
                        "vetoed": _firings(fired, y, rec, labels, v)})
 
-    def key(q):
-        return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
     ok = [q for q in points if q["admissible"]]
-    best = max(ok, key=key) if ok else None
-    strip = ("min_called", "corr", "median")
+    best = max(ok, key=tie) if ok else None
+    strip = tuple(grid[0])
     return {"off": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=off_ppv)), "points": points,
             "uses": best is not None, "chosen": None if best is None else {k: best[k] for k in strip}}
 
 
-def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
-    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
+    """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
+    records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
     import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.modeling.stacking import VPause, VTemplate
-    v = labels.index("V")
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
     c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
@@ -2881,11 +2902,12 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
         rec = table["record"][idx]
         base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
         base = vote.apply(base, beats[idx], all_cols[idx], records=rec)[0]
-        ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off)
+        ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off,
+                          grid=grid, tie=tie)
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
         choice[str(h)] = ch
-        log.info("veto, fold %d: chosen %s; %s", h, ch["chosen"],
-                 [(q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
+        log.info("%s, fold %d: chosen %s; %s", name, h, ch["chosen"],
+                 [(q.get("clusters"), q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
                    q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
     # the served recipe's left-out rows (template_served's), then each fold's chosen veto on its left-out records
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
@@ -2917,6 +2939,22 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
         for r in np.unique(rec[fired[s]]):
             m = fired[s] & (rec == r)
             firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    return {"af_off": af_off, "choice": choice, "sr": sr, "before": before, "after": after, "fired": fired,
+            "all_cols": all_cols, "spread0": spread0, "spread1": spread1, "ref_spread": ref_spread, "sc0": sc0,
+            "sc1": sc1, "paired": paired, "sd0": sd0, "checks": checks, "kept": kept, "firings": firings}
+
+
+def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    n = _veto_nested(table, labels, dec, beats, preset_spec)
+    af_off, choice, spread0, spread1, ref_spread = n["af_off"], n["choice"], n["spread0"], n["spread1"], n["ref_spread"]
+    paired, sd0, checks, kept, firings, sc1 = n["paired"], n["sd0"], n["checks"], n["kept"], n["firings"], n["sc1"]
+    y, fired = n["sr"]["y"], n["fired"]
     result = {"why": VETO_WHY, "blind": False,
               "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto (stacking.json v_veto)", "af_off": af_off,
                        "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
@@ -2942,12 +2980,132 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
     return result
 
 
+# ---- run v54 (key v_multi_template_veto_nested): the veto with several V templates per record. Written BEFORE any
+# figure of v54 (training side or left out), but NOT blind: run v53's left-out outcome motivated it (its veto took true
+# V of 106 / 205 / 207 / 223, records with more than one V shape, for want of a second template).
+MULTI_VETO_KEY = "v_multi_template_veto_nested"
+MULTI_VETO_GRID = {"min_called": (40,), "corr": (0.5, 0.7), "median": (False, True), "clusters_corr": (0.8, 0.9),
+                   "min_members": (5, 20)}
+MULTI_VETO_WHY = (
+    "not blind: run v53 (key v_template_veto_nested) found no fold admitting the single-template veto because the true "
+    "V of 106 / 205 / 223 (fold 0's inner side) and 207 (fold 1's) are unlike their record's one V-call template "
+    "(multiform PVCs); run v52's left-out look (key v_false_v_diagnosis) had found 208's (F) and 201's (S) false V far "
+    "from that template. Several templates per record (a group of at least min_members V calls correlating at least "
+    "clusters corr with its leader, stacking.v_call_templates) keep each V form that repeats; a V call unlike every "
+    "kept template is vetoed. Grid, choice and keep rules written before any figure of v54")
+MULTI_VETO_RULE = (
+    "the library's stacking.VVeto with clusters {corr: clusters_corr, min_members} (stacking.json's v_veto; AF by the "
+    "preset's gate): on a record with at least min_called V calls outside AF, those calls are grouped greedily (the "
+    "ungrouped call with the most ungrouped calls correlating >= clusters_corr with it, itself included, leads a group "
+    "of them; repeated until no call leads min_members), each group's median beat is a template; a V call outside AF "
+    "whose largest correlation with the templates is below corr (with median true, also below its correlation with the "
+    "record's median beat, median_corr) loses V (drop_calls: the next class wins); a record whose V calls form no group "
+    "(or with fewer than min_called): no veto")
+MULTI_VETO_CHOICE_RULE = (
+    "fixed before any figure of run v54: VETO_CHOICE_RULE (run v53's, unchanged: per outer training fold on its 4 "
+    "inner groups only, on what mitdb-beats serves, the inner-4 recipe with the fold's rhythm gate and no V gate, then "
+    "the shipped v_pause and v_template; admissible when the pooled inner V +P (4 decimals) is above off's AND no inner "
+    "group's V Se falls by more than 0.01 AND no group's macro F1 (N, S, V, F) by more than 0.002 AND no group's S Se "
+    "by more than 0.01) over MULTI_VETO_GRID (16 points) and off; the admissible point of the highest pooled inner V +P "
+    "is taken, ties (MULTI_VETO_TIE): the lower corr, then median true, then the smaller min_members (more templates, "
+    "fewer vetoes), then the higher clusters corr; none admissible: off. Applied to the fold's left-out records on "
+    "the served recipe's left-out rows (booster seeds 42-44, each record its own templates)")
+MULTI_VETO_KEEP_RULE = (
+    "fixed before any figure of run v54: VETO_KEEP_RULE (run v53's, unchanged): against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean "
+    "change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed sd "
+    "of that measure). Kept: the entry goes to the ship step (template_served's form), not to the preset directly")
+
+
+def _multi_veto_points() -> list:
+    g = MULTI_VETO_GRID
+    return [{"min_called": m, "corr": c, "median": md, "clusters": {"corr": cc, "min_members": mm}}
+            for m in g["min_called"] for c in g["corr"] for md in g["median"] for cc in g["clusters_corr"]
+            for mm in g["min_members"]]
+
+
+def _multi_veto_tie(q) -> tuple:
+    """``MULTI_VETO_CHOICE_RULE``'s order: V +P, the lower corr, median true, the smaller min_members, the higher
+    clusters corr."""
+    return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"], -q["clusters"]["min_members"],
+            q["clusters"]["corr"])
+
+
+def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_multi_template_veto_nested`` (run v54): ``MULTI_VETO_GRID`` / ``MULTI_VETO_CHOICE_RULE`` /
+    ``MULTI_VETO_KEEP_RULE``. Also, per left-out record and seed, the templates the fold's chosen point keeps and the
+    V lost / false V before and after."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.data.per_beat_features import centred_beats
+    from ecgsl_keras.modeling.stacking import v_call_templates
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    n = _veto_nested(table, labels, dec, beats, preset_spec, grid=_multi_veto_points(), tie=_multi_veto_tie,
+                     name="multi veto")
+    spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = n["all_cols"][idx]
+    templates, by_record = {}, {}
+    with np.errstate(invalid="ignore"):
+        outside_af = ~(cols[:, 2] > n["af_off"]["threshold"])
+    for h, part in enumerate(dec["parts"]):
+        pt = choice[str(h)]["chosen"]
+        for r in np.unique(table["record"][part["scored"]]):
+            m = rec == r
+            if not m.any():
+                continue
+            for s in BOOSTER_SEEDS:
+                if pt is not None:
+                    called = m & (n["before"][s].argmax(-1) == v) & outside_af
+                    k = (len(v_call_templates(centred_beats(beats[idx][called]), **pt["clusters"]))
+                         if called.sum() >= pt["min_called"] else None)
+                    templates.setdefault(str(r), {})[str(s)] = k
+            row = {}
+            for tag, rows in (("before", n["before"]), ("after", n["after"])):
+                calls = {s: rows[s][m].argmax(-1) == v for s in BOOSTER_SEEDS}
+                row[tag] = {"V_lost": round(float(np.mean([((y[m] == v) & ~calls[s]).sum() for s in BOOSTER_SEEDS])), 1),
+                            "false_V": round(float(np.mean([((y[m] != v) & calls[s]).sum() for s in BOOSTER_SEEDS])), 1)}
+            if row["before"] != row["after"]:
+                by_record[str(r)] = row
+    result = {"why": MULTI_VETO_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto with clusters (stacking.json v_veto), "
+                                  "stacking.v_call_templates", "what": MULTI_VETO_RULE, "af_off": n["af_off"],
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: list(x) for k, x in MULTI_VETO_GRID.items()}, "choice_rule": MULTI_VETO_CHOICE_RULE,
+              "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                    "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": MULTI_VETO_KEEP_RULE,
+              "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "served_reproduced": all(
+                  abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
+              "decision": ("v_veto with clusters: a candidate for the ship step" if n["kept"]
+                           else "none: the served recipe stays"),
+              "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": n["firings"],
+              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "left_out_templates_by_record_and_seed": templates,
+              "by_record_changed": by_record}
+    log.info("multi veto: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
+             spread0[up]["mean"], spread1[up]["mean"], spread0["S_sensitivity"]["mean"],
+             spread1["S_sensitivity"]["mean"], n["kept"], n["firings"])
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2965,7 +3123,7 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "veto_nested", "vaug", "vaug_weight"} & set(args.steps):
+            "false_v", "veto_nested", "multi_veto_nested", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -3059,6 +3217,15 @@ def main(argv=None) -> int:
         preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
         result = saved[VETO_KEY] = dict(step_veto_nested(table, labels, dec, beats, preset_spec), command=command,
                                         seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "multi_veto_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[MULTI_VETO_KEY] = dict(step_multi_veto_nested(table, labels, dec, beats, preset_spec),
+                                              command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
