@@ -18,6 +18,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps veto_nested        # key v_template_veto_nested (run v53)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps multi_veto_nested  # key v_multi_template_veto_nested (v54)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -222,6 +223,22 @@ Steps:
               (more templates, fewer vetoes), then the higher clusters corr. Keep: ``VETO_KEEP_RULE`` unchanged
               (against the served rows, paired over booster seeds 42-44). Grid, choice and keep rules written here
               and in the JSON before any figure of v54 (training side or left out).
+``narrow_gate_nested`` (run v55, key ``v_narrow_gate_nested``) a lever for 108's booster-only V calls: the library's V
+              agreement gate (``stacking.VGate``, ``stacking.json``'s ``v_gate``; v40's shape) re-chosen on top of what
+              mitdb-beats serves, in serving's order (``RULES``: rhythm gate, v_gate, then the shipped v_pause and
+              v_template): a V call on time against its local rhythm (pre RR / local median >= premature, post RR /
+              pre RR < pause), not wider than wide x the median beat, whose deep (ECG-SL) P(V) is below t loses V to its
+              next class; with af_off never in AF by the preset's gate. NOT blind: run v52's left-out look (108's false
+              V: booster alone, narrow, on time, deep P(V) ~0.07) and the v40 build's refusal (201's narrow true V)
+              motivated it; the low t values aim at the deep model's separation. ``NARROW_GRID``: premature 0.8 / 0.9
+              x wide 1.25 / 1.5 x t 0.1 / 0.2 / 0.3 x af_off off / on, pause 1.1 (v40's), irregular none (24 points)
+              and off. Choice: ``VETO_CHOICE_RULE``'s admission unchanged (per outer fold on its 4 inner groups, the
+              served inner rows with the gate in serving's place; pooled inner V +P up, no group's V Se down > 0.01,
+              macro F1 > 0.002, S Se > 0.01), ties (``NARROW_TIE``): the lower t, then the higher premature, then the
+              smaller wide, then af_off on (each the more conservative). Keep: ``VETO_KEEP_RULE`` unchanged (V +P up
+              beyond spread, every other measure within the served rows' seed sd), against the served rows. Also an
+              inner-side look (``inner_look``, no left-out figure): the deep P(V) of narrow, on-time V calls, true V
+              against others, per record. Written here and in the JSON before any figure of v55.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -2852,16 +2869,20 @@ def _veto_tie(q) -> tuple:
     return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
 
 
-def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, tie=_veto_tie) -> dict:
+def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, tie=_veto_tie, apply=None) -> dict:
     """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows) over ``grid`` (veto_rule's
-    keyword points; None: ``_veto_points()``), the admissible point of the largest ``tie`` taken."""
+    keyword points; None: ``_veto_points()``), the admissible point of the largest ``tie`` taken. ``apply`` (run v55):
+    ``apply(pt) -> (rows, fired)`` in place of the veto on ``base``."""
     v = labels.index("V")
     off = _group_scores(y, base, rec, groups, labels)
     off_ppv = _v_ppv(y, base, v)
     points = []
     grid = _veto_points() if grid is None else grid
+    if apply is None:
+        def apply(pt):
+            return veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
     for pt in grid:
-        pi, fired = veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
+        pi, fired = apply(pt)
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
         ppv = _v_ppv(y, pi, v)
@@ -2880,10 +2901,46 @@ def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, t
             "uses": best is not None, "chosen": None if best is None else {k: best[k] for k in strip}}
 
 
+def _ppv_keep(paired, spread0) -> tuple:
+    """``VETO_KEEP_RULE``'s checks of ``paired`` (``_paired``) against the reference rows' seed spread ``spread0``:
+    (the reference seed sd per measure, checks, kept)."""
+    import v_gate
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = "V_positive_predictivity"
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
+    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
+    return sd0, checks, all(checks.values())
+
+
+def _firings_by_record_and_seed(fired, y, rec, labels) -> dict:
+    """{record: {seed: {true class: beats}}} of ``fired`` ({seed: mask}: the beats a rule changed)."""
+    firings = {}
+    for s in sorted(fired):
+        for r in np.unique(rec[fired[s]]):
+            m = fired[s] & (rec == r)
+            firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    return firings
+
+
+def _record_changes(y, rec, before, after, v) -> dict:
+    """{record: {'before' / 'after': seed-mean V lost and false V}} of the records whose figures ``after`` changes."""
+    out = {}
+    for r in np.unique(rec):
+        m = rec == r
+        row = {}
+        for tag, rows in (("before", before), ("after", after)):
+            calls = {s: rows[s][m].argmax(-1) == v for s in rows}
+            row[tag] = {"V_lost": round(float(np.mean([((y[m] == v) & ~calls[s]).sum() for s in rows])), 1),
+                        "false_V": round(float(np.mean([((y[m] != v) & calls[s]).sum() for s in rows])), 1)}
+        if row["before"] != row["after"]:
+            out[str(r)] = row
+    return out
+
+
 def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
     """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
     records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
-    import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
@@ -2928,17 +2985,8 @@ def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_v
     ref_spread = saved["seed_spread"]
     sc1, spread1 = _seed_spread(y, after, labels)
     paired = _paired(sc1, sc0)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
-    up = "V_positive_predictivity"
-    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
-                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
-    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
-    kept = all(checks.values())
-    firings = {}
-    for s in BOOSTER_SEEDS:
-        for r in np.unique(rec[fired[s]]):
-            m = fired[s] & (rec == r)
-            firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    sd0, checks, kept = _ppv_keep(paired, spread0)
+    firings = _firings_by_record_and_seed(fired, y, rec, labels)
     return {"af_off": af_off, "choice": choice, "sr": sr, "before": before, "after": after, "fired": fired,
             "all_cols": all_cols, "spread0": spread0, "spread1": spread1, "ref_spread": ref_spread, "sc0": sc0,
             "sc1": sc1, "paired": paired, "sd0": sd0, "checks": checks, "kept": kept, "firings": firings}
@@ -3048,7 +3096,7 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
     spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     cols = n["all_cols"][idx]
-    templates, by_record = {}, {}
+    templates = {}
     with np.errstate(invalid="ignore"):
         outside_af = ~(cols[:, 2] > n["af_off"]["threshold"])
     for h, part in enumerate(dec["parts"]):
@@ -3063,13 +3111,7 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
                     k = (len(v_call_templates(centred_beats(beats[idx][called]), **pt["clusters"]))
                          if called.sum() >= pt["min_called"] else None)
                     templates.setdefault(str(r), {})[str(s)] = k
-            row = {}
-            for tag, rows in (("before", n["before"]), ("after", n["after"])):
-                calls = {s: rows[s][m].argmax(-1) == v for s in BOOSTER_SEEDS}
-                row[tag] = {"V_lost": round(float(np.mean([((y[m] == v) & ~calls[s]).sum() for s in BOOSTER_SEEDS])), 1),
-                            "false_V": round(float(np.mean([((y[m] != v) & calls[s]).sum() for s in BOOSTER_SEEDS])), 1)}
-            if row["before"] != row["after"]:
-                by_record[str(r)] = row
+    by_record = _record_changes(y, rec, n["before"], n["after"], v)
     result = {"why": MULTI_VETO_WHY, "blind": False,
               "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto with clusters (stacking.json v_veto), "
                                   "stacking.v_call_templates", "what": MULTI_VETO_RULE, "af_off": n["af_off"],
@@ -3100,12 +3142,193 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
     return result
 
 
+# ---- run v55 (key v_narrow_gate_nested): v40's V agreement gate re-chosen on what mitdb-beats serves, with low deep
+# P(V) thresholds, for 108's booster-only V calls. Written BEFORE any figure of v55 (training side or left out), NOT blind.
+NARROW_KEY = "v_narrow_gate_nested"
+NARROW_GRID = {"premature": (0.8, 0.9), "wide": (1.25, 1.5), "t": (0.1, 0.2, 0.3), "pause": (1.1,), "irregular": (None,),
+               "af_off": (False, True)}
+NARROW_LOOK = {"premature": 0.8, "wide": 1.5, "pause": 1.1}   # the inner look's candidate V calls (the loosest point)
+NARROW_WHY = (
+    "not blind: run v52's left-out look (key v_false_v_diagnosis) found 108's false V (36% of all, 267 per seed) "
+    "called V by the booster alone, narrow and on time, the deep model's P(V) median 0.07 (true V called V: 0.73); "
+    "v40's V gate (t 0.5) had this shape and the build refused it for 201's narrow true V (deep P(V) median 0.89). "
+    "Low thresholds t (0.1-0.3) aim between the two; the grid, choice and keep rules were written before any figure "
+    "of v55")
+NARROW_RULE = (
+    "the library's stacking.VGate (stacking.json's v_gate), in serving's place (RULES: rhythm gate, v_gate, v_pause, "
+    "v_template): a V call (V the row's largest) of a beat with pre RR / the median of its 16 neighbour intervals >= "
+    "premature AND post RR / pre RR < pause (no compensatory pause), QRS width / the median beat's <= wide, deep "
+    "(ECG-SL) P(V) < t, and with af_off the AF evidence not above the preset's gate threshold, loses V (its V "
+    "probability set to 0, the row renormalised: the next class wins); then the shipped v_pause and v_template as "
+    "serving loads them, each record on its own")
+NARROW_CHOICE_RULE = (
+    "fixed before any figure of run v55: VETO_CHOICE_RULE's admission (run v53's, unchanged: per outer training fold "
+    "on its 4 inner groups only, on what mitdb-beats serves with the gate point in its serving place: the inner-4 "
+    "recipe with the fold's rhythm gate, the point's v_gate on the inner ECG-SL P(V), then the shipped v_pause and "
+    "v_template; admissible when the pooled inner V +P (4 decimals) is above off's AND no inner group's V Se falls by "
+    "more than 0.01 AND no group's macro F1 (N, S, V, F) by more than 0.002 AND no group's S Se by more than 0.01) "
+    "over NARROW_GRID (24 points) and off; the admissible point of the highest pooled inner V +P is taken, ties "
+    "(NARROW_TIE): the lower t, then the higher premature, then the smaller wide, then af_off on; none admissible: "
+    "off. Applied to the fold's left-out records on the served recipe's left-out rows (booster seeds 42-44, the outer "
+    "ECG-SL's P(V))")
+NARROW_KEEP_RULE = (
+    "fixed before any figure of run v55: VETO_KEEP_RULE (run v53's, unchanged): against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean "
+    "change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed sd "
+    "of that measure). Kept: a candidate v_gate entry for a ship step with its own rule written before its figure")
+
+
+def _narrow_points() -> list:
+    import itertools
+    return [dict(zip(NARROW_GRID, pt)) for pt in itertools.product(*NARROW_GRID.values())]
+
+
+def _narrow_tie(q) -> tuple:
+    """``NARROW_CHOICE_RULE``'s order: V +P, the lower t, the higher premature, the smaller wide, af_off on."""
+    return (q["pooled"]["V_positive_predictivity"], -q["t"], q["premature"], -q["wide"], q["af_off"])
+
+
+def narrow_gate_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_gate`` object of a ``NARROW_GRID`` point (``af_off``: the preset gate's feature and
+    threshold, used where the point's af_off is true)."""
+    return {"premature": float(pt["premature"]), "wide": float(pt["wide"]), "t": float(pt["t"]),
+            "pause": pt["pause"], "irregular": pt["irregular"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
+
+
+def _served_with_gate(spec, rows, p_deep_v, table, idx, pause, pause_cols, vote, vote_cols, beats, rec, labels) -> tuple:
+    """(rows, gate mask): ``rows`` (the recipe with its rhythm gate) through the v_gate ``spec`` (None: none), then the
+    shipped ``pause`` and ``vote``, each record on its own: serving's order (``stacking.RULES``)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VGate
+    if spec is None:
+        p, fired = np.array(rows, np.float64, copy=True), np.zeros(len(rows), bool)
+    else:
+        gate = VGate.from_spec(spec, labels)
+        p, fired = gate.apply(rows, p_deep_v, _columns_of(table, list(gate.columns))[idx])
+    p = pause.apply(p, pause_cols, records=rec)[0]
+    return vote.apply(p, beats, vote_cols, records=rec)[0], fired
+
+
+def _narrow_look(y, rec, base, p_deep_v, table, idx, labels) -> dict:
+    """Inner side only: the V calls of ``base`` that are on time and narrow by ``NARROW_LOOK`` (outside no AF test):
+    their deep P(V), true V against others, pooled and per record (quantiles, and counts under each grid t)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, local_on_time
+    v = labels.index("V")
+    x = _columns_of(table, list(V_GATE_COLUMNS))[idx]
+    cand = ((base.argmax(-1) == v) & local_on_time(x[:, 0], x[:, 1], x[:, 2], NARROW_LOOK["premature"],
+                                                   NARROW_LOOK["pause"]))
+    with np.errstate(invalid="ignore"):
+        cand &= x[:, 3] <= NARROW_LOOK["wide"]
+
+    def side(m):
+        return {"true_V": _q(p_deep_v[m & (y == v)]), "other": _q(p_deep_v[m & (y != v)]),
+                **{f"under_{t}": {"true_V": int((m & (y == v) & (p_deep_v < t)).sum()),
+                                  "other": int((m & (y != v) & (p_deep_v < t)).sum())} for t in NARROW_GRID["t"]}}
+    return {"candidates": NARROW_LOOK, "pooled": side(cand),
+            "by_record": {str(r): side(cand & (rec == r)) for r in np.unique(rec[cand])}}
+
+
+def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_narrow_gate_nested`` (run v55): ``NARROW_GRID`` / ``NARROW_CHOICE_RULE`` / ``NARROW_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote_cols = _columns_of(table, list(vote.columns))
+    choice, looks = {}, {}
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        idx = ib["idx"]
+        rec, y = table["record"][idx], table["y"][idx]
+        pv = ib["deep"][:, v]
+        pcols = _pause_evidence(table, idx, c_af)["columns"]
+
+        def served(spec, ib=ib, idx=idx, rec=rec, pv=pv, pcols=pcols):
+            return _served_with_gate(spec, ib["base"], pv, table, idx, pause, pcols, vote, vote_cols[idx], beats[idx],
+                                     rec, labels)
+        off = served(None)[0]
+        looks[str(h)] = _narrow_look(y, rec, ib["base"], pv, table, idx, labels)
+        ch = _veto_choice(y, rec, dec["groups"][h], off, labels, None, None, None, grid=_narrow_points(),
+                          tie=_narrow_tie, apply=lambda pt, served=served: served(narrow_gate_spec(pt, af_off)))
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("narrow gate, fold %d: chosen %s; %s", h, ch["chosen"],
+                 [(q["premature"], q["wide"], q["t"], q["af_off"], q["pooled"][up], q["admissible"],
+                   q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
+    # the served recipe's left-out rows, then each fold's chosen gate on its left-out records in serving's order
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    p_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    if len(p_deep) != len(idx):
+        raise SystemExit("the folds' deep probabilities are not the served rows'")
+    pv = p_deep[:, v]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        again = _served_with_gate(None, sr["base"][s], pv, table, idx, sr["rule"], sr["ev"], vote, sr["cols"],
+                                  beats[idx], rec, labels)[0]
+        if not np.array_equal(again, before[s]):
+            raise SystemExit("the served rows through _served_with_gate(None) are not template_served's")
+        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = _served_with_gate(narrow_gate_spec(pt, af_off), sr["base"][s][m], pv[m], table,
+                                                         idx[m], sr["rule"], sr["ev"][m], vote, sr["cols"][m],
+                                                         beats[idx][m], rec[m], labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0, checks, kept = _ppv_keep(paired, spread0)
+    firings = _firings_by_record_and_seed(fired, y, rec, labels)
+    result = {"why": NARROW_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.VGate (stacking.json v_gate)", "what": NARROW_RULE,
+                       "af_off": af_off,
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: list(x) for k, x in NARROW_GRID.items()}, "choice_rule": NARROW_CHOICE_RULE,
+              "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                    "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": NARROW_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+              "inner_look": looks,
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "chosen_v_gate": {h: None if ch["chosen"] is None else narrow_gate_spec(ch["chosen"], af_off)
+                                for h, ch in choice.items()},
+              "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+              "decision": "v_gate candidate for a ship step" if kept else "none: the served recipe stays",
+              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": firings,
+              "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                       "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "by_record_changed": _record_changes(y, rec, before, after, v)}
+    log.info("narrow gate: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"], kept, firings)
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -3123,7 +3346,7 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "veto_nested", "multi_veto_nested", "vaug", "vaug_weight"} & set(args.steps):
+            "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -3226,6 +3449,15 @@ def main(argv=None) -> int:
         preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
         result = saved[MULTI_VETO_KEY] = dict(step_multi_veto_nested(table, labels, dec, beats, preset_spec),
                                               command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "narrow_gate_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[NARROW_KEY] = dict(step_narrow_gate_nested(table, labels, dec, beats, preset_spec),
+                                          command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
