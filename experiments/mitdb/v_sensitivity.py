@@ -50,6 +50,14 @@ true V under seeds 42-44, no false V), V +P +0.0005, S +P +0.0065, S Se +0.0000:
 Run v53 (``veto_nested``): the within-record V template veto (``stacking.VVeto``) taken by no fold on its inner groups
 (fold 0: 106 / 205 / 223's true V vetoed, inner V +P falls; fold 1: V +P up but 207's V Se -0.32): left-out rows as served
 (V Se 0.876, V +P 0.813); not kept.
+Run v54 (``multi_veto_nested``): the veto with several V-call templates per record (``VVeto`` clusters); fold 0 takes
+nothing (205 / 215's true V), fold 1 corr 0.7 / median / clusters 0.8, 20: left out V Se -0.0150 (205's and 223's true
+V), V +P +0.0001: not kept (repeated false forms, 208's F and 201's S, become templates themselves).
+Run v55 (``narrow_gate_nested``): v40's V gate (``stacking.VGate``) re-chosen in its serving place on the served recipe
+with t 0.1-0.3; both folds t 0.3: V +P +0.0394 (108's booster-only N calls), macro F1 +0.0055, but V Se -0.0017 (106's
+narrow true V) beyond the served seed sd 0.0014: not kept. Run v55b (``narrow_gate_strict``, choice written after v55's
+figures: no inner true V lost): fold 0 t 0.1, fold 1 t 0.2: V +P +0.0256 +- 0.0017, V Se -0.0012, macro F1 +0.0037:
+kept by VETO_KEEP_RULE (a candidate v_gate; not served: it needs a build and a ship rule, and a DS2 check).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
@@ -224,6 +232,7 @@ Steps:
               (more templates, fewer vetoes), then the higher clusters corr. Keep: ``VETO_KEEP_RULE`` unchanged
               (against the served rows, paired over booster seeds 42-44). Grid, choice and keep rules written here
               and in the JSON before any figure of v54 (training side or left out).
+              Outcome: not kept (fold 1's point on fold 0's records: V Se -0.0150, V +P +0.0001).
 ``narrow_gate_nested`` (run v55, key ``v_narrow_gate_nested``) a lever for 108's booster-only V calls: the library's V
               agreement gate (``stacking.VGate``, ``stacking.json``'s ``v_gate``; v40's shape) re-chosen on top of what
               mitdb-beats serves, in serving's order (``RULES``: rhythm gate, v_gate, then the shipped v_pause and
@@ -240,9 +249,11 @@ Steps:
               beyond spread, every other measure within the served rows' seed sd), against the served rows. Also an
               inner-side look (``inner_look``, no left-out figure): the deep P(V) of narrow, on-time V calls, true V
               against others, per record. Written here and in the JSON before any figure of v55.
+              Outcome: not kept (V +P +0.0394, V Se -0.0017 beyond the served seed sd 0.0014).
 ``narrow_gate_strict`` (run v55b, key ``v_narrow_gate_strict_nested``) v55 with one change to the choice, written AFTER
               v55's left-out figures (not blind to them; ``NARROW_STRICT_WHY``): a point is admissible only if no inner
               group's V Se falls at all (``NARROW_STRICT_CHOICE_RULE``). Grid and keep rule as v55's.
+              Outcome: kept (V +P +0.0256, V Se -0.0012 within its seed sd); not served.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
