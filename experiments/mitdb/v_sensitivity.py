@@ -20,6 +20,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps multi_veto_nested  # key v_multi_template_veto_nested (v54)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -254,6 +255,14 @@ Steps:
               v55's left-out figures (not blind to them; ``NARROW_STRICT_WHY``): a point is admissible only if no inner
               group's V Se falls at all (``NARROW_STRICT_CHOICE_RULE``). Grid and keep rule as v55's.
               Outcome: kept (V +P +0.0256, V Se -0.0012 within its seed sd); not served.
+``narrow_gate_served`` (key ``v_narrow_gate_served_left_out``) what a build would take of v55b and its served left-out
+              figure, a report (the preset is not changed by this step). ``NARROW_BUILD_RULE``: v55b's strict choice
+              over ALL 8 of DS1's inner groups (both outer folds' inner-4 recipes, every DS1 beat once), in serving's
+              place before the shipped v_pause / v_template; the AF test the preset's gate. ``NARROW_SHIP_RULE``: that
+              entry as serving applies it (``VGate.from_spec(...).apply`` on the served recipe's left-out rows with
+              the outer ECG-SL's P(V), then v_pause and v_template), paired over booster seeds 42-44 against the served
+              rows: the ship test passes only if V +P rises beyond max(paired sd, the served rows' seed sd) and V Se,
+              S Se, S +P and macro F1 each fall by no more than their seed sd. Both written before any figure of this step.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -3210,6 +3219,26 @@ NARROW_STRICT_CHOICE_RULE = (
     "highest pooled inner V +P taken, ties NARROW_TIE; none admissible: off)")
 
 
+NARROW_SERVED_KEY = "v_narrow_gate_served_left_out"
+NARROW_BUILD_RULE = (
+    "written after run v55b's verdict and before any figure of this step (a report: the preset is not changed): "
+    "NARROW_STRICT_CHOICE_RULE (NARROW_GRID, no inner group's V Se down at all, macro F1 by no more than 0.002, S Se "
+    "by no more than 0.01, pooled V +P above off's, NARROW_TIE) over ALL 8 of DS1's inner groups on what mitdb-beats "
+    "serves: both outer folds' inner-4 recipes together (every DS1 beat once, each fold's rhythm gate, the inner "
+    "ECG-SL's P(V)), the point's v_gate, then the shipped v_pause and v_template as serving loads them; af_off, where "
+    "a point has it, the preset's gate feature and threshold. A point taken would ship as stacking.json's v_gate "
+    "(narrow_gate_spec)")
+NARROW_SHIP_RULE = (
+    "fixed before any served figure of the entry NARROW_BUILD_RULE takes: on the served recipe's left-out rows (key "
+    "v_template_served_left_out's, recomputed and checked) with the entry as serving applies it (VGate.from_spec("
+    "...).apply on the rhythm-gated rows with the outer ECG-SL's P(V), then the shipped v_pause and v_template, each "
+    "left-out record one signal), paired over booster seeds 42-44 against the same rows without it: the ship test "
+    "passes only if the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P) "
+    "AND each of V Se, S Se, S +P and macro F1 (N, S, V, F) has a mean change >= -(its seed sd in the served rows). "
+    "Passing makes the entry a ship candidate for beats_preset.py (not done by this step); a DS2 check should come "
+    "first, since v55b's choice rule was written after v55's left-out figures")
+
+
 def _narrow_points() -> list:
     import itertools
     return [dict(zip(NARROW_GRID, pt)) for pt in itertools.product(*NARROW_GRID.values())]
@@ -3357,12 +3386,93 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
     return result
 
 
+def step_narrow_gate_served(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_narrow_gate_served_left_out``: ``NARROW_BUILD_RULE``'s entry and ``NARROW_SHIP_RULE``'s served figure."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    # the build's choice: both outer folds' inner sides together, 8 groups
+    pieces, groups = [], []
+    for h in range(len(dec["parts"])):
+        pieces.append(_inner_base(table, labels, dec, h, v40=False))
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([q["idx"] for q in pieces])
+    base = np.concatenate([q["base"] for q in pieces])
+    pv = np.concatenate([q["deep"][:, v] for q in pieces])
+    rec, y = table["record"][idx], table["y"][idx]
+    vote_cols = _columns_of(table, list(vote.columns))[idx]
+    pcols = _pause_evidence(table, idx, c_af)["columns"]
+
+    def served(spec):
+        return _served_with_gate(spec, base, pv, table, idx, pause, pcols, vote, vote_cols, beats[idx], rec, labels)
+    ch = _veto_choice(y, rec, groups, served(None)[0], labels, None, None, None, grid=_narrow_points(),
+                      tie=_narrow_tie, apply=lambda pt: served(narrow_gate_spec(pt, af_off)), v_tol=0.0)
+    entry = None if ch["chosen"] is None else narrow_gate_spec(ch["chosen"], af_off)
+    log.info("narrow gate build: %s", entry)
+    would_build = {"rule": NARROW_BUILD_RULE, "beats": int(len(idx)), "inner_groups": [sorted(g) for g in groups],
+                   "off": ch["off"]["pooled"],
+                   "points": [{k: q[k] for k in (*NARROW_GRID, "pooled", "admissible", "vetoed")}
+                              | {"max_group_V_fall": max((x for x in q["group_falls"]["V_sensitivity"] if x is not None),
+                                                         default=None),
+                                 "max_group_S_fall": max((x for x in q["group_falls"]["S_sensitivity"] if x is not None),
+                                                         default=None),
+                                 "max_group_macro_fall": max(q["group_falls"]["macro_f1_nsvf"])} for q in ch["points"]],
+                   "chosen": ch["chosen"], "v_gate": entry}
+    result = {"what": "a report: the v_gate entry NARROW_BUILD_RULE takes and its served left-out figure "
+                      "(NARROW_SHIP_RULE); the preset is not changed", "blind": False,
+              "build_rule": NARROW_BUILD_RULE, "ship_rule": NARROW_SHIP_RULE, "would_build": would_build}
+    if entry is None:
+        return dict(result, ship=False, decision="no entry: NARROW_BUILD_RULE admits no point")
+    # the entry as serving applies it, on every left-out record
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    p_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    before, after, fired = sr["templated"], {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = _served_with_gate(entry, sr["base"][s], p_deep[:, v], table, idx, sr["rule"], sr["ev"],
+                                               vote, sr["cols"], beats[idx], rec, labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
+    ship = all(checks.values())
+    result.update({
+        "v_gate": entry, "reference_key": TEMPLATE_SERVED_KEY,
+        "reference_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship),
+        "decision": ("the ship test passes: a ship candidate for beats_preset.py (after a DS2 check); the preset is not "
+                     "changed here" if ship else "the ship test fails: the preset stays"),
+        "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
+        "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                 "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+        "by_record_changed": _record_changes(y, rec, before, after, v)})
+    log.info("narrow gate served: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, ship %s", entry,
+             spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], ship)
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "narrow_gate_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -3380,8 +3490,8 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "vaug",
-            "vaug_weight"} & set(args.steps):
+            "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict",
+            "narrow_gate_served", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -3503,6 +3613,15 @@ def main(argv=None) -> int:
         result = saved[NARROW_STRICT_KEY] = dict(
             step_narrow_gate_nested(table, labels, dec, beats, preset_spec, strict=True), command=command,
             seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "narrow_gate_served" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[NARROW_SERVED_KEY] = dict(step_narrow_gate_served(table, labels, dec, beats, preset_spec),
+                                                 command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
