@@ -58,7 +58,8 @@ Run v55 (``narrow_gate_nested``): v40's V gate (``stacking.VGate``) re-chosen in
 with t 0.1-0.3; both folds t 0.3: V +P +0.0394 (108's booster-only N calls), macro F1 +0.0055, but V Se -0.0017 (106's
 narrow true V) beyond the served seed sd 0.0014: not kept. Run v55b (``narrow_gate_strict``, choice written after v55's
 figures: no inner true V lost): fold 0 t 0.1, fold 1 t 0.2: V +P +0.0256 +- 0.0017, V Se -0.0012, macro F1 +0.0037:
-kept by VETO_KEEP_RULE (a candidate v_gate; not served: it needs a build and a ship rule, and a DS2 check).
+kept by VETO_KEEP_RULE. ``narrow_gate_served``: the build rule over DS1's 8 inner groups takes 0.8 / 1.5 / t 0.1;
+served V +P +0.0201, V Se -0.0012, macro F1 +0.0024: the ship test passes; the preset is not changed (a DS2 check first).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
@@ -263,6 +264,8 @@ Steps:
               the outer ECG-SL's P(V), then v_pause and v_template), paired over booster seeds 42-44 against the served
               rows: the ship test passes only if V +P rises beyond max(paired sd, the served rows' seed sd) and V Se,
               S Se, S +P and macro F1 each fall by no more than their seed sd. Both written before any figure of this step.
+              Outcome: the build takes 0.8 / 1.5 / t 0.1 (no AF test); served V +P 0.813 -> 0.834 (+0.0201), V Se
+              -0.0012 (106's true V, outer deep P(V) < 0.1), macro F1 +0.0024: the ship test passes; not shipped here.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
