@@ -149,3 +149,43 @@ def test_the_template_veto_is_the_library_rule_and_its_key_carries_its_rules():
             q["admissible"] for q in ch["points"]))
     if not any(saved["chosen"].values()):
         assert all(saved["paired_change"][m]["mean"] == 0 for m in saved["paired_change"]) and not saved["kept"]
+
+
+def test_the_v54_and_v55_grids_are_valid_library_rules():
+    """Every point that runs v54 / v55 / v55b measure is an entry the library serves (stacking.VVeto with clusters,
+    stacking.VGate), so a kept point can be written to stacking.json as measured."""
+    from ecgsl_keras.modeling.stacking import VGate, VVeto
+    af = {"feature": "window_af_afev", "threshold": 31.0}
+    for pt in vs._multi_veto_points():
+        rule = vs.veto_rule(LABELS, af, **pt)
+        assert VVeto.from_spec(rule.to_spec(), LABELS).to_spec() == rule.to_spec()
+    specs = [vs.narrow_gate_spec(pt, af) for pt in vs._narrow_points()]
+    assert len(specs) == 24 and sum("af_off" in s for s in specs) == 12
+    for spec in specs:
+        assert VGate.from_spec(spec, LABELS).to_spec() == spec
+
+
+def test_the_narrow_gate_runs_before_the_pause_rule_and_the_vote_as_served():
+    """_served_with_gate applies the v_gate first (serving's RULES order): a narrow, on-time V call with a low deep
+    P(V) loses V to S, and the pause rule then sees it as an S call."""
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    p, rec, ev = _case()
+    p = p.copy()
+    p[0] = [0.1, 0.3, 0.5, 0.05, 0.05]            # beat 0: called V
+    table = {"columns": ["pre_rr_local_median_ratio", "post_rr_local_median_ratio", "rhythm_mad_norm",
+                               "qrs_width_norm"],
+             "X": np.tile([1.0, 1.0, 0.1, 1.0], (len(p), 1))}
+    idx = np.arange(len(p))
+    pause = VPause(1.25, [0.95, 1.05], 1.25, 10**6, LABELS)   # never reaches its count: no change
+    vote = VTemplate(10**6, 0.9, 1.25, ["S", "F"], LABELS)      # never has a template: no change
+    beats = np.random.default_rng(0).normal(size=(len(p), 96))
+    spec = {"premature": 0.9, "wide": 1.5, "t": 0.2, "pause": 1.1, "irregular": None}
+    pv = np.full(len(p), 0.05)
+    out, fired = vs._served_with_gate(spec, p, pv, table, idx, pause, ev["columns"][:, :3], vote,
+                                      np.column_stack([np.zeros(len(p)), ev["columns"][:, 2]]), beats, rec, LABELS)
+    assert fired.tolist() == [True] + [False] * (len(p) - 1)
+    assert out[0].argmax() == 1
+    same, none = vs._served_with_gate(None, p, pv, table, idx, pause, ev["columns"][:, :3], vote,
+                                      np.column_stack([np.zeros(len(p)), ev["columns"][:, 2]]), beats, rec, LABELS)
+    np.testing.assert_array_equal(same, p)
+    assert not none.any()

@@ -76,3 +76,59 @@ def test_a_bad_veto_names_stacking_json_and_none_serves_as_before(tmp_path, entr
     with pytest.raises(ConfigError, match=match) as error:
         StackedClassifier.load(tmp_path)
     assert error.value.path == str(tmp_path / SPEC_NAME)
+
+
+def _form(kind, rng):
+    t = np.arange(96)
+    if kind == "b":   # a second ventricular form: upright and broad, inverted T
+        b = 0.9 * np.exp(-0.5 * ((t - 30) / 4.0) ** 2) - 0.4 * np.exp(-0.5 * ((t - 66) / 8) ** 2)
+        return b + 0.01 * rng.normal(size=96)
+    return _beat(kind, rng)
+
+
+def _multiform_case():
+    """Fourteen beats of one record, all called V: six of one ventricular form, six of another (multiform PVCs) and
+    two normal-shaped ones, like the record's median beat."""
+    rng = np.random.default_rng(1)
+    beats = np.stack([_form(k, rng) for k in ["v"] * 6 + ["b"] * 6 + ["normal"] * 2])
+    p = np.full((14, 5), 0.1)
+    p[:, V] = 0.5
+    p[:, S] = 0.2
+    x = np.tile([0.0, 1.6, 0.0], (14, 1))           # median_corr, qrs_width_norm, AF evidence
+    x[12:, 0] = 0.95
+    return p, beats, x
+
+
+def test_several_templates_keep_each_repeated_v_form_and_veto_the_odd_call():
+    from ecgsl_keras.modeling.stacking import VVeto, v_call_templates
+
+    from ecgsl_keras.data.per_beat_features import centred_beats
+
+    p, beats, x = _multiform_case()
+    spec = dict(SPEC, min_called=10, median=False, clusters={"corr": 0.9, "min_members": 3})
+    templates = v_call_templates(centred_beats(beats), 0.9, 3)
+    assert len(templates) == 2                                         # the two forms; the two normal beats: no group
+    veto = VVeto.from_spec(spec, LABELS)
+    assert veto.to_spec() == spec and VVeto.from_spec(veto.to_spec(), LABELS).clusters == spec["clusters"]
+    out, fired = veto.apply(p, beats, x)
+    assert fired.tolist() == [False] * 12 + [True, True]
+    assert (out[12:].argmax(-1) == S).all()
+    single = VVeto.from_spec({k: v for k, v in spec.items() if k != "clusters"}, LABELS)
+    assert single.apply(p, beats, x)[1][:12].any()                     # one median template takes true V forms too
+    alone = VVeto.from_spec(dict(spec, clusters={"corr": 0.9, "min_members": 7}), LABELS)
+    assert not alone.apply(p, beats, x)[1].any()                       # no group of 7: no template, no veto
+
+
+def test_the_multi_template_veto_serves_from_stacking_json_and_a_bad_clusters_entry_is_refused(tmp_path):
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+
+    from helpers import assert_stacking_json_refused
+
+    entry = dict(SPEC, clusters={"corr": 0.9, "min_members": 3})
+    clf = tiny_beat_stacked(LABELS, v_veto=entry)
+    clf.save(tmp_path / "ok")
+    loaded = StackedClassifier.load(tmp_path / "ok")
+    assert loaded.v_veto.to_spec() == entry
+    for i, (bad, match) in enumerate((({"corr": 0.9}, "clusters"), ({"corr": 1.5, "min_members": 3}, "at most 1"),
+                                      ({"corr": 0.9, "min_members": 0}, "min_members"), ("tight", "clusters"))):
+        assert_stacking_json_refused(tmp_path / f"bad{i}", clf, match, v_veto=dict(SPEC, clusters=bad))

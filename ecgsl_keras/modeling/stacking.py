@@ -97,6 +97,15 @@ to 0 and the row renormalised, so the next class wins (``drop_calls``). Why: run
 on true V). Same evidence as the vote (``V_TEMPLATE_COLUMNS``, the ``af_off`` feature, the beats); NaN evidence never
 fires. A spec without ``"v_veto"`` serves exactly as before.
 
+Several V templates (optional, the ``v_veto``'s ``"clusters"`` key, run v54): ``{"corr": 0.9, "min_members": 10}``.
+A patient with multiform PVCs has several V shapes, and one median template vetoes the rarer forms' true V (run v53:
+106, 205, 207, 223). With ``clusters`` the record's V calls outside AF are grouped (``v_call_templates``: greedy, the
+call with the most still-ungrouped calls correlating at least ``corr`` with it leads a group of them, until no call
+leads ``min_members``), each group's median is a template, and a V call is vetoed only when its correlation with
+EVERY template is below the veto's ``corr`` (with ``median``, also below its correlation with the record's median
+beat). A record whose V calls form no group of ``min_members``: no veto. Without ``clusters`` (or null): one template,
+as before.
+
 Premature-beat S rescue (optional, ``rows="beat"`` with a class ``"S"``; ``SPremature``, the spec's ``"s_premature"``
 key, run v57 of ``experiments/mitdb``): applied last, e.g. ``{"calls": ["N", "F"], "p_s": 0.2, "premature": 0.9,
 "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A beat called one of ``calls`` whose S probability is
@@ -145,7 +154,8 @@ S_CLASS = "S"
 V_TEMPLATE_KEYS = ("min_called", "corr", "wide", "calls")   # the spec's "v_template" object: these keys, all of them
 V_TEMPLATE_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
 V_VETO_KEYS = ("min_called", "corr", "median")   # the spec's "v_veto" object: these keys, all of them
-V_VETO_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
+V_VETO_OPTIONAL_KEYS = ("af_off", "clusters")   # and these when set (absent or null: no AF test, one template)
+V_VETO_CLUSTER_KEYS = ("corr", "min_members")   # the v_veto's "clusters" object: these keys, all of them
 # the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
 # with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
 V_TEMPLATE_COLUMNS = ("median_corr", "qrs_width_norm")
@@ -639,21 +649,51 @@ class VTemplate(Rule):
         return p, fire
 
 
+def v_call_templates(centred, corr: float, min_members: int) -> list:
+    """The V templates of one record's V calls ``centred`` (k, L) (``per_beat_features.centred_beats``): greedy
+    grouping by Pearson correlation (``template_corr``'s). The ungrouped call with the most ungrouped calls
+    correlating at least ``corr`` with it (itself included; ties: the first) leads a group of exactly those calls,
+    and the group's median beat is a template; this repeats until no ungrouped call leads ``min_members``. A flat
+    call (no correlation) joins no group. Deterministic and label free; O(k^2) memory (k: a record's V calls)."""
+    c = np.asarray(centred, np.float64)
+    z = c - c.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(z, axis=1)
+    ok = norm > 0
+    z[ok] /= norm[ok, None]
+    close = (z @ z.T) >= corr
+    close[~ok] = False
+    close[:, ~ok] = False
+    free = ok.copy()
+    templates = []
+    while free.any():
+        counts = np.where(free, close[:, free].sum(axis=1), 0)
+        lead = int(np.argmax(counts))
+        if counts[lead] < min_members:
+            break
+        members = close[lead] & free
+        templates.append(np.median(c[members], axis=0))
+        free &= ~members
+    return templates
+
+
 class VVeto(VTemplate):
     """The within-record V template veto (module docstring): on a record with at least ``min_called`` V calls
     outside AF, a V call outside AF whose correlation with ``VTemplate``'s template is below ``corr`` (with
     ``median``, also below its correlation with the record's median beat) loses V. A sibling of the vote: the same
     evidence, template and per-record loop (``VTemplate.template_corr``, ``apply``), its own schema (``V_VETO_KEYS``)
-    and action (``drop_calls``: the next class wins). Measured by ``experiments/mitdb/v_sensitivity.py`` (run v53)."""
+    and action (``drop_calls``: the next class wins). With ``clusters`` (``{"corr", "min_members"}``), several templates
+    (``v_call_templates``) and the largest correlation with them. Measured by ``experiments/mitdb/v_sensitivity.py``
+    (runs v53, v54)."""
 
     key, mask_key, before_key, mark, count_name = ("v_veto", "beat_v_vetoed", "pre_v_veto_beat_probabilities",
                                                    "v_vetoed", "beats_vetoed_V")
     rows_error = "a v_veto rule is for per-beat rows (rows 'beat')"
 
-    def __init__(self, min_called: int, corr: float, median: bool, label_names, af_off=None):
+    def __init__(self, min_called: int, corr: float, median: bool, label_names, af_off=None, clusters=None):
         labels = [str(n) for n in label_names]
         if V_CLASS not in labels:
             raise ValueError(f"a v_veto rule needs a class {V_CLASS!r} among the labels {labels}")
+        self.clusters = None if clusters is None else self._clusters_entry(clusters)
         if isinstance(min_called, bool) or not isinstance(min_called, (int, np.integer)) or min_called < 1:
             raise ValueError(f"v_veto min_called must be an integer of at least 1, got {min_called!r}")
         self.min_called = int(min_called)
@@ -676,12 +716,49 @@ class VVeto(VTemplate):
             keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
             raise ValueError(f"v_veto must be an object with keys {list(V_VETO_KEYS)} (and optionally "
                              f"{list(V_VETO_OPTIONAL_KEYS)}), got {keys}")
-        return cls(entry["min_called"], entry["corr"], entry["median"], label_names, af_off=entry.get("af_off"))
+        return cls(entry["min_called"], entry["corr"], entry["median"], label_names, af_off=entry.get("af_off"),
+                   clusters=entry.get("clusters"))
+
+    @staticmethod
+    def _clusters_entry(entry) -> dict:
+        """A valid ``clusters`` object (``V_VETO_CLUSTER_KEYS``), or ValueError naming it."""
+        if not isinstance(entry, dict) or set(entry) != set(V_VETO_CLUSTER_KEYS):
+            keys = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+            raise ValueError(f"v_veto clusters must be null or an object with keys {list(V_VETO_CLUSTER_KEYS)}, "
+                             f"got {keys}")
+        corr = _finite("v_veto clusters corr", entry["corr"], -1.0)
+        if corr > 1.0:
+            raise ValueError(f"v_veto clusters corr is a correlation, at most 1, got {entry['corr']!r}")
+        m = entry["min_members"]
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValueError(f"v_veto clusters min_members must be an integer of at least 1, got {m!r}")
+        return {"corr": corr, "min_members": int(m)}
 
     def to_spec(self) -> dict:
-        """The spec's ``"v_veto"`` object (``af_off`` only when set)."""
+        """The spec's ``"v_veto"`` object (``af_off`` and ``clusters`` only when set)."""
         return {"min_called": self.min_called, "corr": self.corr, "median": self.median,
-                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+                **({"af_off": dict(self.af_off)} if self.af_off else {}),
+                **({"clusters": dict(self.clusters)} if self.clusters else {})}
+
+    def template_corr(self, probabilities, beats, evidence) -> np.ndarray:
+        """(n,) each beat's correlation with the record's V-call template (``VTemplate.template_corr``) or, with
+        ``clusters``, its largest correlation with the templates of ``v_call_templates``; NaN for every beat when
+        fewer than ``min_called`` V calls outside AF, or (``clusters``) when they form no group."""
+        if self.clusters is None:
+            return super().template_corr(probabilities, beats, evidence)
+        from ecgsl_keras.data.per_beat_features import centred_beats, template_corr
+
+        p = np.asarray(probabilities, np.float64)
+        _, b, outside_af = self._check(p, beats, evidence)
+        called_v = (p.argmax(-1) == self._v) & outside_af
+        if called_v.sum() < self.min_called:
+            return np.full(len(p), np.nan)
+        centred = centred_beats(b)
+        templates = v_call_templates(centred[called_v], **self.clusters)
+        if not templates:
+            return np.full(len(p), np.nan)
+        # fmax: a NaN correlation (a flat beat or template) counts only where every template gives NaN
+        return np.fmax.reduce([template_corr(centred, t) for t in templates], axis=0)
 
     def fires(self, probabilities, beats, evidence) -> np.ndarray:
         """(n,) bool: the V calls of one record the veto takes V from (NaN evidence: none)."""

@@ -17,6 +17,10 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps veto_nested        # key v_template_veto_nested (run v53)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps multi_veto_nested  # key v_multi_template_veto_nested (v54)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -47,6 +51,15 @@ true V under seeds 42-44, no false V), V +P +0.0005, S +P +0.0065, S Se +0.0000:
 Run v53 (``veto_nested``): the within-record V template veto (``stacking.VVeto``) taken by no fold on its inner groups
 (fold 0: 106 / 205 / 223's true V vetoed, inner V +P falls; fold 1: V +P up but 207's V Se -0.32): left-out rows as served
 (V Se 0.876, V +P 0.813); not kept.
+Run v54 (``multi_veto_nested``): the veto with several V-call templates per record (``VVeto`` clusters); fold 0 takes
+nothing (205 / 215's true V), fold 1 corr 0.7 / median / clusters 0.8, 20: left out V Se -0.0150 (205's and 223's true
+V), V +P +0.0001: not kept (repeated false forms, 208's F and 201's S, become templates themselves).
+Run v55 (``narrow_gate_nested``): v40's V gate (``stacking.VGate``) re-chosen in its serving place on the served recipe
+with t 0.1-0.3; both folds t 0.3: V +P +0.0394 (108's booster-only N calls), macro F1 +0.0055, but V Se -0.0017 (106's
+narrow true V) beyond the served seed sd 0.0014: not kept. Run v55b (``narrow_gate_strict``, choice written after v55's
+figures: no inner true V lost): fold 0 t 0.1, fold 1 t 0.2: V +P +0.0256 +- 0.0017, V Se -0.0012, macro F1 +0.0037:
+kept by VETO_KEEP_RULE. ``narrow_gate_served``: the build rule over DS1's 8 inner groups takes 0.8 / 1.5 / t 0.1;
+served V +P +0.0201, V Se -0.0012, macro F1 +0.0024: the ship test passes; the preset is not changed (a DS2 check first).
 
 The recipe scored here is today's decision row (key ``v_gate_local.inner4`` of ``beats_preset_results.json``):
 ECG-SL (v37's relative-input model, ``oof/left_out_k2_median.npz``) averaged with the per-beat LightGBM booster
@@ -207,6 +220,52 @@ Steps:
               gate, shipped v_pause and v_template), paired over booster seeds 42-44: kept only if the mean change of
               V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean change of
               each other measure (V Se, S Se, S +P, macro F1, accuracy) >= -(its seed sd). The preset is not changed.
+``multi_veto_nested`` (run v54, key ``v_multi_template_veto_nested``) the veto with SEVERAL V templates per record
+              (``stacking.VVeto`` with ``v_veto``'s optional ``clusters``: ``stacking.v_call_templates`` groups the
+              record's V calls outside AF greedily by correlation, a group of at least min_members calls gives a
+              template, its median); a V call outside AF is vetoed only when its largest correlation with the kept
+              templates is below corr (with median, also below its correlation with the record's median beat); a
+              record whose V calls form no such group: no veto. NOT blind: run v53's left-out outcome (true V of
+              106 / 205 / 207 / 223, multiform PVCs, unlike the single template) motivated it. ``MULTI_VETO_GRID``:
+              min_called 40 x corr 0.5 / 0.7 x median false / true x clusters corr 0.8 / 0.9 x min_members 5 / 20 (16
+              points) and off. Choice: ``VETO_CHOICE_RULE`` unchanged (per outer fold on its 4 inner groups, on the
+              served inner rows; admissible: pooled inner V +P up, no group's V Se down > 0.01, macro F1 > 0.002, S Se
+              > 0.01), ties (``MULTI_VETO_TIE``): the lower corr, then median true, then the smaller min_members
+              (more templates, fewer vetoes), then the higher clusters corr. Keep: ``VETO_KEEP_RULE`` unchanged
+              (against the served rows, paired over booster seeds 42-44). Grid, choice and keep rules written here
+              and in the JSON before any figure of v54 (training side or left out).
+              Outcome: not kept (fold 1's point on fold 0's records: V Se -0.0150, V +P +0.0001).
+``narrow_gate_nested`` (run v55, key ``v_narrow_gate_nested``) a lever for 108's booster-only V calls: the library's V
+              agreement gate (``stacking.VGate``, ``stacking.json``'s ``v_gate``; v40's shape) re-chosen on top of what
+              mitdb-beats serves, in serving's order (``RULES``: rhythm gate, v_gate, then the shipped v_pause and
+              v_template): a V call on time against its local rhythm (pre RR / local median >= premature, post RR /
+              pre RR < pause), not wider than wide x the median beat, whose deep (ECG-SL) P(V) is below t loses V to its
+              next class; with af_off never in AF by the preset's gate. NOT blind: run v52's left-out look (108's false
+              V: booster alone, narrow, on time, deep P(V) ~0.07) and the v40 build's refusal (201's narrow true V)
+              motivated it; the low t values aim at the deep model's separation. ``NARROW_GRID``: premature 0.8 / 0.9
+              x wide 1.25 / 1.5 x t 0.1 / 0.2 / 0.3 x af_off off / on, pause 1.1 (v40's), irregular none (24 points)
+              and off. Choice: ``VETO_CHOICE_RULE``'s admission unchanged (per outer fold on its 4 inner groups, the
+              served inner rows with the gate in serving's place; pooled inner V +P up, no group's V Se down > 0.01,
+              macro F1 > 0.002, S Se > 0.01), ties (``NARROW_TIE``): the lower t, then the higher premature, then the
+              smaller wide, then af_off on (each the more conservative). Keep: ``VETO_KEEP_RULE`` unchanged (V +P up
+              beyond spread, every other measure within the served rows' seed sd), against the served rows. Also an
+              inner-side look (``inner_look``, no left-out figure): the deep P(V) of narrow, on-time V calls, true V
+              against others, per record. Written here and in the JSON before any figure of v55.
+              Outcome: not kept (V +P +0.0394, V Se -0.0017 beyond the served seed sd 0.0014).
+``narrow_gate_strict`` (run v55b, key ``v_narrow_gate_strict_nested``) v55 with one change to the choice, written AFTER
+              v55's left-out figures (not blind to them; ``NARROW_STRICT_WHY``): a point is admissible only if no inner
+              group's V Se falls at all (``NARROW_STRICT_CHOICE_RULE``). Grid and keep rule as v55's.
+              Outcome: kept (V +P +0.0256, V Se -0.0012 within its seed sd); not served.
+``narrow_gate_served`` (key ``v_narrow_gate_served_left_out``) what a build would take of v55b and its served left-out
+              figure, a report (the preset is not changed by this step). ``NARROW_BUILD_RULE``: v55b's strict choice
+              over ALL 8 of DS1's inner groups (both outer folds' inner-4 recipes, every DS1 beat once), in serving's
+              place before the shipped v_pause / v_template; the AF test the preset's gate. ``NARROW_SHIP_RULE``: that
+              entry as serving applies it (``VGate.from_spec(...).apply`` on the served recipe's left-out rows with
+              the outer ECG-SL's P(V), then v_pause and v_template), paired over booster seeds 42-44 against the served
+              rows: the ship test passes only if V +P rises beyond max(paired sd, the served rows' seed sd) and V Se,
+              S Se, S +P and macro F1 each fall by no more than their seed sd. Both written before any figure of this step.
+              Outcome: the build takes 0.8 / 1.5 / t 0.1 (no AF test); served V +P 0.813 -> 0.834 (+0.0201), V Se
+              -0.0012 (106's true V, outer deep P(V) < 0.1), macro F1 +0.0024: the ship test passes; not shipped here.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -2820,10 +2879,11 @@ def _veto_points() -> list:
             for md in VETO_GRID["median"]]
 
 
-def veto_rule(labels, af_off, min_called, corr, median):
-    """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves)."""
+def veto_rule(labels, af_off, min_called, corr, median, clusters=None):
+    """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves; ``clusters``: run v54's
+    several templates)."""
     from ecgsl_keras.modeling.stacking import VVeto
-    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off)
+    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off, clusters=clusters)
 
 
 def _v_ppv(y, p, v) -> float:
@@ -2831,42 +2891,89 @@ def _v_ppv(y, p, v) -> float:
     return round(float((called & (y == v)).sum() / max(int(called.sum()), 1)), 4)
 
 
-def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off) -> dict:
-    """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows)."""
+def _veto_tie(q) -> tuple:
+    """``VETO_CHOICE_RULE``'s order: the higher pooled V +P, then the lower corr, then median true."""
+    return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
+
+
+def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, tie=_veto_tie, apply=None,
+                 v_tol=VETO_V_SE_TOL) -> dict:
+    """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows) over ``grid`` (veto_rule's
+    keyword points; None: ``_veto_points()``), the admissible point of the largest ``tie`` taken. ``apply`` (run v55):
+    ``apply(pt) -> (rows, fired)`` in place of the veto on ``base``; ``v_tol`` (run v55b: 0) an inner group's
+    largest V Se fall."""
     v = labels.index("V")
     off = _group_scores(y, base, rec, groups, labels)
     off_ppv = _v_ppv(y, base, v)
     points = []
-    for pt in _veto_points():
-        pi, fired = veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
+    grid = _veto_points() if grid is None else grid
+    if apply is None:
+        def apply(pt):
+            return veto_rule(labels, af_off, **pt).apply(base, beats, cols, records=rec)
+    for pt in grid:
+        pi, fired = apply(pt)
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
         ppv = _v_ppv(y, pi, v)
         admissible = bool(ppv > off_ppv
-                          and all(f is None or f <= VETO_V_SE_TOL for f in falls["V_sensitivity"])
+                          and all(f is None or f <= v_tol for f in falls["V_sensitivity"])
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
                           and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
         points.append({**pt, "pooled": dict(sc["pooled"], V_positive_predictivity=ppv), "groups": sc["groups"],
                        "group_falls": falls, "admissible": admissible,
                        "vetoed": _firings(fired, y, rec, labels, v)})
 
-    def key(q):
-        return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"])
     ok = [q for q in points if q["admissible"]]
-    best = max(ok, key=key) if ok else None
-    strip = ("min_called", "corr", "median")
+    best = max(ok, key=tie) if ok else None
+    strip = tuple(grid[0])
     return {"off": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=off_ppv)), "points": points,
             "uses": best is not None, "chosen": None if best is None else {k: best[k] for k in strip}}
 
 
-def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
-    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+def _ppv_keep(paired, spread0) -> tuple:
+    """``VETO_KEEP_RULE``'s checks of ``paired`` (``_paired``) against the reference rows' seed spread ``spread0``:
+    (the reference seed sd per measure, checks, kept)."""
     import v_gate
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = "V_positive_predictivity"
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
+    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
+    return sd0, checks, all(checks.values())
+
+
+def _firings_by_record_and_seed(fired, y, rec, labels) -> dict:
+    """{record: {seed: {true class: beats}}} of ``fired`` ({seed: mask}: the beats a rule changed)."""
+    firings = {}
+    for s in sorted(fired):
+        for r in np.unique(rec[fired[s]]):
+            m = fired[s] & (rec == r)
+            firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    return firings
+
+
+def _record_changes(y, rec, before, after, v) -> dict:
+    """{record: {'before' / 'after': seed-mean V lost and false V}} of the records whose figures ``after`` changes."""
+    out = {}
+    for r in np.unique(rec):
+        m = rec == r
+        row = {}
+        for tag, rows in (("before", before), ("after", after)):
+            calls = {s: rows[s][m].argmax(-1) == v for s in rows}
+            row[tag] = {"V_lost": round(float(np.mean([((y[m] == v) & ~calls[s]).sum() for s in rows])), 1),
+                        "false_V": round(float(np.mean([((y[m] != v) & calls[s]).sum() for s in rows])), 1)}
+        if row["before"] != row["after"]:
+            out[str(r)] = row
+    return out
+
+
+def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
+    """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
+    records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.modeling.stacking import VPause, VTemplate
-    v = labels.index("V")
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
     c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
@@ -2881,11 +2988,12 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
         rec = table["record"][idx]
         base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
         base = vote.apply(base, beats[idx], all_cols[idx], records=rec)[0]
-        ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off)
+        ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off,
+                          grid=grid, tie=tie)
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
         choice[str(h)] = ch
-        log.info("veto, fold %d: chosen %s; %s", h, ch["chosen"],
-                 [(q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
+        log.info("%s, fold %d: chosen %s; %s", name, h, ch["chosen"],
+                 [(q.get("clusters"), q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
                    q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
     # the served recipe's left-out rows (template_served's), then each fold's chosen veto on its left-out records
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
@@ -2906,17 +3014,24 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
     ref_spread = saved["seed_spread"]
     sc1, spread1 = _seed_spread(y, after, labels)
     paired = _paired(sc1, sc0)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    sd0, checks, kept = _ppv_keep(paired, spread0)
+    firings = _firings_by_record_and_seed(fired, y, rec, labels)
+    return {"af_off": af_off, "choice": choice, "sr": sr, "before": before, "after": after, "fired": fired,
+            "all_cols": all_cols, "spread0": spread0, "spread1": spread1, "ref_spread": ref_spread, "sc0": sc0,
+            "sc1": sc1, "paired": paired, "sd0": sd0, "checks": checks, "kept": kept, "firings": firings}
+
+
+def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    v = labels.index("V")
     up = "V_positive_predictivity"
-    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
-                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up]))}
-    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
-    kept = all(checks.values())
-    firings = {}
-    for s in BOOSTER_SEEDS:
-        for r in np.unique(rec[fired[s]]):
-            m = fired[s] & (rec == r)
-            firings.setdefault(str(r), {})[str(s)] = {labels[int(k)]: int((m & (y == k)).sum()) for k in np.unique(y[m])}
+    n = _veto_nested(table, labels, dec, beats, preset_spec)
+    af_off, choice, spread0, spread1, ref_spread = n["af_off"], n["choice"], n["spread0"], n["spread1"], n["ref_spread"]
+    paired, sd0, checks, kept, firings, sc1 = n["paired"], n["sd0"], n["checks"], n["kept"], n["firings"], n["sc1"]
+    y, fired = n["sr"]["y"], n["fired"]
     result = {"why": VETO_WHY, "blind": False,
               "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto (stacking.json v_veto)", "af_off": af_off,
                        "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
@@ -2942,12 +3057,425 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
     return result
 
 
+# ---- run v54 (key v_multi_template_veto_nested): the veto with several V templates per record. Written BEFORE any
+# figure of v54 (training side or left out), but NOT blind: run v53's left-out outcome motivated it (its veto took true
+# V of 106 / 205 / 207 / 223, records with more than one V shape, for want of a second template).
+MULTI_VETO_KEY = "v_multi_template_veto_nested"
+MULTI_VETO_GRID = {"min_called": (40,), "corr": (0.5, 0.7), "median": (False, True), "clusters_corr": (0.8, 0.9),
+                   "min_members": (5, 20)}
+MULTI_VETO_WHY = (
+    "not blind: run v53 (key v_template_veto_nested) found no fold admitting the single-template veto because the true "
+    "V of 106 / 205 / 223 (fold 0's inner side) and 207 (fold 1's) are unlike their record's one V-call template "
+    "(multiform PVCs); run v52's left-out look (key v_false_v_diagnosis) had found 208's (F) and 201's (S) false V far "
+    "from that template. Several templates per record (a group of at least min_members V calls correlating at least "
+    "clusters corr with its leader, stacking.v_call_templates) keep each V form that repeats; a V call unlike every "
+    "kept template is vetoed. Grid, choice and keep rules written before any figure of v54")
+MULTI_VETO_RULE = (
+    "the library's stacking.VVeto with clusters {corr: clusters_corr, min_members} (stacking.json's v_veto; AF by the "
+    "preset's gate): on a record with at least min_called V calls outside AF, those calls are grouped greedily (the "
+    "ungrouped call with the most ungrouped calls correlating >= clusters_corr with it, itself included, leads a group "
+    "of them; repeated until no call leads min_members), each group's median beat is a template; a V call outside AF "
+    "whose largest correlation with the templates is below corr (with median true, also below its correlation with the "
+    "record's median beat, median_corr) loses V (drop_calls: the next class wins); a record whose V calls form no group "
+    "(or with fewer than min_called): no veto")
+MULTI_VETO_CHOICE_RULE = (
+    "fixed before any figure of run v54: VETO_CHOICE_RULE (run v53's, unchanged: per outer training fold on its 4 "
+    "inner groups only, on what mitdb-beats serves, the inner-4 recipe with the fold's rhythm gate and no V gate, then "
+    "the shipped v_pause and v_template; admissible when the pooled inner V +P (4 decimals) is above off's AND no inner "
+    "group's V Se falls by more than 0.01 AND no group's macro F1 (N, S, V, F) by more than 0.002 AND no group's S Se "
+    "by more than 0.01) over MULTI_VETO_GRID (16 points) and off; the admissible point of the highest pooled inner V +P "
+    "is taken, ties (MULTI_VETO_TIE): the lower corr, then median true, then the smaller min_members (more templates, "
+    "fewer vetoes), then the higher clusters corr; none admissible: off. Applied to the fold's left-out records on "
+    "the served recipe's left-out rows (booster seeds 42-44, each record its own templates)")
+MULTI_VETO_KEEP_RULE = (
+    "fixed before any figure of run v54: VETO_KEEP_RULE (run v53's, unchanged): against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean "
+    "change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed sd "
+    "of that measure). Kept: the entry goes to the ship step (template_served's form), not to the preset directly")
+
+
+def _multi_veto_points() -> list:
+    g = MULTI_VETO_GRID
+    return [{"min_called": m, "corr": c, "median": md, "clusters": {"corr": cc, "min_members": mm}}
+            for m in g["min_called"] for c in g["corr"] for md in g["median"] for cc in g["clusters_corr"]
+            for mm in g["min_members"]]
+
+
+def _multi_veto_tie(q) -> tuple:
+    """``MULTI_VETO_CHOICE_RULE``'s order: V +P, the lower corr, median true, the smaller min_members, the higher
+    clusters corr."""
+    return (q["pooled"]["V_positive_predictivity"], -q["corr"], q["median"], -q["clusters"]["min_members"],
+            q["clusters"]["corr"])
+
+
+def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_multi_template_veto_nested`` (run v54): ``MULTI_VETO_GRID`` / ``MULTI_VETO_CHOICE_RULE`` /
+    ``MULTI_VETO_KEEP_RULE``. Also, per left-out record and seed, the templates the fold's chosen point keeps and the
+    V lost / false V before and after."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.data.per_beat_features import centred_beats
+    from ecgsl_keras.modeling.stacking import v_call_templates
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    n = _veto_nested(table, labels, dec, beats, preset_spec, grid=_multi_veto_points(), tie=_multi_veto_tie,
+                     name="multi veto")
+    spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = n["all_cols"][idx]
+    templates = {}
+    with np.errstate(invalid="ignore"):
+        outside_af = ~(cols[:, 2] > n["af_off"]["threshold"])
+    for h, part in enumerate(dec["parts"]):
+        pt = choice[str(h)]["chosen"]
+        for r in np.unique(table["record"][part["scored"]]):
+            m = rec == r
+            if not m.any():
+                continue
+            for s in BOOSTER_SEEDS:
+                if pt is not None:
+                    called = m & (n["before"][s].argmax(-1) == v) & outside_af
+                    k = (len(v_call_templates(centred_beats(beats[idx][called]), **pt["clusters"]))
+                         if called.sum() >= pt["min_called"] else None)
+                    templates.setdefault(str(r), {})[str(s)] = k
+    by_record = _record_changes(y, rec, n["before"], n["after"], v)
+    result = {"why": MULTI_VETO_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto with clusters (stacking.json v_veto), "
+                                  "stacking.v_call_templates", "what": MULTI_VETO_RULE, "af_off": n["af_off"],
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: list(x) for k, x in MULTI_VETO_GRID.items()}, "choice_rule": MULTI_VETO_CHOICE_RULE,
+              "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                    "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": MULTI_VETO_KEEP_RULE,
+              "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "served_reproduced": all(
+                  abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
+              "decision": ("v_veto with clusters: a candidate for the ship step" if n["kept"]
+                           else "none: the served recipe stays"),
+              "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": n["firings"],
+              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "left_out_templates_by_record_and_seed": templates,
+              "by_record_changed": by_record}
+    log.info("multi veto: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
+             spread0[up]["mean"], spread1[up]["mean"], spread0["S_sensitivity"]["mean"],
+             spread1["S_sensitivity"]["mean"], n["kept"], n["firings"])
+    return result
+
+
+# ---- run v55 (key v_narrow_gate_nested): v40's V agreement gate re-chosen on what mitdb-beats serves, with low deep
+# P(V) thresholds, for 108's booster-only V calls. Written BEFORE any figure of v55 (training side or left out), NOT blind.
+NARROW_KEY = "v_narrow_gate_nested"
+NARROW_GRID = {"premature": (0.8, 0.9), "wide": (1.25, 1.5), "t": (0.1, 0.2, 0.3), "pause": (1.1,), "irregular": (None,),
+               "af_off": (False, True)}
+NARROW_LOOK = {"premature": 0.8, "wide": 1.5, "pause": 1.1}   # the inner look's candidate V calls (the loosest point)
+NARROW_WHY = (
+    "not blind: run v52's left-out look (key v_false_v_diagnosis) found 108's false V (36% of all, 267 per seed) "
+    "called V by the booster alone, narrow and on time, the deep model's P(V) median 0.07 (true V called V: 0.73); "
+    "v40's V gate (t 0.5) had this shape and the build refused it for 201's narrow true V (deep P(V) median 0.89). "
+    "Low thresholds t (0.1-0.3) aim between the two; the grid, choice and keep rules were written before any figure "
+    "of v55")
+NARROW_RULE = (
+    "the library's stacking.VGate (stacking.json's v_gate), in serving's place (RULES: rhythm gate, v_gate, v_pause, "
+    "v_template): a V call (V the row's largest) of a beat with pre RR / the median of its 16 neighbour intervals >= "
+    "premature AND post RR / pre RR < pause (no compensatory pause), QRS width / the median beat's <= wide, deep "
+    "(ECG-SL) P(V) < t, and with af_off the AF evidence not above the preset's gate threshold, loses V (its V "
+    "probability set to 0, the row renormalised: the next class wins); then the shipped v_pause and v_template as "
+    "serving loads them, each record on its own")
+NARROW_CHOICE_RULE = (
+    "fixed before any figure of run v55: VETO_CHOICE_RULE's admission (run v53's, unchanged: per outer training fold "
+    "on its 4 inner groups only, on what mitdb-beats serves with the gate point in its serving place: the inner-4 "
+    "recipe with the fold's rhythm gate, the point's v_gate on the inner ECG-SL P(V), then the shipped v_pause and "
+    "v_template; admissible when the pooled inner V +P (4 decimals) is above off's AND no inner group's V Se falls by "
+    "more than 0.01 AND no group's macro F1 (N, S, V, F) by more than 0.002 AND no group's S Se by more than 0.01) "
+    "over NARROW_GRID (24 points) and off; the admissible point of the highest pooled inner V +P is taken, ties "
+    "(NARROW_TIE): the lower t, then the higher premature, then the smaller wide, then af_off on; none admissible: "
+    "off. Applied to the fold's left-out records on the served recipe's left-out rows (booster seeds 42-44, the outer "
+    "ECG-SL's P(V))")
+NARROW_KEEP_RULE = (
+    "fixed before any figure of run v55: VETO_KEEP_RULE (run v53's, unchanged): against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the mean "
+    "change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed sd "
+    "of that measure). Kept: a candidate v_gate entry for a ship step with its own rule written before its figure")
+
+
+NARROW_STRICT_KEY = "v_narrow_gate_strict_nested"
+NARROW_STRICT_WHY = (
+    "written AFTER run v55's left-out figures (not blind to them): v55's gate raised the left-out V +P by 0.039 but "
+    "lost 0.0017 of V Se (106's true V with deep P(V) under 0.3), beyond the served rows' seed sd of V Se (0.0014), so "
+    "the keep rule refused it; on the training side fold 0's chosen point also took inner true V (the choice rule "
+    "let each inner group lose up to 0.01 of V Se). v55b makes the choice ask what the keep rule asks: no inner true V "
+    "lost. Grid, keep rule and everything else as v55's; written before any figure of v55b")
+NARROW_STRICT_CHOICE_RULE = (
+    "fixed after v55's figures and before any of v55b's: NARROW_CHOICE_RULE with one change: a point is admissible "
+    "only if NO inner group's V Se falls (tolerance 0, 4 decimals) instead of 0.01; the rest unchanged (pooled inner "
+    "V +P above off's, no group's macro F1 (N, S, V, F) down by more than 0.002 nor S Se by more than 0.01; the "
+    "highest pooled inner V +P taken, ties NARROW_TIE; none admissible: off)")
+
+
+NARROW_SERVED_KEY = "v_narrow_gate_served_left_out"
+NARROW_BUILD_RULE = (
+    "written after run v55b's verdict and before any figure of this step (a report: the preset is not changed): "
+    "NARROW_STRICT_CHOICE_RULE (NARROW_GRID, no inner group's V Se down at all, macro F1 by no more than 0.002, S Se "
+    "by no more than 0.01, pooled V +P above off's, NARROW_TIE) over ALL 8 of DS1's inner groups on what mitdb-beats "
+    "serves: both outer folds' inner-4 recipes together (every DS1 beat once, each fold's rhythm gate, the inner "
+    "ECG-SL's P(V)), the point's v_gate, then the shipped v_pause and v_template as serving loads them; af_off, where "
+    "a point has it, the preset's gate feature and threshold. A point taken would ship as stacking.json's v_gate "
+    "(narrow_gate_spec)")
+NARROW_SHIP_RULE = (
+    "fixed before any served figure of the entry NARROW_BUILD_RULE takes: on the served recipe's left-out rows (key "
+    "v_template_served_left_out's, recomputed and checked) with the entry as serving applies it (VGate.from_spec("
+    "...).apply on the rhythm-gated rows with the outer ECG-SL's P(V), then the shipped v_pause and v_template, each "
+    "left-out record one signal), paired over booster seeds 42-44 against the same rows without it: the ship test "
+    "passes only if the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P) "
+    "AND each of V Se, S Se, S +P and macro F1 (N, S, V, F) has a mean change >= -(its seed sd in the served rows). "
+    "Passing makes the entry a ship candidate for beats_preset.py (not done by this step); a DS2 check should come "
+    "first, since v55b's choice rule was written after v55's left-out figures")
+
+
+def _narrow_points() -> list:
+    import itertools
+    return [dict(zip(NARROW_GRID, pt)) for pt in itertools.product(*NARROW_GRID.values())]
+
+
+def _narrow_tie(q) -> tuple:
+    """``NARROW_CHOICE_RULE``'s order: V +P, the lower t, the higher premature, the smaller wide, af_off on."""
+    return (q["pooled"]["V_positive_predictivity"], -q["t"], q["premature"], -q["wide"], q["af_off"])
+
+
+def narrow_gate_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_gate`` object of a ``NARROW_GRID`` point (``af_off``: the preset gate's feature and
+    threshold, used where the point's af_off is true)."""
+    return {"premature": float(pt["premature"]), "wide": float(pt["wide"]), "t": float(pt["t"]),
+            "pause": pt["pause"], "irregular": pt["irregular"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
+
+
+def _served_with_gate(spec, rows, p_deep_v, table, idx, pause, pause_cols, vote, vote_cols, beats, rec, labels) -> tuple:
+    """(rows, gate mask): ``rows`` (the recipe with its rhythm gate) through the v_gate ``spec`` (None: none), then the
+    shipped ``pause`` and ``vote``, each record on its own: serving's order (``stacking.RULES``)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VGate
+    if spec is None:
+        p, fired = np.array(rows, np.float64, copy=True), np.zeros(len(rows), bool)
+    else:
+        gate = VGate.from_spec(spec, labels)
+        p, fired = gate.apply(rows, p_deep_v, _columns_of(table, list(gate.columns))[idx])
+    p = pause.apply(p, pause_cols, records=rec)[0]
+    return vote.apply(p, beats, vote_cols, records=rec)[0], fired
+
+
+def _narrow_look(y, rec, base, p_deep_v, table, idx, labels) -> dict:
+    """Inner side only: the V calls of ``base`` that are on time and narrow by ``NARROW_LOOK`` (outside no AF test):
+    their deep P(V), true V against others, pooled and per record (quantiles, and counts under each grid t)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, local_on_time
+    v = labels.index("V")
+    x = _columns_of(table, list(V_GATE_COLUMNS))[idx]
+    cand = ((base.argmax(-1) == v) & local_on_time(x[:, 0], x[:, 1], x[:, 2], NARROW_LOOK["premature"],
+                                                   NARROW_LOOK["pause"]))
+    with np.errstate(invalid="ignore"):
+        cand &= x[:, 3] <= NARROW_LOOK["wide"]
+
+    def side(m):
+        return {"true_V": _q(p_deep_v[m & (y == v)]), "other": _q(p_deep_v[m & (y != v)]),
+                **{f"under_{t}": {"true_V": int((m & (y == v) & (p_deep_v < t)).sum()),
+                                  "other": int((m & (y != v) & (p_deep_v < t)).sum())} for t in NARROW_GRID["t"]}}
+    return {"candidates": NARROW_LOOK, "pooled": side(cand),
+            "by_record": {str(r): side(cand & (rec == r)) for r in np.unique(rec[cand])}}
+
+
+def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict: bool = False) -> dict:
+    """Key ``v_narrow_gate_nested`` (run v55): ``NARROW_GRID`` / ``NARROW_CHOICE_RULE`` / ``NARROW_KEEP_RULE``; with
+    ``strict`` key ``v_narrow_gate_strict_nested`` (run v55b): ``NARROW_STRICT_CHOICE_RULE`` (no inner V lost)."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote_cols = _columns_of(table, list(vote.columns))
+    choice, looks = {}, {}
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        idx = ib["idx"]
+        rec, y = table["record"][idx], table["y"][idx]
+        pv = ib["deep"][:, v]
+        pcols = _pause_evidence(table, idx, c_af)["columns"]
+
+        def served(spec, ib=ib, idx=idx, rec=rec, pv=pv, pcols=pcols):
+            return _served_with_gate(spec, ib["base"], pv, table, idx, pause, pcols, vote, vote_cols[idx], beats[idx],
+                                     rec, labels)
+        off = served(None)[0]
+        looks[str(h)] = _narrow_look(y, rec, ib["base"], pv, table, idx, labels)
+        ch = _veto_choice(y, rec, dec["groups"][h], off, labels, None, None, None, grid=_narrow_points(),
+                          tie=_narrow_tie, apply=lambda pt, served=served: served(narrow_gate_spec(pt, af_off)),
+                          v_tol=0.0 if strict else VETO_V_SE_TOL)
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        choice[str(h)] = ch
+        log.info("narrow gate, fold %d: chosen %s; %s", h, ch["chosen"],
+                 [(q["premature"], q["wide"], q["t"], q["af_off"], q["pooled"][up], q["admissible"],
+                   q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
+    # the served recipe's left-out rows, then each fold's chosen gate on its left-out records in serving's order
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    p_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    if len(p_deep) != len(idx):
+        raise SystemExit("the folds' deep probabilities are not the served rows'")
+    pv = p_deep[:, v]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        again = _served_with_gate(None, sr["base"][s], pv, table, idx, sr["rule"], sr["ev"], vote, sr["cols"],
+                                  beats[idx], rec, labels)[0]
+        if not np.array_equal(again, before[s]):
+            raise SystemExit("the served rows through _served_with_gate(None) are not template_served's")
+        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = _served_with_gate(narrow_gate_spec(pt, af_off), sr["base"][s][m], pv[m], table,
+                                                         idx[m], sr["rule"], sr["ev"][m], vote, sr["cols"][m],
+                                                         beats[idx][m], rec[m], labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0, checks, kept = _ppv_keep(paired, spread0)
+    firings = _firings_by_record_and_seed(fired, y, rec, labels)
+    result = {"why": NARROW_STRICT_WHY if strict else NARROW_WHY, "blind": False,
+              "rule": {"library": "ecgsl_keras.modeling.stacking.VGate (stacking.json v_gate)", "what": NARROW_RULE,
+                       "af_off": af_off,
+                       "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
+              "grid": {k: list(x) for k, x in NARROW_GRID.items()},
+              "choice_rule": NARROW_STRICT_CHOICE_RULE if strict else NARROW_CHOICE_RULE,
+              "choice_tolerances": {"V_sensitivity": 0.0 if strict else VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                    "S_sensitivity": NESTED_S_TOL},
+              "keep_rule": NARROW_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+              "inner_look": looks,
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "chosen_v_gate": {h: None if ch["chosen"] is None else narrow_gate_spec(ch["chosen"], af_off)
+                                for h, ch in choice.items()},
+              "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+              "decision": "v_gate candidate for a ship step" if kept else "none: the served recipe stays",
+              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": firings,
+              "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                       "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "by_record_changed": _record_changes(y, rec, before, after, v)}
+    log.info("narrow gate: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"], kept, firings)
+    return result
+
+
+def step_narrow_gate_served(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_narrow_gate_served_left_out``: ``NARROW_BUILD_RULE``'s entry and ``NARROW_SHIP_RULE``'s served figure."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    # the build's choice: both outer folds' inner sides together, 8 groups
+    pieces, groups = [], []
+    for h in range(len(dec["parts"])):
+        pieces.append(_inner_base(table, labels, dec, h, v40=False))
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([q["idx"] for q in pieces])
+    base = np.concatenate([q["base"] for q in pieces])
+    pv = np.concatenate([q["deep"][:, v] for q in pieces])
+    rec, y = table["record"][idx], table["y"][idx]
+    vote_cols = _columns_of(table, list(vote.columns))[idx]
+    pcols = _pause_evidence(table, idx, c_af)["columns"]
+
+    def served(spec):
+        return _served_with_gate(spec, base, pv, table, idx, pause, pcols, vote, vote_cols, beats[idx], rec, labels)
+    ch = _veto_choice(y, rec, groups, served(None)[0], labels, None, None, None, grid=_narrow_points(),
+                      tie=_narrow_tie, apply=lambda pt: served(narrow_gate_spec(pt, af_off)), v_tol=0.0)
+    entry = None if ch["chosen"] is None else narrow_gate_spec(ch["chosen"], af_off)
+    log.info("narrow gate build: %s", entry)
+    would_build = {"rule": NARROW_BUILD_RULE, "beats": int(len(idx)), "inner_groups": [sorted(g) for g in groups],
+                   "off": ch["off"]["pooled"],
+                   "points": [{k: q[k] for k in (*NARROW_GRID, "pooled", "admissible", "vetoed")}
+                              | {"max_group_V_fall": max((x for x in q["group_falls"]["V_sensitivity"] if x is not None),
+                                                         default=None),
+                                 "max_group_S_fall": max((x for x in q["group_falls"]["S_sensitivity"] if x is not None),
+                                                         default=None),
+                                 "max_group_macro_fall": max(q["group_falls"]["macro_f1_nsvf"])} for q in ch["points"]],
+                   "chosen": ch["chosen"], "v_gate": entry}
+    result = {"what": "a report: the v_gate entry NARROW_BUILD_RULE takes and its served left-out figure "
+                      "(NARROW_SHIP_RULE); the preset is not changed", "blind": False,
+              "build_rule": NARROW_BUILD_RULE, "ship_rule": NARROW_SHIP_RULE, "would_build": would_build}
+    if entry is None:
+        return dict(result, ship=False, decision="no entry: NARROW_BUILD_RULE admits no point")
+    # the entry as serving applies it, on every left-out record
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    p_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    before, after, fired = sr["templated"], {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = _served_with_gate(entry, sr["base"][s], p_deep[:, v], table, idx, sr["rule"], sr["ev"],
+                                               vote, sr["cols"], beats[idx], rec, labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
+    ship = all(checks.values())
+    result.update({
+        "v_gate": entry, "reference_key": TEMPLATE_SERVED_KEY,
+        "reference_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship),
+        "decision": ("the ship test passes: a ship candidate for beats_preset.py (after a DS2 check); the preset is not "
+                     "changed here" if ship else "the ship test fails: the preset stays"),
+        "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
+        "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                 "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+        "by_record_changed": _record_changes(y, rec, before, after, v)})
+    log.info("narrow gate served: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, ship %s", entry,
+             spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], ship)
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "narrow_gate_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -2965,7 +3493,8 @@ def main(argv=None) -> int:
         p.error("--steps vaug / vaug_weight need --vaug-work")
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "veto_nested", "vaug", "vaug_weight"} & set(args.steps):
+            "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict",
+            "narrow_gate_served", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -3059,6 +3588,43 @@ def main(argv=None) -> int:
         preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
         result = saved[VETO_KEY] = dict(step_veto_nested(table, labels, dec, beats, preset_spec), command=command,
                                         seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "multi_veto_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[MULTI_VETO_KEY] = dict(step_multi_veto_nested(table, labels, dec, beats, preset_spec),
+                                              command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "narrow_gate_nested" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[NARROW_KEY] = dict(step_narrow_gate_nested(table, labels, dec, beats, preset_spec),
+                                          command=command, seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "narrow_gate_strict" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[NARROW_STRICT_KEY] = dict(
+            step_narrow_gate_nested(table, labels, dec, beats, preset_spec, strict=True), command=command,
+            seconds=round(time.perf_counter() - start, 1))
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "narrow_gate_served" in args.steps:
+        beats = step_beats(work, Path(args.mitdb_dir), table)
+        from beats_preset import PRESET
+
+        from ecgsl_keras.store import presets
+        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+        result = saved[NARROW_SERVED_KEY] = dict(step_narrow_gate_served(table, labels, dec, beats, preset_spec),
+                                                 command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
