@@ -1094,6 +1094,58 @@ def test_minimum_gap_final_drops_a_small_gap_beat_and_keeps_a_large_one(records)
             SignalConfig(**bad).validate()
 
 
+def test_minimum_gap_after_guard_keeps_the_gap_minima_out_of_the_guard(records):
+    # rpeak_minimum_gap_after_guard (run s51, not a default): the guard runs on the peaks without the minima the gap
+    # kept, so they cannot move its statistics (run s51's look: run s50's extra false beats in 205 / 207's bigeminy were
+    # such moves); the minima join after it, each at least min_rr_s from every guarded peak and over run s50's test
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, beats, small, large = _small_and_large_minima_after_beats(fs)
+    tolerance = int(0.1 * fs)
+    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25)
+    added = []
+    alone = signal_lib.find_rpeaks(x, fs, gap, gap_added=added)
+    added = np.asarray(added)
+    assert added.size == small.size + large.size
+    for a in (0.5, 0.7):
+        config = dataclasses.replace(gap, rpeak_minimum_gap_final=a, rpeak_minimum_gap_after_guard=True)
+        config.validate()
+        on = signal_lib.find_rpeaks(x, fs, config)
+        assert match_peaks(small, on, tolerance)["tp"] == 0
+        assert match_peaks(large, on, tolerance)["fn"] == 0 and match_peaks(beats, on, tolerance)["fn"] == 0
+        assert on.size == beats.size + large.size
+        # what the guard sees: the peaks without the gap's minima, whatever it is
+        seen = []
+        cleaned = signal_lib.clean(x, fs, gap.clean_method)
+        out = rpeaks_lib.guard_with_gap(alone, added, lambda kept: seen.append(kept) or kept, cleaned, fs, config)
+        np.testing.assert_array_equal(seen[0], np.setdiff1d(alone, added))
+        assert match_peaks(large, out, tolerance)["fn"] == 0 and match_peaks(small, out, tolerance)["tp"] == 0
+        # run s50's order (gap minima guarded with the others) hands the guard every peak
+        seen.clear()
+        rpeaks_lib.guard_with_gap(alone, added, lambda kept: seen.append(kept) or kept, cleaned, fs,
+                                  dataclasses.replace(config, rpeak_minimum_gap_after_guard=False))
+        np.testing.assert_array_equal(seen[0], alone)
+    # a gap minimum the guard already has a beat for (found by search back, a few samples off) is not added twice
+    guarded = np.setdiff1d(alone, added)
+    near = np.union1d(guarded, large[:3] + 5)
+    joined = rpeaks_lib.join_gap_peaks(near, large, cleaned, fs, 0.5, int(round(gap.min_rr_s * fs)))
+    assert joined.size == guarded.size + large.size
+    np.testing.assert_array_equal(np.intersect1d(joined, large[:3]), [])
+    assert SignalConfig().rpeak_minimum_gap_after_guard is False
+    for rid in ("119", "208"):
+        signal, fs_r, _, _, _, _ = records[rid]
+        config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+        np.testing.assert_array_equal(
+            signal_lib.find_rpeaks(signal, fs_r, dataclasses.replace(config, rpeak_minimum_gap_s=0.25,
+                                                                     rpeak_minimum_gap_final=0.5,
+                                                                     rpeak_minimum_gap_after_guard=True)),
+            signal_lib.find_rpeaks(signal, fs_r, config))
+    with pytest.raises(ConfigError, match="rpeak_minimum_gap_after_guard"):
+        dataclasses.replace(gap, rpeak_minimum_gap_after_guard=True).validate()
+
+
 def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
     # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
     # neurokit2's own peaks, dummy start included

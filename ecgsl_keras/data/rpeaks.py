@@ -293,7 +293,8 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     dropped, and each peak is moved to the R apex of the ``config.clean_method`` signal (the one
     beats are cut from) within ``config.rpeak_refine_s``; then ``guard_rpeaks`` checks them, and with
     ``config.rpeak_minimum_gap_final`` (run s50) ``drop_small_gap_peaks`` drops the small ones that came from a minimum
-    the gap kept. ``gap_added``: a list that receives those peaks, moved to the apex (the caller guards itself).
+    the gap kept (with ``config.rpeak_minimum_gap_after_guard``, run s51, those minima skip the guard and join after
+    it: ``guard_with_gap``). ``gap_added``: a list that receives those peaks, moved to the apex (the caller guards itself).
     ``cleaned``: that signal, when the caller already has it. ``preprocess`` and ``bench rpeaks``
     both use this.
     """
@@ -384,10 +385,47 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
                 peaks = np.union1d(peaks, extra).astype(np.int64)
             else:
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
-    peaks = guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
-    if config.rpeak_minimum_gap_final > 0:
-        peaks = drop_small_gap_peaks(peaks, added, cleaned, fs, config.rpeak_minimum_gap_final)
-    return peaks
+    return guard_with_gap(peaks, added, lambda kept: guard_rpeaks(kept, cleaned, detect_signal, fs, config), cleaned,
+                          fs, config)
+
+
+def guard_with_gap(peaks, gap_peaks, guard, cleaned, fs, config: SignalConfig) -> np.ndarray:
+    """``guard(peaks)`` (the guard, ``guard_rpeaks``) with the test of the minima the gap kept (``gap_peaks``: those
+    peaks, moved to the apex; None: not collected): ``config.rpeak_minimum_gap_final`` (run s50) drops the small ones
+    among the guarded peaks (``drop_small_gap_peaks``); with ``config.rpeak_minimum_gap_after_guard`` (run s51) they
+    are held out of the guard and join after it (``join_gap_peaks``), so they do not move the guard's statistics (run
+    s51's look: run s50's extra false beats in 205 and 207 were such moves, not gap peaks). The detector
+    (``find_rpeaks``) and the grid scripts, which guard its primary peaks themselves, both end here."""
+    final = float(config.rpeak_minimum_gap_final)
+    if gap_peaks is None or final <= 0:
+        return guard(peaks)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    gap_peaks = np.asarray(gap_peaks, dtype=np.int64)
+    if config.rpeak_minimum_gap_after_guard:
+        held = np.isin(peaks, gap_peaks)
+        return join_gap_peaks(guard(peaks[~held]), peaks[held], cleaned, fs, final,
+                              int(round(config.min_rr_s * float(fs))))
+    return drop_small_gap_peaks(guard(peaks), gap_peaks, cleaned, fs, final)
+
+
+def join_gap_peaks(guarded, gap_peaks, cleaned, fs, ratio, min_distance) -> np.ndarray:
+    """``guarded`` (sorted peaks the guard kept without the gap's minima) with those of ``gap_peaks`` at least
+    ``min_distance`` samples from every guarded peak (a beat the guard already found, by search back or the second
+    proposer, is not added twice) that ``drop_small_gap_peaks`` keeps at ``ratio`` against the guarded peaks
+    (``SignalConfig.rpeak_minimum_gap_after_guard``, run s51). Sorted int64 out."""
+    guarded = np.asarray(guarded, dtype=np.int64)
+    gap_peaks = np.unique(np.asarray(gap_peaks, dtype=np.int64))
+    if gap_peaks.size == 0:
+        return guarded
+    if guarded.size:
+        j = np.searchsorted(guarded, gap_peaks)
+        before = gap_peaks - guarded[np.clip(j - 1, 0, guarded.size - 1)]
+        after = guarded[np.clip(j, 0, guarded.size - 1)] - gap_peaks
+        near = ((j > 0) & (before < min_distance)) | ((j < guarded.size) & (after < min_distance))
+        gap_peaks = gap_peaks[~near]
+    if gap_peaks.size == 0:
+        return guarded
+    return drop_small_gap_peaks(np.union1d(guarded, gap_peaks), gap_peaks, cleaned, fs, ratio)
 
 
 def drop_small_gap_peaks(peaks, gap_peaks, cleaned, fs, ratio) -> np.ndarray:
