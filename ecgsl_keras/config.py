@@ -207,6 +207,13 @@ class SignalConfig(_JsonConfig):
     # never made a region or made one under 0.4 x the mean); the guard then decides. 0 = off (default).
     rpeak_region_threshold: float = 0.0
     rpeak_region_min_length: float = 0.0
+    # The running mean those region rules compare with, capped (issue 21 run s52; Python path only; the same detectors as
+    # rpeak_region_threshold): > 0: the 0.75 s running mean of the smoothed |slope| is taken at most this x its median
+    # over the signal. In a fast ventricular run the window is full of QRS slope, the mean rises and a beat there makes no
+    # region or one too short (run s48's diagnosis: 26 of MIT-BIH 203's 48 block21 misses); a stretch of ordinary beats
+    # sits near the median, so its T waves keep neurokit2's threshold (run s39 lowered it everywhere and made T waves
+    # regions). 0 = off (default).
+    rpeak_region_mean_cap: float = 0.0
     # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
     # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
     # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
@@ -368,6 +375,12 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "
                                                         "'neurokit' method with rpeak_mindelay_keep other than 'first' "
                                                         f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
+        if self.rpeak_region_mean_cap < 0 or (self.rpeak_region_mean_cap > 0 and (
+                self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_region_mean_cap must be 0 (off) or positive, and positive "
+                                                        "only with the 'neurokit' method and rpeak_mindelay_keep other "
+                                                        f"than 'first' (got {self.rpeak_region_mean_cap}, "
+                                                        f"{self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
         if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "
