@@ -207,6 +207,13 @@ class SignalConfig(_JsonConfig):
     # never made a region or made one under 0.4 x the mean); the guard then decides. 0 = off (default).
     rpeak_region_threshold: float = 0.0
     rpeak_region_min_length: float = 0.0
+    # The running mean those region rules compare with, capped (issue 21 run s52; Python path only; the same detectors as
+    # rpeak_region_threshold): > 0: the 0.75 s running mean of the smoothed |slope| is taken at most this x its median
+    # over the signal. In a fast ventricular run the window is full of QRS slope, the mean rises and a beat there makes no
+    # region or one too short (run s48's diagnosis: 26 of MIT-BIH 203's 48 block21 misses); a stretch of ordinary beats
+    # sits near the median, so its T waves keep neurokit2's threshold (run s39 lowered it everywhere and made T waves
+    # regions). 0 = off (default).
+    rpeak_region_mean_cap: float = 0.0
     # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
     # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
     # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
@@ -238,6 +245,14 @@ class SignalConfig(_JsonConfig):
     # from run s49's held-out look: 7 of run s48's 12 false beats are such peaks at <= 0.45x, its found beats 0.92-2.11x.
     # 0 = off (default).
     rpeak_minimum_gap_final: float = 0.0
+    # The gap's minima held out of the guard (issue 21 run s51; Python path only; with rpeak_minimum_gap_final > 0): the
+    # guard runs on the detector's peaks without the minima the gap kept, and those minima join after it, each kept when
+    # at least min_rr_s from every guarded peak and not dropped by rpeak_minimum_gap_final's test (over the guarded
+    # peaks). Why (run s51's held-out look at run s50's extra false beats, bigeminy 205 and 207): the gap's minima moved
+    # the guard's statistics, not their own decisions -- in 205 they complete a PVC run before the second proposer, whose
+    # local RR then lets in a T wave 0.28 s after a PVC; in 207 five more peaks move the noise check's record-wide sample
+    # (noise_typical_beats spread over the kept peaks) and a peak it dropped stays. False = off (default).
+    rpeak_minimum_gap_after_guard: bool = False
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -331,6 +346,10 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_final must be 0 (off) or positive, and "
                                                         "positive only with rpeak_minimum_gap_s > 0 (got "
                                                         f"{self.rpeak_minimum_gap_final}, {self.rpeak_minimum_gap_s})")
+        if self.rpeak_minimum_gap_after_guard and self.rpeak_minimum_gap_final <= 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_after_guard needs rpeak_minimum_gap_final > 0 "
+                                                        "(the test its minima pass after the guard; got "
+                                                        f"{self.rpeak_minimum_gap_final})")
         if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "
                                                         f"positive, got {self.rpeak_run_threshold} and "
@@ -356,6 +375,12 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold / rpeak_run_min_length apply to the "
                                                         "'neurokit' method with rpeak_mindelay_keep other than 'first' "
                                                         f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
+        if self.rpeak_region_mean_cap < 0 or (self.rpeak_region_mean_cap > 0 and (
+                self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
+            raise ConfigError("<config>", "bad_config", "rpeak_region_mean_cap must be 0 (off) or positive, and positive "
+                                                        "only with the 'neurokit' method and rpeak_mindelay_keep other "
+                                                        f"than 'first' (got {self.rpeak_region_mean_cap}, "
+                                                        f"{self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
         if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "

@@ -1094,6 +1094,103 @@ def test_minimum_gap_final_drops_a_small_gap_beat_and_keeps_a_large_one(records)
             SignalConfig(**bad).validate()
 
 
+def test_minimum_gap_after_guard_keeps_the_gap_minima_out_of_the_guard(records):
+    # rpeak_minimum_gap_after_guard (run s51, not a default): the guard runs on the peaks without the minima the gap
+    # kept, so they cannot move its statistics (run s51's look: run s50's extra false beats in 205 / 207's bigeminy were
+    # such moves); the minima join after it, each at least min_rr_s from every guarded peak and over run s50's test
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    x, beats, small, large = _small_and_large_minima_after_beats(fs)
+    tolerance = int(0.1 * fs)
+    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25)
+    added = []
+    alone = signal_lib.find_rpeaks(x, fs, gap, gap_added=added)
+    added = np.asarray(added)
+    assert added.size == small.size + large.size
+    for a in (0.5, 0.7):
+        config = dataclasses.replace(gap, rpeak_minimum_gap_final=a, rpeak_minimum_gap_after_guard=True)
+        config.validate()
+        on = signal_lib.find_rpeaks(x, fs, config)
+        assert match_peaks(small, on, tolerance)["tp"] == 0
+        assert match_peaks(large, on, tolerance)["fn"] == 0 and match_peaks(beats, on, tolerance)["fn"] == 0
+        assert on.size == beats.size + large.size
+        # what the guard sees: the peaks without the gap's minima, whatever it is
+        seen = []
+        cleaned = signal_lib.clean(x, fs, gap.clean_method)
+        out = rpeaks_lib.guard_with_gap(alone, added, lambda kept: seen.append(kept) or kept, cleaned, fs, config)
+        np.testing.assert_array_equal(seen[0], np.setdiff1d(alone, added))
+        assert match_peaks(large, out, tolerance)["fn"] == 0 and match_peaks(small, out, tolerance)["tp"] == 0
+        # run s50's order (gap minima guarded with the others) hands the guard every peak
+        seen.clear()
+        rpeaks_lib.guard_with_gap(alone, added, lambda kept: seen.append(kept) or kept, cleaned, fs,
+                                  dataclasses.replace(config, rpeak_minimum_gap_after_guard=False))
+        np.testing.assert_array_equal(seen[0], alone)
+    # a gap minimum the guard already has a beat for (found by search back, a few samples off) is not added twice
+    guarded = np.setdiff1d(alone, added)
+    near = np.union1d(guarded, large[:3] + 5)
+    joined = rpeaks_lib.join_gap_peaks(near, large, cleaned, fs, 0.5, int(round(gap.min_rr_s * fs)))
+    assert joined.size == guarded.size + large.size
+    np.testing.assert_array_equal(np.intersect1d(joined, large[:3]), [])
+    assert SignalConfig().rpeak_minimum_gap_after_guard is False
+    for rid in ("119", "208"):
+        signal, fs_r, _, _, _, _ = records[rid]
+        config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last")
+        np.testing.assert_array_equal(
+            signal_lib.find_rpeaks(signal, fs_r, dataclasses.replace(config, rpeak_minimum_gap_s=0.25,
+                                                                     rpeak_minimum_gap_final=0.5,
+                                                                     rpeak_minimum_gap_after_guard=True)),
+            signal_lib.find_rpeaks(signal, fs_r, config))
+    with pytest.raises(ConfigError, match="rpeak_minimum_gap_after_guard"):
+        dataclasses.replace(gap, rpeak_minimum_gap_after_guard=True).validate()
+
+
+def test_region_mean_cap_finds_small_beats_in_a_fast_run_and_no_t_waves(records):
+    # rpeak_region_mean_cap (run s52, not a default): in a fast run of large beats (every 0.68 s, a small narrow beat
+    # between each pair) the 0.75 s running mean of the slope is raised and the small beats make no region; capped at
+    # c x its median over the signal they do. The ordinary stretch before the run (narrow beats with a T wave 0.3 s
+    # after each) keeps its beats and gains no T wave; a cap that never binds is neurokit2's rule
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    t = np.arange(int(40 * fs)) / fs
+    normal = np.arange(1.0, 25.0, 1.0)
+    run = 25.0 + 0.34 * np.arange(39)
+    big, small = run[0::2], run[1::2]
+    x = np.zeros(t.size)
+    for at in normal:
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2) + 0.25 * np.exp(-0.5 * ((t - at - 0.3) / 0.05) ** 2)
+    for at in big:
+        x += 3.0 * np.exp(-0.5 * ((t - at) / 0.03) ** 2)
+    for at in small:
+        x += 0.6 * np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+    samples = lambda times: np.round(np.asarray(times) * fs).astype(int)  # noqa: E731
+    tolerance = int(0.05 * fs)
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last")
+    plain = rpeaks_lib._findpeaks_neurokit(x, fs, **kwargs)
+    assert match_peaks(samples(small), plain, tolerance)["tp"] == 0
+    assert match_peaks(samples(np.concatenate([normal, big])), plain, tolerance)["fn"] == 0
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, mean_cap=0.0, **kwargs), plain)
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, mean_cap=1e6, **kwargs), plain)
+    for cap in (1.2, 1.5, 2.0):
+        on = rpeaks_lib._findpeaks_neurokit(x, fs, mean_cap=cap, **kwargs)
+        assert match_peaks(samples(small), on, tolerance)["fn"] == 0, cap
+        assert match_peaks(samples(np.concatenate([normal, big])), on, tolerance)["fn"] == 0, cap
+        assert match_peaks(samples(normal + 0.3), on, tolerance)["tp"] == 0, cap
+        assert on.size == normal.size + run.size
+    # through find_rpeaks: the option reaches the detector; off by default
+    base = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_guard_amplitude=0.0)
+    on = signal_lib.find_rpeaks(x, fs, dataclasses.replace(base, rpeak_region_mean_cap=1.5))
+    assert match_peaks(samples(small), on, tolerance)["fn"] == 0
+    assert match_peaks(samples(small), signal_lib.find_rpeaks(x, fs, base), tolerance)["tp"] == 0
+    assert SignalConfig().rpeak_region_mean_cap == 0.0
+    for bad in (dict(rpeak_region_mean_cap=1.5), dict(rpeak_mindelay_keep="prominent", rpeak_region_mean_cap=-1.0)):
+        with pytest.raises(ConfigError, match="rpeak_region_mean_cap"):
+            SignalConfig(**bad).validate()
+
+
 def test_ported_detector_with_neurokit2s_rule_is_neurokit2s(records):
     # keep="first" in rpeaks._findpeaks_neurokit (what rpeak_keep_first_beat runs on the default config) gives
     # neurokit2's own peaks, dummy start included

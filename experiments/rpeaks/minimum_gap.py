@@ -76,6 +76,46 @@ Counts cached in /work/runs/s35-rpeaks-final/counts, started from run s48's cach
     python experiments/rpeaks/minimum_gap_speed.py --run s50 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s50_minimum_gap_final_speed.json
 
+Run s51 (``--run s51``; the grid, the option and the keep rule below were fixed before any count of run s51): run
+s50's point with the gap's minima held out of the guard (``SignalConfig.rpeak_minimum_gap_after_guard``,
+``rpeaks.guard_with_gap`` / ``join_gap_peaks``): the guard runs on the primary peaks without the minima the gap kept,
+which join after it when at least ``min_rr_s`` from every guarded peak and not dropped by run s50's test (a x the
+guard's reference over the guarded peaks). NOT blind: read from run s51's held-out look at run s50's extra false beats
+in the bigeminy builds (experiments/rpeaks/gap_guard_look.py, ``rpeaks_s51_gap_guard_look.json``): neither is a gap
+peak; in 205 the gap's minima complete a PVC run before the second proposer, whose local RR then admits a small peak
+0.28 s after a PVC; in 207 the gap's five minima (far away) move the noise check's record-wide sample of typical beats
+and a small peak it dropped stays. Grid (``GRIDS["s51"]``): the baseline, then the gap at 0.25 s with run s50's test at
+a in {0.5, 0.7}, the minima after the guard. Chosen leave one record out as in runs s48-s50; keep rule run s48's,
+unchanged (``KEEP_RULE``), against the same baseline (``baseline_equals_s47``). A recommended point is reported
+"recommended, not default" unless the graph does the same (``serving/edge.py`` refuses the option). Counts cached in
+/work/runs/s36-rpeaks/counts, started from run s50's cache (read only) for the baseline and today's detector:
+
+    python experiments/rpeaks/minimum_gap.py --run s51 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s51_gap_after_guard.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s51 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s51_gap_after_guard_speed.json
+
+Run s52 (``--run s52``; the grid, the option and the keep rule below were fixed before any count of run s52): the
+running mean of the primary detector's region rule capped (``SignalConfig.rpeak_region_mean_cap``,
+``rpeaks._findpeaks_neurokit``'s ``mean_cap``): a QRS region is where the smoothed |slope| exceeds 1.5 x min(its 0.75 s
+running mean, c x that mean's median over the signal). Why (run s48's diagnosis, ``rpeaks_s48_203_diagnosis.json``, no
+held-out count): 26 of 203's 48 block21 misses made no region (the slope reaches 0.92-1.5 x its running mean) or one too
+short (0.02-0.37 x the mean length), most of them PVCs of fast runs (RR 0.3-0.4 s), where the window is full of QRS
+slope. A look at the regions alone on the unchanged records (203, 101, 108, 119, 207; no detector count; 203 is a
+held-out record of its own fold, so not blind for it) put the cap's range: at c = 1.2 23 of the 26 beats get a region,
+at 1.5 9, at 2.0 5; 207's flutter episodes (left out of the counts) gain regions the most. Grid (``GRIDS["s52"]``): the
+baseline, run s51's chosen point (``S51_POINT``), then that point with c in {1.2, 1.5, 2.0}. Chosen leave one record out
+as in runs s48-s51. Keep rule (``KEEP_RULE_S52``, fixed before any count of run s52): the cap is recommended when, over
+the five seeds, (a) the mean held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), (b) no
+rhythm's mean held-out Se or +P falls below run s51's (``rhythm_means``), (c) the most chosen point is a capped one and
+its CPU time at most 1.3x today's detector (minimum_gap_speed.py). Counts cached in /work/runs/s36-rpeaks/s52/counts,
+started from run s51's cache for the baseline and today's detector:
+
+    python experiments/rpeaks/minimum_gap.py --run s52 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s52_region_mean_cap.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s52 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s52_region_mean_cap_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -102,7 +142,7 @@ from cluster import (RHYTHMS, TODAY, distance, errors, guard_constants, loro_sum
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import drop_small_gap_peaks  # noqa: E402
+from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.minimum_gap")
 SCRIPT = "experiments/rpeaks/minimum_gap.py"
@@ -114,33 +154,54 @@ S49_WIDE = (1.5, 1.8)
 S49_AMPLITUDE = (0.5, 0.6)
 # run s50's test at the final peaks (fixed before any of its counts; module docstring)
 S50_FINAL = (0.5, 0.7)
+# the options the grid scripts apply after the primary detector (guard_with_gap), not inside it
+AFTER_DETECTOR = ("rpeak_minimum_gap_final", "rpeak_minimum_gap_after_guard")
 GRIDS = {"s48": [{"rpeak_minimum_gap_s": gap} for gap in GAPS],
          "s49": [{"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_wide": w, "rpeak_minimum_gap_amplitude": a}
                  for w in S49_WIDE for a in S49_AMPLITUDE],
-         "s50": [{"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_final": a} for a in S50_FINAL]}
+         "s50": [{"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_final": a} for a in S50_FINAL],
+         # run s51: run s50's grid with the gap's minima held out of the guard (fixed before any of its counts)
+         "s51": [{"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_final": a, "rpeak_minimum_gap_after_guard": True}
+                 for a in S50_FINAL]}
+# run s52: run s51's chosen point, then with the region rule's running mean capped (fixed before any of its counts)
+S51_POINT = {"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_final": S50_FINAL[0], "rpeak_minimum_gap_after_guard": True}
+S52_CAP = (1.2, 1.5, 2.0)
+GRIDS["s52"] = [S51_POINT] + [dict(S51_POINT, rpeak_region_mean_cap=c) for c in S52_CAP]
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
 CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpeaks-203/s49/counts",
-          "s50": "/work/runs/s35-rpeaks-final/counts"}
+          "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
+          "s52": "/work/runs/s36-rpeaks/s52/counts"}
+S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
-               "s50": "rpeaks_s50_minimum_gap_final"}
+               "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
+               "s52": "rpeaks_s52_region_mean_cap"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
              "the baseline's mean (run s47's s37_first, 820.0), no rhythm's mean held-out Se or +P falls below the "
              "baseline's mean, and the most chosen point's CPU time is at most 1.3x today's detector "
              "(minimum_gap_speed.py); fixed before any count of this run")
+S51_JSON = S47_JSON.with_name("rpeaks_s51_gap_after_guard.json")
+KEEP_RULE_S52 = ("the cap is recommended when, over the five builder seeds, the mean held-out FN + FP over the four "
+                 "rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out Se or +P falls below run "
+                 "s51's (its rhythm_means), and the most chosen point is a capped one with CPU time at most 1.3x "
+                 "today's detector (minimum_gap_speed.py); fixed before any count of run s52")
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
 
 def suffix(options) -> str:
     """A point's name after the baseline's: ``gap<s>`` (run s48), ``gap<s>_w<w>_a<a>`` (run s49), ``gap<s>_final<a>``
-    (run s50)."""
+    (run s50), ``gap<s>_final<a>_after`` (run s51)."""
     out = f"gap{options['rpeak_minimum_gap_s']}"
     if "rpeak_minimum_gap_final" in options:
         out += f"_final{options['rpeak_minimum_gap_final']}"
+    if options.get("rpeak_minimum_gap_after_guard"):
+        out += "_after"
+    if "rpeak_region_mean_cap" in options:
+        out += f"_cap{options['rpeak_region_mean_cap']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -170,16 +231,14 @@ def count(data_dir, rid, out, run="s48", **signals) -> dict:
     for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
         sets = {}
         for name, config, constants, options in points(run):
-            # run s50's test reads the final peaks: the primary detector collects the gap's peaks, the test runs
-            # after the guard (as in find_rpeaks)
-            final = options.get("rpeak_minimum_gap_final", 0.0)
-            added = [] if final > 0 else None
+            # runs s50-s51's test reads the final peaks: the primary detector collects the gap's peaks, the guard and
+            # the test run on them as in find_rpeaks (rpeaks.guard_with_gap)
+            added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
             primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-                k: v for k, v in options.items() if k != "rpeak_minimum_gap_final"}), cleaned=cleaned, gap_added=added)
+                k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
             with guard_constants(constants):
-                peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-                if final > 0:
-                    peaks = drop_small_gap_peaks(peaks, added, cleaned, fs, final)
+                peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
+                                       cleaned, fs, config)
             score_point(out, sets, f"{rid}|{rhythm}|{name}", name, BASELINE, match(built, peaks, fs))
         log.info("%s %s: %s", rid, rhythm, {SHORT[n]: out[f"{rid}|{rhythm}|{n}"] for n in names(run)})
     return out
@@ -199,9 +258,11 @@ def record_counts(args, rid) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in (BASELINE, TODAY)  # noqa: E731
                                 and len(k.split("|")) == 3)
-    # run s48 starts from runs s46 / s47's caches, run s49 from run s48's
+    # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
+    # from run s51's
+    old = {"s51": S50_CACHE, "s52": CACHES["s51"]}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
-             (f"{S48_CACHE}/{rid}_other.json", lambda k: f"{S48_CACHE}/{rid}_block21_k{k}.json"))
+             (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{n}" not in other for r in OTHER for n in names(args.run)):
@@ -434,6 +495,19 @@ def main(argv=None) -> int:
              "test_read_from": "run s49's held-out --why look (7 of run s48's 12 false beats at <= 0.45x at the final "
                                "peaks, found beats 0.92-2.11x): not blind; the point is still chosen leave one record "
                                "out"} if args.run == "s50" else
+            {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_final": list(S50_FINAL),
+             "rpeak_minimum_gap_after_guard": [True],
+             "form": "run s50's points with the gap's minima held out of the guard: the guard runs on the other primary "
+                     "peaks, the minima join after it when at least min_rr_s from every guarded peak and at least a x "
+                     "the guard's reference over the guarded peaks; the baseline (gap off), then 0.25 s with each a",
+             "test_read_from": "run s51's held-out look at run s50's two extra false beats in bigeminy 205 and 207 "
+                               "(gap_guard_look.py, rpeaks_s51_gap_guard_look.json): not blind; the point is still "
+                               "chosen leave one record out"} if args.run == "s51" else
+            {"base_point": SHORT[f"{BASELINE}__{suffix(S51_POINT)}"], "rpeak_region_mean_cap": [0.0, *S52_CAP],
+             "form": "a QRS region where the smoothed |slope| exceeds 1.5 x min(running mean, c x its median over the "
+                     "signal); the baseline, run s51's chosen point, then that point with each c",
+             "read_from": "run s48's diagnosis of 203's block21 misses (no held-out count) and a look at the regions "
+                          "alone on five unchanged records (not blind for 203's fold)"} if args.run == "s52" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
@@ -444,13 +518,19 @@ def main(argv=None) -> int:
               "records": records, "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
               "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
               "criterion": "fewest FN + FP over the four rhythms", "keep_rule": KEEP_RULE, "reported": REPORTED,
-              "keep_rule_of": "run s48 (runs s49 and s50 keep it unchanged, fixed before any of their counts)",
+              "keep_rule_of": "run s48 (runs s49-s51 keep it unchanged, fixed before any of their counts)",
               "baseline": BASELINE, "baseline_short": "s37_first", "grid": grid,
               "tie_break": "the first name in sort order (the baseline first)",
               "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS],
               "baseline_equals_s47": {k: v["baseline_errors"] == s47["per_seed"]["new"][k]["errors_held_out"]
                                       for k, v in per_seed.items()},
               "summary": summarise(per_seed), "baseline_summary": summarise(base_per_seed),
+              # per rhythm, the mean over the seeds of the held-out Se / +P, the baseline's, and the held-out one
+              # minus the target (negative: short of it)
+              "rhythm_means": {r: {m: {"held_out": round(mean("held_out", r, m), 5),
+                                       "baseline": round(mean("baseline", r, m), 5),
+                                       "minus_target": round(mean("held_out", r, m) - 0.997, 5)}
+                                   for m in ("Se", "+P")} for r in RHYTHMS},
               "minus_baseline": mean_sd([v["errors_held_out"] - v["baseline_errors"] for v in per_seed.values()]),
               "fewer_errors_seeds": sum(v["errors_held_out"] < v["baseline_errors"] for v in per_seed.values()),
               "keep": {"rule": KEEP_RULE, "fewer_errors_mean": fewer, "falls_mean": {r: v for r, v in falls.items() if v},
@@ -458,13 +538,33 @@ def main(argv=None) -> int:
                        "recommended": bool(fewer and not any(falls.values()) and within is not False),
                        "speed_checked": speed is not None},
               "per_seed": per_seed}
-    if args.run == "s50":
+    if args.run == "s52":
+        # against run s51's reported figures (KEEP_RULE_S52)
+        s51 = json.loads(S51_JSON.read_text())
+        fewer51 = (float(np.mean([v["errors_held_out"] for v in per_seed.values()]))
+                   < s51["summary"]["errors_held_out"]["mean"])
+        falls51 = {r: [m for m in ("Se", "+P") if round(mean("held_out", r, m), 5) < s51["rhythm_means"][r][m]["held_out"]]
+                   for r in RHYTHMS}
+        capped = "_cap" in most
+        result["keep"] = {"rule": KEEP_RULE_S52, "s51_errors_mean": s51["summary"]["errors_held_out"]["mean"],
+                          "fewer_errors_than_s51": fewer51, "falls_below_s51": {r: v for r, v in falls51.items() if v},
+                          "most_chosen": most, "most_chosen_capped": capped, "speed_within_limit": within,
+                          "recommended": bool(fewer51 and not any(falls51.values()) and capped and within is not False),
+                          "speed_checked": speed is not None}
+        result["keep_rule"] = KEEP_RULE_S52
+        # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
+        result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
+                                             for n in per_seed["0"]["grid_errors_all_22"]}
+        result["minus_s51"] = mean_sd([v["errors_held_out"] - s51["per_seed"][k]["errors_held_out"]
+                                       for k, v in per_seed.items()])
+    if args.run in ("s50", "s51", "s52"):
         # the graph refuses the option (serving.edge's Python-only list): a recommended point is not made the default
         result["default"] = ("recommended, not default (the graph port is needed)" if result["keep"]["recommended"]
                              else "not recommended; the default stays off")
     result["reported_figure"] = result["summary"]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline",
+    print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline", *(
+                                             ("minus_s51",) if args.run == "s52" else ()),
                                              "fewer_errors_seeds", "keep", "baseline_equals_s47")}))
     return 0
 
