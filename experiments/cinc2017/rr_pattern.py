@@ -11,7 +11,8 @@ for the AF records the shipped booster calls Other) as extra columns of the ship
     (then the same with --steps extra --extra-seeds 45 46 47; WORK starts as a copy of af41's lever folder, whose
     cached ``base`` boosters of seeds 42-47 are the shipped recipe's CV on the same inputs)
     python experiments/cinc2017/rr_pattern.py --work ... --out ... --results experiments/cinc2017/af44_results.json \
-        --decide     # the keep rule below applied to af_lever's rows (key rr_pattern.decision)
+        --decide --lever-work WORK  # the keep rule on af_lever's rows (key rr_pattern.decision), and the columns'
+                                    # medians in af33's error groups (key rr_pattern.error_groups)
 
 Why: af33 found that 29 of the 53 AF records the booster calls Other have P waves found by the template test, a
 slower rate (76 against 88 bpm) and a less irregular ventricular response: slow, partly regular AF, or flutter. af34
@@ -126,11 +127,43 @@ def decide(results) -> dict:
                    "macro_f1_spread": max(r["macro_f1"]["sd"], b["macro_f1"]["sd"]), "rule": bool(r["kept"])}
                for k, (r, b) in rows.items()}
         paired = lever.get("extra_paired", {}).get(stem, {})
-        out["candidates"][stem] = dict(got, complete=True, passes=all(g["rule"] for g in got.values()),
-                                       paired_af_f1=paired.get("af_f1"), paired_macro_f1=paired.get("macro_f1"))
+        passes = all(g["rule"] for g in got.values())
+        out["candidates"][stem] = dict(got, complete=True, passes=passes, paired_af_f1=paired.get("af_f1"),
+                                       paired_macro_f1=paired.get("macro_f1"),
+                                       # the same as words, for RESULTS.md's figure markers (they render strings)
+                                       says={**{k: "yes" if g["rule"] else "no" for k, g in got.items()},
+                                             "passes": "yes" if passes else "no"})
     passing = [s for s, c in out["candidates"].items() if c.get("passes")]
     out["kept"] = max(passing, key=lambda s: out["candidates"][s]["paired_af_f1"]["mean"]) if passing else None
+    out["kept_says"] = out["kept"] or "none"
     out["complete"] = all(c["complete"] for c in out["candidates"].values())
+    return out
+
+
+def error_groups(lever_work, features, deep_oof, table, seed=42) -> dict:
+    """Information (chooses nothing): the columns' training-split medians in af33's groups (truth_as_called, A and O)
+    of the shipped recipe's CV (the cached ``base`` booster of ``seed`` in af_lever's ``lever_work``, averaged with
+    the deep side), next to the AF records called Other that af33 describes; ``table``: ``--out``'s npz."""
+    import argparse as _argparse
+
+    from experiments.cinc2017.af_lever import BASE, Lever
+    from experiments.cinc2017.features import LABELS
+
+    lever = Lever(_argparse.Namespace(features=features, deep_oof=deep_oof, work=lever_work, ecgsl=None, resnet=None,
+                                      k=5))
+    pred = (0.5 * lever.oof("base", BASE, seed) + 0.5 * lever.deep["train"]).argmax(-1)
+    y = lever.y["train"]
+    data = np.load(table)
+    row = {str(r): i for i, r in enumerate(data["record_id"])}
+    X = data["X"][[row[r] for r in lever.ids["train"]]].astype(np.float64)
+    cols = [str(n) for n in data["names"]]
+    a, o = LABELS.index("A"), LABELS.index("O")
+    out = {"seed": seed, "groups": {}}
+    for t, tn in ((a, "A"), (o, "O")):
+        for c, cn in ((a, "A"), (o, "O")):
+            sel = (y == t) & (pred == c)
+            out["groups"][f"{tn}_as_{cn}"] = {"n": int(sel.sum()), "median": {
+                n: round(float(np.nanmedian(X[sel, j])), 4) if sel.any() else None for j, n in enumerate(cols)}}
     return out
 
 
@@ -138,6 +171,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     column_arguments(p, "rr_pattern")
     p.add_argument("--decide", action="store_true", help="apply the keep rule to --results' af_lever rows")
+    p.add_argument("--lever-work", type=Path, help="with --decide: af_lever's WORK (its cached base boosters)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     cols = names()
@@ -145,6 +179,9 @@ def main(argv=None) -> None:
     if args.decide:
         result = saved["rr_pattern"]
         result["decision"] = decide(saved)
+        if args.lever_work:
+            result["error_groups"] = error_groups(args.lever_work, args.features, args.deep_oof, args.out)
+        result["decide_command"] = "python experiments/cinc2017/rr_pattern.py " + " ".join(argv or sys.argv[1:])
         save_results(args.results, "rr_pattern", result)
         print(json.dumps(result["decision"]))
         return
