@@ -60,9 +60,14 @@ def test_table_is_the_one_description(normal_features):
         assert set(required) <= set(rf.feature_names(group))
 
 
+# NaN by definition on a regular sinus rhythm (the block group's documented NaN: no conduction-change RR pair, no
+# atrial cycle with two multiples in use)
+SINUS_NAN = {"blk_multiple_period_s", "blk_ratio_fraction"}
+
+
 def test_every_feature_finite_on_a_normal_record(normal_features):
     bad = {k: v for k, v in normal_features.items() if not math.isfinite(v)}
-    assert not bad, bad
+    assert set(bad) == SINUS_NAN, bad
     f = normal_features
     # physiology of a normal adult sinus beat (generous bounds, but wrong units or regions would fail)
     assert 0.05 <= f["morph_qrs_width_s"] <= 0.14
@@ -364,3 +369,50 @@ def test_tq_group_summarises_the_stretches_the_deep_side_sees(normal, normal_fea
     assert med["A"]["tq_residual_ratio_median"] > med["N"]["tq_residual_ratio_median"] + 0.2
     assert med["A"]["tq_residual_high_fraction"] > med["N"]["tq_residual_high_fraction"] + 0.2
     assert med["A"]["tq_median_corr"] < med["N"]["tq_median_corr"] - 0.2
+
+
+def test_paroxysm_and_block_groups_on_the_rr_series_and_the_sample_records(normal, normal_features, by_class):
+    """The ``paroxysm`` and ``block`` groups (af44): ten documented names, on request only, the same from
+    ``record_features`` as from ``rr_pattern_features`` on the record's R-peaks; an AF paroxysm inside a regular
+    record, flutter with variable block against AF-like intervals, documented NaN."""
+    names = rf.feature_names(("paroxysm", "block"))
+    assert len(names) == 10 and {"paroxysm", "block"} <= set(rf.ON_REQUEST_GROUPS)
+    assert not set(names) & set(rf.feature_names(tuple(g for g in rf.GROUPS if g not in rf.ON_REQUEST_GROUPS)))
+    x, fs = normal
+    got = rf.record_features(x, fs, groups=("paroxysm", "block"))
+    assert tuple(got) == names and all(got[n] == normal_features[n] for n in names if math.isfinite(got[n]))
+    # sinus rhythm: no conduction-change pair (blk_ratio_fraction NaN, documented), no two multiples in use
+    assert math.isnan(got["blk_ratio_fraction"]) and math.isnan(got["blk_multiple_period_s"])
+    assert got["blk_multiple_excess"] == 0.0 and got["blk_cluster_count"] == 1.0
+    assert all(math.isfinite(got[n]) for n in names if n not in ("blk_ratio_fraction", "blk_multiple_period_s"))
+    assert got["pax_irregular_run_fraction"] == 0.0
+    peaks = np.array([300 + 240 * i for i in range(30)])
+    given = rf.record_features(x, fs, rpeaks=peaks, groups=("paroxysm", "block"))
+    alone = rf.rr_pattern_features(np.diff(peaks) / fs)
+    assert list(given) == list(alone) and all(given[n] == alone[n] or (math.isnan(given[n]) and math.isnan(alone[n]))
+                                               for n in names)
+
+    rng = np.random.default_rng(1)
+    regular, af = _rr_series("regular", n=40), _rr_series("irregular", n=40)
+    flutter = 0.22 * rng.choice([2, 3, 4], 40) + rng.normal(0.0, 0.005, 40)   # 2:1 to 4:1 block of a 0.22 s cycle
+    parox = np.concatenate([regular[:24], af[:16]])
+    f = {k: rf.rr_pattern_features(v) for k, v in dict(regular=regular, af=af, flutter=flutter, parox=parox).items()}
+    assert f["af"]["pax_afev_norm"] > 0.5 > f["regular"]["pax_afev_norm"]
+    assert f["parox"]["pax_afev_window_max"] > 0.5 > f["parox"]["pax_afev_window_min"]
+    assert f["af"]["pax_afev_window_min"] > 0.5
+    assert f["af"]["pax_madsd_window_min"] > 2 * f["parox"]["pax_madsd_window_min"]
+    assert f["af"]["pax_irregular_run_fraction"] > f["parox"]["pax_irregular_run_fraction"] > 0.3
+    assert f["regular"]["pax_irregular_run_fraction"] == 0.0
+    assert f["flutter"]["blk_multiple_excess"] > 0.6 > 0.3 > f["af"]["blk_multiple_excess"]
+    assert f["flutter"]["blk_multiple_period_s"] == pytest.approx(0.22, abs=0.006)
+    assert f["flutter"]["blk_ratio_fraction"] > 0.9 > 0.6 > f["af"]["blk_ratio_fraction"]
+    assert f["flutter"]["blk_cluster_count"] == 3 and f["flutter"]["blk_cluster_fraction"] == 1.0
+    assert f["af"]["blk_cluster_fraction"] < 0.8
+    assert all(math.isnan(v) for v in rf.rr_pattern_features([0.8, 0.8, 0.81]).values())    # < MIN_RR intervals
+    short = rf.rr_pattern_features(regular[:10])             # fewer than AFEV_WINDOW intervals
+    assert math.isnan(short["pax_afev_window_max"]) and math.isfinite(short["pax_madsd_window_min"])
+
+    med = {c: {n: np.nanmedian([r[n] for r in rows]) for n in ("pax_afev_norm", "pax_madsd_window_min")}
+           for c, rows in by_class.items()}
+    assert med["A"]["pax_afev_norm"] > med["N"]["pax_afev_norm"] + 0.3
+    assert med["A"]["pax_madsd_window_min"] > med["N"]["pax_madsd_window_min"]

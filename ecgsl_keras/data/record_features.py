@@ -42,11 +42,19 @@ Groups (``GROUPS``):
   group with fewer than ``MIN_BEATS`` beats whose stretch holds at least ``signal.TQ_MIN_S`` of signal; a beat
   whose stretch is flat (no power) is left out of the per-beat ratios. Amplitudes in robust-normalised units
   ("norm", as ``baseline``).
+- ``paroxysm`` (af44, RR series only): AF evidence per sliding window rather than over the whole record, for an AF
+  paroxysm inside a record: Lorenz-plot AFEv per point (free of the beat count, which makes ``af_afev`` low for slow
+  AF) over the record and over windows of ``AFEV_WINDOW`` intervals, the most regular window of ``RR_WINDOW``
+  intervals, and the longest run of irregular windows.
+- ``block`` (af44, RR series only): atrial flutter with variable AV block is "regularly irregular": its RR intervals
+  are integer multiples (2:1, 3:1, 4:1 ...) of one atrial cycle of 0.16-0.36 s, so they cluster at a few values whose
+  ratios are 4/3, 3/2 or 2; AF's intervals spread continuously. The best multiple fit over atrial cycles, successive
+  RR ratios near those of a conduction change, and the RR histogram's modes.
 
 ``feature_names()`` without groups gives ``DEFAULT_GROUPS`` (the first five: the 111 features the
 shipped models were trained on, which ``prepare --record-features`` stores; ``nonlinear`` is in no shipped
 preset: ``experiments/cinc2017/af_lever.py``'s step ``extra`` measured it); ``record_features``
-returns every group but ``ON_REQUEST_GROUPS`` (``nonlinear``) unless ``groups`` names them, in table order, and a
+returns every group but ``ON_REQUEST_GROUPS`` (``nonlinear``, ``tq``, ``paroxysm``, ``block``) unless ``groups`` names them, in table order, and a
 stacked preset picks its columns by name (and asks for their groups, ``groups_of``).
 
 Missing values. A feature that cannot be computed (too few beats or RR intervals for the
@@ -94,11 +102,12 @@ from ecgsl_keras.errors import SignalQualityError
 
 __all__ = ["Feature", "FEATURES", "GROUPS", "DEFAULT_GROUPS", "ON_REQUEST_GROUPS", "groups_of", "MIN_BEATS", "MIN_RR", "DEFAULT_FILL_VALUE",
            "feature_names", "record_features", "rhythm_features", "ectopic_mask", "to_vector", "to_matrix",
-           "vector_names", "fit_fill_values"]
+           "vector_names", "fit_fill_values", "rr_pattern_features"]
 
 Feature = namedtuple("Feature", "name unit group meaning")
 
-GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial", "nonlinear", "tq")
+GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", "atrial", "nonlinear", "tq", "paroxysm",
+          "block")
 # the groups of the models trained before the rhythm / atrial groups existed (the 111 features of the
 # cinc2017 and cinc2017-keras presets): ``feature_names()`` without groups, so that ``prepare
 # --record-features`` and the hybrid Keras model keep their 111 columns. A stacked preset selects its
@@ -106,7 +115,7 @@ GROUPS = ("baseline", "quality", "af", "morphology", "hrv", "ectopy", "rhythm", 
 DEFAULT_GROUPS = ("baseline", "quality", "af", "morphology", "hrv")
 # computed only when asked for (``record_features(groups=...)``): no shipped model reads them (``nonlinear`` would
 # add about half again to every record's feature time; ``tq`` is af41's experiment, off by default)
-ON_REQUEST_GROUPS = ("nonlinear", "tq")
+ON_REQUEST_GROUPS = ("nonlinear", "tq", "paroxysm", "block")
 TQ_RESIDUAL_HIGH = 0.5     # tq_residual_high_fraction: a stretch whose residual keeps over half its power
 MIN_BEATS = 3              # R-peaks needed for beat templates (P, QRS, T statistics)
 MIN_RR = 4                 # RR intervals needed for rhythm statistics (AFEv, HRV)
@@ -332,6 +341,32 @@ _NEW = (
                                     "hold (the size of the repeated atrial wave)"),
     ("tq_residual_rms_median", "norm", "tq", "median over beats of the residual's RMS (the size of the atrial "
                                              "activity that does not repeat: f waves, noise)"),
+    # paroxysm (RR series; AFEv per point: af_afev's AFEv / its Lorenz-plot points, dRR pairs)
+    ("pax_afev_norm", "1", "paroxysm", "AFEv of the whole record / its Lorenz-plot points (af_afev without its "
+                                       "growth with the number of beats)"),
+    ("pax_afev_window_max", "1", "paroxysm", "largest AFEv per point over windows of AFEV_WINDOW (16) RR intervals, "
+                                             "every AFEV_STEP (4) intervals and the last (NaN: fewer than 16)"),
+    ("pax_afev_window_min", "1", "paroxysm", "smallest AFEv per point over those windows (AF all through: high)"),
+    ("pax_madsd_window_min", "1", "paroxysm", "smallest median |successive RR difference| / median RR over sliding "
+                                              "windows of RR_WINDOW (8) intervals (the most regular stretch; NaN: "
+                                              "fewer than 8)"),
+    ("pax_irregular_run_fraction", "fraction", "paroxysm", "longest run of consecutive irregular windows of 8 "
+                                                           "intervals (that ratio > IRREGULAR_MADSD, 0.08): the RR "
+                                                           "time it spans / the record's RR time (NaN: fewer than 8)"),
+    # block (RR series; an atrial cycle T of MULTIPLE_PERIODS, 0.16-0.36 s by 2 ms)
+    ("blk_multiple_excess", "fraction", "block", "largest, over atrial cycles T whose fitted intervals use at least "
+                                                 "two multiples each holding >= 20% of them, of the share of RR "
+                                                 "intervals within 20 ms of k x T (k = 2..6) minus 2 x 20 ms / T "
+                                                 "(what evenly spread intervals would fit); 0 when no T has two"),
+    ("blk_multiple_period_s", "s", "block", "the atrial cycle T of blk_multiple_excess (NaN when no T has two "
+                                            "multiples)"),
+    ("blk_ratio_fraction", "fraction", "block", "successive RR pairs whose ratio (longer / shorter) is above 1.2 and "
+                                                "within 0.05 of 4/3, 3/2 or 2 (a change of conduction ratio) / "
+                                                "the pairs above 1.2 (NaN: fewer than 3 such pairs)"),
+    ("blk_cluster_count", "count", "block", "modes of the RR histogram (Gaussian kernel, sd 15 ms; modes at least "
+                                            "60 ms apart) holding >= 15% of the intervals within +-30 ms"),
+    ("blk_cluster_fraction", "fraction", "block", "RR intervals within +-30 ms of one of those modes (tight "
+                                                  "clusters: high; AF's spread: low)"),
 )
 _NK_HRV = {"hrv_madnn": "HRV_MadNN", "hrv_mcvnn": "HRV_MCVNN", "hrv_iqrnn": "HRV_IQRNN",
            "hrv_sdrmssd": "HRV_SDRMSSD", "hrv_prc20nn": "HRV_Prc20NN", "hrv_prc80nn": "HRV_Prc80NN",
@@ -756,6 +791,101 @@ def rhythm_features(rr) -> "OrderedDict[str, float]":
     return OrderedDict((k, float(v) if math.isfinite(float(v)) else math.nan) for k, v in out.items())
 
 
+# --- paroxysm and block groups (af44) ----------------------------------------------------------------
+
+AFEV_WINDOW = 16            # RR intervals per window of pax_afev_window_* (about 12 s at 80 bpm)
+AFEV_STEP = 4               # their step, in intervals
+IRREGULAR_MADSD = 0.08      # a window of RR_WINDOW intervals is irregular above this median |dRR| / median RR
+MULTIPLE_PERIODS = np.round(np.arange(0.16, 0.36 + 1e-9, 0.002), 3)   # atrial cycles tried (flutter 170-375 bpm)
+MULTIPLE_K = (2, 6)         # conduction ratios k:1 fitted
+MULTIPLE_TOL = 0.02         # s, an interval fits k x T within this
+MULTIPLE_MIN_SHARE = 0.2    # each of two multiples holds at least this share of the fitted intervals
+BLOCK_RATIOS = (4 / 3, 1.5, 2.0)   # successive RR ratios of a conduction change 3:4, 2:3, 2:4 (or 1:2)
+BLOCK_RATIO_MIN, BLOCK_RATIO_TOL = 1.2, 0.05
+MODE_SD, MODE_HALF_WIDTH, MODE_MIN_SHARE = 0.015, 0.03, 0.15  # s, s, share of the intervals
+
+
+def _afev_per_point(rr: np.ndarray) -> float:
+    """AFEv / Lorenz-plot points of ``_afev`` (NaN below its 3 successive differences)."""
+    ev = _afev(rr)
+    return ev["af_irrev_norm"] - ev["af_origin_fraction"] - 2 * ev["af_pacev_norm"] if ev else math.nan
+
+
+def _paroxysm(rr: np.ndarray, out) -> None:
+    """The ``paroxysm`` group from the RR intervals (s) of the record."""
+    out["pax_afev_norm"] = _afev_per_point(rr)
+    n = rr.size
+    if n >= AFEV_WINDOW:
+        starts = sorted(set(range(0, n - AFEV_WINDOW + 1, AFEV_STEP)) | {n - AFEV_WINDOW})
+        ev = [_afev_per_point(rr[i: i + AFEV_WINDOW]) for i in starts]
+        out["pax_afev_window_max"], out["pax_afev_window_min"] = float(max(ev)), float(min(ev))
+    if n >= RR_WINDOW:
+        w = np.lib.stride_tricks.sliding_window_view(rr, RR_WINDOW)
+        madsd = np.median(np.abs(np.diff(w, axis=1)), axis=1) / np.median(w, axis=1)
+        out["pax_madsd_window_min"] = float(madsd.min())
+        irregular = np.concatenate([[False], madsd > IRREGULAR_MADSD, [False]]).astype(np.int8)
+        edges = np.diff(irregular)
+        longest = 0.0
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):   # windows a..b-1
+            longest = max(longest, float(rr[a: b - 1 + RR_WINDOW].sum()))
+        out["pax_irregular_run_fraction"] = longest / float(rr.sum())
+
+
+def _block(rr: np.ndarray, out) -> None:
+    """The ``block`` group from the RR intervals (s) of the record."""
+    n = rr.size
+    T = MULTIPLE_PERIODS[:, None]
+    k = np.rint(rr[None, :] / T)
+    fit = (k >= MULTIPLE_K[0]) & (k <= MULTIPLE_K[1]) & (np.abs(rr[None, :] - k * T) <= MULTIPLE_TOL)
+    best, period = 0.0, math.nan
+    for i in range(T.shape[0]):
+        ks = k[i][fit[i]]
+        if ks.size < 4:
+            continue
+        counts = np.bincount(ks.astype(np.int64))
+        if np.count_nonzero(counts >= max(2, MULTIPLE_MIN_SHARE * ks.size)) < 2:
+            continue
+        excess = ks.size / n - 2 * MULTIPLE_TOL / float(T[i, 0])
+        if math.isnan(period) or excess > best:
+            best, period = excess, float(T[i, 0])
+    out["blk_multiple_excess"], out["blk_multiple_period_s"] = best, period
+    q = np.maximum(rr[1:], rr[:-1]) / np.minimum(rr[1:], rr[:-1])
+    q = q[q > BLOCK_RATIO_MIN]
+    if q.size >= 3:
+        near = np.min(np.abs(q[:, None] - np.asarray(BLOCK_RATIOS)[None, :]), axis=1) <= BLOCK_RATIO_TOL
+        out["blk_ratio_fraction"] = float(near.mean())
+    grid = np.arange(rr.min() - 3 * MODE_SD, rr.max() + 3 * MODE_SD, 0.001)
+    density = np.exp(-0.5 * ((grid[:, None] - rr[None, :]) / MODE_SD) ** 2).sum(axis=1)
+    peaks = np.flatnonzero((density[1:-1] > density[:-2]) & (density[1:-1] >= density[2:])) + 1
+    modes = []
+    for j in peaks[np.argsort(-density[peaks])]:              # highest first; a lower peak near one is its shoulder
+        if all(abs(grid[j] - m) >= 2 * MODE_HALF_WIDTH for m in modes):
+            if np.mean(np.abs(rr - grid[j]) <= MODE_HALF_WIDTH) >= MODE_MIN_SHARE:
+                modes.append(float(grid[j]))
+    out["blk_cluster_count"] = float(len(modes))
+    near = np.zeros(n, bool)
+    for m in modes:
+        near |= np.abs(rr - m) <= MODE_HALF_WIDTH
+    out["blk_cluster_fraction"] = float(near.mean())
+
+
+def rr_pattern_features(rr) -> "OrderedDict[str, float]":
+    """The ``paroxysm`` and ``block`` groups of an RR series (s) alone: ordered dict name -> float, in table order.
+    ``record_features(..., groups=("paroxysm", "block"))`` gives the same on the record's own R-peaks.
+
+    NaN: everything with fewer than ``MIN_RR`` intervals (or a non-finite or non-positive one); the
+    ``pax_afev_window_*`` columns with fewer than ``AFEV_WINDOW`` intervals, ``pax_madsd_window_min`` and
+    ``pax_irregular_run_fraction`` with fewer than ``RR_WINDOW``; ``blk_multiple_period_s`` when no atrial cycle
+    has two multiples (``blk_multiple_excess`` is then 0); ``blk_ratio_fraction`` with fewer than 3 successive
+    pairs whose ratio exceeds ``BLOCK_RATIO_MIN``."""
+    out = OrderedDict((name, math.nan) for name in feature_names(("paroxysm", "block")))
+    rr = np.asarray(rr, np.float64).reshape(-1)
+    if rr.size >= MIN_RR and np.all(np.isfinite(rr)) and np.all(rr > 0):
+        _paroxysm(rr, out)
+        _block(rr, out)
+    return OrderedDict((k, float(v) if math.isfinite(float(v)) else math.nan) for k, v in out.items())
+
+
 def _qrst_cancel(cleaned, peaks, tpl, r0, lo, hi) -> tuple:
     """(residual, reconstruction): ``tpl`` (R at index ``r0``, window ``lo..hi`` samples around R)
     subtracted around each beat, cut at 40% of the RR interval before and 60% after (no overlap)."""
@@ -965,6 +1095,10 @@ def record_features(signal_mv, fs, rpeaks=None, *, config: SignalConfig | None =
         if "nonlinear" in groups:
             _nonlinear(peaks, fs, out)
         flag = _rhythm(rr, out)
+        if "paroxysm" in groups:
+            _paroxysm(rr, out)
+        if "block" in groups:
+            _block(rr, out)
     if peaks.size >= MIN_BEATS:
         _template_features(cleaned, fs, peaks, rr, out)
         _baseline(cleaned, fs, peaks, config, out, tq="tq" in groups)

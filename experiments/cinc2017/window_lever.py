@@ -168,8 +168,10 @@ PRETRAIN_SCHEDULE = {"autoencoder_epochs": 3, "masked_epochs": 5, "seed": 42, "b
                      "records": "the training split's records of --prepared (no validation-split record, no label)",
                      "weights_kept": "each stage's model.keras: its epoch of lowest training loss (no validation "
                                      "split; the checkpoint follows the training loss)",
+                     # PRETRAIN: the run's --pretrain folder, put in when the schedule is written (af43's text named
+                     # af42's folder before run af44 corrected it)
                      "fine_tune": "hybrid.py --steps folds finetune deep --deep-seed 42 --epochs 10 "
-                                  "--init-from WORK/pretrain/masked (af40b's folds and schedule)"}
+                                  "--init-from PRETRAIN/masked (af40b's folds and schedule)"}
 PRESET = "encoder"
 # information only: af38's other sets of the same folds and schedule, alone out of fold (table step)
 OTHER_SETS = {"ecgsl_relative": HERE / "oof" / "relative_oof.npz", "ecgsl_plain": HERE / "oof" / "plain_retrain_oof.npz"}
@@ -296,7 +298,9 @@ def main(argv=None) -> int:
     result["forms"] = {"base": "mean(ECG-SL, ResNet)", "replace": f"mean({name}, ResNet)",
                        "add": f"mean(ECG-SL, ResNet, {name})"}
     if args.pretrain is not None:
-        result["pretrain_schedule"] = dict(PRETRAIN_SCHEDULE, start=PRETRAIN_STARTS[args.pretrain_start])
+        result["pretrain_schedule"] = dict(PRETRAIN_SCHEDULE, start=PRETRAIN_STARTS[args.pretrain_start],
+                                           fine_tune=PRETRAIN_SCHEDULE["fine_tune"].replace("PRETRAIN",
+                                                                                            str(args.pretrain)))
     saved[result_key] = result
     args.out.write_text(json.dumps(saved, indent=1) + "\n")
 
