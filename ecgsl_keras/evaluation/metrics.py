@@ -12,6 +12,8 @@ AUROC of a class with no positive example).
 * ``multilabel_metrics``: macro AUROC and macro F1 at per-class thresholds (``choose_thresholds``
   picks them on VALIDATION data: best F1 per class).
 * ``per_beat_metrics``: accuracy, per-class sensitivity and positive predictivity (AAMI EC57 style).
+* ``bootstrap_f1_intervals``: percentile intervals of per-class, macro and challenge F1 from a confusion matrix,
+  resampling the records (how far a figure on ~1,400 records can move by chance).
 """
 from __future__ import annotations
 
@@ -97,6 +99,54 @@ def challenge_f1(y_true, y_pred, label_names, challenge_labels) -> float:
     names = list(label_names)
     indices = [names.index(name) for name in challenge_labels]
     return float(f1_score(y_true, y_pred, labels=indices, average="macro", zero_division=0))
+
+
+def _f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """Per-class F1 of (..., C, C) confusion matrices (rows true, columns predicted); NaN where a class is neither
+    in the truth nor predicted (as ``multiclass_metrics`` leaves it out)."""
+    diagonal = np.diagonal(confusion, axis1=-2, axis2=-1).astype(np.float64)
+    support = confusion.sum(axis=-1) + confusion.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, 2.0 * diagonal / support, np.nan)
+
+
+def bootstrap_f1_intervals(confusion, label_names, challenge_labels=None, *, n_resamples: int = 10000,
+                           level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile bootstrap intervals of per-class F1, macro F1 and (with ``challenge_labels``) challenge F1.
+
+    Resampling the records with replacement is a multinomial draw over the confusion matrix's cells (each record is
+    one (true, predicted) pair), so the matrix is all that is needed. Why: a class of ~120 records (CinC 2017's AF on
+    validation) moves its F1 by a few hundredths by chance alone, and a target distance should be read against that.
+    Returns ``{"point": ..., "low": ..., "high": ..., "sd": ...}`` per figure, ``level``, ``n_resamples``, ``seed`` and
+    ``records``."""
+    confusion = np.asarray(confusion, dtype=np.int64)
+    names = list(label_names)
+    if confusion.ndim != 2 or confusion.shape != (len(names), len(names)):
+        raise ValueError(f"confusion must be {len(names)} x {len(names)} (one row and column per label), "
+                         f"got shape {confusion.shape}")
+    if (confusion < 0).any() or confusion.sum() == 0:
+        raise ValueError("confusion must hold non-negative counts with at least one record")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    total = int(confusion.sum())
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(total, confusion.ravel() / total, size=int(n_resamples)).reshape(-1, *confusion.shape)
+    point_f1, draw_f1 = _f1_from_confusion(confusion), _f1_from_confusion(draws)
+    figures = {name: (point_f1[i], draw_f1[:, i]) for i, name in enumerate(names)}
+    figures["macro_f1"] = (np.nanmean(point_f1), np.nanmean(draw_f1, axis=1))
+    if challenge_labels:
+        indices = [names.index(name) for name in challenge_labels]
+        # a challenge class missing from a resample scores 0, as sklearn's zero_division=0 does in challenge_f1
+        figures["challenge_f1"] = (np.nan_to_num(point_f1[indices]).mean(),
+                                   np.nan_to_num(draw_f1[:, indices]).mean(axis=1))
+    tail = 100.0 * (1.0 - level) / 2.0
+    out = {}
+    for key, (point, values) in figures.items():
+        low, high = np.nanpercentile(values, [tail, 100.0 - tail])
+        out[key] = {"point": _float(point), "low": _float(low), "high": _float(high), "sd": _float(np.nanstd(values))}
+    return {"per_class_f1": {name: out[name] for name in names}, "macro_f1": out["macro_f1"],
+            **({"challenge_f1": out["challenge_f1"]} if challenge_labels else {}),
+            "level": level, "n_resamples": int(n_resamples), "seed": seed, "records": total}
 
 
 def binary_metrics(y_true, probability, label_names=("negative", "positive"), threshold: float = 0.5) -> dict:
