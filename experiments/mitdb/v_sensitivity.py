@@ -286,6 +286,9 @@ Steps:
               ``WIDTH_SHIP_RULE`` (that entry as serving applies it on the served left-out rows, paired: V +P up beyond
               spread, V Se / S Se / S +P / macro F1 within their seed sd). All written here and in the JSON (rules-only
               key) before any figure of v58.
+              Outcome: not kept, no fold admits a point: fold 0's width test takes 106's / 223's narrower true V
+              (multiform PVCs), fold 1's takes 201's narrow true V (its wide S calls make the widest group) and at most
+              119 of 208's F; the left-out rows are the served ones (paired change 0); no served figure.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
