@@ -189,3 +189,21 @@ def test_the_narrow_gate_runs_before_the_pause_rule_and_the_vote_as_served():
                                       np.column_stack([np.zeros(len(p)), ev["columns"][:, 2]]), beats, rec, LABELS)
     np.testing.assert_array_equal(same, p)
     assert not none.any()
+
+
+def test_the_v58_width_grid_is_the_library_rule_and_its_tie_prefers_fewer_vetoes():
+    """Run v58: every width-veto point is an entry the library serves (stacking.VVeto with width, the correlation test
+    off by corr -1), and the tie order takes the lower width, then one reference group, then the larger min_members."""
+    from ecgsl_keras.modeling.stacking import VVeto
+    af = {"feature": "window_af_afev", "threshold": 31.0}
+    points = vs._width_veto_points()
+    assert len(points) == 15 and {q["width"] for q in points} == {0.6, 0.7, 0.8}
+    for pt in points:
+        rule = vs.veto_rule(LABELS, af, **pt)
+        assert rule.width == pt["width"] and rule.corr == -1.0 and not rule.median
+        assert VVeto.from_spec(rule.to_spec(), LABELS).to_spec() == rule.to_spec()
+    same = [dict(q, pooled={"V_positive_predictivity": 0.9}) for q in points]
+    best = max(same, key=vs._width_veto_tie)
+    assert best["width"] == 0.6 and best["clusters"] is None
+    rest = [q for q in same if q["clusters"] is not None and q["width"] == 0.6]
+    assert max(rest, key=vs._width_veto_tie)["clusters"] == {"corr": 0.9, "min_members": 20}

@@ -132,3 +132,58 @@ def test_the_multi_template_veto_serves_from_stacking_json_and_a_bad_clusters_en
     for i, (bad, match) in enumerate((({"corr": 0.9}, "clusters"), ({"corr": 1.5, "min_members": 3}, "at most 1"),
                                       ({"corr": 0.9, "min_members": 0}, "min_members"), ("tight", "clusters"))):
         assert_stacking_json_refused(tmp_path / f"bad{i}", clf, match, v_veto=dict(SPEC, clusters=bad))
+
+
+def _width_case():
+    """Fourteen beats of one record, all called V, outside AF but one: eight wide ventricular beats of one form (width
+    2.2 x the median beat's), four narrower beats of another repeated form (1.4: fusion-like, a group of their own) of
+    which one lies in AF, one of them with NaN width, and two narrow calls of the wide form (1.0)."""
+    rng = np.random.default_rng(2)
+    beats = np.stack([_form(k, rng) for k in ["v"] * 8 + ["b"] * 4 + ["v"] * 2])
+    p = np.full((14, 5), 0.1)
+    p[:, V] = 0.5
+    p[:, S] = 0.2
+    x = np.tile([0.0, 2.2, 0.0], (14, 1))           # median_corr, qrs_width_norm, AF evidence
+    x[8:12, 1] = 1.4
+    x[11, 2] = 50.0                                 # in AF: kept
+    x[10, 1] = np.nan                               # NaN width: kept
+    x[12:, 1] = 1.0
+    return p, beats, x
+
+
+def test_the_width_test_vetoes_v_calls_narrower_than_the_widest_v_form():
+    from ecgsl_keras.modeling.stacking import VVeto
+
+    p, beats, x = _width_case()
+    clusters = {"corr": 0.9, "min_members": 3}
+    # corr -1: no correlation is below it, so the width test acts alone
+    spec = dict(SPEC, min_called=10, corr=-1.0, median=False, clusters=clusters, width=0.7)
+    veto = VVeto.from_spec(spec, LABELS)
+    assert veto.to_spec() == spec and VVeto.from_spec(veto.to_spec(), LABELS).width == 0.7
+    assert veto.reference_width(p, beats, x) == 2.2                    # the widest group's median width
+    out, fired = veto.apply(p, beats, x)
+    # 1.4 < 0.7 x 2.2 = 1.54: the narrow form's calls go (not the AF one, not the NaN one); 1.0 goes too
+    assert fired.tolist() == [False] * 8 + [True, True, False, False, True, True]
+    assert (out[fired].argmax(-1) == S).all()
+    np.testing.assert_array_equal(out[~fired], p[~fired])
+    assert not VVeto.from_spec(dict(spec, width=0.6), LABELS).apply(p, beats, x)[1][8:12].any()   # 1.4 >= 1.32
+    one = VVeto.from_spec({k: v for k, v in spec.items() if k != "clusters"}, LABELS)   # one group: all V calls
+    assert one.reference_width(p, beats, x) == 2.2 and one.apply(p, beats, x)[1].tolist() == fired.tolist()
+    assert not VVeto.from_spec(dict(spec, min_called=14), LABELS).apply(p, beats, x)[1].any()   # 13 outside AF
+    assert not VVeto.from_spec({k: v for k, v in spec.items() if k != "width"}, LABELS).apply(p, beats, x)[1].any()
+    both = VVeto.from_spec(dict(spec, corr=0.7), LABELS)               # either test fires
+    assert both.apply(p, beats, x)[1].tolist() == fired.tolist()
+
+
+def test_a_bad_width_entry_is_refused_naming_stacking_json(tmp_path):
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+
+    from helpers import assert_stacking_json_refused
+
+    entry = dict(SPEC, width=0.7)
+    clf = tiny_beat_stacked(LABELS, v_veto=entry)
+    clf.save(tmp_path / "ok")
+    assert StackedClassifier.load(tmp_path / "ok").v_veto.to_spec() == entry
+    for i, (bad, match) in enumerate(((0.0, "width"), (1.5, "width"), ("wide", "width"), (True, "width"),
+                                      (float("nan"), "width"))):
+        assert_stacking_json_refused(tmp_path / f"bad{i}", clf, match, v_veto=dict(SPEC, width=bad))

@@ -106,6 +106,16 @@ EVERY template is below the veto's ``corr`` (with ``median``, also below its cor
 beat). A record whose V calls form no group of ``min_members``: no veto. Without ``clusters`` (or null): one template,
 as before.
 
+A width test (optional, the ``v_veto``'s ``"width"`` key, run v58): a ratio in (0, 1], e.g. ``0.7``. A ventricular
+beat's QRS is wide, and a record's true PVC form is its widest repeated V-call form: run v52 found 208's false V (F
+beats) at about 1.4 x the median beat's width against 2.2 for the record's true V, and their repetition made them a
+template of their own (run v54). With ``width``, a V call outside AF whose QRS width over the median beat's
+(``qrs_width_norm``, the second of ``V_TEMPLATE_COLUMNS``) is below ``width`` x the record's reference width is vetoed
+too (either test fires). The reference is the largest of the V-call groups' median widths (``v_call_groups`` with
+``clusters``; without, the median width of all the record's V calls outside AF), on a record with at least
+``min_called`` such calls. NaN width never fires. With ``corr`` -1 (no correlation is below it) the width test acts
+alone. Without ``width`` (or null): no width test, as before.
+
 Premature-beat S rescue (optional, ``rows="beat"`` with a class ``"S"``; ``SPremature``, the spec's ``"s_premature"``
 key, run v57 of ``experiments/mitdb``): applied last, e.g. ``{"calls": ["N", "F"], "p_s": 0.2, "premature": 0.9,
 "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A beat called one of ``calls`` whose S probability is
@@ -154,7 +164,8 @@ S_CLASS = "S"
 V_TEMPLATE_KEYS = ("min_called", "corr", "wide", "calls")   # the spec's "v_template" object: these keys, all of them
 V_TEMPLATE_OPTIONAL_KEYS = ("af_off",)   # and this when set (absent or null: no AF test)
 V_VETO_KEYS = ("min_called", "corr", "median")   # the spec's "v_veto" object: these keys, all of them
-V_VETO_OPTIONAL_KEYS = ("af_off", "clusters")   # and these when set (absent or null: no AF test, one template)
+V_VETO_OPTIONAL_KEYS = ("af_off", "clusters", "width")   # and these when set (absent or null: no AF test, one
+# template, no width test)
 V_VETO_CLUSTER_KEYS = ("corr", "min_members")   # the v_veto's "clusters" object: these keys, all of them
 # the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
 # with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
@@ -650,11 +661,18 @@ class VTemplate(Rule):
 
 
 def v_call_templates(centred, corr: float, min_members: int) -> list:
-    """The V templates of one record's V calls ``centred`` (k, L) (``per_beat_features.centred_beats``): greedy
-    grouping by Pearson correlation (``template_corr``'s). The ungrouped call with the most ungrouped calls
-    correlating at least ``corr`` with it (itself included; ties: the first) leads a group of exactly those calls,
-    and the group's median beat is a template; this repeats until no ungrouped call leads ``min_members``. A flat
-    call (no correlation) joins no group. Deterministic and label free; O(k^2) memory (k: a record's V calls)."""
+    """The V templates of one record's V calls ``centred`` (k, L) (``per_beat_features.centred_beats``): each group's
+    median beat, the groups of ``v_call_groups``."""
+    c = np.asarray(centred, np.float64)
+    return [np.median(c[members], axis=0) for members in v_call_groups(c, corr, min_members)]
+
+
+def v_call_groups(centred, corr: float, min_members: int) -> list:
+    """(k,) bool masks of the groups of one record's V calls ``centred`` (k, L) (``per_beat_features.centred_beats``):
+    greedy grouping by Pearson correlation (``template_corr``'s). The ungrouped call with the most ungrouped calls
+    correlating at least ``corr`` with it (itself included; ties: the first) leads a group of exactly those calls;
+    this repeats until no ungrouped call leads ``min_members``. A flat call (no correlation) joins no group.
+    Deterministic and label free; O(k^2) memory (k: a record's V calls)."""
     c = np.asarray(centred, np.float64)
     z = c - c.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(z, axis=1)
@@ -664,16 +682,16 @@ def v_call_templates(centred, corr: float, min_members: int) -> list:
     close[~ok] = False
     close[:, ~ok] = False
     free = ok.copy()
-    templates = []
+    groups = []
     while free.any():
         counts = np.where(free, close[:, free].sum(axis=1), 0)
         lead = int(np.argmax(counts))
         if counts[lead] < min_members:
             break
         members = close[lead] & free
-        templates.append(np.median(c[members], axis=0))
+        groups.append(members)
         free &= ~members
-    return templates
+    return groups
 
 
 class VVeto(VTemplate):
@@ -682,18 +700,23 @@ class VVeto(VTemplate):
     ``median``, also below its correlation with the record's median beat) loses V. A sibling of the vote: the same
     evidence, template and per-record loop (``VTemplate.template_corr``, ``apply``), its own schema (``V_VETO_KEYS``)
     and action (``drop_calls``: the next class wins). With ``clusters`` (``{"corr", "min_members"}``), several templates
-    (``v_call_templates``) and the largest correlation with them. Measured by ``experiments/mitdb/v_sensitivity.py``
-    (runs v53, v54)."""
+    (``v_call_templates``) and the largest correlation with them. With ``width`` (a ratio), a V call outside AF
+    narrower than ``width`` x the record's widest V-call group's median width (``reference_width``) loses V too.
+    Measured by ``experiments/mitdb/v_sensitivity.py`` (runs v53, v54, v58)."""
 
     key, mask_key, before_key, mark, count_name = ("v_veto", "beat_v_vetoed", "pre_v_veto_beat_probabilities",
                                                    "v_vetoed", "beats_vetoed_V")
     rows_error = "a v_veto rule is for per-beat rows (rows 'beat')"
 
-    def __init__(self, min_called: int, corr: float, median: bool, label_names, af_off=None, clusters=None):
+    def __init__(self, min_called: int, corr: float, median: bool, label_names, af_off=None, clusters=None,
+                 width=None):
         labels = [str(n) for n in label_names]
         if V_CLASS not in labels:
             raise ValueError(f"a v_veto rule needs a class {V_CLASS!r} among the labels {labels}")
         self.clusters = None if clusters is None else self._clusters_entry(clusters)
+        self.width = None if width is None else _finite("v_veto width", width)
+        if self.width is not None and not 0.0 < self.width <= 1.0:
+            raise ValueError(f"v_veto width is a ratio to the record's widest V-call group, in (0, 1], got {width!r}")
         if isinstance(min_called, bool) or not isinstance(min_called, (int, np.integer)) or min_called < 1:
             raise ValueError(f"v_veto min_called must be an integer of at least 1, got {min_called!r}")
         self.min_called = int(min_called)
@@ -717,7 +740,7 @@ class VVeto(VTemplate):
             raise ValueError(f"v_veto must be an object with keys {list(V_VETO_KEYS)} (and optionally "
                              f"{list(V_VETO_OPTIONAL_KEYS)}), got {keys}")
         return cls(entry["min_called"], entry["corr"], entry["median"], label_names, af_off=entry.get("af_off"),
-                   clusters=entry.get("clusters"))
+                   clusters=entry.get("clusters"), width=entry.get("width"))
 
     @staticmethod
     def _clusters_entry(entry) -> dict:
@@ -735,10 +758,11 @@ class VVeto(VTemplate):
         return {"corr": corr, "min_members": int(m)}
 
     def to_spec(self) -> dict:
-        """The spec's ``"v_veto"`` object (``af_off`` and ``clusters`` only when set)."""
+        """The spec's ``"v_veto"`` object (``af_off``, ``clusters`` and ``width`` only when set)."""
         return {"min_called": self.min_called, "corr": self.corr, "median": self.median,
                 **({"af_off": dict(self.af_off)} if self.af_off else {}),
-                **({"clusters": dict(self.clusters)} if self.clusters else {})}
+                **({"clusters": dict(self.clusters)} if self.clusters else {}),
+                **({"width": self.width} if self.width is not None else {})}
 
     def template_corr(self, probabilities, beats, evidence) -> np.ndarray:
         """(n,) each beat's correlation with the record's V-call template (``VTemplate.template_corr``) or, with
@@ -760,14 +784,35 @@ class VVeto(VTemplate):
         # fmax: a NaN correlation (a flat beat or template) counts only where every template gives NaN
         return np.fmax.reduce([template_corr(centred, t) for t in templates], axis=0)
 
+    def reference_width(self, probabilities, beats, evidence) -> float:
+        """The width test's reference of one record: the largest median ``qrs_width_norm`` over the groups of its V
+        calls outside AF (``v_call_groups`` with ``clusters``; without, all of them as one group); NaN when fewer than
+        ``min_called`` such calls, no group, or no finite width."""
+        from ecgsl_keras.data.per_beat_features import centred_beats
+
+        p = np.asarray(probabilities, np.float64)
+        x, b, outside_af = self._check(p, beats, evidence)
+        called_v = (p.argmax(-1) == self._v) & outside_af
+        if called_v.sum() < self.min_called:
+            return float("nan")
+        widths = x[called_v, 1]
+        groups = ([np.ones(int(called_v.sum()), bool)] if self.clusters is None
+                  else v_call_groups(centred_beats(b[called_v]), **self.clusters))
+        medians = [np.median(w) for w in (widths[g][np.isfinite(widths[g])] for g in groups) if len(w)]
+        return float(max(medians)) if medians else float("nan")
+
     def fires(self, probabilities, beats, evidence) -> np.ndarray:
         """(n,) bool: the V calls of one record the veto takes V from (NaN evidence: none)."""
         p = np.asarray(probabilities, np.float64)
         x, _, outside_af = self._check(p, beats, evidence)
         corr_v = self.template_corr(p, beats, x)
         with np.errstate(invalid="ignore"):
-            fire = (p.argmax(-1) == self._v) & outside_af & (corr_v < self.corr)
-            return fire & (corr_v < x[:, 0]) if self.median else fire
+            unlike = corr_v < self.corr
+            if self.median:
+                unlike &= corr_v < x[:, 0]
+            if self.width is not None:   # either test: narrower than the widest V form, or unlike every template
+                unlike |= x[:, 1] < self.width * self.reference_width(p, beats, x)
+            return (p.argmax(-1) == self._v) & outside_af & unlike
 
     def missing_evidence(self) -> str:
         return (f"this model has a v_veto rule: pass the beats as v_veto_beats and its columns "

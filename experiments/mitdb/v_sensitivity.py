@@ -21,6 +21,8 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -266,6 +268,27 @@ Steps:
               S Se, S +P and macro F1 each fall by no more than their seed sd. Both written before any figure of this step.
               Outcome: the build takes 0.8 / 1.5 / t 0.1 (no AF test); served V +P 0.813 -> 0.834 (+0.0201), V Se
               -0.0012 (106's true V, outer deep P(V) < 0.1), macro F1 +0.0024: the ship test passes; not shipped here.
+``width_veto_nested`` (run v58, key ``v_width_veto_nested``; ``--steps width_rules`` writes its rules alone) the veto's
+              WIDTH test (``stacking.VVeto``'s optional ``width``, ``stacking.json``'s ``v_veto``): on a record with at
+              least min_called V calls outside AF, the reference width is the largest median QRS width / the median
+              beat's over the groups of those calls (``stacking.v_call_groups`` with clusters {corr, min_members};
+              clusters null: all of them as one group); a V call outside AF narrower than width x the reference loses
+              V to its next class; corr -1 and median false, so the correlation test never fires and the width test
+              acts alone. NOT blind: run v52's left-out look (208's false V, F beats, width 1.40 against 2.20 for its
+              true V) and v54's left-out outcome (208's F repeat and become templates) motivated it.
+              ``WIDTH_VETO_GRID``: width 0.6 / 0.7 / 0.8 x clusters null / {0.8, 5} / {0.8, 20} / {0.9, 5} / {0.9, 20},
+              min_called 40 (15 points) and off. Choice: ``VETO_CHOICE_RULE``'s admission unchanged (per outer fold on
+              its 4 inner groups, the served inner rows; pooled inner V +P up, no group's V Se down > 0.01, macro F1
+              > 0.002, S Se > 0.01), ties (``_width_veto_tie``): the lower width, then clusters null, then the larger
+              min_members, then the higher clusters corr. Keep: ``VETO_KEEP_RULE`` unchanged (against the served rows,
+              paired over booster seeds 42-44). If kept, ``width_veto_served`` (key ``v_width_veto_served_left_out``):
+              ``WIDTH_BUILD_RULE`` (the same choice over all 8 of DS1's inner groups gives the entry) and
+              ``WIDTH_SHIP_RULE`` (that entry as serving applies it on the served left-out rows, paired: V +P up beyond
+              spread, V Se / S Se / S +P / macro F1 within their seed sd). All written here and in the JSON (rules-only
+              key) before any figure of v58.
+              Outcome: not kept, no fold admits a point: fold 0's width test takes 106's / 223's narrower true V
+              (multiform PVCs), fold 1's takes 201's narrow true V (its wide S calls make the widest group) and at most
+              119 of 208's F; the left-out rows are the served ones (paired change 0); no served figure.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -2879,11 +2902,11 @@ def _veto_points() -> list:
             for md in VETO_GRID["median"]]
 
 
-def veto_rule(labels, af_off, min_called, corr, median, clusters=None):
+def veto_rule(labels, af_off, min_called, corr, median, clusters=None, width=None):
     """The library's veto (``stacking.VVeto``: the one ``stacking.json``'s ``v_veto`` serves; ``clusters``: run v54's
-    several templates)."""
+    several templates; ``width``: run v58's width test)."""
     from ecgsl_keras.modeling.stacking import VVeto
-    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off, clusters=clusters)
+    return VVeto(int(min_called), float(corr), bool(median), labels, af_off=af_off, clusters=clusters, width=width)
 
 
 def _v_ppv(y, p, v) -> float:
@@ -2993,7 +3016,8 @@ def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_v
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
         choice[str(h)] = ch
         log.info("%s, fold %d: chosen %s; %s", name, h, ch["chosen"],
-                 [(q.get("clusters"), q["corr"], q["median"], q["pooled"]["V_positive_predictivity"], q["admissible"],
+                 [(q.get("clusters"), q.get("width"), q["corr"], q["median"], q["pooled"]["V_positive_predictivity"],
+                   q["admissible"],
                    q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
     # the served recipe's left-out rows (template_served's), then each fold's chosen veto on its left-out records
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
@@ -3470,12 +3494,217 @@ def step_narrow_gate_served(table, labels, dec, beats, preset_spec: dict) -> dic
     return result
 
 
+# ---- run v58 (key v_width_veto_nested): the veto's WIDTH test. Written BEFORE any figure of v58 (training side or left
+# out), NOT blind: v52's left-out look (208's false V, F beats, ~1.4 x the median beat's width against ~2.2 for its
+# true V) and v54's left-out outcome (208's F repeat, so they become templates) motivated it.
+WIDTH_VETO_KEY = "v_width_veto_nested"
+WIDTH_VETO_GRID = {"min_called": (40,), "corr": (-1.0,), "median": (False,), "width": (0.6, 0.7, 0.8),
+                   "clusters": (None, {"corr": 0.8, "min_members": 5}, {"corr": 0.8, "min_members": 20},
+                                {"corr": 0.9, "min_members": 5}, {"corr": 0.9, "min_members": 20})}
+WIDTH_VETO_WHY = (
+    "not blind: run v52's left-out look (key v_false_v_diagnosis) found 208's false V (F beats, ~220 per seed, 30% of "
+    "all false V) at a QRS width of 1.40 x the median beat's against 2.20 for the record's true V (AUC 0.02), and run "
+    "v54's left-out outcome (key v_multi_template_veto_nested) showed that they repeat, so a template veto keeps them "
+    "as a V form of their own; v54's report named a veto on WIDTH against the record's widest V-call group as the next "
+    "candidate. The grid, choice and keep rules (and the build / ship rules of a served figure) were written here and "
+    "in the JSON before any figure of v58")
+WIDTH_VETO_RULE = (
+    "the library's stacking.VVeto with its optional width (stacking.json's v_veto {min_called, corr, median, af_off, "
+    "clusters, width}; AF by the preset's gate), after the shipped v_pause and v_template as serving orders them: on a "
+    "record with at least min_called V calls outside AF, the reference width is the largest median qrs_width_norm "
+    "(QRS width / the record's median beat's) over the groups of those calls (stacking.v_call_groups with clusters "
+    "{corr, min_members}: greedy correlation groups of at least min_members calls; clusters null: all of them, one "
+    "group); a V call outside AF whose qrs_width_norm is below width x that reference loses V (drop_calls: the next "
+    "class wins); NaN width never fires; corr -1 and median false: the correlation test never fires, so the width "
+    "test acts alone")
+WIDTH_VETO_CHOICE_RULE = (
+    "fixed before any figure of run v58: VETO_CHOICE_RULE (runs v53 / v54's, unchanged): per outer training fold on "
+    "its 4 inner groups only, on what mitdb-beats serves (the inner-4 recipe with the fold's rhythm gate and no V gate, "
+    "then the shipped v_pause and v_template), over WIDTH_VETO_GRID (width 0.6 / 0.7 / 0.8 x clusters null / 0.8, 5 / "
+    "0.8, 20 / 0.9, 5 / 0.9, 20, min_called 40, corr -1, median false: 15 points) and off; admissible when the pooled "
+    "inner V +P (4 decimals) is above off's AND no inner group's V Se falls by more than 0.01 AND no group's macro F1 "
+    "(N, S, V, F) by more than 0.002 AND no group's S Se by more than 0.01; the admissible point of the highest pooled "
+    "inner V +P is taken, ties (WIDTH_VETO_TIE): the lower width (fewer vetoes), then clusters null (one reference "
+    "group), then the larger min_members, then the higher clusters corr; none admissible: off. Applied to the fold's "
+    "left-out records on the served recipe's left-out rows (booster seeds 42-44, each record its own groups)")
+WIDTH_VETO_KEEP_RULE = (
+    "fixed before any figure of run v58: VETO_KEEP_RULE (runs v53 / v54's, unchanged): against the served recipe's "
+    "left-out rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept "
+    "only if the mean change of V +P > 0 and > max(sd of the paired changes, the served rows' seed sd of V +P), and the "
+    "mean change of every other measure (V Se, S Se, S +P, macro F1 (N, S, V, F), accuracy) >= -(the served rows' seed "
+    "sd of that measure). Kept: the served step (WIDTH_BUILD_RULE / WIDTH_SHIP_RULE) runs; not kept: the served "
+    "recipe stays and no served figure is made")
+WIDTH_SERVED_KEY = "v_width_veto_served_left_out"
+WIDTH_BUILD_RULE = (
+    "fixed before any figure of run v58, used only if v58 is kept: WIDTH_VETO_CHOICE_RULE (same grid, admission and "
+    "ties) over ALL 8 of DS1's inner groups on what mitdb-beats serves (both outer folds' inner-4 recipes together, "
+    "every DS1 beat once, each fold's rhythm gate, then the shipped v_pause and v_template); the point taken is the "
+    "v_veto entry a build would write (af_off the preset's gate feature and threshold)")
+WIDTH_SHIP_RULE = (
+    "fixed before any figure of run v58, used only if v58 is kept (template_served's form): on the served recipe's "
+    "left-out rows (key v_template_served_left_out's, recomputed and checked) with WIDTH_BUILD_RULE's entry as serving "
+    "applies it (VVeto.from_spec(...).apply after the shipped v_template, each left-out record one signal), paired over "
+    "booster seeds 42-44 against the same rows without it: ship only if the mean change of V +P > 0 and > max(sd of "
+    "the paired changes, the served rows' seed sd of V +P) AND each of V Se, S Se, S +P and macro F1 (N, S, V, F) has "
+    "a mean change >= -(its seed sd in the served rows). Ship: beats_preset.py rebuilds the entry with the v_veto "
+    "added (model and booster byte-identical) and the card / README / docs are updated through rendered figures")
+
+
+def _width_veto_points() -> list:
+    g = WIDTH_VETO_GRID
+    return [{"min_called": m, "corr": c, "median": md, "width": w, "clusters": None if cl is None else dict(cl)}
+            for m in g["min_called"] for c in g["corr"] for md in g["median"] for w in g["width"]
+            for cl in g["clusters"]]
+
+
+def _width_veto_tie(q) -> tuple:
+    """``WIDTH_VETO_CHOICE_RULE``'s order: V +P, the lower width, clusters null, the larger min_members, the higher
+    clusters corr."""
+    cl = q["clusters"]
+    return (q["pooled"]["V_positive_predictivity"], -q["width"], cl is None, 0 if cl is None else cl["min_members"],
+            0 if cl is None else cl["corr"])
+
+
+def width_veto_rules() -> dict:
+    """The rules of run v58 (written to the JSON before any figure, and repeated with the figures)."""
+    return {"why": WIDTH_VETO_WHY, "blind": False,
+            "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto with width (stacking.json v_veto), "
+                                "stacking.v_call_groups", "what": WIDTH_VETO_RULE},
+            "grid": {k: list(x) for k, x in WIDTH_VETO_GRID.items()}, "choice_rule": WIDTH_VETO_CHOICE_RULE,
+            "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                  "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": WIDTH_VETO_KEEP_RULE, "build_rule": WIDTH_BUILD_RULE, "ship_rule": WIDTH_SHIP_RULE,
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def step_width_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_width_veto_nested`` (run v58): ``WIDTH_VETO_GRID`` / ``WIDTH_VETO_CHOICE_RULE`` /
+    ``WIDTH_VETO_KEEP_RULE``. Also, per left-out record and seed, the reference width of the fold's chosen point."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    n = _veto_nested(table, labels, dec, beats, preset_spec, grid=_width_veto_points(), tie=_width_veto_tie,
+                     name="width veto")
+    spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    cols = n["all_cols"][idx]
+    reference = {}
+    for h, part in enumerate(dec["parts"]):
+        pt = choice[str(h)]["chosen"]
+        if pt is None:
+            continue
+        veto = veto_rule(labels, n["af_off"], **pt)
+        for r in np.unique(table["record"][part["scored"]]):
+            m = rec == r
+            if m.any():
+                reference[str(r)] = {str(s): _round(veto.reference_width(n["before"][s][m], beats[idx][m], cols[m]))
+                                     for s in BOOSTER_SEEDS}
+    result = {**width_veto_rules(), "rule": dict(width_veto_rules()["rule"], af_off=n["af_off"],
+                                                 after={"v_pause": preset_spec["v_pause"],
+                                                        "v_template": preset_spec["v_template"]}),
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+              "served_reproduced": all(
+                  abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
+              "decision": ("v_veto with width: the served step (WIDTH_BUILD_RULE / WIDTH_SHIP_RULE) runs" if n["kept"]
+                           else "none: the served recipe stays"),
+              "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "left_out_firings": n["firings"],
+              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              "left_out_reference_width_by_record_and_seed": reference,
+              "by_record_changed": _record_changes(y, rec, n["before"], n["after"], v)}
+    log.info("width veto: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
+             spread0[up]["mean"], spread1[up]["mean"], spread0["S_sensitivity"]["mean"],
+             spread1["S_sensitivity"]["mean"], n["kept"], n["firings"])
+    return result
+
+
+def _round(x, nd: int = 3):
+    return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_width_veto_served_left_out``: ``WIDTH_BUILD_RULE``'s entry and ``WIDTH_SHIP_RULE``'s served figure; runs
+    only when key ``v_width_veto_nested`` is kept."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate, VVeto
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    if not saved.get(WIDTH_VETO_KEY, {}).get("kept"):
+        raise SystemExit(f"key {WIDTH_VETO_KEY} is not kept: WIDTH_SHIP_RULE makes no served figure")
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    all_cols = _columns_of(table, list(vote.columns))
+    pieces, groups = [], []
+    for h in range(len(dec["parts"])):
+        ib = _inner_base(table, labels, dec, h, v40=False)
+        r = table["record"][ib["idx"]]
+        b = pause.apply(ib["base"], _pause_evidence(table, ib["idx"], c_af)["columns"], records=r)[0]
+        pieces.append((ib["idx"], vote.apply(b, beats[ib["idx"]], all_cols[ib["idx"]], records=r)[0]))
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate([q[0] for q in pieces])
+    base = np.concatenate([q[1] for q in pieces])
+    ch = _veto_choice(table["y"][idx], table["record"][idx], groups, base, labels, beats[idx], all_cols[idx], af_off,
+                      grid=_width_veto_points(), tie=_width_veto_tie)
+    entry = None if ch["chosen"] is None else VVeto.from_spec(dict(ch["chosen"], af_off=af_off), labels).to_spec()
+    log.info("width veto build: %s", entry)
+    result = {"what": "WIDTH_BUILD_RULE's v_veto entry and its served left-out figure (WIDTH_SHIP_RULE)",
+              "blind": False, "build_rule": WIDTH_BUILD_RULE, "ship_rule": WIDTH_SHIP_RULE,
+              "would_build": {"beats": int(len(idx)), "inner_groups": [sorted(g) for g in groups],
+                              "off": ch["off"]["pooled"], "chosen": ch["chosen"], "v_veto": entry,
+                              "points": [{k: q[k] for k in ("width", "clusters", "pooled", "admissible", "vetoed")}
+                                         for q in ch["points"]]}}
+    if entry is None:
+        return dict(result, ship=False, decision="no entry: WIDTH_BUILD_RULE admits no point")
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, sidx = sr["y"], sr["rec"], sr["idx"]
+    veto = VVeto.from_spec(entry, labels)
+    before, after, fired = sr["templated"], {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = veto.apply(before[s], beats[sidx], sr["cols"], records=rec)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref = saved[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
+    ship = all(checks.values())
+    result.update({
+        "v_veto": entry, "reference_key": TEMPLATE_SERVED_KEY,
+        "reference_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship),
+        "decision": "ship: beats_preset.py adds the v_veto entry" if ship else "the ship test fails: the preset stays",
+        "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
+        "by_record_changed": _record_changes(y, rec, before, after, v)})
+    log.info("width veto served: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, ship %s", entry,
+             spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], ship)
+    return result
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "narrow_gate_served", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "narrow_gate_served", "width_rules", "width_veto_nested", "width_veto_served", "vaug", "vaug_weight"])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -3494,7 +3723,7 @@ def main(argv=None) -> int:
     if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
             "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
             "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict",
-            "narrow_gate_served", "vaug", "vaug_weight"} & set(args.steps):
+            "narrow_gate_served", "width_veto_nested", "width_veto_served", "vaug", "vaug_weight"} & set(args.steps):
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     if "diagnose" in args.steps:
@@ -3626,6 +3855,22 @@ def main(argv=None) -> int:
         result = saved[NARROW_SERVED_KEY] = dict(step_narrow_gate_served(table, labels, dec, beats, preset_spec),
                                                  command=command, seconds=round(time.perf_counter() - start, 1))
         out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    if "width_rules" in args.steps:   # run v58's rules, committed before any of its figures
+        result = saved[WIDTH_VETO_KEY] = dict(width_veto_rules(), status="rules fixed before any figure of run v58 "
+                                              "(commit before the run)")
+        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    for step, key, fn in (("width_veto_nested", WIDTH_VETO_KEY, step_width_veto_nested),
+                          ("width_veto_served", WIDTH_SERVED_KEY, step_width_veto_served)):
+        if step in args.steps:
+            beats = step_beats(work, Path(args.mitdb_dir), table)
+            from beats_preset import PRESET
+
+            from ecgsl_keras.store import presets
+            preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+            result = saved[key] = dict(fn(table, labels, dec, beats, preset_spec), command=command,
+                                       seconds=round(time.perf_counter() - start, 1))
+            out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+            saved = json.loads(out_path.read_text(encoding="utf-8"))
     if {"vaug", "vaug_weight"} & set(args.steps):
         new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
     if "vaug" in args.steps:
