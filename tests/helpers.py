@@ -391,3 +391,32 @@ def tiny_beat_stacked(label_names, **rules):
                             params={"num_boost_round": 5, "num_leaves": 4, "min_data_in_leaf": 5}, combine="average",
                             deep_weight=0.5, rows="beat", **rules)
     return clf.fit(np.concatenate([X, deep], axis=1), y)
+
+
+def assert_rule_round_trips(folder, label_names, key, spec, p, evidence, expected, beats=None):
+    """``tiny_beat_stacked`` with the post-booster rule ``key``'s ``spec``: stacking.json holds the entry as given and
+    loads back to it; ``predict_proba`` of rows whose deep side is ``p`` (n, C) applies the rule after the average,
+    as ``expected(average)`` (the rule's own ``apply``) says, on ``{key: evidence}`` (and ``beats``, for a rule that
+    needs them) and without them raises the rule's message; a model without the entry writes no key and serves the
+    average as before. Returns the loaded model with the rule."""
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+
+    tiny_beat_stacked(label_names, **{key: spec}).save(folder)
+    assert json.loads((folder / SPEC_NAME).read_text())[key] == spec
+    again = StackedClassifier.load(folder)
+    assert getattr(again, key).to_spec() == spec
+    X = np.concatenate([np.ones((len(p), 2)), p], axis=1)            # deep side = the constructed probabilities
+    average = again.predict_proba(X, apply_gate=False)
+    served = again.predict_proba(X, {key: evidence}, **({} if beats is None else {"beats": beats}))
+    np.testing.assert_allclose(served, expected(average))
+    with pytest.raises(ValueError, match=rf"evidence\['{key}'\]"):
+        again.predict_proba(X)
+    if beats is not None:                                              # the evidence without the beats
+        with pytest.raises(ValueError, match=rf"evidence\['{key}'\] and the beats' own samples as beats"):
+            again.predict_proba(X, {key: evidence})
+    tiny_beat_stacked(label_names).save(folder)                        # no entry: no key, served as before
+    assert key not in json.loads((folder / SPEC_NAME).read_text())
+    plain = StackedClassifier.load(folder)
+    assert getattr(plain, key) is None
+    np.testing.assert_array_equal(plain.predict_proba(X), average)
+    return again

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import assert_stacking_json_refused, tiny_beat_stacked
+from helpers import assert_rule_round_trips, assert_stacking_json_refused, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
@@ -60,25 +60,12 @@ def test_the_rescue_turns_premature_n_and_f_calls_with_some_s_probability_to_s()
 
 
 def test_the_rescue_round_trips_through_stacking_json_and_is_off_when_absent(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, SPremature, StackedClassifier
+    from ecgsl_keras.modeling.stacking import SPremature
 
-    tiny_beat_stacked(LABELS, s_premature=SPEC).save(tmp_path)
-    assert json.loads((tmp_path / SPEC_NAME).read_text())["s_premature"] == SPEC
-    again = StackedClassifier.load(tmp_path)
-    assert isinstance(again.s_premature, SPremature) and again.s_premature.to_spec() == SPEC
-    assert again.rules[-1] is again.s_premature                        # served last, after the V rules
     p, x = _case()
-    X = np.concatenate([np.ones((9, 2)), p], axis=1)
-    average = again.predict_proba(X, apply_gate=False)
-    np.testing.assert_allclose(again.predict_proba(X, s_premature_evidence=x),
-                               SPremature.from_spec(SPEC, LABELS).apply(average, x)[0])
-    with pytest.raises(ValueError, match="s_premature_evidence"):
-        again.predict_proba(X)
-    tiny_beat_stacked(LABELS).save(tmp_path)                           # no entry: no key, served as before
-    assert "s_premature" not in json.loads((tmp_path / SPEC_NAME).read_text())
-    plain = StackedClassifier.load(tmp_path)
-    assert plain.s_premature is None
-    np.testing.assert_array_equal(plain.predict_proba(X), plain.predict_proba(X, apply_gate=False))
+    again = assert_rule_round_trips(tmp_path, LABELS, "s_premature", SPEC, p, x,
+                                    lambda average: SPremature.from_spec(SPEC, LABELS).apply(average, x)[0])
+    assert isinstance(again.s_premature, SPremature)
 
 
 @pytest.mark.parametrize("entry, match", [

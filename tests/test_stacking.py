@@ -129,20 +129,27 @@ def test_a_gate_moves_one_class_to_another_after_the_average(sample_features, tm
     clf = StackedClassifier(names, probability_names(LABELS), LABELS, params=PARAMS, seed=0, combine="average",
                             deep_weight=0.5, rows="beat", gate=gate).fit(Xd, y)
     before = clf.predict_proba(Xd, apply_gate=False)
-    after = clf.predict_proba(Xd, gate_evidence=evidence)
+    after = clf.predict_proba(Xd, {"gate": evidence})
     a, n = LABELS.index("A"), LABELS.index("N")
     moved = evidence > threshold
     assert 0 < moved.sum() < len(moved) and not moved[0]
     assert (after[moved, a] == 0).all()
     np.testing.assert_allclose(after[moved, n], before[moved, n] + before[moved, a])
     np.testing.assert_array_equal(after[~moved], before[~moved])
-    with pytest.raises(ValueError, match="gate_evidence"):
+    with pytest.raises(ValueError, match=r"evidence\['gate'\]"):
         clf.predict_proba(Xd)
     clf.save(tmp_path)
     assert json.loads((tmp_path / SPEC_NAME).read_text())["gate"] == gate
-    np.testing.assert_array_equal(StackedClassifier.load(tmp_path).predict_proba(Xd, gate_evidence=evidence), after)
+    np.testing.assert_array_equal(StackedClassifier.load(tmp_path).predict_proba(Xd, {"gate": evidence}), after)
     with pytest.raises(ConfigError, match="per-beat rows"):
         StackedClassifier(names, probability_names(LABELS), LABELS, combine="average", gate=gate)
+    # evidence for a rule the model does not have (a typo, or a rule of another model) is refused, not ignored:
+    # serving without the rule the caller meant would be silent
+    for wrong in ({"gate": evidence, "v_gat": evidence}, {"gate": evidence, "v_gate": evidence}):
+        with pytest.raises(ValueError, match=r"no such rule \(its rules: \['gate'\]"):
+            clf.predict_proba(Xd, wrong)
+    with pytest.raises(TypeError, match="evidence must be a mapping"):
+        clf.predict_proba(Xd, evidence)
 
 
 def test_missing_or_corrupt_files_name_the_file(sample_features, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
-from helpers import assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
+from helpers import assert_rule_round_trips, assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V = 0, 1, 2
@@ -75,28 +75,13 @@ def _tiny(v_gate=None):
 
 
 def test_the_v_gate_round_trips_through_stacking_json(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier, VGate
+    from ecgsl_keras.modeling.stacking import VGate
 
-    clf = _tiny(SPEC)
-    assert isinstance(clf.v_gate, VGate)
-    clf.save(tmp_path)
-    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_gate"] == SPEC
-    again = StackedClassifier.load(tmp_path)
-    assert again.v_gate.to_spec() == SPEC
     # predict_proba applies it after the average, with the deep columns' P(V)
-    p, p_deep_v, x = _case()
-    X = np.concatenate([np.ones((7, 2)), p], axis=1)                # deep side = the constructed probabilities
-    average = again.predict_proba(X, apply_gate=False)
-    np.testing.assert_allclose(again.predict_proba(X, v_gate_evidence=x),
-                               VGate.from_spec(SPEC, LABELS).apply(average, p[:, V], x)[0])
-    with pytest.raises(ValueError, match="v_gate_evidence"):
-        again.predict_proba(X)
-    clf.v_gate = None                                                  # no entry: no key, served as before
-    clf.save(tmp_path)
-    assert "v_gate" not in json.loads((tmp_path / SPEC_NAME).read_text())
-    plain = StackedClassifier.load(tmp_path)
-    assert plain.v_gate is None
-    np.testing.assert_array_equal(plain.predict_proba(X), average)
+    p, _, x = _case()
+    again = assert_rule_round_trips(tmp_path, LABELS, "v_gate", SPEC, p, x,
+                                    lambda average: VGate.from_spec(SPEC, LABELS).apply(average, p[:, V], x)[0])
+    assert isinstance(again.v_gate, VGate)
 
 
 @pytest.mark.parametrize("entry, match", [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ecgsl_keras.errors import ConfigError
-from helpers import assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
+from helpers import assert_rule_round_trips, assert_stacking_json_refused, preset_copy_without, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
@@ -90,24 +90,12 @@ def _tiny(v_pause=None):
 
 
 def test_the_pause_rule_round_trips_through_stacking_json(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier, VPause
+    from ecgsl_keras.modeling.stacking import VPause
 
-    _tiny(SPEC).save(tmp_path)
-    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_pause"] == SPEC
-    again = StackedClassifier.load(tmp_path)
-    assert isinstance(again.v_pause, VPause) and again.v_pause.to_spec() == SPEC
     p, x = _case()
-    X = np.concatenate([np.ones((9, 2)), p], axis=1)
-    average = again.predict_proba(X, apply_gate=False)
-    np.testing.assert_allclose(again.predict_proba(X, v_pause_evidence=x),
-                               VPause.from_spec(SPEC, LABELS).apply(average, x)[0])
-    with pytest.raises(ValueError, match="v_pause_evidence"):
-        again.predict_proba(X)
-    _tiny().save(tmp_path)                                             # no entry: no key, served as before
-    assert "v_pause" not in json.loads((tmp_path / SPEC_NAME).read_text())
-    plain = StackedClassifier.load(tmp_path)
-    assert plain.v_pause is None
-    np.testing.assert_array_equal(plain.predict_proba(X), plain.predict_proba(X, apply_gate=False))
+    again = assert_rule_round_trips(tmp_path, LABELS, "v_pause", SPEC, p, x,
+                                    lambda average: VPause.from_spec(SPEC, LABELS).apply(average, x)[0])
+    assert isinstance(again.v_pause, VPause)
 
 
 @pytest.mark.parametrize("entry, match", [

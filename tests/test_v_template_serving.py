@@ -11,7 +11,7 @@ import pytest
 
 from ecgsl_keras.errors import ConfigError
 
-from helpers import tiny_beat_stacked
+from helpers import assert_rule_round_trips, tiny_beat_stacked
 
 LABELS = ["N", "S", "V", "F", "Q"]
 N, S, V, F = 0, 1, 2, 3
@@ -82,24 +82,13 @@ def _tiny(v_template=None):
 
 
 def test_the_vote_round_trips_through_stacking_json_and_is_off_when_absent(tmp_path):
-    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier, VTemplate
+    from ecgsl_keras.modeling.stacking import VTemplate
 
-    _tiny(SPEC).save(tmp_path)
-    assert json.loads((tmp_path / SPEC_NAME).read_text())["v_template"] == SPEC
-    again = StackedClassifier.load(tmp_path)
-    assert isinstance(again.v_template, VTemplate) and again.v_template.to_spec() == SPEC
     p, beats, x = _case()
-    X = np.concatenate([np.ones((12, 2)), p], axis=1)
-    average = again.predict_proba(X, apply_gate=False)
-    np.testing.assert_allclose(again.predict_proba(X, v_template_evidence=x, v_template_beats=beats),
-                               VTemplate.from_spec(SPEC, LABELS).apply(average, beats, x)[0])
-    with pytest.raises(ValueError, match="v_template_beats"):
-        again.predict_proba(X)
-    _tiny().save(tmp_path)                                             # no entry: no key, served as before
-    assert "v_template" not in json.loads((tmp_path / SPEC_NAME).read_text())
-    plain = StackedClassifier.load(tmp_path)
-    assert plain.v_template is None
-    np.testing.assert_array_equal(plain.predict_proba(X), plain.predict_proba(X, apply_gate=False))
+    again = assert_rule_round_trips(tmp_path, LABELS, "v_template", SPEC, p, x,
+                                    lambda average: VTemplate.from_spec(SPEC, LABELS).apply(average, beats, x)[0],
+                                    beats=beats)
+    assert isinstance(again.v_template, VTemplate)
 
 
 @pytest.mark.parametrize("entry, match", [

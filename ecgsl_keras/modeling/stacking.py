@@ -218,7 +218,7 @@ class Rule:
     ``SPremature``), applied in
     ``RULES``' order: one loop serves (``StackedClassifier.predict_proba``, ``serving.stacked``), writes
     (``spec``) and reports (``evaluation.stacked``, ``ecgsl predict``) them all. Per rule: ``key`` (its
-    ``stacking.json`` key and ``predict_proba``'s ``<key>_evidence`` argument), ``columns`` (the per-beat evidence
+    ``stacking.json`` key and its key in ``predict_proba``'s ``evidence`` mapping), ``columns`` (the per-beat evidence
     columns, computed in one ``beat_feature_columns`` call), ``mask_key`` / ``before_key`` (``predict_signal``'s
     mask of the beats it changed and the probabilities before it), ``mark`` (``ecgsl predict``'s per-beat flag and
     ``beats_<mark>`` count), ``count_name`` (``evaluate``'s count), ``needs`` (inputs beyond the evidence:
@@ -238,8 +238,9 @@ class Rule:
         return [(f"{self.key} af_off feature {af_off['feature']!r}", af_off["feature"])] if af_off else []
 
     def missing_evidence(self) -> str:
-        return (f"this model has a {self.key} rule: pass its columns {list(self.columns)} as {self.key}_evidence "
-                "(or apply_gate=False)")
+        beats = " and the beats' own samples as beats" if "beats" in self.needs else ""
+        return (f"this model has a {self.key} rule: pass its columns {list(self.columns)} as "
+                f"evidence[{self.key!r}]{beats} (or apply_gate=False)")
 
     def serve(self, probabilities, evidence, **inputs) -> tuple:
         """(probabilities after the rule, (n,) bool mask of the rows it changed)."""
@@ -298,7 +299,8 @@ class Gate(Rule):
         return [(f"gate feature {self.feature!r}", self.feature)]
 
     def missing_evidence(self) -> str:
-        return f"this model has a gate on {self.feature!r}: pass its values as gate_evidence (or apply_gate=False)"
+        return (f"this model has a gate on {self.feature!r}: pass its values as evidence['gate'] "
+                "(or apply_gate=False)")
 
     def serve(self, probabilities, evidence, **inputs) -> tuple:
         return self.apply(probabilities, evidence)
@@ -431,10 +433,6 @@ class VGate(Rule):
             if self.af_off is not None:   # AF evidence above the threshold: timing is no evidence (NaN: none)
                 on &= ~(x[:, 4] > self.af_off["threshold"])
         return on
-
-    def missing_evidence(self) -> str:
-        return (f"this model has a V gate: pass its columns {list(self.columns)} as v_gate_evidence (or "
-                "apply_gate=False)")
 
     def serve(self, probabilities, evidence, *, deep_v, **inputs) -> tuple:
         return self.apply(probabilities, deep_v, evidence)
@@ -628,10 +626,6 @@ class VTemplate(Rule):
             return (np.isin(p.argmax(-1), self._calls) & (x[:, 1] > self.wide) & outside_af
                     & (corr_v >= self.corr) & (corr_v > x[:, 0]))
 
-    def missing_evidence(self) -> str:
-        return (f"this model has a v_template rule: pass the beats as v_template_beats and its columns "
-                f"{list(self.columns)} as v_template_evidence (or apply_gate=False)")
-
     def serve(self, probabilities, evidence, *, beats, **inputs) -> tuple:   # the rows are one record
         return self.apply(probabilities, beats, evidence)
 
@@ -813,10 +807,6 @@ class VVeto(VTemplate):
             if self.width is not None:   # either test: narrower than the widest V form, or unlike every template
                 unlike |= x[:, 1] < self.width * self.reference_width(p, beats, x)
             return (p.argmax(-1) == self._v) & outside_af & unlike
-
-    def missing_evidence(self) -> str:
-        return (f"this model has a v_veto rule: pass the beats as v_veto_beats and its columns "
-                f"{list(self.columns)} as v_veto_evidence (or apply_gate=False)")
 
     def _act(self, p, fire) -> tuple:
         return drop_calls(p, fire, self._v)
@@ -1019,19 +1009,15 @@ class StackedClassifier:
         # LightGBM refuses some characters in feature names; the spec keeps the real names.
         return [f"c{i}" for i in range(self.booster_columns)]
 
-    def predict_proba(self, X, gate_evidence=None, *, apply_gate: bool = True, v_gate_evidence=None,
-                      v_pause_evidence=None, v_template_evidence=None, v_template_beats=None,
-                      v_veto_evidence=None, v_veto_beats=None, s_premature_evidence=None) -> np.ndarray:
-        """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then, with a
-        ``gate``, gated by ``gate_evidence`` ((n,) values of ``gate.feature``); then, with a ``v_gate``, V-gated by
-        ``v_gate_evidence`` ((n, k) its ``columns``) and the deep P(V) of ``X``'s deep columns; then, with a
-        ``v_pause``, its rule on ``v_pause_evidence`` ((n, k) its ``columns``; the rows are one record); then, with a
-        ``v_template``, its vote on ``v_template_beats`` ((n, samples) the beats' own samples) and
-        ``v_template_evidence`` ((n, k) its ``columns``; one record); then, with a ``v_veto``, its veto on
-        ``v_veto_beats`` (or ``v_template_beats``) and ``v_veto_evidence``; then, with an ``s_premature``, its rescue
-        on ``s_premature_evidence`` ((n, k) its ``columns``). The evidence
-        of each gate the model has is required unless ``apply_gate`` is False, which gives the probabilities before
-        every gate."""
+    def predict_proba(self, X, evidence=None, *, beats=None, apply_gate: bool = True) -> np.ndarray:
+        """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then each of the
+        model's ``rules`` in ``RULES``' order (``apply_rules``) on ``evidence``, a mapping ``{rule key: array}``
+        (the ``stacking.json`` keys: ``"gate"`` (n,) values of ``gate.feature``; ``"v_gate"``, ``"v_pause"``,
+        ``"v_template"``, ``"v_veto"``, ``"s_premature"`` (n, k) the rule's ``columns``), and ``beats`` ((n, samples)
+        the beats' own samples, ``signal.own_beats``) for the rules that need them (``v_template``, ``v_veto``). The
+        ``v_gate`` also takes the deep P(V) of ``X``'s deep columns; the V rules after it and the S rescue take the
+        rows as one record. The evidence of each rule the model has is required unless ``apply_gate`` is False,
+        which gives the probabilities before every rule."""
         if self.booster is None:
             raise ConfigError("<stacking>", "bad_model", "the booster is not fitted or loaded")
         X = self._check_X(X)
@@ -1041,17 +1027,36 @@ class StackedClassifier:
             boosted = (1.0 - self.deep_weight) * boosted + self.deep_weight * X[:, len(self.feature_names):]
         if not apply_gate:
             return boosted
-        evidence = {"gate": gate_evidence, "v_gate": v_gate_evidence, "v_pause": v_pause_evidence,
-                    "v_template": v_template_evidence, "v_veto": v_veto_evidence,
-                    "s_premature": s_premature_evidence}
-        inputs = {"deep_v": lambda: self.deep_v(X),
-                  "beats": lambda: v_template_beats if v_template_beats is not None else v_veto_beats}
+        return self.apply_rules(boosted, X, evidence, beats=beats)[0]
+
+    def apply_rules(self, probabilities, X, evidence=None, *, beats=None) -> tuple:
+        """(probabilities (n, C) after the model's ``rules`` in ``RULES``' order, [(rule, the probabilities before it,
+        (n,) bool mask of the rows it changed)] in that order) of ``probabilities`` (n, C) (``predict_proba``'s with
+        ``apply_gate=False``) of the rows ``X``, their ``evidence`` and ``beats`` (``predict_proba``'s). The one loop
+        of the rules for ``predict_proba`` and serving (``serving.stacked``, which reports each rule's mask).
+        ValueError with the rule's message when its evidence (or an input it needs) is missing, and for an evidence
+        key the model has no rule for (a typo must not serve without the rule)."""
+        from collections.abc import Mapping
+
+        evidence = {} if evidence is None else evidence
+        keys = [rule.key for rule in self.rules]
+        if not isinstance(evidence, Mapping):
+            raise TypeError(f"evidence must be a mapping {{rule key: array}} of this model's rules {keys}, "
+                            f"got {type(evidence).__name__}")
+        unknown = sorted(set(evidence) - set(keys))
+        if unknown:
+            raise ValueError(f"evidence for {unknown}: this model has no such rule (its rules: {keys}; the rule keys: "
+                             f"{list(RULE_KEYS)})")
+        inputs = {"deep_v": lambda: self.deep_v(X), "beats": lambda: beats}
+        steps = []
         for rule in self.rules:
-            needed = {} if evidence[rule.key] is None else {name: inputs[name]() for name in rule.needs}
-            if evidence[rule.key] is None or any(value is None for value in needed.values()):
+            needed = {} if evidence.get(rule.key) is None else {name: inputs[name]() for name in rule.needs}
+            if evidence.get(rule.key) is None or any(value is None for value in needed.values()):
                 raise ValueError(rule.missing_evidence())
-            boosted = rule.serve(boosted, evidence[rule.key], **needed)[0]
-        return boosted
+            changed, mask = rule.serve(probabilities, evidence[rule.key], **needed)
+            steps.append((rule, probabilities, mask))
+            probabilities = changed
+        return probabilities, steps
 
     def deep_v(self, X) -> np.ndarray:
         """(n,) the deep model's P(V) of ``X`` (its deep column ``p_V``): the V gate's agreement evidence."""

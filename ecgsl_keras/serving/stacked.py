@@ -197,14 +197,13 @@ class StackedPredictor:
         from ecgsl_keras.data.signal import own_beats
 
         # the rules in their order (modeling.stacking.RULES, as measured): each one's mask and the probabilities
-        # before it; the template vote's template is the signal's own beats (the signal is one record)
-        inputs = {"deep_v": lambda: self.stacked.deep_v(rows),
-                  "beats": lambda: own_beats(beats.beats, self.config.signal)}
+        # before it; the template rules' template is the signal's own beats (the signal is one record)
+        own = (own_beats(beats.beats, self.config.signal)
+               if any("beats" in rule.needs for rule in self.stacked.rules) else None)
+        averaged, steps = self.stacked.apply_rules(averaged, rows, evidence, beats=own)
         extra = {}
-        for rule in self.stacked.rules:
-            changed, mask = rule.serve(averaged, evidence[rule.key], **{name: inputs[name]() for name in rule.needs})
-            extra.update({rule.mask_key: mask, rule.before_key: averaged.astype(np.float32)})
-            averaged = changed
+        for rule, before, mask in steps:
+            extra.update({rule.mask_key: mask, rule.before_key: before.astype(np.float32)})
         probabilities = averaged.astype(np.float32)
         indices = np.argmax(probabilities, axis=-1)
         labels = [self.label_names[int(i)] for i in indices]
