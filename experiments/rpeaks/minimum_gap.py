@@ -116,6 +116,42 @@ started from run s51's cache for the baseline and today's detector:
     python experiments/rpeaks/minimum_gap_speed.py --run s52 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s52_region_mean_cap_speed.json
 
+Run s53 (``--run s53``; the grid, the option and the keep rule below were fixed before any count of run s53): run
+s51's point with only the minima the gap ADDS held out of the guard (``SignalConfig.rpeak_minimum_gap_new_only``,
+``rpeaks._findpeaks_neurokit``'s ``gap_new_only``): a peak the gap's contest keeps inside ``mindelay`` of a gap minimum
+that the contest without the gap keeps anyway is an ordinary peak. NOT blind: read from run s53's held-out look at
+207's two extra block21 false beats at k = 0 (experiments/rpeaks/s51_block21_look.py and the trace in the docs): no gap
+minimum lies near them; one peak (582380) that the baseline's contest keeps was marked as the gap's because it follows
+a gap minimum 96 samples before it, so run s51 held it out of the guard, the amplitude check's record-wide statistics
+moved and kept both small wide peaks. Grid (``GRIDS["s53"]``): the baseline, run s51's chosen point (``S51_POINT``),
+then that point with the option. Keep rule ``KEEP_RULE_AGAINST_S51["s53"]`` (run s52's, for this option). Counts in
+/work/runs/s36-rpeaks2/s53/counts, started from run s51's cache (read only) for the baseline, today's detector and run
+s51's point (its recount must equal run s51's):
+
+    python experiments/rpeaks/minimum_gap.py --run s53 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s53_gap_new_only.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s53 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s53_gap_new_only_speed.json
+
+Run s54 (``--run s54``; the grid, the option and the keep rule below were fixed before any count of run s54): large
+pairs inside the refractory period (``SignalConfig.rpeak_minimum_gap_pair``, ``_findpeaks_neurokit``'s ``gap_pair``):
+a region MAXIMUM at least the gap (0.25 s) after a kept maximum, inside ``mindelay``, with prominence at least p x that
+peak's, is kept as a gap peak (held out of the guard and tested after it, as run s51's minima) instead of replacing it
+or losing to it. NOT blind: read from run s54's held-out look at run s51's block21 misses
+(``rpeaks_s54_block21_look.json``: 101.8 misses per seed; the amplitude check 28.4, no QRS region 25.0 -- outside 203
+signal dropouts of 116 and 208 at 0.01-0.08 x the neighbours' amplitude --, the refractory contest 17.8, a short region
+15.6, almost all in 203) and run s43's diagnosis (``rpeaks_s43_block21_misses.json``: the refractory losses outside 203's
+minima are large beats, 1.2-2.2 x the reference, lost to a true beat 283-294 ms away, in 215 and 203). A gain only in 203
+cannot reach the held-out figure (the fold holding 203 out chooses on the other 21), hence a lever that also reaches
+215. The amplitude check's small wide PVCs were runs s43-s45's wide rescue (not kept). Grid (``GRIDS["s54"]``): the
+baseline, run s51's point, then that point with p in {0.6, 0.8, 1.0}. Keep rule ``KEEP_RULE_AGAINST_S51["s54"]``.
+Counts in /work/runs/s36-rpeaks2/s54/counts, started from run s51's cache as run s53's:
+
+    python experiments/rpeaks/minimum_gap.py --run s54 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s54_gap_pair.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s54 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s54_gap_pair_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
