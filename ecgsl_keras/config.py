@@ -253,6 +253,19 @@ class SignalConfig(_JsonConfig):
     # local RR then lets in a T wave 0.28 s after a PVC; in 207 five more peaks move the noise check's record-wide sample
     # (noise_typical_beats spread over the kept peaks) and a peak it dropped stays. False = off (default).
     rpeak_minimum_gap_after_guard: bool = False
+    # Only the minima the gap adds count as its own (issue 21 run s53; Python path only; with rpeak_minimum_gap_final >
+    # 0): a peak the gap's contest keeps inside rpeak_mindelay_s of a gap minimum, but which the contest without the gap
+    # keeps too, is an ordinary peak -- guarded and never tested as a gap peak (rpeaks._findpeaks_neurokit's
+    # gap_new_only). Why (run s53's held-out look at MIT-BIH 207's block21, seed 0): one such peak, held out of the guard
+    # by rpeak_minimum_gap_after_guard, changed the record's templates and two small wide peaks stayed. False = off.
+    rpeak_minimum_gap_new_only: bool = False
+    # Large pairs inside the refractory period (issue 21 run s54; Python path only; with rpeak_minimum_gap_s > 0): a
+    # region maximum at least rpeak_minimum_gap_s after a kept maximum, inside rpeak_mindelay_s, whose prominence is at
+    # least this x that peak's, is kept too -- a gap peak like the gap's minima (tested, and with
+    # rpeak_minimum_gap_after_guard held out of the guard, the same way) -- instead of replacing it or losing to it
+    # (rpeaks._findpeaks_neurokit's gap_pair). Why (run s54's held-out look at run s51's block21 misses): MIT-BIH 215's
+    # ventricular couplets and 203's fast runs lose a large beat to a true beat 283-294 ms away. 0 = off (default).
+    rpeak_minimum_gap_pair: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -349,6 +362,14 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_minimum_gap_after_guard and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_after_guard needs rpeak_minimum_gap_final > 0 "
                                                         "(the test its minima pass after the guard; got "
+                                                        f"{self.rpeak_minimum_gap_final})")
+        if self.rpeak_minimum_gap_pair < 0 or (self.rpeak_minimum_gap_pair > 0 and self.rpeak_minimum_gap_s <= 0):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair must be 0 (off) or positive, and "
+                                                        "positive only with rpeak_minimum_gap_s > 0 (got "
+                                                        f"{self.rpeak_minimum_gap_pair}, {self.rpeak_minimum_gap_s})")
+        if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "
+                                                        "(the gap's minima are collected for its test; got "
                                                         f"{self.rpeak_minimum_gap_final})")
         if self.rpeak_run_threshold < 0 or self.rpeak_run_min_length < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_run_threshold and rpeak_run_min_length must be 0 (off) or "

@@ -1146,6 +1146,106 @@ def test_minimum_gap_after_guard_keeps_the_gap_minima_out_of_the_guard(records):
         dataclasses.replace(gap, rpeak_minimum_gap_after_guard=True).validate()
 
 
+def test_minimum_gap_new_only_guards_a_peak_the_plain_contest_keeps():
+    # rpeak_minimum_gap_new_only (run s53, not a default): after a positive beat, two negative beats 0.26 s apart (the
+    # first inside the 0.3 s mindelay, the second past it). The gap keeps both and marks both as its own: the second
+    # only because it follows the first. The contest without the gap keeps the second anyway, so with the option only
+    # the first is the gap's (held out of the guard, tested after it); the second is guarded like any peak. The peaks
+    # found are the same either way; off by default; refused without rpeak_minimum_gap_final
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    t = np.arange(int(30 * fs)) / fs
+    beats = np.arange(1.0, 29.0, 1.0)
+    x = np.zeros(t.size)
+    first, second = [], []
+    for i, at in enumerate(beats):
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+        if i % 2:
+            for shift, out in ((0.26, first), (0.52, second)):
+                x -= np.exp(-0.5 * ((t - at - shift) / 0.025) ** 2)
+                out.append(int(round((at + shift) * fs)))
+    first, second = np.asarray(first), np.asarray(second)
+    beat_samples = np.round(beats * fs).astype(int)
+    tolerance = int(0.1 * fs)     # the apex move puts a negative beat's final peak ~65 ms after its trough
+    kwargs = dict(mindelay=0.3, keep="prominent_negative_last", minimum_gap=0.25)
+    plain = rpeaks_lib._findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent_negative_last")
+    assert match_peaks(second, plain, tolerance)["fn"] == 0 and match_peaks(first, plain, tolerance)["tp"] == 0
+    every, new = [], []
+    both = rpeaks_lib._findpeaks_neurokit(x, fs, gap_added=every, **kwargs)
+    np.testing.assert_array_equal(rpeaks_lib._findpeaks_neurokit(x, fs, gap_added=new, gap_new_only=True, **kwargs),
+                                  both)
+    assert match_peaks(np.concatenate([first, second]), both, tolerance)["fn"] == 0
+    assert match_peaks(first, np.asarray(every), tolerance)["tp"] == first.size
+    assert match_peaks(second, np.asarray(every), tolerance)["tp"] == second.size
+    assert match_peaks(first, np.asarray(new), tolerance)["tp"] == first.size and len(new) == first.size
+    # through find_rpeaks and the guard: what the guard sees
+    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25,
+                       rpeak_minimum_gap_final=0.5, rpeak_minimum_gap_after_guard=True)
+    cleaned = signal_lib.clean(x, fs, gap.clean_method)
+    for option, held in ((False, np.concatenate([first, second])), (True, first)):
+        config = dataclasses.replace(gap, rpeak_minimum_gap_new_only=option)
+        config.validate()
+        added = []
+        primary = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+        seen = []
+        out = rpeaks_lib.guard_with_gap(primary, added, lambda kept: seen.append(kept) or kept, cleaned, fs, config)
+        assert match_peaks(held, seen[0], tolerance)["tp"] == 0
+        assert match_peaks(beat_samples, seen[0], tolerance)["fn"] == 0
+        if option:
+            assert match_peaks(second, seen[0], tolerance)["fn"] == 0
+        assert match_peaks(np.concatenate([beat_samples, first, second]), out, tolerance)["fn"] == 0
+        np.testing.assert_array_equal(signal_lib.find_rpeaks(x, fs, config), out)
+    assert SignalConfig().rpeak_minimum_gap_new_only is False
+    with pytest.raises(ConfigError, match="rpeak_minimum_gap_new_only"):
+        SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_new_only=True).validate()
+
+
+def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
+    # rpeak_minimum_gap_pair (run s54, not a default): after every other narrow beat a second one, 1.1x as large, 0.28 s
+    # later (a couplet inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's
+    # size. The contest keeps one beat of each couplet; with the pair rule (p = 0.6, 0.8, 1.0: the second is larger)
+    # both, as gap peaks through run s51's path, and no bump; off by default; refused without the gap
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    t = np.arange(int(30 * fs)) / fs
+    beats = np.arange(1.0, 29.0, 1.0)
+    x = np.zeros(t.size)
+    second, bumps = [], []
+    for i, at in enumerate(beats):
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+        if i % 2:
+            x += 1.1 * np.exp(-0.5 * ((t - at - 0.28) / 0.012) ** 2)
+            second.append(at + 0.28)
+        else:
+            x += 0.33 * np.exp(-0.5 * ((t - at - 0.28) / 0.03) ** 2)
+            bumps.append(at + 0.28)
+    samples = lambda times: np.round(np.asarray(times) * fs).astype(int)  # noqa: E731
+    every = samples(np.concatenate([beats, second]))
+    tolerance = int(0.05 * fs)
+    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25,
+                       rpeak_minimum_gap_final=0.5, rpeak_minimum_gap_after_guard=True)
+    off = signal_lib.find_rpeaks(x, fs, gap)
+    assert match_peaks(every, off, tolerance)["fn"] >= len(second)
+    for pair in (0.6, 0.8, 1.0):
+        config = dataclasses.replace(gap, rpeak_minimum_gap_pair=pair)
+        config.validate()
+        added = []
+        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+        m = match_peaks(every, on, tolerance)
+        assert m["fn"] == 0 and m["fp"] == 0, pair
+        assert match_peaks(samples(bumps), on, tolerance)["tp"] == 0
+        assert len(added) == len(second)
+    assert SignalConfig().rpeak_minimum_gap_pair == 0.0
+    for bad in (dict(rpeak_minimum_gap_pair=0.8), dict(rpeak_mindelay_keep="prominent_negative_last",
+                                                       rpeak_minimum_gap_s=0.25, rpeak_minimum_gap_pair=-1.0)):
+        with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair"):
+            SignalConfig(**bad).validate()
+
+
 def test_region_mean_cap_finds_small_beats_in_a_fast_run_and_no_t_waves(records):
     # rpeak_region_mean_cap (run s52, not a default): in a fast run of large beats (every 0.68 s, a small narrow beat
     # between each pair) the 0.75 s running mean of the slope is raised and the small beats make no region; capped at

@@ -120,7 +120,8 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
-                        gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0) -> np.ndarray:
+                        gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
+                        gap_new_only=False, gap_pair=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -162,7 +163,17 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     at ``fs`` (None: ``x``).
 
     ``gap_added`` (run s50): a list that receives the returned peaks that are minima kept by ``minimum_gap`` inside
-    ``mindelay`` of the peak before them (None: not collected).
+    ``mindelay`` of the peak before them (None: not collected). ``gap_new_only`` (``SignalConfig.rpeak_minimum_gap_new_only``,
+    run s53): only those the rule without ``minimum_gap`` does not keep: a peak kept inside ``mindelay`` of a gap
+    minimum that the rule without the gap keeps anyway (the gap minimum before it is dropped there) is an ordinary peak
+    (run s53's look: in MIT-BIH 207's block21 one such peak, held out of the guard by run s51, moved the record's
+    templates and two small wide peaks stayed).
+
+    ``gap_pair`` (``SignalConfig.rpeak_minimum_gap_pair``, run s54; with ``minimum_gap``): a region's MAXIMUM at least
+    ``minimum_gap`` after a kept maximum, inside ``mindelay``, whose prominence is at least ``gap_pair`` x that peak's,
+    is kept as a new peak too (a gap peak, like the minima) instead of replacing the kept peak or losing to it: two
+    beats of a ventricular couplet or a fast run 0.25-0.3 s apart, both large (run s54's look: MIT-BIH 215's and 203's
+    block21 misses lost the contest to a true beat 283-294 ms away). 0: off.
 
     ``mean_cap`` (``SignalConfig.rpeak_region_mean_cap``, run s52): > 0 caps the running mean the region threshold
     compares with at ``mean_cap`` x its median over the signal (0: neurokit2's running mean). In a fast ventricular run
@@ -207,16 +218,20 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     candidates = (beg + offset)[found]
     regions = (candidates.tolist(), region_prominence[found].tolist(), region_minimum[found].tolist())
 
-    def contest(gap, allowed=None, wide=None):
+    def contest(gap, allowed=None, wide=None, collect=None):
         """The kept peaks and their indices into ``candidates`` (-1: the dummy peak); ``allowed`` / ``wide``: masks
-        over ``candidates`` -- a minimum is kept by ``gap`` only where ``allowed`` or after a ``wide`` kept peak."""
+        over ``candidates`` -- a minimum is kept by ``gap`` only where ``allowed`` or after a ``wide`` kept peak;
+        ``collect``: a list that receives the kept peaks the gap kept inside ``mindelay``."""
         # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
         peaks, prominences, minima, index = ([], [], [], []) if keep_first_beat else ([0], [np.inf], [False], [-1])
         gapped = [False] * len(peaks)
         for i, (peak, prominence, minimum) in enumerate(zip(*regions)):
             if not peaks or peak - peaks[-1] > delay or (
                     minimum and peak - peaks[-1] >= gap
-                    and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))):
+                    and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))) or (
+                    # run s54: a large maximum after a kept maximum, as far as the gap
+                    gap_pair > 0 and not minimum and not minima[-1] and peak - peaks[-1] >= gap
+                    and prominence >= gap_pair * prominences[-1]):
                 gapped.append(bool(peaks) and peak - peaks[-1] <= delay)
                 peaks.append(peak)
                 prominences.append(prominence)
@@ -228,10 +243,11 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                   and (len(peaks) < 2 or peak - peaks[-2] > delay)):
                 peaks[-1], prominences[-1], minima[-1], index[-1] = peak, prominence, minimum, i
                 gapped[-1] = False
-        if gap_added is not None:
-            gap_added.extend(p for p, g in zip(peaks, gapped) if g)
+        if collect is not None:
+            collect.extend(p for p, g in zip(peaks, gapped) if g)
         return (peaks if keep_first_beat else peaks[1:]), (index if keep_first_beat else index[1:])
 
+    gapped = []
     if gap <= delay and (gap_wide > 0 or gap_amplitude > 0):
         # the conditions (run s49) are measured against the peaks the rule without the gap keeps
         _, plain = contest(delay + 1)
@@ -243,9 +259,15 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
             allowed = amplitude >= float(gap_amplitude) * reference
         if plain and gap_wide > 0:
             wide = width >= float(gap_wide) * float(np.median(width[plain]))
-        peaks, _ = contest(gap, allowed.tolist(), wide.tolist())
+        peaks, _ = contest(gap, allowed.tolist(), wide.tolist(), collect=gapped)
     else:
-        peaks, _ = contest(gap)
+        peaks, _ = contest(gap, collect=gapped)
+    if gap_added is not None:
+        if gap_new_only and gapped:
+            # the rule without the gap keeps these anyway: not the gap's (run s53)
+            plain = set(contest(delay + 1)[0])
+            gapped = [p for p in gapped if p not in plain]
+        gap_added.extend(gapped)
     return np.asarray(peaks, dtype=np.int64)
 
 
@@ -325,6 +347,10 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
         options["keep_first_beat"] = True
     if config.rpeak_minimum_gap_s > 0:
         options["minimum_gap"] = float(config.rpeak_minimum_gap_s)
+    if config.rpeak_minimum_gap_new_only:
+        options["gap_new_only"] = True
+    if config.rpeak_minimum_gap_pair > 0:
+        options["gap_pair"] = float(config.rpeak_minimum_gap_pair)
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
         # measured on the signal the guard measures (run s48's look), at the detector's rate
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),

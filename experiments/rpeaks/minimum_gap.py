@@ -116,6 +116,42 @@ started from run s51's cache for the baseline and today's detector:
     python experiments/rpeaks/minimum_gap_speed.py --run s52 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s52_region_mean_cap_speed.json
 
+Run s53 (``--run s53``; the grid, the option and the keep rule below were fixed before any count of run s53): run
+s51's point with only the minima the gap ADDS held out of the guard (``SignalConfig.rpeak_minimum_gap_new_only``,
+``rpeaks._findpeaks_neurokit``'s ``gap_new_only``): a peak the gap's contest keeps inside ``mindelay`` of a gap minimum
+that the contest without the gap keeps anyway is an ordinary peak. NOT blind: read from run s53's held-out look at
+207's two extra block21 false beats at k = 0 (experiments/rpeaks/s51_block21_look.py and the trace in the docs): no gap
+minimum lies near them; one peak (582380) that the baseline's contest keeps was marked as the gap's because it follows
+a gap minimum 96 samples before it, so run s51 held it out of the guard, the amplitude check's record-wide statistics
+moved and kept both small wide peaks. Grid (``GRIDS["s53"]``): the baseline, run s51's chosen point (``S51_POINT``),
+then that point with the option. Keep rule ``KEEP_RULE_AGAINST_S51["s53"]`` (run s52's, for this option). Counts in
+/work/runs/s36-rpeaks2/s53/counts, started from run s51's cache (read only) for the baseline, today's detector and run
+s51's point (its recount must equal run s51's):
+
+    python experiments/rpeaks/minimum_gap.py --run s53 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s53_gap_new_only.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s53 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s53_gap_new_only_speed.json
+
+Run s54 (``--run s54``; the grid, the option and the keep rule below were fixed before any count of run s54): large
+pairs inside the refractory period (``SignalConfig.rpeak_minimum_gap_pair``, ``_findpeaks_neurokit``'s ``gap_pair``):
+a region MAXIMUM at least the gap (0.25 s) after a kept maximum, inside ``mindelay``, with prominence at least p x that
+peak's, is kept as a gap peak (held out of the guard and tested after it, as run s51's minima) instead of replacing it
+or losing to it. NOT blind: read from run s54's held-out look at run s51's block21 misses
+(``rpeaks_s54_block21_look.json``: 101.8 misses per seed; the amplitude check 28.4, no QRS region 25.0 -- outside 203
+signal dropouts of 116 and 208 at 0.01-0.08 x the neighbours' amplitude --, the refractory contest 17.8, a short region
+15.6, almost all in 203) and run s43's diagnosis (``rpeaks_s43_block21_misses.json``: the refractory losses outside 203's
+minima are large beats, 1.2-2.2 x the reference, lost to a true beat 283-294 ms away, in 215 and 203). A gain only in 203
+cannot reach the held-out figure (the fold holding 203 out chooses on the other 21), hence a lever that also reaches
+215. The amplitude check's small wide PVCs were runs s43-s45's wide rescue (not kept). Grid (``GRIDS["s54"]``): the
+baseline, run s51's point, then that point with p in {0.6, 0.8, 1.0}. Keep rule ``KEEP_RULE_AGAINST_S51["s54"]``.
+Counts in /work/runs/s36-rpeaks2/s54/counts, started from run s51's cache as run s53's:
+
+    python experiments/rpeaks/minimum_gap.py --run s54 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s54_gap_pair.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s54 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s54_gap_pair_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -167,16 +203,26 @@ GRIDS = {"s48": [{"rpeak_minimum_gap_s": gap} for gap in GAPS],
 S51_POINT = {"rpeak_minimum_gap_s": S49_GAP, "rpeak_minimum_gap_final": S50_FINAL[0], "rpeak_minimum_gap_after_guard": True}
 S52_CAP = (1.2, 1.5, 2.0)
 GRIDS["s52"] = [S51_POINT] + [dict(S51_POINT, rpeak_region_mean_cap=c) for c in S52_CAP]
+# run s53: run s51's chosen point, then with only the minima the gap adds held out (fixed before any of its counts)
+GRIDS["s53"] = [S51_POINT, dict(S51_POINT, rpeak_minimum_gap_new_only=True)]
+# run s54: run s51's chosen point, then with large maxima kept inside the refractory period at ratio p (fixed before
+# any of its counts)
+S54_PAIR = (0.6, 0.8, 1.0)
+GRIDS["s54"] = [S51_POINT] + [dict(S51_POINT, rpeak_minimum_gap_pair=p) for p in S54_PAIR]
+# the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
+AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
 CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpeaks-203/s49/counts",
           "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
-          "s52": "/work/runs/s36-rpeaks/s52/counts"}
+          "s52": "/work/runs/s36-rpeaks/s52/counts", "s53": "/work/runs/s36-rpeaks2/s53/counts",
+          "s54": "/work/runs/s36-rpeaks2/s54/counts"}
 S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
                "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
-               "s52": "rpeaks_s52_region_mean_cap"}
+               "s52": "rpeaks_s52_region_mean_cap", "s53": "rpeaks_s53_gap_new_only",
+               "s54": "rpeaks_s54_gap_pair"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -188,6 +234,16 @@ KEEP_RULE_S52 = ("the cap is recommended when, over the five builder seeds, the 
                  "rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out Se or +P falls below run "
                  "s51's (its rhythm_means), and the most chosen point is a capped one with CPU time at most 1.3x "
                  "today's detector (minimum_gap_speed.py); fixed before any count of run s52")
+KEEP_RULE_AGAINST_S51 = {
+    "s52": KEEP_RULE_S52,
+    "s53": ("the option (rpeak_minimum_gap_new_only) is recommended when, over the five builder seeds, the mean held-out "
+            "FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out Se or +P "
+            "falls below run s51's (its rhythm_means), and the most chosen point is an option point with CPU time at "
+            "most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s53"),
+    "s54": ("the option (rpeak_minimum_gap_pair) is recommended when, over the five builder seeds, the mean held-out "
+            "FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out Se or +P "
+            "falls below run s51's (its rhythm_means), and the most chosen point is an option point with CPU time at "
+            "most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s54")}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -202,6 +258,10 @@ def suffix(options) -> str:
         out += "_after"
     if "rpeak_region_mean_cap" in options:
         out += f"_cap{options['rpeak_region_mean_cap']}"
+    if options.get("rpeak_minimum_gap_new_only"):
+        out += "_new"
+    if "rpeak_minimum_gap_pair" in options:
+        out += f"_pair{options['rpeak_minimum_gap_pair']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -256,11 +316,13 @@ def record_counts(args, rid) -> dict:
     """Record ``rid``'s counts: the other three rhythms, and block21 per seed ``{k: counts}``."""
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in (BASELINE, TODAY)  # noqa: E731
+    # run s53 also keeps run s51's point: its recount must equal run s51's (score_point raises otherwise)
+    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54") else []))
+    keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
                                 and len(k.split("|")) == 3)
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's
-    old = {"s51": S50_CACHE, "s52": CACHES["s51"]}.get(args.run, S48_CACHE)
+    old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"]}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
@@ -508,6 +570,20 @@ def main(argv=None) -> int:
                      "signal); the baseline, run s51's chosen point, then that point with each c",
              "read_from": "run s48's diagnosis of 203's block21 misses (no held-out count) and a look at the regions "
                           "alone on five unchanged records (not blind for 203's fold)"} if args.run == "s52" else
+            {"base_point": SHORT[f"{BASELINE}__{suffix(S51_POINT)}"], "rpeak_minimum_gap_new_only": [False, True],
+             "form": "only the gap minima the contest without the gap does not keep are the gap's (held out of the "
+                     "guard, tested after it); the baseline, run s51's chosen point, then that point with the option",
+             "read_from": "run s53's held-out look at 207's two extra block21 false beats at k = 0 "
+                          "(s51_block21_look.py): not blind; the point is still chosen leave one record out"}
+            if args.run == "s53" else
+            {"base_point": SHORT[f"{BASELINE}__{suffix(S51_POINT)}"], "rpeak_minimum_gap_pair": [0.0, *S54_PAIR],
+             "form": "a region maximum at least the gap (0.25 s) after a kept maximum, inside mindelay, with prominence "
+                     "at least p x that peak's, is kept as a gap peak (held out of the guard, tested after it); the "
+                     "baseline, run s51's chosen point, then that point with each p",
+             "read_from": "run s54's held-out look at run s51's block21 misses (s51_block21_look.py) and run s43's "
+                          "diagnosis (refractory losses to a true beat 283-294 ms away in 215 and 203): not blind; the "
+                          "point is still chosen leave one record out"}
+            if args.run == "s54" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
@@ -538,33 +614,35 @@ def main(argv=None) -> int:
                        "recommended": bool(fewer and not any(falls.values()) and within is not False),
                        "speed_checked": speed is not None},
               "per_seed": per_seed}
-    if args.run == "s52":
-        # against run s51's reported figures (KEEP_RULE_S52)
+    if args.run in AGAINST_S51:
+        # against run s51's reported figures (KEEP_RULE_AGAINST_S51)
         s51 = json.loads(S51_JSON.read_text())
         fewer51 = (float(np.mean([v["errors_held_out"] for v in per_seed.values()]))
                    < s51["summary"]["errors_held_out"]["mean"])
         falls51 = {r: [m for m in ("Se", "+P") if round(mean("held_out", r, m), 5) < s51["rhythm_means"][r][m]["held_out"]]
                    for r in RHYTHMS}
-        capped = "_cap" in most
-        result["keep"] = {"rule": KEEP_RULE_S52, "s51_errors_mean": s51["summary"]["errors_held_out"]["mean"],
+        capped = AGAINST_S51[args.run] in most
+        rule = KEEP_RULE_AGAINST_S51[args.run]
+        result["keep"] = {"rule": rule, "s51_errors_mean": s51["summary"]["errors_held_out"]["mean"],
                           "fewer_errors_than_s51": fewer51, "falls_below_s51": {r: v for r, v in falls51.items() if v},
-                          "most_chosen": most, "most_chosen_capped": capped, "speed_within_limit": within,
+                          "most_chosen": most, ("most_chosen_capped" if args.run == "s52" else "most_chosen_option"): capped,
+                          "speed_within_limit": within,
                           "recommended": bool(fewer51 and not any(falls51.values()) and capped and within is not False),
                           "speed_checked": speed is not None}
-        result["keep_rule"] = KEEP_RULE_S52
+        result["keep_rule"] = rule
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
         result["minus_s51"] = mean_sd([v["errors_held_out"] - s51["per_seed"][k]["errors_held_out"]
                                        for k, v in per_seed.items()])
-    if args.run in ("s50", "s51", "s52"):
+    if args.run in ("s50", "s51", *AGAINST_S51):
         # the graph refuses the option (serving.edge's Python-only list): a recommended point is not made the default
         result["default"] = ("recommended, not default (the graph port is needed)" if result["keep"]["recommended"]
                              else "not recommended; the default stays off")
     result["reported_figure"] = result["summary"]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline", *(
-                                             ("minus_s51",) if args.run == "s52" else ()),
+                                             ("minus_s51",) if args.run in AGAINST_S51 else ()),
                                              "fewer_errors_seeds", "keep", "baseline_equals_s47")}))
     return 0
 
