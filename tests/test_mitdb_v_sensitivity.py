@@ -207,3 +207,21 @@ def test_the_v58_width_grid_is_the_library_rule_and_its_tie_prefers_fewer_vetoes
     assert best["width"] == 0.6 and best["clusters"] is None
     rest = [q for q in same if q["clusters"] is not None and q["width"] == 0.6]
     assert max(rest, key=vs._width_veto_tie)["clusters"] == {"corr": 0.9, "min_members": 20}
+
+
+def test_the_step_table_saves_each_step_under_its_key_with_its_run_stamp(tmp_path):
+    """main's dispatch is one table: a row per --steps choice (after "beats"), each under a module key, and
+    save_step writes a step's result with the command and the seconds, keeping the other keys of the file."""
+    import json
+
+    names = [step for step, _, _ in vs.STEPS]
+    assert len(names) == len(set(names)) and "beats" not in names
+    assert all(isinstance(key, str) and callable(call) for _, key, call in vs.STEPS)
+    # width_rules writes the rules-only form of the key width_veto_nested then fills; no other two rows share a key
+    keys = [key for step, key, _ in vs.STEPS if step != "width_rules"]
+    assert len(keys) == len(set(keys))
+    out = tmp_path / "results.json"
+    saved = {"other": {"x": 1}}
+    got = vs.save_step(saved, "k", {"a": 2}, out, "python x.py", start=0.0)
+    assert got["a"] == 2 and got["command"] == "python x.py" and got["seconds"] > 0
+    assert json.loads(out.read_text(encoding="utf-8")) == {"other": {"x": 1}, "k": got}

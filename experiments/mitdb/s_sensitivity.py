@@ -527,12 +527,23 @@ def step_s_pause_look(table, labels, dec, beats, preset_spec: dict) -> dict:
                     "and true class", "grid": {k: list(x) for k, x in S_PAUSE_LOOK.items()}, "by_fold": out}
 
 
+# --steps in the order main runs them: (step, key, call); each saves its result under its key of --out with the
+# command and the seconds so far (v_sensitivity.save_step).
+S_STEPS = (
+    ("s_lost", S_LOST_KEY, step_s_lost),
+    ("s_nested", S_NESTED_KEY,
+     lambda table, labels, dec, beats: step_s_nested(table, labels, dec, beats, vs.preset_spec())),
+    ("s_pause_look", S_PAUSE_LOOK_KEY,
+     lambda table, labels, dec, beats: step_s_pause_look(table, labels, dec, beats, vs.preset_spec())),
+)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=["s_lost", "s_nested", "s_pause_look"])
+    p.add_argument("--steps", nargs="+", default=["s_lost"], choices=[s for s, _, _ in S_STEPS])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -545,26 +556,9 @@ def main(argv=None) -> int:
     dec = vs.decision_rows(work, table, labels)
     beats = vs.step_beats(work, Path(args.mitdb_dir), table)
     result = {}
-    if "s_lost" in args.steps:
-        result = saved[S_LOST_KEY] = dict(step_s_lost(table, labels, dec, beats), command=command,
-                                          seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "s_nested" in args.steps:
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[S_NESTED_KEY] = dict(step_s_nested(table, labels, dec, beats, preset_spec), command=command,
-                                            seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "s_pause_look" in args.steps:
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[S_PAUSE_LOOK_KEY] = dict(step_s_pause_look(table, labels, dec, beats, preset_spec),
-                                                command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    for step, key, call in S_STEPS:
+        if step in args.steps:
+            result = vs.save_step(saved, key, call(table, labels, dec, beats), out_path, command, start)
     print(json.dumps(result))
     return 0
 

@@ -3699,12 +3699,90 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     return result
 
 
+def preset_spec() -> dict:
+    """The preset's stacking spec (``stacking.json``), read afresh at each call: the steps that take it as served."""
+    from beats_preset import PRESET
+
+    from ecgsl_keras.store import presets
+    return json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
+
+
+class StepInputs:
+    """What the steps of ``STEPS`` read. ``beats()`` (like ``preset_spec()``) loads afresh for each step that calls
+    it, so that no step sees what another changed in it; ``new`` (v44's decision rows) is built once, at the first of
+    vaug / vaug_weight, and shared by both."""
+
+    def __init__(self, work: Path, mitdb_dir: Path, table: dict, labels: list, dec: dict | None, vaug_work):
+        self.work, self.mitdb_dir, self.table, self.labels, self.dec = work, mitdb_dir, table, labels, dec
+        self.vaug_work = vaug_work
+        self._new = None
+
+    def beats(self) -> np.ndarray:
+        return step_beats(self.work, self.mitdb_dir, self.table)
+
+    @property
+    def new(self) -> dict:
+        if self._new is None:
+            self._new = _vaug_dec(self.table, self.labels, self.dec, Path(self.vaug_work).resolve())
+        return self._new
+
+
+def save_step(saved: dict, key: str, value: dict, path: Path, command: str, start: float) -> dict:
+    """``value`` with the command and the seconds since ``start``, under ``key`` of ``saved``, written to ``path``."""
+    saved[key] = dict(value, command=command, seconds=round(time.perf_counter() - start, 1))
+    path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+    return saved[key]
+
+
+# --steps after "beats" (which only caches the beats), in the order main runs them: (step, key, call on StepInputs).
+# Every row but pause_build and width_rules saves call(inputs) under its key of --out with the command and the seconds
+# so far (save_step); those two are main's own branches (see there).
+STEPS = (
+    ("diagnose", DIAGNOSIS_KEY, lambda c: step_diagnose(c.table, c.labels, c.dec, c.beats(), c.mitdb_dir)),
+    ("lever", LEVER_KEY, lambda c: step_lever(c.table, c.labels, c.dec, c.beats())),
+    ("deep_pair", DEEP_PAIR_KEY, lambda c: step_deep_pair(c.table, c.labels, c.dec)),
+    ("preview", PREVIEW_KEY, lambda c: step_preview(c.table, c.labels, c.dec)),
+    ("pause", PAUSE_KEY, lambda c: step_pause(c.table, c.labels, c.dec)),
+    ("full_pause", FULL_PAUSE_KEY, lambda c: step_full_pause(c.table, c.labels, c.dec)),
+    ("pause_population", POPULATION_KEY, lambda c: step_pause_population(c.table, c.labels, c.dec, c.beats())),
+    ("pause_nested", NESTED_KEY, lambda c: step_pause_nested(c.table, c.labels, c.dec)),
+    ("pause_build", PAUSE_BUILD_KEY,
+     lambda c: step_pause_build(c.table, c.labels, c.dec, preset_spec()["gate"])),
+    ("pause_served", SERVED_KEY, lambda c: step_pause_served(c.work, c.mitdb_dir, c.table, c.labels, c.dec)),
+    ("pause_223", DIAG223_KEY, lambda c: step_pause_223(c.table, c.labels, c.dec, c.beats())),
+    ("pause_t_nested", T_NESTED_KEY,
+     lambda c: step_pause_t_nested(c.table, c.labels, c.dec, preset_spec()["gate"])),
+    ("template_nested", TEMPLATE_KEY,
+     lambda c: step_template_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("template_served", TEMPLATE_SERVED_KEY,
+     lambda c: step_template_served(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats())),
+    ("false_v", FALSE_V_KEY, lambda c: step_false_v(c.table, c.labels, c.dec, c.beats())),
+    ("veto_nested", VETO_KEY, lambda c: step_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("multi_veto_nested", MULTI_VETO_KEY,
+     lambda c: step_multi_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("narrow_gate_nested", NARROW_KEY,
+     lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("narrow_gate_strict", NARROW_STRICT_KEY,
+     lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), strict=True)),
+    ("narrow_gate_served", NARROW_SERVED_KEY,
+     lambda c: step_narrow_gate_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("width_rules", WIDTH_VETO_KEY, lambda c: width_veto_rules()),
+    ("width_veto_nested", WIDTH_VETO_KEY,
+     lambda c: step_width_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("width_veto_served", WIDTH_SERVED_KEY,
+     lambda c: step_width_veto_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
+    ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
+)
+NO_DECISION_ROWS = {"beats", "width_rules"}   # the steps that do not read v40's decision rows
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", "diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested", "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served", "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict", "narrow_gate_served", "width_rules", "width_veto_nested", "width_veto_served", "vaug", "vaug_weight"])
+    p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", *(s for s, _, _ in STEPS)])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
@@ -3720,167 +3798,24 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
-    if {"diagnose", "lever", "deep_pair", "preview", "pause", "full_pause", "pause_population", "pause_nested",
-            "pause_build", "pause_served", "pause_223", "pause_t_nested", "template_nested", "template_served",
-            "false_v", "veto_nested", "multi_veto_nested", "narrow_gate_nested", "narrow_gate_strict",
-            "narrow_gate_served", "width_veto_nested", "width_veto_served", "vaug", "vaug_weight"} & set(args.steps):
+    dec = None
+    if set(args.steps) - NO_DECISION_ROWS:
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
-    if "diagnose" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[DIAGNOSIS_KEY] = dict(step_diagnose(table, labels, dec, beats, Path(args.mitdb_dir)),
-                                             command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "lever" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[LEVER_KEY] = dict(step_lever(table, labels, dec, beats), command=command,
-                                         seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "deep_pair" in args.steps:
-        result = saved[DEEP_PAIR_KEY] = dict(step_deep_pair(table, labels, dec), command=command,
-                                             seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "preview" in args.steps:
-        result = saved[PREVIEW_KEY] = dict(step_preview(table, labels, dec), command=command,
-                                           seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause" in args.steps:
-        result = saved[PAUSE_KEY] = dict(step_pause(table, labels, dec), command=command,
-                                         seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "full_pause" in args.steps:
-        result = saved[FULL_PAUSE_KEY] = dict(step_full_pause(table, labels, dec), command=command,
-                                              seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause_population" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[POPULATION_KEY] = dict(step_pause_population(table, labels, dec, beats), command=command,
-                                              seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause_nested" in args.steps:
-        result = saved[NESTED_KEY] = dict(step_pause_nested(table, labels, dec), command=command,
-                                          seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause_build" in args.steps:   # into beats_preset_results.json, beside v_gate_build (beats_preset.py reads it)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        build_path = HERE / "beats_preset_results.json"
-        preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
-        build = json.loads(build_path.read_text(encoding="utf-8"))
-        result = build[PAUSE_BUILD_KEY] = dict(step_pause_build(table, labels, dec, preset_gate), command=command,
-                                               seconds=round(time.perf_counter() - start, 1))
-        build_path.write_text(json.dumps(build, indent=1) + "\n", encoding="utf-8")
-    if "pause_served" in args.steps:
-        result = saved[SERVED_KEY] = dict(step_pause_served(work, Path(args.mitdb_dir), table, labels, dec),
-                                          command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause_223" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[DIAG223_KEY] = dict(step_pause_223(table, labels, dec, beats), command=command,
-                                           seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "pause_t_nested" in args.steps:
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_gate = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))["gate"]
-        result = saved[T_NESTED_KEY] = dict(step_pause_t_nested(table, labels, dec, preset_gate), command=command,
-                                            seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "template_nested" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[TEMPLATE_KEY] = dict(step_template_nested(table, labels, dec, beats, preset_spec),
-                                            command=command,
-                                            seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "template_served" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[TEMPLATE_SERVED_KEY] = dict(
-            step_template_served(work, Path(args.mitdb_dir), table, labels, dec, beats), command=command,
-            seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "false_v" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        result = saved[FALSE_V_KEY] = dict(step_false_v(table, labels, dec, beats), command=command,
-                                           seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "veto_nested" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[VETO_KEY] = dict(step_veto_nested(table, labels, dec, beats, preset_spec), command=command,
-                                        seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "multi_veto_nested" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[MULTI_VETO_KEY] = dict(step_multi_veto_nested(table, labels, dec, beats, preset_spec),
-                                              command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "narrow_gate_nested" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[NARROW_KEY] = dict(step_narrow_gate_nested(table, labels, dec, beats, preset_spec),
-                                          command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "narrow_gate_strict" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[NARROW_STRICT_KEY] = dict(
-            step_narrow_gate_nested(table, labels, dec, beats, preset_spec, strict=True), command=command,
-            seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "narrow_gate_served" in args.steps:
-        beats = step_beats(work, Path(args.mitdb_dir), table)
-        from beats_preset import PRESET
-
-        from ecgsl_keras.store import presets
-        preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-        result = saved[NARROW_SERVED_KEY] = dict(step_narrow_gate_served(table, labels, dec, beats, preset_spec),
-                                                 command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "width_rules" in args.steps:   # run v58's rules, committed before any of its figures
-        result = saved[WIDTH_VETO_KEY] = dict(width_veto_rules(), status="rules fixed before any figure of run v58 "
-                                              "(commit before the run)")
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    for step, key, fn in (("width_veto_nested", WIDTH_VETO_KEY, step_width_veto_nested),
-                          ("width_veto_served", WIDTH_SERVED_KEY, step_width_veto_served)):
-        if step in args.steps:
-            beats = step_beats(work, Path(args.mitdb_dir), table)
-            from beats_preset import PRESET
-
-            from ecgsl_keras.store import presets
-            preset_spec = json.loads((presets.preset_dir(PRESET) / "stacking.json").read_text(encoding="utf-8"))
-            result = saved[key] = dict(fn(table, labels, dec, beats, preset_spec), command=command,
-                                       seconds=round(time.perf_counter() - start, 1))
+    inputs = StepInputs(work, Path(args.mitdb_dir), table, labels, dec, args.vaug_work)
+    for step, key, call in STEPS:
+        if step not in args.steps:
+            continue
+        if step == "pause_build":   # into beats_preset_results.json beside v_gate_build (beats_preset.py reads it)
+            build_path = HERE / "beats_preset_results.json"
+            build = json.loads(build_path.read_text(encoding="utf-8"))
+            result = save_step(build, key, call(inputs), build_path, command, start)
+        elif step == "width_rules":   # run v58's rules, committed before any of its figures: a status, no run stamp
+            result = saved[key] = dict(call(inputs), status="rules fixed before any figure of run v58 "
+                                       "(commit before the run)")
             out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-            saved = json.loads(out_path.read_text(encoding="utf-8"))
-    if {"vaug", "vaug_weight"} & set(args.steps):
-        new = _vaug_dec(table, labels, dec, Path(args.vaug_work).resolve())
-    if "vaug" in args.steps:
-        result = saved[VAUG_KEY] = dict(step_vaug(table, labels, dec, new),
-                                        command=command, seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
-    if "vaug_weight" in args.steps:
-        result = saved[VAUG_WEIGHT_KEY] = dict(step_vaug_weight(table, labels, dec, new), command=command,
-                                               seconds=round(time.perf_counter() - start, 1))
-        out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
+        else:
+            result = save_step(saved, key, call(inputs), out_path, command, start)
     print(json.dumps(result))
     return 0
 
