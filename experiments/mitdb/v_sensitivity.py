@@ -3413,9 +3413,32 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
     return result
 
 
+def _served_ship_test(y, before, after, labels, up: str, reference_spread: dict) -> tuple:
+    """The served ship test of runs v55b / v58 (NARROW_SHIP_RULE, WIDTH_SHIP_RULE): ``after`` against ``before`` (the
+    served recipe, ``TEMPLATE_SERVED_KEY``'s rows) paired over the booster seeds; ``up`` must rise beyond its paired sd
+    and the served seed sd, and V Se, S Se, S +P and macro F1 may not fall by more than their served seed sd. Returns
+    (served spread, new spread, ship, the report's keys from ``reference_key`` to ``ship``)."""
+    import v_gate
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
+                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
+    ship = all(checks.values())
+    return spread0, spread1, ship, {
+        "reference_key": TEMPLATE_SERVED_KEY,
+        "reference_reproduced": all(abs(spread0[m]["mean"] - reference_spread[m]["mean"]) < 1e-9
+                                    for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship)}
+
+
 def step_narrow_gate_served(table, labels, dec, beats, preset_spec: dict) -> dict:
     """Key ``v_narrow_gate_served_left_out``: ``NARROW_BUILD_RULE``'s entry and ``NARROW_SHIP_RULE``'s served figure."""
-    import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
@@ -3466,22 +3489,10 @@ def step_narrow_gate_served(table, labels, dec, beats, preset_spec: dict) -> dic
     for s in BOOSTER_SEEDS:
         after[s], fired[s] = _served_with_gate(entry, sr["base"][s], p_deep[:, v], table, idx, sr["rule"], sr["ev"],
                                                vote, sr["cols"], beats[idx], rec, labels)
-    sc0, spread0 = _seed_spread(y, before, labels)
     ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
-    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
-    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
-                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
-              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
-    ship = all(checks.values())
+    spread0, spread1, ship, test = _served_ship_test(y, before, after, labels, up, ref)
     result.update({
-        "v_gate": entry, "reference_key": TEMPLATE_SERVED_KEY,
-        "reference_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
-        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship),
+        "v_gate": entry, **test,
         "decision": ("the ship test passes: a ship candidate for beats_preset.py (after a DS2 check); the preset is not "
                      "changed here" if ship else "the ship test fails: the preset stays"),
         "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
@@ -3632,7 +3643,6 @@ def _round(x, nd: int = 3):
 def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict:
     """Key ``v_width_veto_served_left_out``: ``WIDTH_BUILD_RULE``'s entry and ``WIDTH_SHIP_RULE``'s served figure; runs
     only when key ``v_width_veto_nested`` is kept."""
-    import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
@@ -3674,22 +3684,10 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     before, after, fired = sr["templated"], {}, {}
     for s in BOOSTER_SEEDS:
         after[s], fired[s] = veto.apply(before[s], beats[sidx], sr["cols"], records=rec)
-    sc0, spread0 = _seed_spread(y, before, labels)
     ref = saved[TEMPLATE_SERVED_KEY]["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
-    guarded = ("V_sensitivity", "S_sensitivity", "S_positive_predictivity", "macro_f1_nsvf")
-    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0
-                                             and paired[up]["mean"] > max(paired[up]["sd"], sd0[up])),
-              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in guarded}}
-    ship = all(checks.values())
+    spread0, spread1, ship, test = _served_ship_test(y, before, after, labels, up, ref)
     result.update({
-        "v_veto": entry, "reference_key": TEMPLATE_SERVED_KEY,
-        "reference_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
-        "reference_seed_sd": sd0, "checks": checks, "ship": bool(ship),
+        "v_veto": entry, **test,
         "decision": "ship: beats_preset.py adds the v_veto entry" if ship else "the ship test fails: the preset stays",
         "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
         "by_record_changed": _record_changes(y, rec, before, after, v)})
