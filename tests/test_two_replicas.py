@@ -55,18 +55,24 @@ def two_replicas(request, tmp_path_factory, cinc_sample_tfrecords):
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
             spec = {"out": str(out), "data": str(cinc_sample_tfrecords), "checks": checks}
-            proc = subprocess.run([sys.executable, str(SCRIPT), json.dumps(spec)], cwd=REPO, env=env,
-                                  capture_output=True, text=True, timeout=540)
-            lines = proc.stdout.strip().splitlines()
-            report = json.loads(lines[-1]) if proc.returncode == 0 and lines else {}
-            saved.write_text(json.dumps({"report": report, "out": str(out), "returncode": proc.returncode,
-                                         "stderr": proc.stderr[-4000:]}))
+            try:
+                proc = subprocess.run([sys.executable, str(SCRIPT), json.dumps(spec)], cwd=REPO, env=env,
+                                      capture_output=True, text=True, timeout=540)
+                returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+            except subprocess.TimeoutExpired as expired:   # saved too: the other tests fail at once, not again
+                returncode, stdout = "timed out after 540 s", ""
+                stderr = (expired.stderr or b"").decode(errors="replace") if isinstance(expired.stderr, bytes) \
+                    else (expired.stderr or "")
+            lines = stdout.strip().splitlines()
+            report = json.loads(lines[-1]) if returncode == 0 and lines else {}
+            saved.write_text(json.dumps({"report": report, "out": str(out), "returncode": returncode,
+                                         "stderr": stderr[-4000:]}))
     return json.loads(saved.read_text())
 
 
 def _check(two_replicas, name):
     """The result of check ``name``; fails with its traceback (or the process's stderr) when it failed."""
-    assert two_replicas["returncode"] == 0, two_replicas["stderr"]
+    assert two_replicas["returncode"] == 0, f"exit {two_replicas['returncode']}: {two_replicas['stderr']}"
     entry = two_replicas["report"].get(name)
     assert entry is not None, f"check {name} did not run: {sorted(two_replicas['report'])}"
     earlier = [n for n in list(two_replicas["report"])[:list(two_replicas["report"]).index(name)]
