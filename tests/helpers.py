@@ -189,6 +189,9 @@ def run_model_test(model, input_data, tmp_path, target=None, loss="mse", run_tra
 # The classifier's layers at their smallest: for tests of run folders, distribution, export and stacking,
 # whose assertions do not depend on the model's size (beat_len, n_rr_features and max_beats stay the
 # prepared sample's). Training, saving and TFLite conversion of the default model cost several times more.
+# tests/test_models.py's model (and its two-replica check, tests/two_replicas.py): two blocks, still small.
+SMALL_MODEL = dict(embed_dim=16, conv_filters=(8, 8, 16), d_model=16, num_heads=2, ff_dim=32, num_layers=2,
+                   max_beats=40, head_units=16, attention_units=8, resnet_filters=8, resnet_blocks=2)
 TINY_MODEL = dict(embed_dim=8, conv_filters=(4, 8, 8), d_model=16, num_heads=2, ff_dim=16, num_layers=1,
                   head_units=8, attention_units=8, resnet_filters=8, resnet_blocks=2)
 

@@ -1,10 +1,8 @@
-"""Distributed training on CPU: two replicas in one process, and two worker processes on loopback.
+"""Distributed training on CPU: two worker processes on loopback (two replicas in one process:
+tests/test_two_replicas.py).
 
-Both need TensorFlow configured before it starts (logical devices, TF_CONFIG), so each runs in a
-fresh Python process.
+The workers need TensorFlow configured before it starts (TF_CONFIG), so each runs in a fresh Python process.
 """
-import csv
-import dataclasses
 import json
 import os
 import socket
@@ -24,61 +22,6 @@ def _env(**extra):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     return env
-
-
-MIRRORED = textwrap.dedent("""
-    import json, sys
-    import tensorflow as tf
-
-    # Two logical CPU devices, before TensorFlow initialises: two replicas in one process.
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-    import keras
-    import numpy as np
-    from ecgsl_keras.training import strategy as strategy_lib
-    from ecgsl_keras.training.trainer import train
-
-    data, out, config = sys.argv[1:4]
-    result = {}
-    # the same global batch (8): 1 replica x 8, then 2 replicas x 4
-    for name, strategy, per_replica in (("one", strategy_lib.get_strategy("onedevice"), 8),
-                                        ("two", strategy_lib.get_strategy("mirrored"), 4)):
-        summary = train("supervised", data, f"{out}/{name}", config=config, strategy=strategy,
-                        batch_size=per_replica, epochs=2, seed=11, verbose=0)
-        model = keras.models.load_model(f"{out}/{name}/last.keras", compile=False)
-        np.savez(f"{out}/{name}.npz", *model.get_weights())
-        info = json.load(open(f"{out}/{name}/config.json"))
-        result[name] = {"replicas": strategy.num_replicas_in_sync, "global_batch": info["global_batch_size"]}
-    print(json.dumps(result))
-""")
-
-
-@pytest.mark.slow
-def test_mirrored_two_replicas_match_one_replica(cinc_sample_tfrecords, tmp_path):
-    from ecgsl_keras.config import TrainConfig
-
-    # Dropout 0 so that both runs compute the same function; the data order is seeded. No
-    # augmentation: its draws are per batch, and the per-replica batches differ (8 vs 4). Fixed-shape
-    # batches: length-aware ones are grouped by length per replica batch size, so 8 and 2 x 4 would
-    # hold other examples (replicas of different lengths: tests/test_length_aware.py). The tiny model:
-    # what is checked is the replicas' gradient reduction, not the model.
-    config = tiny_experiment_config(dropout=0.0)
-    dataclasses.replace(config, train=TrainConfig(augment=False, length_aware=False)).save(tmp_path / "config.json")
-    proc = subprocess.run([sys.executable, "-c", MIRRORED, str(cinc_sample_tfrecords), str(tmp_path),
-                           str(tmp_path / "config.json")], env=_env(), capture_output=True, text=True, timeout=400)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["one"] == {"replicas": 1, "global_batch": 8}
-    assert result["two"] == {"replicas": 2, "global_batch": 8}
-    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
-    assert one.files == two.files and len(one.files) > 10
-    for key in one.files:
-        np.testing.assert_allclose(one[key], two[key], atol=2e-4, rtol=1e-3)
-    # the logged training losses agree too (metrics are all-reduced over the replicas)
-    rows = {name: list(csv.DictReader(open(tmp_path / name / "history.csv"))) for name in ("one", "two")}
-    for a, b in zip(rows["one"], rows["two"]):
-        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-3)
 
 
 WORKER = textwrap.dedent("""

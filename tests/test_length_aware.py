@@ -1,11 +1,7 @@
 """Length-aware batching (issue 22): batches padded to their longest sequence give the same
-per-example outputs as batches padded to ``max_beats``, the reader pads to the longest sequence,
-and a two-replica step with replicas of different lengths runs."""
+per-example outputs as batches padded to ``max_beats``, the reader pads to the longest sequence
+(a two-replica step with replicas of different lengths: tests/test_two_replicas.py)."""
 import dataclasses
-import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -159,69 +155,6 @@ def test_augment_on_a_batch_shorter_than_min_beats():
                                            "padding_mask": tf.TensorSpec((None, None), tf.bool)},
                                           tf.TensorSpec((2,), tf.int64)])(features, tf.constant([1, 2], tf.int64))
     assert out["beats"].shape == (4, 2, 96)
-
-
-TWO_REPLICAS = textwrap.dedent("""
-    import json
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
-    import numpy as np
-    from ecgsl_keras import tasks
-    from ecgsl_keras.config import ModelConfig
-    from ecgsl_keras.modeling import models
-    from ecgsl_keras.training import strategy as strategy_lib
-    from ecgsl_keras.training.stages import compile_for_stage
-
-    cfg = ModelConfig(embed_dim=16, conv_filters=(8, 8, 8), d_model=32, num_heads=2, ff_dim=32, num_layers=1,
-                      attention_units=16, head_units=16)
-    strategy = strategy_lib.get_strategy("mirrored")
-    assert strategy.num_replicas_in_sync == 2
-    seen = []
-
-    def dataset_fn(context):
-        steps = (9, 23)[context.input_pipeline_id % 2] if context.num_input_pipelines > 1 else None
-        rng = np.random.default_rng(context.input_pipeline_id)
-
-        def batches():
-            for i in range(4):
-                t = steps or int(rng.integers(5, 30))
-                t += i  # a new length every step as well
-                mask = np.arange(t)[None, :] < rng.integers(3, t + 1, size=(4, 1))
-                yield ({"beats": rng.normal(size=(4, t, 96)).astype("float32") * mask[..., None],
-                        "rr": np.ones((4, t, 3), "float32") * mask[..., None],
-                        "padding_mask": mask.astype("float32")}, rng.integers(0, 4, size=4).astype("int32"))
-
-        spec = ({"beats": tf.TensorSpec((None, None, 96)), "rr": tf.TensorSpec((None, None, 3)),
-                 "padding_mask": tf.TensorSpec((None, None))}, tf.TensorSpec((None,), tf.int32))
-        return tf.data.Dataset.from_generator(batches, output_signature=spec).repeat()
-
-    data = strategy.distribute_datasets_from_function(dataset_fn)
-    first = next(iter(data))
-    seen = [int(t.shape[1]) for t in strategy.experimental_local_results(first[0]["beats"])]
-    with strategy.scope():
-        model = compile_for_stage(models.build_classifier(cfg, tasks.CINC2017), "supervised",
-                                  task=tasks.CINC2017)
-    strategy_lib.patch_symbolic_build(model)
-    history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
-    print(json.dumps({"lengths": seen, "loss": history.history["loss"]}))
-""")
-
-
-@pytest.mark.slow
-def test_two_replicas_with_different_lengths_train():
-    import os
-
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(set(result["lengths"])) == 2, result
-    assert np.isfinite(result["loss"]).all()
 
 
 def test_per_beat_windows_of_different_lengths_are_stacked():

@@ -1,15 +1,9 @@
 """ecgsl_keras.modeling.models on real beats from the in-repo fixtures (CinC 2017 sample, MIT-BIH 208):
 structure, save/load, padding invariance, weight hand-over between stages, one training step each."""
-import json
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
-from helpers import REPO, cinc_batch, cinc_beats, mitdb_beats, run_model_test
+from helpers import SMALL_MODEL, cinc_batch, cinc_beats, mitdb_beats, run_model_test
 
 from ecgsl_keras import tasks
 from ecgsl_keras.config import ModelConfig, TrainConfig
@@ -19,8 +13,7 @@ from ecgsl_keras.modeling.ensemble import build_ensemble
 from ecgsl_keras.training.stages import compile_for_stage
 
 # Small enough for CPU tests; beat_len 96 and 3 RR features as the real beats have.
-SMALL = ModelConfig(embed_dim=16, conv_filters=(8, 8, 16), d_model=16, num_heads=2, ff_dim=32, num_layers=2,
-                    max_beats=40, head_units=16, attention_units=8, resnet_filters=8, resnet_blocks=2)
+SMALL = ModelConfig(**SMALL_MODEL)
 MAX_BEATS = 32
 SMALL_BEATS = ModelConfig(**{**SMALL.to_dict(), "masked_target": "beats", "masked_rr_weight": 0.0})  # original loss
 
@@ -402,57 +395,7 @@ def test_compile_for_stage_uses_the_train_config():
     assert masked.compiled
 
 
-# --- distribution -----------------------------------------------------------------------------
-
-DISTRIBUTED_SCRIPT = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-    sys.path.insert(0, "tests")
-    from ecgsl_keras.modeling import models
-    from ecgsl_keras.config import ModelConfig
-    from helpers import cinc_batch
-    cfg = ModelConfig(**json.loads(sys.argv[1]))
-    features, _ = cinc_batch(6, 32)
-    features = {k: v[:4] for k, v in features.items()}
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        model = models.build_masked_model(cfg, seed=3)
-        model.compile(optimizer="adam")
-    # A bool padding_mask cannot go through Keras' cross-replica build: cast (models.cast_bool_inputs).
-    ds = tf.data.Dataset.from_tensors((features, features["beats"])).map(models.cast_bool_inputs)
-    features = {k: np.asarray(v) for k, v in next(iter(ds))[0].items()}
-    assert features["padding_mask"].dtype == np.float32
-    out = model.predict(features, batch_size=4, verbose=0)      # each replica: 2 sequences
-    terms = [(((out["prediction"] - out["target"]) ** 2).mean(-1), 1.0),
-             (((out["rr_prediction"] - out["rr_target"]) ** 2).mean(-1), model.rr_weight)]
-    pos = out["mask_positions"].astype(bool)
-    assert not (pos & (features["padding_mask"] == 0)).any()
-    expected = np.mean([sum(w * per_beat[r * 2:(r + 1) * 2][pos[r * 2:(r + 1) * 2]].mean() for per_beat, w in terms)
-                        for r in range(2)])
-    loss = model.evaluate(features, features["beats"], batch_size=4, verbose=0)
-    history = model.fit(ds.repeat(3), epochs=1, verbose=0)
-    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "loss": loss, "expected": float(expected),
-                      "train_losses": history.history["loss"]}))
-""")
-
-
-@pytest.mark.slow
-def test_masked_loss_under_mirrored_strategy():
-    """Two replicas (the CPU split in two logical devices): the reported loss (latent + RR terms) is
-    the mean of the per-replica masked means, i.e. each replica's loss was scaled by 1/2 before the sum."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", DISTRIBUTED_SCRIPT, json.dumps(SMALL.to_dict())], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["replicas"] == 2
-    assert result["loss"] == pytest.approx(result["expected"], rel=1e-4)
-    assert all(np.isfinite(result["train_losses"]))
-
+# the masked loss under MirroredStrategy: tests/test_two_replicas.py
 
 def test_custom_objects_are_registered():
     assert keras.saving.get_registered_object("ecgsl>MaskedSegmentModel") is models.MaskedSegmentModel
