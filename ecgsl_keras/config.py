@@ -266,6 +266,12 @@ class SignalConfig(_JsonConfig):
     # (rpeaks._findpeaks_neurokit's gap_pair). Why (run s54's held-out look at run s51's block21 misses): MIT-BIH 215's
     # ventricular couplets and 203's fast runs lose a large beat to a true beat 283-294 ms away. 0 = off (default).
     rpeak_minimum_gap_pair: float = 0.0
+    # rpeak_minimum_gap_pair's peaks pass through the guard with the others (issue 21 run s55; Python path only; with
+    # rpeak_minimum_gap_pair > 0): a pair's maximum is an ordinary peak, not a gap peak held out of the guard and tested
+    # after it (rpeaks._findpeaks_neurokit's gap_pair_guarded). Why (run s54's held-out look at MIT-BIH 108,
+    # rpeaks_s54_108_look.json): held out, 7 of 108's large P waves (0.73-1.02x the guard's reference, too large for an
+    # amplitude test) stayed as false beats 261-286 ms before a true beat that the pair kept too. False = off.
+    rpeak_minimum_gap_pair_guarded: bool = False
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -367,6 +373,9 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair must be 0 (off) or positive, and "
                                                         "positive only with rpeak_minimum_gap_s > 0 (got "
                                                         f"{self.rpeak_minimum_gap_pair}, {self.rpeak_minimum_gap_s})")
+        if self.rpeak_minimum_gap_pair_guarded and self.rpeak_minimum_gap_pair <= 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_guarded needs rpeak_minimum_gap_pair > 0 "
+                                                        f"(got {self.rpeak_minimum_gap_pair})")
         if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "
                                                         "(the gap's minima are collected for its test; got "

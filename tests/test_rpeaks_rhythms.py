@@ -1246,6 +1246,48 @@ def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
             SignalConfig(**bad).validate()
 
 
+def test_minimum_gap_pair_guarded_keeps_couplets_as_ordinary_peaks():
+    # rpeak_minimum_gap_pair_guarded (run s55, not a default): the couplet signal of the test above; with the pair's
+    # peaks passed through the guard both beats of each couplet are still found, no bump, and none of them is a gap peak
+    # (gap_added stays empty: the guard judged them with the others); off by default; refused without the pair
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    t = np.arange(int(30 * fs)) / fs
+    beats = np.arange(1.0, 29.0, 1.0)
+    x = np.zeros(t.size)
+    second, bumps = [], []
+    for i, at in enumerate(beats):
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+        if i % 2:
+            x += 1.1 * np.exp(-0.5 * ((t - at - 0.28) / 0.012) ** 2)
+            second.append(at + 0.28)
+        else:
+            x += 0.33 * np.exp(-0.5 * ((t - at - 0.28) / 0.03) ** 2)
+            bumps.append(at + 0.28)
+    samples = lambda times: np.round(np.asarray(times) * fs).astype(int)  # noqa: E731
+    every = samples(np.concatenate([beats, second]))
+    tolerance = int(0.05 * fs)
+    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25,
+                       rpeak_minimum_gap_final=0.5, rpeak_minimum_gap_after_guard=True)
+    for pair in (0.6, 0.8):
+        held_out = []
+        signal_lib.find_rpeaks(x, fs, dataclasses.replace(gap, rpeak_minimum_gap_pair=pair), gap_added=held_out)
+        assert len(held_out) == len(second)
+        config = dataclasses.replace(gap, rpeak_minimum_gap_pair=pair, rpeak_minimum_gap_pair_guarded=True)
+        config.validate()
+        added = []
+        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+        m = match_peaks(every, on, tolerance)
+        assert m["fn"] == 0 and m["fp"] == 0, pair
+        assert match_peaks(samples(bumps), on, tolerance)["tp"] == 0
+        assert added == []
+    assert SignalConfig().rpeak_minimum_gap_pair_guarded is False
+    with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair_guarded"):
+        SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair_guarded=True).validate()
+
+
 def test_region_mean_cap_finds_small_beats_in_a_fast_run_and_no_t_waves(records):
     # rpeak_region_mean_cap (run s52, not a default): in a fast run of large beats (every 0.68 s, a small narrow beat
     # between each pair) the 0.75 s running mean of the slope is raised and the small beats make no region; capped at

@@ -152,6 +152,22 @@ Counts in /work/runs/s36-rpeaks2/s54/counts, started from run s51's cache as run
     python experiments/rpeaks/minimum_gap_speed.py --run s54 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s54_gap_pair_speed.json
 
+Run s55 (``--run s55``; the grid, the option and the keep rule below were fixed before any count of run s55): run s54's
+pairs with their peaks passed through the guard with the others (``SignalConfig.rpeak_minimum_gap_pair_guarded``,
+``_findpeaks_neurokit``'s ``gap_pair_guarded``) instead of held out of it as gap peaks. NOT blind: read from run s54's
+held-out look at 108 (``rpeaks_s54_108_look.json``: of the 12 false beats the pair adds at k = 0, 7 are large P waves
+261-286 ms before a true beat, 0.73-1.02x the guard's reference, so an amplitude test on the pair's earlier peak cannot
+tell them from a couplet's first beat; held out of the guard, its P-wave checks never see them). The guard is the
+cheaper of the two (no extra QRS measures). Grid (``GRIDS["s55"]``): the baseline, run s51's point, then that point with
+the guarded pair at p in {0.6, 0.8} (run s54's chosen p, and the next). Keep rule ``KEEP_RULE_AGAINST_S51["s55"]`` (run
+s51-s54's rule). Counts in /work/runs/s36-rpeaks3/s55/counts, started from run s54's cache (read only) for the baseline,
+today's detector and run s51's point (their recount must equal it):
+
+    python experiments/rpeaks/minimum_gap.py --run s55 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s55_gap_pair_guarded.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s55 --point s37_first_gap0.25_final0.5_after_pair0.6_guarded \
+        --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_s55_gap_pair_guarded_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -209,20 +225,25 @@ GRIDS["s53"] = [S51_POINT, dict(S51_POINT, rpeak_minimum_gap_new_only=True)]
 # any of its counts)
 S54_PAIR = (0.6, 0.8, 1.0)
 GRIDS["s54"] = [S51_POINT] + [dict(S51_POINT, rpeak_minimum_gap_pair=p) for p in S54_PAIR]
+# run s55: run s51's chosen point, then with run s54's pairs passed through the guard at ratio p (fixed before any of its
+# counts)
+S55_PAIR = (0.6, 0.8)
+GRIDS["s55"] = [S51_POINT] + [dict(S51_POINT, rpeak_minimum_gap_pair=p, rpeak_minimum_gap_pair_guarded=True)
+                              for p in S55_PAIR]
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
-AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair"}
+AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
 CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpeaks-203/s49/counts",
           "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
           "s52": "/work/runs/s36-rpeaks/s52/counts", "s53": "/work/runs/s36-rpeaks2/s53/counts",
-          "s54": "/work/runs/s36-rpeaks2/s54/counts"}
+          "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts"}
 S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
                "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
                "s52": "rpeaks_s52_region_mean_cap", "s53": "rpeaks_s53_gap_new_only",
-               "s54": "rpeaks_s54_gap_pair"}
+               "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -243,7 +264,11 @@ KEEP_RULE_AGAINST_S51 = {
     "s54": ("the option (rpeak_minimum_gap_pair) is recommended when, over the five builder seeds, the mean held-out "
             "FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out Se or +P "
             "falls below run s51's (its rhythm_means), and the most chosen point is an option point with CPU time at "
-            "most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s54")}
+            "most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s54"),
+    "s55": ("the option (rpeak_minimum_gap_pair_guarded) is recommended when, over the five builder seeds, the mean "
+            "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
+            "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point with CPU "
+            "time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s55")}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -262,6 +287,8 @@ def suffix(options) -> str:
         out += "_new"
     if "rpeak_minimum_gap_pair" in options:
         out += f"_pair{options['rpeak_minimum_gap_pair']}"
+    if options.get("rpeak_minimum_gap_pair_guarded"):
+        out += "_guarded"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -317,12 +344,14 @@ def record_counts(args, rid) -> dict:
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     # run s53 also keeps run s51's point: its recount must equal run s51's (score_point raises otherwise)
-    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54") else []))
+    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55") else []))
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
                                 and len(k.split("|")) == 3)
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's
-    old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"]}.get(args.run, S48_CACHE)
+    # from run s51's, run s55 from run s54's
+    old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
+           "s55": CACHES["s54"]}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
@@ -584,6 +613,15 @@ def main(argv=None) -> int:
                           "diagnosis (refractory losses to a true beat 283-294 ms away in 215 and 203): not blind; the "
                           "point is still chosen leave one record out"}
             if args.run == "s54" else
+            {"base_point": SHORT[f"{BASELINE}__{suffix(S51_POINT)}"], "rpeak_minimum_gap_pair": [0.0, *S55_PAIR],
+             "rpeak_minimum_gap_pair_guarded": [True],
+             "form": "run s54's pairs (a region maximum at least the gap after a kept maximum, inside mindelay, with "
+                     "prominence at least p x that peak's, kept too) passed through the guard with the others instead of "
+                     "held out of it; the baseline, run s51's chosen point, then that point with each p",
+             "read_from": "run s54's held-out look at 108's added false beats (gap_pair_look.py, "
+                          "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
+                          "not blind; the point is still chosen leave one record out"}
+            if args.run == "s55" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
