@@ -5,8 +5,9 @@ replicas of different lengths train.
 The devices must be configured before TensorFlow starts, so the checks run in a fresh Python process
 (tests/two_replicas.py); ONE such process runs the checks of every selected test of this module
 (one TensorFlow start and a shared worker, not three), and each test asserts on its own check's report.
-Under pytest-xdist the first worker to need the report makes it and the other waits for it (a file
-lock in the run's shared temporary folder), so the process runs once per test run.
+Under pytest-xdist the module's tests share one worker (``xdist_group``, pytest.ini's ``--dist loadgroup``);
+should they be spread anyway (another ``--dist``), the first worker to need the report makes it and the other
+waits for it (a file lock in the run's shared temporary folder), so the process runs once per test run.
 """
 import contextlib
 import csv
@@ -22,6 +23,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "two_replicas.py"
 FIXTURE = "two_replicas"
+# one xdist worker runs this module's tests (pytest.ini's --dist loadgroup), so no worker waits on the other's process
+pytestmark = pytest.mark.xdist_group("two_replicas")
 
 
 @contextlib.contextmanager
