@@ -1203,13 +1203,11 @@ def test_minimum_gap_new_only_guards_a_peak_the_plain_contest_keeps():
                      rpeak_minimum_gap_new_only=True).validate()
 
 
-def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
-    # rpeak_minimum_gap_pair (run s54, not a default): after every other narrow beat a second one, 1.1x as large, 0.28 s
-    # later (a couplet inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's
-    # size. The contest keeps one beat of each couplet; with the pair rule (p = 0.6, 0.8, 1.0: the second is larger)
-    # both, as gap peaks through run s51's path, and no bump; off by default; refused without the gap
-    from ecgsl_keras.errors import ConfigError
-
+def _couplet_signal():
+    """The couplet signal of runs s54 / s55's tests: after every other narrow beat a second one, 1.1x as large, 0.28 s
+    later (inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's size. Returns
+    (x, fs, the second beats' times, the bumps' times, times -> samples, every true beat's sample, the 50 ms
+    tolerance, run s51's gap config)."""
     fs = 360.0
     t = np.arange(int(30 * fs)) / fs
     beats = np.arange(1.0, 29.0, 1.0)
@@ -1228,6 +1226,17 @@ def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
     tolerance = int(0.05 * fs)
     gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25,
                        rpeak_minimum_gap_final=0.5, rpeak_minimum_gap_after_guard=True)
+    return x, fs, second, bumps, samples, every, tolerance, gap
+
+
+def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
+    # rpeak_minimum_gap_pair (run s54, not a default): after every other narrow beat a second one, 1.1x as large, 0.28 s
+    # later (a couplet inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's
+    # size. The contest keeps one beat of each couplet; with the pair rule (p = 0.6, 0.8, 1.0: the second is larger)
+    # both, as gap peaks through run s51's path, and no bump; off by default; refused without the gap
+    from ecgsl_keras.errors import ConfigError
+
+    x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal()
     off = signal_lib.find_rpeaks(x, fs, gap)
     assert match_peaks(every, off, tolerance)["fn"] >= len(second)
     for pair in (0.6, 0.8, 1.0):
@@ -1252,24 +1261,7 @@ def test_minimum_gap_pair_guarded_keeps_couplets_as_ordinary_peaks():
     # (gap_added stays empty: the guard judged them with the others); off by default; refused without the pair
     from ecgsl_keras.errors import ConfigError
 
-    fs = 360.0
-    t = np.arange(int(30 * fs)) / fs
-    beats = np.arange(1.0, 29.0, 1.0)
-    x = np.zeros(t.size)
-    second, bumps = [], []
-    for i, at in enumerate(beats):
-        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
-        if i % 2:
-            x += 1.1 * np.exp(-0.5 * ((t - at - 0.28) / 0.012) ** 2)
-            second.append(at + 0.28)
-        else:
-            x += 0.33 * np.exp(-0.5 * ((t - at - 0.28) / 0.03) ** 2)
-            bumps.append(at + 0.28)
-    samples = lambda times: np.round(np.asarray(times) * fs).astype(int)  # noqa: E731
-    every = samples(np.concatenate([beats, second]))
-    tolerance = int(0.05 * fs)
-    gap = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_clean_method="", rpeak_minimum_gap_s=0.25,
-                       rpeak_minimum_gap_final=0.5, rpeak_minimum_gap_after_guard=True)
+    x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal()
     for pair in (0.6, 0.8):
         held_out = []
         signal_lib.find_rpeaks(x, fs, dataclasses.replace(gap, rpeak_minimum_gap_pair=pair), gap_added=held_out)
