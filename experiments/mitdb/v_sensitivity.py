@@ -3045,17 +3045,34 @@ def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_v
             "sc1": sc1, "paired": paired, "sd0": sd0, "checks": checks, "kept": kept, "firings": firings}
 
 
-def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
-    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
+def _veto_report(n, labels, decision: str) -> dict:
+    """The part runs v53, v54 and v58 report alike, from ``_veto_nested``'s ``n``: each fold's choice, the served and
+    the vetoed left-out rows' spreads (``served_reproduced`` against ``TEMPLATE_SERVED_KEY``), the paired change and
+    ``VETO_KEEP_RULE``'s checks, ``decision`` (the run's wording), the per-seed figures, the firings and the vetoed
+    totals."""
     import v_gate
     from hybrid import BOOSTER_SEEDS
 
     v = labels.index("V")
+    choice, spread0, spread1, fired, y = n["choice"], n["spread0"], n["spread1"], n["fired"], n["sr"]["y"]
+    return {"chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+            "served_reproduced": all(
+                abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+            "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+            "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+            "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
+            "decision": decision,
+            "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+            "left_out_firings": n["firings"],
+            "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                      "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS}}
+
+
+def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_template_veto_nested`` (run v53): ``VETO_GRID`` / ``VETO_CHOICE_RULE`` / ``VETO_KEEP_RULE``."""
     up = "V_positive_predictivity"
     n = _veto_nested(table, labels, dec, beats, preset_spec)
-    af_off, choice, spread0, spread1, ref_spread = n["af_off"], n["choice"], n["spread0"], n["spread1"], n["ref_spread"]
-    paired, sd0, checks, kept, firings, sc1 = n["paired"], n["sd0"], n["checks"], n["kept"], n["firings"], n["sc1"]
-    y, fired = n["sr"]["y"], n["fired"]
+    af_off, spread0, spread1, kept = n["af_off"], n["spread0"], n["spread1"], n["kept"]
     result = {"why": VETO_WHY, "blind": False,
               "rule": {"library": "ecgsl_keras.modeling.stacking.VVeto (stacking.json v_veto)", "af_off": af_off,
                        "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]}},
@@ -3063,17 +3080,7 @@ def step_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
               "choice_tolerances": {"V_sensitivity": VETO_V_SE_TOL, "macro_f1_nsvf": NESTED_MACRO_TOL,
                                     "S_sensitivity": NESTED_S_TOL},
               "keep_rule": VETO_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
-              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-              "served_reproduced": all(
-                  abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
-              "decision": "v_veto candidate (preset unchanged)" if kept else "none: the served recipe stays",
-              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
-              "left_out_firings": firings,
-              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
-                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS}}
+              **_veto_report(n, labels, "v_veto candidate (preset unchanged)" if kept else "none: the served recipe stays")}
     log.info("veto: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s",
              spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
              spread0[up]["mean"], spread1[up]["mean"], spread0["S_sensitivity"]["mean"],
@@ -3137,7 +3144,6 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
     """Key ``v_multi_template_veto_nested`` (run v54): ``MULTI_VETO_GRID`` / ``MULTI_VETO_CHOICE_RULE`` /
     ``MULTI_VETO_KEEP_RULE``. Also, per left-out record and seed, the templates the fold's chosen point keeps and the
     V lost / false V before and after."""
-    import v_gate
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.data.per_beat_features import centred_beats
@@ -3146,7 +3152,7 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
     up = "V_positive_predictivity"
     n = _veto_nested(table, labels, dec, beats, preset_spec, grid=_multi_veto_points(), tie=_multi_veto_tie,
                      name="multi veto")
-    spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
+    spread0, spread1, choice, sr = n["spread0"], n["spread1"], n["choice"], n["sr"]
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     cols = n["all_cols"][idx]
     templates = {}
@@ -3174,18 +3180,7 @@ def step_multi_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
                                     "S_sensitivity": NESTED_S_TOL},
               "keep_rule": MULTI_VETO_KEEP_RULE,
               "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
-              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-              "served_reproduced": all(
-                  abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-              "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
-              "decision": ("v_veto with clusters: a candidate for the ship step" if n["kept"]
-                           else "none: the served recipe stays"),
-              "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
-              "left_out_firings": n["firings"],
-              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
-                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              **_veto_report(n, labels, ("v_veto with clusters: a candidate for the ship step" if n["kept"] else "none: the served recipe stays")),
               "left_out_templates_by_record_and_seed": templates,
               "by_record_changed": by_record}
     log.info("multi veto: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
@@ -3591,14 +3586,13 @@ def width_veto_rules() -> dict:
 def step_width_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
     """Key ``v_width_veto_nested`` (run v58): ``WIDTH_VETO_GRID`` / ``WIDTH_VETO_CHOICE_RULE`` /
     ``WIDTH_VETO_KEEP_RULE``. Also, per left-out record and seed, the reference width of the fold's chosen point."""
-    import v_gate
     from hybrid import BOOSTER_SEEDS
 
     v = labels.index("V")
     up = "V_positive_predictivity"
     n = _veto_nested(table, labels, dec, beats, preset_spec, grid=_width_veto_points(), tie=_width_veto_tie,
                      name="width veto")
-    spread0, spread1, choice, fired, sr = n["spread0"], n["spread1"], n["choice"], n["fired"], n["sr"]
+    spread0, spread1, choice, sr = n["spread0"], n["spread1"], n["choice"], n["sr"]
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     cols = n["all_cols"][idx]
     reference = {}
@@ -3615,18 +3609,7 @@ def step_width_veto_nested(table, labels, dec, beats, preset_spec: dict) -> dict
     result = {**width_veto_rules(), "rule": dict(width_veto_rules()["rule"], af_off=n["af_off"],
                                                  after={"v_pause": preset_spec["v_pause"],
                                                         "v_template": preset_spec["v_template"]}),
-              "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-              "served_reproduced": all(
-                  abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-              "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
-              "decision": ("v_veto with width: the served step (WIDTH_BUILD_RULE / WIDTH_SHIP_RULE) runs" if n["kept"]
-                           else "none: the served recipe stays"),
-              "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
-              "left_out_firings": n["firings"],
-              "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
-                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+              **_veto_report(n, labels, ("v_veto with width: the served step (WIDTH_BUILD_RULE / WIDTH_SHIP_RULE) runs" if n["kept"] else "none: the served recipe stays")),
               "left_out_reference_width_by_record_and_seed": reference,
               "by_record_changed": _record_changes(y, rec, n["before"], n["after"], v)}
     log.info("width veto: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
