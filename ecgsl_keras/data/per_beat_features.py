@@ -128,10 +128,17 @@ def _qrs_width_samples(centred: np.ndarray) -> np.ndarray:
     window = np.abs(centred[:, lo:hi])
     peak = window.max(axis=1, keepdims=True)
     above = window >= QRS_LEVEL * np.maximum(peak, 1e-12)
-    widths = np.zeros(len(window), np.float64)
+    # grow from R, or from the largest deflection when R itself is below the level (a QS or notched complex)
+    starts = np.where(above[:, QRS_HALF], QRS_HALF, np.argmax(window, axis=1))
+    return _run_widths(above, starts)
+
+
+def _run_widths(above: np.ndarray, starts) -> np.ndarray:
+    """(n,) float: the length of each row's run of True in ``above`` (n, L) that contains its ``starts`` column (a
+    start that is itself False counts 1)."""
+    widths = np.zeros(len(above), np.float64)
     for i, row in enumerate(above):
-        # grow from R, or from the largest deflection when R itself is below the level (a QS or notched complex)
-        left = right = QRS_HALF if row[QRS_HALF] else int(np.argmax(window[i]))
+        left = right = int(starts[i])
         while left > 0 and row[left - 1]:
             left -= 1
         while right < row.size - 1 and row[right + 1]:
@@ -644,16 +651,7 @@ def _dominant(x: np.ndarray) -> tuple:
 def _half_width(x: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Contiguous samples around ``at`` (per row) whose |value| >= T_HALF x |x[at]|."""
     a = np.abs(x)
-    above = a >= T_HALF * a[np.arange(len(x)), at][:, None]
-    widths = np.zeros(len(x), np.float64)
-    for i, row in enumerate(above):
-        left = right = int(at[i])
-        while left > 0 and row[left - 1]:
-            left -= 1
-        while right < row.size - 1 and row[right + 1]:
-            right += 1
-        widths[i] = right - left + 1
-    return widths
+    return _run_widths(a >= T_HALF * a[np.arange(len(x)), at][:, None], at)
 
 
 def t_wave_features(beats) -> np.ndarray:
