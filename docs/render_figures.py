@@ -20,6 +20,18 @@ The opening comment holds, separated by spaces:
 4. optionally a scale applied before formatting: ``*1000`` (seconds to ms),
    ``*100`` (a share as a percentage without the sign).
 
+A derived figure (a difference, a ratio, a sum of measured values) is written as an expression in
+place of the key path, its operands and operators separated by spaces, evaluated left to right
+(no precedence), so that the figure still comes from the JSON and never from a hand-typed sum::
+
+    <!-- fig benchmarks/results/e.json a.int8.size_bytes - other.json:sizes_bytes.int8 .0f *0.001 -->39<!-- /fig -->
+    <!-- fig benchmarks/results/e.json 0.98 - cinc.class_agreement_int8 .1f *100 -->1.3<!-- /fig -->
+    <!-- fig r.json runs.a.seconds + runs.b.seconds / 60 .0f -->49<!-- /fig -->
+
+Operators: ``+ - * /``. An operand is a key path in the marker's file, ``FILE:KEYPATH`` for a key of
+another JSON file (relative to the repository root), or a plain number (``0.98``, ``400000``: a goal
+or a unit, never a measured value).
+
 Usage (pure Python; no TensorFlow import)::
 
     python docs/render_figures.py --check     # exit 1 listing every marker that disagrees
@@ -32,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import re
 import sys
 from dataclasses import dataclass
@@ -110,26 +123,51 @@ def lookup(data, parts: list, key_path: str):
     return value
 
 
-def render(spec: str, root: Path = ROOT) -> str:
-    """The text a marker's specification gives: its JSON value, formatted."""
-    fields = spec.split()
-    if len(fields) not in (3, 4):
-        raise FigureError(f"marker {spec!r}: expected 'FILE KEYPATH FORMAT [*SCALE]'")
-    rel, key_path, fmt = fields[:3]
-    scale = 1.0
-    if len(fields) == 4:
-        if not fields[3].startswith("*"):
-            raise FigureError(f"marker {spec!r}: the scale must look like *1000")
-        try:
-            scale = float(fields[3][1:])
-        except ValueError:
-            raise FigureError(f"marker {spec!r}: bad scale {fields[3]!r}") from None
-    value = lookup(load_json(root / rel), parse_key_path(key_path), key_path)
+OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+LITERAL = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def operand(token: str, rel: str, root: Path):
+    """A derived figure's operand: a number literal, ``FILE:KEYPATH`` or a key path of ``rel``."""
+    if LITERAL.fullmatch(token):
+        return float(token)
+    if ":" in token and token.split(":", 1)[0].endswith(".json"):
+        rel, token = token.split(":", 1)
+    value = lookup(load_json(root / rel), parse_key_path(token), token)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if isinstance(value, str) and len(fields) == 3 and fmt == "s":
-            return value
-        raise FigureError(f"{rel} {key_path}: not a number ({value!r})")
-    if len(fields) == 4:
+        raise FigureError(f"{rel} {token}: not a number ({value!r})")
+    return value
+
+
+def render(spec: str, root: Path = ROOT) -> str:
+    """The text a marker's specification gives: its JSON value (or expression of values), formatted."""
+    fields = spec.split()
+    scale = None
+    if len(fields) > 3 and fields[-1].startswith("*") and fields[-1] != "*":
+        try:
+            scale = float(fields[-1][1:])
+        except ValueError:
+            raise FigureError(f"marker {spec!r}: bad scale {fields[-1]!r}") from None
+        fields = fields[:-1]
+    if len(fields) < 3 or len(fields) % 2 == 0:
+        raise FigureError(f"marker {spec!r}: expected 'FILE KEYPATH [OP OPERAND ...] FORMAT [*SCALE]'")
+    rel, terms, fmt = fields[0], fields[1:-1], fields[-1]
+    if len(terms) == 1:
+        value = lookup(load_json(root / rel), parse_key_path(terms[0]), terms[0])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str) and scale is None and fmt == "s":
+                return value
+            raise FigureError(f"{rel} {terms[0]}: not a number ({value!r})")
+    else:
+        value = operand(terms[0], rel, root)
+        for op, token in zip(terms[1::2], terms[2::2]):
+            if op not in OPERATORS:
+                raise FigureError(f"marker {spec!r}: {op!r} is not one of + - * /")
+            try:
+                value = OPERATORS[op](value, operand(token, rel, root))
+            except ZeroDivisionError:
+                raise FigureError(f"marker {spec!r}: division by zero") from None
+    if scale is not None:
         value = value * scale
     try:
         return format(value, fmt)

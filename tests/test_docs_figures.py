@@ -65,3 +65,30 @@ def test_missing_key_missing_file_and_unclosed_marker_are_reported(tmp_path):
     assert any(":3:" in p and "'nope'" in p for p in problems)
     assert any(":4:" in p and "not found" in p for p in problems)
     assert any(":5:" in p and "closing" in p for p in problems)
+
+
+def test_derived_figures_difference_ratio_other_file_and_literal(tmp_path):
+    (tmp_path / "r.json").write_text(json.dumps({"a": {"x": 333088, "s": [156, 1682.4, 1107]}, "agree": 0.967}))
+    (tmp_path / "o.json").write_text(json.dumps({"sizes": {"int8": 293968}, "name": "n"}))
+    page = tmp_path / "p.md"
+    page.write_text(
+        "kb <!-- fig r.json a.x - o.json:sizes.int8 .0f *0.001 -->39<!-- /fig -->\n"
+        "pts <!-- fig r.json 0.98 - agree .1f *100 -->1.3<!-- /fig -->\n"
+        "min <!-- fig r.json a.s[0] + a.s[1] + a.s[2] / 60 .0f -->49<!-- /fig -->\n"
+        "ratio <!-- fig r.json a.x / 400000 .1f -->0.8<!-- /fig -->\n"
+        "op <!-- fig r.json a.x % 2 .0f -->1<!-- /fig -->\n"
+        "str <!-- fig r.json a.x - o.json:name .0f -->1<!-- /fig -->\n"
+        "zero <!-- fig r.json a.x / 0 .0f -->1<!-- /fig -->\n"
+        "odd <!-- fig r.json a.x - .0f -->1<!-- /fig -->\n"
+    )
+    problems = rf.check([page], tmp_path)
+    assert len(problems) == 4, problems
+    assert any(":5:" in p and "'%'" in p for p in problems)
+    assert any(":6:" in p and "not a number" in p for p in problems)
+    assert any(":7:" in p and "division by zero" in p for p in problems)
+    assert any(":8:" in p and "expected" in p for p in problems)
+    # left to right: (156 + 1682.4 + 1107) / 60 = 49.09; --write keeps what agrees, repairs what does not
+    assert rf.render("r.json a.s[0] + a.s[1] + a.s[2] / 60 .2f", tmp_path) == "49.09"
+    page.write_text("d <!-- fig r.json a.x - o.json:sizes.int8 , -->1<!-- /fig -->\n")
+    assert rf.write([page], tmp_path) == (1, [])
+    assert "-->39,120<!--" in page.read_text()
