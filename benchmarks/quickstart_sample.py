@@ -25,6 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "quickstart_sample.json"
 
 
+def _portable(value, prefixes: dict[str, str]):
+    """The summary with this machine's folders written as RUN (the run folder) and . (the repository)."""
+    if isinstance(value, dict):
+        return {key: _portable(item, prefixes) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_portable(item, prefixes) for item in value]
+    if isinstance(value, str):
+        for prefix, name in sorted(prefixes.items(), key=lambda pair: -len(pair[0])):
+            if value == prefix or value.startswith(prefix + "/"):
+                return name + value[len(prefix):]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", type=Path, required=True, help="quickstart run folder (emptied: --overwrite)")
@@ -41,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the quickstart exited with status {done.returncode}", file=sys.stderr)
         return done.returncode
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    summary = json.loads(lines[-1])
+    summary = _portable(json.loads(lines[-1]), {str(args.run_dir.resolve()): "RUN", str(args.run_dir): "RUN",
+                                                 str(ROOT): "."})
     result = {
         "command": "python -m ecgsl_keras.quickstart --run-dir RUN --overwrite --verbose 0",
         "script": "python benchmarks/quickstart_sample.py --run-dir RUN",
