@@ -3856,6 +3856,29 @@ def _record_figures(y, rec, rows, labels, records) -> dict:
     return out
 
 
+SECOND_LEAD_LOOK = ("median_corr", "qrs_width_norm")   # the look's shape columns, on each lead
+
+
+def _lead_look(table, labels, lead2) -> dict:
+    """A description added after v59's verdict (no choice reads it): per record of ``SECOND_LEAD_RECORDS`` and 118
+    and per true class N / S / V, the median of ``SECOND_LEAD_LOOK`` on MLII (the table's columns) and on the second
+    lead (``lead2_`` columns): whether the other lead tells a record's V (and S) from its normal beats as MLII does."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES, SECOND_LEAD_PREFIX
+    first = _columns_of(table, list(SECOND_LEAD_LOOK))
+    second = lead2[:, [SECOND_LEAD_FEATURE_NAMES.index(SECOND_LEAD_PREFIX + n) for n in SECOND_LEAD_LOOK]]
+    out = {}
+    for r in SECOND_LEAD_RECORDS + ("118",):
+        for k in ("N", "S", "V"):
+            m = (table["record"] == r) & (table["y"] == labels.index(k))
+            if m.any():
+                out.setdefault(r, {})[k] = {"beats": int(m.sum()), **{
+                    f"{lead}_{n}": round(float(np.nanmedian(x[m, i])), 2)
+                    for lead, x in (("mlii", first), ("lead2", second)) for i, n in enumerate(SECOND_LEAD_LOOK)}}
+    return out
+
+
 def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
     """Key ``v_second_lead_nested`` (run v59): ``SECOND_LEAD_CHOICE_RULE`` / ``SECOND_LEAD_KEEP_RULE`` (module
     docstring)."""
@@ -3938,7 +3961,8 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
                             "forced": _record_figures(y, rec, forced, labels, SECOND_LEAD_RECORDS)},
               "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V")),
               "by_record_changed_forced": _record_changes(y, rec, before, forced, labels.index("V")),
-              "left_out_beats": int(len(idx)), "serving_would_need": SECOND_LEAD_SERVING}
+              "left_out_beats": int(len(idx)), "serving_would_need": SECOND_LEAD_SERVING,
+              "lead_look": _lead_look(table, labels, lead2)}
     log.info("second lead: chosen %s; V Se %.4f -> %.4f (forced %.4f), V +P %.4f -> %.4f (forced %.4f), S Se %.4f -> "
              "%.4f (forced %.4f), S +P %.4f -> %.4f (forced %.4f); kept %s", result["chosen"],
              *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
