@@ -3057,27 +3057,39 @@ def _record_changes(y, rec, before, after, v) -> dict:
     return out
 
 
+def _served_inner(table, labels, dec, h, beats, preset_spec: dict) -> tuple:
+    """(rows ``idx``, probabilities): fold ``h``'s inner side as mitdb-beats serves it (``_inner_base`` without the V
+    gate, then the preset's shipped v_pause and v_template, AF by the preset's gate)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    ib = _inner_base(table, labels, dec, h, v40=False)
+    idx = ib["idx"]
+    rec = table["record"][idx]
+    base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+    return idx, vote.apply(base, beats[idx], _columns_of(table, list(vote.columns))[idx], records=rec)[0]
+
+
 def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
     """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
     records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    from ecgsl_keras.modeling.stacking import VTemplate
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
     if list(vote.columns) != list(veto_rule(labels, af_off, 40, 0.5, False).columns):
         raise SystemExit(f"the preset's v_template columns {vote.columns} are not the veto's")
     all_cols = _columns_of(table, list(vote.columns))
     choice = {}
     for h in range(len(dec["parts"])):
-        ib = _inner_base(table, labels, dec, h, v40=False)
-        idx = ib["idx"]
+        idx, base = _served_inner(table, labels, dec, h, beats, preset_spec)
         rec = table["record"][idx]
-        base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
-        base = vote.apply(base, beats[idx], all_cols[idx], records=rec)[0]
         ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off,
                           grid=grid, tie=tie)
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
@@ -3696,7 +3708,7 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate, VVeto
+    from ecgsl_keras.modeling.stacking import VTemplate, VVeto
     saved = json.loads(OUT.read_text(encoding="utf-8"))
     if not saved.get(WIDTH_VETO_KEY, {}).get("kept"):
         raise SystemExit(f"key {WIDTH_VETO_KEY} is not kept: WIDTH_SHIP_RULE makes no served figure")
@@ -3704,15 +3716,11 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     up = "V_positive_predictivity"
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
     all_cols = _columns_of(table, list(vote.columns))
     pieces, groups = [], []
     for h in range(len(dec["parts"])):
-        ib = _inner_base(table, labels, dec, h, v40=False)
-        r = table["record"][ib["idx"]]
-        b = pause.apply(ib["base"], _pause_evidence(table, ib["idx"], c_af)["columns"], records=r)[0]
-        pieces.append((ib["idx"], vote.apply(b, beats[ib["idx"]], all_cols[ib["idx"]], records=r)[0]))
+        pieces.append(_served_inner(table, labels, dec, h, beats, preset_spec))
         groups.extend(dec["groups"][h])
     idx = np.concatenate([q[0] for q in pieces])
     base = np.concatenate([q[1] for q in pieces])
@@ -3803,22 +3811,6 @@ def second_lead_rules() -> dict:
                                   "V_sensitivity": VETO_V_SE_TOL},
             "keep_rule": SECOND_LEAD_KEEP_RULE, "reported_records": list(SECOND_LEAD_RECORDS),
             "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
-
-
-def _served_inner(table, labels, dec, h, beats, preset_spec: dict) -> tuple:
-    """(rows ``idx``, probabilities): fold ``h``'s inner side as mitdb-beats serves it (``_inner_base`` without the V
-    gate, then the preset's shipped v_pause and v_template, AF by the preset's gate)."""
-    from beats_preset import _columns_of
-
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate
-    gate = preset_spec["gate"]
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
-    ib = _inner_base(table, labels, dec, h, v40=False)
-    idx = ib["idx"]
-    rec = table["record"][idx]
-    base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
-    return idx, vote.apply(base, beats[idx], _columns_of(table, list(vote.columns))[idx], records=rec)[0]
 
 
 def _second_lead_choice(y, rec, groups, one, two, labels) -> dict:
