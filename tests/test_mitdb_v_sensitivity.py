@@ -217,11 +217,38 @@ def test_the_step_table_saves_each_step_under_its_key_with_its_run_stamp(tmp_pat
     names = [step for step, _, _ in vs.STEPS]
     assert len(names) == len(set(names)) and "beats" not in names
     assert all(isinstance(key, str) and callable(call) for _, key, call in vs.STEPS)
-    # width_rules writes the rules-only form of the key width_veto_nested then fills; no other two rows share a key
-    keys = [key for step, key, _ in vs.STEPS if step != "width_rules"]
+    # a RULES_ONLY step writes the rules-only form of its run's key, which the run's step then fills; no other two
+    # rows share a key
+    assert set(vs.RULES_ONLY) <= set(names)
+    keys = [key for step, key, _ in vs.STEPS if step not in vs.RULES_ONLY]
     assert len(keys) == len(set(keys))
     out = tmp_path / "results.json"
     saved = {"other": {"x": 1}}
     got = vs.save_step(saved, "k", {"a": 2}, out, "python x.py", start=0.0)
     assert got["a"] == 2 and got["command"] == "python x.py" and got["seconds"] > 0
     assert json.loads(out.read_text(encoding="utf-8")) == {"other": {"x": 1}, "k": got}
+
+
+def test_the_v59_choice_takes_the_second_lead_only_when_no_inner_group_falls_beyond_its_tolerance():
+    """Run v59: the rules name the library's second-lead columns, and SECOND_LEAD_CHOICE_RULE takes the two-lead arm
+    when its pooled inner macro F1 rises and no inner group's macro F1 / S Se / V Se falls beyond its tolerance."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
+    rules = vs.second_lead_rules()
+    assert rules["columns"] == list(SECOND_LEAD_FEATURE_NAMES) and rules["blind"] is False
+    assert vs.RULES_ONLY["second_lead_rules"] == "v59"
+    n, s, v = LABELS.index("N"), LABELS.index("S"), LABELS.index("V")
+    y = np.array([n] * 40 + [s] * 10 + [v] * 10 + [n] * 40 + [s] * 10 + [v] * 10)
+    rec = np.array(["a"] * 60 + ["b"] * 60)
+    groups = [["a"], ["b"]]
+    one = np.eye(len(LABELS))[y]
+    one[[0, 1, 2, 60, 61]] = np.eye(len(LABELS))[v]                      # five false V in the one-lead arm
+    two = np.eye(len(LABELS))[y]                                        # the two-lead arm: every beat right
+    ch = vs._second_lead_choice(y, rec, groups, one, two, LABELS)
+    assert ch["uses_second_lead"] and all(ch["checks"].values())
+    worse = two.copy()
+    worse[110:112] = np.eye(len(LABELS))[n]                             # group b loses 2 of its 10 V beats
+    ch = vs._second_lead_choice(y, rec, groups, one, worse, LABELS)
+    assert not ch["uses_second_lead"] and not ch["checks"]["groups_V_sensitivity_within"]
+    assert ch["group_falls"]["V_sensitivity"] == [0.0, 0.2]
+    same = vs._second_lead_choice(y, rec, groups, one, one, LABELS)
+    assert not same["uses_second_lead"] and not same["checks"]["pooled_macro_f1_up"]

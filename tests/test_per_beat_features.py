@@ -133,6 +133,34 @@ def test_lead_beats_reproduce_the_prepared_beats_and_cut_v1_at_the_same_r_peaks(
         lead_beats(v1[:, 0], fs, np.array([1, 50, 100]))
 
 
+def test_second_lead_features_are_the_shape_columns_of_the_other_lead_at_the_same_r_peaks():
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.datasets.wfdb_folder import read_wfdb_signal
+    from ecgsl_keras.data.per_beat_features import (SECOND_LEAD_FEATURE_NAMES, SHAPE_FEATURE_NAMES,
+                                                     second_lead_features)
+    from ecgsl_keras.data.prepare import match_beat_labels
+    from ecgsl_keras.data.signal import preprocess
+    from helpers import MITDB_FIXTURE
+
+    assert len(SECOND_LEAD_FEATURE_NAMES) == len(SHAPE_FEATURE_NAMES) - 2            # no absolute mV columns
+    assert all(n.startswith("lead2_") and n[6:] in SHAPE_FEATURE_NAMES for n in SECOND_LEAD_FEATURE_NAMES)
+    assert not set(SECOND_LEAD_FEATURE_NAMES) & set(FEATURE_NAMES)
+    record = open_dataset("mitdb", MITDB_FIXTURE).load("119")
+    seconds = int(90 * record.fs)
+    prepared = preprocess(record.lead(None)[:seconds], record.fs, path=record.path)
+    v1, fs, _, _ = read_wfdb_signal(MITDB_FIXTURE / "119", lead="V1", sampto=seconds)
+    X2 = second_lead_features(v1[:, 0], fs, prepared.rpeaks, prepared.rr)
+    assert X2.shape == (len(prepared.rpeaks), len(SECOND_LEAD_FEATURE_NAMES))
+    full = per_beat_features(lead_beats(v1[:, 0], fs, prepared.rpeaks), prepared.rr)
+    for i, name in enumerate(SECOND_LEAD_FEATURE_NAMES):
+        np.testing.assert_array_equal(X2[:, i], _column(full, name[6:]))
+    labels = match_beat_labels(prepared.rpeaks_native, record.beat_annotations, tasks.MITDB_AAMI, record.fs)
+    corr = X2[:, SECOND_LEAD_FEATURE_NAMES.index("lead2_median_corr")]
+    assert np.median(corr[labels == V]) < np.median(corr[labels == N])                # V beats differ in V1
+    with pytest.raises(ValueError, match="no full window"):
+        second_lead_features(v1[:, 0], fs, np.array([1, 50, 100]), prepared.rr[:3])
+
+
 def test_beat_feature_columns_picks_named_columns_of_every_group_in_the_order_asked():
     from ecgsl_keras.data.per_beat_features import ALL_FEATURE_NAMES, beat_feature_columns
 

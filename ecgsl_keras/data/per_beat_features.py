@@ -336,6 +336,23 @@ def lead_beats(signal, fs, rpeaks, config=None) -> np.ndarray:
     return beats
 
 
+# The other lead's columns (MIT-BIH: V1; V5 in 114, V4 in 124): SHAPE_FEATURE_NAMES without the absolute
+# amplitudes (mV: they do not carry across patients), each against the OTHER lead's own median beat.
+SECOND_LEAD_PREFIX = "lead2_"
+SECOND_LEAD_FEATURE_NAMES = tuple(SECOND_LEAD_PREFIX + n for n in SHAPE_FEATURE_NAMES if not n.endswith("_mv"))
+
+
+def second_lead_features(signal, fs, rpeaks, rr, config=None) -> np.ndarray:
+    """(n, len(SECOND_LEAD_FEATURE_NAMES)) float64: the shape columns of a record's other lead ``signal`` (mV at
+    ``fs``) at the first lead's ``rpeaks`` (samples at ``config.target_fs``, as ``signal.preprocess`` gives them;
+    ``rr`` its (n, >= 3) RR columns): ``lead_beats`` cuts the beats, ``per_beat_features`` measures them against
+    that lead's median beat. Pass every detected beat of the record (the median beat is theirs). ValueError as
+    ``lead_beats``."""
+    beats = lead_beats(signal, fs, rpeaks, config)
+    take = [FEATURE_NAMES.index(n[len(SECOND_LEAD_PREFIX):]) for n in SECOND_LEAD_FEATURE_NAMES]
+    return per_beat_features(beats, rr)[:, take]
+
+
 # --- third set: the rhythm of the window around the beat ----------------------------------------------------
 # A premature beat is evidence of an S beat in sinus rhythm, not in atrial fibrillation, where every RR is
 # irregular (most S false positives on MIT-BIH DS1 are normal beats of records 201 and 203). These columns give

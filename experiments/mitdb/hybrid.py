@@ -190,7 +190,7 @@ def two_lead_columns(table) -> tuple:
     from ecgsl_keras.data import per_beat_features as pbf
 
     second = second_names()
-    lead2 = [f"lead2_{n}" for n in pbf.SHAPE_FEATURE_NAMES if not n.endswith("_mv")]
+    lead2 = list(pbf.SECOND_LEAD_FEATURE_NAMES)
     first_idx = [pbf.FEATURE_NAMES.index(n) for n in LINEAR_FEATURES]
     second_idx = [second.index(n) for n in list(pbf.RR_CONTEXT_FEATURE_NAMES) + lead2]
     X = np.concatenate([table["features"][:, first_idx], table["second"][:, second_idx]], axis=1)

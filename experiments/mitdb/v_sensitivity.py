@@ -23,6 +23,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -289,6 +290,23 @@ Steps:
               Outcome: not kept, no fold admits a point: fold 0's width test takes 106's / 223's narrower true V
               (multiform PVCs), fold 1's takes 201's narrow true V (its wide S calls make the widest group) and at most
               119 of 208's F; the left-out rows are the served ones (paired change 0); no served figure.
+``second_lead_nested`` (run v59, key ``v_second_lead_nested``; ``--steps second_lead_rules`` writes its rules alone) the
+              record's SECOND lead as booster columns of the served recipe. NOT blind: the early two-lead booster rows
+              of ``hybrid_results.json`` (``two_lead_*``: a two-lead booster alone at V Se 0.870-0.909 / V +P
+              0.79-0.86 against the one-lead booster's 0.851 / 0.791 on the same DS1 folds) motivated it; it had never
+              been tried inside the served recipe. Columns (``SECOND_LEAD_COLUMNS_WHAT``): the 9
+              ``per_beat_features.SECOND_LEAD_FEATURE_NAMES`` of the other lead (V1; V5 in 114, V4 in 124) cut by
+              ``lead_beats`` at the R-peaks of the preset's own preprocess on MLII (``step_lead2``, cached per
+              record in ``WORK/v_sensitivity/lead2/``), appended to each fold's set; size, deep weight, rhythm gate,
+              v_pause and v_template as served. ``SECOND_LEAD_CHOICE_RULE``: per outer fold on its 4 inner groups (the
+              served inner rows of both arms, booster seed 42), the second lead taken when the pooled inner macro F1
+              (N, S, V, F) rises and no inner group's macro F1 falls by more than 0.002, nor its S Se or V Se by more
+              than 0.01. ``SECOND_LEAD_KEEP_RULE``: against the served left-out rows (key
+              ``v_template_served_left_out``), paired over booster seeds 42-44: V +P or V Se up by more than max(paired
+              sd, served seed sd), and no target measure (S Se, S +P, V Se, V +P) down by more than its served seed sd.
+              Also the forced rows (both folds two-lead), the boosters alone, per-record figures of
+              ``SECOND_LEAD_RECORDS`` and what serving would need (``SECOND_LEAD_SERVING``); the preset and the serving
+              API are not changed. All written here and in the JSON (rules-only key) before any figure of v59.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -403,6 +421,54 @@ def step_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, beats=out)
     return out
+
+
+def step_lead2(work: Path, mitdb_dir: Path, table: dict) -> tuple:
+    """(the table rows' second-lead columns (n, len(per_beat_features.SECOND_LEAD_FEATURE_NAMES)) float64, {record:
+    lead}) (run v59): each DS1 record's other lead (the one of its .hea that is not MLII, as ``hybrid.second_table``
+    reads it: V1; V5 in 114, V4 in 124) cut at the R-peaks of the preset's own ``Predictor.preprocess`` on MLII
+    (``per_beat_features.second_lead_features`` over ALL detected beats: its median beat is theirs), the rows matched
+    by R-peak time (checked). Cached per record in ``WORK/v_sensitivity/lead2/`` (resumable)."""
+    from beats_preset import PRESET
+
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.datasets.wfdb_folder import read_header, read_wfdb_signal
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES, second_lead_features
+    from ecgsl_keras.serving.inference import load_model
+    cache = work / "v_sensitivity" / "lead2"
+    cache.mkdir(parents=True, exist_ok=True)
+    predictor, reader = None, None
+    out = np.full((len(table["y"]), len(SECOND_LEAD_FEATURE_NAMES)), np.nan)
+    leads = {}
+    for rid in tasks_lib.MITDB_DS1:
+        path = cache / f"{rid}.npz"
+        if not path.is_file():
+            t0 = time.perf_counter()
+            if predictor is None:
+                predictor = load_model(PRESET)
+                reader = open_dataset("mitdb", mitdb_dir, lead=predictor.lead, records=list(tasks_lib.MITDB_DS1))
+            record = reader.load(rid)
+            beats = predictor.preprocess(record.lead(None), record.fs, record.path)
+            base = Path(mitdb_dir) / rid
+            other = [str(n) for n in read_header(base).sig_name if str(n).upper() != "MLII"][0]
+            signal2, fs2, _, _ = read_wfdb_signal(base, lead=other)
+            x = second_lead_features(signal2[:, 0], fs2, beats.rpeaks, beats.rr, predictor.config.signal)
+            np.savez_compressed(path, t=np.asarray(beats.rpeaks, np.float64) / float(beats.fs), X=x,
+                                lead=np.array(other), names=np.array(SECOND_LEAD_FEATURE_NAMES))
+            log.info("%s: lead %s, %d beats, %.0f s", rid, other, len(x), time.perf_counter() - t0)
+        c = np.load(path)
+        if [str(n) for n in c["names"]] != list(SECOND_LEAD_FEATURE_NAMES):
+            raise SystemExit(f"{path}: other columns than SECOND_LEAD_FEATURE_NAMES; delete it to rebuild")
+        t, mine = c["t"], np.flatnonzero(table["record"] == rid)
+        j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
+        j_left = np.clip(j - 1, 0, len(t) - 1)
+        j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
+        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+            raise SystemExit(f"{rid}: the table's beats are not the beats detected now ({path})")
+        out[mine] = c["X"][j]
+        leads[rid] = str(c["lead"])
+    return out, leads
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -1064,13 +1130,14 @@ def step_preview(table, labels, dec) -> dict:
 
 def _inner_base(table, labels, dec, h, v40: bool = True) -> dict:
     """Fold ``h``'s inner side as v42's preview built it: v40's gated inner recipe over the 4 inner groups
-    (``v40=False``: the recipe and rhythm gate only, what the preset serves)."""
+    (``v40=False``: the recipe and rhythm gate only, what the preset serves). ``dec['extra']`` (run v59, where set):
+    columns the inner booster takes besides the fold's set (``with_inner_k``'s ``extra``)."""
     import v_gate
     from v_side import _gated, with_inner_k
     v = labels.index("V")
     part = dec["parts"][h]
     c, ch40 = dec["chosen"][str(h)], dec["run"]["chosen_by_inner_cv"][str(h)]
-    inner = with_inner_k(table, labels, c, part, dec["inner"][h], dec["groups"][h])
+    inner = with_inner_k(table, labels, c, part, dec["inner"][h], dec["groups"][h], extra=dec.get("extra"))
     ok = np.isfinite(inner["inner_deep"]).all(axis=1)
     idx = part["train"][ok]
     w = c["deep_weight"]
@@ -2990,27 +3057,39 @@ def _record_changes(y, rec, before, after, v) -> dict:
     return out
 
 
+def _served_inner(table, labels, dec, h, beats, preset_spec: dict) -> tuple:
+    """(rows ``idx``, probabilities): fold ``h``'s inner side as mitdb-beats serves it (``_inner_base`` without the V
+    gate, then the preset's shipped v_pause and v_template, AF by the preset's gate)."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    ib = _inner_base(table, labels, dec, h, v40=False)
+    idx = ib["idx"]
+    rec = table["record"][idx]
+    base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
+    return idx, vote.apply(base, beats[idx], _columns_of(table, list(vote.columns))[idx], records=rec)[0]
+
+
 def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
     """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
     records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    from ecgsl_keras.modeling.stacking import VTemplate
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
     if list(vote.columns) != list(veto_rule(labels, af_off, 40, 0.5, False).columns):
         raise SystemExit(f"the preset's v_template columns {vote.columns} are not the veto's")
     all_cols = _columns_of(table, list(vote.columns))
     choice = {}
     for h in range(len(dec["parts"])):
-        ib = _inner_base(table, labels, dec, h, v40=False)
-        idx = ib["idx"]
+        idx, base = _served_inner(table, labels, dec, h, beats, preset_spec)
         rec = table["record"][idx]
-        base = pause.apply(ib["base"], _pause_evidence(table, idx, c_af)["columns"], records=rec)[0]
-        base = vote.apply(base, beats[idx], all_cols[idx], records=rec)[0]
         ch = _veto_choice(table["y"][idx], rec, dec["groups"][h], base, labels, beats[idx], all_cols[idx], af_off,
                           grid=grid, tie=tie)
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
@@ -3629,7 +3708,7 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate, VVeto
+    from ecgsl_keras.modeling.stacking import VTemplate, VVeto
     saved = json.loads(OUT.read_text(encoding="utf-8"))
     if not saved.get(WIDTH_VETO_KEY, {}).get("kept"):
         raise SystemExit(f"key {WIDTH_VETO_KEY} is not kept: WIDTH_SHIP_RULE makes no served figure")
@@ -3637,15 +3716,11 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     up = "V_positive_predictivity"
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
     all_cols = _columns_of(table, list(vote.columns))
     pieces, groups = [], []
     for h in range(len(dec["parts"])):
-        ib = _inner_base(table, labels, dec, h, v40=False)
-        r = table["record"][ib["idx"]]
-        b = pause.apply(ib["base"], _pause_evidence(table, ib["idx"], c_af)["columns"], records=r)[0]
-        pieces.append((ib["idx"], vote.apply(b, beats[ib["idx"]], all_cols[ib["idx"]], records=r)[0]))
+        pieces.append(_served_inner(table, labels, dec, h, beats, preset_spec))
         groups.extend(dec["groups"][h])
     idx = np.concatenate([q[0] for q in pieces])
     base = np.concatenate([q[1] for q in pieces])
@@ -3677,6 +3752,213 @@ def step_width_veto_served(table, labels, dec, beats, preset_spec: dict) -> dict
     log.info("width veto served: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, ship %s", entry,
              spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
              spread1[up]["mean"], ship)
+    return result
+
+
+# ---- run v59 (key v_second_lead_nested): the record's SECOND lead as booster columns of the served recipe. Rules
+# written here and in the JSON (``--steps second_lead_rules``) before any figure of v59, training side or left out.
+SECOND_LEAD_KEY = "v_second_lead_nested"
+SECOND_LEAD_WHY = (
+    "not blind: early in the project (hybrid_results.json rows two_lead_*, RESULTS.md's issue-18 table) a two-lead "
+    "booster ALONE on the same DS1 folds reached V Se 0.870-0.909 / V +P 0.79-0.86 against the one-lead booster's "
+    "0.851 / 0.791; those left-out DS1 figures motivated this run. The second lead was never tried inside the served "
+    "recipe (ECG-SL average, rhythm gate, v_pause, v_template). The columns, choice, keep rule and reported records "
+    "were written here and in the JSON before any figure of v59; no threshold of the recipe is re-chosen")
+SECOND_LEAD_COLUMNS_WHAT = (
+    "per_beat_features.SECOND_LEAD_FEATURE_NAMES (9 columns: the first lead's SHAPE_FEATURE_NAMES without the absolute "
+    "mV ones, as hybrid.two_lead_columns took them): per_beat_features.second_lead_features on the record's other lead "
+    "(V1; V5 in 114, V4 in 124), cut by lead_beats at the R-peaks of the preset's own Predictor.preprocess on MLII, "
+    "each against the other lead's own median beat over all detected beats (step_lead2, cached per record)")
+SECOND_LEAD_CHOICE_RULE = (
+    "fixed before any figure of run v59: per outer training fold on its 4 inner groups only, on what mitdb-beats "
+    "serves: the inner-4 recipe (the booster of the fold's set and size, seed 42, trained on 3 groups and scored on "
+    "the held one; averaged with the inner-4 ECG-SL probabilities at the fold's deep weight; the fold's rhythm gate; "
+    "no V gate), then the preset's shipped v_pause and v_template (AF by the preset's gate), each inner record counted "
+    "on its own. Two arms only: the fold's set (one lead) and the fold's set + the second-lead columns (same size, "
+    "weight, gate and rules; nothing else changes). The second lead is taken when its pooled inner macro F1 (N, S, V, "
+    "F; 4 decimals) is above the one-lead arm's AND no inner group's macro F1 falls by more than 0.002 "
+    "(NESTED_MACRO_TOL) AND no inner group's S Se by more than 0.01 (NESTED_S_TOL) AND no inner group's V Se by more "
+    "than 0.01 (VETO_V_SE_TOL) (a group without beats of the class: no test); otherwise the fold keeps one lead. "
+    "Applied to the fold's left-out records: the booster of the fold's set + second lead trained on all its training "
+    "records, seeds 42-44, the outer ECG-SL model at the fold's deep weight, rhythm gate, shipped v_pause and "
+    "v_template as serving applies them (each left-out record one signal); no scored beat takes part in any choice")
+SECOND_LEAD_KEEP_RULE = (
+    "fixed before any figure of run v59: against the served recipe's left-out rows (key v_template_served_left_out's, "
+    "recomputed and checked), paired over booster seeds 42-44: kept only if the mean change of V +P or of V Se is > 0 "
+    "and > max(sd of its paired changes, the served rows' seed sd of that measure), AND the mean change of each target "
+    "measure (S Se, S +P, V Se, V +P) >= -(the served rows' seed sd of that measure). Macro F1 (N, S, V, F) and "
+    "accuracy are reported, not tested. Both folds refusing the columns: the rows are the served ones (change 0), not "
+    "kept. The forced rows (second lead on both folds whatever the choice) and the boosters alone are ablations, not "
+    "decisions. Kept: a candidate for a later build (the preset and serving API are not changed here)")
+SECOND_LEAD_RECORDS = ("108", "106", "119", "201", "203", "207", "208", "223")   # per-record figures (the brief's)
+SECOND_LEAD_SERVING = (
+    "what serving would need if a build took the second lead (not done here): Predictor.predict_signal (and "
+    "preprocess / beat_features) taking a second lead signal beside MLII (e.g. signal of shape (n, 2) with lead names "
+    "from the record, or a lead2= argument) and computing per_beat_features.second_lead_features at the detected "
+    "R-peaks; stacking.json's booster columns naming SECOND_LEAD_FEATURE_NAMES and the preset's metadata declaring "
+    "the required leads (MLII + V1, with the V4 / V5 fallback of records 114 / 124) so that a one-lead input gets a "
+    "clear error (or a documented one-lead fallback booster); evaluate --model mitdb-beats reading both leads of a "
+    "MIT-BIH record; the build rule over all 8 DS1 inner groups and a DS2 check before it ships")
+SECOND_LEAD_TARGETS = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity")
+
+
+def second_lead_rules() -> dict:
+    """The rules of run v59 (written to the JSON before any figure, and repeated with the figures)."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
+    return {"why": SECOND_LEAD_WHY, "blind": False, "columns": list(SECOND_LEAD_FEATURE_NAMES),
+            "columns_what": SECOND_LEAD_COLUMNS_WHAT, "choice_rule": SECOND_LEAD_CHOICE_RULE,
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "keep_rule": SECOND_LEAD_KEEP_RULE, "reported_records": list(SECOND_LEAD_RECORDS),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def _second_lead_choice(y, rec, groups, one, two, labels) -> dict:
+    """``SECOND_LEAD_CHOICE_RULE`` on one outer fold's inner side: ``one`` / ``two`` the served inner rows of the
+    one-lead and the two-lead arm."""
+    off, sc = _group_scores(y, one, rec, groups, labels), _group_scores(y, two, rec, groups, labels)
+    falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
+    checks = {"pooled_macro_f1_up": bool(sc["pooled"]["macro_f1_nsvf"] > off["pooled"]["macro_f1_nsvf"]),
+              "groups_macro_f1_within": all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"]),
+              "groups_S_sensitivity_within": all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]),
+              "groups_V_sensitivity_within": all(f is None or f <= VETO_V_SE_TOL for f in falls["V_sensitivity"])}
+    v = labels.index("V")
+    return {"one_lead": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=_v_ppv(y, one, v))),
+            "two_lead": dict(sc, pooled=dict(sc["pooled"], V_positive_predictivity=_v_ppv(y, two, v))),
+            "group_falls": falls, "checks": checks, "uses_second_lead": all(checks.values()),
+            "inner_groups": [sorted(g) for g in groups]}
+
+
+def _record_figures(y, rec, rows, labels, records) -> dict:
+    """{record: seed-mean V beats, V lost, false V, S beats, S lost, false S} of ``rows`` ({seed: probabilities})."""
+    s, v = labels.index("S"), labels.index("V")
+    out = {}
+    for r in records:
+        m = rec == r
+        if not m.any():
+            continue
+        calls = {k: rows[k][m].argmax(-1) for k in rows}
+
+        def mean(f):
+            return round(float(np.mean([f(calls[k]) for k in rows])), 1)
+        out[str(r)] = {"V": int((y[m] == v).sum()), "V_lost": mean(lambda c: ((y[m] == v) & (c != v)).sum()),
+                       "false_V": mean(lambda c: ((y[m] != v) & (c == v)).sum()), "S": int((y[m] == s).sum()),
+                       "S_lost": mean(lambda c: ((y[m] == s) & (c != s)).sum()),
+                       "false_S": mean(lambda c: ((y[m] != s) & (c == s)).sum())}
+    return out
+
+
+SECOND_LEAD_LOOK = ("median_corr", "qrs_width_norm")   # the look's shape columns, on each lead
+
+
+def _lead_look(table, labels, lead2) -> dict:
+    """A description added after v59's verdict (no choice reads it): per record of ``SECOND_LEAD_RECORDS`` and 118
+    and per true class N / S / V, the median of ``SECOND_LEAD_LOOK`` on MLII (the table's columns) and on the second
+    lead (``lead2_`` columns): whether the other lead tells a record's V (and S) from its normal beats as MLII does."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES, SECOND_LEAD_PREFIX
+    first = _columns_of(table, list(SECOND_LEAD_LOOK))
+    second = lead2[:, [SECOND_LEAD_FEATURE_NAMES.index(SECOND_LEAD_PREFIX + n) for n in SECOND_LEAD_LOOK]]
+    out = {}
+    for r in SECOND_LEAD_RECORDS + ("118",):
+        for k in ("N", "S", "V"):
+            m = (table["record"] == r) & (table["y"] == labels.index(k))
+            if m.any():
+                out.setdefault(r, {})[k] = {"beats": int(m.sum()), **{
+                    f"{lead}_{n}": round(float(np.nanmedian(x[m, i])), 2)
+                    for lead, x in (("mlii", first), ("lead2", second)) for i, n in enumerate(SECOND_LEAD_LOOK)}}
+    return out
+
+
+def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_second_lead_nested`` (run v59): ``SECOND_LEAD_CHOICE_RULE`` / ``SECOND_LEAD_KEEP_RULE`` (module
+    docstring)."""
+    import v_gate
+    from beats_preset import _booster, _columns_of, column_sets
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
+    lead2, leads = step_lead2(work, mitdb_dir, table)
+    extra = (list(SECOND_LEAD_FEATURE_NAMES), lead2)
+    # the two-lead arm: dec with the boosters of the fold's set + the second lead (outer: seeds 42-44; inner: seed 42)
+    parts2 = []
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        cols = column_sets()[c["set"]] + extra[0]
+        X = np.concatenate([_columns_of(table, column_sets()[c["set"]]), lead2], axis=1)
+        tr, sc = part["train"], part["scored"]
+        new = {f"p_booster_s{seed}": _booster(X[tr], table["y"][tr], cols, labels, seed,
+                                              c["booster_size"]).predict_proba(X[sc]) for seed in BOOSTER_SEEDS}
+        parts2.append(dict(part, **new))
+        log.info("second lead, fold %d: outer boosters trained", h)
+    dec2 = dict(dec, parts=parts2, extra=extra)
+    choice = {}
+    for h in range(len(dec["parts"])):
+        idx1, one = _served_inner(table, labels, dec, h, beats, preset_spec)
+        idx2, two = _served_inner(table, labels, dec2, h, beats, preset_spec)
+        if not np.array_equal(idx1, idx2):
+            raise SystemExit(f"fold {h}: the two arms' inner rows differ")
+        choice[str(h)] = ch = _second_lead_choice(table["y"][idx1], table["record"][idx1], dec["groups"][h], one, two,
+                                                  labels)
+        log.info("second lead, fold %d: uses %s; inner one %s two %s; falls %s", h, ch["uses_second_lead"],
+                 ch["one_lead"]["pooled"], ch["two_lead"]["pooled"], ch["group_falls"])
+    sr1 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    sr2 = _template_served_rows(table, labels, dec2, beats, preset_spec["v_template"])
+    if not np.array_equal(sr1["idx"], sr2["idx"]):
+        raise SystemExit("the two arms' left-out rows differ")
+    y, rec = sr1["y"], sr1["rec"]
+    takes = np.zeros(len(y), bool)
+    for h, part in enumerate(dec["parts"]):
+        if choice[str(h)]["uses_second_lead"]:
+            takes |= np.isin(rec, np.unique(table["record"][part["scored"]]))
+    before, forced = sr1["templated"], sr2["templated"]
+    chosen = {s: np.where(takes[:, None], forced[s], before[s]) for s in BOOSTER_SEEDS}
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sc1, spread1 = _seed_spread(y, chosen, labels)
+    scf, spreadf = _seed_spread(y, forced, labels)
+    paired, paired_forced = _paired(sc1, sc0), _paired(scf, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = {m: bool(paired[m]["mean"] > 0 and paired[m]["mean"] > max(paired[m]["sd"], sd0[m]))
+          for m in ("V_positive_predictivity", "V_sensitivity")}
+    checks = {"V_positive_predictivity_or_V_sensitivity_up_beyond_spread": any(up.values()),
+              **{f"{m}_up_beyond_spread": x for m, x in up.items()},
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in SECOND_LEAD_TARGETS}}
+    kept = bool(checks["V_positive_predictivity_or_V_sensitivity_up_beyond_spread"]
+                and all(checks[f"{m}_within_seed_sd"] for m in SECOND_LEAD_TARGETS))
+    idx = sr1["idx"]
+    boosters = {}
+    for name, d in (("one_lead", dec), ("two_lead", dec2)):
+        rows = {s: np.concatenate([part[f"p_booster_s{s}"] for part in d["parts"]]) for s in BOOSTER_SEEDS}
+        boosters[name] = _seed_spread(y, rows, labels)[1]
+    result = {**second_lead_rules(), "second_lead_by_record": leads,
+              "chosen_by_inner_cv": choice, "chosen": {h: ch["uses_second_lead"] for h, ch in choice.items()},
+              "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+              "decision": ("kept: a candidate two-lead recipe for a later build (preset and serving unchanged)" if kept
+                           else "not kept: the served one-lead recipe stays"),
+              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "forced": {"what": "ablation: the second lead on both folds whatever the choice",
+                         "seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
+                         "paired_change": paired_forced},
+              "boosters_alone": {"what": "ablation: the outer boosters alone (no ECG-SL, no rule), seeds 42-44",
+                                 **boosters},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats): served one-lead rows, the chosen "
+                                    "rows and the forced two-lead rows",
+                            "served": _record_figures(y, rec, before, labels, SECOND_LEAD_RECORDS),
+                            "chosen": _record_figures(y, rec, chosen, labels, SECOND_LEAD_RECORDS),
+                            "forced": _record_figures(y, rec, forced, labels, SECOND_LEAD_RECORDS)},
+              "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V")),
+              "by_record_changed_forced": _record_changes(y, rec, before, forced, labels.index("V")),
+              "left_out_beats": int(len(idx)), "serving_would_need": SECOND_LEAD_SERVING,
+              "lead_look": _lead_look(table, labels, lead2)}
+    log.info("second lead: chosen %s; V Se %.4f -> %.4f (forced %.4f), V +P %.4f -> %.4f (forced %.4f), S Se %.4f -> "
+             "%.4f (forced %.4f), S +P %.4f -> %.4f (forced %.4f); kept %s", result["chosen"],
+             *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
+               for x in (spread0[m]["mean"], spread1[m]["mean"], spreadf[m]["mean"])], kept)
     return result
 
 
@@ -3716,8 +3998,8 @@ def save_step(saved: dict, key: str, value: dict, path: Path, command: str, star
 
 
 # --steps after "beats" (which only caches the beats), in the order main runs them: (step, key, call on StepInputs).
-# Every row but pause_build and width_rules saves call(inputs) under its key of --out with the command and the seconds
-# so far (save_step); those two are main's own branches (see there).
+# Every row but pause_build and the RULES_ONLY steps saves call(inputs) under its key of --out with the command and the
+# seconds so far (save_step); those are main's own branches (see there).
 STEPS = (
     ("diagnose", DIAGNOSIS_KEY, lambda c: step_diagnose(c.table, c.labels, c.dec, c.beats(), c.mitdb_dir)),
     ("lever", LEVER_KEY, lambda c: step_lever(c.table, c.labels, c.dec, c.beats())),
@@ -3752,10 +4034,14 @@ STEPS = (
      lambda c: step_width_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("width_veto_served", WIDTH_SERVED_KEY,
      lambda c: step_width_veto_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("second_lead_rules", SECOND_LEAD_KEY, lambda c: second_lead_rules()),
+    ("second_lead_nested", SECOND_LEAD_KEY,
+     lambda c: step_second_lead_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
-NO_DECISION_ROWS = {"beats", "width_rules"}   # the steps that do not read v40's decision rows
+NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules"}   # the steps that do not read v40's decision rows
+RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59"}   # steps that write a run's rules alone
 
 
 def main(argv=None) -> int:
@@ -3791,9 +4077,9 @@ def main(argv=None) -> int:
             build_path = HERE / "beats_preset_results.json"
             build = json.loads(build_path.read_text(encoding="utf-8"))
             result = save_step(build, key, call(inputs), build_path, command, start)
-        elif step == "width_rules":   # run v58's rules, committed before any of its figures: a status, no run stamp
-            result = saved[key] = dict(call(inputs), status="rules fixed before any figure of run v58 "
-                                       "(commit before the run)")
+        elif step in RULES_ONLY:   # a run's rules, committed before any of its figures: a status, no run stamp
+            result = saved[key] = dict(call(inputs), status=f"rules fixed before any figure of run "
+                                       f"{RULES_ONLY[step]} (commit before the run)")
             out_path.write_text(json.dumps(saved, indent=1) + "\n", encoding="utf-8")
         else:
             result = save_step(saved, key, call(inputs), out_path, command, start)

@@ -454,12 +454,16 @@ def inner_comparison(table, labels, c, part, groups, name, inner_candidate) -> t
     return f1, bool(uses)
 
 
-def with_inner_k(table, labels, c, part, inner_deep, groups) -> dict:
+def with_inner_k(table, labels, c, part, inner_deep, groups, extra=None) -> dict:
     """``part`` with the training side of ``--stack-inner-folds K``: ``inner_deep`` (the inner-K ECG-SL
-    probabilities on the training records) and the plain booster's inner probabilities over the same K ``groups``."""
+    probabilities on the training records) and the plain booster's inner probabilities over the same K ``groups``.
+    ``extra`` ((names, (n_table, k) columns), run v59): columns appended to the fold's set."""
     train = part["train"]
     cols = column_sets()[c["set"]]
-    Xt, yt, rec = _columns_of(table, cols)[train], table["y"][train], table["record"][train]
+    X = _columns_of(table, cols)
+    if extra is not None:
+        cols, X = cols + list(extra[0]), np.concatenate([X, extra[1]], axis=1)
+    Xt, yt, rec = X[train], table["y"][train], table["record"][train]
     inner_b = np.zeros((len(yt), len(labels)))
     for group in groups:
         m = np.isin(rec, group)
