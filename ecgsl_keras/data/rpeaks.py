@@ -391,27 +391,34 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
 
     min_distance = int(round(config.min_rr_s * fs))
 
-    def apex(peaks):
+    def apex(peaks, track=None):
+        """``peaks`` refractory-dropped and moved to the R apex; with ``track`` (samples among ``peaks``: the gap's)
+        also those, each moved by the same move as the peaks (refine_rpeaks moves each peak on its own but chooses the
+        direction over all of them, so a subset alone can move otherwise; run s50): ``(peaks, tracked)``."""
         peaks = _drop_close_peaks(peaks, cleaned, min_distance)
         if config.rpeak_refine_s > 0:
+            if track is not None and peaks.size and int(round(config.rpeak_refine_s * fs)) >= 1:
+                # one move serves both (refine_rpeaks' own output is the unique moved peaks)
+                each = _refined_each(cleaned, peaks, fs, config.rpeak_refine_s)
+                track, moved = each[np.isin(peaks, track)], np.unique(each)
+            else:
+                moved = refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s)
             # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
-            peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
-        return peaks
+            peaks = _drop_close_peaks(moved, cleaned, min_distance)
+        return peaks if track is None else (peaks, track)
 
     # only the gap adds minima (and only _findpeaks_neurokit, the gap's detector, takes the list)
     added = ([] if config.rpeak_minimum_gap_s > 0 and (gap_added is not None or config.rpeak_minimum_gap_final > 0)
              else None)
     found = detect(dict(options, gap_added=added) if added is not None else dict(options))
-    peaks = apex(found)
-    if added is not None:
-        # the gap's minima, mapped and moved as the peaks are (refine_rpeaks moves each peak on its own)
+    if added is None:
+        peaks = apex(found)
+    else:
+        # the gap's minima, mapped and moved as the peaks are
         added = np.asarray(added, dtype=np.int64)
         if not config.detect_at_native_rate:
             added = np.clip(np.rint(added * (fs / float(config.target_fs))).astype(np.int64), 0, raw.shape[0] - 1)
-        if config.rpeak_refine_s > 0 and added.size and int(round(config.rpeak_refine_s * fs)) >= 1:
-            # moved with all the peaks (apex): refine_rpeaks chooses the direction over all of them
-            first = _drop_close_peaks(found, cleaned, min_distance)
-            added = _refined_each(cleaned, first, fs, config.rpeak_refine_s)[np.isin(first, added)]
+        peaks, added = apex(found, track=added)
         added = np.intersect1d(added, peaks)
         if gap_added is not None:
             gap_added.extend(added.tolist())
