@@ -272,6 +272,13 @@ class SignalConfig(_JsonConfig):
     # rpeaks_s54_108_look.json): held out, 7 of 108's large P waves (0.73-1.02x the guard's reference, too large for an
     # amplitude test) stayed as false beats 261-286 ms before a true beat that the pair kept too. False = off.
     rpeak_minimum_gap_pair_guarded: bool = False
+    # rpeak_minimum_gap_pair's pairs tested by shape (issue 21 run s56; Python path only; with rpeak_minimum_gap_pair >
+    # 0): a pair is kept only when the earlier peak's steepest slope (rpeak_guard.qrs_shapes' amplitude x sharpness, on
+    # the guard's signal) is at least this x the later peak's; refused, the refractory contest runs as without the pair
+    # (rpeaks._findpeaks_neurokit's gap_pair_slope). Why (run s54's held-out look at MIT-BIH 108,
+    # rpeaks_s54_108_look.json): its large P waves, as large as the QRS 261-286 ms after them, became pairs; a P wave is
+    # a slow atrial dome, a couplet's first beat a ventricular depolarisation as steep as the second. 0 = off (default).
+    rpeak_minimum_gap_pair_slope: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -376,6 +383,12 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_minimum_gap_pair_guarded and self.rpeak_minimum_gap_pair <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_guarded needs rpeak_minimum_gap_pair > 0 "
                                                         f"(got {self.rpeak_minimum_gap_pair})")
+        if self.rpeak_minimum_gap_pair_slope < 0 or (self.rpeak_minimum_gap_pair_slope > 0
+                                                     and self.rpeak_minimum_gap_pair <= 0):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_slope must be 0 (off) or positive, and "
+                                                        "positive only with rpeak_minimum_gap_pair > 0 (got "
+                                                        f"{self.rpeak_minimum_gap_pair_slope}, "
+                                                        f"{self.rpeak_minimum_gap_pair})")
         if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "
                                                         "(the gap's minima are collected for its test; got "

@@ -1203,11 +1203,12 @@ def test_minimum_gap_new_only_guards_a_peak_the_plain_contest_keeps():
                      rpeak_minimum_gap_new_only=True).validate()
 
 
-def _couplet_signal():
+def _couplet_signal(p_wave=0.0):
     """The couplet signal of runs s54 / s55's tests: after every other narrow beat a second one, 1.1x as large, 0.28 s
     later (inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's size. Returns
     (x, fs, the second beats' times, the bumps' times, times -> samples, every true beat's sample, the 50 ms
-    tolerance, run s51's gap config)."""
+    tolerance, run s51's gap config). ``p_wave`` > 0 (run s56's test): a P wave of that size x the beat's, 35 ms sd
+    (a slow dome), 0.27 s before every beat -- MIT-BIH 108's long PR interval."""
     fs = 360.0
     t = np.arange(int(30 * fs)) / fs
     beats = np.arange(1.0, 29.0, 1.0)
@@ -1215,6 +1216,8 @@ def _couplet_signal():
     second, bumps = [], []
     for i, at in enumerate(beats):
         x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+        if p_wave > 0:
+            x += p_wave * np.exp(-0.5 * ((t - at + 0.27) / 0.035) ** 2)
         if i % 2:
             x += 1.1 * np.exp(-0.5 * ((t - at - 0.28) / 0.012) ** 2)
             second.append(at + 0.28)
@@ -1278,6 +1281,45 @@ def test_minimum_gap_pair_guarded_keeps_couplets_as_ordinary_peaks():
     with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair_guarded"):
         SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
                      rpeak_minimum_gap_pair_guarded=True).validate()
+
+
+def test_minimum_gap_pair_slope_keeps_couplets_and_refuses_large_p_waves():
+    # rpeak_minimum_gap_pair_slope (run s56, not a default): the couplet signal with a P wave 0.9x the beat 0.27 s
+    # before every beat (MIT-BIH 108's long PR). The pair rule alone keeps each P wave beside the QRS after it (a false
+    # beat per beat: run s54's 108 look); with the shape test (the earlier peak's steepest slope at least s x the
+    # later's, s = 0.5-0.7: the P wave's is under half the QRS's) every P wave is refused and both beats of each couplet
+    # stay; without P waves the test changes nothing; off by default; refused without the pair
+    from ecgsl_keras.data import rpeak_guard
+    from ecgsl_keras.errors import ConfigError
+
+    x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal(p_wave=0.9)
+    p_waves = samples(np.arange(1.0, 29.0, 1.0) - 0.27)
+    cleaned = signal_lib.clean(x, fs, gap.clean_method)
+    amplitude, sharpness, _ = rpeak_guard.qrs_shapes(cleaned, np.concatenate([p_waves, samples(second)]), fs)
+    slope = amplitude * sharpness
+    assert slope[:p_waves.size].max() < 0.5 * slope[p_waves.size:].min()
+    pair = dataclasses.replace(gap, rpeak_minimum_gap_pair=0.6)
+    plain = _couplet_signal()[0]
+    unshaped = signal_lib.find_rpeaks(x, fs, pair)
+    assert match_peaks(p_waves, unshaped, tolerance)["tp"] == p_waves.size
+    for ratio in (0.5, 0.6, 0.7):
+        config = dataclasses.replace(pair, rpeak_minimum_gap_pair_slope=ratio)
+        config.validate()
+        added = []
+        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+        m = match_peaks(every, on, tolerance)
+        assert m["fn"] == 0 and m["fp"] == 0, ratio
+        assert match_peaks(p_waves, on, tolerance)["tp"] == 0
+        assert len(added) == len(second)
+        # no P waves: the shape test keeps every couplet the pair rule keeps
+        np.testing.assert_array_equal(signal_lib.find_rpeaks(plain, fs, config), signal_lib.find_rpeaks(plain, fs, pair))
+    assert SignalConfig().rpeak_minimum_gap_pair_slope == 0.0
+    for bad in (dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair_slope=0.5),
+                dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_slope=-0.5)):
+        with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair_slope"):
+            SignalConfig(**bad).validate()
 
 
 def test_region_mean_cap_finds_small_beats_in_a_fast_run_and_no_t_waves(records):

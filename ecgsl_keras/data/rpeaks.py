@@ -121,7 +121,8 @@ def _most_prominent(x, beg, end, negate=False, longest=1024) -> tuple:
 def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1, avgwindow=0.75,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
                         gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
-                        gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False) -> np.ndarray:
+                        gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False,
+                        gap_pair_slope=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -176,6 +177,12 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     block21 misses lost the contest to a true beat 283-294 ms away). 0: off. ``gap_pair_guarded``
     (``SignalConfig.rpeak_minimum_gap_pair_guarded``, run s55): such a maximum is an ordinary peak (not collected in
     ``gap_added``), so the guard judges it with the others (run s54's look: held out, 108's large P waves stayed).
+    ``gap_pair_slope`` (``SignalConfig.rpeak_minimum_gap_pair_slope``, run s56): > 0 keeps such a pair only when the
+    kept (earlier) peak's steepest slope -- the largest absolute slope within +-``GuardConstants.qrs_half_width_s``
+    (``rpeak_guard.qrs_shapes``' amplitude x sharpness, on ``gap_signal``) -- is at least ``gap_pair_slope`` x the later
+    peak's; refused, the contest goes on as without ``gap_pair``. Shape, not size: a P wave (atrial depolarisation,
+    ~0.1 s, a slow dome) as large as the QRS after it (MIT-BIH 108, run s54's look) rises about half as steeply or less,
+    while both beats of a couplet are ventricular depolarisations with slopes of the same order. 0: off.
 
     ``mean_cap`` (``SignalConfig.rpeak_region_mean_cap``, run s52): > 0 caps the running mean the region threshold
     compares with at ``mean_cap`` x its median over the signal (0: neurokit2's running mean). In a fast ventricular run
@@ -219,6 +226,12 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     found = offset >= 0
     candidates = (beg + offset)[found]
     regions = (candidates.tolist(), region_prominence[found].tolist(), region_minimum[found].tolist())
+    # run s56's shape test: each candidate's steepest slope (mV/s) on the guard's signal; a kept maximum the pair rule
+    # compares is never the dummy peak (its prominence is infinite), so index[-1] >= 0 there
+    slope = None
+    if gap_pair > 0 and gap_pair_slope > 0:
+        amplitude, sharpness, _ = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
+        slope = (amplitude * sharpness).tolist()
 
     def contest(gap, allowed=None, wide=None, collect=None):
         """The kept peaks and their indices into ``candidates`` (-1: the dummy peak); ``allowed`` / ``wide``: masks
@@ -233,7 +246,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                     and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))) or (
                     # run s54: a large maximum after a kept maximum, as far as the gap
                     gap_pair > 0 and not minimum and not minima[-1] and peak - peaks[-1] >= gap
-                    and prominence >= gap_pair * prominences[-1]):
+                    and prominence >= gap_pair * prominences[-1]
+                    # run s56: and the earlier peak steep like a QRS against the later one (not a P wave)
+                    and (slope is None or slope[index[-1]] >= gap_pair_slope * slope[i])):
                 # inside mindelay a maximum is kept only as a pair: with gap_pair_guarded not a gap peak (run s55)
                 gapped.append(bool(peaks) and peak - peaks[-1] <= delay and (minimum or not gap_pair_guarded))
                 peaks.append(peak)
@@ -356,12 +371,15 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
         options["gap_pair"] = float(config.rpeak_minimum_gap_pair)
     if config.rpeak_minimum_gap_pair_guarded:
         options["gap_pair_guarded"] = True
+    if config.rpeak_minimum_gap_pair_slope > 0:
+        options["gap_pair_slope"] = float(config.rpeak_minimum_gap_pair_slope)
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
-        # measured on the signal the guard measures (run s48's look), at the detector's rate
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
-                       gap_amplitude=float(config.rpeak_minimum_gap_amplitude),
-                       gap_signal=cleaned if config.detect_at_native_rate
-                       else resample(cleaned, fs, float(config.target_fs)))
+                       gap_amplitude=float(config.rpeak_minimum_gap_amplitude))
+    if (config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0
+            or config.rpeak_minimum_gap_pair_slope > 0):
+        # measured on the signal the guard measures (run s48's look), at the detector's rate
+        options["gap_signal"] = cleaned if config.detect_at_native_rate else resample(cleaned, fs, float(config.target_fs))
     def detect(options):
         if config.detect_at_native_rate:
             return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
@@ -373,27 +391,34 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
 
     min_distance = int(round(config.min_rr_s * fs))
 
-    def apex(peaks):
+    def apex(peaks, track=None):
+        """``peaks`` refractory-dropped and moved to the R apex; with ``track`` (samples among ``peaks``: the gap's)
+        also those, each moved by the same move as the peaks (refine_rpeaks moves each peak on its own but chooses the
+        direction over all of them, so a subset alone can move otherwise; run s50): ``(peaks, tracked)``."""
         peaks = _drop_close_peaks(peaks, cleaned, min_distance)
         if config.rpeak_refine_s > 0:
+            if track is not None and peaks.size and int(round(config.rpeak_refine_s * fs)) >= 1:
+                # one move serves both (refine_rpeaks' own output is the unique moved peaks)
+                each = _refined_each(cleaned, peaks, fs, config.rpeak_refine_s)
+                track, moved = each[np.isin(peaks, track)], np.unique(each)
+            else:
+                moved = refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s)
             # Two peaks refined onto one apex collapse (unique); a pair moved closer than min_rr_s is re-checked.
-            peaks = _drop_close_peaks(refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s), cleaned, min_distance)
-        return peaks
+            peaks = _drop_close_peaks(moved, cleaned, min_distance)
+        return peaks if track is None else (peaks, track)
 
     # only the gap adds minima (and only _findpeaks_neurokit, the gap's detector, takes the list)
     added = ([] if config.rpeak_minimum_gap_s > 0 and (gap_added is not None or config.rpeak_minimum_gap_final > 0)
              else None)
     found = detect(dict(options, gap_added=added) if added is not None else dict(options))
-    peaks = apex(found)
-    if added is not None:
-        # the gap's minima, mapped and moved as the peaks are (refine_rpeaks moves each peak on its own)
+    if added is None:
+        peaks = apex(found)
+    else:
+        # the gap's minima, mapped and moved as the peaks are
         added = np.asarray(added, dtype=np.int64)
         if not config.detect_at_native_rate:
             added = np.clip(np.rint(added * (fs / float(config.target_fs))).astype(np.int64), 0, raw.shape[0] - 1)
-        if config.rpeak_refine_s > 0 and added.size and int(round(config.rpeak_refine_s * fs)) >= 1:
-            # moved with all the peaks (apex): refine_rpeaks chooses the direction over all of them
-            first = _drop_close_peaks(found, cleaned, min_distance)
-            added = _refined_each(cleaned, first, fs, config.rpeak_refine_s)[np.isin(first, added)]
+        peaks, added = apex(found, track=added)
         added = np.intersect1d(added, peaks)
         if gap_added is not None:
             gap_added.extend(added.tolist())

@@ -168,6 +168,39 @@ today's detector and run s51's point (their recount must equal it):
     python experiments/rpeaks/minimum_gap_speed.py --run s55 --point s37_first_gap0.25_final0.5_after_pair0.6_guarded \
         --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_s55_gap_pair_guarded_speed.json
 
+Run s56 (``--run s56``; the grid, the option, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s56_gap_pair_slope_plan.json`` by ``--plan``, before any count of run s56): run s54's pairs
+(held out of the guard, p = 0.6: run s54's choice in all but two folds) tested by SHAPE, not size
+(``SignalConfig.rpeak_minimum_gap_pair_slope``, ``_findpeaks_neurokit``'s ``gap_pair_slope``): a pair is kept only when
+the earlier peak's steepest slope (the largest absolute slope within +-50 ms, ``rpeak_guard.qrs_shapes``' amplitude x
+sharpness on the guard's signal) is at least s x the later peak's; refused, the contest runs as without the pair. Why
+(run s54's held-out look at 108, ``rpeaks_s54_108_look.json``: 7 of the pair's 12 false beats are P waves 261-286 ms
+before a true beat, 0.73-1.02x the guard's reference, so size cannot tell them from a couplet's first beat; run s55's
+guard did not remove them all). The rule is fixed from physiology, not from held-out counts: a P wave is the atria's
+slow dome (about 0.1 s; its up- and downstroke each take some 40-50 ms), a QRS a ventricular depolarisation whose
+steepest stroke takes some 15-30 ms (a normal beat) -- so a P wave as large as the QRS after it rises at most about
+half as steeply, while both beats of a couplet (normal then ventricular, ventricular then ventricular) are ventricular
+depolarisations whose steepest slopes are of the same order (a larger ectopic beat is also slower). On the built signal
+of ``tests/test_rpeaks_rhythms.py`` (Gaussian P waves 0.27 s before every beat, 0.9x the QRS, 35 ms wide; couplets
+0.28 s apart) the P wave's slope is 0.43x the QRS's and a couplet's about 0.9x. Grid (``GRIDS["s56"]``): the baseline,
+run s51's point, run s54's point (the pair at p = 0.6, no shape test: what the test is weighed against), then that
+point with s in {0.5, 0.6, 0.7} (``S56_SLOPE``: the boundary between at most half and the same order). Chosen leave one
+record out as in runs s48-s55: per builder seed, for each DS1 record held out, the point with the fewest FN + FP over
+the four rhythms on the other 21 (ties: the first name in sort order, the baseline first), scored on the held-out
+record. Keep rule ``KEEP_RULE_AGAINST_S51["s56"]`` (runs s52-s55's form): recommended when, over the five builder
+seeds, the mean held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean
+held-out Se or +P falls below run s51's (its ``rhythm_means``), and the most chosen point is a shape-tested one with
+CPU time at most 1.3x today's detector (minimum_gap_speed.py). Counts in /work/runs/s37-rpeaks/s56/counts, started
+from run s54's cache (read only) for the baseline, today's detector, run s51's point and run s54's p = 0.6 point (their
+recount must equal it):
+
+    python experiments/rpeaks/minimum_gap.py --run s56 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s56_gap_pair_slope_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s56 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s56_gap_pair_slope.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s56 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s56_gap_pair_slope_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -230,20 +263,28 @@ GRIDS["s54"] = [S51_POINT] + [dict(S51_POINT, rpeak_minimum_gap_pair=p) for p in
 S55_PAIR = (0.6, 0.8)
 GRIDS["s55"] = [S51_POINT] + [dict(S51_POINT, rpeak_minimum_gap_pair=p, rpeak_minimum_gap_pair_guarded=True)
                               for p in S55_PAIR]
+# run s56: run s51's point, run s54's pair at its chosen p, then that pair tested by shape at slope ratio s (fixed before
+# any of its counts; module docstring)
+S56_PAIR = S54_PAIR[0]
+S56_SLOPE = (0.5, 0.6, 0.7)
+S54_PAIR_POINT = dict(S51_POINT, rpeak_minimum_gap_pair=S56_PAIR)
+GRIDS["s56"] = [S51_POINT, S54_PAIR_POINT] + [dict(S54_PAIR_POINT, rpeak_minimum_gap_pair_slope=v) for v in S56_SLOPE]
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
-AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded"}
+AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
 CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpeaks-203/s49/counts",
           "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
           "s52": "/work/runs/s36-rpeaks/s52/counts", "s53": "/work/runs/s36-rpeaks2/s53/counts",
-          "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts"}
+          "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts",
+          "s56": "/work/runs/s37-rpeaks/s56/counts"}
 S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
                "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
                "s52": "rpeaks_s52_region_mean_cap", "s53": "rpeaks_s53_gap_new_only",
-               "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded"}
+               "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded",
+               "s56": "rpeaks_s56_gap_pair_slope"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -268,7 +309,26 @@ KEEP_RULE_AGAINST_S51 = {
     "s55": ("the option (rpeak_minimum_gap_pair_guarded) is recommended when, over the five builder seeds, the mean "
             "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
             "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point with CPU "
-            "time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s55")}
+            "time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s55"),
+    "s56": ("the option (rpeak_minimum_gap_pair_slope) is recommended when, over the five builder seeds, the mean "
+            "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
+            "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point (a "
+            "shape-tested pair) with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any "
+            "count of run s56")}
+GRID_S56 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [0.0, S56_PAIR],
+            "rpeak_minimum_gap_pair_slope": [0.0, *S56_SLOPE],
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after", f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}",
+                       *(f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}_slope{v}" for v in S56_SLOPE)],
+            "form": "run s54's pairs (a region maximum at least the gap after a kept maximum, inside mindelay, with "
+                    "prominence at least p x that peak's, kept as a gap peak: held out of the guard, tested after it) "
+                    "kept only when the earlier peak's steepest slope (largest |slope| within +-50 ms, qrs_shapes' "
+                    "amplitude x sharpness on the guard's signal) is at least s x the later peak's; the baseline, run "
+                    "s51's point, run s54's point (p = 0.6, no shape test), then that point with each s",
+            "read_from": "run s54's held-out look at 108 (rpeaks_s54_108_look.json: 7 of 12 false beats are P waves "
+                         "261-286 ms before a true beat, as large as a QRS): not blind as to the problem; the shape rule "
+                         "and its grid are fixed from physiology (a P wave rises at most about half as steeply as a QRS "
+                         "of its size; a couplet's two ventricular beats have slopes of the same order), not from any "
+                         "held-out count; the point is chosen leave one record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -289,6 +349,8 @@ def suffix(options) -> str:
         out += f"_pair{options['rpeak_minimum_gap_pair']}"
     if options.get("rpeak_minimum_gap_pair_guarded"):
         out += "_guarded"
+    if "rpeak_minimum_gap_pair_slope" in options:
+        out += f"_slope{options['rpeak_minimum_gap_pair_slope']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -344,14 +406,16 @@ def record_counts(args, rid) -> dict:
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     # run s53 also keeps run s51's point: its recount must equal run s51's (score_point raises otherwise)
-    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55") else []))
+    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55", "s56")
+                                     else []),
+                  # run s56 also keeps run s54's p = 0.6 point (its recount must equal run s54's)
+                  *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run == "s56" else []))
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
                                 and len(k.split("|")) == 3)
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
-    # from run s51's
-    # from run s51's, run s55 from run s54's
+    # from run s51's, runs s55-s56 from run s54's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
-           "s55": CACHES["s54"]}.get(args.run, S48_CACHE)
+           "s55": CACHES["s54"], "s56": CACHES["s54"]}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
@@ -531,6 +595,28 @@ def why(args, argv) -> dict:
     return out
 
 
+def plan(args, argv) -> dict:
+    """``--plan`` (run s56): the grid, the choice rule, the keep rule and the keys the results will report, written
+    before any count (no detector runs)."""
+    if args.run != "s56":
+        raise SystemExit("--plan: run s56 only (earlier runs fixed their plan in the module docstring)")
+    return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
+            "written": "before any count of run s56", "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS),
+            "tolerance_ms": 150, "target": 0.997, "grid": GRID_S56, "points": [SHORT[n] for n in names(args.run)],
+            "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
+            "criterion": "fewest FN + FP over the four rhythms",
+            "tie_break": "the first name in sort order (the baseline first)",
+            "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "keep_rule": KEEP_RULE_AGAINST_S51[args.run],
+            "option_points": f"names with {AGAINST_S51[args.run]!r}", "reported": REPORTED,
+            "against": {"s51_json": "benchmarks/results/rpeaks_s51_gap_after_guard.json",
+                        "s51_errors_key": "summary.errors_held_out.mean", "s51_rhythm_key": "rhythm_means"},
+            "result_json": f"benchmarks/results/{EXPERIMENTS[args.run]}.json",
+            "result_keys": ["summary", "rhythm_means", "keep", "minus_s51", "grid_errors_all_22_mean", "per_seed"],
+            "speed": f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
+                     f"{EXPERIMENTS[args.run]}_speed.json)",
+            "cache": CACHES[args.run], "cache_started_from": CACHES["s54"]}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -542,8 +628,15 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", help="default: CACHES[run]")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
+    parser.add_argument("--plan", action="store_true",
+                        help="write the run's grid, choice rule and keep rule (no count) to --out and stop (run s56)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
+    if args.plan:
+        result = plan(args, argv)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result))
+        return 0
     if args.why:
         result = why(args, argv)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -622,6 +715,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
+            GRID_S56 if args.run == "s56" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
