@@ -4092,6 +4092,14 @@ def _lead2_keep(paired, sd0) -> tuple:
     return checks, kept
 
 
+def _records_moved(y, rec, before, after, labels) -> dict:
+    """{record: {'before' / 'after': ``_record_figures``' V / S figures}} of every record whose figures ``after``
+    changes (run v60: where the S gains and losses come from as well as the V ones)."""
+    records = [str(r) for r in np.unique(rec)]
+    b, a = _record_figures(y, rec, before, labels, records), _record_figures(y, rec, after, labels, records)
+    return {r: {"before": b[r], "after": a[r]} for r in records if b[r] != a[r]}
+
+
 def lead2_vote_rules() -> dict:
     """The rules of run v60 (written to the JSON before any figure, and repeated with the figures)."""
     from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
@@ -4204,7 +4212,8 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
                      "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
                      "kept": kept,
                      "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
-                     "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V"))}
+                     "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V")),
+                     "by_record_moved": _records_moved(y, rec, before, chosen, labels)}
         by_record[f"chosen_{arm}"] = _record_figures(y, rec, chosen, labels, SECOND_LEAD_RECORDS)
         for w in LEAD2_VOTE_GRID:
             rows = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
