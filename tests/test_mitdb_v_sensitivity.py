@@ -252,3 +252,60 @@ def test_the_v59_choice_takes_the_second_lead_only_when_no_inner_group_falls_bey
     assert ch["group_falls"]["V_sensitivity"] == [0.0, 0.2]
     same = vs._second_lead_choice(y, rec, groups, one, one, LABELS)
     assert not same["uses_second_lead"] and not same["checks"]["pooled_macro_f1_up"]
+
+
+def test_the_v60_vote_mixes_the_lead2_booster_only_where_its_mask_says_and_w0_is_the_served_rows():
+    """Run v60: lead2_vote is (1 - w m) p + w m p2 per beat, w = 0 returns the served rows themselves; arm B's mask
+    marks the beats unlike their lead-2 median beat (NaN: no vote); the lead-2 booster swaps MLII's shape columns for
+    the second lead's."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES, SHAPE_FEATURE_NAMES
+    p = np.tile([0.6, 0.1, 0.3, 0.0, 0.0], (3, 1))
+    p2 = np.tile([0.0, 0.0, 1.0, 0.0, 0.0], (3, 1))
+    assert vs.lead2_vote(p, p2, 0.0) is p
+    got = vs.lead2_vote(p, p2, 0.3, mask=np.array([True, False, True]))
+    assert np.allclose(got[0], 0.7 * p[0] + 0.3 * p2[0]) and np.array_equal(got[1], p[1])
+    assert np.allclose(got.sum(axis=1), 1.0)
+    assert np.allclose(vs.lead2_vote(p, p2, 0.15), 0.85 * p + 0.15 * p2)
+    cols = np.zeros((4, len(SECOND_LEAD_FEATURE_NAMES)))
+    cols[:, SECOND_LEAD_FEATURE_NAMES.index("lead2_median_corr")] = [0.95, 0.5, np.nan, 0.9]
+    assert vs.lead2_unlike(cols).tolist() == [False, True, False, False]
+    fold_set = ["pre_rr_norm", "qrs_width_norm", "median_corr", "window_af_afev"]
+    got = vs.lead2_booster_columns(fold_set)
+    assert got == ["pre_rr_norm", "window_af_afev", *SECOND_LEAD_FEATURE_NAMES]
+    assert not set(got) & set(SHAPE_FEATURE_NAMES)
+
+
+def test_the_v60_choice_takes_the_best_admissible_weight_and_otherwise_stays_served():
+    """LEAD2_VOTE_CHOICE_RULE: each w against w = 0 as v59's arms; the admissible w of the highest pooled macro F1
+    (ties: the smaller w); none admissible: w = 0. The rules are in the rules-only key."""
+    rules = vs.lead2_vote_rules()
+    assert rules["grid"]["w"] == [0.0, 0.15, 0.3] and rules["blind"] is False
+    assert vs.RULES_ONLY["lead2_vote_rules"] == "v60" and "lead2_vote_rules" in vs.NO_DECISION_ROWS
+    n, s, v = LABELS.index("N"), LABELS.index("S"), LABELS.index("V")
+    y = np.array([n] * 40 + [s] * 10 + [v] * 10 + [n] * 40 + [s] * 10 + [v] * 10)
+    rec = np.array(["a"] * 60 + ["b"] * 60)
+    groups = [["a"], ["b"]]
+    served = np.eye(len(LABELS))[y]
+    served[[0, 1, 2, 60, 61]] = np.eye(len(LABELS))[v]                   # five false V at w = 0
+    better = np.eye(len(LABELS))[y]                                     # every beat right
+    ch = vs._lead2_weight_choice(y, rec, groups, {0.0: served, 0.15: better, 0.3: better}, LABELS)
+    assert ch["chosen_w"] == 0.15 and all(q["admissible"] for q in ch["points"])   # a tie: the smaller w
+    worse = better.copy()
+    worse[110:112] = np.eye(len(LABELS))[n]                             # group b loses 2 of its 10 V beats
+    ch = vs._lead2_weight_choice(y, rec, groups, {0.0: served, 0.15: served, 0.3: worse}, LABELS)
+    assert ch["chosen_w"] == 0.0 and [q["admissible"] for q in ch["points"]] == [False, False]
+    ch = vs._lead2_weight_choice(y, rec, groups, {0.0: served, 0.15: worse, 0.3: better}, LABELS)
+    assert ch["chosen_w"] == 0.3
+
+
+def test_the_v59_and_v60_keep_rule_needs_a_v_gain_beyond_spread_and_no_target_fall():
+    """_lead2_keep: V +P or V Se up by more than max(paired sd, served seed sd), no target measure down beyond its
+    served seed sd."""
+    sd0 = {m: 0.005 for m in vs.SECOND_LEAD_TARGETS}
+
+    def paired(**means):
+        return {m: {"mean": means.get(m, 0.0), "sd": 0.002} for m in vs.SECOND_LEAD_TARGETS}
+    assert vs._lead2_keep(paired(V_positive_predictivity=0.01), sd0)[1]
+    assert not vs._lead2_keep(paired(V_positive_predictivity=0.004), sd0)[1]       # within the seed sd
+    assert not vs._lead2_keep(paired(V_sensitivity=0.01, S_sensitivity=-0.006), sd0)[1]
+    assert not vs._lead2_keep(paired(), sd0)[1]

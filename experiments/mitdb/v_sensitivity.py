@@ -24,6 +24,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_vote_nested  # key v_lead2_vote_nested (v60)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -307,6 +308,23 @@ Steps:
               Also the forced rows (both folds two-lead), the boosters alone, per-record figures of
               ``SECOND_LEAD_RECORDS`` and what serving would need (``SECOND_LEAD_SERVING``); the preset and the serving
               API are not changed. All written here and in the JSON (rules-only key) before any figure of v59.
+``lead2_vote_nested`` (run v60, key ``v_lead2_vote_nested``; ``--steps lead2_vote_rules`` writes its rules alone) the
+              second lead through a SEPARATE booster whose vote is down-weighted, instead of v59's columns in the one
+              booster. NOT blind: v59's forced left-out figures (V Se +0.010, V +P +0.010, S Se -0.009; 106 / 203
+              gain, 223 / 207 lose) had been seen (``LEAD2_VOTE_WHY``). The lead-2 booster
+              (``LEAD2_VOTE_BOOSTER_WHAT``): the fold's set with MLII's shape columns replaced by the 9
+              ``SECOND_LEAD_FEATURE_NAMES`` (v59's cached columns), the fold's size and seeds. The vote
+              (``LEAD2_VOTE_RULE``, ``lead2_vote``): the served average p becomes (1 - w m) p + w m p_lead2 before the
+              rhythm gate, v_pause and v_template; arm A ``all_beats`` m = 1; arm B ``lead2_unlike`` m = 1 only where
+              the beat's lead2_median_corr < 0.9 (``LIKE_MEDIAN``: unlike its record's normal beat in the second lead;
+              from physiology, not a grid). ``LEAD2_VOTE_CHOICE_RULE`` (``_lead2_weight_choice``): per arm and outer
+              fold on its 4 inner groups, each w of ``LEAD2_VOTE_GRID`` (0.15, 0.3) against w = 0 (the served inner
+              rows) as v59's choice compares its arms (pooled inner macro F1 up; no inner group's macro F1 down > 0.002,
+              S Se or V Se down > 0.01); the admissible w of the highest pooled macro F1 (ties: smaller w), none: w = 0.
+              ``LEAD2_VOTE_KEEP_RULE``: v59's keep rule per arm (``_lead2_keep``); both kept: arm A the candidate. Also
+              the forced rows (each w on both folds), the lead-2 booster alone, per-record figures of
+              ``SECOND_LEAD_RECORDS`` and ``LEAD2_VOTE_SERVING``; the preset and serving API are not changed. All
+              written here and in the JSON (rules-only key) before any figure of v60.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -511,10 +529,11 @@ def decision_rows(work: Path, table: dict, labels: list) -> dict:
             "reproduced": bool(reproduced), "one_channel_pv": one_pv, "k": k}
 
 
-def left_out_rows(table: dict, labels: list, dec: dict, lever=None) -> dict:
+def left_out_rows(table: dict, labels: list, dec: dict, lever=None, mix=None) -> dict:
     """The left-out probabilities of the decision row, seeds 42-44: {'mix_s<seed>' (booster + deep average, before
     any rule), 'recipe_s<seed>' (recipe + rhythm gate, no V gate), 'v40_s<seed>' (+ v40's gate where the fold took it), 'booster_s<seed>', 'deep'}, pooled over the folds
-    in ``dec['idx']`` order. ``lever`` ({fold: f(p, fold, seed) -> p}): applied on top of v40's rows ('lever_s<seed>')."""
+    in ``dec['idx']`` order. ``lever`` ({fold: f(p, fold, seed) -> p}): applied on top of v40's rows ('lever_s<seed>').
+    ``mix`` ({fold: f(p, fold, seed) -> p}, run v60): replaces the booster + deep average before every rule."""
     import v_gate
     from hybrid import BOOSTER_SEEDS
     from v_side import _gated
@@ -527,6 +546,8 @@ def left_out_rows(table: dict, labels: list, dec: dict, lever=None) -> dict:
         fold = {"deep": part["p_deep"]}
         for seed in BOOSTER_SEEDS:
             fold[f"mix_s{seed}"] = (1 - w) * part[f"p_booster_s{seed}"] + w * part["p_deep"]   # before any rule
+            if mix is not None:
+                fold[f"mix_s{seed}"] = mix[h](fold[f"mix_s{seed}"], h, seed)
             recipe = _gated(table, part["scored"], fold[f"mix_s{seed}"], c, labels)
             fold[f"booster_s{seed}"] = part[f"p_booster_s{seed}"]
             fold[f"recipe_s{seed}"] = recipe
@@ -1776,10 +1797,11 @@ def _served_counts(work: Path, mitdb_dir: Path, table: dict, labels, rule, predi
     return out
 
 
-def _pause_served_rows(table, labels, dec) -> dict:
+def _pause_served_rows(table, labels, dec, mix=None) -> dict:
     """The served recipe's left-out rows (v37's recipe, no V gate; in ``dec['idx']`` order) per booster seed, without
     (``base``) and with (``served``) the shipped preset's ``v_pause`` as serving loads it; the pause rule's firings
-    per record and seed and the beats it turned. Shared by ``pause_served`` and ``template_served``."""
+    per record and seed and the beats it turned. Shared by ``pause_served`` and ``template_served``. ``mix``:
+    ``left_out_rows``' (run v60)."""
     from beats_preset import PRESET, _columns_of
     from hybrid import BOOSTER_SEEDS
 
@@ -1791,7 +1813,7 @@ def _pause_served_rows(table, labels, dec) -> dict:
     idx = dec["idx"]
     rec = table["record"][idx]
     ev = _columns_of(table, list(rule.columns))[idx]
-    rows = left_out_rows(table, labels, dec)
+    rows = left_out_rows(table, labels, dec, mix=mix)
     base = {s: rows[f"recipe_s{s}"] for s in BOOSTER_SEEDS}
     served, fired, turned = {}, {}, {}
     for s in BOOSTER_SEEDS:
@@ -1904,15 +1926,16 @@ TEMPLATE_SHIP_RULE = (
 TEMPLATE_SHIP_GUARDED = ("S_sensitivity", "S_positive_predictivity", "V_positive_predictivity", "macro_f1_nsvf")
 
 
-def _template_served_rows(table, labels, dec, beats, entry) -> dict:
+def _template_served_rows(table, labels, dec, beats, entry, mix=None) -> dict:
     """``_pause_served_rows`` plus the v_template ``entry`` as serving applies it (``VTemplate.from_spec(...).apply``,
     each left-out record one signal): adds 'vote', 'cols' (the vote's columns of the rows), 'templated' ({seed: rows
-    after the vote}) and 'turned_template' ({seed: mask}). Shared by ``template_served`` and ``false_v``."""
+    after the vote}) and 'turned_template' ({seed: mask}). Shared by ``template_served`` and ``false_v``. ``mix``:
+    ``left_out_rows``' (run v60)."""
     from beats_preset import PRESET, _columns_of
     from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.modeling.stacking import VTemplate
-    sr = _pause_served_rows(table, labels, dec)
+    sr = _pause_served_rows(table, labels, dec, mix=mix)
     gate = sr["predictor"].stacked.gate
     gate_af = {"feature": gate.feature, "threshold": float(gate.threshold)} if gate is not None else None
     if entry["af_off"] != gate_af:
@@ -3920,13 +3943,7 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
     scf, spreadf = _seed_spread(y, forced, labels)
     paired, paired_forced = _paired(sc1, sc0), _paired(scf, sc0)
     sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
-    up = {m: bool(paired[m]["mean"] > 0 and paired[m]["mean"] > max(paired[m]["sd"], sd0[m]))
-          for m in ("V_positive_predictivity", "V_sensitivity")}
-    checks = {"V_positive_predictivity_or_V_sensitivity_up_beyond_spread": any(up.values()),
-              **{f"{m}_up_beyond_spread": x for m, x in up.items()},
-              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in SECOND_LEAD_TARGETS}}
-    kept = bool(checks["V_positive_predictivity_or_V_sensitivity_up_beyond_spread"]
-                and all(checks[f"{m}_within_seed_sd"] for m in SECOND_LEAD_TARGETS))
+    checks, kept = _lead2_keep(paired, sd0)
     idx = sr1["idx"]
     boosters = {}
     for name, d in (("one_lead", dec), ("two_lead", dec2)):
@@ -3959,6 +3976,279 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
              "%.4f (forced %.4f), S +P %.4f -> %.4f (forced %.4f); kept %s", result["chosen"],
              *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
                for x in (spread0[m]["mean"], spread1[m]["mean"], spreadf[m]["mean"])], kept)
+    return result
+
+
+# ---- run v60 (key v_lead2_vote_nested): the record's second lead as a SEPARATE booster whose vote is down-weighted.
+# Rules written here and in the JSON (``--steps lead2_vote_rules``) before any figure of v60, training side or left out.
+LEAD2_VOTE_KEY = "v_lead2_vote_nested"
+LEAD2_VOTE_GRID = (0.15, 0.3)   # the lead-2 booster's weight w; w = 0 is the served recipe (the choice's reference)
+LEAD2_UNLIKE_COLUMN = "lead2_median_corr"   # arm B's per-beat test: the beat's correlation with its lead-2 median beat
+LEAD2_VOTE_ARMS = ("all_beats", "lead2_unlike")   # arm A: every beat; arm B: only beats unlike their lead-2 median
+LEAD2_VOTE_WHY = (
+    "not blind: run v59's left-out figures had been seen (the second lead as columns of the one booster, forced on "
+    "both folds: V Se +0.010, V +P +0.010, S Se -0.009; per record 106's lost V 118 -> 32 and 203's false V 80 -> 48, "
+    "but 223's lost V 216 -> 302 and 207's false V 29 -> 74; neither fold's inner CV took it: 223's V beats look "
+    "normal in V1, 118's S). v60 lets the second lead speak through a separate booster whose vote can be down-weighted "
+    "(the early two_lead_group_ensemble row of hybrid_results.json, a per-lead ensemble, pointed the same way), with "
+    "the weight chosen per outer fold on its 4 inner groups; no threshold of the served recipe is re-chosen")
+LEAD2_VOTE_BOOSTER_WHAT = (
+    "the lead-2 booster: the fold's column set (beats_preset.column_sets()[set], both folds 'window') with MLII's "
+    "shape columns (per_beat_features.SHAPE_FEATURE_NAMES) removed and the 9 per_beat_features."
+    "SECOND_LEAD_FEATURE_NAMES of the other lead (V1; V5 in 114, V4 in 124; run v59's cached columns, step_lead2) "
+    "added: the served booster's RR, RR-context and window (AF) columns seen through the second lead's shape instead "
+    "of MLII's. Same LightGBM parameters, size (the fold's booster_size), class weights and seed as the fold's booster "
+    "(left out: seeds 42-44, paired with the served booster's seed; inner: seed 42 on 3 inner groups, scored on the "
+    "held one)")
+LEAD2_VOTE_RULE = (
+    "the served average p = (1 - d) * booster + d * ECG-SL (d the fold's deep weight) becomes (1 - w m) * p + w m * "
+    "lead2_booster, m per beat, BEFORE the served rules (the fold's rhythm gate, the preset's shipped v_pause and "
+    "v_template as served: AF by the preset's gate, each record one signal). Arm A ('all_beats'): m = 1 on every "
+    "beat. Arm B ('lead2_unlike', a per-beat agreement condition fixed from physiology, not from a grid): m = 1 only "
+    "where the beat's lead2_median_corr < 0.9 (LIKE_MEDIAN, the bin run v42 fixed for 'shaped like the normal beats'), "
+    "i.e. the beat looks unlike its record's normal beat in the second lead; elsewhere (and where the column is NaN) "
+    "m = 0 and MLII's served vote stands alone (a beat normal in V1 but abnormal in MLII, 223's V, keeps MLII's call)")
+LEAD2_VOTE_CHOICE_RULE = (
+    "fixed before any figure of run v60: per arm and per outer training fold on its 4 inner groups only, on what "
+    "mitdb-beats serves (the inner-4 recipe: the fold's booster seed 42 trained on 3 groups and scored on the held "
+    "one, averaged with the inner-4 ECG-SL at the fold's deep weight; the lead-2 booster likewise; the arm's vote; "
+    "the fold's rhythm gate; the shipped v_pause and v_template; each inner record one signal): every w of "
+    "LEAD2_VOTE_GRID (0.15, 0.3) is compared with w = 0 (the served inner rows) as run v59's SECOND_LEAD_CHOICE_RULE "
+    "compares its arms: admissible when the pooled inner macro F1 (N, S, V, F; 4 decimals) is above w = 0's AND no "
+    "inner group's macro F1 falls by more than 0.002 (NESTED_MACRO_TOL), nor its S Se by more than 0.01 "
+    "(NESTED_S_TOL), nor its V Se by more than 0.01 (VETO_V_SE_TOL) (a group without beats of the class: no test). "
+    "The admissible w of the highest pooled inner macro F1 is taken (ties: the smaller w); none admissible: w = 0 "
+    "(the served recipe). Applied to the fold's left-out records with the outer boosters (seeds 42-44), the outer "
+    "ECG-SL model, the fold's rhythm gate, the shipped v_pause and v_template; no scored beat takes part in any choice")
+LEAD2_VOTE_KEEP_RULE = (
+    "fixed before any figure of run v60: per arm, run v59's SECOND_LEAD_KEEP_RULE: against the served recipe's "
+    "left-out rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept "
+    "only if the mean change of V +P or of V Se is > 0 and > max(sd of its paired changes, the served rows' seed sd of "
+    "that measure), AND the mean change of each target measure (S Se, S +P, V Se, V +P) >= -(the served rows' seed sd "
+    "of that measure). Macro F1 (N, S, V, F) and accuracy are reported, not tested. Both folds at w = 0: the rows are "
+    "the served ones (change 0), not kept. Both arms kept: arm A (all_beats: no per-beat threshold, written first) is "
+    "the candidate, arm B reported. The forced rows (each w of the grid on both folds whatever the choice) and the "
+    "lead-2 booster alone are ablations, not decisions. Kept: a candidate for a later build (the preset and serving "
+    "API are not changed here)")
+LEAD2_VOTE_SERVING = (
+    "what serving would need if a build took the lead-2 vote (not done here): a second lead signal beside MLII in "
+    "Predictor.predict_signal / preprocess / beat_features (e.g. signal of shape (n, 2) with lead names, or a lead2= "
+    "argument) and per_beat_features.second_lead_features at the detected R-peaks; a second booster file in the "
+    "preset (e.g. booster_lead2.txt, LightGBM's own text format, never a pickle) with its columns named in "
+    "stacking.json, and a stacking.json entry {lead2_vote: {weight: w, booster: file, columns: [...], condition: null "
+    "or {column: lead2_median_corr, below: 0.9}}} applied in StackedClassifier before the rhythm gate, v_pause and "
+    "v_template; the preset's metadata declaring the leads it needs (MLII + V1, the V4 / V5 fallback of 114 / 124) so "
+    "that a one-lead input gets a clear error or the documented one-lead recipe (w = 0, exactly today's); evaluate "
+    "--model mitdb-beats reading both leads; the build rule over all 8 DS1 inner groups and a DS2 check before it "
+    "ships")
+
+
+def lead2_booster_columns(fold_set: list) -> list:
+    """``LEAD2_VOTE_BOOSTER_WHAT``'s columns: ``fold_set`` without MLII's shape columns, then the second lead's."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES, SHAPE_FEATURE_NAMES
+    return [c for c in fold_set if c not in SHAPE_FEATURE_NAMES] + list(SECOND_LEAD_FEATURE_NAMES)
+
+
+def lead2_vote(p, p2, w: float, mask=None) -> np.ndarray:
+    """``LEAD2_VOTE_RULE``: (1 - w m) p + w m p2 per beat (``mask``: m, None = every beat); w = 0 returns ``p``."""
+    if w == 0:
+        return p
+    m = np.ones(len(p)) if mask is None else np.asarray(mask, float)
+    return (1 - w * m)[:, None] * p + (w * m)[:, None] * p2
+
+
+def lead2_unlike(lead2_cols) -> np.ndarray:
+    """Arm B's m: the beats whose ``LEAD2_UNLIKE_COLUMN`` (of ``lead2_cols``, the ``SECOND_LEAD_FEATURE_NAMES``
+    columns) is below ``LIKE_MEDIAN`` (NaN: False)."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
+    with np.errstate(invalid="ignore"):
+        return lead2_cols[:, SECOND_LEAD_FEATURE_NAMES.index(LEAD2_UNLIKE_COLUMN)] < LIKE_MEDIAN
+
+
+def _lead2_weight_choice(y, rec, groups, rows, labels) -> dict:
+    """``LEAD2_VOTE_CHOICE_RULE`` on one outer fold's inner side for one arm: ``rows`` {w: served inner rows} over
+    0 and ``LEAD2_VOTE_GRID``."""
+    points = []
+    for w in LEAD2_VOTE_GRID:
+        ch = _second_lead_choice(y, rec, groups, rows[0.0], rows[w], labels)
+        points.append({"w": w, "pooled": ch["two_lead"]["pooled"], "group_falls": ch["group_falls"],
+                       "checks": ch["checks"], "admissible": ch["uses_second_lead"]})
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=lambda q: (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"])) if ok else None
+    return {"off": ch["one_lead"]["pooled"], "points": points, "chosen_w": 0.0 if best is None else best["w"],
+            "inner_groups": [sorted(g) for g in groups]}
+
+
+def _lead2_keep(paired, sd0) -> tuple:
+    """(checks, kept) of ``SECOND_LEAD_KEEP_RULE`` (runs v59 and v60): ``paired`` ``_paired``'s, ``sd0`` the served
+    rows' seed sd per measure."""
+    up = {m: bool(paired[m]["mean"] > 0 and paired[m]["mean"] > max(paired[m]["sd"], sd0[m]))
+          for m in ("V_positive_predictivity", "V_sensitivity")}
+    checks = {"V_positive_predictivity_or_V_sensitivity_up_beyond_spread": any(up.values()),
+              **{f"{m}_up_beyond_spread": x for m, x in up.items()},
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in SECOND_LEAD_TARGETS}}
+    kept = bool(checks["V_positive_predictivity_or_V_sensitivity_up_beyond_spread"]
+                and all(checks[f"{m}_within_seed_sd"] for m in SECOND_LEAD_TARGETS))
+    return checks, kept
+
+
+def _records_moved(y, rec, before, after, labels) -> dict:
+    """{record: {'before' / 'after': ``_record_figures``' V / S figures}} of every record whose figures ``after``
+    changes (run v60: where the S gains and losses come from as well as the V ones)."""
+    records = [str(r) for r in np.unique(rec)]
+    b, a = _record_figures(y, rec, before, labels, records), _record_figures(y, rec, after, labels, records)
+    return {r: {"before": b[r], "after": a[r]} for r in records if b[r] != a[r]}
+
+
+def lead2_vote_rules() -> dict:
+    """The rules of run v60 (written to the JSON before any figure, and repeated with the figures)."""
+    from ecgsl_keras.data.per_beat_features import SECOND_LEAD_FEATURE_NAMES
+    return {"why": LEAD2_VOTE_WHY, "blind": False, "second_lead_columns": list(SECOND_LEAD_FEATURE_NAMES),
+            "booster_what": LEAD2_VOTE_BOOSTER_WHAT, "vote_rule": LEAD2_VOTE_RULE, "arms": list(LEAD2_VOTE_ARMS),
+            "arm_b_condition": {"column": LEAD2_UNLIKE_COLUMN, "below": LIKE_MEDIAN},
+            "grid": {"w": [0.0, *LEAD2_VOTE_GRID]}, "choice_rule": LEAD2_VOTE_CHOICE_RULE,
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "keep_rule": LEAD2_VOTE_KEEP_RULE, "reported_records": list(SECOND_LEAD_RECORDS),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks) -> dict:
+    """Fold ``h``'s served inner rows for every arm and w ({arm: {w: rows}}), with 'idx' and a check that w = 0 is
+    ``_served_inner``'s rows."""
+    from beats_preset import _booster, _columns_of, column_sets
+    from v_side import _gated
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    part, c = dec["parts"][h], dec["chosen"][str(h)]
+    ib = _inner_base(table, labels, dec, h, v40=False)
+    idx = ib["idx"]
+    ok = np.isfinite(dec["inner"][h]).all(axis=1)
+    if not np.array_equal(part["train"][ok], idx):
+        raise SystemExit(f"fold {h}: the inner rows are not the training rows with an inner ECG-SL output")
+    cols2 = lead2_booster_columns(column_sets()[c["set"]])
+    X2 = np.concatenate([_columns_of(table, [n for n in cols2 if not n.startswith("lead2_")]), lead2], axis=1)
+    tr = part["train"]
+    rec_tr, y_tr = table["record"][tr], table["y"][tr]
+    p2 = np.zeros((len(tr), len(labels)))
+    for group in dec["groups"][h]:
+        m = np.isin(rec_tr, group)
+        p2[m] = _booster(X2[tr][~m], y_tr[~m], cols2, labels, 42, c["booster_size"]).predict_proba(X2[tr][m])
+    p2 = p2[ok]
+    w_d = c["deep_weight"]
+    mix = (1 - w_d) * ib["booster"] + w_d * ib["deep"]
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause = VPause.from_spec(preset_spec["v_pause"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
+    rec = table["record"][idx]
+    ev, vcols = _pause_evidence(table, idx, c_af)["columns"], _columns_of(table, list(vote.columns))[idx]
+
+    def served(p):
+        base = pause.apply(_gated(table, idx, p, c, labels), ev, records=rec)[0]
+        return vote.apply(base, beats[idx], vcols, records=rec)[0]
+    rows = {arm: {w: served(lead2_vote(mix, p2, w, masks[arm][idx])) for w in (0.0, *LEAD2_VOTE_GRID)}
+            for arm in LEAD2_VOTE_ARMS}
+    idx0, ref = _served_inner(table, labels, dec, h, beats, preset_spec)
+    if not (np.array_equal(idx0, idx) and all(np.array_equal(rows[a][0.0], ref) for a in LEAD2_VOTE_ARMS)):
+        raise SystemExit(f"fold {h}: w = 0 is not the served inner rows")
+    return {"idx": idx, "rows": rows, "lead2_booster": p2}
+
+
+def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_vote_nested`` (run v60): ``LEAD2_VOTE_RULE`` / ``LEAD2_VOTE_CHOICE_RULE`` /
+    ``LEAD2_VOTE_KEEP_RULE`` (module docstring)."""
+    import v_gate
+    from beats_preset import _booster, _columns_of, column_sets
+    from hybrid import BOOSTER_SEEDS
+
+    lead2, leads = step_lead2(work, mitdb_dir, table)
+    masks = {"all_beats": None, "lead2_unlike": lead2_unlike(lead2)}
+    masks = {a: (np.ones(len(lead2), bool) if m is None else m) for a, m in masks.items()}
+    # the outer lead-2 boosters (seeds 42-44, paired with the served booster's seed)
+    outer = []
+    for h, part in enumerate(dec["parts"]):
+        c = dec["chosen"][str(h)]
+        cols2 = lead2_booster_columns(column_sets()[c["set"]])
+        X2 = np.concatenate([_columns_of(table, [n for n in cols2 if not n.startswith("lead2_")]), lead2], axis=1)
+        tr, sc = part["train"], part["scored"]
+        outer.append({s: _booster(X2[tr], table["y"][tr], cols2, labels, s, c["booster_size"]).predict_proba(X2[sc])
+                      for s in BOOSTER_SEEDS})
+        log.info("lead-2 vote, fold %d: outer lead-2 boosters trained (%d columns)", h, len(cols2))
+    choice = {arm: {} for arm in LEAD2_VOTE_ARMS}
+    for h in range(len(dec["parts"])):
+        inner = _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks)
+        idx = inner["idx"]
+        for arm in LEAD2_VOTE_ARMS:
+            choice[arm][str(h)] = ch = _lead2_weight_choice(table["y"][idx], table["record"][idx], dec["groups"][h],
+                                                            inner["rows"][arm], labels)
+            log.info("lead-2 vote %s, fold %d: w %s; off %s; points %s", arm, h, ch["chosen_w"], ch["off"],
+                     [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]])
+
+    def hooks(arm, w_of):
+        def f(p, h, seed):
+            sc = dec["parts"][h]["scored"]
+            return lead2_vote(p, outer[h][seed], w_of[h], masks[arm][sc])
+        return {h: f for h in range(len(dec["parts"]))}
+
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before = sr0["templated"]
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    arms, forced, by_record = {}, {}, {"served": _record_figures(y, rec, before, labels, SECOND_LEAD_RECORDS)}
+    for arm in LEAD2_VOTE_ARMS:
+        w_of = {h: choice[arm][str(h)]["chosen_w"] for h in range(len(dec["parts"]))}
+        if any(w_of.values()):
+            chosen = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                           mix=hooks(arm, w_of))["templated"]
+        else:
+            chosen = before
+        sc1, spread1 = _seed_spread(y, chosen, labels)
+        paired = _paired(sc1, sc0)
+        checks, kept = _lead2_keep(paired, sd0)
+        arms[arm] = {"chosen_w": {str(h): w for h, w in w_of.items()}, "seed_spread": spread1,
+                     "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
+                     "kept": kept,
+                     "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+                     "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V")),
+                     "by_record_moved": _records_moved(y, rec, before, chosen, labels)}
+        by_record[f"chosen_{arm}"] = _record_figures(y, rec, chosen, labels, SECOND_LEAD_RECORDS)
+        for w in LEAD2_VOTE_GRID:
+            rows = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                         mix=hooks(arm, {h: w for h in range(len(dec["parts"]))}))["templated"]
+            scf, spreadf = _seed_spread(y, rows, labels)
+            forced.setdefault(arm, {})[str(w)] = {"seed_spread": spreadf,
+                                                  "distance_to_targets": v_gate._distance(spreadf),
+                                                  "paired_change": _paired(scf, sc0)}
+            by_record[f"forced_{arm}_w{w}"] = _record_figures(y, rec, rows, labels, SECOND_LEAD_RECORDS)
+        log.info("lead-2 vote %s: w %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; "
+                 "kept %s", arm, w_of, *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
+                                                    "S_positive_predictivity")
+                                         for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
+    kept_arms = [a for a in LEAD2_VOTE_ARMS if arms[a]["kept"]]
+    alone = {s: np.concatenate([outer[h][s] for h in range(len(dec["parts"]))]) for s in BOOSTER_SEEDS}
+    served_booster = {s: np.concatenate([part[f"p_booster_s{s}"] for part in dec["parts"]]) for s in BOOSTER_SEEDS}
+    unlike = masks["lead2_unlike"][idx]
+    result = {**lead2_vote_rules(), "second_lead_by_record": leads,
+              "chosen_by_inner_cv": choice,
+              "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+              "baseline_seed_sd": sd0, "arms": arms, "kept_arms": kept_arms,
+              "kept": bool(kept_arms), "candidate": kept_arms[0] if kept_arms else None,
+              "decision": (f"kept: arm {kept_arms[0]} is a candidate two-lead recipe for a later build (preset and "
+                           "serving unchanged)" if kept_arms else "not kept: the served one-lead recipe stays"),
+              "forced": {"what": "ablation: each w of the grid on both folds whatever the choice", **forced},
+              "boosters_alone": {"what": "ablation: the outer boosters alone (no ECG-SL, no rule), seeds 42-44",
+                                 "served_booster": _seed_spread(y, served_booster, labels)[1],
+                                 "lead2_booster": _seed_spread(y, alone, labels)[1]},
+              "arm_b_beats": {"what": "left-out beats under arm B's condition (lead2_median_corr < 0.9) by true class",
+                              **{k: int((unlike & (y == labels.index(k))).sum()) for k in ("N", "S", "V", "F")},
+                              "of": {k: int((y == labels.index(k)).sum()) for k in ("N", "S", "V", "F")}},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows, each arm's chosen rows "
+                                    "and its forced rows at each w", **by_record},
+              "left_out_beats": int(len(idx)), "serving_would_need": LEAD2_VOTE_SERVING}
     return result
 
 
@@ -4037,11 +4327,16 @@ STEPS = (
     ("second_lead_rules", SECOND_LEAD_KEY, lambda c: second_lead_rules()),
     ("second_lead_nested", SECOND_LEAD_KEY,
      lambda c: step_second_lead_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("lead2_vote_rules", LEAD2_VOTE_KEY, lambda c: lead2_vote_rules()),
+    ("lead2_vote_nested", LEAD2_VOTE_KEY,
+     lambda c: step_lead2_vote_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
-NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules"}   # the steps that do not read v40's decision rows
-RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59"}   # steps that write a run's rules alone
+# the steps that do not read v40's decision rows
+NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules"}
+# steps that write a run's rules alone
+RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60"}
 
 
 def main(argv=None) -> int:
