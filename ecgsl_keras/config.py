@@ -279,6 +279,14 @@ class SignalConfig(_JsonConfig):
     # rpeaks_s54_108_look.json): its large P waves, as large as the QRS 261-286 ms after them, became pairs; a P wave is
     # a slow atrial dome, a couplet's first beat a ventricular depolarisation as steep as the second. 0 = off (default).
     rpeak_minimum_gap_pair_slope: float = 0.0
+    # rpeak_minimum_gap_pair's pairs tested by morphology (issue 21 run s57; Python path only; with
+    # rpeak_minimum_gap_pair > 0): a pair is kept only when the earlier peak's QRS window (rpeak_guard.qrs_windows,
+    # +-GuardConstants.cluster_window_s, mean removed, on the guard's signal) correlates at least this much with the
+    # later peak's -- one morphology, as the guard's cluster rescue and templates measure it; refused, the refractory
+    # contest runs as without the pair (rpeaks._findpeaks_neurokit's gap_pair_correlation). Why (run s56's held-out look,
+    # rpeaks_s56_pair_shape_look.json, not blind): MIT-BIH 108's P-wave pairs correlate little with the QRS after them,
+    # a couplet's two beats of one focus closely. 0 = off (default).
+    rpeak_minimum_gap_pair_correlation: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -388,6 +396,12 @@ class SignalConfig(_JsonConfig):
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_slope must be 0 (off) or positive, and "
                                                         "positive only with rpeak_minimum_gap_pair > 0 (got "
                                                         f"{self.rpeak_minimum_gap_pair_slope}, "
+                                                        f"{self.rpeak_minimum_gap_pair})")
+        if not 0 <= self.rpeak_minimum_gap_pair_correlation <= 1 or (self.rpeak_minimum_gap_pair_correlation > 0
+                                                                      and self.rpeak_minimum_gap_pair <= 0):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_correlation must be 0 (off) or in "
+                                                        "(0, 1], and positive only with rpeak_minimum_gap_pair > 0 "
+                                                        f"(got {self.rpeak_minimum_gap_pair_correlation}, "
                                                         f"{self.rpeak_minimum_gap_pair})")
         if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "

@@ -122,7 +122,7 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
                         gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
                         gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False,
-                        gap_pair_slope=0.0) -> np.ndarray:
+                        gap_pair_slope=0.0, gap_pair_correlation=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -183,6 +183,12 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     peak's; refused, the contest goes on as without ``gap_pair``. Shape, not size: a P wave (atrial depolarisation,
     ~0.1 s, a slow dome) as large as the QRS after it (MIT-BIH 108, run s54's look) rises about half as steeply or less,
     while both beats of a couplet are ventricular depolarisations with slopes of the same order. 0: off.
+    ``gap_pair_correlation`` (``SignalConfig.rpeak_minimum_gap_pair_correlation``, run s57): > 0 keeps such a pair only
+    when the kept (earlier) peak's QRS window (``rpeak_guard.qrs_windows``, +-``GuardConstants.cluster_window_s``, mean
+    removed, unit norm, on ``gap_signal``) correlates at least ``gap_pair_correlation`` with the later peak's (one
+    morphology, the measure of the guard's cluster rescue); refused, the contest goes on as without ``gap_pair``. Run
+    s56's held-out look: MIT-BIH 108's large P waves are as steep as the QRS after them but not shaped like it, while
+    the two beats of a couplet from one focus are. 0: off.
 
     ``mean_cap`` (``SignalConfig.rpeak_region_mean_cap``, run s52): > 0 caps the running mean the region threshold
     compares with at ``mean_cap`` x its median over the signal (0: neurokit2's running mean). In a fast ventricular run
@@ -232,6 +238,11 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     if gap_pair > 0 and gap_pair_slope > 0:
         amplitude, sharpness, _ = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
         slope = (amplitude * sharpness).tolist()
+    # run s57's morphology test: each candidate's QRS window (the guard's cluster windows); compared a pair at a time
+    windows = None
+    if gap_pair > 0 and gap_pair_correlation > 0:
+        windows = rpeak_guard.qrs_windows(x if gap_signal is None else gap_signal, candidates, fs,
+                                          rpeak_guard.GUARD.cluster_window_s)
 
     def contest(gap, allowed=None, wide=None, collect=None):
         """The kept peaks and their indices into ``candidates`` (-1: the dummy peak); ``allowed`` / ``wide``: masks
@@ -248,7 +259,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                     gap_pair > 0 and not minimum and not minima[-1] and peak - peaks[-1] >= gap
                     and prominence >= gap_pair * prominences[-1]
                     # run s56: and the earlier peak steep like a QRS against the later one (not a P wave)
-                    and (slope is None or slope[index[-1]] >= gap_pair_slope * slope[i])):
+                    and (slope is None or slope[index[-1]] >= gap_pair_slope * slope[i])
+                    # run s57: and the two peaks of one morphology (a P wave is not shaped like the QRS after it)
+                    and (windows is None or float(windows[index[-1]] @ windows[i]) >= gap_pair_correlation)):
                 # inside mindelay a maximum is kept only as a pair: with gap_pair_guarded not a gap peak (run s55)
                 gapped.append(bool(peaks) and peak - peaks[-1] <= delay and (minimum or not gap_pair_guarded))
                 peaks.append(peak)
@@ -373,11 +386,13 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
         options["gap_pair_guarded"] = True
     if config.rpeak_minimum_gap_pair_slope > 0:
         options["gap_pair_slope"] = float(config.rpeak_minimum_gap_pair_slope)
+    if config.rpeak_minimum_gap_pair_correlation > 0:
+        options["gap_pair_correlation"] = float(config.rpeak_minimum_gap_pair_correlation)
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
                        gap_amplitude=float(config.rpeak_minimum_gap_amplitude))
     if (config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0
-            or config.rpeak_minimum_gap_pair_slope > 0):
+            or config.rpeak_minimum_gap_pair_slope > 0 or config.rpeak_minimum_gap_pair_correlation > 0):
         # measured on the signal the guard measures (run s48's look), at the detector's rate
         options["gap_signal"] = cleaned if config.detect_at_native_rate else resample(cleaned, fs, float(config.target_fs))
     def detect(options):

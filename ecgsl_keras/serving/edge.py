@@ -99,7 +99,8 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpe
                              "rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude", "rpeak_minimum_gap_final",
                              "rpeak_minimum_gap_after_guard", "rpeak_region_mean_cap",
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
-                             "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope")
+                             "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
+                             "rpeak_minimum_gap_pair_correlation")
 
 
 @dataclass(frozen=True)

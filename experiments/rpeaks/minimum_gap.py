@@ -201,6 +201,35 @@ recount must equal it):
     python experiments/rpeaks/minimum_gap_speed.py --run s56 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s56_gap_pair_slope_speed.json
 
+Run s57 (``--run s57``; the grid, the option, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s57_gap_pair_correlation_plan.json`` by ``--plan``, before any count of run s57): run s54's
+pairs (held out of the guard, p = 0.6) tested by MORPHOLOGY (``SignalConfig.rpeak_minimum_gap_pair_correlation``,
+``_findpeaks_neurokit``'s ``gap_pair_correlation``): a pair is kept only when the earlier peak's QRS window
+(``rpeak_guard.qrs_windows``, +-``GuardConstants.cluster_window_s`` = 60 ms, mean removed, unit norm, on the guard's
+signal) correlates at least c with the later peak's; refused, the contest runs as without the pair. NOT blind as to the
+measure: it comes from run s56's held-out look (experiments/rpeaks/gap_pair_slope_look.py,
+``rpeaks_s56_pair_shape_look.json``: 108's P-wave-kind pairs correlate at most 0.85, median 0.12; the couplets of 203 /
+215 median 0.99, a few two-shape couplets down to -0.16). The thresholds are NOT read from that look: the grid is the
+guard's own correlation thresholds on the same windows at run s37's point (``S57_CORR_FROM``): 0.8
+(``GuardConstants.noise_correlation``), 0.9 (``rpeak_rescue_cluster``, the cluster rescue's one shape; also
+``t_wave_cluster``, ``blocked_p_unlike``) and 0.95 (``rpeak_rescue_templates``, the template-correlation threshold).
+Grid (``GRIDS["s57"]``): the baseline, run s51's point, run s54's point (p = 0.6, no test), then that point with c in
+{0.8, 0.9, 0.95}. Chosen leave one record out as in runs s48-s56 (per builder seed, for each DS1 record held out, the
+point with the fewest FN + FP over the four rhythms on the other 21; ties: the first name in sort order, the baseline
+first), scored on the held-out record. Keep rule ``KEEP_RULE_AGAINST_S51["s57"]`` (runs s52-s56's form): recommended
+when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below run s51's reported mean
+(793.8), no rhythm's mean held-out Se or +P falls below run s51's (its ``rhythm_means``), and the most chosen point is
+a correlation-tested one with CPU time at most 1.3x today's detector (minimum_gap_speed.py). Counts in
+/work/runs/s37-rpeaks2/s57/counts, started from a copy of run s56's cache (``S56_CACHE_COPY``, read only) for the
+baseline, today's detector, run s51's point and run s54's p = 0.6 point (their recount must equal it):
+
+    python experiments/rpeaks/minimum_gap.py --run s57 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s57_gap_pair_correlation_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s57 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s57_gap_pair_correlation.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s57 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s57_gap_pair_correlation_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -269,8 +298,20 @@ S56_PAIR = S54_PAIR[0]
 S56_SLOPE = (0.5, 0.6, 0.7)
 S54_PAIR_POINT = dict(S51_POINT, rpeak_minimum_gap_pair=S56_PAIR)
 GRIDS["s56"] = [S51_POINT, S54_PAIR_POINT] + [dict(S54_PAIR_POINT, rpeak_minimum_gap_pair_slope=v) for v in S56_SLOPE]
+# run s57: run s51's point, run s54's pair at p = 0.6, then that pair kept only when its two peaks' QRS windows correlate
+# at least c (fixed before any of its counts; module docstring). The values are the guard's own thresholds on the same
+# windows (qrs_windows, +-cluster_window_s, mean removed) at run s37's point, not read from run s56's look:
+S57_CORR_FROM = {0.8: "GuardConstants.noise_correlation (run s37's point): a flagged small peak stays when its "
+                      "neighbours repeat its shape",
+                 0.9: "SignalConfig.rpeak_rescue_cluster (run s37's point; GuardConstants.t_wave_cluster, "
+                      "blocked_p_unlike): the cluster rescue's beats of one shape",
+                 0.95: "SignalConfig.rpeak_rescue_templates (run s37's point): the template-correlation threshold of "
+                       "record_templates / template_like"}
+S57_CORR = tuple(S57_CORR_FROM)
+GRIDS["s57"] = [S51_POINT, S54_PAIR_POINT] + [dict(S54_PAIR_POINT, rpeak_minimum_gap_pair_correlation=c)
+                                              for c in S57_CORR]
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
-AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope"}
+AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -278,13 +319,15 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
           "s52": "/work/runs/s36-rpeaks/s52/counts", "s53": "/work/runs/s36-rpeaks2/s53/counts",
           "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts",
-          "s56": "/work/runs/s37-rpeaks/s56/counts"}
+          "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts"}
+# run s57 starts from a copy of run s56's cache (the original is left as it is)
+S56_CACHE_COPY = "/work/runs/s37-rpeaks2/s56/counts"
 S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
                "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
                "s52": "rpeaks_s52_region_mean_cap", "s53": "rpeaks_s53_gap_new_only",
                "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded",
-               "s56": "rpeaks_s56_gap_pair_slope"}
+               "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -314,7 +357,12 @@ KEEP_RULE_AGAINST_S51 = {
             "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
             "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point (a "
             "shape-tested pair) with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any "
-            "count of run s56")}
+            "count of run s56"),
+    "s57": ("the option (rpeak_minimum_gap_pair_correlation) is recommended when, over the five builder seeds, the mean "
+            "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
+            "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point (a "
+            "correlation-tested pair) with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before "
+            "any count of run s57")}
 GRID_S56 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [0.0, S56_PAIR],
             "rpeak_minimum_gap_pair_slope": [0.0, *S56_SLOPE],
             "points": ["s37_first", "s37_first_gap0.25_final0.5_after", f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}",
@@ -329,6 +377,20 @@ GRID_S56 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap
                          "and its grid are fixed from physiology (a P wave rises at most about half as steeply as a QRS "
                          "of its size; a couplet's two ventricular beats have slopes of the same order), not from any "
                          "held-out count; the point is chosen leave one record out"}
+GRID_S57 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [0.0, S56_PAIR],
+            "rpeak_minimum_gap_pair_correlation": [0.0, *S57_CORR],
+            "correlation_from": {str(c): v for c, v in S57_CORR_FROM.items()},
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after", f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}",
+                       *(f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}_corr{c}" for c in S57_CORR)],
+            "form": "run s54's pairs (a region maximum at least the gap after a kept maximum, inside mindelay, with "
+                    "prominence at least p x that peak's, kept as a gap peak: held out of the guard, tested after it) "
+                    "kept only when the earlier peak's QRS window (qrs_windows, +-cluster_window_s = 60 ms, mean "
+                    "removed, unit norm, on the guard's signal) correlates at least c with the later peak's; the "
+                    "baseline, run s51's point, run s54's point (p = 0.6, no test), then that point with each c",
+            "read_from": "run s56's held-out look (gap_pair_slope_look.py, rpeaks_s56_pair_shape_look.json): 108's "
+                         "P-wave-kind pairs correlate at most 0.85 (median 0.12), couplets median 0.99: NOT blind as "
+                         "to the measure; its thresholds are the guard's existing correlation thresholds on the same "
+                         "windows (correlation_from), not read from the look; the point is chosen leave one record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -351,6 +413,8 @@ def suffix(options) -> str:
         out += "_guarded"
     if "rpeak_minimum_gap_pair_slope" in options:
         out += f"_slope{options['rpeak_minimum_gap_pair_slope']}"
+    if "rpeak_minimum_gap_pair_correlation" in options:
+        out += f"_corr{options['rpeak_minimum_gap_pair_correlation']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -406,16 +470,16 @@ def record_counts(args, rid) -> dict:
     cache = Path(args.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     # run s53 also keeps run s51's point: its recount must equal run s51's (score_point raises otherwise)
-    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55", "s56")
-                                     else []),
-                  # run s56 also keeps run s54's p = 0.6 point (its recount must equal run s54's)
-                  *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run == "s56" else []))
+    old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55", "s56",
+                                                                                         "s57") else []),
+                  # runs s56-s57 also keep run s54's p = 0.6 point (its recount must equal run s54's)
+                  *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []))
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
                                 and len(k.split("|")) == 3)
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
-    # from run s51's, runs s55-s56 from run s54's
+    # from run s51's, runs s55-s56 from run s54's, run s57 from a copy of run s56's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
-           "s55": CACHES["s54"], "s56": CACHES["s54"]}.get(args.run, S48_CACHE)
+           "s55": CACHES["s54"], "s56": CACHES["s54"], "s57": S56_CACHE_COPY}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
@@ -596,13 +660,21 @@ def why(args, argv) -> dict:
 
 
 def plan(args, argv) -> dict:
-    """``--plan`` (run s56): the grid, the choice rule, the keep rule and the keys the results will report, written
+    """``--plan`` (runs s56-s57): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run != "s56":
-        raise SystemExit("--plan: run s56 only (earlier runs fixed their plan in the module docstring)")
+    if args.run not in ("s56", "s57"):
+        raise SystemExit("--plan: runs s56-s57 only (earlier runs fixed their plan in the module docstring)")
+    speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
+             f"{EXPERIMENTS[args.run]}_speed.json)")
+    if args.run == "s57":
+        # the option's cost does not depend on c: when the folds mostly choose a point without it, c = 0.9 is timed
+        speed = (f"experiments/rpeaks/minimum_gap_speed.py --run s57 (the most chosen point when it is an option "
+                 f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(GRIDS[args.run][-2])}']}; "
+                 f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
-            "written": "before any count of run s56", "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS),
-            "tolerance_ms": 150, "target": 0.997, "grid": GRID_S56, "points": [SHORT[n] for n in names(args.run)],
+            "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
+            "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
+            "grid": GRID_S56 if args.run == "s56" else GRID_S57, "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
             "tie_break": "the first name in sort order (the baseline first)",
@@ -612,9 +684,9 @@ def plan(args, argv) -> dict:
                         "s51_errors_key": "summary.errors_held_out.mean", "s51_rhythm_key": "rhythm_means"},
             "result_json": f"benchmarks/results/{EXPERIMENTS[args.run]}.json",
             "result_keys": ["summary", "rhythm_means", "keep", "minus_s51", "grid_errors_all_22_mean", "per_seed"],
-            "speed": f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
-                     f"{EXPERIMENTS[args.run]}_speed.json)",
-            "cache": CACHES[args.run], "cache_started_from": CACHES["s54"]}
+            "speed": speed, "cache": args.cache_dir,
+            "cache_started_from": CACHES["s54"] if args.run == "s56" else S56_CACHE_COPY + " (a copy of " +
+            CACHES["s56"] + ")"}
 
 
 def main(argv=None) -> int:
@@ -629,7 +701,7 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
     parser.add_argument("--plan", action="store_true",
-                        help="write the run's grid, choice rule and keep rule (no count) to --out and stop (run s56)")
+                        help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s57)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.plan:
@@ -715,7 +787,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
