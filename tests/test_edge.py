@@ -579,7 +579,7 @@ def test_in_graph_negative_fallback_and_gap_are_pythons_contest_on_the_same_sign
         x = signal_lib.resample(signal, rate, fs)
         windows += [x[start:start + int(30 * fs)] for start in range(0, int(90 * fs), int(30 * fs))]
     windows += [-x for x in windows[2:]]
-    total = mismatched = 0
+    total = 0
     for gap in (0.0, 0.25):
         for first_beat in (False, True):
             config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=gap,

@@ -22,7 +22,10 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
    running mean over 750 ms), QRS regions above it (too-short regions dropped), the most prominent
    local maximum of each region, and a 300 ms refractory period (``SignalConfig.rpeak_mindelay_keep``
-   ``"prominent"``: the more prominent of two peaks within it, one pass; ``SignalConfig.rpeak_keep_first_beat``:
+   ``"prominent"``: the more prominent of two peaks within it, one pass; ``"prominent_negative_last"``: also a
+   region's most prominent minimum when it has no maximum, which never wins the contest, kept at least
+   ``SignalConfig.rpeak_minimum_gap_s`` after the last kept peak when that is > 0, the Python path's sequential
+   contest exactly (``EndToEnd.refractory_contest``, a WHILE loop); ``SignalConfig.rpeak_keep_first_beat``:
    without neurokit2's dummy peak at sample 0, which loses a beat in the first 300 ms), each step as neurokit2 computes it
    (on the same detection signal the two differ on about 2 peaks in 1,000, ``tests/test_edge.py``); so
    the beats match the ones the classifier was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
@@ -629,7 +632,7 @@ class EndToEnd:
         neighbours of the ``"prominent"`` rule."""
         import tensorflow as tf
 
-        fs, sc, k = self.fs, self.sc, self.max_beats
+        fs, sc = self.fs, self.sc
         delay = int(round(self.edge.min_delay_s * fs))
         # 0 (off): a minimum inside the delay is always dropped (the same test as the delay's)
         gap = int(np.rint(float(sc.rpeak_minimum_gap_s) * fs)) if sc.rpeak_minimum_gap_s > 0 else delay + 1
