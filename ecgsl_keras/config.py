@@ -103,7 +103,7 @@ class SignalConfig(_JsonConfig):
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: rpeak_guard.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
-    # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
+    # deep rescue (issue 21; in the graph too, EndToEnd.guard): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
     # wide rescue (issue 21 run s43; Python path only): down to this x the reference for a peak WIDER than the QRS

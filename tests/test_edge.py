@@ -426,7 +426,6 @@ def test_unservable_configs_are_refused(options):
 
 
 @pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1},
-                                     {"rpeak_rescue_deep": 0.2},
                                      {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
                                      {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
                                      {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
@@ -650,4 +649,38 @@ def test_ported_detector_options_are_accepted():
     edge.check_config(SignalConfig(rpeak_mindelay_keep="prominent_negative_last"), edge.EdgeConfig())
     edge.check_config(SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25),
                       edge.EdgeConfig())
+    edge.check_config(SignalConfig(rpeak_rescue_deep=0.2), edge.EdgeConfig())
     assert "rpeak_minimum_gap_s" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    assert "rpeak_rescue_deep" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+
+
+@pytest.mark.parametrize("deep", [0.15, 0.2])
+def test_in_graph_deep_rescue_keeps_the_peaks_guard_keep_keeps(fixtures_dir, deep):
+    """rpeak_rescue_deep (the first of s37_first's guard steps) in the graph: on bigeminy built from MIT-BIH 208 with the
+    small beats at 0.2 of their QRS (30 s at target_fs, the unguarded detector's peaks), EndToEnd.guard keeps what
+    signal.guard_keep keeps with the deep rescue, and the rescue decides something there."""
+    from ecgsl_keras.bench import rhythms
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig(rpeak_rescue_deep=deep)
+    signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
+    x, _ = rhythms.bigeminy(signal, fs, beats, symbols, seed=208, gain=0.2)
+    fs_t = config.target_fs
+    windows = [signal_lib.resample(x[start:start + int(30 * fs)], fs, fs_t) for start in (0, int(30 * fs), int(60 * fs))]
+    decided = 0
+    for x in windows:
+        cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+        peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
+                                                                     rpeak_searchback=0.0), cleaned=cleaned)
+        assert 25 < peaks.size <= 128
+        amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+        expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude,
+                                               deep=deep)]
+        decided += expected.size - peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width,
+                                                               config.rpeak_guard_amplitude)].size
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        pos = np.full(128, x.size - 1, np.int32)
+        pos[: peaks.size] = peaks
+        kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
+        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+    assert decided > 5

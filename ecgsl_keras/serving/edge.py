@@ -92,8 +92,9 @@ def tflite_name(fmt: str) -> str:
 
 # SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
-# tests at the final peaks (runs s49-s55) do not.
-PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpeak_searchback_irregular",
+# tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
+# EndToEnd.guard.
+PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
@@ -328,7 +329,7 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
     python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
     if signal_config.rpeak_mindelay_keep not in GRAPH_MINDELAY_KEEP or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
-                                                    "shape check or irregular-rhythm gaps, no deep rescue and no "
+                                                    "shape check or irregular-rhythm gaps, and no "
                                                     "negative-QRS fallback other than 'prominent_negative_last' "
                                                     "(Python path only): rpeak_mindelay_keep "
                                                     + " or ".join(repr(k) for k in GRAPH_MINDELAY_KEEP) + ", "
@@ -663,13 +664,14 @@ class EndToEnd:
         return tf.logical_and(ok, kept > 0.5)
 
     def guard(self, cleaned, pos, ok):
-        """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue, two
-        passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue and, with
+        ``SignalConfig.rpeak_rescue_deep``, the deep rescue; two passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
         (kept peaks first, in time order). The search back of ``rpeak_guard.guard_rpeaks`` is ``search_back``."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
         const, guard = rpeak_guard.GUARD, float(self.sc.rpeak_guard_amplitude)
+        deep = float(self.sc.rpeak_rescue_deep)
         half = max(1, int(round(const.qrs_half_width_s * fs)))
         window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
@@ -697,6 +699,12 @@ class EndToEnd:
                 qrs_like = tf.logical_and(
                     tf.logical_and(ok, amplitude >= const.rescue_amplitude * reference),
                     tf.logical_and(sharpness >= const.rescue_sharpness * sharp_ref, width <= const.rescue_width * width_ref))
+                if 0 < deep < const.rescue_amplitude:
+                    # the deep rescue (SignalConfig.rpeak_rescue_deep, rpeak_guard.guard_keep's deep): down to deep x
+                    # the reference for a peak sharper and narrower than the QRS complexes around it
+                    qrs_like = tf.logical_or(qrs_like, tf.logical_and(
+                        tf.logical_and(ok, amplitude >= deep * reference),
+                        tf.logical_and(sharpness >= const.deep_sharpness * sharp_ref, width <= const.deep_width * width_ref)))
                 qrs_like = tf.logical_and(qrs_like, tf.reduce_sum(tf.cast(large, tf.int32)) >= 3)
                 new = tf.logical_or(large, qrs_like)
             keep = tf.where(tf.logical_and(enough, tf.reduce_any(new)), new, keep)
