@@ -1,8 +1,10 @@
 """Issue 21, port steps 1-2 (docs/benchmarks.md, run s51's "What the port needs"): the negative-QRS fallback
 (``SignalConfig.rpeak_mindelay_keep="prominent_negative_last"``) and the minimum gap (``rpeak_minimum_gap_s``) in the
-end-to-end graph (``EndToEnd.refractory_contest``). The ``cinc2017-edge`` preset exported end to end twice, its
-signal config as shipped ("off") and with the two options at run s48-s51's point ("on": "prominent_negative_last",
-gap 0.25 s), each file against the Python path with the same signal config.
+end-to-end graph (``EndToEnd.refractory_contest``), and the first of step 3's guard steps, the deep rescue
+(``rpeak_rescue_deep``, ``EndToEnd.guard``). The ``cinc2017-edge`` preset exported end to end three times, its
+signal config as shipped ("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last",
+gap 0.25 s) and with the deep rescue too at ``s37_first``'s value ("on_deep": 0.2), each file against the Python path
+with the same signal config.
 
     python experiments/edge/gap_port.py --work WORK [--cinc path/to/training2017] [--every 1] \\
         [--steps export latency agreement] --out benchmarks/results/edge_gap_port.json
@@ -24,7 +26,9 @@ Steps (each cached in ``--work``; ``agreement`` per record, a rerun goes on wher
 Decision rule, fixed before any figure of this run: the port stays (the graph accepts the two options instead of
 refusing them) when both files convert with builtin ops only and, on these records, the in-graph against Python
 agreement with the options on is at most 0.001 below the agreement with them off, Se and +P. The default is not
-changed in any case (the options are run s51's "kept, not default" point, which also needs step 3, the guard).
+changed in any case (the options are run s51's "kept, not default" point, which also needs step 3, the guard). The
+deep rescue's port (added after the first two points' figures, its rule written before its own): it stays when its
+file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P.
 
 Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
 """
@@ -45,10 +49,13 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 log = logging.getLogger("experiments.edge.gap_port")
 
-POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25}}
+POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
+          "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                      "rpeak_rescue_deep": 0.2}}
 RULE = ("the port stays when both files convert with builtin ops only and the agreement with the options on is at "
         "most 0.001 below the agreement with them off (Se and +P, CinC validation records, 50 ms); the default is not "
-        "changed")
+        "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
+        "on_deep is at most 0.001 below on")
 MODEL = "cinc2017-edge"
 
 
@@ -233,17 +240,19 @@ def summarise(rows, rate) -> dict:
         out[point]["records_at_or_above_99_5"] = sum(
             1 for r in rows if "tp" in r[point] and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fn"], 1)
             and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fp"], 1))
-    # what the options change, each side: peaks found / lost at 50 ms against the point "off"
+    # what the options change, each side: peaks found / lost at 50 ms against the point before
     tol = int(round(0.05 * rate))
-    for side in ("graph", "python"):
-        added = removed = records = 0
-        for r in rows:
-            if "tp" not in r["off"] or "tp" not in r["on"]:
-                continue
-            m = signal_lib.match_peaks(np.asarray(r["off"][side], np.int64), np.asarray(r["on"][side], np.int64), tol)
-            added, removed = added + m["fp"], removed + m["fn"]
-            records += int(m["fp"] > 0 or m["fn"] > 0)
-        out[f"{side}_change_on_vs_off"] = {"peaks_added": added, "peaks_removed": removed, "records_changed": records}
+    for new, old in (("on", "off"), ("on_deep", "on")):
+        for side in ("graph", "python"):
+            added = removed = records = 0
+            for r in rows:
+                if "tp" not in r[old] or "tp" not in r[new]:
+                    continue
+                m = signal_lib.match_peaks(np.asarray(r[old][side], np.int64), np.asarray(r[new][side], np.int64), tol)
+                added, removed = added + m["fp"], removed + m["fn"]
+                records += int(m["fp"] > 0 or m["fn"] > 0)
+            out[f"{side}_change_{new}_vs_{old}"] = {"peaks_added": added, "peaks_removed": removed,
+                                                    "records_changed": records}
     return out
 
 
@@ -271,11 +280,19 @@ def main(argv=None) -> int:
     if "export" in result and "agreement" in result and args.every == 1:
         a = result["agreement"]
         drop = {key: a["off"]["all"][key] - a["on"]["all"][key] for key in ("sensitivity", "ppv")}
-        builtin = all(result["export"][point]["builtin_only"] for point in POINTS)
+        builtin = all(result["export"][point]["builtin_only"] for point in ("off", "on"))
+        deep_drop = {key: a["on"]["all"][key] - a["on_deep"]["all"][key] for key in ("sensitivity", "ppv")}
         result["decision"] = {"agreement_drop_on_vs_off": drop, "builtin_only": builtin,
                               "port_stays": bool(builtin and max(drop.values()) <= 0.001),
                               "target_0_995_distance_on": {key: a["on"]["all"][key] - 0.995 for key in ("sensitivity", "ppv")},
-                              "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0)"}
+                              "deep": {"agreement_drop_on_deep_vs_on": deep_drop,
+                                       "builtin_only": result["export"]["on_deep"]["builtin_only"],
+                                       "port_stays": bool(result["export"]["on_deep"]["builtin_only"]
+                                                          and max(deep_drop.values()) <= 0.001),
+                                       "target_0_995_distance": {key: a["on_deep"]["all"][key] - 0.995
+                                                                 for key in ("sensitivity", "ppv")}},
+                              "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
+                                         "rpeak_rescue_deep 0)"}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
