@@ -97,12 +97,13 @@ class SignalConfig(_JsonConfig):
     # the more prominent (a large P wave no longer hides its QRS, MIT-BIH 108); "prominent_negative" also
     # takes the most prominent minimum of a QRS region with no maximum (negative PVCs, MIT-BIH 203);
     # "prominent_negative_last" too, but such a minimum never wins the refractory contest (no MIT-BIH 108 loss).
-    # rpeaks._findpeaks_neurokit; issue 21. The end-to-end graph runs "first" and "prominent" (EndToEnd.refine).
+    # rpeaks._findpeaks_neurokit; issue 21. The end-to-end graph runs "first", "prominent" and "prominent_negative_last"
+    # (EndToEnd.refine, EndToEnd.refractory_contest).
     rpeak_mindelay_keep: str = "first"
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: rpeak_guard.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
-    # deep rescue (issue 21; Python path only): down to this x the reference for a peak sharper and narrower
+    # deep rescue (issue 21; in the graph too, EndToEnd.guard): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
     # wide rescue (issue 21 run s43; Python path only): down to this x the reference for a peak WIDER than the QRS
@@ -220,7 +221,7 @@ class SignalConfig(_JsonConfig):
     # first region's peak is accepted under the normal rules (rpeaks._findpeaks_neurokit, EndToEnd.refine). False =
     # neurokit2's start (default).
     rpeak_keep_first_beat: bool = False
-    # Refractory of a negative region (issue 21 run s48; Python path only; the "neurokit" method with rpeak_mindelay_keep
+    # Refractory of a negative region (issue 21 run s48; in the graph too; the "neurokit" method with rpeak_mindelay_keep
     # "prominent_negative_last"): that rule drops a region's minimum (a region with no local maximum: a negative QRS)
     # anywhere within rpeak_mindelay_s of a kept peak, so in a run of fast negative PVCs (MIT-BIH 203, RR 0.25-0.35 s,
     # the previous beat's peak sitting late on its wide QRS) the next PVC is lost (run s48's diagnosis: 7 of 203's 48

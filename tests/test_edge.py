@@ -426,7 +426,6 @@ def test_unservable_configs_are_refused(options):
 
 
 @pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1},
-                                     {"rpeak_mindelay_keep": "prominent_negative_last"}, {"rpeak_rescue_deep": 0.2},
                                      {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
                                      {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
                                      {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
@@ -438,7 +437,6 @@ def test_unservable_configs_are_refused(options):
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_threshold": 1.3},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_min_length": 0.2},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_run_threshold": 1.3},
-                                     {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
                                      {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
                                       "rpeak_minimum_gap_amplitude": 0.5},
                                      {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
@@ -521,3 +519,172 @@ def test_in_graph_keep_first_beat_matches_python(fixtures_dir, keep):
         assert bool(np.abs(python - first).min() <= tolerance) is on
         m = signal_lib.match_peaks(python, peaks, tolerance)
         assert m["fn"] <= 1 and m["fp"] <= 1 and m["tp"] >= 30
+
+
+def _negative_beats(fs, lead_s=None):
+    """30 s at ``fs``, no noise: narrow positive beats and negative beats (QRS regions with no maximum, a sharp fall
+    and a slow rise, so the R apex is one sample). ``lead_s`` None: every fourth beat of a 0.9 s rhythm is negative
+    and a sharp dip sits 0.25 s before every fourth other one (rpeaks' ``"prominent_negative_last"`` test); else a
+    narrow beat every 1 s and a negative one ``lead_s`` after every other one (inside the 0.3 s mindelay). The
+    signal, the narrow and the negative beats."""
+    t = np.arange(int(30 * fs)) / fs
+    x = np.zeros(t.size)
+    if lead_s is None:
+        beats = np.arange(0.6, 29.0, 0.9)
+        negative, narrow = beats[3::4], np.setdiff1d(beats, beats[3::4])
+        for at in beats[1::4]:
+            x -= 1.5 * np.exp(-0.5 * ((t - at + 0.25) / 0.014) ** 2)
+    else:
+        narrow = np.arange(1.0, 29.0, 1.0)
+        negative = narrow[1::2] + lead_s
+    for at in narrow:
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+    for at in negative:
+        d = t - at
+        x -= np.exp(-0.5 * (d / np.where(d < 0, 0.015, 0.04)) ** 2)
+    return x, np.round(narrow * fs).astype(int), np.round(negative * fs).astype(int)
+
+
+def _contest_on_the_same_signal(graph, x):
+    """(detection signal, peaks): EndToEnd.detect_neurokit on a window at target_fs, then
+    EndToEnd.refractory_contest on all its peaks in time order."""
+    import tensorflow as tf
+
+    xt = tf.constant(np.pad(x, (0, graph.n - x.size)).astype(np.float32))
+    beat, _ = graph.detect_neurokit(xt, tf.constant(x.size))
+    k = graph.max_beats
+    found = np.flatnonzero(beat.numpy()).astype(np.int32)
+    assert found.size <= k
+    raw = np.full(k, graph.n - 1, np.int32)
+    raw[: found.size] = found
+    kept = graph.refractory_contest(tf.constant(raw), tf.constant(np.arange(k) < found.size),
+                                    tf.gather(graph.peak_prominence, raw), tf.gather(graph.peak_minimum, raw))
+    return graph.detect_signal.numpy()[: x.size].astype(np.float64), raw[kept.numpy()]
+
+
+@pytest.mark.slow   # 40 windows through the graph's detector, four settings (eager TensorFlow): ~25 s
+def test_in_graph_negative_fallback_and_gap_are_pythons_contest_on_the_same_signal(cinc_dir, fixtures_dir):
+    """rpeak_mindelay_keep="prominent_negative_last" (a QRS region with no maximum gives its minimum, which never wins
+    the contest) and rpeak_minimum_gap_s (such a minimum kept at least the gap after the last kept peak) in the graph:
+    given the same detection signal, EndToEnd.detect_neurokit + refractory_contest keep the peaks of
+    rpeaks._findpeaks_neurokit: exactly on the built negative beats, and on the fixture records, as recorded and
+    inverted (negative QRS), all but the peaks in a window's last 0.2 s."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+    from ecgsl_keras.data import rpeaks as rpeaks_lib
+
+    fs = SignalConfig().target_fs
+    windows = [_negative_beats(fs)[0], _negative_beats(fs, 0.26)[0]]
+    for name in RECORDS:
+        signal, rate, _ = read_lead(Path(cinc_dir) / name)
+        windows.append(signal_lib.resample(signal, rate, fs)[: int(30 * fs)])
+    for rid in ("119", "208"):
+        signal, rate, *_ = read_mitdb(fixtures_dir / "mitdb", rid)
+        x = signal_lib.resample(signal, rate, fs)
+        windows += [x[start:start + int(30 * fs)] for start in range(0, int(90 * fs), int(30 * fs))]
+    windows += [-x for x in windows[2:]]
+    total = 0
+    for gap in (0.0, 0.25):
+        for first_beat in (False, True):
+            config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=gap,
+                                  rpeak_keep_first_beat=first_beat)
+            graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+            for i, x in enumerate(windows):
+                det, peaks = _contest_on_the_same_signal(graph, x)
+                python = rpeaks_lib._findpeaks_neurokit(det, fs, mindelay=config.rpeak_mindelay_s,
+                                                        keep="prominent_negative_last", minimum_gap=gap,
+                                                        keep_first_beat=first_beat)
+                if i < 2:
+                    np.testing.assert_array_equal(peaks, python)
+                # a region in a window's last samples is paired otherwise (16 peaks in the last 0.2 s differ)
+                inner = x.size - int(0.2 * fs)
+                np.testing.assert_array_equal(peaks[peaks < inner], python[python < inner])
+                total += python.size
+    assert total > 4000
+
+
+@pytest.mark.slow   # one 30 s window through the graph three times (eager TensorFlow): ~10 s
+def test_in_graph_negative_fallback_and_gap_find_pythons_negative_beats(fixtures_dir):
+    """The whole in-graph detection (EndToEnd.peaks: contest, apex, guard, search back) with the Python path's two
+    options on built negative beats (the detector on the clean_method copy, whose negative QRS regions have no
+    maximum): "prominent_negative_last" finds the ones outside mindelay and loses no QRS to a dip before it, those
+    0.26 s after a beat only with rpeak_minimum_gap_s 0.25, and every in-graph peak is signal.find_rpeaks' within
+    50 ms."""
+    fs = SignalConfig().target_fs
+    tolerance = int(0.05 * fs)
+    for lead_s, gap, found in ((None, 0.0, True), (0.26, 0.0, False), (0.26, 0.25, True)):
+        x, narrow, negative = _negative_beats(fs, lead_s)
+        config = SignalConfig(rpeak_clean_method="", rpeak_mindelay_keep="prominent_negative_last",
+                              rpeak_minimum_gap_s=gap)
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        (_, _, peaks), = _graph_peaks(graph, x.astype(np.float32), x.size)
+        python = signal_lib.find_rpeaks(x, fs, config)
+        assert signal_lib.match_peaks(narrow, peaks, tolerance)["fn"] == 0
+        assert signal_lib.match_peaks(negative, peaks, 2 * tolerance)["tp"] == (negative.size if found else 0)
+        m = signal_lib.match_peaks(python, peaks, tolerance)
+        assert m["fn"] == 0 and m["fp"] == 0
+
+
+@pytest.mark.slow   # eight records, as recorded and inverted, through both detectors: ~30 s
+def test_in_graph_peaks_agree_with_python_peaks_with_the_gap_on(cinc_dir):
+    """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records, as recorded and inverted (their
+    QRS regions then fall first), with the ported options on (issue 21 run s48's point: rpeak_mindelay_keep
+    "prominent_negative_last", rpeak_minimum_gap_s 0.25): as close as the default detector's (AGREEMENT_FLOOR)."""
+    config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25)
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3,
+                          edge=edge.resolve_edge_config(edge.EdgeConfig(), config, "cinc2017"))
+    tp = fn = fp = 0
+    for name in RECORDS:
+        signal, fs, _ = read_lead(Path(cinc_dir) / name)
+        for sign in (1.0, -1.0):
+            python = np.rint(signal_lib.find_rpeaks(sign * signal, fs, config) * config.target_fs / fs).astype(np.int64)
+            x = signal_lib.resample(sign * signal, fs, config.target_fs).astype(np.float32)
+            for start, length, peaks in _graph_peaks(graph, x, int(30 * config.target_fs)):
+                lo, hi = start + config.r_offset, start + length - (config.beat_len - config.r_offset)
+                m = signal_lib.match_peaks(python[(python >= lo) & (python < hi)], peaks[(peaks >= lo) & (peaks < hi)],
+                                           int(0.05 * config.target_fs))
+                tp, fn, fp = tp + m["tp"], fn + m["fn"], fp + m["fp"]
+    assert tp > 500
+    assert tp / (tp + fn) >= AGREEMENT_FLOOR and tp / (tp + fp) >= AGREEMENT_FLOOR
+
+
+def test_ported_detector_options_are_accepted():
+    """The graph runs rpeak_mindelay_keep "prominent_negative_last" and rpeak_minimum_gap_s (issue 21's port); the
+    gap's other options stay refused (test above)."""
+    edge.check_config(SignalConfig(rpeak_mindelay_keep="prominent_negative_last"), edge.EdgeConfig())
+    edge.check_config(SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25),
+                      edge.EdgeConfig())
+    edge.check_config(SignalConfig(rpeak_rescue_deep=0.2), edge.EdgeConfig())
+    assert "rpeak_minimum_gap_s" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    assert "rpeak_rescue_deep" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+
+
+@pytest.mark.parametrize("deep", [0.15, 0.2])
+def test_in_graph_deep_rescue_keeps_the_peaks_guard_keep_keeps(fixtures_dir, deep):
+    """rpeak_rescue_deep (the first of s37_first's guard steps) in the graph: on bigeminy built from MIT-BIH 208 with the
+    small beats at 0.2 of their QRS (30 s at target_fs, the unguarded detector's peaks), EndToEnd.guard keeps what
+    signal.guard_keep keeps with the deep rescue, and the rescue decides something there."""
+    from ecgsl_keras.bench import rhythms
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig(rpeak_rescue_deep=deep)
+    signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
+    x, _ = rhythms.bigeminy(signal, fs, beats, symbols, seed=208, gain=0.2)
+    fs_t = config.target_fs
+    windows = [signal_lib.resample(x[start:start + int(30 * fs)], fs, fs_t) for start in (0, int(30 * fs), int(60 * fs))]
+    decided = 0
+    for x in windows:
+        cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+        peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
+                                                                     rpeak_searchback=0.0), cleaned=cleaned)
+        assert 25 < peaks.size <= 128
+        amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+        expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude,
+                                               deep=deep)]
+        decided += expected.size - peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width,
+                                                               config.rpeak_guard_amplitude)].size
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        pos = np.full(128, x.size - 1, np.int32)
+        pos[: peaks.size] = peaks
+        kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
+        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+    assert decided > 5

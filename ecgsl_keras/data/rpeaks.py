@@ -136,7 +136,8 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
       refractory contest: it is dropped within ``mindelay`` of a kept peak and gives way to any later peak
       from a region with a maximum (``"prominent_negative"`` lets a minimum before a QRS hide it, MIT-BIH 108).
 
-    The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``).
+    The end-to-end graph applies ``"prominent"`` in one pass over neighbouring peaks (``EndToEnd.refine``), and
+    ``"prominent_negative_last"`` with ``minimum_gap`` as this contest, in a loop (``EndToEnd.refractory_contest``).
     ``gradthreshweight`` and ``minlenweight`` are neurokit2's region rules (``SignalConfig.rpeak_region_threshold`` /
     ``rpeak_region_min_length`` change them, Python path only; run s39: lower values find more of MIT-BIH 203's fast
     wide beats and turn T waves into regions).

@@ -22,7 +22,10 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    (|gradient|), moving-window integration (boxcar, 100 ms), an adaptive threshold (1.5 times its
    running mean over 750 ms), QRS regions above it (too-short regions dropped), the most prominent
    local maximum of each region, and a 300 ms refractory period (``SignalConfig.rpeak_mindelay_keep``
-   ``"prominent"``: the more prominent of two peaks within it, one pass; ``SignalConfig.rpeak_keep_first_beat``:
+   ``"prominent"``: the more prominent of two peaks within it, one pass; ``"prominent_negative_last"``: also a
+   region's most prominent minimum when it has no maximum, which never wins the contest, kept at least
+   ``SignalConfig.rpeak_minimum_gap_s`` after the last kept peak when that is > 0, the Python path's sequential
+   contest exactly (``EndToEnd.refractory_contest``, a WHILE loop); ``SignalConfig.rpeak_keep_first_beat``:
    without neurokit2's dummy peak at sample 0, which loses a beat in the first 300 ms), each step as neurokit2 computes it
    (on the same detection signal the two differ on about 2 peaks in 1,000, ``tests/test_edge.py``); so
    the beats match the ones the classifier was trained on. ``"levels"`` is Pan-Tompkins proper: a 5-15 Hz band-pass, the five-point
@@ -88,19 +91,26 @@ def tflite_name(fmt: str) -> str:
 
 
 # SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
-PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpeak_searchback_irregular",
+# rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
+# tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
+# EndToEnd.guard.
+PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
                              "rpeak_run_min_length", "rpeak_run_add_like", "rpeak_run_add_width",
-                             "rpeak_run_add_sharpness", "rpeak_rescue_wide", "rpeak_minimum_gap_s",
+                             "rpeak_run_add_sharpness", "rpeak_rescue_wide",
                              "rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude", "rpeak_minimum_gap_final",
                              "rpeak_minimum_gap_after_guard", "rpeak_region_mean_cap",
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
                              "rpeak_minimum_gap_pair_correlation")
+
+# SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
+# port, EndToEnd.refractory_contest)
+GRAPH_MINDELAY_KEEP = ("first", "prominent", "prominent_negative_last")
 
 
 @dataclass(frozen=True)
@@ -318,11 +328,12 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
         raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts one-channel beats; beat_reference "
                                                     f"{signal_config.beat_reference!r} is the Python path's only")
     python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
-    if signal_config.rpeak_mindelay_keep not in ("first", "prominent") or python_only:
+    if signal_config.rpeak_mindelay_keep not in GRAPH_MINDELAY_KEEP or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
-                                                    "shape check or irregular-rhythm gaps, no deep rescue and no "
-                                                    "negative-QRS fallback (Python path only): rpeak_mindelay_keep "
-                                                    "'first' or 'prominent', "
+                                                    "shape check or irregular-rhythm gaps, and no "
+                                                    "negative-QRS fallback other than 'prominent_negative_last' "
+                                                    "(Python path only): rpeak_mindelay_keep "
+                                                    + " or ".join(repr(k) for k in GRAPH_MINDELAY_KEEP) + ", "
                                                     + ", ".join(PYTHON_ONLY_RPEAK_OPTIONS) + " 0 only")
 
 
@@ -474,6 +485,16 @@ class EndToEnd:
         local = tf.logical_and(tf.logical_and(det > left, det >= right),
                                tf.logical_and(qrs, tf.logical_and(j > beg, j < end - 1)))
         local = tf.logical_and(local, tf.gather(keep_region, region))
+        negative = self.sc.rpeak_mindelay_keep == "prominent_negative_last"
+        if negative:
+            # the negative-QRS fallback (rpeaks._findpeaks_neurokit): a kept region with no local maximum (a negative
+            # QRS, MIT-BIH 203's PVCs) gives its most prominent local minimum, find_peaks on -signal[beg:end]
+            has_max = tf.math.unsorted_segment_max(tf.cast(local, tf.int32), region, n_seg) > 0
+            minimum = tf.logical_and(tf.logical_and(det < left, det <= right),
+                                     tf.logical_and(qrs, tf.logical_and(j > beg, j < end - 1)))
+            minimum = tf.logical_and(minimum, tf.logical_and(tf.gather(keep_region, region),
+                                                             tf.logical_not(tf.gather(has_max, region))))
+            local = tf.logical_or(local, minimum)
         # prominence (scipy.signal.peak_prominences within the data window): from each peak outwards
         # until a higher sample or the window's edge, the lowest sample; the higher of the two sides
         # is the base. Searched over at most prominence_s each side, for the first n // 8 local maxima
@@ -482,12 +503,20 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(local, -tf.cast(j, tf.float32), -3.0e38), k=n_cand, sorted=True)
         cand, cand_ok = order.indices, order.values > -1.0e38
         c_det, c_beg, c_end = tf.gather(det, cand), tf.gather(beg, cand), tf.gather(end, cand)
+        if negative:
+            # a minimum's prominence is the one of -signal (its sign per candidate; only with the fallback, so the
+            # default graph is the same ops as before)
+            c_minimum = tf.gather(minimum, cand)
+            c_sign = tf.where(c_minimum, -1.0, 1.0)
+            c_det = c_det * c_sign
         w = max(1, int(round(edge.prominence_s * fs)))
 
         def base(sign):
             offsets = sign * tf.range(1, w + 1)
             index = cand[:, None] + offsets[None, :]
             values = tf.gather(det, tf.clip_by_value(index, 0, n - 1))
+            if negative:
+                values = values * c_sign[:, None]
             in_data = tf.logical_and(index >= c_beg[:, None], index < c_end[:, None])
             blocked = tf.logical_or(values > c_det[:, None], tf.logical_not(in_data))
             passed = tf.equal(tf.cumsum(tf.cast(blocked, tf.int32), axis=1), 0)
@@ -504,6 +533,12 @@ class EndToEnd:
         self.detect_signal = det      # for the search back (EndToEnd.search_back)
         # each peak's prominence, for the refractory rule rpeak_mindelay_keep="prominent" (refine)
         self.peak_prominence = tf.scatter_nd(cand[:, None], tf.where(chosen, prominence, 0.0), [n])
+        if negative:
+            # which peaks are a region's minimum (refractory_contest); their score (refine's top-k) is their depth
+            self.peak_minimum = tf.scatter_nd(cand[:, None], tf.cast(tf.logical_and(chosen, c_minimum), tf.int32),
+                                              [n]) > 0
+            return peak, tf.where(peak, tf.where(self.peak_minimum, tf.reduce_max(det) - det, det - tf.reduce_min(det))
+                                  + 1.0, 0.0)
         return peak, tf.where(peak, det - tf.reduce_min(det) + 1.0, 0.0)
 
     def refine(self, cleaned, beat, score):
@@ -560,6 +595,14 @@ class EndToEnd:
                 lose_prev = tf.logical_and(raw_pos - before <= delay, prom <= prv_prom)
                 lose_next = tf.logical_and(tf.logical_and(nxt_ok, nxt_raw - raw_pos <= delay), prom < nxt_prom)
                 ok = tf.logical_and(ok, tf.logical_not(tf.logical_or(lose_prev, lose_next)))
+            elif self.sc.rpeak_mindelay_keep == "prominent_negative_last":
+                # the sequential contest of rpeaks._findpeaks_neurokit, on the detected times in their own order (the
+                # apex move can swap two close peaks)
+                by_time = tf.math.top_k(tf.where(ok, -tf.cast(raw_pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+                kept = self.refractory_contest(tf.gather(raw_pos, by_time), tf.gather(ok, by_time),
+                                               tf.gather(self.peak_prominence, tf.gather(raw_pos, by_time)),
+                                               tf.gather(self.peak_minimum, tf.gather(raw_pos, by_time)))
+                ok = tf.logical_and(ok, tf.scatter_nd(by_time[:, None], tf.cast(kept, tf.int32), [k]) > 0)
             else:
                 ok = tf.logical_and(ok, raw_pos - before > delay)
         # peaks moved closer than min_rr_s: keep the larger (one pass over neighbours)
@@ -576,14 +619,60 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(ok, order)
 
+    def refractory_contest(self, raw, ok, prominence, minimum):
+        """``rpeaks._findpeaks_neurokit``'s refractory contest for ``rpeak_mindelay_keep="prominent_negative_last"``
+        (with ``rpeak_minimum_gap_s``), exactly, on ``raw`` (detected peak times, int32 (K,), ascending, the ``ok``
+        ones first) with their ``prominence`` and ``minimum`` flag (a region's minimum, the negative-QRS fallback):
+        which peaks it keeps, bool (K,). A peak more than ``min_delay_s`` after the last kept one is kept; a minimum
+        also when at least ``rpeak_minimum_gap_s`` after it (0: never inside ``min_delay_s``), and otherwise dropped
+        (it never wins); a maximum inside replaces the last kept peak when more prominent than it, or when that
+        one is a minimum, and more than ``min_delay_s`` after the peak before it. The first peak is measured against
+        neurokit2's dummy peak at sample 0 (it never loses) or, with ``rpeak_keep_first_beat``, against none.
+
+        A replacement changes what the next peak is measured against, so this is a loop over the peaks (a WHILE
+        op, one copy of the step in the file; as many steps as valid peaks), not the one-pass comparison of
+        neighbours of the ``"prominent"`` rule."""
+        import tensorflow as tf
+
+        fs, sc = self.fs, self.sc
+        delay = int(round(self.edge.min_delay_s * fs))
+        # 0 (off): a minimum inside the delay is always dropped (the same test as the delay's)
+        gap = int(np.rint(float(sc.rpeak_minimum_gap_s) * fs)) if sc.rpeak_minimum_gap_s > 0 else delay + 1
+        none = -(10 * self.n + 10 * delay)       # "no peak": every peak is more than the delay after it
+        count = tf.reduce_sum(tf.cast(ok, tf.int32))
+        slots = tf.cumsum(raw * 0 + 1) - 1      # from the input, so the converter cannot fold a constant
+        minimum = tf.cast(minimum, tf.int32)
+
+        def step(i, last, last_prominence, last_minimum, last_slot, before, kept):
+            p, q, m = tf.gather(raw, i), tf.gather(prominence, i), tf.gather(minimum, i)
+            is_min = tf.equal(m, 1)
+            append = tf.logical_or(p - last > delay, tf.logical_and(is_min, p - last >= gap))
+            replace = tf.logical_and(tf.logical_and(tf.logical_not(append), tf.logical_not(is_min)),
+                                     tf.logical_and(tf.logical_or(q > last_prominence, tf.equal(last_minimum, 1)),
+                                                    p - before > delay))
+            take = tf.logical_or(append, replace)
+            kept = (kept + tf.cast(tf.equal(slots, i), tf.float32) * tf.cast(take, tf.float32)
+                    - tf.cast(tf.equal(slots, last_slot), tf.float32) * tf.cast(replace, tf.float32))
+            before = tf.where(append, last, before)
+            return (i + 1, tf.where(take, p, last), tf.where(take, q, last_prominence), tf.where(take, m, last_minimum),
+                    tf.where(take, i, last_slot), before, kept)
+
+        # neurokit2's dummy peak at sample 0: never replaced (infinitely prominent, not a minimum), slot -1
+        start = tf.constant(none if sc.rpeak_keep_first_beat else 0, tf.int32)
+        state = (tf.constant(0), start, tf.constant(3.0e38), tf.constant(0), tf.constant(-1), tf.constant(none),
+                 tf.zeros_like(prominence))
+        kept = tf.while_loop(lambda i, *_: i < count, step, state)[-1]
+        return tf.logical_and(ok, kept > 0.5)
+
     def guard(self, cleaned, pos, ok):
-        """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue, two
-        passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue and, with
+        ``SignalConfig.rpeak_rescue_deep``, the deep rescue; two passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
         (kept peaks first, in time order). The search back of ``rpeak_guard.guard_rpeaks`` is ``search_back``."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
         const, guard = rpeak_guard.GUARD, float(self.sc.rpeak_guard_amplitude)
+        deep = float(self.sc.rpeak_rescue_deep)
         half = max(1, int(round(const.qrs_half_width_s * fs)))
         window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
@@ -611,6 +700,12 @@ class EndToEnd:
                 qrs_like = tf.logical_and(
                     tf.logical_and(ok, amplitude >= const.rescue_amplitude * reference),
                     tf.logical_and(sharpness >= const.rescue_sharpness * sharp_ref, width <= const.rescue_width * width_ref))
+                if 0 < deep < const.rescue_amplitude:
+                    # the deep rescue (SignalConfig.rpeak_rescue_deep, rpeak_guard.guard_keep's deep): down to deep x
+                    # the reference for a peak sharper and narrower than the QRS complexes around it
+                    qrs_like = tf.logical_or(qrs_like, tf.logical_and(
+                        tf.logical_and(ok, amplitude >= deep * reference),
+                        tf.logical_and(sharpness >= const.deep_sharpness * sharp_ref, width <= const.deep_width * width_ref)))
                 qrs_like = tf.logical_and(qrs_like, tf.reduce_sum(tf.cast(large, tf.int32)) >= 3)
                 new = tf.logical_or(large, qrs_like)
             keep = tf.where(tf.logical_and(enough, tf.reduce_any(new)), new, keep)
@@ -767,6 +862,8 @@ class EndToEnd:
             score = tf.reduce_max(shifted(score_in), axis=1)
             det_input = self.detect_signal
             self.peak_prominence = tf.reduce_max(shifted(self.peak_prominence), axis=1)
+            if self.sc.rpeak_mindelay_keep == "prominent_negative_last":
+                self.peak_minimum = tf.reduce_any(shifted(self.peak_minimum), axis=1)
         if self.factor > 1:
             x = _conv(x, self.decimate_kernel, stride=self.factor)
             x = tf.reshape(x, (n,))

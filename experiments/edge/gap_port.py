@@ -1,0 +1,304 @@
+"""Issue 21, port steps 1-2 (docs/benchmarks.md, run s51's "What the port needs"): the negative-QRS fallback
+(``SignalConfig.rpeak_mindelay_keep="prominent_negative_last"``) and the minimum gap (``rpeak_minimum_gap_s``) in the
+end-to-end graph (``EndToEnd.refractory_contest``), and the first of step 3's guard steps, the deep rescue
+(``rpeak_rescue_deep``, ``EndToEnd.guard``). The ``cinc2017-edge`` preset exported end to end three times, its
+signal config as shipped ("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last",
+gap 0.25 s) and with the deep rescue too at ``s37_first``'s value ("on_deep": 0.2), each file against the Python path
+with the same signal config.
+
+    python experiments/edge/gap_port.py --work WORK [--cinc path/to/training2017] [--every 1] \\
+        [--steps export latency agreement] --out benchmarks/results/edge_gap_port.json
+
+Steps (each cached in ``--work``; ``agreement`` per record, a rerun goes on where it stopped):
+
+* ``export``: ``edge.export_end_to_end`` (float32 and int8; the converter allows TFLITE_BUILTINS only, so a file
+  exists only when every op is builtin), the file sizes, and each file's op set read back with LiteRT
+  (``ai_edge_litert``; a Flex or custom op would be named there).
+* ``latency``: both points' files called in turn (rounds of ``--repeats`` calls, 1 thread, process CPU time and
+  wall time; median / p95) on a synthetic window with beats and on a window with negative beats, where the contest
+  keeps minima.
+* ``agreement``: the CinC 2017 validation split (``prepare.assign_splits``, seed 42, the presets' split; every
+  ``--every``-th record): the float32 file's peaks (the file's 30 s windows) against ``signal.find_rpeaks`` with the
+  file's own signal config (the preset detects at 100 Hz: its serving settings), 50 ms, on the beats the graph can
+  classify (``r_offset`` from a window's start, ``beat_len - r_offset`` from its end), as ``peaks_variants.py``;
+  also per record length (30 s or less, longer) and the peaks each side changes when the options go on.
+
+Decision rule, fixed before any figure of this run: the port stays (the graph accepts the two options instead of
+refusing them) when both files convert with builtin ops only and, on these records, the in-graph against Python
+agreement with the options on is at most 0.001 below the agreement with them off, Se and +P. The default is not
+changed in any case (the options are run s51's "kept, not default" point, which also needs step 3, the guard). The
+deep rescue's port (added after the first two points' figures, its rule written before its own): it stays when its
+file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P.
+
+Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+log = logging.getLogger("experiments.edge.gap_port")
+
+POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
+          "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                      "rpeak_rescue_deep": 0.2}}
+RULE = ("the port stays when both files convert with builtin ops only and the agreement with the options on is at "
+        "most 0.001 below the agreement with them off (Se and +P, CinC validation records, 50 ms); the default is not "
+        "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
+        "on_deep is at most 0.001 below on")
+MODEL = "cinc2017-edge"
+
+
+def _cached(work: Path, name: str, fn):
+    path = work / f"{name}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    t0 = time.perf_counter()
+    result = fn()
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _configs():
+    from ecgsl_keras.serving.inference import find_metadata
+    from ecgsl_keras.store.runs import resolve_model_arg
+
+    model_path = resolve_model_arg(MODEL)
+    config, task, _ = find_metadata(model_path)
+    return model_path, task, {point: dataclasses.replace(config, signal=dataclasses.replace(config.signal, **options))
+                              for point, options in POINTS.items()}
+
+
+def export(args, work: Path) -> dict:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ecgsl_keras.serving import edge
+    from ecgsl_keras.serving.export import load_classifier
+
+    model_path, task, configs = _configs()
+    classifier = load_classifier(model_path)
+    out = {}
+    for point, config in configs.items():
+        folder = work / f"export_{point}"
+        report = edge.export_end_to_end(classifier, config, task, folder, formats=("float32", "int8"))
+        ops = {}
+        for fmt in ("float32", "int8"):
+            interpreter = Interpreter(model_path=str(folder / edge.tflite_name(fmt)))
+            ops[fmt] = sorted({op["op_name"] for op in interpreter._get_ops_details()})
+        out[point] = {"signal_options": POINTS[point], "sizes_bytes": report["sizes_bytes"], "ops": ops,
+                      "builtin_only": all(not (name.startswith("Flex") or name == "CUSTOM")
+                                          for names in ops.values() for name in names),
+                      "while_ops": {fmt: int(sum(op["op_name"] == "WHILE" for op in Interpreter(
+                          model_path=str(folder / edge.tflite_name(fmt)))._get_ops_details())) for fmt in ops},
+                      "fixture_agreement": report.get("python_path_agreement")}
+        log.info("export %s: %s", point, out[point]["sizes_bytes"])
+    return out
+
+
+def _negative_window(n, fs):
+    """A window with negative beats 0.26 s after every other narrow one (the test's ``_negative_beats``), inverted
+    record-like spikes on noise: the contest keeps minima there."""
+    t = np.arange(n) / fs
+    x = np.zeros(n)
+    for at in np.arange(0.5, n / fs - 0.5, 0.8):
+        x += np.exp(-0.5 * ((t - at) / 0.012) ** 2)
+    for at in np.arange(0.5, n / fs - 0.5, 1.6) + 0.26:
+        d = t - at
+        x -= np.exp(-0.5 * (d / np.where(d < 0, 0.015, 0.04)) ** 2)
+    return (x + 0.02 * np.random.default_rng(1).standard_normal(n)).astype(np.float32)
+
+
+def latency(args, work: Path) -> dict:
+    from ecgsl_keras.serving import edge
+
+    meta = json.loads((work / "export_off" / edge.METADATA_NAME).read_text())
+    n, fs = int(meta["input"]["max_samples"]), float(meta["input"]["rate_hz"])
+    rng = np.random.default_rng(0)
+    t = np.arange(n) / fs
+    windows = {"spikes": (np.exp(-((t % 0.9) - 0.3) ** 2 / 2e-4) + 0.05 * rng.standard_normal(n)).astype(np.float32),
+               "negative_beats": _negative_window(n, fs)}
+    runs = {(point, fmt): edge.Runner(work / f"export_{point}" / edge.tflite_name(fmt), num_threads=1)
+            for point in POINTS for fmt in ("float32", "int8")}
+    out = {}
+    for wname, x in windows.items():
+        times = {key: ([], []) for key in runs}
+        for key, run in runs.items():
+            assert int(run(x)["valid"]) == 1, (key, wname)
+            for _ in range(10):
+                run(x)
+        # rounds in turn, so both points see the same load
+        for _ in range(args.rounds):
+            for key, run in runs.items():
+                for _ in range(args.repeats // args.rounds):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    run(x)
+                    times[key][0].append((time.perf_counter() - t0) * 1e3)
+                    times[key][1].append((time.process_time() - c0) * 1e3)
+        out[wname] = {f"{point}_{fmt}": {"median_ms": float(np.median(w)), "p95_ms": float(np.percentile(w, 95)),
+                                         "cpu_median_ms": float(np.median(c)), "cpu_p95_ms": float(np.percentile(c, 95)),
+                                         "calls": len(w)}
+                      for (point, fmt), (w, c) in times.items()}
+        out[wname]["n_beats"] = {f"{point}_{fmt}": int(run(x)["n_beats"]) for (point, fmt), run in runs.items()}
+    out.update(window_samples=n, threads=1, load_average_1min=os.getloadavg()[0], cpus=os.cpu_count())
+    return out
+
+
+def _records(cinc: str, every: int):
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import assign_splits
+
+    reader = open_dataset("cinc2017", cinc)
+    splits = assign_splits(reader, "cinc2017", "default", 0.2, 42)    # TrainConfig defaults: the presets' split
+    return reader, sorted(r for r, s in splits.items() if s == "validation")[::every]
+
+
+def agreement(args, work: Path) -> dict:
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.serving import edge
+
+    _, _, configs = _configs()
+    reader, ids = _records(args.cinc, args.every)
+    runs = {point: edge.Runner(work / f"export_{point}" / edge.tflite_name("float32"), num_threads=1) for point in POINTS}
+    meta = json.loads((work / "export_off" / edge.METADATA_NAME).read_text())
+    rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
+    cache = work / "agreement.jsonl"
+    done = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            row = json.loads(line)
+            done[row["record"]] = row
+    with cache.open("a") as sink:
+        for i, rid in enumerate(ids):
+            if rid in done:
+                continue
+            record = reader.load(rid)
+            x = np.asarray(record.lead(), np.float64)
+            fs = float(record.fs)
+            at = signal_lib.resample(x, fs, rate).astype(np.float32)
+            row = {"record": rid, "seconds": x.size / fs}
+            for point, config in configs.items():
+                sc = config.signal
+                factor = rate / sc.target_fs
+                lo, hi = int(sc.r_offset * factor), int((sc.beat_len - sc.r_offset) * factor)
+                try:
+                    python = np.rint(signal_lib.find_rpeaks(x, fs, sc) * rate / fs).astype(np.int64)
+                except Exception as exc:     # a record the Python path refuses: counted, not compared
+                    row[point] = {"refused": type(exc).__name__}
+                    continue
+                counts = {"tp": 0, "fn": 0, "fp": 0}
+                graph_all, python_all = [], []
+                for start in edge.window_starts(len(at), window):
+                    out = runs[point](at[start:start + window])
+                    found = (out["rpeaks"][out["rpeak_mask"]].astype(np.int64) + start if int(out["valid"])
+                             else np.zeros(0, np.int64))
+                    a, b = start + lo, start + len(at[start:start + window]) - hi
+                    g, p = found[(found >= a) & (found < b)], python[(python >= a) & (python < b)]
+                    m = signal_lib.match_peaks(p, g, int(round(0.05 * rate)))
+                    for key in counts:
+                        counts[key] += m[key]
+                    graph_all.append(g)
+                    python_all.append(p)
+                row[point] = {**counts, "graph": np.unique(np.concatenate(graph_all)).tolist(),
+                              "python": np.unique(np.concatenate(python_all)).tolist()}
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            done[rid] = row
+            if i % 100 == 0:
+                log.info("agreement %d / %d", i, len(ids))
+    return summarise([done[r] for r in ids], rate)
+
+
+def summarise(rows, rate) -> dict:
+    from ecgsl_keras.data import signal as signal_lib
+
+    def rates(c):
+        return {**c, "sensitivity": c["tp"] / max(c["tp"] + c["fn"], 1), "ppv": c["tp"] / max(c["tp"] + c["fp"], 1)}
+
+    out = {"records": len(rows), "tolerance_ms": 50}
+    for point in POINTS:
+        groups = {"all": lambda r: True, "le_30s": lambda r: r["seconds"] <= 30.0, "over_30s": lambda r: r["seconds"] > 30.0}
+        out[point] = {}
+        for name, keep in groups.items():
+            c = {"tp": 0, "fn": 0, "fp": 0}
+            for r in rows:
+                if keep(r) and "tp" in r[point]:
+                    for key in c:
+                        c[key] += r[point][key]
+            out[point][name] = {**rates(c), "records": sum(1 for r in rows if keep(r))}
+        out[point]["refused"] = sum(1 for r in rows if "refused" in r[point])
+        out[point]["records_at_or_above_99_5"] = sum(
+            1 for r in rows if "tp" in r[point] and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fn"], 1)
+            and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fp"], 1))
+    # what the options change, each side: peaks found / lost at 50 ms against the point before
+    tol = int(round(0.05 * rate))
+    for new, old in (("on", "off"), ("on_deep", "on")):
+        for side in ("graph", "python"):
+            added = removed = records = 0
+            for r in rows:
+                if "tp" not in r[old] or "tp" not in r[new]:
+                    continue
+                m = signal_lib.match_peaks(np.asarray(r[old][side], np.int64), np.asarray(r[new][side], np.int64), tol)
+                added, removed = added + m["fp"], removed + m["fn"]
+                records += int(m["fp"] > 0 or m["fn"] > 0)
+            out[f"{side}_change_{new}_vs_{old}"] = {"peaks_added": added, "peaks_removed": removed,
+                                                    "records_changed": records}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", required=True, type=Path)
+    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--every", type=int, default=1, help="every k-th validation record (1: all 1,365)")
+    p.add_argument("--steps", nargs="+", default=["export", "latency", "agreement"])
+    p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    args.work.mkdir(parents=True, exist_ok=True)
+    result = {"experiment": "edge_gap_port", "issue": 21, "model": MODEL, "points": POINTS, "rule": RULE,
+              "command": "python experiments/edge/gap_port.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if "export" in args.steps:
+        result["export"] = _cached(args.work, "export", lambda: export(args, args.work))
+    if "latency" in args.steps:
+        result["latency"] = _cached(args.work, "latency", lambda: latency(args, args.work))
+    if "agreement" in args.steps:
+        result["agreement"] = agreement(args, args.work)
+        result["agreement"]["every"] = args.every
+    if "export" in result and "agreement" in result and args.every == 1:
+        a = result["agreement"]
+        drop = {key: a["off"]["all"][key] - a["on"]["all"][key] for key in ("sensitivity", "ppv")}
+        builtin = all(result["export"][point]["builtin_only"] for point in ("off", "on"))
+        deep_drop = {key: a["on"]["all"][key] - a["on_deep"]["all"][key] for key in ("sensitivity", "ppv")}
+        result["decision"] = {"agreement_drop_on_vs_off": drop, "builtin_only": builtin,
+                              "port_stays": bool(builtin and max(drop.values()) <= 0.001),
+                              "target_0_995_distance_on": {key: a["on"]["all"][key] - 0.995 for key in ("sensitivity", "ppv")},
+                              "deep": {"agreement_drop_on_deep_vs_on": deep_drop,
+                                       "builtin_only": result["export"]["on_deep"]["builtin_only"],
+                                       "port_stays": bool(result["export"]["on_deep"]["builtin_only"]
+                                                          and max(deep_drop.values()) <= 0.001),
+                                       "target_0_995_distance": {key: a["on_deep"]["all"][key] - 0.995
+                                                                 for key in ("sensitivity", "ppv")}},
+                              "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
+                                         "rpeak_rescue_deep 0)"}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
