@@ -4341,8 +4341,9 @@ def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, 
                      "paired_change": _paired(scores[name], sc0),
                      "per_seed": {str(s): {m: round(scores[name][s][m], 4) for m in v_gate.COMPARED}
                                   for s in BOOSTER_SEEDS}}
-    both_over = {"v_gate": _paired(scores["both"], scores["lead2_vote"]),
-                 "lead2_vote": _paired(scores["both"], scores["v_gate"])}
+    # what each lever adds on top of the other: both against the other one alone
+    both_over = {"v_gate": _paired(scores["both"], scores["v_gate"]),
+                 "lead2_vote": _paired(scores["both"], scores["lead2_vote"])}
     interaction = {m: round(out["both"]["paired_change"][m]["mean"] - out["v_gate"]["paired_change"][m]["mean"]
                             - out["lead2_vote"]["paired_change"][m]["mean"], 4) for m in v_gate.COMPARED}
     same = {"served": (spread0, saved[TEMPLATE_SERVED_KEY]["seed_spread"]),
@@ -4352,16 +4353,18 @@ def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, 
     if not all(reproduced.values()):
         raise SystemExit(f"a reference key is not reproduced: {reproduced}")
     sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    # out's rows (v_gate, lead2_vote, both) sit beside the settings (v_gate_entry, lead2_vote_setting)
     result = {"what": GATE_AND_LEAD2_WHAT, "blind": False, "decides_nothing": True,
-              "v_gate": entry, "v_gate_from": f"{NARROW_SERVED_KEY}.v_gate",
-              "lead2_vote": {"arm": arm, "w": {str(h): w for h, w in w_of.items()},
-                             "from": f"{LEAD2_VOTE_KEY}.arms.{arm}.chosen_w"},
+              "v_gate_entry": entry, "v_gate_from": f"{NARROW_SERVED_KEY}.v_gate",
+              "lead2_vote_setting": {"arm": arm, "w": {str(h): w for h, w in w_of.items()},
+                                     "from": f"{LEAD2_VOTE_KEY}.arms.{arm}.chosen_w"},
               "order": "lead-2 vote (before the rules), rhythm gate, v_gate, v_pause, v_template",
               "reproduced": reproduced, "served_seed_spread": spread0,
               "served_distance_to_targets": v_gate._distance(spread0), "served_seed_sd": sd0, **out,
-              "both_over_each": {"what": "paired change of both against each lever alone (seeds 42-44): what the "
-                                         "other adds on top", "over_v_gate": both_over["v_gate"],
-                                 "over_lead2_vote": both_over["lead2_vote"]},
+              "both_over_each": {"what": "paired change of both against each lever alone (seeds 42-44): "
+                                         "over_v_gate = both - the V gate alone (what the vote adds on top of the "
+                                         "gate); over_lead2_vote = both - the vote alone (what the gate adds)",
+                                 "over_v_gate": both_over["v_gate"], "over_lead2_vote": both_over["lead2_vote"]},
               "interaction": {"what": "mean paired change of both minus the sum of the two alone (0: additive)",
                               **interaction},
               "by_record": {"what": "seed means over booster seeds 42-44 (beats) of the served rows, each lever "
