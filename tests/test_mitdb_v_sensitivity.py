@@ -309,3 +309,60 @@ def test_the_v59_and_v60_keep_rule_needs_a_v_gain_beyond_spread_and_no_target_fa
     assert not vs._lead2_keep(paired(V_positive_predictivity=0.004), sd0)[1]       # within the seed sd
     assert not vs._lead2_keep(paired(V_sensitivity=0.01, S_sensitivity=-0.006), sd0)[1]
     assert not vs._lead2_keep(paired(), sd0)[1]
+
+
+def _shapes(n_beats, rng, v_shape, n_shape):
+    return np.stack([v_shape if k else n_shape for k in n_beats]) + 0.01 * rng.standard_normal((len(n_beats), 96))
+
+
+def test_the_v61_ratio_compares_the_call_templates_of_the_two_leads_and_needs_enough_calls():
+    """separation_ratio: d = 1 - corr(V-call template, N-call template) per lead, the ratio second / MLII; a record
+    under LEAD2_SWITCH_MIN_CALLS V calls has none. switch_mask: on at ratio >= r or without a ratio."""
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 1, 96)
+    normal, wide = np.exp(-((x - 0.3) / 0.03) ** 2), -np.exp(-((x - 0.35) / 0.1) ** 2)
+    n, v = LABELS.index("N"), LABELS.index("V")
+    calls = np.array(([v] * 12 + [n] * 30) * 2 + [v] * 3 + [n] * 30)
+    rec = np.array(["a"] * 42 + ["b"] * 42 + ["c"] * 33)
+    is_v = calls == v
+    mlii = _shapes(is_v, rng, wide, normal)
+    second = mlii.copy()
+    second[rec == "b"] = _shapes(is_v[rec == "b"], rng, normal, normal)   # b's V calls look normal in lead 2
+    ratio = vs.separation_ratio(mlii, second, calls, rec, LABELS)
+    assert ratio["c"] is None                                  # 3 V calls: no template
+    assert abs(ratio["a"] - 1.0) < 0.05 and ratio["b"] < 0.05
+    d = vs.template_separation(mlii, calls, rec, v, n)
+    assert d["a"] > 1.0 and d["c"] is None                     # opposite shapes: correlation below 0
+    assert vs.switch_mask(rec, ratio, 0.5).tolist() == [True] * 42 + [False] * 42 + [True] * 33
+    assert not vs.switch_mask(rec, {"a": 0.4, "b": 0.1, "c": 0.2}, 0.5).any()
+
+
+def test_the_v61_choice_ties_go_to_the_smaller_weight_then_the_higher_ratio_and_rules_are_committed_alone():
+    """LEAD2_SWITCH_CHOICE_RULE: each (r, w) against w = 0 with v60's admission; ties: smaller w, then higher r."""
+    rules = vs.lead2_switch_rules()
+    assert rules["grid"]["r"] == [0.5, 0.75, 1.0] and rules["grid"]["w"] == [0.0, 0.15, 0.3]
+    assert rules["blind"] is False and rules["min_calls"] == 10
+    assert vs.RULES_ONLY["lead2_switch_rules"] == "v61" and "lead2_switch_rules" in vs.NO_DECISION_ROWS
+    n, s, v = LABELS.index("N"), LABELS.index("S"), LABELS.index("V")
+    y = np.array([n] * 40 + [s] * 10 + [v] * 10 + [n] * 40 + [s] * 10 + [v] * 10)
+    rec = np.array(["a"] * 60 + ["b"] * 60)
+    served = np.eye(len(LABELS))[y]
+    served[[0, 1, 2, 60, 61]] = np.eye(len(LABELS))[v]
+    better = np.eye(len(LABELS))[y]
+    rows = {0.0: served, **{(r, w): better for r in vs.LEAD2_SWITCH_GRID for w in vs.LEAD2_VOTE_GRID}}
+    ch = vs._lead2_switch_choice(y, rec, [["a"], ["b"]], rows, LABELS)
+    assert ch["chosen"] == {"r": 1.0, "w": 0.15} and len(ch["points"]) == 6
+    rows = {0.0: served, **{k: served for k in rows if k != 0.0}}
+    assert vs._lead2_switch_choice(y, rec, [["a"], ["b"]], rows, LABELS)["chosen"] is None
+
+
+def test_the_lead2_hooks_vote_each_fold_at_its_own_weight():
+    """_lead2_hooks: fold h's rows voted with its lead-2 booster at w_of[h] on its mask (w = 0: the rows unchanged)."""
+    p, p2 = np.tile([0.6, 0.1, 0.3, 0.0, 0.0], (4, 1)), np.tile([0.0, 0.0, 1.0, 0.0, 0.0], (4, 1))
+    dec = {"parts": [{}, {}]}
+    outer = [{42: p2}, {42: p2}]
+    hooks = vs._lead2_hooks(dec, outer, {0: 0.0, 1: 0.5}, lambda h, seed: np.array([1, 1, 0, 0]))
+    np.testing.assert_array_equal(hooks[0](p, 0, 42), p)
+    got = hooks[1](p, 1, 42)
+    np.testing.assert_allclose(got[:2], 0.5 * p[:2] + 0.5 * p2[:2])
+    np.testing.assert_array_equal(got[2:], p[2:])

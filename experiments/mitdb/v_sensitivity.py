@@ -25,6 +25,8 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_vote_nested  # key v_lead2_vote_nested (v60)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps gate_and_lead2     # key v_gate_and_lead2_left_out
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_switch_nested # key v_lead2_switch_nested (v61)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -325,6 +327,21 @@ Steps:
               the forced rows (each w on both folds), the lead-2 booster alone, per-record figures of
               ``SECOND_LEAD_RECORDS`` and ``LEAD2_VOTE_SERVING``; the preset and serving API are not changed. All
               written here and in the JSON (rules-only key) before any figure of v60.
+``gate_and_lead2`` (key ``v_gate_and_lead2_left_out``) a report, nothing chosen on it (``GATE_AND_LEAD2_WHAT``): run
+              v55b's build entry (``v_narrow_gate_served_left_out.v_gate``) and run v60's lead-2 vote (arm all_beats,
+              each fold's chosen w) together on the left-out records, in serving's order (the vote before the rules,
+              then rhythm gate, v_gate, v_pause, v_template), paired over booster seeds 42-44 against the served
+              rows; each alone recomputed and checked against its key; per record (``GATE_AND_LEAD2_RECORDS``).
+``lead2_switch_nested`` (run v61, key ``v_lead2_switch_nested``; ``--steps lead2_switch_rules`` writes its rules alone)
+              a per-record, label-free switch for v60's vote (``LEAD2_SWITCH_RULE``): a record's ratio is the
+              separation of its V-call and N-call templates (1 - correlation of the median beats, the served one-lead
+              calls) in the second lead over that in MLII (``separation_ratio``; the second lead's beats by
+              ``step_lead2_beats``, cached in ``WORK/v_sensitivity/lead2_beats/``); under 10 V or N calls no ratio
+              and the vote stands. ``LEAD2_SWITCH_CHOICE_RULE``: (r, w) over ``LEAD2_SWITCH_GRID`` (0.5, 0.75, 1.0) x
+              ``LEAD2_VOTE_GRID`` per outer fold on its 4 inner groups with v60's admission (ties: smaller w, higher
+              r). ``LEAD2_SWITCH_KEEP_RULE``: v59 / v60's (``_lead2_keep``) against the served rows; v60's rows
+              reported beside. NOT blind (``LEAD2_SWITCH_WHY``: v59 / v60's per-record figures were seen). All
+              written here and in the JSON (rules-only key) before any figure of v61.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -4113,9 +4130,11 @@ def lead2_vote_rules() -> dict:
             "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
 
 
-def _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks) -> dict:
-    """Fold ``h``'s served inner rows for every arm and w ({arm: {w: rows}}), with 'idx' and a check that w = 0 is
-    ``_served_inner``'s rows."""
+def _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2) -> dict:
+    """Fold ``h``'s inner side for the lead-2 vote (runs v60, v61): 'idx' (the inner rows), 'mix' (the served inner
+    average before any rule), 'lead2_booster' (the lead-2 booster of ``LEAD2_VOTE_BOOSTER_WHAT``, seed 42, trained on
+    3 inner groups and scored on the held one) and 'served' (p -> p through the fold's rhythm gate and the shipped
+    v_pause and v_template, each inner record one signal), checked: served(mix) is ``_served_inner``'s rows."""
     from beats_preset import _booster, _columns_of, column_sets
     from v_side import _gated
 
@@ -4147,25 +4166,28 @@ def _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks) -
     def served(p):
         base = pause.apply(_gated(table, idx, p, c, labels), ev, records=rec)[0]
         return vote.apply(base, beats[idx], vcols, records=rec)[0]
+    idx0, ref = _served_inner(table, labels, dec, h, beats, preset_spec)
+    if not (np.array_equal(idx0, idx) and np.array_equal(served(mix), ref)):
+        raise SystemExit(f"fold {h}: w = 0 is not the served inner rows")
+    return {"idx": idx, "mix": mix, "lead2_booster": p2, "served": served}
+
+
+def _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks) -> dict:
+    """Fold ``h``'s served inner rows for every arm and w ({arm: {w: rows}}), with 'idx' and a check that w = 0 is
+    ``_served_inner``'s rows."""
+    q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
+    idx, served, mix, p2 = q["idx"], q["served"], q["mix"], q["lead2_booster"]
     rows = {arm: {w: served(lead2_vote(mix, p2, w, masks[arm][idx])) for w in (0.0, *LEAD2_VOTE_GRID)}
             for arm in LEAD2_VOTE_ARMS}
-    idx0, ref = _served_inner(table, labels, dec, h, beats, preset_spec)
-    if not (np.array_equal(idx0, idx) and all(np.array_equal(rows[a][0.0], ref) for a in LEAD2_VOTE_ARMS)):
-        raise SystemExit(f"fold {h}: w = 0 is not the served inner rows")
     return {"idx": idx, "rows": rows, "lead2_booster": p2}
 
 
-def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
-    """Key ``v_lead2_vote_nested`` (run v60): ``LEAD2_VOTE_RULE`` / ``LEAD2_VOTE_CHOICE_RULE`` /
-    ``LEAD2_VOTE_KEEP_RULE`` (module docstring)."""
-    import v_gate
+def _lead2_outer(table, labels, dec, lead2) -> list:
+    """[{seed: (fold's scored rows, C) probabilities}] per outer fold: ``LEAD2_VOTE_BOOSTER_WHAT``'s lead-2 booster
+    trained on the fold's training rows, seeds 42-44 (paired with the served booster's seed). Runs v60, v61 and the
+    v55b + v60 report."""
     from beats_preset import _booster, _columns_of, column_sets
     from hybrid import BOOSTER_SEEDS
-
-    lead2, leads = step_lead2(work, mitdb_dir, table)
-    masks = {"all_beats": None, "lead2_unlike": lead2_unlike(lead2)}
-    masks = {a: (np.ones(len(lead2), bool) if m is None else m) for a, m in masks.items()}
-    # the outer lead-2 boosters (seeds 42-44, paired with the served booster's seed)
     outer = []
     for h, part in enumerate(dec["parts"]):
         c = dec["chosen"][str(h)]
@@ -4175,6 +4197,27 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
         outer.append({s: _booster(X2[tr], table["y"][tr], cols2, labels, s, c["booster_size"]).predict_proba(X2[sc])
                       for s in BOOSTER_SEEDS})
         log.info("lead-2 vote, fold %d: outer lead-2 boosters trained (%d columns)", h, len(cols2))
+    return outer
+
+
+def _lead2_hooks(dec, outer, w_of, mask_of=None) -> dict:
+    """``left_out_rows``' ``mix`` hooks of ``LEAD2_VOTE_RULE``: fold h's average voted with its lead-2 booster
+    (``outer``) at ``w_of[h]``; ``mask_of(h, seed)``: m over fold h's scored rows (None: every beat)."""
+    def f(p, h, seed):
+        return lead2_vote(p, outer[h][seed], w_of[h], None if mask_of is None else mask_of(h, seed))
+    return {h: f for h in range(len(dec["parts"]))}
+
+
+def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_vote_nested`` (run v60): ``LEAD2_VOTE_RULE`` / ``LEAD2_VOTE_CHOICE_RULE`` /
+    ``LEAD2_VOTE_KEEP_RULE`` (module docstring)."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    lead2, leads = step_lead2(work, mitdb_dir, table)
+    masks = {"all_beats": None, "lead2_unlike": lead2_unlike(lead2)}
+    masks = {a: (np.ones(len(lead2), bool) if m is None else m) for a, m in masks.items()}
+    outer = _lead2_outer(table, labels, dec, lead2)
     choice = {arm: {} for arm in LEAD2_VOTE_ARMS}
     for h in range(len(dec["parts"])):
         inner = _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks)
@@ -4186,10 +4229,7 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
                      [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]])
 
     def hooks(arm, w_of):
-        def f(p, h, seed):
-            sc = dec["parts"][h]["scored"]
-            return lead2_vote(p, outer[h][seed], w_of[h], masks[arm][sc])
-        return {h: f for h in range(len(dec["parts"]))}
+        return _lead2_hooks(dec, outer, w_of, lambda h, seed: masks[arm][dec["parts"][h]["scored"]])
 
     sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
     y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
@@ -4249,6 +4289,359 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
               "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows, each arm's chosen rows "
                                     "and its forced rows at each w", **by_record},
               "left_out_beats": int(len(idx)), "serving_would_need": LEAD2_VOTE_SERVING}
+    return result
+
+
+# ---- a report (key v_gate_and_lead2_left_out): run v55b's build entry and run v60's lead-2 vote TOGETHER, each at
+# its own already-chosen setting. Nothing is chosen on its figures; written before any of them.
+GATE_AND_LEAD2_KEY = "v_gate_and_lead2_left_out"
+GATE_AND_LEAD2_RECORDS = ("106", "108", "203", "207", "208", "209", "223")   # per-record figures (the brief's)
+GATE_AND_LEAD2_WHAT = (
+    "a report, nothing chosen on its figures (written before any of them): run v55b's build entry (key "
+    "v_narrow_gate_served_left_out's v_gate) and run v60's lead-2 vote (arm all_beats, each outer fold's chosen w of "
+    "key v_lead2_vote_nested) TOGETHER on DS1's left-out records, each at its own already-chosen setting, in serving's "
+    "order: the served average (booster + ECG-SL at the fold's deep weight) voted with the outer lead-2 booster, (1 - "
+    "w) p + w p_lead2, BEFORE the rules; then the fold's rhythm gate, the v_gate entry (VGate.from_spec(...).apply with "
+    "the outer ECG-SL's P(V)), the shipped v_pause and v_template (each left-out record one signal). Booster seeds "
+    "42-44, paired with the served rows (key v_template_served_left_out's, recomputed and checked); the gate alone and "
+    "the vote alone are recomputed and checked against their own keys. Neither lever is blind (v55b's choice rule was "
+    "written after v55's left-out figures; v60 after v59's), so neither is their sum; a DS2 check comes before any "
+    "preset takes either")
+
+
+def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_gate_and_lead2_left_out``: ``GATE_AND_LEAD2_WHAT``."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = saved[NARROW_SERVED_KEY]["v_gate"]
+    arm = LEAD2_VOTE_ARMS[0]
+    v60 = saved[LEAD2_VOTE_KEY]["arms"][arm]
+    w_of = {h: float(v60["chosen_w"][str(h)]) for h in range(len(dec["parts"]))}
+    lead2, _ = step_lead2(work, mitdb_dir, table)
+    outer = _lead2_outer(table, labels, dec, lead2)
+    v = labels.index("V")
+    p_deep_v = np.concatenate([part["p_deep"] for part in dec["parts"]])[:, v]
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    sr1 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                mix=_lead2_hooks(dec, outer, w_of))
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    if not np.array_equal(sr1["idx"], idx):
+        raise SystemExit("the vote's left-out rows are not the served ones")
+
+    def gated(sr):   # serving's order from the rhythm-gated rows: v_gate, v_pause, v_template
+        return {s: _served_with_gate(entry, sr["base"][s], p_deep_v, table, idx, sr["rule"], sr["ev"], sr["vote"],
+                                     sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
+    rows = {"served": sr0["templated"], "v_gate": gated(sr0), "lead2_vote": sr1["templated"], "both": gated(sr1)}
+    sc0, spread0 = _seed_spread(y, rows["served"], labels)
+    out, scores = {}, {}
+    for name in ("v_gate", "lead2_vote", "both"):
+        scores[name], spread = _seed_spread(y, rows[name], labels)
+        out[name] = {"seed_spread": spread, "distance_to_targets": v_gate._distance(spread),
+                     "paired_change": _paired(scores[name], sc0),
+                     "per_seed": {str(s): {m: round(scores[name][s][m], 4) for m in v_gate.COMPARED}
+                                  for s in BOOSTER_SEEDS}}
+    # what each lever adds on top of the other: both against the other one alone
+    both_over = {"v_gate": _paired(scores["both"], scores["v_gate"]),
+                 "lead2_vote": _paired(scores["both"], scores["lead2_vote"])}
+    interaction = {m: round(out["both"]["paired_change"][m]["mean"] - out["v_gate"]["paired_change"][m]["mean"]
+                            - out["lead2_vote"]["paired_change"][m]["mean"], 4) for m in v_gate.COMPARED}
+    same = {"served": (spread0, saved[TEMPLATE_SERVED_KEY]["seed_spread"]),
+            "v_gate": (out["v_gate"]["seed_spread"], saved[NARROW_SERVED_KEY]["seed_spread"]),
+            "lead2_vote": (out["lead2_vote"]["seed_spread"], v60["seed_spread"])}
+    reproduced = {k: all(abs(a[m]["mean"] - b[m]["mean"]) < 1e-9 for m in v_gate.COMPARED) for k, (a, b) in same.items()}
+    if not all(reproduced.values()):
+        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    # out's rows (v_gate, lead2_vote, both) sit beside the settings (v_gate_entry, lead2_vote_setting)
+    result = {"what": GATE_AND_LEAD2_WHAT, "blind": False, "decides_nothing": True,
+              "v_gate_entry": entry, "v_gate_from": f"{NARROW_SERVED_KEY}.v_gate",
+              "lead2_vote_setting": {"arm": arm, "w": {str(h): w for h, w in w_of.items()},
+                                     "from": f"{LEAD2_VOTE_KEY}.arms.{arm}.chosen_w"},
+              "order": "lead-2 vote (before the rules), rhythm gate, v_gate, v_pause, v_template",
+              "reproduced": reproduced, "served_seed_spread": spread0,
+              "served_distance_to_targets": v_gate._distance(spread0), "served_seed_sd": sd0, **out,
+              "both_over_each": {"what": "paired change of both against each lever alone (seeds 42-44): "
+                                         "over_v_gate = both - the V gate alone (what the vote adds on top of the "
+                                         "gate); over_lead2_vote = both - the vote alone (what the gate adds)",
+                                 "over_v_gate": both_over["v_gate"], "over_lead2_vote": both_over["lead2_vote"]},
+              "interaction": {"what": "mean paired change of both minus the sum of the two alone (0: additive)",
+                              **interaction},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats) of the served rows, each lever "
+                                    "alone and both", **{name: _record_figures(y, rec, r, labels,
+                                                                               GATE_AND_LEAD2_RECORDS)
+                                                         for name, r in rows.items()}},
+              "by_record_moved": _records_moved(y, rec, rows["served"], rows["both"], labels),
+              "left_out_beats": int(len(idx))}
+    log.info("v_gate + lead-2 vote: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f",
+             *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
+               for x in (spread0[m]["mean"], out["both"]["seed_spread"][m]["mean"])])
+    return result
+
+
+# ---- run v61 (key v_lead2_switch_nested): a per-record, label-free switch for run v60's lead-2 vote. Rules written
+# here and in the JSON (``--steps lead2_switch_rules``) before any figure of v61, training side or left out.
+LEAD2_SWITCH_KEY = "v_lead2_switch_nested"
+LEAD2_SWITCH_GRID = (0.5, 0.75, 1.0)   # the record's separation ratio (V1 / MLII) at which its vote is switched on
+LEAD2_SWITCH_MIN_CALLS = 10   # V calls and N calls a record needs for its two templates (VTemplate's smaller count)
+LEAD2_SWITCH_RECORDS = ("106", "108", "119", "201", "203", "207", "208", "209", "223")   # per-record figures
+LEAD2_SWITCH_WHY = (
+    "not blind: runs v59 and v60's left-out per-record figures had been seen (the second lead helps 106's lost V, "
+    "203's false V and 209's lost S, and hurts 223, whose V beats look normal in V1, and 207, whose S beats look "
+    "abnormal in V1; v60's fold 0 stayed at w = 0 for 223's inner group). v61 asks each record, without labels, "
+    "whether its second lead separates its own beats as MLII does, and lets v60's vote act only where it does. The "
+    "ratio, grid, choice rule and keep rule were written here and in the JSON before any figure of v61")
+LEAD2_SWITCH_RULE = (
+    "per record, from its own unlabelled beats and the served recipe's own calls (the one-lead served rows: w = 0, "
+    "after the rhythm gate, v_pause and v_template): in each lead the V-call template and the N-call template are the "
+    "median beats of the record's beats called V and called N (96 samples at 100 Hz, the preset's own cleaning and "
+    "per-record normalisation; MLII: the preset's beats; the second lead (V1; V5 in 114, V4 in 124): "
+    "per_beat_features.lead_beats at the same R-peaks), each mean-removed and scaled to unit norm; the lead's "
+    "separation d is 1 - their correlation; the record's ratio is d(second lead) / d(MLII). With fewer than 10 V calls "
+    "or 10 N calls (LEAD2_SWITCH_MIN_CALLS) there is no ratio and the switch is on (v60's vote stands: the switch only "
+    "withholds the vote where a record's calls show that its second lead hides the V-call shape). At threshold r the "
+    "vote applies to a record (m = 1 on all its beats, LEAD2_VOTE_RULE's arm A) when its ratio >= r or it has none; "
+    "otherwise m = 0 there and the served one-lead rows stand. Left out, each booster seed's served calls give that "
+    "seed's ratios")
+LEAD2_SWITCH_CHOICE_RULE = (
+    "fixed before any figure of run v61: per outer training fold on its 4 inner groups only, on what mitdb-beats "
+    "serves (v60's inner recipe: the fold's booster seed 42 and the lead-2 booster seed 42, each trained on 3 groups "
+    "and scored on the held one, averaged with the inner-4 ECG-SL at the fold's deep weight; the fold's rhythm gate; "
+    "the shipped v_pause and v_template; each inner record one signal; each inner record's ratio from its inner served "
+    "calls at w = 0): every point (r, w) of LEAD2_SWITCH_GRID (0.5, 0.75, 1.0) x LEAD2_VOTE_GRID (0.15, 0.3) is "
+    "compared with w = 0 (the served inner rows) as v60 compares its w (v59's admission): admissible when the pooled "
+    "inner macro F1 (N, S, V, F; 4 decimals) is above w = 0's AND no inner group's macro F1 falls by more than 0.002, "
+    "nor its S Se by more than 0.01, nor its V Se by more than 0.01 (a group without beats of the class: no test). "
+    "The admissible point of the highest pooled inner macro F1 is taken (ties: the smaller w, then the higher r, the "
+    "vote on fewer records); none admissible: w = 0 (the served recipe). Applied to the fold's left-out records with "
+    "v60's outer lead-2 boosters (seeds 42-44), the outer ECG-SL, the fold's rhythm gate, the shipped v_pause and "
+    "v_template, each record's ratio from that seed's served left-out calls; no scored beat's label takes part in any "
+    "choice")
+LEAD2_SWITCH_KEEP_RULE = (
+    "fixed before any figure of run v61: run v59 / v60's keep rule (_lead2_keep): against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V +P or of V Se is > 0 and > max(sd of its paired changes, the served rows' seed sd of that "
+    "measure), AND the mean change of each target measure (S Se, S +P, V Se, V +P) >= -(the served rows' seed sd of "
+    "that measure). Both folds at w = 0: the rows are the served ones, not kept. Reported, not tested: the paired change "
+    "against v60's chosen rows (arm all_beats, recomputed and checked), whether v61 is above v60 on V +P and V Se, the "
+    "forced points ((r, w) on both folds whatever the choice), each record's ratio and switch. Kept: a candidate for a "
+    "later build (the preset and serving API are not changed here)")
+LEAD2_SWITCH_SERVING = (
+    "what serving would need beyond v60's (LEAD2_VOTE_SERVING; not done here): the switch is per record, so serving "
+    "would serve the record's beats once with one lead (today's rows), take the record's V-call and N-call templates "
+    "in both leads from those calls (over all its detected beats, not only the labelled ones used here), and serve "
+    "again with the lead-2 vote where the ratio passes; stacking.json's lead2_vote entry would carry {switch: {ratio: "
+    "r, min_calls: 10}}. Short inputs (under 10 V calls) keep v60's vote")
+
+
+def template_separation(beats, calls, rec, v: int, n: int, min_calls: int = LEAD2_SWITCH_MIN_CALLS) -> dict:
+    """{record: 1 - correlation of its V-call template with its N-call template} (``LEAD2_SWITCH_RULE``: each the
+    median of the record's ``beats`` called ``v`` / ``n``, mean-removed, unit norm); None where the record has fewer
+    than ``min_calls`` V calls or N calls."""
+    out = {}
+    for r in np.unique(rec):
+        m = rec == r
+        mv, mn = m & (calls == v), m & (calls == n)
+        if mv.sum() < min_calls or mn.sum() < min_calls:
+            out[str(r)] = None
+            continue
+        tv, tn = _unit(np.median(beats[mv], axis=0)), _unit(np.median(beats[mn], axis=0))
+        out[str(r)] = float(1.0 - tv @ tn)
+    return out
+
+
+def separation_ratio(beats1, beats2, calls, rec, labels, min_calls: int = LEAD2_SWITCH_MIN_CALLS) -> dict:
+    """{record: d(second lead) / d(MLII)} (``LEAD2_SWITCH_RULE``; ``beats1`` MLII's, ``beats2`` the second lead's,
+    ``calls`` the served class index per beat); None where ``template_separation`` has none."""
+    v, n = labels.index("V"), labels.index("N")
+    d1 = template_separation(beats1, calls, rec, v, n, min_calls)
+    d2 = template_separation(beats2, calls, rec, v, n, min_calls)
+    return {r: None if d1[r] is None else d2[r] / max(d1[r], 1e-9) for r in d1}
+
+
+def switch_mask(rec, ratio: dict, threshold: float) -> np.ndarray:
+    """Per beat, the switch of ``LEAD2_SWITCH_RULE``: True (the vote applies) where the beat's record has no ratio
+    or its ratio is >= ``threshold``."""
+    on = {r for r, x in ratio.items() if x is None or x >= threshold}
+    return np.isin(np.asarray(rec).astype(str), sorted(on))
+
+
+def _switch_tie(q) -> tuple:
+    """``LEAD2_SWITCH_CHOICE_RULE``'s order: pooled macro F1 (4 decimals), the smaller w, the higher r."""
+    return (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"], q["r"])
+
+
+def _lead2_switch_choice(y, rec, groups, rows, labels) -> dict:
+    """``LEAD2_SWITCH_CHOICE_RULE`` on one outer fold's inner side: ``rows`` {(r, w): served inner rows} and
+    {0.0: the served inner rows (w = 0)}."""
+    points = []
+    for (r, w), p in ((k, x) for k, x in rows.items() if k != 0.0):
+        ch = _second_lead_choice(y, rec, groups, rows[0.0], p, labels)
+        points.append({"r": r, "w": w, "pooled": ch["two_lead"]["pooled"], "group_falls": ch["group_falls"],
+                       "checks": ch["checks"], "admissible": ch["uses_second_lead"]})
+    ok = [q for q in points if q["admissible"]]
+    best = max(ok, key=_switch_tie) if ok else None
+    return {"off": ch["one_lead"]["pooled"], "points": points,
+            "chosen": None if best is None else {"r": best["r"], "w": best["w"]},
+            "inner_groups": [sorted(g) for g in groups]}
+
+
+def lead2_switch_rules() -> dict:
+    """The rules of run v61 (written to the JSON before any figure, and repeated with the figures)."""
+    return {"why": LEAD2_SWITCH_WHY, "blind": False, "switch_rule": LEAD2_SWITCH_RULE,
+            "vote_rule": LEAD2_VOTE_RULE, "booster_what": LEAD2_VOTE_BOOSTER_WHAT,
+            "grid": {"r": list(LEAD2_SWITCH_GRID), "w": [0.0, *LEAD2_VOTE_GRID]},
+            "min_calls": LEAD2_SWITCH_MIN_CALLS, "choice_rule": LEAD2_SWITCH_CHOICE_RULE,
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "keep_rule": LEAD2_SWITCH_KEEP_RULE, "reported_records": list(LEAD2_SWITCH_RECORDS),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+            "serving_would_need": LEAD2_SWITCH_SERVING}
+
+
+def step_lead2_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
+    """(n, 96) float32: the second lead's beats of the table's rows (run v61), ``per_beat_features.lead_beats`` on the
+    other lead at the R-peaks ``step_lead2`` cached (its R-peak times x the preset's target rate), the preset's own
+    signal config; cached per record in ``WORK/v_sensitivity/lead2_beats/`` (resumable)."""
+    from beats_preset import PRESET
+
+    from ecgsl_keras import tasks as tasks_lib
+    from ecgsl_keras.data.datasets.wfdb_folder import read_wfdb_signal
+    from ecgsl_keras.data.per_beat_features import lead_beats
+    from ecgsl_keras.serving.inference import load_model
+    step_lead2(work, mitdb_dir, table)   # its caches: the R-peaks and the lead of each record
+    cache = work / "v_sensitivity" / "lead2_beats"
+    cache.mkdir(parents=True, exist_ok=True)
+    config, out = None, None
+    for rid in tasks_lib.MITDB_DS1:
+        path = cache / f"{rid}.npz"
+        c = np.load(work / "v_sensitivity" / "lead2" / f"{rid}.npz")
+        if not path.is_file():
+            if config is None:
+                config = load_model(PRESET).config.signal
+            signal2, fs2, _, _ = read_wfdb_signal(Path(mitdb_dir) / rid, lead=str(c["lead"]))
+            rpeaks = np.rint(c["t"] * float(config.target_fs)).astype(np.int64)
+            if np.abs(rpeaks / float(config.target_fs) - c["t"]).max() > 1e-6:
+                raise SystemExit(f"{rid}: the cached R-peak times are not samples at {config.target_fs} Hz")
+            np.savez_compressed(path, t=c["t"], beats=lead_beats(signal2[:, 0], fs2, rpeaks, config))
+        b = np.load(path)
+        if not np.array_equal(b["t"], c["t"]):
+            raise SystemExit(f"{path}: other R-peaks than {work / 'v_sensitivity' / 'lead2' / f'{rid}.npz'}")
+        t, mine = b["t"], np.flatnonzero(table["record"] == rid)
+        j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
+        j_left = np.clip(j - 1, 0, len(t) - 1)
+        j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
+        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+            raise SystemExit(f"{rid}: the table's beats are not the cached R-peaks ({path})")
+        if out is None:
+            out = np.zeros((len(table["y"]), b["beats"].shape[1]), np.float32)
+        out[mine] = b["beats"][j]
+    return out
+
+
+def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_switch_nested`` (run v61): ``LEAD2_SWITCH_RULE`` / ``LEAD2_SWITCH_CHOICE_RULE`` /
+    ``LEAD2_SWITCH_KEEP_RULE`` (module docstring)."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    lead2, leads = step_lead2(work, mitdb_dir, table)
+    beats2 = step_lead2_beats(work, mitdb_dir, table)
+    if beats2.shape != beats.shape:
+        raise SystemExit(f"the second lead's beats {beats2.shape} are not shaped as MLII's {beats.shape}")
+    outer = _lead2_outer(table, labels, dec, lead2)
+    points = [(r, w) for r in LEAD2_SWITCH_GRID for w in LEAD2_VOTE_GRID]
+    choice, inner_ratio = {}, {}
+    for h in range(len(dec["parts"])):
+        q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
+        idx, served, mix, p2 = q["idx"], q["served"], q["mix"], q["lead2_booster"]
+        rec = table["record"][idx]
+        rows = {0.0: served(mix)}
+        ratio = separation_ratio(beats[idx], beats2[idx], rows[0.0].argmax(-1), rec, labels)
+        inner_ratio[str(h)] = {r: None if x is None else round(x, 3) for r, x in ratio.items()}
+        for r, w in points:
+            rows[(r, w)] = served(lead2_vote(mix, p2, w, switch_mask(rec, ratio, r)))
+        choice[str(h)] = ch = _lead2_switch_choice(table["y"][idx], rec, dec["groups"][h], rows, labels)
+        log.info("lead-2 switch, fold %d: chosen %s; ratios %s; off %s; points %s", h, ch["chosen"],
+                 inner_ratio[str(h)], ch["off"],
+                 [(q["r"], q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]])
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before = sr0["templated"]
+    # each seed's left-out ratios from its own served calls (label free)
+    ratio = {s: separation_ratio(beats[idx], beats2[idx], before[s].argmax(-1), rec, labels) for s in BOOSTER_SEEDS}
+    rec_of = {h: table["record"][part["scored"]] for h, part in enumerate(dec["parts"])}
+
+    def rows_at(r_of, w_of):
+        if not any(w_of.values()):
+            return before
+        hooks = _lead2_hooks(dec, outer, w_of, lambda h, seed: switch_mask(rec_of[h], ratio[seed], r_of[h]))
+        return _template_served_rows(table, labels, dec, beats, preset_spec["v_template"], mix=hooks)["templated"]
+    nf = range(len(dec["parts"]))
+    ch_of = {h: choice[str(h)]["chosen"] for h in nf}
+    r_of = {h: (ch_of[h] or {"r": LEAD2_SWITCH_GRID[-1]})["r"] for h in nf}
+    w_of = {h: (ch_of[h] or {"w": 0.0})["w"] for h in nf}
+    chosen = rows_at(r_of, w_of)
+    ref = json.loads(OUT.read_text(encoding="utf-8"))
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    sc1, spread1 = _seed_spread(y, chosen, labels)
+    paired = _paired(sc1, sc0)
+    checks, kept = _lead2_keep(paired, sd0)
+    # v60's chosen rows (arm all_beats), the reported comparison
+    v60 = ref[LEAD2_VOTE_KEY]["arms"][LEAD2_VOTE_ARMS[0]]
+    w60 = {h: float(v60["chosen_w"][str(h)]) for h in nf}
+    rows60 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                   mix=_lead2_hooks(dec, outer, w60))["templated"]
+    sc60, spread60 = _seed_spread(y, rows60, labels)
+    reproduced = {"served": all(abs(spread0[m]["mean"] - ref[TEMPLATE_SERVED_KEY]["seed_spread"][m]["mean"]) < 1e-9
+                                for m in v_gate.COMPARED),
+                  "v60": all(abs(spread60[m]["mean"] - v60["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)}
+    if not all(reproduced.values()):
+        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
+    over60 = _paired(sc1, sc60)
+    forced, by_record = {}, {"served": _record_figures(y, rec, before, labels, LEAD2_SWITCH_RECORDS),
+                             "v60": _record_figures(y, rec, rows60, labels, LEAD2_SWITCH_RECORDS),
+                             "chosen": _record_figures(y, rec, chosen, labels, LEAD2_SWITCH_RECORDS)}
+    for r, w in points:
+        rows = rows_at({h: r for h in nf}, {h: w for h in nf})
+        scf, spreadf = _seed_spread(y, rows, labels)
+        forced[f"r{r}_w{w}"] = {"seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
+                                "paired_change": _paired(scf, sc0)}
+        by_record[f"forced_r{r}_w{w}"] = _record_figures(y, rec, rows, labels, LEAD2_SWITCH_RECORDS)
+    left_ratio = {r: {str(s): None if ratio[s][r] is None else round(ratio[s][r], 3) for s in BOOSTER_SEEDS}
+                  for r in ratio[BOOSTER_SEEDS[0]]}
+    switched = {r: {str(s): bool(ratio[s][r] is None or ratio[s][r] >= r_of[h])
+                    for s in BOOSTER_SEEDS}
+                for h in nf for r in sorted(set(rec_of[h].astype(str)))}
+    result = {**lead2_switch_rules(), "second_lead_by_record": leads,
+              "chosen_by_inner_cv": choice, "inner_ratio": inner_ratio,
+              "chosen": {str(h): ch_of[h] for h in nf},
+              "reproduced": reproduced, "served_seed_spread": spread0,
+              "served_distance_to_targets": v_gate._distance(spread0), "baseline_seed_sd": sd0,
+              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+              "checks": checks, "kept": kept,
+              "decision": ("kept: a candidate per-record switch for the lead-2 vote in a later build (preset and "
+                           "serving unchanged)" if kept else "not kept: the served one-lead recipe stays"),
+              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "v60": {"what": "reported, not tested: v60's chosen rows (arm all_beats, per-fold w, recomputed and "
+                              "checked) and v61's paired change against them",
+                      "w": {str(h): w for h, w in w60.items()}, "seed_spread": spread60,
+                      "distance_to_targets": v_gate._distance(spread60), "v61_over_v60": over60,
+                      "v61_above_v60": {m: bool(over60[m]["mean"] > 0) for m in SECOND_LEAD_TARGETS}},
+              "left_out_ratio": {"what": "each left-out record's ratio d(second lead) / d(MLII) per booster seed "
+                                         "(from that seed's served calls; null: under 10 V or N calls)",
+                                 **left_ratio},
+              "left_out_switch": {"what": "whether the chosen point's vote acts on each left-out record (per seed); "
+                                          "a fold at w = 0 acts on none whatever the switch", **switched},
+              "forced": {"what": "ablation: each (r, w) on both folds whatever the choice", **forced},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows, v60's chosen rows, "
+                                    "v61's chosen rows and each forced point", **by_record},
+              "by_record_moved": _records_moved(y, rec, before, chosen, labels),
+              "left_out_beats": int(len(idx))}
+    log.info("lead-2 switch: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; "
+             "kept %s", result["chosen"], *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
+                                                       "S_positive_predictivity")
+                                            for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
     return result
 
 
@@ -4330,13 +4723,19 @@ STEPS = (
     ("lead2_vote_rules", LEAD2_VOTE_KEY, lambda c: lead2_vote_rules()),
     ("lead2_vote_nested", LEAD2_VOTE_KEY,
      lambda c: step_lead2_vote_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("gate_and_lead2", GATE_AND_LEAD2_KEY,
+     lambda c: step_gate_and_lead2(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("lead2_switch_rules", LEAD2_SWITCH_KEY, lambda c: lead2_switch_rules()),
+    ("lead2_switch_nested", LEAD2_SWITCH_KEY,
+     lambda c: step_lead2_switch_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules"}
+NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60"}
+RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+              "lead2_switch_rules": "v61"}
 
 
 def main(argv=None) -> int:
