@@ -727,7 +727,7 @@ def plan(args, argv) -> dict:
              f"{EXPERIMENTS[args.run]}_speed.json)")
     if args.run in ("s57", "s58"):
         # the option's cost does not depend on c: when the folds mostly choose a point without it, c = 0.9 is timed
-        speed = (f"experiments/rpeaks/minimum_gap_speed.py --run s57 (the most chosen point when it is an option "
+        speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
                  f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(GRIDS[args.run][-2])}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
