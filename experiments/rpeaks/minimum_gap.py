@@ -532,8 +532,9 @@ def record_counts(args, rid) -> dict:
                   *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []),
                   # run s58's tested points were all counted by run s57 (same code)
                   *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run == "s58" else []))
+    # run s58 also keeps run s57's ``|changes`` of its points (against the same baseline, counted by the same code)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
-                                and len(k.split("|")) == 3)
+                                and (len(k.split("|")) == 3 or args.run == "s58" and k.endswith("|changes")))
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's, runs s55-s56 from run s54's, run s57 from a copy of run s56's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
