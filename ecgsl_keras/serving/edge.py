@@ -100,7 +100,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_rescue_deep", "rpe
                              "rpeak_minimum_gap_after_guard", "rpeak_region_mean_cap",
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
-                             "rpeak_minimum_gap_pair_correlation")
+                             "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates")
 
 
 @dataclass(frozen=True)
