@@ -288,6 +288,14 @@ class SignalConfig(_JsonConfig):
     # rpeaks_s56_pair_shape_look.json, not blind): MIT-BIH 108's P-wave pairs correlate little with the QRS after them,
     # a couplet's two beats of one focus closely. 0 = off (default).
     rpeak_minimum_gap_pair_correlation: float = 0.0
+    # rpeak_minimum_gap_pair_correlation's refused pairs kept when the earlier peak is one of the record's QRS
+    # morphologies (issue 21 run s59; Python path only; with rpeak_minimum_gap_pair_correlation > 0): its QRS window
+    # correlates at least this much with one of rpeak_guard.record_templates of the peaks the refractory contest keeps
+    # without the pair, and its amplitude reaches GuardConstants.templates_amplitude x that template's
+    # (rpeak_guard.template_like; rpeaks._findpeaks_neurokit's gap_pair_templates). Why (run s57's held-out look,
+    # rpeaks_s57_gap_pair_correlation.json, not blind): the correlation test refuses MIT-BIH 203's couplets of two shapes
+    # (a beat, then a PVC of another focus), whose first beat is a morphology of the record; a P wave is not. 0 = off.
+    rpeak_minimum_gap_pair_templates: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -404,6 +412,12 @@ class SignalConfig(_JsonConfig):
                                                         "(0, 1], and positive only with rpeak_minimum_gap_pair > 0 "
                                                         f"(got {self.rpeak_minimum_gap_pair_correlation}, "
                                                         f"{self.rpeak_minimum_gap_pair})")
+        if not 0 <= self.rpeak_minimum_gap_pair_templates <= 1 or (self.rpeak_minimum_gap_pair_templates > 0
+                                                                    and self.rpeak_minimum_gap_pair_correlation <= 0):
+            raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_pair_templates must be 0 (off) or in (0, 1], "
+                                                        "and positive only with rpeak_minimum_gap_pair_correlation > 0 "
+                                                        f"(got {self.rpeak_minimum_gap_pair_templates}, "
+                                                        f"{self.rpeak_minimum_gap_pair_correlation})")
         if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "
                                                         "(the gap's minima are collected for its test; got "

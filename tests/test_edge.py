@@ -453,7 +453,10 @@ def test_unservable_configs_are_refused(options):
                                      {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
                                       "rpeak_minimum_gap_pair": 0.6, "rpeak_minimum_gap_pair_slope": 0.5},
                                      {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
-                                      "rpeak_minimum_gap_pair": 0.6, "rpeak_minimum_gap_pair_correlation": 0.9}])
+                                      "rpeak_minimum_gap_pair": 0.6, "rpeak_minimum_gap_pair_correlation": 0.9},
+                                     {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                                      "rpeak_minimum_gap_pair": 0.6, "rpeak_minimum_gap_pair_correlation": 0.9,
+                                      "rpeak_minimum_gap_pair_templates": 0.95}])
 def test_python_only_detector_options_are_refused(options):
     # issue 21's refractory rule and shape-checked search back run in the Python path only
     from ecgsl_keras.errors import ConfigError

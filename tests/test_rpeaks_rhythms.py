@@ -1203,12 +1203,14 @@ def test_minimum_gap_new_only_guards_a_peak_the_plain_contest_keeps():
                      rpeak_minimum_gap_new_only=True).validate()
 
 
-def _couplet_signal(p_wave=0.0):
+def _couplet_signal(p_wave=0.0, s_wave=0.0):
     """The couplet signal of runs s54 / s55's tests: after every other narrow beat a second one, 1.1x as large, 0.28 s
     later (inside the 0.3 s mindelay); after the others a T-like bump 0.28 s later, a third of the beat's size. Returns
     (x, fs, the second beats' times, the bumps' times, times -> samples, every true beat's sample, the 50 ms
     tolerance, run s51's gap config). ``p_wave`` > 0 (run s56's test): a P wave of that size x the beat's, 35 ms sd
-    (a slow dome), 0.27 s before every beat -- MIT-BIH 108's long PR interval."""
+    (a slow dome), 0.27 s before every beat -- MIT-BIH 108's long PR interval. ``s_wave`` > 0 (run s59's test): each
+    couplet's second beat is of another shape, an S wave of that size x the beat's (15 ms sd) 30 ms after its R wave
+    (MIT-BIH 203's couplets of two shapes)."""
     fs = 360.0
     t = np.arange(int(30 * fs)) / fs
     beats = np.arange(1.0, 29.0, 1.0)
@@ -1220,6 +1222,7 @@ def _couplet_signal(p_wave=0.0):
             x += p_wave * np.exp(-0.5 * ((t - at + 0.27) / 0.035) ** 2)
         if i % 2:
             x += 1.1 * np.exp(-0.5 * ((t - at - 0.28) / 0.012) ** 2)
+            x -= s_wave * np.exp(-0.5 * ((t - at - 0.31) / 0.015) ** 2)
             second.append(at + 0.28)
         else:
             x += 0.33 * np.exp(-0.5 * ((t - at - 0.28) / 0.03) ** 2)
@@ -1365,6 +1368,55 @@ def test_minimum_gap_pair_correlation_keeps_couplets_and_refuses_p_waves_of_anot
                 dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
                      rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_correlation=1.5)):
         with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair_correlation"):
+            SignalConfig(**bad).validate()
+
+
+def test_minimum_gap_pair_templates_keeps_couplets_of_two_shapes_and_refuses_p_waves():
+    # rpeak_minimum_gap_pair_templates (run s59, not a default): the couplet signal with 108-like P waves (0.9x, 0.27 s
+    # before every beat) and each couplet's second beat of another shape (an S wave 0.6x, 30 ms after its R: the two
+    # windows correlate 0.87). Run s57's test at c = 0.9 refuses those couplets (one beat of each lost) and the P waves;
+    # with the earlier peak tested against the record's morphologies (record_templates of the peaks the contest keeps
+    # without the pair) at t = 0.9 / 0.95 both beats of every couplet stay and no P wave (its window correlates about
+    # 0.81 with the beats'); t = 0.8 keeps the P waves too. On one-shape couplets it changes nothing; off by default;
+    # refused without run s57's test or outside [0, 1]
+    from ecgsl_keras.errors import ConfigError
+
+    x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal(p_wave=0.9, s_wave=0.6)
+    beats = np.arange(1.0, 29.0, 1.0)
+    p_waves = samples(beats - 0.27)
+    window = lambda at: rpeak_guard.qrs_windows(x, at, fs, rpeak_guard.GUARD.cluster_window_s)  # noqa: E731
+    p_corr = np.sum(window(p_waves) * window(samples(beats)), axis=1)
+    couplet_corr = np.sum(window(samples(np.asarray(second) - 0.28)) * window(samples(second)), axis=1)
+    assert couplet_corr.max() < 0.9 and 0.8 < p_corr.max() < 0.9
+    tested = dataclasses.replace(gap, rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_correlation=0.9)
+    refused = signal_lib.find_rpeaks(x, fs, tested)
+    assert match_peaks(every, refused, tolerance)["fn"] >= len(second)
+    assert match_peaks(p_waves, refused, tolerance)["tp"] == 0
+    one_shape = _couplet_signal(p_wave=0.9)[0]
+    for t in (0.8, 0.9, 0.95):
+        config = dataclasses.replace(tested, rpeak_minimum_gap_pair_templates=t)
+        config.validate()
+        added = []
+        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+        assert match_peaks(every, on, tolerance)["fn"] == 0, t
+        kept_p = match_peaks(p_waves, on, tolerance)["tp"]
+        if t > p_corr.max():
+            assert kept_p == 0 and match_peaks(every, on, tolerance)["fp"] == 0 and len(added) == len(second), t
+            # one-shape couplets pass run s57's test: the templates change nothing there
+            np.testing.assert_array_equal(signal_lib.find_rpeaks(one_shape, fs, config),
+                                          signal_lib.find_rpeaks(one_shape, fs, tested))
+        else:
+            assert kept_p == p_waves.size, t
+    assert SignalConfig().rpeak_minimum_gap_pair_templates == 0.0
+    for bad in (dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_templates=0.95),
+                dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_correlation=0.9,
+                     rpeak_minimum_gap_pair_templates=1.5),
+                dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
+                     rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_correlation=0.9,
+                     rpeak_minimum_gap_pair_templates=-0.1)):
+        with pytest.raises(ConfigError, match="rpeak_minimum_gap_pair_templates"):
             SignalConfig(**bad).validate()
 
 

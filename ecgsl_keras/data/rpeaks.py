@@ -122,7 +122,7 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
                         gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
                         gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False,
-                        gap_pair_slope=0.0, gap_pair_correlation=0.0) -> np.ndarray:
+                        gap_pair_slope=0.0, gap_pair_correlation=0.0, gap_pair_templates=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -189,7 +189,14 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     removed, unit norm, on ``gap_signal``) correlates at least ``gap_pair_correlation`` with the later peak's (one
     morphology, the measure of the guard's cluster rescue); refused, the contest goes on as without ``gap_pair``. Run
     s56's held-out look: MIT-BIH 108's large P waves are as steep as the QRS after them but not shaped like it, while
-    the two beats of a couplet from one focus are. 0: off.
+    the two beats of a couplet from one focus are. 0: off. ``gap_pair_templates``
+    (``SignalConfig.rpeak_minimum_gap_pair_templates``, run s59; with ``gap_pair_correlation``): > 0 also keeps a pair
+    that test refuses when the earlier peak is one of the record's QRS morphologies: its window correlates at least
+    ``gap_pair_templates`` with one of the ``rpeak_guard.record_templates`` of the peaks the contest keeps without
+    ``gap_pair`` (their windows, QRS amplitudes and sharpness on ``gap_signal``; ``rpeak_guard.GUARD``'s ``templates_*``)
+    and its amplitude reaches ``templates_amplitude`` x that template's (``rpeak_guard.template_like``). A couplet of two
+    shapes (a beat, then a PVC of another focus: MIT-BIH 203, run s57's look) starts with a beat of the record; a P wave
+    is not one of its QRS morphologies. 0: off.
 
     ``mean_cap`` (``SignalConfig.rpeak_region_mean_cap``, run s52): > 0 caps the running mean the region threshold
     compares with at ``mean_cap`` x its median over the signal (0: neurokit2's running mean). In a fast ventricular run
@@ -245,10 +252,13 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
         windows = rpeak_guard.qrs_windows(x if gap_signal is None else gap_signal, candidates, fs,
                                           rpeak_guard.GUARD.cluster_window_s)
 
-    def contest(gap, allowed=None, wide=None, collect=None):
+    like = None
+
+    def contest(gap, allowed=None, wide=None, collect=None, pair=True):
         """The kept peaks and their indices into ``candidates`` (-1: the dummy peak); ``allowed`` / ``wide``: masks
         over ``candidates`` -- a minimum is kept by ``gap`` only where ``allowed`` or after a ``wide`` kept peak;
-        ``collect``: a list that receives the kept peaks the gap kept inside ``mindelay``."""
+        ``collect``: a list that receives the kept peaks the gap kept inside ``mindelay``; ``pair`` False: without
+        ``gap_pair`` (run s59's templates come from those peaks)."""
         # neurokit2's dummy first peak (sample 0, never replaced) unless keep_first_beat
         peaks, prominences, minima, index = ([], [], [], []) if keep_first_beat else ([0], [np.inf], [False], [-1])
         gapped = [False] * len(peaks)
@@ -257,12 +267,14 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                     minimum and peak - peaks[-1] >= gap
                     and (allowed is None or allowed[i] or (index[-1] >= 0 and wide[index[-1]]))) or (
                     # run s54: a large maximum after a kept maximum, as far as the gap
-                    gap_pair > 0 and not minimum and not minima[-1] and peak - peaks[-1] >= gap
+                    pair and gap_pair > 0 and not minimum and not minima[-1] and peak - peaks[-1] >= gap
                     and prominence >= gap_pair * prominences[-1]
                     # run s56: and the earlier peak steep like a QRS against the later one (not a P wave)
                     and (slope is None or slope[index[-1]] >= gap_pair_slope * slope[i])
                     # run s57: and the two peaks of one morphology (a P wave is not shaped like the QRS after it)
-                    and (windows is None or float(windows[index[-1]] @ windows[i]) >= gap_pair_correlation)):
+                    and (windows is None or float(windows[index[-1]] @ windows[i]) >= gap_pair_correlation
+                         # run s59: or the earlier peak one of the record's QRS morphologies (a two-shape couplet)
+                         or (like is not None and bool(like[index[-1]])))):
                 # inside mindelay a maximum is kept only as a pair: with gap_pair_guarded not a gap peak (run s55)
                 gapped.append(bool(peaks) and peak - peaks[-1] <= delay and (minimum or not gap_pair_guarded))
                 peaks.append(peak)
@@ -279,6 +291,15 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
             collect.extend(p for p, g in zip(peaks, gapped) if g)
         return (peaks if keep_first_beat else peaks[1:]), (index if keep_first_beat else index[1:])
 
+    if windows is not None and gap_pair_templates > 0:
+        # run s59: the record's morphologies from the peaks the contest keeps without the pair (and without run s49's
+        # conditions), then which candidates are like one of them
+        plain = np.asarray(contest(gap, pair=False)[1], dtype=np.int64)
+        plain = plain[plain >= 0]
+        plain = plain[rpeak_guard.template_sample(plain.size)]
+        amplitude, sharpness, _ = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
+        templates = rpeak_guard.record_templates(amplitude[plain], sharpness[plain], windows[plain], gap_pair_templates)
+        like = rpeak_guard.template_like(templates, amplitude, windows, gap_pair_templates)
     gapped = []
     if gap <= delay and (gap_wide > 0 or gap_amplitude > 0):
         # the conditions (run s49) are measured against the peaks the rule without the gap keeps
@@ -389,11 +410,14 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
         options["gap_pair_slope"] = float(config.rpeak_minimum_gap_pair_slope)
     if config.rpeak_minimum_gap_pair_correlation > 0:
         options["gap_pair_correlation"] = float(config.rpeak_minimum_gap_pair_correlation)
+    if config.rpeak_minimum_gap_pair_templates > 0:
+        options["gap_pair_templates"] = float(config.rpeak_minimum_gap_pair_templates)
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
                        gap_amplitude=float(config.rpeak_minimum_gap_amplitude))
     if (config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0
-            or config.rpeak_minimum_gap_pair_slope > 0 or config.rpeak_minimum_gap_pair_correlation > 0):
+            or config.rpeak_minimum_gap_pair_slope > 0 or config.rpeak_minimum_gap_pair_correlation > 0
+            or config.rpeak_minimum_gap_pair_templates > 0):
         # measured on the signal the guard measures (run s48's look), at the detector's rate
         options["gap_signal"] = cleaned if config.detect_at_native_rate else resample(cleaned, fs, float(config.target_fs))
     def detect(options):

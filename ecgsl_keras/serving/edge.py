@@ -106,7 +106,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
                              "rpeak_minimum_gap_after_guard", "rpeak_region_mean_cap",
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
-                             "rpeak_minimum_gap_pair_correlation")
+                             "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)

@@ -230,6 +230,60 @@ baseline, today's detector, run s51's point and run s54's p = 0.6 point (their r
     python experiments/rpeaks/minimum_gap_speed.py --run s57 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s57_gap_pair_correlation_speed.json
 
+Run s58 (``--run s58``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s58_gap_pair_correlation_tested_plan.json`` by ``--plan``, before any count of run s58):
+run s57's option (``rpeak_minimum_gap_pair_correlation``), no new option, on a grid WITHOUT run s54's untested pair.
+NOT blind: the grid is read from run s57's held-out look (experiments/rpeaks/gap_pair_correlation_look.py,
+``rpeaks_s57_fold_look.json``: on every seed the one fold that did not choose c = 0.9 held out 108 and chose the
+untested pair, which brought 108's P-wave false beats back into the held-out counts), so its held-out figures are not
+an unseen test of the grid. Grid (``GRIDS["s58"]``): the baseline, run s51's point, then run s54's pair (p = 0.6) with
+c in {0.9, 0.95} (``S58_CORR``: run s57's two thresholds that refuse the built P waves; 0.8 and the untested pair left
+out). Chosen leave one record out as in runs s48-s57 (per builder seed, for each DS1 record held out, the point with the
+fewest FN + FP over the four rhythms on the other 21; ties: the first name in sort order, the baseline first), scored on
+the held-out record. Keep rule ``KEEP_RULE_AGAINST_S51["s58"]`` (run s57's form): recommended when, over the five
+builder seeds, the mean held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's
+mean held-out Se or +P falls below run s51's (its ``rhythm_means``, five decimals), and the most chosen point is a
+correlation-tested one with CPU time at most 1.3x today's detector (minimum_gap_speed.py). Every point of the grid was
+counted by run s57 with the same code: counts in /work/runs/s37-rpeaks3/s58/counts, started from a copy of run s57's
+cache (``S57_CACHE_COPY``, the original left as it is) for the baseline, today's detector, run s51's point and the two
+tested points (a point missing from it is counted; a recount must equal it):
+
+    python experiments/rpeaks/minimum_gap.py --run s58 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s58_gap_pair_correlation_tested_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s58 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s58_gap_pair_correlation_tested.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s58 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s58_gap_pair_correlation_tested_speed.json
+
+Run s59 (``--run s59``; the grid, the option, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s59_gap_pair_templates_plan.json`` by ``--plan``, before any count of run s59): run s58's
+point (run s54's pair at p = 0.6 kept when its two QRS windows correlate at least 0.9) with a refused pair kept too when
+its EARLIER peak is one of the record's QRS morphologies (``SignalConfig.rpeak_minimum_gap_pair_templates``,
+``_findpeaks_neurokit``'s ``gap_pair_templates``): its window correlates at least t with one of
+``rpeak_guard.record_templates`` of the peaks the contest keeps without the pair (shipped ``GuardConstants``
+``templates_*``) and its amplitude reaches ``templates_amplitude`` x that template's (``rpeak_guard.template_like``).
+NOT blind as to the lever: read from run s57's held-out counts (``rpeaks_s57_gap_pair_correlation.json``
+``changes_per_record``: at c = 0.9 203 keeps 17 of the 25 beats the untested pair found; the refused ones are its
+couplets of two shapes, a beat then a PVC of another focus, whose first beat is a morphology of the record while a
+P wave is not). t is the guard's own thresholds on the same windows at run s37's point (``S59_TEMPLATES_FROM``): 0.9
+(``rpeak_rescue_cluster``) and 0.95 (``rpeak_rescue_templates``, the template threshold), not read from any look.
+Grid (``GRIDS["s59"]``): the baseline, run s51's point, run s58's point, then it with t in {0.9, 0.95}. Chosen leave one
+record out as in runs s48-s58 (ties: the first name in sort order, the baseline first). Keep rule
+``KEEP_RULE_AGAINST_S51["s59"]`` (run s58's form, against run s58's reported figures, ``REFERENCE``): recommended when,
+over the five builder seeds, the mean held-out FN + FP over the four rhythms is below run s58's reported mean (780.8),
+no rhythm's mean held-out Se or +P falls below run s58's (its ``rhythm_means``, five decimals), and the most chosen point
+is an option point with CPU time at most 1.3x today's detector (minimum_gap_speed.py). Expected before any count: a gain
+in 203 alone cannot reach the held-out figure (the fold holding 203 out chooses on the other 21). Counts in
+/work/runs/s37-rpeaks3/s59/counts, started from the copy of run s57's cache (``S57_CACHE_COPY``) for the baseline,
+today's detector, run s51's point and run s58's point (their recount must equal it):
+
+    python experiments/rpeaks/minimum_gap.py --run s59 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s59_gap_pair_templates_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s59 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s59_gap_pair_templates.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s59 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s59_gap_pair_templates_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -310,8 +364,23 @@ S57_CORR_FROM = {0.8: "GuardConstants.noise_correlation (run s37's point): a fla
 S57_CORR = tuple(S57_CORR_FROM)
 GRIDS["s57"] = [S51_POINT, S54_PAIR_POINT] + [dict(S54_PAIR_POINT, rpeak_minimum_gap_pair_correlation=c)
                                               for c in S57_CORR]
+# run s58: run s57's option without run s54's untested pair: run s51's point, then the pair at c in {0.9, 0.95} (fixed
+# before any count of run s58; NOT blind: read from run s57's held-out fold look, module docstring)
+S58_CORR = (0.9, 0.95)
+S57_TESTED_POINTS = [dict(S54_PAIR_POINT, rpeak_minimum_gap_pair_correlation=c) for c in S58_CORR]
+GRIDS["s58"] = [S51_POINT] + S57_TESTED_POINTS
+# run s59: run s58's chosen point (c = 0.9), then with a refused pair kept when its earlier peak is one of the record's
+# QRS morphologies at t (fixed before any count of run s59; module docstring). t: the guard's own template and cluster
+# thresholds at run s37's point, not read from any look
+S58_POINT = S57_TESTED_POINTS[0]
+S59_TEMPLATES_FROM = {0.9: S57_CORR_FROM[0.9], 0.95: S57_CORR_FROM[0.95]}
+S59_TEMPLATES = tuple(S59_TEMPLATES_FROM)
+GRIDS["s59"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_minimum_gap_pair_templates=t) for t in S59_TEMPLATES]
+# the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
+REFERENCE = {"s59": "s58"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
-AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr"}
+AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
+               "s58": "_corr", "s59": "_tpl"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -319,15 +388,19 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s50": "/work/runs/s35-rpeaks-final/counts", "s51": "/work/runs/s36-rpeaks/counts",
           "s52": "/work/runs/s36-rpeaks/s52/counts", "s53": "/work/runs/s36-rpeaks2/s53/counts",
           "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts",
-          "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts"}
+          "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts",
+          "s58": "/work/runs/s37-rpeaks3/s58/counts", "s59": "/work/runs/s37-rpeaks3/s59/counts"}
 # run s57 starts from a copy of run s56's cache (the original is left as it is)
 S56_CACHE_COPY = "/work/runs/s37-rpeaks2/s56/counts"
+# run s58 starts from a copy of run s57's cache (the original is left as it is)
+S57_CACHE_COPY = "/work/runs/s37-rpeaks3/s57/counts"
 S50_CACHE = CACHES["s50"]                               # run s50's (run s51 starts its baseline from them, read only)
 EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_conditioned",
                "s50": "rpeaks_s50_minimum_gap_final", "s51": "rpeaks_s51_gap_after_guard",
                "s52": "rpeaks_s52_region_mean_cap", "s53": "rpeaks_s53_gap_new_only",
                "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded",
-               "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation"}
+               "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation",
+               "s58": "rpeaks_s58_gap_pair_correlation_tested", "s59": "rpeaks_s59_gap_pair_templates"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -362,7 +435,18 @@ KEEP_RULE_AGAINST_S51 = {
             "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
             "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point (a "
             "correlation-tested pair) with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before "
-            "any count of run s57")}
+            "any count of run s57"),
+    "s58": ("the option (rpeak_minimum_gap_pair_correlation) is recommended when, over the five builder seeds, the mean "
+            "held-out FN + FP over the four rhythms is below run s51's reported mean (793.8), no rhythm's mean held-out "
+            "Se or +P falls below run s51's (its rhythm_means), and the most chosen point is an option point (a "
+            "correlation-tested pair) with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before "
+            "any count of run s58 (its grid is not blind: read from run s57's held-out fold look)"),
+    "s59": ("the option (rpeak_minimum_gap_pair_templates) is recommended when, over the five builder seeds, the mean "
+            "held-out FN + FP over the four rhythms is below run s58's reported mean (780.8), no rhythm's mean held-out "
+            "Se or +P falls below run s58's (its rhythm_means, five decimals), and the most chosen point is an option "
+            "point (a pair kept by the record's templates) with CPU time at most 1.3x today's detector "
+            "(minimum_gap_speed.py); fixed before any count of run s59 (not blind: the lever is read from run s57's "
+            "held-out counts of 203's couplets)")}
 GRID_S56 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [0.0, S56_PAIR],
             "rpeak_minimum_gap_pair_slope": [0.0, *S56_SLOPE],
             "points": ["s37_first", "s37_first_gap0.25_final0.5_after", f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}",
@@ -391,6 +475,42 @@ GRID_S57 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap
                          "P-wave-kind pairs correlate at most 0.85 (median 0.12), couplets median 0.99: NOT blind as "
                          "to the measure; its thresholds are the guard's existing correlation thresholds on the same "
                          "windows (correlation_from), not read from the look; the point is chosen leave one record out"}
+GRID_S58 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [S56_PAIR],
+            "rpeak_minimum_gap_pair_correlation": list(S58_CORR),
+            "correlation_from": {str(c): S57_CORR_FROM[c] for c in S58_CORR},
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after",
+                       *(f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}_corr{c}" for c in S58_CORR)],
+            "left_out": {"s37_first_gap0.25_final0.5_after_pair0.6": "run s54's untested pair: the fold holding out 108 "
+                                                                     "chose it in run s57 on every seed",
+                         "s37_first_gap0.25_final0.5_after_pair0.6_corr0.8": "keeps the built P waves (run s57's test)"},
+            "form": "run s57's option, no new option: run s54's pairs (p = 0.6, held out of the guard) kept only when "
+                    "the two peaks' QRS windows correlate at least c; the baseline, run s51's point, then the pair with "
+                    "each c, without the untested pair",
+            "blind": False,
+            "read_from": "run s57's held-out fold look (gap_pair_correlation_look.py, rpeaks_s57_fold_look.json: on every "
+                         "seed the fold holding out 108 chose the untested pair and brought back 108's P-wave false "
+                         "beats): NOT blind, the grid is informed by run s57's held-out figures; the point is still "
+                         "chosen leave one record out"}
+GRID_S59 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9", "rpeak_minimum_gap_pair": [S56_PAIR],
+            "rpeak_minimum_gap_pair_correlation": [S58_CORR[0]],
+            "rpeak_minimum_gap_pair_templates": [0.0, *S59_TEMPLATES],
+            "templates_from": {str(t): v for t, v in S59_TEMPLATES_FROM.items()},
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after", "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+                       *(f"s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_tpl{t}" for t in S59_TEMPLATES)],
+            "form": "run s58's point (run s54's pair, p = 0.6, kept only when its two QRS windows correlate at least "
+                    "0.9); a pair that test refuses is kept too when its earlier peak is one of the record's QRS "
+                    "morphologies: its window correlates at least t with one of rpeak_guard.record_templates of the "
+                    "peaks the contest keeps without the pair (shipped GuardConstants templates_*: at most 8 of 512 "
+                    "sampled, at least 4 each) and its amplitude is at least templates_amplitude (0.3) x that "
+                    "template's (template_like); the baseline, run s51's point, run s58's point, then it with each t",
+            "blind": False,
+            "read_from": "run s57's held-out counts (rpeaks_s57_gap_pair_correlation.json changes_per_record: at c = 0.9 "
+                         "203 keeps 17 of the 25 beats the untested pair found, its couplets of two shapes) and run "
+                         "s54's look (203's regions and dropouts): NOT blind as to the lever; t is the guard's own "
+                         "template / cluster thresholds at run s37's point (templates_from), not read from any look; "
+                         "the point is chosen leave one record out. Expected before any count: a gain in 203 alone "
+                         "cannot reach the held-out figure (the fold holding 203 out chooses on the other 21, ties to "
+                         "the first name in sort order, run s58's point)"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -415,6 +535,8 @@ def suffix(options) -> str:
         out += f"_slope{options['rpeak_minimum_gap_pair_slope']}"
     if "rpeak_minimum_gap_pair_correlation" in options:
         out += f"_corr{options['rpeak_minimum_gap_pair_correlation']}"
+    if "rpeak_minimum_gap_pair_templates" in options:
+        out += f"_tpl{options['rpeak_minimum_gap_pair_templates']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -471,15 +593,21 @@ def record_counts(args, rid) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     # run s53 also keeps run s51's point: its recount must equal run s51's (score_point raises otherwise)
     old_points = (BASELINE, TODAY, *([f"{BASELINE}__{suffix(S51_POINT)}"] if args.run in ("s53", "s54", "s55", "s56",
-                                                                                         "s57") else []),
+                                                                                         "s57", "s58", "s59") else []),
                   # runs s56-s57 also keep run s54's p = 0.6 point (its recount must equal run s54's)
-                  *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []))
+                  *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []),
+                  # run s58's tested points were all counted by run s57 (same code)
+                  *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run == "s58" else []),
+                  # run s59 recounts run s58's point (from run s57's cache: its recount must equal it)
+                  *([f"{BASELINE}__{suffix(S58_POINT)}"] if args.run == "s59" else []))
+    # run s58 also keeps run s57's ``|changes`` of its points (against the same baseline, counted by the same code)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
-                                and len(k.split("|")) == 3)
+                                and (len(k.split("|")) == 3 or args.run == "s58" and k.endswith("|changes")))
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's, runs s55-s56 from run s54's, run s57 from a copy of run s56's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
-           "s55": CACHES["s54"], "s56": CACHES["s54"], "s57": S56_CACHE_COPY}.get(args.run, S48_CACHE)
+           "s55": CACHES["s54"], "s56": CACHES["s54"], "s57": S56_CACHE_COPY,
+           "s58": S57_CACHE_COPY, "s59": S57_CACHE_COPY}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     path = cache / f"{rid}_other.json"
@@ -660,33 +788,40 @@ def why(args, argv) -> dict:
 
 
 def plan(args, argv) -> dict:
-    """``--plan`` (runs s56-s57): the grid, the choice rule, the keep rule and the keys the results will report, written
+    """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57"):
-        raise SystemExit("--plan: runs s56-s57 only (earlier runs fixed their plan in the module docstring)")
+    if args.run not in ("s56", "s57", "s58", "s59"):
+        raise SystemExit("--plan: runs s56-s59 only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
-    if args.run == "s57":
-        # the option's cost does not depend on c: when the folds mostly choose a point without it, c = 0.9 is timed
-        speed = (f"experiments/rpeaks/minimum_gap_speed.py --run s57 (the most chosen point when it is an option "
-                 f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(GRIDS[args.run][-2])}']}; "
+    if args.run in ("s57", "s58", "s59"):
+        # the option's cost does not depend on c (t): when the folds mostly choose a point without it, c = 0.9 (run
+        # s59: t = 0.95) is timed
+        timed = GRIDS[args.run][-1 if args.run == "s59" else -2]
+        speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
+                 f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(timed)}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
+    ref = REFERENCE.get(args.run, "s51")
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
-            "grid": GRID_S56 if args.run == "s56" else GRID_S57, "points": [SHORT[n] for n in names(args.run)],
+            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59}[args.run], "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
             "tie_break": "the first name in sort order (the baseline first)",
             "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "keep_rule": KEEP_RULE_AGAINST_S51[args.run],
             "option_points": f"names with {AGAINST_S51[args.run]!r}", "reported": REPORTED,
-            "against": {"s51_json": "benchmarks/results/rpeaks_s51_gap_after_guard.json",
-                        "s51_errors_key": "summary.errors_held_out.mean", "s51_rhythm_key": "rhythm_means"},
+            "against": {f"{ref}_json": f"benchmarks/results/{EXPERIMENTS[ref]}.json",
+                        f"{ref}_errors_key": "summary.errors_held_out.mean", f"{ref}_rhythm_key": "rhythm_means"},
             "result_json": f"benchmarks/results/{EXPERIMENTS[args.run]}.json",
-            "result_keys": ["summary", "rhythm_means", "keep", "minus_s51", "grid_errors_all_22_mean", "per_seed"],
+            "result_keys": ["summary", "rhythm_means", "keep", *sorted({"minus_s51", f"minus_{ref}"}),
+                            "grid_errors_all_22_mean", "per_seed"],
             "speed": speed, "cache": args.cache_dir,
-            "cache_started_from": CACHES["s54"] if args.run == "s56" else S56_CACHE_COPY + " (a copy of " +
-            CACHES["s56"] + ")"}
+            **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59}[args.run]["read_from"]}
+               if args.run in ("s58", "s59") else {}),
+            "cache_started_from": (CACHES["s54"] if args.run == "s56" else
+                                   f"{S57_CACHE_COPY} (a copy of {CACHES['s57']})" if args.run in ("s58", "s59") else
+                                   f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
 
 
 def main(argv=None) -> int:
@@ -701,7 +836,7 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
     parser.add_argument("--plan", action="store_true",
-                        help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s57)")
+                        help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s58)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.plan:
@@ -787,7 +922,8 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run == "s58" else
+            GRID_S59 if args.run == "s59" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
              "form": "kept when (i) the kept peak before it is at least w x the median width OR (ii) its amplitude is "
@@ -819,16 +955,17 @@ def main(argv=None) -> int:
                        "speed_checked": speed is not None},
               "per_seed": per_seed}
     if args.run in AGAINST_S51:
-        # against run s51's reported figures (KEEP_RULE_AGAINST_S51)
-        s51 = json.loads(S51_JSON.read_text())
+        # against run s51's reported figures (KEEP_RULE_AGAINST_S51; run s59: against run s58's, REFERENCE)
+        ref = REFERENCE.get(args.run, "s51")
+        s51 = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[ref]}.json").read_text())
         fewer51 = (float(np.mean([v["errors_held_out"] for v in per_seed.values()]))
                    < s51["summary"]["errors_held_out"]["mean"])
         falls51 = {r: [m for m in ("Se", "+P") if round(mean("held_out", r, m), 5) < s51["rhythm_means"][r][m]["held_out"]]
                    for r in RHYTHMS}
         capped = AGAINST_S51[args.run] in most
         rule = KEEP_RULE_AGAINST_S51[args.run]
-        result["keep"] = {"rule": rule, "s51_errors_mean": s51["summary"]["errors_held_out"]["mean"],
-                          "fewer_errors_than_s51": fewer51, "falls_below_s51": {r: v for r, v in falls51.items() if v},
+        result["keep"] = {"rule": rule, f"{ref}_errors_mean": s51["summary"]["errors_held_out"]["mean"],
+                          f"fewer_errors_than_{ref}": fewer51, f"falls_below_{ref}": {r: v for r, v in falls51.items() if v},
                           "most_chosen": most, ("most_chosen_capped" if args.run == "s52" else "most_chosen_option"): capped,
                           "speed_within_limit": within,
                           "recommended": bool(fewer51 and not any(falls51.values()) and capped and within is not False),
@@ -837,8 +974,10 @@ def main(argv=None) -> int:
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
-        result["minus_s51"] = mean_sd([v["errors_held_out"] - s51["per_seed"][k]["errors_held_out"]
-                                       for k, v in per_seed.items()])
+        for other in sorted({"s51", ref}):
+            reported = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[other]}.json").read_text())
+            result[f"minus_{other}"] = mean_sd([v["errors_held_out"] - reported["per_seed"][k]["errors_held_out"]
+                                                for k, v in per_seed.items()])
     if args.run in ("s50", "s51", *AGAINST_S51):
         # the graph refuses the option (serving.edge's Python-only list): a recommended point is not made the default
         result["default"] = ("recommended, not default (the graph port is needed)" if result["keep"]["recommended"]
@@ -846,7 +985,8 @@ def main(argv=None) -> int:
     result["reported_figure"] = result["summary"]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline", *(
-                                             ("minus_s51",) if args.run in AGAINST_S51 else ()),
+                                             ("minus_s51",) if args.run in AGAINST_S51 else ()), *(
+                                             (f"minus_{REFERENCE[args.run]}",) if args.run in REFERENCE else ()),
                                              "fewer_errors_seeds", "keep", "baseline_equals_s47")}))
     return 0
 
