@@ -354,6 +354,13 @@ Steps:
               smaller w, higher a). ``LEAD2_V62_KEEP_RULE``: v59 / v60's (``_lead2_keep``) per arm against the
               served rows; both kept: arm A the candidate; the change against v60's chosen rows reported. NOT blind
               (``LEAD2_V62_WHY``). All written here and in the JSON (rules-only key) before any figure of v62.
+              Outcome: neither arm kept. Arm A: no fold admits a w (fold 0: the 223 group's inner V Se -0.011 to
+              -0.040, 223's V lose their calls through P(V) alone; fold 1: the 101 / 118 / 119 group's S Se -0.0101,
+              one S beat over the tolerance): the served rows. Arm B: fold 0 a 0.95 / w 0.15, fold 1 a 0.99 / w 0.3;
+              left out V Se +0.0003, V +P +0.0005, S Se -0.0014 (v60: V +P -0.0085 below it): the agreement is lowest
+              where the vote changes most (203 0.61, 208 0.79, 106 0.84, 108 0.87), helpful or not, so fold 1's a
+              switches off every left-out record but 122 and 205. Forced arm A at w 0.45 (ablation): V +P +0.0106,
+              V Se +0.0038, S Se -0.0018; 207's lost V 36 -> 61 and false V 29 -> 53.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
