@@ -366,3 +366,72 @@ def test_the_lead2_hooks_vote_each_fold_at_its_own_weight():
     got = hooks[1](p, 1, 42)
     np.testing.assert_allclose(got[:2], 0.5 * p[:2] + 0.5 * p2[:2])
     np.testing.assert_array_equal(got[2:], p[2:])
+
+
+def test_the_v62_v_column_vote_moves_only_p_v_and_keeps_the_order_of_the_other_classes():
+    """lead2_v_vote (run v62's arm A): P(V) becomes (1 - w) p_V + w p2_V, the row renormalised, so N / S / F keep
+    their order; w = 0 returns the rows themselves and a beat off the mask is left exactly as it was."""
+    from functools import partial
+
+    v = LABELS.index("V")
+    p = np.array([[0.5, 0.3, 0.2, 0.0, 0.0], [0.2, 0.5, 0.3, 0.0, 0.0], [0.3, 0.25, 0.45, 0.0, 0.0]])
+    p2 = np.array([[0.0, 0.0, 1.0, 0.0, 0.0], [0.9, 0.1, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0]])
+    assert vs.lead2_v_vote(p, p2, 0.0, v=v) is p
+    got = vs.lead2_v_vote(p, p2, 0.45, v=v)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0)
+    new_v = 0.55 * p[:, v] + 0.45 * p2[:, v]
+    np.testing.assert_allclose(got[:, v], new_v / (1 - p[:, v] + new_v))
+    others = [k for k in range(len(LABELS)) if k != v]
+    np.testing.assert_allclose(got[:, others] / got[:, others].sum(1, keepdims=True),
+                               p[:, others] / p[:, others].sum(1, keepdims=True))
+    # the lead-2 booster calls beat 2 S outright: v60's vote makes it S, arm A only lowers its P(V) and MLII's order
+    # of the other classes makes it N
+    assert vs.lead2_vote(p, p2, 0.45)[2].argmax() == LABELS.index("S") and got[2].argmax() == LABELS.index("N")
+    masked = vs.lead2_v_vote(p, p2, 0.45, mask=np.array([True, False, False]), v=v)
+    np.testing.assert_array_equal(masked[1:], p[1:])
+    np.testing.assert_allclose(masked[0], got[0])
+    # run v62 passes it through _lead2_hooks' vote argument
+    hooks = vs._lead2_hooks({"parts": [{}]}, [{42: p2}], {0: 0.3}, vote=partial(vs.lead2_v_vote, v=v))
+    np.testing.assert_allclose(hooks[0](p, 0, 42), vs.lead2_v_vote(p, p2, 0.3, v=v))
+
+
+def test_the_v62_agreement_counts_beats_either_lead_calls_n_and_switches_the_vote_per_record():
+    """call_agreement: |both N| / |either N| per record (under LEAD2_AGREE_MIN_BEATS such beats: none);
+    agreement_mask: the vote on where the agreement is >= a or there is none."""
+    n, s, v = LABELS.index("N"), LABELS.index("S"), LABELS.index("V")
+    served = np.array([n] * 18 + [v] * 2 + [n] * 20 + [n] * 5 + [v] * 5)
+    lead2 = np.array([n] * 18 + [n] * 2 + [n] * 19 + [s] + [n] * 5 + [v] * 5)
+    rec = np.array(["a"] * 20 + ["b"] * 20 + ["c"] * 10)
+    agree = vs.call_agreement(served, lead2, rec, n)
+    assert agree["a"] == 18 / 20 and agree["b"] == 19 / 20 and agree["c"] is None   # c: 5 N beats, under 10
+    assert vs.call_agreement(served, lead2, rec, n, min_beats=5)["c"] == 1.0
+    mask = vs.agreement_mask(rec, agree, 0.95)
+    assert mask.tolist() == [False] * 20 + [True] * 30
+    assert vs.agreement_mask(rec, agree, 0.98).tolist() == [False] * 40 + [True] * 10
+
+
+def test_the_v62_rules_are_committed_alone_and_its_choices_follow_v60s_admission():
+    """LEAD2_V62_CHOICE_RULE: arm A each w of its grid against w = 0 (ties: smaller w); arm B each (a, w) (ties:
+    smaller w, then higher a); none admissible: the served rows. The rules-only step writes them before any figure."""
+    rules = vs.lead2_v62_rules()
+    assert rules["grid"]["v_column"]["w"] == [0.0, 0.15, 0.3, 0.45]
+    assert rules["grid"]["agreement"] == {"a": [0.95, 0.98, 0.99], "w": [0.0, 0.15, 0.3]}
+    assert rules["blind"] is False and rules["arms"] == ["v_column", "agreement"] and rules["min_beats"] == 10
+    assert vs.RULES_ONLY["lead2_v62_rules"] == "v62" and "lead2_v62_rules" in vs.NO_DECISION_ROWS
+    n, s, v = LABELS.index("N"), LABELS.index("S"), LABELS.index("V")
+    y = np.array([n] * 40 + [s] * 10 + [v] * 10 + [n] * 40 + [s] * 10 + [v] * 10)
+    rec = np.array(["a"] * 60 + ["b"] * 60)
+    groups = [["a"], ["b"]]
+    served = np.eye(len(LABELS))[y]
+    served[[0, 1, 2, 60, 61]] = np.eye(len(LABELS))[v]
+    better = np.eye(len(LABELS))[y]
+    worse = better.copy()
+    worse[110:112] = np.eye(len(LABELS))[n]                             # group b loses 2 of its 10 V beats
+    ch = vs._lead2_weight_choice(y, rec, groups, {0.0: served, 0.15: worse, 0.3: better, 0.45: better}, LABELS,
+                                 grid=vs.LEAD2_V_COLUMN_GRID)
+    assert ch["chosen_w"] == 0.3 and [q["admissible"] for q in ch["points"]] == [False, True, True]
+    rows = {0.0: served, **{(a, w): better for a in vs.LEAD2_AGREE_GRID for w in vs.LEAD2_VOTE_GRID}}
+    ch = vs._lead2_switch_choice(y, rec, groups, rows, LABELS, key="a")
+    assert ch["chosen"] == {"a": 0.99, "w": 0.15} and len(ch["points"]) == 6 and "a" in ch["points"][0]
+    rows = {0.0: served, **{k: worse for k in rows if k != 0.0}}
+    assert vs._lead2_switch_choice(y, rec, groups, rows, LABELS, key="a")["chosen"] is None

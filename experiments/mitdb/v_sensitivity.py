@@ -27,6 +27,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_vote_nested  # key v_lead2_vote_nested (v60)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps gate_and_lead2     # key v_gate_and_lead2_left_out
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_switch_nested # key v_lead2_switch_nested (v61)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_v62_nested   # key v_lead2_v_column_agreement_nested
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -342,6 +343,24 @@ Steps:
               r). ``LEAD2_SWITCH_KEEP_RULE``: v59 / v60's (``_lead2_keep``) against the served rows; v60's rows
               reported beside. NOT blind (``LEAD2_SWITCH_WHY``: v59 / v60's per-record figures were seen). All
               written here and in the JSON (rules-only key) before any figure of v61.
+``lead2_v62_nested`` (run v62, key ``v_lead2_v_column_agreement_nested``; ``--steps lead2_v62_rules`` writes its
+              rules alone) two narrower forms of v60's vote, each chosen per outer fold on its 4 inner groups with
+              v60's admission. Arm A ``v_column`` (``LEAD2_V_COLUMN_RULE``, ``lead2_v_vote``): only the V column is
+              mixed, (1 - w) p_V + w p2_V, the row renormalised, so the order of N, S, F is MLII's; w over
+              ``LEAD2_V_COLUMN_GRID`` (0.15, 0.3, 0.45). Arm B ``agreement`` (``LEAD2_AGREEMENT_RULE``,
+              ``call_agreement``, ``agreement_mask``): v60's vote on a record only where the lead-2 booster's own
+              calls and the served one-lead calls agree on N (|both N| / |either N| >= a, label free; under 10 such
+              beats the vote stands); (a, w) over ``LEAD2_AGREE_GRID`` (0.95, 0.98, 0.99) x ``LEAD2_VOTE_GRID`` (ties:
+              smaller w, higher a). ``LEAD2_V62_KEEP_RULE``: v59 / v60's (``_lead2_keep``) per arm against the
+              served rows; both kept: arm A the candidate; the change against v60's chosen rows reported. NOT blind
+              (``LEAD2_V62_WHY``). All written here and in the JSON (rules-only key) before any figure of v62.
+              Outcome: neither arm kept. Arm A: no fold admits a w (fold 0: the 223 group's inner V Se -0.011 to
+              -0.040, 223's V lose their calls through P(V) alone; fold 1: the 101 / 118 / 119 group's S Se -0.0101,
+              one S beat over the tolerance): the served rows. Arm B: fold 0 a 0.95 / w 0.15, fold 1 a 0.99 / w 0.3;
+              left out V Se +0.0003, V +P +0.0005, S Se -0.0014 (v60: V +P -0.0085 below it): the agreement is lowest
+              where the vote changes most (203 0.61, 208 0.79, 106 0.84, 108 0.87), helpful or not, so fold 1's a
+              switches off every left-out record but 122 and 205. Forced arm A at w 0.45 (ablation): V +P +0.0106,
+              V Se +0.0038, S Se -0.0018; 207's lost V 36 -> 61 and false V 29 -> 53.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -4082,11 +4101,11 @@ def lead2_unlike(lead2_cols) -> np.ndarray:
         return lead2_cols[:, SECOND_LEAD_FEATURE_NAMES.index(LEAD2_UNLIKE_COLUMN)] < LIKE_MEDIAN
 
 
-def _lead2_weight_choice(y, rec, groups, rows, labels) -> dict:
+def _lead2_weight_choice(y, rec, groups, rows, labels, grid=LEAD2_VOTE_GRID) -> dict:
     """``LEAD2_VOTE_CHOICE_RULE`` on one outer fold's inner side for one arm: ``rows`` {w: served inner rows} over
-    0 and ``LEAD2_VOTE_GRID``."""
+    0 and ``grid`` (``LEAD2_VOTE_GRID``; run v62's arm A: ``LEAD2_V_COLUMN_GRID``)."""
     points = []
-    for w in LEAD2_VOTE_GRID:
+    for w in grid:
         ch = _second_lead_choice(y, rec, groups, rows[0.0], rows[w], labels)
         points.append({"w": w, "pooled": ch["two_lead"]["pooled"], "group_falls": ch["group_falls"],
                        "checks": ch["checks"], "admissible": ch["uses_second_lead"]})
@@ -4200,11 +4219,14 @@ def _lead2_outer(table, labels, dec, lead2) -> list:
     return outer
 
 
-def _lead2_hooks(dec, outer, w_of, mask_of=None) -> dict:
+def _lead2_hooks(dec, outer, w_of, mask_of=None, vote=None) -> dict:
     """``left_out_rows``' ``mix`` hooks of ``LEAD2_VOTE_RULE``: fold h's average voted with its lead-2 booster
-    (``outer``) at ``w_of[h]``; ``mask_of(h, seed)``: m over fold h's scored rows (None: every beat)."""
+    (``outer``) at ``w_of[h]``; ``mask_of(h, seed)``: m over fold h's scored rows (None: every beat). ``vote``:
+    f(p, p2, w, mask) -> p, ``lead2_vote`` when None (run v62's arm A passes ``lead2_v_vote``)."""
+    vote = lead2_vote if vote is None else vote
+
     def f(p, h, seed):
-        return lead2_vote(p, outer[h][seed], w_of[h], None if mask_of is None else mask_of(h, seed))
+        return vote(p, outer[h][seed], w_of[h], None if mask_of is None else mask_of(h, seed))
     return {h: f for h in range(len(dec["parts"]))}
 
 
@@ -4466,23 +4488,24 @@ def switch_mask(rec, ratio: dict, threshold: float) -> np.ndarray:
     return np.isin(np.asarray(rec).astype(str), sorted(on))
 
 
-def _switch_tie(q) -> tuple:
-    """``LEAD2_SWITCH_CHOICE_RULE``'s order: pooled macro F1 (4 decimals), the smaller w, the higher r."""
-    return (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"], q["r"])
+def _switch_tie(q, key: str = "r") -> tuple:
+    """``LEAD2_SWITCH_CHOICE_RULE``'s order: pooled macro F1 (4 decimals), the smaller w, the higher threshold
+    (``key``: v61's r, v62's a; the higher one switches the vote on for fewer records)."""
+    return (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"], q[key])
 
 
-def _lead2_switch_choice(y, rec, groups, rows, labels) -> dict:
-    """``LEAD2_SWITCH_CHOICE_RULE`` on one outer fold's inner side: ``rows`` {(r, w): served inner rows} and
-    {0.0: the served inner rows (w = 0)}."""
+def _lead2_switch_choice(y, rec, groups, rows, labels, key: str = "r") -> dict:
+    """``LEAD2_SWITCH_CHOICE_RULE`` on one outer fold's inner side: ``rows`` {(threshold, w): served inner rows} and
+    {0.0: the served inner rows (w = 0)}; ``key`` names the threshold (v61's r; run v62's arm B: a)."""
     points = []
     for (r, w), p in ((k, x) for k, x in rows.items() if k != 0.0):
         ch = _second_lead_choice(y, rec, groups, rows[0.0], p, labels)
-        points.append({"r": r, "w": w, "pooled": ch["two_lead"]["pooled"], "group_falls": ch["group_falls"],
+        points.append({key: r, "w": w, "pooled": ch["two_lead"]["pooled"], "group_falls": ch["group_falls"],
                        "checks": ch["checks"], "admissible": ch["uses_second_lead"]})
     ok = [q for q in points if q["admissible"]]
-    best = max(ok, key=_switch_tie) if ok else None
+    best = max(ok, key=lambda q: _switch_tie(q, key)) if ok else None
     return {"off": ch["one_lead"]["pooled"], "points": points,
-            "chosen": None if best is None else {"r": best["r"], "w": best["w"]},
+            "chosen": None if best is None else {key: best[key], "w": best["w"]},
             "inner_groups": [sorted(g) for g in groups]}
 
 
@@ -4645,6 +4668,251 @@ def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, be
     return result
 
 
+# ---- run v62 (key v_lead2_v_column_agreement_nested): two narrower forms of run v60's lead-2 vote. Rules written
+# here and in the JSON (``--steps lead2_v62_rules``) before any figure of v62, training side or left out.
+LEAD2_V62_KEY = "v_lead2_v_column_agreement_nested"
+LEAD2_V62_ARMS = ("v_column", "agreement")   # arm A: the vote on P(V) only; arm B: v60's vote where the calls agree
+LEAD2_V_COLUMN_GRID = (0.15, 0.3, 0.45)   # arm A's w; w = 0 is the served recipe (the choice's reference)
+LEAD2_AGREE_GRID = (0.95, 0.98, 0.99)     # arm B's a, fixed before any figure (no look at any record's agreement)
+LEAD2_AGREE_MIN_BEATS = 10   # beats either call N that a record needs for an agreement (v61's LEAD2_SWITCH_MIN_CALLS)
+LEAD2_V62_RECORDS = ("106", "108", "203", "207", "208", "209", "223")   # per-record figures (the brief's)
+LEAD2_V62_WHY = (
+    "not blind: runs v59, v60 and v61's left-out per-record figures had been seen. v60's fold 0 stayed at w = 0 "
+    "because 223's V beats, normal-looking in V1, were called S through the lead-2 booster's vote on every class; "
+    "v61's per-record shape switch hurt 207 through S / V confusion in V1 and switched off 203, where V1 helps. v62 "
+    "tries two narrower forms of v60's vote: arm A lets the second lead speak on the V column only (the order of N, "
+    "S and F in a row is MLII's), arm B keeps v60's vote but only on records where the lead-2 booster's own calls "
+    "agree with the served one-lead calls about which beats are N (a label-free agreement, not a shape ratio). Rules, "
+    "grids, choice and keep rules written here and in the JSON before any figure of v62")
+LEAD2_V_COLUMN_RULE = (
+    "arm A ('v_column'): in the served average p = (1 - d) * booster + d * ECG-SL (d the fold's deep weight), BEFORE "
+    "the served rules (the fold's rhythm gate, the shipped v_pause and v_template, each record one signal), the V "
+    "column becomes (1 - w) p_V + w p2_V (p2 the lead-2 booster of LEAD2_VOTE_BOOSTER_WHAT, run v60's), the other "
+    "columns are left as they are, and the row is divided by its new sum. The order of N, S, F and Q in a row is "
+    "unchanged, so a call can only move into or out of V: the second lead cannot move a beat between N, S and F "
+    "(it can still turn a V call into the row's best other class, or the best other class into V). Every beat, no "
+    "per-beat or per-record condition; w over LEAD2_V_COLUMN_GRID (0.15, 0.3, 0.45)")
+LEAD2_AGREEMENT_RULE = (
+    "arm B ('agreement'): run v60's vote of every class, (1 - w) p + w p2 before the served rules (LEAD2_VOTE_RULE, "
+    "arm all_beats), applied on a record (m = 1 on all its beats) only when the record's agreement >= a; otherwise "
+    "m = 0 there and the served one-lead rows stand. A record's agreement is label-free: among its beats that the "
+    "served one-lead recipe (w = 0: after the rhythm gate, v_pause and v_template) or the lead-2 booster alone (its "
+    "argmax, no rule) calls N, the fraction that BOTH call N (|both N| / |either N|); a record with fewer than 10 such "
+    "beats (LEAD2_AGREE_MIN_BEATS) has none and the vote stands (v61's convention). a over LEAD2_AGREE_GRID (0.95, "
+    "0.98, 0.99; fixed before any figure, no record's agreement looked at), w over LEAD2_VOTE_GRID (0.15, 0.3). "
+    "Inner side: the inner served rows at w = 0 and the inner lead-2 booster (seed 42 on 3 groups, scored on the "
+    "held one); left out: each booster seed's served rows and that seed's outer lead-2 booster")
+LEAD2_V62_CHOICE_RULE = (
+    "fixed before any figure of run v62: per arm and per outer training fold on its 4 inner groups only, on what "
+    "mitdb-beats serves (run v60's inner recipe: the fold's booster seed 42 and the lead-2 booster seed 42, each "
+    "trained on 3 groups and scored on the held one, averaged with the inner-4 ECG-SL at the fold's deep weight; the "
+    "fold's rhythm gate; the shipped v_pause and v_template; each inner record one signal): every point (arm A: each "
+    "w of LEAD2_V_COLUMN_GRID; arm B: each (a, w) of LEAD2_AGREE_GRID x LEAD2_VOTE_GRID) is compared with w = 0 (the "
+    "served inner rows) with run v60's admission (v59's SECOND_LEAD_CHOICE_RULE form): admissible when the pooled "
+    "inner macro F1 (N, S, V, F; 4 decimals) is above w = 0's AND no inner group's macro F1 falls by more than 0.002 "
+    "(NESTED_MACRO_TOL), nor its S Se by more than 0.01 (NESTED_S_TOL), nor its V Se by more than 0.01 "
+    "(VETO_V_SE_TOL) (a group without beats of the class: no test). The admissible point of the highest pooled inner "
+    "macro F1 is taken (ties: the smaller w; arm B then the higher a, the vote on fewer records); none admissible: "
+    "w = 0 (the served recipe). Applied to the fold's left-out records with v60's outer lead-2 boosters (seeds 42-44, "
+    "paired with the served booster's seed), the outer ECG-SL, the fold's rhythm gate, the shipped v_pause and "
+    "v_template; no scored beat's label takes part in any choice")
+LEAD2_V62_KEEP_RULE = (
+    "fixed before any figure of run v62: per arm, run v59 / v60's keep rule (_lead2_keep): against the served "
+    "recipe's left-out rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds "
+    "42-44: kept only if the mean change of V +P or of V Se is > 0 and > max(sd of its paired changes, the served "
+    "rows' seed sd of that measure), AND the mean change of each target measure (S Se, S +P, V Se, V +P) >= -(the "
+    "served rows' seed sd of that measure). Both folds at w = 0: the rows are the served ones, not kept. Both arms "
+    "kept: arm A (v_column: no per-record threshold, written first) is the candidate, arm B reported. Reported, not "
+    "tested: each arm's paired change against run v60's chosen rows (arm all_beats, per-fold w, recomputed and "
+    "checked) and whether it is above v60 on each target measure; the forced points (each grid point on both folds "
+    "whatever the choice); each left-out record's agreement and switch (arm B). Kept: a candidate for a later build "
+    "(the preset and serving API are not changed here)")
+LEAD2_V62_SERVING = (
+    "what serving would need beyond v60's (LEAD2_VOTE_SERVING; not done here): arm A, a stacking.json lead2_vote "
+    "entry with {columns_voted: ['V']} (the V column mixed, the row renormalised); arm B, the record served once with "
+    "one lead (today's rows) and once through the lead-2 booster alone, the agreement over all its detected beats "
+    "(not only the labelled ones used here), and the vote where it passes: {switch: {agreement: a, min_beats: 10}}")
+
+
+def lead2_v_vote(p, p2, w: float, mask=None, *, v: int) -> np.ndarray:
+    """``LEAD2_V_COLUMN_RULE`` (run v62's arm A): column ``v`` of ``p`` becomes (1 - w m) p_v + w m p2_v per beat
+    (``mask``: m, None = every beat), the other columns kept, each changed row divided by its new sum; w = 0 returns
+    ``p`` and a row with m = 0 is left exactly as it was."""
+    if w == 0:
+        return p
+    m = np.ones(len(p), bool) if mask is None else np.asarray(mask, bool)
+    q = np.array(p, dtype=float, copy=True)
+    q[m, v] = (1 - w) * q[m, v] + w * np.asarray(p2, float)[m, v]
+    q[m] /= q[m].sum(axis=1, keepdims=True)
+    return q
+
+
+def call_agreement(calls1, calls2, rec, n: int, min_beats: int = LEAD2_AGREE_MIN_BEATS) -> dict:
+    """{record: |both call n| / |either calls n|} over its beats (``LEAD2_AGREEMENT_RULE``; ``calls1`` / ``calls2``
+    class indices per beat); None where fewer than ``min_beats`` beats are called ``n`` by either."""
+    calls1, calls2, rec = np.asarray(calls1), np.asarray(calls2), np.asarray(rec)
+    out = {}
+    for r in np.unique(rec):
+        m = rec == r
+        one, two = m & (calls1 == n), m & (calls2 == n)
+        either = int((one | two).sum())
+        out[str(r)] = None if either < min_beats else float((one & two).sum() / either)
+    return out
+
+
+def agreement_mask(rec, agreement: dict, threshold: float) -> np.ndarray:
+    """Per beat, arm B's switch: True (the vote applies) where the beat's record has no agreement or its agreement
+    is >= ``threshold``."""
+    on = {r for r, x in agreement.items() if x is None or x >= threshold}
+    return np.isin(np.asarray(rec).astype(str), sorted(on))
+
+
+def lead2_v62_rules() -> dict:
+    """The rules of run v62 (written to the JSON before any figure, and repeated with the figures)."""
+    return {"why": LEAD2_V62_WHY, "blind": False, "arms": list(LEAD2_V62_ARMS),
+            "v_column_rule": LEAD2_V_COLUMN_RULE, "agreement_rule": LEAD2_AGREEMENT_RULE,
+            "vote_rule": LEAD2_VOTE_RULE, "booster_what": LEAD2_VOTE_BOOSTER_WHAT,
+            "grid": {"v_column": {"w": [0.0, *LEAD2_V_COLUMN_GRID]},
+                     "agreement": {"a": list(LEAD2_AGREE_GRID), "w": [0.0, *LEAD2_VOTE_GRID]}},
+            "min_beats": LEAD2_AGREE_MIN_BEATS, "choice_rule": LEAD2_V62_CHOICE_RULE,
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "keep_rule": LEAD2_V62_KEEP_RULE, "reported_records": list(LEAD2_V62_RECORDS),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
+            "also_against": f"run v60's chosen rows (key {LEAD2_VOTE_KEY}.arms.{LEAD2_VOTE_ARMS[0]})",
+            "serving_would_need": LEAD2_V62_SERVING}
+
+
+def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_v_column_agreement_nested`` (run v62): ``LEAD2_V_COLUMN_RULE`` / ``LEAD2_AGREEMENT_RULE`` /
+    ``LEAD2_V62_CHOICE_RULE`` / ``LEAD2_V62_KEEP_RULE`` (module docstring)."""
+    from functools import partial
+
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    lead2, leads = step_lead2(work, mitdb_dir, table)
+    outer = _lead2_outer(table, labels, dec, lead2)
+    n = labels.index("N")
+    v_vote = partial(lead2_v_vote, v=labels.index("V"))
+    nf = range(len(dec["parts"]))
+    b_points = [(a, w) for a in LEAD2_AGREE_GRID for w in LEAD2_VOTE_GRID]
+    choice, inner_agreement = {arm: {} for arm in LEAD2_V62_ARMS}, {}
+    for h in nf:
+        q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
+        idx, served, mix, p2 = q["idx"], q["served"], q["mix"], q["lead2_booster"]
+        y_in, rec = table["y"][idx], table["record"][idx]
+        off = served(mix)
+        rows_a = {0.0: off, **{w: served(v_vote(mix, p2, w)) for w in LEAD2_V_COLUMN_GRID}}
+        choice["v_column"][str(h)] = ch = _lead2_weight_choice(y_in, rec, dec["groups"][h], rows_a, labels,
+                                                               grid=LEAD2_V_COLUMN_GRID)
+        log.info("v62 v_column, fold %d: w %s; off %s; points %s", h, ch["chosen_w"], ch["off"],
+                 [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]])
+        agree = call_agreement(off.argmax(-1), p2.argmax(-1), rec, n)
+        inner_agreement[str(h)] = {r: None if x is None else round(x, 4) for r, x in agree.items()}
+        rows_b = {0.0: off, **{(a, w): served(lead2_vote(mix, p2, w, agreement_mask(rec, agree, a)))
+                               for a, w in b_points}}
+        choice["agreement"][str(h)] = ch = _lead2_switch_choice(y_in, rec, dec["groups"][h], rows_b, labels,
+                                                                key="a")
+        log.info("v62 agreement, fold %d: chosen %s; agreement %s; off %s; points %s", h, ch["chosen"],
+                 inner_agreement[str(h)], ch["off"],
+                 [(q["a"], q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]])
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before = sr0["templated"]
+    if not np.array_equal(idx, np.concatenate([part["scored"] for part in dec["parts"]])):
+        raise SystemExit("the served left-out rows are not the folds' scored rows in order")
+    p2_left = {s: np.concatenate([outer[h][s] for h in nf]) for s in BOOSTER_SEEDS}
+    # each seed's left-out agreements from its own served calls and its own lead-2 booster (label free)
+    agree = {s: call_agreement(before[s].argmax(-1), p2_left[s].argmax(-1), rec, n) for s in BOOSTER_SEEDS}
+    rec_of = {h: table["record"][part["scored"]] for h, part in enumerate(dec["parts"])}
+
+    def rows_a(w_of):
+        if not any(w_of.values()):
+            return before
+        return _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                     mix=_lead2_hooks(dec, outer, w_of, vote=v_vote))["templated"]
+
+    def rows_b(a_of, w_of):
+        if not any(w_of.values()):
+            return before
+        hooks = _lead2_hooks(dec, outer, w_of, lambda h, seed: agreement_mask(rec_of[h], agree[seed], a_of[h]))
+        return _template_served_rows(table, labels, dec, beats, preset_spec["v_template"], mix=hooks)["templated"]
+    ref = json.loads(OUT.read_text(encoding="utf-8"))
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    v60 = ref[LEAD2_VOTE_KEY]["arms"][LEAD2_VOTE_ARMS[0]]
+    w60 = {h: float(v60["chosen_w"][str(h)]) for h in nf}
+    rows60 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                   mix=_lead2_hooks(dec, outer, w60))["templated"]
+    sc60, spread60 = _seed_spread(y, rows60, labels)
+    reproduced = {"served": all(abs(spread0[m]["mean"] - ref[TEMPLATE_SERVED_KEY]["seed_spread"][m]["mean"]) < 1e-9
+                                for m in v_gate.COMPARED),
+                  "v60": all(abs(spread60[m]["mean"] - v60["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)}
+    if not all(reproduced.values()):
+        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
+    settings = {"v_column": {h: {"w": choice["v_column"][str(h)]["chosen_w"]} for h in nf},
+                "agreement": {h: (choice["agreement"][str(h)]["chosen"]
+                                  or {"a": LEAD2_AGREE_GRID[-1], "w": 0.0}) for h in nf}}
+    chosen_rows = {"v_column": rows_a({h: settings["v_column"][h]["w"] for h in nf}),
+                   "agreement": rows_b({h: settings["agreement"][h]["a"] for h in nf},
+                                       {h: settings["agreement"][h]["w"] for h in nf})}
+    arms, by_record = {}, {"served": _record_figures(y, rec, before, labels, LEAD2_V62_RECORDS),
+                           "v60": _record_figures(y, rec, rows60, labels, LEAD2_V62_RECORDS)}
+    for arm in LEAD2_V62_ARMS:
+        rows = chosen_rows[arm]
+        sc1, spread1 = _seed_spread(y, rows, labels)
+        paired = _paired(sc1, sc0)
+        checks, kept = _lead2_keep(paired, sd0)
+        over60 = _paired(sc1, sc60)
+        arms[arm] = {"chosen": {str(h): x for h, x in settings[arm].items()}, "seed_spread": spread1,
+                     "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
+                     "kept": kept,
+                     "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+                     "over_v60": over60, "above_v60": {m: bool(over60[m]["mean"] > 0) for m in SECOND_LEAD_TARGETS},
+                     "by_record_moved": _records_moved(y, rec, before, rows, labels)}
+        by_record[f"chosen_{arm}"] = _record_figures(y, rec, rows, labels, LEAD2_V62_RECORDS)
+        log.info("v62 %s: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; kept %s",
+                 arm, settings[arm], *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
+                                                  "S_positive_predictivity")
+                                       for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
+    forced = {arm: {} for arm in LEAD2_V62_ARMS}
+    for name, arm, rows in ([(f"w{w}", "v_column", rows_a({h: w for h in nf})) for w in LEAD2_V_COLUMN_GRID]
+                            + [(f"a{a}_w{w}", "agreement", rows_b({h: a for h in nf}, {h: w for h in nf}))
+                               for a, w in b_points]):
+        scf, spreadf = _seed_spread(y, rows, labels)
+        forced[arm][name] = {"seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
+                             "paired_change": _paired(scf, sc0), "over_v60": _paired(scf, sc60)}
+        by_record[f"forced_{arm}_{name}"] = _record_figures(y, rec, rows, labels, LEAD2_V62_RECORDS)
+    kept_arms = [a for a in LEAD2_V62_ARMS if arms[a]["kept"]]
+    left_agree = {r: {str(s): None if agree[s][r] is None else round(agree[s][r], 4) for s in BOOSTER_SEEDS}
+                  for r in agree[BOOSTER_SEEDS[0]]}
+    switched = {r: {str(s): bool(agree[s][r] is None or agree[s][r] >= settings["agreement"][h]["a"])
+                    for s in BOOSTER_SEEDS}
+                for h in nf for r in sorted(set(rec_of[h].astype(str)))}
+    result = {**lead2_v62_rules(), "second_lead_by_record": leads,
+              "chosen_by_inner_cv": choice, "inner_agreement": inner_agreement,
+              "reproduced": reproduced, "served_seed_spread": spread0,
+              "served_distance_to_targets": v_gate._distance(spread0), "baseline_seed_sd": sd0,
+              "arms": arms, "kept_arms": kept_arms, "kept": bool(kept_arms),
+              "candidate": kept_arms[0] if kept_arms else None,
+              "decision": (f"kept: arm {kept_arms[0]} is a candidate two-lead recipe for a later build (preset and "
+                           "serving unchanged)" if kept_arms else "not kept: the served one-lead recipe stays"),
+              "v60": {"what": "reported, not tested: v60's chosen rows (arm all_beats, per-fold w, recomputed and "
+                              "checked); each arm's over_v60 is its paired change against them",
+                      "w": {str(h): w for h, w in w60.items()}, "seed_spread": spread60,
+                      "distance_to_targets": v_gate._distance(spread60), "paired_change": _paired(sc60, sc0)},
+              "left_out_agreement": {"what": "each left-out record's agreement |both N| / |either N| of the served "
+                                             "one-lead calls and the lead-2 booster's own calls, per booster seed "
+                                             "(null: under 10 such beats)", **left_agree},
+              "left_out_switch": {"what": "whether arm B's chosen point votes on each left-out record (per seed); a "
+                                          "fold at w = 0 votes on none whatever the switch", **switched},
+              "forced": {"what": "ablation: each grid point on both folds whatever the choice", **forced},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows, v60's chosen rows, "
+                                    "each arm's chosen rows and each forced point", **by_record},
+              "left_out_beats": int(len(idx))}
+    return result
+
+
 def preset_spec() -> dict:
     """The preset's stacking spec (``stacking.json``), read afresh at each call: the steps that take it as served."""
     from beats_preset import PRESET
@@ -4728,14 +4996,18 @@ STEPS = (
     ("lead2_switch_rules", LEAD2_SWITCH_KEY, lambda c: lead2_switch_rules()),
     ("lead2_switch_nested", LEAD2_SWITCH_KEY,
      lambda c: step_lead2_switch_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("lead2_v62_rules", LEAD2_V62_KEY, lambda c: lead2_v62_rules()),
+    ("lead2_v62_nested", LEAD2_V62_KEY,
+     lambda c: step_lead2_v62_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules"}
+NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+                    "lead2_v62_rules"}
 # steps that write a run's rules alone
 RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
-              "lead2_switch_rules": "v61"}
+              "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
 def main(argv=None) -> int:
