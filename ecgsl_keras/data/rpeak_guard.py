@@ -898,7 +898,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     polarity), checked against the record's own beats around them: slope level, spacing from both neighbours
     against the local RR, QRS amplitude, width and, optionally, correlation; with ``rpeak_guard_p_wave`` > 0 a
     candidate ``p_wave_like`` flags is not added. Sorted int64 out."""
-    constants = constants or GUARD
+    constants = constants or constants_for(config)    # the config's, as guard_rpeaks passes them
     peaks = np.asarray(peaks, dtype=np.int64)
     x = np.asarray(cleaned, dtype=np.float64)
     fs = float(fs)
