@@ -20,7 +20,9 @@ class _JsonConfig:
     """Mixin: to_dict / from_dict / save / load for a (possibly nested) dataclass."""
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        # SignalConfig.rpeak_guard_constants' (name, value) pairs are written as a JSON object, nested or not
+        return dataclasses.asdict(self, dict_factory=lambda items: {
+            k: (dict(v) if k in _MAPPING_FIELDS else v) for k, v in items})
 
     @classmethod
     def from_dict(cls, values: dict):
@@ -69,8 +71,325 @@ class _JsonConfig:
             raise ConfigError(path, "bad_config", str(exc).split(": ", 1)[-1]) from None
 
 
+# fields held as sorted (name, value) pairs and written as a JSON object (_JsonConfig.to_dict)
+_MAPPING_FIELDS = frozenset({"rpeak_guard_constants"})
+
+
+def guard_constant_overrides(values) -> tuple:
+    """``SignalConfig.rpeak_guard_constants`` checked and normalised: sorted ``(name, value)`` pairs from a mapping
+    (or such pairs) of ``GuardConstants`` field names to values of the field's type (a float field takes an int, a
+    tuple field a list of as many numbers). ``ConfigError`` naming the field and the bad entry otherwise."""
+    where = "rpeak_guard_constants"
+    if isinstance(values, dict):
+        items = list(values.items())
+    else:
+        try:
+            items = [tuple(item) for item in values]
+        except TypeError:
+            items = None
+        if items is None or any(len(item) != 2 for item in items):
+            raise ConfigError("<config>", "bad_config", f"{where} must map GuardConstants field names to values, "
+                                                        f"got {values!r}")
+    defaults = {f.name: f.default for f in dataclasses.fields(GuardConstants)}
+    out = {}
+    for name, value in items:
+        if name not in defaults:
+            raise ConfigError("<config>", "bad_config", f"{where}: unknown GuardConstants field {name!r} (the fields "
+                                                        "of ecgsl_keras.config.GuardConstants)")
+        default = defaults[name]
+        bad = ConfigError("<config>", "bad_config", f"{where}: GuardConstants.{name} must be of type "
+                                                    f"{type(default).__name__} (default {default!r}), got {value!r}")
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise bad
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad
+            value = float(value)
+        elif isinstance(default, tuple):
+            if (not isinstance(value, (list, tuple)) or len(value) != len(default)
+                    or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)):
+                raise bad
+            value = tuple(float(v) for v in value)
+        if name in out:
+            raise ConfigError("<config>", "bad_config", f"{where}: GuardConstants.{name} given twice")
+        out[name] = value
+    return tuple(sorted(out.items()))
+
+
 # SignalConfig.beat_reference -> channels of each stored beat
 BEAT_REFERENCES = {"none": 1, "median": 2, "tq": 2, "tq_median": 3}
+
+
+@dataclass(frozen=True)
+class GuardConstants:
+    """The R-peak guard's fixed constants (``data.rpeak_guard``), in one place for the Python detector
+    (``guard_rpeaks``) and the in-graph one (``ecgsl_keras.serving.edge``). The tunable thresholds are ``SignalConfig``
+    fields (``rpeak_guard_amplitude``, ``rpeak_searchback*``); a config changes any of these defaults with
+    ``SignalConfig.rpeak_guard_constants`` (read through ``rpeak_guard.constants_for``)."""
+
+    neighbours: int = 8             # peaks each side that make the reference amplitude
+    percentile: float = 75.0        # of their QRS amplitudes (a QRS value while under 75% of them are false)
+    qrs_half_width_s: float = 0.05  # QRS amplitude and slope: within +-50 ms of R (cleaned signal)
+    shape_half_width_s: float = 0.15  # QRS width: samples within +-150 ms of R over half the largest deflection
+    # shape rescue (issue 21): a peak under rpeak_guard_amplitude x the reference is kept when it is
+    # still over ``rescue_amplitude`` x the reference and shaped like the QRS complexes around it:
+    # sharpness (largest slope / amplitude) at least ``rescue_sharpness`` x their median and width at
+    # most ``rescue_width`` x their median ("their": the neighbours over the amplitude threshold).
+    # Small normal beats between large ectopic ones (bigeminy, trigeminy) are such peaks; P waves
+    # (2:1 AV block) are wider and blunter, noise is smaller.
+    rescue_amplitude: float = 0.25
+    rescue_sharpness: float = 0.85
+    rescue_width: float = 1.5
+    # deep rescue (SignalConfig.rpeak_rescue_deep > 0; off by default): down to that x the reference when
+    # sharper (``deep_sharpness``) and narrower (``deep_width``) than the QRS complexes around it: the
+    # normal beats of bigeminy where the ectopic ones are 4-5 times larger (their median width is a PVC's).
+    # 1.0 / 0.8 (with rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
+    deep_sharpness: float = 1.0
+    deep_width: float = 0.8
+    # wide rescue (SignalConfig.rpeak_rescue_wide > 0; off by default): down to that x the reference when wider than
+    # ``rescue_width`` x the QRS complexes around it and at least ``wide_sharpness`` x their median sharpness
+    wide_sharpness: float = 1.0
+    # restrictions of the wide rescue (run s44; 0 = off, the default): run s43's wide rescue added its false beats in
+    # the long gaps the block21 and pause builders make (blocked P waves, T waves, noise), while a PVC is premature and
+    # shaped like other ventricular beats of its record. ``wide_premature`` f > 0: the peak lies at most f x the local
+    # median RR (of the peaks over the amplitude threshold, ``neighbours`` each side) after the one before it
+    # (``wide_restrict``). ``wide_like`` c > 0: its QRS window (``qrs_windows``, +-``cluster_window_s``) correlates at
+    # least c with that of a wide peak (over ``rescue_width`` x the median width around it) the check keeps without the
+    # wide rescue, anywhere in the record (run s44's look: against any kept peak, 74 of 80 false rescues reach 0.8).
+    # Both on: both hold.
+    wide_premature: float = 0.0
+    wide_like: float = 0.0
+    # ``wide_p_wave`` p > 0 (run s45; 0 = off, the default): a wide-rescue candidate shaped like the record's P wave
+    # (``record_p_wave`` of the peaks the check sees; best correlation over +-``p_wave_shift_s`` at least p and
+    # peak-to-peak within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the template's, ``p_wave_match``) is refused:
+    # run s44's false rescues that pass f = 0.8, c = 0.9 lie up to 0.25 s before a blocked beat (its P wave) or in the
+    # cut after it; a PVC's QRS is several times a P wave's size (``wide_p_wave_like``).
+    wide_p_wave: float = 0.0
+    searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
+    # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
+    # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
+    # amplitude is at least ``searchback_shape_amplitude`` x the reference and it is as sharp (at least
+    # ``searchback_shape_sharpness`` x) and no wider (at most ``searchback_shape_width`` x) than the
+    # median of the kept peaks around it. For irregular fast rhythms (atrial fibrillation with multiform
+    # PVCs, MIT-BIH 203), where a missed beat leaves a gap of only 1.1-1.4 x the local median; T waves,
+    # the candidates of such short gaps in a regular rhythm, are blunter and wider than a QRS.
+    searchback_shape_amplitude: float = 0.35
+    searchback_shape_sharpness: float = 0.85
+    searchback_shape_width: float = 1.5
+    # search back in irregular rhythm (SignalConfig.rpeak_searchback_irregular > 0; off by default): where the
+    # 9 RR intervals around a gap have an interquartile range of at least ``searchback_irregular_spread`` x
+    # their median, gaps from rpeak_searchback_irregular x the local median are searched (same acceptance)
+    searchback_irregular_spread: float = 0.2
+    # P-wave check (SignalConfig.rpeak_guard_p_wave > 0; off by default): where the record's P waves are
+    # large (the P template, the median of the windows ``p_wave_half_width_s`` around the apex found
+    # ``p_wave_lag_s`` before the peaks over ``p_wave_confident`` x the record's 75th percentile, spans at least
+    # ``p_wave_min_size`` of their QRS amplitude; MIT-BIH 108), a kept peak is dropped when it matches that
+    # template in shape and size (distance under rpeak_guard_p_wave x the template's norm, best of shifts up
+    # to ``p_wave_shift_s``) and has no P wave of its own a PR interval before it (correlation with the
+    # template there under ``p_wave_own``): a non-conducted P wave of a 2:1 block. A small QRS (bigeminy)
+    # has its own P wave before it; a QRS of atrial fibrillation has none, but then the template is flat.
+    p_wave_lag_s: tuple = (0.08, 0.3)
+    p_wave_half_width_s: float = 0.08
+    p_wave_shift_s: float = 0.02
+    p_wave_confident: float = 0.7
+    p_wave_min_size: float = 0.15
+    p_wave_own: float = 0.6         # (rpeak_guard_p_wave: leave-one-record-out chose 0.8 alone, 1.0 with the
+    #                                   deep rescue and prominent_negative_last; experiments/rpeaks/deep.py)
+    p_wave_template_beats: int = 200
+    p_wave_consistency: float = 0.8  # median correlation of the confident beats' P windows with the template
+    # second proposer (SignalConfig.rpeak_second_proposer > 0; off by default): candidates are the local maxima of
+    # the smoothed |slope| (``slope_feature``, on a ~100 Hz grid), at least min_rr_s apart, whose value reaches
+    # rpeak_second_proposer x the ``second_level_percentile``-th percentile at the kept peaks around them (the
+    # median; a lower percentile is a small beat's slope where small and large beats alternate, as in bigeminy),
+    # and lie between two kept peaks (at a record's edges the slope maxima of filter transients and cut beats
+    # would be candidates: CinC's 30 s records). After the move to the R apex a candidate
+    # is added when it lies at least ``second_spacing`` x the local median RR (and min_rr_s) from both kept
+    # neighbours, its QRS amplitude is at least ``second_amplitude`` x the reference (the guard's 75th
+    # percentile of the neighbours), its width (``qrs_shapes``) at most ``second_width`` x their median and,
+    # when ``second_correlation`` > 0, its QRS (+-``second_window_s``, mean removed) correlates at least that much
+    # with one of the ``neighbours`` kept QRS complexes on each side. Candidates are taken strongest first.
+    # 25 / 0.2 / 0.5 / 0 (with rpeak_second_proposer 0.5): chosen leave-one-record-out on DS1 with run s27's
+    # recommended settings (experiments/rpeaks/second.py); width 4.0 was not gridded
+    second_level_percentile: float = 25.0
+    second_amplitude: float = 0.2
+    second_width: float = 4.0
+    second_spacing: float = 0.5
+    second_correlation: float = 0.0
+    second_window_s: float = 0.1
+    # wide-peak check (SignalConfig.rpeak_guard_wide > 0; off by default): the last step of guard_rpeaks drops a
+    # kept peak whose QRS amplitude is under ``wide_amplitude`` x the reference (the 75th percentile of the
+    # ``neighbours`` each side) and whose width (``qrs_shapes``) is over rpeak_guard_wide x their median width.
+    # A PVC is wide but large; a small normal beat of bigeminy is small but no wider than its neighbours.
+    # 0.4 (with rpeak_guard_wide 2.0): chosen by 21 of 22 folds on run s28's choice (experiments/rpeaks/block.py),
+    # but held out it adds more errors than it removes: not recommended
+    wide_amplitude: float = 0.4
+    # cluster rescue (SignalConfig.rpeak_rescue_cluster > 0; off by default): a peak the amplitude check (and the
+    # rescues) drop is kept when at least ``cluster_min`` of the kept peaks among the ``neighbours`` each side have a
+    # QRS window (+-``cluster_window_s``, mean removed) that correlates at least rpeak_rescue_cluster with its own,
+    # and its QRS amplitude is at least ``cluster_amplitude`` x the 75th percentile of theirs and ``cluster_floor``
+    # x the reference of all neighbours. Bigeminy where the ectopic beats are several times larger (MIT-BIH 203 built):
+    # the small normal beats are compared with the normal beats around them, not with the PVCs. 0.3 / 16 / 0 / off
+    # (with rpeak_rescue_cluster 0.9): chosen by 20 of 22 folds on run s28's point (experiments/rpeaks/cluster.py, run
+    # s29), but 203's fold turns it off and held out it does not reach 0.997 on bigeminy: not recommended yet
+    cluster_amplitude: float = 0.3
+    cluster_min: int = 2
+    cluster_window_s: float = 0.06
+    cluster_floor: float = 0.1
+    cluster_rounds: int = 2         # a rescued peak joins the pool of the next round (runs of small beats)
+    cluster_second: bool = False    # the second proposer's candidates too (under its slope level or amplitude)
+    cluster_neighbours: int = 16    # kept peaks each side that may form the cluster (8: a PVC-rich stretch leaves too few)
+    cluster_sharpness: float = 0.0  # > 0: and at least this x the cluster's median sharpness (qrs_shapes)
+    cluster_spacing: float = 0.5    # with cluster_second: a candidate the cluster keeps may lie this x the local RR
+    #                                 from a kept neighbour (second_spacing for the others)
+    # T-wave veto (SignalConfig.rpeak_guard_t_wave > 0; off by default): a peak the second proposer would add that lies
+    # ``t_wave_lag_s`` after the kept beat before it (and under ``t_wave_rr`` x the local median RR) is dropped when
+    # its wave (+-``t_wave_window_s``, mean removed) correlates at least rpeak_guard_t_wave with that beat's T-wave
+    # template and spans at most ``t_wave_size`` x the template: the median of the same stretch (same lag) after the
+    # kept beats among the ``cluster_neighbours`` each side whose QRS (+-``cluster_window_s``) correlates at least
+    # ``t_wave_cluster`` with that beat's and whose next kept beat comes over ``t_wave_clear_s`` after it (at least
+    # ``cluster_min`` of them). A PVC's T wave (MIT-BIH 208) repeats after every PVC of its shape at the same lag; a
+    # small normal beat in atrial fibrillation (203 built bigeminy) does not. ``t_wave_all``: every kept peak too, last.
+    # 0.9 / all / size 4 (with the cluster rescue on the second proposer's candidates): chosen by 19 of 22 folds on run
+    # s28's point (experiments/rpeaks/t_wave.py, run s30): fewer false beats, but 203's fold keeps the cluster rescue
+    # off, so bigeminy Se held out does not reach 0.997: not recommended yet
+    t_wave_lag_s: tuple = (0.15, 0.45)
+    t_wave_rr: float = 0.6
+    t_wave_window_s: float = 0.1
+    t_wave_size: float = 2.0
+    t_wave_cluster: float = 0.9
+    t_wave_clear_s: float = 0.1
+    t_wave_all: bool = False
+    # QRS residual (SignalConfig.rpeak_guard_residual > 0; off by default): a candidate the cluster rescue keeps closer
+    # than second_spacing x the local RR to the kept beat before it (cluster_spacing) is added when the peak-to-peak of
+    # its window (+-cluster_window_s, mean removed) minus the template (the median of the same windows at the same lag
+    # after the kept beats around that beat shaped like it, chosen as for the T-wave template) is at least
+    # rpeak_guard_residual x its own peak-to-peak. Without a template (fewer than cluster_min such beats):
+    # ``residual_strict`` drops the candidate, otherwise it is added. 0.3 / strict with cluster_close_min 4,
+    # cluster_loose_only and cluster_floor 0.15, at cluster_spacing 0.4 (T-wave veto 0.9 / all / 4): chosen by 20 of
+    # 22 folds (experiments/rpeaks/residual.py, run s31), the fewest errors on all 22, but more held out than run s30
+    # and 203's fold still keeps the cluster rescue off: not recommended yet. The residual alone is a no-op after the veto.
+    residual_strict: bool = False
+    # with cluster_second: a candidate the cluster keeps only at the closer spacing (under second_spacing x the local
+    # RR from a kept neighbour) needs at least this many beats of its shape around it (cluster_min for the others;
+    # <= cluster_min: the same). Run s31 chose 4 (of 4 / 6 / 8) with the two options around it
+    cluster_close_min: int = 0
+    # with cluster_second and cluster_spacing < second_spacing: a candidate only the closer spacing lets in (before
+    # its move to the R apex) is added through the cluster rescue only, and counts as closer for cluster_close_min and
+    # the residual (False: the move can carry it past second_spacing, and the usual size check then adds it;
+    # run s31 found a T wave after a PVC of 208 added that way)
+    cluster_loose_only: bool = False
+    # noise check (SignalConfig.rpeak_guard_noise > 0; off by default): the last step of guard_rpeaks drops a kept peak
+    # whose QRS amplitude is under ``noise_amplitude`` x the reference (the 75th percentile of the ``neighbours`` each
+    # side) and whose count of slope-sign changes of the cleaned signal within +-``noise_window_s`` is over
+    # rpeak_guard_noise x the median count at the kept peaks (run s32: block21's false beats are mostly peaks in the
+    # noise put in place of the blocked beats, 108's and 203's; ``small_noisy``)
+    noise_amplitude: float = 0.6
+    noise_window_s: float = 0.3
+    noise_typical_beats: int = 200  # the record's median count from at most this many kept peaks spread over it
+    # > 0: a peak the noise check flags stays when at least cluster_min of the cluster_neighbours kept peaks each side
+    # have QRS windows (+-cluster_window_s) correlating this much with its own (the small beats of bigeminy, scaled
+    # down in a noisy stretch, repeat their shape; a peak of noise does not). 0: no such exception
+    noise_correlation: float = 0.0
+    # own T-wave check (SignalConfig.rpeak_guard_own_t > 0; off by default): the last step of guard_rpeaks drops a kept
+    # peak under ``own_t_amplitude`` x the reference whose stretch ``own_t_window_s`` after it (mean removed)
+    # correlates rpeak_guard_own_t with the same stretch after fewer than cluster_min of the cluster_neighbours kept
+    # peaks each side (``without_own_t_wave``)
+    own_t_amplitude: float = 0.6
+    own_t_window_s: tuple = (0.12, 0.4)
+    # PVC-run spacing (SignalConfig.rpeak_second_run > 0; off by default): a second-proposer candidate at least
+    # ``run_spacing`` x the local median RR (and min_rr_s) from both kept neighbours but under the usual spacing is
+    # added when it passes the slope level, amplitude and width checks and its QRS (+-second_window_s, mean removed)
+    # correlates at least rpeak_second_run with at least ``run_min`` of the ``neighbours`` kept peaks each side that are
+    # wide (width, ``qrs_shapes``, at least ``run_wide`` x their median): a PVC inside a run of PVCs (run s33: block21's
+    # missed PVCs of 203 and 205 sit 0.3-0.5 x the local RR from a kept beat)
+    run_spacing: float = 0.35
+    run_min: int = 2
+    run_wide: float = 1.3
+    # runs of wide beats for the primary detector's lowered region rules (SignalConfig.rpeak_run_threshold > 0; off by
+    # default; rpeaks.wide_run_spans): a peak ``run_wide`` x the record's median width with a wide neighbour under
+    # ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it
+    run_rr_s: float = 0.5
+    run_pad_s: float = 1.0
+    # the shape check of an added peak (SignalConfig.rpeak_run_add_like > 0; rpeaks._like_wide_beats): its QRS window is
+    # compared at shifts up to +-run_add_shift_s (a negative wide beat's first-pass peak can sit ~70 ms after its
+    # trough, on the overshoot, where a second-pass peak sits on the trough)
+    run_add_shift_s: float = 0.08
+    # blocked-P-wave check (SignalConfig.rpeak_guard_blocked_p > 0; off by default): the last step of guard_rpeaks drops
+    # a kept peak (not the first or last) whose QRS amplitude is under ``blocked_p_amplitude`` x the reference (the 75th
+    # percentile of the ``neighbours`` each side) in a gap between its kept neighbours of at most ``blocked_p_gap`` x
+    # their local median RR (one beat is expected in it, not two as around a small beat of bigeminy), one PR interval
+    # before the gap's middle (peak + the record's R-to-P lag within ``blocked_p_mid`` x the gap of the middle, where
+    # the blocked beat's QRS would be), shaped like the record's P wave (template as in ``p_wave_like``, without its
+    # size gate: ``record_p_wave``; correlation at least rpeak_guard_blocked_p within +-p_wave_shift_s, peak-to-peak
+    # within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the template's), with no P wave of its own a lag before it
+    # (correlation under ``blocked_p_own``) and no sharper than ``blocked_p_sharpness`` x the neighbours' median
+    # (a QRS's slope). Records without consistent P windows (atrial fibrillation) are left alone. Run s34: of
+    # block21's 121 false beats at run s33's point 20 lie within 60 ms of the blocked beat's P-wave position; in 108
+    # they match the P template (distance 0.07-0.4 x its norm) but the T wave before them looks like a P wave
+    # (correlation 0.57-0.89), so p_wave_like's own-P test (0.6) keeps them (experiments/rpeaks/blocked_p_diag.py).
+    # Leave one record out on run s33's point (experiments/rpeaks/blocked_p.py): 0.8 / 0.95 / 0.06 alone changes only
+    # 108 (block21 FP -11); with blocked_p_unlike 0.9 / blocked_p_after 0.5 (second grid) 875 errors held out against
+    # 895, but Se falls by 1-5 beats per rhythm: not recommended
+    blocked_p_amplitude: float = 0.6
+    blocked_p_gap: float = 1.5
+    blocked_p_mid: float = 0.06
+    blocked_p_size: float = 2.0
+    blocked_p_own: float = 0.95
+    blocked_p_sharpness: float = 1.5
+    # > 0: also a small peak anywhere in such a gap whose QRS window (+-cluster_window_s) correlates this much with
+    # fewer than cluster_min of the cluster_neighbours kept peaks each side (the noise left in a blocked beat's cut
+    # span: 51 of the 121; but an isolated small PVC between two conducted beats is such a peak too). 0: no such branch
+    blocked_p_unlike: float = 0.0
+    # with blocked_p_unlike: only peaks at least this fraction of the gap after the kept peak before them (0: anywhere).
+    # The noise of a cut span lies where the blocked beat's QRS-T was, after the gap's middle (run s34: 0.45-0.75 of
+    # the gap); a premature beat between two conducted ones (the small PVCs of 223 the branch dropped) lies before it.
+    # Added after run s34's first grid's held-out figures were seen
+    blocked_p_after: float = 0.0
+    # P-wave check's gap exception (SignalConfig.rpeak_guard_p_wave_gap): True takes the neighbours and the local RR from
+    # the peaks the check keeps (splits_two_beats ``beats``); False from every peak, where the blocked P waves of 2:1
+    # block, proposed in numbers (108), make the local RR short and pass as beats (run s34: block21 FP 121 -> 664).
+    # Added after that grid's figures were seen
+    p_wave_gap_kept: bool = False
+    # record templates (SignalConfig.rpeak_rescue_templates > 0, with rpeak_rescue_cluster > 0; off by default): where
+    # the cluster rescue looks at a dropped peak (or, with cluster_second and ``templates_second``, a second-proposer
+    # candidate), it is also kept when its QRS window (+-cluster_window_s, mean removed) correlates at least
+    # rpeak_rescue_templates with one of the record's QRS morphologies and its amplitude (sharpness) reaches
+    # ``templates_amplitude`` (``templates_sharpness``) x that morphology's 75th percentile (median). Morphologies
+    # (``record_templates``): of at most ``templates_sample`` kept peaks spread evenly over the record, greedily the one
+    # whose window correlates that much with the most peaks not yet taken leads a template of them (their mean window)
+    # when they are at least ``templates_min``; at most ``templates_count``. Run s36: of the beats run s33's point misses,
+    # 27 of block21's 116 and 28 of bigeminy's 155 have fewer than cluster_min beats of their shape (0.9) among the
+    # cluster_neighbours kept peaks each side but at least 5 in the record (21 and 23 of them in MIT-BIH 203, whose
+    # PVCs and normal beats are multiform). Leave one record out on run s33's point (experiments/rpeaks/templates.py):
+    # 0.95 / 8 / 0.3 with templates_second (20 of 22 folds): bigeminy meets 0.997 held out (152 misses), but +P falls by
+    # 1-5 false beats on every rhythm and block21 stays short: not recommended
+    templates_count: int = 8
+    templates_min: int = 4
+    templates_sample: int = 512
+    templates_amplitude: float = 0.3
+    templates_sharpness: float = 0.8
+    templates_second: bool = True
+    # post-wide-beat check (SignalConfig.rpeak_guard_post_wide > 0; off by default): the last step of guard_rpeaks drops
+    # a kept peak under ``post_wide_lag_s`` after the kept peak before it when that peak is wide (width, ``qrs_shapes``,
+    # at least ``post_wide_width`` x the median of the ``neighbours`` each side) and the later peak is under
+    # rpeak_guard_post_wide x its QRS amplitude and under ``post_wide_sharpness`` x its sharpness: the T wave of a PVC
+    # (run s37: 3-4 of each rhythm's false beats at the templates + blocked-P point, 203's multiform PVCs whose T waves
+    # the T-wave veto's template misses). Leave one record out (experiments/rpeaks/post_wide.py): all 22 folds chose
+    # 0.4 / 0.3 s on the templates + blocked-P point, 847 errors held out against run s33's point's 895, no true beat
+    # dropped on any base; but block21 stays short of 0.997 (119 misses) and Se falls 1-3 beats: not recommended
+    post_wide_lag_s: float = 0.3
+    post_wide_width: float = 1.5
+    post_wide_sharpness: float = 1.2
+    # template proposer (SignalConfig.rpeak_propose_templates > 0; off by default): candidates are the local maxima and
+    # minima of the cleaned signal at least ``propose_gap_s`` from every kept peak (and from each other); one is added
+    # when it matches a record morphology (``template_like``) with at least ``propose_amplitude`` x its amplitude --
+    # stricter than templates_amplitude, as no kept neighbour vouches for it
+    propose_gap_s: float = 0.2
+    propose_amplitude: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,6 +422,11 @@ class SignalConfig(_JsonConfig):
     # drop peaks whose QRS amplitude is under this x the neighbours' (75th pct), unless shaped like their
     # QRS complexes (bigeminy's small normal beats; the rescue's constants: rpeak_guard.GuardConstants)
     rpeak_guard_amplitude: float = 0.35
+    # the guard's fixed constants (GuardConstants above) this config changes: GuardConstants field name -> value, in
+    # JSON an object ({"cluster_floor": 0.15, ...}); kept as sorted (name, value) pairs so the config stays hashable.
+    # Every reader takes them from rpeak_guard.constants_for(config). Empty (default) = the GuardConstants defaults.
+    # The end-to-end graph honours those it runs (serving.edge.GRAPH_GUARD_CONSTANTS) and refuses the rest.
+    rpeak_guard_constants: tuple = ()
     # deep rescue (issue 21; in the graph too, EndToEnd.guard): down to this x the reference for a peak sharper and narrower
     # than the QRS complexes around it (rpeak_guard.GuardConstants.deep_*). 0 = off (default).
     rpeak_rescue_deep: float = 0.0
@@ -345,6 +669,11 @@ class SignalConfig(_JsonConfig):
     flat_std_mv: float = 1e-3           # std below this (mV) = flat line
     clip_fraction: float = 0.2          # fraction of samples at the extreme values above which a record is clipped
     supported_fs: tuple = (50.0, 2000.0)  # inclusive range of accepted native rates
+
+    def __post_init__(self):
+        # checked and normalised on every construction (dataclasses.replace too): a JSON object, a dict or pairs in,
+        # sorted pairs held
+        object.__setattr__(self, "rpeak_guard_constants", guard_constant_overrides(self.rpeak_guard_constants))
 
     def validate(self) -> None:
         if self.segment_mode not in ("window", "rr"):

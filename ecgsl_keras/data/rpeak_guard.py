@@ -2,11 +2,13 @@
 off-by-default options built on them, with their fixed constants (``GuardConstants``, ``GUARD``).
 
 ``guard_rpeaks`` is the last step of ``rpeaks.find_rpeaks``; the in-graph detector (``ecgsl_keras.serving.edge``) reads
-the same ``GUARD``. Pure numpy / scipy on the cleaned signal and the detector's signal: this module imports no other
+the same constants. Pure numpy / scipy on the cleaned signal and the detector's signal: this module imports no other
 module of ``ecgsl_keras.data`` (``rpeaks`` imports it, ``signal`` re-exports its public names).
 
-``GUARD`` is read at call time from this module: to try other constants, rebind ``rpeak_guard.GUARD`` (as the
-experiments under experiments/rpeaks/ do); rebinding the re-export ``signal.GUARD`` does not reach the guard.
+The constants a detection uses are ``constants_for(config)``: ``GUARD`` (the ``GuardConstants`` defaults, defined in
+``ecgsl_keras.config``) with the signal config's ``rpeak_guard_constants`` overrides, so a preset's signal config can
+carry them. Rebinding ``rpeak_guard.GUARD`` (how the older experiments under experiments/rpeaks/ try constants) still
+works, as ``GUARD`` is read at call time; rebinding the re-export ``signal.GUARD`` does not reach the guard.
 """
 from __future__ import annotations
 
@@ -14,292 +16,34 @@ import bisect
 import dataclasses
 import functools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.signal
 
-from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.config import GuardConstants, SignalConfig
 
 __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "qrs_windows",
            "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
-           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "amplitude_reference"]
+           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "amplitude_reference",
+           "constants_for"]
 
-
-@dataclass(frozen=True)
-class GuardConstants:
-    """The guard's fixed constants, in one place for the Python detector (``guard_rpeaks``) and the
-    in-graph one (``ecgsl_keras.serving.edge``). The tunable thresholds are ``SignalConfig`` fields
-    (``rpeak_guard_amplitude``, ``rpeak_searchback*``)."""
-
-    neighbours: int = 8             # peaks each side that make the reference amplitude
-    percentile: float = 75.0        # of their QRS amplitudes (a QRS value while under 75% of them are false)
-    qrs_half_width_s: float = 0.05  # QRS amplitude and slope: within +-50 ms of R (cleaned signal)
-    shape_half_width_s: float = 0.15  # QRS width: samples within +-150 ms of R over half the largest deflection
-    # shape rescue (issue 21): a peak under rpeak_guard_amplitude x the reference is kept when it is
-    # still over ``rescue_amplitude`` x the reference and shaped like the QRS complexes around it:
-    # sharpness (largest slope / amplitude) at least ``rescue_sharpness`` x their median and width at
-    # most ``rescue_width`` x their median ("their": the neighbours over the amplitude threshold).
-    # Small normal beats between large ectopic ones (bigeminy, trigeminy) are such peaks; P waves
-    # (2:1 AV block) are wider and blunter, noise is smaller.
-    rescue_amplitude: float = 0.25
-    rescue_sharpness: float = 0.85
-    rescue_width: float = 1.5
-    # deep rescue (SignalConfig.rpeak_rescue_deep > 0; off by default): down to that x the reference when
-    # sharper (``deep_sharpness``) and narrower (``deep_width``) than the QRS complexes around it: the
-    # normal beats of bigeminy where the ectopic ones are 4-5 times larger (their median width is a PVC's).
-    # 1.0 / 0.8 (with rpeak_rescue_deep 0.2): chosen leave-one-record-out on DS1 (experiments/rpeaks/deep.py)
-    deep_sharpness: float = 1.0
-    deep_width: float = 0.8
-    # wide rescue (SignalConfig.rpeak_rescue_wide > 0; off by default): down to that x the reference when wider than
-    # ``rescue_width`` x the QRS complexes around it and at least ``wide_sharpness`` x their median sharpness
-    wide_sharpness: float = 1.0
-    # restrictions of the wide rescue (run s44; 0 = off, the default): run s43's wide rescue added its false beats in
-    # the long gaps the block21 and pause builders make (blocked P waves, T waves, noise), while a PVC is premature and
-    # shaped like other ventricular beats of its record. ``wide_premature`` f > 0: the peak lies at most f x the local
-    # median RR (of the peaks over the amplitude threshold, ``neighbours`` each side) after the one before it
-    # (``wide_restrict``). ``wide_like`` c > 0: its QRS window (``qrs_windows``, +-``cluster_window_s``) correlates at
-    # least c with that of a wide peak (over ``rescue_width`` x the median width around it) the check keeps without the
-    # wide rescue, anywhere in the record (run s44's look: against any kept peak, 74 of 80 false rescues reach 0.8).
-    # Both on: both hold.
-    wide_premature: float = 0.0
-    wide_like: float = 0.0
-    # ``wide_p_wave`` p > 0 (run s45; 0 = off, the default): a wide-rescue candidate shaped like the record's P wave
-    # (``record_p_wave`` of the peaks the check sees; best correlation over +-``p_wave_shift_s`` at least p and
-    # peak-to-peak within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the template's, ``p_wave_match``) is refused:
-    # run s44's false rescues that pass f = 0.8, c = 0.9 lie up to 0.25 s before a blocked beat (its P wave) or in the
-    # cut after it; a PVC's QRS is several times a P wave's size (``wide_p_wave_like``).
-    wide_p_wave: float = 0.0
-    searchback_rounds: int = 3      # a gap holding several missed beats gets one more per round
-    # shape-checked search back (SignalConfig.rpeak_searchback_shape > 0; off by default): in an RR gap
-    # longer than rpeak_searchback_shape x the local median RR, a candidate is also kept when its QRS
-    # amplitude is at least ``searchback_shape_amplitude`` x the reference and it is as sharp (at least
-    # ``searchback_shape_sharpness`` x) and no wider (at most ``searchback_shape_width`` x) than the
-    # median of the kept peaks around it. For irregular fast rhythms (atrial fibrillation with multiform
-    # PVCs, MIT-BIH 203), where a missed beat leaves a gap of only 1.1-1.4 x the local median; T waves,
-    # the candidates of such short gaps in a regular rhythm, are blunter and wider than a QRS.
-    searchback_shape_amplitude: float = 0.35
-    searchback_shape_sharpness: float = 0.85
-    searchback_shape_width: float = 1.5
-    # search back in irregular rhythm (SignalConfig.rpeak_searchback_irregular > 0; off by default): where the
-    # 9 RR intervals around a gap have an interquartile range of at least ``searchback_irregular_spread`` x
-    # their median, gaps from rpeak_searchback_irregular x the local median are searched (same acceptance)
-    searchback_irregular_spread: float = 0.2
-    # P-wave check (SignalConfig.rpeak_guard_p_wave > 0; off by default): where the record's P waves are
-    # large (the P template, the median of the windows ``p_wave_half_width_s`` around the apex found
-    # ``p_wave_lag_s`` before the peaks over ``p_wave_confident`` x the record's 75th percentile, spans at least
-    # ``p_wave_min_size`` of their QRS amplitude; MIT-BIH 108), a kept peak is dropped when it matches that
-    # template in shape and size (distance under rpeak_guard_p_wave x the template's norm, best of shifts up
-    # to ``p_wave_shift_s``) and has no P wave of its own a PR interval before it (correlation with the
-    # template there under ``p_wave_own``): a non-conducted P wave of a 2:1 block. A small QRS (bigeminy)
-    # has its own P wave before it; a QRS of atrial fibrillation has none, but then the template is flat.
-    p_wave_lag_s: tuple = (0.08, 0.3)
-    p_wave_half_width_s: float = 0.08
-    p_wave_shift_s: float = 0.02
-    p_wave_confident: float = 0.7
-    p_wave_min_size: float = 0.15
-    p_wave_own: float = 0.6         # (rpeak_guard_p_wave: leave-one-record-out chose 0.8 alone, 1.0 with the
-    #                                   deep rescue and prominent_negative_last; experiments/rpeaks/deep.py)
-    p_wave_template_beats: int = 200
-    p_wave_consistency: float = 0.8  # median correlation of the confident beats' P windows with the template
-    # second proposer (SignalConfig.rpeak_second_proposer > 0; off by default): candidates are the local maxima of
-    # the smoothed |slope| (``slope_feature``, on a ~100 Hz grid), at least min_rr_s apart, whose value reaches
-    # rpeak_second_proposer x the ``second_level_percentile``-th percentile at the kept peaks around them (the
-    # median; a lower percentile is a small beat's slope where small and large beats alternate, as in bigeminy),
-    # and lie between two kept peaks (at a record's edges the slope maxima of filter transients and cut beats
-    # would be candidates: CinC's 30 s records). After the move to the R apex a candidate
-    # is added when it lies at least ``second_spacing`` x the local median RR (and min_rr_s) from both kept
-    # neighbours, its QRS amplitude is at least ``second_amplitude`` x the reference (the guard's 75th
-    # percentile of the neighbours), its width (``qrs_shapes``) at most ``second_width`` x their median and,
-    # when ``second_correlation`` > 0, its QRS (+-``second_window_s``, mean removed) correlates at least that much
-    # with one of the ``neighbours`` kept QRS complexes on each side. Candidates are taken strongest first.
-    # 25 / 0.2 / 0.5 / 0 (with rpeak_second_proposer 0.5): chosen leave-one-record-out on DS1 with run s27's
-    # recommended settings (experiments/rpeaks/second.py); width 4.0 was not gridded
-    second_level_percentile: float = 25.0
-    second_amplitude: float = 0.2
-    second_width: float = 4.0
-    second_spacing: float = 0.5
-    second_correlation: float = 0.0
-    second_window_s: float = 0.1
-    # wide-peak check (SignalConfig.rpeak_guard_wide > 0; off by default): the last step of guard_rpeaks drops a
-    # kept peak whose QRS amplitude is under ``wide_amplitude`` x the reference (the 75th percentile of the
-    # ``neighbours`` each side) and whose width (``qrs_shapes``) is over rpeak_guard_wide x their median width.
-    # A PVC is wide but large; a small normal beat of bigeminy is small but no wider than its neighbours.
-    # 0.4 (with rpeak_guard_wide 2.0): chosen by 21 of 22 folds on run s28's choice (experiments/rpeaks/block.py),
-    # but held out it adds more errors than it removes: not recommended
-    wide_amplitude: float = 0.4
-    # cluster rescue (SignalConfig.rpeak_rescue_cluster > 0; off by default): a peak the amplitude check (and the
-    # rescues) drop is kept when at least ``cluster_min`` of the kept peaks among the ``neighbours`` each side have a
-    # QRS window (+-``cluster_window_s``, mean removed) that correlates at least rpeak_rescue_cluster with its own,
-    # and its QRS amplitude is at least ``cluster_amplitude`` x the 75th percentile of theirs and ``cluster_floor``
-    # x the reference of all neighbours. Bigeminy where the ectopic beats are several times larger (MIT-BIH 203 built):
-    # the small normal beats are compared with the normal beats around them, not with the PVCs. 0.3 / 16 / 0 / off
-    # (with rpeak_rescue_cluster 0.9): chosen by 20 of 22 folds on run s28's point (experiments/rpeaks/cluster.py, run
-    # s29), but 203's fold turns it off and held out it does not reach 0.997 on bigeminy: not recommended yet
-    cluster_amplitude: float = 0.3
-    cluster_min: int = 2
-    cluster_window_s: float = 0.06
-    cluster_floor: float = 0.1
-    cluster_rounds: int = 2         # a rescued peak joins the pool of the next round (runs of small beats)
-    cluster_second: bool = False    # the second proposer's candidates too (under its slope level or amplitude)
-    cluster_neighbours: int = 16    # kept peaks each side that may form the cluster (8: a PVC-rich stretch leaves too few)
-    cluster_sharpness: float = 0.0  # > 0: and at least this x the cluster's median sharpness (qrs_shapes)
-    cluster_spacing: float = 0.5    # with cluster_second: a candidate the cluster keeps may lie this x the local RR
-    #                                 from a kept neighbour (second_spacing for the others)
-    # T-wave veto (SignalConfig.rpeak_guard_t_wave > 0; off by default): a peak the second proposer would add that lies
-    # ``t_wave_lag_s`` after the kept beat before it (and under ``t_wave_rr`` x the local median RR) is dropped when
-    # its wave (+-``t_wave_window_s``, mean removed) correlates at least rpeak_guard_t_wave with that beat's T-wave
-    # template and spans at most ``t_wave_size`` x the template: the median of the same stretch (same lag) after the
-    # kept beats among the ``cluster_neighbours`` each side whose QRS (+-``cluster_window_s``) correlates at least
-    # ``t_wave_cluster`` with that beat's and whose next kept beat comes over ``t_wave_clear_s`` after it (at least
-    # ``cluster_min`` of them). A PVC's T wave (MIT-BIH 208) repeats after every PVC of its shape at the same lag; a
-    # small normal beat in atrial fibrillation (203 built bigeminy) does not. ``t_wave_all``: every kept peak too, last.
-    # 0.9 / all / size 4 (with the cluster rescue on the second proposer's candidates): chosen by 19 of 22 folds on run
-    # s28's point (experiments/rpeaks/t_wave.py, run s30): fewer false beats, but 203's fold keeps the cluster rescue
-    # off, so bigeminy Se held out does not reach 0.997: not recommended yet
-    t_wave_lag_s: tuple = (0.15, 0.45)
-    t_wave_rr: float = 0.6
-    t_wave_window_s: float = 0.1
-    t_wave_size: float = 2.0
-    t_wave_cluster: float = 0.9
-    t_wave_clear_s: float = 0.1
-    t_wave_all: bool = False
-    # QRS residual (SignalConfig.rpeak_guard_residual > 0; off by default): a candidate the cluster rescue keeps closer
-    # than second_spacing x the local RR to the kept beat before it (cluster_spacing) is added when the peak-to-peak of
-    # its window (+-cluster_window_s, mean removed) minus the template (the median of the same windows at the same lag
-    # after the kept beats around that beat shaped like it, chosen as for the T-wave template) is at least
-    # rpeak_guard_residual x its own peak-to-peak. Without a template (fewer than cluster_min such beats):
-    # ``residual_strict`` drops the candidate, otherwise it is added. 0.3 / strict with cluster_close_min 4,
-    # cluster_loose_only and cluster_floor 0.15, at cluster_spacing 0.4 (T-wave veto 0.9 / all / 4): chosen by 20 of
-    # 22 folds (experiments/rpeaks/residual.py, run s31), the fewest errors on all 22, but more held out than run s30
-    # and 203's fold still keeps the cluster rescue off: not recommended yet. The residual alone is a no-op after the veto.
-    residual_strict: bool = False
-    # with cluster_second: a candidate the cluster keeps only at the closer spacing (under second_spacing x the local
-    # RR from a kept neighbour) needs at least this many beats of its shape around it (cluster_min for the others;
-    # <= cluster_min: the same). Run s31 chose 4 (of 4 / 6 / 8) with the two options around it
-    cluster_close_min: int = 0
-    # with cluster_second and cluster_spacing < second_spacing: a candidate only the closer spacing lets in (before
-    # its move to the R apex) is added through the cluster rescue only, and counts as closer for cluster_close_min and
-    # the residual (False: the move can carry it past second_spacing, and the usual size check then adds it;
-    # run s31 found a T wave after a PVC of 208 added that way)
-    cluster_loose_only: bool = False
-    # noise check (SignalConfig.rpeak_guard_noise > 0; off by default): the last step of guard_rpeaks drops a kept peak
-    # whose QRS amplitude is under ``noise_amplitude`` x the reference (the 75th percentile of the ``neighbours`` each
-    # side) and whose count of slope-sign changes of the cleaned signal within +-``noise_window_s`` is over
-    # rpeak_guard_noise x the median count at the kept peaks (run s32: block21's false beats are mostly peaks in the
-    # noise put in place of the blocked beats, 108's and 203's; ``small_noisy``)
-    noise_amplitude: float = 0.6
-    noise_window_s: float = 0.3
-    noise_typical_beats: int = 200  # the record's median count from at most this many kept peaks spread over it
-    # > 0: a peak the noise check flags stays when at least cluster_min of the cluster_neighbours kept peaks each side
-    # have QRS windows (+-cluster_window_s) correlating this much with its own (the small beats of bigeminy, scaled
-    # down in a noisy stretch, repeat their shape; a peak of noise does not). 0: no such exception
-    noise_correlation: float = 0.0
-    # own T-wave check (SignalConfig.rpeak_guard_own_t > 0; off by default): the last step of guard_rpeaks drops a kept
-    # peak under ``own_t_amplitude`` x the reference whose stretch ``own_t_window_s`` after it (mean removed)
-    # correlates rpeak_guard_own_t with the same stretch after fewer than cluster_min of the cluster_neighbours kept
-    # peaks each side (``without_own_t_wave``)
-    own_t_amplitude: float = 0.6
-    own_t_window_s: tuple = (0.12, 0.4)
-    # PVC-run spacing (SignalConfig.rpeak_second_run > 0; off by default): a second-proposer candidate at least
-    # ``run_spacing`` x the local median RR (and min_rr_s) from both kept neighbours but under the usual spacing is
-    # added when it passes the slope level, amplitude and width checks and its QRS (+-second_window_s, mean removed)
-    # correlates at least rpeak_second_run with at least ``run_min`` of the ``neighbours`` kept peaks each side that are
-    # wide (width, ``qrs_shapes``, at least ``run_wide`` x their median): a PVC inside a run of PVCs (run s33: block21's
-    # missed PVCs of 203 and 205 sit 0.3-0.5 x the local RR from a kept beat)
-    run_spacing: float = 0.35
-    run_min: int = 2
-    run_wide: float = 1.3
-    # runs of wide beats for the primary detector's lowered region rules (SignalConfig.rpeak_run_threshold > 0; off by
-    # default; rpeaks.wide_run_spans): a peak ``run_wide`` x the record's median width with a wide neighbour under
-    # ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it
-    run_rr_s: float = 0.5
-    run_pad_s: float = 1.0
-    # the shape check of an added peak (SignalConfig.rpeak_run_add_like > 0; rpeaks._like_wide_beats): its QRS window is
-    # compared at shifts up to +-run_add_shift_s (a negative wide beat's first-pass peak can sit ~70 ms after its
-    # trough, on the overshoot, where a second-pass peak sits on the trough)
-    run_add_shift_s: float = 0.08
-    # blocked-P-wave check (SignalConfig.rpeak_guard_blocked_p > 0; off by default): the last step of guard_rpeaks drops
-    # a kept peak (not the first or last) whose QRS amplitude is under ``blocked_p_amplitude`` x the reference (the 75th
-    # percentile of the ``neighbours`` each side) in a gap between its kept neighbours of at most ``blocked_p_gap`` x
-    # their local median RR (one beat is expected in it, not two as around a small beat of bigeminy), one PR interval
-    # before the gap's middle (peak + the record's R-to-P lag within ``blocked_p_mid`` x the gap of the middle, where
-    # the blocked beat's QRS would be), shaped like the record's P wave (template as in ``p_wave_like``, without its
-    # size gate: ``record_p_wave``; correlation at least rpeak_guard_blocked_p within +-p_wave_shift_s, peak-to-peak
-    # within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the template's), with no P wave of its own a lag before it
-    # (correlation under ``blocked_p_own``) and no sharper than ``blocked_p_sharpness`` x the neighbours' median
-    # (a QRS's slope). Records without consistent P windows (atrial fibrillation) are left alone. Run s34: of
-    # block21's 121 false beats at run s33's point 20 lie within 60 ms of the blocked beat's P-wave position; in 108
-    # they match the P template (distance 0.07-0.4 x its norm) but the T wave before them looks like a P wave
-    # (correlation 0.57-0.89), so p_wave_like's own-P test (0.6) keeps them (experiments/rpeaks/blocked_p_diag.py).
-    # Leave one record out on run s33's point (experiments/rpeaks/blocked_p.py): 0.8 / 0.95 / 0.06 alone changes only
-    # 108 (block21 FP -11); with blocked_p_unlike 0.9 / blocked_p_after 0.5 (second grid) 875 errors held out against
-    # 895, but Se falls by 1-5 beats per rhythm: not recommended
-    blocked_p_amplitude: float = 0.6
-    blocked_p_gap: float = 1.5
-    blocked_p_mid: float = 0.06
-    blocked_p_size: float = 2.0
-    blocked_p_own: float = 0.95
-    blocked_p_sharpness: float = 1.5
-    # > 0: also a small peak anywhere in such a gap whose QRS window (+-cluster_window_s) correlates this much with
-    # fewer than cluster_min of the cluster_neighbours kept peaks each side (the noise left in a blocked beat's cut
-    # span: 51 of the 121; but an isolated small PVC between two conducted beats is such a peak too). 0: no such branch
-    blocked_p_unlike: float = 0.0
-    # with blocked_p_unlike: only peaks at least this fraction of the gap after the kept peak before them (0: anywhere).
-    # The noise of a cut span lies where the blocked beat's QRS-T was, after the gap's middle (run s34: 0.45-0.75 of
-    # the gap); a premature beat between two conducted ones (the small PVCs of 223 the branch dropped) lies before it.
-    # Added after run s34's first grid's held-out figures were seen
-    blocked_p_after: float = 0.0
-    # P-wave check's gap exception (SignalConfig.rpeak_guard_p_wave_gap): True takes the neighbours and the local RR from
-    # the peaks the check keeps (splits_two_beats ``beats``); False from every peak, where the blocked P waves of 2:1
-    # block, proposed in numbers (108), make the local RR short and pass as beats (run s34: block21 FP 121 -> 664).
-    # Added after that grid's figures were seen
-    p_wave_gap_kept: bool = False
-    # record templates (SignalConfig.rpeak_rescue_templates > 0, with rpeak_rescue_cluster > 0; off by default): where
-    # the cluster rescue looks at a dropped peak (or, with cluster_second and ``templates_second``, a second-proposer
-    # candidate), it is also kept when its QRS window (+-cluster_window_s, mean removed) correlates at least
-    # rpeak_rescue_templates with one of the record's QRS morphologies and its amplitude (sharpness) reaches
-    # ``templates_amplitude`` (``templates_sharpness``) x that morphology's 75th percentile (median). Morphologies
-    # (``record_templates``): of at most ``templates_sample`` kept peaks spread evenly over the record, greedily the one
-    # whose window correlates that much with the most peaks not yet taken leads a template of them (their mean window)
-    # when they are at least ``templates_min``; at most ``templates_count``. Run s36: of the beats run s33's point misses,
-    # 27 of block21's 116 and 28 of bigeminy's 155 have fewer than cluster_min beats of their shape (0.9) among the
-    # cluster_neighbours kept peaks each side but at least 5 in the record (21 and 23 of them in MIT-BIH 203, whose
-    # PVCs and normal beats are multiform). Leave one record out on run s33's point (experiments/rpeaks/templates.py):
-    # 0.95 / 8 / 0.3 with templates_second (20 of 22 folds): bigeminy meets 0.997 held out (152 misses), but +P falls by
-    # 1-5 false beats on every rhythm and block21 stays short: not recommended
-    templates_count: int = 8
-    templates_min: int = 4
-    templates_sample: int = 512
-    templates_amplitude: float = 0.3
-    templates_sharpness: float = 0.8
-    templates_second: bool = True
-    # post-wide-beat check (SignalConfig.rpeak_guard_post_wide > 0; off by default): the last step of guard_rpeaks drops
-    # a kept peak under ``post_wide_lag_s`` after the kept peak before it when that peak is wide (width, ``qrs_shapes``,
-    # at least ``post_wide_width`` x the median of the ``neighbours`` each side) and the later peak is under
-    # rpeak_guard_post_wide x its QRS amplitude and under ``post_wide_sharpness`` x its sharpness: the T wave of a PVC
-    # (run s37: 3-4 of each rhythm's false beats at the templates + blocked-P point, 203's multiform PVCs whose T waves
-    # the T-wave veto's template misses). Leave one record out (experiments/rpeaks/post_wide.py): all 22 folds chose
-    # 0.4 / 0.3 s on the templates + blocked-P point, 847 errors held out against run s33's point's 895, no true beat
-    # dropped on any base; but block21 stays short of 0.997 (119 misses) and Se falls 1-3 beats: not recommended
-    post_wide_lag_s: float = 0.3
-    post_wide_width: float = 1.5
-    post_wide_sharpness: float = 1.2
-    # template proposer (SignalConfig.rpeak_propose_templates > 0; off by default): candidates are the local maxima and
-    # minima of the cleaned signal at least ``propose_gap_s`` from every kept peak (and from each other); one is added
-    # when it matches a record morphology (``template_like``) with at least ``propose_amplitude`` x its amplitude --
-    # stricter than templates_amplitude, as no kept neighbour vouches for it
-    propose_gap_s: float = 0.2
-    propose_amplitude: float = 0.5
-
-
+# the guard's constants when the signal config overrides none (``config.GuardConstants``' defaults)
 GUARD = GuardConstants()
+
+
+def constants_for(config: SignalConfig) -> GuardConstants:
+    """The guard's constants for ``config``: ``GUARD`` with ``config.rpeak_guard_constants``' overrides (the
+    documented way to change them; every reader -- ``guard_rpeaks``, ``rpeaks``, ``serving.edge`` -- asks here).
+    ``GUARD`` is read at call time, so an old experiment that rebinds ``rpeak_guard.GUARD`` still reaches the guard;
+    with no override the object returned is ``GUARD`` itself."""
+    overrides = config.rpeak_guard_constants
+    return dataclasses.replace(GUARD, **dict(overrides)) if overrides else GUARD
+
 _GUARD_NEIGHBOURS = GUARD.neighbours
 _GUARD_PERCENTILE = GUARD.percentile
 _QRS_HALF_WIDTH_S = GUARD.qrs_half_width_s
-_SEARCHBACK_ROUNDS = GUARD.searchback_rounds
 
 
 def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.ndarray:
@@ -725,26 +469,27 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     cleaned = np.asarray(cleaned, dtype=np.float64)
     fs = float(fs)
     guard = float(config.rpeak_guard_amplitude)
+    constants = constants_for(config)
     amplitude = None
     if guard > 0 and peaks.size >= 3:
-        amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
+        amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs, constants)
         cluster = float(config.rpeak_rescue_cluster)
-        # the wide rescue's shape restriction (GUARD.wide_like) compares the same windows as the cluster rescue
-        need = cluster > 0 or (config.rpeak_rescue_wide > 0 and GUARD.wide_like > 0)
-        windows = qrs_windows(cleaned, peaks, fs, GUARD.cluster_window_s) if need else None
+        # the wide rescue's shape restriction (wide_like) compares the same windows as the cluster rescue
+        need = cluster > 0 or (config.rpeak_rescue_wide > 0 and constants.wide_like > 0)
+        windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s) if need else None
         p_like = None
-        if config.rpeak_rescue_wide > 0 and GUARD.wide_p_wave > 0:
-            # the wide rescue's P-wave refusal (GUARD.wide_p_wave): the record's P wave is found once, from all peaks
-            p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude)
-        keep = guard_keep(peaks, amplitude, sharpness, width, guard, deep=float(config.rpeak_rescue_deep),
+        if config.rpeak_rescue_wide > 0 and constants.wide_p_wave > 0:
+            # the wide rescue's P-wave refusal (wide_p_wave): the record's P wave is found once, from all peaks
+            p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude, constants)
+        keep = guard_keep(peaks, amplitude, sharpness, width, guard, constants, deep=float(config.rpeak_rescue_deep),
                           wide=float(config.rpeak_rescue_wide), p_like=p_like,
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
-            keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave))
+            keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave), constants)
             if config.rpeak_guard_p_wave_gap > 0:
-                keep |= splits_two_beats(peaks, float(config.rpeak_guard_p_wave_gap),
-                                         beats=keep if GUARD.p_wave_gap_kept else None)
+                keep |= splits_two_beats(peaks, float(config.rpeak_guard_p_wave_gap), constants,
+                                         beats=keep if constants.p_wave_gap_kept else None)
             peaks, amplitude = peaks[keep], amplitude[keep]
     ratio = float(config.rpeak_searchback)
     detect_signal = np.asarray(detect_signal, dtype=np.float64)
@@ -753,21 +498,21 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     if ratio > 0 and peaks.size >= 3:
         peaks = _search_back(peaks, cleaned, detect_signal, fs, config, amplitude, feature)
     if second > 0 and peaks.size >= 3:
-        peaks = second_proposer(peaks, cleaned, detect_signal, fs, config, feature)
+        peaks = second_proposer(peaks, cleaned, detect_signal, fs, config, feature, constants)
     if config.rpeak_propose_templates > 0 and peaks.size >= 3:
-        peaks = template_proposer(peaks, cleaned, fs, float(config.rpeak_propose_templates))
-    if config.rpeak_guard_t_wave > 0 and GUARD.t_wave_all and peaks.size >= 3:
-        peaks = peaks[~t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave))]
+        peaks = template_proposer(peaks, cleaned, fs, float(config.rpeak_propose_templates), constants)
+    if config.rpeak_guard_t_wave > 0 and constants.t_wave_all and peaks.size >= 3:
+        peaks = peaks[~t_wave_like(peaks, peaks, cleaned, fs, float(config.rpeak_guard_t_wave), constants)]
     if config.rpeak_guard_wide > 0 and peaks.size >= 3:
-        peaks = peaks[~small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide))]
+        peaks = peaks[~small_wide(peaks, cleaned, fs, float(config.rpeak_guard_wide), constants)]
     if config.rpeak_guard_noise > 0 and peaks.size >= 3:
-        peaks = peaks[~small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise))]
+        peaks = peaks[~small_noisy(peaks, cleaned, fs, float(config.rpeak_guard_noise), constants)]
     if config.rpeak_guard_own_t > 0 and peaks.size >= 3:
-        peaks = peaks[~without_own_t_wave(peaks, cleaned, fs, float(config.rpeak_guard_own_t))]
+        peaks = peaks[~without_own_t_wave(peaks, cleaned, fs, float(config.rpeak_guard_own_t), constants)]
     if config.rpeak_guard_blocked_p > 0 and peaks.size >= 3:
-        peaks = peaks[~blocked_p_wave(peaks, cleaned, fs, float(config.rpeak_guard_blocked_p))]
+        peaks = peaks[~blocked_p_wave(peaks, cleaned, fs, float(config.rpeak_guard_blocked_p), constants)]
     if config.rpeak_guard_post_wide > 0 and peaks.size >= 3:
-        peaks = peaks[~after_wide_beat(peaks, cleaned, fs, float(config.rpeak_guard_post_wide))]
+        peaks = peaks[~after_wide_beat(peaks, cleaned, fs, float(config.rpeak_guard_post_wide), constants)]
     return peaks
 
 
@@ -1020,9 +765,9 @@ def wide_p_wave_like(peaks, cleaned, fs, at, constants: GuardConstants | None = 
     return (c >= constants.wide_p_wave) & (size <= constants.blocked_p_size) & (size >= 1.0 / constants.blocked_p_size)
 
 
-def _wide_p_like_at(peaks, cleaned, fs, amplitude, at):
-    """``wide_p_wave_like`` with the module's ``GUARD``, as ``guard_keep``'s ``p_like`` (``functools.partial``)."""
-    return wide_p_wave_like(peaks, cleaned, fs, at, GUARD, amplitude)
+def _wide_p_like_at(peaks, cleaned, fs, amplitude, constants, at):
+    """``wide_p_wave_like`` with the guard's ``constants``, as ``guard_keep``'s ``p_like`` (``functools.partial``)."""
+    return wide_p_wave_like(peaks, cleaned, fs, at, constants, amplitude)
 
 
 def without_own_t_wave(peaks, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
@@ -1153,7 +898,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     polarity), checked against the record's own beats around them: slope level, spacing from both neighbours
     against the local RR, QRS amplitude, width and, optionally, correlation; with ``rpeak_guard_p_wave`` > 0 a
     candidate ``p_wave_like`` flags is not added. Sorted int64 out."""
-    constants = constants or GUARD
+    constants = constants or constants_for(config)    # the config's, as guard_rpeaks passes them
     peaks = np.asarray(peaks, dtype=np.int64)
     x = np.asarray(cleaned, dtype=np.float64)
     fs = float(fs)
@@ -1329,7 +1074,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         order = np.argsort(union, kind="stable")
         union_amplitude = np.concatenate([kept_amplitude, amplitude[accept]])
         missing = np.isnan(union_amplitude)
-        union_amplitude[missing] = qrs_amplitudes(x, union[missing], fs)
+        union_amplitude[missing] = qrs_amplitudes(x, union[missing], fs, constants.qrs_half_width_s)
         flagged = np.zeros(union.size, bool)
         flagged[order] = p_wave_like(union[order], union_amplitude[order], x, fs, float(config.rpeak_guard_p_wave),
                                      constants)
@@ -1419,7 +1164,7 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
 
     template = np.median(waves, axis=0)
     norm = float(np.linalg.norm(template))
-    if np.ptp(template) < constants.p_wave_min_size * np.median(qrs_amplitudes(x, confident, fs)) or norm <= 0:
+    if np.ptp(template) < constants.p_wave_min_size * np.median(qrs_amplitudes(x, confident, fs, constants.qrs_half_width_s)) or norm <= 0:
         return none
     # the same wave before every beat (sinus rhythm), not the previous beat's T wave or fibrillation
     if _p_wave_consistency(waves, template, norm) < constants.p_wave_consistency:
@@ -1446,14 +1191,14 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
 
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feature=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
-    const = GUARD
+    const = constants_for(config)
     shape_ratio = float(config.rpeak_searchback_shape)
     shape_on = 0 < shape_ratio
     gap_ratio = min(float(config.rpeak_searchback), shape_ratio) if shape_on else float(config.rpeak_searchback)
     irregular = float(config.rpeak_searchback_irregular)
     direction = sharpness = width = None
     prepared = False
-    for _ in range(_SEARCHBACK_ROUNDS):
+    for _ in range(const.searchback_rounds):
         rr = np.diff(peaks)
         padded = np.concatenate([np.full(4, np.nan), rr.astype(np.float64), np.full(4, np.nan)])
         window = padded[np.arange(rr.size)[:, None] + np.arange(9)[None, :]]
@@ -1472,10 +1217,10 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feat
             if feature is None:
                 feature = slope_feature(detect_signal, fs)
             if shape_on:   # qrs_shapes' amplitude is qrs_amplitudes': one pass gives the three
-                shape_amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs)
+                shape_amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs, const)
                 amplitude = shape_amplitude if amplitude is None else amplitude
             elif amplitude is None:
-                amplitude = qrs_amplitudes(cleaned, peaks, fs)
+                amplitude = qrs_amplitudes(cleaned, peaks, fs, const.qrs_half_width_s)
             # the polarity of the R apexes the detections were moved to (refine_rpeaks chose it per record)
             direction = "up" if np.median(cleaned[peaks]) >= np.median(cleaned) else "down"
         candidates = []
@@ -1487,18 +1232,18 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feat
             candidates = correct_apex(cleaned, candidates, fs, config.rpeak_refine_s, direction)
         # still inside its gap, min_rr_s from both ends, and as large as a QRS of its neighbourhood
         inside = (candidates - peaks[gaps] >= min_distance) & (peaks[gaps + 1] - candidates >= min_distance)
-        reference = _neighbour_percentile(peaks, amplitude, candidates)
+        reference = _neighbour_percentile(peaks, amplitude, candidates, const.neighbours, const.percentile)
         if shape_on:
-            cand_amplitude, cand_sharpness, cand_width = qrs_shapes(cleaned, candidates, fs)
+            cand_amplitude, cand_sharpness, cand_width = qrs_shapes(cleaned, candidates, fs, const)
             long_gap = rr[gaps] > config.rpeak_searchback * local[gaps]
             qrs_like = ((cand_amplitude >= const.searchback_shape_amplitude * reference)
                         & (cand_sharpness >= const.searchback_shape_sharpness
-                           * _neighbour_percentile(peaks, sharpness, candidates, q=50.0))
+                           * _neighbour_percentile(peaks, sharpness, candidates, const.neighbours, 50.0))
                         & (cand_width <= const.searchback_shape_width
-                           * _neighbour_percentile(peaks, width, candidates, q=50.0)))
+                           * _neighbour_percentile(peaks, width, candidates, const.neighbours, 50.0)))
             accept = inside & ((long_gap & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)) | qrs_like)
         else:
-            cand_amplitude = qrs_amplitudes(cleaned, candidates, fs)
+            cand_amplitude = qrs_amplitudes(cleaned, candidates, fs, const.qrs_half_width_s)
             accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
         if not accept.any():
             break

@@ -122,7 +122,8 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                         gradthreshweight=1.5, minlenweight=0.4, keep_first_beat=False, minimum_gap=0.0,
                         gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
                         gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False,
-                        gap_pair_slope=0.0, gap_pair_correlation=0.0, gap_pair_templates=0.0) -> np.ndarray:
+                        gap_pair_slope=0.0, gap_pair_correlation=0.0, gap_pair_templates=0.0,
+                        guard_constants=None) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -240,17 +241,20 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     found = offset >= 0
     candidates = (beg + offset)[found]
     regions = (candidates.tolist(), region_prominence[found].tolist(), region_minimum[found].tolist())
+    # the gap's tests measure as the guard does, with its constants (rpeak_guard.constants_for the signal config)
+    guard_constants = guard_constants or rpeak_guard.GUARD
     # run s56's shape test: each candidate's steepest slope (mV/s) on the guard's signal; a kept maximum the pair rule
     # compares is never the dummy peak (its prominence is infinite), so index[-1] >= 0 there
     slope = None
     if gap_pair > 0 and gap_pair_slope > 0:
-        amplitude, sharpness, _ = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
+        amplitude, sharpness, _ = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs,
+                                                         guard_constants)
         slope = (amplitude * sharpness).tolist()
     # run s57's morphology test: each candidate's QRS window (the guard's cluster windows); compared a pair at a time
     windows = None
     if gap_pair > 0 and gap_pair_correlation > 0:
         windows = rpeak_guard.qrs_windows(x if gap_signal is None else gap_signal, candidates, fs,
-                                          rpeak_guard.GUARD.cluster_window_s)
+                                          guard_constants.cluster_window_s)
 
     like = None
 
@@ -304,11 +308,13 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     if gap <= delay and (gap_wide > 0 or gap_amplitude > 0):
         # the conditions (run s49) are measured against the peaks the rule without the gap keeps
         _, plain = contest(delay + 1)
-        amplitude, _, width = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs)
+        amplitude, _, width = rpeak_guard.qrs_shapes(x if gap_signal is None else gap_signal, candidates, fs,
+                                                     guard_constants)
         allowed = np.zeros(candidates.size, bool)
         wide = np.zeros(candidates.size, bool)
         if plain and gap_amplitude > 0:
-            reference = rpeak_guard.amplitude_reference(candidates[plain], amplitude[plain], candidates)
+            reference = rpeak_guard.amplitude_reference(candidates[plain], amplitude[plain], candidates,
+                                                        guard_constants)
             allowed = amplitude >= float(gap_amplitude) * reference
         if plain and gap_wide > 0:
             wide = width >= float(gap_wide) * float(np.median(width[plain]))
@@ -381,6 +387,7 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     both use this.
     """
     fs = float(fs)
+    constants = rpeak_guard.constants_for(config)
     raw = np.asarray(signal, dtype=np.float64)
     if cleaned is None:
         cleaned = clean(raw, fs, config.clean_method)
@@ -420,6 +427,7 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
             or config.rpeak_minimum_gap_pair_templates > 0):
         # measured on the signal the guard measures (run s48's look), at the detector's rate
         options["gap_signal"] = cleaned if config.detect_at_native_rate else resample(cleaned, fs, float(config.target_fs))
+        options["guard_constants"] = constants
     def detect(options):
         if config.detect_at_native_rate:
             return detect_rpeaks(detect_signal, fs, config.rpeak_method, cleaned=True,
@@ -464,7 +472,7 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
             gap_added.extend(added.tolist())
     if config.rpeak_run_threshold > 0 or config.rpeak_run_min_length > 0:
         # the region rules inside runs of wide beats (run s40, Python path only): a second pass, its peaks taken there
-        spans = wide_run_spans(cleaned, peaks, fs)
+        spans = wide_run_spans(cleaned, peaks, fs, constants)
         if spans.size:
             lowered = dict(options)
             if config.rpeak_run_threshold > 0:
@@ -481,12 +489,12 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
                 nearest = np.minimum(np.abs(extra - peaks[at]), np.abs(extra - peaks[at - 1]))
                 extra = extra[nearest >= min_distance]
                 if config.rpeak_run_add_like > 0:
-                    extra = extra[_like_wide_beats(cleaned, peaks, extra, fs, config.rpeak_run_add_like)]
+                    extra = extra[_like_wide_beats(cleaned, peaks, extra, fs, config.rpeak_run_add_like, constants)]
                 if extra.size and (config.rpeak_run_add_width > 0 or config.rpeak_run_add_sharpness > 0):
                     # the guard runs twice here: its kept beats on the first pass are the reference (run s43)
                     kept = guard_rpeaks(peaks, cleaned, detect_signal, fs, config)
                     extra = extra[~added_unlike_kept_wide(cleaned, kept, extra, fs, config.rpeak_run_add_width,
-                                                          config.rpeak_run_add_sharpness)]
+                                                          config.rpeak_run_add_sharpness, constants)]
                 peaks = np.union1d(peaks, extra).astype(np.int64)
             else:
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
@@ -504,16 +512,17 @@ def guard_with_gap(peaks, gap_peaks, guard, cleaned, fs, config: SignalConfig) -
     final = float(config.rpeak_minimum_gap_final)
     if gap_peaks is None or final <= 0:
         return guard(peaks)
+    constants = rpeak_guard.constants_for(config)
     peaks = np.asarray(peaks, dtype=np.int64)
     gap_peaks = np.asarray(gap_peaks, dtype=np.int64)
     if config.rpeak_minimum_gap_after_guard:
         held = np.isin(peaks, gap_peaks)
         return join_gap_peaks(guard(peaks[~held]), peaks[held], cleaned, fs, final,
-                              int(round(config.min_rr_s * float(fs))))
-    return drop_small_gap_peaks(guard(peaks), gap_peaks, cleaned, fs, final)
+                              int(round(config.min_rr_s * float(fs))), constants)
+    return drop_small_gap_peaks(guard(peaks), gap_peaks, cleaned, fs, final, constants)
 
 
-def join_gap_peaks(guarded, gap_peaks, cleaned, fs, ratio, min_distance) -> np.ndarray:
+def join_gap_peaks(guarded, gap_peaks, cleaned, fs, ratio, min_distance, constants=None) -> np.ndarray:
     """``guarded`` (sorted peaks the guard kept without the gap's minima) with those of ``gap_peaks`` at least
     ``min_distance`` samples from every guarded peak (a beat the guard already found, by search back or the second
     proposer, is not added twice) that ``drop_small_gap_peaks`` keeps at ``ratio`` against the guarded peaks
@@ -530,10 +539,10 @@ def join_gap_peaks(guarded, gap_peaks, cleaned, fs, ratio, min_distance) -> np.n
         gap_peaks = gap_peaks[~near]
     if gap_peaks.size == 0:
         return guarded
-    return drop_small_gap_peaks(np.union1d(guarded, gap_peaks), gap_peaks, cleaned, fs, ratio)
+    return drop_small_gap_peaks(np.union1d(guarded, gap_peaks), gap_peaks, cleaned, fs, ratio, constants)
 
 
-def drop_small_gap_peaks(peaks, gap_peaks, cleaned, fs, ratio) -> np.ndarray:
+def drop_small_gap_peaks(peaks, gap_peaks, cleaned, fs, ratio, constants=None) -> np.ndarray:
     """``peaks`` without those in ``gap_peaks`` (final peaks that came from a minimum ``minimum_gap`` kept) whose QRS
     amplitude (``rpeak_guard.qrs_shapes``) is under ``ratio`` x the guard's reference over the other peaks
     (``rpeak_guard.amplitude_reference``; ``SignalConfig.rpeak_minimum_gap_final``, run s50). Run s49's look: measured
@@ -543,15 +552,16 @@ def drop_small_gap_peaks(peaks, gap_peaks, cleaned, fs, ratio) -> np.ndarray:
     from_gap = np.isin(peaks, np.asarray(gap_peaks, dtype=np.int64))
     if not from_gap.any() or from_gap.all():
         return peaks
-    amplitude = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[0]
-    reference = rpeak_guard.amplitude_reference(peaks[~from_gap], amplitude[~from_gap], peaks[from_gap])
+    constants = constants or rpeak_guard.GUARD     # the guard's (rpeak_guard.constants_for the signal config)
+    amplitude = rpeak_guard.qrs_shapes(cleaned, peaks, fs, constants)[0]
+    reference = rpeak_guard.amplitude_reference(peaks[~from_gap], amplitude[~from_gap], peaks[from_gap], constants)
     small = np.zeros(peaks.size, bool)
     # a NaN reference (no other peak) keeps the peak
     small[from_gap] = amplitude[from_gap] < float(ratio) * reference
     return peaks[~small]
 
 
-def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_ratio) -> np.ndarray:
+def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_ratio, constants=None) -> np.ndarray:
     """Boolean mask over the additive pass's peaks ``extra``: the ones unlike the record's guard-kept wide beats
     (``SignalConfig.rpeak_run_add_width`` / ``rpeak_run_add_sharpness``, run s43). ``kept``: the guard's output on the
     first pass alone; its wide beats are the ones at least ``_wide_from`` (of ``kept``'s widths) wide. An added peak is
@@ -563,11 +573,12 @@ def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_rati
     block built from 201. Judged before the guard sees the added peaks: dropped after it (run s43's first probe), they
     had already changed its decisions on the other peaks (201's false beats stayed, 203's search-back beats went)."""
     extra = np.asarray(extra, dtype=np.int64)
-    _, sharpness, width = rpeak_guard.qrs_shapes(cleaned, kept, fs)
-    wide = width >= _wide_from(width) if width.size else np.zeros(0, bool)
+    constants = constants or rpeak_guard.GUARD     # the guard's (rpeak_guard.constants_for the signal config)
+    _, sharpness, width = rpeak_guard.qrs_shapes(cleaned, kept, fs, constants)
+    wide = width >= _wide_from(width, constants) if width.size else np.zeros(0, bool)
     if extra.size == 0 or not wide.any():
         return np.ones(extra.size, bool)
-    _, at_sharpness, at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs)
+    _, at_sharpness, at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs, constants)
     unlike = np.zeros(extra.size, bool)
     if width_ratio > 0:
         unlike |= at_width > float(width_ratio) * np.median(width[wide])
@@ -576,16 +587,16 @@ def added_unlike_kept_wide(cleaned, kept, extra, fs, width_ratio, sharpness_rati
     return unlike
 
 
-def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
+def _like_wide_beats(cleaned, peaks, extra, fs, correlation, constants=None) -> np.ndarray:
     """Boolean mask over the added peaks ``extra``: the ones shaped like the wide beats among the first pass's
     ``peaks`` (``SignalConfig.rpeak_run_add_like``, run s42): width at least ``GuardConstants.run_wide`` x the median
     width of ``peaks`` and a QRS window (shifted by up to +-``run_add_shift_s``) correlating at least ``correlation`` with the wide peaks' median window or one
     of their ``record_templates``. A T wave after a wide beat is wide too but rounder than its QRS (run s41's 201)."""
-    constants = rpeak_guard.GUARD
+    constants = constants or rpeak_guard.GUARD     # the guard's (rpeak_guard.constants_for the signal config)
     if extra.size == 0:
         return np.zeros(0, bool)
-    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)
-    wide_from = _wide_from(width)
+    amplitude, sharpness, width = rpeak_guard.qrs_shapes(cleaned, peaks, fs, constants)
+    wide_from = _wide_from(width, constants)
     wide = width >= wide_from
     if not wide.any():
         return np.zeros(extra.size, bool)
@@ -597,7 +608,7 @@ def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
     templates = rpeak_guard.record_templates(amplitude[wide][sample], sharpness[wide][sample], windows[sample],
                                              correlation, constants)[0]
     shapes = np.concatenate([np.stack(shapes), templates])
-    at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs)[2]
+    at_width = rpeak_guard.qrs_shapes(cleaned, extra, fs, constants)[2]
     # the best of the windows shifted up to +-run_add_shift_s: the first pass's peak of a negative wide beat can sit
     # on the overshoot after its trough and a second-pass peak on the trough, so the windows need not be aligned
     reach = max(1, int(round(constants.run_add_shift_s * float(fs))))
@@ -608,22 +619,22 @@ def _like_wide_beats(cleaned, peaks, extra, fs, correlation) -> np.ndarray:
     return (best >= correlation) & (at_width >= wide_from)
 
 
-def _wide_from(width) -> float:
+def _wide_from(width, constants=None) -> float:
     """The QRS width from which a peak counts as a wide beat (``wide_run_spans``, ``_like_wide_beats``):
     ``GuardConstants.run_wide`` x the median width of the record's first-pass peaks."""
-    return float(rpeak_guard.GUARD.run_wide * np.median(width))
+    return float((constants or rpeak_guard.GUARD).run_wide * np.median(width))
 
 
-def wide_run_spans(cleaned, peaks, fs) -> np.ndarray:
+def wide_run_spans(cleaned, peaks, fs, constants=None) -> np.ndarray:
     """``(n, 2)`` sample spans ``[start, end)`` around the runs of wide beats among ``peaks``: a peak at least
     ``GuardConstants.run_wide`` x the median width of all peaks wide (``rpeak_guard.qrs_shapes``) with a wide
     neighbour under ``run_rr_s`` away (0: every wide peak), +-``run_pad_s`` around it, overlapping spans merged."""
-    constants = rpeak_guard.GUARD
+    constants = constants or rpeak_guard.GUARD     # the guard's (rpeak_guard.constants_for the signal config)
     peaks = np.asarray(peaks, dtype=np.int64)
     if peaks.size < 3:
         return np.zeros((0, 2), np.int64)
-    width = rpeak_guard.qrs_shapes(cleaned, peaks, fs)[2]
-    wide = width >= _wide_from(width)
+    width = rpeak_guard.qrs_shapes(cleaned, peaks, fs, constants)[2]
+    wide = width >= _wide_from(width, constants)
     if constants.run_rr_s > 0:
         pair = wide[:-1] & wide[1:] & (np.diff(peaks) < constants.run_rr_s * float(fs))
         member = np.zeros(peaks.size, bool)

@@ -46,7 +46,8 @@ module (quality, window helpers, normalisation, RR features, segmentation and th
 Re-exports: every public name of ``filters``, ``rpeaks`` and ``rpeak_guard`` is also reachable here
 (``signal.clean``, ``signal.find_rpeaks``, ``signal.GUARD``, ...; the second part of ``__all__``), the names code, experiments and
 tests have always used. ``signal.GUARD`` is the same object as ``rpeak_guard.GUARD`` until someone rebinds one of
-them: the guard reads ``rpeak_guard.GUARD``, so constants are patched there (``rpeak_guard.GUARD = ...``), not here.
+them: the guard reads ``rpeak_guard.GUARD``, so constants are patched there (``rpeak_guard.GUARD = ...``), not here;
+the documented way is the signal config's ``rpeak_guard_constants`` (``rpeak_guard.constants_for``).
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ import numpy as np
 from ecgsl_keras.config import BEAT_REFERENCES, SignalConfig
 from ecgsl_keras.data.filters import clean, resample, resampled_length
 from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, amplitude_reference,
-                                          blocked_p_wave, cluster_like,
+                                          blocked_p_wave, cluster_like, constants_for,
                                           correct_apex, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
                                           pvc_run_like,
                                           qrs_amplitudes, qrs_residual, qrs_shapes, qrs_windows, record_p_wave,
@@ -77,7 +78,7 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",
     "record_p_wave", "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "pvc_run_like",
     "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict",
-    "p_wave_match", "wide_p_wave_like", "amplitude_reference"]
+    "p_wave_match", "wide_p_wave_like", "amplitude_reference", "constants_for"]
 
 
 @dataclass

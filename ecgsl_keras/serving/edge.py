@@ -38,8 +38,8 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    end up closer than ``min_rr_s`` keep the larger one.
 6. **Top-k**: the ``max_beats`` (the model's) strongest beats, in time order, with a validity mask.
    **Guard** (``SignalConfig.rpeak_guard_amplitude`` > 0; ``EndToEnd.guard``): ``rpeak_guard.guard_keep``, the
-   physiological check of ``rpeak_guard.guard_rpeaks`` with its shape rescue (constants ``rpeak_guard.GUARD``, shared
-   with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
+   physiological check of ``rpeak_guard.guard_rpeaks`` with its shape rescue (constants ``rpeak_guard.constants_for``
+   the signal config, shared with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
    shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then its
    **search back** in long RR gaps (``EndToEnd.search_back``), ``EdgeConfig.searchback_rounds`` rounds (3,
    as the Python path; one copy of the round in the file, a WHILE loop).
@@ -107,6 +107,12 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
                              "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates")
+
+# GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, from rpeak_guard.constants_for the signal
+# config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
+# graph does not run the steps that read them; searchback_rounds is EdgeConfig.searchback_rounds in the graph)
+GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
+                         "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -327,6 +333,13 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
     if signal_config.beat_reference != "none":
         raise ConfigError("<config>", "bad_config", "the end-to-end graph cuts one-channel beats; beat_reference "
                                                     f"{signal_config.beat_reference!r} is the Python path's only")
+    not_run = [name for name, _ in signal_config.rpeak_guard_constants if name not in GRAPH_GUARD_CONSTANTS]
+    if not_run:
+        raise ConfigError("<config>", "bad_config", "the end-to-end graph reads the GuardConstants "
+                                                    + ", ".join(GRAPH_GUARD_CONSTANTS) + " only; rpeak_guard_constants "
+                                                    f"overrides {', '.join(not_run)} (Python path only"
+                                                    + ("; the graph's rounds are EdgeConfig.searchback_rounds"
+                                                       if "searchback_rounds" in not_run else "") + ")")
     python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
     if signal_config.rpeak_mindelay_keep not in GRAPH_MINDELAY_KEEP or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
@@ -666,12 +679,12 @@ class EndToEnd:
 
     def guard(self, cleaned, pos, ok):
         """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue and, with
-        ``SignalConfig.rpeak_rescue_deep``, the deep rescue; two passes, constants ``rpeak_guard.GUARD``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
+        ``SignalConfig.rpeak_rescue_deep``, the deep rescue; two passes, constants ``rpeak_guard.constants_for``) on the time-ordered ``pos`` / ``ok``; returns them re-packed
         (kept peaks first, in time order). The search back of ``rpeak_guard.guard_rpeaks`` is ``search_back``."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
-        const, guard = rpeak_guard.GUARD, float(self.sc.rpeak_guard_amplitude)
+        const, guard = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_amplitude)
         deep = float(self.sc.rpeak_rescue_deep)
         half = max(1, int(round(const.qrs_half_width_s * fs)))
         window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
@@ -724,7 +737,7 @@ class EndToEnd:
         import tensorflow as tf
 
         fs, n, k, sc = self.fs, self.n, self.max_beats, self.sc
-        const = rpeak_guard.GUARD
+        const = rpeak_guard.constants_for(sc)
         big = 3.0e38
         min_d = max(1, int(round(sc.min_rr_s * fs)))
         c = tf.reduce_sum(tf.cast(ok, tf.int32))

@@ -34,7 +34,7 @@ from pathlib import Path
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
 from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
-from ecgsl_keras.config import SignalConfig
+from ecgsl_keras.config import GuardConstants, SignalConfig
 from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
@@ -219,6 +219,14 @@ def primary_config(**options):
     whose peaks ``signal.guard_rpeaks`` guards at each grid point; ``options`` set the detector's own options."""
     return dataclasses.replace(BASE, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0, rpeak_second_proposer=0.0,
                                **options)
+
+
+def guard_overrides(constants) -> dict:
+    """A grid point's ``GuardConstants`` as ``SignalConfig.rpeak_guard_constants`` (the fields that differ from the
+    defaults): the config path (``rpeak_guard.constants_for``) that replaces rebinding ``rpeak_guard.GUARD``."""
+    default = GuardConstants()
+    return {f.name: getattr(constants, f.name) for f in dataclasses.fields(constants)
+            if getattr(constants, f.name) != getattr(default, f.name)}
 
 
 @contextlib.contextmanager

@@ -305,10 +305,11 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
 from block21_seam import JOINS, SEED_STEP, SEEDS, mean_sd, summarise  # noqa: E402
-from cluster import (RHYTHMS, TODAY, distance, errors, guard_constants, loro_summary, match,  # noqa: E402
+from cluster import (RHYTHMS, TODAY, distance, errors, guard_constants, guard_overrides, loro_summary, match,  # noqa: E402
                      primary_config, rhythm_signals, score_point, totals)
 
 from ecgsl_keras import tasks  # noqa: E402
+from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
 from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
@@ -544,11 +545,14 @@ def suffix(options) -> str:
 
 def points(run="s48"):
     """(name, SignalConfig, GuardConstants, detector options): the baseline (no option), then each point of
-    ``GRIDS[run]``; the detector options are the primary detector's (``count``)."""
-    config = dataclasses.replace(first_beat.S37_CONFIG, rpeak_keep_first_beat=True)
-    yield BASELINE, config, first_beat.S37_CONSTANTS, {}
+    ``GRIDS[run]``; the detector options are the primary detector's (``count``). Run s37's guard constants are in
+    the config (``rpeak_guard_constants``); the GuardConstants are what they make (``rpeak_guard.constants_for``)."""
+    config = dataclasses.replace(first_beat.S37_CONFIG, rpeak_keep_first_beat=True,
+                                 rpeak_guard_constants=guard_overrides(first_beat.S37_CONSTANTS))
+    constants = G.constants_for(config)
+    yield BASELINE, config, constants, {}
     for options in GRIDS[run]:
-        yield f"{BASELINE}__{suffix(options)}", dataclasses.replace(config, **options), first_beat.S37_CONSTANTS, options
+        yield f"{BASELINE}__{suffix(options)}", dataclasses.replace(config, **options), constants, options
 
 
 def names(run="s48"):
@@ -571,9 +575,9 @@ def count(data_dir, rid, out, run="s48", **signals) -> dict:
             added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
             primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
                 k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-            with guard_constants(constants):
-                peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                                       cleaned, fs, config)
+            # the guard's constants come from the point's config (rpeak_guard.constants_for), no module patch
+            peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
+                                   cleaned, fs, config)
             score_point(out, sets, f"{rid}|{rhythm}|{name}", name, BASELINE, match(built, peaks, fs))
         log.info("%s %s: %s", rid, rhythm, {SHORT[n]: out[f"{rid}|{rhythm}|{n}"] for n in names(run)})
     return out
