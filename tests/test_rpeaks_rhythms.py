@@ -1247,11 +1247,8 @@ def test_minimum_gap_pair_keeps_both_beats_of_a_close_couplet():
     assert match_peaks(every, off, tolerance)["fn"] >= len(second)
     for pair in (0.6, 0.8, 1.0):
         config = dataclasses.replace(gap, rpeak_minimum_gap_pair=pair)
-        config.validate()
-        added = []
-        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
-        m = match_peaks(every, on, tolerance)
-        assert m["fn"] == 0 and m["fp"] == 0, pair
+        on, added, m = _couplets_found(x, fs, config, every, tolerance, pair)
+        assert m["fp"] == 0, pair
         assert match_peaks(samples(bumps), on, tolerance)["tp"] == 0
         assert len(added) == len(second)
     assert SignalConfig().rpeak_minimum_gap_pair == 0.0
@@ -1273,11 +1270,8 @@ def test_minimum_gap_pair_guarded_keeps_couplets_as_ordinary_peaks():
         signal_lib.find_rpeaks(x, fs, dataclasses.replace(gap, rpeak_minimum_gap_pair=pair), gap_added=held_out)
         assert len(held_out) == len(second)
         config = dataclasses.replace(gap, rpeak_minimum_gap_pair=pair, rpeak_minimum_gap_pair_guarded=True)
-        config.validate()
-        added = []
-        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
-        m = match_peaks(every, on, tolerance)
-        assert m["fn"] == 0 and m["fp"] == 0, pair
+        on, added, m = _couplets_found(x, fs, config, every, tolerance, pair)
+        assert m["fp"] == 0, pair
         assert match_peaks(samples(bumps), on, tolerance)["tp"] == 0
         assert added == []
     assert SignalConfig().rpeak_minimum_gap_pair_guarded is False
@@ -1307,11 +1301,8 @@ def test_minimum_gap_pair_slope_keeps_couplets_and_refuses_large_p_waves():
     assert match_peaks(p_waves, unshaped, tolerance)["tp"] == p_waves.size
     for ratio in (0.5, 0.6, 0.7):
         config = dataclasses.replace(pair, rpeak_minimum_gap_pair_slope=ratio)
-        config.validate()
-        added = []
-        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
-        m = match_peaks(every, on, tolerance)
-        assert m["fn"] == 0 and m["fp"] == 0, ratio
+        on, added, m = _couplets_found(x, fs, config, every, tolerance, ratio)
+        assert m["fp"] == 0, ratio
         assert match_peaks(p_waves, on, tolerance)["tp"] == 0
         assert len(added) == len(second)
         # no P waves: the shape test keeps every couplet the pair rule keeps
@@ -1325,6 +1316,39 @@ def test_minimum_gap_pair_slope_keeps_couplets_and_refuses_large_p_waves():
             SignalConfig(**bad).validate()
 
 
+def _couplets_found(x, fs, config, every, tolerance, point):
+    """``config`` validated and run on the couplet signal ``x``: (peaks, gap_added, match against every beat), with
+    no beat missed (``point`` names the grid point in a failure)."""
+    config.validate()
+    added = []
+    on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
+    m = match_peaks(every, on, tolerance)
+    assert m["fn"] == 0, point
+    return on, added, m
+
+
+def _p_waves_and_correlations(x, fs, samples, second):
+    """The couplet signal's P waves (0.27 s before every beat) and the correlations of their +-60 ms QRS windows in
+    ``x``: (P wave samples, each P wave against the beat after it, each couplet's earlier beat against its second)."""
+    beats = np.arange(1.0, 29.0, 1.0)
+    p_waves = samples(beats - 0.27)
+    window = lambda at: rpeak_guard.qrs_windows(x, at, fs, rpeak_guard.GUARD.cluster_window_s)  # noqa: E731
+    p_corr = np.sum(window(p_waves) * window(samples(beats)), axis=1)
+    couplet_corr = np.sum(window(samples(np.asarray(second) - 0.28)) * window(samples(second)), axis=1)
+    return p_waves, p_corr, couplet_corr
+
+
+def _assert_p_waves_refused_above(x, fs, config, every, p_waves, second, tolerance, refuses, point):
+    """``config`` (validated) finds every beat; ``refuses``: no P wave, no false peak and one added beat a couplet,
+    else every P wave kept (``point`` names the grid point in a failure)."""
+    on, added, _ = _couplets_found(x, fs, config, every, tolerance, point)
+    kept_p = match_peaks(p_waves, on, tolerance)["tp"]
+    if refuses:
+        assert kept_p == 0 and match_peaks(every, on, tolerance)["fp"] == 0 and len(added) == len(second), point
+    else:
+        assert kept_p == p_waves.size, point
+
+
 def test_minimum_gap_pair_correlation_keeps_couplets_and_refuses_p_waves_of_another_shape():
     # rpeak_minimum_gap_pair_correlation (run s57, not a default): the couplet signal with a P wave 0.9x the beat 0.27 s
     # before every beat (MIT-BIH 108's long PR). The pair rule alone keeps each P wave beside the QRS after it; with the
@@ -1333,31 +1357,18 @@ def test_minimum_gap_pair_correlation_keeps_couplets_and_refuses_p_waves_of_anot
     # sd against the QRS's 12 ms) correlates 0.87 with the QRS window, so c = 0.9 and 0.95 (the guard's cluster and
     # template thresholds) refuse it and c = 0.8 does not; without P waves the test changes nothing; off by default;
     # refused without the pair or outside (0, 1]
-    from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.errors import ConfigError
 
     x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal(p_wave=0.9)
-    beats = np.arange(1.0, 29.0, 1.0)
-    p_waves = samples(beats - 0.27)
-    cleaned = signal_lib.clean(x, fs, gap.clean_method)
-    window = lambda at: rpeak_guard.qrs_windows(cleaned, at, fs, rpeak_guard.GUARD.cluster_window_s)  # noqa: E731
-    p_corr = np.sum(window(p_waves) * window(samples(beats)), axis=1)
-    couplet_corr = np.sum(window(samples(np.asarray(second) - 0.28)) * window(samples(second)), axis=1)
+    p_waves, p_corr, couplet_corr = _p_waves_and_correlations(signal_lib.clean(x, fs, gap.clean_method), fs,
+                                                              samples, second)
     assert 0.8 < p_corr.max() < 0.9 and couplet_corr.min() > 0.99
     pair = dataclasses.replace(gap, rpeak_minimum_gap_pair=0.6)
     plain = _couplet_signal()[0]
     assert match_peaks(p_waves, signal_lib.find_rpeaks(x, fs, pair), tolerance)["tp"] == p_waves.size
     for c in (0.8, 0.9, 0.95):
         config = dataclasses.replace(pair, rpeak_minimum_gap_pair_correlation=c)
-        config.validate()
-        added = []
-        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
-        assert match_peaks(every, on, tolerance)["fn"] == 0, c
-        kept_p = match_peaks(p_waves, on, tolerance)["tp"]
-        if c > p_corr.max():
-            assert kept_p == 0 and match_peaks(every, on, tolerance)["fp"] == 0 and len(added) == len(second), c
-        else:
-            assert kept_p == p_waves.size, c
+        _assert_p_waves_refused_above(x, fs, config, every, p_waves, second, tolerance, c > p_corr.max(), c)
         # no P waves: the morphology test keeps every couplet the pair rule keeps
         np.testing.assert_array_equal(signal_lib.find_rpeaks(plain, fs, config), signal_lib.find_rpeaks(plain, fs, pair))
     assert SignalConfig().rpeak_minimum_gap_pair_correlation == 0.0
@@ -1382,11 +1393,7 @@ def test_minimum_gap_pair_templates_keeps_couplets_of_two_shapes_and_refuses_p_w
     from ecgsl_keras.errors import ConfigError
 
     x, fs, second, bumps, samples, every, tolerance, gap = _couplet_signal(p_wave=0.9, s_wave=0.6)
-    beats = np.arange(1.0, 29.0, 1.0)
-    p_waves = samples(beats - 0.27)
-    window = lambda at: rpeak_guard.qrs_windows(x, at, fs, rpeak_guard.GUARD.cluster_window_s)  # noqa: E731
-    p_corr = np.sum(window(p_waves) * window(samples(beats)), axis=1)
-    couplet_corr = np.sum(window(samples(np.asarray(second) - 0.28)) * window(samples(second)), axis=1)
+    p_waves, p_corr, couplet_corr = _p_waves_and_correlations(x, fs, samples, second)
     assert couplet_corr.max() < 0.9 and 0.8 < p_corr.max() < 0.9
     tested = dataclasses.replace(gap, rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_correlation=0.9)
     refused = signal_lib.find_rpeaks(x, fs, tested)
@@ -1395,18 +1402,11 @@ def test_minimum_gap_pair_templates_keeps_couplets_of_two_shapes_and_refuses_p_w
     one_shape = _couplet_signal(p_wave=0.9)[0]
     for t in (0.8, 0.9, 0.95):
         config = dataclasses.replace(tested, rpeak_minimum_gap_pair_templates=t)
-        config.validate()
-        added = []
-        on = signal_lib.find_rpeaks(x, fs, config, gap_added=added)
-        assert match_peaks(every, on, tolerance)["fn"] == 0, t
-        kept_p = match_peaks(p_waves, on, tolerance)["tp"]
+        _assert_p_waves_refused_above(x, fs, config, every, p_waves, second, tolerance, t > p_corr.max(), t)
         if t > p_corr.max():
-            assert kept_p == 0 and match_peaks(every, on, tolerance)["fp"] == 0 and len(added) == len(second), t
             # one-shape couplets pass run s57's test: the templates change nothing there
             np.testing.assert_array_equal(signal_lib.find_rpeaks(one_shape, fs, config),
                                           signal_lib.find_rpeaks(one_shape, fs, tested))
-        else:
-            assert kept_p == p_waves.size, t
     assert SignalConfig().rpeak_minimum_gap_pair_templates == 0.0
     for bad in (dict(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
                      rpeak_minimum_gap_pair=0.6, rpeak_minimum_gap_pair_templates=0.95),

@@ -49,6 +49,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 log = logging.getLogger("experiments.edge.gap_port")
 
+from bench import _cached  # noqa: E402  (bench.py beside this script: one cache-per-step helper)
+
 POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
           "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
                       "rpeak_rescue_deep": 0.2}}
@@ -57,17 +59,6 @@ RULE = ("the port stays when both files convert with builtin ops only and the ag
         "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
         "on_deep is at most 0.001 below on")
 MODEL = "cinc2017-edge"
-
-
-def _cached(work: Path, name: str, fn):
-    path = work / f"{name}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    t0 = time.perf_counter()
-    result = fn()
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
 
 
 def _configs():

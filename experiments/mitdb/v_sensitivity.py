@@ -477,6 +477,18 @@ def step_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
     return out
 
 
+
+def _table_beats_at(table, rid: str, t, what: str) -> tuple:
+    """(the table's rows of record ``rid``, the index of each one's nearest time in ``t``, a cache's beat times in
+    seconds); SystemExit naming ``what`` when a table beat is not within 1e-6 s of one of them."""
+    t, mine = np.asarray(t), np.flatnonzero(table["record"] == rid)
+    j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
+    j_left = np.clip(j - 1, 0, len(t) - 1)
+    j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
+    if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
+        raise SystemExit(f"{rid}: the table's beats are not {what}")
+    return mine, j
+
 def step_lead2(work: Path, mitdb_dir: Path, table: dict) -> tuple:
     """(the table rows' second-lead columns (n, len(per_beat_features.SECOND_LEAD_FEATURE_NAMES)) float64, {record:
     lead}) (run v59): each DS1 record's other lead (the one of its .hea that is not MLII, as ``hybrid.second_table``
@@ -514,12 +526,7 @@ def step_lead2(work: Path, mitdb_dir: Path, table: dict) -> tuple:
         c = np.load(path)
         if [str(n) for n in c["names"]] != list(SECOND_LEAD_FEATURE_NAMES):
             raise SystemExit(f"{path}: other columns than SECOND_LEAD_FEATURE_NAMES; delete it to rebuild")
-        t, mine = c["t"], np.flatnonzero(table["record"] == rid)
-        j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
-        j_left = np.clip(j - 1, 0, len(t) - 1)
-        j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
-        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
-            raise SystemExit(f"{rid}: the table's beats are not the beats detected now ({path})")
+        mine, j = _table_beats_at(table, rid, c["t"], f"the beats detected now ({path})")
         out[mine] = c["X"][j]
         leads[rid] = str(c["lead"])
     return out, leads
@@ -3993,7 +4000,7 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
               "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
               "decision": ("kept: a candidate two-lead recipe for a later build (preset and serving unchanged)" if kept
                            else "not kept: the served one-lead recipe stays"),
-              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "per_seed": _per_seed(sc1),
               "forced": {"what": "ablation: the second lead on both folds whatever the choice",
                          "seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
                          "paired_change": paired_forced},
@@ -4010,8 +4017,7 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
               "lead_look": _lead_look(table, labels, lead2)}
     log.info("second lead: chosen %s; V Se %.4f -> %.4f (forced %.4f), V +P %.4f -> %.4f (forced %.4f), S Se %.4f -> "
              "%.4f (forced %.4f), S +P %.4f -> %.4f (forced %.4f); kept %s", result["chosen"],
-             *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
-               for x in (spread0[m]["mean"], spread1[m]["mean"], spreadf[m]["mean"])], kept)
+             *_target_means(spread0, spread1, spreadf), kept)
     return result
 
 
@@ -4230,6 +4236,58 @@ def _lead2_hooks(dec, outer, w_of, mask_of=None, vote=None) -> dict:
     return {h: f for h in range(len(dec["parts"]))}
 
 
+TARGET_ORDER = ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")   # logs' order
+
+
+def _target_means(*spreads) -> list:
+    """The seed means of ``TARGET_ORDER`` in each of ``spreads``, measure by measure (the lead-2 runs' log lines)."""
+    return [x for m in TARGET_ORDER for x in (sp[m]["mean"] for sp in spreads)]
+
+
+def _per_seed(sc) -> dict:
+    """{seed: {measure: 4 decimals}} of ``sc`` (``_seed_spread``'s first value) over booster seeds 42-44."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    return {str(s): {m: round(sc[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS}
+
+
+def _v60_reference(table, labels, dec, beats, preset_spec, outer, y, before) -> dict:
+    """Runs v61 / v62's references, recomputed and checked against the committed JSON: the served left-out rows
+    ``before`` (key ``TEMPLATE_SERVED_KEY``) and run v60's chosen rows (arm all_beats, per-fold w). Raises
+    SystemExit if either is not reproduced."""
+    import v_gate
+    ref = json.loads(OUT.read_text(encoding="utf-8"))
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    v60 = ref[LEAD2_VOTE_KEY]["arms"][LEAD2_VOTE_ARMS[0]]
+    w60 = {h: float(v60["chosen_w"][str(h)]) for h in range(len(dec["parts"]))}
+    rows60 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                   mix=_lead2_hooks(dec, outer, w60))["templated"]
+    sc60, spread60 = _seed_spread(y, rows60, labels)
+    reproduced = {"served": all(abs(spread0[m]["mean"] - ref[TEMPLATE_SERVED_KEY]["seed_spread"][m]["mean"]) < 1e-9
+                                for m in v_gate.COMPARED),
+                  "v60": all(abs(spread60[m]["mean"] - v60["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)}
+    if not all(reproduced.values()):
+        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
+    return {"sc0": sc0, "spread0": spread0, "sd0": sd0, "w60": w60, "rows60": rows60, "sc60": sc60,
+            "spread60": spread60, "reproduced": reproduced}
+
+
+def _left_out_switch(values: dict, threshold_of: dict, rec_of: dict) -> dict:
+    """{record: {seed: whether the fold's point acts on it}}: ``values`` {seed: {record: value or None}} at or above
+    the record's fold's threshold (``threshold_of`` {fold: t}; None, no value: it acts)."""
+    from hybrid import BOOSTER_SEEDS
+    return {r: {str(s): bool(values[s][r] is None or values[s][r] >= threshold_of[h]) for s in BOOSTER_SEEDS}
+            for h in threshold_of for r in sorted(set(rec_of[h].astype(str)))}
+
+
+def _left_out_values(values: dict, digits: int) -> dict:
+    """{record: {seed: value rounded to ``digits``, or None}} of ``values`` {seed: {record: value or None}}."""
+    from hybrid import BOOSTER_SEEDS
+    return {r: {str(s): None if values[s][r] is None else round(values[s][r], digits) for s in BOOSTER_SEEDS}
+            for r in values[BOOSTER_SEEDS[0]]}
+
+
 def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
     """Key ``v_lead2_vote_nested`` (run v60): ``LEAD2_VOTE_RULE`` / ``LEAD2_VOTE_CHOICE_RULE`` /
     ``LEAD2_VOTE_KEEP_RULE`` (module docstring)."""
@@ -4273,7 +4331,7 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
         arms[arm] = {"chosen_w": {str(h): w for h, w in w_of.items()}, "seed_spread": spread1,
                      "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
                      "kept": kept,
-                     "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+                     "per_seed": _per_seed(sc1),
                      "by_record_changed": _record_changes(y, rec, before, chosen, labels.index("V")),
                      "by_record_moved": _records_moved(y, rec, before, chosen, labels)}
         by_record[f"chosen_{arm}"] = _record_figures(y, rec, chosen, labels, SECOND_LEAD_RECORDS)
@@ -4286,9 +4344,7 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
                                                   "paired_change": _paired(scf, sc0)}
             by_record[f"forced_{arm}_w{w}"] = _record_figures(y, rec, rows, labels, SECOND_LEAD_RECORDS)
         log.info("lead-2 vote %s: w %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; "
-                 "kept %s", arm, w_of, *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
-                                                    "S_positive_predictivity")
-                                         for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
+                 "kept %s", arm, w_of, *_target_means(spread0, spread1), kept)
     kept_arms = [a for a in LEAD2_VOTE_ARMS if arms[a]["kept"]]
     alone = {s: np.concatenate([outer[h][s] for h in range(len(dec["parts"]))]) for s in BOOSTER_SEEDS}
     served_booster = {s: np.concatenate([part[f"p_booster_s{s}"] for part in dec["parts"]]) for s in BOOSTER_SEEDS}
@@ -4550,12 +4606,7 @@ def step_lead2_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
         b = np.load(path)
         if not np.array_equal(b["t"], c["t"]):
             raise SystemExit(f"{path}: other R-peaks than {work / 'v_sensitivity' / 'lead2' / f'{rid}.npz'}")
-        t, mine = b["t"], np.flatnonzero(table["record"] == rid)
-        j = np.clip(np.searchsorted(t, table["time_s"][mine]), 0, len(t) - 1)
-        j_left = np.clip(j - 1, 0, len(t) - 1)
-        j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
-        if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
-            raise SystemExit(f"{rid}: the table's beats are not the cached R-peaks ({path})")
+        mine, j = _table_beats_at(table, rid, b["t"], f"the cached R-peaks ({path})")
         if out is None:
             out = np.zeros((len(table["y"]), b["beats"].shape[1]), np.float32)
         out[mine] = b["beats"][j]
@@ -4604,23 +4655,12 @@ def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, be
     r_of = {h: (ch_of[h] or {"r": LEAD2_SWITCH_GRID[-1]})["r"] for h in nf}
     w_of = {h: (ch_of[h] or {"w": 0.0})["w"] for h in nf}
     chosen = rows_at(r_of, w_of)
-    ref = json.loads(OUT.read_text(encoding="utf-8"))
-    sc0, spread0 = _seed_spread(y, before, labels)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    # the served rows and v60's chosen rows (arm all_beats), the reported comparison
+    ref60 = _v60_reference(table, labels, dec, beats, preset_spec, outer, y, before)
+    sc0, spread0, sd0, rows60, sc60 = ref60["sc0"], ref60["spread0"], ref60["sd0"], ref60["rows60"], ref60["sc60"]
     sc1, spread1 = _seed_spread(y, chosen, labels)
     paired = _paired(sc1, sc0)
     checks, kept = _lead2_keep(paired, sd0)
-    # v60's chosen rows (arm all_beats), the reported comparison
-    v60 = ref[LEAD2_VOTE_KEY]["arms"][LEAD2_VOTE_ARMS[0]]
-    w60 = {h: float(v60["chosen_w"][str(h)]) for h in nf}
-    rows60 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
-                                   mix=_lead2_hooks(dec, outer, w60))["templated"]
-    sc60, spread60 = _seed_spread(y, rows60, labels)
-    reproduced = {"served": all(abs(spread0[m]["mean"] - ref[TEMPLATE_SERVED_KEY]["seed_spread"][m]["mean"]) < 1e-9
-                                for m in v_gate.COMPARED),
-                  "v60": all(abs(spread60[m]["mean"] - v60["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)}
-    if not all(reproduced.values()):
-        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
     over60 = _paired(sc1, sc60)
     forced, by_record = {}, {"served": _record_figures(y, rec, before, labels, LEAD2_SWITCH_RECORDS),
                              "v60": _record_figures(y, rec, rows60, labels, LEAD2_SWITCH_RECORDS),
@@ -4631,25 +4671,22 @@ def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, be
         forced[f"r{r}_w{w}"] = {"seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
                                 "paired_change": _paired(scf, sc0)}
         by_record[f"forced_r{r}_w{w}"] = _record_figures(y, rec, rows, labels, LEAD2_SWITCH_RECORDS)
-    left_ratio = {r: {str(s): None if ratio[s][r] is None else round(ratio[s][r], 3) for s in BOOSTER_SEEDS}
-                  for r in ratio[BOOSTER_SEEDS[0]]}
-    switched = {r: {str(s): bool(ratio[s][r] is None or ratio[s][r] >= r_of[h])
-                    for s in BOOSTER_SEEDS}
-                for h in nf for r in sorted(set(rec_of[h].astype(str)))}
+    left_ratio = _left_out_values(ratio, 3)
+    switched = _left_out_switch(ratio, r_of, rec_of)
     result = {**lead2_switch_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice, "inner_ratio": inner_ratio,
               "chosen": {str(h): ch_of[h] for h in nf},
-              "reproduced": reproduced, "served_seed_spread": spread0,
+              "reproduced": ref60["reproduced"], "served_seed_spread": spread0,
               "served_distance_to_targets": v_gate._distance(spread0), "baseline_seed_sd": sd0,
               "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
               "checks": checks, "kept": kept,
               "decision": ("kept: a candidate per-record switch for the lead-2 vote in a later build (preset and "
                            "serving unchanged)" if kept else "not kept: the served one-lead recipe stays"),
-              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              "per_seed": _per_seed(sc1),
               "v60": {"what": "reported, not tested: v60's chosen rows (arm all_beats, per-fold w, recomputed and "
                               "checked) and v61's paired change against them",
-                      "w": {str(h): w for h, w in w60.items()}, "seed_spread": spread60,
-                      "distance_to_targets": v_gate._distance(spread60), "v61_over_v60": over60,
+                      "w": {str(h): w for h, w in ref60["w60"].items()}, "seed_spread": ref60["spread60"],
+                      "distance_to_targets": v_gate._distance(ref60["spread60"]), "v61_over_v60": over60,
                       "v61_above_v60": {m: bool(over60[m]["mean"] > 0) for m in SECOND_LEAD_TARGETS}},
               "left_out_ratio": {"what": "each left-out record's ratio d(second lead) / d(MLII) per booster seed "
                                          "(from that seed's served calls; null: under 10 V or N calls)",
@@ -4662,9 +4699,7 @@ def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, be
               "by_record_moved": _records_moved(y, rec, before, chosen, labels),
               "left_out_beats": int(len(idx))}
     log.info("lead-2 switch: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; "
-             "kept %s", result["chosen"], *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
-                                                       "S_positive_predictivity")
-                                            for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
+             "kept %s", result["chosen"], *_target_means(spread0, spread1), kept)
     return result
 
 
@@ -4837,19 +4872,8 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
             return before
         hooks = _lead2_hooks(dec, outer, w_of, lambda h, seed: agreement_mask(rec_of[h], agree[seed], a_of[h]))
         return _template_served_rows(table, labels, dec, beats, preset_spec["v_template"], mix=hooks)["templated"]
-    ref = json.loads(OUT.read_text(encoding="utf-8"))
-    sc0, spread0 = _seed_spread(y, before, labels)
-    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
-    v60 = ref[LEAD2_VOTE_KEY]["arms"][LEAD2_VOTE_ARMS[0]]
-    w60 = {h: float(v60["chosen_w"][str(h)]) for h in nf}
-    rows60 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
-                                   mix=_lead2_hooks(dec, outer, w60))["templated"]
-    sc60, spread60 = _seed_spread(y, rows60, labels)
-    reproduced = {"served": all(abs(spread0[m]["mean"] - ref[TEMPLATE_SERVED_KEY]["seed_spread"][m]["mean"]) < 1e-9
-                                for m in v_gate.COMPARED),
-                  "v60": all(abs(spread60[m]["mean"] - v60["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED)}
-    if not all(reproduced.values()):
-        raise SystemExit(f"a reference key is not reproduced: {reproduced}")
+    ref60 = _v60_reference(table, labels, dec, beats, preset_spec, outer, y, before)
+    sc0, spread0, sd0, rows60, sc60 = ref60["sc0"], ref60["spread0"], ref60["sd0"], ref60["rows60"], ref60["sc60"]
     settings = {"v_column": {h: {"w": choice["v_column"][str(h)]["chosen_w"]} for h in nf},
                 "agreement": {h: (choice["agreement"][str(h)]["chosen"]
                                   or {"a": LEAD2_AGREE_GRID[-1], "w": 0.0}) for h in nf}}
@@ -4867,14 +4891,12 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
         arms[arm] = {"chosen": {str(h): x for h, x in settings[arm].items()}, "seed_spread": spread1,
                      "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
                      "kept": kept,
-                     "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+                     "per_seed": _per_seed(sc1),
                      "over_v60": over60, "above_v60": {m: bool(over60[m]["mean"] > 0) for m in SECOND_LEAD_TARGETS},
                      "by_record_moved": _records_moved(y, rec, before, rows, labels)}
         by_record[f"chosen_{arm}"] = _record_figures(y, rec, rows, labels, LEAD2_V62_RECORDS)
         log.info("v62 %s: %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; kept %s",
-                 arm, settings[arm], *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity",
-                                                  "S_positive_predictivity")
-                                       for x in (spread0[m]["mean"], spread1[m]["mean"])], kept)
+                 arm, settings[arm], *_target_means(spread0, spread1), kept)
     forced = {arm: {} for arm in LEAD2_V62_ARMS}
     for name, arm, rows in ([(f"w{w}", "v_column", rows_a({h: w for h in nf})) for w in LEAD2_V_COLUMN_GRID]
                             + [(f"a{a}_w{w}", "agreement", rows_b({h: a for h in nf}, {h: w for h in nf}))
@@ -4884,14 +4906,11 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
                              "paired_change": _paired(scf, sc0), "over_v60": _paired(scf, sc60)}
         by_record[f"forced_{arm}_{name}"] = _record_figures(y, rec, rows, labels, LEAD2_V62_RECORDS)
     kept_arms = [a for a in LEAD2_V62_ARMS if arms[a]["kept"]]
-    left_agree = {r: {str(s): None if agree[s][r] is None else round(agree[s][r], 4) for s in BOOSTER_SEEDS}
-                  for r in agree[BOOSTER_SEEDS[0]]}
-    switched = {r: {str(s): bool(agree[s][r] is None or agree[s][r] >= settings["agreement"][h]["a"])
-                    for s in BOOSTER_SEEDS}
-                for h in nf for r in sorted(set(rec_of[h].astype(str)))}
+    left_agree = _left_out_values(agree, 4)
+    switched = _left_out_switch(agree, {h: settings["agreement"][h]["a"] for h in nf}, rec_of)
     result = {**lead2_v62_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice, "inner_agreement": inner_agreement,
-              "reproduced": reproduced, "served_seed_spread": spread0,
+              "reproduced": ref60["reproduced"], "served_seed_spread": spread0,
               "served_distance_to_targets": v_gate._distance(spread0), "baseline_seed_sd": sd0,
               "arms": arms, "kept_arms": kept_arms, "kept": bool(kept_arms),
               "candidate": kept_arms[0] if kept_arms else None,
@@ -4899,8 +4918,8 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
                            "serving unchanged)" if kept_arms else "not kept: the served one-lead recipe stays"),
               "v60": {"what": "reported, not tested: v60's chosen rows (arm all_beats, per-fold w, recomputed and "
                               "checked); each arm's over_v60 is its paired change against them",
-                      "w": {str(h): w for h, w in w60.items()}, "seed_spread": spread60,
-                      "distance_to_targets": v_gate._distance(spread60), "paired_change": _paired(sc60, sc0)},
+                      "w": {str(h): w for h, w in ref60["w60"].items()}, "seed_spread": ref60["spread60"],
+                      "distance_to_targets": v_gate._distance(ref60["spread60"]), "paired_change": _paired(sc60, sc0)},
               "left_out_agreement": {"what": "each left-out record's agreement |both N| / |either N| of the served "
                                              "one-lead calls and the lead-2 booster's own calls, per booster seed "
                                              "(null: under 10 such beats)", **left_agree},

@@ -18,7 +18,6 @@ JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -28,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-import minimum_gap as M  # noqa: E402
 from cluster import TODAY, guard_constants, match, primary_config, rhythm_signals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
+import minimum_gap as M  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
@@ -144,10 +144,7 @@ def look(data_dir) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     result = look(args.data_dir)
     result["command"] = " ".join(["python", "experiments/rpeaks/gap_guard_look.py"] + argv)

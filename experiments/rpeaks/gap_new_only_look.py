@@ -12,7 +12,6 @@ is run on the same signal. Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses as BM  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
 from cluster import guard_constants, match, primary_config  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import AFTER_DETECTOR, S51_POINT  # noqa: E402
 
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
@@ -34,10 +34,7 @@ RECORD = "207"
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     name, config, constants = baseline()
     run = BM.run(args.data_dir, RECORD, "block21", config, constants, read_mitdb(args.data_dir, RECORD, with_symbols=True),

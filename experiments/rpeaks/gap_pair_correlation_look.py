@@ -10,7 +10,6 @@ grid point scored on all 22 records (no choice) per rhythm (Se, +P), mean over t
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import SEEDS  # noqa: E402
 from cluster import RHYTHMS, errors, loro, totals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import CACHES, S51_JSON, SHORT, names  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
@@ -37,10 +37,7 @@ def seed_counts(cache, k) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--cache-dir", default=CACHES[RUN])
+    argv, parser = look_parser(argv, __doc__, data_dir=False, cache_dir=CACHES[RUN])
     args = parser.parse_args(argv)
     records = list(tasks.MITDB_DS1)
     grid = names(RUN)

@@ -12,7 +12,6 @@ reference (``rpeak_guard.qrs_shapes`` / ``amplitude_reference``). Prints one JSO
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json
@@ -24,6 +23,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
 from cluster import RHYTHMS, TODAY, guard_constants, match, primary_config, rhythm_signals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import AFTER_DETECTOR, S51_POINT, points  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -46,10 +46,7 @@ def detect(built, fs, cleaned, detect_signal, config, constants, options):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     _, config, constants, _ = next(points("s48"))
     rows = []

@@ -17,7 +17,6 @@ primary peaks (``qrs_windows``). Pairs whose earlier peak is not a beat and whos
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import sys
@@ -28,6 +27,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
 from cluster import RHYTHMS, TODAY, primary_config, rhythm_signals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import S54_PAIR_POINT  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -60,10 +60,7 @@ def pairs(built, fs, cleaned, detect):
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     rows = []
     for rid in RECORDS:

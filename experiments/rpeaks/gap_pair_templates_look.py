@@ -13,7 +13,6 @@ constants the option's templates use). Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import sys
@@ -25,6 +24,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS, SEEDS  # noqa: E402
 from cluster import RHYTHMS, errors, guard_constants, loro, match, primary_config, rhythm_signals, totals  # noqa: E402
 from gap_pair_correlation_look import seed_counts  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import AFTER_DETECTOR, BASELINE, CACHES, GRIDS, SHORT, S58_POINT, names, points, suffix  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
@@ -92,11 +92,7 @@ def record_part(data_dir) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--cache-dir", default=CACHES[RUN])
+    argv, parser = look_parser(argv, __doc__, cache_dir=CACHES[RUN])
     args = parser.parse_args(argv)
     folds = fold_part(args.cache_dir)
     chosen = {rid: dict(collections.Counter(v[rid]["chosen"] for v in folds.values())) for rid in RECORDS}

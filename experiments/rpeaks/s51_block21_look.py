@@ -17,7 +17,6 @@ Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
@@ -31,6 +30,7 @@ import block21_misses  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
 from block21_seam import SEEDS  # noqa: E402
 from cluster import guard_constants, match, primary_config  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import AFTER_DETECTOR, S51_POINT  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
@@ -77,10 +77,7 @@ def context(peaks, at, cleaned, fs, beats, added, n=3):
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     parser.add_argument("--cache-dir", default=S51_CACHE, help="run s51's counts (read only)")
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
