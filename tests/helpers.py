@@ -80,6 +80,8 @@ def run_training_step(model, x, y=None, loss="mse", optimizer=None, steps=1, run
     optimizer = optimizer or keras.optimizers.Adam(1e-2)
     # traced by default, as training runs
     model.compile(optimizer=optimizer, loss=loss, run_eagerly=run_eagerly)
+    # slots before fit: built inside the first traced step, they make TensorFlow trace it twice
+    model.optimizer.build(model.trainable_variables)
     before = _weights(model)
     batch = len(keras.tree.flatten(x)[0])
     history = model.fit(x, y, batch_size=batch, epochs=steps, shuffle=False, verbose=0)

@@ -15,6 +15,8 @@ from helpers import save_run_folder
 
 pytestmark = [
     pytest.mark.slow,
+    # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+    pytest.mark.xdist_group("test_export"),
     # raised inside TensorFlow's converter (int8 calibration) and by Keras fit on a finite tf.data set
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
     pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed:UserWarning"),
@@ -58,6 +60,7 @@ def run_dir(tmp_path_factory, prepared):
     config = CONFIG
     model = models.build_classifier(config.model, tasks.CINC2017)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)   # slots before fit: the train step is traced once, not twice
     model.fit(make_dataset(prepared, split="train", training=True, batch_size=16, seed=0), epochs=2, verbose=0)
     return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
 

@@ -15,6 +15,8 @@ from ecgsl_keras.cli import evaluate as evaluate_cli
 from helpers import assert_metrics_match_confusion, save_run_folder
 
 pytestmark = [
+    # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+    pytest.mark.xdist_group("test_mitdb_beats"),
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
     pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed:UserWarning"),
     pytest.mark.filterwarnings("ignore:Your input ran out of data:UserWarning"),
