@@ -205,6 +205,20 @@ def tiny_experiment_config(**model_overrides):
     return ExperimentConfig(model=ModelConfig(**{**TINY_MODEL, **model_overrides}))
 
 
+def export_experiment_config():
+    """The default config with a smaller model (one narrower transformer layer, narrower beat encoder), for
+    export tests: TFLite conversion and SavedModel tracing grow with the graph; the inputs (max_beats 128,
+    beat_len 96) stay the default's, which the signature and metadata tests check."""
+    import dataclasses
+
+    from ecgsl_keras.config import ExperimentConfig
+
+    base = ExperimentConfig()
+    return dataclasses.replace(base, model=dataclasses.replace(
+        base.model, conv_filters=(8, 16, 32), embed_dim=32, d_model=32, num_heads=2, ff_dim=64, num_layers=1,
+        attention_units=32))
+
+
 # --- metrics recomputed by hand ---------------------------------------------------------------
 
 def f1_from_confusion(matrix) -> np.ndarray:

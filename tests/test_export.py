@@ -11,7 +11,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ECGSLError
 from ecgsl_keras.cli import export as export_cli
-from helpers import save_run_folder
+from helpers import export_experiment_config, save_run_folder
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,19 +26,7 @@ pytestmark = [
 EXAMPLES = 48   # calibration windows and parity windows
 
 
-def _small_config():
-    """The default config with a smaller model (one narrower transformer layer, narrower beat encoder):
-    the three TFLite conversions took most of this module's time and grow with the graph; the inputs
-    (max_beats 128, beat_len 96) stay the default's, which the signature tests check."""
-    import dataclasses
-
-    base = ExperimentConfig()
-    return dataclasses.replace(base, model=dataclasses.replace(
-        base.model, conv_filters=(8, 16, 32), embed_dim=32, d_model=32, num_heads=2, ff_dim=64, num_layers=1,
-        attention_units=32))
-
-
-CONFIG = _small_config()
+CONFIG = export_experiment_config()   # the three TFLite conversions took most of this module's time
 
 
 @pytest.fixture(scope="module")
