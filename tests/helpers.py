@@ -80,6 +80,8 @@ def run_training_step(model, x, y=None, loss="mse", optimizer=None, steps=1, run
     optimizer = optimizer or keras.optimizers.Adam(1e-2)
     # traced by default, as training runs
     model.compile(optimizer=optimizer, loss=loss, run_eagerly=run_eagerly)
+    # slots before fit: built inside the first traced step, they make TensorFlow trace it twice
+    model.optimizer.build(model.trainable_variables)
     before = _weights(model)
     batch = len(keras.tree.flatten(x)[0])
     history = model.fit(x, y, batch_size=batch, epochs=steps, shuffle=False, verbose=0)
@@ -201,6 +203,20 @@ def tiny_experiment_config(**model_overrides):
     from ecgsl_keras.config import ExperimentConfig, ModelConfig
 
     return ExperimentConfig(model=ModelConfig(**{**TINY_MODEL, **model_overrides}))
+
+
+def export_experiment_config():
+    """The default config with a smaller model (one narrower transformer layer, narrower beat encoder), for
+    export tests: TFLite conversion and SavedModel tracing grow with the graph; the inputs (max_beats 128,
+    beat_len 96) stay the default's, which the signature and metadata tests check."""
+    import dataclasses
+
+    from ecgsl_keras.config import ExperimentConfig
+
+    base = ExperimentConfig()
+    return dataclasses.replace(base, model=dataclasses.replace(
+        base.model, conv_filters=(8, 16, 32), embed_dim=32, d_model=32, num_heads=2, ff_dim=64, num_layers=1,
+        attention_units=32))
 
 
 # --- metrics recomputed by hand ---------------------------------------------------------------

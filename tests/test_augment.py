@@ -339,6 +339,7 @@ def test_encoder_is_frozen_during_warmup_and_trains_after(small_batch, tmp_path)
     assert {"projection", "transformer_block_1", "encoder_conv_1", "encoder_norm"} <= set(layers)
     assert "head_dense" not in layers and "probabilities" not in layers
     model = _classifier(_optimizer(layers, encoder_warmup_steps=3, encoder_lr_multiplier=0.5))
+    model.optimizer.build(model.trainable_variables)   # slots before the first step: traced once, not twice
     encoder0, head0 = _encoder_and_head(model)
     for _ in range(2):
         model.train_on_batch(x, y)

@@ -53,6 +53,9 @@ def _free_ports(n):
             s.close()
 
 
+# one xdist unit with the suite's other long single runs (--dist loadgroup sends units of several tests before
+# single tests): they start early instead of leaving one worker busy with one of them at the end
+@pytest.mark.xdist_group("long_runs")
 @pytest.mark.slow
 def test_multiworker_two_processes_on_loopback(cinc_sample_tfrecords, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}

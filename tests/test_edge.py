@@ -17,6 +17,9 @@ from ecgsl_keras.config import SignalConfig
 from helpers import with_large_p_waves
 from ecgsl_keras.data.readers import read_lead
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_edge")
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "edge" / "classify_record.py"
 # Fixture records of the four classes (all 30 s or shorter: one window each, as predict_signal sees them).

@@ -11,10 +11,12 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ECGSLError
 from ecgsl_keras.cli import export as export_cli
-from helpers import save_run_folder
+from helpers import export_experiment_config, save_run_folder
 
 pytestmark = [
     pytest.mark.slow,
+    # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+    pytest.mark.xdist_group("test_export"),
     # raised inside TensorFlow's converter (int8 calibration) and by Keras fit on a finite tf.data set
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
     pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed:UserWarning"),
@@ -24,19 +26,7 @@ pytestmark = [
 EXAMPLES = 48   # calibration windows and parity windows
 
 
-def _small_config():
-    """The default config with a smaller model (one narrower transformer layer, narrower beat encoder):
-    the three TFLite conversions took most of this module's time and grow with the graph; the inputs
-    (max_beats 128, beat_len 96) stay the default's, which the signature tests check."""
-    import dataclasses
-
-    base = ExperimentConfig()
-    return dataclasses.replace(base, model=dataclasses.replace(
-        base.model, conv_filters=(8, 16, 32), embed_dim=32, d_model=32, num_heads=2, ff_dim=64, num_layers=1,
-        attention_units=32))
-
-
-CONFIG = _small_config()
+CONFIG = export_experiment_config()   # the three TFLite conversions took most of this module's time
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +48,7 @@ def run_dir(tmp_path_factory, prepared):
     config = CONFIG
     model = models.build_classifier(config.model, tasks.CINC2017)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)   # slots before fit: the train step is traced once, not twice
     model.fit(make_dataset(prepared, split="train", training=True, batch_size=16, seed=0), epochs=2, verbose=0)
     return save_run_folder(model, tmp_path_factory.mktemp("run"), config, tasks.CINC2017)
 

@@ -16,6 +16,9 @@ from ecgsl_keras.data import readers
 from ecgsl_keras.errors import RecordError
 from helpers import preset_predictor
 
+# one xdist worker runs test_first_hour.py and test_presets.py (--dist loadgroup): the presets they load through
+# helpers.preset_predictor (cached per process) are loaded and traced once, not once per worker
+pytestmark = pytest.mark.xdist_group("presets")
 CINC_RECORD = "A00386"   # 30 s at 300 Hz, label N
 
 

@@ -69,6 +69,7 @@ def test_builds_fits_saves_and_loads(model, sample_features, tmp_path):
     features, labels = sample_features
     assert hybrid.is_hybrid(model) and hybrid.n_record_features(model) == N_FEATURES
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)   # slots before fit: the train step is traced once, not twice
     model.fit(features, labels, epochs=1, batch_size=6, verbose=0)
     expected = np.asarray(model(features, training=False))
     assert np.all(np.isfinite(expected))

@@ -14,6 +14,9 @@ from ecgsl_keras.errors import ConfigError, RecordError, SignalQualityError
 from ecgsl_keras.serving.inference import combine_attention, load_model, window_starts
 from helpers import save_run_folder, untrained_cinc2017_run
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_inference")
+
 # Records of the embedded sample used here (a short and a long one, and one more).
 RECORDS = ("A03858", "A04483", "A03565")   # 30 s normal, 60 s normal, 10.5 s noisy
 

@@ -12,9 +12,11 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.cli import evaluate as evaluate_cli
-from helpers import assert_metrics_match_confusion, save_run_folder
+from helpers import assert_metrics_match_confusion, export_experiment_config, save_run_folder
 
 pytestmark = [
+    # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+    pytest.mark.xdist_group("test_mitdb_beats"),
     pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning"),
     pytest.mark.filterwarnings("ignore:.*shuffle=True. was passed:UserWarning"),
     pytest.mark.filterwarnings("ignore:Your input ran out of data:UserWarning"),
@@ -70,7 +72,7 @@ def beat_run(tmp_path_factory):
     from ecgsl_keras.modeling import models
 
     keras.utils.set_random_seed(0)
-    config = ExperimentConfig()
+    config = export_experiment_config()   # the default's inputs, a smaller graph: its export traces and converts faster
     model = models.build_beat_classifier(config.model, tasks.MITDB_AAMI)
     return save_run_folder(model, tmp_path_factory.mktemp("beat_run"), config, tasks.MITDB_AAMI)
 

@@ -7,6 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_mixed_preset")
+
 pytest.importorskip("lightgbm")
 
 from ecgsl_keras import tasks  # noqa: E402

@@ -312,6 +312,7 @@ def test_latent_masked_loss_predicts_the_frozen_standardised_embedding(batch):
     assert model.evaluate(features, np.zeros_like(features["beats"]), verbose=0) == pytest.approx(expected, rel=1e-5)
     frozen = [w.copy() for w in model.get_layer(models.TARGET_ENCODER).get_weights()]
     online = [w.copy() for w in model.get_layer("beat_encoder").get_weights()]
+    model.optimizer.build(model.trainable_variables)   # slots before fit: the train step is traced once, not twice
     model.fit(features, features["beats"], epochs=2, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(frozen, model.get_layer(models.TARGET_ENCODER).get_weights()))
     assert not all(np.array_equal(a, b) for a, b in zip(online, model.get_layer("beat_encoder").get_weights()))
@@ -348,6 +349,8 @@ def loss_drops(model, x, y, steps=8, learning_rate=3e-3, run_eagerly=True):
     # Eager steps: the same maths, and faster here than tracing each model's train step.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), run_eagerly=run_eagerly, **({} if isinstance(
         model, models.MaskedSegmentModel) else {"loss": model._test_loss}))
+    # slots before the first step: built inside a traced step, they make TensorFlow trace it twice
+    model.optimizer.build(model.trainable_variables)
     before = model.evaluate(x, y, verbose=0)
     for _ in range(steps):
         model.train_on_batch(x, y)

@@ -20,6 +20,9 @@ from ecgsl_keras.cli import evaluate as evaluate_cli
 from ecgsl_keras.cli import predict as predict_cli
 from helpers import save_run_folder
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_plot")
+
 
 def _png_size(path):
     from PIL import Image

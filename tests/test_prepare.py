@@ -13,6 +13,9 @@ from ecgsl_keras.errors import ECGSLError
 from ecgsl_keras.data.prepare import assign_splits, prepare, record_to_examples
 from tfrecords_tools.reader import load_manifest, make_dataset
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_prepare")
+
 CINC_RECORDS = ["A00205", "A00386"]
 
 

@@ -14,6 +14,9 @@ from ecgsl_keras.data.prepare import (_corpus_exclusions, _normalize_sources, as
                                  prepare_corpus)
 from tfrecords_tools import decode_numpy, load_manifest, make_dataset
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_prepare_corpus")
+
 PTBXL_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 PTBXL_HELD_OUT = {"8": 9, "9": 10, "10": 9, "17": 9, "218": 10}   # fixture ecg_id -> strat_fold 9/10
 

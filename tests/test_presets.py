@@ -18,6 +18,9 @@ from ecgsl_keras.store import presets
 from helpers import preset_predictor
 
 REPO = Path(__file__).resolve().parents[1]
+# one xdist worker runs test_first_hour.py and test_presets.py (--dist loadgroup): the presets they load through
+# helpers.preset_predictor (cached per process) are loaded and traced once, not once per worker
+pytestmark = pytest.mark.xdist_group("presets")
 CINC_SAMPLE = REPO / "ecgsl_keras" / "data" / "cinc2017_sample"
 FIXTURES = REPO / "tests" / "fixtures"
 ATOL = 1e-4

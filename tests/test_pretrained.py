@@ -22,6 +22,9 @@ from ecgsl_keras.cli import presets as presets_cli
 from ecgsl_keras.training import publish
 from helpers import assert_metrics_match_confusion, cinc_batch, majority_macro_f1, save_run_folder
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_pretrained")
+
 TINY = ModelConfig(embed_dim=8, conv_filters=(4, 8, 8), d_model=16, num_heads=2, ff_dim=16, num_layers=1,
                    max_beats=64, head_units=8, attention_units=8)
 NAME = "tiny-cinc"

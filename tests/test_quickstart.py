@@ -10,6 +10,9 @@ from ecgsl_keras.cli import quickstart as quickstart_cli
 from helpers import assert_metrics_match_confusion, tiny_experiment_config
 
 
+# one xdist unit with the suite's other long single runs (--dist loadgroup sends units of several tests before
+# single tests): they start early instead of leaving one worker busy with one of them at the end
+@pytest.mark.xdist_group("long_runs")
 @pytest.mark.slow
 def test_quickstart_runs_the_whole_method(tmp_path, capsys):
     run_dir = tmp_path / "qs"

@@ -16,6 +16,9 @@ from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from helpers import assert_metrics_match_confusion
 from tfrecords_tools import TFRecordsError, decode_numpy, list_shards, load_manifest, make_dataset
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_raw_signal")
+
 
 @pytest.fixture(scope="module")
 def raw_tfrecords(tmp_path_factory, cinc_dir):

@@ -5,6 +5,9 @@ import json
 import numpy as np
 import pytest
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_stacking")
+
 pytest.importorskip("lightgbm")
 
 from ecgsl_keras import tasks  # noqa: E402

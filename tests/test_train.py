@@ -14,6 +14,9 @@ from ecgsl_keras.cli import train as train_cli
 from ecgsl_keras.cli import evaluate as evaluate_cli
 from helpers import assert_metrics_match_confusion, tiny_experiment_config
 
+# one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("test_train")
+
 
 TINY = tiny_experiment_config()   # the model of every run here: run folders, hand-over and resume are tested
 

@@ -22,6 +22,9 @@ def tiny_config(tmp_path_factory):
     return path
 
 
+# one xdist unit with the suite's other long single runs (--dist loadgroup sends units of several tests before
+# single tests): they start early instead of leaving one worker busy with one of them at the end
+@pytest.mark.xdist_group("long_runs")
 @pytest.mark.slow
 def test_tune_two_trials_resume_and_train_best(cinc_sample_tfrecords, tiny_config, tmp_path, capsys):
     from ecgsl_keras.training import trainer as train
