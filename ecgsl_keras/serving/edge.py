@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +94,10 @@ def tflite_name(fmt: str) -> str:
 # SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
-# EndToEnd.guard.
+# EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
-                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
+                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
@@ -112,7 +113,9 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 # config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
 # graph does not run the steps that read them; searchback_rounds is EdgeConfig.searchback_rounds in the graph)
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
-                         "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width")
+                         "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
+                         "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
+                         "cluster_window_s", "cluster_min")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -725,6 +728,67 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(keep, order)
 
+    def noise_check(self, cleaned, pos, ok):
+        """``rpeak_guard.small_noisy`` in tensor form (``SignalConfig.rpeak_guard_noise`` = ratio, constants
+        ``rpeak_guard.constants_for``: ``noise_*``, with ``noise_correlation`` > 0 also ``cluster_neighbours``,
+        ``cluster_window_s``, ``cluster_min``): a peak under ``noise_amplitude`` x the 75th percentile of the QRS
+        amplitudes of the ``neighbours`` each side, with more slope-sign changes of ``cleaned`` within
+        +-``noise_window_s`` than ratio x their median at (at most ``noise_typical_beats`` of) the peaks spread over
+        the window, is dropped, unless (``noise_correlation`` > 0) at least ``cluster_min`` of the
+        ``cluster_neighbours`` peaks each side have QRS windows correlating that much with its own. ``pos`` / ``ok`` in
+        any order; returns them re-packed (kept peaks first, in time order), as ``guard``. The graph runs it where the
+        Python path's ``guard_rpeaks`` does with the options the graph accepts: after the search back."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_noise)
+        big = 3.0e38
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        posf = tf.cast(pos, tf.float32)
+        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+
+        def around(half, extra=0):       # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
+            return tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1 + extra)[None, :], 0, n - 1))
+
+        window = around(max(1, int(round(const.qrs_half_width_s * fs))))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile)
+        flagged = tf.logical_and(ok, amplitude < const.noise_amplitude * reference)
+        # slope-sign changes within (p - half, p + half] (rpeak_guard.sign_changes; a zero slope is no sign)
+        half = max(1, int(round(const.noise_window_s * fs)))
+        w = around(half, extra=1)
+        d = tf.sign(w[:, 1:] - w[:, :-1])
+        changes = tf.reduce_sum(tf.cast(d[:, 1:] * d[:, :-1] < 0.0, tf.int32), axis=1)
+        # the typical count: the median at m = min(c, noise_typical_beats) peaks spread as np.linspace(0, c - 1, m)
+        # picks them (all c when c <= noise_typical_beats: then linspace's step is exactly 1)
+        spread = min(k, int(const.noise_typical_beats))
+        m = tf.minimum(c, int(const.noise_typical_beats))
+        j = i[:spread]
+        picked = tf.gather(changes, tf.clip_by_value((j * (c - 1)) // tf.maximum(m - 1, 1), 0, k - 1))
+        ascending = -tf.math.top_k(-tf.where(j < m, picked, 2 ** 30), k=spread, sorted=True).values
+        lo, hi = tf.maximum(m - 1, 0) // 2, m // 2
+        twice_median = tf.gather(ascending, lo) + tf.gather(ascending, tf.clip_by_value(hi, 0, spread - 1))
+        # count > ratio x max(median, 1) as numpy decides it in float64: the median is a multiple of 0.5 up to 2 half,
+        # so the smallest count over each possible threshold is a table made here
+        table = np.array([math.floor(ratio * max(v / 2.0, 1.0)) + 1 for v in range(8 * half + 1)], np.int32)
+        least = tf.gather(tf.constant(table), tf.clip_by_value(twice_median, 0, 8 * half))
+        flagged = tf.logical_and(flagged, changes >= least)
+        if const.noise_correlation > 0:
+            nn = int(const.cluster_neighbours)
+            index = i[:, None] + tf.constant(np.concatenate([np.arange(-nn, 0), np.arange(1, nn + 1)]), tf.int32)[None, :]
+            valid = tf.logical_and(index >= 0, index < c)
+            qrs = around(max(1, int(round(const.cluster_window_s * fs))))
+            qrs = qrs - tf.reduce_mean(qrs, axis=1, keepdims=True)
+            qrs = qrs / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(qrs), axis=1, keepdims=True)), 1e-12)
+            correlation = tf.reduce_sum(qrs[:, None, :] * tf.gather(qrs, tf.clip_by_value(index, 0, k - 1)), axis=2)
+            similar = tf.logical_and(valid, correlation >= const.noise_correlation)
+            flagged = tf.logical_and(flagged, tf.reduce_sum(tf.cast(similar, tf.int32), axis=1) < int(const.cluster_min))
+        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
+        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
     def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
@@ -905,6 +969,9 @@ class EndToEnd:
                 _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
                                            lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
                                            (tf.constant(0), pos, ok))
+        if self.sc.rpeak_guard_noise > 0:
+            # the noise check: the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs
+            pos, ok = self.noise_check(cleaned, pos, ok)
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
