@@ -28,7 +28,10 @@ refusing them) when both files convert with builtin ops only and, on these recor
 agreement with the options on is at most 0.001 below the agreement with them off, Se and +P. The default is not
 changed in any case (the options are run s51's "kept, not default" point, which also needs step 3, the guard). The
 deep rescue's port (added after the first two points' figures, its rule written before its own): it stays when its
-file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P.
+file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P. The noise
+check's port (``rpeak_guard_noise``, ``EndToEnd.noise_check``; point "on_noise": "on_deep" with ``s37_first``'s 1.7 and
+its ``noise_correlation`` 0.8; its rule written before its figures, after the first three points'): it stays when its
+file converts with builtin ops only and the agreement at "on_noise" is at most 0.001 below "on_deep", Se and +P.
 
 Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
 """
@@ -51,11 +54,15 @@ log = logging.getLogger("experiments.edge.gap_port")
 
 POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
           "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
-                      "rpeak_rescue_deep": 0.2}}
+                      "rpeak_rescue_deep": 0.2},
+          "on_noise": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                       "rpeak_rescue_deep": 0.2, "rpeak_guard_noise": 1.7,
+                       "rpeak_guard_constants": {"noise_correlation": 0.8}}}
 RULE = ("the port stays when both files convert with builtin ops only and the agreement with the options on is at "
         "most 0.001 below the agreement with them off (Se and +P, CinC validation records, 50 ms); the default is not "
         "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
-        "on_deep is at most 0.001 below on")
+        "on_deep is at most 0.001 below on; the noise check's port stays when its file converts with builtin ops only "
+        "and the agreement at on_noise is at most 0.001 below on_deep")
 MODEL = "cinc2017-edge"
 
 
@@ -242,7 +249,7 @@ def summarise(rows, rate) -> dict:
             and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fp"], 1))
     # what the options change, each side: peaks found / lost at 50 ms against the point before
     tol = int(round(0.05 * rate))
-    for new, old in (("on", "off"), ("on_deep", "on")):
+    for new, old in (("on", "off"), ("on_deep", "on"), ("on_noise", "on_deep")):
         for side in ("graph", "python"):
             added = removed = records = 0
             for r in rows:
@@ -282,6 +289,7 @@ def main(argv=None) -> int:
         drop = {key: a["off"]["all"][key] - a["on"]["all"][key] for key in ("sensitivity", "ppv")}
         builtin = all(result["export"][point]["builtin_only"] for point in ("off", "on"))
         deep_drop = {key: a["on"]["all"][key] - a["on_deep"]["all"][key] for key in ("sensitivity", "ppv")}
+        noise_drop = {key: a["on_deep"]["all"][key] - a["on_noise"]["all"][key] for key in ("sensitivity", "ppv")}
         result["decision"] = {"agreement_drop_on_vs_off": drop, "builtin_only": builtin,
                               "port_stays": bool(builtin and max(drop.values()) <= 0.001),
                               "target_0_995_distance_on": {key: a["on"]["all"][key] - 0.995 for key in ("sensitivity", "ppv")},
@@ -291,8 +299,14 @@ def main(argv=None) -> int:
                                                           and max(deep_drop.values()) <= 0.001),
                                        "target_0_995_distance": {key: a["on_deep"]["all"][key] - 0.995
                                                                  for key in ("sensitivity", "ppv")}},
+                              "noise": {"agreement_drop_on_noise_vs_on_deep": noise_drop,
+                                        "builtin_only": result["export"]["on_noise"]["builtin_only"],
+                                        "port_stays": bool(result["export"]["on_noise"]["builtin_only"]
+                                                           and max(noise_drop.values()) <= 0.001),
+                                        "target_0_995_distance": {key: a["on_noise"]["all"][key] - 0.995
+                                                                  for key in ("sensitivity", "ppv")}},
                               "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
-                                         "rpeak_rescue_deep 0)"}
+                                         "rpeak_rescue_deep 0, rpeak_guard_noise 0)"}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
