@@ -432,7 +432,7 @@ def test_unservable_configs_are_refused(options):
                                      {"rpeak_guard_residual": 0.5},
                                      {"rpeak_guard_own_t": 0.5}, {"rpeak_second_run": 0.8},
                                      {"rpeak_guard_blocked_p": 0.9}, {"rpeak_guard_p_wave_gap": 1.5},
-                                     {"rpeak_rescue_templates": 0.95}, {"rpeak_guard_post_wide": 0.4},
+                                     {"rpeak_rescue_templates": 0.95},
                                      {"rpeak_propose_templates": 0.9},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_threshold": 1.3},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_min_length": 0.2},
@@ -662,6 +662,8 @@ def test_ported_detector_options_are_accepted():
     edge.check_config(SignalConfig(rpeak_guard_noise=1.7, rpeak_guard_constants={"noise_correlation": 0.8}),
                       edge.EdgeConfig())
     assert "rpeak_guard_noise" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    edge.check_config(SignalConfig(rpeak_guard_post_wide=0.4), edge.EdgeConfig())
+    assert "rpeak_guard_post_wide" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
 
 
 @pytest.mark.parametrize("deep", [0.15, 0.2])
@@ -764,3 +766,36 @@ def test_in_graph_noise_check_matches_python_on_fixture_records(cinc_dir, fixtur
             if peaks.size >= 3:
                 dropped += _noise_check_matches(graph, config, x, peaks)
     assert dropped > 0
+
+
+@pytest.mark.parametrize("ratio, lag, width, minimum", [(0.4, 0.3, 1.5, 2), (0.8, 0.35, 1.5, 5), (0.8, 0.35, 1.2, 5)])
+def test_in_graph_post_wide_check_drops_the_peaks_after_wide_beat_drops(fixtures_dir, ratio, lag, width, minimum):
+    """rpeak_guard_post_wide (a step of s37_first's guard) in the graph: 30 s windows of MIT-BIH 208 (many PVCs) at
+    target_fs, the detector's peaks and a peak put 0.25 s after every annotated PVC (its T wave);
+    EndToEnd.post_wide_check keeps what rpeak_guard.after_wide_beat keeps (s37_first's 0.4 and looser settings), and
+    drops some."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig(rpeak_guard_post_wide=ratio, rpeak_guard_constants={"post_wide_lag_s": lag,
+                                                                              "post_wide_width": width})
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
+    fs_t = config.target_fs
+    dropped = 0
+    for start in (0, 30, 60):
+        x = signal_lib.resample(signal[int(start * fs):int((start + 30) * fs)], fs, fs_t)
+        cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
+        peaks = signal_lib.find_rpeaks(x, fs_t, SignalConfig(), cleaned=cleaned)
+        pvc = np.asarray(beats)[(np.asarray(symbols) == "V") & (np.asarray(beats) >= start * fs)
+                                & (np.asarray(beats) < (start + 29) * fs)]
+        peaks = np.union1d(peaks, np.rint((pvc - start * fs) * fs_t / fs + 0.25 * fs_t).astype(np.int64))
+        assert 3 <= peaks.size <= 128
+        flagged = rpeak_guard.after_wide_beat(peaks, cleaned.astype(np.float64), fs_t, ratio,
+                                              rpeak_guard.constants_for(config))
+        pos = np.full(128, x.size - 1, np.int32)
+        pos[: peaks.size] = peaks
+        kept, ok = graph.post_wide_check(np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge"), pos,
+                                         np.arange(128) < peaks.size)
+        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
+        dropped += int(flagged.sum())
+    assert dropped >= minimum

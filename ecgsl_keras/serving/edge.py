@@ -94,12 +94,13 @@ def tflite_name(fmt: str) -> str:
 # SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
-# EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check.
+# EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check; rpeak_guard_post_wide (the post-wide-beat
+# check) in EndToEnd.post_wide_check.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
-                             "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
+                             "rpeak_rescue_templates", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
                              "rpeak_run_min_length", "rpeak_run_add_like", "rpeak_run_add_width",
                              "rpeak_run_add_sharpness", "rpeak_rescue_wide",
@@ -115,7 +116,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
                          "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
                          "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
-                         "cluster_window_s", "cluster_min")
+                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -789,6 +790,57 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(keep, order)
 
+    def post_wide_check(self, cleaned, pos, ok):
+        """``rpeak_guard.after_wide_beat`` in tensor form (``SignalConfig.rpeak_guard_post_wide`` = ratio, constants
+        ``rpeak_guard.constants_for``: ``post_wide_*``, ``neighbours``, ``qrs_half_width_s``, ``shape_half_width_s``):
+        a kept peak under ``post_wide_lag_s`` after the kept peak before it is dropped when that peak is at least
+        ``post_wide_width`` x as wide as the median of the ``neighbours`` each side of the later one and the later
+        peak is under ratio x its QRS amplitude and ``post_wide_sharpness`` x its sharpness (``qrs_shapes``). ``pos`` /
+        ``ok`` in any order; returns them re-packed (kept peaks first, in time order). The last step of
+        ``rpeak_guard.guard_rpeaks``: after ``noise_check``."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_post_wide)
+        big = 3.0e38
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        posf = tf.cast(pos, tf.float32)
+        half = max(1, int(round(const.qrs_half_width_s * fs)))
+        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        sharpness = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs / tf.maximum(amplitude, 1e-12)
+        wide = max(1, int(round(const.shape_half_width_s * fs)))
+        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
+        deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
+        over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
+        count = tf.reduce_sum(tf.cast(over, tf.float32), axis=1)     # the width in samples (exact in float32)
+        # the neighbours' median width as two order statistics of sample counts: width >= post_wide_width x median
+        # decided as numpy does in float64 on count / fs (a table made here), since widths are multiples of 1 / fs
+        # and ties are common
+        a, b, position, low, _ = _neighbour_order_statistics(posf, count, ok, posf, const.neighbours, 50.0)
+        b = tf.where(position > low, b, a)           # an odd count: the median is a itself
+        top = 2 * wide + 1
+        table = np.array([[next((w for w in range(top + 2)
+                                 if w / fs >= const.post_wide_width * (ca / fs + 0.5 * (cb / fs - ca / fs))), top + 1)
+                           for cb in range(top + 1)] for ca in range(top + 1)], np.int32).ravel()
+        ia = tf.clip_by_value(tf.cast(a, tf.int32), 0, top)
+        ib = tf.clip_by_value(tf.cast(b, tf.int32), 0, top)
+        least = tf.gather(tf.constant(table), ia * (top + 1) + ib)
+        # the peak before each (index i - 1) and the gap to it, in samples (d < post_wide_lag_s x fs as in float64)
+        limit = const.post_wide_lag_s * float(fs)
+        max_gap = math.ceil(limit) - 1
+        before = lambda v: tf.concat([v[:1], v[:-1]], 0)
+        i = tf.cumsum(pos * 0 + 1) - 1
+        close = tf.logical_and(tf.logical_and(i >= 1, i < c), pos - before(pos) <= max_gap)
+        flagged = tf.logical_and(tf.logical_and(close, tf.cast(before(count), tf.int32) >= least),
+                                 tf.logical_and(amplitude < ratio * before(amplitude),
+                                                sharpness < const.post_wide_sharpness * before(sharpness)))
+        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
+        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
     def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
@@ -972,6 +1024,9 @@ class EndToEnd:
         if self.sc.rpeak_guard_noise > 0:
             # the noise check: the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs
             pos, ok = self.noise_check(cleaned, pos, ok)
+        if self.sc.rpeak_guard_post_wide > 0:
+            # the post-wide-beat check: guard_rpeaks' last step
+            pos, ok = self.post_wide_check(cleaned, pos, ok)
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
@@ -1024,6 +1079,16 @@ def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float
     (``posf``: peak positions, float; +3e38 where there are none)."""
     import tensorflow as tf
 
+    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q)
+    return tf.where(count > 0, a + (position - low) * (b - a), tf.constant(3.0e38, tf.float32))
+
+
+def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float):
+    """What ``_neighbour_percentile`` interpolates: for each query, the two order statistics ``a`` (rank
+    ``floor(position)``) and ``b`` (the next, or ``a`` at the last) of the neighbours' ``values``, ``position``
+    ((count - 1) x q / 100, float), its ``low`` floor (float) and the ``count`` of neighbours (int32)."""
+    import tensorflow as tf
+
     k, m = int(posf.shape[0]), int(neighbours)
     compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
     n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
@@ -1042,7 +1107,7 @@ def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float
     high_i = tf.minimum(low_i + 1, last)
     a = tf.gather(ascending, low_i, batch_dims=1)
     b = tf.gather(ascending, high_i, batch_dims=1)
-    return tf.where(count > 0, a + (position - low) * (b - a), big)
+    return a, b, position, low, count
 
 
 def _desc_quantile(descending, count, q):
