@@ -741,9 +741,9 @@ def test_in_graph_noise_check_drops_the_peaks_small_noisy_drops(fixtures_dir, ra
     assert dropped >= (2 if ratio > 1.5 else 6)
 
 
-@pytest.mark.slow   # 24 windows through the graph's noise check, two settings (eager TensorFlow): ~5 s
-def test_in_graph_noise_check_matches_python_on_fixture_records(cinc_dir, fixtures_dir):
-    """The same noise check on the fixture records as they are (the embedded CinC sample, 30 s windows at target_fs;
+@pytest.mark.slow   # 24 windows through the graph's noise check, two settings, and its post-wide check (eager): ~8 s
+def test_in_graph_noise_and_post_wide_checks_match_python_on_fixture_records(cinc_dir, fixtures_dir):
+    """The same noise and post-wide-beat checks on the fixture records as they are (the embedded CinC sample, 30 s windows at target_fs;
     2 minutes of each MIT-BIH fixture), on the unguarded detector's peaks."""
     from ecgsl_keras.bench.rpeaks import read_mitdb
 
@@ -754,7 +754,7 @@ def test_in_graph_noise_check_matches_python_on_fixture_records(cinc_dir, fixtur
     for rid in ("119", "208"):
         signal, fs, *_ = read_mitdb(fixtures_dir / "mitdb", rid)
         windows += [(signal[int(s * fs):int((s + 30) * fs)], fs) for s in (0, 30, 60, 90)]
-    dropped = 0
+    dropped, wide = 0, 0
     for correlation in (0.0, 0.8):
         config = SignalConfig(rpeak_guard_noise=1.2, rpeak_guard_constants={"noise_correlation": correlation})
         graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
@@ -763,9 +763,21 @@ def test_in_graph_noise_check_matches_python_on_fixture_records(cinc_dir, fixtur
             x = signal_lib.resample(signal, fs, fs_t)[: int(30 * fs_t)]
             peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
                                                                          rpeak_searchback=0.0, rpeak_guard_noise=0.0))
-            if peaks.size >= 3:
-                dropped += _noise_check_matches(graph, config, x, peaks)
-    assert dropped > 0
+            if peaks.size < 3:
+                continue
+            dropped += _noise_check_matches(graph, config, x, peaks)
+            if correlation == 0.0:      # the post-wide-beat check on the same peaks (s37_first's 0.4, a lag of 0.4 s)
+                sc = SignalConfig(rpeak_guard_post_wide=0.4, rpeak_guard_constants={"post_wide_lag_s": 0.4})
+                cleaned = signal_lib.clean(x, fs_t, sc.clean_method).astype(np.float32)
+                flagged = rpeak_guard.after_wide_beat(peaks, cleaned.astype(np.float64), fs_t, 0.4,
+                                                      rpeak_guard.constants_for(sc))
+                pos = np.full(128, x.size - 1, np.int32)
+                pos[: peaks.size] = peaks
+                kept, ok = edge.EndToEnd(None, sc, max_beats=128, n_rr=3).post_wide_check(
+                    np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge"), pos, np.arange(128) < peaks.size)
+                np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
+                wide += int(flagged.sum())
+    assert dropped > 0 and wide > 0
 
 
 @pytest.mark.parametrize("ratio, lag, width, minimum", [(0.4, 0.3, 1.5, 2), (0.8, 0.35, 1.5, 5), (0.8, 0.35, 1.2, 5)])
