@@ -1,10 +1,11 @@
 """Issue 21, port steps 1-2 (docs/benchmarks.md, run s51's "What the port needs"): the negative-QRS fallback
 (``SignalConfig.rpeak_mindelay_keep="prominent_negative_last"``) and the minimum gap (``rpeak_minimum_gap_s``) in the
 end-to-end graph (``EndToEnd.refractory_contest``), and the first of step 3's guard steps, the deep rescue
-(``rpeak_rescue_deep``, ``EndToEnd.guard``). The ``cinc2017-edge`` preset exported end to end three times, its
-signal config as shipped ("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last",
-gap 0.25 s) and with the deep rescue too at ``s37_first``'s value ("on_deep": 0.2), each file against the Python path
-with the same signal config.
+(``rpeak_rescue_deep``, ``EndToEnd.guard``), then the noise check and the post-wide-beat check (``rpeak_guard_noise``,
+``rpeak_guard_post_wide``). The ``cinc2017-edge`` preset exported end to end at each point: its signal config as shipped
+("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last", gap 0.25 s), with the deep
+rescue too at ``s37_first``'s value ("on_deep": 0.2), then the noise check ("on_noise") and the post-wide check
+("on_post_wide") at ``s37_first``'s values; each file against the Python path with the same signal config.
 
     python experiments/edge/gap_port.py --work WORK [--cinc path/to/training2017] [--every 1] \\
         [--steps export latency agreement] --out benchmarks/results/edge_gap_port.json
