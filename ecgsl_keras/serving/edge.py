@@ -42,7 +42,9 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    the signal config, shared with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
    shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then its
    **search back** in long RR gaps (``EndToEnd.search_back``), ``EdgeConfig.searchback_rounds`` rounds (3,
-   as the Python path; one copy of the round in the file, a WHILE loop).
+   as the Python path; one copy of the round in the file, a WHILE loop). Then, when on (off by default), the guard's
+   noise check (``SignalConfig.rpeak_guard_noise``, ``EndToEnd.noise_check``) and post-wide-beat check
+   (``rpeak_guard_post_wide``, ``EndToEnd.post_wide_check``), as ``rpeak_guard.guard_rpeaks`` runs them last.
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
