@@ -479,10 +479,11 @@ class SignalConfig(_JsonConfig):
     # at the same lag (their median, +-cluster_window_s), at least this fraction of its peak-to-peak is left: a QRS on
     # top of a T wave leaves it, the T wave does not (rpeak_guard.qrs_residual). 0 = off (default).
     rpeak_guard_residual: float = 0.0
-    # Noise check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
-    # the peaks around it (QRS amplitude under GuardConstants.noise_amplitude x the 75th percentile of the neighbours')
-    # and sits in a noisy stretch: over this x the record's median count of slope-sign changes of the cleaned signal
-    # within +-GuardConstants.noise_window_s of its kept peaks (rpeak_guard.small_noisy). 0 = off (default).
+    # Noise check (issue 21 run s32; in the end-to-end graph too, EndToEnd.noise_check): the guard's last step drops a
+    # kept peak that is small against the peaks around it (QRS amplitude under GuardConstants.noise_amplitude x the 75th
+    # percentile of the neighbours') and sits in a noisy stretch: over this x the record's median count of slope-sign
+    # changes of the cleaned signal within +-GuardConstants.noise_window_s of its kept peaks (rpeak_guard.small_noisy).
+    # 0 = off (default).
     rpeak_guard_noise: float = 0.0
     # Own T-wave check (issue 21 run s32; Python path only): the guard's last step drops a kept peak that is small against
     # the peaks around it (GuardConstants.own_t_amplitude) when the stretch after it (GuardConstants.own_t_window_s)
@@ -512,10 +513,10 @@ class SignalConfig(_JsonConfig):
     # GuardConstants.templates_amplitude x that morphology's: a small beat of a multiform PVC record (MIT-BIH 203)
     # with too few beats of its shape nearby (rpeak_guard.record_templates, template_like). 0 = off (default).
     rpeak_rescue_templates: float = 0.0
-    # Post-wide-beat check (issue 21 run s37; Python path only): the guard's last step drops a kept peak shortly after a
-    # wide kept beat (GuardConstants.post_wide_lag_s, post_wide_width) that is under this x that beat's QRS amplitude
-    # and no sharper than it -- the T wave of a PVC with no repeated shape for the T-wave veto's template
-    # (rpeak_guard.after_wide_beat). 0 = off (default).
+    # Post-wide-beat check (issue 21 run s37; in the end-to-end graph too, EndToEnd.post_wide_check): the guard's last
+    # step drops a kept peak shortly after a wide kept beat (GuardConstants.post_wide_lag_s, post_wide_width) that is
+    # under this x that beat's QRS amplitude and no sharper than it -- the T wave of a PVC with no repeated shape for the
+    # T-wave veto's template (rpeak_guard.after_wide_beat). 0 = off (default).
     rpeak_guard_post_wide: float = 0.0
     # Template proposer (issue 21 run s38; Python path only): after the second proposer, a local extreme of the cleaned
     # signal at least GuardConstants.propose_gap_s from every kept peak is added when its QRS window correlates at least

@@ -432,10 +432,10 @@ def test_unservable_configs_are_refused(options):
                                      {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
                                      {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
                                      {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
-                                     {"rpeak_guard_residual": 0.5}, {"rpeak_guard_noise": 2.0},
+                                     {"rpeak_guard_residual": 0.5},
                                      {"rpeak_guard_own_t": 0.5}, {"rpeak_second_run": 0.8},
                                      {"rpeak_guard_blocked_p": 0.9}, {"rpeak_guard_p_wave_gap": 1.5},
-                                     {"rpeak_rescue_templates": 0.95}, {"rpeak_guard_post_wide": 0.4},
+                                     {"rpeak_rescue_templates": 0.95},
                                      {"rpeak_propose_templates": 0.9},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_threshold": 1.3},
                                      {"rpeak_mindelay_keep": "prominent", "rpeak_region_min_length": 0.2},
@@ -662,6 +662,11 @@ def test_ported_detector_options_are_accepted():
     edge.check_config(SignalConfig(rpeak_rescue_deep=0.2), edge.EdgeConfig())
     assert "rpeak_minimum_gap_s" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
     assert "rpeak_rescue_deep" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    edge.check_config(SignalConfig(rpeak_guard_noise=1.7, rpeak_guard_constants={"noise_correlation": 0.8}),
+                      edge.EdgeConfig())
+    assert "rpeak_guard_noise" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    edge.check_config(SignalConfig(rpeak_guard_post_wide=0.4), edge.EdgeConfig())
+    assert "rpeak_guard_post_wide" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
 
 
 @pytest.mark.parametrize("deep", [0.15, 0.2])
@@ -694,3 +699,118 @@ def test_in_graph_deep_rescue_keeps_the_peaks_guard_keep_keeps(fixtures_dir, dee
         kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
         np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
     assert decided > 5
+
+
+def _noise_check_matches(graph, config, x, peaks):
+    """EndToEnd.noise_check against rpeak_guard.small_noisy on the same peaks and cleaned window (float32, as the
+    graph holds it); returns how many peaks the Python step drops."""
+    assert 3 <= peaks.size <= 128
+    fs_t = config.target_fs
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
+    flagged = rpeak_guard.small_noisy(peaks, cleaned.astype(np.float64), fs_t, float(config.rpeak_guard_noise),
+                                      rpeak_guard.constants_for(config))
+    pos = np.full(128, x.size - 1, np.int32)
+    pos[: peaks.size] = peaks
+    # the graph's window is graph.n samples: a shorter record is padded with its last sample, as numpy clips
+    padded = np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge")
+    kept, ok = graph.noise_check(padded, pos, np.arange(128) < peaks.size)
+    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
+    return int(flagged.sum())
+
+
+@pytest.mark.parametrize("ratio, correlation, typical", [(1.1, 0.0, 200), (1.1, 0.8, 200), (1.7, 0.8, 200),
+                                                         (1.1, 0.0, 7)])
+def test_in_graph_noise_check_drops_the_peaks_small_noisy_drops(fixtures_dir, ratio, correlation, typical):
+    """rpeak_guard_noise (a step of s37_first's guard) in the graph: 30 s of MIT-BIH 119 at target_fs with 0.5 s noise
+    bursts put midway between every fifth pair of beats, the detector's peaks and the burst centres; EndToEnd.noise_check
+    keeps what rpeak_guard.small_noisy keeps (with and without the noise_correlation exception; the typical count from
+    all peaks or, noise_typical_beats 7, from 7 spread over the window), and drops bursts."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig(rpeak_guard_noise=ratio, rpeak_guard_constants={"noise_correlation": correlation,
+                                                                          "noise_typical_beats": typical})
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    signal, fs, *_ = read_mitdb(fixtures_dir / "mitdb", "119")
+    fs_t = config.target_fs
+    dropped = 0
+    for start in (0, 30):
+        x = signal_lib.resample(signal[int(start * fs):int((start + 30) * fs)], fs, fs_t)
+        peaks = signal_lib.find_rpeaks(x, fs_t, SignalConfig())
+        rng = np.random.default_rng(start)
+        bursts = (peaks[2:-2:5] + peaks[3:-1:5]) // 2
+        for mid in bursts:
+            x[mid - 25:mid + 25] += 0.06 * rng.standard_normal(50)
+        dropped += _noise_check_matches(graph, config, x, np.union1d(peaks, bursts))
+    assert dropped >= (2 if ratio > 1.5 else 6)
+
+
+@pytest.mark.slow   # 24 windows through the graph's noise check, two settings, and its post-wide check (eager): ~8 s
+def test_in_graph_noise_and_post_wide_checks_match_python_on_fixture_records(cinc_dir, fixtures_dir):
+    """The same noise and post-wide-beat checks on the fixture records as they are (the embedded CinC sample, 30 s windows at target_fs;
+    2 minutes of each MIT-BIH fixture), on the unguarded detector's peaks."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    windows = []
+    for header in sorted(Path(cinc_dir).glob("*.hea")):
+        signal, fs, _ = read_lead(Path(cinc_dir) / header.stem)
+        windows.append((signal, fs))
+    for rid in ("119", "208"):
+        signal, fs, *_ = read_mitdb(fixtures_dir / "mitdb", rid)
+        windows += [(signal[int(s * fs):int((s + 30) * fs)], fs) for s in (0, 30, 60, 90)]
+    dropped, wide = 0, 0
+    for correlation in (0.0, 0.8):
+        config = SignalConfig(rpeak_guard_noise=1.2, rpeak_guard_constants={"noise_correlation": correlation})
+        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+        fs_t = config.target_fs
+        for signal, fs in windows:
+            x = signal_lib.resample(signal, fs, fs_t)[: int(30 * fs_t)]
+            peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
+                                                                         rpeak_searchback=0.0, rpeak_guard_noise=0.0))
+            if peaks.size < 3:
+                continue
+            dropped += _noise_check_matches(graph, config, x, peaks)
+            if correlation == 0.0:      # the post-wide-beat check on the same peaks (s37_first's 0.4, a lag of 0.4 s)
+                sc = SignalConfig(rpeak_guard_post_wide=0.4, rpeak_guard_constants={"post_wide_lag_s": 0.4})
+                cleaned = signal_lib.clean(x, fs_t, sc.clean_method).astype(np.float32)
+                flagged = rpeak_guard.after_wide_beat(peaks, cleaned.astype(np.float64), fs_t, 0.4,
+                                                      rpeak_guard.constants_for(sc))
+                pos = np.full(128, x.size - 1, np.int32)
+                pos[: peaks.size] = peaks
+                kept, ok = edge.EndToEnd(None, sc, max_beats=128, n_rr=3).post_wide_check(
+                    np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge"), pos, np.arange(128) < peaks.size)
+                np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
+                wide += int(flagged.sum())
+    assert dropped > 0 and wide > 0
+
+
+@pytest.mark.parametrize("ratio, lag, width, minimum", [(0.4, 0.3, 1.5, 2), (0.8, 0.35, 1.5, 5), (0.8, 0.35, 1.2, 5)])
+def test_in_graph_post_wide_check_drops_the_peaks_after_wide_beat_drops(fixtures_dir, ratio, lag, width, minimum):
+    """rpeak_guard_post_wide (a step of s37_first's guard) in the graph: 30 s windows of MIT-BIH 208 (many PVCs) at
+    target_fs, the detector's peaks and a peak put 0.25 s after every annotated PVC (its T wave);
+    EndToEnd.post_wide_check keeps what rpeak_guard.after_wide_beat keeps (s37_first's 0.4 and looser settings), and
+    drops some."""
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+
+    config = SignalConfig(rpeak_guard_post_wide=ratio, rpeak_guard_constants={"post_wide_lag_s": lag,
+                                                                              "post_wide_width": width})
+    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
+    signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
+    fs_t = config.target_fs
+    dropped = 0
+    for start in (0, 30, 60):
+        x = signal_lib.resample(signal[int(start * fs):int((start + 30) * fs)], fs, fs_t)
+        cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
+        peaks = signal_lib.find_rpeaks(x, fs_t, SignalConfig(), cleaned=cleaned)
+        pvc = np.asarray(beats)[(np.asarray(symbols) == "V") & (np.asarray(beats) >= start * fs)
+                                & (np.asarray(beats) < (start + 29) * fs)]
+        peaks = np.union1d(peaks, np.rint((pvc - start * fs) * fs_t / fs + 0.25 * fs_t).astype(np.int64))
+        assert 3 <= peaks.size <= 128
+        flagged = rpeak_guard.after_wide_beat(peaks, cleaned.astype(np.float64), fs_t, ratio,
+                                              rpeak_guard.constants_for(config))
+        pos = np.full(128, x.size - 1, np.int32)
+        pos[: peaks.size] = peaks
+        kept, ok = graph.post_wide_check(np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge"), pos,
+                                         np.arange(128) < peaks.size)
+        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
+        dropped += int(flagged.sum())
+    assert dropped >= minimum

@@ -453,14 +453,15 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        ``cluster_loose_only``).
     4. **Wide-peak check** (``config.rpeak_guard_wide`` > 0, off by default; Python path only): peaks small and wide
        against the peaks around them are dropped (``small_wide``).
-       **Noise check** (``config.rpeak_guard_noise`` > 0, off by default; Python path only): peaks small against the
-       peaks around them in a stretch with more slope-sign changes than the record's beats have are dropped
-       (``small_noisy``).
+       **Noise check** (``config.rpeak_guard_noise`` > 0, off by default; in the graph too, ``EndToEnd.noise_check``):
+       peaks small against the peaks around them in a stretch with more slope-sign changes than the record's beats have
+       are dropped (``small_noisy``).
        **Blocked-P-wave check** (``config.rpeak_guard_blocked_p`` > 0, off by default; Python path only): small peaks
        one PR interval before the middle of the gap between their kept neighbours, shaped like the record's P wave
        (and without one of their own before them) or blunt and wide, are dropped (``blocked_p_wave``).
-       **Post-wide-beat check** (``config.rpeak_guard_post_wide`` > 0, off by default; Python path only): a small, blunt
-       peak shortly after a wide kept beat (its T wave) is dropped (``after_wide_beat``).
+       **Post-wide-beat check** (``config.rpeak_guard_post_wide`` > 0, off by default; in the graph too,
+       ``EndToEnd.post_wide_check``): a small, blunt peak shortly after a wide kept beat (its T wave) is dropped
+       (``after_wide_beat``).
     The **template proposer** (``config.rpeak_propose_templates`` > 0, off by default; Python path only) runs after the
     second proposer: extremes far from every kept peak that match one of the record's QRS morphologies are added
     (``template_proposer``), and the checks of step 4 then decide on them as on every peak.

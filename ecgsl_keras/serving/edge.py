@@ -42,7 +42,9 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    the signal config, shared with the Python detector): a peak far smaller than its 8 neighbours each side is dropped unless it is
    shaped like their QRS complexes (small normal beats between ectopic ones in bigeminy stay). Then its
    **search back** in long RR gaps (``EndToEnd.search_back``), ``EdgeConfig.searchback_rounds`` rounds (3,
-   as the Python path; one copy of the round in the file, a WHILE loop).
+   as the Python path; one copy of the round in the file, a WHILE loop). Then, when on (off by default), the guard's
+   noise check (``SignalConfig.rpeak_guard_noise``, ``EndToEnd.noise_check``) and post-wide-beat check
+   (``rpeak_guard_post_wide``, ``EndToEnd.post_wide_check``), as ``rpeak_guard.guard_rpeaks`` runs them last.
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
@@ -60,6 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,12 +96,13 @@ def tflite_name(fmt: str) -> str:
 # SignalConfig's R-peak options that run in the Python path only (issue 21): the graph refuses any of them above 0.
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
-# EndToEnd.guard.
+# EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check; rpeak_guard_post_wide (the post-wide-beat
+# check) in EndToEnd.post_wide_check.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
-                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_noise", "rpeak_guard_own_t",
+                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
-                             "rpeak_rescue_templates", "rpeak_guard_post_wide", "rpeak_propose_templates",
+                             "rpeak_rescue_templates", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
                              "rpeak_run_min_length", "rpeak_run_add_like", "rpeak_run_add_width",
                              "rpeak_run_add_sharpness", "rpeak_rescue_wide",
@@ -112,7 +116,9 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 # config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
 # graph does not run the steps that read them; searchback_rounds is EdgeConfig.searchback_rounds in the graph)
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
-                         "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width")
+                         "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
+                         "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
+                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -725,6 +731,118 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(keep, order)
 
+    def noise_check(self, cleaned, pos, ok):
+        """``rpeak_guard.small_noisy`` in tensor form (``SignalConfig.rpeak_guard_noise`` = ratio, constants
+        ``rpeak_guard.constants_for``: ``noise_*``, with ``noise_correlation`` > 0 also ``cluster_neighbours``,
+        ``cluster_window_s``, ``cluster_min``): a peak under ``noise_amplitude`` x the 75th percentile of the QRS
+        amplitudes of the ``neighbours`` each side, with more slope-sign changes of ``cleaned`` within
+        +-``noise_window_s`` than ratio x their median at (at most ``noise_typical_beats`` of) the peaks spread over
+        the window, is dropped, unless (``noise_correlation`` > 0) at least ``cluster_min`` of the
+        ``cluster_neighbours`` peaks each side have QRS windows correlating that much with its own. ``pos`` / ``ok`` in
+        any order; returns them re-packed (kept peaks first, in time order), as ``guard``. The graph runs it where the
+        Python path's ``guard_rpeaks`` does with the options the graph accepts: after the search back."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_noise)
+        big = 3.0e38
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        posf = tf.cast(pos, tf.float32)
+        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+
+        def around(half, extra=0):       # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
+            return tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1 + extra)[None, :], 0, n - 1))
+
+        window = around(max(1, int(round(const.qrs_half_width_s * fs))))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile)
+        flagged = tf.logical_and(ok, amplitude < const.noise_amplitude * reference)
+        # slope-sign changes within (p - half, p + half] (rpeak_guard.sign_changes; a zero slope is no sign)
+        half = max(1, int(round(const.noise_window_s * fs)))
+        w = around(half, extra=1)
+        d = tf.sign(w[:, 1:] - w[:, :-1])
+        changes = tf.reduce_sum(tf.cast(d[:, 1:] * d[:, :-1] < 0.0, tf.int32), axis=1)
+        # the typical count: the median at m = min(c, noise_typical_beats) peaks spread as np.linspace(0, c - 1, m)
+        # picks them (all c when c <= noise_typical_beats: then linspace's step is exactly 1)
+        spread = min(k, int(const.noise_typical_beats))
+        m = tf.minimum(c, int(const.noise_typical_beats))
+        j = i[:spread]
+        picked = tf.gather(changes, tf.clip_by_value((j * (c - 1)) // tf.maximum(m - 1, 1), 0, k - 1))
+        ascending = -tf.math.top_k(-tf.where(j < m, picked, 2 ** 30), k=spread, sorted=True).values
+        lo, hi = tf.maximum(m - 1, 0) // 2, m // 2
+        twice_median = tf.gather(ascending, lo) + tf.gather(ascending, tf.clip_by_value(hi, 0, spread - 1))
+        # count > ratio x max(median, 1) as numpy decides it in float64: the median is a multiple of 0.5 up to 2 half,
+        # so the smallest count over each possible threshold is a table made here
+        table = np.array([math.floor(ratio * max(v / 2.0, 1.0)) + 1 for v in range(8 * half + 1)], np.int32)
+        least = tf.gather(tf.constant(table), tf.clip_by_value(twice_median, 0, 8 * half))
+        flagged = tf.logical_and(flagged, changes >= least)
+        if const.noise_correlation > 0:
+            nn = int(const.cluster_neighbours)
+            index = i[:, None] + tf.constant(np.concatenate([np.arange(-nn, 0), np.arange(1, nn + 1)]), tf.int32)[None, :]
+            valid = tf.logical_and(index >= 0, index < c)
+            qrs = around(max(1, int(round(const.cluster_window_s * fs))))
+            qrs = qrs - tf.reduce_mean(qrs, axis=1, keepdims=True)
+            qrs = qrs / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(qrs), axis=1, keepdims=True)), 1e-12)
+            correlation = tf.reduce_sum(qrs[:, None, :] * tf.gather(qrs, tf.clip_by_value(index, 0, k - 1)), axis=2)
+            similar = tf.logical_and(valid, correlation >= const.noise_correlation)
+            flagged = tf.logical_and(flagged, tf.reduce_sum(tf.cast(similar, tf.int32), axis=1) < int(const.cluster_min))
+        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
+        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
+    def post_wide_check(self, cleaned, pos, ok):
+        """``rpeak_guard.after_wide_beat`` in tensor form (``SignalConfig.rpeak_guard_post_wide`` = ratio, constants
+        ``rpeak_guard.constants_for``: ``post_wide_*``, ``neighbours``, ``qrs_half_width_s``, ``shape_half_width_s``):
+        a kept peak under ``post_wide_lag_s`` after the kept peak before it is dropped when that peak is at least
+        ``post_wide_width`` x as wide as the median of the ``neighbours`` each side of the later one and the later
+        peak is under ratio x its QRS amplitude and ``post_wide_sharpness`` x its sharpness (``qrs_shapes``). ``pos`` /
+        ``ok`` in any order; returns them re-packed (kept peaks first, in time order). The last step of
+        ``rpeak_guard.guard_rpeaks``: after ``noise_check``."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_post_wide)
+        big = 3.0e38
+        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        posf = tf.cast(pos, tf.float32)
+        half = max(1, int(round(const.qrs_half_width_s * fs)))
+        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        sharpness = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs / tf.maximum(amplitude, 1e-12)
+        wide = max(1, int(round(const.shape_half_width_s * fs)))
+        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
+        deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
+        over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
+        count = tf.reduce_sum(tf.cast(over, tf.float32), axis=1)     # the width in samples (exact in float32)
+        # the neighbours' median width as two order statistics of sample counts: width >= post_wide_width x median
+        # decided as numpy does in float64 on count / fs (a table made here), since widths are multiples of 1 / fs
+        # and ties are common
+        a, b, position, low, _ = _neighbour_order_statistics(posf, count, ok, posf, const.neighbours, 50.0)
+        b = tf.where(position > low, b, a)           # an odd count: the median is a itself
+        top = 2 * wide + 1
+        table = np.array([[next((w for w in range(top + 2)
+                                 if w / fs >= const.post_wide_width * (ca / fs + 0.5 * (cb / fs - ca / fs))), top + 1)
+                           for cb in range(top + 1)] for ca in range(top + 1)], np.int32).ravel()
+        ia = tf.clip_by_value(tf.cast(a, tf.int32), 0, top)
+        ib = tf.clip_by_value(tf.cast(b, tf.int32), 0, top)
+        least = tf.gather(tf.constant(table), ia * (top + 1) + ib)
+        # the peak before each (index i - 1) and the gap to it, in samples (d < post_wide_lag_s x fs as in float64)
+        limit = const.post_wide_lag_s * float(fs)
+        max_gap = math.ceil(limit) - 1
+        before = lambda v: tf.concat([v[:1], v[:-1]], 0)
+        i = tf.cumsum(pos * 0 + 1) - 1
+        close = tf.logical_and(tf.logical_and(i >= 1, i < c), pos - before(pos) <= max_gap)
+        flagged = tf.logical_and(tf.logical_and(close, tf.cast(before(count), tf.int32) >= least),
+                                 tf.logical_and(amplitude < ratio * before(amplitude),
+                                                sharpness < const.post_wide_sharpness * before(sharpness)))
+        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
+        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
     def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
@@ -905,6 +1023,12 @@ class EndToEnd:
                 _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
                                            lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
                                            (tf.constant(0), pos, ok))
+        if self.sc.rpeak_guard_noise > 0:
+            # the noise check: the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs
+            pos, ok = self.noise_check(cleaned, pos, ok)
+        if self.sc.rpeak_guard_post_wide > 0:
+            # the post-wide-beat check: guard_rpeaks' last step
+            pos, ok = self.post_wide_check(cleaned, pos, ok)
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
@@ -957,6 +1081,16 @@ def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float
     (``posf``: peak positions, float; +3e38 where there are none)."""
     import tensorflow as tf
 
+    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q)
+    return tf.where(count > 0, a + (position - low) * (b - a), tf.constant(3.0e38, tf.float32))
+
+
+def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float):
+    """What ``_neighbour_percentile`` interpolates: for each query, the two order statistics ``a`` (rank
+    ``floor(position)``) and ``b`` (the next, or ``a`` at the last) of the neighbours' ``values``, ``position``
+    ((count - 1) x q / 100, float), its ``low`` floor (float) and the ``count`` of neighbours (int32)."""
+    import tensorflow as tf
+
     k, m = int(posf.shape[0]), int(neighbours)
     compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
     n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
@@ -975,7 +1109,7 @@ def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float
     high_i = tf.minimum(low_i + 1, last)
     a = tf.gather(ascending, low_i, batch_dims=1)
     b = tf.gather(ascending, high_i, batch_dims=1)
-    return tf.where(count > 0, a + (position - low) * (b - a), big)
+    return a, b, position, low, count
 
 
 def _desc_quantile(descending, count, q):

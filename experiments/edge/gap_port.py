@@ -1,10 +1,11 @@
 """Issue 21, port steps 1-2 (docs/benchmarks.md, run s51's "What the port needs"): the negative-QRS fallback
 (``SignalConfig.rpeak_mindelay_keep="prominent_negative_last"``) and the minimum gap (``rpeak_minimum_gap_s``) in the
 end-to-end graph (``EndToEnd.refractory_contest``), and the first of step 3's guard steps, the deep rescue
-(``rpeak_rescue_deep``, ``EndToEnd.guard``). The ``cinc2017-edge`` preset exported end to end three times, its
-signal config as shipped ("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last",
-gap 0.25 s) and with the deep rescue too at ``s37_first``'s value ("on_deep": 0.2), each file against the Python path
-with the same signal config.
+(``rpeak_rescue_deep``, ``EndToEnd.guard``), then the noise check and the post-wide-beat check (``rpeak_guard_noise``,
+``rpeak_guard_post_wide``). The ``cinc2017-edge`` preset exported end to end at each point: its signal config as shipped
+("off"), with the two options at run s48-s51's point ("on": "prominent_negative_last", gap 0.25 s), with the deep
+rescue too at ``s37_first``'s value ("on_deep": 0.2), then the noise check ("on_noise") and the post-wide check
+("on_post_wide") at ``s37_first``'s values; each file against the Python path with the same signal config.
 
     python experiments/edge/gap_port.py --work WORK [--cinc path/to/training2017] [--every 1] \\
         [--steps export latency agreement] --out benchmarks/results/edge_gap_port.json
@@ -28,7 +29,15 @@ refusing them) when both files convert with builtin ops only and, on these recor
 agreement with the options on is at most 0.001 below the agreement with them off, Se and +P. The default is not
 changed in any case (the options are run s51's "kept, not default" point, which also needs step 3, the guard). The
 deep rescue's port (added after the first two points' figures, its rule written before its own): it stays when its
-file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P.
+file converts with builtin ops only and the agreement at "on_deep" is at most 0.001 below "on", Se and +P. The noise
+check's port (``rpeak_guard_noise``, ``EndToEnd.noise_check``; point "on_noise": "on_deep" with ``s37_first``'s 1.7 and
+its ``noise_correlation`` 0.8; its rule written before its figures, after the first three points'): it stays when its
+file converts with builtin ops only and the agreement at "on_noise" is at most 0.001 below "on_deep", Se and +P. The
+post-wide-beat check's port (``rpeak_guard_post_wide``, ``EndToEnd.post_wide_check``; point "on_post_wide": "on_noise"
+with ``s37_first``'s 0.4; its rule written before any figure of it and of "on_noise"'s agreement): it stays when its
+file converts with builtin ops only and the agreement at "on_post_wide" is at most 0.001 below "on_noise", Se and +P.
+A point added later is computed alone: the export, and the agreement rows, of the points already in ``--work`` are
+kept (the latency is measured again for all points, in turn).
 
 Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
 """
@@ -53,11 +62,19 @@ from bench import _cached  # noqa: E402  (bench.py beside this script: one cache
 
 POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
           "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
-                      "rpeak_rescue_deep": 0.2}}
+                      "rpeak_rescue_deep": 0.2},
+          "on_noise": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                       "rpeak_rescue_deep": 0.2, "rpeak_guard_noise": 1.7,
+                       "rpeak_guard_constants": {"noise_correlation": 0.8}},
+          "on_post_wide": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
+                           "rpeak_rescue_deep": 0.2, "rpeak_guard_noise": 1.7, "rpeak_guard_post_wide": 0.4,
+                           "rpeak_guard_constants": {"noise_correlation": 0.8}}}
 RULE = ("the port stays when both files convert with builtin ops only and the agreement with the options on is at "
         "most 0.001 below the agreement with them off (Se and +P, CinC validation records, 50 ms); the default is not "
         "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
-        "on_deep is at most 0.001 below on")
+        "on_deep is at most 0.001 below on; the noise check's port stays when its file converts with builtin ops only "
+        "and the agreement at on_noise is at most 0.001 below on_deep; the post-wide-beat check's port stays when its "
+        "file converts with builtin ops only and the agreement at on_post_wide is at most 0.001 below on_noise")
 MODEL = "cinc2017-edge"
 
 
@@ -79,8 +96,11 @@ def export(args, work: Path) -> dict:
 
     model_path, task, configs = _configs()
     classifier = load_classifier(model_path)
-    out = {}
+    cache = work / "export.json"
+    out = json.loads(cache.read_text()) if cache.is_file() else {}
     for point, config in configs.items():
+        if point in out:      # exported by an earlier run in this --work
+            continue
         folder = work / f"export_{point}"
         report = edge.export_end_to_end(classifier, config, task, folder, formats=("float32", "int8"))
         ops = {}
@@ -94,6 +114,7 @@ def export(args, work: Path) -> dict:
                           model_path=str(folder / edge.tflite_name(fmt)))._get_ops_details())) for fmt in ops},
                       "fixture_agreement": report.get("python_path_agreement")}
         log.info("export %s: %s", point, out[point]["sizes_bytes"])
+        cache.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
@@ -171,14 +192,16 @@ def agreement(args, work: Path) -> dict:
             done[row["record"]] = row
     with cache.open("a") as sink:
         for i, rid in enumerate(ids):
-            if rid in done:
+            if rid in done and all(point in done[rid] for point in POINTS):
                 continue
             record = reader.load(rid)
             x = np.asarray(record.lead(), np.float64)
             fs = float(record.fs)
             at = signal_lib.resample(x, fs, rate).astype(np.float32)
-            row = {"record": rid, "seconds": x.size / fs}
+            row = done.get(rid, {"record": rid, "seconds": x.size / fs})    # a later line of a record replaces it
             for point, config in configs.items():
+                if point in row:
+                    continue
                 sc = config.signal
                 factor = rate / sc.target_fs
                 lo, hi = int(sc.r_offset * factor), int((sc.beat_len - sc.r_offset) * factor)
@@ -233,7 +256,7 @@ def summarise(rows, rate) -> dict:
             and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fp"], 1))
     # what the options change, each side: peaks found / lost at 50 ms against the point before
     tol = int(round(0.05 * rate))
-    for new, old in (("on", "off"), ("on_deep", "on")):
+    for new, old in (("on", "off"), ("on_deep", "on"), ("on_noise", "on_deep"), ("on_post_wide", "on_noise")):
         for side in ("graph", "python"):
             added = removed = records = 0
             for r in rows:
@@ -262,8 +285,11 @@ def main(argv=None) -> int:
     result = {"experiment": "edge_gap_port", "issue": 21, "model": MODEL, "points": POINTS, "rule": RULE,
               "command": "python experiments/edge/gap_port.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     if "export" in args.steps:
-        result["export"] = _cached(args.work, "export", lambda: export(args, args.work))
+        result["export"] = export(args, args.work)
     if "latency" in args.steps:
+        last = f"{list(POINTS)[-1]}_float32"
+        if (args.work / "latency.json").is_file() and last not in json.loads((args.work / "latency.json").read_text())["spikes"]:
+            (args.work / "latency.json").unlink()     # a point added since: all points timed again, in turn
         result["latency"] = _cached(args.work, "latency", lambda: latency(args, args.work))
     if "agreement" in args.steps:
         result["agreement"] = agreement(args, args.work)
@@ -273,6 +299,8 @@ def main(argv=None) -> int:
         drop = {key: a["off"]["all"][key] - a["on"]["all"][key] for key in ("sensitivity", "ppv")}
         builtin = all(result["export"][point]["builtin_only"] for point in ("off", "on"))
         deep_drop = {key: a["on"]["all"][key] - a["on_deep"]["all"][key] for key in ("sensitivity", "ppv")}
+        noise_drop = {key: a["on_deep"]["all"][key] - a["on_noise"]["all"][key] for key in ("sensitivity", "ppv")}
+        wide_drop = {key: a["on_noise"]["all"][key] - a["on_post_wide"]["all"][key] for key in ("sensitivity", "ppv")}
         result["decision"] = {"agreement_drop_on_vs_off": drop, "builtin_only": builtin,
                               "port_stays": bool(builtin and max(drop.values()) <= 0.001),
                               "target_0_995_distance_on": {key: a["on"]["all"][key] - 0.995 for key in ("sensitivity", "ppv")},
@@ -282,8 +310,20 @@ def main(argv=None) -> int:
                                                           and max(deep_drop.values()) <= 0.001),
                                        "target_0_995_distance": {key: a["on_deep"]["all"][key] - 0.995
                                                                  for key in ("sensitivity", "ppv")}},
+                              "noise": {"agreement_drop_on_noise_vs_on_deep": noise_drop,
+                                        "builtin_only": result["export"]["on_noise"]["builtin_only"],
+                                        "port_stays": bool(result["export"]["on_noise"]["builtin_only"]
+                                                           and max(noise_drop.values()) <= 0.001),
+                                        "target_0_995_distance": {key: a["on_noise"]["all"][key] - 0.995
+                                                                  for key in ("sensitivity", "ppv")}},
+                              "post_wide": {"agreement_drop_on_post_wide_vs_on_noise": wide_drop,
+                                            "builtin_only": result["export"]["on_post_wide"]["builtin_only"],
+                                            "port_stays": bool(result["export"]["on_post_wide"]["builtin_only"]
+                                                               and max(wide_drop.values()) <= 0.001),
+                                            "target_0_995_distance": {key: a["on_post_wide"]["all"][key] - 0.995
+                                                                      for key in ("sensitivity", "ppv")}},
                               "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
-                                         "rpeak_rescue_deep 0)"}
+                                         "rpeak_rescue_deep 0, rpeak_guard_noise 0, rpeak_guard_post_wide 0)"}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
