@@ -435,3 +435,21 @@ def test_the_v62_rules_are_committed_alone_and_its_choices_follow_v60s_admission
     assert ch["chosen"] == {"a": 0.99, "w": 0.15} and len(ch["points"]) == 6 and "a" in ch["points"][0]
     rows = {0.0: served, **{k: worse for k in rows if k != 0.0}}
     assert vs._lead2_switch_choice(y, rec, groups, rows, LABELS, key="a")["chosen"] is None
+
+
+def test_v_pp_counts_leaves_out_only_the_named_classes_and_matches_the_metric():
+    from ecgsl_keras.evaluation.metrics import per_beat_metrics
+
+    labels = ["N", "S", "V", "F", "Q"]
+    y = np.array([2, 2, 2, 3, 3, 0, 4, 1])
+    pred = np.array([2, 2, 0, 2, 2, 2, 2, 1])   # 2 true V called V; F, F, N, Q called V; one V called N
+    probs = np.eye(5)[pred]
+    called = pred == 2
+    m = per_beat_metrics(y, probs, labels)
+    # the metric counts F and Q called V as false V, and a V called N as a lost V
+    assert vs._v_pp_counts(y, called, 2) == round(2 / 6, 4) == round(m["positive_predictivity"]["V"], 4)
+    assert abs(m["sensitivity"]["V"] - 2 / 3) < 1e-12
+    assert vs._v_pp_counts(y, called, 2, skip=(3,)) == 0.5
+    assert vs._v_pp_counts(y, called, 2, skip=(3, 4)) == round(2 / 3, 4)
+    assert np.isnan(vs._v_pp_counts(y, np.zeros_like(called), 2))
+    assert vs.SOURCES_KEY == "v_false_v_sources" and "false_v_sources" in {s for s, _, _ in vs.STEPS}

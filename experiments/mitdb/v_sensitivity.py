@@ -16,6 +16,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_nested    # key v_template_nested (run v51)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps template_served    # key v_template_served_left_out (s35)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v            # key v_false_v_diagnosis (run v52)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps false_v_sources    # key v_false_v_sources (s37)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps veto_nested        # key v_template_veto_nested (run v53)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps multi_veto_nested  # key v_multi_template_veto_nested (v54)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
@@ -2265,6 +2266,127 @@ def _pair_counts(yy, stage, labels) -> dict:
         key = f"{labels[int(k)]}|{g}"
         out[key] = out.get(key, 0) + 1
     return dict(sorted(out.items(), key=lambda e: -e[1]))
+
+
+# ---- session s37 (key v_false_v_sources): a diagnosis, no lever and no keep decision: the true labels of the served
+# recipe's false V (how many are fusion beats, which the metric counts against V +P) and what 108's false V look like
+# against 108's own N beats called N. Label-using figures, for the diagnosis only.
+SOURCES_KEY = "v_false_v_sources"
+SOURCES_WHAT = (
+    "a diagnosis, not a lever (no choice, no keep rule, the preset unchanged): on v_false_v_diagnosis' rows (the "
+    "served recipe, left out, booster seeds 42-44; recomputed and checked against v_template_served_left_out), (1) how "
+    "per_beat_metrics scores F and Q beats in V Se and V +P, checked on the confusion matrix; (2) the true class of "
+    "every false V, per seed and per record, and the V +P that would follow were the F called V not counted "
+    "(information only: the package's metric counts them); (3) 108's false V (its N beats called V) against its N "
+    "beats called N: quantiles and AUC (P(a false V's value > an N called N's)) of the per-beat columns that describe "
+    "width, shape, prematurity, P and T energy and noise; (4) 208's F called V against its F not called V")
+SOURCES_COLUMNS = ("qrs_width_norm", "median_corr", "median_corr_qrs", "dominant_corr", "pre_rr_local_median_ratio",
+                   "post_rr_local_median_ratio", "pre_rr_norm", "p_energy_norm", "t_energy_norm", "r_amplitude_norm",
+                   "qrs_p2p_norm", "residual_norm")
+SOURCES_PREMATURE = 0.9               # pre RR / local median RR below this: a premature beat (diagnosis only)
+METRIC_F_Q = (
+    "per_beat_metrics (ecgsl_keras/evaluation/metrics.py) scores all five classes N, S, V, F, Q with sklearn's "
+    "recall and precision on the argmax: V Se = beats labelled V called V / beats labelled V (a V called F or Q is a "
+    "lost V; F and Q beats are not in its denominator); V +P = beats labelled V called V / all beats called V, so an F "
+    "or a Q beat called V is a false V. No class is excluded or merged (no AAMI 'F counted as V' and no Q removal)")
+
+
+def _v_pp_counts(y, called_v, v, skip=()) -> float:
+    """V +P with the beats of classes ``skip`` called V left out of the false V (information only)."""
+    tp = int((called_v & (y == v)).sum())
+    fp = int((called_v & (y != v) & ~np.isin(y, list(skip))).sum())
+    return round(tp / (tp + fp), 4) if tp + fp else float("nan")
+
+
+def step_false_v_sources(table, labels, dec, beats) -> dict:
+    """Key ``v_false_v_sources``: ``SOURCES_WHAT``."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.evaluation.metrics import per_beat_metrics
+
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    reference = saved[TEMPLATE_SERVED_KEY]
+    sr = _template_served_rows(table, labels, dec, beats, reference["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    sc, spread = _seed_spread(y, sr["templated"], labels)
+    if not all(abs(spread[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED):
+        raise SystemExit(f"the served rows are not key {TEMPLATE_SERVED_KEY}'s")
+    v, n_cls = labels.index("V"), labels.index("N")
+    f_cls = labels.index("F")
+    name = lambda k: labels[int(k)]   # noqa: E731
+    ev = {c: _columns_of(table, [c])[idx, 0] for c in SOURCES_COLUMNS}
+    metric_check, by_seed, by_record = {}, {}, {}
+    for s in BOOSTER_SEEDS:
+        final = sr["templated"][s]
+        called = final.argmax(-1) == v
+        m = per_beat_metrics(y, final, labels)
+        cm = np.asarray(m["confusion_matrix"])
+        metric_check[str(s)] = {
+            "V_sensitivity": m["sensitivity"]["V"], "V_positive_predictivity": m["positive_predictivity"]["V"],
+            "called_V_by_true_class": {labels[k]: int(cm[k, v]) for k in range(len(labels))},
+            "true_V_by_call": {labels[k]: int(cm[v, k]) for k in range(len(labels))},
+            "se_from_matrix": round(float(cm[v, v] / cm[v].sum()), 6),
+            "pp_from_matrix": round(float(cm[v, v] / cm[:, v].sum()), 6)}
+        false = called & (y != v)
+        by_seed[str(s)] = {"false_V": int(false.sum()),
+                           "by_class": {name(k): int(c) for k, c in zip(*np.unique(y[false], return_counts=True))},
+                           "V_positive_predictivity": _v_pp_counts(y, called, v),
+                           "V_positive_predictivity_F_not_counted": _v_pp_counts(y, called, v, skip=(f_cls,)),
+                           "V_positive_predictivity_F_and_Q_not_counted": _v_pp_counts(
+                               y, called, v, skip=(f_cls, labels.index("Q")))}
+        for r in np.unique(rec[false]):
+            fr = false & (rec == r)
+            by_record.setdefault(str(r), {})[str(s)] = {
+                name(k): int(c) for k, c in zip(*np.unique(y[fr], return_counts=True))}
+    mean = lambda xs: round(float(np.mean(xs)), 1)   # noqa: E731
+    f_mean = mean([by_seed[str(s)]["by_class"].get("F", 0) for s in BOOSTER_SEEDS])
+    total = mean([by_seed[str(s)]["false_V"] for s in BOOSTER_SEEDS])
+    f_records = sorted(({"record": r, "F_called_V_mean": mean([d.get(str(s), {}).get("F", 0) for s in BOOSTER_SEEDS])}
+                        for r, d in by_record.items()), key=lambda e: -e["F_called_V_mean"])
+    f_records = [e for e in f_records if e["F_called_V_mean"] > 0]
+    f_total_labelled = int((y == f_cls).sum())
+
+    def compare(a, b) -> dict:
+        return {c: {"a": _q(x[a]), "b": _q(x[b]), "auc_a_over_b": _auc(x[a], x[b])} for c, x in ev.items()}
+    s = BOOSTER_SEEDS[0]
+    called = sr["templated"][s].argmax(-1) == v
+    m108 = rec == "108"
+    fv108 = m108 & called & (y == n_cls)
+    nn108 = m108 & (y == n_cls) & (sr["templated"][s].argmax(-1) == n_cls)
+    pre = ev["pre_rr_local_median_ratio"]
+    r108 = {"what": "108, seed 42: a = its N beats called V (false V), b = its N beats called N",
+            "n_a": int(fv108.sum()), "n_b": int(nn108.sum()), "columns": compare(fv108, nn108),
+            "premature_share": {"threshold": SOURCES_PREMATURE,
+                                "a": round(float((pre[fv108] < SOURCES_PREMATURE).mean()), 3) if fv108.any() else None,
+                                "b": round(float((pre[nn108] < SOURCES_PREMATURE).mean()), 3)}}
+    m208 = rec == "208"
+    fv208, fn208 = m208 & called & (y == f_cls), m208 & ~called & (y == f_cls)
+    r208 = {"what": "208, seed 42: a = its F beats called V, b = its F beats not called V",
+            "n_a": int(fv208.sum()), "n_b": int(fn208.sum()), "labelled_F": int((m208 & (y == f_cls)).sum()),
+            "b_called": {name(k): int(c) for k, c in zip(*np.unique(sr["templated"][s][fn208].argmax(-1),
+                                                                    return_counts=True))},
+            "columns": {c: compare(fv208, fn208)[c] for c in ("qrs_width_norm", "median_corr", "dominant_corr",
+                                                               "pre_rr_local_median_ratio")}}
+    result = {"what": SOURCES_WHAT, "reference_key": TEMPLATE_SERVED_KEY, "reference_reproduced": True,
+              "metric_f_and_q": METRIC_F_Q, "metric_check": metric_check,
+              "seed_spread": spread, "distance_to_targets": v_gate._distance(spread),
+              "false_V_mean": total, "F_called_V_mean": f_mean, "F_share": round(f_mean / total, 3),
+              "labelled_F_left_out": f_total_labelled,
+              "V_positive_predictivity_F_not_counted_mean": round(float(np.mean(
+                  [by_seed[str(s)]["V_positive_predictivity_F_not_counted"] for s in BOOSTER_SEEDS])), 4),
+              "V_positive_predictivity_F_and_Q_not_counted_mean": round(float(np.mean(
+                  [by_seed[str(s)]["V_positive_predictivity_F_and_Q_not_counted"] for s in BOOSTER_SEEDS])), 4),
+              "false_V_by_seed": by_seed, "false_V_by_record_and_seed": by_record,
+              "F_called_V_records_ranked": f_records,
+              "record_208": {"false_V_by_class_by_seed": {str(s): by_record.get("208", {}).get(str(s), {})
+                                                          for s in BOOSTER_SEEDS}, "seed42": r208},
+              "record_108": {"false_V_by_class_by_seed": {str(s): by_record.get("108", {}).get(str(s), {})
+                                                          for s in BOOSTER_SEEDS}, "seed42": r108}}
+    log.info("false V sources: %.1f false V, %.1f F (%.3f); V +P F not counted %.4f", total, f_mean, f_mean / total,
+             result["V_positive_predictivity_F_not_counted_mean"])
+    return result
 
 
 # ---- run v44 (key v_augment_retrain): the recipe's deep side retrained with the V beats reshaped (run.V_AUGMENT).
@@ -4990,6 +5112,7 @@ STEPS = (
     ("template_served", TEMPLATE_SERVED_KEY,
      lambda c: step_template_served(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats())),
     ("false_v", FALSE_V_KEY, lambda c: step_false_v(c.table, c.labels, c.dec, c.beats())),
+    ("false_v_sources", SOURCES_KEY, lambda c: step_false_v_sources(c.table, c.labels, c.dec, c.beats())),
     ("veto_nested", VETO_KEY, lambda c: step_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("multi_veto_nested", MULTI_VETO_KEY,
      lambda c: step_multi_veto_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
