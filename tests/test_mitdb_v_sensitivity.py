@@ -453,3 +453,27 @@ def test_v_pp_counts_leaves_out_only_the_named_classes_and_matches_the_metric():
     assert vs._v_pp_counts(y, called, 2, skip=(3, 4)) == round(2 / 3, 4)
     assert np.isnan(vs._v_pp_counts(y, np.zeros_like(called), 2))
     assert vs.SOURCES_KEY == "v_false_v_sources" and "false_v_sources" in {s for s, _, _ in vs.STEPS}
+
+
+def test_the_v63_amplitude_gate_is_vgate_with_r_amplitude_as_its_fourth_column():
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+
+    labels = ["N", "S", "V", "F", "Q"]
+    pts = vs._amp_points()
+    assert len(pts) == 24 and all(set(p) == set(vs.AMP_GRID) for p in pts)
+    spec = vs.amplitude_gate_spec(pts[0], {"feature": "f", "threshold": 0.5})
+    assert "af_off" not in spec and spec["amplitude"] == 0.3
+    gate = vs.AmplitudeGate.from_spec(dict(spec, af_off={"feature": "f", "threshold": 0.5}), labels)
+    assert isinstance(gate, VGate) and gate.columns == V_GATE_COLUMNS[:3] + ("r_amplitude_norm", "f")
+    # on time, no pause, small R, deep P(V) low: loses V; a large R or a premature beat keeps it
+    rows = np.tile([0.2, 0.0, 0.8, 0.0, 0.0], (3, 1))
+    ev = np.array([[1.0, 1.0, 0.05, 0.2, 0.0], [1.0, 1.0, 0.05, 1.0, 0.0], [0.6, 1.0, 0.05, 0.2, 0.0]])
+    p, fired = gate.apply(rows, np.array([0.05, 0.05, 0.05]), ev)
+    assert fired.tolist() == [True, False, False] and p[0].argmax() == 0 and p[1].argmax() == 2
+    # the tie prefers the lower t, then the higher premature, the smaller amplitude, af_off on
+    q = lambda **k: dict({"pooled": {"V_positive_predictivity": 0.9}, "t": 0.1, "premature": 0.8,  # noqa: E731
+                          "amplitude": 0.3, "af_off": False}, **k)
+    assert vs._amp_tie(q()) > vs._amp_tie(q(t=0.2)) and vs._amp_tie(q(amplitude=0.3)) > vs._amp_tie(q(amplitude=0.5))
+    rules = vs.amplitude_gate_rules()
+    assert rules["blind"] is False and rules["choice_tolerances"]["V_sensitivity"] == 0.0
+    assert vs.RULES_ONLY["amplitude_gate_rules"] == "v63" and "amplitude_gate_rules" in vs.NO_DECISION_ROWS

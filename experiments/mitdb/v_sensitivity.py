@@ -22,6 +22,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps amplitude_gate_nested # key v_amplitude_gate_nested (v63)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -362,6 +363,17 @@ Steps:
               where the vote changes most (203 0.61, 208 0.79, 106 0.84, 108 0.87), helpful or not, so fold 1's a
               switches off every left-out record but 122 and 205. Forced arm A at w 0.45 (ablation): V +P +0.0106,
               V Se +0.0038, S Se -0.0018; 207's lost V 36 -> 61 and false V 29 -> 53.
+``false_v_sources`` (session s37, key ``v_false_v_sources``) a diagnosis (no lever): how ``per_beat_metrics`` scores
+              F and Q in V Se / V +P (F or Q called V: a false V), the true class of every served false V by seed and
+              record, V +P were F not counted (information only), 108's N called V against its N called N and 208's
+              F called V against its F not called V (``SOURCES_WHAT``).
+``amplitude_gate_nested`` (run v63, key ``v_amplitude_gate_nested``; ``--steps amplitude_gate_rules`` writes its rules
+              alone) v55b's gate with the width test replaced by an R-amplitude test (``AmplitudeGate``, ``AMP_RULE``):
+              an on-time V call (pre RR ratio >= premature, post / pre RR < pause 1.1) with r_amplitude_norm <=
+              amplitude and deep P(V) < t loses V. ``AMP_GRID``: premature 0.8 / 0.9 x amplitude 0.3 / 0.5 x t 0.1 /
+              0.2 / 0.3 x af_off off / the preset's gate (24 points) and off. ``AMP_CHOICE_RULE``: v55b's (per outer
+              fold on its 4 inner groups, no inner V Se lost; ties ``_amp_tie``). ``AMP_KEEP_RULE``: v55's (v53's).
+              NOT blind (``AMP_WHY``). All written here and in the JSON (rules-only key) before any figure of v63.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -3545,16 +3557,18 @@ def narrow_gate_spec(pt, af_off) -> dict:
             "pause": pt["pause"], "irregular": pt["irregular"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
 
 
-def _served_with_gate(spec, rows, p_deep_v, table, idx, pause, pause_cols, vote, vote_cols, beats, rec, labels) -> tuple:
+def _served_with_gate(spec, rows, p_deep_v, table, idx, pause, pause_cols, vote, vote_cols, beats, rec, labels,
+                      gate_cls=None) -> tuple:
     """(rows, gate mask): ``rows`` (the recipe with its rhythm gate) through the v_gate ``spec`` (None: none), then the
-    shipped ``pause`` and ``vote``, each record on its own: serving's order (``stacking.RULES``)."""
+    shipped ``pause`` and ``vote``, each record on its own: serving's order (``stacking.RULES``). ``gate_cls``: the
+    gate's class (None: the library's ``VGate``; run v63: ``AmplitudeGate``)."""
     from beats_preset import _columns_of
 
     from ecgsl_keras.modeling.stacking import VGate
     if spec is None:
         p, fired = np.array(rows, np.float64, copy=True), np.zeros(len(rows), bool)
     else:
-        gate = VGate.from_spec(spec, labels)
+        gate = (gate_cls or VGate).from_spec(spec, labels)
         p, fired = gate.apply(rows, p_deep_v, _columns_of(table, list(gate.columns))[idx])
     p = pause.apply(p, pause_cols, records=rec)[0]
     return vote.apply(p, beats, vote_cols, records=rec)[0], fired
@@ -3581,9 +3595,13 @@ def _narrow_look(y, rec, base, p_deep_v, table, idx, labels) -> dict:
             "by_record": {str(r): side(cand & (rec == r)) for r in np.unique(rec[cand])}}
 
 
-def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict: bool = False) -> dict:
+def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict: bool = False,
+                            variant=None) -> dict:
     """Key ``v_narrow_gate_nested`` (run v55): ``NARROW_GRID`` / ``NARROW_CHOICE_RULE`` / ``NARROW_KEEP_RULE``; with
-    ``strict`` key ``v_narrow_gate_strict_nested`` (run v55b): ``NARROW_STRICT_CHOICE_RULE`` (no inner V lost)."""
+    ``strict`` key ``v_narrow_gate_strict_nested`` (run v55b): ``NARROW_STRICT_CHOICE_RULE`` (no inner V lost).
+    ``variant`` (run v63, ``amplitude_variant()``): the points, tie, spec, gate class and rules of another gate form,
+    run through the same choice and keep machinery."""
+    var = variant or {"points": _narrow_points, "tie": _narrow_tie, "spec": narrow_gate_spec, "gate_cls": None}
     import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
@@ -3606,16 +3624,16 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
 
         def served(spec, ib=ib, idx=idx, rec=rec, pv=pv, pcols=pcols):
             return _served_with_gate(spec, ib["base"], pv, table, idx, pause, pcols, vote, vote_cols[idx], beats[idx],
-                                     rec, labels)
+                                     rec, labels, gate_cls=var["gate_cls"])
         off = served(None)[0]
         looks[str(h)] = _narrow_look(y, rec, ib["base"], pv, table, idx, labels)
-        ch = _veto_choice(y, rec, dec["groups"][h], off, labels, None, None, None, grid=_narrow_points(),
-                          tie=_narrow_tie, apply=lambda pt, served=served: served(narrow_gate_spec(pt, af_off)),
+        ch = _veto_choice(y, rec, dec["groups"][h], off, labels, None, None, None, grid=var["points"](),
+                          tie=var["tie"], apply=lambda pt, served=served: served(var["spec"](pt, af_off)),
                           v_tol=0.0 if strict else VETO_V_SE_TOL)
         ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
         choice[str(h)] = ch
         log.info("narrow gate, fold %d: chosen %s; %s", h, ch["chosen"],
-                 [(q["premature"], q["wide"], q["t"], q["af_off"], q["pooled"][up], q["admissible"],
+                 [(q["premature"], q.get("wide", q.get("amplitude")), q["t"], q["af_off"], q["pooled"][up], q["admissible"],
                    q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
     # the served recipe's left-out rows, then each fold's chosen gate on its left-out records in serving's order
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
@@ -3637,9 +3655,9 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
             m = np.isin(rec, np.unique(table["record"][part["scored"]]))
             if pt is None or not m.any():
                 continue
-            after[s][m], fired[s][m] = _served_with_gate(narrow_gate_spec(pt, af_off), sr["base"][s][m], pv[m], table,
+            after[s][m], fired[s][m] = _served_with_gate(var["spec"](pt, af_off), sr["base"][s][m], pv[m], table,
                                                          idx[m], sr["rule"], sr["ev"][m], vote, sr["cols"][m],
-                                                         beats[idx][m], rec[m], labels)
+                                                         beats[idx][m], rec[m], labels, gate_cls=var["gate_cls"])
     sc0, spread0 = _seed_spread(y, before, labels)
     ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
     sc1, spread1 = _seed_spread(y, after, labels)
@@ -3657,7 +3675,7 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
               "keep_rule": NARROW_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})",
               "inner_look": looks,
               "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-              "chosen_v_gate": {h: None if ch["chosen"] is None else narrow_gate_spec(ch["chosen"], af_off)
+              "chosen_v_gate": {h: None if ch["chosen"] is None else var["spec"](ch["chosen"], af_off)
                                 for h, ch in choice.items()},
               "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
               "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
@@ -3669,10 +3687,91 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
               "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
               "by_record_changed": _record_changes(y, rec, before, after, v)}
+    if variant is not None:   # run v63: its own rules in place of v55's
+        result.update(variant["rules"]())
     log.info("narrow gate: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s; firings %s",
              result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
              spread1[up]["mean"], spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"], kept, firings)
     return result
+
+
+# ---- run v63 (key v_amplitude_gate_nested): v55b's gate with its width test replaced by an R-amplitude test, for
+# 108's on-time N beats called V. Written BEFORE any figure of v63 (training side or left out), NOT blind.
+AMP_KEY = "v_amplitude_gate_nested"
+AMP_COLUMN = "r_amplitude_norm"
+AMP_GRID = {"premature": (0.8, 0.9), "amplitude": (0.3, 0.5), "t": (0.1, 0.2, 0.3), "pause": (1.1,),
+            "irregular": (None,), "af_off": (False, True)}
+AMP_WHY = (
+    "not blind: session s37's left-out look (key v_false_v_sources) found 108's false V (N beats called V, 256-277 "
+    "per seed) on time (pre RR / local median 1.00, post RR ratio 1.00, like its N called N) with a small QRS "
+    "(r_amplitude_norm median 0.16 against 1.10, AUC 0.05), unlike the median beat (median_corr -0.24) and a width "
+    "that spreads (q25 0.83, q75 2.17), so v55b's width test misses part of them. Physiology: a ventricular ectopic "
+    "beat interrupts the sinus timing (premature, or a compensatory pause) and is not a small complex; an on-time, "
+    "small complex the deep model does not call V is a changed or noisy sinus beat. No earlier run (v38-v62) tested a "
+    "V call's amplitude. The grid, choice and keep rules were written and committed before any figure of v63")
+AMP_RULE = (
+    "v55's VGate with the width column replaced by r_amplitude_norm (AmplitudeGate, experiment only; the library "
+    "VGate and the preset are unchanged), in serving's place (rhythm gate, this gate, then the shipped v_pause and "
+    "v_template, each record on its own): a V call (V the row's largest) of a beat with pre RR / the median of its 16 "
+    "neighbour intervals >= premature AND post RR / pre RR < pause (no compensatory pause), R amplitude / the record's "
+    "median beat's (r_amplitude_norm) <= amplitude, deep (ECG-SL) P(V) < t, and with af_off the AF evidence not above "
+    "the preset's gate threshold, loses V (its V probability set to 0, the row renormalised: the next class wins)")
+AMP_CHOICE_RULE = (
+    "fixed before any figure of run v63: NARROW_STRICT_CHOICE_RULE (run v55b's) over AMP_GRID (24 points) and off: "
+    "per outer training fold on its 4 inner groups only, on what mitdb-beats serves with the point in its serving "
+    "place; admissible only if the pooled inner V +P (4 decimals) is above off's AND NO inner group's V Se falls "
+    "(tolerance 0) AND no group's macro F1 (N, S, V, F) falls by more than 0.002 AND no group's S Se by more than "
+    "0.01; the admissible point of the highest pooled inner V +P is taken, ties (AMP_TIE): the lower t, then the "
+    "higher premature, then the smaller amplitude, then af_off on; none admissible: off. Applied to the fold's "
+    "left-out records on the served recipe's left-out rows (booster seeds 42-44, the outer ECG-SL's P(V))")
+AMP_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v63")
+
+
+class AmplitudeGate:
+    """Run v63's gate: the library ``VGate`` whose fourth evidence column is ``AMP_COLUMN`` instead of the QRS width
+    (its ``x <= wide`` test then reads ``r_amplitude_norm <= amplitude``). Experiment only."""
+
+    @staticmethod
+    def from_spec(entry, label_names):
+        from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+        gate = VGate(entry["premature"], entry["amplitude"], entry["t"], label_names, pause=entry["pause"],
+                     irregular=entry["irregular"], af_off=entry.get("af_off"))
+        gate.columns = V_GATE_COLUMNS[:3] + (AMP_COLUMN,) + gate.columns[4:]
+        return gate
+
+
+def _amp_points() -> list:
+    import itertools
+    return [dict(zip(AMP_GRID, pt)) for pt in itertools.product(*AMP_GRID.values())]
+
+
+def _amp_tie(q) -> tuple:
+    """``AMP_CHOICE_RULE``'s order: V +P, the lower t, the higher premature, the smaller amplitude, af_off on."""
+    return (q["pooled"]["V_positive_predictivity"], -q["t"], q["premature"], -q["amplitude"], q["af_off"])
+
+
+def amplitude_gate_spec(pt, af_off) -> dict:
+    """``AmplitudeGate``'s entry of an ``AMP_GRID`` point (``af_off``: the preset gate's, where the point has it)."""
+    return {"premature": float(pt["premature"]), "amplitude": float(pt["amplitude"]), "t": float(pt["t"]),
+            "pause": pt["pause"], "irregular": pt["irregular"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
+
+
+def amplitude_gate_rules() -> dict:
+    """The rules of run v63 (written to the JSON before any figure, and repeated with the figures)."""
+    return {"why": AMP_WHY, "blind": False,
+            "rule": {"library": "experiment AmplitudeGate (stacking.VGate with r_amplitude_norm as its 4th column)",
+                     "what": AMP_RULE, "column": AMP_COLUMN},
+            "grid": {k: list(x) for k, x in AMP_GRID.items()}, "choice_rule": AMP_CHOICE_RULE,
+            "choice_tolerances": {"V_sensitivity": 0.0, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                  "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": AMP_KEEP_RULE, "inner_look_note": "inner_look is v55's (narrow candidates), kept for reference",
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def amplitude_variant() -> dict:
+    """``step_narrow_gate_nested``'s ``variant`` for run v63."""
+    return {"points": _amp_points, "tie": _amp_tie, "spec": amplitude_gate_spec, "gate_cls": AmplitudeGate,
+            "rules": amplitude_gate_rules}
 
 
 def _served_ship_test(y, before, after, labels, up: str, reference_spread: dict) -> tuple:
@@ -5120,6 +5219,10 @@ STEPS = (
      lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("narrow_gate_strict", NARROW_STRICT_KEY,
      lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), strict=True)),
+    ("amplitude_gate_rules", AMP_KEY, lambda c: amplitude_gate_rules()),
+    ("amplitude_gate_nested", AMP_KEY,
+     lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), strict=True,
+                                       variant=amplitude_variant())),
     ("narrow_gate_served", NARROW_SERVED_KEY,
      lambda c: step_narrow_gate_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("width_rules", WIDTH_VETO_KEY, lambda c: width_veto_rules()),
@@ -5145,10 +5248,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "width_rules", "amplitude_gate_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
