@@ -741,27 +741,77 @@ class EndToEnd:
         ``cluster_neighbours`` peaks each side have QRS windows correlating that much with its own. ``pos`` / ``ok`` in
         any order; returns them re-packed (kept peaks first, in time order), as ``guard``. The graph runs it where the
         Python path's ``guard_rpeaks`` does with the options the graph accepts: after the search back."""
+        return self.late_checks(cleaned, pos, ok, noise=True, post_wide=False, packed=False)
+
+    def post_wide_check(self, cleaned, pos, ok):
+        """``rpeak_guard.after_wide_beat`` in tensor form (``SignalConfig.rpeak_guard_post_wide`` = ratio, constants
+        ``rpeak_guard.constants_for``: ``post_wide_*``, ``neighbours``, ``qrs_half_width_s``, ``shape_half_width_s``):
+        a kept peak under ``post_wide_lag_s`` after the kept peak before it is dropped when that peak is at least
+        ``post_wide_width`` x as wide as the median of the ``neighbours`` each side of the later one and the later
+        peak is under ratio x its QRS amplitude and ``post_wide_sharpness`` x its sharpness (``qrs_shapes``). ``pos`` /
+        ``ok`` in any order; returns them re-packed (kept peaks first, in time order). The last step of
+        ``rpeak_guard.guard_rpeaks``: after ``noise_check``."""
+        return self.late_checks(cleaned, pos, ok, noise=False, post_wide=True, packed=False)
+
+    def late_checks(self, cleaned, pos, ok, noise: bool, post_wide: bool, packed: bool = True):
+        """``noise_check`` then ``post_wide_check`` (each when asked) sharing their work: one pack (none when
+        ``packed``: ``pos`` / ``ok`` already kept-first in time order, as ``refine``, ``guard`` and ``search_back``
+        return them), one gather of ``cleaned`` around the peaks that every window of both steps is a slice of, one
+        index vector. Returns ``pos`` / ``ok`` re-packed (kept peaks first, in time order)."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
-        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_noise)
+        const = rpeak_guard.constants_for(self.sc)
         big = 3.0e38
-        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
-        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        if not packed:
+            order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        halves = {"qrs": max(1, int(round(const.qrs_half_width_s * fs)))}
+        if noise:
+            halves["noise"] = max(1, int(round(const.noise_window_s * fs)))
+            if const.noise_correlation > 0:
+                halves["cluster"] = max(1, int(round(const.cluster_window_s * fs)))
+        if post_wide:
+            halves["shape"] = max(1, int(round(const.shape_half_width_s * fs)))
+        # one gather of cleaned over the widest window (+1 sample for the noise check's slopes); each step's window
+        # is a slice of it (the indices are clipped at the ends one by one, so a slice equals its own gather)
+        widest = max(halves.values())
+        samples = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-widest, widest + 2)[None, :], 0, n - 1))
+
+        def around(window, name, extra=0):      # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
+            half = halves[name]
+            return window[:, widest - half: widest + half + 1 + extra]
+
+        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+        if noise:
+            keep = self._noise_keep(pos, ok, i, lambda name, extra=0: around(samples, name, extra), const)
+            order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            pos, ok = tf.gather(pos, order), tf.gather(keep, order)
+            if post_wide:
+                # the post-wide check's own pack of these would be the identity: its rows are these rows, re-ordered
+                samples = tf.gather(samples, order)
+        if post_wide:
+            keep = self._post_wide_keep(pos, ok, i, lambda name: around(samples, name), const)
+            order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            pos, ok = tf.gather(pos, order), tf.gather(keep, order)
+        return pos, ok
+
+    def _noise_keep(self, pos, ok, i, around, const):
+        """``noise_check``'s keep mask on packed ``pos`` / ``ok`` (``around(name, extra)``: the samples of cleaned
+        around each peak, ``late_checks``)."""
+        import tensorflow as tf
+
+        fs, k = self.fs, self.max_beats
+        ratio = float(self.sc.rpeak_guard_noise)
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
         posf = tf.cast(pos, tf.float32)
-        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
-
-        def around(half, extra=0):       # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
-            return tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1 + extra)[None, :], 0, n - 1))
-
-        window = around(max(1, int(round(const.qrs_half_width_s * fs))))
+        window = around("qrs")
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
         reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile)
         flagged = tf.logical_and(ok, amplitude < const.noise_amplitude * reference)
         # slope-sign changes within (p - half, p + half] (rpeak_guard.sign_changes; a zero slope is no sign)
         half = max(1, int(round(const.noise_window_s * fs)))
-        w = around(half, extra=1)
+        w = around("noise", extra=1)
         d = tf.sign(w[:, 1:] - w[:, :-1])
         changes = tf.reduce_sum(tf.cast(d[:, 1:] * d[:, :-1] < 0.0, tf.int32), axis=1)
         # the typical count: the median at m = min(c, noise_typical_beats) peaks spread as np.linspace(0, c - 1, m)
@@ -782,40 +832,28 @@ class EndToEnd:
             nn = int(const.cluster_neighbours)
             index = i[:, None] + tf.constant(np.concatenate([np.arange(-nn, 0), np.arange(1, nn + 1)]), tf.int32)[None, :]
             valid = tf.logical_and(index >= 0, index < c)
-            qrs = around(max(1, int(round(const.cluster_window_s * fs))))
+            qrs = around("cluster")
             qrs = qrs - tf.reduce_mean(qrs, axis=1, keepdims=True)
             qrs = qrs / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(qrs), axis=1, keepdims=True)), 1e-12)
             correlation = tf.reduce_sum(qrs[:, None, :] * tf.gather(qrs, tf.clip_by_value(index, 0, k - 1)), axis=2)
             similar = tf.logical_and(valid, correlation >= const.noise_correlation)
             flagged = tf.logical_and(flagged, tf.reduce_sum(tf.cast(similar, tf.int32), axis=1) < int(const.cluster_min))
-        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
-        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
-        return tf.gather(pos, order), tf.gather(keep, order)
+        return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
-    def post_wide_check(self, cleaned, pos, ok):
-        """``rpeak_guard.after_wide_beat`` in tensor form (``SignalConfig.rpeak_guard_post_wide`` = ratio, constants
-        ``rpeak_guard.constants_for``: ``post_wide_*``, ``neighbours``, ``qrs_half_width_s``, ``shape_half_width_s``):
-        a kept peak under ``post_wide_lag_s`` after the kept peak before it is dropped when that peak is at least
-        ``post_wide_width`` x as wide as the median of the ``neighbours`` each side of the later one and the later
-        peak is under ratio x its QRS amplitude and ``post_wide_sharpness`` x its sharpness (``qrs_shapes``). ``pos`` /
-        ``ok`` in any order; returns them re-packed (kept peaks first, in time order). The last step of
-        ``rpeak_guard.guard_rpeaks``: after ``noise_check``."""
+    def _post_wide_keep(self, pos, ok, i, around, const):
+        """``post_wide_check``'s keep mask on packed ``pos`` / ``ok`` (``around(name)``: as ``_noise_keep``)."""
         import tensorflow as tf
 
-        fs, n, k = self.fs, self.n, self.max_beats
-        const, ratio = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_post_wide)
-        big = 3.0e38
-        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
-        pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
+        fs = self.fs
+        ratio = float(self.sc.rpeak_guard_post_wide)
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
         posf = tf.cast(pos, tf.float32)
-        half = max(1, int(round(const.qrs_half_width_s * fs)))
-        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        window = around("qrs")
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
         sharpness = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs / tf.maximum(amplitude, 1e-12)
         wide = max(1, int(round(const.shape_half_width_s * fs)))
-        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
-        deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
+        shape = around("shape")
+        deviation = tf.abs(shape - tf.reduce_mean(shape, axis=1, keepdims=True))
         over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
         count = tf.reduce_sum(tf.cast(over, tf.float32), axis=1)     # the width in samples (exact in float32)
         # the neighbours' median width as two order statistics of sample counts: width >= post_wide_width x median
@@ -834,14 +872,11 @@ class EndToEnd:
         limit = const.post_wide_lag_s * float(fs)
         max_gap = math.ceil(limit) - 1
         before = lambda v: tf.concat([v[:1], v[:-1]], 0)
-        i = tf.cumsum(pos * 0 + 1) - 1
         close = tf.logical_and(tf.logical_and(i >= 1, i < c), pos - before(pos) <= max_gap)
         flagged = tf.logical_and(tf.logical_and(close, tf.cast(before(count), tf.int32) >= least),
                                  tf.logical_and(amplitude < ratio * before(amplitude),
                                                 sharpness < const.post_wide_sharpness * before(sharpness)))
-        keep = tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
-        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
-        return tf.gather(pos, order), tf.gather(keep, order)
+        return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
     def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
@@ -1023,12 +1058,12 @@ class EndToEnd:
                 _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
                                            lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
                                            (tf.constant(0), pos, ok))
-        if self.sc.rpeak_guard_noise > 0:
-            # the noise check: the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs
-            pos, ok = self.noise_check(cleaned, pos, ok)
-        if self.sc.rpeak_guard_post_wide > 0:
-            # the post-wide-beat check: guard_rpeaks' last step
-            pos, ok = self.post_wide_check(cleaned, pos, ok)
+        if self.sc.rpeak_guard_noise > 0 or self.sc.rpeak_guard_post_wide > 0:
+            # the noise check (the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs)
+            # and the post-wide-beat check (guard_rpeaks' last step), sharing their work; refine, guard and search_back
+            # return the peaks packed
+            pos, ok = self.late_checks(cleaned, pos, ok, noise=self.sc.rpeak_guard_noise > 0,
+                                       post_wide=self.sc.rpeak_guard_post_wide > 0)
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
