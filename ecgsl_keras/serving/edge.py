@@ -778,27 +778,34 @@ class EndToEnd:
         widest = max(halves.values())
         samples = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-widest, widest + 2)[None, :], 0, n - 1))
 
-        def around(window, name, extra=0):      # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
+        # the sample-to-sample steps once for both steps' slopes (a slice of the steps is the steps of the slice)
+        steps = samples[:, 1:] - samples[:, :-1]
+
+        def around(name, extra=0):      # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
             half = halves[name]
-            return window[:, widest - half: widest + half + 1 + extra]
+            return samples[:, widest - half: widest + half + 1 + extra]
+
+        def slopes(name, extra=0):      # the 2 half + extra steps of around(name, extra)
+            half = halves[name]
+            return steps[:, widest - half: widest + half + extra]
 
         i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
         if noise:
-            keep = self._noise_keep(pos, ok, i, lambda name, extra=0: around(samples, name, extra), const)
+            keep = self._noise_keep(pos, ok, i, around, slopes, const)
             order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
             if post_wide:
                 # the post-wide check's own pack of these would be the identity: its rows are these rows, re-ordered
-                samples = tf.gather(samples, order)
+                samples, steps = tf.gather(samples, order), tf.gather(steps, order)
         if post_wide:
-            keep = self._post_wide_keep(pos, ok, i, lambda name: around(samples, name), const)
+            keep = self._post_wide_keep(pos, ok, i, around, slopes, const)
             order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
         return pos, ok
 
-    def _noise_keep(self, pos, ok, i, around, const):
+    def _noise_keep(self, pos, ok, i, around, slopes, const):
         """``noise_check``'s keep mask on packed ``pos`` / ``ok`` (``around(name, extra)``: the samples of cleaned
-        around each peak, ``late_checks``)."""
+        around each peak; ``slopes(name, extra)``: the steps between them; ``late_checks``)."""
         import tensorflow as tf
 
         fs, k = self.fs, self.max_beats
@@ -807,12 +814,11 @@ class EndToEnd:
         posf = tf.cast(pos, tf.float32)
         window = around("qrs")
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
-        reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile)
+        reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile, packed=True)
         flagged = tf.logical_and(ok, amplitude < const.noise_amplitude * reference)
         # slope-sign changes within (p - half, p + half] (rpeak_guard.sign_changes; a zero slope is no sign)
         half = max(1, int(round(const.noise_window_s * fs)))
-        w = around("noise", extra=1)
-        d = tf.sign(w[:, 1:] - w[:, :-1])
+        d = tf.sign(slopes("noise", extra=1))
         changes = tf.reduce_sum(tf.cast(d[:, 1:] * d[:, :-1] < 0.0, tf.int32), axis=1)
         # the typical count: the median at m = min(c, noise_typical_beats) peaks spread as np.linspace(0, c - 1, m)
         # picks them (all c when c <= noise_typical_beats: then linspace's step is exactly 1)
@@ -826,7 +832,7 @@ class EndToEnd:
         # count > ratio x max(median, 1) as numpy decides it in float64: the median is a multiple of 0.5 up to 2 half,
         # so the smallest count over each possible threshold is a table made here
         table = np.array([math.floor(ratio * max(v / 2.0, 1.0)) + 1 for v in range(8 * half + 1)], np.int32)
-        least = tf.gather(tf.constant(table), tf.clip_by_value(twice_median, 0, 8 * half))
+        least = _table_lookup(table, tf.clip_by_value(twice_median, 0, 8 * half))
         flagged = tf.logical_and(flagged, changes >= least)
         if const.noise_correlation > 0:
             nn = int(const.cluster_neighbours)
@@ -840,8 +846,8 @@ class EndToEnd:
             flagged = tf.logical_and(flagged, tf.reduce_sum(tf.cast(similar, tf.int32), axis=1) < int(const.cluster_min))
         return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
-    def _post_wide_keep(self, pos, ok, i, around, const):
-        """``post_wide_check``'s keep mask on packed ``pos`` / ``ok`` (``around(name)``: as ``_noise_keep``)."""
+    def _post_wide_keep(self, pos, ok, i, around, slopes, const):
+        """``post_wide_check``'s keep mask on packed ``pos`` / ``ok`` (``around``, ``slopes``: as ``_noise_keep``)."""
         import tensorflow as tf
 
         fs = self.fs
@@ -850,7 +856,7 @@ class EndToEnd:
         posf = tf.cast(pos, tf.float32)
         window = around("qrs")
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
-        sharpness = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs / tf.maximum(amplitude, 1e-12)
+        sharpness = tf.reduce_max(tf.abs(slopes("qrs")), axis=1) * fs / tf.maximum(amplitude, 1e-12)
         wide = max(1, int(round(const.shape_half_width_s * fs)))
         shape = around("shape")
         deviation = tf.abs(shape - tf.reduce_mean(shape, axis=1, keepdims=True))
@@ -859,7 +865,7 @@ class EndToEnd:
         # the neighbours' median width as two order statistics of sample counts: width >= post_wide_width x median
         # decided as numpy does in float64 on count / fs (a table made here), since widths are multiples of 1 / fs
         # and ties are common
-        a, b, position, low, _ = _neighbour_order_statistics(posf, count, ok, posf, const.neighbours, 50.0)
+        a, b, position, low, _ = _neighbour_order_statistics(posf, count, ok, posf, const.neighbours, 50.0, packed=True)
         b = tf.where(position > low, b, a)           # an odd count: the median is a itself
         top = 2 * wide + 1
         table = np.array([[next((w for w in range(top + 2)
@@ -867,15 +873,17 @@ class EndToEnd:
                            for cb in range(top + 1)] for ca in range(top + 1)], np.int32).ravel()
         ia = tf.clip_by_value(tf.cast(a, tf.int32), 0, top)
         ib = tf.clip_by_value(tf.cast(b, tf.int32), 0, top)
-        least = tf.gather(tf.constant(table), ia * (top + 1) + ib)
+        least = _table_lookup(table, ia * (top + 1) + ib)
         # the peak before each (index i - 1) and the gap to it, in samples (d < post_wide_lag_s x fs as in float64)
         limit = const.post_wide_lag_s * float(fs)
         max_gap = math.ceil(limit) - 1
-        before = lambda v: tf.concat([v[:1], v[:-1]], 0)
-        close = tf.logical_and(tf.logical_and(i >= 1, i < c), pos - before(pos) <= max_gap)
-        flagged = tf.logical_and(tf.logical_and(close, tf.cast(before(count), tf.int32) >= least),
-                                 tf.logical_and(amplitude < ratio * before(amplitude),
-                                                sharpness < const.post_wide_sharpness * before(sharpness)))
+        # the four values of the peak before, shifted together (positions < 2^24: exact in float32)
+        stacked = tf.stack([posf, count, amplitude, sharpness], axis=1)
+        pos_b, count_b, amplitude_b, sharpness_b = tf.unstack(tf.concat([stacked[:1], stacked[:-1]], 0), axis=1)
+        close = tf.logical_and(tf.logical_and(i >= 1, i < c), posf - pos_b <= float(max_gap))
+        flagged = tf.logical_and(tf.logical_and(close, tf.cast(count_b, tf.int32) >= least),
+                                 tf.logical_and(amplitude < ratio * amplitude_b,
+                                                sharpness < const.post_wide_sharpness * sharpness_b))
         return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
     def search_back(self, cleaned, det, pos, ok, prepared=None):
@@ -1110,24 +1118,27 @@ class EndToEnd:
         }
 
 
-def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float):
+def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float, packed: bool = False):
     """``rpeak_guard._neighbour_percentile`` in tensor form: for each query position, percentile ``q`` (linear)
     of ``values`` at the ``neighbours`` peaks of ``mask`` before it and the ``neighbours`` from it on
-    (``posf``: peak positions, float; +3e38 where there are none)."""
+    (``posf``: peak positions, float; +3e38 where there are none; ``packed``: ``mask``'s peaks come first, in time
+    order, as ``EndToEnd.late_checks`` holds them)."""
     import tensorflow as tf
 
-    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q)
+    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q, packed)
     return tf.where(count > 0, a + (position - low) * (b - a), tf.constant(3.0e38, tf.float32))
 
 
-def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float):
+def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float, packed: bool = False):
     """What ``_neighbour_percentile`` interpolates: for each query, the two order statistics ``a`` (rank
     ``floor(position)``) and ``b`` (the next, or ``a`` at the last) of the neighbours' ``values``, ``position``
     ((count - 1) x q / 100, float), its ``low`` floor (float) and the ``count`` of neighbours (int32)."""
     import tensorflow as tf
 
     k, m = int(posf.shape[0]), int(neighbours)
-    compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
+    # the mask's values first, in time order (already so when packed: the pack would be the identity)
+    compact = values if packed else tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k,
+                                                                    sorted=True).indices)
     n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
     earlier = tf.logical_and(posf[None, :] < queries[:, None], mask[None, :])     # [query, peak]
     before = tf.reduce_sum(tf.cast(earlier, tf.int32), axis=1)
@@ -1145,6 +1156,18 @@ def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q:
     a = tf.gather(ascending, low_i, batch_dims=1)
     b = tf.gather(ascending, high_i, batch_dims=1)
     return a, b, position, low, count
+
+
+def _table_lookup(table: np.ndarray, index):
+    """``table[index]`` as int32 with the table stored in the smallest integer type that holds it (a 32 x 32 table of
+    counts is 1 KB in int8 instead of 4 KB in the file)."""
+    import tensorflow as tf
+
+    for dtype in (np.int8, np.int16):
+        info = np.iinfo(dtype)
+        if table.min() >= info.min and table.max() <= info.max:
+            return tf.cast(tf.gather(tf.constant(table.astype(dtype)), index), tf.int32)
+    return tf.gather(tf.constant(table.astype(np.int32)), index)
 
 
 def _desc_quantile(descending, count, q):
