@@ -1,0 +1,139 @@
+"""Issue 21 deliverable 2/3: the size of the ported guard steps (``EndToEnd.noise_check``, ``post_wide_check``) before
+and after sharing their work (one pack, one QRS window and amplitude for both steps). ``serving/edge.py`` as of
+``--before`` (a commit; ``git show``) and as in the working tree, each in its own process (``--side``): the
+``cinc2017-edge`` preset exported end to end at ``gap_port.py``'s points "on_noise" and "on_post_wide" (float32 and
+int8 sizes and SHA-256), and the in-graph peaks (``EndToEnd.peaks``, 30 s windows at 100 Hz, the preset's detection
+settings) at both points on the embedded CinC sample, 5 minutes of each MIT-BIH fixture record and the first 30 s of
+every ``--every``-th CinC validation record (``gap_port._records``; skipped when ``--cinc`` is absent).
+
+    python experiments/edge/port_size.py --before dfed342 --work WORK --out benchmarks/results/edge_port_size.json
+
+Keep rule, fixed before any figure: the shared form stays when every window's peaks are identical at both points and
+the files are smaller; the default export is checked apart (``gap_port_default_check.py``).
+
+Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+POINTS = ("on_noise", "on_post_wide")
+RULE = ("the shared form stays when every window's in-graph peaks are identical before/after at on_noise and "
+        "on_post_wide and both files are smaller; the default export is checked apart (gap_port_default_check.py)")
+
+
+def run_side(args) -> None:
+    """One side's peaks (``WORK/peaks_SIDE.npz``) and file sizes (``WORK/tflite_SIDE.json``)."""
+    import tensorflow as tf
+
+    from ecgsl_keras.bench.rpeaks import read_mitdb
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
+    from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving.export import load_classifier
+    from gap_port import POINTS as OPTIONS, _configs, _records
+    from gap_port_default_check import _module
+
+    edge = _module(args.side, args.before, args.work)
+    windows = []
+    sample = Path(cinc2017_sample_dir())
+    for header in sorted(sample.glob("*.hea")):
+        signal, fs, _ = read_lead(sample / header.stem)
+        windows.append(signal_lib.resample(signal, fs, 100.0).astype(np.float32))
+    for rid in ("119", "208"):
+        signal, fs, *_ = read_mitdb(REPO / "tests" / "fixtures" / "mitdb", rid)
+        windows.append(signal_lib.resample(signal, fs, 100.0)[:30000].astype(np.float32))
+    if Path(args.cinc).is_dir():
+        reader, records = _records(args.cinc, args.every)
+        for rid in records:
+            record = reader.load(rid)
+            windows.append(signal_lib.resample(np.asarray(record.lead(), np.float64), float(record.fs), 100.0)[:3000]
+                           .astype(np.float32))
+    model_path, task, configs = _configs()
+    saved, windows_run = {}, 0
+    for point in POINTS:
+        sc = configs[point].signal
+        assert all(getattr(sc, key) == value for key, value in OPTIONS[point].items()
+                   if key != "rpeak_guard_constants"), point
+        graph = edge.EndToEnd(None, sc, 128, 3, edge.resolve_edge_config(edge.EdgeConfig(), sc, task.name))
+        run = tf.function(graph.peaks, input_signature=[tf.TensorSpec((None,), tf.float32)])
+        i = 0
+        for x in windows:
+            for start in edge.window_starts(len(x), 3000):
+                pos, ok = run(tf.constant(x[start:start + 3000]))
+                saved[f"{point}_{i}_pos"], saved[f"{point}_{i}_ok"] = pos.numpy(), ok.numpy()
+                i += 1
+        windows_run = i
+    np.savez(args.work / f"peaks_{args.side}.npz", **saved)
+    classifier = load_classifier(model_path)
+    sizes = {"windows": windows_run}
+    for point in POINTS:
+        config = configs[point]
+        graph = edge.build(classifier, config, edge.resolve_edge_config(edge.EdgeConfig(), config.signal, task.name))
+        folder = Path(tempfile.mkdtemp(dir=args.work)) / "saved_model"
+        edge.write_saved_model(graph, folder)
+        sizes[point] = {}
+        for fmt in ("float32", "int8"):
+            flatbuffer = edge.convert_tflite(folder, fmt)
+            sizes[point][fmt] = {"bytes": len(flatbuffer), "sha256": hashlib.sha256(flatbuffer).hexdigest()}
+        print(point, sizes[point], file=sys.stderr)
+    (args.work / f"tflite_{args.side}.json").write_text(json.dumps(sizes))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--before", required=True, help="the commit before the change")
+    p.add_argument("--work", required=True, type=Path)
+    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--every", type=int, default=100, help="every k-th CinC validation record")
+    p.add_argument("--side", choices=("before", "after"), help="internal: run one side in this process")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.side:
+        run_side(args)
+        return 0
+    for side in ("before", "after"):
+        # one process each: tf.function's conversion cache mixes two modules' methods of the same name
+        if not (args.work / f"tflite_{side}.json").is_file():
+            subprocess.run([sys.executable, __file__, "--before", args.before, "--work", str(args.work), "--cinc",
+                            args.cinc, "--every", str(args.every), "--side", side], check=True)
+    before, after = np.load(args.work / "peaks_before.npz"), np.load(args.work / "peaks_after.npz")
+    peaks = {}
+    for point in POINTS:
+        keys = sorted(k[: -len("_pos")] for k in before.files if k.startswith(point + "_") and k.endswith("_pos"))
+        same = sum(int(np.array_equal(before[k + "_pos"], after[k + "_pos"])
+                       and np.array_equal(before[k + "_ok"], after[k + "_ok"])) for k in keys)
+        peaks[point] = {"windows": len(keys), "identical": same}
+    tflite = {side: json.loads((args.work / f"tflite_{side}.json").read_text()) for side in ("before", "after")}
+    sizes = {point: {fmt: {"before": tflite["before"][point][fmt]["bytes"], "after": tflite["after"][point][fmt]["bytes"],
+                           "saved": tflite["before"][point][fmt]["bytes"] - tflite["after"][point][fmt]["bytes"]}
+                     for fmt in ("float32", "int8")} for point in POINTS}
+    goal = 400_000
+    result = {"experiment": "edge_port_size", "issue": 21, "model": "cinc2017-edge", "before": args.before,
+              "rule": RULE,
+              "command": "python experiments/edge/port_size.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "sizes_bytes": sizes, "peaks": peaks, "tflite": tflite,
+              "all_peaks_identical": all(v["windows"] == v["identical"] for v in peaks.values()),
+              "int8_goal_bytes": goal,
+              "on_post_wide_int8_over_goal_bytes": sizes["on_post_wide"]["int8"]["after"] - goal}
+    result["kept"] = result["all_peaks_identical"] and all(v["saved"] > 0 for s in sizes.values() for v in s.values())
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
