@@ -44,22 +44,14 @@ def _module(side: str, before: str, work: Path):
     return module
 
 
-def run_side(side: str, before: str, work: Path) -> None:
-    """One side's peaks (``WORK/peaks_SIDE.npz``) and file hashes (``WORK/tflite_SIDE.json``)."""
-    import tempfile
-
-    import tensorflow as tf
-
+def fixture_windows() -> list:
+    """The repository's fixture signals at 100 Hz (float32): the CinC 2017 sample's records and MIT-BIH 119 / 208's
+    first 300 s, the windows both sides of a check run through the graph."""
     from ecgsl_keras.bench.rpeaks import read_mitdb
-    from ecgsl_keras.config import SignalConfig
     from ecgsl_keras.data import signal as signal_lib
     from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
     from ecgsl_keras.data.readers import read_lead
-    from ecgsl_keras.serving.export import load_classifier
-    from ecgsl_keras.serving.inference import find_metadata
-    from ecgsl_keras.store.runs import resolve_model_arg
 
-    edge = _module(side, before, work)
     windows = []
     sample = Path(cinc2017_sample_dir())
     for header in sorted(sample.glob("*.hea")):
@@ -68,6 +60,22 @@ def run_side(side: str, before: str, work: Path) -> None:
     for rid in ("119", "208"):
         signal, fs, *_ = read_mitdb(REPO / "tests" / "fixtures" / "mitdb", rid)
         windows.append(signal_lib.resample(signal, fs, 100.0)[:30000].astype(np.float32))
+    return windows
+
+
+def run_side(side: str, before: str, work: Path) -> None:
+    """One side's peaks (``WORK/peaks_SIDE.npz``) and file hashes (``WORK/tflite_SIDE.json``)."""
+    import tempfile
+
+    import tensorflow as tf
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.serving.export import load_classifier
+    from ecgsl_keras.serving.inference import find_metadata
+    from ecgsl_keras.store.runs import resolve_model_arg
+
+    edge = _module(side, before, work)
+    windows = fixture_windows()
     saved = {}
     for label, options in CONFIGS.items():
         sc = SignalConfig(**options)

@@ -37,23 +37,13 @@ def run_side(args) -> None:
     """One side's peaks (``WORK/peaks_SIDE.npz``) and file sizes (``WORK/tflite_SIDE.json``)."""
     import tensorflow as tf
 
-    from ecgsl_keras.bench.rpeaks import read_mitdb
     from ecgsl_keras.data import signal as signal_lib
-    from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
-    from ecgsl_keras.data.readers import read_lead
     from ecgsl_keras.serving.export import load_classifier
     from gap_port import POINTS as OPTIONS, _configs, _records
-    from gap_port_default_check import _module
+    from gap_port_default_check import _module, fixture_windows
 
     edge = _module(args.side, args.before, args.work)
-    windows = []
-    sample = Path(cinc2017_sample_dir())
-    for header in sorted(sample.glob("*.hea")):
-        signal, fs, _ = read_lead(sample / header.stem)
-        windows.append(signal_lib.resample(signal, fs, 100.0).astype(np.float32))
-    for rid in ("119", "208"):
-        signal, fs, *_ = read_mitdb(REPO / "tests" / "fixtures" / "mitdb", rid)
-        windows.append(signal_lib.resample(signal, fs, 100.0)[:30000].astype(np.float32))
+    windows = fixture_windows()
     if Path(args.cinc).is_dir():
         reader, records = _records(args.cinc, args.every)
         for rid in records:
