@@ -2121,19 +2121,27 @@ def _auc(a, b) -> float | None:
     return round(float((ranks[:len(a)].sum() - len(a) * (len(a) + 1) / 2) / (len(a) * len(b))), 3)
 
 
+def _reproduced_template_rows(table, labels, dec, beats) -> tuple:
+    """The served (template-vote) left-out rows, their per-seed scores and seed spread, checked against key
+    ``TEMPLATE_SERVED_KEY``'s committed spread (stops when they differ)."""
+    import v_gate
+
+    reference = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]
+    sr = _template_served_rows(table, labels, dec, beats, reference["v_template"])
+    sc, spread = _seed_spread(sr["y"], sr["templated"], labels)
+    if not all(abs(spread[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED):
+        raise SystemExit(f"the served rows are not key {TEMPLATE_SERVED_KEY}'s")
+    return sr, sc, spread
+
+
 def step_false_v(table, labels, dec, beats) -> dict:
     """Key ``v_false_v_diagnosis`` (run v52): ``FALSE_V_WHAT``."""
     import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
-    saved = json.loads(OUT.read_text(encoding="utf-8"))
-    reference = saved[TEMPLATE_SERVED_KEY]
-    sr = _template_served_rows(table, labels, dec, beats, reference["v_template"])
+    sr, sc, spread = _reproduced_template_rows(table, labels, dec, beats)
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
-    sc, spread = _seed_spread(y, sr["templated"], labels)
-    if not all(abs(spread[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED):
-        raise SystemExit(f"the served rows are not key {TEMPLATE_SERVED_KEY}'s")
     rows = left_out_rows(table, labels, dec)
     v = labels.index("V")
     vote, cols = sr["vote"], sr["cols"]
@@ -2318,13 +2326,8 @@ def step_false_v_sources(table, labels, dec, beats) -> dict:
 
     from ecgsl_keras.evaluation.metrics import per_beat_metrics
 
-    saved = json.loads(OUT.read_text(encoding="utf-8"))
-    reference = saved[TEMPLATE_SERVED_KEY]
-    sr = _template_served_rows(table, labels, dec, beats, reference["v_template"])
+    sr, sc, spread = _reproduced_template_rows(table, labels, dec, beats)
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
-    sc, spread = _seed_spread(y, sr["templated"], labels)
-    if not all(abs(spread[m]["mean"] - reference["seed_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED):
-        raise SystemExit(f"the served rows are not key {TEMPLATE_SERVED_KEY}'s")
     v, n_cls = labels.index("V"), labels.index("N")
     f_cls = labels.index("F")
     name = lambda k: labels[int(k)]   # noqa: E731
