@@ -23,6 +23,14 @@ __all__ = ["detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks"]
 
 
 # neurokit2 detectors that come with their own cleaning in ecg_clean; the others get "neurokit".
+# SignalConfig field -> _findpeaks_neurokit keyword, for the detector options passed only when set (find_rpeaks)
+FINDPEAKS_OPTIONS = (("rpeak_region_threshold", "gradthreshweight"), ("rpeak_region_min_length", "minlenweight"),
+                     ("rpeak_region_mean_cap", "mean_cap"), ("rpeak_keep_first_beat", "keep_first_beat"),
+                     ("rpeak_minimum_gap_s", "minimum_gap"), ("rpeak_minimum_gap_new_only", "gap_new_only"),
+                     ("rpeak_minimum_gap_pair", "gap_pair"), ("rpeak_minimum_gap_pair_guarded", "gap_pair_guarded"),
+                     ("rpeak_minimum_gap_pair_slope", "gap_pair_slope"),
+                     ("rpeak_minimum_gap_pair_correlation", "gap_pair_correlation"),
+                     ("rpeak_minimum_gap_pair_templates", "gap_pair_templates"))
 _OWN_CLEANING = ("pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "emrich2023")
 
 
@@ -396,29 +404,12 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     detect_signal = cleaned if detect_clean == config.clean_method else clean(raw, fs, detect_clean)
     options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
                if config.rpeak_method == "neurokit" else {})
-    # the region rules (run s39, Python path only): only _findpeaks_neurokit takes them (SignalConfig.validate)
-    if config.rpeak_region_threshold > 0:
-        options["gradthreshweight"] = float(config.rpeak_region_threshold)
-    if config.rpeak_region_min_length > 0:
-        options["minlenweight"] = float(config.rpeak_region_min_length)
-    if config.rpeak_region_mean_cap > 0:
-        options["mean_cap"] = float(config.rpeak_region_mean_cap)
-    if config.rpeak_keep_first_beat:
-        options["keep_first_beat"] = True
-    if config.rpeak_minimum_gap_s > 0:
-        options["minimum_gap"] = float(config.rpeak_minimum_gap_s)
-    if config.rpeak_minimum_gap_new_only:
-        options["gap_new_only"] = True
-    if config.rpeak_minimum_gap_pair > 0:
-        options["gap_pair"] = float(config.rpeak_minimum_gap_pair)
-    if config.rpeak_minimum_gap_pair_guarded:
-        options["gap_pair_guarded"] = True
-    if config.rpeak_minimum_gap_pair_slope > 0:
-        options["gap_pair_slope"] = float(config.rpeak_minimum_gap_pair_slope)
-    if config.rpeak_minimum_gap_pair_correlation > 0:
-        options["gap_pair_correlation"] = float(config.rpeak_minimum_gap_pair_correlation)
-    if config.rpeak_minimum_gap_pair_templates > 0:
-        options["gap_pair_templates"] = float(config.rpeak_minimum_gap_pair_templates)
+    # the region rules (run s39) and the gap options (runs s48-s59), Python path only: only _findpeaks_neurokit takes
+    # them (SignalConfig.validate); a set field (> 0, or True) passes as the keyword FINDPEAKS_OPTIONS names
+    for field, keyword in FINDPEAKS_OPTIONS:
+        value = getattr(config, field)
+        if value > 0:
+            options[keyword] = True if isinstance(value, bool) else float(value)
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
                        gap_amplitude=float(config.rpeak_minimum_gap_amplitude))
