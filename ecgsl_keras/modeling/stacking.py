@@ -116,6 +116,31 @@ too (either test fires). The reference is the largest of the V-call groups' medi
 ``min_called`` such calls. NaN width never fires. With ``corr`` -1 (no correlation is below it) the width test acts
 alone. Without ``width`` (or null): no width test, as before.
 
+Record-level timing test of V calls (optional, ``rows="beat"`` with a class ``"V"``; ``VTiming``, the spec's
+``"v_timing"`` key, run v64 of ``experiments/mitdb``): applied after the ``v_veto``, e.g. ``{"min_called": 40, "share":
+0.8, "premature": 0.9, "pause": 1.1, "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A ventricular
+ectopic beat interrupts the sinus timing: it comes early, or is followed by a compensatory pause. A V call "on time"
+(``local_on_time``: pre RR / the median of its 16 neighbour intervals >= ``premature`` and post RR / pre RR <
+``pause``) says nothing against V on its own (a late PVC, a run), but a record where most V calls are on time is a
+record whose "V" form is a changed sinus beat (run s37: record 108's small on-time N beats). So on a record with at
+least ``min_called`` V calls outside AF, of which at least ``share`` are on time, each on-time V call outside AF loses
+V (``drop_calls``: the next class wins). Its evidence is two per-beat columns (``V_TIMING_COLUMNS``), then the
+``af_off`` feature when set (in AF, timing is no evidence: records 201 / 203); NaN timing is not on time. A served
+signal is one record. A spec without ``"v_timing"`` serves exactly as before.
+
+Fusion beats against V (optional, ``rows="beat"`` with classes ``"V"`` and ``to``; ``VFusion``, the spec's
+``"v_fusion"`` key, run v65 of ``experiments/mitdb``): applied after the ``v_timing``, e.g. ``{"min_called": 40,
+"corr": 0.8, "median_corr": 0.5, "width": 0.85, "to": "F", "af_off": {...}}``. A fusion beat is a sinus and a
+ventricular activation at once, so its shape lies between the record's normal beat and its V form: on a record with
+at least ``min_called`` V calls outside AF (``VTemplate``'s V template and ``VVeto``'s reference width, the median
+width of those calls), a V call outside AF whose correlation with the V template is below ``corr``, whose
+correlation with the record's median beat (``median_corr``) is at least ``median_corr`` and whose QRS width
+(``qrs_width_norm``) is below ``width`` x the reference width becomes ``to`` (its probability raised just above the
+row's largest; ``to`` null: it loses V to its next class). Why: run s37 found 208's false V (F beats, 30% of all
+false V) narrower than its true V (width 1.4 against 2.2) and less like its V-call template (0.64 against 0.95).
+Same evidence as the veto (``V_TEMPLATE_COLUMNS``, the ``af_off`` feature, the beats); NaN evidence never fires. A
+spec without ``"v_fusion"`` serves exactly as before.
+
 Premature-beat S rescue (optional, ``rows="beat"`` with a class ``"S"``; ``SPremature``, the spec's ``"s_premature"``
 key, run v57 of ``experiments/mitdb``): applied last, e.g. ``{"calls": ["N", "F"], "p_s": 0.2, "premature": 0.9,
 "af_off": {"feature": "window_af_afev", "threshold": 31.0}}``. A beat called one of ``calls`` whose S probability is
@@ -167,6 +192,15 @@ V_VETO_KEYS = ("min_called", "corr", "median")   # the spec's "v_veto" object: t
 V_VETO_OPTIONAL_KEYS = ("af_off", "clusters", "width")   # and these when set (absent or null: no AF test, one
 # template, no width test)
 V_VETO_CLUSTER_KEYS = ("corr", "min_members")   # the v_veto's "clusters" object: these keys, all of them
+# the record-level timing test's schema and evidence (run v64): the spec's "v_timing" object's keys, all of them, and
+# optionally these; its per-beat evidence is the local-rhythm prematurity and pause (per_beat_features.local_rhythm_features)
+V_TIMING_KEYS = ("min_called", "share", "premature", "pause")
+V_TIMING_OPTIONAL_KEYS = ("af_off",)
+V_TIMING_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio")
+# the fusion rule's schema (run v65): the spec's "v_fusion" object's keys, all of them, and optionally these; its
+# evidence is the template vote's (V_TEMPLATE_COLUMNS) and the beats
+V_FUSION_KEYS = ("min_called", "corr", "median_corr", "width", "to")
+V_FUSION_OPTIONAL_KEYS = ("af_off",)
 # the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
 # with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
 V_TEMPLATE_COLUMNS = ("median_corr", "qrs_width_norm")
@@ -215,7 +249,7 @@ def assign_folds(record_ids, labels, k: int = 5, seed: int = 42) -> dict:
 
 class Rule:
     """The interface of the post-booster rules (``Gate``, ``VGate``, ``VPause``, ``VTemplate``, ``VVeto``,
-    ``SPremature``), applied in
+    ``VTiming``, ``VFusion``, ``SPremature``), applied in
     ``RULES``' order: one loop serves (``StackedClassifier.predict_proba``, ``serving.stacked``), writes
     (``spec``) and reports (``evaluation.stacked``, ``ecgsl predict``) them all. Per rule: ``key`` (its
     ``stacking.json`` key and its key in ``predict_proba``'s ``evidence`` mapping), ``columns`` (the per-beat evidence
@@ -812,6 +846,159 @@ class VVeto(VTemplate):
         return drop_calls(p, fire, self._v)
 
 
+def _spec_entry(key: str, entry, keys: tuple, optional: tuple) -> dict:
+    """``entry`` when it is an object with all of ``keys`` and only ``optional`` besides, else ValueError naming
+    the spec's ``key``."""
+    if not isinstance(entry, dict) or not set(keys) <= set(entry) or not set(entry) <= set(keys + optional):
+        found = sorted(entry) if isinstance(entry, dict) else type(entry).__name__
+        raise ValueError(f"{key} must be an object with keys {list(keys)} (and optionally {list(optional)}), "
+                         f"got {found}")
+    return entry
+
+
+def _min_called(owner: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner} min_called must be an integer of at least 1, got {value!r}")
+    return int(value)
+
+
+class VTiming(Rule):
+    """The record-level timing test of V calls (module docstring): on a record (the rows given, or each of
+    ``records``) with at least ``min_called`` V calls outside AF of which at least ``share`` are on time against the
+    local rhythm (``local_on_time`` with ``premature`` and ``pause``), those on-time V calls lose V (``drop_calls``).
+    The one place of its schema (``V_TIMING_KEYS``, ``from_spec``, ``to_spec``), evidence (``columns``:
+    ``V_TIMING_COLUMNS``, then the AF-off feature when set) and rule (``fires``, ``apply``), measured by
+    ``experiments/mitdb/v_sensitivity.py`` (run v64)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_timing", "beat_v_on_time", "pre_v_timing_beat_probabilities",
+                                                   "v_on_time", "V_calls_on_time_taken")
+    rows_error = "a v_timing rule is for per-beat rows (rows 'beat')"
+
+    def __init__(self, min_called: int, share: float, premature: float, pause: float, label_names, af_off=None):
+        labels = [str(n) for n in label_names]
+        if V_CLASS not in labels:
+            raise ValueError(f"a v_timing rule needs a class {V_CLASS!r} among the labels {labels}")
+        self.min_called = _min_called("v_timing", min_called)
+        self.share = _finite("v_timing share", share, 0.0)
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"v_timing share is a fraction of a record's V calls, in (0, 1], got {share!r}")
+        self.premature = _finite("v_timing premature", premature, 0.0)
+        self.pause = _finite("v_timing pause", pause, 0.0)
+        self.af_off = None if af_off is None else _af_off_entry("v_timing", af_off)
+        self.columns = V_TIMING_COLUMNS + ((self.af_off["feature"],) if self.af_off else ())
+        self._v = labels.index(V_CLASS)
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VTiming":
+        """The spec's ``"v_timing"`` object; ValueError for anything but ``V_TIMING_KEYS`` (all of them) and
+        ``V_TIMING_OPTIONAL_KEYS`` with valid values."""
+        entry = _spec_entry("v_timing", entry, V_TIMING_KEYS, V_TIMING_OPTIONAL_KEYS)
+        return cls(entry["min_called"], entry["share"], entry["premature"], entry["pause"], label_names,
+                   af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_timing"`` object (``af_off`` only when set)."""
+        return {"min_called": self.min_called, "share": self.share, "premature": self.premature, "pause": self.pause,
+                **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def fires(self, probabilities, evidence) -> np.ndarray:
+        """(n,) bool: the on-time V calls of one record the rule takes V from (none unless the record passes the
+        count and share tests; NaN timing: not on time; NaN AF evidence: no AF evidence)."""
+        p = np.asarray(probabilities, np.float64)
+        x = np.asarray(evidence, np.float64)
+        if x.shape != (len(p), len(self.columns)):
+            raise ValueError(f"v_timing evidence must be ({len(p)}, {len(self.columns)}) (columns "
+                             f"{list(self.columns)}), got {x.shape}")
+        called = p.argmax(-1) == self._v
+        if self.af_off is not None:   # in AF the rhythm is irregular: "on time" is no evidence there
+            with np.errstate(invalid="ignore"):
+                called &= ~(x[:, 2] > self.af_off["threshold"])
+        on = called & local_on_time(x[:, 0], x[:, 1], np.full(len(p), np.nan), self.premature, self.pause)
+        if called.sum() < self.min_called or on.sum() < self.share * called.sum():
+            return np.zeros(len(p), bool)
+        return on
+
+    def serve(self, probabilities, evidence, **inputs) -> tuple:   # the rows are one record
+        return self.apply(probabilities, evidence)
+
+    def apply(self, probabilities, evidence, records=None) -> tuple:
+        """(probabilities (n, C) float64, mask (n,) bool of the V calls taken) of ``probabilities`` (n, C) and
+        ``evidence`` (n, len(columns)); ``records`` (n,) the beats' record ids (None: one record, as served), each
+        tested on its own."""
+        p = np.asarray(probabilities, np.float64)
+        records = np.zeros(len(p), np.int64) if records is None else np.asarray(records).reshape(-1)
+        x = np.asarray(evidence, np.float64)
+        if len(records) != len(p) or len(x) != len(p):
+            raise ValueError(f"{len(p)} rows but {len(records)} record ids and {len(x)} evidence rows")
+        fire = np.zeros(len(p), bool)
+        for r in np.unique(records):
+            m = records == r
+            fire[m] = self.fires(p[m], x[m])
+        return drop_calls(p, fire, self._v)
+
+
+class VFusion(VVeto):
+    """Fusion beats against V (module docstring): on a record with at least ``min_called`` V calls outside AF, a V
+    call outside AF less like the record's V-call template than ``corr``, at least ``median_corr`` like its median
+    beat and narrower than ``width`` x the V calls' median width (``VVeto.reference_width``) becomes class ``to``
+    (None: loses V to its next class). A sibling of the veto: its template, reference width and per-record loop,
+    its own schema (``V_FUSION_KEYS``) and tests. Measured by ``experiments/mitdb/v_sensitivity.py`` (run v65)."""
+
+    key, mask_key, before_key, mark, count_name = ("v_fusion", "beat_v_fused", "pre_v_fusion_beat_probabilities",
+                                                   "v_fused", "V_calls_fused")
+    rows_error = "a v_fusion rule is for per-beat rows (rows 'beat')"
+
+    def __init__(self, min_called: int, corr: float, median_corr: float, width: float, to, label_names,
+                 af_off=None):
+        labels = [str(n) for n in label_names]
+        if V_CLASS not in labels:
+            raise ValueError(f"a v_fusion rule needs a class {V_CLASS!r} among the labels {labels}")
+        if _finite("v_fusion corr", corr, -1.0) > 1.0:
+            raise ValueError(f"v_fusion corr is a correlation, at most 1, got {corr!r}")
+        super().__init__(_min_called("v_fusion", min_called), float(corr), False, labels,
+                         af_off=None if af_off is None else _af_off_entry("v_fusion", af_off))
+        self.median_corr = _finite("v_fusion median_corr", median_corr, -1.0)
+        if self.median_corr > 1.0:
+            raise ValueError(f"v_fusion median_corr is a correlation, at most 1, got {median_corr!r}")
+        self.width = _finite("v_fusion width", width)
+        if not 0.0 < self.width <= 1.0:
+            raise ValueError(f"v_fusion width is a ratio to the record's V-call width, in (0, 1], got {width!r}")
+        if to is not None and (not isinstance(to, str) or to not in labels or to == V_CLASS):
+            raise ValueError(f"v_fusion to must be null or a class among {labels} other than {V_CLASS!r}, got {to!r}")
+        self.to = to
+        self._to = None if to is None else labels.index(to)
+
+    @classmethod
+    def from_spec(cls, entry, label_names) -> "VFusion":
+        """The spec's ``"v_fusion"`` object; ValueError for anything but ``V_FUSION_KEYS`` (all of them) and
+        ``V_FUSION_OPTIONAL_KEYS`` with valid values."""
+        entry = _spec_entry("v_fusion", entry, V_FUSION_KEYS, V_FUSION_OPTIONAL_KEYS)
+        return cls(entry["min_called"], entry["corr"], entry["median_corr"], entry["width"], entry["to"], label_names,
+                   af_off=entry.get("af_off"))
+
+    def to_spec(self) -> dict:
+        """The spec's ``"v_fusion"`` object (``af_off`` only when set)."""
+        return {"min_called": self.min_called, "corr": self.corr, "median_corr": self.median_corr,
+                "width": self.width, "to": self.to, **({"af_off": dict(self.af_off)} if self.af_off else {})}
+
+    def fires(self, probabilities, beats, evidence) -> np.ndarray:
+        """(n,) bool: the V calls of one record the rule takes for fusion beats (NaN evidence: none)."""
+        p = np.asarray(probabilities, np.float64)
+        x, _, outside_af = self._check(p, beats, evidence)
+        corr_v = self.template_corr(p, beats, x)
+        with np.errstate(invalid="ignore"):
+            between = ((corr_v < self.corr) & (x[:, 0] >= self.median_corr)
+                       & (x[:, 1] < self.width * self.reference_width(p, beats, x)))
+            return (p.argmax(-1) == self._v) & outside_af & between
+
+    def _act(self, p, fire) -> tuple:
+        if self._to is None:
+            return drop_calls(p, fire, self._v)
+        p[fire, self._to] = p[fire].max(axis=1) * 1.001   # just above the row's largest: `to` wins, the rest keep order
+        p[fire] /= p[fire].sum(axis=1, keepdims=True)
+        return p, fire
+
+
 # the S rescue's schema and evidence (run v57 of experiments/mitdb): the spec's "s_premature" object's keys, all of them,
 # and optionally these; its per-beat evidence is pre RR / the record's average RR (per_beat_features.per_beat_features)
 S_PREMATURE_KEYS = ("calls", "p_s", "premature")
@@ -893,7 +1080,7 @@ class SPremature(Rule):
 
 
 # the post-booster rules in the order they are applied (as measured: experiments/mitdb/v_gate.py, v_sensitivity.py)
-RULES = (Gate, VGate, VPause, VTemplate, VVeto, SPremature)
+RULES = (Gate, VGate, VPause, VTemplate, VVeto, VTiming, VFusion, SPremature)
 RULE_KEYS = tuple(rule.key for rule in RULES)   # their stacking.json keys
 
 
@@ -903,7 +1090,7 @@ class StackedClassifier:
     def __init__(self, feature_names, deep_names, label_names, *, params: dict | None = None, seed: int = 42,
                  deep_source: dict | None = None, class_weight: str | None = "balanced",
                  combine: str = "stack", deep_weight: float = 0.5, rows: str = "record", gate=None, v_gate=None,
-                 v_pause=None, v_template=None, v_veto=None, s_premature=None):
+                 v_pause=None, v_template=None, v_veto=None, v_timing=None, v_fusion=None, s_premature=None):
         self.feature_names = [str(n) for n in feature_names]
         self.deep_names = [str(n) for n in deep_names]
         self.label_names = [str(n) for n in label_names]
@@ -933,7 +1120,7 @@ class StackedClassifier:
             raise ConfigError("<stacking>", "bad_config", f"rows must be one of {ROWS}, got {rows!r}")
         self.rows = rows
         given = {"gate": gate, "v_gate": v_gate, "v_pause": v_pause, "v_template": v_template, "v_veto": v_veto,
-                 "s_premature": s_premature}
+                 "v_timing": v_timing, "v_fusion": v_fusion, "s_premature": s_premature}
         for kind in RULES:   # each rule an instance, its spec entry or None (attributes gate, v_gate, ...)
             entry = given[kind.key]
             try:
@@ -1013,8 +1200,9 @@ class StackedClassifier:
         """(n, C) probabilities of ``X``: the booster's, or its average with the deep columns; then each of the
         model's ``rules`` in ``RULES``' order (``apply_rules``) on ``evidence``, a mapping ``{rule key: array}``
         (the ``stacking.json`` keys: ``"gate"`` (n,) values of ``gate.feature``; ``"v_gate"``, ``"v_pause"``,
-        ``"v_template"``, ``"v_veto"``, ``"s_premature"`` (n, k) the rule's ``columns``), and ``beats`` ((n, samples)
-        the beats' own samples, ``signal.own_beats``) for the rules that need them (``v_template``, ``v_veto``). The
+        ``"v_template"``, ``"v_veto"``, ``"v_timing"``, ``"v_fusion"``, ``"s_premature"`` (n, k) the rule's
+        ``columns``), and ``beats`` ((n, samples) the beats' own samples, ``signal.own_beats``) for the rules that need
+        them (``v_template``, ``v_veto``, ``v_fusion``). The
         ``v_gate`` also takes the deep P(V) of ``X``'s deep columns; the V rules after it and the S rescue take the
         rows as one record. The evidence of each rule the model has is required unless ``apply_gate`` is False,
         which gives the probabilities before every rule."""
