@@ -23,6 +23,8 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
     python experiments/mitdb/v_sensitivity.py --work WORK --steps amplitude_gate_nested # key v_amplitude_gate_nested (v63)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps timing_nested      # key v_timing_nested (run v64)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_nested      # key v_fusion_nested (run v65)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -374,6 +376,22 @@ Steps:
               0.2 / 0.3 x af_off off / the preset's gate (24 points) and off. ``AMP_CHOICE_RULE``: v55b's (per outer
               fold on its 4 inner groups, no inner V Se lost; ties ``_amp_tie``). ``AMP_KEEP_RULE``: v55's (v53's).
               NOT blind (``AMP_WHY``). All written here and in the JSON (rules-only key) before any figure of v63.
+``timing_nested`` (run v64, key ``v_timing_nested``; ``--steps timing_rules`` writes its rules alone) a record-level
+              timing test of V calls (``stacking.VTiming``, ``TIMING_RULE``) served after the shipped v_template: on a
+              record with at least min_called V calls outside AF of which at least share are on time (pre RR ratio >=
+              premature, post / pre RR < pause 1.1), those on-time calls lose V. ``TIMING_GRID``: min_called 20 / 40
+              x share 0.5 / 0.65 / 0.8 x premature 0.85 / 0.9 x af_off off / the preset's gate (24 points) and off.
+              ``TIMING_CHOICE_RULE`` (``POST_RULE_CHOICE``): v55b's admission (no inner group's V Se down) with the
+              pooled inner V +P not below off's (>=, ties the most conservative point; v55b's ">" choice reported
+              beside). ``TIMING_KEEP_RULE``: v55's. NOT blind (``TIMING_WHY``). All written here and in the JSON
+              (rules-only key) before any figure of v64.
+``fusion_nested`` (run v65, key ``v_fusion_nested``; ``--steps fusion_rules`` writes its rules alone) fusion beats
+              against V (``stacking.VFusion``, ``FUSION_RULE``) served after the shipped v_template: on a record with
+              at least 40 V calls outside AF, a V call outside AF whose correlation with the V-call template is below
+              corr, whose median_corr is at least median_corr and whose width is below width x the V calls' median
+              width becomes F. ``FUSION_GRID``: corr 0.7 / 0.8 / 0.9 x median_corr 0.3 / 0.5 x width 0.7 / 0.85 (12
+              points) and off; choice (``FUSION_CHOICE_RULE``) and keep (``FUSION_KEEP_RULE``) as v64's. NOT blind
+              (``FUSION_WHY``). All written here and in the JSON (rules-only key) before any figure of v65.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -3190,11 +3208,11 @@ def _veto_tie(q) -> tuple:
 
 
 def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, tie=_veto_tie, apply=None,
-                 v_tol=VETO_V_SE_TOL) -> dict:
+                 v_tol=VETO_V_SE_TOL, ppv_ge: bool = False) -> dict:
     """``VETO_CHOICE_RULE`` on one outer fold's inner side (``base``: the served inner rows) over ``grid`` (veto_rule's
     keyword points; None: ``_veto_points()``), the admissible point of the largest ``tie`` taken. ``apply`` (run v55):
     ``apply(pt) -> (rows, fired)`` in place of the veto on ``base``; ``v_tol`` (run v55b: 0) an inner group's
-    largest V Se fall."""
+    largest V Se fall; ``ppv_ge`` (runs v64 / v65) the pooled V +P need only not fall (>= off's) instead of rise."""
     v = labels.index("V")
     off = _group_scores(y, base, rec, groups, labels)
     off_ppv = _v_ppv(y, base, v)
@@ -3208,7 +3226,7 @@ def _veto_choice(y, rec, groups, base, labels, beats, cols, af_off, grid=None, t
         sc = _group_scores(y, pi, rec, groups, labels)
         falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
         ppv = _v_ppv(y, pi, v)
-        admissible = bool(ppv > off_ppv
+        admissible = bool((ppv >= off_ppv if ppv_ge else ppv > off_ppv)
                           and all(f is None or f <= v_tol for f in falls["V_sensitivity"])
                           and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
                           and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
@@ -5156,6 +5174,217 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
     return result
 
 
+# ---- runs v64 / v65 (keys v_timing_nested, v_fusion_nested): two record-level V rules served after the shipped
+# v_template (stacking.VTiming, stacking.VFusion). Both written BEFORE any figure of their run (training side or left
+# out), committed as rules-only keys, and NOT blind: session s37's left-out diagnosis (key v_false_v_sources) motivated
+# both.
+TIMING_KEY = "v_timing_nested"
+TIMING_GRID = {"min_called": (20, 40), "share": (0.5, 0.65, 0.8), "premature": (0.85, 0.9), "pause": (1.1,),
+               "af_off": (False, True)}
+TIMING_WHY = (
+    "not blind: session s37's left-out look (key v_false_v_sources) found 108's false V (N beats, 256-277 per seed, "
+    "36% of all false V) in sinus timing: pre RR / local median 1.00 and post RR ratio 1.00 like its N called N, 7% "
+    "premature (< 0.9) against 4%; run v63's per-beat amplitude gate could not tell them from 201's small on-time true "
+    "V. Physiology: a ventricular ectopic beat interrupts the sinus timing (premature, or a compensatory pause); one "
+    "on-time V call says little (a late PVC, a beat of a run), but a record where most V calls are on time has a "
+    "changed sinus beat, not ectopy, for its 'V' form. A record-level share protects the frequent-PVC records (119's "
+    "bigeminy, 208, 223: premature V). AF (201, 203): on-time is no evidence there, hence the af_off axis. The grid, "
+    "choice and keep rules were written and committed before any figure of v64")
+TIMING_RULE = (
+    "stacking.VTiming (stacking.json v_timing, optional and off by default), served after the shipped v_template "
+    "(RULES: rhythm gate, v_gate (none), v_pause, v_template, v_veto (none), v_timing), each record on its own: on a "
+    "record with at least min_called V calls (V the row's largest) outside AF (with af_off: the preset's rhythm-gate "
+    "feature and threshold; without: every V call), of which at least share are on time against the local rhythm "
+    "(local_on_time: pre RR / the median of the 16 neighbour intervals >= premature AND post RR / pre RR < pause), "
+    "each on-time V call outside AF loses V (drop_calls: its V probability set to 0, the row renormalised, the next "
+    "class wins)")
+POST_RULE_CHOICE = (
+    "per outer training fold on its 4 inner groups only, on what mitdb-beats serves (the inner-4 recipe with the "
+    "fold's rhythm gate, the shipped v_pause and v_template, each inner record on its own) with the point's rule after "
+    "them: admissible only if NO inner group's V Se falls (tolerance 0, 4 decimals, as v55b), no group's macro F1 (N, "
+    "S, V, F) falls by more than 0.002 nor its S Se by more than 0.01, and the pooled inner V +P (4 decimals) is NOT "
+    "BELOW off's (>=; v55b asked for a rise: a record-level rule for a pattern one record may hold can find no such "
+    "record on an inner side, and then a point that harms no inner group is taken by the ties, the most conservative "
+    "first); the admissible point of the highest pooled inner V +P is taken, ties {tie}; none admissible: off. "
+    "Reported beside it, not a decision: what v55b's rule (pooled V +P above off's) would take. Applied to the fold's "
+    "left-out records on the served recipe's left-out rows (booster seeds 42-44)")
+TIMING_CHOICE_RULE = "fixed before any figure of run v64: " + POST_RULE_CHOICE.format(
+    tie="(_timing_tie, the most conservative first): the higher share, then the higher min_called, then af_off on, then "
+        "the higher premature")
+TIMING_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v64").replace("v_gate entry", "v_timing entry")
+
+FUSION_KEY = "v_fusion_nested"
+FUSION_GRID = {"min_called": (40,), "corr": (0.7, 0.8, 0.9), "median_corr": (0.3, 0.5), "width": (0.7, 0.85),
+               "to": ("F",), "af_off": (True,)}
+FUSION_WHY = (
+    "not blind: session s37's left-out look (key v_false_v_sources) found fusion beats 29.9% of all false V, nearly "
+    "all 208's (210-213 of its 370 F beats called V per seed), narrower than its true V (qrs_width_norm 1.40 against "
+    "2.20, AUC 0.02) and less like its V-call template (0.64 against 0.95, AUC 0.05), on time like its N; run v58's "
+    "width-only veto was admitted by no fold (other records' narrower true V forms). A fusion beat is a sinus and a "
+    "ventricular activation at once, so v65 asks for a shape BETWEEN the record's median beat and its V form: unlike "
+    "the V template, partly like the median beat, and narrower than the V calls. The grid, choice and keep rules were "
+    "written and committed before any figure of v65")
+FUSION_RULE = (
+    "stacking.VFusion (stacking.json v_fusion, optional and off by default), served after the v_timing place (here: "
+    "after the shipped v_template; no v_veto, no v_timing), each record on its own: on a record with at least "
+    "min_called V calls outside AF (the preset's rhythm-gate feature and threshold), a V call outside AF whose "
+    "correlation with the record's V-call template (VTemplate's: the median of those calls' centred beats) is below "
+    "corr, whose correlation with the record's median beat (median_corr) is at least median_corr and whose QRS width "
+    "over the median beat's (qrs_width_norm) is below width x the median width of those V calls becomes to (F: its F "
+    "probability raised just above the row's largest, the row renormalised)")
+FUSION_CHOICE_RULE = "fixed before any figure of run v65: " + POST_RULE_CHOICE.format(
+    tie="(_fusion_tie, the most conservative first): the lower corr, then the lower width, then the higher median_corr")
+FUSION_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v65").replace("v_gate entry", "v_fusion entry")
+
+
+def _grid_points(grid: dict) -> list:
+    import itertools
+    return [dict(zip(grid, pt)) for pt in itertools.product(*grid.values())]
+
+
+def _timing_tie(q) -> tuple:
+    """``TIMING_CHOICE_RULE``'s order: V +P, then the most conservative point."""
+    return (q["pooled"]["V_positive_predictivity"], q["share"], q["min_called"], q["af_off"], q["premature"])
+
+
+def _fusion_tie(q) -> tuple:
+    """``FUSION_CHOICE_RULE``'s order: V +P, then the most conservative point."""
+    return (q["pooled"]["V_positive_predictivity"], -q["corr"], -q["width"], q["median_corr"])
+
+
+def timing_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_timing`` object of a ``TIMING_GRID`` point (``af_off``: the preset gate's)."""
+    return {"min_called": int(pt["min_called"]), "share": float(pt["share"]), "premature": float(pt["premature"]),
+            "pause": float(pt["pause"]), **({"af_off": dict(af_off)} if pt["af_off"] else {})}
+
+
+def fusion_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_fusion`` object of a ``FUSION_GRID`` point (``af_off``: the preset gate's)."""
+    return {"min_called": int(pt["min_called"]), "corr": float(pt["corr"]), "median_corr": float(pt["median_corr"]),
+            "width": float(pt["width"]), "to": pt["to"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
+
+
+def _post_rule_apply(kind: str, spec: dict, rows, idx, rec, table, beats, labels) -> tuple:
+    """(rows, mask) of ``rows`` (served rows of the table rows ``idx``) through the rule ``kind`` (``v_timing`` or
+    ``v_fusion``) of ``spec``, each record of ``rec`` on its own, as serving applies it."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import VFusion, VTiming
+    rule = {"v_timing": VTiming, "v_fusion": VFusion}[kind].from_spec(spec, labels)
+    cols = _columns_of(table, list(rule.columns))[idx]
+    if kind == "v_timing":
+        return rule.apply(rows, cols, records=rec)
+    return rule.apply(rows, beats[idx], cols, records=rec)
+
+
+POST_RULES = {"v_timing": {"key": TIMING_KEY, "run": "v64", "grid": TIMING_GRID, "why": TIMING_WHY, "what": TIMING_RULE,
+                           "choice": TIMING_CHOICE_RULE, "keep": TIMING_KEEP_RULE, "tie": _timing_tie,
+                           "spec": timing_spec, "library": "ecgsl_keras.modeling.stacking.VTiming (stacking.json v_timing)"},
+              "v_fusion": {"key": FUSION_KEY, "run": "v65", "grid": FUSION_GRID, "why": FUSION_WHY, "what": FUSION_RULE,
+                           "choice": FUSION_CHOICE_RULE, "keep": FUSION_KEEP_RULE, "tie": _fusion_tie,
+                           "spec": fusion_spec, "library": "ecgsl_keras.modeling.stacking.VFusion (stacking.json v_fusion)"}}
+
+
+def post_rule_rules(kind: str) -> dict:
+    """The rules of run v64 (``v_timing``) or v65 (``v_fusion``), written to the JSON before any figure and repeated
+    with the figures."""
+    r = POST_RULES[kind]
+    return {"why": r["why"], "blind": False, "rule": {"library": r["library"], "what": r["what"]},
+            "grid": {k: list(x) for k, x in r["grid"].items()}, "choice_rule": r["choice"],
+            "choice_tolerances": {"V_sensitivity": 0.0, "macro_f1_nsvf": NESTED_MACRO_TOL,
+                                  "S_sensitivity": NESTED_S_TOL, "pooled_V_positive_predictivity": ">= off's"},
+            "keep_rule": r["keep"], "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def _class_flow(y, before, after, labels) -> dict:
+    """{seed: {'true class -> call before -> call after': beats}} of the beats whose call ``after`` changed."""
+    out = {}
+    for s in sorted(before):
+        a, b = before[s].argmax(-1), after[s].argmax(-1)
+        moved = a != b
+        keys = [f"{labels[int(t)]}: {labels[int(u)]} -> {labels[int(w)]}" for t, u, w in zip(y[moved], a[moved], b[moved])]
+        out[str(s)] = dict(sorted({k: keys.count(k) for k in set(keys)}.items()))
+    return out
+
+
+def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: str) -> dict:
+    """Keys ``v_timing_nested`` (run v64, ``kind`` "v_timing") and ``v_fusion_nested`` (run v65, "v_fusion"): the
+    rule's grid chosen per outer fold on its 4 inner groups (``POST_RULE_CHOICE``), applied to the fold's left-out
+    records after the served rows, kept by v55's keep rule."""
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+
+    r = POST_RULES[kind]
+    v = labels.index("V")
+    up = "V_positive_predictivity"
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    points = _grid_points(r["grid"])
+    choice = {}
+    for h in range(len(dec["parts"])):
+        idx, base = _served_inner(table, labels, dec, h, beats, preset_spec)
+        rec, y = table["record"][idx], table["y"][idx]
+        ch = _veto_choice(y, rec, dec["groups"][h], base, labels, None, None, None, grid=points, tie=r["tie"],
+                          apply=lambda pt, base=base, idx=idx, rec=rec: _post_rule_apply(
+                              kind, r["spec"](pt, af_off), base, idx, rec, table, beats, labels),
+                          v_tol=0.0, ppv_ge=True)
+        off_ppv = ch["off"]["pooled"][up]
+        strict = [q for q in ch["points"] if q["admissible"] and q["pooled"][up] > off_ppv]
+        best = max(strict, key=r["tie"]) if strict else None
+        ch["strict_v55b_choice"] = None if best is None else {k: best[k] for k in r["grid"]}
+        ch["inner_groups"] = [sorted(g) for g in dec["groups"][h]]
+        for q in ch["points"]:   # per-group scores stay in group_falls; drop the bulky copies
+            q.pop("groups", None)
+        choice[str(h)] = ch
+        log.info("%s, fold %d: chosen %s (v55b's: %s); %s", kind, h, ch["chosen"], ch["strict_v55b_choice"],
+                 [(tuple(q[k] for k in r["grid"] if len(r["grid"][k]) > 1), q["pooled"][up], q["admissible"],
+                   q["vetoed"]["true_V"], q["vetoed"]["other"]) for q in ch["points"]])
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = _post_rule_apply(kind, r["spec"](pt, af_off), before[s][m], idx[m], rec[m],
+                                                        table, beats, labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0, checks, kept = _ppv_keep(paired, spread0)
+    f = labels.index("F")
+    result = dict(post_rule_rules(kind), **{
+        "af_off": af_off, "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]},
+        "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+        "chosen_spec": {h: None if ch["chosen"] is None else r["spec"](ch["chosen"], af_off) for h, ch in choice.items()},
+        "strict_v55b_choice": {h: ch["strict_v55b_choice"] for h, ch in choice.items()},
+        "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+        "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+        "decision": f"{kind} candidate for a ship step (the preset is not changed)" if kept
+                    else "none: the served recipe stays",
+        "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+        "F_sensitivity": {"served": [round(sc0[s]["F_sensitivity"], 4) for s in BOOSTER_SEEDS],
+                          "after": [round(sc1[s]["F_sensitivity"], 4) for s in BOOSTER_SEEDS]},
+        "F_called_V": {"served": [int(((y == f) & (before[s].argmax(-1) == v)).sum()) for s in BOOSTER_SEEDS],
+                       "after": [int(((y == f) & (after[s].argmax(-1) == v)).sum()) for s in BOOSTER_SEEDS]},
+        "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
+        "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
+                                 "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
+        "class_flow": _class_flow(y, before, after, labels),
+        "by_record_changed": _record_changes(y, rec, before, after, v)})
+    log.info("%s: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s", kind,
+             result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
+             spread1[up]["mean"], spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"], kept)
+    return result
+
+
 def preset_spec() -> dict:
     """The preset's stacking spec (``stacking.json``), read afresh at each call: the steps that take it as served."""
     from beats_preset import PRESET
@@ -5226,6 +5455,12 @@ STEPS = (
     ("amplitude_gate_nested", AMP_KEY,
      lambda c: step_narrow_gate_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), strict=True,
                                        variant=amplitude_variant())),
+    ("timing_rules", TIMING_KEY, lambda c: post_rule_rules("v_timing")),
+    ("timing_nested", TIMING_KEY,
+     lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_timing")),
+    ("fusion_rules", FUSION_KEY, lambda c: post_rule_rules("v_fusion")),
+    ("fusion_nested", FUSION_KEY,
+     lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion")),
     ("narrow_gate_served", NARROW_SERVED_KEY,
      lambda c: step_narrow_gate_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("width_rules", WIDTH_VETO_KEY, lambda c: width_veto_rules()),
@@ -5251,10 +5486,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "amplitude_gate_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
