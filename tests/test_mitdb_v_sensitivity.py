@@ -477,3 +477,55 @@ def test_the_v63_amplitude_gate_is_vgate_with_r_amplitude_as_its_fourth_column()
     rules = vs.amplitude_gate_rules()
     assert rules["blind"] is False and rules["choice_tolerances"]["V_sensitivity"] == 0.0
     assert vs.RULES_ONLY["amplitude_gate_rules"] == "v63" and "amplitude_gate_rules" in vs.NO_DECISION_ROWS
+
+
+def test_the_v64_and_v65_grids_are_library_rules_and_their_ties_prefer_the_most_conservative_point():
+    """Runs v64 / v65: every grid point is an entry the library serves (stacking.VTiming, stacking.VFusion); among
+    points of equal inner V +P the tie takes the most conservative one; the rules are committed alone."""
+    from ecgsl_keras.modeling.stacking import VFusion, VTiming
+    af = {"feature": "window_af_afev", "threshold": 31.0}
+    timing = vs._grid_points(vs.TIMING_GRID)
+    assert len(timing) == 24
+    for pt in timing:
+        spec = vs.timing_spec(pt, af)
+        assert ("af_off" in spec) == pt["af_off"] and VTiming.from_spec(spec, LABELS).to_spec() == spec
+    fusion = vs._grid_points(vs.FUSION_GRID)
+    assert len(fusion) == 12
+    for pt in fusion:
+        spec = vs.fusion_spec(pt, af)
+        assert spec["to"] == "F" and VFusion.from_spec(spec, LABELS).to_spec() == spec
+    same = [dict(q, pooled={"V_positive_predictivity": 0.9}) for q in timing]
+    assert {k: max(same, key=vs._timing_tie)[k] for k in ("share", "min_called", "af_off", "premature")} == {
+        "share": 0.8, "min_called": 40, "af_off": True, "premature": 0.9}
+    better = dict(same[0], pooled={"V_positive_predictivity": 0.91})
+    assert max(same + [better], key=vs._timing_tie) is better        # V +P first
+    same = [dict(q, pooled={"V_positive_predictivity": 0.9}) for q in fusion]
+    assert {k: max(same, key=vs._fusion_tie)[k] for k in ("corr", "width", "median_corr")} == {
+        "corr": 0.7, "width": 0.7, "median_corr": 0.5}
+    for step, run in (("timing_rules", "v64"), ("fusion_rules", "v65")):
+        assert vs.RULES_ONLY[step] == run and step in vs.NO_DECISION_ROWS
+    rules = vs.post_rule_rules("v_timing")
+    assert rules["blind"] is False and rules["choice_tolerances"]["V_sensitivity"] == 0.0
+
+
+def test_the_v64_choice_admits_a_point_that_changes_nothing_only_with_ppv_ge():
+    """v64 / v65's admission (ppv_ge): a point whose rows equal off's is admissible (pooled V +P not below off's),
+    under v55b's rule (ppv above off's) it is not; a point that takes an inner true V is admissible under neither."""
+    y = np.array([2, 2, 0, 0])
+    rec = np.array(["a", "a", "b", "b"])
+    base = np.tile([0.1, 0.1, 0.6, 0.1, 0.1], (4, 1))
+    base[3] = [0.6, 0.1, 0.1, 0.1, 0.1]
+
+    def apply(pt):
+        p = base.copy()
+        if pt["k"] == 1:                       # takes a true V
+            p[0] = [0.6, 0.1, 0.1, 0.1, 0.1]
+        return p, np.array([pt["k"] == 1, False, False, False])
+    grid = [{"k": 0}, {"k": 1}]
+    ge = vs._veto_choice(y, rec, [["a"], ["b"]], base, LABELS, None, None, None, grid=grid,
+                         tie=lambda q: (q["pooled"]["V_positive_predictivity"], -q["k"]), apply=apply, v_tol=0.0,
+                         ppv_ge=True)
+    assert [q["admissible"] for q in ge["points"]] == [True, False] and ge["chosen"] == {"k": 0}
+    gt = vs._veto_choice(y, rec, [["a"], ["b"]], base, LABELS, None, None, None, grid=grid,
+                         tie=lambda q: (q["pooled"]["V_positive_predictivity"], -q["k"]), apply=apply, v_tol=0.0)
+    assert gt["chosen"] is None

@@ -5307,6 +5307,29 @@ def _class_flow(y, before, after, labels) -> dict:
     return out
 
 
+def _on_time_shares(rows_of, idx, rec, table, labels, af_off) -> dict:
+    """{premature: {record: {seed: [V calls outside AF, their on-time share]}}}: ``VTiming``'s record-level count and
+    share (pause 1.1) of the served rows ``rows_of`` ({seed: rows}), for the records with at least 20 such calls."""
+    from beats_preset import _columns_of
+
+    from ecgsl_keras.modeling.stacking import V_TIMING_COLUMNS, local_on_time
+    v = labels.index("V")
+    x = _columns_of(table, list(V_TIMING_COLUMNS) + [af_off["feature"]])[idx]
+    with np.errstate(invalid="ignore"):
+        outside = ~(x[:, 2] > af_off["threshold"])
+    out = {}
+    for premature in TIMING_GRID["premature"]:
+        on = local_on_time(x[:, 0], x[:, 1], np.full(len(x), np.nan), premature, TIMING_GRID["pause"][0])
+        for s in sorted(rows_of):
+            called = (rows_of[s].argmax(-1) == v) & outside
+            for r in np.unique(rec[called]):
+                k = int((called & (rec == r)).sum())
+                if k >= 20:
+                    out.setdefault(str(premature), {}).setdefault(str(r), {})[str(s)] = [
+                        k, round(float((called & on & (rec == r)).sum() / k), 3)]
+    return out
+
+
 def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: str) -> dict:
     """Keys ``v_timing_nested`` (run v64, ``kind`` "v_timing") and ``v_fusion_nested`` (run v65, "v_fusion"): the
     rule's grid chosen per outer fold on its 4 inner groups (``POST_RULE_CHOICE``), applied to the fold's left-out
@@ -5357,6 +5380,29 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
     sc1, spread1 = _seed_spread(y, after, labels)
     paired = _paired(sc1, sc0)
     sd0, checks, kept = _ppv_keep(paired, spread0)
+    # written after the verdict, a report only (no decision): the choice with its ties the other way (the least
+    # conservative of the admissible points of the top inner V +P), on the same left-out rows
+    reversed_ties, after_rev = {}, {}
+    for h, ch in choice.items():
+        ok = [q for q in ch["points"] if q["admissible"]]
+        top = max((q["pooled"][up] for q in ok), default=None)
+        least = min((q for q in ok if q["pooled"][up] == top), key=r["tie"], default=None)
+        reversed_ties[h] = None if least is None else {k: least[k] for k in r["grid"]}
+    for s in BOOSTER_SEEDS:
+        after_rev[s] = before[s].copy()
+        for h, part in enumerate(dec["parts"]):
+            pt = reversed_ties[str(h)]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is not None and m.any():
+                after_rev[s][m] = _post_rule_apply(kind, r["spec"](pt, af_off), before[s][m], idx[m], rec[m], table,
+                                                   beats, labels)[0]
+    sc_rev, spread_rev = _seed_spread(y, after_rev, labels)
+    ablation = {"what": "written after the verdict, not a decision: each fold's ties broken the other way (the least "
+                        "conservative admissible point of the top pooled inner V +P)",
+                "chosen": reversed_ties, "seed_spread": spread_rev, "distance_to_targets": v_gate._distance(spread_rev),
+                "paired_change": _paired(sc_rev, sc0), "by_record_changed": _record_changes(y, rec, before, after_rev, v)}
+    if kind == "v_timing":   # label-free record-level shares on the served rows (a report, after the verdict)
+        ablation["left_out_on_time_share"] = _on_time_shares(before, idx, rec, table, labels, af_off)
     f = labels.index("F")
     result = dict(post_rule_rules(kind), **{
         "af_off": af_off, "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]},
@@ -5377,7 +5423,7 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
         "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
         "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
                                  "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
-        "class_flow": _class_flow(y, before, after, labels),
+        "class_flow": _class_flow(y, before, after, labels), "ablation_ties_reversed": ablation,
         "by_record_changed": _record_changes(y, rec, before, after, v)})
     log.info("%s: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s", kind,
              result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
