@@ -384,14 +384,18 @@ Steps:
               ``TIMING_CHOICE_RULE`` (``POST_RULE_CHOICE``): v55b's admission (no inner group's V Se down) with the
               pooled inner V +P not below off's (>=, ties the most conservative point; v55b's ">" choice reported
               beside). ``TIMING_KEEP_RULE``: v55's. NOT blind (``TIMING_WHY``). All written here and in the JSON
-              (rules-only key) before any figure of v64.
+              (rules-only key) before any figure of v64. Outcome: not kept. Fold 0 (108 inner) 40 / 0.65 / 0.85 /
+              af_off; fold 1 fires on no inner beat at share >= 0.65 and ties to 40 / 0.8 / 0.9 / af_off, which fires
+              on 108 under seed 42 only (108's on-time share 0.801 / 0.799 / 0.799): V +P +0.0158 +- 0.0273, V Se 0.
 ``fusion_nested`` (run v65, key ``v_fusion_nested``; ``--steps fusion_rules`` writes its rules alone) fusion beats
               against V (``stacking.VFusion``, ``FUSION_RULE``) served after the shipped v_template: on a record with
               at least 40 V calls outside AF, a V call outside AF whose correlation with the V-call template is below
               corr, whose median_corr is at least median_corr and whose width is below width x the V calls' median
               width becomes F. ``FUSION_GRID``: corr 0.7 / 0.8 / 0.9 x median_corr 0.3 / 0.5 x width 0.7 / 0.85 (12
               points) and off; choice (``FUSION_CHOICE_RULE``) and keep (``FUSION_KEEP_RULE``) as v64's. NOT blind
-              (``FUSION_WHY``). All written here and in the JSON (rules-only key) before any figure of v65.
+              (``FUSION_WHY``). All written here and in the JSON (rules-only key) before any figure of v65. Outcome:
+              not kept. Fold 0 (208 left out) admits nothing (106's narrower, partly N-like true V); fold 1's 0.9 /
+              0.5 / 0.7 takes 106's true V on its left-out side: V Se -0.0171, V +P -0.0016.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
