@@ -1843,3 +1843,38 @@ def test_bench_rpeaks_block21_join_edge_option(capsys, fixtures_dir):
         assert code == 0, captured.err
         result = json.loads(captured.out.strip().splitlines()[-1])
         assert result["block21_join_edge_s"] == edge and result["per_record"]["119/block21"]["join_edge_s"] == edge
+
+
+def test_built_noise_leaves_out_tp_segments_holding_an_annotated_artifact(records, fixtures_dir):
+    # run s60's builder fix: block21's and pause's noise is drawn at random, with replacement, from the record's TP
+    # segments, so one holding an annotated QRS-like artifact ("|", MIT-BIH 203) was copied into many blocked beats'
+    # spans. 3 mV spikes put into every 5th TP segment of 119 and annotated: with artifacts=None (the builder before
+    # run s60) block21 copies them into other spans; given their samples, those segments are left out and no span
+    # holds one
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    spans = rhythms.tp_segments(beats, symbols, fs)
+    marked = spans[::5]
+    spikes = np.array([(start + stop) // 2 for start, stop in marked])
+    x = np.asarray(signal, np.float64).copy()
+    for spike in spikes:
+        x[spike - 3:spike + 4] += 3.0 * np.hanning(7)
+    assert rhythms.tp_segments(beats, symbols, fs, artifacts=spikes) == [s for s in spans if s not in marked]
+    assert rhythms.tp_segments(beats, symbols, fs, artifacts=np.zeros(0, np.int64)) == spans
+
+    def spiked_spans(built):
+        # removed beats' spans (outside the spike's own place) whose built signal jumps by over 2 mV within 10 ms
+        jump = np.abs(built["signal"][3:] - built["signal"][:-3])
+        far = np.abs(built["removed"][:, None] - spikes[None, :]).min(axis=1) > fs
+        return sum(bool(jump[r - 30:r + 160].max() > 2.0) for r in built["removed"][far])
+
+    old = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1)
+    new = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1, artifacts=spikes)
+    assert spiked_spans(old) >= 2 and spiked_spans(new) == 0
+    np.testing.assert_array_equal(old["removed"], new["removed"])          # the same beats blocked
+    np.testing.assert_array_equal(old["signal"], rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1,
+                                                               artifacts=None)["signal"])
+    paused = rhythms.build("pause", x, fs, beats, symbols, episodes, seed=1, artifacts=spikes)
+    assert paused["pauses"].shape[0] > 5 and max(np.ptp(paused["signal"][a:b + 1]) for a, b in paused["pauses"]) < 2.0
+    # the fixture records annotate no artifact: their builds are unchanged
+    from ecgsl_keras.bench.rpeaks import read_artifacts
+    assert read_artifacts(fixtures_dir / "mitdb", "119").size == 0
