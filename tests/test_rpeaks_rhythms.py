@@ -1878,3 +1878,41 @@ def test_built_noise_leaves_out_tp_segments_holding_an_annotated_artifact(record
     # the fixture records annotate no artifact: their builds are unchanged
     from ecgsl_keras.bench.rpeaks import read_artifacts
     assert read_artifacts(fixtures_dir / "mitdb", "119").size == 0
+
+
+def test_guard_contrast_drops_a_noise_bump_in_a_long_gap_and_keeps_a_small_beat(records):
+    # rpeak_guard_contrast (run s60, not a default): rpeaks.drop_low_contrast drops a small final peak (under
+    # rpeak_guard_amplitude x the guard's reference) whose QRS amplitude is under c x the median of the windows 0.2-0.4 s
+    # before and after it. A built signal at 75/min (Gaussian QRS, P and T waves): one beat scaled to 0.25x as a whole
+    # (its P and T waves too: a small true beat) stays at every c of run s60's grid; one beat blocked and its span
+    # filled with smoothed noise, a bump of that noise (about 0.3x the QRS, as block21's false beats inside the blocked
+    # spans) is dropped
+    from ecgsl_keras.data import rpeaks as R
+    fs = 360.0
+    t = np.arange(int(20 * fs))
+    gauss = lambda c, a, w: a * np.exp(-0.5 * ((t - c) / (w * fs)) ** 2)  # noqa: E731
+    beat = lambda c, g: gauss(c, g, 0.012) + gauss(c - 0.17 * fs, 0.12 * g, 0.03) + gauss(c + 0.28 * fs, 0.25 * g, 0.06)  # noqa: E731
+    beats = np.arange(int(0.5 * fs), t.size - int(0.5 * fs), int(0.8 * fs))
+    small, blocked = beats[10], beats[16]
+    x = sum(beat(b, 0.25 if b == small else 1.0) for b in beats if b != blocked)
+    beats = beats[beats != blocked]
+    lo, hi = int(beats[15] + 0.45 * fs), int(beats[16] - 0.3 * fs)
+    x[lo:hi] += 0.07 * np.convolve(np.random.default_rng(0).standard_normal(hi - lo), np.full(5, 2.2 / 5), "same")
+    bump = (lo + hi) // 2
+    peaks = np.sort(np.append(beats, bump))
+    amplitude = rpeak_guard.qrs_amplitudes(x, peaks, fs)
+    ratio = amplitude / rpeak_guard.amplitude_reference(peaks, amplitude, peaks)
+    assert 0.25 < ratio[peaks == bump][0] < 0.35 and ratio[peaks == small][0] < 0.35      # both are tested
+    for c in (1.5, 2.0, 3.0):
+        out = R.drop_low_contrast(peaks, x, fs, 0.35, c)
+        np.testing.assert_array_equal(out, beats)
+    # off by default; validated; a real record's bigeminy build (119) loses no beat at c = 3
+    assert SignalConfig().rpeak_guard_contrast == 0.0
+    from ecgsl_keras.errors import ConfigError
+    with pytest.raises(ConfigError, match="rpeak_guard_contrast"):
+        SignalConfig(rpeak_guard_contrast=-1.0).validate()
+    built, fs = _build(records, "119", "bigeminy")
+    on = signal_lib.find_rpeaks(built["signal"], fs, dataclasses.replace(GUARDED, rpeak_guard_contrast=3.0))
+    off = signal_lib.find_rpeaks(built["signal"], fs, GUARDED)
+    tol = int(0.15 * fs)
+    assert match_peaks(built["beats"], on, tol)["fn"] == match_peaks(built["beats"], off, tol)["fn"]
