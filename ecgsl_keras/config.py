@@ -621,6 +621,14 @@ class SignalConfig(_JsonConfig):
     # rpeaks_s57_gap_pair_correlation.json, not blind): the correlation test refuses MIT-BIH 203's couplets of two shapes
     # (a beat, then a PVC of another focus), whose first beat is a morphology of the record; a P wave is not. 0 = off.
     rpeak_minimum_gap_pair_templates: float = 0.0
+    # Small final peaks must stand out of their surroundings (issue 21 run s60; Python path only): a final peak whose QRS
+    # amplitude is under rpeak_guard_amplitude x the guard's reference over the final peaks (one only a shape rescue,
+    # search back, a proposer or the gap's join kept) is dropped when that amplitude is under this x the median QRS
+    # amplitude of the windows rpeaks.CONTRAST_OFFSETS_S before and after it (rpeaks.drop_low_contrast): a bump of
+    # the noise does not stand out of the noise around it, a QRS stands out of its own P, ST and T waves whatever its
+    # size. Why (run s60's held-out look, rpeaks_s60_block21_look.json, not blind): block21's largest group of false
+    # beats lies inside the blocked beats' spans, in the record's own noise. 0 = off (default).
+    rpeak_guard_contrast: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -748,6 +756,9 @@ class SignalConfig(_JsonConfig):
                                                         "and positive only with rpeak_minimum_gap_pair_correlation > 0 "
                                                         f"(got {self.rpeak_minimum_gap_pair_templates}, "
                                                         f"{self.rpeak_minimum_gap_pair_correlation})")
+        if self.rpeak_guard_contrast < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_guard_contrast must be 0 (off) or positive "
+                                                        f"(got {self.rpeak_guard_contrast})")
         if self.rpeak_minimum_gap_new_only and self.rpeak_minimum_gap_final <= 0:
             raise ConfigError("<config>", "bad_config", "rpeak_minimum_gap_new_only needs rpeak_minimum_gap_final > 0 "
                                                         "(the gap's minima are collected for its test; got "

@@ -1843,3 +1843,76 @@ def test_bench_rpeaks_block21_join_edge_option(capsys, fixtures_dir):
         assert code == 0, captured.err
         result = json.loads(captured.out.strip().splitlines()[-1])
         assert result["block21_join_edge_s"] == edge and result["per_record"]["119/block21"]["join_edge_s"] == edge
+
+
+def test_built_noise_leaves_out_tp_segments_holding_an_annotated_artifact(records, fixtures_dir):
+    # run s60's builder fix: block21's and pause's noise is drawn at random, with replacement, from the record's TP
+    # segments, so one holding an annotated QRS-like artifact ("|", MIT-BIH 203) was copied into many blocked beats'
+    # spans. 3 mV spikes put into every 5th TP segment of 119 and annotated: with artifacts=None (the builder before
+    # run s60) block21 copies them into other spans; given their samples, those segments are left out and no span
+    # holds one
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    spans = rhythms.tp_segments(beats, symbols, fs)
+    marked = spans[::5]
+    spikes = np.array([(start + stop) // 2 for start, stop in marked])
+    x = np.asarray(signal, np.float64).copy()
+    for spike in spikes:
+        x[spike - 3:spike + 4] += 3.0 * np.hanning(7)
+    assert rhythms.tp_segments(beats, symbols, fs, artifacts=spikes) == [s for s in spans if s not in marked]
+    assert rhythms.tp_segments(beats, symbols, fs, artifacts=np.zeros(0, np.int64)) == spans
+
+    def spiked_spans(built):
+        # removed beats' spans (outside the spike's own place) whose built signal jumps by over 2 mV within 10 ms
+        jump = np.abs(built["signal"][3:] - built["signal"][:-3])
+        far = np.abs(built["removed"][:, None] - spikes[None, :]).min(axis=1) > fs
+        return sum(bool(jump[r - 30:r + 160].max() > 2.0) for r in built["removed"][far])
+
+    old = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1)
+    new = rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1, artifacts=spikes)
+    assert spiked_spans(old) >= 2 and spiked_spans(new) == 0
+    np.testing.assert_array_equal(old["removed"], new["removed"])          # the same beats blocked
+    np.testing.assert_array_equal(old["signal"], rhythms.build("block21", x, fs, beats, symbols, episodes, seed=1,
+                                                               artifacts=None)["signal"])
+    paused = rhythms.build("pause", x, fs, beats, symbols, episodes, seed=1, artifacts=spikes)
+    assert paused["pauses"].shape[0] > 5 and max(np.ptp(paused["signal"][a:b + 1]) for a, b in paused["pauses"]) < 2.0
+    # the fixture records annotate no artifact: their builds are unchanged
+    from ecgsl_keras.bench.rpeaks import read_artifacts
+    assert read_artifacts(fixtures_dir / "mitdb", "119").size == 0
+
+
+def test_guard_contrast_drops_a_noise_bump_in_a_long_gap_and_keeps_a_small_beat(records):
+    # rpeak_guard_contrast (run s60, not a default): rpeaks.drop_low_contrast drops a small final peak (under
+    # rpeak_guard_amplitude x the guard's reference) whose QRS amplitude is under c x the median of the windows 0.2-0.4 s
+    # before and after it. A built signal at 75/min (Gaussian QRS, P and T waves): one beat scaled to 0.25x as a whole
+    # (its P and T waves too: a small true beat) stays at every c of run s60's grid; one beat blocked and its span
+    # filled with smoothed noise, a bump of that noise (about 0.3x the QRS, as block21's false beats inside the blocked
+    # spans) is dropped
+    from ecgsl_keras.data import rpeaks as R
+    fs = 360.0
+    t = np.arange(int(20 * fs))
+    gauss = lambda c, a, w: a * np.exp(-0.5 * ((t - c) / (w * fs)) ** 2)  # noqa: E731
+    beat = lambda c, g: gauss(c, g, 0.012) + gauss(c - 0.17 * fs, 0.12 * g, 0.03) + gauss(c + 0.28 * fs, 0.25 * g, 0.06)  # noqa: E731
+    beats = np.arange(int(0.5 * fs), t.size - int(0.5 * fs), int(0.8 * fs))
+    small, blocked = beats[10], beats[16]
+    x = sum(beat(b, 0.25 if b == small else 1.0) for b in beats if b != blocked)
+    beats = beats[beats != blocked]
+    lo, hi = int(beats[15] + 0.45 * fs), int(beats[16] - 0.3 * fs)
+    x[lo:hi] += 0.07 * np.convolve(np.random.default_rng(0).standard_normal(hi - lo), np.full(5, 2.2 / 5), "same")
+    bump = (lo + hi) // 2
+    peaks = np.sort(np.append(beats, bump))
+    amplitude = rpeak_guard.qrs_amplitudes(x, peaks, fs)
+    ratio = amplitude / rpeak_guard.amplitude_reference(peaks, amplitude, peaks)
+    assert 0.25 < ratio[peaks == bump][0] < 0.35 and ratio[peaks == small][0] < 0.35      # both are tested
+    for c in (1.5, 2.0, 3.0):
+        out = R.drop_low_contrast(peaks, x, fs, 0.35, c)
+        np.testing.assert_array_equal(out, beats)
+    # off by default; validated; a real record's bigeminy build (119) loses no beat at c = 3
+    assert SignalConfig().rpeak_guard_contrast == 0.0
+    from ecgsl_keras.errors import ConfigError
+    with pytest.raises(ConfigError, match="rpeak_guard_contrast"):
+        SignalConfig(rpeak_guard_contrast=-1.0).validate()
+    built, fs = _build(records, "119", "bigeminy")
+    on = signal_lib.find_rpeaks(built["signal"], fs, dataclasses.replace(GUARDED, rpeak_guard_contrast=3.0))
+    off = signal_lib.find_rpeaks(built["signal"], fs, GUARDED)
+    tol = int(0.15 * fs)
+    assert match_peaks(built["beats"], on, tol)["fn"] == match_peaks(built["beats"], off, tol)["fn"]

@@ -42,7 +42,12 @@ built from a record's own signal and annotations (deterministic for a given ``se
 Real noise: the record's own TP segments (after a normal beat's T wave, before the next P wave),
 each with the straight line between its end values removed (so pieces join without steps),
 concatenated in a random order. That is the record's baseline noise (muscle, mains, electrode
-motion, residual wander) as it is between beats, at its own amplitude.
+motion, residual wander) as it is between beats, at its own amplitude. With ``artifacts`` (the
+samples of the record's annotated artifacts, ``ARTIFACT_SYMBOLS``; ``bench.rpeaks.read_artifacts``) a
+TP segment holding one is left out: the noise is drawn at random, with replacement, so such a piece
+would copy an annotated QRS-like artifact into many blocked beats' spans and pauses (MIT-BIH 203: a
+2.8 mV artifact drawn into several blocked beats' spans of one block21 build; run s60's look,
+experiments/rpeaks/s58_block21_look.py). ``artifacts=None`` builds as before run s60.
 
 A "regular normal beat" is an annotation of AAMI class N whose neighbours are also class N,
 with both RR intervals within 0.4-1.5 s and differing by less than 20%. A TP segment runs from
@@ -84,11 +89,24 @@ def _tp_span(beats, k, fs):
     return start, stop
 
 
-def tp_segments(beats, symbols, fs, min_s=0.04) -> list:
-    """``(start, stop)`` sample spans of the TP segments after regular normal beats."""
+# MIT-BIH annotations of artifacts a TP segment must not hold to be noise (module docstring): "|", an isolated
+# QRS-like artifact
+ARTIFACT_SYMBOLS = ("|",)
+
+
+def tp_segments(beats, symbols, fs, min_s=0.04, artifacts=None) -> list:
+    """``(start, stop)`` sample spans of the TP segments after regular normal beats; ``artifacts`` (samples, or
+    None): those holding one are left out (module docstring)."""
     beats = np.asarray(beats, np.int64)
     spans = [_tp_span(beats, k, fs) for k in np.flatnonzero(_regular_normal(beats, symbols, fs))]
-    return [(start, stop) for start, stop in spans if stop - start >= min_s * fs]
+    spans = [(start, stop) for start, stop in spans if stop - start >= min_s * fs]
+    if artifacts is None or np.size(artifacts) == 0:
+        return spans
+    artifacts = np.sort(np.asarray(artifacts, np.int64))
+    # the artifacts at or after each span's start: one lies inside when the first of them is at most its stop
+    first = np.searchsorted(artifacts, [start for start, _ in spans])
+    return [(start, stop) for (start, stop), j in zip(spans, first)
+            if j >= artifacts.size or artifacts[j] > stop]
 
 
 class NoiseSource:
@@ -263,18 +281,19 @@ def _joined_fill(x, start, stop, noise, edge):
 
 
 def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None, p_start_s=0.28,
-            join_edge_s=JOIN_EDGE_S):
+            join_edge_s=JOIN_EDGE_S, artifacts=None):
     """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
     reference beats left, and the samples of the blocked (removed) beats. ``qrs_before_s``: None (default)
     cuts from ``qrs_cut_s`` before each blocked beat's annotation; a float from that many seconds
     (0.07: the builder before run s29). ``t_end_s``: None (default) ends the cut ``t_end_cut_s`` after it; a float
     that many seconds after it (0.45: the builder of runs s29-s45). ``join_edge_s``: the cross-fade at the span's end
-    (``JOIN_EDGE_S``; 0, ``JOIN_EDGE_NONE``: the builder of runs s29-s46, the same noise draws)."""
+    (``JOIN_EDGE_S``; 0, ``JOIN_EDGE_NONE``: the builder of runs s29-s46, the same noise draws). ``artifacts``:
+    the record's annotated artifacts, whose TP segments the noise leaves out (None: the builder before run s60)."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
     qrs_before_s, t_end_s = cut_bounds(x, fs, beats, symbols, qrs_before_s, t_end_s, p_start_s)
-    noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    noise = NoiseSource(x, tp_segments(beats, symbols, fs, artifacts=artifacts), rng)
     edge = int(round(join_edge_s * fs))
     regular = _regular_normal(beats, symbols, fs)
     blocked = np.zeros(beats.size, bool)
@@ -295,15 +314,16 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None,
     return x, beats[~blocked], beats[blocked]
 
 
-def pause(signal, fs, beats, symbols, episodes=None, seed=0, pause_s=(2.0, 4.0), pause_every=(8, 16)):
+def pause(signal, fs, beats, symbols, episodes=None, seed=0, pause_s=(2.0, 4.0), pause_every=(8, 16),
+          artifacts=None):
     """Sinus pauses (module docstring). Returns ``(signal, beats, episodes, pauses)``: the new
     signal, the shifted reference beats, the shifted VF episodes and the ``(start, stop)`` sample
-    spans of the inserted pauses in the new signal."""
+    spans of the inserted pauses in the new signal. ``artifacts``: as ``block21``'s."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64)
     beats = np.asarray(beats, np.int64)
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
-    noise = NoiseSource(x, tp_segments(beats, symbols, fs), rng)
+    noise = NoiseSource(x, tp_segments(beats, symbols, fs, artifacts=artifacts), rng)
     regular = _regular_normal(beats, symbols, fs)
     inserts = []                     # (position in the old signal, length)
     countdown = int(rng.integers(pause_every[0], pause_every[1] + 1))
@@ -375,7 +395,7 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
 
 
 def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None, t_end_s=None,
-          join_edge_s=JOIN_EDGE_S) -> dict:
+          join_edge_s=JOIN_EDGE_S, artifacts=None) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
     ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
@@ -384,7 +404,9 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     experiments/rpeaks/block.py). ``t_end_s``: where block21's cut ends after the annotation (None: from the record's
     T-wave end, ``t_end_cut_s``; 0.45: the builder of runs s29-s45, which left the T wave's tail of the blocked beats
     in MIT-BIH 108 and 207; experiments/rpeaks/block21_cut.py). ``join_edge_s``: block21's cross-fade at the cut's end
-    (``JOIN_EDGE_S``; 0: the builder of runs s29-s46; experiments/rpeaks/block21_seam.py)."""
+    (``JOIN_EDGE_S``; 0: the builder of runs s29-s46; experiments/rpeaks/block21_seam.py). ``artifacts``: the samples
+    of the record's annotated artifacts (``bench.rpeaks.read_artifacts``), whose TP segments block21's and pause's
+    noise leaves out (None: the builder before run s60, module docstring)."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -394,11 +416,11 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     if rhythm == "block21":
         cut, end = cut_bounds(signal, fs, beats, symbols, qrs_before_s, t_end_s)
         x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end,
-                                   join_edge_s=join_edge_s)
+                                   join_edge_s=join_edge_s, artifacts=artifacts)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
                 "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end, "join_edge_s": join_edge_s}
     if rhythm == "pause":
-        x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed)
+        x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed, artifacts=artifacts)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),
                 "pauses": pauses, "scaled": np.zeros(0, np.int64)}
     if rhythm == "bigeminy":

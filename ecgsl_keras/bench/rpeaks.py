@@ -22,7 +22,8 @@ block (``block21``: every other regular beat loses its QRS-T from its QRS onset,
 ``--block21-qrs-before 0.07`` builds it as before run s29; its cut ends after the record's T wave,
 ``--block21-t-end 0.45`` ends it as before run s46; the span cross-fades with the signal at its ends,
 ``--block21-join-edge 0`` joins it as before run s47) and sinus pauses
-(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat) and
+(``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat; since run s60 both
+rhythms' noise leaves out the TP segments holding an annotated artifact, ``read_artifacts``) and
 bigeminy (``bigeminy``: every other regular normal beat, and the normal beats next to ventricular ones,
 scaled to 0.4 of their amplitude), with the reference moved accordingly; ``rhythms`` gives Se, +P and the +P lost against ``normal`` per
 signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_pauses``).
@@ -167,6 +168,22 @@ def read_mitdb(data_dir, record_id: str, lead: str = "MLII", with_symbols: bool 
     return result
 
 
+def read_artifacts(data_dir, record_id: str) -> np.ndarray:
+    """The samples (int64, sorted) of record ``record_id``'s annotated artifacts (``rhythms.ARTIFACT_SYMBOLS``), which
+    the built rhythms' noise leaves out (``rhythms.build``'s ``artifacts``); read with wfdb as ``read_mitdb``."""
+    import wfdb
+
+    path = Path(data_dir) / record_id
+    if not (Path(data_dir) / f"{record_id}.atr").exists():
+        raise RecordError(path, "missing_record", f"record file {record_id}.atr not found")
+    try:
+        annotation = wfdb.rdann(str(path), "atr")
+    except (OSError, ValueError) as exc:
+        raise RecordError(path, "bad_record", f"cannot read with wfdb: {exc}") from None
+    samples = [int(a) for a, s in zip(annotation.sample, annotation.symbol) if s in rhythms.ARTIFACT_SYMBOLS]
+    return np.sort(np.asarray(samples, np.int64))
+
+
 def in_episodes(samples, episodes) -> np.ndarray:
     """Boolean mask of ``samples`` lying inside any ``[start, end]`` row of ``episodes``."""
     samples = np.asarray(samples, np.int64)
@@ -277,12 +294,15 @@ def run(args) -> dict:
     for record_id in record_ids:
         start = time.perf_counter()
         signal, fs, reference, episodes, _, symbols = read_mitdb(data_dir, record_id, args.lead, with_symbols=True)
+        # the built rhythms' noise leaves out the TP segments holding an annotated artifact (run s60)
+        artifacts = read_artifacts(data_dir, record_id) if set(rhythm_names) & {"block21", "pause"} else None
         read_seconds += time.perf_counter() - start
         for rhythm in rhythm_names:
             built = rhythms.build(rhythm, signal, fs, reference, symbols, episodes,
                                   seed=_seed(record_id, getattr(args, "seed", 0)),
                                   qrs_before_s=getattr(args, "block21_qrs_before", None),
-                                  t_end_s=getattr(args, "block21_t_end", None), join_edge_s=_join_edge(args))
+                                  t_end_s=getattr(args, "block21_t_end", None), join_edge_s=_join_edge(args),
+                                  artifacts=artifacts)
             signals.append((record_id, rhythm, built, fs))
     per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf)
     main = per_rhythm.get("normal", per_rhythm[rhythm_names[0]])

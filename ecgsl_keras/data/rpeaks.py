@@ -502,15 +502,55 @@ def guard_with_gap(peaks, gap_peaks, guard, cleaned, fs, config: SignalConfig) -
     (``find_rpeaks``) and the grid scripts, which guard its primary peaks themselves, both end here."""
     final = float(config.rpeak_minimum_gap_final)
     if gap_peaks is None or final <= 0:
-        return guard(peaks)
-    constants = rpeak_guard.constants_for(config)
+        peaks = guard(peaks)
+    else:
+        constants = rpeak_guard.constants_for(config)
+        peaks = np.asarray(peaks, dtype=np.int64)
+        gap_peaks = np.asarray(gap_peaks, dtype=np.int64)
+        if config.rpeak_minimum_gap_after_guard:
+            held = np.isin(peaks, gap_peaks)
+            peaks = join_gap_peaks(guard(peaks[~held]), peaks[held], cleaned, fs, final,
+                                   int(round(config.min_rr_s * float(fs))), constants)
+        else:
+            peaks = drop_small_gap_peaks(guard(peaks), gap_peaks, cleaned, fs, final, constants)
+    if config.rpeak_guard_contrast > 0:
+        # the last step on the final peaks, whichever path made them (run s60)
+        peaks = drop_low_contrast(peaks, cleaned, fs, float(config.rpeak_guard_amplitude),
+                                  float(config.rpeak_guard_contrast), rpeak_guard.constants_for(config))
+    return peaks
+
+
+# drop_low_contrast's surroundings of a peak (seconds before and after it): past the QRS (a QRS lasts under 0.12 s and
+# qrs_amplitudes' window is +-qrs_half_width_s), over the PR segment and P wave before it and the ST segment and T wave
+# after it, short of a neighbour at the normal rates (run s60)
+CONTRAST_OFFSETS_S = (0.2, 0.3, 0.4)
+
+
+def drop_low_contrast(peaks, cleaned, fs, small, ratio, constants=None) -> np.ndarray:
+    """``peaks`` without the small ones that do not stand out of their surroundings (``SignalConfig.rpeak_guard_contrast``,
+    run s60): a peak whose QRS amplitude (``rpeak_guard.qrs_amplitudes``) is under ``small`` x the guard's reference
+    over ``peaks`` (``rpeak_guard.amplitude_reference``) is dropped when that amplitude is under ``ratio`` x the median
+    QRS amplitude of the windows ``CONTRAST_OFFSETS_S`` before and after it. The ratio is scale-free: a small true beat
+    (a beat of bigeminy, a dropout's neighbour) has P, ST and T waves as small as its QRS; a bump of the record's noise
+    in a long RR interval (run s60's look: block21's false beats inside the blocked beats' spans) is as large as the
+    noise around it. Only the small peaks are measured, so the cost is a handful of windows per record."""
     peaks = np.asarray(peaks, dtype=np.int64)
-    gap_peaks = np.asarray(gap_peaks, dtype=np.int64)
-    if config.rpeak_minimum_gap_after_guard:
-        held = np.isin(peaks, gap_peaks)
-        return join_gap_peaks(guard(peaks[~held]), peaks[held], cleaned, fs, final,
-                              int(round(config.min_rr_s * float(fs))), constants)
-    return drop_small_gap_peaks(guard(peaks), gap_peaks, cleaned, fs, final, constants)
+    if peaks.size < 3:
+        return peaks
+    constants = constants or rpeak_guard.GUARD     # the guard's (rpeak_guard.constants_for the signal config)
+    amplitude = rpeak_guard.qrs_amplitudes(cleaned, peaks, fs, constants.qrs_half_width_s)
+    reference = rpeak_guard.amplitude_reference(peaks, amplitude, peaks, constants)
+    test = np.flatnonzero(amplitude < small * reference)      # a NaN reference tests nothing
+    if test.size == 0:
+        return peaks
+    offsets = np.round(np.array(CONTRAST_OFFSETS_S) * float(fs)).astype(np.int64)
+    around = np.concatenate([-offsets[::-1], offsets])
+    at = np.clip(peaks[test][:, None] + around[None, :], 0, np.asarray(cleaned).shape[0] - 1)
+    surroundings = rpeak_guard.qrs_amplitudes(cleaned, at.ravel(), fs, constants.qrs_half_width_s).reshape(at.shape)
+    low = amplitude[test] < float(ratio) * np.median(surroundings, axis=1)
+    keep = np.ones(peaks.size, bool)
+    keep[test[low]] = False
+    return peaks[keep]
 
 
 def join_gap_peaks(guarded, gap_peaks, cleaned, fs, ratio, min_distance, constants=None) -> np.ndarray:
