@@ -125,7 +125,8 @@ def main(argv=None) -> int:
     before, after = np.load(args.work / "peaks_before.npz"), np.load(args.work / "peaks_after.npz")
     peaks = {}
     for point in args.points:
-        keys = sorted(k[: -len("_pos")] for k in before.files if k.startswith(point + "_") and k.endswith("_pos"))
+        keys = sorted(k[: -len("_pos")] for k in before.files if k.startswith(point + "_") and k.endswith("_pos")
+                      and k[len(point) + 1:-len("_pos")].isdigit())      # "on" is not "on_deep"
         same = sum(int(np.array_equal(before[k + "_pos"], after[k + "_pos"])
                        and np.array_equal(before[k + "_ok"], after[k + "_ok"])) for k in keys)
         peaks[point] = {"windows": len(keys), "identical": same}
