@@ -431,7 +431,7 @@ def test_unservable_configs_are_refused(options):
 @pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1},
                                      {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
                                      {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
-                                     {"rpeak_rescue_cluster": 0.9},
+                                     {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
                                      {"rpeak_guard_residual": 0.5},
                                      {"rpeak_guard_own_t": 0.5}, {"rpeak_second_run": 0.8},
                                      {"rpeak_guard_blocked_p": 0.9}, {"rpeak_guard_p_wave_gap": 1.5},
@@ -667,12 +667,6 @@ def test_ported_detector_options_are_accepted():
     assert "rpeak_guard_noise" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
     edge.check_config(SignalConfig(rpeak_guard_post_wide=0.4), edge.EdgeConfig())
     assert "rpeak_guard_post_wide" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
-    edge.check_config(SignalConfig(rpeak_guard_t_wave=0.9, rpeak_guard_constants={"t_wave_size": 4.0,
-                                                                                   "t_wave_all": True}),
-                      edge.EdgeConfig())
-    assert "rpeak_guard_t_wave" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
-    # the second proposer (whose candidates rpeak_guard_t_wave also vetoes) stays refused
-    assert "rpeak_second_proposer" in edge.PYTHON_ONLY_RPEAK_OPTIONS
 
 
 @pytest.mark.parametrize("deep", [0.15, 0.2])
@@ -820,74 +814,3 @@ def test_in_graph_post_wide_check_drops_the_peaks_after_wide_beat_drops(fixtures
         np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
         dropped += int(flagged.sum())
     assert dropped >= minimum
-
-
-def _t_wave_check_matches(graph, config, x, peaks, cleaned=None):
-    """EndToEnd.t_wave_check against rpeak_guard.t_wave_like (the kept peaks against themselves, as guard_rpeaks runs
-    it with t_wave_all) on the same peaks and cleaned window (float32, as the graph holds it); returns how many peaks
-    the Python step drops."""
-    assert 3 <= peaks.size <= 128
-    fs_t = config.target_fs
-    if cleaned is None:
-        cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
-    flagged = rpeak_guard.t_wave_like(peaks, peaks, cleaned.astype(np.float64), fs_t, float(config.rpeak_guard_t_wave),
-                                      rpeak_guard.constants_for(config))
-    pos = np.full(128, x.size - 1, np.int32)
-    pos[: peaks.size] = peaks
-    kept, ok = graph.t_wave_check(np.pad(cleaned, (0, graph.n - cleaned.size), mode="edge"), pos,
-                                  np.arange(128) < peaks.size)
-    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
-    return int(flagged.sum())
-
-
-@pytest.mark.parametrize("correlation, size, lag", [(0.9, 4.0, (0.15, 0.45)), (0.7, 2.0, (0.15, 0.45)),
-                                                    (0.9, 4.0, (0.2, 0.3))])
-def test_in_graph_t_wave_check_drops_the_peaks_t_wave_like_drops(fixtures_dir, correlation, size, lag):
-    """rpeak_guard_t_wave with t_wave_all (a step of s37_first's guard) in the graph: 30 s windows of MIT-BIH 208 (many
-    PVCs) at target_fs, the detector's peaks and a peak put 0.25 s after every other annotated PVC (its T wave; the
-    PVCs without one give the template); EndToEnd.t_wave_check keeps what rpeak_guard.t_wave_like keeps (s37_first's
-    0.9 / size 4, a looser setting, a narrower lag range), and drops some."""
-    from ecgsl_keras.bench.rpeaks import read_mitdb
-
-    config = SignalConfig(rpeak_guard_t_wave=correlation, rpeak_guard_constants={"t_wave_size": size, "t_wave_all": True,
-                                                                                 "t_wave_lag_s": lag})
-    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
-    signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
-    beats, symbols = np.asarray(beats), np.asarray(symbols)
-    fs_t = config.target_fs
-    dropped = 0
-    for start in (0, 30, 60, 90):
-        x = signal_lib.resample(signal[int(start * fs):int((start + 30) * fs)], fs, fs_t)
-        cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
-        peaks = signal_lib.find_rpeaks(x, fs_t, SignalConfig(), cleaned=cleaned)
-        pvc = beats[(symbols == "V") & (beats >= start * fs) & (beats < (start + 29) * fs)]
-        peaks = np.union1d(peaks, np.rint((pvc[::2] - start * fs) * fs_t / fs + 0.25 * fs_t).astype(np.int64))
-        dropped += _t_wave_check_matches(graph, config, x, peaks, cleaned)
-    assert dropped >= (10 if lag == (0.15, 0.45) else 1)
-
-
-@pytest.mark.slow   # 24 windows through the graph's T-wave check (eager TensorFlow): ~6 s
-def test_in_graph_t_wave_check_matches_python_on_fixture_records(cinc_dir, fixtures_dir):
-    """The same T-wave check (s37_first's 0.9, size 4, all) on the fixture records as they are (the embedded CinC
-    sample, 30 s windows at target_fs; 2 minutes of each MIT-BIH fixture), on the unguarded detector's peaks."""
-    from ecgsl_keras.bench.rpeaks import read_mitdb
-
-    config = SignalConfig(rpeak_guard_t_wave=0.9, rpeak_guard_constants={"t_wave_size": 4.0, "t_wave_all": True})
-    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
-    fs_t = config.target_fs
-    windows = []
-    for header in sorted(Path(cinc_dir).glob("*.hea")):
-        signal, fs, _ = read_lead(Path(cinc_dir) / header.stem)
-        windows.append((signal, fs))
-    for rid in ("119", "208"):
-        signal, fs, *_ = read_mitdb(fixtures_dir / "mitdb", rid)
-        windows += [(signal[int(s * fs):int((s + 30) * fs)], fs) for s in (0, 30, 60, 90)]
-    checked = 0
-    for signal, fs in windows:
-        x = signal_lib.resample(signal, fs, fs_t)[: int(30 * fs_t)]
-        peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
-                                                                     rpeak_searchback=0.0, rpeak_guard_t_wave=0.0))
-        if 3 <= peaks.size <= 128:
-            _t_wave_check_matches(graph, config, x, peaks)
-            checked += 1
-    assert checked >= 20

@@ -97,12 +97,10 @@ def tflite_name(fmt: str) -> str:
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
 # EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check; rpeak_guard_post_wide (the post-wide-beat
-# check) in EndToEnd.post_wide_check; rpeak_guard_t_wave with GuardConstants.t_wave_all (the T-wave check of the kept
-# peaks; the second proposer's veto is the rest of that option, and the graph refuses the second proposer) in
-# EndToEnd.t_wave_check.
+# check) in EndToEnd.post_wide_check.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
                              "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
-                             "rpeak_guard_residual", "rpeak_guard_own_t",
+                             "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_propose_templates",
                              "rpeak_region_threshold", "rpeak_region_min_length", "rpeak_run_threshold",
@@ -120,9 +118,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
                          "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
                          "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
-                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness",
-                         "t_wave_lag_s", "t_wave_rr", "t_wave_window_s", "t_wave_size", "t_wave_cluster", "t_wave_clear_s",
-                         "t_wave_all")
+                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -757,15 +753,8 @@ class EndToEnd:
         ``rpeak_guard.guard_rpeaks``: after ``noise_check``."""
         return self.late_checks(cleaned, pos, ok, noise=False, post_wide=True, packed=False)
 
-    def t_wave_check(self, cleaned, pos, ok):
-        """``rpeak_guard.t_wave_like`` of the kept peaks (``SignalConfig.rpeak_guard_t_wave`` with
-        ``GuardConstants.t_wave_all``, ``_t_wave_keep``): ``pos`` / ``ok`` in any order; returns them re-packed (kept
-        peaks first, in time order). ``rpeak_guard.guard_rpeaks`` runs it after the search back (and the second
-        proposer, which the graph does not run), before the noise check."""
-        return self.late_checks(cleaned, pos, ok, noise=False, post_wide=False, packed=False, t_wave=True)
-
-    def late_checks(self, cleaned, pos, ok, noise: bool, post_wide: bool, packed: bool = True, t_wave: bool = False):
-        """``t_wave_check`` (when ``t_wave``), then ``noise_check`` then ``post_wide_check`` (each when asked) sharing their work: one pack (none when
+    def late_checks(self, cleaned, pos, ok, noise: bool, post_wide: bool, packed: bool = True):
+        """``noise_check`` then ``post_wide_check`` (each when asked) sharing their work: one pack (none when
         ``packed``: ``pos`` / ``ok`` already kept-first in time order, as ``refine``, ``guard`` and ``search_back``
         return them), one gather of ``cleaned`` around the peaks that every window of both steps is a slice of, one
         index vector and one table of neighbour rows for both steps' order statistics, each peak's QRS amplitude,
@@ -779,25 +768,6 @@ class EndToEnd:
         if not packed:
             order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
-
-        def index_rows():
-            i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
-            # the neighbours of every step (rpeak_guard._neighbour_percentile): rows i - m .. i + m - 1 of the packed
-            # peaks. The kept positions strictly increase (refine keeps one of peaks closer than min_rr_s, the search
-            # back adds a peak at least that far from both ends of its gap), so peak i has i kept peaks before it:
-            # np.searchsorted's start without a (K, K) comparison
-            m = int(const.neighbours)
-            rows = tf.reshape(i, (k, 1)) + tf.range(-m, m)[None, :]
-            return i, (rows, rows >= 0, tf.clip_by_value(rows, 0, k - 1))
-
-        if t_wave:
-            # first, as guard_rpeaks runs it (its pack keeps the rows of the packed peaks the same rows)
-            i, rows = index_rows()
-            keep = self._t_wave_keep(cleaned, pos, ok, i, rows, const)
-            order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
-            pos, ok = tf.gather(pos, order), tf.gather(keep, order)
-            if not (noise or post_wide):
-                return pos, ok
         halves = {"qrs": max(1, int(round(const.qrs_half_width_s * fs)))}
         if noise:
             halves["noise"] = max(1, int(round(const.noise_window_s * fs)))
@@ -825,8 +795,14 @@ class EndToEnd:
             half = halves[name]
             return columns(steps, widest - half, widest + half + extra)
 
-        if not t_wave:
-            i, rows = index_rows()
+        i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+        # both steps' neighbours (rpeak_guard._neighbour_percentile): rows i - m .. i + m - 1 of the packed peaks. The
+        # kept positions strictly increase (refine keeps one of peaks closer than min_rr_s, the search back adds a
+        # peak at least that far from both ends of its gap), so peak i has i kept peaks before it: np.searchsorted's
+        # start without a (K, K) comparison
+        m = int(const.neighbours)
+        rows = tf.reshape(i, (k, 1)) + tf.range(-m, m)[None, :]
+        rows = (rows, rows >= 0, tf.clip_by_value(rows, 0, k - 1))
         window = around("qrs")
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
         posf = tf.cast(pos, tf.float32)
@@ -853,96 +829,6 @@ class EndToEnd:
             order = tf.math.top_k(tf.where(keep, -values[0], -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
         return pos, ok
-
-    def _t_wave_keep(self, cleaned, pos, ok, i, rows, const):
-        """``rpeak_guard.t_wave_like`` of the kept peaks against themselves (``SignalConfig.rpeak_guard_t_wave`` =
-        correlation, with ``GuardConstants.t_wave_all``; constants ``t_wave_*``, ``cluster_neighbours``,
-        ``cluster_window_s``, ``cluster_min``, ``neighbours``) on packed peaks (``pos`` / ``ok``, their row ``i``;
-        ``rows``: as ``_noise_keep``): a peak ``t_wave_lag_s`` after the kept peak before it (row i - 1), under
-        ``t_wave_rr`` x the local median RR, is dropped when its window (+-``t_wave_window_s``, mean removed) correlates
-        at least that much with the template and spans at most ``t_wave_size`` x it: the median of the windows at the
-        same lag after the kept peaks among the ``cluster_neighbours`` each side of peak i - 1 (not i - 1 or i itself)
-        whose QRS (+-``cluster_window_s``) correlates at least ``t_wave_cluster`` with its own and whose next kept peak
-        comes more than the lag + ``t_wave_clear_s`` after them (at least ``cluster_min`` of them). Returns the keep
-        mask."""
-        import tensorflow as tf
-
-        fs, n, k = self.fs, self.n, self.max_beats
-        correlation = float(self.sc.rpeak_guard_t_wave)
-        big = 2 ** 29       # an RR no window holds (twice it still fits int32)
-        c = tf.reduce_sum(tf.cast(ok, tf.int32))
-        # each peak's lag after the one before it (row i - 1; the first has none: lag 0 is out of range) and the
-        # distance to the next kept one (none after the last kept peak: big)
-        lag = pos - tf.pad(pos[:-1], [[1, 0]])
-        rr = tf.where(i < c - 1, tf.pad(lag[1:], [[0, 1]]), big)     # row i's RR is row i + 1's lag
-        # the lag in t_wave_lag_s x fs (float64 bounds of an integer lag)
-        lo, hi = (v * fs for v in const.t_wave_lag_s)
-        valid = tf.logical_and(tf.logical_and(i >= 1, lag >= math.ceil(lo)), lag <= math.floor(hi))
-        # under t_wave_rr x the local median RR (rpeak_guard._neighbour_percentile of the kept peaks' RR at their
-        # second peak, queried at the peak: RR rows i - 1 - m .. i + m - 2); twice the median is an integer, and
-        # lag < t_wave_rr x median as numpy decides it in float64 is lag < ceil(t_wave_rr x median): a table made here
-        index, lower, clipped = rows
-        rr_rows = index - 1
-        inside = tf.logical_and(rr_rows >= 0, rr_rows < c - 1)
-        # the median's two ranks last // 2 and (last + 1) // 2 are the same pair counted from either end: sorted
-        # descending (no negations), the rows past the count last
-        window = tf.where(inside, tf.gather(rr, tf.clip_by_value(rr_rows, 0, k - 1)), -big)
-        descending = tf.math.top_k(window, k=int(index.shape[1]), sorted=True).values
-        last = tf.maximum(tf.reduce_sum(tf.cast(inside, tf.int32), axis=1) - 1, 0)
-        twice = tf.gather(descending, last // 2, batch_dims=1) + tf.gather(descending, (last + 1) // 2, batch_dims=1)
-        top, table = math.floor(hi), []
-        while len(table) <= 2 * n and (not table or table[-1] <= top):   # past the last one every lag in range is under
-            table.append(math.ceil(const.t_wave_rr * (len(table) / 2.0)))
-        size = len(table)
-        table = np.array(table, np.int32)
-        valid = tf.logical_and(valid, lag < _table_lookup(table, tf.clip_by_value(twice, 0, size - 1)))
-        # the members: the kept peaks p + d (p = i - 1, d = -reach .. reach, not p or i) shaped like p and with no kept
-        # peak up to the lag + t_wave_clear_s after them
-        reach = int(const.cluster_neighbours)
-        offsets = np.arange(-reach, reach + 1)
-        offsets = offsets[(offsets != 0) & (offsets != 1)] - 1                 # rows relative to i
-        member = tf.reshape(i, (k, 1)) + tf.constant(offsets, tf.int32)[None, :]
-        member_ok = tf.logical_and(member >= 0, member < c)
-        member_c = tf.clip_by_value(member, 0, k - 1)
-        # the peak's own windows: one gather over the wider of its QRS window and its T-wave-check window
-        half_q = max(1, int(round(const.cluster_window_s * fs)))
-        half = max(1, int(round(const.t_wave_window_s * fs)))
-        wide = max(half, half_q)
-        samples = tf.gather(cleaned, tf.clip_by_value(tf.reshape(pos, (k, 1)) + tf.range(-wide, wide + 1)[None, :],
-                                                      0, n - 1))
-        qrs = samples if half_q == wide else samples[:, wide - half_q: wide + half_q + 1]
-        qrs = qrs - tf.reduce_mean(qrs, axis=1, keepdims=True)
-        qrs = qrs / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(qrs), axis=1, keepdims=True)), 1e-12)
-        qrs_p = tf.pad(qrs[:-1], [[1, 0], [0, 0]])                               # row i - 1's
-        shaped = tf.reduce_sum(tf.reshape(qrs_p, (k, 1, -1)) * tf.gather(qrs, member_c), axis=2) >= const.t_wave_cluster
-        clear = int(round(const.t_wave_clear_s * fs))
-        member_ok = tf.logical_and(tf.logical_and(member_ok, shaped),
-                                   tf.gather(rr, member_c) > tf.reshape(lag + clear, (k, 1)))
-        count = tf.reduce_sum(tf.cast(member_ok, tf.int32), axis=1)
-        # the template: per sample, the median of the members' windows at the lag (each mean removed), mean removed;
-        # gathered as (K, width, M), the members last, to sort them (descending, non-members last: the median's two
-        # ranks are the same pair from either end)
-        width = 2 * half + 1
-        at = tf.gather(pos, member_c) + tf.reshape(lag, (k, 1))                 # (K, M)
-        windows = tf.gather(cleaned, tf.clip_by_value(tf.reshape(at, (k, 1, -1)) + tf.range(-half, half + 1)[None, :, None],
-                                                      0, n - 1))                 # (K, width, M)
-        windows = windows - tf.reduce_mean(windows, axis=1, keepdims=True)
-        windows = tf.where(tf.reshape(member_ok, (k, 1, -1)), windows, -1.0e30)     # finite: 0.5 x (a + b) stays so
-        descending = tf.math.top_k(windows, k=len(offsets), sorted=True).values
-        last = tf.reshape(tf.maximum(count - 1, 0), (k, 1))
-        rank = tf.broadcast_to(last, (k, width))
-        template = 0.5 * (tf.gather(descending, rank // 2, batch_dims=2)
-                          + tf.gather(descending, (rank + 1) // 2, batch_dims=2))
-        template = template - tf.reduce_mean(template, axis=1, keepdims=True)
-        own = samples if half == wide else samples[:, wide - half: wide + half + 1]
-        own = own - tf.reduce_mean(own, axis=1, keepdims=True)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(template), axis=1)) * tf.sqrt(tf.reduce_sum(tf.square(own), axis=1))
-        like = tf.reduce_sum(own * template, axis=1) / tf.where(norm > 0.0, norm, 1.0) >= correlation
-        span = lambda w: tf.reduce_max(w, axis=1) - tf.reduce_min(w, axis=1)
-        flagged = tf.logical_and(tf.logical_and(valid, count >= int(const.cluster_min)),
-                                 tf.logical_and(tf.logical_and(norm > 0.0, like),
-                                                span(own) <= const.t_wave_size * span(template)))
-        return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
     def _noise_keep(self, ok, i, amplitude, rows, around, slopes, const):
         """``noise_check``'s keep mask on packed peaks (``ok``, their row ``i``, QRS ``amplitude``; ``rows``: the
@@ -1209,13 +1095,12 @@ class EndToEnd:
                 _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
                                            lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
                                            (tf.constant(0), pos, ok))
-        t_wave = self.sc.rpeak_guard_t_wave > 0 and rpeak_guard.constants_for(self.sc).t_wave_all
-        if self.sc.rpeak_guard_noise > 0 or self.sc.rpeak_guard_post_wide > 0 or t_wave:
-            # the T-wave check of the kept peaks, the noise check (the steps of rpeak_guard.guard_rpeaks after the
-            # search back among those the graph runs) and the post-wide-beat check (guard_rpeaks' last step), sharing
-            # their work; refine, guard and search_back return the peaks packed
+        if self.sc.rpeak_guard_noise > 0 or self.sc.rpeak_guard_post_wide > 0:
+            # the noise check (the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs)
+            # and the post-wide-beat check (guard_rpeaks' last step), sharing their work; refine, guard and search_back
+            # return the peaks packed
             pos, ok = self.late_checks(cleaned, pos, ok, noise=self.sc.rpeak_guard_noise > 0,
-                                       post_wide=self.sc.rpeak_guard_post_wide > 0, t_wave=t_wave)
+                                       post_wide=self.sc.rpeak_guard_post_wide > 0)
         return status, x, count, pos, ok, cleaned
 
     def __call__(self, ecg):
