@@ -536,7 +536,7 @@ class EndToEnd:
             index = cand[:, None] + offsets[None, :]
             values = tf.gather(det, tf.clip_by_value(index, 0, n - 1))
             if negative:
-                values = values * c_sign[:, None]
+                values = values * tf.reshape(c_sign, (n_cand, 1))   # not [:, None]: one STRIDED_SLICE less in the file
             in_data = tf.logical_and(index >= c_beg[:, None], index < c_end[:, None])
             blocked = tf.logical_or(values > c_det[:, None], tf.logical_not(in_data))
             passed = tf.equal(tf.cumsum(tf.cast(blocked, tf.int32), axis=1), 0)
@@ -622,7 +622,7 @@ class EndToEnd:
                 kept = self.refractory_contest(tf.gather(raw_pos, by_time), tf.gather(ok, by_time),
                                                tf.gather(self.peak_prominence, tf.gather(raw_pos, by_time)),
                                                tf.gather(self.peak_minimum, tf.gather(raw_pos, by_time)))
-                ok = tf.logical_and(ok, tf.scatter_nd(by_time[:, None], tf.cast(kept, tf.int32), [k]) > 0)
+                ok = tf.logical_and(ok, tf.scatter_nd(tf.reshape(by_time, (k, 1)), tf.cast(kept, tf.int32), [k]) > 0)
             else:
                 ok = tf.logical_and(ok, raw_pos - before > delay)
         # peaks moved closer than min_rr_s: keep the larger (one pass over neighbours)
@@ -661,28 +661,28 @@ class EndToEnd:
         none = -(10 * self.n + 10 * delay)       # "no peak": every peak is more than the delay after it
         count = tf.reduce_sum(tf.cast(ok, tf.int32))
         slots = tf.cumsum(raw * 0 + 1) - 1      # from the input, so the converter cannot fold a constant
-        minimum = tf.cast(minimum, tf.int32)
 
+        # minimum flags and kept slots as bool (no casts in the loop's body): slot i is first written at step i (it
+        # was not kept before) and may be unkept later, when a peak replaces it
         def step(i, last, last_prominence, last_minimum, last_slot, before, kept):
-            p, q, m = tf.gather(raw, i), tf.gather(prominence, i), tf.gather(minimum, i)
-            is_min = tf.equal(m, 1)
+            p, q, is_min = tf.gather(raw, i), tf.gather(prominence, i), tf.gather(minimum, i)
             append = tf.logical_or(p - last > delay, tf.logical_and(is_min, p - last >= gap))
             replace = tf.logical_and(tf.logical_and(tf.logical_not(append), tf.logical_not(is_min)),
-                                     tf.logical_and(tf.logical_or(q > last_prominence, tf.equal(last_minimum, 1)),
+                                     tf.logical_and(tf.logical_or(q > last_prominence, last_minimum),
                                                     p - before > delay))
             take = tf.logical_or(append, replace)
-            kept = (kept + tf.cast(tf.equal(slots, i), tf.float32) * tf.cast(take, tf.float32)
-                    - tf.cast(tf.equal(slots, last_slot), tf.float32) * tf.cast(replace, tf.float32))
+            kept = tf.where(tf.equal(slots, i), take, kept)
+            kept = tf.where(tf.logical_and(tf.equal(slots, last_slot), replace), False, kept)
             before = tf.where(append, last, before)
-            return (i + 1, tf.where(take, p, last), tf.where(take, q, last_prominence), tf.where(take, m, last_minimum),
+            return (i + 1, tf.where(take, p, last), tf.where(take, q, last_prominence), tf.where(take, is_min, last_minimum),
                     tf.where(take, i, last_slot), before, kept)
 
         # neurokit2's dummy peak at sample 0: never replaced (infinitely prominent, not a minimum), slot -1
         start = tf.constant(none if sc.rpeak_keep_first_beat else 0, tf.int32)
-        state = (tf.constant(0), start, tf.constant(3.0e38), tf.constant(0), tf.constant(-1), tf.constant(none),
-                 tf.zeros_like(prominence))
+        state = (tf.constant(0), start, tf.constant(3.0e38), tf.constant(False), tf.constant(-1), tf.constant(none),
+                 tf.zeros_like(ok))
         kept = tf.while_loop(lambda i, *_: i < count, step, state)[-1]
-        return tf.logical_and(ok, kept > 0.5)
+        return tf.logical_and(ok, kept)
 
     def guard(self, cleaned, pos, ok):
         """``rpeak_guard.guard_keep`` in tensor form (the physiological check with its shape rescue and, with
@@ -758,7 +758,9 @@ class EndToEnd:
         """``noise_check`` then ``post_wide_check`` (each when asked) sharing their work: one pack (none when
         ``packed``: ``pos`` / ``ok`` already kept-first in time order, as ``refine``, ``guard`` and ``search_back``
         return them), one gather of ``cleaned`` around the peaks that every window of both steps is a slice of, one
-        index vector. Returns ``pos`` / ``ok`` re-packed (kept peaks first, in time order)."""
+        index vector and one table of neighbour rows for both steps' order statistics, each peak's QRS amplitude,
+        sharpness and width measured once (the post-wide check gathers them after the noise check's pack instead of
+        the samples). Returns ``pos`` / ``ok`` re-packed (kept peaks first, in time order)."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
@@ -775,48 +777,79 @@ class EndToEnd:
         if post_wide:
             halves["shape"] = max(1, int(round(const.shape_half_width_s * fs)))
         # one gather of cleaned over the widest window (+1 sample for the noise check's slopes); each step's window
-        # is a slice of it (the indices are clipped at the ends one by one, so a slice equals its own gather)
+        # is a slice of it (the indices are clipped at the ends one by one, so a slice equals its own gather).
+        # Columns by tf.reshape, not [:, None]: that one adds a STRIDED_SLICE (about 300 bytes) to the file each time
         widest = max(halves.values())
-        samples = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-widest, widest + 2)[None, :], 0, n - 1))
-
+        samples = tf.gather(cleaned, tf.clip_by_value(tf.reshape(pos, (k, 1)) + tf.range(-widest, widest + 2)[None, :],
+                                                      0, n - 1))
         # the sample-to-sample steps once for both steps' slopes (a slice of the steps is the steps of the slice)
         steps = samples[:, 1:] - samples[:, :-1]
 
+        def columns(x, lo, hi):         # x[:, lo:hi], no op when that is all of x
+            return x if (lo, hi) == (0, int(x.shape[1])) else x[:, lo:hi]
+
         def around(name, extra=0):      # (K, 2 half + 1 + extra) samples of cleaned, clipped at the ends
             half = halves[name]
-            return samples[:, widest - half: widest + half + 1 + extra]
+            return columns(samples, widest - half, widest + half + 1 + extra)
 
         def slopes(name, extra=0):      # the 2 half + extra steps of around(name, extra)
             half = halves[name]
-            return steps[:, widest - half: widest + half + extra]
+            return columns(steps, widest - half, widest + half + extra)
 
         i = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+        # both steps' neighbours (rpeak_guard._neighbour_percentile): rows i - m .. i + m - 1 of the packed peaks. The
+        # kept positions strictly increase (refine keeps one of peaks closer than min_rr_s, the search back adds a
+        # peak at least that far from both ends of its gap), so peak i has i kept peaks before it: np.searchsorted's
+        # start without a (K, K) comparison
+        m = int(const.neighbours)
+        rows = tf.reshape(i, (k, 1)) + tf.range(-m, m)[None, :]
+        rows = (rows, rows >= 0, tf.clip_by_value(rows, 0, k - 1))
+        window = around("qrs")
+        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
+        posf = tf.cast(pos, tf.float32)
         if noise:
-            keep = self._noise_keep(pos, ok, i, around, slopes, const)
-            order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            keep = self._noise_keep(ok, i, amplitude, rows, around, slopes, const)
+            order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
-            if post_wide:
-                # the post-wide check's own pack of these would be the identity: its rows are these rows, re-ordered
-                samples, steps = tf.gather(samples, order), tf.gather(steps, order)
         if post_wide:
-            keep = self._post_wide_keep(pos, ok, i, around, slopes, const)
-            order = tf.math.top_k(tf.where(keep, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            # what the post-wide check reads of each peak, measured before the noise check's pack (a row's values do
+            # not depend on the other rows) and gathered after it with the positions: one GATHER of (K, 4)
+            sharpness = tf.reduce_max(tf.abs(slopes("qrs")), axis=1) * fs / tf.maximum(amplitude, 1e-12)
+            shape = around("shape")
+            deviation = tf.abs(shape - tf.reduce_mean(shape, axis=1, keepdims=True))
+            over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
+            width = tf.reduce_sum(tf.cast(over, tf.float32), axis=1)     # in samples (exact in float32)
+            stacked = tf.stack([posf, width, amplitude, sharpness], axis=1)
+            values = (posf, width, amplitude, sharpness)
+            if noise:
+                stacked = tf.gather(stacked, order)
+                values = tf.unstack(stacked, axis=1)
+            # the peak before each (row i - 1; a row of zeros before the first, whose amplitude test fails)
+            before = tf.unstack(tf.pad(stacked[:-1], [[1, 0], [0, 0]]), axis=1)
+            keep = self._post_wide_keep(ok, values, before, rows, const)
+            order = tf.math.top_k(tf.where(keep, -values[0], -big), k=k, sorted=True).indices
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
         return pos, ok
 
-    def _noise_keep(self, pos, ok, i, around, slopes, const):
-        """``noise_check``'s keep mask on packed ``pos`` / ``ok`` (``around(name, extra)``: the samples of cleaned
-        around each peak; ``slopes(name, extra)``: the steps between them; ``late_checks``)."""
+    def _noise_keep(self, ok, i, amplitude, rows, around, slopes, const):
+        """``noise_check``'s keep mask on packed peaks (``ok``, their row ``i``, QRS ``amplitude``; ``rows``: the
+        neighbour rows of ``_packed_neighbour_order_statistics``; ``around(name, extra)``: the samples of cleaned around
+        each peak; ``slopes(name, extra)``: the steps between them; ``late_checks``)."""
         import tensorflow as tf
 
         fs, k = self.fs, self.max_beats
         ratio = float(self.sc.rpeak_guard_noise)
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
-        posf = tf.cast(pos, tf.float32)
-        window = around("qrs")
-        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
-        reference = _neighbour_percentile(posf, amplitude, ok, posf, const.neighbours, const.percentile, packed=True)
-        flagged = tf.logical_and(ok, amplitude < const.noise_amplitude * reference)
+        ascending, last = _packed_neighbour_order_statistics(amplitude, rows, c)
+        # the 75th percentile, interpolated as _neighbour_percentile does (a kept peak is its own neighbour: no empty
+        # window; the rows after the kept ones are dropped by ok at the end)
+        position = tf.cast(last, tf.float32) * (const.percentile / 100.0)
+        low = tf.floor(position)
+        low_i = tf.cast(low, tf.int32)
+        a = tf.gather(ascending, low_i, batch_dims=1)
+        b = tf.gather(ascending, tf.minimum(low_i + 1, last), batch_dims=1)
+        reference = a + (position - low) * (b - a)
+        flagged = amplitude < const.noise_amplitude * reference
         # slope-sign changes within (p - half, p + half] (rpeak_guard.sign_changes; a zero slope is no sign)
         half = max(1, int(round(const.noise_window_s * fs)))
         d = tf.sign(slopes("noise", extra=1))
@@ -825,7 +858,7 @@ class EndToEnd:
         # picks them (all c when c <= noise_typical_beats: then linspace's step is exactly 1)
         spread = min(k, int(const.noise_typical_beats))
         m = tf.minimum(c, int(const.noise_typical_beats))
-        j = i[:spread]
+        j = i if spread == k else i[:spread]
         picked = tf.gather(changes, tf.clip_by_value((j * (c - 1)) // tf.maximum(m - 1, 1), 0, k - 1))
         ascending = -tf.math.top_k(-tf.where(j < m, picked, 2 ** 30), k=spread, sorted=True).values
         lo, hi = tf.maximum(m - 1, 0) // 2, m // 2
@@ -837,52 +870,48 @@ class EndToEnd:
         flagged = tf.logical_and(flagged, changes >= least)
         if const.noise_correlation > 0:
             nn = int(const.cluster_neighbours)
-            index = i[:, None] + tf.constant(np.concatenate([np.arange(-nn, 0), np.arange(1, nn + 1)]), tf.int32)[None, :]
+            index = tf.reshape(i, (k, 1)) + tf.constant(np.concatenate([np.arange(-nn, 0), np.arange(1, nn + 1)]),
+                                                        tf.int32)[None, :]
             valid = tf.logical_and(index >= 0, index < c)
             qrs = around("cluster")
             qrs = qrs - tf.reduce_mean(qrs, axis=1, keepdims=True)
             qrs = qrs / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(qrs), axis=1, keepdims=True)), 1e-12)
-            correlation = tf.reduce_sum(qrs[:, None, :] * tf.gather(qrs, tf.clip_by_value(index, 0, k - 1)), axis=2)
+            correlation = tf.reduce_sum(tf.reshape(qrs, (k, 1, -1)) * tf.gather(qrs, tf.clip_by_value(index, 0, k - 1)),
+                                        axis=2)
             similar = tf.logical_and(valid, correlation >= const.noise_correlation)
             flagged = tf.logical_and(flagged, tf.reduce_sum(tf.cast(similar, tf.int32), axis=1) < int(const.cluster_min))
         return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
-    def _post_wide_keep(self, pos, ok, i, around, slopes, const):
-        """``post_wide_check``'s keep mask on packed ``pos`` / ``ok`` (``around``, ``slopes``: as ``_noise_keep``)."""
+    def _post_wide_keep(self, ok, values, before, rows, const):
+        """``post_wide_check``'s keep mask on packed peaks (``ok``; ``values``: each peak's position, width in samples,
+        QRS amplitude and sharpness; ``before``: those of the peak before it; ``rows``: as ``_noise_keep``;
+        ``late_checks``)."""
         import tensorflow as tf
 
         fs = self.fs
         ratio = float(self.sc.rpeak_guard_post_wide)
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
-        posf = tf.cast(pos, tf.float32)
-        window = around("qrs")
-        amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
-        sharpness = tf.reduce_max(tf.abs(slopes("qrs")), axis=1) * fs / tf.maximum(amplitude, 1e-12)
-        wide = max(1, int(round(const.shape_half_width_s * fs)))
-        shape = around("shape")
-        deviation = tf.abs(shape - tf.reduce_mean(shape, axis=1, keepdims=True))
-        over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
-        count = tf.reduce_sum(tf.cast(over, tf.float32), axis=1)     # the width in samples (exact in float32)
+        posf, width, amplitude, sharpness = values
+        pos_b, width_b, amplitude_b, sharpness_b = before
         # the neighbours' median width as two order statistics of sample counts: width >= post_wide_width x median
         # decided as numpy does in float64 on count / fs (a table made here), since widths are multiples of 1 / fs
-        # and ties are common
-        a, b, position, low, _ = _neighbour_order_statistics(posf, count, ok, posf, const.neighbours, 50.0, packed=True)
-        b = tf.where(position > low, b, a)           # an odd count: the median is a itself
+        # and ties are common; the median's ranks in integers: last // 2 and (last + 1) // 2 (the same one for an
+        # odd count of neighbours)
+        ascending, last = _packed_neighbour_order_statistics(width, rows, c)
+        a = tf.gather(ascending, last // 2, batch_dims=1)
+        b = tf.gather(ascending, (last + 1) // 2, batch_dims=1)
+        wide = max(1, int(round(const.shape_half_width_s * fs)))
         top = 2 * wide + 1
         table = np.array([[next((w for w in range(top + 2)
                                  if w / fs >= const.post_wide_width * (ca / fs + 0.5 * (cb / fs - ca / fs))), top + 1)
                            for cb in range(top + 1)] for ca in range(top + 1)], np.int32).ravel()
         ia = tf.clip_by_value(tf.cast(a, tf.int32), 0, top)
         ib = tf.clip_by_value(tf.cast(b, tf.int32), 0, top)
-        least = _table_lookup(table, ia * (top + 1) + ib)
-        # the peak before each (index i - 1) and the gap to it, in samples (d < post_wide_lag_s x fs as in float64)
-        limit = const.post_wide_lag_s * float(fs)
-        max_gap = math.ceil(limit) - 1
-        # the four values of the peak before, shifted together (positions < 2^24: exact in float32)
-        stacked = tf.stack([posf, count, amplitude, sharpness], axis=1)
-        pos_b, count_b, amplitude_b, sharpness_b = tf.unstack(tf.concat([stacked[:1], stacked[:-1]], 0), axis=1)
-        close = tf.logical_and(tf.logical_and(i >= 1, i < c), posf - pos_b <= float(max_gap))
-        flagged = tf.logical_and(tf.logical_and(close, tf.cast(count_b, tf.int32) >= least),
+        least = _table_lookup(table, ia * (top + 1) + ib, "float32")    # counts, exact in float32
+        # the gap to the peak before, in samples (d < post_wide_lag_s x fs as in float64; positions < 2^24: exact in
+        # float32)
+        max_gap = math.ceil(const.post_wide_lag_s * float(fs)) - 1
+        flagged = tf.logical_and(tf.logical_and(posf - pos_b <= float(max_gap), width_b >= least),
                                  tf.logical_and(amplitude < ratio * amplitude_b,
                                                 sharpness < const.post_wide_sharpness * sharpness_b))
         return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
@@ -1119,27 +1148,25 @@ class EndToEnd:
         }
 
 
-def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float, packed: bool = False):
+def _neighbour_percentile(posf, values, mask, queries, neighbours: int, q: float):
     """``rpeak_guard._neighbour_percentile`` in tensor form: for each query position, percentile ``q`` (linear)
     of ``values`` at the ``neighbours`` peaks of ``mask`` before it and the ``neighbours`` from it on
-    (``posf``: peak positions, float; +3e38 where there are none; ``packed``: ``mask``'s peaks come first, in time
-    order, as ``EndToEnd.late_checks`` holds them)."""
+    (``posf``: peak positions, float; +3e38 where there are none)."""
     import tensorflow as tf
 
-    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q, packed)
+    a, b, position, low, count = _neighbour_order_statistics(posf, values, mask, queries, neighbours, q)
     return tf.where(count > 0, a + (position - low) * (b - a), tf.constant(3.0e38, tf.float32))
 
 
-def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float, packed: bool = False):
+def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q: float):
     """What ``_neighbour_percentile`` interpolates: for each query, the two order statistics ``a`` (rank
     ``floor(position)``) and ``b`` (the next, or ``a`` at the last) of the neighbours' ``values``, ``position``
     ((count - 1) x q / 100, float), its ``low`` floor (float) and the ``count`` of neighbours (int32)."""
     import tensorflow as tf
 
     k, m = int(posf.shape[0]), int(neighbours)
-    # the mask's values first, in time order (already so when packed: the pack would be the identity)
-    compact = values if packed else tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k,
-                                                                    sorted=True).indices)
+    # the mask's values first, in time order
+    compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
     n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
     earlier = tf.logical_and(posf[None, :] < queries[:, None], mask[None, :])     # [query, peak]
     before = tf.reduce_sum(tf.cast(earlier, tf.int32), axis=1)
@@ -1159,16 +1186,34 @@ def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q:
     return a, b, position, low, count
 
 
-def _table_lookup(table: np.ndarray, index):
-    """``table[index]`` as int32 with the table stored in the smallest integer type that holds it (a 32 x 32 table of
-    counts is 1 KB in int8 instead of 4 KB in the file)."""
+def _packed_neighbour_order_statistics(values, rows, count):
+    """The neighbours' ``values`` sorted (ascending, (K, 2m), +3e38 past the ``count`` kept peaks) and the rank of the
+    last one (``count`` of them - 1, int32) of each of the packed peaks of ``EndToEnd.late_checks``: the kept peaks
+    first, in time order, at strictly increasing positions, so that peak i's neighbours are rows i - m .. i + m - 1
+    (``rows``: those rows (K, 2m), which are >= 0, and the rows clipped to 0 .. K - 1, made once for both steps);
+    ``_neighbour_order_statistics`` without its pack and its (K, K) count of the peaks before each."""
+    import tensorflow as tf
+
+    index, lower, clipped = rows
+    inside = tf.logical_and(lower, index < count)
+    window = tf.where(inside, tf.gather(values, clipped), tf.constant(3.0e38, tf.float32))
+    ascending = -tf.math.top_k(-window, k=int(index.shape[1]), sorted=True).values
+    last = tf.maximum(tf.reduce_sum(tf.cast(inside, tf.int32), axis=1) - 1, 0)
+    return ascending, last
+
+
+def _table_lookup(table: np.ndarray, index, out: str = "int32"):
+    """``table[index]`` as ``out`` (int32, or float32 to compare with float counts without casting them) with the
+    table stored in the smallest integer type that holds it (a 32 x 32 table of counts is 1 KB in int8 instead of 4 KB
+    in the file)."""
     import tensorflow as tf
 
     for dtype in (np.int8, np.int16):
         info = np.iinfo(dtype)
         if table.min() >= info.min and table.max() <= info.max:
-            return tf.cast(tf.gather(tf.constant(table.astype(dtype)), index), tf.int32)
-    return tf.gather(tf.constant(table.astype(np.int32)), index)
+            return tf.cast(tf.gather(tf.constant(table.astype(dtype)), index), out)
+    return tf.cast(tf.gather(tf.constant(table.astype(np.int32)), index), out) if out != "int32" else \
+        tf.gather(tf.constant(table.astype(np.int32)), index)
 
 
 def _desc_quantile(descending, count, q):

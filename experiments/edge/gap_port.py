@@ -36,6 +36,12 @@ file converts with builtin ops only and the agreement at "on_noise" is at most 0
 post-wide-beat check's port (``rpeak_guard_post_wide``, ``EndToEnd.post_wide_check``; point "on_post_wide": "on_noise"
 with ``s37_first``'s 0.4; its rule written before any figure of it and of "on_noise"'s agreement): it stays when its
 file converts with builtin ops only and the agreement at "on_post_wide" is at most 0.001 below "on_noise", Se and +P.
+The T-wave check of the kept peaks' port (run s38; ``rpeak_guard_t_wave`` with ``GuardConstants.t_wave_all``,
+``EndToEnd.t_wave_check``; point "on_t_wave": "on_post_wide" with ``s37_first``'s 0.9, ``t_wave_size`` 4 and
+``t_wave_all``; chosen over the blocked-P-wave check by ``next_step_effect.py`` on training records; its rule written
+before any figure of it): it stays when its file converts with builtin ops only and the agreement at "on_t_wave" is at
+most 0.001 below "on_post_wide", Se and +P. It did not (+P 0.00118 below; ``edge_t_wave_port.json``, made by this
+script at commit 6bdcef7, where the port and the point are): the port was taken out again, and with it the point.
 A point added later is computed alone: the export, and the agreement rows, of the points already in ``--work`` are
 kept (the latency is measured again for all points, in turn).
 
@@ -74,7 +80,9 @@ RULE = ("the port stays when both files convert with builtin ops only and the ag
         "changed; the deep rescue's port stays when its file converts with builtin ops only and the agreement at "
         "on_deep is at most 0.001 below on; the noise check's port stays when its file converts with builtin ops only "
         "and the agreement at on_noise is at most 0.001 below on_deep; the post-wide-beat check's port stays when its "
-        "file converts with builtin ops only and the agreement at on_post_wide is at most 0.001 below on_noise")
+        "file converts with builtin ops only and the agreement at on_post_wide is at most 0.001 below on_noise; the "
+        "T-wave check's port (run s38) stays when its file converts with builtin ops only and the agreement at "
+        "on_t_wave is at most 0.001 below on_post_wide")
 MODEL = "cinc2017-edge"
 
 
@@ -323,7 +331,8 @@ def main(argv=None) -> int:
                                             "target_0_995_distance": {key: a["on_post_wide"]["all"][key] - 0.995
                                                                       for key in ("sensitivity", "ppv")}},
                               "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
-                                         "rpeak_rescue_deep 0, rpeak_guard_noise 0, rpeak_guard_post_wide 0)"}
+                                         "rpeak_rescue_deep 0, rpeak_guard_noise 0, rpeak_guard_post_wide 0, "
+                                         "rpeak_guard_t_wave 0)"}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,85 @@
+"""Issue 21 run s38, why the T-wave check's port (``edge_t_wave_port.json``, not kept) parts from the Python path: the
+Python path runs its guard at the record's rate (300 Hz for CinC 2017: ``rpeaks.find_rpeaks`` detects at
+``target_fs`` but maps the peaks back and guards them on the 300 Hz cleaned signal), the graph at ``target_fs`` (100 Hz)
+on its FIR copy. This look keeps the filter and the peaks and changes only the rate: ``rpeak_guard.t_wave_like`` (the
+kept peaks against themselves, ``s37_first``'s 0.9, ``t_wave_size`` 4) on the Python path's final peaks at
+``gap_port.py``'s "on_post_wide" and its 300 Hz cleaned signal, against the same on that signal resampled to 100 Hz
+(``signal.resample``) with the peaks at round(p / 3); the flagged peaks matched at 50 ms. CinC 2017 training records
+(the presets' split; never the validation records), every ``--every``-th.
+
+    python experiments/edge/t_wave_rate_look.py --every 5 --out benchmarks/results/edge_t_wave_rate_look.json
+
+Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def main(argv=None) -> int:
+    from ecgsl_keras.data import rpeak_guard
+    from ecgsl_keras.data import signal as signal_lib
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import assign_splits
+    from gap_port import _configs
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--every", type=int, default=5)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    _, _, configs = _configs()
+    sc = configs["on_post_wide"].signal
+    step = dataclasses.replace(sc, rpeak_guard_t_wave=0.9, rpeak_guard_constants={
+        **dict(sc.rpeak_guard_constants), "t_wave_size": 4.0, "t_wave_all": True})
+    constants = rpeak_guard.constants_for(step)
+    target = float(sc.target_fs)
+    reader = open_dataset("cinc2017", args.cinc)
+    splits = assign_splits(reader, "cinc2017", "default", 0.2, 42)
+    ids = sorted(r for r, s in splits.items() if s == "train")[::args.every]
+    tol = int(round(0.05 * target))
+    counts = {"flagged_native": 0, "flagged_100hz": 0, "both": 0, "records_native": 0, "records_100hz": 0,
+              "records_differ": 0, "peaks": 0}
+    for i, rid in enumerate(ids):
+        record = reader.load(rid)
+        x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
+        peaks = signal_lib.find_rpeaks(x, fs, sc)
+        if peaks.size < 3:
+            continue
+        cleaned = signal_lib.clean(x, fs, sc.clean_method)
+        native = peaks[rpeak_guard.t_wave_like(peaks, peaks, cleaned, fs, 0.9, constants)]
+        low = np.unique(np.rint(peaks * (target / fs)).astype(np.int64))
+        at_100 = low[rpeak_guard.t_wave_like(low, low, signal_lib.resample(cleaned, fs, target), target, 0.9, constants)]
+        native_100 = np.rint(native * (target / fs)).astype(np.int64)
+        m = signal_lib.match_peaks(native_100, at_100, tol)
+        counts["peaks"] += int(peaks.size)
+        counts["flagged_native"] += int(native.size)
+        counts["flagged_100hz"] += int(at_100.size)
+        counts["both"] += int(m["tp"])
+        counts["records_native"] += int(native.size > 0)
+        counts["records_100hz"] += int(at_100.size > 0)
+        counts["records_differ"] += int(m["fn"] > 0 or m["fp"] > 0)
+        if (i + 1) % 200 == 0:
+            print(f"{i + 1} / {len(ids)}", counts, file=sys.stderr)
+    result = {"experiment": "edge_t_wave_rate_look", "issue": 21, "model": "cinc2017-edge", "split": "train",
+              "records": len(ids), "every": args.every, "tolerance_ms": 50, "counts": counts,
+              "share_of_native_flags_also_at_100hz": counts["both"] / max(counts["flagged_native"], 1),
+              "command": "python experiments/edge/t_wave_rate_look.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
