@@ -25,6 +25,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps amplitude_gate_nested # key v_amplitude_gate_nested (v63)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps timing_nested      # key v_timing_nested (run v64)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_nested      # key v_fusion_nested (run v65)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_p_nested    # key v_fusion_p_wave_nested (v66)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -5240,6 +5241,30 @@ FUSION_CHOICE_RULE = "fixed before any figure of run v65: " + POST_RULE_CHOICE.f
     tie="(_fusion_tie, the most conservative first): the lower corr, then the lower width, then the higher median_corr")
 FUSION_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v65").replace("v_gate entry", "v_fusion entry")
 
+FUSION_P_KEY = "v_fusion_p_wave_nested"
+FUSION_P_GRID = {"min_called": (40,), "corr": (0.8, 0.9), "median_corr": (0.3, 0.5), "width": (0.85, 1.0),
+                 "p_wave": (0.7, 0.8), "to": ("F",), "af_off": (True,)}
+FUSION_P_WHY = (
+    "not blind: run v65 (key v_fusion_nested) found that shape between the median beat and the V form takes 106's "
+    "second, narrower V form together with 208's fusion beats (fold 0 admitted no point; fold 1's point took 106's "
+    "true V on its left-out records). Physiology: a fusion beat is a sinus beat whose ventricles are partly reached "
+    "by a ventricular ectopic focus, so it keeps the sinus P wave at the usual PR interval; a PVC has no P wave of "
+    "its own before the QRS (an early PVC holds the previous T there, a late one at most a dissociated P at a short PR). "
+    "v66 adds that test to v65's rule (VFusion's optional p_wave: the correlation over the P window, 250..70 ms "
+    "before R, with the record's median beat's P window). The grid is v65's upper corr values (the P test adds "
+    "specificity, so the shape tests may be looser: width 1.0 is 'narrower than the V calls' median') and two P "
+    "thresholds: 0.7 (P-led on a noisy lead) and 0.8 (clearly the record's P; the fixture test shows a wide QRS "
+    "onset reaching into the window's end at 0.4-0.67). Grid, choice and keep rules written and committed before any "
+    "figure of v66")
+FUSION_P_RULE = FUSION_RULE.replace("stacking.VFusion (stacking.json v_fusion,", "stacking.VFusion with its p_wave "
+                                    "test (stacking.json v_fusion,").replace(
+    "becomes to (F:", "and whose P window (per_beat_features.p_wave_corr: 250..70 ms before R, centred) correlates at "
+    "least p_wave with the record's median beat's (the median of the record's rows) becomes to (F:")
+FUSION_P_CHOICE_RULE = "fixed before any figure of run v66: " + POST_RULE_CHOICE.format(
+    tie="(_fusion_p_tie, the most conservative first): the higher p_wave, then the lower corr, then the lower width, "
+        "then the higher median_corr")
+FUSION_P_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v66").replace("v_gate entry", "v_fusion entry")
+
 
 def _grid_points(grid: dict) -> list:
     import itertools
@@ -5256,6 +5281,11 @@ def _fusion_tie(q) -> tuple:
     return (q["pooled"]["V_positive_predictivity"], -q["corr"], -q["width"], q["median_corr"])
 
 
+def _fusion_p_tie(q) -> tuple:
+    """``FUSION_P_CHOICE_RULE``'s order: V +P, then the most conservative point."""
+    return (q["pooled"]["V_positive_predictivity"], q["p_wave"], -q["corr"], -q["width"], q["median_corr"])
+
+
 def timing_spec(pt, af_off) -> dict:
     """The ``stacking.json`` ``v_timing`` object of a ``TIMING_GRID`` point (``af_off``: the preset gate's)."""
     return {"min_called": int(pt["min_called"]), "share": float(pt["share"]), "premature": float(pt["premature"]),
@@ -5268,13 +5298,18 @@ def fusion_spec(pt, af_off) -> dict:
             "width": float(pt["width"]), "to": pt["to"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
 
 
+def fusion_p_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_fusion`` object (with ``p_wave``) of a ``FUSION_P_GRID`` point."""
+    return dict(fusion_spec(pt, af_off), p_wave=float(pt["p_wave"]))
+
+
 def _post_rule_apply(kind: str, spec: dict, rows, idx, rec, table, beats, labels) -> tuple:
     """(rows, mask) of ``rows`` (served rows of the table rows ``idx``) through the rule ``kind`` (``v_timing`` or
     ``v_fusion``) of ``spec``, each record of ``rec`` on its own, as serving applies it."""
     from beats_preset import _columns_of
 
     from ecgsl_keras.modeling.stacking import VFusion, VTiming
-    rule = {"v_timing": VTiming, "v_fusion": VFusion}[kind].from_spec(spec, labels)
+    rule = {"v_timing": VTiming, "v_fusion": VFusion, "v_fusion_p": VFusion}[kind].from_spec(spec, labels)
     cols = _columns_of(table, list(rule.columns))[idx]
     if kind == "v_timing":
         return rule.apply(rows, cols, records=rec)
@@ -5286,7 +5321,11 @@ POST_RULES = {"v_timing": {"key": TIMING_KEY, "run": "v64", "grid": TIMING_GRID,
                            "spec": timing_spec, "library": "ecgsl_keras.modeling.stacking.VTiming (stacking.json v_timing)"},
               "v_fusion": {"key": FUSION_KEY, "run": "v65", "grid": FUSION_GRID, "why": FUSION_WHY, "what": FUSION_RULE,
                            "choice": FUSION_CHOICE_RULE, "keep": FUSION_KEEP_RULE, "tie": _fusion_tie,
-                           "spec": fusion_spec, "library": "ecgsl_keras.modeling.stacking.VFusion (stacking.json v_fusion)"}}
+                           "spec": fusion_spec, "library": "ecgsl_keras.modeling.stacking.VFusion (stacking.json v_fusion)"},
+              "v_fusion_p": {"key": FUSION_P_KEY, "run": "v66", "grid": FUSION_P_GRID, "why": FUSION_P_WHY,
+                             "what": FUSION_P_RULE, "choice": FUSION_P_CHOICE_RULE, "keep": FUSION_P_KEEP_RULE,
+                             "tie": _fusion_p_tie, "spec": fusion_p_spec,
+                             "library": "ecgsl_keras.modeling.stacking.VFusion with p_wave (stacking.json v_fusion)"}}
 
 
 def post_rule_rules(kind: str) -> dict:
@@ -5331,6 +5370,29 @@ def _on_time_shares(rows_of, idx, rec, table, labels, af_off) -> dict:
                 if k >= 20:
                     out.setdefault(str(premature), {}).setdefault(str(r), {})[str(s)] = [
                         k, round(float((called & on & (rec == r)).sum() / k), 3)]
+    return out
+
+
+P_LOOK_RECORDS = ("106", "119", "201", "203", "207", "208", "223")   # v66's report: the fusion / multiform-V records
+
+
+def _p_wave_look(y, rec, rows, beats, labels) -> dict:
+    """{record: {true class: {n, q25, median, q75}}} of ``per_beat_features.p_wave_corr`` (each record's own rows, as
+    ``VFusion`` computes it) over the beats ``rows`` calls V, for ``P_LOOK_RECORDS`` (label-using: a report only)."""
+    from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+    v = labels.index("V")
+    out = {}
+    for r in P_LOOK_RECORDS:
+        m = rec == r
+        if not m.any():
+            continue
+        corr = p_wave_corr(centred_beats(beats[m]))
+        called = rows[m].argmax(-1) == v
+        for k in np.unique(y[m][called]):
+            c = corr[called & (y[m] == k)]
+            c = c[np.isfinite(c)]
+            out.setdefault(r, {})[labels[int(k)]] = {"n": int(len(c)), **{
+                q: round(float(np.percentile(c, pc)), 3) for q, pc in (("q25", 25), ("median", 50), ("q75", 75))}}
     return out
 
 
@@ -5407,6 +5469,8 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
                 "paired_change": _paired(sc_rev, sc0), "by_record_changed": _record_changes(y, rec, before, after_rev, v)}
     if kind == "v_timing":   # label-free record-level shares on the served rows (a report, after the verdict)
         ablation["left_out_on_time_share"] = _on_time_shares(before, idx, rec, table, labels, af_off)
+    if kind == "v_fusion_p":   # the P-window correlation of the served V calls by true class (a report, after it)
+        ablation["p_wave_corr_of_v_calls_seed42"] = _p_wave_look(y, rec, before[BOOSTER_SEEDS[0]], beats[idx], labels)
     f = labels.index("F")
     result = dict(post_rule_rules(kind), **{
         "af_off": af_off, "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]},
@@ -5511,6 +5575,9 @@ STEPS = (
     ("fusion_rules", FUSION_KEY, lambda c: post_rule_rules("v_fusion")),
     ("fusion_nested", FUSION_KEY,
      lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion")),
+    ("fusion_p_rules", FUSION_P_KEY, lambda c: post_rule_rules("v_fusion_p")),
+    ("fusion_p_nested", FUSION_P_KEY,
+     lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion_p")),
     ("narrow_gate_served", NARROW_SERVED_KEY,
      lambda c: step_narrow_gate_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("width_rules", WIDTH_VETO_KEY, lambda c: width_veto_rules()),
@@ -5536,10 +5603,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "fusion_p_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
