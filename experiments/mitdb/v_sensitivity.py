@@ -28,6 +28,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_p_nested    # key v_fusion_p_wave_nested (v66)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lost_v             # key v_lost_v_223_diagnosis (v67)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps run_neighbour_nested # key v_run_neighbour_nested (v67)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps run_record_rr_nested # key v_run_neighbour_record_rr_nested
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -5713,12 +5714,24 @@ RUN_KEEP_RULE = (
     "-(served seed sd); S Se and S +P mean change >= -(served seed sd). Kept: a candidate for a library rule and a "
     "DS2 check (the preset is not changed here); not kept: the served recipe stays")
 RUN_PPV_TOL = 0.005
+RUN_COLUMN = "pre_rr_local_median_ratio"
+RUN_B_KEY = "v_run_neighbour_record_rr_nested"
+RUN_B_COLUMN = "pre_rr_norm"
+RUN_B_GRID = {"neighbour": ("both", "either"), "p_max": (0.0, 0.3), "premature": (0.8, 0.9)}
+RUN_B_WHY = (
+    "not blind, and written after run v67's left-out figures (key v_run_neighbour_nested: few firings): the "
+    "prematurity test of v67 was against the median of the 16 neighbour intervals, which inside a run of ventricular "
+    "beats is the run's own cycle, so run beats look on time (223's lost V: pre RR / local median 0.86, q75 1.13). A "
+    "ventricular run is faster than the patient's sinus rhythm, so v67b tests the pre RR against the record's average "
+    "RR (pre_rr_norm) instead, below 0.8 or 0.9; everything else is v67's (grid axes neighbour and p_max, choice and "
+    "keep rules). Grid, choice and keep rules written and committed before any figure of v67b")
 
 
 class RunNeighbour:
     """``RUN_RULE`` at one grid point (experiment only)."""
 
     def __init__(self, neighbour: str, p_max: float, premature: float, labels, af_off: dict):
+        # premature is tested on the column the caller passes as pre_local (v67: RUN_COLUMN; v67b: RUN_B_COLUMN)
         self.neighbour, self.p_max, self.premature, self.af_off = neighbour, float(p_max), float(premature), af_off
         self._v, self._q = labels.index("V"), labels.index("Q")
 
@@ -5744,22 +5757,32 @@ class RunNeighbour:
         return p, fire
 
 
-def run_neighbour_rules() -> dict:
-    """Run v67's lever rules, written to the JSON before any figure and repeated with the figures."""
-    return {"why": RUN_WHY, "blind": False, "rule": {"library": "none (experiment only: RunNeighbour)",
-                                                     "what": RUN_RULE},
-            "grid": {k: list(x) for k, x in RUN_GRID.items()}, "choice_rule": RUN_CHOICE_RULE,
+RUN_VARIANTS = {"v67": {"key": RUN_KEY, "grid": RUN_GRID, "column": RUN_COLUMN, "why": RUN_WHY, "rule": RUN_RULE},
+                "v67b": {"key": RUN_B_KEY, "grid": RUN_B_GRID, "column": RUN_B_COLUMN, "why": RUN_B_WHY,
+                         "rule": RUN_RULE.replace("pre_rr_local_median_ratio", "pre_rr_norm").replace(
+                             "the median of its 16 neighbour intervals", "the record's average RR")}}
+
+
+def run_neighbour_rules(run: str = "v67") -> dict:
+    """Run v67's (or v67b's) lever rules, written to the JSON before any figure and repeated with the figures."""
+    r = RUN_VARIANTS[run]
+    return {"why": r["why"], "blind": False, "rule": {"library": "none (experiment only: RunNeighbour)",
+                                                      "what": r["rule"], "premature_column": r["column"]},
+            "grid": {k: list(x) for k, x in r["grid"].items()}, "choice_rule": RUN_CHOICE_RULE.replace(
+                "run v67's lever", f"run {run}'s lever"),
             "choice_tolerances": {"pooled_V_sensitivity": "> off's", "pooled_V_positive_predictivity": RUN_PPV_TOL,
                                   "macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
-            "keep_rule": RUN_KEEP_RULE, "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+            "keep_rule": RUN_KEEP_RULE.replace("run v67's lever", f"run {run}'s lever"),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
 
 
 def _run_tie(q) -> tuple:
     return (q["pooled"]["V_sensitivity"], q["neighbour"] == "both", -q["p_max"], -q["premature"])
 
 
-def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
-    """Key ``v_run_neighbour_nested`` (run v67's lever): ``RUN_CHOICE_RULE`` then ``RUN_KEEP_RULE``."""
+def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run: str = "v67") -> dict:
+    """Key ``v_run_neighbour_nested`` (run v67's lever; v67b: ``v_run_neighbour_record_rr_nested``):
+    ``RUN_CHOICE_RULE`` then ``RUN_KEEP_RULE``."""
     import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
@@ -5767,8 +5790,9 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict) -> d
     v = labels.index("V")
     gate = preset_spec["gate"]
     af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
-    ev = _columns_of(table, ["pre_rr_local_median_ratio", af_off["feature"]])
-    points = _grid_points(RUN_GRID)
+    variant = RUN_VARIANTS[run]
+    ev = _columns_of(table, [variant["column"], af_off["feature"]])
+    points = _grid_points(variant["grid"])
 
     def rule_on(pt, rows, idx, rec):
         return RunNeighbour(pt["neighbour"], pt["p_max"], pt["premature"], labels, af_off).apply(
@@ -5795,10 +5819,10 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict) -> d
         good = [q for q in qs if q["admissible"]]
         best = max(good, key=_run_tie) if good else None
         choice[str(h)] = {"off": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=off_ppv)), "points": qs,
-                          "chosen": None if best is None else {k: best[k] for k in RUN_GRID},
+                          "chosen": None if best is None else {k: best[k] for k in variant["grid"]},
                           "inner_groups": [sorted(g) for g in groups]}
         log.info("run neighbour, fold %d: chosen %s; %s", h, choice[str(h)]["chosen"],
-                 [(tuple(q[k] for k in RUN_GRID), q["pooled"]["V_sensitivity"], round(q["pooled"][
+                 [(tuple(q[k] for k in variant["grid"]), q["pooled"]["V_sensitivity"], round(q["pooled"][
                      "V_positive_predictivity"], 4), q["admissible"], q["fired"]["true_V"], q["fired"]["other"])
                   for q in qs])
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
@@ -5823,7 +5847,7 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict) -> d
                                                                                                 sd0[up]))}
     checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
     kept = all(checks.values())
-    result = dict(run_neighbour_rules(), **{
+    result = dict(run_neighbour_rules(run), **{
         "af_off": af_off, "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
         "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
         "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
@@ -5919,6 +5943,9 @@ STEPS = (
     ("run_neighbour_rules", RUN_KEY, lambda c: run_neighbour_rules()),
     ("run_neighbour_nested", RUN_KEY,
      lambda c: step_run_neighbour_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("run_record_rr_rules", RUN_B_KEY, lambda c: run_neighbour_rules("v67b")),
+    ("run_record_rr_nested", RUN_B_KEY,
+     lambda c: step_run_neighbour_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v67b")),
     ("fusion_p_rules", FUSION_P_KEY, lambda c: post_rule_rules("v_fusion_p")),
     ("fusion_p_nested", FUSION_P_KEY,
      lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion_p")),
@@ -5947,10 +5974,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "fusion_p_rules", "run_neighbour_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
