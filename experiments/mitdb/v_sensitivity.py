@@ -5662,6 +5662,22 @@ def step_lost_v(table, labels, dec, beats) -> dict:
         if mm.sum() >= 10:
             others[str(r)] = {"lost_V": int(mm.sum()), "by_final_call": {
                 labels[int(k)]: int(c) for k, c in zip(*np.unique(final_all[mm].argmax(-1), return_counts=True))}}
+    # the reach of a run-neighbour rule (RunNeighbour, run v67) on the served left-out rows, seed 42: the beats it would
+    # turn to V by true class, 223's and all records' (label-using; the look made before v67's grid, committed here)
+    gate = preset_spec()["gate"]
+    af_all = _columns_of(table, [gate["feature"]])[idx, 0]
+    reach = {}
+    for column in ("none", "pre_rr_local_median_ratio", "pre_rr_norm"):
+        pre = np.zeros(len(y)) if column == "none" else _columns_of(table, [column])[idx, 0]
+        for nb in ("both", "either"):
+            for p_max in (0.3, 1.01):
+                rule = RunNeighbour(nb, p_max, 0.9 if column != "none" else 1.0, labels,
+                                    {"feature": gate["feature"], "threshold": float(gate["threshold"])})
+                fired = rule.apply(final_all, beats[idx], pre, af_all, table["time_s"][idx], rec)[1]
+                reach[f"{nb}|p_max {p_max}|premature {column}"] = {
+                    "223_true_V": int((fired & (rec == LOST_RECORD) & (y == v)).sum()),
+                    "223_other": int((fired & (rec == LOST_RECORD) & (y != v)).sum()),
+                    "all_true_V": int((fired & (y == v)).sum()), "all_other": int((fired & (y != v)).sum())}
     fold = next(h for h, part in enumerate(dec["parts"]) if LOST_RECORD in set(table["record"][part["scored"]]))
     return {"what": LOST_WHAT, "blind": False, "record": LOST_RECORD, "left_out_on_fold": fold,
             "served_reproduced": True, "served_seed_spread": spread, "per_seed": per_seed,
@@ -5669,7 +5685,8 @@ def step_lost_v(table, labels, dec, beats) -> dict:
             "v_template_first_failing_test": causes_t, "v_template_spec": spec_t,
             "v_pause_first_failing_test": causes_p, "v_pause_spec": spec_p,
             "evidence_seed42": evidence, "lost_by_shape_and_timing_seed42": shape,
-            "wide_premature_non_v_seed42": confusers, "lost_V_other_records_seed42": others}
+            "wide_premature_non_v_seed42": confusers, "lost_V_other_records_seed42": others,
+            "run_rule_reach_seed42": reach}
 
 
 RUN_KEY = "v_run_neighbour_nested"
