@@ -5674,7 +5674,7 @@ def step_lost_v(table, labels, dec, beats) -> dict:
                 rule = RunNeighbour(nb, p_max, 0.9 if column != "none" else 1.0, labels,
                                     {"feature": gate["feature"], "threshold": float(gate["threshold"])})
                 fired = rule.apply(final_all, beats[idx], pre, af_all, table["time_s"][idx], rec)[1]
-                reach[f"{nb}|p_max {p_max}|premature {column}"] = {
+                reach[f"{nb}|p_max_{p_max}|premature_{column}"] = {
                     "223_true_V": int((fired & (rec == LOST_RECORD) & (y == v)).sum()),
                     "223_other": int((fired & (rec == LOST_RECORD) & (y != v)).sum()),
                     "all_true_V": int((fired & (y == v)).sum()), "all_other": int((fired & (y != v)).sum())}
