@@ -400,6 +400,22 @@ Steps:
               (``FUSION_WHY``). All written here and in the JSON (rules-only key) before any figure of v65. Outcome:
               not kept. Fold 0 (208 left out) admits nothing (106's narrower, partly N-like true V); fold 1's 0.9 /
               0.5 / 0.7 takes 106's true V on its left-out side: V Se -0.0171, V +P -0.0016.
+``fusion_p_nested`` (run v66, key ``v_fusion_p_wave_nested``; ``--steps fusion_p_rules`` writes its rules alone)
+              v65's rule with VFusion's P-wave test (``FUSION_P_RULE``: the V call's P window, 250..70 ms before R,
+              correlates >= p_wave with the record's median beat's). ``FUSION_P_GRID``: corr 0.8 / 0.9 x median_corr
+              0.3 / 0.5 x width 0.85 / 1.0 x p_wave 0.7 / 0.8 (16 points) and off; choice v64's (ties
+              ``_fusion_p_tie``), keep v55's. NOT blind (``FUSION_P_WHY``). Outcome: not kept. Fold 0 (208 left out)
+              admits nothing (215's 2-5 true V; 106's PVCs now spared, P-window corr -0.82); fold 1 0.8 / 0.3 / 0.85 /
+              0.7 (84 of 208's inner F, no true V): left out V +P +0.0023, V Se -0.0014. After the verdict: that point
+              on every record takes 208's false V 224 -> 100 (V +P +0.030, V Se -0.0016).
+``lost_v``    (run v67, key ``v_lost_v_223_diagnosis``) ``LOST_WHAT``: a diagnosis of record 223's lost true V (216.3 per
+              seed: all lost in the mix, S 120 / N 60 / F 37, unlike the V-call template, no P wave) and the reach
+              of a run-neighbour rule (``run_rule_reach_seed42``).
+``run_neighbour_nested`` (run v67, key ``v_run_neighbour_nested``; ``--steps run_neighbour_rules`` its rules alone) a
+              run-neighbour V rescue (``RunNeighbour``, ``RUN_RULE``; ``RUN_GRID`` 8 points, ``RUN_CHOICE_RULE``,
+              ``RUN_KEEP_RULE``). NOT blind (``RUN_WHY``). Outcome: not kept, V Se +0.0011 (207 / 223, 2 each).
+              ``run_record_rr_nested`` (v67b, key ``v_run_neighbour_record_rr_nested``, written after v67's figures):
+              prematurity against the record's average RR; V Se +0.0014 (223's 5 true V per seed), not kept.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
