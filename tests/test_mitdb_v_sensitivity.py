@@ -529,3 +529,70 @@ def test_the_v64_choice_admits_a_point_that_changes_nothing_only_with_ppv_ge():
     gt = vs._veto_choice(y, rec, [["a"], ["b"]], base, LABELS, None, None, None, grid=grid,
                          tie=lambda q: (q["pooled"]["V_positive_predictivity"], -q["k"]), apply=apply, v_tol=0.0)
     assert gt["chosen"] is None
+
+
+def test_the_v66_grid_is_vfusion_with_p_wave_and_its_tie_prefers_the_higher_p_wave():
+    """Run v66: every FUSION_P_GRID point is a v_fusion entry with p_wave that the library serves; ties go to the
+    higher p_wave, then v65's order; the rules are committed alone."""
+    from ecgsl_keras.modeling.stacking import VFusion
+    af = {"feature": "window_af_afev", "threshold": 31.0}
+    grid = vs._grid_points(vs.FUSION_P_GRID)
+    assert len(grid) == 16
+    for pt in grid:
+        spec = vs.fusion_p_spec(pt, af)
+        assert spec["p_wave"] == pt["p_wave"] and VFusion.from_spec(spec, LABELS).to_spec() == spec
+    same = [dict(q, pooled={"V_positive_predictivity": 0.9}) for q in grid]
+    assert {k: max(same, key=vs._fusion_p_tie)[k] for k in ("p_wave", "corr", "width", "median_corr")} == {
+        "p_wave": 0.8, "corr": 0.8, "width": 0.85, "median_corr": 0.5}
+    assert vs.RULES_ONLY["fusion_p_rules"] == "v66" and "fusion_p_rules" in vs.NO_DECISION_ROWS
+    rules = vs.post_rule_rules("v_fusion_p")
+    assert rules["blind"] is False and rules["grid"]["p_wave"] == [0.7, 0.8]
+
+
+def test_the_v67_run_neighbour_rule_turns_a_p_less_early_beat_inside_a_run_of_v_calls():
+    """Run v67: a beat called S between two V calls, with no P wave and early, becomes V; with 'both' a beat with
+    one V neighbour stays, with 'either' it goes; a beat with the record's P wave, a late beat, a beat in AF and a Q
+    call stay; each record is on its own, in time order."""
+    t = np.arange(96)
+    p_wave = 0.3 * np.exp(-0.5 * ((t - 16) / 2.5) ** 2)
+    normal = np.exp(-0.5 * ((t - 32) / 1.5) ** 2) + p_wave
+    rng = np.random.default_rng(0)
+    # rows out of time order on purpose: times give the order
+    kinds = ["N"] * 8 + ["V", "S", "V", "S", "S", "V", "Q", "V"]
+    beats = np.stack([normal + 0.01 * rng.normal(size=96) for _ in kinds])
+    for i in (8, 9, 10, 11, 13, 14, 15):          # the V calls and the candidates: no P wave
+        beats[i] -= p_wave
+    beats[12] = normal                            # row 12: the record's P wave
+    p = np.tile([0.1, 0.1, 0.1, 0.1, 0.1], (16, 1))
+    for i, k in enumerate(kinds):
+        p[i, "NSVFQ".index(k)] = 0.6
+    pre = np.full(16, 0.7)
+    pre[:8] = 1.0
+    af = np.zeros(16)
+    times = np.arange(16, dtype=float)[::-1]       # reversed: the run is rows 15 .. 8 in time
+    rec = np.array(["a"] * 16)
+    af_off = {"feature": "window_af_afev", "threshold": 31.0}
+    both = vs.RunNeighbour("both", 0.3, 0.9, LABELS, af_off)
+    out, fired = both.apply(p, beats, pre, af, times, rec)
+    # in time: ... N(7) V(8) S(9) V(10) S(11) S(12) V(13) Q(14) V(15); reversed times put 15 first
+    assert np.flatnonzero(fired).tolist() == [9]
+    assert out[9].argmax() == LABELS.index("V") and np.isclose(out[9].sum(), 1.0)
+    either = vs.RunNeighbour("either", 0.3, 0.9, LABELS, af_off).apply(p, beats, pre, af, times, rec)[1]
+    assert np.flatnonzero(either).tolist() == [9, 11]           # 12 has the P wave, 14 is Q
+    late = pre.copy()
+    late[9] = 1.0
+    assert not both.apply(p, beats, late, af, times, rec)[1].any()
+    in_af = af.copy()
+    in_af[9] = 40.0
+    assert not both.apply(p, beats, pre, in_af, times, rec)[1].any()
+    split = rec.copy()
+    split[10:] = "b"                              # row 9's next beat in time (row 10) is another record's
+    assert np.flatnonzero(vs.RunNeighbour("either", 0.3, 0.9, LABELS, af_off).apply(
+        p, beats, pre, af, times, split)[1]).tolist() == [9, 11]
+    assert not vs.RunNeighbour("both", 0.3, 0.9, LABELS, af_off).apply(p, beats, pre, af, times, split)[1].any()
+    assert len(vs._grid_points(vs.RUN_GRID)) == 8 and len(vs._grid_points(vs.RUN_B_GRID)) == 8
+    assert vs.RULES_ONLY["run_neighbour_rules"] == "v67" and vs.RULES_ONLY["run_record_rr_rules"] == "v67b"
+    assert vs.run_neighbour_rules("v67b")["rule"]["premature_column"] == "pre_rr_norm"
+    same = [dict(q, pooled={"V_sensitivity": 0.9}) for q in vs._grid_points(vs.RUN_GRID)]
+    assert {k: max(same, key=vs._run_tie)[k] for k in vs.RUN_GRID} == {"neighbour": "both", "p_max": 0.0,
+                                                                        "premature": 0.9}

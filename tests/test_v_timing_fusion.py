@@ -1,5 +1,5 @@
 """The record-level timing test of V calls (``modeling.stacking.VTiming``, ``stacking.json``'s ``v_timing``, run v64 of
-experiments/mitdb) and the fusion rule (``VFusion``, ``v_fusion``, run v65): each fires on a constructed record and
+experiments/mitdb) and the fusion rule (``VFusion``, ``v_fusion``, run v65, with v66's optional P-wave test): each fires on a constructed record and
 not where a test fails, round-trips through stacking.json, a bad entry is refused naming stacking.json, a spec without
 it serves as before, and the serving path on the repo fixture applies it as its own ``apply`` does."""
 from __future__ import annotations
@@ -112,6 +112,45 @@ def test_fusion_turns_a_v_call_between_the_median_beat_and_the_v_template_to_f()
     assert not VFusion.from_spec(dict(FUSION, corr=0.0), LABELS).apply(p, beats, x)[1].any()
 
 
+def _p_wave_case():
+    """Seventeen beats of one record: nine normal beats with a sinus P wave (called N: the median beat has the P
+    wave), five ventricular V calls (no P wave), two fusion-shaped V calls led by the sinus P wave and one without."""
+    rng = np.random.default_rng(1)
+    t = np.arange(96)
+    p_wave = 0.15 * np.exp(-0.5 * ((t - 16) / 2.5) ** 2)   # 160 ms before R, inside P_REGION
+    kinds = ["normal"] * 9 + ["v"] * 5 + ["fusion"] * 3
+    beats = np.stack([_beat(k, rng) for k in kinds])
+    beats[:9] += p_wave
+    beats[14:16] += p_wave
+    p = np.full((17, 5), 0.1)
+    p[:9, N] = 0.5
+    p[9:, V] = 0.5
+    p[9:, N] = 0.2
+    x = np.tile([1.0, 1.0, 0.0], (17, 1))            # median_corr, qrs_width_norm, AF evidence
+    x[9:14] = [-0.2, 2.2, 0.0]
+    x[14:] = [0.6, 1.4, 0.0]
+    return p, beats, x
+
+
+def test_fusion_p_wave_test_keeps_a_v_call_without_the_sinus_p_wave():
+    from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+    from ecgsl_keras.modeling.stacking import VFusion
+
+    p, beats, x = _p_wave_case()
+    corr = p_wave_corr(centred_beats(beats))
+    # the wide QRS onset of the ventricular forms reaches the end of the P window: well below the P-led beats
+    assert (corr[:9] > 0.9).all() and (corr[14:16] > 0.9).all() and corr[16] < 0.7 and (corr[9:14] < 0.7).all()
+    without = VFusion.from_spec(FUSION, LABELS).apply(p, beats, x)[1]
+    assert np.flatnonzero(without).tolist() == [14, 15, 16]
+    spec = dict(FUSION, p_wave=0.8)
+    rule = VFusion.from_spec(spec, LABELS)
+    assert rule.to_spec() == spec and "p_wave" not in VFusion.from_spec(FUSION, LABELS).to_spec()
+    out, fired = rule.apply(p, beats, x)
+    assert np.flatnonzero(fired).tolist() == [14, 15]
+    assert (out[fired].argmax(1) == F).all()
+    assert VFusion.from_spec(dict(FUSION, p_wave=None), LABELS).p_wave is None
+
+
 def test_fusion_round_trips_through_stacking_json_and_is_off_when_absent(tmp_path):
     from ecgsl_keras.modeling.stacking import VFusion
 
@@ -138,6 +177,8 @@ def test_fusion_round_trips_through_stacking_json_and_is_off_when_absent(tmp_pat
     ("v_fusion", dict(FUSION, to="V"), "to must be"),
     ("v_fusion", dict(FUSION, to="X"), "to must be"),
     ("v_fusion", dict(FUSION, min_called=True), "min_called"),
+    ("v_fusion", dict(FUSION, p_wave=1.5), "at most 1"),
+    ("v_fusion", dict(FUSION, p_wave="x"), "finite number"),
 ])
 def test_a_bad_entry_names_stacking_json(tmp_path, key, entry, match):
     assert_stacking_json_refused(tmp_path, tiny_beat_stacked(LABELS), match, **{key: entry})

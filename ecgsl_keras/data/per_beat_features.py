@@ -47,7 +47,7 @@ __all__ = ["FEATURES", "FEATURE_NAMES", "per_beat_features", "record_rr_s", "RR_
            "WINDOW_FEATURES", "WINDOW_FEATURE_NAMES", "window_context_features", "POPULATION_FEATURES",
            "POPULATION_FEATURE_NAMES", "population_features", "RHYTHM_FEATURES", "RHYTHM_FEATURE_NAMES",
            "local_rhythm_features", "T_WAVE_FEATURES", "T_WAVE_FEATURE_NAMES", "t_wave_features", "centred_beats",
-           "template_corr"]
+           "template_corr", "p_wave_corr"]
 
 # Beat geometry of the prepared data (SignalConfig defaults): 100 Hz, R-peak at sample 32.
 FS = 100.0
@@ -120,6 +120,15 @@ def template_corr(centred: np.ndarray, template: np.ndarray) -> np.ndarray:
     """(n,) Pearson correlation of each row of ``centred`` (``centred_beats``) with ``template`` (L,), as
     ``median_corr`` computes it (NaN where a row or the template is flat)."""
     return _rowwise_corr(np.asarray(centred, np.float64), np.asarray(template, np.float64))
+
+
+def p_wave_corr(centred: np.ndarray) -> np.ndarray:
+    """(n,) Pearson correlation of each row of ``centred`` (``centred_beats``, one record's beats) over the P window
+    (``P_REGION``: 250..70 ms before R) with the same window of their median beat. A beat led by the record's sinus P
+    wave at its usual PR interval (a normal or a fusion beat) correlates highly; a ventricular ectopic beat has no P
+    wave of its own there (noise, or the previous T wave). NaN where a window is flat."""
+    c = np.asarray(centred, np.float64)
+    return _rowwise_corr(c[:, P_REGION], np.median(c, axis=0)[P_REGION])
 
 
 def _qrs_width_samples(centred: np.ndarray) -> np.ndarray:

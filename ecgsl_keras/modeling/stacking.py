@@ -139,7 +139,11 @@ correlation with the record's median beat (``median_corr``) is at least ``median
 row's largest; ``to`` null: it loses V to its next class). Why: run s37 found 208's false V (F beats, 30% of all
 false V) narrower than its true V (width 1.4 against 2.2) and less like its V-call template (0.64 against 0.95).
 Same evidence as the veto (``V_TEMPLATE_COLUMNS``, the ``af_off`` feature, the beats); NaN evidence never fires. A
-spec without ``"v_fusion"`` serves exactly as before.
+spec without ``"v_fusion"`` serves exactly as before. A P-wave test (optional, the ``v_fusion``'s ``"p_wave"`` key, run
+v66): a correlation, e.g. ``0.7``. A fusion beat keeps the sinus P wave at its usual PR interval; a PVC has no P wave
+of its own before the QRS. With ``p_wave``, the V call must also correlate at least ``p_wave`` over the P window
+(``per_beat_features.p_wave_corr``: 250..70 ms before R) with the record's median beat over the same window (the
+median of the rows given: one record's beats as served). NaN never fires. Without it (or null): no P-wave test.
 
 Premature-beat S rescue (optional, ``rows="beat"`` with a class ``"S"``; ``SPremature``, the spec's ``"s_premature"``
 key, run v57 of ``experiments/mitdb``): applied last, e.g. ``{"calls": ["N", "F"], "p_s": 0.2, "premature": 0.9,
@@ -200,7 +204,7 @@ V_TIMING_COLUMNS = ("pre_rr_local_median_ratio", "post_rr_local_median_ratio")
 # the fusion rule's schema (run v65): the spec's "v_fusion" object's keys, all of them, and optionally these; its
 # evidence is the template vote's (V_TEMPLATE_COLUMNS) and the beats
 V_FUSION_KEYS = ("min_called", "corr", "median_corr", "width", "to")
-V_FUSION_OPTIONAL_KEYS = ("af_off",)
+V_FUSION_OPTIONAL_KEYS = ("af_off", "p_wave")
 # the template vote's per-beat evidence, in this order (per_beat_features.per_beat_features): the beat's correlation
 # with the record's median (normal) beat and its QRS width over the median beat's; the beats themselves come apart
 V_TEMPLATE_COLUMNS = ("median_corr", "qrs_width_norm")
@@ -949,7 +953,7 @@ class VFusion(VVeto):
     rows_error = "a v_fusion rule is for per-beat rows (rows 'beat')"
 
     def __init__(self, min_called: int, corr: float, median_corr: float, width: float, to, label_names,
-                 af_off=None):
+                 af_off=None, p_wave=None):
         labels = [str(n) for n in label_names]
         if V_CLASS not in labels:
             raise ValueError(f"a v_fusion rule needs a class {V_CLASS!r} among the labels {labels}")
@@ -967,6 +971,9 @@ class VFusion(VVeto):
             raise ValueError(f"v_fusion to must be null or a class among {labels} other than {V_CLASS!r}, got {to!r}")
         self.to = to
         self._to = None if to is None else labels.index(to)
+        self.p_wave = None if p_wave is None else _finite("v_fusion p_wave", p_wave, -1.0)
+        if self.p_wave is not None and self.p_wave > 1.0:
+            raise ValueError(f"v_fusion p_wave is a correlation, at most 1, got {p_wave!r}")
 
     @classmethod
     def from_spec(cls, entry, label_names) -> "VFusion":
@@ -974,21 +981,25 @@ class VFusion(VVeto):
         ``V_FUSION_OPTIONAL_KEYS`` with valid values."""
         entry = _spec_entry("v_fusion", entry, V_FUSION_KEYS, V_FUSION_OPTIONAL_KEYS)
         return cls(entry["min_called"], entry["corr"], entry["median_corr"], entry["width"], entry["to"], label_names,
-                   af_off=entry.get("af_off"))
+                   af_off=entry.get("af_off"), p_wave=entry.get("p_wave"))
 
     def to_spec(self) -> dict:
-        """The spec's ``"v_fusion"`` object (``af_off`` only when set)."""
+        """The spec's ``"v_fusion"`` object (``af_off`` and ``p_wave`` only when set)."""
         return {"min_called": self.min_called, "corr": self.corr, "median_corr": self.median_corr,
-                "width": self.width, "to": self.to, **({"af_off": dict(self.af_off)} if self.af_off else {})}
+                "width": self.width, "to": self.to, **({"af_off": dict(self.af_off)} if self.af_off else {}),
+                **({"p_wave": self.p_wave} if self.p_wave is not None else {})}
 
     def fires(self, probabilities, beats, evidence) -> np.ndarray:
         """(n,) bool: the V calls of one record the rule takes for fusion beats (NaN evidence: none)."""
         p = np.asarray(probabilities, np.float64)
-        x, _, outside_af = self._check(p, beats, evidence)
+        x, b, outside_af = self._check(p, beats, evidence)
         corr_v = self.template_corr(p, beats, x)
         with np.errstate(invalid="ignore"):
             between = ((corr_v < self.corr) & (x[:, 0] >= self.median_corr)
                        & (x[:, 1] < self.width * self.reference_width(p, beats, x)))
+            if self.p_wave is not None:   # a fusion beat keeps the sinus P wave at its PR interval; a PVC has none
+                from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+                between &= p_wave_corr(centred_beats(b)) >= self.p_wave
             return (p.argmax(-1) == self._v) & outside_af & between
 
     def _act(self, p, fire) -> tuple:

@@ -25,6 +25,10 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps amplitude_gate_nested # key v_amplitude_gate_nested (v63)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps timing_nested      # key v_timing_nested (run v64)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_nested      # key v_fusion_nested (run v65)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_p_nested    # key v_fusion_p_wave_nested (v66)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lost_v             # key v_lost_v_223_diagnosis (v67)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps run_neighbour_nested # key v_run_neighbour_nested (v67)
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps run_record_rr_nested # key v_run_neighbour_record_rr_nested
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -396,6 +400,22 @@ Steps:
               (``FUSION_WHY``). All written here and in the JSON (rules-only key) before any figure of v65. Outcome:
               not kept. Fold 0 (208 left out) admits nothing (106's narrower, partly N-like true V); fold 1's 0.9 /
               0.5 / 0.7 takes 106's true V on its left-out side: V Se -0.0171, V +P -0.0016.
+``fusion_p_nested`` (run v66, key ``v_fusion_p_wave_nested``; ``--steps fusion_p_rules`` writes its rules alone)
+              v65's rule with VFusion's P-wave test (``FUSION_P_RULE``: the V call's P window, 250..70 ms before R,
+              correlates >= p_wave with the record's median beat's). ``FUSION_P_GRID``: corr 0.8 / 0.9 x median_corr
+              0.3 / 0.5 x width 0.85 / 1.0 x p_wave 0.7 / 0.8 (16 points) and off; choice v64's (ties
+              ``_fusion_p_tie``), keep v55's. NOT blind (``FUSION_P_WHY``). Outcome: not kept. Fold 0 (208 left out)
+              admits nothing (215's 2-5 true V; 106's PVCs now spared, P-window corr -0.82); fold 1 0.8 / 0.3 / 0.85 /
+              0.7 (84 of 208's inner F, no true V): left out V +P +0.0023, V Se -0.0014. After the verdict: that point
+              on every record takes 208's false V 224 -> 100 (V +P +0.030, V Se -0.0016).
+``lost_v``    (run v67, key ``v_lost_v_223_diagnosis``) ``LOST_WHAT``: a diagnosis of record 223's lost true V (216.3 per
+              seed: all lost in the mix, S 120 / N 60 / F 37, unlike the V-call template, no P wave) and the reach
+              of a run-neighbour rule (``run_rule_reach_seed42``).
+``run_neighbour_nested`` (run v67, key ``v_run_neighbour_nested``; ``--steps run_neighbour_rules`` its rules alone) a
+              run-neighbour V rescue (``RunNeighbour``, ``RUN_RULE``; ``RUN_GRID`` 8 points, ``RUN_CHOICE_RULE``,
+              ``RUN_KEEP_RULE``). NOT blind (``RUN_WHY``). Outcome: not kept, V Se +0.0011 (207 / 223, 2 each).
+              ``run_record_rr_nested`` (v67b, key ``v_run_neighbour_record_rr_nested``, written after v67's figures):
+              prematurity against the record's average RR; V Se +0.0014 (223's 5 true V per seed), not kept.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -5240,6 +5260,30 @@ FUSION_CHOICE_RULE = "fixed before any figure of run v65: " + POST_RULE_CHOICE.f
     tie="(_fusion_tie, the most conservative first): the lower corr, then the lower width, then the higher median_corr")
 FUSION_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v65").replace("v_gate entry", "v_fusion entry")
 
+FUSION_P_KEY = "v_fusion_p_wave_nested"
+FUSION_P_GRID = {"min_called": (40,), "corr": (0.8, 0.9), "median_corr": (0.3, 0.5), "width": (0.85, 1.0),
+                 "p_wave": (0.7, 0.8), "to": ("F",), "af_off": (True,)}
+FUSION_P_WHY = (
+    "not blind: run v65 (key v_fusion_nested) found that shape between the median beat and the V form takes 106's "
+    "second, narrower V form together with 208's fusion beats (fold 0 admitted no point; fold 1's point took 106's "
+    "true V on its left-out records). Physiology: a fusion beat is a sinus beat whose ventricles are partly reached "
+    "by a ventricular ectopic focus, so it keeps the sinus P wave at the usual PR interval; a PVC has no P wave of "
+    "its own before the QRS (an early PVC holds the previous T there, a late one at most a dissociated P at a short PR). "
+    "v66 adds that test to v65's rule (VFusion's optional p_wave: the correlation over the P window, 250..70 ms "
+    "before R, with the record's median beat's P window). The grid is v65's upper corr values (the P test adds "
+    "specificity, so the shape tests may be looser: width 1.0 is 'narrower than the V calls' median') and two P "
+    "thresholds: 0.7 (P-led on a noisy lead) and 0.8 (clearly the record's P; the fixture test shows a wide QRS "
+    "onset reaching into the window's end at 0.4-0.67). Grid, choice and keep rules written and committed before any "
+    "figure of v66")
+FUSION_P_RULE = FUSION_RULE.replace("stacking.VFusion (stacking.json v_fusion,", "stacking.VFusion with its p_wave "
+                                    "test (stacking.json v_fusion,").replace(
+    "becomes to (F:", "and whose P window (per_beat_features.p_wave_corr: 250..70 ms before R, centred) correlates at "
+    "least p_wave with the record's median beat's (the median of the record's rows) becomes to (F:")
+FUSION_P_CHOICE_RULE = "fixed before any figure of run v66: " + POST_RULE_CHOICE.format(
+    tie="(_fusion_p_tie, the most conservative first): the higher p_wave, then the lower corr, then the lower width, "
+        "then the higher median_corr")
+FUSION_P_KEEP_RULE = NARROW_KEEP_RULE.replace("run v55", "run v66").replace("v_gate entry", "v_fusion entry")
+
 
 def _grid_points(grid: dict) -> list:
     import itertools
@@ -5256,6 +5300,11 @@ def _fusion_tie(q) -> tuple:
     return (q["pooled"]["V_positive_predictivity"], -q["corr"], -q["width"], q["median_corr"])
 
 
+def _fusion_p_tie(q) -> tuple:
+    """``FUSION_P_CHOICE_RULE``'s order: V +P, then the most conservative point."""
+    return (q["pooled"]["V_positive_predictivity"], q["p_wave"], -q["corr"], -q["width"], q["median_corr"])
+
+
 def timing_spec(pt, af_off) -> dict:
     """The ``stacking.json`` ``v_timing`` object of a ``TIMING_GRID`` point (``af_off``: the preset gate's)."""
     return {"min_called": int(pt["min_called"]), "share": float(pt["share"]), "premature": float(pt["premature"]),
@@ -5268,13 +5317,18 @@ def fusion_spec(pt, af_off) -> dict:
             "width": float(pt["width"]), "to": pt["to"], **({"af_off": dict(af_off)} if pt["af_off"] else {})}
 
 
+def fusion_p_spec(pt, af_off) -> dict:
+    """The ``stacking.json`` ``v_fusion`` object (with ``p_wave``) of a ``FUSION_P_GRID`` point."""
+    return dict(fusion_spec(pt, af_off), p_wave=float(pt["p_wave"]))
+
+
 def _post_rule_apply(kind: str, spec: dict, rows, idx, rec, table, beats, labels) -> tuple:
     """(rows, mask) of ``rows`` (served rows of the table rows ``idx``) through the rule ``kind`` (``v_timing`` or
     ``v_fusion``) of ``spec``, each record of ``rec`` on its own, as serving applies it."""
     from beats_preset import _columns_of
 
     from ecgsl_keras.modeling.stacking import VFusion, VTiming
-    rule = {"v_timing": VTiming, "v_fusion": VFusion}[kind].from_spec(spec, labels)
+    rule = {"v_timing": VTiming, "v_fusion": VFusion, "v_fusion_p": VFusion}[kind].from_spec(spec, labels)
     cols = _columns_of(table, list(rule.columns))[idx]
     if kind == "v_timing":
         return rule.apply(rows, cols, records=rec)
@@ -5286,7 +5340,11 @@ POST_RULES = {"v_timing": {"key": TIMING_KEY, "run": "v64", "grid": TIMING_GRID,
                            "spec": timing_spec, "library": "ecgsl_keras.modeling.stacking.VTiming (stacking.json v_timing)"},
               "v_fusion": {"key": FUSION_KEY, "run": "v65", "grid": FUSION_GRID, "why": FUSION_WHY, "what": FUSION_RULE,
                            "choice": FUSION_CHOICE_RULE, "keep": FUSION_KEEP_RULE, "tie": _fusion_tie,
-                           "spec": fusion_spec, "library": "ecgsl_keras.modeling.stacking.VFusion (stacking.json v_fusion)"}}
+                           "spec": fusion_spec, "library": "ecgsl_keras.modeling.stacking.VFusion (stacking.json v_fusion)"},
+              "v_fusion_p": {"key": FUSION_P_KEY, "run": "v66", "grid": FUSION_P_GRID, "why": FUSION_P_WHY,
+                             "what": FUSION_P_RULE, "choice": FUSION_P_CHOICE_RULE, "keep": FUSION_P_KEEP_RULE,
+                             "tie": _fusion_p_tie, "spec": fusion_p_spec,
+                             "library": "ecgsl_keras.modeling.stacking.VFusion with p_wave (stacking.json v_fusion)"}}
 
 
 def post_rule_rules(kind: str) -> dict:
@@ -5331,6 +5389,29 @@ def _on_time_shares(rows_of, idx, rec, table, labels, af_off) -> dict:
                 if k >= 20:
                     out.setdefault(str(premature), {}).setdefault(str(r), {})[str(s)] = [
                         k, round(float((called & on & (rec == r)).sum() / k), 3)]
+    return out
+
+
+P_LOOK_RECORDS = ("106", "119", "201", "203", "207", "208", "223")   # v66's report: the fusion / multiform-V records
+
+
+def _p_wave_look(y, rec, rows, beats, labels) -> dict:
+    """{record: {true class: {n, q25, median, q75}}} of ``per_beat_features.p_wave_corr`` (each record's own rows, as
+    ``VFusion`` computes it) over the beats ``rows`` calls V, for ``P_LOOK_RECORDS`` (label-using: a report only)."""
+    from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+    v = labels.index("V")
+    out = {}
+    for r in P_LOOK_RECORDS:
+        m = rec == r
+        if not m.any():
+            continue
+        corr = p_wave_corr(centred_beats(beats[m]))
+        called = rows[m].argmax(-1) == v
+        for k in np.unique(y[m][called]):
+            c = corr[called & (y[m] == k)]
+            c = c[np.isfinite(c)]
+            out.setdefault(r, {})[labels[int(k)]] = {"n": int(len(c)), **{
+                q: round(float(np.percentile(c, pc)), 3) for q, pc in (("q25", 25), ("median", 50), ("q75", 75))}}
     return out
 
 
@@ -5407,6 +5488,26 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
                 "paired_change": _paired(sc_rev, sc0), "by_record_changed": _record_changes(y, rec, before, after_rev, v)}
     if kind == "v_timing":   # label-free record-level shares on the served rows (a report, after the verdict)
         ablation["left_out_on_time_share"] = _on_time_shares(before, idx, rec, table, labels, af_off)
+    if kind == "v_fusion_p":   # the P-window correlation of the served V calls by true class (a report, after it)
+        ablation["p_wave_corr_of_v_calls_seed42"] = _p_wave_look(y, rec, before[BOOSTER_SEEDS[0]], beats[idx], labels)
+        # every fold's chosen point on every left-out record (a report: what one DS1 point does to 208 and 106)
+        taken = [ch for ch in (choice[str(h)]["chosen"] for h in range(len(dec["parts"]))) if ch is not None]
+        if taken:
+            pt = max(taken, key=lambda q: (q["p_wave"], -q["corr"], -q["width"], q["median_corr"]))
+            after_all, fired_all = {}, {}
+            for s in BOOSTER_SEEDS:
+                after_all[s], fired_all[s] = _post_rule_apply(kind, r["spec"](pt, af_off), before[s], idx, rec, table,
+                                                              beats, labels)
+            sc_all, spread_all = _seed_spread(y, after_all, labels)
+            ablation["one_point_on_every_record"] = {
+                "what": "after the verdict, not a decision: the most conservative chosen point applied to the left-out "
+                        "records of both folds (so to 208, which fold 0 left untouched)",
+                "point": pt, "seed_spread": spread_all, "distance_to_targets": v_gate._distance(spread_all),
+                "paired_change": _paired(sc_all, sc0), "left_out_firings": _firings_by_record_and_seed(
+                    fired_all, y, rec, labels),
+                "by_record_changed": _record_changes(y, rec, before, after_all, v),
+                "F_called_V": [int(((y == labels.index("F")) & (after_all[s].argmax(-1) == v)).sum())
+                               for s in BOOSTER_SEEDS]}
     f = labels.index("F")
     result = dict(post_rule_rules(kind), **{
         "af_off": af_off, "after": {"v_pause": preset_spec["v_pause"], "v_template": preset_spec["v_template"]},
@@ -5432,6 +5533,366 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
     log.info("%s: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, kept %s", kind,
              result["chosen"], spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"], spread0[up]["mean"],
              spread1[up]["mean"], spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"], kept)
+    return result
+
+
+LOST_KEY = "v_lost_v_223_diagnosis"
+LOST_RECORD = "223"
+LOST_WHAT = (
+    "run v67's diagnosis (no lever, no keep decision; label-using, read off the left-out rows, so not blind): record "
+    "223's true V the served recipe (key v_template_served_left_out: booster + deep average, rhythm gate, shipped "
+    "v_pause, shipped v_template; booster seeds 42-44; 223 is left out on fold 1) does not call V. Each lost V is put "
+    "down to the stage that lost it: 'mix' (the booster + deep average never called it V; split by which model alone "
+    "calls V: both, booster only, deep only, neither) or 'gate' (the rhythm gate moved its V call away); v_pause and "
+    "v_template only add V calls, so they lose none, and for each lost V the first of the served rescue rules' tests "
+    "that fails is counted (v_template: the call among its calls, wider than wide, outside AF, corr with the record's "
+    "V-call template >= corr and above its median_corr; v_pause: the call S, wider than wide, compensation in band, "
+    "post / pre >= pause, outside AF, min_fires). Evidence (seed 42): medians and the AUC P(lost > caught) of the "
+    "per-beat columns, the models' probabilities, the correlation with the record's V-call template (label free) and "
+    "with its true-V template (the median of its true V: a diagnosis figure only), the P-window correlation, and "
+    "whether the beat sits in a V run (a true V neighbour within 1.5 local RR)")
+LOST_COLUMNS = ("qrs_width_norm", "median_corr", "pre_rr_local_median_ratio", "post_rr_local_median_ratio",
+                "r_amplitude_norm", "p_energy_norm", "t_energy_norm", "window_af_afev")
+
+
+def _summary(x) -> dict:
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return {"n": 0}
+    return {"n": int(len(x)), **{q: round(float(np.percentile(x, pc)), 3)
+                                 for q, pc in (("q25", 25), ("median", 50), ("q75", 75))}}
+
+
+def step_lost_v(table, labels, dec, beats) -> dict:
+    """Key ``v_lost_v_223_diagnosis`` (run v67): ``LOST_WHAT``."""
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr, template_corr
+    from ecgsl_keras.modeling.stacking import local_on_time
+    sr, sc, spread = _reproduced_template_rows(table, labels, dec, beats)
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    rows = left_out_rows(table, labels, dec)
+    v, s_, f_ = labels.index("V"), labels.index("S"), labels.index("F")
+    vote, pause = sr["vote"], sr["rule"]
+    spec_t, spec_p = vote.to_spec(), pause.to_spec()
+    m = rec == LOST_RECORD
+    yr, b = y[m], beats[idx[m]]
+    ev = {c: _columns_of(table, [c])[idx[m], 0] for c in LOST_COLUMNS}
+    t = table["time_s"][idx[m]]
+    order = np.argsort(t)
+    if not np.array_equal(order, np.arange(len(t))):
+        raise SystemExit(f"{LOST_RECORD}: the rows are not in time order")
+    centred = centred_beats(b)
+    true_v = yr == v
+    corr_true_template = template_corr(centred, np.median(centred[true_v], axis=0))
+    p_corr = p_wave_corr(centred)
+    rr = np.diff(t)
+    local = np.median(rr)
+    near_v = np.zeros(len(t), bool)   # a true V neighbour within 1.5 x the record's median RR (a run or a couplet)
+    near_v[1:] |= true_v[:-1] & (rr < 1.5 * local)
+    near_v[:-1] |= true_v[1:] & (rr < 1.5 * local)
+    af = ev["window_af_afev"] > spec_t["af_off"]["threshold"]
+    cols_t = sr["cols"][m]
+    per_seed, causes_t, causes_p = {}, {}, {}
+    pause_ev = sr["ev"][m]
+    for seed in BOOSTER_SEEDS:
+        mix, final = rows[f"mix_s{seed}"][m], sr["templated"][seed][m]
+        boost, deep = rows[f"booster_s{seed}"][m], rows["deep"][m]
+        lost = true_v & (final.argmax(-1) != v)
+        mix_v = mix.argmax(-1) == v
+        stage = np.where(mix_v, "gate", "mix")
+        bv, dv = boost.argmax(-1) == v, deep.argmax(-1) == v
+        part = np.select([bv & dv, bv & ~dv, ~bv & dv], ["both", "booster_only", "deep_only"], "neither")
+        tag = np.char.add(np.char.add(stage.astype(str), "|"), part.astype(str))
+        count = lambda a: {str(k): int(c) for k, c in zip(*np.unique(a, return_counts=True))}   # noqa: E731
+        per_seed[str(seed)] = {
+            "true_V": int(true_v.sum()), "lost_V": int(lost.sum()),
+            "by_stage": count(stage[lost]), "by_stage_and_model": count(tag[lost]),
+            "by_final_call": count(np.array(labels)[final[lost].argmax(-1)]),
+            "by_booster_call": count(np.array(labels)[boost[lost].argmax(-1)]),
+            "by_deep_call": count(np.array(labels)[deep[lost].argmax(-1)]),
+            "in_af": int((lost & af).sum()), "near_true_V": int((lost & near_v).sum()),
+            "caught_near_true_V": int((true_v & ~lost & near_v).sum()),
+            "false_V": int((~true_v & (final.argmax(-1) == v)).sum())}
+        # the served vote's tests, in its order: the first that fails
+        corr_called = vote.template_corr(sr["served"][seed][m], b, cols_t)
+        call = sr["served"][seed][m].argmax(-1)
+        tests_t = [("call_not_in_calls", ~np.isin(call, [labels.index(c) for c in spec_t["calls"]])),
+                   ("not_wide", ~(cols_t[:, 1] > spec_t["wide"])), ("in_af", af),
+                   ("template_corr_below", ~(corr_called >= spec_t["corr"])),
+                   ("median_corr_above_template", ~(corr_called > cols_t[:, 0]))]
+        first = np.full(len(yr), "fires", dtype=object)
+        for name, fail in reversed(tests_t):
+            first[fail] = name
+        causes_t[str(seed)] = count(first[lost].astype(str))
+        pre, post = pause_ev[:, 0], pause_ev[:, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            comp, post_pre = (pre + post) / 2.0, post / pre
+        lo, hi = spec_p["band"]
+        call_p = sr["base"][seed][m].argmax(-1)   # the pause rule's input: the recipe rows after the rhythm gate
+        tests_p = [("call_not_S", call_p != s_), ("not_wide", ~(pause_ev[:, 2] > spec_p["wide"])),
+                   ("compensation_outside_band", ~((comp >= lo) & (comp <= hi))),
+                   ("post_pre_below_pause", ~(post_pre >= spec_p["pause"])), ("in_af", af)]
+        first = np.full(len(yr), "passes_beat_tests", dtype=object)
+        for name, fail in reversed(tests_p):
+            first[fail] = name
+        causes_p[str(seed)] = dict(count(first[lost].astype(str)),
+                                   record_beat_firings=int(pause.fires(sr["base"][seed][m], pause_ev).sum()))
+        if seed == BOOSTER_SEEDS[0]:
+            lost42, corr42, final42, mix42, boost42 = lost, corr_called, final, mix, boost
+    caught = true_v & ~lost42
+    evidence = {c: {"lost": _summary(ev[c][lost42]), "caught": _summary(ev[c][caught]),
+                    "auc_lost_over_caught": _auc(ev[c][lost42], ev[c][caught])} for c in LOST_COLUMNS}
+    extra = {"corr_called_v_template": corr42, "corr_true_v_template": corr_true_template, "p_wave_corr": p_corr,
+             "p_v_served": final42[:, v], "p_v_mix": mix42[:, v], "p_v_booster": boost42[:, v],
+             "p_v_deep": rows["deep"][m][:, v], "p_s_mix": mix42[:, s_], "p_f_mix": mix42[:, f_],
+             "p_n_mix": mix42[:, labels.index("N")]}
+    for c, x in extra.items():
+        evidence[c] = {"lost": _summary(x[lost42]), "caught": _summary(x[caught]),
+                       "auc_lost_over_caught": _auc(x[lost42], x[caught])}
+    on_time = local_on_time(ev["pre_rr_local_median_ratio"], ev["post_rr_local_median_ratio"],
+                            np.full(len(yr), np.nan), 0.9, 1.1)
+    # the lost V by shape: like the record's V calls (>= the vote's corr) or a second form
+    shape = {"like_called_template": int((lost42 & (corr42 >= spec_t["corr"])).sum()),
+             "unlike_called_template": int((lost42 & (corr42 < spec_t["corr"])).sum()),
+             "like_true_template_0.9": int((lost42 & (corr_true_template >= 0.9)).sum()),
+             "wide_1.25": int((lost42 & (ev["qrs_width_norm"] > 1.25)).sum()),
+             "premature_0.9": int((lost42 & (ev["pre_rr_local_median_ratio"] < 0.9)).sum()),
+             "on_time": int((lost42 & on_time).sum()),
+             "wide_and_premature": int((lost42 & (ev["qrs_width_norm"] > 1.25)
+                                        & (ev["pre_rr_local_median_ratio"] < 0.9)).sum())}
+    # what the wide, premature lost V's neighbours in class look like on this record: the N / S beats that would
+    # share a rule's tests (a rule that rescues them must leave these alone)
+    wide_prem = (ev["qrs_width_norm"] > 1.25) & (ev["pre_rr_local_median_ratio"] < 0.9) & ~af
+    call42 = final42.argmax(-1)
+    confusers = {f"{labels[int(k)]} called {labels[int(c)]}": int((wide_prem & (yr == k) & (call42 == c)).sum())
+                 for k in np.unique(yr) for c in np.unique(call42) if k != v and c != v
+                 and (wide_prem & (yr == k) & (call42 == c)).any()}
+    # the other left-out records' lost V, pooled (seed 42), by stage and final call, for scale
+    others = {}
+    final_all = sr["templated"][BOOSTER_SEEDS[0]]
+    for r in np.unique(rec):
+        mm = (rec == r) & (y == v) & (final_all.argmax(-1) != v)
+        if mm.sum() >= 10:
+            others[str(r)] = {"lost_V": int(mm.sum()), "by_final_call": {
+                labels[int(k)]: int(c) for k, c in zip(*np.unique(final_all[mm].argmax(-1), return_counts=True))}}
+    # the reach of a run-neighbour rule (RunNeighbour, run v67) on the served left-out rows, seed 42: the beats it would
+    # turn to V by true class, 223's and all records' (label-using; the look made before v67's grid, committed here)
+    gate = preset_spec()["gate"]
+    af_all = _columns_of(table, [gate["feature"]])[idx, 0]
+    reach = {}
+    for column in ("none", "pre_rr_local_median_ratio", "pre_rr_norm"):
+        pre = np.zeros(len(y)) if column == "none" else _columns_of(table, [column])[idx, 0]
+        for nb in ("both", "either"):
+            for p_max in (0.3, 1.01):
+                rule = RunNeighbour(nb, p_max, 0.9 if column != "none" else 1.0, labels,
+                                    {"feature": gate["feature"], "threshold": float(gate["threshold"])})
+                fired = rule.apply(final_all, beats[idx], pre, af_all, table["time_s"][idx], rec)[1]
+                reach[f"{nb}|p_max_{p_max}|premature_{column}"] = {
+                    "223_true_V": int((fired & (rec == LOST_RECORD) & (y == v)).sum()),
+                    "223_other": int((fired & (rec == LOST_RECORD) & (y != v)).sum()),
+                    "all_true_V": int((fired & (y == v)).sum()), "all_other": int((fired & (y != v)).sum())}
+    fold = next(h for h, part in enumerate(dec["parts"]) if LOST_RECORD in set(table["record"][part["scored"]]))
+    return {"what": LOST_WHAT, "blind": False, "record": LOST_RECORD, "left_out_on_fold": fold,
+            "served_reproduced": True, "served_seed_spread": spread, "per_seed": per_seed,
+            "lost_mean": round(float(np.mean([per_seed[str(s)]["lost_V"] for s in BOOSTER_SEEDS])), 1),
+            "v_template_first_failing_test": causes_t, "v_template_spec": spec_t,
+            "v_pause_first_failing_test": causes_p, "v_pause_spec": spec_p,
+            "evidence_seed42": evidence, "lost_by_shape_and_timing_seed42": shape,
+            "wide_premature_non_v_seed42": confusers, "lost_V_other_records_seed42": others,
+            "run_rule_reach_seed42": reach}
+
+
+RUN_KEY = "v_run_neighbour_nested"
+RUN_GRID = {"neighbour": ("both", "either"), "p_max": (0.0, 0.3), "premature": (0.9, 1.0)}
+RUN_WHY = (
+    "not blind: run v67's diagnosis (key v_lost_v_223_diagnosis, read off the left-out rows) found 223's lost V lost "
+    "in the mix (both models call them S / N / F; no served rule loses them), unlike the record's V-call template "
+    "(0.29 against 0.955) and much like its median beat, so no shape rule reaches them; but most sit next to a true V "
+    "(a run or a couplet: 139 of 217) and have no P wave of their own (P-window correlation 0.18 against the caught "
+    "V's 0.66). Physiology: ventricular tachycardia is three or more ventricular beats in a row and a couplet two; "
+    "a beat inside such a run, with no sinus P wave before it and coming early, is ventricular whatever its shape "
+    "(the QRS may change within a run: multiform / polymorphic runs). The label-free counterpart of 'next to a true "
+    "V' is 'next to a V call'. The grid: both neighbours called V (inside a run) or either (a couplet's edge), no P "
+    "wave (p_wave_corr below 0 or 0.3; v66 found the sinus-led beats at 0.7-0.9), and premature against the local "
+    "rhythm (pre RR / the 16 neighbours' median below 0.9) or at least not late (below 1.0). Also not blind: before "
+    "writing the grid the lead looked (an uncommitted script, left-out rows, seed 42) at the served non-V calls next "
+    "to a V call per record and true class: with no P wave (< 0.3) 121 true V (106: 58, 223: 43, 207: 15) against 202 "
+    "others (108: 51, 208: 43, 207: 29, 119: 30); adding premature < 0.9, 59 true V (106: 51, 223: 5) against 17 "
+    "others. The nested choice and the keep rule below were written and committed before any figure of the lever "
+    "itself (choice or left out)")
+RUN_RULE = (
+    "experiment only (RunNeighbour here; no library rule, the preset unchanged), after the served rows (the shipped "
+    "v_pause and v_template), each record on its own, its rows in time order: a beat called N, S or F (not V, not Q) "
+    "outside AF (the preset's rhythm-gate feature and threshold), whose previous and next beat (neighbour 'both') or "
+    "either of them ('either') is called V, whose P-window correlation with the record's median beat "
+    "(per_beat_features.p_wave_corr over the record's rows) is below p_max and whose pre RR / the median of its 16 "
+    "neighbour intervals (pre_rr_local_median_ratio) is below premature becomes V (its V probability raised just "
+    "above the row's largest, the row renormalised). One pass: the neighbours' calls are the served ones")
+RUN_CHOICE_RULE = (
+    "fixed before any figure of run v67's lever: per outer training fold on its 4 inner groups only, on what "
+    "mitdb-beats serves (the inner-4 recipe with the fold's rhythm gate, the shipped v_pause and v_template, each inner "
+    "record on its own) with the point's rule after them: admissible only if the pooled inner V Se (4 decimals) rises "
+    "over off's, the pooled inner V +P does not fall by more than 0.005, and no inner group's macro F1 (N, S, V, F) "
+    "falls by more than 0.002 nor its S Se by more than 0.01 (v48's); the admissible point of the highest pooled inner "
+    "V Se is taken, ties the most conservative first (neighbour 'both', then the lower p_max, then the lower "
+    "premature); none admissible: off. Applied to the fold's left-out records on the served left-out rows (booster "
+    "seeds 42-44)")
+RUN_KEEP_RULE = (
+    "fixed before any figure of run v67's lever: against the served recipe's left-out rows (key "
+    "v_template_served_left_out, recomputed and checked), paired over booster seeds 42-44: V Se mean change > 0 and > "
+    "max(paired sd, the served seed sd); V +P mean change >= -(served seed sd); macro F1 (N, S, V, F) mean change >= "
+    "-(served seed sd); S Se and S +P mean change >= -(served seed sd). Kept: a candidate for a library rule and a "
+    "DS2 check (the preset is not changed here); not kept: the served recipe stays")
+RUN_PPV_TOL = 0.005
+RUN_COLUMN = "pre_rr_local_median_ratio"
+RUN_B_KEY = "v_run_neighbour_record_rr_nested"
+RUN_B_COLUMN = "pre_rr_norm"
+RUN_B_GRID = {"neighbour": ("both", "either"), "p_max": (0.0, 0.3), "premature": (0.8, 0.9)}
+RUN_B_WHY = (
+    "not blind, and written after run v67's left-out figures (key v_run_neighbour_nested: few firings): the "
+    "prematurity test of v67 was against the median of the 16 neighbour intervals, which inside a run of ventricular "
+    "beats is the run's own cycle, so run beats look on time (223's lost V: pre RR / local median 0.86, q75 1.13). A "
+    "ventricular run is faster than the patient's sinus rhythm, so v67b tests the pre RR against the record's average "
+    "RR (pre_rr_norm) instead, below 0.8 or 0.9; everything else is v67's (grid axes neighbour and p_max, choice and "
+    "keep rules). Grid, choice and keep rules written and committed before any figure of v67b")
+
+
+class RunNeighbour:
+    """``RUN_RULE`` at one grid point (experiment only)."""
+
+    def __init__(self, neighbour: str, p_max: float, premature: float, labels, af_off: dict):
+        # premature is tested on the column the caller passes as pre_local (v67: RUN_COLUMN; v67b: RUN_B_COLUMN)
+        self.neighbour, self.p_max, self.premature, self.af_off = neighbour, float(p_max), float(premature), af_off
+        self._v, self._q = labels.index("V"), labels.index("Q")
+
+    def apply(self, rows, beats, pre_local, af, times, records) -> tuple:
+        from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+        p = np.array(rows, np.float64, copy=True)
+        fire = np.zeros(len(p), bool)
+        call = p.argmax(-1)
+        for r in np.unique(records):
+            mine = np.flatnonzero(records == r)
+            mine = mine[np.argsort(times[mine], kind="stable")]
+            c = call[mine]
+            prev_v = np.r_[False, c[:-1] == self._v]
+            next_v = np.r_[c[1:] == self._v, False]
+            near = (prev_v & next_v) if self.neighbour == "both" else (prev_v | next_v)
+            with np.errstate(invalid="ignore"):
+                no_p = p_wave_corr(centred_beats(beats[mine])) < self.p_max
+                early = pre_local[mine] < self.premature
+                outside = ~(af[mine] > self.af_off["threshold"])
+            fire[mine] = (c != self._v) & (c != self._q) & near & no_p & early & outside
+        p[fire, self._v] = p[fire].max(axis=1) * 1.001
+        p[fire] /= p[fire].sum(axis=1, keepdims=True)
+        return p, fire
+
+
+RUN_VARIANTS = {"v67": {"key": RUN_KEY, "grid": RUN_GRID, "column": RUN_COLUMN, "why": RUN_WHY, "rule": RUN_RULE},
+                "v67b": {"key": RUN_B_KEY, "grid": RUN_B_GRID, "column": RUN_B_COLUMN, "why": RUN_B_WHY,
+                         "rule": RUN_RULE.replace("pre_rr_local_median_ratio", "pre_rr_norm").replace(
+                             "the median of its 16 neighbour intervals", "the record's average RR")}}
+
+
+def run_neighbour_rules(run: str = "v67") -> dict:
+    """Run v67's (or v67b's) lever rules, written to the JSON before any figure and repeated with the figures."""
+    r = RUN_VARIANTS[run]
+    return {"why": r["why"], "blind": False, "rule": {"library": "none (experiment only: RunNeighbour)",
+                                                      "what": r["rule"], "premature_column": r["column"]},
+            "grid": {k: list(x) for k, x in r["grid"].items()}, "choice_rule": RUN_CHOICE_RULE.replace(
+                "run v67's lever", f"run {run}'s lever"),
+            "choice_tolerances": {"pooled_V_sensitivity": "> off's", "pooled_V_positive_predictivity": RUN_PPV_TOL,
+                                  "macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": RUN_KEEP_RULE.replace("run v67's lever", f"run {run}'s lever"),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def _run_tie(q) -> tuple:
+    return (q["pooled"]["V_sensitivity"], q["neighbour"] == "both", -q["p_max"], -q["premature"])
+
+
+def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run: str = "v67") -> dict:
+    """Key ``v_run_neighbour_nested`` (run v67's lever; v67b: ``v_run_neighbour_record_rr_nested``):
+    ``RUN_CHOICE_RULE`` then ``RUN_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+
+    v = labels.index("V")
+    gate = preset_spec["gate"]
+    af_off = {"feature": gate["feature"], "threshold": float(gate["threshold"])}
+    variant = RUN_VARIANTS[run]
+    ev = _columns_of(table, [variant["column"], af_off["feature"]])
+    points = _grid_points(variant["grid"])
+
+    def rule_on(pt, rows, idx, rec):
+        return RunNeighbour(pt["neighbour"], pt["p_max"], pt["premature"], labels, af_off).apply(
+            rows, beats[idx], ev[idx, 0], ev[idx, 1], table["time_s"][idx], rec)
+    choice = {}
+    for h in range(len(dec["parts"])):
+        idx, base = _served_inner(table, labels, dec, h, beats, preset_spec)
+        rec, y = table["record"][idx], table["y"][idx]
+        groups = dec["groups"][h]
+        off = _group_scores(y, base, rec, groups, labels)
+        off_ppv = _v_ppv(y, base, v)
+        qs = []
+        for pt in points:
+            pi, fired = rule_on(pt, base, idx, rec)
+            sc = _group_scores(y, pi, rec, groups, labels)
+            falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
+            ppv = _v_ppv(y, pi, v)
+            ok = bool(sc["pooled"]["V_sensitivity"] > off["pooled"]["V_sensitivity"]
+                      and round(ppv, 4) >= round(off_ppv, 4) - RUN_PPV_TOL
+                      and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                      and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+            qs.append({**pt, "pooled": dict(sc["pooled"], V_positive_predictivity=ppv), "group_falls": falls,
+                       "admissible": ok, "fired": _firings(fired, y, rec, labels, v)})
+        good = [q for q in qs if q["admissible"]]
+        best = max(good, key=_run_tie) if good else None
+        choice[str(h)] = {"off": dict(off, pooled=dict(off["pooled"], V_positive_predictivity=off_ppv)), "points": qs,
+                          "chosen": None if best is None else {k: best[k] for k in variant["grid"]},
+                          "inner_groups": [sorted(g) for g in groups]}
+        log.info("run neighbour, fold %d: chosen %s; %s", h, choice[str(h)]["chosen"],
+                 [(tuple(q[k] for k in variant["grid"]), q["pooled"]["V_sensitivity"], round(q["pooled"][
+                     "V_positive_predictivity"], 4), q["admissible"], q["fired"]["true_V"], q["fired"]["other"])
+                  for q in qs])
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr["y"], sr["rec"], sr["idx"]
+    before = sr["templated"]
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = choice[str(h)]["chosen"]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = rule_on(pt, before[s][m], idx[m], rec[m])
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    up = "V_sensitivity"
+    checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0 and paired[up]["mean"] > max(paired[up]["sd"],
+                                                                                                sd0[up]))}
+    checks.update({f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in v_gate.COMPARED if m != up})
+    kept = all(checks.values())
+    result = dict(run_neighbour_rules(run), **{
+        "af_off": af_off, "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+        "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
+        "decision": "candidate for a library rule and a DS2 check (the preset is not changed)" if kept
+                    else "none: the served recipe stays",
+        "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
+        "class_flow": _class_flow(y, before, after, labels), "by_record_changed": _record_changes(y, rec, before, after, v)})
+    log.info("run neighbour: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, kept %s", result["chosen"],
+             spread0[up]["mean"], spread1[up]["mean"], spread0["V_positive_predictivity"]["mean"],
+             spread1["V_positive_predictivity"]["mean"], kept)
     return result
 
 
@@ -5511,6 +5972,16 @@ STEPS = (
     ("fusion_rules", FUSION_KEY, lambda c: post_rule_rules("v_fusion")),
     ("fusion_nested", FUSION_KEY,
      lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion")),
+    ("lost_v", LOST_KEY, lambda c: step_lost_v(c.table, c.labels, c.dec, c.beats())),
+    ("run_neighbour_rules", RUN_KEY, lambda c: run_neighbour_rules()),
+    ("run_neighbour_nested", RUN_KEY,
+     lambda c: step_run_neighbour_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("run_record_rr_rules", RUN_B_KEY, lambda c: run_neighbour_rules("v67b")),
+    ("run_record_rr_nested", RUN_B_KEY,
+     lambda c: step_run_neighbour_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v67b")),
+    ("fusion_p_rules", FUSION_P_KEY, lambda c: post_rule_rules("v_fusion_p")),
+    ("fusion_p_nested", FUSION_P_KEY,
+     lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion_p")),
     ("narrow_gate_served", NARROW_SERVED_KEY,
      lambda c: step_narrow_gate_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("width_rules", WIDTH_VETO_KEY, lambda c: width_veto_rules()),
@@ -5536,10 +6007,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
