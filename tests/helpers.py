@@ -368,6 +368,39 @@ def with_enlarged_p_waves(signal, fs, beats, gain=3.0, start_s=0.28, stop_s=0.08
     return x
 
 
+# --- the in-graph guard against the Python one on the same peaks (tests/test_edge.py, test_guard_constants_config.py)
+
+
+def unguarded_window(x, fs, config):
+    """One window of the graph's (``x`` at ``fs``, resampled to ``config.target_fs``): ``(cleaned, peaks, shapes)`` --
+    its ``config.clean_method`` signal, the detector's peaks without the guard and search-back (what ``EndToEnd.guard``
+    is handed: 25 to 128 of them, checked) and their ``qrs_shapes`` (amplitude, sharpness, width) for
+    ``signal.guard_keep``."""
+    import dataclasses
+
+    from ecgsl_keras.data import signal as signal_lib
+
+    fs_t = config.target_fs
+    x = signal_lib.resample(x, fs, fs_t)
+    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
+    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
+                                                                 rpeak_searchback=0.0), cleaned=cleaned)
+    assert 25 < peaks.size <= 128
+    return cleaned, peaks, signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+
+
+def graph_guard_keeps(config, cleaned, peaks, max_beats=128):
+    """The peaks ``EndToEnd.guard`` of ``config`` keeps of ``peaks`` on ``cleaned`` (float32, as the graph holds it;
+    the unused slots point at the last sample and are masked out)."""
+    from ecgsl_keras.serving import edge
+
+    pos = np.full(max_beats, cleaned.size - 1, np.int32)
+    pos[: peaks.size] = peaks
+    kept, ok = edge.EndToEnd(None, config, max_beats=max_beats, n_rr=3).guard(cleaned.astype(np.float32), pos,
+                                                                              np.arange(max_beats) < peaks.size)
+    return kept.numpy()[ok.numpy()]
+
+
 # --- a stacked model's stacking.json entries (tests/test_v_gate_serving.py, tests/test_v_pause_serving.py) ------
 
 def assert_stacking_json_refused(folder, classifier, match, **entries):

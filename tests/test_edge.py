@@ -14,7 +14,7 @@ from ecgsl_keras.serving import edge
 from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.config import SignalConfig
-from helpers import with_large_p_waves
+from helpers import graph_guard_keeps, unguarded_window, with_large_p_waves
 from ecgsl_keras.data.readers import read_lead
 
 # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
@@ -204,24 +204,14 @@ def test_in_graph_guard_keeps_the_peaks_signal_guard_keep_keeps(fixtures_dir, rh
     config = SignalConfig()
     signal, fs, beats, episodes, _, symbols = read_mitdb(fixtures_dir / "mitdb", "119", with_symbols=True)
     built = rhythms.build(rhythm, signal, fs, beats, symbols, episodes, seed=119)
-    fs_t = config.target_fs
-    x = signal_lib.resample(built["signal"][: int(30 * fs)], fs, fs_t)   # one window of the graph
-    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
-    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0, rpeak_searchback=0.0),
-                                   cleaned=cleaned)
-    assert 25 < peaks.size <= 128
-    amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+    cleaned, peaks, (amplitude, sharpness, width) = unguarded_window(built["signal"][: int(30 * fs)], fs, config)
     expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude)]
     # something to decide: 2:1 block's P waves are dropped; bigeminy's small beats are dropped without the rescue
     off = dataclasses.replace(rpeak_guard.GUARD, rescue_amplitude=1.0)
     decided = expected if rhythm == "block21" else peaks[signal_lib.guard_keep(
         peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude, off)]
     assert peaks.size - decided.size > 5
-    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
-    pos = np.full(128, x.size - 1, np.int32)
-    pos[: peaks.size] = peaks
-    kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
-    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+    np.testing.assert_array_equal(graph_guard_keeps(config, cleaned, peaks), expected)
 
 
 def test_in_graph_search_back_recovers_a_missed_beat_as_the_python_one_does(fixtures_dir):
@@ -680,24 +670,14 @@ def test_in_graph_deep_rescue_keeps_the_peaks_guard_keep_keeps(fixtures_dir, dee
     config = SignalConfig(rpeak_rescue_deep=deep)
     signal, fs, beats, _, _, symbols = read_mitdb(fixtures_dir / "mitdb", "208", with_symbols=True)
     x, _ = rhythms.bigeminy(signal, fs, beats, symbols, seed=208, gain=0.2)
-    fs_t = config.target_fs
-    windows = [signal_lib.resample(x[start:start + int(30 * fs)], fs, fs_t) for start in (0, int(30 * fs), int(60 * fs))]
     decided = 0
-    for x in windows:
-        cleaned = signal_lib.clean(x, fs_t, config.clean_method)
-        peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
-                                                                     rpeak_searchback=0.0), cleaned=cleaned)
-        assert 25 < peaks.size <= 128
-        amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+    for start in (0, int(30 * fs), int(60 * fs)):
+        cleaned, peaks, (amplitude, sharpness, width) = unguarded_window(x[start:start + int(30 * fs)], fs, config)
         expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude,
                                                deep=deep)]
         decided += expected.size - peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width,
                                                                config.rpeak_guard_amplitude)].size
-        graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
-        pos = np.full(128, x.size - 1, np.int32)
-        pos[: peaks.size] = peaks
-        kept, ok = graph.guard(cleaned.astype(np.float32), pos, np.arange(128) < peaks.size)
-        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
+        np.testing.assert_array_equal(graph_guard_keeps(config, cleaned, peaks), expected)
     assert decided > 5
 
 

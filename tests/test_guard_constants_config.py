@@ -15,6 +15,7 @@ from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data import signal as signal_lib
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.serving import edge
+from helpers import graph_guard_keeps, unguarded_window
 
 OVERRIDES = {"cluster_floor": 0.15, "t_wave_all": True, "templates_min": 8, "t_wave_lag_s": [0.1, 0.4]}
 
@@ -101,20 +102,10 @@ def test_the_graph_honours_the_guard_constants_it_reads(bigeminy):
     constants (30 s at target_fs, the unguarded detector's peaks), and that differs from the default's."""
     config = SignalConfig(rpeak_guard_constants={"rescue_amplitude": 1.0})
     x, fs = bigeminy
-    fs_t = config.target_fs
-    x = signal_lib.resample(x[: int(30 * fs)], fs, fs_t)
-    cleaned = signal_lib.clean(x, fs_t, config.clean_method)
-    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_guard_amplitude=0.0,
-                                                                 rpeak_searchback=0.0), cleaned=cleaned)
-    assert 25 < peaks.size <= 128
-    amplitude, sharpness, width = signal_lib.qrs_shapes(cleaned, peaks, fs_t)
+    cleaned, peaks, (amplitude, sharpness, width) = unguarded_window(x[: int(30 * fs)], fs, config)
     expected = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude,
                                            rpeak_guard.constants_for(config))]
     default = peaks[signal_lib.guard_keep(peaks, amplitude, sharpness, width, config.rpeak_guard_amplitude)]
     assert default.size - expected.size > 5
-    pos = np.full(128, x.size - 1, np.int32)
-    pos[: peaks.size] = peaks
     for sc, want in ((config, expected), (SignalConfig(), default)):
-        kept, ok = edge.EndToEnd(None, sc, max_beats=128, n_rr=3).guard(cleaned.astype(np.float32), pos,
-                                                                         np.arange(128) < peaks.size)
-        np.testing.assert_array_equal(kept.numpy()[ok.numpy()], want)
+        np.testing.assert_array_equal(graph_guard_keeps(sc, cleaned, peaks), want)

@@ -15,6 +15,7 @@ sets through it, one single-lead example per lead and window (see its docstring)
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -263,6 +264,24 @@ def _start_pool(workers, init_args, initializer=None):
             os.environ["ECGSL_KERAS_NO_REGISTER"] = previous
 
 
+@contextlib.contextmanager
+def pool_map(function, items, workers, init_args, initializer=None, chunksize=1):
+    """``function`` over ``items``, in their order: in a spawn pool of ``workers`` (``_start_pool``) when more than one,
+    else in this process (``initializer``, default ``_init_worker``, run here first). The ``with`` block gets the
+    results' iterator; leaving it ends the pool, also on an error (prepare, the corpus, folder predictions)."""
+    initializer = initializer or _init_worker
+    if workers and workers > 1:
+        pool = _start_pool(workers, init_args, initializer=initializer)
+        try:
+            yield pool.imap(function, items, chunksize=chunksize)
+        finally:
+            pool.terminate()
+            pool.join()
+    else:
+        initializer(*init_args)
+        yield map(function, items)
+
+
 def manifest_metadata(config, task, raw_signal, summary, record_features=False, lead=None) -> dict:
     """The manifest's ``metadata`` of a labelled data set (process pool and Beam alike);
     ``record_feature_names`` when the examples hold record features; ``lead`` the lead name the
@@ -341,14 +360,7 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
         if writer.done_keys:
             log.info("resuming: %d records already in %d finished shards, %d to do", len(writer.done_keys),
                      writer.resumed["shards"], len(todo))
-        if workers and workers > 1:
-            pool = _start_pool(workers, init_args)
-            results = pool.imap(_process_record, todo, chunksize=4)
-        else:
-            pool = None
-            _init_worker(*init_args)
-            results = map(_process_record, todo)
-        try:
+        with pool_map(_process_record, todo, workers, init_args, chunksize=4) as results:
             for record_id, examples, reason, message in tqdm(results, total=len(todo), desc=f"prepare {dataset}",
                                                              unit="rec", disable=not progress, file=sys.stderr):
                 if examples is None:
@@ -358,10 +370,6 @@ def prepare(dataset: str, data_dir, out_dir, config: ExperimentConfig | None = N
                 writer.write_record(examples, split=splits[record_id], key=record_id)
                 beats_written[splits[record_id]] += sum(ex.n_beats for ex in examples)
                 written[splits[record_id]] += 1
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
         seconds = time.perf_counter() - start
         summary = {
             "dataset": dataset,
@@ -665,14 +673,8 @@ def prepare_corpus(sources, out_dir, config: ExperimentConfig | None = None, *, 
     init_args = ([p["source"] for p in plans.values()], config.to_dict())
     with ShardedWriter(out_dir, prefix=CORPUS_PREFIX, compression=compression, shard_size_bytes=shard_size_bytes,
                        overwrite=overwrite) as writer:
-        if workers and workers > 1:
-            pool = _start_pool(workers, init_args, initializer=_init_corpus_worker)
-            results = pool.imap(_process_corpus_record, items, chunksize=2)
-        else:
-            pool = None
-            _init_corpus_worker(*init_args)
-            results = map(_process_corpus_record, items)
-        try:
+        with pool_map(_process_corpus_record, items, workers, init_args, initializer=_init_corpus_worker,
+                      chunksize=2) as results:
             for name, rid, examples, problems, leads, cpu_s in tqdm(
                     results, total=len(items), desc="prepare corpus", unit="rec", disable=not progress,
                     file=sys.stderr):
@@ -695,10 +697,6 @@ def prepare_corpus(sources, out_dir, config: ExperimentConfig | None = None, *, 
                     st["beats"][split] += example.n_beats
                     st["leads"][example.record_id.rsplit("/", 1)[-1]] += 1
                 st["records"][split] += 1
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
         seconds = time.perf_counter() - start
 
         per_source, manifest_sources = {}, []

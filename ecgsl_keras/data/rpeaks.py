@@ -22,7 +22,6 @@ from ecgsl_keras.errors import ConfigError
 __all__ = ["detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks"]
 
 
-# neurokit2 detectors that come with their own cleaning in ecg_clean; the others get "neurokit".
 # SignalConfig field -> _findpeaks_neurokit keyword, for the detector options passed only when set (find_rpeaks)
 FINDPEAKS_OPTIONS = (("rpeak_region_threshold", "gradthreshweight"), ("rpeak_region_min_length", "minlenweight"),
                      ("rpeak_region_mean_cap", "mean_cap"), ("rpeak_keep_first_beat", "keep_first_beat"),
@@ -31,6 +30,12 @@ FINDPEAKS_OPTIONS = (("rpeak_region_threshold", "gradthreshweight"), ("rpeak_reg
                      ("rpeak_minimum_gap_pair_slope", "gap_pair_slope"),
                      ("rpeak_minimum_gap_pair_correlation", "gap_pair_correlation"),
                      ("rpeak_minimum_gap_pair_templates", "gap_pair_templates"))
+# the SignalConfig fields whose detector rules measure QRS shapes (rpeak_guard.qrs_shapes / qrs_windows), as the guard
+# does: when one is set find_rpeaks passes gap_signal (the guard's signal) and guard_constants -- a new shape test of
+# the gap joins here, not in a condition of its own
+GAP_SIGNAL_OPTIONS = ("rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude", "rpeak_minimum_gap_pair_slope",
+                      "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates")
+# neurokit2 detectors that come with their own cleaning in ecg_clean; the others get "neurokit".
 _OWN_CLEANING = ("pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "emrich2023")
 
 
@@ -413,9 +418,7 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     if config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0:
         options.update(gap_wide=float(config.rpeak_minimum_gap_wide),
                        gap_amplitude=float(config.rpeak_minimum_gap_amplitude))
-    if (config.rpeak_minimum_gap_wide > 0 or config.rpeak_minimum_gap_amplitude > 0
-            or config.rpeak_minimum_gap_pair_slope > 0 or config.rpeak_minimum_gap_pair_correlation > 0
-            or config.rpeak_minimum_gap_pair_templates > 0):
+    if any(getattr(config, field) > 0 for field in GAP_SIGNAL_OPTIONS):
         # measured on the signal the guard measures (run s48's look), at the detector's rate
         options["gap_signal"] = cleaned if config.detect_at_native_rate else resample(cleaned, fs, float(config.target_fs))
         options["guard_constants"] = constants

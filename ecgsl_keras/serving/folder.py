@@ -121,17 +121,11 @@ def predict_folder(predictor, data_dir, *, fs=None, column=None, units=None, lea
             return read_kwargs
         return dict(read_kwargs, fs=None, column=None, units=None)   # a record states them itself
 
-    if workers and workers > 1:
-        from ecgsl_keras.data.prepare import _start_pool
+    from ecgsl_keras.data.prepare import pool_map
 
-        pool = _start_pool(workers, (predictor.config.signal.to_dict(), read_kwargs), initializer=_init_worker)
-        prepared = pool.imap(_read_and_preprocess_any, [(p, inputs_of(p)) for p in paths])
-    else:
-        pool = None
-        _init_worker(predictor.config.signal.to_dict(), read_kwargs)
-        prepared = map(_read_and_preprocess_any, [(p, inputs_of(p)) for p in paths])
     rows = []
-    try:
+    with pool_map(_read_and_preprocess_any, [(p, inputs_of(p)) for p in paths], workers,
+                  (predictor.config.signal.to_dict(), read_kwargs), initializer=_init_worker) as prepared:
         for path, found, beats, error in tqdm(prepared, total=len(paths), desc="predict", unit="rec",
                                               disable=not progress, file=sys.stderr):
             name = str(Path(path).relative_to(data_dir).with_suffix("")) if Path(path).suffix.lower() in (
@@ -146,10 +140,6 @@ def predict_folder(predictor, data_dir, *, fs=None, column=None, units=None, lea
                     error = str(exc)
             row.update(status=STATUS_REFUSED if error else STATUS_OK, reason=error or "")
             rows.append(row)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
     return rows
 
 
