@@ -6094,8 +6094,11 @@ def step_context_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
     ablation = {}
     for arm in CONTEXT_ARMS:
         scf, spreadf = _seed_spread(y, forced[arm], labels)
+        pf = _paired(scf, sc0)
+        # a report added after the first figures (no decision reads it): the keep rule's checks had the arm been
+        # forced on both folds
         ablation[arm] = {"seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
-                         "paired_change": _paired(scf, sc0),
+                         "paired_change": pf, "keep_checks_if_forced": _lead2_keep(pf, sd0)[0],
                          "by_record": _record_figures(y, rec, forced[arm], labels, CONTEXT_RECORDS),
                          "by_record_changed": _record_changes(y, rec, before, forced[arm], v)}
     # after the verdict (a description): the columns by true class on the left-out rows, seed free
