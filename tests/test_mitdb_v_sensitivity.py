@@ -596,3 +596,24 @@ def test_the_v67_run_neighbour_rule_turns_a_p_less_early_beat_inside_a_run_of_v_
     same = [dict(q, pooled={"V_sensitivity": 0.9}) for q in vs._grid_points(vs.RUN_GRID)]
     assert {k: max(same, key=vs._run_tie)[k] for k in vs.RUN_GRID} == {"neighbour": "both", "p_max": 0.0,
                                                                         "premature": 0.9}
+
+
+def test_the_v68_neighbour_columns_stay_inside_a_record_in_time_order():
+    values = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    rec = np.array(["a", "a", "b", "a", "b"])
+    times = np.array([2.0, 0.0, 5.0, 1.0, 4.0])     # record a in time: rows 1, 3, 0; record b: rows 4, 2
+    out = vs.neighbour_values(values, rec, times)
+    np.testing.assert_array_equal(out[[1, 3, 0], 0], [np.nan, 0.2, 0.4])
+    np.testing.assert_array_equal(out[[1, 3, 0], 1], [0.4, 0.1, np.nan])
+    np.testing.assert_array_equal(out[[4, 2]], [[np.nan, 0.3], [0.5, np.nan]])
+
+
+def test_the_v68_rules_are_committed_alone_and_the_tie_prefers_fewer_columns():
+    assert vs.RULES_ONLY["context_rules"] == "v68" and "context_rules" in vs.NO_DECISION_ROWS
+    rules = vs.context_rules()
+    assert rules["blind"] is False and set(rules["arms"]) == {"p_wave", "neighbours", "both"}
+    assert rules["arms"]["both"] == [vs.CONTEXT_P_WAVE, *vs.CONTEXT_NEIGHBOURS]
+    same = [{"arm": a, "pooled": {"V_f1": 0.9}} for a in vs.CONTEXT_ARMS]
+    assert max(same, key=vs._context_tie)["arm"] == "p_wave"
+    assert max(same[1:], key=vs._context_tie)["arm"] == "neighbours"
+    assert vs._v_f1(0.8, 0.8) == 0.8 and vs._v_f1(0.0, 0.0) == 0.0

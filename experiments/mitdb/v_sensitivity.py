@@ -29,6 +29,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lost_v             # key v_lost_v_223_diagnosis (v67)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps run_neighbour_nested # key v_run_neighbour_nested (v67)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps run_record_rr_nested # key v_run_neighbour_record_rr_nested
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps context_nested     # key v_context_columns_nested (v68)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_nested  # key v_width_veto_nested (run v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps width_veto_served  # key v_width_veto_served_left_out (v58)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
@@ -416,6 +417,13 @@ Steps:
               ``RUN_KEEP_RULE``). NOT blind (``RUN_WHY``). Outcome: not kept, V Se +0.0011 (207 / 223, 2 each).
               ``run_record_rr_nested`` (v67b, key ``v_run_neighbour_record_rr_nested``, written after v67's figures):
               prematurity against the record's average RR; V Se +0.0014 (223's 5 true V per seed), not kept.
+``context_nested`` (run v68, key ``v_context_columns_nested``; ``--steps context_rules`` its rules alone) the P window
+              (``p_wave_corr``) and the previous / next beat's out-of-fold ECG-SL P(V) as booster COLUMNS
+              (``CONTEXT_COLUMNS_WHAT``; arms ``CONTEXT_ARMS``: each alone and both), trained as run v50 trained its T
+              columns (inner: seed 42 on 3 of 4 inner groups; outer: seeds 42-44), chosen per outer fold on its
+              inner groups (``CONTEXT_CHOICE_RULE``), kept by ``CONTEXT_KEEP_RULE`` (v59 / v60's: V Se or V +P up
+              beyond max(paired sd, served seed sd), no target measure down by more than its served seed sd).
+              NOT blind (``CONTEXT_WHY``). Rules committed before any figure.
 ``template_served`` (session s35, key ``v_template_served_left_out``) the served left-out figure of the v_template entry
               the build would write (``TEMPLATE_BUILD_RULE``'s, key ``v_template_nested.would_build.v_template``) and
               the ship decision. ``TEMPLATE_SHIP_RULE``, fixed before any served figure of the vote: on
@@ -5896,6 +5904,237 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run:
     return result
 
 
+# ---- run v68 (key v_context_columns_nested): the P window and the neighbours' ECG-SL P(V) as booster COLUMNS, trained
+# out of fold and chosen nested as run v50 chose its T columns. Rules written here and in the JSON (``--steps
+# context_rules``) before any figure of v68, training side or left out.
+CONTEXT_KEY = "v_context_columns_nested"
+CONTEXT_P_WAVE = "p_wave_corr"                          # per_beat_features.p_wave_corr over the record's rows
+CONTEXT_NEIGHBOURS = ("prev_deep_p_v", "next_deep_p_v")   # ECG-SL's out-of-fold P(V) of the previous / next beat
+CONTEXT_ARMS = {"p_wave": (CONTEXT_P_WAVE,), "neighbours": CONTEXT_NEIGHBOURS,
+                "both": (CONTEXT_P_WAVE, *CONTEXT_NEIGHBOURS)}
+CONTEXT_WHY = (
+    "not blind: the idea was read off left-out diagnoses (v66: 208's fusion beats called V have a P-window correlation "
+    "of 0.83 against 0.23 for its true V; v67: 223's 216 lost true V per seed are lost in the booster + ECG-SL mix "
+    "itself, have no P wave (P-window corr 0.18 against 0.66 for those called V) and 139 sit next to a true V; the "
+    "v67 / v67b run-neighbour RULES reached ~2-5 of them). v68 gives the booster that context as columns, so that a run's "
+    "beats and the P wave are learnt from every training record that has them, not ruled from 223 / 208 alone")
+CONTEXT_COLUMNS_WHAT = (
+    "p_wave_corr: per_beat_features.p_wave_corr of centred_beats over each record's table rows (the P window, 250..70 "
+    "ms before R, against the record's median beat; NaN where flat), as runs v66 / v67 computed it. prev_deep_p_v / "
+    "next_deep_p_v: ECG-SL's P(V) of the previous / next table row of the same record in time (NaN at a record's ends "
+    "and where ECG-SL has no output). The ECG-SL outputs are those the served mix already averages, so no beat's "
+    "column comes from a model that trained on its record: on a fold's training records the inner-4 out-of-fold "
+    "probabilities (oof/inner4_k2_median.npz: each training record scored by the ECG-SL model trained without its "
+    "inner group), on its left-out records the outer ECG-SL model's (trained on the training records only), as "
+    "v_side.stack_columns did for ECG-SL's own P(V) (run s36). Neighbours are table rows (labelled beats); serving "
+    "would take the detector's previous / next beat (identical but where an unlabelled beat lies between)")
+CONTEXT_CHOICE_RULE = (
+    "fixed before any figure of run v68: per outer training fold, on its 4 inner groups only, each arm of CONTEXT_ARMS "
+    "(p_wave, neighbours, both) is the served inner recipe (_served_inner: the booster of the fold's column set + the "
+    "arm's columns, seed 42, the fold's size, trained on 3 inner groups and scored on the held one; averaged with the "
+    "inner-4 ECG-SL probabilities at the fold's deep weight; the fold's rhythm gate; the preset's shipped v_pause and "
+    "v_template) against the served inner recipe without it (off). v50's form, with both V aims of the lever: an arm "
+    "is admissible when the pooled inner V Se or the pooled inner V +P is above off's (4 decimals), neither falls by "
+    "more than 0.005 (RUN_PPV_TOL), no inner group's macro F1 (N, S, V, F) falls by more than 0.002 (NESTED_MACRO_TOL) "
+    "and no inner group's S Se by more than 0.01 (NESTED_S_TOL) (a group without S beats: no test). Among admissible "
+    "arms the one with the highest pooled inner V F1 (2 Se +P / (Se + +P)) is taken, ties the fewer columns first "
+    "(p_wave, neighbours, both); none admissible: off (the served recipe). No scored beat takes part in any choice")
+CONTEXT_KEEP_RULE = (
+    "fixed before any figure of run v68: run v59 / v60's keep rule (_lead2_keep) against the served recipe's left-out "
+    "rows (key v_template_served_left_out's, recomputed and checked), paired over booster seeds 42-44: kept only if "
+    "the mean change of V Se or of V +P is > 0 and > max(sd of its paired changes, the served rows' seed sd of that "
+    "measure) AND the mean change of each target measure (S Se, S +P, V Se, V +P) >= -(the served rows' seed sd of "
+    "that measure). Both folds off: the rows are the served ones, not kept. The forced arms (each on both folds "
+    "whatever the choice) are ablations, not decisions. Kept: a candidate column set for a later mitdb-beats build "
+    "with a DS2 check (the preset is not changed here)")
+CONTEXT_RECORDS = ("106", "208", "215", "223")
+
+
+def context_rules() -> dict:
+    """The rules of run v68 (written to the JSON before any figure, and repeated with the figures)."""
+    return {"why": CONTEXT_WHY, "blind": False, "arms": {k: list(x) for k, x in CONTEXT_ARMS.items()},
+            "columns_what": CONTEXT_COLUMNS_WHAT, "choice_rule": CONTEXT_CHOICE_RULE,
+            "choice_tolerances": {"pooled_V_sensitivity_and_V_positive_predictivity": RUN_PPV_TOL,
+                                  "macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL},
+            "keep_rule": CONTEXT_KEEP_RULE, "reported_records": list(CONTEXT_RECORDS),
+            "reference": f"served recipe's left-out rows (key {TEMPLATE_SERVED_KEY})"}
+
+
+def neighbour_values(values, rec, time_s) -> np.ndarray:
+    """(n, 2): each row's previous and next row's ``values`` within its record in time order (NaN at the ends)."""
+    out = np.full((len(values), 2), np.nan)
+    for r in np.unique(rec):
+        m = np.flatnonzero(rec == r)
+        o = m[np.argsort(time_s[m], kind="stable")]
+        out[o[1:], 0] = values[o[:-1]]
+        out[o[:-1], 1] = values[o[1:]]
+    return out
+
+
+def context_columns(table, labels, dec, beats) -> tuple:
+    """({fold: (n_table, 3) columns in CONTEXT_ARMS['both'] order}, p_wave_corr (n_table,)): ``CONTEXT_COLUMNS_WHAT``."""
+    from ecgsl_keras.data.per_beat_features import centred_beats, p_wave_corr
+    v = labels.index("V")
+    rec = table["record"]
+    pw = np.full(len(rec), np.nan)
+    for r in np.unique(rec):
+        m = rec == r
+        pw[m] = p_wave_corr(centred_beats(beats[m]))
+    out = {}
+    for h, part in enumerate(dec["parts"]):
+        pv = np.full(len(rec), np.nan)
+        pv[part["train"]] = dec["inner"][h][:, v]   # inner-4 out of fold: the training records
+        pv[part["scored"]] = part["p_deep"][:, v]   # the outer model: the left-out records
+        out[h] = np.column_stack([pw, neighbour_values(pv, rec, table["time_s"])])
+    return out, pw
+
+
+def _context_tie(q) -> tuple:
+    return (q["pooled"]["V_f1"], -len(CONTEXT_ARMS[q["arm"]]), -list(CONTEXT_ARMS).index(q["arm"]))
+
+
+def _v_f1(se, pp) -> float:
+    return 0.0 if se + pp == 0 else round(2 * se * pp / (se + pp), 4)
+
+
+def step_context_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_context_columns_nested`` (run v68): ``CONTEXT_CHOICE_RULE`` then ``CONTEXT_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _booster, _columns_of, column_sets
+    from hybrid import BOOSTER_SEEDS
+
+    v = labels.index("V")
+    cols_of, pw = context_columns(table, labels, dec, beats)
+    both = list(CONTEXT_ARMS["both"])
+    timing = {}
+    # the outer boosters of each arm (seeds 42-44), trained on the fold's training records, scored on its left-out ones
+    decs, importance = {}, {}
+    for arm, names in CONTEXT_ARMS.items():
+        j = [both.index(n) for n in names]
+        parts = []
+        for h, part in enumerate(dec["parts"]):
+            t0 = time.perf_counter()
+            c = dec["chosen"][str(h)]
+            cols = list(column_sets()[c["set"]]) + list(names)
+            X = np.concatenate([_columns_of(table, column_sets()[c["set"]]), cols_of[h][:, j]], axis=1)
+            tr, sc = part["train"], part["scored"]
+            new = {}
+            for seed in BOOSTER_SEEDS:
+                b = _booster(X[tr], table["y"][tr], cols, labels, seed, c["booster_size"])
+                new[f"p_booster_s{seed}"] = b.predict_proba(X[sc])
+                gain = (np.asarray(b.booster.feature_importance("gain"), float) if seed == 42
+                        and hasattr(b, "booster") else None)
+                if gain is not None and len(gain) == len(cols):
+                    rank = np.argsort(-gain)
+                    importance.setdefault(arm, {})[str(h)] = {
+                        "gain_share": round(float(gain[-len(names):].sum() / max(gain.sum(), 1e-12)), 4),
+                        "rank": {n: int(np.flatnonzero(rank == cols.index(n))[0]) + 1 for n in names},
+                        "columns": len(cols)}
+            parts.append(dict(part, **new))
+            timing[f"{arm}_outer_fold{h}_s"] = round(time.perf_counter() - t0, 1)
+            log.info("context %s, fold %d: outer boosters trained in %.0f s", arm, h, timing[f"{arm}_outer_fold{h}_s"])
+        decs[arm] = dict(dec, parts=parts)
+    choice = {}
+    for h in range(len(dec["parts"])):
+        idx0, off_rows = _served_inner(table, labels, dec, h, beats, preset_spec)
+        y, rec, groups = table["y"][idx0], table["record"][idx0], dec["groups"][h]
+        off = _group_scores(y, off_rows, rec, groups, labels)
+        off["pooled"]["V_positive_predictivity"] = round(_v_ppv(y, off_rows, v), 4)
+        off["pooled"]["V_f1"] = _v_f1(off["pooled"]["V_sensitivity"], off["pooled"]["V_positive_predictivity"])
+        qs = []
+        for arm, names in CONTEXT_ARMS.items():
+            t0 = time.perf_counter()
+            j = [both.index(n) for n in names]
+            idx1, rows = _served_inner(table, labels, dict(dec, extra=(list(names), cols_of[h][:, j])), h, beats,
+                                       preset_spec)
+            if not np.array_equal(idx0, idx1):
+                raise SystemExit(f"fold {h}, arm {arm}: the inner rows differ from the served ones")
+            sc = _group_scores(y, rows, rec, groups, labels)
+            sc["pooled"]["V_positive_predictivity"] = round(_v_ppv(y, rows, v), 4)
+            sc["pooled"]["V_f1"] = _v_f1(sc["pooled"]["V_sensitivity"], sc["pooled"]["V_positive_predictivity"])
+            falls = _group_falls(off, sc, ("macro_f1_nsvf", "S_sensitivity", "V_sensitivity"))
+            d_se = sc["pooled"]["V_sensitivity"] - off["pooled"]["V_sensitivity"]
+            d_pp = sc["pooled"]["V_positive_predictivity"] - off["pooled"]["V_positive_predictivity"]
+            ok = bool((d_se > 0 or d_pp > 0) and d_se >= -RUN_PPV_TOL and d_pp >= -RUN_PPV_TOL
+                      and all(f <= NESTED_MACRO_TOL for f in falls["macro_f1_nsvf"])
+                      and all(f is None or f <= NESTED_S_TOL for f in falls["S_sensitivity"]))
+            qs.append({"arm": arm, "pooled": sc["pooled"], "groups": sc["groups"], "group_falls": falls,
+                       "admissible": ok, "new_V_calls": _made_by_record(off_rows, rows, y, rec, labels),
+                       "V_calls_lost": _made_by_record(rows, off_rows, y, rec, labels)})
+            timing[f"{arm}_inner_fold{h}_s"] = round(time.perf_counter() - t0, 1)
+        good = [q for q in qs if q["admissible"]]
+        best = max(good, key=_context_tie) if good else None
+        choice[str(h)] = {"off": off, "arms": qs, "chosen": None if best is None else best["arm"],
+                          "inner_groups": [sorted(g) for g in groups]}
+        log.info("context, fold %d: chosen %s; off %s; %s", h, choice[str(h)]["chosen"], off["pooled"],
+                 [(q["arm"], q["pooled"], q["admissible"], q["group_falls"]) for q in qs])
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before = sr0["templated"]
+    forced = {}
+    for arm in CONTEXT_ARMS:
+        sr = _template_served_rows(table, labels, decs[arm], beats, preset_spec["v_template"])
+        if not np.array_equal(sr["idx"], idx):
+            raise SystemExit(f"arm {arm}: the left-out rows differ from the served ones")
+        forced[arm] = sr["templated"]
+    chosen_rows = {s: before[s].copy() for s in BOOSTER_SEEDS}
+    for h, part in enumerate(dec["parts"]):
+        arm = choice[str(h)]["chosen"]
+        if arm is None:
+            continue
+        m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+        for s in BOOSTER_SEEDS:
+            chosen_rows[s][m] = forced[arm][s][m]
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sc1, spread1 = _seed_spread(y, chosen_rows, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    checks, kept = _lead2_keep(paired, sd0)
+    ablation = {}
+    for arm in CONTEXT_ARMS:
+        scf, spreadf = _seed_spread(y, forced[arm], labels)
+        pf = _paired(scf, sc0)
+        # a report added after the first figures (no decision reads it): the keep rule's checks had the arm been
+        # forced on both folds
+        ablation[arm] = {"seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
+                         "paired_change": pf, "keep_checks_if_forced": _lead2_keep(pf, sd0)[0],
+                         "by_record": _record_figures(y, rec, forced[arm], labels, CONTEXT_RECORDS),
+                         "by_record_changed": _record_changes(y, rec, before, forced[arm], v)}
+    # after the verdict (a description): the columns by true class on the left-out rows, seed free
+    cols_left = np.concatenate([cols_of[h][part["scored"]] for h, part in enumerate(dec["parts"])])
+    looks = {}
+    for r in CONTEXT_RECORDS + ("all",):
+        m = np.ones(len(y), bool) if r == "all" else rec == r
+        for k in ("N", "S", "V", "F"):
+            mk = m & (y == labels.index(k))
+            if mk.sum() >= 5:
+                looks.setdefault(r, {})[k] = {"beats": int(mk.sum()), **{
+                    n: (None if not np.isfinite(cols_left[mk, i]).any()
+                        else round(float(np.nanmedian(cols_left[mk, i])), 3)) for i, n in enumerate(both)}}
+    result = dict(context_rules(), **{
+        "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
+        "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "baseline_seed_sd": sd0, "checks": checks, "kept": kept, "per_seed": _per_seed(sc1),
+        "decision": ("kept: a candidate column set for a later mitdb-beats build with a DS2 check (the preset is not "
+                     "changed)" if kept else "not kept: the served recipe stays"),
+        "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows and the chosen rows",
+                      "served": _record_figures(y, rec, before, labels, CONTEXT_RECORDS),
+                      "chosen": _record_figures(y, rec, chosen_rows, labels, CONTEXT_RECORDS)},
+        "by_record_changed": _record_changes(y, rec, before, chosen_rows, v),
+        "forced": {"what": "ablation: each arm on both folds whatever the choice (not a decision)", **ablation},
+        "booster_importance_s42": importance, "left_out_columns_by_class": looks, "timing_s": timing})
+    log.info("context: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; kept %s",
+             result["chosen"], spread0["V_sensitivity"]["mean"],
+             spread1["V_sensitivity"]["mean"], spread0["V_positive_predictivity"]["mean"],
+             spread1["V_positive_predictivity"]["mean"], spread0["S_sensitivity"]["mean"],
+             spread1["S_sensitivity"]["mean"], spread0["S_positive_predictivity"]["mean"],
+             spread1["S_positive_predictivity"]["mean"], kept)
+    return result
+
+
 def preset_spec() -> dict:
     """The preset's stacking spec (``stacking.json``), read afresh at each call: the steps that take it as served."""
     from beats_preset import PRESET
@@ -5979,6 +6218,9 @@ STEPS = (
     ("run_record_rr_rules", RUN_B_KEY, lambda c: run_neighbour_rules("v67b")),
     ("run_record_rr_nested", RUN_B_KEY,
      lambda c: step_run_neighbour_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v67b")),
+    ("context_rules", CONTEXT_KEY, lambda c: context_rules()),
+    ("context_nested", CONTEXT_KEY,
+     lambda c: step_context_nested(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("fusion_p_rules", FUSION_P_KEY, lambda c: post_rule_rules("v_fusion_p")),
     ("fusion_p_nested", FUSION_P_KEY,
      lambda c: step_post_rule_nested(c.table, c.labels, c.dec, c.beats(), preset_spec(), "v_fusion_p")),
@@ -6007,10 +6249,10 @@ STEPS = (
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
 )
 # the steps that do not read v40's decision rows
-NO_DECISION_ROWS = {"beats", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
+NO_DECISION_ROWS = {"beats", "context_rules", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
                     "lead2_v62_rules"}
 # steps that write a run's rules alone
-RULES_ONLY = {"timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
+RULES_ONLY = {"context_rules": "v68", "timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
               "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
 
 
