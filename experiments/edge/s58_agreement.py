@@ -25,7 +25,9 @@ the peaks s58 adds and removes); all also per record length (30 s or less, longe
 on every record where a graph point and Python "s58" part, Python "s58" again with each step the graph does not run
 turned off in turn (``MISSING``: the eight ``s37_first`` steps, run s51's and run s58's gap options, and for
 "on_post_wide" the first beat), scored against the same graph peaks: the errors (FN + FP) each step-off removes or adds
-on those records, so the next port is chosen by effect.
+on those records, so the next port is chosen by effect. Then (``cumulative``, added after the breakdown's figures, a
+look that chooses nothing) "on_post_wide_first" against Python "s58" with the first k steps of that ranking off
+together, on all records: about the agreement once those k steps are ported and match, were the steps independent.
 
 Decision (fixed before any figure of this script): the graph may serve a Python default at run s58's point with its
 subset (the Python default moves to s58, the exported graph runs the s58 options it accepts) when (a) at
@@ -198,9 +200,50 @@ def breakdown(args, work: Path, rows, rate, margins, py_points: dict) -> dict:
                                   and done[rid][f"{g}|{step}"]["fn"] + done[rid][f"{g}|{step}"]["fp"]
                                   < by_id[rid][f"{g}|s58"]["fn"] + by_id[rid][f"{g}|s58"]["fp"]),
                               "refused": len(parted[g]) - len(got)}
-        ranked = sorted(per_step, key=lambda s: -per_step[s]["errors_removed"])
-        out[g] = {"records_parted": len(parted[g]), "errors_at_s58": base, "step_off": per_step, "ranked": ranked}
+        ranked = sorted(missing_for(g), key=lambda s: -per_step[s]["errors_removed"])
+        out[g] = {"records_parted": len(parted[g]), "errors_at_s58": base, "step_off": per_step, "ranked": ranked,
+                  "not_missing": sorted(set(steps) - set(missing_for(g)))}
     return out
+
+
+def missing_for(graph_point: str) -> list:
+    """The ``MISSING`` steps the graph point does not run (the first beat is run by "on_post_wide_first")."""
+    return [s for s in MISSING if not (s == "first_beat" and GRAPH[graph_point].get("rpeak_keep_first_beat"))]
+
+
+def cumulative(args, work: Path, rows, rate, margins, py_points: dict, ranked: list) -> dict:
+    """The deciding graph point against Python "s58" with the first k steps of ``ranked`` off together (k = 1 ..),
+    on all records: about the agreement once those k steps are ported and match, were the steps independent."""
+    from ecgsl_keras.serving import edge
+
+    lo, hi, window = margins
+    points = {f"off_{k}": dict(py_points["s58"], **{o: v for s in ranked[:k] for o, v in MISSING[s].items()})
+              for k in range(1, len(ranked) + 1)}
+    _, _, configs = gap_port._configs(points)
+    run = edge.Runner(work / f"export_{DECIDING}" / edge.tflite_name("float32"), num_threads=1)
+    reader, _ = gap_port._records(args.cinc, args.every)
+    cache = work / "cumulative.jsonl"
+    done = _jsonl(cache)
+    with cache.open("a") as sink:
+        for i, r in enumerate(rows):
+            rid = r["record"]
+            if rid in done and all(k in done[rid] for k in points):
+                continue
+            x, fs, at = _record(reader, rid, rate)
+            windows = gap_port.graph_windows(run, at, window)
+            row = {"record": rid, "seconds": r["seconds"]}
+            for k, config in configs.items():
+                python = _python_or_refused(x, fs, config.signal, rate)
+                row[k] = ({"refused": python} if isinstance(python, str) else
+                          {c: v for c, v in gap_port.score_windows(windows, python, lo, hi, rate).items()
+                           if c in ("tp", "fn", "fp")})
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            done[rid] = row
+            if i % 100 == 0:
+                log.info("cumulative %d / %d", i, len(rows))
+    crows = [done[r["record"]] for r in rows]
+    return {k: {"steps_off": ranked[:int(k.split("_")[1])], **gap_port.agreement_by_length(crows, k)} for k in points}
 
 
 def main(argv=None) -> int:
@@ -221,9 +264,8 @@ def main(argv=None) -> int:
     result["export"] = {g: {k: exported[g][k] for k in ("sizes_bytes", "builtin_only", "while_ops")} for g in GRAPH}
     rows, rate, margins = agreement(args, args.work, py_points)
     a = {"records": len(rows), "every": args.every, "tolerance_ms": 50}
-    for g in GRAPH:
-        for q in py_points:
-            a[f"{g}|{q}"] = gap_port.agreement_by_length(rows, f"{g}|{q}")
+    for g in GRAPH:     # agreement.<graph point>.<Python point>
+        a[g] = {q: gap_port.agreement_by_length(rows, f"{g}|{q}") for q in py_points}
     # (c): Python s58 (and s51, s37_first) against the Python default, the default as reference, on the same beats
     g0 = DECIDING
     for q in ("s37_first", "s51", "s58"):
@@ -234,9 +276,16 @@ def main(argv=None) -> int:
             [{"old": r[f"{g0}|default"], "new": r[f"{g0}|{q}"]} for r in rows], "old", "new", "python", rate)}
     result["agreement"] = a
     result["breakdown"] = breakdown(args, args.work, rows, rate, margins, py_points)
+    result["cumulative"] = cumulative(args, args.work, rows, rate, margins, py_points,
+                                      result["breakdown"][DECIDING]["ranked"])
+    # with every missing step off the Python config differs from the graph point's own only in s37_first's other
+    # GuardConstants (none read by the graph's steps): same counts as the reference row when they move nothing
+    last, ref = result["cumulative"][f"off_{len(result['cumulative'])}"], a[DECIDING][DECIDING]
+    result["cumulative_all_off_equals_reference"] = all(
+        last[g][k] == ref[g][k] for g in gap_port.LENGTH_GROUPS for k in ("tp", "fn", "fp"))
     decide = {}
     for g in GRAPH:
-        s = a[f"{g}|s58"]["all"]
+        s = a[g]["s58"]["all"]
         decide[g] = {"sensitivity": s["sensitivity"], "ppv": s["ppv"],
                      "distance_to_0_995": {k: s[k] - THRESHOLD for k in ("sensitivity", "ppv")},
                      "may_serve_s58": bool(min(s["sensitivity"], s["ppv"]) >= THRESHOLD)}
