@@ -86,23 +86,27 @@ RULE = ("the port stays when both files convert with builtin ops only and the ag
 MODEL = "cinc2017-edge"
 
 
-def _configs():
+def _configs(points=None):
+    """The preset's model path, task and, for each point of ``points`` (default ``POINTS``: name -> signal options),
+    its config with the preset's signal config and the point's options."""
     from ecgsl_keras.serving.inference import find_metadata
     from ecgsl_keras.store.runs import resolve_model_arg
 
     model_path = resolve_model_arg(MODEL)
     config, task, _ = find_metadata(model_path)
     return model_path, task, {point: dataclasses.replace(config, signal=dataclasses.replace(config.signal, **options))
-                              for point, options in POINTS.items()}
+                              for point, options in (POINTS if points is None else points).items()}
 
 
-def export(args, work: Path) -> dict:
+def export(args, work: Path, points=None) -> dict:
+    """Each point's end-to-end files in ``work/export_<point>`` (``points``: as ``_configs``), sizes and op sets."""
     from ai_edge_litert.interpreter import Interpreter
 
     from ecgsl_keras.serving import edge
     from ecgsl_keras.serving.export import load_classifier
 
-    model_path, task, configs = _configs()
+    points = POINTS if points is None else points
+    model_path, task, configs = _configs(points)
     classifier = load_classifier(model_path)
     cache = work / "export.json"
     out = json.loads(cache.read_text()) if cache.is_file() else {}
@@ -115,7 +119,7 @@ def export(args, work: Path) -> dict:
         for fmt in ("float32", "int8"):
             interpreter = Interpreter(model_path=str(folder / edge.tflite_name(fmt)))
             ops[fmt] = sorted({op["op_name"] for op in interpreter._get_ops_details()})
-        out[point] = {"signal_options": POINTS[point], "sizes_bytes": report["sizes_bytes"], "ops": ops,
+        out[point] = {"signal_options": points[point], "sizes_bytes": report["sizes_bytes"], "ops": ops,
                       "builtin_only": all(not (name.startswith("Flex") or name == "CUSTOM")
                                           for names in ops.values() for name in names),
                       "while_ops": {fmt: int(sum(op["op_name"] == "WHILE" for op in Interpreter(
@@ -183,6 +187,54 @@ def _records(cinc: str, every: int):
     return reader, sorted(r for r, s in splits.items() if s == "validation")[::every]
 
 
+def graph_windows(run, at, window: int) -> list:
+    """The file's (``run``: an ``edge.Runner``) kept peaks in each of its windows of ``at`` (the record at the file's
+    rate): ``[(start, length, peaks)]``, no peaks where the file calls a window invalid."""
+    from ecgsl_keras.serving import edge
+
+    out = []
+    for start in edge.window_starts(len(at), window):
+        seg = at[start:start + window]
+        got = run(seg)
+        found = (got["rpeaks"][got["rpeak_mask"]].astype(np.int64) + start if int(got["valid"])
+                 else np.zeros(0, np.int64))
+        out.append((start, len(seg), found))
+    return out
+
+
+def python_peaks(x, fs: float, signal_config, rate: float):
+    """``signal.find_rpeaks`` on the whole record at its rate, the peaks at ``rate`` (the file's)."""
+    from ecgsl_keras.data import signal as signal_lib
+
+    return np.rint(signal_lib.find_rpeaks(x, fs, signal_config) * rate / fs).astype(np.int64)
+
+
+def score_windows(windows, python, lo: int, hi: int, rate: float) -> dict:
+    """Python's peaks against the file's, window by window, on the beats the file can classify (at least ``lo``
+    samples after a window's start and ``hi`` before its end), 50 ms: tp / fn / fp and each side's peaks there."""
+    from ecgsl_keras.data import signal as signal_lib
+
+    counts = {"tp": 0, "fn": 0, "fp": 0}
+    graph_all, python_all = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for start, n, found in windows:
+        a, b = start + lo, start + n - hi
+        g, p = found[(found >= a) & (found < b)], python[(python >= a) & (python < b)]
+        m = signal_lib.match_peaks(p, g, int(round(0.05 * rate)))
+        for key in counts:
+            counts[key] += m[key]
+        graph_all.append(g)
+        python_all.append(p)
+    return {**counts, "graph": np.unique(np.concatenate(graph_all)).tolist(),
+            "python": np.unique(np.concatenate(python_all)).tolist()}
+
+
+def classifiable_margins(signal_config, rate: float) -> tuple:
+    """(lo, hi): the samples at ``rate`` a classifiable beat's R needs after a window's start and before its end."""
+    factor = rate / signal_config.target_fs
+    return (int(signal_config.r_offset * factor),
+            int((signal_config.beat_len - signal_config.r_offset) * factor))
+
+
 def agreement(args, work: Path) -> dict:
     from ecgsl_keras.data import signal as signal_lib
     from ecgsl_keras.serving import edge
@@ -210,29 +262,13 @@ def agreement(args, work: Path) -> dict:
             for point, config in configs.items():
                 if point in row:
                     continue
-                sc = config.signal
-                factor = rate / sc.target_fs
-                lo, hi = int(sc.r_offset * factor), int((sc.beat_len - sc.r_offset) * factor)
+                lo, hi = classifiable_margins(config.signal, rate)
                 try:
-                    python = np.rint(signal_lib.find_rpeaks(x, fs, sc) * rate / fs).astype(np.int64)
+                    python = python_peaks(x, fs, config.signal, rate)
                 except Exception as exc:     # a record the Python path refuses: counted, not compared
                     row[point] = {"refused": type(exc).__name__}
                     continue
-                counts = {"tp": 0, "fn": 0, "fp": 0}
-                graph_all, python_all = [], []
-                for start in edge.window_starts(len(at), window):
-                    out = runs[point](at[start:start + window])
-                    found = (out["rpeaks"][out["rpeak_mask"]].astype(np.int64) + start if int(out["valid"])
-                             else np.zeros(0, np.int64))
-                    a, b = start + lo, start + len(at[start:start + window]) - hi
-                    g, p = found[(found >= a) & (found < b)], python[(python >= a) & (python < b)]
-                    m = signal_lib.match_peaks(p, g, int(round(0.05 * rate)))
-                    for key in counts:
-                        counts[key] += m[key]
-                    graph_all.append(g)
-                    python_all.append(p)
-                row[point] = {**counts, "graph": np.unique(np.concatenate(graph_all)).tolist(),
-                              "python": np.unique(np.concatenate(python_all)).tolist()}
+                row[point] = score_windows(graph_windows(runs[point], at, window), python, lo, hi, rate)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             done[rid] = row
@@ -241,40 +277,56 @@ def agreement(args, work: Path) -> dict:
     return summarise([done[r] for r in ids], rate)
 
 
-def summarise(rows, rate) -> dict:
+def rates(c: dict) -> dict:
+    return {**c, "sensitivity": c["tp"] / max(c["tp"] + c["fn"], 1), "ppv": c["tp"] / max(c["tp"] + c["fp"], 1)}
+
+
+LENGTH_GROUPS = {"all": lambda r: True, "le_30s": lambda r: r["seconds"] <= 30.0,
+                 "over_30s": lambda r: r["seconds"] > 30.0}
+
+
+def agreement_by_length(rows, key: str) -> dict:
+    """Se / +P of ``row[key]``'s counts summed over all records and per record length (30 s or less, longer), the
+    records the Python path refused, and the records at or above 0.995 on both."""
+    out = {}
+    for name, keep in LENGTH_GROUPS.items():
+        c = {"tp": 0, "fn": 0, "fp": 0}
+        for r in rows:
+            if keep(r) and "tp" in r[key]:
+                for k in c:
+                    c[k] += r[key][k]
+        out[name] = {**rates(c), "records": sum(1 for r in rows if keep(r))}
+    out["refused"] = sum(1 for r in rows if "refused" in r[key])
+    out["records_at_or_above_99_5"] = sum(
+        1 for r in rows if "tp" in r[key] and r[key]["tp"] >= 0.995 * max(r[key]["tp"] + r[key]["fn"], 1)
+        and r[key]["tp"] >= 0.995 * max(r[key]["tp"] + r[key]["fp"], 1))
+    return out
+
+
+def peak_change(rows, old: str, new: str, side: str, rate: float) -> dict:
+    """The peaks of one side (``"graph"`` / ``"python"``) found (added) or lost (removed) at 50 ms going from
+    ``row[old]`` to ``row[new]``, and the records where any changes."""
     from ecgsl_keras.data import signal as signal_lib
 
-    def rates(c):
-        return {**c, "sensitivity": c["tp"] / max(c["tp"] + c["fn"], 1), "ppv": c["tp"] / max(c["tp"] + c["fp"], 1)}
+    tol = int(round(0.05 * rate))
+    added = removed = records = 0
+    for r in rows:
+        if "tp" not in r[old] or "tp" not in r[new]:
+            continue
+        m = signal_lib.match_peaks(np.asarray(r[old][side], np.int64), np.asarray(r[new][side], np.int64), tol)
+        added, removed = added + m["fp"], removed + m["fn"]
+        records += int(m["fp"] > 0 or m["fn"] > 0)
+    return {"peaks_added": added, "peaks_removed": removed, "records_changed": records}
 
+
+def summarise(rows, rate) -> dict:
     out = {"records": len(rows), "tolerance_ms": 50}
     for point in POINTS:
-        groups = {"all": lambda r: True, "le_30s": lambda r: r["seconds"] <= 30.0, "over_30s": lambda r: r["seconds"] > 30.0}
-        out[point] = {}
-        for name, keep in groups.items():
-            c = {"tp": 0, "fn": 0, "fp": 0}
-            for r in rows:
-                if keep(r) and "tp" in r[point]:
-                    for key in c:
-                        c[key] += r[point][key]
-            out[point][name] = {**rates(c), "records": sum(1 for r in rows if keep(r))}
-        out[point]["refused"] = sum(1 for r in rows if "refused" in r[point])
-        out[point]["records_at_or_above_99_5"] = sum(
-            1 for r in rows if "tp" in r[point] and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fn"], 1)
-            and r[point]["tp"] >= 0.995 * max(r[point]["tp"] + r[point]["fp"], 1))
+        out[point] = agreement_by_length(rows, point)
     # what the options change, each side: peaks found / lost at 50 ms against the point before
-    tol = int(round(0.05 * rate))
     for new, old in (("on", "off"), ("on_deep", "on"), ("on_noise", "on_deep"), ("on_post_wide", "on_noise")):
         for side in ("graph", "python"):
-            added = removed = records = 0
-            for r in rows:
-                if "tp" not in r[old] or "tp" not in r[new]:
-                    continue
-                m = signal_lib.match_peaks(np.asarray(r[old][side], np.int64), np.asarray(r[new][side], np.int64), tol)
-                added, removed = added + m["fp"], removed + m["fn"]
-                records += int(m["fp"] > 0 or m["fn"] > 0)
-            out[f"{side}_change_{new}_vs_{old}"] = {"peaks_added": added, "peaks_removed": removed,
-                                                    "records_changed": records}
+            out[f"{side}_change_{new}_vs_{old}"] = peak_change(rows, old, new, side, rate)
     return out
 
 
