@@ -828,7 +828,8 @@ def builds_changed(per_record) -> dict:
     rows = {rid: [c["block21"][k][f"{rid}|block21_builder|cut_longer"] for k in SEEDS] for rid, c in per_record.items()}
     changed = {rid: {"seeds": sum(n > 0 for n, _ in v), "beats_cut_longer": [n for n, _ in v],
                      "blocked": [b for _, b in v]} for rid, v in rows.items()}
-    return {"records_changed_on_any_seed": sorted(rid for rid, v in changed.items() if v["seeds"]),
+    on_any = sorted(rid for rid, v in changed.items() if v["seeds"])
+    return {"records_changed_on_any_seed": on_any, "records_changed_text": ", ".join(on_any),
             "records_changed_on_every_seed": sorted(rid for rid, v in changed.items() if v["seeds"] == len(SEEDS)),
             "n_records_changed": sum(bool(v["seeds"]) for v in changed.values()), "per_record": changed}
 
@@ -1207,6 +1208,17 @@ def main(argv=None) -> int:
             {**old, **{kk: v for rid in records for kk, v in json.loads(
                 (Path(S58R_CACHE_COPY) / f"{rid}_block21_k{k}.json").read_text()).items()}},
             TODAY, records)} for k in SEEDS})
+        # per record whose build changed, block21's FN and FP at run s58's point (every fold's choice in run s58r) and
+        # at today's detector, mean over the seeds, on this builder and on run s58r's: where the fix moved the counts
+        point = f"{BASELINE}__{suffix(S58_POINT)}"
+        result["block21_changed_records"] = {
+            rid: {label: {"s58r_builder": [round(float(np.mean([json.loads((Path(S58R_CACHE_COPY) / f"{rid}_block21_k{k}"
+                                                                            ".json").read_text())[f"{rid}|block21|{n}"][i]
+                                                                for k in SEEDS])), 1) for i in (1, 2)],
+                          "s58b_builder": [round(float(np.mean([per_record[rid]["block21"][k][f"{rid}|block21|{n}"][i]
+                                                                for k in SEEDS])), 1) for i in (1, 2)]}
+                  for label, n in (("s58_point", point), ("today", TODAY))}
+            for rid in result["builds_changed"]["records_changed_on_any_seed"]}
         ref = json.loads(S47_JSON.with_name(f"{EXPERIMENTS['s58r']}.json").read_text())
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
