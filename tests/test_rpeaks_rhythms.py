@@ -1845,6 +1845,19 @@ def test_bench_rpeaks_block21_join_edge_option(capsys, fixtures_dir):
         assert result["block21_join_edge_s"] == edge and result["per_record"]["119/block21"]["join_edge_s"] == edge
 
 
+def test_bench_rpeaks_block21_own_onset_option(capsys, fixtures_dir):
+    import json
+
+    from ecgsl_keras.bench.__main__ import main
+
+    for option, own in (([], True), (["--no-block21-own-onset"], False)):
+        code = main(["rpeaks", "--data-dir", str(fixtures_dir / "mitdb"), "--records", "119", "--rhythms", "block21"]
+                    + option)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert json.loads(captured.out.strip().splitlines()[-1])["block21_own_onset"] is own
+
+
 def test_built_noise_leaves_out_tp_segments_holding_an_annotated_artifact(records, fixtures_dir):
     # run s60's builder fix: block21's and pause's noise is drawn at random, with replacement, from the record's TP
     # segments, so one holding an annotated QRS-like artifact ("|", MIT-BIH 203) was copied into many blocked beats'
@@ -1916,3 +1929,42 @@ def test_guard_contrast_drops_a_noise_bump_in_a_long_gap_and_keeps_a_small_beat(
     off = signal_lib.find_rpeaks(built["signal"], fs, GUARDED)
     tol = int(0.15 * fs)
     assert match_peaks(built["beats"], on, tol)["fn"] == match_peaks(built["beats"], off, tol)["fn"]
+
+
+def test_block21_own_onset_removes_the_whole_qrs_of_a_beat_annotated_after_its_apex(records):
+    # run s58b's builder fix: in MIT-BIH 109 some beats are annotated ~60 ms after their R apex while the record's
+    # median QRS onset is 50 ms, so the cut from the record's onset (70 ms) started on the apex of those beats and left
+    # the R upstroke (run s60's look: 4 false beats at the cut's start on every seed). Built on 119 with every third
+    # beat's annotation moved 50 ms late (the record's cut stays 70 ms): without own_onset a blocked late beat keeps its
+    # upstroke, with it its cut starts before its own QRS onset and no QRS remnant stays; the P wave stays; the beats
+    # annotated on time are cut from the record's cut (the noise drawn after a longer cut differs), and on 119 as
+    # annotated the build is the old one
+    signal, fs, beats, episodes, _, symbols = records["119"]
+    np.testing.assert_array_equal(
+        rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119, own_onset=True)["signal"],
+        rhythms.build("block21", signal, fs, beats, symbols, episodes, seed=119)["signal"])
+    shift = int(round(0.05 * fs))
+    moved = np.arange(beats.size) % 3 == 0
+    late = beats + shift * moved
+    assert round(rhythms.qrs_cut_s(signal, fs, late, symbols) * fs) == round(0.07 * fs)
+    original = signal_lib.clean(signal, fs)
+    left = {}
+    for own in (False, True):
+        built = rhythms.build("block21", signal, fs, late, symbols, episodes, seed=119, own_onset=own)
+        is_late = np.isin(built["removed"], late[moved])
+        true_r = built["removed"] - shift * is_late
+        assert is_late.sum() > 20 and (~is_late).sum() > 20
+        left[own] = (signal_lib.qrs_amplitudes(signal_lib.clean(built["signal"], fs), true_r, fs)
+                     / signal_lib.qrs_amplitudes(original, true_r, fs))
+        p_wave = true_r[:, None] - np.arange(int(0.25 * fs), int(0.1 * fs), -1)[None, :]
+        np.testing.assert_array_equal(built["signal"][p_wave], signal[p_wave])    # the P wave stays
+        if own:
+            before = built["cut_before_s"]
+            assert np.all(before[~is_late] == built["qrs_before_s"])              # on time: the record's cut
+            assert np.all((before[is_late] >= 0.09) & (before[is_late] <= rhythms.BEAT_CUT_MAX_S))
+    assert np.median(left[False][is_late]) > 0.1            # the record's cut: the upstroke of the late beats stays
+    assert np.max(left[True]) < 0.08                        # own onset: no remnant over 8% of the QRS
+    # a beat annotated after its apex: the onset is found back from the apex, wherever the annotation sits
+    onsets = rhythms.beat_onsets_s(original, fs, beats[10:-10])
+    np.testing.assert_allclose(rhythms.beat_onsets_s(original, fs, beats[10:-10] + shift), onsets + shift / fs,
+                               atol=1.5 / fs)

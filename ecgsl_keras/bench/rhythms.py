@@ -14,7 +14,12 @@ built from a record's own signal and annotations (deterministic for a given ``se
   beats (``qrs_onset_s``) plus ``QRS_CUT_MARGIN_S``, at most ``QRS_CUT_MAX_S``, never less than ``QRS_CUT_MIN_S`` (70 ms,
   the fixed cut of the builder before run s29, which left the R upstroke of the blocked beats in
   MIT-BIH 108, whose QRS starts ~80 ms before the annotation; a dropped beat has no QRS). A float
-  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). The removed span becomes the straight line
+  ``qrs_before_s`` fixes the cut instead (0.07: the builder before run s29). With ``own_onset`` each blocked
+  beat's cut starts before its OWN QRS onset too (``beat_cuts_s``: the onset found from the beat's R apex,
+  plus ``QRS_CUT_MARGIN_S``, at least the record's cut, at most ``BEAT_CUT_MAX_S``): in MIT-BIH 109 (left bundle branch
+  block) some beats are annotated ~60 ms after their R apex, so a cut from the record's onset started on the apex
+  and left the R upstroke in the signal, a false beat at the cut's start (run s60's look); ``own_onset=False`` builds
+  as before (runs s29-s60). The removed span becomes the straight line
   from its first sample to the signal's mean over its last ``JOIN_EDGE_S`` plus real noise of the record (below; it
   starts at 0) less the straight line from 0 to its own mean there, cross-faded into the real signal over those last
   ``JOIN_EDGE_S`` (raised cosine, inside the span: the 20 ms margin the cut leaves after the T wave), so the span ends
@@ -178,6 +183,52 @@ def qrs_cut_s(signal, fs, beats, symbols, *, cleaned=None) -> float:
     return max(int(round(QRS_CUT_MIN_S * fs)), int(round(cut * fs))) / float(fs)
 
 
+BEAT_APEX_S = (0.12, 0.06)  # own_onset: a beat's R apex is looked for this long before / after its annotation (109's
+#                              late annotations sit 50-61 ms after the apex)
+BEAT_ONSET_BACK_S = 0.1    # and its QRS onset within this long before the apex (a QRS upstroke, even a bundle branch
+#                            block's, takes under 100 ms; the P wave ends earlier, so the search stays off it)
+BEAT_CUT_MAX_S = 0.15      # a beat's own cut at most this long before its annotation (MIT-BIH DS1: 109's late-annotated
+#                            beats need 0.12-0.13 s; a few beats of 108 / 116 whose onset lands on noise are held here)
+
+
+def beat_onsets_s(cleaned, fs, beats) -> np.ndarray:
+    """Each beat's own QRS onset, seconds before its annotation (positive when before; NaN where the window
+    -200..+100 ms is not inside the signal), on the cleaned signal: its R apex is the sample of the largest |signal -
+    its median over that window| within ``BEAT_APEX_S`` of the annotation, its onset the first sample within
+    ``BEAT_ONSET_BACK_S`` before the apex where the |slope| exceeds 0.3 x the largest |slope| within that long of the
+    apex (``qrs_onset_s``' criterion, per beat and anchored on the apex, so a late annotation does not move it)."""
+    beats = np.asarray(beats, np.int64)
+    r = lambda s: int(round(s * fs))  # noqa: E731
+    lo, hi = r(0.2), r(0.1)
+    out = np.full(beats.size, np.nan)
+    inside = (beats >= lo) & (beats < np.asarray(cleaned).size - hi)
+    if not inside.any():
+        return out
+    window = np.asarray(cleaned, np.float64)[beats[inside, None] + np.arange(-lo, hi + 1)[None, :]]
+    level = np.median(window, axis=1, keepdims=True)
+    first_apex, last_apex = lo - r(BEAT_APEX_S[0]), lo + r(BEAT_APEX_S[1])
+    apex = first_apex + np.abs(window[:, first_apex:last_apex + 1] - level).argmax(axis=1)
+    slope = np.abs(np.diff(window, axis=1))
+    at = np.arange(slope.shape[1])[None, :]
+    back = r(BEAT_ONSET_BACK_S)
+    near = (at >= (apex - back)[:, None]) & (at <= (apex + back)[:, None])
+    steep = slope > 0.3 * np.where(near, slope, 0.0).max(axis=1, keepdims=True)
+    before = (at >= (apex - back)[:, None]) & (at < apex[:, None])
+    first = np.where(before & steep, at, slope.shape[1]).min(axis=1)
+    first = np.where(first == slope.shape[1], apex, first)   # no steep sample before the apex: the apex
+    out[inside] = (lo - first) / float(fs)
+    return out
+
+
+def beat_cuts_s(signal, fs, beats, cut, *, cleaned=None) -> np.ndarray:
+    """block21's cut of each beat with ``own_onset`` (module docstring), seconds before its annotation: its own QRS
+    onset (``beat_onsets_s``) plus ``QRS_CUT_MARGIN_S``, at least the record's ``cut`` and at most
+    ``BEAT_CUT_MAX_S``, in whole samples; ``cut`` where the onset cannot be measured."""
+    onset = beat_onsets_s(_clean(signal, fs, cleaned), fs, beats)
+    own = np.where(np.isnan(onset), cut, np.minimum(BEAT_CUT_MAX_S, np.maximum(cut, onset + QRS_CUT_MARGIN_S)))
+    return np.maximum(np.round(own * fs), int(round(cut * fs))) / float(fs)
+
+
 T_END_FIXED_S = 0.45     # block21's fixed cut end before run s46 (runs s29-s45): t_end_s that rebuilds their signals
 T_END_MIN_S = T_END_FIXED_S  # the cut ends at least this long after the annotation (a longer cut in the TP
 #                              segment only swaps TP noise for TP noise)
@@ -281,14 +332,16 @@ def _joined_fill(x, start, stop, noise, edge):
 
 
 def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None, p_start_s=0.28,
-            join_edge_s=JOIN_EDGE_S, artifacts=None):
+            join_edge_s=JOIN_EDGE_S, artifacts=None, own_onset=False):
     """2:1 AV block (module docstring). Returns ``(signal, beats, blocked)``: the new signal, the
     reference beats left, and the samples of the blocked (removed) beats. ``qrs_before_s``: None (default)
     cuts from ``qrs_cut_s`` before each blocked beat's annotation; a float from that many seconds
     (0.07: the builder before run s29). ``t_end_s``: None (default) ends the cut ``t_end_cut_s`` after it; a float
     that many seconds after it (0.45: the builder of runs s29-s45). ``join_edge_s``: the cross-fade at the span's end
     (``JOIN_EDGE_S``; 0, ``JOIN_EDGE_NONE``: the builder of runs s29-s46, the same noise draws). ``artifacts``:
-    the record's annotated artifacts, whose TP segments the noise leaves out (None: the builder before run s60)."""
+    the record's annotated artifacts, whose TP segments the noise leaves out (None: the builder before run s60).
+    ``own_onset``: each blocked beat's cut starts ``beat_cuts_s`` before it, before its own QRS onset too (False: the
+    builder of runs s29-s60, ``qrs_before_s`` before every blocked beat)."""
     rng = np.random.default_rng(seed)
     x = np.asarray(signal, np.float64).copy()
     beats = np.asarray(beats, np.int64)
@@ -298,10 +351,13 @@ def block21(signal, fs, beats, symbols, seed=0, qrs_before_s=None, t_end_s=None,
     regular = _regular_normal(beats, symbols, fs)
     blocked = np.zeros(beats.size, bool)
     candidates = np.flatnonzero(regular)
+    before = np.round(np.full(beats.size, qrs_before_s) * fs).astype(np.int64)
+    if own_onset and candidates.size:
+        before[candidates] = np.round(beat_cuts_s(x, fs, beats[candidates], qrs_before_s) * fs).astype(np.int64)
     for k in candidates[int(rng.integers(2)):]:
         if blocked[k - 1]:            # alternate: a blocked beat is always followed by a conducted one
             continue
-        start = beats[k] - int(round(qrs_before_s * fs))
+        start = beats[k] - int(before[k])
         stop = min(beats[k] + int(round(t_end_s * fs)), beats[k + 1] - int(round(p_start_s * fs)))
         if stop - start < 0.15 * fs:
             continue
@@ -395,7 +451,7 @@ def bigeminy(signal, fs, beats, symbols, seed=0, gain=0.4, before_s=0.25, after_
 
 
 def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_s=None, t_end_s=None,
-          join_edge_s=JOIN_EDGE_S, artifacts=None) -> dict:
+          join_edge_s=JOIN_EDGE_S, artifacts=None, own_onset=False) -> dict:
     """One test signal: ``{"signal", "beats", "episodes", "removed", "pauses"}`` for ``rhythm`` in
     ``RHYTHMS`` (``"normal"`` is the record unchanged). ``removed``: blocked beat samples (block21);
     ``pauses``: inserted spans (pause); ``scaled``: the beats made small (bigeminy). ``qrs_before_s``: block21's
@@ -406,7 +462,9 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     in MIT-BIH 108 and 207; experiments/rpeaks/block21_cut.py). ``join_edge_s``: block21's cross-fade at the cut's end
     (``JOIN_EDGE_S``; 0: the builder of runs s29-s46; experiments/rpeaks/block21_seam.py). ``artifacts``: the samples
     of the record's annotated artifacts (``bench.rpeaks.read_artifacts``), whose TP segments block21's and pause's
-    noise leaves out (None: the builder before run s60, module docstring)."""
+    noise leaves out (None: the builder before run s60, module docstring). ``own_onset``: each blocked beat's cut also
+    starts before its own QRS onset (``beat_cuts_s``; False: the builder of runs s29-s60, whose cut started on the R
+    apex of MIT-BIH 109's late-annotated beats); ``cut_before_s``: each removed beat's cut, seconds before it."""
     episodes = np.zeros((0, 2), np.int64) if episodes is None else np.asarray(episodes, np.int64).reshape(-1, 2)
     beats = np.asarray(beats, np.int64)
     empty = np.zeros((0, 2), np.int64)
@@ -416,9 +474,11 @@ def build(rhythm, signal, fs, beats, symbols, episodes=None, seed=0, qrs_before_
     if rhythm == "block21":
         cut, end = cut_bounds(signal, fs, beats, symbols, qrs_before_s, t_end_s)
         x, kept, removed = block21(signal, fs, beats, symbols, seed=seed, qrs_before_s=cut, t_end_s=end,
-                                   join_edge_s=join_edge_s, artifacts=artifacts)
+                                   join_edge_s=join_edge_s, artifacts=artifacts, own_onset=own_onset)
+        before = beat_cuts_s(signal, fs, removed, cut) if own_onset else np.full(removed.size, cut)
         return {"signal": x, "beats": kept, "episodes": episodes, "removed": removed, "pauses": empty,
-                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end, "join_edge_s": join_edge_s}
+                "scaled": np.zeros(0, np.int64), "qrs_before_s": cut, "t_end_s": end, "join_edge_s": join_edge_s,
+                "own_onset": bool(own_onset), "cut_before_s": before}
     if rhythm == "pause":
         x, moved, moved_episodes, pauses = pause(signal, fs, beats, symbols, episodes, seed=seed, artifacts=artifacts)
         return {"signal": x, "beats": moved, "episodes": moved_episodes, "removed": np.zeros(0, np.int64),

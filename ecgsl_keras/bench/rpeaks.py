@@ -4,7 +4,7 @@
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
         [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
         [--rhythms normal block21 pause bigeminy] [--block21-qrs-before S] [--block21-t-end S]
-        [--block21-join-edge S] [--seed 0] [--legacy | --compare-legacy]
+        [--block21-join-edge S] [--no-block21-own-onset] [--seed 0] [--legacy | --compare-legacy]
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
 
 Each record's lead (MLII by default, whole record) gets its R-peaks found exactly as
@@ -21,7 +21,9 @@ pairs, and records/s of detection (cleaning included, reading excluded), single 
 block (``block21``: every other regular beat loses its QRS-T from its QRS onset, its P wave stays;
 ``--block21-qrs-before 0.07`` builds it as before run s29; its cut ends after the record's T wave,
 ``--block21-t-end 0.45`` ends it as before run s46; the span cross-fades with the signal at its ends,
-``--block21-join-edge 0`` joins it as before run s47) and sinus pauses
+``--block21-join-edge 0`` joins it as before run s47; each blocked beat's cut starts before its own QRS onset too,
+``--no-block21-own-onset`` cuts as before run s58b, from the record's onset, which left the R upstroke of MIT-BIH
+109's late-annotated beats) and sinus pauses
 (``pause``: 2-4 s of the record's baseline noise inserted after every 8-16th regular beat; since run s60 both
 rhythms' noise leaves out the TP segments holding an annotated artifact, ``read_artifacts``) and
 bigeminy (``bigeminy``: every other regular normal beat, and the normal beats next to ventricular ones,
@@ -104,6 +106,10 @@ def add_arguments(parser) -> None:
                         help="block21: cross-fade the cut's span with the signal over this many seconds at each end "
                              "(default: bench.rhythms.JOIN_EDGE_S, 0.02; 0 = the builder before run s47, whose span "
                              "ended in a ramp of the noise's level the detector's band sees)")
+    parser.add_argument("--block21-own-onset", action=argparse.BooleanOptionalAction, default=True,
+                        help="block21: start each blocked beat's cut before its own QRS onset too (bench.rhythms."
+                             "beat_cuts_s; default on; --no-block21-own-onset = the builder before run s58b, whose cut "
+                             "started on the R apex of MIT-BIH 109's beats annotated ~60 ms after it)")
     parser.add_argument("--seed", type=int, default=0,
                         help="rhythm construction seed, added to the record number (default 0)")
 
@@ -302,7 +308,7 @@ def run(args) -> dict:
                                   seed=_seed(record_id, getattr(args, "seed", 0)),
                                   qrs_before_s=getattr(args, "block21_qrs_before", None),
                                   t_end_s=getattr(args, "block21_t_end", None), join_edge_s=_join_edge(args),
-                                  artifacts=artifacts)
+                                  artifacts=artifacts, own_onset=getattr(args, "block21_own_onset", True))
             signals.append((record_id, rhythm, built, fs))
     per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf)
     main = per_rhythm.get("normal", per_rhythm[rhythm_names[0]])
@@ -336,6 +342,7 @@ def run(args) -> dict:
         "block21_qrs_before_s": getattr(args, "block21_qrs_before", None),
         "block21_t_end_s": getattr(args, "block21_t_end", None),
         "block21_join_edge_s": _join_edge(args),
+        "block21_own_onset": bool(getattr(args, "block21_own_onset", True)),
         "rhythms": per_rhythm,
     }
     if getattr(args, "compare_legacy", False):

@@ -84,7 +84,8 @@ def cut_spans(built, fs, ref):
     """``(start, stop)`` samples of block21's cuts in ``built`` (as ``rhythms.block21`` cuts them)."""
     removed = built["removed"]
     nxt = ref[np.searchsorted(ref, removed) + 1]
-    start = removed - int(round(built["qrs_before_s"] * fs))
+    # run s58b's builder (own_onset) cuts each beat from its own onset: the built signal lists each removed beat's cut
+    start = removed - np.round(np.asarray(built.get("cut_before_s", built["qrs_before_s"])) * fs).astype(np.int64)
     stop = np.minimum(removed + int(round(built["t_end_s"] * fs)), nxt - int(round(0.28 * fs)))
     return start, stop
 

@@ -196,19 +196,21 @@ def match(built, peaks, fs):
 
 
 def rhythm_signals(data_dir, rid, out, t_end_s=rhythms.T_END_FIXED_S, names=RHYTHMS,
-                   join_edge_s=rhythms.JOIN_EDGE_NONE, seed_offset=0, artifacts=False):
+                   join_edge_s=rhythms.JOIN_EDGE_NONE, seed_offset=0, artifacts=False, own_onset=False):
     """Record ``rid``'s built rhythms ``names`` (``bench.rhythms.build``, seed = record number + ``seed_offset``), one
     tuple per rhythm: ``(rhythm, built, fs, cleaned, detect)`` (``BASE``'s two cleanings of ``built["signal"]``).
     Today's detector is scored into ``out`` (a record's counts) where it lacks it, before the rhythm is handed on.
     ``t_end_s``: block21's cut end (``BLOCK21_BUILDER``; None: run s46's, from the record's T-wave end);
     ``join_edge_s``: its cross-fade at the cut's ends (0: none, runs s29-s46; ``rhythms.JOIN_EDGE_S``: run s47's);
     ``artifacts``: block21's and pause's noise leaves out the TP segments holding an annotated artifact (run s60's
-    builder fix, ``bench.rpeaks.read_artifacts``; False: the builder of runs s29-s59)."""
+    builder fix, ``bench.rpeaks.read_artifacts``; False: the builder of runs s29-s59); ``own_onset``: block21's cut of
+    each blocked beat starts before its own QRS onset too (run s58b's builder fix, ``rhythms.beat_cuts_s``; False: the
+    builder of runs s29-s60)."""
     signal, fs, ref, episodes, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
     marks = read_artifacts(data_dir, rid) if artifacts else None
     for rhythm in names:
         built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid) + seed_offset, t_end_s=t_end_s,
-                              join_edge_s=join_edge_s, artifacts=marks)
+                              join_edge_s=join_edge_s, artifacts=marks, own_onset=own_onset)
         x = built["signal"]
         cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
         if f"{rid}|{rhythm}|{TODAY}" not in out:

@@ -317,6 +317,26 @@ of run s57's cache for the records the fix leaves unchanged (their recount must 
     python experiments/rpeaks/minimum_gap_speed.py --run s60 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s60_guard_contrast_speed.json
 
+Run s58b (``--run s58b``; a rescore on a second builder fix, not a run; its plan, written by ``--plan`` to
+``benchmarks/results/rpeaks_s58b_builder_own_onset_plan.json`` before any count): run s58's grid (the baseline, run s51's
+point, run s58's two correlation-tested points; today's shipped detector scored beside, never chosen) counted on run
+s60's builder fix AND block21's cut from each blocked beat's own QRS onset (``rhythms.build``'s ``own_onset``,
+``rhythms.beat_cuts_s``; ``BUILDER_FIX_S58B``): in MIT-BIH 109 some beats are annotated ~60 ms after their R apex, so the
+cut from the record's onset started on the apex and left the upstroke, a false beat at the cut's start on every seed
+(run s60's look). A measurement fix, not a lever: every detector sees the same builds. Every record's block21 build is
+counted at every point on each of the five builder seeds (no cached block21 count is used); normal, pause and bigeminy
+are not touched by the fix (``own_onset`` changes block21 only) and keep run s58r's counts (a copy of its cache,
+``S58R_CACHE_COPY``). The choice rule is run s58's (per builder seed, for each DS1 record held out, the point with the
+fewest FN + FP over the four rhythms on the other 21; ties: the first name in sort order, the baseline first), scored on
+the held-out record. No keep decision (no option is weighed); reported: the held-out figures per rhythm and their
+distance to 0.997, today's shipped detector's on all 22 records, and the records whose build the fix changes
+(``builds_changed``):
+
+    python experiments/rpeaks/minimum_gap.py --run s58b --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s58b_builder_own_onset_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s58b --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s58b_builder_own_onset.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -420,17 +440,25 @@ GRIDS["s58r"] = GRIDS["s58"]
 # (over 3x even when scaled down as a whole, tests/test_rpeaks_rhythms.py's built signal)
 S60_CONTRAST = (1.5, 2.0, 3.0)
 GRIDS["s60"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_guard_contrast=c) for c in S60_CONTRAST]
-FIXED_BUILDER = ("s58r", "s60")
+GRIDS["s58b"] = GRIDS["s58"]   # run s58b: run s58's grid on run s58b's builder fix too (own_onset)
+FIXED_BUILDER = ("s58r", "s60", "s58b")
+OWN_ONSET = ("s58b",)          # the runs whose block21 cut starts before each blocked beat's own QRS onset too
 BUILDER_FIX = ("run s60's builder fix (a measurement fix, not a lever): block21's and pause's noise leaves out the TP "
                "segments holding an annotated artifact ('|', an isolated QRS-like artifact; rhythms.tp_segments' "
                "artifacts, bench.rpeaks.read_artifacts), which the noise, drawn at random with replacement, copied into "
                "many blocked beats' spans (MIT-BIH 203); it changes the builds of 101, 108, 114, 115, 122 and 203 "
                "(their counts are recounted at every point), the other 16 records' builds are unchanged")
+BUILDER_FIX_S58B = ("run s58b's builder fix (a measurement fix, not a lever), on top of run s60's: block21's cut of "
+                    "each blocked beat starts before its own QRS onset too (rhythms.build's own_onset, "
+                    "rhythms.beat_cuts_s: the onset found back from the beat's R apex, plus 20 ms, at least the "
+                    "record's cut, at most 0.15 s); in MIT-BIH 109 some beats are annotated ~60 ms after their R apex "
+                    "and the record's cut started on the apex, leaving the R upstroke (run s60's look: 4 false beats "
+                    "at the cut's start on every seed). Changes block21 only; every record's block21 is recounted")
 # the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
-REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r"}
+REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
 AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
-               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast"}
+               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -440,7 +468,10 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s54": "/work/runs/s36-rpeaks2/s54/counts", "s55": "/work/runs/s36-rpeaks3/s55/counts",
           "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts",
           "s58": "/work/runs/s37-rpeaks3/s58/counts", "s59": "/work/runs/s37-rpeaks3/s59/counts",
-          "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts"}
+          "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts",
+          "s58b": "/work/runs/s38-rpeaks2/s58b/counts"}
+# run s58b starts its normal / pause / bigeminy counts from a copy of run s58r's cache (the original left as it is)
+S58R_CACHE_COPY = "/work/runs/s38-rpeaks2/s58r_counts_copy"
 # run s57 starts from a copy of run s56's cache (the original is left as it is)
 S56_CACHE_COPY = "/work/runs/s37-rpeaks2/s56/counts"
 # run s58 starts from a copy of run s57's cache (the original is left as it is)
@@ -452,7 +483,8 @@ EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_c
                "s54": "rpeaks_s54_gap_pair", "s55": "rpeaks_s55_gap_pair_guarded",
                "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation",
                "s58": "rpeaks_s58_gap_pair_correlation_tested", "s59": "rpeaks_s59_gap_pair_templates",
-               "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast"}
+               "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast",
+               "s58b": "rpeaks_s58b_builder_own_onset"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -506,7 +538,11 @@ KEEP_RULE_AGAINST_S51 = {
             "CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s60 (not "
             "blind: the lever is aimed by run s60's held-out look at run s58's block21 errors)"),
     "s58r": ("none: run s58's grid rescored on run s60's builder fix (no new option, no keep decision; the keep entry "
-             "only compares it with run s58's figures on the old builder)")}
+             "only compares it with run s58's figures on the old builder)"),
+    "s58b": ("none: run s58's grid counted on run s58b's builder fix (block21's cut before each blocked beat's own QRS "
+             "onset, on top of run s60's artifact fix; no new option, no keep decision). Compared, not chosen: the "
+             "held-out figures against run s58r's (the builder without own_onset) and today's shipped detector on "
+             "all 22 records on both builders; fixed before any count of run s58b")}
 GRID_S56 = {"base_point": "s37_first_gap0.25_final0.5_after", "rpeak_minimum_gap_pair": [0.0, S56_PAIR],
             "rpeak_minimum_gap_pair_slope": [0.0, *S56_SLOPE],
             "points": ["s37_first", "s37_first_gap0.25_final0.5_after", f"s37_first_gap0.25_final0.5_after_pair{S56_PAIR}",
@@ -646,6 +682,11 @@ def count(data_dir, rid, out, run="s48", **signals) -> dict:
     the baseline: found, lost, false added, false removed); ``signals``: ``rhythm_signals``' builder arguments."""
     out = dict(out)
     for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
+        if rhythm == "block21" and built.get("own_onset"):
+            # run s58b's builder: how many blocked beats its own onset cuts longer than the record's cut (any one
+            # changes the noise drawn after it, so the whole build from there on)
+            out[f"{rid}|block21_builder|cut_longer"] = [int(np.sum(built["cut_before_s"] > built["qrs_before_s"] + 1e-9)),
+                                                        int(built["removed"].size)]
         sets = {}
         for name, config, constants, options in points(run):
             # runs s50-s51's test reads the final peaks: the primary detector collects the gap's peaks, the guard and
@@ -692,22 +733,28 @@ def record_counts(args, rid) -> dict:
                   # runs s56-s57 also keep run s54's p = 0.6 point (its recount must equal run s54's)
                   *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []),
                   # run s58's tested points were all counted by run s57 (same code)
-                  *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run in ("s58", "s58r") else []),
+                  *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run in ("s58", "s58r", "s58b")
+                    else []),
                   # run s59 recounts run s58's point (from run s57's cache: its recount must equal it)
                   *([f"{BASELINE}__{suffix(S58_POINT)}"] if args.run in ("s59", "s60") else []))
     # run s58 also keeps run s57's ``|changes`` of its points (against the same baseline, counted by the same code)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
-                                and (len(k.split("|")) == 3 or args.run in ("s58", "s58r") and k.endswith("|changes")))
+                                and (len(k.split("|")) == 3 or args.run in ("s58", "s58r", "s58b")
+                                     and k.endswith("|changes")))
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's, runs s55-s56 from run s54's, run s57 from a copy of run s56's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
            "s55": CACHES["s54"], "s56": CACHES["s54"], "s57": S56_CACHE_COPY,
            "s58": S57_CACHE_COPY, "s59": S57_CACHE_COPY, "s58r": S57_CACHE_COPY,
-           "s60": S57_CACHE_COPY}.get(args.run, S48_CACHE)
+           "s60": S57_CACHE_COPY, "s58b": S58R_CACHE_COPY}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if fixed and noise_changed(args.data_dir, rid):
+    if args.run in OWN_ONSET:
+        # run s58b: block21 counted in full at every point (no cached block21 count); the other rhythms' builds are
+        # those of run s58r (own_onset changes block21 only), their counts come from its cache
+        seeds = (seeds[0], lambda k: None)
+    elif fixed and noise_changed(args.data_dir, rid):
         # run s60's builder fix changes this record's block21 and pause noise: nothing of the old cache holds, every
         # point is counted (the other records' builds are unchanged, their cached counts stand)
         seeds = (None, lambda k: None)
@@ -722,7 +769,8 @@ def record_counts(args, rid) -> dict:
         counts = cached(path, seeds[1](k), keep_old(("block21",)))
         if any(f"{rid}|block21|{n}" not in counts for n in names(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
-                           join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed)
+                           join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
+                           own_onset=args.run in OWN_ONSET)
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -735,7 +783,7 @@ def seed_figures(counts, run="s48") -> dict:
     base = all22[BASELINE]
     b = held["block21"]
     return {"errors_held_out": errors(held), "baseline_errors": errors(base),
-            "held_out": held, "baseline": base,
+            "held_out": held, "baseline": base, "today": all22[TODAY], "today_errors": errors(all22[TODAY]),
             "block21": {k: b[k] for k in ("TP", "FN", "FP", "Se", "+P")},
             "block21_distance": distance(held)["block21"],
             "block21_fn_allowed": int((1 - 0.997) * (b["TP"] + b["FN"])),
@@ -758,6 +806,32 @@ def seed_figures(counts, run="s48") -> dict:
                                                             for k in ("found", "lost", "false_added",
                                                                       "false_removed")}).values())}
                                    for n in names if n != BASELINE}}
+
+
+def today_figures(per_seed) -> dict:
+    """Today's shipped detector (``SignalConfig()``, scored on all 22 records, never chosen) per rhythm: Se / +P mean,
+    sd and lowest over the builder seeds and the mean minus the target 0.997; its FN + FP over the four rhythms."""
+    out = {r: {} for r in RHYTHMS}
+    for r in RHYTHMS:
+        for m in ("Se", "+P"):
+            values = [v["today"][r][m] for v in per_seed.values()]
+            out[r][m] = {"mean": round(float(np.mean(values)), 5), "sd": round(float(np.std(values, ddof=1)), 5),
+                         "min": round(float(np.min(values)), 5),
+                         "minus_target": round(float(np.mean(values)) - 0.997, 5)}
+    out["errors"] = mean_sd([errors(v["today"]) for v in per_seed.values()])
+    return out
+
+
+def builds_changed(per_record) -> dict:
+    """Run s58b's builder against run s58r's: per record, on how many of the five seeds block21's build changes (a
+    blocked beat cut longer than the record's cut) and the blocked beats cut longer per seed."""
+    rows = {rid: [c["block21"][k][f"{rid}|block21_builder|cut_longer"] for k in SEEDS] for rid, c in per_record.items()}
+    changed = {rid: {"seeds": sum(n > 0 for n, _ in v), "beats_cut_longer": [n for n, _ in v],
+                     "blocked": [b for _, b in v]} for rid, v in rows.items()}
+    on_any = sorted(rid for rid, v in changed.items() if v["seeds"])
+    return {"records_changed_on_any_seed": on_any, "records_changed_text": ", ".join(on_any),
+            "records_changed_on_every_seed": sorted(rid for rid, v in changed.items() if v["seeds"] == len(SEEDS)),
+            "n_records_changed": sum(bool(v["seeds"]) for v in changed.values()), "per_record": changed}
 
 
 def changes(counts, name, rids) -> dict:
@@ -891,8 +965,8 @@ def why(args, argv) -> dict:
 def plan(args, argv) -> dict:
     """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57", "s58", "s59", "s60"):
-        raise SystemExit("--plan: runs s56-s60 only (earlier runs fixed their plan in the module docstring)")
+    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b"):
+        raise SystemExit("--plan: runs s56-s60 and s58b only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
     if args.run in ("s57", "s58", "s59", "s60"):
@@ -906,7 +980,8 @@ def plan(args, argv) -> dict:
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
-            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60}[args.run],
+            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
+                     "s58b": GRID_S58}[args.run],
             "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
@@ -925,7 +1000,24 @@ def plan(args, argv) -> dict:
             **({"builder": BUILDER_FIX, "keep_on_every_seed": True,
                 "records_recounted": "every point on the records whose build the fix changes (noise_changed)"}
                if args.run == "s60" else {}),
+            **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B],
+                "records_recounted": "block21 of every record at every point (today's detector too) on each of the "
+                                     "five builder seeds; normal, pause and bigeminy keep run s58r's counts (own_onset "
+                                     "changes block21 only)",
+                "compared": ["held-out Se / +P per rhythm of the leave-one-record-out choice and their distance to "
+                             "0.997, against run s58r's (rpeaks_s58_rescored_builder_fix.json rhythm_means)",
+                             "today's shipped detector (SignalConfig(), never chosen) on all 22 records per rhythm, on "
+                             "this builder and on run s58r's (today, today_s58r_builder)",
+                             "the records whose block21 build the fix changes (builds_changed)"],
+                "chosen_from_held_out": "nothing: the grid is run s58's, the choice rule run s58's, the builder fix is "
+                                        "read from run s60's look and applies to every detector alike",
+                "speed": "not measured: no detector changes (the fix is in the builder)",
+                "result_keys": ["summary", "rhythm_means", "rhythm_means_minus_s58r", "today", "today_s58r_builder",
+                                "builds_changed", "grid_errors_all_22_mean", "per_seed"]}
+               if args.run in OWN_ONSET else {}),
             "cache_started_from": (CACHES["s54"] if args.run == "s56" else
+                                   f"{S58R_CACHE_COPY} (a copy of {CACHES['s58r']}) for normal, pause and bigeminy; "
+                                   "block21 counted in full" if args.run in OWN_ONSET else
                                    f"{S57_CACHE_COPY} (a copy of {CACHES['s57']}) for the records the builder fix leaves "
                                    "unchanged" if args.run in ("s58", "s59", "s60") else
                                    f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
@@ -1100,6 +1192,37 @@ def main(argv=None) -> int:
         result["builder"] = BUILDER_FIX
         result["rescore_of"] = {"run": "s58", "json": f"benchmarks/results/{EXPERIMENTS['s58']}.json",
                                 "records_recounted": [rid for rid in records if noise_changed(args.data_dir, rid)]}
+    if args.run in OWN_ONSET:
+        # a rescore on the second builder fix, not a run: no option is weighed (KEEP_RULE_AGAINST_S51["s58b"])
+        result["keep"] = {"rule": KEEP_RULE_AGAINST_S51[args.run], "recommended": None,
+                          "most_chosen": result["keep"]["most_chosen"]}
+        result["default"] = "unchanged (a rescore on a builder fix)"
+        result["builder"] = [BUILDER_FIX, BUILDER_FIX_S58B]
+        result["builds_changed"] = builds_changed(per_record)
+        # today's shipped detector (SignalConfig(), never chosen) on all 22 records, on this builder and on run s58r's
+        old = {}
+        for rid in records:
+            old.update(json.loads((Path(S58R_CACHE_COPY) / f"{rid}_other.json").read_text()))
+        result["today"] = today_figures(per_seed)
+        result["today_s58r_builder"] = today_figures({str(k): {"today": totals(
+            {**old, **{kk: v for rid in records for kk, v in json.loads(
+                (Path(S58R_CACHE_COPY) / f"{rid}_block21_k{k}.json").read_text()).items()}},
+            TODAY, records)} for k in SEEDS})
+        # per record whose build changed, block21's FN and FP at run s58's point (every fold's choice in run s58r) and
+        # at today's detector, mean over the seeds, on this builder and on run s58r's: where the fix moved the counts
+        point = f"{BASELINE}__{suffix(S58_POINT)}"
+        result["block21_changed_records"] = {
+            rid: {label: {"s58r_builder": [round(float(np.mean([json.loads((Path(S58R_CACHE_COPY) / f"{rid}_block21_k{k}"
+                                                                            ".json").read_text())[f"{rid}|block21|{n}"][i]
+                                                                for k in SEEDS])), 1) for i in (1, 2)],
+                          "s58b_builder": [round(float(np.mean([per_record[rid]["block21"][k][f"{rid}|block21|{n}"][i]
+                                                                for k in SEEDS])), 1) for i in (1, 2)]}
+                  for label, n in (("s58_point", point), ("today", TODAY))}
+            for rid in result["builds_changed"]["records_changed_on_any_seed"]}
+        ref = json.loads(S47_JSON.with_name(f"{EXPERIMENTS['s58r']}.json").read_text())
+        result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
+                                                          - ref["rhythm_means"][r][m]["held_out"], 5)
+                                                 for m in ("Se", "+P")} for r in RHYTHMS}
     result["reported_figure"] = result["summary"]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline", *(
