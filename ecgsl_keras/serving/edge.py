@@ -111,7 +111,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
                              "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates",
-                             "rpeak_guard_contrast")
+                             "rpeak_guard_contrast", "rpeak_rescue_wide_template")
 
 # GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, from rpeak_guard.constants_for the signal
 # config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the

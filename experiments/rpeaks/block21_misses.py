@@ -54,7 +54,7 @@ import numpy as np
 
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import rhythms
-from ecgsl_keras.bench.rpeaks import in_episodes, read_mitdb
+from ecgsl_keras.bench.rpeaks import in_episodes, read_artifacts, read_mitdb
 from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import rpeaks as R
 from ecgsl_keras.data import signal as S
@@ -179,8 +179,11 @@ def run(data_dir, rid, rhythm, config, constants, record, builder=None):
     detected at ``config`` / ``constants``, block21's guard traced step by step."""
     signal, fs, ref, episodes, _, symbols = record
     b = OLD_BUILDER if builder is None else builder
+    # run s60's artifact fix and run s58b's own-onset cut, when the builder asks for them (run s61's look)
     built = rhythms.build(rhythm, signal, fs, ref, symbols, episodes, seed=int(rid) + b["seed_offset"],
-                          t_end_s=b["t_end_s"], join_edge_s=b["join_edge_s"])
+                          t_end_s=b["t_end_s"], join_edge_s=b["join_edge_s"],
+                          artifacts=read_artifacts(data_dir, rid) if b.get("artifacts") else None,
+                          own_onset=bool(b.get("own_onset", False)))
     x = built["signal"]
     cleaned, detect = S.clean(x, fs, BASE.clean_method), S.clean(x, fs, BASE.rpeak_clean_method)
     primary = S.find_rpeaks(x, fs, primary_config(rpeak_keep_first_beat=config.rpeak_keep_first_beat), cleaned=cleaned)
@@ -209,7 +212,10 @@ def diagnose(data_dir, rid, config, constants, builder=None, detail=False) -> tu
     # the builder's replaced spans (rhythms.block21), from the original reference
     cut = built["qrs_before_s"]
     k = np.searchsorted(ref, removed)
-    spans = np.stack([removed - int(round(cut * fs)),
+    # each blocked beat's own cut (run s58b's builder; the record's cut for every beat otherwise), in the sorted order
+    before = np.asarray(built.get("cut_before_s", np.full(removed.size, cut)), np.float64)
+    before = before[np.argsort(built["removed"], kind="stable")] if before.size == removed.size else np.full(removed.size, cut)
+    spans = np.stack([removed - np.round(before * fs).astype(np.int64),
                       np.minimum(removed + int(round(built["t_end_s"] * fs)),
                                  ref[np.minimum(k + 1, ref.size - 1)] - int(round(0.28 * fs)))],
                      axis=1)

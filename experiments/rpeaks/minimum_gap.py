@@ -337,6 +337,33 @@ distance to 0.997, today's shipped detector's on all 22 records, and the records
     python experiments/rpeaks/minimum_gap.py --run s58b --data-dir /work/shared/data/mitdb \
         --out benchmarks/results/rpeaks_s58b_builder_own_onset.json
 
+Run s61 (``--run s61``; the grid, the option, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s61_wide_template_plan.json`` by ``--plan``, before any count of run s61): run s58's point
+with small wide beats kept as one of the record's wide morphologies (``SignalConfig.rpeak_rescue_wide_template``,
+``rpeak_guard.wide_template_like``): in each pass of the amplitude check, after the cluster rescue, a dropped peak at
+least ``rescue_amplitude`` (0.25) x the reference and wider than ``rescue_width`` (1.5) x the median width of the kept
+peaks around it is kept when its QRS window correlates at least c with one of ``record_templates`` of the WIDE kept peaks,
+its amplitude and sharpness reach ``templates_amplitude`` / ``templates_sharpness`` x that morphology's, and it comes
+early (the kept peak before it is closer than the one after it). NOT blind: aimed by run s61's held-out look at run
+s58b's block21 errors (``s58_block21_look.py --builder s58b``, ``rpeaks_s61_block21_look.json``): small wide beats are
+the largest group of misses outside 203 a detector can reach. c in ``S61_WIDE_TEMPLATE`` = {0.9, 0.95} (the guard's own
+cluster / template thresholds) is not read from any count. On run s58b's builder. Grid (``GRIDS["s61"]``): the
+baseline, run s51's point, run s58's point, then it with each c. Chosen leave one record out as in runs s48-s60 (per
+builder seed, for each DS1 record held out, the point with the fewest FN + FP over the four rhythms on the other 21;
+ties: the first name in sort order, the baseline first), scored on the held-out record. Keep rule
+``KEEP_RULE_AGAINST_S51["s61"]``: recommended when the held-out FN + FP is below run s58b's on EVERY builder seed, no
+rhythm's mean held-out Se or +P falls below run s58b's (five decimals), and the most chosen point is an option point with
+CPU time at most 1.3x today's detector. Counts in /work/runs/s38-rpeaks3/s61/counts, started from run s58b's cache (read
+only; its other rhythms from run s58r's copy where it did not write them): run s51's and run s58's points are not counted
+again (same builds, same code), the baseline is recounted on every build (its recount must equal the cache):
+
+    python experiments/rpeaks/minimum_gap.py --run s61 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s61_wide_template_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s61 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s61_wide_template.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s61 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s61_wide_template_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -441,8 +468,16 @@ GRIDS["s58r"] = GRIDS["s58"]
 S60_CONTRAST = (1.5, 2.0, 3.0)
 GRIDS["s60"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_guard_contrast=c) for c in S60_CONTRAST]
 GRIDS["s58b"] = GRIDS["s58"]   # run s58b: run s58's grid on run s58b's builder fix too (own_onset)
-FIXED_BUILDER = ("s58r", "s60", "s58b")
-OWN_ONSET = ("s58b",)          # the runs whose block21 cut starts before each blocked beat's own QRS onset too
+# run s61: run s58's point, then with small wide peaks kept as one of the record's wide morphologies
+# (SignalConfig.rpeak_rescue_wide_template at c; fixed before any count of run s61, module docstring). c is not read from
+# any count: the guard's own template / cluster thresholds on the same windows (S57_CORR_FROM)
+S61_WIDE_TEMPLATE = (0.9, 0.95)
+GRIDS["s61"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_rescue_wide_template=c) for c in S61_WIDE_TEMPLATE]
+FIXED_BUILDER = ("s58r", "s60", "s58b", "s61")
+OWN_ONSET = ("s58b",)          # the rescores whose block21 cut starts before each blocked beat's own QRS onset too
+BUILDS_OWN_ONSET = ("s58b", "s61")   # every run that builds block21 with the own-onset cut (run s58b's builder)
+# run s61 starts from run s58b's counts (block21 per seed; the other rhythms where it wrote them, else run s58r's copy)
+S58B_CACHE = "/work/runs/s38-rpeaks2/s58b/counts"
 BUILDER_FIX = ("run s60's builder fix (a measurement fix, not a lever): block21's and pause's noise leaves out the TP "
                "segments holding an annotated artifact ('|', an isolated QRS-like artifact; rhythms.tp_segments' "
                "artifacts, bench.rpeaks.read_artifacts), which the noise, drawn at random with replacement, copied into "
@@ -455,10 +490,10 @@ BUILDER_FIX_S58B = ("run s58b's builder fix (a measurement fix, not a lever), on
                     "and the record's cut started on the apex, leaving the R upstroke (run s60's look: 4 false beats "
                     "at the cut's start on every seed). Changes block21 only; every record's block21 is recounted")
 # the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
-REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r"}
+REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r", "s61": "s58b"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
 AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
-               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr"}
+               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr", "s61": "_wtpl"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -469,7 +504,7 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts",
           "s58": "/work/runs/s37-rpeaks3/s58/counts", "s59": "/work/runs/s37-rpeaks3/s59/counts",
           "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts",
-          "s58b": "/work/runs/s38-rpeaks2/s58b/counts"}
+          "s58b": "/work/runs/s38-rpeaks2/s58b/counts", "s61": "/work/runs/s38-rpeaks3/s61/counts"}
 # run s58b starts its normal / pause / bigeminy counts from a copy of run s58r's cache (the original left as it is)
 S58R_CACHE_COPY = "/work/runs/s38-rpeaks2/s58r_counts_copy"
 # run s57 starts from a copy of run s56's cache (the original is left as it is)
@@ -484,7 +519,7 @@ EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_c
                "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation",
                "s58": "rpeaks_s58_gap_pair_correlation_tested", "s59": "rpeaks_s59_gap_pair_templates",
                "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast",
-               "s58b": "rpeaks_s58b_builder_own_onset"}
+               "s58b": "rpeaks_s58b_builder_own_onset", "s61": "rpeaks_s61_wide_template"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -537,6 +572,12 @@ KEEP_RULE_AGAINST_S51 = {
             "run s58's rescored (its rhythm_means, five decimals), and the most chosen point is an option point with "
             "CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s60 (not "
             "blind: the lever is aimed by run s60's held-out look at run s58's block21 errors)"),
+    "s61": ("the option (rpeak_rescue_wide_template) is recommended when, on run s58b's builder (the artifact fix and "
+            "block21's own-onset cut), the held-out FN + FP over the four rhythms is below run s58b's "
+            "(rpeaks_s58b_builder_own_onset.json) on EVERY one of the five builder seeds, no rhythm's mean held-out Se or "
+            "+P falls below run s58b's (its rhythm_means, five decimals), and the most chosen point is an option point "
+            "with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s61 (not "
+            "blind: the lever is aimed by run s61's held-out look at run s58b's block21 errors)"),
     "s58r": ("none: run s58's grid rescored on run s60's builder fix (no new option, no keep decision; the keep entry "
              "only compares it with run s58's figures on the old builder)"),
     "s58b": ("none: run s58's grid counted on run s58b's builder fix (block21's cut before each blocked beat's own QRS "
@@ -624,6 +665,30 @@ GRID_S60 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9", "r
                          "found them all among the primary peaks the guard's amplitude check or its shape rescue "
                          "keeps): NOT blind as to the lever; c is not read from any count (S60_CONTRAST); the point is "
                          "chosen leave one record out"}
+GRID_S61 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+            "rpeak_rescue_wide_template": [0.0, *S61_WIDE_TEMPLATE],
+            "correlation_from": {str(c): S57_CORR_FROM[c] for c in S61_WIDE_TEMPLATE},
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after", "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+                       *(f"s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_wtpl{c}" for c in S61_WIDE_TEMPLATE)],
+            "form": "run s58's point; then, in each pass of the guard's amplitude check after the cluster rescue, a "
+                    "dropped peak at least rescue_amplitude (0.25) x the reference and wider than rescue_width (1.5) x "
+                    "the median width of the kept peaks around it is kept when its QRS window (+-cluster_window_s) "
+                    "correlates at least c with one of rpeak_guard.record_templates built from the WIDE kept peaks "
+                    "only (shipped GuardConstants templates_*), its amplitude (sharpness) reaches templates_amplitude "
+                    "(templates_sharpness) x that morphology's, and the kept peak before it is closer than the one "
+                    "after it (premature; rpeak_guard.wide_template_like); the baseline, run s51's point, run s58's "
+                    "point, then it with each c",
+            "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS "
+                       "onset); run s58's point and the baseline are run s58b's counts (the baseline recounted on "
+                       "every build, its recount must equal them)",
+            "blind": False,
+            "read_from": "run s61's held-out look at run s58b's block21 errors (s58_block21_look.py --builder s58b, "
+                         "rpeaks_s61_block21_look.json) and run s60's: small wide beats (the amplitude check; PVCs at "
+                         "0.2-0.5 x the reference, 2-7 x the median width, most of them premature) are the largest "
+                         "group of misses outside 203 that is not a signal dropout: NOT blind as to the lever; c is the "
+                         "guard's own template / cluster thresholds (correlation_from), the floor and the width are "
+                         "the shape rescue's own constants, none read from any count; the point is chosen leave one "
+                         "record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -652,6 +717,8 @@ def suffix(options) -> str:
         out += f"_tpl{options['rpeak_minimum_gap_pair_templates']}"
     if "rpeak_guard_contrast" in options:
         out += f"_contrast{options['rpeak_guard_contrast']}"
+    if "rpeak_rescue_wide_template" in options:
+        out += f"_wtpl{options['rpeak_rescue_wide_template']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -677,7 +744,7 @@ SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
          for run in GRIDS for name, _, _, options in points(run)}
 
 
-def count(data_dir, rid, out, run="s48", **signals) -> dict:
+def count(data_dir, rid, out, run="s48", reuse=False, **signals) -> dict:
     """Counts of record ``rid``'s ``signals["names"]`` rhythms at every point of ``run`` (and ``|changes`` against
     the baseline: found, lost, false added, false removed); ``signals``: ``rhythm_signals``' builder arguments."""
     out = dict(out)
@@ -689,6 +756,10 @@ def count(data_dir, rid, out, run="s48", **signals) -> dict:
                                                         int(built["removed"].size)]
         sets = {}
         for name, config, constants, options in points(run):
+            if reuse and name != BASELINE and f"{rid}|{rhythm}|{name}" in out and f"{rid}|{rhythm}|{name}|changes" in out:
+                # run s61: a point its source cache counted on the same build (run s58b's) is not counted again; the
+                # baseline always is (the option points' changes are against it, and its recount must equal the cache)
+                continue
             # runs s50-s51's test reads the final peaks: the primary detector collects the gap's peaks, the guard and
             # the test run on them as in find_rpeaks (rpeaks.guard_with_gap)
             added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
@@ -733,24 +804,29 @@ def record_counts(args, rid) -> dict:
                   # runs s56-s57 also keep run s54's p = 0.6 point (its recount must equal run s54's)
                   *([f"{BASELINE}__{suffix(S54_PAIR_POINT)}"] if args.run in ("s56", "s57") else []),
                   # run s58's tested points were all counted by run s57 (same code)
-                  *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run in ("s58", "s58r", "s58b")
+                  *([f"{BASELINE}__{suffix(p)}" for p in S57_TESTED_POINTS] if args.run in ("s58", "s58r", "s58b", "s61")
                     else []),
                   # run s59 recounts run s58's point (from run s57's cache: its recount must equal it)
                   *([f"{BASELINE}__{suffix(S58_POINT)}"] if args.run in ("s59", "s60") else []))
     # run s58 also keeps run s57's ``|changes`` of its points (against the same baseline, counted by the same code)
     keep_old = lambda rhythms: (lambda k: k.split("|")[1] in rhythms and k.split("|")[2] in old_points  # noqa: E731
-                                and (len(k.split("|")) == 3 or args.run in ("s58", "s58r", "s58b")
+                                and (len(k.split("|")) == 3 or args.run in ("s58", "s58r", "s58b", "s61")
                                      and k.endswith("|changes")))
     # run s48 starts from runs s46 / s47's caches, runs s49-s50 from run s48's, run s51 from run s50's, run s52
     # from run s51's, runs s55-s56 from run s54's, run s57 from a copy of run s56's
     old = {"s51": S50_CACHE, "s52": CACHES["s51"], "s53": CACHES["s51"], "s54": CACHES["s51"],
            "s55": CACHES["s54"], "s56": CACHES["s54"], "s57": S56_CACHE_COPY,
            "s58": S57_CACHE_COPY, "s59": S57_CACHE_COPY, "s58r": S57_CACHE_COPY,
-           "s60": S57_CACHE_COPY, "s58b": S58R_CACHE_COPY}.get(args.run, S48_CACHE)
+           "s60": S57_CACHE_COPY, "s58b": S58R_CACHE_COPY, "s61": S58B_CACHE}.get(args.run, S48_CACHE)
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in OWN_ONSET:
+    if args.run == "s61":
+        # run s58b's counts on the same builds: block21 per seed from its cache, the other rhythms from it where it
+        # wrote them, else from run s58r's copy (run s58b's normal / pause / bigeminy builds are run s58r's)
+        own = Path(old) / f"{rid}_other.json"
+        seeds = (str(own if own.exists() else Path(S58R_CACHE_COPY) / f"{rid}_other.json"), seeds[1])
+    elif args.run in OWN_ONSET:
         # run s58b: block21 counted in full at every point (no cached block21 count); the other rhythms' builds are
         # those of run s58r (own_onset changes block21 only), their counts come from its cache
         seeds = (seeds[0], lambda k: None)
@@ -761,7 +837,7 @@ def record_counts(args, rid) -> dict:
     path = cache / f"{rid}_other.json"
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{n}" not in other for r in OTHER for n in names(args.run)):
-        other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed)
+        other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed, reuse=args.run == "s61")
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -770,7 +846,7 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{n}" not in counts for n in names(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in OWN_ONSET)
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run == "s61")
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -965,14 +1041,14 @@ def why(args, argv) -> dict:
 def plan(args, argv) -> dict:
     """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b"):
+    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61"):
         raise SystemExit("--plan: runs s56-s60 and s58b only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
-    if args.run in ("s57", "s58", "s59", "s60"):
+    if args.run in ("s57", "s58", "s59", "s60", "s61"):
         # the option's cost does not depend on c (t): when the folds mostly choose a point without it, c = 0.9 (run
         # s59: t = 0.95; run s60: c = 3.0, which tests the same peaks) is timed
-        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60") else -2]
+        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61") else -2]
         speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
                  f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(timed)}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
@@ -980,7 +1056,7 @@ def plan(args, argv) -> dict:
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
-            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
+            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60, "s61": GRID_S61,
                      "s58b": GRID_S58}[args.run],
             "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
@@ -995,8 +1071,13 @@ def plan(args, argv) -> dict:
                             *sorted({f"minus_{ref}"} if args.run in FIXED_BUILDER else {"minus_s51", f"minus_{ref}"}),
                             "grid_errors_all_22_mean", "per_seed"],
             "speed": speed, "cache": args.cache_dir,
-            **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60}[args.run]["read_from"]}
-               if args.run in ("s58", "s59", "s60") else {}),
+            **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
+                                              "s61": GRID_S61}[args.run]["read_from"]}
+               if args.run in ("s58", "s59", "s60", "s61") else {}),
+            **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
+                "records_recounted": "the baseline and the option points on every build (block21 per builder seed); "
+                                     "run s51's and run s58's points come from run s58b's cache (same builds, same code)"}
+               if args.run == "s61" else {}),
             **({"builder": BUILDER_FIX, "keep_on_every_seed": True,
                 "records_recounted": "every point on the records whose build the fix changes (noise_changed)"}
                if args.run == "s60" else {}),
@@ -1018,6 +1099,8 @@ def plan(args, argv) -> dict:
             "cache_started_from": (CACHES["s54"] if args.run == "s56" else
                                    f"{S58R_CACHE_COPY} (a copy of {CACHES['s58r']}) for normal, pause and bigeminy; "
                                    "block21 counted in full" if args.run in OWN_ONSET else
+                                   f"{S58B_CACHE} (run s58b's counts, read only; the other rhythms of the records it did "
+                                   f"not write from {S58R_CACHE_COPY})" if args.run == "s61" else
                                    f"{S57_CACHE_COPY} (a copy of {CACHES['s57']}) for the records the builder fix leaves "
                                    "unchanged" if args.run in ("s58", "s59", "s60") else
                                    f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
@@ -1121,7 +1204,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else
             GRID_S59 if args.run == "s59" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
@@ -1159,8 +1242,8 @@ def main(argv=None) -> int:
         s51 = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[ref]}.json").read_text())
         fewer51 = (float(np.mean([v["errors_held_out"] for v in per_seed.values()]))
                    < s51["summary"]["errors_held_out"]["mean"])
-        if args.run == "s60":
-            # run s60's rule: fewer held-out errors than run s58 (rescored on the same builder) on every seed
+        if args.run in ("s60", "s61"):
+            # runs s60-s61's rule: fewer held-out errors than run s58 (rescored on the same builder) on every seed
             fewer51 = all(v["errors_held_out"] < s51["per_seed"][k]["errors_held_out"] for k, v in per_seed.items())
         falls51 = {r: [m for m in ("Se", "+P") if round(mean("held_out", r, m), 5) < s51["rhythm_means"][r][m]["held_out"]]
                    for r in RHYTHMS}

@@ -25,6 +25,13 @@ its replaced span: its P wave, which 2:1 block keeps), ``cut_start`` (within ``C
 start: a residue of the blocked beat's QRS onset, a builder defect), ``in_cut_span`` / ``cut_end`` (inside the
 replaced span, or within ``CUT_EDGE_MS`` of its end: the built fill or its join), ``t_wave`` (``T_WAVE_S`` after a
 kept beat), ``other``. Prints one JSON object last.
+
+Run s61 (``--builder s58b``): the same look on run s58b's builder (run s60's artifact fix and block21's cut from each
+blocked beat's own QRS onset), against run s58b's counts (every fold of run s58b chose run s58's point on every seed);
+the replaced spans start at each beat's own cut. Held out, NOT blind: it aims run s61's lever.
+
+    python experiments/rpeaks/s58_block21_look.py --builder s58b --data-dir /work/shared/data/mitdb \\
+        --out benchmarks/results/rpeaks_s61_block21_look.json
 """
 from __future__ import annotations
 
@@ -128,10 +135,15 @@ def false_kind(a, fs, beats, missed, spans, removed, normal_false) -> tuple:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv, parser = look_parser(argv, __doc__)
-    parser.add_argument("--cache-dir", default=S58_CACHE, help="run s58's counts (read only)")
+    parser.add_argument("--cache-dir", help="run s58's counts (read only; default: the --builder's cache)")
+    parser.add_argument("--builder", choices=tuple(BUILDERS), default="s58",
+                        help="s58: run s47's builder (run s60's look); s58b: with run s60's artifact fix and run "
+                             "s58b's own-onset cut (run s61's look, against run s58b's counts)")
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     args = parser.parse_args(argv)
+    args.cache_dir = args.cache_dir or BUILDERS[args.builder]["cache"]
+    extra = BUILDERS[args.builder]["builder"]
     name, config, constants = baseline()
     misses, falses, checks, builder_checks, normal_fp = [], [], {}, {}, {}
     for rid in args.records:
@@ -140,13 +152,17 @@ def main(argv=None) -> int:
         normal = block21_misses.run(args.data_dir, rid, "normal", config, constants, record)
         npeaks = s58_peaks(normal["built"], normal["fs"], normal["x"], normal["detect"])
         ntp, nfn, nfp, nhit, nfalse = match(normal["built"], npeaks, normal["fs"])
-        other = json.loads((Path(args.cache_dir) / f"{rid}_other.json").read_text())
+        # run s58b's cache holds a record's other rhythms only where it counted them; the rest are run s58r's copy's
+        path = Path(args.cache_dir) / f"{rid}_other.json"
+        if not path.exists() and BUILDERS[args.builder].get("other_cache"):
+            path = Path(BUILDERS[args.builder]["other_cache"]) / f"{rid}_other.json"
+        other = json.loads(path.read_text())
         checks[f"{rid}_normal"] = [ntp, nfn, nfp] == other[f"{rid}|normal|{S58_NAME}"]
         normal_missed = set(normal["built"]["beats"].tolist()) - nhit
         normal_false = np.array(sorted(nfalse), np.int64)
         normal_fp[rid] = int(nfp)
         for k in args.seeds:
-            rows, bcheck, counts = block21_misses.diagnose(args.data_dir, rid, config, constants, builder(k),
+            rows, bcheck, counts = block21_misses.diagnose(args.data_dir, rid, config, constants, dict(builder(k), **extra),
                                                            detail=True)
             detail = counts.pop("_detail")
             run, spans = detail["run"], np.asarray(detail["spans"], np.int64).reshape(-1, 2)
@@ -196,7 +212,7 @@ def main(argv=None) -> int:
     builder_sum = {key: sum(v[key] for v in builder_checks.values())
                    for key in ("beats_with_qrs_in_a_replaced_span", "other_annotations_inside_a_replaced_span",
                                "misses_next_to_a_blocked_beat")}
-    result = {"experiment": "rpeaks_s60_block21_look", "command": " ".join(["python", SCRIPT] + argv),
+    result = {"experiment": BUILDERS[args.builder]["experiment"], "builder": args.builder, "command": " ".join(["python", SCRIPT] + argv),
               "blind": False,
               "what": "a held-out look at run s58's block21 errors, by record and by kind (every fold of run s58 chose "
                       "this point, so these are its held-out errors); it aims run s60's lever and chooses nothing",
@@ -223,6 +239,11 @@ def main(argv=None) -> int:
 
 
 SHORT_S58 = "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9 (run s58)"
+# the builders the look can read: run s60's look (run s47's builder, run s59's cache) and run s61's (run s60's artifact
+# fix and run s58b's own-onset cut, checked against run s58b's counts)
+BUILDERS = {"s58": {"builder": {}, "cache": S58_CACHE, "experiment": "rpeaks_s60_block21_look"},
+            "s58b": {"builder": {"artifacts": True, "own_onset": True}, "cache": "/work/runs/s38-rpeaks2/s58b/counts",
+                     "other_cache": "/work/runs/s38-rpeaks2/s58r_counts_copy", "experiment": "rpeaks_s61_block21_look"}}
 
 if __name__ == "__main__":
     sys.exit(main())
