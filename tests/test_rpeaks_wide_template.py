@@ -63,3 +63,6 @@ def test_wide_template_option_is_off_by_default_validated_and_python_only():
             SignalConfig(rpeak_rescue_wide_template=bad).validate()
     from ecgsl_keras.serving import edge
     assert "rpeak_rescue_wide_template" in edge.PYTHON_ONLY_RPEAK_OPTIONS
+    # the end-to-end graph does not run it: check_config refuses a config that turns it on
+    with pytest.raises(ConfigError, match="rpeak_rescue_wide_template"):
+        edge.check_config(SignalConfig(rpeak_rescue_wide_template=0.9), edge.EdgeConfig())
