@@ -105,6 +105,37 @@ def _marginal_bytes(model, tensor_parts, op_parts, buffer_owner, part) -> tuple[
     return full - no_constants, no_constants - no_part
 
 
+def strip_levers(model) -> dict:
+    """Bytes a further strip would save (the file repacked only, not run: estimates until a run proves the outputs):
+    the empty QuantizationParameters table of each float/int tensor, then one empty buffer table per data-less tensor
+    (those pointed at buffer 0, the schema's empty buffer, and the constants' buffers renumbered). ``model``: names
+    already stripped; changed in place."""
+    base = _packed_size(model)
+    empty = 0
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            q = tensor.quantization
+            if q is not None and (q.scale is None or len(q.scale) == 0) and q.details is None:
+                tensor.quantization, empty = None, empty + 1
+    no_quant = _packed_size(model)
+    used = sorted({t.buffer for sg in model.subgraphs for t in sg.tensors
+                   if t.buffer and model.buffers[t.buffer].data is not None and len(model.buffers[t.buffer].data)})
+    keep = [0, *used] + [b for b in range(1, len(model.buffers)) if b not in set(used)
+                         and any(b == getattr(m, "buffer", None) for m in (model.metadata or []))]
+    index = {b: i for i, b in enumerate(keep)}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.buffer = index.get(tensor.buffer, 0)
+    for m in model.metadata or []:
+        m.buffer = index[m.buffer]
+    dropped = len(model.buffers) - len(keep)
+    model.buffers = [model.buffers[b] for b in keep]
+    no_buffers = _packed_size(model)
+    return {"note": "repacked sizes only, not run: estimates", "empty_quantization_tables": empty,
+            "empty_quantization_saved_bytes": base - no_quant, "empty_buffers_dropped": dropped,
+            "empty_buffers_saved_bytes": no_quant - no_buffers, "total_saved_bytes": base - no_buffers}
+
+
 def _part_of(name: str, classifier: str, default: str | None = "beat_extraction") -> str | None:
     """The part of a tensor name; ``default`` for a name without the classifier's prefix or a step's scope: the rest
     of front() and __call__ (input padding, beat packing, outputs)."""
@@ -199,7 +230,8 @@ def breakdown(flatbuffer: bytes, classifier: str) -> dict:
     for p in parts.values():
         op_counts.update(p["by_op"])
         p["by_op"] = dict(p["by_op"].most_common())
-    return {"parts": parts, "top_constants": const_rows[:15], "constant_bytes_by_type": dict(by_type),
+    levers = strip_levers(model)       # last: changes the model
+    return {"parts": parts, "strip_levers": levers, "top_constants": const_rows[:15], "constant_bytes_by_type": dict(by_type),
             "duplicated_constants": duplicates, "float32_constants_fitting_integers": fits,
             "int32_ranges": ranges, "stripped_bytes": stripped_bytes, "op_counts": dict(sorted(op_counts.items())), "subgraphs": len(model.subgraphs), "buffers": len(model.buffers),
             "operator_codes": len(model.operatorCodes)}
@@ -245,6 +277,8 @@ def main(argv=None) -> int:
               "command": "python experiments/edge/byte_budget.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "method": "parts by tensor name (classifier model prefix; signal steps by this script's name scopes); "
                         "constants exact, ops = operator + tensor tables packed alone (estimate), overhead = rest",
+              # which serving/edge.py was measured (the script can run from a checkout of an earlier commit)
+              "edge_py_sha256": hashlib.sha256(Path(edge.__file__).read_bytes()).hexdigest(),
               "points": {}}
     for point in args.points:
         config = configs[point]
