@@ -794,3 +794,18 @@ def test_in_graph_post_wide_check_drops_the_peaks_after_wide_beat_drops(fixtures
         np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
         dropped += int(flagged.sum())
     assert dropped >= minimum
+
+
+def test_arange_is_computed_at_run_time_not_stored_in_the_file():
+    """Issue 21: ``_arange`` gives 0..n-1 whatever the values (NaN, inf) and the converter cannot fold it into a
+    constant of n int32s (12,000 bytes at 3000 samples in the cinc2017-edge file before the change)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, 1.5] * 600, np.float32)
+    np.testing.assert_array_equal(edge._arange(tf.constant(x)).numpy(), np.arange(x.size))
+    fn = tf.function(lambda v: tf.where(edge._arange(v) < 7, v, 0.0),
+                     input_signature=[tf.TensorSpec((x.size,), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(converter.convert()), 0)
+    assert max(len(b.data) if b.data is not None else 0 for b in model.buffers) < 4 * x.size
