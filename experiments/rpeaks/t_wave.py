@@ -45,7 +45,7 @@ from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from cluster import (BASE, BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals,  # noqa: E402
-                     grid_arguments, parse_grid_arguments)
+                     cpu_seconds_per_record, grid_arguments, parse_grid_arguments, speed_arguments)
 
 log = logging.getLogger("experiments.rpeaks.t_wave")
 OFF, TODAY = "s28", "today"
@@ -246,6 +246,30 @@ def watch_fields(counts, choice, records, watch, block21_kinds=True) -> dict:
     if block21_kinds:
         out["kinds_per_record_block21"] = {n: {r: counts[f"{r}|block21|{n}|kinds"] for r in records} for n in watch}
     return out
+
+
+def chosen_point_speed(doc, script, results, points, fixed, chosen_key, most_chosen=False,
+                       ratio_to=("today",)) -> dict:
+    """The one JSON object of runs s30-s33's *_speed.py (``script``, run from the command line: ``--data-dir``,
+    ``--results`` default ``results``, ``--repeats`` default 3): CPU seconds per record of the ``fixed`` configurations
+    (``{key: (SignalConfig, GuardConstants) or a name of the grid ``points()``}``, timed in this order) and of the
+    point most folds of ``--results`` chose (its ``most_chosen`` when ``most_chosen``, else the most counted in its
+    ``choice_counts``, ties: the first in sort order) reported as ``chosen_key``, and the ratios to each of
+    ``ratio_to`` (keys of ``fixed``)."""
+    args = speed_arguments(doc, results, lambda parser: parser.set_defaults(repeats=3))
+    saved = json.loads(Path(args.results).read_text())
+    if most_chosen:
+        chosen = saved["most_chosen"]
+    else:
+        counts = saved["choice_counts"]
+        chosen = max(sorted(counts), key=lambda n: counts[n])
+    grid = {name: (config, constants) for name, config, constants in points()}
+    configs = {**{k: grid[v] if isinstance(v, str) else v for k, v in fixed.items()}, chosen_key: grid[chosen]}
+    res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
+    return {"cpu_seconds_per_record": res,
+            **{f"ratio_to_{base}": {k: res[k] / res[base] for k in configs} for base in ratio_to},
+            chosen_key: chosen, "records": list(tasks.MITDB_DS1), "repeats": args.repeats, "clock": "process_time",
+            "command": f"python experiments/rpeaks/{script} " + " ".join(sys.argv[1:])}
 
 
 def main(argv=None) -> int:
