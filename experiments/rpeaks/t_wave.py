@@ -45,7 +45,8 @@ from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from cluster import (BASE, BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals,  # noqa: E402
-                     cpu_seconds_per_record, grid_arguments, parse_grid_arguments, speed_arguments)
+                     cpu_seconds_per_record, grid_arguments, loro_summary, parse_grid_arguments,
+                     speed_arguments)
 
 log = logging.getLogger("experiments.rpeaks.t_wave")
 OFF, TODAY = "s28", "today"
@@ -182,6 +183,16 @@ def grid_start(doc, argv, grid) -> tuple | None:
     return args, counts, list(tasks.MITDB_DS1), [name for name, _, _ in grid]
 
 
+def grid_loro(doc, argv, grid) -> tuple | None:
+    """``grid_start`` and ``cluster.loro_summary`` (the preamble of runs s34-s38's grids): ``(args, counts, names,
+    records, held, choice, all22, most)``, or None when ``--records`` asked for counting only."""
+    start = grid_start(doc, argv, grid)
+    if start is None:
+        return None
+    args, counts, _, names = start
+    return (args, counts, names, *loro_summary(counts, names))
+
+
 def loro_grid(counts, names, records) -> tuple:
     """``(held, choice, all22, best, others)``: ``loro``'s held-out totals and choice per fold over ``names``; the
     totals on all of ``records`` of each name and of ``TODAY``; the name with the fewest errors on them (ties: the first
@@ -220,6 +231,36 @@ def choice_best_fields(choice, all22, best, best_distance=True) -> dict:
     if best_distance:
         out["best_all_22_distance_to_target"] = distance(all22[best])
     return out
+
+
+def first_grid_fields(held, choice, held_first, choice_first, keep_first, all22, best, most, base, reported) -> dict:
+    """The middle keys of runs s34 and s36 (blocked_p.py, templates.py: two grids on run s33's point ``base``, the
+    second added after the first's figures): the first grid's held-out totals, keep decision ``keep_first`` and choice
+    counts; ``choice_best_fields``; the errors of today's detector, ``base``, the held-out choice, ``base``'s held-out
+    errors as its run reported them (``reported``), the first grid's, the fewest-errors and the most chosen point's;
+    the most chosen point's totals."""
+    return {"held_out_first_grid": held_first, "keep_first_grid": keep_first,
+            "choice_counts_first_grid": dict(collections.Counter(choice_first.values())),
+            **choice_best_fields(choice, all22, best, best_distance=False),
+            "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[base]), "held_out": errors(held),
+                       "s33_reported_held_out": reported, "held_out_first_grid": errors(held_first),
+                       "best_all_22": errors(all22[best]), "most_chosen_all_22": errors(all22[most])},
+            "most_chosen_all_22": all22[most]}
+
+
+def rhythm_errors_fields(all22, names) -> dict:
+    """Each point's errors on all 22 records, in all and per rhythm as [FN, FP]."""
+    return {"grid_errors_all_22": {n: errors(all22[n]) for n in names},
+            "grid_rhythm_errors_all_22": {n: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
+                                          for n in names}}
+
+
+def fold_against(counts, choice, others, r, base, key) -> dict:
+    """Fold ``r``'s errors of the chosen point and of ``base`` (reported as ``key``) on the other records and on ``r``."""
+    return {"train_chosen": errors(totals(counts, choice[r], others[r])),
+            f"train_{key}": errors(totals(counts, base, others[r])),
+            "held_out_chosen": errors(totals(counts, choice[r], [r])),
+            f"held_out_{key}": errors(totals(counts, base, [r]))}
 
 
 def fold_chosen(counts, choice, others, r) -> dict:
