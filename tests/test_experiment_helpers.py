@@ -9,6 +9,7 @@ from helpers import CINC_SAMPLE
 from ecgsl_keras import tasks
 from experiments.cinc2017 import oof_table as T
 from experiments.rpeaks import cluster as C
+from experiments.rpeaks import t_wave as W
 
 
 def _counts(errors_of):
@@ -42,6 +43,34 @@ def test_loro_summary_chooses_on_the_other_records_and_keeps_only_fewer_errors()
                                           "recommended_on_counts": False}
     folds = C.fold_errors(counts, choice, records, "a", "held_out_a")
     assert folds["203"] == {"train_chosen": 21 * 4 * 2, "held_out_chosen": 4 * 18, "held_out_a": 4 * 4}
+
+
+def test_t_wave_result_parts_keep_the_grids_key_order():
+    """t_wave.py's parts of runs s31-s38's results (code-health run s38-dups): merged in a script's order they give the
+    keys the committed JSONs hold, in that order, and the same figures as cluster's summary."""
+    counts = _counts(lambda name, rid: {"a": 2, "b": 9 if rid == "203" else 1}.get(name, 3))
+    for rid in tasks.MITDB_DS1:
+        for r in W.KIND_RHYTHMS:
+            for name in ("a", "b"):
+                counts[f"{rid}|{r}|{name}|kinds"] = {"fp_other": 1}
+    records = list(tasks.MITDB_DS1)
+    held, choice, all22, best, others = W.loro_grid(counts, ["a", "b"], records)
+    assert (held, choice) == C.loro(counts, ["a", "b"], records) and best == "b" and len(others["203"]) == 21
+    result = {**W.held_fields(held), **W.choice_best_fields(choice, all22, best, best_distance=False),
+              **W.first_grid_fields(held, choice, held, choice, "keep", all22, best, "b", "a", 7),
+              **W.rhythm_errors_fields(all22, ["a", "b"]),
+              "fold": W.fold_against(counts, choice, others, "203", "a", "s33"),
+              **W.watch_fields(counts, choice, records, ["a"], block21_kinds=False)}
+    assert list(result) == ["held_out", "held_out_distance_to_target", "fn_allowed", "choice_per_fold",
+                            "choice_counts", "best_all_22", "best_all_22_figures", "held_out_first_grid",
+                            "keep_first_grid", "choice_counts_first_grid", "errors", "most_chosen_all_22",
+                            "grid_errors_all_22", "grid_rhythm_errors_all_22", "fold", "per_record",
+                            "per_record_held_out", "kinds"]
+    assert result["errors"]["s33_reported_held_out"] == 7 and result["errors"]["s33_point"] == C.errors(all22["a"])
+    assert result["fold"] == {"train_chosen": 21 * 4 * 2, "train_s33": 21 * 4 * 4, "held_out_chosen": 4 * 18,
+                              "held_out_s33": 4 * 4}
+    assert result["kinds"] == {"a": {"block21": {"fp_other": 22}, "bigeminy": {"fp_other": 22}}}
+    assert W.most_chosen_fields(choice) == {"most_chosen": "b", "tie_break": "the first name in sort order"}
 
 
 def test_result_head_and_write_result(tmp_path, capsys):

@@ -13,9 +13,7 @@ Prints one JSON object as the last line of stdout (logs to stderr) and writes it
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,25 +29,14 @@ STEPS = {"blocked_p": {"rpeak_guard_blocked_p": 0.8, "constants": {"blocked_p_un
 
 def main(argv=None) -> int:
     from ecgsl_keras.data import signal as signal_lib
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.data.prepare import assign_splits
-    from gap_port import _configs
+    from training_look import finish, training_look
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
-    p.add_argument("--every", type=int, default=5)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
-    _, _, configs = _configs()
-    base = configs["on_post_wide"].signal
+    args, base, reader, ids = training_look(__doc__, argv)
     signals = {"on_post_wide": base}
     for name, step in STEPS.items():
         options = {k: v for k, v in step.items() if k != "constants"}
         signals[name] = dataclasses.replace(base, **options, rpeak_guard_constants={**dict(base.rpeak_guard_constants),
                                                                                       **step["constants"]})
-    reader = open_dataset("cinc2017", args.cinc)
-    splits = assign_splits(reader, "cinc2017", "default", 0.2, 42)
-    ids = sorted(r for r, s in splits.items() if s == "train")[::args.every]
     change = {name: {"peaks_removed": 0, "peaks_added": 0, "records_changed": 0} for name in STEPS}
     seconds = {name: 0.0 for name in signals}
     peaks_total = 0
@@ -72,12 +59,8 @@ def main(argv=None) -> int:
             print(f"{i + 1} / {len(ids)}", change, file=sys.stderr)
     result = {"experiment": "edge_next_step_effect", "issue": 21, "model": "cinc2017-edge", "split": "train",
               "records": len(ids), "every": args.every, "peaks_on_post_wide": peaks_total, "steps": STEPS,
-              "change_vs_on_post_wide": change, "cpu_seconds": seconds,
-              "command": "python experiments/edge/next_step_effect.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+              "change_vs_on_post_wide": change, "cpu_seconds": seconds}
+    return finish(result, "experiments/edge/next_step_effect.py", args, argv)
 
 
 if __name__ == "__main__":

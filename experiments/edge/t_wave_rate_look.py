@@ -13,9 +13,7 @@ Prints one JSON object as the last line of stdout (logs to stderr) and writes it
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -29,24 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main(argv=None) -> int:
     from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.data import signal as signal_lib
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.data.prepare import assign_splits
-    from gap_port import _configs
+    from training_look import finish, training_look
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
-    p.add_argument("--every", type=int, default=5)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
-    _, _, configs = _configs()
-    sc = configs["on_post_wide"].signal
+    args, sc, reader, ids = training_look(__doc__, argv)
     step = dataclasses.replace(sc, rpeak_guard_t_wave=0.9, rpeak_guard_constants={
         **dict(sc.rpeak_guard_constants), "t_wave_size": 4.0, "t_wave_all": True})
     constants = rpeak_guard.constants_for(step)
     target = float(sc.target_fs)
-    reader = open_dataset("cinc2017", args.cinc)
-    splits = assign_splits(reader, "cinc2017", "default", 0.2, 42)
-    ids = sorted(r for r, s in splits.items() if s == "train")[::args.every]
     tol = int(round(0.05 * target))
     counts = {"flagged_native": 0, "flagged_100hz": 0, "both": 0, "records_native": 0, "records_100hz": 0,
               "records_differ": 0, "peaks": 0}
@@ -73,12 +60,8 @@ def main(argv=None) -> int:
             print(f"{i + 1} / {len(ids)}", counts, file=sys.stderr)
     result = {"experiment": "edge_t_wave_rate_look", "issue": 21, "model": "cinc2017-edge", "split": "train",
               "records": len(ids), "every": args.every, "tolerance_ms": 50, "counts": counts,
-              "share_of_native_flags_also_at_100hz": counts["both"] / max(counts["flagged_native"], 1),
-              "command": "python experiments/edge/t_wave_rate_look.py " + " ".join(argv if argv is not None else sys.argv[1:])}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+              "share_of_native_flags_also_at_100hz": counts["both"] / max(counts["flagged_native"], 1)}
+    return finish(result, "experiments/edge/t_wave_rate_look.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ rhythm's held-out Se or +P falls below run s33's point's. Prints one JSON object
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import itertools
 import json
@@ -39,9 +38,8 @@ from pathlib import Path
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import pvc_run  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
-                     parse_grid_arguments, result_head, totals, write_result)
-from t_wave import TODAY, kind_totals  # noqa: E402
+from cluster import RHYTHMS, distance, errors, loro, result_head, totals, write_result  # noqa: E402
+from t_wave import TODAY  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
@@ -76,10 +74,6 @@ def points():
                                    blocked_p_after=after))
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def keep(held, base) -> dict:
     """The keep rule (module docstring) on held-out figures ``held`` against run s33's point's ``base``."""
     fewer = errors(held) < errors(base)
@@ -89,12 +83,10 @@ def keep(held, base) -> dict:
 
 
 def main(argv=None) -> int:
-    args = parse_grid_arguments(__doc__, argv)
-    counts = t_wave.grid_counts(args, points())
-    if counts is None:
+    run = t_wave.grid_loro(__doc__, argv, points())
+    if run is None:
         return 0
-    all_names = names()
-    records, held, choice, all22, most = loro_summary(counts, all_names)
+    args, counts, all_names, records, held, choice, all22, most = run
     new = all_names[1:]
     first = all_names[:1 + len(BLOCKED)]
     held_first, choice_first = loro(counts, first, records)      # s33's point + the first grid only
@@ -113,31 +105,15 @@ def main(argv=None) -> int:
               "new_point_count": len(new),
               "most_chosen": most, "tie_break": "the first name in sort order (run s33's point first)",
               "today": all22[TODAY], "s33_point": all22[S33], "s33_point_distance_to_target": distance(all22[S33]),
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              # the most FN (FP) a signal set may have for Se (+P) >= 0.997
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              **t_wave.held_fields(held),
               "keep": keep(held, all22[S33]),
-              "held_out_first_grid": held_first, "keep_first_grid": keep(held_first, all22[S33]),
-              "choice_counts_first_grid": dict(collections.Counter(choice_first.values())),
-              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
-              "best_all_22": best, "best_all_22_figures": all22[best],
-              "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[S33]), "held_out": errors(held),
-                         "s33_reported_held_out": json.loads(S33_RESULTS.read_text())["errors"]["held_out"],
-                         "held_out_first_grid": errors(held_first),
-                         "best_all_22": errors(all22[best]), "most_chosen_all_22": errors(all22[most])},
-              "most_chosen_all_22": all22[most],
-              "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
-              "grid_rhythm_errors_all_22": {n: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
-                                            for n in all_names},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "train_s33": errors(totals(counts, S33, others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
-                                  "held_out_s33": errors(totals(counts, S33, [r])),
+              **t_wave.first_grid_fields(held, choice, held_first, choice_first, keep(held_first, all22[S33]), all22, best,
+                                         most, S33, json.loads(S33_RESULTS.read_text())["errors"]["held_out"]),
+              **t_wave.rhythm_errors_fields(all22, all_names),
+              "fold_errors": {r: {**t_wave.fold_against(counts, choice, others, r, S33, "s33"),
                                   "held_out_first_grid_choice": errors(totals(counts, choice_first[r], [r]))}
                               for r in records},
-              "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
-              "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
-              "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch}}
+              **t_wave.watch_fields(counts, choice, records, watch, block21_kinds=False)}
     write_result(args.out, result, ("held_out", "choice_counts", "errors", "keep"))
     return 0
 

@@ -5,33 +5,16 @@ experiments/rpeaks/noise.py ``points``), interleaved in a rotating order, 3 repe
 
     python experiments/rpeaks/noise_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s32_speed.json
 """
-import argparse
 import json
 import sys
 
-from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import t_wave  # noqa: E402
 from noise import OFF, S30, S31, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--results", default="benchmarks/results/rpeaks_loro_s32.json")
-parser.add_argument("--repeats", type=int, default=3)
-args = parser.parse_args()
-counts = json.loads(open(args.results).read())["choice_counts"]
-chosen = max(sorted(counts), key=lambda n: counts[n])
-grid = {name: (config, constants) for name, config, constants in points()}
-today = SignalConfig()
-shipped = G.GUARD
-configs = {"today": (today, shipped), "s28": grid[OFF], "s30_chosen": grid[S30], "s31_chosen": grid[S31],
-           "s32_chosen": grid[chosen]}
-names = list(configs)
-res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
-print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_today": {k: res[k] / res["today"] for k in names},
-                  "s32_chosen": chosen, "records": list(tasks.MITDB_DS1), "repeats": args.repeats,
-                  "clock": "process_time",
-                  "command": "python experiments/rpeaks/noise_speed.py " + " ".join(sys.argv[1:])}))
+print(json.dumps(t_wave.chosen_point_speed(__doc__, "noise_speed.py", "benchmarks/results/rpeaks_loro_s32.json", points,
+                                            {"today": (SignalConfig(), G.GUARD), "s28": OFF, "s30_chosen": S30,
+                                             "s31_chosen": S31}, "s32_chosen")))

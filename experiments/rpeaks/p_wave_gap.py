@@ -32,8 +32,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 from blocked_p import S33, S33_RESULTS, keep, points as blocked_points  # noqa: E402
-from cluster import (RHYTHMS, distance, errors, loro, loro_summary,  # noqa: E402
-                     parse_grid_arguments, totals, write_result)
+from cluster import RHYTHMS, errors, loro, totals, write_result  # noqa: E402
 from t_wave import TODAY, kind_totals  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.p_wave_gap")
@@ -52,17 +51,11 @@ def points():
                dataclasses.replace(constants, p_wave_gap_kept=True))
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def main(argv=None) -> int:
-    args = parse_grid_arguments(__doc__, argv)
-    counts = t_wave.grid_counts(args, points())
-    if counts is None:
+    run = t_wave.grid_loro(__doc__, argv, points())
+    if run is None:
         return 0
-    all_names = names()
-    records, held, choice, all22, most = loro_summary(counts, all_names)
+    args, counts, all_names, records, held, choice, all22, most = run
     held_first, _ = loro(counts, all_names[:1 + len(GAP)], records)
     others = {r: [o for o in records if o != r] for r in records}
     result = {"experiment": "rpeaks_loro_s34_gap",
@@ -76,18 +69,14 @@ def main(argv=None) -> int:
               "keep_first_grid": keep(held_first, all22[S33]),
               "most_chosen": most, "tie_break": "the first name in sort order (run s33's point first)",
               "today": all22[TODAY], "s33_point": all22[S33],
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              **t_wave.held_fields(held),
               "keep": keep(held, all22[S33]),
               "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
               "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[S33]), "held_out": errors(held),
                          "s33_reported_held_out": json.loads(S33_RESULTS.read_text())["errors"]["held_out"]},
               "grid_all_22": {n: all22[n] for n in all_names},
               "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "train_s33": errors(totals(counts, S33, others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
-                                  "held_out_s33": errors(totals(counts, S33, [r]))} for r in records},
+              "fold_errors": {r: t_wave.fold_against(counts, choice, others, r, S33, "s33") for r in records},
               "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in all_names},
               "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in all_names}}
     write_result(args.out, result, ("held_out", "choice_counts", "errors", "keep"))

@@ -45,8 +45,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import post_wide  # noqa: E402
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import (RHYTHMS, distance, errors, keep, loro_summary,  # noqa: E402
-                     parse_grid_arguments, result_head, totals, write_result)
+from cluster import RHYTHMS, errors, keep, result_head, totals, write_result  # noqa: E402
 from t_wave import TODAY  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.propose_templates")
@@ -69,17 +68,11 @@ def points():
                dataclasses.replace(constants, propose_gap_s=gap))
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def main(argv=None) -> int:
-    args = parse_grid_arguments(__doc__, argv)
-    counts = t_wave.grid_counts(args, points())
-    if counts is None:
+    run = t_wave.grid_loro(__doc__, argv, points())
+    if run is None:
         return 0
-    all_names = names()
-    records, held, choice, all22, most = loro_summary(counts, all_names)
+    args, counts, all_names, records, held, choice, all22, most = run
     all22[S33] = totals(counts, S33, records)       # the keep rule's base, not a point of this grid
     others = {r: [o for o in records if o != r] for r in records}
     meets = {rh: bool(v["Se"] >= 0.997 and v["+P"] >= 0.997) for rh, v in held.items()}
@@ -88,8 +81,7 @@ def main(argv=None) -> int:
               "grid": {"base": S37, "(rpeak_propose_templates, propose_gap_s)": PROPOSE, "propose_amplitude": 0.5},
               "grid_points": len(all_names), "tie_break": "the first name in sort order (the proposer off first)",
               "most_chosen": most, "today": all22[TODAY], "s33_point": all22[S33],
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              **t_wave.held_fields(held),
               "fp_allowed": {rh: int((1 - 0.997) / 0.997 * v["TP"]) for rh, v in held.items()},
               "meets_target": meets,
               "keep": {**on_counts, "meets_target_all": all(meets.values()),
@@ -107,8 +99,7 @@ def main(argv=None) -> int:
               # training-side diagnosis: each record's FN / FP per rhythm at every point (the proposer's gains / costs)
               "diagnosis": {r: {n: {rh: counts[f"{r}|{rh}|{n}"][1:] for rh in RHYTHMS} for n in all_names}
                             for r in ["203"] + [o for o in records if o != "203"]},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r]))} for r in records},
+              "fold_errors": {r: t_wave.fold_chosen(counts, choice, others, r) for r in records},
               "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records}}
     write_result(args.out, result, ("held_out", "held_out_distance_to_target", "meets_target", "choice_counts",
                                     "errors", "keep"))

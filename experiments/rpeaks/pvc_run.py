@@ -20,21 +20,17 @@ counted). Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import noise  # noqa: E402
 import t_wave  # noqa: E402
-from cluster import BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
-from t_wave import TODAY, kind_totals  # noqa: E402
+from cluster import BASE_CONSTANTS, errors, loro, totals, write_result  # noqa: E402
+from t_wave import TODAY  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.pvc_run")
@@ -58,65 +54,41 @@ def points():
     yield from grid
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=points()))
-    if counts is None:
+    start = t_wave.grid_start(__doc__, argv, points())
+    if start is None:
         return 0
-    records = list(tasks.MITDB_DS1)
-    all_names = names()
+    args, counts, records, all_names = start
     new = all_names[len(all_names) - len(RUN):]
     old = all_names[:len(all_names) - len(RUN)]
-    held, choice = loro(counts, all_names, records)
+    held, choice, all22, best, others = t_wave.loro_grid(counts, all_names, records)
     held32, choice32 = loro(counts, old, records)
     first = len(old) + len(FIRST_RUN)
     held_first, choice_first = loro(counts, all_names[:first], records)    # with the first PVC-run grid only
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    best = min(all_names, key=lambda n: (errors(all22[n]), n))
-    others = {r: [o for o in records if o != r] for r in records}
     watch = sorted({S32, best, *choice.values(), *new})
-    result = {"experiment": "rpeaks_loro_s33",
-              "command": " ".join(["python", "experiments/rpeaks/pvc_run.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+    result = {**t_wave.head_fields("rpeaks_loro_s33", "experiments/rpeaks/pvc_run.py", argv, records),
               "base": BASE_CONSTANTS, "grid": {"s32_points": len(old), "run_base": S32,
                                                "(rpeak_second_run, run_spacing, run_min)": RUN,
                                                "run_wide": G.GUARD.run_wide,
                                                "second_window_s": G.GUARD.second_window_s},
               "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
-              "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
-              "tie_break": "the first name in sort order",
+              **t_wave.most_chosen_fields(choice),
               "today": all22[TODAY], "s32_point": all22[S32],
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              # the most FN (FP) a signal set may have for Se (+P) >= 0.997
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              **t_wave.held_fields(held),
               "held_out_s32_grid": held32, "choice_per_fold_s32_grid": choice32,
               "held_out_first_run_grid": held_first,
               "choice_counts_first_run_grid": dict(collections.Counter(choice_first.values())),
-              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
-              "best_all_22": best, "best_all_22_figures": all22[best],
+              **t_wave.choice_best_fields(choice, all22, best, best_distance=False),
               "errors": {"today": errors(all22[TODAY]), "s32_point": errors(all22[S32]), "held_out": errors(held),
                          "held_out_s32_grid": errors(held32), "held_out_first_run_grid": errors(held_first),
                          "best_all_22": errors(all22[best])},
               "grid_all_22": {n: all22[n] for n in [S32, *new]},
               "grid_errors_all_22": {n: errors(all22[n]) for n in [S32, *new]},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
+              "fold_errors": {r: {**t_wave.fold_chosen(counts, choice, others, r),
                                   "held_out_s32_grid_choice": errors(totals(counts, choice32[r], [r]))}
                               for r in records},
-              "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
-              "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
-              "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch}}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "choice_counts", "errors", "best_all_22")}))
+              **t_wave.watch_fields(counts, choice, records, watch, block21_kinds=False)}
+    write_result(args.out, result, ("held_out", "choice_counts", "errors", "best_all_22"))
     return 0
 
 

@@ -4,31 +4,16 @@ interleaved in a rotating order, 3 repeats, one process; the issue's limit is 1.
 
     python experiments/rpeaks/pvc_run_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s33_speed.json
 """
-import argparse
 import json
 import sys
 
-from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import t_wave  # noqa: E402
 from pvc_run import S32, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--results", default="benchmarks/results/rpeaks_loro_s33.json")
-parser.add_argument("--repeats", type=int, default=3)
-args = parser.parse_args()
-chosen = json.loads(open(args.results).read())["most_chosen"]
-grid = {name: (config, constants) for name, config, constants in points()}
-today = SignalConfig()
-shipped = G.GUARD
-configs = {"today": (today, shipped), "s32_chosen": grid[S32], "s33_chosen": grid[chosen]}
-names = list(configs)
-res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
-print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_today": {k: res[k] / res["today"] for k in names},
-                  "s33_chosen": chosen, "records": list(tasks.MITDB_DS1), "repeats": args.repeats,
-                  "clock": "process_time",
-                  "command": "python experiments/rpeaks/pvc_run_speed.py " + " ".join(sys.argv[1:])}))
+print(json.dumps(t_wave.chosen_point_speed(__doc__, "pvc_run_speed.py", "benchmarks/results/rpeaks_loro_s33.json",
+                                            points, {"today": (SignalConfig(), G.GUARD), "s32_chosen": S32},
+                                            "s33_chosen", most_chosen=True)))

@@ -26,21 +26,16 @@ cached in ``--cache-dir`` (``--records`` counts a subset and stops). Prints one 
 """
 from __future__ import annotations
 
-import argparse
-import collections
 import dataclasses
 import itertools
-import json
 import logging
 import sys
-from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
-from cluster import BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
-from t_wave import OFF, S29, TODAY, kind_totals  # noqa: E402
+from cluster import BASE_CONSTANTS, errors, loro, totals, write_result  # noqa: E402
+from t_wave import OFF, S29, TODAY  # noqa: E402
 
-from ecgsl_keras import tasks  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.residual")
 S30 = "s28__c0.9_a0.3_second_n16_s0.8__t0.9_all_z4"           # run s30's choice (19 of 22 folds)
@@ -92,67 +87,38 @@ def points():
                                    cluster_floor=floor))
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    grid_arguments(parser)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    counts = cached_counts(args, names(), lambda data_dir, rid, cached: t_wave.count_record(data_dir, rid, cached, grid=points()))
-    if counts is None:
+    start = t_wave.grid_start(__doc__, argv, points())
+    if start is None:
         return 0
-    records = list(tasks.MITDB_DS1)
-    all_names = names()
+    args, counts, records, all_names = start
     new = all_names[len(list(_S30_POINTS())):]
-    held, choice = loro(counts, all_names, records)
+    held, choice, all22, best, others = t_wave.loro_grid(counts, all_names, records)
     held30, choice30 = loro(counts, all_names[:len(all_names) - len(new)], records)
-    all22 = {n: totals(counts, n, records) for n in all_names + [TODAY]}
-    best = min(all_names, key=lambda n: (errors(all22[n]), n))
-    others = {r: [o for o in records if o != r] for r in records}
     watch = sorted({OFF, S29, S30, VETO, best, *choice.values(), *CLOSER, *new})
-    result = {"experiment": "rpeaks_loro_s31",
-              "command": " ".join(["python", "experiments/rpeaks/residual.py"] + list(argv if argv is not None else sys.argv[1:])),
-              "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
-              "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997,
+    result = {**t_wave.head_fields("rpeaks_loro_s31", "experiments/rpeaks/residual.py", argv, records),
               "base": BASE_CONSTANTS, "grid": {"s30_points": len(all_names) - len(new), "closer": CLOSER,
                                                "rpeak_guard_residual": RESIDUAL, "residual_strict": STRICT,
                                                "cluster_close_min (second grid)": CLOSE_MIN,
                                                "cluster_loose_only (third grid)": LOOSE_ONLY,
                                                "cluster_floor (fourth grid)": FLOOR},
               "grid_points": len(all_names), "new_points": new, "new_point_count": len(new),
-              "most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
-              "tie_break": "the first name in sort order",
+              **t_wave.most_chosen_fields(choice),
               "today": all22[TODAY], "s28": all22[OFF], "s30": all22[S30],
-              "held_out": held, "held_out_distance_to_target": distance(held),
-              # the most FN (FP) a signal set may have for Se (+P) >= 0.997
-              "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()},
+              **t_wave.held_fields(held),
               "held_out_s30_grid": held30, "choice_per_fold_s30_grid": choice30,
-              "choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
-              "best_all_22": best, "best_all_22_figures": all22[best],
-              "best_all_22_distance_to_target": distance(all22[best]),
+              **t_wave.choice_best_fields(choice, all22, best),
               "errors": {"today": errors(all22[TODAY]), "s28": errors(all22[OFF]), "s30": errors(all22[S30]),
                          "held_out": errors(held), "held_out_s30_grid": errors(held30),
                          "best_all_22": errors(all22[best])},
               "grid_all_22": {n: all22[n] for n in [OFF, S30, *CLOSER, *new]},
               "grid_errors_all_22": {n: errors(all22[n]) for n in all_names},
-              "fold_errors": {r: {"train_chosen": errors(totals(counts, choice[r], others[r])),
-                                  "held_out_chosen": errors(totals(counts, choice[r], [r])),
+              "fold_errors": {r: {**t_wave.fold_chosen(counts, choice, others, r),
                                   "held_out_s30_choice": errors(totals(counts, choice30[r], [r])),
-                                  "train_best_all_22": errors(totals(counts, best, others[r])),
-                                  "held_out_best_all_22": errors(totals(counts, best, [r])),
-                                  "train_gap_best_all_22": errors(totals(counts, best, others[r]))
-                                  - errors(totals(counts, choice[r], others[r]))} for r in records},
-              "per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
-              "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
-              "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in t_wave.KIND_RHYTHMS} for n in watch},
-              "kinds_per_record_block21": {n: {r: counts[f"{r}|block21|{n}|kinds"] for r in records} for n in watch}}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("held_out", "held_out_distance_to_target", "choice_counts", "errors",
-                                             "best_all_22")}))
+                                  **t_wave.fold_best(counts, choice, best, others, r)} for r in records},
+              **t_wave.watch_fields(counts, choice, records, watch)}
+    write_result(args.out, result,
+                 ("held_out", "held_out_distance_to_target", "choice_counts", "errors", "best_all_22"))
     return 0
 
 

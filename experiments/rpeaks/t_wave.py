@@ -44,7 +44,9 @@ from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from cluster import BASE, BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals, grid_arguments  # noqa: E402
+from cluster import (BASE, BASE_CONSTANTS, cached_counts, RHYTHMS, distance, errors, loro, totals,  # noqa: E402
+                     cpu_seconds_per_record, grid_arguments, loro_summary, parse_grid_arguments,
+                     speed_arguments)
 
 log = logging.getLogger("experiments.rpeaks.t_wave")
 OFF, TODAY = "s28", "today"
@@ -163,6 +165,152 @@ def kind_totals(counts, name, records, rhythm) -> dict:
     for rid in records:
         out.update(counts[f"{rid}|{rhythm}|{name}|kinds"])
     return dict(sorted(out.items()))
+
+
+# the results JSON of the grids of runs s31-s33 (residual.py, noise.py, pvc_run.py) in parts, each run's own keys
+# between them: one place for what a key means; the parts keep the key order of the committed results
+
+
+def grid_start(doc, argv, grid) -> tuple | None:
+    """The ``main`` preamble of these grids: ``parse_grid_arguments`` and ``grid_counts`` of ``grid``;
+    ``(args, counts, records, names)`` (the DS1 records, the grid's names), or None when ``--records`` asked for
+    counting only."""
+    args = parse_grid_arguments(doc, argv)
+    grid = list(grid)
+    counts = grid_counts(args, grid)
+    if counts is None:
+        return None
+    return args, counts, list(tasks.MITDB_DS1), [name for name, _, _ in grid]
+
+
+def grid_loro(doc, argv, grid) -> tuple | None:
+    """``grid_start`` and ``cluster.loro_summary`` (the preamble of runs s34-s38's grids): ``(args, counts, names,
+    records, held, choice, all22, most)``, or None when ``--records`` asked for counting only."""
+    start = grid_start(doc, argv, grid)
+    if start is None:
+        return None
+    args, counts, _, names = start
+    return (args, counts, names, *loro_summary(counts, names))
+
+
+def loro_grid(counts, names, records) -> tuple:
+    """``(held, choice, all22, best, others)``: ``loro``'s held-out totals and choice per fold over ``names``; the
+    totals on all of ``records`` of each name and of ``TODAY``; the name with the fewest errors on them (ties: the first
+    in sort order); per record the other records."""
+    held, choice = loro(counts, names, records)
+    all22 = {n: totals(counts, n, records) for n in list(names) + [TODAY]}
+    best = min(names, key=lambda n: (errors(all22[n]), n))
+    others = {r: [o for o in records if o != r] for r in records}
+    return held, choice, all22, best, others
+
+
+def head_fields(experiment, script, argv, records) -> dict:
+    """The first keys: what ran and how it is scored."""
+    return {"experiment": experiment,
+            "command": " ".join(["python", script] + list(argv if argv is not None else sys.argv[1:])),
+            "records": records, "rhythms": list(RHYTHMS), "scored_on": "each DS1 record held out (choice on the other 21)",
+            "criterion": "fewest FN + FP over the four rhythms", "tolerance_ms": 150, "target": 0.997}
+
+
+def most_chosen_fields(choice) -> dict:
+    return {"most_chosen": max(sorted(set(choice.values())), key=list(choice.values()).count),
+            "tie_break": "the first name in sort order"}
+
+
+def held_fields(held) -> dict:
+    """The held-out totals, their distance to 0.997 and the most FN (FP) a rhythm may have for Se (+P) >= 0.997."""
+    return {"held_out": held, "held_out_distance_to_target": distance(held),
+            "fn_allowed": {rh: int((1 - 0.997) * (v["TP"] + v["FN"])) for rh, v in held.items()}}
+
+
+def choice_best_fields(choice, all22, best, best_distance=True) -> dict:
+    """The choice per fold and its counts; the fewest-errors point on all 22 and its figures (and their distance to
+    0.997 when ``best_distance``)."""
+    out = {"choice_per_fold": choice, "choice_counts": dict(collections.Counter(choice.values())),
+           "best_all_22": best, "best_all_22_figures": all22[best]}
+    if best_distance:
+        out["best_all_22_distance_to_target"] = distance(all22[best])
+    return out
+
+
+def first_grid_fields(held, choice, held_first, choice_first, keep_first, all22, best, most, base, reported) -> dict:
+    """The middle keys of runs s34 and s36 (blocked_p.py, templates.py: two grids on run s33's point ``base``, the
+    second added after the first's figures): the first grid's held-out totals, keep decision ``keep_first`` and choice
+    counts; ``choice_best_fields``; the errors of today's detector, ``base``, the held-out choice, ``base``'s held-out
+    errors as its run reported them (``reported``), the first grid's, the fewest-errors and the most chosen point's;
+    the most chosen point's totals."""
+    return {"held_out_first_grid": held_first, "keep_first_grid": keep_first,
+            "choice_counts_first_grid": dict(collections.Counter(choice_first.values())),
+            **choice_best_fields(choice, all22, best, best_distance=False),
+            "errors": {"today": errors(all22[TODAY]), "s33_point": errors(all22[base]), "held_out": errors(held),
+                       "s33_reported_held_out": reported, "held_out_first_grid": errors(held_first),
+                       "best_all_22": errors(all22[best]), "most_chosen_all_22": errors(all22[most])},
+            "most_chosen_all_22": all22[most]}
+
+
+def rhythm_errors_fields(all22, names) -> dict:
+    """Each point's errors on all 22 records, in all and per rhythm as [FN, FP]."""
+    return {"grid_errors_all_22": {n: errors(all22[n]) for n in names},
+            "grid_rhythm_errors_all_22": {n: {r: [all22[n][r]["FN"], all22[n][r]["FP"]] for r in RHYTHMS}
+                                          for n in names}}
+
+
+def fold_against(counts, choice, others, r, base, key) -> dict:
+    """Fold ``r``'s errors of the chosen point and of ``base`` (reported as ``key``) on the other records and on ``r``."""
+    return {"train_chosen": errors(totals(counts, choice[r], others[r])),
+            f"train_{key}": errors(totals(counts, base, others[r])),
+            "held_out_chosen": errors(totals(counts, choice[r], [r])),
+            f"held_out_{key}": errors(totals(counts, base, [r]))}
+
+
+def fold_chosen(counts, choice, others, r) -> dict:
+    """Fold ``r``'s first ``fold_errors`` keys: the chosen point's errors on the other records and on ``r``."""
+    return {"train_chosen": errors(totals(counts, choice[r], others[r])),
+            "held_out_chosen": errors(totals(counts, choice[r], [r]))}
+
+
+def fold_best(counts, choice, best, others, r) -> dict:
+    """Fold ``r``'s errors of the fewest-errors point on all 22 (on the other records, on ``r``) and its gap to the
+    chosen point on the other records."""
+    return {"train_best_all_22": errors(totals(counts, best, others[r])),
+            "held_out_best_all_22": errors(totals(counts, best, [r])),
+            "train_gap_best_all_22": errors(totals(counts, best, others[r]))
+            - errors(totals(counts, choice[r], others[r]))}
+
+
+def watch_fields(counts, choice, records, watch, block21_kinds=True) -> dict:
+    """The last keys: per record the totals of the ``watch`` points and of each fold's choice held out, the false-beat
+    kinds of the ``watch`` points (and per record in block21 when ``block21_kinds``)."""
+    out = {"per_record": {n: {r: totals(counts, n, [r]) for r in records} for n in watch},
+           "per_record_held_out": {r: totals(counts, choice[r], [r]) for r in records},
+           "kinds": {n: {rh: kind_totals(counts, n, records, rh) for rh in KIND_RHYTHMS} for n in watch}}
+    if block21_kinds:
+        out["kinds_per_record_block21"] = {n: {r: counts[f"{r}|block21|{n}|kinds"] for r in records} for n in watch}
+    return out
+
+
+def chosen_point_speed(doc, script, results, points, fixed, chosen_key, most_chosen=False,
+                       ratio_to=("today",)) -> dict:
+    """The one JSON object of runs s30-s33's *_speed.py (``script``, run from the command line: ``--data-dir``,
+    ``--results`` default ``results``, ``--repeats`` default 3): CPU seconds per record of the ``fixed`` configurations
+    (``{key: (SignalConfig, GuardConstants) or a name of the grid ``points()``}``, timed in this order) and of the
+    point most folds of ``--results`` chose (its ``most_chosen`` when ``most_chosen``, else the most counted in its
+    ``choice_counts``, ties: the first in sort order) reported as ``chosen_key``, and the ratios to each of
+    ``ratio_to`` (keys of ``fixed``)."""
+    args = speed_arguments(doc, results, lambda parser: parser.set_defaults(repeats=3))
+    saved = json.loads(Path(args.results).read_text())
+    if most_chosen:
+        chosen = saved["most_chosen"]
+    else:
+        counts = saved["choice_counts"]
+        chosen = max(sorted(counts), key=lambda n: counts[n])
+    grid = {name: (config, constants) for name, config, constants in points()}
+    configs = {**{k: grid[v] if isinstance(v, str) else v for k, v in fixed.items()}, chosen_key: grid[chosen]}
+    res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
+    return {"cpu_seconds_per_record": res,
+            **{f"ratio_to_{base}": {k: res[k] / res[base] for k in configs} for base in ratio_to},
+            chosen_key: chosen, "records": list(tasks.MITDB_DS1), "repeats": args.repeats, "clock": "process_time",
+            "command": f"python experiments/rpeaks/{script} " + " ".join(sys.argv[1:])}
 
 
 def main(argv=None) -> int:

@@ -5,35 +5,20 @@ order, 3 repeats, one process; the issue's limit is 1.3x today's detector.
 
     python experiments/rpeaks/t_wave_speed.py --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_loro_s30_speed.json
 """
-import argparse
 import dataclasses
 import json
 import sys
 
-from ecgsl_keras import tasks
 from ecgsl_keras.bench.rpeaks import LEGACY
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import rpeak_guard as G
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import t_wave  # noqa: E402
 from t_wave import OFF, S29, points  # noqa: E402
-from cluster import cpu_seconds_per_record  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data-dir", required=True)
-parser.add_argument("--results", default="benchmarks/results/rpeaks_loro_s30.json")
-parser.add_argument("--repeats", type=int, default=3)
-args = parser.parse_args()
-counts = json.loads(open(args.results).read())["choice_counts"]
-chosen = max(sorted(counts), key=lambda n: counts[n])
-grid = {name: (config, constants) for name, config, constants in points()}
 today = SignalConfig()
-shipped = G.GUARD
-configs = {"before_guard": (dataclasses.replace(today, **LEGACY), shipped), "today": (today, shipped),
-           "s28": grid[OFF], "s29_cluster": grid[S29], "s30_chosen": grid[chosen]}
-names = list(configs)
-res = cpu_seconds_per_record(args.data_dir, configs, args.repeats)
-print(json.dumps({"cpu_seconds_per_record": res, "ratio_to_before_guard": {k: res[k] / res["before_guard"] for k in names},
-                  "ratio_to_today": {k: res[k] / res["today"] for k in names}, "s30_chosen": chosen,
-                  "records": list(tasks.MITDB_DS1), "repeats": args.repeats, "clock": "process_time",
-                  "command": "python experiments/rpeaks/t_wave_speed.py " + " ".join(sys.argv[1:])}))
+print(json.dumps(t_wave.chosen_point_speed(
+    __doc__, "t_wave_speed.py", "benchmarks/results/rpeaks_loro_s30.json", points,
+    {"before_guard": (dataclasses.replace(today, **LEGACY), G.GUARD), "today": (today, G.GUARD), "s28": OFF,
+     "s29_cluster": S29}, "s30_chosen", ratio_to=("before_guard", "today"))))

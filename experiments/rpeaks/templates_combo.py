@@ -26,8 +26,7 @@ import sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import t_wave  # noqa: E402
 import templates  # noqa: E402
-from cluster import (RHYTHMS, errors, held_out_fields, loro_summary, parse_grid_arguments,  # noqa: E402
-                     totals, write_result)
+from cluster import RHYTHMS, errors, held_out_fields, totals, write_result  # noqa: E402
 from t_wave import kind_totals  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.templates_combo")
@@ -52,17 +51,11 @@ def points():
                    dataclasses.replace(k, **fields))
 
 
-def names():
-    return [name for name, _, _ in points()]
-
-
 def main(argv=None) -> int:
-    args = parse_grid_arguments(__doc__, argv)
-    counts = t_wave.grid_counts(args, points())
-    if counts is None:
+    run = t_wave.grid_loro(__doc__, argv, points())
+    if run is None:
         return 0
-    all_names = names()
-    records, held, choice, all22, most = loro_summary(counts, all_names)
+    args, counts, all_names, records, held, choice, all22, most = run
     result = {"experiment": "rpeaks_loro_s36_combo",
               "command": " ".join(["python", "experiments/rpeaks/templates_combo.py"] + list(argv if argv is not None else sys.argv[1:])),
               "added": "after the held-out figures of run s36 (templates) and run s34 (blocked-P-wave check) were seen",

@@ -44,9 +44,8 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (BASE, RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
-                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
-                     rhythm_signals, score_point, write_result)
+from cluster import BASE, match, parse_grid_arguments, write_result  # noqa: E402
+from wide_rescue import PRINTED, baseline, count_grid, first_two, grid_result  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench import rhythms  # noqa: E402
@@ -62,14 +61,11 @@ SEAM_S, BEFORE_S = 0.05, 0.25
 SEAMS = "seam_zones"
 WHY_RECORDS = ("108", "203", "207", "209")
 ZONES = ("at_cut_start", "at_cut_stop", "in_cut", "before_cut", "other")
-KEEP_RULE = ("recommended when the held-out FN + FP of the leave-one-record-out choice is below the baseline's "
-             "(s37_first, 820) and no rhythm's held-out Se or +P is below the baseline's (a default also needs CPU "
-             "time within 1.3x today's detector)")
 
 
 def points():
     """(name, SignalConfig, GuardConstants): the baseline, run s44's restricted point, then the P-wave refusal."""
-    base, config, constants = next((n, c, k) for n, c, k, _ in first_beat.points() if n == FIRST)
+    base, config, constants = baseline()
     yield base, config, constants
     wide = dataclasses.replace(config, rpeak_rescue_wide=WIDE)
     pair = dataclasses.replace(constants, wide_sharpness=SHARP, wide_premature=PREMATURE, wide_like=LIKE)
@@ -136,22 +132,15 @@ def count_record(data_dir, rid, out=None, **signals) -> dict:
     beats added / removed against the baseline (``rid|rhythm|name|changes``), and the baseline's block21 false beats
     by zone (``rid|block21|seam_zones``).
     ``signals``: ``rhythm_signals``' ``t_end_s`` and ``names`` (run s46 recounts block21 on its builder)."""
-    out = dict(out or {})
     grid = list(points())
-    base_name = grid[0][0]
     signal, fs0, ref, _, _, symbols = read_mitdb(data_dir, rid, with_symbols=True)
-    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
-        primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
-        sets = {}
-        for name, config, constants in grid:
-            with guard_constants(constants):
-                peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-            score_point(out, sets, f"{rid}|{rhythm}|{name}", name, base_name, match(built, peaks, fs))
+
+    def seams(rhythm, built, fs, sets):
         # the diagnosis at the baseline point (block21 only; the other rhythms remove no beat)
-        out[f"{rid}|{rhythm}|{SEAMS}"] = (seam_diagnosis(sets[base_name][1], built, signal, fs, ref, symbols)
-                                          if rhythm == "block21" else None)
-        log.info("%s %s: %s", rid, rhythm, [out[f"{rid}|{rhythm}|{n}"] for n, _, _ in grid])
-    return out
+        return {f"{rid}|{rhythm}|{SEAMS}": (seam_diagnosis(sets[grid[0][0]][1], built, signal, fs, ref, symbols)
+                                            if rhythm == "block21" else None)}
+
+    return count_grid(grid, log, data_dir, rid, out, extra=seams, **signals)
 
 
 def why(data_dir, records=WHY_RECORDS) -> dict:
@@ -160,27 +149,19 @@ def why(data_dir, records=WHY_RECORDS) -> dict:
     (``record_p_wave`` of the primary peaks), its ``p_wave_match`` correlation and size, and its offset from the
     nearest blocked beat (seconds, negative before it)."""
     grid = list(points())
-    (_, config0, constants0), (_, config1, constants1) = grid[0], grid[1]
+    constants1 = grid[1][2]
     rows = []
-    for rid in records:
-        for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, {}):
-            if rhythm != "block21":
-                continue
-            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
-            with guard_constants(constants0):
-                base = S.guard_rpeaks(primary, cleaned, detect, fs, config0)
-            with guard_constants(constants1):
-                wide = S.guard_rpeaks(primary, cleaned, detect, fs, config1)
-            added = np.array(sorted(match(built, wide, fs)[4] - match(built, base, fs)[4]), dtype=np.int64)
-            p_wave = G.record_p_wave(np.unique(primary), cleaned, fs, constants1)
-            removed = np.asarray(built["removed"], np.int64)
-            c, size = (G.p_wave_match(cleaned, added, fs, p_wave[1], constants1) if p_wave is not None and added.size
-                       else (np.full(added.size, np.nan), np.full(added.size, np.nan)))
-            for p, cc, ss in zip(added, c, size):
-                rows.append({"record": rid, "sample": int(p), "p_wave_found": p_wave is not None,
-                             "correlation": None if np.isnan(cc) else round(float(cc), 3),
-                             "size": None if np.isnan(ss) else round(float(ss), 2),
-                             "to_blocked_s": round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)})
+    for rid, _, built, fs, cleaned, primary, base, wide in first_two(grid, data_dir, records, ("block21",)):
+        added = np.array(sorted(match(built, wide, fs)[4] - match(built, base, fs)[4]), dtype=np.int64)
+        p_wave = G.record_p_wave(np.unique(primary), cleaned, fs, constants1)
+        removed = np.asarray(built["removed"], np.int64)
+        c, size = (G.p_wave_match(cleaned, added, fs, p_wave[1], constants1) if p_wave is not None and added.size
+                   else (np.full(added.size, np.nan), np.full(added.size, np.nan)))
+        for p, cc, ss in zip(added, c, size):
+            rows.append({"record": rid, "sample": int(p), "p_wave_found": p_wave is not None,
+                         "correlation": None if np.isnan(cc) else round(float(cc), 3),
+                         "size": None if np.isnan(ss) else round(float(ss), 2),
+                         "to_blocked_s": round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)})
     no_p = [r for r in rows if not r["p_wave_found"]]
     with_p = [r for r in rows if r["p_wave_found"]]
     summary = {"false_rescues": len(rows), "record_without_p_wave": len(no_p),
@@ -214,27 +195,13 @@ def main(argv=None) -> int:
         print(json.dumps(result["summary"]))
         return 0
     args = parse_grid_arguments(__doc__, argv)
-    names = [p[0] for p in points()]
-    adds = names[1:]
-    short = {n: n.replace(FIRST, "s37_first") for n in names}
-    counts = cached_counts(args, names + [f"{n}|changes" for n in adds] + [SEAMS], count_record)
-    if counts is None:
+    run = grid_result(args, argv, [p[0] for p in points()], count_record, "rpeaks_loro_s45_wide_p",
+                      "experiments/rpeaks/wide_p.py",
+                      {"amplitude": WIDE, "wide_sharpness": SHARP, "wide_premature": PREMATURE, "wide_like": LIKE,
+                       "wide_p_wave_with_f_c": list(P_PAIR), "wide_p_wave_alone": P_ALONE}, [SEAMS])
+    if run is None:
         return 0
-
-    records, held, choice, all22, most = loro_summary(counts, names)
-    result = result_head("rpeaks_loro_s45_wide_p", "experiments/rpeaks/wide_p.py", argv, records, KEEP_RULE)
-    result["grid"] = {"amplitude": WIDE, "wide_sharpness": SHARP, "wide_premature": PREMATURE, "wide_like": LIKE,
-                      "wide_p_wave_with_f_c": list(P_PAIR), "wide_p_wave_alone": P_ALONE}
-    result.update(held_out_fields(held, choice, all22[FIRST], KEEP_RULE, short))
-    result["most_chosen_short"] = short[most]
-    result["errors"] = {"held_out": errors(held), "baseline": errors(all22[FIRST]),
-                        "most_chosen_all_22": errors(all22[most])}
-    result["held_out_rhythm_fn_fp"] = {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS}
-    result["baseline_all_22"] = all22[FIRST]
-    result.update(grid_error_fields(counts, all22, names, records, short))
-    result["changes_vs_baseline_all_22"] = {short[n]: changes(counts, n, records) for n in adds}
-    result["changes_vs_baseline_per_record"] = {short[n]: {rid: changes(counts, n, [rid]) for rid in records
-                                                           if any(changes(counts, n, [rid]).values())} for n in adds}
+    result, counts, all22 = run
     seams = {rid: counts[f"{rid}|block21|{SEAMS}"] for rid in tasks.MITDB_DS1}
     total = {z: sum(s[z] for s in seams.values()) for z in ZONES}
     at_fp = [v for s in seams.values() for v in s["seam_step_at_fp"]]
@@ -244,8 +211,7 @@ def main(argv=None) -> int:
                                                          if s["seam_step_median"] is not None])),
         "seam_step_at_fp_median": float(np.median(at_fp)) if at_fp else None,
         "per_record": {rid: s for rid, s in seams.items() if any(s[z] for z in ZONES)}}
-    write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22",
-                                    "block21_fp_at_baseline"))
+    write_result(args.out, result, PRINTED + ("block21_fp_at_baseline",))
     return 0
 
 

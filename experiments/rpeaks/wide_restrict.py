@@ -43,26 +43,21 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import first_beat  # noqa: E402
-from cluster import (RHYTHMS, cached_counts, changes, errors, grid_error_fields, guard_constants,  # noqa: E402
-                     held_out_fields, loro_summary, match, parse_grid_arguments, primary_config, result_head,
-                     rhythm_signals, score_point, write_result)
+from cluster import match, parse_grid_arguments, write_result  # noqa: E402
+from wide_rescue import PRINTED, baseline, count_grid, first_two, grid_result  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.wide_restrict")
 FIRST = first_beat.FIRST
 WIDE, SHARP = 0.15, 0.85
 PREMATURE, LIKE, PAIRS = (0.5, 0.6, 0.8), (0.9, 0.95), ((0.6, 0.9), (0.8, 0.9))
 LOOK_RECORDS = ("108", "112", "207", "209")
-KEEP_RULE = ("recommended when the held-out FN + FP of the leave-one-record-out choice is below the baseline's "
-             "(s37_first, 820) and no rhythm's held-out Se or +P is below the baseline's (a default also needs CPU "
-             "time within 1.3x today's detector)")
 
 
 def points():
     """(name, SignalConfig, GuardConstants): the baseline, the unrestricted wide rescue, then its restrictions."""
-    base, config, constants = next((n, c, k) for n, c, k, _ in first_beat.points() if n == FIRST)
+    base, config, constants = baseline()
     yield base, config, constants
     wide = dataclasses.replace(config, rpeak_rescue_wide=WIDE)
     pairs = [(0.0, 0.0)] + [(f, 0.0) for f in PREMATURE] + [(0.0, c) for c in LIKE] + list(PAIRS)
@@ -73,65 +68,44 @@ def points():
 
 
 def count_record(data_dir, rid, out=None, **signals) -> dict:
-    """Counts of record ``rid``'s four signals at every grid point, and per wide-rescue point the beats found / lost
-    and false beats added / removed against the baseline (``rid|rhythm|name|changes``).
-    ``signals``: ``rhythm_signals``' ``t_end_s`` and ``names`` (run s46 recounts block21 on its builder)."""
-    out = dict(out or {})
-    grid = list(points())
-    base_name = grid[0][0]
-    for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, out, **signals):
-        primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
-        sets = {}
-        for name, config, constants in grid:
-            with guard_constants(constants):
-                peaks = S.guard_rpeaks(primary, cleaned, detect, fs, config)
-            score_point(out, sets, f"{rid}|{rhythm}|{name}", name, base_name, match(built, peaks, fs))
-        log.info("%s %s: %s", rid, rhythm, [out[f"{rid}|{rhythm}|{n}"] for n, _, _ in grid])
-    return out
+    """``wide_rescue.count_grid`` of this grid (``points``)."""
+    return count_grid(points(), log, data_dir, rid, out, **signals)
 
 
 def look(data_dir, records=LOOK_RECORDS) -> dict:
     """Training-side look: the peaks the unrestricted point adds to the baseline's (true: matched to a beat the baseline
     misses; false: unmatched), each with ``gap_ratio`` and ``correlation`` (module docstring)."""
     grid = list(points())
-    (_, config0, constants0), (_, config1, constants1) = grid[0], grid[1]
     rows = []
-    for rid in records:
-        for rhythm, built, fs, cleaned, detect in rhythm_signals(data_dir, rid, {}):
-            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True), cleaned=cleaned)
-            with guard_constants(constants0):
-                base = S.guard_rpeaks(primary, cleaned, detect, fs, config0)
-            with guard_constants(constants1):
-                wide = S.guard_rpeaks(primary, cleaned, detect, fs, config1)
-            _, _, _, hit0, false0 = match(built, base, fs)
-            _, _, _, hit1, false1 = match(built, wide, fs)
-            added = np.setdiff1d(wide, base)
-            if added.size == 0 or base.size < 3:
-                continue
-            tol = int(round(0.15 * fs))
-            found = [b for b in hit1 - hit0]
-            median_rr = G._neighbour_percentile(base[1:], np.diff(base), added, G.GUARD.neighbours, 50.0)
-            before = np.searchsorted(base, added) - 1
-            gap = np.where(before >= 0, added - base[np.maximum(before, 0)], np.nan)
-            windows = G.qrs_windows(cleaned, np.concatenate([added, base]), fs, G.GUARD.cluster_window_s)
-            corr = (windows[:added.size] @ windows[added.size:].T).max(axis=1)
-            _, _, width = G.qrs_shapes(cleaned, base, fs)
-            wide_base = width > G.GUARD.rescue_width * G._neighbour_percentile(base, width, base, G.GUARD.neighbours,
-                                                                             50.0)
-            corr_wide = ((windows[:added.size] @ windows[added.size:][wide_base].T).max(axis=1) if wide_base.any()
-                         else np.full(added.size, np.nan))
-            removed = np.asarray(built.get("removed", []), dtype=np.int64)
-            for i, p in enumerate(added):
-                kind = ("false" if int(p) in false1 else
-                        "true" if any(abs(int(p) - b) <= tol for b in found) else "other")
-                rows.append({"record": rid, "rhythm": rhythm, "sample": int(p), "kind": kind,
-                             "gap_ratio": round(float(gap[i] / median_rr[i]), 3),
-                             "correlation": round(float(corr[i]), 3),
-                             "correlation_wide": round(float(corr_wide[i]), 3),
-                             # block21: seconds from the nearest beat the builder removed (negative: before it)
-                             "to_blocked_s": (round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)
-                                              if removed.size else None)})
-            log.info("%s %s: %d added", rid, rhythm, added.size)
+    for rid, rhythm, built, fs, cleaned, _, base, wide in first_two(grid, data_dir, records):
+        _, _, _, hit0, false0 = match(built, base, fs)
+        _, _, _, hit1, false1 = match(built, wide, fs)
+        added = np.setdiff1d(wide, base)
+        if added.size == 0 or base.size < 3:
+            continue
+        tol = int(round(0.15 * fs))
+        found = [b for b in hit1 - hit0]
+        median_rr = G._neighbour_percentile(base[1:], np.diff(base), added, G.GUARD.neighbours, 50.0)
+        before = np.searchsorted(base, added) - 1
+        gap = np.where(before >= 0, added - base[np.maximum(before, 0)], np.nan)
+        windows = G.qrs_windows(cleaned, np.concatenate([added, base]), fs, G.GUARD.cluster_window_s)
+        corr = (windows[:added.size] @ windows[added.size:].T).max(axis=1)
+        _, _, width = G.qrs_shapes(cleaned, base, fs)
+        wide_base = width > G.GUARD.rescue_width * G._neighbour_percentile(base, width, base, G.GUARD.neighbours, 50.0)
+        corr_wide = ((windows[:added.size] @ windows[added.size:][wide_base].T).max(axis=1) if wide_base.any()
+                     else np.full(added.size, np.nan))
+        removed = np.asarray(built.get("removed", []), dtype=np.int64)
+        for i, p in enumerate(added):
+            kind = ("false" if int(p) in false1 else
+                    "true" if any(abs(int(p) - b) <= tol for b in found) else "other")
+            rows.append({"record": rid, "rhythm": rhythm, "sample": int(p), "kind": kind,
+                         "gap_ratio": round(float(gap[i] / median_rr[i]), 3),
+                         "correlation": round(float(corr[i]), 3),
+                         "correlation_wide": round(float(corr_wide[i]), 3),
+                         # block21: seconds from the nearest beat the builder removed (negative: before it)
+                         "to_blocked_s": (round(float((p - removed[np.argmin(np.abs(removed - p))]) / fs), 3)
+                                          if removed.size else None)})
+        log.info("%s %s: %d added", rid, rhythm, added.size)
 
     def share(kind, test):
         sel = [r for r in rows if r["kind"] == kind]
@@ -168,29 +142,12 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result["summary"]))
         return 0
-    names = [p[0] for p in points()]
-    adds = names[1:]
-    short = {n: n.replace(FIRST, "s37_first") for n in names}
-    counts = cached_counts(args, names + [f"{n}|changes" for n in adds], count_record)
-    if counts is None:
-        return 0
-
-    records, held, choice, all22, most = loro_summary(counts, names)
-    result = result_head("rpeaks_loro_s44_wide_restrict", "experiments/rpeaks/wide_restrict.py", argv, records,
-                         KEEP_RULE)
-    result["grid"] = {"amplitude": WIDE, "wide_sharpness": SHARP, "wide_premature": list(PREMATURE),
-                      "wide_like": list(LIKE), "pairs": [list(p) for p in PAIRS]}
-    result.update(held_out_fields(held, choice, all22[FIRST], KEEP_RULE, short))
-    result["most_chosen_short"] = short[most]
-    result["errors"] = {"held_out": errors(held), "baseline": errors(all22[FIRST]),
-                        "most_chosen_all_22": errors(all22[most])}
-    result["held_out_rhythm_fn_fp"] = {r: [held[r]["FN"], held[r]["FP"]] for r in RHYTHMS}
-    result["baseline_all_22"] = all22[FIRST]
-    result.update(grid_error_fields(counts, all22, names, records, short))
-    result["changes_vs_baseline_all_22"] = {short[n]: changes(counts, n, records) for n in adds}
-    result["changes_vs_baseline_per_record"] = {short[n]: {rid: changes(counts, n, [rid]) for rid in records
-                                                           if any(changes(counts, n, [rid]).values())} for n in adds}
-    write_result(args.out, result, ("errors", "held_out", "keep", "choice_counts", "grid_errors_all_22"))
+    run = grid_result(args, argv, [p[0] for p in points()], count_record, "rpeaks_loro_s44_wide_restrict",
+                      "experiments/rpeaks/wide_restrict.py",
+                      {"amplitude": WIDE, "wide_sharpness": SHARP, "wide_premature": list(PREMATURE),
+                       "wide_like": list(LIKE), "pairs": [list(p) for p in PAIRS]})
+    if run is not None:
+        write_result(args.out, run[0], PRINTED)
     return 0
 
 
