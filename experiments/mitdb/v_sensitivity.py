@@ -2577,6 +2577,29 @@ def step_vaug(table, labels, dec, new) -> dict:
             "v40_by_record": lost_by_record(lambda s: rows_old[f"v40_s{s}"])}
 
 
+# ---- run v69 (key v_run_weight_retrain): the served recipe's deep side retrained with V beats in couplets / runs
+# weighted (run.V_RUN_WEIGHT). NOT BLIND: the idea comes from v67's left-out diagnosis (223's lost true V sit in narrow V
+# runs that ECG-SL scores P(V) ~0.001) and v68's verdict (the lever is ECG-SL's training). One fixed setting, no grid;
+# written and committed BEFORE any figure of the new models.
+VRUN_KEY = "v_run_weight_retrain"
+VRUN_SETTING = (
+    "run.py --work VWORK --steps data cv inner --inner-folds 4 --variants scratch_focal --beat-reference median "
+    "--v-run-weight: TrainConfig.run_weight_class = V, run_weight = run.V_RUN_WEIGHT (4.0): each V beat of a training "
+    "sequence whose previous or next beat (after the augmentation's crop / dropout) is V too weighs 4 in the focal "
+    "loss, every other beat 1; everything else v37's model (scratch, focal loss gamma 2, no class weights, seed 42, "
+    "the same prepared folds and inner-4 groups), 2 outer + 8 inner-4 models. Per-beat weighting rather than "
+    "oversampling whole sequences: a training sequence is a 256-beat chunk (99 per fold), mostly N beats")
+VRUN_KEEP_RULE = (
+    "fixed before any figure of the retrained models (not blind, see VRUN_SETTING's comment): the served recipe's "
+    "left-out rows (booster seeds 42-44; _template_served_rows with the shipped preset's v_template entry, checked "
+    "against the served rows) rebuilt with the --v-run-weight models' left-out and inner-4 probabilities (float16, as "
+    "the committed files) in place of v37's, as v44 did (the recipe's choices of key relative_beats kept, v40's local "
+    "V gate chosen again per fold over its 4 inner groups from the new inner probabilities), against the served rows, "
+    "paired over the 3 booster seeds. Kept when the paired V Se gain (mean) exceeds the served recipe's V Se seed sd "
+    "and no target measure (S Se, S +P, V Se, V +P) falls by more than its served seed sd (paired mean). Kept means: a "
+    "candidate deep side for the preset (not built, not shipped here)")
+
+
 # ---- run v44b (key v_augment_weight): written after v44's figures (ECG-SL alone V Se +0.038, the recipe +0.002 at
 # deep weight 0.25) and BEFORE any figure of its own. The recipe's deep weight was chosen for v37's model; with the
 # V-reshaped model the deep side may deserve more: the deep weight of the recipe with v44's model chosen again per
