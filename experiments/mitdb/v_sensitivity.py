@@ -2593,9 +2593,10 @@ VRUN_KEEP_RULE = (
     "fixed before any figure of the retrained models (not blind, see VRUN_SETTING's comment): the served recipe's "
     "left-out rows (booster seeds 42-44; _template_served_rows with the shipped preset's v_template entry, checked "
     "against the served rows) rebuilt with the --v-run-weight models' left-out and inner-4 probabilities (float16, as "
-    "the committed files) in place of v37's, as v44 did (the recipe's choices of key relative_beats kept, v40's local "
-    "V gate chosen again per fold over its 4 inner groups from the new inner probabilities), against the served rows, "
-    "paired over the 3 booster seeds. Kept when the paired V Se gain (mean) exceeds the served recipe's V Se seed sd "
+    "the committed files) in place of v37's (the recipe's choices of key relative_beats kept), against the served "
+    "rows, paired over the 3 booster seeds. The served recipe averages the booster with ECG-SL (deep weight 0.25, "
+    "no stacked deep column, no V gate), so only the 2 outer models' left-out probabilities enter its rows; the 8 "
+    "inner-4 models are trained for v44's form (v40's local V gate chosen again, reported, not decided on). Kept when the paired V Se gain (mean) exceeds the served recipe's V Se seed sd "
     "and no target measure (S Se, S +P, V Se, V +P) falls by more than its served seed sd (paired mean). Kept means: a "
     "candidate deep side for the preset (not built, not shipped here)")
 
