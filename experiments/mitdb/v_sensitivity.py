@@ -2579,13 +2579,8 @@ def step_vaug(table, labels, dec, new) -> dict:
         ecgsl[name]["by_record"] = {r: {"V_lost": int(((p.argmax(-1) != v) & (y == v) & (rec == r)).sum()),
                                         "false_V": int(((p.argmax(-1) == v) & (y != v) & (rec == r)).sum())}
                                     for r in ("106", "223", "207", "203", "201", "108", "118")}
-    train_seconds = {}
-    for d in sorted(vwork.glob("scratch_focal_heldout*")):
-        cfg = d / "config.json"
-        if cfg.is_file():
-            train_seconds[d.name] = json.loads(cfg.read_text()).get("seconds")
     return {"keep_rule": VAUG_KEEP_RULE, "v_augment": dict(V_AUGMENT), "runs": str(vwork),
-            "train_seconds": train_seconds,
+            "train_seconds": _train_seconds(vwork),
             "chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point", "inner_macro_f1_nsvf")}
                                    for h, c in run["chosen_by_inner_cv"].items()},
             "v40_chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point")}
@@ -2651,6 +2646,7 @@ def v_in_runs(y, rec, t, v: int) -> np.ndarray:
 
 
 def _train_seconds(vwork: Path) -> dict:
+    """{run folder: training seconds (its config.json)} of ``vwork``'s scratch_focal runs (v44, v69)."""
     out = {}
     for d in sorted(vwork.glob("scratch_focal_heldout*")):
         cfg = d / "config.json"
