@@ -953,6 +953,11 @@ class TrainConfig(_JsonConfig):
     augment_class_scale: float = 1.0    # amplitude factor log-uniform in [1/s, s] (1 = off)
     augment_class_tilt: float = 0.0     # linear baseline tilt, end-to-end change uniform in [-t, t] (0 = off)
     augment_class_flip: float = 0.0     # probability of a polarity flip (0 = off)
+    # Per-beat targets only: a loss weight for the beats of ONE class that sit next to another beat of that class in
+    # the sequence (a couplet or a run), so that ventricular runs, rare in the training records, weigh more (issue 18:
+    # 223's lost V sit in runs). Off by default (-1); every other beat keeps its weight (1, or its class weight).
+    run_weight_class: int = -1          # per-beat target class whose run beats are weighted (-1 = off)
+    run_weight: float = 1.0             # their loss weight factor (1 = off)
     label_smoothing: float = 0.1        # multiclass classifiers: targets (1 - e) one-hot + e / classes
     encoder_lr_multiplier: float = 1.0  # finetune: learning-rate factor of the pre-trained temporal encoder
     encoder_warmup_epochs: int = 0      # finetune: epochs with the temporal encoder frozen (head trains alone)
@@ -1005,6 +1010,13 @@ class TrainConfig(_JsonConfig):
         if isinstance(self.augment_class, bool) or not isinstance(self.augment_class, int) or self.augment_class < -1:
             raise ConfigError("<config>", "bad_config",
                               f"augment_class must be a class index >= 0 or -1 (off), got {self.augment_class!r}")
+        if isinstance(self.run_weight_class, bool) or not isinstance(self.run_weight_class, int) \
+                or self.run_weight_class < -1:
+            raise ConfigError("<config>", "bad_config",
+                              f"run_weight_class must be a class index >= 0 or -1 (off), got {self.run_weight_class!r}")
+        if isinstance(self.run_weight, bool) or not (isinstance(self.run_weight, (int, float))
+                                                     and 0.0 < self.run_weight < math.inf):
+            raise ConfigError("<config>", "bad_config", f"run_weight must be a positive number, got {self.run_weight!r}")
         if not (isinstance(self.augment_crop_min, (int, float)) and 0.0 < self.augment_crop_min <= 1.0):
             raise ConfigError("<config>", "bad_config",
                               f"augment_crop_min must be in (0, 1] (1 = off), got {self.augment_crop_min!r}")

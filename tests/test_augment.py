@@ -401,3 +401,41 @@ def test_make_optimizer_uses_the_encoder_optimizer_for_finetune(setup):
     assert set(opt.encoder_layers) == set(optimizers.encoder_layer_names(model))
     assert type(optimizers.make_optimizer(train, 40, stage="supervised")) is keras.optimizers.AdamW
     json.dumps(keras.optimizers.serialize(opt))      # the config is JSON (it goes into model.keras)
+
+
+# --- V runs weighted in the loss (TrainConfig.run_weight_class / run_weight, run v69) --------------------------------
+
+def test_run_weights_weigh_only_the_class_beats_next_to_another():
+    from ecgsl_keras.training.inputs import run_weights
+
+    t = tf.constant([[0, 2, 2, 0, 2, -1, 2, 2, 2, -1], [2, 0, 2, 0, 0, 0, 0, 0, 2, 2]])
+    np.testing.assert_array_equal(run_weights(t, 2, 4.0).numpy(),
+                                  [[1, 4, 4, 1, 1, 1, 4, 4, 4, 1], [1, 1, 1, 1, 1, 1, 1, 1, 4, 4]])
+
+
+def test_the_run_weight_element_multiplies_the_per_beat_weights_and_is_off_by_default():
+    from ecgsl_keras.training.inputs import _classifier_element, _run_of
+
+    assert _run_of(ExperimentConfig()) is None                  # off by default
+    assert _run_of(ExperimentConfig(train=TrainConfig(run_weight_class=2, run_weight=1.0))) is None
+    run = _run_of(ExperimentConfig(train=TrainConfig(run_weight_class=2, run_weight=4.0)))
+    assert run == (2, 4.0)
+    features = {"beats": tf.zeros((1, 5, 8)), "rr": tf.zeros((1, 5, 4)),
+                "padding_mask": tf.constant([[True, True, True, True, False]]), "record_id": tf.constant(["r"])}
+    targets = tf.constant([[2, 2, 0, 1, -1]])
+    _, _, w = _classifier_element(tasks.MITDB_AAMI, False, None, run=run)(features, targets)
+    np.testing.assert_array_equal(w.numpy(), [[4, 4, 1, 1, 0]])      # unlabelled / padding weigh 0 (the loss masks)
+    table = tf.constant([1.0, 3.0, 2.0, 1.0, 1.0])
+    _, _, w = _classifier_element(tasks.MITDB_AAMI, False, table, run=run)(features, targets)
+    np.testing.assert_array_equal(w.numpy(), [[8, 8, 1, 3, 0]])      # class weight x run factor
+    assert len(_classifier_element(tasks.MITDB_AAMI, False, None)(features, targets)) == 2
+    with pytest.raises(ConfigError, match="per-beat"):
+        _classifier_element(tasks.CINC2017, False, None, run=run)
+
+
+def test_train_config_checks_the_run_weight_fields():
+    for bad in ({"run_weight_class": -2}, {"run_weight_class": True}, {"run_weight": 0.0}, {"run_weight": True}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            TrainConfig(**bad).validate()
+    TrainConfig(run_weight_class=2, run_weight=4.0).validate()
+    assert (TrainConfig().run_weight_class, TrainConfig().run_weight) == (-1, 1.0)

@@ -68,3 +68,14 @@ def test_with_inner_k_replaces_the_training_side_only(monkeypatch):
     np.testing.assert_array_equal(out["inner_deep"], deep4)
     np.testing.assert_array_equal(out["inner_booster"][:, 0], [4] * 6)
     assert out["p_deep"] is part["p_deep"] and part["inner_deep"].sum() == 0   # left-out side and input unchanged
+
+
+def test_v_run_weight_sets_the_v_run_loss_weight_and_nothing_else():
+    plain = run.experiment_config("median")
+    weighted = run.experiment_config("median", v_run_weight=True)
+    assert (plain.train.run_weight_class, plain.train.run_weight) == (-1, 1.0)        # off by default
+    assert (weighted.train.run_weight_class, weighted.train.run_weight) == (2, run.V_RUN_WEIGHT)
+    assert weighted.train.augment_class == -1
+    assert weighted.to_dict()["signal"] == plain.to_dict()["signal"]
+    assert {k: v for k, v in weighted.to_dict()["train"].items() if not k.startswith("run_weight")} == \
+        {k: v for k, v in plain.to_dict()["train"].items() if not k.startswith("run_weight")}

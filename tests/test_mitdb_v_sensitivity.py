@@ -617,3 +617,25 @@ def test_the_v68_rules_are_committed_alone_and_the_tie_prefers_fewer_columns():
     assert max(same, key=vs._context_tie)["arm"] == "p_wave"
     assert max(same[1:], key=vs._context_tie)["arm"] == "neighbours"
     assert vs._v_f1(0.8, 0.8) == 0.8 and vs._v_f1(0.0, 0.0) == 0.0
+
+
+def test_the_v69_keep_rule_needs_a_v_se_gain_beyond_the_served_sd_and_no_target_falling_beyond_its_sd():
+    sd0 = {"V_sensitivity": 0.002, "V_positive_predictivity": 0.006, "S_sensitivity": 0.011,
+           "S_positive_predictivity": 0.008, "macro_f1_nsvf": 0.002}
+
+    def paired(**means):
+        return {m: {"mean": means.get(m, 0.0), "sd": 0.001} for m in sd0}
+    assert vs.vrun_keep(paired(V_sensitivity=0.003), sd0)[1]
+    assert not vs.vrun_keep(paired(V_sensitivity=0.002), sd0)[1]                    # not beyond the sd
+    checks, kept = vs.vrun_keep(paired(V_sensitivity=0.01, S_sensitivity=-0.012), sd0)
+    assert not kept and not checks["S_sensitivity_within_seed_sd"]
+    assert vs.vrun_keep(paired(V_sensitivity=0.01, S_sensitivity=-0.011, macro_f1_nsvf=-0.1), sd0)[1]   # F1 not a target
+    assert "before any figure" in vs.VRUN_KEEP_RULE and "--v-run-weight" in vs.VRUN_SETTING
+
+
+def test_v_in_runs_finds_couplets_and_runs_within_a_record_in_time_order():
+    y = np.array([2, 0, 2, 2, 2, 0, 2, 2])
+    rec = np.array(["a", "a", "a", "a", "b", "b", "c", "c"])
+    t = np.array([3.0, 2.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0])     # record a backwards in the rows
+    # a in time: V(3) V(2) N(1) V(0) -> rows 3 and 2 form a couplet, row 0 stands alone; b: one V; c: a couplet
+    np.testing.assert_array_equal(vs.v_in_runs(y, rec, t, 2), [False, False, True, True, False, False, True, True])

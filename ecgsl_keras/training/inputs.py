@@ -61,18 +61,43 @@ def _float_mask(features: dict) -> dict:
     return dict(features, padding_mask=tf.cast(features["padding_mask"], tf.float32))
 
 
-def _classifier_element(task, raw_window: bool, weight_table, record_features: bool = False):
+def run_weights(targets, run_class: int, weight: float):
+    """Per-beat loss factors of ``targets`` (..., T): ``weight`` for a beat of class ``run_class`` whose previous or
+    next beat in the sequence is of that class too (a couplet or a run), 1 elsewhere (``TrainConfig.run_weight``)."""
     import tensorflow as tf
+
+    is_c = tf.equal(targets, tf.cast(run_class, targets.dtype))
+    edge = tf.zeros_like(is_c[..., :1])
+    in_run = is_c & (tf.concat([edge, is_c[..., :-1]], axis=-1) | tf.concat([is_c[..., 1:], edge], axis=-1))
+    return tf.where(in_run, tf.constant(weight, tf.float32), tf.constant(1.0, tf.float32))
+
+
+def _run_of(config) -> tuple | None:
+    """(class, weight) of ``TrainConfig.run_weight_class`` / ``run_weight``, or None when off."""
+    train = config.train
+    run_class, weight = getattr(train, "run_weight_class", -1), float(getattr(train, "run_weight", 1.0))
+    return None if run_class < 0 or weight == 1.0 else (int(run_class), weight)
+
+
+def _classifier_element(task, raw_window: bool, weight_table, record_features: bool = False, run=None):
+    """``run``: ``_run_of``'s (class, weight), per-beat tasks only: those beats' sample weights multiplied (after
+    the augmentation, so on the beats the batch holds)."""
+    import tensorflow as tf
+
+    if run is not None and task.kind != tasks_lib.PER_BEAT:
+        raise ConfigError("<config>", "bad_config", "run_weight_class needs a per-beat task")
 
     def element(features, targets):
         inputs = model_inputs(features, raw_window, record_features)
         if not raw_window:
             inputs = _float_mask(inputs)
-        if weight_table is None:
+        if weight_table is None and run is None:
             return inputs, targets
         if task.kind == tasks_lib.PER_BEAT:
             labelled = targets >= 0
-            weights = tf.where(labelled, tf.gather(weight_table, tf.maximum(targets, 0)), 0.0)
+            base = (tf.where(labelled, 1.0, 0.0) if weight_table is None
+                    else tf.where(labelled, tf.gather(weight_table, tf.maximum(targets, 0)), 0.0))
+            weights = base if run is None else base * run_weights(targets, *run)
         elif task.kind == tasks_lib.BINARY:
             weights = tf.gather(weight_table, tf.cast(targets[:, 0], tf.int32))
         else:

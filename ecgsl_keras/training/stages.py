@@ -31,7 +31,7 @@ from ecgsl_keras.errors import ConfigError, ECGSLError
 from ecgsl_keras.evaluation import evaluate
 from ecgsl_keras.store import runs
 from ecgsl_keras.training.inputs import (TRAIN_SPLIT, VALIDATION_SPLIT, _classifier_element, _float_mask, _n_shards,
-                                         _split_counts, masked_target_statistics)
+                                         _run_of, _split_counts, masked_target_statistics)
 from tfrecords_tools import make_dataset
 
 _REGISTRY: dict = {}
@@ -395,7 +395,8 @@ class ClassifierStage(Stage):
 
             # On the padded batches (bool mask, before _classifier_element); one seed stream per pipeline.
             ds = augment_dataset(ds, config, seed=seed + 1_000_003 * input_context.input_pipeline_id)
-        return ds.map(_classifier_element(task, raw_window, weight_table), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.map(_classifier_element(task, raw_window, weight_table, run=_run_of(config)),
+                      num_parallel_calls=tf.data.AUTOTUNE)
 
     def loss(self, task=None, train_config=None):
         from ecgsl_keras.modeling.losses import loss_for_task
@@ -536,7 +537,7 @@ class HybridStage(FinetuneStage):
             from ecgsl_keras.data.augment import augment_dataset
 
             ds = augment_dataset(ds, config, seed=seed + 1_000_003 * input_context.input_pipeline_id)
-        return ds.map(_classifier_element(task, False, weight_table, record_features=True),
+        return ds.map(_classifier_element(task, False, weight_table, record_features=True, run=_run_of(config)),
                       num_parallel_calls=tf.data.AUTOTUNE)
 
 

@@ -81,12 +81,17 @@ CLASSES = ("N", "S", "V", "F")
 # in issue 18's diagnosis) are nearer to what the model saw. One setting, fixed before any figure of it.
 V_AUGMENT = {"augment_class_prob": 0.5, "augment_class_stretch": 1.3, "augment_class_scale": 1.5,
              "augment_class_tilt": 0.2, "augment_class_flip": 0.15}
+# --v-run-weight (run v69, new work folders only; not blind: from v67's left-out diagnosis, 223's lost V sit in narrow
+# V runs that ECG-SL scores P(V) ~0.001): each V beat of a training sequence next to another V beat (a couplet or a
+# run) weighs V_RUN_WEIGHT in the loss (TrainConfig.run_weight_class / run_weight). One setting, fixed before any figure.
+V_RUN_WEIGHT = 4.0
 
 
-def experiment_config(beat_reference: str = "none", v_augment: bool = False):
+def experiment_config(beat_reference: str = "none", v_augment: bool = False, v_run_weight: bool = False):
     """The encoder preset's signal and model config; this protocol's training settings; ``beat_reference``
     (``--beat-reference``, run v37): ``SignalConfig.beat_reference`` and the model's matching beat channels;
-    ``v_augment`` (``--v-augment``, run v44): the V beats reshaped in training (``V_AUGMENT``)."""
+    ``v_augment`` (``--v-augment``, run v44): the V beats reshaped in training (``V_AUGMENT``); ``v_run_weight``
+    (``--v-run-weight``, run v69): V beats in couplets and runs weigh ``V_RUN_WEIGHT`` in the loss."""
     import dataclasses
 
     from ecgsl_keras import tasks as tasks_lib
@@ -94,7 +99,10 @@ def experiment_config(beat_reference: str = "none", v_augment: bool = False):
 
     info = json.loads((ENCODER / "config.json").read_text())
     base = ExperimentConfig.from_dict(info["experiment_config"])
-    extra = dict(V_AUGMENT, augment_class=list(tasks_lib.MITDB_AAMI.label_names).index("V")) if v_augment else {}
+    v = list(tasks_lib.MITDB_AAMI.label_names).index("V")
+    extra = dict(V_AUGMENT, augment_class=v) if v_augment else {}
+    if v_run_weight:
+        extra.update(run_weight_class=v, run_weight=V_RUN_WEIGHT)
     train = dataclasses.replace(base.train, batch_size=BATCH, epochs=EPOCHS, seed=SEED, eval_window_stride=64,
                                 label_smoothing=0.0, class_weight_cap=CLASS_WEIGHT_CAP, **extra)
     signal = dataclasses.replace(base.signal, beat_reference=beat_reference)
@@ -198,7 +206,7 @@ class Protocol(StepRunner):
         return out
 
     def step_data(self):
-        config = experiment_config(self.args.beat_reference, self.args.v_augment)
+        config = experiment_config(self.args.beat_reference, self.args.v_augment, self.args.v_run_weight)
         path = self.work / "experiment_config.json"
         if path.is_file():   # prepared folders keep the beats of the config they were made with
             saved = json.loads(path.read_text())
@@ -210,6 +218,9 @@ class Protocol(StepRunner):
             if saved["train"].get("augment_class", -1) != config.train.augment_class:
                 raise SystemExit(f"{path}: made {'with' if saved['train'].get('augment_class', -1) >= 0 else 'without'}"
                                  f" --v-augment: use another --work")
+            if saved["train"].get("run_weight_class", -1) != config.train.run_weight_class:
+                raise SystemExit(f"{path}: made {'with' if saved['train'].get('run_weight_class', -1) >= 0 else 'without'}"
+                                 f" --v-run-weight: use another --work")
         config.save(path)
         folds = self.folds()
         for i, fold in enumerate(folds):
@@ -444,6 +455,8 @@ def main(argv=None) -> int:
                         "'median', each beat also minus its record's median beat; default %(default)s)")
     p.add_argument("--v-augment", action="store_true",
                    help="new work folders only: the V beats reshaped in training (V_AUGMENT, run v44)")
+    p.add_argument("--v-run-weight", action="store_true",
+                   help="new work folders only: V beats in couplets / runs weigh V_RUN_WEIGHT in the loss (run v69)")
     args = p.parse_args(argv)
     if args.inner_folds < 2:
         p.error(f"--inner-folds must be at least 2, got {args.inner_folds}")

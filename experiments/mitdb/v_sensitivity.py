@@ -460,6 +460,10 @@ Steps:
               (``VAUG_KEEP_RULE``, fixed before any figure of the new models): LEVER_KEEP_RULE's checks against
               v40's decision row, paired over booster seeds 42-44. Kept: a candidate deep side for the preset
               (not retrained here); its probabilities stay in VWORK.
+``vrun``      (run v69, key ``v_run_weight_retrain``; ``--vrun-work VWORK``; not blind: from v67's diagnosis) the served
+              recipe's deep side retrained with V beats in couplets / runs weighted x4 in the loss (``VRUN_SETTING``:
+              ``run.py ... --v-run-weight``, 2 outer + 8 inner-4 models); the served rows rebuilt with the new outer
+              models' left-out probabilities, kept with ``VRUN_KEEP_RULE`` (paired over booster seeds 42-44).
 ``vaug_weight`` (run v44b, key ``v_augment_weight``; ``--vaug-work VWORK``) written after v44's figures (ECG-SL
               alone V Se +0.038, the recipe +0.002 at deep weight 0.25) and before any of its own
               (``VAUG_WEIGHT_RULE``): the recipe's deep weight with v44's model chosen again per fold over its 4
@@ -2472,13 +2476,9 @@ def _runs_probabilities(vwork: Path, table: dict, k: int) -> tuple:
     from run import inner_groups, inner_names
     saved = json.loads((vwork / "folds.json").read_text(encoding="utf-8"))
     n = len(saved["folds"])
+    outer = _outer_probabilities(vwork, table)
     had, beats_preset.COMMITTED = beats_preset.COMMITTED, None   # the runs' own predictions
     try:
-        outer = None
-        for h in range(n):
-            deep, _ = beats_preset._deep_by_time(vwork, f"scratch_focal_heldout{h}", f"fold{h}", table)
-            deep[~np.isin(table["record"], saved["folds"][h])] = np.nan
-            outer = deep if outer is None else np.where(np.isfinite(deep), deep, outer)
         inner = {}
         for h in range(n):
             groups = inner_groups(vwork, h, k)
@@ -2494,8 +2494,32 @@ def _runs_probabilities(vwork: Path, table: dict, k: int) -> tuple:
             inner[h] = out
     finally:
         beats_preset.COMMITTED = had
-    f16 = lambda a: a.astype(np.float16).astype(np.float64)  # noqa: E731  (as the committed files hold them)
-    return f16(outer), {h: f16(a) for h, a in inner.items()}
+    return outer, {h: _f16(a) for h, a in inner.items()}
+
+
+def _f16(a: np.ndarray) -> np.ndarray:
+    """``a`` rounded to float16, as the committed probability files hold them."""
+    return a.astype(np.float16).astype(np.float64)
+
+
+def _outer_probabilities(vwork: Path, table: dict) -> np.ndarray:
+    """(n, C) left-out probabilities of ``run.py``'s scratch_focal outer runs in ``vwork`` (NaN off the left-out
+    records), matched to the table by R-peak time, float16-rounded (``_runs_probabilities``' outer half)."""
+    import beats_preset
+    saved = json.loads((vwork / "folds.json").read_text(encoding="utf-8"))
+    had, beats_preset.COMMITTED = beats_preset.COMMITTED, None   # the runs' own predictions
+    try:
+        outer = None
+        for h in range(len(saved["folds"])):
+            run = vwork / f"scratch_focal_heldout{h}"
+            if not (run / "left_out_predictions.npz").is_file():
+                raise SystemExit(f"{run}: no left_out_predictions.npz (run.py --steps cv not finished)")
+            deep, _ = beats_preset._deep_by_time(vwork, run.name, f"fold{h}", table)
+            deep[~np.isin(table["record"], saved["folds"][h])] = np.nan
+            outer = deep if outer is None else np.where(np.isfinite(deep), deep, outer)
+    finally:
+        beats_preset.COMMITTED = had
+    return _f16(outer)
 
 
 def _vaug_dec(table, labels, dec, vwork: Path) -> dict:
@@ -2555,13 +2579,8 @@ def step_vaug(table, labels, dec, new) -> dict:
         ecgsl[name]["by_record"] = {r: {"V_lost": int(((p.argmax(-1) != v) & (y == v) & (rec == r)).sum()),
                                         "false_V": int(((p.argmax(-1) == v) & (y != v) & (rec == r)).sum())}
                                     for r in ("106", "223", "207", "203", "201", "108", "118")}
-    train_seconds = {}
-    for d in sorted(vwork.glob("scratch_focal_heldout*")):
-        cfg = d / "config.json"
-        if cfg.is_file():
-            train_seconds[d.name] = json.loads(cfg.read_text()).get("seconds")
     return {"keep_rule": VAUG_KEEP_RULE, "v_augment": dict(V_AUGMENT), "runs": str(vwork),
-            "train_seconds": train_seconds,
+            "train_seconds": _train_seconds(vwork),
             "chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point", "inner_macro_f1_nsvf")}
                                    for h, c in run["chosen_by_inner_cv"].items()},
             "v40_chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point")}
@@ -2575,6 +2594,160 @@ def step_vaug(table, labels, dec, new) -> dict:
             "rows_rebuilt_equal_run_candidate": bool(same),
             "by_record": lost_by_record(lambda s: rows_new[f"v40_s{s}"]),
             "v40_by_record": lost_by_record(lambda s: rows_old[f"v40_s{s}"])}
+
+
+# ---- run v69 (key v_run_weight_retrain): the served recipe's deep side retrained with V beats in couplets / runs
+# weighted (run.V_RUN_WEIGHT). NOT BLIND: the idea comes from v67's left-out diagnosis (223's lost true V sit in narrow V
+# runs that ECG-SL scores P(V) ~0.001) and v68's verdict (the lever is ECG-SL's training). One fixed setting, no grid;
+# written and committed BEFORE any figure of the new models.
+VRUN_KEY = "v_run_weight_retrain"
+VRUN_SETTING = (
+    "run.py --work VWORK --steps data cv inner --inner-folds 4 --variants scratch_focal --beat-reference median "
+    "--v-run-weight: TrainConfig.run_weight_class = V, run_weight = run.V_RUN_WEIGHT (4.0): each V beat of a training "
+    "sequence whose previous or next beat (after the augmentation's crop / dropout) is V too weighs 4 in the focal "
+    "loss, every other beat 1; everything else v37's model (scratch, focal loss gamma 2, no class weights, seed 42, "
+    "the same prepared folds and inner-4 groups), 2 outer + 8 inner-4 models. Per-beat weighting rather than "
+    "oversampling whole sequences: a training sequence is a 256-beat chunk (99 per fold), mostly N beats")
+VRUN_KEEP_RULE = (
+    "fixed before any figure of the retrained models (not blind, see VRUN_SETTING's comment): the served recipe's "
+    "left-out rows (booster seeds 42-44; _template_served_rows with the shipped preset's v_template entry, checked "
+    "against the served rows) rebuilt with the --v-run-weight models' left-out and inner-4 probabilities (float16, as "
+    "the committed files) in place of v37's (the recipe's choices of key relative_beats kept), against the served "
+    "rows, paired over the 3 booster seeds. The served recipe averages the booster with ECG-SL (deep weight 0.25, "
+    "no stacked deep column, no V gate), so only the 2 outer models' left-out probabilities enter its rows; the 8 "
+    "inner-4 models are trained for v44's form (v40's local V gate chosen again, reported, not decided on). Kept when the paired V Se gain (mean) exceeds the served recipe's V Se seed sd "
+    "and no target measure (S Se, S +P, V Se, V +P) falls by more than its served seed sd (paired mean). Kept means: a "
+    "candidate deep side for the preset (not built, not shipped here)")
+
+
+VRUN_RECORDS = ("223", "106", "207", "203", "208", "201", "108", "118")   # per-record figures (the brief's first five)
+VRUN_TARGETS = ("S_sensitivity", "S_positive_predictivity", "V_sensitivity", "V_positive_predictivity")
+
+
+def vrun_keep(paired: dict, sd0: dict) -> tuple:
+    """(checks, kept) of ``VRUN_KEEP_RULE``: ``paired`` ``_paired``'s (new - served), ``sd0`` the served rows' seed sd
+    per measure."""
+    checks = {"V_sensitivity_up_beyond_served_seed_sd": bool(paired["V_sensitivity"]["mean"] > sd0["V_sensitivity"]),
+              **{f"{m}_within_seed_sd": bool(paired[m]["mean"] >= -sd0[m]) for m in VRUN_TARGETS}}
+    return checks, all(checks.values())
+
+
+def v_in_runs(y, rec, t, v: int) -> np.ndarray:
+    """Rows of class ``v`` whose previous or next row of the same record (in time) is of class ``v`` too (labels: a
+    diagnosis only, never a rule)."""
+    order = np.lexsort((t, rec))
+    ys, rs = y[order], rec[order]
+    is_v = ys == v
+    prev = np.r_[False, is_v[:-1] & (rs[:-1] == rs[1:])]
+    nxt = np.r_[is_v[1:] & (rs[1:] == rs[:-1]), False]
+    out = np.zeros(len(y), bool)
+    out[order] = is_v & (prev | nxt)
+    return out
+
+
+def _train_seconds(vwork: Path) -> dict:
+    """{run folder: training seconds (its config.json)} of ``vwork``'s scratch_focal runs (v44, v69)."""
+    out = {}
+    for d in sorted(vwork.glob("scratch_focal_heldout*")):
+        cfg = d / "config.json"
+        if cfg.is_file():
+            out[d.name] = json.loads(cfg.read_text()).get("seconds")
+    return out
+
+
+def _vrun_v40_form(table, labels, dec, vwork: Path) -> dict:
+    """v44's form, a report (no decision reads it): v40's decision row with the new outer and inner-4 probabilities
+    (``_vaug_dec``: v40's local V gate chosen again per fold) against v40's, ``v_gate.compare``'s checks."""
+    import v_gate
+    from run import inner_names
+    k = dec["k"]
+    missing = [name for h in range(len(dec["parts"])) for g in range(k)
+               for name in [inner_names("scratch_focal", h, len(dec["parts"]), k, g)[0]]
+               if not (vwork / name / "left_out_predictions.npz").is_file()]
+    if missing:
+        return {"status": f"not run: inner-{k} models not finished: {missing}"}
+    new = _vaug_dec(table, labels, dec, vwork)
+    verdict = v_gate.compare(dec["run"], new["run"], "v_gate", base_form="v_gate", up="V_sensitivity")
+    return {"what": "report, not decided on: v40's decision row (v40's local V gate chosen again per fold from the new "
+                    "inner-4 probabilities) against v40's, v_gate.compare (up V_sensitivity)",
+            "chosen_by_inner_cv": {h: {key: c[key] for key in ("uses_gate", "best_point")}
+                                   for h, c in new["run"]["chosen_by_inner_cv"].items()},
+            "v40_seed_spread": dec["run"]["seed_spread"]["v_gate"], "seed_spread": new["run"]["seed_spread"]["v_gate"],
+            "against_v40": verdict}
+
+
+def step_vrun(table, labels, dec, beats, preset_spec: dict, vwork: Path) -> dict:
+    """Key ``v_run_weight_retrain`` (run v69): ``VRUN_SETTING``, ``VRUN_KEEP_RULE``."""
+    import v_gate
+    from beats_preset import _scores
+    from run import V_RUN_WEIGHT
+    v = labels.index("V")
+    outer = _outer_probabilities(vwork, table)
+    parts = []
+    for h, part in enumerate(dec["parts"]):
+        p = outer[part["scored"]]
+        if not np.isfinite(p).all():
+            raise SystemExit(f"fold {h}: {int((~np.isfinite(p).all(axis=1)).sum())} scored beats without a new "
+                             f"probability")
+        parts.append(dict(part, p_deep=p))
+    new = dict(dec, parts=parts)
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    sr1 = _template_served_rows(table, labels, new, beats, preset_spec["v_template"])
+    if not np.array_equal(sr0["idx"], sr1["idx"]):
+        raise SystemExit("the retrained rows score other beats than the served ones")
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before, after = sr0["templated"], sr1["templated"]
+    ref = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc0, spread0 = _seed_spread(y, before, labels)
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    checks, kept = vrun_keep(paired, sd0)
+    # diagnosis (labels): the true V inside runs / couplets, lost before and after
+    runs = v_in_runs(y, rec, table["time_s"][idx], v)
+
+    def lost_in_runs(rows):
+        out = {}
+        for r in ("all",) + VRUN_RECORDS:
+            m = runs & (np.ones(len(y), bool) if r == "all" else rec == r)
+            out[r] = {"V_in_runs": int(m.sum()),
+                      "lost": round(float(np.mean([(m & (rows[s].argmax(-1) != v)).sum() for s in rows])), 1)}
+        return out
+    old_deep = np.concatenate([part["p_deep"] for part in dec["parts"]])
+    new_deep = np.concatenate([part["p_deep"] for part in parts])
+    ecgsl = {}
+    for name, p in (("v37", old_deep), ("v69", new_deep)):   # ECG-SL alone (one model per fold, no booster)
+        ecgsl[name] = {m: x for m, x in _scores(y, p, labels).items() if m != "distance_to_targets"}
+        ecgsl[name]["by_record"] = {r: {"V_lost": int(((p.argmax(-1) != v) & (y == v) & (rec == r)).sum()),
+                                        "false_V": int(((p.argmax(-1) == v) & (y != v) & (rec == r)).sum()),
+                                        "V_in_runs_lost": int(((p.argmax(-1) != v) & runs & (rec == r)).sum()),
+                                        "median_p_v_of_V_in_runs": round(float(np.median(p[runs & (rec == r), v])), 4)
+                                        if (runs & (rec == r)).any() else None}
+                                    for r in VRUN_RECORDS}
+    result = {
+        "setting": VRUN_SETTING, "run_weight": V_RUN_WEIGHT, "keep_rule": VRUN_KEEP_RULE,
+        "blind": False, "why_not_blind": ("the lever comes from v67's left-out diagnosis (223's lost V in narrow V runs "
+                                          "scored P(V) ~0.001 by ECG-SL) and v68's verdict"),
+        "runs": str(vwork), "train_seconds": _train_seconds(vwork),
+        "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+        "baseline_seed_sd": sd0, "checks": checks, "kept": kept, "per_seed": _per_seed(sc1),
+        "decision": ("kept: a candidate deep side for a later mitdb-beats build with a DS2 check (the preset is not "
+                     "changed)" if kept else "not kept: the served recipe stays"),
+        "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows and the v69 rows",
+                      "served": _record_figures(y, rec, before, labels, VRUN_RECORDS),
+                      "v69": _record_figures(y, rec, after, labels, VRUN_RECORDS)},
+        "by_record_changed": _record_changes(y, rec, before, after, v),
+        "v_in_runs_lost": {"what": "true V next to a true V of the same record (labels, diagnosis only), lost; seed "
+                                   "means", "served": lost_in_runs(before), "v69": lost_in_runs(after)},
+        "ecgsl_alone_left_out": ecgsl, "v40_form": _vrun_v40_form(table, labels, dec, vwork)}
+    log.info("v69: V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; kept %s",
+             spread0["V_sensitivity"]["mean"], spread1["V_sensitivity"]["mean"],
+             spread0["V_positive_predictivity"]["mean"], spread1["V_positive_predictivity"]["mean"],
+             spread0["S_sensitivity"]["mean"], spread1["S_sensitivity"]["mean"],
+             spread0["S_positive_predictivity"]["mean"], spread1["S_positive_predictivity"]["mean"], kept)
+    return result
 
 
 # ---- run v44b (key v_augment_weight): written after v44's figures (ECG-SL alone V Se +0.038, the recipe +0.002 at
@@ -6247,6 +6420,8 @@ STEPS = (
      lambda c: step_lead2_v62_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
+    ("vrun", VRUN_KEY,
+     lambda c: step_vrun(c.table, c.labels, c.dec, c.beats(), preset_spec(), Path(c.vrun_work).resolve())),
 )
 # the steps that do not read v40's decision rows
 NO_DECISION_ROWS = {"beats", "context_rules", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
@@ -6263,6 +6438,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", *(s for s, _, _ in STEPS)])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
+    p.add_argument("--vrun-work", help="--steps vrun: run.py's work folder of the --v-run-weight runs")
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -6277,11 +6453,14 @@ def main(argv=None) -> int:
         step_beats(work, Path(args.mitdb_dir), table)
     if {"vaug", "vaug_weight"} & set(args.steps) and not args.vaug_work:
         p.error("--steps vaug / vaug_weight need --vaug-work")
+    if "vrun" in args.steps and not args.vrun_work:
+        p.error("--steps vrun needs --vrun-work")
     dec = None
     if set(args.steps) - NO_DECISION_ROWS:
         dec = decision_rows(work, table, labels)
         log.info("v40 decision row reproduced: %s", dec["reproduced"])
     inputs = StepInputs(work, Path(args.mitdb_dir), table, labels, dec, args.vaug_work)
+    inputs.vrun_work = args.vrun_work
     for step, key, call in STEPS:
         if step not in args.steps:
             continue
