@@ -764,7 +764,9 @@ class EndToEnd:
         return them), one gather of ``cleaned`` around the peaks that every window of both steps is a slice of, one
         index vector and one table of neighbour rows for both steps' order statistics, each peak's QRS amplitude,
         sharpness and width measured once (the post-wide check gathers them after the noise check's pack instead of
-        the samples). Returns ``pos`` / ``ok`` re-packed (kept peaks first, in time order)."""
+        the samples). Returns ``pos`` / ``ok`` re-packed (kept peaks first, in time order). The valid peaks must lie at
+        distinct positions (the detector's always do): the neighbour rows are counted in the packed order, so two
+        peaks at one sample would shift a neighbour window against the Python path's."""
         import tensorflow as tf
 
         fs, n, k = self.fs, self.n, self.max_beats
