@@ -3499,11 +3499,37 @@ def _served_inner(table, labels, dec, h, beats, preset_spec: dict) -> tuple:
     return idx, vote.apply(base, beats[idx], _columns_of(table, list(vote.columns))[idx], records=rec)[0]
 
 
+def _chosen_on_left_out(table, dec, rec, before: dict, chosen: dict, apply) -> tuple:
+    """Each outer fold's ``chosen[str(h)]`` point (None: the fold keeps the rows) applied, per booster seed, to that
+    fold's left-out records among the served rows ``before[seed]`` (records ``rec``): ``apply(seed, pt, m)`` gives
+    (the new rows, the firings) of the rows ``m`` marks. Returns ({seed: rows}, {seed: firings})."""
+    from hybrid import BOOSTER_SEEDS
+
+    after, fired = {}, {}
+    for s in BOOSTER_SEEDS:
+        after[s], fired[s] = before[s].copy(), np.zeros(len(rec), bool)
+        for h, part in enumerate(dec["parts"]):
+            pt = chosen[str(h)]
+            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
+            if pt is None or not m.any():
+                continue
+            after[s][m], fired[s][m] = apply(s, pt, m)
+    return after, fired
+
+
+def _served_vs_after(y, before: dict, after: dict, labels) -> tuple:
+    """(per-seed scores and spread of the served rows ``before``, ``TEMPLATE_SERVED_KEY``'s saved spread, per-seed
+    scores and spread of ``after``, the paired change after - before) over the booster seeds."""
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
+    sc1, spread1 = _seed_spread(y, after, labels)
+    return sc0, spread0, ref_spread, sc1, spread1, _paired(sc1, sc0)
+
+
 def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
     """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
     records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
     from beats_preset import _columns_of
-    from hybrid import BOOSTER_SEEDS
 
     from ecgsl_keras.modeling.stacking import VTemplate
     gate = preset_spec["gate"]
@@ -3528,21 +3554,11 @@ def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_v
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     before = sr["templated"]
-    after, fired = {}, {}
-    for s in BOOSTER_SEEDS:
-        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
-        for h, part in enumerate(dec["parts"]):
-            pt = choice[str(h)]["chosen"]
-            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
-            if pt is None or not m.any():
-                continue
-            after[s][m], fired[s][m] = veto_rule(labels, af_off, **pt).apply(before[s][m], beats[idx][m],
-                                                                            all_cols[idx][m], records=rec[m])
-    sc0, spread0 = _seed_spread(y, before, labels)
-    saved = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]
-    ref_spread = saved["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
+    after, fired = _chosen_on_left_out(
+        table, dec, rec, before, {h: ch["chosen"] for h, ch in choice.items()},
+        lambda s, pt, m: veto_rule(labels, af_off, **pt).apply(before[s][m], beats[idx][m], all_cols[idx][m],
+                                                               records=rec[m]))
+    sc0, spread0, ref_spread, sc1, spread1, paired = _served_vs_after(y, before, after, labels)
     sd0, checks, kept = _ppv_keep(paired, spread0)
     firings = _firings_by_record_and_seed(fired, y, rec, labels)
     return {"af_off": af_off, "choice": choice, "sr": sr, "before": before, "after": after, "fired": fired,
@@ -3869,25 +3885,17 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
         raise SystemExit("the folds' deep probabilities are not the served rows'")
     pv = p_deep[:, v]
     before = sr["templated"]
-    after, fired = {}, {}
     for s in BOOSTER_SEEDS:
         again = _served_with_gate(None, sr["base"][s], pv, table, idx, sr["rule"], sr["ev"], vote, sr["cols"],
                                   beats[idx], rec, labels)[0]
         if not np.array_equal(again, before[s]):
             raise SystemExit("the served rows through _served_with_gate(None) are not template_served's")
-        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
-        for h, part in enumerate(dec["parts"]):
-            pt = choice[str(h)]["chosen"]
-            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
-            if pt is None or not m.any():
-                continue
-            after[s][m], fired[s][m] = _served_with_gate(var["spec"](pt, af_off), sr["base"][s][m], pv[m], table,
-                                                         idx[m], sr["rule"], sr["ev"][m], vote, sr["cols"][m],
-                                                         beats[idx][m], rec[m], labels, gate_cls=var["gate_cls"])
-    sc0, spread0 = _seed_spread(y, before, labels)
-    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
+    after, fired = _chosen_on_left_out(
+        table, dec, rec, before, {h: ch["chosen"] for h, ch in choice.items()},
+        lambda s, pt, m: _served_with_gate(var["spec"](pt, af_off), sr["base"][s][m], pv[m], table, idx[m],
+                                           sr["rule"], sr["ev"][m], vote, sr["cols"][m], beats[idx][m], rec[m],
+                                           labels, gate_cls=var["gate_cls"]))
+    sc0, spread0, ref_spread, sc1, spread1, paired = _served_vs_after(y, before, after, labels)
     sd0, checks, kept = _ppv_keep(paired, spread0)
     firings = _firings_by_record_and_seed(fired, y, rec, labels)
     result = {"why": NARROW_STRICT_WHY if strict else NARROW_WHY, "blind": False,
@@ -5631,37 +5639,22 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     before = sr["templated"]
-    after, fired = {}, {}
-    for s in BOOSTER_SEEDS:
-        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
-        for h, part in enumerate(dec["parts"]):
-            pt = choice[str(h)]["chosen"]
-            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
-            if pt is None or not m.any():
-                continue
-            after[s][m], fired[s][m] = _post_rule_apply(kind, r["spec"](pt, af_off), before[s][m], idx[m], rec[m],
-                                                        table, beats, labels)
-    sc0, spread0 = _seed_spread(y, before, labels)
-    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
+
+    def rule_on(s, pt, m):
+        return _post_rule_apply(kind, r["spec"](pt, af_off), before[s][m], idx[m], rec[m], table, beats, labels)
+    after, fired = _chosen_on_left_out(table, dec, rec, before, {h: ch["chosen"] for h, ch in choice.items()},
+                                       rule_on)
+    sc0, spread0, ref_spread, sc1, spread1, paired = _served_vs_after(y, before, after, labels)
     sd0, checks, kept = _ppv_keep(paired, spread0)
     # written after the verdict, a report only (no decision): the choice with its ties the other way (the least
     # conservative of the admissible points of the top inner V +P), on the same left-out rows
-    reversed_ties, after_rev = {}, {}
+    reversed_ties = {}
     for h, ch in choice.items():
         ok = [q for q in ch["points"] if q["admissible"]]
         top = max((q["pooled"][up] for q in ok), default=None)
         least = min((q for q in ok if q["pooled"][up] == top), key=r["tie"], default=None)
         reversed_ties[h] = None if least is None else {k: least[k] for k in r["grid"]}
-    for s in BOOSTER_SEEDS:
-        after_rev[s] = before[s].copy()
-        for h, part in enumerate(dec["parts"]):
-            pt = reversed_ties[str(h)]
-            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
-            if pt is not None and m.any():
-                after_rev[s][m] = _post_rule_apply(kind, r["spec"](pt, af_off), before[s][m], idx[m], rec[m], table,
-                                                   beats, labels)[0]
+    after_rev = _chosen_on_left_out(table, dec, rec, before, reversed_ties, rule_on)[0]
     sc_rev, spread_rev = _seed_spread(y, after_rev, labels)
     ablation = {"what": "written after the verdict, not a decision: each fold's ties broken the other way (the least "
                         "conservative admissible point of the top pooled inner V +P)",
@@ -5999,7 +5992,6 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run:
     ``RUN_CHOICE_RULE`` then ``RUN_KEEP_RULE``."""
     import v_gate
     from beats_preset import _columns_of
-    from hybrid import BOOSTER_SEEDS
 
     v = labels.index("V")
     gate = preset_spec["gate"]
@@ -6042,19 +6034,9 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run:
     sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
     y, rec, idx = sr["y"], sr["rec"], sr["idx"]
     before = sr["templated"]
-    after, fired = {}, {}
-    for s in BOOSTER_SEEDS:
-        after[s], fired[s] = before[s].copy(), np.zeros(len(y), bool)
-        for h, part in enumerate(dec["parts"]):
-            pt = choice[str(h)]["chosen"]
-            m = np.isin(rec, np.unique(table["record"][part["scored"]]))
-            if pt is None or not m.any():
-                continue
-            after[s][m], fired[s][m] = rule_on(pt, before[s][m], idx[m], rec[m])
-    sc0, spread0 = _seed_spread(y, before, labels)
-    ref_spread = json.loads(OUT.read_text(encoding="utf-8"))[TEMPLATE_SERVED_KEY]["seed_spread"]
-    sc1, spread1 = _seed_spread(y, after, labels)
-    paired = _paired(sc1, sc0)
+    after, fired = _chosen_on_left_out(table, dec, rec, before, {h: ch["chosen"] for h, ch in choice.items()},
+                                       lambda s, pt, m: rule_on(pt, before[s][m], idx[m], rec[m]))
+    sc0, spread0, ref_spread, sc1, spread1, paired = _served_vs_after(y, before, after, labels)
     sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
     up = "V_sensitivity"
     checks = {f"{up}_up_beyond_spread": bool(paired[up]["mean"] > 0 and paired[up]["mean"] > max(paired[up]["sd"],
