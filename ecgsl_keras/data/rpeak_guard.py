@@ -546,6 +546,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
        with ``config.rpeak_rescue_templates`` > 0 (off by default) also one matching a morphology of the whole record
        (``record_templates``, ``template_like``).
+       **Aligned wide rescue** (``config.rpeak_rescue_wide_aligned`` > 0, off by default; Python path only, issue 21
+       run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
+       moved there (``wide_aligned_like``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 not those between two kept
