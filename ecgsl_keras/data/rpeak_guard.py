@@ -269,7 +269,8 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
                deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
-               wide: float = 0.0, p_like=None, wide_templates: float = 0.0) -> np.ndarray:
+               wide: float = 0.0, p_like=None, wide_templates: float = 0.0, wide_aligned: float = 0.0,
+               align=None, moved=None) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
@@ -284,13 +285,19 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     candidates' indices into ``peaks`` returning the mask of those shaped like a P wave, which the wide rescue refuses
     (``GuardConstants.wide_p_wave``, ``wide_restrict``). ``wide_templates`` > 0
     (``SignalConfig.rpeak_rescue_wide_template``, with ``windows``): after the cluster rescue, a dropped wide peak shaped
-    like one of the record's wide morphologies is kept too (``wide_template_like``)."""
+    like one of the record's wide morphologies is kept too (``wide_template_like``). ``wide_aligned`` > 0
+    (``SignalConfig.rpeak_rescue_wide_aligned``, with ``windows`` and ``align``: ``aligned_shapes`` on the guard's
+    signal): then a dropped small wide early peak is kept where it lines up with one of the record's wide morphologies
+    (``wide_aligned_like``); ``moved`` (an int64 array of ``peaks``' size) receives the position each such peak is
+    kept at (-1 for the others)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
     for _ in range(2):
         if keep.sum() < 3:
             break
+        if moved is not None:
+            moved[:] = -1
         reference = _neighbour_percentile(peaks[keep], amplitude[keep], peaks, constants.neighbours, constants.percentile)
         large = amplitude >= guard * reference
         new = large
@@ -332,10 +339,78 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
         if wide_templates > 0 and windows is not None and new.sum() >= 3:
             new = new | wide_template_like(peaks, amplitude, sharpness, width, windows, reference, new, wide_templates,
                                            constants)
+        if wide_aligned > 0 and windows is not None and align is not None and new.sum() >= 3:
+            rescued, at = wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, new, wide_aligned,
+                                            align, constants)
+            new = new | rescued
+            if moved is not None:
+                moved[rescued] = at[rescued]
         if not new.any():
             break
         keep = new
     return keep
+
+
+def aligned_shapes(cleaned, fs, at, templates, constants: GuardConstants | None = None) -> tuple:
+    """For each position ``at``: the shift within +-``GuardConstants.wide_align_s`` where its QRS window
+    (``qrs_windows``, +-``cluster_window_s``) correlates best with one of ``templates`` (unit rows, ``record_templates``).
+    Returns ``(correlation, template index, position, amplitude, sharpness)`` there (``qrs_shapes``), each (n,)."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    x = np.asarray(cleaned, dtype=np.float64)
+    reach = max(1, int(round(constants.wide_align_s * float(fs))))
+    shift = np.arange(-reach, reach + 1)
+    positions = np.clip(at[:, None] + shift[None, :], 0, x.shape[0] - 1)
+    windows = qrs_windows(x, positions.ravel(), fs, constants.cluster_window_s).reshape(at.size, shift.size, -1)
+    correlation = np.einsum("nsw,kw->nsk", windows, np.asarray(templates, dtype=np.float64))
+    flat = correlation.reshape(at.size, -1).argmax(axis=1)
+    best_shift, template = np.unravel_index(flat, correlation.shape[1:])
+    rows = np.arange(at.size)
+    position = positions[rows, best_shift]
+    amplitude, sharpness, _ = qrs_shapes(x, position, fs, constants)
+    return correlation[rows, best_shift, template], template, position, amplitude, sharpness
+
+
+def wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, kept, correlation, align,
+                      constants: GuardConstants | None = None) -> tuple:
+    """``(mask, position)`` over ``peaks`` (sorted): the peaks not ``kept`` that line up with one of the record's WIDE
+    morphologies (``SignalConfig.rpeak_rescue_wide_aligned``, issue 21 run s62), and the position each is kept at (-1
+    elsewhere). A candidate is at least ``cluster_floor`` x the guard's ``reference`` (under run s61's
+    ``rescue_amplitude`` floor), wider than ``rescue_width`` x the median width of the kept peaks around it, and early
+    (the kept peak before it closer than the one after it: a premature beat's coupling, then its pause). The
+    morphologies are ``record_templates`` (at ``correlation``) of the kept peaks that are that wide (as
+    ``wide_template_like``). ``align`` (``aligned_shapes`` on the guard's signal: a function of positions and
+    templates) moves it to the shift within +-``wide_align_s`` where it correlates best with one of them: the primary
+    detector's extremum of a small wide beat may sit on either lobe of its QRS. It is kept there when that correlation
+    is at least ``correlation``, its QRS amplitude there at least ``rescue_amplitude`` x the reference and its sharpness
+    at least ``templates_sharpness`` x that morphology's: the floor is lowered only for a peak shaped like one of the
+    record's wide beats."""
+    constants = constants or GUARD
+    out = np.zeros(peaks.size, bool)
+    position = np.full(peaks.size, -1, np.int64)
+    width_ref = _neighbour_percentile(peaks[kept], width[kept], peaks, constants.neighbours, 50.0)
+    wide = width > constants.rescue_width * width_ref
+    low = np.flatnonzero(~kept & wide & (amplitude >= constants.cluster_floor * reference))
+    pick = np.flatnonzero(kept & wide)
+    if low.size == 0 or pick.size < constants.templates_min:
+        return out, position
+    beats = peaks[kept]
+    i = np.searchsorted(beats, peaks[low])
+    before = np.where(i > 0, peaks[low] - beats[np.maximum(i - 1, 0)], np.inf)
+    after = np.where(i < beats.size, beats[np.minimum(i, beats.size - 1)] - peaks[low], np.inf)
+    low = low[before < after]
+    if low.size == 0:
+        return out, position
+    pick = pick[template_sample(pick.size, constants)]
+    shapes, _, shape_sharpness = record_templates(amplitude[pick], sharpness[pick], windows[pick], correlation, constants)
+    if shapes.shape[0] == 0:
+        return out, position
+    best, template, at, at_amplitude, at_sharpness = align(peaks[low], shapes)
+    ok = ((best >= correlation) & (at_amplitude >= constants.rescue_amplitude * reference[low])
+          & (at_sharpness >= constants.templates_sharpness * shape_sharpness[template]))
+    out[low[ok]] = True
+    position[low[ok]] = at[ok]
+    return out, position
 
 
 def wide_template_like(peaks, amplitude, sharpness, width, windows, reference, kept, correlation,
@@ -471,6 +546,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
        with ``config.rpeak_rescue_templates`` > 0 (off by default) also one matching a morphology of the whole record
        (``record_templates``, ``template_like``).
+       **Aligned wide rescue** (``config.rpeak_rescue_wide_aligned`` > 0, off by default; Python path only, issue 21
+       run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
+       moved there (``wide_aligned_like``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 not those between two kept
@@ -511,17 +589,31 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         cluster = float(config.rpeak_rescue_cluster)
         # the wide rescue's shape restriction (wide_like) compares the same windows as the cluster rescue
         need = (cluster > 0 or (config.rpeak_rescue_wide > 0 and constants.wide_like > 0)
-                or config.rpeak_rescue_wide_template > 0)
+                or config.rpeak_rescue_wide_template > 0 or config.rpeak_rescue_wide_aligned > 0)
         windows = qrs_windows(cleaned, peaks, fs, constants.cluster_window_s) if need else None
         p_like = None
+        moved = np.full(peaks.size, -1, np.int64) if config.rpeak_rescue_wide_aligned > 0 else None
         if config.rpeak_rescue_wide > 0 and constants.wide_p_wave > 0:
             # the wide rescue's P-wave refusal (wide_p_wave): the record's P wave is found once, from all peaks
             p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude, constants)
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, constants, deep=float(config.rpeak_rescue_deep),
                           wide=float(config.rpeak_rescue_wide), p_like=p_like,
                           wide_templates=float(config.rpeak_rescue_wide_template),
+                          wide_aligned=float(config.rpeak_rescue_wide_aligned), moved=moved,
+                          align=functools.partial(aligned_shapes, cleaned, fs, constants=constants),
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
-        peaks, amplitude = peaks[keep], amplitude[keep]
+        if moved is not None and (moved[keep] >= 0).any():
+            # the aligned wide rescue's peaks sit where they line up with the record's wide beats (run s62)
+            shifted = moved >= 0
+            peaks, amplitude = peaks.copy(), amplitude.copy()
+            peaks[shifted] = moved[shifted]
+            amplitude[shifted] = qrs_amplitudes(cleaned, moved[shifted], fs, constants.qrs_half_width_s)
+            order = np.argsort(peaks[keep], kind="stable")
+            peaks, amplitude = peaks[keep][order], amplitude[keep][order]
+            first = np.concatenate([[True], np.diff(peaks) > 0])
+            peaks, amplitude = peaks[first], amplitude[first]
+        else:
+            peaks, amplitude = peaks[keep], amplitude[keep]
         if config.rpeak_guard_p_wave > 0 and peaks.size >= 3:
             keep = ~p_wave_like(peaks, amplitude, cleaned, fs, float(config.rpeak_guard_p_wave), constants)
             if config.rpeak_guard_p_wave_gap > 0:

@@ -364,6 +364,42 @@ again (same builds, same code), the baseline is recounted on every build (its re
     python experiments/rpeaks/minimum_gap_speed.py --run s61 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s61_wide_template_speed.json
 
+Run s62 (``--run s62``; the grid, the option, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s62_wide_aligned_plan.json`` by ``--plan``, before any count of run s62): run s58's point
+with small early wide beats kept where they line up with one of the record's wide morphologies
+(``SignalConfig.rpeak_rescue_wide_aligned``, ``rpeak_guard.wide_aligned_like`` / ``aligned_shapes``): in each pass of
+the amplitude check, after the cluster rescue, a dropped peak at least ``cluster_floor`` (0.15 at run s37's point) x
+the reference -- under run s61's ``rescue_amplitude`` (0.25) floor --, wider than ``rescue_width`` (1.5) x the median
+width of the kept peaks around it and early (the kept peak before it closer than the one after it) is moved to the
+shift within +-``GuardConstants.wide_align_s`` (0.08 s, half of a wide QRS) where its QRS window correlates best with
+one of ``record_templates`` of the WIDE kept peaks, and kept THERE when that correlation is at least c, its QRS
+amplitude there at least ``rescue_amplitude`` x the reference and its sharpness ``templates_sharpness`` x that
+morphology's. NOT blind: the lead's idea from run s61's held-out look and counts (small wide misses at 0.16-0.24 x the
+reference at their candidate, 109's on the other lobe), and run s62's probe (not in a JSON) of the dropped wide
+candidates at run s58's point on the 22 unchanged records (so each fold's held-out record too): of 17 small wide misses,
+5 line up with a wide morphology of their record at >= 0.9 within +-80 ms and reach 0.25 x the reference there (106,
+201 twice, 205, 223), 2 other candidates that do lie next to a beat found later (106, 203), none far from a beat;
+109's PVCs are not shaped like its wide (LBBB) beats. c in ``S62_WIDE_ALIGNED`` = {0.9, 0.95} (the guard's own cluster /
+template thresholds), the floors, the width and the sharpness are the guard's own constants; none is read from any
+count. On run s58b's builder. Grid (``GRIDS["s62"]``): the baseline, run s51's point, run s58's point, then it with each
+c. Chosen leave one record out as in runs s48-s61 (per builder seed, for each DS1 record held out, the point with the
+fewest FN + FP over the four rhythms on the other 21; ties: the first name in sort order, the baseline first), scored
+on the held-out record. Keep rule ``KEEP_RULE_AGAINST_S51["s62"]`` (run s61's): recommended when the held-out FN + FP is
+below run s58b's on EVERY builder seed, no rhythm's mean held-out Se or +P falls below run s58b's (five decimals), and
+the most chosen point is an option point with CPU time at most 1.3x today's detector. The caches of runs s58b / s61 are
+gone (a fresh machine): every point is counted on every build into /work/runs/s39-s62/counts, run s58b's c = 0.95 point
+too (``COUNTED_BESIDE``, never chosen), and the recount must reproduce run s58b's figures: first on 203 and 109
+(``--records 203 109``, ``recount_probe``), then on every seed (``recount_equals_s58b``):
+
+    python experiments/rpeaks/minimum_gap.py --run s62 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s62_wide_aligned_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s62 --records 203 109 --data-dir /work/shared/data/mitdb \
+        --out /tmp/unused.json
+    python experiments/rpeaks/minimum_gap.py --run s62 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s62_wide_aligned.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s62 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s62_wide_aligned_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -473,9 +509,14 @@ GRIDS["s58b"] = GRIDS["s58"]   # run s58b: run s58's grid on run s58b's builder 
 # any count: the guard's own template / cluster thresholds on the same windows (S57_CORR_FROM)
 S61_WIDE_TEMPLATE = (0.9, 0.95)
 GRIDS["s61"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_rescue_wide_template=c) for c in S61_WIDE_TEMPLATE]
-FIXED_BUILDER = ("s58r", "s60", "s58b", "s61")
+# run s62: run s58's point, then with small early wide peaks kept where they line up with the record's wide morphologies
+# (SignalConfig.rpeak_rescue_wide_aligned at c; fixed before any count of run s62, module docstring). c is not read from
+# any count: the guard's own template / cluster thresholds on the same windows (S57_CORR_FROM), as run s61's
+S62_WIDE_ALIGNED = (0.9, 0.95)
+GRIDS["s62"] = [S51_POINT, S58_POINT] + [dict(S58_POINT, rpeak_rescue_wide_aligned=c) for c in S62_WIDE_ALIGNED]
+FIXED_BUILDER = ("s58r", "s60", "s58b", "s61", "s62")
 OWN_ONSET = ("s58b",)          # the rescores whose block21 cut starts before each blocked beat's own QRS onset too
-BUILDS_OWN_ONSET = ("s58b", "s61")   # every run that builds block21 with the own-onset cut (run s58b's builder)
+BUILDS_OWN_ONSET = ("s58b", "s61", "s62")   # every run that builds block21 with the own-onset cut (run s58b's builder)
 # run s61 starts from run s58b's counts (block21 per seed; the other rhythms where it wrote them, else run s58r's copy)
 S58B_CACHE = "/work/runs/s38-rpeaks2/s58b/counts"
 BUILDER_FIX = ("run s60's builder fix (a measurement fix, not a lever): block21's and pause's noise leaves out the TP "
@@ -490,10 +531,11 @@ BUILDER_FIX_S58B = ("run s58b's builder fix (a measurement fix, not a lever), on
                     "and the record's cut started on the apex, leaving the R upstroke (run s60's look: 4 false beats "
                     "at the cut's start on every seed). Changes block21 only; every record's block21 is recounted")
 # the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
-REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r", "s61": "s58b"}
+REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r", "s61": "s58b", "s62": "s58b"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
 AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
-               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr", "s61": "_wtpl"}
+               "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr", "s61": "_wtpl",
+               "s62": "_walign"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -504,7 +546,8 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s56": "/work/runs/s37-rpeaks/s56/counts", "s57": "/work/runs/s37-rpeaks2/s57/counts",
           "s58": "/work/runs/s37-rpeaks3/s58/counts", "s59": "/work/runs/s37-rpeaks3/s59/counts",
           "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts",
-          "s58b": "/work/runs/s38-rpeaks2/s58b/counts", "s61": "/work/runs/s38-rpeaks3/s61/counts"}
+          "s58b": "/work/runs/s38-rpeaks2/s58b/counts", "s61": "/work/runs/s38-rpeaks3/s61/counts",
+          "s62": "/work/runs/s39-s62/counts"}
 # run s58b starts its normal / pause / bigeminy counts from a copy of run s58r's cache (the original left as it is)
 S58R_CACHE_COPY = "/work/runs/s38-rpeaks2/s58r_counts_copy"
 # run s57 starts from a copy of run s56's cache (the original is left as it is)
@@ -519,7 +562,8 @@ EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_c
                "s56": "rpeaks_s56_gap_pair_slope", "s57": "rpeaks_s57_gap_pair_correlation",
                "s58": "rpeaks_s58_gap_pair_correlation_tested", "s59": "rpeaks_s59_gap_pair_templates",
                "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast",
-               "s58b": "rpeaks_s58b_builder_own_onset", "s61": "rpeaks_s61_wide_template"}
+               "s58b": "rpeaks_s58b_builder_own_onset", "s61": "rpeaks_s61_wide_template",
+               "s62": "rpeaks_s62_wide_aligned"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -578,6 +622,13 @@ KEEP_RULE_AGAINST_S51 = {
             "+P falls below run s58b's (its rhythm_means, five decimals), and the most chosen point is an option point "
             "with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s61 (not "
             "blind: the lever is aimed by run s61's held-out look at run s58b's block21 errors)"),
+    "s62": ("the option (rpeak_rescue_wide_aligned) is recommended when, on run s58b's builder (the artifact fix and "
+            "block21's own-onset cut), the held-out FN + FP over the four rhythms is below run s58b's "
+            "(rpeaks_s58b_builder_own_onset.json) on EVERY one of the five builder seeds, no rhythm's mean held-out Se or "
+            "+P falls below run s58b's (its rhythm_means, five decimals), and the most chosen point is an option point "
+            "with CPU time at most 1.3x today's detector (minimum_gap_speed.py); fixed before any count of run s62 (not "
+            "blind: the lever is aimed by run s61's held-out look and counts and run s62's probe of the dropped wide "
+            "candidates)"),
     "s58r": ("none: run s58's grid rescored on run s60's builder fix (no new option, no keep decision; the keep entry "
              "only compares it with run s58's figures on the old builder)"),
     "s58b": ("none: run s58's grid counted on run s58b's builder fix (block21's cut before each blocked beat's own QRS "
@@ -689,6 +740,40 @@ GRID_S61 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
                          "guard's own template / cluster thresholds (correlation_from), the floor and the width are "
                          "the shape rescue's own constants, none read from any count; the point is chosen leave one "
                          "record out"}
+GRID_S62 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+            "rpeak_rescue_wide_aligned": [0.0, *S62_WIDE_ALIGNED],
+            "correlation_from": {str(c): S57_CORR_FROM[c] for c in S62_WIDE_ALIGNED},
+            "points": ["s37_first", "s37_first_gap0.25_final0.5_after", "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+                       *(f"s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_walign{c}" for c in S62_WIDE_ALIGNED)],
+            "form": "run s58's point; then, in each pass of the guard's amplitude check after the cluster rescue, a "
+                    "dropped peak at least cluster_floor (0.15 at run s37's point) x the reference -- under run s61's "
+                    "rescue_amplitude (0.25) floor --, wider than rescue_width (1.5) x the median width of the kept "
+                    "peaks around it, and early (the kept peak before it closer than the one after it) is moved to the "
+                    "shift within +-GuardConstants.wide_align_s (0.08 s, half of a wide QRS) where its QRS window "
+                    "(+-cluster_window_s) correlates best with one of rpeak_guard.record_templates of the WIDE kept "
+                    "peaks (at c, shipped GuardConstants templates_*), and kept THERE when that correlation is at least "
+                    "c, its QRS amplitude there at least rescue_amplitude (0.25) x the reference and its sharpness "
+                    "there at least templates_sharpness (0.8) x that morphology's (rpeak_guard.wide_aligned_like, "
+                    "aligned_shapes); the baseline, run s51's point, run s58's point, then it with each c",
+            "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS "
+                       "onset); the caches of runs s58b / s61 are gone (a fresh machine): every point, run s51's and run "
+                       "s58's included, is counted again on every build, and their recount must reproduce run s58b's "
+                       "figures (recount_equals_s58b)",
+            "blind": False,
+            "read_from": "the lead's idea for run s62, from run s61's held-out look at run s58b's block21 errors "
+                         "(rpeaks_s61_block21_look.json: small wide beats, 16.0 misses per seed, most of them missed in the unchanged record too) and its held-out "
+                         "counts (rpeaks_s61_wide_template.json: block21's Se did not move; a probe put most small wide "
+                         "misses at 0.16-0.24 x the reference at their candidate, under the 0.25 floor, 109's on the wide "
+                         "QRS's other lobe), and run s62's probe (not in a JSON) of the dropped wide candidates at run "
+                         "s58's point on the 22 unchanged records (normal rhythm, every record, so each fold's held-out "
+                         "record too): of 17 small wide misses, 5 line up with one of their record's wide morphologies "
+                         "at >= 0.9 within +-80 ms and reach 0.25 x the reference there (106, 201 twice, 205, 223), "
+                         "against 2 candidates next to a beat found later (106, 203) and none far from a beat; 109's "
+                         "PVCs are not shaped like its wide (LBBB) beats and stay out of reach. NOT blind as to the "
+                         "lever; c is the guard's own cluster / template thresholds (correlation_from), the floors "
+                         "(cluster_floor, rescue_amplitude), the width (rescue_width), the sharpness "
+                         "(templates_sharpness) are the guard's own constants, wide_align_s = 0.08 s is half of a wide "
+                         "QRS (some 160 ms), none read from any count; the point is chosen leave one record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -719,6 +804,8 @@ def suffix(options) -> str:
         out += f"_contrast{options['rpeak_guard_contrast']}"
     if "rpeak_rescue_wide_template" in options:
         out += f"_wtpl{options['rpeak_rescue_wide_template']}"
+    if "rpeak_rescue_wide_aligned" in options:
+        out += f"_walign{options['rpeak_rescue_wide_aligned']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -740,6 +827,18 @@ def names(run="s48"):
     return [name for name, _, _, _ in points(run)]
 
 
+# points counted beside a run's grid, never chosen: run s62 recounts run s58b's whole grid (its c = 0.95 point too), so
+# that run s58b's held-out figures can be reproduced from the new counts (recount_equals_s58b)
+COUNTED_BESIDE = {"s62": "s58b"}
+
+
+def counted_points(run="s48"):
+    """``points(run)``, then the points of ``COUNTED_BESIDE[run]``'s grid that are not in it (counted, not chosen)."""
+    grid = list(points(run))
+    beside = [p for p in points(COUNTED_BESIDE[run]) if p[0] not in {q[0] for q in grid}] if run in COUNTED_BESIDE else []
+    return grid + beside
+
+
 SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
          for run in GRIDS for name, _, _, options in points(run)}
 
@@ -755,7 +854,7 @@ def count(data_dir, rid, out, run="s48", reuse=False, **signals) -> dict:
             out[f"{rid}|block21_builder|cut_longer"] = [int(np.sum(built["cut_before_s"] > built["qrs_before_s"] + 1e-9)),
                                                         int(built["removed"].size)]
         sets = {}
-        for name, config, constants, options in points(run):
+        for name, config, constants, options in counted_points(run):
             if reuse and name != BASELINE and f"{rid}|{rhythm}|{name}" in out and f"{rid}|{rhythm}|{name}|changes" in out:
                 # run s61: a point its source cache counted on the same build (run s58b's) is not counted again; the
                 # baseline always is (the option points' changes are against it, and its recount must equal the cache)
@@ -821,7 +920,11 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run == "s61":
+    if args.run == "s62":
+        # run s62: the caches of runs s58b / s61 are gone (a fresh machine); every point is counted on every build,
+        # and run s58b's points must reproduce its figures (recount_equals_s58b)
+        seeds = (None, lambda k: None)
+    elif args.run == "s61":
         # run s58b's counts on the same builds: block21 per seed from its cache, the other rhythms from it where it
         # wrote them, else from run s58r's copy (run s58b's normal / pause / bigeminy builds are run s58r's)
         own = Path(old) / f"{rid}_other.json"
@@ -836,14 +939,14 @@ def record_counts(args, rid) -> dict:
         seeds = (None, lambda k: None)
     path = cache / f"{rid}_other.json"
     other = cached(path, seeds[0], keep_old(OTHER))
-    if any(f"{rid}|{r}|{n}" not in other for r in OTHER for n in names(args.run)):
+    if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed, reuse=args.run == "s61")
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
         path = cache / f"{rid}_block21_k{k}.json"
         counts = cached(path, seeds[1](k), keep_old(("block21",)))
-        if any(f"{rid}|block21|{n}" not in counts for n in names(args.run)):
+        if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
                            own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run == "s61")
@@ -882,6 +985,47 @@ def seed_figures(counts, run="s48") -> dict:
                                                             for k in ("found", "lost", "false_added",
                                                                       "false_removed")}).values())}
                                    for n in names if n != BASELINE}}
+
+
+def recount_equals(seed_counts, run) -> dict:
+    """Run ``run``'s figures (its results JSON) against the same figures from this run's recount of its points, per
+    builder seed: the held-out FN + FP and TP / FN / FP per rhythm of its choice rule over its own grid, each point's
+    errors on all 22 records, the baseline's and today's TP / FN / FP per rhythm, 203's block21 counts."""
+    reported = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[run]}.json").read_text())["per_seed"]
+    out = {}
+    for k, counts in seed_counts.items():
+        mine, theirs = seed_figures(counts, run), reported[k]
+        tp_fn_fp = lambda t: {r: [t[r][m] for m in ("TP", "FN", "FP")] for r in RHYTHMS}  # noqa: E731
+        out[k] = {"errors_held_out": mine["errors_held_out"] == theirs["errors_held_out"],
+                  "held_out": tp_fn_fp(mine["held_out"]) == tp_fn_fp(theirs["held_out"]),
+                  "choice_counts": mine["choice_counts"] == theirs["choice_counts"],
+                  "grid_errors_all_22": mine["grid_errors_all_22"] == theirs["grid_errors_all_22"],
+                  "baseline": tp_fn_fp(mine["baseline"]) == tp_fn_fp(theirs["baseline"]),
+                  "today": tp_fn_fp(mine["today"]) == tp_fn_fp(theirs["today"]),
+                  "block21_203": mine["block21_203"] == theirs["block21_203"]}
+    out["all"] = all(all(v.values()) for v in out.values())
+    return out
+
+
+def recount_probe(per_record, run) -> dict:
+    """Before the full count (run s62): run ``run``'s points recounted on a few records' block21 builds against what its
+    results JSON holds per record (203's block21 counts per seed; the FN / FP means over the seeds of the records whose
+    build its builder fix changed, at run s58's point and today's)."""
+    reported = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[run]}.json").read_text())
+    out = {}
+    for rid, c in per_record.items():
+        row = {}
+        if rid == "203":
+            row["block21_203"] = all({SHORT[n]: c["block21"][k][f"203|block21|{n}"] for n in names(run)}
+                                     == reported["per_seed"][str(k)]["block21_203"] for k in SEEDS)
+        if rid in reported.get("block21_changed_records", {}):
+            mine = {label: [round(float(np.mean([c["block21"][k][f"{rid}|block21|{n}"][i] for k in SEEDS])), 1)
+                            for i in (1, 2)] for label, n in (("s58_point", f"{BASELINE}__{suffix(S58_POINT)}"),
+                                                              ("today", TODAY))}
+            row["block21_changed_records"] = mine == {label: v["s58b_builder"] for label, v in
+                                                      reported["block21_changed_records"][rid].items()}
+        out[rid] = row
+    return out
 
 
 def today_figures(per_seed) -> dict:
@@ -1041,14 +1185,14 @@ def why(args, argv) -> dict:
 def plan(args, argv) -> dict:
     """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61"):
+    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61", "s62"):
         raise SystemExit("--plan: runs s56-s60 and s58b only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
-    if args.run in ("s57", "s58", "s59", "s60", "s61"):
+    if args.run in ("s57", "s58", "s59", "s60", "s61", "s62"):
         # the option's cost does not depend on c (t): when the folds mostly choose a point without it, c = 0.9 (run
         # s59: t = 0.95; run s60: c = 3.0, which tests the same peaks) is timed
-        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61") else -2]
+        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61", "s62") else -2]
         speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
                  f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(timed)}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
@@ -1056,7 +1200,7 @@ def plan(args, argv) -> dict:
     return {"experiment": f"{EXPERIMENTS[args.run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
-            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60, "s61": GRID_S61,
+            "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60, "s61": GRID_S61, "s62": GRID_S62,
                      "s58b": GRID_S58}[args.run],
             "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
@@ -1072,8 +1216,21 @@ def plan(args, argv) -> dict:
                             "grid_errors_all_22_mean", "per_seed"],
             "speed": speed, "cache": args.cache_dir,
             **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
-                                              "s61": GRID_S61}[args.run]["read_from"]}
-               if args.run in ("s58", "s59", "s60", "s61") else {}),
+                                              "s61": GRID_S61, "s62": GRID_S62}[args.run]["read_from"]}
+               if args.run in ("s58", "s59", "s60", "s61", "s62") else {}),
+            **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
+                "records_recounted": "every point (today's detector, the baseline, run s51's and run s58's points, the "
+                                     "option points) on every build of the 22 records (block21 per builder seed): the "
+                                     "earlier caches are gone",
+                "recount_check": "before the full count: run s58b's points recounted on 203 and 109 (block21, five "
+                                 "seeds) must equal rpeaks_s58b_builder_own_onset.json's block21_203 and "
+                                 "block21_changed_records['109']; after it, on every seed, each of run s58b's points' "
+                                 "errors on all 22 records (grid_errors_all_22), the baseline's and today's per-rhythm "
+                                 "TP / FN / FP and run s58b's held-out figures from the same choice rule over its own "
+                                 "grid must equal that JSON's (recount_equals_s58b)",
+                "time_check": "one record's block21 at k = 0, today + four points: 1.6 s CPU (109); the whole count "
+                              "fits before 22:55 UTC, so the full grid on all five seeds is counted (no reduction)"}
+               if args.run == "s62" else {}),
             **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
                 "records_recounted": "the baseline and the option points on every build (block21 per builder seed); "
                                      "run s51's and run s58's points come from run s58b's cache (same builds, same code)"}
@@ -1101,6 +1258,7 @@ def plan(args, argv) -> dict:
                                    "block21 counted in full" if args.run in OWN_ONSET else
                                    f"{S58B_CACHE} (run s58b's counts, read only; the other rhythms of the records it did "
                                    f"not write from {S58R_CACHE_COPY})" if args.run == "s61" else
+                                   "nothing: every point counted afresh into " + args.cache_dir if args.run == "s62" else
                                    f"{S57_CACHE_COPY} (a copy of {CACHES['s57']}) for the records the builder fix leaves "
                                    "unchanged" if args.run in ("s58", "s59", "s60") else
                                    f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
@@ -1134,13 +1292,17 @@ def main(argv=None) -> int:
     records = list(tasks.MITDB_DS1)
     per_record = {rid: record_counts(args, rid) for rid in (args.records or records)}
     if args.records:
+        if args.run in COUNTED_BESIDE:
+            # run s62's check before the full count: run s58b's points recounted on these records equal its figures
+            print(json.dumps({"recount_probe": recount_probe(per_record, COUNTED_BESIDE[args.run])}))
         return 0
-    per_seed = {}
+    per_seed, seed_counts = {}, {}
     for k in SEEDS:
         counts = {}
         for rid in records:
             counts.update(per_record[rid]["other"])
             counts.update(per_record[rid]["block21"][k])
+        seed_counts[str(k)] = counts
         per_seed[str(k)] = seed_figures(counts, args.run)
         log.info("k=%d: held out %d (baseline %d), block21 %s, choices %s", k, per_seed[str(k)]["errors_held_out"],
                  per_seed[str(k)]["baseline_errors"], per_seed[str(k)]["block21"], per_seed[str(k)]["choice_counts"])
@@ -1204,7 +1366,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else GRID_S62 if args.run == "s62" else
             GRID_S59 if args.run == "s59" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
@@ -1242,7 +1404,7 @@ def main(argv=None) -> int:
         s51 = json.loads(S47_JSON.with_name(f"{EXPERIMENTS[ref]}.json").read_text())
         fewer51 = (float(np.mean([v["errors_held_out"] for v in per_seed.values()]))
                    < s51["summary"]["errors_held_out"]["mean"])
-        if args.run in ("s60", "s61"):
+        if args.run in ("s60", "s61", "s62"):
             # runs s60-s61's rule: fewer held-out errors than run s58 (rescored on the same builder) on every seed
             fewer51 = all(v["errors_held_out"] < s51["per_seed"][k]["errors_held_out"] for k, v in per_seed.items())
         falls51 = {r: [m for m in ("Se", "+P") if round(mean("held_out", r, m), 5) < s51["rhythm_means"][r][m]["held_out"]]
@@ -1306,6 +1468,11 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
+    if args.run in COUNTED_BESIDE:
+        result["recount_equals_s58b"] = recount_equals(seed_counts, COUNTED_BESIDE[args.run])
+        if not result["recount_equals_s58b"]["all"]:
+            log.error("the recount of run %s's points differs from its results: %s", COUNTED_BESIDE[args.run],
+                      result["recount_equals_s58b"])
     result["reported_figure"] = result["summary"]
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("reported_figure", "baseline_summary", "minus_baseline", *(
