@@ -129,6 +129,32 @@ def test_example_runs_without_tensorflow(exported, cinc_dir):
     assert result["label"] == "A" and result["windows"][0]["status"] == "ok"
 
 
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
+def test_stripped_file_gives_the_same_outputs_bit_for_bit(exported, cinc_dir, tmp_path):
+    """``tflite_file.strip_file`` (what ``export --end-to-end`` applies to the end-to-end files) on the exported
+    file: smaller, and every output the same under LiteRT on the fixture records and on a bad window."""
+    import shutil
+
+    from ecgsl_keras.serving import tflite_file
+
+    out, _, config = exported
+    stripped = tmp_path / "stripped.tflite"
+    shutil.copyfile(out / edge.tflite_name("float32"), stripped)
+    sizes = tflite_file.strip_file(stripped)
+    assert sizes["bytes_after"] < sizes["bytes_before"] == (out / edge.tflite_name("float32")).stat().st_size
+    before, after = edge.Runner(out / edge.tflite_name("float32"), num_threads=1), edge.Runner(stripped, num_threads=1)
+    windows = []
+    for name in RECORDS:
+        signal, fs, _ = read_lead(Path(cinc_dir) / name)
+        windows.append(signal_lib.resample(signal, fs, config.signal.target_fs)[:3000].astype(np.float32))
+    windows.append(np.full(3000, np.nan, np.float32))
+    for x in windows:
+        out_b, out_a = before(x), after(x)
+        assert out_b.keys() == out_a.keys() == set(edge.OUTPUTS)
+        for key in out_b:
+            assert out_b[key].dtype == out_a[key].dtype and out_b[key].tobytes() == out_a[key].tobytes(), key
+
+
 def test_clean_fir_reproduces_signal_clean(cinc_dir):
     config = SignalConfig()
     signal, fs, _ = read_lead(Path(cinc_dir) / "A00931")

@@ -68,6 +68,14 @@ def test_export_writes_every_file_and_metadata(exported):
                  "config.json", "ecgsl_metadata.json", "export_report.json"):
         assert (out / name).is_file(), name
     assert not list(out.parent.glob(".cinc2017.tmp-*")), "temporary folder left behind"
+    # written without the tables LiteRT never reads (tflite_file): a second strip finds nothing to remove
+    from ecgsl_keras.serving import tflite_file
+
+    for name in ("model_float32.tflite", "model_float16.tflite", "model_int8.tflite"):
+        data = (out / name).read_bytes()
+        assert tflite_file.strip_empty_tables(data) == data, name
+        described = tflite_file.describe(data)    # (not a no-op strip: the converter writes one table per tensor)
+        assert described["quantization_tables"] < described["tensors"] // 2, name
     # readable by everyone (less the umask): not mkdtemp's 0700 nor mkstemp's 0600
     mask = os.umask(0)
     os.umask(mask)

@@ -12,16 +12,20 @@ with the TFLite schema:
   as constants and ops; ``overhead``: the file size minus all of these (flatbuffer header, operator codes, signature,
   empty buffer tables). A part's bytes are marginal: what the packed file loses when its constant buffers are emptied
   (constants), then when its operators and tensor tables are removed too (ops); exact for this packing (vtables,
-  vector headers and alignment included), measured on the scoped file with its names stripped.
+  vector headers and alignment included), measured on the scoped file with its names stripped and, since run s39,
+  without the empty tables (``tflite_file.strip_model``, as ``export`` writes the file; ``strip_levers`` still gives
+  what that strip saves, measured on the file before it).
 * the top 15 constant buffers by size with their tensor names, duplicated constant buffers (same bytes, more than one
   buffer), float32 constants whose values fit int8/int16 exactly, int32 constants equal to 0..n-1.
-* cross-checks: the scoped file with its names stripped against ``edge.convert_tflite``'s file (SHA-256, size, op
+* cross-checks: the scoped file with its names stripped against the shipped file (``edge.convert_tflite``, then
+  ``tflite_file.strip_empty_tables`` as ``export`` does; SHA-256, size, op
   counts, constant bytes: the scopes change names only, but the converter orders tensors by them, so the bytes may
   differ), the shipped point's size against ``--reference`` (the shipped size), and the
   classifier-only int8 file (``serving.export`` without ``--end-to-end``, dynamic range, names stripped as the
   end-to-end file's are) against the classifier part.
 
     python experiments/edge/byte_budget.py --work /work/runs/s38-budget --out benchmarks/results/edge_byte_budget.json
+    python experiments/edge/byte_budget.py --work /work/runs/s39-strip/budget --out benchmarks/results/edge_byte_budget_s39.json
 
 Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import hashlib
 import json
 import sys
@@ -152,6 +157,8 @@ def breakdown(flatbuffer: bytes, classifier: str) -> dict:
     """Parts, top constants and lever candidates of one named (unstripped) flatbuffer."""
     from tensorflow.lite.python import schema_py_generated as schema
 
+    from ecgsl_keras.serving import tflite_file
+
     model = schema.ModelT.InitFromPackedBuf(bytearray(flatbuffer), 0)
     opnames = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
     parts = {p: {"constant_bytes": 0, "ops": 0, "constants": 0,
@@ -195,6 +202,14 @@ def breakdown(flatbuffer: bytes, classifier: str) -> dict:
     for subgraph in model.subgraphs:      # as strip_tensor_names writes the file
         for tensor in subgraph.tensors:
             tensor.name = b""
+    levers = strip_levers(copy.deepcopy(model))      # what the strip below saves (nothing on a stripped file)
+    # as export writes the file (run s39): no empty tables; the buffers renumbered, so their owners too
+    old_buffers = [[t.buffer for t in sg.tensors] for sg in model.subgraphs]
+    tflite_file.strip_model(model)
+    renumbered = {old: t.buffer for sg, olds in zip(model.subgraphs, old_buffers) for old, t in zip(olds, sg.tensors)}
+    buffer_owner = {renumbered[b]: part for b, part in buffer_owner.items()}
+    for row in const_rows:
+        row["buffer"] = renumbered[row["buffer"]]
     stripped_bytes = _packed_size(model)
     for part in parts:
         parts[part]["constant_marginal_bytes"], parts[part]["ops_marginal_bytes"] = _marginal_bytes(
@@ -230,7 +245,6 @@ def breakdown(flatbuffer: bytes, classifier: str) -> dict:
     for p in parts.values():
         op_counts.update(p["by_op"])
         p["by_op"] = dict(p["by_op"].most_common())
-    levers = strip_levers(model)       # last: changes the model
     return {"parts": parts, "strip_levers": levers, "top_constants": const_rows[:15], "constant_bytes_by_type": dict(by_type),
             "duplicated_constants": duplicates, "float32_constants_fitting_integers": fits,
             "int32_ranges": ranges, "stripped_bytes": stripped_bytes, "op_counts": dict(sorted(op_counts.items())), "subgraphs": len(model.subgraphs), "buffers": len(model.buffers),
@@ -249,7 +263,10 @@ def summarise(raw: dict) -> dict:
     signal = sum(v for k, v in rows.items() if k.split("_")[0] in ("filter", "detector", "guard", "beat"))
     groups = {"classifier": rows["classifier_weights"] + rows["classifier_ops"], "signal_processing": signal,
               "overhead": rows["overhead"]}
+    signal_ops = sum(p[part]["ops"] for part in SIGNAL_PARTS)
     return {"bytes": rows, "share": {k: round(v / size, 4) for k, v in rows.items()},
+            # what one more signal-processing op costs, on average (its operator and tensor tables)
+            "signal_ops_bytes_per_op": round(sum(rows[f"{part}_ops"] for part in SIGNAL_PARTS) / signal_ops, 1),
             "groups_bytes": groups, "groups_share": {k: round(v / size, 4) for k, v in groups.items()},
             "ops": {part: p[part]["ops"] for part in p}, "ops_total": sum(p[part]["ops"] for part in p), "constants": {part: p[part]["constants"] for part in p}}
 
@@ -261,13 +278,14 @@ def main(argv=None) -> int:
 
     from ecgsl_keras.serving import edge
     from ecgsl_keras.serving import export as serving_export
+    from ecgsl_keras.serving import tflite_file
     from ecgsl_keras.serving.export import load_classifier
     from gap_port import _configs
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
     p.add_argument("--points", nargs="+", default=list(POINTS), help="gap_port.py's points")
-    p.add_argument("--reference", type=int, default=362_656, help="the shipped int8 end-to-end size (bytes)")
+    p.add_argument("--reference", type=int, default=328_296, help="the shipped int8 end-to-end size (bytes)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -297,9 +315,9 @@ def main(argv=None) -> int:
                 converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
                 converter.optimizations = [tf.lite.Optimize.DEFAULT]
                 files["named"] = converter.convert()
-                files["scoped"] = edge.strip_tensor_names(files["named"])
+                files["scoped"] = tflite_file.strip_empty_tables(edge.strip_tensor_names(files["named"]))
             else:
-                files["shipped"] = edge.convert_tflite(folder, "int8")
+                files["shipped"] = tflite_file.strip_empty_tables(edge.convert_tflite(folder, "int8"))
         classifier_name = graph.model.name
         size = len(files["shipped"])
         raw = breakdown(files["named"], classifier_name)

@@ -2,11 +2,13 @@
 machine has (a shared machine: absolute times move with the other jobs, ratios much less).
 
     python experiments/edge/latency_same_load.py --file before=OLD.tflite --file now=NEW.tflite \
-        [--file input_rate_300=F300.tflite:300] [--idle before=2.63] [--repeats 300]
+        [--file input_rate_300=F300.tflite:300] [--idle before=2.63] [--repeats 300] [--alternate]
 
 ``NAME=PATH[:RATE]``: RATE, the file's input rate (default 100 Hz), sets the length of its 30 s window.
 ``--idle NAME=MS``: that file's CPU median measured on an idle machine; the others' idle times are then
-estimated by their ratio to it. Prints one JSON object as the last stdout line.
+estimated by their ratio to it. ``--alternate``: every other repeat runs the files in reverse order (the file
+run first in a repeat can be a little slower or faster: the order then weighs on neither). Prints one JSON
+object as the last stdout line.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def main(argv=None) -> int:
     p.add_argument("--file", action="append", required=True, help="NAME=PATH[:RATE]")
     p.add_argument("--idle", action="append", default=[], help="NAME=MS")
     p.add_argument("--repeats", type=int, default=300)
+    p.add_argument("--alternate", action="store_true", help="reverse the order of the files every other repeat")
     args = p.parse_args(argv)
     files = {}
     for spec in args.file:
@@ -49,8 +52,9 @@ def main(argv=None) -> int:
         for _ in range(20):
             run(x)
     cpu = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, (run, x) in runs.items():
+    order = list(runs.items())
+    for repeat in range(args.repeats):
+        for name, (run, x) in (order[::-1] if args.alternate and repeat % 2 else order):
             c0 = time.process_time()
             run(x)
             cpu[name].append((time.process_time() - c0) * 1e3)
@@ -58,7 +62,8 @@ def main(argv=None) -> int:
     out = {"cpu_median_ms": median, "cpu_p95_ms": {name: float(np.percentile(v, 95)) for name, v in cpu.items()},
            "size_bytes": {name: path.stat().st_size for name, (path, _) in files.items()},
            "input_rate_hz": {name: rate for name, (_, rate) in files.items()},
-           "repeats": args.repeats, "threads": 1, "load_average_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
+           "repeats": args.repeats, "alternate": args.alternate, "threads": 1, "load_average_1min": os.getloadavg()[0],
+           "cpus": os.cpu_count()}
     for spec in args.idle:
         base, ms = spec.split("=")
         out["idle_reference"] = {"file": base, "cpu_median_ms": float(ms)}

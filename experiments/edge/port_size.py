@@ -8,7 +8,9 @@ end to end at ``gap_port.py``'s ``--points`` (float32 and int8 sizes and SHA-256
 (``EndToEnd.peaks``, 30 s windows at 100 Hz, the preset's detection settings) at each point on the embedded CinC
 sample, 5 minutes of each MIT-BIH fixture record and the first 30 s of every ``--every``-th CinC validation record
 (``gap_port._records``; skipped when ``--cinc`` is absent), and every output of both exported files (LiteRT, 1 thread)
-on the first window at the file's input rate of the CinC sample's records and of those validation records.
+on the first window at the file's input rate of the CinC sample's records and of those validation records. Since run
+s39 the files are measured as ``export`` writes them: ``edge.convert_tflite``'s bytes through
+``tflite_file.strip_empty_tables`` (the sizes of the JSONs before, ``edge_port_size*.json``, are without that strip).
 
     python experiments/edge/port_size.py --before dfed342 --work WORK --out benchmarks/results/edge_port_size.json
     python experiments/edge/port_size.py --before b284def --points on on_deep on_noise on_post_wide --work WORK \
@@ -48,6 +50,7 @@ def run_side(args) -> None:
     from ecgsl_keras.data import signal as signal_lib
     from ecgsl_keras.data.datasets.cinc2017 import cinc2017_sample_dir
     from ecgsl_keras.data.readers import read_lead
+    from ecgsl_keras.serving import tflite_file
     from ecgsl_keras.serving.export import load_classifier
     from gap_port import POINTS as OPTIONS, _configs, _records
     from gap_port_default_check import _module, fixture_windows
@@ -89,7 +92,8 @@ def run_side(args) -> None:
         edge.write_saved_model(graph, folder)
         sizes[point] = {}
         for fmt in ("float32", "int8"):
-            flatbuffer = edge.convert_tflite(folder, fmt)
+            # as export writes it (serving.export strips the end-to-end files after edge writes them)
+            flatbuffer = tflite_file.strip_empty_tables(edge.convert_tflite(folder, fmt))
             sizes[point][fmt] = {"bytes": len(flatbuffer), "sha256": hashlib.sha256(flatbuffer).hexdigest()}
             path = folder.parent / f"{fmt}.tflite"
             path.write_bytes(flatbuffer)
