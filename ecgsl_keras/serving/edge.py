@@ -936,8 +936,8 @@ class EndToEnd:
         ``second_correlation``, are refused by ``check_config``). The candidates are the local maxima of ``feature``
         (the search back's: the smoothed |slope| of the detection signal, ``rpeak_guard.slope_feature``) at least
         ``min_rr_s`` apart (``scipy.signal.find_peaks``' distance rule: the highest first, each removing the lower
-        ones closer than the distance; two rounds of winners of a running maximum, which is that rule unless a chain
-        of three suppressions meets), between two kept peaks. A candidate is added when it reaches level x the
+        ones closer than the distance; here rounds of winners of a running maximum until every maximum is decided,
+        the same peaks), between two kept peaks. A candidate is added when it reaches level x the
         ``second_level_percentile``-th percentile of ``feature`` at the kept peaks around it (``neighbours`` each
         side), lies ``second_spacing`` x the local median RR (and ``min_rr_s``) from both kept neighbours before and
         after its move to the R apex (``rpeak_guard.correct_apex``, the direction from the medians of ``cleaned`` at
@@ -963,13 +963,16 @@ class EndToEnd:
         right = tf.concat([coarse[1:], coarse[-1:]], 0)
         local = tf.logical_and(tf.logical_and(coarse > left, coarse > right), jc * step < count)
 
-        def winners(mask):      # the maxima of mask highest within +-(d - 1)
-            v = tf.where(mask, coarse, -big)
-            return tf.logical_and(mask, v >= _running(v, 2 * d - 1, "max"))
+        def rule(chosen, open_):
+            # the open maxima highest within +-(d - 1) are kept, and every open one within d - 1 of a kept one closes:
+            # what the rule's loop, highest first, keeps (a maximum is decided once the higher ones near it are)
+            v = tf.where(open_, coarse, -big)
+            chosen = tf.logical_or(chosen, tf.logical_and(open_, v >= _running(v, 2 * d - 1, "max")))
+            near = _running(tf.cast(chosen, tf.float32), 2 * d - 1, "max") > 0.0
+            return chosen, tf.logical_and(open_, tf.logical_not(near))
 
-        first = winners(local)
-        near = _running(tf.cast(first, tf.float32), 2 * d - 1, "max") > 0.0
-        chosen = tf.logical_or(first, winners(tf.logical_and(local, tf.logical_not(near))))
+        # a WHILE loop (one copy of the round in the file): as many rounds as the longest chain of suppressions
+        chosen = tf.while_loop(lambda chosen, open_: tf.reduce_any(open_), rule, (tf.zeros_like(local), local))[0]
         # at most one in d samples: ceil(nc / d) slots, in time order
         kc = -(-nc // d)
         top = tf.math.top_k(tf.where(chosen, -tf.cast(jc, tf.float32), -big), k=kc, sorted=True)
