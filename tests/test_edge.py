@@ -420,9 +420,7 @@ def test_unservable_configs_are_refused(options):
 
 @pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1},
                                      {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
-                                     {"rpeak_second_proposer": 0.5, "rpeak_guard_constants": {"second_correlation": 0.5}},
-                                     {"rpeak_second_proposer": 0.5, "rpeak_second_run": 0.97},
-                                     {"rpeak_guard_wide": 2.0},
+                                     {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
                                      {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
                                      {"rpeak_guard_residual": 0.5},
                                      {"rpeak_guard_own_t": 0.5}, {"rpeak_second_run": 0.8},
@@ -659,13 +657,6 @@ def test_ported_detector_options_are_accepted():
     assert "rpeak_guard_noise" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
     edge.check_config(SignalConfig(rpeak_guard_post_wide=0.4), edge.EdgeConfig())
     assert "rpeak_guard_post_wide" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
-    edge.check_config(SignalConfig(rpeak_second_proposer=0.5, rpeak_guard_constants={"second_amplitude": 0.1}),
-                      edge.EdgeConfig())
-    assert "rpeak_second_proposer" not in edge.PYTHON_ONLY_RPEAK_OPTIONS
-    from ecgsl_keras.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="second proposer"):    # it reads the neurokit detector's signal
-        edge.check_config(SignalConfig(rpeak_second_proposer=0.5), edge.EdgeConfig(detector="levels"))
 
 
 @pytest.mark.parametrize("deep", [0.15, 0.2])
@@ -803,54 +794,6 @@ def test_in_graph_post_wide_check_drops_the_peaks_after_wide_beat_drops(fixtures
         np.testing.assert_array_equal(kept.numpy()[ok.numpy()], peaks[~flagged])
         dropped += int(flagged.sum())
     assert dropped >= minimum
-
-
-def _second_proposer_matches(config, x, drop_every=0):
-    """EndToEnd.second_proposer against rpeak_guard.second_proposer on the same peaks, cleaned window and detection
-    signal (float32, as the graph holds them; x at target_fs, at most one window): the peaks of find_rpeaks with the
-    step off, every ``drop_every``-th left out (a missed beat for the step to find; 0: none). Returns how many peaks
-    the Python step adds."""
-    fs_t = config.target_fs
-    graph = edge.EndToEnd(None, config, max_beats=128, n_rr=3)
-    cleaned = signal_lib.clean(x, fs_t, config.clean_method).astype(np.float32)
-    det = signal_lib.clean(x, fs_t, config.rpeak_clean_method or config.clean_method).astype(np.float32)
-    peaks = signal_lib.find_rpeaks(x, fs_t, dataclasses.replace(config, rpeak_second_proposer=0.0),
-                                   cleaned=cleaned.astype(np.float64))
-    if drop_every:
-        peaks = np.delete(peaks, np.arange(2, peaks.size - 2, drop_every))
-    assert 3 <= peaks.size <= 128 and cleaned.size <= graph.n
-    expected = rpeak_guard.second_proposer(peaks, cleaned.astype(np.float64), det.astype(np.float64), fs_t, config)
-    pad = graph.n - cleaned.size     # a shorter window padded with its last sample, as numpy clips
-    feature = graph.search_back_prepare(np.pad(cleaned, (0, pad), mode="edge"), np.pad(det, (0, pad), mode="edge"))[0]
-    pos = np.full(128, graph.n - 1, np.int32)
-    pos[: peaks.size] = peaks
-    kept, ok = graph.second_proposer(np.pad(cleaned, (0, pad), mode="edge"), np.int32(cleaned.size), feature, pos,
-                                     np.arange(128) < peaks.size)
-    np.testing.assert_array_equal(kept.numpy()[ok.numpy()], expected)
-    return int(expected.size - peaks.size)
-
-
-@pytest.mark.parametrize("level, amplitude", [(0.5, 0.1), (0.3, 0.2)])
-def test_in_graph_second_proposer_adds_the_peaks_python_adds(cinc_dir, fixtures_dir, level, amplitude):
-    """rpeak_second_proposer (issue 21 run s39) in the graph: given the same peaks, cleaned window and detection signal,
-    EndToEnd.second_proposer adds what rpeak_guard.second_proposer adds (run s58's 0.5 with second_amplitude 0.1, and
-    a looser level), on fixture records where it adds beats as they are (CinC sample records, the graph point's
-    options: the late checks and the first beat) and on MIT-BIH 119 with every fifth detected beat left out (several
-    missed beats per window: the strongest-first loop decides between close candidates)."""
-    from ecgsl_keras.bench.rpeaks import read_mitdb
-
-    config = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_minimum_gap_s=0.25,
-                          rpeak_rescue_deep=0.2, rpeak_guard_noise=1.7, rpeak_guard_post_wide=0.4,
-                          rpeak_keep_first_beat=True, rpeak_second_proposer=level,
-                          rpeak_guard_constants={"noise_correlation": 0.8, "second_amplitude": amplitude})
-    fs_t = config.target_fs
-    added = 0
-    for name in ("A04735", "A05486", "A08489"):
-        signal, fs, _ = read_lead(Path(cinc_dir) / name)
-        added += _second_proposer_matches(config, signal_lib.resample(signal, fs, fs_t)[: int(30 * fs_t)])
-    signal, fs, *_ = read_mitdb(fixtures_dir / "mitdb", "119")
-    missed = _second_proposer_matches(config, signal_lib.resample(signal[: int(30 * fs)], fs, fs_t), drop_every=5)
-    assert added >= 10 and missed >= 3
 
 
 def test_arange_is_computed_at_run_time_not_stored_in_the_file():

@@ -97,11 +97,9 @@ def tflite_name(fmt: str) -> str:
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
 # EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check; rpeak_guard_post_wide (the post-wide-beat
-# check) in EndToEnd.post_wide_check; rpeak_second_proposer (the second proposer, issue 21 run s39, without the cluster
-# rescue, PVC-run spacing, P-wave, T-wave and residual checks that act on its candidates: those stay refused) in
-# EndToEnd.second_proposer.
+# check) in EndToEnd.post_wide_check.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
-                             "rpeak_guard_p_wave", "rpeak_guard_wide", "rpeak_rescue_cluster",
+                             "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_propose_templates",
@@ -121,8 +119,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
                          "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
                          "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
-                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness",
-                         "second_level_percentile", "second_amplitude", "second_width", "second_spacing")
+                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -354,9 +351,6 @@ def check_config(signal_config: SignalConfig, edge: EdgeConfig = EdgeConfig()) -
                                                     f"overrides {', '.join(not_run)} (Python path only"
                                                     + ("; the graph's rounds are EdgeConfig.searchback_rounds"
                                                        if "searchback_rounds" in not_run else "") + ")")
-    if signal_config.rpeak_second_proposer > 0 and edge.detector != "neurokit":
-        raise ConfigError("<config>", "bad_config", "the graph's second proposer (rpeak_second_proposer) reads the "
-                                                    f"neurokit detector's signal; detector {edge.detector!r} has none")
     python_only = [name for name in PYTHON_ONLY_RPEAK_OPTIONS if getattr(signal_config, name) > 0]
     if signal_config.rpeak_mindelay_keep not in GRAPH_MINDELAY_KEEP or python_only:
         raise ConfigError("<config>", "bad_config", "the end-to-end graph runs the guard's search back without its "
@@ -928,161 +922,6 @@ class EndToEnd:
                                                 sharpness < const.post_wide_sharpness * sharpness_b))
         return tf.logical_and(ok, tf.logical_not(tf.logical_and(flagged, c >= 3)))
 
-    def second_proposer(self, cleaned, count, feature, pos, ok):
-        """``rpeak_guard.second_proposer`` in tensor form (``SignalConfig.rpeak_second_proposer`` = level; constants
-        ``rpeak_guard.constants_for``: ``second_level_percentile``, ``second_amplitude``, ``second_width``,
-        ``second_spacing``, ``neighbours``, ``percentile``, ``qrs_half_width_s``, ``shape_half_width_s``; the options
-        that act on its candidates, the cluster rescue, PVC-run spacing, P-wave, T-wave and QRS-residual checks and
-        ``second_correlation``, are refused by ``check_config``). The candidates are the local maxima of ``feature``
-        (the search back's: the smoothed |slope| of the detection signal, ``rpeak_guard.slope_feature``) at least
-        ``min_rr_s`` apart (``scipy.signal.find_peaks``' distance rule: the highest first, each removing the lower
-        ones closer than the distance; here rounds of winners of a running maximum until every maximum is decided,
-        the same peaks), between two kept peaks. A candidate is added when it reaches level x the
-        ``second_level_percentile``-th percentile of ``feature`` at the kept peaks around it (``neighbours`` each
-        side), lies ``second_spacing`` x the local median RR (and ``min_rr_s``) from both kept neighbours before and
-        after its move to the R apex (``rpeak_guard.correct_apex``, the direction from the medians of ``cleaned`` at
-        the peaks and on a 10 Hz grid), and its QRS amplitude is at least ``second_amplitude`` x the neighbours'
-        ``percentile``-th and its width (``qrs_shapes``) at most ``second_width`` x their median; they are added
-        strongest first, each at that spacing from the peaks added before it, the local RR counted again (a WHILE
-        loop, as the Python step's). ``pos`` / ``ok`` packed (kept first, in time order, as ``search_back`` returns them); returns them
-        re-packed. Every measure of the kept peaks and the candidates comes from one gather of ``cleaned``, the four
-        neighbour statistics from one table of neighbour rows and one sort."""
-        import tensorflow as tf
-
-        fs, n, k, sc = self.fs, self.n, self.max_beats, self.sc
-        const = rpeak_guard.constants_for(sc)
-        big = 3.0e38
-        min_d = max(1, int(round(sc.min_rr_s * fs)))
-        step = max(1, int(fs // 100))   # as the Python step: the maxima on a ~100 Hz grid
-        coarse = feature if step == 1 else feature[::step]
-        nc = int(coarse.shape[0])
-        d = max(1, min_d // step)
-        jc = _arange(coarse)
-        # scipy's local maxima (strict; a plateau's is rare on a float feature), then its distance rule
-        left = tf.concat([coarse[:1], coarse[:-1]], 0)
-        right = tf.concat([coarse[1:], coarse[-1:]], 0)
-        local = tf.logical_and(tf.logical_and(coarse > left, coarse > right), jc * step < count)
-
-        def rule(chosen, open_):
-            # the open maxima highest within +-(d - 1) are kept, and every open one within d - 1 of a kept one closes:
-            # what the rule's loop, highest first, keeps (a maximum is decided once the higher ones near it are)
-            v = tf.where(open_, coarse, -big)
-            chosen = tf.logical_or(chosen, tf.logical_and(open_, v >= _running(v, 2 * d - 1, "max")))
-            near = _running(tf.cast(chosen, tf.float32), 2 * d - 1, "max") > 0.0
-            return chosen, tf.logical_and(open_, tf.logical_not(near))
-
-        # a WHILE loop (one copy of the round in the file): as many rounds as the longest chain of suppressions
-        chosen = tf.while_loop(lambda chosen, open_: tf.reduce_any(open_), rule, (tf.zeros_like(local), local))[0]
-        # at most one in d samples: ceil(nc / d) slots, in time order
-        kc = -(-nc // d)
-        top = tf.math.top_k(tf.where(chosen, -tf.cast(jc, tf.float32), -big), k=kc, sorted=True)
-        cand = top.indices * step
-        has = top.values > -1.0e38
-        strength = tf.gather(feature, cand)
-        c = tf.reduce_sum(tf.cast(ok, tf.int32))
-        # each candidate's kept peaks before it (np.searchsorted on the packed peaks): its neighbour rows
-        before = tf.reduce_sum(tf.cast(tf.logical_and(tf.reshape(pos, (1, k)) < tf.reshape(cand, (kc, 1)),
-                                                      tf.reshape(ok, (1, k))), tf.int32), axis=1)
-        # to the R apex (rpeak_guard.correct_apex: cleaned minus its centred mean over 2 r + 1 samples, the extremum
-        # within +-r), the direction as the Python step chooses it
-        radius = int(round(float(sc.rpeak_refine_s) * fs))
-        moved = cand
-        if sc.rpeak_refine_s > 0 and radius >= 1:
-            at_peaks = _sorted_quantiles(tf.gather(cleaned, pos), c, [0.5])[0]
-            grid = cleaned[::10 * step]
-            on_grid = _sorted_quantiles(grid, (count + 10 * step - 1) // (10 * step), [0.5])[0]
-            sign = tf.where(at_peaks >= on_grid, 1.0, -1.0)
-            r = radius
-            segment = tf.gather(cleaned, tf.clip_by_value(tf.reshape(cand, (kc, 1)) + tf.range(-2 * r, 2 * r + 1)[None, :],
-                                                          0, n - 1))
-            cumulative = tf.pad(tf.cumsum(segment, axis=1), [[0, 0], [1, 0]])
-            detrended = segment[:, r:3 * r + 1] - (cumulative[:, 2 * r + 1:] - cumulative[:, :2 * r + 1]) / float(2 * r + 1)
-            moved = cand - r + tf.argmax(sign * detrended, axis=1, output_type=tf.int32)
-        # one gather for the kept peaks and the moved candidates: QRS amplitude (+-qrs_half_width_s) and width
-        # (samples within +-shape_half_width_s over half the largest deviation from the window mean)
-        half = max(1, int(round(const.qrs_half_width_s * fs)))
-        wide = max(1, int(round(const.shape_half_width_s * fs)))
-        widest = max(half, wide)
-        at = tf.concat([pos, moved], 0)
-        samples = tf.gather(cleaned, tf.clip_by_value(tf.reshape(at, (k + kc, 1)) + tf.range(-widest, widest + 1)[None, :],
-                                                      0, n - 1))
-        qrs = samples[:, widest - half:widest + half + 1] if half < widest else samples
-        amplitude = tf.reduce_max(qrs, axis=1) - tf.reduce_min(qrs, axis=1)
-        shape = samples[:, widest - wide:widest + wide + 1] if wide < widest else samples
-        deviation = tf.abs(shape - tf.reduce_mean(shape, axis=1, keepdims=True))
-        width = tf.reduce_sum(tf.cast(deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True), tf.float32),
-                              axis=1)
-        # the four neighbour statistics (rpeak_guard._neighbour_percentile) of each candidate, one sort: feature
-        # (second_level_percentile), QRS amplitude (percentile), width (median) and RR (median: the RR ending at row
-        # i, pos[i] - pos[i - 1], from row 1, is np.diff(peaks) at peaks[1:])
-        posf = tf.cast(pos, tf.float32)
-        rr = posf - tf.concat([posf[:1], posf[:-1]], 0)
-        values = tf.stack([tf.gather(feature, pos), amplitude[:k], width[:k], rr], axis=1)      # (K, 4)
-        m = int(const.neighbours)
-        rows = tf.reshape(before, (kc, 1)) + tf.range(-m, m)[None, :]
-        lowest = tf.constant([0, 0, 0, 1], tf.int32)
-        inside = tf.logical_and(tf.reshape(rows, (kc, 2 * m, 1)) >= lowest, tf.reshape(rows, (kc, 2 * m, 1)) < c)
-        window = tf.where(inside, tf.gather(values, tf.clip_by_value(rows, 0, k - 1)), big)    # (kc, 2m, 4)
-        ascending = tf.reshape(-tf.math.top_k(-tf.transpose(window, (0, 2, 1)), k=2 * m, sorted=True).values,
-                               (kc * 4, 2 * m))
-        last = tf.reshape(tf.maximum(tf.reduce_sum(tf.cast(inside, tf.int32), axis=1) - 1, 0), (kc * 4,))
-        quantile = np.array([const.second_level_percentile, const.percentile, 50.0, 50.0], np.float32) / 100.0
-        position = tf.reshape(tf.cast(tf.reshape(last, (kc, 4)), tf.float32) * quantile, (kc * 4,))
-        low = tf.floor(position)
-        low_i = tf.cast(low, tf.int32)
-        a = tf.gather(ascending, low_i, batch_dims=1)
-        b = tf.gather(ascending, tf.minimum(low_i + 1, last), batch_dims=1)
-        level, amplitude_ref, width_ref, local_rr = tf.unstack(tf.reshape(a + (position - low) * (b - a), (kc, 4)), axis=1)
-        # between two kept peaks, at least second_spacing x the local RR (and min_rr_s) from both, before and after
-        # the move (which stays under min_rr_s: the same kept neighbours)
-        space = tf.maximum(float(const.second_spacing) * local_rr, float(min_d))
-        previous = tf.cast(tf.gather(pos, tf.clip_by_value(before - 1, 0, k - 1)), tf.float32)
-        following = tf.cast(tf.gather(pos, tf.clip_by_value(before, 0, k - 1)), tf.float32)
-
-        def spaced(p):
-            p = tf.cast(p, tf.float32)
-            return tf.logical_and(p - previous >= space, following - p >= space)
-
-        accept = tf.logical_and(tf.logical_and(has, tf.logical_and(before > 0, before < c)),
-                                tf.logical_and(spaced(cand), spaced(moved)))
-        accept = tf.logical_and(accept, tf.logical_and(strength >= float(sc.rpeak_second_proposer) * level, c >= 3))
-        accept = tf.logical_and(accept, tf.logical_and(amplitude[k:] >= float(const.second_amplitude) * amplitude_ref,
-                                                       width[k:] <= float(const.second_width) * width_ref))
-        # strongest first, each against the peaks added before it: the local median RR of those peaks (the intervals
-        # of the 2 neighbours rows around it) and the spacing from both its neighbours among them, as the Python
-        # step's loop (a WHILE op: one copy of the step in the file; as many steps as accepted candidates)
-        queue = tf.gather(moved, tf.math.top_k(tf.where(accept, strength, -big), k=kc, sorted=True).indices)
-        queue = tf.cast(queue, tf.float32)
-        size = k + kc
-        out = tf.concat([tf.where(ok, posf, big), tf.fill([kc], big)], 0)    # ascending, "no peak" last
-        offsets = tf.range(-m, m)
-
-        def insert(i, out):
-            p = tf.gather(queue, i)
-            count_out = tf.reduce_sum(tf.cast(out < 1.0e38, tf.int32))
-            less = tf.reduce_sum(tf.cast(out < p, tf.int32))
-            v = tf.maximum(less, 1) - 1 + offsets
-            valid = tf.logical_and(v >= 0, v < count_out - 1)
-            v = tf.clip_by_value(v, 0, size - 2)
-            intervals = -tf.math.top_k(-tf.where(valid, tf.gather(out, v + 1) - tf.gather(out, v), big), k=2 * m).values
-            known = tf.reduce_sum(tf.cast(valid, tf.int32))
-            top = tf.maximum(known - 1, 0)
-            rank = tf.cast(top, tf.float32) * 0.5
-            low = tf.floor(rank)
-            low_i = tf.cast(low, tf.int32)
-            lo, hi = tf.gather(intervals, low_i), tf.gather(intervals, tf.minimum(low_i + 1, top))
-            space = tf.maximum(float(const.second_spacing) * (lo + (rank - low) * (hi - lo)), float(min_d))
-            gap = tf.logical_and(p - tf.gather(out, tf.maximum(less - 1, 0)) >= space,
-                                 tf.gather(out, tf.minimum(less, size - 1)) - p >= space)
-            added = tf.logical_and(tf.logical_and(less > 0, less < count_out), tf.logical_and(known > 0, gap))
-            out = -tf.math.top_k(-tf.concat([out, tf.reshape(tf.where(added, p, big), (1,))], 0), k=size).values
-            return i + 1, out
-
-        steps = tf.reduce_sum(tf.cast(accept, tf.int32))
-        out = tf.while_loop(lambda i, out: i < steps, insert, (tf.constant(0), out))[1][:k]
-        kept = out < 1.0e38
-        return tf.cast(tf.where(kept, out, 0.0), tf.int32), kept
-
     def search_back(self, cleaned, det, pos, ok, prepared=None):
         """One round of ``rpeak_guard._search_back``: in every RR gap longer than ``rpeak_searchback`` x the
         local median RR (9 intervals) and ``2 * min_rr_s``, the strongest point of the detector's feature
@@ -1253,7 +1092,6 @@ class EndToEnd:
         pos, ok = self.refine(cleaned, beat, score)
         if self.sc.rpeak_guard_amplitude > 0:
             pos, ok = self.guard(cleaned, pos, ok)
-        prepared = None
         if self.sc.rpeak_searchback > 0 and self.edge.detector == "neurokit":
             rounds, det = int(self.edge.searchback_rounds), self.detect_signal
             prepared = self.search_back_prepare(cleaned, det)
@@ -1264,10 +1102,6 @@ class EndToEnd:
                 _, pos, ok = tf.while_loop(lambda i, p, o: i < rounds,
                                            lambda i, p, o: (i + 1, *self.search_back(cleaned, det, p, o, prepared)),
                                            (tf.constant(0), pos, ok))
-        if self.sc.rpeak_second_proposer > 0:
-            # the second proposer (rpeak_guard.guard_rpeaks' step after the search back), on the search back's feature
-            feature = (prepared or self.search_back_prepare(cleaned, self.detect_signal))[0]
-            pos, ok = self.second_proposer(cleaned, count, feature, pos, ok)
         if self.sc.rpeak_guard_noise > 0 or self.sc.rpeak_guard_post_wide > 0:
             # the noise check (the step of rpeak_guard.guard_rpeaks after the search back among those the graph runs)
             # and the post-wide-beat check (guard_rpeaks' last step), sharing their work; refine, guard and search_back

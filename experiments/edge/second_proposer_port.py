@@ -31,6 +31,10 @@ file at "on_second_first" is at most 400,000 bytes. Otherwise the distance is re
 ``serving/edge.py`` (kept in a commit). The default files must be byte-identical before and after the port (the
 sha256 of the exported default int8 file, checked outside this script). Nothing else is decided here.
 
+Outcome (``edge_second_proposer_port.json``, made by this script at commit 6e2da41, where the port is): not kept (the
+agreement and the size both miss), so the port was taken out of ``serving/edge.py`` again and the graph refuses
+``rpeak_second_proposer``; rerun the script at that commit (or with the port restored).
+
 Prints one JSON object as the last line of stdout (logs to stderr) and writes it to ``--out``. Cached in ``--work``
 (export per point, agreement per record: a rerun goes on where it stopped).
 """
