@@ -431,7 +431,11 @@ counted again (same builds, same code); the baseline is recounted on every build
     python experiments/rpeaks/minimum_gap.py --run s63 --data-dir /work/shared/data/mitdb \
         --out benchmarks/results/rpeaks_s63_wide_aligned_contrast.json
     python experiments/rpeaks/minimum_gap_speed.py --run s63 --data-dir /work/shared/data/mitdb \
+        --point s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_walign0.9_wacon3.0 \
         > benchmarks/results/rpeaks_s63_wide_aligned_contrast_speed.json
+
+(the folds mostly chose run s58's point, so the plan's r = 3 point was timed; a look after the counts, choosing
+nothing: experiments/rpeaks/s63_contrast_look.py.)
 
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
