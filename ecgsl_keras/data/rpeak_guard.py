@@ -56,6 +56,26 @@ def qrs_amplitudes(cleaned, peaks, fs, half_width_s=_QRS_HALF_WIDTH_S) -> np.nda
     return window.max(axis=1) - window.min(axis=1) if peaks.size else np.zeros(0)
 
 
+# the surroundings of a peak whose contrast is measured (seconds before and after it; surroundings_amplitude): past the
+# QRS (a QRS lasts under 0.12 s and qrs_amplitudes' window is +-qrs_half_width_s), over the PR segment and P wave before
+# it and the ST segment and T wave after it, short of a neighbour at the normal rates (run s60)
+CONTRAST_OFFSETS_S = (0.2, 0.3, 0.4)
+
+
+def surroundings_amplitude(cleaned, fs, at, constants: GuardConstants | None = None) -> np.ndarray:
+    """For each position ``at``: the median QRS amplitude (``qrs_amplitudes``, +-``qrs_half_width_s``) of the windows
+    ``CONTRAST_OFFSETS_S`` before and after it (float64, (n,)): what a peak must stand out of (run s60's
+    ``rpeaks.drop_low_contrast``, run s63's aligned wide rescue)."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    if at.size == 0:
+        return np.zeros(0)
+    offsets = np.round(np.array(CONTRAST_OFFSETS_S) * float(fs)).astype(np.int64)
+    around = np.concatenate([-offsets[::-1], offsets])
+    where = np.clip(at[:, None] + around[None, :], 0, np.asarray(cleaned).shape[0] - 1)
+    return np.median(qrs_amplitudes(cleaned, where.ravel(), fs, constants.qrs_half_width_s).reshape(where.shape), axis=1)
+
+
 def qrs_shapes(cleaned, peaks, fs, constants: GuardConstants | None = None) -> tuple:
     """``(amplitude, sharpness, width)`` of each peak (float64, (n,) each): the QRS amplitude
     (``qrs_amplitudes``), the largest absolute slope within the same +-``qrs_half_width_s`` (mV/s)
@@ -270,7 +290,7 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
                deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
                wide: float = 0.0, p_like=None, wide_templates: float = 0.0, wide_aligned: float = 0.0,
-               align=None, moved=None) -> np.ndarray:
+               align=None, moved=None, wide_aligned_contrast: float = 0.0, surroundings=None) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
@@ -289,7 +309,9 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     (``SignalConfig.rpeak_rescue_wide_aligned``, with ``windows`` and ``align``: ``aligned_shapes`` on the guard's
     signal): then a dropped small wide early peak is kept where it lines up with one of the record's wide morphologies
     (``wide_aligned_like``); ``moved`` (an int64 array of ``peaks``' size) receives the position each such peak is
-    kept at (-1 for the others)."""
+    kept at (-1 for the others). ``wide_aligned_contrast`` > 0 (``SignalConfig.rpeak_rescue_wide_aligned_contrast``,
+    with ``surroundings``: ``surroundings_amplitude`` on the guard's signal): such a peak is kept only when it stands
+    out of its surroundings there (run s63)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
@@ -341,7 +363,7 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                                            constants)
         if wide_aligned > 0 and windows is not None and align is not None and new.sum() >= 3:
             rescued, at = wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, new, wide_aligned,
-                                            align, constants)
+                                            align, constants, contrast=wide_aligned_contrast, surroundings=surroundings)
             new = new | rescued
             if moved is not None:
                 moved[rescued] = at[rescued]
@@ -372,7 +394,7 @@ def aligned_shapes(cleaned, fs, at, templates, constants: GuardConstants | None 
 
 
 def wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, kept, correlation, align,
-                      constants: GuardConstants | None = None) -> tuple:
+                      constants: GuardConstants | None = None, contrast: float = 0.0, surroundings=None) -> tuple:
     """``(mask, position)`` over ``peaks`` (sorted): the peaks not ``kept`` that line up with one of the record's WIDE
     morphologies (``SignalConfig.rpeak_rescue_wide_aligned``, issue 21 run s62), and the position each is kept at (-1
     elsewhere). A candidate is at least ``cluster_floor`` x the guard's ``reference`` (under run s61's
@@ -384,7 +406,12 @@ def wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, ke
     detector's extremum of a small wide beat may sit on either lobe of its QRS. It is kept there when that correlation
     is at least ``correlation``, its QRS amplitude there at least ``rescue_amplitude`` x the reference and its sharpness
     at least ``templates_sharpness`` x that morphology's: the floor is lowered only for a peak shaped like one of the
-    record's wide beats."""
+    record's wide beats. ``contrast`` > 0 (``SignalConfig.rpeak_rescue_wide_aligned_contrast``, run s63; with
+    ``surroundings``, a function of positions: ``surroundings_amplitude`` on the guard's signal): it is kept only when
+    its QRS amplitude there is also at least ``contrast`` x the median QRS amplitude around that position (run s60's
+    contrast test): run s62 kept bumps of the record's noise inside the builders' pauses and blocked spans, where the
+    best of many shifts lets noise line up with a wide morphology, but a bump of the noise does not stand out of the
+    noise around it."""
     constants = constants or GUARD
     out = np.zeros(peaks.size, bool)
     position = np.full(peaks.size, -1, np.int64)
@@ -408,6 +435,11 @@ def wide_aligned_like(peaks, amplitude, sharpness, width, windows, reference, ke
     best, template, at, at_amplitude, at_sharpness = align(peaks[low], shapes)
     ok = ((best >= correlation) & (at_amplitude >= constants.rescue_amplitude * reference[low])
           & (at_sharpness >= constants.templates_sharpness * shape_sharpness[template]))
+    if contrast > 0 and ok.any():
+        if surroundings is None:
+            raise ValueError("wide_aligned_like: contrast > 0 needs surroundings (surroundings_amplitude)")
+        test = np.flatnonzero(ok)
+        ok[test] = at_amplitude[test] >= contrast * surroundings(at[test])
     out[low[ok]] = True
     position[low[ok]] = at[ok]
     return out, position
@@ -548,7 +580,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        (``record_templates``, ``template_like``).
        **Aligned wide rescue** (``config.rpeak_rescue_wide_aligned`` > 0, off by default; Python path only, issue 21
        run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
-       moved there (``wide_aligned_like``).
+       moved there (``wide_aligned_like``); with ``config.rpeak_rescue_wide_aligned_contrast`` > 0 (run s63) only when
+       it stands out of its surroundings there (``surroundings_amplitude``).
        **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; Python path only): after the
        amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
        before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 not those between two kept
@@ -601,6 +634,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
                           wide_templates=float(config.rpeak_rescue_wide_template),
                           wide_aligned=float(config.rpeak_rescue_wide_aligned), moved=moved,
                           align=functools.partial(aligned_shapes, cleaned, fs, constants=constants),
+                          wide_aligned_contrast=float(config.rpeak_rescue_wide_aligned_contrast),
+                          surroundings=functools.partial(surroundings_amplitude, cleaned, fs, constants=constants),
                           windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
         if moved is not None and (moved[keep] >= 0).any():
             # the aligned wide rescue's peaks sit where they line up with the record's wide beats (run s62)

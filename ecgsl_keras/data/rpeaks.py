@@ -523,10 +523,8 @@ def guard_with_gap(peaks, gap_peaks, guard, cleaned, fs, config: SignalConfig) -
     return peaks
 
 
-# drop_low_contrast's surroundings of a peak (seconds before and after it): past the QRS (a QRS lasts under 0.12 s and
-# qrs_amplitudes' window is +-qrs_half_width_s), over the PR segment and P wave before it and the ST segment and T wave
-# after it, short of a neighbour at the normal rates (run s60)
-CONTRAST_OFFSETS_S = (0.2, 0.3, 0.4)
+# drop_low_contrast's surroundings of a peak (one place: rpeak_guard, whose aligned wide rescue tests them too)
+CONTRAST_OFFSETS_S = rpeak_guard.CONTRAST_OFFSETS_S
 
 
 def drop_low_contrast(peaks, cleaned, fs, small, ratio, constants=None) -> np.ndarray:
@@ -546,11 +544,7 @@ def drop_low_contrast(peaks, cleaned, fs, small, ratio, constants=None) -> np.nd
     test = np.flatnonzero(amplitude < small * reference)      # a NaN reference tests nothing
     if test.size == 0:
         return peaks
-    offsets = np.round(np.array(CONTRAST_OFFSETS_S) * float(fs)).astype(np.int64)
-    around = np.concatenate([-offsets[::-1], offsets])
-    at = np.clip(peaks[test][:, None] + around[None, :], 0, np.asarray(cleaned).shape[0] - 1)
-    surroundings = rpeak_guard.qrs_amplitudes(cleaned, at.ravel(), fs, constants.qrs_half_width_s).reshape(at.shape)
-    low = amplitude[test] < float(ratio) * np.median(surroundings, axis=1)
+    low = amplitude[test] < float(ratio) * rpeak_guard.surroundings_amplitude(cleaned, fs, peaks[test], constants)
     keep = np.ones(peaks.size, bool)
     keep[test[low]] = False
     return peaks[keep]
