@@ -131,18 +131,18 @@ def test_example_runs_without_tensorflow(exported, cinc_dir):
 
 @pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
 def test_stripped_file_gives_the_same_outputs_bit_for_bit(exported, cinc_dir, tmp_path):
-    """``tflite_file.strip_file`` (what ``export --end-to-end`` applies to the end-to-end files) on the exported
-    file: smaller, and every output the same under LiteRT on the fixture records and on a bad window."""
-    import shutil
-
+    """The exported end-to-end file is stripped (``edge.convert_tflite``): smaller than the same conversion with the
+    tables kept, already a fixed point of ``tflite_file.strip_file``, and every output the same under LiteRT on the
+    fixture records and on a bad window."""
     from ecgsl_keras.serving import tflite_file
 
     out, _, config = exported
-    stripped = tmp_path / "stripped.tflite"
-    shutil.copyfile(out / edge.tflite_name("float32"), stripped)
-    sizes = tflite_file.strip_file(stripped)
-    assert sizes["bytes_after"] < sizes["bytes_before"] == (out / edge.tflite_name("float32")).stat().st_size
-    before, after = edge.Runner(out / edge.tflite_name("float32"), num_threads=1), edge.Runner(stripped, num_threads=1)
+    stripped = out / edge.tflite_name("float32")
+    unstripped = tmp_path / "unstripped.tflite"
+    unstripped.write_bytes(edge.convert_tflite(out / edge.SAVED_MODEL_DIR, "float32", strip_tables=False))
+    assert stripped.stat().st_size < unstripped.stat().st_size
+    assert tflite_file.strip_empty_tables(unstripped.read_bytes()) == stripped.read_bytes()
+    before, after = edge.Runner(unstripped, num_threads=1), edge.Runner(stripped, num_threads=1)
     windows = []
     for name in RECORDS:
         signal, fs, _ = read_lead(Path(cinc_dir) / name)
@@ -482,6 +482,29 @@ def test_python_only_detector_options_are_refused(options):
 
     with pytest.raises(ConfigError, match="Python|graph"):
         edge.check_config(SignalConfig(**options), edge.EdgeConfig())
+
+
+def test_every_rpeak_field_is_either_run_by_the_graph_or_refused():
+    """A new SignalConfig R-peak option must be classified: the graph runs it (GRAPH_RPEAK_FIELDS) or refuses it
+    (PYTHON_ONLY_RPEAK_OPTIONS). An unclassified one would be ignored silently by the exported graph."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(SignalConfig) if f.name.startswith("rpeak_")}
+    graph, python_only = set(edge.GRAPH_RPEAK_FIELDS), set(edge.PYTHON_ONLY_RPEAK_OPTIONS)
+    assert not graph & python_only
+    assert fields == graph | python_only, sorted(fields ^ (graph | python_only))
+
+
+@pytest.mark.parametrize("options", [{"rpeak_correct_artifacts": True},
+                                     {"rpeak_rescue_wide_aligned": 0.9},
+                                     {"rpeak_rescue_wide_aligned": 0.9, "rpeak_rescue_wide_aligned_contrast": 2.0}])
+def test_later_python_only_options_are_refused_by_the_graph(options):
+    """Runs s62 / s63's aligned wide rescue and neurokit2's artifact correction run in the Python path only."""
+    from ecgsl_keras.errors import ConfigError
+
+    config = SignalConfig(**options)
+    with pytest.raises(ConfigError, match="Python path only"):
+        edge.check_config(config, edge.EdgeConfig())
 
 
 @pytest.mark.slow   # two minutes of a 100 Hz record through the graph twice (eager TensorFlow): ~5 s

@@ -77,6 +77,7 @@ from ecgsl_keras.data.readers import read_lead
 from ecgsl_keras.data.rpeaks import match_peaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 from ecgsl_keras.fileio import write_text_atomic
+from ecgsl_keras.serving import tflite_file
 from ecgsl_keras.serving.inference import Predictor, _KerasBackend
 from tfrecords_tools import quiet
 
@@ -111,7 +112,17 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
                              "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates",
-                             "rpeak_guard_contrast", "rpeak_rescue_wide_template")
+                             "rpeak_guard_contrast", "rpeak_rescue_wide_template", "rpeak_rescue_wide_aligned",
+                             "rpeak_rescue_wide_aligned_contrast", "rpeak_correct_artifacts")
+
+# SignalConfig's other R-peak fields, which the graph runs or checks (check_config, EndToEnd). Every ``rpeak_*`` field
+# is in exactly one of the two tuples (tests/test_edge.py), so a new Python option cannot be ignored by the graph
+# unnoticed. rpeak_method and rpeak_mindelay_s are mirrored by EdgeConfig.detector / min_delay_s; rpeak_run_mode is
+# read only when rpeak_run_threshold > 0 (Python path only).
+GRAPH_RPEAK_FIELDS = ("rpeak_method", "rpeak_clean_method", "rpeak_refine_s", "rpeak_mindelay_s", "rpeak_mindelay_keep",
+                      "rpeak_guard_amplitude", "rpeak_guard_constants", "rpeak_rescue_deep", "rpeak_searchback",
+                      "rpeak_searchback_amplitude", "rpeak_guard_noise", "rpeak_guard_post_wide", "rpeak_keep_first_beat",
+                      "rpeak_minimum_gap_s", "rpeak_run_mode")
 
 # GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, from rpeak_guard.constants_for the signal
 # config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
@@ -1268,8 +1279,9 @@ def write_saved_model(graph: EndToEnd, path) -> None:
     archive.write_out(str(path), verbose=False)
 
 
-def convert_tflite(saved_model_path, fmt: str) -> bytes:
-    """float32, or int8 (dynamic range: int8 weights of the classifier, the filters stay float)."""
+def convert_tflite(saved_model_path, fmt: str, strip_tables: bool = True) -> bytes:
+    """float32, or int8 (dynamic range: int8 weights of the classifier, the filters stay float). ``strip_tables``
+    False keeps the tables LiteRT never reads (what the strip is checked against)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_path), signature_keys=[SIGNATURE])
@@ -1281,7 +1293,9 @@ def convert_tflite(saved_model_path, fmt: str) -> bytes:
         converter.target_spec.supported_types = [tf.float16]
     elif fmt != "float32":
         raise ValueError(f"unknown TFLite format {fmt!r}")
-    return strip_tensor_names(converter.convert())
+    flatbuffer = strip_tensor_names(converter.convert())
+    # without the tables LiteRT never reads (tflite_file: outputs bit for bit the same)
+    return tflite_file.strip_empty_tables(flatbuffer) if strip_tables else flatbuffer
 
 
 def strip_tensor_names(flatbuffer: bytes) -> bytes:

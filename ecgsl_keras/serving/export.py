@@ -532,12 +532,8 @@ def export_model(model_path, out_dir, *, formats=None, representative_data=None,
         if end_to_end is not None:
             log.info("writing the end-to-end model (raw window -> diagnosis)")
             e2e_formats = [f for f in formats if f in ("float32", "int8")] or ["float32"]
+            # edge.convert_tflite strips the end-to-end files as convert_tflite strips the classifier-only ones
             report["end_to_end"] = edge.export_end_to_end(classifier, config, task, tmp, e2e_formats, end_to_end)
-            # the same strip as the classifier-only files; it leaves every output bit for bit as it was, so the
-            # Python-path agreement the end-to-end report holds (measured before the strip) stays true
-            for fmt in e2e_formats:
-                stripped = tflite_file.strip_file(tmp / edge.tflite_name(fmt))
-                report["end_to_end"]["sizes_bytes"][f"tflite_{fmt}"] = stripped["bytes_after"]
             report["seconds"] = round(time.perf_counter() - started, 2)
         write_text_atomic(tmp / REPORT_NAME, json.dumps(report, indent=2) + "\n")
         make_readable(tmp)   # mkdtemp made it 0700: an export is for others to read
