@@ -2729,12 +2729,9 @@ def step_vrun(table, labels, dec, beats, preset_spec: dict, vwork: Path) -> dict
         "blind": False, "why_not_blind": ("the lever comes from v67's left-out diagnosis (223's lost V in narrow V runs "
                                           "scored P(V) ~0.001 by ECG-SL) and v68's verdict"),
         "runs": str(vwork), "train_seconds": _train_seconds(vwork),
-        "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
-        "baseline_seed_sd": sd0, "checks": checks, "kept": kept, "per_seed": _per_seed(sc1),
-        "decision": ("kept: a candidate deep side for a later mitdb-beats build with a DS2 check (the preset is not "
-                     "changed)" if kept else "not kept: the served recipe stays"),
+        **_keep_report(spread0, ref, spread1, paired, sd0, checks, kept,
+                       "kept: a candidate deep side for a later mitdb-beats build with a DS2 check (the preset is not "
+                       "changed)" if kept else "not kept: the served recipe stays", sc1=sc1, per_seed_first=True),
         "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows and the v69 rows",
                       "served": _record_figures(y, rec, before, labels, VRUN_RECORDS),
                       "v69": _record_figures(y, rec, after, labels, VRUN_RECORDS)},
@@ -3526,6 +3523,27 @@ def _served_vs_after(y, before: dict, after: dict, labels) -> tuple:
     return sc0, spread0, ref_spread, sc1, spread1, _paired(sc1, sc0)
 
 
+def _keep_report(spread0: dict, ref_spread: dict, spread1: dict, paired: dict, sd0: dict, checks: dict, kept: bool,
+                 decision: str, sc1=None, per_seed_first: bool = False) -> dict:
+    """The block the nested steps end their results with, in their committed key order: whether the served rows'
+    spread ``spread0`` reproduces the saved ``ref_spread`` (``served_reproduced``), the served and the after
+    (``spread1``) spreads with their distances to the targets, the paired change, the baseline seed sd, the keep
+    rule's ``checks`` and ``kept``, ``decision`` (the run's wording) and, with ``sc1`` (the after rows' per-seed
+    scores), ``per_seed`` after the decision (before it with ``per_seed_first``: runs v68 / v69's order)."""
+    import v_gate
+
+    out = {"served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
+           "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
+           "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
+           "baseline_seed_sd": sd0, "checks": checks, "kept": kept}
+    if sc1 is not None and per_seed_first:
+        out["per_seed"] = _per_seed(sc1)
+    out["decision"] = decision
+    if sc1 is not None and not per_seed_first:
+        out["per_seed"] = _per_seed(sc1)
+    return out
+
+
 def _veto_nested(table, labels, dec, beats, preset_spec: dict, grid=None, tie=_veto_tie, name="veto") -> dict:
     """``VETO_CHOICE_RULE`` per outer fold over ``grid`` (``_veto_choice``), each fold's choice applied to its left-out
     records on the served rows, and ``VETO_KEEP_RULE``'s checks: the parts of runs v53 and v54's results."""
@@ -3571,19 +3589,13 @@ def _veto_report(n, labels, decision: str) -> dict:
     the vetoed left-out rows' spreads (``served_reproduced`` against ``TEMPLATE_SERVED_KEY``), the paired change and
     ``VETO_KEEP_RULE``'s checks, ``decision`` (the run's wording), the per-seed figures, the firings and the vetoed
     totals."""
-    import v_gate
     from hybrid import BOOSTER_SEEDS
 
     v = labels.index("V")
-    choice, spread0, spread1, fired, y = n["choice"], n["spread0"], n["spread1"], n["fired"], n["sr"]["y"]
+    choice, fired, y = n["choice"], n["fired"], n["sr"]["y"]
     return {"chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-            "served_reproduced": all(
-                abs(spread0[m]["mean"] - n["ref_spread"][m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-            "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-            "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-            "paired_change": n["paired"], "baseline_seed_sd": n["sd0"], "checks": n["checks"], "kept": n["kept"],
-            "decision": decision,
-            "per_seed": {str(s): {m: round(n["sc1"][s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+            **_keep_report(n["spread0"], n["ref_spread"], n["spread1"], n["paired"], n["sd0"], n["checks"],
+                           n["kept"], decision, sc1=n["sc1"]),
             "left_out_firings": n["firings"],
             "vetoed_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
                                       "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS}}
@@ -3844,7 +3856,6 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
     ``variant`` (run v63, ``amplitude_variant()``): the points, tie, spec, gate class and rules of another gate form,
     run through the same choice and keep machinery."""
     var = variant or {"points": _narrow_points, "tie": _narrow_tie, "spec": narrow_gate_spec, "gate_cls": None}
-    import v_gate
     from beats_preset import _columns_of
     from hybrid import BOOSTER_SEEDS
 
@@ -3911,12 +3922,8 @@ def step_narrow_gate_nested(table, labels, dec, beats, preset_spec: dict, strict
               "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
               "chosen_v_gate": {h: None if ch["chosen"] is None else var["spec"](ch["chosen"], af_off)
                                 for h, ch in choice.items()},
-              "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
-              "decision": "v_gate candidate for a ship step" if kept else "none: the served recipe stays",
-              "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+              **_keep_report(spread0, ref_spread, spread1, paired, sd0, checks, kept,
+                             "v_gate candidate for a ship step" if kept else "none: the served recipe stays", sc1=sc1),
               "left_out_firings": firings,
               "taken_total": {str(s): {"true_V": int((fired[s] & (y == v)).sum()),
                                        "other": int((fired[s] & (y != v)).sum())} for s in BOOSTER_SEEDS},
@@ -4449,13 +4456,9 @@ def step_second_lead_nested(work: Path, mitdb_dir: Path, table, labels, dec, bea
         boosters[name] = _seed_spread(y, rows, labels)[1]
     result = {**second_lead_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice, "chosen": {h: ch["uses_second_lead"] for h, ch in choice.items()},
-              "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-              "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-              "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-              "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
-              "decision": ("kept: a candidate two-lead recipe for a later build (preset and serving unchanged)" if kept
-                           else "not kept: the served one-lead recipe stays"),
-              "per_seed": _per_seed(sc1),
+              **_keep_report(spread0, ref, spread1, paired, sd0, checks, kept,
+                             "kept: a candidate two-lead recipe for a later build (preset and serving unchanged)"
+                             if kept else "not kept: the served one-lead recipe stays", sc1=sc1),
               "forced": {"what": "ablation: the second lead on both folds whatever the choice",
                          "seed_spread": spreadf, "distance_to_targets": v_gate._distance(spreadf),
                          "paired_change": paired_forced},
@@ -4804,6 +4807,7 @@ def step_lead2_vote_nested(work: Path, mitdb_dir: Path, table, labels, dec, beat
     alone = {s: np.concatenate([outer[h][s] for h in range(len(dec["parts"]))]) for s in BOOSTER_SEEDS}
     served_booster = {s: np.concatenate([part[f"p_booster_s{s}"] for part in dec["parts"]]) for s in BOOSTER_SEEDS}
     unlike = masks["lead2_unlike"][idx]
+    # not _keep_report: no single after row here (each arm reports its own spread, checks and verdict under "arms")
     result = {**lead2_vote_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice,
               "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
@@ -5128,6 +5132,7 @@ def step_lead2_switch_nested(work: Path, mitdb_dir: Path, table, labels, dec, be
         by_record[f"forced_r{r}_w{w}"] = _record_figures(y, rec, rows, labels, LEAD2_SWITCH_RECORDS)
     left_ratio = _left_out_values(ratio, 3)
     switched = _left_out_switch(ratio, r_of, rec_of)
+    # not _keep_report: the served rows are checked against v60's ("reproduced"), in its own key order
     result = {**lead2_switch_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice, "inner_ratio": inner_ratio,
               "chosen": {str(h): ch_of[h] for h in nf},
@@ -5363,6 +5368,7 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
     kept_arms = [a for a in LEAD2_V62_ARMS if arms[a]["kept"]]
     left_agree = _left_out_values(agree, 4)
     switched = _left_out_switch(agree, {h: settings["agreement"][h]["a"] for h in nf}, rec_of)
+    # not _keep_report: no single after row here (each arm reports its own spread, checks and verdict under "arms")
     result = {**lead2_v62_rules(), "second_lead_by_record": leads,
               "chosen_by_inner_cv": choice, "inner_agreement": inner_agreement,
               "reproduced": ref60["reproduced"], "served_seed_spread": spread0,
@@ -5688,13 +5694,9 @@ def step_post_rule_nested(table, labels, dec, beats, preset_spec: dict, kind: st
         "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
         "chosen_spec": {h: None if ch["chosen"] is None else r["spec"](ch["chosen"], af_off) for h, ch in choice.items()},
         "strict_v55b_choice": {h: ch["strict_v55b_choice"] for h, ch in choice.items()},
-        "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
-        "paired_change": paired, "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
-        "decision": f"{kind} candidate for a ship step (the preset is not changed)" if kept
-                    else "none: the served recipe stays",
-        "per_seed": {str(s): {m: round(sc1[s][m], 4) for m in v_gate.COMPARED} for s in BOOSTER_SEEDS},
+        **_keep_report(spread0, ref_spread, spread1, paired, sd0, checks, kept,
+                       f"{kind} candidate for a ship step (the preset is not changed)" if kept
+                       else "none: the served recipe stays", sc1=sc1),
         "F_sensitivity": {"served": [round(sc0[s]["F_sensitivity"], 4) for s in BOOSTER_SEEDS],
                           "after": [round(sc1[s]["F_sensitivity"], 4) for s in BOOSTER_SEEDS]},
         "F_called_V": {"served": [int(((y == f) & (before[s].argmax(-1) == v)).sum()) for s in BOOSTER_SEEDS],
@@ -5869,6 +5871,7 @@ def step_lost_v(table, labels, dec, beats) -> dict:
                     "223_other": int((fired & (rec == LOST_RECORD) & (y != v)).sum()),
                     "all_true_V": int((fired & (y == v)).sum()), "all_other": int((fired & (y != v)).sum())}
     fold = next(h for h, part in enumerate(dec["parts"]) if LOST_RECORD in set(table["record"][part["scored"]]))
+    # not _keep_report: a diagnosis (no after rows, no keep rule); _reproduced_template_rows checked the served rows
     return {"what": LOST_WHAT, "blind": False, "record": LOST_RECORD, "left_out_on_fold": fold,
             "served_reproduced": True, "served_seed_spread": spread, "per_seed": per_seed,
             "lost_mean": round(float(np.mean([per_seed[str(s)]["lost_V"] for s in BOOSTER_SEEDS])), 1),
@@ -6045,12 +6048,9 @@ def step_run_neighbour_nested(table, labels, dec, beats, preset_spec: dict, run:
     kept = all(checks.values())
     result = dict(run_neighbour_rules(run), **{
         "af_off": af_off, "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-        "served_reproduced": all(abs(spread0[m]["mean"] - ref_spread[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
-        "baseline_seed_sd": sd0, "checks": checks, "kept": kept,
-        "decision": "candidate for a library rule and a DS2 check (the preset is not changed)" if kept
-                    else "none: the served recipe stays",
+        **_keep_report(spread0, ref_spread, spread1, paired, sd0, checks, kept,
+                       "candidate for a library rule and a DS2 check (the preset is not changed)" if kept
+                       else "none: the served recipe stays"),
         "left_out_firings": _firings_by_record_and_seed(fired, y, rec, labels),
         "class_flow": _class_flow(y, before, after, labels), "by_record_changed": _record_changes(y, rec, before, after, v)})
     log.info("run neighbour: chosen %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, kept %s", result["chosen"],
@@ -6269,12 +6269,9 @@ def step_context_nested(table, labels, dec, beats, preset_spec: dict) -> dict:
                         else round(float(np.nanmedian(cols_left[mk, i])), 3)) for i, n in enumerate(both)}}
     result = dict(context_rules(), **{
         "chosen_by_inner_cv": choice, "chosen": {h: ch["chosen"] for h, ch in choice.items()},
-        "served_reproduced": all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED),
-        "served_seed_spread": spread0, "served_distance_to_targets": v_gate._distance(spread0),
-        "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1), "paired_change": paired,
-        "baseline_seed_sd": sd0, "checks": checks, "kept": kept, "per_seed": _per_seed(sc1),
-        "decision": ("kept: a candidate column set for a later mitdb-beats build with a DS2 check (the preset is not "
-                     "changed)" if kept else "not kept: the served recipe stays"),
+        **_keep_report(spread0, ref, spread1, paired, sd0, checks, kept,
+                       "kept: a candidate column set for a later mitdb-beats build with a DS2 check (the preset is "
+                       "not changed)" if kept else "not kept: the served recipe stays", sc1=sc1, per_seed_first=True),
         "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows and the chosen rows",
                       "served": _record_figures(y, rec, before, labels, CONTEXT_RECORDS),
                       "chosen": _record_figures(y, rec, chosen_rows, labels, CONTEXT_RECORDS)},
