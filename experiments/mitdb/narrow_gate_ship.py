@@ -10,7 +10,8 @@ files: its served left-out figure recomputed (key ``v_narrow_gate_served_left_ou
         --steps table build check --rules-only --recipe-from experiments/mitdb/oof/export_k2_median.json \
         --v-gate --v-pause --v-template --previous-check BEFORE.json --out COPY_BUILT.json --out-root BUILT_ROOT
     python experiments/mitdb/narrow_gate_ship.py --recomputed COPY_VS.json --recomputed-served COPY_VS2.json \
-        --built BUILT_ROOT/mitdb-beats --built-results COPY_BUILT.json [--recomputed-at COMMIT=OTHER_VS.json]
+        --built BUILT_ROOT/mitdb-beats --built-results COPY_BUILT.json [--recomputed-at COMMIT=OTHER_VS.json] \
+        [--recomputed-served-at COMMIT=OTHER_VS2.json]
 
 (WORK: an empty folder; the first command builds the DS1 table and v_side's caches from the committed files, the
 second the 96-sample beats; COPY_*: copies of the committed results JSONs, so that nothing committed is overwritten;
@@ -77,6 +78,8 @@ def main(argv=None) -> int:
                    "recomputed on the same WORK")
     p.add_argument("--recomputed-at", action="append", default=[], metavar="COMMIT=FILE",
                    help=f"{NARROW} recomputed by the code of another commit (its own WORK)")
+    p.add_argument("--recomputed-served-at", action="append", default=[], metavar="COMMIT=FILE",
+                   help=f"{TEMPLATE} recomputed by the code of another commit (its own WORK)")
     p.add_argument("--built", required=True, help="the preset folder the rules-only build wrote")
     p.add_argument("--built-results", required=True, help="the results JSON of that build (keys build, build_check)")
     p.add_argument("--out", default=str(OUT))
@@ -100,6 +103,11 @@ def main(argv=None) -> int:
         commit, _, path = item.partition("=")
         other = load(path)[NARROW]
         at[commit] = {"equal_to_recomputed": not differences(other, recomputed[NARROW]), "file": path}
+    served_at = {}
+    for item in args.recomputed_served_at:
+        commit, _, path = item.partition("=")
+        served_at[commit] = {"equal_to_recomputed": not differences(load(path)[TEMPLATE], served[TEMPLATE]),
+                             "file": path}
     built, results = Path(args.built), load(args.built_results)
     files = {f: {"shipped": sha(PRESET / f), "built": sha(built / f)} for f in FILES}
     for f in files.values():
@@ -117,7 +125,11 @@ def main(argv=None) -> int:
                                "recomputed_at_other_commits": at},
         "template_served": {"committed": summary(committed[TEMPLATE], "without_vote_seed_spread"),
                             "recomputed": summary(served[TEMPLATE], "without_vote_seed_spread"),
-                            "reproduces_committed_key": not differences(committed[TEMPLATE], served[TEMPLATE])},
+                            "reproduces_committed_key": not differences(committed[TEMPLATE], served[TEMPLATE]),
+                            "left_out_firings_106": {
+                                w: {s: d["true_V"] for s, d in k[TEMPLATE]["left_out_firings_by_record_and_seed"][
+                                    "106"].items()} for w, k in (("committed", committed), ("recomputed", served))},
+                            "recomputed_at_other_commits": served_at},
         "pause_served_reproduces_committed_key": not differences(committed[PAUSE], served[PAUSE]),
         "build": {"command": results.get("command"), "v_gate": results["build"].get("v_gate"),
                   "booster_from": results["build"].get("booster_from"), "files": files,
