@@ -353,22 +353,22 @@ def test_beats_preset_refuses_a_narrow_gate_the_ship_rule_did_not_take(tmp_path)
     assert str(recheck) in str(error.value)
 
 
-def test_the_narrow_gate_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_dir):
-    """Run v55b's entry in a copy of mitdb-beats, on the fixture's record 208 (2 minutes, many V calls): the gate
-    runs after the rhythm gate and before the pause rule and takes exactly the V calls ``VGate`` takes on the
-    probabilities before it (on time against the local rhythm, no pause, at most 1.5 x the median beat's QRS, ECG-SL
-    P(V) under 0.1); the V calls ECG-SL backs are never taken."""
+def test_the_shipped_narrow_gate_in_the_serving_path_on_a_fixture_signal(fixtures_dir):
+    """``load_model("mitdb-beats")`` (run v55b's entry, shipped in s39) on the fixture's record 208 (2 minutes, many V
+    calls): the gate runs after the rhythm gate and before the pause rule and takes exactly the V calls ``VGate``
+    takes on the probabilities before it (on time against the local rhythm, no pause, at most 1.5 x the median beat's
+    QRS, ECG-SL P(V) under 0.1); the V calls ECG-SL backs are never taken."""
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.per_beat_features import beat_feature_columns
     from ecgsl_keras.data.signal import own_beats
     from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
     from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.store import presets
 
-    folder, spec = preset_copy
-    (folder / "stacking.json").write_text(json.dumps(dict(spec, v_gate=NARROW)))
+    assert json.loads((presets.preset_dir("mitdb-beats") / "stacking.json").read_text())["v_gate"] == NARROW
     record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
     signal = record.lead(None)[: int(120 * record.fs)]
-    predictor = load_model(folder)
+    predictor = load_model("mitdb-beats")
     beats = predictor.preprocess(signal, record.fs)
     out = predictor.predict_signal(signal, record.fs, beats=beats)
     before, p_v = out["pre_v_gate_beat_probabilities"], out["deep_beat_probabilities"][:, V]
@@ -410,3 +410,17 @@ def test_the_card_of_a_narrow_gate_build():
     plain = beats_preset.relative_card(*args, results["v_gate_build"], results["v_pause_build"],
                                        measured["v_template_served_left_out"])
     assert "narrow V gate" not in plain and "No V agreement gate" in plain
+
+
+def test_evaluate_serves_and_reports_the_shipped_narrow_gate(fixtures_dir):
+    """``evaluate``'s stacked path on the fixture's record 208 serves the shipped ``v_gate`` and reports it: its
+    entry, the V calls it took, only V calls moved to other classes, and the figures before it."""
+    from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
+    from ecgsl_keras.store import presets
+
+    out, _, _ = evaluate_stacked_raw(presets.preset_dir("mitdb-beats"), "mitdb", fixtures_dir / "mitdb",
+                                     records=["208"], progress=False)
+    report = out["v_gate"]
+    assert {k: report[k] for k in NARROW} == NARROW
+    assert report["V_calls_taken"] >= 0 and set(report["ungated"]) >= {"accuracy", "macro_f1"}
+    assert all(k.startswith("V_to_") for k in report["predictions_changed"])

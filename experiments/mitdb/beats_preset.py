@@ -129,26 +129,26 @@ served after the pause rule), the entry of key ``v_template_served_left_out`` of
 unchanged (the vote turns no training beat).
 
 ``--v-gate`` (session s39; before it ``--v-gate`` meant ``--v-gate v_gate_build``, v40's gate, refused by its build
-rule): the build would ship run v55b's narrow V gate, the ``v_gate`` entry of key ``v_narrow_gate_served_left_out`` of
+rule): the build ships run v55b's narrow V gate, the ``v_gate`` entry of key ``v_narrow_gate_served_left_out`` of
 ``v_sensitivity_results.json`` (``v_sensitivity.py --steps narrow_gate_served``: ``NARROW_BUILD_RULE``'s entry, only
 when ``NARROW_SHIP_RULE`` said ship, measured on the template vote's served rows, so it needs ``--v-pause
---v-template``; ``narrow_gate_entry``), the card's first row that key's served left-out figure (not blind: v55b's
-choice rule was written after run v55's figures; DS2, held by the issue's owner, would check the shipped preset). It
-also refuses while ``ship_check_results.json``'s ``narrow_gate_s39`` (``narrow_gate_ship.py``: the ship test recomputed
-from the committed files) says the test fails, as it does since s39 (the committed key's served rows came from older
-caches): ``mitdb-beats`` is unchanged. ``--rules-only`` (s39) rebuilds from the committed files, without the training
-run's folder: the preset's ``model.keras``, ``config.json``, ``signal_config.json`` and ``booster.txt.gz`` shipped as
-they are (refitted today, the booster differs from the shipped one in 31 split thresholds of 30 of its 750 trees, by at
-most 3e-16 relative: its features were computed by older code). With ``--v-gate v_gate_build`` it rebuilds the
-shipped preset byte for byte but for the creation time:
+--v-template``; ``narrow_gate_entry``); the card's first row is that key's served left-out figure. Not blind: v55b's
+choice rule was written after run v55's left-out figures; DS2, held by the issue's owner, checks the shipped preset.
+It also refuses unless ``ship_check_results.json``'s ``narrow_gate_s39`` (``narrow_gate_ship.py``: the ship test
+recomputed from the committed files) says the test passes. ``--rules-only`` (s39) rebuilds from the committed files,
+without the training run's folder: the preset's ``model.keras``, ``config.json``, ``signal_config.json`` and
+``booster.txt.gz`` shipped as they are (refitted today, the booster differs from the shipped one in 31 split
+thresholds of 30 of its 750 trees, by at most 3e-16 relative: its features were computed by older code). Shipped in s39
+(``mitdb-beats`` since: only ``stacking.json``'s ``v_gate``, the card and the metadata changed; DS1 check: 3 V calls to
+N); with ``--v-gate v_gate_build`` instead, the same command rebuilds the s35 preset byte for byte but for the
+creation time:
 
     python experiments/mitdb/v_gate.py --work WORK --candidate experiments/mitdb/oof/left_out_k2_median.npz --local
     python experiments/mitdb/beats_preset.py --work WORK --from-committed experiments/mitdb/oof/left_out_k2_median.npz \
         --steps table build check --rules-only --recipe-from experiments/mitdb/oof/export_k2_median.json \
-        --v-gate v_gate_build --v-pause --v-template --previous-check BEFORE.json
+        --v-gate --v-pause --v-template --previous-check BEFORE.json
 
-(BEFORE.json: the committed results before the build, for ``build_check.against_previous``; ``--v-gate`` alone: the
-narrow gate, refused as above.)
+(BEFORE.json: the committed results before the build, for ``build_check.against_previous``.)
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -196,10 +196,10 @@ V_PAUSE_BUILD_KEY = "v_pause_build"    # v_sensitivity.py --steps pause_build: t
 # entry and TEMPLATE_SHIP_RULE's decision
 V_TEMPLATE_SHIP_KEY = "v_template_served_left_out"
 # v_sensitivity.py --steps narrow_gate_served (its NARROW_SERVED_KEY): run v55b's narrow V gate, NARROW_BUILD_RULE's entry
-# and NARROW_SHIP_RULE's decision; session s39's ship candidate (``--v-gate`` alone; narrow_gate_entry)
+# and NARROW_SHIP_RULE's decision; shipped since session s39 (``--v-gate`` alone; narrow_gate_entry)
 V_NARROW_SHIP_KEY = "v_narrow_gate_served_left_out"
 # ``--v-gate KEY``: the results key whose ``v_gate`` entry the build ships, and the file that holds it (beside this
-# script); the first is the default (the s39 candidate), V_GATE_BUILD_KEY rebuilds run s33's to s35's preset
+# script); the first is the default (what mitdb-beats ships), V_GATE_BUILD_KEY rebuilds run s33's to s35's preset
 V_GATE_SOURCES = {V_NARROW_SHIP_KEY: "v_sensitivity_results.json", V_GATE_BUILD_KEY: "beats_preset_results.json"}
 # narrow_gate_ship.py (session s39): V_NARROW_SHIP_KEY's ship test recomputed from the committed files
 SHIP_CHECK, SHIP_CHECK_KEY = HERE / "ship_check_results.json", "narrow_gate_s39"
@@ -1427,7 +1427,7 @@ def main(argv=None) -> int:
                    "set, booster size and deep weight come from it (size_and_weight_of) instead of key folds")
     p.add_argument("--v-gate", nargs="?", const=next(iter(V_GATE_SOURCES)), choices=tuple(V_GATE_SOURCES),
                    metavar="KEY", help=f"build: ship the V agreement gate of results key KEY in stacking.json. Alone "
-                   f"(session s39's ship candidate): {V_NARROW_SHIP_KEY} of {V_GATE_SOURCES[V_NARROW_SHIP_KEY]} "
+                   f"(what mitdb-beats ships since session s39): {V_NARROW_SHIP_KEY} of {V_GATE_SOURCES[V_NARROW_SHIP_KEY]} "
                    "(v_sensitivity.py --steps narrow_gate_served: run v55b's narrow gate, NARROW_BUILD_RULE's entry; "
                    "refused unless NARROW_SHIP_RULE said ship, in the committed key and recomputed "
                    "(ship_check_results.json); needs --v-pause --v-template, on whose rows it was measured). "

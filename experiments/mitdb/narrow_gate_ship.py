@@ -10,8 +10,8 @@ files: its served left-out figure recomputed (key ``v_narrow_gate_served_left_ou
         --steps table build check --rules-only --recipe-from experiments/mitdb/oof/export_k2_median.json \
         --v-gate --v-pause --v-template --previous-check BEFORE.json --out COPY_BUILT.json --out-root BUILT_ROOT
     python experiments/mitdb/narrow_gate_ship.py --recomputed COPY_VS.json --recomputed-served COPY_VS2.json \
-        --built BUILT_ROOT/mitdb-beats --built-results COPY_BUILT.json [--recomputed-at COMMIT=OTHER_VS.json] \
-        [--recomputed-served-at COMMIT=OTHER_VS2.json]
+        --built BUILT_ROOT/mitdb-beats --built-results COPY_BUILT.json [--recomputed-at LABEL=OTHER_VS.json] \
+        [--recomputed-served-at LABEL=OTHER_VS2.json]
 
 (WORK: an empty folder; the first command builds the DS1 table and v_side's caches from the committed files, the
 second the 96-sample beats; COPY_*: copies of the committed results JSONs, so that nothing committed is overwritten;
@@ -76,10 +76,10 @@ def main(argv=None) -> int:
     p.add_argument("--recomputed", required=True, help=f"a results JSON holding {NARROW} recomputed")
     p.add_argument("--recomputed-served", required=True, help=f"a results JSON holding {PAUSE} and {TEMPLATE} "
                    "recomputed on the same WORK")
-    p.add_argument("--recomputed-at", action="append", default=[], metavar="COMMIT=FILE",
-                   help=f"{NARROW} recomputed by the code of another commit (its own WORK)")
-    p.add_argument("--recomputed-served-at", action="append", default=[], metavar="COMMIT=FILE",
-                   help=f"{TEMPLATE} recomputed by the code of another commit (its own WORK)")
+    p.add_argument("--recomputed-at", action="append", default=[], metavar="LABEL=FILE",
+                   help=f"{NARROW} recomputed otherwise (another commit's code, another cache), compared")
+    p.add_argument("--recomputed-served-at", action="append", default=[], metavar="LABEL=FILE",
+                   help=f"{TEMPLATE} recomputed otherwise (another commit's code, another cache), compared")
     p.add_argument("--built", required=True, help="the preset folder the rules-only build wrote")
     p.add_argument("--built-results", required=True, help="the results JSON of that build (keys build, build_check)")
     p.add_argument("--out", default=str(OUT))
