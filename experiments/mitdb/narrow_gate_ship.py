@@ -16,6 +16,8 @@ files: its served left-out figure recomputed (key ``v_narrow_gate_served_left_ou
 (WORK: an empty folder; the first command builds the DS1 table and v_side's caches from the committed files, the
 second the 96-sample beats; COPY_*: copies of the committed results JSONs, so that nothing committed is overwritten;
 BEFORE.json: a copy of the committed ``beats_preset_results.json``.) No training; about 10 minutes on 2 CPU cores.
+Run it before the build writes the package's preset: ``build.files`` compares BUILT_ROOT with the preset then shipped
+(session s39: the s35 preset; the in-place build that followed wrote the same files but for the creation time).
 
 Results: key ``narrow_gate_s39`` of ``ship_check_results.json`` beside this file (last line of stdout: one JSON
 object). ``ship`` is the recomputed ``NARROW_SHIP_RULE`` verdict; the preset is changed only where it is true.
