@@ -349,6 +349,32 @@ def test_encoder_embedding_is_label_free_and_unmasked(cinc_sample_tfrecords):
     np.testing.assert_allclose(first["embedding"], again["embedding"], atol=1e-6)
 
 
+def test_publish_build_ships_a_presets_own_config_byte_for_byte(stacked_preset, tmp_path):
+    """``publish.build(config_from=PRESET)`` (``beats_preset.py --rules-only``): a rebuild of a preset's booster side
+    ships that preset's config.json and signal_config.json as they are (no re-serialisation through today's
+    ExperimentConfig), and refuses a preset whose experiment config is not the run's, naming its config.json."""
+    from ecgsl_keras.errors import ConfigError
+    from ecgsl_keras.training.publish import build
+
+    _, folder, _, _ = stacked_preset
+    first = tmp_path / "first"
+    build(folder, "cfg-test", "config test preset", root=first, booster=folder)
+    shipped = first / "cfg-test"
+    config = json.loads((shipped / "config.json").read_text())
+    config["an_old_key"] = "kept"                        # bytes a re-serialisation would not write
+    (shipped / "config.json").write_text(json.dumps(config, indent=3) + "\n")
+    (shipped / "signal_config.json").write_text((shipped / "signal_config.json").read_text() + "\n")
+    again = tmp_path / "again"
+    build(folder, "cfg-test", "config test preset", root=again, booster=folder, config_from=shipped)
+    for name in ("config.json", "signal_config.json"):
+        assert (again / "cfg-test" / name).read_bytes() == (shipped / name).read_bytes()
+    config["experiment_config"]["train"]["batch_size"] += 1    # another run's config
+    (shipped / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="config_from") as error:
+        build(folder, "cfg-test", "config test preset", root=tmp_path / "third", booster=folder, config_from=shipped)
+    assert error.value.path == str(shipped / "config.json")
+
+
 def test_publish_build_ships_an_averaging_booster_beside_the_model(stacked_preset, sample_reader, tmp_path, monkeypatch):
     from ecgsl_keras.serving.inference import load_model
     from ecgsl_keras.store import presets as presets_lib

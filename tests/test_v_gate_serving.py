@@ -289,3 +289,138 @@ def test_af_off_in_the_serving_path_on_a_fixture_signal(preset_copy, fixtures_di
     with pytest.raises(ConfigError, match="af_off feature") as error:
         load_model(folder)
     assert error.value.path == str(folder / "stacking.json")
+
+
+# --- run v55b's narrow gate as a mitdb-beats ship candidate (session s39: beats_preset.py --v-gate) ----------------
+
+NARROW = {"premature": 0.8, "wide": 1.5, "t": 0.1, "pause": 1.1, "irregular": None}
+
+
+def _mitdb_experiments():
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parents[1] / "experiments" / "mitdb"
+    sys.path.insert(0, str(here))
+    try:
+        import beats_preset
+    finally:
+        sys.path.remove(str(here))
+    return here, beats_preset
+
+
+def test_mitdb_beats_ships_the_narrow_gate_only_where_its_recomputed_ship_test_passes():
+    """``ship_check_results.json`` (``narrow_gate_ship.py``) holds run v55b's ship test recomputed from the committed
+    files; the preset has a ``v_gate`` exactly when it passes, and the rules-only build it records changes no file
+    but stacking.json (its ``v_gate`` entry alone), the metadata and the card."""
+    from ecgsl_keras.modeling.stacking import StackedClassifier
+    from ecgsl_keras.store import presets
+
+    here, beats_preset = _mitdb_experiments()
+    check = json.loads(beats_preset.SHIP_CHECK.read_text())[beats_preset.SHIP_CHECK_KEY]
+    committed = json.loads((here / "v_sensitivity_results.json").read_text())[beats_preset.V_NARROW_SHIP_KEY]
+    assert committed["v_gate"] == NARROW and check["build"]["v_gate"] == NARROW
+    assert check["ship"] == check["narrow_gate_served"]["recomputed"]["ship"]
+    presets.verify_preset("mitdb-beats")
+    shipped = StackedClassifier.load(presets.preset_dir("mitdb-beats"))
+    assert (shipped.v_gate is not None) == check["ship"]
+    assert check["build"]["identical_but_stacking_metadata_card"]
+    assert check["build"]["stacking_json_differences"] == [".v_gate"]
+    assert all(d.startswith((".created", ".description", ".files.README.md", ".files.stacking.json",
+                             ".stacking.v_gate")) for d in check["build"]["metadata_differences"])
+
+
+def test_beats_preset_refuses_a_narrow_gate_the_ship_rule_did_not_take(tmp_path):
+    """``beats_preset.narrow_gate_entry`` (``--v-gate``) names the file when the key is missing, its ship test failed,
+    it was not measured on the served recipe's reproduced rows, or its recomputation (``SHIP_CHECK``) fails."""
+    here, beats_preset = _mitdb_experiments()
+    entry = json.loads((here / "v_sensitivity_results.json").read_text())[beats_preset.V_NARROW_SHIP_KEY]
+    path, recheck = tmp_path / "v_sensitivity_results.json", tmp_path / "ship_check_results.json"
+    path.write_text(json.dumps({beats_preset.V_NARROW_SHIP_KEY: entry}))
+    assert beats_preset.narrow_gate_entry(path, recheck)["v_gate"] == NARROW   # no recomputation: the key decides
+    for bad, match in (({}, "no 'v_narrow_gate_served_left_out'"), (dict(entry, ship=False), "ship is false"),
+                       (dict(entry, reference_reproduced=False), "reproduced rows")):
+        path.write_text(json.dumps({beats_preset.V_NARROW_SHIP_KEY: bad} if bad else {}))
+        with pytest.raises(SystemExit, match=match) as error:
+            beats_preset.narrow_gate_entry(path, recheck)
+        assert str(path) in str(error.value)
+    path.write_text(json.dumps({beats_preset.V_NARROW_SHIP_KEY: entry}))
+    failed = {"ship": False, "narrow_gate_served": {"recomputed": {"checks": {"V_sensitivity_within_seed_sd": False,
+                                                                              "S_sensitivity_within_seed_sd": True}}}}
+    recheck.write_text(json.dumps({beats_preset.SHIP_CHECK_KEY: failed}))
+    with pytest.raises(SystemExit, match="V_sensitivity_within_seed_sd") as error:
+        beats_preset.narrow_gate_entry(path, recheck)
+    assert str(recheck) in str(error.value)
+
+
+def test_the_shipped_narrow_gate_in_the_serving_path_on_a_fixture_signal(fixtures_dir):
+    """``load_model("mitdb-beats")`` (run v55b's entry, shipped in s39) on the fixture's record 208 (2 minutes, many V
+    calls): the gate runs after the rhythm gate and before the pause rule and takes exactly the V calls ``VGate``
+    takes on the probabilities before it (on time against the local rhythm, no pause, at most 1.5 x the median beat's
+    QRS, ECG-SL P(V) under 0.1); the V calls ECG-SL backs are never taken."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.per_beat_features import beat_feature_columns
+    from ecgsl_keras.data.signal import own_beats
+    from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS, VGate
+    from ecgsl_keras.serving.inference import load_model
+    from ecgsl_keras.store import presets
+
+    assert json.loads((presets.preset_dir("mitdb-beats") / "stacking.json").read_text())["v_gate"] == NARROW
+    record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
+    signal = record.lead(None)[: int(120 * record.fs)]
+    predictor = load_model("mitdb-beats")
+    beats = predictor.preprocess(signal, record.fs)
+    out = predictor.predict_signal(signal, record.fs, beats=beats)
+    before, p_v = out["pre_v_gate_beat_probabilities"], out["deep_beat_probabilities"][:, V]
+    assert (before.argmax(1) == V).sum() > 10
+    x = beat_feature_columns(own_beats(beats.beats, predictor.config.signal), beats.rr, beats.rpeaks / beats.fs,
+                             list(V_GATE_COLUMNS), signal=signal, fs=record.fs, rpeaks_native=beats.rpeaks_native,
+                             config=predictor.config.signal)
+    expected, taken = VGate.from_spec(NARROW, predictor.label_names).apply(before, p_v, x)
+    np.testing.assert_array_equal(out["beat_v_gated"], taken)
+    np.testing.assert_allclose(out["pre_v_pause_beat_probabilities"], expected, atol=1e-6)   # the pause rule's input
+    assert np.all(before[taken].argmax(1) == V) and np.all(p_v[taken] < NARROW["t"]) and np.all(x[taken, 3] <= 1.5)
+    backed = (before.argmax(1) == V) & (p_v >= NARROW["t"])
+    assert backed.any() and not (taken & backed).any()
+
+
+def test_the_card_of_a_narrow_gate_build():
+    """``beats_preset.relative_card`` with the narrow key: the gate's paragraph (its entry, not blind, the DS2 check
+    by shipping), its served left-out row first above the template vote's, and the distances of that row; with
+    ``v_gate_build`` (run s33's key) the card has no narrow row (the shipped card, tests/test_v_pause_serving.py)."""
+    from ecgsl_keras.store import presets
+
+    here, beats_preset = _mitdb_experiments()
+    results = json.loads((here / "beats_preset_results.json").read_text())
+    measured = json.loads((here / "v_sensitivity_results.json").read_text())
+    narrow = measured[beats_preset.V_NARROW_SHIP_KEY]
+    stacking = json.loads((presets.preset_dir("mitdb-beats") / "stacking.json").read_text())
+    args = (results, "@WINDOW@", stacking["deep_weight"], stacking["params"], len(stacking["feature_names"]), "@GATE@")
+    card = beats_preset.relative_card(*args, narrow, results["v_pause_build"], measured["v_template_served_left_out"],
+                                      beats_preset.V_NARROW_SHIP_KEY)
+    lines = card.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(
+        "| relative ECG-SL + booster, rhythm gate, narrow V gate (run v55b), pause rule, template vote: this recipe | "))
+    assert f"{narrow['seed_spread']['V_positive_predictivity']['mean']:.3f} +- " in lines[row]
+    assert lines[row + 1].startswith("| relative ECG-SL + booster, rhythm gate, pause rule, template vote (min_called "
+                                     "40): without the narrow V gate | ")
+    vpp = narrow["seed_spread"]["V_positive_predictivity"]["mean"] - 0.90
+    assert f"V +P {vpp:+.3f}" in card and "Not blind" in card and "(DS2)" in card
+    assert json.dumps(NARROW) in card and "the V agreement gate, the full-compensatory-pause rule" in card
+    plain = beats_preset.relative_card(*args, results["v_gate_build"], results["v_pause_build"],
+                                       measured["v_template_served_left_out"])
+    assert "narrow V gate" not in plain and "No V agreement gate" in plain
+
+
+def test_evaluate_serves_and_reports_the_shipped_narrow_gate(fixtures_dir):
+    """``evaluate``'s stacked path on the fixture's record 208 serves the shipped ``v_gate`` and reports it: its
+    entry, the V calls it took, only V calls moved to other classes, and the figures before it."""
+    from ecgsl_keras.evaluation.stacked import evaluate_stacked_raw
+    from ecgsl_keras.store import presets
+
+    out, _, _ = evaluate_stacked_raw(presets.preset_dir("mitdb-beats"), "mitdb", fixtures_dir / "mitdb",
+                                     records=["208"], progress=False)
+    report = out["v_gate"]
+    assert {k: report[k] for k in NARROW} == NARROW
+    assert report["V_calls_taken"] >= 0 and set(report["ungated"]) >= {"accuracy", "macro_f1"}
+    assert all(k.startswith("V_to_") for k in report["predictions_changed"])

@@ -211,8 +211,8 @@ def test_mitdb_beats_ships_the_rule_its_build_chose():
 
 def test_mitdb_beats_card_states_the_served_left_out_figure():
     """The card's left-out table and pause paragraph are what ``beats_preset.relative_card`` renders from the
-    committed JSON: the first row is the served rule's own left-out figure (key ``v_pause_served_left_out``, of this
-    very entry) and the distances are that row's."""
+    committed JSON: below the narrow V gate's and the template vote's rows, the served pause rule's own left-out figure
+    (key ``v_pause_served_left_out``, of this very entry)."""
     import sys
     from pathlib import Path
 
@@ -231,14 +231,17 @@ def test_mitdb_beats_card_states_the_served_left_out_figure():
     stacking = json.loads((folder / "stacking.json").read_text())
     assert served["v_pause"] == stacking["v_pause"] and served["without_rule_reproduced"]
     assert voted["v_template"] == stacking["v_template"] and voted["ship"]   # session s35: the vote ships too
+    narrow = measured[beats_preset.V_NARROW_SHIP_KEY]   # session s39: run v55b's narrow V gate ships too
+    assert narrow["v_gate"] == stacking["v_gate"]
     card = beats_preset.relative_card(results, "@WINDOW@", stacking["deep_weight"], stacking["params"],
-                                      len(stacking["feature_names"]), "@GATE@", results["v_gate_build"],
-                                      results["v_pause_build"], voted)
+                                      len(stacking["feature_names"]), "@GATE@", narrow,
+                                      results["v_pause_build"], voted, beats_preset.V_NARROW_SHIP_KEY)
     readme = (folder / "README.md").read_text(encoding="utf-8")
     for part in card.replace("@WINDOW@", "@GATE@").split("@GATE@"):
         assert part.rstrip("\n") in readme
     lines = readme.splitlines()
-    first = "| relative ECG-SL + booster, rhythm gate, pause rule, template vote (min_called 40): this recipe | "
+    first = ("| relative ECG-SL + booster, rhythm gate, pause rule, template vote (min_called 40): without the narrow V "
+             "gate | ")
     row = next(i for i, line in enumerate(lines) if line.startswith(first))
     assert f"{voted['seed_spread']['V_sensitivity']['mean']:.3f} +- " in lines[row]
     assert lines[row + 1].startswith("| relative ECG-SL + booster, rhythm gate, pause rule (min_fires 40): without "

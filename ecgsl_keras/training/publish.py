@@ -265,7 +265,7 @@ def _ship_booster(folder, out: Path, task, signal_members=()) -> dict:
 
 
 def build(run, name: str, description: str, *, card_extra=None, overwrite: bool = False, root=None,
-          version: str = "1", booster=None, signal_members=(), serving=None) -> dict:
+          version: str = "1", booster=None, signal_members=(), serving=None, config_from=None) -> dict:
     """Build preset ``name`` from a finished run folder (or a ``.keras`` with its run's config.json,
     e.g. an ensemble from ``ecgsl_keras.modeling.ensemble``) into ``root`` (default: the package's presets
     folder). Written in a temporary folder and renamed into place; an existing preset is replaced
@@ -277,7 +277,11 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     ``serving.stacked``). ``serving``: {section: {key: value}} settings of the run's ``ExperimentConfig`` that the
     preset serves with instead of the trained ones (how ``predict_signal`` reads a record, e.g.
     ``{"train": {"predict_window_s": 30}}``): written into its ``config.json`` and ``signal_config.json``, listed
-    (trained and served value) in the metadata's ``serving`` and the card. Returns the metadata."""
+    (trained and served value) in the metadata's ``serving`` and the card. ``config_from``: a preset folder of
+    the same run whose ``config.json`` and ``signal_config.json`` are shipped byte for byte instead of being written
+    again (a rebuild that changes only the booster side: re-serialising would add the fields this version of
+    ``ExperimentConfig`` gained since, with their defaults); its experiment config must be the run's. Returns the
+    metadata."""
     import keras
 
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
@@ -318,8 +322,16 @@ def build(run, name: str, description: str, *, card_extra=None, overwrite: bool 
     tmp = Path(tempfile.mkdtemp(dir=out_root, prefix=f".{name}.tmp-"))
     try:
         shutil.copyfile(model_file, tmp / MODEL_NAME)
-        runs.write_json(tmp / CONFIG_NAME, preset_config)
-        experiment.signal.save(tmp / SIGNAL_CONFIG_NAME)
+        if config_from is not None:   # the preset's own files, once they are shown to be this run's config
+            shipped, _, _ = runs.run_config(Path(config_from))
+            if shipped != experiment or serving:
+                raise ConfigError(Path(config_from) / CONFIG_NAME, "bad_config", "config_from must hold the run's "
+                                  "own experiment config (and serve it unchanged)")
+            for file in (CONFIG_NAME, SIGNAL_CONFIG_NAME):
+                shutil.copyfile(Path(config_from) / file, tmp / file)
+        else:
+            runs.write_json(tmp / CONFIG_NAME, preset_config)
+            experiment.signal.save(tmp / SIGNAL_CONFIG_NAME)
         if (run_dir / THRESHOLDS_NAME).is_file():
             shutil.copyfile(run_dir / THRESHOLDS_NAME, tmp / THRESHOLDS_NAME)
         if signal_members and not booster:

@@ -90,7 +90,7 @@ The relative build (run s33; issue 18's "ship what was kept": v37's beat-minus-m
 
     python experiments/mitdb/run.py --work WORK --steps final --variants scratch_focal --beat-reference median
     python experiments/mitdb/beats_preset.py --work WORK --steps table build check \
-        --deep-run WORK/final_scratch_focal --recipe-from experiments/mitdb/oof/export_k2_median.json --v-gate experiments/mitdb/oof/left_out_k2_median.npz
+        --deep-run WORK/final_scratch_focal --recipe-from experiments/mitdb/oof/export_k2_median.json --v-gate v_gate_build
 
 (WORK: v37's ``run.py --beat-reference median`` work folder, or one holding its ``folds.json``,
 ``experiment_config.json`` and ``scratch_focal_heldout*/left_out_predictions.npz``; the --recipe-from file: v37's ``--steps
@@ -127,6 +127,28 @@ served after the pause rule), the entry of key ``v_template_served_left_out`` of
 ``TEMPLATE_SHIP_RULE`` said ship; the build refuses otherwise). Rebuilt in s35 with s34's command plus
 ``--v-template`` on a copy of its work folder: ``model.keras`` and ``booster.txt.gz`` byte-identical, DS1 check
 unchanged (the vote turns no training beat).
+
+``--v-gate`` (session s39; before it ``--v-gate`` meant ``--v-gate v_gate_build``, v40's gate, refused by its build
+rule): the build ships run v55b's narrow V gate, the ``v_gate`` entry of key ``v_narrow_gate_served_left_out`` of
+``v_sensitivity_results.json`` (``v_sensitivity.py --steps narrow_gate_served``: ``NARROW_BUILD_RULE``'s entry, only
+when ``NARROW_SHIP_RULE`` said ship, measured on the template vote's served rows, so it needs ``--v-pause
+--v-template``; ``narrow_gate_entry``); the card's first row is that key's served left-out figure. Not blind: v55b's
+choice rule was written after run v55's left-out figures; DS2, held by the issue's owner, checks the shipped preset.
+It also refuses unless ``ship_check_results.json``'s ``narrow_gate_s39`` (``narrow_gate_ship.py``: the ship test
+recomputed from the committed files) says the test passes. ``--rules-only`` (s39) rebuilds from the committed files,
+without the training run's folder: the preset's ``model.keras``, ``config.json``, ``signal_config.json`` and
+``booster.txt.gz`` shipped as they are (refitted today, the booster differs from the shipped one in 31 split
+thresholds of 30 of its 750 trees, by at most 3e-16 relative: its features were computed by older code). Shipped in s39
+(``mitdb-beats`` since: only ``stacking.json``'s ``v_gate``, the card and the metadata changed; DS1 check: 3 V calls to
+N); with ``--v-gate v_gate_build`` instead, the same command rebuilds the s35 preset byte for byte but for the
+creation time:
+
+    python experiments/mitdb/v_gate.py --work WORK --candidate experiments/mitdb/oof/left_out_k2_median.npz --local
+    python experiments/mitdb/beats_preset.py --work WORK --from-committed experiments/mitdb/oof/left_out_k2_median.npz \
+        --steps table build check --rules-only --recipe-from experiments/mitdb/oof/export_k2_median.json \
+        --v-gate --v-pause --v-template --previous-check BEFORE.json
+
+(BEFORE.json: the committed results before the build, for ``build_check.against_previous``.)
 
 Results: ``beats_preset_results.json`` beside this file; the last line of stdout is one JSON object.
 """
@@ -173,6 +195,14 @@ V_PAUSE_BUILD_KEY = "v_pause_build"    # v_sensitivity.py --steps pause_build: t
 # v_sensitivity.py --steps template_served (its TEMPLATE_SERVED_KEY, in v_sensitivity_results.json): the template vote's
 # entry and TEMPLATE_SHIP_RULE's decision
 V_TEMPLATE_SHIP_KEY = "v_template_served_left_out"
+# v_sensitivity.py --steps narrow_gate_served (its NARROW_SERVED_KEY): run v55b's narrow V gate, NARROW_BUILD_RULE's entry
+# and NARROW_SHIP_RULE's decision; shipped since session s39 (``--v-gate`` alone; narrow_gate_entry)
+V_NARROW_SHIP_KEY = "v_narrow_gate_served_left_out"
+# ``--v-gate KEY``: the results key whose ``v_gate`` entry the build ships, and the file that holds it (beside this
+# script); the first is the default (what mitdb-beats ships), V_GATE_BUILD_KEY rebuilds run s33's to s35's preset
+V_GATE_SOURCES = {V_NARROW_SHIP_KEY: "v_sensitivity_results.json", V_GATE_BUILD_KEY: "beats_preset_results.json"}
+# narrow_gate_ship.py (session s39): V_NARROW_SHIP_KEY's ship test recomputed from the committed files
+SHIP_CHECK, SHIP_CHECK_KEY = HERE / "ship_check_results.json", "narrow_gate_s39"
 PRESET = "mitdb-beats"
 DEEP_WEIGHT = 0.5           # the plain mean, as cinc2017 ships: the rows fixed before the inner ECG-SL models
 DEEP_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)   # candidates of the deep weight chosen on the training folds
@@ -744,7 +774,7 @@ def fit_build_gate(mitdb_dir: Path, table: dict, labels) -> dict:
 def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dict | None = None,
                gated: dict | None = None, deep_run: Path | None = None, recipe: dict | None = None,
                v_gate: dict | None = None, left_out: dict | None = None, v_pause: dict | None = None,
-               v_template: dict | None = None) -> dict:
+               v_template: dict | None = None, v_gate_key: str = V_GATE_BUILD_KEY, rules_only: bool = False) -> dict:
     """``gate``: ``fit_build_gate``'s, shipped in ``stacking.json``; ``gated``: the results key ``GATE_KEY`` (its
     left-out figures with and without the gate, for the card). The relative build (run s33, ``--deep-run``):
     ``deep_run`` the ECG-SL run folder shipped as ``model.keras`` (default: the current preset's model);
@@ -753,7 +783,10 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     None when the rule refused it); ``left_out`` the results JSON whose keys ``v_gate_local`` and
     ``relative_beats`` give the card's left-out figures (``RELATIVE_CARD``); ``v_pause`` the results key
     ``V_PAUSE_BUILD_KEY`` (its ``v_pause`` spec shipped in ``stacking.json``, or None when the rule refused it);
-    ``v_template`` key ``V_TEMPLATE_SHIP_KEY`` of ``v_sensitivity_results.json`` (its ``v_template`` entry shipped)."""
+    ``v_template`` key ``V_TEMPLATE_SHIP_KEY`` of ``v_sensitivity_results.json`` (its ``v_template`` entry shipped);
+    ``v_gate_key`` the key ``v_gate`` is (``V_GATE_SOURCES``: v40's build choice, or run v55b's shipped narrow gate);
+    ``rules_only`` (``--rules-only``): the current preset's booster, config.json and signal_config.json shipped as
+    they are (``shipped_booster``), only the rules new."""
     from ecgsl_keras.modeling.stacking import GATE_KEYS, StackedClassifier, probability_names
     from ecgsl_keras.store import presets
     from ecgsl_keras.training import publish
@@ -772,7 +805,8 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
             deep_run.mkdir(parents=True)
             for name in ("model.keras", "config.json"):
                 shutil.copyfile(presets.preset_dir(PRESET) / name, deep_run / name)
-    features = _booster(_columns_of(table, cols), table["y"], cols, labels, SEED, size)
+    features = (shipped_booster(cols, weight, labels) if rules_only
+                else _booster(_columns_of(table, cols), table["y"], cols, labels, SEED, size))
     spec = {k: gate[k] for k in GATE_KEYS} if gate else None
     v_spec = (v_gate or {}).get("v_gate")
     pause_spec = (v_pause or {}).get("v_pause")
@@ -789,7 +823,16 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
     booster_dir = work / "beats_preset" / "booster"
     shutil.rmtree(booster_dir, ignore_errors=True)
     booster_dir.mkdir(parents=True)
-    clf.save(booster_dir)
+    if rules_only:   # the shipped booster file itself: LightGBM's re-serialisation need not give the same bytes
+        import hashlib
+
+        from ecgsl_keras.modeling.stacking import SPEC_NAME
+        shutil.copyfile(presets.preset_dir(PRESET) / features.booster_file, booster_dir / features.booster_file)
+        kept = dict(clf.spec(), booster_file=features.booster_file,
+                    booster_sha256=hashlib.sha256((booster_dir / features.booster_file).read_bytes()).hexdigest())
+        (booster_dir / SPEC_NAME).write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+    else:
+        clf.save(booster_dir)
     rows = folds["rows"]
     card = work / "beats_preset" / "card.md"
     window = (", and the atrial-fibrillation evidence of the 30 s window holding the beat (AFEv, RR entropy and "
@@ -825,7 +868,7 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
             parts["reached"] = " are not reached"
     if relative:
         card.write_text(relative_card(left_out, window, weight, features.params, len(cols), parts["gate_text"],
-                                      v_gate, v_pause, v_template), encoding="utf-8")
+                                      v_gate, v_pause, v_template, v_gate_key), encoding="utf-8")
     else:
         card.write_text(CARD.format(n_columns=len(cols), beats=f"{rows['ecgsl']['beats']:,}", window=window,
                                     deep_weight=weight, a=rows[shipped], e=rows["ecgsl"],
@@ -845,12 +888,13 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
                    + ("; a wide beat shaped like the signal's own V beats (the median of its V calls, on a signal with "
                       f"at least {template_spec['min_called']} of them) moved to V" if template_spec else "")
                    + "; trained on the 22 DS1 records; single lead, 100 Hz")
-    meta = publish.build(deep_run, PRESET, description, card_extra=card,
-                         overwrite=True, root=out_root, booster=booster_dir)
+    meta = publish.build(deep_run, PRESET, description, card_extra=card, overwrite=True, root=out_root,
+                         booster=booster_dir, config_from=presets.preset_dir(PRESET) if rules_only else None)
     out = {"column_set": chosen, "booster_size": size, "booster_columns": cols, "booster_params": features.params,
            "class_weight_cap": WEIGHT_CAP, "deep_weight": weight, "seed": SEED, "files": meta["files"],
            **deep_run_info(deep_run),
-           "recipe_from": "recipe (--recipe-from)" if recipe is not None else "folds"}
+           "recipe_from": "recipe (--recipe-from)" if recipe is not None else "folds",
+           "booster_from": "the shipped preset's (--rules-only)" if rules_only else "refitted on every DS1 beat"}
     if recipe is not None:
         out["recipe_inner_macro_f1_by_size_and_deep_weight"] = {
             h: c.get("inner_macro_f1_nsvf_by_size_and_deep_weight") for h, c in recipe.items()}
@@ -858,11 +902,77 @@ def step_build(work: Path, table: dict, labels, out_root, folds: dict, gate: dic
         out["gate"] = gate
     if v_gate is not None:
         out["v_gate"] = v_spec
+        out["v_gate_from"] = f"{V_GATE_SOURCES[v_gate_key]} key {v_gate_key}"
     if v_pause is not None:
         out["v_pause"] = pause_spec
     if v_template is not None:
         out["v_template"] = template_spec
     return out
+
+
+def narrow_gate_entry(path: Path, recheck: Path | None = None) -> dict:
+    """Key ``V_NARROW_SHIP_KEY`` of ``path`` (``v_sensitivity.py --steps narrow_gate_served``): run v55b's narrow V
+    gate as ``NARROW_BUILD_RULE`` took it, with its served left-out figure; SystemExit naming the file unless
+    ``NARROW_SHIP_RULE`` said ship and the rows it was measured on (key ``V_TEMPLATE_SHIP_KEY``'s) were reproduced,
+    or naming ``recheck`` (default ``SHIP_CHECK``) when the figure recomputed from the committed files
+    (``narrow_gate_ship.py``, key ``SHIP_CHECK_KEY``) says the ship test fails."""
+    entry = json.loads(Path(path).read_text(encoding="utf-8")).get(V_NARROW_SHIP_KEY) if Path(path).is_file() else None
+    if entry is None or entry.get("v_gate") is None:
+        raise SystemExit(f"{path}: no {V_NARROW_SHIP_KEY!r} entry; run v_sensitivity.py --steps narrow_gate_served "
+                         "first")
+    if not entry["ship"]:
+        raise SystemExit(f"{path}: {V_NARROW_SHIP_KEY}.ship is false (NARROW_SHIP_RULE): the V gate is not shipped")
+    if entry.get("reference_key") != V_TEMPLATE_SHIP_KEY or not entry.get("reference_reproduced"):
+        raise SystemExit(f"{path}: {V_NARROW_SHIP_KEY} was not measured on the reproduced rows of "
+                         f"{V_TEMPLATE_SHIP_KEY} (the served recipe)")
+    recheck = SHIP_CHECK if recheck is None else Path(recheck)
+    again = (json.loads(recheck.read_text(encoding="utf-8")).get(SHIP_CHECK_KEY) if recheck.is_file() else None)
+    if again is not None and not again["ship"]:
+        failed = [k for k, v in again["narrow_gate_served"]["recomputed"]["checks"].items() if not v]
+        raise SystemExit(f"{recheck}: {SHIP_CHECK_KEY}.ship is false: recomputed from the committed files, "
+                         f"NARROW_SHIP_RULE fails ({', '.join(failed)}); the V gate is not shipped")
+    return entry
+
+
+def shipped_booster(cols: list, weight: float, labels) -> "argparse.Namespace":
+    """``--rules-only``: the current preset's booster (``StackedClassifier.load``) in ``_booster``'s form (``booster``,
+    ``params``, ``class_weight``, and its file name); SystemExit unless it is the recipe's: the same columns, deep
+    weight, labels, seed and ``combine`` / ``rows``."""
+    from ecgsl_keras.modeling.stacking import SPEC_NAME, StackedClassifier
+    from ecgsl_keras.store import presets
+
+    folder = presets.preset_dir(PRESET)
+    shipped = StackedClassifier.load(folder)
+    spec = json.loads((folder / SPEC_NAME).read_text(encoding="utf-8"))
+    if (list(shipped.feature_names) != list(cols) or spec["deep_weight"] != weight or spec["seed"] != SEED
+            or list(shipped.label_names) != list(labels) or (spec["combine"], spec["rows"]) != ("average", "beat")):
+        raise SystemExit(f"{folder / SPEC_NAME}: the shipped booster is not the recipe's (columns, deep weight, "
+                         "labels, seed, combine / rows): --rules-only cannot keep it")
+    return argparse.Namespace(booster=shipped.booster, params=spec["params"], class_weight=spec["class_weight"],
+                              booster_file=spec["booster_file"])
+
+
+def preset_as_deep_run(work: Path, build: dict) -> Path:
+    """The current preset's ECG-SL model as a run folder for ``publish.build`` (``--rules-only``), so that a
+    build changing only a rule ships the same ``model.keras``, ``config.json`` and ``signal_config.json``: the folder is
+    ``WORK/<the preset's source_run>`` (the shipped source_run is the folder's last two parts), with the preset's
+    ``model.keras`` and its ``config.json`` less the preset's own keys, plus the run's epochs and ``init_from`` (the
+    metadata's ``training_data``) and training seconds (``build``: the committed key ``build``'s
+    ``deep_run_seconds``)."""
+    from ecgsl_keras.store import presets
+
+    folder = presets.preset_dir(PRESET)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    training = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))["training_data"]
+    run = Path(work) / config["source_run"]
+    run.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(folder / "model.keras", run / "model.keras")
+    info = {k: v for k, v in config.items() if k not in ("preset", "source_run")}
+    info.update(epochs_completed=training["epochs_completed"], init_from=training["init_from"],
+                seconds=build.get("deep_run_seconds"))
+    (run / "config.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    log.info("deep run from the preset: %s", run)
+    return run
 
 
 def deep_run_info(deep_run: Path) -> dict:
@@ -902,8 +1012,8 @@ one-channel beats and refuses this model: `mitdb-beats` is not an edge preset.
 
 The preset saw every DS1 record, so it has no figures of its own on DS1. The same recipe with DS1 cut into two
 folds of whole records (each fold's models trained on the other fold; {beats:,} left-out beats pooled; the set,
-booster size, deep weight and rhythm gate chosen on each training fold; the V gate chosen on each training fold over
-its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it; booster
+booster size, deep weight and rhythm gate chosen on each training fold; {which_v_gate} chosen on each training fold over
+its 4 inner groups by v38's rule, which fold {took} took and fold {refused} refused, in the row that has it;{narrow_row} booster
 seeds 42-44, mean +- sd;
 `experiments/mitdb/beats_preset_results.json`, keys `v_gate_local.inner4` and `relative_beats`{served_key}):
 
@@ -920,9 +1030,31 @@ ventricular beat is almost always premature or wide; a beat called V that is nei
 A V call of a beat on time against its LOCAL rhythm (pre RR / the median of the 8 RR intervals on each side, its own
 two left out, at least {premature:g}{pause_text}{irregular_text}), not wider than {wide:g} times the record's median beat's
 QRS, and whose ECG-SL P(V) is below {t:g} loses V: its V probability is set to 0 and the row renormalised (the next
-class wins). Its thresholds were chosen on DS1 alone with a rule fixed before any figure (`v_gate.BUILD_RULE`, key
+class wins). """
+# run s33's choice text (v40's gate, key v_gate_build): V_GATE_CARD + V40_CHOICE_CARD is its card paragraph
+V40_CHOICE_CARD = """Its thresholds were chosen on DS1 alone with a rule fixed before any figure (`v_gate.BUILD_RULE`, key
 `v_gate_build`): the grid of run v40 on all of DS1's inner groups (the inner-4 models of both training folds), the
 best pooled inner macro F1 taken only if no inner group falls.
+
+"""
+
+# session s39's choice text (run v55b's narrow gate, key V_NARROW_SHIP_KEY): V_GATE_CARD + NARROW_CHOICE_CARD
+NARROW_CHOICE_CARD = """Its thresholds are run v55b's (`experiments/mitdb/RESULTS.md`): a gate narrower than
+v40's (whose build rule refused it, key `v_gate_build`), for the on-time, narrow beats the booster alone calls V (108's
+above all). They were chosen on DS1 alone by a rule fixed before any figure of the choice
+(`v_sensitivity.NARROW_BUILD_RULE`, key `{key}.would_build` of `v_sensitivity_results.json`): on all 8 of DS1's inner
+groups ({beats:,} beats, the inner ECG-SL models' P(V)), the gate in its serving place before the pause rule and the
+template vote, the grid point of the highest pooled inner V +P among those that lose no inner group's V Se at all and
+lower no group's macro F1 by more than 0.002 nor its S Se by more than 0.01: pooled inner V +P {off:.4f} ->
+{on:.4f}, {other} calls that are not V taken and {true_v} true V. Left out as served (this entry on the rows of the row
+below it; key `{key}`), paired over booster seeds against the same rows without it: V +P {dp:+.4f}, V Se {dv:+.4f},
+S Se {ds:+.4f}, S +P {dq:+.4f}, macro F1 {df:+.4f} (the first row of the table below), shipped by a rule fixed before
+that figure (`v_sensitivity.NARROW_SHIP_RULE`). The entry was chosen on the inner rows of every DS1 record, so this
+figure is not nested; the nested one (each training fold's choice on its own records, run v55b, key
+`v_narrow_gate_strict_nested`): V +P {nested_dp:+.4f}, V Se {nested_dv:+.4f}, macro F1 {nested_df:+.4f}. Not blind: the
+choice rule (no inner V Se lost) was written after run v55's left-out figures. The inter-patient check on records never seen here
+(DS2) is made on the shipped preset by the issue's owner. The records where it takes V calls there, true V / other
+beats under booster seeds {seeds}: {fires}.
 
 """
 
@@ -974,29 +1106,58 @@ def _single(name, flat) -> str:
                                                                     "macro_f1_nsvf")) + " |"
 
 
+def narrow_card_figures(narrow: dict, nested: dict) -> dict:
+    """``NARROW_CHOICE_CARD``'s figures from key ``V_NARROW_SHIP_KEY``: the build's chosen point on the inner groups,
+    the served paired change, and per left-out record the true V / other calls the gate took under each booster
+    seed (``left_out_firings``: per record, seed and true class); ``nested``: run v55b's key
+    ``v_narrow_gate_strict_nested`` (its paired change, each fold's own choice)."""
+    build = narrow["would_build"]
+    point = next(q for q in build["points"] if all(q.get(k) == v for k, v in build["chosen"].items()))
+    change = {m: narrow["paired_change"][m]["mean"] for m in narrow["paired_change"]}
+
+    def taken(d, s):   # "true V / other" of one record under booster seed s
+        by_class = d.get(str(s), {})
+        return f"{by_class.get('V', 0)} / {sum(n for c, n in by_class.items() if c != 'V')}"
+    fires = "; ".join(f"{r} ({', '.join(taken(d, s) for s in BOOSTER_SEEDS)})"
+                      for r, d in sorted(narrow["left_out_firings"].items())) or "none"
+    return dict(key=V_NARROW_SHIP_KEY, beats=build["beats"], off=build["off"]["V_positive_predictivity"],
+                on=point["pooled"]["V_positive_predictivity"], other=point["vetoed"]["other"],
+                true_v=point["vetoed"]["true_V"], dp=change["V_positive_predictivity"], dv=change["V_sensitivity"],
+                ds=change["S_sensitivity"], dq=change["S_positive_predictivity"], df=change["macro_f1_nsvf"],
+                seeds=", ".join(str(s) for s in BOOSTER_SEEDS), fires=fires,
+                **{f"nested_{k}": nested["paired_change"][m]["mean"] for k, m in (
+                    ("dp", "V_positive_predictivity"), ("dv", "V_sensitivity"), ("df", "macro_f1_nsvf"))})
+
+
 def relative_card(results: dict, window: str, weight: float, params: dict, n_columns: int, gate_text: str,
-                  v_gate: dict | None, v_pause: dict | None = None, v_template: dict | None = None) -> str:
+                  v_gate: dict | None, v_pause: dict | None = None, v_template: dict | None = None,
+                  v_gate_key: str = V_GATE_BUILD_KEY) -> str:
     """The card of the relative build (``RELATIVE_CARD``): left-out figures rendered from keys ``v_gate_local``
     (the recipe with and without the V gate chosen per fold) and ``relative_beats`` (ECG-SL alone, the committed
     baseline's recipe), and, for a shipped pause rule, ``v_pause_served_left_out`` of ``v_sensitivity_results.json``
     (its own left-out row, first, when it measured this entry on the recipe served without a V gate), and for a
-    shipped template vote ``V_TEMPLATE_SHIP_KEY`` (its row first, above the pause rule's)."""
+    shipped template vote ``V_TEMPLATE_SHIP_KEY`` (its row first, above the pause rule's). ``v_gate_key``: the key
+    ``v_gate`` is; with ``V_NARROW_SHIP_KEY`` (session s39) the narrow gate's served row comes first, above the
+    template vote's, and v40's row stays as measured, not served."""
     local, rb = results["v_gate_local"], results["relative_beats"]
     inner4 = local["inner4"]
     uses = {h: c["uses_gate"] for h, c in inner4["chosen_by_inner_cv"].items()}
     spec = (v_gate or {}).get("v_gate")
+    narrow = v_gate if spec and v_gate_key == V_NARROW_SHIP_KEY else None   # v40's rows: measured, not served
+    v40_served = bool(spec) and narrow is None
     with_v = _row("relative ECG-SL + booster, rhythm gate, V gate chosen per fold (run v40)"
-                  + (": this recipe" if spec else ": not served (the build's rule refused the V gate)"),
+                  + (": this recipe" if v40_served else ": not served (its build rule refused it)" if narrow
+                     else ": not served (the build's rule refused the V gate)"),
                   inner4["seed_spread"]["v_gate"])
-    without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if spec else ": this recipe"),
+    without_v = _row("relative ECG-SL + booster, rhythm gate (run v37)" + ("" if v40_served else ": this recipe"),
                      inner4["seed_spread"]["recipe"])
-    served = inner4["seed_spread"]["v_gate" if spec else "recipe"]
+    served = inner4["seed_spread"]["v_gate" if v40_served else "recipe"]
     pause = (v_pause or {}).get("v_pause")
     # the served pause rule's own left-out row (v_sensitivity.py --steps pause_served) when it is of this entry and
-    # of the recipe served without a V gate; else the table has no row with the rule
+    # of the recipe served without v40's V gate; else the table has no row with the rule
     measured = json.loads((HERE / "v_sensitivity_results.json").read_text(encoding="utf-8"))
     as_served = measured.get("v_pause_served_left_out")
-    if not (pause and not spec and as_served and as_served["v_pause"] == pause):
+    if not (pause and not v40_served and as_served and as_served["v_pause"] == pause):
         as_served = None
     first = []
     if as_served is not None:
@@ -1016,8 +1177,17 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
                       f"{template['min_called']}): this recipe", tpl_served["seed_spread"]),
                  first[0].replace(": this recipe", ": without the template vote")]
         served = tpl_served["seed_spread"]
+    if narrow is not None:   # measured on the template vote's served rows (narrow_gate_entry checked it)
+        if not (template and narrow["ship"] and narrow["reference_key"] == V_TEMPLATE_SHIP_KEY
+                and narrow["reference_reproduced"]):
+            raise SystemExit(f"v_sensitivity_results.json: {V_NARROW_SHIP_KEY} ships on the template vote's served "
+                             "rows; build it with --v-pause --v-template")
+        first = [_row("relative ECG-SL + booster, rhythm gate, narrow V gate (run v55b), pause rule, template vote: "
+                      "this recipe", narrow["seed_spread"]),
+                 first[0].replace(": this recipe", ": without the narrow V gate"), first[1]]
+        served = narrow["seed_spread"]
     rows = "\n".join([
-        *first, *((with_v, without_v) if spec else (without_v, with_v)),
+        *first, *((with_v, without_v) if v40_served else (without_v, with_v)),
         _row("the previous `mitdb-beats` recipe (one-channel ECG-SL), rhythm gate", local["baseline"][
             "recipe_seed_spread"]),
         _single("relative ECG-SL alone", rb["candidate"]["ecgsl_alone"]),
@@ -1026,12 +1196,13 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
                          f"{served[k]['mean'] - t:+.3f}" for k, t in TARGETS.items())
     v_text = ""
     if spec:
-        v_text = V_GATE_CARD.format(
+        v_text = (V_GATE_CARD + (NARROW_CHOICE_CARD if narrow else V40_CHOICE_CARD)).format(
             spec=json.dumps(spec), premature=spec["premature"], wide=spec["wide"], t=spec["t"],
             pause_text=(f", and post RR / pre RR below {spec['pause']:g}: no compensatory pause"
                         if spec["pause"] is not None else ""),
             irregular_text=(f", in a regular neighbourhood (the neighbours' robust spread at most "
-                            f"{spec['irregular']:g})" if spec["irregular"] is not None else ""))
+                            f"{spec['irregular']:g})" if spec["irregular"] is not None else ""),
+            **(narrow_card_figures(narrow, measured["v_narrow_gate_strict_nested"]) if narrow else {}))
     elif v_gate is not None:
         f1 = v_gate["inner_macro_f1_nsvf"]
         fell = sum(b < n for b, n in zip(f1["best"]["groups"], f1["no_gate"]["groups"]))
@@ -1073,7 +1244,7 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
             fires=fires, seeds=", ".join(str(s) for s in BOOSTER_SEEDS))
     rules = ["the rhythm gate"] + (["the V agreement gate"] if spec else []) + (
         ["the full-compensatory-pause rule"] if pause else []) + (["the V template vote"] if template else [])
-    return RELATIVE_CARD.format(
+    card = RELATIVE_CARD.format(
         deep_weight=weight, n_rules=" and ".join(r for r in (", ".join(rules[:-1]), rules[-1]) if r),
         leaves=params["num_leaves"], min_leaf=params["min_data_in_leaf"], n_columns=n_columns, window=window,
         gate_text=gate_text, v_gate_text=v_text,
@@ -1086,9 +1257,12 @@ def relative_card(results: dict, window: str, weight: float, params: dict, n_col
         beats=int(rb["candidate"]["ecgsl_alone"]["beats"]),
         took=", ".join(h for h, u in uses.items() if u) or "none",
         refused=", ".join(h for h, u in uses.items() if not u) or "none",
-        rows=rows, distance=distance,
+        rows=rows, distance=distance, which_v_gate="v40's V gate" if narrow else "the V gate",
+        narrow_row=" the narrow V gate as the build chose it on all of DS1 in the first row;" if narrow else "",
         served_key=(",\nand `v_pause_served_left_out`" + (" and `v_template_served_left_out`" if template else "")
+                    + (f" and `{V_NARROW_SHIP_KEY}`" if narrow else "")
                     + " of `v_sensitivity_results.json`" if as_served is not None else ""))
+    return card
 
 
 def step_check(mitdb_dir: Path, out_root) -> dict:
@@ -1251,9 +1425,19 @@ def main(argv=None) -> int:
     p.add_argument("--recipe-from", help="build: a JSON whose committed_oof.from_file.chosen_by_inner_cv holds the "
                    "inner choices made with --deep-run's probabilities (beats_preset.py --steps export --out); the "
                    "set, booster size and deep weight come from it (size_and_weight_of) instead of key folds")
-    p.add_argument("--v-gate", action="store_true", help=f"build: ship the V agreement gate of key "
-                   f"{V_GATE_BUILD_KEY} (v_gate.py --build: v_gate.BUILD_RULE's choice) in stacking.json when the "
-                   "rule took it")
+    p.add_argument("--v-gate", nargs="?", const=next(iter(V_GATE_SOURCES)), choices=tuple(V_GATE_SOURCES),
+                   metavar="KEY", help=f"build: ship the V agreement gate of results key KEY in stacking.json. Alone "
+                   f"(what mitdb-beats ships since session s39): {V_NARROW_SHIP_KEY} of {V_GATE_SOURCES[V_NARROW_SHIP_KEY]} "
+                   "(v_sensitivity.py --steps narrow_gate_served: run v55b's narrow gate, NARROW_BUILD_RULE's entry; "
+                   "refused unless NARROW_SHIP_RULE said ship, in the committed key and recomputed "
+                   "(ship_check_results.json); needs --v-pause --v-template, on whose rows it was measured). "
+                   f"{V_GATE_BUILD_KEY} (run s33's build; what --v-gate alone meant before s39): v40's gate "
+                   "(v_gate.py --build: v_gate.BUILD_RULE's choice), shipped when the rule took it")
+    p.add_argument("--rules-only", action="store_true", help="build (session s39): change only the rules of the "
+                   "current preset: its model.keras (as the deep run, preset_as_deep_run), config.json, "
+                   "signal_config.json and booster shipped as they are, not retrained, refitted or re-serialised "
+                   "(checked to be the recipe's set, size and deep weight); only stacking.json's rule entries, the "
+                   "card and the metadata change")
     p.add_argument("--v-pause", action="store_true", help=f"build: ship the pause rule of key {V_PAUSE_BUILD_KEY} "
                    "(v_sensitivity.py --steps pause_build: PAUSE_BUILD_RULE's choice) in stacking.json when the rule "
                    "took it")
@@ -1354,13 +1538,22 @@ def main(argv=None) -> int:
             measured = result["relative_beats"]["candidate"]["chosen_by_inner_cv"]
             if {h: {k: c.get(k) for k in CHOICE_KEYS} for h, c in recipe.items()} != measured:
                 raise SystemExit(f"{args.recipe_from}: its choices are not key relative_beats' (the recipe measured)")
+        if args.rules_only:
+            if args.deep_run:
+                p.error("--rules-only or --deep-run, not both")
+            args.deep_run = str(preset_as_deep_run(work, result["build"]))
         if args.deep_run and recipe is None:
             p.error("--deep-run needs --recipe-from (the inner choices made with its probabilities)")
-        if args.v_gate:   # v_gate.py --build's choice (this script does not import v_gate.py: no cycle)
+        if args.v_gate == V_GATE_BUILD_KEY:   # v_gate.py --build's choice (this script does not import v_gate.py)
             if V_GATE_BUILD_KEY not in result:
                 raise SystemExit(f"{out_path}: no {V_GATE_BUILD_KEY!r}; run v_gate.py --build first")
             v_gate = result[V_GATE_BUILD_KEY]
             log.info("build V gate: %s (inner %s)", v_gate["v_gate"], v_gate["inner_macro_f1_nsvf"])
+        elif args.v_gate:   # v_sensitivity.py --steps narrow_gate_served's entry and ship decision
+            v_gate = narrow_gate_entry(HERE / V_GATE_SOURCES[args.v_gate])
+            if not (args.v_pause and args.v_template):
+                p.error(f"--v-gate {args.v_gate} needs --v-pause --v-template (it was measured on their rows)")
+            log.info("build V gate: %s (%s)", v_gate["v_gate"], args.v_gate)
         v_pause = None
         if args.v_pause:   # v_sensitivity.py --steps pause_build's choice
             if V_PAUSE_BUILD_KEY not in result:
@@ -1383,7 +1576,8 @@ def main(argv=None) -> int:
             log.info("build template vote: %s", v_template["v_template"])
         result["build"] = step_build(work, table, labels, args.out_root, result["folds"], gate, gated,
                                      Path(args.deep_run).resolve() if args.deep_run else None, recipe, v_gate,
-                                     result if args.deep_run else None, v_pause, v_template)
+                                     result if args.deep_run else None, v_pause, v_template,
+                                     v_gate_key=args.v_gate or V_GATE_BUILD_KEY, rules_only=args.rules_only)
         result["n_columns"] = len(result["build"]["booster_columns"])
     if "check" in args.steps:
         result["build_check"] = step_check(Path(args.mitdb_dir), args.out_root)

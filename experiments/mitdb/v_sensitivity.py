@@ -510,11 +510,19 @@ def _setup(work: Path, mitdb_dir: Path):
 
 
 def step_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
-    """(n, 96) float32 beats of the table's rows (cached)."""
+    """(n, 96) float32 beats of the table's rows (cached): the beats' OWN samples (``signal.own_beats``), what serving
+    hands the template rules. Session s39: a preset with ``beat_reference: "median"`` (since run s33) preprocesses each
+    beat followed by the beat minus its record's median beat (192 values); a cache built from those rows before this fix
+    holds both and is cut to the own samples on reading (the committed keys were computed on 96-sample caches)."""
+    from beats_preset import PRESET
+
+    from ecgsl_keras.data.signal import own_beats
+    from ecgsl_keras.store import presets
+    config = presets.signal_config(PRESET)
     path = work / "v_sensitivity" / "beats.npz"
     if path.is_file():
-        return np.load(path)["beats"]
-    from beats_preset import PRESET
+        beats = np.load(path)["beats"]
+        return np.asarray(own_beats(beats, config), np.float32) if beats.shape[1] != 96 else beats
 
     from ecgsl_keras import tasks as tasks_lib
     from ecgsl_keras.data.datasets import open_dataset
@@ -533,7 +541,7 @@ def step_beats(work: Path, mitdb_dir: Path, table: dict) -> np.ndarray:
         j = np.where(np.abs(t[j_left] - table["time_s"][mine]) < np.abs(t[j] - table["time_s"][mine]), j_left, j)
         if np.abs(t[j] - table["time_s"][mine]).max() > 1e-6:
             raise SystemExit(f"{rid}: the table's beats are not the beats read now")
-        b = np.asarray(beats.beats, np.float32)
+        b = np.asarray(own_beats(beats.beats, config), np.float32)
         b = b.reshape(len(b), -1)
         if out is None:
             out = np.zeros((len(table["y"]), b.shape[1]), np.float32)
