@@ -221,6 +221,37 @@ def speed(data_dir, repeats) -> dict:
             "limit": SPEED_LIMIT, "repeats": repeats, "records": list(tasks.MITDB_DS1), "clock": "process_time"}
 
 
+LOOK_RECORDS = ("201", "203")   # the two records with the most extra errors at 100 Hz (errors_minus_native_per_record)
+
+
+def look(args, argv) -> dict:
+    """After the counts, choosing nothing: which step of run s58's point makes the extra errors at 100 Hz in
+    ``LOOK_RECORDS`` (normal, and block21 at k = 0): FN / FP of run s58's point with each step the graph lacks turned off
+    alone (``experiments/edge/s58_agreement.py``'s ``MISSING``), natively and at 100 Hz (mapped)."""
+    import dataclasses
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "edge"))
+    from s58_agreement import MISSING
+
+    base = CONFIGS["s58"]()
+    variants = {"none": base, **{step: dataclasses.replace(base, **opts) for step, opts in MISSING.items()}}
+    out = {}
+    for rid in args.records or LOOK_RECORDS:
+        for rhythm, built, fs, cleaned, _ in rhythm_signals(args.data_dir, rid, {}, names=("normal", "block21"),
+                                                             t_end_s=None, join_edge_s=JOINS["new"], artifacts=True,
+                                                             own_onset=True):
+            x = built["signal"]
+            out[f"{rid}|{rhythm}"] = {step: {"native": list(match(built, rpeaks.find_rpeaks(x, fs, c, cleaned=cleaned),
+                                                                  fs)[1:3]),
+                                             "100": list(match(built, detect_at_rate(x, fs, c), fs)[1:3])}
+                                      for step, c in variants.items()}
+            log.info("%s %s: %s", rid, rhythm, out[f"{rid}|{rhythm}"]["none"])
+    return {"experiment": f"{EXPERIMENT}_look", "command": " ".join(["python", SCRIPT] + argv),
+            "what": "FN, FP of run s58's point with the named step turned off alone ('none': all on), at the native "
+                    "rate and at 100 Hz (mapped); normal, and block21 at builder seed k = 0; a look after the counts, "
+                    "chooses nothing", "steps_off": {k: v for k, v in MISSING.items()}, "builds": out}
+
+
 def plan(argv) -> dict:
     return {"experiment": EXPERIMENT, "command": " ".join(["python", SCRIPT] + argv),
             "points": [{"name": n, "config": c, "rate": r, "mapping": m,
@@ -250,6 +281,7 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--plan", action="store_true", help="write the points and the report rule (no count) and stop")
     parser.add_argument("--speed-repeats", type=int, default=5)
+    parser.add_argument("--look", action="store_true", help="the look after the counts (``look``) to --out, and stop")
     args = parser.parse_args(argv)
     if not Path(args.data_dir).is_dir():
         print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
@@ -258,6 +290,11 @@ def main(argv=None) -> int:
         result = plan(argv)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
+        return 0
+    if args.look:
+        result = look(args, argv)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps({k: v["none"] for k, v in result["builds"].items()}))
         return 0
     records = list(tasks.MITDB_DS1)
     per_record = {rid: record_counts(args, rid) for rid in (args.records or records)}
