@@ -11,7 +11,9 @@ beat at 100 Hz that the last ``t_wave_all`` check kept, the check's measures (``
 the 100 Hz cleaned signal with that call's kept peaks, and natively on the natively cleaned signal with the same beat
 and the same kept peaks mapped to 360 Hz (``x 3.6``, rounded; and also then moved to the R apex, ``refine_rpeaks``).
 The measures whose threshold the beat crosses only at 100 Hz are listed. Also counted: the candidates reaching the
-check (and vetoed) at each rate, and how many of them are false beats. Prints one JSON object last.
+check (and vetoed) at each rate, and how many of them are false beats; where each false beat came from at 100 Hz, what
+the native detector did at the same place, and, for those of the primary detector, the neurokit QRS region over them at
+each rate (its length against neurokit2's minimum, 0.4 x the mean region length). Prints one JSON object last.
 """
 from __future__ import annotations
 
@@ -158,6 +160,37 @@ def origin(stages, p, tolerance) -> str:
     return "after_guard"
 
 
+def neurokit_regions(x, fs, config) -> tuple:
+    """The neurokit detector's QRS regions (``rpeaks._findpeaks_neurokit``'s default region rules, on the
+    ``config.rpeak_clean_method`` copy): (begins, ends, the minimum length in samples, the smoothed |gradient| over its
+    threshold)."""
+    from neurokit2.signal import signal_smooth
+
+    d = clean(x, fs, config.rpeak_clean_method)
+    smooth = signal_smooth(np.abs(np.gradient(d)), kernel="boxcar", size=int(np.rint(0.1 * fs)))
+    ratio = smooth / (1.5 * signal_smooth(smooth, kernel="boxcar", size=int(np.rint(0.75 * fs))))
+    above = ratio > 1
+    beg = np.flatnonzero(~above[:-1] & above[1:])
+    end = np.flatnonzero(above[:-1] & ~above[1:])
+    end = end[end > beg[0]]
+    n = min(beg.size, end.size)
+    return beg[:n], end[:n], float(np.mean(end[:n] - beg[:n]) * 0.4), ratio
+
+
+def region_at(regions, p, fs) -> dict:
+    """The neurokit region over peak ``p`` (within 50 ms): its length, whether it reaches the minimum length, and
+    the feature's peak over the threshold there."""
+    beg, end, min_len, ratio = regions
+    tol = int(round(0.05 * fs))
+    i = np.flatnonzero((beg <= p + tol) & (end >= p - tol))
+    peak = round(float(ratio[max(0, p - tol):p + tol + 1].max()), 3)
+    if i.size == 0:
+        return {"region": False, "feature_over_threshold": peak}
+    length = int(end[i[0]] - beg[i[0]])
+    return {"region": True, "length_s": round(length / fs, 4), "min_length_s": round(min_len / fs, 4),
+            "long_enough": bool(length >= min_len), "feature_over_threshold": peak}
+
+
 def look_build(built, fs, cleaned, config) -> dict:
     x = built["signal"]
     constants = G.constants_for(config)
@@ -191,6 +224,7 @@ def look_build(built, fs, cleaned, config) -> dict:
     # moved is not counted as false (rare)
     candidates = {"native": reaching(native_calls, false_n, near_n), "100": reaching(calls100, false_h, near_h)}
     last = [c for c in calls100 if c[0] == "guard_rpeaks"]
+    regions_native, regions_100 = neurokit_regions(x, fs, config), neurokit_regions(x100, RATE, config)
     beats = []
     for p in sorted(false_100):
         # the last t_wave_all call holding this beat (or the nearest, within 2 samples)
@@ -228,6 +262,8 @@ def look_build(built, fs, cleaned, config) -> dict:
         beats.append({"at_100": q, "at_native": q_n, "time_s": round(q / RATE, 2), "reached_t_wave_all": True,
                       "amplitude_over_reference_100": ratio,
                       "origin_100": origin(stages100, q, 2), "native_at_same_place": native_fate,
+                      "neurokit_region_100": region_at(regions_100, q, RATE),
+                      "neurokit_region_native": region_at(regions_native, q_n, fs),
                       "in_native_false": q_n in false_n or any(abs(q_n - f) <= 0.15 * fs for f in false_n),
                       "measures_100": m100, "measures_native_mapped": mn, "measures_native_refined": mr,
                       "fails_100": f100, "fails_native_mapped": fn_, "fails_native_refined": fr,
@@ -265,6 +301,14 @@ def look_build(built, fs, cleaned, config) -> dict:
                                            "sd": round(float(np.std(d[:, 2] - d[:, 3], ddof=1)), 4)},
             "members_100_minus_native": {"mean": round(float(sign * np.mean(d[:, 4] - d[:, 5])), 3),
                                          "sd": round(float(np.std(d[:, 4] - d[:, 5], ddof=1)), 3)}}
+    primary = [b for b in beats if b.get("origin_100") == "primary"]
+    region_summary = {}
+    for name in ("100", "native"):
+        rows = [b[f"neurokit_region_{name}"] for b in primary]
+        region_summary[name] = {"beats": len(rows), "region": sum(r["region"] for r in rows),
+                                "long_enough": sum(r.get("long_enough", False) for r in rows),
+                                "feature_over_threshold_median": float(np.median([r["feature_over_threshold"]
+                                                                                  for r in rows])) if rows else None}
     ratios = [b["amplitude_over_reference_100"] for b in beats if b.get("amplitude_over_reference_100") is not None]
     origins = Counter((b.get("origin_100"), b.get("native_at_same_place")) for b in beats)
     reasons = Counter(tuple(b["fails_100"]) for b in beats if b["reached_t_wave_all"])
@@ -277,6 +321,7 @@ def look_build(built, fs, cleaned, config) -> dict:
                                 "other": sum(not 0.25 <= b["measures_100"]["lag_s"] <= 0.35 for b in beats
                                              if b["reached_t_wave_all"]),
                                 "not_reaching": sum(not b["reached_t_wave_all"] for b in beats)},
+            "primary_neurokit_regions": region_summary,
             "primary_amplitude_over_reference_100": {"n": len(ratios), "under_guard": sum(
                 r < config.rpeak_guard_amplitude for r in ratios), "guard": config.rpeak_guard_amplitude,
                 "median": float(np.median(ratios)) if ratios else None}, "false_at_100": len(false_100),
@@ -322,7 +367,7 @@ def main(argv=None) -> int:
     print(json.dumps({k: {kk: v[kk] for kk in ("native", "100_mapped", "false_at_100", "fails_at_100_counts",
                                                "only_at_100_counts", "false_100_vetoed_natively_same_context",
                                                "same_context_decisions", "origin_100_and_native_fate",
-                                               "primary_amplitude_over_reference_100")}
+                                               "primary_amplitude_over_reference_100", "primary_neurokit_regions")}
                       for k, v in builds.items()}))
     return 0
 
