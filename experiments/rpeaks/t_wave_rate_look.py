@@ -174,13 +174,17 @@ def neurokit_regions(x, fs, config) -> tuple:
     end = np.flatnonzero(above[:-1] & ~above[1:])
     end = end[end > beg[0]]
     n = min(beg.size, end.size)
-    return beg[:n], end[:n], float(np.mean(end[:n] - beg[:n]) * 0.4), ratio
+    beg, end = beg[:n], end[:n]
+    # the same lengths between linearly interpolated threshold crossings (off the sample grid)
+    over = ratio - 1
+    length = (end + over[end] / (over[end] - over[end + 1])) - (beg + over[beg] / (over[beg] - over[beg + 1]))
+    return beg, end, float(np.mean(end - beg) * 0.4), ratio, length, float(np.mean(length) * 0.4)
 
 
 def region_at(regions, p, fs) -> dict:
     """The neurokit region over peak ``p`` (within 50 ms): its length, whether it reaches the minimum length, and
     the feature's peak over the threshold there."""
-    beg, end, min_len, ratio = regions
+    beg, end, min_len, ratio, interpolated, min_interpolated = regions
     tol = int(round(0.05 * fs))
     i = np.flatnonzero((beg <= p + tol) & (end >= p - tol))
     peak = round(float(ratio[max(0, p - tol):p + tol + 1].max()), 3)
@@ -188,7 +192,8 @@ def region_at(regions, p, fs) -> dict:
         return {"region": False, "feature_over_threshold": peak}
     length = int(end[i[0]] - beg[i[0]])
     return {"region": True, "length_s": round(length / fs, 4), "min_length_s": round(min_len / fs, 4),
-            "long_enough": bool(length >= min_len), "feature_over_threshold": peak}
+            "long_enough": bool(length >= min_len), "feature_over_threshold": peak,
+            "long_enough_interpolated": bool(interpolated[i[0]] >= min_interpolated)}
 
 
 def look_build(built, fs, cleaned, config) -> dict:
@@ -307,6 +312,7 @@ def look_build(built, fs, cleaned, config) -> dict:
         rows = [b[f"neurokit_region_{name}"] for b in primary]
         region_summary[name] = {"beats": len(rows), "region": sum(r["region"] for r in rows),
                                 "long_enough": sum(r.get("long_enough", False) for r in rows),
+                                "long_enough_interpolated": sum(r.get("long_enough_interpolated", False) for r in rows),
                                 "feature_over_threshold_median": float(np.median([r["feature_over_threshold"]
                                                                                   for r in rows])) if rows else None}
     ratios = [b["amplitude_over_reference_100"] for b in beats if b.get("amplitude_over_reference_100") is not None]
