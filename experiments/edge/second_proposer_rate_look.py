@@ -29,37 +29,21 @@ def main(argv=None) -> int:
     from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.data import signal as signal_lib
     from second_proposer_port import SECOND, SECOND_CONSTANTS
-    from training_look import finish, training_look
+    from training_look import finish, rate_look_counts, training_look
 
     args, sc, reader, ids = training_look(__doc__, argv)
     sc = dataclasses.replace(sc, rpeak_keep_first_beat=True)        # "on_post_wide_first"
     step = dataclasses.replace(sc, **SECOND, rpeak_guard_constants={**dict(sc.rpeak_guard_constants), **SECOND_CONSTANTS})
-    target = float(sc.target_fs)
-    tol = int(round(0.05 * target))
-    counts = {"added_native": 0, "added_100hz": 0, "both": 0, "records_native": 0, "records_100hz": 0,
-              "records_differ": 0, "peaks": 0}
-    for i, rid in enumerate(ids):
-        record = reader.load(rid)
-        x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
-        peaks = signal_lib.find_rpeaks(x, fs, sc)
-        if peaks.size < 3:
-            continue
+    def step_at_both_rates(peaks, x, fs, target):
         cleaned = signal_lib.clean(x, fs, sc.clean_method)
         detect = signal_lib.clean(x, fs, sc.rpeak_clean_method or sc.clean_method)
         native = np.setdiff1d(rpeak_guard.second_proposer(peaks, cleaned, detect, fs, step), peaks)
         low = np.unique(np.rint(peaks * (target / fs)).astype(np.int64))
         at_100 = np.setdiff1d(rpeak_guard.second_proposer(low, signal_lib.resample(cleaned, fs, target),
                                                           signal_lib.resample(detect, fs, target), target, step), low)
-        m = signal_lib.match_peaks(np.rint(native * (target / fs)).astype(np.int64), at_100, tol)
-        counts["peaks"] += int(peaks.size)
-        counts["added_native"] += int(native.size)
-        counts["added_100hz"] += int(at_100.size)
-        counts["both"] += int(m["tp"])
-        counts["records_native"] += int(native.size > 0)
-        counts["records_100hz"] += int(at_100.size > 0)
-        counts["records_differ"] += int(m["fn"] > 0 or m["fp"] > 0)
-        if (i + 1) % 200 == 0:
-            print(f"{i + 1} / {len(ids)}", counts, file=sys.stderr)
+        return native, at_100
+
+    counts = rate_look_counts(ids, reader, sc, step_at_both_rates, "added")
     result = {"experiment": "edge_second_proposer_rate_look", "issue": 21, "run": "s39", "model": "cinc2017-edge",
               "split": "train", "records": len(ids), "every": args.every, "tolerance_ms": 50, "counts": counts,
               "share_of_native_additions_also_at_100hz": counts["both"] / max(counts["added_native"], 1),

@@ -27,37 +27,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main(argv=None) -> int:
     from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.data import signal as signal_lib
-    from training_look import finish, training_look
+    from training_look import finish, rate_look_counts, training_look
 
     args, sc, reader, ids = training_look(__doc__, argv)
     step = dataclasses.replace(sc, rpeak_guard_t_wave=0.9, rpeak_guard_constants={
         **dict(sc.rpeak_guard_constants), "t_wave_size": 4.0, "t_wave_all": True})
     constants = rpeak_guard.constants_for(step)
-    target = float(sc.target_fs)
-    tol = int(round(0.05 * target))
-    counts = {"flagged_native": 0, "flagged_100hz": 0, "both": 0, "records_native": 0, "records_100hz": 0,
-              "records_differ": 0, "peaks": 0}
-    for i, rid in enumerate(ids):
-        record = reader.load(rid)
-        x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
-        peaks = signal_lib.find_rpeaks(x, fs, sc)
-        if peaks.size < 3:
-            continue
+    def step_at_both_rates(peaks, x, fs, target):
         cleaned = signal_lib.clean(x, fs, sc.clean_method)
         native = peaks[rpeak_guard.t_wave_like(peaks, peaks, cleaned, fs, 0.9, constants)]
         low = np.unique(np.rint(peaks * (target / fs)).astype(np.int64))
         at_100 = low[rpeak_guard.t_wave_like(low, low, signal_lib.resample(cleaned, fs, target), target, 0.9, constants)]
-        native_100 = np.rint(native * (target / fs)).astype(np.int64)
-        m = signal_lib.match_peaks(native_100, at_100, tol)
-        counts["peaks"] += int(peaks.size)
-        counts["flagged_native"] += int(native.size)
-        counts["flagged_100hz"] += int(at_100.size)
-        counts["both"] += int(m["tp"])
-        counts["records_native"] += int(native.size > 0)
-        counts["records_100hz"] += int(at_100.size > 0)
-        counts["records_differ"] += int(m["fn"] > 0 or m["fp"] > 0)
-        if (i + 1) % 200 == 0:
-            print(f"{i + 1} / {len(ids)}", counts, file=sys.stderr)
+        return native, at_100
+
+    counts = rate_look_counts(ids, reader, sc, step_at_both_rates, "flagged")
     result = {"experiment": "edge_t_wave_rate_look", "issue": 21, "model": "cinc2017-edge", "split": "train",
               "records": len(ids), "every": args.every, "tolerance_ms": 50, "counts": counts,
               "share_of_native_flags_also_at_100hz": counts["both"] / max(counts["flagged_native"], 1)}
