@@ -29,7 +29,12 @@ def build_resnet1d(cfg: ModelConfig, task, input_samples=None) -> keras.Model:
         y = keras.layers.Activation("relu", name=f"block_{i}_relu_1")(y)
         y = keras.layers.Conv1D(filters, cfg.conv_kernel, padding="same", use_bias=False, name=f"block_{i}_conv_2")(y)
         y = keras.layers.BatchNormalization(name=f"block_{i}_bn_2")(y)
-        shortcut = keras.layers.Conv1D(filters, 1, strides=2, padding="same", use_bias=False,
+        # the strided 1x1 projection as every second sample, then a 1x1 conv: the same outputs and gradients as
+        # Conv1D(filters, 1, strides=2, padding="same"), whose backward pass crashes TensorFlow 2.21's oneDNN
+        # kernels (segmentation fault) on CPUs with AMX / AVX512-FP16 for long windows
+        shortcut = keras.layers.MaxPooling1D(pool_size=1, strides=2, padding="same",
+                                             name=f"block_{i}_shortcut_stride")(shortcut)
+        shortcut = keras.layers.Conv1D(filters, 1, padding="same", use_bias=False,
                                        name=f"block_{i}_shortcut")(shortcut)
         x = keras.layers.Add(name=f"block_{i}_add")([y, shortcut])
         x = keras.layers.Activation("relu", name=f"block_{i}_out")(x)
