@@ -29,6 +29,16 @@ def test_differences_and_verdict():
     assert audit_keys.audit_key({"a": 1}, {})["first_differences"][0]["recomputed"] == "<absent>"
 
 
+def test_verdict_paths():
+    assert audit_keys.is_verdict("kept") and audit_keys.is_verdict("chosen_by_inner_cv.1.chosen.corr")
+    assert audit_keys.is_verdict("chosen_w.0") and audit_keys.is_verdict("forced.all_beats.decision")
+    # a grid point's scores under the choice block are not the choice
+    assert not audit_keys.is_verdict("chosen_by_inner_cv.0.points[0].pooled.V_sensitivity")
+    assert not audit_keys.is_verdict("chosen_by_inner_cv.0.off.V_sensitivity")
+    assert not audit_keys.is_verdict("seed_spread.V_sensitivity.mean")
+    assert not audit_keys.is_verdict("by_record.chosen.106.V_lost")
+
+
 def test_main_writes_the_audit(tmp_path):
     committed = tmp_path / "c.json"  # an absolute path stands for itself (REPO / absolute)
     committed.write_text(json.dumps({"k1": {"kept": True, "command": "x"}, "k2": {"kept": False, "v": 0.5},

@@ -19,6 +19,10 @@ key field by field: ``seconds``, ``command``, ``timing_s`` and ``*_seconds`` (wa
 first differing fields (path, committed, recomputed), whether a verdict field differs (``VERDICT_FIELDS``: a path with
 one of those names in it), and the fields only the recomputed key has (written by newer code; no difference).
 Last line of stdout: one JSON object (the audit without its per-key rows).
+
+Key ``audit_s39_cache_192``: the same comparison (``--key``, ``--what``, ``--work`` the second WORK) of the steps rerun
+on a 192-value cache with the pre-fix ``step_beats`` (a wrapper replacing ``v_sensitivity.step_beats`` by one that
+returns the cache as read, as it was before commit 36eb27e): which committed keys depend on the cache at all.
 """
 from __future__ import annotations
 
@@ -34,9 +38,11 @@ REPO = HERE.parents[1]
 OUT = HERE / "audit_s39_results.json"
 KEY = "audit_s39"
 IGNORED = {"seconds", "command", "timing_s"}  # and any field whose name ends in "_seconds": wall-clock times
-# names of fields that carry a decision: a differing one means the run's verdict or chosen point differs
-VERDICT_FIELDS = ("kept", "ship", "chosen", "decision", "would_build", "admissible", "best_taken", "rebuild",
-                  "kept_arms", "v_gate_rechosen")
+# names of fields that carry a decision: a differing one means the run's verdict or chosen point differs. Also any
+# "chosen_*" field but the "chosen_by_inner_cv" block itself (its grid scores are not choices; its "chosen" and "uses"
+# are), and nothing under a grid's "points" (a point's scores and admission: the choice is "chosen") nor "by_record"
+VERDICT_FIELDS = ("kept", "ship", "chosen", "uses", "decision", "would_build", "best_taken", "rebuild", "kept_arms",
+                  "v_gate_rechosen")
 TOL = 1e-9
 # a file path of the repository written by another worktree (/work/wt-x/experiments/...) is the same file
 WORKTREE = re.compile(r"/work/[^/\s]+/(?=experiments/|ecgsl_keras/|benchmarks/)")
@@ -82,7 +88,9 @@ def _short(x):
 
 def is_verdict(path: str) -> bool:
     parts = path.replace("[", ".").replace("]", "").split(".")
-    return any(p == v or p.startswith(v + "_") for p in parts for v in VERDICT_FIELDS)
+    if "points" in parts or "by_record" in parts:  # a grid point's or a record's figures, not a choice
+        return False
+    return any(p in VERDICT_FIELDS or (p.startswith("chosen_") and not p.endswith("by_inner_cv")) for p in parts)
 
 
 def audit_key(committed: dict, recomputed: dict) -> dict:
@@ -176,6 +184,7 @@ def main(argv=None) -> int:
         "n_not_recomputed": len(rows) - len(rerun),
         "not_reproduced": [k for _, k, v in rerun if not v["reproduced"]],
         "verdict_differs": [k for _, k, v in rerun if v["verdict_differs"]],
+        "n_verdict_differs": sum(bool(v["verdict_differs"]) for _, _, v in rerun),
         "not_recomputed": {k: v["why"] for _, k, v in rows if not v.get("recomputed")},
         "by_file": {rel: {"n_keys": len(keys), "n_recomputed": sum(bool(v.get("recomputed")) for v in keys.values()),
                           "n_reproduced": sum(bool(v.get("reproduced")) for v in keys.values())}
