@@ -167,6 +167,20 @@ def main(argv=None) -> int:
                          for m in ("Se", "+P")} for r in RHYTHMS}
                  | {"errors": round(figures[n]["errors"]["mean"] - figures[OFF_OF[n]]["errors"]["mean"], 1)}
                  for n in names if n != OFF_OF[n]}
+    # where the variants change errors (a look after the counts, chooses nothing): per record, FN + FP minus the off
+    # point's at the same rate, summed over the four rhythms, mean over the seeds (block21 changes with the seed)
+    per_record_minus = {}
+    for n in minus_off:
+        rows = {}
+        for rid in records:
+            row = {}
+            for r in RHYTHMS:
+                cs = [per_record[rid]["block21"][k] for k in SEEDS] if r == "block21" else [per_record[rid]["other"]]
+                row[r] = round(sum(sum(c[f"{rid}|{r}|{n}"][1:]) - sum(c[f"{rid}|{r}|{OFF_OF[n]}"][1:])
+                                   for c in cs) / len(cs), 1)
+            if any(row.values()):
+                rows[rid] = {"by_rhythm": row, "errors": round(sum(row.values()), 1)}
+        per_record_minus[n] = dict(sorted(rows.items(), key=lambda kv: kv[1]["errors"]))
     seed_errors = {n: {k: errors(t[n]) for k, t in per_seed_totals.items()} for n in names}
     verdicts = {v: {"closes_rate_gap": bool(figures[f"s58_100_{v}"]["meets_target"]),
                     "safe_natively": all(seed_errors[f"s58_native_{v}"][k] <= seed_errors["s58_native_off"][k]
@@ -176,6 +190,7 @@ def main(argv=None) -> int:
               "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
               "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "plan": plan(argv),
               "off_reproduces_detect_rate": True, "points": figures, "minus_off": minus_off,
+              "errors_minus_off_per_record": per_record_minus,
               "errors_per_seed": seed_errors, "verdicts": verdicts,
               "per_seed": {k: {n: {r: {m: t[n][r][m] for m in ("TP", "FN", "FP")} for r in RHYTHMS} for n in names}
                            for k, t in per_seed_totals.items()}}
