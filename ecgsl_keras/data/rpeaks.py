@@ -233,8 +233,8 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     fs = float(fs)
     if gradient_step > 0:
         # the rule's threshold is a ratio of two slopes, so the units (per second here, per sample below) cancel
-        spline = scipy.interpolate.CubicSpline(np.arange(x.size) / fs, x)
         t = np.arange(x.size) / fs
+        spline = scipy.interpolate.CubicSpline(t, x)
         slope = (spline(t + gradient_step) - spline(t - gradient_step)) / (2.0 * gradient_step)
     else:
         slope = np.gradient(x)
