@@ -544,6 +544,15 @@ class SignalConfig(_JsonConfig):
     # sits near the median, so its T waves keep neurokit2's threshold (run s39 lowered it everywhere and made T waves
     # regions). 0 = off (default).
     rpeak_region_mean_cap: float = 0.0
+    # Region rules that do not depend on the rate (issue 21 run s39-region; Python path only; the same detectors as
+    # rpeak_region_threshold): rpeak_region_interpolated measures each region's length between the linearly
+    # interpolated threshold crossings (sub-sample) instead of counting samples; rpeak_region_gradient_step_s > 0 (with
+    # it) takes the slope as a central difference over that step in seconds on the cubic spline through the samples
+    # instead of np.gradient's one-sample one. At 100 Hz the 10 ms sample grid and np.gradient's damping of the QRS
+    # slope let T waves make regions long enough to pass the 0.4 x mean length rule (run s39-rate100's look at
+    # MIT-BIH 201). False / 0 = neurokit2's rules (default).
+    rpeak_region_interpolated: bool = False
+    rpeak_region_gradient_step_s: float = 0.0
     # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
     # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
     # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
@@ -841,9 +850,15 @@ class SignalConfig(_JsonConfig):
                                                         "only with the 'neurokit' method and rpeak_mindelay_keep other "
                                                         f"than 'first' (got {self.rpeak_region_mean_cap}, "
                                                         f"{self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
-        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0)
+        if self.rpeak_region_gradient_step_s < 0 or (self.rpeak_region_gradient_step_s > 0
+                                                     and not self.rpeak_region_interpolated):
+            raise ConfigError("<config>", "bad_config", "rpeak_region_gradient_step_s must be 0 (off) or positive, and "
+                                                        "positive only with rpeak_region_interpolated "
+                                                        f"(got {self.rpeak_region_gradient_step_s})")
+        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0 or self.rpeak_region_interpolated)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
-            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length apply to the "
+            raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length / "
+                                                        "rpeak_region_interpolated apply to the "
                                                         "'neurokit' method with rpeak_mindelay_keep other than 'first' "
                                                         f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
 

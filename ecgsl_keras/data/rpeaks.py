@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import scipy.interpolate
 import scipy.signal
 
 from ecgsl_keras.config import SignalConfig
@@ -25,6 +26,8 @@ __all__ = ["detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks"]
 # SignalConfig field -> _findpeaks_neurokit keyword, for the detector options passed only when set (find_rpeaks)
 FINDPEAKS_OPTIONS = (("rpeak_region_threshold", "gradthreshweight"), ("rpeak_region_min_length", "minlenweight"),
                      ("rpeak_region_mean_cap", "mean_cap"), ("rpeak_keep_first_beat", "keep_first_beat"),
+                     ("rpeak_region_interpolated", "region_interpolated"),
+                     ("rpeak_region_gradient_step_s", "gradient_step"),
                      ("rpeak_minimum_gap_s", "minimum_gap"), ("rpeak_minimum_gap_new_only", "gap_new_only"),
                      ("rpeak_minimum_gap_pair", "gap_pair"), ("rpeak_minimum_gap_pair_guarded", "gap_pair_guarded"),
                      ("rpeak_minimum_gap_pair_slope", "gap_pair_slope"),
@@ -136,7 +139,7 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
                         gap_signal=None, gap_wide=0.0, gap_amplitude=0.0, gap_added=None, mean_cap=0.0,
                         gap_new_only=False, gap_pair=0.0, gap_pair_guarded=False,
                         gap_pair_slope=0.0, gap_pair_correlation=0.0, gap_pair_templates=0.0,
-                        guard_constants=None) -> np.ndarray:
+                        guard_constants=None, region_interpolated=False, gradient_step=0.0) -> np.ndarray:
     """neurokit2's ``"neurokit"`` detector (``ecg_findpeaks``: QRS regions where the 0.1 s smoothed
     absolute gradient exceeds 1.5 x its 0.75 s running mean, regions under 0.4 x the mean region length
     dropped, the most prominent local maximum of each), with two changes (``SignalConfig.rpeak_mindelay_keep``):
@@ -216,12 +219,26 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     compares with at ``mean_cap`` x its median over the signal (0: neurokit2's running mean). In a fast ventricular run
     the 0.75 s window is full of QRS slope and the raised mean hides the beats (MIT-BIH 203); elsewhere the mean stays
     near its median and the threshold is neurokit2's.
+
+    ``region_interpolated`` (``SignalConfig.rpeak_region_interpolated``, run s39-region): each region's length (in the
+    ``minlenweight`` rule and its mean) is measured between the linearly interpolated crossings of the threshold, not
+    counted on the sample grid; ``gradient_step`` (``SignalConfig.rpeak_region_gradient_step_s``; > 0, with it): the
+    slope is the central difference over +-``gradient_step`` seconds on the cubic spline through the samples, not
+    np.gradient's over +-1 sample (whose response to a QRS falls with the rate). At 100 Hz both let a T wave's region
+    pass the length rule more often than at 360 Hz (run s39-rate100's look at MIT-BIH 201). Off: neurokit2's rules.
     """
     from neurokit2.signal import signal_smooth
 
     x = np.asarray(x, dtype=np.float64)
     fs = float(fs)
-    smoothgrad = signal_smooth(np.abs(np.gradient(x)), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))
+    if gradient_step > 0:
+        # the rule's threshold is a ratio of two slopes, so the units (per second here, per sample below) cancel
+        t = np.arange(x.size) / fs
+        spline = scipy.interpolate.CubicSpline(t, x)
+        slope = (spline(t + gradient_step) - spline(t - gradient_step)) / (2.0 * gradient_step)
+    else:
+        slope = np.gradient(x)
+    smoothgrad = signal_smooth(np.abs(slope), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))
     avggrad = signal_smooth(smoothgrad, kernel="boxcar", size=int(np.rint(avgwindow * fs)))
     if mean_cap > 0:
         avggrad = np.minimum(avggrad, float(mean_cap) * float(np.median(avggrad)))
@@ -234,14 +251,19 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     n = min(beg.size, end.size)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    min_len = np.mean(end[:n] - beg[:n]) * minlenweight
+    beg, end = beg[:n], end[:n]
+    length = end - beg
+    if region_interpolated:
+        # the crossings between samples: d <= 0 at beg, > 0 at beg + 1; > 0 at end, <= 0 at end + 1
+        d = smoothgrad - gradthreshweight * avggrad
+        length = (end + d[end] / (d[end] - d[end + 1])) - (beg - d[beg] / (d[beg + 1] - d[beg]))
+    min_len = np.mean(length) * minlenweight
     delay = int(np.rint(fs * mindelay))
     negative = keep in ("prominent_negative", "prominent_negative_last")
     last = keep == "prominent_negative_last"
     # 0 (off) keeps the rule above exactly: no minimum is ever kept inside mindelay
     gap = int(np.rint(fs * minimum_gap)) if last and minimum_gap > 0 else delay + 1
-    beg, end = beg[:n], end[:n]
-    long_enough = end - beg >= min_len
+    long_enough = length >= min_len
     beg, end = beg[long_enough], end[long_enough]
     # each region's most prominent maximum (or minimum), all regions at once: a find_peaks call per region cost
     # a third of the detector
