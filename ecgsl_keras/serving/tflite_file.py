@@ -92,16 +92,17 @@ def strip_file(path) -> dict:
 
 
 def describe(flatbuffer: bytes) -> dict:
-    """What a strip must keep: operator counts by name, tensors, constant bytes (summed over the tensors, and their
-    SHA-256 in tensor order), signatures (key, inputs, outputs); and the tables it removes (quantization tables,
-    buffers)."""
+    """What a strip must keep: operator counts by name (every subgraph: a WHILE body's ops count), tensors, subgraphs,
+    constant bytes (summed over the tensors, and their SHA-256 in tensor order), signatures (key, inputs, outputs); and
+    the tables it removes (quantization tables, buffers)."""
     import collections
     import hashlib
 
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    names = [flatbuffer_utils.opcode_to_name(model, i) for i in range(len(model.operatorCodes))]
+    # an op code the schema cannot name counts as "?" (names sort as strings)
+    names = [flatbuffer_utils.opcode_to_name(model, i) or "?" for i in range(len(model.operatorCodes))]
     ops = collections.Counter(names[op.opcodeIndex] for sg in model.subgraphs for op in sg.operators)
     constants = hashlib.sha256()
     constant_bytes = 0
@@ -116,5 +117,6 @@ def describe(flatbuffer: bytes) -> dict:
             "constant_bytes": constant_bytes, "constants_sha256": constants.hexdigest(),
             "signatures": [(s.signatureKey.decode() if s.signatureKey else None, len(s.inputs or []),
                             len(s.outputs or [])) for s in model.signatureDefs or []],
+            "subgraphs": len(model.subgraphs),
             "quantization_tables": sum(t.quantization is not None for sg in model.subgraphs for t in sg.tensors),
             "buffers": len(model.buffers)}

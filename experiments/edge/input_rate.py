@@ -90,19 +90,13 @@ def edge_config(name: str):
 
 def file_facts(path: Path) -> dict:
     """Bytes, SHA-256, operators (every subgraph: a WHILE body's ops count) and WHILE ops of a TFLite file."""
-    import collections
-
-    from tensorflow.lite.python import schema_py_generated as schema
+    from ecgsl_keras.serving import tflite_file
 
     data = Path(path).read_bytes()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    names = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-    ops = collections.Counter()
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators or []:
-            ops[names.get(model.operatorCodes[op.opcodeIndex].builtinCode, "?")] += 1
+    facts = tflite_file.describe(data)
+    ops = facts["operators"]
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "operators": sum(ops.values()),
-            "subgraphs": len(model.subgraphs), "while_ops": ops.get("WHILE", 0),
+            "subgraphs": facts["subgraphs"], "while_ops": ops.get("WHILE", 0),
             "builtin_only": not any(k in ("CUSTOM", "DELEGATE", "?") for k in ops)}
 
 

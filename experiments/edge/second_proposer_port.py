@@ -95,23 +95,17 @@ def python_points() -> dict:
 def file_ops(path: Path) -> dict:
     """Operators of a TFLite file (every subgraph: a WHILE body's ops count), WHILE ops, and the bytes a strip of
     its empty tables would save (``byte_budget.strip_levers`` on the names-stripped file: an estimate)."""
-    import collections
-
     from tensorflow.lite.python import schema_py_generated as schema
 
     import byte_budget
-    from ecgsl_keras.serving import edge
+    from ecgsl_keras.serving import edge, tflite_file
 
     data = Path(path).read_bytes()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    names = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
-    ops = collections.Counter()
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators or []:
-            ops[names.get(model.operatorCodes[op.opcodeIndex].builtinCode, "?")] += 1
+    facts = tflite_file.describe(data)
+    ops = facts["operators"]
     stripped = schema.ModelT.InitFromPackedBuf(bytearray(edge.strip_tensor_names(data)), 0)
-    return {"bytes": len(data), "operators": sum(ops.values()), "subgraphs": len(model.subgraphs),
-            "while_ops": ops.get("WHILE", 0), "by_op": dict(sorted(ops.items())),
+    return {"bytes": len(data), "operators": sum(ops.values()), "subgraphs": facts["subgraphs"],
+            "while_ops": ops.get("WHILE", 0), "by_op": ops,
             "strip_estimate": byte_budget.strip_levers(stripped)}
 
 
