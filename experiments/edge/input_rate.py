@@ -56,6 +56,7 @@ sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.input_rate")
 
 import gap_port  # noqa: E402
+from s58_agreement import _jsonl  # noqa: E402  (the agreement runs' resumable cache)
 
 INPUT_RATE = {"input_rate": 300.0, "detect_at_input_rate": True}
 # name -> (R-peak signal options, EdgeConfig fields)
@@ -198,15 +199,6 @@ def agreement(args, work: Path, points) -> list:
             if i % 50 == 0:
                 log.info("agreement %d / %d", i, len(ids))
     return [done[r] for r in ids]
-
-
-def _jsonl(path: Path) -> dict:
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[row["record"]] = row
-    return done
 
 
 def plan() -> dict:
