@@ -5027,7 +5027,12 @@ def step_lead2_build(work: Path, mitdb_dir: Path, table, labels, dec, beats, pre
              [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in choice["points"]])
     result = {**lead2_build_rules(), "v_gate_entry": entry, "inner_beats": int(len(idx)),
               "inner_w0_reproduces": {"key": f"{NARROW_SERVED_KEY}.would_build (chosen point)", "pooled": shipped},
-              "chosen_by_inner_groups": choice, "chosen_w": w}
+              "chosen_by_inner_groups": choice, "chosen_w": w,
+              # where each w's inner gains and losses come from (training side only; a report, not part of the rule)
+              "inner_by_record_moved": {"what": "the 8 inner groups' rows (booster seed 42): each record whose V / S "
+                                                "figures change from w = 0 to the grid's w (beats)",
+                                        **{str(x): _records_moved(y, rec, {42: rows[0.0]}, {42: rows[x]}, labels)
+                                           for x in LEAD2_VOTE_GRID}}}
     if w == 0:
         return dict(result, ship=False, decision="w = 0: LEAD2_BUILD_RULE admits no w; the preset is not changed")
     # the served left-out figure (LEAD2_SHIP_RULE): the build's w on both outer folds, in serving's order
