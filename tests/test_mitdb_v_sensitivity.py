@@ -437,6 +437,31 @@ def test_the_v62_rules_are_committed_alone_and_its_choices_follow_v60s_admission
     assert vs._lead2_switch_choice(y, rec, groups, rows, LABELS, key="a")["chosen"] is None
 
 
+def test_the_lead2_build_rule_is_v60s_admission_over_all_8_ds1_groups_and_its_committed_choice_follows_it():
+    """Session s40: the build rules (committed alone before any figure) take v60's grid, tolerances and arm A; the
+    committed key holds the same rules, chose over 8 inner groups covering every DS1 record once, and its w is the
+    one its own points give (none admissible: w = 0, nothing served)."""
+    import json
+
+    from ecgsl_keras import tasks as tasks_lib
+    rules, v60 = vs.lead2_build_rules(), vs.lead2_vote_rules()
+    assert rules["grid"] == v60["grid"] and rules["choice_tolerances"] == v60["choice_tolerances"]
+    assert rules["arm"] == vs.LEAD2_VOTE_ARMS[0] == "all_beats" and rules["blind"] is False
+    assert "lead2_build_rules" in vs.RULES_ONLY and "lead2_build_rules" in vs.NO_DECISION_ROWS
+    key = json.loads(vs.OUT.read_text(encoding="utf-8"))[vs.LEAD2_BUILD_KEY]
+    assert {k: key[k] for k in rules} == json.loads(json.dumps(rules))
+    choice = key["chosen_by_inner_groups"]
+    groups = choice["inner_groups"]
+    assert len(groups) == 8 and sorted(r for g in groups for r in g) == sorted(tasks_lib.MITDB_DS1)
+    assert [q["w"] for q in choice["points"]] == list(vs.LEAD2_VOTE_GRID)
+    ok = [q for q in choice["points"] if all(q["checks"].values())]
+    assert [q["admissible"] for q in choice["points"]] == [all(q["checks"].values()) for q in choice["points"]]
+    best = max(ok, key=lambda q: (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"]))["w"] if ok else 0.0
+    assert key["chosen_w"] == choice["chosen_w"] == best
+    assert (key["chosen_w"] == 0.0) == ("served" not in key)
+    assert key["chosen_w"] > 0 or key["ship"] is False
+
+
 def test_v_pp_counts_leaves_out_only_the_named_classes_and_matches_the_metric():
     from ecgsl_keras.evaluation.metrics import per_beat_metrics
 

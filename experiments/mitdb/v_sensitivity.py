@@ -35,6 +35,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps second_lead_nested # key v_second_lead_nested (v59)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_vote_nested  # key v_lead2_vote_nested (v60)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps gate_and_lead2     # key v_gate_and_lead2_left_out
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_build        # key v_lead2_vote_build (s40)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_switch_nested # key v_lead2_switch_nested (v61)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_v62_nested   # key v_lead2_v_column_agreement_nested
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
@@ -342,6 +343,13 @@ Steps:
               each fold's chosen w) together on the left-out records, in serving's order (the vote before the rules,
               then rhythm gate, v_gate, v_pause, v_template), paired over booster seeds 42-44 against the served
               rows; each alone recomputed and checked against its key; per record (``GATE_AND_LEAD2_RECORDS``).
+``lead2_build`` (session s40, key ``v_lead2_vote_build``; ``--steps lead2_build_rules`` writes its rules alone) the
+              build rule of v60's vote (``LEAD2_BUILD_RULE``): arm all_beats, w over ``LEAD2_VOTE_GRID`` with v60's
+              admission over ALL 8 of DS1's inner groups on what mitdb-beats serves today (the shipped v_gate in
+              serving's order; w = 0 checked against the v_gate build's inner rows); when it takes w > 0, the served
+              left-out figure under ``LEAD2_SHIP_RULE`` (v60's keep rule and a macro F1 guard, against today's served
+              rows, key ``v_gate_and_lead2_left_out``'s v_gate rows, recomputed and checked). NOT blind, not nested.
+              Written here and in the JSON (rules-only key) before any figure of it.
 ``lead2_switch_nested`` (run v61, key ``v_lead2_switch_nested``; ``--steps lead2_switch_rules`` writes its rules alone)
               a per-record, label-free switch for v60's vote (``LEAD2_SWITCH_RULE``): a record's ratio is the
               separation of its V-call and N-call templates (1 - correlation of the median beats, the served one-lead
@@ -4660,7 +4668,7 @@ def _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2) -> dict
     idx0, ref = _served_inner(table, labels, dec, h, beats, preset_spec)
     if not (np.array_equal(idx0, idx) and np.array_equal(served(mix), ref)):
         raise SystemExit(f"fold {h}: w = 0 is not the served inner rows")
-    return {"idx": idx, "mix": mix, "lead2_booster": p2, "served": served}
+    return {"idx": idx, "mix": mix, "lead2_booster": p2, "served": served, "deep": ib["deep"]}
 
 
 def _lead2_inner_rows(table, labels, dec, h, beats, preset_spec, lead2, masks) -> dict:
@@ -4922,6 +4930,148 @@ def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, 
              *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
                for x in (spread0[m]["mean"], out["both"]["seed_spread"][m]["mean"])])
     return result
+
+
+# ---- session s40 (key v_lead2_vote_build): the BUILD rule of run v60's lead-2 vote, over ALL 8 of DS1's inner groups
+# with the shipped v_gate in serving's order, and the ship rule of its served left-out figure. Rules written here and
+# in the JSON (``--steps lead2_build_rules``) before any figure of either.
+LEAD2_BUILD_KEY = "v_lead2_vote_build"
+LEAD2_BUILD_WHY = (
+    "run v60 kept the lead-2 vote (arm all_beats, w chosen per outer fold: 0 / 0.15; not blind) and the v55b + v60 "
+    "report (key v_gate_and_lead2_left_out) showed it adds to the V gate that mitdb-beats ships since session s39; a "
+    "preset takes one w, so a build rule over DS1's 8 inner groups chooses it first (written before any figure of it), "
+    "on what the preset serves today (the shipped v_gate included), as runs s34 / s39 built v_pause and v_gate")
+LEAD2_BUILD_RULE = (
+    "fixed before any figure of it (session s40): run v60's arm A (all_beats: m = 1 on every beat, the candidate of "
+    "key v_lead2_vote_nested) with LEAD2_VOTE_CHOICE_RULE's admission, over ALL 8 of DS1's inner groups (both outer "
+    "folds' inner-4 sides together: every DS1 beat once) on what mitdb-beats serves today: each fold's inner-4 recipe "
+    "(the fold's booster, seed 42, trained on 3 inner groups and scored on the held one, averaged with the inner-4 "
+    "ECG-SL at the fold's deep weight) voted with the fold's inner lead-2 booster (LEAD2_VOTE_BOOSTER_WHAT, seed 42 on "
+    "the same 3 groups), (1 - w) p + w p_lead2, then the fold's rhythm gate, the shipped v_gate (stacking.json's entry, "
+    "VGate.from_spec(...).apply with the inner-4 ECG-SL's P(V)), the shipped v_pause and v_template (serving's order, "
+    "each inner record one signal). Every w of LEAD2_VOTE_GRID (0.15, 0.3) is compared with w = 0: admissible when the "
+    "pooled macro F1 (N, S, V, F) rises AND no inner group's macro F1 falls by more than 0.002 (NESTED_MACRO_TOL), nor "
+    "its S Se by more than 0.01 (NESTED_S_TOL), nor its V Se by more than 0.01 (VETO_V_SE_TOL) (a group without beats "
+    "of the class: no test); the admissible w of the highest pooled macro F1 (4 decimals) is taken, ties the smaller "
+    "w; none admissible: w = 0 (no lead-2 vote, the preset is not changed). Checked first: the w = 0 rows reproduce "
+    "the pooled inner figures of the shipped v_gate's own build (key v_narrow_gate_served_left_out, would_build's "
+    "chosen point, 4 decimals)")
+LEAD2_SHIP_RULE = (
+    "fixed before any figure of it, used only if LEAD2_BUILD_RULE takes w > 0: on DS1's left-out records (2 outer "
+    "folds of whole records, every DS1 record once), the reference is today's served recipe (rhythm gate, v_gate, "
+    "v_pause, v_template: key v_gate_and_lead2_left_out's v_gate rows, recomputed and checked); the build's w on both "
+    "folds with the outer lead-2 boosters (seeds 42-44, each paired with the served booster's seed), in serving's "
+    "order, paired over booster seeds 42-44: ship only if run v60's keep rule passes (_lead2_keep: the mean change of "
+    "V +P or of V Se > 0 and > max(its paired sd, the reference's seed sd), and none of S Se, S +P, V Se, V +P falls "
+    "by more than its reference seed sd) AND macro F1 (N, S, V, F) falls by no more than its reference seed sd. Not "
+    "nested (w chosen on the inner rows of every DS1 record) and not blind (run v60's left-out figures were seen); DS2, "
+    "held by the issue's owner, checks a shipped preset on records this project never sees")
+
+
+def lead2_build_rules() -> dict:
+    """The rules of the lead-2 vote's build (session s40; written to the JSON before any figure, and repeated with
+    the figures)."""
+    return {"why": LEAD2_BUILD_WHY, "blind": False, "arm": LEAD2_VOTE_ARMS[0], "build_rule": LEAD2_BUILD_RULE,
+            "grid": {"w": [0.0, *LEAD2_VOTE_GRID]},
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "ship_rule": LEAD2_SHIP_RULE, "booster_what": LEAD2_VOTE_BOOSTER_WHAT,
+            "order": "lead-2 vote (before the rules), rhythm gate, v_gate, v_pause, v_template",
+            "reference": f"today's served recipe: key {GATE_AND_LEAD2_KEY}'s v_gate rows"}
+
+
+def step_lead2_build(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_vote_build``: ``LEAD2_BUILD_RULE``'s w and, when it is above 0, ``LEAD2_SHIP_RULE``'s served
+    left-out figure."""
+    import v_gate
+    from beats_preset import _columns_of
+    from hybrid import BOOSTER_SEEDS
+    from v_side import _gated
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = preset_spec["v_gate"]
+    if entry != saved[NARROW_SERVED_KEY]["v_gate"]:
+        raise SystemExit(f"the preset's v_gate {entry} is not key {NARROW_SERVED_KEY}'s")
+    v = labels.index("V")
+    lead2, _ = step_lead2(work, mitdb_dir, table)
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
+    grid = (0.0, *LEAD2_VOTE_GRID)
+    # the build's choice: both outer folds' inner sides together, 8 groups (step_narrow_gate_served's order)
+    idx_all, rows, groups = [], {w: [] for w in grid}, []
+    for h in range(len(dec["parts"])):
+        q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
+        idx, c = q["idx"], dec["chosen"][str(h)]
+        rec = table["record"][idx]
+        pcols = _pause_evidence(table, idx, c_af)["columns"]
+        vcols = _columns_of(table, list(vote.columns))[idx]
+        for w in grid:
+            base = _gated(table, idx, lead2_vote(q["mix"], q["lead2_booster"], w), c, labels)
+            rows[w].append(_served_with_gate(entry, base, q["deep"][:, v], table, idx, pause, pcols, vote, vcols,
+                                             beats[idx], rec, labels)[0])
+        idx_all.append(idx)
+        groups.extend(dec["groups"][h])
+    idx = np.concatenate(idx_all)
+    rows = {w: np.concatenate(r) for w, r in rows.items()}
+    y, rec = table["y"][idx], table["record"][idx]
+    choice = _lead2_weight_choice(y, rec, groups, rows, labels)
+    wb = saved[NARROW_SERVED_KEY]["would_build"]
+    shipped = next(q for q in wb["points"] if all(q[k] == x for k, x in wb["chosen"].items()))["pooled"]
+    off = {m: round(float(x), 4) for m, x in choice["off"].items()}
+    if any(off[m] != shipped[m] for m in shipped):
+        raise SystemExit(f"w = 0 is not the shipped v_gate's inner build rows: {off} against {shipped}")
+    w = float(choice["chosen_w"])
+    log.info("lead-2 vote build: w %s; off %s; points %s", w, choice["off"],
+             [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in choice["points"]])
+    result = {**lead2_build_rules(), "v_gate_entry": entry, "inner_beats": int(len(idx)),
+              "inner_w0_reproduces": {"key": f"{NARROW_SERVED_KEY}.would_build (chosen point)", "pooled": shipped},
+              "chosen_by_inner_groups": choice, "chosen_w": w,
+              # where each w's inner gains and losses come from (training side only; a report, not part of the rule)
+              "inner_by_record_moved": {"what": "the 8 inner groups' rows (booster seed 42): each record whose V / S "
+                                                "figures change from w = 0 to the grid's w (beats)",
+                                        **{str(x): _records_moved(y, rec, {42: rows[0.0]}, {42: rows[x]}, labels)
+                                           for x in LEAD2_VOTE_GRID}}}
+    if w == 0:
+        return dict(result, ship=False, decision="w = 0: LEAD2_BUILD_RULE admits no w; the preset is not changed")
+    # the served left-out figure (LEAD2_SHIP_RULE): the build's w on both outer folds, in serving's order
+    outer = _lead2_outer(table, labels, dec, lead2)
+    p_deep_v = np.concatenate([part["p_deep"] for part in dec["parts"]])[:, v]
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    sr1 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                mix=_lead2_hooks(dec, outer, {h: w for h in range(len(dec["parts"]))}))
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    if not np.array_equal(sr1["idx"], idx):
+        raise SystemExit("the vote's left-out rows are not the served ones")
+
+    def gated(sr):   # serving's order from the rhythm-gated rows: v_gate, v_pause, v_template
+        return {s: _served_with_gate(entry, sr["base"][s], p_deep_v, table, idx, sr["rule"], sr["ev"], sr["vote"],
+                                     sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
+    before, after = gated(sr0), gated(sr1)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref = saved[GATE_AND_LEAD2_KEY]["v_gate"]["seed_spread"]
+    reproduced = all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    if not reproduced:
+        raise SystemExit(f"today's served rows are not key {GATE_AND_LEAD2_KEY}'s v_gate rows")
+    sc1, spread1 = _seed_spread(y, after, labels)
+    paired = _paired(sc1, sc0)
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+    checks, kept = _lead2_keep(paired, sd0)
+    checks["macro_f1_nsvf_within_seed_sd"] = bool(paired["macro_f1_nsvf"]["mean"] >= -sd0["macro_f1_nsvf"])
+    ship = bool(kept and checks["macro_f1_nsvf_within_seed_sd"])
+    log.info("lead-2 vote build, served: w %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, "
+             "S +P %.4f -> %.4f; ship %s", w, *_target_means(spread0, spread1), ship)
+    return dict(result, served={
+        "what": "left out, 2 outer folds, booster seeds 42-44: today's served recipe (reference) and the build's w "
+                "on both folds, in serving's order", "reference_reproduced": reproduced,
+        "reference_seed_spread": spread0, "reference_distance_to_targets": v_gate._distance(spread0),
+        "reference_seed_sd": sd0, "seed_spread": spread1, "distance_to_targets": v_gate._distance(spread1),
+        "paired_change": paired, "per_seed": _per_seed(sc1), "reference_per_seed": _per_seed(sc0),
+        "by_record_moved": _records_moved(y, rec, before, after, labels), "left_out_beats": int(len(idx))},
+        checks=checks, ship=ship,
+        decision=(f"w = {w}: the ship rule passes; a candidate for beats_preset.py (not blind; DS2 by shipping)"
+                  if ship else f"w = {w}, but the ship rule fails: the preset is not changed"))
 
 
 # ---- run v61 (key v_lead2_switch_nested): a per-record, label-free switch for run v60's lead-2 vote. Rules written
@@ -6399,6 +6549,9 @@ STEPS = (
      lambda c: step_lead2_vote_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("gate_and_lead2", GATE_AND_LEAD2_KEY,
      lambda c: step_gate_and_lead2(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("lead2_build_rules", LEAD2_BUILD_KEY, lambda c: lead2_build_rules()),
+    ("lead2_build", LEAD2_BUILD_KEY,
+     lambda c: step_lead2_build(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("lead2_switch_rules", LEAD2_SWITCH_KEY, lambda c: lead2_switch_rules()),
     ("lead2_switch_nested", LEAD2_SWITCH_KEY,
      lambda c: step_lead2_switch_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
@@ -6412,10 +6565,10 @@ STEPS = (
 )
 # the steps that do not read v40's decision rows
 NO_DECISION_ROWS = {"beats", "context_rules", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
-                    "lead2_v62_rules"}
+                    "lead2_v62_rules", "lead2_build_rules"}
 # steps that write a run's rules alone
 RULES_ONLY = {"context_rules": "v68", "timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
-              "lead2_switch_rules": "v61", "lead2_v62_rules": "v62"}
+              "lead2_switch_rules": "v61", "lead2_v62_rules": "v62", "lead2_build_rules": "s40's lead-2 build"}
 
 
 def main(argv=None) -> int:
