@@ -392,6 +392,9 @@ Steps:
               (``LEAD2_KEEP_V_SERVING``). One arm (``LEAD2_KEEP_V_WHY``: keeping S calls would not touch 230's added
               false S). NOT blind (session s40's inner per-record figures). All written here and in the JSON
               (rules-only key) before any figure.
+              Outcome: not kept. Fold 0 takes w = 0.15 (223's group keeps its V), fold 1 w = 0 (its inner V +P gain
+              was false V taken away, which the arm forbids); left out V Se +0.0005, V +P -0.0041 (207's false V
+              28 -> 43); the build rule was not run.
 ``false_v_sources`` (session s37, key ``v_false_v_sources``) a diagnosis (no lever): how ``per_beat_metrics`` scores
               F and Q in V Se / V +P (F or Q called V: a false V), the true class of every served false V by seed and
               record, V +P were F not counted (information only), 108's N called V against its N called N and 208's
