@@ -462,6 +462,45 @@ def test_the_lead2_build_rule_is_v60s_admission_over_all_8_ds1_groups_and_its_co
     assert key["chosen_w"] > 0 or key["ship"] is False
 
 
+def test_the_keep_v_vote_leaves_one_lead_v_calls_as_they_are_and_its_committed_choice_follows_its_rules():
+    """Session s40b: the vote keeps a row whose one-lead argmax is V exactly and votes every other row as v60's; the
+    rules (committed alone) take v60's grid and tolerances; the committed key's per-fold w is the one its own points
+    give, its keep verdict is v60's keep rule on its own paired changes, and no build rule runs unless it is kept."""
+    import json
+
+    from ecgsl_keras import tasks as tasks_lib
+    v = LABELS.index("V")
+    p = np.array([[0.3, 0.1, 0.6, 0.0, 0.0], [0.6, 0.1, 0.3, 0.0, 0.0], [0.2, 0.5, 0.3, 0.0, 0.0]])
+    p2 = np.tile([0.0, 1.0, 0.0, 0.0, 0.0], (3, 1))
+    assert vs.lead2_vote_keep_v(p, p2, 0.0, v=v) is p
+    got = vs.lead2_vote_keep_v(p, p2, 0.3, v=v)
+    assert np.array_equal(got[0], p[0]) and np.allclose(got[1:], vs.lead2_vote(p[1:], p2[1:], 0.3))
+    got = vs.lead2_vote_keep_v(p, p2, 0.3, mask=np.array([True, False, True]), v=v)
+    assert np.array_equal(got[:2], p[:2]) and np.allclose(got[2], 0.7 * p[2] + 0.3 * p2[2])
+    rules, v60 = vs.lead2_keep_v_rules(), vs.lead2_vote_rules()
+    assert rules["grid"] == v60["grid"] and rules["choice_tolerances"] == v60["choice_tolerances"]
+    assert rules["blind"] is False and rules["ship_rule"] == vs.LEAD2_SHIP_RULE
+    assert "lead2_keep_v_rules" in vs.RULES_ONLY and "lead2_keep_v_rules" in vs.NO_DECISION_ROWS
+    key = json.loads(vs.OUT.read_text(encoding="utf-8"))[vs.LEAD2_KEEP_V_KEY]
+    assert {k: key[k] for k in rules} == json.loads(json.dumps(rules))
+    groups = []
+    for h, choice in key["chosen_by_inner_cv"].items():
+        groups += choice["inner_groups"]
+        assert [q["w"] for q in choice["points"]] == list(vs.LEAD2_VOTE_GRID)
+        assert [q["admissible"] for q in choice["points"]] == [all(q["checks"].values()) for q in choice["points"]]
+        ok = [q for q in choice["points"] if q["admissible"]]
+        best = max(ok, key=lambda q: (round(q["pooled"]["macro_f1_nsvf"], 4), -q["w"]))["w"] if ok else 0.0
+        assert key["chosen_w"][h] == choice["chosen_w"] == best
+    # the two outer folds' inner sides: every DS1 record once
+    assert len(groups) == 8 and sorted(r for g in groups for r in g) == sorted(tasks_lib.MITDB_DS1)
+    assert key["reference_reproduced"] is True
+    checks, kept = vs._lead2_keep(key["paired_change"], key["baseline_seed_sd"])
+    assert key["checks"] == checks and key["kept"] is kept
+    if not any(key["chosen_w"].values()):
+        assert all(x["mean"] == 0 for x in key["paired_change"].values())
+    assert (key["build"] is None) == (not kept)
+
+
 def test_v_pp_counts_leaves_out_only_the_named_classes_and_matches_the_metric():
     from ecgsl_keras.evaluation.metrics import per_beat_metrics
 

@@ -38,6 +38,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_build        # key v_lead2_vote_build (s40)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_switch_nested # key v_lead2_switch_nested (v61)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_v62_nested   # key v_lead2_v_column_agreement_nested
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps lead2_keep_v_nested # key v_lead2_keep_v_nested (s40b)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps vaug vaug_weight --vaug-work VWORK   # run v44, v44b
 
 WORK: a work folder holding (or building) v_gate.py's caches: the DS1 table ``beats_preset/table.npz`` and v_side's
@@ -378,6 +379,22 @@ Steps:
               where the vote changes most (203 0.61, 208 0.79, 106 0.84, 108 0.87), helpful or not, so fold 1's a
               switches off every left-out record but 122 and 205. Forced arm A at w 0.45 (ablation): V +P +0.0106,
               V Se +0.0038, S Se -0.0018; 207's lost V 36 -> 61 and false V 29 -> 53.
+``lead2_keep_v_nested`` (session s40b, key ``v_lead2_keep_v_nested``; ``--steps lead2_keep_v_rules`` writes its rules
+              alone) run v60's vote that may not take V from a beat the one-lead recipe calls V
+              (``LEAD2_KEEP_V_RULE``, ``lead2_vote_keep_v``): where the served average's argmax is V before the rules,
+              the beat keeps its one-lead probabilities; elsewhere (1 - w) p + w p_lead2; then the rhythm gate, the
+              shipped v_gate, v_pause and v_template in serving's order. ``LEAD2_KEEP_V_CHOICE_RULE``: per outer fold
+              on its 4 inner groups (v_gate included), w over ``LEAD2_VOTE_GRID`` (0.15, 0.3) with v60's admission.
+              ``LEAD2_KEEP_V_KEEP_RULE``: v60's (``_lead2_keep``) against today's served left-out rows (key
+              ``v_gate_and_lead2_left_out``'s v_gate rows, recomputed and checked), paired over booster seeds 42-44.
+              If kept, ``LEAD2_KEEP_V_BUILD_RULE``: session s40's 8-group build rule with this arm, and
+              ``LEAD2_SHIP_RULE``'s served test when it takes w > 0; no preset is built here
+              (``LEAD2_KEEP_V_SERVING``). One arm (``LEAD2_KEEP_V_WHY``: keeping S calls would not touch 230's added
+              false S). NOT blind (session s40's inner per-record figures). All written here and in the JSON
+              (rules-only key) before any figure.
+              Outcome: not kept. Fold 0 takes w = 0.15 (223's group keeps its V), fold 1 w = 0 (its inner V +P gain
+              was false V taken away, which the arm forbids); left out V Se +0.0005, V +P -0.0041 (207's false V
+              28 -> 43); the build rule was not run.
 ``false_v_sources`` (session s37, key ``v_false_v_sources``) a diagnosis (no lever): how ``per_beat_metrics`` scores
               F and Q in V Se / V +P (F or Q called V: a false V), the true class of every served false V by seed and
               record, V +P were F not counted (information only), 108's N called V against its N called N and 208's
@@ -4882,10 +4899,8 @@ def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, 
     if not np.array_equal(sr1["idx"], idx):
         raise SystemExit("the vote's left-out rows are not the served ones")
 
-    def gated(sr):   # serving's order from the rhythm-gated rows: v_gate, v_pause, v_template
-        return {s: _served_with_gate(entry, sr["base"][s], p_deep_v, table, idx, sr["rule"], sr["ev"], sr["vote"],
-                                     sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
-    rows = {"served": sr0["templated"], "v_gate": gated(sr0), "lead2_vote": sr1["templated"], "both": gated(sr1)}
+    rows = {"served": sr0["templated"], "v_gate": _v_gated_left_out(entry, sr0, p_deep_v, table, beats, labels),
+            "lead2_vote": sr1["templated"], "both": _v_gated_left_out(entry, sr1, p_deep_v, table, beats, labels)}
     sc0, spread0 = _seed_spread(y, rows["served"], labels)
     out, scores = {}, {}
     for name in ("v_gate", "lead2_vote", "both"):
@@ -4930,6 +4945,51 @@ def step_gate_and_lead2(work: Path, mitdb_dir: Path, table, labels, dec, beats, 
              *[x for m in ("V_sensitivity", "V_positive_predictivity", "S_sensitivity", "S_positive_predictivity")
                for x in (spread0[m]["mean"], out["both"]["seed_spread"][m]["mean"])])
     return result
+
+
+def _shipped_v_gate(preset_spec: dict, saved: dict) -> dict:
+    """The preset's v_gate entry, checked to be the one key ``NARROW_SERVED_KEY`` built (session s39)."""
+    entry = preset_spec["v_gate"]
+    if entry != saved[NARROW_SERVED_KEY]["v_gate"]:
+        raise SystemExit(f"the preset's v_gate {entry} is not key {NARROW_SERVED_KEY}'s")
+    return entry
+
+
+def _v_gated_left_out(entry, sr, p_deep_v, table, beats, labels) -> dict:
+    """{seed: rows}: ``_template_served_rows``' rhythm-gated left-out rows ``sr`` through the v_gate ``entry``, the
+    shipped v_pause and v_template: serving's order (``stacking.RULES``), each left-out record one signal."""
+    from hybrid import BOOSTER_SEEDS
+    idx, rec = sr["idx"], sr["rec"]
+    return {s: _served_with_gate(entry, sr["base"][s], p_deep_v, table, idx, sr["rule"], sr["ev"], sr["vote"],
+                                 sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
+
+
+def _lead2_gated_inner(table, labels, dec, h, beats, preset_spec, lead2, votes: dict,
+                       grid=LEAD2_VOTE_GRID) -> dict:
+    """Fold ``h``'s inner side as mitdb-beats serves it today (session s40's build; ``_lead2_inner_parts``' recipe
+    and lead-2 booster): for each ``votes`` {name: f(mix, p2, w) -> p} and each w of 0 and ``grid``, the voted
+    average through the fold's rhythm gate, the shipped v_gate (with the inner-4 ECG-SL's P(V)), v_pause and
+    v_template, each inner record one signal. Returns 'idx', 'groups' (the fold's 4 inner groups), 'mix' and 'rows'
+    ({name: {w: rows}})."""
+    from beats_preset import _columns_of
+    from v_side import _gated
+
+    from ecgsl_keras.modeling.stacking import VPause, VTemplate
+    q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
+    idx, c, v = q["idx"], dec["chosen"][str(h)], labels.index("V")
+    gate = preset_spec["gate"]
+    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
+    pause = VPause.from_spec(preset_spec["v_pause"], labels)
+    vote = VTemplate.from_spec(preset_spec["v_template"], labels)
+    rec = table["record"][idx]
+    pcols = _pause_evidence(table, idx, c_af)["columns"]
+    vcols = _columns_of(table, list(vote.columns))[idx]
+
+    def served(p):
+        return _served_with_gate(preset_spec["v_gate"], _gated(table, idx, p, c, labels), q["deep"][:, v], table, idx,
+                                 pause, pcols, vote, vcols, beats[idx], rec, labels)[0]
+    rows = {name: {w: served(f(q["mix"], q["lead2_booster"], w)) for w in (0.0, *grid)} for name, f in votes.items()}
+    return {"idx": idx, "groups": list(dec["groups"][h]), "mix": q["mix"], "rows": rows}
 
 
 # ---- session s40 (key v_lead2_vote_build): the BUILD rule of run v60's lead-2 vote, over ALL 8 of DS1's inner groups
@@ -4984,37 +5044,15 @@ def step_lead2_build(work: Path, mitdb_dir: Path, table, labels, dec, beats, pre
     """Key ``v_lead2_vote_build``: ``LEAD2_BUILD_RULE``'s w and, when it is above 0, ``LEAD2_SHIP_RULE``'s served
     left-out figure."""
     import v_gate
-    from beats_preset import _columns_of
-    from hybrid import BOOSTER_SEEDS
-    from v_side import _gated
-
-    from ecgsl_keras.modeling.stacking import VPause, VTemplate
     saved = json.loads(OUT.read_text(encoding="utf-8"))
-    entry = preset_spec["v_gate"]
-    if entry != saved[NARROW_SERVED_KEY]["v_gate"]:
-        raise SystemExit(f"the preset's v_gate {entry} is not key {NARROW_SERVED_KEY}'s")
+    entry = _shipped_v_gate(preset_spec, saved)
     v = labels.index("V")
     lead2, _ = step_lead2(work, mitdb_dir, table)
-    gate = preset_spec["gate"]
-    c_af = {"gate_feature": gate["feature"], "gate_threshold": gate["threshold"]}
-    pause, vote = VPause.from_spec(preset_spec["v_pause"], labels), VTemplate.from_spec(preset_spec["v_template"], labels)
-    grid = (0.0, *LEAD2_VOTE_GRID)
     # the build's choice: both outer folds' inner sides together, 8 groups (step_narrow_gate_served's order)
-    idx_all, rows, groups = [], {w: [] for w in grid}, []
-    for h in range(len(dec["parts"])):
-        q = _lead2_inner_parts(table, labels, dec, h, beats, preset_spec, lead2)
-        idx, c = q["idx"], dec["chosen"][str(h)]
-        rec = table["record"][idx]
-        pcols = _pause_evidence(table, idx, c_af)["columns"]
-        vcols = _columns_of(table, list(vote.columns))[idx]
-        for w in grid:
-            base = _gated(table, idx, lead2_vote(q["mix"], q["lead2_booster"], w), c, labels)
-            rows[w].append(_served_with_gate(entry, base, q["deep"][:, v], table, idx, pause, pcols, vote, vcols,
-                                             beats[idx], rec, labels)[0])
-        idx_all.append(idx)
-        groups.extend(dec["groups"][h])
-    idx = np.concatenate(idx_all)
-    rows = {w: np.concatenate(r) for w, r in rows.items()}
+    folds = [_lead2_gated_inner(table, labels, dec, h, beats, preset_spec, lead2, {"vote": lead2_vote})
+             for h in range(len(dec["parts"]))]
+    idx, groups = np.concatenate([f["idx"] for f in folds]), [g for f in folds for g in f["groups"]]
+    rows = {w: np.concatenate([f["rows"]["vote"][w] for f in folds]) for w in (0.0, *LEAD2_VOTE_GRID)}
     y, rec = table["y"][idx], table["record"][idx]
     choice = _lead2_weight_choice(y, rec, groups, rows, labels)
     wb = saved[NARROW_SERVED_KEY]["would_build"]
@@ -5044,11 +5082,7 @@ def step_lead2_build(work: Path, mitdb_dir: Path, table, labels, dec, beats, pre
     y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
     if not np.array_equal(sr1["idx"], idx):
         raise SystemExit("the vote's left-out rows are not the served ones")
-
-    def gated(sr):   # serving's order from the rhythm-gated rows: v_gate, v_pause, v_template
-        return {s: _served_with_gate(entry, sr["base"][s], p_deep_v, table, idx, sr["rule"], sr["ev"], sr["vote"],
-                                     sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
-    before, after = gated(sr0), gated(sr1)
+    before, after = (_v_gated_left_out(entry, sr, p_deep_v, table, beats, labels) for sr in (sr0, sr1))
     sc0, spread0 = _seed_spread(y, before, labels)
     ref = saved[GATE_AND_LEAD2_KEY]["v_gate"]["seed_spread"]
     reproduced = all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
@@ -5549,6 +5583,212 @@ def step_lead2_v62_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats
                                     "each arm's chosen rows and each forced point", **by_record},
               "left_out_beats": int(len(idx))}
     return result
+
+
+# ---- session s40b (key v_lead2_keep_v_nested): run v60's lead-2 vote that may not take V from a beat the one-lead
+# recipe calls V, chosen per outer fold on what mitdb-beats serves today (the shipped v_gate included), then s40's
+# 8-group build rule if kept. Rules written here and in the JSON (``--steps lead2_keep_v_rules``) before any figure.
+LEAD2_KEEP_V_KEY = "v_lead2_keep_v_nested"
+LEAD2_KEEP_V_ARM = "keep_v_calls"
+LEAD2_KEEP_V_RECORDS = ("223", "106", "203", "108", "209", "230", "207")   # per-record figures (the brief's)
+LEAD2_KEEP_V_WHY = (
+    "not blind: session s40's build rule (key v_lead2_vote_build) took w = 0 for run v60's vote because the inner "
+    "group of 122 / 223 / 230 loses 0.0190 V Se at w = 0.15 (223's V beats look normal in V1: 220 -> 229 V lost on "
+    "the inner rows), while the gains are S beats (209, 220) and a few V; that section named this lever. The vote "
+    "here may not take V from a beat the one-lead recipe calls V; every other call is voted as in v60, and a V call "
+    "changes only through the rules after the vote (v_gate, v_pause, v_template), as today. One arm only: the same "
+    "protection of S calls is not a second arm, because 230's and 223's added false S (79 -> 85, 99 -> 109 on the "
+    "inner rows) are beats the vote moves INTO S, which keeping the one-lead S calls would not touch, and refusing new "
+    "S calls would remove the S gains (209, 220) that are the vote's point")
+LEAD2_KEEP_V_RULE = (
+    "arm 'keep_v_calls': the served average p = (1 - d) * booster + d * ECG-SL (d the fold's deep weight), BEFORE the "
+    "rules; where argmax(p) is V (the one-lead recipe's V call before any rule) the beat keeps p exactly (m = 0: its "
+    "one-lead probabilities and its V call); elsewhere m = 1, (1 - w) p + w p_lead2 (run v60's LEAD2_VOTE_RULE, arm "
+    "all_beats; p_lead2 the lead-2 booster of LEAD2_VOTE_BOOSTER_WHAT). Then serving's rules in serving's order, "
+    "unchanged: the fold's rhythm gate, the shipped v_gate (stacking.json's entry, VGate.from_spec(...).apply with "
+    "the ECG-SL's P(V)), v_pause and v_template, each record one signal. Label free, no threshold beyond w; a beat "
+    "the vote turns INTO V is allowed (the V gains of v60, 106)")
+LEAD2_KEEP_V_CHOICE_RULE = (
+    "fixed before any figure of it: per outer training fold on its 4 inner groups only, on what mitdb-beats serves "
+    "today (the inner-4 recipe: the fold's booster seed 42 and the lead-2 booster seed 42, each trained on 3 groups "
+    "and scored on the held one, averaged with the inner-4 ECG-SL at the fold's deep weight; the arm's vote; the "
+    "fold's rhythm gate, the shipped v_gate, v_pause and v_template; each inner record one signal): each w of "
+    "LEAD2_VOTE_GRID (0.15, 0.3) is compared with w = 0 (the served inner rows, v_gate included) with run v60's "
+    "admission (LEAD2_VOTE_CHOICE_RULE): admissible when the pooled inner macro F1 (N, S, V, F; 4 decimals) is above "
+    "w = 0's AND no inner group's macro F1 falls by more than 0.002 (NESTED_MACRO_TOL), nor its S Se by more than "
+    "0.01 (NESTED_S_TOL), nor its V Se by more than 0.01 (VETO_V_SE_TOL) (a group without beats of the class: no "
+    "test); the admissible w of the highest pooled inner macro F1 (ties: the smaller w); none admissible: w = 0. "
+    "Applied to the fold's left-out records with run v60's outer lead-2 boosters (seeds 42-44, paired with the served "
+    "booster's seed), the outer ECG-SL, the fold's rhythm gate, the shipped v_gate, v_pause and v_template")
+LEAD2_KEEP_V_KEEP_RULE = (
+    "fixed before any figure of it: run v60's keep rule (_lead2_keep) against today's served left-out rows (rhythm "
+    "gate, shipped v_gate, v_pause, v_template in serving's order: key v_gate_and_lead2_left_out's v_gate rows, "
+    "recomputed and checked), paired over booster seeds 42-44: kept only if the mean change of V +P or of V Se is > 0 "
+    "and > max(sd of its paired changes, the served rows' seed sd of that measure), AND the mean change of each target "
+    "measure (S Se, S +P, V Se, V +P) >= -(the served rows' seed sd of that measure). Macro F1 (N, S, V, F) reported, "
+    "not tested here. Both folds at w = 0: the rows are the served ones (change 0), not kept. Reported, not decided "
+    "on: the forced rows (each w on both folds) of this arm and of v60's unprotected vote with the v_gate, the "
+    "one-lead V calls the arm protects, per-record figures of LEAD2_KEEP_V_RECORDS")
+LEAD2_KEEP_V_BUILD_RULE = (
+    "fixed before any figure of it, run only if the arm is kept: session s40's LEAD2_BUILD_RULE with this arm's vote "
+    "instead of arm all_beats: w over LEAD2_VOTE_GRID with v60's admission over ALL 8 of DS1's inner groups (both "
+    "outer folds' inner rows above, every DS1 beat once), the shipped v_gate in serving's order; w = 0 checked against "
+    "the shipped v_gate's own build (key v_narrow_gate_served_left_out, would_build's chosen point). When it takes "
+    "w > 0: LEAD2_SHIP_RULE's served left-out test with this arm (the build's w on both folds against today's served "
+    "rows: v60's keep rule AND macro F1 (N, S, V, F) down by no more than its seed sd). No preset is built in this "
+    "run either way: a w > 0 that passes is reported with what serving would need (LEAD2_KEEP_V_SERVING); the lead "
+    "decides on serving")
+LEAD2_KEEP_V_SERVING = (
+    "beyond run v60's LEAD2_VOTE_SERVING (not done here): the stacking.json lead2_vote entry takes {keep_calls: "
+    "['V']}: StackedClassifier computes the one-lead average first and applies the vote only on rows whose argmax is "
+    "not V, before the rhythm gate, v_gate, v_pause and v_template")
+
+
+def lead2_vote_keep_v(p, p2, w: float, mask=None, *, v: int) -> np.ndarray:
+    """``LEAD2_KEEP_V_RULE``: ``lead2_vote`` with m = 0 on the rows whose argmax of ``p`` is ``v`` (and where
+    ``mask`` is False); those rows are returned exactly as they were; w = 0 returns ``p``."""
+    m = np.asarray(p).argmax(-1) != v
+    return lead2_vote(p, p2, w, m if mask is None else m & np.asarray(mask, bool))
+
+
+def lead2_keep_v_rules() -> dict:
+    """The rules of the keep-V lead-2 vote (session s40b; written to the JSON before any figure, and repeated with
+    the figures)."""
+    return {"why": LEAD2_KEEP_V_WHY, "blind": False, "arm": LEAD2_KEEP_V_ARM, "vote_rule": LEAD2_KEEP_V_RULE,
+            "booster_what": LEAD2_VOTE_BOOSTER_WHAT, "grid": {"w": [0.0, *LEAD2_VOTE_GRID]},
+            "choice_rule": LEAD2_KEEP_V_CHOICE_RULE,
+            "choice_tolerances": {"macro_f1_nsvf": NESTED_MACRO_TOL, "S_sensitivity": NESTED_S_TOL,
+                                  "V_sensitivity": VETO_V_SE_TOL},
+            "keep_rule": LEAD2_KEEP_V_KEEP_RULE, "build_rule": LEAD2_KEEP_V_BUILD_RULE, "ship_rule": LEAD2_SHIP_RULE,
+            "order": "lead-2 vote (before the rules, one-lead V calls kept), rhythm gate, v_gate, v_pause, v_template",
+            "reference": f"today's served recipe: key {GATE_AND_LEAD2_KEY}'s v_gate rows",
+            "reported_records": list(LEAD2_KEEP_V_RECORDS), "serving_would_need": LEAD2_KEEP_V_SERVING}
+
+
+def _protected_by_class(y, p, labels) -> dict:
+    """{class: beats} whose argmax of ``p`` is V (the calls ``lead2_vote_keep_v`` keeps), by true class."""
+    called = np.asarray(p).argmax(-1) == labels.index("V")
+    return {k: int((called & (y == labels.index(k))).sum()) for k in ("N", "S", "V", "F")}
+
+
+def step_lead2_keep_v_nested(work: Path, mitdb_dir: Path, table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``v_lead2_keep_v_nested`` (session s40b): ``LEAD2_KEEP_V_RULE`` / ``LEAD2_KEEP_V_CHOICE_RULE`` /
+    ``LEAD2_KEEP_V_KEEP_RULE`` and, if kept, ``LEAD2_KEEP_V_BUILD_RULE`` (module docstring)."""
+    from functools import partial
+
+    import v_gate
+    from hybrid import BOOSTER_SEEDS
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = _shipped_v_gate(preset_spec, saved)
+    v = labels.index("V")
+    keep_v = partial(lead2_vote_keep_v, v=v)
+    votes = {LEAD2_KEEP_V_ARM: keep_v, "unprotected": lead2_vote}   # the second: v60's arm all_beats, a reference
+    lead2, _ = step_lead2(work, mitdb_dir, table)
+    nf = range(len(dec["parts"]))
+    folds, choice, unprotected, inner_protected = [], {}, {}, {}
+    for h in nf:
+        f = _lead2_gated_inner(table, labels, dec, h, beats, preset_spec, lead2, votes)
+        folds.append(f)
+        y_in, rec_in = table["y"][f["idx"]], table["record"][f["idx"]]
+        choice[str(h)] = ch = _lead2_weight_choice(y_in, rec_in, f["groups"], f["rows"][LEAD2_KEEP_V_ARM], labels)
+        unprotected[str(h)] = _lead2_weight_choice(y_in, rec_in, f["groups"], f["rows"]["unprotected"], labels)
+        inner_protected[str(h)] = _protected_by_class(y_in, f["mix"], labels)
+        log.info("lead-2 keep-V vote, fold %d: w %s; off %s; points %s (unprotected: w %s)", h, ch["chosen_w"],
+                 ch["off"], [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in ch["points"]],
+                 unprotected[str(h)]["chosen_w"])
+    outer = _lead2_outer(table, labels, dec, lead2)
+    p_deep_v = np.concatenate([part["p_deep"] for part in dec["parts"]])[:, v]
+    sr0 = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y, rec, idx = sr0["y"], sr0["rec"], sr0["idx"]
+    before = _v_gated_left_out(entry, sr0, p_deep_v, table, beats, labels)
+    sc0, spread0 = _seed_spread(y, before, labels)
+    ref = saved[GATE_AND_LEAD2_KEY]["v_gate"]["seed_spread"]
+    reproduced = all(abs(spread0[m]["mean"] - ref[m]["mean"]) < 1e-9 for m in v_gate.COMPARED)
+    if not reproduced:
+        raise SystemExit(f"today's served rows are not key {GATE_AND_LEAD2_KEY}'s v_gate rows")
+    sd0 = {m: round(spread0[m]["sd"], 4) for m in v_gate.COMPARED}
+
+    def left_out(w_of, vote):
+        if not any(w_of.values()):
+            return before
+        sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"],
+                                   mix=_lead2_hooks(dec, outer, w_of, vote=vote))
+        if not np.array_equal(sr["idx"], idx):
+            raise SystemExit("the vote's left-out rows are not the served ones")
+        return _v_gated_left_out(entry, sr, p_deep_v, table, beats, labels)
+    w_of = {h: choice[str(h)]["chosen_w"] for h in nf}
+    chosen = left_out(w_of, keep_v)
+    sc1, spread1 = _seed_spread(y, chosen, labels)
+    paired = _paired(sc1, sc0)
+    checks, kept = _lead2_keep(paired, sd0)
+    log.info("lead-2 keep-V vote: w %s; V Se %.4f -> %.4f, V +P %.4f -> %.4f, S Se %.4f -> %.4f, S +P %.4f -> %.4f; "
+             "kept %s", w_of, *_target_means(spread0, spread1), kept)
+    by_record = {"served": _record_figures(y, rec, before, labels, LEAD2_KEEP_V_RECORDS),
+                 "chosen": _record_figures(y, rec, chosen, labels, LEAD2_KEEP_V_RECORDS)}
+    forced, forced_rows = {}, {}
+    for name, vote in votes.items():
+        for w in LEAD2_VOTE_GRID:
+            forced_rows[(name, w)] = rows = left_out({h: w for h in nf}, vote)
+            scf, spreadf = _seed_spread(y, rows, labels)
+            forced.setdefault(name, {})[str(w)] = {"seed_spread": spreadf,
+                                                   "distance_to_targets": v_gate._distance(spreadf),
+                                                   "paired_change": _paired(scf, sc0)}
+            by_record[f"forced_{name}_w{w}"] = _record_figures(y, rec, rows, labels, LEAD2_KEEP_V_RECORDS)
+    mix_left = left_out_rows(table, labels, dec)
+    result = {**lead2_keep_v_rules(), "v_gate_entry": entry,
+              "chosen_by_inner_cv": choice,
+              "unprotected_inner_choice": {"what": "reported, not decided on: v60's unprotected vote (arm all_beats) "
+                                                   "chosen by the same rule on the same inner rows (v_gate included)",
+                                           **unprotected},
+              "inner_protected_by_class": {"what": "inner one-lead V calls before the rules (seed 42), by true class: "
+                                                   "the beats the arm keeps", **inner_protected},
+              "left_out_protected_by_class": {"what": "left-out one-lead V calls before the rules, by true class and "
+                                                      "booster seed", **{str(s): _protected_by_class(
+                                                          y, mix_left[f"mix_s{s}"], labels) for s in BOOSTER_SEEDS}},
+              "reference_reproduced": reproduced, "served_seed_spread": spread0,
+              "served_distance_to_targets": v_gate._distance(spread0), "baseline_seed_sd": sd0,
+              "chosen_w": {str(h): w for h, w in w_of.items()}, "seed_spread": spread1,
+              "distance_to_targets": v_gate._distance(spread1), "paired_change": paired, "checks": checks,
+              "kept": kept, "per_seed": _per_seed(sc1), "served_per_seed": _per_seed(sc0),
+              "by_record_moved": _records_moved(y, rec, before, chosen, labels),
+              "forced": {"what": "ablation: each w on both folds whatever the choice, this arm and v60's unprotected "
+                                 "vote, both with the shipped v_gate; paired against the served rows", **forced},
+              "by_record": {"what": "seed means over booster seeds 42-44 (beats): served rows (v_gate included), the "
+                                    "chosen rows and each forced row", **by_record},
+              "left_out_beats": int(len(idx))}
+    if not kept:
+        return dict(result, build=None, decision="not kept: the served one-lead recipe stays (no build rule run)")
+    # LEAD2_KEEP_V_BUILD_RULE: the same inner rows, all 8 groups together
+    idx_in = np.concatenate([f["idx"] for f in folds])
+    rows_in = {w: np.concatenate([f["rows"][LEAD2_KEEP_V_ARM][w] for f in folds]) for w in (0.0, *LEAD2_VOTE_GRID)}
+    y_in, rec_in = table["y"][idx_in], table["record"][idx_in]
+    build = _lead2_weight_choice(y_in, rec_in, [g for f in folds for g in f["groups"]], rows_in, labels)
+    wb = saved[NARROW_SERVED_KEY]["would_build"]
+    shipped = next(q for q in wb["points"] if all(q[k] == x for k, x in wb["chosen"].items()))["pooled"]
+    if any(round(float(build["off"][m]), 4) != shipped[m] for m in shipped):
+        raise SystemExit(f"w = 0 is not the shipped v_gate's inner build rows: {build['off']} against {shipped}")
+    wb_w = float(build["chosen_w"])
+    out = {"chosen_by_inner_groups": build, "chosen_w": wb_w, "inner_beats": int(len(idx_in)),
+           "inner_by_record_moved": {str(x): _records_moved(y_in, rec_in, {42: rows_in[0.0]}, {42: rows_in[x]},
+                                                            labels) for x in LEAD2_VOTE_GRID}}
+    log.info("lead-2 keep-V vote build: w %s; off %s; points %s", wb_w, build["off"],
+             [(q["w"], q["pooled"]["macro_f1_nsvf"], q["admissible"]) for q in build["points"]])
+    if wb_w == 0:
+        return dict(result, build=dict(out, ship=False), decision="kept, but the build rule takes w = 0: the "
+                    "preset is not changed")
+    rows = forced_rows[(LEAD2_KEEP_V_ARM, wb_w)]
+    scb, spreadb = _seed_spread(y, rows, labels)
+    pb = _paired(scb, sc0)
+    bchecks, bkept = _lead2_keep(pb, sd0)
+    bchecks["macro_f1_nsvf_within_seed_sd"] = bool(pb["macro_f1_nsvf"]["mean"] >= -sd0["macro_f1_nsvf"])
+    ship = bool(bkept and bchecks["macro_f1_nsvf_within_seed_sd"])
+    out["served"] = {"what": "left out, the build's w on both folds against today's served rows (= the forced row)",
+                     "seed_spread": spreadb, "distance_to_targets": v_gate._distance(spreadb), "paired_change": pb,
+                     "per_seed": _per_seed(scb), "by_record_moved": _records_moved(y, rec, before, rows, labels)}
+    return dict(result, build=dict(out, checks=bchecks, ship=ship),
+                decision=(f"kept; the build rule takes w = {wb_w} and the ship rule passes: a candidate for the lead "
+                          "(no preset built here; serving_would_need)" if ship else
+                          f"kept; the build rule takes w = {wb_w}, but the ship rule fails: the preset is not changed"))
 
 
 # ---- runs v64 / v65 (keys v_timing_nested, v_fusion_nested): two record-level V rules served after the shipped
@@ -6558,6 +6798,9 @@ STEPS = (
     ("lead2_v62_rules", LEAD2_V62_KEY, lambda c: lead2_v62_rules()),
     ("lead2_v62_nested", LEAD2_V62_KEY,
      lambda c: step_lead2_v62_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("lead2_keep_v_rules", LEAD2_KEEP_V_KEY, lambda c: lead2_keep_v_rules()),
+    ("lead2_keep_v_nested", LEAD2_KEEP_V_KEY,
+     lambda c: step_lead2_keep_v_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
     ("vrun", VRUN_KEY,
@@ -6565,10 +6808,11 @@ STEPS = (
 )
 # the steps that do not read v40's decision rows
 NO_DECISION_ROWS = {"beats", "context_rules", "fusion_p_rules", "run_neighbour_rules", "run_record_rr_rules", "width_rules", "amplitude_gate_rules", "timing_rules", "fusion_rules", "second_lead_rules", "lead2_vote_rules", "lead2_switch_rules",
-                    "lead2_v62_rules", "lead2_build_rules"}
+                    "lead2_v62_rules", "lead2_build_rules", "lead2_keep_v_rules"}
 # steps that write a run's rules alone
 RULES_ONLY = {"context_rules": "v68", "timing_rules": "v64", "fusion_rules": "v65", "fusion_p_rules": "v66", "run_neighbour_rules": "v67", "run_record_rr_rules": "v67b", "amplitude_gate_rules": "v63", "width_rules": "v58", "second_lead_rules": "v59", "lead2_vote_rules": "v60",
-              "lead2_switch_rules": "v61", "lead2_v62_rules": "v62", "lead2_build_rules": "s40's lead-2 build"}
+              "lead2_switch_rules": "v61", "lead2_v62_rules": "v62", "lead2_build_rules": "s40's lead-2 build",
+              "lead2_keep_v_rules": "s40b's keep-V lead-2 vote"}
 
 
 def main(argv=None) -> int:
