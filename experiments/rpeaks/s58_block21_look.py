@@ -321,6 +321,10 @@ def stage_summary(misses, n) -> dict:
                 r["s58_stage"] for r in misses if r["record"] != "203").most_common()},
             "s58_stage_not_missed_in_normal_mean_per_seed": {s: round(v / n, 1) for s, v in collections.Counter(
                 r["s58_stage"] for r in misses if not r["missed_in_normal"]).most_common()},
+            "s58_stage_per_record_mean_per_seed": {
+                rid: {s: round(v / n, 1) for s, v in collections.Counter(
+                    r["s58_stage"] for r in misses if r["record"] == rid).most_common()}
+                for rid, _ in collections.Counter(r["record"] for r in misses).most_common()},
             "beats_missed": len(same), "beats_by_seeds_missed": {str(k): by_seeds[k] for k in sorted(by_seeds)},
             "misses_on_beats_missed_on_every_seed_mean_per_seed": round(
                 sum(len(b["seeds"]) for b in same if len(b["seeds"]) == n) / n, 1),
