@@ -467,6 +467,10 @@ copy (``cluster.score_point``), and run s58b's figures must be reproduced from t
     python experiments/rpeaks/minimum_gap_speed.py --run s64 --per-record-min --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s64_blocked_p_gap_speed.json
 
+(the plan's timing put g = 1.3 over the 1.3x limit; a second timing, after the verdict and deciding nothing, put run
+s58's point in the same loop: ``--repeats 7 --beside s37_first_gap0.25_final0.5_after_pair0.6_corr0.9``, written to
+``rpeaks_s64_blocked_p_gap_speed_beside.json``.)
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
