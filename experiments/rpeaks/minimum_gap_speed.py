@@ -12,7 +12,9 @@ today's detector.
         > benchmarks/results/rpeaks_s50_minimum_gap_final_speed.json
 
 ``--point NAME`` times that grid point (its short name) instead of the most chosen one (run s53: the option point,
-which the folds did not mostly choose).
+which the folds did not mostly choose). ``--beside NAME`` (run s64) also times that point in the same interleaved loop
+(``chosen_to_beside``: what the option adds to the point it changes); ``--per-record-min`` reads the limit on each
+record's least time over the repeats.
 """
 import json
 import sys
@@ -24,7 +26,8 @@ from minimum_gap import EXPERIMENTS, GRIDS, SHORT, points  # noqa: E402
 
 args = speed_arguments(__doc__, extra=lambda parser: (
     parser.add_argument("--run", choices=tuple(GRIDS), default="s48"), parser.add_argument("--results"),
-    parser.add_argument("--point", help="time this point (its short name) instead of the most chosen one")))
+    parser.add_argument("--point", help="time this point (its short name) instead of the most chosen one"),
+    parser.add_argument("--beside", help="run s64: also time this point (its short name) in the same loop")))
 results = args.results or f"benchmarks/results/{EXPERIMENTS[args.run]}.json"
 grid = {SHORT[name]: (config, constants) for name, config, constants, _ in points(args.run)}
 chosen = list(grid)[-1]
@@ -34,4 +37,4 @@ if Path(results).exists():
 if args.point:
     # run s53: no fold mostly chose the option, but its cost is still the issue's question
     chosen = args.point
-print(json.dumps(chosen_speed(args, "minimum_gap_speed.py", f"{args.run}_chosen", grid, chosen)))
+print(json.dumps(chosen_speed(args, "minimum_gap_speed.py", f"{args.run}_chosen", grid, chosen, beside=args.beside)))

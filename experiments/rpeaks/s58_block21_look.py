@@ -32,6 +32,19 @@ the replaced spans start at each beat's own cut. Held out, NOT blind: it aims ru
 
     python experiments/rpeaks/s58_block21_look.py --builder s58b --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_s61_block21_look.json
+
+Run s64 (``--s58-stages``, issue 21; held out, NOT blind: block21's beats have been looked at since run s39): run s61's
+look, each miss also traced through run s58's own detector, not the baseline's (``s58_stage``): ``not_proposed`` (no
+peak of run s58's primary detector -- the gap's minima included -- within 150 ms and nearer to it than to another beat;
+``stage`` then says why, from the baseline's trace), ``gap_rule`` (proposed only as a minimum the gap kept, held out of
+the guard and dropped by its test, ``rpeaks.join_gap_peaks``), the guard step that dropped it (``block21_misses.
+trace_guard`` at run s58's config and constants, checked against ``guard_rpeaks``: ``guard_traced``), or
+``kept_elsewhere``. And whether the misses are the same beats over the seeds (``same_beats``: each missed annotation
+and on how many of the five seeds it is missed; a blocked beat is no reference beat on its seed). Counts against run
+s63's cache (a copy, ``--cache-dir``), which holds run s58b's points:
+
+    python experiments/rpeaks/s58_block21_look.py --builder s58b --s58-stages --data-dir /work/shared/data/mitdb \\
+        --cache-dir /work/runs/s40-block21/s58b_counts --out benchmarks/results/rpeaks_s64_block21_look.json
 """
 from __future__ import annotations
 
@@ -47,7 +60,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
 from block21_seam import SEEDS  # noqa: E402
-from cluster import match, primary_config  # noqa: E402
+from cluster import guard_constants, match, primary_config  # noqa: E402
 from look_cli import look_parser  # noqa: E402
 from minimum_gap import AFTER_DETECTOR, BASELINE, S58_POINT, points, suffix  # noqa: E402
 
@@ -77,6 +90,45 @@ def s58_peaks(built, fs, cleaned, detect):
         k: v for k, v in S58_POINT.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
     return guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
                           cleaned, fs, config)
+
+
+def s58_trace(built, fs, cleaned, detect) -> dict:
+    """Run s58's detector on a built signal, step by step (run s64): its primary peaks, the gap's minima among them
+    (held out of the guard), the guard's steps on the others (``block21_misses.trace_guard`` with run s58's constants)
+    and the final peaks, which must equal ``s58_peaks``."""
+    config = {n: c for n, c, _, _ in points("s58")}[S58_NAME]
+    constants = G.constants_for(config)
+    added = []
+    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
+        k: v for k, v in S58_POINT.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
+    held = np.isin(primary, np.asarray(added, np.int64))
+    with guard_constants(constants):
+        steps = block21_misses.trace_guard(primary[~held], cleaned, detect, fs, config)
+    guarded = S.guard_rpeaks(primary[~held], cleaned, detect, fs, config)
+    final = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
+                           cleaned, fs, config)
+    return {"primary": primary, "held": primary[held], "steps": steps, "final": final,
+            "traced": bool(np.array_equal(steps["after_wide_beat"], guarded))}
+
+
+def s58_stage(a, beats, trace, fs) -> str:
+    """Where run s58's detector lost the annotation ``a`` (``s58_trace``; module docstring, run s64)."""
+    tol = int(round(0.15 * fs))
+    i = int(np.searchsorted(beats, a))
+    lo = 0.5 * (a + beats[i - 1]) if i > 0 else -np.inf
+    hi = 0.5 * (a + beats[i + 1]) if i + 1 < beats.size else np.inf
+    own = lambda p: p[(np.abs(p - a) <= tol) & (p > lo) & (p < hi)]  # noqa: E731
+    mine = own(trace["primary"])
+    if mine.size == 0:
+        return "not_proposed"
+    if own(trace["final"]).size:
+        return "kept_elsewhere"
+    if np.all(np.isin(mine, trace["held"])):
+        return "gap_rule"
+    for step, kept in trace["steps"].items():
+        if own(kept).size == 0:
+            return step
+    return "kept_elsewhere"
 
 
 def miss_kind(rid, row) -> str:
@@ -141,6 +193,8 @@ def main(argv=None) -> int:
                              "s58b's own-onset cut (run s61's look, against run s58b's counts)")
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--s58-stages", action="store_true",
+                        help="run s64: trace each miss through run s58's own detector too (s58_stage, same_beats)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or BUILDERS[args.builder]["cache"]
     extra = BUILDERS[args.builder]["builder"]
@@ -169,6 +223,9 @@ def main(argv=None) -> int:
             fs, built = run["fs"], run["built"]
             beats, removed = built["beats"], np.sort(built["removed"])
             peaks = s58_peaks(built, fs, run["x"], run["detect"])
+            trace = s58_trace(built, fs, run["x"], run["detect"]) if args.s58_stages else None
+            if trace is not None:
+                checks[f"{rid}_k{k}_traced"] = trace["traced"] and bool(np.array_equal(trace["final"], peaks))
             tp, fn, fp, hit, false = match(built, peaks, fs)
             cache = json.loads((Path(args.cache_dir) / f"{rid}_block21_k{k}.json").read_text())
             checks[f"{rid}_k{k}"] = [tp, fn, fp] == cache[f"{rid}|block21|{S58_NAME}"]
@@ -190,6 +247,8 @@ def main(argv=None) -> int:
                        "qrs_in_a_replaced_span": bool(spans.size and np.any((a + qrs >= spans[:, 0])
                                                                             & (a - qrs <= spans[:, 1])))}
                 row["kind"] = miss_kind(rid, row)
+                if trace is not None:
+                    row["s58_stage"] = s58_stage(a, beats, trace, fs)
                 misses.append(row)
             for a in sorted(false):
                 kind, info = false_kind(a, fs, beats, missed, spans, removed, normal_false)
@@ -212,7 +271,8 @@ def main(argv=None) -> int:
     builder_sum = {key: sum(v[key] for v in builder_checks.values())
                    for key in ("beats_with_qrs_in_a_replaced_span", "other_annotations_inside_a_replaced_span",
                                "misses_next_to_a_blocked_beat")}
-    result = {"experiment": BUILDERS[args.builder]["experiment"], "builder": args.builder, "command": " ".join(["python", SCRIPT] + argv),
+    experiment = "rpeaks_s64_block21_look" if args.s58_stages else BUILDERS[args.builder]["experiment"]
+    result = {"experiment": experiment, "builder": args.builder, "command": " ".join(["python", SCRIPT] + argv),
               "blind": False,
               "what": "a held-out look at run s58's block21 errors, by record and by kind (every fold of run s58 chose "
                       "this point, so these are its held-out errors); it aims run s60's lever and chooses nothing",
@@ -231,11 +291,44 @@ def main(argv=None) -> int:
               "misses_per_record": per_record(misses), "false_per_record": per_record(falses),
               "normal_fp_per_record": normal_fp, "builder_check_sum": builder_sum,
               "misses": misses, "false": falses, "checks": checks}
+    if args.s58_stages:
+        result.update(stage_summary(misses, n))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: result[k] for k in ("counts_equal_s58_cache", "misses_mean_per_seed", "false_mean_per_seed",
                                              "miss_kind_mean_per_seed", "false_kind_mean_per_seed",
                                              "builder_check_sum")}))
     return 0
+
+
+def stage_summary(misses, n) -> dict:
+    """Run s64's figures: the misses by run s58's own stage (and by it and the baseline's), and the same beats over
+    the seeds: each missed annotation with the seeds it is missed on."""
+    beats = collections.defaultdict(list)
+    for r in misses:
+        beats[(r["record"], r["sample"])].append(r)
+    same = [{"record": rid, "sample": a, "seeds": sorted(r["seed"] for r in rows), "s58_stage": rows[0]["s58_stage"],
+             "stage": rows[0]["stage"], "kind": rows[0]["kind"], "symbol": rows[0]["symbol"],
+             "missed_in_normal": rows[0]["missed_in_normal"],
+             "stages_agree_over_seeds": len({r["s58_stage"] for r in rows}) == 1}
+            for (rid, a), rows in sorted(beats.items())]
+    by_seeds = collections.Counter(len(b["seeds"]) for b in same)
+    return {"s58_stage_mean_per_seed": {s: round(v / n, 1) for s, v in
+                                        collections.Counter(r["s58_stage"] for r in misses).most_common()},
+            "s58_stage_by_baseline_stage_mean_per_seed": {
+                f"{a} / {b}": round(v / n, 1)
+                for (a, b), v in collections.Counter((r["s58_stage"], r["stage"]) for r in misses).most_common()},
+            "s58_stage_not_203_mean_per_seed": {s: round(v / n, 1) for s, v in collections.Counter(
+                r["s58_stage"] for r in misses if r["record"] != "203").most_common()},
+            "s58_stage_not_missed_in_normal_mean_per_seed": {s: round(v / n, 1) for s, v in collections.Counter(
+                r["s58_stage"] for r in misses if not r["missed_in_normal"]).most_common()},
+            "s58_stage_per_record_mean_per_seed": {
+                rid: {s: round(v / n, 1) for s, v in collections.Counter(
+                    r["s58_stage"] for r in misses if r["record"] == rid).most_common()}
+                for rid, _ in collections.Counter(r["record"] for r in misses).most_common()},
+            "beats_missed": len(same), "beats_by_seeds_missed": {str(k): by_seeds[k] for k in sorted(by_seeds)},
+            "misses_on_beats_missed_on_every_seed_mean_per_seed": round(
+                sum(len(b["seeds"]) for b in same if len(b["seeds"]) == n) / n, 1),
+            "same_beats": same}
 
 
 SHORT_S58 = "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9 (run s58)"
