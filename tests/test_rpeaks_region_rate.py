@@ -75,7 +75,8 @@ def test_find_rpeaks_hands_the_detector_the_options():
 
 
 @pytest.mark.parametrize("options", [dict(rpeak_region_interpolated=True),
-                                     dict(rpeak_mindelay_keep="prominent", rpeak_region_gradient_step_s=0.01),
+                                     dict(rpeak_mindelay_keep="first", rpeak_region_gradient_step_s=0.01),
+                                     dict(rpeak_mindelay_keep="prominent", rpeak_region_gradient_step_s=-0.01),
                                      dict(rpeak_mindelay_keep="prominent", rpeak_region_interpolated=True,
                                           rpeak_region_gradient_step_s=-0.01)])
 def test_bad_region_options_are_refused(options):
