@@ -547,8 +547,8 @@ class SignalConfig(_JsonConfig):
     # Region rules that do not depend on the rate (issue 21 run s39-region; Python path only; the same detectors as
     # rpeak_region_threshold): rpeak_region_interpolated measures each region's length between the linearly
     # interpolated threshold crossings (sub-sample) instead of counting samples; rpeak_region_gradient_step_s > 0 (with
-    # it) takes the slope as a central difference over that step in seconds on the cubic spline through the samples
-    # instead of np.gradient's one-sample one. At 100 Hz the 10 ms sample grid and np.gradient's damping of the QRS
+    # it or alone, run s40-slope) takes the slope as a central difference over that step in seconds on the cubic
+    # spline through the samples instead of np.gradient's one-sample one. At 100 Hz the 10 ms sample grid and np.gradient's damping of the QRS
     # slope let T waves make regions long enough to pass the 0.4 x mean length rule (run s39-rate100's look at
     # MIT-BIH 201). False / 0 = neurokit2's rules (default).
     rpeak_region_interpolated: bool = False
@@ -850,15 +850,15 @@ class SignalConfig(_JsonConfig):
                                                         "only with the 'neurokit' method and rpeak_mindelay_keep other "
                                                         f"than 'first' (got {self.rpeak_region_mean_cap}, "
                                                         f"{self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
-        if self.rpeak_region_gradient_step_s < 0 or (self.rpeak_region_gradient_step_s > 0
-                                                     and not self.rpeak_region_interpolated):
-            raise ConfigError("<config>", "bad_config", "rpeak_region_gradient_step_s must be 0 (off) or positive, and "
-                                                        "positive only with rpeak_region_interpolated "
+        if self.rpeak_region_gradient_step_s < 0:
+            raise ConfigError("<config>", "bad_config", "rpeak_region_gradient_step_s must be 0 (off) or positive "
                                                         f"(got {self.rpeak_region_gradient_step_s})")
-        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0 or self.rpeak_region_interpolated)
+        if ((self.rpeak_region_threshold > 0 or self.rpeak_region_min_length > 0 or self.rpeak_region_interpolated
+             or self.rpeak_region_gradient_step_s > 0)
                 and (self.rpeak_method != "neurokit" or self.rpeak_mindelay_keep == "first")):
             raise ConfigError("<config>", "bad_config", "rpeak_region_threshold / rpeak_region_min_length / "
-                                                        "rpeak_region_interpolated apply to the "
+                                                        "rpeak_region_interpolated / rpeak_region_gradient_step_s "
+                                                        "apply to the "
                                                         "'neurokit' method with rpeak_mindelay_keep other than 'first' "
                                                         f"(got {self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
 

@@ -1,19 +1,27 @@
 """The rate-robust region rule of the "neurokit" detector (run s39-region): ``SignalConfig.rpeak_region_interpolated``
 (region lengths between interpolated threshold crossings) and ``rpeak_region_gradient_step_s`` (the slope over a fixed
 step on the cubic spline). A synthetic beat train with a T wave 0.32 s after each R: at 100 Hz neurokit2's sample-grid
-rules make each T wave a region long enough to keep, at 360 Hz not; with the options the two rates decide alike."""
+rules make each T wave a region long enough to keep, at 360 Hz not; with the options the two rates decide alike. Run
+s40-slope: the fixed-step slope alone (``rpeak_region_gradient_step_s`` without the interpolated lengths), on that train
+and on the MIT-BIH fixture records."""
 import dataclasses
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data import rpeaks
+from ecgsl_keras.data.filters import resample
 from ecgsl_keras.errors import ConfigError
 
 RR_S, FIRST_S, T_DELAY_S = 0.8, 0.5, 0.32
 ON = dict(region_interpolated=True, gradient_step=1.0 / 360.0)
+MITDB_FIXTURE = Path(__file__).parent / "fixtures" / "mitdb"
+# run s40-slope's point: the guarded detector's contest with the fixed-step slope alone
+STEP = SignalConfig(rpeak_mindelay_keep="prominent_negative_last", rpeak_region_gradient_step_s=1.0 / 360.0)
 
 
 def beat_train(fs, seconds=20.0):
@@ -41,6 +49,32 @@ def test_off_keeps_t_waves_at_100_hz_only():
 @pytest.mark.parametrize("fs", [100.0, 360.0])
 def test_the_options_decide_alike_at_100_and_360_hz(fs):
     assert t_wave_peaks(fs, **ON) == 0
+
+
+def test_the_fixed_step_slope_alone_drops_the_t_waves_at_100_hz():
+    # run s40-slope's variant: the slope over 1/360 s without the interpolated lengths; at 100 Hz np.gradient's
+    # one-sample difference is what lets the T waves through here, at 360 Hz the step is np.gradient's own
+    assert t_wave_peaks(100.0, region_interpolated=True) > 20
+    assert t_wave_peaks(100.0, gradient_step=1.0 / 360.0) == 0
+    assert t_wave_peaks(360.0, gradient_step=1.0 / 360.0) == 0
+
+
+@pytest.mark.parametrize("rid", ["119", "208"])
+def test_the_fixed_step_slope_on_mitdb_fixture_records(rid):
+    # natively (360 Hz) a 1/360 s step on the spline is np.gradient's central difference: the same peaks as off; at
+    # 100 Hz (the graph's rate) it keeps every annotated beat the detector found without it
+    signal, fs, reference = read_mitdb(str(MITDB_FIXTURE), rid)[:3]
+    off = dataclasses.replace(STEP, rpeak_region_gradient_step_s=0.0)
+    native = rpeaks.find_rpeaks(signal, fs, STEP)
+    assert native.size > 300
+    np.testing.assert_array_equal(native, rpeaks.find_rpeaks(signal, fs, off))
+    tolerance = int(round(0.15 * fs))
+    found = {}
+    for name, config in (("off", off), ("step", STEP)):
+        peaks = rpeaks.find_rpeaks(resample(signal, fs, 100.0), 100.0, config) * (fs / 100.0)
+        found[name] = rpeaks.match_peaks(reference, np.rint(peaks).astype(np.int64), tolerance)
+    assert found["step"]["tp"] >= found["off"]["tp"] >= 0.99 * len(reference)
+    assert found["step"]["fp"] <= found["off"]["fp"] + 1
 
 
 def test_off_is_neurokit2s_detector():
@@ -75,7 +109,8 @@ def test_find_rpeaks_hands_the_detector_the_options():
 
 
 @pytest.mark.parametrize("options", [dict(rpeak_region_interpolated=True),
-                                     dict(rpeak_mindelay_keep="prominent", rpeak_region_gradient_step_s=0.01),
+                                     dict(rpeak_mindelay_keep="first", rpeak_region_gradient_step_s=0.01),
+                                     dict(rpeak_mindelay_keep="prominent", rpeak_region_gradient_step_s=-0.01),
                                      dict(rpeak_mindelay_keep="prominent", rpeak_region_interpolated=True,
                                           rpeak_region_gradient_step_s=-0.01)])
 def test_bad_region_options_are_refused(options):

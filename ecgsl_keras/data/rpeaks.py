@@ -222,9 +222,9 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
 
     ``region_interpolated`` (``SignalConfig.rpeak_region_interpolated``, run s39-region): each region's length (in the
     ``minlenweight`` rule and its mean) is measured between the linearly interpolated crossings of the threshold, not
-    counted on the sample grid; ``gradient_step`` (``SignalConfig.rpeak_region_gradient_step_s``; > 0, with it): the
-    slope is the central difference over +-``gradient_step`` seconds on the cubic spline through the samples, not
-    np.gradient's over +-1 sample (whose response to a QRS falls with the rate). At 100 Hz both let a T wave's region
+    counted on the sample grid; ``gradient_step`` (``SignalConfig.rpeak_region_gradient_step_s``; > 0, with it or alone,
+    run s40-slope): the slope is the central difference over +-``gradient_step`` seconds on the cubic spline through
+    the samples, not np.gradient's over +-1 sample (whose response to a QRS falls with the rate). At 100 Hz both let a T wave's region
     pass the length rule more often than at 360 Hz (run s39-rate100's look at MIT-BIH 201). Off: neurokit2's rules.
     """
     from neurokit2.signal import signal_smooth

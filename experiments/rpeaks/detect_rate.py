@@ -104,17 +104,25 @@ def detect_at_rate(signal, fs, config: SignalConfig, refine=False, cleaned=None,
     return rpeaks.refine_rpeaks(cleaned, peaks, fs, config.rpeak_refine_s)
 
 
-def count(data_dir, rid, reference, **signals) -> dict:
-    """Counts (``rid|rhythm|point``: TP, FN, FP; ``|changes`` of a 100 Hz point against its native point: found, lost,
-    false added, false removed) of record ``rid``'s ``signals["names"]`` rhythms at every point of ``POINTS``. The
-    native points must equal ``reference`` (run s62's counts of the same builds), else RuntimeError."""
+def count_points(data_dir, rid, reference, points, configs, cached_as, base_of, **signals) -> dict:
+    """Counts (``rid|rhythm|point``: TP, FN, FP; ``|changes`` of a point against ``base_of[point]``, scored before it:
+    found, lost, false added, false removed) of record ``rid``'s ``signals["names"]`` rhythms at every point of
+    ``points`` (``(name, config name, rate, mapping)``: rate "native" or "100", mapping None, "mapped" or "refined";
+    ``configs``: config name -> SignalConfig). A point in ``cached_as`` must recount equal to ``reference``'s count
+    under that key (the same build counted by an earlier run), else RuntimeError. The one counting path of the runs
+    on the detector's rate (this script's, ``region_rate.py``'s)."""
     out = {}
-    configs = {name: make() for name, make in CONFIGS.items()}
+    for r in signals["names"]:
+        # today's detector from the reference where it holds it (rhythm_signals scores it otherwise)
+        for key in (TODAY, "today_native"):
+            if f"{rid}|{r}|{key}" in reference:
+                out[f"{rid}|{r}|{TODAY}"] = reference[f"{rid}|{r}|{key}"]
+                break
     for rhythm, built, fs, cleaned, _ in rhythm_signals(data_dir, rid, out, **signals):
         x = built["signal"]
         native_clean = {BASE.clean_method: cleaned}
         sets = {}
-        for name, config_name, rate, mapping in POINTS:
+        for name, config_name, rate, mapping in points:
             config = configs[config_name]
             if config.clean_method not in native_clean:
                 native_clean[config.clean_method] = clean(x, fs, config.clean_method)
@@ -124,40 +132,124 @@ def count(data_dir, rid, reference, **signals) -> dict:
             else:
                 peaks = detect_at_rate(x, fs, config, refine=mapping == "refined", cleaned=own)
             key = f"{rid}|{rhythm}|{name}"
-            if name in KEYS:
-                # a native point's recount must equal run s62's count of the same build (score_point raises otherwise)
-                cached = reference.get(f"{rid}|{rhythm}|{KEYS[name]}")
+            if name in cached_as:
+                # score_point raises where the recount differs from the reference's count of the same build
+                cached = reference.get(f"{rid}|{rhythm}|{cached_as[name]}")
                 if cached is None:
-                    raise RuntimeError(f"{rid} {rhythm}: run s62's cache holds no count of {KEYS[name]}")
+                    raise RuntimeError(f"{rid} {rhythm}: the reference cache holds no count of {cached_as[name]}")
                 out[key] = cached
-            score_point(out, sets, key, name, NATIVE_OF[name], match(built, peaks, fs))
-        if out[f"{rid}|{rhythm}|{TODAY}"] != out[f"{rid}|{rhythm}|today_native"]:
-            raise RuntimeError(f"{rid} {rhythm}: today's detector scored twice differently")
-        log.info("%s %s: %s", rid, rhythm, {name: out[f"{rid}|{rhythm}|{name}"] for name, _, _, _ in POINTS})
-    return {k: v for k, v in out.items() if k.split("|")[2] in NATIVE_OF}
+            score_point(out, sets, key, name, base_of[name], match(built, peaks, fs))
+        log.info("%s %s: %s", rid, rhythm, {name: out[f"{rid}|{rhythm}|{name}"] for name, _, _, _ in points})
+    names = {name for name, _, _, _ in points}
+    return {k: v for k, v in out.items() if k.split("|")[2] in names}
 
 
-def record_counts(args, rid) -> dict:
-    """Record ``rid``'s counts from ``--cache-dir`` (``<rid>_other.json``, ``<rid>_block21_k<k>.json``), counted where
-    missing: ``{"other": counts, "block21": {k: counts}}``."""
-    cache = Path(args.cache_dir)
+def count(data_dir, rid, reference, **signals) -> dict:
+    """This run's counts of record ``rid`` (``count_points`` at ``POINTS``); the native points must equal
+    ``reference`` (run s62's counts of the same builds)."""
+    configs = {name: make() for name, make in CONFIGS.items()}
+    return count_points(data_dir, rid, reference, POINTS, configs, KEYS, NATIVE_OF, **signals)
+
+
+def record_counts(args, rid, count_one=None, reference_name="run s62") -> dict:
+    """Record ``rid``'s counts from ``--cache-dir`` (``<rid>_other.json``, ``<rid>_block21_k<k>.json``), counted by
+    ``count_one(data_dir, rid, reference, **signals)`` (default ``count``) where missing, each against the same file
+    in ``--reference-cache``: ``{"other": counts, "block21": {k: counts}}``."""
+    count_one = count_one or count
+    cache, ref_dir = Path(args.cache_dir), Path(args.reference_cache)
     cache.mkdir(parents=True, exist_ok=True)
-    ref_dir = Path(args.reference_cache)
 
-    def load(path, ref_path, **signals):
+    def load(name, **signals):
+        path, ref_path = cache / name, ref_dir / name
         if path.exists():
             return json.loads(path.read_text())
         if not ref_path.exists():
-            raise FileNotFoundError(f"{ref_path}: run s62's counts of record {rid} are missing (--reference-cache)")
-        counts = count(args.data_dir, rid, json.loads(ref_path.read_text()), **signals)
+            raise FileNotFoundError(f"{ref_path}: {reference_name}'s counts of record {rid} are missing "
+                                    "(--reference-cache)")
+        counts = count_one(args.data_dir, rid, json.loads(ref_path.read_text()), **signals)
         path.write_text(json.dumps(counts) + "\n")
         return counts
 
-    other = load(cache / f"{rid}_other.json", ref_dir / f"{rid}_other.json", names=OTHER, artifacts=True)
-    block = {k: load(cache / f"{rid}_block21_k{k}.json", ref_dir / f"{rid}_block21_k{k}.json", names=("block21",),
-                     t_end_s=None, join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=True, own_onset=True)
-             for k in SEEDS}
+    other = load(f"{rid}_other.json", names=OTHER, artifacts=True)
+    block = {k: load(f"{rid}_block21_k{k}.json", names=("block21",), t_end_s=None, join_edge_s=JOINS["new"],
+                     seed_offset=SEED_STEP * k, artifacts=True, own_onset=True) for k in SEEDS}
     return {"other": other, "block21": block}
+
+
+def seed_totals(per_record, names, records) -> dict:
+    """Per builder seed (``str(k)``), each point's all-record totals (``cluster.totals``)."""
+    out = {}
+    for k in SEEDS:
+        counts = {}
+        for rid in records:
+            counts.update(per_record[rid]["other"])
+            counts.update(per_record[rid]["block21"][k])
+        out[str(k)] = {n: totals(counts, n, records) for n in names}
+    return out
+
+
+def minus_base(figures, base_of) -> dict:
+    """Each point other than its base: per rhythm Se / +P mean minus the base's, and FN + FP mean minus the base's."""
+    return {n: {r: {m: round(figures[n][r][m]["mean"] - figures[base_of[n]][r][m]["mean"], 5)
+                    for m in ("Se", "+P")} for r in RHYTHMS}
+            | {"errors": round(figures[n]["errors"]["mean"] - figures[base_of[n]]["errors"]["mean"], 1)}
+            for n in figures if base_of[n] != n}
+
+
+def record_differences(per_record, name, base, records) -> dict:
+    """Per record and rhythm, the (FN, FP) of point ``name`` minus its ``base``'s, one pair per build (block21: one per
+    builder seed; the other rhythms: one): ``{rid: {rhythm: [(dFN, dFP), ...]}}``."""
+    out = {}
+    for rid in records:
+        out[rid] = {}
+        for r in RHYTHMS:
+            cs = [per_record[rid]["block21"][k] for k in SEEDS] if r == "block21" else [per_record[rid]["other"]]
+            out[rid][r] = [(c[f"{rid}|{r}|{name}"][1] - c[f"{rid}|{r}|{base}"][1],
+                            c[f"{rid}|{r}|{name}"][2] - c[f"{rid}|{r}|{base}"][2]) for c in cs]
+    return out
+
+
+def per_record_fn_fp(per_record, name, base, records, descending=True) -> dict:
+    """Records where point ``name`` differs from ``base`` (a look after the counts, chooses nothing): per rhythm its
+    FN and FP minus the base's (mean over the builds), their sum over the rhythms; sorted by that sum (``descending``:
+    the most added errors first)."""
+    rows = {}
+    for rid, by_rhythm in record_differences(per_record, name, base, records).items():
+        row = {r: [round(float(np.mean([d[i] for d in ds])), 1) for i in (0, 1)] for r, ds in by_rhythm.items()}
+        total = round(sum(sum(v) for v in row.values()), 1)
+        if any(v != [0.0, 0.0] for v in row.values()):
+            rows[rid] = {"fn_fp": row, "errors": total}
+    return dict(sorted(rows.items(), key=lambda kv: -kv[1]["errors"] if descending else kv[1]["errors"]))
+
+
+def per_record_errors(per_record, name, base, records) -> dict:
+    """As ``per_record_fn_fp``, with FN + FP per rhythm (``by_rhythm``), sorted by the sum, the most removed first."""
+    rows = {}
+    for rid, by_rhythm in record_differences(per_record, name, base, records).items():
+        row = {r: round(sum(a + b for a, b in ds) / len(ds), 1) for r, ds in by_rhythm.items()}
+        if any(row.values()):
+            rows[rid] = {"by_rhythm": row, "errors": round(sum(row.values()), 1)}
+    return dict(sorted(rows.items(), key=lambda kv: kv[1]["errors"]))
+
+
+def changes_vs_base(per_record, names, base_of, records) -> dict:
+    """The beats each point other than its base finds / loses and the false beats it adds / removes against it
+    (``|changes``), summed over the records and four rhythms, mean over the seeds."""
+    changed = {}
+    for n in names:
+        if base_of[n] == n:
+            continue
+        per_k = []
+        for k in SEEDS:
+            tot = np.zeros(4)
+            for rid in records:
+                for r in RHYTHMS:
+                    c = per_record[rid]["block21"][k] if r == "block21" else per_record[rid]["other"]
+                    tot += np.asarray(c[f"{rid}|{r}|{n}|changes"])
+            per_k.append(tot)
+        changed[n] = dict(zip(("found", "lost", "false_added", "false_removed"),
+                              [round(float(v), 1) for v in np.mean(per_k, axis=0)]))
+    return changed
 
 
 def point_figures(per_seed_totals, name) -> dict:
@@ -193,31 +285,45 @@ def reproduces_s58b(per_seed_totals) -> dict:
     return out
 
 
-def speed(data_dir, repeats) -> dict:
+def speed(data_dir, repeats, points=POINTS, configs=None) -> dict:
     """CPU seconds (``time.process_time``) of each point's whole detector per DS1 record (the unchanged 30 min records,
     raw signal in, native-rate peaks out: the native points clean inside ``find_rpeaks``, the 100 Hz points resample,
     and the refined ones also clean natively), interleaved in a rotating order, ``repeats`` times, one process; the
-    ratio of each to today's native detector."""
-    configs = {name: make() for name, make in CONFIGS.items()}
+    ratio of each to today's native detector (timed too where ``points`` lacks it). ``configs``: config name ->
+    SignalConfig (default ``CONFIGS``). Two statistics: the mean over the records of the mean over the repeats
+    (``cpu_seconds_per_record``, ``ratio_to_today_native``), and the sum over the records of each record's fastest
+    repeat against today's (``per_record_min``: the least disturbed by other jobs on a shared machine)."""
+    configs = configs or {name: make() for name, make in CONFIGS.items()}
+    configs = {"today": SignalConfig(), **configs}
+    points = tuple(points)
+    if "today_native" not in [p[0] for p in points]:
+        points = (("today_native", "today", "native", None),) + points
     runs = {name: ((lambda x, fs, c=configs[cfg]: rpeaks.find_rpeaks(x, fs, c)) if rate == "native" else
                    (lambda x, fs, c=configs[cfg], ref=mapping == "refined": detect_at_rate(x, fs, c, refine=ref)))
-            for name, cfg, rate, mapping in POINTS}
+            for name, cfg, rate, mapping in points}
     sigs = [read_mitdb(data_dir, r)[:2] for r in tasks.MITDB_DS1]
     rpeaks.find_rpeaks(sigs[0][0][:36000], 360.0, SignalConfig())   # imports and first calls out of the clock
     names = list(runs)
     spent = {n: 0.0 for n in names}
+    fastest = {n: [np.inf] * len(sigs) for n in names}
     for rep in range(repeats):
         for i, (x, fs) in enumerate(sigs):
             shift = (i + rep) % len(names)
             for name in names[shift:] + names[:shift]:
                 t0 = time.process_time()
                 runs[name](x, fs)
-                spent[name] += time.process_time() - t0
+                took = time.process_time() - t0
+                spent[name] += took
+                fastest[name][i] = min(fastest[name][i], took)
         log.info("speed repeat %d done", rep)
     per_record = {n: spent[n] / repeats / len(sigs) for n in names}
+    minimum = {n: float(np.sum(fastest[n]) / np.sum(fastest["today_native"])) for n in names}
     return {"cpu_seconds_per_record": per_record,
             "ratio_to_today_native": {n: per_record[n] / per_record["today_native"] for n in names},
             "within_limit": {n: per_record[n] / per_record["today_native"] <= SPEED_LIMIT for n in names},
+            "per_record_min": {"cpu_seconds": {n: float(np.mean(fastest[n])) for n in names},
+                               "ratio_to_today_native": minimum,
+                               "within_limit": {n: minimum[n] <= SPEED_LIMIT for n in names}},
             "limit": SPEED_LIMIT, "repeats": repeats, "records": list(tasks.MITDB_DS1), "clock": "process_time"}
 
 
@@ -302,52 +408,16 @@ def main(argv=None) -> int:
         print(json.dumps({"counted": args.records}))
         return 0
     names = [name for name, _, _, _ in POINTS]
-    per_seed_totals = {}
-    for k in SEEDS:
-        counts = {}
-        for rid in records:
-            counts.update(per_record[rid]["other"])
-            counts.update(per_record[rid]["block21"][k])
-        per_seed_totals[str(k)] = {n: totals(counts, n, records) for n in names}
+    per_seed_totals = seed_totals(per_record, names, records)
     reproduced = reproduces_s58b(per_seed_totals)
     if not reproduced["all"]:
         raise RuntimeError(f"the native points do not reproduce run s58b's figures: {reproduced}")
     figures = {n: point_figures(per_seed_totals, n) for n in names}
-    minus_native = {n: {r: {m: round(figures[n][r][m]["mean"] - figures[NATIVE_OF[n]][r][m]["mean"], 5)
-                            for m in ("Se", "+P")} for r in RHYTHMS}
-                    | {"errors": round(figures[n]["errors"]["mean"] - figures[NATIVE_OF[n]]["errors"]["mean"], 1)}
-                    for n in names if "_100_" in n}
-    # the beats each 100 Hz point finds / loses and the false beats it adds / removes against its native point, summed
-    # over the 22 records and four rhythms, mean over the seeds
-    changed = {}
-    for n in names:
-        if "_100_" not in n:
-            continue
-        per_k = []
-        for k in SEEDS:
-            tot = np.zeros(4)
-            for rid in records:
-                for r in RHYTHMS:
-                    c = per_record[rid]["block21"][k] if r == "block21" else per_record[rid]["other"]
-                    tot += np.asarray(c[f"{rid}|{r}|{n}|changes"])
-            per_k.append(tot)
-        changed[n] = dict(zip(("found", "lost", "false_added", "false_removed"),
-                              [round(float(v), 1) for v in np.mean(per_k, axis=0)]))
+    minus_native = minus_base(figures, NATIVE_OF)
+    changed = changes_vs_base(per_record, names, NATIVE_OF, records)
     # where the 100 Hz points' extra errors are (a look after the counts, chooses nothing): per record, each rhythm's FN
     # and FP minus its native point's, mean over the seeds (only block21 differs between seeds), records with any
-    per_record_minus = {}
-    for n in changed:
-        rows = {}
-        for rid in records:
-            row = {}
-            for r in RHYTHMS:
-                cs = [per_record[rid]["block21"][k] for k in SEEDS] if r == "block21" else [per_record[rid]["other"]]
-                row[r] = [round(float(np.mean([c[f"{rid}|{r}|{n}"][i] - c[f"{rid}|{r}|{NATIVE_OF[n]}"][i] for c in cs])),
-                                1) for i in (1, 2)]
-            total = round(sum(sum(v) for v in row.values()), 1)
-            if any(v != [0.0, 0.0] for v in row.values()):
-                rows[rid] = {"fn_fp": row, "errors": total}
-        per_record_minus[n] = dict(sorted(rows.items(), key=lambda kv: -kv[1]["errors"]))
+    per_record_minus = {n: per_record_fn_fp(per_record, n, NATIVE_OF[n], records) for n in changed}
     timing = speed(args.data_dir, args.speed_repeats)
     meets = {n: bool(figures[n]["meets_target"] and timing["within_limit"][n]) for n in names if "_100_" in n}
     result = {"experiment": EXPERIMENT, "command": " ".join(["python", SCRIPT] + argv), "records": records,

@@ -21,6 +21,20 @@ and at 100 Hz (``detect_rate.detect_at_rate``, ``mapped``), each with the option
 ``rpeaks_detect_rate.json``'s cache, ``s58_native`` / ``s58_100_mapped``, else the run stops) and with each variant on:
 six points; all 22 MIT-BIH DS1 records, the four built rhythms on run s58b's builder, five block21 builder seeds, counted
 as ``detect_rate`` counts them. ``REPORT_RULE`` says what is reported and the two verdicts. Prints one JSON object last.
+
+Run s40-slope (``--run s40-slope``; not blind: run s39-region's held-out figures named it): the fixed-step slope
+alone, ``rpeak_region_gradient_step_s`` = 1/360 s with ``rpeak_region_interpolated`` off (``step``; s39-region counted it
+only with the interpolated lengths). Four points (off and step, native and 100 Hz), the same records, builds, seeds
+and reference check, and the CPU time of each (``detect_rate.speed``); ``KEEP_RULE_S40``, written before any count,
+says when the option is kept.
+
+    python experiments/rpeaks/region_rate.py --run s40-slope --plan --data-dir /work/shared/data/mitdb \\
+        --out benchmarks/results/rpeaks_region_slope_plan.json
+    python experiments/rpeaks/region_rate.py --run s40-slope --data-dir /work/shared/data/mitdb \\
+        --out benchmarks/results/rpeaks_region_slope.json --cache-dir /work/runs/s40-slope/counts \\
+        --reference-cache /work/runs/s40-slope/rate100_counts_copy
+
+Both runs count through ``detect_rate.count_points`` (one path with ``detect_rate.py``'s own run).
 """
 from __future__ import annotations
 
@@ -29,29 +43,22 @@ import dataclasses
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import detect_rate as D  # noqa: E402
-from block21_seam import JOINS, SEED_STEP, SEEDS  # noqa: E402
-from cluster import BASE, RHYTHMS, TODAY, errors, match, rhythm_signals, score_point, totals  # noqa: E402
+from block21_seam import SEED_STEP, SEEDS  # noqa: E402
+from cluster import RHYTHMS, errors  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
-from ecgsl_keras.data import rpeaks  # noqa: E402
-from ecgsl_keras.data.filters import clean  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.region_rate")
 SCRIPT = "experiments/rpeaks/region_rate.py"
-EXPERIMENT = "rpeaks_region_rate"
 TARGET = D.TARGET
 STEP_S = 1.0 / 360.0              # the fixed slope step: MIT-BIH's native sample step
-VARIANTS = {"off": {}, "interp": {"rpeak_region_interpolated": True},
-            "interp_step": {"rpeak_region_interpolated": True, "rpeak_region_gradient_step_s": STEP_S}}
-# (point, variant, rate): rate "native" or "100" (detect_rate's "mapped")
-POINTS = tuple((f"s58_{rate}_{variant}", variant, rate) for variant in VARIANTS for rate in ("native", "100"))
 CACHED_AS = {"s58_native_off": "s58_native", "s58_100_off": "s58_100_mapped"}   # detect_rate's counts of the same
-OFF_OF = {name: f"s58_{rate}_off" for name, _, rate in POINTS}
 REPORT_RULE = ("no choice: fixed points on all 22 DS1 records, five builder seeds. Reported per point: each rhythm's Se "
                "and +P (mean and sd over the seeds), FN + FP over the four rhythms (mean and sd), each rhythm's mean "
                "minus 0.997, each variant minus its off point at the same rate. A variant 'closes the rate gap' when "
@@ -62,66 +69,111 @@ REPORT_RULE = ("no choice: fixed points on all 22 DS1 records, five builder seed
 OFF_IDENTITY = ("with the options off the detector is unchanged: rpeaks.find_rpeaks on the 22 raw DS1 records (native "
                 "rate) with SignalConfig() and with run s58's point gave the same peaks (44 arrays, 102136 peaks) with "
                 "this branch's ecgsl_keras as with its parent commit's (71c70b6), checked before this plan")
+# run s40-slope: the gap the keep rule measures against (rpeaks_detect_rate.json, s58_100_mapped minus s58_native)
+GAP_JSON = "benchmarks/results/rpeaks_detect_rate.json"
+GAP_SHARE = 0.25
+KEEP_RULE_S40 = (
+    "not blind (run s39-region's held-out figures named the variant: interp_step -48.8 errors at 100 Hz, interp alone "
+    "-5.0). Fixed points, nothing chosen. 'step' is kept (joins the 100 Hz point proposed for the graph) when all "
+    "three hold: (1) it closes the 100 Hz gap meaningfully: s58_100_step makes fewer FN + FP than s58_100_off on every "
+    "builder seed, and its mean is lower by at least 0.25 x the gap (s58_100_mapped minus s58_native errors mean in "
+    "rpeaks_detect_rate.json: 135.4, so at least 33.85 fewer); (2) it is safe natively: s58_native_step makes no more "
+    "FN + FP than s58_native_off on every seed; (3) s58_100_step's CPU time (detect_rate.speed, per_record_min: the "
+    "sum over the 22 raw DS1 records of each record's fastest of 5 interleaved repeats) is at most 1.3x today's "
+    "native detector's. Reported, not a keep condition: s39's two verdicts (closes the rate gap: every rhythm's mean "
+    "Se and +P at least 0.997 at 100 Hz; safe natively), per record and rhythm FN / FP minus the off point. The off "
+    "points must equal run s39-rate100's counts on every build, else the run stops")
+STEP_IDENTITY = ("the detector's code is unchanged by run s40-slope: SignalConfig.validate now accepts "
+                 "rpeak_region_gradient_step_s > 0 without rpeak_region_interpolated (it refused it), and "
+                 "_findpeaks_neurokit already took the two apart (the slope and the length rule are separate steps)")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of region-rule variants on run s58's point: its variants (name -> SignalConfig options), results name,
+    rules and whether it times the detectors."""
+    experiment: str
+    variants: dict
+    report_rule: str
+    keep_rule: str = ""
+    timed: bool = False
+
+    @property
+    def points(self) -> tuple:
+        # (point, variant, rate): rate "native" or "100" (detect_rate's "mapped")
+        return tuple((f"s58_{rate}_{v}", v, rate) for v in self.variants for rate in ("native", "100"))
+
+    @property
+    def off_of(self) -> dict:
+        return {name: f"s58_{rate}_off" for name, _, rate in self.points}
+
+    def detect_points(self) -> tuple:
+        """``detect_rate.count_points``' points: (point, config name = variant, rate, mapping)."""
+        return tuple((n, v, r, None if r == "native" else "mapped") for n, v, r in self.points)
+
+    def configs(self) -> dict:
+        base = D.CONFIGS["s58"]()
+        return {v: dataclasses.replace(base, **opts) for v, opts in self.variants.items()}
+
+
+RUNS = {"s39-region": Run("rpeaks_region_rate",
+                          {"off": {}, "interp": {"rpeak_region_interpolated": True},
+                           "interp_step": {"rpeak_region_interpolated": True, "rpeak_region_gradient_step_s": STEP_S}},
+                          REPORT_RULE),
+        "s40-slope": Run("rpeaks_region_slope", {"off": {}, "step": {"rpeak_region_gradient_step_s": STEP_S}},
+                         REPORT_RULE, KEEP_RULE_S40, timed=True)}
+# run s39-region's names, for the code that reads them from here
+VARIANTS = RUNS["s39-region"].variants
+POINTS = RUNS["s39-region"].points
+OFF_OF = RUNS["s39-region"].off_of
 
 
 def configs() -> dict:
-    base = D.CONFIGS["s58"]()
-    return {v: dataclasses.replace(base, **opts) for v, opts in VARIANTS.items()}
+    return RUNS["s39-region"].configs()
 
 
-def count(data_dir, rid, reference, **signals) -> dict:
+def count(data_dir, rid, reference, run=RUNS["s39-region"], **signals) -> dict:
     """Counts (``rid|rhythm|point``: TP, FN, FP; ``|changes`` against the off point at the same rate) of record
-    ``rid``'s ``signals["names"]`` rhythms at every point of ``POINTS``; the off points must equal ``reference``."""
-    out = {f"{rid}|{r}|{TODAY}": reference[f"{rid}|{r}|today_native"] for r in signals["names"]}
-    by_variant = configs()
-    for rhythm, built, fs, cleaned, _ in rhythm_signals(data_dir, rid, out, **signals):
-        x = built["signal"]
-        sets = {}
-        own = None
-        for name, variant, rate in POINTS:
-            config = by_variant[variant]
-            if own is None:
-                own = cleaned if config.clean_method == BASE.clean_method else clean(x, fs, config.clean_method)
-            peaks = (rpeaks.find_rpeaks(x, fs, config, cleaned=own) if rate == "native"
-                     else D.detect_at_rate(x, fs, config))
-            key = f"{rid}|{rhythm}|{name}"
-            if name in CACHED_AS:
-                # score_point raises where the recount differs from detect_rate's count of the same build
-                out[key] = reference[f"{rid}|{rhythm}|{CACHED_AS[name]}"]
-            score_point(out, sets, key, name, OFF_OF[name], match(built, peaks, fs))
-        log.info("%s %s: %s", rid, rhythm, {name: out[f"{rid}|{rhythm}|{name}"] for name, _, _ in POINTS})
-    return {k: v for k, v in out.items() if k.split("|")[2] in OFF_OF}
+    ``rid``'s ``signals["names"]`` rhythms at every point of ``run``; the off points must equal ``reference``."""
+    return D.count_points(data_dir, rid, reference, run.detect_points(), run.configs(), CACHED_AS, run.off_of,
+                          **signals)
 
 
-def record_counts(args, rid) -> dict:
-    cache, ref_dir = Path(args.cache_dir), Path(args.reference_cache)
-    cache.mkdir(parents=True, exist_ok=True)
-
-    def load(name, **signals):
-        path, ref_path = cache / name, ref_dir / name
-        if path.exists():
-            return json.loads(path.read_text())
-        if not ref_path.exists():
-            raise FileNotFoundError(f"{ref_path}: run s39-rate100's counts of record {rid} are missing")
-        counts = count(args.data_dir, rid, json.loads(ref_path.read_text()), **signals)
-        path.write_text(json.dumps(counts) + "\n")
-        return counts
-
-    other = load(f"{rid}_other.json", names=D.OTHER, artifacts=True)
-    block = {k: load(f"{rid}_block21_k{k}.json", names=("block21",), t_end_s=None, join_edge_s=JOINS["new"],
-                     seed_offset=SEED_STEP * k, artifacts=True, own_onset=True) for k in SEEDS}
-    return {"other": other, "block21": block}
+def plan(argv, run=RUNS["s39-region"]) -> dict:
+    out = {"experiment": run.experiment, "command": " ".join(["python", SCRIPT] + argv),
+           "points": [{"name": n, "variant": v, "options": run.variants[v], "rate": r,
+                       "counted_as": CACHED_AS.get(n, n)} for n, v, r in run.points],
+           "config": f"detect_rate.CONFIGS['s58'] ({D.S58_NAME}) with the variant's options",
+           "rate_hz": D.RATE, "mapping": "detect_rate.detect_at_rate, mapped (round(p x fs / 100), clipped, unique)",
+           "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
+           "builder": "run s58b's (as detect_rate.py)", "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS],
+           "report_rule": run.report_rule, "off_identity": OFF_IDENTITY}
+    if run.keep_rule:
+        out |= {"keep_rule": run.keep_rule, "step_identity": STEP_IDENTITY, "blind": False,
+                "gap": {"from": GAP_JSON, "share": GAP_SHARE}, "speed_limit": D.SPEED_LIMIT, "speed_repeats": 5}
+    return out
 
 
-def plan(argv) -> dict:
-    return {"experiment": EXPERIMENT, "command": " ".join(["python", SCRIPT] + argv),
-            "points": [{"name": n, "variant": v, "options": VARIANTS[v], "rate": r,
-                        "counted_as": CACHED_AS.get(n, n)} for n, v, r in POINTS],
-            "config": f"detect_rate.CONFIGS['s58'] ({D.S58_NAME}) with the variant's options",
-            "rate_hz": D.RATE, "mapping": "detect_rate.detect_at_rate, mapped (round(p x fs / 100), clipped, unique)",
-            "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
-            "builder": "run s58b's (as detect_rate.py)", "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS],
-            "report_rule": REPORT_RULE, "off_identity": OFF_IDENTITY}
+def keep_verdict(run, figures, seed_errors, timing) -> dict:
+    """Run s40-slope's ``KEEP_RULE_S40`` for each variant other than off."""
+    reported = json.loads((Path(__file__).resolve().parents[2] / GAP_JSON).read_text())["points"]
+    gap = round(reported["s58_100_mapped"]["errors"]["mean"] - reported["s58_native"]["errors"]["mean"], 1)
+    out = {"gap": gap, "needed": round(GAP_SHARE * gap, 2)}
+    for v in run.variants:
+        if v == "off":
+            continue
+        at_100, native = f"s58_100_{v}", f"s58_native_{v}"
+        fewer = round(figures["s58_100_off"]["errors"]["mean"] - figures[at_100]["errors"]["mean"], 1)
+        ratio = timing["per_record_min"]["ratio_to_today_native"][at_100]
+        rules = {"closes_gap_meaningfully": bool(fewer >= GAP_SHARE * gap and all(
+                     seed_errors[at_100][k] < seed_errors["s58_100_off"][k] for k in seed_errors[at_100])),
+                 "fewer_errors_at_100": fewer, "share_of_gap": round(fewer / gap, 3),
+                 "safe_natively": all(seed_errors[native][k] <= seed_errors["s58_native_off"][k]
+                                      for k in seed_errors[native]),
+                 "speed_ratio": round(ratio, 3), "within_speed": bool(ratio <= D.SPEED_LIMIT)}
+        rules["kept"] = rules["closes_gap_meaningfully"] and rules["safe_natively"] and rules["within_speed"]
+        out[v] = rules
+    return out
 
 
 def main(argv=None) -> int:
@@ -130,17 +182,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--run", choices=sorted(RUNS), default="s39-region",
+                        help="which run's variants (default: run s39-region's)")
     parser.add_argument("--cache-dir", default="/work/runs/s39-region/counts")
     parser.add_argument("--reference-cache", default="/work/runs/s39-region/rate100_counts_copy",
                         help="a copy of run s39-rate100's counts (the off points' recount must equal them)")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--plan", action="store_true", help="write the points and the report rule (no count) and stop")
+    parser.add_argument("--speed-repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    run = RUNS[args.run]
     if not Path(args.data_dir).is_dir():
         print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
         return 2
     if args.plan:
-        result = plan(argv)
+        result = plan(argv, run)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
         return 0
@@ -150,54 +206,46 @@ def main(argv=None) -> int:
     if missing:
         print(f"error: --records {missing}: not MIT-BIH DS1 records", file=sys.stderr)
         return 2
-    per_record = {rid: record_counts(args, rid) for rid in chosen}
+    per_record = {rid: D.record_counts(args, rid, lambda *a, **k: count(*a, run=run, **k), "run s39-rate100")
+                  for rid in chosen}
     if args.records:
         print(json.dumps({"counted": args.records}))
         return 0
-    names = [n for n, _, _ in POINTS]
-    per_seed_totals = {}
-    for k in SEEDS:
-        counts = {}
-        for rid in records:
-            counts.update(per_record[rid]["other"])
-            counts.update(per_record[rid]["block21"][k])
-        per_seed_totals[str(k)] = {n: totals(counts, n, records) for n in names}
+    names = [n for n, _, _ in run.points]
+    off_of = run.off_of
+    per_seed_totals = D.seed_totals(per_record, names, records)
     figures = {n: D.point_figures(per_seed_totals, n) for n in names}
-    minus_off = {n: {r: {m: round(figures[n][r][m]["mean"] - figures[OFF_OF[n]][r][m]["mean"], 5)
-                         for m in ("Se", "+P")} for r in RHYTHMS}
-                 | {"errors": round(figures[n]["errors"]["mean"] - figures[OFF_OF[n]]["errors"]["mean"], 1)}
-                 for n in names if n != OFF_OF[n]}
+    minus_off = D.minus_base(figures, off_of)
     # where the variants change errors (a look after the counts, chooses nothing): per record, FN + FP minus the off
     # point's at the same rate, summed over the four rhythms, mean over the seeds (block21 changes with the seed)
-    per_record_minus = {}
-    for n in minus_off:
-        rows = {}
-        for rid in records:
-            row = {}
-            for r in RHYTHMS:
-                cs = [per_record[rid]["block21"][k] for k in SEEDS] if r == "block21" else [per_record[rid]["other"]]
-                row[r] = round(sum(sum(c[f"{rid}|{r}|{n}"][1:]) - sum(c[f"{rid}|{r}|{OFF_OF[n]}"][1:])
-                                   for c in cs) / len(cs), 1)
-            if any(row.values()):
-                rows[rid] = {"by_rhythm": row, "errors": round(sum(row.values()), 1)}
-        per_record_minus[n] = dict(sorted(rows.items(), key=lambda kv: kv[1]["errors"]))
+    per_record_minus = {n: D.per_record_errors(per_record, n, off_of[n], records) for n in minus_off}
     seed_errors = {n: {k: errors(t[n]) for k, t in per_seed_totals.items()} for n in names}
     verdicts = {v: {"closes_rate_gap": bool(figures[f"s58_100_{v}"]["meets_target"]),
                     "safe_natively": all(seed_errors[f"s58_native_{v}"][k] <= seed_errors["s58_native_off"][k]
                                          for k in per_seed_totals)}
-                for v in VARIANTS if v != "off"}
-    result = {"experiment": EXPERIMENT, "command": " ".join(["python", SCRIPT] + argv), "records": records,
+                for v in run.variants if v != "off"}
+    result = {"experiment": run.experiment, "command": " ".join(["python", SCRIPT] + argv), "records": records,
               "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
-              "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "plan": plan(argv),
+              "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "plan": plan(argv, run),
               "off_reproduces_detect_rate": True, "points": figures, "minus_off": minus_off,
               "errors_minus_off_per_record": per_record_minus,
               "errors_per_seed": seed_errors, "verdicts": verdicts,
               "per_seed": {k: {n: {r: {m: t[n][r][m] for m in ("TP", "FN", "FP")} for r in RHYTHMS} for n in names}
                            for k, t in per_seed_totals.items()}}
+    printed = {}
+    if run.timed:
+        # the s40 run's extra figures: FN / FP per record and rhythm, the changes, the CPU time and the keep rule
+        result["fn_fp_minus_off_per_record"] = {n: D.per_record_fn_fp(per_record, n, off_of[n], records,
+                                                                      descending=False) for n in minus_off}
+        result["changes_vs_off"] = D.changes_vs_base(per_record, names, off_of, records)
+        timing = D.speed(args.data_dir, args.speed_repeats, run.detect_points(), run.configs())
+        result["speed"] = timing
+        result["keep"] = keep_verdict(run, figures, seed_errors, timing)
+        printed = {"keep": result["keep"]}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({"points": {n: {"errors": figures[n]["errors"]["mean"],
                                      **{f"{r}_{m}": figures[n][r][m]["mean"] for r in RHYTHMS for m in ("Se", "+P")}}
-                                 for n in names}, "verdicts": verdicts}))
+                                 for n in names}, "verdicts": verdicts, **printed}))
     return 0
 
 
