@@ -11,7 +11,6 @@ the coupling a test against the local RR would read (run s58's peaks before and 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -23,6 +22,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
 from cluster import in_episodes, primary_config, rhythm_signals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from minimum_gap import S58_POINT, S62_POINT, S63_CONTRAST, points  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -45,10 +45,7 @@ def detect(built, fs, cleaned, detect_signal, config, options):
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     base = next(p for p in points("s63") if p[3] == S58_POINT)
     config58 = base[1]
