@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -153,6 +154,64 @@ def test_stripped_file_gives_the_same_outputs_bit_for_bit(exported, cinc_dir, tm
         assert out_b.keys() == out_a.keys() == set(edge.OUTPUTS)
         for key in out_b:
             assert out_b[key].dtype == out_a[key].dtype and out_b[key].tobytes() == out_a[key].tobytes(), key
+
+
+@pytest.mark.slow   # module fixture exports the preset end to end (TFLite conversion): ~40 s
+def test_agreement_rows_scores_every_pair_and_resumes_from_its_cache(exported, cinc_dir, tmp_path, monkeypatch):
+    """experiments/edge's one agreement loop (``gap_port.agreement_rows``: gap_port, s58_agreement,
+    second_proposer_port and input_rate use it): per record and pair, the file's windows against ``find_rpeaks`` at
+    the record's rate mapped to the file's; a Python point that raises is counted as refused; a rerun computes only
+    the pairs its cache lacks."""
+    from ecgsl_keras.data.datasets import open_dataset
+
+    monkeypatch.syspath_prepend(str(REPO / "experiments" / "edge"))
+    gap_port = importlib.import_module("gap_port")
+    out, _, _ = exported
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "export_g").symlink_to(out, target_is_directory=True)
+    real, calls = signal_lib.find_rpeaks, []
+
+    def find_rpeaks(x, fs, config, *args, **kwargs):
+        calls.append(config.rpeak_minimum_gap_s)
+        if config.rpeak_minimum_gap_s == 0.5:
+            raise ValueError("refused")
+        return real(x, fs, config, *args, **kwargs)
+
+    monkeypatch.setattr(signal_lib, "find_rpeaks", find_rpeaks)
+    python = {"default": {}, "refuse": {"rpeak_minimum_gap_s": 0.5}, "gap": gap_port.POINTS["on"]}
+    reader, ids, cache = open_dataset("cinc2017", cinc_dir), list(RECORDS[:3]), work / "rows.jsonl"
+    first = {k: python[k] for k in ("default", "refuse")}
+    rows, geometry = gap_port.agreement_rows(work, reader, ids, {"g": {}}, first, cache)
+    meta = json.loads((out / edge.METADATA_NAME).read_text())
+    rate, window, lo, hi = geometry["g"]
+    assert (rate, window) == (meta["input"]["rate_hz"], meta["input"]["max_samples"])
+    _, _, configs = gap_port._configs(python)
+    assert (lo, hi) == gap_port.classifiable_margins(configs["default"].signal, rate)
+    assert [r["record"] for r in rows] == ids and len(calls) == 2 * len(ids)
+    run = edge.Runner(out / edge.tflite_name("float32"), num_threads=1)
+    for r in rows:
+        assert set(r) == {"record", "seconds", "g|default", "g|refuse"}
+        assert r["g|refuse"] == {"refused": "ValueError"}
+        record = reader.load(r["record"])
+        x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
+        assert fs != rate     # the peaks are mapped from the record's rate to the file's
+        windows = gap_port.graph_windows(run, signal_lib.resample(x, fs, rate).astype(np.float32), window)
+        at_rate = np.rint(real(x, fs, configs["default"].signal) * rate / fs).astype(np.int64)
+        assert r["g|default"] == json.loads(json.dumps(gap_port.score_windows(windows, at_rate, lo, hi, rate)))
+    tp, fn, fp = (sum(r["g|default"][k] for r in rows) for k in ("tp", "fn", "fp"))
+    assert tp >= 0.9 * (tp + fn) and tp >= 0.9 * (tp + fp)
+    lines = cache.read_text().splitlines()
+    assert len(lines) == len(ids)
+    # the same pairs again: read from the cache, nothing computed or written
+    calls.clear()
+    again, _ = gap_port.agreement_rows(work, reader, ids, {"g": {}}, first, cache)
+    assert again == rows and not calls and cache.read_text().splitlines() == lines
+    # one more Python point: only its pair is computed (counts only), the cached pairs are kept as they were
+    more, _ = gap_port.agreement_rows(work, reader, ids, {"g": {}}, python, cache, counts_only=True)
+    assert calls == [0.25] * len(ids)
+    for old, new in zip(rows, more):
+        assert {k: new[k] for k in old} == old and set(new["g|gap"]) == {"tp", "fn", "fp"}
 
 
 def test_clean_fir_reproduces_signal_clean(cinc_dir):

@@ -202,13 +202,6 @@ def graph_windows(run, at, window: int) -> list:
     return out
 
 
-def python_peaks(x, fs: float, signal_config, rate: float):
-    """``signal.find_rpeaks`` on the whole record at its rate, the peaks at ``rate`` (the file's)."""
-    from ecgsl_keras.data import signal as signal_lib
-
-    return np.rint(signal_lib.find_rpeaks(x, fs, signal_config) * rate / fs).astype(np.int64)
-
-
 def score_windows(windows, python, lo: int, hi: int, rate: float) -> dict:
     """Python's peaks against the file's, window by window, on the beats the file can classify (at least ``lo``
     samples after a window's start and ``hi`` before its end), 50 ms: tp / fn / fp and each side's peaks there."""
@@ -235,46 +228,79 @@ def classifiable_margins(signal_config, rate: float) -> tuple:
             int((signal_config.beat_len - signal_config.r_offset) * factor))
 
 
-def agreement(args, work: Path) -> dict:
+def read_rows(path: Path) -> dict:
+    """A resumable JSON-lines cache: record id -> its row (a later line of a record replaces an earlier one)."""
+    done = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done[row["record"]] = row
+    return done
+
+
+def agreement_rows(work: Path, reader, ids, graph_points: dict, python_points: dict, cache: Path, pairs=None,
+                   counts_only: bool = False) -> tuple:
+    """Per record of ``ids`` (``reader``'s), for each ``pairs`` key (key -> (graph point, Python point); default:
+    ``"<graph>|<python>"`` for every graph point against every Python point): the graph
+    point's float32 file (``work/export_<graph point>``) window by window against ``signal.find_rpeaks`` at the
+    Python point on the whole record at its rate, the peaks mapped to the file's rate (``score_windows``: 50 ms, the
+    beats the file can classify), or ``{"refused": <exception name>}`` where the Python path refuses the record.
+    ``graph_points`` / ``python_points``: name -> signal options on top of the preset's (``_configs``).
+    ``counts_only``: keep tp / fn / fp only. Resumable: the rows are cached per record in the JSON-lines ``cache``, a
+    rerun computes the missing keys only. Returns the rows in the order of ``ids`` and, per graph point of ``pairs``,
+    its file's (rate, window, lo, hi): input rate and window (its export's ``end_to_end.json``) and the classifiable
+    margins at that rate (``classifiable_margins``)."""
     from ecgsl_keras.data import signal as signal_lib
     from ecgsl_keras.serving import edge
 
-    _, _, configs = _configs()
-    reader, ids = _records(args.cinc, args.every)
-    runs = {point: edge.Runner(work / f"export_{point}" / edge.tflite_name("float32"), num_threads=1) for point in POINTS}
-    meta = json.loads((work / "export_off" / edge.METADATA_NAME).read_text())
-    rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
-    cache = work / "agreement.jsonl"
-    done = {}
-    if cache.is_file():
-        for line in cache.read_text().splitlines():
-            row = json.loads(line)
-            done[row["record"]] = row
+    pairs = pairs or {f"{g}|{q}": (g, q) for g in graph_points for q in python_points}
+    used = sorted({g for g, _ in pairs.values()}, key=list(graph_points).index)
+    _, _, py_configs = _configs(python_points)
+    _, _, graph_configs = _configs({g: graph_points[g] for g in used})
+    geometry = {}
+    for g in used:
+        meta = json.loads((work / f"export_{g}" / edge.METADATA_NAME).read_text())
+        rate = float(meta["input"]["rate_hz"])
+        geometry[g] = (rate, int(meta["input"]["max_samples"])) + classifiable_margins(graph_configs[g].signal, rate)
+    runs = {g: edge.Runner(work / f"export_{g}" / edge.tflite_name("float32"), num_threads=1) for g in used}
+    done = read_rows(cache)
     with cache.open("a") as sink:
         for i, rid in enumerate(ids):
-            if rid in done and all(point in done[rid] for point in POINTS):
+            if rid in done and all(k in done[rid] for k in pairs):
                 continue
             record = reader.load(rid)
-            x = np.asarray(record.lead(), np.float64)
-            fs = float(record.fs)
-            at = signal_lib.resample(x, fs, rate).astype(np.float32)
-            row = done.get(rid, {"record": rid, "seconds": x.size / fs})    # a later line of a record replaces it
-            for point, config in configs.items():
-                if point in row:
+            x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
+            row = done.get(rid, {"record": rid, "seconds": x.size / fs})
+            todo = [k for k in pairs if k not in row]
+            windows, python = {}, {}
+            for key in todo:
+                g, q = pairs[key]
+                rate, window, lo, hi = geometry[g]
+                if g not in windows:
+                    windows[g] = graph_windows(runs[g], signal_lib.resample(x, fs, rate).astype(np.float32), window)
+                if q not in python:     # once at the record's rate, mapped to each file's rate below
+                    try:
+                        python[q] = signal_lib.find_rpeaks(x, fs, py_configs[q].signal)
+                    except Exception as exc:     # a record the Python path refuses: counted, not compared
+                        python[q] = type(exc).__name__
+                if isinstance(python[q], str):
+                    row[key] = {"refused": python[q]}
                     continue
-                lo, hi = classifiable_margins(config.signal, rate)
-                try:
-                    python = python_peaks(x, fs, config.signal, rate)
-                except Exception as exc:     # a record the Python path refuses: counted, not compared
-                    row[point] = {"refused": type(exc).__name__}
-                    continue
-                row[point] = score_windows(graph_windows(runs[point], at, window), python, lo, hi, rate)
+                score = score_windows(windows[g], np.rint(python[q] * rate / fs).astype(np.int64), lo, hi, rate)
+                row[key] = {c: score[c] for c in ("tp", "fn", "fp")} if counts_only else score
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             done[rid] = row
             if i % 100 == 0:
-                log.info("agreement %d / %d", i, len(ids))
-    return summarise([done[r] for r in ids], rate)
+                log.info("agreement rows %d / %d (%s)", i, len(ids), cache.name)
+    return [done[r] for r in ids], geometry
+
+
+def agreement(args, work: Path) -> dict:
+    reader, ids = _records(args.cinc, args.every)
+    rows, geometry = agreement_rows(work, reader, ids, POINTS, POINTS, work / "agreement.jsonl",
+                                    {p: (p, p) for p in POINTS})
+    return summarise(rows, geometry["off"][0])
 
 
 def rates(c: dict) -> dict:
@@ -330,6 +356,15 @@ def summarise(rows, rate) -> dict:
     return out
 
 
+def _step_stays(a: dict, exported: dict, new: str, old: str) -> dict:
+    """A later step's rule (module docstring): its port stays when point ``new``'s file converts with builtin ops only
+    and its agreement is at most 0.001 below point ``old``'s, Se and +P; and its distance to 0.995."""
+    drop = {key: a[old]["all"][key] - a[new]["all"][key] for key in ("sensitivity", "ppv")}
+    return {f"agreement_drop_{new}_vs_{old}": drop, "builtin_only": exported[new]["builtin_only"],
+            "port_stays": bool(exported[new]["builtin_only"] and max(drop.values()) <= 0.001),
+            "target_0_995_distance": {key: a[new]["all"][key] - 0.995 for key in ("sensitivity", "ppv")}}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
@@ -358,30 +393,12 @@ def main(argv=None) -> int:
         a = result["agreement"]
         drop = {key: a["off"]["all"][key] - a["on"]["all"][key] for key in ("sensitivity", "ppv")}
         builtin = all(result["export"][point]["builtin_only"] for point in ("off", "on"))
-        deep_drop = {key: a["on"]["all"][key] - a["on_deep"]["all"][key] for key in ("sensitivity", "ppv")}
-        noise_drop = {key: a["on_deep"]["all"][key] - a["on_noise"]["all"][key] for key in ("sensitivity", "ppv")}
-        wide_drop = {key: a["on_noise"]["all"][key] - a["on_post_wide"]["all"][key] for key in ("sensitivity", "ppv")}
         result["decision"] = {"agreement_drop_on_vs_off": drop, "builtin_only": builtin,
                               "port_stays": bool(builtin and max(drop.values()) <= 0.001),
                               "target_0_995_distance_on": {key: a["on"]["all"][key] - 0.995 for key in ("sensitivity", "ppv")},
-                              "deep": {"agreement_drop_on_deep_vs_on": deep_drop,
-                                       "builtin_only": result["export"]["on_deep"]["builtin_only"],
-                                       "port_stays": bool(result["export"]["on_deep"]["builtin_only"]
-                                                          and max(deep_drop.values()) <= 0.001),
-                                       "target_0_995_distance": {key: a["on_deep"]["all"][key] - 0.995
-                                                                 for key in ("sensitivity", "ppv")}},
-                              "noise": {"agreement_drop_on_noise_vs_on_deep": noise_drop,
-                                        "builtin_only": result["export"]["on_noise"]["builtin_only"],
-                                        "port_stays": bool(result["export"]["on_noise"]["builtin_only"]
-                                                           and max(noise_drop.values()) <= 0.001),
-                                        "target_0_995_distance": {key: a["on_noise"]["all"][key] - 0.995
-                                                                  for key in ("sensitivity", "ppv")}},
-                              "post_wide": {"agreement_drop_on_post_wide_vs_on_noise": wide_drop,
-                                            "builtin_only": result["export"]["on_post_wide"]["builtin_only"],
-                                            "port_stays": bool(result["export"]["on_post_wide"]["builtin_only"]
-                                                               and max(wide_drop.values()) <= 0.001),
-                                            "target_0_995_distance": {key: a["on_post_wide"]["all"][key] - 0.995
-                                                                      for key in ("sensitivity", "ppv")}},
+                              "deep": _step_stays(a, result["export"], "on_deep", "on"),
+                              "noise": _step_stays(a, result["export"], "on_noise", "on_deep"),
+                              "post_wide": _step_stays(a, result["export"], "on_post_wide", "on_noise"),
                               "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
                                          "rpeak_rescue_deep 0, rpeak_guard_noise 0, rpeak_guard_post_wide 0, "
                                          "rpeak_guard_t_wave 0)"}

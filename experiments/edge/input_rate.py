@@ -21,7 +21,7 @@ mirrors).
 Figures. (1) Per file: bytes (stripped), SHA-256, operators (all subgraphs), WHILE ops; latency of the int8 files (and
 the float32 ones) with ``latency_same_load.py --alternate`` (all files in turn in one run, 1 thread, process CPU time,
 median and p95; the machine is shared: the default file is in the same run). (2) Peak agreement (50 ms, Se and +P, on
-the beats the graph can classify: ``gap_port.graph_windows`` / ``score_windows`` / ``agreement_by_length``) on every
+the beats the graph can classify: ``gap_port.agreement_rows`` / ``agreement_by_length``) on every
 3rd CinC 2017 validation record (``gap_port._records``: sorted ids, ``[::3]``, 455 of 1,365: the subset is fixed here,
 before any figure, for time), for the pairs ``PAIRS``.
 
@@ -47,8 +47,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
@@ -56,7 +54,6 @@ sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.input_rate")
 
 import gap_port  # noqa: E402
-from s58_agreement import _jsonl  # noqa: E402  (the agreement runs' resumable cache)
 
 INPUT_RATE = {"input_rate": 300.0, "detect_at_input_rate": True}
 # name -> (R-peak signal options, EdgeConfig fields)
@@ -151,54 +148,13 @@ def latency(work: Path, points, repeats: int) -> dict:
     return got
 
 
-def _record(reader, rid):
-    record = reader.load(rid)
-    return np.asarray(record.lead(), np.float64), float(record.fs)
-
-
 def agreement(args, work: Path, points) -> list:
-    """Per record: each graph point's windows against its Python configs (``"<graph>|<python>"``)."""
-    from ecgsl_keras.data import signal as signal_lib
-    from ecgsl_keras.serving import edge
-
-    _, _, py_configs = gap_port._configs(PYTHON)
-    _, _, graph_configs = gap_port._configs({p: GRAPH[p][0] for p in points})
-    exported = json.loads((work / "export.json").read_text())
+    """Per record: each graph point's windows against its Python configs (``"<graph>|<python>"``, ``PAIRS``)."""
     reader, ids = gap_port._records(args.cinc, args.every)
-    runs = {g: edge.Runner(work / f"export_{g}" / edge.tflite_name("float32"), num_threads=1) for g in points}
     cache = work / ("agreement.jsonl" if args.every == EVERY else f"agreement_every{args.every}.jsonl")
-    done = _jsonl(cache)
-    keys = [f"{g}|{q}" for g in points for q in PAIRS[g]]
-    with cache.open("a") as sink:
-        for i, rid in enumerate(ids):
-            if rid in done and all(k in done[rid] for k in keys):
-                continue
-            x, fs = _record(reader, rid)
-            row = done.get(rid, {"record": rid, "seconds": x.size / fs})
-            python = {}
-            for g in points:
-                rate, window = float(exported[g]["input_rate_hz"]), int(exported[g]["max_samples"])
-                todo = [q for q in PAIRS[g] if f"{g}|{q}" not in row]
-                if not todo:
-                    continue
-                at = signal_lib.resample(x, fs, rate).astype(np.float32)
-                windows = gap_port.graph_windows(runs[g], at, window)
-                lo, hi = gap_port.classifiable_margins(graph_configs[g].signal, rate)
-                for q in todo:
-                    if q not in python:     # at the record's rate, mapped to each file's rate below
-                        try:
-                            python[q] = gap_port.python_peaks(x, fs, py_configs[q].signal, fs)
-                        except Exception as exc:     # refused by the Python path: counted, not compared
-                            python[q] = type(exc).__name__
-                    p = python[q]
-                    row[f"{g}|{q}"] = ({"refused": p} if isinstance(p, str) else gap_port.score_windows(
-                        windows, np.rint(p * rate / fs).astype(np.int64), lo, hi, rate))
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[rid] = row
-            if i % 50 == 0:
-                log.info("agreement %d / %d", i, len(ids))
-    return [done[r] for r in ids]
+    rows, _ = gap_port.agreement_rows(work, reader, ids, {p: GRAPH[p][0] for p in points}, PYTHON, cache,
+                                      {f"{g}|{q}": (g, q) for g in points for q in PAIRS[g]})
+    return rows
 
 
 def plan() -> dict:

@@ -1,7 +1,7 @@
 """Issue 21, "one detector, in Python and in the graph": could the Python default move to run s58's R-peak point while
 the ``cinc2017-edge`` graph keeps the subset of it that it runs? The in-graph peaks at the graph's richest accepted
 point against the Python path's peaks at run s58's full point, on the CinC 2017 validation records (50 ms, the beats
-the graph can classify; ``gap_port.py``'s machinery: ``graph_windows``, ``score_windows``, ``agreement_by_length``).
+the graph can classify; ``gap_port.py``'s machinery: ``agreement_rows``, ``agreement_by_length``).
 
     python experiments/edge/s58_agreement.py --work WORK --out benchmarks/results/edge_s58_agreement.json
 
@@ -92,99 +92,24 @@ def python_points() -> dict:
             "s58": rpeak_fields(configs[base + minimum_gap.suffix(minimum_gap.S58_POINT)]), **GRAPH}
 
 
-def _record(reader, rid, rate):
-    from ecgsl_keras.data import signal as signal_lib
-
-    record = reader.load(rid)
-    x, fs = np.asarray(record.lead(), np.float64), float(record.fs)
-    return x, fs, signal_lib.resample(x, fs, rate).astype(np.float32)
-
-
-def _jsonl(path: Path) -> dict:
-    done = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            done[row["record"]] = row
-    return done
-
-
-def _python_or_refused(x, fs, signal_config, rate):
-    try:
-        return gap_port.python_peaks(x, fs, signal_config, rate)
-    except Exception as exc:     # a record the Python path refuses: counted, not compared (as gap_port.agreement)
-        return type(exc).__name__
-
-
 def agreement(args, work: Path, py_points: dict):
-    """Per record: each graph point's windows scored against each Python point (``"<graph>|<python>"``)."""
-    from ecgsl_keras.serving import edge
-
-    _, _, graph_configs = gap_port._configs(GRAPH)
-    _, _, py_configs = gap_port._configs(py_points)
+    """Per record: each graph point's windows scored against each Python point (``"<graph>|<python>"``); and the
+    deciding point's file rate."""
     reader, ids = gap_port._records(args.cinc, args.every)
-    runs = {g: edge.Runner(work / f"export_{g}" / edge.tflite_name("float32"), num_threads=1) for g in GRAPH}
-    meta = json.loads((work / f"export_{DECIDING}" / edge.METADATA_NAME).read_text())
-    rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
-    lo, hi = gap_port.classifiable_margins(graph_configs[DECIDING].signal, rate)
-    cache = work / "agreement.jsonl"
-    done = _jsonl(cache)
-    keys = [f"{g}|{p}" for g in GRAPH for p in py_points]
-    with cache.open("a") as sink:
-        for i, rid in enumerate(ids):
-            if rid in done and all(k in done[rid] for k in keys):
-                continue
-            x, fs, at = _record(reader, rid, rate)
-            row = done.get(rid, {"record": rid, "seconds": x.size / fs})
-            windows = {g: gap_port.graph_windows(runs[g], at, window) for g in GRAPH}
-            for p, config in py_configs.items():
-                python = _python_or_refused(x, fs, config.signal, rate)
-                for g in GRAPH:
-                    row[f"{g}|{p}"] = ({"refused": python} if isinstance(python, str)
-                                       else gap_port.score_windows(windows[g], python, lo, hi, rate))
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[rid] = row
-            if i % 100 == 0:
-                log.info("agreement %d / %d", i, len(ids))
-    return [done[r] for r in ids], rate, (lo, hi, window)
+    rows, geometry = gap_port.agreement_rows(work, reader, ids, GRAPH, py_points, work / "agreement.jsonl")
+    return rows, geometry[DECIDING][0]
 
 
-def breakdown(args, work: Path, rows, rate, margins, py_points: dict) -> dict:
+def breakdown(args, work: Path, rows, py_points: dict) -> dict:
     """On the records where a graph point and Python "s58" part: Python "s58" with each ``MISSING`` step off, scored
     against the same graph windows; per step the FN / FP removed (positive) on those records."""
-    from ecgsl_keras.serving import edge
-
-    lo, hi, window = margins
     steps = {step: dict(py_points["s58"], **off) for step, off in MISSING.items()}
-    _, _, configs = gap_port._configs(steps)
-    runs = {g: edge.Runner(work / f"export_{g}" / edge.tflite_name("float32"), num_threads=1) for g in GRAPH}
     parted = {g: [r["record"] for r in rows if "tp" in r[f"{g}|s58"] and r[f"{g}|s58"]["fn"] + r[f"{g}|s58"]["fp"] > 0]
               for g in GRAPH}
     todo = sorted(set().union(*parted.values()))
     reader, _ = gap_port._records(args.cinc, args.every)
-    cache = work / "breakdown.jsonl"
-    done = _jsonl(cache)
-    with cache.open("a") as sink:
-        for i, rid in enumerate(todo):
-            if rid in done and all(f"{g}|{s}" in done[rid] for g in GRAPH for s in steps):
-                continue
-            x, fs, at = _record(reader, rid, rate)
-            windows = {g: gap_port.graph_windows(runs[g], at, window) for g in GRAPH}
-            row = {"record": rid}
-            for step, config in configs.items():
-                python = _python_or_refused(x, fs, config.signal, rate)
-                for g in GRAPH:
-                    if isinstance(python, str):
-                        row[f"{g}|{step}"] = {"refused": python}
-                        continue
-                    s = gap_port.score_windows(windows[g], python, lo, hi, rate)
-                    row[f"{g}|{step}"] = {k: s[k] for k in ("tp", "fn", "fp")}
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[rid] = row
-            if i % 50 == 0:
-                log.info("breakdown %d / %d", i, len(todo))
+    got_rows, _ = gap_port.agreement_rows(work, reader, todo, GRAPH, steps, work / "breakdown.jsonl", counts_only=True)
+    done = {r["record"]: r for r in got_rows}
     by_id = {r["record"]: r for r in rows}
     out = {}
     for g in GRAPH:
@@ -211,38 +136,14 @@ def missing_for(graph_point: str) -> list:
     return [s for s in MISSING if not (s == "first_beat" and GRAPH[graph_point].get("rpeak_keep_first_beat"))]
 
 
-def cumulative(args, work: Path, rows, rate, margins, py_points: dict, ranked: list) -> dict:
+def cumulative(args, work: Path, rows, py_points: dict, ranked: list) -> dict:
     """The deciding graph point against Python "s58" with the first k steps of ``ranked`` off together (k = 1 ..),
     on all records: about the agreement once those k steps are ported and match, were the steps independent."""
-    from ecgsl_keras.serving import edge
-
-    lo, hi, window = margins
     points = {f"off_{k}": dict(py_points["s58"], **{o: v for s in ranked[:k] for o, v in MISSING[s].items()})
               for k in range(1, len(ranked) + 1)}
-    _, _, configs = gap_port._configs(points)
-    run = edge.Runner(work / f"export_{DECIDING}" / edge.tflite_name("float32"), num_threads=1)
     reader, _ = gap_port._records(args.cinc, args.every)
-    cache = work / "cumulative.jsonl"
-    done = _jsonl(cache)
-    with cache.open("a") as sink:
-        for i, r in enumerate(rows):
-            rid = r["record"]
-            if rid in done and all(k in done[rid] for k in points):
-                continue
-            x, fs, at = _record(reader, rid, rate)
-            windows = gap_port.graph_windows(run, at, window)
-            row = {"record": rid, "seconds": r["seconds"]}
-            for k, config in configs.items():
-                python = _python_or_refused(x, fs, config.signal, rate)
-                row[k] = ({"refused": python} if isinstance(python, str) else
-                          {c: v for c, v in gap_port.score_windows(windows, python, lo, hi, rate).items()
-                           if c in ("tp", "fn", "fp")})
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[rid] = row
-            if i % 100 == 0:
-                log.info("cumulative %d / %d", i, len(rows))
-    crows = [done[r["record"]] for r in rows]
+    crows, _ = gap_port.agreement_rows(work, reader, [r["record"] for r in rows], GRAPH, points,
+                                       work / "cumulative.jsonl", {k: (DECIDING, k) for k in points}, counts_only=True)
     return {k: {"steps_off": ranked[:int(k.split("_")[1])], **gap_port.agreement_by_length(crows, k)} for k in points}
 
 
@@ -262,7 +163,7 @@ def main(argv=None) -> int:
               "command": "python experiments/edge/s58_agreement.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     exported = gap_port.export(args, args.work, GRAPH)
     result["export"] = {g: {k: exported[g][k] for k in ("sizes_bytes", "builtin_only", "while_ops")} for g in GRAPH}
-    rows, rate, margins = agreement(args, args.work, py_points)
+    rows, rate = agreement(args, args.work, py_points)
     a = {"records": len(rows), "every": args.every, "tolerance_ms": 50}
     for g in GRAPH:     # agreement.<graph point>.<Python point>
         a[g] = {q: gap_port.agreement_by_length(rows, f"{g}|{q}") for q in py_points}
@@ -275,9 +176,8 @@ def main(argv=None) -> int:
         a[f"python_{q}_vs_default"] = {**gap_port.agreement_by_length(pair, "c"), **gap_port.peak_change(
             [{"old": r[f"{g0}|default"], "new": r[f"{g0}|{q}"]} for r in rows], "old", "new", "python", rate)}
     result["agreement"] = a
-    result["breakdown"] = breakdown(args, args.work, rows, rate, margins, py_points)
-    result["cumulative"] = cumulative(args, args.work, rows, rate, margins, py_points,
-                                      result["breakdown"][DECIDING]["ranked"])
+    result["breakdown"] = breakdown(args, args.work, rows, py_points)
+    result["cumulative"] = cumulative(args, args.work, rows, py_points, result["breakdown"][DECIDING]["ranked"])
     # with every missing step off the Python config differs from the graph point's own only in s37_first's other
     # GuardConstants (none read by the graph's steps): same counts as the reference row when they move nothing
     last, ref = result["cumulative"][f"off_{len(result['cumulative'])}"], a[DECIDING][DECIDING]

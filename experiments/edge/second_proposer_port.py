@@ -13,7 +13,7 @@ rate): each graph point's own options, run s58's point (``s58_agreement.python_p
 run s38's breakdown figure is reproduced, s58 with the second proposer off ("s58_no_second"). No constant is chosen
 here: the port runs the Python step's constants, so no record (training or validation) picks anything.
 
-Figures (``s58_agreement.py``'s machinery: ``gap_port.graph_windows``, ``score_windows``, ``agreement_by_length``; 50 ms,
+Figures (``s58_agreement.py``'s machinery: ``gap_port.agreement_rows``, ``agreement_by_length``; 50 ms,
 the beats the graph can classify, the 1,365 CinC 2017 validation records, also per record length):
 (a) the in-graph peaks at "on_second_first" against Python at "on_second_first" (its own point: the port's fidelity)
     and against Python at s58; "on_post_wide_first" beside them (the reference rows of ``edge_s58_agreement.json``);
@@ -110,37 +110,11 @@ def file_ops(path: Path) -> dict:
 
 
 def agreement(args, work: Path, py_points: dict):
-    """Per record: each graph point's windows scored against each Python point (``"<graph>|<python>"``)."""
-    from ecgsl_keras.serving import edge
-
-    _, _, graph_configs = gap_port._configs(GRAPH)
-    _, _, py_configs = gap_port._configs(py_points)
+    """Per record: each graph point's windows scored against each Python point (``"<graph>|<python>"``); and the
+    port's file rate."""
     reader, ids = gap_port._records(args.cinc, args.every)
-    runs = {g: edge.Runner(work / f"export_{g}" / edge.tflite_name("float32"), num_threads=1) for g in GRAPH}
-    meta = json.loads((work / f"export_{PORT}" / edge.METADATA_NAME).read_text())
-    rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
-    lo, hi = gap_port.classifiable_margins(graph_configs[PORT].signal, rate)
-    cache = work / "agreement.jsonl"
-    done = s58_agreement._jsonl(cache)
-    keys = [f"{g}|{p}" for g in GRAPH for p in py_points]
-    with cache.open("a") as sink:
-        for i, rid in enumerate(ids):
-            if rid in done and all(k in done[rid] for k in keys):
-                continue
-            x, fs, at = s58_agreement._record(reader, rid, rate)
-            row = done.get(rid, {"record": rid, "seconds": x.size / fs})
-            windows = {g: gap_port.graph_windows(runs[g], at, window) for g in GRAPH}
-            for p, config in py_configs.items():
-                python = s58_agreement._python_or_refused(x, fs, config.signal, rate)
-                for g in GRAPH:
-                    row[f"{g}|{p}"] = ({"refused": python} if isinstance(python, str)
-                                       else gap_port.score_windows(windows[g], python, lo, hi, rate))
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            done[rid] = row
-            if i % 100 == 0:
-                log.info("agreement %d / %d", i, len(ids))
-    return [done[r] for r in ids], rate
+    rows, geometry = gap_port.agreement_rows(work, reader, ids, GRAPH, py_points, work / "agreement.jsonl")
+    return rows, geometry[PORT][0]
 
 
 def errors_removed(rows) -> dict:

@@ -27,13 +27,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from cluster import TODAY, guard_constants, match, primary_config, rhythm_signals  # noqa: E402
+from cluster import TODAY, match, rhythm_signals  # noqa: E402
 from look_cli import look_parser  # noqa: E402
 import minimum_gap as M  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.gap_guard_look")
 RECORDS = ("205", "207")     # run s50's changes_per_record: bigeminy's two false beats added
@@ -53,14 +51,8 @@ def point(run, a=0.5):
 def peaks_at(p, built, fs, cleaned, detect, off=()):
     """(primary, gap minima, final peaks) of point ``p``, the guard's steps ``off`` turned off."""
     _, config, constants, options = p
-    added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in options.items() if k not in M.AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    config = dataclasses.replace(config, **{s: 0.0 for s in off})
-    with guard_constants(constants):
-        final = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                               cleaned, fs, config)
-    return primary, np.asarray(added if added is not None else [], np.int64), final
+    return M.final_peaks(built, fs, cleaned, detect, dataclasses.replace(config, **{s: 0.0 for s in off}), constants,
+                         options)
 
 
 def step_of(points, at, built, fs, cleaned, detect):

@@ -22,13 +22,11 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses as BM  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
-from cluster import guard_constants, match, primary_config  # noqa: E402
+from cluster import guard_constants, match  # noqa: E402
 from look_cli import look_parser  # noqa: E402
-from minimum_gap import AFTER_DETECTOR, S51_POINT  # noqa: E402
+from minimum_gap import S51_POINT, final_peaks  # noqa: E402
 
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 RECORD = "207"
 
@@ -42,15 +40,10 @@ def main(argv=None) -> int:
     fs, cleaned, detect, built = run["fs"], run["x"], run["detect"], run["built"]
     points, primaries = {}, {}
     for label, options in (("s51", S51_POINT), ("s53", dict(S51_POINT, rpeak_minimum_gap_new_only=True))):
-        cfg = dataclasses.replace(config, **options)
-        added = []
-        primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-            k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-        with guard_constants(constants):
-            peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, cfg),
-                                   cleaned, fs, cfg)
+        primary, added, peaks = final_peaks(built, fs, cleaned, detect, dataclasses.replace(config, **options),
+                                            constants, options)
         points[label] = (peaks, match(built, peaks, fs))
-        primaries[label] = (primary, np.asarray(added, np.int64))
+        primaries[label] = (primary, added)
     _, _, _, _, false0 = match(built, run["peaks"], fs)
     extra = sorted(points["s51"][1][4] - false0)
     primary, added = primaries["s51"]

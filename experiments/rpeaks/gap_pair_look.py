@@ -22,27 +22,21 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
-from cluster import RHYTHMS, TODAY, guard_constants, match, primary_config, rhythm_signals  # noqa: E402
+from cluster import RHYTHMS, TODAY, match, rhythm_signals  # noqa: E402
 from look_cli import look_parser  # noqa: E402
-from minimum_gap import AFTER_DETECTOR, S51_POINT, points  # noqa: E402
+from minimum_gap import S51_POINT, final_peaks, points  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 RECORD = "108"
 PAIR = 0.6
 
 
 def detect(built, fs, cleaned, detect_signal, config, constants, options):
-    cfg = dataclasses.replace(config, **options)
-    added = []
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    with guard_constants(constants):
-        peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect_signal, fs, cfg),
-                               cleaned, fs, cfg)
-    return peaks, np.asarray(added, np.int64)
+    """(final peaks, the gap's minima) at ``options`` on top of ``config`` (``minimum_gap.final_peaks``)."""
+    _, added, peaks = final_peaks(built, fs, cleaned, detect_signal, dataclasses.replace(config, **options), constants,
+                                  options)
+    return peaks, added
 
 
 def main(argv=None) -> int:

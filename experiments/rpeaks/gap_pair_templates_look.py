@@ -22,15 +22,13 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS, SEEDS  # noqa: E402
-from cluster import RHYTHMS, errors, guard_constants, loro, match, primary_config, rhythm_signals, totals  # noqa: E402
+from cluster import RHYTHMS, errors, loro, match, rhythm_signals, totals  # noqa: E402
 from gap_pair_correlation_look import seed_counts  # noqa: E402
 from look_cli import look_parser  # noqa: E402
-from minimum_gap import AFTER_DETECTOR, BASELINE, CACHES, GRIDS, SHORT, S58_POINT, names, points, suffix  # noqa: E402
+from minimum_gap import BASELINE, CACHES, GRIDS, SHORT, S58_POINT, final_peaks, names, points, suffix  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 RUN = "s59"
 RECORDS = ("108", "203")
@@ -50,15 +48,6 @@ def fold_part(cache) -> dict:
     return out
 
 
-def peaks_at(built, fs, cleaned, detect, config, constants, options):
-    added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    with guard_constants(constants):
-        return guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                              cleaned, fs, config)
-
-
 def record_part(data_dir) -> dict:
     grid = {SHORT[n]: (config, constants, options) for n, config, constants, options in points(RUN)}
     s58 = SHORT[f"{BASELINE}__{suffix(S58_POINT)}"]
@@ -67,7 +56,7 @@ def record_part(data_dir) -> dict:
     for rhythm, kwargs in [(r, dict(names=(r,))) for r in RHYTHMS if r != "block21"] + [
             ("block21", dict(names=("block21",), t_end_s=None, join_edge_s=JOINS["new"], seed_offset=0))]:
         for _, built, fs, cleaned, detect in rhythm_signals(data_dir, "108", {f"108|{rhythm}|today": 0}, **kwargs):
-            found = {name: match(built, peaks_at(built, fs, cleaned, detect, *grid[name]), fs)
+            found = {name: match(built, final_peaks(built, fs, cleaned, detect, *grid[name])[2], fs)
                      for name in (s58, chosen)}
             ref = np.asarray(built["beats"])
             added = sorted(found[chosen][4] - found[s58][4])

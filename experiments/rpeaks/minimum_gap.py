@@ -481,6 +481,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -1013,6 +1014,23 @@ SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
          for run in GRIDS for name, _, _, options in points(run)}
 
 
+def final_peaks(built, fs, cleaned, detect, config, constants, options) -> tuple:
+    """(primary peaks, the minima the gap kept, final peaks) of a point on a built signal, as ``count`` finds them:
+    runs s50-s51's test reads the final peaks, so the primary detector (``primary_config`` with the point's
+    ``options`` but those applied after it, ``AFTER_DETECTOR``) collects the gap's minima when the point tests them
+    (``rpeak_minimum_gap_final``), then the guard at ``config`` and the test run on them as in ``find_rpeaks``
+    (``rpeaks.guard_with_gap``). ``constants``: ``GuardConstants`` patched around the guard (``guard_constants``, the
+    looks of the runs before ``rpeak_guard.constants_for``); None: the config's own. The minima: empty when not
+    collected."""
+    added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
+    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
+        k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
+    with guard_constants(constants) if constants is not None else contextlib.nullcontext():
+        peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
+                               cleaned, fs, config)
+    return primary, np.asarray(added if added is not None else [], np.int64), peaks
+
+
 def count(data_dir, rid, out, run="s48", reuse=False, **signals) -> dict:
     """Counts of record ``rid``'s ``signals["names"]`` rhythms at every point of ``run`` (and ``|changes`` against
     the baseline: found, lost, false added, false removed); ``signals``: ``rhythm_signals``' builder arguments."""
@@ -1029,14 +1047,8 @@ def count(data_dir, rid, out, run="s48", reuse=False, **signals) -> dict:
                 # run s61: a point its source cache counted on the same build (run s58b's) is not counted again; the
                 # baseline always is (the option points' changes are against it, and its recount must equal the cache)
                 continue
-            # runs s50-s51's test reads the final peaks: the primary detector collects the gap's peaks, the guard and
-            # the test run on them as in find_rpeaks (rpeaks.guard_with_gap)
-            added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
-            primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-                k: v for k, v in options.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
             # the guard's constants come from the point's config (rpeak_guard.constants_for), no module patch
-            peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                                   cleaned, fs, config)
+            peaks = final_peaks(built, fs, cleaned, detect, config, None, options)[2]
             score_point(out, sets, f"{rid}|{rhythm}|{name}", name, BASELINE, match(built, peaks, fs))
         log.info("%s %s: %s", rid, rhythm, {SHORT[n]: out[f"{rid}|{rhythm}|{n}"] for n in names(run)})
     return out

@@ -29,14 +29,12 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
 from block21_seam import SEEDS  # noqa: E402
-from cluster import guard_constants, match, primary_config  # noqa: E402
+from cluster import match  # noqa: E402
 from look_cli import look_parser  # noqa: E402
-from minimum_gap import AFTER_DETECTOR, S51_POINT  # noqa: E402
+from minimum_gap import S51_POINT, final_peaks  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.s51_block21_look")
 SCRIPT = "experiments/rpeaks/s51_block21_look.py"
@@ -44,18 +42,13 @@ S51_CACHE = "/work/runs/s36-rpeaks/counts"
 
 
 def s51_peaks(run, config, constants):
-    """Run s51's final peaks on the traced signal (``minimum_gap.count``'s path) and the gap's minima."""
+    """Run s51's final peaks on the traced signal (``minimum_gap.final_peaks``, ``count``'s path) and the gap's
+    minima."""
     import dataclasses
 
-    built, fs, cleaned, detect = run["built"], run["fs"], run["x"], run["detect"]
-    cfg = dataclasses.replace(config, **S51_POINT)
-    added = []
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in S51_POINT.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    with guard_constants(constants):
-        peaks = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, cfg),
-                               cleaned, fs, cfg)
-    return peaks, np.asarray(added, np.int64)
+    _, added, peaks = final_peaks(run["built"], run["fs"], run["x"], run["detect"],
+                                  dataclasses.replace(config, **S51_POINT), constants, S51_POINT)
+    return peaks, added
 
 
 def context(peaks, at, cleaned, fs, beats, added, n=3):

@@ -60,15 +60,14 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import block21_misses  # noqa: E402
 from block21_203 import baseline, builder  # noqa: E402
 from block21_seam import SEEDS  # noqa: E402
-from cluster import guard_constants, match, primary_config  # noqa: E402
+from cluster import guard_constants, match  # noqa: E402
 from look_cli import look_parser  # noqa: E402
-from minimum_gap import AFTER_DETECTOR, BASELINE, S58_POINT, points, suffix  # noqa: E402
+from minimum_gap import BASELINE, S58_POINT, final_peaks, points, suffix  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.s58_block21_look")
 SCRIPT = "experiments/rpeaks/s58_block21_look.py"
@@ -83,13 +82,9 @@ T_WAVE_S = (0.15, 0.5)  # a false beat this long after a kept beat lies on its T
 
 
 def s58_peaks(built, fs, cleaned, detect):
-    """Run s58's final peaks on a built signal, as ``minimum_gap.count`` finds them."""
+    """Run s58's final peaks on a built signal, as ``minimum_gap.count`` finds them (``final_peaks``)."""
     config = {n: c for n, c, _, _ in points("s58")}[S58_NAME]
-    added = [] if S58_POINT.get("rpeak_minimum_gap_final", 0.0) > 0 else None
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in S58_POINT.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    return guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                          cleaned, fs, config)
+    return final_peaks(built, fs, cleaned, detect, config, None, S58_POINT)[2]
 
 
 def s58_trace(built, fs, cleaned, detect) -> dict:
@@ -98,15 +93,11 @@ def s58_trace(built, fs, cleaned, detect) -> dict:
     and the final peaks, which must equal ``s58_peaks``."""
     config = {n: c for n, c, _, _ in points("s58")}[S58_NAME]
     constants = G.constants_for(config)
-    added = []
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in S58_POINT.items() if k not in AFTER_DETECTOR}), cleaned=cleaned, gap_added=added)
-    held = np.isin(primary, np.asarray(added, np.int64))
+    primary, added, final = final_peaks(built, fs, cleaned, detect, config, None, S58_POINT)
+    held = np.isin(primary, added)
     with guard_constants(constants):
         steps = block21_misses.trace_guard(primary[~held], cleaned, detect, fs, config)
     guarded = S.guard_rpeaks(primary[~held], cleaned, detect, fs, config)
-    final = guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect, fs, config),
-                           cleaned, fs, config)
     return {"primary": primary, "held": primary[held], "steps": steps, "final": final,
             "traced": bool(np.array_equal(steps["after_wide_beat"], guarded))}
 

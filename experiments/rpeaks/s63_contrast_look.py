@@ -11,7 +11,6 @@ the coupling a test against the local RR would read (run s58's peaks before and 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -22,33 +21,19 @@ import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
-from cluster import in_episodes, primary_config, rhythm_signals  # noqa: E402
-from minimum_gap import S58_POINT, S62_POINT, S63_CONTRAST, points  # noqa: E402
+from cluster import in_episodes, rhythm_signals  # noqa: E402
+from look_cli import look_parser  # noqa: E402
+from minimum_gap import S58_POINT, S62_POINT, S63_CONTRAST, final_peaks, points  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
-from ecgsl_keras.data import signal as S  # noqa: E402
-from ecgsl_keras.data.rpeaks import guard_with_gap  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.s63_contrast_look")
 RECORDS = ("106", "201", "207", "209", "223")   # run s63's counts: where its points and run s62's differ at k = 0
 
 
-def detect(built, fs, cleaned, detect_signal, config, options):
-    """Run s58's / run s62's final peaks as minimum_gap.count makes them."""
-    added = [] if options.get("rpeak_minimum_gap_final", 0.0) > 0 else None
-    primary = S.find_rpeaks(built["signal"], fs, primary_config(rpeak_keep_first_beat=True, **{
-        k: v for k, v in options.items() if k not in ("rpeak_minimum_gap_final", "rpeak_minimum_gap_after_guard",
-                                                      "rpeak_guard_contrast")}), cleaned=cleaned, gap_added=added)
-    return guard_with_gap(primary, added, lambda kept: S.guard_rpeaks(kept, cleaned, detect_signal, fs, config),
-                          cleaned, fs, config)
-
-
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     base = next(p for p in points("s63") if p[3] == S58_POINT)
     config58 = base[1]
@@ -58,8 +43,9 @@ def main(argv=None) -> int:
         for rhythm, built, fs, cleaned, det in rhythm_signals(args.data_dir, rid, {}, t_end_s=None,
                                                               join_edge_s=JOINS["new"], seed_offset=0, artifacts=True,
                                                               own_onset=True):
-            p58 = detect(built, fs, cleaned, det, config58, S58_POINT)
-            p62 = detect(built, fs, cleaned, det, config62, S62_POINT)
+            # run s58's / run s62's final peaks as minimum_gap.count makes them
+            p58 = final_peaks(built, fs, cleaned, det, config58, None, S58_POINT)[2]
+            p62 = final_peaks(built, fs, cleaned, det, config62, None, S62_POINT)[2]
             new = p62[np.min(np.abs(p62[:, None] - p58[None, :]), axis=1) > int(round(0.15 * fs))] if p58.size else p62
             new = new[~in_episodes(new, built["episodes"])]    # as the counts (match): VF episodes left out
             if new.size == 0:

@@ -17,7 +17,6 @@ each rate (its length against neurokit2's minimum, 0.4 x the mean region length)
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS, SEED_STEP  # noqa: E402
 from cluster import match, rhythm_signals  # noqa: E402
 from detect_rate import CONFIGS, RATE  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
 from ecgsl_keras.data import rpeaks  # noqa: E402
@@ -340,10 +340,7 @@ def look_build(built, fs, cleaned, config) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     args = parser.parse_args(argv)
     if not Path(args.data_dir).is_dir():
