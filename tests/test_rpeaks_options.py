@@ -71,3 +71,15 @@ def test_gap_signal_goes_to_the_detector_exactly_with_the_shape_options(monkeypa
 def test_default_config_hands_the_detector_no_gap_signal(monkeypatch):
     options = _keywords(monkeypatch, SignalConfig())
     assert "gap_signal" not in options and "guard_constants" not in options
+
+
+@pytest.mark.parametrize("field, value", [("rpeak_minimum_gap_s", 0.25), ("rpeak_region_gradient_step_s", 1 / 360)])
+def test_a_python_built_config_with_a_detector_option_for_another_detector_is_refused_by_name(field, value):
+    # a SignalConfig built in Python is not validated on construction; find_rpeaks refuses the option before
+    # neurokit2's own detector (rpeak_mindelay_keep 'first') would meet it as an unknown keyword (a raw TypeError)
+    from ecgsl_keras.errors import ConfigError
+
+    fs = 360.0
+    t = np.arange(int(20 * fs)) / fs
+    with pytest.raises(ConfigError, match=f"{field} apply to the 'neurokit' method"):
+        rpeaks.find_rpeaks(np.sin(t * 2 * np.pi * 1.2) ** 21, fs, SignalConfig(**{field: value}))

@@ -432,7 +432,18 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     options = ({"mindelay": float(config.rpeak_mindelay_s), "mindelay_keep": config.rpeak_mindelay_keep}
                if config.rpeak_method == "neurokit" else {})
     # the region rules (run s39) and the gap options (runs s48-s59), Python path only: only _findpeaks_neurokit takes
-    # them (SignalConfig.validate); a set field (> 0, or True) passes as the keyword FINDPEAKS_OPTIONS names
+    # them (SignalConfig.validate); a set field (> 0, or True) passes as the keyword FINDPEAKS_OPTIONS names. A config
+    # built in Python (not read from JSON) is not validated on construction, so the one combination that would reach
+    # another detector (neurokit2's own, or another method) as an unknown keyword is refused here by name
+    # (detect_rpeaks' routing: _findpeaks_neurokit runs for 'neurokit' with a keep other than 'first' or with
+    # rpeak_keep_first_beat)
+    set_options = [field for field, _ in FINDPEAKS_OPTIONS
+                   if getattr(config, field) > 0 and field != "rpeak_keep_first_beat"]
+    if set_options and not (config.rpeak_method == "neurokit"
+                            and (config.rpeak_mindelay_keep != "first" or config.rpeak_keep_first_beat)):
+        raise ConfigError("<config>", "bad_config", f"{', '.join(set_options)} apply to the 'neurokit' method with "
+                                                    "rpeak_mindelay_keep other than 'first' (got "
+                                                    f"{config.rpeak_method!r}, {config.rpeak_mindelay_keep!r})")
     for field, keyword in FINDPEAKS_OPTIONS:
         value = getattr(config, field)
         if value > 0:
