@@ -263,6 +263,9 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--plan", action="store_true", help="write the points and the report rule (no count) and stop")
     parser.add_argument("--speed-repeats", type=int, default=5)
+    parser.add_argument("--speed-only", action="store_true",
+                        help="time the run's timed points (and today's native detector) only, write --out and stop "
+                             "(a second timing after the verdict: decides nothing)")
     args = parser.parse_args(argv)
     run = RUNS[args.run]
     if not Path(args.data_dir).is_dir():
@@ -272,6 +275,13 @@ def main(argv=None) -> int:
         result = plan(argv, run)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
+        return 0
+    if args.speed_only:
+        result = {"experiment": run.experiment + "_speed", "command": " ".join(["python", SCRIPT] + argv),
+                  "note": "a second timing after the verdict, in a loop of the 100 Hz points alone; decides nothing",
+                  "speed": D.speed(args.data_dir, args.speed_repeats, run.timed_points(), run.configs())}
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["speed"]["per_record_min"]["ratio_to_today_native"]))
         return 0
     records = list(tasks.MITDB_DS1)
     chosen = args.records or records
