@@ -92,3 +92,19 @@ def test_the_graph_refuses_the_python_only_steps():
                    SignalConfig(rpeak_guard_constants={"sharpness_step_s": STEP_S})):
         with pytest.raises(ConfigError):
             edge.check_config(config, edge.EdgeConfig())
+
+
+def test_the_last_signals_slope_is_reused_only_for_an_equal_signal():
+    # the region rule and the guard's feature ask for the same signal's slope: the second gets the first's array
+    signal, fs, _ = _record("119")
+    x = clean(signal, fs, "neurokit")[:20000]
+    first = rpeak_guard.fixed_step_slope(x, fs, STEP_S)
+    assert not first.flags.writeable
+    assert rpeak_guard.fixed_step_slope(x.copy(), fs, STEP_S) is first
+    other = x.copy()
+    other[5000] += 1.0
+    changed = rpeak_guard.fixed_step_slope(other, fs, STEP_S)
+    assert changed is not first and not np.array_equal(changed, first)
+    assert rpeak_guard.fixed_step_slope(x, fs, 2 * STEP_S) is not first
+    np.testing.assert_allclose(rpeak_guard.fixed_step_slope(x, fs, STEP_S)[1:-1] / fs, np.gradient(x)[1:-1],
+                               rtol=1e-9, atol=1e-12)

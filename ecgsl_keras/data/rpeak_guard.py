@@ -1047,15 +1047,30 @@ def small_wide(peaks, cleaned, fs, ratio, constants: GuardConstants | None = Non
     return (amplitude < constants.wide_amplitude * reference) & (width > ratio * width_reference)
 
 
+# the last signal's fixed-step slope, one entry: the detector's region rule and the guard's slope feature take the slope
+# of the same signal (find_rpeaks at the detector's rate), so the second asks the spline no more (run s40-slope2's
+# timing: a spline per call was most of the feature's cost)
+_LAST_FIXED_STEP_SLOPE: dict = {}
+
+
 def fixed_step_slope(x, fs, step_s) -> np.ndarray:
     """The slope of ``x`` (per second, float64, same length) as the central difference over +-``step_s`` seconds on
     the cubic spline through the samples: a slope whose response to a QRS does not fall with the rate as np.gradient's
     one-sample difference does. At ``fs`` = 1 / ``step_s`` it is np.gradient's central difference x ``fs`` away from
-    the ends. The region rule's slope (``rpeaks._findpeaks_neurokit``'s ``gradient_step``) and ``slope_feature``'s."""
+    the ends. The region rule's slope (``rpeaks._findpeaks_neurokit``'s ``gradient_step``) and ``slope_feature``'s.
+    Read-only; the last signal's is kept and returned again for an equal signal, rate and step."""
     x = np.asarray(x, dtype=np.float64)
+    key = (float(fs), float(step_s), x.size)
+    last = _LAST_FIXED_STEP_SLOPE.get(key)
+    if last is not None and np.array_equal(last[0], x):
+        return last[1]
     t = np.arange(x.size) / float(fs)
     spline = scipy.interpolate.CubicSpline(t, x)
-    return (spline(t + step_s) - spline(t - step_s)) / (2.0 * step_s)
+    slope = (spline(t + step_s) - spline(t - step_s)) / (2.0 * step_s)
+    slope.flags.writeable = False
+    _LAST_FIXED_STEP_SLOPE.clear()
+    _LAST_FIXED_STEP_SLOPE[key] = (x.copy(), slope)
+    return slope
 
 
 def slope_feature(detect_signal, fs, step_s=0.0) -> np.ndarray:
