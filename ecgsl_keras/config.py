@@ -75,6 +75,10 @@ class _JsonConfig:
 _MAPPING_FIELDS = frozenset({"rpeak_guard_constants"})
 
 
+# the GuardConstants fields an override must keep in a range (inclusive); the others are checked by type only
+_GUARD_CONSTANT_RANGES = {"sharpness_step_s": (0.0, 0.05)}
+
+
 def guard_constant_overrides(values) -> tuple:
     """``SignalConfig.rpeak_guard_constants`` checked and normalised: sorted ``(name, value)`` pairs from a mapping
     (or such pairs) of ``GuardConstants`` field names to values of the field's type (a float field takes an int, a
@@ -114,6 +118,11 @@ def guard_constant_overrides(values) -> tuple:
                     or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value)):
                 raise bad
             value = tuple(float(v) for v in value)
+        if name in _GUARD_CONSTANT_RANGES and not (_GUARD_CONSTANT_RANGES[name][0] <= value
+                                                   <= _GUARD_CONSTANT_RANGES[name][1]):
+            low, high = _GUARD_CONSTANT_RANGES[name]
+            raise ConfigError("<config>", "bad_config", f"{where}: GuardConstants.{name} must be from {low} to {high}, "
+                                                        f"got {value!r}")
         if name in out:
             raise ConfigError("<config>", "bad_config", f"{where}: GuardConstants.{name} given twice")
         out[name] = value
@@ -135,6 +144,11 @@ class GuardConstants:
     percentile: float = 75.0        # of their QRS amplitudes (a QRS value while under 75% of them are false)
     qrs_half_width_s: float = 0.05  # QRS amplitude and slope: within +-50 ms of R (cleaned signal)
     shape_half_width_s: float = 0.15  # QRS width: samples within +-150 ms of R over half the largest deflection
+    # > 0 (issue 21 run s40-slope2; Python path only, the graph refuses the override): the sharpness' largest slope is
+    # taken as differences over this step in seconds on the cubic spline through the window's samples, not over one
+    # sample, whose damping of a QRS grows as the rate falls; at the step's own rate it is the one-sample difference.
+    # At most 0.05 s (the window is +-qrs_half_width_s). 0 = one sample (default).
+    sharpness_step_s: float = 0.0
     # shape rescue (issue 21): a peak under rpeak_guard_amplitude x the reference is kept when it is
     # still over ``rescue_amplitude`` x the reference and shaped like the QRS complexes around it:
     # sharpness (largest slope / amplitude) at least ``rescue_sharpness`` x their median and width at
@@ -553,6 +567,13 @@ class SignalConfig(_JsonConfig):
     # MIT-BIH 201). False / 0 = neurokit2's rules (default).
     rpeak_region_interpolated: bool = False
     rpeak_region_gradient_step_s: float = 0.0
+    # The same fixed-step slope for the guard's slope feature (issue 21 run s40-slope2; Python path only): > 0, the
+    # search back and the second proposer pick their candidates on the smoothed |slope| taken as a central difference
+    # over this step in seconds on the cubic spline through the samples (rpeak_guard.fixed_step_slope, the region rule's)
+    # instead of np.gradient's one-sample one, whose response to a QRS falls with the rate (run s40-slope's look: 108's
+    # large P waves from the search back at 100 Hz). At the step's own rate it is np.gradient's slope. At most 0.05 s (the
+    # feature sums 0.1 s). 0 = np.gradient (default).
+    rpeak_guard_slope_step_s: float = 0.0
     # Record start of the "neurokit" detector (issue 21 run s40; Python path and graph): neurokit2 starts its refractory
     # contest with a dummy peak at sample 0 that wins every contest, so a beat in the first rpeak_mindelay_s of a signal
     # is always lost (run s39's diagnosis: 9 of block21's misses; a 30 s window can lose its first beat). True: the
@@ -850,6 +871,9 @@ class SignalConfig(_JsonConfig):
                                                         "only with the 'neurokit' method and rpeak_mindelay_keep other "
                                                         f"than 'first' (got {self.rpeak_region_mean_cap}, "
                                                         f"{self.rpeak_method!r}, {self.rpeak_mindelay_keep!r})")
+        if not (0.0 <= self.rpeak_guard_slope_step_s <= 0.05):
+            raise ConfigError("<config>", "bad_config", "rpeak_guard_slope_step_s must be 0 (off) or a step in seconds "
+                                                        f"up to 0.05 (got {self.rpeak_guard_slope_step_s})")
         if self.rpeak_region_gradient_step_s < 0:
             raise ConfigError("<config>", "bad_config", "rpeak_region_gradient_step_s must be 0 (off) or positive "
                                                         f"(got {self.rpeak_region_gradient_step_s})")

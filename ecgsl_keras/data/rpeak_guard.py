@@ -18,6 +18,7 @@ import functools
 import math
 
 import numpy as np
+import scipy.interpolate
 import scipy.signal
 
 from ecgsl_keras.config import GuardConstants, SignalConfig
@@ -25,6 +26,7 @@ from ecgsl_keras.config import GuardConstants, SignalConfig
 __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "qrs_windows",
            "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
+           "fixed_step_slope",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
            "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "amplitude_reference",
            "constants_for"]
@@ -91,13 +93,28 @@ def qrs_shapes(cleaned, peaks, fs, constants: GuardConstants | None = None) -> t
     half = max(1, int(round(constants.qrs_half_width_s * fs)))
     window = x[np.clip(peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, x.shape[0] - 1)]
     amplitude = window.max(axis=1) - window.min(axis=1)
-    slope = np.abs(np.diff(window, axis=1)).max(axis=1) * fs
+    if constants.sharpness_step_s > 0:
+        slope = _largest_fixed_step_slope(x, peaks, fs, half, float(constants.sharpness_step_s))
+    else:
+        slope = np.abs(np.diff(window, axis=1)).max(axis=1) * fs
     sharpness = slope / np.maximum(amplitude, 1e-12)
     wide = max(1, int(round(constants.shape_half_width_s * fs)))
     around = x[np.clip(peaks[:, None] + np.arange(-wide, wide + 1)[None, :], 0, x.shape[0] - 1)]
     deviation = np.abs(around - around.mean(axis=1, keepdims=True))
     width = np.count_nonzero(deviation > 0.5 * deviation.max(axis=1, keepdims=True), axis=1) / fs
     return amplitude, sharpness, width
+
+
+def _largest_fixed_step_slope(x, peaks, fs, half, step_s, margin=2) -> np.ndarray:
+    """The largest |difference| / ``step_s`` (per second) between neighbouring points ``step_s`` apart spanning each
+    peak's +-``half`` samples, on the cubic spline through the window's samples (``margin`` more each side, so the
+    spline's ends stay outside). At ``fs`` = 1 / ``step_s`` the points are the samples: the one-sample differences."""
+    offsets = np.arange(-half - margin, half + margin + 1)
+    samples = x[np.clip(peaks[:, None] + offsets[None, :], 0, x.shape[0] - 1)]
+    spline = scipy.interpolate.CubicSpline(offsets / fs, samples, axis=1)
+    steps = int(np.floor(2 * half / (fs * step_s) + 1e-9))
+    values = spline(-half / fs + np.arange(steps + 1) * step_s)
+    return np.abs(np.diff(values, axis=1)).max(axis=1) / step_s
 
 
 def qrs_windows(cleaned, peaks, fs, half_width_s) -> np.ndarray:
@@ -658,7 +675,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
     ratio = float(config.rpeak_searchback)
     detect_signal = np.asarray(detect_signal, dtype=np.float64)
     second = float(config.rpeak_second_proposer)
-    feature = slope_feature(detect_signal, fs) if second > 0 and peaks.size >= 3 else None
+    feature = (slope_feature(detect_signal, fs, float(config.rpeak_guard_slope_step_s))
+               if second > 0 and peaks.size >= 3 else None)
     if ratio > 0 and peaks.size >= 3:
         peaks = _search_back(peaks, cleaned, detect_signal, fs, config, amplitude, feature)
     if second > 0 and peaks.size >= 3:
@@ -1030,11 +1048,46 @@ def small_wide(peaks, cleaned, fs, ratio, constants: GuardConstants | None = Non
     return (amplitude < constants.wide_amplitude * reference) & (width > ratio * width_reference)
 
 
-def slope_feature(detect_signal, fs) -> np.ndarray:
+# the last signal's fixed-step slope, one entry: the detector's region rule and the guard's slope feature take the slope
+# of the same signal (find_rpeaks at the detector's rate), so the second asks the spline no more (run s40-slope2's
+# timing: a spline per call was most of the feature's cost)
+_LAST_FIXED_STEP_SLOPE: dict = {}
+
+
+def fixed_step_slope(x, fs, step_s) -> np.ndarray:
+    """The slope of ``x`` (per second, float64, same length) as the central difference over +-``step_s`` seconds on
+    the cubic spline through the samples: a slope whose response to a QRS does not fall with the rate as np.gradient's
+    one-sample difference does. At ``fs`` = 1 / ``step_s`` it is np.gradient's central difference x ``fs`` away from
+    the ends. The region rule's slope (``rpeaks._findpeaks_neurokit``'s ``gradient_step``) and ``slope_feature``'s.
+    Read-only; the last signal's is kept and returned again for an equal signal, rate and step."""
+    x = np.asarray(x, dtype=np.float64)
+    key = (float(fs), float(step_s), x.size)
+    last = _LAST_FIXED_STEP_SLOPE.get(key)
+    if last is not None and np.array_equal(last[0], x):
+        return last[1]
+    t = np.arange(x.size) / float(fs)
+    spline = scipy.interpolate.CubicSpline(t, x)
+    slope = (spline(t + step_s) - spline(t - step_s)) / (2.0 * step_s)
+    slope.flags.writeable = False
+    _LAST_FIXED_STEP_SLOPE.clear()
+    _LAST_FIXED_STEP_SLOPE[key] = (x.copy(), slope)
+    return slope
+
+
+def slope_feature(detect_signal, fs, step_s=0.0) -> np.ndarray:
     """The ``neurokit`` detector's feature: ``|gradient|`` of ``detect_signal`` summed over 0.1 s, centred on
-    each sample (float64, same length). The search back and the second proposer pick their candidates on it."""
+    each sample (float64, same length). The search back and the second proposer pick their candidates on it.
+    ``step_s`` > 0 (``SignalConfig.rpeak_guard_slope_step_s``, run s40-slope2): the slope is ``fixed_step_slope``'s,
+    in the same units as np.gradient's (per sample)."""
     x = np.asarray(detect_signal, dtype=np.float64)
     smooth = max(1, int(round(0.1 * float(fs))))
+    if step_s > 0 and x.size >= 4:
+        slope = np.abs(fixed_step_slope(x, fs, step_s)) / float(fs)
+        cumulative = np.concatenate([[0.0], np.cumsum(slope)])
+        feature = np.zeros(x.size)
+        if x.size >= smooth:
+            feature[smooth // 2:smooth // 2 + x.size + 1 - smooth] = cumulative[smooth:] - cumulative[:-smooth]
+        return feature
     if x.size < 2 or x.size < smooth:
         cumulative = np.concatenate([[0.0], np.cumsum(np.abs(np.gradient(x)))])
         feature = cumulative[smooth:] - cumulative[:-smooth]   # boxcar sum over 0.1 s from each sample
@@ -1070,7 +1123,7 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     if level <= 0 or peaks.size < 3:
         return peaks
     if feature is None:
-        feature = slope_feature(detect_signal, fs)
+        feature = slope_feature(detect_signal, fs, float(config.rpeak_guard_slope_step_s))
     min_distance = max(1, int(round(config.min_rr_s * fs)))
     step = max(1, int(fs // 100))   # the feature is smoothed over 0.1 s: a ~100 Hz grid finds its maxima
     coarse = feature[::step]
@@ -1379,7 +1432,7 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feat
         if not prepared:  # only records with a long gap pay for these
             prepared = True
             if feature is None:
-                feature = slope_feature(detect_signal, fs)
+                feature = slope_feature(detect_signal, fs, float(config.rpeak_guard_slope_step_s))
             if shape_on:   # qrs_shapes' amplitude is qrs_amplitudes': one pass gives the three
                 shape_amplitude, sharpness, width = qrs_shapes(cleaned, peaks, fs, const)
                 amplitude = shape_amplitude if amplitude is None else amplitude

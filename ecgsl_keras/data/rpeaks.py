@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.interpolate
 import scipy.signal
 
 from ecgsl_keras.config import SignalConfig
@@ -233,9 +232,7 @@ def _findpeaks_neurokit(x, fs, mindelay=0.3, keep="prominent", smoothwindow=0.1,
     fs = float(fs)
     if gradient_step > 0:
         # the rule's threshold is a ratio of two slopes, so the units (per second here, per sample below) cancel
-        t = np.arange(x.size) / fs
-        spline = scipy.interpolate.CubicSpline(t, x)
-        slope = (spline(t + gradient_step) - spline(t - gradient_step)) / (2.0 * gradient_step)
+        slope = rpeak_guard.fixed_step_slope(x, fs, gradient_step)
     else:
         slope = np.gradient(x)
     smoothgrad = signal_smooth(np.abs(slope), kernel="boxcar", size=int(np.rint(smoothwindow * fs)))

@@ -64,7 +64,8 @@ from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat
                                           correct_apex, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
                                           pvc_run_like,
                                           qrs_amplitudes, qrs_residual, qrs_shapes, qrs_windows, record_p_wave,
-                                          record_templates, second_proposer, sign_changes, slope_feature, small_noisy,
+                                          record_templates, second_proposer, sign_changes, slope_feature,
+                                          fixed_step_slope, small_noisy,
                                           small_wide, splits_two_beats, t_wave_like, template_like, template_sample,
                                           wide_p_wave_like, wide_restrict, without_own_t_wave)
 from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, refine_rpeaks
@@ -75,6 +76,7 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
     # re-exports (module docstring): the names that live in filters / rpeaks / rpeak_guard
     "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks",
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
+    "fixed_step_slope",
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",
     "record_p_wave", "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "pvc_run_like",
     "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict",

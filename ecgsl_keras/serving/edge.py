@@ -109,7 +109,7 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
                              "rpeak_run_add_sharpness", "rpeak_rescue_wide",
                              "rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude", "rpeak_minimum_gap_final",
                              "rpeak_minimum_gap_after_guard", "rpeak_region_mean_cap",
-                             "rpeak_region_interpolated", "rpeak_region_gradient_step_s",
+                             "rpeak_region_interpolated", "rpeak_region_gradient_step_s", "rpeak_guard_slope_step_s",
                              "rpeak_minimum_gap_new_only", "rpeak_minimum_gap_pair",
                              "rpeak_minimum_gap_pair_guarded", "rpeak_minimum_gap_pair_slope",
                              "rpeak_minimum_gap_pair_correlation", "rpeak_minimum_gap_pair_templates",
