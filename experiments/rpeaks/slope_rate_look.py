@@ -15,7 +15,6 @@ Prints one JSON object last.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -28,6 +27,7 @@ import region_rate as RR  # noqa: E402
 from block21_seam import JOINS  # noqa: E402
 from cluster import match, rhythm_signals  # noqa: E402
 from detect_rate import detect_at_rate  # noqa: E402
+from look_cli import look_parser  # noqa: E402
 from t_wave_rate_look import near, origin, run_staged  # noqa: E402
 
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
@@ -97,10 +97,7 @@ def look(data_dir, rid) -> dict:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     args = parser.parse_args(argv)
     if not Path(args.data_dir).is_dir():
         print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
