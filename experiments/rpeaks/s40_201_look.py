@@ -247,7 +247,13 @@ def summarise(builds) -> dict:
     first = next(iter(builds.values()))
     same = all([r["at_100"] for r in b["beats"]] == [r["at_100"] for r in first["beats"]] and b["native"] == first["native"]
                for b in builds.values())
-    return {"seeds": n, "same_false_beats_every_seed": same, "false_100_per_seed": round(sum(b["100_mapped"]["FP"] for b in builds.values()) / n, 1),
+    spread = lambda v: [round(float(np.min(v)), 3), round(float(np.median(v)), 3), round(float(np.max(v)), 3)]  # noqa: E731
+    return {"seeds": n, "same_false_beats_every_seed": same,
+            "min_median_max": {"after_prev_ms": spread([r["after_prev_ms"] for r in rows]),
+                               "rr_fraction": spread([r["rr_fraction"] for r in rows]),
+                               **{f"{m}_100": spread([r["shape_100"][m] for r in rows])
+                                  for m in ("amplitude", "sharpness", "width")},
+                               "t_wave_corr_100": spread([r["t_wave_100"]["wave_corr"] for r in rows])}, "false_100_per_seed": round(sum(b["100_mapped"]["FP"] for b in builds.values()) / n, 1),
             "false_native_per_seed": round(sum(b["native"]["FP"] for b in builds.values()) / n, 1),
             "origins_100": dict(total("origins_100")), "kinds": dict(total("kinds")),
             "native_fates": dict(total("native_fates").most_common()), "causes": dict(total("causes").most_common()),
