@@ -213,6 +213,13 @@ def look_build(built, fs, config) -> dict:
                 m = measures(kept, np.array([at]), sig, rate, constants, corr)[0]
                 row[f"t_wave_{name}"] = {k: m[k] for k in T_MEASURES}
                 row[f"t_wave_{name}"]["fails"] = failing(m, constants)
+        if fate == "t_wave_like":
+            # the native check that dropped it, in its own context
+            call_n = next(c for c in calls_n if c[0] == "t_wave_like" and c[1] == "guard_rpeaks" and near(c[2], q_n, tol_n)
+                          and c[3][int(np.argmin(np.abs(c[2] - q_n)))])
+            at_n = int(call_n[2][int(np.argmin(np.abs(call_n[2] - q_n)))])
+            m = measures(call_n[4], np.array([at_n]), cleaned, fs, constants, corr)[0]
+            row["t_wave_native_own"] = {k: m[k] for k in T_MEASURES}
         rows.append(row)
     causes = Counter(f"{r['origin_100']}|{r['kind']}|native:{r['native']}" for r in rows)
     return {"native": {"TP": tp_n, "FN": fn_n, "FP": fp_n}, "100_mapped": {"TP": tp_h, "FN": fn_h, "FP": fp_h},
@@ -235,6 +242,10 @@ def summarise(builds) -> dict:
                                for rate in ("100", "native") for m in ("amplitude", "sharpness", "width")}
         by_fate_shape[fate]["rr_fraction_median"] = round(float(np.median([r["rr_fraction"] for r in sel
                                                                            if r["rr_fraction"] is not None])), 3)
+    spread = lambda v: [round(float(np.min(v)), 3), round(float(np.median(v)), 3), round(float(np.max(v)), 3)]  # noqa: E731
+    own = [(r["t_wave_100"], r["t_wave_native_own"]) for r in rows if "t_wave_native_own" in r]
+    vetoed_natively = {f"{rate}_{m}": spread([pair[i][m] for pair in own]) for i, rate in enumerate(("100", "native"))
+                       for m in ("wave_corr", "members")} if own else {}
     t_wave = {}
     for name in ("100", "100_without_other_false", "native_mapped", "up360_mapped"):
         sel = [r[f"t_wave_{name}"] for r in rows if f"t_wave_{name}" in r]
@@ -247,7 +258,6 @@ def summarise(builds) -> dict:
     first = next(iter(builds.values()))
     same = all([r["at_100"] for r in b["beats"]] == [r["at_100"] for r in first["beats"]] and b["native"] == first["native"]
                for b in builds.values())
-    spread = lambda v: [round(float(np.min(v)), 3), round(float(np.median(v)), 3), round(float(np.max(v)), 3)]  # noqa: E731
     return {"seeds": n, "same_false_beats_every_seed": same,
             "min_median_max": {"after_prev_ms": spread([r["after_prev_ms"] for r in rows]),
                                "rr_fraction": spread([r["rr_fraction"] for r in rows]),
@@ -258,6 +268,9 @@ def summarise(builds) -> dict:
             "origins_100": dict(total("origins_100")), "kinds": dict(total("kinds")),
             "native_fates": dict(total("native_fates").most_common()), "causes": dict(total("causes").most_common()),
             "shape_by_native_fate": by_fate_shape,
+            "dropped_by_a_check_100": sum(any(c["dropped"] for c in r["checks_100"]) for r in rows),
+            "checks_100": dict(Counter(c["check"] for r in rows for c in r["checks_100"])),
+            "t_wave_where_native_vetoes_min_median_max": vetoed_natively,
             "small_wide_separation_totals": {rate: {p: {c: sum(b["small_wide_separation"][rate][p][c]
                                                                 for b in builds.values()) for c in ("false", "true")}
                                                     for p in next(iter(builds.values()))["small_wide_separation"][rate]}
