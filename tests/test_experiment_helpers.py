@@ -125,3 +125,36 @@ def test_finish_lever_writes_both_results_and_one_summary_line(tmp_path, capsys)
                                                    "seconds": 1.5}
     T.finish_lever(tmp_path / "w2.json", {"command": "c", "records": {}}, None, "lever", "cv")   # the step not run
     assert json.loads(capsys.readouterr().out) == {"command": "c", "records": {}}
+
+
+def test_region_rate_leave_one_record_out_choice():
+    """Run s40-tw's choice: each record counted at the value chosen on the other records (0.85 on a tie), the point
+    ``loro`` carries that value's counts and changes; the value chosen on all records is the lower sum."""
+    from experiments.rpeaks import region_rate as R
+
+    run = R.RUNS["s40-tw"]
+    rhythms = R.RHYTHMS
+
+    def counts(rid, fp):   # fp: value -> FP per rhythm; FN 0, TP 100
+        out = {}
+        for v, n in fp.items():
+            for r in rhythms:
+                out[f"{rid}|{r}|s58_100_{v}"] = [100, 0, n]
+                out[f"{rid}|{r}|s58_100_{v}|changes"] = [0, 0, n, 0]
+        return out
+
+    fps = {"a": {"tw085": 1, "tw080": 0}, "b": {"tw085": 1, "tw080": 0}, "c": {"tw085": 0, "tw080": 5}}
+    per_record = {rid: {"other": counts(rid, fp), "block21": {k: counts(rid, fp) for k in R.SEEDS}}
+                  for rid, fp in fps.items()}
+    # per record FN + FP at 100 Hz: three other rhythms plus block21's mean over the seeds
+    assert R.record_errors_at_100(per_record, "c", "tw080") == 20.0
+    chosen_all, chosen, composite = R.leave_one_record_out(run, per_record, ["a", "b", "c"])
+    # all: tw085 4 + 4 + 0 = 8, tw080 0 + 0 + 20 = 20; without c: tw080 (0 against 8); without a: tw085 (4 against 20)
+    assert chosen_all == "tw085"
+    assert chosen == {"a": "tw085", "b": "tw085", "c": "tw080"}
+    assert composite["c"]["other"]["c|normal|loro"] == [100, 0, 5]
+    assert composite["a"]["block21"][R.SEEDS[0]]["a|block21|loro|changes"] == [0, 0, 1, 0]
+    # a tie goes to the first value (0.85, the smaller change)
+    tie = {rid: {"other": counts(rid, {"tw085": 1, "tw080": 1}),
+                 "block21": {k: counts(rid, {"tw085": 1, "tw080": 1}) for k in R.SEEDS}} for rid in ("a", "b")}
+    assert R.choose(tie, ["tw085", "tw080"], ["a", "b"]) == "tw085"
