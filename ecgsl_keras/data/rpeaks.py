@@ -41,6 +41,13 @@ GAP_SIGNAL_OPTIONS = ("rpeak_minimum_gap_wide", "rpeak_minimum_gap_amplitude", "
 _OWN_CLEANING = ("pantompkins1985", "hamilton2002", "elgendi2010", "engzeemod2012", "emrich2023")
 
 
+def _runs_own_findpeaks(method, keep, keep_first_beat) -> bool:
+    """Whether ``detect_rpeaks`` runs ``_findpeaks_neurokit`` (which takes the Python-only options of
+    ``FINDPEAKS_OPTIONS``) rather than neurokit2's own detector: the ``"neurokit"`` method with a ``mindelay_keep``
+    other than ``"first"`` or with ``keep_first_beat``."""
+    return method == "neurokit" and (keep != "first" or bool(keep_first_beat))
+
+
 def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifacts=False,
                   clean_method=None, **options) -> np.ndarray:
     """R-peak sample indices (int64, sorted, unique): the detector of ``neurokit2.ecg_peaks(method=...)``.
@@ -64,7 +71,7 @@ def detect_rpeaks(signal, fs, method="neurokit", cleaned=False, correct_artifact
         try:
             keep = options.pop("mindelay_keep", "first")
             keep_first_beat = bool(options.pop("keep_first_beat", False))
-            if method == "neurokit" and (keep != "first" or keep_first_beat):
+            if _runs_own_findpeaks(method, keep, keep_first_beat):
                 peaks = _findpeaks_neurokit(x, fs, keep=keep, keep_first_beat=keep_first_beat, **options)
             else:
                 peaks = nk.ecg_findpeaks(x, sampling_rate=_nk_rate(fs), method=method, **options)["ECG_R_Peaks"]
@@ -432,12 +439,10 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
     # them (SignalConfig.validate); a set field (> 0, or True) passes as the keyword FINDPEAKS_OPTIONS names. A config
     # built in Python (not read from JSON) is not validated on construction, so the one combination that would reach
     # another detector (neurokit2's own, or another method) as an unknown keyword is refused here by name
-    # (detect_rpeaks' routing: _findpeaks_neurokit runs for 'neurokit' with a keep other than 'first' or with
-    # rpeak_keep_first_beat)
     set_options = [field for field, _ in FINDPEAKS_OPTIONS
                    if getattr(config, field) > 0 and field != "rpeak_keep_first_beat"]
-    if set_options and not (config.rpeak_method == "neurokit"
-                            and (config.rpeak_mindelay_keep != "first" or config.rpeak_keep_first_beat)):
+    if set_options and not _runs_own_findpeaks(config.rpeak_method, config.rpeak_mindelay_keep,
+                                               config.rpeak_keep_first_beat):
         raise ConfigError("<config>", "bad_config", f"{', '.join(set_options)} apply to the 'neurokit' method with "
                                                     "rpeak_mindelay_keep other than 'first' (got "
                                                     f"{config.rpeak_method!r}, {config.rpeak_mindelay_keep!r})")
