@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecgsl_keras.errors import ConfigError
+from ecgsl_keras.fileio import atomic_path
 
 TFLITE_IDENTIFIER = b"TFL3"
 
@@ -85,9 +86,8 @@ def strip_file(path) -> dict:
     except ValueError as exc:
         raise ConfigError(path, "corrupt_file", str(exc)) from None
     if stripped != data:
-        tmp = path.with_name(f".{path.name}.strip-tmp")
-        tmp.write_bytes(stripped)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(stripped)
     return {"bytes_before": len(data), "bytes_after": len(stripped)}
 
 
