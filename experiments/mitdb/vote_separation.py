@@ -40,10 +40,14 @@ median of its lead-2 noise ratios (lead-2 signal quality).
 
 Separation (``look``): for each quantity, side and w, the AUROC of the named contrast (P(223's removed true V has the
 larger value); 0.5 is none, 0 or 1 full) and of the pooled one (every record's removed true V against every record's
-removed non-V). The best single threshold is chosen per record group: for each of DS1's 8 inner groups, direction and
-threshold maximise the balanced accuracy (true V kept + non-V released, each as a share) over the OTHER 7 groups'
-removed decisions (every record, pooled), and are applied to the held-out group; the counts are the sums over the
-groups (left out: per seed mean). The in-sample best threshold of the named contrast is reported as an upper bound.
+removed non-V); the same two AUROCs over the added decisions (223's added true V against the four records' added
+non-V; every record's) are reported beside them. The best single threshold is chosen per record group: for each of
+DS1's 8 inner groups, direction and threshold maximise the balanced accuracy (true V kept + non-V released, each as a
+share) over the OTHER 7 groups' removed decisions (every record, pooled), and are applied to the held-out group; the
+counts are the sums over the groups (left out: per seed mean). The in-sample best threshold of the named contrast is
+reported as an upper bound. Added after the first figures of the look (a report, outside ``ROOM_RULE``): the same
+per-group threshold over the ADDED decisions (``group_threshold_added``: "kept" there means the vote may turn the
+beat into V; 223's added true V against the four records' added non-V).
 
 Room to spare (``ROOM_RULE``, fixed before any figure of the look): a quantity qualifies for a committed plan only if,
 on both sides and at each w of ``W_GRID``, its named AUROC is at least 0.9 from 0.5's far side (max(a, 1 - a) >= 0.9)
@@ -76,6 +80,7 @@ KEY = "vote_separation_s41"
 W_GRID = (0.15, 0.3)                       # run v60's LEAD2_VOTE_GRID
 KEPT_RECORD = "223"                        # the true V a gate must keep
 RELEASED_RECORDS = ("208", "203", "108", "220")   # the false V a gate must let the vote remove
+REPORTED_RECORDS = ("223", "207", "106", "203", "108", "208", "220")   # per-record counts, zeros included
 ROOM_AUC, ROOM_KEPT, ROOM_RELEASED = 0.9, 0.8, 0.8
 ROOM_RULE = (
     "fixed before any figure of the look: a quantity qualifies for a committed plan only if, on both sides (inner "
@@ -276,9 +281,9 @@ def step_collect(work: Path, mitdb_dir: Path) -> dict:
     for side, f in (("inner", collect_inner), ("left_out", collect_left_out)):
         np.savez_compressed(cache / f"{side}.npz", **f(*args))
         log.info("%s rows written", side)
-    return {"cache": str(cache), "checks": "inner w = 0 / 0.15 / 0.3 reproduce key v_lead2_vote_build; left-out w = 0 "
-                                          "reproduces v_gate_and_lead2_left_out, w = 0.15 / 0.3 v_lead2_keep_v_nested's "
-                                          "forced unprotected rows"}
+    return {"cache": str(cache),
+            "checks": "inner w = 0 / 0.15 / 0.3 reproduce key v_lead2_vote_build; left-out w = 0 reproduces "
+                      "v_gate_and_lead2_left_out, w = 0.15 / 0.3 v_lead2_keep_v_nested's forced unprotected rows"}
 
 
 # ---- the look
@@ -404,7 +409,8 @@ def _in_sample(x, pos, neg) -> dict:
     if d is None:
         return None
     return {"direction": ">=" if d == 1 else "<=", "threshold": _r(t), "balanced_acc": _r(ba),
-            "kept_share_223": _r(_keeps(x[pos], d, t).mean()), "released_share_four": _r(1 - _keeps(x[neg], d, t).mean())}
+            "kept_share_223": _r(_keeps(x[pos], d, t).mean()),
+            "released_share_four": _r(1 - _keeps(x[neg], d, t).mean())}
 
 
 def _medians(x, m) -> dict:
@@ -424,22 +430,27 @@ def look_side(data: dict, side: str) -> dict:
         neg = np.isin(rem["rec"], RELEASED_RECORDS) & ~rem["true_v"]
         counts = {}
         for kind, d in (("removed", rem), ("added", add)):
-            by = {}
+            by = {r: {"true_V": 0, "non_V": 0} for r in REPORTED_RECORDS}
             for r, tv in zip(d["rec"], d["true_v"]):
-                key = "true_V" if tv else "non_V"
-                by.setdefault(str(r), {"true_V": 0, "non_V": 0})[key] += 1
+                by.setdefault(str(r), {"true_V": 0, "non_V": 0})["true_V" if tv else "non_V"] += 1
             counts[kind] = {r: {k: _r(n / n_seeds, 2) for k, n in c.items()} for r, c in sorted(by.items())}
+            counts[kind]["all"] = {"true_V": _r(d["true_v"].sum() / n_seeds, 2),
+                                   "non_V": _r((~d["true_v"]).sum() / n_seeds, 2)}
         per_q = {}
         for k in QUANTITIES:
             x = rem["q"][k]
             a_named = auc(x[pos], x[neg])
             a_pooled = auc(x[rem["true_v"]], x[~rem["true_v"]])
             a_added = auc(add["q"][k][add["true_v"]], add["q"][k][~add["true_v"]])
+            a_named_added = auc(add["q"][k][(add["rec"] == KEPT_RECORD) & add["true_v"]],
+                                add["q"][k][np.isin(add["rec"], RELEASED_RECORDS) & ~add["true_v"]])
             per_q[k] = {"auc_named": _r(a_named), "separation_named": _r(None if a_named is None else max(a_named,
                                                                                                        1 - a_named)),
                         "auc_pooled_removed": _r(a_pooled), "auc_pooled_added": _r(a_added),
+                        "auc_named_added": _r(a_named_added),
                         "named_223_true_V": _medians(x, pos), "named_four_non_V": _medians(x, neg),
                         "group_threshold": _group_thresholds(rem, k, n_seeds),
+                        "group_threshold_added": _group_thresholds(add, k, n_seeds),
                         "in_sample_named": _in_sample(x, pos, neg)}
         out[str(w)] = {"counts_per_seed": counts,
                        "named": {"223_true_V_removed_per_seed": _r(pos.sum() / n_seeds, 2),
