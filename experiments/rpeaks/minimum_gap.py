@@ -1791,6 +1791,20 @@ def main(argv=None) -> int:
                               "recommended": bool(not_above and (b21_met or b21_higher) and not any(under.values())
                                                   and capped and within is not False),
                               "speed_checked": speed is not None}
+            # a look after the counts (chooses nothing): each option point's changes against the baseline minus run
+            # s64's point's, per rhythm on all 22 records, mean over the seeds (net beats found / false beats added)
+            s64_name = SHORT[f"{BASELINE}__{suffix(S64_POINT)}"]
+            result["net_vs_s64_point_all_22_mean"] = {
+                n: {r: {key: round(float(np.mean([v["changes_all_22"][n][r][key] - v["changes_all_22"][s64_name][r][key]
+                                                  for v in per_seed.values()])), 1)
+                        for key in ("found", "lost", "false_added", "false_removed")} for r in RHYTHMS}
+                for n in per_seed["0"]["changes_all_22"] if AGAINST_S51[args.run] in n}
+            result["net_vs_s64_point_per_record_k0"] = {
+                n: {rid: [c["found"] - per_seed["0"]["changes_per_record"][s64_name].get(rid, {}).get("found", 0),
+                          c["false_added"] - per_seed["0"]["changes_per_record"][s64_name].get(rid, {}).get(
+                              "false_added", 0)]
+                    for rid, c in rows.items()}
+                for n, rows in per_seed["0"]["changes_per_record"].items() if AGAINST_S51[args.run] in n}
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
