@@ -471,6 +471,37 @@ copy (``cluster.score_point``), and run s58b's figures must be reproduced from t
 s58's point in the same loop: ``--repeats 7 --beside s37_first_gap0.25_final0.5_after_pair0.6_corr0.9``, written to
 ``rpeaks_s64_blocked_p_gap_speed_beside.json``.)
 
+Run s65a (``--run s65a``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s65a_cluster_amplitude_plan.json`` by ``--plan``, before any count of run s65a): no new
+option. The guard's cluster rescue (``rpeak_guard.cluster_like``, ``SignalConfig.rpeak_rescue_cluster`` = 0.9 at run
+s37's point; in ``guard_keep`` and for the second proposer's candidates) keeps a peak the amplitude check drops when at
+least ``cluster_min`` kept peaks around it share its QRS shape and its amplitude is at least
+``GuardConstants.cluster_amplitude`` (0.3) x the 75th percentile of theirs. The grid lowers that constant on run s64's
+point (``rpeak_guard_constants``' ``cluster_amplitude`` = c, with ``blocked_p_gap`` = 1.3 and run s37's other
+overrides). NOT blind: aimed by run s64's held-out look (``rpeaks_s64_block21_look.json``: 27.6 of block21's misses per
+seed at run s58's point are the amplitude check's) and run s65a's look at the peaks the check drops at run s64's point
+(``amplitude_look.py``, ``rpeaks_s65a_amplitude_look.json``, k = 0, normal and block21 of the 22 records): the true
+beats it drops that a rescue nearly keeps are those whose shape repeats around them (114, 205, 208, 106: 0.2-0.3 x
+their cluster's amplitude), while 109's small PVCs fail both the shape rescue's amplitude (0.21-0.23 < 0.25) and width
+(1.7-1.8 > 1.5) and have no cluster. c in ``S65A_CLUSTER_AMPLITUDE`` = {0.25, 0.2, 0.15} is read from that look. On
+run s58b's builder. Grid (``GRIDS["s65a"]``): the baseline, run s51's point, run s58's point, run s64's point, then run
+s64's point with each c. Chosen leave one record out as in runs s48-s64. Keep rule ``KEEP_RULE_AGAINST_S51["s65a"]``
+(the lead's brief). Counts in /work/runs/s41-amp/counts, a copy of run s64's cache (the original left as it is) made
+before any count, with run s64's g = 1.3 point's keys taken out of the copy so that the point is recounted on every
+build; run s58b's and run s64's other points are not counted again, the baseline is recounted on every build and must
+equal the copy (``cluster.score_point``), and run s58b's and run s64's held-out figures must be reproduced from the
+counts (``recount_equals_s58b``, ``recount_equals_s64``):
+
+    cp -r /work/runs/s40-block21/s58b_counts /work/runs/s41-amp/counts   # then drop the bpgap1.3 keys (--strip-s64)
+    python experiments/rpeaks/amplitude_look.py --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65a_amplitude_look.json
+    python experiments/rpeaks/minimum_gap.py --run s65a --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65a_cluster_amplitude_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s65a --strip-s64 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65a_cluster_amplitude.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s65a --per-record-min --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s65a_cluster_amplitude_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -606,9 +637,22 @@ def blocked_p_gap_point(gap) -> dict:
 
 
 GRIDS["s64"] = [S51_POINT, S58_POINT] + [blocked_p_gap_point(g) for g in S64_BLOCKED_P_GAP]
-FIXED_BUILDER = ("s58r", "s60", "s58b", "s61", "s62", "s63", "s64")
+# run s65a: run s64's point (g = 1.3) with the cluster rescue's amplitude floor (GuardConstants.cluster_amplitude,
+# shipped 0.3) lowered to c, through the same rpeak_guard_constants; fixed before any count of run s65a, NOT blind (read
+# from run s65a's held-out look, module docstring)
+S64_POINT = blocked_p_gap_point(S64_BLOCKED_P_GAP[-1])
+S65A_CLUSTER_AMPLITUDE = (0.25, 0.2, 0.15)
+
+
+def cluster_amplitude_point(amplitude) -> dict:
+    """Run s64's point with ``GuardConstants.cluster_amplitude`` = ``amplitude`` (run s65a)."""
+    return dict(S64_POINT, rpeak_guard_constants=dict(S64_POINT["rpeak_guard_constants"], cluster_amplitude=amplitude))
+
+
+GRIDS["s65a"] = [S51_POINT, S58_POINT, S64_POINT] + [cluster_amplitude_point(c) for c in S65A_CLUSTER_AMPLITUDE]
+FIXED_BUILDER = ("s58r", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a")
 OWN_ONSET = ("s58b",)          # the rescores whose block21 cut starts before each blocked beat's own QRS onset too
-BUILDS_OWN_ONSET = ("s58b", "s61", "s62", "s63", "s64")   # every run that builds block21 with the own-onset cut (run s58b's builder)
+BUILDS_OWN_ONSET = ("s58b", "s61", "s62", "s63", "s64", "s65a")   # every run that builds block21 with the own-onset cut (run s58b's builder)
 # run s61 starts from run s58b's counts (block21 per seed; the other rhythms where it wrote them, else run s58r's copy)
 S58B_CACHE = "/work/runs/s38-rpeaks2/s58b/counts"
 BUILDER_FIX = ("run s60's builder fix (a measurement fix, not a lever): block21's and pause's noise leaves out the TP "
@@ -624,11 +668,11 @@ BUILDER_FIX_S58B = ("run s58b's builder fix (a measurement fix, not a lever), on
                     "at the cut's start on every seed). Changes block21 only; every record's block21 is recounted")
 # the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
 REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r", "s61": "s58b", "s62": "s58b",
-             "s63": "s58b", "s64": "s58b"}
+             "s63": "s58b", "s64": "s58b", "s65a": "s64"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
 AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
                "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr", "s61": "_wtpl",
-               "s62": "_walign", "s63": "_wacon", "s64": "_bpgap"}
+               "s62": "_walign", "s63": "_wacon", "s64": "_bpgap", "s65a": "_camp"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -641,7 +685,7 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts",
           "s58b": "/work/runs/s38-rpeaks2/s58b/counts", "s61": "/work/runs/s38-rpeaks3/s61/counts",
           "s62": "/work/runs/s39-s62/counts", "s63": "/work/runs/s39-s63/counts",
-          "s64": "/work/runs/s40-block21/s58b_counts"}
+          "s64": "/work/runs/s40-block21/s58b_counts", "s65a": "/work/runs/s41-amp/counts"}
 # run s63 starts from a copy of run s62's cache (S62_CACHE, read only), copied into CACHES["s63"] before any count
 S62_CACHE = CACHES["s62"]
 # run s58b starts its normal / pause / bigeminy counts from a copy of run s58r's cache (the original left as it is)
@@ -660,7 +704,7 @@ EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_c
                "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast",
                "s58b": "rpeaks_s58b_builder_own_onset", "s61": "rpeaks_s61_wide_template",
                "s62": "rpeaks_s62_wide_aligned", "s63": "rpeaks_s63_wide_aligned_contrast",
-               "s64": "rpeaks_s64_blocked_p_gap"}
+               "s64": "rpeaks_s64_blocked_p_gap", "s65a": "rpeaks_s65a_cluster_amplitude"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -739,6 +783,14 @@ KEEP_RULE_AGAINST_S51 = {
             "chosen point is an option point, and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py, "
             "per-record minimum of interleaved repeats); fixed before any count of run s64 (not blind: the lever and g "
             "are read from run s64's held-out look and probe of block21's misses at run s58's point)"),
+    "s65a": ("run s64's point with the cluster rescue's amplitude floor lowered (GuardConstants.cluster_amplitude "
+             "through rpeak_guard_constants) is recommended when, on run s58b's builder, the held-out FN + FP over the "
+             "four rhythms is not above run s64's (rpeaks_s64_blocked_p_gap.json) on EVERY one of the five builder "
+             "seeds, block21's held-out Se is at least 0.997 on every seed or else higher than run s64's on every seed, "
+             "no rhythm's mean held-out Se or +P over the seeds is under 0.997, the most chosen point is an option "
+             "point, and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py, per-record minimum of "
+             "interleaved repeats); fixed before any count of run s65a (not blind: the lever and c are read from run "
+             "s64's and run s65a's held-out looks at block21's amplitude-check misses)"),
     "s58r": ("none: run s58's grid rescored on run s60's builder fix (no new option, no keep decision; the keep entry "
              "only compares it with run s58's figures on the old builder)"),
     "s58b": ("none: run s58's grid counted on run s58b's builder fix (block21's cut before each blocked beat's own QRS "
@@ -941,6 +993,32 @@ GRID_S64 = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
                          "bigeminy); g = 1.3 would keep the four block21 beats and none of the false ones, 1.25 two "
                          "false, 1.2 three true and five false: NOT blind, g is read from held-out figures; the point "
                          "is still chosen leave one record out, and seeds 1-4 were not probed"}
+GRID_S65A = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3",
+             "cluster_amplitude": [G.GuardConstants().cluster_amplitude, *S65A_CLUSTER_AMPLITUDE],
+             "points": ["s37_first", "s37_first_gap0.25_final0.5_after", "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+                        "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3",
+                        *(f"s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_camp{c}"
+                          for c in S65A_CLUSTER_AMPLITUDE)],
+             "form": "run s64's point (run s58's with GuardConstants.blocked_p_gap = 1.3); its guard's cluster rescue "
+                     "(rpeak_guard.cluster_like at rpeak_rescue_cluster = 0.9, in guard_keep and for the second "
+                     "proposer's candidates) keeps a dropped peak whose QRS window correlates at least 0.9 with at "
+                     "least cluster_min kept peaks among the cluster_neighbours each side when its amplitude is at least "
+                     "c x the 75th percentile of theirs (GuardConstants.cluster_amplitude, shipped 0.3), set through "
+                     "the point's rpeak_guard_constants with run s64's overrides kept (no new option); the baseline, "
+                     "run s51's point, run s58's point, run s64's point, then it with each c",
+             "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS "
+                        "onset), as runs s62-s64",
+             "blind": False,
+             "read_from": "run s64's held-out look (rpeaks_s64_block21_look.json: block21's amplitude-check misses, 27.6 "
+                          "per seed, the same beats on every seed) and run s65a's held-out look at k = 0 "
+                          "(amplitude_look.py, rpeaks_s65a_amplitude_look.json, normal and block21 of the 22 records): "
+                          "of the true beats the amplitude check drops at run s64's point, those a rescue nearly keeps "
+                          "repeat a shape around them (114, 205, 208, 106: cluster amplitude 0.2-0.3); the shape and "
+                          "deep rescues nearly keep none (109's PVCs: 0.21-0.23 x the reference, 1.7-1.8 x the width); "
+                          "the dropped peaks that are no beat and would pass c = 0.2 are mostly 108's blocked P waves "
+                          "in block21 (180-240 ms before a blocked beat), which the P-wave and blocked-P-wave checks "
+                          "see after the amplitude check: NOT blind, c is read from held-out figures; the point is "
+                          "still chosen leave one record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -977,6 +1055,8 @@ def suffix(options) -> str:
         out += f"_wacon{options['rpeak_rescue_wide_aligned_contrast']}"
     if "rpeak_guard_constants" in options:
         out += f"_bpgap{dict(options['rpeak_guard_constants'])['blocked_p_gap']}"
+        if "cluster_amplitude" in dict(options["rpeak_guard_constants"]):
+            out += f"_camp{dict(options['rpeak_guard_constants'])['cluster_amplitude']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -1000,7 +1080,7 @@ def names(run="s48"):
 
 # points counted beside a run's grid, never chosen: run s62 recounts run s58b's whole grid (its c = 0.95 point too), so
 # that run s58b's held-out figures can be reproduced from the new counts (recount_equals_s58b)
-COUNTED_BESIDE = {"s62": "s58b", "s63": "s58b", "s64": "s58b"}
+COUNTED_BESIDE = {"s62": "s58b", "s63": "s58b", "s64": "s58b", "s65a": "s58b"}
 
 
 def counted_points(run="s48"):
@@ -1102,7 +1182,8 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in ("s62", "s63", "s64"):
+    if args.run in ("s62", "s63", "s64", "s65a"):
+        # run s65a: its cache is a copy of run s64's (run s64's g = 1.3 point taken out, --strip-s64, and recounted).
         # run s64: its cache is a copy of run s63's (which holds run s58b's points), as run s63's of run s62's.
         # run s63: its cache is a copy of run s62's (copied before any count; run s62's points are not counted again,
         # the baseline is recounted on every build and must equal it).
@@ -1126,7 +1207,7 @@ def record_counts(args, rid) -> dict:
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed,
-                      reuse=args.run in ("s61", "s63", "s64"))
+                      reuse=args.run in ("s61", "s63", "s64", "s65a"))
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -1135,7 +1216,7 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64"))
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a"))
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -1368,17 +1449,31 @@ def why(args, argv) -> dict:
     return out
 
 
+def strip_point(cache_dir, name) -> None:
+    """Take grid point ``name``'s counts (and ``|changes``) out of every file of the cache copy ``cache_dir``, once (a
+    marker file remembers it, so a resumed count keeps what it recounted): run s65a recounts run s64's point."""
+    marker = Path(cache_dir) / f"stripped_{name}"
+    if marker.exists():
+        return
+    for path in sorted(Path(cache_dir).glob("*.json")):
+        counts = json.loads(path.read_text())
+        kept = {k: v for k, v in counts.items() if k.split("|")[2] != name}
+        if len(kept) != len(counts):
+            path.write_text(json.dumps(kept) + "\n")
+    marker.write_text("")
+
+
 def plan(args, argv) -> dict:
     """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61", "s62", "s63", "s64"):
+    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a"):
         raise SystemExit("--plan: runs s56-s60 and s58b only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
-    if args.run in ("s57", "s58", "s59", "s60", "s61", "s62", "s63", "s64"):
+    if args.run in ("s57", "s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a"):
         # the option's cost does not depend on c (t): when the folds mostly choose a point without it, c = 0.9 (run
         # s59: t = 0.95; run s60: c = 3.0, which tests the same peaks) is timed
-        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61", "s62", "s63", "s64") else -2]
+        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61", "s62", "s63", "s64", "s65a") else -2]
         speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
                  f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(timed)}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
@@ -1387,7 +1482,7 @@ def plan(args, argv) -> dict:
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
             "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60, "s61": GRID_S61, "s62": GRID_S62,
-                     "s63": GRID_S63, "s64": GRID_S64, "s58b": GRID_S58}[args.run],
+                     "s63": GRID_S63, "s64": GRID_S64, "s65a": GRID_S65A, "s58b": GRID_S58}[args.run],
             "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
@@ -1403,8 +1498,25 @@ def plan(args, argv) -> dict:
             "speed": speed, "cache": args.cache_dir,
             **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
                                               "s61": GRID_S61, "s62": GRID_S62, "s63": GRID_S63,
-                                              "s64": GRID_S64}[args.run]["read_from"]}
-               if args.run in ("s58", "s59", "s60", "s61", "s62", "s63", "s64") else {}),
+                                              "s64": GRID_S64, "s65a": GRID_S65A}[args.run]["read_from"]}
+               if args.run in ("s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a") else {}),
+            **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
+                "against": {"s64_json": "benchmarks/results/rpeaks_s64_blocked_p_gap.json",
+                            "s64_errors_key": "per_seed[k].errors_held_out", "s64_block21_key": "per_seed[k].block21.Se"},
+                "records_recounted": "the baseline, run s64's g = 1.3 point (its keys taken out of the copy, "
+                                     "--strip-s64) and the three option points on every build of the 22 records "
+                                     "(block21 per builder seed); today's detector, run s51's and run s58's points, run "
+                                     "s58b's c = 0.95 point and run s64's g = 1.2 / 1.25 points come from the copy of "
+                                     "run s64's cache (same builds, same code)",
+                "recount_check": "the baseline recounted on every build must equal the copy (cluster.score_point "
+                                 "raises otherwise); after the count, on every seed, run s58b's and run s64's held-out "
+                                 "figures from their own grids and choice rule, their points' errors on all 22 records, "
+                                 "the baseline's and today's per-rhythm TP / FN / FP and 203's block21 counts must equal "
+                                 "their JSONs' (recount_equals_s58b, recount_equals_s64)",
+                "time_check": "run s64's count (four points on every build) took about 12 minutes; run s65a counts "
+                              "five (the baseline, run s64's point, three option points): the full grid on all five "
+                              "seeds fits before 04:15 UTC (no reduction)"}
+               if args.run == "s65a" else {}),
             **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_mean_over_seeds": True,
                 "records_recounted": "the baseline and the option points on every build of the 22 records (block21 "
                                      "per builder seed); run s58b's points (today's detector, run s51's and run s58's "
@@ -1476,6 +1588,9 @@ def plan(args, argv) -> dict:
                                    f"{args.cache_dir}" if args.run == "s63" else
                                    f"a copy of {CACHES['s63']} (run s63's counts, the original left as it is) in "
                                    f"{args.cache_dir}" if args.run == "s64" else
+                                   f"a copy of {CACHES['s64']} (run s64's counts, the original left as it is) in "
+                                   f"{args.cache_dir}, run s64's g = 1.3 keys taken out (--strip-s64)"
+                                   if args.run == "s65a" else
                                    f"{S57_CACHE_COPY} (a copy of {CACHES['s57']}) for the records the builder fix leaves "
                                    "unchanged" if args.run in ("s58", "s59", "s60") else
                                    f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
@@ -1494,8 +1609,12 @@ def main(argv=None) -> int:
     parser.add_argument("--why", action="store_true", help="the look after the grid (module docstring, ``why``)")
     parser.add_argument("--plan", action="store_true",
                         help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s58)")
+    parser.add_argument("--strip-s64", action="store_true",
+                        help="run s65a: take run s64's g = 1.3 point out of the cache copy once, so it is recounted")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
+    if args.strip_s64 and not args.plan:
+        strip_point(args.cache_dir, f"{BASELINE}__{suffix(S64_POINT)}")
     if args.plan:
         result = plan(args, argv)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
@@ -1583,7 +1702,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else GRID_S62 if args.run == "s62" else GRID_S63 if args.run == "s63" else GRID_S64 if args.run == "s64" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else GRID_S62 if args.run == "s62" else GRID_S63 if args.run == "s63" else GRID_S64 if args.run == "s64" else GRID_S65A if args.run == "s65a" else
             GRID_S59 if args.run == "s59" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
@@ -1651,6 +1770,41 @@ def main(argv=None) -> int:
                               "recommended": bool(block21_met and not any(under.values()) and not_above and capped
                                                   and within is not False),
                               "speed_checked": speed is not None}
+        if args.run == "s65a":
+            # run s65a's rule (KEEP_RULE_AGAINST_S51["s65a"]): against run s64's held-out figures seed by seed
+            s64 = s51["per_seed"]
+            held = {r: {m: round(mean("held_out", r, m), 5) for m in ("Se", "+P")} for r in RHYTHMS}
+            under = {r: [m for m in ("Se", "+P") if held[r][m] < 0.997] for r in RHYTHMS}
+            not_above = all(v["errors_held_out"] <= s64[k]["errors_held_out"] for k, v in per_seed.items())
+            b21_met = all(v["block21"]["Se"] >= 0.997 for v in per_seed.values())
+            b21_higher = all(v["block21"]["Se"] > s64[k]["block21"]["Se"] for k, v in per_seed.items())
+            result["keep"] = {"rule": rule, "errors_held_out_per_seed": {k: v["errors_held_out"] for k, v in per_seed.items()},
+                              "s64_errors_held_out_per_seed": {k: s64[k]["errors_held_out"] for k in per_seed},
+                              "errors_not_above_s64_every_seed": not_above,
+                              "block21_Se_per_seed": {k: round(v["block21"]["Se"], 5) for k, v in per_seed.items()},
+                              "s64_block21_Se_per_seed": {k: round(s64[k]["block21"]["Se"], 5) for k in per_seed},
+                              "block21_Se_reaches_0.997_every_seed": b21_met,
+                              "block21_Se_above_s64_every_seed": b21_higher,
+                              "under_0.997": {r: v for r, v in under.items() if v},
+                              "falls_below_s64": {r: v for r, v in falls51.items() if v},
+                              "most_chosen": most, "most_chosen_option": capped, "speed_within_limit": within,
+                              "recommended": bool(not_above and (b21_met or b21_higher) and not any(under.values())
+                                                  and capped and within is not False),
+                              "speed_checked": speed is not None}
+            # a look after the counts (chooses nothing): each option point's changes against the baseline minus run
+            # s64's point's, per rhythm on all 22 records, mean over the seeds (net beats found / false beats added)
+            s64_name = SHORT[f"{BASELINE}__{suffix(S64_POINT)}"]
+            result["net_vs_s64_point_all_22_mean"] = {
+                n: {r: {key: round(float(np.mean([v["changes_all_22"][n][r][key] - v["changes_all_22"][s64_name][r][key]
+                                                  for v in per_seed.values()])), 1)
+                        for key in ("found", "lost", "false_added", "false_removed")} for r in RHYTHMS}
+                for n in per_seed["0"]["changes_all_22"] if AGAINST_S51[args.run] in n}
+            result["net_vs_s64_point_per_record_k0"] = {
+                n: {rid: [c["found"] - per_seed["0"]["changes_per_record"][s64_name].get(rid, {}).get("found", 0),
+                          c["false_added"] - per_seed["0"]["changes_per_record"][s64_name].get(rid, {}).get(
+                              "false_added", 0)]
+                    for rid, c in rows.items()}
+                for n, rows in per_seed["0"]["changes_per_record"].items() if AGAINST_S51[args.run] in n}
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
@@ -1701,6 +1855,11 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
+    if args.run == "s65a":
+        # run s65a recounts run s64's point (--strip-s64): run s64's held-out figures must come out again
+        result["recount_equals_s64"] = recount_equals(seed_counts, "s64")
+        if not result["recount_equals_s64"]["all"]:
+            log.error("the recount of run s64's points differs from its results: %s", result["recount_equals_s64"])
     if args.run in COUNTED_BESIDE:
         result["recount_equals_s58b"] = recount_equals(seed_counts, COUNTED_BESIDE[args.run])
         if not result["recount_equals_s58b"]["all"]:
