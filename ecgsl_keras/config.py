@@ -284,7 +284,9 @@ class GuardConstants:
     # whose T wave it would be: QRS amplitude under ``t_wave_unlike_amplitude`` x that beat's and sharpness
     # (``qrs_shapes``) under ``t_wave_unlike_sharpness`` x its. At 100 Hz MIT-BIH 201's block21 T waves correlate only
     # 0.60-0.89 with the template; they are 0.51-0.77 x as tall and 0.45-0.65 x as sharp as the beat before, not wider
-    # than it (run s41-t201's look). 0 = off (default).
+    # than it (run s41-t201's look). 0.6 / 0.8 / 0.8 on run s40-slope2's kept point: chosen leaving one record out
+    # (experiments/rpeaks/region_rate.py --run s41-t201), 35 fewer errors at 100 Hz held out (813.8 -> 778.8, all 22
+    # DS1 records x four built rhythms), 8 fewer natively, no true beat lost: kept. 0 = off (default).
     t_wave_unlike_correlation: float = 0.0
     t_wave_unlike_amplitude: float = 0.8
     t_wave_unlike_sharpness: float = 0.8

@@ -630,7 +630,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        they are spaced, sized and shaped like the kept beats around them (``second_proposer``).
        **T-wave veto** (``config.rpeak_guard_t_wave`` > 0, off by default; Python path only): a candidate shaped like
        the T wave of the kept beat before it is not added (``t_wave_like``); with ``GUARD.t_wave_all`` the same
-       check drops kept peaks, after the second proposer.
+       check drops kept peaks, after the second proposer. With ``GUARD.t_wave_unlike_correlation`` > 0 (run s41-t201) a
+       peak smaller and blunter than the kept beat before it is vetoed at that lower correlation (``unlike_kept_beat``).
        **QRS residual** (``config.rpeak_guard_residual`` > 0, off by default; Python path only): a candidate only the
        cluster rescue's closer spacing lets in is added when it leaves a QRS after subtracting what follows the beats
        shaped like the kept beat before it (``qrs_residual``; ``GUARD.residual_strict``, ``cluster_close_min``,
