@@ -76,7 +76,8 @@ _MAPPING_FIELDS = frozenset({"rpeak_guard_constants"})
 
 
 # the GuardConstants fields an override must keep in a range (inclusive); the others are checked by type only
-_GUARD_CONSTANT_RANGES = {"sharpness_step_s": (0.0, 0.05)}
+_GUARD_CONSTANT_RANGES = {"sharpness_step_s": (0.0, 0.05), "t_wave_unlike_correlation": (0.0, 1.0),
+                          "t_wave_unlike_amplitude": (0.0, 10.0), "t_wave_unlike_sharpness": (0.0, 10.0)}
 
 
 def guard_constant_overrides(values) -> tuple:
@@ -277,6 +278,18 @@ class GuardConstants:
     t_wave_cluster: float = 0.9
     t_wave_clear_s: float = 0.1
     t_wave_all: bool = False
+    # QRS-unlike T-wave veto (issue 21 run s41-t201; Python path only, the graph refuses the override): > 0, a peak the
+    # T-wave veto reaches (a template, a span within ``t_wave_size`` x it) is also dropped at a correlation with the
+    # template of at least this (under rpeak_guard_t_wave) when it is smaller and blunter than the kept beat before it,
+    # whose T wave it would be: QRS amplitude under ``t_wave_unlike_amplitude`` x that beat's and sharpness
+    # (``qrs_shapes``) under ``t_wave_unlike_sharpness`` x its. At 100 Hz MIT-BIH 201's block21 T waves correlate only
+    # 0.60-0.89 with the template; they are 0.51-0.77 x as tall and 0.45-0.65 x as sharp as the beat before, not wider
+    # than it (run s41-t201's look). 0.6 / 0.8 / 0.8 on run s40-slope2's kept point: chosen leaving one record out
+    # (experiments/rpeaks/region_rate.py --run s41-t201), 35 fewer errors at 100 Hz held out (813.8 -> 778.8, all 22
+    # DS1 records x four built rhythms), 8 fewer natively, no true beat lost: kept. 0 = off (default).
+    t_wave_unlike_correlation: float = 0.0
+    t_wave_unlike_amplitude: float = 0.8
+    t_wave_unlike_sharpness: float = 0.8
     # QRS residual (SignalConfig.rpeak_guard_residual > 0; off by default): a candidate the cluster rescue keeps closer
     # than second_spacing x the local RR to the kept beat before it (cluster_spacing) is added when the peak-to-peak of
     # its window (+-cluster_window_s, mean removed) minus the template (the median of the same windows at the same lag

@@ -158,3 +158,31 @@ def test_region_rate_leave_one_record_out_choice():
     tie = {rid: {"other": counts(rid, {"tw085": 1, "tw080": 1}),
                  "block21": {k: counts(rid, {"tw085": 1, "tw080": 1}) for k in R.SEEDS}} for rid in ("a", "b")}
     assert R.choose(tie, ["tw085", "tw080"], ["a", "b"]) == "tw085"
+
+
+def test_region_rate_s41_t201_keep_needs_the_chosen_value_safe_natively():
+    """Run s41-t201's keep rule is run s40-tw's plus one condition: the value chosen on all records makes no more
+    FN + FP natively than the native base on every seed (``Run.native_safe``)."""
+    from experiments.rpeaks import region_rate as R
+
+    run = R.RUNS["s41-t201"]
+    assert run.native_safe and run.choice == "loro" and not R.RUNS["s40-tw"].native_safe
+    assert list(run.variants)[1:] == list(R.UNLIKE_VALUES)     # the tie goes to the most cautious value, listed first
+    base_100, base_native, value = "s58_100_step_feature_sharpness", "s58_native_step_feature_sharpness", "unlike075_s07"
+    seeds = [str(k) for k in R.SEEDS]
+
+    def figures_for(errors):
+        return {p: {"errors": {"mean": float(np.mean([errors[p][k] for k in seeds]))},
+                    **{r: {"Se": {"mean": 0.998}} for r in R.RHYTHMS}} for p in errors}
+
+    timing = {"per_record_min": {"ratio_to_today_native": {f"s58_100_{value}": 1.0}}}
+    errors = {base_100: {k: 800 for k in seeds}, "loro": {k: 780 for k in seeds}, f"s58_100_{value}": {k: 780 for k in seeds},
+              base_native: {k: 750 for k in seeds}, f"s58_native_{value}": {k: 750 for k in seeds}}
+    for v in R.UNLIKE_VALUES:
+        errors.setdefault(f"s58_100_{v}", {k: 800 for k in seeds})
+        errors.setdefault(f"s58_native_{v}", {k: 750 for k in seeds})
+    rules = R.keep_verdict_loro(run, figures_for(errors), errors, timing, 56.0, value)
+    assert rules["closes_gap_meaningfully"] and rules["safe_natively"] and rules["kept"]
+    errors[f"s58_native_{value}"][seeds[2]] = 751             # one more native error on one seed
+    rules = R.keep_verdict_loro(run, figures_for(errors), errors, timing, 56.0, value)
+    assert rules["closes_gap_meaningfully"] and not rules["safe_natively"] and not rules["kept"]

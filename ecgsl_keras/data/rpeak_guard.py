@@ -24,7 +24,7 @@ import scipy.signal
 from ecgsl_keras.config import GuardConstants, SignalConfig
 
 __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "qrs_windows",
-           "cluster_like", "t_wave_like", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
+           "cluster_like", "t_wave_like", "unlike_kept_beat", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
            "fixed_step_slope",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
@@ -260,7 +260,9 @@ def t_wave_like(kept, at, cleaned, fs, correlation, constants: GuardConstants | 
     peaks (an ``at`` peak among them is not its own context). For each peak, ``p`` is the last kept peak before it and
     ``lag`` the distance; within ``t_wave_lag_s`` and under ``t_wave_rr`` x the local median RR, the template is the
     median of the windows at the same lag after the kept peaks around ``p`` shaped like it (QRS correlation at least
-    ``t_wave_cluster``) and followed by no kept peak up to the lag + ``t_wave_clear_s``."""
+    ``t_wave_cluster``) and followed by no kept peak up to the lag + ``t_wave_clear_s``. With
+    ``t_wave_unlike_correlation`` > 0 a peak smaller and blunter than ``p`` (``unlike_kept_beat``) needs only that
+    correlation (issue 21 run s41-t201)."""
     constants = constants or GUARD
     x = np.asarray(cleaned, dtype=np.float64)
     kept = np.asarray(kept, dtype=np.int64)
@@ -271,15 +273,35 @@ def t_wave_like(kept, at, cleaned, fs, correlation, constants: GuardConstants | 
     fs = float(fs)
     half = max(1, int(round(constants.t_wave_window_s * fs)))
     own, templates = _after_beat_templates(kept, at, x, fs, np.arange(-half, half + 1), constants)
+    needed = np.full(at.size, float(correlation))
+    floor = float(constants.t_wave_unlike_correlation)
+    if 0 < floor < correlation:
+        which = np.flatnonzero([t is not None for t in templates])
+        before = kept[np.clip(np.searchsorted(kept, at[which]) - 1, 0, kept.size - 1)]
+        needed[which[unlike_kept_beat(x, at[which], before, fs, constants)]] = floor
     for i, template in enumerate(templates):
         if template is None:
             continue
         norm = np.linalg.norm(template) * np.linalg.norm(own[i])
         if norm <= 0:
             continue
-        out[i] = ((own[i] @ template) / norm >= correlation
+        out[i] = ((own[i] @ template) / norm >= needed[i]
                   and np.ptp(own[i]) <= constants.t_wave_size * np.ptp(template))
     return out
+
+
+def unlike_kept_beat(cleaned, at, before, fs, constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask over the peaks ``at``: smaller and blunter than the kept beat ``before`` each (same length), as its
+    T wave is and a QRS seldom is (``qrs_shapes``: amplitude under ``t_wave_unlike_amplitude`` x that beat's, sharpness
+    under ``t_wave_unlike_sharpness`` x its; issue 21 run s41-t201)."""
+    constants = constants or GUARD
+    at = np.asarray(at, dtype=np.int64)
+    if at.size == 0:
+        return np.zeros(0, bool)
+    amplitude, sharpness, _ = qrs_shapes(cleaned, np.concatenate([at, np.asarray(before, np.int64)]), fs, constants)
+    n = at.size
+    return ((amplitude[:n] < constants.t_wave_unlike_amplitude * amplitude[n:])
+            & (sharpness[:n] < constants.t_wave_unlike_sharpness * sharpness[n:]))
 
 
 def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | None = None) -> np.ndarray:
@@ -608,7 +630,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        they are spaced, sized and shaped like the kept beats around them (``second_proposer``).
        **T-wave veto** (``config.rpeak_guard_t_wave`` > 0, off by default; Python path only): a candidate shaped like
        the T wave of the kept beat before it is not added (``t_wave_like``); with ``GUARD.t_wave_all`` the same
-       check drops kept peaks, after the second proposer.
+       check drops kept peaks, after the second proposer. With ``GUARD.t_wave_unlike_correlation`` > 0 (run s41-t201) a
+       peak smaller and blunter than the kept beat before it is vetoed at that lower correlation (``unlike_kept_beat``).
        **QRS residual** (``config.rpeak_guard_residual`` > 0, off by default; Python path only): a candidate only the
        cluster rescue's closer spacing lets in is added when it leaves a QRS after subtracting what follows the beats
        shaped like the kept beat before it (``qrs_residual``; ``GUARD.residual_strict``, ``cluster_close_min``,
