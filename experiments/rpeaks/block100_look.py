@@ -59,6 +59,7 @@ POINT = ("s40-slope2", "step_feature_sharpness")
 SET_ASIDE = ("201",)          # another run's (its false T waves at 100 Hz)
 MATCH_S = 0.15                # bench rpeaks' match tolerance
 NEAR_S = 0.05                 # a false beat at one rate is "the same" as one at the other within this
+MITDB_FS = 360.0              # the builds' rate (the peaks in ``builds`` are MIT-BIH samples)
 MISLOCATED_S = 0.3            # a false beat with a lost beat 150-300 ms away: one beat found at the wrong place
 
 
@@ -167,9 +168,9 @@ def causes_of(row_list, key) -> dict:
     return dict(Counter(r[key] for r in row_list).most_common())
 
 
-STAGES = {"primary": "primary proposer", "second_proposer": "second proposer", "search_back": "search back",
-          "after_guard": "minimum gap", "gap_rule": "minimum gap", "apex": "apex / position",
-          "matched_elsewhere": "apex / position", "guard_keep": "amplitude check", "kept": "position (kept elsewhere)"}
+STAGES = {"primary": "primary_proposer", "second_proposer": "second_proposer", "search_back": "search_back",
+          "after_guard": "minimum_gap", "gap_rule": "minimum_gap", "apex": "apex_position",
+          "matched_elsewhere": "apex_position", "guard_keep": "amplitude_check", "kept": "position_kept_elsewhere"}
 
 
 def step_of(cause, origin_other) -> str:
@@ -177,7 +178,7 @@ def step_of(cause, origin_other) -> str:
     handles and the other's does not; for a beat no stage proposed (``not_proposed``) or a false beat the other rate
     never proposed, the stage that proposed it at the other rate (``origin_other``)."""
     key = origin_other if cause in ("not_proposed", "proposed_not_kept") else cause
-    return STAGES.get(key, key.split("@")[0] + (" (candidate)" if "@" in key else ""))
+    return STAGES.get(key, key.split("@")[0] + ("_candidate" if "@" in key else ""))
 
 
 def net_by_step(builds) -> dict:
@@ -235,11 +236,24 @@ def summarise(builds) -> dict:
     for k, v in totals.items():
         sign, what = k.split(" ", 1)
         by_stage[f"{sign} {what.split('|')[0]}"] += v
+    # each false beat found at the wrong place: its offset from the beat lost there (ms) and that beat's cause
+    mislocated = {}
+    for name, b in builds.items():
+        lost = {r["at"]: r for r in b["lost_at_100"]}
+        at = np.array(sorted(lost), np.int64)
+        rows = [{"offset_ms": round(1000.0 * float(r["at"] - j) / MITDB_FS), "lost_cause": lost[int(j)]["cause"],
+                 "origin_100": r["origin_100"]} for r in b["false_added_at_100"] if r["mislocated"]
+                for j in [at[np.argmin(np.abs(at - r["at"]))]]]
+        if rows:
+            mislocated[name] = rows
     return {"per_record_rhythm": {rid: {r: dict(c.most_common()) for r, c in rs.items()} for rid, rs in per.items()},
+            "mislocated": mislocated,
             "block21_seeds": seeds,
             "causes_per_seed": {k: round(v, 1) for k, v in totals.most_common()},
             "by_stage_per_seed": {k: round(v, 1) for k, v in by_stage.most_common()},
             "net_by_step_per_seed": net_by_step(builds),
+            "net_by_step_per_record": {rid: {k: v["net"] for k, v in net_by_step(
+                {n: b for n, b in builds.items() if n.startswith(f"{rid}|")}).items() if v["net"]} for rid in per},
             "net_per_seed": round(sum(v if k.split(" ")[0].endswith("+") else -v for k, v in totals.items()), 1)}
 
 
