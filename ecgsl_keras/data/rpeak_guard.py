@@ -590,6 +590,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **Search back in irregular rhythm** (``config.rpeak_searchback_irregular`` > 0, off by default;
        Python path only): where the 9 RR intervals around a gap spread (interquartile range at least
        ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
+       **P-wave check of the search back** (``GUARD.searchback_p_wave`` > 0, off by default; Python path only, issue 21
+       run s41-block100): a candidate ``p_wave_like`` flags at that distance is not added (``candidates_p_wave_like``).
        **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; in the graph too, ``EndToEnd.guard``): see ``guard_keep``.
        **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
