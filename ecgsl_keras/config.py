@@ -77,7 +77,8 @@ _MAPPING_FIELDS = frozenset({"rpeak_guard_constants"})
 
 # the GuardConstants fields an override must keep in a range (inclusive); the others are checked by type only
 _GUARD_CONSTANT_RANGES = {"sharpness_step_s": (0.0, 0.05), "t_wave_unlike_correlation": (0.0, 1.0),
-                          "t_wave_unlike_amplitude": (0.0, 10.0), "t_wave_unlike_sharpness": (0.0, 10.0)}
+                          "t_wave_unlike_amplitude": (0.0, 10.0), "t_wave_unlike_sharpness": (0.0, 10.0),
+                          "searchback_p_wave": (0.0, 10.0)}
 
 
 def guard_constant_overrides(values) -> tuple:
@@ -199,6 +200,11 @@ class GuardConstants:
     # 9 RR intervals around a gap have an interquartile range of at least ``searchback_irregular_spread`` x
     # their median, gaps from rpeak_searchback_irregular x the local median are searched (same acceptance)
     searchback_irregular_spread: float = 0.2
+    # > 0 (issue 21 run s41-block100; Python path only, the graph refuses the override): the search back's candidates
+    # also pass the P-wave check (``rpeak_guard.p_wave_like`` at this distance, as the second proposer's candidates do
+    # with SignalConfig.rpeak_guard_p_wave): at 100 Hz the search back adds the large P waves of MIT-BIH 108 about 0.2 s
+    # before the next beat, which the P-wave check, run before it, never sees. 0 = off (default).
+    searchback_p_wave: float = 0.0
     # P-wave check (SignalConfig.rpeak_guard_p_wave > 0; off by default): where the record's P waves are
     # large (the P template, the median of the windows ``p_wave_half_width_s`` around the apex found
     # ``p_wave_lag_s`` before the peaks over ``p_wave_confident`` x the record's 75th percentile, spans at least

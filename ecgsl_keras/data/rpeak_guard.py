@@ -612,6 +612,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **Search back in irregular rhythm** (``config.rpeak_searchback_irregular`` > 0, off by default;
        Python path only): where the 9 RR intervals around a gap spread (interquartile range at least
        ``GUARD.searchback_irregular_spread`` x their median), gaps from that x the local median are searched.
+       **P-wave check of the search back** (``GUARD.searchback_p_wave`` > 0, off by default; Python path only, issue 21
+       run s41-block100): a candidate ``p_wave_like`` flags at that distance is not added (``candidates_p_wave_like``).
        **Deep rescue** (``config.rpeak_rescue_deep`` > 0, off by default; in the graph too, ``EndToEnd.guard``): see ``guard_keep``.
        **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
@@ -1310,15 +1312,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         accept[which] = correlation >= constants.second_correlation
     if config.rpeak_guard_p_wave > 0 and accept.any():
         # the P-wave check on the candidates too (a blocked P wave is a slope maximum far from both beats)
-        union = np.concatenate([peaks, candidates[accept]])
-        order = np.argsort(union, kind="stable")
-        union_amplitude = np.concatenate([kept_amplitude, amplitude[accept]])
-        missing = np.isnan(union_amplitude)
-        union_amplitude[missing] = qrs_amplitudes(x, union[missing], fs, constants.qrs_half_width_s)
-        flagged = np.zeros(union.size, bool)
-        flagged[order] = p_wave_like(union[order], union_amplitude[order], x, fs, float(config.rpeak_guard_p_wave),
-                                     constants)
-        accept[np.flatnonzero(accept)[flagged[peaks.size:]]] = False
+        accept[np.flatnonzero(accept)[candidates_p_wave_like(peaks, kept_amplitude, candidates[accept],
+                                                             amplitude[accept], x, fs, float(config.rpeak_guard_p_wave),
+                                                             constants)]] = False
     t_wave = float(config.rpeak_guard_t_wave)
     if t_wave > 0 and accept.any():
         # the T-wave veto (SignalConfig.rpeak_guard_t_wave): a candidate shaped like the T wave of the beat before it
@@ -1429,6 +1425,23 @@ def p_wave_like(peaks, amplitude, cleaned, fs, distance, constants: GuardConstan
     return out
 
 
+def candidates_p_wave_like(peaks, amplitude, candidates, candidate_amplitude, cleaned, fs, distance,
+                           constants: GuardConstants | None = None) -> np.ndarray:
+    """Boolean mask over ``candidates`` (peaks a proposer would add to the kept ``peaks``): the ones ``p_wave_like``
+    flags among the kept peaks and the candidates together, at ``distance``. ``amplitude``: the kept peaks' QRS
+    amplitudes (NaN where not yet measured), ``candidate_amplitude`` the candidates'. The second proposer's check
+    (``rpeak_guard_p_wave``) and the search back's (``GuardConstants.searchback_p_wave``)."""
+    constants = constants or GUARD
+    union = np.concatenate([peaks, candidates])
+    order = np.argsort(union, kind="stable")
+    union_amplitude = np.concatenate([amplitude, candidate_amplitude]).astype(np.float64)
+    missing = np.isnan(union_amplitude)
+    union_amplitude[missing] = qrs_amplitudes(cleaned, union[missing], fs, constants.qrs_half_width_s)
+    flagged = np.zeros(union.size, bool)
+    flagged[order] = p_wave_like(union[order], union_amplitude[order], cleaned, fs, distance, constants)
+    return flagged[np.asarray(peaks).size:]
+
+
 def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feature=None) -> np.ndarray:
     min_distance = max(1, int(round(config.min_rr_s * fs)))
     const = constants_for(config)
@@ -1485,6 +1498,11 @@ def _search_back(peaks, cleaned, detect_signal, fs, config, amplitude=None, feat
         else:
             cand_amplitude = qrs_amplitudes(cleaned, candidates, fs, const.qrs_half_width_s)
             accept = inside & (cand_amplitude >= config.rpeak_searchback_amplitude * reference)
+        if const.searchback_p_wave > 0 and accept.any():
+            # a candidate shaped like the record's P wave with none of its own is not added (run s41-block100)
+            accept[np.flatnonzero(accept)[candidates_p_wave_like(peaks, amplitude, candidates[accept],
+                                                                 cand_amplitude[accept], cleaned, fs,
+                                                                 float(const.searchback_p_wave), const)]] = False
         if not accept.any():
             break
         peaks = np.concatenate([peaks, candidates[accept]])
