@@ -4,6 +4,7 @@ beat's probability mass between N and S, never P(V), P(F), P(Q) nor a V / F / Q 
     python experiments/mitdb/ns_vote.py --work WORK --steps rules        # key v_lead2_ns_vote_rules (no figure)
     python experiments/mitdb/ns_vote.py --work WORK --steps reproduce    # key v_lead2_ns_vote_reproduced
     python experiments/mitdb/ns_vote.py --work WORK --steps nested       # key v_lead2_ns_vote_nested (+ its build)
+    python experiments/mitdb/ns_vote.py --work WORK --steps s_sources    # key v_lead2_ns_vote_s_sources (a report)
 
 WORK: a folder holding ``v_sensitivity.py``'s caches (the DS1 table, v_side's per-fold caches, the 96-sample
 ``step_beats`` cache, v59's lead-2 columns; session s41 used a copy of session s41-vsep's folder). No deep training:
@@ -372,12 +373,53 @@ def step_nested(work: Path, mitdb_dir: Path) -> dict:
                           f"kept; the build rule takes w = {wb}, but its served figure fails the keep rule"))
 
 
+S_SOURCES_KEY = "v_lead2_ns_vote_s_sources"
+S_SOURCES_RECORDS = ("201", "207", "209", "220", "223", "118")   # DS1's records with the most S beats
+S_SOURCES_WHAT = (
+    "a report written after key v_lead2_ns_vote_nested's figures (nothing chosen on it): where run v60's vote gains "
+    "the S calls that the N / S split does not. Left out, booster seeds 42-44 (seed means), before any rule: the "
+    "served average p, run v60's vote (1 - w) p + w q (lead2_vote) and this N / S split at the same w on both folds; "
+    "per record, its true S beats called S by each, and the one-lead call (argmax of p) of the true S beats that v60's "
+    "vote calls S and the split does not")
+
+
+def step_s_sources(work: Path, mitdb_dir: Path) -> dict:
+    """Key ``S_SOURCES_KEY``: ``S_SOURCES_WHAT``."""
+    from hybrid import BOOSTER_SEEDS
+    d = _load(work, mitdb_dir)
+    t, labels, dec = d["table"], d["labels"], d["dec"]
+    nf = range(len(dec["parts"]))
+    outer = vs._lead2_outer(t, labels, dec, d["lead2"])
+    lo = vs.left_out_rows(t, labels, dec)
+    y = np.concatenate([t["y"][part["scored"]] for part in dec["parts"]])
+    rec = np.concatenate([t["record"][part["scored"]] for part in dec["parts"]]).astype(str)
+    s = labels.index("S")
+    out = {}
+    for w in (0.15, 0.3):
+        per = {r: [] for r in ("all", *S_SOURCES_RECORDS)}
+        for seed in BOOSTER_SEEDS:
+            p, q = lo[f"mix_s{seed}"], np.concatenate([outer[h][seed] for h in nf])
+            calls = {"one_lead": p.argmax(1), "v60_vote": vs.lead2_vote(p, q, w).argmax(1),
+                     "ns_split": d["vote"](p, q, w).argmax(1)}
+            for r in per:
+                m = (y == s) & (True if r == "all" else rec == r)
+                only = m & (calls["v60_vote"] == s) & (calls["ns_split"] != s)
+                per[r].append({**{f"{k}_calls_S": int((m & (c == s)).sum()) for k, c in calls.items()},
+                               **{f"v60_only_from_{labels[k]}": int((only & (calls["one_lead"] == k)).sum())
+                                  for k in range(len(labels))}})
+        out[str(w)] = {r: {"S": int(((y == s) & (True if r == "all" else rec == r)).sum()),
+                           **{k: round(float(np.mean([x[k] for x in rows])), 1) for k in rows[0]}}
+                       for r, rows in per.items()}
+        log.info("w %s: %s", w, out[str(w)]["all"])
+    return {"what": S_SOURCES_WHAT, "blind": False, "decides_nothing": True, "by_w": out}
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--steps", nargs="+", required=True, choices=["rules", "reproduce", "nested"])
+    p.add_argument("--steps", nargs="+", required=True, choices=["rules", "reproduce", "nested", "s_sources"])
     p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
@@ -386,8 +428,10 @@ def main(argv=None) -> int:
         print(f"error: --work {work} is not a folder", file=sys.stderr)
         return 2
     command = "python experiments/mitdb/ns_vote.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    steps = {"rules": (RULES_KEY, lambda: rules()), "reproduce": (REPRODUCED_KEY, lambda: step_reproduce(work, mitdb_dir)),
-             "nested": (NESTED_KEY, lambda: step_nested(work, mitdb_dir))}
+    steps = {"rules": (RULES_KEY, rules),
+             "reproduce": (REPRODUCED_KEY, lambda: step_reproduce(work, mitdb_dir)),
+             "nested": (NESTED_KEY, lambda: step_nested(work, mitdb_dir)),
+             "s_sources": (S_SOURCES_KEY, lambda: step_s_sources(work, mitdb_dir))}
     summary = {}
     for name in args.steps:
         key, f = steps[name]
