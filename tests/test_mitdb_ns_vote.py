@@ -47,11 +47,11 @@ def test_the_split_on_the_shipped_presets_probabilities_of_fixture_record_208(fi
     from ecgsl_keras.serving.inference import load_model
 
     predictor = load_model("mitdb-beats")
-    assert predictor.label_names == LABELS
+    assert list(predictor.label_names) == LABELS
     record = open_dataset("mitdb", fixtures_dir / "mitdb").load("208")
     signal = record.lead(None)[: int(120 * record.fs)]
     result = predictor.predict_signal(signal, record.fs)
-    p, p2 = result["ungated_beat_probabilities"], result["deep_beat_probabilities"]
+    p, p2 = (np.asarray(result[k], np.float64) for k in ("ungated_beat_probabilities", "deep_beat_probabilities"))
     calls = p.argmax(1)
     assert (calls == V).sum() > 10                              # 208's V beats: the calls the vote must keep
     for w in (0.15, 0.3, 0.5):
