@@ -98,3 +98,23 @@ def test_the_keep_rule_asks_s_se_up_beyond_its_spread_and_nothing_else_down():
     assert not ns_vote.ns_keep(paired(S_sensitivity=0.02, macro_f1_nsvf=-0.003), sd0)[1]
     assert ns_vote.rules()["grid"]["w"] == [0.0, 0.15, 0.3, 0.5]
     assert ns_vote.NS_TOL["S_sensitivity"] == ns_vote.NS_TOL["V_sensitivity"] == 0.005
+
+
+def test_the_committed_figures_follow_the_committed_rules():
+    """ns_vote_results.json: the nested key repeats the rules-only key written before it, its verdict follows from
+    its own per-fold choice and keep checks, and the vote moved no V call below w = 0.5."""
+    import json
+    from pathlib import Path
+
+    saved = json.loads((Path(ns_vote.__file__).parent / "ns_vote_results.json").read_text(encoding="utf-8"))
+    rules, nested = saved[ns_vote.RULES_KEY], saved[ns_vote.NESTED_KEY]
+    assert all(nested[k] == v for k, v in rules.items() if k not in ("command", "seconds"))
+    for h, ch in nested["chosen_by_inner_cv"].items():
+        ok = [q["w"] for q in ch["points"] if q["admissible"]]
+        assert ch["chosen_w"] == nested["chosen_w"][h] and (ch["chosen_w"] in ok or (not ok and ch["chosen_w"] == 0))
+    if not any(nested["chosen_w"].values()):
+        assert nested["seed_spread"] == nested["served_seed_spread"] and not nested["kept"] and nested["build"] is None
+    assert nested["kept"] == all(nested["checks"].values()) or not any(nested["chosen_w"].values())
+    for w in ("0.15", "0.3"):
+        assert nested["forced"][w]["v_calls_through_rules"]["took_V"] == {"N": 0.0, "S": 0.0, "V": 0.0, "F": 0.0}
+        assert nested["forced"][w]["v_calls_through_rules"]["made_V"] == {"N": 0.0, "S": 0.0, "V": 0.0, "F": 0.0}
