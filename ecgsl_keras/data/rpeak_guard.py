@@ -611,7 +611,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
        with ``config.rpeak_rescue_templates`` > 0 (off by default) also one matching a morphology of the whole record
-       (``record_templates``, ``template_like``).
+       (``record_templates``, ``template_like``). With ``GUARD.cluster_low_amplitude`` and ``cluster_p_wave`` > 0 (off
+       by default; Python path only, issue 21 run s65b) it also keeps peaks down to that floor unless they are shaped
+       like the record's P wave (``p_wave_shaped``).
        **Aligned wide rescue** (``config.rpeak_rescue_wide_aligned`` > 0, off by default; Python path only, issue 21
        run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
        moved there (``wide_aligned_like``); with ``config.rpeak_rescue_wide_aligned_contrast`` > 0 (run s63) only when

@@ -81,9 +81,10 @@ def main(argv=None) -> int:
             sel = [r for r in rows if r["cluster_amplitude"] >= floor]
             refused = [r for r in sel if r.get("p_corr") is not None and r["p_corr"] >= t
                        and 1 / constants.blocked_p_size <= r["p_size"] <= constants.blocked_p_size]
+            labels = [f"{rhythm}|{label}" for rhythm in ("normal", "block21") for label in ("true", "false")]
+            count = lambda rows_: {k: sum(f"{r['rhythm']}|{r['label']}" == k for r in rows_) for k in labels}  # noqa: E731
             summary[f"floor{floor}_p{t}"] = {
-                "candidates": dict(collections.Counter(f"{r['rhythm']}|{r['label']}" for r in sel)),
-                "refused": dict(collections.Counter(f"{r['rhythm']}|{r['label']}" for r in refused)),
+                "candidates": count(sel), "refused": count(refused),
                 "kept_false_by_record": dict(collections.Counter(
                     r["record"] for r in sel if r["label"] == "false" and r not in refused).most_common()),
                 "refused_true": [f"{r['record']}|{r['rhythm']}|{r['sample']}" for r in refused if r["label"] == "true"]}
