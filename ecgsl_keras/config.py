@@ -266,6 +266,15 @@ class GuardConstants:
     cluster_sharpness: float = 0.0  # > 0: and at least this x the cluster's median sharpness (qrs_shapes)
     cluster_spacing: float = 0.5    # with cluster_second: a candidate the cluster keeps may lie this x the local RR
     #                                 from a kept neighbour (second_spacing for the others)
+    # the cluster rescue's P-tested low floor (issue 21 run s65b; off unless both are > 0, the default): a dropped peak
+    # from ``cluster_low_amplitude`` up to ``cluster_amplitude`` x its cluster's 75th percentile (``cluster_like``'s
+    # other tests unchanged; in ``guard_keep`` only, not for the second proposer's candidates) is kept too unless it is
+    # shaped and sized like the record's P wave (``record_p_wave`` of the guard's input peaks; ``p_wave_match``
+    # correlation at least ``cluster_p_wave``, peak-to-peak within 1 / ``blocked_p_size`` .. ``blocked_p_size`` x the
+    # template's; ``p_wave_shaped``). Run s65a lowered ``cluster_amplitude`` alone: the small true beats whose shape
+    # repeats came in (0.12-0.3 x their cluster), but so did blocked P waves, which repeat a shape too (MIT-BIH 108).
+    cluster_low_amplitude: float = 0.0
+    cluster_p_wave: float = 0.0
     # T-wave veto (SignalConfig.rpeak_guard_t_wave > 0; off by default): a peak the second proposer would add that lies
     # ``t_wave_lag_s`` after the kept beat before it (and under ``t_wave_rr`` x the local median RR) is dropped when
     # its wave (+-``t_wave_window_s``, mean removed) correlates at least rpeak_guard_t_wave with that beat's T-wave

@@ -28,7 +28,7 @@ __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitu
            "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
            "fixed_step_slope",
            "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
-           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "amplitude_reference",
+           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "p_wave_shaped", "amplitude_reference",
            "constants_for"]
 
 # the guard's constants when the signal config overrides none (``config.GuardConstants``' defaults)
@@ -128,14 +128,16 @@ def qrs_windows(cleaned, peaks, fs, half_width_s) -> np.ndarray:
 
 
 def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, correlation,
-                 constants: GuardConstants | None = None, sharpness=None, at_sharpness=None) -> np.ndarray:
+                 constants: GuardConstants | None = None, sharpness=None, at_sharpness=None, floor=None) -> np.ndarray:
     """Boolean mask over the peaks ``at`` (with their QRS amplitudes and unit ``qrs_windows``): the ones the cluster
     rescue keeps (``GuardConstants.cluster_*``). A peak's morphology cluster: the kept peaks (sorted ``positions``,
     their ``amplitude`` and ``windows``) among the ``cluster_neighbours`` each side whose windows correlate at least
     ``correlation`` with its own; at least ``cluster_min`` of them, an amplitude of at least ``cluster_amplitude`` x
     the cluster's 75th percentile and, when ``cluster_sharpness`` > 0 and sharpness (``qrs_shapes``) is given, a
-    sharpness of at least that x the cluster's median."""
+    sharpness of at least that x the cluster's median. ``floor``: that amplitude floor instead of ``cluster_amplitude``
+    (the P-tested low floor, ``GuardConstants.cluster_low_amplitude``)."""
     constants = constants or GUARD
+    floor = constants.cluster_amplitude if floor is None else float(floor)
     at = np.asarray(at, dtype=np.int64)
     positions = np.asarray(positions, dtype=np.int64)
     if at.size == 0 or positions.size == 0:
@@ -147,7 +149,7 @@ def cluster_like(positions, amplitude, windows, at, at_amplitude, at_windows, co
     similar = valid & (np.einsum("ij,ikj->ik", at_windows, windows[index]) >= correlation)
     reference = _row_nanpercentile(np.where(similar, amplitude[index], np.nan), constants.percentile)
     with np.errstate(invalid="ignore"):
-        keep = (similar.sum(axis=1) >= constants.cluster_min) & (at_amplitude >= constants.cluster_amplitude * reference)
+        keep = (similar.sum(axis=1) >= constants.cluster_min) & (at_amplitude >= floor * reference)
         if constants.cluster_sharpness > 0 and sharpness is not None and at_sharpness is not None:
             sharp_reference = _row_nanpercentile(np.where(similar, sharpness[index], np.nan), 50.0)
             keep &= at_sharpness >= constants.cluster_sharpness * sharp_reference
@@ -329,7 +331,8 @@ def qrs_residual(kept, at, cleaned, fs, fraction, constants: GuardConstants | No
 def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConstants | None = None,
                deep: float = 0.0, windows=None, cluster: float = 0.0, templates: float = 0.0,
                wide: float = 0.0, p_like=None, wide_templates: float = 0.0, wide_aligned: float = 0.0,
-               align=None, moved=None, wide_aligned_contrast: float = 0.0, surroundings=None) -> np.ndarray:
+               align=None, moved=None, wide_aligned_contrast: float = 0.0, surroundings=None,
+               cluster_p_like=None) -> np.ndarray:
     """The guard's amplitude check with the shape rescue (``GuardConstants``), two passes: boolean
     mask of the peaks kept (all of them when none would be). ``deep`` > 0 (``SignalConfig.rpeak_rescue_deep``):
     a peak down to ``deep`` x the reference is also rescued when it is sharper and narrower than the
@@ -350,10 +353,15 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
     (``wide_aligned_like``); ``moved`` (an int64 array of ``peaks``' size) receives the position each such peak is
     kept at (-1 for the others). ``wide_aligned_contrast`` > 0 (``SignalConfig.rpeak_rescue_wide_aligned_contrast``,
     with ``surroundings``: ``surroundings_amplitude`` on the guard's signal): such a peak is kept only when it stands
-    out of its surroundings there (run s63)."""
+    out of its surroundings there (run s63). ``cluster_p_like``: with ``GuardConstants.cluster_low_amplitude`` and
+    ``cluster_p_wave`` > 0, a function of candidate indices into ``peaks`` returning the mask of those shaped like the
+    record's P wave (``p_wave_shaped``): the cluster rescue keeps the others down to ``cluster_low_amplitude`` x their
+    cluster (run s65b)."""
     constants = constants or GUARD
     peaks = np.asarray(peaks, dtype=np.int64)
     keep = np.ones(peaks.size, bool)
+    low_floor = (cluster_p_like is not None and 0 < constants.cluster_low_amplitude < constants.cluster_amplitude
+                 and constants.cluster_p_wave > 0)
     for _ in range(2):
         if keep.sum() < 3:
             break
@@ -391,6 +399,15 @@ def guard_keep(peaks, amplitude, sharpness, width, guard, constants: GuardConsta
                 break
             rescued = cluster_like(peaks[new], amplitude[new], windows[new], peaks[low], amplitude[low], windows[low],
                                    cluster, constants, sharpness[new], sharpness[low])
+            if low_floor:
+                # under the floor but over the low one: kept unless shaped like the record's P wave (a blocked P wave
+                # repeats a shape too)
+                lower = ~rescued & cluster_like(peaks[new], amplitude[new], windows[new], peaks[low], amplitude[low],
+                                                windows[low], cluster, constants, sharpness[new], sharpness[low],
+                                                floor=constants.cluster_low_amplitude)
+                if lower.any():
+                    lower[lower] = ~cluster_p_like(low[lower])
+                    rescued |= lower
             if shapes is not None:
                 rescued |= template_like(shapes, amplitude[low], windows[low], templates, constants, sharpness[low])
             if not rescued.any():
@@ -618,7 +635,9 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        **Cluster rescue** (``config.rpeak_rescue_cluster`` > 0, off by default; Python path only): a dropped peak
        whose QRS correlates with kept peaks around it and is not too small against them stays (``cluster_like``);
        with ``config.rpeak_rescue_templates`` > 0 (off by default) also one matching a morphology of the whole record
-       (``record_templates``, ``template_like``).
+       (``record_templates``, ``template_like``). With ``GUARD.cluster_low_amplitude`` and ``cluster_p_wave`` > 0 (off
+       by default; Python path only, issue 21 run s65b) it also keeps peaks down to that floor unless they are shaped
+       like the record's P wave (``p_wave_shaped``).
        **Aligned wide rescue** (``config.rpeak_rescue_wide_aligned`` > 0, off by default; Python path only, issue 21
        run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
        moved there (``wide_aligned_like``); with ``config.rpeak_rescue_wide_aligned_contrast`` > 0 (run s63) only when
@@ -671,6 +690,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         if config.rpeak_rescue_wide > 0 and constants.wide_p_wave > 0:
             # the wide rescue's P-wave refusal (wide_p_wave): the record's P wave is found once, from all peaks
             p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude, constants)
+        cluster_p_like = None
+        if cluster > 0 and constants.cluster_low_amplitude > 0 and constants.cluster_p_wave > 0:
+            # the cluster rescue's P-tested low floor (run s65b): the record's P wave is found once, from all peaks
+            cluster_p_like = _PWaveShaped(peaks, cleaned, fs, constants.cluster_p_wave, constants, amplitude)
         keep = guard_keep(peaks, amplitude, sharpness, width, guard, constants, deep=float(config.rpeak_rescue_deep),
                           wide=float(config.rpeak_rescue_wide), p_like=p_like,
                           wide_templates=float(config.rpeak_rescue_wide_template),
@@ -678,7 +701,8 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
                           align=functools.partial(aligned_shapes, cleaned, fs, constants=constants),
                           wide_aligned_contrast=float(config.rpeak_rescue_wide_aligned_contrast),
                           surroundings=functools.partial(surroundings_amplitude, cleaned, fs, constants=constants),
-                          windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates))
+                          windows=windows, cluster=cluster, templates=float(config.rpeak_rescue_templates),
+                          cluster_p_like=cluster_p_like)
         if moved is not None and (moved[keep] >= 0).any():
             # the aligned wide rescue's peaks sit where they line up with the record's wide beats (run s62)
             shifted = moved >= 0
@@ -959,17 +983,45 @@ def wide_p_wave_like(peaks, cleaned, fs, at, constants: GuardConstants | None = 
     1 / ``blocked_p_size`` .. ``blocked_p_size``), which the wide rescue refuses (run s45). All False where the record
     shows no consistent P wave (``record_p_wave`` is None: atrial fibrillation) or ``wide_p_wave`` is 0."""
     constants = constants or GUARD
+    return p_wave_shaped(peaks, cleaned, fs, at, constants.wide_p_wave, constants, amplitude)
+
+
+def p_wave_shaped(peaks, cleaned, fs, at, correlation, constants: GuardConstants | None = None, amplitude=None,
+                  p_wave=False) -> np.ndarray:
+    """Boolean mask over ``at`` (indices into the sorted ``peaks``): the peaks shaped and sized like the record's P wave
+    (``record_p_wave`` of ``peaks``; ``p_wave_match`` correlation at least ``correlation``, size within
+    1 / ``blocked_p_size`` .. ``blocked_p_size``). All False where the record shows no consistent P wave
+    (``record_p_wave`` is None: atrial fibrillation) or ``correlation`` is 0. ``p_wave``: ``record_p_wave``'s answer
+    when known (False: find it here)."""
+    constants = constants or GUARD
     at = np.asarray(at, dtype=np.int64)
     out = np.zeros(at.size, bool)
-    if constants.wide_p_wave <= 0 or at.size == 0:
+    if correlation <= 0 or at.size == 0:
         return out
     x = np.asarray(cleaned, dtype=np.float64)
     peaks = np.asarray(peaks, dtype=np.int64)
-    p_wave = record_p_wave(peaks, x, fs, constants, amplitude)
+    if p_wave is False:
+        p_wave = record_p_wave(peaks, x, fs, constants, amplitude)
     if p_wave is None:
         return out
     c, size = p_wave_match(x, peaks[at], fs, p_wave[1], constants)
-    return (c >= constants.wide_p_wave) & (size <= constants.blocked_p_size) & (size >= 1.0 / constants.blocked_p_size)
+    return (c >= correlation) & (size <= constants.blocked_p_size) & (size >= 1.0 / constants.blocked_p_size)
+
+
+class _PWaveShaped:
+    """``p_wave_shaped`` at ``correlation`` as a function of candidate indices, the record's P wave found once, on the
+    first call (``guard_keep``'s ``cluster_p_like``; most records never call it)."""
+
+    def __init__(self, peaks, cleaned, fs, correlation, constants, amplitude):
+        self.args = (np.asarray(peaks, dtype=np.int64), np.asarray(cleaned, dtype=np.float64), float(fs))
+        self.correlation, self.constants, self.amplitude = float(correlation), constants, amplitude
+        self.p_wave = False
+
+    def __call__(self, at) -> np.ndarray:
+        peaks, x, fs = self.args
+        if self.p_wave is False:
+            self.p_wave = record_p_wave(peaks, x, fs, self.constants, self.amplitude)
+        return p_wave_shaped(peaks, x, fs, at, self.correlation, self.constants, p_wave=self.p_wave)
 
 
 def _wide_p_like_at(peaks, cleaned, fs, amplitude, constants, at):

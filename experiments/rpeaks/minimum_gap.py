@@ -502,6 +502,35 @@ counts (``recount_equals_s58b``, ``recount_equals_s64``):
     python experiments/rpeaks/minimum_gap_speed.py --run s65a --per-record-min --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s65a_cluster_amplitude_speed.json
 
+Run s65b (``--run s65b``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s65b_cluster_p_tested_plan.json`` by ``--plan``, before any count of run s65b): a new
+GuardConstants value, off by default. The cluster rescue keeps a dropped peak from ``cluster_low_amplitude`` = c up to
+``cluster_amplitude`` (0.3) x its cluster's 75th percentile too, unless it is shaped and sized like the record's P wave
+(``rpeak_guard.p_wave_shaped``: ``p_wave_match`` correlation with ``record_p_wave``'s template at least
+``cluster_p_wave`` = p, size within 1/2..2 x the template's); in ``guard_keep`` only. Set through run s64's point's
+``rpeak_guard_constants``. NOT blind: aimed by run s65a's held-out figures (its lowered floor let in blocked P waves,
+mostly 108's) and by run s65b's look at run s65a's rows (``p_wave_look.py``, ``rpeaks_s65b_p_wave_look.json``, k = 0,
+normal and block21): of the 283 peaks that are no beat in block21 between 0.2 and 0.3 x their cluster, p = 0.7 refuses
+264 (all but 2 of 108's) and refuses none of the block21 true beats (114's QRS is 8.7 x the P template's size); 106's
+true beat has a correlation of 0.636 (refused at p = 0.6). c in {0.25, 0.2} (the brief's; at k = 0 no true beat lies
+in 0.25-0.3) x p in ``S65B_P_WAVE`` = {0.6, 0.7, 0.8}. On run s58b's builder. Grid (``GRIDS["s65b"]``): the baseline,
+run s51's point, run s58's point, run s64's point, then run s64's point with each (c, p). Chosen leave one record out as
+in runs s48-s65a. Keep rule ``KEEP_RULE_AGAINST_S51["s65b"]`` (run s65a's, the lead's brief). Counts in
+/work/runs/s41-prefuse/counts, a copy of run s65a's cache (the original left as it is) made before any count, its strip
+marker removed so that run s64's g = 1.3 point is taken out again and recounted on every build (through the library
+with the new constants at their defaults); run s65a's c points stay in the copy, unused; run s64's and run s58b's
+held-out figures must be reproduced from the counts (``recount_equals_s64``, ``recount_equals_s58b``):
+
+    cp -r /work/runs/s41-amp/counts /work/runs/s41-prefuse/counts && rm /work/runs/s41-prefuse/counts/stripped_*
+    python experiments/rpeaks/p_wave_look.py --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65b_p_wave_look.json
+    python experiments/rpeaks/minimum_gap.py --run s65b --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65b_cluster_p_tested_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s65b --strip-s64 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s65b_cluster_p_tested.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s65b --per-record-min --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s65b_cluster_p_tested_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -650,9 +679,24 @@ def cluster_amplitude_point(amplitude) -> dict:
 
 
 GRIDS["s65a"] = [S51_POINT, S58_POINT, S64_POINT] + [cluster_amplitude_point(c) for c in S65A_CLUSTER_AMPLITUDE]
-FIXED_BUILDER = ("s58r", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a")
+# run s65b: run s64's point with the cluster rescue's P-tested low floor (GuardConstants.cluster_low_amplitude = c,
+# cluster_p_wave = p), through the same rpeak_guard_constants; fixed before any count of run s65b, NOT blind (read from
+# run s65a's held-out figures and run s65b's look at run s65a's rows, module docstring)
+S65B_LOW_AMPLITUDE = (0.25, 0.2)
+S65B_P_WAVE = (0.6, 0.7, 0.8)
+
+
+def cluster_p_tested_point(amplitude, p_wave) -> dict:
+    """Run s64's point with the cluster rescue's P-tested low floor ``amplitude`` at P correlation ``p_wave`` (s65b)."""
+    return dict(S64_POINT, rpeak_guard_constants=dict(S64_POINT["rpeak_guard_constants"],
+                                                      cluster_low_amplitude=amplitude, cluster_p_wave=p_wave))
+
+
+GRIDS["s65b"] = [S51_POINT, S58_POINT, S64_POINT] + [cluster_p_tested_point(c, p) for c in S65B_LOW_AMPLITUDE
+                                                     for p in S65B_P_WAVE]
+FIXED_BUILDER = ("s58r", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a", "s65b")
 OWN_ONSET = ("s58b",)          # the rescores whose block21 cut starts before each blocked beat's own QRS onset too
-BUILDS_OWN_ONSET = ("s58b", "s61", "s62", "s63", "s64", "s65a")   # every run that builds block21 with the own-onset cut (run s58b's builder)
+BUILDS_OWN_ONSET = ("s58b", "s61", "s62", "s63", "s64", "s65a", "s65b")   # every run that builds block21 with the own-onset cut (run s58b's builder)
 # run s61 starts from run s58b's counts (block21 per seed; the other rhythms where it wrote them, else run s58r's copy)
 S58B_CACHE = "/work/runs/s38-rpeaks2/s58b/counts"
 BUILDER_FIX = ("run s60's builder fix (a measurement fix, not a lever): block21's and pause's noise leaves out the TP "
@@ -668,11 +712,11 @@ BUILDER_FIX_S58B = ("run s58b's builder fix (a measurement fix, not a lever), on
                     "at the cut's start on every seed). Changes block21 only; every record's block21 is recounted")
 # the runs scored against another run's reported figures than run s51's (run s59: run s58's, recommended)
 REFERENCE = {"s59": "s58", "s58r": "s58", "s60": "s58r", "s58b": "s58r", "s61": "s58b", "s62": "s58b",
-             "s63": "s58b", "s64": "s58b", "s65a": "s64"}
+             "s63": "s58b", "s64": "s58b", "s65a": "s64", "s65b": "s64"}
 # the runs scored against run s51's reported figures, and the suffix of their option's points (KEEP_RULE_AGAINST_S51)
 AGAINST_S51 = {"s52": "_cap", "s53": "_new", "s54": "_pair", "s55": "_guarded", "s56": "_slope", "s57": "_corr",
                "s58": "_corr", "s59": "_tpl", "s58r": "_corr", "s60": "_contrast", "s58b": "_corr", "s61": "_wtpl",
-               "s62": "_walign", "s63": "_wacon", "s64": "_bpgap", "s65a": "_camp"}
+               "s62": "_walign", "s63": "_wacon", "s64": "_bpgap", "s65a": "_camp", "s65b": "_clow"}
 S46_CACHE = "/work/runs/s34-rpeaks-cut/counts"           # other rhythms (run s46's; run s47 used them)
 S47_CACHE = "/work/runs/s34-rpeaks-cut/s47/counts"       # block21, new join, per seed (new_<k>/)
 S48_CACHE = "/work/runs/s35-rpeaks-203/counts"           # run s48's (run s49 starts its baseline from them)
@@ -685,7 +729,8 @@ CACHES = {"s48": "/work/runs/s35-rpeaks-203/counts", "s49": "/work/runs/s35-rpea
           "s58r": "/work/runs/s38-rpeaks/counts", "s60": "/work/runs/s38-rpeaks/counts",
           "s58b": "/work/runs/s38-rpeaks2/s58b/counts", "s61": "/work/runs/s38-rpeaks3/s61/counts",
           "s62": "/work/runs/s39-s62/counts", "s63": "/work/runs/s39-s63/counts",
-          "s64": "/work/runs/s40-block21/s58b_counts", "s65a": "/work/runs/s41-amp/counts"}
+          "s64": "/work/runs/s40-block21/s58b_counts", "s65a": "/work/runs/s41-amp/counts",
+          "s65b": "/work/runs/s41-prefuse/counts"}
 # run s63 starts from a copy of run s62's cache (S62_CACHE, read only), copied into CACHES["s63"] before any count
 S62_CACHE = CACHES["s62"]
 # run s58b starts its normal / pause / bigeminy counts from a copy of run s58r's cache (the original left as it is)
@@ -704,7 +749,8 @@ EXPERIMENTS = {"s48": "rpeaks_s48_minimum_gap", "s49": "rpeaks_s49_minimum_gap_c
                "s58r": "rpeaks_s58_rescored_builder_fix", "s60": "rpeaks_s60_guard_contrast",
                "s58b": "rpeaks_s58b_builder_own_onset", "s61": "rpeaks_s61_wide_template",
                "s62": "rpeaks_s62_wide_aligned", "s63": "rpeaks_s63_wide_aligned_contrast",
-               "s64": "rpeaks_s64_blocked_p_gap", "s65a": "rpeaks_s65a_cluster_amplitude"}
+               "s64": "rpeaks_s64_blocked_p_gap", "s65a": "rpeaks_s65a_cluster_amplitude",
+               "s65b": "rpeaks_s65b_cluster_p_tested"}
 S47_JSON = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "rpeaks_s47_block21_seam.json"
 OTHER = tuple(r for r in RHYTHMS if r != "block21")
 KEEP_RULE = ("recommended when, over the five builder seeds, the mean held-out FN + FP over the four rhythms is below "
@@ -791,6 +837,14 @@ KEEP_RULE_AGAINST_S51 = {
              "point, and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py, per-record minimum of "
              "interleaved repeats); fixed before any count of run s65a (not blind: the lever and c are read from run "
              "s64's and run s65a's held-out looks at block21's amplitude-check misses)"),
+    "s65b": ("run s64's point with the cluster rescue's P-tested low floor (GuardConstants.cluster_low_amplitude and "
+             "cluster_p_wave through rpeak_guard_constants) is recommended when, on run s58b's builder, the held-out "
+             "FN + FP over the four rhythms is not above run s64's (rpeaks_s64_blocked_p_gap.json) on EVERY one of "
+             "the five builder seeds, block21's held-out Se is at least 0.997 on every seed or else higher than run "
+             "s64's on every seed, no rhythm's mean held-out Se or +P over the seeds is under 0.997, the most chosen "
+             "point is an option point, and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py, "
+             "per-record minimum of interleaved repeats); fixed before any count of run s65b (not blind: the test is "
+             "read from run s65a's held-out figures and run s65b's look at run s65a's rows)"),
     "s58r": ("none: run s58's grid rescored on run s60's builder fix (no new option, no keep decision; the keep entry "
              "only compares it with run s58's figures on the old builder)"),
     "s58b": ("none: run s58's grid counted on run s58b's builder fix (block21's cut before each blocked beat's own QRS "
@@ -1019,6 +1073,33 @@ GRID_S65A = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpg
                           "in block21 (180-240 ms before a blocked beat), which the P-wave and blocked-P-wave checks "
                           "see after the amplitude check: NOT blind, c is read from held-out figures; the point is "
                           "still chosen leave one record out"}
+GRID_S65B = {"base_point": "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3",
+             "cluster_low_amplitude": [G.GuardConstants().cluster_low_amplitude, *S65B_LOW_AMPLITUDE],
+             "cluster_p_wave": [G.GuardConstants().cluster_p_wave, *S65B_P_WAVE],
+             "points": ["s37_first", "s37_first_gap0.25_final0.5_after", "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9",
+                        "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3",
+                        *(f"s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_clow{c}_cpw{p}"
+                          for c in S65B_LOW_AMPLITUDE for p in S65B_P_WAVE)],
+             "form": "run s64's point (run s58's with GuardConstants.blocked_p_gap = 1.3); its guard's cluster rescue "
+                     "(rpeak_guard.cluster_like at rpeak_rescue_cluster = 0.9, in guard_keep) also keeps a dropped peak "
+                     "from c up to cluster_amplitude (0.3) x its cluster's 75th percentile (the rescue's other tests "
+                     "unchanged) unless it is shaped and sized like the record's P wave (rpeak_guard.p_wave_shaped: "
+                     "p_wave_match correlation with record_p_wave's template at least p, peak-to-peak within 1/2..2 x "
+                     "the template's; no refusal where the record shows no consistent P wave); "
+                     "GuardConstants.cluster_low_amplitude = c and cluster_p_wave = p (new, 0 = off), set through the "
+                     "point's rpeak_guard_constants with run s64's overrides kept; the second proposer's cluster "
+                     "rescue is unchanged; the baseline, run s51's point, run s58's point, run s64's point, then it with "
+                     "each (c, p)",
+             "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS "
+                        "onset), as runs s62-s65a",
+             "blind": False,
+             "read_from": "run s65a's held-out figures (rpeaks_s65a_cluster_amplitude.json: the lowered floor found "
+                          "beats but let in 5-30x as many peaks that are no beat, mostly 108's blocked P waves in "
+                          "block21) and run s65b's look at run s65a's rows at k = 0 (p_wave_look.py, "
+                          "rpeaks_s65b_p_wave_look.json): between 0.2 and 0.3 x their cluster, the P test at p = 0.7 "
+                          "refuses 264 of block21's 283 such peaks that are no beat and none of its 3 true beats, at "
+                          "p = 0.6 one of them (106); NOT blind, c and p are read from held-out figures; the point is "
+                          "still chosen leave one record out"}
 REPORTED = (f"mean and sd over the {len(SEEDS)} builder seeds record + {SEED_STEP} k, k = {SEEDS[0]}..{SEEDS[-1]}, of "
             "the held-out figures (fixed before any count)")
 
@@ -1057,6 +1138,9 @@ def suffix(options) -> str:
         out += f"_bpgap{dict(options['rpeak_guard_constants'])['blocked_p_gap']}"
         if "cluster_amplitude" in dict(options["rpeak_guard_constants"]):
             out += f"_camp{dict(options['rpeak_guard_constants'])['cluster_amplitude']}"
+        if "cluster_low_amplitude" in dict(options["rpeak_guard_constants"]):
+            out += (f"_clow{dict(options['rpeak_guard_constants'])['cluster_low_amplitude']}"
+                    f"_cpw{dict(options['rpeak_guard_constants'])['cluster_p_wave']}")
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -1080,7 +1164,7 @@ def names(run="s48"):
 
 # points counted beside a run's grid, never chosen: run s62 recounts run s58b's whole grid (its c = 0.95 point too), so
 # that run s58b's held-out figures can be reproduced from the new counts (recount_equals_s58b)
-COUNTED_BESIDE = {"s62": "s58b", "s63": "s58b", "s64": "s58b", "s65a": "s58b"}
+COUNTED_BESIDE = {"s62": "s58b", "s63": "s58b", "s64": "s58b", "s65a": "s58b", "s65b": "s58b"}
 
 
 def counted_points(run="s48"):
@@ -1182,7 +1266,8 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in ("s62", "s63", "s64", "s65a"):
+    if args.run in ("s62", "s63", "s64", "s65a", "s65b"):
+        # run s65b: its cache is a copy of run s65a's (its strip marker removed: run s64's point recounted again).
         # run s65a: its cache is a copy of run s64's (run s64's g = 1.3 point taken out, --strip-s64, and recounted).
         # run s64: its cache is a copy of run s63's (which holds run s58b's points), as run s63's of run s62's.
         # run s63: its cache is a copy of run s62's (copied before any count; run s62's points are not counted again,
@@ -1207,7 +1292,7 @@ def record_counts(args, rid) -> dict:
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed,
-                      reuse=args.run in ("s61", "s63", "s64", "s65a"))
+                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b"))
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -1216,7 +1301,7 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a"))
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b"))
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -1466,14 +1551,14 @@ def strip_point(cache_dir, name) -> None:
 def plan(args, argv) -> dict:
     """``--plan`` (runs s56-s59): the grid, the choice rule, the keep rule and the keys the results will report, written
     before any count (no detector runs)."""
-    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a"):
+    if args.run not in ("s56", "s57", "s58", "s59", "s60", "s58b", "s61", "s62", "s63", "s64", "s65a", "s65b"):
         raise SystemExit("--plan: runs s56-s60 and s58b only (earlier runs fixed their plan in the module docstring)")
     speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point; "
              f"{EXPERIMENTS[args.run]}_speed.json)")
-    if args.run in ("s57", "s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a"):
+    if args.run in ("s57", "s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a", "s65b"):
         # the option's cost does not depend on c (t): when the folds mostly choose a point without it, c = 0.9 (run
         # s59: t = 0.95; run s60: c = 3.0, which tests the same peaks) is timed
-        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61", "s62", "s63", "s64", "s65a") else -2]
+        timed = GRIDS[args.run][-1 if args.run in ("s59", "s60", "s61", "s62", "s63", "s64", "s65a", "s65b") else -2]
         speed = (f"experiments/rpeaks/minimum_gap_speed.py --run {args.run} (the most chosen point when it is an option "
                  f"point, otherwise --point {SHORT[f'{BASELINE}__{suffix(timed)}']}; "
                  f"{EXPERIMENTS[args.run]}_speed.json); timed after the counts on the shared machine")
@@ -1482,7 +1567,7 @@ def plan(args, argv) -> dict:
             "written": f"before any count of run {args.run}", "records": list(tasks.MITDB_DS1),
             "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": 0.997,
             "grid": {"s56": GRID_S56, "s57": GRID_S57, "s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60, "s61": GRID_S61, "s62": GRID_S62,
-                     "s63": GRID_S63, "s64": GRID_S64, "s65a": GRID_S65A, "s58b": GRID_S58}[args.run],
+                     "s63": GRID_S63, "s64": GRID_S64, "s65a": GRID_S65A, "s65b": GRID_S65B, "s58b": GRID_S58}[args.run],
             "points": [SHORT[n] for n in names(args.run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
@@ -1498,8 +1583,8 @@ def plan(args, argv) -> dict:
             "speed": speed, "cache": args.cache_dir,
             **({"blind": False, "not_blind": {"s58": GRID_S58, "s59": GRID_S59, "s60": GRID_S60,
                                               "s61": GRID_S61, "s62": GRID_S62, "s63": GRID_S63,
-                                              "s64": GRID_S64, "s65a": GRID_S65A}[args.run]["read_from"]}
-               if args.run in ("s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a") else {}),
+                                              "s64": GRID_S64, "s65a": GRID_S65A, "s65b": GRID_S65B}[args.run]["read_from"]}
+               if args.run in ("s58", "s59", "s60", "s61", "s62", "s63", "s64", "s65a", "s65b") else {}),
             **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
                 "against": {"s64_json": "benchmarks/results/rpeaks_s64_blocked_p_gap.json",
                             "s64_errors_key": "per_seed[k].errors_held_out", "s64_block21_key": "per_seed[k].block21.Se"},
@@ -1517,6 +1602,24 @@ def plan(args, argv) -> dict:
                               "five (the baseline, run s64's point, three option points): the full grid on all five "
                               "seeds fits before 04:15 UTC (no reduction)"}
                if args.run == "s65a" else {}),
+            **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_every_seed": True,
+                "against": {"s64_json": "benchmarks/results/rpeaks_s64_blocked_p_gap.json",
+                            "s64_errors_key": "per_seed[k].errors_held_out", "s64_block21_key": "per_seed[k].block21.Se"},
+                "records_recounted": "the baseline, run s64's g = 1.3 point (its keys taken out of the copy again, "
+                                     "--strip-s64, through the library with the new constants at their defaults) and "
+                                     "the six option points on every build of the 22 records (block21 per builder "
+                                     "seed); today's detector, run s51's and run s58's points, run s58b's c = 0.95 "
+                                     "point and run s64's g = 1.2 / 1.25 points come from the copy of run s65a's cache "
+                                     "(same builds, same code)",
+                "recount_check": "the baseline recounted on every build must equal the copy (cluster.score_point "
+                                 "raises otherwise); after the count, on every seed, run s58b's and run s64's held-out "
+                                 "figures from their own grids and choice rule, their points' errors on all 22 records, "
+                                 "the baseline's and today's per-rhythm TP / FN / FP and 203's block21 counts must equal "
+                                 "their JSONs' (recount_equals_s58b, recount_equals_s64)",
+                "time_check": "run s65a's count (five points on every build) took about 9 minutes; run s65b counts "
+                              "eight (the baseline, run s64's point, six option points): about 15 minutes, before "
+                              "04:10 UTC (no reduction)"}
+               if args.run == "s65b" else {}),
             **({"builder": [BUILDER_FIX, BUILDER_FIX_S58B], "keep_on_mean_over_seeds": True,
                 "records_recounted": "the baseline and the option points on every build of the 22 records (block21 "
                                      "per builder seed); run s58b's points (today's detector, run s51's and run s58's "
@@ -1591,6 +1694,9 @@ def plan(args, argv) -> dict:
                                    f"a copy of {CACHES['s64']} (run s64's counts, the original left as it is) in "
                                    f"{args.cache_dir}, run s64's g = 1.3 keys taken out (--strip-s64)"
                                    if args.run == "s65a" else
+                                   f"a copy of {CACHES['s65a']} (run s65a's counts, the original left as it is) in "
+                                   f"{args.cache_dir}, its strip marker removed and run s64's g = 1.3 keys taken out "
+                                   "again (--strip-s64)" if args.run == "s65b" else
                                    f"{S57_CACHE_COPY} (a copy of {CACHES['s57']}) for the records the builder fix leaves "
                                    "unchanged" if args.run in ("s58", "s59", "s60") else
                                    f"{S56_CACHE_COPY} (a copy of {CACHES['s56']})")}
@@ -1610,7 +1716,7 @@ def main(argv=None) -> int:
     parser.add_argument("--plan", action="store_true",
                         help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s58)")
     parser.add_argument("--strip-s64", action="store_true",
-                        help="run s65a: take run s64's g = 1.3 point out of the cache copy once, so it is recounted")
+                        help="runs s65a-s65b: take run s64's g = 1.3 point out of the cache copy once, so it is recounted")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.strip_s64 and not args.plan:
@@ -1702,7 +1808,7 @@ def main(argv=None) -> int:
                           "rpeaks_s54_108_look.json: 7 large P waves 0.73-1.02x the reference, held out of the guard): "
                           "not blind; the point is still chosen leave one record out"}
             if args.run == "s55" else
-            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else GRID_S62 if args.run == "s62" else GRID_S63 if args.run == "s63" else GRID_S64 if args.run == "s64" else GRID_S65A if args.run == "s65a" else
+            GRID_S56 if args.run == "s56" else GRID_S57 if args.run == "s57" else GRID_S58 if args.run in ("s58", "s58r") else GRID_S60 if args.run == "s60" else GRID_S61 if args.run == "s61" else GRID_S62 if args.run == "s62" else GRID_S63 if args.run == "s63" else GRID_S64 if args.run == "s64" else GRID_S65A if args.run == "s65a" else GRID_S65B if args.run == "s65b" else
             GRID_S59 if args.run == "s59" else
             {"rpeak_minimum_gap_s": [0.0, S49_GAP], "rpeak_minimum_gap_wide": list(S49_WIDE),
              "rpeak_minimum_gap_amplitude": list(S49_AMPLITUDE),
@@ -1770,8 +1876,9 @@ def main(argv=None) -> int:
                               "recommended": bool(block21_met and not any(under.values()) and not_above and capped
                                                   and within is not False),
                               "speed_checked": speed is not None}
-        if args.run == "s65a":
-            # run s65a's rule (KEEP_RULE_AGAINST_S51["s65a"]): against run s64's held-out figures seed by seed
+        if args.run in ("s65a", "s65b"):
+            # runs s65a-s65b's rule (KEEP_RULE_AGAINST_S51["s65a"], ["s65b"]): against run s64's held-out figures seed
+            # by seed
             s64 = s51["per_seed"]
             held = {r: {m: round(mean("held_out", r, m), 5) for m in ("Se", "+P")} for r in RHYTHMS}
             under = {r: [m for m in ("Se", "+P") if held[r][m] < 0.997] for r in RHYTHMS}
@@ -1855,8 +1962,8 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
-    if args.run == "s65a":
-        # run s65a recounts run s64's point (--strip-s64): run s64's held-out figures must come out again
+    if args.run in ("s65a", "s65b"):
+        # runs s65a-s65b recount run s64's point (--strip-s64): run s64's held-out figures must come out again
         result["recount_equals_s64"] = recount_equals(seed_counts, "s64")
         if not result["recount_equals_s64"]["all"]:
             log.error("the recount of run s64's points differs from its results: %s", result["recount_equals_s64"])
