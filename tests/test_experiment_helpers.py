@@ -186,3 +186,81 @@ def test_region_rate_s41_t201_keep_needs_the_chosen_value_safe_natively():
     errors[f"s58_native_{value}"][seeds[2]] = 751             # one more native error on one seed
     rules = R.keep_verdict_loro(run, figures_for(errors), errors, timing, 56.0, value)
     assert rules["closes_gap_meaningfully"] and not rules["safe_natively"] and not rules["kept"]
+
+
+def test_minimum_gap_s41_combo_grid_is_run_s64s_point_with_the_100_hz_values_and_its_keep_rule():
+    """Run s41-combo's grid: run s65a's first four points, then run s64's point with run s41-t201's veto, run
+    s41-block100's search-back check and both, at the values those runs chose (region_rate's RUNS); the verdict needs
+    fewer held-out errors than run s64 on every seed and block21's Se and +P not lower on any seed."""
+    from experiments.rpeaks import minimum_gap as M
+    from experiments.rpeaks import region_rate as R
+
+    assert M.GRIDS["s41-combo"][:3] == M.GRIDS["s65a"][:3]
+    veto = R.RUNS["s41-t201"].variants["unlike060_s08"]["rpeak_guard_constants"]
+    sbpw = R.RUNS["s41-block100"].variants["sbpw08"]["rpeak_guard_constants"]
+    s64 = M.S64_POINT["rpeak_guard_constants"]
+    added = [{k: v for k, v in p["rpeak_guard_constants"].items() if k not in s64} for p in M.GRIDS["s41-combo"][2:]]
+    assert added == [{}, {k: v for k, v in veto.items() if k != "sharpness_step_s"},
+                     {k: v for k, v in sbpw.items() if k != "sharpness_step_s"},
+                     {k: v for k, v in (veto | sbpw).items() if k != "sharpness_step_s"}]
+    # the names: run s64's point unchanged (its counts are found in the earlier caches), the options after it
+    names = [M.SHORT[n] for n in M.names("s41-combo")]
+    assert names[3] == "s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3" == [
+        M.SHORT[n] for n in M.names("s64")][-1]
+    assert all(n.startswith(names[3] + "_") for n in names[4:]) and len(set(names)) == len(names)
+    # the verdict against run s64's committed per-seed figures
+    s64_seeds = json.loads(M.S47_JSON.with_name("rpeaks_s64_blocked_p_gap.json").read_text())["per_seed"]
+    per_seed = {k: {"errors_held_out": v["errors_held_out"] - 1, "block21": dict(v["block21"]),
+                    "held_out": {r: {"Se": 0.998, "+P": 0.998} for r in M.RHYTHMS}} for k, v in s64_seeds.items()}
+    option, speed = names[-1], {"within_limit": True}
+    assert M.keep_s41_combo(per_seed, speed, option)["recommended"]
+    assert not M.keep_s41_combo(per_seed, speed, names[3])["recommended"]           # run s64's point most chosen
+    assert not M.keep_s41_combo(per_seed, {"within_limit": False}, option)["recommended"]
+    per_seed["3"]["errors_held_out"] += 1                                          # equal to run s64's on one seed
+    assert not M.keep_s41_combo(per_seed, speed, option)["errors_lower_than_s64_every_seed"]
+    per_seed["3"]["errors_held_out"] -= 1
+    per_seed["2"]["block21"]["+P"] -= 1e-4                                         # block21 +P lower on one seed
+    verdict = M.keep_s41_combo(per_seed, speed, option)
+    assert verdict["block21_Se_not_lower_than_s64_any_seed"] and not verdict["block21_+P_not_lower_than_s64_any_seed"]
+    assert not verdict["recommended"]
+
+
+def test_region_rate_s41_combo_reads_the_single_levers_beside_and_checks_their_base(tmp_path):
+    """Run s41-combo reads the single-lever points from the runs that counted them (``with_beside``); a folder whose
+    base count of a build differs from this run's stops the run."""
+    import pytest
+
+    from experiments.rpeaks import region_rate as R
+
+    run = R.RUNS["s41-combo"]
+    records = ["100", "101"]
+    base = [f"s58_{rate}_{run.base}" for rate in ("native", "100")]
+
+    def counts(rid, rhythms, points, fp):
+        return {f"{rid}|{r}|{p}{tail}": ([100, 0, fp] if not tail else [0, 0, fp, 0])
+                for r in rhythms for p in points for tail in ("", "|changes")}
+
+    mine = {rid: {"other": counts(rid, R.D.OTHER, base, 1),
+                  "block21": {k: counts(rid, ["block21"], base, 1) for k in R.SEEDS}} for rid in records}
+    folders = []
+    for v, fp in zip(run.beside, (3, 4)):
+        folder = tmp_path / v
+        folder.mkdir()
+        points = base + [f"s58_{rate}_{v}" for rate in ("native", "100")]
+        for rid in records:
+            (folder / f"{rid}_other.json").write_text(json.dumps(
+                counts(rid, R.D.OTHER, base, 1) | counts(rid, R.D.OTHER, points[2:], fp)))
+            for k in R.SEEDS:
+                (folder / f"{rid}_block21_k{k}.json").write_text(json.dumps(
+                    counts(rid, ["block21"], base, 1) | counts(rid, ["block21"], points[2:], fp)))
+        folders.append(folder)
+    merged = R.with_beside(run, mine, folders, records)
+    assert merged["101"]["other"]["101|pause|s58_100_unlike060_s08"] == [100, 0, 3]
+    assert merged["100"]["block21"][R.SEEDS[-1]]["100|block21|s58_native_sbpw08|changes"] == [0, 0, 4, 0]
+    assert mine["101"]["other"].keys() == set(counts("101", R.D.OTHER, base, 1))    # the input is left as it was
+    bad = folders[1] / "100_block21_k2.json"
+    theirs = json.loads(bad.read_text())
+    theirs["100|block21|s58_100_step_feature_sharpness"] = [100, 0, 2]
+    bad.write_text(json.dumps(theirs))
+    with pytest.raises(RuntimeError, match="differs"):
+        R.with_beside(run, mine, folders, records)

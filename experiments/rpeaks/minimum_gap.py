@@ -531,6 +531,31 @@ held-out figures must be reproduced from the counts (``recount_equals_s64``, ``r
     python experiments/rpeaks/minimum_gap_speed.py --run s65b --per-record-min --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s65b_cluster_p_tested_speed.json
 
+Run s41-combo (``--run s41-combo``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s41_combo_native_plan.json`` by ``--plan``, before any count of run s41-combo): no new
+option and no new value. The two guard constants kept today for the 100 Hz point, natively on run s64's point: run
+s41-t201's QRS-unlike T-wave veto (``GuardConstants.t_wave_unlike_correlation`` / ``_amplitude`` / ``_sharpness`` = 0.6
+/ 0.8 / 0.8, ``rpeak_guard.unlike_kept_beat``) and run s41-block100's P-wave check of the search back's candidates
+(``GuardConstants.searchback_p_wave`` = 0.8), each alone and both, through the point's ``rpeak_guard_constants`` with
+run s64's overrides kept. NOT blind: both values were chosen on held-out counts at 100 Hz, and both made fewer errors
+natively on every seed at run s58's point (``rpeaks_t_wave_unlike.json``, ``rpeaks_searchback_p_wave_100.json``)
+before this plan. On run s58b's builder. Grid (``GRIDS["s41-combo"]``): run s65a's first four points (the baseline, run
+s51's, run s58's and run s64's points), then run s64's point with the veto, with the search back's check, with both.
+Chosen leave one record out as in runs s48-s65a. Keep rule ``KEEP_RULE_AGAINST_S51["s41-combo"]`` (the lead's brief).
+Counts in /work/runs/s41-combo/counts, a copy of run s65a's cache (the original left as it is) made before any count,
+its strip marker removed so that ``--strip-s64`` takes run s64's g = 1.3 point out again and it is recounted on every
+build (run s64's held-out figures must come out again, ``recount_equals_s64``, as in run s65a); the other points of
+runs s58b and s64 are not counted again, the baseline is recounted on every build and must equal the copy:
+
+    cp -r /work/runs/s41-amp/counts /work/runs/s41-combo/counts && rm /work/runs/s41-combo/counts/stripped_*
+    python experiments/rpeaks/minimum_gap.py --run s41-combo --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s41_combo_native_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s41-combo --strip-s64 --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s41_combo_native.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s41-combo --per-record-min --beside \
+        s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3 --data-dir /work/shared/data/mitdb \
+        > benchmarks/results/rpeaks_s41_combo_native_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -1141,6 +1166,12 @@ def suffix(options) -> str:
         if "cluster_low_amplitude" in dict(options["rpeak_guard_constants"]):
             out += (f"_clow{dict(options['rpeak_guard_constants'])['cluster_low_amplitude']}"
                     f"_cpw{dict(options['rpeak_guard_constants'])['cluster_p_wave']}")
+        unlike = [dict(options["rpeak_guard_constants"]).get(f"t_wave_unlike_{k}")
+                  for k in ("correlation", "amplitude", "sharpness")]
+        if unlike[0] is not None:   # run s41-combo: run s41-t201's veto
+            out += "_unlike" + "_".join(str(v) for v in unlike)
+        if "searchback_p_wave" in dict(options["rpeak_guard_constants"]):   # run s41-combo: run s41-block100's check
+            out += f"_sbpw{dict(options['rpeak_guard_constants'])['searchback_p_wave']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -1172,6 +1203,139 @@ def counted_points(run="s48"):
     grid = list(points(run))
     beside = [p for p in points(COUNTED_BESIDE[run]) if p[0] not in {q[0] for q in grid}] if run in COUNTED_BESIDE else []
     return grid + beside
+
+
+# run s41-combo: run s64's point with the two GuardConstants kept today for the 100 Hz point (run s41-t201's veto and
+# run s41-block100's search-back P-wave check), each alone and both; their values as those runs chose them, no new
+# value; fixed before any count of run s41-combo, NOT blind (module docstring)
+S41_COMBO_VETO = {"t_wave_unlike_correlation": 0.6, "t_wave_unlike_amplitude": 0.8, "t_wave_unlike_sharpness": 0.8}
+S41_COMBO_SBPW = {"searchback_p_wave": 0.8}
+
+
+def s64_with(constants) -> dict:
+    """Run s64's point with ``constants`` joined to its ``rpeak_guard_constants`` (run s41-combo)."""
+    return dict(S64_POINT, rpeak_guard_constants=dict(S64_POINT["rpeak_guard_constants"], **constants))
+
+
+S41_COMBO_OPTIONS = [s64_with(S41_COMBO_VETO), s64_with(S41_COMBO_SBPW), s64_with({**S41_COMBO_VETO, **S41_COMBO_SBPW})]
+GRIDS["s41-combo"] = [S51_POINT, S58_POINT, S64_POINT] + S41_COMBO_OPTIONS
+FIXED_BUILDER += ("s41-combo",)
+BUILDS_OWN_ONSET += ("s41-combo",)
+COUNTED_BESIDE["s41-combo"] = "s58b"
+REFERENCE["s41-combo"] = "s64"
+# the option points' names all carry run s64's gap followed by more (run s64's point itself ends there)
+AGAINST_S51["s41-combo"] = "_bpgap1.3_"
+CACHES["s41-combo"] = "/work/runs/s41-combo/counts"
+EXPERIMENTS["s41-combo"] = "rpeaks_s41_combo_native"
+KEEP_RULE_AGAINST_S51["s41-combo"] = (
+    "run s64's point with run s41-t201's QRS-unlike T-wave veto (0.6 / 0.8 / 0.8), run s41-block100's search-back P-wave "
+    "check (0.8) or both (GuardConstants through rpeak_guard_constants) is recommended when, on run s58b's builder, "
+    "the held-out FN + FP over the four rhythms is LOWER than run s64's (rpeaks_s64_blocked_p_gap.json per_seed) on "
+    "EVERY one of the five builder seeds, no rhythm's held-out Se or +P, mean over the seeds, is under 0.997, block21's "
+    "held-out Se and +P are not lower than run s64's on ANY seed, the most chosen point is an option point (one of the "
+    "three), and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over "
+    "the 22 records of each record's fastest of the interleaved repeats, as run s65a timed it); fixed before any count "
+    "of run s41-combo (not blind: both constants and their values were chosen on held-out counts at 100 Hz, and both "
+    "made fewer errors natively on every seed at run s58's point, before this plan)")
+S64_NAME = f"{BASELINE}__{suffix(S64_POINT)}"
+GRID_S41_COMBO = {
+    "base_point": f"s37_first_{suffix(S64_POINT)}",
+    "t_wave_unlike": S41_COMBO_VETO, "searchback_p_wave": S41_COMBO_SBPW["searchback_p_wave"],
+    "points": ["s37_first", *(f"s37_first_{suffix(o)}" for o in GRIDS["s41-combo"])],
+    "form": "run s64's point (run s58's with GuardConstants.blocked_p_gap = 1.3); with the veto (rpeak_guard."
+            "unlike_kept_beat: a peak after a kept beat that correlates at least 0.6 with the record's T template and "
+            "is under 0.8 x that beat's QRS amplitude and under 0.8 x its sharpness is vetoed as a T wave), with the "
+            "search back's candidates passed through the P-wave check at distance 0.8 "
+            "(GuardConstants.searchback_p_wave), with both; set through the point's rpeak_guard_constants with run "
+            "s64's overrides kept (no new option, no new value); the baseline, run s51's point, run s58's point, run "
+            "s64's point, then the three",
+    "values_from": {"t_wave_unlike": "run s41-t201 (rpeaks_t_wave_unlike.json: unlike060_s08, chosen leave one record "
+                                     "out at 100 Hz, kept; natively 757.8 -> 749.8 at run s58's point, every seed)",
+                    "searchback_p_wave": "run s41-block100 (rpeaks_searchback_p_wave_100.json: sbpw08, chosen leave one "
+                                         "record out at 100 Hz, kept; natively 757.8 -> 728.8 at run s58's point, every "
+                                         "seed, all in MIT-BIH 108)"},
+    "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS onset), "
+               "as runs s62-s65a",
+    "blind": False,
+    "read_from": "runs s41-t201's and s41-block100's held-out counts at 100 Hz (which chose the values) and their native "
+                 "counts at run s58's point (each fewer errors than run s58's point on every seed): NOT blind as to the "
+                 "levers, the values or that each helps natively at run s58's point; not counted at run s64's point "
+                 "before this plan; the point is chosen leave one record out"}
+
+
+def plan_s41_combo(args, argv) -> dict:
+    """``--plan`` of run s41-combo: the grid, the choice rule, the keep rule and the keys the results will report,
+    written before any count (no detector runs)."""
+    run = "s41-combo"
+    return {"experiment": f"{EXPERIMENTS[run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
+            "written": f"before any count of run {run}", "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS),
+            "tolerance_ms": 150, "target": 0.997, "grid": GRID_S41_COMBO, "points": [SHORT[n] for n in names(run)],
+            "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
+            "criterion": "fewest FN + FP over the four rhythms",
+            "tie_break": "the first name in sort order (the baseline first; run s64's point sorts before the three)",
+            "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "keep_rule": KEEP_RULE_AGAINST_S51[run],
+            "option_points": [f"s37_first_{suffix(o)}" for o in S41_COMBO_OPTIONS], "reported": REPORTED,
+            "against": {"s64_json": "benchmarks/results/rpeaks_s64_blocked_p_gap.json",
+                        "s64_errors_key": "per_seed[k].errors_held_out",
+                        "s64_block21_keys": ["per_seed[k].block21.Se", "per_seed[k].block21.+P"]},
+            "keep_on_every_seed": True, "builder": [BUILDER_FIX, BUILDER_FIX_S58B],
+            "result_json": f"benchmarks/results/{EXPERIMENTS[run]}.json",
+            "result_keys": ["summary", "rhythm_means", "keep", "minus_s64", "grid_errors_all_22_mean",
+                            "grid_rhythm_means_all_22", "net_vs_s64_point_all_22_mean", "recount_equals_s64",
+                            "recount_equals_s58b", "per_seed"],
+            "speed": (f"experiments/rpeaks/minimum_gap_speed.py --run {run} --per-record-min --beside {SHORT[S64_NAME]} "
+                      f"(the most chosen point when it is an option point, otherwise --point "
+                      f"{SHORT[f'{BASELINE}__{suffix(S41_COMBO_OPTIONS[-1])}']}; {EXPERIMENTS[run]}_speed.json), timed "
+                      "after the counts on the shared machine; run s64's point in the same loop"),
+            "cache": args.cache_dir,
+            "cache_started_from": f"a copy of {CACHES['s65a']} (run s65a's counts, the original left as it is) in "
+                                  f"{args.cache_dir}, its strip marker removed, run s64's g = 1.3 keys taken out "
+                                  "(--strip-s64)",
+            "records_recounted": "the baseline, run s64's g = 1.3 point (its keys taken out of the copy, --strip-s64) and "
+                                 "the three option points on every build of the 22 records (block21 per builder seed); "
+                                 "today's detector, run s51's and run s58's points, run s58b's c = 0.95 point and run "
+                                 "s64's g = 1.2 / 1.25 points come from the copy (same builds, same code)",
+            "recount_check": "the baseline recounted on every build must equal the copy (cluster.score_point raises "
+                             "otherwise); after the count, on every seed, run s58b's and run s64's held-out figures "
+                             "from their own grids and choice rule, their points' errors on all 22 records, the "
+                             "baseline's and today's per-rhythm TP / FN / FP and 203's block21 counts must equal their "
+                             "JSONs' (recount_equals_s58b, recount_equals_s64), as in run s65a",
+            "time_check": "run s65a's count (five points on every build) took about 9 minutes on the shared machine; "
+                          "run s41-combo counts five (the baseline, run s64's point, three option points): the full "
+                          "grid on all five seeds fits before the 04:50 UTC deadline (no reduction)"}
+
+
+def keep_s41_combo(per_seed, speed, most) -> dict:
+    """Run s41-combo's verdict (``KEEP_RULE_AGAINST_S51["s41-combo"]``) against run s64's held-out figures per seed."""
+    s64 = json.loads(S47_JSON.with_name(f"{EXPERIMENTS['s64']}.json").read_text())["per_seed"]
+    mean = lambda r, m: round(float(np.mean([v["held_out"][r][m] for v in per_seed.values()])), 5)  # noqa: E731
+    under = {r: [m for m in ("Se", "+P") if mean(r, m) < 0.997] for r in RHYTHMS}
+    lower = all(v["errors_held_out"] < s64[k]["errors_held_out"] for k, v in per_seed.items())
+    b21 = {m: all(round(v["block21"][m], 5) >= round(s64[k]["block21"][m], 5) for k, v in per_seed.items())
+           for m in ("Se", "+P")}
+    option = most in [f"s37_first_{suffix(o)}" for o in S41_COMBO_OPTIONS]
+    within = None if speed is None else bool(speed["within_limit"])
+    return {"rule": KEEP_RULE_AGAINST_S51["s41-combo"],
+            "errors_held_out_per_seed": {k: v["errors_held_out"] for k, v in per_seed.items()},
+            "s64_errors_held_out_per_seed": {k: s64[k]["errors_held_out"] for k in per_seed},
+            "errors_lower_than_s64_every_seed": lower,
+            "block21_per_seed": {k: {m: round(v["block21"][m], 5) for m in ("Se", "+P")} for k, v in per_seed.items()},
+            "s64_block21_per_seed": {k: {m: round(s64[k]["block21"][m], 5) for m in ("Se", "+P")} for k in per_seed},
+            "block21_Se_not_lower_than_s64_any_seed": b21["Se"], "block21_+P_not_lower_than_s64_any_seed": b21["+P"],
+            "under_0.997": {r: v for r, v in under.items() if v}, "most_chosen": most, "most_chosen_option": option,
+            "speed_within_limit": within,
+            "recommended": bool(lower and b21["Se"] and b21["+P"] and not any(under.values()) and option
+                                and within is not False),
+            "speed_checked": speed is not None}
+
+
+def net_vs_point(per_seed, point, marker) -> dict:
+    """A look after the counts (chooses nothing): each point whose name holds ``marker``, its changes against the
+    baseline minus ``point``'s, per rhythm on all 22 records, mean over the seeds (run s41-combo; run s65a's look)."""
+    return {n: {r: {key: round(float(np.mean([v["changes_all_22"][n][r][key] - v["changes_all_22"][point][r][key]
+                                              for v in per_seed.values()])), 1)
+                    for key in ("found", "lost", "false_added", "false_removed")} for r in RHYTHMS}
+            for n in per_seed["0"]["changes_all_22"] if marker in n}
 
 
 SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
@@ -1266,7 +1430,7 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in ("s62", "s63", "s64", "s65a", "s65b"):
+    if args.run in ("s62", "s63", "s64", "s65a", "s65b", "s41-combo"):
         # run s65b: its cache is a copy of run s65a's (its strip marker removed: run s64's point recounted again).
         # run s65a: its cache is a copy of run s64's (run s64's g = 1.3 point taken out, --strip-s64, and recounted).
         # run s64: its cache is a copy of run s63's (which holds run s58b's points), as run s63's of run s62's.
@@ -1292,7 +1456,7 @@ def record_counts(args, rid) -> dict:
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed,
-                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b"))
+                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo"))
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -1301,7 +1465,7 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b"))
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo"))
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -1722,7 +1886,7 @@ def main(argv=None) -> int:
     if args.strip_s64 and not args.plan:
         strip_point(args.cache_dir, f"{BASELINE}__{suffix(S64_POINT)}")
     if args.plan:
-        result = plan(args, argv)
+        result = plan_s41_combo(args, argv) if args.run == "s41-combo" else plan(args, argv)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
         return 0
@@ -1912,6 +2076,16 @@ def main(argv=None) -> int:
                               "false_added", 0)]
                     for rid, c in rows.items()}
                 for n, rows in per_seed["0"]["changes_per_record"].items() if AGAINST_S51[args.run] in n}
+        if args.run == "s41-combo":
+            # run s41-combo's rule against run s64's held-out figures seed by seed, and run s65a's looks after it
+            result["grid"] = GRID_S41_COMBO
+            result["keep"] = keep_s41_combo(per_seed, speed, most)
+            result["keep_rule"] = KEEP_RULE_AGAINST_S51[args.run]
+            result["net_vs_s64_point_all_22_mean"] = net_vs_point(per_seed, SHORT[S64_NAME], AGAINST_S51[args.run])
+            # each point on all 22 records (no choice), per rhythm Se / +P mean over the seeds
+            result["grid_rhythm_means_all_22"] = {
+                SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
+                               for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
@@ -1962,8 +2136,9 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
-    if args.run in ("s65a", "s65b"):
-        # runs s65a-s65b recount run s64's point (--strip-s64): run s64's held-out figures must come out again
+    if args.run in ("s65a", "s65b", "s41-combo"):
+        # runs s65a, s65b and s41-combo recount run s64's point (--strip-s64): run s64's held-out figures must come out
+        # again
         result["recount_equals_s64"] = recount_equals(seed_counts, "s64")
         if not result["recount_equals_s64"]["all"]:
             log.error("the recount of run s64's points differs from its results: %s", result["recount_equals_s64"])

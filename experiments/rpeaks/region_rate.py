@@ -80,6 +80,24 @@ value must also be safe natively.
     python experiments/rpeaks/region_rate.py --run s41-block100 --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_searchback_p_wave_100.json --cache-dir /work/runs/s41-block100/counts \\
         --reference-cache /work/runs/s41-block100/tw_counts
+
+Run s41-combo (``--run s41-combo``; a fixed point, nothing chosen): both constants kept today for the 100 Hz point
+together on run s40-slope2's kept point, run s41-t201's QRS-unlike T-wave veto (``GuardConstants.t_wave_unlike_*`` =
+0.6 / 0.8 / 0.8) and run s41-block100's search-back P-wave check (``GuardConstants.searchback_p_wave`` = 0.8):
+``combo``, natively and at 100 Hz. The base points must recount equal to run s41-block100's counts of the same builds
+(``--reference-cache``: a copy of its count folder), else the run stops; the two single-lever points
+(``unlike060_s08``, ``sbpw08``) are not counted again but read from copies of those runs' count folders
+(``--beside-cache``), whose base counts must equal this run's. ``REPORT_RULE_S41_COMBO``, written before any count,
+says what is reported.
+
+    cp -r /work/runs/s41-t201/counts /work/runs/s41-combo/t201_counts
+    cp -r /work/runs/s41-block100/counts /work/runs/s41-combo/block100_counts
+    python experiments/rpeaks/region_rate.py --run s41-combo --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s41_combo_100_plan.json
+    python experiments/rpeaks/region_rate.py --run s41-combo --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s41_combo_100.json --cache-dir /work/runs/s41-combo/counts100 \
+        --reference-cache /work/runs/s41-combo/block100_counts \
+        --beside-cache /work/runs/s41-combo/t201_counts /work/runs/s41-combo/block100_counts
 """
 from __future__ import annotations
 
@@ -202,6 +220,7 @@ class Run:
     look_records: tuple = LOOK_RECORDS_S40_2
     native_safe: bool = False          # loro: the value chosen on all records must be safe natively (run s41-t201)
     scope: str = ""                    # loro: the plan's scope text when native_safe (each run's own words)
+    beside: tuple = ()                 # variants counted by earlier runs on the same builds, read from --beside-cache
 
     @property
     def points(self) -> tuple:
@@ -338,6 +357,86 @@ RUNS["s41-block100"] = Run("rpeaks_searchback_p_wave_100",
                            look_records=("101", "108", "119", "203", "205", "207"), native_safe=True,
                            scope=("the value is meant for the 100 Hz point; natively the value chosen on all records must "
                                   "make no more FN + FP than the native base on every seed (a keep condition)"))
+# run s41-combo: both constants kept for the 100 Hz point (runs s41-t201 and s41-block100), together, on run s40-slope2's
+# kept point; a fixed point, nothing chosen; the two single-lever points are read from those runs' counts (beside)
+REPORT_RULE_S41_COMBO = (
+    "no choice: a fixed point (not blind: both constants and their values were chosen on held-out counts at 100 Hz by "
+    "runs s41-t201 and s41-block100). 'combo' = run s40-slope2's kept point (step_feature_sharpness) with "
+    "GuardConstants t_wave_unlike_correlation / _amplitude / _sharpness = 0.6 / 0.8 / 0.8 and searchback_p_wave = 0.8 "
+    "(through rpeak_guard_constants, joined to the base's), natively and at 100 Hz, on all 22 DS1 records, the four "
+    "built rhythms on run s58b's builder, five block21 builder seeds. The base points must recount equal to run "
+    "s41-block100's counts on every build, else the run stops; the single-lever points unlike060_s08 (run s41-t201) "
+    "and sbpw08 (run s41-block100) are read from copies of those runs' counts, whose base counts must equal this run's "
+    "on every build. Reported per point: each rhythm's Se and +P (mean, sd, lowest over the seeds) and its mean minus "
+    "0.997, FN + FP over the four rhythms (mean and sd); combo's FN + FP minus each single-lever point's and minus the "
+    "base's at the same rate, per seed; per record FN + FP minus the base. No keep decision and no timing")
+_COMBO_CONSTANTS = {"sharpness_step_s": STEP_S, "t_wave_unlike_correlation": 0.6, "t_wave_unlike_amplitude": 0.8,
+                    "t_wave_unlike_sharpness": 0.8, "searchback_p_wave": 0.8}
+RUNS["s41-combo"] = Run("rpeaks_s41_combo_100",
+                        {"step_feature_sharpness": _SFS, "combo": _SFS | {"rpeak_guard_constants": _COMBO_CONSTANTS}},
+                        REPORT_RULE_S41_COMBO, base="step_feature_sharpness",
+                        cached_as={n: n for n in GAP_POINTS_S40_TW}, reference_name="run s41-block100",
+                        beside=("unlike060_s08", "sbpw08"))
+# the combination is the two single levers' values together (one place for each value: the runs that chose them)
+assert _COMBO_CONSTANTS == (RUNS["s41-t201"].variants["unlike060_s08"]["rpeak_guard_constants"]
+                            | RUNS["s41-block100"].variants["sbpw08"]["rpeak_guard_constants"])
+
+
+def with_beside(run, per_record, folders, records) -> dict:
+    """``per_record`` with ``run.beside``'s points (both rates, and their ``|changes`` against the same base) read from
+    the count folders ``folders`` (copies of the runs that counted them on the same builds); each folder's base counts
+    must equal ``per_record``'s, else RuntimeError (run s41-combo)."""
+    wanted = {f"s58_{rate}_{v}" for v in run.beside for rate in ("native", "100")}
+    bases = {f"s58_{rate}_{run.base}" for rate in ("native", "100")}
+    out = {}
+    for rid in records:
+        def merged(counts, name):
+            counts = dict(counts)
+            for folder in folders:
+                path = Path(folder) / name
+                if not path.exists():
+                    raise FileNotFoundError(f"{path}: a beside run's counts of record {rid} are missing (--beside-cache)")
+                theirs = json.loads(path.read_text())
+                for key, value in theirs.items():
+                    point = key.split("|")[2]
+                    if point in bases and key in counts and counts[key] != value:
+                        raise RuntimeError(f"{path}: {key} differs from this run's count ({value} != {counts[key]})")
+                    if point in wanted:
+                        counts[key] = value
+            return counts
+        out[rid] = {"other": merged(per_record[rid]["other"], f"{rid}_other.json"),
+                    "block21": {k: merged(c, f"{rid}_block21_k{k}.json") for k, c in per_record[rid]["block21"].items()}}
+    missing = [f"s58_{rate}_{v}" for v in run.beside for rate in ("native", "100")
+               if f"{records[0]}|normal|s58_{rate}_{v}" not in out[records[0]]["other"]]
+    if missing:
+        raise RuntimeError(f"--beside-cache holds no counts of {missing}")
+    return out
+
+
+def against_beside(run, figures, seed_errors) -> dict:
+    """Each variant other than the base, at each rate: FN + FP minus each beside point's at the same rate (mean over the
+    seeds, per seed, fewer on every seed) and each rhythm's mean Se / +P minus 0.997 (run s41-combo)."""
+    out = {}
+    for v in run.variants:
+        if v == run.base:
+            continue
+        for rate in ("native", "100"):
+            name = f"s58_{rate}_{v}"
+            rows = {}
+            for other in (run.base, *run.beside):
+                against = f"s58_{rate}_{other}"
+                diff = {k: seed_errors[name][k] - seed_errors[against][k] for k in seed_errors[name]}
+                rows[other] = {"errors_minus": round(figures[name]["errors"]["mean"] - figures[against]["errors"]["mean"], 1),
+                               "per_seed": diff, "fewer_every_seed": all(d < 0 for d in diff.values())}
+            out[name] = {"minus": rows,
+                         "distance_to_target": {r: {m: figures[name][r][m]["minus_target"] for m in ("Se", "+P")}
+                                                for r in RHYTHMS},
+                         "lowest_seed_minus_target": {r: {m: round(figures[name][r][m]["min"] - TARGET, 5)
+                                                          for m in ("Se", "+P")} for r in RHYTHMS},
+                         "meets_target": figures[name]["meets_target"]}
+    return out
+
+
 # run s39-region's names, for the code that reads them from here
 VARIANTS = RUNS["s39-region"].variants
 POINTS = RUNS["s39-region"].points
@@ -364,6 +463,11 @@ def plan(argv, run=RUNS["s39-region"]) -> dict:
            "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
            "builder": "run s58b's (as detect_rate.py)", "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS],
            "report_rule": run.report_rule, "off_identity": OFF_IDENTITY}
+    if run.beside:   # run s41-combo: the single-lever points read, not counted
+        out |= {"base": run.base, "blind": False, "reference": f"{run.reference_name}'s counts of the same builds",
+                "beside": {v: f"s58_<rate>_{v}, read from a copy of the count folder of the run that counted it "
+                              "(--beside-cache); its base counts must equal this run's" for v in run.beside},
+                "choice": "none (a fixed point)", "timed": False}
     if run.keep_rule and run.base == "off":
         out |= {"keep_rule": run.keep_rule, "step_identity": STEP_IDENTITY, "blind": False,
                 "gap": {"from": GAP_JSON, "share": GAP_SHARE}, "speed_limit": D.SPEED_LIMIT, "speed_repeats": 5}
@@ -506,6 +610,8 @@ def main(argv=None) -> int:
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--plan", action="store_true", help="write the points and the report rule (no count) and stop")
     parser.add_argument("--speed-repeats", type=int, default=5)
+    parser.add_argument("--beside-cache", nargs="+", default=[],
+                        help="run s41-combo: copies of the count folders holding the run's beside points")
     parser.add_argument("--speed-only", action="store_true",
                         help="time the run's timed points (and today's native detector) only, write --out and stop "
                              "(a second timing after the verdict: decides nothing)")
@@ -539,6 +645,11 @@ def main(argv=None) -> int:
         return 0
     names = [n for n, _, _ in run.points]
     off_of = run.off_of
+    if run.beside:   # run s41-combo: the single-lever points, read from the runs that counted them
+        per_record = with_beside(run, per_record, args.beside_cache, records)
+        extra = [f"s58_{rate}_{v}" for v in run.beside for rate in ("native", "100")]
+        names = names + extra
+        off_of = off_of | {n: f"s58_{n.split('_')[1]}_{run.base}" for n in extra}
     if run.choice == "loro":   # run s40-tw: the held-out point 'loro' joins the figures, measured against the base
         chosen_all, chosen, per_record = leave_one_record_out(run, per_record, records)
         names = names + ["loro"]
@@ -564,6 +675,13 @@ def main(argv=None) -> int:
               "per_seed": {k: {n: {r: {m: t[n][r][m] for m in ("TP", "FN", "FP")} for r in RHYTHMS} for n in names}
                            for k, t in per_seed_totals.items()}}
     printed = {}
+    if run.beside:   # run s41-combo: the combination against each single lever, the distances, where it changes errors
+        result["against_beside"] = against_beside(run, figures, seed_errors)
+        result["changes_vs_off"] = D.changes_vs_base(per_record, names, off_of, records)
+        result["fn_fp_minus_off_per_record"] = {n: D.per_record_fn_fp(per_record, n, off_of[n], records,
+                                                                      descending=False) for n in minus_off}
+        printed = {"against_beside": {n: {o: v["errors_minus"] for o, v in row["minus"].items()}
+                                      for n, row in result["against_beside"].items()}}
     if run.timed:
         # the s40 run's extra figures: FN / FP per record and rhythm, the changes, the CPU time and the keep rule
         result["fn_fp_minus_off_per_record"] = {n: D.per_record_fn_fp(per_record, n, off_of[n], records,
