@@ -17,8 +17,12 @@ Three parts (``POINTS``, ``FIDELITY``; fixed, written by ``--plan`` before any c
 1. The graph-runnable points in Python, natively and at 100 Hz (``detect_rate.detect_at_rate``, mapped): the
    ``cinc2017-edge`` preset's signal config (``preset``: its R-peak fields are ``SignalConfig()``'s, so its counts must
    equal run s39-rate100's ``today_native`` / ``today_100_mapped`` on every build, else the run stops) and
-   ``on_post_wide_first`` (``s58_agreement.GRAPH``: the preset with ``gap_port.POINTS["on_post_wide"]`` and
-   ``rpeak_keep_first_beat``; the graph a s58 default would export).
+   ``on_post_wide_first`` (``graph``; ``s58_agreement.GRAPH``: the preset with ``gap_port.POINTS["on_post_wide"]`` and
+   ``rpeak_keep_first_beat``; the graph a s58 default would export). "Natively" is the benchmark's: detection at the
+   record's rate (``detect_at_native_rate`` on). The preset as shipped has it off (its Python path cleans and guards
+   at the record's rate but detects at 100 Hz inside ``find_rpeaks``); both points are counted that way too
+   (``preset_serving``, ``graph_serving``). Amended before the counts: the first sizing count (record 203) stopped at
+   the recount check, the shipped preset's native count differing from today's, which is how this was found.
 2. Fidelity: the in-graph detector itself (each point's end-to-end float32 TFLite file, ``edge.export_end_to_end``;
    its 30 s windows at 100 Hz, ``gap_port.graph_windows``) against the Python point at 100 Hz, on the normal rhythm of
    ``FIDELITY_RECORDS`` (run s58b's builder), 50 ms, on the beats the file can classify (``gap_port.score_windows``):
@@ -29,7 +33,9 @@ Three parts (``POINTS``, ``FIDELITY``; fixed, written by ``--plan`` before any c
    run s64's values, with run s64's ``rpeak_guard_constants``, which the graph's steps do not read); then all of them
    (= run s64's point at 100 Hz) and that with run s41-t201's kept QRS-unlike T-wave veto (``GuardConstants``
    ``t_wave_unlike_*`` at 0.6 / 0.8 / 0.8, ``region_rate.UNLIKE_VALUES["unlike060_s08"]``; run s41-t201 kept it on
-   run s40-slope2's point, with the fixed-step slopes; here on run s64's point, without them).
+   run s40-slope2's point, with the fixed-step slopes; here on run s64's point, without them). A check point,
+   ``constants_only_100``: ``on_post_wide_first`` with run s64's ``rpeak_guard_constants`` and no step; its peaks
+   must be ``graph_100``'s on every build (no ``|changes``), so that each step's effect is the step's.
 
 All 22 MIT-BIH DS1 records, the four built rhythms on run s58b's builder (block21 on five builder seeds), 150 ms,
 counted by ``detect_rate.count_points``. ``REPORT_RULE`` says what is reported. Prints one JSON object last.
@@ -93,11 +99,13 @@ def preset_signal() -> SignalConfig:
 def step_points(graph_config: SignalConfig, full_config: SignalConfig, missing: dict) -> dict:
     """Per step of ``missing`` (name -> the options that turn it off), ``graph_config`` with that step's options at
     ``full_config``'s values (the step on, alone), and ``"all"`` with every step's; each with ``full_config``'s
-    ``rpeak_guard_constants`` (the overrides of the steps the graph does not run). name -> SignalConfig."""
+    ``rpeak_guard_constants`` (the overrides of the steps the graph does not run), and ``"none"`` with the constants
+    alone (no step: must make the same peaks as ``graph_config``). name -> SignalConfig."""
     constants = {"rpeak_guard_constants": dict(full_config.rpeak_guard_constants)}
     out = {step: dataclasses.replace(graph_config, **constants,
                                      **{k: getattr(full_config, k) for k in off})
            for step, off in missing.items()}
+    out["none"] = dataclasses.replace(graph_config, **constants)
     out["all"] = dataclasses.replace(graph_config, **constants,
                                      **{k: getattr(full_config, k) for off in missing.values() for k in off})
     return out
@@ -112,24 +120,31 @@ def s64_config() -> SignalConfig:
 @functools.lru_cache(maxsize=1)
 def configs() -> dict:
     """Config name -> SignalConfig of every point (module docstring)."""
-    preset = preset_signal()
+    shipped = preset_signal()
+    # the benchmark's "native" detects at the record's rate; the preset as shipped detects at target_fs (100 Hz) inside
+    # find_rpeaks (detect_at_native_rate off: its serving setting, counted apart as "_serving"); at 100 Hz the two agree
+    preset = dataclasses.replace(shipped, detect_at_native_rate=True)
     graph = dataclasses.replace(preset, **GRAPH[GRAPH_POINT])
     full = s64_config()
     steps = step_points(graph, full, {s: MISSING[s] for s in STEPS})
     s64 = steps.pop("all")
     veto = dataclasses.replace(s64, rpeak_guard_constants=dict(s64.rpeak_guard_constants) | VETO)
-    return {"preset": preset, "graph": graph, **{f"plus_{s}": c for s, c in steps.items()}, "s64": s64,
+    constants_only = steps.pop("none")
+    return {"preset": preset, "graph": graph, "constants_only": constants_only, "preset_serving": shipped,
+            "graph_serving": dataclasses.replace(shipped, **GRAPH[GRAPH_POINT]), **{f"plus_{s}": c for s, c in steps.items()}, "s64": s64,
             "s64_veto": veto}
 
 
 # (point, config name, rate, mapping); the preset's points carry the key run s39-rate100 counted them under
 POINTS = (("preset_native", "preset", "native", None), ("preset_100", "preset", "100", "mapped"),
           ("graph_native", "graph", "native", None), ("graph_100", "graph", "100", "mapped"),
+          ("constants_only_100", "constants_only", "100", "mapped"),
+          ("preset_serving", "preset_serving", "native", None), ("graph_serving", "graph_serving", "native", None),
           *((f"plus_{s}_100", f"plus_{s}", "100", "mapped") for s in STEPS),
           ("s64_100", "s64", "100", "mapped"), ("s64_veto_100", "s64_veto", "100", "mapped"))
 CACHED_AS = {"preset_native": "today_native", "preset_100": "today_100_mapped"}
 BASE_OF = {"preset_native": "preset_native", "preset_100": "preset_100", "graph_native": "preset_native",
-           "graph_100": "preset_100", **{f"plus_{s}_100": "graph_100" for s in STEPS}, "s64_100": "graph_100",
+           "graph_100": "preset_100", "constants_only_100": "graph_100", "preset_serving": "preset_native", "graph_serving": "preset_serving", **{f"plus_{s}_100": "graph_100" for s in STEPS}, "s64_100": "graph_100",
            "s64_veto_100": "s64_100"}
 # run s39-rate100's counts of run s58's point, read beside (not recounted): where run s64's point stood before g
 REFERENCE_ROWS = {"s58_native": "s58_native", "s58_100": "s58_100_mapped"}
@@ -186,7 +201,8 @@ def fidelity(args) -> dict:
         if not (folder / edge.tflite_name("float32")).is_file():
             classifier = classifier or load_classifier(model_path)
             edge.export_end_to_end(classifier, exp_configs[point], task, folder, formats=("float32",))
-        assert exp_configs[point].signal == cfgs[point], point   # the file's signal config is the counted point's
+        # the file's signal config is the counted point's (detect_at_native_rate aside: no effect at 100 Hz)
+        assert exp_configs[point].signal == dataclasses.replace(cfgs[point], detect_at_native_rate=False), point
         meta = json.loads((folder / edge.METADATA_NAME).read_text())
         rate, window = float(meta["input"]["rate_hz"]), int(meta["input"]["max_samples"])
         lo, hi = gap_port.classifiable_margins(cfgs[point], rate)
