@@ -58,7 +58,7 @@ sys.path.insert(0, str(HERE.parent / "edge"))
 import detect_rate as D  # noqa: E402
 import gap_port  # noqa: E402
 import minimum_gap  # noqa: E402
-from block21_seam import JOINS, SEED_STEP, SEEDS  # noqa: E402
+from block21_seam import SEED_STEP, SEEDS  # noqa: E402
 from cluster import RHYTHMS, errors, match, rhythm_signals  # noqa: E402
 from region_rate import UNLIKE_VALUES  # noqa: E402
 from s58_agreement import GRAPH, MISSING  # noqa: E402
@@ -78,7 +78,7 @@ VETO_VALUE = "unlike060_s08"
 VETO = dict(zip(("t_wave_unlike_correlation", "t_wave_unlike_amplitude", "t_wave_unlike_sharpness"),
                 UNLIKE_VALUES[VETO_VALUE]))
 STEPS = tuple(s for s in MISSING if s != "first_beat")     # on_post_wide_first has the first beat
-FIDELITY_RECORDS = ("100", "119", "208")   # a clean one, one with bigeminy episodes, one with trigeminy / many PVCs
+FIDELITY_RECORDS = ("101", "119", "208")   # a clean one, one with bigeminy episodes, one with trigeminy / many PVCs
 FIDELITY_TOLERANCE_S = 0.05                # gap_port's agreement tolerance (deliverable 2: 50 ms)
 REPORT_RULE = (
     "no choice: fixed points on all 22 DS1 records, five builder seeds. Reported per point: each rhythm's Se and +P "
@@ -146,6 +146,26 @@ CACHED_AS = {"preset_native": "today_native", "preset_100": "today_100_mapped"}
 BASE_OF = {"preset_native": "preset_native", "preset_100": "preset_100", "graph_native": "preset_native",
            "graph_100": "preset_100", "constants_only_100": "graph_100", "preset_serving": "preset_native", "graph_serving": "preset_serving", **{f"plus_{s}_100": "graph_100" for s in STEPS}, "s64_100": "graph_100",
            "s64_veto_100": "s64_100"}
+# Part 4, added after part 3's figures (not blind: ordered by its ranking; chooses nothing): the steps that removed
+# errors alone, added one after another in that order (``cum2``: the first two, ... ``cum7``: all seven); run s64's
+# point is cum7 with the three steps that removed nothing alone (residual, second run, templates)
+CUMULATIVE_ORDER = ("p_wave", "second_proposer", "t_wave", "cluster_rescue", "blocked_p", "s58_gap_pair",
+                    "s51_gap_final_after_guard")
+CUMULATIVE_POINTS = tuple((f"cum{k}_100", f"cum{k}", "100", "mapped") for k in range(2, len(CUMULATIVE_ORDER) + 1))
+
+
+def cumulative_configs() -> dict:
+    """``cum<k>``: ``on_post_wide_first`` with the first k steps of ``CUMULATIVE_ORDER`` (``step_points``' "all")."""
+    graph, full = configs()["graph"], s64_config()
+    return {f"cum{k}": step_points(graph, full, {s: MISSING[s] for s in CUMULATIVE_ORDER[:k]})["all"]
+            for k in range(2, len(CUMULATIVE_ORDER) + 1)}
+
+
+def count_cumulative(data_dir, rid, reference, **signals) -> dict:
+    return D.count_points(data_dir, rid, reference, CUMULATIVE_POINTS, cumulative_configs(), {},
+                          {n: n for n, _, _, _ in CUMULATIVE_POINTS}, **signals)
+
+
 # run s39-rate100's counts of run s58's point, read beside (not recounted): where run s64's point stood before g
 REFERENCE_ROWS = {"s58_native": "s58_native", "s58_100": "s58_100_mapped"}
 
@@ -184,6 +204,26 @@ def ranking(figures, seed_errors, changed) -> list:
     return sorted(rows, key=lambda r: -r["removed_mean"])
 
 
+def cumulative_figures(figures, seed_errors) -> list:
+    """Part 4: per step of ``CUMULATIVE_ORDER``, the point with it and every step before it (the first: ``plus_<step>``,
+    the last three zero steps added: ``s64_100``), its FN + FP (mean, sd), the errors that step removed there (mean,
+    and on every seed) and each rhythm's Se / +P mean minus 0.997."""
+    chain = ["graph_100", f"plus_{CUMULATIVE_ORDER[0]}_100"] + [n for n, _, _, _ in CUMULATIVE_POINTS] + ["s64_100",
+                                                                                                           "s64_veto_100"]
+    steps = [None, CUMULATIVE_ORDER[0], *CUMULATIVE_ORDER[1:], "residual + second_run + templates", "t_wave_unlike veto"]
+    rows = []
+    for i, (n, step) in enumerate(zip(chain, steps)):
+        before = chain[i - 1] if i else None
+        rows.append({"point": n, "step_added": step, "errors": figures[n]["errors"],
+                     "removed_mean": (round(figures[before]["errors"]["mean"] - figures[n]["errors"]["mean"], 1)
+                                      if before else None),
+                     "fewer_on_every_seed": (all(seed_errors[n][k] < seed_errors[before][k] for k in seed_errors[n])
+                                             if before else None),
+                     "meets_target": figures[n]["meets_target"],
+                     "minus_target": {r: {m: figures[n][r][m]["minus_target"] for m in ("Se", "+P")} for r in RHYTHMS}})
+    return rows
+
+
 def fidelity(args) -> dict:
     """Part 2 (module docstring): per graph-runnable point, its float32 file against the Python point at 100 Hz."""
     from ecgsl_keras.serving import edge
@@ -209,38 +249,67 @@ def fidelity(args) -> dict:
         run = edge.Runner(folder / edge.tflite_name("float32"), num_threads=1)
         rows = {}
         for rid in args.fidelity_records or FIDELITY_RECORDS:
-            for _, built, fs, _, _ in rhythm_signals(args.data_dir, rid, {"|".join((rid, "normal", "today")): []},
+            for _, built, fs, _, _ in rhythm_signals(args.data_dir, rid, {f"{rid}|normal|today": []},
                                                      names=("normal",), artifacts=True):
-                x = built["signal"]
-                at = resample(np.asarray(x, np.float64), fs, rate)
+                at = resample(np.asarray(built["signal"], np.float64), fs, rate)
                 windows = gap_port.graph_windows(run, at.astype(np.float32), window)
                 whole = rpeaks.find_rpeaks(at, rate, cfgs[point])
-                graph_all = np.unique(np.concatenate([w[2] for w in windows]))
-                row = {"windows": len(windows), "seconds": round(x.size / fs, 1)}
-                row["whole_record"] = {k: v for k, v in gap_port.score_windows(windows, whole, lo, hi, rate).items()
-                                       if k in ("tp", "fn", "fp")}
-                # per window: each window's Python peaks against the same window's graph peaks
-                per = {"tp": 0, "fn": 0, "fp": 0}
-                for (s, n, found) in windows:
-                    p = rpeaks.find_rpeaks(at[s:s + n], rate, cfgs[point]) + s
-                    c = gap_port.score_windows([(s, n, found)], p, lo, hi, rate)
-                    for k in per:
-                        per[k] += c[k]
-                row["per_window"] = per
-                # each side against the annotations, at the record's rate (150 ms, VF left out)
-                to_native = lambda p: np.unique(np.rint(np.asarray(p) * fs / rate).astype(np.int64))  # noqa: E731
-                row["python_vs_annotations"] = list(match(built, to_native(whole), fs)[:3])
-                row["graph_vs_annotations"] = list(match(built, to_native(graph_all), fs)[:3])
+                alone = [rpeaks.find_rpeaks(at[s:s + n], rate, cfgs[point]) + s for s, n, _ in windows]
+                row = {"windows": len(windows), "seconds": round(built["signal"].size / fs, 1),
+                       "whole_record": counts_only(gap_port.score_windows(windows, whole, lo, hi, rate)),
+                       "per_window": counts_only(summed(gap_port.score_windows([w], p, lo, hi, rate)
+                                                        for w, p in zip(windows, alone)))}
+                # each side against the annotations (150 ms, VF left out) on the beats the file can classify only
+                # (it reports no beat within its margins of a window's ends); the last window overlaps the one
+                # before: its zone starts where that one's ends, and the file's peaks are taken from its own zone
+                zones, graph_peaks, end = [], [], -np.inf
+                for s, n, found in windows:
+                    a, b = max(s + lo, end), s + n - hi
+                    zones.append((a * fs / rate, b * fs / rate))
+                    graph_peaks.append(found[(found >= a) & (found < b)])
+                    end = max(end, b)
+                graph_peaks = np.concatenate(graph_peaks) if graph_peaks else np.zeros(0, np.int64)
+                for side, peaks in (("python", whole), ("graph", graph_peaks)):
+                    row[f"{side}_vs_annotations"] = list(match(*in_zones(built, peaks * fs / rate, zones), fs)[:3])
                 rows[rid] = row
                 log.info("fidelity %s %s: %s", point, rid, row)
         total = {part: {k: sum(r[part][k] for r in rows.values()) for k in ("tp", "fn", "fp")}
                  for part in ("whole_record", "per_window")}
+        total |= {part: {k: sum(r[part][i] for r in rows.values()) for i, k in enumerate(("tp", "fn", "fp"))}
+                  for part in ("python_vs_annotations", "graph_vs_annotations")}
         for t in total.values():
             t["Se"] = round(t["tp"] / max(t["tp"] + t["fn"], 1), 5)
             t["+P"] = round(t["tp"] / max(t["tp"] + t["fp"], 1), 5)
         out[point] = {"records": rows, "all": total, "rate_hz": rate, "window_samples": window,
                       "classifiable_margins": [lo, hi], "file": str(folder / edge.tflite_name("float32"))}
     return out
+
+
+def counts_only(score) -> dict:
+    return {k: int(score[k]) for k in ("tp", "fn", "fp")}
+
+
+def summed(scores) -> dict:
+    out = {"tp": 0, "fn": 0, "fp": 0}
+    for c in scores:
+        for k in out:
+            out[k] += int(c[k])
+    return out
+
+
+def in_zones(built, peaks, zones) -> tuple:
+    """(``built`` with its reference beats inside ``zones`` only, the peaks inside them, unique int64): zones are
+    half-open sample intervals at the record's rate (``[(a, b)]``)."""
+    def inside(p):
+        p = np.asarray(p, np.float64)
+        keep = np.zeros(p.shape, bool)
+        for a, b in zones:
+            keep |= (p >= a) & (p < b)
+        return keep
+
+    beats = np.asarray(built["beats"])
+    peaks = np.unique(np.rint(np.asarray(peaks, np.float64)).astype(np.int64))
+    return dict(built, beats=beats[inside(beats)]), peaks[inside(peaks)]
 
 
 def plan(argv) -> dict:
@@ -270,6 +339,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-cache", default="/work/runs/s41-graphd1/rate100_counts_copy",
                         help="a copy of run s39-rate100's counts (the preset's recount must equal them)")
     parser.add_argument("--work", default="/work/runs/s41-graphd1/export", help="the end-to-end files (part 2)")
+    parser.add_argument("--cumulative-cache", default="/work/runs/s41-graphd1/counts_cumulative",
+                        help="part 4's counts (counted with --cumulative; joined to the results where present)")
+    parser.add_argument("--cumulative", action="store_true", help="count part 4's points (to --cumulative-cache)")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
     parser.add_argument("--fidelity-records", nargs="+")
     parser.add_argument("--fidelity-only", action="store_true", help="part 2 only, to --out, and stop")
@@ -290,17 +362,32 @@ def main(argv=None) -> int:
         print(json.dumps({p: v["all"] for p, v in result["fidelity"].items()}))
         return 0
     records = list(tasks.MITDB_DS1)
+    cumulative = argparse.Namespace(**{**vars(args), "cache_dir": args.cumulative_cache})
+    if args.cumulative:
+        for rid in args.records or records:
+            D.record_counts(cumulative, rid, count_cumulative, "run s39-rate100")
+        print(json.dumps({"counted_cumulative": args.records or records}))
+        return 0
     per_record = {rid: D.record_counts(args, rid, count, "run s39-rate100") for rid in (args.records or records)}
     if args.records:
         print(json.dumps({"counted": args.records}))
         return 0
     per_record = with_reference_rows(per_record, Path(args.reference_cache))
     names = [n for n, _, _, _ in POINTS] + list(REFERENCE_ROWS)
+    if all((Path(args.cumulative_cache) / f"{rid}_other.json").is_file() for rid in records):
+        for rid in records:   # part 4's counts, read from its cache (counted there with --cumulative)
+            extra = D.record_counts(cumulative, rid, count_cumulative, "run s39-rate100")
+            per_record[rid]["other"].update(extra["other"])
+            for k in SEEDS:
+                per_record[rid]["block21"][k].update(extra["block21"][k])
+        names += [n for n, _, _, _ in CUMULATIVE_POINTS]
     per_seed_totals = D.seed_totals(per_record, names, records)
     figures = {n: D.point_figures(per_seed_totals, n) for n in names}
     seed_errors = {n: {k: errors(t[n]) for k, t in per_seed_totals.items()} for n in names}
-    base_of = BASE_OF | {n: n for n in REFERENCE_ROWS}
+    base_of = BASE_OF | {n: n for n in REFERENCE_ROWS} | {n: n for n, _, _, _ in CUMULATIVE_POINTS}
     changed = D.changes_vs_base(per_record, [n for n, _, _, _ in POINTS], BASE_OF, records)
+    if any(changed["constants_only_100"].values()):   # run s64's constants must not move the graph's own steps
+        raise RuntimeError(f"constants_only_100 differs from graph_100: {changed['constants_only_100']}")
     result = {"experiment": EXPERIMENT, "command": " ".join(["python", SCRIPT] + argv), "records": records,
               "rhythms": list(RHYTHMS), "tolerance_ms": 150, "target": TARGET,
               "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "plan": json.loads(json.dumps(plan(argv),
@@ -308,6 +395,7 @@ def main(argv=None) -> int:
               "preset_reproduces_today": True, "points": figures, "minus_base": D.minus_base(figures, base_of),
               "errors_per_seed": seed_errors, "changes_vs_base": changed,
               "ranking": ranking(figures, seed_errors, changed),
+              "cumulative": cumulative_figures(figures, seed_errors) if "cum2_100" in figures else None,
               "errors_minus_base_per_record": {n: D.per_record_errors(per_record, n, BASE_OF[n], records)
                                                for n in BASE_OF if BASE_OF[n] != n},
               "per_seed": {k: {n: {r: {m: t[n][r][m] for m in ("TP", "FN", "FP")} for r in RHYTHMS} for n in names}
