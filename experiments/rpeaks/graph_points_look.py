@@ -5,7 +5,15 @@ deliverable 1's benchmark, a measurement that chooses nothing.
         --out benchmarks/results/rpeaks_graph_points_look_plan.json
     python experiments/rpeaks/graph_points_look.py --data-dir /work/shared/data/mitdb \\
         --out benchmarks/results/rpeaks_graph_points_look.json --cache-dir /work/runs/s41-graphd1/counts \\
-        --reference-cache /work/runs/s41-graphd1/rate100_counts_copy --work /work/runs/s41-graphd1/export
+        --reference-cache /work/runs/s41-graphd1/rate100_counts_copy
+    python experiments/rpeaks/graph_points_look.py --fidelity-only --data-dir /work/shared/data/mitdb \\
+        --work /work/runs/s41-graphd1/export --fidelity-records <the 22 DS1 records> \\
+        --fidelity-rhythms normal bigeminy block21 --out benchmarks/results/rpeaks_graph_points_look_fidelity.json
+    python experiments/rpeaks/graph_points_look.py --cumulative --data-dir /work/shared/data/mitdb --out /dev/null \\
+        --cache-dir /work/runs/s41-graphd1/counts --reference-cache /work/runs/s41-graphd1/rate100_counts_copy \\
+        --cumulative-cache /work/runs/s41-graphd1/counts_cumulative
+
+(the counting run joins part 2's file and part 4's counts where present: run it last).
 
 Why: deliverable 1's guard (Se and +P >= 0.997 on normal / bigeminy / block21 / pause built from MIT-BIH DS1) is run
 s64's Python point (run s58's point with ``GuardConstants.blocked_p_gap`` 1.3), which runs about a dozen steps the
@@ -38,7 +46,10 @@ Three parts (``POINTS``, ``FIDELITY``; fixed, written by ``--plan`` before any c
    must be ``graph_100``'s on every build (no ``|changes``), so that each step's effect is the step's.
 
 All 22 MIT-BIH DS1 records, the four built rhythms on run s58b's builder (block21 on five builder seeds), 150 ms,
-counted by ``detect_rate.count_points``. ``REPORT_RULE`` says what is reported. Prints one JSON object last.
+counted by ``detect_rate.count_points``. ``REPORT_RULE`` says what is reported. Part 4 (``CUMULATIVE_ORDER``, added after
+part 3's figures, not blind): the steps that removed errors alone, added one after another in the ranking's order.
+Part 2 was planned on three records (``FIDELITY_RECORDS``; 100, not in the DS1 data, replaced by 101) and then run on
+all 22 and three rhythms (``--fidelity-records``, ``--fidelity-rhythms``). Prints one JSON object last.
 """
 from __future__ import annotations
 
@@ -58,7 +69,7 @@ sys.path.insert(0, str(HERE.parent / "edge"))
 import detect_rate as D  # noqa: E402
 import gap_port  # noqa: E402
 import minimum_gap  # noqa: E402
-from block21_seam import SEED_STEP, SEEDS  # noqa: E402
+from block21_seam import JOINS, SEED_STEP, SEEDS  # noqa: E402
 from cluster import RHYTHMS, errors, match, rhythm_signals  # noqa: E402
 from region_rate import UNLIKE_VALUES  # noqa: E402
 from s58_agreement import GRAPH, MISSING  # noqa: E402
@@ -79,6 +90,11 @@ VETO = dict(zip(("t_wave_unlike_correlation", "t_wave_unlike_amplitude", "t_wave
                 UNLIKE_VALUES[VETO_VALUE]))
 STEPS = tuple(s for s in MISSING if s != "first_beat")     # on_post_wide_first has the first beat
 FIDELITY_RECORDS = ("101", "119", "208")   # a clean one, one with bigeminy episodes, one with trigeminy / many PVCs
+# the builds of part 2 (as record_counts builds them; block21 at builder seed k = 0)
+FIDELITY_BUILDS = {"normal": {"names": ("normal",), "artifacts": True},
+                   "bigeminy": {"names": ("bigeminy",), "artifacts": True},
+                   "block21": {"names": ("block21",), "t_end_s": None, "join_edge_s": JOINS["new"], "artifacts": True,
+                               "own_onset": True}}
 FIDELITY_TOLERANCE_S = 0.05                # gap_port's agreement tolerance (deliverable 2: 50 ms)
 REPORT_RULE = (
     "no choice: fixed points on all 22 DS1 records, five builder seeds. Reported per point: each rhythm's Se and +P "
@@ -248,9 +264,10 @@ def fidelity(args) -> dict:
         lo, hi = gap_port.classifiable_margins(cfgs[point], rate)
         run = edge.Runner(folder / edge.tflite_name("float32"), num_threads=1)
         rows = {}
-        for rid in args.fidelity_records or FIDELITY_RECORDS:
-            for _, built, fs, _, _ in rhythm_signals(args.data_dir, rid, {f"{rid}|normal|today": []},
-                                                     names=("normal",), artifacts=True):
+        for rid, rhythm in [(r, h) for r in (args.fidelity_records or FIDELITY_RECORDS)
+                            for h in (args.fidelity_rhythms or ("normal",))]:
+            for _, built, fs, _, _ in rhythm_signals(args.data_dir, rid, {f"{rid}|{rhythm}|today": []},
+                                                     **FIDELITY_BUILDS[rhythm]):
                 at = resample(np.asarray(built["signal"], np.float64), fs, rate)
                 windows = gap_port.graph_windows(run, at.astype(np.float32), window)
                 whole = rpeaks.find_rpeaks(at, rate, cfgs[point])
@@ -271,18 +288,30 @@ def fidelity(args) -> dict:
                 graph_peaks = np.concatenate(graph_peaks) if graph_peaks else np.zeros(0, np.int64)
                 for side, peaks in (("python", whole), ("graph", graph_peaks)):
                     row[f"{side}_vs_annotations"] = list(match(*in_zones(built, peaks * fs / rate, zones), fs)[:3])
-                rows[rid] = row
-                log.info("fidelity %s %s: %s", point, rid, row)
-        total = {part: {k: sum(r[part][k] for r in rows.values()) for k in ("tp", "fn", "fp")}
-                 for part in ("whole_record", "per_window")}
-        total |= {part: {k: sum(r[part][i] for r in rows.values()) for i, k in enumerate(("tp", "fn", "fp"))}
-                  for part in ("python_vs_annotations", "graph_vs_annotations")}
-        for t in total.values():
-            t["Se"] = round(t["tp"] / max(t["tp"] + t["fn"], 1), 5)
-            t["+P"] = round(t["tp"] / max(t["tp"] + t["fp"], 1), 5)
-        out[point] = {"records": rows, "all": total, "rate_hz": rate, "window_samples": window,
+                rows[f"{rid}|{rhythm}"] = row
+                log.info("fidelity %s %s %s: %s", point, rid, rhythm, row)
+        groups = {"all": list(rows.values()), **{h: [r for k, r in rows.items() if k.endswith(f"|{h}")]
+                                                 for h in (args.fidelity_rhythms or ("normal",))},
+                  "planned": [r for k, r in rows.items() if k in {f"{i}|normal" for i in FIDELITY_RECORDS}]}
+        totals = {g: fidelity_totals(rs) for g, rs in groups.items()}
+        out[point] = {"records": rows, **totals, "rate_hz": rate, "window_samples": window,
                       "classifiable_margins": [lo, hi], "file": str(folder / edge.tflite_name("float32"))}
     return out
+
+
+def fidelity_totals(rows) -> dict:
+    """Part 2's counts summed over ``rows`` with Se / +P: graph against Python (whole record, per window) and each side
+    against the annotations."""
+    total = {part: {k: sum(r[part][k] for r in rows) for k in ("tp", "fn", "fp")}
+             for part in ("whole_record", "per_window")}
+    total |= {part: {k: sum(r[part][i] for r in rows) for i, k in enumerate(("tp", "fn", "fp"))}
+              for part in ("python_vs_annotations", "graph_vs_annotations")}
+    for t in total.values():
+        t["Se"] = round(t["tp"] / max(t["tp"] + t["fn"], 1), 5)
+        t["+P"] = round(t["tp"] / max(t["tp"] + t["fp"], 1), 5)
+    total["builds"] = len(rows)
+    total["records_with_any_difference"] = sum(1 for r in rows if r["whole_record"]["fn"] + r["whole_record"]["fp"])
+    return total
 
 
 def counts_only(score) -> dict:
@@ -343,7 +372,8 @@ def main(argv=None) -> int:
                         help="part 4's counts (counted with --cumulative; joined to the results where present)")
     parser.add_argument("--cumulative", action="store_true", help="count part 4's points (to --cumulative-cache)")
     parser.add_argument("--records", nargs="+", help="count these records only and stop")
-    parser.add_argument("--fidelity-records", nargs="+")
+    parser.add_argument("--fidelity-records", nargs="+", help="default: FIDELITY_RECORDS (the planned three)")
+    parser.add_argument("--fidelity-rhythms", nargs="+", choices=sorted(FIDELITY_BUILDS), help="default: normal")
     parser.add_argument("--fidelity-only", action="store_true", help="part 2 only, to --out, and stop")
     parser.add_argument("--plan", action="store_true", help="write the points and the report rule (no count) and stop")
     args = parser.parse_args(argv)
