@@ -75,6 +75,7 @@ from region_rate import UNLIKE_VALUES  # noqa: E402
 from s58_agreement import GRAPH, MISSING  # noqa: E402
 
 from ecgsl_keras import tasks  # noqa: E402
+from ecgsl_keras.bench.rpeaks import in_episodes  # noqa: E402
 from ecgsl_keras.config import SignalConfig  # noqa: E402
 from ecgsl_keras.data import rpeaks  # noqa: E402
 from ecgsl_keras.data.filters import resample  # noqa: E402
@@ -272,8 +273,12 @@ def fidelity(args) -> dict:
                 windows = gap_port.graph_windows(run, at.astype(np.float32), window)
                 whole = rpeaks.find_rpeaks(at, rate, cfgs[point])
                 alone = [rpeaks.find_rpeaks(at[s:s + n], rate, cfgs[point]) + s for s, n, _ in windows]
+                # the same, both sides' peaks outside the episodes the benchmark leaves out (VF, bench.rpeaks)
+                out_vf = lambda p: p[~in_episodes(np.rint(p * fs / rate).astype(np.int64), built["episodes"])]  # noqa: E731
                 row = {"windows": len(windows), "seconds": round(built["signal"].size / fs, 1),
                        "whole_record": counts_only(gap_port.score_windows(windows, whole, lo, hi, rate)),
+                       "whole_record_outside_vf": counts_only(gap_port.score_windows(
+                           [(s, n, out_vf(found)) for s, n, found in windows], out_vf(whole), lo, hi, rate)),
                        "per_window": counts_only(summed(gap_port.score_windows([w], p, lo, hi, rate)
                                                         for w, p in zip(windows, alone)))}
                 # each side against the annotations (150 ms, VF left out) on the beats the file can classify only
@@ -303,7 +308,7 @@ def fidelity_totals(rows) -> dict:
     """Part 2's counts summed over ``rows`` with Se / +P: graph against Python (whole record, per window) and each side
     against the annotations."""
     total = {part: {k: sum(r[part][k] for r in rows) for k in ("tp", "fn", "fp")}
-             for part in ("whole_record", "per_window")}
+             for part in ("whole_record", "whole_record_outside_vf", "per_window")}
     total |= {part: {k: sum(r[part][i] for r in rows) for i, k in enumerate(("tp", "fn", "fp"))}
               for part in ("python_vs_annotations", "graph_vs_annotations")}
     for t in total.values():
@@ -312,6 +317,19 @@ def fidelity_totals(rows) -> dict:
     total["builds"] = len(rows)
     total["records_with_any_difference"] = sum(1 for r in rows if r["whole_record"]["fn"] + r["whole_record"]["fp"])
     return total
+
+
+def differences_by_record(rows) -> dict:
+    """Where part 2's whole-record differences are (a look, chooses nothing): per record, graph against Python FN + FP
+    summed over its rhythms, most first, and the two records with the most as a share of all."""
+    by = {}
+    for key, r in rows.items():
+        rid = key.split("|")[0]
+        by[rid] = by.get(rid, 0) + r["whole_record"]["fn"] + r["whole_record"]["fp"]
+    by = dict(sorted(by.items(), key=lambda kv: -kv[1]))
+    total = sum(by.values())
+    return {"by_record": by, "total": total, "top2": list(by)[:2],
+            "top2_share": round(sum(list(by.values())[:2]) / max(total, 1), 4)}
 
 
 def counts_only(score) -> dict:
@@ -433,6 +451,7 @@ def main(argv=None) -> int:
     fid = Path(args.out).with_name(EXPERIMENT + "_fidelity.json")
     if fid.is_file():
         result["fidelity"] = json.loads(fid.read_text())["fidelity"]
+        result["fidelity_where"] = {p: differences_by_record(v["records"]) for p, v in result["fidelity"].items()}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({"points": {n: {"errors": figures[n]["errors"]["mean"],
                                      **{f"{r}_{m}": figures[n][r][m]["mean"] for r in RHYTHMS for m in ("Se", "+P")}}
