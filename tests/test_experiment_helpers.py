@@ -264,3 +264,33 @@ def test_region_rate_s41_combo_reads_the_single_levers_beside_and_checks_their_b
     bad.write_text(json.dumps(theirs))
     with pytest.raises(RuntimeError, match="differs"):
         R.with_beside(run, mine, folders, records)
+
+
+def test_graph_points_look_steps_alone_and_together_make_run_s64s_point():
+    """Run s41-graphd1's points: each Python-only step added alone to the graph's point changes only that step's fields
+    (and the guard constants), all of them together are run s64's point, and ``in_zones`` keeps the beats and peaks
+    inside the classifiable zones only."""
+    import dataclasses
+
+    from experiments.rpeaks import graph_points_look as G
+
+    def rpeak_fields(c):
+        return {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name.startswith("rpeak_")}
+
+    configs = G.configs()
+    full, graph = G.s64_config(), rpeak_fields(configs["graph"])
+    assert rpeak_fields(configs["s64"]) == rpeak_fields(full) and configs["s64"].clean_method == full.clean_method
+    assert graph["rpeak_keep_first_beat"] and graph["rpeak_guard_post_wide"] == 0.4
+    for step in G.STEPS:
+        moved = {k for k, v in rpeak_fields(configs[f"plus_{step}"]).items() if v != graph[k]}
+        assert moved == set(G.MISSING[step]) | {"rpeak_guard_constants"}, step
+        assert all(getattr(configs[f"plus_{step}"], k) == getattr(full, k) != getattr(configs["graph"], k)
+                   for k in G.MISSING[step])
+    assert {k for k, v in rpeak_fields(configs["constants_only"]).items() if v != graph[k]} == {"rpeak_guard_constants"}
+    assert dict(configs["s64_veto"].rpeak_guard_constants) == dict(full.rpeak_guard_constants) | G.VETO
+    assert "first_beat" not in G.STEPS and len(G.STEPS) == len(G.MISSING) - 1
+
+    built = {"beats": np.array([10, 50, 95, 150]), "episodes": []}
+    zoned, peaks = G.in_zones(built, np.array([9.6, 49.0, 99.0, 150.0]), [(0, 60), (100, 151)])
+    assert zoned["beats"].tolist() == [10, 50, 150] and peaks.tolist() == [10, 49, 150]
+    assert built["beats"].tolist() == [10, 50, 95, 150]          # the input is left as it was
