@@ -24,12 +24,11 @@ import scipy.signal
 from ecgsl_keras.config import GuardConstants, SignalConfig
 
 __all__ = ["GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "qrs_amplitudes", "qrs_shapes", "qrs_windows",
-           "cluster_like", "t_wave_like", "unlike_kept_beat", "qrs_residual", "splits_two_beats", "record_p_wave", "blocked_p_wave",
-           "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature", "second_proposer",
-           "fixed_step_slope",
-           "pvc_run_like", "p_wave_like", "correct_apex", "record_templates", "template_like", "template_sample",
-           "after_wide_beat", "wide_restrict", "p_wave_match", "wide_p_wave_like", "p_wave_shaped", "amplitude_reference",
-           "constants_for"]
+           "cluster_like", "t_wave_like", "unlike_kept_beat", "qrs_residual", "splits_two_beats", "record_p_wave",
+           "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "slope_feature",
+           "second_proposer", "fixed_step_slope", "pvc_run_like", "p_wave_like", "candidates_p_wave_like",
+           "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict",
+           "p_wave_match", "wide_p_wave_like", "p_wave_shaped", "amplitude_reference", "constants_for"]
 
 # the guard's constants when the signal config overrides none (``config.GuardConstants``' defaults)
 GUARD = GuardConstants()
