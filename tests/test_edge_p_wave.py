@@ -81,6 +81,9 @@ def test_in_graph_p_wave_check_drops_the_blocked_p_waves_p_wave_like_drops(seed)
     # a looser distance and another own-P threshold through rpeak_guard_constants: still the Python step's answer
     loose = SignalConfig(rpeak_guard_p_wave=1.4, rpeak_guard_constants={"p_wave_own": 0.3, "p_wave_shift_s": 0.03})
     _check_matches(peaks, cleaned, loose)
+    # the template from fewer confident peaks than there are (np.linspace's spread pick, in integers in the graph)
+    few = SignalConfig(rpeak_guard_p_wave=1.0, rpeak_guard_constants={"p_wave_template_beats": 17})
+    np.testing.assert_array_equal(peaks[_check_matches(peaks, cleaned, few, max_beats=48)], p_waves)
 
 
 @pytest.mark.slow   # three 30 s windows through the graph's front twice (eager TensorFlow): ~6 s
