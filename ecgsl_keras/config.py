@@ -482,8 +482,8 @@ class SignalConfig(_JsonConfig):
     # (width at most rescue_width x) refuses; T waves and P waves are blunt. Run s43's diagnosis: 24 of block21's 60
     # misses outside MIT-BIH 203 are dropped by the amplitude check, most of them small wide PVCs. 0 = off (default).
     rpeak_rescue_wide: float = 0.0
-    # P-wave check (issue 21; Python path only): where the record's P waves are large (MIT-BIH 108), drop a
-    # kept peak within this x the P template's norm of it and with no P wave of its own before it (a
+    # P-wave check (issue 21; in the graph too, EndToEnd.p_wave_check): where the record's P waves are large
+    # (MIT-BIH 108), drop a kept peak within this x the P template's norm of it and with no P wave of its own before it (a
     # non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
     rpeak_guard_p_wave: float = 0.0
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR

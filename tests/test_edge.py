@@ -504,7 +504,8 @@ def test_unservable_configs_are_refused(options):
 
 
 @pytest.mark.parametrize("options", [{"rpeak_mindelay_keep": "prominent_negative"}, {"rpeak_searchback_shape": 1.1},
-                                     {"rpeak_searchback_irregular": 1.3}, {"rpeak_guard_p_wave": 0.8},
+                                     {"rpeak_searchback_irregular": 1.3},
+                                     {"rpeak_guard_p_wave": 0.8, "rpeak_guard_p_wave_gap": 1.5},
                                      {"rpeak_second_proposer": 0.5}, {"rpeak_guard_wide": 2.0},
                                      {"rpeak_rescue_cluster": 0.9}, {"rpeak_guard_t_wave": 0.8},
                                      {"rpeak_guard_residual": 0.5},

@@ -45,6 +45,9 @@ The exported ``end_to_end`` signature runs, in builtin TFLite ops only (no Flex 
    as the Python path; one copy of the round in the file, a WHILE loop). Then, when on (off by default), the guard's
    noise check (``SignalConfig.rpeak_guard_noise``, ``EndToEnd.noise_check``) and post-wide-beat check
    (``rpeak_guard_post_wide``, ``EndToEnd.post_wide_check``), as ``rpeak_guard.guard_rpeaks`` runs them last.
+   The guard's **P-wave check** (``SignalConfig.rpeak_guard_p_wave``, off by default; ``EndToEnd.p_wave_check``)
+   runs, when on, between the amplitude check and the search back, as in ``rpeak_guard.guard_rpeaks`` (its gap
+   exception ``rpeak_guard_p_wave_gap`` stays in the Python path).
 7. **RR features** (``signal.rr_features``: previous, next, local mean over ``rr_local_window`` beats,
    clipped at ``max_rr_s``) on all detected peaks; **median/IQR normalisation** of the cleaned
    window (``signal.normalize``); **segmentation** into ``beat_len``-sample beats with R at
@@ -98,9 +101,10 @@ def tflite_name(fmt: str) -> str:
 # rpeak_minimum_gap_s (run s48) runs in the graph too (EndToEnd.refractory_contest); the gap's conditions and its
 # tests at the final peaks (runs s49-s55) do not. rpeak_rescue_deep (the first of s37_first's guard steps) runs in
 # EndToEnd.guard; rpeak_guard_noise (the noise check) in EndToEnd.noise_check; rpeak_guard_post_wide (the post-wide-beat
-# check) in EndToEnd.post_wide_check.
+# check) in EndToEnd.post_wide_check; rpeak_guard_p_wave (the P-wave check) in EndToEnd.p_wave_check, without its gap
+# exception rpeak_guard_p_wave_gap.
 PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregular",
-                             "rpeak_guard_p_wave", "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
+                             "rpeak_second_proposer", "rpeak_guard_wide", "rpeak_rescue_cluster",
                              "rpeak_guard_t_wave", "rpeak_guard_residual", "rpeak_guard_own_t",
                              "rpeak_second_run", "rpeak_guard_blocked_p", "rpeak_guard_p_wave_gap",
                              "rpeak_rescue_templates", "rpeak_propose_templates",
@@ -123,15 +127,17 @@ PYTHON_ONLY_RPEAK_OPTIONS = ("rpeak_searchback_shape", "rpeak_searchback_irregul
 GRAPH_RPEAK_FIELDS = ("rpeak_method", "rpeak_clean_method", "rpeak_refine_s", "rpeak_mindelay_s", "rpeak_mindelay_keep",
                       "rpeak_guard_amplitude", "rpeak_guard_constants", "rpeak_rescue_deep", "rpeak_searchback",
                       "rpeak_searchback_amplitude", "rpeak_guard_noise", "rpeak_guard_post_wide", "rpeak_keep_first_beat",
-                      "rpeak_minimum_gap_s", "rpeak_run_mode")
+                      "rpeak_minimum_gap_s", "rpeak_run_mode", "rpeak_guard_p_wave")
 
-# GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, from rpeak_guard.constants_for the signal
+# GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, the late checks, EndToEnd.p_wave_check, from rpeak_guard.constants_for the signal
 # config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
 # graph does not run the steps that read them; searchback_rounds is EdgeConfig.searchback_rounds in the graph)
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
                          "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
                          "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
-                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness")
+                         "cluster_window_s", "cluster_min", "post_wide_lag_s", "post_wide_width", "post_wide_sharpness",
+                         "p_wave_lag_s", "p_wave_half_width_s", "p_wave_shift_s", "p_wave_confident", "p_wave_min_size",
+                         "p_wave_own", "p_wave_template_beats", "p_wave_consistency")
 
 # SignalConfig.rpeak_mindelay_keep values the graph runs (EndToEnd.refine; "prominent_negative_last" since issue 21's
 # port, EndToEnd.refractory_contest)
@@ -748,6 +754,85 @@ class EndToEnd:
         order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
         return tf.gather(pos, order), tf.gather(keep, order)
 
+    def p_wave_check(self, cleaned, pos, ok):
+        """``rpeak_guard.p_wave_like`` in tensor form (``SignalConfig.rpeak_guard_p_wave`` = distance, constants
+        ``rpeak_guard.constants_for``: ``p_wave_*``, ``percentile``, ``neighbours``, ``qrs_half_width_s``): where the
+        window's P waves are large and consistent (the template: the median P window of the confident peaks, QRS
+        amplitude at least ``p_wave_confident`` x the 75th percentile, at most ``p_wave_template_beats`` of them spread
+        over the window, at the lag of the largest deviation within ``p_wave_lag_s`` before them), a peak within
+        distance x the template's norm of it (best of the shifts up to ``p_wave_shift_s``) and with no P wave of its
+        own one lag before it (best correlation under ``p_wave_own``) is dropped: a non-conducted P wave. ``pos`` /
+        ``ok`` packed (kept peaks first, in time order, as ``guard`` returns them); returns them re-packed. The step of
+        ``rpeak_guard.guard_rpeaks`` after the amplitude check, before the search back; its gap exception
+        (``rpeak_guard_p_wave_gap``) runs in the Python path only. The Python step measures every peak only when its
+        samples common to all shifts could lie that close (a bound that never changes the answer); the graph measures
+        all of them (fixed shapes)."""
+        import tensorflow as tf
+
+        fs, n, k = self.fs, self.n, self.max_beats
+        const = rpeak_guard.constants_for(self.sc)
+        distance = float(self.sc.rpeak_guard_p_wave)
+        big = 3.0e38
+        c = tf.reduce_sum(tf.cast(ok, tf.int32))
+        j = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
+        posf = tf.cast(pos, tf.float32)
+
+        def samples(at, lo, hi):        # (rows, hi - lo + 1): cleaned at at + lo .. at + hi, clipped at the ends
+            rows = int(at.shape[0])
+            return tf.gather(cleaned, tf.clip_by_value(tf.reshape(at, (rows, 1)) + tf.range(lo, hi + 1)[None, :],
+                                                       0, n - 1))
+
+        qrs = samples(pos, -max(1, int(round(const.qrs_half_width_s * fs))), max(1, int(round(const.qrs_half_width_s * fs))))
+        amplitude = tf.reduce_max(qrs, axis=1) - tf.reduce_min(qrs, axis=1)
+        (reference,) = _sorted_quantiles(amplitude, c, [const.percentile / 100.0])
+        confident = tf.logical_and(ok, amplitude >= const.p_wave_confident * reference)
+        n_confident = tf.reduce_sum(tf.cast(confident, tf.int32))
+        # the confident peaks first, in time order; at most p_wave_template_beats spread as np.linspace(0, c - 1, m)
+        # picks them (in integers; all of them when max_beats <= p_wave_template_beats, linspace's step then 1)
+        order = tf.math.top_k(tf.where(confident, -posf, -big), k=k, sorted=True).indices
+        rows = min(k, int(const.p_wave_template_beats))
+        m = tf.minimum(n_confident, int(const.p_wave_template_beats))
+        if rows < k:
+            order = tf.gather(order, tf.clip_by_value((j[:rows] * (n_confident - 1)) // tf.maximum(m - 1, 1), 0, k - 1))
+        chosen = tf.gather(pos, order)
+        in_template = j[:rows] < m if rows < k else j < m
+        lo, hi = (int(round(v * fs)) for v in const.p_wave_lag_s)
+        before = _masked_median(samples(chosen, -hi, -lo), in_template, m)
+        centre = _masked_median(tf.reshape(before, (-1, 1)), tf.ones_like(before) > 0.0, hi - lo + 1)
+        lag = hi - tf.argmax(tf.abs(before - centre), output_type=tf.int32)   # R apex to P apex (samples)
+        half = max(1, int(round(const.p_wave_half_width_s * fs)))
+        shift = int(round(const.p_wave_shift_s * fs))
+        waves = samples(chosen - lag, -half, half)
+        waves = waves - tf.reduce_mean(waves, axis=1, keepdims=True)
+        template = _masked_median(waves, in_template, m)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(template)))
+        qrs_median = _masked_median(tf.reshape(tf.gather(amplitude, order), (-1, 1)), in_template, m)[0]
+        # the same wave before every beat (sinus rhythm), not the previous beat's T wave or fibrillation
+        correlation = (tf.reduce_sum(waves * template[None, :], axis=1)
+                       / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(waves), axis=1)), 1e-12) / tf.maximum(norm, 1e-30))
+        consistency = _masked_median(tf.reshape(correlation, (-1, 1)), in_template, m)[0]
+        large = tf.logical_and(tf.logical_and(n_confident >= 2 * int(const.neighbours), c >= 3),
+                               tf.logical_and(tf.logical_and(lag > lo, lag < hi), norm > 0.0))
+        large = tf.logical_and(large, tf.logical_and(
+            tf.reduce_max(template) - tf.reduce_min(template) >= const.p_wave_min_size * qrs_median,
+            consistency >= const.p_wave_consistency))
+        size = 2 * half + 1
+
+        def shifted(at):                # (K, 2 shift + 1, size): the mean-removed windows at each shift
+            w = samples(at, -half - shift, half + shift)
+            w = tf.stack([w[:, s:s + size] for s in range(2 * shift + 1)], axis=1)
+            return w - tf.reduce_mean(w, axis=2, keepdims=True)
+
+        match = tf.reduce_min(tf.sqrt(tf.reduce_sum(tf.square(shifted(pos) - template), axis=2)), axis=1)
+        own = shifted(pos - lag)
+        own = tf.reduce_max(tf.reduce_sum(own * template, axis=2)
+                            / tf.maximum(tf.sqrt(tf.reduce_sum(tf.square(own), axis=2)), 1e-12)
+                            / tf.maximum(norm, 1e-30), axis=1)
+        flagged = tf.logical_and(tf.logical_and(match < distance * norm, own < const.p_wave_own), large)
+        keep = tf.logical_and(ok, tf.logical_not(flagged))
+        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        return tf.gather(pos, order), tf.gather(keep, order)
+
     def noise_check(self, cleaned, pos, ok):
         """``rpeak_guard.small_noisy`` in tensor form (``SignalConfig.rpeak_guard_noise`` = ratio, constants
         ``rpeak_guard.constants_for``: ``noise_*``, with ``noise_correlation`` > 0 also ``cluster_neighbours``,
@@ -1104,6 +1189,9 @@ class EndToEnd:
         pos, ok = self.refine(cleaned, beat, score)
         if self.sc.rpeak_guard_amplitude > 0:
             pos, ok = self.guard(cleaned, pos, ok)
+            if self.sc.rpeak_guard_p_wave > 0:
+                # the P-wave check (rpeak_guard.guard_rpeaks runs it on the peaks the amplitude check kept)
+                pos, ok = self.p_wave_check(cleaned, pos, ok)
         if self.sc.rpeak_searchback > 0 and self.edge.detector == "neurokit":
             rounds, det = int(self.edge.searchback_rounds), self.detect_signal
             prepared = self.search_back_prepare(cleaned, det)
@@ -1202,6 +1290,19 @@ def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q:
     a = tf.gather(ascending, low_i, batch_dims=1)
     b = tf.gather(ascending, high_i, batch_dims=1)
     return a, b, position, low, count
+
+
+def _masked_median(values, valid, count):
+    """``np.median(values[valid], axis=0)`` of ``values`` (R, W) with ``count`` (int32, at least 1 where used)
+    ``valid`` rows (R,): each column sorted with the other rows last, the mean of its two middle ones (W,)."""
+    import tensorflow as tf
+
+    r = int(values.shape[0])
+    column_rows = tf.transpose(tf.where(tf.reshape(valid, (r, 1)), values, tf.constant(3.0e38, tf.float32)))
+    ascending = -tf.math.top_k(-column_rows, k=r, sorted=True).values
+    a = tf.gather(ascending, tf.maximum(count - 1, 0) // 2, axis=1)
+    b = tf.gather(ascending, tf.clip_by_value(count // 2, 0, r - 1), axis=1)
+    return 0.5 * (a + b)
 
 
 def _packed_neighbour_order_statistics(values, rows, count):
