@@ -59,15 +59,14 @@ import numpy as np
 
 from ecgsl_keras.config import BEAT_REFERENCES, SignalConfig
 from ecgsl_keras.data.filters import clean, resample, resampled_length
-from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, amplitude_reference,
-                                          blocked_p_wave, cluster_like, constants_for,
-                                          correct_apex, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
-                                          pvc_run_like,
-                                          qrs_amplitudes, qrs_residual, qrs_shapes, qrs_windows, record_p_wave,
-                                          record_templates, second_proposer, sign_changes, slope_feature,
-                                          fixed_step_slope, small_noisy,
-                                          small_wide, splits_two_beats, t_wave_like, template_like, template_sample,
-                                          wide_p_wave_like, wide_restrict, without_own_t_wave)
+from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat, amplitude_reference, blocked_p_wave,
+                                          candidates_p_wave_like, cluster_like, constants_for, correct_apex,
+                                          fixed_step_slope, guard_keep, guard_rpeaks, p_wave_like, p_wave_match,
+                                          p_wave_shaped, pvc_run_like, qrs_amplitudes, qrs_residual, qrs_shapes,
+                                          qrs_windows, record_p_wave, record_templates, second_proposer, sign_changes,
+                                          slope_feature, small_noisy, small_wide, splits_two_beats, t_wave_like,
+                                          template_like, template_sample, unlike_kept_beat, wide_p_wave_like,
+                                          wide_restrict, without_own_t_wave)
 from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, refine_rpeaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
@@ -80,7 +79,8 @@ __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",
     "record_p_wave", "blocked_p_wave", "without_own_t_wave", "sign_changes", "small_noisy", "small_wide", "pvc_run_like",
     "correct_apex", "record_templates", "template_like", "template_sample", "after_wide_beat", "wide_restrict",
-    "p_wave_match", "wide_p_wave_like", "amplitude_reference", "constants_for"]
+    "p_wave_match", "wide_p_wave_like", "amplitude_reference", "constants_for", "unlike_kept_beat",
+    "p_wave_shaped", "candidates_p_wave_like"]
 
 
 @dataclass
