@@ -483,8 +483,9 @@ class SignalConfig(_JsonConfig):
     # misses outside MIT-BIH 203 are dropped by the amplitude check, most of them small wide PVCs. 0 = off (default).
     rpeak_rescue_wide: float = 0.0
     # P-wave check (issue 21; in the graph too, EndToEnd.p_wave_check): where the record's P waves are large
-    # (MIT-BIH 108), drop a kept peak within this x the P template's norm of it and with no P wave of its own before it (a
-    # non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off (default).
+    # (MIT-BIH 108), drop a kept peak within this x the P template's norm of it and with no P wave of its own before
+    # it (a non-conducted P wave of a 2:1 block; rpeak_guard.p_wave_like, GuardConstants.p_wave_*). 0 = off
+    # (default).
     rpeak_guard_p_wave: float = 0.0
     rpeak_searchback: float = 1.5       # search back in RR gaps longer than this x the local median RR
     rpeak_searchback_amplitude: float = 0.5  # a searched-back peak needs this x the neighbours' QRS amplitude

@@ -641,10 +641,10 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
        run s62): a small early wide peak is kept where it lines up with one of the record's wide morphologies, and
        moved there (``wide_aligned_like``); with ``config.rpeak_rescue_wide_aligned_contrast`` > 0 (run s63) only when
        it stands out of its surroundings there (``surroundings_amplitude``).
-       **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; in the graph too, ``EndToEnd.p_wave_check``):
-       after the amplitude check, peaks shaped and sized like the record's (large) P wave with no P wave of their own
-       before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0 (Python path only) not
-       those between two kept peaks over that x the local median RR apart (``splits_two_beats``).
+       **P-wave check** (``config.rpeak_guard_p_wave`` > 0, off by default; in the graph too,
+       ``EndToEnd.p_wave_check``): after the amplitude check, peaks shaped and sized like the record's (large) P wave
+       with no P wave of their own before them are dropped (``p_wave_like``); with ``config.rpeak_guard_p_wave_gap`` > 0
+       (Python path only) not those between two kept peaks over that x the local median RR apart (``splits_two_beats``).
     3. **Second proposer** (``config.rpeak_second_proposer`` > 0, off by default; Python path only): the beats
        neurokit2's threshold logic never proposed, taken from the local maxima of the smoothed |slope| when
        they are spaced, sized and shaped like the kept beats around them (``second_proposer``).

@@ -129,9 +129,10 @@ GRAPH_RPEAK_FIELDS = ("rpeak_method", "rpeak_clean_method", "rpeak_refine_s", "r
                       "rpeak_searchback_amplitude", "rpeak_guard_noise", "rpeak_guard_post_wide", "rpeak_keep_first_beat",
                       "rpeak_minimum_gap_s", "rpeak_run_mode", "rpeak_guard_p_wave")
 
-# GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, the late checks, EndToEnd.p_wave_check, from rpeak_guard.constants_for the signal
-# config): SignalConfig.rpeak_guard_constants may override these; check_config refuses an override of any other (the
-# graph does not run the steps that read them; searchback_rounds is EdgeConfig.searchback_rounds in the graph)
+# GuardConstants the graph reads (EndToEnd.guard, EndToEnd.search_back, the late checks, EndToEnd.p_wave_check, from
+# rpeak_guard.constants_for the signal config): SignalConfig.rpeak_guard_constants may override these; check_config
+# refuses an override of any other (the graph does not run the steps that read them; searchback_rounds is
+# EdgeConfig.searchback_rounds in the graph)
 GRAPH_GUARD_CONSTANTS = ("neighbours", "percentile", "qrs_half_width_s", "shape_half_width_s", "rescue_amplitude",
                          "rescue_sharpness", "rescue_width", "deep_sharpness", "deep_width", "noise_amplitude",
                          "noise_window_s", "noise_typical_beats", "noise_correlation", "cluster_neighbours",
@@ -782,7 +783,8 @@ class EndToEnd:
             return tf.gather(cleaned, tf.clip_by_value(tf.reshape(at, (rows, 1)) + tf.range(lo, hi + 1)[None, :],
                                                        0, n - 1))
 
-        qrs = samples(pos, -max(1, int(round(const.qrs_half_width_s * fs))), max(1, int(round(const.qrs_half_width_s * fs))))
+        qrs_half = max(1, int(round(const.qrs_half_width_s * fs)))
+        qrs = samples(pos, -qrs_half, qrs_half)
         amplitude = tf.reduce_max(qrs, axis=1) - tf.reduce_min(qrs, axis=1)
         (reference,) = _sorted_quantiles(amplitude, c, [const.percentile / 100.0])
         confident = tf.logical_and(ok, amplitude >= const.p_wave_confident * reference)
