@@ -9,10 +9,10 @@ The two float32 end-to-end files of run s41-pport (the ``cinc2017-edge`` preset 
 and that with ``rpeak_guard_p_wave`` 1.0; no file at ``on_post_wide_first`` had the check), each on its 30 s windows at
 100 Hz (``gap_port.graph_windows``), counted as run s41-graphd1's part 2 counts the graph against the annotations
 (``graph_points_look.classifiable_zones``: 150 ms, VF left out, on the beats the file can classify), on all 22 DS1
-records and the four rhythms of run s58b's builder (``FIDELITY_BUILDS``; pause with normal's options; block21 on the builder seeds
-``--seeds``; normal / bigeminy / pause have one build, seed = record). Per rhythm Se / +P (block21: mean and sd over
-the seeds) and the distance to 0.997, FN + FP over the four rhythms, and the check's difference. Prints one JSON
-object last; per-record rows are cached (``--cache``, resumable).
+records and the four rhythms of run s58b's builder (``FIDELITY_BUILDS``; pause with normal's options; block21 on
+the builder seeds ``--seeds``; normal / bigeminy / pause have one build, seed = record). Per rhythm Se / +P (block21:
+mean and sd over the seeds) and the distance to 0.997, FN + FP over the four rhythms, and the check's difference.
+Prints one JSON object last; per-record rows are cached (``--cache``, resumable).
 """
 from __future__ import annotations
 
