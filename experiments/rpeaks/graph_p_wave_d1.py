@@ -82,6 +82,18 @@ def figures(per_record, name, seeds) -> dict:
     return out
 
 
+def removed_by_record(per_record, seeds) -> dict:
+    """Per record, the FN + FP the check removes per rhythm (block21: mean over ``seeds``) and in all, the records where
+    it removes or adds any, most first."""
+    out = {}
+    for rid, rows in per_record.items():
+        by = {h: round(float(np.mean([sum(rows[f"{h}|k{k}"]["off"][1:]) - sum(rows[f"{h}|k{k}"]["p_wave"][1:])
+                                      for k in (seeds if h == "block21" else [0])])), 1) for h in RHYTHMS}
+        if any(by.values()):
+            out[rid] = {"by_rhythm": by, "errors": round(sum(by.values()), 1)}
+    return dict(sorted(out.items(), key=lambda kv: -abs(kv[1]["errors"])))
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -123,9 +135,11 @@ def main(argv=None) -> int:
            "tolerance_ms": 150, "target": G.TARGET, "choice": "none (a measurement of two fixed files)",
            "files": {n: str(Path(args.work) / f) for n, f in FILES.items()}}
     out["graph"] = {n: figures(per_record, n, seeds) for n in FILES}
+    out["per_record"] = per_record     # [tp, fn, fp] per build and file
     off, on = out["graph"]["off"], out["graph"]["p_wave"]
     out["p_wave_removes"] = {"errors": round(off["errors"]["mean"] - on["errors"]["mean"], 1),
                              **{h: {m: round(off[h][m] - on[h][m], 1) for m in ("FN", "FP")} for h in RHYTHMS}}
+    out["p_wave_removes_by_record"] = removed_by_record(per_record, seeds)
     emu = json.loads((G.HERE.parent.parent / "benchmarks/results/rpeaks_graph_points_look.json").read_text())["points"]
     out["python_emulation"] = {
         "points": dict(zip(("off", "p_wave"), EMULATION)), "note": "run s41-graphd1: on_post_wide_first in Python at "
