@@ -266,6 +266,21 @@ def test_region_rate_s41_combo_reads_the_single_levers_beside_and_checks_their_b
         R.with_beside(run, mine, folders, records)
 
 
+def test_classifiable_zones_leave_the_margins_and_the_last_windows_overlap_out():
+    """Run s41-graphd1's zones (run s41-gd1p imports them): each window's zone leaves its margins out, the last window's
+    starts where the one before ends, the file's peaks are kept in their own window's zone only, and the zones are at
+    the record's rate."""
+    import numpy as np
+
+    from experiments.rpeaks import graph_points_look as G
+
+    windows = [(0, 100, np.array([5, 50, 95])), (60, 100, np.array([70, 85, 120, 150]))]
+    zones, peaks = G.classifiable_zones(windows, 10, 20, fs=200.0, rate=100.0)
+    assert zones == [(20.0, 160.0), (160.0, 280.0)]
+    assert peaks.tolist() == [50, 85, 120]     # 5, 95, 70 in a margin or the window before, 150 in a margin
+    assert G.classifiable_zones([], 10, 20, 200.0, 100.0)[1].size == 0
+
+
 def test_graph_points_look_steps_alone_and_together_make_run_s64s_point():
     """Run s41-graphd1's points: each Python-only step added alone to the graph's point changes only that step's fields
     (and the guard constants), all of them together are run s64's point, and ``in_zones`` keeps the beats and peaks

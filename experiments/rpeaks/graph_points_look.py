@@ -281,16 +281,7 @@ def fidelity(args) -> dict:
                            [(s, n, out_vf(found)) for s, n, found in windows], out_vf(whole), lo, hi, rate)),
                        "per_window": counts_only(summed(gap_port.score_windows([w], p, lo, hi, rate)
                                                         for w, p in zip(windows, alone)))}
-                # each side against the annotations (150 ms, VF left out) on the beats the file can classify only
-                # (it reports no beat within its margins of a window's ends); the last window overlaps the one
-                # before: its zone starts where that one's ends, and the file's peaks are taken from its own zone
-                zones, graph_peaks, end = [], [], -np.inf
-                for s, n, found in windows:
-                    a, b = max(s + lo, end), s + n - hi
-                    zones.append((a * fs / rate, b * fs / rate))
-                    graph_peaks.append(found[(found >= a) & (found < b)])
-                    end = max(end, b)
-                graph_peaks = np.concatenate(graph_peaks) if graph_peaks else np.zeros(0, np.int64)
+                zones, graph_peaks = classifiable_zones(windows, lo, hi, fs, rate)
                 for side, peaks in (("python", whole), ("graph", graph_peaks)):
                     row[f"{side}_vs_annotations"] = list(match(*in_zones(built, peaks * fs / rate, zones), fs)[:3])
                 rows[f"{rid}|{rhythm}"] = row
@@ -302,6 +293,20 @@ def fidelity(args) -> dict:
         out[point] = {"records": rows, **totals, "rate_hz": rate, "window_samples": window,
                       "classifiable_margins": [lo, hi], "file": str(folder / edge.tflite_name("float32"))}
     return out
+
+
+def classifiable_zones(windows, lo, hi, fs, rate) -> tuple:
+    """(zones at the record's rate ``fs``, the file's peaks at ``rate`` inside them) for ``gap_port.graph_windows``'
+    ``windows``: each side is counted against the annotations (150 ms, VF left out) on the beats the file can classify
+    only (it reports no beat within its margins ``lo`` / ``hi`` of a window's ends); the last window overlaps the one
+    before: its zone starts where that one's ends, and the file's peaks are taken from its own zone."""
+    zones, graph_peaks, end = [], [], -np.inf
+    for s, n, found in windows:
+        a, b = max(s + lo, end), s + n - hi
+        zones.append((a * fs / rate, b * fs / rate))
+        graph_peaks.append(found[(found >= a) & (found < b)])
+        end = max(end, b)
+    return zones, (np.concatenate(graph_peaks) if graph_peaks else np.zeros(0, np.int64))
 
 
 def fidelity_totals(rows) -> dict:
