@@ -45,7 +45,7 @@ import region_rate as RR  # noqa: E402
 from block21_seam import JOINS, SEED_STEP, SEEDS  # noqa: E402
 from cluster import RHYTHMS, match, rhythm_signals  # noqa: E402
 from detect_rate import OTHER, RATE  # noqa: E402
-from look_cli import look_parser  # noqa: E402
+from look_cli import look_parser, parse_look_args  # noqa: E402
 from s40_201_look import native_fate, passes, run_checks  # noqa: E402
 from t_wave_rate_look import near, origin, run_staged  # noqa: E402
 
@@ -264,9 +264,8 @@ def main(argv=None) -> int:
                                                      "Hz errors differ from the native ones)")
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--trace-dir", help="keep each traced record here (resumable)")
-    args = parser.parse_args(argv)
-    if not Path(args.data_dir).is_dir():
-        print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
+    args = parse_look_args(parser, argv)
+    if args is None:
         return 2
     cache = Path(args.cache_dir)
     records = list(tasks.MITDB_DS1)

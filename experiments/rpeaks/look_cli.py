@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def look_parser(argv, doc: str, *, data_dir: bool = True, cache_dir: str | None = None) -> tuple:
@@ -21,3 +22,13 @@ def look_parser(argv, doc: str, *, data_dir: bool = True, cache_dir: str | None 
     if cache_dir is not None:
         parser.add_argument("--cache-dir", default=cache_dir)
     return argv, parser
+
+
+def parse_look_args(parser, argv):
+    """``parser``'s arguments from ``argv``, or None after the error for a ``--data-dir`` that is not a directory
+    (printed to stderr; the look then returns 2)."""
+    args = parser.parse_args(argv)
+    if getattr(args, "data_dir", None) is not None and not Path(args.data_dir).is_dir():
+        print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
+        return None
+    return args

@@ -37,7 +37,7 @@ import region_rate as RR  # noqa: E402
 from block21_seam import JOINS, SEED_STEP  # noqa: E402
 from cluster import match, rhythm_signals  # noqa: E402
 from detect_rate import RATE, detect_at_rate  # noqa: E402
-from look_cli import look_parser  # noqa: E402
+from look_cli import look_parser, parse_look_args  # noqa: E402
 from t_wave_rate_look import failing, measures, near, origin, run_staged  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -288,9 +288,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv, parser = look_parser(argv, __doc__)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
-    args = parser.parse_args(argv)
-    if not Path(args.data_dir).is_dir():
-        print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
+    args = parse_look_args(parser, argv)
+    if args is None:
         return 2
     config = RR.RUNS[POINT[0]].configs()[POINT[1]]
     builds = {}

@@ -30,7 +30,7 @@ import region_rate as RR  # noqa: E402
 from block21_seam import JOINS, SEED_STEP  # noqa: E402
 from cluster import rhythm_signals  # noqa: E402
 from detect_rate import RATE  # noqa: E402
-from look_cli import look_parser  # noqa: E402
+from look_cli import look_parser, parse_look_args  # noqa: E402
 from t_wave_rate_look import measures  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -105,9 +105,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     argv, parser = look_parser(argv, __doc__)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
-    args = parser.parse_args(argv)
-    if not Path(args.data_dir).is_dir():
-        print(f"error: --data-dir {args.data_dir}: not a directory", file=sys.stderr)
+    args = parse_look_args(parser, argv)
+    if args is None:
         return 2
     config = RR.RUNS[POINT[0]].configs()[POINT[1]]
     constants = G.constants_for(config)
