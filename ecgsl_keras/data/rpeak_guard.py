@@ -688,7 +688,7 @@ def guard_rpeaks(peaks, cleaned, detect_signal, fs, config: SignalConfig = Signa
         moved = np.full(peaks.size, -1, np.int64) if config.rpeak_rescue_wide_aligned > 0 else None
         if config.rpeak_rescue_wide > 0 and constants.wide_p_wave > 0:
             # the wide rescue's P-wave refusal (wide_p_wave): the record's P wave is found once, from all peaks
-            p_like = functools.partial(_wide_p_like_at, peaks, cleaned, fs, amplitude, constants)
+            p_like = _PWaveShaped(peaks, cleaned, fs, constants.wide_p_wave, constants, amplitude)
         cluster_p_like = None
         if cluster > 0 and constants.cluster_low_amplitude > 0 and constants.cluster_p_wave > 0:
             # the cluster rescue's P-tested low floor (run s65b): the record's P wave is found once, from all peaks
@@ -1009,7 +1009,8 @@ def p_wave_shaped(peaks, cleaned, fs, at, correlation, constants: GuardConstants
 
 class _PWaveShaped:
     """``p_wave_shaped`` at ``correlation`` as a function of candidate indices, the record's P wave found once, on the
-    first call (``guard_keep``'s ``cluster_p_like``; most records never call it)."""
+    first call (``guard_keep``'s ``p_like`` at ``wide_p_wave``, i.e. ``wide_p_wave_like``, and its ``cluster_p_like``
+    at ``cluster_p_wave``; most records never call it)."""
 
     def __init__(self, peaks, cleaned, fs, correlation, constants, amplitude):
         self.args = (np.asarray(peaks, dtype=np.int64), np.asarray(cleaned, dtype=np.float64), float(fs))
@@ -1021,11 +1022,6 @@ class _PWaveShaped:
         if self.p_wave is False:
             self.p_wave = record_p_wave(peaks, x, fs, self.constants, self.amplitude)
         return p_wave_shaped(peaks, x, fs, at, self.correlation, self.constants, p_wave=self.p_wave)
-
-
-def _wide_p_like_at(peaks, cleaned, fs, amplitude, constants, at):
-    """``wide_p_wave_like`` with the guard's ``constants``, as ``guard_keep``'s ``p_like`` (``functools.partial``)."""
-    return wide_p_wave_like(peaks, cleaned, fs, at, constants, amplitude)
 
 
 def without_own_t_wave(peaks, cleaned, fs, correlation, constants: GuardConstants | None = None) -> np.ndarray:
