@@ -228,9 +228,10 @@ def _point(args):
     return point
 
 
-def _config(args):
+def _config(args, point=None):
+    """The detector's config: ``--config`` (or the defaults), ``point``'s fields over it, the single-setting options
+    over both."""
     config = load_signal_config(getattr(args, "config", None))
-    point = _point(args)
     if point is not None:
         config = point.config(config)
     overrides = dict(LEGACY) if getattr(args, "legacy", False) else {}
@@ -319,8 +320,8 @@ def _score(config, signals, tolerance_s, include_vf, rate=None):
 
 
 def run(args) -> dict:
-    config = _config(args)
     point = _point(args)
+    config = _config(args, point)
     rate = None if point is None else point.detect_rate_hz
     # what the point's own figures were measured with; anything else (--config's other fields, a single-setting
     # option) is said, in the result and on stderr
