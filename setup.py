@@ -17,6 +17,8 @@ setup(
     packages=find_packages(include=["ecgsl_keras", "ecgsl_keras.*", "tfrecords_tools", "tfrecords_tools.*"]),
     include_package_data=True,
     package_data={"ecgsl_keras": ["data/*.json", "data/cinc2017_sample/*",
+                                  # named R-peak detector points (ecgsl_keras.data.rpeak_points)
+                                  "data/rpeak_point_files/*.json",
                                   # pretrained presets (ecgsl_keras.pretrained): model.keras, *.json, README.md
                                   "presets/*.md", "presets/*/*.keras", "presets/*/*.json", "presets/*/*.md",
                                   "presets/*/*.txt", "presets/*/*.gz"]},

@@ -2,7 +2,7 @@
 
     python -m ecgsl_keras.bench rpeaks --data-dir /work/shared/data/mitdb [--records 101 106 ...]
         [--method neurokit] [--rpeak-clean-method pantompkins1985] [--refine-s 0.08]
-        [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON]
+        [--clean-method neurokit] [--correct-artifacts] [--tolerance-ms 150] [--config JSON] [--rpeak-point NAME]
         [--rhythms normal block21 pause bigeminy] [--block21-qrs-before S] [--block21-t-end S]
         [--block21-join-edge S] [--no-block21-own-onset] [--seed 0] [--legacy | --compare-legacy]
         [--mindelay-s S] [--guard-amplitude A] [--searchback R] [--searchback-amplitude A]
@@ -32,6 +32,12 @@ signal set, ``per_record`` has ``NNN/block21`` and ``NNN/pause`` rows (``FP_in_p
 ``--legacy`` runs the detector as it was before ``rpeak_guard.guard_rpeaks``; ``--compare-legacy``
 runs both on the same signals and reports the legacy one under ``legacy``.
 
+``--rpeak-point NAME`` runs a named detector point (``ecgsl_keras.data.rpeak_points``; docs/data.md, "Which detector
+point"): its fields replace those of ``--config`` (or of the defaults), the single-setting options replace both, and a
+point measured at its own rate (``mitdb-d1-100hz``: 100 Hz) is run whole at that rate (``find_rpeaks_at_rate``;
+``--detect-at-target-rate`` is refused with it). ``rpeak_point_differs`` lists the fields in which the detector run
+differs from the point as measured (empty: the point itself), also warned on stderr.
+
 As in ANSI/AAMI EC57, detections inside ventricular flutter / fibrillation episodes (``[`` to
 ``]`` annotations: record 207 in DS1, where the flutter waves have no beat annotation) are left
 out of the counts; ``--include-vf`` counts them as false positives. ``detections_in_vf`` says
@@ -50,9 +56,11 @@ import numpy as np
 from ecgsl_keras import tasks
 from ecgsl_keras.bench import format_table as base
 from ecgsl_keras.bench import load_signal_config, rhythms
+from ecgsl_keras.config import signal_mismatch
+from ecgsl_keras.data import rpeak_points
 from ecgsl_keras.data import rpeaks as rpeaks_lib
 from ecgsl_keras.data.rpeaks import match_peaks
-from ecgsl_keras.errors import RecordError
+from ecgsl_keras.errors import ConfigError, RecordError
 
 log = logging.getLogger("ecgsl_keras.bench.rpeaks")
 
@@ -66,6 +74,10 @@ def add_arguments(parser) -> None:
                         help="record ids (default: the 22 DS1 records, or all records in --data-dir if it has none of them)")
     parser.add_argument("--lead", default="MLII", help="lead to run the detector on (default MLII)")
     parser.add_argument("--config", help="SignalConfig or ExperimentConfig JSON (default: built-in defaults)")
+    parser.add_argument("--rpeak-point", metavar="NAME",
+                        help="a named detector point of ecgsl_keras.data.rpeak_points (default, mitdb-d1, "
+                             "mitdb-d1-100hz): its fields replace --config's, the single-setting options below replace "
+                             "both; a point measured at its own rate (mitdb-d1-100hz) is detected at that rate")
     parser.add_argument("--method", help="neurokit2 ecg_peaks method (default: config rpeak_method)")
     parser.add_argument("--clean-method", help="neurokit2 ecg_clean method (default: config clean_method)")
     parser.add_argument("--rpeak-clean-method",
@@ -203,8 +215,25 @@ def in_episodes(samples, episodes) -> np.ndarray:
 # the benchmark
 
 
-def _config(args):
+def _point(args):
+    """The ``--rpeak-point`` asked for (``rpeak_points.RpeakPoint``), or None."""
+    name = getattr(args, "rpeak_point", None)
+    if name is None:
+        return None
+    point = rpeak_points.get(name)
+    if point.detect_rate_hz is not None and getattr(args, "detect_at_target_rate", False):
+        raise ConfigError("<command line>", "bad_config",
+                          f"--rpeak-point {name} runs the whole detector at {point.detect_rate_hz:g} Hz, as it was "
+                          "measured; --detect-at-target-rate (detection alone at the target rate) does not go with it")
+    return point
+
+
+def _config(args, point=None):
+    """The detector's config: ``--config`` (or the defaults), ``point``'s fields over it, the single-setting options
+    over both."""
     config = load_signal_config(getattr(args, "config", None))
+    if point is not None:
+        config = point.config(config)
     overrides = dict(LEGACY) if getattr(args, "legacy", False) else {}
     for name, field in (("method", "rpeak_method"), ("clean_method", "clean_method")):
         if getattr(args, name, None):
@@ -232,13 +261,21 @@ def _join_edge(args) -> float:
     return rhythms.JOIN_EDGE_S if edge is None else float(edge)
 
 
-def _score(config, signals, tolerance_s, include_vf):
+def _detect(signal, fs, config, rate=None):
+    """``find_rpeaks`` at the record's rate, or run whole at ``rate`` (``find_rpeaks_at_rate``: ``--rpeak-point`` of a
+    point measured there)."""
+    if rate is None:
+        return rpeaks_lib.find_rpeaks(signal, fs, config)
+    return rpeaks_lib.find_rpeaks_at_rate(signal, fs, config, rate)
+
+
+def _score(config, signals, tolerance_s, include_vf, rate=None):
     """Detect and match on every ``(record_id, rhythm, built, fs)``; totals per rhythm and per record."""
     per_rhythm, per_record, errors_ms = {}, {}, {}
     detect_seconds = 0.0
     for record_id, rhythm, built, fs in signals:
         start = time.perf_counter()
-        detected = rpeaks_lib.find_rpeaks(built["signal"], fs, config)
+        detected = _detect(built["signal"], fs, config, rate)
         seconds = time.perf_counter() - start
         if rhythm == "normal":
             detect_seconds += seconds
@@ -283,7 +320,15 @@ def _score(config, signals, tolerance_s, include_vf):
 
 
 def run(args) -> dict:
-    config = _config(args)
+    point = _point(args)
+    config = _config(args, point)
+    rate = None if point is None else point.detect_rate_hz
+    # what the point's own figures were measured with; anything else (--config's other fields, a single-setting
+    # option) is said, in the result and on stderr
+    point_differs = [] if point is None else signal_mismatch(config, point.config())
+    if point_differs:
+        log.warning("--rpeak-point %s: the detector differs from the point as measured: %s", point.name,
+                    "; ".join(point_differs))
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise RecordError(data_dir, "missing_file", "data folder not found")
@@ -294,7 +339,7 @@ def run(args) -> dict:
     rhythm_names = list(dict.fromkeys(getattr(args, "rhythms", None) or ["normal"]))
 
     # Warm-up outside the clock: imports neurokit2 and compiles what it compiles on first use.
-    rpeaks_lib.find_rpeaks(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config)
+    _detect(np.sin(np.linspace(0, 20 * np.pi, 3600)), 360.0, config, rate)
 
     signals, read_seconds = [], 0.0
     for record_id in record_ids:
@@ -310,11 +355,14 @@ def run(args) -> dict:
                                   t_end_s=getattr(args, "block21_t_end", None), join_edge_s=_join_edge(args),
                                   artifacts=artifacts, own_onset=getattr(args, "block21_own_onset", True))
             signals.append((record_id, rhythm, built, fs))
-    per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf)
+    per_rhythm, per_record, detect_seconds = _score(config, signals, tolerance_s, args.include_vf, rate)
     main = per_rhythm.get("normal", per_rhythm[rhythm_names[0]])
     tp, fn, fp = main["TP"], main["FN"], main["FP"]
     result = {
         "benchmark": "rpeaks",
+        "rpeak_point": None if point is None else point.name,
+        "rpeak_point_detect_rate_hz": rate,
+        "rpeak_point_differs": point_differs,
         "method": config.rpeak_method,
         "clean_method": config.clean_method,
         "rpeak_clean_method": config.rpeak_clean_method,
@@ -347,7 +395,7 @@ def run(args) -> dict:
     }
     if getattr(args, "compare_legacy", False):
         legacy = dataclasses.replace(config, **LEGACY)
-        legacy_rhythms, legacy_records, legacy_seconds = _score(legacy, signals, tolerance_s, args.include_vf)
+        legacy_rhythms, legacy_records, legacy_seconds = _score(legacy, signals, tolerance_s, args.include_vf, rate)
         result["legacy"] = {"settings": LEGACY, "rhythms": legacy_rhythms,
                             "records_per_second": _ratio(len(record_ids), legacy_seconds)
                             if "normal" in legacy_rhythms else None,

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from ecgsl_keras.cli import runner
 from ecgsl_keras.config import ExperimentConfig
+from ecgsl_keras.data import rpeak_points
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.data.prepare import CORPUS_VALIDATION_FRACTION, CORPUS_WINDOW_S  # no TensorFlow at import
 
@@ -32,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{CORPUS_VALIDATION_FRACTION:g})")
     p.add_argument("--out", required=True, help="output folder for shards and manifest.json")
     p.add_argument("--config", help="ExperimentConfig JSON (signal parameters are used here)")
+    p.add_argument("--rpeak-point", metavar="NAME",
+                   help="cut the beats with a named R-peak detector point (ecgsl_keras.data.rpeak_points: default, "
+                        "mitdb-d1); its fields replace --config's signal fields, and the manifest records the result. "
+                        "A model trained on these beats keeps this detector; the shipped presets use 'default'")
     p.add_argument("--split", default="default", choices=["default", "all"],
                    help="default: the data set's standard split; all: every record in 'train' (pre-training)")
     p.add_argument("--workers", type=int, default=1, help="processes reading and segmenting records")
@@ -88,6 +94,19 @@ def _main_corpus(args, datasets, config) -> int:
     return 0
 
 
+def _with_rpeak_point(config, name):
+    """``config`` with the R-peak point ``name``'s fields in its signal section. ``preprocess`` detects at the
+    record's rate, so a point measured at another rate (``detect_rate_hz``) is refused: its beats would come from a
+    detector nobody measured."""
+    point = rpeak_points.get(name)
+    if point.detect_rate_hz is not None:
+        raise ConfigError("<command line>", "bad_config",
+                          f"--rpeak-point {name} was measured with the whole detector run at {point.detect_rate_hz:g} "
+                          "Hz; prepare detects at the record's rate (known points for prepare: "
+                          f"{', '.join(n for n in rpeak_points.names() if rpeak_points.get(n).detect_rate_hz is None)})")
+    return dataclasses.replace(config, signal=point.config(config.signal))
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     beam_args = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -106,6 +125,8 @@ def _run(args, parser, beam_args) -> int:
     if args.corpus is None and not args.unlabelled and (len(datasets) != 1 or len(args.data_dir) != 1):
         parser.error("several data sets or folders go into one folder only with --unlabelled (pre-training)")
     config = ExperimentConfig.load(args.config) if args.config else ExperimentConfig()
+    if args.rpeak_point is not None:
+        config = _with_rpeak_point(config, args.rpeak_point)
     if args.corpus is not None or args.unlabelled:
         if args.raw_signal:
             parser.error("--raw-signal is for labelled data sets, not --unlabelled / --corpus")

@@ -19,7 +19,7 @@ from ecgsl_keras.data import rpeak_guard
 from ecgsl_keras.data.rpeak_guard import guard_rpeaks
 from ecgsl_keras.errors import ConfigError
 
-__all__ = ["detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks"]
+__all__ = ["detect_rpeaks", "find_rpeaks", "find_rpeaks_at_rate", "refine_rpeaks", "match_peaks"]
 
 
 # SignalConfig field -> _findpeaks_neurokit keyword, for the detector options passed only when set (find_rpeaks)
@@ -529,6 +529,17 @@ def find_rpeaks(signal, fs, config: SignalConfig = SignalConfig(), cleaned=None,
                 peaks = apex(np.union1d(found[~_in_spans(found, spans)], inner[_in_spans(inner, spans)]))
     return guard_with_gap(peaks, added, lambda kept: guard_rpeaks(kept, cleaned, detect_signal, fs, config), cleaned,
                           fs, config)
+
+
+def find_rpeaks_at_rate(signal, fs, config: SignalConfig, rate) -> np.ndarray:
+    """R-peaks (int64 samples at ``fs``) of a raw signal by ``find_rpeaks`` run whole at ``rate``: the signal resampled
+    (``filters.resample``), cleaned, detected, moved to the apex and guarded there, the peaks mapped back (``x fs /
+    rate``, rounded, clipped, unique). The graph's rate (100 Hz) is where the ``mitdb-d1-100hz`` point
+    (``rpeak_points``) was measured (issue 21 runs s39-rate100 to s41-combo, ``experiments/rpeaks/detect_rate.py``)."""
+    x = np.asarray(signal, dtype=np.float64)
+    fs, rate = float(fs), float(rate)
+    found = find_rpeaks(resample(x, fs, rate), rate, config)
+    return np.unique(np.clip(np.rint(found * (fs / rate)).astype(np.int64), 0, x.shape[0] - 1))
 
 
 def guard_with_gap(peaks, gap_peaks, guard, cleaned, fs, config: SignalConfig) -> np.ndarray:

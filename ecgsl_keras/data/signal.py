@@ -39,9 +39,11 @@ Example::
 
 Modules (imports go one way, ``filters`` <- ``rpeak_guard`` <- ``rpeaks`` <- ``signal``):
 ``filters`` (``clean``, ``resample``, ``resampled_length``), ``rpeaks`` (detection: ``detect_rpeaks``,
-``refine_rpeaks``, ``find_rpeaks``, ``match_peaks``), ``rpeak_guard`` (the guard and its options:
+``refine_rpeaks``, ``find_rpeaks``, ``find_rpeaks_at_rate``, ``match_peaks``), ``rpeak_guard`` (the guard and its options:
 ``GuardConstants``, ``GUARD``, ``guard_rpeaks``, ``guard_keep``, ``second_proposer``, ``p_wave_like``, ...) and this
 module (quality, window helpers, normalisation, RR features, segmentation and the chain ``preprocess``).
+``rpeak_points`` (named detector points: a config's detector fields and where they were measured) sits beside this
+module, above ``rpeaks``.
 
 Re-exports: every public name of ``filters``, ``rpeaks`` and ``rpeak_guard`` is also reachable here
 (``signal.clean``, ``signal.find_rpeaks``, ``signal.GUARD``, ...; the second part of ``__all__``), the names code, experiments and
@@ -67,13 +69,14 @@ from ecgsl_keras.data.rpeak_guard import (GUARD, GuardConstants, after_wide_beat
                                           slope_feature, small_noisy, small_wide, splits_two_beats, t_wave_like,
                                           template_like, template_sample, unlike_kept_beat, wide_p_wave_like,
                                           wide_restrict, without_own_t_wave)
-from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, match_peaks, refine_rpeaks
+from ecgsl_keras.data.rpeaks import detect_rpeaks, find_rpeaks, find_rpeaks_at_rate, match_peaks, refine_rpeaks
 from ecgsl_keras.errors import ConfigError, SignalQualityError
 
 __all__ = ["Beats", "check_quality", "record_window_starts", "merge_window_peaks", "normalize", "rr_features", "segment",
            "with_reference", "tq_stretch", "tq_against_median", "own_beats", "preprocess"] + [
     # re-exports (module docstring): the names that live in filters / rpeaks / rpeak_guard
-    "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "refine_rpeaks", "match_peaks",
+    "clean", "resample", "resampled_length", "detect_rpeaks", "find_rpeaks", "find_rpeaks_at_rate", "refine_rpeaks",
+    "match_peaks",
     "GuardConstants", "GUARD", "guard_rpeaks", "guard_keep", "p_wave_like", "qrs_residual", "second_proposer",
     "fixed_step_slope",
     "slope_feature", "qrs_amplitudes", "qrs_shapes", "qrs_windows", "cluster_like", "t_wave_like", "splits_two_beats",

@@ -57,7 +57,7 @@ from ecgsl_keras import tasks  # noqa: E402
 from ecgsl_keras.bench.rpeaks import read_mitdb  # noqa: E402
 from ecgsl_keras.config import SignalConfig  # noqa: E402
 from ecgsl_keras.data import rpeaks  # noqa: E402
-from ecgsl_keras.data.filters import clean, resample  # noqa: E402
+from ecgsl_keras.data.filters import clean  # noqa: E402
 
 log = logging.getLogger("experiments.rpeaks.detect_rate")
 SCRIPT = "experiments/rpeaks/detect_rate.py"
@@ -95,8 +95,7 @@ def detect_at_rate(signal, fs, config: SignalConfig, refine=False, cleaned=None,
     None) within ``config.rpeak_refine_s`` (``rpeaks.refine_rpeaks``)."""
     x = np.asarray(signal, dtype=np.float64)
     fs = float(fs)
-    found = rpeaks.find_rpeaks(resample(x, fs, rate), rate, config)
-    peaks = np.unique(np.clip(np.rint(found * (fs / rate)).astype(np.int64), 0, x.shape[0] - 1))
+    peaks = rpeaks.find_rpeaks_at_rate(x, fs, config, rate)   # the library's, the same steps (rpeak_points' 100 Hz)
     if not refine:
         return peaks
     if cleaned is None:
