@@ -42,6 +42,7 @@ With no file arguments both act on README.md, every docs/**/*.md file and experi
 
 from __future__ import annotations
 
+import bisect
 import argparse
 import json
 import operator
@@ -179,12 +180,17 @@ def find_markers(path: Path) -> tuple[list[Marker], list[str]]:
     text = path.read_text(encoding="utf-8")
     markers, problems = [], []
     covered = []
+    line, counted_to = 1, 0   # line numbers counted on from the previous marker (a count from 0 each is quadratic)
     for m in MARKER.finditer(text):
-        markers.append(Marker(path, text.count("\n", 0, m.start()) + 1, m.group("spec"),
+        line += text.count("\n", counted_to, m.start())
+        counted_to = m.start()
+        markers.append(Marker(path, line, m.group("spec"),
                               m.group("text"), m.start(), m.end(), m.start("text"), m.end("text")))
         covered.append((m.start(), m.end()))
+    starts = [a for a, _ in covered]   # sorted and disjoint (finditer): bisect finds the one span that could hold it
     for m in OPENING.finditer(text):
-        if not any(a <= m.start() < b for a, b in covered):
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i < 0 or m.start() >= covered[i][1]:
             line = text.count("\n", 0, m.start()) + 1
             problems.append(f"{path}:{line}: marker without its closing <!-- /fig -->")
     return markers, problems
