@@ -394,7 +394,8 @@ def main(argv=None) -> int:
     del amp_all
     reference = (whole["lag"], whole["template"], whole["norm"])
     graph_on_all = np.concatenate([f for _, _, f in graph["p_wave"]])
-    causes, rows, per_window = {}, [], {}
+    causes = dict.fromkeys(("a_not_proposed", "b_window", "c_port", "d_readded_after_step"), 0)
+    rows, per_window = [], {}
     for t in targets:
         if not near([t], graph_on_all, KEEP_TOL)[0]:
             continue                                   # the graph drops it too (or does not report it)
@@ -428,7 +429,7 @@ def main(argv=None) -> int:
                 row |= {"why": why, "whole_record_template_drops": bool(with_whole["flagged"][i]),
                         "window_lag": parts.get("lag"), "whole_lag": whole["lag"]}
         row["cause"] = cause
-        causes[cause] = causes.get(cause, 0) + 1
+        causes[cause] += 1
         per_window[w] = per_window.get(w, 0) + 1
         rows.append(row)
     sub = {}
