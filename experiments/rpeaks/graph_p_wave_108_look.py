@@ -29,11 +29,14 @@ peaks checked equal to the file's window by window).
 5. **D1** (``--d1-records DS1``): the Python path whole-record and per 30 s window, check off / on, and the what-if at
    ``MINIMA[0]``, on every build of ``graph_p_wave_d1`` (classifiable zones), to see whether the per-window Python
    check reproduces the graph's D1 figure.
-Parts 4 and 5 (and ``MINIMA``) were added after parts 1 to 3's figures on 108 (not blind); nothing is chosen or kept
+6. **The graph's context** (``--graph-context``, block21 on ``--context-seeds``): the graph's own detector
+   (``EndToEnd.peaks``, no classifier) on windows of ``GRAPH_CONTEXT_S`` seconds, check off and on.
+Parts 4 to 6 (and ``MINIMA``) were added after parts 1 to 3's figures on 108 (not blind); nothing is chosen or kept
 from them. Prints one JSON object last.
 
     python experiments/rpeaks/graph_p_wave_108_look.py --data-dir /work/shared/data/mitdb --d1-records DS1 \
-        --d1-cache /work/runs/s42-g108/d1_rows.jsonl --out benchmarks/results/rpeaks_graph_p_wave_108_look.json
+        --graph-context --d1-cache /work/runs/s42-g108/d1_rows.jsonl \
+        --out benchmarks/results/rpeaks_graph_p_wave_108_look.json
 """
 from __future__ import annotations
 
@@ -198,6 +201,49 @@ def context_look(args, on, off, zones, rate, lo, hi) -> dict:
             "per_seed": rows}
 
 
+GRAPH_CONTEXT_S = (30, 60, 120)     # part 6: the graph's detector on windows this long
+
+
+def graph_context(args, on, off, zones, rate, lo, hi, edge_options) -> dict:
+    """Part 6: per seed of ``--context-seeds``, the FN + FP the graph's own check removes when the graph's detector
+    (``EndToEnd.peaks``, traced once per window length; no classifier) runs on windows of ``GRAPH_CONTEXT_S``
+    seconds, ``max_beats`` scaled with the window (128 per 30 s), counted as the file's peaks on its classifiable
+    zones. At 30 s it is the file's detector (part 2 checks their peaks equal)."""
+    import tensorflow as tf
+
+    from ecgsl_keras.serving import edge
+
+    runs = {}
+    for seconds in GRAPH_CONTEXT_S:
+        cfg = edge.EdgeConfig(**{**edge_options, "window_s": float(seconds)})
+        for name, config in (("off", off), ("on", on)):
+            # n_rr (3): the classifier's, unused by the detector
+            runs[(seconds, name)] = tf.function(edge.EndToEnd(None, config, 128 * seconds // 30, 3, cfg).peaks)
+    rows = {}
+    for k in args.context_seeds:
+        skip = {f"{args.record}|block21|today": []}
+        _, built, fs, _, _ = next(rhythm_signals(args.data_dir, args.record, skip, seed_offset=SEED_STEP * k,
+                                                 **BUILDS["block21"]))
+        at = resample(np.asarray(built["signal"], np.float64), fs, rate).astype(np.float32)
+        row = {}
+        for seconds in GRAPH_CONTEXT_S:
+            window = int(seconds * rate)
+            c = {}
+            for name in ("off", "on"):
+                wins = []
+                for start in edge.window_starts(len(at), window):
+                    pos, ok = runs[(seconds, name)](tf.constant(at[start:start + window]))
+                    wins.append((start, window, pos.numpy()[ok.numpy()].astype(np.int64) + start))
+                _, peaks = G.classifiable_zones(wins, lo, hi, fs, rate)
+                c[name] = [int(v) for v in match(*G.in_zones(built, np.asarray(peaks, np.float64) * fs / rate,
+                                                             zones), fs)[:3]]
+            row[f"{seconds}s"] = {**c, "removed": sum(c["off"][1:]) - sum(c["on"][1:])}
+        rows[str(k)] = row
+        log.info("graph context k%d: %s", k, {n: r["removed"] for n, r in row.items()})
+    return {"removed_mean_sd": {n: _mean_sd([rows[k][n]["removed"] for k in rows]) for n in rows[next(iter(rows))]},
+            "per_seed": rows}
+
+
 D1_POINTS = ("whole_off", "whole_on", "30s_off", "30s_on", "30s_on_minimum_8")
 
 
@@ -275,6 +321,7 @@ def main(argv=None) -> int:
                         help="block21's builder seeds of part 4")
     parser.add_argument("--d1-records", nargs="*", default=[], help="part 5's records (DS1: the 22 DS1 records)")
     parser.add_argument("--d1-cache", default="/work/runs/s42-g108/d1_rows.jsonl")
+    parser.add_argument("--graph-context", action="store_true", help="part 6 (the graph's detector, longer windows)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.d1_records == ["DS1"]:
@@ -452,6 +499,8 @@ def main(argv=None) -> int:
                for side in ("graph", "python", "python_per_window")}
     # part 4: the context the check sees, on every seed of --context-seeds
     context = context_look(args, on, off, zones, rate, lo, hi)
+    edge_options = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["edge_config"].items()}
+    graph_ctx = graph_context(args, on, off, zones, rate, lo, hi, edge_options) if args.graph_context else None
     # part 5: the Python path per 30 s window on D1's benchmark
     d1 = None
     if args.d1_records:
@@ -465,7 +514,7 @@ def main(argv=None) -> int:
            "files": {n: str(Path(args.work) / f) for n, f in FILES.items()},
            "counts_tp_fn_fp": table, "check_removes_errors": removed,
            "eager_graph_equals_file_windows": {"same": file_same, "of": len(starts)},
-           "same_inputs": same_inputs, "context": context,
+           "same_inputs": same_inputs, "context": context, "graph_context": graph_ctx,
            "d1_python_per_window": d1,
            "whole_record_reference": {"lag_samples": whole["lag"], "norm": round(whole["norm"], 5),
                                       "step_peaks": int(py_step_peaks.size), "flagged": int(py_flags.sum())},
