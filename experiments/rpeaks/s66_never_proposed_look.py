@@ -325,9 +325,17 @@ def main(argv=None) -> int:
     argv, parser = look_parser(argv, __doc__, cache_dir=CACHE)
     parser.add_argument("--records", nargs="+", default=list(tasks.MITDB_DS1))
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="re-make the figures from the rows of an existing --out (no detection)")
     args = parse_look_args(parser, argv)
     if args is None:
         return 2
+    if args.summarise_only:
+        old = json.loads(Path(args.out).read_text())
+        args.records = old["records"]
+        argv = old["command"].split()[2:]
+        Path(args.out).write_text(json.dumps(summarise(old["misses"], old["checks"], args, argv), indent=1) + "\n")
+        return 0
     tol_of = lambda fs: int(round(TOL_S * fs))  # noqa: E731
     grid = {n: (c, o) for n, c, _, o in points(RUN)}
     choice = chosen_points(args.cache_dir, list(tasks.MITDB_DS1))
@@ -387,6 +395,16 @@ def summarise(misses, checks, args, argv) -> dict:
                 "second_proposer": count(rows, lambda r: r["second_proposer"]["outcome"]),
                 "combined": count(rows, lambda r: f"{r['region']} / {r['search_back']['outcome']} / "
                                                   f"{r['second_proposer']['outcome']}")}
+    # the second proposer's candidate of each traced miss that reaches its slope level and amplitude (0.1), by its
+    # spacing from the kept neighbours (over the local RR, before the apex move), per rhythm, 203 apart
+    bands = ((0.0, 0.25), (0.25, 0.4), (0.4, 0.5), (0.5, 0.6), (0.6, np.inf))
+    band = lambda v: next(f"{lo}-{hi}" for lo, hi in bands if lo <= v < hi)  # noqa: E731
+    sized = lambda r: (r["second_proposer"].get("level", 0.0) >= 0.5  # noqa: E731
+                       and r["second_proposer"].get("amplitude", 0.0) >= 0.1)
+    spacing = {f"{label}|{rhythm}": count([r for r in traced if r["rhythm"] == rhythm and pick(r) and sized(r)],
+                                          lambda r: band(r["second_proposer"]["spacing"]))
+               for label, pick in (("203", lambda r: r["record"] == "203"), ("not_203", lambda r: r["record"] != "203"))
+               for rhythm in ("normal", "block21")}
     block = [r for r in misses if r["rhythm"] == "block21"]
     seeds = sorted({r["seed"] for r in block})
     beats = collections.defaultdict(set)
@@ -409,6 +427,9 @@ def summarise(misses, checks, args, argv) -> dict:
             "by_search_back": {k: v["search_back"] for k, v in groups.items()},
             "by_second_proposer": {k: v["second_proposer"] for k, v in groups.items()},
             "groups": groups,
+            "second_candidate_spacing_reaching_level_and_amplitude": spacing,
+            "traced_per_record": {rhythm: count([r for r in traced if r["rhythm"] == rhythm], lambda r: r["record"])
+                                  for rhythm in ("normal", "block21")},
             "same_beats_summary": {"block21_beats_missed": len(beats), "missed_on_every_seed": len(every),
                                    "every_seed_per_record": count(every, lambda b: b[0]),
                                    "every_seed_also_missed_in_normal": sum(b in normal_missed for b in every),
