@@ -1851,7 +1851,8 @@ def why(args, argv) -> dict:
 def strip_point(cache_dir, name) -> None:
     """Take grid point ``name``'s counts (and ``|changes``) out of every file of the cache copy ``cache_dir``, once (a
     marker file remembers it, so a resumed count keeps what it recounted): run s65a recounts run s64's point."""
-    marker = Path(cache_dir) / f"stripped_{name}"
+    # a name past the file system's 255 bytes is remembered by its short name (run s66's points)
+    marker = Path(cache_dir) / f"stripped_{name if len(name) < 240 else SHORT[name]}"
     if marker.exists():
         return
     for path in sorted(Path(cache_dir).glob("*.json")):
