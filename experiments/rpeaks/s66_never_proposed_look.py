@@ -262,7 +262,18 @@ def second_at(a, kept, cleaned, detect, fs, config, tol, calls) -> dict:
             out["outcome"] = "qrs_residual"
         else:
             out["outcome"] = "refused_other"
-    return out
+    return refine_refused(out)
+
+
+def refine_refused(second) -> dict:
+    """A ``refused_other`` candidate the PVC-run test refused (``pvc_run_like`` said no; the test that decides the
+    candidates only the PVC-run spacing, 0.25 x the local RR, lets in) and no check before it kept: ``pvc_run_refused``.
+    ``cluster_kept_then_refused``: the cluster rescue's first test kept it, a later one (its closer spacing's
+    ``cluster_close_min`` beats, or the final spacing) did not."""
+    checks = second.get("checks", {})
+    if second.get("outcome") == "refused_other" and checks.get("pvc_run_like") is False:
+        second = dict(second, outcome="cluster_kept_then_refused" if checks.get("cluster_like") else "pvc_run_refused")
+    return second
 
 
 def trace_miss(a, beats, calls, primary, stages, final, cleaned, detect, fs, config, tol) -> dict:
@@ -383,6 +394,8 @@ def summarise(misses, checks, args, argv) -> dict:
     """The look's figures: the traced misses grouped by cause (normal and block21 k = 0), 203 apart, and the misses
     common to every seed."""
     traced = [r for r in misses if "region" in r]
+    for r in traced:      # rows written before refine_refused get its labels too (--summarise-only)
+        r["second_proposer"] = refine_refused(r["second_proposer"])
     count = lambda rows, f: dict(collections.Counter(f(r) for r in rows).most_common())  # noqa: E731
     groups = {}
     for label, sel in (("all", traced), ("203", [r for r in traced if r["record"] == "203"]),
