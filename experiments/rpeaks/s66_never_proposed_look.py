@@ -432,9 +432,9 @@ def summarise(misses, checks, args, argv) -> dict:
                     "miss of normal and block21 k = 0 what the primary detector's region rule and contest, the search "
                     "back and the second proposer saw; chooses nothing, aims run s66's lever",
             "counts_equal_cache": all(checks.values()), "checks": checks,
-            "misses_per_rhythm_seed": count(misses, lambda r: f"{r['rhythm']} k{r['seed']}"),
+            "misses_per_rhythm_seed": count(misses, lambda r: f"{r['rhythm']}_k{r['seed']}"),
             "not_proposed_per_rhythm_seed": count([r for r in misses if r["not_proposed"]],
-                                                  lambda r: f"{r['rhythm']} k{r['seed']}"),
+                                                  lambda r: f"{r['rhythm']}_k{r['seed']}"),
             "traced": len(traced),
             "by_region": {k: v["region"] for k, v in groups.items()},
             "by_search_back": {k: v["search_back"] for k, v in groups.items()},
