@@ -309,3 +309,63 @@ def test_graph_points_look_steps_alone_and_together_make_run_s64s_point():
     zoned, peaks = G.in_zones(built, np.array([9.6, 49.0, 99.0, 150.0]), [(0, 60), (100, 151)])
     assert zoned["beats"].tolist() == [10, 50, 150] and peaks.tolist() == [10, 49, 150]
     assert built["beats"].tolist() == [10, 50, 95, 150]          # the input is left as it was
+
+
+def test_minimum_gap_s66_grid_is_run_s41_combos_point_with_the_second_spacing_and_its_keep_rule(tmp_path):
+    """Run s66's grid: run s41-combo's, then its chosen point (both constants) with GuardConstants.second_spacing 0.45
+    and 0.4 and nothing else changed; the verdict needs an option point chosen by some fold, fewer held-out errors than
+    run s41-combo on every seed, block21's Se and +P not lower on any seed and a timing within 1.3x; a strip marker of
+    a name past the file system's limit is its short name."""
+    from experiments.rpeaks import minimum_gap as M
+
+    assert M.GRIDS["s66"][:-2] == M.GRIDS["s41-combo"]
+    both = M.GRIDS["s41-combo"][-1]
+    for point, spacing in zip(M.GRIDS["s66"][-2:], (0.45, 0.4)):
+        assert {k: v for k, v in point.items() if k != "rpeak_guard_constants"} == {
+            k: v for k, v in both.items() if k != "rpeak_guard_constants"}
+        assert point["rpeak_guard_constants"] == dict(both["rpeak_guard_constants"], second_spacing=spacing)
+    names = [M.SHORT[n] for n in M.names("s66")]
+    assert names[:-2] == [M.SHORT[n] for n in M.names("s41-combo")] and len(set(names)) == len(names)
+    assert all(n.startswith(names[-3] + "_secsp") for n in names[-2:])
+    # ties go to run s41-combo's point: it sorts before both option points
+    assert sorted(names[-3:])[0] == names[-3]
+    # the verdict against run s41-combo's committed per-seed figures
+    ref = json.loads(M.S47_JSON.with_name("rpeaks_s41_combo_native.json").read_text())["per_seed"]
+    per_seed = {k: {"errors_held_out": v["errors_held_out"] - 1, "block21": dict(v["block21"]),
+                    "held_out": {r: {"Se": 0.998, "+P": 0.998} for r in M.RHYTHMS},
+                    "choice_counts": {names[-3]: 20, names[-1]: 2}} for k, v in ref.items()}
+    speed = {"within_limit": True}
+    verdict = M.keep_s66(per_seed, speed, names[-3])
+    assert verdict["recommended"] and verdict["option_most_chosen"] == names[-1]
+    assert not M.keep_s66(per_seed, None, names[-3])["recommended"]                      # not timed
+    assert not M.keep_s66(per_seed, {"within_limit": False}, names[-3])["recommended"]
+    no_option = {k: dict(v, choice_counts={names[-3]: 22}) for k, v in per_seed.items()}
+    assert not M.keep_s66(no_option, speed, names[-3])["recommended"]
+    per_seed["4"]["errors_held_out"] += 1                                                # equal on one seed
+    assert not M.keep_s66(per_seed, speed, names[-3])["errors_lower_than_s41_combo_every_seed"]
+    per_seed["4"]["errors_held_out"] -= 1
+    per_seed["0"]["block21"]["Se"] -= 1e-4                                               # block21 Se lower on one seed
+    assert not M.keep_s66(per_seed, speed, names[-3])["recommended"]
+    # --strip-s41-combo: the point's keys leave the copy once, its marker named by the short name
+    long_name = f"{M.BASELINE}__{M.suffix(M.S41_COMBO_POINT)}"
+    assert len(long_name) > 255
+    (tmp_path / "203_other.json").write_text(json.dumps({f"203|normal|{long_name}": [1, 0, 0],
+                                                         f"203|normal|{M.BASELINE}": [1, 0, 0]}))
+    M.strip_point(tmp_path, long_name)
+    assert json.loads((tmp_path / "203_other.json").read_text()) == {f"203|normal|{M.BASELINE}": [1, 0, 0]}
+    assert (tmp_path / f"stripped_{M.SHORT[long_name]}").exists()
+
+
+def test_s66_look_own_peaks_and_refused_labels():
+    """Run s66's look: a peak is the annotation's own within 150 ms and nearer to it than to its neighbouring beats
+    (run s64's rule); a candidate the PVC-run test refused is labelled so, after the cluster rescue kept it too."""
+    from experiments.rpeaks import s66_never_proposed_look as L
+
+    beats = np.array([1000, 1100, 1500])
+    assert L.own(np.array([1040, 1060, 1300]), 1100, beats, 54).tolist() == [1060]
+    assert L.own(np.array([1160]), 1100, beats, 54).size == 0                            # over the tolerance
+    refused = {"outcome": "refused_other", "checks": {"pvc_run_like": False}}
+    assert L.refine_refused(refused)["outcome"] == "pvc_run_refused"
+    kept_first = {"outcome": "refused_other", "checks": {"cluster_like": True, "pvc_run_like": False}}
+    assert L.refine_refused(kept_first)["outcome"] == "cluster_kept_then_refused"
+    assert L.refine_refused({"outcome": "too_close"}) == {"outcome": "too_close"}

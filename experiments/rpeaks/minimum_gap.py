@@ -556,6 +556,31 @@ runs s58b and s64 are not counted again, the baseline is recounted on every buil
         s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3 --data-dir /work/shared/data/mitdb \
         > benchmarks/results/rpeaks_s41_combo_native_speed.json
 
+Run s66 (``--run s66``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s66_second_spacing_plan.json`` by ``--plan``, before any count of run s66): an existing
+constant at a new value, no new option. Run s66's held-out look (``s66_never_proposed_look.py``) at run s41-combo's
+misses: in 203 most never-proposed beats have a second-proposer candidate at their QRS that reaches the slope level and
+the amplitude but lies at 0.4-0.56 x the local RR from a kept neighbour, under ``GuardConstants.second_spacing`` (0.5)
+after the apex move, and the cluster rescue then refuses it (203's beats are multiform). NOT blind: the lever and
+s in ``S66_SECOND_SPACING`` = {0.45, 0.4} are read from that look. On run s58b's builder. Grid (``GRIDS["s66"]``): run
+s41-combo's grid, then run s41-combo's chosen point (both constants) with each s, through its
+``rpeak_guard_constants``. Chosen leave one record out as in runs s48-s41-combo. Keep rule
+``KEEP_RULE_AGAINST_S51["s66"]`` (the lead's brief). Counts in /work/runs/s42-n203/counts, a copy of run s41-combo's
+cache (the original left as it is) made before any count; ``--strip-s41-combo`` takes run s41-combo's two chosen points
+(both constants, the veto alone) out of the copy once, so they are recounted on every build and run s41-combo's
+held-out figures must come out again (``recount_equals_s41_combo``):
+
+    cp -r /work/runs/s41-combo/counts /work/runs/s42-n203/counts
+    python experiments/rpeaks/s66_never_proposed_look.py --data-dir /work/shared/data/mitdb \
+        --cache-dir /work/runs/s42-n203/counts --out benchmarks/results/rpeaks_s66_never_proposed_look.json
+    python experiments/rpeaks/minimum_gap.py --run s66 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s66_second_spacing_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s66 --strip-s41-combo --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s66_second_spacing.json
+    python experiments/rpeaks/minimum_gap_speed.py --run s66 --per-record-min --point POINT --beside \
+        s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_unlike0.6_0.8_0.8_sbpw0.8 \
+        --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_s66_second_spacing_speed.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -1172,6 +1197,8 @@ def suffix(options) -> str:
             out += "_unlike" + "_".join(str(v) for v in unlike)
         if "searchback_p_wave" in dict(options["rpeak_guard_constants"]):   # run s41-combo: run s41-block100's check
             out += f"_sbpw{dict(options['rpeak_guard_constants'])['searchback_p_wave']}"
+        if "second_spacing" in dict(options["rpeak_guard_constants"]):   # run s66: the second proposer's spacing
+            out += f"_secsp{dict(options['rpeak_guard_constants'])['second_spacing']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -1338,6 +1365,129 @@ def net_vs_point(per_seed, point, marker) -> dict:
             for n in per_seed["0"]["changes_all_22"] if marker in n}
 
 
+# run s66: run s41-combo's chosen point (run s64's point with the veto and the search back's P-wave check, the point 21
+# folds chose on every seed) with the second proposer's spacing (GuardConstants.second_spacing, shipped 0.5) lowered to
+# s, through the same rpeak_guard_constants (an existing constant at a new value, no new option); fixed before any count
+# of run s66, NOT blind (read from run s66's held-out look, s66_never_proposed_look.py, module docstring)
+S66_SECOND_SPACING = (0.45, 0.4)
+S41_COMBO_POINT = S41_COMBO_OPTIONS[-1]         # both constants: run s41-combo's most chosen point
+S41_COMBO_VETO_POINT = S41_COMBO_OPTIONS[0]     # the veto alone: 108's fold's choice on every seed
+
+
+def second_spacing_point(spacing) -> dict:
+    """Run s41-combo's chosen point with ``GuardConstants.second_spacing`` = ``spacing`` (run s66)."""
+    return dict(S41_COMBO_POINT, rpeak_guard_constants=dict(S41_COMBO_POINT["rpeak_guard_constants"],
+                                                             second_spacing=spacing))
+
+
+S66_OPTIONS = [second_spacing_point(v) for v in S66_SECOND_SPACING]
+GRIDS["s66"] = GRIDS["s41-combo"] + S66_OPTIONS
+FIXED_BUILDER += ("s66",)
+BUILDS_OWN_ONSET += ("s66",)
+COUNTED_BESIDE["s66"] = "s58b"
+REFERENCE["s66"] = "s41-combo"
+AGAINST_S51["s66"] = "_secsp"
+CACHES["s66"] = "/work/runs/s42-n203/counts"
+EXPERIMENTS["s66"] = "rpeaks_s66_second_spacing"
+KEEP_RULE_AGAINST_S51["s66"] = (
+    "run s41-combo's chosen point (run s64's point with the veto and the search back's P-wave check) with "
+    "GuardConstants.second_spacing = s (0.45 or 0.4; shipped 0.5) is recommended when, on run s58b's builder, the "
+    "held-out FN + FP over the four rhythms is LOWER than run s41-combo's (rpeaks_s41_combo_native.json per_seed) on "
+    "EVERY one of the five builder seeds, no rhythm's held-out Se or +P, mean over the seeds, is under 0.997, block21's "
+    "held-out Se and +P are not lower than run s41-combo's on ANY seed, and the CPU time of the option point the folds "
+    "chose most is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over the 22 records of "
+    "each record's fastest of the interleaved repeats, as runs s65a and s41-combo timed it); fixed before any count of "
+    "run s66 (NOT blind: the lever and its values were read from run s66's held-out look at run s41-combo's misses)")
+GRID_S66 = {
+    "base_point": f"s37_first_{suffix(S41_COMBO_POINT)}",
+    "second_spacing": [0.5, *S66_SECOND_SPACING],
+    "points": ["s37_first", *(f"s37_first_{suffix(o)}" for o in GRIDS["s66"])],
+    "form": "the second proposer (rpeak_guard.second_proposer) adds a candidate that reaches its slope level and "
+            "amplitude when it lies at least s x the local median RR (and min_rr_s) from both kept neighbours, s = "
+            "GuardConstants.second_spacing; under s it goes to the cluster rescue (correlation with the kept beats "
+            "around it) or the PVC-run test. Run s41-combo's chosen point with s lowered to 0.45 and 0.4 (the cluster "
+            "rescue's own spacing, cluster_spacing, stays 0.4), set through the point's rpeak_guard_constants with "
+            "run s41-combo's overrides kept; the baseline, run s51's, s58's, s64's points, run s41-combo's three "
+            "option points, then the two",
+    "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS onset), "
+               "as runs s62-s41-combo",
+    "blind": False,
+    "read_from": "run s66's held-out look (s66_never_proposed_look.py, rpeaks_s66_never_proposed_look.json) at run "
+                 "s41-combo's misses: in 203 (normal and block21 k = 0) most never-proposed beats have a second-"
+                 "proposer candidate at their QRS that reaches the slope level and the amplitude but lies at 0.4-0.56 "
+                 "x the local RR from a kept neighbour (before the apex move) and is then refused by the cluster "
+                 "rescue (203's beats are multiform); no count of s < 0.5 at this point before this plan; the point "
+                 "is chosen leave one record out"}
+
+
+def plan_s66(args, argv) -> dict:
+    """``--plan`` of run s66: the grid, the choice rule, the keep rule and the keys the results will report, written
+    before any count (no detector runs)."""
+    run = "s66"
+    return {"experiment": f"{EXPERIMENTS[run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
+            "written": f"before any count of run {run}", "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS),
+            "tolerance_ms": 150, "target": 0.997, "grid": GRID_S66, "points": [SHORT[n] for n in names(run)],
+            "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
+            "criterion": "fewest FN + FP over the four rhythms",
+            "tie_break": "the first name in sort order (the baseline first; run s41-combo's point sorts before the two)",
+            "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "keep_rule": KEEP_RULE_AGAINST_S51[run],
+            "option_points": [f"s37_first_{suffix(o)}" for o in S66_OPTIONS], "reported": REPORTED,
+            "against": {"s41_combo_json": "benchmarks/results/rpeaks_s41_combo_native.json",
+                        "s41_combo_errors_key": "per_seed[k].errors_held_out",
+                        "s41_combo_block21_keys": ["per_seed[k].block21.Se", "per_seed[k].block21.+P"]},
+            "keep_on_every_seed": True, "builder": [BUILDER_FIX, BUILDER_FIX_S58B],
+            "result_json": f"benchmarks/results/{EXPERIMENTS[run]}.json",
+            "result_keys": ["summary", "rhythm_means", "keep", "minus_s41-combo", "grid_errors_all_22_mean",
+                            "grid_rhythm_means_all_22", "net_vs_s41_combo_point_all_22_mean",
+                            "recount_equals_s41_combo", "recount_equals_s64", "recount_equals_s58b", "per_seed"],
+            "speed": (f"experiments/rpeaks/minimum_gap_speed.py --run {run} --per-record-min --point <the option point "
+                      f"the folds chose most> --beside {SHORT[f'{BASELINE}__{suffix(S41_COMBO_POINT)}']} "
+                      f"({EXPERIMENTS[run]}_speed.json), timed after the counts on the shared machine; run s41-combo's "
+                      "point in the same loop; no option point chosen by any fold: not timed (the rule fails on the "
+                      "counts)"),
+            "cache": args.cache_dir,
+            "cache_started_from": "a copy of /work/runs/s41-combo/counts (run s41-combo's counts, the original left as "
+                                  f"it is) in {args.cache_dir}; run s41-combo's two chosen points (both constants; the "
+                                  "veto alone) taken out of the copy (--strip-s41-combo) so that they are recounted",
+            "records_recounted": "the baseline, run s41-combo's two chosen points (their keys taken out of the copy) and "
+                                 "the two option points on every build of the 22 records (block21 per builder seed); "
+                                 "today's detector and the other points come from the copy (same builds, same code)",
+            "recount_check": "the baseline recounted on every build must equal the copy (cluster.score_point raises "
+                             "otherwise); after the count, on every seed, run s41-combo's, run s64's and run s58b's "
+                             "held-out figures from their own grids and choice rule, their points' errors on all 22 "
+                             "records, the baseline's and today's per-rhythm TP / FN / FP and 203's block21 counts must "
+                             "equal their JSONs' (recount_equals_s41_combo, recount_equals_s64, recount_equals_s58b)"}
+
+
+def keep_s66(per_seed, speed, most) -> dict:
+    """Run s66's verdict (``KEEP_RULE_AGAINST_S51["s66"]``) against run s41-combo's held-out figures per seed."""
+    ref = json.loads(S47_JSON.with_name(f"{EXPERIMENTS['s41-combo']}.json").read_text())["per_seed"]
+    mean = lambda r, m: round(float(np.mean([v["held_out"][r][m] for v in per_seed.values()])), 5)  # noqa: E731
+    under = {r: [m for m in ("Se", "+P") if mean(r, m) < 0.997] for r in RHYTHMS}
+    lower = all(v["errors_held_out"] < ref[k]["errors_held_out"] for k, v in per_seed.items())
+    b21 = {m: all(round(v["block21"][m], 5) >= round(ref[k]["block21"][m], 5) for k, v in per_seed.items())
+           for m in ("Se", "+P")}
+    options = [f"s37_first_{suffix(o)}" for o in S66_OPTIONS]
+    chosen = collections.Counter(n for v in per_seed.values() for n, c in v["choice_counts"].items() if n in options
+                                 for _ in range(c))
+    within = None if speed is None else bool(speed["within_limit"])
+    return {"rule": KEEP_RULE_AGAINST_S51["s66"],
+            "errors_held_out_per_seed": {k: v["errors_held_out"] for k, v in per_seed.items()},
+            "s41_combo_errors_held_out_per_seed": {k: ref[k]["errors_held_out"] for k in per_seed},
+            "errors_lower_than_s41_combo_every_seed": lower,
+            "block21_per_seed": {k: {m: round(v["block21"][m], 5) for m in ("Se", "+P")} for k, v in per_seed.items()},
+            "s41_combo_block21_per_seed": {k: {m: round(ref[k]["block21"][m], 5) for m in ("Se", "+P")}
+                                           for k in per_seed},
+            "block21_Se_not_lower_than_s41_combo_any_seed": b21["Se"],
+            "block21_+P_not_lower_than_s41_combo_any_seed": b21["+P"],
+            "under_0.997": {r: v for r, v in under.items() if v}, "most_chosen": most,
+            "option_folds_over_seeds": dict(chosen), "option_most_chosen": chosen.most_common(1)[0][0] if chosen else None,
+            "speed_within_limit": within,
+            "recommended": bool(lower and b21["Se"] and b21["+P"] and not any(under.values()) and chosen
+                                and within is True),
+            "speed_checked": speed is not None}
+
+
 SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
          for run in GRIDS for name, _, _, options in points(run)}
 
@@ -1430,7 +1580,7 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in ("s62", "s63", "s64", "s65a", "s65b", "s41-combo"):
+    if args.run in ("s62", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"):
         # run s65b: its cache is a copy of run s65a's (its strip marker removed: run s64's point recounted again).
         # run s65a: its cache is a copy of run s64's (run s64's g = 1.3 point taken out, --strip-s64, and recounted).
         # run s64: its cache is a copy of run s63's (which holds run s58b's points), as run s63's of run s62's.
@@ -1456,7 +1606,7 @@ def record_counts(args, rid) -> dict:
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed,
-                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo"))
+                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"))
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -1465,7 +1615,7 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo"))
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"))
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
@@ -1701,7 +1851,8 @@ def why(args, argv) -> dict:
 def strip_point(cache_dir, name) -> None:
     """Take grid point ``name``'s counts (and ``|changes``) out of every file of the cache copy ``cache_dir``, once (a
     marker file remembers it, so a resumed count keeps what it recounted): run s65a recounts run s64's point."""
-    marker = Path(cache_dir) / f"stripped_{name}"
+    # a name past the file system's 255 bytes is remembered by its short name (run s66's points)
+    marker = Path(cache_dir) / f"stripped_{name if len(name) < 240 else SHORT[name]}"
     if marker.exists():
         return
     for path in sorted(Path(cache_dir).glob("*.json")):
@@ -1881,12 +2032,18 @@ def main(argv=None) -> int:
                         help="write the run's grid, choice rule and keep rule (no count) to --out and stop (runs s56-s58)")
     parser.add_argument("--strip-s64", action="store_true",
                         help="runs s65a-s65b: take run s64's g = 1.3 point out of the cache copy once, so it is recounted")
+    parser.add_argument("--strip-s41-combo", action="store_true",
+                        help="run s66: take run s41-combo's two chosen points out of the cache copy once (recounted)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.strip_s64 and not args.plan:
         strip_point(args.cache_dir, f"{BASELINE}__{suffix(S64_POINT)}")
+    if args.strip_s41_combo and not args.plan:
+        for point in (S41_COMBO_POINT, S41_COMBO_VETO_POINT):
+            strip_point(args.cache_dir, f"{BASELINE}__{suffix(point)}")
     if args.plan:
-        result = plan_s41_combo(args, argv) if args.run == "s41-combo" else plan(args, argv)
+        result = (plan_s41_combo(args, argv) if args.run == "s41-combo" else plan_s66(args, argv) if args.run == "s66"
+                  else plan(args, argv))
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
         return 0
@@ -2086,6 +2243,16 @@ def main(argv=None) -> int:
             result["grid_rhythm_means_all_22"] = {
                 SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
                                for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
+        if args.run == "s66":
+            # run s66's rule against run s41-combo's held-out figures seed by seed, and the same looks after it
+            result["grid"] = GRID_S66
+            result["keep"] = keep_s66(per_seed, speed, most)
+            result["keep_rule"] = KEEP_RULE_AGAINST_S51[args.run]
+            result["net_vs_s41_combo_point_all_22_mean"] = net_vs_point(
+                per_seed, SHORT[f"{BASELINE}__{suffix(S41_COMBO_POINT)}"], AGAINST_S51[args.run])
+            result["grid_rhythm_means_all_22"] = {
+                SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
+                               for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
@@ -2136,7 +2303,13 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
-    if args.run in ("s65a", "s65b", "s41-combo"):
+    if args.run == "s66":
+        # run s66 recounts run s41-combo's two chosen points (--strip-s41-combo): its held-out figures must come out again
+        result["recount_equals_s41_combo"] = recount_equals(seed_counts, "s41-combo")
+        if not result["recount_equals_s41_combo"]["all"]:
+            log.error("the recount of run s41-combo's points differs from its results: %s",
+                      result["recount_equals_s41_combo"])
+    if args.run in ("s65a", "s65b", "s41-combo", "s66"):
         # runs s65a, s65b and s41-combo recount run s64's point (--strip-s64): run s64's held-out figures must come out
         # again
         result["recount_equals_s64"] = recount_equals(seed_counts, "s64")
