@@ -1,6 +1,6 @@
 """``ecgsl``: one command for every tool of the package.
 
-    ecgsl prepare|train|evaluate|predict|export|explain|plot|tune|bench|quickstart|ensemble|presets|baselines ...
+    ecgsl prepare|train|evaluate|predict|rpeaks|export|explain|plot|tune|bench|quickstart|ensemble|presets|baselines ...
     ecgsl <command> --help
 
 The command's module is imported only when it runs, and every command runs on ``ecgsl_keras.cli.runner``
@@ -18,6 +18,7 @@ COMMANDS = {
     "train": ("ecgsl_keras.cli.train", "train one stage (autoencoder, masked, finetune, supervised)"),
     "evaluate": ("ecgsl_keras.cli.evaluate", "metrics of a model on TFRecords or raw records"),
     "predict": ("ecgsl_keras.cli.predict", "classify one record"),
+    "rpeaks": ("ecgsl_keras.cli.rpeaks", "R-peaks of one record with a named detector point (CSV or JSON; scored)"),
     "export": ("ecgsl_keras.cli.export", "SavedModel and TFLite export (also the end-to-end edge file)"),
     "explain": ("ecgsl_keras.cli.explain", "saliency maps of a record"),
     "plot": ("ecgsl_keras.cli.plot", "training curves of a run"),
