@@ -320,6 +320,16 @@ def _block_running_max(x, block: int, radius_blocks: int):
     return tf.reshape(tf.tile(spread[:, None], [1, block]), (-1,))[:n]
 
 
+def _clipped_windows(signal, centres, lo: int, hi: int):
+    """(R, hi - lo + 1): ``signal`` (N,) at ``centres`` (R,) int32 + lo .. + hi, each index clipped to 0 .. N - 1 (a
+    window past an end repeats the end sample). The centres as a column by tf.reshape, not [:, None]: that one adds a
+    STRIDED_SLICE (about 300 bytes) to the file each time."""
+    import tensorflow as tf
+
+    rows, n = int(centres.shape[0]), int(signal.shape[0])
+    return tf.gather(signal, tf.clip_by_value(tf.reshape(centres, (rows, 1)) + tf.range(lo, hi + 1)[None, :], 0, n - 1))
+
+
 def _sorted_quantiles(values, count, quantiles):
     """numpy-style (linear) quantiles of the first ``count`` entries of ``values`` (others ignored)."""
     import tensorflow as tf
@@ -713,16 +723,16 @@ class EndToEnd:
         (kept peaks first, in time order). The search back of ``rpeak_guard.guard_rpeaks`` is ``search_back``."""
         import tensorflow as tf
 
-        fs, n, k = self.fs, self.n, self.max_beats
+        fs, k = self.fs, self.max_beats
         const, guard = rpeak_guard.constants_for(self.sc), float(self.sc.rpeak_guard_amplitude)
         deep = float(self.sc.rpeak_rescue_deep)
         half = max(1, int(round(const.qrs_half_width_s * fs)))
-        window = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+        window = _clipped_windows(cleaned, pos, -half, half)
         amplitude = tf.reduce_max(window, axis=1) - tf.reduce_min(window, axis=1)
         slope = tf.reduce_max(tf.abs(window[:, 1:] - window[:, :-1]), axis=1) * fs
         sharpness = slope / tf.maximum(amplitude, 1e-12)
         wide = max(1, int(round(const.shape_half_width_s * fs)))
-        around = tf.gather(cleaned, tf.clip_by_value(pos[:, None] + tf.range(-wide, wide + 1)[None, :], 0, n - 1))
+        around = _clipped_windows(cleaned, pos, -wide, wide)
         deviation = tf.abs(around - tf.reduce_mean(around, axis=1, keepdims=True))
         over = deviation > 0.5 * tf.reduce_max(deviation, axis=1, keepdims=True)
         width = tf.reduce_sum(tf.cast(over, tf.float32), axis=1) / fs
@@ -770,7 +780,7 @@ class EndToEnd:
         all of them (fixed shapes)."""
         import tensorflow as tf
 
-        fs, n, k = self.fs, self.n, self.max_beats
+        fs, k = self.fs, self.max_beats
         const = rpeak_guard.constants_for(self.sc)
         distance = float(self.sc.rpeak_guard_p_wave)
         big = 3.0e38
@@ -778,13 +788,8 @@ class EndToEnd:
         j = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
         posf = tf.cast(pos, tf.float32)
 
-        def samples(at, lo, hi):        # (rows, hi - lo + 1): cleaned at at + lo .. at + hi, clipped at the ends
-            rows = int(at.shape[0])
-            return tf.gather(cleaned, tf.clip_by_value(tf.reshape(at, (rows, 1)) + tf.range(lo, hi + 1)[None, :],
-                                                       0, n - 1))
-
         qrs_half = max(1, int(round(const.qrs_half_width_s * fs)))
-        qrs = samples(pos, -qrs_half, qrs_half)
+        qrs = _clipped_windows(cleaned, pos, -qrs_half, qrs_half)
         amplitude = tf.reduce_max(qrs, axis=1) - tf.reduce_min(qrs, axis=1)
         (reference,) = _sorted_quantiles(amplitude, c, [const.percentile / 100.0])
         confident = tf.logical_and(ok, amplitude >= const.p_wave_confident * reference)
@@ -799,12 +804,12 @@ class EndToEnd:
         chosen = tf.gather(pos, order)
         in_template = j[:rows] < m if rows < k else j < m
         lo, hi = (int(round(v * fs)) for v in const.p_wave_lag_s)
-        before = _masked_median(samples(chosen, -hi, -lo), in_template, m)
+        before = _masked_median(_clipped_windows(cleaned, chosen, -hi, -lo), in_template, m)
         centre = _masked_median(tf.reshape(before, (-1, 1)), tf.ones_like(before) > 0.0, hi - lo + 1)
         lag = hi - tf.argmax(tf.abs(before - centre), output_type=tf.int32)   # R apex to P apex (samples)
         half = max(1, int(round(const.p_wave_half_width_s * fs)))
         shift = int(round(const.p_wave_shift_s * fs))
-        waves = samples(chosen - lag, -half, half)
+        waves = _clipped_windows(cleaned, chosen - lag, -half, half)
         waves = waves - tf.reduce_mean(waves, axis=1, keepdims=True)
         template = _masked_median(waves, in_template, m)
         norm = tf.sqrt(tf.reduce_sum(tf.square(template)))
@@ -821,7 +826,7 @@ class EndToEnd:
         size = 2 * half + 1
 
         def shifted(at):                # (K, 2 shift + 1, size): the mean-removed windows at each shift
-            w = samples(at, -half - shift, half + shift)
+            w = _clipped_windows(cleaned, at, -half - shift, half + shift)
             w = tf.stack([w[:, s:s + size] for s in range(2 * shift + 1)], axis=1)
             return w - tf.reduce_mean(w, axis=2, keepdims=True)
 
@@ -868,7 +873,7 @@ class EndToEnd:
         peaks at one sample would shift a neighbour window against the Python path's."""
         import tensorflow as tf
 
-        fs, n, k = self.fs, self.n, self.max_beats
+        fs, k = self.fs, self.max_beats
         const = rpeak_guard.constants_for(self.sc)
         big = 3.0e38
         if not packed:
@@ -882,11 +887,9 @@ class EndToEnd:
         if post_wide:
             halves["shape"] = max(1, int(round(const.shape_half_width_s * fs)))
         # one gather of cleaned over the widest window (+1 sample for the noise check's slopes); each step's window
-        # is a slice of it (the indices are clipped at the ends one by one, so a slice equals its own gather).
-        # Columns by tf.reshape, not [:, None]: that one adds a STRIDED_SLICE (about 300 bytes) to the file each time
+        # is a slice of it (the indices are clipped at the ends one by one, so a slice equals its own gather)
         widest = max(halves.values())
-        samples = tf.gather(cleaned, tf.clip_by_value(tf.reshape(pos, (k, 1)) + tf.range(-widest, widest + 2)[None, :],
-                                                      0, n - 1))
+        samples = _clipped_windows(cleaned, pos, -widest, widest + 1)
         # the sample-to-sample steps once for both steps' slopes (a slice of the steps is the steps of the slice)
         steps = samples[:, 1:] - samples[:, :-1]
 
@@ -1085,7 +1088,7 @@ class EndToEnd:
         half = max(1, int(round(const.qrs_half_width_s * fs)))
 
         def qrs_amplitude(p):
-            w = tf.gather(cleaned, tf.clip_by_value(p[:, None] + tf.range(-half, half + 1)[None, :], 0, n - 1))
+            w = _clipped_windows(cleaned, p, -half, half)
             return tf.reduce_max(w, axis=1) - tf.reduce_min(w, axis=1)
 
         posf = tf.cast(pos, tf.float32)
@@ -1216,7 +1219,7 @@ class EndToEnd:
         import tensorflow as tf
 
         sc = self.sc
-        n, k, L = self.n, self.max_beats, int(sc.beat_len)
+        k, L = self.max_beats, int(sc.beat_len)
         status, x, count, pos, ok, cleaned = self.front(ecg)
         inside = _arange(x) < count
         rr = self.rr(pos, ok)
@@ -1240,8 +1243,7 @@ class EndToEnd:
         status = tf.where(tf.logical_and(tf.equal(status, 0), n_beats < max(int(sc.min_beats), 2)), 5, status)
         valid = tf.equal(status, 0)
         mask = tf.logical_and(fits, valid)
-        index = tf.clip_by_value(start[:, None] + tf.range(L)[None, :], 0, n - 1)
-        beats = tf.where(mask[:, None], tf.gather(normalised, index), 0.0)
+        beats = tf.where(mask[:, None], _clipped_windows(normalised, start, 0, L - 1), 0.0)
         rr = tf.where(mask[:, None], rr, 0.0)[:, : self.n_rr]
         out = self.model({"beats": beats[None], "rr": rr[None], "padding_mask": mask[None]}, training=False)
         validf = tf.cast(valid, tf.float32)
@@ -1296,7 +1298,9 @@ def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q:
 
 def _masked_median(values, valid, count):
     """``np.median(values[valid], axis=0)`` of ``values`` (R, W) with ``count`` (int32, at least 1 where used)
-    ``valid`` rows (R,): each column sorted with the other rows last, the mean of its two middle ones (W,)."""
+    ``valid`` rows (R,): each column sorted with the other rows last, the mean of its two middle ones (W,). Not
+    ``_sorted_quantiles(..., [0.5])`` for one column: its a + 0.5 (b - a) rounds differently in float32 from
+    np.median's (a + b) / 2 here, and it takes the first ``count`` entries, not a row mask."""
     import tensorflow as tf
 
     r = int(values.shape[0])

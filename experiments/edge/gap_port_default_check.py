@@ -101,9 +101,12 @@ def run_side(side: str, before: str, work: Path) -> None:
     (work / f"tflite_{side}.json").write_text(json.dumps(hashes))
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", required=True, help="the commit before the port")
+def before_after(script: str, description: str, argv, run_side, done):
+    """The command line of a before / after check (``--before``, ``--work``, ``--out``) and its two sides: each side
+    not ``done(work, side)`` yet (a file it writes last) is ``run_side(side, before, work)`` in its own process
+    (``script --side SIDE``). Returns the arguments, or None in a ``--side`` process (its side run)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--before", required=True, help="the commit before the change")
     p.add_argument("--work", required=True, type=Path)
     p.add_argument("--side", choices=("before", "after"), help="internal: run one side in this process")
     p.add_argument("--out", type=Path)
@@ -111,12 +114,20 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     if args.side:
         run_side(args.side, args.before, args.work)
-        return 0
+        return None
     for side in ("before", "after"):
         # one process each: tf.function's conversion cache mixes two modules' methods of the same name
-        if not (args.work / f"tflite_{side}.json").is_file():
-            subprocess.run([sys.executable, __file__, "--before", args.before, "--work", str(args.work), "--side", side],
+        if not done(args.work, side).is_file():
+            subprocess.run([sys.executable, script, "--before", args.before, "--work", str(args.work), "--side", side],
                            check=True)
+    return args
+
+
+def main(argv=None) -> int:
+    args = before_after(__file__, __doc__.splitlines()[0], argv, run_side,
+                        lambda work, side: work / f"tflite_{side}.json")
+    if args is None:
+        return 0
     before, after = np.load(args.work / "peaks_before.npz"), np.load(args.work / "peaks_after.npz")
     peaks = {}
     for label in CONFIGS:
