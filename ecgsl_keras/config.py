@@ -424,7 +424,9 @@ class GuardConstants:
     # ``templates_spacing`` x it), which no other rule added, is added when it matches one of the record's templates
     # (``template_like`` at SignalConfig.rpeak_rescue_templates, templates_amplitude, templates_sharpness): a short-
     # coupled beat of a multiform record (MIT-BIH 203) is like one of its QRS shapes, the T or P wave at that spacing
-    # is not (run s67's look, rpeaks_s67_template_look.json). Needs rpeak_rescue_templates > 0
+    # is not (run s67's look, rpeaks_s67_template_look.json). Needs rpeak_rescue_templates > 0. Run s67 (leave one record
+    # out at run s41-combo's point, minimum_gap.py --run s67): 0.25 and 0.4 count alike, +10 block21 beats on all 22
+    # records, almost all in 203, whose own fold does not choose it; block21 one beat lower on two seeds: not recommended
     templates_spacing: float = 0.0
     # post-wide-beat check (SignalConfig.rpeak_guard_post_wide > 0; off by default): the last step of guard_rpeaks drops
     # a kept peak under ``post_wide_lag_s`` after the kept peak before it when that peak is wide (width, ``qrs_shapes``,

@@ -581,6 +581,27 @@ held-out figures must come out again (``recount_equals_s41_combo``):
         s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_unlike0.6_0.8_0.8_sbpw0.8 \
         --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_s66_second_spacing_speed.json
 
+Run s67 (``--run s67``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s67_templates_spacing_plan.json`` by ``--plan``, before any count of run s67): a new
+constant, ``GuardConstants.templates_spacing`` (0 = off, the default). Run s67's look (``s67_template_look.py``) at
+run s41-combo's point: of the peaks run s66's s = 0.4 point adds (k = 0, the seven records it changed most), the
+record's templates (``template_like`` at the templates rescue's thresholds) keep 26 of the 41 true beats and 6 of the
+137 false ones. NOT blind: the lever is read from run s66's look and that look; its thresholds are the templates
+rescue's, t in ``S67_TEMPLATES_SPACING`` = {0.4, 0.25} the existing cluster and PVC-run spacings. Grid
+(``GRIDS["s67"]``): run s41-combo's grid, then run s41-combo's chosen point with each t. Chosen leave one record out as
+in runs s48-s66. Keep rule ``KEEP_RULE_AGAINST_S51["s67"]``. Counts in /work/runs/s42-tmpl203/counts, a copy of run
+s66's cache (the original left as it is) with run s41-combo's two strip markers removed, so that ``--strip-s41-combo``
+takes run s41-combo's two chosen points out once more and they are recounted (``recount_equals_s41_combo``):
+
+    cp -r /work/runs/s42-n203/counts /work/runs/s42-tmpl203/counts
+    rm /work/runs/s42-tmpl203/counts/stripped_s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_unlike0.6_0.8_0.8*
+    python experiments/rpeaks/s67_template_look.py --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_template_look.json
+    python experiments/rpeaks/minimum_gap.py --run s67 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_templates_spacing_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s67 --strip-s41-combo --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_templates_spacing.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -1688,6 +1709,23 @@ def record_counts(args, rid) -> dict:
     return {"other": other, "block21": block}
 
 
+def folds_by_record(seed_counts, runs, watched) -> dict:
+    """A look after the counts (chooses nothing; run s67): per run's grid and builder seed, the folds that chose another
+    point than the most chosen one, and the ``watched`` records' held-out FN + FP over the four rhythms and block21's
+    [FN, FP] at their own fold's point."""
+    out = {}
+    for run in runs:
+        for k, counts in seed_counts.items():
+            _, _, choice, _, most = loro_summary(counts, names(run))
+            row = {"other_choice": {rid: SHORT[c] for rid, c in choice.items() if c != most}}
+            for rid in watched:
+                row[rid] = {"errors": sum(counts[f"{rid}|{r}|{choice[rid]}"][1] + counts[f"{rid}|{r}|{choice[rid]}"][2]
+                                          for r in RHYTHMS),
+                            "block21_fn_fp": counts[f"{rid}|block21|{choice[rid]}"][1:], "point": SHORT[choice[rid]]}
+            out.setdefault(run, {})[k] = row
+    return out
+
+
 def seed_figures(counts, run="s48") -> dict:
     """One seed's held-out figures (``block21_seam.seed_figures``' keys, plus every rhythm's and the baseline's)."""
     names = globals()["names"](run)
@@ -2320,6 +2358,9 @@ def main(argv=None) -> int:
             result["grid_rhythm_means_all_22"] = {
                 SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
                                for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
+            if args.run == "s67":
+                # where the held-out change comes from: 108's fold (the veto alone in run s41-combo) and 203's
+                result["folds_by_record"] = folds_by_record(seed_counts, ("s41-combo", "s67"), ("108", "203"))
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}

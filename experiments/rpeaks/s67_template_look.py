@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from block21_seam import JOINS, SEED_STEP  # noqa: E402
+from block21_seam import JOINS  # noqa: E402
 from cluster import TODAY, match, rhythm_signals  # noqa: E402
 from minimum_gap import GRIDS, S41_COMBO_POINT, final_peaks, points, suffix  # noqa: E402
 
@@ -134,9 +134,9 @@ def summarise(refused, added, args, argv) -> dict:
     def summary(rows):
         n = len(rows)
         corr = [r["corr"] for r in rows if r.get("corr") is not None]
-        bands = collections.Counter(("none" if r.get("corr") is None else f"<{LOW}" if r["corr"] < LOW else
-                                     "<0.9" if r["corr"] < 0.9 else "<0.95" if r["corr"] < 0.95 else ">=0.95")
-                                    for r in rows)
+        bands = collections.Counter(("none" if r.get("corr") is None else f"under_{LOW}" if r["corr"] < LOW else
+                                     f"{LOW}_0.9" if r["corr"] < 0.9 else "0.9_0.95" if r["corr"] < 0.95 else
+                                     "at_least_0.95") for r in rows)
         return {"n": n, "template_like": sum(r["like"] for r in rows),
                 "corr_median": round(float(np.median(corr)), 3) if corr else None, "corr_bands": dict(bands),
                 "corr_0.95_and_amp_0.3": sum(1 for r in rows if r.get("corr") is not None and r["corr"] >= 0.95
