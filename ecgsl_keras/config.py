@@ -78,7 +78,7 @@ _MAPPING_FIELDS = frozenset({"rpeak_guard_constants"})
 # the GuardConstants fields an override must keep in a range (inclusive); the others are checked by type only
 _GUARD_CONSTANT_RANGES = {"sharpness_step_s": (0.0, 0.05), "t_wave_unlike_correlation": (0.0, 1.0),
                           "t_wave_unlike_amplitude": (0.0, 10.0), "t_wave_unlike_sharpness": (0.0, 10.0),
-                          "searchback_p_wave": (0.0, 10.0)}
+                          "searchback_p_wave": (0.0, 10.0), "templates_spacing": (0.0, 0.5)}
 
 
 def guard_constant_overrides(values) -> tuple:
@@ -419,6 +419,15 @@ class GuardConstants:
     # of a wide QRS (some 160 ms), since the primary detector's extremum of a small wide beat can sit on either lobe
     wide_align_s: float = 0.08
     templates_second: bool = True
+    # template spacing (issue 21 run s67; 0 = off, the default): a second-proposer candidate that reaches its slope
+    # level, amplitude and width but lies closer than second_spacing x the local RR to a kept neighbour (and at least
+    # ``templates_spacing`` x it), which no other rule added, is added when it matches one of the record's templates
+    # (``template_like`` at SignalConfig.rpeak_rescue_templates, templates_amplitude, templates_sharpness): a short-
+    # coupled beat of a multiform record (MIT-BIH 203) is like one of its QRS shapes, the T or P wave at that spacing
+    # is not (run s67's look, rpeaks_s67_template_look.json). Needs rpeak_rescue_templates > 0. Run s67 (leave one record
+    # out at run s41-combo's point, minimum_gap.py --run s67): 0.25 and 0.4 count alike, +10 block21 beats on all 22
+    # records, almost all in 203, whose own fold does not choose it; block21 one beat lower on two seeds: not recommended
+    templates_spacing: float = 0.0
     # post-wide-beat check (SignalConfig.rpeak_guard_post_wide > 0; off by default): the last step of guard_rpeaks drops
     # a kept peak under ``post_wide_lag_s`` after the kept peak before it when that peak is wide (width, ``qrs_shapes``,
     # at least ``post_wide_width`` x the median of the ``neighbours`` each side) and the later peak is under

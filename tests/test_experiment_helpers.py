@@ -356,6 +356,33 @@ def test_minimum_gap_s66_grid_is_run_s41_combos_point_with_the_second_spacing_an
     assert (tmp_path / f"stripped_{M.SHORT[long_name]}").exists()
 
 
+def test_minimum_gap_s67_grid_is_run_s41_combos_point_with_the_template_spacing_and_its_keep_rule():
+    """Run s67's grid: run s41-combo's, then its chosen point (both constants) with GuardConstants.templates_spacing
+    0.4 and 0.25 and nothing else changed; the verdict reads run s67's option points (not run s66's)."""
+    from experiments.rpeaks import minimum_gap as M
+
+    assert M.GRIDS["s67"][:-2] == M.GRIDS["s41-combo"]
+    both = M.GRIDS["s41-combo"][-1]
+    for point, spacing in zip(M.GRIDS["s67"][-2:], (0.4, 0.25)):
+        assert {k: v for k, v in point.items() if k != "rpeak_guard_constants"} == {
+            k: v for k, v in both.items() if k != "rpeak_guard_constants"}
+        assert point["rpeak_guard_constants"] == dict(both["rpeak_guard_constants"], templates_spacing=spacing)
+        assert M.templates_spacing_point(spacing) == point
+    names = [M.SHORT[n] for n in M.names("s67")]
+    assert names[:-2] == [M.SHORT[n] for n in M.names("s41-combo")] and len(set(names)) == len(names)
+    assert all(n.startswith(names[-3] + "_tsp") for n in names[-2:])
+    assert sorted(names[-3:])[0] == names[-3]                                            # ties: run s41-combo's point
+    assert M.REFERENCE["s67"] == "s41-combo" and M.CACHES["s67"] != M.CACHES["s66"]
+    ref = json.loads(M.S47_JSON.with_name("rpeaks_s41_combo_native.json").read_text())["per_seed"]
+    per_seed = {k: {"errors_held_out": v["errors_held_out"] - 1, "block21": dict(v["block21"]),
+                    "held_out": {r: {"Se": 0.998, "+P": 0.998} for r in M.RHYTHMS},
+                    "choice_counts": {names[-3]: 20, names[-2]: 2}} for k, v in ref.items()}
+    verdict = M.keep_s66(per_seed, {"within_limit": True}, names[-3], "s67")
+    assert verdict["recommended"] and verdict["option_most_chosen"] == names[-2]
+    assert verdict["rule"] == M.KEEP_RULE_AGAINST_S51["s67"]
+    assert not M.keep_s66(per_seed, {"within_limit": True}, names[-3])["recommended"]   # run s66's options: none chosen
+
+
 def test_s66_look_own_peaks_and_refused_labels():
     """Run s66's look: a peak is the annotation's own within 150 ms and nearer to it than to its neighbouring beats
     (run s64's rule); a candidate the PVC-run test refused is labelled so, after the cluster rescue kept it too."""

@@ -1230,7 +1230,16 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
     if run > 0:     # only the PVC-run spacing lets these in (they must reach the slope level: T waves mostly do not)
         run_only = ~keep & strong & spaced(candidates, peaks, local_rr, closest)
         keep |= run_only
-    run_only = run_only[keep]
+    # the template spacing (GuardConstants.templates_spacing, run s67): closer still, for candidates that reach the
+    # slope level and match one of the record's templates (only the template test below decides these)
+    templates = float(config.rpeak_rescue_templates)
+    template_test = constants.templates_spacing > 0 and templates > 0
+    nearest = min(closest, constants.templates_spacing) if template_test else closest
+    template_only = np.zeros(candidates.size, bool)
+    if nearest < closest:
+        template_only = ~keep & strong & spaced(candidates, peaks, local_rr, nearest)
+        keep |= template_only
+    run_only, template_only = run_only[keep], template_only[keep]
     # the candidates only the closer spacing lets in (before the move to the apex, which can carry them further)
     loose_only = ~spaced(candidates, peaks, local_rr)[keep]
     candidates, local_rr, strong = candidates[keep], local_rr[keep], strong[keep]
@@ -1271,8 +1280,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         span = radius + max(1, int(round(constants.qrs_half_width_s * fs)))    # any apex's QRS window lies inside
         window = x[np.clip(candidates[:, None] + np.arange(-span, span + 1)[None, :], 0, x.size - 1)]
         possible = ~(window.max(axis=1) - window.min(axis=1) < lowest * amplitude_reference)
-        candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference = (
-            v[possible] for v in (candidates, local_rr, strong, run_only, loose_only, around, amplitude_reference))
+        candidates, local_rr, strong, run_only, template_only, loose_only, around, amplitude_reference = (
+            v[possible] for v in (candidates, local_rr, strong, run_only, template_only, loose_only, around,
+                                  amplitude_reference))
         if candidates.size == 0:
             return peaks
     strength = feature[candidates]
@@ -1291,9 +1301,9 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         amplitude_reference = _neighbour_percentile(peaks, kept_amplitude, candidates, constants.neighbours,
                                                     constants.percentile)
     far = spaced(candidates, peaks, local_rr)
-    accept = (spaced(candidates, peaks, local_rr, closest)
-              & (width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
-                                                                          constants.neighbours, 50.0)))
+    narrow = width <= constants.second_width * _neighbour_percentile(peaks, kept_width, candidates,
+                                                                     constants.neighbours, 50.0)
+    accept = spaced(candidates, peaks, local_rr, closest) & narrow & ~template_only
     sized = far & strong & (amplitude >= constants.second_amplitude * amplitude_reference)
     spaced_ok = accept.copy()
     accept &= ~run_only     # the PVC-run check below decides these
@@ -1301,6 +1311,14 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         sized &= ~loose_only    # the closer spacing for the cluster rescue's candidates only
     closer = (~far | loose_only) if constants.cluster_loose_only else ~far
     by_cluster = np.zeros(candidates.size, bool)
+    morphologies = None     # the record templates, built once (the cluster rescue's and the template test's)
+
+    def record_morphologies():
+        pick = template_sample(peaks.size, constants)
+        pick_amplitude, pick_sharpness, _ = kept_shapes(pick)
+        return record_templates(pick_amplitude, pick_sharpness,
+                                qrs_windows(x, peaks[pick], fs, constants.cluster_window_s), templates, constants)
+
     if cluster > 0:
         # the cluster rescue (SignalConfig.rpeak_rescue_cluster, GuardConstants.cluster_second): a candidate under the
         # slope level or the amplitude is added when sized against the kept peaks of its own QRS shape around it
@@ -1314,16 +1332,11 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
             sized[low] = cluster_like(peaks[pool], pool_amplitude, pool_windows, candidates[low],
                                       amplitude[low], low_windows, cluster, constants, pool_sharpness,
                                       candidate_sharpness[low])
-            templates = float(config.rpeak_rescue_templates) if constants.templates_second else 0.0
-            if templates > 0:
+            if templates > 0 and constants.templates_second:
                 # the record templates (SignalConfig.rpeak_rescue_templates): the record's morphologies, not only
                 # the kept peaks around the candidate
-                pick = template_sample(peaks.size, constants)
-                pick_amplitude, pick_sharpness, _ = kept_shapes(pick)
-                shapes = record_templates(pick_amplitude, pick_sharpness,
-                                          qrs_windows(x, peaks[pick], fs, constants.cluster_window_s), templates,
-                                          constants)
-                sized[low] |= template_like(shapes, amplitude[low], low_windows, templates, constants,
+                morphologies = record_morphologies()
+                sized[low] |= template_like(morphologies, amplitude[low], low_windows, templates, constants,
                                             candidate_sharpness[low])
             if constants.cluster_close_min > constants.cluster_min:
                 # the closer spacing only for candidates with more beats of their shape around them
@@ -1344,6 +1357,19 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         if which.size:
             by_run[which] = pvc_run_like(peaks, kept_width, around[which], candidates[which], x, fs, run, constants)
             accept |= by_run
+    by_template = np.zeros(candidates.size, bool)
+    if template_test:
+        # the template test (GuardConstants.templates_spacing): a candidate under second_spacing that reaches the slope
+        # level, the amplitude and the width, which no rule above added, is added when like one of the record's
+        # templates (the templates rescue's thresholds), not its neighbours (a multiform record's short-coupled beats)
+        which = np.flatnonzero(~accept & ~far & strong & narrow & spaced(candidates, peaks, local_rr, nearest)
+                               & (amplitude >= constants.second_amplitude * amplitude_reference))
+        if which.size:
+            morphologies = record_morphologies() if morphologies is None else morphologies
+            by_template[which] = template_like(morphologies, amplitude[which],
+                                               qrs_windows(x, candidates[which], fs, constants.cluster_window_s),
+                                               templates, constants, candidate_sharpness[which])
+            accept |= by_template
     if constants.second_correlation > 0 and accept.any():
         half = max(1, int(round(constants.second_window_s * fs)))
         offsets = np.arange(-half, half + 1)
@@ -1391,7 +1417,8 @@ def second_proposer(peaks, cleaned, detect_signal, fs, config: SignalConfig = Si
         low = math.floor(rank)
         high = min(low + 1, len(rr) - 1)
         local = rr[low] + (rank - low) * (rr[high] - rr[low])
-        ratio = closest if by_run[i] else loose if by_cluster[i] else constants.second_spacing
+        ratio = (nearest if by_template[i] else closest if by_run[i] else loose if by_cluster[i]
+                 else constants.second_spacing)
         space = max(ratio * local, min_distance)
         j = bisect.bisect_left(out, c)                               # np.searchsorted(out, c)
         if 0 < j < len(out) and c - out[j - 1] >= space and out[j] - c >= space:

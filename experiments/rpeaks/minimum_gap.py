@@ -581,6 +581,27 @@ held-out figures must come out again (``recount_equals_s41_combo``):
         s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_unlike0.6_0.8_0.8_sbpw0.8 \
         --data-dir /work/shared/data/mitdb > benchmarks/results/rpeaks_s66_second_spacing_speed.json
 
+Run s67 (``--run s67``; the grid, the choice rule and the keep rule below were fixed, and written to
+``benchmarks/results/rpeaks_s67_templates_spacing_plan.json`` by ``--plan``, before any count of run s67): a new
+constant, ``GuardConstants.templates_spacing`` (0 = off, the default). Run s67's look (``s67_template_look.py``) at
+run s41-combo's point: of the peaks run s66's s = 0.4 point adds (k = 0, the seven records it changed most), the
+record's templates (``template_like`` at the templates rescue's thresholds) keep 26 of the 41 true beats and 6 of the
+137 false ones. NOT blind: the lever is read from run s66's look and that look; its thresholds are the templates
+rescue's, t in ``S67_TEMPLATES_SPACING`` = {0.4, 0.25} the existing cluster and PVC-run spacings. Grid
+(``GRIDS["s67"]``): run s41-combo's grid, then run s41-combo's chosen point with each t. Chosen leave one record out as
+in runs s48-s66. Keep rule ``KEEP_RULE_AGAINST_S51["s67"]``. Counts in /work/runs/s42-tmpl203/counts, a copy of run
+s66's cache (the original left as it is) with run s41-combo's two strip markers removed, so that ``--strip-s41-combo``
+takes run s41-combo's two chosen points out once more and they are recounted (``recount_equals_s41_combo``):
+
+    cp -r /work/runs/s42-n203/counts /work/runs/s42-tmpl203/counts
+    rm /work/runs/s42-tmpl203/counts/stripped_s37_first_gap0.25_final0.5_after_pair0.6_corr0.9_bpgap1.3_unlike0.6_0.8_0.8*
+    python experiments/rpeaks/s67_template_look.py --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_template_look.json
+    python experiments/rpeaks/minimum_gap.py --run s67 --plan --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_templates_spacing_plan.json
+    python experiments/rpeaks/minimum_gap.py --run s67 --strip-s41-combo --data-dir /work/shared/data/mitdb \
+        --out benchmarks/results/rpeaks_s67_templates_spacing.json
+
 ``--why`` (after the grid; chooses nothing): the beats the 0.25 point finds and the false beats it adds, in the
 records it changes, with what a check on them could use (``why``):
 
@@ -1199,6 +1220,8 @@ def suffix(options) -> str:
             out += f"_sbpw{dict(options['rpeak_guard_constants'])['searchback_p_wave']}"
         if "second_spacing" in dict(options["rpeak_guard_constants"]):   # run s66: the second proposer's spacing
             out += f"_secsp{dict(options['rpeak_guard_constants'])['second_spacing']}"
+        if "templates_spacing" in dict(options["rpeak_guard_constants"]):   # run s67: the template spacing
+            out += f"_tsp{dict(options['rpeak_guard_constants'])['templates_spacing']}"
     if "rpeak_minimum_gap_wide" in options:
         out += f"_w{options['rpeak_minimum_gap_wide']}_a{options['rpeak_minimum_gap_amplitude']}"
     return out
@@ -1420,18 +1443,17 @@ GRID_S66 = {
                  "is chosen leave one record out"}
 
 
-def plan_s66(args, argv) -> dict:
-    """``--plan`` of run s66: the grid, the choice rule, the keep rule and the keys the results will report, written
-    before any count (no detector runs)."""
-    run = "s66"
+def plan_s66(args, argv, run="s66") -> dict:
+    """``--plan`` of run s66 (run s67: ``run``): the grid, the choice rule, the keep rule and the keys the results will
+    report, written before any count (no detector runs)."""
     return {"experiment": f"{EXPERIMENTS[run]}_plan", "command": " ".join(["python", SCRIPT] + argv),
             "written": f"before any count of run {run}", "records": list(tasks.MITDB_DS1), "rhythms": list(RHYTHMS),
-            "tolerance_ms": 150, "target": 0.997, "grid": GRID_S66, "points": [SHORT[n] for n in names(run)],
+            "tolerance_ms": 150, "target": 0.997, "grid": GRID_OF[run], "points": [SHORT[n] for n in names(run)],
             "scored_on": "each DS1 record held out (choice on the other 21), per builder seed",
             "criterion": "fewest FN + FP over the four rhythms",
             "tie_break": "the first name in sort order (the baseline first; run s41-combo's point sorts before the two)",
             "seeds": [f"record + {SEED_STEP} x {k}" for k in SEEDS], "keep_rule": KEEP_RULE_AGAINST_S51[run],
-            "option_points": [f"s37_first_{suffix(o)}" for o in S66_OPTIONS], "reported": REPORTED,
+            "option_points": [f"s37_first_{suffix(o)}" for o in OPTIONS_OF[run]], "reported": REPORTED,
             "against": {"s41_combo_json": "benchmarks/results/rpeaks_s41_combo_native.json",
                         "s41_combo_errors_key": "per_seed[k].errors_held_out",
                         "s41_combo_block21_keys": ["per_seed[k].block21.Se", "per_seed[k].block21.+P"]},
@@ -1446,9 +1468,10 @@ def plan_s66(args, argv) -> dict:
                       "point in the same loop; no option point chosen by any fold: not timed (the rule fails on the "
                       "counts)"),
             "cache": args.cache_dir,
-            "cache_started_from": "a copy of /work/runs/s41-combo/counts (run s41-combo's counts, the original left as "
-                                  f"it is) in {args.cache_dir}; run s41-combo's two chosen points (both constants; the "
-                                  "veto alone) taken out of the copy (--strip-s41-combo) so that they are recounted",
+            "cache_started_from": (f"a copy of {COPIED_FROM[run]} (run {COPIED_RUN[run]}'s counts, the original left "
+                                   f"as it is) in {args.cache_dir}; run s41-combo's two chosen points (both constants; "
+                                   "the veto alone) taken out of the copy (--strip-s41-combo) so that they are "
+                                   "recounted"),
             "records_recounted": "the baseline, run s41-combo's two chosen points (their keys taken out of the copy) and "
                                  "the two option points on every build of the 22 records (block21 per builder seed); "
                                  "today's detector and the other points come from the copy (same builds, same code)",
@@ -1459,19 +1482,20 @@ def plan_s66(args, argv) -> dict:
                              "equal their JSONs' (recount_equals_s41_combo, recount_equals_s64, recount_equals_s58b)"}
 
 
-def keep_s66(per_seed, speed, most) -> dict:
-    """Run s66's verdict (``KEEP_RULE_AGAINST_S51["s66"]``) against run s41-combo's held-out figures per seed."""
+def keep_s66(per_seed, speed, most, run="s66") -> dict:
+    """Run s66's verdict (``KEEP_RULE_AGAINST_S51["s66"]``; run s67: ``run``'s) against run s41-combo's held-out
+    figures per seed."""
     ref = json.loads(S47_JSON.with_name(f"{EXPERIMENTS['s41-combo']}.json").read_text())["per_seed"]
     mean = lambda r, m: round(float(np.mean([v["held_out"][r][m] for v in per_seed.values()])), 5)  # noqa: E731
     under = {r: [m for m in ("Se", "+P") if mean(r, m) < 0.997] for r in RHYTHMS}
     lower = all(v["errors_held_out"] < ref[k]["errors_held_out"] for k, v in per_seed.items())
     b21 = {m: all(round(v["block21"][m], 5) >= round(ref[k]["block21"][m], 5) for k, v in per_seed.items())
            for m in ("Se", "+P")}
-    options = [f"s37_first_{suffix(o)}" for o in S66_OPTIONS]
+    options = [f"s37_first_{suffix(o)}" for o in OPTIONS_OF[run]]
     chosen = collections.Counter(n for v in per_seed.values() for n, c in v["choice_counts"].items() if n in options
                                  for _ in range(c))
     within = None if speed is None else bool(speed["within_limit"])
-    return {"rule": KEEP_RULE_AGAINST_S51["s66"],
+    return {"rule": KEEP_RULE_AGAINST_S51[run],
             "errors_held_out_per_seed": {k: v["errors_held_out"] for k, v in per_seed.items()},
             "s41_combo_errors_held_out_per_seed": {k: ref[k]["errors_held_out"] for k in per_seed},
             "errors_lower_than_s41_combo_every_seed": lower,
@@ -1486,6 +1510,70 @@ def keep_s66(per_seed, speed, most) -> dict:
             "recommended": bool(lower and b21["Se"] and b21["+P"] and not any(under.values()) and chosen
                                 and within is True),
             "speed_checked": speed is not None}
+
+
+# run s67: run s41-combo's chosen point with the template spacing (GuardConstants.templates_spacing, new, off by
+# default): a second-proposer candidate under second_spacing that reaches the slope level, amplitude and width and that
+# no other rule added is added when it matches one of the record's templates (template_like at the templates rescue's
+# own thresholds: rpeak_rescue_templates 0.95, templates_amplitude 0.3, templates_sharpness 0.8), down to t x the local
+# RR; t = the cluster rescue's spacing (cluster_spacing 0.4 at the point) and the PVC-run spacing (run_spacing 0.25 at
+# the point), existing values, not read from counts. Fixed before any count of run s67, NOT blind (the lever was read
+# from run s66's held-out look and run s67's look, s67_template_look.py)
+S67_TEMPLATES_SPACING = (0.4, 0.25)
+
+
+def templates_spacing_point(spacing) -> dict:
+    """Run s41-combo's chosen point with ``GuardConstants.templates_spacing`` = ``spacing`` (run s67)."""
+    return dict(S41_COMBO_POINT, rpeak_guard_constants=dict(S41_COMBO_POINT["rpeak_guard_constants"],
+                                                             templates_spacing=spacing))
+
+
+S67_OPTIONS = [templates_spacing_point(v) for v in S67_TEMPLATES_SPACING]
+GRIDS["s67"] = GRIDS["s41-combo"] + S67_OPTIONS
+FIXED_BUILDER += ("s67",)
+BUILDS_OWN_ONSET += ("s67",)
+COUNTED_BESIDE["s67"] = "s58b"
+REFERENCE["s67"] = "s41-combo"
+AGAINST_S51["s67"] = "_tsp"
+CACHES["s67"] = "/work/runs/s42-tmpl203/counts"
+EXPERIMENTS["s67"] = "rpeaks_s67_templates_spacing"
+KEEP_RULE_AGAINST_S51["s67"] = (
+    "run s41-combo's chosen point (run s64's point with the veto and the search back's P-wave check) with "
+    "GuardConstants.templates_spacing = t (0.4 or 0.25; new, 0 = off) is recommended when, on run s58b's builder, the "
+    "held-out FN + FP over the four rhythms is LOWER than run s41-combo's (rpeaks_s41_combo_native.json per_seed) on "
+    "EVERY one of the five builder seeds, no rhythm's held-out Se or +P, mean over the seeds, is under 0.997, block21's "
+    "held-out Se and +P are not lower than run s41-combo's on ANY seed, and the CPU time of the option point the folds "
+    "chose most is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over the 22 records of "
+    "each record's fastest of the interleaved repeats, as runs s65a, s41-combo and s66 timed it); fixed before any "
+    "count of run s67 (NOT blind: the lever was read from run s66's held-out look and run s67's look)")
+GRID_S67 = {
+    "base_point": f"s37_first_{suffix(S41_COMBO_POINT)}",
+    "templates_spacing": [0.0, *S67_TEMPLATES_SPACING],
+    "points": ["s37_first", *(f"s37_first_{suffix(o)}" for o in GRIDS["s67"])],
+    "form": "the second proposer (rpeak_guard.second_proposer): a candidate under GuardConstants.second_spacing x "
+            "the local median RR from a kept neighbour (at least t x it and min_rr_s) that reaches the slope level, "
+            "the amplitude (second_amplitude) and the width (second_width) and that neither the cluster rescue nor the "
+            "PVC-run test added is added when it matches one of the record's templates (record_templates of a "
+            "template_sample of the kept peaks; template_like at SignalConfig.rpeak_rescue_templates = 0.95, "
+            "templates_amplitude 0.3, templates_sharpness 0.8: the templates rescue's own thresholds), t = "
+            "GuardConstants.templates_spacing; the P-wave check and the T-wave veto still apply. Run s41-combo's "
+            "chosen point with t = 0.4 (cluster_spacing) and 0.25 (run_spacing), set through the point's "
+            "rpeak_guard_constants; the baseline, run s51's, s58's, s64's points, run s41-combo's three option points, "
+            "then the two",
+    "builder": "run s58b's builder (run s60's artifact fix and block21's cut from each blocked beat's own QRS onset), "
+               "as runs s62-s66",
+    "blind": False,
+    "read_from": "run s66's held-out look (rpeaks_s66_never_proposed_look.json: 37 of 203's 39 never-proposed block21 "
+                 "misses at k = 0 have a second-proposer candidate reaching the slope level and amplitude at 0.25-0.6 x "
+                 "the local RR) and run s67's look (s67_template_look.py, rpeaks_s67_template_look.json: at k = 0, of "
+                 "the peaks run s66's s = 0.4 point adds on 203, 108, 208, 118, 207, 205 and 215, template_like keeps "
+                 "26 of the 41 true beats and 6 of the 137 false ones); the thresholds are the templates rescue's own "
+                 "and t the existing spacings; no count of any t before this plan; the point is chosen leave one "
+                 "record out"}
+GRID_OF = {"s66": GRID_S66, "s67": GRID_S67}
+OPTIONS_OF = {"s66": S66_OPTIONS, "s67": S67_OPTIONS}
+COPIED_FROM = {"s66": "/work/runs/s41-combo/counts", "s67": "/work/runs/s42-n203/counts"}
+COPIED_RUN = {"s66": "s41-combo", "s67": "s66"}
 
 
 SHORT = {name: ("s37_first" if not options else f"s37_first_{suffix(options)}")
@@ -1580,7 +1668,7 @@ def record_counts(args, rid) -> dict:
     seeds = ((f"{S46_CACHE}/{rid}.json", lambda k: f"{S47_CACHE}/new_{k}/{rid}.json") if args.run == "s48" else
              (f"{old}/{rid}_other.json", lambda k: f"{old}/{rid}_block21_k{k}.json"))
     fixed = args.run in FIXED_BUILDER
-    if args.run in ("s62", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"):
+    if args.run in ("s62", "s63", "s64", "s65a", "s65b", "s41-combo", "s66", "s67"):
         # run s65b: its cache is a copy of run s65a's (its strip marker removed: run s64's point recounted again).
         # run s65a: its cache is a copy of run s64's (run s64's g = 1.3 point taken out, --strip-s64, and recounted).
         # run s64: its cache is a copy of run s63's (which holds run s58b's points), as run s63's of run s62's.
@@ -1606,7 +1694,7 @@ def record_counts(args, rid) -> dict:
     other = cached(path, seeds[0], keep_old(OTHER))
     if any(f"{rid}|{r}|{p[0]}" not in other for r in OTHER for p in counted_points(args.run)):
         other = count(args.data_dir, rid, other, run=args.run, names=OTHER, artifacts=fixed,
-                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"))
+                      reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66", "s67"))
         path.write_text(json.dumps(other) + "\n")
     block = {}
     for k in SEEDS:
@@ -1615,10 +1703,27 @@ def record_counts(args, rid) -> dict:
         if any(f"{rid}|block21|{p[0]}" not in counts for p in counted_points(args.run)):
             counts = count(args.data_dir, rid, counts, run=args.run, names=("block21",), t_end_s=None,
                            join_edge_s=JOINS["new"], seed_offset=SEED_STEP * k, artifacts=fixed,
-                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66"))
+                           own_onset=args.run in BUILDS_OWN_ONSET, reuse=args.run in ("s61", "s63", "s64", "s65a", "s65b", "s41-combo", "s66", "s67"))
             path.write_text(json.dumps(counts) + "\n")
         block[k] = counts
     return {"other": other, "block21": block}
+
+
+def folds_by_record(seed_counts, runs, watched) -> dict:
+    """A look after the counts (chooses nothing; run s67): per run's grid and builder seed, the folds that chose another
+    point than the most chosen one, and the ``watched`` records' held-out FN + FP over the four rhythms and block21's
+    [FN, FP] at their own fold's point."""
+    out = {}
+    for run in runs:
+        for k, counts in seed_counts.items():
+            _, _, choice, _, most = loro_summary(counts, names(run))
+            row = {"other_choice": {rid: SHORT[c] for rid, c in choice.items() if c != most}}
+            for rid in watched:
+                row[rid] = {"errors": sum(counts[f"{rid}|{r}|{choice[rid]}"][1] + counts[f"{rid}|{r}|{choice[rid]}"][2]
+                                          for r in RHYTHMS),
+                            "block21_fn_fp": counts[f"{rid}|block21|{choice[rid]}"][1:], "point": SHORT[choice[rid]]}
+            out.setdefault(run, {})[k] = row
+    return out
 
 
 def seed_figures(counts, run="s48") -> dict:
@@ -2033,7 +2138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strip-s64", action="store_true",
                         help="runs s65a-s65b: take run s64's g = 1.3 point out of the cache copy once, so it is recounted")
     parser.add_argument("--strip-s41-combo", action="store_true",
-                        help="run s66: take run s41-combo's two chosen points out of the cache copy once (recounted)")
+                        help="runs s66-s67: take run s41-combo's two chosen points out of the cache copy once (recounted)")
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir or CACHES[args.run]
     if args.strip_s64 and not args.plan:
@@ -2042,7 +2147,7 @@ def main(argv=None) -> int:
         for point in (S41_COMBO_POINT, S41_COMBO_VETO_POINT):
             strip_point(args.cache_dir, f"{BASELINE}__{suffix(point)}")
     if args.plan:
-        result = (plan_s41_combo(args, argv) if args.run == "s41-combo" else plan_s66(args, argv) if args.run == "s66"
+        result = (plan_s41_combo(args, argv) if args.run == "s41-combo" else plan_s66(args, argv, args.run) if args.run in ("s66", "s67")
                   else plan(args, argv))
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result))
@@ -2243,16 +2348,19 @@ def main(argv=None) -> int:
             result["grid_rhythm_means_all_22"] = {
                 SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
                                for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
-        if args.run == "s66":
-            # run s66's rule against run s41-combo's held-out figures seed by seed, and the same looks after it
-            result["grid"] = GRID_S66
-            result["keep"] = keep_s66(per_seed, speed, most)
+        if args.run in ("s66", "s67"):
+            # run s66's (s67's) rule against run s41-combo's held-out figures seed by seed, and the same looks after it
+            result["grid"] = GRID_OF[args.run]
+            result["keep"] = keep_s66(per_seed, speed, most, args.run)
             result["keep_rule"] = KEEP_RULE_AGAINST_S51[args.run]
             result["net_vs_s41_combo_point_all_22_mean"] = net_vs_point(
                 per_seed, SHORT[f"{BASELINE}__{suffix(S41_COMBO_POINT)}"], AGAINST_S51[args.run])
             result["grid_rhythm_means_all_22"] = {
                 SHORT[n]: {r: {m: round(float(np.mean([totals(seed_counts[k], n, records)[r][m] for k in per_seed])), 5)
                                for m in ("Se", "+P")} for r in RHYTHMS} for n in names(args.run)}
+            if args.run == "s67":
+                # where the held-out change comes from: 108's fold (the veto alone in run s41-combo) and 203's
+                result["folds_by_record"] = folds_by_record(seed_counts, ("s41-combo", "s67"), ("108", "203"))
         # each point scored on all 22 records (no choice), mean over the seeds: what the folds chose between
         result["grid_errors_all_22_mean"] = {n: float(np.mean([v["grid_errors_all_22"][n] for v in per_seed.values()]))
                                              for n in per_seed["0"]["grid_errors_all_22"]}
@@ -2303,13 +2411,13 @@ def main(argv=None) -> int:
         result["rhythm_means_minus_s58r"] = {r: {m: round(result["rhythm_means"][r][m]["held_out"]
                                                           - ref["rhythm_means"][r][m]["held_out"], 5)
                                                  for m in ("Se", "+P")} for r in RHYTHMS}
-    if args.run == "s66":
-        # run s66 recounts run s41-combo's two chosen points (--strip-s41-combo): its held-out figures must come out again
+    if args.run in ("s66", "s67"):
+        # runs s66 and s67 recount run s41-combo's two chosen points (--strip-s41-combo): its held-out figures must come out again
         result["recount_equals_s41_combo"] = recount_equals(seed_counts, "s41-combo")
         if not result["recount_equals_s41_combo"]["all"]:
             log.error("the recount of run s41-combo's points differs from its results: %s",
                       result["recount_equals_s41_combo"])
-    if args.run in ("s65a", "s65b", "s41-combo", "s66"):
+    if args.run in ("s65a", "s65b", "s41-combo", "s66", "s67"):
         # runs s65a, s65b and s41-combo recount run s64's point (--strip-s64): run s64's held-out figures must come out
         # again
         result["recount_equals_s64"] = recount_equals(seed_counts, "s64")
