@@ -1255,6 +1255,27 @@ def counted_points(run="s48"):
     return grid + beside
 
 
+def with_constants(point: dict, **constants) -> dict:
+    """``point`` with ``constants`` joined to its ``rpeak_guard_constants`` (its other overrides kept)."""
+    return dict(point, rpeak_guard_constants=dict(point["rpeak_guard_constants"], **constants))
+
+
+def register_own_onset_run(run, grid, *, reference, marker, cache, experiment, keep_rule) -> None:
+    """Enter run ``run`` (runs s41-combo on) in the module's tables: ``grid`` (its points after the baseline), run
+    s58b's fixed own-onset builder, run s58b's grid counted beside it, the run it is held against (``reference``),
+    the name ``marker`` its option points carry, its counts folder, its results name and its keep rule."""
+    global FIXED_BUILDER, BUILDS_OWN_ONSET
+    GRIDS[run] = grid
+    FIXED_BUILDER += (run,)
+    BUILDS_OWN_ONSET += (run,)
+    COUNTED_BESIDE[run] = "s58b"
+    REFERENCE[run] = reference
+    AGAINST_S51[run] = marker
+    CACHES[run] = cache
+    EXPERIMENTS[run] = experiment
+    KEEP_RULE_AGAINST_S51[run] = keep_rule
+
+
 # run s41-combo: run s64's point with the two GuardConstants kept today for the 100 Hz point (run s41-t201's veto and
 # run s41-block100's search-back P-wave check), each alone and both; their values as those runs chose them, no new
 # value; fixed before any count of run s41-combo, NOT blind (module docstring)
@@ -1264,20 +1285,14 @@ S41_COMBO_SBPW = {"searchback_p_wave": 0.8}
 
 def s64_with(constants) -> dict:
     """Run s64's point with ``constants`` joined to its ``rpeak_guard_constants`` (run s41-combo)."""
-    return dict(S64_POINT, rpeak_guard_constants=dict(S64_POINT["rpeak_guard_constants"], **constants))
+    return with_constants(S64_POINT, **constants)
 
 
 S41_COMBO_OPTIONS = [s64_with(S41_COMBO_VETO), s64_with(S41_COMBO_SBPW), s64_with({**S41_COMBO_VETO, **S41_COMBO_SBPW})]
-GRIDS["s41-combo"] = [S51_POINT, S58_POINT, S64_POINT] + S41_COMBO_OPTIONS
-FIXED_BUILDER += ("s41-combo",)
-BUILDS_OWN_ONSET += ("s41-combo",)
-COUNTED_BESIDE["s41-combo"] = "s58b"
-REFERENCE["s41-combo"] = "s64"
-# the option points' names all carry run s64's gap followed by more (run s64's point itself ends there)
-AGAINST_S51["s41-combo"] = "_bpgap1.3_"
-CACHES["s41-combo"] = "/work/runs/s41-combo/counts"
-EXPERIMENTS["s41-combo"] = "rpeaks_s41_combo_native"
-KEEP_RULE_AGAINST_S51["s41-combo"] = (
+register_own_onset_run(
+    "s41-combo", [S51_POINT, S58_POINT, S64_POINT] + S41_COMBO_OPTIONS, reference="s64",
+    # the option points' names all carry run s64's gap followed by more (run s64's point itself ends there)
+    marker="_bpgap1.3_", cache="/work/runs/s41-combo/counts", experiment="rpeaks_s41_combo_native", keep_rule=(
     "run s64's point with run s41-t201's QRS-unlike T-wave veto (0.6 / 0.8 / 0.8), run s41-block100's search-back P-wave "
     "check (0.8) or both (GuardConstants through rpeak_guard_constants) is recommended when, on run s58b's builder, "
     "the held-out FN + FP over the four rhythms is LOWER than run s64's (rpeaks_s64_blocked_p_gap.json per_seed) on "
@@ -1286,7 +1301,7 @@ KEEP_RULE_AGAINST_S51["s41-combo"] = (
     "three), and its CPU time is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over "
     "the 22 records of each record's fastest of the interleaved repeats, as run s65a timed it); fixed before any count "
     "of run s41-combo (not blind: both constants and their values were chosen on held-out counts at 100 Hz, and both "
-    "made fewer errors natively on every seed at run s58's point, before this plan)")
+    "made fewer errors natively on every seed at run s58's point, before this plan)"))
 S64_NAME = f"{BASELINE}__{suffix(S64_POINT)}"
 GRID_S41_COMBO = {
     "base_point": f"s37_first_{suffix(S64_POINT)}",
@@ -1399,20 +1414,13 @@ S41_COMBO_VETO_POINT = S41_COMBO_OPTIONS[0]     # the veto alone: 108's fold's c
 
 def second_spacing_point(spacing) -> dict:
     """Run s41-combo's chosen point with ``GuardConstants.second_spacing`` = ``spacing`` (run s66)."""
-    return dict(S41_COMBO_POINT, rpeak_guard_constants=dict(S41_COMBO_POINT["rpeak_guard_constants"],
-                                                             second_spacing=spacing))
+    return with_constants(S41_COMBO_POINT, second_spacing=spacing)
 
 
 S66_OPTIONS = [second_spacing_point(v) for v in S66_SECOND_SPACING]
-GRIDS["s66"] = GRIDS["s41-combo"] + S66_OPTIONS
-FIXED_BUILDER += ("s66",)
-BUILDS_OWN_ONSET += ("s66",)
-COUNTED_BESIDE["s66"] = "s58b"
-REFERENCE["s66"] = "s41-combo"
-AGAINST_S51["s66"] = "_secsp"
-CACHES["s66"] = "/work/runs/s42-n203/counts"
-EXPERIMENTS["s66"] = "rpeaks_s66_second_spacing"
-KEEP_RULE_AGAINST_S51["s66"] = (
+register_own_onset_run(
+    "s66", GRIDS["s41-combo"] + S66_OPTIONS, reference="s41-combo", marker="_secsp",
+    cache="/work/runs/s42-n203/counts", experiment="rpeaks_s66_second_spacing", keep_rule=(
     "run s41-combo's chosen point (run s64's point with the veto and the search back's P-wave check) with "
     "GuardConstants.second_spacing = s (0.45 or 0.4; shipped 0.5) is recommended when, on run s58b's builder, the "
     "held-out FN + FP over the four rhythms is LOWER than run s41-combo's (rpeaks_s41_combo_native.json per_seed) on "
@@ -1420,7 +1428,7 @@ KEEP_RULE_AGAINST_S51["s66"] = (
     "held-out Se and +P are not lower than run s41-combo's on ANY seed, and the CPU time of the option point the folds "
     "chose most is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over the 22 records of "
     "each record's fastest of the interleaved repeats, as runs s65a and s41-combo timed it); fixed before any count of "
-    "run s66 (NOT blind: the lever and its values were read from run s66's held-out look at run s41-combo's misses)")
+    "run s66 (NOT blind: the lever and its values were read from run s66's held-out look at run s41-combo's misses)"))
 GRID_S66 = {
     "base_point": f"s37_first_{suffix(S41_COMBO_POINT)}",
     "second_spacing": [0.5, *S66_SECOND_SPACING],
@@ -1524,20 +1532,13 @@ S67_TEMPLATES_SPACING = (0.4, 0.25)
 
 def templates_spacing_point(spacing) -> dict:
     """Run s41-combo's chosen point with ``GuardConstants.templates_spacing`` = ``spacing`` (run s67)."""
-    return dict(S41_COMBO_POINT, rpeak_guard_constants=dict(S41_COMBO_POINT["rpeak_guard_constants"],
-                                                             templates_spacing=spacing))
+    return with_constants(S41_COMBO_POINT, templates_spacing=spacing)
 
 
 S67_OPTIONS = [templates_spacing_point(v) for v in S67_TEMPLATES_SPACING]
-GRIDS["s67"] = GRIDS["s41-combo"] + S67_OPTIONS
-FIXED_BUILDER += ("s67",)
-BUILDS_OWN_ONSET += ("s67",)
-COUNTED_BESIDE["s67"] = "s58b"
-REFERENCE["s67"] = "s41-combo"
-AGAINST_S51["s67"] = "_tsp"
-CACHES["s67"] = "/work/runs/s42-tmpl203/counts"
-EXPERIMENTS["s67"] = "rpeaks_s67_templates_spacing"
-KEEP_RULE_AGAINST_S51["s67"] = (
+register_own_onset_run(
+    "s67", GRIDS["s41-combo"] + S67_OPTIONS, reference="s41-combo", marker="_tsp",
+    cache="/work/runs/s42-tmpl203/counts", experiment="rpeaks_s67_templates_spacing", keep_rule=(
     "run s41-combo's chosen point (run s64's point with the veto and the search back's P-wave check) with "
     "GuardConstants.templates_spacing = t (0.4 or 0.25; new, 0 = off) is recommended when, on run s58b's builder, the "
     "held-out FN + FP over the four rhythms is LOWER than run s41-combo's (rpeaks_s41_combo_native.json per_seed) on "
@@ -1545,7 +1546,7 @@ KEEP_RULE_AGAINST_S51["s67"] = (
     "held-out Se and +P are not lower than run s41-combo's on ANY seed, and the CPU time of the option point the folds "
     "chose most is at most 1.3x today's detector (minimum_gap_speed.py --per-record-min, the sum over the 22 records of "
     "each record's fastest of the interleaved repeats, as runs s65a, s41-combo and s66 timed it); fixed before any "
-    "count of run s67 (NOT blind: the lever was read from run s66's held-out look and run s67's look)")
+    "count of run s67 (NOT blind: the lever was read from run s66's held-out look and run s67's look)"))
 GRID_S67 = {
     "base_point": f"s37_first_{suffix(S41_COMBO_POINT)}",
     "templates_spacing": [0.0, *S67_TEMPLATES_SPACING],
