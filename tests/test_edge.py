@@ -238,11 +238,20 @@ def test_in_graph_rr_features_match_signal_rr_features():
     np.testing.assert_allclose(rr, expected, atol=1e-5)
 
 
+# the last graph's traced EndToEnd.peaks: tracing it takes seconds, a window through it milliseconds, so the records
+# and signs of one test go through one trace (the graph itself is kept, so a new graph is never taken for it)
+_TRACED_PEAKS: dict = {}
+
+
 def _graph_peaks(graph, signal_at_target, window):
-    """In-graph peaks (``EndToEnd.peaks``, eager) over consecutive windows: a list of (start, peaks)."""
+    """In-graph peaks (``EndToEnd.peaks`` as a tf.function traced once per graph) over consecutive windows: a list
+    of (start, length, peaks)."""
     import tensorflow as tf
 
-    run = tf.function(graph.peaks, input_signature=[tf.TensorSpec((None,), tf.float32)])
+    if _TRACED_PEAKS.get("graph") is not graph:
+        _TRACED_PEAKS.update(graph=graph, run=tf.function(graph.peaks,
+                                                          input_signature=[tf.TensorSpec((None,), tf.float32)]))
+    run = _TRACED_PEAKS["run"]
     out = []
     for start in edge.window_starts(len(signal_at_target), window):
         pos, ok = run(tf.constant(signal_at_target[start:start + window], tf.float32))
@@ -250,7 +259,7 @@ def _graph_peaks(graph, signal_at_target, window):
     return out
 
 
-@pytest.mark.slow   # four 30 s windows through the graph twice (eager TensorFlow): ~6 s
+@pytest.mark.slow   # four 30 s windows through two graphs, each traced once (_graph_peaks)
 def test_in_graph_guard_keeps_the_small_beats_of_bigeminy(fixtures_dir, monkeypatch):
     """The guard's shape rescue in the graph: on bigeminy built from MIT-BIH 119 (every other beat at 0.4
     of its amplitude) the graph keeps every beat; with the rescue off it drops a third of them."""
@@ -392,7 +401,7 @@ def test_resolve_edge_config_picks_the_records_rate():
     assert edge.resolve_edge_config(edge.EdgeConfig(), config, "other").clean_rate is None
 
 
-@pytest.mark.slow   # eight records through both detectors: ~14 s
+@pytest.mark.slow   # eight records through both detectors (the graph traced once, _graph_peaks)
 def test_in_graph_peaks_agree_with_python_peaks_on_fixture_records(cinc_dir):
     """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records (the beats the graph
     can classify). Issue 21's target is 99.5%; the filters and the detector still differ (docs/edge.md)."""
@@ -567,7 +576,7 @@ def test_later_python_only_options_are_refused_by_the_graph(options):
         edge.check_config(config, edge.EdgeConfig())
 
 
-@pytest.mark.slow   # two minutes of a 100 Hz record through the graph twice (eager TensorFlow): ~5 s
+@pytest.mark.slow   # two minutes of a 100 Hz record through two graphs, each traced once (_graph_peaks)
 def test_in_graph_prominent_refractory_rule_finds_the_qrs_after_a_large_p_wave(fixtures_dir):
     """rpeak_mindelay_keep="prominent" in the graph (EndToEnd.refine): on MIT-BIH 119 with a sharp P-like bump
     0.7 x the QRS 200 ms before every third beat, neurokit2's rule (keep the first) loses those beats in the
@@ -729,7 +738,7 @@ def test_in_graph_negative_fallback_and_gap_find_pythons_negative_beats(fixtures
         assert m["fn"] == 0 and m["fp"] == 0
 
 
-@pytest.mark.slow   # eight records, as recorded and inverted, through both detectors: ~30 s
+@pytest.mark.slow   # eight records, as recorded and inverted, through both detectors (one trace, _graph_peaks)
 def test_in_graph_peaks_agree_with_python_peaks_with_the_gap_on(cinc_dir):
     """EndToEnd.peaks against signal.find_rpeaks within 50 ms on the fixture records, as recorded and inverted (their
     QRS regions then fall first), with the ported options on (issue 21 run s48's point: rpeak_mindelay_keep
