@@ -35,11 +35,11 @@ import argparse
 import collections
 import copy
 import hashlib
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -351,10 +351,7 @@ def main(argv=None) -> int:
                                                    for point, v in result["points"].items()},
         "classifier_part_in_end_to_end_bytes": first["groups_bytes"]["classifier"],
         "classifier_weights_in_end_to_end_bytes": first["bytes"]["classifier_weights"]}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/byte_budget.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ sys.path.insert(0, str(REPO))
 log = logging.getLogger("experiments.edge.gap_port")
 
 from bench import _cached  # noqa: E402  (bench.py beside this script: one cache-per-step helper)
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
           "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,
@@ -402,11 +403,7 @@ def main(argv=None) -> int:
                               "default": "unchanged (rpeak_mindelay_keep 'first', rpeak_minimum_gap_s 0, "
                                          "rpeak_rescue_deep 0, rpeak_guard_noise 0, rpeak_guard_post_wide 0, "
                                          "rpeak_guard_t_wave 0)"}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/gap_port.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -143,10 +144,7 @@ def main(argv=None) -> int:
               "tflite_identical": {fmt: tflite["before"][fmt]["sha256"] == tflite["after"][fmt]["sha256"]
                                    for fmt in ("float32", "int8")},
               "all_peaks_identical": all(v["windows"] == v["identical"] for v in peaks.values())}
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/gap_port_default_check.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Prints one JSON object as the last line of stdout (logs to stderr) and writes it
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 log = logging.getLogger("experiments.edge.p_wave_port")
 
 from gap_port import MODEL, POINTS as GAP_POINTS, _records, agreement_by_length, agreement_rows, export, peak_change  # noqa: E402
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 POINTS = {"on_post_wide": GAP_POINTS["on_post_wide"],
           "on_post_wide_p_wave": {**GAP_POINTS["on_post_wide"], "rpeak_guard_p_wave": 1.0}}
@@ -82,11 +82,7 @@ def main(argv=None) -> int:
             "target_0_995_distance": {key: a["on_post_wide_p_wave"]["all"][key] - 0.995
                                       for key in ("sensitivity", "ppv")},
             "default": "unchanged (rpeak_guard_p_wave 0)"}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/p_wave_port.py", args, argv)
 
 
 if __name__ == "__main__":

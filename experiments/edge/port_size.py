@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -164,10 +165,7 @@ def main(argv=None) -> int:
                                                      for v in c.values())
         kept = kept and result["all_tflite_outputs_identical"]
     result["kept"] = kept
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/port_size.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import sys
 from pathlib import Path
@@ -57,6 +56,7 @@ sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.s58_agreement")
 
 import gap_port  # noqa: E402
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 GRAPH = {"on_post_wide": gap_port.POINTS["on_post_wide"],
          "on_post_wide_first": dict(gap_port.POINTS["on_post_wide"], rpeak_keep_first_beat=True)}
@@ -191,11 +191,7 @@ def main(argv=None) -> int:
                      "may_serve_s58": bool(min(s["sensitivity"], s["ppv"]) >= THRESHOLD)}
     result["decision"] = {**decide, "graph_may_serve_s58_default": decide[DECIDING]["may_serve_s58"],
                           "next_port_by_effect": result["breakdown"][DECIDING]["ranked"][0]}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/s58_agreement.py", args, argv)
 
 
 def _match(reference, other, rate) -> dict:

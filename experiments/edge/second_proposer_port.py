@@ -41,7 +41,6 @@ Prints one JSON object as the last line of stdout (logs to stderr) and writes it
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -54,6 +53,7 @@ log = logging.getLogger("experiments.edge.second_proposer_port")
 
 import gap_port  # noqa: E402
 import s58_agreement  # noqa: E402
+from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 BASE = "on_post_wide_first"
 PORT = "on_second_first"
@@ -196,11 +196,7 @@ def main(argv=None) -> int:
             "vs_s58": {k: a[PORT]["s58"]["all"][k] - THRESHOLD for k in ("sensitivity", "ppv")},
             "vs_s58_change_from_base": {k: a[PORT]["s58"]["all"][k] - a[BASE]["s58"]["all"][k]
                                         for k in ("sensitivity", "ppv")}}
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
+    return finish(result, "experiments/edge/second_proposer_port.py", args, argv)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,10 @@ def rate_look_counts(ids, reader, sc, step, kind: str) -> dict:
 
 def finish(result: dict, script: str, args, argv=None) -> int:
     """Stamp ``result`` with the command that ran ``script`` (a path from the repository root), write it to ``--out``
-    (when given) and print it as the last line of stdout; 0."""
+    (when given; its folder made) and print it as the last line of stdout; 0."""
     result["command"] = f"python {script} " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.out:
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
     return 0
