@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
+from look_output import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))

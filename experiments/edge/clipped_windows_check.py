@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gap_port_default_check import CONFIGS, _module, before_after, fixture_windows  # noqa: E402
 from p_wave_port import MODEL, POINTS as P_WAVE_POINTS  # noqa: E402
-from training_look import finish  # noqa: E402
+from look_output import finish  # noqa: E402
 
 POINTS = {"default": {}, "on_post_wide_p_wave": P_WAVE_POINTS["on_post_wide_p_wave"]}
 FORMATS = ("float32", "int8")

@@ -65,7 +65,7 @@ sys.path.insert(0, str(REPO))
 log = logging.getLogger("experiments.edge.gap_port")
 
 from bench import _cached  # noqa: E402  (bench.py beside this script: one cache-per-step helper)
-from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
+from look_output import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 POINTS = {"off": {}, "on": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25},
           "on_deep": {"rpeak_mindelay_keep": "prominent_negative_last", "rpeak_minimum_gap_s": 0.25,

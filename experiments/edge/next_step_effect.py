@@ -29,7 +29,8 @@ STEPS = {"blocked_p": {"rpeak_guard_blocked_p": 0.8, "constants": {"blocked_p_un
 
 def main(argv=None) -> int:
     from ecgsl_keras.data import signal as signal_lib
-    from training_look import finish, training_look
+    from look_output import finish
+    from training_look import training_look
 
     args, base, reader, ids = training_look(__doc__, argv)
     signals = {"on_post_wide": base}

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 log = logging.getLogger("experiments.edge.p_wave_port")
 
 from gap_port import MODEL, POINTS as GAP_POINTS, _records, agreement_by_length, agreement_rows, export, peak_change  # noqa: E402
-from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
+from look_output import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 POINTS = {"on_post_wide": GAP_POINTS["on_post_wide"],
           "on_post_wide_p_wave": {**GAP_POINTS["on_post_wide"], "rpeak_guard_p_wave": 1.0}}

@@ -56,7 +56,7 @@ sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.s58_agreement")
 
 import gap_port  # noqa: E402
-from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
+from look_output import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 GRAPH = {"on_post_wide": gap_port.POINTS["on_post_wide"],
          "on_post_wide_first": dict(gap_port.POINTS["on_post_wide"], rpeak_keep_first_beat=True)}

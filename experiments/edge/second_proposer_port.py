@@ -53,7 +53,7 @@ log = logging.getLogger("experiments.edge.second_proposer_port")
 
 import gap_port  # noqa: E402
 import s58_agreement  # noqa: E402
-from training_look import finish  # noqa: E402  (write --out, print the JSON: one helper)
+from look_output import finish  # noqa: E402  (write --out, print the JSON: one helper)
 
 BASE = "on_post_wide_first"
 PORT = "on_second_first"

@@ -29,7 +29,8 @@ def main(argv=None) -> int:
     from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.data import signal as signal_lib
     from second_proposer_port import SECOND, SECOND_CONSTANTS
-    from training_look import finish, rate_look_counts, training_look
+    from look_output import finish
+    from training_look import rate_look_counts, training_look
 
     args, sc, reader, ids = training_look(__doc__, argv)
     sc = dataclasses.replace(sc, rpeak_keep_first_beat=True)        # "on_post_wide_first"

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main(argv=None) -> int:
     from ecgsl_keras.data import rpeak_guard
     from ecgsl_keras.data import signal as signal_lib
-    from training_look import finish, rate_look_counts, training_look
+    from look_output import finish
+    from training_look import rate_look_counts, training_look
 
     args, sc, reader, ids = training_look(__doc__, argv)
     step = dataclasses.replace(sc, rpeak_guard_t_wave=0.9, rpeak_guard_constants={

@@ -7,7 +7,6 @@ presets' split: never the validation records the agreement is measured on) and t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -64,14 +63,3 @@ def rate_look_counts(ids, reader, sc, step, kind: str) -> dict:
         if (i + 1) % 200 == 0:
             print(f"{i + 1} / {len(ids)}", counts, file=sys.stderr)
     return counts
-
-
-def finish(result: dict, script: str, args, argv=None) -> int:
-    """Stamp ``result`` with the command that ran ``script`` (a path from the repository root), write it to ``--out``
-    (when given; its folder made) and print it as the last line of stdout; 0."""
-    result["command"] = f"python {script} " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
-    return 0
