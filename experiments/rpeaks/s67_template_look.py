@@ -23,7 +23,6 @@ last.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import logging
@@ -35,6 +34,7 @@ import numpy as np
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from block21_seam import JOINS  # noqa: E402
 from cluster import TODAY, match, rhythm_signals  # noqa: E402
+from look_cli import look_parser, parse_look_args  # noqa: E402
 from minimum_gap import GRIDS, S41_COMBO_POINT, final_peaks, points, suffix  # noqa: E402
 
 from ecgsl_keras.data import rpeak_guard as G  # noqa: E402
@@ -75,14 +75,10 @@ def measures(x, fs, at, kept, config, constants) -> list:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--out", required=True)
+    argv, parser = look_parser(argv, __doc__)
     parser.add_argument("--records", nargs="+", default=list(RECORDS))
-    args = parser.parse_args(argv)
-    if not Path(args.data_dir).is_dir():
-        print(json.dumps({"error": f"{args.data_dir}: not a directory"}))
+    args = parse_look_args(parser, argv)
+    if args is None:
         return 2
     grid = {suffix(o) if o else "": (c, k, o) for _, c, k, o in points("s66")}
     base_config, constants, base_options = grid[suffix(S41_COMBO_POINT)]
