@@ -330,6 +330,15 @@ def _clipped_windows(signal, centres, lo: int, hi: int):
     return tf.gather(signal, tf.clip_by_value(tf.reshape(centres, (rows, 1)) + tf.range(lo, hi + 1)[None, :], 0, n - 1))
 
 
+def _time_order(times, keep, k: int):
+    """The indices of ``k`` rows: those where ``keep`` holds first, in increasing ``times`` (float32), the others after
+    them; how each step packs its kept peaks so that index i is peak i. top_k of the negated times (sorted, ties in
+    index order), not argsort: top_k is one builtin TFLite op."""
+    import tensorflow as tf
+
+    return tf.math.top_k(tf.where(keep, -times, -3.0e38), k=k, sorted=True).indices
+
+
 def _sorted_quantiles(values, count, quantiles):
     """numpy-style (linear) quantiles of the first ``count`` entries of ``values`` (others ignored)."""
     import tensorflow as tf
@@ -627,7 +636,7 @@ class EndToEnd:
         else:
             amplitude = tf.gather(score, pos)
         # time order, padding last
-        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        order = _time_order(tf.cast(pos, tf.float32), ok, k)
         pos, ok, amplitude = tf.gather(pos, order), tf.gather(ok, order), tf.gather(amplitude, order)
         if self.edge.detector == "neurokit":
             # the refractory period of the neurokit detector, on the detected (unrefined) times
@@ -651,7 +660,7 @@ class EndToEnd:
             elif self.sc.rpeak_mindelay_keep == "prominent_negative_last":
                 # the sequential contest of rpeaks._findpeaks_neurokit, on the detected times in their own order (the
                 # apex move can swap two close peaks)
-                by_time = tf.math.top_k(tf.where(ok, -tf.cast(raw_pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+                by_time = _time_order(tf.cast(raw_pos, tf.float32), ok, k)
                 kept = self.refractory_contest(tf.gather(raw_pos, by_time), tf.gather(ok, by_time),
                                                tf.gather(self.peak_prominence, tf.gather(raw_pos, by_time)),
                                                tf.gather(self.peak_minimum, tf.gather(raw_pos, by_time)))
@@ -669,7 +678,7 @@ class EndToEnd:
         lose_next = tf.logical_and(tf.logical_and(nxt_ok, nxt_pos - pos < min_distance), amplitude < nxt_amp)
         lose_prev = tf.logical_and(tf.logical_and(prv_ok, pos - prv_pos < min_distance), amplitude <= prv_amp)
         ok = tf.logical_and(ok, tf.logical_not(tf.logical_or(lose_next, lose_prev)))
-        order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        order = _time_order(tf.cast(pos, tf.float32), ok, k)
         return tf.gather(pos, order), tf.gather(ok, order)
 
     def refractory_contest(self, raw, ok, prominence, minimum):
@@ -762,7 +771,7 @@ class EndToEnd:
                 qrs_like = tf.logical_and(qrs_like, tf.reduce_sum(tf.cast(large, tf.int32)) >= 3)
                 new = tf.logical_or(large, qrs_like)
             keep = tf.where(tf.logical_and(enough, tf.reduce_any(new)), new, keep)
-        order = tf.math.top_k(tf.where(keep, -posf, -3.0e38), k=k, sorted=True).indices
+        order = _time_order(posf, keep, k)
         return tf.gather(pos, order), tf.gather(keep, order)
 
     def p_wave_check(self, cleaned, pos, ok):
@@ -783,7 +792,6 @@ class EndToEnd:
         fs, k = self.fs, self.max_beats
         const = rpeak_guard.constants_for(self.sc)
         distance = float(self.sc.rpeak_guard_p_wave)
-        big = 3.0e38
         c = tf.reduce_sum(tf.cast(ok, tf.int32))
         j = tf.cumsum(pos * 0 + 1) - 1   # from the input, so the converter cannot fold the index tables
         posf = tf.cast(pos, tf.float32)
@@ -796,7 +804,7 @@ class EndToEnd:
         n_confident = tf.reduce_sum(tf.cast(confident, tf.int32))
         # the confident peaks first, in time order; at most p_wave_template_beats spread as np.linspace(0, c - 1, m)
         # picks them (in integers; all of them when max_beats <= p_wave_template_beats, linspace's step then 1)
-        order = tf.math.top_k(tf.where(confident, -posf, -big), k=k, sorted=True).indices
+        order = _time_order(posf, confident, k)
         rows = min(k, int(const.p_wave_template_beats))
         m = tf.minimum(n_confident, int(const.p_wave_template_beats))
         if rows < k:
@@ -837,7 +845,7 @@ class EndToEnd:
                             / tf.maximum(norm, 1e-30), axis=1)
         flagged = tf.logical_and(tf.logical_and(match < distance * norm, own < const.p_wave_own), large)
         keep = tf.logical_and(ok, tf.logical_not(flagged))
-        order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+        order = _time_order(posf, keep, k)
         return tf.gather(pos, order), tf.gather(keep, order)
 
     def noise_check(self, cleaned, pos, ok):
@@ -875,9 +883,8 @@ class EndToEnd:
 
         fs, k = self.fs, self.max_beats
         const = rpeak_guard.constants_for(self.sc)
-        big = 3.0e38
         if not packed:
-            order = tf.math.top_k(tf.where(ok, -tf.cast(pos, tf.float32), -big), k=k, sorted=True).indices
+            order = _time_order(tf.cast(pos, tf.float32), ok, k)
             pos, ok = tf.gather(pos, order), tf.gather(ok, order)   # valid first, in time order: index i is peak i
         halves = {"qrs": max(1, int(round(const.qrs_half_width_s * fs)))}
         if noise:
@@ -917,7 +924,7 @@ class EndToEnd:
         posf = tf.cast(pos, tf.float32)
         if noise:
             keep = self._noise_keep(ok, i, amplitude, rows, around, slopes, const)
-            order = tf.math.top_k(tf.where(keep, -posf, -big), k=k, sorted=True).indices
+            order = _time_order(posf, keep, k)
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
         if post_wide:
             # what the post-wide check reads of each peak, measured before the noise check's pack (a row's values do
@@ -935,7 +942,7 @@ class EndToEnd:
             # the peak before each (row i - 1; a row of zeros before the first, whose amplitude test fails)
             before = tf.unstack(tf.pad(stacked[:-1], [[1, 0], [0, 0]]), axis=1)
             keep = self._post_wide_keep(ok, values, before, rows, const)
-            order = tf.math.top_k(tf.where(keep, -values[0], -big), k=k, sorted=True).indices
+            order = _time_order(values[0], keep, k)
             pos, ok = tf.gather(pos, order), tf.gather(keep, order)
         return pos, ok
 
@@ -1099,7 +1106,7 @@ class EndToEnd:
         accept = tf.logical_and(accept, c >= 3)
         both = tf.concat([pos, cand], 0)
         both_ok = tf.concat([ok, accept], 0)
-        order = tf.math.top_k(tf.where(both_ok, -tf.cast(both, tf.float32), -big), k=k, sorted=True).indices
+        order = _time_order(tf.cast(both, tf.float32), both_ok, k)
         return tf.gather(both, order), tf.gather(both_ok, order)
 
     def search_back_prepare(self, cleaned, det):
@@ -1237,7 +1244,7 @@ class EndToEnd:
         # keep the beats whose window fits inside the signal; pack them first, in time order
         start = pos - int(sc.r_offset)
         fits = tf.logical_and(ok, tf.logical_and(start >= 0, start + L <= count))
-        order = tf.math.top_k(tf.where(fits, -tf.cast(pos, tf.float32), -3.0e38), k=k, sorted=True).indices
+        order = _time_order(tf.cast(pos, tf.float32), fits, k)
         pos, fits, rr, start = tf.gather(pos, order), tf.gather(fits, order), tf.gather(rr, order), tf.gather(start, order)
         n_beats = tf.reduce_sum(tf.cast(fits, tf.int32))
         status = tf.where(tf.logical_and(tf.equal(status, 0), n_beats < max(int(sc.min_beats), 2)), 5, status)
@@ -1276,7 +1283,7 @@ def _neighbour_order_statistics(posf, values, mask, queries, neighbours: int, q:
 
     k, m = int(posf.shape[0]), int(neighbours)
     # the mask's values first, in time order
-    compact = tf.gather(values, tf.math.top_k(tf.where(mask, -posf, -3.0e38), k=k, sorted=True).indices)
+    compact = tf.gather(values, _time_order(posf, mask, k))
     n_mask = tf.reduce_sum(tf.cast(mask, tf.int32))
     earlier = tf.logical_and(posf[None, :] < queries[:, None], mask[None, :])     # [query, peak]
     before = tf.reduce_sum(tf.cast(earlier, tf.int32), axis=1)
