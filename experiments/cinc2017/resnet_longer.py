@@ -26,7 +26,8 @@ WORK/logs; the last stdout line one JSON object.
               the mean of the 5 for a validation record; the ``ecgsl`` column unchanged). Check: the preset's members
               recomputed here reproduce the committed ``resnet`` column.
 ``cv``        ``af_lever.py --steps base`` (booster seeds 42-44 and 45-47) on the committed table and on the new one;
-              the keep rule on both seed sets.
+              the keep rule on both seed sets; where the AF records move (``af_records``: the ResNet alone, and the
+              recipe per booster seed from af_lever's cached out-of-fold booster outputs).
 ``validate``  only when kept: the validation split (1,364 records) of a candidate preset (the shipped one with
               ``resnet1d.keras`` replaced) by ``python -m ecgsl_keras.evaluate --model DIR``.
 
@@ -254,7 +255,9 @@ class Longer:
             "committed": {"42-44": rows["committed"]["base"], "45-47": rows["committed"]["base_fresh_seeds"]},
             "af45": {"42-44": rows["af45"]["base"], "45-47": rows["af45"]["base_fresh_seeds"]},
             "keep": keep, "kept": all(v["kept"] for v in keep.values()), "paired_42_47": paired,
-            "records": rows["af45"].get("records")}
+            "records": rows["af45"].get("records"),
+            "af_records": _af_diagnosis(self.args.deep_oof, self.work / "deep_oof_af45.npz", self.args.features,
+                                        self.work / "lever_committed" / "oof")}
         log.info("keep: %s", keep)
 
     def step_validate(self):
@@ -262,7 +265,45 @@ class Longer:
             self.result["validation"] = None
             log.info("validate: not kept, no validation figure computed")
             return
-        raise SystemExit("error: kept: build the candidate preset (see the module docstring) before validating")
+        raise SystemExit("error: kept: build the candidate preset (experiments/cinc2017/ship.py --signal-deep "
+                         "WORK/resnet/runs/fold_{0..4}) and evaluate it; not automated here because the rule kept "
+                         "nothing so far")
+
+
+def _af_diagnosis(committed, new, features, booster_oof) -> dict:
+    """Where the AF records move: the ResNet alone (recall, precision, AF records gained / lost) and the recipe per
+    booster seed (its cached out-of-fold booster outputs; records whose class changes, AF records called right)."""
+    from experiments.cinc2017.af_lever import SEEDS, FRESH
+    from experiments.cinc2017.oof_table import load_deep_oof
+
+    af = LABELS.index("A")
+    tables = {"committed": load_deep_oof(committed), "af45": load_deep_oof(new)}
+    table = np.load(features)
+    ok = {str(r) for r, s in zip(table["record_id"], table["status"]) if str(s) == "ok"}
+    ids = tables["committed"]["ecgsl"]["train_record_id"]
+    rows = np.array([i for i in np.argsort(ids) if ids[i] in ok])     # af_lever's rows: sorted ids, features ok
+    y = tables["committed"]["ecgsl"]["train_targets"][rows]
+    ecgsl = tables["committed"]["ecgsl"]["train_probabilities"][rows]
+    resnet = {k: t["resnet"]["train_probabilities"][rows] for k, t in tables.items()}
+    pred = {k: p.argmax(-1) for k, p in resnet.items()}
+    out = {"af_records": int((y == af).sum()), "resnet_alone": {}}
+    for k, p in pred.items():
+        tp = int(((y == af) & (p == af)).sum())
+        out["resnet_alone"][k] = {"called_af": int((p == af).sum()), "af_called_af": tp,
+                                  "recall": tp / int((y == af).sum()), "precision": tp / max(1, int((p == af).sum()))}
+    out["resnet_alone"]["af_records_gained"] = int(((y == af) & (pred["committed"] != af) & (pred["af45"] == af)).sum())
+    out["resnet_alone"]["af_records_lost"] = int(((y == af) & (pred["committed"] == af) & (pred["af45"] != af)).sum())
+    out["recipe"] = {}
+    for seed in list(SEEDS) + list(FRESH):
+        booster = np.load(Path(booster_oof) / f"base_s{seed}.npy")
+        p = {k: (0.5 * booster + 0.25 * (ecgsl + r)).argmax(-1) for k, r in resnet.items()}
+        changed = p["committed"] != p["af45"]
+        out["recipe"][str(seed)] = {
+            "records_changed": int(changed.sum()),
+            "changed_with_af_involved": int((changed & ((y == af) | (p["committed"] == af) | (p["af45"] == af))).sum()),
+            "af_called_af": {k: int(((y == af) & (v == af)).sum()) for k, v in p.items()},
+            "called_af": {k: int((v == af).sum()) for k, v in p.items()}}
+    return out
 
 
 # -- pieces --------------------------------------------------------------------------------------------
