@@ -12,7 +12,7 @@ from ecgsl_keras import tasks
 from ecgsl_keras.config import ExperimentConfig
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.cli import evaluate as evaluate_cli
-from helpers import assert_metrics_match_confusion, export_experiment_config, save_run_folder
+from helpers import assert_metrics_match_confusion, export_experiment_config, save_run_folder, tiny_experiment_config
 
 pytestmark = [
     # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
@@ -132,7 +132,9 @@ def test_per_beat_and_record_level_questions_are_refused(beat_run, record_208, t
     beat_predictor = load_model(beat_run / "model.keras")
     with pytest.raises(ConfigError, match="labels each beat"):
         beat_predictor.predict_signal(signal, fs, output="record")
-    config = ExperimentConfig()
+    # the tiny classifier: the refusals depend on the task, not on the model's size (building, saving and
+    # loading the default-size models twice took most of this test's time)
+    config = tiny_experiment_config()
     (tmp_path / "cinc").mkdir()
     (tmp_path / "ptbxl").mkdir()
     record_run = save_run_folder(models.build_classifier(config.model, tasks.CINC2017), tmp_path / "cinc", config,
