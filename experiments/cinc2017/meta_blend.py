@@ -52,7 +52,8 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
-from experiments.cinc2017.oof_table import finish_lever, lever_arguments, load_deep_oof, run_steps  # noqa: E402
+from experiments.cinc2017.oof_table import (add_command, finish_lever, lever_arguments, load_deep_oof,  # noqa: E402
+                                          run_steps)
 
 log = logging.getLogger("experiments.cinc2017.meta_blend")
 STEPS = ("plan", "cv")
@@ -191,10 +192,7 @@ def main(argv=None) -> int:
     (args.work / "oof").mkdir(parents=True, exist_ok=True)
     path = args.work / "meta_blend.json"
     blend, result = run_steps(lambda: MetaBlend(args), args.steps, path, KEEP_RULE)
-    result["command"] = "python experiments/cinc2017/meta_blend.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
-    if result["command"] not in result.setdefault("commands", []):     # every step's command, in run order
-        result["commands"].append(result["command"])
+    add_command(result, "meta_blend.py", argv, latest=True)      # every step's command, in run order
     result["records"] = {s: len(v) for s, v in blend.lever.ids.items()}
     finish_lever(path, result, args.out, "meta_blend", "cv")
     return 0
