@@ -72,3 +72,26 @@ def test_the_meta_inputs_are_the_clipped_log_probabilities():
 
 def test_the_committed_plan_is_the_scripts():
     assert json.loads(meta_blend.PLAN_PATH.read_text()) == json.loads(json.dumps(meta_blend.PLAN))
+
+
+def _run(seed, af, macro=0.80):
+    per = {"N": 0.9, "A": af, "O": 0.75, "~": 0.65}
+    return {"seed": seed, "macro_f1": macro, "af_f1": af, "challenge_f1": 0.84, "per_class_f1": per,
+            "booster_macro_f1": macro, "booster_af_f1": af, "o_as_a": 50, "a_as_o": 40}
+
+
+def test_the_two_seed_set_keep_rule_of_af36_and_af46():
+    from experiments.cinc2017.af_lever import FRESH, SEEDS, Lever, seed_set_row
+
+    jitter = dict(zip(SEEDS + FRESH, (0.000, 0.002, -0.002, 0.001, -0.001, 0.000)))
+    base = {"base": Lever.summarise([_run(s, 0.85 + jitter[s]) for s in SEEDS]),
+            "base_fresh_seeds": Lever.summarise([_run(s, 0.85 + jitter[s]) for s in FRESH])}
+    lever = argparse.Namespace(result=base, summarise=Lever.summarise)
+    better = seed_set_row(lever, lambda s: _run(s, 0.86 + jitter[s] + 0.001 * (s % 2)))
+    assert better["seeds_42_44"]["passes_af_lever_rule"] and better["seeds_45_47"]["passes_af_lever_rule"]
+    assert better["passes_paired_rule"] and better["passes"]
+    assert better["paired"]["seeds"] == SEEDS + FRESH and better["paired"]["af_f1"]["positive"] == 6
+    same = seed_set_row(lever, lambda s: _run(s, 0.85 + jitter[s]))
+    assert not same["passes"] and not same["passes_paired_rule"]
+    worse_macro = seed_set_row(lever, lambda s: _run(s, 0.86 + jitter[s] + 0.001 * (s % 2), macro=0.78))
+    assert not worse_macro["passes"]

@@ -73,7 +73,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
                                           validation_af_f1)
@@ -258,23 +258,14 @@ class LabelNoise:
         out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
                "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
         for name in VARIANTS:       # the primary first: it alone decides
-            row = {}
-            for key, ss, ref in (("seeds_42_44", SEEDS, "base"), ("seeds_45_47", FRESH, "base_fresh_seeds")):
-                runs = []
-                for s in ss:
-                    runs.append(dict(seed=s, **lever.score(self.variant_oof(name, s))))
-                    log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", name, s, runs[-1]["macro_f1"],
-                             runs[-1]["af_f1"], time.perf_counter() - t0)
-                row[key] = lever.summarise(runs)
-                row[key]["passes_af_lever_rule"] = Lever.beats(row[key], lever.result[ref])
-                row[key]["paired"] = paired(runs, lever.result[ref]["runs"])
-            pair = paired(row["seeds_42_44"]["runs"] + row["seeds_45_47"]["runs"],
-                          lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"])
-            row["paired"] = pair
-            row["passes_paired_rule"] = bool(pair["af_f1"]["mean"] > pair["af_f1"]["sd"]
-                                             and pair["macro_f1"]["mean"] >= -pair["macro_f1"]["sd"])
-            row["passes"] = bool(row["seeds_42_44"]["passes_af_lever_rule"]
-                                 and row["seeds_45_47"]["passes_af_lever_rule"] and row["passes_paired_rule"])
+            def run_seed(s, name=name):
+                run = dict(seed=s, **lever.score(self.variant_oof(name, s)))
+                log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", name, s, run["macro_f1"], run["af_f1"],
+                         time.perf_counter() - t0)
+                return run
+
+            row = seed_set_row(lever, run_seed)
+            pair = row["paired"]
             out[name] = row
             result["cv"] = out
             log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", name, pair["af_f1"]["mean"],

@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
 from experiments.cinc2017.oof_table import (add_command, finish_lever, lever_arguments, load_deep_oof,  # noqa: E402
@@ -160,24 +160,15 @@ class MetaBlend:
         lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
         out = {"grid": GRID, "choice_rule": CHOICE_RULE, "keep_rule": KEEP_RULE,
                "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
-        row = {}
-        for key, seeds, ref in (("seeds_42_44", SEEDS, "base"), ("seeds_45_47", FRESH, "base_fresh_seeds")):
-            runs = []
-            for s in seeds:
-                pred, chosen = self.nested_cv(s)
-                runs.append(dict(seed=s, chosen=chosen, **lever.score(lever.oof("base", BASE, s), pred=pred)))
-                log.info("meta seed %d: CV macro %.4f AF %.4f (%.0f s)", s, runs[-1]["macro_f1"], runs[-1]["af_f1"],
-                         time.perf_counter() - t0)
-            row[key] = lever.summarise(runs)
-            row[key]["passes_af_lever_rule"] = Lever.beats(row[key], lever.result[ref])
-            row[key]["paired"] = paired(runs, lever.result[ref]["runs"])
-        pair = paired(row["seeds_42_44"]["runs"] + row["seeds_45_47"]["runs"],
-                      lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"])
-        row["paired"] = pair
-        row["passes_paired_rule"] = bool(pair["af_f1"]["mean"] > pair["af_f1"]["sd"]
-                                         and pair["macro_f1"]["mean"] >= -pair["macro_f1"]["sd"])
-        row["passes"] = bool(row["seeds_42_44"]["passes_af_lever_rule"] and row["seeds_45_47"]["passes_af_lever_rule"]
-                             and row["passes_paired_rule"])
+        def run_seed(s):
+            pred, chosen = self.nested_cv(s)
+            run = dict(seed=s, chosen=chosen, **lever.score(lever.oof("base", BASE, s), pred=pred))
+            log.info("meta seed %d: CV macro %.4f AF %.4f (%.0f s)", s, run["macro_f1"], run["af_f1"],
+                     time.perf_counter() - t0)
+            return run
+
+        row = seed_set_row(lever, run_seed)
+        pair = row["paired"]
         out["meta"] = row
         out["all_folds_choice"] = {str(s): self.all_folds_choice(s) for s in SEEDS + FRESH}
         out["kept"] = row["passes"]
