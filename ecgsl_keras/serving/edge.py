@@ -332,8 +332,8 @@ def _clipped_windows(signal, centres, lo: int, hi: int):
 
 def _time_order(times, keep, k: int):
     """The indices of ``k`` rows: those where ``keep`` holds first, in increasing ``times`` (float32), the others after
-    them; how each step packs its kept peaks so that index i is peak i. top_k of the negated times (sorted, ties in
-    index order), not argsort: top_k is one builtin TFLite op."""
+    them; how each step packs its kept peaks so that index i is peak i (top_k of the negated times: sorted, ties in
+    index order)."""
     import tensorflow as tf
 
     return tf.math.top_k(tf.where(keep, -times, -3.0e38), k=k, sorted=True).indices
