@@ -127,9 +127,10 @@ def train_rows(got):
     return train, np.array([label[done[i]] for i in train])
 
 
-def lever_arguments(doc, steps, key, argv=None):
+def lever_arguments(doc, steps, key, argv=None, extra=None):
     """Logging to stderr and the command line of a lever script (``af_specialist.py``, ``label_noise.py``), parsed:
-    ``--work``, the two tables, ``--steps`` (of ``steps``, all by default), ``--k`` folds, ``--out`` (key ``key``)."""
+    ``--work``, the two tables, ``--steps`` (of ``steps``, all by default), ``--k`` folds, ``--out`` (key ``key``);
+    ``extra(parser)`` adds a script's own options."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--work", type=Path, required=True)
@@ -138,6 +139,8 @@ def lever_arguments(doc, steps, key, argv=None):
     p.add_argument("--steps", nargs="+", choices=steps, default=list(steps))
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--out", type=Path, help=f"results JSON of the repo (key {key})")
+    if extra is not None:
+        extra(p)
     return p.parse_args(argv)
 
 

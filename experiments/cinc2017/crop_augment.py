@@ -1,0 +1,258 @@
+"""Issue 18, AF lever af48: the booster of the shipped ``cinc2017`` recipe also trained on crops of its records.
+
+    python experiments/cinc2017/crop_augment.py --work /work/runs/s44-af48 [--steps plan check extract cv] \
+        [--cinc-dir ../shared/data/cinc2017] [--out experiments/cinc2017/af48_results.json]
+
+Reads the committed inputs (``oof/deep_oof.npz``: the shipped preset's fold members' out-of-fold probabilities and
+folds; ``oof/features118.npz``: the 118 columns) through af_lever's ``Lever``, and the training-split signals for the
+crops. Every row is the shipped recipe's average ``0.5 * booster + 0.5 * mean(ECG-SL, ResNet)`` scored by 5-fold CV
+on the 5,456 training records (the preset's folds), whole records only, against ``base`` (the same table).
+
+Why this lever: the booster learns from one feature vector per record (about 4,400 per fold), and its statistics
+(RR irregularity, AFEv, P-wave and f-wave evidence) are estimates whose noise depends on how many beats the record
+has. Crops of the same record give the booster other draws of those estimates under the same label: data
+augmentation for a feature model. No lever has changed the booster's training rows except by dropping them (af36).
+The idea is not from a validation look (blind).
+
+Crops (fixed before any figure): every training-split record of class N, A or O lasting at least ``MIN_SECONDS``
+(20 s) gives two crops, its first and its last ``CROP_FRACTION`` (70%) of samples (so each crop lasts at least 14 s
+and the two overlap in the middle 40%). Noisy records give none: their noise may lie outside a crop, so the crop's
+label could be wrong. A crop's features are ``record_features`` on the cropped signal, through the same quality gate
+(``signal.preprocess``) as the table; a crop the gate refuses is left out. ``check`` first proves that the whole
+records' features, computed here, equal the committed table.
+
+CV (``cv``): for each held fold h, the booster is fitted on the other folds' whole records AND on the crops of those
+records only (a held record's crops never train the booster that scores it), each crop weighted ``factor`` times its
+class's balanced weight (the class weights of the whole records); it scores fold h's whole records.
+
+Variants (``VARIANTS``): ``crop_half`` (PRIMARY, the only one that can be kept): factor 0.5 (a record's two crops
+weigh as much as the record); ``crop_full``: factor 1.0 (information only; if it passes, it is the a-priori primary
+of a next look on booster seeds 48-50).
+
+KEEP RULE (af36's, ``af_lever.seed_set_row``): af_lever's rule (CV AF F1 mean over booster seeds rises by more than
+the larger seed sd of both rows, CV macro F1 does not drop by more than it) on seeds 42-44 against ``base`` AND on
+45-47 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain above its sd and the mean macro
+F1 difference not below minus its sd. Validation (1,364 records) only if kept.
+
+Cached in WORK (crops.csv, resumable, then crops.npz; boosters' out-of-fold outputs in WORK/oof); last stdout line
+one JSON object; ``--out`` key ``crop_augment``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.features import LABELS  # noqa: E402
+from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.crop_augment")
+STEPS = ("plan", "check", "extract", "cv")
+PLAN_PATH = HERE / "af48_plan.json"
+MIN_SECONDS = 20.0
+CROP_FRACTION = 0.7
+CROP_CLASSES = ("N", "A", "O")
+CHECK_RECORDS = 20
+VARIANTS = {"crop_half": 0.5, "crop_full": 1.0}
+PRIMARY = "crop_half"
+KEEP_RULE = ("the primary variant (crop_half) is kept only if (a) af_lever's rule (CV AF F1 mean over booster seeds "
+             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
+             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and (b) paired over booster seeds "
+             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
+             "CV scored on whole records only; a non-primary variant that passes is the a-priori primary of a next "
+             "look on seeds 48-50; validation and a preset only if kept")
+PLAN = {"lever": "af48 booster trained on record crops too", "blind": True,
+        "why": "augmentation of a feature model: crops give other draws of the record statistics under the same "
+               "label; no lever changed the booster's training rows except by dropping them (af36). Not from a "
+               "validation look.",
+        "crops": {"min_seconds": MIN_SECONDS, "fraction": CROP_FRACTION, "which": "first and last fraction of the "
+                  "samples", "classes": list(CROP_CLASSES), "gate": "signal.preprocess, as the table"},
+        "variants": {"crop weight factor": VARIANTS}, "primary": PRIMARY,
+        "cv": "crops of the outer-training records only; scored on whole held records",
+        "keep_rule": KEEP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
+
+
+def crop_bounds(n_samples: int, fs: float) -> list:
+    """The (start, stop) sample bounds of a record's crops: none under ``MIN_SECONDS``, else its first and last
+    ``CROP_FRACTION`` of samples."""
+    if n_samples / fs < MIN_SECONDS:
+        return []
+    size = int(round(CROP_FRACTION * n_samples))
+    return [(0, size), (n_samples - size, n_samples)]
+
+
+def augmented_rows(X, y, fold, crops_X, crops_y, crops_fold, held: int, factor: float, class_weight) -> tuple:
+    """(X, y, sample weight) of the booster that scores fold ``held``: the whole records of the other folds with
+    ``class_weight[y]``, and the crops of those records only with ``factor * class_weight[y]``."""
+    keep, crop_keep = fold != held, crops_fold != held
+    Xa = np.concatenate([X[keep], crops_X[crop_keep]])
+    ya = np.concatenate([y[keep], crops_y[crop_keep]])
+    wa = np.concatenate([class_weight[y[keep]], factor * class_weight[crops_y[crop_keep]]])
+    return Xa, ya, wa
+
+
+class CropAugment:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
+                                              resnet=None, work=str(args.work), k=args.k))
+        self.ids = self.lever.ids["train"]
+        self.y, self.fold = self.lever.y["train"], self.lever.fold
+        self._reader = None
+
+    @property
+    def reader(self):
+        if self._reader is None:
+            from ecgsl_keras.data.datasets import open_dataset
+
+            self._reader = open_dataset("cinc2017", self.args.cinc_dir)
+        return self._reader
+
+    def features(self, signal, fs, path) -> np.ndarray:
+        """The 118 columns of a signal, as the table computes them (the quality gate first)."""
+        from ecgsl_keras.data.record_features import groups_of, record_features
+        from ecgsl_keras.data.signal import preprocess
+
+        preprocess(signal, fs, path=path)
+        feats = record_features(signal, fs, path=path, groups=groups_of(self.lever.names))
+        return np.array([feats[n] for n in self.lever.names], np.float64)
+
+    def step_plan(self, result):
+        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
+        result["plan"] = PLAN
+
+    def step_check(self, result):
+        rng = np.random.default_rng(0)
+        picked = sorted(rng.choice(len(self.ids), CHECK_RECORDS, replace=False))
+        worst = 0.0
+        for i in picked:
+            record = self.reader.load(self.ids[i])
+            got = self.features(record.lead(None), record.fs, record.path)
+            ref = self.lever.X["train"][i].astype(np.float64)
+            if not np.array_equal(np.isnan(got), np.isnan(ref)):
+                raise SystemExit(f"error: {self.ids[i]}: NaN pattern differs from the committed table")
+            worst = max(worst, float(np.nanmax(np.abs(got.astype(np.float32) - ref), initial=0.0)))
+        if worst > 0:
+            raise SystemExit(f"error: whole-record features differ from the committed table by up to {worst}")
+        result["check"] = {"records": [self.ids[i] for i in picked], "max_abs_difference_float32": worst}
+        log.info("check: %d records' features equal the committed table", len(picked))
+
+    def step_extract(self, result):
+        table = self.work / "crops.csv"
+        done = set()
+        if table.is_file():
+            text = table.read_text(encoding="utf-8")
+            if not text.endswith("\n"):              # a partial last line left by a kill
+                table.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
+            done = {(r[0], r[1]) for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
+        from ecgsl_keras.errors import RecordError
+
+        new, t0 = not table.is_file(), time.perf_counter()
+        with table.open("a", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(["record_id", "crop", "status"] + list(self.lever.names))
+            for k, (rid, label) in enumerate(zip(self.ids, self.y), 1):
+                if LABELS[label] not in CROP_CLASSES:
+                    continue
+                if all((rid, str(c)) in done for c in range(2)):
+                    continue
+                record = self.reader.load(rid)
+                signal = record.lead(None)
+                for c, (a, b) in enumerate(crop_bounds(len(signal), record.fs)):
+                    if (rid, str(c)) in done:
+                        continue
+                    status, values = "ok", [math.nan] * len(self.lever.names)
+                    try:
+                        values = self.features(signal[a:b], record.fs, record.path)
+                    except RecordError as error:
+                        status = f"refused:{error.reason}"
+                    out.writerow([rid, c, status] + [repr(float(v)) for v in values])
+                    f.flush()
+                if k % 500 == 0:
+                    log.info("extract: %d/%d records, %.0f s", k, len(self.ids), time.perf_counter() - t0)
+        rows = [r for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"]
+        ok = [r for r in rows if r[2] == "ok"]
+        np.savez_compressed(self.work / "crops.npz", record_id=np.array([r[0] for r in ok]),
+                            crop=np.array([int(r[1]) for r in ok]),
+                            X=np.array([[float(v) for v in r[3:]] for r in ok], np.float64))
+        per_class = {c: int(sum(LABELS[self.y[self.ids.index(r[0])]] == c for r in ok)) for c in CROP_CLASSES}
+        result["extract"] = {"crops_ok": len(ok), "crops_refused": len(rows) - len(ok), "per_class": per_class,
+                             "seconds": time.perf_counter() - t0}
+        log.info("extract: %s", result["extract"])
+
+    def crops(self) -> tuple:
+        z = np.load(self.work / "crops.npz")
+        index = {r: i for i, r in enumerate(self.ids)}
+        rows = np.array([index[str(r)] for r in z["record_id"]], int)
+        return z["X"], self.y[rows], self.fold[rows]
+
+    def variant_oof(self, variant, seed) -> np.ndarray:
+        cache = self.work / "oof" / f"af48_{variant}_s{seed}.npy"
+        if cache.is_file():
+            return np.load(cache)
+        lever, X = self.lever, self.lever.X["train"]
+        cX, cy, cfold = self.crops()
+        out = np.zeros((len(self.y), len(LABELS)))
+        for h in range(self.args.k):
+            clf = lever._clf(lever.names, BASE, seed)
+            train_y = self.y[self.fold != h]
+            class_weight = np.zeros(len(LABELS))
+            class_weight[train_y] = clf.sample_weight(train_y)
+            Xa, ya, wa = augmented_rows(X, self.y, self.fold, cX, cy, cfold, h, VARIANTS[variant], class_weight)
+            clf.fit(Xa, ya, sample_weight=wa)
+            out[self.fold == h] = clf.booster.predict(X[self.fold == h])
+        np.save(cache, out)
+        return out
+
+    def step_cv(self, result):
+        lever = self.lever
+        t0 = time.perf_counter()
+        lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
+        lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
+        out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
+               "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
+        for variant in VARIANTS:
+            def run_seed(s, variant=variant):
+                run = dict(seed=s, **lever.score(self.variant_oof(variant, s)))
+                log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", variant, s, run["macro_f1"], run["af_f1"],
+                         time.perf_counter() - t0)
+                return run
+
+            out[variant] = seed_set_row(lever, run_seed)
+            pair = out[variant]["paired"]
+            log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", variant, pair["af_f1"]["mean"],
+                     pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], out[variant]["passes"])
+        out["kept"] = out[PRIMARY]["passes"]
+        out["next_look"] = [v for v in VARIANTS if v != PRIMARY and out[v]["passes"]]
+        out["seconds"] = time.perf_counter() - t0
+        result["cv"] = out
+
+
+def main(argv=None) -> int:
+    args = lever_arguments(__doc__, STEPS, "crop_augment", argv, extra=lambda p: p.add_argument(
+        "--cinc-dir", type=Path, default=REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    (args.work / "oof").mkdir(parents=True, exist_ok=True)
+    path = args.work / "crop_augment.json"
+    lever, result = run_steps(lambda: CropAugment(args), args.steps, path, KEEP_RULE)
+    add_command(result, "crop_augment.py", argv, latest=True)      # every step's command, in run order
+    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
+    finish_lever(path, result, args.out, "crop_augment", "cv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
