@@ -90,6 +90,23 @@ def test_per_beat_metrics_sensitivity_and_positive_predictivity():
     assert found["accuracy"] == pytest.approx(4 / 7)
 
 
+def test_per_beat_metrics_aami_ec57_gross_positive_predictivity():
+    """EC57's gross +P: V calls on fusion or Q beats and S calls on Q beats are not false positives; plain +P counts
+    them. Classes N S V F Q; 4 true V called V, 2 N, 3 F and 1 Q called V; 3 true S called S, 1 N and 2 Q called S."""
+    y = np.array([2] * 4 + [0] * 2 + [3] * 3 + [4] + [1] * 3 + [0] + [4] * 2 + [0] * 5)
+    pred = np.array([2] * 10 + [1] * 6 + [0] * 5)
+    found = metrics.per_beat_metrics(y, np.eye(5)[pred], tasks.MITDB_AAMI.label_names)
+    assert found["positive_predictivity"]["V"] == pytest.approx(4 / 10)
+    assert found["positive_predictivity"]["S"] == pytest.approx(3 / 6)
+    ec57 = found["aami_ec57"]
+    assert ec57["V_positive_predictivity"] == pytest.approx(4 / 6)       # F and Q called V left out
+    assert ec57["S_positive_predictivity"] == pytest.approx(3 / 4)       # Q called S left out
+    assert ec57["not_counted"] == {"S": ["Q"], "V": ["F", "Q"]}
+    table = evaluate.aami_table(found)
+    assert "AAMI EC57 gross: S +P 0.750, V +P 0.667" in table
+    assert "aami_ec57" not in metrics.per_beat_metrics(y % 3, np.eye(3)[pred % 3], ("a", "b", "c"))
+
+
 def test_thresholds_chosen_on_validation_maximise_f1():
     rng = np.random.default_rng(1)
     y = (rng.random((300, 5)) < [0.4, 0.2, 0.3, 0.1, 0.05]).astype(int)

@@ -18,7 +18,9 @@ The last line of stdout is one JSON object:
 * multi-label: ``macro_auroc``, ``macro_f1`` at the per-class thresholds chosen on VALIDATION data
   when the model was trained (``thresholds.json`` in its run folder; never chosen on the split
   evaluated here unless it is the validation split itself);
-* per-beat: ``accuracy``, per-class ``sensitivity`` and ``positive_predictivity``;
+* per-beat: ``accuracy``, per-class ``sensitivity`` and ``positive_predictivity`` (plain precision), and on the
+  AAMI classes ``aami_ec57``: EC57's gross S and V positive predictivity (Q beats called S or V and fusion beats
+  called V not counted), the figures the inter-patient literature reports;
 * binary per-minute (apnea): ``accuracy``, ``sensitivity``, ``specificity``.
 
 Sequences longer than ``max_beats`` are evaluated as overlapping windows (``eval_window_stride``),
@@ -515,4 +517,9 @@ def aami_table(result: dict) -> str:
         cell = [f"{v:7.3f}" if v is not None and v == v else f"{'-':>7}" for v in (se, ppv)]
         lines.append(f"{name:<6} {int(counts[i].sum()) if counts.size else 0:>7} {cell[0]} {cell[1]}")
     lines.append(f"accuracy {result.get('accuracy', float('nan')):.3f} over {result.get('n', 0)} labelled beats")
+    ec57 = result.get("aami_ec57")
+    if ec57:
+        cells = [f"{c} +P {v:.3f}" if v is not None else f"{c} +P -" for c, v in
+                 ((c, ec57.get(f"{c}_positive_predictivity")) for c in ("S", "V"))]
+        lines.append(f"AAMI EC57 gross: {', '.join(cells)} (Q called S or V, F called V not counted)")
     return "\n".join(lines)

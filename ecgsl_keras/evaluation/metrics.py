@@ -11,7 +11,9 @@ AUROC of a class with no positive example).
 * ``binary_metrics``: accuracy, sensitivity, specificity (positive class = index 1), F1, AUROC.
 * ``multilabel_metrics``: macro AUROC and macro F1 at per-class thresholds (``choose_thresholds``
   picks them on VALIDATION data: best F1 per class).
-* ``per_beat_metrics``: accuracy, per-class sensitivity and positive predictivity (AAMI EC57 style).
+* ``per_beat_metrics``: accuracy, per-class sensitivity and positive predictivity (plain: every beat called a class
+  counts in its +P); on the AAMI classes also ANSI/AAMI EC57's gross S and V positive predictivity, which do not count
+  Q beats called S or V, nor fusion beats called V (how de Chazal 2004 and the inter-patient literature report).
 * ``bootstrap_f1_intervals``: percentile intervals of per-class, macro and challenge F1 from a confusion matrix,
   resampling the records (how far a figure on ~1,400 records can move by chance).
 """
@@ -215,11 +217,35 @@ def multilabel_metrics(y_true, probabilities, label_names, thresholds=None) -> d
     }
 
 
+# ANSI/AAMI EC57's gross positive predictivity leaves these true classes out of a class's false positives: a Q
+# (unclassifiable) beat called S or V, and a fusion beat called V, are not counted against the call.
+EC57_NOT_COUNTED = {"S": ("Q",), "V": ("F", "Q")}
+
+
+def ec57_positive_predictivity(confusion, label_names) -> dict | None:
+    """ANSI/AAMI EC57's gross S and V positive predictivity from ``confusion`` (rows true, columns called) over
+    ``label_names``, or None when the labels are not the AAMI classes (N, S, V and F at least). ``None`` for a class
+    nobody calls."""
+    names = [str(n) for n in label_names]
+    if not {"N", "S", "V", "F"} <= set(names):
+        return None
+    cm = np.asarray(confusion, np.int64)
+    out = {}
+    for cls, skip in EC57_NOT_COUNTED.items():
+        c = names.index(cls)
+        counted = cm[:, c].sum() - sum(cm[names.index(k), c] for k in skip if k in names)
+        out[f"{cls}_positive_predictivity"] = float(cm[c, c] / counted) if counted else None
+    out["not_counted"] = {cls: [k for k in skip if k in names] for cls, skip in EC57_NOT_COUNTED.items()}
+    return out
+
+
 def per_beat_metrics(y_true, probabilities, label_names) -> dict:
     """Beat classification: ``y_true`` (N,) class indices of labelled beats, ``probabilities`` (N, C).
 
     Sensitivity (recall) and positive predictivity (precision) per class are ``None`` where undefined
-    (no beat of that class; no beat predicted as it).
+    (no beat of that class; no beat predicted as it). ``positive_predictivity`` is plain precision (a fusion beat
+    called V is a false V); on the AAMI classes ``aami_ec57`` adds EC57's gross S and V positive predictivity
+    (``ec57_positive_predictivity``), the figures the inter-patient literature compares.
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
@@ -230,15 +256,20 @@ def per_beat_metrics(y_true, probabilities, label_names) -> dict:
     sensitivity = recall_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
     ppv = precision_score(y_true, y_pred, labels=labels, average=None, zero_division=np.nan)
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    return {
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    out = {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "sensitivity": _per_class(label_names, sensitivity),
         "positive_predictivity": _per_class(label_names, ppv),
         **_macro_f1(per_class, y_true, y_pred, label_names),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion_matrix": cm.tolist(),
         "label_names": [str(n) for n in label_names],
     }
+    ec57 = ec57_positive_predictivity(cm, label_names)
+    if ec57 is not None:
+        out["aami_ec57"] = ec57
+    return out
 
 
 def expected_calibration_error(confidence, correct, n_bins: int = 10) -> dict:

@@ -190,8 +190,10 @@ class CropAugment:
                             crop=np.array([int(r[1]) for r in ok]),
                             X=np.array([[float(v) for v in r[3:]] for r in ok], np.float64))
         per_class = {c: int(sum(LABELS[self.y[self.ids.index(r[0])]] == c for r in ok)) for c in CROP_CLASSES}
+        # seconds of every run that extracted crops (a resumed or finished table adds only its own)
+        seconds = (result.get("extract", {}).get("seconds", 0.0) if done else 0.0) + time.perf_counter() - t0
         result["extract"] = {"crops_ok": len(ok), "crops_refused": len(rows) - len(ok), "per_class": per_class,
-                             "seconds": time.perf_counter() - t0}
+                             "seconds": seconds}
         log.info("extract: %s", result["extract"])
 
     def crops(self) -> tuple:
