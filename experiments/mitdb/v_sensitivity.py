@@ -22,6 +22,7 @@ side only.
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_nested # key v_narrow_gate_nested (run v55)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_strict # key v_narrow_gate_strict_nested (v55b)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps narrow_gate_served # key v_narrow_gate_served_left_out
+    python experiments/mitdb/v_sensitivity.py --work WORK --steps ec57_served        # key served_ec57_left_out (s44)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps amplitude_gate_nested # key v_amplitude_gate_nested (v63)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps timing_nested      # key v_timing_nested (run v64)
     python experiments/mitdb/v_sensitivity.py --work WORK --steps fusion_nested      # key v_fusion_nested (run v65)
@@ -274,6 +275,8 @@ Steps:
               v55's left-out figures (not blind to them; ``NARROW_STRICT_WHY``): a point is admissible only if no inner
               group's V Se falls at all (``NARROW_STRICT_CHOICE_RULE``). Grid and keep rule as v55's.
               Outcome: kept (V +P +0.0256, V Se -0.0012 within its seed sd); not served.
+``ec57_served`` (key ``served_ec57_left_out``, session s44) a report: the served rows (``narrow_gate_served``'s, checked)
+scored with the plain +P and with ANSI/AAMI EC57's gross +P (``metrics.EC57_NOT_COUNTED``).
 ``narrow_gate_served`` (key ``v_narrow_gate_served_left_out``) what a build would take of v55b and its served left-out
               figure, a report (the preset is not changed by this step). ``NARROW_BUILD_RULE``: v55b's strict choice
               over ALL 8 of DS1's inner groups (both outer folds' inner-4 recipes, every DS1 beat once), in serving's
@@ -4964,6 +4967,59 @@ def _v_gated_left_out(entry, sr, p_deep_v, table, beats, labels) -> dict:
                                  sr["cols"], beats[idx], rec, labels)[0] for s in BOOSTER_SEEDS}
 
 
+# ---- session s44 (key served_ec57_left_out): a report, no lever: what mitdb-beats serves (left out) scored both ways,
+# the package's plain +P (the issue's metric) and ANSI/AAMI EC57's gross +P, which the inter-patient literature the
+# issue compares with (de Chazal 2004, Mondejar-Guerra 2019) reports.
+EC57_SERVED_KEY = "served_ec57_left_out"
+EC57_SERVED_WHAT = (
+    "a report, not a lever (no choice, the preset unchanged): the served recipe's left-out rows (v_narrow_gate_served_"
+    "left_out's seed_spread, recomputed and checked; booster seeds 42-44), scored by per_beat_metrics both ways: "
+    "positive_predictivity (plain precision: every beat called V counts, the package's and the issue's metric) and "
+    "aami_ec57 (ANSI/AAMI EC57's gross +P: Q beats called S or V and fusion beats called V are not false positives; "
+    "metrics.EC57_NOT_COUNTED). Sensitivities are the same under both. The targets' distances stay on the plain "
+    "metric; the EC57 figures are what compares with the published inter-patient rows")
+
+
+def step_ec57_served(table, labels, dec, beats, preset_spec: dict) -> dict:
+    """Key ``served_ec57_left_out``: ``EC57_SERVED_WHAT``."""
+    from hybrid import BOOSTER_SEEDS, TARGETS
+
+    from ecgsl_keras.evaluation.metrics import EC57_NOT_COUNTED, per_beat_metrics
+    saved = json.loads(OUT.read_text(encoding="utf-8"))
+    entry = _shipped_v_gate(preset_spec, saved)
+    v = labels.index("V")
+    p_deep_v = np.concatenate([part["p_deep"] for part in dec["parts"]])[:, v]
+    sr = _template_served_rows(table, labels, dec, beats, preset_spec["v_template"])
+    y = sr["y"]
+    rows = _v_gated_left_out(entry, sr, p_deep_v, table, beats, labels)
+    _, spread = _seed_spread(y, rows, labels)
+    reference = saved[NARROW_SERVED_KEY]["seed_spread"]
+    if any(abs(spread[m]["mean"] - reference[m]["mean"]) > 1e-9 for m in reference):
+        raise SystemExit(f"the served rows do not reproduce key {NARROW_SERVED_KEY}'s seed_spread")
+    per_seed = {}
+    for s in BOOSTER_SEEDS:
+        m = per_beat_metrics(y, rows[s], labels)
+        cm = np.asarray(m["confusion_matrix"])
+        per_seed[str(s)] = {
+            **{f"{c}_sensitivity": m["sensitivity"][c] for c in ("S", "V")},
+            **{f"{c}_positive_predictivity": m["positive_predictivity"][c] for c in ("S", "V")},
+            **{f"{c}_positive_predictivity_ec57": m["aami_ec57"][f"{c}_positive_predictivity"] for c in ("S", "V")},
+            "called_V_by_true_class": {labels[k]: int(cm[k, v]) for k in range(len(labels))},
+            "called_S_by_true_class": {labels[k]: int(cm[k, labels.index("S")]) for k in range(len(labels))}}
+    keys = [k for k in per_seed[str(BOOSTER_SEEDS[0])] if not k.startswith("called")]
+    mean_sd = {k: {"mean": float(np.mean([per_seed[str(s)][k] for s in BOOSTER_SEEDS])),
+                   "sd": float(np.std([per_seed[str(s)][k] for s in BOOSTER_SEEDS], ddof=1))} for k in keys}
+    distance = {k: round(mean_sd[k]["mean"] - TARGETS[k.replace("_ec57", "")], 4) for k in keys
+                if k.replace("_ec57", "") in TARGETS}
+    log.info("served, EC57: V +P %.4f (plain %.4f), S +P %.4f (plain %.4f)",
+             mean_sd["V_positive_predictivity_ec57"]["mean"], mean_sd["V_positive_predictivity"]["mean"],
+             mean_sd["S_positive_predictivity_ec57"]["mean"], mean_sd["S_positive_predictivity"]["mean"])
+    return {"what": EC57_SERVED_WHAT, "decides_nothing": True, "v_gate_entry": entry,
+            "reproduces": NARROW_SERVED_KEY, "not_counted": {c: list(k) for c, k in EC57_NOT_COUNTED.items()},
+            "seed_spread": mean_sd, "distance_to_targets": distance, "per_seed": per_seed,
+            "left_out_beats": int(len(y))}
+
+
 def _lead2_gated_inner(table, labels, dec, h, beats, preset_spec, lead2, votes: dict,
                        grid=LEAD2_VOTE_GRID) -> dict:
     """Fold ``h``'s inner side as mitdb-beats serves it today (session s40's build; ``_lead2_inner_parts``' recipe
@@ -6801,6 +6857,8 @@ STEPS = (
     ("lead2_keep_v_rules", LEAD2_KEEP_V_KEY, lambda c: lead2_keep_v_rules()),
     ("lead2_keep_v_nested", LEAD2_KEEP_V_KEY,
      lambda c: step_lead2_keep_v_nested(c.work, c.mitdb_dir, c.table, c.labels, c.dec, c.beats(), preset_spec())),
+    ("ec57_served", EC57_SERVED_KEY,
+     lambda c: step_ec57_served(c.table, c.labels, c.dec, c.beats(), preset_spec())),
     ("vaug", VAUG_KEY, lambda c: step_vaug(c.table, c.labels, c.dec, c.new)),
     ("vaug_weight", VAUG_WEIGHT_KEY, lambda c: step_vaug_weight(c.table, c.labels, c.dec, c.new)),
     ("vrun", VRUN_KEY,
