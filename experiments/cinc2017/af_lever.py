@@ -561,6 +561,35 @@ def seed_set_row(lever, run_seed) -> dict:
     return row
 
 
+def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str) -> dict:
+    """The CV block of a lever with variants fixed in advance (label_noise.py, tree_diversity.py, crop_augment.py):
+    the recipe's ``base`` rows on booster seeds 42-44 and 45-47 (cached in ``lever.result``), then for each variant
+    ``seed_set_row`` of ``lever.score(oof_of(variant, seed))`` (``oof_of``: the booster side's out-of-fold
+    probabilities); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that pass (each the
+    a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
+    logger = logging.getLogger(f"experiments.cinc2017.{name}")
+    t0 = time.perf_counter()
+    lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
+    lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
+    out = {"variants": variants, "primary": primary, "keep_rule": keep_rule,
+           "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
+    for variant in variants:
+        def run_seed(s, variant=variant):
+            run = dict(seed=s, **lever.score(oof_of(variant, s)))
+            logger.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", variant, s, run["macro_f1"], run["af_f1"],
+                        time.perf_counter() - t0)
+            return run
+
+        out[variant] = seed_set_row(lever, run_seed)
+        pair = out[variant]["paired"]
+        logger.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", variant, pair["af_f1"]["mean"],
+                    pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], out[variant]["passes"])
+    out["kept"] = out[primary]["passes"]
+    out["next_look"] = [v for v in variants if v != primary and out[v]["passes"]]
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
 def extract_hrv(args) -> None:
     """(d): neurokit2 HRV nonlinear indices per record (NaN when neurokit2 cannot compute them); resumable."""
     import warnings

@@ -54,7 +54,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
 
@@ -221,27 +221,7 @@ class CropAugment:
         return out
 
     def step_cv(self, result):
-        lever = self.lever
-        t0 = time.perf_counter()
-        lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
-        lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
-        out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
-               "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
-        for variant in VARIANTS:
-            def run_seed(s, variant=variant):
-                run = dict(seed=s, **lever.score(self.variant_oof(variant, s)))
-                log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", variant, s, run["macro_f1"], run["af_f1"],
-                         time.perf_counter() - t0)
-                return run
-
-            out[variant] = seed_set_row(lever, run_seed)
-            pair = out[variant]["paired"]
-            log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", variant, pair["af_f1"]["mean"],
-                     pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], out[variant]["passes"])
-        out["kept"] = out[PRIMARY]["passes"]
-        out["next_look"] = [v for v in VARIANTS if v != PRIMARY and out[v]["passes"]]
-        out["seconds"] = time.perf_counter() - t0
-        result["cv"] = out
+        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "crop_augment")
 
 
 def main(argv=None) -> int:

@@ -64,7 +64,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +72,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
                                           validation_af_f1)
@@ -251,28 +250,9 @@ class LabelNoise:
         return out
 
     def step_cv(self, result):
-        lever = self.lever
-        t0 = time.perf_counter()
-        lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
-        lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
-        out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
-               "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
-        for name in VARIANTS:       # the primary first: it alone decides
-            def run_seed(s, name=name):
-                run = dict(seed=s, **lever.score(self.variant_oof(name, s)))
-                log.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", name, s, run["macro_f1"], run["af_f1"],
-                         time.perf_counter() - t0)
-                return run
-
-            row = seed_set_row(lever, run_seed)
-            pair = row["paired"]
-            out[name] = row
-            result["cv"] = out
-            log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", name, pair["af_f1"]["mean"],
-                     pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], row["passes"])
+        # the primary first: it alone decides; the flag report after the rows, before the verdict's seconds
+        out = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "label_noise")
         out["flags"] = self.flag_report()
-        out["kept"] = out[PRIMARY]["passes"]
-        out["seconds"] = time.perf_counter() - t0
         result["cv"] = out
 
     def step_flags(self, result):
