@@ -13,7 +13,7 @@ AUROC of a class with no positive example).
   picks them on VALIDATION data: best F1 per class).
 * ``per_beat_metrics``: accuracy, per-class sensitivity and positive predictivity (plain: every beat called a class
   counts in its +P); on the AAMI classes also ANSI/AAMI EC57's gross S and V positive predictivity, which do not count
-  Q beats called S or V, nor fusion beats called V (how de Chazal 2004 and the inter-patient literature report).
+  Q beats called S or V, nor fusion beats called V (the AAMI recommendation the inter-patient literature follows).
 * ``bootstrap_f1_intervals``: percentile intervals of per-class, macro and challenge F1 from a confusion matrix,
   resampling the records (how far a figure on ~1,400 records can move by chance).
 """

@@ -4968,8 +4968,8 @@ def _v_gated_left_out(entry, sr, p_deep_v, table, beats, labels) -> dict:
 
 
 # ---- session s44 (key served_ec57_left_out): a report, no lever: what mitdb-beats serves (left out) scored both ways,
-# the package's plain +P (the issue's metric) and ANSI/AAMI EC57's gross +P, which the inter-patient literature the
-# issue compares with (de Chazal 2004, Mondejar-Guerra 2019) reports.
+# the package's plain +P (the issue's metric) and ANSI/AAMI EC57's gross +P, the AAMI recommendation the
+# inter-patient literature the issue compares with follows.
 EC57_SERVED_KEY = "served_ec57_left_out"
 EC57_SERVED_WHAT = (
     "a report, not a lever (no choice, the preset unchanged): the served recipe's left-out rows (v_narrow_gate_served_"
