@@ -1,0 +1,188 @@
+"""Issue 18, AF lever af49: the record features also computed on a second R-peak detector's beats.
+
+    python experiments/cinc2017/detector_diversity.py --work /work/runs/s44-af49 [--steps plan extract cv] \
+        [--cinc-dir ../shared/data/cinc2017/training2017] [--out experiments/cinc2017/af49_results.json]
+
+Reads the committed inputs (``oof/deep_oof.npz``, ``oof/features118.npz``) through af_lever's ``Lever`` and the
+training-split signals. Every row is the shipped recipe's average ``0.5 * booster side + 0.5 * mean(ECG-SL,
+ResNet)``, 5-fold CV on the 5,456 training records (the preset's folds), against ``base`` (the same table).
+
+Why this lever: every rhythm, AF and morphology column comes from one detector's R-peaks (``rpeaks.find_rpeaks``,
+neurokit2's). Where it misses or adds beats (low-amplitude AF, noise, tall T waves) the RR statistics are wrong for
+that record, and the booster calls the rhythm from wrong evidence. ``record_features`` already runs a second detector
+(Hamilton 2002) for the bSQI agreement; its beats give a second, differently erring estimate of every column. No lever
+has used a second detector's beats for anything but the bSQI. The idea is not from a validation look (blind).
+
+Table B (``extract``, fixed before any figure): ``record_features`` of each training record's signal (the same
+``record.lead(None)`` the table used) with ``rpeaks`` = the Hamilton beats exactly as ``record_features`` computes
+them for the bSQI (``detect_rpeaks(clean(x, fs, "hamilton2002"), fs, "hamilton2002", cleaned=True)``; a detector
+failure gives no beats, hence NaN columns). The ``sqi_*`` columns of table B are table A's: with the Hamilton beats as
+the record's beats the bSQI would compare the detector with itself.
+
+Variants (``VARIANTS``): ``mean_of_two`` (PRIMARY, the only one that can be kept): the booster side is the mean of the
+shipped booster (table A) and the same booster fitted on table B; ``concat``: one booster over table A's 118 columns
+and table B's non-``sqi`` columns (information only; if it passes, it is the a-priori primary of a next look on seeds
+48-50).
+
+KEEP RULE (af36's, ``af_lever.variants_cv``): af_lever's rule (CV AF F1 mean over booster seeds rises by more than the
+larger seed sd of both rows, CV macro F1 does not drop by more than it) on seeds 42-44 against ``base`` AND on 45-47
+against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain above its sd and the mean macro F1
+difference not below minus its sd. Validation (1,364 records) only if kept.
+
+Cached in WORK (table_b.csv, resumable, then table_b.npz; boosters' out-of-fold outputs in WORK/oof); last stdout
+line one JSON object; ``--out`` key ``detector_diversity``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
+from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.detector_diversity")
+STEPS = ("plan", "extract", "cv")
+PLAN_PATH = HERE / "af49_plan.json"
+SECOND_DETECTOR = "hamilton2002"
+QUALITY_PREFIX = "sqi_"
+VARIANTS = {"mean_of_two": "mean of the table-A and table-B boosters' probabilities",
+            "concat": "one booster over table A and table B's non-sqi columns"}
+PRIMARY = "mean_of_two"
+KEEP_RULE = ("the primary variant (mean_of_two) is kept only if (a) af_lever's rule (CV AF F1 mean over booster seeds "
+             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
+             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and (b) paired over booster seeds "
+             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
+             "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50; validation "
+             "and a preset only if kept")
+PLAN = {"lever": "af49 record features also on a second R-peak detector's beats", "blind": True,
+        "why": "every rhythm, AF and morphology column comes from one detector's beats; record_features already runs "
+               "a second one (Hamilton 2002) for the bSQI, whose beats give a differently erring estimate. Not from a "
+               "validation look.",
+        "table_b": {"detector": SECOND_DETECTOR, "beats": "detect_rpeaks(clean(x, fs, 'hamilton2002'), fs, "
+                    "'hamilton2002', cleaned=True), as record_features computes them for the bSQI",
+                    "sqi_columns": "table A's (the bSQI would compare the detector with itself)",
+                    "detector_failure": "no beats: NaN columns"},
+        "variants": VARIANTS, "primary": PRIMARY, "params": "the shipped LightGBM setting (af_lever BASE) for every "
+        "booster", "keep_rule": KEEP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
+
+
+def second_detector_beats(signal, fs) -> np.ndarray:
+    """The Hamilton 2002 beats ``record_features`` computes for the bSQI (none where the detector fails)."""
+    from ecgsl_keras.data.filters import clean
+    from ecgsl_keras.data.rpeaks import detect_rpeaks
+
+    raw = np.asarray(signal, np.float64).reshape(-1)
+    try:
+        return np.asarray(detect_rpeaks(clean(raw, fs, SECOND_DETECTOR), fs, SECOND_DETECTOR, cleaned=True), np.int64)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError):
+        return np.zeros((0,), np.int64)
+
+
+def with_quality_of(table_b, table_a, names) -> np.ndarray:
+    """Table B with its ``sqi_*`` columns taken from table A."""
+    out = np.array(table_b, np.float64, copy=True)
+    quality = [i for i, n in enumerate(names) if str(n).startswith(QUALITY_PREFIX)]
+    out[:, quality] = np.asarray(table_a, np.float64)[:, quality]
+    return out
+
+
+class DetectorDiversity:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
+                                              resnet=None, work=str(args.work), k=args.k))
+        self.ids = self.lever.ids["train"]
+
+    def step_plan(self, result):
+        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
+        result["plan"] = PLAN
+
+    def step_extract(self, result):
+        from ecgsl_keras.data.datasets import open_dataset
+        from ecgsl_keras.data.record_features import groups_of, record_features
+
+        names = list(self.lever.names)
+        reader = open_dataset("cinc2017", self.args.cinc_dir)
+        table = self.work / "table_b.csv"
+        done = set()
+        if table.is_file():
+            text = table.read_text(encoding="utf-8")
+            if not text.endswith("\n"):              # a partial last line left by a kill
+                table.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
+            done = {r[0] for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
+        new, t0, no_beats = not table.is_file(), time.perf_counter(), 0
+        with table.open("a", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            if new:
+                out.writerow(["record_id", "second_detector_beats"] + names)
+            for k, rid in enumerate(self.ids, 1):
+                if rid in done:
+                    continue
+                record = reader.load(rid)
+                signal = record.lead(None)
+                beats = second_detector_beats(signal, record.fs)
+                feats = record_features(signal, record.fs, rpeaks=beats, path=record.path, groups=groups_of(names))
+                out.writerow([rid, int(beats.size)] + [repr(float(feats[n])) for n in names])
+                f.flush()
+                if k % 500 == 0:
+                    log.info("extract: %d/%d records, %.0f s", k, len(self.ids), time.perf_counter() - t0)
+        rows = {r[0]: r for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
+        X = np.array([[float(v) for v in rows[rid][2:]] for rid in self.ids], np.float64)
+        beats = np.array([int(rows[rid][1]) for rid in self.ids])
+        np.savez_compressed(self.work / "table_b.npz", record_id=np.array(self.ids), X=X, names=np.array(names),
+                            beats=beats)
+        no_beats = int((beats < 2).sum())
+        seconds = (result.get("extract", {}).get("seconds", 0.0) if done else 0.0) + time.perf_counter() - t0
+        a = self.lever.X["train"].astype(np.float64)
+        same = np.isclose(X, a, rtol=1e-6, atol=1e-9, equal_nan=True).all(1)
+        result["extract"] = {"records": len(self.ids), "records_under_2_beats": no_beats,
+                             "records_every_column_equal_to_table_a": int(same.sum()), "seconds": seconds}
+        log.info("extract: %s", result["extract"])
+
+    def table_b(self) -> np.ndarray:
+        z = np.load(self.work / "table_b.npz")
+        if list(z["record_id"]) != list(self.ids):
+            raise SystemExit("error: table_b.npz's records are not the training split's: rerun --steps extract")
+        return with_quality_of(z["X"], self.lever.X["train"], self.lever.names)
+
+    def booster_side(self, variant, seed) -> np.ndarray:
+        lever = self.lever
+        if variant == "mean_of_two":
+            return 0.5 * (lever.oof("base", BASE, seed) + lever.oof("table_b", BASE, seed, X=self.table_b()))
+        if variant == "concat":
+            keep = [i for i, n in enumerate(lever.names) if not str(n).startswith(QUALITY_PREFIX)]
+            X = np.concatenate([lever.X["train"].astype(np.float64), self.table_b()[:, keep]], axis=1)
+            names = list(lever.names) + [f"b_{lever.names[i]}" for i in keep]
+            return lever.oof("concat", BASE, seed, X=X, names=names)
+        raise ValueError(f"unknown variant {variant!r}")
+
+    def step_cv(self, result):
+        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "detector_diversity")
+
+
+def main(argv=None) -> int:
+    args = lever_arguments(__doc__, STEPS, "detector_diversity", argv, extra=lambda p: p.add_argument(
+        "--cinc-dir", type=Path, default=REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    (args.work / "oof").mkdir(parents=True, exist_ok=True)
+    path = args.work / "detector_diversity.json"
+    lever, result = run_steps(lambda: DetectorDiversity(args), args.steps, path, KEEP_RULE)
+    add_command(result, "detector_diversity.py", argv, latest=True)      # every step's command, in run order
+    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
+    finish_lever(path, result, args.out, "detector_diversity", "cv")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
