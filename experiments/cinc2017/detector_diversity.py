@@ -29,17 +29,17 @@ larger seed sd of both rows, CV macro F1 does not drop by more than it) on seeds
 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain above its sd and the mean macro F1
 difference not below minus its sd. Validation (1,364 records) only if kept.
 
-Cached in WORK (table_b.csv, resumable, then table_b.npz; boosters' out-of-fold outputs in WORK/oof); last stdout
-line one JSON object; ``--out`` key ``detector_diversity``.
+Table B is written by ``oof_table.extract_columns`` (one row per record of the features table, the training records
+first; rows cached in WORK/rows, resumable; WORK/table_b.npz, float32 like table A, its last column the second
+detector's beat count); boosters' out-of-fold outputs in WORK/oof; last stdout line one JSON object; ``--out`` key
+``detector_diversity``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +49,15 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
+from experiments.cinc2017.oof_table import (add_command, extract_columns, finish_lever, lever_arguments,  # noqa: E402
+                                          run_steps)
 
 log = logging.getLogger("experiments.cinc2017.detector_diversity")
 STEPS = ("plan", "extract", "cv")
 PLAN_PATH = HERE / "af49_plan.json"
 SECOND_DETECTOR = "hamilton2002"
 QUALITY_PREFIX = "sqi_"
+BEATS_COLUMN = "second_detector_beats"     # table_b.npz's last column
 VARIANTS = {"mean_of_two": "mean of the table-A and table-B boosters' probabilities",
             "concat": "one booster over table A and table B's non-sqi columns"}
 PRIMARY = "mean_of_two"
@@ -110,52 +112,41 @@ class DetectorDiversity:
         result["plan"] = PLAN
 
     def step_extract(self, result):
-        from ecgsl_keras.data.datasets import open_dataset
         from ecgsl_keras.data.record_features import groups_of, record_features
 
-        names = list(self.lever.names)
-        reader = open_dataset("cinc2017", self.args.cinc_dir)
-        table = self.work / "table_b.csv"
-        done = set()
-        if table.is_file():
-            text = table.read_text(encoding="utf-8")
-            if not text.endswith("\n"):              # a partial last line left by a kill
-                table.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
-            done = {r[0] for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
-        new, t0, no_beats = not table.is_file(), time.perf_counter(), 0
-        with table.open("a", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            if new:
-                out.writerow(["record_id", "second_detector_beats"] + names)
-            for k, rid in enumerate(self.ids, 1):
-                if rid in done:
-                    continue
-                record = reader.load(rid)
-                signal = record.lead(None)
-                beats = second_detector_beats(signal, record.fs)
-                feats = record_features(signal, record.fs, rpeaks=beats, path=record.path, groups=groups_of(names))
-                out.writerow([rid, int(beats.size)] + [repr(float(feats[n])) for n in names])
-                f.flush()
-                if k % 500 == 0:
-                    log.info("extract: %d/%d records, %.0f s", k, len(self.ids), time.perf_counter() - t0)
-        rows = {r[0]: r for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
-        X = np.array([[float(v) for v in rows[rid][2:]] for rid in self.ids], np.float64)
-        beats = np.array([int(rows[rid][1]) for rid in self.ids])
-        np.savez_compressed(self.work / "table_b.npz", record_id=np.array(self.ids), X=X, names=np.array(names),
-                            beats=beats)
-        no_beats = int((beats < 2).sum())
-        seconds = (result.get("extract", {}).get("seconds", 0.0) if done else 0.0) + time.perf_counter() - t0
-        a = self.lever.X["train"].astype(np.float64)
-        same = np.isclose(X, a, rtol=1e-6, atol=1e-9, equal_nan=True).all(1)
-        result["extract"] = {"records": len(self.ids), "records_under_2_beats": no_beats,
-                             "records_every_column_equal_to_table_a": int(same.sum()), "seconds": seconds}
+        names, groups = list(self.lever.names), groups_of(self.lever.names)
+
+        def columns(signal, fs):
+            beats = second_detector_beats(signal, fs)
+            feats = record_features(signal, fs, rpeaks=beats, groups=groups)
+            return np.array([feats[n] for n in names] + [beats.size], np.float64)
+
+        got = extract_columns(columns, names + [BEATS_COLUMN], self.args.features, self.args.deep_oof,
+                              self.args.cinc_dir, self.work, self.work / "table_b.npz", log=log)
+        b = self.table_b()
+        beats = np.load(self.work / "table_b.npz")["X"][:, -1]
+        same = np.isclose(b, self.lever.X["train"], rtol=0, atol=0, equal_nan=True).all(1)
+        result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids),
+                             "training_records_under_2_beats": int((self.beats_of_train(beats) < 2).sum()),
+                             "training_records_every_column_equal_to_table_a": int(same.sum()),
+                             "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
         log.info("extract: %s", result["extract"])
 
-    def table_b(self) -> np.ndarray:
+    def beats_of_train(self, beats) -> np.ndarray:
         z = np.load(self.work / "table_b.npz")
-        if list(z["record_id"]) != list(self.ids):
-            raise SystemExit("error: table_b.npz's records are not the training split's: rerun --steps extract")
-        return with_quality_of(z["X"], self.lever.X["train"], self.lever.names)
+        index = {str(r): i for i, r in enumerate(z["record_id"])}
+        return np.asarray(beats)[[index[r] for r in self.ids]]
+
+    def table_b(self) -> np.ndarray:
+        """Table B's 118 columns for the training records, in ``self.ids``' order, ``sqi_*`` from table A."""
+        z = np.load(self.work / "table_b.npz")
+        index = {str(r): i for i, r in enumerate(z["record_id"])}
+        missing = [r for r in self.ids if r not in index]
+        if missing:
+            raise SystemExit(f"error: table_b.npz lacks {len(missing)} training records (e.g. {missing[0]}): "
+                             "rerun --steps extract")
+        X = z["X"][[index[r] for r in self.ids], :-1]        # the last column: the second detector's beat count
+        return with_quality_of(X, self.lever.X["train"], self.lever.names).astype(np.float32)
 
     def booster_side(self, variant, seed) -> np.ndarray:
         lever = self.lever
