@@ -54,3 +54,10 @@ def test_whole_record_features_equal_the_committed_table_and_crops_differ(tmp_pa
         assert crop.shape == whole.shape
         assert np.isfinite(crop).sum() >= 0.9 * np.isfinite(whole).sum()
     assert not np.allclose(crops[0], whole, equal_nan=True) and not np.allclose(crops[0], crops[1], equal_nan=True)
+    row = aug.crop_row(signal, record.fs)                                 # extract_columns' row: both crops, status
+    n = len(aug.lever.names)
+    np.testing.assert_array_equal(row[:n], crops[0])
+    np.testing.assert_array_equal(row[n:2 * n], crops[1])
+    assert list(row[2 * n:]) == [crop_augment.CROP_STATUS["ok"]] * 2
+    short = aug.crop_row(signal[: int(15 * record.fs)], record.fs)       # under 20 s: no crop
+    assert np.isnan(short[:2 * n]).all() and list(short[2 * n:]) == [crop_augment.CROP_STATUS["none"]] * 2

@@ -34,18 +34,17 @@ the larger seed sd of both rows, CV macro F1 does not drop by more than it) on s
 45-47 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain above its sd and the mean macro
 F1 difference not below minus its sd. Validation (1,364 records) only if kept.
 
-Cached in WORK (crops.csv, resumable, then crops.npz; boosters' out-of-fold outputs in WORK/oof); last stdout line
-one JSON object; ``--out`` key ``crop_augment``.
+The crops are written by ``oof_table.extract_columns``: one row per record of the features table (crop 0's 118
+columns, crop 1's, each crop's status: ``CROP_STATUS``), every record's crops computed and the class rule applied
+when they are read; rows cached in WORK/rows (resumable), WORK/crops.npz float32 like the table. Boosters'
+out-of-fold outputs in WORK/oof; last stdout line one JSON object; ``--out`` key ``crop_augment``.
 """
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
-import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +55,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
+from experiments.cinc2017.oof_table import (add_command, extract_columns, finish_lever, lever_arguments,  # noqa: E402
+                                          run_steps)
 
 log = logging.getLogger("experiments.cinc2017.crop_augment")
 STEPS = ("plan", "check", "extract", "cv")
@@ -66,6 +66,7 @@ CROP_FRACTION = 0.7
 CROP_CLASSES = ("N", "A", "O")
 CHECK_RECORDS = 20
 VARIANTS = {"crop_half": 0.5, "crop_full": 1.0}
+CROP_STATUS = {"none": 0.0, "ok": 1.0, "refused": -1.0}    # a crop's status column in crops.npz
 PRIMARY = "crop_half"
 KEEP_RULE = ("the primary variant (crop_half) is kept only if (a) af_lever's rule (CV AF F1 mean over booster seeds "
              "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
@@ -150,57 +151,58 @@ class CropAugment:
         result["check"] = {"records": [self.ids[i] for i in picked], "max_abs_difference_float32": worst}
         log.info("check: %d records' features equal the committed table", len(picked))
 
-    def step_extract(self, result):
-        table = self.work / "crops.csv"
-        done = set()
-        if table.is_file():
-            text = table.read_text(encoding="utf-8")
-            if not text.endswith("\n"):              # a partial last line left by a kill
-                table.write_text(text[: text.rfind("\n") + 1], encoding="utf-8")
-            done = {(r[0], r[1]) for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"}
+    def crop_row(self, signal, fs) -> np.ndarray:
+        """A record's crops as one row of ``extract_columns``: crop 0's 118 columns, crop 1's, then each crop's status
+        (``CROP_STATUS``); NaN columns for a crop that is absent or that the quality gate refuses."""
         from ecgsl_keras.errors import RecordError
 
-        new, t0 = not table.is_file(), time.perf_counter()
-        with table.open("a", newline="", encoding="utf-8") as f:
-            out = csv.writer(f)
-            if new:
-                out.writerow(["record_id", "crop", "status"] + list(self.lever.names))
-            for k, (rid, label) in enumerate(zip(self.ids, self.y), 1):
-                if LABELS[label] not in CROP_CLASSES:
-                    continue
-                if all((rid, str(c)) in done for c in range(2)):
-                    continue
-                record = self.reader.load(rid)
-                signal = record.lead(None)
-                for c, (a, b) in enumerate(crop_bounds(len(signal), record.fs)):
-                    if (rid, str(c)) in done:
-                        continue
-                    status, values = "ok", [math.nan] * len(self.lever.names)
-                    try:
-                        values = self.features(signal[a:b], record.fs, record.path)
-                    except RecordError as error:
-                        status = f"refused:{error.reason}"
-                    out.writerow([rid, c, status] + [repr(float(v)) for v in values])
-                    f.flush()
-                if k % 500 == 0:
-                    log.info("extract: %d/%d records, %.0f s", k, len(self.ids), time.perf_counter() - t0)
-        rows = [r for r in csv.reader(table.open(encoding="utf-8")) if r and r[0] != "record_id"]
-        ok = [r for r in rows if r[2] == "ok"]
-        np.savez_compressed(self.work / "crops.npz", record_id=np.array([r[0] for r in ok]),
-                            crop=np.array([int(r[1]) for r in ok]),
-                            X=np.array([[float(v) for v in r[3:]] for r in ok], np.float64))
-        per_class = {c: int(sum(LABELS[self.y[self.ids.index(r[0])]] == c for r in ok)) for c in CROP_CLASSES}
-        # seconds of every run that extracted crops (a resumed or finished table adds only its own)
-        seconds = (result.get("extract", {}).get("seconds", 0.0) if done else 0.0) + time.perf_counter() - t0
-        result["extract"] = {"crops_ok": len(ok), "crops_refused": len(rows) - len(ok), "per_class": per_class,
-                             "seconds": seconds}
+        n = len(self.lever.names)
+        row = np.full(2 * n + 2, np.nan)
+        row[2 * n:] = CROP_STATUS["none"]
+        for c, (a, b) in enumerate(crop_bounds(len(signal), fs)):
+            try:
+                row[c * n:(c + 1) * n] = self.features(signal[a:b], fs, f"<crop {c}>")
+                row[2 * n + c] = CROP_STATUS["ok"]
+            except RecordError:
+                row[2 * n + c] = CROP_STATUS["refused"]
+        return row
+
+    def step_extract(self, result):
+        names = [f"crop{c}_{n}" for c in range(2) for n in self.lever.names] + ["crop0_status", "crop1_status"]
+        got = extract_columns(self.crop_row, names, self.args.features, self.args.deep_oof, self.args.cinc_dir,
+                              self.work, self.work / "crops.npz", log=log)
+        cX, cy, _ = self.crops()
+        status = self._rows()[:, -2:]
+        result["extract"] = {"records": len(got["done"]), "crops_ok": len(cy),
+                             "crops_refused": int((status == CROP_STATUS["refused"]).sum()),
+                             "per_class": {c: int((cy == LABELS.index(c)).sum()) for c in CROP_CLASSES},
+                             "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
         log.info("extract: %s", result["extract"])
 
-    def crops(self) -> tuple:
+    def _rows(self) -> np.ndarray:
+        """crops.npz's rows of the training records whose class gives crops, in ``self.ids``' order."""
         z = np.load(self.work / "crops.npz")
-        index = {r: i for i, r in enumerate(self.ids)}
-        rows = np.array([index[str(r)] for r in z["record_id"]], int)
-        return z["X"], self.y[rows], self.fold[rows]
+        index = {str(r): i for i, r in enumerate(z["record_id"])}
+        eligible = [rid for rid, label in zip(self.ids, self.y) if LABELS[label] in CROP_CLASSES]
+        missing = [r for r in eligible if r not in index]
+        if missing:
+            raise SystemExit(f"error: crops.npz lacks {len(missing)} training records (e.g. {missing[0]}): "
+                             "rerun --steps extract")
+        return z["X"][[index[r] for r in eligible]]
+
+    def crops(self) -> tuple:
+        """(X, y, fold) of every crop the gate passed, record by record in ``self.ids``' order, crop 0 first."""
+        n = len(self.lever.names)
+        rows = self._rows()
+        owner = np.array([i for i, label in enumerate(self.y) if LABELS[label] in CROP_CLASSES], int)
+        X, who = [], []
+        for row, i in zip(rows, owner):
+            for c in range(2):
+                if row[2 * n + c] == CROP_STATUS["ok"]:
+                    X.append(row[c * n:(c + 1) * n])
+                    who.append(i)
+        who = np.array(who, int)
+        return np.array(X, np.float32).reshape(-1, n), self.y[who], self.fold[who]
 
     def variant_oof(self, variant, seed) -> np.ndarray:
         cache = self.work / "oof" / f"af48_{variant}_s{seed}.npy"
