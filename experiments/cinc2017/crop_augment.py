@@ -1,7 +1,7 @@
 """Issue 18, AF lever af48: the booster of the shipped ``cinc2017`` recipe also trained on crops of its records.
 
     python experiments/cinc2017/crop_augment.py --work /work/runs/s44-af48 [--steps plan check extract cv] \
-        [--cinc-dir ../shared/data/cinc2017] [--out experiments/cinc2017/af48_results.json]
+        [--cinc-dir ../shared/data/cinc2017/training2017] [--out experiments/cinc2017/af48_results.json]
 
 Reads the committed inputs (``oof/deep_oof.npz``: the shipped preset's fold members' out-of-fold probabilities and
 folds; ``oof/features118.npz``: the 118 columns) through af_lever's ``Lever``, and the training-split signals for the
