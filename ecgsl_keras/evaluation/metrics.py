@@ -5,9 +5,9 @@ AUROC of a class with no positive example).
 
 * ``multiclass_metrics``: macro F1 (over the classes present in the truth or the predictions: a class
   neither seen nor predicted has no F1, it is left out of the mean and named in ``macro_f1_left_out``
-  with ``per_class_f1`` None; counting it as 0 would score five correct records 0.5), per-class F1, confusion matrix (rows true, columns predicted), accuracy, macro
-  one-vs-rest AUROC (over the classes with both positive and negative examples); with
-  ``challenge_labels`` the mean F1 of those classes (CinC 2017: N, A, O).
+  with ``per_class_f1`` None; counting it as 0 would score five correct records 0.5), per-class F1,
+  confusion matrix (rows true, columns predicted), accuracy, macro one-vs-rest AUROC (over the classes with both
+  positive and negative examples); with ``challenge_labels`` the mean F1 of those classes (CinC 2017: N, A, O).
 * ``binary_metrics``: accuracy, sensitivity, specificity (positive class = index 1), F1, AUROC.
 * ``multilabel_metrics``: macro AUROC and macro F1 at per-class thresholds (``choose_thresholds``
   picks them on VALIDATION data: best F1 per class).

@@ -55,8 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_table import (add_command, extract_columns, finish_lever, lever_arguments,  # noqa: E402
-                                          run_steps)
+from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.crop_augment")
 STEPS = ("plan", "check", "extract", "cv")
@@ -227,16 +226,7 @@ class CropAugment:
 
 
 def main(argv=None) -> int:
-    args = lever_arguments(__doc__, STEPS, "crop_augment", argv, extra=lambda p: p.add_argument(
-        "--cinc-dir", type=Path, default=REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
-    (args.work / "oof").mkdir(parents=True, exist_ok=True)
-    path = args.work / "crop_augment.json"
-    lever, result = run_steps(lambda: CropAugment(args), args.steps, path, KEEP_RULE)
-    add_command(result, "crop_augment.py", argv, latest=True)      # every step's command, in run order
-    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
-    finish_lever(path, result, args.out, "crop_augment", "cv")
-    return 0
-
+    return lever_main(__doc__, STEPS, "crop_augment", CropAugment, KEEP_RULE, argv, extra=cinc_dir_argument)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,8 +49,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import (add_command, extract_columns, finish_lever, lever_arguments,  # noqa: E402
-                                          run_steps)
+from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.detector_diversity")
 STEPS = ("plan", "extract", "cv")
@@ -164,16 +163,8 @@ class DetectorDiversity:
 
 
 def main(argv=None) -> int:
-    args = lever_arguments(__doc__, STEPS, "detector_diversity", argv, extra=lambda p: p.add_argument(
-        "--cinc-dir", type=Path, default=REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
-    (args.work / "oof").mkdir(parents=True, exist_ok=True)
-    path = args.work / "detector_diversity.json"
-    lever, result = run_steps(lambda: DetectorDiversity(args), args.steps, path, KEEP_RULE)
-    add_command(result, "detector_diversity.py", argv, latest=True)      # every step's command, in run order
-    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
-    finish_lever(path, result, args.out, "detector_diversity", "cv")
-    return 0
-
+    return lever_main(__doc__, STEPS, "detector_diversity", DetectorDiversity, KEEP_RULE, argv,
+                      extra=cinc_dir_argument)
 
 if __name__ == "__main__":
     sys.exit(main())

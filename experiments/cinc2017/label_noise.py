@@ -74,8 +74,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
-from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
-                                          validation_af_f1)
+from experiments.cinc2017.oof_table import lever_main, validation_af_f1  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.label_noise")
 STEPS = ("cv", "flags", "validate")
@@ -277,25 +276,18 @@ class LabelNoise:
                                                        for k, v in rows.items()}}
 
 
-def main(argv=None) -> int:
-    args = lever_arguments(__doc__, STEPS, "label_noise", argv)
-    (args.work / "oof").mkdir(parents=True, exist_ok=True)
-    path = args.work / "label_noise.json"
-    lab, result = run_steps(lambda: LabelNoise(args), args.steps, path, KEEP_RULE)
-    result["command"] = "python experiments/cinc2017/label_noise.py " + " ".join(
-        argv if argv is not None else sys.argv[1:])
-    if result["command"] not in result.setdefault("commands", []):     # every step's command, in run order
-        result["commands"].append(result["command"])
-    result["records"] = {s: len(v) for s, v in lab.lever.ids.items()}
+def af_target(result) -> None:
+    """The AF target's block of the result: the primary's CV AF F1 per seed set and the validation figure."""
     af = {"target": AF_TARGET}
     if "cv" in result:
         for key in ("seeds_42_44", "seeds_45_47"):
             af[key] = {"cv_af_f1": result["cv"][PRIMARY][key]["af_f1"]["mean"]}
     af.update(validation_af_f1(result.get("validation"), AF_TARGET))
     result["af_target"] = af
-    finish_lever(path, result, args.out, "label_noise", "cv")
-    return 0
 
+
+def main(argv=None) -> int:
+    return lever_main(__doc__, STEPS, "label_noise", LabelNoise, KEEP_RULE, argv, before_finish=af_target)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -52,8 +52,7 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
-from experiments.cinc2017.oof_table import (add_command, finish_lever, lever_arguments, load_deep_oof,  # noqa: E402
-                                          run_steps)
+from experiments.cinc2017.oof_table import lever_main, load_deep_oof  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.meta_blend")
 STEPS = ("plan", "cv")
@@ -179,15 +178,7 @@ class MetaBlend:
 
 
 def main(argv=None) -> int:
-    args = lever_arguments(__doc__, STEPS, "meta_blend", argv)
-    (args.work / "oof").mkdir(parents=True, exist_ok=True)
-    path = args.work / "meta_blend.json"
-    blend, result = run_steps(lambda: MetaBlend(args), args.steps, path, KEEP_RULE)
-    add_command(result, "meta_blend.py", argv, latest=True)      # every step's command, in run order
-    result["records"] = {s: len(v) for s, v in blend.lever.ids.items()}
-    finish_lever(path, result, args.out, "meta_blend", "cv")
-    return 0
-
+    return lever_main(__doc__, STEPS, "meta_blend", MetaBlend, KEEP_RULE, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}   # table key -> the preset file of its fold members
 DEFAULT_NPZ = HERE / "oof" / "deep_oof.npz"
 DEFAULT_FEATURES_NPZ = HERE / "oof" / "features118.npz"
+DEFAULT_CINC_DIR = HERE.parents[2] / "shared" / "data" / "cinc2017" / "training2017"   # ../shared beside the repo
 
 
 def load_deep_oof(path) -> dict:
@@ -99,13 +100,18 @@ def extract_columns(columns, names, features, deep_oof, cinc_dir, work, out, lim
 def column_arguments(parser, key) -> None:
     """The command line of the extra-column scripts (``extract_columns``'s inputs; ``--results``: the results JSON
     whose key ``key`` the script writes)."""
-    parser.add_argument("--cinc-dir", type=Path, default=Path("/work/shared/data/cinc2017/training2017"))
+    cinc_dir_argument(parser)
     parser.add_argument("--features", type=Path, default=DEFAULT_FEATURES_NPZ)
     parser.add_argument("--deep-oof", type=Path, default=DEFAULT_NPZ)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--results", type=Path, help=f"results JSON (key {key})")
     parser.add_argument("--limit", type=int, default=0)
+
+
+def cinc_dir_argument(parser) -> None:
+    """``--cinc-dir``: the CinC 2017 training folder whose signals a script reads (default ``DEFAULT_CINC_DIR``)."""
+    parser.add_argument("--cinc-dir", type=Path, default=DEFAULT_CINC_DIR)
 
 
 def column_summary(got, names) -> dict:
@@ -155,6 +161,24 @@ def run_steps(make, steps, path, keep_rule):
         getattr(lever, f"step_{step}")(result)
         path.write_text(json.dumps(result, indent=1) + "\n")
     return lever, result
+
+
+def lever_main(doc, steps, key, make, keep_rule, argv=None, extra=None, step="cv", before_finish=None) -> int:
+    """The command line of a lever script (``label_noise.py``, ``meta_blend.py``, ``tree_diversity.py``,
+    ``crop_augment.py``, ``detector_diversity.py``): its arguments (``lever_arguments``), WORK/oof, the steps run on
+    ``make(args)``'s lever (``run_steps``, resumable from WORK/<key>.json), the command added to the result, the
+    records counted, ``before_finish(result)`` where given, and the result written under ``key`` (``finish_lever``,
+    whose summary names ``step``)."""
+    args = lever_arguments(doc, steps, key, argv, extra)
+    (args.work / "oof").mkdir(parents=True, exist_ok=True)
+    path = args.work / f"{key}.json"
+    lever, result = run_steps(lambda: make(args), args.steps, path, keep_rule)
+    add_command(result, f"{key}.py", argv, latest=True)      # every step's command, in run order
+    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
+    if before_finish is not None:
+        before_finish(result)
+    finish_lever(path, result, args.out, key, step)
+    return 0
 
 
 def finish_lever(path, result, out, key, step) -> None:

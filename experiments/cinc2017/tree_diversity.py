@@ -50,7 +50,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import add_command, finish_lever, lever_arguments, run_steps  # noqa: E402
+from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.tree_diversity")
 STEPS = ("plan", "cv")
@@ -98,15 +98,7 @@ class TreeDiversity:
 
 
 def main(argv=None) -> int:
-    args = lever_arguments(__doc__, STEPS, "tree_diversity", argv)
-    (args.work / "oof").mkdir(parents=True, exist_ok=True)
-    path = args.work / "tree_diversity.json"
-    lever, result = run_steps(lambda: TreeDiversity(args), args.steps, path, KEEP_RULE)
-    add_command(result, "tree_diversity.py", argv, latest=True)      # every step's command, in run order
-    result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
-    finish_lever(path, result, args.out, "tree_diversity", "cv")
-    return 0
-
+    return lever_main(__doc__, STEPS, "tree_diversity", TreeDiversity, KEEP_RULE, argv)
 
 if __name__ == "__main__":
     sys.exit(main())
