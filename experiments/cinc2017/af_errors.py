@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, Lever  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, committed_lever  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, load_deep_oof  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
@@ -99,8 +99,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="results JSON of the repo (key af_errors)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None, resnet=None,
-                                     work=str(args.work), k=args.k))
+    lever = committed_lever(args)
     ids, y, X, names = lever.ids["train"], lever.y["train"], lever.X["train"].astype(float), lever.names
     table = load_deep_oof(args.deep_oof)
     member = {"ecgsl": _aligned(table["ecgsl"], "train", "probabilities", ids),

@@ -526,6 +526,13 @@ def _nested_job(job):
     _LEVER.nested_fit(job)
 
 
+def committed_lever(args) -> Lever:
+    """A ``Lever`` over the committed tables a lever script names (``--features``: the 118-column table,
+    ``--deep-oof``: the preset's out-of-fold table; ``--work``, ``--k``), as ``oof_table.lever_arguments`` parses them."""
+    return Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None, resnet=None,
+                                    work=str(args.work), k=args.k))
+
+
 def paired(rows, base) -> dict:
     """Per-seed differences (row minus base, same seed and folds) over every seed both have: mean and sd."""
     by_seed = {r["seed"]: r for r in base}

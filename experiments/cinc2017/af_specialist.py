@@ -53,7 +53,6 @@ object; ``--out`` key ``af_specialist``.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import sys
@@ -66,7 +65,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, committed_lever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import COMMON  # noqa: E402
 from experiments.cinc2017.oof_table import (finish_lever, lever_arguments, run_steps,  # noqa: E402
@@ -114,8 +113,7 @@ def fit_specialist(X, y, size: str, seed: int):
 class Specialist:
     def __init__(self, args):
         self.args = args
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
         self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.Xs = {s: np.concatenate([self.lever.X[s], self.lever.deep[s]], axis=1) for s in ("train", "validation")}
         self.y, self.fold = self.lever.y["train"], self.lever.fold

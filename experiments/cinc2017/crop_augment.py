@@ -41,7 +41,6 @@ out-of-fold outputs in WORK/oof; last stdout line one JSON object; ``--out`` key
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -53,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
 
@@ -107,8 +106,7 @@ class CropAugment:
     def __init__(self, args):
         self.args = args
         self.work = Path(args.work)
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
         self.ids = self.lever.ids["train"]
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         self._reader = None

@@ -36,7 +36,6 @@ detector's beat count); boosters' out-of-fold outputs in WORK/oof; last stdout l
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -48,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.detector_diversity")
@@ -102,8 +101,7 @@ class DetectorDiversity:
     def __init__(self, args):
         self.args = args
         self.work = Path(args.work)
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
         self.ids = self.lever.ids["train"]
 
     def step_plan(self, result):

@@ -60,7 +60,6 @@ line one JSON object; ``--out`` key ``label_noise``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -72,7 +71,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, validation_af_f1  # noqa: E402
 
@@ -145,8 +144,7 @@ def noise_cv(y, fold, flags_for_fold, fit_predict, variant: dict, k: int):
 class LabelNoise:
     def __init__(self, args):
         self.args = args
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
         self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         self.deep = self.lever.deep["train"]

@@ -36,7 +36,6 @@ Cached in WORK (boosters in WORK/oof, af_lever's names); last stdout line one JS
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -49,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, seed_set_row  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, load_deep_oof  # noqa: E402
@@ -103,8 +102,7 @@ def choose_setting(X, y, fold) -> tuple:
 class MetaBlend:
     def __init__(self, args):
         self.args = args
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
         self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         table = load_deep_oof(args.deep_oof)

@@ -37,7 +37,6 @@ out-of-fold outputs cached in WORK/oof (af_lever's names); last stdout line one 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -49,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, Lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.tree_diversity")
@@ -85,8 +84,7 @@ def booster_side(lever, variant: str, seed: int) -> np.ndarray:
 
 class TreeDiversity:
     def __init__(self, args):
-        self.lever = Lever(argparse.Namespace(features=str(args.features), deep_oof=args.deep_oof, ecgsl=None,
-                                              resnet=None, work=str(args.work), k=args.k))
+        self.lever = committed_lever(args)
 
     def step_plan(self, result):
         PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
