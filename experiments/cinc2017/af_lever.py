@@ -572,8 +572,8 @@ def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str) -> dict:
     """The CV block of a lever with variants fixed in advance (label_noise, tree_diversity, crop_augment,
     detector_diversity): the recipe's ``base`` rows on booster seeds 42-44 and 45-47 (cached in ``lever.result``),
     then for each variant ``seed_set_row`` of ``lever.score(oof_of(variant, seed))`` (``oof_of``: the booster side's
-    out-of-fold probabilities); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that pass (each the
-    a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
+    out-of-fold probabilities); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that
+    pass (each the a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
     logger = logging.getLogger(f"experiments.cinc2017.{name}")
     t0 = time.perf_counter()
     lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
