@@ -178,7 +178,10 @@ class CropAugment:
 
     def _rows(self) -> np.ndarray:
         """crops.npz's rows of the training records whose class gives crops, in ``self.ids``' order."""
-        z = np.load(self.work / "crops.npz")
+        path = self.work / "crops.npz"
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: not found: run --steps extract first")
+        z = np.load(path)
         index = {str(r): i for i, r in enumerate(z["record_id"])}
         eligible = [rid for rid, label in zip(self.ids, self.y) if LABELS[label] in CROP_CLASSES]
         missing = [r for r in eligible if r not in index]
@@ -220,6 +223,7 @@ class CropAugment:
         return out
 
     def step_cv(self, result):
+        self._rows()                   # a missing or partial crops.npz stops here, before any booster is fitted
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "crop_augment")
 
 

@@ -136,7 +136,10 @@ class DetectorDiversity:
 
     def table_b(self) -> np.ndarray:
         """Table B's 118 columns for the training records, in ``self.ids``' order, ``sqi_*`` from table A."""
-        z = np.load(self.work / "table_b.npz")
+        path = self.work / "table_b.npz"
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: not found: run --steps extract first")
+        z = np.load(path)
         index = {str(r): i for i, r in enumerate(z["record_id"])}
         missing = [r for r in self.ids if r not in index]
         if missing:
@@ -157,6 +160,7 @@ class DetectorDiversity:
         raise ValueError(f"unknown variant {variant!r}")
 
     def step_cv(self, result):
+        self.table_b()                 # a missing or partial table_b.npz stops here, before any booster is fitted
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "detector_diversity")
 
 
