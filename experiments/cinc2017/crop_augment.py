@@ -41,6 +41,7 @@ out-of-fold outputs in WORK/oof; last stdout line one JSON object; ``--out`` key
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -54,7 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
+from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.crop_augment")
 STEPS = ("plan", "check", "extract", "cv")
@@ -178,17 +179,8 @@ class CropAugment:
 
     def _rows(self) -> np.ndarray:
         """crops.npz's rows of the training records whose class gives crops, in ``self.ids``' order."""
-        path = self.work / "crops.npz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: not found: run --steps extract first")
-        z = np.load(path)
-        index = {str(r): i for i, r in enumerate(z["record_id"])}
         eligible = [rid for rid, label in zip(self.ids, self.y) if LABELS[label] in CROP_CLASSES]
-        missing = [r for r in eligible if r not in index]
-        if missing:
-            raise SystemExit(f"error: crops.npz lacks {len(missing)} training records (e.g. {missing[0]}): "
-                             "rerun --steps extract")
-        return z["X"][[index[r] for r in eligible]]
+        return table_rows(self.work / "crops.npz", eligible)
 
     def crops(self) -> tuple:
         """(X, y, fold) of every crop the gate passed, record by record in ``self.ids``' order, crop 0 first."""
@@ -204,12 +196,17 @@ class CropAugment:
         who = np.array(who, int)
         return np.array(X, np.float32).reshape(-1, n), self.y[who], self.fold[who]
 
+    @functools.cached_property
+    def crop_table(self) -> tuple:
+        """``crops()``, read once for every variant and seed of the cv step."""
+        return self.crops()
+
     def variant_oof(self, variant, seed) -> np.ndarray:
         cache = self.work / "oof" / f"af48_{variant}_s{seed}.npy"
         if cache.is_file():
             return np.load(cache)
         lever, X = self.lever, self.lever.X["train"]
-        cX, cy, cfold = self.crops()
+        cX, cy, cfold = self.crop_table
         out = np.zeros((len(self.y), len(LABELS)))
         for h in range(self.args.k):
             clf = lever._clf(lever.names, BASE, seed)
@@ -223,7 +220,7 @@ class CropAugment:
         return out
 
     def step_cv(self, result):
-        self._rows()                   # a missing or partial crops.npz stops here, before any booster is fitted
+        self.crop_table                # a missing or partial crops.npz stops here, before any booster is fitted
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "crop_augment")
 
 

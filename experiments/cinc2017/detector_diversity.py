@@ -36,6 +36,7 @@ detector's beat count); boosters' out-of-fold outputs in WORK/oof; last stdout l
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -48,7 +49,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main  # noqa: E402
+from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.detector_diversity")
 STEPS = ("plan", "extract", "cv")
@@ -120,47 +121,42 @@ class DetectorDiversity:
 
         got = extract_columns(columns, names + [BEATS_COLUMN], self.args.features, self.args.deep_oof,
                               self.args.cinc_dir, self.work, self.work / "table_b.npz", log=log)
-        b = self.table_b()
-        beats = np.load(self.work / "table_b.npz")["X"][:, -1]
-        same = np.isclose(b, self.lever.X["train"], rtol=0, atol=0, equal_nan=True).all(1)
+        rows = self.training_rows()
+        same = np.isclose(self.table_b(rows), self.lever.X["train"], rtol=0, atol=0, equal_nan=True).all(1)
         result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids),
-                             "training_records_under_2_beats": int((self.beats_of_train(beats) < 2).sum()),
+                             "training_records_under_2_beats": int((rows[:, -1] < 2).sum()),
                              "training_records_every_column_equal_to_table_a": int(same.sum()),
                              "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
         log.info("extract: %s", result["extract"])
 
-    def beats_of_train(self, beats) -> np.ndarray:
-        z = np.load(self.work / "table_b.npz")
-        index = {str(r): i for i, r in enumerate(z["record_id"])}
-        return np.asarray(beats)[[index[r] for r in self.ids]]
+    def training_rows(self) -> np.ndarray:
+        """table_b.npz's rows of the training records, in ``self.ids``' order (the last column: the beat count)."""
+        return table_rows(self.work / "table_b.npz", self.ids)
 
-    def table_b(self) -> np.ndarray:
-        """Table B's 118 columns for the training records, in ``self.ids``' order, ``sqi_*`` from table A."""
-        path = self.work / "table_b.npz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: not found: run --steps extract first")
-        z = np.load(path)
-        index = {str(r): i for i, r in enumerate(z["record_id"])}
-        missing = [r for r in self.ids if r not in index]
-        if missing:
-            raise SystemExit(f"error: table_b.npz lacks {len(missing)} training records (e.g. {missing[0]}): "
-                             "rerun --steps extract")
-        X = z["X"][[index[r] for r in self.ids], :-1]        # the last column: the second detector's beat count
-        return with_quality_of(X, self.lever.X["train"], self.lever.names).astype(np.float32)
+    def table_b(self, rows=None) -> np.ndarray:
+        """Table B's 118 columns for the training records (``rows``: ``training_rows()``, read if not given), in
+        ``self.ids``' order, ``sqi_*`` from table A."""
+        rows = self.training_rows() if rows is None else rows
+        return with_quality_of(rows[:, :-1], self.lever.X["train"], self.lever.names).astype(np.float32)
+
+    @functools.cached_property
+    def table_b_train(self) -> np.ndarray:
+        """``table_b()``, read once for every variant and seed of the cv step."""
+        return self.table_b()
 
     def booster_side(self, variant, seed) -> np.ndarray:
         lever = self.lever
         if variant == "mean_of_two":
-            return 0.5 * (lever.oof("base", BASE, seed) + lever.oof("table_b", BASE, seed, X=self.table_b()))
+            return 0.5 * (lever.oof("base", BASE, seed) + lever.oof("table_b", BASE, seed, X=self.table_b_train))
         if variant == "concat":
             keep = [i for i, n in enumerate(lever.names) if not str(n).startswith(QUALITY_PREFIX)]
-            X = np.concatenate([lever.X["train"].astype(np.float64), self.table_b()[:, keep]], axis=1)
+            X = np.concatenate([lever.X["train"].astype(np.float64), self.table_b_train[:, keep]], axis=1)
             names = list(lever.names) + [f"b_{lever.names[i]}" for i in keep]
             return lever.oof("concat", BASE, seed, X=X, names=names)
         raise ValueError(f"unknown variant {variant!r}")
 
     def step_cv(self, result):
-        self.table_b()                 # a missing or partial table_b.npz stops here, before any booster is fitted
+        self.table_b_train             # a missing or partial table_b.npz stops here, before any booster is fitted
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "detector_diversity")
 
 

@@ -109,6 +109,21 @@ def column_arguments(parser, key) -> None:
     parser.add_argument("--limit", type=int, default=0)
 
 
+def table_rows(path, record_ids) -> np.ndarray:
+    """The rows of ``extract_columns``' table ``path`` for ``record_ids``, in their order; a missing file or record
+    stops with the file named (its script's ``--steps extract`` writes it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: not found: run --steps extract first")
+    z = np.load(path)
+    index = {str(r): i for i, r in enumerate(z["record_id"])}
+    missing = [r for r in record_ids if r not in index]
+    if missing:
+        raise SystemExit(f"error: {path} lacks {len(missing)} of the records asked for (e.g. {missing[0]}): "
+                         "rerun --steps extract")
+    return z["X"][[index[r] for r in record_ids]]
+
+
 def cinc_dir_argument(parser) -> None:
     """``--cinc-dir``: the CinC 2017 training folder whose signals a script reads (default ``DEFAULT_CINC_DIR``)."""
     parser.add_argument("--cinc-dir", type=Path, default=DEFAULT_CINC_DIR)
