@@ -51,7 +51,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
-from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, FAMILIES  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, FAMILIES, add_command,  # noqa: E402
+                                          save_results, timed_steps)
 
 log = logging.getLogger("experiments.cinc2017.resnet_longer")
 STEPS = ("folds", "time", "plan", "train", "oof", "cv", "validate")
@@ -105,13 +106,8 @@ class Longer:
         self.run_dirs = [self.resnet / "runs" / f"fold_{i}" for i in range(args.k)]
         (self.work / "logs").mkdir(parents=True, exist_ok=True)
         self.out = Path(args.out)
-        saved = json.loads(self.out.read_text()) if self.out.is_file() else {}
-        self.result = saved.get("af45", {})
-
-    def save(self):
-        saved = json.loads(self.out.read_text()) if self.out.is_file() else {}
-        saved["af45"] = self.result
-        self.out.write_text(json.dumps(saved, indent=1) + "\n")
+        self.saved = json.loads(self.out.read_text()) if self.out.is_file() else {}   # the results JSON so far
+        self.result = self.saved.get("af45", {})
 
     # -- steps --------------------------------------------------------------------------------------
 
@@ -401,16 +397,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     Path(args.work).mkdir(parents=True, exist_ok=True)
     longer = Longer(args)
-    for step in args.steps:
-        t0 = time.perf_counter()
-        getattr(longer, f"step_{step}")()
-        longer.result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
-        longer.save()
-        log.info("step %s done in %.0f s", step, time.perf_counter() - t0)
-    command = "python experiments/cinc2017/resnet_longer.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    if command not in longer.result.setdefault("commands", []):
-        longer.result["commands"].append(command)
-    longer.save()
+    timed_steps(args.steps, lambda step: getattr(longer, f"step_{step}")(), longer.result, longer.saved, "af45",
+                longer.out, log)
+    command = add_command(longer.result, "resnet_longer.py", argv)
+    save_results(longer.out, "af45", longer.result)
     print(json.dumps({"command": command, "seconds": longer.result.get("seconds")}))
     return 0
 
