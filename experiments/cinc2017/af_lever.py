@@ -370,7 +370,10 @@ class Lever:
 
     def nested_tables(self) -> dict:
         """candidate -> (column names, training-split X): the 118 columns and the candidate's subset of
-        ``--nested-features`` (in ``NESTED_CANDIDATES``' order; ``None``: the file's order)."""
+        ``--nested-features`` (in ``NESTED_CANDIDATES``' order; ``None``: the file's order). Without
+        ``--nested-features`` (the lever scripts' ``committed_lever``) only ``"none"``, the 118 columns."""
+        if getattr(self, "_nested", None) is None and getattr(self.args, "nested_features", None) is None:
+            self._nested = {"none": (self.names, self.X["train"])}
         if getattr(self, "_nested", None) is None:
             data = np.load(self.args.nested_features)
             rows = {str(r): i for i, r in enumerate(data["record_id"])}
@@ -419,6 +422,8 @@ class Lever:
 
     def step_nested_extra(self):
         """(f) nested selection among ``NESTED_CANDIDATES`` (see the module docstring)."""
+        if self.args.nested_features is None:
+            raise SystemExit("error: --steps nested_extra needs --nested-features (the .npz of its candidate columns)")
         folds = list(range(self.args.k))
         pairs = [(a, b) for a in folds for b in folds if a < b]
         seed_sets = {"seeds_42_44": SEEDS, "seeds_45_47": FRESH}

@@ -114,7 +114,6 @@ class Specialist:
     def __init__(self, args):
         self.args = args
         self.lever = committed_lever(args)
-        self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.Xs = {s: np.concatenate([self.lever.X[s], self.lever.deep[s]], axis=1) for s in ("train", "validation")}
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         self.cache = Path(args.work) / "oof"

@@ -145,7 +145,6 @@ class LabelNoise:
     def __init__(self, args):
         self.args = args
         self.lever = committed_lever(args)
-        self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         self.deep = self.lever.deep["train"]
         self.ids = self.lever.ids["train"]

@@ -103,7 +103,6 @@ class MetaBlend:
     def __init__(self, args):
         self.args = args
         self.lever = committed_lever(args)
-        self.lever._nested = {"none": (self.lever.names, self.lever.X["train"])}    # nested_pair's table: the 118
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         table = load_deep_oof(args.deep_oof)
         ids = self.lever.ids["train"]
