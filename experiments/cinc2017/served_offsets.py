@@ -23,7 +23,9 @@ the rule of af27 (e).
 ``crossfit``  the estimate the decision uses: REPEATS stratified 5-fold partitions of the validation records
               (seeds 0 ..); offsets chosen on 4/5, applied to the held 1/5; each repeat pools its 5 held parts into
               one confusion matrix; gains paired with the plain argmax on the same records.
-``choose``    the offsets chosen on all 1,364 records and their in-sample figures (optimistic: chosen there).
+``choose``    the offsets chosen on all 1,364 records and their in-sample figures (optimistic: chosen there), and
+              the best AF F1 that AF's offset alone reaches there (``af_threshold_ceiling``: an upper bound on any AF
+              threshold of the served probabilities; a report, not a choice), and AF's one-vs-rest AUROC.
 
 Last stdout line one JSON object (key ``served_offsets`` of ``--out``).
 """
@@ -52,6 +54,7 @@ PLAN = HERE / "af50_plan.json"
 REPEATS = 20
 FOLDS = 5
 PRESET = "cinc2017"
+CEILING_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # AF's offset alone, for the in-sample ceiling
 KEEP_RULE = (f"kept if the cross-fitted macro F1 gain over the plain argmax (same records) is positive in at least "
              f"16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 gain "
              f"and AF F1 gain are both >= 0")
@@ -88,18 +91,24 @@ def stratified_folds(y, k, seed) -> np.ndarray:
     return fold
 
 
+def crossfit_predictions(logp, y, fold) -> tuple:
+    """(classes, offsets per part): each part's records classified with the offsets chosen on the other parts
+    alone (a held record's label never reaches the offsets that classify it)."""
+    pred, offsets = logp.argmax(-1).copy(), []
+    for f in np.unique(fold):
+        held = fold == f
+        b = choose_offsets(logp[~held], y[~held], OFFSET_GRID, OFFSET_ROUNDS)
+        pred[held] = (logp[held] + b).argmax(-1)
+        offsets.append([round(float(v), 2) for v in b])
+    return pred, offsets
+
+
 def crossfit(logp, y, repeats=REPEATS, k=FOLDS) -> dict:
     """Offsets chosen on k - 1 parts and applied to the held part, ``repeats`` partitions: per repeat the pooled
     figures with and without offsets, and the offsets of each part."""
     runs = []
     for seed in range(repeats):
-        fold = stratified_folds(y, k, seed)
-        pred, offsets = logp.argmax(-1).copy(), []
-        for f in range(k):
-            held = fold == f
-            b = choose_offsets(logp[~held], y[~held], OFFSET_GRID, OFFSET_ROUNDS)
-            pred[held] = (logp[held] + b).argmax(-1)
-            offsets.append([round(float(v), 2) for v in b])
+        pred, offsets = crossfit_predictions(logp, y, stratified_folds(y, k, seed))
         plain, fitted = _metrics(y, logp.argmax(-1)), _metrics(y, pred)
         runs.append({"seed": seed, "offsets": offsets, "with": fitted,
                      "gain": {"macro_f1": fitted["macro_f1"] - plain["macro_f1"],
@@ -115,6 +124,20 @@ def crossfit(logp, y, repeats=REPEATS, k=FOLDS) -> dict:
             and gains["af_f1"]["mean"] >= 0)
     return {"repeats": repeats, "folds": k, "plain": _metrics(y, logp.argmax(-1)), "summary": summary,
             "gain": gains, "macro_gain_positive_repeats": positive, "kept": bool(kept), "runs": runs}
+
+
+def af_threshold_ceiling(logp, y, grid=CEILING_GRID) -> dict:
+    """The best AF F1 that AF's offset alone (the others 0) reaches on these records, over ``grid``: an in-sample
+    upper bound on what any AF decision threshold of these probabilities can give (a report, not a choice)."""
+    rows = []
+    for v in grid:
+        b = np.zeros(len(LABELS))
+        b[LABELS.index("A")] = v
+        m = _metrics(y, (logp + b).argmax(-1))
+        rows.append({"offset": float(v), "af_f1": m["per_class_f1"]["A"], "macro_f1": m["macro_f1"],
+                     "o_as_a": m["o_as_a"], "a_as_o": m["a_as_o"], "af_calls": m["af_calls"]})
+    best = max(rows, key=lambda r: (r["af_f1"], -abs(r["offset"])))
+    return {"best": best, "rows": rows, "note": "in-sample on the 1,364 validation records: an upper bound"}
 
 
 def read_served(path) -> tuple:
@@ -179,11 +202,15 @@ class ServedOffsets:
         self.result["kept"] = self.result["crossfit"]["kept"]
 
     def step_choose(self):
+        from sklearn.metrics import roc_auc_score
+
         logp, y = self._logp()
         b = choose_offsets(logp, y, OFFSET_GRID, OFFSET_ROUNDS)
         self.result["chosen_on_all"] = {"offsets": dict(zip(LABELS, (round(float(v), 2) for v in b))),
                                         "in_sample": _metrics(y, (logp + b).argmax(-1)),
                                         "note": "chosen on these 1,364 records: optimistic"}
+        self.result["af_threshold_ceiling"] = af_threshold_ceiling(logp, y)
+        self.result["af_auroc"] = float(roc_auc_score(y == LABELS.index("A"), logp[:, LABELS.index("A")]))
 
 
 def main(argv=None) -> int:
