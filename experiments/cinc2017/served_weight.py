@@ -1,0 +1,217 @@
+"""af51 (issue 18): the served ``cinc2017`` ensemble's deep weight, chosen on the validation split and estimated there
+by cross-fitting (af50's protocol, for the blend instead of the decision offsets).
+
+The shipped recipe averages its booster and its deep side (the mean of ECG-SL and the ResNet) with weight 0.5, chosen
+on the training split's CV (af27 (c) searched it there; not kept). As in af50, the served pipeline differs from the CV's
+(5-fold-mean deep members, the booster refit on the whole training split), and the guide lets such settings be chosen
+on the validation split. Not blind: af50's figures (its in-sample AF threshold ceiling) were seen first.
+
+    python experiments/cinc2017/served_weight.py --work WORK --steps plan served crossfit choose \
+        --served-csv AF50_WORK/served_validation.csv --out experiments/cinc2017/af51_results.json
+
+``plan``      the plan to ``af51_plan.json`` beside this script, before any figure.
+``served``    every validation record through the preset's own ``predict_signal`` (``serving.inference``, the path
+              ``evaluate`` serves): the served probabilities, the deep side's and each deep member's, at full precision,
+              to WORK/served_components.npz (resumable by chunks); the booster's are ``(p - w d) / (1 - w)`` (the preset
+              has no rules after the average). Checked: the argmax equals af50's served CSV on every record.
+``crossfit``  af50's 20 stratified 5-fold partitions: the weight chosen on 4/5 (the best macro F1 over WEIGHTS; ties:
+              nearest the shipped 0.5), applied to the held 1/5, pooled per partition, paired with the shipped weight.
+``choose``    the weight chosen on all 1,364 records (in-sample, optimistic), and the best AF F1 over the weight and
+              AF's offset together (an in-sample ceiling; a report, not a choice).
+
+Last stdout line one JSON object (key ``served_weight`` of ``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+from experiments.cinc2017.oof_table import add_command, cinc_dir_argument, save_results, timed_steps  # noqa: E402
+from experiments.cinc2017.served_offsets import (CEILING_GRID, FOLDS, LABELS, REPEATS, _metrics,  # noqa: E402
+                                               _spread, read_served, stratified_folds)
+
+log = logging.getLogger("served_weight")
+KEY = "served_weight"
+PLAN = HERE / "af51_plan.json"
+PRESET = "cinc2017"
+SHIPPED_WEIGHT = 0.5
+WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+KEEP_RULE = (f"af50's: kept if the cross-fitted macro F1 gain over the shipped weight 0.5 (same records) is positive in "
+             f"at least 16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 "
+             f"gain and AF F1 gain are both >= 0")
+SHIP_RULE = ("only if kept: the weight chosen on all 1,364 validation records becomes the preset's deep_weight (a new "
+             "build); the card gives the validation figures as in-sample beside the cross-fitted estimate")
+
+
+def blend(booster, deep, w) -> np.ndarray:
+    return (1.0 - w) * booster + w * deep
+
+
+def choose_weight(booster, deep, y, weights=WEIGHTS) -> float:
+    """The weight of the best macro F1 of the blend's argmax on these rows (ties: nearest the shipped 0.5)."""
+    scores = [(_metrics(y, blend(booster, deep, w).argmax(-1))["macro_f1"], -abs(w - SHIPPED_WEIGHT), w)
+              for w in weights]
+    return float(max(scores)[2])
+
+
+def crossfit_predictions(booster, deep, y, fold) -> tuple:
+    """(classes, weight per part): each part classified with the weight chosen on the other parts alone."""
+    pred, chosen = blend(booster, deep, SHIPPED_WEIGHT).argmax(-1), []
+    for f in np.unique(fold):
+        held = fold == f
+        w = choose_weight(booster[~held], deep[~held], y[~held])
+        pred[held] = blend(booster[held], deep[held], w).argmax(-1)
+        chosen.append(w)
+    return pred, chosen
+
+
+def crossfit(booster, deep, y, repeats=REPEATS, k=FOLDS) -> dict:
+    plain = _metrics(y, blend(booster, deep, SHIPPED_WEIGHT).argmax(-1))
+    runs = []
+    for seed in range(repeats):
+        pred, weights = crossfit_predictions(booster, deep, y, stratified_folds(y, k, seed))
+        fitted = _metrics(y, pred)
+        runs.append({"seed": seed, "weights": weights, "with": fitted,
+                     "gain": {"macro_f1": fitted["macro_f1"] - plain["macro_f1"],
+                              "challenge_f1": fitted["challenge_f1"] - plain["challenge_f1"],
+                              "af_f1": fitted["per_class_f1"]["A"] - plain["per_class_f1"]["A"]}})
+    gains = {m: _spread([r["gain"][m] for r in runs]) for m in ("macro_f1", "challenge_f1", "af_f1")}
+    summary = {m: _spread([r["with"][m] for r in runs]) for m in ("macro_f1", "challenge_f1")}
+    summary.update({f"{c}_f1": _spread([r["with"]["per_class_f1"][c] for r in runs]) for c in LABELS},
+                   o_as_a=_spread([r["with"]["o_as_a"] for r in runs]),
+                   a_as_o=_spread([r["with"]["a_as_o"] for r in runs]),
+                   weight=_spread([w for r in runs for w in r["weights"]]))
+    positive = sum(r["gain"]["macro_f1"] > 0 for r in runs)
+    kept = (positive >= 16 and gains["macro_f1"]["mean"] > 0.002 and gains["challenge_f1"]["mean"] >= 0
+            and gains["af_f1"]["mean"] >= 0)
+    return {"repeats": repeats, "folds": k, "plain": plain, "summary": summary, "gain": gains,
+            "macro_gain_positive_repeats": positive, "kept": bool(kept), "runs": runs}
+
+
+def joint_ceiling(booster, deep, y) -> dict:
+    """The best AF F1 over the weight and AF's offset together on these records (in-sample upper bound)."""
+    best = None
+    a = LABELS.index("A")
+    for w in WEIGHTS:
+        logp = np.log(np.clip(blend(booster, deep, w), 1e-7, 1.0))
+        for v in CEILING_GRID:
+            b = np.zeros(len(LABELS))
+            b[a] = v
+            m = _metrics(y, (logp + b).argmax(-1))
+            row = {"weight": float(w), "af_offset": float(v), "af_f1": m["per_class_f1"]["A"],
+                   "macro_f1": m["macro_f1"], "o_as_a": m["o_as_a"], "a_as_o": m["a_as_o"]}
+            if best is None or row["af_f1"] > best["af_f1"]:
+                best = row
+    per_weight = {str(w): _metrics(y, blend(booster, deep, w).argmax(-1))["per_class_f1"]["A"] for w in WEIGHTS}
+    return {"best": best, "af_f1_per_weight_no_offset": per_weight,
+            "note": "in-sample on the 1,364 validation records: an upper bound"}
+
+
+class ServedWeight:
+    def __init__(self, args, result):
+        self.args, self.result = args, result
+        self.work = Path(args.work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.npz = self.work / "served_components.npz"
+
+    def step_plan(self):
+        plan = {"lever": "af51", "what": "the served cinc2017 ensemble's deep weight chosen on the validation split",
+                "chooser": f"the best macro F1 over weights {WEIGHTS[0]}..{WEIGHTS[-1]} by 0.05 (ties: nearest 0.5)",
+                "inputs": "the preset's own predict_signal on the 1,364 validation records: served, deep-side and "
+                          "booster probabilities (the booster's from the average)",
+                "estimate": f"af50's {REPEATS} stratified {FOLDS}-fold partitions (seeds 0..{REPEATS - 1})",
+                "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE,
+                "blind": "no: af50's figures (its in-sample AF threshold ceiling) were seen first"}
+        PLAN.write_text(json.dumps(plan, indent=1) + "\n")
+        self.result["plan"] = plan
+
+    def step_served(self):
+        from ecgsl_keras.data import readers
+        from ecgsl_keras.serving.inference import load_model
+
+        ids, y, p_csv = read_served(Path(self.args.served_csv))
+        chunks = self.work / "components"
+        chunks.mkdir(exist_ok=True)
+        predictor = load_model(PRESET)
+        size = 200
+        for start in range(0, len(ids), size):
+            path = chunks / f"chunk_{start // size:03d}.npz"
+            if path.is_file():
+                continue
+            rows = {"p": [], "deep": [], "members": []}
+            for rid in ids[start:start + size]:
+                signal, fs, _ = readers.read_lead(Path(self.args.cinc_dir) / rid)
+                out = predictor.predict_signal(signal, fs)
+                rows["p"].append(out["probabilities"])
+                rows["deep"].append(out["deep_probabilities"])
+                rows["members"].append(out["deep_member_probabilities"])
+            np.savez(path, **{k: np.asarray(v, np.float64) for k, v in rows.items()})
+            log.info("records %d-%d done", start, min(start + size, len(ids)) - 1)
+        parts = [np.load(chunks / f"chunk_{i:03d}.npz") for i in range((len(ids) + size - 1) // size)]
+        p, deep, members = (np.concatenate([part[k] for part in parts]) for k in ("p", "deep", "members"))
+        booster = (p - SHIPPED_WEIGHT * deep) / (1.0 - SHIPPED_WEIGHT)
+        np.savez(self.npz, record_id=np.asarray(ids), y=y, probabilities=p, deep=deep, members=members,
+                 booster=booster)
+        self.result["served"] = {"records": len(ids),
+                                 "argmax_equals_af50_csv": bool((p.argmax(-1) == p_csv.argmax(-1)).all()),
+                                 "max_abs_difference_to_csv": float(np.abs(p - p_csv).max()),
+                                 "booster_rows_sum_to_one": float(np.abs(booster.sum(-1) - 1.0).max()),
+                                 "metrics": _metrics(y, p.argmax(-1))}
+
+    def _components(self):
+        if not self.npz.is_file():
+            raise SystemExit(f"error: {self.npz}: no such file (run --steps served first)")
+        data = np.load(self.npz)
+        return data["booster"], data["deep"], data["y"].astype(int)
+
+    def step_crossfit(self):
+        booster, deep, y = self._components()
+        self.result["crossfit"] = crossfit(booster, deep, y)
+        self.result["kept"] = self.result["crossfit"]["kept"]
+
+    def step_choose(self):
+        booster, deep, y = self._components()
+        w = choose_weight(booster, deep, y)
+        self.result["chosen_on_all"] = {"weight": w, "in_sample": _metrics(y, blend(booster, deep, w).argmax(-1)),
+                                        "note": "chosen on these 1,364 records: optimistic"}
+        self.result["joint_ceiling"] = joint_ceiling(booster, deep, y)
+        self.result["alone"] = {"booster": _metrics(y, booster.argmax(-1)), "deep": _metrics(y, deep.argmax(-1))}
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--steps", nargs="+", default=["plan", "served", "crossfit", "choose"],
+                        choices=["plan", "served", "crossfit", "choose"])
+    parser.add_argument("--served-csv", default=None,
+                        help="served_offsets.py's WORK/served_validation.csv: the records, their labels, and the "
+                             "served classes this pass must reproduce")
+    parser.add_argument("--out", type=Path, default=HERE / "af51_results.json")
+    cinc_dir_argument(parser)
+    args = parser.parse_args(argv)
+    if "served" in args.steps and not args.served_csv:
+        parser.error("--steps served needs --served-csv (served_offsets.py's WORK/served_validation.csv)")
+    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    result = saved.get(KEY, {"issue": 18, "records": "the 1,364 validation records (v3 labels)",
+                             "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE})
+    add_command(result, "served_weight.py", argv)
+    lever = ServedWeight(args, result)
+    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, KEY, args.out, log)
+    save_results(args.out, KEY, result)
+    print(json.dumps({"command": result["commands"][-1], "kept": result.get("kept"),
+                      "seconds": result.get("seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
