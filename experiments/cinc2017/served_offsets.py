@@ -54,6 +54,7 @@ PLAN = HERE / "af50_plan.json"
 REPEATS = 20
 FOLDS = 5
 PRESET = "cinc2017"
+STEPS = ("plan", "served", "crossfit", "choose")
 CEILING_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # AF's offset alone, for the in-sample ceiling
 KEEP_RULE = (f"kept if the cross-fitted macro F1 gain over the plain argmax (same records) is positive in at least "
              f"16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 gain "
@@ -103,14 +104,17 @@ def crossfit_predictions(logp, y, fold) -> tuple:
     return pred, offsets
 
 
-def crossfit(logp, y, repeats=REPEATS, k=FOLDS) -> dict:
-    """Offsets chosen on k - 1 parts and applied to the held part, ``repeats`` partitions: per repeat the pooled
-    figures with and without offsets, and the offsets of each part."""
+def crossfit_runs(y, plain_pred, predictions_of, chosen_key, repeats=REPEATS, k=FOLDS) -> dict:
+    """af50's and af51's estimate: for ``repeats`` stratified ``k``-fold partitions, ``predictions_of(fold)`` gives
+    (classes with each part's setting chosen on the other parts, the settings); per repeat the pooled figures, their
+    gains over ``plain_pred`` (the shipped decision on the same records) and the settings (under ``chosen_key``);
+    the spread over repeats and the keep rule (``KEEP_RULE``)."""
+    plain = _metrics(y, plain_pred)
     runs = []
     for seed in range(repeats):
-        pred, offsets = crossfit_predictions(logp, y, stratified_folds(y, k, seed))
-        plain, fitted = _metrics(y, logp.argmax(-1)), _metrics(y, pred)
-        runs.append({"seed": seed, "offsets": offsets, "with": fitted,
+        pred, chosen = predictions_of(stratified_folds(y, k, seed))
+        fitted = _metrics(y, pred)
+        runs.append({"seed": seed, chosen_key: chosen, "with": fitted,
                      "gain": {"macro_f1": fitted["macro_f1"] - plain["macro_f1"],
                               "challenge_f1": fitted["challenge_f1"] - plain["challenge_f1"],
                               "af_f1": fitted["per_class_f1"]["A"] - plain["per_class_f1"]["A"]}})
@@ -122,8 +126,14 @@ def crossfit(logp, y, repeats=REPEATS, k=FOLDS) -> dict:
     positive = sum(r["gain"]["macro_f1"] > 0 for r in runs)
     kept = (positive >= 16 and gains["macro_f1"]["mean"] > 0.002 and gains["challenge_f1"]["mean"] >= 0
             and gains["af_f1"]["mean"] >= 0)
-    return {"repeats": repeats, "folds": k, "plain": _metrics(y, logp.argmax(-1)), "summary": summary,
-            "gain": gains, "macro_gain_positive_repeats": positive, "kept": bool(kept), "runs": runs}
+    return {"repeats": repeats, "folds": k, "plain": plain, "summary": summary, "gain": gains,
+            "macro_gain_positive_repeats": positive, "kept": bool(kept), "runs": runs}
+
+
+def crossfit(logp, y, repeats=REPEATS, k=FOLDS) -> dict:
+    """Offsets chosen on k - 1 parts and applied to the held part, ``repeats`` partitions (``crossfit_runs``)."""
+    return crossfit_runs(y, logp.argmax(-1), lambda fold: crossfit_predictions(logp, y, fold), "offsets",
+                         repeats, k)
 
 
 def af_threshold_ceiling(logp, y, grid=CEILING_GRID) -> dict:
@@ -213,27 +223,41 @@ class ServedOffsets:
         self.result["af_auroc"] = float(roc_auc_score(y == LABELS.index("A"), logp[:, LABELS.index("A")]))
 
 
-def main(argv=None) -> int:
+def served_main(doc, script, key, make, out, argv=None, extra=None) -> int:
+    """The command line of af50 and af51: ``--work``, ``--steps``, ``--out``, ``--cinc-dir`` (and ``extra(parser)``'s
+    options); the lever ``make(args, result)`` runs its ``step_<name>`` methods through ``timed_steps``, the result
+    under ``key`` of ``--out`` after each; the last stdout line one JSON object."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", required=True)
-    parser.add_argument("--steps", nargs="+", default=["plan", "served", "crossfit", "choose"],
-                        choices=["plan", "served", "crossfit", "choose"])
-    parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ), help="the committed table (its validation ids)")
-    parser.add_argument("--out", type=Path, default=HERE / "af50_results.json")
+    parser.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    parser.add_argument("--out", type=Path, default=out)
     cinc_dir_argument(parser)
+    if extra:
+        extra(parser)
     args = parser.parse_args(argv)
     saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result = saved.get(KEY, {"issue": 18, "records": "the 1,364 validation records (v3 labels)",
-                             "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE})
-    add_command(result, "served_offsets.py", argv)
-    lever = ServedOffsets(args, result)
-    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, KEY, args.out, log)
-    save_results(args.out, KEY, result)
+    result = saved.get(key, {"issue": 18, "records": "the 1,364 validation records (v3 labels)"})
+    add_command(result, script, argv)
+    lever = make(args, result)
+    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, key, args.out,
+                logging.getLogger(key))
+    save_results(args.out, key, result)
     print(json.dumps({"command": result["commands"][-1], "kept": result.get("kept"),
                       "seconds": result.get("seconds")}))
     return 0
+
+
+def main(argv=None) -> int:
+    def extra(parser):
+        parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ), help="the committed table (its validation ids)")
+
+    def make(args, result):
+        result.update(keep_rule=KEEP_RULE, ship_rule=SHIP_RULE)
+        return ServedOffsets(args, result)
+
+    return served_main(__doc__, "served_offsets.py", KEY, make, HERE / "af50_results.json", argv, extra)
 
 
 if __name__ == "__main__":

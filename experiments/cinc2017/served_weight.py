@@ -23,7 +23,6 @@ Last stdout line one JSON object (key ``served_weight`` of ``--out``).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -34,9 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.oof_table import add_command, cinc_dir_argument, save_results, timed_steps  # noqa: E402
 from experiments.cinc2017.served_offsets import (CEILING_GRID, FOLDS, LABELS, REPEATS, _metrics,  # noqa: E402
-                                               _spread, read_served, stratified_folds)
+                                               _spread, crossfit_runs, read_served, served_main)
 
 log = logging.getLogger("served_weight")
 KEY = "served_weight"
@@ -74,26 +72,12 @@ def crossfit_predictions(booster, deep, y, fold) -> tuple:
 
 
 def crossfit(booster, deep, y, repeats=REPEATS, k=FOLDS) -> dict:
-    plain = _metrics(y, blend(booster, deep, SHIPPED_WEIGHT).argmax(-1))
-    runs = []
-    for seed in range(repeats):
-        pred, weights = crossfit_predictions(booster, deep, y, stratified_folds(y, k, seed))
-        fitted = _metrics(y, pred)
-        runs.append({"seed": seed, "weights": weights, "with": fitted,
-                     "gain": {"macro_f1": fitted["macro_f1"] - plain["macro_f1"],
-                              "challenge_f1": fitted["challenge_f1"] - plain["challenge_f1"],
-                              "af_f1": fitted["per_class_f1"]["A"] - plain["per_class_f1"]["A"]}})
-    gains = {m: _spread([r["gain"][m] for r in runs]) for m in ("macro_f1", "challenge_f1", "af_f1")}
-    summary = {m: _spread([r["with"][m] for r in runs]) for m in ("macro_f1", "challenge_f1")}
-    summary.update({f"{c}_f1": _spread([r["with"]["per_class_f1"][c] for r in runs]) for c in LABELS},
-                   o_as_a=_spread([r["with"]["o_as_a"] for r in runs]),
-                   a_as_o=_spread([r["with"]["a_as_o"] for r in runs]),
-                   weight=_spread([w for r in runs for w in r["weights"]]))
-    positive = sum(r["gain"]["macro_f1"] > 0 for r in runs)
-    kept = (positive >= 16 and gains["macro_f1"]["mean"] > 0.002 and gains["challenge_f1"]["mean"] >= 0
-            and gains["af_f1"]["mean"] >= 0)
-    return {"repeats": repeats, "folds": k, "plain": plain, "summary": summary, "gain": gains,
-            "macro_gain_positive_repeats": positive, "kept": bool(kept), "runs": runs}
+    """The weight chosen on k - 1 parts and applied to the held part, ``repeats`` partitions (af50's
+    ``crossfit_runs``, against the shipped weight), and the spread of the chosen weights."""
+    out = crossfit_runs(y, blend(booster, deep, SHIPPED_WEIGHT).argmax(-1),
+                        lambda fold: crossfit_predictions(booster, deep, y, fold), "weights", repeats, k)
+    out["summary"]["weight"] = _spread([w for r in out["runs"] for w in r["weights"]])
+    return out
 
 
 def joint_ceiling(booster, deep, y) -> dict:
@@ -187,30 +171,19 @@ class ServedWeight:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", required=True)
-    parser.add_argument("--steps", nargs="+", default=["plan", "served", "crossfit", "choose"],
-                        choices=["plan", "served", "crossfit", "choose"])
-    parser.add_argument("--served-csv", default=None,
-                        help="served_offsets.py's WORK/served_validation.csv: the records, their labels, and the "
-                             "served classes this pass must reproduce")
-    parser.add_argument("--out", type=Path, default=HERE / "af51_results.json")
-    cinc_dir_argument(parser)
-    args = parser.parse_args(argv)
-    if "served" in args.steps and not args.served_csv:
-        parser.error("--steps served needs --served-csv (served_offsets.py's WORK/served_validation.csv)")
-    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result = saved.get(KEY, {"issue": 18, "records": "the 1,364 validation records (v3 labels)",
-                             "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE})
-    add_command(result, "served_weight.py", argv)
-    lever = ServedWeight(args, result)
-    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, KEY, args.out, log)
-    save_results(args.out, KEY, result)
-    print(json.dumps({"command": result["commands"][-1], "kept": result.get("kept"),
-                      "seconds": result.get("seconds")}))
-    return 0
+    def extra(parser):
+        parser.add_argument("--served-csv", default=None,
+                            help="served_offsets.py's WORK/served_validation.csv: the records, their labels, and the "
+                                 "served classes this pass must reproduce")
+
+    def make(args, result):
+        if "served" in args.steps and not args.served_csv:
+            raise SystemExit("error: --steps served needs --served-csv (served_offsets.py's "
+                             "WORK/served_validation.csv)")
+        result.update(keep_rule=KEEP_RULE, ship_rule=SHIP_RULE)
+        return ServedWeight(args, result)
+
+    return served_main(__doc__, "served_weight.py", KEY, make, HERE / "af51_results.json", argv, extra)
 
 
 if __name__ == "__main__":
