@@ -1,0 +1,294 @@
+"""af52 (issue 18): a third deep member for ``cinc2017``'s deep side, a small 1-D CNN over the record's log
+spectrogram (time-frequency input; ECG-SL reads beats, the ResNet the waveform).
+
+Why: af50 and af51 showed that on the validation records no threshold or blend of the served members reaches the AF
+target, even chosen there: the members' ranking of AF against Other is the limit. Every member lever so far (more
+ECG-SL seeds af39, the ResNet trained longer af45) added a member of a kind the recipe already has. A spectrogram
+model sees the atrial activity's frequency content (f waves 4-9 Hz) over the whole record, the way several CinC 2017
+entries did (e.g. Zihlmann et al. 2017). Not blind: af50 / af51's validation figures were seen first.
+
+    python experiments/cinc2017/spectro_member.py --work WORK --steps plan spectra train oof cv \
+        --out experiments/cinc2017/af52_results.json
+
+``plan``     the plan to ``af52_plan.json`` beside this script, before any figure.
+``spectra``  every record of the committed out-of-fold table (training and validation) read with the package's
+             reader (``readers.read_lead``, 300 Hz), scaled by its robust spread, STFT (``SPECTRUM``), log1p magnitude
+             of the bins up to ``MAX_HZ``: WORK/spectra/<record>.npy (resumable).
+``train``    per fold k of the preset's 5 folds: the model trained on the other 4 folds' records, fixed schedule (no
+             epoch chosen on any held record), random crops of ``CROP`` frames, balanced class weights, seed 42;
+             WORK/fold_k.weights.h5 (a finished fold is skipped; seconds per epoch to WORK/train.json).
+``oof``      the held fold's records through fold k's model (windows of ``CROP`` frames, every ``CROP`` plus one ending
+             at the record's end, softmax averaged), and the validation records through the mean of the 5 (used only
+             if kept): WORK/spectro_oof.npz; the member alone scored out of fold.
+``cv``       af36's keep rule on the recipe: the booster's out-of-fold outputs (af_lever's cached ``base``, seeds
+             42-47) averaged with the deep side as shipped (mean of ECG-SL and the ResNet) against the deep side with
+             the spectrogram member (VARIANTS; PRIMARY ``three``).
+
+Threads: TensorFlow as configured by default on the 2-core CPU. Last stdout line one JSON object (key
+``spectro_member`` of ``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command,  # noqa: E402
+                                          cinc_dir_argument, load_deep_oof, save_results, timed_steps)
+
+log = logging.getLogger("spectro_member")
+KEY = "spectro_member"
+PLAN = HERE / "af52_plan.json"
+LABELS = ("N", "A", "O", "~")
+SPECTRUM = {"nperseg": 256, "hop": 32}        # 0.85 s frames every 0.107 s at 300 Hz: 1.17 Hz bins
+MAX_HZ = 40.0
+CROP = 280                                    # frames: 30 s
+EPOCHS, BATCH, LR, SEED = 15, 64, 1e-3, 42
+VARIANTS = {"three": "deep side = mean of ECG-SL, the ResNet and the spectrogram member (PRIMARY)",
+            "spectro_for_resnet": "deep side = mean of ECG-SL and the spectrogram member (information only)"}
+PRIMARY = "three"
+KEEP_RULE = ("af36's: the PRIMARY variant is kept only if af_lever's rule (CV AF F1, mean over booster seeds, rises "
+             "by more than the larger seed sd of both rows, and CV macro F1 does not drop by more than it) holds on "
+             "booster seeds 42-44 against the shipped recipe AND on 45-47, and paired over 42-47 the mean AF F1 gain "
+             "exceeds its sd and the mean macro F1 difference is not below minus its sd. Validation only if kept")
+
+
+def spectrum(signal, fs) -> np.ndarray:
+    """(frames, bins) log1p STFT magnitude of ``signal`` scaled by its robust spread (1.4826 x MAD)."""
+    from scipy.signal import stft
+
+    x = np.asarray(signal, np.float64)
+    x = x - np.median(x)
+    spread = 1.4826 * np.median(np.abs(x)) or float(np.std(x)) or 1.0
+    f, _, z = stft(x / spread, fs=fs, nperseg=SPECTRUM["nperseg"], noverlap=SPECTRUM["nperseg"] - SPECTRUM["hop"],
+                   boundary=None, padded=True)
+    return np.log1p(np.abs(z[f <= MAX_HZ])).T.astype(np.float32)
+
+
+def windows(n_frames, crop=CROP) -> list:
+    """Start frames of the windows a record is read in: every ``crop`` plus one ending at the end (one window
+    from 0 when shorter)."""
+    if n_frames <= crop:
+        return [0]
+    starts = list(range(0, n_frames - crop + 1, crop))
+    if starts[-1] != n_frames - crop:
+        starts.append(n_frames - crop)
+    return starts
+
+
+def window(spec, start, crop=CROP) -> np.ndarray:
+    out = np.zeros((crop, spec.shape[1]), np.float32)
+    part = spec[start:start + crop]
+    out[:len(part)] = part
+    return out
+
+
+def build_model(bins, seed=SEED):
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((CROP, bins), name="log_spectrum")
+    x = inp
+    for filters, kernel, pool in ((64, 7, True), (64, 7, True), (128, 5, True), (128, 5, False)):
+        x = layers.Conv1D(filters, kernel, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        if pool:
+            x = layers.MaxPooling1D(2)(x)
+    x = layers.Concatenate()([layers.GlobalAveragePooling1D()(x), layers.GlobalMaxPooling1D()(x)])
+    x = layers.Dropout(0.3)(x)
+    out = layers.Dense(len(LABELS), activation="softmax")(x)
+    return keras.Model(inp, out, name="spectro_member")
+
+
+class SpectroMember:
+    def __init__(self, args, result):
+        self.args, self.result = args, result
+        self.work = Path(args.work)
+        (self.work / "spectra").mkdir(parents=True, exist_ok=True)
+        table = np.load(args.deep_oof)
+        self.ids = table["record_id"].astype(str)
+        self.split = table["split"].astype(str)
+        self.fold = table["fold"].astype(int)
+        self.y = table["label"].astype(int)
+
+    def step_plan(self):
+        plan = {"lever": "af52", "what": "a spectrogram 1-D CNN as a third member of cinc2017's deep side",
+                "input": f"log1p STFT magnitude, nperseg {SPECTRUM['nperseg']}, hop {SPECTRUM['hop']} at 300 Hz, "
+                         f"bins up to {MAX_HZ} Hz, the record scaled by 1.4826 x MAD",
+                "schedule": f"{EPOCHS} epochs fixed, batch {BATCH}, Adam {LR} cosine to 0, balanced class weights, "
+                            f"random {CROP}-frame crops, seed {SEED}; no epoch chosen on a held record",
+                "folds": "the preset's 5 folds (oof/deep_oof.npz); validation through the mean of the 5",
+                "variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
+                "blind": "no: af50 / af51's validation figures were seen first"}
+        PLAN.write_text(json.dumps(plan, indent=1) + "\n")
+        self.result["plan"] = plan
+
+    def _spec(self, rid) -> np.ndarray:
+        return np.load(self.work / "spectra" / f"{rid}.npy")
+
+    def step_spectra(self):
+        from ecgsl_keras.data import readers
+
+        t0, done = time.perf_counter(), 0
+        for rid in self.ids:
+            path = self.work / "spectra" / f"{rid}.npy"
+            if path.is_file():
+                continue
+            signal, fs, _ = readers.read_lead(Path(self.args.cinc_dir) / rid)
+            np.save(path, spectrum(signal, fs))
+            done += 1
+        self.result["spectra"] = {"records": int(len(self.ids)), "computed_now": done,
+                                  "bins": int(self._spec(self.ids[0]).shape[1]),
+                                  "ms_per_record": round(1000 * (time.perf_counter() - t0) / max(done, 1), 1)}
+
+    def _batches(self, rows, rng):
+        """Endless (x, y, weight) batches of random crops of ``rows`` (indices into the table), shuffled."""
+        counts = np.bincount(self.y[rows], minlength=len(LABELS))
+        class_weight = len(rows) / (len(LABELS) * np.maximum(counts, 1))
+        specs = [self._spec(self.ids[i]) for i in rows]
+        while True:
+            order = rng.permutation(len(rows))
+            for s in range(0, len(order) - BATCH + 1, BATCH):
+                pick = order[s:s + BATCH]
+                x = np.stack([window(specs[j], int(rng.integers(0, max(1, len(specs[j]) - CROP + 1))))
+                              for j in pick])
+                yy = self.y[rows[pick]]
+                yield x, yy, class_weight[yy].astype(np.float32)
+
+    def step_train(self):
+        import keras
+        import tensorflow as tf
+
+        bins = self._spec(self.ids[0]).shape[1]
+        info_path = self.work / "train.json"
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        for k in range(5):
+            weights = self.work / f"fold_{k}.weights.h5"
+            if weights.is_file():
+                continue
+            rows = np.flatnonzero((self.split == "train") & (self.fold != k))
+            steps = len(rows) // BATCH
+            model = build_model(bins)
+            schedule = keras.optimizers.schedules.CosineDecay(LR, EPOCHS * steps)
+            model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                          weighted_metrics=[])
+            gen = self._batches(rows, np.random.default_rng(SEED + k))
+            spec = (tf.TensorSpec((None, CROP, bins), tf.float32), tf.TensorSpec((None,), tf.int64),
+                    tf.TensorSpec((None,), tf.float32))
+            data = tf.data.Dataset.from_generator(lambda: gen, output_signature=spec).prefetch(2)
+            t0 = time.perf_counter()
+            history = model.fit(data, epochs=EPOCHS, steps_per_epoch=steps, verbose=0)
+            seconds = time.perf_counter() - t0
+            model.save_weights(weights)
+            info[str(k)] = {"records": int(len(rows)), "seconds": round(seconds, 1),
+                            "seconds_per_epoch": round(seconds / EPOCHS, 2),
+                            "loss": [round(float(v), 4) for v in history.history["loss"]]}
+            info_path.write_text(json.dumps(info, indent=1) + "\n")
+            log.info("fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", k, seconds, seconds / EPOCHS,
+                     history.history["loss"][0], history.history["loss"][-1])
+        self.result["train"] = info
+
+    def _predict(self, model, rows) -> np.ndarray:
+        out = np.zeros((len(rows), len(LABELS)))
+        for n, i in enumerate(rows):
+            spec = self._spec(self.ids[i])
+            x = np.stack([window(spec, s) for s in windows(len(spec))])
+            out[n] = model(x, training=False).numpy().mean(0)
+        return out
+
+    def step_oof(self):
+        from sklearn.metrics import f1_score
+
+        bins = self._spec(self.ids[0]).shape[1]
+        p = np.zeros((len(self.ids), len(LABELS)))
+        val = np.flatnonzero(self.split == "validation")
+        for k in range(5):
+            model = build_model(bins)
+            weights = self.work / f"fold_{k}.weights.h5"
+            if not weights.is_file():
+                raise SystemExit(f"error: {weights}: no such file (run --steps train first)")
+            model.load_weights(weights)
+            held = np.flatnonzero((self.split == "train") & (self.fold == k))
+            p[held] = self._predict(model, held)
+            p[val] += self._predict(model, val) / 5.0
+            log.info("fold %d predicted", k)
+        np.savez(self.work / "spectro_oof.npz", record_id=self.ids, split=self.split, spectro=p.astype(np.float32))
+        train = self.split == "train"
+        per = f1_score(self.y[train], p[train].argmax(-1), labels=list(range(len(LABELS))), average=None)
+        self.result["oof"] = {"member_alone_train_oof": {"macro_f1": float(per.mean()),
+                                                         "per_class_f1": dict(zip(LABELS, map(float, per)))},
+                              "records": int(train.sum())}
+
+    def step_cv(self):
+        path = self.work / "spectro_oof.npz"
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: no such file (run --steps oof first)")
+        data = np.load(path)
+        spectro_of = dict(zip(data["record_id"].astype(str), data["spectro"].astype(np.float64)))
+        lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
+                                                   work=str(self.work / "lever"), k=5))
+        deep = load_deep_oof(self.args.deep_oof)
+        ids = lever.ids["train"]
+        ecgsl = dict(zip(deep["ecgsl"]["train_record_id"], deep["ecgsl"]["train_probabilities"]))
+        resnet = dict(zip(deep["resnet"]["train_record_id"], deep["resnet"]["train_probabilities"]))
+        e, r, s = (np.stack([m[i] for i in ids]) for m in (ecgsl, resnet, spectro_of))
+        if np.abs(0.5 * (e + r) - lever.deep["train"]).max() > 1e-9:
+            raise SystemExit("error: the deep side does not reproduce the Lever's")
+        sides = {"three": (e + r + s) / 3.0, "spectro_for_resnet": 0.5 * (e + s)}
+        t0 = time.perf_counter()
+        lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
+        lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
+        out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE, "base": lever.result["base"],
+               "base_fresh_seeds": lever.result["base_fresh_seeds"]}
+        shipped = lever.deep["train"]
+        for variant, side in sides.items():
+            lever.deep["train"] = side
+            out[variant] = seed_set_row(lever, lambda seed: dict(seed=seed, **lever.score(lever.oof("base", BASE,
+                                                                                                     seed))))
+            lever.deep["train"] = shipped
+            pair = out[variant]["paired"]
+            log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", variant, pair["af_f1"]["mean"],
+                     pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], out[variant]["passes"])
+        out["kept"] = out[PRIMARY]["passes"]
+        out["seconds"] = round(time.perf_counter() - t0, 1)
+        self.result["cv"] = out
+        self.result["kept"] = out["kept"]
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = ("plan", "spectra", "train", "oof", "cv")
+    parser.add_argument("--work", required=True)
+    parser.add_argument("--steps", nargs="+", default=list(steps), choices=steps)
+    parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ))
+    parser.add_argument("--features", default=str(DEFAULT_FEATURES_NPZ))
+    parser.add_argument("--out", type=Path, default=HERE / "af52_results.json")
+    cinc_dir_argument(parser)
+    args = parser.parse_args(argv)
+    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    result = saved.get(KEY, {"issue": 18, "records": "training split out of fold (5,456); validation only if kept",
+                             "keep_rule": KEEP_RULE})
+    add_command(result, "spectro_member.py", argv)
+    lever = SpectroMember(args, result)
+    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, KEY, args.out, log)
+    save_results(args.out, KEY, result)
+    print(json.dumps({"command": result["commands"][-1], "kept": result.get("kept"),
+                      "seconds": result.get("seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
