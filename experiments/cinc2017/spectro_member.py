@@ -7,10 +7,15 @@ ECG-SL seeds af39, the ResNet trained longer af45) added a member of a kind the 
 model sees the atrial activity's frequency content (f waves 4-9 Hz) over the whole record, the way several CinC 2017
 entries did (e.g. Zihlmann et al. 2017). Not blind: af50 / af51's validation figures were seen first.
 
-    python experiments/cinc2017/spectro_member.py --work WORK --steps plan spectra train oof cv \
-        --out experiments/cinc2017/af52_results.json
+    python experiments/cinc2017/spectro_member.py --work WORK --steps plan spectra train oof cv   # af52
+    python experiments/cinc2017/spectro_member.py --work WORK --lever af53 --steps plan train oof cv
 
-``plan``     the plan to ``af52_plan.json`` beside this script, before any figure.
+``--lever`` (``LEVERS``): af52 trains one seed (42) per fold; af53 (after af52's figures, not blind to them) the same
+member with three training seeds per fold (42, 43, 44; seed 42's models are af52's), averaged. Each writes its plan
+and its results JSON (``af52_plan.json`` / ``af52_results.json`` key ``spectro_member``; ``af53_*`` key
+``spectro_member_seeds``).
+
+``plan``     the lever's plan beside this script, before any figure.
 ``spectra``  every record of the committed out-of-fold table (training and validation) read with the package's
              reader (``readers.read_lead``, 300 Hz), scaled by its robust spread, STFT (``SPECTRUM``), log1p magnitude
              of the bins up to ``MAX_HZ``: WORK/spectra/<record>.npy (resumable).
@@ -24,8 +29,7 @@ entries did (e.g. Zihlmann et al. 2017). Not blind: af50 / af51's validation fig
              42-47) averaged with the deep side as shipped (mean of ECG-SL and the ResNet) against the deep side with
              the spectrogram member (VARIANTS; PRIMARY ``three``).
 
-Threads: TensorFlow as configured by default on the 2-core CPU. Last stdout line one JSON object (key
-``spectro_member`` of ``--out``).
+Threads: TensorFlow as configured by default on the 2-core CPU. Last stdout line one JSON object.
 """
 from __future__ import annotations
 
@@ -46,8 +50,11 @@ from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, a
                                           cinc_dir_argument, load_deep_oof, save_results, timed_steps)
 
 log = logging.getLogger("spectro_member")
-KEY = "spectro_member"
-PLAN = HERE / "af52_plan.json"
+LEVERS = {   # af53 follows af52's figures (not blind to them): the same member, three training seeds averaged
+    "af52": {"seeds": (42,), "key": "spectro_member", "plan": HERE / "af52_plan.json", "out": HERE / "af52_results.json"},
+    "af53": {"seeds": (42, 43, 44), "key": "spectro_member_seeds", "plan": HERE / "af53_plan.json",
+             "out": HERE / "af53_results.json"},
+}
 LABELS = ("N", "A", "O", "~")
 SPECTRUM = {"nperseg": 256, "hop": 32}        # 0.85 s frames every 0.107 s at 300 Hz: 1.17 Hz bins
 MAX_HZ = 40.0
@@ -121,17 +128,28 @@ class SpectroMember:
         self.split = table["split"].astype(str)
         self.fold = table["fold"].astype(int)
         self.y = table["label"].astype(int)
+        self.seeds = LEVERS[args.lever]["seeds"]
+
+    def _weights(self, k, seed) -> Path:
+        return self.work / (f"fold_{k}.weights.h5" if seed == SEED else f"fold_{k}_s{seed}.weights.h5")
+
+    def _oof_path(self, seed) -> Path:
+        return self.work / ("spectro_oof.npz" if seed == SEED else f"spectro_oof_s{seed}.npz")
 
     def step_plan(self):
-        plan = {"lever": "af52", "what": "a spectrogram 1-D CNN as a third member of cinc2017's deep side",
+        what = "a spectrogram 1-D CNN as a third member of cinc2017's deep side"
+        if len(self.seeds) > 1:
+            what += f", the mean of {len(self.seeds)} training seeds per fold ({', '.join(map(str, self.seeds))})"
+        plan = {"lever": self.args.lever, "what": what, "training_seeds": list(self.seeds),
                 "input": f"log1p STFT magnitude, nperseg {SPECTRUM['nperseg']}, hop {SPECTRUM['hop']} at 300 Hz, "
                          f"bins up to {MAX_HZ} Hz, the record scaled by 1.4826 x MAD",
                 "schedule": f"{EPOCHS} epochs fixed, batch {BATCH}, Adam {LR} cosine to 0, balanced class weights, "
-                            f"random {CROP}-frame crops, seed {SEED}; no epoch chosen on a held record",
+                            f"random {CROP}-frame crops, seeds {list(self.seeds)}; no epoch chosen on a held record",
                 "folds": "the preset's 5 folds (oof/deep_oof.npz); validation through the mean of the 5",
                 "variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
-                "blind": "no: af50 / af51's validation figures were seen first"}
-        PLAN.write_text(json.dumps(plan, indent=1) + "\n")
+                "blind": "no: af50 / af51's validation figures were seen first"
+                         + ("; af52's CV figures too" if len(self.seeds) > 1 else "")}
+        LEVERS[self.args.lever]["plan"].write_text(json.dumps(plan, indent=1) + "\n")
         self.result["plan"] = plan
 
     def _spec(self, rid) -> np.ndarray:
@@ -173,17 +191,17 @@ class SpectroMember:
         bins = self._spec(self.ids[0]).shape[1]
         info_path = self.work / "train.json"
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        for k in range(5):
-            weights = self.work / f"fold_{k}.weights.h5"
+        for seed, k in ((seed, k) for seed in self.seeds for k in range(5)):
+            weights = self._weights(k, seed)
             if weights.is_file():
                 continue
             rows = np.flatnonzero((self.split == "train") & (self.fold != k))
             steps = len(rows) // BATCH
-            model = build_model(bins)
+            model = build_model(bins, seed)
             schedule = keras.optimizers.schedules.CosineDecay(LR, EPOCHS * steps)
             model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                           weighted_metrics=[])
-            gen = self._batches(rows, np.random.default_rng(SEED + k))
+            gen = self._batches(rows, np.random.default_rng(seed + k))
             spec = (tf.TensorSpec((None, CROP, bins), tf.float32), tf.TensorSpec((None,), tf.int64),
                     tf.TensorSpec((None,), tf.float32))
             data = tf.data.Dataset.from_generator(lambda: gen, output_signature=spec).prefetch(2)
@@ -191,11 +209,11 @@ class SpectroMember:
             history = model.fit(data, epochs=EPOCHS, steps_per_epoch=steps, verbose=0)
             seconds = time.perf_counter() - t0
             model.save_weights(weights)
-            info[str(k)] = {"records": int(len(rows)), "seconds": round(seconds, 1),
+            info[str(k) if seed == SEED else f"{k}_s{seed}"] = {"records": int(len(rows)), "seconds": round(seconds, 1),
                             "seconds_per_epoch": round(seconds / EPOCHS, 2),
                             "loss": [round(float(v), 4) for v in history.history["loss"]]}
             info_path.write_text(json.dumps(info, indent=1) + "\n")
-            log.info("fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", k, seconds, seconds / EPOCHS,
+            log.info("seed %d fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", seed, k, seconds, seconds / EPOCHS,
                      history.history["loss"][0], history.history["loss"][-1])
         self.result["train"] = info
 
@@ -211,31 +229,49 @@ class SpectroMember:
         from sklearn.metrics import f1_score
 
         bins = self._spec(self.ids[0]).shape[1]
-        p = np.zeros((len(self.ids), len(LABELS)))
         val = np.flatnonzero(self.split == "validation")
-        for k in range(5):
-            model = build_model(bins)
-            weights = self.work / f"fold_{k}.weights.h5"
-            if not weights.is_file():
-                raise SystemExit(f"error: {weights}: no such file (run --steps train first)")
-            model.load_weights(weights)
-            held = np.flatnonzero((self.split == "train") & (self.fold == k))
-            p[held] = self._predict(model, held)
-            p[val] += self._predict(model, val) / 5.0
-            log.info("fold %d predicted", k)
-        np.savez(self.work / "spectro_oof.npz", record_id=self.ids, split=self.split, spectro=p.astype(np.float32))
         train = self.split == "train"
-        per = f1_score(self.y[train], p[train].argmax(-1), labels=list(range(len(LABELS))), average=None)
-        self.result["oof"] = {"member_alone_train_oof": {"macro_f1": float(per.mean()),
-                                                         "per_class_f1": dict(zip(LABELS, map(float, per)))},
+        alone = {}
+        for seed in self.seeds:
+            path = self._oof_path(seed)
+            if path.is_file():
+                p = np.load(path)["spectro"].astype(np.float64)
+            else:
+                p = np.zeros((len(self.ids), len(LABELS)))
+                for k in range(5):
+                    weights = self._weights(k, seed)
+                    if not weights.is_file():
+                        raise SystemExit(f"error: {weights}: no such file (run --steps train first)")
+                    model = build_model(bins, seed)
+                    model.load_weights(weights)
+                    held = np.flatnonzero(train & (self.fold == k))
+                    p[held] = self._predict(model, held)
+                    p[val] += self._predict(model, val) / 5.0
+                    log.info("seed %d fold %d predicted", seed, k)
+                np.savez(path, record_id=self.ids, split=self.split, spectro=p.astype(np.float32))
+            per = f1_score(self.y[train], p[train].argmax(-1), labels=list(range(len(LABELS))), average=None)
+            alone[str(seed)] = {"macro_f1": float(per.mean()), "per_class_f1": dict(zip(LABELS, map(float, per)))}
+        self.result["oof"] = {"member_alone_train_oof": alone[str(SEED)] if len(self.seeds) == 1 else alone,
                               "records": int(train.sum())}
+        if len(self.seeds) > 1:
+            mean = self._member()
+            per = f1_score(self.y[train], np.stack([mean[i] for i in self.ids[train]]).argmax(-1),
+                           labels=list(range(len(LABELS))), average=None)
+            self.result["oof"]["seed_mean_alone_train_oof"] = {"macro_f1": float(per.mean()),
+                                                              "per_class_f1": dict(zip(LABELS, map(float, per)))}
+
+    def _member(self) -> dict:
+        """{record: the member's probabilities}: the mean over this lever's training seeds."""
+        parts = []
+        for seed in self.seeds:
+            path = self._oof_path(seed)
+            if not path.is_file():
+                raise SystemExit(f"error: {path}: no such file (run --steps oof first)")
+            parts.append(np.load(path)["spectro"].astype(np.float64))
+        return dict(zip(self.ids, np.mean(parts, axis=0)))
 
     def step_cv(self):
-        path = self.work / "spectro_oof.npz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: no such file (run --steps oof first)")
-        data = np.load(path)
-        spectro_of = dict(zip(data["record_id"].astype(str), data["spectro"].astype(np.float64)))
+        spectro_of = self._member()
         lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
                                                    work=str(self.work / "lever"), k=5))
         deep = load_deep_oof(self.args.deep_oof)
@@ -272,19 +308,22 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = ("plan", "spectra", "train", "oof", "cv")
     parser.add_argument("--work", required=True)
+    parser.add_argument("--lever", choices=sorted(LEVERS), default="af52",
+                        help="af52: one training seed; af53: the mean of three (LEVERS)")
     parser.add_argument("--steps", nargs="+", default=list(steps), choices=steps)
     parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ))
     parser.add_argument("--features", default=str(DEFAULT_FEATURES_NPZ))
-    parser.add_argument("--out", type=Path, default=HERE / "af52_results.json")
+    parser.add_argument("--out", type=Path, default=None, help="default: the lever's results JSON (LEVERS)")
     cinc_dir_argument(parser)
     args = parser.parse_args(argv)
-    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    result = saved.get(KEY, {"issue": 18, "records": "training split out of fold (5,456); validation only if kept",
+    key, out = LEVERS[args.lever]["key"], args.out or LEVERS[args.lever]["out"]
+    saved = json.loads(out.read_text()) if out.is_file() else {}
+    result = saved.get(key, {"issue": 18, "records": "training split out of fold (5,456); validation only if kept",
                              "keep_rule": KEEP_RULE})
     add_command(result, "spectro_member.py", argv)
     lever = SpectroMember(args, result)
-    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, KEY, args.out, log)
-    save_results(args.out, KEY, result)
+    timed_steps(args.steps, lambda step: getattr(lever, f"step_{step}")(), result, saved, key, out, log)
+    save_results(out, key, result)
     print(json.dumps({"command": result["commands"][-1], "kept": result.get("kept"),
                       "seconds": result.get("seconds")}))
     return 0
