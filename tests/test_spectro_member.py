@@ -49,9 +49,23 @@ def test_model_gives_class_probabilities(record_spectrum):
     np.testing.assert_allclose(p.sum(-1), 1.0, rtol=1e-5)
 
 
-def test_cv_without_the_member_table_names_it(tmp_path):
+@pytest.mark.parametrize("lever_name,missing", [("af52", r"spectro_oof\.npz"), ("af53", r"spectro_oof_s43\.npz")])
+def test_cv_without_the_member_tables_names_the_missing_one(tmp_path, lever_name, missing):
     lever = sm.SpectroMember.__new__(sm.SpectroMember)
-    lever.work = tmp_path
-    lever.args = SimpleNamespace()
-    with pytest.raises(SystemExit, match=r"spectro_oof\.npz: no such file"):
+    lever.work, lever.args, lever.seeds = tmp_path, SimpleNamespace(lever=lever_name), sm.LEVERS[lever_name]["seeds"]
+    lever.ids = np.array(["A00001"])
+    if lever_name == "af53":                 # seed 42's table there, seed 43's not
+        np.savez(tmp_path / "spectro_oof.npz", spectro=np.full((1, 4), 0.25, np.float32))
+    with pytest.raises(SystemExit, match=missing + ": no such file"):
         lever.step_cv()
+
+
+def test_the_member_is_the_mean_of_the_levers_seeds(tmp_path):
+    lever = sm.SpectroMember.__new__(sm.SpectroMember)
+    lever.work, lever.seeds, lever.ids = tmp_path, sm.LEVERS["af53"]["seeds"], np.array(["A00001", "A00002"])
+    tables = {seed: np.random.default_rng(seed).dirichlet(np.ones(4), 2).astype(np.float32) for seed in lever.seeds}
+    for seed, p in tables.items():
+        np.savez(lever._oof_path(seed), spectro=p)
+    member = lever._member()
+    np.testing.assert_allclose(member["A00002"], np.mean([p[1] for p in tables.values()], axis=0), rtol=1e-6)
+    assert lever._weights(0, 42).name == "fold_0.weights.h5" and lever._weights(0, 43).name == "fold_0_s43.weights.h5"
