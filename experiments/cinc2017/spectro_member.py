@@ -51,7 +51,8 @@ from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, a
 
 log = logging.getLogger("spectro_member")
 LEVERS = {   # af53 follows af52's figures (not blind to them): the same member, three training seeds averaged
-    "af52": {"seeds": (42,), "key": "spectro_member", "plan": HERE / "af52_plan.json", "out": HERE / "af52_results.json"},
+    "af52": {"seeds": (42,), "key": "spectro_member", "plan": HERE / "af52_plan.json",
+             "out": HERE / "af52_results.json"},
     "af53": {"seeds": (42, 43, 44), "key": "spectro_member_seeds", "plan": HERE / "af53_plan.json",
              "out": HERE / "af53_results.json"},
 }
@@ -209,12 +210,12 @@ class SpectroMember:
             history = model.fit(data, epochs=EPOCHS, steps_per_epoch=steps, verbose=0)
             seconds = time.perf_counter() - t0
             model.save_weights(weights)
-            info[str(k) if seed == SEED else f"{k}_s{seed}"] = {"records": int(len(rows)), "seconds": round(seconds, 1),
-                            "seconds_per_epoch": round(seconds / EPOCHS, 2),
-                            "loss": [round(float(v), 4) for v in history.history["loss"]]}
+            info[str(k) if seed == SEED else f"{k}_s{seed}"] = {
+                "records": int(len(rows)), "seconds": round(seconds, 1),
+                "seconds_per_epoch": round(seconds / EPOCHS, 2), "loss": [round(float(v), 4) for v in history.history["loss"]]}
             info_path.write_text(json.dumps(info, indent=1) + "\n")
-            log.info("seed %d fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", seed, k, seconds, seconds / EPOCHS,
-                     history.history["loss"][0], history.history["loss"][-1])
+            log.info("seed %d fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", seed, k, seconds,
+                     seconds / EPOCHS, history.history["loss"][0], history.history["loss"][-1])
         self.result["train"] = info
 
     def _predict(self, model, rows) -> np.ndarray:
