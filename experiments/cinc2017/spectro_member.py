@@ -212,7 +212,8 @@ class SpectroMember:
             model.save_weights(weights)
             info[str(k) if seed == SEED else f"{k}_s{seed}"] = {
                 "records": int(len(rows)), "seconds": round(seconds, 1),
-                "seconds_per_epoch": round(seconds / EPOCHS, 2), "loss": [round(float(v), 4) for v in history.history["loss"]]}
+                "seconds_per_epoch": round(seconds / EPOCHS, 2),
+                "loss": [round(float(v), 4) for v in history.history["loss"]]}
             info_path.write_text(json.dumps(info, indent=1) + "\n")
             log.info("seed %d fold %d: %.0f s (%.1f s per epoch), loss %.3f -> %.3f", seed, k, seconds,
                      seconds / EPOCHS, history.history["loss"][0], history.history["loss"][-1])
