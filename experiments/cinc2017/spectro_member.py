@@ -25,6 +25,7 @@ and its results JSON (``af52_plan.json`` / ``af52_results.json`` key ``spectro_m
 ``oof``      the held fold's records through fold k's model (windows of ``CROP`` frames, every ``CROP`` plus one ending
              at the record's end, softmax averaged), and the validation records through the mean of the 5 (used only
              if kept): WORK/spectro_oof.npz; the member alone scored out of fold.
+``validate`` only for a kept lever: SHIP_RULE's validation rows (1,364 records).
 ``cv``       af36's keep rule on the recipe: the booster's out-of-fold outputs (af_lever's cached ``base``, seeds
              42-47) averaged with the deep side as shipped (mean of ECG-SL and the ResNet) against the deep side with
              the spectrogram member (VARIANTS; PRIMARY ``three``).
@@ -68,6 +69,13 @@ KEEP_RULE = ("af36's: the PRIMARY variant is kept only if af_lever's rule (CV AF
              "by more than the larger seed sd of both rows, and CV macro F1 does not drop by more than it) holds on "
              "booster seeds 42-44 against the shipped recipe AND on 45-47, and paired over 42-47 the mean AF F1 gain "
              "exceeds its sd and the mean macro F1 difference is not below minus its sd. Validation only if kept")
+
+SHIP_RULE = ("only for a kept lever (af44's rule, written here before af53's CV figures): the booster refit on the "
+             "whole training split (booster seeds 42-44), averaged (weight 0.5) with the validation deep side (the "
+             "means of the fold members: ECG-SL and the ResNet as shipped, plus this member), against the same "
+             "boosters with the shipped deep side; it would ship only if the validation AF F1 (mean over the three "
+             "seeds) rises and the validation macro F1 does not drop by more than 0.005. Serving the member needs its "
+             "port to a signal-input Keras model first")
 
 
 def spectrum(signal, fs) -> np.ndarray:
@@ -272,6 +280,14 @@ class SpectroMember:
             parts.append(np.load(path)["spectro"].astype(np.float64))
         return dict(zip(self.ids, np.mean(parts, axis=0)))
 
+    def step_validate(self):
+        if not (self.result.get("cv") or {}).get("kept"):
+            raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
+        lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
+                                                   work=str(self.work / "lever"), k=5))
+        self.result["validation"] = _validate(lever, self._member())
+        self.result["ship_rule"] = SHIP_RULE
+
     def step_cv(self):
         spectro_of = self._member()
         lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
@@ -304,15 +320,44 @@ class SpectroMember:
         self.result["kept"] = out["kept"]
 
 
+def _validate(lever, member, seeds=SEEDS) -> dict:
+    """SHIP_RULE's validation rows: per booster seed, the refit booster averaged with the shipped deep side
+    (``without``) and with the member added (``with``)."""
+    from experiments.cinc2017.features import _metrics as split_metrics, _summary
+
+    ids = lever.ids["validation"]
+    shipped = lever.deep["validation"]
+    deep = load_deep_oof(lever.args.deep_oof)
+    e, r = (dict(zip(deep[f]["validation_record_id"], deep[f]["validation_probabilities"]))
+            for f in ("ecgsl", "resnet"))
+    e, r, s = (np.stack([m[i] for i in ids]) for m in (e, r, member))
+    if np.abs(0.5 * (e + r) - shipped).max() > 1e-9:
+        raise SystemExit("error: the validation deep side does not reproduce the Lever's")
+    three = (e + r + s) / 3.0
+    rows = {"without": [], "with": []}
+    for seed in seeds:
+        p = lever._clf(lever.names, BASE, seed).fit(lever.X["train"], lever.y["train"]).predict_proba(
+            lever.X["validation"])
+        for name, side in (("without", shipped), ("with", three)):
+            pred = (0.5 * p + 0.5 * side).argmax(-1)
+            rows[name].append(dict(seed=seed, **split_metrics(lever.y["validation"], pred)))
+    out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
+    af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in out}
+    macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in out}
+    out["ships"] = bool(af["with"] > af["without"] and macro["without"] - macro["with"] <= 0.005)
+    out["records"] = len(ids)
+    return out
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    steps = ("plan", "spectra", "train", "oof", "cv")
+    steps = ("plan", "spectra", "train", "oof", "cv", "validate")
     parser.add_argument("--work", required=True)
     parser.add_argument("--lever", choices=sorted(LEVERS), default="af52",
                         help="af52: one training seed; af53: the mean of three (LEVERS)")
-    parser.add_argument("--steps", nargs="+", default=list(steps), choices=steps)
+    parser.add_argument("--steps", nargs="+", default=list(steps[:-1]), choices=steps)
     parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ))
     parser.add_argument("--features", default=str(DEFAULT_FEATURES_NPZ))
     parser.add_argument("--out", type=Path, default=None, help="default: the lever's results JSON (LEVERS)")
