@@ -11,9 +11,11 @@ entries did (e.g. Zihlmann et al. 2017). Not blind: af50 / af51's validation fig
     python experiments/cinc2017/spectro_member.py --work WORK --lever af53 --steps plan train oof cv
 
 ``--lever`` (``LEVERS``): af52 trains one seed (42) per fold; af53 (after af52's figures, not blind to them) the same
-member with three training seeds per fold (42, 43, 44; seed 42's models are af52's), averaged. Each writes its plan
-and its results JSON (``af52_plan.json`` / ``af52_results.json`` key ``spectro_member``; ``af53_*`` key
-``spectro_member_seeds``).
+member with three training seeds per fold (42, 43, 44; seed 42's models are af52's), averaged; af54 (planned before
+af53's figures; its own WORK) one seed of a member that also reads the record's atrial activity: the spectrogram of
+the signal after QRST cancellation (``atrial_spectrum.cancel``) as more input channels. Each writes its plan and its
+results JSON (``af52_plan.json`` / ``af52_results.json`` key ``spectro_member``; ``af53_*`` key
+``spectro_member_seeds``; ``af54_*`` key ``spectro_member_residual``).
 
 ``plan``     the lever's plan beside this script, before any figure.
 ``spectra``  every record of the committed out-of-fold table (training and validation) read with the package's
@@ -56,6 +58,10 @@ LEVERS = {   # af53 follows af52's figures (not blind to them): the same member,
              "out": HERE / "af52_results.json"},
     "af53": {"seeds": (42, 43, 44), "key": "spectro_member_seeds", "plan": HERE / "af53_plan.json",
              "out": HERE / "af53_results.json"},
+    # af54, planned before af53's figures: the member also reads the atrial activity, the spectrogram of the record
+    # after QRST cancellation (af35's median-template cancellation, atrial_spectrum.cancel) as more input channels
+    "af54": {"seeds": (42,), "key": "spectro_member_residual", "plan": HERE / "af54_plan.json",
+             "out": HERE / "af54_results.json", "inputs": ("signal", "residual")},
 }
 LABELS = ("N", "A", "O", "~")
 SPECTRUM = {"nperseg": 256, "hop": 32}        # 0.85 s frames every 0.107 s at 300 Hz: 1.17 Hz bins
@@ -138,6 +144,7 @@ class SpectroMember:
         self.fold = table["fold"].astype(int)
         self.y = table["label"].astype(int)
         self.seeds = LEVERS[args.lever]["seeds"]
+        self.inputs = LEVERS[args.lever].get("inputs", ("signal",))
 
     def _weights(self, k, seed) -> Path:
         return self.work / (f"fold_{k}.weights.h5" if seed == SEED else f"fold_{k}_s{seed}.weights.h5")
@@ -149,20 +156,35 @@ class SpectroMember:
         what = "a spectrogram 1-D CNN as a third member of cinc2017's deep side"
         if len(self.seeds) > 1:
             what += f", the mean of {len(self.seeds)} training seeds per fold ({', '.join(map(str, self.seeds))})"
+        if "residual" in self.inputs:
+            what += ", reading the record's spectrogram and its QRST-cancelled residual's"
         plan = {"lever": self.args.lever, "what": what, "training_seeds": list(self.seeds),
                 "input": f"log1p STFT magnitude, nperseg {SPECTRUM['nperseg']}, hop {SPECTRUM['hop']} at 300 Hz, "
-                         f"bins up to {MAX_HZ} Hz, the record scaled by 1.4826 x MAD",
+                         f"bins up to {MAX_HZ} Hz, the record scaled by 1.4826 x MAD"
+                         + ("; beside it the same of the record after QRST cancellation (atrial_spectrum.cancel; "
+                            "zeros where undefined)" if "residual" in self.inputs else ""),
                 "schedule": f"{EPOCHS} epochs fixed, batch {BATCH}, Adam {LR} cosine to 0, balanced class weights, "
                             f"random {CROP}-frame crops, seeds {list(self.seeds)}; no epoch chosen on a held record",
                 "folds": "the preset's 5 folds (oof/deep_oof.npz); validation through the mean of the 5",
                 "variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE,
                 "blind": "no: af50 / af51's validation figures were seen first"
-                         + ("; af52's CV figures too" if len(self.seeds) > 1 else "")}
+                         + ("; af52's CV figures too" if self.args.lever != "af52" else "")
+                         + ("; planned before af53's figures" if self.args.lever == "af54" else "")}
         LEVERS[self.args.lever]["plan"].write_text(json.dumps(plan, indent=1) + "\n")
         self.result["plan"] = plan
 
     def _spec(self, rid) -> np.ndarray:
-        return np.load(self.work / "spectra" / f"{rid}.npy")
+        """(frames, bins) the member's input: the signal's spectrogram, and with ``residual`` in the lever's inputs
+        the residual's beside it (the same frames; zeros where the cancellation is undefined)."""
+        spec = np.load(self.work / "spectra" / f"{rid}.npy")
+        if "residual" not in self.inputs:
+            return spec
+        residual = np.load(self.work / "spectra_residual" / f"{rid}.npy")
+        if residual.shape[0] == 0:
+            residual = np.zeros_like(spec)
+        n = spec.shape[0]
+        residual = np.pad(residual[:n], ((0, max(0, n - residual.shape[0])), (0, 0)))
+        return np.concatenate([spec, residual], axis=1)
 
     def step_spectra(self):
         from ecgsl_keras.data import readers
@@ -175,6 +197,21 @@ class SpectroMember:
             signal, fs, _ = readers.read_lead(Path(self.args.cinc_dir) / rid)
             np.save(path, spectrum(signal, fs))
             done += 1
+        if "residual" in self.inputs:
+            from experiments.cinc2017.atrial_spectrum import cancel
+
+            folder = self.work / "spectra_residual"
+            folder.mkdir(exist_ok=True)
+            undefined = 0
+            for rid in self.ids:
+                path = folder / f"{rid}.npy"
+                if path.is_file():
+                    continue
+                signal, fs, _ = readers.read_lead(Path(self.args.cinc_dir) / rid)
+                got = cancel(signal, fs)
+                undefined += got is None
+                np.save(path, np.zeros((0, 0), np.float32) if got is None else spectrum(got[0], fs))
+            self.result["residual_undefined_now"] = int(undefined)
         self.result["spectra"] = {"records": int(len(self.ids)), "computed_now": done,
                                   "bins": int(self._spec(self.ids[0]).shape[1]),
                                   "ms_per_record": round(1000 * (time.perf_counter() - t0) / max(done, 1), 1)}
