@@ -69,3 +69,25 @@ def test_the_member_is_the_mean_of_the_levers_seeds(tmp_path):
     member = lever._member()
     np.testing.assert_allclose(member["A00002"], np.mean([p[1] for p in tables.values()], axis=0), rtol=1e-6)
     assert lever._weights(0, 42).name == "fold_0.weights.h5" and lever._weights(0, 43).name == "fold_0_s43.weights.h5"
+
+
+def test_af54_reads_the_residual_beside_the_signal_and_zeros_where_undefined(tmp_path, record_spectrum):
+    from experiments.cinc2017.atrial_spectrum import cancel
+
+    signal, fs, spec = record_spectrum
+    lever = sm.SpectroMember.__new__(sm.SpectroMember)
+    lever.work, lever.inputs = tmp_path, sm.LEVERS["af54"]["inputs"]
+    (tmp_path / "spectra").mkdir()
+    (tmp_path / "spectra_residual").mkdir()
+    np.save(tmp_path / "spectra" / "A00205.npy", spec)
+    residual = sm.spectrum(cancel(signal, fs)[0], fs)                  # the real record's QRST-cancelled residual
+    np.save(tmp_path / "spectra_residual" / "A00205.npy", residual)
+    both = lever._spec("A00205")
+    assert both.shape == (spec.shape[0], 2 * spec.shape[1])
+    np.testing.assert_array_equal(both[:, :spec.shape[1]], spec)
+    np.testing.assert_array_equal(both[:, spec.shape[1]:], residual[:spec.shape[0]])
+    assert not np.array_equal(residual, spec)                           # the cancellation changed the spectrum
+    np.save(tmp_path / "spectra" / "X.npy", spec)
+    np.save(tmp_path / "spectra_residual" / "X.npy", np.zeros((0, 0), np.float32))   # cancellation undefined
+    undefined = lever._spec("X")
+    assert undefined.shape == both.shape and not undefined[:, spec.shape[1]:].any()
