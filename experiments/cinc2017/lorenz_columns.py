@@ -1,0 +1,112 @@
+"""af55 (issue 18): the Lorenz-plot organisation columns of ``record_features``' ``rhythm`` group as extra columns of
+the shipped ``cinc2017`` booster, on today's recipe.
+
+    python experiments/cinc2017/lorenz_columns.py --work WORK --steps plan extract cv \
+        --out experiments/cinc2017/af55_results.json
+
+Why, and not blind: the label-audit look (``label_audit.py``, RESULTS.md) found 7 of af33's 29 unanimous
+Other-called-AF training records to be organised rhythms whose Lorenz plot is a few tight clusters (bigeminy, grouped
+beating, flutter with varying conduction), and 4 of the 13 AF-called-Other to be clustered too. The shipped 118 columns
+hold no column of that organisation. The ``rhythm`` group (11 columns, ``record_features``' table documents each) was
+measured as a whole on the recipe of its day (the feature-groups table: + rhythm, CV AF F1 0.846 against 0.847) and not
+kept; it was never measured on today's recipe, nor were its organisation columns alone.
+
+``plan``     the plan (``af55_plan.json``), before any figure.
+``extract``  ``record_features(signal, fs, groups=("rhythm",))`` for every CinC record (``oof_table.extract_columns``;
+             resumable): WORK/rhythm.npz.
+``cv``       ``af_lever.variants_cv``: the booster over the 118 columns and the variant's extra columns, averaged with
+             the deep side as shipped, against the shipped recipe (af36's keep rule; VARIANTS, PRIMARY).
+
+Last stdout line one JSON object (key ``lorenz_columns`` of ``--out``).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.lorenz_columns")
+STEPS = ("plan", "extract", "cv")
+PLAN_PATH = HERE / "af55_plan.json"
+GROUP = "rhythm"
+ORGANISATION = ("rhy_kmeans2_cv", "rhy_kmeans3_cv", "rhy_poincare_clusters", "rhy_poincare_top3_fraction",
+                "rhy_poincare_cell_fraction")
+VARIANTS = {"organisation": "the 5 Lorenz-plot / RR-cluster columns of the rhythm group (PRIMARY)",
+            "rhythm": "the whole rhythm group, 11 columns (information only)"}
+PRIMARY = "organisation"
+KEEP_RULE = ("af36's: the primary variant (organisation) is kept only if af_lever's rule (CV AF F1 mean over booster "
+             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
+             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
+             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
+             "its sd; validation and a preset only if kept")
+PLAN = {"lever": "af55 the rhythm group's Lorenz-plot organisation columns on today's recipe",
+        "blind": False, "why": "the label-audit look at af33's unanimous errors (7 of 29 Other called AF are organised "
+        "rhythms with a clustered Lorenz plot)", "variants": VARIANTS, "primary": PRIMARY,
+        "params": "the shipped LightGBM setting (af_lever BASE)", "keep_rule": KEEP_RULE,
+        "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
+
+
+def rhythm_names() -> list:
+    from ecgsl_keras.data.record_features import feature_names
+
+    return list(feature_names((GROUP,)))
+
+
+class LorenzColumns:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.lever = committed_lever(args)
+        self.ids = self.lever.ids["train"]
+
+    def step_plan(self, result):
+        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
+        result["plan"] = PLAN
+
+    def step_extract(self, result):
+        from ecgsl_keras.data.record_features import record_features, to_vector
+
+        names = rhythm_names()
+        got = extract_columns(lambda signal, fs: to_vector(record_features(signal, fs, groups=(GROUP,)), names),
+                              names, self.args.features, self.args.deep_oof, self.args.cinc_dir, self.work,
+                              self.work / "rhythm.npz", log=log)
+        rows = table_rows(self.work / "rhythm.npz", self.ids)
+        result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids), "names": names,
+                             "nan_fraction": {n: round(float(np.isnan(rows[:, j]).mean()), 4)
+                                              for j, n in enumerate(names)},
+                             "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
+
+    @functools.cached_property
+    def rhythm_train(self) -> np.ndarray:
+        """The rhythm table's training rows in ``self.ids``' order (a missing table stops the cv step first)."""
+        return table_rows(self.work / "rhythm.npz", self.ids)
+
+    def booster_side(self, variant, seed) -> np.ndarray:
+        names = rhythm_names()
+        keep = [names.index(n) for n in ORGANISATION] if variant == "organisation" else list(range(len(names)))
+        X = np.concatenate([self.lever.X["train"].astype(np.float64), self.rhythm_train[:, keep]], axis=1)
+        return self.lever.oof(f"af55_{variant}", BASE, seed, X=X, names=list(self.lever.names) +
+                              [names[i] for i in keep])
+
+    def step_cv(self, result):
+        self.rhythm_train
+        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "lorenz_columns")
+
+
+def main(argv=None) -> int:
+    return lever_main(__doc__, STEPS, "lorenz_columns", LorenzColumns, KEEP_RULE, argv, extra=cinc_dir_argument)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
