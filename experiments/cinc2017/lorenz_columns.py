@@ -16,6 +16,8 @@ kept; it was never measured on today's recipe, nor were its organisation columns
              resumable): WORK/rhythm.npz.
 ``cv``       ``af_lever.variants_cv``: the booster over the 118 columns and the variant's extra columns, averaged with
              the deep side as shipped, against the shipped recipe (af36's keep rule; VARIANTS, PRIMARY).
+``look``     after cv (chooses nothing): the booster's and the recipe's calls and p(A) of the audit look's 7
+             organised Other records (``ORGANISED_LOOK``) on booster seeds 42-44, with and without the columns.
 
 Last stdout line one JSON object (key ``lorenz_columns`` of ``--out``).
 """
@@ -37,7 +39,9 @@ from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, v
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.lorenz_columns")
-STEPS = ("plan", "extract", "cv")
+STEPS = ("plan", "extract", "cv", "look")
+# the 7 Other-called-AF training records the label-audit look saw as organised (tight Lorenz clusters; RESULTS.md)
+ORGANISED_LOOK = ("A00100", "A00155", "A02248", "A05096", "A05243", "A05586", "A07283")
 PLAN_PATH = HERE / "af55_plan.json"
 GROUP = "rhythm"
 ORGANISATION = ("rhy_kmeans2_cv", "rhy_kmeans3_cv", "rhy_poincare_clusters", "rhy_poincare_top3_fraction",
@@ -102,6 +106,26 @@ class LorenzColumns:
     def step_cv(self, result):
         self.rhythm_train
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "lorenz_columns")
+
+    def step_look(self, result):
+        """After cv (a look, chooses nothing): what the booster alone and the recipe call the audit look's organised
+        records (``ORGANISED_LOOK``), per booster seed, with and without the variants' columns, and p(A)."""
+        pos = {r: i for i, r in enumerate(self.ids)}
+        rows = [pos[r] for r in ORGANISED_LOOK]
+        out = {"records": list(ORGANISED_LOOK), "reference": "O", "deep_p_a": [round(float(v), 3) for v in
+                                                                             self.lever.deep["train"][rows, 1]]}
+        for tag in ("base", *(f"af55_{v}" for v in VARIANTS)):
+            per_seed = {}
+            for seed in SEEDS:
+                booster = self.lever.oof(tag, BASE, seed) if tag == "base" else self.booster_side(tag[5:], seed)
+                recipe = 0.5 * booster + 0.5 * self.lever.deep["train"]
+                per_seed[str(seed)] = {"booster_calls": "".join("NAO~"[k] for k in booster[rows].argmax(-1)),
+                                       "recipe_calls": "".join("NAO~"[k] for k in recipe[rows].argmax(-1)),
+                                       "booster_p_a": [round(float(v), 3) for v in booster[rows, 1]]}
+            out[tag] = per_seed
+        out["called_other_by_the_recipe"] = sum(d["recipe_calls"].count("O") for t in out if t.startswith(("base",
+                                                "af55")) for d in out[t].values())
+        result["look"] = out
 
 
 def main(argv=None) -> int:
