@@ -538,6 +538,25 @@ def committed_lever(args) -> Lever:
                                     work=str(args.work), k=args.k))
 
 
+class PlannedLever:
+    """The class a lever script gives ``oof_table.lever_main`` (tree_diversity, meta_blend, crop_augment,
+    detector_diversity, lorenz_columns): the committed tables' ``Lever`` (``committed_lever``), the training records'
+    ids and WORK; ``step_plan`` writes the script's ``PLAN`` to its ``PLAN_PATH`` (both class attributes of the
+    subclass), before any figure."""
+    PLAN: dict = {}
+    PLAN_PATH: Path = Path()
+
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.lever = committed_lever(args)
+        self.ids = self.lever.ids["train"]
+
+    def step_plan(self, result):
+        self.PLAN_PATH.write_text(json.dumps(self.PLAN, indent=1) + "\n")
+        result["plan"] = self.PLAN
+
+
 def paired(rows, base) -> dict:
     """Per-seed differences (row minus base, same seed and folds) over every seed both have: mean and sd."""
     by_seed = {r["seed"]: r for r in base}

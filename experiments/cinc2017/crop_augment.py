@@ -42,7 +42,6 @@ out-of-fold outputs in WORK/oof; last stdout line one JSON object; ``--out`` key
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from pathlib import Path
@@ -53,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
@@ -103,12 +102,11 @@ def augmented_rows(X, y, fold, crops_X, crops_y, crops_fold, held: int, factor: 
     return Xa, ya, wa
 
 
-class CropAugment:
+class CropAugment(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
+
     def __init__(self, args):
-        self.args = args
-        self.work = Path(args.work)
-        self.lever = committed_lever(args)
-        self.ids = self.lever.ids["train"]
+        super().__init__(args)
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         self._reader = None
 
@@ -128,10 +126,6 @@ class CropAugment:
         preprocess(signal, fs, path=path)
         feats = record_features(signal, fs, path=path, groups=groups_of(self.lever.names))
         return np.array([feats[n] for n in self.lever.names], np.float64)
-
-    def step_plan(self, result):
-        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
-        result["plan"] = PLAN
 
     def step_check(self, result):
         rng = np.random.default_rng(0)

@@ -37,7 +37,6 @@ detector's beat count); boosters' out-of-fold outputs in WORK/oof; last stdout l
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from pathlib import Path
@@ -48,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.detector_diversity")
@@ -98,16 +97,8 @@ def with_quality_of(table_b, table_a, names) -> np.ndarray:
     return out
 
 
-class DetectorDiversity:
-    def __init__(self, args):
-        self.args = args
-        self.work = Path(args.work)
-        self.lever = committed_lever(args)
-        self.ids = self.lever.ids["train"]
-
-    def step_plan(self, result):
-        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
-        result["plan"] = PLAN
+class DetectorDiversity(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
     def step_extract(self, result):
         from ecgsl_keras.data.record_features import groups_of, record_features

@@ -24,7 +24,6 @@ Last stdout line one JSON object (key ``lorenz_columns`` of ``--out``).
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from pathlib import Path
@@ -35,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.lorenz_columns")
@@ -67,16 +66,8 @@ def rhythm_names() -> list:
     return list(feature_names((GROUP,)))
 
 
-class LorenzColumns:
-    def __init__(self, args):
-        self.args = args
-        self.work = Path(args.work)
-        self.lever = committed_lever(args)
-        self.ids = self.lever.ids["train"]
-
-    def step_plan(self, result):
-        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
-        result["plan"] = PLAN
+class LorenzColumns(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
     def step_extract(self, result):
         from ecgsl_keras.data.record_features import record_features, to_vector

@@ -36,7 +36,6 @@ Cached in WORK (boosters in WORK/oof, af_lever's names); last stdout line one JS
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -48,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, seed_set_row  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, load_deep_oof  # noqa: E402
@@ -99,10 +98,11 @@ def choose_setting(X, y, fold) -> tuple:
     return int(np.argmax(scores)), scores
 
 
-class MetaBlend:
+class MetaBlend(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
+
     def __init__(self, args):
-        self.args = args
-        self.lever = committed_lever(args)
+        super().__init__(args)
         self.y, self.fold = self.lever.y["train"], self.lever.fold
         table = load_deep_oof(args.deep_oof)
         ids = self.lever.ids["train"]
@@ -144,10 +144,6 @@ class MetaBlend:
         meta = fit_meta(X, self.y, GRID[best])
         return {"setting": best, "cv_macro_f1": scores, "coef": np.round(meta.coef_, 4).tolist(),
                 "intercept": np.round(meta.intercept_, 4).tolist()}
-
-    def step_plan(self, result):
-        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
-        result["plan"] = PLAN
 
     def step_cv(self, result):
         lever = self.lever

@@ -37,7 +37,6 @@ out-of-fold outputs cached in WORK/oof (af_lever's names); last stdout line one 
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -48,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.tree_diversity")
@@ -82,13 +81,8 @@ def booster_side(lever, variant: str, seed: int) -> np.ndarray:
     return np.mean([lever.oof(tag, params, seed) for tag, params in VARIANTS[variant].items()], axis=0)
 
 
-class TreeDiversity:
-    def __init__(self, args):
-        self.lever = committed_lever(args)
-
-    def step_plan(self, result):
-        PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")
-        result["plan"] = PLAN
+class TreeDiversity(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
     def step_cv(self, result):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE,
