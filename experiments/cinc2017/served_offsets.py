@@ -44,11 +44,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import OFFSET_GRID, OFFSET_ROUNDS, choose_offsets  # noqa: E402
+from experiments.cinc2017.features import LABELS, _metrics as split_metrics  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_NPZ, add_command, cinc_dir_argument, save_results,  # noqa: E402
                                           timed_steps)
 
 log = logging.getLogger("served_offsets")
-LABELS = ("N", "A", "O", "~")
 KEY = "served_offsets"
 PLAN = HERE / "af50_plan.json"
 REPEATS = 20
@@ -65,13 +65,12 @@ SHIP_RULE = ("only if kept: the offsets chosen on all 1,364 validation records g
 
 
 def _metrics(y, pred) -> dict:
-    cm = np.bincount(y * len(LABELS) + pred, minlength=len(LABELS) ** 2).reshape(len(LABELS), len(LABELS))
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(0) + cm.sum(1)
-    per = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-    return {"macro_f1": float(per.mean()), "challenge_f1": float(per[:3].mean()),
-            "per_class_f1": dict(zip(LABELS, map(float, per))), "o_as_a": int(cm[2, 1]), "a_as_o": int(cm[1, 2]),
-            "af_calls": int(cm[:, 1].sum()), "confusion_matrix": cm.tolist()}
+    """``features._metrics`` (macro, challenge and per-class F1, the confusion matrix) with the A <-> O swaps and the
+    number of AF calls."""
+    out = split_metrics(y, pred)
+    cm = np.asarray(out["confusion_matrix"])
+    out.update(o_as_a=int(cm[2, 1]), a_as_o=int(cm[1, 2]), af_calls=int(cm[:, 1].sum()))
+    return out
 
 
 def _spread(values) -> dict:
