@@ -33,8 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.served_offsets import (CEILING_GRID, FOLDS, LABELS, REPEATS, _metrics,  # noqa: E402
-                                               _spread, crossfit_runs, read_served, served_main)
+from experiments.cinc2017.served_offsets import (FOLDS, REPEATS, _metrics, _spread,  # noqa: E402
+                                               af_threshold_ceiling, crossfit_runs, read_served, served_main)
 
 log = logging.getLogger("served_weight")
 KEY = "served_weight"
@@ -43,8 +43,7 @@ PRESET = "cinc2017"
 SHIPPED_WEIGHT = 0.5
 WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 KEEP_RULE = (f"af50's: kept if the cross-fitted macro F1 gain over the shipped weight 0.5 (same records) is positive "
-             f"in "
-             f"at least 16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 "
+             f"in at least 16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 "
              f"gain and AF F1 gain are both >= 0")
 SHIP_RULE = ("only if kept: the weight chosen on all 1,364 validation records becomes the preset's deep_weight (a new "
              "build); the card gives the validation figures as in-sample beside the cross-fitted estimate")
@@ -82,19 +81,14 @@ def crossfit(booster, deep, y, repeats=REPEATS, k=FOLDS) -> dict:
 
 
 def joint_ceiling(booster, deep, y) -> dict:
-    """The best AF F1 over the weight and AF's offset together on these records (in-sample upper bound)."""
+    """The best AF F1 over the weight and AF's offset together on these records (in-sample upper bound): af50's
+    ``af_threshold_ceiling`` at each weight, the first weight of the highest."""
     best = None
-    a = LABELS.index("A")
     for w in WEIGHTS:
-        logp = np.log(np.clip(blend(booster, deep, w), 1e-7, 1.0))
-        for v in CEILING_GRID:
-            b = np.zeros(len(LABELS))
-            b[a] = v
-            m = _metrics(y, (logp + b).argmax(-1))
-            row = {"weight": float(w), "af_offset": float(v), "af_f1": m["per_class_f1"]["A"],
-                   "macro_f1": m["macro_f1"], "o_as_a": m["o_as_a"], "a_as_o": m["a_as_o"]}
-            if best is None or row["af_f1"] > best["af_f1"]:
-                best = row
+        top = af_threshold_ceiling(np.log(np.clip(blend(booster, deep, w), 1e-7, 1.0)), y)["best"]
+        if best is None or top["af_f1"] > best["af_f1"]:
+            best = {"weight": float(w), "af_offset": top["offset"], "af_f1": top["af_f1"],
+                    "macro_f1": top["macro_f1"], "o_as_a": top["o_as_a"], "a_as_o": top["a_as_o"]}
     per_weight = {str(w): _metrics(y, blend(booster, deep, w).argmax(-1))["per_class_f1"]["A"] for w in WEIGHTS}
     return {"best": best, "af_f1_per_weight_no_offset": per_weight,
             "note": "in-sample on the 1,364 validation records: an upper bound"}
