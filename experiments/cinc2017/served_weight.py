@@ -43,8 +43,8 @@ PRESET = "cinc2017"
 SHIPPED_WEIGHT = 0.5
 WEIGHTS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 KEEP_RULE = (f"af50's: kept if the cross-fitted macro F1 gain over the shipped weight 0.5 (same records) is positive "
-             f"in at least 16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted challenge F1 "
-             f"gain and AF F1 gain are both >= 0")
+             f"in at least 16 of the {REPEATS} repeats and its mean exceeds 0.002, and the mean cross-fitted "
+             f"challenge F1 gain and AF F1 gain are both >= 0")
 SHIP_RULE = ("only if kept: the weight chosen on all 1,364 validation records becomes the preset's deep_weight (a new "
              "build); the card gives the validation figures as in-sample beside the cross-fitted estimate")
 
