@@ -214,12 +214,12 @@ class Lever:
         np.save(self.work / "oof" / f"{tag}_s{seed}{'' if raw else '_raw'}.npy", other)
         return out
 
-    def score(self, booster, w=0.5, pred=None) -> dict:
+    def score(self, booster, w=0.5, pred=None, deep=None) -> dict:
         """CV scores of the average ``(1 - w) * booster + w * deep`` on the training split (its argmax, or the
-        classes ``pred`` given for it)."""
+        classes ``pred`` given for it); ``deep``: another deep side than the Lever's (a lever that changes it)."""
         from sklearn.metrics import f1_score
 
-        avg = (1 - w) * booster + w * self.deep["train"]
+        avg = (1 - w) * booster + w * (self.deep["train"] if deep is None else deep)
         pred = avg.argmax(-1) if pred is None else pred
         per = f1_score(self.y["train"], pred, labels=list(range(len(LABELS))), average=None)
         alone = f1_score(self.y["train"], booster.argmax(-1), labels=list(range(len(LABELS))), average=None)
@@ -592,12 +592,13 @@ def seed_set_row(lever, run_seed) -> dict:
     return row
 
 
-def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str) -> dict:
+def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str, deep_of=None) -> dict:
     """The CV block of a lever with variants fixed in advance (label_noise, tree_diversity, crop_augment,
     detector_diversity): the recipe's ``base`` rows on booster seeds 42-44 and 45-47 (cached in ``lever.result``),
     then for each variant ``seed_set_row`` of ``lever.score(oof_of(variant, seed))`` (``oof_of``: the booster side's
-    out-of-fold probabilities); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that
-    pass (each the a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
+    out-of-fold probabilities; ``deep_of(variant)``: the variant's deep side where it changes that instead, e.g.
+    spectro_member); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that pass (each the
+    a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
     logger = logging.getLogger(f"experiments.cinc2017.{name}")
     t0 = time.perf_counter()
     lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
@@ -606,7 +607,7 @@ def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str) -> dict:
            "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
     for variant in variants:
         def run_seed(s, variant=variant):
-            run = dict(seed=s, **lever.score(oof_of(variant, s)))
+            run = dict(seed=s, **lever.score(oof_of(variant, s), deep=None if deep_of is None else deep_of(variant)))
             logger.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", variant, s, run["macro_f1"], run["af_f1"],
                         time.perf_counter() - t0)
             return run

@@ -48,7 +48,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, committed_lever, seed_set_row  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, SEEDS, committed_lever, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command,  # noqa: E402
                                           cinc_dir_argument, load_deep_oof, save_results, timed_steps)
 
@@ -317,44 +317,37 @@ class SpectroMember:
             parts.append(np.load(path)["spectro"].astype(np.float64))
         return dict(zip(self.ids, np.mean(parts, axis=0)))
 
+    def _lever(self):
+        """af_lever's ``Lever`` over the committed tables, its cached boosters in WORK/lever."""
+        return committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
+                                                  work=str(self.work / "lever"), k=5))
+
     def step_validate(self):
         if not (self.result.get("cv") or {}).get("kept"):
             raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
-        lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
-                                                   work=str(self.work / "lever"), k=5))
-        self.result["validation"] = _validate(lever, self._member())
+        self.result["validation"] = _validate(self._lever(), self._member())
         self.result["ship_rule"] = SHIP_RULE
 
     def step_cv(self):
-        spectro_of = self._member()
-        lever = committed_lever(argparse.Namespace(features=self.args.features, deep_oof=self.args.deep_oof,
-                                                   work=str(self.work / "lever"), k=5))
-        deep = load_deep_oof(self.args.deep_oof)
-        ids = lever.ids["train"]
-        ecgsl = dict(zip(deep["ecgsl"]["train_record_id"], deep["ecgsl"]["train_probabilities"]))
-        resnet = dict(zip(deep["resnet"]["train_record_id"], deep["resnet"]["train_probabilities"]))
-        e, r, s = (np.stack([m[i] for i in ids]) for m in (ecgsl, resnet, spectro_of))
-        if np.abs(0.5 * (e + r) - lever.deep["train"]).max() > 1e-9:
-            raise SystemExit("error: the deep side does not reproduce the Lever's")
+        member = self._member()
+        lever = self._lever()
+        e, r, s = members(lever, member, "train")
         sides = {"three": (e + r + s) / 3.0, "spectro_for_resnet": 0.5 * (e + s)}
-        t0 = time.perf_counter()
-        lever.result["base"] = lever.cv_row("base", BASE, SEEDS)
-        lever.result["base_fresh_seeds"] = lever.cv_row("base", BASE, FRESH)
-        out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE, "base": lever.result["base"],
-               "base_fresh_seeds": lever.result["base_fresh_seeds"]}
-        shipped = lever.deep["train"]
-        for variant, side in sides.items():
-            lever.deep["train"] = side
-            out[variant] = seed_set_row(lever, lambda seed: dict(seed=seed, **lever.score(lever.oof("base", BASE,
-                                                                                                     seed))))
-            lever.deep["train"] = shipped
-            pair = out[variant]["paired"]
-            log.info("%s: paired AF %+.4f +- %.4f macro %+.4f +- %.4f passes %s", variant, pair["af_f1"]["mean"],
-                     pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], out[variant]["passes"])
-        out["kept"] = out[PRIMARY]["passes"]
-        out["seconds"] = round(time.perf_counter() - t0, 1)
+        out = variants_cv(lever, VARIANTS, PRIMARY, KEEP_RULE, lambda variant, seed: lever.oof("base", BASE, seed),
+                          "spectro_member", deep_of=sides.__getitem__)
         self.result["cv"] = out
         self.result["kept"] = out["kept"]
+
+
+def members(lever, member, split) -> tuple:
+    """(ECG-SL, the ResNet, this member): the probabilities of ``split``'s records in the Lever's order (the first
+    two: the committed table's fold members); stops when the first two do not give the Lever's deep side."""
+    deep = load_deep_oof(lever.args.deep_oof)
+    e, r = (dict(zip(deep[f][f"{split}_record_id"], deep[f][f"{split}_probabilities"])) for f in ("ecgsl", "resnet"))
+    e, r, s = (np.stack([m[i] for i in lever.ids[split]]) for m in (e, r, member))
+    if np.abs(0.5 * (e + r) - lever.deep[split]).max() > 1e-9:
+        raise SystemExit(f"error: the {split} deep side does not reproduce the Lever's")
+    return e, r, s
 
 
 def _validate(lever, member, seeds=SEEDS) -> dict:
@@ -362,14 +355,8 @@ def _validate(lever, member, seeds=SEEDS) -> dict:
     (``without``) and with the member added (``with``)."""
     from experiments.cinc2017.features import _metrics as split_metrics, _summary
 
-    ids = lever.ids["validation"]
     shipped = lever.deep["validation"]
-    deep = load_deep_oof(lever.args.deep_oof)
-    e, r = (dict(zip(deep[f]["validation_record_id"], deep[f]["validation_probabilities"]))
-            for f in ("ecgsl", "resnet"))
-    e, r, s = (np.stack([m[i] for i in ids]) for m in (e, r, member))
-    if np.abs(0.5 * (e + r) - shipped).max() > 1e-9:
-        raise SystemExit("error: the validation deep side does not reproduce the Lever's")
+    e, r, s = members(lever, member, "validation")
     three = (e + r + s) / 3.0
     rows = {"without": [], "with": []}
     for seed in seeds:
@@ -382,7 +369,7 @@ def _validate(lever, member, seeds=SEEDS) -> dict:
     af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in out}
     macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in out}
     out["ships"] = bool(af["with"] > af["without"] and macro["without"] - macro["with"] <= 0.005)
-    out["records"] = len(ids)
+    out["records"] = len(lever.ids["validation"])
     return out
 
 
