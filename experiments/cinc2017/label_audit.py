@@ -9,13 +9,13 @@ decides nothing and changes no label.
     python experiments/cinc2017/label_audit.py --work WORK [--records A00100 ...]
 
 Per record ``WORK/<record>.png``: the lead (the package's reader, as recorded) with the R-peaks the package finds
-(``rpeaks.find_rpeaks``), a 10 s strip at full scale, the RR tachogram and the Lorenz plot (RR(i), RR(i+1)); the title
-gives the reference label and the out-of-fold probabilities of AF and Other of ECG-SL and the ResNet (the committed
-table, ``oof/deep_oof.npz``). ``WORK/verdicts.csv``: record, group, reference label, the members' call, and empty
-``reader_label`` (N, A, O, ~ or blank) and ``reader_notes`` columns. ``WORK/index.md`` lists the pages;
-``WORK/lorenz.png`` has every record's Lorenz plot on one page. A record that
-cannot be read is listed in ``index.md`` with the reason and the other pages are still written. Last stdout line one
-JSON object.
+(``atrial_waves.cleaned_and_peaks``: ``record_features``' cleaning and detector), a 10 s strip at full scale, the RR
+tachogram and the Lorenz plot (RR(i), RR(i+1)); the title gives the reference label and the out-of-fold probabilities
+of AF and Other of ECG-SL and the ResNet (the committed table, ``oof/deep_oof.npz``). ``WORK/verdicts.csv``: record,
+group, reference label, the members' call, and empty ``reader_label`` (N, A, O, ~ or blank) and ``reader_notes``
+columns. ``WORK/index.md`` lists the pages; ``WORK/lorenz.png`` has every record's Lorenz plot on one page. A record
+that cannot be read, or whose beats the detector cannot find, is listed in ``index.md`` with the reason and the other
+pages are still written. Last stdout line one JSON object.
 """
 from __future__ import annotations
 
@@ -123,16 +123,14 @@ def lorenz_grid(plots: list, columns: int = 7):
 
 def audit_packet(records: dict, work, cinc_dir, probabilities: dict) -> dict:
     """Pages, ``verdicts.csv`` and ``index.md`` for ``records`` ({record: group}) into ``work``."""
-    from ecgsl_keras.config import SignalConfig
     from ecgsl_keras.data import readers
-    from ecgsl_keras.data.filters import clean
-    from ecgsl_keras.data.rpeaks import find_rpeaks
     from ecgsl_keras.errors import ECGSLError
     from ecgsl_keras.evaluation.plot import save
 
+    from experiments.cinc2017.atrial_waves import cleaned_and_peaks
+
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
-    config = SignalConfig()
     rows, problems, plots = [], {}, []
     index = ["# Label-audit packet (issue 18)", "", "One page per record; write each verdict into verdicts.csv. "
              "[lorenz.png](lorenz.png): every record's Lorenz plot on one page.", ""]
@@ -149,8 +147,12 @@ def audit_packet(records: dict, work, cinc_dir, probabilities: dict) -> dict:
             index.append(f"- {rid} ({group}): skipped: {problems[rid]}")
             continue
         signal = np.asarray(signal, np.float64)
-        peaks = np.unique(np.asarray(find_rpeaks(signal, fs, config, cleaned=clean(signal, fs, config.clean_method)),
-                                     np.int64))
+        got = cleaned_and_peaks(signal, fs)          # the R-peaks record_features has
+        if got is None:
+            problems[rid] = "the detector fails or finds too few beats"
+            index.append(f"- {rid} ({group}): skipped: {problems[rid]}")
+            continue
+        peaks = got[1]
         e, r = member["ecgsl"], member["resnet"]
         call = LABELS[int(np.argmax(e + r))]
         title = (f"{rid}  reference {member['label']}  ({group})   ECG-SL p(A) {e[1]:.2f} p(O) {e[2]:.2f}   "
