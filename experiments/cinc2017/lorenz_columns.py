@@ -35,6 +35,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.lorenz_columns")
@@ -105,17 +106,18 @@ class LorenzColumns(PlannedLever):
         rows = [pos[r] for r in ORGANISED_LOOK]
         out = {"records": list(ORGANISED_LOOK), "reference": "O", "deep_p_a": [round(float(v), 3) for v in
                                                                              self.lever.deep["train"][rows, 1]]}
-        for tag in ("base", *(f"af55_{v}" for v in VARIANTS)):
+        variant_of = {"base": None, **{f"af55_{v}": v for v in VARIANTS}}     # result key -> booster side
+        for tag, variant in variant_of.items():
             per_seed = {}
             for seed in SEEDS:
-                booster = self.lever.oof(tag, BASE, seed) if tag == "base" else self.booster_side(tag[5:], seed)
+                booster = self.lever.oof("base", BASE, seed) if variant is None else self.booster_side(variant, seed)
                 recipe = 0.5 * booster + 0.5 * self.lever.deep["train"]
-                per_seed[str(seed)] = {"booster_calls": "".join("NAO~"[k] for k in booster[rows].argmax(-1)),
-                                       "recipe_calls": "".join("NAO~"[k] for k in recipe[rows].argmax(-1)),
+                per_seed[str(seed)] = {"booster_calls": "".join(LABELS[k] for k in booster[rows].argmax(-1)),
+                                       "recipe_calls": "".join(LABELS[k] for k in recipe[rows].argmax(-1)),
                                        "booster_p_a": [round(float(v), 3) for v in booster[rows, 1]]}
             out[tag] = per_seed
-        out["called_other_by_the_recipe"] = sum(d["recipe_calls"].count("O") for t in out if t.startswith(("base",
-                                                "af55")) for d in out[t].values())
+        out["called_other_by_the_recipe"] = sum(d["recipe_calls"].count("O") for tag in variant_of
+                                                for d in out[tag].values())
         result["look"] = out
 
 
