@@ -221,5 +221,6 @@ class CropAugment(PlannedLever):
 def main(argv=None) -> int:
     return lever_main(__doc__, STEPS, "crop_augment", CropAugment, KEEP_RULE, argv, extra=cinc_dir_argument)
 
+
 if __name__ == "__main__":
     sys.exit(main())

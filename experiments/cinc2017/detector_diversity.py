@@ -155,5 +155,6 @@ def main(argv=None) -> int:
     return lever_main(__doc__, STEPS, "detector_diversity", DetectorDiversity, KEEP_RULE, argv,
                       extra=cinc_dir_argument)
 
+
 if __name__ == "__main__":
     sys.exit(main())

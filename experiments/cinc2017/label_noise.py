@@ -286,5 +286,6 @@ def af_target(result) -> None:
 def main(argv=None) -> int:
     return lever_main(__doc__, STEPS, "label_noise", LabelNoise, KEEP_RULE, argv, before_finish=af_target)
 
+
 if __name__ == "__main__":
     sys.exit(main())

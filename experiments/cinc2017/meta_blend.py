@@ -173,5 +173,6 @@ class MetaBlend(PlannedLever):
 def main(argv=None) -> int:
     return lever_main(__doc__, STEPS, "meta_blend", MetaBlend, KEEP_RULE, argv)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -92,5 +92,6 @@ class TreeDiversity(PlannedLever):
 def main(argv=None) -> int:
     return lever_main(__doc__, STEPS, "tree_diversity", TreeDiversity, KEEP_RULE, argv)
 
+
 if __name__ == "__main__":
     sys.exit(main())
