@@ -372,18 +372,20 @@ class Lever:
         """candidate -> (column names, training-split X): the 118 columns and the candidate's subset of
         ``--nested-features`` (in ``NESTED_CANDIDATES``' order; ``None``: the file's order). Without
         ``--nested-features`` (the lever scripts' ``committed_lever``) only ``"none"``, the 118 columns."""
-        if getattr(self, "_nested", None) is None and getattr(self.args, "nested_features", None) is None:
+        if getattr(self, "_nested", None) is not None:
+            return self._nested
+        if getattr(self.args, "nested_features", None) is None:
             self._nested = {"none": (self.names, self.X["train"])}
-        if getattr(self, "_nested", None) is None:
-            data = np.load(self.args.nested_features)
-            rows = {str(r): i for i, r in enumerate(data["record_id"])}
-            names = [str(n) for n in data["names"]]
-            full = data["X"][[rows[r] for r in self.ids["train"]]]
-            self._nested = {}
-            for cand, cols in NESTED_CANDIDATES.items():
-                cols = names if cols is None else list(cols)
-                idx = [names.index(c) for c in cols]
-                self._nested[cand] = (self.names + cols, np.concatenate([self.X["train"], full[:, idx]], axis=1))
+            return self._nested
+        data = np.load(self.args.nested_features)
+        rows = {str(r): i for i, r in enumerate(data["record_id"])}
+        names = [str(n) for n in data["names"]]
+        full = data["X"][[rows[r] for r in self.ids["train"]]]
+        self._nested = {}
+        for cand, cols in NESTED_CANDIDATES.items():
+            cols = names if cols is None else list(cols)
+            idx = [names.index(c) for c in cols]
+            self._nested[cand] = (self.names + cols, np.concatenate([self.X["train"], full[:, idx]], axis=1))
         return self._nested
 
     @staticmethod
