@@ -1,0 +1,128 @@
+"""af56 (issue 18): af29's beat-ectopy columns replicated on today's recipe (the committed tables and today's
+``mitdb-beats``), with a validation step for a kept lever.
+
+    python experiments/cinc2017/beat_ectopy.py --features DIR --work WORK --steps extract columns
+    python experiments/cinc2017/beat_ectopy_lever.py --work WORK --steps plan cv [validate] \
+        --out experiments/cinc2017/af56_results.json
+
+``DIR`` holds ``features.npz``: the committed 118-column table (``oof/features118.npz``) under that name.
+
+Why, and not blind: af29's six ``FOCUS`` columns (the ectopic fractions from the package's own beat classifier and the
+RR irregularity that ectopic beats do or do not explain) gave the strongest and most consistent CV AF gain of every
+lever so far: paired over nine booster seeds +0.0078 +- 0.0056 AF F1, higher on 9 of 9, macro +0.0029 (af29, on the
+af26 tables: the deep side of that day's own fold runs). They were picked by looking at the training split, and af30's
+nested selection (the choice of columns inside the CV) kept less of the gain, so no preset was built. Since then the
+deep side is the shipped preset's own fold members (``oof/deep_oof.npz``, af31) and ``mitdb-beats`` was rebuilt (its V
+gate, template and pause rules, s34-s39), so the columns and the recipe they join are not the ones af29 measured. This
+lever measures af29's primary again on today's recipe, unchanged, under af36's rule: a replication, not a new choice.
+
+``plan``      the plan (``af56_plan.json``), before any figure.
+``cv``        ``af_lever.variants_cv``: the booster over the 118 columns and the variant's beat-ectopy columns
+              (WORK/beat_ectopy.npz from ``beat_ectopy.py --steps extract columns``: all 14 columns of
+              ``ecgsl_keras.data.beat_ectopy``), averaged with the deep side as shipped, against the shipped recipe.
+``validate``  only for a kept lever (SHIP_RULE): the validation rows, 1,364 records.
+
+Last stdout line one JSON object (key ``beat_ectopy_lever`` of ``--out``).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
+from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
+
+log = logging.getLogger("experiments.cinc2017.beat_ectopy_lever")
+STEPS = ("plan", "cv", "validate")
+PLAN_PATH = HERE / "af56_plan.json"
+TABLE = "beat_ectopy.npz"
+VARIANTS = {"focus": "af29's six FOCUS columns, unchanged (PRIMARY)",
+            "all": "all 14 beat-ectopy columns (information only)"}
+PRIMARY = "focus"
+KEEP_RULE = ("af36's: the primary variant (focus) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
+             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
+             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
+             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
+             "validation only if kept")
+SHIP_RULE = ("only for a kept lever (af44's rule): the booster over the 118 columns and the focus columns refit on the "
+             "whole training split (booster seeds 42-44), averaged (weight 0.5) with the shipped validation deep side, "
+             "against the shipped recipe's boosters on the same seeds; a preset only if the validation AF F1 (mean over "
+             "the seeds) rises and the validation macro F1 does not drop by more than 0.005. Serving it puts "
+             "mitdb-beats and beat_ectopy_features into cinc2017's serving path")
+PLAN = {"lever": "af56 af29's beat-ectopy columns on today's recipe (a replication)", "blind": False,
+        "why": "af29's focus columns were the strongest CV AF lever (+0.0078 +- 0.0056 over 9 booster seeds, 9 of 9) "
+               "on the af26 tables; the deep side (the preset's fold members, af31) and mitdb-beats (s34-s39) changed "
+               "since; the columns were picked on the training split (af30's nested selection kept less)",
+        "columns": {"focus": list(FOCUS), "table": "beat_ectopy.py --steps extract columns (mitdb-beats as shipped "
+                    "today, every CinC record)"},
+        "variants": VARIANTS, "primary": PRIMARY, "params": "the shipped LightGBM setting (af_lever BASE)",
+        "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
+
+
+class BeatEctopyLever(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
+
+    @functools.cached_property
+    def names(self) -> list:
+        path = self.work / TABLE
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: not found: run beat_ectopy.py --work {self.work} --steps extract columns")
+        return [str(n) for n in np.load(path)["names"]]
+
+    def columns(self, variant) -> list:
+        return [self.names.index(n) for n in FOCUS] if variant == "focus" else list(range(len(self.names)))
+
+    def extended(self, split, variant, ids) -> np.ndarray:
+        extra = table_rows(self.work / TABLE, ids)[:, self.columns(variant)]
+        return np.concatenate([self.lever.X[split].astype(np.float64), extra], axis=1)
+
+    def extended_names(self, variant) -> list:
+        return list(self.lever.names) + [self.names[i] for i in self.columns(variant)]
+
+    def booster_side(self, variant, seed) -> np.ndarray:
+        return self.lever.oof(f"af56_{variant}", BASE, seed, X=self.extended("train", variant, self.ids),
+                              names=self.extended_names(variant))
+
+    def step_cv(self, result):
+        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "beat_ectopy_lever")
+
+    def step_validate(self, result):
+        """SHIP_RULE's rows: per booster seed, the shipped recipe's booster and the focus booster, each refit on the
+        whole training split and averaged with the shipped validation deep side."""
+        from experiments.cinc2017.features import _metrics, _summary
+
+        if not (result.get("cv") or {}).get("kept"):
+            raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
+        lever, val_ids = self.lever, self.lever.ids["validation"]
+        sides = {"shipped": (lever.X["train"], lever.X["validation"], lever.names),
+                 "focus": (self.extended("train", PRIMARY, self.ids), self.extended("validation", PRIMARY, val_ids),
+                           self.extended_names(PRIMARY))}
+        rows = {k: [] for k in sides}
+        for seed in SEEDS:
+            for name, (Xt, Xv, names) in sides.items():
+                p = lever._clf(names, BASE, seed).fit(Xt, lever.y["train"]).predict_proba(Xv)
+                pred = (0.5 * p + 0.5 * lever.deep["validation"]).argmax(-1)
+                rows[name].append(dict(seed=seed, **_metrics(lever.y["validation"], pred)))
+        out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
+        af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in sides}
+        macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in sides}
+        out["ships"] = bool(af["focus"] > af["shipped"] and macro["shipped"] - macro["focus"] <= 0.005)
+        out["records"], out["ship_rule"] = len(val_ids), SHIP_RULE
+        result["validate"] = out
+
+
+def main(argv=None) -> int:
+    return lever_main(__doc__, STEPS, "beat_ectopy_lever", BeatEctopyLever, KEEP_RULE, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
