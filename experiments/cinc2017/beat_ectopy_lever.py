@@ -55,8 +55,8 @@ KEEP_RULE = ("af36's: the primary variant (focus) is kept only if af_lever's rul
              "validation only if kept")
 SHIP_RULE = ("only for a kept lever (af44's rule): the booster over the 118 columns and the focus columns refit on the "
              "whole training split (booster seeds 42-44), averaged (weight 0.5) with the shipped validation deep side, "
-             "against the shipped recipe's boosters on the same seeds; a preset only if the validation AF F1 (mean over "
-             "the seeds) rises and the validation macro F1 does not drop by more than 0.005. Serving it puts "
+             "against the shipped recipe's boosters on the same seeds; a preset only if the validation AF F1 (mean "
+             "over the seeds) rises and the validation macro F1 does not drop by more than 0.005. Serving it puts "
              "mitdb-beats and beat_ectopy_features into cinc2017's serving path")
 PLAN = {"lever": "af56 af29's beat-ectopy columns on today's recipe (a replication)", "blind": False,
         "why": "af29's focus columns were the strongest CV AF lever (+0.0078 +- 0.0056 over 9 booster seeds, 9 of 9) "
