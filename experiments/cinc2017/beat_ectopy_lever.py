@@ -27,6 +27,7 @@ Last stdout line one JSON object (key ``beat_ectopy_lever`` of ``--out``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -68,6 +69,16 @@ PLAN = {"lever": "af56 af29's beat-ectopy columns on today's recipe (a replicati
         "keep_rule": KEEP_RULE, "ship_rule": SHIP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
 
 
+def table_summary(work) -> dict:
+    """The beat-ectopy table's extraction (``beat_ectopy.py``'s WORK/beats): records, refused, ms per record."""
+    beats = Path(work) / "beats"
+    timing = json.loads((beats / "timing.json").read_text())
+    seconds, records = sum(t["seconds"] for t in timing.values()), sum(t["records"] for t in timing.values())
+    return {"records": records, "refused": len(json.loads((beats / "errors.json").read_text())),
+            "ms_per_record": round(1000 * seconds / records, 1),
+            "timing_note": "mitdb-beats predict_signal, one TensorFlow thread, the shared 2-core CPU, nice 10"}
+
+
 class BeatEctopyLever(PlannedLever):
     PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
@@ -82,7 +93,8 @@ class BeatEctopyLever(PlannedLever):
         return [self.names.index(n) for n in FOCUS] if variant == "focus" else list(range(len(self.names)))
 
     def extended(self, split, variant, ids) -> np.ndarray:
-        extra = table_rows(self.work / TABLE, ids)[:, self.columns(variant)]
+        columns = self.columns(variant)          # names the missing table and the command that writes it
+        extra = table_rows(self.work / TABLE, ids)[:, columns]
         return np.concatenate([self.lever.X[split].astype(np.float64), extra], axis=1)
 
     def extended_names(self, variant) -> list:
@@ -93,6 +105,7 @@ class BeatEctopyLever(PlannedLever):
                               names=self.extended_names(variant))
 
     def step_cv(self, result):
+        result["table"] = table_summary(self.work)
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "beat_ectopy_lever")
 
     def step_validate(self, result):

@@ -115,12 +115,12 @@ class BoosterRecords(PlannedLever):
                 runs.append(dict(seed=s, **lever.score(self.share_oof(fraction, s))))
                 log.info("share %g seed %d: CV macro %.4f AF %.4f (%.0f s)", fraction, s, runs[-1]["macro_f1"],
                          runs[-1]["af_f1"], time.perf_counter() - t0)
-            out[f"share_{fraction:g}"] = dict(lever.summarise(runs), paired_with_full=paired(runs, base))
+            out[f"share_{round(100 * fraction)}"] = dict(lever.summarise(runs), paired_with_full=paired(runs, base))
         shares = np.log2(np.array(list(FRACTIONS) + [1.0]))
         for key in ("af_f1", "macro_f1", "booster_af_f1"):
             slopes = []
             for i in range(len(base)):
-                values = [out[f"share_{f:g}"]["runs"][i][key] for f in FRACTIONS] + [base[i][key]]
+                values = [out[f"share_{round(100 * f)}"]["runs"][i][key] for f in FRACTIONS] + [base[i][key]]
                 slopes.append(float(np.polyfit(shares, values, 1)[0]))
             out.setdefault("gain_per_doubling", {})[key] = {"per_seed": slopes, "mean": float(np.mean(slopes)),
                                                             "sd": float(np.std(slopes, ddof=1))}
@@ -153,8 +153,9 @@ class BoosterRecords(PlannedLever):
         for key, get in (("af_f1", lambda m: m["per_class_f1"]["A"]), ("macro_f1", lambda m: m["macro_f1"]),
                          ("challenge_f1", lambda m: m["challenge_f1"])):
             d = [get(p["train_plus"]) - get(p["train"]) for p in out["partitions"]]
-            out.setdefault("difference", {})[key] = {"values": d, "mean": float(np.mean(d)), "sd": float(np.std(d, ddof=1)),
-                                                     "positive": int(sum(x > 0 for x in d))}
+            spread = {"values": d, "mean": float(np.mean(d)), "sd": float(np.std(d, ddof=1)),
+                      "positive": int(sum(x > 0 for x in d))}
+            out.setdefault("difference", {})[key] = spread
             out.setdefault("train_plus", {})[key] = float(np.mean([get(p["train_plus"]) for p in out["partitions"]]))
             out.setdefault("train", {})[key] = float(np.mean([get(p["train"]) for p in out["partitions"]]))
         diff = out["difference"]
