@@ -594,6 +594,28 @@ def seed_set_row(lever, run_seed) -> dict:
     return row
 
 
+def validation_rows(lever, sides: dict, seeds, primary: str, reference: str) -> dict:
+    """af44's ship rule on the validation records (spectro_member, beat_ectopy_lever, combo_lever): for each booster
+    seed and each side ``name -> (X train, X validation, column names, validation deep side)``, the booster refit on
+    the whole training split averaged (weight 0.5) with that deep side; per side the runs and their summary, and
+    ``ships``: the ``primary`` side's mean AF F1 above the ``reference`` side's and its mean macro F1 not more than
+    0.005 below. Sides that share their training table share the booster of a seed (one fit)."""
+    rows = {name: [] for name in sides}
+    for seed in seeds:
+        fitted = {}
+        for name, (xt, xv, names, deep) in sides.items():
+            if id(xt) not in fitted:
+                fitted[id(xt)] = lever._clf(names, BASE, seed).fit(xt, lever.y["train"]).predict_proba(xv)
+            pred = (0.5 * fitted[id(xt)] + 0.5 * deep).argmax(-1)
+            rows[name].append(dict(seed=seed, **_metrics(lever.y["validation"], pred)))
+    out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
+    af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in (primary, reference)}
+    macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in (primary, reference)}
+    out["ships"] = bool(af[primary] > af[reference] and macro[reference] - macro[primary] <= 0.005)
+    out["records"] = len(lever.ids["validation"])
+    return out
+
+
 def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str, deep_of=None) -> dict:
     """The CV block of a lever with variants fixed in advance (label_noise, tree_diversity, crop_augment,
     detector_diversity): the recipe's ``base`` rows on booster seeds 42-44 and 45-47 (cached in ``lever.result``),

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, validation_rows, variants_cv  # noqa: E402
 from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
 
@@ -109,28 +109,15 @@ class BeatEctopyLever(PlannedLever):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.booster_side, "beat_ectopy_lever")
 
     def step_validate(self, result):
-        """SHIP_RULE's rows: per booster seed, the shipped recipe's booster and the focus booster, each refit on the
-        whole training split and averaged with the shipped validation deep side."""
-        from experiments.cinc2017.features import _metrics, _summary
-
+        """SHIP_RULE's rows (``af_lever.validation_rows``): per booster seed, the shipped recipe's booster and the focus
+        booster, each refit on the whole training split and averaged with the shipped validation deep side."""
         if not (result.get("cv") or {}).get("kept"):
             raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
         lever, val_ids = self.lever, self.lever.ids["validation"]
-        sides = {"shipped": (lever.X["train"], lever.X["validation"], lever.names),
+        sides = {"shipped": (lever.X["train"], lever.X["validation"], lever.names, lever.deep["validation"]),
                  "focus": (self.extended("train", PRIMARY, self.ids), self.extended("validation", PRIMARY, val_ids),
-                           self.extended_names(PRIMARY))}
-        rows = {k: [] for k in sides}
-        for seed in SEEDS:
-            for name, (Xt, Xv, names) in sides.items():
-                p = lever._clf(names, BASE, seed).fit(Xt, lever.y["train"]).predict_proba(Xv)
-                pred = (0.5 * p + 0.5 * lever.deep["validation"]).argmax(-1)
-                rows[name].append(dict(seed=seed, **_metrics(lever.y["validation"], pred)))
-        out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
-        af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in sides}
-        macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in sides}
-        out["ships"] = bool(af["focus"] > af["shipped"] and macro["shipped"] - macro["focus"] <= 0.005)
-        out["records"], out["ship_rule"] = len(val_ids), SHIP_RULE
-        result["validate"] = out
+                           self.extended_names(PRIMARY), lever.deep["validation"])}
+        result["validate"] = dict(validation_rows(lever, sides, SEEDS, PRIMARY, "shipped"), ship_rule=SHIP_RULE)
 
 
 def main(argv=None) -> int:

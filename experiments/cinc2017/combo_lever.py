@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, Lever, PlannedLever, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, Lever, PlannedLever, paired, validation_rows  # noqa: E402
 from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, load_deep_oof, table_rows  # noqa: E402
 
@@ -155,25 +155,14 @@ class ComboLever(PlannedLever):
         result["cv"] = out
 
     def step_validate(self, result):
-        from experiments.cinc2017.features import _metrics, _summary
-
+        """SHIP_RULE's rows (``af_lever.validation_rows``) on booster seeds 48-50."""
         if not (result.get("cv") or {}).get("kept"):
             raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
         lever = self.lever
         (Xt, names), (Xv, _) = self.focus("train"), self.focus("validation")
-        rows = {"shipped": [], PRIMARY: []}
-        for seed in SEED_SETS[0]:
-            for name, (xt, xv, cols, side) in {
-                    "shipped": (lever.X["train"], lever.X["validation"], lever.names, lever.deep["validation"]),
-                    PRIMARY: (Xt, Xv, names, self.deep_side(PRIMARY, "validation"))}.items():
-                p = lever._clf(cols, BASE, seed).fit(xt, lever.y["train"]).predict_proba(xv)
-                rows[name].append(dict(seed=seed, **_metrics(lever.y["validation"], (0.5 * p + 0.5 * side).argmax(-1))))
-        out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
-        af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in rows}
-        macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in rows}
-        out["ships"] = bool(af[PRIMARY] > af["shipped"] and macro["shipped"] - macro[PRIMARY] <= 0.005)
-        out["records"], out["ship_rule"] = len(lever.ids["validation"]), SHIP_RULE
-        result["validate"] = out
+        sides = {"shipped": (lever.X["train"], lever.X["validation"], lever.names, lever.deep["validation"]),
+                 PRIMARY: (Xt, Xv, names, self.deep_side(PRIMARY, "validation"))}
+        result["validate"] = dict(validation_rows(lever, sides, SEED_SETS[0], PRIMARY, "shipped"), ship_rule=SHIP_RULE)
 
 
 def main(argv=None) -> int:

@@ -48,7 +48,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.af_lever import BASE, SEEDS, committed_lever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, SEEDS, committed_lever, validation_rows, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command,  # noqa: E402
                                           cinc_dir_argument, load_deep_oof, save_results, timed_steps)
 
@@ -351,26 +351,12 @@ def members(lever, member, split) -> tuple:
 
 
 def _validate(lever, member, seeds=SEEDS) -> dict:
-    """SHIP_RULE's validation rows: per booster seed, the refit booster averaged with the shipped deep side
-    (``without``) and with the member added (``with``)."""
-    from experiments.cinc2017.features import _metrics as split_metrics, _summary
-
-    shipped = lever.deep["validation"]
+    """SHIP_RULE's validation rows (``af_lever.validation_rows``): per booster seed, the refit booster averaged with
+    the shipped deep side (``without``) and with the member added (``with``)."""
     e, r, s = members(lever, member, "validation")
-    three = (e + r + s) / 3.0
-    rows = {"without": [], "with": []}
-    for seed in seeds:
-        p = lever._clf(lever.names, BASE, seed).fit(lever.X["train"], lever.y["train"]).predict_proba(
-            lever.X["validation"])
-        for name, side in (("without", shipped), ("with", three)):
-            pred = (0.5 * p + 0.5 * side).argmax(-1)
-            rows[name].append(dict(seed=seed, **split_metrics(lever.y["validation"], pred)))
-    out = {name: {"runs": runs, "summary": _summary(runs)} for name, runs in rows.items()}
-    af = {k: out[k]["summary"]["per_class_f1"]["A"]["mean"] for k in out}
-    macro = {k: out[k]["summary"]["macro_f1"]["mean"] for k in out}
-    out["ships"] = bool(af["with"] > af["without"] and macro["without"] - macro["with"] <= 0.005)
-    out["records"] = len(lever.ids["validation"])
-    return out
+    table = (lever.X["train"], lever.X["validation"], lever.names)
+    sides = {"without": (*table, lever.deep["validation"]), "with": (*table, (e + r + s) / 3.0)}
+    return validation_rows(lever, sides, seeds, "with", "without")
 
 
 def main(argv=None) -> int:
