@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ class ComboLever(PlannedLever):
         return self.lever.oof("af59_focus", BASE, seed, X=X, names=names)
 
     def step_cv(self, result):
-        lever = self.lever
+        lever, t0 = self.lever, time.perf_counter()
         out = {"variants": VARIANTS, "primary": PRIMARY, "keep_rule": KEEP_RULE}
         base_runs = {}
         for seeds in SEED_SETS:
@@ -152,6 +153,7 @@ class ComboLever(PlannedLever):
                      pair["af_f1"]["sd"], pair["macro_f1"]["mean"], pair["macro_f1"]["sd"], row["passes"])
             out[variant] = row
         out["kept"] = out[PRIMARY]["passes"]
+        out["seconds"] = time.perf_counter() - t0
         result["cv"] = out
 
     def step_validate(self, result):
