@@ -30,11 +30,12 @@ def test_focus_is_af29s_columns_joined_in_order(tmp_path):
     lever = _lever(tmp_path)
     names = list(feature_names())
     assert set(beat_ectopy.FOCUS) < set(names)
-    X = lever.extended("train", "focus", lever.ids)
-    assert lever.extended_names("focus") == ["a", "b"] + list(beat_ectopy.FOCUS)
+    X, joined_names = lever.extended("train", "focus", lever.ids)
+    assert joined_names == ["a", "b"] + list(beat_ectopy.FOCUS)
     row_a1 = np.arange(2 * len(names), 3 * len(names), dtype=float)           # A1 is the table's third row
     np.testing.assert_array_equal(X[0, 2:], row_a1[[names.index(n) for n in beat_ectopy.FOCUS]])
-    assert lever.extended("validation", "all", ["A3"]).shape == (1, 2 + len(names))
+    X_all, all_names = lever.extended("validation", "all", ["A3"])
+    assert X_all.shape == (1, 2 + len(names)) and all_names == ["a", "b"] + names
 
 
 def test_missing_table_names_the_command(tmp_path):
@@ -48,6 +49,11 @@ def test_validation_refused_unless_kept(tmp_path):
     for result in ({}, {"cv": {"kept": False}}):
         with pytest.raises(SystemExit, match="not kept"):
             lever.step_validate(result)
+
+
+def test_table_summary_without_the_extraction_names_the_file(tmp_path):
+    with pytest.raises(SystemExit, match=r"timing\.json: not found: run beat_ectopy\.py"):
+        beat_ectopy_lever.table_summary(tmp_path)
 
 
 def test_table_summary_reads_the_extraction(tmp_path):

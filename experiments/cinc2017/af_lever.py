@@ -594,6 +594,20 @@ def seed_set_row(lever, run_seed) -> dict:
     return row
 
 
+def fold_members(lever, split) -> tuple:
+    """(ECG-SL, the ResNet): the committed table's fold members' probabilities of ``split``'s records in the Lever's
+    order (``--deep-oof``); stops when their mean is not the Lever's deep side."""
+    from experiments.cinc2017.oof_table import load_deep_oof
+
+    deep = load_deep_oof(lever.args.deep_oof)
+    e, r = (dict(zip(map(str, deep[m][f"{split}_record_id"]), deep[m][f"{split}_probabilities"]))
+            for m in ("ecgsl", "resnet"))
+    e, r = (np.stack([m[i] for i in lever.ids[split]]) for m in (e, r))
+    if np.abs(0.5 * (e + r) - lever.deep[split]).max() > 1e-9:
+        raise SystemExit(f"error: the {split} deep side does not reproduce the Lever's")
+    return e, r
+
+
 def validation_rows(lever, sides: dict, seeds, primary: str, reference: str) -> dict:
     """af44's ship rule on the validation records (spectro_member, beat_ectopy_lever, combo_lever): for each booster
     seed and each side ``name -> (X train, X validation, column names, validation deep side)``, the booster refit on

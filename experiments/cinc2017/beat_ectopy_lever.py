@@ -26,7 +26,6 @@ Last stdout line one JSON object (key ``beat_ectopy_lever`` of ``--out``).
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -72,6 +71,9 @@ PLAN = {"lever": "af56 af29's beat-ectopy columns on today's recipe (a replicati
 def table_summary(work) -> dict:
     """The beat-ectopy table's extraction (``beat_ectopy.py``'s WORK/beats): records, refused, ms per record."""
     beats = Path(work) / "beats"
+    for name in ("timing.json", "errors.json"):
+        if not (beats / name).is_file():
+            raise SystemExit(f"error: {beats / name}: not found: run beat_ectopy.py --work {work} --steps extract")
     timing = json.loads((beats / "timing.json").read_text())
     seconds, records = sum(t["seconds"] for t in timing.values()), sum(t["records"] for t in timing.values())
     return {"records": records, "refused": len(json.loads((beats / "errors.json").read_text())),
@@ -79,30 +81,33 @@ def table_summary(work) -> dict:
             "timing_note": "mitdb-beats predict_signal, one TensorFlow thread, the shared 2-core CPU, nice 10"}
 
 
+def table_names(work) -> list:
+    """The column names of WORK's beat-ectopy table; stops naming the command that writes a missing one."""
+    path = Path(work) / TABLE
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: not found: run beat_ectopy.py --work {work} --steps extract columns")
+    return [str(n) for n in np.load(path)["names"]]
+
+
+def joined(lever, work, split, ids, names) -> tuple:
+    """(X, column names): the Lever's 118 columns of ``split`` (rows ``ids``) and the beat-ectopy table's ``names``."""
+    table = table_names(work)
+    extra = table_rows(Path(work) / TABLE, ids)[:, [table.index(n) for n in names]]
+    return np.concatenate([lever.X[split].astype(np.float64), extra], axis=1), list(lever.names) + list(names)
+
+
 class BeatEctopyLever(PlannedLever):
     PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
-    @functools.cached_property
-    def names(self) -> list:
-        path = self.work / TABLE
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: not found: run beat_ectopy.py --work {self.work} --steps extract columns")
-        return [str(n) for n in np.load(path)["names"]]
-
     def columns(self, variant) -> list:
-        return [self.names.index(n) for n in FOCUS] if variant == "focus" else list(range(len(self.names)))
+        return list(FOCUS) if variant == "focus" else table_names(self.work)
 
-    def extended(self, split, variant, ids) -> np.ndarray:
-        columns = self.columns(variant)          # names the missing table and the command that writes it
-        extra = table_rows(self.work / TABLE, ids)[:, columns]
-        return np.concatenate([self.lever.X[split].astype(np.float64), extra], axis=1)
-
-    def extended_names(self, variant) -> list:
-        return list(self.lever.names) + [self.names[i] for i in self.columns(variant)]
+    def extended(self, split, variant, ids) -> tuple:
+        return joined(self.lever, self.work, split, ids, self.columns(variant))
 
     def booster_side(self, variant, seed) -> np.ndarray:
-        return self.lever.oof(f"af56_{variant}", BASE, seed, X=self.extended("train", variant, self.ids),
-                              names=self.extended_names(variant))
+        X, names = self.extended("train", variant, self.ids)
+        return self.lever.oof(f"af56_{variant}", BASE, seed, X=X, names=names)
 
     def step_cv(self, result):
         result["table"] = table_summary(self.work)
@@ -114,9 +119,9 @@ class BeatEctopyLever(PlannedLever):
         if not (result.get("cv") or {}).get("kept"):
             raise SystemExit("error: the lever is not kept: the validation split is not looked at (SHIP_RULE)")
         lever, val_ids = self.lever, self.lever.ids["validation"]
+        (Xt, names), (Xv, _) = self.extended("train", PRIMARY, self.ids), self.extended("validation", PRIMARY, val_ids)
         sides = {"shipped": (lever.X["train"], lever.X["validation"], lever.names, lever.deep["validation"]),
-                 "focus": (self.extended("train", PRIMARY, self.ids), self.extended("validation", PRIMARY, val_ids),
-                           self.extended_names(PRIMARY), lever.deep["validation"])}
+                 "focus": (Xt, Xv, names, lever.deep["validation"])}
         result["validate"] = dict(validation_rows(lever, sides, SEEDS, PRIMARY, "shipped"), ship_rule=SHIP_RULE)
 
 

@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, fold_members, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -172,9 +172,7 @@ class BoosterRecords(PlannedLever):
 
 
     def step_gap(self, result):
-        from experiments.cinc2017.oof_table import load_deep_oof
-
-        lever, deep = self.lever, load_deep_oof(self.args.deep_oof)
+        lever = self.lever
 
         def scores(y, p) -> dict:
             m = _metrics(y, p.argmax(-1))
@@ -183,8 +181,7 @@ class BoosterRecords(PlannedLever):
         out = {}
         for split, name in (("train", "cv"), ("validation", "validation")):
             y = lever.y[split]
-            members = {m: np.stack([dict(zip(deep[m][f"{split}_record_id"], deep[m][f"{split}_probabilities"]))[r]
-                                    for r in lever.ids[split]]) for m in ("ecgsl", "resnet")}
+            members = dict(zip(("ecgsl", "resnet"), fold_members(lever, split)))
             out[name] = {m: scores(y, p) for m, p in members.items()}
             out[name]["deep"] = scores(y, lever.deep[split])
         for seed in SEEDS:

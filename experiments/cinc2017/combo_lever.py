@@ -40,9 +40,11 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, Lever, PlannedLever, paired, validation_rows  # noqa: E402
+from experiments.cinc2017.af_lever import (BASE, Lever, PlannedLever, fold_members, paired,  # noqa: E402
+                                          validation_rows)
 from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
-from experiments.cinc2017.oof_table import lever_main, load_deep_oof, table_rows  # noqa: E402
+from experiments.cinc2017.beat_ectopy_lever import joined  # noqa: E402
+from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.combo_lever")
 STEPS = ("plan", "cv", "validate")
@@ -95,16 +97,8 @@ class ComboLever(PlannedLever):
 
     @functools.cached_property
     def members(self) -> dict:
-        """{split: (ECG-SL, the ResNet)} in the Lever's order, checked against the Lever's deep side."""
-        deep, out = load_deep_oof(self.args.deep_oof), {}
-        for split in ("train", "validation"):
-            e, r = (dict(zip(map(str, deep[m][f"{split}_record_id"]), deep[m][f"{split}_probabilities"]))
-                    for m in ("ecgsl", "resnet"))
-            e, r = (np.stack([m[i] for i in self.lever.ids[split]]) for m in (e, r))
-            if np.abs(0.5 * (e + r) - self.lever.deep[split]).max() > 1e-9:
-                raise SystemExit(f"error: the {split} deep side does not reproduce the Lever's")
-            out[split] = (e, r)
-        return out
+        """{split: (ECG-SL, the ResNet)} in the Lever's order (``af_lever.fold_members``)."""
+        return {split: fold_members(self.lever, split) for split in ("train", "validation")}
 
     def deep_side(self, variant, split) -> np.ndarray:
         if variant == "focus_only":
@@ -113,14 +107,8 @@ class ComboLever(PlannedLever):
         return (e + r + self.spectro[split]) / 3.0
 
     def focus(self, split) -> tuple:
-        """(X, names): the Lever's 118 columns of ``split`` and af29's focus columns."""
-        path = Path(self.args.ectopy_work) / "beat_ectopy.npz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: not found: run beat_ectopy.py --steps extract columns")
-        names = [str(n) for n in np.load(path)["names"]]
-        extra = table_rows(path, self.lever.ids[split])[:, [names.index(n) for n in FOCUS]]
-        return (np.concatenate([self.lever.X[split].astype(np.float64), extra], axis=1),
-                list(self.lever.names) + list(FOCUS))
+        """(X, names): the Lever's 118 columns of ``split`` and af29's focus columns (``beat_ectopy_lever.joined``)."""
+        return joined(self.lever, self.args.ectopy_work, split, self.lever.ids[split], FOCUS)
 
     def booster_side(self, variant, seed) -> np.ndarray:
         if variant == "spectro_only":

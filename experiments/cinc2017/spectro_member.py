@@ -48,9 +48,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.af_lever import BASE, SEEDS, committed_lever, validation_rows, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import (BASE, SEEDS, committed_lever, fold_members,  # noqa: E402
+                                          validation_rows, variants_cv)
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command,  # noqa: E402
-                                          cinc_dir_argument, load_deep_oof, save_results, timed_steps)
+                                          cinc_dir_argument, save_results, timed_steps)
 
 log = logging.getLogger("spectro_member")
 LEVERS = {   # af53 follows af52's figures (not blind to them): the same member, three training seeds averaged
@@ -341,13 +342,8 @@ class SpectroMember:
 
 def members(lever, member, split) -> tuple:
     """(ECG-SL, the ResNet, this member): the probabilities of ``split``'s records in the Lever's order (the first
-    two: the committed table's fold members); stops when the first two do not give the Lever's deep side."""
-    deep = load_deep_oof(lever.args.deep_oof)
-    e, r = (dict(zip(deep[f][f"{split}_record_id"], deep[f][f"{split}_probabilities"])) for f in ("ecgsl", "resnet"))
-    e, r, s = (np.stack([m[i] for i in lever.ids[split]]) for m in (e, r, member))
-    if np.abs(0.5 * (e + r) - lever.deep[split]).max() > 1e-9:
-        raise SystemExit(f"error: the {split} deep side does not reproduce the Lever's")
-    return e, r, s
+    two: ``af_lever.fold_members``, checked against the Lever's deep side)."""
+    return (*fold_members(lever, split), np.stack([member[i] for i in lever.ids[split]]))
 
 
 def _validate(lever, member, seeds=SEEDS) -> dict:
