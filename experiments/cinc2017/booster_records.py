@@ -75,6 +75,11 @@ PLAN = {"lever": "af57 more records for the booster", "blind": True,
         "ship_rule": SHIP_RULE, "params": "the shipped LightGBM setting (af_lever BASE)"}
 
 
+def share_key(fraction: float) -> str:
+    """The curve block's key of a share (no dot in it: the figure markers read keys split at dots)."""
+    return f"share_{round(100 * fraction)}"
+
+
 def stratified_share(y, fraction: float, seed: int) -> np.ndarray:
     """A boolean mask of about ``fraction`` of each class of ``y`` (at least one record per class), drawn with
     ``default_rng(seed)``; for one seed, a smaller fraction's records lie inside a larger one's."""
@@ -121,12 +126,12 @@ class BoosterRecords(PlannedLever):
                 runs.append(dict(seed=s, **lever.score(self.share_oof(fraction, s))))
                 log.info("share %g seed %d: CV macro %.4f AF %.4f (%.0f s)", fraction, s, runs[-1]["macro_f1"],
                          runs[-1]["af_f1"], time.perf_counter() - t0)
-            out[f"share_{round(100 * fraction)}"] = dict(lever.summarise(runs), paired_with_full=paired(runs, base))
+            out[share_key(fraction)] = dict(lever.summarise(runs), paired_with_full=paired(runs, base))
         shares = np.log2(np.array(list(FRACTIONS) + [1.0]))
         for key in ("af_f1", "macro_f1", "booster_af_f1"):
             slopes = []
             for i in range(len(base)):
-                values = [out[f"share_{round(100 * f)}"]["runs"][i][key] for f in FRACTIONS] + [base[i][key]]
+                values = [out[share_key(f)]["runs"][i][key] for f in FRACTIONS] + [base[i][key]]
                 slopes.append(float(np.polyfit(shares, values, 1)[0]))
             out.setdefault("gain_per_doubling", {})[key] = {"per_seed": slopes, "mean": float(np.mean(slopes)),
                                                             "sd": float(np.std(slopes, ddof=1))}
