@@ -634,7 +634,7 @@ def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str, deep_of=
     """The CV block of a lever with variants fixed in advance (label_noise, tree_diversity, crop_augment,
     detector_diversity): the recipe's ``base`` rows on booster seeds 42-44 and 45-47 (cached in ``lever.result``),
     then for each variant ``seed_set_row`` of ``lever.score(oof_of(variant, seed))`` (``oof_of``: the booster side's
-    out-of-fold probabilities; ``deep_of(variant)``: the variant's deep side where it changes that instead, e.g.
+    out-of-fold probabilities; ``deep_of(variant, seed)``: the variant's deep side where it changes that too, e.g.
     spectro_member); ``kept`` is whether the ``primary`` passes, ``next_look`` the other variants that pass (each the
     a-priori primary of a next look on fresh seeds). ``name`` names the script in the log."""
     logger = logging.getLogger(f"experiments.cinc2017.{name}")
@@ -645,7 +645,7 @@ def variants_cv(lever, variants, primary, keep_rule, oof_of, name: str, deep_of=
            "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
     for variant in variants:
         def run_seed(s, variant=variant):
-            run = dict(seed=s, **lever.score(oof_of(variant, s), deep=None if deep_of is None else deep_of(variant)))
+            run = dict(seed=s, **lever.score(oof_of(variant, s), deep=None if deep_of is None else deep_of(variant, s)))
             logger.info("%s seed %d: CV macro %.4f AF %.4f (%.0f s)", variant, s, run["macro_f1"], run["af_f1"],
                         time.perf_counter() - t0)
             return run

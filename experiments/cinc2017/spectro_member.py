@@ -335,7 +335,7 @@ class SpectroMember:
         e, r, s = members(lever, member, "train")
         sides = {"three": (e + r + s) / 3.0, "spectro_for_resnet": 0.5 * (e + s)}
         out = variants_cv(lever, VARIANTS, PRIMARY, KEEP_RULE, lambda variant, seed: lever.oof("base", BASE, seed),
-                          "spectro_member", deep_of=sides.__getitem__)
+                          "spectro_member", deep_of=lambda variant, seed: sides[variant])
         self.result["cv"] = out
         self.result["kept"] = out["kept"]
 
