@@ -19,6 +19,12 @@ worth on records it did not see. Every earlier setting search (af27 (b)) chose o
               macro F1 there is at most 0.005 below the shipped setting's; the shipped setting on a tie) classifies
               it. Gains are against the shipped setting's bag on the same records.
 
+``compare``   after crossfit (added after its figures; it can only stop a build): the setting the cross-fit chose most,
+              its bag's validation figures beside the served ``cinc2017``'s own (``ship_results.json``) and the shipped
+              setting's bag. A kept setting replaces the served booster only if its cross-fitted AF F1 and macro F1
+              are not below the served preset's validation figures (the served booster is one draw of the shipped
+              setting; the rule above compares with the setting's bag).
+
 KEEP_RULE: kept only if, over the 20 partitions, the mean cross-fitted AF F1 gain exceeds its sd and the mean macro
 F1 gain is not below minus its sd. A kept setting would then be refit as ``cinc2017``'s booster; its validation figure
 would be the cross-fitted one.
@@ -27,6 +33,7 @@ Last stdout line one JSON object (key ``booster_regularisation`` of ``--out``).
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -44,7 +51,7 @@ from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 from experiments.cinc2017.served_offsets import crossfit_runs  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.booster_regularisation")
-STEPS = ("plan", "fit", "crossfit")
+STEPS = ("plan", "fit", "crossfit", "compare")
 PLAN_PATH = HERE / "af61_plan.json"
 SHIPPED = "shipped"
 SETTINGS = {SHIPPED: dict(BASE),
@@ -119,6 +126,24 @@ class BoosterRegularisation(PlannedLever):
         out["chosen_counts"] = {n: sum(r["settings"].count(n) for r in out["runs"]) for n in SETTINGS}
         out["keep_rule"], out["seconds"] = KEEP_RULE, time.perf_counter() - t0
         result["crossfit"] = out
+
+
+    def step_compare(self, result):
+        crossfit = result.get("crossfit")
+        if not crossfit:
+            raise SystemExit("error: run --steps crossfit first")
+        lever, counts = self.lever, crossfit["chosen_counts"]
+        chosen = max(counts, key=counts.get)
+        y, deep = lever.y["validation"], lever.deep["validation"]
+        bag = {name: _metrics(y, (0.5 * self.validation(name) + 0.5 * deep).argmax(-1)) for name in {SHIPPED, chosen}}
+        served = json.loads((HERE / "ship_results.json").read_text())["shipped"]
+        summary = crossfit["summary"]
+        crossfitted = {"af_f1": summary["A_f1"]["mean"], "macro_f1": summary["macro_f1"]["mean"]}
+        builds = bool(crossfit["kept"] and crossfitted["af_f1"] >= served["per_class_f1"]["A"]
+                      and crossfitted["macro_f1"] >= served["macro_f1"])
+        result["compare"] = {"chosen_most": chosen, "bag_validation": bag, "crossfitted": crossfitted,
+                             "served": {"af_f1": served["per_class_f1"]["A"], "macro_f1": served["macro_f1"]},
+                             "builds": builds}
 
 
 def main(argv=None) -> int:
