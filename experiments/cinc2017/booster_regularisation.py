@@ -25,6 +25,10 @@ worth on records it did not see. Every earlier setting search (af27 (b)) chose o
               are not below the served preset's validation figures (the served booster is one draw of the shipped
               setting; the rule above compares with the setting's bag).
 
+``cv``        information after compare (chooses nothing): the chosen-most setting on the training split's 5-fold CV
+              (the recipe, booster seeds 42-47) paired with the shipped setting, to see whether the training records
+              agree with the validation choice.
+
 KEEP_RULE: kept only if, over the 20 partitions, the mean cross-fitted AF F1 gain exceeds its sd and the mean macro
 F1 gain is not below minus its sd. A kept setting would then be refit as ``cinc2017``'s booster; its validation figure
 would be the cross-fitted one.
@@ -45,13 +49,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, SEEDS, PlannedLever  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, paired  # noqa: E402
 from experiments.cinc2017.features import _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 from experiments.cinc2017.served_offsets import crossfit_runs  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.booster_regularisation")
-STEPS = ("plan", "fit", "crossfit", "compare")
+STEPS = ("plan", "fit", "crossfit", "compare", "cv")
 PLAN_PATH = HERE / "af61_plan.json"
 SHIPPED = "shipped"
 SETTINGS = {SHIPPED: dict(BASE),
@@ -144,6 +148,15 @@ class BoosterRegularisation(PlannedLever):
         result["compare"] = {"chosen_most": chosen, "bag_validation": bag, "crossfitted": crossfitted,
                              "served": {"af_f1": served["per_class_f1"]["A"], "macro_f1": served["macro_f1"]},
                              "builds": builds}
+
+
+    def step_cv(self, result):
+        if "compare" not in result:
+            raise SystemExit("error: run --steps compare first")
+        lever, chosen = self.lever, result["compare"]["chosen_most"]
+        base = lever.cv_row("base", BASE, SEEDS + FRESH)
+        row = lever.cv_row(f"af61_{chosen}", SETTINGS[chosen], SEEDS + FRESH)
+        result["cv"] = {"setting": chosen, "base": base, "chosen": row, "paired": paired(row["runs"], base["runs"])}
 
 
 def main(argv=None) -> int:
