@@ -102,6 +102,11 @@ def augmented_rows(X, y, fold, crops_X, crops_y, crops_fold, held: int, factor: 
     return Xa, ya, wa
 
 
+def crop_names(names) -> list:
+    """The crops table's columns (``crop_row``'s order): crop 0's ``names``, crop 1's, then each crop's status."""
+    return [f"crop{c}_{n}" for c in range(2) for n in names] + ["crop0_status", "crop1_status"]
+
+
 class CropAugment(PlannedLever):
     PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
@@ -160,9 +165,8 @@ class CropAugment(PlannedLever):
         return row
 
     def step_extract(self, result):
-        names = [f"crop{c}_{n}" for c in range(2) for n in self.lever.names] + ["crop0_status", "crop1_status"]
-        got = extract_columns(self.crop_row, names, self.args.features, self.args.deep_oof, self.args.cinc_dir,
-                              self.work, self.work / "crops.npz", log=log)
+        got = extract_columns(self.crop_row, crop_names(self.lever.names), self.args.features, self.args.deep_oof,
+                              self.args.cinc_dir, self.work, self.work / "crops.npz", log=log)
         cX, cy, _ = self.crops()
         status = self._rows()[:, -2:]
         result["extract"] = {"records": len(got["done"]), "crops_ok": len(cy),

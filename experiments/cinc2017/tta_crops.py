@@ -41,7 +41,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, variants_cv  # noqa: E402
-from experiments.cinc2017.crop_augment import CROP_STATUS, CropAugment  # noqa: E402
+from experiments.cinc2017.crop_augment import CROP_STATUS, CropAugment, crop_names  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
 
@@ -81,9 +81,8 @@ class TtaCrops(CropAugment):
 
     def step_extract(self, result):
         n = len(self.lever.names)
-        names = [f"crop{c}_{m}" for c in range(2) for m in self.lever.names] + ["crop0_status", "crop1_status"]
-        got = extract_columns(self.crop_row, names, self.args.features, self.args.deep_oof, self.args.cinc_dir,
-                              self.work, self.work / "crops.npz", log=log)
+        got = extract_columns(self.crop_row, crop_names(self.lever.names), self.args.features, self.args.deep_oof,
+                              self.args.cinc_dir, self.work, self.work / "crops.npz", log=log)
         rows = table_rows(self.work / "crops.npz", self.ids)
         status = rows[:, 2 * n:]
         result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids),
