@@ -33,7 +33,7 @@ def test_spectrogram_member_is_the_mean_of_the_seeds_in_lever_order(tmp_path):
 def test_each_variant_has_its_planned_deep_side(tmp_path):
     lever = _lever(tmp_path)
     e, r = np.tile([1.0, 0, 0, 0], (2, 1)), np.tile([0, 1.0, 0, 0], (2, 1))
-    lever.__dict__["members"] = {"train": (e, r)}
+    lever.lever.members = {"train": (e, r)}
     np.testing.assert_allclose(lever.deep_side("both", "train"), (e + r + lever.spectro["train"]) / 3)
     np.testing.assert_allclose(lever.deep_side("spectro_only", "train"), lever.deep_side("both", "train"))
     np.testing.assert_array_equal(lever.deep_side("focus_only", "train"), _Lever.deep["train"])

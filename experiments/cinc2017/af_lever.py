@@ -176,8 +176,10 @@ class Lever:
         self.ids = {s: sorted(str(r) for r in ecgsl[f"{s}_record_id"] if str(r) in rows and status[rows[str(r)]] == "ok")
                     for s in ("train", "validation")}
         self.y = {s: _aligned(ecgsl, s, "targets", self.ids[s]).astype(int) for s in self.ids}
-        self.deep = {s: 0.5 * (_aligned(ecgsl, s, "probabilities", self.ids[s])
-                               + _aligned(resnet, s, "probabilities", self.ids[s])) for s in self.ids}
+        # (ECG-SL, the ResNet) per split in the ids' order; the deep side is their mean
+        self.members = {s: (_aligned(ecgsl, s, "probabilities", self.ids[s]),
+                            _aligned(resnet, s, "probabilities", self.ids[s])) for s in self.ids}
+        self.deep = {s: 0.5 * (e + r) for s, (e, r) in self.members.items()}
         self.X = {s: X[[rows[r] for r in self.ids[s]]] for s in self.ids}
         if any(other.get(r) != fold_of[r] for r in self.ids["train"]):
             raise SystemExit("error: the ResNet's folds differ from ECG-SL's")
@@ -592,20 +594,6 @@ def seed_set_row(lever, run_seed) -> dict:
     row["passes"] = bool(row["seeds_42_44"]["passes_af_lever_rule"] and row["seeds_45_47"]["passes_af_lever_rule"]
                          and row["passes_paired_rule"])
     return row
-
-
-def fold_members(lever, split) -> tuple:
-    """(ECG-SL, the ResNet): the committed table's fold members' probabilities of ``split``'s records in the Lever's
-    order (``--deep-oof``); stops when their mean is not the Lever's deep side."""
-    from experiments.cinc2017.oof_table import load_deep_oof
-
-    deep = load_deep_oof(lever.args.deep_oof)
-    e, r = (dict(zip(map(str, deep[m][f"{split}_record_id"]), deep[m][f"{split}_probabilities"]))
-            for m in ("ecgsl", "resnet"))
-    e, r = (np.stack([m[i] for i in lever.ids[split]]) for m in (e, r))
-    if np.abs(0.5 * (e + r) - lever.deep[split]).max() > 1e-9:
-        raise SystemExit(f"error: the {split} deep side does not reproduce the Lever's")
-    return e, r
 
 
 def validation_rows(lever, sides: dict, seeds, primary: str, reference: str) -> dict:

@@ -50,7 +50,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, fold_members, paired  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, paired  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -186,7 +186,7 @@ class BoosterRecords(PlannedLever):
         out = {}
         for split, name in (("train", "cv"), ("validation", "validation")):
             y = lever.y[split]
-            members = dict(zip(("ecgsl", "resnet"), fold_members(lever, split)))
+            members = dict(zip(("ecgsl", "resnet"), lever.members[split]))
             out[name] = {m: scores(y, p) for m, p in members.items()}
             out[name]["deep"] = scores(y, lever.deep[split])
         for seed in SEEDS:

@@ -40,8 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import (BASE, Lever, PlannedLever, fold_members, paired,  # noqa: E402
-                                          validation_rows)
+from experiments.cinc2017.af_lever import BASE, Lever, PlannedLever, paired, validation_rows  # noqa: E402
 from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
 from experiments.cinc2017.beat_ectopy_lever import joined  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
@@ -95,15 +94,10 @@ class ComboLever(PlannedLever):
         return {s: np.stack([np.mean([p[r] for p in parts], axis=0) for r in self.lever.ids[s]])
                 for s in ("train", "validation")}
 
-    @functools.cached_property
-    def members(self) -> dict:
-        """{split: (ECG-SL, the ResNet)} in the Lever's order (``af_lever.fold_members``)."""
-        return {split: fold_members(self.lever, split) for split in ("train", "validation")}
-
     def deep_side(self, variant, split) -> np.ndarray:
         if variant == "focus_only":
             return self.lever.deep[split]
-        e, r = self.members[split]
+        e, r = self.lever.members[split]
         return (e + r + self.spectro[split]) / 3.0
 
     def focus(self, split) -> tuple:

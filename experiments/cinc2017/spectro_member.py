@@ -48,8 +48,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.af_lever import (BASE, SEEDS, committed_lever, fold_members,  # noqa: E402
-                                          validation_rows, variants_cv)
+from experiments.cinc2017.af_lever import BASE, SEEDS, committed_lever, validation_rows, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import (DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, add_command,  # noqa: E402
                                           cinc_dir_argument, save_results, timed_steps)
 
@@ -342,8 +341,8 @@ class SpectroMember:
 
 def members(lever, member, split) -> tuple:
     """(ECG-SL, the ResNet, this member): the probabilities of ``split``'s records in the Lever's order (the first
-    two: ``af_lever.fold_members``, checked against the Lever's deep side)."""
-    return (*fold_members(lever, split), np.stack([member[i] for i in lever.ids[split]]))
+    two: the Lever's ``members``)."""
+    return (*lever.members[split], np.stack([member[i] for i in lever.ids[split]]))
 
 
 def _validate(lever, member, seeds=SEEDS) -> dict:
