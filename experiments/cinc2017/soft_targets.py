@@ -19,8 +19,9 @@ The model (fixed before any figure): LightGBM with a custom objective, the multi
 soft targets (gradient ``w * (p - t)``, hessian ``w * K / (K - 1) * p * (1 - p)``: LightGBM's own multiclass
 objective with ``t`` one-hot, ``w`` the balanced class weight of the record's label); the shipped setting and
 af_lever's COMMON otherwise. Held probabilities softmax(raw). With ``t`` one-hot and no column sampling the custom
-objective gives LightGBM's built-in multiclass booster to 1e-8 (tested); with column sampling LightGBM draws the
-columns from another random stream, so the custom objective's one-hot arm (``hard``) is every variant's reference:
+objective's first trees are LightGBM's built-in multiclass booster's to 1e-8 (tested; later trees drift by rounding,
+LightGBM's own gradients being float32); with column sampling LightGBM draws the columns from another random
+stream, so the custom objective's one-hot arm (``hard``) is every variant's reference:
 the keep rule pairs each variant with ``hard`` on the same seeds, not with af_lever's ``base`` (given too, as
 information).
 
