@@ -30,6 +30,15 @@ is not refit here: its outputs on the validation records come from models that n
               on the CV (out-of-fold; the booster's range over the 5 folds too) and on the validation records (the
               booster refit on the whole training split, the deep side as served).
 
+``gap_records`` a second report (session s47; chooses nothing; it looks at the validation split): whether the
+              validation records' Other-called-AF excess (24 of 388 served, against about 3.4% of the training
+              split's Other records in the CV) comes from the refit on the whole training split or from the records.
+              Each CV fold booster (booster seeds 42-44), averaged with the deep side, scores both its own held fold
+              and the validation records: per fold booster the share of Other called AF and of AF called Other on
+              each; and a two-sample check per class, whether a booster (5-fold CV, 7 leaves, 200 rounds) tells the
+              class's training records from its validation records by their 118 columns (AUROC near 0.5: it
+              cannot).
+
 SHIP_RULE: ``cinc2017``'s booster is refit on all 6,820 shared records (training and validation; seed 42, the shipped
 setting) only if, over the partitions, the mean validation AF F1 gain of ``train_plus`` exceeds its sd and the mean
 macro F1 difference is not below minus its sd. Its validation figures are then the cross-fitted ones (each record
@@ -55,7 +64,7 @@ from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.booster_records")
-STEPS = ("plan", "curve", "crossfit", "gap")
+STEPS = ("plan", "curve", "crossfit", "gap", "gap_records")
 PLAN_PATH = HERE / "af57_plan.json"
 FRACTIONS = (0.5, 0.75)
 PARTITIONS = 6
@@ -208,6 +217,55 @@ class BoosterRecords(PlannedLever):
                              (("booster", "booster_mean"), ("deep", "deep"), ("recipe", "recipe_mean"),
                               ("ecgsl", "ecgsl"), ("resnet", "resnet"))}
         result["gap"] = out
+
+
+    def step_gap_records(self, result):
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import StratifiedKFold
+
+        from ecgsl_keras.modeling.stacking import StackedClassifier
+        from experiments.cinc2017.hybrid import COMMON
+
+        t0 = time.perf_counter()
+        lever = self.lever
+        A, O = LABELS.index("A"), LABELS.index("O")
+
+        def rates(y, p) -> dict:
+            called = p.argmax(-1)
+            return {"o_as_a": int(((y == O) & (called == A)).sum()), "o": int((y == O).sum()),
+                    "o_as_a_share": float(((y == O) & (called == A)).sum() / max((y == O).sum(), 1)),
+                    "a_as_o": int(((y == A) & (called == O)).sum()), "a": int((y == A).sum()),
+                    "a_as_o_share": float(((y == A) & (called == O)).sum() / max((y == A).sum(), 1))}
+
+        X, y, fold = lever.X["train"], lever.y["train"], lever.fold
+        Xv, yv, deep_v = lever.X["validation"], lever.y["validation"], lever.deep["validation"]
+        out = {"fold_boosters": {}}
+        for seed in SEEDS:
+            rows = []
+            for k in range(self.args.k):
+                held = fold == k
+                clf = lever._clf(lever.names, BASE, seed).fit(X[~held], y[~held])
+                own = 0.5 * clf.predict_proba(X[held]) + 0.5 * lever.deep["train"][held]
+                rows.append({"fold": k, "held_fold": rates(y[held], own),
+                             "validation": rates(yv, 0.5 * clf.predict_proba(Xv) + 0.5 * deep_v)})
+            refit = 0.5 * self.fit_predict(X, y, seed, Xv) + 0.5 * deep_v
+            out["fold_boosters"][f"s{seed}"] = {"folds": rows, "refit_validation": rates(yv, refit)}
+        shares = {side: [r[side]["o_as_a_share"] for b in out["fold_boosters"].values() for r in b["folds"]]
+                  for side in ("held_fold", "validation")}
+        out["o_as_a_share_range"] = {side: {"min": float(min(v)), "max": float(max(v)), "mean": float(np.mean(v))}
+                                     for side, v in shares.items()}
+        out["two_sample_auroc"] = {}
+        for c, name in enumerate(LABELS):
+            Xc = np.r_[X[y == c], Xv[yv == c]]
+            z = np.r_[np.zeros((y == c).sum()), np.ones((yv == c).sum())]
+            score = np.zeros(len(z))
+            for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(Xc, z):
+                clf = StackedClassifier(lever.names, [], ["training", "validation"],
+                                        params=dict(COMMON, **dict(BASE, num_leaves=7, num_boost_round=200)), seed=42)
+                score[te] = clf.fit(Xc[tr], z[tr].astype(int)).predict_proba(Xc[te])[:, 1]
+            out["two_sample_auroc"][name] = float(roc_auc_score(z, score))
+        out["seconds"] = time.perf_counter() - t0
+        result["gap_records"] = out
 
 
 def main(argv=None) -> int:
