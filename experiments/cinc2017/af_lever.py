@@ -72,6 +72,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -113,12 +114,6 @@ NESTED_CANDIDATES = {
     "irregularity": ("bx_rmssd_clean_norm", "bx_rmssd_clean_ratio", "bx_irregular_clean_frac",
                      "bx_irregular_explained_frac"),
 }
-
-
-def _softmax(z):
-    z = z - z.max(-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(-1, keepdims=True)
 
 
 def _macro_f1(y, pred, n=len(LABELS)) -> float:
@@ -269,7 +264,7 @@ class Lever:
             p = np.mean([self.oof("base", BASE, m) for m in members], axis=0)
             z = np.mean([self.oof("base", BASE, m, raw=True) for m in members], axis=0)
             rows["probability_mean"].append(dict(seed=seed, members=members, **self.score(p)))
-            rows["raw_score_mean"].append(dict(seed=seed, members=members, **self.score(_softmax(z))))
+            rows["raw_score_mean"].append(dict(seed=seed, members=members, **self.score(softmax(z, axis=-1))))
         self.result["bag"] = {k: dict(self.summarise(v), n=n) for k, v in rows.items()}
         for k, row in self.result["bag"].items():
             row["kept"] = self.beats(row, self.result["base"])

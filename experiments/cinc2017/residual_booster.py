@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -62,12 +63,6 @@ PLAN = {"lever": "af60 the booster boosted from the deep side's log-probabilitie
         "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
 
 
-def softmax(z) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def residual_fit_predict(clf, X, y, deep, X_out, deep_out) -> np.ndarray:
     """(n_out, C) probabilities of a LightGBM booster boosted from ``log(deep)`` on (X, y) (``clf``: af_lever's
     ``StackedClassifier``, for its parameters and class weights), scored from ``log(deep_out)`` on ``X_out``."""
@@ -78,7 +73,7 @@ def residual_fit_predict(clf, X, y, deep, X_out, deep_out) -> np.ndarray:
                        free_raw_data=True)
     booster = lgb.train(clf._lgb_params(), data, num_boost_round=int(clf.params.get("num_boost_round", 400)))
     raw = np.asarray(booster.predict(np.asarray(X_out, np.float64), raw_score=True)).reshape(len(X_out), len(LABELS))
-    return softmax(raw + np.log(np.clip(deep_out, CLIP, 1.0)))
+    return softmax(raw + np.log(np.clip(deep_out, CLIP, 1.0)), axis=1)
 
 
 class ResidualBooster(PlannedLever):

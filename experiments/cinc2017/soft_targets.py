@@ -44,6 +44,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from scipy.special import softmax
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -76,12 +77,6 @@ PLAN = {"lever": "af63 the booster trained on soft targets (labels mixed with an
         "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
 
 
-def softmax(z) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def soft_targets(y, alpha: float, q=None) -> np.ndarray:
     """(n, K) targets ``alpha * onehot(y) + (1 - alpha) * q`` (``q`` None: one-hot); rows sum to 1."""
     t = np.eye(len(LABELS))[np.asarray(y, int)]
@@ -103,14 +98,14 @@ def soft_fit_predict(clf, X, y, targets, X_out) -> np.ndarray:
     w = np.ones(len(y)) if w is None else w
 
     def objective(raw, _data):
-        p = softmax(raw)
+        p = softmax(raw, axis=1)
         return (p - t) * w[:, None], (k / (k - 1.0)) * p * (1.0 - p) * w[:, None]
 
     params = dict(clf._lgb_params(), objective=objective)
     data = lgb.Dataset(np.asarray(X, np.float64), label=np.asarray(y, int), weight=w, free_raw_data=True)
     booster = lgb.train(params, data, num_boost_round=int(clf.params.get("num_boost_round", 400)))
     raw = np.asarray(booster.predict(np.asarray(X_out, np.float64), raw_score=True)).reshape(len(X_out), k)
-    return softmax(raw)
+    return softmax(raw, axis=1)
 
 
 _SELF = None

@@ -50,6 +50,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -202,11 +203,6 @@ def two_lead_columns(table) -> tuple:
     return X, names, groups
 
 
-def _softmax(z):
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def fit_predict(kind, X, y, X_test, names, groups, labels, seed) -> np.ndarray:
     """Probabilities (len(X_test), len(labels)) of one two-lead model trained on (X, y). Linear models and SVMs:
     median imputation, standardised, clipped to +-50, balanced class weights; the SVMs' probabilities are the
@@ -230,7 +226,7 @@ def fit_predict(kind, X, y, X_test, names, groups, labels, seed) -> np.ndarray:
             return booster(list(range(X.shape[1])))
         # product of the per-group probabilities (each group's evidence multiplied), renormalised
         logp = sum(np.log(np.clip(booster(cols), 1e-9, 1.0)) for cols in groups.values())
-        return _softmax(logp)
+        return softmax(logp, axis=1)
     estimator = {"linear": lambda: LogisticRegression(class_weight="balanced", max_iter=3000),
                  "linear_svm": lambda: LinearSVC(class_weight="balanced", C=LINEAR_SVM_C, max_iter=5000),
                  "rbf_svm": lambda: SVC(class_weight="balanced", C=RBF_SVM_C, gamma="scale", cache_size=500)}[kind]()
@@ -240,7 +236,7 @@ def fit_predict(kind, X, y, X_test, names, groups, labels, seed) -> np.ndarray:
     if kind == "linear":
         out[:, model.classes_] = model.predict_proba(X_test)
     else:
-        out[:, model.classes_] = _softmax(model.decision_function(X_test))
+        out[:, model.classes_] = softmax(model.decision_function(X_test), axis=1)
         out[:, [i for i in range(len(labels)) if i not in set(model.classes_)]] = 0.0
     return out
 
