@@ -37,7 +37,8 @@ is not refit here: its outputs on the validation records come from models that n
               and the validation records: per fold booster the share of Other called AF and of AF called Other on
               each; and a two-sample check per class, whether a booster (5-fold CV, 7 leaves, 200 rounds) tells the
               class's training records from its validation records by their 118 columns (AUROC near 0.5: it
-              cannot).
+              cannot); and per booster seed the Other records called AF where ECG-SL, the ResNet and the booster
+              alone each call AF too (af33's unanimous errors), on the CV and on the validation records.
 
 SHIP_RULE: ``cinc2017``'s booster is refit on all 6,820 shared records (training and validation; seed 42, the shipped
 setting) only if, over the partitions, the mean validation AF F1 gain of ``train_plus`` exceeds its sd and the mean
@@ -240,16 +241,32 @@ class BoosterRecords(PlannedLever):
         X, y, fold = lever.X["train"], lever.y["train"], lever.fold
         Xv, yv, deep_v = lever.X["validation"], lever.y["validation"], lever.deep["validation"]
         out = {"fold_boosters": {}}
+        def unanimous(split, y_split, booster) -> dict:
+            # Other records the recipe calls AF where ECG-SL, the ResNet and the booster alone each call AF too
+            # (af33's "unanimous errors": no re-weighting of these members recovers them)
+            recipe = 0.5 * booster + 0.5 * lever.deep[split]
+            o_as_a = (y_split == O) & (recipe.argmax(-1) == A)
+            every = o_as_a & (booster.argmax(-1) == A)
+            for member in lever.members[split]:
+                every &= member.argmax(-1) == A
+            return {"o": int((y_split == O).sum()), "o_as_a": int(o_as_a.sum()), "unanimous": int(every.sum()),
+                    "unanimous_share": float(every.sum() / max((y_split == O).sum(), 1))}
+
+        out["unanimous_o_as_a"] = {}
         for seed in SEEDS:
-            rows = []
+            rows, held_booster = [], np.zeros((len(y), len(LABELS)))
             for k in range(self.args.k):
                 held = fold == k
                 clf = lever._clf(lever.names, BASE, seed).fit(X[~held], y[~held])
-                own = 0.5 * clf.predict_proba(X[held]) + 0.5 * lever.deep["train"][held]
+                held_booster[held] = clf.predict_proba(X[held])
+                own = 0.5 * held_booster[held] + 0.5 * lever.deep["train"][held]
                 rows.append({"fold": k, "held_fold": rates(y[held], own),
                              "validation": rates(yv, 0.5 * clf.predict_proba(Xv) + 0.5 * deep_v)})
-            refit = 0.5 * self.fit_predict(X, y, seed, Xv) + 0.5 * deep_v
+            refit_booster = self.fit_predict(X, y, seed, Xv)
+            refit = 0.5 * refit_booster + 0.5 * deep_v
             out["fold_boosters"][f"s{seed}"] = {"folds": rows, "refit_validation": rates(yv, refit)}
+            out["unanimous_o_as_a"][f"s{seed}"] = {"cv": unanimous("train", y, held_booster),
+                                                   "validation": unanimous("validation", yv, refit_booster)}
         shares = {side: [r[side]["o_as_a_share"] for b in out["fold_boosters"].values() for r in b["folds"]]
                   for side in ("held_fold", "validation")}
         out["o_as_a_share_range"] = {side: {"min": float(min(v)), "max": float(max(v)), "mean": float(np.mean(v))}
