@@ -32,10 +32,11 @@ def test_packet_pages_sheet_and_overview(tmp_path, probabilities):
     for row in rows:
         member = probabilities[row["record"]]
         assert row["reference_label"] == member["label"] and row["reader_label"] == row["reader_notes"] == ""
+        assert row["split"] == member["split"]
         assert float(row["ecgsl_p_A"]) == pytest.approx(member["ecgsl"][1], abs=5e-4)
         assert row["members_call"] == label_audit.LABELS[int(np.argmax(member["ecgsl"] + member["resnet"]))]
     index = (tmp_path / "index.md").read_text()
-    assert "[A00205](A00205.png)" in index and "A99999 (given): skipped: not a training record" in index
+    assert "[A00205](A00205.png)" in index and "A99999 (given): skipped: not a record of the committed" in index
 
 
 def test_the_default_records_are_af33s_unanimous_errors(probabilities):
@@ -48,3 +49,14 @@ def test_the_default_records_are_af33s_unanimous_errors(probabilities):
         assert sum(g == group for g in records.values()) == entry["n"]
     for rid, group in records.items():            # and each is the swap its group names, by the committed labels
         assert probabilities[rid]["label"] == group[0]
+
+
+def test_validation_records_have_the_served_members_probabilities(probabilities):
+    from experiments.cinc2017.oof_table import load_deep_oof
+
+    table = load_deep_oof(DEFAULT_NPZ)["ecgsl"]
+    ids = [str(r) for r in table["validation_record_id"]]
+    rid = ids[0]
+    assert probabilities[rid]["split"] == "validation"
+    assert np.allclose(probabilities[rid]["ecgsl"], table["validation_probabilities"][0])
+    assert sum(m["split"] == "validation" for m in probabilities.values()) == len(ids)

@@ -249,8 +249,11 @@ class BoosterRecords(PlannedLever):
             every = o_as_a & (booster.argmax(-1) == A)
             for member in lever.members[split]:
                 every &= member.argmax(-1) == A
-            return {"o": int((y_split == O).sum()), "o_as_a": int(o_as_a.sum()), "unanimous": int(every.sum()),
-                    "unanimous_share": float(every.sum() / max((y_split == O).sum(), 1))}
+            out = {"o": int((y_split == O).sum()), "o_as_a": int(o_as_a.sum()), "unanimous": int(every.sum()),
+                   "unanimous_share": float(every.sum() / max((y_split == O).sum(), 1))}
+            if split == "validation":      # for label_audit.py's packet (a reader's look; no label is changed)
+                out["unanimous_records"] = [lever.ids[split][i] for i in np.flatnonzero(every)]
+            return out
 
         out["unanimous_o_as_a"] = {}
         for seed in SEEDS:

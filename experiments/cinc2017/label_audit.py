@@ -10,8 +10,9 @@ decides nothing and changes no label.
 
 Per record ``WORK/<record>.png``: the lead (the package's reader, as recorded) with the R-peaks the package finds
 (``atrial_waves.cleaned_and_peaks``: ``record_features``' cleaning and detector), a 10 s strip at full scale, the RR
-tachogram and the Lorenz plot (RR(i), RR(i+1)); the title gives the reference label and the out-of-fold probabilities
-of AF and Other of ECG-SL and the ResNet (the committed table, ``oof/deep_oof.npz``). ``WORK/verdicts.csv``: record,
+tachogram and the Lorenz plot (RR(i), RR(i+1)); the title gives the record's split, the reference label and the
+probabilities of AF and Other of ECG-SL and the ResNet (the committed table, ``oof/deep_oof.npz``: out of fold for a
+training record, the fold members' mean as served for a validation record). ``WORK/verdicts.csv``: record, split,
 group, reference label, the members' call, and empty ``reader_label`` (N, A, O, ~ or blank) and ``reader_notes``
 columns. ``WORK/index.md`` lists the pages; ``WORK/lorenz.png`` has every record's Lorenz plot on one page. A record
 that cannot be read, or whose beats the detector cannot find, is listed in ``index.md`` with the reason and the other
@@ -34,7 +35,7 @@ from experiments.cinc2017.oof_table import DEFAULT_NPZ, cinc_dir_argument, load_
 
 LABELS = ("N", "A", "O", "~")
 STRIP_S = 10.0
-COLUMNS = ("record", "group", "reference_label", "members_call", "ecgsl_p_A", "ecgsl_p_O", "resnet_p_A",
+COLUMNS = ("record", "split", "group", "reference_label", "members_call", "ecgsl_p_A", "ecgsl_p_O", "resnet_p_A",
            "resnet_p_O", "reader_label", "reader_notes")
 
 
@@ -45,13 +46,15 @@ def unanimous_errors(path=HERE / "af33_results.json") -> dict:
 
 
 def member_probabilities(deep_oof) -> dict:
-    """{record: {"ecgsl": (4,), "resnet": (4,), "label": str}} of the committed out-of-fold table (training split)."""
+    """{record: {"ecgsl": (4,), "resnet": (4,), "label": str, "split": str}} of the committed table: a training
+    record's out-of-fold probabilities, a validation record's the fold members' mean (as served)."""
     table = load_deep_oof(deep_oof)
     out = {}
     for family in ("ecgsl", "resnet"):
         t = table[family]
-        for rid, y, p in zip(t["train_record_id"], t["train_targets"], t["train_probabilities"]):
-            out.setdefault(str(rid), {"label": LABELS[int(y)]})[family] = np.asarray(p, float)
+        for split in ("train", "validation"):
+            for rid, y, p in zip(t[f"{split}_record_id"], t[f"{split}_targets"], t[f"{split}_probabilities"]):
+                out.setdefault(str(rid), {"label": LABELS[int(y)], "split": split})[family] = np.asarray(p, float)
     return out
 
 
@@ -137,7 +140,7 @@ def audit_packet(records: dict, work, cinc_dir, probabilities: dict) -> dict:
     for rid, group in records.items():
         member = probabilities.get(rid)
         if member is None:
-            problems[rid] = "not a training record of the committed out-of-fold table"
+            problems[rid] = "not a record of the committed out-of-fold table"
             index.append(f"- {rid} ({group}): skipped: {problems[rid]}")
             continue
         try:
@@ -155,11 +158,13 @@ def audit_packet(records: dict, work, cinc_dir, probabilities: dict) -> dict:
         peaks = got[1]
         e, r = member["ecgsl"], member["resnet"]
         call = LABELS[int(np.argmax(e + r))]
-        title = (f"{rid}  reference {member['label']}  ({group})   ECG-SL p(A) {e[1]:.2f} p(O) {e[2]:.2f}   "
+        title = (f"{rid} ({member['split']})  reference {member['label']}  ({group})   "
+                 f"ECG-SL p(A) {e[1]:.2f} p(O) {e[2]:.2f}   "
                  f"ResNet p(A) {r[1]:.2f} p(O) {r[2]:.2f}   {signal.size / fs:.1f} s, {peaks.size} beats")
         save(page(signal, fs, peaks, title), work / f"{rid}.png")
         plots.append((rid, group, np.diff(peaks) / fs))
-        rows.append({"record": rid, "group": group, "reference_label": member["label"], "members_call": call,
+        rows.append({"record": rid, "split": member["split"], "group": group, "reference_label": member["label"],
+                     "members_call": call,
                      "ecgsl_p_A": f"{e[1]:.3f}", "ecgsl_p_O": f"{e[2]:.3f}", "resnet_p_A": f"{r[1]:.3f}",
                      "resnet_p_O": f"{r[2]:.3f}", "reader_label": "", "reader_notes": ""})
         index.append(f"- [{rid}]({rid}.png) ({group}): reference {member['label']}, the deep members call {call}")
@@ -177,7 +182,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", required=True)
-    parser.add_argument("--records", nargs="+", help="these training records (default: af33's unanimous errors)")
+    parser.add_argument("--records", nargs="+", help="these records, training or validation (default: af33's "
+                        "unanimous errors)")
     parser.add_argument("--deep-oof", default=str(DEFAULT_NPZ))
     cinc_dir_argument(parser)
     args = parser.parse_args(argv)
