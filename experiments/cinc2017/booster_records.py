@@ -219,7 +219,6 @@ class BoosterRecords(PlannedLever):
                               ("ecgsl", "ecgsl"), ("resnet", "resnet"))}
         result["gap"] = out
 
-
     def step_gap_records(self, result):
         from sklearn.metrics import roc_auc_score
         from sklearn.model_selection import StratifiedKFold
@@ -240,7 +239,7 @@ class BoosterRecords(PlannedLever):
 
         X, y, fold = lever.X["train"], lever.y["train"], lever.fold
         Xv, yv, deep_v = lever.X["validation"], lever.y["validation"], lever.deep["validation"]
-        out = {"fold_boosters": {}}
+
         def unanimous(split, y_split, booster) -> dict:
             # Other records the recipe calls AF where ECG-SL, the ResNet and the booster alone each call AF too
             # (af33's "unanimous errors": no re-weighting of these members recovers them)
@@ -249,13 +248,13 @@ class BoosterRecords(PlannedLever):
             every = o_as_a & (booster.argmax(-1) == A)
             for member in lever.members[split]:
                 every &= member.argmax(-1) == A
-            out = {"o": int((y_split == O).sum()), "o_as_a": int(o_as_a.sum()), "unanimous": int(every.sum()),
-                   "unanimous_share": float(every.sum() / max((y_split == O).sum(), 1))}
+            counts = {"o": int((y_split == O).sum()), "o_as_a": int(o_as_a.sum()), "unanimous": int(every.sum()),
+                      "unanimous_share": float(every.sum() / max((y_split == O).sum(), 1))}
             if split == "validation":      # for label_audit.py's packet (a reader's look; no label is changed)
-                out["unanimous_records"] = [lever.ids[split][i] for i in np.flatnonzero(every)]
-            return out
+                counts["unanimous_records"] = [lever.ids[split][i] for i in np.flatnonzero(every)]
+            return counts
 
-        out["unanimous_o_as_a"] = {}
+        out = {"fold_boosters": {}, "unanimous_o_as_a": {}}
         for seed in SEEDS:
             rows, held_booster = [], np.zeros((len(y), len(LABELS)))
             for k in range(self.args.k):

@@ -30,16 +30,23 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.mitdb.hybrid import TARGETS  # noqa: E402  (issue 18's MIT-BIH targets, one place)
+
 SOURCE = HERE / "ns_vote_results.json"
 SOURCE_KEY = ("v_lead2_ns_vote_nested", "by_record", "served")
-TARGETS = {"V_sensitivity": 0.92, "V_positive_predictivity": 0.90, "S_sensitivity": 0.80,
-                 "S_positive_predictivity": 0.60}
 log = logging.getLogger("experiments.mitdb.record_bootstrap")
 
 
 def interval(draws, value, target) -> dict:
+    """The served value against its target and the draws' percentiles; a draw without a beat of the class (no
+    sensitivity) or without a call (no positive predictivity) is left out and counted."""
     draws = np.asarray(draws, np.float64)
+    undefined = int((~np.isfinite(draws)).sum())
+    draws = draws[np.isfinite(draws)]
     return {"served": float(value), "target": float(target), "distance": float(value - target),
+            "undefined_draws": undefined,
             "low": float(np.percentile(draws, 2.5)), "high": float(np.percentile(draws, 97.5)),
             "sd": float(draws.std(ddof=1)), "share_at_or_above_target": float(np.mean(draws >= target - 1e-12))}
 
@@ -53,8 +60,9 @@ def figures(rows) -> dict:
     for c in ("V", "S"):
         true, lost, false = total(c), total(f"{c}_lost"), total(f"false_{c}")
         caught = true - lost
-        out[f"{c}_sensitivity"] = caught / true
-        out[f"{c}_positive_predictivity"] = caught / (caught + false)
+        with np.errstate(invalid="ignore", divide="ignore"):      # a draw of records without the class: NaN
+            out[f"{c}_sensitivity"] = caught / true
+            out[f"{c}_positive_predictivity"] = caught / (caught + false)
     return out
 
 
