@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
+from experiments.cinc2017.oof_table import (cinc_dir_argument, extract_block, extract_columns, lever_main,  # noqa: E402
+                                             table_rows)
 
 log = logging.getLogger("experiments.cinc2017.lorenz_columns")
 STEPS = ("plan", "extract", "cv", "look")
@@ -77,11 +78,7 @@ class LorenzColumns(PlannedLever):
         got = extract_columns(lambda signal, fs: to_vector(record_features(signal, fs, groups=(GROUP,)), names),
                               names, self.args.features, self.args.deep_oof, self.args.cinc_dir, self.work,
                               self.work / "rhythm.npz", log=log)
-        rows = table_rows(self.work / "rhythm.npz", self.ids)
-        result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids), "names": names,
-                             "nan_fraction": {n: round(float(np.isnan(rows[:, j]).mean()), 4)
-                                              for j, n in enumerate(names)},
-                             "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
+        result["extract"] = extract_block(got, self.work / "rhythm.npz", self.ids, names)
 
     @functools.cached_property
     def rhythm_train(self) -> np.ndarray:

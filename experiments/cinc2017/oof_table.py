@@ -124,6 +124,16 @@ def table_rows(path, record_ids) -> np.ndarray:
     return z["X"][[index[r] for r in record_ids]]
 
 
+def extract_block(got, table, ids, names) -> dict:
+    """The ``extract`` block of a columns lever (``lorenz_columns``, ``rr_periodicity``): ``extract_columns``' records
+    done, the training records ``ids``, the column ``names``, each column's NaN share on the training rows of the
+    written ``table`` and the median ms per record (None when every row came from the cache)."""
+    rows = table_rows(table, ids)
+    return {"records": len(got["done"]), "training_records": len(ids), "names": list(names),
+            "nan_fraction": {n: round(float(np.isnan(rows[:, j]).mean()), 4) for j, n in enumerate(names)},
+            "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
+
+
 def cinc_dir_argument(parser) -> None:
     """``--cinc-dir``: the CinC 2017 training folder whose signals a script reads (default ``DEFAULT_CINC_DIR``)."""
     parser.add_argument("--cinc-dir", type=Path, default=DEFAULT_CINC_DIR)

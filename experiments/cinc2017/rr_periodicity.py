@@ -36,7 +36,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
+from experiments.cinc2017.oof_table import (cinc_dir_argument, extract_block, extract_columns, lever_main,  # noqa: E402
+                                             table_rows)
 
 log = logging.getLogger("experiments.cinc2017.rr_periodicity")
 STEPS = ("plan", "extract", "cv")
@@ -108,11 +109,7 @@ class RRPeriodicity(PlannedLever):
     def step_extract(self, result):
         got = extract_columns(periodicity_columns, list(NAMES), self.args.features, self.args.deep_oof,
                               self.args.cinc_dir, self.work, self.work / "rrp.npz", log=log)
-        rows = table_rows(self.work / "rrp.npz", self.ids)
-        result["extract"] = {"records": len(got["done"]), "training_records": len(self.ids), "names": list(NAMES),
-                             "nan_fraction": {n: round(float(np.isnan(rows[:, j]).mean()), 4)
-                                              for j, n in enumerate(NAMES)},
-                             "ms_per_record_median": round(float(np.median(got["ms"])), 1) if len(got["ms"]) else None}
+        result["extract"] = extract_block(got, self.work / "rrp.npz", self.ids, list(NAMES))
 
     @functools.cached_property
     def rrp_train(self) -> np.ndarray:
