@@ -569,20 +569,22 @@ def paired(rows, base) -> dict:
     return out
 
 
-def seed_set_row(lever, run_seed) -> dict:
+def seed_set_row(lever, run_seed, references=None) -> dict:
     """A candidate's CV row under af36's keep rule (label_noise.py, meta_blend.py): for seeds 42-44 against ``base``
-    and 45-47 against ``base_fresh_seeds`` (``lever.result``'s rows), the summary of ``run_seed(seed)`` (one seed's
-    ``Lever.score`` dict, with ``seed``), af_lever's rule (``Lever.beats``) and the pairing by seed; then paired over
-    both sets, the paired rule (mean AF F1 gain above its sd, mean macro F1 difference not below minus its sd) and
-    ``passes`` (af_lever's rule on both sets and the paired rule)."""
+    and 45-47 against ``base_fresh_seeds`` (``lever.result``'s rows, or ``references``' rows under those keys: another
+    reference arm, e.g. soft_targets' one-hot arm), the summary of ``run_seed(seed)`` (one seed's ``Lever.score``
+    dict, with ``seed``), af_lever's rule (``Lever.beats``) and the pairing by seed; then paired over both sets, the
+    paired rule (mean AF F1 gain above its sd, mean macro F1 difference not below minus its sd) and ``passes``
+    (af_lever's rule on both sets and the paired rule)."""
+    refs = lever.result if references is None else references
     row = {}
     for key, seeds, ref in (("seeds_42_44", SEEDS, "base"), ("seeds_45_47", FRESH, "base_fresh_seeds")):
         runs = [run_seed(s) for s in seeds]
-        row[key] = lever.summarise(runs)
-        row[key]["passes_af_lever_rule"] = Lever.beats(row[key], lever.result[ref])
-        row[key]["paired"] = paired(runs, lever.result[ref]["runs"])
+        row[key] = Lever.summarise(runs)
+        row[key]["passes_af_lever_rule"] = Lever.beats(row[key], refs[ref])
+        row[key]["paired"] = paired(runs, refs[ref]["runs"])
     pair = paired(row["seeds_42_44"]["runs"] + row["seeds_45_47"]["runs"],
-                  lever.result["base"]["runs"] + lever.result["base_fresh_seeds"]["runs"])
+                  refs["base"]["runs"] + refs["base_fresh_seeds"]["runs"])
     row["paired"] = pair
     row["passes_paired_rule"] = bool(pair["af_f1"]["mean"] > pair["af_f1"]["sd"]
                                      and pair["macro_f1"]["mean"] >= -pair["macro_f1"]["sd"])

@@ -41,7 +41,6 @@ import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 from scipy.special import softmax
@@ -175,13 +174,12 @@ class SoftTargets(PlannedLever):
 
         reference = {"base": Lever.summarise(runs(REFERENCE, SEEDS)),
                      "base_fresh_seeds": Lever.summarise(runs(REFERENCE, FRESH))}
-        against_hard = SimpleNamespace(summarise=Lever.summarise, result=reference)
         out = {"variants": VARIANTS, "reference": REFERENCE, "primary": PRIMARY, "keep_rule": KEEP_RULE,
                "hard": reference, "base": lever.result["base"], "base_fresh_seeds": lever.result["base_fresh_seeds"]}
         for variant in VARIANTS:
             run_seed = lambda s, v=variant: dict(seed=s, **lever.score(self.soft_oof(v, s)))  # noqa: E731
             if variant != REFERENCE:
-                out[variant] = seed_set_row(against_hard, run_seed)
+                out[variant] = seed_set_row(lever, run_seed, references=reference)
             # every arm against af_lever's base too (information: another column-sampling stream)
             out.setdefault("against_base", {})[variant] = seed_set_row(lever, run_seed)["paired"]
             if variant != REFERENCE:
