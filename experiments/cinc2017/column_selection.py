@@ -120,10 +120,11 @@ class ColumnSelection(PlannedLever):
         for seed in SEEDS + FRESH:
             for h in range(self.args.k):
                 counts[selected_columns(self.fold_gain(h, seed), VARIANTS[PRIMARY])] += 1
-        order = np.argsort(-counts, kind="stable")
-        return {"selections": len(SEEDS + FRESH) * self.args.k,
-                "kept_in_every": [self.lever.names[i] for i in order if counts[i] == counts.max()],
-                "never_kept": [self.lever.names[i] for i in order if counts[i] == 0],
+        order, selections = np.argsort(-counts, kind="stable"), len(SEEDS + FRESH) * self.args.k
+        every = [self.lever.names[i] for i in order if counts[i] == selections]
+        never = [self.lever.names[i] for i in order if counts[i] == 0]
+        return {"selections": selections, "kept_in_every": every, "kept_in_every_count": len(every),
+                "never_kept": never, "never_kept_count": len(never),
                 "counts": {self.lever.names[i]: int(counts[i]) for i in order}}
 
     def step_cv(self, result):
