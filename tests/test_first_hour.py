@@ -129,6 +129,12 @@ def test_signal_file_errors(tmp_path):
         readers.read_input(tmp_path / "two.npy", fs=300)
     assert str(tmp_path / "two.npy") in str(err.value)
     assert readers.read_input(tmp_path / "two.npy", fs=300, column="1").signal.shape == (3000,)
+    np.save(tmp_path / "leads_first.npy", np.zeros((2, 3000), np.float32))   # (leads, samples): not 2 samples
+    for column in (None, "0"):
+        with pytest.raises(RecordError, match=r"shape \(2, 3000\) looks like \(leads, samples\).*transpose"):
+            readers.read_input(tmp_path / "leads_first.npy", fs=300, column=column)
+    np.save(tmp_path / "row.npy", np.arange(3000, dtype=np.float32)[None])      # one lead as a row
+    np.testing.assert_array_equal(readers.read_input(tmp_path / "row.npy", fs=300).signal, np.arange(3000))
     with pytest.raises(RecordError, match="line 3: expected 2 numbers"):
         readers.read_input(tmp_path / "bad.csv", fs=300)
     with pytest.raises(RecordError, match="apply to .npy/.csv"):

@@ -197,7 +197,8 @@ def _read_csv(path: Path):
 def read_signal_file(path, fs, *, column=None, units="mV", lead=None, model_lead=None) -> LeadSignal:
     """:class:`LeadSignal` of a ``.npy`` or ``.csv`` signal file sampled at ``fs`` Hz in ``units``.
 
-    ``.npy``: a 1-D array, or 2-D (samples, leads) with one lead or ``column`` its index. ``.csv``:
+    ``.npy``: a 1-D array (or one row), or 2-D (samples, leads) with one lead or ``column`` its index
+    (an array with fewer rows than columns is refused as (leads, samples)). ``.csv``:
     one column of numbers, or the column named (or numbered from 0) by ``column``; a first line
     that is not numbers names the columns. The lead rule applies to named columns."""
     path = Path(path)
@@ -212,6 +213,13 @@ def read_signal_file(path, fs, *, column=None, units="mV", lead=None, model_lead
             raise RecordError(path, "bad_signal", f"cannot read the NumPy file ({exc})") from None
         if values.dtype.kind not in "iuf":
             raise RecordError(path, "bad_shape", f"expected numbers, got an array of {values.dtype}")
+        if values.ndim == 2 and values.shape[0] == 1:     # one lead saved as a row: unambiguous
+            values = values.reshape(-1)
+        if values.ndim == 2 and values.shape[0] < values.shape[1]:
+            # (leads, samples), as many tools save it: refused with the fix, rather than read as a few samples
+            raise RecordError(path, "bad_shape", f"shape {tuple(values.shape)} looks like (leads, samples); "
+                                                 f"expected (samples, leads): save its transpose (np.save(path, "
+                                                 f"x.T)), then choose the lead with --column")
         values = values.reshape(-1, 1) if values.ndim == 1 else values
         names = [""] * values.shape[1] if values.ndim == 2 else []
     elif path.suffix.lower() == ".csv":
