@@ -6,8 +6,9 @@
 Reads the committed inputs (``oof/features118.npz``, ``oof/deep_oof.npz``) through af_lever's ``Lever`` and the four
 committed column tables of earlier levers (``TABLES``, in ``oof/``: af34's beat-by-beat atrial waves, af35's atrial
 spectrum after QRST cancellation, af41's TQ-segment columns, af44's RR-pattern columns; af44's ``rr_paroxysm`` and
-``rr_block`` tables are the two halves of ``rr_pattern``, equal value for value, so they are not read again). Every row is the shipped recipe's average ``0.5 * booster + 0.5 * mean(ECG-SL, ResNet)``
-scored by 5-fold CV on the 5,456 training records (the preset's folds), against ``base`` (the 118 columns).
+``rr_block`` tables are the two halves of ``rr_pattern``, equal value for value, so they are not read again).
+Every row is the shipped recipe's average ``0.5 * booster + 0.5 * mean(ECG-SL, ResNet)`` scored by 5-fold CV
+on the 5,456 training records (the preset's folds), against ``base`` (the 118 columns).
 
 Why, and not blind: each table was measured alone against the 118 columns and none was kept; af65 found the booster's
 macro F1 falling monotonically as columns are removed (top 40 < top 60 < top 80 < all 118), so weak columns add up in
@@ -22,6 +23,8 @@ KEEP RULE (af36's, ``af_lever.seed_set_row``): af_lever's rule (CV AF F1 mean ov
 the larger seed sd of both rows, CV macro F1 does not drop by more than it) on seeds 42-44 against ``base`` AND on
 45-47 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain above its sd and the mean macro
 F1 difference not below minus its sd. Validation (1,364 records) and a preset only if kept.
+
+``overlap`` (information, after cv): each table column's nearest of the 118 by absolute correlation.
 
 Boosters' out-of-fold outputs in WORK/oof (resumable); last stdout line one JSON object; ``--out`` key
 ``column_union``.
@@ -43,7 +46,7 @@ from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, vari
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.column_union")
-STEPS = ("plan", "cv")
+STEPS = ("plan", "cv", "overlap")
 PLAN_PATH = HERE / "af66_plan.json"
 OOF = HERE / "oof"
 TABLES = {"atrial_waves": "af34", "atrial_spectrum": "af35", "tq_features": "af41", "rr_pattern": "af44"}
@@ -87,6 +90,19 @@ class ColumnUnion(PlannedLever):
     def variant_oof(self, variant, seed) -> np.ndarray:
         X, names = self.variant_table(variant)
         return self.lever.oof(f"af66_{variant}", BASE, seed, X=X, names=names)
+
+    def step_overlap(self, result):
+        """Information (after cv, chooses nothing): per table column, the largest absolute Pearson correlation with
+        one of the 118 columns over the training records (pairs with NaN left out, at least 100 records)."""
+        import pandas as pd
+
+        X, names = self.variant_table(PRIMARY)
+        n = len(self.lever.names)
+        corr = pd.DataFrame(X, columns=names).corr(min_periods=100).abs().iloc[n:, :n]
+        nearest = {col: {"column": str(corr.loc[col].idxmax()), "abs_correlation": float(corr.loc[col].max())}
+                   for col in names[n:]}
+        result["overlap"] = {"nearest_of_118": nearest,
+                             "largest_abs_correlation": max(v["abs_correlation"] for v in nearest.values())}
 
     def step_cv(self, result):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "column_union")
