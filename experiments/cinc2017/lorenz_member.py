@@ -49,7 +49,6 @@ import functools
 import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +59,8 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
-from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
+from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extract_columns, lever_main,  # noqa: E402
+                                             table_rows)
 
 log = logging.getLogger("experiments.cinc2017.lorenz_member")
 STEPS = ("plan", "extract", "train", "cv")
@@ -117,19 +117,10 @@ def lorenz_image(rr) -> np.ndarray:
 
 
 def lorenz_row(signal, fs) -> np.ndarray:
-    """``lorenz_image`` of a record's RR series on record_features' R-peaks, flattened (``extract_columns``' row)."""
-    from ecgsl_keras.config import SignalConfig
-    from ecgsl_keras.data.signal import clean, find_rpeaks
-
-    x = np.asarray(signal, np.float64).reshape(-1)
-    config = SignalConfig()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            peaks = find_rpeaks(x, fs, config, cleaned=clean(x, fs, config.clean_method))
-        except Exception:  # noqa: BLE001  (too short or flat for the detector: an empty image)
-            return lorenz_image([]).reshape(-1)
-    return lorenz_image(np.diff(peaks) / float(fs)).reshape(-1)
+    """``lorenz_image`` of a record's RR series on record_features' R-peaks, flattened (``extract_columns``' row; an
+    empty image where the detector fails)."""
+    rr = detector_rr(signal, fs)
+    return lorenz_image([] if rr is None else rr).reshape(-1)
 
 
 def build_member(seed: int):

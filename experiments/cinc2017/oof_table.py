@@ -3,7 +3,8 @@
 ``oof_from_preset.py`` writes it (the shipped preset's fold members' probabilities); ``af_lever.py``, ``rr_lever.py``,
 ``af_specialist.py``, ``af_errors.py`` and ``label_noise.py`` read it. A module of its own so that the writer, which
 runs ``af_lever``'s ``Lever`` for its checks, and the readers do not import each other. Also the one writer of the
-per-record extra-column tables beside it (``extract_columns``: ``atrial_waves.py``, ``atrial_spectrum.py``).
+per-record extra-column tables beside it (``extract_columns``: ``atrial_waves.py``, ``atrial_spectrum.py``), and
+of the RR series their RR column functions read (``detector_rr``).
 """
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}   # table key ->
 DEFAULT_NPZ = HERE / "oof" / "deep_oof.npz"
 DEFAULT_FEATURES_NPZ = HERE / "oof" / "features118.npz"
 DEFAULT_CINC_DIR = HERE.parents[2] / "shared" / "data" / "cinc2017" / "training2017"   # ../shared beside the repo
+
+
+def detector_rr(signal, fs):
+    """The RR intervals (s, in beat order) of a signal on ``record_features``' R-peaks (``signal.find_rpeaks`` on
+    ``signal.clean``, the default ``SignalConfig``), the series the RR column levers read (``rr_periodicity``,
+    ``lorenz_member``); None where the detector fails (too short or flat a signal: the caller's empty row)."""
+    import warnings
+
+    from ecgsl_keras.config import SignalConfig
+    from ecgsl_keras.data.signal import clean, find_rpeaks
+
+    x = np.asarray(signal, np.float64).reshape(-1)
+    config = SignalConfig()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            peaks = find_rpeaks(x, fs, config, cleaned=clean(x, fs, config.clean_method))
+        except Exception:  # noqa: BLE001  (the detector raises several kinds on such signals)
+            return None
+    return np.diff(peaks) / float(fs)
 
 
 def load_deep_oof(path) -> dict:

@@ -36,8 +36,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
-from experiments.cinc2017.oof_table import (cinc_dir_argument, extract_block, extract_columns, lever_main,  # noqa: E402
-                                             table_rows)
+from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extract_block,  # noqa: E402
+                                             extract_columns, lever_main, table_rows)
 
 log = logging.getLogger("experiments.cinc2017.rr_periodicity")
 STEPS = ("plan", "extract", "cv")
@@ -88,19 +88,14 @@ def periodicity(rr) -> np.ndarray:
 
 
 def periodicity_columns(signal, fs) -> np.ndarray:
-    """``periodicity`` of the record's RR series, on record_features' R-peaks."""
-    from ecgsl_keras.config import SignalConfig
-    from ecgsl_keras.data.signal import clean, find_rpeaks
-
-    x = np.asarray(signal, np.float64).reshape(-1)
-    config = SignalConfig()
+    """``periodicity`` of the record's RR series, on record_features' R-peaks (a NaN row where the detector fails,
+    as af_lever's hrv step)."""
+    rr = detector_rr(signal, fs)
+    if rr is None:
+        return np.full(len(NAMES), np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            peaks = find_rpeaks(x, fs, config, cleaned=clean(x, fs, config.clean_method))
-        except Exception:  # noqa: BLE001  (too short or flat for the detector: a NaN row, as af_lever's hrv step)
-            return np.full(len(NAMES), np.nan)
-        return periodicity(np.diff(peaks) / float(fs))
+        return periodicity(rr)
 
 
 class RRPeriodicity(PlannedLever):
