@@ -61,3 +61,23 @@ def test_a_held_fold_never_trains_its_member(monkeypatch):
         held = np.flatnonzero(fold == h)
         np.testing.assert_allclose(out[held, 0], held + 1.0)        # each row scored in its own place
         assert (out[held, 3] == h + 1).all()                       # by the member that did not train on it
+
+
+def test_af68_nested_columns_never_carry_the_outer_folds_labels():
+    from experiments.cinc2017 import lorenz_stack
+
+    k, n = 5, 50
+    fold = np.arange(n) % k
+    outer = np.full((n, 4), -1.0)
+    # the pair member of folds (a, b) writes 10 a + b into its two folds' rows: which member each row came from
+    pairs = {}
+    for a in range(k):
+        for b in range(a + 1, k):
+            p = np.full((n, 4), np.nan)
+            p[np.isin(fold, [a, b])] = 10 * a + b
+            pairs[frozenset((a, b))] = p
+    for h in range(k):
+        cols = lorenz_stack.nested_columns(pairs, outer, fold, h)
+        assert (cols[fold == h] == -1.0).all()                              # the held fold: the outer member
+        for g in set(range(k)) - {h}:
+            assert (cols[fold == g] == 10 * min(g, h) + max(g, h)).all()    # fold g: the member blind to h and g

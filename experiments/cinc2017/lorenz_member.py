@@ -142,20 +142,31 @@ def build_member(seed: int):
     return model
 
 
-def member_oof(images, y, fold, seed: int, k: int = 5) -> np.ndarray:
-    """(n, 4) out-of-fold probabilities of the plan's member (training seed ``seed``): fold h scored by the member
-    trained on the other folds only."""
+def member_input(images) -> np.ndarray:
+    """The CNN's input of images (any shape holding ``(GRID, GRID, 2)`` each): the square root of the shares."""
+    return np.sqrt(np.asarray(images, np.float32).reshape(-1, GRID, GRID, 2))
+
+
+def train_member(images, y, seed: int):
+    """The plan's member (weights drawn from ``seed``) trained on ``images`` and labels ``y``: the fixed schedule,
+    balanced class weights."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    x = np.sqrt(np.asarray(images, np.float32).reshape(-1, GRID, GRID, 2))
+    classes = np.unique(y)
+    weight = dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y)))
+    model = build_member(seed)
+    model.fit(member_input(images), y, batch_size=BATCH, epochs=EPOCHS, class_weight=weight, verbose=0)
+    return model
+
+
+def member_oof(images, y, fold, seed: int, k: int = 5) -> np.ndarray:
+    """(n, 4) out-of-fold probabilities of the plan's member (training seed ``seed``): fold h scored by the member
+    trained on the other folds only (its weights drawn from ``seed + 1000 h``)."""
     out = np.zeros((len(y), len(LABELS)))
     for h in range(k):
         keep = fold != h
-        classes = np.unique(y[keep])
-        weight = dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y[keep])))
-        model = build_member(seed + 1000 * h)
-        model.fit(x[keep], y[keep], batch_size=BATCH, epochs=EPOCHS, class_weight=weight, verbose=0)
-        out[~keep] = model.predict(x[~keep], batch_size=256, verbose=0)
+        model = train_member(images[keep], y[keep], seed + 1000 * h)
+        out[~keep] = model.predict(member_input(images[~keep]), batch_size=256, verbose=0)
     return out
 
 
