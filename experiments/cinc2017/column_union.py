@@ -81,11 +81,14 @@ class ColumnUnion(PlannedLever):
         """Each table's training rows in the Lever's record order (a missing record stops with the file named)."""
         return {name: table_rows(OOF / f"{name}.npz", self.ids) for name in TABLES}
 
+    def variant_names(self, variant) -> list:
+        """A variant's column names: the 118 columns', then its tables'."""
+        return list(self.lever.names) + [n for t in VARIANTS[variant] for n in table_names(t)]
+
     def variant_table(self, variant) -> tuple:
         """(X, names) of a variant: the 118 columns, then its tables' columns."""
-        names = list(self.lever.names) + [n for t in VARIANTS[variant] for n in table_names(t)]
         X = np.concatenate([self.lever.X["train"]] + [self.tables[t] for t in VARIANTS[variant]], axis=1)
-        return X.astype(np.float32), names
+        return X.astype(np.float32), self.variant_names(variant)
 
     def variant_oof(self, variant, seed) -> np.ndarray:
         X, names = self.variant_table(variant)
@@ -106,7 +109,7 @@ class ColumnUnion(PlannedLever):
 
     def step_cv(self, result):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "column_union")
-        result["cv"]["columns"] = {v: len(self.variant_table(v)[1]) for v in VARIANTS}
+        result["cv"]["columns"] = {v: len(self.variant_names(v)) for v in VARIANTS}
 
 
 def main(argv=None) -> int:

@@ -170,6 +170,16 @@ def member_oof(images, y, fold, seed: int, k: int = 5) -> np.ndarray:
     return out
 
 
+def seed_mean(work) -> np.ndarray:
+    """The member's out-of-fold probabilities in ``work`` (this script's WORK): the mean over the training seeds'
+    ``member_s<seed>.npy`` (a missing one stops with the file named)."""
+    paths = [Path(work) / f"member_s{seed}.npy" for seed in TRAINING_SEEDS]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"error: {missing[0]}: not found: run lorenz_member.py --steps train first")
+    return np.mean([np.load(p) for p in paths], axis=0)
+
+
 class LorenzMember(PlannedLever):
     PLAN, PLAN_PATH = PLAN, PLAN_PATH
 
@@ -204,12 +214,7 @@ class LorenzMember(PlannedLever):
 
     @functools.cached_property
     def member(self) -> np.ndarray:
-        """The member's out-of-fold probabilities: the mean over the training seeds."""
-        paths = [self.work / f"member_s{seed}.npy" for seed in TRAINING_SEEDS]
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise SystemExit(f"error: {missing[0]}: not found: run --steps train first")
-        return np.mean([np.load(p) for p in paths], axis=0)
+        return seed_mean(self.work)
 
     def step_cv(self, result):
         e, r = self.lever.members["train"]

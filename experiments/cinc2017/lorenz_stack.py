@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.lorenz_member import TRAINING_SEEDS, member_input, train_member  # noqa: E402
+from experiments.cinc2017.lorenz_member import TRAINING_SEEDS, member_input, seed_mean, train_member  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.lorenz_stack")
@@ -100,11 +100,7 @@ class LorenzStack(PlannedLever):
     @functools.cached_property
     def outer(self) -> np.ndarray:
         """af67's member: the mean of its training seeds' out-of-fold probabilities."""
-        paths = [self.member_work / f"member_s{seed}.npy" for seed in TRAINING_SEEDS]
-        for p in paths:
-            if not p.is_file():
-                raise SystemExit(f"error: {p}: not found: run lorenz_member.py --steps train first")
-        return np.mean([np.load(p) for p in paths], axis=0)
+        return seed_mean(self.member_work)
 
     def pair(self, seed, a, b) -> np.ndarray:
         """Probabilities of folds ``a`` and ``b``'s rows (NaN elsewhere) from af67's member (training seed ``seed``)
