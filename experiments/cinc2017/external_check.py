@@ -1,0 +1,178 @@
+"""Issue 18, a check on records never seen: the shipped ``cinc2017`` preset on lead I of two other devices' ECGs.
+
+    python experiments/cinc2017/external_check.py [--ptbxl-dir ../shared/data/ptbxl] \
+        [--cinc2021-dir ../shared/data/cinc2021-sample] [--model cinc2017] [--workers 2] \
+        [--out experiments/cinc2017/external_check_results.json]
+
+A report; it chooses nothing and no model, threshold or setting was chosen on these records. The CinC 2017 records
+are single-lead AliveCor recordings (about lead I) of 9 to 61 s at 300 Hz; here the served preset reads lead I of
+12-lead, 10 s, 500 Hz recordings of other devices and populations, through the package's own folder path
+(``serving.folder.predict_folder``, as ``ecgsl predict --data-dir DIR --lead I``):
+
+- ``ptbxl``: the 500-record PTB-XL subset (``records500``). Reference: the record's SCP rhythm statements
+  (``scp_statements.csv``'s ``rhythm`` column), grouped by ``ptbxl_group`` (first match wins): ``flutter`` (AFLT;
+  CinC 2017 counts flutter as Other), ``af`` (AFIB), ``sinus_ectopy`` (SR with PAC, PVC, BIGU, TRIGU or SVARR),
+  ``sinus`` (SR), ``other_rhythm`` (any other rhythm statement), ``no_rhythm_statement``.
+- ``cinc2021``: the 50 CinC 2021-format records (Georgia, Chapman-Shaoxing, PTB-XL). Reference: the SNOMED CT codes
+  of the header's ``# Dx:``, grouped by ``snomed_group`` the same way (AFL, AF, a sinus code with a premature-beat
+  code, a sinus code, anything else).
+
+Figures per group: records and the served class counts; AF sensitivity (A calls on the AF group), the share of
+sinus records (with or without ectopy) called AF, and the share of the A calls that fall on the AF group among the
+records with a rhythm reference. Small samples (13 AF records in the PTB-XL subset, none in the CinC 2021 sample):
+they show where the preset goes wrong on another device, not a rate to quote. Last stdout line one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+log = logging.getLogger("experiments.cinc2017.external_check")
+SHARED = REPO.parent / "shared" / "data"
+LEAD = "I"
+CLASSES = ("N", "A", "O", "~")
+AF_GROUP, SINUS_GROUPS = "af", ("sinus", "sinus_ectopy")
+NO_REFERENCE = "no_rhythm_statement"
+PTBXL_ECTOPY = {"PAC", "PVC", "BIGU", "TRIGU", "SVARR"}
+SNOMED = {"AF": {"164889003"}, "AFL": {"164890007"},
+          "sinus": {"426783006", "427084000", "426177001", "427393009"},     # SR, tachycardia, bradycardia, arrhythmia
+          "ectopy": {"284470004", "63593006", "427172004", "17338001"}}      # PAC, SVPB, PVC, VPB
+
+
+def ptbxl_group(codes, rhythm_codes) -> str:
+    """A PTB-XL record's rhythm group from its SCP codes (``rhythm_codes``: the rhythm statements)."""
+    rhythm = set(codes) & set(rhythm_codes)
+    if "AFLT" in rhythm:
+        return "flutter"
+    if "AFIB" in rhythm:
+        return AF_GROUP
+    if "SR" in rhythm:
+        return "sinus_ectopy" if set(codes) & PTBXL_ECTOPY else "sinus"
+    return "other_rhythm" if rhythm else NO_REFERENCE
+
+
+def snomed_group(codes) -> str:
+    """A CinC 2021-format record's rhythm group from its SNOMED CT codes."""
+    codes = set(codes)
+    if codes & SNOMED["AFL"]:
+        return "flutter"
+    if codes & SNOMED["AF"]:
+        return AF_GROUP
+    if codes & SNOMED["sinus"]:
+        return "sinus_ectopy" if codes & SNOMED["ectopy"] else "sinus"
+    return "other_rhythm"
+
+
+def ptbxl_references(ptbxl_dir: Path) -> tuple:
+    """``({record name: group}, {record name: its codes})`` of the PTB-XL subset's 500 Hz records (the name as
+    ``predict_folder`` gives it, without its folder)."""
+    with open(ptbxl_dir / "scp_statements.csv", newline="", encoding="utf-8") as handle:
+        rhythm_codes = {row[""] for row in csv.DictReader(handle) if row["rhythm"].strip() in ("1", "1.0")}
+    groups, codes = {}, {}
+    with open(ptbxl_dir / "ptbxl_database.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            name = Path(row["filename_hr"]).name
+            codes[name] = sorted(ast.literal_eval(row["scp_codes"]))
+            groups[name] = ptbxl_group(codes[name], rhythm_codes)
+    return groups, codes
+
+
+def cinc2021_references(folder: Path) -> tuple:
+    """``({record name: group}, {record name: its SNOMED CT codes})`` of a CinC 2021-format folder."""
+    groups, codes = {}, {}
+    for header in sorted(folder.glob("*.hea")):
+        found = re.search(r"^#\s*Dx:\s*(.*)$", header.read_text(encoding="utf-8"), re.MULTILINE)
+        codes[header.stem] = [c.strip() for c in found.group(1).split(",")] if found else []
+        groups[header.stem] = snomed_group(codes[header.stem]) if found else NO_REFERENCE
+    return groups, codes
+
+
+def summarise(rows, references) -> dict:
+    """The group-by-class table and the AF figures of ``rows`` (``predict_folder``'s, keyed by record name)."""
+    table = {}
+    for row in rows:
+        group = references.get(Path(row["record"]).name, NO_REFERENCE)
+        cell = table.setdefault(group, Counter())
+        cell[row.get("prediction", "refused") if row["status"] == "ok" else "refused"] += 1
+    table = {g: {k: c[k] for k in CLASSES + (("refused",) if c["refused"] else ())} | {"records": sum(c.values())}
+             for g, c in sorted(table.items())}
+
+    def count(groups, label="A"):
+        return sum(table.get(g, {}).get(label, 0) for g in groups)
+
+    def records(groups):
+        return sum(table.get(g, {}).get("records", 0) for g in groups)
+
+    referenced = [g for g in table if g != NO_REFERENCE]
+    af = {"af_records": records([AF_GROUP]), "af_called_A": count([AF_GROUP]),
+          "sinus_records": records(SINUS_GROUPS), "sinus_called_A": count(SINUS_GROUPS),
+          "A_calls_with_reference": count(referenced), "A_calls_on_af": count([AF_GROUP])}
+    af["af_sensitivity"] = af["af_called_A"] / af["af_records"] if af["af_records"] else None
+    af["sinus_called_A_share"] = af["sinus_called_A"] / af["sinus_records"] if af["sinus_records"] else None
+    af["A_calls_on_af_share"] = (af["A_calls_on_af"] / af["A_calls_with_reference"]
+                                 if af["A_calls_with_reference"] else None)
+    return {"records": len(rows), "refused": sum(r["status"] != "ok" for r in rows), "groups": table, "af": af}
+
+
+def run(predictor, folders, references: tuple, workers: int) -> dict:
+    """``predict_folder`` on lead I of every record of ``folders``, summarised against ``references`` (groups,
+    codes); the AF calls outside the AF group listed with their codes."""
+    from ecgsl_keras.serving.folder import predict_folder
+
+    t0 = time.perf_counter()
+    rows = [row for folder in folders for row in predict_folder(predictor, folder, lead=LEAD, workers=workers,
+                                                                progress=False)]
+    references, codes = references
+    out = summarise(rows, references)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    out["called_A_outside_af"] = sorted(
+        ({"record": Path(r["record"]).name, "group": references.get(Path(r["record"]).name, NO_REFERENCE),
+          "p_A": r.get("p_A"), "codes": codes.get(Path(r["record"]).name, [])} for r in rows
+         if r.get("prediction") == "A" and references.get(Path(r["record"]).name) != AF_GROUP),
+        key=lambda item: item["record"])
+    return out
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ptbxl-dir", type=Path, default=SHARED / "ptbxl")
+    p.add_argument("--cinc2021-dir", type=Path, default=SHARED / "cinc2021-sample")
+    p.add_argument("--model", default="cinc2017")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    for folder in (args.ptbxl_dir, args.cinc2021_dir):
+        if not folder.is_dir():
+            raise SystemExit(f"error: {folder}: no such folder (the shared data sets, see ../shared/data/README.md)")
+    from ecgsl_keras.serving.inference import load_model
+
+    predictor = load_model(args.model)
+    result = {"model": args.model, "lead": LEAD, "command": "python experiments/cinc2017/external_check.py"
+              + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))}
+    records500 = args.ptbxl_dir / "records500"          # PhysioNet's layout: records500/00000/00001_hr.hea ...
+    ptbxl_folders = [d for d in [records500, *sorted(records500.iterdir())] if d.is_dir() and any(d.glob("*.hea"))]
+    result["ptbxl"] = run(predictor, ptbxl_folders, ptbxl_references(args.ptbxl_dir), args.workers)
+    log.info("ptbxl: %s", result["ptbxl"]["af"])
+    result["cinc2021"] = run(predictor, [args.cinc2021_dir], cinc2021_references(args.cinc2021_dir), args.workers)
+    log.info("cinc2021: %s", result["cinc2021"]["af"])
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: result[k]["af"] for k in ("ptbxl", "cinc2021")} | {"command": result["command"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
