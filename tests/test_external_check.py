@@ -56,13 +56,14 @@ def test_the_check_runs_the_served_preset_on_the_fixtures(tmp_path, capsys):
 
     out = tmp_path / "check.json"
     assert ec.main(["--ptbxl-dir", str(FIXTURES / "ptbxl"), "--cinc2021-dir", str(FIXTURES / "cinc2021"),
-                    "--workers", "1", "--out", str(out)]) == 0
+                    "--models", "cinc2017", "--workers", "1", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
+    assert list(result["models"]) == ["cinc2017"]
     for key, folder in (("ptbxl", FIXTURES / "ptbxl" / "records500"), ("cinc2021", FIXTURES / "cinc2021")):
-        block = result[key]
+        block = result["models"]["cinc2017"][key]
         assert block["records"] == len(list(folder.rglob("*.hea"))) > 0
         assert sum(g["records"] for g in block["groups"].values()) == block["records"]
         called = Counter(c for g in block["groups"].values() for c in g if c != "records")
         assert set(called) <= set(ec.CLASSES) | {"refused"}
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["ptbxl"] == result["ptbxl"]["af"]
+    assert last["cinc2017"]["ptbxl"] == result["models"]["cinc2017"]["ptbxl"]["af"]

@@ -1,11 +1,13 @@
-"""Issue 18, a check on records never seen: the shipped ``cinc2017`` preset on lead I of two other devices' ECGs.
+"""Issue 18, a check on records never seen: the shipped CinC 2017 presets on lead I of two other devices' ECGs.
 
     python experiments/cinc2017/external_check.py [--ptbxl-dir ../shared/data/ptbxl] \
-        [--cinc2021-dir ../shared/data/cinc2021-sample] [--model cinc2017] [--workers 2] \
+        [--cinc2021-dir ../shared/data/cinc2021-sample] [--models cinc2017 cinc2017-keras cinc2017-edge] \
+        [--workers 2] \
         [--out experiments/cinc2017/external_check_results.json]
 
 A report; it chooses nothing and no model, threshold or setting was chosen on these records. The CinC 2017 records
-are single-lead AliveCor recordings (about lead I) of 9 to 61 s at 300 Hz; here the served preset reads lead I of
+are single-lead AliveCor recordings (about lead I) of 9 to 61 s at 300 Hz; here each served preset of the task
+(``MODELS``: the ensemble, its one-Keras-file form and the edge model's TFLite-ready ECG-SL) reads lead I of
 12-lead, 10 s, 500 Hz recordings of other devices and populations, through the package's own folder path
 (``serving.folder.predict_folder``, as ``ecgsl predict --data-dir DIR --lead I``):
 
@@ -42,6 +44,7 @@ sys.path.insert(0, str(REPO))
 log = logging.getLogger("experiments.cinc2017.external_check")
 SHARED = REPO.parent / "shared" / "data"
 LEAD = "I"
+MODELS = ("cinc2017", "cinc2017-keras", "cinc2017-edge")   # the served presets of the task
 CLASSES = ("N", "A", "O", "~")
 AF_GROUP, SINUS_GROUPS = "af", ("sinus", "sinus_ectopy")
 NO_REFERENCE = "no_rhythm_statement"
@@ -150,7 +153,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ptbxl-dir", type=Path, default=SHARED / "ptbxl")
     p.add_argument("--cinc2021-dir", type=Path, default=SHARED / "cinc2021-sample")
-    p.add_argument("--model", default="cinc2017")
+    p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
@@ -159,18 +162,20 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {folder}: no such folder (the shared data sets, see ../shared/data/README.md)")
     from ecgsl_keras.serving.inference import load_model
 
-    predictor = load_model(args.model)
-    result = {"model": args.model, "lead": LEAD, "command": "python experiments/cinc2017/external_check.py"
-              + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))}
     records500 = args.ptbxl_dir / "records500"          # PhysioNet's layout: records500/00000/00001_hr.hea ...
-    ptbxl_folders = [d for d in [records500, *sorted(records500.iterdir())] if d.is_dir() and any(d.glob("*.hea"))]
-    result["ptbxl"] = run(predictor, ptbxl_folders, ptbxl_references(args.ptbxl_dir), args.workers)
-    log.info("ptbxl: %s", result["ptbxl"]["af"])
-    result["cinc2021"] = run(predictor, [args.cinc2021_dir], cinc2021_references(args.cinc2021_dir), args.workers)
-    log.info("cinc2021: %s", result["cinc2021"]["af"])
+    sets = {"ptbxl": ([d for d in [records500, *sorted(records500.iterdir())] if d.is_dir() and any(d.glob("*.hea"))],
+                      ptbxl_references(args.ptbxl_dir)),
+            "cinc2021": ([args.cinc2021_dir], cinc2021_references(args.cinc2021_dir))}
+    result = {"lead": LEAD, "command": "python experiments/cinc2017/external_check.py"
+              + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])), "models": {}}
+    for name in args.models:
+        predictor = load_model(name)
+        result["models"][name] = {key: run(predictor, folders, refs, args.workers) for key, (folders, refs) in sets.items()}
+        log.info("%s: %s", name, {key: block["af"] for key, block in result["models"][name].items()})
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k]["af"] for k in ("ptbxl", "cinc2021")} | {"command": result["command"]}))
+    print(json.dumps({name: {key: block["af"] for key, block in blocks.items()}
+                      for name, blocks in result["models"].items()} | {"command": result["command"]}))
     return 0
 
 
