@@ -102,6 +102,24 @@ def augmented_rows(X, y, fold, crops_X, crops_y, crops_fold, held: int, factor: 
     return Xa, ya, wa
 
 
+def oof_with_rows(lever, seed, rows_X, rows_y, rows_fold, factor: float, k: int) -> np.ndarray:
+    """Out-of-fold probabilities of the shipped booster (af_lever ``BASE``, booster ``seed``) on ``lever``'s training
+    records, each held fold's booster also trained on the extra rows whose fold is not the held one
+    (``augmented_rows``: ``factor`` times their class's balanced weight); the extra rows are never scored (af48's
+    crops, af69's MIT-BIH windows)."""
+    X, y, fold = lever.X["train"], lever.y["train"], lever.fold
+    out = np.zeros((len(y), len(LABELS)))
+    for h in range(k):
+        clf = lever._clf(lever.names, BASE, seed)
+        train_y = y[fold != h]
+        class_weight = np.zeros(len(LABELS))
+        class_weight[train_y] = clf.sample_weight(train_y)
+        Xa, ya, wa = augmented_rows(X, y, fold, rows_X, rows_y, rows_fold, h, factor, class_weight)
+        clf.fit(Xa, ya, sample_weight=wa)
+        out[fold == h] = clf.booster.predict(X[fold == h])
+    return out
+
+
 def crop_names(names) -> list:
     """The crops table's columns (``crop_row``'s order): crop 0's ``names``, crop 1's, then each crop's status."""
     return [f"crop{c}_{n}" for c in range(2) for n in names] + ["crop0_status", "crop1_status"]
@@ -203,17 +221,7 @@ class CropAugment(PlannedLever):
         cache = self.work / "oof" / f"af48_{variant}_s{seed}.npy"
         if cache.is_file():
             return np.load(cache)
-        lever, X = self.lever, self.lever.X["train"]
-        cX, cy, cfold = self.crop_table
-        out = np.zeros((len(self.y), len(LABELS)))
-        for h in range(self.args.k):
-            clf = lever._clf(lever.names, BASE, seed)
-            train_y = self.y[self.fold != h]
-            class_weight = np.zeros(len(LABELS))
-            class_weight[train_y] = clf.sample_weight(train_y)
-            Xa, ya, wa = augmented_rows(X, self.y, self.fold, cX, cy, cfold, h, VARIANTS[variant], class_weight)
-            clf.fit(Xa, ya, sample_weight=wa)
-            out[self.fold == h] = clf.booster.predict(X[self.fold == h])
+        out = oof_with_rows(self.lever, seed, *self.crop_table, VARIANTS[variant], self.args.k)
         np.save(cache, out)
         return out
 

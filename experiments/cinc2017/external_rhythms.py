@@ -58,8 +58,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, variants_cv  # noqa: E402
-from experiments.cinc2017.crop_augment import CropAugment, augmented_rows  # noqa: E402
+from experiments.cinc2017.af_lever import FRESH, SEEDS, variants_cv  # noqa: E402
+from experiments.cinc2017.crop_augment import CropAugment, oof_with_rows  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, lever_main  # noqa: E402
 
@@ -203,20 +203,10 @@ class ExternalRhythms(CropAugment):
         cache = self.work / "oof" / f"af69_{variant}_s{seed}.npy"
         if cache.is_file():
             return np.load(cache)
-        lever, X = self.lever, self.lever.X["train"]
         wX, wy = self.windows
         pick = np.isin(wy, [LABELS.index(c) for c in VARIANTS[variant]["classes"]])
-        wX, wy = wX[pick], wy[pick]
-        out = np.zeros((len(self.y), len(LABELS)))
-        for h in range(self.args.k):
-            clf = lever._clf(lever.names, BASE, seed)
-            train_y = self.y[self.fold != h]
-            class_weight = np.zeros(len(LABELS))
-            class_weight[train_y] = clf.sample_weight(train_y)
-            Xa, ya, wa = augmented_rows(X, self.y, self.fold, wX, wy, np.full(len(wy), EXTERNAL_FOLD), h,
-                                        VARIANTS[variant]["factor"], class_weight)
-            clf.fit(Xa, ya, sample_weight=wa)
-            out[self.fold == h] = clf.booster.predict(X[self.fold == h])
+        out = oof_with_rows(self.lever, seed, wX[pick], wy[pick], np.full(int(pick.sum()), EXTERNAL_FOLD),
+                            VARIANTS[variant]["factor"], self.args.k)
         np.save(cache, out)
         return out
 
