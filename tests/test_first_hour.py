@@ -171,6 +171,25 @@ def test_folder_csv_rows_and_columns(cinc_dir, tmp_path, capsys):
     assert "refused short" in err and "predict" in err   # the listing and tqdm's bar
 
 
+@pytest.mark.slow
+def test_folder_of_subfolders_needs_recursive(fixtures_dir, tmp_path, capsys):
+    records500 = fixtures_dir / "ptbxl" / "records500"          # PhysioNet's layout: records500/00000/00001_hr
+    out_csv = tmp_path / "out.csv"
+    argv = ["--model", "cinc2017", "--data-dir", str(records500), "--csv", str(out_csv), "--lead", "I",
+            "--no-progress"]
+    assert predict_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(records500) in err and "add --recursive" in err and not out_csv.exists()
+    assert predict_cli.main(argv + ["--recursive"]) == 0
+    result, _ = _json(capsys)
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = sorted(p.relative_to(records500).with_suffix("").as_posix() for p in records500.rglob("*.hea"))
+    assert [r["record"] for r in rows] == expected and all(r.startswith("00000/") for r in expected)
+    assert result["records"] == len(expected) and {r["status"] for r in rows} == {"ok"}
+    assert {r["lead"] for r in rows} == {"I"}
+
+
 # --- 4. evaluate --predictions ----------------------------------------------------------------------
 
 @pytest.mark.slow

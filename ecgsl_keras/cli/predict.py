@@ -4,7 +4,7 @@
     ecgsl predict --model cinc2017 --signal ecg.npy --fs 300 [--units uV]
     ecgsl predict --model cinc2017 --signal ecg.csv --fs 500 --column II
     ecgsl predict --model mitdb-beats --record 119.edf
-    ecgsl predict --model cinc2017 --data-dir my_records/ --csv predictions.csv [--workers 4]
+    ecgsl predict --model cinc2017 --data-dir my_records/ --csv predictions.csv [--workers 4] [--recursive]
 
 ``--model``: a ``.keras`` file (its run folder's ``config.json`` is read), an export folder, its
 ``saved_model/`` or one of its ``.tflite`` files, or a pretrained model name. Inputs
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT.csv", help="--data-dir: write one row per record here")
     p.add_argument("--workers", type=int, default=1, help="--data-dir: processes reading and preprocessing records")
     p.add_argument("--no-progress", action="store_true", help="--data-dir: no progress bar")
+    p.add_argument("--recursive", action="store_true",
+                   help="--data-dir: the records of its subfolders too (PTB-XL's records500/00000/...)")
     p.add_argument("--config", help="ExperimentConfig JSON (default: found beside the model)")
     p.add_argument("--task", help="task name (default: found beside the model)")
     p.add_argument("--threads", type=int, help="LiteRT interpreter threads (.tflite)")
@@ -74,6 +76,8 @@ def _run(args, parser) -> int:
         parser.error("--data-dir needs --csv OUT.csv")
     if args.csv and not args.data_dir:
         parser.error("--csv goes with --data-dir")
+    if args.recursive and not args.data_dir:
+        parser.error("--recursive goes with --data-dir")
     if args.signal and args.fs is None:
         parser.error(f"--signal {args.signal}: give its sampling rate with --fs HZ")
     if args.record and (args.fs is not None or args.units or args.column):
@@ -96,7 +100,8 @@ def _run_folder(args, predictor) -> int:
     from ecgsl_keras.serving import folder
 
     rows = folder.predict_folder(predictor, args.data_dir, fs=args.fs, column=args.column, units=args.units,
-                                 lead=args.lead, workers=args.workers, progress=not args.no_progress)
+                                 lead=args.lead, workers=args.workers, progress=not args.no_progress,
+                                 recursive=args.recursive)
     path = folder.write_rows(rows, args.csv, folder.columns(predictor))
     report.show(report.folder_lines(rows, path))
     refused = [r for r in rows if r["status"] != folder.STATUS_OK]

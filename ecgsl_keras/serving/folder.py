@@ -5,8 +5,8 @@
     write_rows(rows, "predictions.csv", columns(predictor))
 
 Inputs: WFDB records (one per ``.hea``), EDF files (``.edf``) and, when a rate ``fs`` is given,
-``.npy``/``.csv`` signal files (``ecgsl_keras.data.readers.read_input``), in the folder itself (not
-its subfolders). Each gives one row: ``record`` (the path relative to the folder, without
+``.npy``/``.csv`` signal files (``ecgsl_keras.data.readers.read_input``), in the folder itself, or
+with ``recursive`` in its subfolders too. Each gives one row: ``record`` (the path relative to the folder, without
 extension), ``prediction``, then ``p_<class>`` per class (record-level models; multi-label labels
 joined by ``;``) or ``n_beats`` and ``n_<class>`` beats per class (per-beat models, whose
 ``prediction`` is the most frequent beat class), and ``status`` (``ok`` or ``refused``) with the
@@ -31,22 +31,33 @@ STATUS_OK, STATUS_REFUSED = "ok", "refused"
 DIGITS = 3   # probabilities in tables and CSV files
 
 
-def find_inputs(data_dir, with_signal_files: bool = False) -> list[Path]:
-    """The records of ``data_dir``: ``.hea`` (as the record path without extension) and ``.edf`` files,
-    and ``.npy``/``.csv`` files when ``with_signal_files``; sorted by name."""
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise RecordError(folder, "missing_file", "no such folder")
+def _inputs_in(paths, with_signal_files: bool) -> list[Path]:
     found = []
-    for path in sorted(folder.iterdir()):
+    for path in paths:
         suffix = path.suffix.lower()
+        if not path.is_file():
+            continue
         if suffix == ".hea":
             found.append(path.with_suffix(""))
         elif suffix in EDF_SUFFIXES or (with_signal_files and suffix in SIGNAL_SUFFIXES):
             found.append(path)
+    return found
+
+
+def find_inputs(data_dir, with_signal_files: bool = False, recursive: bool = False) -> list[Path]:
+    """The records of ``data_dir``: ``.hea`` (as the record path without extension) and ``.edf`` files,
+    and ``.npy``/``.csv`` files when ``with_signal_files``; with ``recursive`` those of its subfolders too
+    (PhysioNet's layouts, e.g. PTB-XL's ``records500/00000/``); sorted by path. A folder without records
+    of its own whose subfolders hold some is refused with ``--recursive`` named."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise RecordError(folder, "missing_file", "no such folder")
+    found = _inputs_in(sorted(folder.rglob("*") if recursive else folder.iterdir()), with_signal_files)
     if not found:
         kinds = ".hea, .edf" + (", .npy, .csv" if with_signal_files else " (.npy/.csv need --fs)")
-        raise RecordError(folder, "missing_record", f"no records in this folder (looked for {kinds} files)")
+        nested = [] if recursive else _inputs_in(folder.rglob("*"), with_signal_files)
+        hint = (f"; its subfolders hold {len(nested)}: add --recursive to read them" if nested else "")
+        raise RecordError(folder, "missing_record", f"no records in this folder (looked for {kinds} files){hint}")
     return found
 
 
@@ -106,12 +117,13 @@ def _read_and_preprocess(path):
 # --- driver ------------------------------------------------------------------------------------------
 
 def predict_folder(predictor, data_dir, *, fs=None, column=None, units=None, lead=None, workers: int = 1,
-                   progress: bool = True) -> list[dict]:
-    """One row per record of ``data_dir`` (see the module docstring), refused records included."""
+                   progress: bool = True, recursive: bool = False) -> list[dict]:
+    """One row per record of ``data_dir`` (``recursive``: and of its subfolders; see the module docstring),
+    refused records included."""
     from tqdm import tqdm
 
     data_dir = Path(data_dir)
-    paths = find_inputs(data_dir, with_signal_files=fs is not None)
+    paths = find_inputs(data_dir, with_signal_files=fs is not None, recursive=recursive)
     read_kwargs = {"fs": fs, "column": column, "units": units, "lead": lead,
                    "model_lead": getattr(predictor, "lead", None)}
 

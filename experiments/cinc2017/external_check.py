@@ -9,7 +9,7 @@ A report; it chooses nothing and no model, threshold or setting was chosen on th
 are single-lead AliveCor recordings (about lead I) of 9 to 61 s at 300 Hz; here each served preset of the task
 (``MODELS``: the ensemble, its one-Keras-file form and the edge model's TFLite-ready ECG-SL) reads lead I of
 12-lead, 10 s, 500 Hz recordings of other devices and populations, through the package's own folder path
-(``serving.folder.predict_folder``, as ``ecgsl predict --data-dir DIR --lead I``):
+(``serving.folder.predict_folder``, as ``ecgsl predict --data-dir DIR --lead I --recursive``):
 
 - ``ptbxl``: the 500-record PTB-XL subset (``records500``). Reference: the record's SCP rhythm statements
   (``scp_statements.csv``'s ``rhythm`` column), grouped by ``ptbxl_group`` (first match wins): ``flutter`` (AFLT;
@@ -129,14 +129,13 @@ def summarise(rows, references) -> dict:
     return {"records": len(rows), "refused": sum(r["status"] != "ok" for r in rows), "groups": table, "af": af}
 
 
-def run(predictor, folders, references: tuple, workers: int) -> dict:
-    """``predict_folder`` on lead I of every record of ``folders``, summarised against ``references`` (groups,
-    codes); the AF calls outside the AF group listed with their codes."""
+def run(predictor, folder, references: tuple, workers: int) -> dict:
+    """``predict_folder`` on lead I of every record of ``folder`` and its subfolders, summarised against
+    ``references`` (groups, codes); the AF calls outside the AF group listed with their codes."""
     from ecgsl_keras.serving.folder import predict_folder
 
     t0 = time.perf_counter()
-    rows = [row for folder in folders for row in predict_folder(predictor, folder, lead=LEAD, workers=workers,
-                                                                progress=False)]
+    rows = predict_folder(predictor, folder, lead=LEAD, workers=workers, progress=False, recursive=True)
     references, codes = references
     out = summarise(rows, references)
     out["seconds"] = round(time.perf_counter() - t0, 1)
@@ -162,15 +161,14 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {folder}: no such folder (the shared data sets, see ../shared/data/README.md)")
     from ecgsl_keras.serving.inference import load_model
 
-    records500 = args.ptbxl_dir / "records500"          # PhysioNet's layout: records500/00000/00001_hr.hea ...
-    sets = {"ptbxl": ([d for d in [records500, *sorted(records500.iterdir())] if d.is_dir() and any(d.glob("*.hea"))],
-                      ptbxl_references(args.ptbxl_dir)),
-            "cinc2021": ([args.cinc2021_dir], cinc2021_references(args.cinc2021_dir))}
+    sets = {"ptbxl": (args.ptbxl_dir / "records500", ptbxl_references(args.ptbxl_dir)),   # records500/00000/...
+            "cinc2021": (args.cinc2021_dir, cinc2021_references(args.cinc2021_dir))}
     result = {"lead": LEAD, "command": "python experiments/cinc2017/external_check.py"
               + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])), "models": {}}
     for name in args.models:
         predictor = load_model(name)
-        result["models"][name] = {key: run(predictor, folders, refs, args.workers) for key, (folders, refs) in sets.items()}
+        result["models"][name] = {key: run(predictor, folder, refs, args.workers)
+                                  for key, (folder, refs) in sets.items()}
         log.info("%s: %s", name, {key: block["af"] for key, block in result["models"][name].items()})
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
