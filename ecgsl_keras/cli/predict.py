@@ -84,6 +84,10 @@ def _run(args, parser) -> int:
         parser.error("--fs, --units and --column apply to --signal files; a record states them in its header")
     if args.plot and args.data_dir:
         parser.error("--plot draws one record: use --record or --signal")
+    if args.data_dir:      # a folder without records is refused before the model loads (seconds)
+        from ecgsl_keras.serving.folder import find_inputs
+
+        find_inputs(args.data_dir, with_signal_files=args.fs is not None, recursive=args.recursive)
     from ecgsl_keras.serving.inference import load_model
 
     config = ExperimentConfig.load(args.config) if args.config else None
