@@ -38,8 +38,10 @@ from ecgsl_keras.config import GuardConstants, SignalConfig
 from ecgsl_keras.data import rpeak_guard as G
 from ecgsl_keras.data import signal as S
 
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from rescue import RHYTHMS, errors, loro, totals  # noqa: E402,F401  (rescue.py's scoring, shared by the later grids)
+
 log = logging.getLogger("experiments.rpeaks.cluster")
-RHYTHMS = ("normal", "block21", "pause", "bigeminy")
 CORRELATION, AMPLITUDE, SECOND = (0.8, 0.9), (0.3, 0.4), (False, True)
 # second grid (after the first showed 203's fold turning the option off): the cluster's reach and a sharpness check
 REACH, SHARPNESS = (8, 16), (0.0, 0.8, 1.0)
@@ -118,40 +120,8 @@ def count_record(data_dir, rid, out=None) -> dict:
     return out
 
 
-def totals(counts, name, records) -> dict:
-    out = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
-    for rid in records:
-        for r in RHYTHMS:
-            for key, value in zip(("TP", "FN", "FP"), counts[f"{rid}|{r}|{name}"]):
-                out[r][key] += value
-    for figures in out.values():
-        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
-        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
-    return out
-
-
-def errors(t) -> int:
-    return sum(v["FN"] + v["FP"] for v in t.values())
-
-
 def distance(t, target=0.997) -> dict:
     return {r: {k: max(0.0, target - v[k]) for k in ("Se", "+P")} for r, v in t.items()}
-
-
-def loro(counts, candidates, records):
-    held = {r: {"TP": 0, "FN": 0, "FP": 0} for r in RHYTHMS}
-    choice = {}
-    for left_out in records:
-        train = [r for r in records if r != left_out]
-        best = min(candidates, key=lambda n: (errors(totals(counts, n, train)), n))
-        choice[left_out] = best
-        for r, figures in totals(counts, best, [left_out]).items():
-            for key in ("TP", "FN", "FP"):
-                held[r][key] += figures[key]
-    for figures in held.values():
-        figures["Se"] = figures["TP"] / max(figures["TP"] + figures["FN"], 1)
-        figures["+P"] = figures["TP"] / max(figures["TP"] + figures["FP"], 1)
-    return held, choice
 
 
 def grid_arguments(parser) -> None:
