@@ -147,18 +147,27 @@ def run(predictor, folder, references: tuple, workers: int) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+def external_arguments(doc: str, argv=None, extra=None) -> argparse.Namespace:
+    """Logging to stderr and the command line of a check on other devices' records (this script and
+    ``experiments/mitdb/external_check.py``): the two folders (refused when missing), ``--workers``, ``--out``;
+    ``extra(parser)`` adds a script's own options."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--ptbxl-dir", type=Path, default=SHARED / "ptbxl")
     p.add_argument("--cinc2021-dir", type=Path, default=SHARED / "cinc2021-sample")
-    p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path)
+    if extra is not None:
+        extra(p)
     args = p.parse_args(argv)
     for folder in (args.ptbxl_dir, args.cinc2021_dir):
         if not folder.is_dir():
             raise SystemExit(f"error: {folder}: no such folder (the shared data sets, see ../shared/data/README.md)")
+    return args
+
+
+def main(argv=None) -> int:
+    args = external_arguments(__doc__, argv, lambda p: p.add_argument("--models", nargs="+", default=list(MODELS)))
     from ecgsl_keras.serving.inference import load_model
 
     sets = {"ptbxl": (args.ptbxl_dir / "records500", ptbxl_references(args.ptbxl_dir)),   # records500/00000/...

@@ -25,7 +25,6 @@ of its records with a V call. Small samples (16 PVC records in the PTB-XL subset
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -37,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.external_check import SHARED, SNOMED, cinc2021_references, ptbxl_references  # noqa: E402
+from experiments.cinc2017.external_check import (SNOMED, cinc2021_references, external_arguments,  # noqa: E402
+                                                  ptbxl_references)
 
 log = logging.getLogger("experiments.mitdb.external_check")
 MODEL = "mitdb-beats"
@@ -92,16 +92,7 @@ def summarise(rows, groups) -> dict:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--ptbxl-dir", type=Path, default=SHARED / "ptbxl")
-    p.add_argument("--cinc2021-dir", type=Path, default=SHARED / "cinc2021-sample")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", type=Path)
-    args = p.parse_args(argv)
-    for folder in (args.ptbxl_dir, args.cinc2021_dir):
-        if not folder.is_dir():
-            raise SystemExit(f"error: {folder}: no such folder (the shared data sets, see ../shared/data/README.md)")
+    args = external_arguments(__doc__, argv)
     from ecgsl_keras.serving.folder import predict_folder
     from ecgsl_keras.serving.inference import load_model
 
