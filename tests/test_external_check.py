@@ -27,6 +27,16 @@ def test_snomed_groups():
     assert ec.snomed_group(["59118001"]) == "other_rhythm"                      # right bundle branch block alone
 
 
+def test_mitdb_window_groups():
+    assert ec.mitdb_window_group({"(AFIB"}, ["N", "V"]) == "af"
+    assert ec.mitdb_window_group({"(AFIB", "(N"}, ["N"]) == "af_mixed"
+    assert ec.mitdb_window_group({"(AFL", "(N"}, ["N"]) == "flutter"
+    assert ec.mitdb_window_group({"(N", "(B"}, ["N", "V"]) == "bigeminy_trigeminy"
+    assert ec.mitdb_window_group({"(SVTA", "(N"}, ["N", "S"]) == "other_rhythm"
+    assert ec.mitdb_window_group({"(N"}, ["N", "N"]) == "sinus"
+    assert ec.mitdb_window_group({"(N"}, ["N", "V"]) == "sinus_ectopy"
+
+
 def test_summary_counts_af_calls_per_group():
     refs = {"a1": "af", "a2": "af", "s1": "sinus", "s2": "sinus_ectopy", "x": ec.NO_REFERENCE}
     rows = [{"record": f"d/{name}", "prediction": label, "status": "ok"}
@@ -56,7 +66,8 @@ def test_the_check_runs_the_served_preset_on_the_fixtures(tmp_path, capsys):
 
     out = tmp_path / "check.json"
     assert ec.main(["--ptbxl-dir", str(FIXTURES / "ptbxl"), "--cinc2021-dir", str(FIXTURES / "cinc2021"),
-                    "--models", "cinc2017", "--workers", "1", "--out", str(out)]) == 0
+                    "--mitdb-dir", str(FIXTURES / "mitdb"), "--models", "cinc2017", "--workers", "1",
+                    "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert list(result["models"]) == ["cinc2017"]
     for key, folder in (("ptbxl", FIXTURES / "ptbxl" / "records500"), ("cinc2021", FIXTURES / "cinc2021")):
@@ -65,5 +76,8 @@ def test_the_check_runs_the_served_preset_on_the_fixtures(tmp_path, capsys):
         assert sum(g["records"] for g in block["groups"].values()) == block["records"]
         called = Counter(c for g in block["groups"].values() for c in g if c != "records")
         assert set(called) <= set(ec.CLASSES) | {"refused"}
+    windows = result["models"]["cinc2017"]["mitdb_windows"]          # 119's and 208's 300 s: ten 30 s windows each
+    assert windows["records"] == 20 and sum(g["records"] for g in windows["groups"].values()) == 20
+    assert "bigeminy_trigeminy" in windows["groups"]                       # their episodes of bigeminy and trigeminy
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["cinc2017"]["ptbxl"] == result["models"]["cinc2017"]["ptbxl"]["af"]
