@@ -35,7 +35,7 @@ def _inputs_in(paths, with_signal_files: bool) -> list[Path]:
     found = []
     for path in paths:
         suffix = path.suffix.lower()
-        if not path.is_file():
+        if path.is_dir():          # a subfolder is read only through ``recursive`` (rglob lists its files)
             continue
         if suffix == ".hea":
             found.append(path.with_suffix(""))
