@@ -177,20 +177,17 @@ def run_mitdb_windows(predictor, mitdb_dir) -> dict:
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.errors import ECGSLError
     from ecgsl_keras.serving.folder import result_row
-    from experiments.cinc2017.external_rhythms import WINDOW_S, window_rhythms
+    from experiments.cinc2017.external_rhythms import window_spans
 
     t0 = time.perf_counter()
     reader = open_dataset("mitdb", mitdb_dir, lead="MLII")
     rows, groups = [], {}
     for rid in reader.record_ids():
         record = reader.load(rid)
-        signal, beats = record.lead("MLII"), record.beat_annotations
-        size = int(round(WINDOW_S * record.fs))
-        for k, a in enumerate(range(0, len(signal) - size + 1, size)):
-            name, b = f"{rid}_{k:02d}", a + size
-            inside = (beats.samples >= a) & (beats.samples < b)
-            groups[name] = mitdb_window_group(window_rhythms(record.rhythm, a, b),
-                                              [c for c, keep in zip(beats.labels, inside) if keep])
+        signal = record.lead("MLII")
+        for k, (a, b, rhythms, classes) in enumerate(window_spans(record)):
+            name = f"{rid}_{k:02d}"
+            groups[name] = mitdb_window_group(rhythms, classes)
             try:
                 result = predictor.predict_signal(signal[a:b], record.fs,
                                                   path=f"{record.path} [{a / record.fs:.0f} s, {b / record.fs:.0f} s)")

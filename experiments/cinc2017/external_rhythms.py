@@ -120,19 +120,23 @@ def window_class(rhythms: set, beat_classes) -> str | None:
     return None
 
 
-def record_windows(record) -> list:
-    """``(start, stop, class)`` in the record's own samples for each whole ``WINDOW_S`` window with a class."""
+def window_spans(record):
+    """``(start, stop, rhythms, beat classes)`` of each consecutive whole ``WINDOW_S`` window of a MIT-BIH record from
+    sample 0 (the shorter tail dropped), in the record's own samples: the annotated rhythms in force over it
+    (``window_rhythms``) and the AAMI classes of the beats annotated in it."""
     size = int(round(WINDOW_S * record.fs))
     beats = record.beat_annotations
-    out = []
     for start in range(0, record.signal.shape[0] - size + 1, size):
         stop = start + size
         inside = (beats.samples >= start) & (beats.samples < stop)
-        label = window_class(window_rhythms(record.rhythm, start, stop),
-                             [c for c, keep in zip(beats.labels, inside) if keep])
-        if label is not None:
-            out.append((start, stop, label))
-    return out
+        yield (start, stop, window_rhythms(record.rhythm, start, stop),
+               [c for c, keep in zip(beats.labels, inside) if keep])
+
+
+def record_windows(record) -> list:
+    """``(start, stop, class)`` in the record's own samples for each ``window_spans`` window with a class."""
+    labelled = ((start, stop, window_class(rhythms, classes)) for start, stop, rhythms, classes in window_spans(record))
+    return [w for w in labelled if w[2] is not None]
 
 
 class ExternalRhythms(CropAugment):
