@@ -34,11 +34,9 @@ they show where the preset goes wrong on another device, not a rate to quote. La
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import json
 import logging
-import re
 import sys
 import time
 from collections import Counter
@@ -90,23 +88,19 @@ def ptbxl_references(ptbxl_dir: Path) -> tuple:
     ``predict_folder`` gives it, without its folder)."""
     with open(ptbxl_dir / "scp_statements.csv", newline="", encoding="utf-8") as handle:
         rhythm_codes = {row[""] for row in csv.DictReader(handle) if row["rhythm"].strip() in ("1", "1.0")}
-    groups, codes = {}, {}
-    with open(ptbxl_dir / "ptbxl_database.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            name = Path(row["filename_hr"]).name
-            codes[name] = sorted(ast.literal_eval(row["scp_codes"]))
-            groups[name] = ptbxl_group(codes[name], rhythm_codes)
-    return groups, codes
+    from ecgsl_keras.data.datasets.ptbxl import RATE_COLUMNS, read_database
+
+    table = read_database(ptbxl_dir / "ptbxl_database.csv")
+    codes = {Path(name).name: sorted(scp) for name, scp in zip(table[RATE_COLUMNS[500]], table["scp_codes"])}
+    return {name: ptbxl_group(c, rhythm_codes) for name, c in codes.items()}, codes
 
 
 def cinc2021_references(folder: Path) -> tuple:
     """``({record name: group}, {record name: its SNOMED CT codes})`` of a CinC 2021-format folder."""
-    groups, codes = {}, {}
-    for header in sorted(folder.glob("*.hea")):
-        found = re.search(r"^#\s*Dx:\s*(.*)$", header.read_text(encoding="utf-8"), re.MULTILINE)
-        codes[header.stem] = [c.strip() for c in found.group(1).split(",")] if found else []
-        groups[header.stem] = snomed_group(codes[header.stem]) if found else NO_REFERENCE
-    return groups, codes
+    from ecgsl_keras.data.datasets.wfdb_folder import read_dx
+
+    codes = {header.stem: list(read_dx(header)) for header in sorted(folder.glob("*.hea"))}
+    return {name: snomed_group(c) if c else NO_REFERENCE for name, c in codes.items()}, codes
 
 
 def summarise(rows, references) -> dict:
