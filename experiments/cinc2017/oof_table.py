@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}   # table key -> the preset file of its fold members
 DEFAULT_NPZ = HERE / "oof" / "deep_oof.npz"
 DEFAULT_FEATURES_NPZ = HERE / "oof" / "features118.npz"
-DEFAULT_CINC_DIR = HERE.parents[2] / "shared" / "data" / "cinc2017" / "training2017"   # ../shared beside the repo
+SHARED_DATA = HERE.parents[2] / "shared" / "data"                 # ../shared/data beside the repo
+DEFAULT_CINC_DIR = SHARED_DATA / "cinc2017" / "training2017"
 
 
 def detector_rr(signal, fs):
