@@ -14,7 +14,7 @@ def test_ectopy_groups_ventricular_first():
     assert ec.ectopy_group(["SR", "PAC"], *args) == "pac"
     assert ec.ectopy_group(["SR", "NORM"], *args) == "sinus"
     assert ec.ectopy_group(["AFIB"], *args) == "other"
-    assert ec.ectopy_group(["427084000", "284470004"], ec.SNOMED_VENTRICULAR, ec.SNOMED_ATRIAL,
+    assert ec.ectopy_group(["427084000", "284470004"], ec.SNOMED["ventricular"], ec.SNOMED["atrial"],
                            ec.SNOMED["sinus"]) == "pac"
 
 

@@ -54,10 +54,13 @@ MODELS = ("cinc2017", "cinc2017-keras", "cinc2017-edge")   # the served presets 
 CLASSES = ("N", "A", "O", "~")
 AF_GROUP, SINUS_GROUPS = "af", ("sinus", "sinus_ectopy")
 NO_REFERENCE = "no_rhythm_statement"
-PTBXL_ECTOPY = {"PAC", "PVC", "BIGU", "TRIGU", "SVARR"}
+PTBXL_VENTRICULAR, PTBXL_ATRIAL = {"PVC", "BIGU", "TRIGU"}, {"PAC", "SVARR"}    # premature-beat statements
+PTBXL_ECTOPY = PTBXL_VENTRICULAR | PTBXL_ATRIAL
 SNOMED = {"AF": {"164889003"}, "AFL": {"164890007"},
           "sinus": {"426783006", "427084000", "426177001", "427393009"},     # SR, tachycardia, bradycardia, arrhythmia
-          "ectopy": {"284470004", "63593006", "427172004", "17338001"}}      # PAC, SVPB, PVC, VPB
+          "ventricular": {"427172004", "17338001"},                          # PVC, VPB
+          "atrial": {"284470004", "63593006"}}                               # PAC, SVPB
+SNOMED["ectopy"] = SNOMED["ventricular"] | SNOMED["atrial"]
 
 
 def ptbxl_group(codes, rhythm_codes) -> str:

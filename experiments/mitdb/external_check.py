@@ -36,15 +36,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.external_check import (SNOMED, cinc2021_references, external_arguments,  # noqa: E402
-                                                  ptbxl_references)
+from experiments.cinc2017.external_check import (PTBXL_ATRIAL, PTBXL_VENTRICULAR, SNOMED,  # noqa: E402
+                                                  cinc2021_references, external_arguments, ptbxl_references)
 
 log = logging.getLogger("experiments.mitdb.external_check")
 MODEL = "mitdb-beats"
 LEAD = "II"
 CLASSES = ("N", "S", "V", "F", "Q")
-PTBXL_VENTRICULAR, PTBXL_ATRIAL = {"PVC", "BIGU", "TRIGU"}, {"PAC", "SVARR"}
-SNOMED_VENTRICULAR, SNOMED_ATRIAL = {"427172004", "17338001"}, {"284470004", "63593006"}   # PVC, VPB; PAC, SVPB
 
 
 def ectopy_group(codes, ventricular, atrial, sinus) -> str:
@@ -102,7 +100,7 @@ def main(argv=None) -> int:
                       {name: ectopy_group(codes, PTBXL_VENTRICULAR, PTBXL_ATRIAL, {"SR"})
                        for name, codes in ptbxl_codes.items()}),
             "cinc2021": (args.cinc2021_dir,
-                         {name: ectopy_group(codes, SNOMED_VENTRICULAR, SNOMED_ATRIAL, SNOMED["sinus"])
+                         {name: ectopy_group(codes, SNOMED["ventricular"], SNOMED["atrial"], SNOMED["sinus"])
                           for name, codes in cinc2021_codes.items()})}
     predictor = load_model(MODEL)
     result = {"model": MODEL, "lead": LEAD, "command": "python experiments/mitdb/external_check.py"
