@@ -77,6 +77,7 @@ from scipy.special import softmax
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import COMMON, _aligned, _feature_table  # noqa: E402
@@ -777,7 +778,7 @@ def main(argv=None) -> int:
     p.add_argument("--validate", default="base")
     p.add_argument("--deep-weight", type=float, default=0.5)
     p.add_argument("--validate-bag", type=int, default=1)
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--out", type=Path, help="results JSON of the repo (key af_lever), e.g. "
                                             "experiments/cinc2017/af27_results.json")
     args = p.parse_args(argv)

@@ -40,6 +40,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 
 from experiments.cinc2017.atrial_spectrum import BAND, NAMES, _auc, cancel, residual_columns  # noqa: E402
 from experiments.cinc2017.qrst_cancel import cancel_adaptive, residual_power  # noqa: E402
@@ -148,7 +149,7 @@ def summarise(X, y, r, hr, power) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--mitdb", type=Path, default=Path("/work/shared/data/mitdb"))
+    p.add_argument("--mitdb", type=Path, default=MITDB)
     p.add_argument("--window", type=float, default=20.0)
     p.add_argument("--results", type=Path, help="results JSON (key --key)")
     p.add_argument("--key", default="mitdb_check", help="the results JSON's key (af37: mitdb_check)")

@@ -44,6 +44,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.beat_ectopy")
 PRESET = "mitdb-beats"
@@ -235,7 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="results JSON of the repo (key beat_ectopy), e.g. "
                                             "experiments/cinc2017/af29_results.json")
     p.add_argument("--chunk", type=int, default=500)
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     args = p.parse_args(argv)
     path = Path(args.work) / "beat_ectopy_results.json"
     result = json.loads(path.read_text()) if path.is_file() else {}

@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.oof_table import SHARED_DATA  # noqa: E402
+from experiments.shared_data import CINC2021, MITDB, PTBXL  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.external_check")
 LEAD = "I"
@@ -205,8 +205,8 @@ def external_arguments(doc: str, argv=None, extra=None) -> argparse.Namespace:
     ``extra(parser)`` adds a script's own options."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    p.add_argument("--ptbxl-dir", type=Path, default=SHARED_DATA / "ptbxl")
-    p.add_argument("--cinc2021-dir", type=Path, default=SHARED_DATA / "cinc2021-sample")
+    p.add_argument("--ptbxl-dir", type=Path, default=PTBXL)
+    p.add_argument("--cinc2021-dir", type=Path, default=CINC2021)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path)
     if extra is not None:
@@ -221,7 +221,7 @@ def external_arguments(doc: str, argv=None, extra=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     def extra(p):
         p.add_argument("--models", nargs="+", default=list(MODELS))
-        p.add_argument("--mitdb-dir", type=Path, default=SHARED_DATA / "mitdb", help="MIT-BIH DS1 records")
+        p.add_argument("--mitdb-dir", type=Path, default=MITDB, help="MIT-BIH DS1 records")
 
     args = external_arguments(__doc__, argv, extra)
     if not args.mitdb_dir.is_dir():

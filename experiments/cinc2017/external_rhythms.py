@@ -61,12 +61,13 @@ sys.path.insert(0, str(REPO))
 from experiments.cinc2017.af_lever import FRESH, SEEDS, variants_cv  # noqa: E402
 from experiments.cinc2017.crop_augment import CropAugment, oof_with_rows  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
-from experiments.cinc2017.oof_table import SHARED_DATA, cinc_dir_argument, lever_main  # noqa: E402
+from experiments.cinc2017.oof_table import cinc_dir_argument, lever_main  # noqa: E402
+from experiments.shared_data import MITDB  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.external_rhythms")
 STEPS = ("plan", "check", "extract", "cv")
 PLAN_PATH = HERE / "af69_plan.json"
-DEFAULT_MITDB = SHARED_DATA / "mitdb"
+DEFAULT_MITDB = MITDB
 WINDOW_S = 30.0
 TARGET_FS = 300.0
 SINUS, AF = "(N", "(AFIB"

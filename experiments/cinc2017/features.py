@@ -38,6 +38,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.features")
 
@@ -376,7 +377,7 @@ def main(argv=None) -> int:
     from ecgsl_keras.data.record_features import GROUPS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--work", required=True, help="cache folder (features.csv, features.npz, fit_rows.json)")
     p.add_argument("--steps", nargs="+", default=["extract", "fit", "speed", "report"],
                    choices=["extract", "fit", "speed", "report"],

@@ -64,6 +64,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402  (the same scores as the features table)
 from experiments.protocol_steps import StepRunner  # noqa: E402
@@ -638,7 +639,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="prepared CinC 2017 TFRecords (train/validation splits)")
     p.add_argument("--features", required=True, help="work folder of experiments/cinc2017/features.py (features.npz)")
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--work", required=True)
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--k", type=int, default=5)

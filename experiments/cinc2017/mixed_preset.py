@@ -33,6 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 from experiments.cinc2017.features import _metrics, _summary  # noqa: E402  (the scores of the other tables)
 from experiments.cinc2017.hybrid import _aligned  # noqa: E402  (per-record rows of an .npz in a given order)
@@ -213,7 +214,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True, type=Path)
     p.add_argument("--data", default="/work/runs/cinc2017_prepared", help="prepared folder whose validation split "
                                                                           "names the records")
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--hybrid", default="/work/runs/hybrid", help="hybrid.py work folder of ECG-SL and the booster")
     p.add_argument("--resnet", default="/work/runs/hybrid_resnet", help="hybrid.py work folder of the ResNet folds")
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))

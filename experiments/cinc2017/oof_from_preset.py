@@ -55,6 +55,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import DEFAULT_FEATURES_NPZ, DEFAULT_NPZ, FAMILIES, load_deep_oof  # noqa: E402
@@ -343,7 +344,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--preset", default="cinc2017")
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--fold-seed", type=int, default=42)
     p.add_argument("--served-records", type=int, default=40)

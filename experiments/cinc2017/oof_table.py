@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.shared_data import CINC2017
+
 HERE = Path(__file__).resolve().parent
 FAMILIES = {"ecgsl": "model.keras", "resnet": "resnet1d.keras"}   # table key -> the preset file of its fold members
 DEFAULT_NPZ = HERE / "oof" / "deep_oof.npz"
 DEFAULT_FEATURES_NPZ = HERE / "oof" / "features118.npz"
-SHARED_DATA = HERE.parents[2] / "shared" / "data"                 # ../shared/data beside the repo
-DEFAULT_CINC_DIR = SHARED_DATA / "cinc2017" / "training2017"
+DEFAULT_CINC_DIR = CINC2017
 
 
 def detector_rr(signal, fs):

@@ -41,6 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 from experiments.cinc2017.features import LABELS, _metrics, _summary  # noqa: E402
 from experiments.cinc2017.hybrid import _aligned, _feature_table  # noqa: E402
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
     p.add_argument("--features", required=True, help="features.py work folder of today's extraction")
     p.add_argument("--hybrid", default="/work/runs/hybrid", help="hybrid.py work folder (deep_oof.npz, features/)")
     p.add_argument("--data", default="/work/runs/cinc2017_prepared")
-    p.add_argument("--cinc-dir", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc-dir", default=str(CINC2017))
     p.add_argument("--work", required=True, type=Path)
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--out", type=Path, default=HERE / "af27_results.json")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 log = logging.getLogger("experiments.edge.adapt")
 PRESET = "cinc2017-edge"
 STEPS = ("prepare", "finetune", "export", "bench")
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default=str(REPO.parent / "shared" / "data" / "cinc2017" / "training2017"))
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--seeds", nargs="+", type=int, default=[42])
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=3e-4,

@@ -35,6 +35,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017, MITDB  # noqa: E402
 log = logging.getLogger("experiments.edge")
 
 
@@ -220,8 +221,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--export", required=True, help="export folder written with --end-to-end")
     p.add_argument("--model", default="cinc2017", help="model of the Python path (preset name, .keras)")
-    p.add_argument("--mitdb", default="/work/shared/data/mitdb")
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--mitdb", default=str(MITDB))
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--work", required=True, help="folder for the cached step results")
     p.add_argument("--steps", nargs="+", default=["latency", "mitdb", "cinc"])
     p.add_argument("--limit", type=int, default=0, help="CinC records (0: all 1,365)")

@@ -30,6 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="cinc2017-edge")
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=1, help="every k-th validation record")
     p.add_argument("--records-from", help="only the records of a bench.py cinc_rows.json whose int8 class differs "
                                           "from predict_signal's")

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -25,9 +26,12 @@ from ecgsl_keras.data.datasets import open_dataset
 from ecgsl_keras.data.prepare import assign_splits
 from ecgsl_keras.serving import edge
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from experiments.shared_data import CINC2017  # noqa: E402
+
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--records", type=int, default=1365)
-parser.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+parser.add_argument("--cinc", default=str(CINC2017))
 args = parser.parse_args()
 t0 = time.time()
 base = SignalConfig()          # the cinc2017 presets' detector settings (rpeak_mindelay_keep "first")

@@ -62,6 +62,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 log = logging.getLogger("experiments.edge.gap_port")
 
 from bench import _cached  # noqa: E402  (bench.py beside this script: one cache-per-step helper)
@@ -369,7 +370,7 @@ def _step_stays(a: dict, exported: dict, new: str, old: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=1, help="every k-th validation record (1: all 1,365)")
     p.add_argument("--steps", nargs="+", default=["export", "latency", "agreement"])
     p.add_argument("--repeats", type=int, default=300)

@@ -49,6 +49,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.input_rate")
@@ -168,7 +169,7 @@ def plan() -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--points", nargs="+", default=list(GRAPH), choices=list(GRAPH))
     p.add_argument("--steps", nargs="+", default=["export", "latency", "agreement"])
     p.add_argument("--repeats", type=int, default=200)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 log = logging.getLogger("experiments.edge.p_wave_port")
 
@@ -44,7 +45,7 @@ RULE = ("the port stays (rpeak_guard_p_wave accepted by the graph, default 0) wh
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=10, help="every k-th validation record (1: all 1,365)")
     p.add_argument("--steps", nargs="+", default=["export", "agreement"])
     p.add_argument("--out", type=Path)

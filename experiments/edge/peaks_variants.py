@@ -19,9 +19,15 @@ from ecgsl_keras.data import signal as S
 from ecgsl_keras.config import SignalConfig
 from ecgsl_keras.data.datasets import open_dataset
 from ecgsl_keras.data.prepare import assign_splits
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from experiments.shared_data import CINC2017  # noqa: E402
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--records", type=int, default=200)
-parser.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+parser.add_argument("--cinc", default=str(CINC2017))
 args = parser.parse_args()
 sc = SignalConfig()
 # the graph as exported for cinc2017 (cleaning FIRs measured at the records' 300 Hz)

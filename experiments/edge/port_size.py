@@ -37,6 +37,7 @@ from look_output import finish  # noqa: E402  (write --out, print the JSON: one 
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 POINTS = ("on_noise", "on_post_wide")
 RULE = ("the smaller form stays when every window's in-graph peaks are identical before/after at every point, every "
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", required=True, help="the commit before the change")
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=100, help="every k-th CinC validation record")
     p.add_argument("--points", nargs="+", default=list(POINTS), help="gap_port.py's points")
     p.add_argument("--side", choices=("before", "after"), help="internal: run one side in this process")

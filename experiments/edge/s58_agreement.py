@@ -51,6 +51,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.s58_agreement")
@@ -150,7 +151,7 @@ def cumulative(args, work: Path, rows, py_points: dict, ranked: list) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=1, help="every k-th validation record (1: all 1,365)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)

@@ -47,6 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "rpeaks"))
 log = logging.getLogger("experiments.edge.second_proposer_port")
@@ -146,7 +147,7 @@ def errors_removed(rows) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=1, help="every k-th validation record (1: all 1,365)")
     p.add_argument("--plan-only", action="store_true", help="write the plan (rules, points) only: no figure")
     p.add_argument("--out", type=Path)

@@ -37,6 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import CINC2017  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 POINTS = ("off", "on_post_wide")
 RULE = ("the strip stays when every output of every form (end to end float32/int8 at each point, classifier only "
@@ -221,7 +222,7 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", required=True, type=Path)
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=100, help="every k-th CinC validation record (port_size.py's)")
     p.add_argument("--points", nargs="+", default=list(POINTS), help="gap_port.py's points")
     p.add_argument("--examples", type=int, default=100, help="classifier-only parity windows (ExportConfig.examples)")

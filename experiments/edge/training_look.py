@@ -18,9 +18,10 @@ def training_look(doc: str, argv=None) -> tuple:
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.prepare import assign_splits
     from gap_port import _configs
+    from experiments.shared_data import CINC2017
 
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--cinc", default="/work/shared/data/cinc2017/training2017")
+    p.add_argument("--cinc", default=str(CINC2017))
     p.add_argument("--every", type=int, default=5)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)

@@ -167,6 +167,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 from hybrid import (BOOSTER_SEEDS, CLASSES, LINEAR_FEATURES, TARGETS, TWO_LEAD_PARAMS,  # noqa: E402
@@ -1399,7 +1400,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True, help="the work folder of run.py (folds.json, scratch_focal_heldout*)")
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--steps", nargs="+", default=["table", "folds", "build"], choices=STEPS)
     p.add_argument("--out-root", help="presets folder to build into (default: the package's)")
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))

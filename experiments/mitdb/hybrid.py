@@ -55,6 +55,7 @@ from scipy.special import softmax
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 
 log = logging.getLogger("experiments.mitdb.hybrid")
 
@@ -325,7 +326,7 @@ def main(argv=None) -> int:
     p.add_argument("--variant", default="scratch_focal", help="the ECG-SL variant of run.py to combine with")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=str(HERE / "hybrid_results.json"))
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"),
+    p.add_argument("--mitdb-dir", default=str(MITDB),
                    help="the MIT-BIH records (both leads) run.py prepared the folds from: the two-lead rows")
     p.add_argument("--no-two-lead", action="store_true", help="leave out the two-lead rows")
     args = p.parse_args(argv)

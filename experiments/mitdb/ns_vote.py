@@ -41,6 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 import v_sensitivity as vs  # noqa: E402
@@ -420,7 +421,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
     p.add_argument("--steps", nargs="+", required=True, choices=["rules", "reproduce", "nested", "s_sources"])
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     work, mitdb_dir, out_path = Path(args.work).resolve(), Path(args.mitdb_dir), Path(args.out)

@@ -61,6 +61,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 import beats_preset  # noqa: E402
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("--candidate", required=True, help="the candidate's left-out file (beats_preset.py --steps export "
                                                       "--export-to)")
     p.add_argument("--baseline", default=str(oof.DEFAULT), help="default %(default)s")
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     p.add_argument("--commit", action="store_true", help=f"if kept, copy the candidate to {COMMITTED_TO.name}")
     p.add_argument("--stack-from", help="run v37b: the v_side.py --steps stack results JSON (key v_side_stack) of the "

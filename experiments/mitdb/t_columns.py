@@ -63,6 +63,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 from ecgsl_keras.data.per_beat_features import T_WAVE_FEATURE_NAMES  # noqa: E402
@@ -300,7 +301,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", required=True)
     p.add_argument("--steps", nargs="+", default=["cache", "lever"], choices=["cache", "lever", "lever_relative"])
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     start = time.perf_counter()

@@ -142,6 +142,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 from ecgsl_keras.modeling.stacking import V_GATE_COLUMNS  # noqa: E402
@@ -618,7 +619,7 @@ def main(argv=None) -> int:
                                               "--candidate (beats_preset.py --steps export --out); default: "
                                               "--out's relative_beats.candidate.chosen_by_inner_cv (the same choices)")
     p.add_argument("--baseline", default=str(oof.DEFAULT), help="default %(default)s")
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--out", default=str(HERE / "beats_preset_results.json"))
     p.add_argument("--commit", action="store_true", help=f"if the median candidate is kept, copy it to "
                                                          f"{COMMITTED_TO.relative_to(REPO)}")

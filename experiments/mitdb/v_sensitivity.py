@@ -511,6 +511,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 log = logging.getLogger("experiments.mitdb.v_sensitivity")
@@ -6881,7 +6882,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", nargs="+", default=["beats", "diagnose"], choices=["beats", *(s for s, _, _ in STEPS)])
     p.add_argument("--vaug-work", help="--steps vaug: run.py's work folder of the --v-augment runs")
     p.add_argument("--vrun-work", help="--steps vrun: run.py's work folder of the --v-run-weight runs")
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     start = time.perf_counter()

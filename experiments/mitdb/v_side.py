@@ -87,6 +87,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import MITDB  # noqa: E402
 sys.path.insert(0, str(HERE))
 
 import beats_preset  # noqa: E402
@@ -594,7 +595,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", required=True)
     p.add_argument("--cache", help="where the per-fold probabilities are kept (default WORK/v_side; with "
                    "--from-committed WORK/v_side_<file stem>)")
-    p.add_argument("--mitdb-dir", default=str(REPO.parent / "shared" / "data" / "mitdb"))
+    p.add_argument("--mitdb-dir", default=str(MITDB))
     p.add_argument("--steps", nargs="+", default=["cache", "diagnose", "lever", "neighbours"],
                    choices=("cache", "diagnose", "lever", "neighbours", "stack", "export_inner"))
     p.add_argument("--stack-inner-folds", type=int, default=2,

@@ -32,6 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.shared_data import PTBXL  # noqa: E402
 
 from experiments.protocol_steps import StepRunner, write_results  # noqa: E402
 log = logging.getLogger("experiments.ptbxl")
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--ptbxl-dir", default=str(REPO.parent / "shared" / "data" / "ptbxl"))
+    p.add_argument("--ptbxl-dir", default=str(PTBXL))
     p.add_argument("--work", default="runs/ptbxl")
     p.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
     p.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))

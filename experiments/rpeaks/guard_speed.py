@@ -9,8 +9,12 @@ from ecgsl_keras.data import signal as S
 from ecgsl_keras.bench.rpeaks import read_mitdb
 from ecgsl_keras import tasks
 from ecgsl_keras.config import SignalConfig
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from experiments.shared_data import MITDB
 cfg = SignalConfig(); shipped = G.GUARD; off = dataclasses.replace(shipped, rescue_amplitude=1.0)
-sigs = [read_mitdb("/work/shared/data/mitdb", r)[:2] for r in tasks.MITDB_DS1]
+sigs = [read_mitdb(MITDB, r)[:2] for r in tasks.MITDB_DS1]
 S.find_rpeaks(sigs[0][0][:36000], 360.0, cfg)
 t = {"rescue": [], "off": []}
 for rep in range(2):
