@@ -1024,6 +1024,15 @@ seeds 42-44, mean +- sd;
 Issue 18's targets (S Se >= 0.80 with +P >= 0.60, V Se >= 0.92 with +P >= 0.90): distances of the first row
 {distance}. The inter-patient test set DS2 is not used here. Not a medical device: research software, not for
 diagnosis or treatment.
+## On other devices' recordings
+
+It was trained on MIT-BIH's Holter records (lead MLII, 360 Hz). A check on lead II of 12-lead, 10 s, 500 Hz
+recordings it never saw (the PTB-XL subset and 50 CinC 2021-format records, grouped by their premature-beat
+statements, which label records, not beats; nothing chosen on them) calls almost no beat V on PTB-XL's sinus-rhythm
+records and finds a V beat in most records with a premature-ventricular-beat statement, but calls V in about half of
+the Chapman-Shaoxing records with frequent premature atrial beats. Small samples, no beat labels; the figures and the
+command: `experiments/mitdb/RESULTS.md`, "The served `mitdb-beats` on lead II of other devices' records"
+(`experiments/mitdb/external_check.py`).
 """
 
 V_GATE_CARD = """The V agreement gate (`stacking.json`: `"v_gate": {spec}`; `modeling.stacking.VGate`), after the rhythm gate: a
