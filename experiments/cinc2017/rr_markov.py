@@ -39,6 +39,10 @@ the larger seed sd of both rows, CV macro F1 does not drop by more than it) on s
 F1 difference not below minus its sd. Validation (1,364 records) and a preset only if kept; a non-primary variant
 that passes is the a-priori primary of a next look on seeds 48-50.
 
+Steps: ``plan`` (the plan, before any figure), ``extract`` (the counts), ``cv`` (the variants against the recipe),
+``columns`` (a report: each LLR column's own AF-vs-rest AUROC on the training records, out of fold, beside the
+recipe's 5 best columns' own AUROCs, either direction).
+
 Counts cached per record in WORK/rows (resumable), WORK/counts.npz; boosters in WORK/oof; last stdout line one JSON
 object; ``--out`` key ``rr_markov``.
 """
@@ -64,7 +68,7 @@ from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extr
                                              extract_columns, lever_main, table_rows)
 
 log = logging.getLogger("experiments.cinc2017.rr_markov")
-STEPS = ("plan", "extract", "cv")
+STEPS = ("plan", "extract", "cv", "columns")
 PLAN_PATH = HERE / "af70_plan.json"
 STATES = ("short", "regular", "long")
 SHORT, LONG = 0.85, 1.15
@@ -226,7 +230,7 @@ class RRMarkov(PlannedLever):
         def column(train):
             return mean_llr(self.counts, llr_weights(self.counts[train], self.labels(train), order), order)
 
-        pairs = {frozenset((a, b)): column(~np.isin(self.fold, [a, b]))
+        pairs = {frozenset((a, b)): column(~np.isin(self.fold, [a, b]))[:, None]
                  for a, b in itertools.combinations(range(self.args.k), 2)}
         outer = np.full(len(self.y), np.nan)
         for g in range(self.args.k):
@@ -265,6 +269,33 @@ class RRMarkov(PlannedLever):
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, out)
         return out
+
+    def step_columns(self, result):
+        """How well each LLR column alone ranks AF against the rest on the training records (one-vs-rest AUROC;
+        CinC chains out of fold: each row's chains fitted without its fold), and its NaN share (a report)."""
+        from sklearn.metrics import roc_auc_score
+
+        af = self.y == LABELS.index("A")
+        out = {}
+        for variant, (order, nested) in {"first_order": (1, True), "second_order": (2, True),
+                                         "mitdb": (1, False)}.items():
+            col = self.nested_llr(order, 0) if nested else self.extra(variant, 0)[1][:, 0]
+            if nested:      # fold 0's rows are out of fold; the others from chains without their fold too
+                for g in range(1, self.args.k):
+                    col[self.fold == g] = self.nested_llr(order, g)[self.fold == g]
+            ok = np.isfinite(col)
+            out[variant] = {"auroc_af_vs_rest": float(roc_auc_score(af[ok], col[ok])),
+                            "nan_fraction": float(1 - ok.mean())}
+        # context: the 118 recipe columns' own AUROCs (either direction), highest first
+        table = self.lever.X["train"].astype(np.float64)
+        own = {}
+        for j, name in enumerate(self.lever.names):
+            ok = np.isfinite(table[:, j])
+            if ok.sum() and len(np.unique(af[ok])) == 2:
+                a = float(roc_auc_score(af[ok], table[ok, j]))
+                own[str(name)] = max(a, 1 - a)
+        out["recipe_columns_top5"] = dict(sorted(own.items(), key=lambda kv: -kv[1])[:5])
+        result["columns"] = out
 
     def step_cv(self, result):
         self.counts
