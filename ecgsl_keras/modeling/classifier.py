@@ -96,6 +96,35 @@ def build_beat_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Mode
     return model
 
 
+RHYTHM_MEMBER = "rhythm_member"
+
+
+def build_rhythm_member(n_classes: int, mean, variance, units: int = 32, dropout: float = 0.2, n_rr_features: int = 3,
+                        beat_width: int = 96, name: str = RHYTHM_MEMBER) -> keras.Model:
+    """A classifier of the record's RR series alone: ``layers.RRStatistics`` (26 statistics of the real beats' RR),
+    standardised by ``mean`` / ``variance`` (26 each, the training records'; a ``Normalization`` layer, saved with the
+    model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over ``n_classes``. It takes the sequence
+    classifiers' three inputs (``beats`` unused), so that ``ensemble.build_ensemble`` averages it with an ECG-SL
+    classifier into one model whose inputs the edge graph computes (``serving.edge``). No attention pooling:
+    ``attention_model`` of such an ensemble takes the attention of its other members.
+
+    Example::
+
+        member = build_rhythm_member(4, mean=[0.0] * 26, variance=[1.0] * 26)
+        member({"beats": keras.ops.zeros((1, 5, 96)), "rr": keras.ops.ones((1, 5, 3)),
+                "padding_mask": keras.ops.ones((1, 5), "bool")}).shape      # (1, 4)
+    """
+    inputs = {"beats": keras.Input((None, beat_width), name="beats"),
+              "rr": keras.Input((None, n_rr_features), name="rr"),
+              "padding_mask": keras.Input((None,), dtype="bool", name="padding_mask")}
+    statistics = ecgsl_layers.RRStatistics(name="rr_statistics")((inputs["rr"], inputs["padding_mask"]))
+    x = keras.layers.Normalization(mean=list(mean), variance=list(variance), name="rr_standardise")(statistics)
+    x = keras.layers.Dense(units, activation="relu", name="rhythm_hidden")(x)
+    x = keras.layers.Dropout(dropout, name="rhythm_dropout")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="rhythm_probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def ensemble_members(model) -> list:
     """The nested member models of an ensemble from ``ensemble.build_ensemble`` (``[]`` for other models)."""
     return [layer for layer in getattr(model, "layers", [])
@@ -120,17 +149,32 @@ def attention_model(classifier) -> keras.Model:
                        name=f"{classifier.name}_with_attention")
 
 
+def _has_pooling(model) -> bool:
+    """Whether ``attention_model`` can give ``model``'s attention (a sequence classifier or an ensemble of them)."""
+    if ensemble_members(model):
+        return True
+    try:
+        model.get_layer(POOLING)
+    except ValueError:
+        return False
+    return True
+
+
 def _ensemble_attention_model(ensemble, members) -> keras.Model:
     inputs = {key: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=key) for key, tensor in ensemble.input.items()}
     probabilities, attention = [], []
     for member in members:
-        out = attention_model(member)(inputs)
-        probabilities.append(out[PROBABILITIES])
-        attention.append(out[ATTENTION_WEIGHTS])
-    if len(members) == 1:
-        mean_p = keras.layers.Activation("linear", name=PROBABILITIES)(probabilities[0])
-        mean_a = keras.layers.Activation("linear", name=ATTENTION_WEIGHTS)(attention[0])
-    else:
-        mean_p = keras.layers.Average(name=PROBABILITIES)(probabilities)
-        mean_a = keras.layers.Average(name=ATTENTION_WEIGHTS)(attention)
+        if _has_pooling(member):
+            out = attention_model(member)(inputs)
+            probabilities.append(out[PROBABILITIES])
+            attention.append(out[ATTENTION_WEIGHTS])
+        else:       # a member without beats to attend to (build_rhythm_member): its probabilities only
+            probabilities.append(member(inputs))
+    if not attention:
+        raise ValueError(f"ensemble {ensemble.name!r} has no member with a {POOLING!r} layer: attention_model needs "
+                         "one sequence classifier from build_classifier")
+    mean_p = (keras.layers.Activation("linear", name=PROBABILITIES)(probabilities[0]) if len(probabilities) == 1
+              else keras.layers.Average(name=PROBABILITIES)(probabilities))
+    mean_a = (keras.layers.Activation("linear", name=ATTENTION_WEIGHTS)(attention[0]) if len(attention) == 1
+              else keras.layers.Average(name=ATTENTION_WEIGHTS)(attention))
     return keras.Model(inputs, {PROBABILITIES: mean_p, ATTENTION_WEIGHTS: mean_a}, name=f"{ensemble.name}_with_attention")

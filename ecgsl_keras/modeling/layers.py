@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 __all__ = ["PositionalEncoding", "SegmentMasking", "TransformerEncoderBlock", "AttentionPooling",
-           "MaskedMeanPooling", "FlattenBeats", "UnflattenBeats", "CastToFloat"]
+           "MaskedMeanPooling", "RhythmStatistics", "RRStatistics", "FlattenBeats", "UnflattenBeats", "CastToFloat"]
 
 _PACKAGE = "ecgsl"
 # Large finite negative score for padded beats: exp(-1e9 - max) is exactly 0 in float32 and,
@@ -462,6 +462,114 @@ class RhythmStatistics(keras.layers.Layer):
         ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * real, axis=1) / n + 1e-8)
         off = ops.sum(ops.cast(ops.abs(ratio - 1.0) > 0.15, rr.dtype) * real, axis=1) / n
         return ops.stack([mean, sd, sd / safe_mean, rmssd, masd, pnn50, ratio_sd, off], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.n_statistics)
+
+
+@_register
+class RRStatistics(keras.layers.Layer):
+    """The record's RR series described by ``NAMES`` (26 statistics of its real beats), the input of a rhythm
+    member (``classifier.build_rhythm_member``).
+
+    Inputs ``(rr (B, T, 3), padding_mask (B, T))`` with ``rr[..., 0]`` the previous RR and ``rr[..., 2]`` the local
+    mean RR (seconds, ``ecgsl_keras.data.signal.rr_features``); returns (B, 26) in ``NAMES`` order: mean RR, its SD
+    and coefficient of variation; RMSSD, RMSSD and the SD of the successive differences over the mean; pNN50, pNN20
+    and the share of successive differences over 15% of the mean; minimum, maximum, median; the 10th and 90th
+    percentiles and the range over the median; the median and the mean absolute successive difference over the
+    median and the mean; heart rate (per minute); Poincare SD1 and SD2 over the mean and their ratio; the
+    turning-point ratio; the SD of RR over its local mean, the share more than 15% off it and the largest ratio; the
+    number of real beats. Successive differences are taken between consecutive REAL beats; percentiles are the
+    sorted real beats' value at rank ``round(q * (n - 1))``; a statistic without its beats (one beat, no pair) is 0.
+    Why: the hand-made RR statistics that carry AF for the features baseline (``record_features``' rhythm
+    columns), in ops that the TFLite graph runs (sorts, gathers, reductions), so that the edge file can hold them.
+    ``tests/test_rhythm_member.py`` checks each against NumPy.
+
+    Example::
+
+        rr = keras.random.uniform((2, 10, 3), 0.6, 1.0)
+        stats = RRStatistics()((rr, keras.ops.ones((2, 10), "bool")))   # (2, 26)
+    """
+
+    NAMES = ("mean_rr", "sd_rr", "cv_rr", "rmssd", "rmssd_norm", "sdsd_norm", "pnn50", "pnn20", "irregular_fraction",
+             "min_rr", "max_rr", "median_rr", "p10_norm", "p90_norm", "range_norm", "madsd_norm", "masd_norm",
+             "heart_rate", "sd1_norm", "sd2_norm", "sd1_sd2", "turning_point_ratio", "ratio_sd", "off_local_fraction",
+             "max_local_ratio", "n_beats")
+    n_statistics = len(NAMES)
+    _BIG = 1e3          # sorts padding last (RR is clipped at SignalConfig.max_rr_s, a few seconds)
+    _FLOOR = 0.2        # divisors floored at SignalConfig.min_rr_s, as RhythmStatistics
+
+    def build(self, input_shape):
+        rr_shape = input_shape[0]
+        if rr_shape[-1] is not None and rr_shape[-1] < 3:
+            raise ValueError(f"RRStatistics needs rr with 3 features (previous, next, local mean), got {rr_shape}")
+        super().build(input_shape)
+
+    @staticmethod
+    def _rank(sorted_values, count, q):
+        """The value at rank round(q * (count - 1)) of each row of ascending ``sorted_values``."""
+        index = ops.cast(ops.round(q * ops.maximum(count - 1.0, 0.0)), "int32")
+        return ops.take_along_axis(sorted_values, index[:, None], axis=1)[:, 0]
+
+    def call(self, inputs):
+        rr, padding_mask = inputs
+        dtype = rr.dtype
+        real = ops.cast(_as_bool(padding_mask), dtype)
+        count = ops.sum(real, axis=1)
+        n = ops.maximum(count, 1.0)
+        steps = ops.shape(rr)[1]
+        # real beats moved to the front, in order (RhythmStatistics' compaction)
+        position = ops.arange(steps, dtype="int32")[None, :]
+        order = ops.argsort(ops.where(real > 0, position, position + steps), axis=1)
+        x = ops.take_along_axis(rr[..., 0], order, axis=1)
+        local = ops.take_along_axis(rr[..., 2], order, axis=1)
+        valid = ops.cast(position < ops.cast(count, "int32")[:, None], dtype)
+        x = x * valid
+        mean = ops.sum(x, axis=1) / n
+        sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * valid, axis=1) / n + 1e-8)
+        safe_mean = ops.maximum(mean, self._FLOOR)
+        pair = valid[:, 1:] * valid[:, :-1]
+        has_pair = ops.cast(ops.sum(pair, axis=1) > 0, dtype)
+        pairs = ops.maximum(ops.sum(pair, axis=1), 1.0)
+        diff = (x[:, 1:] - x[:, :-1]) * pair
+        absdiff = ops.abs(diff)
+        rmssd = ops.sqrt(ops.sum(ops.square(diff), axis=1) / pairs + 1e-8) * has_pair
+        dmean = ops.sum(diff, axis=1) / pairs
+        sdsd = ops.sqrt(ops.sum(ops.square(diff - dmean[:, None]) * pair, axis=1) / pairs + 1e-8) * has_pair
+
+        def share(condition, weight, total):
+            return ops.sum(ops.cast(condition, dtype) * weight, axis=1) / total
+
+        pnn50 = share(absdiff > 0.05, pair, pairs)
+        pnn20 = share(absdiff > 0.02, pair, pairs)
+        irregular = share(absdiff > 0.15 * safe_mean[:, None], pair, pairs)
+        ordered = ops.sort(ops.where(valid > 0, x, self._BIG), axis=1)
+        minimum, maximum = self._rank(ordered, count, 0.0), self._rank(ordered, count, 1.0)
+        median = self._rank(ordered, count, 0.5)
+        safe_median = ops.maximum(median, self._FLOOR)
+        p10, p90 = self._rank(ordered, count, 0.1), self._rank(ordered, count, 0.9)
+        diffs_ordered = ops.sort(ops.where(pair > 0, absdiff, self._BIG), axis=1)
+        madsd = self._rank(diffs_ordered, ops.sum(pair, axis=1), 0.5) * has_pair
+        masd = ops.sum(absdiff, axis=1) / pairs
+        sd1 = sdsd / math.sqrt(2.0)
+        sd2 = ops.sqrt(ops.maximum(2.0 * ops.square(sd) - ops.square(sd1), 0.0) + 1e-8)
+        middle, before, after = x[:, 1:-1], x[:, :-2], x[:, 2:]
+        triple = valid[:, 2:] * valid[:, 1:-1] * valid[:, :-2]
+        turning = ops.logical_or(ops.logical_and(middle > before, middle > after),
+                                 ops.logical_and(middle < before, middle < after))
+        turning_ratio = share(turning, triple, ops.maximum(ops.sum(triple, axis=1), 1.0))
+        ratio = x / ops.maximum(local, self._FLOOR)
+        ratio_mean = ops.sum(ratio * valid, axis=1) / n
+        ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * valid, axis=1) / n + 1e-8)
+        off = share(ops.abs(ratio - 1.0) > 0.15, valid, n)
+        max_ratio = ops.max(ratio * valid, axis=1)
+        return ops.stack([mean, sd, sd / safe_mean, rmssd, rmssd / safe_mean, sdsd / safe_mean, pnn50, pnn20,
+                          irregular, minimum * ops.cast(count > 0, dtype), maximum * ops.cast(count > 0, dtype),
+                          median * ops.cast(count > 0, dtype), p10 / safe_median * ops.cast(count > 0, dtype),
+                          p90 / safe_median * ops.cast(count > 0, dtype),
+                          (maximum - minimum) / safe_median * ops.cast(count > 0, dtype), madsd / safe_median,
+                          masd / safe_mean, 60.0 / safe_mean, sd1 / safe_mean, sd2 / safe_mean,
+                          sd1 / ops.maximum(sd2, 1e-3), turning_ratio, ratio_sd, off, max_ratio, count], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], self.n_statistics)

@@ -1,0 +1,88 @@
+"""The rhythm member (``classifier.build_rhythm_member``, ``layers.RRStatistics``): every statistic against a NumPy
+reference on padded batches, the member averaged with an ECG-SL classifier into one ensemble that saves, loads and
+gives the attention of its ECG-SL member."""
+import numpy as np
+import pytest
+
+import keras
+
+from ecgsl_keras import tasks
+from ecgsl_keras.config import ModelConfig
+from ecgsl_keras.modeling import classifier, ensemble
+from ecgsl_keras.modeling.layers import RRStatistics
+
+
+def _reference(rr, local):
+    """RRStatistics.NAMES of one record's real beats, in NumPy."""
+    x = np.asarray(rr, np.float64)
+    n = x.size
+    mean, sd = x.mean(), x.std()
+    safe = max(mean, 0.2)
+    d = np.diff(x)
+    rank = lambda v, q: np.sort(v)[int(np.round(q * (v.size - 1)))]  # noqa: E731
+    median = rank(x, 0.5)
+    sdsd = d.std() if d.size else 0.0
+    sd1 = sdsd / np.sqrt(2)
+    sd2 = np.sqrt(max(2 * sd ** 2 - sd1 ** 2, 0) + 1e-8)
+    mid = x[1:-1]
+    turning = ((mid > x[:-2]) & (mid > x[2:])) | ((mid < x[:-2]) & (mid < x[2:]))
+    ratio = x / np.maximum(local, 0.2)
+    return np.array([mean, sd, sd / safe, np.sqrt(np.mean(d ** 2)), np.sqrt(np.mean(d ** 2)) / safe, sdsd / safe,
+                     np.mean(np.abs(d) > 0.05), np.mean(np.abs(d) > 0.02), np.mean(np.abs(d) > 0.15 * safe),
+                     x.min(), x.max(), median, rank(x, 0.1) / median, rank(x, 0.9) / median,
+                     (x.max() - x.min()) / median, rank(np.abs(d), 0.5) / median, np.abs(d).mean() / safe,
+                     60 / safe, sd1 / safe, sd2 / safe, sd1 / max(sd2, 1e-3), turning.mean() if turning.size else 0.0,
+                     ratio.std(), np.mean(np.abs(ratio - 1) > 0.15), ratio.max(), n])
+
+
+def test_every_statistic_matches_numpy_on_padded_rows():
+    rng = np.random.default_rng(0)
+    steps = 40
+    rr = np.zeros((3, steps, 3), np.float32)
+    mask = np.zeros((3, steps), bool)
+    real = {0: np.arange(30),                                   # padding at the end
+            1: np.r_[0:5, 9:25, 30:40],                         # padding (dropped beats) in between
+            2: np.arange(6)}
+    expected = []
+    for row, where in real.items():
+        x = (0.8 + 0.25 * rng.standard_normal(where.size)).clip(0.3, 2.0) if row != 2 else np.tile([0.5, 1.0], 3)
+        local = x + 0.05 * rng.standard_normal(where.size)
+        rr[row, where, 0], rr[row, where, 2], mask[row, where] = x, local, True
+        rr[row, ~mask[row], :] = 7.0                            # padding values never count
+        expected.append(_reference(x.astype(np.float32), local.astype(np.float32)))
+    got = np.asarray(RRStatistics()((rr, mask)))
+    assert got.shape == (3, len(RRStatistics.NAMES))
+    np.testing.assert_allclose(got, np.array(expected), rtol=2e-4, atol=2e-4)
+
+
+def test_too_few_beats_give_zeros_not_nan():
+    rr = np.full((1, 5, 3), 0.8, np.float32)
+    got = np.asarray(RRStatistics()((rr, np.array([[True, False, False, False, False]]))))
+    assert np.isfinite(got).all() and got[0, RRStatistics.NAMES.index("rmssd")] == 0
+    with pytest.raises(ValueError, match="3 features"):
+        RRStatistics()((np.zeros((1, 5, 2), np.float32), np.ones((1, 5), bool)))
+
+
+def test_member_in_an_ensemble_saves_loads_and_keeps_ecgsl_attention(tmp_path):
+    cfg = ModelConfig(d_model=16, embed_dim=16, ff_dim=32, num_heads=2, num_layers=1, conv_filters=(4, 8, 8),
+                      head_units=16, attention_units=16, max_beats=16)
+    ecgsl = classifier.build_classifier(cfg, tasks.CINC2017)
+    n = len(RRStatistics.NAMES)
+    member = classifier.build_rhythm_member(4, mean=[0.5] * n, variance=[2.0] * n)
+    model = ensemble.build_ensemble([ecgsl, member])
+    rng = np.random.default_rng(1)
+    inputs = {"beats": rng.standard_normal((2, 16, 96)).astype(np.float32),
+              "rr": rng.uniform(0.5, 1.2, (2, 16, 3)).astype(np.float32),
+              "padding_mask": np.arange(16)[None, :] < np.array([[16], [9]])}
+    p = np.asarray(model(inputs))
+    np.testing.assert_allclose(p, (np.asarray(ecgsl(inputs)) + np.asarray(member(inputs))) / 2, atol=1e-6)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(inputs)), p, atol=1e-6)
+    out = classifier.attention_model(loaded)(inputs)
+    np.testing.assert_allclose(np.asarray(out["probabilities"]), p, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out["attention_weights"]),
+                               np.asarray(classifier.attention_model(ecgsl)(inputs)["attention_weights"]), atol=1e-6)
+    with pytest.raises(ValueError, match="no member with"):
+        classifier.attention_model(ensemble.build_ensemble([member, member]))
