@@ -95,9 +95,10 @@ def test_cinc2017_keras_preset_on_record_A04483():
 
 
 def test_cinc2017_edge_preset_on_record_A04483():
-    """The edge preset (one ECG-SL model, the best of three v3 seeds on validation, experiments/edge/edge_preset.py)
-    on the same record. Its serving settings (issue 21) read the 60 s record as the end-to-end file does: two
-    30 s windows, probabilities averaged, R-peaks detected at 100 Hz."""
+    """The edge preset (one ECG-SL model, the best of three v3 seeds on validation, experiments/edge/edge_preset.py,
+    averaged with a rhythm member, experiments/edge/rhythm_member.py) on the same record. Its serving settings
+    (issue 21) read the 60 s record as the end-to-end file does: two 30 s windows, probabilities averaged, R-peaks
+    detected at 100 Hz. The attention is the ECG-SL member's, the same as before the rhythm member joined it."""
     from ecgsl_keras.data.readers import read_lead
 
     signal, fs, _ = read_lead(CINC_SAMPLE / "A04483")
@@ -105,14 +106,18 @@ def test_cinc2017_edge_preset_on_record_A04483():
     assert predictor.config.train.predict_window_s == 30.0 and not predictor.config.signal.detect_at_native_rate
     result = predictor.predict_signal(signal, fs)
     assert result["n_beats"] == 57 and result["n_windows"] == 2 and result["label"] == "N"
-    np.testing.assert_allclose(result["probabilities"], [0.59939057, 0.0105607, 0.37347198, 0.01657672],
+    np.testing.assert_allclose(result["probabilities"], [0.72411513, 0.00531489, 0.2605251, 0.01004487],
                                atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["attention_weights"][:4], [0.01361877, 0.02058577, 0.01963226, 0.01556546],
                                atol=ATOL, rtol=0)
     meta = presets.metadata("cinc2017-edge", root=REPO / "ecgsl_keras" / "presets")
-    assert meta["model_kind"] == "ecgsl" and meta["stage"] == "finetune"
+    assert meta["model_kind"] == "ecgsl" and meta["stage"] == "ensemble"
     assert meta["serving"] == {"train.predict_window_s": [0.0, 30.0], "signal.detect_at_native_rate": [True, False]}
-    assert meta["files"]["model.keras"]["sha256"] == "75983a7a759ec9b347872588418182d4ba41a31eb3869882de838d1709de6805"
+    # its validation figures were measured through evaluate with those settings, and its card says so
+    assert meta["validation"]["served_settings"] is True
+    card = (REPO / "ecgsl_keras" / "presets" / "cinc2017-edge" / "README.md").read_text(encoding="utf-8")
+    assert "validation figures above were measured with these served settings" in card
+    assert meta["files"]["model.keras"]["sha256"] == "8c003f5e44c732cef94bd678528e52a19d2bbfebec8dafdd54e009724242f5da"
 
 
 def test_cinc2017_stacked_preset_on_record_A04483():

@@ -70,6 +70,8 @@ def _validation_entry(run_dir: Path, info: dict) -> dict | None:
     }
     if metrics.get("best"):
         entry["note"] = "The best epoch was chosen on this same split, so these figures are optimistic."
+    if metrics.get("served_settings"):   # measured through predict_signal with the preset's serving settings
+        entry["served_settings"] = True
     return entry
 
 
@@ -112,7 +114,8 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
                                                   + ")" for m in members) + ".")
     lines += ["", "## Validation", ""]
     if validation:
-        size = (f"{validation['records']} records ({validation.get('windows')} windows)"
+        windows = f" ({validation['windows']} windows)" if validation.get("windows") is not None else ""
+        size = (f"{validation['records']} records{windows}"
                 if validation.get("records") is not None else f"{validation.get('split_examples')} examples")
         lines.append(f"Split `{validation.get('split')}` of `{validation.get('data')}`: {size}. "
                      f"{validation.get('note', '')}".rstrip())
@@ -125,7 +128,7 @@ def _card(name: str, description: str, meta: dict, extra: str = "") -> str:
             lines.append(f"| {key} | {value} |")
     else:
         lines.append("No validation figures (a pre-training stage, or a run without a validation split).")
-    lines += _serving_card(meta.get("serving") or {})
+    lines += _serving_card(meta.get("serving") or {}, bool((validation or {}).get("served_settings")))
     lines += ["", "## Intended use", "",
               "Research and teaching: reproducing ECG Segment Learning, initialising fine-tuning "
               "(`train --init-from NAME`), and batch analysis of single-lead ECG recordings in millivolts "
@@ -175,12 +178,13 @@ def _serving_overrides(experiment, serving, source) -> tuple:
         raise ConfigError(source, "bad_config", f"serving settings: {error}") from None
 
 
-def _serving_card(changed: dict) -> list:
+def _serving_card(changed: dict, served_validation: bool = False) -> list:
     if not changed:
         return []
+    figures = ("were measured with these served settings" if served_validation else "are those of training")
     lines = ["", "## Serving settings", "",
              "`predict_signal` reads a record with these settings, which differ from those the model was trained "
-             "with; the validation figures above are those of training.", "",
+             f"with; the validation figures above {figures}.", "",
              "| setting | trained with | served with |", "| --- | --- | --- |"]
     lines += [f"| `{key}` | `{json.dumps(trained)}` | `{json.dumps(served)}` |" for key, (trained, served) in changed.items()]
     return lines

@@ -230,18 +230,25 @@ def main(argv=None) -> int:
 
     sets = {"ptbxl": (args.ptbxl_dir / "records500", ptbxl_references(args.ptbxl_dir)),   # records500/00000/...
             "cinc2021": (args.cinc2021_dir, cinc2021_references(args.cinc2021_dir))}
-    result = {"lead": LEAD, "command": "python experiments/cinc2017/external_check.py"
-              + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])), "models": {}}
+    command = "python experiments/cinc2017/external_check.py" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    # --out's other models stay (a rerun of one preset, e.g. after it changed, keeps the others' blocks)
+    result = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {"models": {}}
+    for block in result["models"].values():
+        block.setdefault("command", result.get("command"))
+    result.update(lead=LEAD, command=command)
     for name in args.models:
         predictor = load_model(name)
         result["models"][name] = {key: run(predictor, folder, refs, args.workers)
                                   for key, (folder, refs) in sets.items()}
         result["models"][name]["mitdb_windows"] = run_mitdb_windows(predictor, args.mitdb_dir)
-        log.info("%s: %s", name, {key: block["af"] for key, block in result["models"][name].items()})
+        result["models"][name]["command"] = command
+        log.info("%s: %s", name, {key: block["af"] for key, block in result["models"][name].items()
+                                  if key != "command"})
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({name: {key: block["af"] for key, block in blocks.items()}
-                      for name, blocks in result["models"].items()} | {"command": result["command"]}))
+    print(json.dumps({name: {key: block["af"] for key, block in blocks.items() if key != "command"}
+                      for name, blocks in result["models"].items() if name in args.models} | {"command": command}))
     return 0
 
 

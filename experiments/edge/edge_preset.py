@@ -12,6 +12,9 @@ TFRecords ``--data`` (``evaluation.evaluate.evaluate_model``: record-level metri
 was validated on); the one with the highest macro F1 wins. ``--publish`` builds the preset from the
 winner's run folder (``training.publish.build``) into ``ecgsl_keras/presets/cinc2017-edge`` with its serving
 settings (``SERVING``, the build's ``serving``); ``--rebuild RUN`` builds it from a chosen run, nothing else run.
+The preset as shipped since issue 18's rhythm member is that ECG-SL model averaged with the member: built by
+``experiments/edge/rhythm_member.py --steps ... publish`` (which takes ``SERVING`` and ``CARD_EXTRA`` from here); a
+``--publish`` or ``--rebuild`` here gives the ECG-SL model alone.
 Prints one JSON object as the last stdout line; logs to stderr.
 """
 from __future__ import annotations

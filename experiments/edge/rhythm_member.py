@@ -30,12 +30,23 @@ Steps:
 ``validate``    each seed's ensemble with the edge preset's ECG-SL, and the edge preset itself, through ``ecgsl
                 evaluate`` on the 1,364 validation records (the served path: ``predict_signal`` with the preset's
                 serving settings), and the ship rule.
+``publish``     when the rule ships it: ``cinc2017-edge`` rebuilt (``training.publish.build``, ``edge_preset``'s
+                serving settings) from a run folder of the seed-42 ensemble whose config is the preset's own with
+                the trained values the preset's metadata lists, and whose ``metrics.json`` is the ensemble's
+                validation figure above (the ECG-SL's best epoch recorded: it was chosen on this split).
+``bench``       the end-to-end files before and after (``--export`` of the preset as shipped, ``--export-before`` of the
+                ECG-SL model alone; ``python -m ecgsl_keras.export --model ... --end-to-end --tflite float32 int8``)
+                through ``experiments/edge/bench.py``: size and latency (1 thread), twice each, interleaved after,
+                before, before, after on the same machine; and the ``cinc`` step (file against ``predict_signal``) once
+                each. Bench caches in WORK/bench_<after|before>[_again].
 
 Last stdout line one JSON object; the result under key ``rhythm_member`` of ``--out``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import shutil
@@ -52,7 +63,7 @@ from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.edge.rhythm_member")
 KEY = "rhythm_member"
-STEPS = ("plan", "statistics", "cv", "train", "validate")
+STEPS = ("plan", "statistics", "cv", "train", "validate", "publish", "bench")
 PLAN_PATH = HERE / "rhythm_member_plan.json"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "edge_rhythm_member.json"
 OOF = REPO / "experiments" / "cinc2017" / "oof" / "deep_oof.npz"
@@ -248,11 +259,16 @@ class RhythmMember:
         from ecgsl_keras.cli import evaluate as evaluate_cli
 
         records = sorted(r for r, s in self.split.items() if s == "validation")
-        if not Path(csv).is_file():
+        metrics_path = Path(csv).with_suffix(".json")
+        if not Path(csv).is_file() or not metrics_path.is_file():
             argv = ["--model", str(model_arg), "--dataset", "cinc2017", "--data-dir", str(self.args.cinc_dir),
                     "--records", *records, "--no-progress", "--predictions", str(csv)]
-            if evaluate_cli.main(argv) != 0:
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                code = evaluate_cli.main(argv)
+            if code != 0:
                 raise SystemExit(f"error: ecgsl evaluate failed for {model_arg}")
+            metrics_path.write_text(printed.getvalue().strip().splitlines()[-1] + "\n")   # evaluate's own JSON
         import csv as csv_lib
 
         with open(csv, newline="") as handle:
@@ -276,6 +292,84 @@ class RhythmMember:
         out["ship"] = all(mean[m] > out["edge"][m] and shipped[m] > out["edge"][m] for m in ("macro_f1", "af_f1"))
         result["validate"] = out
 
+    def step_publish(self, result):
+        if not (result.get("validate") or {}).get("ship"):
+            raise SystemExit("error: the ship rule did not ship the rhythm member (validate step); nothing published")
+        sys.path.insert(0, str(HERE))
+        import edge_preset
+
+        from ecgsl_keras.store import runs
+        from ecgsl_keras.training import publish as publish_lib
+
+        run_dir = self.work / "publish_run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.candidate(SHIPPED_SEED) / "model.keras", run_dir / runs.MODEL_NAME)
+        info = runs.read_json(EDGE / runs.CONFIG_NAME)
+        served = runs.read_json(EDGE / "metadata.json").get("serving") or {}
+        for key, (trained, _) in served.items():       # the run's trained values; publish applies SERVING again
+            section, field = key.split(".")
+            info["experiment_config"][section][field] = trained
+        info["stage"] = "ensemble"
+        runs.write_json(run_dir / runs.CONFIG_NAME, info)
+        metrics = json.loads((self.work / f"validation_s{SHIPPED_SEED}.json").read_text())
+        metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
+                       "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
+        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
+        extra = self.work / "card_extra.md"
+        extra.write_text(RHYTHM_CARD + "\n" + edge_preset.CARD_EXTRA, encoding="utf-8")
+        meta = publish_lib.build(run_dir, edge_preset.NAME, DESCRIPTION, card_extra=extra, overwrite=True,
+                                 serving=edge_preset.SERVING)
+        result["publish"] = {"preset": edge_preset.NAME, "parameters": meta["parameters"],
+                             "serving": meta["serving"], "files": meta["files"]}
+
+    def step_bench(self, result):
+        if not (self.args.export and self.args.export_before):
+            raise SystemExit("error: the bench step needs --export and --export-before (end-to-end export folders)")
+        before_model = self.work / "before_run" / "model.keras"
+        if not before_model.is_file():
+            raise SystemExit(f"error: {before_model}: the ECG-SL model alone with the preset's config.json and "
+                             "signal_config.json beside it (git show of the preset before the member)")
+        sides = {"after": (self.args.export, "cinc2017-edge"), "before": (self.args.export_before, before_model)}
+        out = {side: {"export": str(export)} for side, (export, _) in sides.items()}
+        for side, again in (("after", ""), ("before", ""), ("before", "_again"), ("after", "_again")):
+            export, model = sides[side]
+            steps = ["latency"] if again else ["latency", "cinc"]
+            got = run_bench(export, model, self.work / f"bench_{side}{again}", steps)
+            out[side].setdefault("latency_runs", []).append(got["latency"])
+            if not again:
+                out[side]["cinc"] = got["cinc"]
+        for side in out:
+            runs_ = out[side]["latency_runs"]
+            out[side]["int8_median_ms"] = [r["int8"]["median_ms"] for r in runs_]
+            out[side]["int8_bytes"] = runs_[0]["int8"]["size_bytes"]
+        result["bench"] = out
+
+
+def run_bench(export, model, work, steps) -> dict:
+    """``experiments/edge/bench.py --export EXPORT --model MODEL --work WORK --steps STEPS``' JSON (its cache in
+    WORK: a rerun reads it)."""
+    import subprocess
+
+    command = [sys.executable, str(HERE / "bench.py"), "--export", str(export), "--model", str(model), "--work",
+               str(work), "--steps", *steps]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"error: bench.py failed ({done.stderr.strip().splitlines()[-1:]})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: one ECG-SL model (the best of three "
+               "seeds on validation, v3 labels) averaged with a rhythm member (26 RR statistics computed in the "
+               "graph, a 996-weight dense network: experiments/edge/rhythm_member.py); exports end to end (python -m "
+               "ecgsl_keras.export --model cinc2017-edge --end-to-end) to one TFLite file; single lead")
+RHYTHM_CARD = ("The model (`model.keras`) is an ensemble of two members, their class probabilities averaged: "
+               "`member_0`, the ECG-SL classifier, and `member_1`, the rhythm member "
+               "(`modeling.classifier.build_rhythm_member`: `layers.RRStatistics`, 26 statistics of the record's "
+               "RR series, standardised, one hidden layer of 32, softmax), trained on the training records' "
+               "statistics (seed 42). Both read the beats' RR features that the end-to-end graph computes, so the "
+               "TFLite file holds both. What it adds on the validation records, and the seeds' spread: "
+               "docs/export.md and benchmarks/results/edge_rhythm_member.json.\n")
+
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -285,6 +379,8 @@ def main(argv=None) -> int:
     p.add_argument("--cinc-dir", type=Path, default=CINC2017)
     p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--export", type=Path, help="bench: the end-to-end export of the preset as shipped")
+    p.add_argument("--export-before", type=Path, help="bench: the end-to-end export of the ECG-SL model alone")
     args = p.parse_args(argv)
     if "statistics" in args.steps and args.data is None:
         p.error("--data is needed for the statistics step")
