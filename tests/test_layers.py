@@ -235,7 +235,8 @@ def test_cast_to_float(tmp_path):
 
 def test_layers_are_registered_under_ecgsl():
     for name in ("PositionalEncoding", "SegmentMasking", "TransformerEncoderBlock", "AttentionPooling",
-                 "MaskedMeanPooling", "FlattenBeats", "UnflattenBeats", "CastToFloat"):
+                 "MaskedMeanPooling", "RhythmStatistics", "RRStatistics", "FlattenBeats", "UnflattenBeats",
+                 "CastToFloat"):
         assert keras.saving.get_registered_object(f"ecgsl>{name}") is getattr(layers, name)
 
 
@@ -262,6 +263,20 @@ def test_rhythm_statistics_match_a_hand_computation_over_real_beats(tmp_path):
     run_layer_test(layers.RhythmStatistics, {"name": "rhythm"}, (rr, padding),
                    expected_output_shape=(3, layers.RhythmStatistics.n_statistics), tmp_path=tmp_path,
                    expected_num_trainable_weights=0, atol=1e-5)
+
+
+def test_rr_statistics_layer_contract(tmp_path):
+    """RRStatistics (the rhythm member's input; its values against NumPy: tests/test_rhythm_member.py) through the
+    layer test: config round trip, saving, no weights, padding whatever it holds."""
+    rng = np.random.default_rng(1)
+    rr = rng.uniform(0.4, 1.2, (3, 12, 3)).astype("float32")
+    mask = padding([12, 9, 5], 12)
+    out = run_layer_test(layers.RRStatistics, {"name": "rr_statistics"}, (rr, mask),
+                         expected_output_shape=(3, layers.RRStatistics.n_statistics), tmp_path=tmp_path,
+                         expected_num_trainable_weights=0, atol=1e-5)
+    noisy = rr.copy()
+    noisy[~mask] = 7.0
+    np.testing.assert_allclose(np.asarray(layers.RRStatistics()((noisy, mask))), np.asarray(out), rtol=1e-6)
 
 
 def test_every_custom_layer_goes_through_run_layer_test():

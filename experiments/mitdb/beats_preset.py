@@ -1024,6 +1024,7 @@ seeds 42-44, mean +- sd;
 Issue 18's targets (S Se >= 0.80 with +P >= 0.60, V Se >= 0.92 with +P >= 0.90): distances of the first row
 {distance}. The inter-patient test set DS2 is not used here. Not a medical device: research software, not for
 diagnosis or treatment.
+
 ## On other devices' recordings
 
 It was trained on MIT-BIH's Holter records (lead MLII, 360 Hz). A check on lead II of 12-lead, 10 s, 500 Hz
