@@ -68,7 +68,7 @@ def test_member_in_an_ensemble_saves_loads_and_keeps_ecgsl_attention(tmp_path):
                       head_units=16, attention_units=16, max_beats=16)
     ecgsl = classifier.build_classifier(cfg, tasks.CINC2017)
     n = len(RRStatistics.NAMES)
-    member = classifier.build_rhythm_member(4, mean=[0.5] * n, variance=[2.0] * n)
+    member = classifier.build_rhythm_member(cfg, tasks.CINC2017, mean=[0.5] * n, variance=[2.0] * n)
     model = ensemble.build_ensemble([ecgsl, member])
     rng = np.random.default_rng(1)
     inputs = {"beats": rng.standard_normal((2, 16, 96)).astype(np.float32),
@@ -86,3 +86,5 @@ def test_member_in_an_ensemble_saves_loads_and_keeps_ecgsl_attention(tmp_path):
                                np.asarray(classifier.attention_model(ecgsl)(inputs)["attention_weights"]), atol=1e-6)
     with pytest.raises(ValueError, match="no member with"):
         classifier.attention_model(ensemble.build_ensemble([member, member]))
+    with pytest.raises(ValueError, match="multiclass"):
+        classifier.build_rhythm_member(cfg, tasks.PTBXL_SUPERDIAGNOSTIC, mean=[0.0] * n, variance=[1.0] * n)

@@ -99,29 +99,30 @@ def build_beat_classifier(cfg: ModelConfig, task, pretrained=None) -> keras.Mode
 RHYTHM_MEMBER = "rhythm_member"
 
 
-def build_rhythm_member(n_classes: int, mean, variance, units: int = 32, dropout: float = 0.2, n_rr_features: int = 3,
-                        beat_width: int = 96, name: str = RHYTHM_MEMBER) -> keras.Model:
+def build_rhythm_member(cfg: ModelConfig, task, mean, variance, units: int = 32, dropout: float = 0.2,
+                        name: str = RHYTHM_MEMBER) -> keras.Model:
     """A classifier of the record's RR series alone: ``layers.RRStatistics`` (26 statistics of the real beats' RR),
     standardised by ``mean`` / ``variance`` (26 each, the training records'; a ``Normalization`` layer, saved with the
-    model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over ``n_classes``. It takes the sequence
-    classifiers' three inputs (``beats`` unused), so that ``ensemble.build_ensemble`` averages it with an ECG-SL
-    classifier into one model whose inputs the edge graph computes (``serving.edge``). No attention pooling:
-    ``attention_model`` of such an ensemble takes the attention of its other members.
+    model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over the multiclass ``task``'s labels. It takes
+    the sequence classifiers' three inputs (``sequence_inputs(cfg)``; ``beats`` unused), so that
+    ``ensemble.build_ensemble`` averages it with an ECG-SL classifier of the same ``cfg`` into one model whose inputs
+    the edge graph computes (``serving.edge``). No attention pooling: ``attention_model`` of such an ensemble takes
+    the attention of its other members.
 
     Example::
 
-        member = build_rhythm_member(4, mean=[0.0] * 26, variance=[1.0] * 26)
+        member = build_rhythm_member(ModelConfig(), tasks.CINC2017, mean=[0.0] * 26, variance=[1.0] * 26)
         member({"beats": keras.ops.zeros((1, 5, 96)), "rr": keras.ops.ones((1, 5, 3)),
                 "padding_mask": keras.ops.ones((1, 5), "bool")}).shape      # (1, 4)
     """
-    inputs = {"beats": keras.Input((None, beat_width), name="beats"),
-              "rr": keras.Input((None, n_rr_features), name="rr"),
-              "padding_mask": keras.Input((None,), dtype="bool", name="padding_mask")}
+    if task.kind != tasks_lib.MULTICLASS:
+        raise ValueError(f"task {task.name!r} is {task.kind!r}: a rhythm member classifies multiclass records")
+    inputs = sequence_inputs(cfg)
     statistics = ecgsl_layers.RRStatistics(name="rr_statistics")((inputs["rr"], inputs["padding_mask"]))
     x = keras.layers.Normalization(mean=list(mean), variance=list(variance), name="rr_standardise")(statistics)
     x = keras.layers.Dense(units, activation="relu", name="rhythm_hidden")(x)
     x = keras.layers.Dropout(dropout, name="rhythm_dropout")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="rhythm_probabilities")(x)
+    outputs = keras.layers.Dense(task.num_classes, activation="softmax", name="rhythm_probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -126,6 +126,14 @@ def rr_statistics(rr_list, batch: int = 256) -> np.ndarray:
     return np.concatenate(out).astype(np.float64)
 
 
+def edge_config() -> tuple:
+    """(ModelConfig, Task) of the edge preset: the member takes its ECG-SL model's inputs and labels."""
+    from ecgsl_keras.store import runs
+
+    experiment, task, _ = runs.run_config(EDGE)
+    return experiment.model, task
+
+
 def train_member(stats, y, seed):
     """``classifier.build_rhythm_member`` standardised on ``stats`` and its head trained on them (``SCHEDULE``)."""
     import keras
@@ -133,7 +141,8 @@ def train_member(stats, y, seed):
     from ecgsl_keras.modeling.classifier import build_rhythm_member
 
     keras.utils.set_random_seed(seed)
-    member = build_rhythm_member(len(LABELS), mean=stats.mean(axis=0), variance=stats.var(axis=0) + 1e-12,
+    cfg, task = edge_config()
+    member = build_rhythm_member(cfg, task, mean=stats.mean(axis=0), variance=stats.var(axis=0) + 1e-12,
                                  units=SCHEDULE["units"], dropout=SCHEDULE["dropout"])
     head = keras.Model(member.get_layer("rr_standardise").input, member.output)
     head.compile(keras.optimizers.Adam(SCHEDULE["learning_rate"]), "sparse_categorical_crossentropy")
