@@ -244,6 +244,29 @@ class RhythmMember:
                               "seconds": round(time.perf_counter() - t0, 1)}
         result["train"] = out
 
+    def ecgsl_alone(self) -> Path:
+        """WORK/before_run/model.keras: the edge ECG-SL model alone, with the preset's config files beside it (the
+        baseline, the candidates' first member and the bench's "before"). The preset itself before the member
+        shipped; once it ships, the preset's ECG-SL member (its weights unchanged)."""
+        import keras
+
+        import ecgsl_keras  # noqa: F401  (registers the custom layers)
+        from ecgsl_keras.modeling.classifier import ensemble_members
+
+        folder = self.work / "before_run"
+        if (folder / "model.keras").is_file():
+            return folder / "model.keras"
+        folder.mkdir(parents=True, exist_ok=True)
+        model = keras.models.load_model(EDGE / "model.keras", compile=False)
+        # the rhythm member is the one that reads layers.RRStatistics (build_rhythm_member's "rr_statistics")
+        members = [m for m in ensemble_members(model) if "rr_statistics" not in [layer.name for layer in m.layers]]
+        if ensemble_members(model) and len(members) != 1:
+            raise SystemExit(f"error: {EDGE / 'model.keras'}: expected one ECG-SL member beside the rhythm member")
+        for name in ("config.json", "signal_config.json"):
+            shutil.copy(EDGE / name, folder / name)
+        (members[0] if members else model).save(folder / "model.keras")
+        return folder / "model.keras"
+
     def candidate(self, seed) -> Path:
         """A run folder holding the ensemble of the edge ECG-SL and the seed's member, with the edge preset's
         config (``ecgsl evaluate --model FOLDER/model.keras`` reads its signal config and task)."""
@@ -256,7 +279,7 @@ class RhythmMember:
         if (folder / "model.keras").is_file():
             return folder
         folder.mkdir(parents=True, exist_ok=True)
-        edge = keras.models.load_model(EDGE / "model.keras", compile=False)
+        edge = keras.models.load_model(self.ecgsl_alone(), compile=False)
         member = keras.models.load_model(self.work / f"member_s{seed}.keras", compile=False)
         model = build_ensemble([edge, member], name="ecgsl_edge_with_rhythm")
         for name in ("config.json", "signal_config.json"):
@@ -287,7 +310,7 @@ class RhythmMember:
         return dict(records=len(rows), **scores(y, p))
 
     def step_validate(self, result):
-        out = {"edge": self.evaluate("cinc2017-edge", self.work / "edge_validation.csv"), "candidates": {}}
+        out = {"edge": self.evaluate(self.ecgsl_alone(), self.work / "edge_validation.csv"), "candidates": {}}
         for seed in SEEDS:
             folder = self.candidate(seed)
             out["candidates"][str(seed)] = self.evaluate(folder / "model.keras", self.work / f"validation_s{seed}.csv")
@@ -334,10 +357,7 @@ class RhythmMember:
     def step_bench(self, result):
         if not (self.args.export and self.args.export_before):
             raise SystemExit("error: the bench step needs --export and --export-before (end-to-end export folders)")
-        before_model = self.work / "before_run" / "model.keras"
-        if not before_model.is_file():
-            raise SystemExit(f"error: {before_model}: the ECG-SL model alone with the preset's config.json and "
-                             "signal_config.json beside it (git show of the preset before the member)")
+        before_model = self.ecgsl_alone()
         sides = {"after": (self.args.export, "cinc2017-edge"), "before": (self.args.export_before, before_model)}
         out = {side: {"export": str(export)} for side, (export, _) in sides.items()}
         for side, again in (("after", ""), ("before", ""), ("before", "_again"), ("after", "_again")):
