@@ -88,3 +88,38 @@ def test_member_in_an_ensemble_saves_loads_and_keeps_ecgsl_attention(tmp_path):
         classifier.attention_model(ensemble.build_ensemble([member, member]))
     with pytest.raises(ValueError, match="multiclass"):
         classifier.build_rhythm_member(cfg, tasks.PTBXL_SUPERDIAGNOSTIC, mean=[0.0] * n, variance=[1.0] * n)
+
+
+def test_the_experiment_takes_the_ecgsl_member_out_of_a_shipped_ensemble(tmp_path, monkeypatch):
+    """experiments/edge/rhythm_member.py's baseline and candidates start from the ECG-SL model alone: once the preset
+    is the ensemble, its member that does not read rr_statistics (never the ensemble itself, which would nest the
+    rhythm member twice)."""
+    import shutil
+    import sys
+    import types
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo / "experiments" / "edge"))
+    try:
+        import rhythm_member
+    finally:
+        sys.path.remove(str(repo / "experiments" / "edge"))
+    cfg = ModelConfig(d_model=16, embed_dim=16, ff_dim=32, num_heads=2, num_layers=1, conv_filters=(4, 8, 8),
+                      head_units=16, attention_units=16, max_beats=16)
+    ecgsl = classifier.build_classifier(cfg, tasks.CINC2017)
+    n = len(RRStatistics.NAMES)
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    ensemble.build_ensemble([ecgsl, classifier.build_rhythm_member(cfg, tasks.CINC2017, [0.0] * n, [1.0] * n)]).save(
+        preset / "model.keras")
+    for name in ("config.json", "signal_config.json"):
+        shutil.copy(rhythm_member.EDGE / name, preset / name)
+    monkeypatch.setattr(rhythm_member, "EDGE", preset)
+    path = rhythm_member.RhythmMember(types.SimpleNamespace(work=tmp_path / "work")).ecgsl_alone()
+    alone = keras.models.load_model(path, compile=False)
+    assert (path.parent / "config.json").is_file()
+    rng = np.random.default_rng(2)
+    inputs = {"beats": rng.standard_normal((1, 16, 96)).astype(np.float32),
+              "rr": rng.uniform(0.5, 1.2, (1, 16, 3)).astype(np.float32), "padding_mask": np.ones((1, 16), bool)}
+    np.testing.assert_allclose(np.asarray(alone(inputs)), np.asarray(ecgsl(inputs)), atol=1e-6)
