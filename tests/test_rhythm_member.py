@@ -123,3 +123,30 @@ def test_the_experiment_takes_the_ecgsl_member_out_of_a_shipped_ensemble(tmp_pat
     inputs = {"beats": rng.standard_normal((1, 16, 96)).astype(np.float32),
               "rr": rng.uniform(0.5, 1.2, (1, 16, 3)).astype(np.float32), "padding_mask": np.ones((1, 16), bool)}
     np.testing.assert_allclose(np.asarray(alone(inputs)), np.asarray(ecgsl(inputs)), atol=1e-6)
+
+
+@pytest.mark.slow   # a TFLite conversion (~9 s)
+def test_an_ensemble_with_a_rhythm_member_exports_to_builtin_tflite(tmp_path):
+    """The export path of the edge preset (``export.write_saved_model`` of the ensemble's attention model, then
+    ``export.convert_tflite``: builtin ops only) holds the member's ops; LiteRT gives the Keras probabilities and the
+    ECG-SL member's attention on a padded row."""
+    from ecgsl_keras.config import ExperimentConfig
+    from ecgsl_keras.serving import export
+
+    interpreter_lib = pytest.importorskip("ai_edge_litert.interpreter")
+    cfg = ModelConfig(d_model=16, embed_dim=16, ff_dim=32, num_heads=2, num_layers=1, conv_filters=(4, 8, 8),
+                      head_units=16, attention_units=16, max_beats=32)
+    n = len(RRStatistics.NAMES)
+    model = ensemble.build_ensemble([classifier.build_classifier(cfg, tasks.CINC2017),
+                                     classifier.build_rhythm_member(cfg, tasks.CINC2017, [0.8] * n, [0.5] * n)])
+    config = ExperimentConfig.from_dict({"model": cfg.to_dict()})
+    export.write_saved_model(model, config, tmp_path / "saved_model")
+    interpreter = interpreter_lib.Interpreter(model_content=export.convert_tflite(tmp_path / "saved_model", "float32"))
+    rng = np.random.default_rng(3)
+    inputs = {"beats": rng.standard_normal((1, 32, 96)).astype(np.float32),
+              "rr": rng.uniform(0.4, 1.3, (1, 32, 3)).astype(np.float32),
+              "padding_mask": np.arange(32)[None, :] < 21}
+    got = interpreter.get_signature_runner(export.SERVING_SIGNATURE)(**inputs)
+    want = classifier.attention_model(model)(inputs)
+    np.testing.assert_allclose(got["probabilities"], np.asarray(want["probabilities"]), atol=1e-5)
+    np.testing.assert_allclose(got["attention_weights"], np.asarray(want["attention_weights"]), atol=1e-5)
