@@ -277,6 +277,9 @@ def test_rr_statistics_layer_contract(tmp_path):
     noisy = rr.copy()
     noisy[~mask] = 7.0
     np.testing.assert_allclose(np.asarray(layers.RRStatistics()((noisy, mask))), np.asarray(out), rtol=1e-6)
+    run_layer_test(layers.RRStatistics, {"entropy": True, "name": "rr_statistics"}, (rr, mask),
+                   expected_output_shape=(3, layers.RRStatistics.n_statistics + 2), tmp_path=tmp_path,
+                   expected_num_trainable_weights=0, atol=1e-5)
 
 
 def test_every_custom_layer_goes_through_run_layer_test():

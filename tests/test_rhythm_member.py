@@ -150,3 +150,39 @@ def test_an_ensemble_with_a_rhythm_member_exports_to_builtin_tflite(tmp_path):
     want = classifier.attention_model(model)(inputs)
     np.testing.assert_allclose(got["probabilities"], np.asarray(want["probabilities"]), atol=1e-5)
     np.testing.assert_allclose(got["attention_weights"], np.asarray(want["attention_weights"]), atol=1e-5)
+
+
+def _sample_entropy(x):
+    """Sample entropy and COSEn as RRStatistics(entropy=True) defines them, by loops in NumPy."""
+    x = np.asarray(x, np.float64)
+    n = x.size
+    if n < 4:
+        return 0.0, 0.0
+    r = max(0.2 * x.std(), 1e-3)
+    starts = range(n - 2)
+    close = lambda i, j, k: abs(x[i + k] - x[j + k]) <= r  # noqa: E731
+    b = sum(1 for i in starts for j in starts if i < j and close(i, j, 0) and close(i, j, 1))
+    a = sum(1 for i in starts for j in starts if i < j and close(i, j, 0) and close(i, j, 1) and close(i, j, 2))
+    sampen = np.log(max(b, 1)) - np.log(max(a, 1))
+    return sampen, sampen + np.log(2 * r) - np.log(max(x.mean(), 0.2))
+
+
+def test_sample_entropy_and_cosen_match_loops_on_padded_rows(tmp_path):
+    rng = np.random.default_rng(4)
+    steps = 30
+    rr = np.full((4, steps, 3), 7.0, np.float32)                 # padding values never count
+    mask = np.zeros((4, steps), bool)
+    rows = {0: (np.arange(30), (0.8 + 0.2 * rng.standard_normal(30)).clip(0.3, 2)),      # irregular
+            1: (np.r_[0:4, 8:20], np.tile([0.6, 1.0], 8)),                               # bigeminy, beats dropped
+            2: (np.arange(3), np.array([0.8, 0.9, 0.7])),                                # too few beats: 0
+            3: (np.arange(25), 0.8 + 0.005 * rng.standard_normal(25))}                   # nearly regular
+    for row, (where, x) in rows.items():
+        rr[row, where, 0], rr[row, where, 2], mask[row, where] = x, x, True
+    layer = RRStatistics(entropy=True)
+    got = np.asarray(layer((rr, mask)))
+    assert got.shape == (4, len(RRStatistics.NAMES) + 2) and layer.names[-2:] == RRStatistics.ENTROPY_NAMES
+    np.testing.assert_allclose(got[:, :len(RRStatistics.NAMES)], np.asarray(RRStatistics()((rr, mask))), atol=1e-6)
+    for row, (_, x) in rows.items():
+        np.testing.assert_allclose(got[row, -2:], _sample_entropy(x.astype(np.float32)), atol=1e-4)
+    assert got[0, -2] > got[1, -2]                                  # irregular above bigeminy
+    assert RRStatistics.from_config(layer.get_config()).entropy

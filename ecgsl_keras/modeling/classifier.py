@@ -100,10 +100,10 @@ RHYTHM_MEMBER = "rhythm_member"
 
 
 def build_rhythm_member(cfg: ModelConfig, task, mean, variance, units: int = 32, dropout: float = 0.2,
-                        name: str = RHYTHM_MEMBER) -> keras.Model:
+                        entropy: bool = False, name: str = RHYTHM_MEMBER) -> keras.Model:
     """A classifier of the record's RR series alone: ``layers.RRStatistics`` (26 statistics of the real beats' RR),
-    standardised by ``mean`` / ``variance`` (26 each, the training records'; a ``Normalization`` layer, saved with the
-    model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over the multiclass ``task``'s labels. It takes
+    with ``entropy`` also sample entropy and COSEn (28), standardised by ``mean`` / ``variance`` (one per statistic,
+    the training records'; a ``Normalization`` layer, saved with the model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over the multiclass ``task``'s labels. It takes
     the sequence classifiers' three inputs (``sequence_inputs(cfg)``; ``beats`` unused), so that
     ``ensemble.build_ensemble`` averages it with an ECG-SL classifier of the same ``cfg`` into one model whose inputs
     the edge graph computes (``serving.edge``). No attention pooling: ``attention_model`` of such an ensemble takes
@@ -118,7 +118,8 @@ def build_rhythm_member(cfg: ModelConfig, task, mean, variance, units: int = 32,
     if task.kind != tasks_lib.MULTICLASS:
         raise ValueError(f"task {task.name!r} is {task.kind!r}: a rhythm member classifies multiclass records")
     inputs = sequence_inputs(cfg)
-    statistics = ecgsl_layers.RRStatistics(name="rr_statistics")((inputs["rr"], inputs["padding_mask"]))
+    statistics = ecgsl_layers.RRStatistics(entropy=entropy, name="rr_statistics")((inputs["rr"],
+                                                                                   inputs["padding_mask"]))
     x = keras.layers.Normalization(mean=list(mean), variance=list(variance), name="rr_standardise")(statistics)
     x = keras.layers.Dense(units, activation="relu", name="rhythm_hidden")(x)
     x = keras.layers.Dropout(dropout, name="rhythm_dropout")(x)

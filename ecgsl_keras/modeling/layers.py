@@ -479,7 +479,8 @@ class RRStatistics(keras.layers.Layer):
     percentiles and the range over the median; the median and the mean absolute successive difference over the
     median and the mean; heart rate (per minute); Poincare SD1 and SD2 over the mean and their ratio; the
     turning-point ratio; the SD of RR over its local mean, the share more than 15% off it and the largest ratio; the
-    number of real beats. Successive differences are taken between consecutive REAL beats; percentiles are the
+    number of real beats; with ``entropy``, also sample entropy and COSEn (``ENTROPY_NAMES``, 28 in all). Successive
+    differences are taken between consecutive REAL beats; percentiles are the
     sorted real beats' value at rank ``round(q * (n - 1))``; a statistic without its beats (one beat, no pair) is 0.
     Why: the hand-made RR statistics that carry AF for the features baseline (``record_features``' rhythm
     columns), in ops that the TFLite graph runs (sorts, gathers, reductions), so that the edge file can hold them.
@@ -496,8 +497,43 @@ class RRStatistics(keras.layers.Layer):
              "heart_rate", "sd1_norm", "sd2_norm", "sd1_sd2", "turning_point_ratio", "ratio_sd", "off_local_fraction",
              "max_local_ratio", "n_beats")
     n_statistics = len(NAMES)
+    ENTROPY_NAMES = ("sample_entropy", "cosen")
     _BIG = 1e3          # sorts padding last (RR is clipped at SignalConfig.max_rr_s, a few seconds)
     _FLOOR = 0.2        # divisors floored at SignalConfig.min_rr_s, as RhythmStatistics
+
+    def __init__(self, entropy: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.entropy = bool(entropy)
+
+    @property
+    def names(self) -> tuple:
+        """The statistics this layer returns, in order: ``NAMES``, then ``ENTROPY_NAMES`` with ``entropy``."""
+        return self.NAMES + (self.ENTROPY_NAMES if self.entropy else ())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(entropy=self.entropy)
+        return config
+
+    def _entropy(self, x, count, sd, mean):
+        """Sample entropy (m = 2, r = 0.2 SD, Chebyshev distance; template pairs i < j among the n - 2 starts, so
+        that both lengths count the same templates; a count of 0 floored at 1) and COSEn (Lake & Moorman 2011:
+        sample entropy + ln(2r) - ln(mean RR)) of compacted rows ``x``; 0 under 4 beats. One (T, T) comparison
+        matrix per record: 16,384 entries at 128 beats."""
+        dtype = x.dtype
+        r = ops.maximum(0.2 * sd, 1e-3)
+        match = ops.cast(ops.abs(x[:, :, None] - x[:, None, :]) <= r[:, None, None], dtype)
+        two = match[:, :-1, :-1] * match[:, 1:, 1:]
+        three = two[:, :-1, :-1] * match[:, 2:, 2:]
+        starts = ops.cast(ops.arange(ops.shape(x)[1] - 2), dtype)
+        start_ok = ops.cast(starts[None, :] < count[:, None] - 2.0, dtype)
+        pairs = start_ok[:, :, None] * start_ok[:, None, :] * ops.cast(starts[:, None] < starts[None, :], dtype)[None]
+        b = ops.sum(two[:, :-1, :-1] * pairs, axis=(1, 2))
+        a = ops.sum(three * pairs, axis=(1, 2))
+        enough = ops.cast(count >= 4.0, dtype)
+        sampen = (ops.log(ops.maximum(b, 1.0)) - ops.log(ops.maximum(a, 1.0))) * enough
+        cosen = (sampen + ops.log(2.0 * r) - ops.log(ops.maximum(mean, self._FLOOR))) * enough
+        return [sampen, cosen]
 
     def build(self, input_shape):
         rr_shape = input_shape[0]
@@ -563,16 +599,18 @@ class RRStatistics(keras.layers.Layer):
         ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * valid, axis=1) / n + 1e-8)
         off = share(ops.abs(ratio - 1.0) > 0.15, valid, n)
         max_ratio = ops.max(ratio * valid, axis=1)
+        extra = self._entropy(x, count, sd, mean) if self.entropy else []
         return ops.stack([mean, sd, sd / safe_mean, rmssd, rmssd / safe_mean, sdsd / safe_mean, pnn50, pnn20,
                           irregular, minimum * ops.cast(count > 0, dtype), maximum * ops.cast(count > 0, dtype),
                           median * ops.cast(count > 0, dtype), p10 / safe_median * ops.cast(count > 0, dtype),
                           p90 / safe_median * ops.cast(count > 0, dtype),
                           (maximum - minimum) / safe_median * ops.cast(count > 0, dtype), madsd / safe_median,
                           masd / safe_mean, 60.0 / safe_mean, sd1 / safe_mean, sd2 / safe_mean,
-                          sd1 / ops.maximum(sd2, 1e-3), turning_ratio, ratio_sd, off, max_ratio, count], axis=-1)
+                          sd1 / ops.maximum(sd2, 1e-3), turning_ratio, ratio_sd, off, max_ratio, count] + extra,
+                         axis=-1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0][0], self.n_statistics)
+        return (input_shape[0][0], len(self.names))
 
 
 @_register
