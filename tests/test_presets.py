@@ -106,7 +106,7 @@ def test_cinc2017_edge_preset_on_record_A04483():
     assert predictor.config.train.predict_window_s == 30.0 and not predictor.config.signal.detect_at_native_rate
     result = predictor.predict_signal(signal, fs)
     assert result["n_beats"] == 57 and result["n_windows"] == 2 and result["label"] == "N"
-    np.testing.assert_allclose(result["probabilities"], [0.72411513, 0.00531489, 0.2605251, 0.01004487],
+    np.testing.assert_allclose(result["probabilities"], [0.7246158, 0.00532029, 0.25957593, 0.01048789],
                                atol=ATOL, rtol=0)
     np.testing.assert_allclose(result["attention_weights"][:4], [0.01361877, 0.02058577, 0.01963226, 0.01556546],
                                atol=ATOL, rtol=0)
@@ -117,7 +117,7 @@ def test_cinc2017_edge_preset_on_record_A04483():
     assert meta["validation"]["served_settings"] is True
     card = (REPO / "ecgsl_keras" / "presets" / "cinc2017-edge" / "README.md").read_text(encoding="utf-8")
     assert "validation figures above were measured with these served settings" in card
-    assert meta["files"]["model.keras"]["sha256"] == "8c003f5e44c732cef94bd678528e52a19d2bbfebec8dafdd54e009724242f5da"
+    assert meta["files"]["model.keras"]["sha256"] == "d116053369e3979a0b0439a891d334ded6971f39060675c805e8479b789aa17a"
 
 
 def test_cinc2017_stacked_preset_on_record_A04483():

@@ -527,9 +527,12 @@ class RRStatistics(keras.layers.Layer):
         three = two[:, :-1, :-1] * match[:, 2:, 2:]
         starts = ops.cast(ops.arange(ops.shape(x)[1] - 2), dtype)
         start_ok = ops.cast(starts[None, :] < count[:, None] - 2.0, dtype)
-        pairs = start_ok[:, :, None] * start_ok[:, None, :] * ops.cast(starts[:, None] < starts[None, :], dtype)[None]
-        b = ops.sum(two[:, :-1, :-1] * pairs, axis=(1, 2))
-        a = ops.sum(three * pairs, axis=(1, 2))
+        pairs = start_ok[:, :, None] * start_ok[:, None, :]
+        # the matches are symmetric and every template matches itself: pairs i < j = (all pairs - diagonal) / 2,
+        # with no (T, T) triangle mask for the TFLite converter to fold into a constant (64 KB at 128 beats)
+        diagonal = ops.sum(start_ok, axis=1)
+        b = (ops.sum(two[:, :-1, :-1] * pairs, axis=(1, 2)) - diagonal) / 2.0
+        a = (ops.sum(three * pairs, axis=(1, 2)) - diagonal) / 2.0
         enough = ops.cast(count >= 4.0, dtype)
         sampen = (ops.log(ops.maximum(b, 1.0)) - ops.log(ops.maximum(a, 1.0))) * enough
         cosen = (sampen + ops.log(2.0 * r) - ops.log(ops.maximum(mean, self._FLOOR))) * enough
