@@ -103,7 +103,8 @@ def build_rhythm_member(cfg: ModelConfig, task, mean, variance, units: int = 32,
                         entropy: bool = False, name: str = RHYTHM_MEMBER) -> keras.Model:
     """A classifier of the record's RR series alone: ``layers.RRStatistics`` (26 statistics of the real beats' RR),
     with ``entropy`` also sample entropy and COSEn (28), standardised by ``mean`` / ``variance`` (one per statistic,
-    the training records'; a ``Normalization`` layer, saved with the model), one hidden layer of ``units`` (ReLU, ``dropout``), softmax over the multiclass ``task``'s labels. It takes
+    the training records'; a ``Normalization`` layer, saved with the model), one hidden layer of ``units`` (ReLU,
+    ``dropout``), softmax over the multiclass ``task``'s labels. It takes
     the sequence classifiers' three inputs (``sequence_inputs(cfg)``; ``beats`` unused), so that
     ``ensemble.build_ensemble`` averages it with an ECG-SL classifier of the same ``cfg`` into one model whose inputs
     the edge graph computes (``serving.edge``). No attention pooling: ``attention_model`` of such an ensemble takes

@@ -417,8 +417,9 @@ def run_bench(export, model, work, steps) -> dict:
 
 DESCRIPTION = ("ECG-SL CinC 2017 rhythm classifier (N, A, O, ~) for the edge: one ECG-SL model (the best of three "
                "seeds on validation, v3 labels) averaged with a rhythm member (26 RR statistics computed in the "
-               "graph, a dense network of about a thousand weights: experiments/edge/rhythm_member.py); exports end to end (python -m "
-               "ecgsl_keras.export --model cinc2017-edge --end-to-end) to one TFLite file; single lead")
+               "graph, a dense network of about a thousand weights: experiments/edge/rhythm_member.py); exports "
+               "end to end (python -m ecgsl_keras.export --model cinc2017-edge --end-to-end) to one TFLite file; "
+               "single lead")
 RHYTHM_CARD = ("The model (`model.keras`) is an ensemble of two members, their class probabilities averaged: "
                "`member_0`, the ECG-SL classifier, and `member_1`, the rhythm member "
                "(`modeling.classifier.build_rhythm_member`: `layers.RRStatistics`, 26 statistics of the record's "
