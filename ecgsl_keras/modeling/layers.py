@@ -411,6 +411,21 @@ class MaskedMeanPooling(keras.layers.Layer):
         return (hidden_shape[0], hidden_shape[-1]), tuple(hidden_shape[:2])
 
 
+def _real_first(padding_mask, *series):
+    """Each row's real beats moved to the front, in order (padding and dropped beats after them), so that
+    neighbours in the result are consecutive REAL beats: ``([series reordered], valid, count)`` with each of
+    ``series`` (B, T), ``valid`` (B, T) 1.0 on the leading real positions and ``count`` (B,) the real beats, in
+    ``series[0]``'s dtype (``RhythmStatistics``, ``RRStatistics``)."""
+    dtype = series[0].dtype
+    real = ops.cast(_as_bool(padding_mask), dtype)
+    count = ops.sum(real, axis=1)
+    steps = ops.shape(real)[1]
+    position = ops.arange(steps, dtype="int32")[None, :]
+    order = ops.argsort(ops.where(real > 0, position, position + steps), axis=1)
+    valid = ops.cast(position < ops.cast(count, "int32")[:, None], dtype)
+    return [ops.take_along_axis(values, order, axis=1) for values in series], valid, count
+
+
 @_register
 class RhythmStatistics(keras.layers.Layer):
     """Record-level rhythm statistics of the real beats' RR features, for the classifier head.
@@ -438,13 +453,7 @@ class RhythmStatistics(keras.layers.Layer):
         x = rr[..., 0]
         mean = ops.sum(x * real, axis=1) / n
         sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * real, axis=1) / n + 1e-8)
-        # real beats moved to the front, in order, so neighbours in the compacted row are consecutive real beats
-        steps = ops.shape(x)[1]
-        position = ops.arange(steps, dtype="int32")[None, :]
-        order = ops.argsort(ops.where(real > 0, position, position + steps), axis=1)
-        compact = ops.take_along_axis(x, order, axis=1)
-        compact_real = ops.cast(position < ops.cast(n, "int32")[:, None], rr.dtype) * ops.cast(
-            ops.sum(real, axis=1) > 0, rr.dtype)[:, None]
+        (compact,), compact_real, _ = _real_first(padding_mask, x)
         pair = compact_real[:, 1:] * compact_real[:, :-1]
         diff = (compact[:, 1:] - compact[:, :-1]) * pair
         pairs = ops.maximum(ops.sum(pair, axis=1), 1.0)
@@ -553,16 +562,8 @@ class RRStatistics(keras.layers.Layer):
     def call(self, inputs):
         rr, padding_mask = inputs
         dtype = rr.dtype
-        real = ops.cast(_as_bool(padding_mask), dtype)
-        count = ops.sum(real, axis=1)
+        (x, local), valid, count = _real_first(padding_mask, rr[..., 0], rr[..., 2])
         n = ops.maximum(count, 1.0)
-        steps = ops.shape(rr)[1]
-        # real beats moved to the front, in order (RhythmStatistics' compaction)
-        position = ops.arange(steps, dtype="int32")[None, :]
-        order = ops.argsort(ops.where(real > 0, position, position + steps), axis=1)
-        x = ops.take_along_axis(rr[..., 0], order, axis=1)
-        local = ops.take_along_axis(rr[..., 2], order, axis=1)
-        valid = ops.cast(position < ops.cast(count, "int32")[:, None], dtype)
         x = x * valid
         mean = ops.sum(x, axis=1) / n
         sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * valid, axis=1) / n + 1e-8)
