@@ -59,6 +59,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
+from experiments.cinc2017.features import LABELS  # noqa: E402  (the CinC classes, in the tables' order)
 from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.edge.rhythm_member")
@@ -68,7 +69,6 @@ PLAN_PATH = HERE / "rhythm_member_plan.json"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "edge_rhythm_member.json"
 OOF = REPO / "experiments" / "cinc2017" / "oof" / "deep_oof.npz"
 EDGE = REPO / "ecgsl_keras" / "presets" / "cinc2017-edge"
-LABELS = ("N", "A", "O", "~")
 SEEDS = (42, 43, 44)
 SHIPPED_SEED = 42
 DEEP_WEIGHT = 0.5
@@ -318,13 +318,10 @@ class RhythmMember:
             if code != 0:
                 raise SystemExit(f"error: ecgsl evaluate failed for {model_arg}")
             metrics_path.write_text(printed.getvalue().strip().splitlines()[-1] + "\n")   # evaluate's own JSON
-        import csv as csv_lib
+        from experiments.cinc2017.served_offsets import read_served    # evaluate's predictions CSV, checked
 
-        with open(csv, newline="") as handle:
-            rows = list(csv_lib.DictReader(handle))
-        y = np.array([LABELS.index(r["label"]) for r in rows])
-        p = np.array([[float(r[f"p_{c}"]) for c in LABELS] for r in rows])
-        return dict(records=len(rows), **scores(y, p))
+        ids, y, p = read_served(csv)
+        return dict(records=len(ids), **scores(y, p))
 
     def step_validate(self, result):
         out = {"edge": self.evaluate(self.ecgsl_alone(), self.work / "edge_validation.csv"), "candidates": {}}
