@@ -220,13 +220,14 @@ class ExternalRhythms(CropAugment):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "external_rhythms")
 
 
-def _arguments(parser) -> None:
+def cinc_mitdb_arguments(parser) -> None:
+    """``--cinc-dir`` and ``--mitdb-dir``: the command line of the levers that read MIT-BIH DS1 too (af69, af70)."""
     cinc_dir_argument(parser)
     parser.add_argument("--mitdb-dir", type=Path, default=DEFAULT_MITDB, help="MIT-BIH DS1 records")
 
 
 def main(argv=None) -> int:
-    return lever_main(__doc__, STEPS, "external_rhythms", ExternalRhythms, KEEP_RULE, argv, extra=_arguments)
+    return lever_main(__doc__, STEPS, "external_rhythms", ExternalRhythms, KEEP_RULE, argv, extra=cinc_mitdb_arguments)
 
 
 if __name__ == "__main__":

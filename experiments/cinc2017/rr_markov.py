@@ -61,10 +61,10 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
-from experiments.cinc2017.external_rhythms import AF, DEFAULT_MITDB  # noqa: E402
+from experiments.cinc2017.external_rhythms import AF, cinc_mitdb_arguments  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.lorenz_stack import nested_columns  # noqa: E402
-from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extract_block,  # noqa: E402
+from experiments.cinc2017.oof_table import (detector_rr, extract_block,  # noqa: E402
                                              extract_columns, lever_main, table_rows)
 
 log = logging.getLogger("experiments.cinc2017.rr_markov")
@@ -304,13 +304,8 @@ class RRMarkov(PlannedLever):
         result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE, self.variant_oof, "rr_markov")
 
 
-def _arguments(parser) -> None:
-    cinc_dir_argument(parser)
-    parser.add_argument("--mitdb-dir", type=Path, default=DEFAULT_MITDB, help="MIT-BIH DS1 (the mitdb variant)")
-
-
 def main(argv=None) -> int:
-    return lever_main(__doc__, STEPS, "rr_markov", RRMarkov, KEEP_RULE, argv, extra=_arguments)
+    return lever_main(__doc__, STEPS, "rr_markov", RRMarkov, KEEP_RULE, argv, extra=cinc_mitdb_arguments)
 
 
 if __name__ == "__main__":
