@@ -115,7 +115,7 @@ def test_the_experiment_takes_the_ecgsl_member_out_of_a_shipped_ensemble(tmp_pat
         preset / "model.keras")
     for name in ("config.json", "signal_config.json"):
         shutil.copy(rhythm_member.EDGE / name, preset / name)
-    monkeypatch.setattr(rhythm_member, "EDGE", preset)
+    monkeypatch.setattr(rhythm_member.RhythmMember, "preset", preset)
     path = rhythm_member.RhythmMember(types.SimpleNamespace(work=tmp_path / "work")).ecgsl_alone()
     alone = keras.models.load_model(path, compile=False)
     assert (path.parent / "config.json").is_file()

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ecgsl_keras import tasks as tasks_lib
 from ecgsl_keras.config import ModelConfig
 from ecgsl_keras.modeling.beat_encoder import _check_config
 from ecgsl_keras.modeling.classifier import _output_layer, _pretrained_model, pooled_representation
@@ -41,8 +42,10 @@ RECORD_FEATURES = "record_features"     # the second input's name (and the reade
 NORMALIZATION = "record_feature_normalization"
 MISSING_LIMIT = 1e30                    # |x| above this counts as missing (inf); NaN always does
 
-__all__ = ["RECORD_FEATURES", "RecordFeatureNormalization", "build_hybrid_classifier", "feature_statistics",
-           "is_hybrid", "hybrid_inputs"]
+FEATURES_MEMBER = "ecgsl_features_member"
+
+__all__ = ["RECORD_FEATURES", "RecordFeatureNormalization", "build_features_member", "build_hybrid_classifier",
+           "feature_statistics", "is_hybrid", "hybrid_inputs"]
 
 
 @keras.saving.register_keras_serializable(package="ecgsl")
@@ -144,6 +147,39 @@ def build_hybrid_classifier(cfg: ModelConfig, task, n_features: int | None = Non
         _transfer_or_fail(_pretrained_model(pretrained), model, required=("beat_encoder",), beat_len=cfg.beat_len)
         if feature_stats is not None:   # a hybrid source would bring its own statistics: keep ours
             normalization.set_statistics(*feature_stats)
+    return model
+
+
+def build_features_member(cfg: ModelConfig, task, n_features: int | None = None, feature_stats=None,
+                          units: int = 32, dropout: float = 0.2, name: str = FEATURES_MEMBER) -> keras.Model:
+    """A classifier of the record features alone, with the hybrid classifier's four inputs (``beats``, ``rr`` and
+    ``padding_mask`` unused): ``RecordFeatureNormalization`` (the same NaN policy, ``feature_stats`` of the
+    training split) -> one hidden layer of ``units`` (ReLU, ``dropout``) -> softmax over the multiclass ``task``'s
+    labels. ``ensemble.build_ensemble`` averages it with a hybrid classifier of the same ``cfg`` and ``n_features``
+    into one Keras model that ``predict_signal`` feeds as it feeds the hybrid (the ensemble takes
+    ``record_features``); ``attention_model`` of that ensemble takes the hybrid member's attention.
+
+    Example::
+
+        member = build_features_member(ModelConfig(), tasks.CINC2017, n_features=111)
+        member({"beats": keras.ops.zeros((1, 5, 96)), "rr": keras.ops.ones((1, 5, 3)),
+                "padding_mask": keras.ops.ones((1, 5), "bool"),
+                "record_features": keras.ops.zeros((1, 111))}).shape          # (1, 4)
+    """
+    if task.kind != tasks_lib.MULTICLASS:
+        raise ValueError(f"task {task.name!r} is {task.kind!r}: a features member classifies multiclass records")
+    n_features = int(n_features if n_features is not None else cfg.n_record_features)
+    if n_features < 1:
+        raise ValueError("a features member needs n_features >= 1 (ModelConfig.n_record_features)")
+    inputs = hybrid_inputs(cfg, n_features)
+    normalization = RecordFeatureNormalization(cfg.record_feature_clip, name=NORMALIZATION)
+    x = normalization(inputs[RECORD_FEATURES])
+    x = keras.layers.Dense(units, activation="relu", name="features_hidden")(x)
+    x = keras.layers.Dropout(dropout, name="features_dropout")(x)
+    outputs = keras.layers.Dense(task.num_classes, activation="softmax", name="features_probabilities")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    if feature_stats is not None:
+        normalization.set_statistics(*feature_stats)
     return model
 
 

@@ -105,22 +105,23 @@ ENTROPY_PLAN = dict(PLAN, what="the rhythm member with sample entropy and COSEn 
                     ship_rule=ENTROPY_SHIP_RULE)
 
 
-def examples(data) -> tuple:
-    """(record ids, labels, rr list) of every example of both splits of a prepared folder, in file order."""
+def examples(data, field: str = "rr") -> tuple:
+    """(record ids, labels, list of the ``field`` arrays: ``rr`` (beats, 3), ``record_features`` (F,)) of every
+    example of both splits of a prepared folder, in file order."""
     import tensorflow as tf
 
     from tfrecords_tools import decode_numpy, list_shards
     from tfrecords_tools.manifest import compression_of
 
-    ids, labels, rr = [], [], []
+    ids, labels, values = [], [], []
     for split in ("train", "validation"):
         for path in list_shards(str(data), split):
             for raw in tf.data.TFRecordDataset(path, compression_type=compression_of(path) or ""):
                 ex = decode_numpy(raw.numpy())
                 ids.append(str(ex.record_id))
                 labels.append(int(np.asarray(ex.label).reshape(-1)[0]))
-                rr.append(np.asarray(ex.rr, np.float32))
-    return ids, np.array(labels), rr
+                values.append(np.asarray(getattr(ex, field), np.float32))
+    return ids, np.array(labels), values
 
 
 def rr_statistics(rr_list, batch: int = 256, entropy: bool = False) -> np.ndarray:
@@ -185,6 +186,11 @@ def scores(y, probabilities) -> dict:
 
 
 class RhythmMember:
+    """The steps for a member averaged with a shipped preset's model; subclasses change the member, the inputs it
+    reads (``member_inputs``) and the preset (``preset``, ``member_layer``: a layer only the added member has)."""
+    preset, preset_name, ensemble_name, member_layer = EDGE, "cinc2017-edge", "ecgsl_edge_with_rhythm", "rr_statistics"
+    baseline_key = "edge"     # the validate step's key for the preset's model without the member
+
     def __init__(self, args):
         self.args = args
         self.work = Path(args.work)
@@ -208,10 +214,18 @@ class RhythmMember:
         data = np.load(self.work / "statistics.npz")
         return {"ids": [str(r) for r in data["record_id"]], "y": data["label"], "X": data["X"]}
 
+    def member_inputs(self, data) -> tuple:
+        """(record ids, labels, X) of every prepared example: the member's inputs, one row per example."""
+        ids, y, rr = examples(data)
+        return ids, y, rr_statistics(rr, entropy=self.entropy)
+
+    def fit_member(self, X, y, seed) -> tuple:
+        """(member model, its trained head: the part after the preprocessing, fed ``X``)."""
+        return train_member(X, y, seed, self.entropy)
+
     def step_statistics(self, result):
         t0 = time.perf_counter()
-        ids, y, rr = examples(self.args.data)
-        X = rr_statistics(rr, entropy=self.entropy)
+        ids, y, X = self.member_inputs(self.args.data)
         np.savez_compressed(self.work / "statistics.npz", record_id=np.array(ids), label=y, X=X)
         known = [r for r in ids if r in self.split]
         result["statistics"] = {"examples": len(ids), "records": len(set(ids)), "records_in_split": len(set(known)),
@@ -233,7 +247,7 @@ class RhythmMember:
             oof = np.zeros((len(ids), len(LABELS)))
             for k in sorted(set(fold)):
                 held = fold == k
-                _, head = train_member(X[~held], y[~held], seed, self.entropy)
+                _, head = self.fit_member(X[~held], y[~held], seed)
                 oof[held] = head.predict(X[held].astype(np.float32), verbose=0)
             member = record_mean(ids, oof)
             member = np.array([member[r] for r in records])
@@ -255,16 +269,16 @@ class RhythmMember:
         out = {}
         for seed in SEEDS:
             t0 = time.perf_counter()
-            member, _ = train_member(X, y, seed, self.entropy)
+            member, _ = self.fit_member(X, y, seed)
             member.save(self.work / f"member_s{seed}.keras")
             out[str(seed)] = {"examples": int(len(y)), "parameters": int(member.count_params()),
                               "seconds": round(time.perf_counter() - t0, 1)}
         result["train"] = out
 
     def ecgsl_alone(self) -> Path:
-        """WORK/before_run/model.keras: the edge ECG-SL model alone, with the preset's config files beside it (the
-        baseline, the candidates' first member and the bench's "before"). The preset itself before the member
-        shipped; once it ships, the preset's ECG-SL member (its weights unchanged)."""
+        """WORK/before_run/model.keras: the preset's model without the added member, with the preset's config files
+        beside it (the baseline, the candidates' first member and the bench's "before"). The preset itself before
+        the member shipped; once it ships, the preset's other member (its weights unchanged)."""
         import keras
 
         import ecgsl_keras  # noqa: F401  (registers the custom layers)
@@ -274,18 +288,18 @@ class RhythmMember:
         if (folder / "model.keras").is_file():
             return folder / "model.keras"
         folder.mkdir(parents=True, exist_ok=True)
-        model = keras.models.load_model(EDGE / "model.keras", compile=False)
-        # the rhythm member is the one that reads layers.RRStatistics (build_rhythm_member's "rr_statistics")
-        members = [m for m in ensemble_members(model) if "rr_statistics" not in [layer.name for layer in m.layers]]
+        model = keras.models.load_model(self.preset / "model.keras", compile=False)
+        # the added member is the one with member_layer (build_rhythm_member's "rr_statistics")
+        members = [m for m in ensemble_members(model) if self.member_layer not in [layer.name for layer in m.layers]]
         if ensemble_members(model) and len(members) != 1:
-            raise SystemExit(f"error: {EDGE / 'model.keras'}: expected one ECG-SL member beside the rhythm member")
+            raise SystemExit(f"error: {self.preset / 'model.keras'}: expected one member beside the added one")
         for name in ("config.json", "signal_config.json"):
-            shutil.copy(EDGE / name, folder / name)
+            shutil.copy(self.preset / name, folder / name)
         (members[0] if members else model).save(folder / "model.keras")
         return folder / "model.keras"
 
     def candidate(self, seed) -> Path:
-        """A run folder holding the ensemble of the edge ECG-SL and the seed's member, with the edge preset's
+        """A run folder holding the ensemble of the preset's model and the seed's member, with the preset's
         config (``ecgsl evaluate --model FOLDER/model.keras`` reads its signal config and task)."""
         import keras
 
@@ -296,11 +310,11 @@ class RhythmMember:
         if (folder / "model.keras").is_file():
             return folder
         folder.mkdir(parents=True, exist_ok=True)
-        edge = keras.models.load_model(self.ecgsl_alone(), compile=False)
+        base = keras.models.load_model(self.ecgsl_alone(), compile=False)
         member = keras.models.load_model(self.work / f"member_s{seed}.keras", compile=False)
-        model = build_ensemble([edge, member], name="ecgsl_edge_with_rhythm")
+        model = build_ensemble([base, member], name=self.ensemble_name)
         for name in ("config.json", "signal_config.json"):
-            shutil.copy(EDGE / name, folder / name)
+            shutil.copy(self.preset / name, folder / name)
         model.save(folder / "model.keras")
         return folder
 
@@ -324,13 +338,14 @@ class RhythmMember:
         return dict(records=len(ids), **scores(y, p))
 
     def step_validate(self, result):
-        out = {"edge": self.evaluate(self.ecgsl_alone(), self.work / "edge_validation.csv"), "candidates": {}}
+        base = self.baseline_key
+        out = {base: self.evaluate(self.ecgsl_alone(), self.work / f"{base}_validation.csv"), "candidates": {}}
         for seed in SEEDS:
             folder = self.candidate(seed)
             out["candidates"][str(seed)] = self.evaluate(folder / "model.keras", self.work / f"validation_s{seed}.csv")
-            log.info("validation seed %d: macro %.3f AF %.3f (edge %.3f / %.3f)", seed,
-                     out["candidates"][str(seed)]["macro_f1"], out["candidates"][str(seed)]["af_f1"],
-                     out["edge"]["macro_f1"], out["edge"]["af_f1"])
+            log.info("validation seed %d: macro %.3f AF %.3f (%s %.3f / %.3f)", seed,
+                     out["candidates"][str(seed)]["macro_f1"], out["candidates"][str(seed)]["af_f1"], base,
+                     out[base]["macro_f1"], out[base]["af_f1"])
         mean = {m: float(np.mean([out["candidates"][str(s)][m] for s in SEEDS])) for m in ("macro_f1", "af_f1")}
         sd = {m: float(np.std([out["candidates"][str(s)][m] for s in SEEDS], ddof=1)) for m in ("macro_f1", "af_f1")}
         shipped = out["candidates"][str(SHIPPED_SEED)]
@@ -341,7 +356,7 @@ class RhythmMember:
             out["shipped_mean"] = json.loads(DEFAULT_OUT.read_text())[KEY]["validate"]["mean"]
             out["ship"] = all(mean[m] > out["shipped_mean"][m] and shipped[m] > out["shipped"][m] for m in metrics)
         else:
-            out["ship"] = all(mean[m] > out["edge"][m] and shipped[m] > out["edge"][m] for m in metrics)
+            out["ship"] = all(mean[m] > out[base][m] and shipped[m] > out[base][m] for m in metrics)
         result["validate"] = out
 
     def step_publish(self, result):
@@ -441,24 +456,27 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if "statistics" in args.steps and args.data is None:
         p.error("--data is needed for the statistics step")
-    key = ENTROPY_KEY if args.entropy else KEY
-    path = args.work / f"{key}.json"
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    lever = RhythmMember(args)
-    commands = result.setdefault("commands", [])
     command = "python experiments/edge/rhythm_member.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    return run_steps(RhythmMember(args), ENTROPY_KEY if args.entropy else KEY, args.steps, args.out, command)
+
+
+def run_steps(lever, key, steps, out_path, command) -> int:
+    """Run ``lever``'s steps in order, each saved as it ends (WORK/KEY.json: a rerun resumes from what is there),
+    then the result under ``key`` of ``out_path``; the last stdout line one JSON object."""
+    path = lever.work / f"{key}.json"
+    result = json.loads(path.read_text()) if path.is_file() else {}
+    commands = result.setdefault("commands", [])
     if command not in commands:
         commands.append(command)
-    for step in args.steps:
+    for step in steps:
         t0 = time.perf_counter()
         getattr(lever, f"step_{step}")(result)
         result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
         path.write_text(json.dumps(result, indent=1) + "\n")
-    saved = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    saved = json.loads(out_path.read_text()) if out_path.is_file() else {}
     saved[key] = result
-    args.out.write_text(json.dumps(saved, indent=1) + "\n")
-    print(json.dumps({"command": command, "steps": args.steps,
-                      "ship": result.get("validate", {}).get("ship")}))
+    out_path.write_text(json.dumps(saved, indent=1) + "\n")
+    print(json.dumps({"command": command, "steps": list(steps), "ship": result.get("validate", {}).get("ship")}))
     return 0
 
 
