@@ -14,16 +14,9 @@ from ecgsl_keras.cli.prepare import main as prepare_main
 
 
 def _examples(folder):
-    import tensorflow as tf
+    from tfrecords_tools import read_examples
 
-    from tfrecords_tools import decode_numpy, list_shards
-
-    out = {}
-    for shard in list_shards(folder):
-        for raw in tf.data.TFRecordDataset(shard):
-            ex = decode_numpy(raw.numpy())
-            out[ex.record_id] = ex
-    return out
+    return {ex.record_id: ex for ex in read_examples(folder)}
 
 
 def test_beam_runner_without_apache_beam_names_the_extra(monkeypatch, tmp_path, cinc_dir, capsys):

@@ -18,16 +18,9 @@ SHARD_MB = 0.02     # about 2 records per shard: many shards finish before the k
 
 
 def _examples(folder):
-    import tensorflow as tf
+    from tfrecords_tools import read_examples
 
-    from tfrecords_tools import decode_numpy, list_shards
-
-    out = {}
-    for shard in list_shards(folder):
-        for raw in tf.data.TFRecordDataset(shard):
-            ex = decode_numpy(raw.numpy())
-            out[ex.record_id] = (ex.beats, ex.rr, ex.label)
-    return out
+    return {ex.record_id: (ex.beats, ex.rr, ex.label) for ex in read_examples(folder)}
 
 
 # a real prepare process (TensorFlow import included) is started and killed: about 9 s on 2 idle cores

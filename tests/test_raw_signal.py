@@ -14,7 +14,7 @@ from ecgsl_keras.store import runs
 from ecgsl_keras.training import trainer as train_lib
 from ecgsl_keras.config import ExperimentConfig, SignalConfig
 from helpers import assert_metrics_match_confusion
-from tfrecords_tools import TFRecordsError, decode_numpy, list_shards, load_manifest, make_dataset
+from tfrecords_tools import TFRecordsError, load_manifest, make_dataset, read_examples
 
 # one xdist worker runs this module (--dist loadgroup): its module fixtures are built once, not once per worker
 pytestmark = pytest.mark.xdist_group("test_raw_signal")
@@ -31,10 +31,7 @@ def raw_tfrecords(tmp_path_factory, cinc_dir):
 
 
 def _examples(folder, split=None):
-    out = []
-    for path in list_shards(str(folder), split):
-        out += [decode_numpy(raw.numpy()) for raw in tf.data.TFRecordDataset(path)]
-    return out
+    return list(read_examples(str(folder), split))
 
 
 def test_prepare_stores_the_continuous_signal(raw_tfrecords, cinc_dir):

@@ -30,7 +30,7 @@ from tfrecords_tools import fs
 from tfrecords_tools import manifest as manifest_lib
 from tfrecords_tools.errors import TFRecordsError
 from tfrecords_tools.manifest import label_info, load_manifest
-from tfrecords_tools.schema import IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, parse
+from tfrecords_tools.schema import IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, decode_numpy, parse
 
 MODES = ("sequence", "beat")
 TARGETS = ("label", "beats", "none")
@@ -100,6 +100,17 @@ def list_shards(data, split=None) -> list[str]:
     shard the manifest lists but which is missing.
     """
     return _resolve(data, split)[0]
+
+
+def read_examples(data, split=None):
+    """Every example of ``data`` (what ``list_shards`` lists: folder, pattern or files; one ``split`` or all),
+    decoded with ``decode_numpy`` to NumPy ``BeatSequence`` objects, shard by shard in file order: for scripts and
+    checks that want the examples in Python, not a tf.data pipeline. GZIP shards (``*.gz``) are read as such."""
+    import tensorflow as tf
+
+    for path in list_shards(data, split):
+        for raw in tf.data.TFRecordDataset(path, compression_type=manifest_lib.compression_of(path) or ""):
+            yield decode_numpy(raw.numpy())
 
 
 def _check_sizes(files, manifest, mpath) -> None:

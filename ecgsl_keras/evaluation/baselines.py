@@ -26,8 +26,7 @@ import numpy as np
 
 from ecgsl_keras.errors import ConfigError
 from ecgsl_keras.evaluation import metrics as metrics_lib
-from tfrecords_tools import decode_numpy, label_info, list_shards, load_manifest
-from tfrecords_tools.manifest import compression_of
+from tfrecords_tools import label_info, load_manifest, read_examples
 
 log = logging.getLogger("ecgsl_keras.evaluation.baselines")
 
@@ -50,14 +49,9 @@ DEFAULT_THREADS = 1
 def load_split_records(data, split: str) -> OrderedDict:
     """record_id -> {"beats", "rr", "label"} for ``split`` of a prepared folder; the examples of one
     record (chunks of a long record) are concatenated in the order of their ``segment_start_s``."""
-    import tensorflow as tf
-
-    files = list_shards(str(data), split)
     parts: dict = OrderedDict()
-    for path in files:
-        for raw in tf.data.TFRecordDataset(path, compression_type=compression_of(path) or ""):
-            ex = decode_numpy(raw.numpy())
-            parts.setdefault(ex.record_id, []).append(ex)
+    for ex in read_examples(str(data), split):
+        parts.setdefault(ex.record_id, []).append(ex)
     out = OrderedDict()
     for record_id in sorted(parts):
         examples = sorted(parts[record_id], key=lambda e: e.segment_start_s)

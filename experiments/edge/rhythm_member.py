@@ -108,19 +108,14 @@ ENTROPY_PLAN = dict(PLAN, what="the rhythm member with sample entropy and COSEn 
 def examples(data, field: str = "rr") -> tuple:
     """(record ids, labels, list of the ``field`` arrays: ``rr`` (beats, 3), ``record_features`` (F,)) of every
     example of both splits of a prepared folder, in file order."""
-    import tensorflow as tf
-
-    from tfrecords_tools import decode_numpy, list_shards
-    from tfrecords_tools.manifest import compression_of
+    from tfrecords_tools import read_examples
 
     ids, labels, values = [], [], []
     for split in ("train", "validation"):
-        for path in list_shards(str(data), split):
-            for raw in tf.data.TFRecordDataset(path, compression_type=compression_of(path) or ""):
-                ex = decode_numpy(raw.numpy())
-                ids.append(str(ex.record_id))
-                labels.append(int(np.asarray(ex.label).reshape(-1)[0]))
-                values.append(np.asarray(getattr(ex, field), np.float32))
+        for ex in read_examples(str(data), split):
+            ids.append(str(ex.record_id))
+            labels.append(int(np.asarray(ex.label).reshape(-1)[0]))
+            values.append(np.asarray(getattr(ex, field), np.float32))
     return ids, np.array(labels), values
 
 

@@ -45,16 +45,12 @@ CLASSES = ("N", "A", "O")
 
 def validation_records(data) -> list:
     """(record_id, label name) of the validation split of a prepared CinC folder, sorted by id."""
-    import tensorflow as tf
-
-    from tfrecords_tools import decode_numpy, label_info, list_shards, load_manifest
+    from tfrecords_tools import label_info, load_manifest, read_examples
 
     names = label_info(load_manifest(str(data)))["label_names"]
     out = {}
-    for path in list_shards(str(data), "validation"):
-        for raw in tf.data.TFRecordDataset(path):
-            ex = decode_numpy(raw.numpy())
-            out[ex.record_id] = names[int(np.asarray(ex.label).reshape(-1)[0])]
+    for ex in read_examples(str(data), "validation"):
+        out[ex.record_id] = names[int(np.asarray(ex.label).reshape(-1)[0])]
     return sorted(out.items())
 
 
