@@ -219,3 +219,82 @@ def test_evaluate_on_a_raw_folder_computes_the_features(model, tmp_path):
     ids = open_dataset("cinc2017", CINC_SAMPLE).record_ids()[:4]
     result = evaluate_raw(run / "model.keras", "cinc2017", CINC_SAMPLE, records=ids, progress=False)
     assert result["n"] == 4 and result["records"] == 4
+
+
+def test_a_features_member_averages_with_the_hybrid_into_one_model(model, sample_features, tmp_path):
+    """modeling.hybrid.build_features_member (experiments/cinc2017/features_member.py): the hybrid's four inputs,
+    record_features alone read (through the same normalisation and NaN policy); build_ensemble averages it with the
+    hybrid into one .keras model that loads, predicts the mean, gives the hybrid's attention and is served with its
+    record features."""
+    from ecgsl_keras.modeling.classifier import attention_model
+    from ecgsl_keras.modeling.ensemble import build_ensemble
+    from ecgsl_keras.serving import inference
+
+    features, labels = sample_features
+    keras.utils.set_random_seed(1)
+    member = hybrid.build_features_member(_config(), tasks.CINC2017,
+                                          feature_stats=hybrid.feature_statistics(features["record_features"]))
+    assert hybrid.is_hybrid(member) and hybrid.n_record_features(member) == N_FEATURES
+    head = keras.Model(member.input[hybrid.RECORD_FEATURES], member.output)
+    head.compile("adam", "sparse_categorical_crossentropy")
+    before = np.asarray(member(features))
+    head.fit(features["record_features"], labels, epochs=3, verbose=0)
+    after = np.asarray(member(features))
+    assert not np.allclose(before, after)                  # the head trains through the sub-model
+    other = dict(features, beats=np.zeros_like(features["beats"]), rr=np.ones_like(features["rr"]))
+    np.testing.assert_allclose(np.asarray(member(other)), after, atol=1e-6)     # beats and rr are not read
+    nan = dict(features, record_features=np.full_like(features["record_features"], np.nan))
+    assert np.all(np.isfinite(np.asarray(member(nan))))
+
+    ensemble = build_ensemble([model, member], name="hybrid_with_features")
+    assert hybrid.is_hybrid(ensemble)
+    expected = (np.asarray(model(features)) + after) / 2
+    np.testing.assert_allclose(np.asarray(ensemble(features)), expected, atol=1e-6)
+    with_attention = attention_model(ensemble)(features)
+    np.testing.assert_allclose(np.asarray(with_attention["attention_weights"]),
+                               np.asarray(attention_model(model)(features)["attention_weights"]), atol=1e-6)
+    (tmp_path / "run").mkdir()
+    run = save_run_folder(ensemble, tmp_path / "run", ExperimentConfig(model=_config()), tasks.CINC2017)
+    loaded = keras.models.load_model(run / "model.keras", compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(features)), expected, atol=1e-6)
+    predictor = inference.load_model(run / "model.keras")
+    assert predictor.n_record_features == N_FEATURES
+    from ecgsl_keras.data.datasets import open_dataset
+
+    reader = open_dataset("cinc2017", CINC_SAMPLE)
+    record = reader.load(reader.record_ids()[0])
+    result = predictor.predict_signal(record.lead(None), record.fs)
+    assert np.isclose(result["probabilities"].sum(), 1.0, atol=1e-5) and len(result["attention_weights"]) > 0
+    with pytest.raises(ValueError, match="multiclass"):
+        hybrid.build_features_member(_config(), tasks.PTBXL_SUPERDIAGNOSTIC)
+
+
+@pytest.mark.slow   # a SavedModel write and a TFLite conversion (~15 s)
+def test_a_hybrid_with_a_features_member_exports_to_saved_model_and_tflite(model, sample_features, tmp_path):
+    """The cinc2017-keras form with its features member (experiments/cinc2017/features_member.py): the ensemble
+    exports as the hybrid does, its files taking record_features and giving Keras' probabilities."""
+    from ecgsl_keras.data.datasets import open_dataset
+    from ecgsl_keras.data.prepare import prepare
+    from ecgsl_keras.modeling.ensemble import build_ensemble
+    from ecgsl_keras.serving import inference
+    from ecgsl_keras.serving.export import export_model
+
+    features, _ = sample_features
+    keras.utils.set_random_seed(2)
+    member = hybrid.build_features_member(_config(), tasks.CINC2017,
+                                          feature_stats=hybrid.feature_statistics(features["record_features"]))
+    config = ExperimentConfig(model=_config())
+    (tmp_path / "run").mkdir()
+    run = save_run_folder(build_ensemble([model, member]), tmp_path / "run", config, tasks.CINC2017)
+    data = tmp_path / "data"
+    prepare("cinc2017", CINC_SAMPLE, data, config, limit=6, progress=False, record_features=True)
+    report = export_model(run / "model.keras", tmp_path / "export", formats=("float32",), representative_data=data,
+                          examples=4)
+    assert report["input_shapes"]["record_features"] == [None, N_FEATURES]
+    assert report["parity"]["tflite_float32"]["within_limits"]
+    reader = open_dataset("cinc2017", CINC_SAMPLE)
+    record = reader.load(reader.record_ids()[2])
+    expected = inference.load_model(run / "model.keras").predict_signal(record.lead(None), record.fs)
+    got = inference.load_model(tmp_path / "export" / "model_float32.tflite").predict_signal(record.lead(None),
+                                                                                           record.fs)
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-5)
