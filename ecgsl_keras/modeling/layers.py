@@ -426,6 +426,41 @@ def _real_first(padding_mask, *series):
     return [ops.take_along_axis(values, order, axis=1) for values in series], valid, count
 
 
+# The RR formulas that RhythmStatistics and RRStatistics share, written once. Rows are (B, T); ``weight`` is 1.0 on
+# the beats a statistic counts, 0.0 elsewhere; ``n`` (B,) their number floored at 1.
+
+
+def _mean_sd(x, weight, n):
+    """The weighted mean and population SD of each row (1e-8 under the root: a finite gradient at SD 0)."""
+    mean = ops.sum(x * weight, axis=1) / n
+    sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * weight, axis=1) / n + 1e-8)
+    return mean, sd
+
+
+def _share(condition, weight, total):
+    """The weighted share of each row where ``condition`` holds, over ``total`` (B,)."""
+    return ops.sum(ops.cast(condition, weight.dtype) * weight, axis=1) / total
+
+
+def _successive(x, valid):
+    """``(pair, pairs, diff)`` of rows whose real beats come first (``_real_first``): ``pair`` (B, T-1) 1.0 where
+    both neighbours are real, ``pairs`` their number floored at 1, ``diff`` the successive differences (0 elsewhere)."""
+    pair = valid[:, 1:] * valid[:, :-1]
+    return pair, ops.maximum(ops.sum(pair, axis=1), 1.0), (x[:, 1:] - x[:, :-1]) * pair
+
+
+def _rms(diff, pairs):
+    """The root mean square of each row's successive differences (RMSSD)."""
+    return ops.sqrt(ops.sum(ops.square(diff), axis=1) / pairs + 1e-8)
+
+
+def _local_ratio(x, local, weight, n, floor):
+    """``(ratio, ratio SD, share more than 15% off)`` of each RR over its local mean RR (floored at ``floor``)."""
+    ratio = x / ops.maximum(local, floor)
+    _, ratio_sd = _mean_sd(ratio, weight, n)
+    return ratio, ratio_sd, _share(ops.abs(ratio - 1.0) > 0.15, weight, n)
+
+
 @_register
 class RhythmStatistics(keras.layers.Layer):
     """Record-level rhythm statistics of the real beats' RR features, for the classifier head.
@@ -451,25 +486,18 @@ class RhythmStatistics(keras.layers.Layer):
         real = ops.cast(_as_bool(padding_mask), rr.dtype)
         n = ops.maximum(ops.sum(real, axis=1), 1.0)
         x = rr[..., 0]
-        mean = ops.sum(x * real, axis=1) / n
-        sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * real, axis=1) / n + 1e-8)
+        mean, sd = _mean_sd(x, real, n)
         (compact,), compact_real, _ = _real_first(padding_mask, x)
-        pair = compact_real[:, 1:] * compact_real[:, :-1]
-        diff = (compact[:, 1:] - compact[:, :-1]) * pair
-        pairs = ops.maximum(ops.sum(pair, axis=1), 1.0)
+        pair, pairs, diff = _successive(compact, compact_real)
         # Divisors floored at 0.2 s (the shortest RR segmentation keeps, SignalConfig.min_rr_s): the
         # same on real beats, and never near zero, which full-integer TFLite cannot divide by.
         safe_mean = ops.maximum(mean, 0.2)
-        rmssd = ops.sqrt(ops.sum(ops.square(diff), axis=1) / pairs + 1e-8) / safe_mean
+        rmssd = _rms(diff, pairs) / safe_mean
         masd = ops.sum(ops.abs(diff), axis=1) / pairs / safe_mean
-        pnn50 = ops.sum(ops.cast(ops.abs(diff) > 0.05, rr.dtype) * pair, axis=1) / pairs
-        if rr.shape[-1] is not None and rr.shape[-1] >= 3:
-            ratio = x / ops.maximum(rr[..., 2], 0.2)
-        else:
-            ratio = x / safe_mean[:, None]
-        ratio_mean = ops.sum(ratio * real, axis=1) / n
-        ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * real, axis=1) / n + 1e-8)
-        off = ops.sum(ops.cast(ops.abs(ratio - 1.0) > 0.15, rr.dtype) * real, axis=1) / n
+        pnn50 = _share(ops.abs(diff) > 0.05, pair, pairs)
+        # without the local mean (rr of fewer than 3 features), the record's mean stands in for it
+        local = rr[..., 2] if rr.shape[-1] is not None and rr.shape[-1] >= 3 else safe_mean[:, None]
+        _, ratio_sd, off = _local_ratio(x, local, real, n, 0.2)
         return ops.stack([mean, sd, sd / safe_mean, rmssd, masd, pnn50, ratio_sd, off], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -565,24 +593,17 @@ class RRStatistics(keras.layers.Layer):
         (x, local), valid, count = _real_first(padding_mask, rr[..., 0], rr[..., 2])
         n = ops.maximum(count, 1.0)
         x = x * valid
-        mean = ops.sum(x, axis=1) / n
-        sd = ops.sqrt(ops.sum(ops.square(x - mean[:, None]) * valid, axis=1) / n + 1e-8)
+        mean, sd = _mean_sd(x, valid, n)
         safe_mean = ops.maximum(mean, self._FLOOR)
-        pair = valid[:, 1:] * valid[:, :-1]
+        pair, pairs, diff = _successive(x, valid)
         has_pair = ops.cast(ops.sum(pair, axis=1) > 0, dtype)
-        pairs = ops.maximum(ops.sum(pair, axis=1), 1.0)
-        diff = (x[:, 1:] - x[:, :-1]) * pair
         absdiff = ops.abs(diff)
-        rmssd = ops.sqrt(ops.sum(ops.square(diff), axis=1) / pairs + 1e-8) * has_pair
-        dmean = ops.sum(diff, axis=1) / pairs
-        sdsd = ops.sqrt(ops.sum(ops.square(diff - dmean[:, None]) * pair, axis=1) / pairs + 1e-8) * has_pair
-
-        def share(condition, weight, total):
-            return ops.sum(ops.cast(condition, dtype) * weight, axis=1) / total
-
-        pnn50 = share(absdiff > 0.05, pair, pairs)
-        pnn20 = share(absdiff > 0.02, pair, pairs)
-        irregular = share(absdiff > 0.15 * safe_mean[:, None], pair, pairs)
+        rmssd = _rms(diff, pairs) * has_pair
+        _, sdsd = _mean_sd(diff, pair, pairs)
+        sdsd = sdsd * has_pair
+        pnn50 = _share(absdiff > 0.05, pair, pairs)
+        pnn20 = _share(absdiff > 0.02, pair, pairs)
+        irregular = _share(absdiff > 0.15 * safe_mean[:, None], pair, pairs)
         ordered = ops.sort(ops.where(valid > 0, x, self._BIG), axis=1)
         minimum, maximum = self._rank(ordered, count, 0.0), self._rank(ordered, count, 1.0)
         median = self._rank(ordered, count, 0.5)
@@ -597,11 +618,8 @@ class RRStatistics(keras.layers.Layer):
         triple = valid[:, 2:] * valid[:, 1:-1] * valid[:, :-2]
         turning = ops.logical_or(ops.logical_and(middle > before, middle > after),
                                  ops.logical_and(middle < before, middle < after))
-        turning_ratio = share(turning, triple, ops.maximum(ops.sum(triple, axis=1), 1.0))
-        ratio = x / ops.maximum(local, self._FLOOR)
-        ratio_mean = ops.sum(ratio * valid, axis=1) / n
-        ratio_sd = ops.sqrt(ops.sum(ops.square(ratio - ratio_mean[:, None]) * valid, axis=1) / n + 1e-8)
-        off = share(ops.abs(ratio - 1.0) > 0.15, valid, n)
+        turning_ratio = _share(turning, triple, ops.maximum(ops.sum(triple, axis=1), 1.0))
+        ratio, ratio_sd, off = _local_ratio(x, local, valid, n, self._FLOOR)
         max_ratio = ops.max(ratio * valid, axis=1)
         extra = self._entropy(x, count, sd, mean) if self.entropy else []
         return ops.stack([mean, sd, sd / safe_mean, rmssd, rmssd / safe_mean, sdsd / safe_mean, pnn50, pnn20,
