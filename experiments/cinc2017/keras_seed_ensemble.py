@@ -77,28 +77,13 @@ ENSEMBLE_CARD = ("The model (`model.keras`) is an ensemble of three hybrid (a) m
 
 class SeedEnsemble(features_member.FeaturesMember):
     ensemble_name = "ecgsl_hybrid_seeds"
-    member_layer = None        # no member to take out of a shipped ensemble: every member is a hybrid
 
     def run_dir(self, seed) -> Path:
         return self.work / f"{VARIANT}_s{seed}"
 
-    def ecgsl_alone(self) -> Path:
+    def base_of(self, model, members):
         """The preset's seed-42 model: the preset itself, or its ``member_0`` once the ensemble ships."""
-        import keras
-
-        import ecgsl_keras  # noqa: F401  (registers the custom layers)
-        from ecgsl_keras.modeling.classifier import ensemble_members
-
-        folder = self.work / "before_run"
-        if (folder / "model.keras").is_file():
-            return folder / "model.keras"
-        folder.mkdir(parents=True, exist_ok=True)
-        model = keras.models.load_model(self.preset / "model.keras", compile=False)
-        members = ensemble_members(model)
-        for name in ("config.json", "signal_config.json"):
-            shutil.copy(self.preset / name, folder / name)
-        (members[0] if members else model).save(folder / "model.keras")
-        return folder / "model.keras"
+        return members[0] if members else model
 
     def step_plan(self, result):
         PLAN_PATH.write_text(json.dumps(PLAN, indent=1) + "\n")

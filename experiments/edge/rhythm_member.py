@@ -284,14 +284,20 @@ class RhythmMember:
             return folder / "model.keras"
         folder.mkdir(parents=True, exist_ok=True)
         model = keras.models.load_model(self.preset / "model.keras", compile=False)
-        # the added member is the one with member_layer (build_rhythm_member's "rr_statistics")
-        members = [m for m in ensemble_members(model) if self.member_layer not in [layer.name for layer in m.layers]]
-        if ensemble_members(model) and len(members) != 1:
-            raise SystemExit(f"error: {self.preset / 'model.keras'}: expected one member beside the added one")
         for name in ("config.json", "signal_config.json"):
             shutil.copy(self.preset / name, folder / name)
-        (members[0] if members else model).save(folder / "model.keras")
+        self.base_of(model, ensemble_members(model)).save(folder / "model.keras")
         return folder / "model.keras"
+
+    def base_of(self, model, members):
+        """The preset's model without the added member: ``model`` itself when it is no ensemble, else its one member
+        without ``member_layer`` (build_rhythm_member's "rr_statistics")."""
+        if not members:
+            return model
+        kept = [m for m in members if self.member_layer not in [layer.name for layer in m.layers]]
+        if len(kept) != 1:
+            raise SystemExit(f"error: {self.preset / 'model.keras'}: expected one member beside the added one")
+        return kept[0]
 
     def candidate(self, seed) -> Path:
         """A run folder holding the ensemble of the preset's model and the seed's member, with the preset's
