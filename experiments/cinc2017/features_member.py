@@ -127,43 +127,55 @@ class FeaturesMember(rhythm_member.RhythmMember):
         self.step_statistics(result)
         result["features"] = result.pop("statistics")
 
+    description, card_intro = DESCRIPTION, MEMBER_CARD      # the rebuilt preset's description and card opening
+
+    def shipped(self) -> tuple:
+        """(run folder of the model the ship rule ships, its validation metrics JSON from ``evaluate``)."""
+        seed = rhythm_member.SHIPPED_SEED
+        return self.candidate(seed), self.work / f"validation_s{seed}.json"
+
     def step_publish(self, result):
         if not (result.get("validate") or {}).get("ship"):
-            raise SystemExit("error: the ship rule did not ship the features member (validate step); nothing "
-                             "published")
+            raise SystemExit("error: the ship rule did not ship it (validate step); nothing published")
         from ecgsl_keras.store import runs
         from ecgsl_keras.training import publish as publish_lib
 
+        candidate, metrics_path = self.shipped()
         run_dir = self.work / "publish_run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        seed = rhythm_member.SHIPPED_SEED
-        shutil.copy(self.candidate(seed) / "model.keras", run_dir / runs.MODEL_NAME)
+        shutil.copy(candidate / "model.keras", run_dir / runs.MODEL_NAME)
         info = runs.read_json(self.preset / runs.CONFIG_NAME)
         info["stage"] = "ensemble"
         runs.write_json(run_dir / runs.CONFIG_NAME, info)
-        metrics = json.loads((self.work / f"validation_s{seed}.json").read_text())
+        metrics = json.loads(metrics_path.read_text())
         metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
                        "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
         runs.write_json(run_dir / runs.METRICS_NAME, metrics)
         extra = self.work / "card_extra.md"
-        extra.write_text(MEMBER_CARD + CARD.read_text(encoding="utf-8"), encoding="utf-8")
-        meta = publish_lib.build(run_dir, self.preset_name, DESCRIPTION, card_extra=extra, overwrite=True)
+        extra.write_text(self.card_intro + CARD.read_text(encoding="utf-8"), encoding="utf-8")
+        meta = publish_lib.build(run_dir, self.preset_name, self.description, card_extra=extra, overwrite=True)
         result["publish"] = {"preset": self.preset_name, "parameters": meta["parameters"], "files": meta["files"]}
 
 
-def main(argv=None) -> int:
+def lever_main(lever_class, key, steps, default_out, data_step, script, doc, argv=None) -> int:
+    """The command line of a lever on ``cinc2017-keras`` (this one, ``keras_seed_ensemble.py``): ``--data`` (needed by
+    ``data_step``), ``--work``, ``--cinc-dir``, ``--steps``, ``--out``; ``rhythm_member.run_steps`` runs them."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, help="the CinC records prepared with --record-features")
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--data", type=Path, help=f"the CinC records prepared with --record-features ({data_step} step)")
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--cinc-dir", type=Path, default=CINC2017)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--steps", nargs="+", choices=steps, default=list(steps))
+    p.add_argument("--out", type=Path, default=default_out)
     args = p.parse_args(argv)
-    if "features" in args.steps and args.data is None:
-        p.error("--data is needed for the features step")
-    command = "python experiments/cinc2017/features_member.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    return rhythm_member.run_steps(FeaturesMember(args), KEY, args.steps, args.out, command)
+    if data_step in args.steps and args.data is None:
+        p.error(f"--data is needed for the {data_step} step")
+    command = f"python experiments/cinc2017/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
+    return rhythm_member.run_steps(lever_class(args), key, args.steps, args.out, command)
+
+
+def main(argv=None) -> int:
+    return lever_main(FeaturesMember, KEY, STEPS, DEFAULT_OUT, "features", "features_member.py", __doc__, argv)
 
 
 if __name__ == "__main__":

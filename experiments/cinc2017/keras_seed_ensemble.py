@@ -26,7 +26,6 @@ same way. Last stdout line one JSON object; the result under key ``keras_seed_en
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
@@ -41,8 +40,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 from experiments.cinc2017 import features_member, hybrid_keras  # noqa: E402
-from experiments.edge import rhythm_member  # noqa: E402
-from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.keras_seed_ensemble")
 KEY = "keras_seed_ensemble"
@@ -147,41 +144,15 @@ class SeedEnsemble(features_member.FeaturesMember):
                  out["preset"]["af_f1"], out["seeds_mean"]["macro_f1"], out["seeds_mean"]["af_f1"], out["ship"])
         result["validate"] = out
 
-    def step_publish(self, result):
-        if not (result.get("validate") or {}).get("ship"):
-            raise SystemExit("error: the ship rule did not ship the seed ensemble (validate step); nothing published")
-        from ecgsl_keras.store import runs
-        from ecgsl_keras.training import publish as publish_lib
+    description, card_intro = DESCRIPTION, ENSEMBLE_CARD
 
-        run_dir = self.work / "publish_run"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.candidate() / "model.keras", run_dir / runs.MODEL_NAME)
-        info = runs.read_json(self.preset / runs.CONFIG_NAME)
-        info["stage"] = "ensemble"
-        runs.write_json(run_dir / runs.CONFIG_NAME, info)
-        metrics = json.loads((self.work / "ensemble_validation.json").read_text())
-        metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
-                       "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
-        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
-        extra = self.work / "card_extra.md"
-        extra.write_text(ENSEMBLE_CARD + features_member.CARD.read_text(encoding="utf-8"), encoding="utf-8")
-        meta = publish_lib.build(run_dir, self.preset_name, DESCRIPTION, card_extra=extra, overwrite=True)
-        result["publish"] = {"preset": self.preset_name, "parameters": meta["parameters"], "files": meta["files"]}
+    def shipped(self) -> tuple:
+        return self.candidate(), self.work / "ensemble_validation.json"
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, help="the CinC records prepared with --record-features (train step)")
-    p.add_argument("--work", type=Path, required=True)
-    p.add_argument("--cinc-dir", type=Path, default=CINC2017)
-    p.add_argument("--steps", nargs="+", choices=STEPS, default=list(STEPS))
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = p.parse_args(argv)
-    if "train" in args.steps and args.data is None:
-        p.error("--data is needed for the train step")
-    command = "python experiments/cinc2017/keras_seed_ensemble.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    return rhythm_member.run_steps(SeedEnsemble(args), KEY, args.steps, args.out, command)
+    return features_member.lever_main(SeedEnsemble, KEY, STEPS, DEFAULT_OUT, "train", "keras_seed_ensemble.py",
+                                      __doc__, argv)
 
 
 if __name__ == "__main__":
