@@ -179,18 +179,18 @@ def test_stage_hybrid_needs_record_features(tmp_path):
 
 
 @pytest.mark.slow
-def test_export_saved_model_and_tflite_take_the_features(model, tmp_path):
-    """SavedModel and TFLite get the record_features input and give Keras' probabilities through
-    predict_signal; the in-graph end-to-end file refuses a hybrid model."""
+def _exported(keras_model, tmp_path):
+    """``keras_model`` saved as a run folder and exported (SavedModel, float32 TFLite) with 6 fixture records as
+    representative data; asserts the files take ``record_features`` and the TFLite parity. Returns (run folder,
+    prepared folder, a fixture record, ``predict_signal`` of the Keras model on it)."""
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.prepare import prepare
-    from ecgsl_keras.errors import ConfigError
-    from ecgsl_keras.serving import edge, inference
+    from ecgsl_keras.serving import inference
     from ecgsl_keras.serving.export import export_model
 
     config = ExperimentConfig(model=_config())
     (tmp_path / "run").mkdir()
-    run = save_run_folder(model, tmp_path / "run", config, tasks.CINC2017)
+    run = save_run_folder(keras_model, tmp_path / "run", config, tasks.CINC2017)
     data = tmp_path / "data"
     prepare("cinc2017", CINC_SAMPLE, data, config, limit=6, progress=False, record_features=True)
     report = export_model(run / "model.keras", tmp_path / "export", formats=("float32",), representative_data=data,
@@ -199,7 +199,17 @@ def test_export_saved_model_and_tflite_take_the_features(model, tmp_path):
     assert report["parity"]["tflite_float32"]["within_limits"]
     reader = open_dataset("cinc2017", CINC_SAMPLE)
     record = reader.load(reader.record_ids()[1])
-    expected = inference.load_model(run / "model.keras").predict_signal(record.lead(None), record.fs)
+    return run, data, record, inference.load_model(run / "model.keras").predict_signal(record.lead(None), record.fs)
+
+
+def test_export_saved_model_and_tflite_take_the_features(model, tmp_path):
+    """SavedModel and TFLite get the record_features input and give Keras' probabilities through
+    predict_signal; the in-graph end-to-end file refuses a hybrid model."""
+    from ecgsl_keras.errors import ConfigError
+    from ecgsl_keras.serving import edge, inference
+    from ecgsl_keras.serving.export import export_model
+
+    run, data, record, expected = _exported(model, tmp_path)
     for path in (tmp_path / "export" / "saved_model", tmp_path / "export" / "model_float32.tflite"):
         predictor = inference.load_model(path)
         assert predictor.n_record_features == N_FEATURES
@@ -273,28 +283,14 @@ def test_a_features_member_averages_with_the_hybrid_into_one_model(model, sample
 def test_a_hybrid_with_a_features_member_exports_to_saved_model_and_tflite(model, sample_features, tmp_path):
     """The cinc2017-keras form with its features member (experiments/cinc2017/features_member.py): the ensemble
     exports as the hybrid does, its files taking record_features and giving Keras' probabilities."""
-    from ecgsl_keras.data.datasets import open_dataset
-    from ecgsl_keras.data.prepare import prepare
     from ecgsl_keras.modeling.ensemble import build_ensemble
     from ecgsl_keras.serving import inference
-    from ecgsl_keras.serving.export import export_model
 
     features, _ = sample_features
     keras.utils.set_random_seed(2)
     member = hybrid.build_features_member(_config(), tasks.CINC2017,
                                           feature_stats=hybrid.feature_statistics(features["record_features"]))
-    config = ExperimentConfig(model=_config())
-    (tmp_path / "run").mkdir()
-    run = save_run_folder(build_ensemble([model, member]), tmp_path / "run", config, tasks.CINC2017)
-    data = tmp_path / "data"
-    prepare("cinc2017", CINC_SAMPLE, data, config, limit=6, progress=False, record_features=True)
-    report = export_model(run / "model.keras", tmp_path / "export", formats=("float32",), representative_data=data,
-                          examples=4)
-    assert report["input_shapes"]["record_features"] == [None, N_FEATURES]
-    assert report["parity"]["tflite_float32"]["within_limits"]
-    reader = open_dataset("cinc2017", CINC_SAMPLE)
-    record = reader.load(reader.record_ids()[2])
-    expected = inference.load_model(run / "model.keras").predict_signal(record.lead(None), record.fs)
+    _, _, record, expected = _exported(build_ensemble([model, member]), tmp_path)
     got = inference.load_model(tmp_path / "export" / "model_float32.tflite").predict_signal(record.lead(None),
                                                                                            record.fs)
     np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-5)
