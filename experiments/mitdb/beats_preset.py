@@ -330,19 +330,15 @@ def _deep_by_time(work: Path, run: str, data: str, table: dict) -> tuple:
     as ``hybrid.beat_table`` makes them)."""
     if COMMITTED is not None:
         return COMMITTED.deep_of_run(run, table)
-    import tensorflow as tf
-
-    from tfrecords_tools.schema import decode_numpy
+    from tfrecords_tools import read_examples
 
     deep = np.load(work / run / "left_out_predictions.npz")
     deep_of = {str(k): p for k, p in zip(deep["keys"], deep["probabilities"])}
     prepared = {}
-    for shard in sorted((work / "data" / data).glob("*.tfrecord")):
-        for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
-            ex = decode_numpy(raw)
-            start = np.asarray(np.float32(ex.segment_start_s)).astype(str)
-            rows = [(peak / ex.fs, deep_of.get(f"{ex.record_id}@{start}#{i}")) for i, peak in enumerate(ex.rpeaks)]
-            prepared.setdefault(ex.record_id, []).extend(r for r in rows if r[1] is not None)
+    for ex in read_examples(str(work / "data" / data)):
+        start = np.asarray(np.float32(ex.segment_start_s)).astype(str)
+        rows = [(peak / ex.fs, deep_of.get(f"{ex.record_id}@{start}#{i}")) for i, peak in enumerate(ex.rpeaks)]
+        prepared.setdefault(ex.record_id, []).extend(r for r in rows if r[1] is not None)
     out = np.full((len(table["y"]), deep["probabilities"].shape[1]), np.nan)
     for rid, rows in prepared.items():
         rows.sort(key=lambda r: r[0])

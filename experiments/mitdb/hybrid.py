@@ -140,17 +140,13 @@ def second_table(data: Path, mitdb_dir: Path, config, keys) -> dict:
     record's other lead (the one of its .hea that is not MLII: V1, V5 in 114, V4 in 124), ``per_beat_features``'
     shape columns and ``morphology_features``, cut at the SAME R-peaks as the prepared beats (``lead_beats``).
     Columns: ``second_names`` order; ``second_lead``: ``record:lead`` of every record."""
-    import tensorflow as tf
-
     from ecgsl_keras.data import per_beat_features as pbf
     from ecgsl_keras.data.datasets.wfdb_folder import read_header, read_wfdb_signal
-    from tfrecords_tools.schema import decode_numpy
+    from tfrecords_tools import read_examples
 
     examples = {}
-    for shard in sorted(Path(data).glob("*.tfrecord")):
-        for raw in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
-            ex = decode_numpy(raw)
-            examples.setdefault(ex.record_id, []).append(ex)
+    for ex in read_examples(str(data)):
+        examples.setdefault(ex.record_id, []).append(ex)
     shape_idx = [pbf.FEATURE_NAMES.index(n) for n in pbf.SHAPE_FEATURE_NAMES]
     rows, leads = {}, {}
     for rid, exs in sorted(examples.items()):
