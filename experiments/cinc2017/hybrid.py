@@ -13,7 +13,9 @@ BackupAndRestore state; logs on stderr and in WORK/logs; ONE JSON line last on s
 ``finetune``  one ECG-SL fine-tune per fold, initialised from the ``encoder`` preset (masked-segment
               pre-trained, no labels), short schedule (``--epochs``, default 10, patience 6, 1 warm-up
               epoch of the head alone); ``--model resnet1d``: the 1-D ResNet baseline instead, trained from
-              random weights on a ``--data`` prepared with ``--raw-signal``. With ``--continue-from
+              random weights on a ``--data`` prepared with ``--raw-signal``; ``--model hybrid``: hybrid (a)
+              (``cinc2017-keras``' recipe: stage ``hybrid`` from ``--init-from``, no class weights) on a ``--data``
+              prepared with ``--record-features``. With ``--continue-from
               EARLIER_WORK`` each fold model instead trains ``--epochs`` more from EARLIER_WORK's fold model
               (same folds; no warm-up): the longer schedule.
 ``deep``      out-of-fold class probabilities of every training record (from the one fold model that
@@ -162,8 +164,11 @@ class Hybrid(StepRunner):
                 continue
             common = ["--data", str(fold_dir), "--run-dir", str(run_dir), "--epochs", str(self.args.epochs),
                       "--patience", "6", "--seed", str(self.args.deep_seed), "--verbose", "2"]
-            if self.args.model != "ecgsl":  # the ResNet baseline on the raw signal: from random weights
+            if self.args.model == "resnet1d":  # the ResNet baseline on the raw signal: from random weights
                 argv = ["-m", "ecgsl_keras.train", "--stage", "supervised", "--model", self.args.model] + common
+            elif self.args.model == "hybrid":  # hybrid (a), cinc2017-keras' recipe (hybrid_keras.VARIANTS)
+                argv = ["-m", "ecgsl_keras.train", "--stage", "hybrid", "--init-from", self.args.init_from,
+                        "--encoder-warmup-epochs", "1", "--no-class-weights"] + common
             else:
                 if self.args.continue_from:   # a longer schedule: the shorter run's fold model trains on, no warm-up
                     init, warmup = str(Path(self.args.continue_from) / "runs" / run_dir.name), "0"
@@ -182,7 +187,7 @@ class Hybrid(StepRunner):
         # (written apart so that work folders from before the embedding row keep their probabilities file).
         for name, embedding in (("deep_oof.npz", False), ("deep_oof_embedding.npz", True)):
             out = self.work / name
-            if out.is_file() or (embedding and self.args.model != "ecgsl"):   # the ResNet has no pooled beats
+            if out.is_file() or (embedding and self.args.model != "ecgsl"):   # only the ECG-SL embedding is used
                 continue
             if not all(self._finished(r) for r in self.run_dirs):
                 log.warning("deep: not every fold model is finished; skipped")
@@ -650,9 +655,10 @@ def main(argv=None) -> int:
     p.add_argument("--extra-deep", nargs="+", default=[],
                    help="work folders of other runs of this script with the same folds (e.g. --model resnet1d) whose "
                         "out-of-fold probabilities the blend step averages with this work's")
-    p.add_argument("--model", default="ecgsl", choices=("ecgsl", "resnet1d"),
-                   help="the deep model of the folds: ECG-SL fine-tuned from --init-from, or the 1-D ResNet "
-                        "baseline from random weights (give a --data prepared with --raw-signal for its raw input)")
+    p.add_argument("--model", default="ecgsl", choices=("ecgsl", "resnet1d", "hybrid"),
+                   help="the deep model of the folds: ECG-SL fine-tuned from --init-from, the 1-D ResNet "
+                        "baseline from random weights (give a --data prepared with --raw-signal for its raw input), "
+                        "or hybrid (a) from --init-from (a --data prepared with --record-features)")
     p.add_argument("--continue-from", help="work folder of an earlier run of this script with the same folds: each "
                                            "fold model trains --epochs more from that run's fold model (a longer "
                                            "schedule in two parts; the learning-rate schedule restarts)")

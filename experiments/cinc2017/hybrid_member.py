@@ -1,0 +1,110 @@
+"""Issue 18, AF lever af71: hybrid (a) fold models (``cinc2017-keras``' recipe) as a third member of the deep side.
+
+    # the fold models and their out-of-fold probabilities (the preset's 5 folds; resumable)
+    python experiments/cinc2017/hybrid.py --data PREPARED --features UNUSED --work FOLDS --model hybrid --epochs 12 \
+        --steps folds finetune deep
+    python experiments/cinc2017/hybrid_member.py --work WORK --hybrid-work FOLDS [--steps plan cv] \
+        [--out experiments/cinc2017/af71_results.json]
+
+PREPARED: the CinC records prepared with record features (``prepare --record-features``). Reads the committed inputs
+(``oof/features118.npz``, ``oof/deep_oof.npz``: the shipped preset's fold members' out-of-fold probabilities and
+folds) through af_lever's ``Lever``. Every row is the recipe's average ``0.5 * booster + 0.5 * deep side`` scored by
+5-fold CV on the 5,456 training records (the preset's folds), against ``base`` (the deep side as shipped: the mean of
+ECG-SL and the ResNet).
+
+Why, and not blind: issue 18 names stronger deep members as a lever left. The strongest single deep model of the
+issue is hybrid (a), ECG-SL with the record features before its head (validation macro F1 0.766 to 0.780 over seeds,
+against 0.72 for ECG-SL alone, ``hybrid_keras_refit_results.json`` and ``keras_seed_ensemble_results.json``: those
+validation figures were seen). The served deep side has never held it: its members read the waveform alone. It may add
+little, since the booster reads the same features; the CV says.
+
+Fold models: ``hybrid.py --model hybrid`` (stage ``hybrid`` from the ``encoder`` preset, 1 warm-up epoch, no class
+weights, 12 epochs, patience 6, seed 42), one per fold of the preset's assignment (checked equal to the committed
+table's), each trained on the other 4 folds' training records with its best epoch chosen on its held fold, as the
+committed ECG-SL fold models were; ``training.oof.check_out_of_fold`` checks that no record's probability comes from
+a model that trained on it.
+
+Variants (``VARIANTS``): ``three_members`` (PRIMARY, the only one that can be kept): the deep side the mean of
+ECG-SL, the ResNet and the hybrid; ``hybrid_for_ecgsl`` (information): the mean of the ResNet and the hybrid. The
+booster side is the shipped booster (af_lever ``BASE``, its cached out-of-fold outputs). The hybrid alone on the CV
+is reported (information).
+
+KEEP RULE (af36's, as af67's): the primary variant is kept only if af_lever's rule holds on booster seeds 42-44
+against ``base`` AND on 45-47 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain exceeds its
+sd and the mean macro F1 difference is not below minus its sd; validation and a preset only if kept.
+
+Last stdout line one JSON object; ``--out`` key ``hybrid_member``.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO))
+
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.features import _metrics  # noqa: E402
+from experiments.cinc2017.oof_table import lever_main  # noqa: E402
+
+STEPS = ("plan", "cv")
+PLAN_PATH = HERE / "af71_plan.json"
+VARIANTS = {"three_members": "mean of ECG-SL, the ResNet and the hybrid (a) fold models (PRIMARY)",
+            "hybrid_for_ecgsl": "mean of the ResNet and the hybrid (a) fold models (information)"}
+PRIMARY = "three_members"
+KEEP_RULE = ("af36's: the primary variant (three_members) is kept only if af_lever's rule (CV AF F1 mean over booster "
+             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
+             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
+             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
+             "its sd; validation and a preset only if kept")
+PLAN = {"lever": "af71 hybrid (a) fold models (cinc2017-keras' recipe) as a third deep member", "blind": False,
+        "why": "issue 18 names stronger deep members; hybrid (a) is the strongest single deep model of the issue "
+               "(validation 0.766-0.780 over seeds against 0.72 for ECG-SL, seen); the served deep side never held "
+               "it; the booster reads the same features, so the gain may be small",
+        "fold_models": "experiments/cinc2017/hybrid.py --model hybrid --epochs 12: stage hybrid from encoder, 1 "
+                       "warm-up epoch, no class weights, patience 6, seed 42, best epoch on the held fold; the "
+                       "preset's fold assignment (checked equal to oof/deep_oof.npz's)",
+        "variants": VARIANTS, "primary": PRIMARY, "booster": "the shipped booster (af_lever BASE)",
+        "keep_rule": KEEP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
+
+
+class HybridMember(PlannedLever):
+    PLAN, PLAN_PATH = PLAN, PLAN_PATH
+
+    @functools.cached_property
+    def member(self) -> np.ndarray:
+        """The hybrid fold models' out-of-fold probabilities in ``self.ids``' order (``hybrid.py``'s deep_oof.npz)."""
+        path = Path(self.args.hybrid_work) / "deep_oof.npz"
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: not found: run hybrid.py --model hybrid --steps folds finetune deep")
+        table = np.load(path)
+        row = {str(r): i for i, r in enumerate(table["train_record_id"])}
+        missing = [r for r in self.ids if r not in row]
+        if missing:
+            raise SystemExit(f"error: {path}: no out-of-fold row for {len(missing)} training records "
+                             f"(e.g. {missing[:3]})")
+        return table["train_probabilities"][[row[r] for r in self.ids]]
+
+    def step_cv(self, result):
+        e, r = self.lever.members["train"]
+        sides = {"three_members": (e + r + self.member) / 3.0, "hybrid_for_ecgsl": 0.5 * (r + self.member)}
+        result["member_alone_cv"] = _metrics(self.lever.y["train"], self.member.argmax(-1))
+        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE,
+                                   lambda variant, seed: self.lever.oof("base", BASE, seed), "hybrid_member",
+                                   deep_of=lambda variant, seed: sides[variant])
+
+
+def _hybrid_work(parser) -> None:
+    parser.add_argument("--hybrid-work", type=Path, help="hybrid.py --model hybrid's work folder (deep_oof.npz)")
+
+
+def main(argv=None) -> int:
+    return lever_main(__doc__, STEPS, "hybrid_member", HybridMember, KEEP_RULE, argv, extra=_hybrid_work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
