@@ -33,7 +33,15 @@ KEEP RULE (af36's, as af67's): the primary variant is kept only if af_lever's ru
 against ``base`` AND on 45-47 against ``base_fresh_seeds``, and paired over seeds 42-47 the mean AF F1 gain exceeds its
 sd and the mean macro F1 difference is not below minus its sd; validation and a preset only if kept.
 
-Last stdout line one JSON object; ``--out`` key ``hybrid_member``.
+af72 (``--confirm``, key ``hybrid_member_confirm``, plan ``af72_plan.json``; not blind: af71's information variant
+passed the rule and is tested here as the primary): the hybrid fold models trained again with training seed 43
+(``hybrid.py --deep-seed 43``, ``--hybrid-work`` its work folder; ``--hybrid-work-first`` af71's seed-42 folder), the
+deep side the mean of the ResNet and the seed-43 hybrid (``hybrid_for_ecgsl``, PRIMARY), and, information, the mean
+of the ResNet and the two seeds' hybrids (``hybrid_two_seeds_for_ecgsl``); the same keep rule on booster seeds 42-44,
+45-47 and paired. A second training seed of the fold models is the draw af71 could not repeat: its booster seeds
+re-draw the booster only.
+
+Last stdout line one JSON object; ``--out`` key ``hybrid_member`` (``hybrid_member_confirm`` with ``--confirm``).
 """
 from __future__ import annotations
 
@@ -72,38 +80,75 @@ PLAN = {"lever": "af71 hybrid (a) fold models (cinc2017-keras' recipe) as a thir
         "keep_rule": KEEP_RULE, "booster_seeds": {"primary": SEEDS, "fresh": FRESH}}
 
 
+CONFIRM_VARIANTS = {"hybrid_for_ecgsl": "mean of the ResNet and the seed-43 hybrid (a) fold models (PRIMARY)",
+                    "hybrid_two_seeds_for_ecgsl": "mean of the ResNet and the mean of the seed-42 and seed-43 hybrid "
+                                                  "fold models (information)"}
+CONFIRM_PRIMARY = "hybrid_for_ecgsl"
+CONFIRM_KEEP_RULE = KEEP_RULE.replace("the primary variant (three_members)", "the primary variant (hybrid_for_ecgsl, "
+                                      "seed-43 fold models)")
+CONFIRM_PLAN_PATH = HERE / "af72_plan.json"
+CONFIRM_PLAN = dict(PLAN, lever="af72 hybrid (a) fold models in place of ECG-SL on the deep side, on a second training "
+                    "seed (43) of the fold models", why="af71's information variant (the hybrid in place of ECG-SL) "
+                    "passed every part of the rule on the seed-42 fold models (paired AF +0.0047 +- 0.0026, 6 of 6 "
+                    "seeds); singled out after its figures, so it is tested again on fold models trained with another "
+                    "seed, the draw af71's booster seeds do not repeat",
+                    fold_models=PLAN["fold_models"].replace("seed 42", "seed 43 (--deep-seed 43)"),
+                    variants=CONFIRM_VARIANTS, primary=CONFIRM_PRIMARY, keep_rule=CONFIRM_KEEP_RULE)
+
+
+def fold_oof(folder, ids) -> np.ndarray:
+    """``hybrid.py``'s out-of-fold probabilities in ``folder`` (its deep_oof.npz), in the order of ``ids``."""
+    path = Path(folder) / "deep_oof.npz"
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: not found: run hybrid.py --model hybrid --steps folds finetune deep")
+    table = np.load(path)
+    row = {str(r): i for i, r in enumerate(table["train_record_id"])}
+    missing = [r for r in ids if r not in row]
+    if missing:
+        raise SystemExit(f"error: {path}: no out-of-fold row for {len(missing)} training records (e.g. {missing[:3]})")
+    return table["train_probabilities"][[row[r] for r in ids]]
+
+
 class HybridMember(PlannedLever):
     PLAN, PLAN_PATH = PLAN, PLAN_PATH
+
+    def __init__(self, args):
+        super().__init__(args)
+        if getattr(args, "confirm", False):
+            self.PLAN, self.PLAN_PATH = CONFIRM_PLAN, CONFIRM_PLAN_PATH
 
     @functools.cached_property
     def member(self) -> np.ndarray:
         """The hybrid fold models' out-of-fold probabilities in ``self.ids``' order (``hybrid.py``'s deep_oof.npz)."""
-        path = Path(self.args.hybrid_work) / "deep_oof.npz"
-        if not path.is_file():
-            raise SystemExit(f"error: {path}: not found: run hybrid.py --model hybrid --steps folds finetune deep")
-        table = np.load(path)
-        row = {str(r): i for i, r in enumerate(table["train_record_id"])}
-        missing = [r for r in self.ids if r not in row]
-        if missing:
-            raise SystemExit(f"error: {path}: no out-of-fold row for {len(missing)} training records "
-                             f"(e.g. {missing[:3]})")
-        return table["train_probabilities"][[row[r] for r in self.ids]]
+        return fold_oof(self.args.hybrid_work, self.ids)
 
     def step_cv(self, result):
         e, r = self.lever.members["train"]
-        sides = {"three_members": (e + r + self.member) / 3.0, "hybrid_for_ecgsl": 0.5 * (r + self.member)}
         result["member_alone_cv"] = _metrics(self.lever.y["train"], self.member.argmax(-1))
-        result["cv"] = variants_cv(self.lever, VARIANTS, PRIMARY, KEEP_RULE,
-                                   lambda variant, seed: self.lever.oof("base", BASE, seed), "hybrid_member",
+        if getattr(self.args, "confirm", False):
+            first = fold_oof(self.args.hybrid_work_first, self.ids)
+            sides = {"hybrid_for_ecgsl": 0.5 * (r + self.member),
+                     "hybrid_two_seeds_for_ecgsl": 0.5 * (r + 0.5 * (first + self.member))}
+            variants, primary, rule, tag = CONFIRM_VARIANTS, CONFIRM_PRIMARY, CONFIRM_KEEP_RULE, "hybrid_member_confirm"
+        else:
+            sides = {"three_members": (e + r + self.member) / 3.0, "hybrid_for_ecgsl": 0.5 * (r + self.member)}
+            variants, primary, rule, tag = VARIANTS, PRIMARY, KEEP_RULE, "hybrid_member"
+        result["cv"] = variants_cv(self.lever, variants, primary, rule,
+                                   lambda variant, seed: self.lever.oof("base", BASE, seed), tag,
                                    deep_of=lambda variant, seed: sides[variant])
 
 
 def _hybrid_work(parser) -> None:
     parser.add_argument("--hybrid-work", type=Path, help="hybrid.py --model hybrid's work folder (deep_oof.npz)")
+    parser.add_argument("--confirm", action="store_true", help="af72: the seed-43 fold models (--hybrid-work), "
+                        "af71's seed-42 ones in --hybrid-work-first")
+    parser.add_argument("--hybrid-work-first", type=Path, help="af72: af71's seed-42 hybrid.py work folder")
 
 
 def main(argv=None) -> int:
-    return lever_main(__doc__, STEPS, "hybrid_member", HybridMember, KEEP_RULE, argv, extra=_hybrid_work)
+    confirm = "--confirm" in (sys.argv[1:] if argv is None else argv)
+    key, rule = ("hybrid_member_confirm", CONFIRM_KEEP_RULE) if confirm else ("hybrid_member", KEEP_RULE)
+    return lever_main(__doc__, STEPS, key, HybridMember, rule, argv, extra=_hybrid_work, script="hybrid_member.py")
 
 
 if __name__ == "__main__":

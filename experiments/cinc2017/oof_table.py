@@ -211,17 +211,18 @@ def run_steps(make, steps, path, keep_rule):
     return lever, result
 
 
-def lever_main(doc, steps, key, make, keep_rule, argv=None, extra=None, step="cv", before_finish=None) -> int:
+def lever_main(doc, steps, key, make, keep_rule, argv=None, extra=None, step="cv", before_finish=None,
+               script=None) -> int:
     """The command line of a lever script (``label_noise.py``, ``meta_blend.py``, ``tree_diversity.py``,
     ``crop_augment.py``, ``detector_diversity.py``): its arguments (``lever_arguments``), WORK/oof, the steps run on
     ``make(args)``'s lever (``run_steps``, resumable from WORK/<key>.json), the command added to the result, the
     records counted, ``before_finish(result)`` where given, and the result written under ``key`` (``finish_lever``,
-    whose summary names ``step``)."""
+    whose summary names ``step``). ``script``: the script's file name when it is not ``<key>.py``."""
     args = lever_arguments(doc, steps, key, argv, extra)
     (args.work / "oof").mkdir(parents=True, exist_ok=True)
     path = args.work / f"{key}.json"
     lever, result = run_steps(lambda: make(args), args.steps, path, keep_rule)
-    add_command(result, f"{key}.py", argv, latest=True)      # every step's command, in run order
+    add_command(result, script or f"{key}.py", argv, latest=True)      # every step's command, in run order
     result["records"] = {s: len(v) for s, v in lever.lever.ids.items()}
     if before_finish is not None:
         before_finish(result)
