@@ -23,7 +23,7 @@ def test_member_rows_follow_the_levers_record_order(tmp_path):
     np.savez(tmp_path / "deep_oof.npz", train_record_id=stored, train_probabilities=probabilities)
     member = _lever(tmp_path, ["A01", "A02", "A03"]).member
     np.testing.assert_array_equal(member.argmax(-1), [1, 2, 3])
-    with pytest.raises(SystemExit, match="deep_oof.npz: no out-of-fold row for 1 training records"):
+    with pytest.raises(SystemExit, match="deep_oof.npz: no train row for 1 records"):
         _lever(tmp_path, ["A01", "A04"]).member
     with pytest.raises(SystemExit, match="not found"):
         _lever(tmp_path / "elsewhere", ["A01"]).member

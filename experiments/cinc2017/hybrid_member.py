@@ -3,7 +3,7 @@
     # the fold models and their out-of-fold probabilities (the preset's 5 folds; resumable)
     python experiments/cinc2017/hybrid.py --data PREPARED --features UNUSED --work FOLDS --model hybrid --epochs 12 \
         --steps folds finetune deep
-    python experiments/cinc2017/hybrid_member.py --work WORK --hybrid-work FOLDS [--steps plan cv] \
+    python experiments/cinc2017/hybrid_member.py --work WORK --hybrid-work FOLDS [--steps plan cv [validate]] \
         [--out experiments/cinc2017/af71_results.json]
 
 PREPARED: the CinC records prepared with record features (``prepare --record-features``). Reads the committed inputs
@@ -40,6 +40,9 @@ deep side the mean of the ResNet and the seed-43 hybrid (``hybrid_for_ecgsl``, P
 of the ResNet and the two seeds' hybrids (``hybrid_two_seeds_for_ecgsl``); the same keep rule on booster seeds 42-44,
 45-47 and paired. A second training seed of the fold models is the draw af71 could not repeat: its booster seeds
 re-draw the booster only.
+``validate`` (kept af72 only; ``SHIP_RULE``, af44's): the booster refit on the whole training split, averaged with the
+validation deep side of the ResNet and the seed-43 hybrid fold models (each the mean of its fold models), against the
+shipped deep side.
 
 Last stdout line one JSON object; ``--out`` key ``hybrid_member`` (``hybrid_member_confirm`` with ``--confirm``).
 """
@@ -55,11 +58,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import (BASE, FRESH, SEEDS, PlannedLever, validation_rows,  # noqa: E402
+                                           variants_cv)
 from experiments.cinc2017.features import _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
-STEPS = ("plan", "cv")
+STEPS = ("plan", "cv", "validate")
 PLAN_PATH = HERE / "af71_plan.json"
 VARIANTS = {"three_members": "mean of ECG-SL, the ResNet and the hybrid (a) fold models (PRIMARY)",
             "hybrid_for_ecgsl": "mean of the ResNet and the hybrid (a) fold models (information)"}
@@ -87,26 +91,34 @@ CONFIRM_PRIMARY = "hybrid_for_ecgsl"
 CONFIRM_KEEP_RULE = KEEP_RULE.replace("the primary variant (three_members)", "the primary variant (hybrid_for_ecgsl, "
                                       "seed-43 fold models)")
 CONFIRM_PLAN_PATH = HERE / "af72_plan.json"
+SHIP_RULE = ("only for a kept af72 (af44's rule, af_lever.validation_rows): the shipped booster refit on the whole "
+             "training split (booster seeds 42-44), averaged (weight 0.5) with the validation deep side of the mean of "
+             "the ResNet's and the seed-43 hybrid fold models' validation probabilities (each the mean of its 5 fold "
+             "models), against the same boosters with the shipped deep side (ECG-SL and the ResNet); a preset only if "
+             "the validation AF F1 (mean over the seeds) rises and the validation macro F1 does not drop by more "
+             "than 0.005")
 CONFIRM_PLAN = dict(PLAN, lever="af72 hybrid (a) fold models in place of ECG-SL on the deep side, on a second training "
                     "seed (43) of the fold models", why="af71's information variant (the hybrid in place of ECG-SL) "
                     "passed every part of the rule on the seed-42 fold models (paired AF +0.0047 +- 0.0026, 6 of 6 "
                     "seeds); singled out after its figures, so it is tested again on fold models trained with another "
                     "seed, the draw af71's booster seeds do not repeat",
                     fold_models=PLAN["fold_models"].replace("seed 42", "seed 43 (--deep-seed 43)"),
-                    variants=CONFIRM_VARIANTS, primary=CONFIRM_PRIMARY, keep_rule=CONFIRM_KEEP_RULE)
+                    variants=CONFIRM_VARIANTS, primary=CONFIRM_PRIMARY, keep_rule=CONFIRM_KEEP_RULE,
+                    ship_rule=SHIP_RULE)
 
 
-def fold_oof(folder, ids) -> np.ndarray:
-    """``hybrid.py``'s out-of-fold probabilities in ``folder`` (its deep_oof.npz), in the order of ``ids``."""
+def fold_oof(folder, ids, split: str = "train") -> np.ndarray:
+    """``hybrid.py``'s probabilities in ``folder`` (its deep_oof.npz), in the order of ``ids``: out of fold for the
+    ``train`` split, the mean of the fold models for ``validation``."""
     path = Path(folder) / "deep_oof.npz"
     if not path.is_file():
         raise SystemExit(f"error: {path}: not found: run hybrid.py --model hybrid --steps folds finetune deep")
     table = np.load(path)
-    row = {str(r): i for i, r in enumerate(table["train_record_id"])}
+    row = {str(r): i for i, r in enumerate(table[f"{split}_record_id"])}
     missing = [r for r in ids if r not in row]
     if missing:
-        raise SystemExit(f"error: {path}: no out-of-fold row for {len(missing)} training records (e.g. {missing[:3]})")
-    return table["train_probabilities"][[row[r] for r in ids]]
+        raise SystemExit(f"error: {path}: no {split} row for {len(missing)} records (e.g. {missing[:3]})")
+    return table[f"{split}_probabilities"][[row[r] for r in ids]]
 
 
 class HybridMember(PlannedLever):
@@ -136,6 +148,17 @@ class HybridMember(PlannedLever):
         result["cv"] = variants_cv(self.lever, variants, primary, rule,
                                    lambda variant, seed: self.lever.oof("base", BASE, seed), tag,
                                    deep_of=lambda variant, seed: sides[variant])
+
+    def step_validate(self, result):
+        """SHIP_RULE's rows (``af_lever.validation_rows``), for a kept af72 only."""
+        if not (getattr(self.args, "confirm", False) and (result.get("cv") or {}).get("kept")):
+            raise SystemExit("error: af72 is not kept: the validation split is not looked at (SHIP_RULE)")
+        lever, val_ids = self.lever, self.lever.ids["validation"]
+        _, resnet = lever.members["validation"]
+        hybrid = fold_oof(self.args.hybrid_work, val_ids, split="validation")
+        booster = (lever.X["train"], lever.X["validation"], lever.names)
+        sides = {"shipped": (*booster, lever.deep["validation"]), CONFIRM_PRIMARY: (*booster, 0.5 * (resnet + hybrid))}
+        result["validate"] = dict(validation_rows(lever, sides, SEEDS, CONFIRM_PRIMARY, "shipped"), ship_rule=SHIP_RULE)
 
 
 def _hybrid_work(parser) -> None:
