@@ -55,8 +55,8 @@ SHIP_RULE = ("the ensemble of the preset (seed 42) and seeds 43 and 44 replaces 
 PLAN = {"what": "cinc2017-keras's hybrid (a) model (seed 42) averaged with two more training seeds (43, 44) of the "
                 "same recipe (ensemble.build_ensemble, equal weights), one Keras model",
         "blind": False,
-        "why": "the preset's seeds spread by 0.010 macro F1 on validation (hybrid_keras_refit_results.json); the served "
-               "cinc2017 averages several deep models; measured after features_member.py on the same records",
+        "why": "the preset's seeds spread by 0.010 macro F1 on validation (hybrid_keras_refit_results.json); the "
+               "served cinc2017 averages several deep models; measured after features_member.py on the same records",
         "recipe": "python -m ecgsl_keras.train --stage hybrid --init-from encoder --epochs 12 --patience 6 "
                   "--encoder-warmup-epochs 1 --no-class-weights (hybrid_keras.commands, variant hybrid_noweights)",
         "new_seeds": list(NEW_SEEDS), "preset_seed": PRESET_SEED,
