@@ -18,7 +18,7 @@ tf = pytest.importorskip("tensorflow")
 
 from tfrecords_tools import (IGNORE_LABEL, MANIFEST_NAME, SCHEMA_VERSION, BeatSequence, ShardedWriter,  # noqa: E402
                              TFRecordsError, count_examples, dataset_spec, decode_numpy, encode, input_fn_for_strategy,
-                             list_shards, load_manifest, make_dataset, write_examples)
+                             list_shards, load_manifest, make_dataset, read_examples, write_examples)
 from tfrecords_tools.__main__ import main as cli_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,6 +174,12 @@ def test_round_trip_exact(written, sequences):
             original = originals[back.record_id]
             np.testing.assert_array_equal(back.rpeaks, original.rpeaks)
             assert (back.fs, back.source, back.label.tolist()) == (original.fs, "cinc2017", original.label.tolist())
+    # read_examples: the same examples, decoded, in the shards' file order (all splits, or one)
+    decoded = [decode_numpy(raw.numpy()) for path in list_shards(out) for raw in tf.data.TFRecordDataset(path)]
+    read = list(read_examples(out))
+    assert [e.record_id for e in read] == [e.record_id for e in decoded]
+    assert all(np.array_equal(a.beats, b.beats) and np.array_equal(a.rr, b.rr) for a, b in zip(read, decoded))
+    assert {e.record_id for e in read_examples(out, "validation")} < {e.record_id for e in read}
 
 
 def test_training_crops_are_contiguous_and_seeded(written, sequences):
@@ -492,6 +498,16 @@ def test_verify_catches_short_missing_and_extra_shards(written, tmp_path, capsys
     assert any("size" in p for p in problems[shards[0]["file"]])
     assert any("unreadable" in p or "examples" in p for p in problems[shards[0]["file"]])
     assert problems[shards[2]["file"]] == ["listed in manifest.json but missing"]
+
+
+def test_read_examples_names_a_corrupt_shard(written, tmp_path):
+    out = _copy(written[0], tmp_path / "corrupt")
+    victim = written[1]["shards"][0]["file"]
+    data = bytearray((out / victim).read_bytes())
+    data[len(data) // 2] ^= 0x01                     # same size: the manifest check passes, the record's CRC fails
+    (out / victim).write_bytes(bytes(data))
+    with pytest.raises(TFRecordsError, match=f"{victim}: cannot be read"):
+        list(read_examples(out))
 
 
 def test_truncated_shard_fails_on_read(written, tmp_path):

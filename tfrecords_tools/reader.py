@@ -37,7 +37,7 @@ TARGETS = ("label", "beats", "none")
 LENGTH_AWARE = (True, False, "pad", "bucket", "sort")   # make_dataset length_aware settings
 LABEL_KINDS = ("multiclass", "multilabel", "binary", "per_beat")
 
-__all__ = ["load_manifest", "list_shards", "make_dataset", "count_examples", "input_fn_for_strategy",
+__all__ = ["load_manifest", "list_shards", "make_dataset", "read_examples", "count_examples", "input_fn_for_strategy",
            "dataset_spec", "bucket_boundaries", "MODES", "TARGETS", "LABEL_KINDS"]
 
 
@@ -105,11 +105,20 @@ def list_shards(data, split=None) -> list[str]:
 def read_examples(data, split=None):
     """Every example of ``data`` (what ``list_shards`` lists: folder, pattern or files; one ``split`` or all),
     decoded with ``decode_numpy`` to NumPy ``BeatSequence`` objects, shard by shard in file order: for scripts and
-    checks that want the examples in Python, not a tf.data pipeline. GZIP shards (``*.gz``) are read as such."""
+    checks that want the examples in Python, not a tf.data pipeline. GZIP shards (``*.gz``) are read as such. A shard
+    that cannot be read (corrupt, truncated) raises ``TFRecordsError`` naming it."""
     import tensorflow as tf
 
     for path in list_shards(data, split):
-        for raw in tf.data.TFRecordDataset(path, compression_type=manifest_lib.compression_of(path) or ""):
+        records = iter(tf.data.TFRecordDataset(path, compression_type=manifest_lib.compression_of(path) or ""))
+        while True:
+            try:
+                raw = next(records)
+            except StopIteration:
+                break
+            except tf.errors.OpError as err:
+                raise TFRecordsError(path, f"cannot be read ({err.message.splitlines()[0]}); python -m "
+                                           "tfrecords_tools verify checks every shard") from None
             yield decode_numpy(raw.numpy())
 
 
