@@ -37,7 +37,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, validation_rows, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import (BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule,  # noqa: E402
+                                           validation_rows, variants_cv)
 from experiments.cinc2017.beat_ectopy import FOCUS  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
 
@@ -48,11 +49,7 @@ TABLE = "beat_ectopy.npz"
 VARIANTS = {"focus": "af29's six FOCUS columns, unchanged (PRIMARY)",
             "all": "all 14 beat-ectopy columns (information only)"}
 PRIMARY = "focus"
-KEEP_RULE = ("af36's: the primary variant (focus) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
-             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
-             "validation only if kept")
+KEEP_RULE = af36_keep_rule("focus", "validation only if kept")
 SHIP_RULE = ("only for a kept lever (af44's rule): the booster over the 118 columns and the focus columns refit on the "
              "whole training split (booster seeds 42-44), averaged (weight 0.5) with the shipped validation deep side, "
              "against the shipped recipe's boosters on the same seeds; a preset only if the validation AF F1 (mean "

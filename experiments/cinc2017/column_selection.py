@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -55,12 +55,9 @@ STEPS = ("plan", "cv")
 PLAN_PATH = HERE / "af65_plan.json"
 VARIANTS = {"top60": 60, "top40": 40, "top80": 80}
 PRIMARY = "top60"
-KEEP_RULE = ("af36's: the primary variant (top60) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
-             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
-             "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50; validation and "
-             "a preset only if kept")
+KEEP_RULE = af36_keep_rule("top60",
+                           "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50",
+                           "validation and a preset only if kept")
 PLAN = {"lever": "af65 the booster on its top-k columns by gain, selected inside each training fold", "blind": False,
         "why": "af57's gap report: the booster's AF F1 falls from 0.854 (CV) to 0.810 (validation) while its macro F1 "
                "holds; 118 columns, many noisy estimates of the same evidence; the challenge's feature entries "

@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.column_union")
@@ -52,12 +52,9 @@ OOF = HERE / "oof"
 TABLES = {"atrial_waves": "af34", "atrial_spectrum": "af35", "tq_features": "af41", "rr_pattern": "af44"}
 VARIANTS = {"all_four": list(TABLES), "atrial_three": ["atrial_waves", "atrial_spectrum", "tq_features"]}
 PRIMARY = "all_four"
-KEEP_RULE = ("af36's: the primary variant (all_four) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
-             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
-             "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50; validation and "
-             "a preset only if kept")
+KEEP_RULE = af36_keep_rule("all_four",
+                           "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50",
+                           "validation and a preset only if kept")
 PLAN = {"lever": "af66 every committed column table of the earlier AF levers beside the 118 columns, together",
         "blind": False,
         "why": "each table alone was not kept (af34, af35, af41, af44); af65: the booster's macro F1 falls "

@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import FRESH, SEEDS, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import FRESH, SEEDS, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.crop_augment import CropAugment, oof_with_rows  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, lever_main  # noqa: E402
@@ -76,13 +76,10 @@ VARIANTS = {"af_other": {"classes": ("A", "O"), "factor": 1.0},
             "af_other_half": {"classes": ("A", "O"), "factor": 0.5},
             "with_sinus": {"classes": ("N", "A", "O"), "factor": 1.0}}
 PRIMARY = "af_other"
-KEEP_RULE = ("af36's: the primary variant (af_other) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; windows only train boosters, CV scored on the CinC training records only; a non-primary "
-             "variant that passes is the a-priori primary of a next look on seeds 48-50; validation and a preset "
-             "only if kept")
+KEEP_RULE = af36_keep_rule("af_other",
+                           "windows only train boosters, CV scored on the CinC training records only",
+                           "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50",
+                           "validation and a preset only if kept")
 PLAN = {"lever": "af69 MIT-BIH DS1 rhythm windows as extra booster training rows", "blind": True,
         "why": "half of the unanimous Other-called-AF errors are organised irregular rhythms (bigeminy, trigeminy, "
                "premature-beat patterns) of which the training folds hold too few (af33, af55, af57); MIT-BIH "

@@ -58,8 +58,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import (BASE, FRESH, SEEDS, PlannedLever, validation_rows,  # noqa: E402
-                                           variants_cv)
+from experiments.cinc2017.af_lever import (BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule,  # noqa: E402
+                                           validation_rows, variants_cv)
 from experiments.cinc2017.features import _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -68,11 +68,7 @@ PLAN_PATH = HERE / "af71_plan.json"
 VARIANTS = {"three_members": "mean of ECG-SL, the ResNet and the hybrid (a) fold models (PRIMARY)",
             "hybrid_for_ecgsl": "mean of the ResNet and the hybrid (a) fold models (information)"}
 PRIMARY = "three_members"
-KEEP_RULE = ("af36's: the primary variant (three_members) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("three_members", "validation and a preset only if kept")
 PLAN = {"lever": "af71 hybrid (a) fold models (cinc2017-keras' recipe) as a third deep member", "blind": False,
         "why": "issue 18 names stronger deep members; hybrid (a) is the strongest single deep model of the issue "
                "(validation 0.766-0.780 over seeds against 0.72 for ECG-SL, seen); the served deep side never held "
@@ -88,8 +84,7 @@ CONFIRM_VARIANTS = {"hybrid_for_ecgsl": "mean of the ResNet and the seed-43 hybr
                     "hybrid_two_seeds_for_ecgsl": "mean of the ResNet and the mean of the seed-42 and seed-43 hybrid "
                                                   "fold models (information)"}
 CONFIRM_PRIMARY = "hybrid_for_ecgsl"
-CONFIRM_KEEP_RULE = KEEP_RULE.replace("the primary variant (three_members)", "the primary variant (hybrid_for_ecgsl, "
-                                      "seed-43 fold models)")
+CONFIRM_KEEP_RULE = af36_keep_rule("hybrid_for_ecgsl, seed-43 fold models", "validation and a preset only if kept")
 CONFIRM_PLAN_PATH = HERE / "af72_plan.json"
 SHIP_RULE = ("only for a kept af72 (af44's rule, af_lever.validation_rows): the shipped booster refit on the whole "
              "training split (booster seeds 42-44), averaged (weight 0.5) with the validation deep side of the mean of "

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -49,11 +49,7 @@ LINEAR = {"quantiles": 1000, "nan": "0 after the normal-score map, plus an indic
           "C": 0.1, "class_weight": "balanced", "solver": "lbfgs", "max_iter": 5000}
 VARIANTS = {"linear_quarter": 0.25, "linear_half": 0.5}      # the linear member's share of the booster side
 PRIMARY = "linear_quarter"
-KEEP_RULE = ("af36's: the primary variant (linear_quarter) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation only if kept")
+KEEP_RULE = af36_keep_rule("linear_quarter", "validation only if kept")
 PLAN = {"lever": "af58 a linear member on the booster side", "blind": False,
         "why": "af57's gap report (a validation look that chooses nothing): the booster's AF F1 drops most from the "
                "training CV to the validation records; a linear model over the same columns has another bias; no "

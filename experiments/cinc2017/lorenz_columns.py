@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import (cinc_dir_argument, extract_block, extract_columns, lever_main,  # noqa: E402
                                              table_rows)
@@ -50,11 +50,7 @@ ORGANISATION = ("rhy_kmeans2_cv", "rhy_kmeans3_cv", "rhy_poincare_clusters", "rh
 VARIANTS = {"organisation": "the 5 Lorenz-plot / RR-cluster columns of the rhythm group (PRIMARY)",
             "rhythm": "the whole rhythm group, 11 columns (information only)"}
 PRIMARY = "organisation"
-KEEP_RULE = ("af36's: the primary variant (organisation) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("organisation", "validation and a preset only if kept")
 PLAN = {"lever": "af55 the rhythm group's Lorenz-plot organisation columns on today's recipe",
         "blind": False, "why": "the label-audit look at af33's unanimous errors (7 of 29 Other called AF are organised "
         "rhythms with a clustered Lorenz plot)", "variants": VARIANTS, "primary": PRIMARY,

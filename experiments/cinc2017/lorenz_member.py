@@ -57,7 +57,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS, _metrics  # noqa: E402
 from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extract_columns, lever_main,  # noqa: E402
                                              table_rows)
@@ -73,11 +73,7 @@ EPOCHS, BATCH, LEARNING_RATE = 30, 64, 1e-3
 VARIANTS = {"three_members": "mean of ECG-SL, the ResNet and the Lorenz member (PRIMARY)",
             "lorenz_for_ecgsl": "mean of the ResNet and the Lorenz member (information)"}
 PRIMARY = "three_members"
-KEEP_RULE = ("af36's: the primary variant (three_members) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("three_members", "validation and a preset only if kept")
 PLAN = {"lever": "af67 a small CNN on the record's Lorenz-plot image as a third deep member", "blind": False,
         "why": "af33 / af57 gap report / the unanimous Other-called-AF look: organised irregularity read as AF; both "
                "deep members read the waveform, the rhythm reaches the recipe only through hand-made columns; a "

@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.lorenz_member import TRAINING_SEEDS, member_input, seed_mean, train_member  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main, table_rows  # noqa: E402
@@ -57,11 +57,7 @@ STEPS = ("plan", "nested", "cv")
 PLAN_PATH = HERE / "af68_plan.json"
 VARIANTS = {"probabilities": list(range(len(LABELS))), "af_only": [LABELS.index("A")]}
 PRIMARY = "probabilities"
-KEEP_RULE = ("af36's: the primary variant (probabilities) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("probabilities", "validation and a preset only if kept")
 PLAN = {"lever": "af68 af67's Lorenz-plot member as booster columns, nested", "blind": False,
         "why": "af67: the member alone reads AF about as well as the deep members (CV AF F1 0.735) but adds nothing "
                "averaged on the deep side with one fixed weight; as booster columns its weight can depend on the "

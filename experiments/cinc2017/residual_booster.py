@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import lever_main  # noqa: E402
 
@@ -48,11 +48,7 @@ PLAN_PATH = HERE / "af60_plan.json"
 CLIP = 1e-6
 VARIANTS = {"residual": dict(BASE), "residual_200": dict(BASE, num_boost_round=200)}
 PRIMARY = "residual"
-KEEP_RULE = ("af36's: the primary variant (residual) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
-             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
-             "validation only if kept")
+KEEP_RULE = af36_keep_rule("residual", "validation only if kept")
 PLAN = {"lever": "af60 the booster boosted from the deep side's log-probabilities", "blind": False,
         "why": "af57's gap report: the booster generalises least; boosting from the deep side lets the trees learn "
                "only what the columns add to it",

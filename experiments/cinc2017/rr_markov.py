@@ -60,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.external_rhythms import AF, cinc_mitdb_arguments  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.lorenz_stack import nested_columns  # noqa: E402
@@ -83,12 +83,9 @@ VARIANTS = {"first_order": "the first-order LLR, chains on CinC labels, nested (
             "mitdb": "the first-order LLR, chains on MIT-BIH DS1's annotated rhythms (information)",
             "shares": "the 9 first-order transition shares, no label (information)"}
 PRIMARY = "first_order"
-KEEP_RULE = ("af36's: the primary variant (first_order) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50; "
-             "validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("first_order",
+                           "a non-primary variant that passes is the a-priori primary of a next look on seeds 48-50",
+                           "validation and a preset only if kept")
 PLAN = {"lever": "af70 Moody & Mark's Markov model of RR transitions (short / regular / long) as booster columns",
         "blind": True,
         "why": "AF's sequence of interval states is near memoryless, premature beats move short -> long -> regular; no "

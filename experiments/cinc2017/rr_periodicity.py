@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, PlannedLever, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.oof_table import (cinc_dir_argument, detector_rr, extract_block,  # noqa: E402
                                              extract_columns, lever_main, table_rows)
 
@@ -54,11 +54,7 @@ MEANINGS = {
 }
 VARIANTS = {"periodicity": "the 5 columns (PRIMARY)", "peak_only": "rrp_peak_fraction alone (information)"}
 PRIMARY = "periodicity"
-KEEP_RULE = ("af36's: the primary variant (periodicity) is kept only if af_lever's rule (CV AF F1 mean over booster "
-             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
-             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
-             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
-             "its sd; validation and a preset only if kept")
+KEEP_RULE = af36_keep_rule("periodicity", "validation and a preset only if kept")
 PLAN = {"lever": "af64 the periodicity of the RR series (in beats) as booster columns", "blind": False,
         "why": "af57 gap_records and the look at the validation split's unanimous Other-called-AF records (organised, "
                "periodic premature beats); a look at the training records the recipe calls AF (AUROC 0.68 of the "

@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, variants_cv  # noqa: E402
+from experiments.cinc2017.af_lever import BASE, FRESH, SEEDS, af36_keep_rule, variants_cv  # noqa: E402
 from experiments.cinc2017.crop_augment import CROP_STATUS, CropAugment, crop_names  # noqa: E402
 from experiments.cinc2017.features import LABELS  # noqa: E402
 from experiments.cinc2017.oof_table import cinc_dir_argument, extract_columns, lever_main, table_rows  # noqa: E402
@@ -51,11 +51,7 @@ PLAN_PATH = HERE / "af62_plan.json"
 VARIANTS = {"tta_mean": "booster side = mean of the whole record's and its crops' probabilities (PRIMARY)",
             "tta_half": "booster side = 0.5 whole + 0.5 the crops' mean (information)"}
 PRIMARY = "tta_mean"
-KEEP_RULE = ("af36's: the primary variant (tta_mean) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds "
-             "42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd; "
-             "validation only if kept")
+KEEP_RULE = af36_keep_rule("tta_mean", "validation only if kept")
 PLAN = {"lever": "af62 test-time crops for the booster", "blind": False,
         "why": "af57's gap report: the booster's AF generalises least; averaging its prediction over other estimates "
                "of the record's statistics smooths its decision; af48 trained on crops, none averaged over them",
