@@ -616,10 +616,11 @@ def validation_rows(lever, sides: dict, seeds, primary: str, reference: str) -> 
     return out
 
 
-AF36_RULE = ("af36's: the primary variant ({primary}) is kept only if af_lever's rule (CV AF F1 mean over booster seeds "
-             "rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) holds on "
-             "seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster seeds 42-47 "
-             "the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus its sd")
+AF36_RULE = ("af36's: the primary variant ({primary}) is kept only if af_lever's rule (CV AF F1 mean over booster "
+             "seeds rises by more than the larger seed sd of both rows, CV macro F1 does not drop by more than it) "
+             "holds on seeds 42-44 against base AND on seeds 45-47 against base_fresh_seeds, and paired over booster "
+             "seeds 42-47 the mean CV AF F1 gain exceeds its sd and the mean macro F1 difference is not below minus "
+             "its sd")
 
 
 def af36_keep_rule(primary: str, *then: str) -> str:
