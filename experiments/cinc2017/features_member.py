@@ -87,6 +87,7 @@ class FeaturesMember(rhythm_member.RhythmMember):
     preset, preset_name, ensemble_name = PRESET, "cinc2017-keras", "ecgsl_hybrid_with_features"
     member_layer = "features_probabilities"      # build_features_member's output layer: the hybrid has none
     baseline_key = "preset"
+    description, card_intro = DESCRIPTION, MEMBER_CARD      # the rebuilt preset's description and card opening
 
     def member_inputs(self, data) -> tuple:
         ids, y, rows = rhythm_member.examples(data, field="record_features")
@@ -126,8 +127,6 @@ class FeaturesMember(rhythm_member.RhythmMember):
     def step_features(self, result):
         self.step_statistics(result)
         result["features"] = result.pop("statistics")
-
-    description, card_intro = DESCRIPTION, MEMBER_CARD      # the rebuilt preset's description and card opening
 
     def shipped(self) -> tuple:
         """(run folder of the model the ship rule ships, its validation metrics JSON from ``evaluate``)."""

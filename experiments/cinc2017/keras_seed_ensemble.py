@@ -74,6 +74,7 @@ ENSEMBLE_CARD = ("The model (`model.keras`) is an ensemble of three hybrid (a) m
 
 class SeedEnsemble(features_member.FeaturesMember):
     ensemble_name = "ecgsl_hybrid_seeds"
+    description, card_intro = DESCRIPTION, ENSEMBLE_CARD
 
     def run_dir(self, seed) -> Path:
         return self.work / f"{VARIANT}_s{seed}"
@@ -143,8 +144,6 @@ class SeedEnsemble(features_member.FeaturesMember):
                  out["ensemble"]["macro_f1"], out["ensemble"]["af_f1"], out["preset"]["macro_f1"],
                  out["preset"]["af_f1"], out["seeds_mean"]["macro_f1"], out["seeds_mean"]["af_f1"], out["ship"])
         result["validate"] = out
-
-    description, card_intro = DESCRIPTION, ENSEMBLE_CARD
 
     def shipped(self) -> tuple:
         return self.candidate(), self.work / "ensemble_validation.json"
