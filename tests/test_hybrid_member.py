@@ -27,6 +27,8 @@ def test_member_rows_follow_the_levers_record_order(tmp_path):
         _lever(tmp_path, ["A01", "A04"]).member
     with pytest.raises(SystemExit, match="not found"):
         _lever(tmp_path / "elsewhere", ["A01"]).member
+    with pytest.raises(SystemExit, match="--hybrid-work"):
+        _lever(None, ["A01"]).member
 
 
 def test_hybrid_folds_train_with_the_keras_presets_recipe(tmp_path, monkeypatch):

@@ -105,6 +105,9 @@ CONFIRM_PLAN = dict(PLAN, lever="af72 hybrid (a) fold models in place of ECG-SL 
 def fold_oof(folder, ids, split: str = "train") -> np.ndarray:
     """``hybrid.py``'s probabilities in ``folder`` (its deep_oof.npz), in the order of ``ids``: out of fold for the
     ``train`` split, the mean of the fold models for ``validation``."""
+    if folder is None:
+        raise SystemExit("error: give the hybrid fold models' work folder (--hybrid-work; af72's cv also "
+                         "--hybrid-work-first)")
     path = Path(folder) / "deep_oof.npz"
     if not path.is_file():
         raise SystemExit(f"error: {path}: not found: run hybrid.py --model hybrid --steps folds finetune deep")
