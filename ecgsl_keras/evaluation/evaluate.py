@@ -296,15 +296,10 @@ def write_plots_and_rows(out: dict, task, agg: dict, *, plots=None, predictions=
 
 def _beat_times(data, split) -> dict:
     """``(record_id, segment_start_s) -> R-peak times (s)`` of every example of ``split`` in ``data``."""
-    import tensorflow as tf
+    from tfrecords_tools import read_examples
 
-    from tfrecords_tools.reader import list_shards
-    from tfrecords_tools.schema import decode_numpy
-
-    compression = load_manifest(str(data)).get("compression") or ""
     times = {}
-    for serialized in tf.data.TFRecordDataset(list_shards(str(data), split), compression_type=compression):
-        example = decode_numpy(serialized.numpy())
+    for example in read_examples(str(data), split):
         key = (str(example.record_id), f"{float(np.float32(example.segment_start_s))}")
         times[key] = np.asarray(example.rpeaks, np.float64) / float(example.fs)   # positions in the record
     return times

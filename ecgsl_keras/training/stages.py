@@ -501,19 +501,13 @@ class HybridStage(FinetuneStage):
         """Mean and std of each record feature over the TRAINING records (one vector per record, finite
         values only; ``hybrid.feature_statistics``), in the reader's deterministic order."""
         import numpy as np
-        import tensorflow as tf
 
         from ecgsl_keras.modeling.hybrid import feature_statistics
-        from tfrecords_tools import manifest as manifest_lib
-        from tfrecords_tools.reader import list_shards
-        from tfrecords_tools.schema import parse
+        from tfrecords_tools import read_examples
 
         rows = {}
-        for shard in list_shards(str(data), TRAIN_SPLIT):
-            compression = manifest_lib.compression_of(shard) or ""
-            for serialized in tf.data.TFRecordDataset(shard, compression_type=compression):
-                p = parse(serialized)
-                rows.setdefault(p["record_id"].numpy().decode("utf-8"), p["record_features"].numpy())
+        for example in read_examples(str(data), TRAIN_SPLIT):
+            rows.setdefault(example.record_id, example.record_features)
         X = np.stack([rows[key] for key in sorted(rows)])
         if X.shape[1] != config.model.n_record_features:
             raise ConfigError("<data>", "bad_config", f"{X.shape[1]} record features stored, the manifest names "

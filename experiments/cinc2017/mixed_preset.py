@@ -53,20 +53,13 @@ def _beats_changed(args, ids) -> np.ndarray:
     cache = Path(args.work) / "beats_changed.npy"
     if cache.is_file():
         return np.load(cache)
-    import tensorflow as tf
-
     from ecgsl_keras.data.datasets import open_dataset
     from ecgsl_keras.data.signal import preprocess
     from ecgsl_keras.store.presets import signal_config
-    from tfrecords_tools import load_manifest
-    from tfrecords_tools.reader import list_shards
-    from tfrecords_tools.schema import decode_numpy
+    from tfrecords_tools import read_examples
 
-    compression = load_manifest(str(args.data)).get("compression") or ""
-    stored = {}
-    for serialized in tf.data.TFRecordDataset(list_shards(str(args.data), "validation"), compression_type=compression):
-        example = decode_numpy(serialized.numpy())
-        stored[str(example.record_id)] = (example.rpeaks, example.beats, example.rr)
+    stored = {str(example.record_id): (example.rpeaks, example.beats, example.rr)
+              for example in read_examples(str(args.data), "validation")}
     config = signal_config("cinc2017")
     reader = open_dataset("cinc2017", args.cinc_dir, records=ids)
     changed = []

@@ -73,30 +73,25 @@ AF_TARGET = 0.85     # issue 18's validation target for AF F1
 def rr_sequences(data, split) -> tuple:
     """(record ids, (n, MAX_BEATS, len(CHANNELS)) float32, (n, MAX_BEATS) bool mask, labels) of one split of a
     prepared folder: per record the beats' RR features divided by the record's median previous RR."""
-    import tensorflow as tf
-
-    from tfrecords_tools import list_shards
-    from tfrecords_tools.schema import decode_numpy
+    from tfrecords_tools import read_examples
 
     ids, seqs, masks, labels = [], [], [], []
-    for path in list_shards(str(data), split):
-        for serialized in tf.data.TFRecordDataset(str(path)):
-            ex = decode_numpy(serialized.numpy())
-            rr = np.asarray(ex.rr, np.float64)[:MAX_BEATS]
-            med = float(np.median(rr[:, 0])) if len(rr) else 1.0
-            med = med if np.isfinite(med) and med > 0 else 1.0
-            x = np.zeros((MAX_BEATS, len(CHANNELS)), np.float32)
-            n = len(rr)
-            norm = np.clip(np.nan_to_num(rr / med, nan=1.0), 0.0, 4.0)
-            x[:n, :3] = norm
-            x[:n, 3] = norm[:, 1] - norm[:, 0]
-            x[:n, 4] = np.log(med)
-            m = np.zeros(MAX_BEATS, bool)
-            m[:n] = True
-            ids.append(ex.record_id)
-            seqs.append(x)
-            masks.append(m)
-            labels.append(int(ex.label[0]))
+    for ex in read_examples(str(data), split):
+        rr = np.asarray(ex.rr, np.float64)[:MAX_BEATS]
+        med = float(np.median(rr[:, 0])) if len(rr) else 1.0
+        med = med if np.isfinite(med) and med > 0 else 1.0
+        x = np.zeros((MAX_BEATS, len(CHANNELS)), np.float32)
+        n = len(rr)
+        norm = np.clip(np.nan_to_num(rr / med, nan=1.0), 0.0, 4.0)
+        x[:n, :3] = norm
+        x[:n, 3] = norm[:, 1] - norm[:, 0]
+        x[:n, 4] = np.log(med)
+        m = np.zeros(MAX_BEATS, bool)
+        m[:n] = True
+        ids.append(ex.record_id)
+        seqs.append(x)
+        masks.append(m)
+        labels.append(int(ex.label[0]))
     return np.asarray(ids), np.stack(seqs), np.stack(masks), np.asarray(labels)
 
 
