@@ -19,7 +19,7 @@ and reads ``record_features`` alone, through the hybrid's own ``RecordFeatureNor
 ``ensemble.build_ensemble`` averages the two into one model that ``predict_signal``, ``evaluate``, SavedModel and
 TFLite export treat as they treat the hybrid.
 
-Steps (as ``rhythm_member.py``'s, see there):
+Steps (as ``late_member.py``'s, see there):
 ``plan``      ``PLAN`` and its ship rule, written before any figure of the member.
 ``features``  the record features of every prepared example, WORK/statistics.npz.
 ``cv``        a report: 5-fold CV of the member on the training records, alone and averaged with the committed
@@ -46,7 +46,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.edge import rhythm_member  # noqa: E402  (the steps this lever shares with the edge member)
+from experiments.cinc2017 import late_member  # noqa: E402  (the steps this lever shares with the edge member)
 from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.cinc2017.features_member")
@@ -56,7 +56,7 @@ PLAN_PATH = HERE / "features_member_plan.json"
 DEFAULT_OUT = HERE / "features_member_results.json"
 PRESET = REPO / "ecgsl_keras" / "presets" / "cinc2017-keras"
 CARD = HERE / "cinc2017_keras_card.md"
-SCHEDULE = dict(rhythm_member.SCHEDULE)          # the edge member's, unchanged
+SCHEDULE = dict(late_member.SCHEDULE)          # the edge member's, unchanged
 SHIP_RULE = ("the ensemble of the cinc2017-keras model and the seed-42 member replaces the cinc2017-keras model only "
              "if, on the 1,364 validation records through ecgsl evaluate, the mean over member seeds 42-44 AND seed "
              "42 alone give a higher macro F1 and a higher AF F1 than the preset")
@@ -69,8 +69,8 @@ PLAN = {"what": "a record-features member (modeling.hybrid.build_features_member
                "figure of this member with cinc2017-keras was looked at before this plan",
         "features": "the 111 record features of ecgsl_keras.data.record_features per prepared example "
                     "(prepare --record-features, the preset's signal config), NaN kept (the layer handles it)",
-        "schedule": SCHEDULE, "seeds": list(rhythm_member.SEEDS), "shipped_seed": rhythm_member.SHIPPED_SEED,
-        "deep_weight": rhythm_member.DEEP_WEIGHT,
+        "schedule": SCHEDULE, "seeds": list(late_member.SEEDS), "shipped_seed": late_member.SHIPPED_SEED,
+        "deep_weight": late_member.DEEP_WEIGHT,
         "split": "the committed out-of-fold table's (5,456 training records in 5 folds, 1,364 validation records)",
         "ship_rule": SHIP_RULE}
 DESCRIPTION = ("CinC 2017 rhythm classes (N, A, O, ~), one lead: ECG-SL joined with 111 record features in one Keras "
@@ -83,14 +83,14 @@ MEMBER_CARD = ("The model (`model.keras`) is an ensemble of two members, their c
                "spread: `experiments/cinc2017/features_member_results.json`.\n\n")
 
 
-class FeaturesMember(rhythm_member.RhythmMember):
+class FeaturesMember(late_member.LateMember):
     preset, preset_name, ensemble_name = PRESET, "cinc2017-keras", "ecgsl_hybrid_with_features"
     member_layer = "features_probabilities"      # build_features_member's output layer: the hybrid has none
     baseline_key = "preset"
     description, card_intro = DESCRIPTION, MEMBER_CARD      # the rebuilt preset's description and card opening
 
     def member_inputs(self, data) -> tuple:
-        ids, y, rows = rhythm_member.examples(data, field="record_features")
+        ids, y, rows = late_member.examples(data, field="record_features")
         width = self.model_config()[0].n_record_features
         bad = sorted({len(r) for r in rows} - {width})
         if bad:
@@ -130,7 +130,7 @@ class FeaturesMember(rhythm_member.RhythmMember):
 
     def shipped(self) -> tuple:
         """(run folder of the model the ship rule ships, its validation metrics JSON from ``evaluate``)."""
-        seed = rhythm_member.SHIPPED_SEED
+        seed = late_member.SHIPPED_SEED
         return self.candidate(seed), self.work / f"validation_s{seed}.json"
 
     def step_publish(self, result):
@@ -158,7 +158,7 @@ class FeaturesMember(rhythm_member.RhythmMember):
 
 def lever_main(lever_class, key, steps, default_out, data_step, script, doc, argv=None) -> int:
     """The command line of a lever on ``cinc2017-keras`` (this one, ``keras_seed_ensemble.py``): ``--data`` (needed by
-    ``data_step``), ``--work``, ``--cinc-dir``, ``--steps``, ``--out``; ``rhythm_member.run_steps`` runs them."""
+    ``data_step``), ``--work``, ``--cinc-dir``, ``--steps``, ``--out``; ``late_member.run_steps`` runs them."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--data", type=Path, help=f"the CinC records prepared with --record-features ({data_step} step)")
@@ -170,7 +170,7 @@ def lever_main(lever_class, key, steps, default_out, data_step, script, doc, arg
     if data_step in args.steps and args.data is None:
         p.error(f"--data is needed for the {data_step} step")
     command = f"python experiments/cinc2017/{script} " + " ".join(sys.argv[1:] if argv is None else argv)
-    return rhythm_member.run_steps(lever_class(args), key, args.steps, args.out, command)
+    return late_member.run_steps(lever_class(args), key, args.steps, args.out, command)
 
 
 def main(argv=None) -> int:

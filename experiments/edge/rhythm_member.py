@@ -40,18 +40,16 @@ Steps:
                 before, before, after on the same machine; and the ``cinc`` step (file against ``predict_signal``) once
                 each. Bench caches in WORK/bench_<after|before>[_again].
 
+The steps it shares with the ``cinc2017-keras`` levers are ``experiments/cinc2017/late_member.py``'s.
 Last stdout line one JSON object; the result under key ``rhythm_member`` of ``--out``.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +57,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
-from experiments.cinc2017.features import LABELS  # noqa: E402  (the CinC classes, in the tables' order)
+from experiments.cinc2017.late_member import (DEEP_WEIGHT, SCHEDULE, SEEDS, SHIPPED_SEED, LateMember,  # noqa: E402
+                                              examples, run_steps)
 from experiments.shared_data import CINC2017  # noqa: E402
 
 log = logging.getLogger("experiments.edge.rhythm_member")
@@ -67,14 +66,7 @@ KEY = "rhythm_member"
 STEPS = ("plan", "statistics", "cv", "train", "validate", "publish", "bench")
 PLAN_PATH = HERE / "rhythm_member_plan.json"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "edge_rhythm_member.json"
-OOF = REPO / "experiments" / "cinc2017" / "oof" / "deep_oof.npz"
 EDGE = REPO / "ecgsl_keras" / "presets" / "cinc2017-edge"
-SEEDS = (42, 43, 44)
-SHIPPED_SEED = 42
-DEEP_WEIGHT = 0.5
-WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
-SCHEDULE = {"units": 32, "dropout": 0.2, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 64,
-            "epochs": 60, "class_weight": None}
 SHIP_RULE = ("the ensemble of the edge ECG-SL and the seed-42 member replaces the cinc2017-edge model only if, on the "
              "1,364 validation records through ecgsl evaluate, the mean over member seeds 42-44 AND seed 42 alone "
              "give a higher macro F1 and a higher AF F1 than the edge preset; the end-to-end int8 file's size and "
@@ -103,20 +95,6 @@ ENTROPY_PLAN = dict(PLAN, what="the rhythm member with sample entropy and COSEn 
                         "0.8221, seed sd about 0.002; the validation records were looked at for the shipped member",
                     statistics="layers.RRStatistics(entropy=True) (28), per prepared example",
                     ship_rule=ENTROPY_SHIP_RULE)
-
-
-def examples(data, field: str = "rr") -> tuple:
-    """(record ids, labels, list of the ``field`` arrays: ``rr`` (beats, 3), ``record_features`` (F,)) of every
-    example of both splits of a prepared folder, in file order."""
-    from tfrecords_tools import read_examples
-
-    ids, labels, values = [], [], []
-    for split in ("train", "validation"):
-        for ex in read_examples(str(data), split):
-            ids.append(str(ex.record_id))
-            labels.append(int(np.asarray(ex.label).reshape(-1)[0]))
-            values.append(np.asarray(getattr(ex, field), np.float32))
-    return ids, np.array(labels), values
 
 
 def rr_statistics(rr_list, batch: int = 256, entropy: bool = False) -> np.ndarray:
@@ -162,52 +140,27 @@ def train_member(stats, y, seed, entropy: bool = False):
     return member, head
 
 
-def record_mean(ids, probabilities) -> dict:
-    """record id -> the mean of its examples' probabilities."""
-    out: dict = {}
-    for rid, p in zip(ids, probabilities):
-        out.setdefault(rid, []).append(p)
-    return {rid: np.mean(ps, axis=0) for rid, ps in out.items()}
-
-
-def scores(y, probabilities) -> dict:
-    from sklearn.metrics import confusion_matrix, f1_score
-
-    pred = np.asarray(probabilities).argmax(-1)
-    per = f1_score(y, pred, labels=range(len(LABELS)), average=None)
-    return {"macro_f1": float(per.mean()), "af_f1": float(per[1]),
-            "per_class_f1": {c: float(v) for c, v in zip(LABELS, per)},
-            "confusion_matrix": confusion_matrix(y, pred, labels=range(len(LABELS))).tolist()}
-
-
-class RhythmMember:
-    """The steps for a member averaged with a shipped preset's model; subclasses change the member, the inputs it
-    reads (``member_inputs``) and the preset (``preset``, ``member_layer``: a layer only the added member has)."""
+class RhythmMember(LateMember):
+    """The rhythm member on the edge preset (``late_member.LateMember``'s steps, and plan, publish and bench)."""
     preset, preset_name, ensemble_name, member_layer = EDGE, "cinc2017-edge", "ecgsl_edge_with_rhythm", "rr_statistics"
     baseline_key = "edge"     # the validate step's key for the preset's model without the member
 
     def __init__(self, args):
-        self.args = args
-        self.work = Path(args.work)
-        self.work.mkdir(parents=True, exist_ok=True)
+        super().__init__(args)
         self.entropy = bool(getattr(args, "entropy", False))
-        table = np.load(OOF)
-        self.split = {str(r): str(s) for r, s in zip(table["record_id"], table["split"])}
-        self.fold = {str(r): int(f) for r, f, s in zip(table["record_id"], table["fold"], table["split"])
-                     if s == "train"}
-        self.label = {str(r): int(v) for r, v in zip(table["record_id"], table["label"])}
-        self.ecgsl_oof = {str(r): p for r, p, s in zip(table["record_id"], table["ecgsl"], table["split"])
-                          if s == "train"}
+
+    def ship(self, out, mean, shipped) -> bool:
+        if not self.entropy:
+            return super().ship(out, mean, shipped)
+        # the entropy member against the shipped one: its seeds' mean, and the preset as shipped (its seed 42)
+        out["shipped"] = self.evaluate("cinc2017-edge", self.work / "shipped_validation.csv")
+        out["shipped_mean"] = json.loads(DEFAULT_OUT.read_text())[KEY]["validate"]["mean"]
+        return all(mean[m] > out["shipped_mean"][m] and shipped[m] > out["shipped"][m] for m in ("macro_f1", "af_f1"))
 
     def step_plan(self, result):
         plan, path = (ENTROPY_PLAN, ENTROPY_PLAN_PATH) if self.entropy else (PLAN, PLAN_PATH)
         path.write_text(json.dumps(plan, indent=1) + "\n")
         result["plan"] = plan
-
-    @property
-    def table(self) -> dict:
-        data = np.load(self.work / "statistics.npz")
-        return {"ids": [str(r) for r in data["record_id"]], "y": data["label"], "X": data["X"]}
 
     def member_inputs(self, data) -> tuple:
         """(record ids, labels, X) of every prepared example: the member's inputs, one row per example."""
@@ -217,148 +170,6 @@ class RhythmMember:
     def fit_member(self, X, y, seed) -> tuple:
         """(member model, its trained head: the part after the preprocessing, fed ``X``)."""
         return train_member(X, y, seed, self.entropy)
-
-    def step_statistics(self, result):
-        t0 = time.perf_counter()
-        ids, y, X = self.member_inputs(self.args.data)
-        np.savez_compressed(self.work / "statistics.npz", record_id=np.array(ids), label=y, X=X)
-        known = [r for r in ids if r in self.split]
-        result["statistics"] = {"examples": len(ids), "records": len(set(ids)), "records_in_split": len(set(known)),
-                                "seconds": round(time.perf_counter() - t0, 1)}
-
-    def rows(self, split):
-        t = self.table
-        keep = np.array([self.split.get(r) == split for r in t["ids"]])
-        return [r for r, k in zip(t["ids"], keep) if k], t["y"][keep], t["X"][keep]
-
-    def step_cv(self, result):
-        ids, y, X = self.rows("train")
-        fold = np.array([self.fold[r] for r in ids])
-        records = sorted(set(ids))
-        y_rec = np.array([self.label[r] for r in records])
-        deep = np.array([self.ecgsl_oof[r] for r in records])
-        out = {"records": len(records), "deep_alone": scores(y_rec, deep), "seeds": {}}
-        for seed in SEEDS:
-            oof = np.zeros((len(ids), len(LABELS)))
-            for k in sorted(set(fold)):
-                held = fold == k
-                _, head = self.fit_member(X[~held], y[~held], seed)
-                oof[held] = head.predict(X[held].astype(np.float32), verbose=0)
-            member = record_mean(ids, oof)
-            member = np.array([member[r] for r in records])
-            out["seeds"][str(seed)] = {"member_alone": scores(y_rec, member),
-                                       "by_deep_weight": {str(w): scores(y_rec, w * deep + (1 - w) * member)
-                                                          for w in WEIGHTS}}
-            row = out["seeds"][str(seed)]["by_deep_weight"][str(DEEP_WEIGHT)]
-            log.info("cv seed %d: member alone macro %.3f AF %.3f; with ECG-SL (0.5) macro %.3f AF %.3f", seed,
-                     out["seeds"][str(seed)]["member_alone"]["macro_f1"],
-                     out["seeds"][str(seed)]["member_alone"]["af_f1"], row["macro_f1"], row["af_f1"])
-        out["mean_by_deep_weight"] = {
-            str(w): {m: float(np.mean([out["seeds"][str(s)]["by_deep_weight"][str(w)][m] for s in SEEDS]))
-                     for m in ("macro_f1", "af_f1")} for w in WEIGHTS}
-        out["cv_best_weight_macro"] = max(WEIGHTS, key=lambda w: out["mean_by_deep_weight"][str(w)]["macro_f1"])
-        result["cv"] = out
-
-    def step_train(self, result):
-        _, y, X = self.rows("train")
-        out = {}
-        for seed in SEEDS:
-            t0 = time.perf_counter()
-            member, _ = self.fit_member(X, y, seed)
-            member.save(self.work / f"member_s{seed}.keras")
-            out[str(seed)] = {"examples": int(len(y)), "parameters": int(member.count_params()),
-                              "seconds": round(time.perf_counter() - t0, 1)}
-        result["train"] = out
-
-    def ecgsl_alone(self) -> Path:
-        """WORK/before_run/model.keras: the preset's model without the added member, with the preset's config files
-        beside it (the baseline, the candidates' first member and the bench's "before"). The preset itself before
-        the member shipped; once it ships, the preset's other member (its weights unchanged)."""
-        import keras
-
-        import ecgsl_keras  # noqa: F401  (registers the custom layers)
-        from ecgsl_keras.modeling.classifier import ensemble_members
-
-        folder = self.work / "before_run"
-        if (folder / "model.keras").is_file():
-            return folder / "model.keras"
-        folder.mkdir(parents=True, exist_ok=True)
-        model = keras.models.load_model(self.preset / "model.keras", compile=False)
-        for name in ("config.json", "signal_config.json"):
-            shutil.copy(self.preset / name, folder / name)
-        self.base_of(model, ensemble_members(model)).save(folder / "model.keras")
-        return folder / "model.keras"
-
-    def base_of(self, model, members):
-        """The preset's model without the added member: ``model`` itself when it is no ensemble, else its one member
-        without ``member_layer`` (build_rhythm_member's "rr_statistics")."""
-        if not members:
-            return model
-        kept = [m for m in members if self.member_layer not in [layer.name for layer in m.layers]]
-        if len(kept) != 1:
-            raise SystemExit(f"error: {self.preset / 'model.keras'}: expected one member beside the added one")
-        return kept[0]
-
-    def candidate(self, seed) -> Path:
-        """A run folder holding the ensemble of the preset's model and the seed's member, with the preset's
-        config (``ecgsl evaluate --model FOLDER/model.keras`` reads its signal config and task)."""
-        import keras
-
-        import ecgsl_keras  # noqa: F401  (registers the custom layers)
-        from ecgsl_keras.modeling.ensemble import build_ensemble
-
-        folder = self.work / f"candidate_s{seed}"
-        if (folder / "model.keras").is_file():
-            return folder
-        folder.mkdir(parents=True, exist_ok=True)
-        base = keras.models.load_model(self.ecgsl_alone(), compile=False)
-        member = keras.models.load_model(self.work / f"member_s{seed}.keras", compile=False)
-        model = build_ensemble([base, member], name=self.ensemble_name)
-        for name in ("config.json", "signal_config.json"):
-            shutil.copy(self.preset / name, folder / name)
-        model.save(folder / "model.keras")
-        return folder
-
-    def evaluate(self, model_arg, csv) -> dict:
-        from ecgsl_keras.cli import evaluate as evaluate_cli
-
-        records = sorted(r for r, s in self.split.items() if s == "validation")
-        metrics_path = Path(csv).with_suffix(".json")
-        if not Path(csv).is_file() or not metrics_path.is_file():
-            argv = ["--model", str(model_arg), "--dataset", "cinc2017", "--data-dir", str(self.args.cinc_dir),
-                    "--records", *records, "--no-progress", "--predictions", str(csv)]
-            printed = io.StringIO()
-            with contextlib.redirect_stdout(printed):
-                code = evaluate_cli.main(argv)
-            if code != 0:
-                raise SystemExit(f"error: ecgsl evaluate failed for {model_arg}")
-            metrics_path.write_text(printed.getvalue().strip().splitlines()[-1] + "\n")   # evaluate's own JSON
-        from experiments.cinc2017.served_offsets import read_served    # evaluate's predictions CSV, checked
-
-        ids, y, p = read_served(csv)
-        return dict(records=len(ids), **scores(y, p))
-
-    def step_validate(self, result):
-        base = self.baseline_key
-        out = {base: self.evaluate(self.ecgsl_alone(), self.work / f"{base}_validation.csv"), "candidates": {}}
-        for seed in SEEDS:
-            folder = self.candidate(seed)
-            out["candidates"][str(seed)] = self.evaluate(folder / "model.keras", self.work / f"validation_s{seed}.csv")
-            log.info("validation seed %d: macro %.3f AF %.3f (%s %.3f / %.3f)", seed,
-                     out["candidates"][str(seed)]["macro_f1"], out["candidates"][str(seed)]["af_f1"], base,
-                     out[base]["macro_f1"], out[base]["af_f1"])
-        mean = {m: float(np.mean([out["candidates"][str(s)][m] for s in SEEDS])) for m in ("macro_f1", "af_f1")}
-        sd = {m: float(np.std([out["candidates"][str(s)][m] for s in SEEDS], ddof=1)) for m in ("macro_f1", "af_f1")}
-        shipped = out["candidates"][str(SHIPPED_SEED)]
-        out["mean"], out["sd"] = mean, sd
-        metrics = ("macro_f1", "af_f1")
-        if self.entropy:     # against the shipped member: its seeds' mean, and the preset as shipped (its seed 42)
-            out["shipped"] = self.evaluate("cinc2017-edge", self.work / "shipped_validation.csv")
-            out["shipped_mean"] = json.loads(DEFAULT_OUT.read_text())[KEY]["validate"]["mean"]
-            out["ship"] = all(mean[m] > out["shipped_mean"][m] and shipped[m] > out["shipped"][m] for m in metrics)
-        else:
-            out["ship"] = all(mean[m] > out[base][m] and shipped[m] > out[base][m] for m in metrics)
-        result["validate"] = out
 
     def step_publish(self, result):
         if not (result.get("validate") or {}).get("ship"):
@@ -459,26 +270,6 @@ def main(argv=None) -> int:
         p.error("--data is needed for the statistics step")
     command = "python experiments/edge/rhythm_member.py " + " ".join(sys.argv[1:] if argv is None else argv)
     return run_steps(RhythmMember(args), ENTROPY_KEY if args.entropy else KEY, args.steps, args.out, command)
-
-
-def run_steps(lever, key, steps, out_path, command) -> int:
-    """Run ``lever``'s steps in order, each saved as it ends (WORK/KEY.json: a rerun resumes from what is there),
-    then the result under ``key`` of ``out_path``; the last stdout line one JSON object."""
-    path = lever.work / f"{key}.json"
-    result = json.loads(path.read_text()) if path.is_file() else {}
-    commands = result.setdefault("commands", [])
-    if command not in commands:
-        commands.append(command)
-    for step in steps:
-        t0 = time.perf_counter()
-        getattr(lever, f"step_{step}")(result)
-        result.setdefault("seconds", {})[step] = round(time.perf_counter() - t0, 1)
-        path.write_text(json.dumps(result, indent=1) + "\n")
-    saved = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    saved[key] = result
-    out_path.write_text(json.dumps(saved, indent=1) + "\n")
-    print(json.dumps({"command": command, "steps": list(steps), "ship": result.get("validate", {}).get("ship")}))
-    return 0
 
 
 if __name__ == "__main__":
