@@ -84,7 +84,6 @@ class LateMember:
         self.args = args
         self.work = Path(args.work)
         self.work.mkdir(parents=True, exist_ok=True)
-        self.entropy = bool(getattr(args, "entropy", False))
         table = np.load(OOF)
         self.split = {str(r): str(s) for r, s in zip(table["record_id"], table["split"])}
         self.fold = {str(r): int(f) for r, f, s in zip(table["record_id"], table["fold"], table["split"])
