@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -136,24 +135,9 @@ class FeaturesMember(late_member.LateMember):
     def step_publish(self, result):
         if not (result.get("validate") or {}).get("ship"):
             raise SystemExit("error: the ship rule did not ship it (validate step); nothing published")
-        from ecgsl_keras.store import runs
-        from ecgsl_keras.training import publish as publish_lib
-
         candidate, metrics_path = self.shipped()
-        run_dir = self.work / "publish_run"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(candidate / "model.keras", run_dir / runs.MODEL_NAME)
-        info = runs.read_json(self.preset / runs.CONFIG_NAME)
-        info["stage"] = "ensemble"
-        runs.write_json(run_dir / runs.CONFIG_NAME, info)
-        metrics = json.loads(metrics_path.read_text())
-        metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
-                       "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
-        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
-        extra = self.work / "card_extra.md"
-        extra.write_text(self.card_intro + CARD.read_text(encoding="utf-8"), encoding="utf-8")
-        meta = publish_lib.build(run_dir, self.preset_name, self.description, card_extra=extra, overwrite=True)
-        result["publish"] = {"preset": self.preset_name, "parameters": meta["parameters"], "files": meta["files"]}
+        self.publish(result, candidate, metrics_path, self.description,
+                     self.card_intro + CARD.read_text(encoding="utf-8"))
 
 
 def lever_main(lever_class, key, steps, default_out, data_step, script, doc, argv=None) -> int:

@@ -233,6 +233,31 @@ class LateMember:
         out["ship"] = self.ship(out, mean, shipped)
         result["validate"] = out
 
+    def publish(self, result, candidate, metrics_path, description, card, info=None, serving=None) -> None:
+        """``preset_name`` rebuilt (``training.publish.build``) from a run folder of ``candidate``'s model.keras whose
+        config is ``info`` (default the preset's own; stage ``ensemble``) and whose metrics are ``evaluate``'s JSON
+        ``metrics_path`` (measured with the served settings); ``card`` (Markdown) appended to the model card,
+        ``serving`` the preset's serving settings where it has them."""
+        from ecgsl_keras.store import runs
+        from ecgsl_keras.training import publish as publish_lib
+
+        run_dir = self.work / "publish_run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(candidate) / "model.keras", run_dir / runs.MODEL_NAME)
+        info = runs.read_json(self.preset / runs.CONFIG_NAME) if info is None else info
+        info["stage"] = "ensemble"
+        runs.write_json(run_dir / runs.CONFIG_NAME, info)
+        metrics = json.loads(Path(metrics_path).read_text())
+        metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
+                       "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
+        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
+        extra = self.work / "card_extra.md"
+        extra.write_text(card, encoding="utf-8")
+        meta = publish_lib.build(run_dir, self.preset_name, description, card_extra=extra, overwrite=True,
+                                 serving=serving)
+        result["publish"] = {"preset": self.preset_name, "parameters": meta["parameters"],
+                             **({"serving": meta["serving"]} if serving is not None else {}), "files": meta["files"]}
+
     def ship(self, out, mean, shipped) -> bool:
         """The ship rule: the member seeds' ``mean`` AND the shipped seed's row (``shipped``) above the baseline
         (``out[baseline_key]``) on macro F1 AND AF F1."""

@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -178,33 +177,19 @@ class RhythmMember(LateMember):
         import edge_preset
 
         from ecgsl_keras.store import runs
-        from ecgsl_keras.training import publish as publish_lib
 
-        run_dir = self.work / "publish_run"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.candidate(SHIPPED_SEED) / "model.keras", run_dir / runs.MODEL_NAME)
         info = runs.read_json(EDGE / runs.CONFIG_NAME)
         served = runs.read_json(EDGE / "metadata.json").get("serving") or {}
         for key, (trained, _) in served.items():       # the run's trained values; publish applies SERVING again
             section, field = key.split(".")
             info["experiment_config"][section][field] = trained
-        info["stage"] = "ensemble"
-        runs.write_json(run_dir / runs.CONFIG_NAME, info)
-        metrics = json.loads((self.work / f"validation_s{SHIPPED_SEED}.json").read_text())
-        metrics.update(split="validation", data=f"the {metrics.get('n')} validation records of the CinC 2017 "
-                       "folder through ecgsl evaluate (raw records)", best=info.get("best"), served_settings=True)
-        runs.write_json(run_dir / runs.METRICS_NAME, metrics)
-        extra = self.work / "card_extra.md"
         card = (RHYTHM_CARD.replace("26 statistics of the record's RR series", "28 statistics of the record's RR "
                                     "series, sample entropy and COSEn among them")
                 .replace("benchmarks/results/edge_rhythm_member.json", "benchmarks/results/edge_rhythm_member.json, "
                          "key rhythm_member_entropy") if self.entropy else RHYTHM_CARD)
-        extra.write_text(card + "\n" + edge_preset.CARD_EXTRA, encoding="utf-8")
         description = DESCRIPTION.replace("26 RR statistics", "28 RR statistics") if self.entropy else DESCRIPTION
-        meta = publish_lib.build(run_dir, edge_preset.NAME, description, card_extra=extra, overwrite=True,
-                                 serving=edge_preset.SERVING)
-        result["publish"] = {"preset": edge_preset.NAME, "parameters": meta["parameters"],
-                             "serving": meta["serving"], "files": meta["files"]}
+        self.publish(result, self.candidate(SHIPPED_SEED), self.work / f"validation_s{SHIPPED_SEED}.json",
+                     description, card + "\n" + edge_preset.CARD_EXTRA, info=info, serving=edge_preset.SERVING)
 
     def step_bench(self, result):
         if not (self.args.export and self.args.export_before):
