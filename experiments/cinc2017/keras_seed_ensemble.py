@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,21 +111,8 @@ class SeedEnsemble(features_member.FeaturesMember):
 
     def candidate(self, seed=None) -> Path:
         """The run folder of the ensemble of the preset's model and the new seeds (the preset's config)."""
-        import keras
-
-        import ecgsl_keras  # noqa: F401  (registers the custom layers)
-        from ecgsl_keras.modeling.ensemble import build_ensemble
-
-        folder = self.work / "candidate"
-        if (folder / "model.keras").is_file():
-            return folder
-        folder.mkdir(parents=True, exist_ok=True)
-        models = [keras.models.load_model(self.ecgsl_alone(), compile=False)]
-        models += [keras.models.load_model(self.run_dir(s) / "model.keras", compile=False) for s in NEW_SEEDS]
-        build_ensemble(models, name=self.ensemble_name).save(folder / "model.keras")
-        for name in ("config.json", "signal_config.json"):
-            shutil.copy(self.preset / name, folder / name)
-        return folder
+        return self.ensemble_folder(self.work / "candidate",
+                                    [self.ecgsl_alone()] + [self.run_dir(s) / "model.keras" for s in NEW_SEEDS])
 
     def step_validate(self, result):
         out = {"preset": self.evaluate(self.ecgsl_alone(), self.work / "preset_validation.csv"), "seeds": {}}

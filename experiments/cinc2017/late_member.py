@@ -179,23 +179,26 @@ class LateMember:
         return kept[0]
 
     def candidate(self, seed) -> Path:
-        """A run folder holding the ensemble of the preset's model and the seed's member, with the preset's
-        config (``ecgsl evaluate --model FOLDER/model.keras`` reads its signal config and task)."""
+        """A run folder holding the ensemble of the preset's model and the seed's member (``ensemble_folder``)."""
+        return self.ensemble_folder(self.work / f"candidate_s{seed}",
+                                    [self.ecgsl_alone(), self.work / f"member_s{seed}.keras"])
+
+    def ensemble_folder(self, folder, model_files) -> Path:
+        """``folder`` holding the ensemble (``ensemble.build_ensemble``, ``ensemble_name``) of the ``.keras`` files
+        ``model_files``, with the preset's config (``ecgsl evaluate --model FOLDER/model.keras`` reads its signal
+        config and task); kept when it exists."""
         import keras
 
         import ecgsl_keras  # noqa: F401  (registers the custom layers)
         from ecgsl_keras.modeling.ensemble import build_ensemble
 
-        folder = self.work / f"candidate_s{seed}"
         if (folder / "model.keras").is_file():
             return folder
         folder.mkdir(parents=True, exist_ok=True)
-        base = keras.models.load_model(self.ecgsl_alone(), compile=False)
-        member = keras.models.load_model(self.work / f"member_s{seed}.keras", compile=False)
-        model = build_ensemble([base, member], name=self.ensemble_name)
+        models = [keras.models.load_model(path, compile=False) for path in model_files]
+        build_ensemble(models, name=self.ensemble_name).save(folder / "model.keras")
         for name in ("config.json", "signal_config.json"):
             shutil.copy(self.preset / name, folder / name)
-        model.save(folder / "model.keras")
         return folder
 
     def evaluate(self, model_arg, csv) -> dict:
