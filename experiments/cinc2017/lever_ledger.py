@@ -133,7 +133,7 @@ def paired_rows(name: str, data: dict) -> list:
 
 
 def ledger(folder=HERE) -> dict:
-    """The rows of every lever results file of ``folder``, the files without rows, and the target's distance."""
+    """The rows of every lever results file of ``folder``, the files without rows (and why), the files unplaced."""
     titles = headings(Path(folder) / "RESULTS.md")
     rows, without, unplaced = [], {}, []
     for name, path in lever_files(folder).items():
